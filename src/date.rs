@@ -1,0 +1,232 @@
+//! Date parsing without a date crate: RFC 3339 / ISO 8601 date-times (token
+//! expiries) and HTTP dates (`Retry-After`). Pure functions over `&str`,
+//! answering seconds since the Unix epoch.
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Seconds since the epoch for a validated calendar date and time of day.
+fn epoch_seconds(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    let valid = (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && h < 24
+        && m < 60
+        && s <= 60; // a leap second reads as the next second
+    valid.then(|| {
+        days_from_civil(year, month, day) * 86_400
+            + i64::from(h) * 3_600
+            + i64::from(m) * 60
+            + i64::from(s)
+    })
+}
+
+/// A fixed-width run of ASCII digits.
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses an RFC 3339 / ISO 8601 date-time into epoch seconds.
+///
+/// Accepts `YYYY-MM-DDTHH:MM:SS` with an optional fraction, then `Z`,
+/// `±hh:mm`, `±hhmm` or nothing (UTC); `t` or a space may stand for `T`. A
+/// bare `YYYY-MM-DD` is midnight UTC.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (date, time) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let (y, mo, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || mo.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (year, month, day) = (i64::from(digits(y)?), digits(mo)?, digits(d)?);
+    let Some(time) = time else {
+        return epoch_seconds(year, month, day, 0, 0, 0).map(|t| t as f64);
+    };
+
+    // HH:MM:SS, then the rest: fraction and offset.
+    if time.len() < 8 || !time.is_char_boundary(8) {
+        return None;
+    }
+    let (hms, rest) = time.split_at(8);
+    let b = hms.as_bytes();
+    if b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (digits(&hms[..2])?, digits(&hms[3..5])?, digits(&hms[6..])?);
+    let base = epoch_seconds(year, month, day, h, m, sec)?;
+
+    let (fraction, offset) = match rest.strip_prefix(['.', ',']) {
+        Some(after) => {
+            let end = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
+            if end == 0 {
+                return None;
+            }
+            // At most 9 digits matter; more are accepted and ignored.
+            let kept = &after[..end.min(9)];
+            let fraction = f64::from(digits(kept)?) / 10f64.powi(kept.len() as i32);
+            (fraction, &after[end..])
+        }
+        None => (0.0, rest),
+    };
+    let offset_seconds = match offset {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match offset.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hhmm = offset[1..].replace(':', "");
+            if hhmm.len() != 4 {
+                return None;
+            }
+            let (oh, om) = (digits(&hhmm[..2])?, digits(&hhmm[2..])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * i64::from(oh * 3_600 + om * 60)
+        }
+    };
+    Some((base - offset_seconds) as f64 + fraction)
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+fn month_number(name: &str) -> Option<u32> {
+    MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(name))
+        .map(|i| i as u32 + 1)
+}
+
+fn hms(s: &str) -> Option<(u32, u32, u32)> {
+    let mut it = s.split(':');
+    let t = (digits(it.next()?)?, digits(it.next()?)?, digits(it.next()?)?);
+    it.next().is_none().then_some(t)
+}
+
+/// Parses an HTTP date (RFC 9110 §5.6.7) into epoch seconds: the preferred
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the two obsolete forms
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`).
+pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let fields: Vec<&str> = s.split_ascii_whitespace().collect();
+    match fields.as_slice() {
+        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        [wd, day, mon, year, time, "GMT"] if wd.ends_with(',') && year.len() == 4 => {
+            let (h, m, sec) = hms(time)?;
+            let year = i64::from(digits(year)?);
+            epoch_seconds(year, month_number(mon)?, digits(day)?, h, m, sec)
+        }
+        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        [wd, date, time, "GMT"] if wd.ends_with(',') => {
+            let mut parts = date.split('-');
+            let (day, mon, yy) = (parts.next()?, parts.next()?, parts.next()?);
+            if yy.len() != 2 {
+                return None;
+            }
+            // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
+            let yy = i64::from(digits(yy)?);
+            let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
+            let (h, m, sec) = hms(time)?;
+            epoch_seconds(year, month_number(mon)?, digits(day)?, h, m, sec)
+        }
+        // asctime: Sun Nov  6 08:49:37 1994
+        [_wd, mon, day, time, year] if year.len() == 4 => {
+            let (h, m, sec) = hms(time)?;
+            let year = i64::from(digits(year)?);
+            epoch_seconds(year, month_number(mon)?, digits(day)?, h, m, sec)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_forms() {
+        let t = 1_938_081_600.0; // 2031-06-01T12:00:00Z
+        assert_eq!(parse_rfc3339("2031-06-01T12:00:00Z"), Some(t));
+        assert_eq!(parse_rfc3339("2031-06-01T12:00:00"), Some(t));
+        assert_eq!(parse_rfc3339("2031-06-01 12:00:00z"), Some(t));
+        assert_eq!(parse_rfc3339("2031-06-01T14:00:00+02:00"), Some(t));
+        assert_eq!(parse_rfc3339("2031-06-01T09:30:00-0230"), Some(t));
+        assert_eq!(parse_rfc3339("2031-06-01T12:00:00.250Z"), Some(t + 0.25));
+        assert_eq!(
+            parse_rfc3339("2031-06-01T12:00:00.123456789123Z"),
+            Some(t + 0.123456789)
+        );
+        assert_eq!(parse_rfc3339("2031-06-01"), Some(t - 12.0 * 3600.0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some(-1.0));
+        assert_eq!(parse_rfc3339("2024-02-29"), Some(1_709_164_800.0));
+    }
+
+    #[test]
+    fn rfc3339_rejects() {
+        for bad in [
+            "",
+            "soon",
+            "2031-6-01",
+            "2031-02-30",
+            "2023-02-29",
+            "2031-06-01T25:00:00Z",
+            "2031-06-01T12:00Z",
+            "2031-06-01T12:00:00.Z",
+            "2031-06-01T12:00:00+2",
+            "2031-06-01T12:00:00+24:00",
+            "2031-06-01T12:00:00 GMT",
+            "2031-06-01T12:0é:00Z",
+            "+031-06-01",
+            "2031-06-01Tx",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn http_dates() {
+        let t = 784_111_777; // RFC 9110's example instant
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(t));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(parse_http_date("Sun, 31 Feb 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("120"), None);
+        assert_eq!(parse_http_date(""), None);
+    }
+}

@@ -1,0 +1,200 @@
+//! [`RetryPolicy`] and the pure parts of the retry engine: which answers are
+//! retried, how long to wait, and `Retry-After`.
+//!
+//! Retries apply to Gateway calls only, never to the upstream requests of
+//! `authenticated_fetch`.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::date::parse_http_date;
+
+/// The longest wait a `Retry-After` header can ask for.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// How Gateway calls are retried (Python `RetryPolicy`).
+///
+/// Retried: 502, 503 and 504; 429 when `retry_on_429`; a connection that
+/// could not be opened. A call makes `retries + 1` attempts. Before retry
+/// `i` (from 0) it waits `min(min_delay * 2^min(i, 10), max_delay)` times a
+/// random factor in `[0.2, 0.8)`, or what the answer's `Retry-After` asks
+/// for, capped at 60 s.
+///
+/// ```
+/// use std::time::Duration;
+/// use nexus_sdk::RetryPolicy;
+///
+/// let policy = RetryPolicy { retries: 3, retry_on_429: true, ..RetryPolicy::default() };
+/// assert_eq!(policy.min_delay, Duration::from_millis(200));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt; 0 (the default) means one attempt.
+    pub retries: u32,
+    /// The first backoff step; 0 means 200 ms.
+    pub min_delay: Duration,
+    /// The largest backoff step; 0 means 2 s, and it is never below `min_delay`.
+    pub max_delay: Duration,
+    /// Whether a 429 answer is retried.
+    pub retry_on_429: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 0,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+            retry_on_429: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The policy with zero delays replaced by the defaults and `max_delay`
+    /// raised to `min_delay` when below it.
+    pub(crate) fn normalized(&self) -> RetryPolicy {
+        let defaults = RetryPolicy::default();
+        let min_delay = if self.min_delay.is_zero() {
+            defaults.min_delay
+        } else {
+            self.min_delay
+        };
+        let max_delay = if self.max_delay.is_zero() {
+            defaults.max_delay
+        } else {
+            self.max_delay
+        };
+        RetryPolicy {
+            retries: self.retries,
+            min_delay,
+            max_delay: max_delay.max(min_delay),
+            retry_on_429: self.retry_on_429,
+        }
+    }
+
+    /// Whether an answer with this status may be retried.
+    pub(crate) fn is_retryable_status(&self, status: u16) -> bool {
+        matches!(status, 502..=504) || (status == 429 && self.retry_on_429)
+    }
+
+    /// The backoff before retry `retry` (0-based) for a random `factor` in `[0.2, 0.8)`.
+    pub(crate) fn backoff(&self, retry: u32, factor: f64) -> Duration {
+        let step = self.min_delay.saturating_mul(1 << retry.min(10));
+        step.min(self.max_delay).mul_f64(factor)
+    }
+}
+
+/// A random factor in `[0.2, 0.8)` for the backoff jitter.
+pub(crate) fn jitter() -> f64 {
+    // Each RandomState is freshly keyed, which is all the randomness jitter needs.
+    let bits = RandomState::new().hash_one(Instant::now());
+    0.2 + 0.6 * ((bits >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// The wait a `Retry-After` value asks for: whole seconds, or an HTTP date
+/// (a date in the past asks for none), capped at [`MAX_RETRY_AFTER`].
+/// `None` when the value is neither.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits; a number too large for u64 is simply "very long".
+        Duration::from_secs(value.parse().unwrap_or(u64::MAX))
+    } else {
+        let at = parse_http_date(value)?;
+        let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+        Duration::from_secs(at.saturating_sub(now).max(0) as u64)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn normalisation_follows_go() {
+        let zero = RetryPolicy {
+            retries: 2,
+            min_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            retry_on_429: false,
+        };
+        assert_eq!(zero.normalized().min_delay, ms(200));
+        assert_eq!(zero.normalized().max_delay, ms(2000));
+        let inverted = RetryPolicy {
+            min_delay: ms(500),
+            max_delay: ms(100),
+            ..zero
+        };
+        assert_eq!(inverted.normalized().max_delay, ms(500));
+    }
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let p = RetryPolicy {
+            min_delay: ms(100),
+            max_delay: ms(1000),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(p.backoff(0, 0.5), ms(50));
+        assert_eq!(p.backoff(1, 0.5), ms(100));
+        assert_eq!(p.backoff(3, 0.5), ms(400));
+        assert_eq!(p.backoff(4, 0.5), ms(500));
+        assert_eq!(p.backoff(u32::MAX, 0.5), ms(500));
+        let huge = RetryPolicy {
+            min_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+            ..p
+        };
+        assert!(huge.backoff(10, 0.2) > Duration::from_secs(1 << 40));
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..10_000 {
+            let j = jitter();
+            assert!((0.2..0.8).contains(&j), "{j}");
+        }
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        let p = RetryPolicy::default();
+        assert!([502, 503, 504].iter().all(|&s| p.is_retryable_status(s)));
+        assert!(![400, 401, 404, 429, 500, 501, 505].iter().any(|&s| p.is_retryable_status(s)));
+        let p = RetryPolicy {
+            retry_on_429: true,
+            ..p
+        };
+        assert!(p.is_retryable_status(429));
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:42 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:40:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "-1", "1.5", "soon", "3 s"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+}
