@@ -14,8 +14,8 @@ use crate::LOG_TARGET;
 use crate::error::NexusError;
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
 use crate::transport::{
-    ReadError, Transport, encode_path_segment, form_urlencode, io_error, never_sent,
-    parse_http_url, read_capped, transport_error,
+    ReadError, Transport, encode_path_segment, form_urlencode, never_sent, parse_http_url,
+    read_capped, read_error, transport_error,
 };
 use crate::types::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
@@ -199,16 +199,26 @@ impl NexusClient {
     ) -> Result<RequestConnectionResponse, NexusError> {
         require("user_id", &input.user_id)?;
         require("provider_name", &input.provider_name)?;
-        let body = self.call_json(Method::POST, "/v1/request-connection", None, Some(&input.to_json()))?;
+        let body = self.call_json(
+            Method::POST,
+            "/v1/request-connection",
+            None,
+            Some(&input.to_json()),
+        )?;
         RequestConnectionResponse::from_json(&body)
     }
 
     /// The connection's status: `GET /v1/check-connection/{id}`.
     pub fn check_connection(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
         require("connection_id", connection_id)?;
-        let path = format!("/v1/check-connection/{}", encode_path_segment(connection_id));
+        let path = format!(
+            "/v1/check-connection/{}",
+            encode_path_segment(connection_id)
+        );
         let body = self.call_json(Method::GET, &path, None, None)?;
-        Ok(ConnectionStatus::from(required_str(&body, "status")?.as_str()))
+        Ok(ConnectionStatus::from(
+            required_str(&body, "status")?.as_str(),
+        ))
     }
 
     /// Polls every 1.5 s, for at most 300 s, until the connection is
@@ -249,7 +259,10 @@ impl NexusClient {
     }
 
     /// The connection's current token: `GET /v1/token/{id}`.
-    pub fn get_token_by_connection_id(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
+    pub fn get_token_by_connection_id(
+        &self,
+        connection_id: &str,
+    ) -> Result<TokenResponse, NexusError> {
         require("connection_id", connection_id)?;
         let path = format!("/v1/token/{}", encode_path_segment(connection_id));
         TokenResponse::from_json(self.call_json(Method::GET, &path, None, None)?)
@@ -348,11 +361,13 @@ impl NexusClient {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if (200..300).contains(&status) {
-                        return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| match e {
-                            ReadError::TooLarge => NexusError::invalid_response(format!(
-                                "Gateway answer is larger than {MAX_GATEWAY_BODY} bytes"
-                            )),
-                            ReadError::Io(io) => io_error(io),
+                        return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
+                            match e {
+                                ReadError::TooLarge => NexusError::invalid_response(format!(
+                                    "Gateway answer is larger than {MAX_GATEWAY_BODY} bytes"
+                                )),
+                                ReadError::Io(io) => read_error(io),
+                            }
                         });
                     }
                     let retry_after = response
@@ -360,7 +375,8 @@ impl NexusClient {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let error = NexusError::from_gateway(status, &read_error_body(response.into_body()));
+                    let error =
+                        NexusError::from_gateway(status, &read_error_body(response.into_body()));
                     if !inner.retry.is_retryable_status(status) {
                         return Err(error);
                     }
@@ -376,7 +392,12 @@ impl NexusClient {
         }
     }
 
-    fn gateway_request(&self, method: &Method, url: &str, json: bool) -> Result<Request<()>, NexusError> {
+    fn gateway_request(
+        &self,
+        method: &Method,
+        url: &str,
+        json: bool,
+    ) -> Result<Request<()>, NexusError> {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(url)
@@ -421,7 +442,9 @@ fn read_error_body(body: ureq::Body) -> Vec<u8> {
 /// `invalid_input` when `value` is empty or only white space.
 pub(crate) fn require(name: &str, value: &str) -> Result<(), NexusError> {
     if value.trim().is_empty() {
-        return Err(NexusError::invalid_input(format!("{name} must not be blank")));
+        return Err(NexusError::invalid_input(format!(
+            "{name} must not be blank"
+        )));
     }
     Ok(())
 }
@@ -475,13 +498,19 @@ mod tests {
         assert!(!format!("{options:?}").contains("nx_secret_key"));
         let client = NexusClient::new(options).unwrap();
         let debug = format!("{client:?}");
-        assert!(!debug.contains("nx_secret_key") && debug.contains("<redacted>"), "{debug}");
+        assert!(
+            !debug.contains("nx_secret_key") && debug.contains("<redacted>"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn out_of_retries_keeps_the_gateway_error() {
         let gateway = NexusError::from_gateway(503, br#"{"error":"broker_unavailable"}"#);
-        assert_eq!(out_of_retries(gateway.clone(), 503, 1).code, "broker_unavailable");
+        assert_eq!(
+            out_of_retries(gateway.clone(), 503, 1).code,
+            "broker_unavailable"
+        );
         let err = out_of_retries(gateway, 503, 3);
         assert_eq!(err.code, "max_retries_exceeded");
         assert_eq!(err.status_code, Some(503));

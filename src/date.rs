@@ -14,6 +14,37 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The calendar date of a day count from 1970-01-01 (Hinnant's `civil_from_days`).
+#[cfg(any(test, feature = "testing"))]
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
+    let (days, secs) = (
+        epoch_seconds.div_euclid(86_400),
+        epoch_seconds.rem_euclid(86_400),
+    );
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
 fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
@@ -133,7 +164,11 @@ fn month_number(name: &str) -> Option<u32> {
 
 fn hms(s: &str) -> Option<(u32, u32, u32)> {
     let mut it = s.split(':');
-    let t = (digits(it.next()?)?, digits(it.next()?)?, digits(it.next()?)?);
+    let t = (
+        digits(it.next()?)?,
+        digits(it.next()?)?,
+        digits(it.next()?)?,
+    );
     it.next().is_none().then_some(t)
 }
 
@@ -215,6 +250,15 @@ mod tests {
             "2031-06-01Tx",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        assert_eq!(format_rfc3339(1_938_081_600), "2031-06-01T12:00:00Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+        for t in [0, 951_782_400, 1_709_164_800, 4_102_444_799, -86_400 * 400] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t as f64), "{t}");
         }
     }
 

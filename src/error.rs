@@ -213,7 +213,12 @@ mod tests {
                 "attention_required",
                 "re-consent",
             ),
-            (429, b"rate limit exceeded\n", "http_429", "rate limit exceeded"),
+            (
+                429,
+                b"rate limit exceeded\n",
+                "http_429",
+                "rate limit exceeded",
+            ),
             (503, b"", "http_503", "Service Unavailable"),
             (599, b"  ", "http_599", "HTTP 599"),
         ];

@@ -34,6 +34,8 @@ mod client;
 mod date;
 mod error;
 mod retry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transport;
 mod types;
 

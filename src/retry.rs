@@ -167,7 +167,11 @@ mod tests {
     fn retryable_statuses() {
         let p = RetryPolicy::default();
         assert!([502, 503, 504].iter().all(|&s| p.is_retryable_status(s)));
-        assert!(![400, 401, 404, 429, 500, 501, 505].iter().any(|&s| p.is_retryable_status(s)));
+        assert!(
+            ![400, 401, 404, 429, 500, 501, 505]
+                .iter()
+                .any(|&s| p.is_retryable_status(s))
+        );
         let p = RetryPolicy {
             retry_on_429: true,
             ..p

@@ -209,9 +209,9 @@ pub(crate) fn transport_error(e: ureq::Error) -> NexusError {
         }
         // These can repeat the URL or a header value: keep only what kind of failure it was.
         ureq::Error::BadUri(_) => NexusError::invalid_input("URL is not valid"),
-        ureq::Error::Http(_) => {
-            NexusError::invalid_input("request cannot be carried by HTTP (bad URL, header or method)")
-        }
+        ureq::Error::Http(_) => NexusError::invalid_input(
+            "request cannot be carried by HTTP (bad URL, header or method)",
+        ),
         ureq::Error::RequireHttpsOnly(_) => NexusError::invalid_input("URL must be https"),
         ureq::Error::ConnectProxyFailed(_) => {
             NexusError::new("request_failed", "proxy refused the connection")
@@ -223,8 +223,13 @@ pub(crate) fn transport_error(e: ureq::Error) -> NexusError {
     }
 }
 
-/// The [`NexusError`] for an I/O failure, a timeout among them.
-pub(crate) fn io_error(io: io::Error) -> NexusError {
+/// The [`NexusError`] for a failed body read: ureq wraps its own errors (a
+/// timeout among them) in the `io::Error` its reader returns.
+pub(crate) fn read_error(io: io::Error) -> NexusError {
+    transport_error(ureq::Error::from(io))
+}
+
+fn io_error(io: io::Error) -> NexusError {
     match io.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
             NexusError::new("timeout", "request timed out").with_source(io)
@@ -279,7 +284,14 @@ mod tests {
     fn url_checks() {
         assert!(parse_http_url("https://gw.example/base", "gateway_url").is_ok());
         assert!(parse_http_url("HTTP://127.0.0.1:8080", "gateway_url").is_ok());
-        for bad in ["", "gw.example", "ftp://gw.example/", "http://", "http://a b/", "/v1"] {
+        for bad in [
+            "",
+            "gw.example",
+            "ftp://gw.example/",
+            "http://",
+            "http://a b/",
+            "/v1",
+        ] {
             let err = parse_http_url(bad, "gateway_url").unwrap_err();
             assert_eq!(err.code, "invalid_input", "{bad:?}");
         }

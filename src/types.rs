@@ -250,13 +250,16 @@ impl TokenResponse {
         let pick = |key: &str| -> Option<String> {
             scalar_string(body.get(key)).or_else(|| scalar_string(credentials?.get(key)))
         };
-        let expires_in = [body.get("expires_in"), credentials.and_then(|c| c.get("expires_in"))]
-            .into_iter()
-            .find_map(|v| match v? {
-                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-                Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            });
+        let expires_in = [
+            body.get("expires_in"),
+            credentials.and_then(|c| c.get("expires_in")),
+        ]
+        .into_iter()
+        .find_map(|v| match v? {
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        });
         Ok(TokenResponse {
             access_token: pick("access_token").unwrap_or_default(),
             token_type: pick("token_type"),
@@ -429,7 +432,10 @@ mod tests {
         assert_eq!(t.refresh_token.as_deref(), Some("r"));
         assert_eq!(t.strategy, Some(json!({"type": "oauth2"})));
         let debug = format!("{t:?}");
-        assert!(!debug.contains("top") && !debug.contains("inner"), "{debug}");
+        assert!(
+            !debug.contains("top") && !debug.contains("inner"),
+            "{debug}"
+        );
         assert!(!debug.contains("\"r\""), "{debug}");
 
         assert_eq!(
@@ -440,11 +446,15 @@ mod tests {
 
     #[test]
     fn revoke_defaults() {
-        let r = RevokeResult::from_json(&json!({"status": "revoked", "sessions_closed": 2})).unwrap();
+        let r =
+            RevokeResult::from_json(&json!({"status": "revoked", "sessions_closed": 2})).unwrap();
         assert_eq!(r.status, "revoked");
         assert_eq!(r.sessions_closed, 2);
         assert!(!r.already_revoked && !r.token_deleted && !r.provider_revoked);
-        assert_eq!(RevokeResult::from_json(&json!({})).unwrap(), RevokeResult::default());
+        assert_eq!(
+            RevokeResult::from_json(&json!({})).unwrap(),
+            RevokeResult::default()
+        );
     }
 
     #[test]

@@ -1,0 +1,18 @@
+//! Test doubles that speak real HTTP on loopback: [`FakeGateway`] for the
+//! Nexus Gateway and [`FakeUpstream`] for the provider API behind it.
+//!
+//! Enable with the `testing` feature, usually as a dev-dependency:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! nexus-gateway-sdk = { version = "0.1", features = ["testing"] }
+//! ```
+//!
+//! Both servers run in process on `127.0.0.1:<free port>`, a thread per
+//! connection, and stop when dropped. Nothing here writes to stdout.
+
+mod gateway;
+mod server;
+
+pub use gateway::{FakeConnection, FakeGateway, FakeProvider, Fault, Route};
+pub use server::RecordedRequest;

@@ -1,0 +1,82 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nexus_sdk::testing::FakeGateway;
+use nexus_sdk::{NexusClient, NexusClientOptions, RetryPolicy};
+use parking_lot::Mutex;
+
+/// A client of `gateway` with a short timeout and no retries.
+pub fn client(gateway: &FakeGateway) -> NexusClient {
+    client_with(gateway, |_| {})
+}
+
+/// A client of `gateway` after `change` has edited its options.
+pub fn client_with(
+    gateway: &FakeGateway,
+    change: impl FnOnce(&mut NexusClientOptions),
+) -> NexusClient {
+    let mut options = NexusClientOptions {
+        timeout: Duration::from_secs(5),
+        ..NexusClientOptions::new(gateway.url())
+    };
+    change(&mut options);
+    NexusClient::new(options).expect("valid options")
+}
+
+/// A retry policy with `retries` retries and 1 ms backoff steps.
+pub fn fast_retries(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        retries,
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(1),
+        retry_on_429: false,
+    }
+}
+
+/// A URL on loopback where nothing listens.
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Every log record of the test process, as `LEVEL target: message`.
+pub fn logs() -> &'static Mutex<Vec<String>> {
+    static LOGS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    LOGS.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+        logs().lock().push(line);
+    }
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger at TRACE (once per process).
+pub fn capture_logs() {
+    static CAPTURE: Capture = Capture;
+    if log::set_logger(&CAPTURE).is_ok() {
+        log::set_max_level(log::LevelFilter::Trace);
+    }
+}
+
+/// The captured lines containing `needle`.
+pub fn log_lines_with(needle: &str) -> Vec<String> {
+    logs()
+        .lock()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}

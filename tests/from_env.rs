@@ -1,0 +1,40 @@
+//! `NexusClientOptions::from_env` against real process variables. Alone in
+//! its own test binary because it changes the environment: no other test
+//! runs beside it.
+
+use nexus_sdk::testing::{FakeConnection, FakeGateway, Route};
+use nexus_sdk::{NexusClient, NexusClientOptions};
+
+#[test]
+fn from_env_reads_url_and_key() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection("c", FakeConnection::active("github", "t"));
+
+    // SAFETY: this binary holds a single test, so no other thread reads the environment.
+    unsafe {
+        std::env::remove_var("NEXUS_GATEWAY_URL");
+        std::env::remove_var("NEXUS_API_KEY");
+    }
+    let err = NexusClientOptions::from_env().unwrap_err();
+    assert_eq!(err.code, "invalid_input");
+    assert!(err.message.contains("NEXUS_GATEWAY_URL"));
+
+    unsafe { std::env::set_var("NEXUS_GATEWAY_URL", format!("{}/", gateway.url())) };
+    let options = NexusClientOptions::from_env().unwrap();
+    assert_eq!(options.api_key, "");
+    NexusClient::new(options)
+        .unwrap()
+        .check_connection("c")
+        .unwrap();
+    assert_eq!(gateway.last_request().unwrap().header("x-api-key"), None);
+
+    unsafe { std::env::set_var("NEXUS_API_KEY", "nx_env_key") };
+    let client = NexusClient::new(NexusClientOptions::from_env().unwrap()).unwrap();
+    client.check_connection("c").unwrap();
+    let sent = gateway.last_request_to(Route::CheckConnection).unwrap();
+    assert_eq!(sent.header("x-api-key"), Some("nx_env_key"));
+    assert_eq!(
+        sent.path, "/v1/check-connection/c",
+        "trailing slash of the URL dropped"
+    );
+}
