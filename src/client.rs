@@ -11,15 +11,17 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request};
 
 use crate::LOG_TARGET;
+use crate::cache::TokenCache;
 use crate::error::NexusError;
+use crate::resolve::{Expiry, token_from_resolve};
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
 use crate::transport::{
     ReadError, Transport, encode_path_segment, form_urlencode, never_sent, parse_http_url,
     read_capped, read_error, transport_error,
 };
 use crate::types::{
-    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
-    RevokeResult, TokenResponse, required_str,
+    CachedToken, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,
+    RevokeOptions, RevokeResult, TokenResponse, required_str,
 };
 
 /// The largest Gateway answer the SDK reads.
@@ -308,6 +310,82 @@ impl NexusClient {
         let query = (!pairs.is_empty()).then(|| form_urlencode(&pairs));
         let body = self.call_json(Method::DELETE, &path, query.as_deref(), None)?;
         RevokeResult::from_json(&body)
+    }
+
+    /// Resolves the workspace's current token for `provider` from the
+    /// Gateway (`GET /v1/resolve`), bypassing any cache.
+    ///
+    /// The answer's strategy decides how the token is sent: `oauth2` (or
+    /// none) and `header` give a header, `basic_auth` a `Basic` header, and
+    /// `query_param` a query parameter; others are `unsupported_strategy`.
+    /// Without a usable expiry the token is given 5 minutes, with a warning
+    /// logged.
+    pub fn resolve_token(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Result<CachedToken, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        log::info!(target: LOG_TARGET, "Resolving token for workspace={workspace_id} provider={provider}");
+        let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
+        let body = self.call_json(Method::GET, "/v1/resolve", Some(&query), None)?;
+        let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
+        match expiry {
+            Expiry::Given => {}
+            Expiry::Missing => log::warn!(
+                target: LOG_TARGET,
+                "No expires_at for workspace={workspace_id} provider={provider}, using 5-minute fallback"
+            ),
+            Expiry::Unparseable(value) => log::warn!(
+                target: LOG_TARGET,
+                "Could not parse expires_at={:?} for workspace={workspace_id} provider={provider}, using 5-minute fallback",
+                value.to_string()
+            ),
+        }
+        Ok(token)
+    }
+
+    /// The cached token for the pair, resolving (and caching) it on a miss.
+    ///
+    /// Concurrent misses on one pair make a single Gateway call and share
+    /// its result; a miss on one pair never waits for another. A failed
+    /// resolve is not cached.
+    ///
+    /// ```
+    /// use nexus_sdk::testing::{FakeGateway, FakeProvider, Route};
+    /// use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
+    ///
+    /// let gateway = FakeGateway::start();
+    /// gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x"));
+    /// let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+    /// let cache = TokenCache::new();
+    /// let first = client.get_cached_token(&cache, "ws-1", "github")?;
+    /// let again = client.get_cached_token(&cache, "ws-1", "github")?;
+    /// assert_eq!(first, again);
+    /// assert_eq!(gateway.requests(Route::Resolve), 1);
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    pub fn get_cached_token(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Result<CachedToken, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        if let Some(token) = cache.get(workspace_id, provider) {
+            log::debug!(target: LOG_TARGET, "Using cached token for workspace={workspace_id} provider={provider}");
+            return Ok(token);
+        }
+        cache.resolve_once(workspace_id, provider, || {
+            self.resolve_token(workspace_id, provider)
+        })
+    }
+
+    /// Forgets the pair's cached token, so the next use resolves a new one.
+    pub fn clear_token(&self, cache: &TokenCache, workspace_id: &str, provider: &str) {
+        cache.delete(workspace_id, provider);
     }
 
     /// Checks that the Gateway answers: `GET /health`, `Ok` on any 2xx.

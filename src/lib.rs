@@ -8,6 +8,11 @@
 //!   [`request_connection`](NexusClient::request_connection) →
 //!   send the user to `auth_url` → [`wait_for_active`](NexusClient::wait_for_active) →
 //!   [`get_token_by_connection_id`](NexusClient::get_token_by_connection_id).
+//! - **MCP servers and tools** act for a workspace:
+//!   [`get_cached_token`](NexusClient::get_cached_token) resolves a token once
+//!   and serves it from a [`TokenCache`] until 30 s before it expires, and
+//!   [`authenticated_fetch`](NexusClient::authenticated_fetch) sends a request
+//!   with it, re-resolving once on a 401.
 //!
 //! Everything is blocking, `Send + Sync` and cheap to clone; there are no
 //! background threads and no async runtime. The crate never writes to stdout
@@ -15,11 +20,13 @@
 //! the target `nexus_sdk`, and never logs a token or a key.
 //!
 //! ```no_run
-//! use nexus_sdk::{NexusClient, NexusClientOptions};
+//! use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 //!
 //! let client = NexusClient::new(NexusClientOptions::from_env()?)?;
-//! let status = client.check_connection("3f1b2c4d-…")?;
-//! println!("connection is {status}");
+//! let cache = TokenCache::new();
+//! let (status, _headers, body) = client.authenticated_fetch(
+//!     &cache, "ws-1", "github", "https://api.github.com/user", FetchOptions::default())?;
+//! println!("{status}: {}", String::from_utf8_lossy(&body));
 //! # Ok::<(), nexus_sdk::NexusError>(())
 //! ```
 //!
@@ -28,19 +35,25 @@
 //! ([`testing::FakeGateway`], a real Gateway double for your own tests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod client;
 mod date;
 mod error;
+mod fetch;
+mod resolve;
 mod retry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transport;
 mod types;
 
+pub use cache::TokenCache;
 pub use client::{NexusClient, NexusClientOptions};
 pub use error::{ErrorKind, NexusError};
+pub use fetch::{FetchOptions, FetchResponse, Fetcher, Headers, MAX_REDIRECTS};
+pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
 pub use types::{
     CachedToken, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,

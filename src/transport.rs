@@ -5,7 +5,7 @@
 
 use std::io::{self, Read};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::http::{Request, Response, Uri};
 use ureq::{Agent, Body};
@@ -18,11 +18,12 @@ pub(crate) const USER_AGENT: &str = concat!("nexus-gateway-sdk/", env!("CARGO_PK
 /// The longest a TCP connect may take, whatever the client's timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One `ureq` agent (its connection pool) and whether it routes through an
-/// environment proxy.
+/// One `ureq` agent (its connection pool), its timeout, and whether it
+/// routes through an environment proxy.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     agent: Agent,
+    timeout: Duration,
     proxied: bool,
 }
 
@@ -42,34 +43,65 @@ impl Transport {
         let proxied = config.proxy().is_some();
         Transport {
             agent: config.new_agent(),
+            timeout,
             proxied,
         }
     }
 
-    /// Sends one request, with a body when `body` is `Some`. Loopback
-    /// targets never go through an environment proxy.
+    /// The most one request may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends one request, with a body when `body` is `Some`.
     pub(crate) fn send(
         &self,
         request: Request<()>,
         body: Option<&[u8]>,
     ) -> Result<Response<Body>, ureq::Error> {
+        self.send_until(request, body, None)
+    }
+
+    /// Sends one request that must also finish by `deadline`, when given.
+    /// Loopback targets never go through an environment proxy.
+    pub(crate) fn send_until(
+        &self,
+        request: Request<()>,
+        body: Option<&[u8]>,
+        deadline: Option<Instant>,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let remaining = match deadline {
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(ureq::Error::Timeout(ureq::Timeout::Global)),
+            },
+            None => None,
+        };
         let direct = self.proxied && is_loopback(request.uri());
         match body {
-            Some(bytes) => {
-                let request = request.map(|()| bytes);
-                if direct {
-                    let request = self.agent.configure_request(request).proxy(None).build();
-                    self.agent.run(request)
-                } else {
-                    self.agent.run(request)
-                }
-            }
-            None if direct => {
-                let request = self.agent.configure_request(request).proxy(None).build();
-                self.agent.run(request)
-            }
-            None => self.agent.run(request),
+            Some(bytes) => self.run(request.map(|()| bytes), direct, remaining),
+            None => self.run(request, direct, remaining),
         }
+    }
+
+    fn run<S: ureq::AsSendBody>(
+        &self,
+        request: Request<S>,
+        direct: bool,
+        remaining: Option<Duration>,
+    ) -> Result<Response<Body>, ureq::Error> {
+        if !direct && remaining.is_none() {
+            // The common case: the agent's own configuration, no per-request copy.
+            return self.agent.run(request);
+        }
+        let mut config = self.agent.configure_request(request);
+        if direct {
+            config = config.proxy(None);
+        }
+        if let Some(remaining) = remaining {
+            config = config.timeout_global(Some(remaining));
+        }
+        self.agent.run(config.build())
     }
 }
 

@@ -13,6 +13,8 @@
 
 mod gateway;
 mod server;
+mod upstream;
 
 pub use gateway::{FakeConnection, FakeGateway, FakeProvider, Fault, Route};
 pub use server::RecordedRequest;
+pub use upstream::{FakeReply, FakeUpstream};

@@ -1,0 +1,158 @@
+//! [`FakeUpstream`]: a provider API double that records what it received.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::server::{HttpServer, RecordedRequest, Reply};
+
+/// A canned answer for [`FakeUpstream::set_reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// Headers to send (repeat a name to send it twice).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl FakeReply {
+    /// An answer with this status and no body.
+    pub fn new(status: u16) -> FakeReply {
+        FakeReply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> FakeReply {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> FakeReply {
+        self.body = body.into();
+        self
+    }
+}
+
+#[derive(Default)]
+struct State {
+    requests: Vec<RecordedRequest>,
+    replies: HashMap<String, FakeReply>,
+    rejected: HashSet<String>,
+}
+
+/// A fake provider API on `127.0.0.1`: answers
+/// `200 {"ok":true,"method":…,"path":…}` unless told otherwise, answers 401
+/// to requests carrying a rejected token, and records every request.
+/// Stops when dropped.
+///
+/// ```
+/// use nexus_sdk::testing::{FakeReply, FakeUpstream};
+///
+/// let upstream = FakeUpstream::start();
+/// upstream.set_reply("/moved", FakeReply::new(302).header("Location", "/here"));
+/// upstream.reject_token("expired-token");
+/// # assert_eq!(upstream.request_count(), 0);
+/// ```
+pub struct FakeUpstream {
+    state: Arc<Mutex<State>>,
+    server: HttpServer,
+}
+
+impl std::fmt::Debug for FakeUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeUpstream")
+            .field("url", &self.server.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeUpstream {
+    /// Starts a fake upstream on a free loopback port.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound; use [`try_start`](Self::try_start) to handle that.
+    pub fn start() -> FakeUpstream {
+        match FakeUpstream::try_start() {
+            Ok(upstream) => upstream,
+            Err(e) => panic!("FakeUpstream could not listen on 127.0.0.1: {e}"),
+        }
+    }
+
+    /// Starts a fake upstream, or says why it could not listen.
+    pub fn try_start() -> std::io::Result<FakeUpstream> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let handler_state = Arc::clone(&state);
+        let server = HttpServer::start(Arc::new(move |request| handle(&handler_state, request)))?;
+        Ok(FakeUpstream { state, server })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// Answers requests to `path` (query ignored) with `reply`.
+    pub fn set_reply(&self, path: &str, reply: FakeReply) {
+        self.state.lock().replies.insert(path.to_owned(), reply);
+    }
+
+    /// Answers 401 to any request carrying `token` in a header value or the query.
+    pub fn reject_token(&self, token: &str) {
+        self.state.lock().rejected.insert(token.to_owned());
+    }
+
+    /// Every request received, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().requests.clone()
+    }
+
+    /// How many requests arrived.
+    pub fn request_count(&self) -> usize {
+        self.state.lock().requests.len()
+    }
+
+    /// The last request received.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.state.lock().requests.last().cloned()
+    }
+}
+
+fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
+    let mut state = state.lock();
+    let rejected = state.rejected.iter().any(|token| {
+        request
+            .headers
+            .iter()
+            .any(|(_, v)| v.contains(token.as_str()))
+            || super::server::query_pairs(&request.query)
+                .iter()
+                .any(|(_, v)| v == token)
+    });
+    let reply = if rejected {
+        FakeReply::new(401)
+            .header("WWW-Authenticate", "Bearer error=\"invalid_token\"")
+            .body(r#"{"message":"Bad credentials"}"#)
+    } else if let Some(reply) = state.replies.get(&request.path) {
+        reply.clone()
+    } else {
+        let body = serde_json::json!({"ok": true, "method": request.method, "path": request.path});
+        FakeReply::new(200)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+    };
+    state.requests.push(request);
+    Reply::Answer {
+        status: reply.status,
+        headers: reply.headers,
+        body: reply.body,
+    }
+}
