@@ -62,3 +62,8 @@ pub use types::{
 
 /// The `log` target of every line the crate logs.
 pub(crate) const LOG_TARGET: &str = "nexus_sdk";
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -260,7 +260,8 @@ impl FakeProvider {
         self
     }
 
-    /// Resolve number `n` (from 1) answers the token with `-n` appended.
+    /// The `n`-th token served for the pair (from 1; faulted requests do not
+    /// count) is the token with `-n` appended.
     pub fn rotating(mut self) -> FakeProvider {
         self.rotating = true;
         self
@@ -307,6 +308,8 @@ struct State {
     faults: VecDeque<(Option<Route>, Fault)>,
     counts: HashMap<Route, usize>,
     resolves: HashMap<(String, String), usize>,
+    /// Resolve answers served per pair (faulted requests not counted).
+    served: HashMap<(String, String), usize>,
     last: Option<RecordedRequest>,
     last_by_route: HashMap<Route, RecordedRequest>,
     connections: HashMap<String, FakeConnection>,
@@ -546,18 +549,15 @@ fn fault_reply(fault: Fault) -> Option<Reply> {
 
 fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     let (route, id) = Route::of(&request.method, &request.path);
-    let (fault, latency, serial) = {
+    let (fault, latency) = {
         let mut state = state.lock();
         *state.counts.entry(route).or_default() += 1;
-        let mut serial = 0;
         if route == Route::Resolve {
             let key = (
                 request.query_param("workspace_id").unwrap_or_default(),
                 request.query_param("provider_name").unwrap_or_default(),
             );
-            let count = state.resolves.entry(key).or_default();
-            *count += 1;
-            serial = *count;
+            *state.resolves.entry(key).or_default() += 1;
         }
         state.last = Some(request.clone());
         state.last_by_route.insert(route, request.clone());
@@ -568,7 +568,7 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
         let fault = position
             .and_then(|i| state.faults.remove(i))
             .map(|(_, f)| f);
-        (fault, state.latency, serial)
+        (fault, state.latency)
     };
     if !latency.is_zero() {
         thread::sleep(latency);
@@ -587,7 +587,7 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
         (Route::Health, _) => json_reply(200, &json!({"status": "ok"})),
         (Route::RequestConnection, _) => request_connection(&mut state, &request),
         (Route::Authorize, _) => authorize(&mut state, &request),
-        (Route::Resolve, _) => resolve(&state, &request, serial),
+        (Route::Resolve, _) => resolve(&mut state, &request),
         (Route::Unknown, _) | (_, None) => error_reply(404, "not_found", "no such route"),
         (route, Some(id)) => connection_route(&mut state, route, &id),
     }
@@ -645,7 +645,7 @@ fn authorize(state: &mut State, request: &RecordedRequest) -> Reply {
     }
 }
 
-fn resolve(state: &State, request: &RecordedRequest, serial: usize) -> Reply {
+fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
     let workspace = request.query_param("workspace_id").unwrap_or_default();
     let provider = request.query_param("provider_name").unwrap_or_default();
     if workspace.is_empty() || provider.is_empty() {
@@ -655,14 +655,20 @@ fn resolve(state: &State, request: &RecordedRequest, serial: usize) -> Reply {
             "workspace_id and provider_name are required",
         );
     }
-    match state.providers.get(&(workspace, provider)) {
-        Some(fake) => json_reply(200, &fake.answer(serial)),
-        None => error_reply(
+    let key = (workspace, provider);
+    let Some(fake) = state.providers.get(&key) else {
+        return error_reply(
             404,
             "connection_not_found",
             "no connection for that workspace and provider",
-        ),
-    }
+        );
+    };
+    let answer = {
+        let serial = state.served.entry(key.clone()).or_default();
+        *serial += 1;
+        fake.answer(*serial)
+    };
+    json_reply(200, &answer)
 }
 
 fn token_object(connection: &FakeConnection) -> Value {

@@ -1,0 +1,241 @@
+//! The crate's main job in one run: a standard app connecting a user, then
+//! an MCP-style tool fetching with the workspace's token.
+//!
+//! ```text
+//! cargo run --example quickstart            # against the built-in FakeGateway
+//! NEXUS_GATEWAY_URL=https://gw.example NEXUS_API_KEY=… cargo run --example quickstart
+//! ```
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
+use nexus_sdk::{
+    ConnectionStatus, FetchOptions, NexusClient, NexusClientOptions, NexusError,
+    RequestConnectionInput, TokenCache,
+};
+
+const HELP: &str = "\
+quickstart: the Nexus standard-app flow and MCP token path, step by step.
+
+USAGE: cargo run --example quickstart [-- --help]
+
+With NEXUS_GATEWAY_URL unset it starts the built-in FakeGateway and a fake
+upstream API on loopback, so it needs no network and no account.
+
+Environment (for a real Gateway):
+  NEXUS_GATEWAY_URL   the Gateway's base URL (unset: use the FakeGateway)
+  NEXUS_API_KEY       sent as X-API-Key (default: none)
+  NEXUS_WORKSPACE_ID  workspace for the MCP path (default: ws-demo)
+  NEXUS_PROVIDER      provider name (default: github)
+  NEXUS_USER_ID       user to connect in the standard flow (default: quickstart-user)
+  NEXUS_FETCH_URL     URL to fetch with the token (default: https://api.github.com/user)";
+
+/// Where the run points: a real Gateway, or the fakes this process started.
+struct Setup {
+    client: NexusClient,
+    workspace: String,
+    provider: String,
+    user_id: String,
+    fetch_url: String,
+    fakes: Option<(FakeGateway, FakeUpstream)>,
+}
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("-h" | "--help") => {
+            println!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("quickstart: unknown argument {other:?}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    }
+    match setup().and_then(|setup| run(&setup)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quickstart failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn setup() -> Result<Setup, NexusError> {
+    let workspace = env_or("NEXUS_WORKSPACE_ID", "ws-demo");
+    let provider = env_or("NEXUS_PROVIDER", "github");
+    let user_id = env_or("NEXUS_USER_ID", "quickstart-user");
+    if std::env::var("NEXUS_GATEWAY_URL").is_ok_and(|u| !u.trim().is_empty()) {
+        let options = NexusClientOptions::from_env()?;
+        println!("Nexus quickstart: Gateway at {}", options.gateway_url);
+        return Ok(Setup {
+            client: NexusClient::new(options)?,
+            fetch_url: env_or("NEXUS_FETCH_URL", "https://api.github.com/user"),
+            workspace,
+            provider,
+            user_id,
+            fakes: None,
+        });
+    }
+    let gateway = FakeGateway::start();
+    let upstream = FakeUpstream::start();
+    gateway.add_provider(
+        &workspace,
+        &provider,
+        FakeProvider::oauth2("gho_demo_0123456789abcdef"),
+    );
+    println!(
+        "Nexus quickstart: built-in FakeGateway at {} (set NEXUS_GATEWAY_URL for a real one)",
+        gateway.url()
+    );
+    Ok(Setup {
+        client: NexusClient::new(NexusClientOptions::new(gateway.url()))?,
+        fetch_url: format!("{}/user", upstream.url()),
+        workspace,
+        provider,
+        user_id,
+        fakes: Some((gateway, upstream)),
+    })
+}
+
+/// `gho_…` and the length: enough to recognise a token, never the token.
+fn redact(token: &str) -> String {
+    let head: String = token.chars().take(4).collect();
+    format!("{head}… ({} chars)", token.chars().count())
+}
+
+fn seconds_until(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn run(setup: &Setup) -> Result<(), NexusError> {
+    let Setup {
+        client,
+        workspace,
+        provider,
+        ..
+    } = setup;
+
+    println!(
+        "\nStandard app: connect user {} to {provider}",
+        setup.user_id
+    );
+    let started = client.request_connection(&RequestConnectionInput {
+        user_id: setup.user_id.clone(),
+        provider_name: provider.clone(),
+        scopes: vec!["read:user".into()],
+        return_url: "http://localhost:8080/connected".into(),
+        metadata: None,
+    })?;
+    println!(
+        "  1. request_connection          → connection {}",
+        started.connection_id
+    );
+    println!("     send the user to            {}", started.auth_url);
+    if setup.fakes.is_some() {
+        // The fake's consent page stands in for the user clicking "Authorize".
+        ureq::get(&started.auth_url)
+            .call()
+            .map_err(|e| NexusError::new("request_failed", e.to_string()))?;
+        println!("     (the FakeGateway's consent page stands in for the user)");
+    } else {
+        println!("     waiting for the user to consent (up to 5 minutes)…");
+    }
+    let status = client.wait_for_active_with(
+        &started.connection_id,
+        Duration::from_millis(if setup.fakes.is_some() { 50 } else { 1500 }),
+        Duration::from_secs(300),
+    )?;
+    println!("  2. wait_for_active             → {status}");
+    if status != ConnectionStatus::Active {
+        return Err(NexusError::new(
+            "connection_not_active",
+            format!("connection ended {status}"),
+        ));
+    }
+    let token = client.get_token_by_connection_id(&started.connection_id)?;
+    println!(
+        "  3. get_token_by_connection_id  → {} token {}, expires_in {:?}",
+        token.token_type.as_deref().unwrap_or("?"),
+        redact(&token.access_token),
+        token.expires_in
+    );
+
+    println!("\nMCP path: workspace {workspace}, provider {provider}");
+    let cache = TokenCache::new();
+    let first = client.get_cached_token(&cache, workspace, provider)?;
+    println!(
+        "  4. get_cached_token            → resolved: {}{} in {}, {} s left",
+        first.value_prefix,
+        redact(&first.access_token),
+        first.header_name,
+        seconds_until(first.expires_at)
+    );
+    let again = client.get_cached_token(&cache, workspace, provider)?;
+    let source = if again == first {
+        "served from the cache"
+    } else {
+        "resolved again"
+    };
+    println!("  5. get_cached_token            → {source}");
+    let (status, headers, body) = client.authenticated_fetch(
+        &cache,
+        workspace,
+        provider,
+        &setup.fetch_url,
+        FetchOptions::default(),
+    )?;
+    println!(
+        "  6. authenticated_fetch GET {} → {status}",
+        setup.fetch_url
+    );
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let text = String::from_utf8_lossy(&body);
+    let shown: String = text.chars().take(200).collect();
+    println!("     {content_type}, {} bytes: {shown}", body.len());
+
+    if let Some((gateway, upstream)) = &setup.fakes {
+        let sent = upstream
+            .last_request()
+            .and_then(|r| r.header("authorization").map(str::to_owned));
+        println!(
+            "     the upstream received Authorization: {}",
+            sent.map_or("(none)".into(), |v| format!(
+                "Bearer {}",
+                redact(v.trim_start_matches("Bearer "))
+            ))
+        );
+        let routes = [
+            ("request-connection", Route::RequestConnection),
+            ("check-connection", Route::CheckConnection),
+            ("token", Route::Token),
+            ("resolve", Route::Resolve),
+        ];
+        let detail: Vec<String> = routes
+            .iter()
+            .map(|(name, route)| format!("{name} {}", gateway.requests(*route)))
+            .collect();
+        let api_calls: usize = routes
+            .iter()
+            .map(|(_, route)| gateway.requests(*route))
+            .sum();
+        println!(
+            "\nGateway API calls made: {api_calls} ({})",
+            detail.join(", ")
+        );
+    }
+    Ok(())
+}
