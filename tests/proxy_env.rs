@@ -1,0 +1,49 @@
+//! Environment proxies: honoured, except for loopback. Alone in its own
+//! test binary because it sets process variables.
+
+use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
+use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+
+#[test]
+fn env_proxy_is_used_but_never_for_loopback() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("tok"));
+    // A FakeUpstream stands in for the proxy: it records the absolute-form
+    // request line a client sends to an HTTP proxy.
+    let proxy = FakeUpstream::start();
+    // SAFETY: this binary holds a single test, so no other thread reads the environment.
+    unsafe {
+        std::env::remove_var("NO_PROXY");
+        std::env::remove_var("no_proxy");
+        std::env::set_var("HTTP_PROXY", proxy.url());
+        std::env::set_var("http_proxy", proxy.url());
+    }
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+
+    // The Gateway is on loopback: reached directly.
+    let cache = TokenCache::new();
+    client.get_cached_token(&cache, "ws", "github").unwrap();
+    assert_eq!(gateway.requests(Route::Resolve), 1);
+    assert_eq!(proxy.request_count(), 0, "loopback went through the proxy");
+
+    // Another host goes through the proxy: ureq opens a CONNECT tunnel,
+    // which this stand-in cannot carry, so the fetch itself fails.
+    let err = client
+        .authenticated_fetch(
+            &cache,
+            "ws",
+            "github",
+            "http://api.nexus-sdk-test.invalid/user",
+            FetchOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, "request_failed");
+    let requests = proxy.requests();
+    assert_eq!(requests[0].method, "CONNECT");
+    assert_eq!(requests[0].path, "api.nexus-sdk-test.invalid:80");
+    assert_eq!(
+        requests[0].header("authorization"),
+        None,
+        "the credential is not in the CONNECT"
+    );
+}
