@@ -60,6 +60,10 @@ pub use types::{
     RevokeOptions, RevokeResult, TokenResponse,
 };
 
+/// The [`http`](https://docs.rs/http) crate (1.x) whose types the API uses:
+/// [`Headers`] is its `HeaderMap`.
+pub use ureq::http;
+
 /// The `log` target of every line the crate logs.
 pub(crate) const LOG_TARGET: &str = "nexus_sdk";
 

@@ -2,6 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -46,6 +48,7 @@ struct State {
     requests: Vec<RecordedRequest>,
     replies: HashMap<String, FakeReply>,
     rejected: HashSet<String>,
+    latency: Duration,
 }
 
 /// A fake provider API on `127.0.0.1`: answers
@@ -110,6 +113,11 @@ impl FakeUpstream {
         self.state.lock().rejected.insert(token.to_owned());
     }
 
+    /// Wait this long before every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().latency = latency;
+    }
+
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().requests.clone()
@@ -127,6 +135,10 @@ impl FakeUpstream {
 }
 
 fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
+    let latency = state.lock().latency;
+    if !latency.is_zero() {
+        thread::sleep(latency);
+    }
     let mut state = state.lock();
     let rejected = state.rejected.iter().any(|token| {
         request

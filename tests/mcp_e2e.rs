@@ -1,0 +1,104 @@
+//! End to end: the stdio MCP server example under the official MCP Python
+//! client (`mcp` 2.3.0), against the FakeGateway and a FakeUpstream.
+//!
+//! Needs a Python with `mcp` installed: `NEXUS_MCP_PYTHON` names it (else
+//! `python3` is tried). Without one the test says why and skips, unless
+//! `NEXUS_MCP_REQUIRED=1` (as in CI), where it fails. To run it:
+//!
+//! ```text
+//! python3 -m venv target/mcp-venv && target/mcp-venv/bin/pip install mcp==2.3.0
+//! NEXUS_MCP_PYTHON=target/mcp-venv/bin/python cargo test --test mcp_e2e
+//! ```
+
+mod common;
+
+use std::process::Command;
+
+use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
+use serde_json::Value;
+
+fn python_with_mcp() -> Option<String> {
+    let python = std::env::var("NEXUS_MCP_PYTHON").unwrap_or_else(|_| "python3".into());
+    let found = Command::new(&python)
+        .args(["-c", "import mcp.client.stdio"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    found.then_some(python)
+}
+
+#[test]
+fn official_mcp_client_drives_the_stdio_server() {
+    let Some(python) = python_with_mcp() else {
+        let reason =
+            "the MCP Python client is not installed (see tests/mcp_e2e.rs to run this test)";
+        assert!(
+            std::env::var("NEXUS_MCP_REQUIRED").as_deref() != Ok("1"),
+            "{reason}"
+        );
+        eprintln!("skipping official_mcp_client_drives_the_stdio_server: {reason}");
+        return;
+    };
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws-e2e", "github", FakeProvider::oauth2("gho_e2e_secret"));
+    let upstream = FakeUpstream::start();
+    let stdout_copy =
+        std::env::temp_dir().join(format!("nexus-mcp-stdout-{}.jsonl", std::process::id()));
+    let output = Command::new(&python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp_client.py"))
+        .arg(common::example_binary("mcp_stdio_server"))
+        .arg(gateway.url())
+        .arg(upstream.url())
+        .arg(&stdout_copy)
+        .output()
+        .expect("run the MCP client");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "MCP client failed:\n{stderr}");
+
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("the client's summary");
+    assert_eq!(summary["server_name"], "nexus-fetch");
+    assert_eq!(summary["tools"], serde_json::json!(["authenticated_fetch"]));
+    assert_eq!(summary["required"], serde_json::json!(["provider", "url"]));
+    assert_eq!(summary["is_error"], false);
+    let text = summary["text"].as_str().unwrap();
+    assert!(text.starts_with("HTTP 200 OK"), "{text}");
+    assert!(
+        text.contains(r#""path":"/user/repos""#),
+        "the tool result holds the upstream body: {text}"
+    );
+    assert_eq!(summary["failure_is_error"], true);
+    assert!(
+        summary["failure_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("request_failed: ")
+    );
+
+    // The upstream got the credential; the resolve went to the Gateway once.
+    let sent = upstream.last_request().unwrap();
+    assert_eq!(sent.header("authorization"), Some("Bearer gho_e2e_secret"));
+    assert_eq!(sent.header("x-e2e"), Some("1"));
+    assert_eq!(gateway.requests(Route::Resolve), 1);
+
+    // Every line the server wrote to stdout is JSON-RPC 2.0; no secret anywhere.
+    let written = std::fs::read_to_string(&stdout_copy).expect("the stdout copy");
+    let _ = std::fs::remove_file(&stdout_copy);
+    let lines: Vec<&str> = written.lines().collect();
+    assert!(
+        lines.len() >= 5,
+        "initialize, ping, tools/list and two calls: {lines:?}"
+    );
+    for line in &lines {
+        let message: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON on stdout: {line:?}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        assert!(
+            message.get("result").is_some() || message.get("error").is_some(),
+            "{line}"
+        );
+    }
+    assert!(!written.contains("gho_e2e_secret"));
+    assert!(
+        !stderr.contains("gho_e2e_secret"),
+        "the server's log lines hold no token"
+    );
+}
