@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::NexusError;
 use crate::types::CachedToken;
@@ -15,9 +16,12 @@ use crate::types::CachedToken;
 ///
 /// `get` drops and misses a token once `now > expires_at - buffer`, so a
 /// token is never handed out in the last `buffer` (30 s by default) of its
-/// life. Share it by reference or in an `Arc`; its lock is never held across
-/// network I/O. Keys are the pair itself: `("a:b", "c")` and `("a", "b:c")`
-/// are different entries.
+/// life. Share it by reference or in an `Arc`. Keys are the pair itself:
+/// `("a:b", "c")` and `("a", "b:c")` are different entries.
+///
+/// Hits take a shared read lock only as long as a lookup and a reference
+/// count take; the returned copy is made after it is released. No lock is
+/// ever held across network I/O.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -40,10 +44,75 @@ use crate::types::CachedToken;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
-    /// workspace → provider → token: looked up by `&str` without allocating.
-    tokens: Mutex<HashMap<String, HashMap<String, CachedToken>>>,
+    /// workspace → provider → entry: looked up by `&str` without allocating.
+    tokens: RwLock<FastMap<String, FastMap<String, Entry>>>,
     /// Resolves under way, one per key.
-    flights: Mutex<HashMap<(String, String), Arc<Flight>>>,
+    flights: Mutex<FastMap<(String, String), Arc<Flight>>>,
+}
+
+/// A `HashMap` with [`FxHasher`].
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The multiply-rotate hash rustc uses for its own tables (rustc-hash 2).
+///
+/// SipHash, std's default, was about a fifth of the instructions of a
+/// cache hit (`benches/cache.rs`). Its resistance to collision flooding
+/// buys nothing here: the token map only holds pairs the Gateway resolved,
+/// and a flight lives only while its resolve does.
+#[derive(Default, Clone, Copy)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.hash = self.hash.wrapping_add(word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak; the table indexes with them.
+        self.hash.rotate_left(26)
+    }
+}
+
+/// A stored token and the instant it stops being handed out.
+struct Entry {
+    token: CachedToken,
+    /// `expires_at - buffer`; `None` when that is before the epoch (always stale).
+    evict_at: Option<SystemTime>,
+}
+
+impl Entry {
+    fn is_fresh(&self, now: SystemTime) -> bool {
+        self.evict_at.is_some_and(|at| now <= at)
+    }
 }
 
 /// One resolve under way; waiters block on `done` until `result` is set.
@@ -64,8 +133,8 @@ impl TokenCache {
     pub fn with_buffer(buffer: Duration) -> Self {
         TokenCache {
             buffer,
-            tokens: Mutex::new(HashMap::new()),
-            flights: Mutex::new(HashMap::new()),
+            tokens: RwLock::new(FastMap::default()),
+            flights: Mutex::new(FastMap::default()),
         }
     }
 
@@ -73,26 +142,33 @@ impl TokenCache {
     /// expiry (then it is dropped).
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
         let now = SystemTime::now();
-        let mut tokens = self.tokens.lock();
-        let by_provider = tokens.get_mut(workspace_id)?;
-        let token = by_provider.get(provider)?;
-        if self.is_fresh(token, now) {
-            return Some(token.clone());
-        }
-        by_provider.remove(provider);
-        if by_provider.is_empty() {
-            tokens.remove(workspace_id);
+        let stale = {
+            let tokens = self.tokens.read();
+            match tokens.get(workspace_id).and_then(|m| m.get(provider)) {
+                // Cloned under the shared lock: it blocks no other reader.
+                Some(entry) if entry.is_fresh(now) => return Some(entry.token.clone()),
+                Some(_) => true,
+                None => false,
+            }
+        };
+        if stale {
+            // Another thread may have stored a fresh token since the read.
+            self.remove_where(workspace_id, provider, |entry| !entry.is_fresh(now));
         }
         None
     }
 
     /// Stores `token` for the pair, replacing any other.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
+        let entry = Entry {
+            evict_at: token.expires_at.checked_sub(self.buffer),
+            token,
+        };
         self.tokens
-            .lock()
+            .write()
             .entry(workspace_id.to_owned())
             .or_default()
-            .insert(provider.to_owned(), token);
+            .insert(provider.to_owned(), entry);
     }
 
     /// Forgets the pair's token.
@@ -102,7 +178,7 @@ impl TokenCache {
 
     /// How many tokens are stored, fresh or not.
     pub fn len(&self) -> usize {
-        self.tokens.lock().values().map(HashMap::len).sum()
+        self.tokens.read().values().map(HashMap::len).sum()
     }
 
     /// Whether no token is stored.
@@ -119,16 +195,18 @@ impl TokenCache {
         provider: &str,
         access_token: &str,
     ) -> bool {
-        self.remove_where(workspace_id, provider, |t| t.access_token == access_token)
+        self.remove_where(workspace_id, provider, |entry| {
+            entry.token.access_token == access_token
+        })
     }
 
     fn remove_where(
         &self,
         workspace_id: &str,
         provider: &str,
-        matches: impl Fn(&CachedToken) -> bool,
+        matches: impl Fn(&Entry) -> bool,
     ) -> bool {
-        let mut tokens = self.tokens.lock();
+        let mut tokens = self.tokens.write();
         let Some(by_provider) = tokens.get_mut(workspace_id) else {
             return false;
         };
@@ -140,13 +218,6 @@ impl TokenCache {
             tokens.remove(workspace_id);
         }
         true
-    }
-
-    fn is_fresh(&self, token: &CachedToken, now: SystemTime) -> bool {
-        match token.expires_at.checked_sub(self.buffer) {
-            Some(evict_at) => now <= evict_at,
-            None => false,
-        }
     }
 
     /// The miss path: the first caller for a key runs `resolve` (after one

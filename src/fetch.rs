@@ -155,14 +155,13 @@ impl NexusClient {
     ) -> Result<FetchResponse, NexusError> {
         let inner = &*self.inner;
         let started = Instant::now();
-        let origin = Origin::of(&first.uri);
         let mut method = first.method.clone();
         let mut uri = first.uri.clone();
         let mut body = first.body.clone();
         let mut headers = first.headers.clone();
         let mut hop = 0;
         loop {
-            let same_origin = Origin::of(&uri) == origin;
+            let same_origin = same_origin(&uri, &first.uri);
             if !same_origin {
                 for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
                     headers.remove(name);
@@ -306,24 +305,22 @@ fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri, NexusErro
         .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
 }
 
-/// Scheme, host and port: where a credential may go.
-#[derive(Debug, PartialEq, Eq)]
-struct Origin {
-    scheme: String,
-    host: String,
-    port: u16,
-}
-
-impl Origin {
-    fn of(uri: &Uri) -> Origin {
-        let scheme = uri.scheme_str().unwrap_or("").to_ascii_lowercase();
-        let default_port = if scheme == "https" { 443 } else { 80 };
-        Origin {
-            host: uri.host().unwrap_or("").to_ascii_lowercase(),
-            port: uri.port_u16().unwrap_or(default_port),
-            scheme,
-        }
-    }
+/// Whether two URLs share scheme, host and port: where a credential may go.
+fn same_origin(a: &Uri, b: &Uri) -> bool {
+    let port = |uri: &Uri, scheme: &str| {
+        uri.port_u16()
+            .unwrap_or(if scheme.eq_ignore_ascii_case("https") {
+                443
+            } else {
+                80
+            })
+    };
+    let (scheme_a, scheme_b) = (a.scheme_str().unwrap_or(""), b.scheme_str().unwrap_or(""));
+    scheme_a.eq_ignore_ascii_case(scheme_b)
+        && a.host()
+            .unwrap_or("")
+            .eq_ignore_ascii_case(b.host().unwrap_or(""))
+        && port(a, scheme_a) == port(b, scheme_b)
 }
 
 /// The absolute URL a `Location` names, relative to `base`; `None` when it
@@ -446,18 +443,30 @@ mod tests {
 
     #[test]
     fn origins() {
-        assert_eq!(
-            Origin::of(&uri("https://A.example/x")),
-            Origin::of(&uri("https://a.example:443/y"))
-        );
-        assert_ne!(
-            Origin::of(&uri("https://a.example/")),
-            Origin::of(&uri("http://a.example/"))
-        );
-        assert_ne!(
-            Origin::of(&uri("http://a.example/")),
-            Origin::of(&uri("http://a.example:8080/"))
-        );
+        assert!(same_origin(
+            &uri("https://A.example/x"),
+            &uri("HTTPS://a.example:443/y")
+        ));
+        assert!(same_origin(
+            &uri("http://a.example/"),
+            &uri("http://a.example:80/?q")
+        ));
+        assert!(!same_origin(
+            &uri("https://a.example/"),
+            &uri("http://a.example/")
+        ));
+        assert!(!same_origin(
+            &uri("http://a.example/"),
+            &uri("http://a.example:8080/")
+        ));
+        assert!(!same_origin(
+            &uri("http://a.example/"),
+            &uri("http://b.example/")
+        ));
+        assert!(!same_origin(
+            &uri("http://a.example/"),
+            &uri("http://a.example.evil/")
+        ));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! repeat a URL (an upstream URL may carry a credential in its query).
 
 use std::io::{self, Read};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ureq::http::{Request, Response, Uri};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body};
 
 use crate::error::NexusError;
@@ -41,8 +43,13 @@ impl Transport {
             .tls_config(tls_config())
             .build();
         let proxied = config.proxy().is_some();
+        let agent = Agent::with_parts(
+            config,
+            DefaultConnector::new(),
+            LiteralFirstResolver::default(),
+        );
         Transport {
-            agent: config.new_agent(),
+            agent,
             timeout,
             proxied,
         }
@@ -105,6 +112,51 @@ impl Transport {
     }
 }
 
+/// Answers IP-literal hosts at once and asks ureq's default resolver for
+/// names.
+///
+/// With a global timeout set, ureq 3.5's default resolver looks up every
+/// host on a freshly spawned thread, IP literals and pooled connections
+/// included: on loopback that alone more than doubles a request's time
+/// (`benches/fetch.rs` measures it). Names still go through the default
+/// resolver, so their lookup stays bounded by the timeout. This uses ureq's
+/// `unversioned` API, which is why `Cargo.toml` pins ureq to 3.5.x.
+#[derive(Debug, Default)]
+struct LiteralFirstResolver(DefaultResolver);
+
+impl Resolver for LiteralFirstResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(addr) = literal_socket_addr(uri) {
+            let mut addrs = self.empty();
+            addrs.push(addr);
+            return Ok(addrs);
+        }
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URI whose host is an IP literal.
+fn literal_socket_addr(uri: &Uri) -> Option<SocketAddr> {
+    let host = uri.host()?;
+    let ip: IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    let port = match (uri.port_u16(), uri.scheme_str()) {
+        (Some(port), _) => port,
+        (None, Some(s)) if s.eq_ignore_ascii_case("http") => 80,
+        (None, Some(s)) if s.eq_ignore_ascii_case("https") => 443,
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
 /// TLS as the crate features ask: rustls with webpki roots by default, the
 /// OS trust store with `platform-verifier`, native-tls when it is the only
 /// TLS feature.
@@ -138,7 +190,12 @@ pub(crate) enum ReadError {
 /// Reads a whole body, failing once more than `cap` bytes have arrived.
 /// The cap counts decoded bytes, so a compressed body cannot slip past it.
 pub(crate) fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, ReadError> {
-    let mut bytes = Vec::new();
+    // Sized from Content-Length, but never more than 64 KiB ahead of the
+    // bytes that really arrive: a server cannot make us allocate by claiming.
+    let expected = body
+        .content_length()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let mut bytes = Vec::with_capacity(expected.min(cap).min(64 << 10).saturating_add(1));
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
     body.into_reader()
         .take(limit)
@@ -310,6 +367,19 @@ mod tests {
         for url in ["http://10.0.0.1/", "http://example.com/", "http://[::2]/"] {
             assert!(!is_loopback(&url.parse().unwrap()), "{url}");
         }
+    }
+
+    #[test]
+    fn literal_addresses() {
+        let addr = |url: &str| literal_socket_addr(&url.parse().unwrap()).map(|a| a.to_string());
+        assert_eq!(
+            addr("http://127.0.0.1:8080/x").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(addr("http://127.0.0.1/").as_deref(), Some("127.0.0.1:80"));
+        assert_eq!(addr("https://[::1]/").as_deref(), Some("[::1]:443"));
+        assert_eq!(addr("https://localhost/"), None);
+        assert_eq!(addr("https://api.example/"), None);
     }
 
     #[test]

@@ -1,0 +1,270 @@
+//! The token hit path: `TokenCache::get` and `get_cached_token`, on one
+//! thread and under contention; allocations per hit; memory per token.
+//!
+//! Three figures are measured by hand before divan's own benches run:
+//! aggregate throughput at 1, 2, 4 and 8 threads (one hot key, and 64
+//! distinct keys) as a ratio of the 1-thread figure; allocations per hit
+//! against a bare `CachedToken::clone` (the baseline: the clone the API
+//! returns); and live bytes for 1 and 10,000 cached tokens.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use nexus_sdk::testing::{FakeGateway, FakeProvider};
+use nexus_sdk::{CachedToken, NexusClient, NexusClientOptions, TokenCache};
+
+/// Counts live bytes and allocations while `COUNTING` is on, to measure
+/// memory without guessing. Off, it costs one read of a flag that never
+/// changes during the throughput runs, so it does not distort them (the
+/// counters themselves would: every core would write the same cache line).
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged; the counters are plain atomics and never touch the memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded as received.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// A token shaped like GitHub's: a 40-character `gho_` token.
+fn token(i: usize) -> CachedToken {
+    CachedToken {
+        access_token: format!("gho_{i:036}"),
+        token_type: "bearer".into(),
+        expires_at: SystemTime::now() + Duration::from_secs(3600),
+        header_name: "Authorization".into(),
+        value_prefix: "Bearer ".into(),
+        query_param: None,
+    }
+}
+
+fn keys(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| (format!("ws-{i:04}"), "github".to_owned()))
+        .collect()
+}
+
+/// A client whose cache is warm for `keys` (the gateway is never called again).
+fn warm(keys: &[(String, String)]) -> (FakeGateway, NexusClient, TokenCache) {
+    let gateway = FakeGateway::start();
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let cache = TokenCache::new();
+    for (i, (workspace, provider)) in keys.iter().enumerate() {
+        gateway.add_provider(
+            workspace,
+            provider,
+            FakeProvider::oauth2(&token(i).access_token),
+        );
+        client
+            .get_cached_token(&cache, workspace, provider)
+            .unwrap();
+    }
+    (gateway, client, cache)
+}
+
+/// Operations per second over all `threads`, each running `op(thread, n)`.
+fn throughput_of(threads: usize, op: &(dyn Fn(usize, usize) + Sync)) -> f64 {
+    let duration = Duration::from_millis(400);
+    let start = Barrier::new(threads + 1);
+    let stop = AtomicBool::new(false);
+    let total = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for t in 0..threads {
+            let (start, stop, total) = (&start, &stop, &total);
+            s.spawn(move || {
+                start.wait();
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        op(t, n);
+                        n += 1;
+                    }
+                }
+                total.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+        start.wait();
+        thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+    });
+    total.load(Ordering::Relaxed) as f64 / duration.as_secs_f64()
+}
+
+/// Hits per second over all `threads`, keys taken round-robin.
+fn throughput(
+    client: &NexusClient,
+    cache: &TokenCache,
+    keys: &[(String, String)],
+    threads: usize,
+) -> f64 {
+    throughput_of(threads, &|t, n| {
+        let (w, p) = &keys[(t * 7 + n) % keys.len()];
+        black_box(client.get_cached_token(cache, w, p).unwrap());
+    })
+}
+
+fn print_row(label: &str, measure: &dyn Fn(usize) -> f64) {
+    measure(1); // warm-up
+    let one = measure(1);
+    let row: Vec<String> = [1, 2, 4, 8]
+        .iter()
+        .map(|&t| {
+            let ops = if t == 1 { one } else { measure(t) };
+            format!("{t}t {:.2}M/s ({:.2}×)", ops / 1e6, ops / one)
+        })
+        .collect();
+    println!("  {label:<26} {}", row.join("  "));
+}
+
+fn contention_table() {
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\nget_cached_token hits, aggregate throughput ({cores} cores), ratio to 1 thread:");
+    let sample = token(0);
+    print_row("baseline: bare clone", &|t| {
+        throughput_of(t, &|_, _| drop(black_box(sample.clone())))
+    });
+    for (label, n_keys) in [("one hot key", 1), ("64 distinct keys", 64)] {
+        let keys = keys(n_keys);
+        let (_gateway, client, cache) = warm(&keys);
+        print_row(label, &|t| throughput(&client, &cache, &keys, t));
+    }
+}
+
+fn allocation_table() {
+    let keys = keys(1);
+    let (_gateway, client, cache) = warm(&keys);
+    let (w, p) = &keys[0];
+    let sample = cache.get(w, p).unwrap();
+    let count = |f: &dyn Fn()| {
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..1000 {
+            f();
+        }
+        (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / 1000.0
+    };
+    let clone = count(&|| drop(black_box(sample.clone())));
+    let get = count(&|| drop(black_box(cache.get(w, p))));
+    let hit = count(&|| drop(black_box(client.get_cached_token(&cache, w, p))));
+    println!(
+        "\nallocations per hit: CachedToken::clone {clone:.1} (baseline), TokenCache::get {get:.1}, get_cached_token {hit:.1}"
+    );
+}
+
+fn memory_table() {
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let one = TokenCache::new();
+    one.set("ws-0000", "github", token(0));
+    let single = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    drop(one);
+
+    let tokens: Vec<CachedToken> = (0..10_000).map(token).collect();
+    let keys = keys(10_000);
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let cache = TokenCache::new();
+    for ((w, p), t) in keys.iter().zip(tokens) {
+        cache.set(w, p, t);
+    }
+    let many = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    println!(
+        "live bytes: 1 cached token {single} B; 10,000 cached keys {:.2} MiB ({} B per key, token strings and both map levels included)\n",
+        many as f64 / (1 << 20) as f64,
+        many / 10_000
+    );
+    black_box(cache);
+}
+
+fn main() {
+    contention_table();
+    // Single-threaded from here to divan: only the measured work allocates.
+    COUNTING.store(true, Ordering::Relaxed);
+    allocation_table();
+    memory_table();
+    COUNTING.store(false, Ordering::Relaxed);
+    divan::main();
+}
+
+#[divan::bench]
+fn token_cache_get_hit(bencher: divan::Bencher) {
+    let cache = TokenCache::new();
+    cache.set("ws-1", "github", token(1));
+    bencher.bench_local(|| cache.get(black_box("ws-1"), black_box("github")));
+}
+
+#[divan::bench]
+fn cached_token_clone_baseline(bencher: divan::Bencher) {
+    let t = token(1);
+    bencher.bench_local(|| black_box(&t).clone());
+}
+
+#[divan::bench(threads = [1, 2, 4, 8])]
+fn get_cached_token_hot_key(bencher: divan::Bencher) {
+    let keys = keys(1);
+    let (_gateway, client, cache) = warm(&keys);
+    bencher.bench(|| {
+        client
+            .get_cached_token(&cache, black_box("ws-0000"), black_box("github"))
+            .unwrap()
+    });
+}
+
+#[divan::bench(threads = [1, 2, 4, 8])]
+fn get_cached_token_64_keys(bencher: divan::Bencher) {
+    thread_local! {
+        // Per thread, so that choosing a key adds no contention of its own.
+        static NEXT: Cell<usize> = const { Cell::new(0) };
+    }
+    let keys = keys(64);
+    let (_gateway, client, cache) = warm(&keys);
+    bencher.bench(|| {
+        let i = NEXT.with(|n| n.replace(n.get().wrapping_add(1)));
+        let (w, p) = &keys[i % keys.len()];
+        client.get_cached_token(&cache, w, p).unwrap()
+    });
+}
+
+#[divan::bench]
+fn get_cached_token_hit(bencher: divan::Bencher) {
+    let keys = keys(1);
+    let (_gateway, client, cache) = warm(&keys);
+    bencher.bench_local(|| {
+        client
+            .get_cached_token(&cache, black_box("ws-0000"), black_box("github"))
+            .unwrap()
+    });
+}

@@ -1,0 +1,176 @@
+//! `authenticated_fetch` on a warm cache against a local keep-alive
+//! upstream, against a raw `ureq::Agent` request carrying the same header.
+//!
+//! The headline figure is measured by hand, not by divan: the arms take
+//! turns request by request (the order swapped every round), so that the
+//! machine's noise falls on all of them alike, and the result is the ratio
+//! of medians. A third arm is a raw agent with `timeout_global` set, the
+//! configuration that makes ureq 3.5 resolve every host on a new thread
+//! (the SDK avoids it: see `LiteralFirstResolver`). A fourth is a raw agent
+//! with only read and write timeouts: any request bounded in time makes the
+//! kernel arm a timer for each blocking read, and this arm shows what that
+//! alone costs. The divan benches after it give each arm's own distribution.
+
+use std::time::{Duration, Instant};
+
+use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+
+const ROUNDS: usize = 3000;
+
+struct Setup {
+    _gateway: FakeGateway,
+    upstream: FakeUpstream,
+    client: NexusClient,
+    cache: TokenCache,
+    raw: ureq::Agent,
+    raw_global_timeout: ureq::Agent,
+    raw_socket_timeouts: ureq::Agent,
+    url: String,
+}
+
+fn setup() -> Setup {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_bench"));
+    let upstream = FakeUpstream::start();
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let cache = TokenCache::new();
+    client.get_cached_token(&cache, "ws", "github").unwrap();
+    let raw = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let raw_global_timeout = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let raw_socket_timeouts = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_per_read(Some(Duration::from_secs(30)))
+        .timeout_per_write(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let url = format!("{}/user", upstream.url());
+    Setup {
+        raw_socket_timeouts,
+        _gateway: gateway,
+        upstream,
+        client,
+        cache,
+        raw,
+        raw_global_timeout,
+        url,
+    }
+}
+
+fn sdk_fetch(s: &Setup) -> usize {
+    let (status, _, body) = s
+        .client
+        .authenticated_fetch(&s.cache, "ws", "github", &s.url, FetchOptions::default())
+        .unwrap();
+    assert_eq!(status, 200);
+    body.len()
+}
+
+fn raw_fetch(agent: &ureq::Agent, url: &str) -> usize {
+    let mut response = agent
+        .get(url)
+        .header("Authorization", "Bearer gho_bench")
+        .call()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.body_mut().read_to_vec().unwrap().len()
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    samples[((samples.len() - 1) as f64 * p) as usize]
+}
+
+fn interleaved() {
+    let s = setup();
+    let arms: [(&str, &dyn Fn() -> usize); 4] = [
+        ("authenticated_fetch (SDK)", &|| sdk_fetch(&s)),
+        ("raw ureq, no timeouts (baseline)", &|| {
+            raw_fetch(&s.raw, &s.url)
+        }),
+        ("raw ureq, timeout_global (trap)", &|| {
+            raw_fetch(&s.raw_global_timeout, &s.url)
+        }),
+        ("raw ureq, read/write timeouts", &|| {
+            raw_fetch(&s.raw_socket_timeouts, &s.url)
+        }),
+    ];
+    for (_, run) in &arms {
+        for _ in 0..200 {
+            run();
+        }
+    }
+    let mut samples = vec![Vec::with_capacity(ROUNDS); arms.len()];
+    for round in 0..ROUNDS {
+        for i in 0..arms.len() {
+            // Rotate which arm goes first, so no arm always follows another.
+            let arm = (i + round) % arms.len();
+            let started = Instant::now();
+            arms[arm].1();
+            samples[arm].push(started.elapsed());
+        }
+    }
+    let baseline = median(&mut samples[1].clone());
+    let bounded = median(&mut samples[3].clone());
+    println!(
+        "\nauthenticated_fetch overhead, {ROUNDS} interleaved rounds on loopback, {} cores:",
+        cores()
+    );
+    println!(
+        "  {:<34} {:>10} {:>10} {:>12}",
+        "arm", "p50", "p90", "p50 / raw"
+    );
+    for (i, (name, _)) in arms.iter().enumerate() {
+        let p50 = median(&mut samples[i]);
+        let p90 = percentile(&mut samples[i], 0.9);
+        let ratio = p50.as_secs_f64() / baseline.as_secs_f64();
+        println!(
+            "  {name:<34} {:>8.1}µs {:>8.1}µs {ratio:>11.3}×",
+            micros(p50),
+            micros(p90)
+        );
+    }
+    let sdk = median(&mut samples[0].clone());
+    println!(
+        "  SDK p50 / equally bounded raw p50: {:.3}×   (upstream served {} requests)\n",
+        sdk.as_secs_f64() / bounded.as_secs_f64(),
+        s.upstream.request_count()
+    );
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn main() {
+    interleaved();
+    divan::main();
+}
+
+#[divan::bench(sample_count = 200)]
+fn sdk_authenticated_fetch(bencher: divan::Bencher) {
+    let s = setup();
+    bencher.bench_local(|| sdk_fetch(&s));
+}
+
+#[divan::bench(sample_count = 200)]
+fn raw_ureq_request(bencher: divan::Bencher) {
+    let s = setup();
+    bencher.bench_local(|| raw_fetch(&s.raw, &s.url));
+}
