@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
 use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
-const ROUNDS: usize = 3000;
+const ROUNDS: usize = 2000;
+const REPEATS: usize = 5;
 
 struct Setup {
     _gateway: FakeGateway,
@@ -93,21 +94,9 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples[((samples.len() - 1) as f64 * p) as usize]
 }
 
-fn interleaved() {
-    let s = setup();
-    let arms: [(&str, &dyn Fn() -> usize); 4] = [
-        ("authenticated_fetch (SDK)", &|| sdk_fetch(&s)),
-        ("raw ureq, no timeouts (baseline)", &|| {
-            raw_fetch(&s.raw, &s.url)
-        }),
-        ("raw ureq, timeout_global (trap)", &|| {
-            raw_fetch(&s.raw_global_timeout, &s.url)
-        }),
-        ("raw ureq, read/write timeouts", &|| {
-            raw_fetch(&s.raw_socket_timeouts, &s.url)
-        }),
-    ];
-    for (_, run) in &arms {
+/// One interleaved run: each arm's samples, in `arms` order.
+fn interleaved_run(arms: &[(&str, &dyn Fn() -> usize)]) -> Vec<Vec<Duration>> {
+    for (_, run) in arms {
         for _ in 0..200 {
             run();
         }
@@ -122,32 +111,72 @@ fn interleaved() {
             samples[arm].push(started.elapsed());
         }
     }
-    let baseline = median(&mut samples[1].clone());
-    let bounded = median(&mut samples[3].clone());
+    samples
+}
+
+fn interleaved() {
+    let s = setup();
+    let arms: [(&str, &dyn Fn() -> usize); 4] = [
+        ("authenticated_fetch (SDK)", &|| sdk_fetch(&s)),
+        ("raw ureq, no timeouts (baseline)", &|| {
+            raw_fetch(&s.raw, &s.url)
+        }),
+        ("raw ureq, timeout_global (trap)", &|| {
+            raw_fetch(&s.raw_global_timeout, &s.url)
+        }),
+        ("raw ureq, read/write timeouts", &|| {
+            raw_fetch(&s.raw_socket_timeouts, &s.url)
+        }),
+    ];
+    // Repeated runs: one run's ratio moves with whatever else the machine does.
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); arms.len() + 1];
+    let mut last = Vec::new();
+    for _ in 0..REPEATS {
+        let mut samples = interleaved_run(&arms);
+        let p50: Vec<f64> = samples
+            .iter_mut()
+            .map(|s| median(s).as_secs_f64())
+            .collect();
+        for (i, p) in p50.iter().enumerate() {
+            ratios[i].push(p / p50[1]);
+        }
+        ratios[arms.len()].push(p50[0] / p50[3]);
+        last = samples;
+    }
     println!(
-        "\nauthenticated_fetch overhead, {ROUNDS} interleaved rounds on loopback, {} cores:",
+        "\nauthenticated_fetch overhead on loopback, {REPEATS} runs of {ROUNDS} interleaved rounds, {} cores:",
         cores()
     );
     println!(
-        "  {:<34} {:>10} {:>10} {:>12}",
-        "arm", "p50", "p90", "p50 / raw"
+        "  {:<34} {:>10} {:>10} {:>24}",
+        "arm (p50, p90: last run)", "p50", "p90", "p50 / raw: median [range]"
     );
     for (i, (name, _)) in arms.iter().enumerate() {
-        let p50 = median(&mut samples[i]);
-        let p90 = percentile(&mut samples[i], 0.9);
-        let ratio = p50.as_secs_f64() / baseline.as_secs_f64();
+        let p50 = median(&mut last[i]);
+        let p90 = percentile(&mut last[i], 0.9);
         println!(
-            "  {name:<34} {:>8.1}µs {:>8.1}µs {ratio:>11.3}×",
+            "  {name:<34} {:>8.1}µs {:>8.1}µs {}",
             micros(p50),
-            micros(p90)
+            micros(p90),
+            spread(&mut ratios[i])
         );
     }
-    let sdk = median(&mut samples[0].clone());
     println!(
-        "  SDK p50 / equally bounded raw p50: {:.3}×   (upstream served {} requests)\n",
-        sdk.as_secs_f64() / bounded.as_secs_f64(),
-        s.upstream.request_count()
+        "  {:<56} {}\n",
+        "SDK p50 / read/write-timeout raw p50 (equally bounded)",
+        spread(&mut ratios[arms.len()])
     );
+}
+
+/// `median× [min–max]` of a set of ratios.
+fn spread(ratios: &mut [f64]) -> String {
+    ratios.sort_by(f64::total_cmp);
+    format!(
+        "{:>6.3}× [{:.2}–{:.2}]",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
+    )
 }
 
 fn micros(d: Duration) -> f64 {
