@@ -18,7 +18,10 @@ use nexus_sdk::{
 const HELP: &str = "\
 quickstart: the Nexus standard-app flow and MCP token path, step by step.
 
-USAGE: cargo run --example quickstart [-- --help]
+USAGE: cargo run --example quickstart [-- --help | --silent]
+
+--silent runs both flows and prints nothing: whatever then reaches stdout or
+stderr came from the library (the tests check that nothing does).
 
 With NEXUS_GATEWAY_URL unset it starts the built-in FakeGateway and a fake
 upstream API on loopback, so it needs no network and no account.
@@ -42,8 +45,10 @@ struct Setup {
 }
 
 fn main() -> ExitCode {
+    let mut silent = false;
     match std::env::args().nth(1).as_deref() {
         None => {}
+        Some("--silent") => silent = true,
         Some("-h" | "--help") => {
             println!("{HELP}");
             return ExitCode::SUCCESS;
@@ -52,6 +57,14 @@ fn main() -> ExitCode {
             eprintln!("quickstart: unknown argument {other:?}\n\n{HELP}");
             return ExitCode::from(2);
         }
+    }
+    if silent {
+        let outcome = setup().and_then(|setup| run_silent(&setup));
+        return if outcome.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     match setup().and_then(|setup| run(&setup)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -75,7 +88,6 @@ fn setup() -> Result<Setup, NexusError> {
     let user_id = env_or("NEXUS_USER_ID", "quickstart-user");
     if std::env::var("NEXUS_GATEWAY_URL").is_ok_and(|u| !u.trim().is_empty()) {
         let options = NexusClientOptions::from_env()?;
-        println!("Nexus quickstart: Gateway at {}", options.gateway_url);
         return Ok(Setup {
             client: NexusClient::new(options)?,
             fetch_url: env_or("NEXUS_FETCH_URL", "https://api.github.com/user"),
@@ -91,10 +103,6 @@ fn setup() -> Result<Setup, NexusError> {
         &workspace,
         &provider,
         FakeProvider::oauth2("gho_demo_0123456789abcdef"),
-    );
-    println!(
-        "Nexus quickstart: built-in FakeGateway at {} (set NEXUS_GATEWAY_URL for a real one)",
-        gateway.url()
     );
     Ok(Setup {
         client: NexusClient::new(NexusClientOptions::new(gateway.url()))?,
@@ -118,13 +126,49 @@ fn seconds_until(at: SystemTime) -> u64 {
         .as_secs()
 }
 
-fn run(setup: &Setup) -> Result<(), NexusError> {
-    let Setup {
-        client,
+/// Both flows with no output: the library's silence, checked by the tests.
+fn run_silent(setup: &Setup) -> Result<(), NexusError> {
+    let (client, workspace, provider) = (&setup.client, &setup.workspace, &setup.provider);
+    let started = client.request_connection(&RequestConnectionInput {
+        user_id: setup.user_id.clone(),
+        provider_name: provider.clone(),
+        ..Default::default()
+    })?;
+    if let Some((gateway, _)) = &setup.fakes {
+        gateway.set_status(&started.connection_id, "active");
+    }
+    client.wait_for_active_with(
+        &started.connection_id,
+        Duration::from_millis(50),
+        Duration::from_secs(30),
+    )?;
+    client.get_token_by_connection_id(&started.connection_id)?;
+    let cache = TokenCache::new();
+    client.get_cached_token(&cache, workspace, provider)?;
+    client.get_cached_token(&cache, workspace, provider)?;
+    let (status, _, _) = client.authenticated_fetch(
+        &cache,
         workspace,
         provider,
-        ..
-    } = setup;
+        &setup.fetch_url,
+        FetchOptions::default(),
+    )?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(NexusError::new("unexpected_status", status.to_string()))
+    }
+}
+
+fn run(setup: &Setup) -> Result<(), NexusError> {
+    let (client, workspace, provider) = (&setup.client, &setup.workspace, &setup.provider);
+    match &setup.fakes {
+        Some((gateway, _)) => println!(
+            "Nexus quickstart: built-in FakeGateway at {} (set NEXUS_GATEWAY_URL for a real one)",
+            gateway.url()
+        ),
+        None => println!("Nexus quickstart: Gateway from NEXUS_GATEWAY_URL"),
+    }
 
     println!(
         "\nStandard app: connect user {} to {provider}",

@@ -327,6 +327,10 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
 /// is not a usable http(s) URL.
 pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
     let location = location.trim();
+    if location.is_empty() {
+        // An empty reference is the base URL itself: no place to go.
+        return None;
+    }
     let absolute = if location.contains("://") {
         location.to_owned()
     } else if let Some(rest) = location.strip_prefix("//") {
@@ -431,6 +435,8 @@ mod tests {
             Some("https://api.example/v1/items?page=3")
         );
         for bad in [
+            "",
+            "  ",
             "ftp://x/",
             "javascript:alert(1)://",
             "http://",

@@ -306,6 +306,8 @@ struct State {
     api_key: Option<String>,
     latency: Duration,
     faults: VecDeque<(Option<Route>, Fault)>,
+    /// Every n-th request to the route meets the fault.
+    periodic: HashMap<Route, (usize, Fault)>,
     counts: HashMap<Route, usize>,
     resolves: HashMap<(String, String), usize>,
     /// Resolve answers served per pair (faulted requests not counted).
@@ -406,9 +408,23 @@ impl FakeGateway {
         self.state.lock().faults.push_back((Some(route), fault));
     }
 
-    /// Forgets faults not yet met.
+    /// From now on, every `n`-th request to `route` (counting all requests
+    /// it has received) meets `fault`; `n == 0` stops it. Queued faults
+    /// still come first.
+    pub fn fail_every(&self, route: Route, n: usize, fault: Fault) {
+        let mut state = self.state.lock();
+        if n == 0 {
+            state.periodic.remove(&route);
+        } else {
+            state.periodic.insert(route, (n, fault));
+        }
+    }
+
+    /// Forgets faults not yet met, periodic ones included.
     pub fn clear_faults(&self) {
-        self.state.lock().faults.clear();
+        let mut state = self.state.lock();
+        state.faults.clear();
+        state.periodic.clear();
     }
 
     /// Registers (or replaces) a connection for the lifecycle endpoints.
