@@ -313,3 +313,16 @@ fn delay_then_answer() {
     client(&gateway).check_connection("c").unwrap();
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
+
+#[test]
+fn fail_every_fails_one_request_in_n_starting_with_the_first() {
+    let gateway = gateway_with_connection();
+    gateway.fail_every(Route::CheckConnection, 3, Fault::status(503));
+    let client = client(&gateway);
+    let outcomes: Vec<bool> = (0..7)
+        .map(|_| client.check_connection("c").is_ok())
+        .collect();
+    assert_eq!(outcomes, [false, true, true, false, true, true, false]);
+    gateway.fail_every(Route::CheckConnection, 0, Fault::status(503));
+    assert!(client.check_connection("c").is_ok());
+}

@@ -408,9 +408,10 @@ impl FakeGateway {
         self.state.lock().faults.push_back((Some(route), fault));
     }
 
-    /// From now on, every `n`-th request to `route` (counting all requests
-    /// it has received) meets `fault`; `n == 0` stops it. Queued faults
-    /// still come first.
+    /// From now on, one request in `n` to `route` meets `fault`: the 1st,
+    /// the `(n+1)`-th, the `(2n+1)`-th… counting every request the route has
+    /// received, so that even a short test meets the fault. `n == 0` stops
+    /// it. Queued faults still come first.
     pub fn fail_every(&self, route: Route, n: usize, fault: Fault) {
         let mut state = self.state.lock();
         if n == 0 {
@@ -581,10 +582,16 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
             .faults
             .iter()
             .position(|(r, _)| r.is_none_or(|r| r == route));
-        let fault = position
+        let queued = position
             .and_then(|i| state.faults.remove(i))
             .map(|(_, f)| f);
-        (fault, state.latency)
+        let count = state.counts.get(&route).copied().unwrap_or(0);
+        let periodic = state
+            .periodic
+            .get(&route)
+            .filter(|(n, _)| count % n == 1 % n)
+            .map(|(_, f)| f.clone());
+        (queued.or(periodic), state.latency)
     };
     if !latency.is_zero() {
         thread::sleep(latency);

@@ -52,13 +52,20 @@ pub fn logs() -> &'static Mutex<Vec<String>> {
 
 struct Capture;
 
+/// While set, the capturing logger keeps `ureq` targets at DEBUG, as the
+/// README advises for kept logs; otherwise every target is at TRACE.
+pub static UREQ_AT_DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        let capped = UREQ_AT_DEBUG.load(std::sync::atomic::Ordering::SeqCst);
+        !(capped && metadata.level() == log::Level::Trace && metadata.target().starts_with("ureq"))
     }
     fn log(&self, record: &log::Record) {
-        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        logs().lock().push(line);
+        if self.enabled(record.metadata()) {
+            let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+            logs().lock().push(line);
+        }
     }
     fn flush(&self) {}
 }
