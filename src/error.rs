@@ -176,7 +176,12 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> (String, String) {
 fn body_text(body: &[u8]) -> Option<String> {
     let head = &body[..body.len().min(MAX_MESSAGE_BYTES)];
     let text = String::from_utf8_lossy(head);
-    let text = text.trim_end_matches('\u{FFFD}').trim();
+    // Invalid bytes grow into 3-byte U+FFFD: cut again, on a char boundary.
+    let mut end = text.len().min(MAX_MESSAGE_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = text[..end].trim_end_matches('\u{FFFD}').trim();
     (!text.is_empty()).then(|| text.to_owned())
 }
 
@@ -246,6 +251,18 @@ mod tests {
         let odd = format!("x{}", "é".repeat(400)); // the cut falls inside a char
         let (_, message) = parse_error_body(502, odd.as_bytes());
         assert_eq!(message.len(), 511);
+    }
+
+    #[test]
+    fn invalid_utf8_cannot_grow_the_message_past_the_cut() {
+        // Found by the property tests: each invalid byte became 3 bytes of U+FFFD.
+        let mut body = vec![b'x'];
+        body.extend([0x80; 600]);
+        let (_, message) = parse_error_body(500, &body);
+        assert!(message.len() <= 512, "{} bytes", message.len());
+        assert_eq!(message, "x", "trailing replacement characters are dropped");
+        let (_, message) = parse_error_body(500, &[0x80; 600]);
+        assert_eq!(message, "Internal Server Error", "nothing readable: the reason phrase");
     }
 
     #[test]

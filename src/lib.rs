@@ -42,6 +42,8 @@ mod client;
 mod date;
 mod error;
 mod fetch;
+#[cfg(test)]
+mod properties;
 mod resolve;
 mod retry;
 #[cfg(feature = "testing")]
