@@ -21,7 +21,7 @@ const REPEATS: usize = 5;
 
 struct Setup {
     _gateway: FakeGateway,
-    upstream: FakeUpstream,
+    _upstream: FakeUpstream,
     client: NexusClient,
     cache: TokenCache,
     raw: ureq::Agent,
@@ -56,7 +56,7 @@ fn setup() -> Setup {
     Setup {
         raw_socket_timeouts,
         _gateway: gateway,
-        upstream,
+        _upstream: upstream,
         client,
         cache,
         raw,

@@ -6,6 +6,7 @@
 //! NEXUS_GATEWAY_URL=https://gw.example NEXUS_API_KEY=… cargo run --example quickstart
 //! ```
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
@@ -58,18 +59,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    if silent {
-        let outcome = setup().and_then(|setup| run_silent(&setup));
-        return if outcome.is_ok() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
-    }
-    match setup().and_then(|setup| run(&setup)) {
+    // --silent formats every line and prints none: the tests check that
+    // the library itself writes nothing either.
+    // A reader that went away (`| head`) ends the output, not the run.
+    let print = |line: &str| {
+        let _ = writeln!(std::io::stdout(), "{line}");
+    };
+    let quiet = |_: &str| {};
+    let say: &dyn Fn(&str) = if silent { &quiet } else { &print };
+    match setup().and_then(|setup| run(&setup, say)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("quickstart failed: {e}");
+            if !silent {
+                eprintln!("quickstart failed: {e}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -126,54 +129,21 @@ fn seconds_until(at: SystemTime) -> u64 {
         .as_secs()
 }
 
-/// Both flows with no output: the library's silence, checked by the tests.
-fn run_silent(setup: &Setup) -> Result<(), NexusError> {
-    let (client, workspace, provider) = (&setup.client, &setup.workspace, &setup.provider);
-    let started = client.request_connection(&RequestConnectionInput {
-        user_id: setup.user_id.clone(),
-        provider_name: provider.clone(),
-        ..Default::default()
-    })?;
-    if let Some((gateway, _)) = &setup.fakes {
-        gateway.set_status(&started.connection_id, "active");
-    }
-    client.wait_for_active_with(
-        &started.connection_id,
-        Duration::from_millis(50),
-        Duration::from_secs(30),
-    )?;
-    client.get_token_by_connection_id(&started.connection_id)?;
-    let cache = TokenCache::new();
-    client.get_cached_token(&cache, workspace, provider)?;
-    client.get_cached_token(&cache, workspace, provider)?;
-    let (status, _, _) = client.authenticated_fetch(
-        &cache,
-        workspace,
-        provider,
-        &setup.fetch_url,
-        FetchOptions::default(),
-    )?;
-    if status == 200 {
-        Ok(())
-    } else {
-        Err(NexusError::new("unexpected_status", status.to_string()))
-    }
-}
-
-fn run(setup: &Setup) -> Result<(), NexusError> {
+/// Both flows, each step reported through `say`.
+fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
     let (client, workspace, provider) = (&setup.client, &setup.workspace, &setup.provider);
     match &setup.fakes {
-        Some((gateway, _)) => println!(
+        Some((gateway, _)) => say(&format!(
             "Nexus quickstart: built-in FakeGateway at {} (set NEXUS_GATEWAY_URL for a real one)",
             gateway.url()
-        ),
-        None => println!("Nexus quickstart: Gateway from NEXUS_GATEWAY_URL"),
+        )),
+        None => say("Nexus quickstart: Gateway from NEXUS_GATEWAY_URL"),
     }
 
-    println!(
+    say(&format!(
         "\nStandard app: connect user {} to {provider}",
         setup.user_id
-    );
+    ));
     let started = client.request_connection(&RequestConnectionInput {
         user_id: setup.user_id.clone(),
         provider_name: provider.clone(),
@@ -181,24 +151,27 @@ fn run(setup: &Setup) -> Result<(), NexusError> {
         return_url: "http://localhost:8080/connected".into(),
         metadata: None,
     })?;
-    println!(
+    say(&format!(
         "  1. request_connection          → connection {}",
         started.connection_id
-    );
-    println!("     send the user to            {}", started.auth_url);
+    ));
+    say(&format!(
+        "     send the user to            {}",
+        started.auth_url
+    ));
     if let Some((gateway, _)) = &setup.fakes {
         // Stand-in for the user clicking "Authorize" on the provider's page.
         gateway.set_status(&started.connection_id, "active");
-        println!("     (the FakeGateway marks it consented, standing in for the user)");
+        say("     (the FakeGateway marks it consented, standing in for the user)");
     } else {
-        println!("     waiting for the user to consent (up to 5 minutes)…");
+        say("     waiting for the user to consent (up to 5 minutes)…");
     }
     let status = client.wait_for_active_with(
         &started.connection_id,
         Duration::from_millis(if setup.fakes.is_some() { 50 } else { 1500 }),
         Duration::from_secs(300),
     )?;
-    println!("  2. wait_for_active             → {status}");
+    say(&format!("  2. wait_for_active             → {status}"));
     if status != ConnectionStatus::Active {
         return Err(NexusError::new(
             "connection_not_active",
@@ -206,30 +179,32 @@ fn run(setup: &Setup) -> Result<(), NexusError> {
         ));
     }
     let token = client.get_token_by_connection_id(&started.connection_id)?;
-    println!(
+    say(&format!(
         "  3. get_token_by_connection_id  → {} token {}, expires_in {:?}",
         token.token_type.as_deref().unwrap_or("?"),
         redact(&token.access_token),
         token.expires_in
-    );
+    ));
 
-    println!("\nMCP path: workspace {workspace}, provider {provider}");
+    say(&format!(
+        "\nMCP path: workspace {workspace}, provider {provider}"
+    ));
     let cache = TokenCache::new();
     let first = client.get_cached_token(&cache, workspace, provider)?;
-    println!(
+    say(&format!(
         "  4. get_cached_token            → resolved: {}{} in {}, {} s left",
         first.value_prefix,
         redact(&first.access_token),
         first.header_name,
         seconds_until(first.expires_at)
-    );
+    ));
     let again = client.get_cached_token(&cache, workspace, provider)?;
     let source = if again == first {
         "served from the cache"
     } else {
         "resolved again"
     };
-    println!("  5. get_cached_token            → {source}");
+    say(&format!("  5. get_cached_token            → {source}"));
     let (status, headers, body) = client.authenticated_fetch(
         &cache,
         workspace,
@@ -237,29 +212,32 @@ fn run(setup: &Setup) -> Result<(), NexusError> {
         &setup.fetch_url,
         FetchOptions::default(),
     )?;
-    println!(
+    say(&format!(
         "  6. authenticated_fetch GET {} → {status}",
         setup.fetch_url
-    );
+    ));
     let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     let text = String::from_utf8_lossy(&body);
     let shown: String = text.chars().take(200).collect();
-    println!("     {content_type}, {} bytes: {shown}", body.len());
+    say(&format!(
+        "     {content_type}, {} bytes: {shown}",
+        body.len()
+    ));
 
     if let Some((gateway, upstream)) = &setup.fakes {
         let sent = upstream
             .last_request()
             .and_then(|r| r.header("authorization").map(str::to_owned));
-        println!(
+        say(&format!(
             "     the upstream received Authorization: {}",
             sent.map_or("(none)".into(), |v| format!(
                 "Bearer {}",
                 redact(v.trim_start_matches("Bearer "))
             ))
-        );
+        ));
         let routes = [
             ("request-connection", Route::RequestConnection),
             ("check-connection", Route::CheckConnection),
@@ -274,10 +252,10 @@ fn run(setup: &Setup) -> Result<(), NexusError> {
             .iter()
             .map(|(_, route)| gateway.requests(*route))
             .sum();
-        println!(
+        say(&format!(
             "\nGateway API calls made: {api_calls} ({})",
             detail.join(", ")
-        );
+        ));
     }
     Ok(())
 }

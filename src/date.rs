@@ -29,19 +29,60 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// The UTC calendar fields of an instant, for formatting.
+#[cfg(any(test, feature = "testing"))]
+struct Civil {
+    year: i64,
+    month: u32,
+    day: u32,
+    hms: (i64, i64, i64),
+    /// 0 = Thursday, as 1970-01-01 was.
+    weekday_from_thursday: usize,
+}
+
+#[cfg(any(test, feature = "testing"))]
+impl Civil {
+    fn of(epoch_seconds: i64) -> Civil {
+        let (days, secs) = (
+            epoch_seconds.div_euclid(86_400),
+            epoch_seconds.rem_euclid(86_400),
+        );
+        let (year, month, day) = civil_from_days(days);
+        Civil {
+            year,
+            month,
+            day,
+            hms: (secs / 3_600, secs % 3_600 / 60, secs % 60),
+            weekday_from_thursday: days.rem_euclid(7) as usize,
+        }
+    }
+}
+
 /// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
 #[cfg(any(test, feature = "testing"))]
 pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
-    let (days, secs) = (
-        epoch_seconds.div_euclid(86_400),
-        epoch_seconds.rem_euclid(86_400),
-    );
-    let (y, m, d) = civil_from_days(days);
+    let Civil {
+        year,
+        month,
+        day,
+        hms: (h, m, s),
+        ..
+    } = Civil::of(epoch_seconds);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn format_http_date(epoch_seconds: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let c = Civil::of(epoch_seconds);
+    let (h, m, s) = c.hms;
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3_600,
-        secs % 3_600 / 60,
-        secs % 60
+        "{}, {:02} {} {:04} {h:02}:{m:02}:{s:02} GMT",
+        WEEKDAYS[c.weekday_from_thursday],
+        c.day,
+        MONTHS[c.month as usize - 1],
+        c.year
     )
 }
 
@@ -259,6 +300,17 @@ mod tests {
         assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
         for t in [0, 951_782_400, 1_709_164_800, 4_102_444_799, -86_400 * 400] {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t as f64), "{t}");
+        }
+    }
+
+    #[test]
+    fn http_date_formatting_round_trips() {
+        assert_eq!(
+            format_http_date(784_111_777),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        for t in [0, 951_782_400, 1_709_164_800, 4_102_444_799] {
+            assert_eq!(parse_http_date(&format_http_date(t)), Some(t), "{t}");
         }
     }
 

@@ -262,7 +262,10 @@ mod tests {
         assert!(message.len() <= 512, "{} bytes", message.len());
         assert_eq!(message, "x", "trailing replacement characters are dropped");
         let (_, message) = parse_error_body(500, &[0x80; 600]);
-        assert_eq!(message, "Internal Server Error", "nothing readable: the reason phrase");
+        assert_eq!(
+            message, "Internal Server Error",
+            "nothing readable: the reason phrase"
+        );
     }
 
     #[test]

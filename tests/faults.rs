@@ -275,8 +275,7 @@ fn a_429_with_an_http_date_retry_after() {
     gateway.add_connection("c", FakeConnection::active("github", "t"));
     let at = SystemTime::now() + Duration::from_secs(2);
     gateway.push_fault(
-        Fault::body(429, Some("text/plain"), "rate limit exceeded")
-            .with_retry_after(&common::http_date(at)),
+        Fault::body(429, Some("text/plain"), "rate limit exceeded").with_retry_after_date(at),
     );
     let policy = RetryPolicy {
         retry_on_429: true,

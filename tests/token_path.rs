@@ -9,12 +9,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{client, client_with};
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route};
-use nexus_sdk::{FetchOptions, Fetcher, NexusClient, TokenCache};
+use nexus_sdk::{FetchOptions, FetchResponse, Fetcher, NexusClient, TokenCache};
 
 fn gateway_with(provider: FakeProvider) -> FakeGateway {
     let gateway = FakeGateway::start();
     gateway.add_provider("ws-1", "github", provider);
     gateway
+}
+
+/// `authenticated_fetch` for ws-1/github through a new client and cache.
+fn fetch(gateway: &FakeGateway, url: &str, options: FetchOptions) -> FetchResponse {
+    client(gateway)
+        .authenticated_fetch(&TokenCache::new(), "ws-1", "github", url, options)
+        .unwrap()
 }
 
 // --- The Python suite's three tests, with relative expiries ---
@@ -54,15 +61,11 @@ fn cache_miss_then_hit_makes_one_gateway_call() {
 fn injected_header_is_exactly_bearer_token() {
     let gateway = gateway_with(FakeProvider::oauth2("gho_abc"));
     let upstream = FakeUpstream::start();
-    let (status, _, body) = client(&gateway)
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws-1",
-            "github",
-            &format!("{}/user", upstream.url()),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    let (status, _, body) = fetch(
+        &gateway,
+        &format!("{}/user", upstream.url()),
+        FetchOptions::default(),
+    );
     assert_eq!(status, 200);
     assert_eq!(
         String::from_utf8(body).unwrap(),
@@ -311,15 +314,7 @@ fn a_persistent_401_is_returned_after_one_retry() {
     let gateway = gateway_with(FakeProvider::oauth2("tok"));
     let upstream = FakeUpstream::start();
     upstream.reject_token("tok");
-    let (status, headers, body) = client(&gateway)
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws-1",
-            "github",
-            &upstream.url(),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    let (status, headers, body) = fetch(&gateway, &upstream.url(), FetchOptions::default());
     assert_eq!(status, 401);
     assert!(headers.get("www-authenticate").is_some());
     assert_eq!(body, br#"{"message":"Bad credentials"}"#);
@@ -365,15 +360,11 @@ fn a_same_origin_redirect_keeps_the_credential() {
     let gateway = gateway_with(FakeProvider::oauth2("tok"));
     let upstream = FakeUpstream::start();
     upstream.set_reply("/old", FakeReply::new(301).header("Location", "/new"));
-    client(&gateway)
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws-1",
-            "github",
-            &format!("{}/old", upstream.url()),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    fetch(
+        &gateway,
+        &format!("{}/old", upstream.url()),
+        FetchOptions::default(),
+    );
     let landed = upstream.last_request().unwrap();
     assert_eq!(
         (landed.path.as_str(), landed.header("authorization")),
@@ -389,15 +380,11 @@ fn a_query_credential_stays_on_its_origin() {
         "/go",
         FakeReply::new(307).header("Location", &format!("{}/landing?x=1", elsewhere.url())),
     );
-    client(&gateway)
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws-1",
-            "github",
-            &format!("{}/go?key=mine&q=1", origin.url()),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    fetch(
+        &gateway,
+        &format!("{}/go?key=mine&q=1", origin.url()),
+        FetchOptions::default(),
+    );
     let first = origin.last_request().unwrap();
     assert_eq!(first.query, "q=1&key=qk");
     assert_eq!(first.header("authorization"), None);
@@ -525,15 +512,7 @@ fn caller_headers_method_and_body_are_sent() {
         .header("X-Multi", "a")
         .header("X-Multi", "b")
         .data(vec![0u8, 159, 146, 150]);
-    client(&gateway)
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws-1",
-            "github",
-            &format!("{}/dav", upstream.url()),
-            options,
-        )
-        .unwrap();
+    fetch(&gateway, &format!("{}/dav", upstream.url()), options);
     let sent = upstream.last_request().unwrap();
     assert_eq!(sent.method, "PROPFIND");
     assert_eq!(sent.body, [0u8, 159, 146, 150]);
@@ -576,15 +555,7 @@ fn header_and_basic_strategies_on_the_wire() {
     ] {
         let gateway = gateway_with(provider);
         let options = FetchOptions::default().header("X-Api-Key", "caller");
-        client(&gateway)
-            .authenticated_fetch(
-                &TokenCache::new(),
-                "ws-1",
-                "github",
-                &upstream.url(),
-                options,
-            )
-            .unwrap();
+        fetch(&gateway, &upstream.url(), options);
         assert_eq!(upstream.last_request().unwrap().header(header), Some(value));
     }
 }
@@ -599,15 +570,11 @@ fn repeated_response_headers_are_kept() {
             .header("Set-Cookie", "a=1")
             .header("Set-Cookie", "b=2"),
     );
-    let (_, headers, _) = client(&gateway)
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws-1",
-            "github",
-            &format!("{}/c", upstream.url()),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    let (_, headers, _) = fetch(
+        &gateway,
+        &format!("{}/c", upstream.url()),
+        FetchOptions::default(),
+    );
     let cookies: Vec<_> = headers
         .get_all("set-cookie")
         .iter()

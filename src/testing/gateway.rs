@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 
 use super::server::{HttpServer, RecordedRequest, Reply, percent_decode};
-use crate::date::format_rfc3339;
+use crate::date::{format_http_date, format_rfc3339};
 
 /// A Gateway route, for counting requests and aiming faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,6 +107,16 @@ impl Fault {
             body: body.to_owned(),
             retry_after: None,
         }
+    }
+
+    /// The same status fault with a `Retry-After` header naming the
+    /// instant `at` as an HTTP date.
+    pub fn with_retry_after_date(self, at: SystemTime) -> Fault {
+        let secs = match at.duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_secs() as i64,
+            Err(before) => -(before.duration().as_secs() as i64),
+        };
+        self.with_retry_after(&format_http_date(secs))
     }
 
     /// The same status fault with a `Retry-After` header.
