@@ -85,6 +85,13 @@ impl fmt::Debug for FetchOptions {
     }
 }
 
+/// The answer at the end of the redirects, and whether the request that
+/// got it carried the credential.
+struct FinalAnswer {
+    response: FetchResponse,
+    credentialed: bool,
+}
+
 /// An upstream request, checked and ready to send.
 struct Outgoing {
     method: Method,
@@ -99,8 +106,9 @@ impl NexusClient {
     ///
     /// Every HTTP status comes back as `Ok`; only transport failures are
     /// `Err` (`request_failed`, `timeout`), and bad input is `invalid_input`
-    /// before anything is sent. On a 401 the cached token is dropped, a fresh
-    /// one resolved, and the request sent once more. Redirects are followed
+    /// before anything is sent. On a 401 from an origin that received the
+    /// credential, the cached token is dropped, a fresh one resolved, and the
+    /// request sent once more. Redirects are followed
     /// up to 5 times; the credential, and the caller's `Authorization`,
     /// `Cookie` and `Proxy-Authorization`, go only to the origin of `url`.
     /// The body is read up to `max_upstream_body` bytes.
@@ -128,14 +136,15 @@ impl NexusClient {
         let outgoing = outgoing(url, options)?;
         let token = self.get_cached_token(cache, workspace_id, provider)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, without_query(&outgoing.uri));
-        let response = self.send_following_redirects(&outgoing, &token)?;
-        if response.0 != 401 {
-            return Ok(response);
+        let answer = self.send_following_redirects(&outgoing, &token)?;
+        // Only a 401 from an origin that got the credential rejects the token.
+        if answer.response.0 != 401 || !answer.credentialed {
+            return Ok(answer.response);
         }
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_if_token(workspace_id, provider, &token.access_token);
         let fresh = self.get_cached_token(cache, workspace_id, provider)?;
-        self.send_following_redirects(&outgoing, &fresh)
+        Ok(self.send_following_redirects(&outgoing, &fresh)?.response)
     }
 
     /// A [`Fetcher`] bound to one workspace and provider.
@@ -152,7 +161,7 @@ impl NexusClient {
         &self,
         first: &Outgoing,
         token: &CachedToken,
-    ) -> Result<FetchResponse, NexusError> {
+    ) -> Result<FinalAnswer, NexusError> {
         let inner = &*self.inner;
         let started = Instant::now();
         let mut method = first.method.clone();
@@ -197,7 +206,10 @@ impl NexusClient {
                         ),
                         ReadError::Io(io) => read_error(io),
                     })?;
-                return Ok((status, parts.headers, bytes));
+                return Ok(FinalAnswer {
+                    response: (status, parts.headers, bytes),
+                    credentialed: same_origin,
+                });
             };
             if matches!(status, 301..=303) && method != Method::GET && method != Method::HEAD {
                 method = Method::GET;

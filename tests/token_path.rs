@@ -657,3 +657,30 @@ fn fetcher_binds_workspace_and_provider() {
         "clones share the cache"
     );
 }
+
+#[test]
+fn a_401_from_another_origin_is_not_a_rejected_token() {
+    let gateway = gateway_with(FakeProvider::oauth2("tok").rotating());
+    let (origin, elsewhere) = (FakeUpstream::start(), FakeUpstream::start());
+    origin.set_reply(
+        "/go",
+        FakeReply::new(302).header("Location", &format!("{}/login", elsewhere.url())),
+    );
+    elsewhere.set_reply("/login", FakeReply::new(401).body("sign in here"));
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    let (status, _, body) = client
+        .authenticated_fetch(
+            &cache,
+            "ws-1",
+            "github",
+            &format!("{}/go", origin.url()),
+            FetchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!((status, body.as_slice()), (401, &b"sign in here"[..]));
+    // That origin never saw the credential: the token is kept, nothing re-resolved or resent.
+    assert_eq!(gateway.requests(Route::Resolve), 1);
+    assert_eq!(cache.get("ws-1", "github").unwrap().access_token, "tok-1");
+    assert_eq!((origin.request_count(), elsewhere.request_count()), (1, 1));
+}
