@@ -21,7 +21,7 @@ const REPEATS: usize = 5;
 
 struct Setup {
     _gateway: FakeGateway,
-    _upstream: FakeUpstream,
+    upstream: FakeUpstream,
     client: NexusClient,
     cache: TokenCache,
     raw: ureq::Agent,
@@ -56,7 +56,7 @@ fn setup() -> Setup {
     Setup {
         raw_socket_timeouts,
         _gateway: gateway,
-        _upstream: upstream,
+        upstream,
         client,
         cache,
         raw,
@@ -187,7 +187,72 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// 8 threads sharing one agent, as the workers of a stdio MCP server do:
+/// ureq's default pool keeps 3 idle connections per host, so most requests
+/// then open a new connection (a TLS handshake, against a real API).
+fn concurrent_pool() {
+    const THREADS: usize = 8;
+    const EACH: usize = 300;
+    let s = setup();
+    let agent = |per_host: usize| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(per_host)
+            .build()
+            .new_agent()
+    };
+    // (time, connections the upstream accepted)
+    let run = |run_one: &(dyn Fn() -> usize + Sync)| {
+        let before = s.upstream.connections();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..THREADS {
+                scope.spawn(|| (0..EACH).for_each(|_| drop(run_one())));
+            }
+        });
+        (started.elapsed(), s.upstream.connections() - before)
+    };
+    let (three, sixteen) = (agent(3), agent(16));
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let default_pool = run(&|| raw_fetch(&three, &s.url));
+        let sized_pool = run(&|| raw_fetch(&sixteen, &s.url));
+        let sdk = run(&|| sdk_fetch(&s));
+        times.push((default_pool, sized_pool, sdk));
+    }
+    times.sort_by_key(|t| t.0.0);
+    let (default_pool, sized_pool, sdk) = times[1];
+    let total = THREADS * EACH;
+    let per = |d: Duration| micros(d) / total as f64;
+    println!("\n{THREADS} threads × {EACH} fetches through one agent (median of 3 runs):");
+    println!(
+        "  {:<40} {:>9} {:>7} {:>24}",
+        "", "µs/fetch", "ratio", "new connections"
+    );
+    for (name, (time, opened)) in [
+        ("raw ureq, default pool (3 idle per host)", default_pool),
+        ("raw ureq, 16 idle per host", sized_pool),
+        ("authenticated_fetch (SDK)", sdk),
+    ] {
+        println!(
+            "  {name:<40} {:>9.1} {:>6.2}× {opened:>6} ({:>4.1}% of fetches)",
+            per(time),
+            ratio(time, default_pool.0),
+            100.0 * opened as f64 / total as f64
+        );
+    }
+    println!(
+        "  (on loopback a new connection is cheap; against an HTTPS API each is a TLS handshake)\n"
+    );
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
 fn main() {
+    concurrent_pool();
     interleaved();
     divan::main();
 }

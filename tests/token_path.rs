@@ -656,6 +656,11 @@ fn fetcher_binds_workspace_and_provider() {
         1,
         "clones share the cache"
     );
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "clones share one keep-alive connection"
+    );
 }
 
 #[test]

@@ -390,6 +390,11 @@ impl FakeGateway {
         self.server.url()
     }
 
+    /// TCP connections accepted so far: with keep-alive, far fewer than requests.
+    pub fn connections(&self) -> usize {
+        self.server.connections()
+    }
+
     /// From now on, answer 401 unless `X-API-Key` is `key` (`/health` excepted).
     pub fn require_api_key(&self, key: &str) {
         self.state.lock().api_key = Some(key.to_owned());

@@ -5,7 +5,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -114,6 +114,7 @@ pub(crate) type Handler = Arc<dyn Fn(RecordedRequest) -> Reply + Send + Sync>;
 struct Shared {
     stopping: AtomicBool,
     connections: Mutex<Vec<TcpStream>>,
+    accepted: AtomicUsize,
 }
 
 /// A running server; stops, and drops every connection, when dropped.
@@ -131,6 +132,7 @@ impl HttpServer {
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
+            accepted: AtomicUsize::new(0),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -148,6 +150,11 @@ impl HttpServer {
     /// `http://127.0.0.1:<port>`.
     pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -171,6 +178,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, handler: &Handler) 
             return;
         }
         let Ok(stream) = stream else { continue };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
         let _ = stream.set_nodelay(true);
         if let Ok(clone) = stream.try_clone() {
             let mut connections = shared.connections.lock();

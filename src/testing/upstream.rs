@@ -103,6 +103,11 @@ impl FakeUpstream {
         self.server.url()
     }
 
+    /// TCP connections accepted so far: with keep-alive, far fewer than requests.
+    pub fn connections(&self) -> usize {
+        self.server.connections()
+    }
+
     /// Answers requests to `path` (query ignored) with `reply`.
     pub fn set_reply(&self, path: &str, reply: FakeReply) {
         self.state.lock().replies.insert(path.to_owned(), reply);
