@@ -17,6 +17,14 @@ fn gateway_with(provider: FakeProvider) -> FakeGateway {
     gateway
 }
 
+/// The access token `get_cached_token` gives for the pair.
+fn token_of(client: &NexusClient, cache: &TokenCache, workspace: &str, provider: &str) -> String {
+    client
+        .get_cached_token(cache, workspace, provider)
+        .unwrap()
+        .access_token
+}
+
 /// `authenticated_fetch` for ws-1/github through a new client and cache.
 fn fetch(gateway: &FakeGateway, url: &str, options: FetchOptions) -> FetchResponse {
     client(gateway)
@@ -84,27 +92,9 @@ fn pair_keys_cannot_collide() {
     gateway.add_provider("a", "b:c", FakeProvider::oauth2("two"));
     let client = client(&gateway);
     let cache = TokenCache::new();
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "a:b", "c")
-            .unwrap()
-            .access_token,
-        "one"
-    );
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "a", "b:c")
-            .unwrap()
-            .access_token,
-        "two"
-    );
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "a:b", "c")
-            .unwrap()
-            .access_token,
-        "one"
-    );
+    assert_eq!(token_of(&client, &cache, "a:b", "c"), "one");
+    assert_eq!(token_of(&client, &cache, "a", "b:c"), "two");
+    assert_eq!(token_of(&client, &cache, "a:b", "c"), "one");
     assert_eq!(gateway.requests(Route::Resolve), 2);
 }
 
@@ -151,13 +141,7 @@ fn thirty_two_threads_on_a_cold_key_make_one_resolve() {
         for _ in 0..32 {
             s.spawn(|| {
                 barrier.wait();
-                assert_eq!(
-                    client
-                        .get_cached_token(&cache, "ws-1", "github")
-                        .unwrap()
-                        .access_token,
-                    "t"
-                );
+                assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t");
             });
         }
     });
@@ -178,13 +162,7 @@ fn a_slow_key_does_not_hold_up_another() {
             thread::sleep(Duration::from_millis(5));
         }
         let started = Instant::now();
-        assert_eq!(
-            client
-                .get_cached_token(&cache, "ws-1", "fast")
-                .unwrap()
-                .access_token,
-            "f"
-        );
+        assert_eq!(token_of(&client, &cache, "ws-1", "fast"), "f");
         assert!(
             started.elapsed() < Duration::from_millis(1000),
             "{:?}",
@@ -207,13 +185,7 @@ fn a_failed_resolve_is_not_cached() {
             .status_code,
         Some(503)
     );
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "ws-1", "github")
-            .unwrap()
-            .access_token,
-        "t"
-    );
+    assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t");
     assert_eq!(gateway.requests(Route::Resolve), 2);
 }
 
@@ -222,21 +194,9 @@ fn clear_token_forces_a_new_resolve() {
     let gateway = gateway_with(FakeProvider::oauth2("t").rotating());
     let client = client(&gateway);
     let cache = TokenCache::new();
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "ws-1", "github")
-            .unwrap()
-            .access_token,
-        "t-1"
-    );
+    assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t-1");
     client.clear_token(&cache, "ws-1", "github");
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "ws-1", "github")
-            .unwrap()
-            .access_token,
-        "t-2"
-    );
+    assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t-2");
 }
 
 #[test]
