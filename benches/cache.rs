@@ -64,14 +64,11 @@ static GLOBAL: Counting = Counting;
 
 /// A token shaped like GitHub's: a 40-character `gho_` token.
 fn token(i: usize) -> CachedToken {
-    CachedToken {
-        access_token: format!("gho_{i:036}"),
-        token_type: "bearer".into(),
-        expires_at: SystemTime::now() + Duration::from_secs(3600),
-        header_name: "Authorization".into(),
-        value_prefix: "Bearer ".into(),
-        query_param: None,
-    }
+    CachedToken::bearer(
+        format!("gho_{i:036}"),
+        SystemTime::now() + Duration::from_secs(3600),
+    )
+    .with_token_type("bearer")
 }
 
 fn keys(n: usize) -> Vec<(String, String)> {
@@ -89,7 +86,7 @@ fn warm(keys: &[(String, String)]) -> (FakeGateway, NexusClient, TokenCache) {
         gateway.add_provider(
             workspace,
             provider,
-            FakeProvider::oauth2(&token(i).access_token),
+            FakeProvider::oauth2(token(i).access_token()),
         );
         client
             .get_cached_token(&cache, workspace, provider)

@@ -38,7 +38,7 @@ fn herd(single_flight: bool) -> (usize, Duration) {
                 } else {
                     client.resolve_token("ws", "github")
                 };
-                assert_eq!(token.unwrap().access_token, "gho_herd");
+                assert_eq!(token.unwrap().access_token(), "gho_herd");
             });
         }
         barrier.wait();
@@ -98,14 +98,8 @@ fn storm_table() {
     let evict_at = SystemTime::now() + Duration::from_millis(300);
     for key in &keys {
         gateway.add_provider(key, "github", FakeProvider::oauth2(&format!("fresh-{key}")));
-        let stale_soon = CachedToken {
-            access_token: format!("old-{key}"),
-            token_type: "bearer".into(),
-            expires_at: evict_at + buffer,
-            header_name: "Authorization".into(),
-            value_prefix: "Bearer ".into(),
-            query_param: None,
-        };
+        let stale_soon =
+            CachedToken::bearer(format!("old-{key}"), evict_at + buffer).with_token_type("bearer");
         cache.set(key, "github", stale_soon);
     }
     let started = Instant::now();
@@ -130,7 +124,7 @@ fn storm_table() {
     let all_fresh = keys.iter().all(|k| {
         cache
             .get(k, "github")
-            .is_some_and(|t| t.access_token.starts_with("fresh-"))
+            .is_some_and(|t| t.access_token().starts_with("fresh-"))
     });
     println!(
         "expiry storm: {KEYS} keys expiring at once, 8 threads: {total} resolves, {:.2} per key (max {max}), all fresh after: {all_fresh}\n",

@@ -123,18 +123,18 @@ fn body_of(data: &str) -> Result<Vec<u8>, NexusError> {
 
 fn fetch(args: &Args) -> Result<u16, NexusError> {
     let client = NexusClient::new(NexusClientOptions::from_env()?)?;
-    let mut options = FetchOptions {
-        headers: args.headers.clone(),
-        ..FetchOptions::default()
+    let method = match (&args.method, &args.data) {
+        (Some(method), _) => method.as_str(),
+        (None, Some(_)) => "POST",
+        (None, None) => "GET",
     };
-    if let Some(data) = &args.data {
-        options.data = Some(body_of(data)?);
+    let mut options = FetchOptions::default().method(method);
+    for (name, value) in &args.headers {
+        options = options.header(name, value);
     }
-    options.method = match (&args.method, &args.data) {
-        (Some(method), _) => method.clone(),
-        (None, Some(_)) => "POST".into(),
-        (None, None) => "GET".into(),
-    };
+    if let Some(data) = &args.data {
+        options = options.data(body_of(data)?);
+    }
     let cache = TokenCache::new();
     let (status, headers, body) =
         client.authenticated_fetch(&cache, &args.workspace, &args.provider, &args.url, options)?;

@@ -144,13 +144,11 @@ fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         "\nStandard app: connect user {} to {provider}",
         setup.user_id
     ));
-    let started = client.request_connection(&RequestConnectionInput {
-        user_id: setup.user_id.clone(),
-        provider_name: provider.clone(),
-        scopes: vec!["read:user".into()],
-        return_url: "http://localhost:8080/connected".into(),
-        metadata: None,
-    })?;
+    let started = client.request_connection(
+        &RequestConnectionInput::new(setup.user_id.as_str(), provider.as_str())
+            .scopes(["read:user"])
+            .return_url("http://localhost:8080/connected"),
+    )?;
     say(&format!(
         "  1. request_connection          → connection {}",
         started.connection_id
@@ -193,10 +191,10 @@ fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
     let first = client.get_cached_token(&cache, workspace, provider)?;
     say(&format!(
         "  4. get_cached_token            → resolved: {}{} in {}, {} s left",
-        first.value_prefix,
-        redact(&first.access_token),
-        first.header_name,
-        seconds_until(first.expires_at)
+        first.value_prefix(),
+        redact(first.access_token()),
+        first.header_name(),
+        seconds_until(first.expires_at())
     ));
     let again = client.get_cached_token(&cache, workspace, provider)?;
     let source = if again == first {

@@ -1,16 +1,18 @@
 //! [`TokenCache`]: access tokens per (workspace, provider), evicted a
 //! buffer before they expire, with single-flight resolution of misses.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::NexusError;
-use crate::types::CachedToken;
+use crate::token::CachedToken;
 
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
 ///
@@ -19,23 +21,16 @@ use crate::types::CachedToken;
 /// life. Share it by reference or in an `Arc`. Keys are the pair itself:
 /// `("a:b", "c")` and `("a", "b:c")` are different entries.
 ///
-/// Hits take a shared read lock only as long as a lookup and a reference
-/// count take; the returned copy is made after it is released. No lock is
-/// ever held across network I/O.
+/// A hit takes a shared read lock for a lookup and one reference count
+/// (a [`CachedToken`] is one shared allocation): no string is copied. No
+/// lock is ever held across network I/O.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use nexus_sdk::{CachedToken, TokenCache};
 ///
 /// let cache = TokenCache::new();
-/// let token = CachedToken {
-///     access_token: "t".into(),
-///     token_type: "Bearer".into(),
-///     expires_at: SystemTime::now() + Duration::from_secs(3600),
-///     header_name: "Authorization".into(),
-///     value_prefix: "Bearer ".into(),
-///     query_param: None,
-/// };
+/// let token = CachedToken::bearer("t", SystemTime::now() + Duration::from_secs(3600));
 /// cache.set("ws-1", "github", token.clone());
 /// assert_eq!(cache.get("ws-1", "github"), Some(token));
 /// assert_eq!(cache.get("ws-1", "google"), None);
@@ -120,6 +115,14 @@ impl Entry {
 struct Flight {
     result: Mutex<Option<Result<CachedToken, NexusError>>>,
     done: Condvar,
+    /// Set by a `delete` of the pair: the result is returned, not stored.
+    cleared: AtomicBool,
+}
+
+thread_local! {
+    /// The (cache, workspace, provider) keys this thread is resolving now,
+    /// to refuse a call that would wait for itself.
+    static RESOLVING: RefCell<Vec<(usize, String, String)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl TokenCache {
@@ -161,7 +164,7 @@ impl TokenCache {
     /// Stores `token` for the pair, replacing any other.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
         let entry = Entry {
-            evict_at: token.expires_at.checked_sub(self.buffer),
+            evict_at: token.expires_at().checked_sub(self.buffer),
             token,
         };
         self.tokens
@@ -171,8 +174,16 @@ impl TokenCache {
             .insert(provider.to_owned(), entry);
     }
 
-    /// Forgets the pair's token.
+    /// Forgets the pair's token. A resolve of the pair already under way
+    /// is returned to its callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
+        {
+            let flights = self.flights.lock();
+            let key = (workspace_id.to_owned(), provider.to_owned());
+            if let Some(flight) = flights.get(&key) {
+                flight.cleared.store(true, Ordering::SeqCst);
+            }
+        }
         self.remove_where(workspace_id, provider, |_| true);
     }
 
@@ -186,17 +197,17 @@ impl TokenCache {
         self.len() == 0
     }
 
-    /// Forgets the pair's token only if it is still `access_token`, so that
-    /// many threads meeting the same rejected token drop it once. Returns
-    /// whether it was dropped.
-    pub(crate) fn delete_if_token(
+    /// Forgets the pair's token only if it is still the entry `token` came
+    /// from (not merely the same text), so that many threads meeting the same
+    /// rejected token drop it once. Returns whether it was dropped.
+    pub(crate) fn delete_entry(
         &self,
         workspace_id: &str,
         provider: &str,
-        access_token: &str,
+        token: &CachedToken,
     ) -> bool {
         self.remove_where(workspace_id, provider, |entry| {
-            entry.token.access_token == access_token
+            entry.token.same_entry(token)
         })
     }
 
@@ -221,13 +232,16 @@ impl TokenCache {
     }
 
     /// The miss path: the first caller for a key runs `resolve` (after one
-    /// more look in the cache) and stores a fresh result; callers that
-    /// arrive meanwhile wait and share its result, error included. Errors
-    /// are not stored: the next miss resolves again. Other keys never wait.
+    /// more look in the cache) and stores a fresh result, unless the pair was
+    /// deleted meanwhile; callers that arrive meanwhile wait up to `budget`
+    /// and share its result, error included. Errors are not stored: the next
+    /// miss resolves again. Other keys never wait. A call for the pair from
+    /// inside its own resolve fails at once rather than wait for itself.
     pub(crate) fn resolve_once(
         &self,
         workspace_id: &str,
         provider: &str,
+        budget: Duration,
         resolve: impl FnOnce() -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
         let key = (workspace_id.to_owned(), provider.to_owned());
@@ -243,7 +257,13 @@ impl TokenCache {
             }
         };
         if !leader {
-            return flight.wait();
+            if self.resolving_here(&key) {
+                return Err(NexusError::request_failed(
+                    "the token was asked for from inside its own resolve (a logger or hook \
+                     that uses the same credential?): it would wait for itself",
+                ));
+            }
+            return flight.wait(budget);
         }
         // Ends the flight even if `resolve` panics, so no waiter is left hanging.
         let mut landing = Landing {
@@ -255,31 +275,50 @@ impl TokenCache {
         let result = match self.get(workspace_id, provider) {
             Some(token) => Ok(token),
             None => {
+                landing.mark_resolving(true);
                 let result = resolve();
-                if let Ok(token) = &result {
-                    self.set(workspace_id, provider, token.clone());
-                }
+                landing.mark_resolving(false);
                 result
             }
         };
         landing.result = Some(result.clone());
         result
     }
+
+    fn resolving_here(&self, key: &(String, String)) -> bool {
+        let id = self as *const TokenCache as usize;
+        RESOLVING.with(|r| {
+            r.borrow()
+                .iter()
+                .any(|(c, w, p)| *c == id && *w == key.0 && *p == key.1)
+        })
+    }
 }
 
 impl Flight {
-    fn wait(&self) -> Result<CachedToken, NexusError> {
+    fn wait(&self, budget: Duration) -> Result<CachedToken, NexusError> {
+        let deadline = Instant::now().checked_add(budget);
         let mut result = self.result.lock();
         loop {
             if let Some(result) = result.as_ref() {
                 return result.clone();
             }
-            self.done.wait(&mut result);
+            match deadline {
+                Some(deadline) => {
+                    if self.done.wait_until(&mut result, deadline).timed_out() && result.is_none() {
+                        return Err(NexusError::timeout(format!(
+                            "waited {budget:?} for another caller's resolve of this pair"
+                        )));
+                    }
+                }
+                None => self.done.wait(&mut result),
+            }
         }
     }
 }
 
-/// Publishes a flight's result to its waiters and retires the flight.
+/// Publishes a flight's result to its waiters, stores a token unless the
+/// pair was deleted meanwhile, and retires the flight.
 struct Landing<'a> {
     cache: &'a TokenCache,
     key: (String, String),
@@ -287,14 +326,42 @@ struct Landing<'a> {
     result: Option<Result<CachedToken, NexusError>>,
 }
 
+impl Landing<'_> {
+    fn mark_resolving(&self, on: bool) {
+        let entry = (
+            self.cache as *const TokenCache as usize,
+            self.key.0.clone(),
+            self.key.1.clone(),
+        );
+        RESOLVING.with(|r| {
+            let mut r = r.borrow_mut();
+            match on {
+                true => r.push(entry),
+                false => r.retain(|e| *e != entry),
+            }
+        });
+    }
+}
+
 impl Drop for Landing<'_> {
     fn drop(&mut self) {
         // Retire the flight first: a caller arriving from now on finds the
-        // stored token, or (after an error) starts a new flight.
-        self.cache.flights.lock().remove(&self.key);
+        // stored token, or (after an error) starts a new flight. Storing
+        // under the flights lock orders it against a concurrent `delete`.
+        {
+            let mut flights = self.cache.flights.lock();
+            flights.remove(&self.key);
+            if let Some(Ok(token)) = &self.result {
+                if !self.flight.cleared.load(Ordering::SeqCst) {
+                    self.cache.set(&self.key.0, &self.key.1, token.clone());
+                }
+            }
+        }
+        if self.result.is_none() {
+            self.mark_resolving(false);
+        }
         let result = self.result.take().unwrap_or_else(|| {
-            Err(NexusError::new(
-                "request_failed",
+            Err(NexusError::request_failed(
                 "the resolve this call was waiting for panicked",
             ))
         });
@@ -326,23 +393,18 @@ mod tests {
     use std::thread;
 
     fn token(value: &str, lifetime: Duration) -> CachedToken {
-        CachedToken {
-            access_token: value.into(),
-            token_type: "Bearer".into(),
-            expires_at: SystemTime::now() + lifetime,
-            header_name: "Authorization".into(),
-            value_prefix: "Bearer ".into(),
-            query_param: None,
-        }
+        CachedToken::bearer(value, SystemTime::now() + lifetime)
     }
+
+    const BUDGET: Duration = Duration::from_secs(30);
 
     #[test]
     fn keys_are_pairs_not_joined_strings() {
         let cache = TokenCache::new();
         cache.set("a:b", "c", token("one", Duration::from_secs(600)));
         cache.set("a", "b:c", token("two", Duration::from_secs(600)));
-        assert_eq!(cache.get("a:b", "c").unwrap().access_token, "one");
-        assert_eq!(cache.get("a", "b:c").unwrap().access_token, "two");
+        assert_eq!(cache.get("a:b", "c").unwrap().access_token(), "one");
+        assert_eq!(cache.get("a", "b:c").unwrap().access_token(), "two");
         assert_eq!(cache.len(), 2);
     }
 
@@ -361,23 +423,87 @@ mod tests {
         let tight = TokenCache::with_buffer(Duration::ZERO);
         tight.set("w", "p", token("t", Duration::from_secs(1)));
         assert!(tight.get("w", "p").is_some());
-        let far_past = CachedToken {
-            expires_at: SystemTime::UNIX_EPOCH,
-            ..token("t", Duration::ZERO)
-        };
+        let far_past = CachedToken::bearer("t", SystemTime::UNIX_EPOCH);
         cache.set("w", "p", far_past);
         assert!(cache.get("w", "p").is_none());
     }
 
     #[test]
-    fn delete_if_token_only_drops_that_token() {
+    fn delete_entry_only_drops_that_entry() {
         let cache = TokenCache::new();
-        cache.set("w", "p", token("new", Duration::from_secs(600)));
-        assert!(!cache.delete_if_token("w", "p", "old"));
-        assert_eq!(cache.get("w", "p").unwrap().access_token, "new");
-        assert!(cache.delete_if_token("w", "p", "new"));
+        let old = token("same", Duration::from_secs(600));
+        cache.set("w", "p", token("same", Duration::from_secs(600)));
+        assert!(
+            !cache.delete_entry("w", "p", &old),
+            "same text, another entry"
+        );
+        let stored = cache.get("w", "p").unwrap();
+        assert!(cache.delete_entry("w", "p", &stored));
         assert!(cache.get("w", "p").is_none());
-        assert!(!cache.delete_if_token("w", "p", "new"));
+        assert!(!cache.delete_entry("w", "p", &stored));
+    }
+
+    #[test]
+    fn a_clear_wins_over_a_resolve_in_flight() {
+        let cache = TokenCache::new();
+        let started = Barrier::new(2);
+        let cleared = Barrier::new(2);
+        thread::scope(|s| {
+            let leader = s.spawn(|| {
+                cache.resolve_once("w", "p", BUDGET, || {
+                    started.wait();
+                    cleared.wait();
+                    Ok(token("old", Duration::from_secs(600)))
+                })
+            });
+            started.wait();
+            cache.delete("w", "p");
+            cleared.wait();
+            let got = leader.join().unwrap().unwrap();
+            assert_eq!(got.access_token(), "old", "its callers get the result");
+        });
+        assert!(cache.get("w", "p").is_none(), "but it is not stored");
+    }
+
+    #[test]
+    fn a_waiter_is_bounded_by_its_own_budget() {
+        let cache = TokenCache::new();
+        let started = Barrier::new(2);
+        thread::scope(|s| {
+            s.spawn(|| {
+                cache.resolve_once("w", "p", BUDGET, || {
+                    started.wait();
+                    thread::sleep(Duration::from_millis(600));
+                    Ok(token("slow", Duration::from_secs(600)))
+                })
+            });
+            started.wait();
+            let begun = Instant::now();
+            let err = cache
+                .resolve_once("w", "p", Duration::from_millis(50), || unreachable!())
+                .unwrap_err();
+            assert_eq!(err.code, "timeout");
+            assert!(
+                begun.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                begun.elapsed()
+            );
+        });
+    }
+
+    #[test]
+    fn a_reentrant_call_fails_at_once() {
+        let cache = TokenCache::new();
+        let inner = cache.resolve_once("w", "p", BUDGET, || {
+            let nested = cache.resolve_once("w", "p", BUDGET, || unreachable!());
+            assert_eq!(nested.unwrap_err().code, "request_failed");
+            // Another pair from inside a resolve is fine.
+            cache.resolve_once("w", "other", BUDGET, || {
+                Ok(token("o", Duration::from_secs(600)))
+            })
+        });
+        assert_eq!(inner.unwrap().access_token(), "o");
+        assert_eq!(cache.get("w", "p").unwrap().access_token(), "o");
     }
 
     #[test]
@@ -389,12 +515,12 @@ mod tests {
             for _ in 0..16 {
                 s.spawn(|| {
                     barrier.wait();
-                    let got = cache.resolve_once("w", "p", || {
+                    let got = cache.resolve_once("w", "p", BUDGET, || {
                         calls.fetch_add(1, Ordering::SeqCst);
                         thread::sleep(Duration::from_millis(100));
                         Ok(token("t", Duration::from_secs(600)))
                     });
-                    assert_eq!(got.unwrap().access_token, "t");
+                    assert_eq!(got.unwrap().access_token(), "t");
                 });
             }
         });
@@ -405,12 +531,16 @@ mod tests {
     fn errors_are_shared_but_not_stored() {
         let cache = TokenCache::new();
         let err = cache
-            .resolve_once("w", "p", || Err(NexusError::new("http_503", "down")))
+            .resolve_once("w", "p", BUDGET, || {
+                Err(NexusError::new("http_503", "down"))
+            })
             .unwrap_err();
         assert_eq!(err.code, "http_503");
         assert!(cache.get("w", "p").is_none());
-        let ok = cache.resolve_once("w", "p", || Ok(token("t", Duration::from_secs(600))));
-        assert_eq!(ok.unwrap().access_token, "t");
+        let ok = cache.resolve_once("w", "p", BUDGET, || {
+            Ok(token("t", Duration::from_secs(600)))
+        });
+        assert_eq!(ok.unwrap().access_token(), "t");
     }
 
     #[test]
@@ -419,20 +549,21 @@ mod tests {
         let started = Barrier::new(2);
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once("w", "p", || {
+                cache.resolve_once("w", "p", BUDGET, || {
                     started.wait();
                     thread::sleep(Duration::from_millis(100));
                     panic!("resolver bug");
                 })
             });
             started.wait();
-            let waiter =
-                cache.resolve_once("w", "p", || Ok(token("unused", Duration::from_secs(600))));
+            let waiter = cache.resolve_once("w", "p", BUDGET, || {
+                Ok(token("unused", Duration::from_secs(600)))
+            });
             assert!(leader.join().is_err());
             // Either it joined the panicking flight, or it arrived after and resolved itself.
             match waiter {
                 Err(e) => assert_eq!(e.code, "request_failed"),
-                Ok(t) => assert_eq!(t.access_token, "unused"),
+                Ok(t) => assert_eq!(t.access_token(), "unused"),
             }
         });
         assert!(cache.flights.lock().is_empty());

@@ -1,133 +1,50 @@
-//! [`NexusClient`], its [`NexusClientOptions`], the Gateway call engine
-//! (headers, retries, capped reads) and the connection-lifecycle methods.
+//! [`NexusClient`] and its public methods: the connection lifecycle, the
+//! token path, and `authenticated_fetch`. Each method checks its input
+//! here, once, and leaves the work to the module of its concern.
 
 use std::fmt;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
-use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use ureq::http::{HeaderValue, Method, Request};
+use ureq::http::Method;
 
 use crate::LOG_TARGET;
 use crate::cache::TokenCache;
-use crate::error::NexusError;
+use crate::error::{NexusError, REDACTED};
+use crate::fetch::{FetchOptions, FetchResponse, Fetcher, prepare, send_following_redirects};
+use crate::gateway::Gateway;
+use crate::options::{NexusClientOptions, url_for_debug};
 use crate::resolve::{Expiry, token_from_resolve};
-use crate::retry::{RetryPolicy, jitter, parse_retry_after};
-use crate::transport::{
-    ReadError, Transport, encode_path_segment, form_urlencode, never_sent, parse_http_url,
-    read_capped, read_error, transport_error,
-};
+use crate::scope::ScopeGuard;
+use crate::token::CachedToken;
+use crate::transport::Transport;
 use crate::types::{
-    CachedToken, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,
-    RevokeOptions, RevokeResult, TokenResponse, required_str,
+    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
+    RevokeResult, TokenResponse, required_str,
 };
+use crate::url::{encode_path_segment, escape, for_log, form_urlencode};
 
-/// The largest Gateway answer the SDK reads.
-pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
-/// The most of a failed Gateway answer kept for its error message.
-const MAX_ERROR_BODY: usize = 64 << 10;
+/// How often [`NexusClient::wait_for_active`] polls.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1500);
+/// How long [`NexusClient::wait_for_active`] waits.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How a [`NexusClient`] reaches the Gateway (Python `NexusClientOptions`).
-///
-/// Python's keyword arguments become struct-update syntax:
-///
-/// ```
-/// use std::time::Duration;
-/// use nexus_sdk::{NexusClientOptions, RetryPolicy};
-///
-/// let options = NexusClientOptions {
-///     api_key: "nx_live_key".into(),
-///     timeout: Duration::from_secs(10),
-///     retry_policy: RetryPolicy { retries: 2, ..RetryPolicy::default() },
-///     ..NexusClientOptions::new("https://gateway.example")
-/// };
-/// assert!(!format!("{options:?}").contains("nx_live_key"));
-/// ```
-#[derive(Clone)]
-pub struct NexusClientOptions {
-    /// The Gateway's base URL, `http://` or `https://`; a trailing `/` is ignored.
-    pub gateway_url: String,
-    /// Sent as `X-API-Key`; empty sends no such header.
-    pub api_key: String,
-    /// How failed Gateway calls are retried (no retries by default).
-    pub retry_policy: RetryPolicy,
-    /// The most any one request may take, Gateway or upstream. Default 30 s.
-    pub timeout: Duration,
-    /// The largest upstream body `authenticated_fetch` reads, counted after
-    /// decompression. Default 16 MiB.
-    pub max_upstream_body: usize,
-}
-
-impl NexusClientOptions {
-    /// Options for `gateway_url`, every other field at its default.
-    pub fn new(gateway_url: impl Into<String>) -> Self {
-        NexusClientOptions {
-            gateway_url: gateway_url.into(),
-            api_key: String::new(),
-            retry_policy: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            max_upstream_body: 16 << 20,
-        }
-    }
-
-    /// Options from `NEXUS_GATEWAY_URL` (required) and `NEXUS_API_KEY` (optional).
-    ///
-    /// ```no_run
-    /// let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::from_env()?)?;
-    /// # Ok::<(), nexus_sdk::NexusError>(())
-    /// ```
-    pub fn from_env() -> Result<Self, NexusError> {
-        options_from_vars(|name| std::env::var(name).ok())
-    }
-}
-
-/// [`NexusClientOptions::from_env`] over any variable lookup.
-pub(crate) fn options_from_vars(
-    var: impl Fn(&str) -> Option<String>,
-) -> Result<NexusClientOptions, NexusError> {
-    let url = var("NEXUS_GATEWAY_URL")
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
-    Ok(NexusClientOptions {
-        api_key: var("NEXUS_API_KEY").unwrap_or_default(),
-        ..NexusClientOptions::new(url.trim())
-    })
-}
-
-impl fmt::Debug for NexusClientOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NexusClientOptions")
-            .field("gateway_url", &self.gateway_url)
-            .field("api_key", &redacted_key(&self.api_key))
-            .field("retry_policy", &self.retry_policy)
-            .field("timeout", &self.timeout)
-            .field("max_upstream_body", &self.max_upstream_body)
-            .finish()
-    }
-}
-
-fn redacted_key(key: &str) -> &'static str {
-    if key.is_empty() { "" } else { "<redacted>" }
-}
-
-/// A blocking client of the Nexus Gateway.
+/// A blocking client of the Nexus Gateway (Python `NexusClient`).
 ///
 /// Cheap to clone: clones share one connection pool. `Send + Sync`, so a
-/// thread-per-request server can hand a clone to every worker.
+/// thread-per-request server can hand a clone to every worker. `Debug`
+/// hides the api key.
 ///
 /// ```no_run
 /// use nexus_sdk::{NexusClient, NexusClientOptions, RequestConnectionInput};
 ///
 /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
-/// let started = client.request_connection(&RequestConnectionInput {
-///     user_id: "user-42".into(),
-///     provider_name: "github".into(),
-///     scopes: vec!["repo".into()],
-///     return_url: "https://app.example/done".into(),
-///     metadata: None,
-/// })?;
+/// let started = client.request_connection(
+///     &RequestConnectionInput::new("user-42", "github")
+///         .scopes(["repo"])
+///         .return_url("https://app.example/done"),
+/// )?;
 /// println!("send the user to {}", started.auth_url);
 /// client.wait_for_active(&started.connection_id)?;
 /// let token = client.get_token_by_connection_id(&started.connection_id)?;
@@ -136,25 +53,26 @@ fn redacted_key(key: &str) -> &'static str {
 /// ```
 #[derive(Clone)]
 pub struct NexusClient {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    /// `gateway_url` without its trailing `/`.
-    base_url: String,
-    api_key: Option<HeaderValue>,
-    retry: RetryPolicy,
-    pub(crate) max_upstream_body: usize,
-    pub(crate) transport: Transport,
+struct Inner {
+    gateway: Gateway,
+    max_upstream_body: usize,
+    scope: ScopeGuard,
+    /// The longest one Gateway call may take, retries included: how long a
+    /// single-flight waiter waits for another caller's resolve.
+    call_budget: Duration,
 }
 
 impl fmt::Debug for NexusClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
+        let key = (!inner.gateway.api_key().is_empty()).then_some(REDACTED);
         f.debug_struct("NexusClient")
-            .field("gateway_url", &inner.base_url)
-            .field("api_key", &inner.api_key.as_ref().map(|_| "<redacted>"))
-            .field("retry_policy", &inner.retry)
+            .field("gateway_url", &url_for_debug(inner.gateway.base_url()))
+            .field("api_key", &key)
+            .field("timeout", &inner.gateway.transport().timeout())
             .field("max_upstream_body", &inner.max_upstream_body)
             .finish_non_exhaustive()
     }
@@ -163,30 +81,42 @@ impl fmt::Debug for NexusClient {
 impl NexusClient {
     /// A client for the Gateway in `options`.
     ///
-    /// Fails with `invalid_input` when `gateway_url` is empty, does not
-    /// parse or is not http(s), or when `api_key` cannot go in a header.
+    /// # Errors
+    ///
+    /// `invalid_input` when `gateway_url` is blank, does not parse, is not
+    /// http(s), has userinfo or a port outside 1–65535, or is `https://` in
+    /// a build without TLS; when `api_key` cannot go in a header; when
+    /// `timeout` is zero or too large to add to an `Instant`; or when an
+    /// origin given to [`CredentialScope::allow`](crate::CredentialScope::allow)
+    /// does not parse.
     pub fn new(options: NexusClientOptions) -> Result<Self, NexusError> {
-        let base_url = options.gateway_url.trim().trim_end_matches('/').to_owned();
-        if base_url.is_empty() {
-            return Err(NexusError::invalid_input("gateway_url is empty"));
+        let timeout = options.timeout;
+        if timeout.is_zero()
+            || Instant::now()
+                .checked_add(timeout.saturating_mul(4))
+                .is_none()
+        {
+            return Err(NexusError::invalid_input(
+                "timeout must be more than zero and small enough to add to an Instant",
+            ));
         }
-        parse_http_url(&base_url, "gateway_url")?;
-        let api_key = if options.api_key.is_empty() {
-            None
-        } else {
-            let mut value = HeaderValue::from_str(&options.api_key).map_err(|_| {
-                NexusError::invalid_input("api_key holds characters a header cannot carry")
-            })?;
-            value.set_sensitive(true);
-            Some(value)
-        };
+        let retry = &options.retry_policy;
+        let gateway = Gateway::new(
+            &options.gateway_url,
+            &options.api_key,
+            retry,
+            Transport::new(timeout),
+        )?;
+        let retry = retry.normalized();
+        let call_budget = timeout
+            .saturating_mul(retry.retries.saturating_add(1))
+            .saturating_add(crate::retry::MAX_RETRY_AFTER.saturating_mul(retry.retries));
         Ok(NexusClient {
             inner: Arc::new(Inner {
-                base_url,
-                api_key,
-                retry: options.retry_policy.normalized(),
+                gateway,
                 max_upstream_body: options.max_upstream_body,
-                transport: Transport::new(options.timeout),
+                scope: ScopeGuard::new(&options.credential_scope)?,
+                call_budget,
             }),
         })
     }
@@ -195,13 +125,20 @@ impl NexusClient {
     ///
     /// Send the user to the returned `auth_url`, then poll with
     /// [`wait_for_active`](Self::wait_for_active).
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank `user_id` or `provider_name`; the
+    /// Gateway's error (`provider_not_found`, `missing_fields`, …); a
+    /// transport error; `invalid_response` when the answer lacks `authUrl`
+    /// or `connection_id`.
     pub fn request_connection(
         &self,
         input: &RequestConnectionInput,
     ) -> Result<RequestConnectionResponse, NexusError> {
         require("user_id", &input.user_id)?;
         require("provider_name", &input.provider_name)?;
-        let body = self.call_json(
+        let body = self.gateway().call_json(
             Method::POST,
             "/v1/request-connection",
             None,
@@ -211,70 +148,86 @@ impl NexusClient {
     }
 
     /// The connection's status: `GET /v1/check-connection/{id}`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank id; the Gateway's error
+    /// (`connection_not_found`, …); a transport error; `invalid_response`
+    /// when the answer has no `status`.
     pub fn check_connection(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
         require("connection_id", connection_id)?;
-        let path = format!(
-            "/v1/check-connection/{}",
-            encode_path_segment(connection_id)
-        );
-        let body = self.call_json(Method::GET, &path, None, None)?;
-        Ok(ConnectionStatus::from(
-            required_str(&body, "status")?.as_str(),
-        ))
+        self.check_unchecked(connection_id)
     }
 
     /// Polls every 1.5 s, for at most 300 s, until the connection is
     /// `active`, `failed` or `revoked`. See [`wait_for_active_with`](Self::wait_for_active_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_for_active_with`](Self::wait_for_active_with).
     pub fn wait_for_active(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
-        self.wait_for_active_with(
-            connection_id,
-            Duration::from_millis(1500),
-            Duration::from_secs(300),
-        )
+        self.wait_for_active_with(connection_id, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT)
     }
 
     /// Polls `check_connection` every `interval` until the status is
-    /// terminal (`active`, `failed`, `revoked`) and returns it; `timeout`
-    /// once `timeout` has passed. Checks at least once. A `failed` or
-    /// `revoked` connection is returned as `Ok`: look at the status.
+    /// terminal (`active`, `failed`, `revoked`) and returns it. Checks at
+    /// least once. A `failed` or `revoked` connection is returned as `Ok`:
+    /// look at the status. A `timeout` too large to add to an `Instant`
+    /// means no deadline.
+    ///
+    /// # Errors
+    ///
+    /// `timeout` once `timeout` has passed with the connection still
+    /// pending; any error of [`check_connection`](Self::check_connection).
     pub fn wait_for_active_with(
         &self,
         connection_id: &str,
         interval: Duration,
         timeout: Duration,
     ) -> Result<ConnectionStatus, NexusError> {
-        let deadline = Instant::now() + timeout;
+        require("connection_id", connection_id)?;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let status = self.check_connection(connection_id)?;
+            let status = self.check_unchecked(connection_id)?;
             if status.is_terminal() {
                 return Ok(status);
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Err(NexusError::new(
-                    "timeout",
-                    format!("connection still {status} after {timeout:?}"),
-                ));
+            let left = deadline.map(|d| d.saturating_duration_since(now));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(NexusError::timeout(format!(
+                    "connection still {status} after {timeout:?}"
+                )));
             }
-            thread::sleep(interval.min(deadline - now));
+            thread::sleep(left.map_or(interval, |l| interval.min(l)));
         }
     }
 
     /// The connection's current token: `GET /v1/token/{id}`.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank id; the Gateway's error
+    /// (`connection_not_active`, `connection_revoked`, …); a transport
+    /// error; `invalid_response` when the answer is not a JSON object.
     pub fn get_token_by_connection_id(
         &self,
         connection_id: &str,
     ) -> Result<TokenResponse, NexusError> {
         require("connection_id", connection_id)?;
         let path = format!("/v1/token/{}", encode_path_segment(connection_id));
-        TokenResponse::from_json(self.call_json(Method::GET, &path, None, None)?)
+        TokenResponse::from_json(self.gateway().call_json(Method::GET, &path, None, None)?)
     }
 
     /// Makes the Broker refresh the connection's token now: `POST /v1/refresh/{id}`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_token_by_connection_id`](Self::get_token_by_connection_id).
     pub fn refresh_connection(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
         require("connection_id", connection_id)?;
         let path = format!("/v1/refresh/{}", encode_path_segment(connection_id));
-        TokenResponse::from_json(self.call_json(Method::POST, &path, None, None)?)
+        TokenResponse::from_json(self.gateway().call_json(Method::POST, &path, None, None)?)
     }
 
     /// Revokes the connection: `DELETE /v1/connections/{id}`. Idempotent: a
@@ -284,15 +237,18 @@ impl NexusClient {
     /// # let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::new("http://127.0.0.1:1"))?;
     /// use nexus_sdk::RevokeOptions;
     ///
-    /// let result = client.revoke_connection("3f1b…", &RevokeOptions {
-    ///     reason: Some("user_request".into()),
-    ///     ..Default::default()
-    /// })?;
+    /// let result = client.revoke_connection("3f1b…", &RevokeOptions::default().reason("user_request"))?;
     /// if let Some(why) = &result.provider_revocation_error {
     ///     eprintln!("the provider kept its copy: {why}");
     /// }
     /// # Ok::<(), nexus_sdk::NexusError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank id; the Gateway's error
+    /// (`connection_not_found`, `revoke_failed`, …); a transport error;
+    /// `invalid_response` when the answer is not a JSON object.
     pub fn revoke_connection(
         &self,
         connection_id: &str,
@@ -308,8 +264,21 @@ impl NexusClient {
             pairs.push(("reason", reason.as_str()));
         }
         let query = (!pairs.is_empty()).then(|| form_urlencode(&pairs));
-        let body = self.call_json(Method::DELETE, &path, query.as_deref(), None)?;
+        let body = self
+            .gateway()
+            .call_json(Method::DELETE, &path, query.as_deref(), None)?;
         RevokeResult::from_json(&body)
+    }
+
+    /// Checks that the Gateway answers: `GET /health`, `Ok` on any 2xx.
+    ///
+    /// # Errors
+    ///
+    /// The Gateway's error for a non-2xx answer, or a transport error.
+    pub fn health(&self) -> Result<(), NexusError> {
+        self.gateway()
+            .call(Method::GET, "/health", None, None)
+            .map(drop)
     }
 
     /// Resolves the workspace's current token for `provider` from the
@@ -317,9 +286,16 @@ impl NexusClient {
     ///
     /// The answer's strategy decides how the token is sent: `oauth2` (or
     /// none) and `header` give a header, `basic_auth` a `Basic` header, and
-    /// `query_param` a query parameter; others are `unsupported_strategy`.
-    /// Without a usable expiry the token is given 5 minutes, with a warning
-    /// logged.
+    /// `query_param` a query parameter. Without a usable expiry the token is
+    /// given 5 minutes, with a warning logged.
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank workspace or provider; the Gateway's
+    /// error (`connection_not_found`, `provider_ambiguous`, …); a transport
+    /// error; `invalid_response` for an answer without credentials;
+    /// `invalid_credentials` when it holds no usable token;
+    /// `unsupported_strategy` for a strategy the SDK cannot apply.
     pub fn resolve_token(
         &self,
         workspace_id: &str,
@@ -327,30 +303,15 @@ impl NexusClient {
     ) -> Result<CachedToken, NexusError> {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
-        log::info!(target: LOG_TARGET, "Resolving token for workspace={workspace_id} provider={provider}");
-        let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
-        let body = self.call_json(Method::GET, "/v1/resolve", Some(&query), None)?;
-        let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
-        match expiry {
-            Expiry::Given => {}
-            Expiry::Missing => log::warn!(
-                target: LOG_TARGET,
-                "No expires_at for workspace={workspace_id} provider={provider}, using 5-minute fallback"
-            ),
-            Expiry::Unparseable(value) => log::warn!(
-                target: LOG_TARGET,
-                "Could not parse expires_at={:?} for workspace={workspace_id} provider={provider}, using 5-minute fallback",
-                value.to_string()
-            ),
-        }
-        Ok(token)
+        self.resolve_unchecked(workspace_id, provider)
     }
 
     /// The cached token for the pair, resolving (and caching) it on a miss.
     ///
     /// Concurrent misses on one pair make a single Gateway call and share
-    /// its result; a miss on one pair never waits for another. A failed
-    /// resolve is not cached.
+    /// its result; a miss on one pair never waits for another, and a waiter
+    /// waits no longer than its own call could take. A failed resolve is not
+    /// cached.
     ///
     /// ```
     /// use nexus_sdk::testing::{FakeGateway, FakeProvider, Route};
@@ -366,6 +327,12 @@ impl NexusClient {
     /// assert_eq!(gateway.requests(Route::Resolve), 1);
     /// # Ok::<(), nexus_sdk::NexusError>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`resolve_token`](Self::resolve_token); `timeout` when another
+    /// caller's resolve for the pair outlasts this call's own budget;
+    /// `request_failed` for a call made from inside the pair's own resolve.
     pub fn get_cached_token(
         &self,
         cache: &TokenCache,
@@ -374,155 +341,148 @@ impl NexusClient {
     ) -> Result<CachedToken, NexusError> {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
-        if let Some(token) = cache.get(workspace_id, provider) {
-            log::debug!(target: LOG_TARGET, "Using cached token for workspace={workspace_id} provider={provider}");
-            return Ok(token);
-        }
-        cache.resolve_once(workspace_id, provider, || {
-            self.resolve_token(workspace_id, provider)
-        })
+        self.cached_token(cache, workspace_id, provider)
     }
 
     /// Forgets the pair's cached token, so the next use resolves a new one.
+    /// A resolve already under way for the pair is returned to its callers
+    /// but not stored.
     pub fn clear_token(&self, cache: &TokenCache, workspace_id: &str, provider: &str) {
         cache.delete(workspace_id, provider);
     }
 
-    /// Checks that the Gateway answers: `GET /health`, `Ok` on any 2xx.
-    pub fn health(&self) -> Result<(), NexusError> {
-        self.call(Method::GET, "/health", None, None).map(drop)
-    }
-
-    /// A Gateway call whose 2xx answer must be JSON.
-    pub(crate) fn call_json(
+    /// Sends a request to a provider's API with the workspace's credential
+    /// and returns `(status, headers, body)`.
+    ///
+    /// Every HTTP status comes back as `Ok`. Before anything is resolved,
+    /// the URL is checked (http(s), no userinfo, a valid port) and its
+    /// origin must be inside the client's
+    /// [`CredentialScope`](crate::CredentialScope). On a 401 from an origin
+    /// that received the credential, the cached token is dropped, a fresh
+    /// one resolved, and the request sent once more. Redirects are followed
+    /// up to 5 times; the credential, and the caller's `Authorization`,
+    /// `Cookie` and `Proxy-Authorization`, go only to the origin of `url`.
+    /// The body is read up to `max_upstream_body` bytes.
+    ///
+    /// ```no_run
+    /// use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+    ///
+    /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
+    /// let cache = TokenCache::new();
+    /// let (status, headers, body) = client.authenticated_fetch(
+    ///     &cache, "ws-1", "github", "https://api.github.com/user", FetchOptions::default())?;
+    /// println!("{status} {:?} {}", headers.get("content-type"), String::from_utf8_lossy(&body));
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank workspace or provider, a bad URL, method
+    /// or header; `origin_not_allowed` for a URL outside the credential
+    /// scope; any error of [`get_cached_token`](Self::get_cached_token);
+    /// `request_failed` or `timeout` when the upstream request cannot be
+    /// carried, or its body exceeds `max_upstream_body`.
+    pub fn authenticated_fetch(
         &self,
-        method: Method,
-        path: &str,
-        query: Option<&str>,
-        body: Option<&Value>,
-    ) -> Result<Value, NexusError> {
-        let bytes = self.call(method, path, query, body)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| NexusError::invalid_response(format!("Gateway answer is not JSON ({e})")))
-    }
-
-    /// One Gateway call with the retry policy: the 2xx body, or the error.
-    fn call(
-        &self,
-        method: Method,
-        path: &str,
-        query: Option<&str>,
-        json: Option<&Value>,
-    ) -> Result<Vec<u8>, NexusError> {
-        let inner = &*self.inner;
-        let url = match query {
-            Some(query) => format!("{}{path}?{query}", inner.base_url),
-            None => format!("{}{path}", inner.base_url),
-        };
-        let body = json.map(|v| v.to_string().into_bytes());
-        let attempts = inner.retry.retries.saturating_add(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt == attempts;
-            log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {path}");
-            let request = self.gateway_request(&method, &url, body.is_some())?;
-            let (error, wait) = match inner.transport.send(request, body.as_deref()) {
-                Err(e) => {
-                    let retry = !last && never_sent(&e);
-                    let error = transport_error(e);
-                    if !retry {
-                        return Err(error);
-                    }
-                    (error, None)
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if (200..300).contains(&status) {
-                        return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
-                            match e {
-                                ReadError::TooLarge => NexusError::invalid_response(format!(
-                                    "Gateway answer is larger than {MAX_GATEWAY_BODY} bytes"
-                                )),
-                                ReadError::Io(io) => read_error(io),
-                            }
-                        });
-                    }
-                    let retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let error =
-                        NexusError::from_gateway(status, &read_error_body(response.into_body()));
-                    if !inner.retry.is_retryable_status(status) {
-                        return Err(error);
-                    }
-                    if last {
-                        return Err(out_of_retries(error, status, attempts));
-                    }
-                    (error, retry_after)
-                }
-            };
-            let wait = wait.unwrap_or_else(|| inner.retry.backoff(attempt - 1, jitter()));
-            log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
-            thread::sleep(wait);
-        }
-    }
-
-    fn gateway_request(
-        &self,
-        method: &Method,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
         url: &str,
-        json: bool,
-    ) -> Result<Request<()>, NexusError> {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(url)
-            .header(ACCEPT, "application/json");
-        if let Some(key) = &self.inner.api_key {
-            request = request.header("X-API-Key", key.clone());
+        options: FetchOptions,
+    ) -> Result<FetchResponse, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        let outgoing = prepare(url, options)?;
+        self.inner.scope.check(provider, &outgoing.origin, || {
+            self.gateway()
+                .call_json(Method::GET, "/v1/providers/metadata", None, None)
+        })?;
+        let token = self.cached_token(cache, workspace_id, provider)?;
+        log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
+        let (transport, cap) = (self.gateway().transport(), self.inner.max_upstream_body);
+        let answer = send_following_redirects(transport, cap, &outgoing, &token)?;
+        // Only a 401 from an origin that got the credential rejects the token.
+        if answer.response.0 != 401 || !answer.credentialed {
+            return Ok(answer.response);
         }
-        if json {
-            request = request.header(CONTENT_TYPE, "application/json");
+        // Drop the rejected token, unless another thread already replaced it.
+        cache.delete_entry(workspace_id, provider, &token);
+        let fresh = self.cached_token(cache, workspace_id, provider)?;
+        Ok(send_following_redirects(transport, cap, &outgoing, &fresh)?.response)
+    }
+
+    /// A [`Fetcher`] bound to one workspace and provider.
+    pub fn fetcher(&self, cache: Arc<TokenCache>, workspace_id: &str, provider: &str) -> Fetcher {
+        Fetcher::new(self.clone(), cache, workspace_id, provider)
+    }
+
+    fn gateway(&self) -> &Gateway {
+        &self.inner.gateway
+    }
+
+    fn check_unchecked(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
+        let path = format!(
+            "/v1/check-connection/{}",
+            encode_path_segment(connection_id)
+        );
+        let body = self.gateway().call_json(Method::GET, &path, None, None)?;
+        Ok(ConnectionStatus::from(
+            required_str(&body, "status")?.as_str(),
+        ))
+    }
+
+    fn cached_token(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Result<CachedToken, NexusError> {
+        if let Some(token) = cache.get(workspace_id, provider) {
+            log::debug!(
+                target: LOG_TARGET,
+                "Using cached token for workspace={} provider={}",
+                escape(workspace_id),
+                escape(provider)
+            );
+            return Ok(token);
         }
-        request
-            .body(())
-            .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))
+        cache.resolve_once(workspace_id, provider, self.inner.call_budget, || {
+            self.resolve_unchecked(workspace_id, provider)
+        })
     }
-}
 
-/// The error once the last attempt met a retryable status: with retries
-/// configured, `max_retries_exceeded` wrapping the Gateway's own error;
-/// without, the Gateway's error itself.
-fn out_of_retries(error: NexusError, status: u16, attempts: u32) -> NexusError {
-    if attempts == 1 {
-        return error;
+    fn resolve_unchecked(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Result<CachedToken, NexusError> {
+        let (ws, p) = (escape(workspace_id), escape(provider));
+        log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
+        let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
+        let body = self
+            .gateway()
+            .call_json(Method::GET, "/v1/resolve", Some(&query), None)?;
+        let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
+        match expiry {
+            Expiry::Given => {}
+            Expiry::Missing => log::warn!(
+                target: LOG_TARGET,
+                "No expires_at for workspace={ws} provider={p}, using 5-minute fallback"
+            ),
+            Expiry::Unparseable(value) => log::warn!(
+                target: LOG_TARGET,
+                "Could not parse expires_at={:?} for workspace={ws} provider={p}, using 5-minute fallback",
+                crate::error::redact(&value.to_string(), &[self.gateway().api_key(), token.access_token()])
+            ),
+        }
+        Ok(token)
     }
-    let message = format!("gave up after {attempts} attempts; last answer: {error}");
-    NexusError::new("max_retries_exceeded", message)
-        .with_status(status)
-        .with_source(error)
-}
-
-/// As much of a failed answer's body as its error message needs; a read
-/// failure leaves what arrived.
-fn read_error_body(body: ureq::Body) -> Vec<u8> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    let _ = body
-        .into_reader()
-        .take(MAX_ERROR_BODY as u64)
-        .read_to_end(&mut bytes);
-    bytes
 }
 
 /// `invalid_input` when `value` is empty or only white space.
-pub(crate) fn require(name: &str, value: &str) -> Result<(), NexusError> {
+fn require(name: &str, value: &str) -> Result<(), NexusError> {
     if value.trim().is_empty() {
-        return Err(NexusError::invalid_input(format!(
-            "{name} must not be blank"
-        )));
+        return Err(NexusError::blank(name));
     }
     Ok(())
 }
@@ -532,66 +492,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn options_from_variables() {
-        let vars = |url: Option<&str>, key: Option<&str>| {
-            let (url, key) = (url.map(str::to_owned), key.map(str::to_owned));
-            options_from_vars(move |name| match name {
-                "NEXUS_GATEWAY_URL" => url.clone(),
-                "NEXUS_API_KEY" => key.clone(),
-                _ => None,
-            })
-        };
-        let options = vars(Some(" https://gw.example/ "), Some("k")).unwrap();
-        assert_eq!(options.gateway_url, "https://gw.example/");
-        assert_eq!(options.api_key, "k");
-        assert_eq!(options.timeout, Duration::from_secs(30));
-        assert_eq!(vars(Some("https://gw.example"), None).unwrap().api_key, "");
-        assert_eq!(vars(None, Some("k")).unwrap_err().code, "invalid_input");
-        assert_eq!(vars(Some("  "), None).unwrap_err().code, "invalid_input");
-    }
-
-    #[test]
-    fn new_checks_url_and_key() {
-        let new = |url: &str, key: &str| {
-            NexusClient::new(NexusClientOptions {
-                api_key: key.into(),
-                ..NexusClientOptions::new(url)
-            })
-        };
+    fn new_checks_url_key_and_timeout() {
+        let new =
+            |url: &str, key: &str| NexusClient::new(NexusClientOptions::new(url).api_key(key));
         assert!(new("http://127.0.0.1:1/", "").is_ok());
-        for bad in ["", "  ", "127.0.0.1:80", "ftp://x/", "http://a b"] {
+        for bad in [
+            "",
+            "  ",
+            "127.0.0.1:80",
+            "ftp://x/",
+            "http://a b",
+            "http://u:p@x/",
+        ] {
             assert_eq!(new(bad, "").unwrap_err().code, "invalid_input", "{bad:?}");
         }
         let err = new("http://127.0.0.1:1", "k\r\nX-Evil: 1").unwrap_err();
         assert_eq!(err.code, "invalid_input");
         assert!(!err.message.contains("Evil"));
+        for timeout in [
+            Duration::ZERO,
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+        ] {
+            let options = NexusClientOptions::new("http://127.0.0.1:1").timeout(timeout);
+            assert_eq!(
+                NexusClient::new(options).unwrap_err().code,
+                "invalid_input",
+                "{timeout:?}"
+            );
+        }
     }
 
     #[test]
-    fn debug_hides_the_api_key() {
-        let options = NexusClientOptions {
-            api_key: "nx_secret_key".into(),
-            ..NexusClientOptions::new("http://127.0.0.1:1")
-        };
-        assert!(!format!("{options:?}").contains("nx_secret_key"));
-        let client = NexusClient::new(options).unwrap();
+    fn debug_hides_the_api_key_and_userinfo() {
+        let client = NexusClient::new(
+            NexusClientOptions::new("http://127.0.0.1:1").api_key("nx_secret_key"),
+        )
+        .unwrap();
         let debug = format!("{client:?}");
         assert!(
             !debug.contains("nx_secret_key") && debug.contains("<redacted>"),
             "{debug}"
         );
-    }
-
-    #[test]
-    fn out_of_retries_keeps_the_gateway_error() {
-        let gateway = NexusError::from_gateway(503, br#"{"error":"broker_unavailable"}"#);
-        assert_eq!(
-            out_of_retries(gateway.clone(), 503, 1).code,
-            "broker_unavailable"
-        );
-        let err = out_of_retries(gateway, 503, 3);
-        assert_eq!(err.code, "max_retries_exceeded");
-        assert_eq!(err.status_code, Some(503));
-        assert!(err.message.contains("broker_unavailable"));
     }
 }

@@ -179,7 +179,8 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
                 _ => return None,
             };
             let hhmm = offset[1..].replace(':', "");
-            if hhmm.len() != 4 {
+            // Bytes, then slices: anything but four ASCII digits is refused first.
+            if hhmm.len() != 4 || !hhmm.is_ascii() {
                 return None;
             }
             let (oh, om) = (digits(&hhmm[..2])?, digits(&hhmm[2..])?);
@@ -252,6 +253,18 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_offsets_are_refused_not_sliced() {
+        // 0.1 checked the offset's byte length, then sliced inside `é`: a panic.
+        for s in [
+            "2026-01-01T00:00:00+é:00",
+            "2026-01-01T00:00:00-0é0",
+            "2026-01-01T00:00:00+ü1",
+        ] {
+            assert_eq!(parse_rfc3339(s), None, "{s}");
+        }
+    }
 
     #[test]
     fn rfc3339_forms() {

@@ -1,38 +1,55 @@
 //! [`NexusError`], the one error type of the crate, and [`ErrorKind`] to
-//! `match` on it.
+//! `match` on it. Every error the crate raises is built here, from the
+//! constants in [`code`](crate::code).
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::code;
+
 /// The longest error-body text kept as a message, in bytes.
 const MAX_MESSAGE_BYTES: usize = 512;
 
-/// An error from the Gateway, from the transport, or from the SDK's own checks.
+/// What replaces a secret in text copied from an answer.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// An error from the Gateway, from the transport, or from the SDK's own checks
+/// (Python `NexusError`).
 ///
 /// `code` is the machine-readable part: the Gateway's own code
-/// (`connection_not_found`, `provider_ambiguous`, …), `http_<status>` when
-/// the Gateway sent none, or one of the SDK's codes (`invalid_input`,
-/// `request_failed`, `timeout`, `max_retries_exceeded`, `invalid_response`,
-/// `invalid_credentials`, `unsupported_strategy`). [`kind`](Self::kind)
-/// folds status and code into an enum for `match`.
+/// ([`code::CONNECTION_NOT_FOUND`], …), `http_<status>` when the Gateway
+/// sent none, or one of the SDK's codes ([`code::INVALID_INPUT`],
+/// [`code::TIMEOUT`], …). [`kind`](Self::kind) folds status and code into an
+/// enum for `match`.
 ///
-/// Messages never hold a token, an api key or a credential value.
+/// `Display` is `code: message`; the underlying cause, when there is one, is
+/// reachable through [`source()`](std::error::Error::source) and is not
+/// repeated in the message. Messages never hold a token, an api key, a
+/// credential value or URL userinfo: text copied from an answer has the
+/// client's api key and the call's credential replaced by `<redacted>`.
+///
+/// `NexusError` is `Clone` (its source is shared behind an `Arc`) because the
+/// token cache's single flight hands one resolve's result, error included, to
+/// every caller that waited for it.
 ///
 /// ```
-/// use nexus_sdk::{ErrorKind, NexusClient, NexusClientOptions};
+/// use nexus_sdk::{ErrorKind, NexusClient, NexusClientOptions, code};
 ///
 /// let client = NexusClient::new(NexusClientOptions::new("http://127.0.0.1:9")).unwrap();
 /// let err = client.check_connection("  ").unwrap_err();
-/// assert_eq!(err.code, "invalid_input");
+/// assert_eq!(err.code, code::INVALID_INPUT);
 /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
 /// assert!(err.to_string().starts_with("invalid_input: "));
 /// ```
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct NexusError {
-    /// Machine-readable code: the Gateway's, `http_<status>`, or the SDK's.
+    /// Machine-readable code: the Gateway's, `http_<status>`, or the SDK's
+    /// (see [`code`](crate::code)).
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
@@ -48,21 +65,22 @@ pub struct NexusError {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The caller passed something unusable (blank id, bad URL, bad header), or the Gateway answered 400.
+    /// The caller passed something unusable (blank id, bad URL, bad header, an
+    /// origin outside the credential scope), or the Gateway answered HTTP 400.
     InvalidInput,
-    /// 401: the api key is missing or wrong.
+    /// HTTP 401: the api key is missing or wrong.
     Unauthorized,
-    /// 403.
+    /// HTTP 403: the api key may not do this.
     Forbidden,
-    /// 404: no such connection, provider or token.
+    /// HTTP 404: no such connection, provider or token.
     NotFound,
-    /// 409: for example `provider_ambiguous` or `attention_required`.
+    /// HTTP 409: for example `provider_ambiguous` or `attention_required`.
     Conflict,
-    /// 410: the connection was revoked.
+    /// HTTP 410: the connection was revoked.
     Gone,
-    /// 429.
+    /// HTTP 429: the Gateway's rate limiter refused the call.
     RateLimited,
-    /// 5xx from the Gateway.
+    /// HTTP 5xx from the Gateway.
     Server,
     /// A request ran past the client's timeout, or `wait_for_active` ran out of time.
     Timeout,
@@ -75,7 +93,8 @@ pub enum ErrorKind {
 }
 
 impl NexusError {
-    /// An error with a code and a message, and no HTTP status.
+    /// An error with a code and a message, and no HTTP status: for your own
+    /// fakes and wrappers. Use a constant from [`code`](crate::code).
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         NexusError {
             code: code.into(),
@@ -85,40 +104,15 @@ impl NexusError {
         }
     }
 
-    /// The same error carrying the HTTP status it came with.
-    pub(crate) fn with_status(mut self, status: u16) -> Self {
-        self.status_code = Some(status);
-        self
-    }
-
-    /// The same error with an underlying cause, returned by `source()`.
-    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
-        self
-    }
-
-    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
-        NexusError::new("invalid_input", message)
-    }
-
-    pub(crate) fn invalid_response(message: impl Into<String>) -> Self {
-        NexusError::new("invalid_response", message)
-    }
-
-    /// The error for a non-2xx Gateway answer, following the body rules of
-    /// the wire contract (see [`parse_error_body`]).
-    pub(crate) fn from_gateway(status: u16, body: &[u8]) -> Self {
-        let (code, message) = parse_error_body(status, body);
-        NexusError::new(code, message).with_status(status)
-    }
-
-    /// What kind of failure this is, from the status and the code.
+    /// What kind of failure this is, from the code and the status.
     pub fn kind(&self) -> ErrorKind {
         match self.code.as_str() {
-            "invalid_input" => return ErrorKind::InvalidInput,
-            "timeout" => return ErrorKind::Timeout,
-            "request_failed" => return ErrorKind::Connect,
-            "invalid_response" | "invalid_credentials" => return ErrorKind::InvalidResponse,
+            code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED => return ErrorKind::InvalidInput,
+            code::TIMEOUT => return ErrorKind::Timeout,
+            code::REQUEST_FAILED => return ErrorKind::Connect,
+            code::INVALID_RESPONSE | code::INVALID_CREDENTIALS => {
+                return ErrorKind::InvalidResponse;
+            }
             _ => {}
         }
         match self.status_code {
@@ -131,6 +125,144 @@ impl NexusError {
             Some(429) => ErrorKind::RateLimited,
             Some(500..=599) => ErrorKind::Server,
             _ => ErrorKind::Other,
+        }
+    }
+
+    fn with_status(mut self, status: u16) -> Self {
+        self.status_code = Some(status);
+        self
+    }
+
+    fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    // The SDK's own errors, one constructor per code.
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        NexusError::new(code::INVALID_INPUT, message)
+    }
+
+    pub(crate) fn origin_not_allowed(message: impl Into<String>) -> Self {
+        NexusError::new(code::ORIGIN_NOT_ALLOWED, message)
+    }
+
+    pub(crate) fn request_failed(message: impl Into<String>) -> Self {
+        NexusError::new(code::REQUEST_FAILED, message)
+    }
+
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
+        NexusError::new(code::TIMEOUT, message)
+    }
+
+    pub(crate) fn invalid_response(message: impl Into<String>) -> Self {
+        NexusError::new(code::INVALID_RESPONSE, message)
+    }
+
+    pub(crate) fn invalid_credentials(message: impl Into<String>) -> Self {
+        NexusError::new(code::INVALID_CREDENTIALS, message)
+    }
+
+    pub(crate) fn unsupported_strategy(message: impl Into<String>) -> Self {
+        NexusError::new(code::UNSUPPORTED_STRATEGY, message)
+    }
+
+    /// `invalid_input` for a blank argument.
+    pub(crate) fn blank(name: &str) -> Self {
+        NexusError::invalid_input(format!("{name} must not be blank"))
+    }
+
+    /// The error for a non-2xx Gateway answer, following the body rules of
+    /// the wire contract (see [`parse_error_body`]), with every one of
+    /// `secrets` in the copied text replaced by `<redacted>`.
+    pub(crate) fn from_gateway(status: u16, body: &[u8], secrets: &[&str]) -> Self {
+        let (code, message) = parse_error_body(status, body);
+        NexusError::new(redact(&code, secrets), redact(&message, secrets)).with_status(status)
+    }
+
+    /// A Gateway answer with `status` whose error is `location`'s redirect
+    /// to an origin the api key may not go to.
+    pub(crate) fn gateway_redirect(status: u16, target: &str) -> Self {
+        let message = format!("the Gateway redirected to another origin ({target}): not followed");
+        NexusError::new(format!("http_{status}"), message).with_status(status)
+    }
+
+    /// `max_retries_exceeded` once the last attempt met a retryable status,
+    /// whatever the number of attempts (Python's rule), with the Gateway's own
+    /// error as its source.
+    pub(crate) fn out_of_retries(last: NexusError, status: u16, attempts: u32) -> Self {
+        let tries = if attempts == 1 { "attempt" } else { "attempts" };
+        let message = format!(
+            "HTTP {status} after {attempts} {tries}; last answer {}: {}",
+            last.code, last.message
+        );
+        NexusError::new(code::MAX_RETRIES_EXCEEDED, message)
+            .with_status(status)
+            .with_source(last)
+    }
+
+    /// The error for a transport failure. The message names what happened,
+    /// never the URL (an upstream URL may carry a credential in its query),
+    /// and does not repeat the source's text.
+    pub(crate) fn transport(e: ureq::Error) -> Self {
+        match e {
+            ureq::Error::Timeout(t) => {
+                NexusError::timeout(format!("request timed out ({t})")).with_source(e)
+            }
+            ureq::Error::Io(io) => NexusError::io(io),
+            ureq::Error::HostNotFound => {
+                NexusError::request_failed("host not found").with_source(e)
+            }
+            ureq::Error::ConnectionFailed => {
+                NexusError::request_failed("connection failed").with_source(e)
+            }
+            // These can repeat the URL or a header value: keep only what kind of failure it was.
+            ureq::Error::BadUri(_) => NexusError::invalid_input("URL is not valid"),
+            ureq::Error::Http(_) => NexusError::invalid_input(
+                "request cannot be carried by HTTP (bad URL, header or method)",
+            ),
+            ureq::Error::RequireHttpsOnly(_) => NexusError::invalid_input("URL must be https"),
+            ureq::Error::ConnectProxyFailed(_) => {
+                NexusError::request_failed("proxy refused the connection")
+            }
+            ureq::Error::Tls(_) => NexusError::request_failed("TLS failed").with_source(e),
+            other => NexusError::request_failed("transport failed").with_source(other),
+        }
+    }
+
+    /// The error for a failed body read: ureq wraps its own errors (a timeout
+    /// among them) in the `io::Error` its reader returns.
+    pub(crate) fn read(io: io::Error) -> Self {
+        NexusError::transport(ureq::Error::from(io))
+    }
+
+    /// A body longer than the `cap` the SDK reads.
+    pub(crate) fn too_large(what: &str, cap: usize) -> Self {
+        let message = format!("{what} is larger than the {cap}-byte cap");
+        if what.starts_with("Gateway") {
+            NexusError::invalid_response(message)
+        } else {
+            NexusError::request_failed(message)
+        }
+    }
+
+    fn io(io: io::Error) -> Self {
+        match io.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                NexusError::timeout("request timed out").with_source(io)
+            }
+            io::ErrorKind::ConnectionRefused => {
+                NexusError::request_failed("connection refused").with_source(io)
+            }
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                NexusError::request_failed("connection reset").with_source(io)
+            }
+            io::ErrorKind::UnexpectedEof => {
+                NexusError::request_failed("connection closed before the answer ended")
+                    .with_source(io)
+            }
+            _ => NexusError::request_failed("connection failed").with_source(io),
         }
     }
 }
@@ -147,6 +279,17 @@ impl StdError for NexusError {
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
+}
+
+/// `text` with every non-empty one of `secrets` replaced by `<redacted>`.
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    out
 }
 
 /// The `(code, message)` of a non-2xx Gateway answer.
@@ -297,5 +440,32 @@ mod tests {
         let err = NexusError::new("request_failed", "could not connect").with_source(io);
         assert_eq!(err.to_string(), "request_failed: could not connect");
         assert_eq!(err.source().map(|s| s.to_string()), Some("refused".into()));
+        // Display never repeats the source's text.
+        let io = std::io::Error::other("inner detail");
+        let err = NexusError::read(io);
+        assert_eq!(err.code, code::REQUEST_FAILED);
+        assert!(!err.to_string().contains("inner detail"), "{err}");
+        assert!(err.source().is_some());
+    }
+
+    #[test]
+    fn echoed_secrets_are_redacted() {
+        let body = br#"{"error":"bad_key","message":"key nx_live_123 is not valid"}"#;
+        let err = NexusError::from_gateway(401, body, &["nx_live_123", ""]);
+        assert_eq!(err.message, "key <redacted> is not valid");
+        assert_eq!(redact("abc", &[""]), "abc");
+    }
+
+    #[test]
+    fn out_of_retries_keeps_the_gateway_error_as_source() {
+        let gateway = NexusError::from_gateway(503, br#"{"error":"broker_unavailable"}"#, &[]);
+        for attempts in [1, 3] {
+            let err = NexusError::out_of_retries(gateway.clone(), 503, attempts);
+            assert_eq!(err.code, code::MAX_RETRIES_EXCEEDED);
+            assert_eq!(err.status_code, Some(503));
+            assert_eq!(err.kind(), ErrorKind::Server);
+            let source = err.source().map(ToString::to_string).unwrap_or_default();
+            assert!(source.starts_with("broker_unavailable"), "{source}");
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! `authenticated_fetch` and [`Fetcher`]: upstream requests carrying the
-//! resolved credential, with the SDK's own redirect handling and one
-//! re-resolve on 401.
+//! The upstream side of `authenticated_fetch`: [`FetchOptions`], the checked
+//! request, the credential applied to it, redirects followed with the
+//! credential kept on its origin, and [`Fetcher`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,14 +11,12 @@ use ureq::http::header::{
 };
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
-use crate::LOG_TARGET;
 use crate::cache::TokenCache;
-use crate::client::{NexusClient, require};
+use crate::client::NexusClient;
 use crate::error::NexusError;
-use crate::transport::{
-    ReadError, form_urlencode, parse_http_url, read_capped, read_error, transport_error,
-};
-use crate::types::CachedToken;
+use crate::token::CachedToken;
+use crate::transport::{ReadError, Transport, check_tls_available, read_capped};
+use crate::url::{Origin, parse_http_url, resolve_location, with_query_param};
 
 /// Response headers: case-insensitive names, repeated headers kept.
 pub type Headers = HeaderMap;
@@ -29,41 +27,55 @@ pub type FetchResponse = (u16, Headers, Vec<u8>);
 /// Redirects followed before the next redirect answer is returned as it is.
 pub const MAX_REDIRECTS: usize = 5;
 
+/// The `Content-Type` of a body sent without one, as Python's urllib and
+/// curl `-d` send it.
+const DEFAULT_BODY_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// The method, headers and body of an upstream request.
+///
+/// Built with chained setters; names and values may be `&str`, `String` or
+/// the [`http`](crate::http) crate's own types:
 ///
 /// ```
 /// use nexus_sdk::FetchOptions;
+/// use nexus_sdk::http::{Method, header};
 ///
 /// let options = FetchOptions::default()
-///     .method("POST")
-///     .header("Content-Type", "application/json")
+///     .method(Method::POST)
+///     .header(header::CONTENT_TYPE, "application/json")
 ///     .data(r#"{"title":"hi"}"#);
 /// assert_eq!(options.method, "POST");
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct FetchOptions {
     /// Any method name (`PROPFIND` too); `""` means `GET`.
     pub method: String,
     /// Headers to send. The credential header replaces one of the same name.
     pub headers: Vec<(String, String)>,
-    /// The request body, if any.
+    /// The request body, if any. Sent without a caller `Content-Type`, it
+    /// goes as `application/x-www-form-urlencoded` (Python's and curl's default).
     pub data: Option<Vec<u8>>,
 }
 
 impl FetchOptions {
-    /// Sets the method.
-    pub fn method(mut self, method: &str) -> Self {
-        self.method = method.to_owned();
+    /// Sets the method: `"POST"`, `Method::POST`, `"PROPFIND"`…
+    #[must_use]
+    pub fn method(mut self, method: impl AsRef<str>) -> Self {
+        self.method = method.as_ref().to_owned();
         self
     }
 
-    /// Adds a header.
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
+    /// Adds a header: `("Accept", "…")` or `(header::ACCEPT, "…")`.
+    #[must_use]
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.headers
+            .push((name.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
     /// Sets the body.
+    #[must_use]
     pub fn data(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.data = Some(body.into());
         self
@@ -85,147 +97,27 @@ impl fmt::Debug for FetchOptions {
     }
 }
 
-/// The answer at the end of the redirects, and whether the request that
-/// got it carried the credential.
-struct FinalAnswer {
-    response: FetchResponse,
-    credentialed: bool,
-}
-
 /// An upstream request, checked and ready to send.
-struct Outgoing {
-    method: Method,
-    uri: Uri,
+pub(crate) struct Outgoing {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) origin: Origin,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
 }
 
-impl NexusClient {
-    /// Sends a request to a provider's API with the workspace's credential
-    /// and returns `(status, headers, body)`.
-    ///
-    /// Every HTTP status comes back as `Ok`; only transport failures are
-    /// `Err` (`request_failed`, `timeout`), and bad input is `invalid_input`
-    /// before anything is sent. On a 401 from an origin that received the
-    /// credential, the cached token is dropped, a fresh one resolved, and the
-    /// request sent once more. Redirects are followed
-    /// up to 5 times; the credential, and the caller's `Authorization`,
-    /// `Cookie` and `Proxy-Authorization`, go only to the origin of `url`.
-    /// The body is read up to `max_upstream_body` bytes.
-    ///
-    /// ```no_run
-    /// use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
-    ///
-    /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
-    /// let cache = TokenCache::new();
-    /// let (status, headers, body) = client.authenticated_fetch(
-    ///     &cache, "ws-1", "github", "https://api.github.com/user", FetchOptions::default())?;
-    /// println!("{status} {:?} {}", headers.get("content-type"), String::from_utf8_lossy(&body));
-    /// # Ok::<(), nexus_sdk::NexusError>(())
-    /// ```
-    pub fn authenticated_fetch(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-        url: &str,
-        options: FetchOptions,
-    ) -> Result<FetchResponse, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
-        let outgoing = outgoing(url, options)?;
-        let token = self.get_cached_token(cache, workspace_id, provider)?;
-        log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, without_query(&outgoing.uri));
-        let answer = self.send_following_redirects(&outgoing, &token)?;
-        // Only a 401 from an origin that got the credential rejects the token.
-        if answer.response.0 != 401 || !answer.credentialed {
-            return Ok(answer.response);
-        }
-        // Drop the rejected token, unless another thread already replaced it.
-        cache.delete_if_token(workspace_id, provider, &token.access_token);
-        let fresh = self.get_cached_token(cache, workspace_id, provider)?;
-        Ok(self.send_following_redirects(&outgoing, &fresh)?.response)
-    }
-
-    /// A [`Fetcher`] bound to one workspace and provider.
-    pub fn fetcher(&self, cache: Arc<TokenCache>, workspace_id: &str, provider: &str) -> Fetcher {
-        Fetcher {
-            client: self.clone(),
-            cache,
-            workspace_id: workspace_id.to_owned(),
-            provider: provider.to_owned(),
-        }
-    }
-
-    fn send_following_redirects(
-        &self,
-        first: &Outgoing,
-        token: &CachedToken,
-    ) -> Result<FinalAnswer, NexusError> {
-        let inner = &*self.inner;
-        let started = Instant::now();
-        let mut method = first.method.clone();
-        let mut uri = first.uri.clone();
-        let mut body = first.body.clone();
-        let mut headers = first.headers.clone();
-        let mut hop = 0;
-        loop {
-            let same_origin = same_origin(&uri, &first.uri);
-            if !same_origin {
-                for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
-                    headers.remove(name);
-                }
-            }
-            let request =
-                credentialed_request(&method, &uri, &headers, same_origin.then_some(token))?;
-            // Every hop after the first shares what is left of the first one's time.
-            let deadline = (hop > 0).then(|| started + inner.transport.timeout());
-            let response = inner
-                .transport
-                .send_until(request, body.as_deref(), deadline)
-                .map_err(transport_error)?;
-            let status = response.status().as_u16();
-            let next = match status {
-                301 | 302 | 303 | 307 | 308 if hop < MAX_REDIRECTS => response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| resolve_location(&uri, l)),
-                _ => None,
-            };
-            let Some(next) = next else {
-                let (parts, response_body) = response.into_parts();
-                let bytes =
-                    read_capped(response_body, inner.max_upstream_body).map_err(|e| match e {
-                        ReadError::TooLarge => NexusError::new(
-                            "request_failed",
-                            format!(
-                                "upstream answer is larger than the {}-byte cap",
-                                inner.max_upstream_body
-                            ),
-                        ),
-                        ReadError::Io(io) => read_error(io),
-                    })?;
-                return Ok(FinalAnswer {
-                    response: (status, parts.headers, bytes),
-                    credentialed: same_origin,
-                });
-            };
-            if matches!(status, 301..=303) && method != Method::GET && method != Method::HEAD {
-                method = Method::GET;
-                body = None;
-                headers.remove(CONTENT_TYPE);
-                headers.remove(CONTENT_LENGTH);
-            }
-            uri = next;
-            hop += 1;
-        }
-    }
+/// The answer at the end of the redirects, and whether the request that
+/// got it carried the credential.
+pub(crate) struct FinalAnswer {
+    pub(crate) response: FetchResponse,
+    pub(crate) credentialed: bool,
 }
 
-/// Checks the caller's URL, method and headers.
-fn outgoing(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
+/// Checks the caller's URL, method and headers, before anything is resolved.
+pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
     let uri = parse_http_url(url, "url")?;
+    let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
+    check_tls_available(uri.scheme_str() == Some("https"), "url")?;
     let method = if options.method.is_empty() {
         Method::GET
     } else {
@@ -243,12 +135,74 @@ fn outgoing(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
         })?;
         headers.append(header, value);
     }
+    if options.data.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(DEFAULT_BODY_TYPE));
+    }
     Ok(Outgoing {
         method,
         uri,
+        origin,
         headers,
         body: options.data,
     })
+}
+
+/// Sends `first` with `token`, following up to [`MAX_REDIRECTS`] redirects.
+/// The credential, and the caller's `Authorization`, `Cookie` and
+/// `Proxy-Authorization`, go only to `first`'s origin; once a hop leaves it
+/// they are gone for the rest of the chain. Hops share the first one's time.
+pub(crate) fn send_following_redirects(
+    transport: &Transport,
+    max_body: usize,
+    first: &Outgoing,
+    token: &CachedToken,
+) -> Result<FinalAnswer, NexusError> {
+    let started = Instant::now();
+    let mut method = first.method.clone();
+    let mut uri = first.uri.clone();
+    let mut body = first.body.clone();
+    let mut headers = first.headers.clone();
+    let mut hop = 0;
+    loop {
+        let same_origin = Origin::of(&uri).as_ref() == Some(&first.origin);
+        if !same_origin {
+            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
+                headers.remove(name);
+            }
+        }
+        let request = credentialed_request(&method, &uri, &headers, same_origin.then_some(token))?;
+        let deadline = (hop > 0).then(|| started + transport.timeout());
+        let response = transport.send(request, body.as_deref(), deadline)?;
+        let status = response.status().as_u16();
+        let next = match status {
+            301 | 302 | 303 | 307 | 308 if hop < MAX_REDIRECTS => response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resolve_location(&uri, l))
+                .filter(|next| check_tls_available(next.scheme_str() == Some("https"), "").is_ok()),
+            _ => None,
+        };
+        let Some(next) = next else {
+            let (parts, response_body) = response.into_parts();
+            let bytes = read_capped(response_body, max_body).map_err(|e| match e {
+                ReadError::TooLarge => NexusError::too_large("upstream answer", max_body),
+                ReadError::Io(io) => NexusError::read(io),
+            })?;
+            return Ok(FinalAnswer {
+                response: (status, parts.headers, bytes),
+                credentialed: same_origin,
+            });
+        };
+        if matches!(status, 301..=303) && method != Method::GET && method != Method::HEAD {
+            method = Method::GET;
+            body = None;
+            headers.remove(CONTENT_TYPE);
+            headers.remove(CONTENT_LENGTH);
+        }
+        uri = next;
+        hop += 1;
+    }
 }
 
 /// The request for one hop: the caller's headers, and the credential when
@@ -261,29 +215,14 @@ fn credentialed_request(
 ) -> Result<Request<()>, NexusError> {
     let mut headers = headers.clone();
     let mut uri = uri.clone();
-    match token {
-        Some(token) if token.query_param.is_some() => {
-            let name = token.query_param.as_deref().unwrap_or_default();
-            uri = with_query_param(&uri, name, &token.access_token)?;
+    if let Some(token) = token {
+        match token.query_param() {
+            Some(name) => uri = with_query_param(&uri, name, token.access_token())?,
+            None => {
+                let (name, value) = credential_header(token)?;
+                headers.insert(name, value);
+            }
         }
-        Some(token) => {
-            // Checked when the token was resolved; checked again rather than trusted.
-            let name = HeaderName::from_bytes(token.header_name.as_bytes()).map_err(|_| {
-                NexusError::new(
-                    "invalid_credentials",
-                    "the credential header name is not valid",
-                )
-            })?;
-            let mut value = HeaderValue::from_str(&token.header_value()).map_err(|_| {
-                NexusError::new(
-                    "invalid_credentials",
-                    "the token cannot be sent in a header",
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        None => {}
     }
     let mut request = Request::builder().method(method.clone()).uri(uri);
     if let Some(map) = request.headers_mut() {
@@ -294,89 +233,20 @@ fn credentialed_request(
         .map_err(|_| NexusError::invalid_input("the request cannot be carried by HTTP"))
 }
 
-/// `uri` with `name=value` in its query, replacing any parameter of that name.
-fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri, NexusError> {
-    let encoded_name = form_urlencode(&[(name, "")]);
-    let encoded_name = encoded_name.trim_end_matches('=');
-    let mut query: Vec<&str> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(encoded_name))
-        .collect();
-    let credential = form_urlencode(&[(name, value)]);
-    query.push(&credential);
-    let path_and_query = format!("{}?{}", uri.path(), query.join("&"));
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(
-        path_and_query
-            .parse()
-            .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))?,
-    );
-    Uri::from_parts(parts)
-        .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
-}
-
-/// Whether two URLs share scheme, host and port: where a credential may go.
-fn same_origin(a: &Uri, b: &Uri) -> bool {
-    let port = |uri: &Uri, scheme: &str| {
-        uri.port_u16()
-            .unwrap_or(if scheme.eq_ignore_ascii_case("https") {
-                443
-            } else {
-                80
-            })
-    };
-    let (scheme_a, scheme_b) = (a.scheme_str().unwrap_or(""), b.scheme_str().unwrap_or(""));
-    scheme_a.eq_ignore_ascii_case(scheme_b)
-        && a.host()
-            .unwrap_or("")
-            .eq_ignore_ascii_case(b.host().unwrap_or(""))
-        && port(a, scheme_a) == port(b, scheme_b)
-}
-
-/// The absolute URL a `Location` names, relative to `base`; `None` when it
-/// is not a usable http(s) URL.
-pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
-    let location = location.trim();
-    if location.is_empty() {
-        // An empty reference is the base URL itself: no place to go.
-        return None;
-    }
-    let absolute = if location.contains("://") {
-        location.to_owned()
-    } else if let Some(rest) = location.strip_prefix("//") {
-        format!("{}://{rest}", base.scheme_str()?)
-    } else {
-        let authority = base.authority()?.as_str();
-        let path = if location.starts_with('/') {
-            location.to_owned()
-        } else if location.starts_with('?') {
-            format!("{}{location}", base.path())
-        } else {
-            let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
-            format!("{dir}/{location}")
-        };
-        format!("{}://{authority}{path}", base.scheme_str()?)
-    };
-    let uri: Uri = absolute.parse().ok()?;
-    let http = matches!(uri.scheme_str(), Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"));
-    (http && uri.host().is_some_and(|h| !h.is_empty())).then_some(uri)
-}
-
-/// The URL without its query, for logs: a query may carry a credential.
-fn without_query(uri: &Uri) -> String {
-    format!(
-        "{}://{}{}",
-        uri.scheme_str().unwrap_or(""),
-        uri.authority().map_or("", |a| a.as_str()),
-        uri.path()
-    )
+/// The credential's header, marked sensitive. Checked when the token was
+/// resolved; checked again, since a caller can build a token by hand.
+fn credential_header(token: &CachedToken) -> Result<(HeaderName, HeaderValue), NexusError> {
+    let name = HeaderName::from_bytes(token.header_name().as_bytes())
+        .map_err(|_| NexusError::invalid_credentials("the credential header name is not valid"))?;
+    let mut value = HeaderValue::from_str(&token.header_value())
+        .map_err(|_| NexusError::invalid_credentials("the token cannot be sent in a header"))?;
+    value.set_sensitive(true);
+    Ok((name, value))
 }
 
 /// A client, a cache and a (workspace, provider) bound together: the Rust
-/// twin of TypeScript's `createFetcher` and Go's `AuthenticatedHTTPClient`.
-/// Cheap to clone, `Send + Sync`.
+/// twin of Python's `authenticated_session`, TypeScript's `createFetcher`
+/// and Go's `AuthenticatedHTTPClient`. Cheap to clone, `Send + Sync`.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -397,7 +267,25 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
+    pub(crate) fn new(
+        client: NexusClient,
+        cache: Arc<TokenCache>,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Self {
+        Fetcher {
+            client,
+            cache,
+            workspace_id: workspace_id.to_owned(),
+            provider: provider.to_owned(),
+        }
+    }
+
     /// [`NexusClient::authenticated_fetch`] for the bound workspace and provider.
+    ///
+    /// # Errors
+    ///
+    /// As [`NexusClient::authenticated_fetch`].
     pub fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse, NexusError> {
         self.client.authenticated_fetch(
             &self.cache,
@@ -409,6 +297,10 @@ impl Fetcher {
     }
 
     /// A `GET` of `url`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NexusClient::authenticated_fetch`].
     pub fn get(&self, url: &str) -> Result<FetchResponse, NexusError> {
         self.fetch(url, FetchOptions::default())
     }
@@ -417,84 +309,6 @@ impl Fetcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn uri(s: &str) -> Uri {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn locations() {
-        let base = uri("https://api.example/v1/items?page=2");
-        let resolved = |l: &str| resolve_location(&base, l).map(|u| u.to_string());
-        assert_eq!(
-            resolved("https://other.example/x").as_deref(),
-            Some("https://other.example/x")
-        );
-        assert_eq!(
-            resolved("//cdn.example/y").as_deref(),
-            Some("https://cdn.example/y")
-        );
-        assert_eq!(
-            resolved("/v2/items").as_deref(),
-            Some("https://api.example/v2/items")
-        );
-        assert_eq!(
-            resolved("other").as_deref(),
-            Some("https://api.example/v1/other")
-        );
-        assert_eq!(
-            resolved("?page=3").as_deref(),
-            Some("https://api.example/v1/items?page=3")
-        );
-        for bad in [
-            "",
-            "  ",
-            "ftp://x/",
-            "javascript:alert(1)://",
-            "http://",
-            "http://a b/",
-            "https:///x",
-        ] {
-            assert_eq!(resolved(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn origins() {
-        assert!(same_origin(
-            &uri("https://A.example/x"),
-            &uri("HTTPS://a.example:443/y")
-        ));
-        assert!(same_origin(
-            &uri("http://a.example/"),
-            &uri("http://a.example:80/?q")
-        ));
-        assert!(!same_origin(
-            &uri("https://a.example/"),
-            &uri("http://a.example/")
-        ));
-        assert!(!same_origin(
-            &uri("http://a.example/"),
-            &uri("http://a.example:8080/")
-        ));
-        assert!(!same_origin(
-            &uri("http://a.example/"),
-            &uri("http://b.example/")
-        ));
-        assert!(!same_origin(
-            &uri("http://a.example/"),
-            &uri("http://a.example.evil/")
-        ));
-    }
-
-    #[test]
-    fn query_credential_replaces_a_same_named_parameter() {
-        let u =
-            with_query_param(&uri("https://api.example/x?key=old&q=a+b"), "key", "t&1").unwrap();
-        assert_eq!(u.to_string(), "https://api.example/x?q=a+b&key=t%261");
-        let u = with_query_param(&uri("https://api.example/x"), "api key", "t").unwrap();
-        assert_eq!(u.to_string(), "https://api.example/x?api+key=t");
-    }
 
     #[test]
     fn caller_input_is_checked() {
@@ -511,14 +325,43 @@ mod tests {
             ),
         ];
         for (url, options) in bad {
-            let err = outgoing(url, options).err().unwrap();
+            let err = prepare(url, options).err().unwrap();
             assert_eq!(err.code, "invalid_input");
             assert!(!err.message.contains("Evil"));
         }
-        let ok = outgoing("https://x/", FetchOptions::default().method("PROPFIND"))
+        let ok = prepare("http://x/", FetchOptions::default().method("PROPFIND"))
             .ok()
             .unwrap();
         assert_eq!(ok.method.as_str(), "PROPFIND");
+    }
+
+    #[test]
+    fn a_body_without_a_type_is_a_form() {
+        let form = prepare("http://x/", FetchOptions::default().data("a=1"))
+            .ok()
+            .unwrap();
+        assert_eq!(form.headers[CONTENT_TYPE], DEFAULT_BODY_TYPE);
+        let json = FetchOptions::default()
+            .header("content-type", "application/json")
+            .data("{}");
+        let json = prepare("http://x/", json).ok().unwrap();
+        assert_eq!(json.headers[CONTENT_TYPE], "application/json");
+        assert_eq!(json.headers.get_all(CONTENT_TYPE).iter().count(), 1);
+        let none = prepare("http://x/", FetchOptions::default()).ok().unwrap();
+        assert!(!none.headers.contains_key(CONTENT_TYPE));
+    }
+
+    #[test]
+    fn options_accept_http_types() {
+        use ureq::http::header::ACCEPT;
+        let options = FetchOptions::default()
+            .method(Method::PATCH)
+            .header(ACCEPT, String::from("text/plain"));
+        assert_eq!(options.method, "PATCH");
+        assert_eq!(
+            options.headers,
+            [("accept".to_owned(), "text/plain".to_owned())]
+        );
     }
 
     #[test]

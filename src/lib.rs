@@ -39,27 +39,36 @@
 
 mod cache;
 mod client;
+pub mod code;
 mod date;
 mod error;
 mod fetch;
+mod gateway;
+mod options;
 #[cfg(test)]
 mod properties;
 mod resolve;
 mod retry;
+mod scope;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod token;
 mod transport;
 mod types;
+mod url;
 
 pub use cache::TokenCache;
-pub use client::{NexusClient, NexusClientOptions};
+pub use client::{DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, NexusClient};
 pub use error::{ErrorKind, NexusError};
 pub use fetch::{FetchOptions, FetchResponse, Fetcher, Headers, MAX_REDIRECTS};
+pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
+pub use scope::CredentialScope;
+pub use token::CachedToken;
 pub use types::{
-    CachedToken, ConnectionStatus, RequestConnectionInput, RequestConnectionResponse,
-    RevokeOptions, RevokeResult, TokenResponse,
+    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
+    RevokeResult, TokenResponse,
 };
 
 /// The [`http`](https://docs.rs/http) crate (1.x) whose types the API uses:

@@ -11,10 +11,12 @@ use ureq::http::{HeaderName, HeaderValue, Uri};
 
 use crate::date::{format_rfc3339, parse_http_date, parse_rfc3339};
 use crate::error::parse_error_body;
-use crate::fetch::resolve_location;
 use crate::resolve::{parse_expiry, token_from_resolve};
 use crate::retry::{MAX_RETRY_AFTER, parse_retry_after};
-use crate::transport::{encode_path_segment, form_urlencode};
+use crate::url::{
+    Origin, encode_path_segment, escape, for_log, form_urlencode, is_loopback_host, parse_http_url,
+    resolve_location, with_query_param,
+};
 
 /// Keys the resolve parser looks at, so that random JSON often hits them.
 const KEYS: &[&str] = &[
@@ -111,6 +113,60 @@ proptest! {
     }
 
     #[test]
+    fn rfc3339_with_unicode_offsets_never_panics(d in date_like(), sign in "[+-]?", tail in "\\PC{0,8}") {
+        let _ = parse_rfc3339(&format!("{d}{sign}{tail}"));
+        let _ = parse_rfc3339(&format!("2026-01-01T00:00:00{sign}{tail}"));
+        let _ = parse_rfc3339(&format!("2026-01-01T00:00:00.5{sign}{tail}"));
+    }
+
+    #[test]
+    fn urls_never_panic_and_come_out_ascii(
+        scheme in proptest::sample::select(&["http://", "https://", "HTTP://", "ftp://", "", "http:"][..]),
+        authority in "\\PC{0,24}",
+        rest in "\\PC{0,40}",
+    ) {
+        let url = format!("{scheme}{authority}{rest}");
+        if let Ok(uri) = parse_http_url(&url, "url") {
+            let text = uri.to_string();
+            prop_assert!(text.is_ascii(), "{}", text);
+            prop_assert!(!uri.authority().is_some_and(|a| a.as_str().contains('@')));
+            prop_assert!(Origin::of(&uri).is_some());
+            prop_assert!(!for_log(&uri).chars().any(char::is_control));
+            prop_assert!(!for_log(&uri).contains('?'));
+        }
+        let _ = Origin::parse(&url);
+        let _ = is_loopback_host(&authority);
+    }
+
+    #[test]
+    fn escaped_text_has_no_control_characters(s in "\\PC{0,40}", c in any::<char>()) {
+        let text = format!("{s}{c}\r\n{s}");
+        prop_assert!(!escape(&text).chars().any(char::is_control));
+    }
+
+    #[test]
+    fn a_query_credential_goes_out_once(
+        name in "\\PC{1,10}",
+        value in "\\PC{0,10}",
+        query in proptest::collection::vec(("\\PC{0,8}", "\\PC{0,8}"), 0..4),
+    ) {
+        let mut pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.push((name.as_str(), "caller"));
+        let uri: Uri = format!("http://x/p?{}", form_urlencode(&pairs)).parse().unwrap();
+        let sent = with_query_param(&uri, &name, &value).unwrap();
+        let matching = sent
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| {
+                let key = pair.split('=').next().unwrap_or("");
+                String::from_utf8_lossy(&percent_decode(key, true)) == name
+            })
+            .count();
+        prop_assert_eq!(matching, 1);
+    }
+
+    #[test]
     fn rfc3339_round_trips(t in -62_135_596_800i64..253_402_300_799) {
         prop_assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t as f64));
     }
@@ -175,9 +231,9 @@ proptest! {
                                                         "username": token, "password": token}});
         for body in [body, shaped] {
             if let Ok((t, _)) = token_from_resolve(&body, SystemTime::now()) {
-                prop_assert!(!t.access_token.is_empty());
-                if t.query_param.is_none() {
-                    prop_assert!(HeaderName::from_bytes(t.header_name.as_bytes()).is_ok());
+                prop_assert!(!t.access_token().is_empty());
+                if t.query_param().is_none() {
+                    prop_assert!(HeaderName::from_bytes(t.header_name().as_bytes()).is_ok());
                     prop_assert!(HeaderValue::from_str(&t.header_value()).is_ok());
                 }
                 prop_assert!(!t.header_value().contains(['\r', '\n', '\0']));

@@ -7,9 +7,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use ureq::http::{HeaderName, HeaderValue};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
-use crate::types::CachedToken;
+use crate::token::{CachedToken, Strategy, TokenParts};
+use crate::url::escape;
 
 /// How long a token is kept when the Gateway gives no usable expiry.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -30,112 +34,26 @@ pub(crate) fn token_from_resolve(
     body: &Value,
     now: SystemTime,
 ) -> Result<(CachedToken, Expiry), NexusError> {
-    let credentials = match body.get("credentials") {
-        Some(Value::Object(c)) if !c.is_empty() => c,
-        Some(Value::Object(_)) | Some(Value::Null) | None => {
-            return Err(NexusError::invalid_response(
-                "resolve answer has no credentials",
-            ));
-        }
-        Some(_) => {
-            return Err(NexusError::invalid_response(
-                "resolve answer's credentials are not an object",
-            ));
-        }
-    };
-    let Strategy { kind, config } = strategy(body)?;
-    let text = |map: &Map<String, Value>, key: &str| -> Option<String> {
-        map.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let config_str = |key: &str| config.and_then(|c| text(c, key));
-
-    let mut header_name = "Authorization".to_owned();
-    let mut value_prefix = "Bearer ".to_owned();
-    let mut token_type = "Bearer".to_owned();
-    let mut query_param = None;
-    let mut credential_field = config_str("credential_field");
-    let mut basic = None;
-
-    match kind {
-        "oauth2" => {
-            if let Some(given) = text(credentials, "token_type") {
-                value_prefix = if given.eq_ignore_ascii_case("bearer") {
-                    "Bearer ".to_owned()
-                } else {
-                    format!("{given} ")
-                };
-                token_type = given;
-            }
-        }
-        "header" => {
-            header_name = config_str("header_name").unwrap_or(header_name);
-            // A missing prefix is empty (Broker semantics), and so may a given one be.
-            value_prefix = config
-                .and_then(|c| c.get("value_prefix"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            token_type = match value_prefix.trim() {
-                "" => header_name.clone(),
-                trimmed => trimmed.to_owned(),
-            };
-            credential_field.get_or_insert_with(|| "api_key".to_owned());
-        }
-        "basic_auth" => {
-            value_prefix = "Basic ".to_owned();
-            token_type = "Basic".to_owned();
-            let user_field = config_str("username_field").unwrap_or_else(|| "username".into());
-            let pass_field = config_str("password_field").unwrap_or_else(|| "password".into());
-            let user = text(credentials, &user_field).ok_or_else(|| {
-                NexusError::new(
-                    "invalid_credentials",
-                    "basic_auth credentials have no username",
-                )
-            })?;
-            let pass = credentials
-                .get(&pass_field)
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            basic = Some(base64(format!("{user}:{pass}").as_bytes()));
-        }
-        "query_param" => {
-            let param = config_str("param_name").ok_or_else(|| {
-                NexusError::invalid_response("query_param strategy has no param_name")
-            })?;
-            token_type = param.clone();
-            value_prefix = String::new();
-            query_param = Some(param);
-            credential_field.get_or_insert_with(|| "api_key".to_owned());
-        }
+    let credentials = credentials_of(body)?;
+    let StrategyObject { kind, config } = strategy(body)?;
+    let config = Config(config);
+    let applied = match kind {
+        "oauth2" => oauth2(credentials),
+        "header" => header(&config),
+        "basic_auth" => basic_auth(credentials, &config)?,
+        "query_param" => query_param(&config)?,
         other => {
-            return Err(NexusError::new(
-                "unsupported_strategy",
-                format!("the SDK cannot inject the `{other}` strategy"),
-            ));
+            return Err(NexusError::unsupported_strategy(format!(
+                "the SDK cannot apply the `{}` strategy",
+                escape(other)
+            )));
         }
-    }
-
-    let access_token = basic
-        .or_else(|| text(credentials, "access_token"))
-        .or_else(|| {
-            body.get("access_token")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        })
-        .or_else(|| text(credentials, credential_field.as_deref()?))
-        .ok_or_else(|| {
-            NexusError::new(
-                "invalid_credentials",
-                "no access token in the resolve answer",
-            )
-        })?;
-
-    check_header_safe(&header_name, &value_prefix, &access_token)?;
-
+    };
+    let access_token = match applied.token {
+        Some(token) => token,
+        None => access_token(body, credentials, applied.credential_field.as_deref())?,
+    };
+    check_header_safe(&applied.header_name, &applied.value_prefix, &access_token)?;
     let (expires_at, expiry) = match expiry_value(body, credentials) {
         None => (now + DEFAULT_TOKEN_TTL, Expiry::Missing),
         Some(value) => match parse_expiry(value) {
@@ -143,26 +61,174 @@ pub(crate) fn token_from_resolve(
             None => (now + DEFAULT_TOKEN_TTL, Expiry::Unparseable(value.clone())),
         },
     };
-    let token = CachedToken {
+    let token = CachedToken::from_parts(TokenParts {
         access_token,
-        token_type,
+        token_type: applied.token_type,
         expires_at,
-        header_name,
-        value_prefix,
-        query_param,
-    };
+        header_name: applied.header_name,
+        value_prefix: applied.value_prefix,
+        query_param: applied.query_param,
+        strategy: applied.strategy,
+    });
     Ok((token, expiry))
 }
 
+/// The answer's `credentials`: a non-empty object, or `invalid_response`.
+fn credentials_of(body: &Value) -> Result<&Map<String, Value>, NexusError> {
+    match body.get("credentials") {
+        Some(Value::Object(c)) if !c.is_empty() => Ok(c),
+        Some(Value::Object(_)) | Some(Value::Null) | None => Err(NexusError::invalid_response(
+            "resolve answer has no credentials",
+        )),
+        Some(_) => Err(NexusError::invalid_response(
+            "resolve answer's credentials are not an object",
+        )),
+    }
+}
+
+/// How one strategy applies the credential.
+struct Applied {
+    strategy: Strategy,
+    header_name: String,
+    value_prefix: String,
+    token_type: String,
+    query_param: Option<String>,
+    /// Where the token is, after `credentials.access_token` and the top-level one.
+    credential_field: Option<String>,
+    /// A token the strategy built itself (basic_auth).
+    token: Option<String>,
+}
+
+impl Applied {
+    /// `Authorization: Bearer <token>`, the defaults of every strategy.
+    fn bearer(strategy: Strategy, config: &Config<'_>) -> Applied {
+        Applied {
+            strategy,
+            header_name: "Authorization".to_owned(),
+            value_prefix: "Bearer ".to_owned(),
+            token_type: "Bearer".to_owned(),
+            query_param: None,
+            credential_field: config.text("credential_field"),
+            token: None,
+        }
+    }
+}
+
+/// A strategy's `config` object, read leniently: a value of the wrong type reads as absent.
+struct Config<'a>(Option<&'a Map<String, Value>>);
+
+impl Config<'_> {
+    /// A non-empty string setting (a number is not a name).
+    fn text(&self, key: &str) -> Option<String> {
+        let value = self.0?.get(key)?.as_str()?;
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+}
+
+/// `oauth2` (or no strategy): the provider's token type picks the prefix.
+fn oauth2(credentials: &Map<String, Value>) -> Applied {
+    let mut applied = Applied::bearer(Strategy::OAuth2, &Config(None));
+    if let Some(given) = text(credentials, "token_type") {
+        if !given.eq_ignore_ascii_case("bearer") {
+            applied.value_prefix = format!("{given} ");
+        }
+        applied.token_type = given;
+    }
+    applied
+}
+
+/// `header`: the key in `header_name` after `value_prefix`; a missing prefix
+/// is empty (Broker semantics), and so may a given one be.
+fn header(config: &Config<'_>) -> Applied {
+    let mut applied = Applied::bearer(Strategy::Header, config);
+    if let Some(name) = config.text("header_name") {
+        applied.header_name = name;
+    }
+    applied.value_prefix = config
+        .0
+        .and_then(|c| c.get("value_prefix"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    applied.token_type = match applied.value_prefix.trim() {
+        "" => applied.header_name.clone(),
+        trimmed => trimmed.to_owned(),
+    };
+    applied
+        .credential_field
+        .get_or_insert_with(|| "api_key".to_owned());
+    applied
+}
+
+/// `basic_auth`: `Basic base64(user:password)` from the configured fields.
+fn basic_auth(
+    credentials: &Map<String, Value>,
+    config: &Config<'_>,
+) -> Result<Applied, NexusError> {
+    let user_field = config
+        .text("username_field")
+        .unwrap_or_else(|| "username".into());
+    let pass_field = config
+        .text("password_field")
+        .unwrap_or_else(|| "password".into());
+    let user = text(credentials, &user_field).ok_or_else(|| {
+        NexusError::invalid_credentials("basic_auth credentials have no username")
+    })?;
+    let pass = text(credentials, &pass_field).unwrap_or_default();
+    let mut applied = Applied::bearer(Strategy::BasicAuth, config);
+    applied.value_prefix = "Basic ".to_owned();
+    applied.token_type = "Basic".to_owned();
+    applied.token = Some(BASE64.encode(format!("{user}:{pass}")));
+    Ok(applied)
+}
+
+/// `query_param`: the key as the query parameter `param_name`.
+fn query_param(config: &Config<'_>) -> Result<Applied, NexusError> {
+    let param = config
+        .text("param_name")
+        .ok_or_else(|| NexusError::invalid_response("query_param strategy has no param_name"))?;
+    let mut applied = Applied::bearer(Strategy::QueryParam, config);
+    applied.token_type = param.clone();
+    applied.value_prefix = String::new();
+    applied.query_param = Some(param);
+    applied
+        .credential_field
+        .get_or_insert_with(|| "api_key".to_owned());
+    Ok(applied)
+}
+
+/// The token: `credentials.access_token`, else the top-level `access_token`,
+/// else `credentials[credential_field]`.
+fn access_token(
+    body: &Value,
+    credentials: &Map<String, Value>,
+    credential_field: Option<&str>,
+) -> Result<String, NexusError> {
+    text(credentials, "access_token")
+        .or_else(|| body.as_object().and_then(|top| text(top, "access_token")))
+        .or_else(|| text(credentials, credential_field?))
+        .ok_or_else(|| NexusError::invalid_credentials("no access token in the resolve answer"))
+}
+
+/// `map[key]` as text: a non-empty string, or an integer as its decimal text
+/// (Python's `str()`); anything else is absent.
+fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    match map.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A strategy's type and its config object.
-struct Strategy<'a> {
+struct StrategyObject<'a> {
     kind: &'a str,
     config: Option<&'a Map<String, Value>>,
 }
 
 /// The answer's strategy: `oauth2` with no config when absent or null.
-fn strategy(body: &Value) -> Result<Strategy<'_>, NexusError> {
-    let oauth2 = Strategy {
+fn strategy(body: &Value) -> Result<StrategyObject<'_>, NexusError> {
+    let oauth2 = StrategyObject {
         kind: "oauth2",
         config: None,
     };
@@ -178,7 +244,7 @@ fn strategy(body: &Value) -> Result<Strategy<'_>, NexusError> {
                     ));
                 }
             };
-            Ok(Strategy {
+            Ok(StrategyObject {
                 kind,
                 config: strategy.get("config").and_then(Value::as_object),
             })
@@ -235,8 +301,7 @@ pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
 /// `invalid_credentials` unless the header name and value can be sent as they are.
 fn check_header_safe(name: &str, prefix: &str, token: &str) -> Result<(), NexusError> {
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(NexusError::new(
-            "invalid_credentials",
+        return Err(NexusError::invalid_credentials(
             "the strategy's header name cannot be sent in HTTP",
         ));
     }
@@ -249,34 +314,11 @@ fn check_header_safe(name: &str, prefix: &str, token: &str) -> Result<(), NexusE
         && visible(token)
         && HeaderValue::from_str(&format!("{prefix}{token}")).is_ok();
     if !value_ok {
-        return Err(NexusError::new(
-            "invalid_credentials",
+        return Err(NexusError::invalid_credentials(
             "the token holds characters an HTTP header cannot carry",
         ));
     }
     Ok(())
-}
-
-/// Standard base64 with padding.
-pub(crate) fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -293,24 +335,6 @@ mod tests {
             Ok(after) => after.as_secs_f64(),
             Err(before) => -before.duration().as_secs_f64(),
         }
-    }
-
-    #[test]
-    fn base64_vectors() {
-        // RFC 4648 §10.
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-            ("alice:s3cret", "YWxpY2U6czNjcmV0"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(&[0xff, 0xfe]), "//4=");
     }
 
     #[test]
@@ -347,7 +371,7 @@ mod tests {
         let body = json!({"credentials": {"access_token": "t", "token_type": "bearer",
                                           "expires_at": "2031-06-01T12:00:00Z"}});
         let (token, expiry) = token_from_resolve(&body, now()).unwrap();
-        assert_eq!(token.token_type, "bearer");
+        assert_eq!(token.token_type(), "bearer");
         assert_eq!(token.header_value(), "Bearer t");
         assert_eq!(expiry, Expiry::Given);
     }
@@ -357,12 +381,12 @@ mod tests {
         let (token, expiry) =
             token_from_resolve(&json!({"credentials": {"access_token": "t"}}), now()).unwrap();
         assert_eq!(
-            (token.expires_at, expiry),
+            (token.expires_at(), expiry),
             (now() + DEFAULT_TOKEN_TTL, Expiry::Missing)
         );
         let body = json!({"credentials": {"access_token": "t", "expires_at": "soon"}});
         let (token, expiry) = token_from_resolve(&body, now()).unwrap();
-        assert_eq!(token.expires_at, now() + DEFAULT_TOKEN_TTL);
+        assert_eq!(token.expires_at(), now() + DEFAULT_TOKEN_TTL);
         assert_eq!(expiry, Expiry::Unparseable(json!("soon")));
     }
 
@@ -371,12 +395,12 @@ mod tests {
         let body = json!({"expires_at": 1_938_254_400, "expiry": "2031-06-01T12:00:00Z",
                           "credentials": {"access_token": "t", "expires_at": null}});
         assert_eq!(
-            epoch(token_from_resolve(&body, now()).unwrap().0.expires_at),
+            epoch(token_from_resolve(&body, now()).unwrap().0.expires_at()),
             1_938_254_400.0
         );
         let body = json!({"expiry": "2031-06-01T12:00:00Z", "credentials": {"access_token": "t"}});
         assert_eq!(
-            epoch(token_from_resolve(&body, now()).unwrap().0.expires_at),
+            epoch(token_from_resolve(&body, now()).unwrap().0.expires_at()),
             1_938_081_600.0
         );
     }
@@ -418,7 +442,11 @@ mod tests {
                 "invalid_response",
             ),
             (
-                json!({"credentials": {"access_token": 5}}),
+                json!({"credentials": {"access_token": 5.5}}),
+                "invalid_credentials",
+            ),
+            (
+                json!({"credentials": {"access_token": true}}),
                 "invalid_credentials",
             ),
             (json!([1, 2]), "invalid_response"),
@@ -443,7 +471,7 @@ mod tests {
             json!({"strategy": {"type": "header", "config": "x"}, "credentials": {"api_key": "k"}});
         let (token, _) = token_from_resolve(&body, now()).unwrap();
         assert_eq!(
-            (token.header_name.as_str(), token.header_value().as_str()),
+            (token.header_name(), token.header_value().as_str()),
             ("Authorization", "k")
         );
     }
@@ -454,6 +482,26 @@ mod tests {
                                        "config": {"username_field": "client_id", "password_field": "secret"}},
                           "credentials": {"client_id": "id", "secret": "pw"}});
         let (token, _) = token_from_resolve(&body, now()).unwrap();
-        assert_eq!(token.header_value(), format!("Basic {}", base64(b"id:pw")));
+        assert_eq!(token.header_value(), "Basic aWQ6cHc=");
+        assert_eq!(token.strategy(), "basic_auth");
+    }
+
+    #[test]
+    fn integers_are_their_decimal_text() {
+        for body in [
+            json!({"credentials": {"access_token": 12345}}),
+            json!({"access_token": 12345, "credentials": {"expired": false}}),
+            json!({"strategy": {"type": "header", "config": {"header_name": "X-Key"}},
+                   "credentials": {"api_key": 12345}}),
+            json!({"strategy": {"type": "query_param", "config": {"param_name": "k"}},
+                   "credentials": {"api_key": 12345}}),
+        ] {
+            let (token, _) = token_from_resolve(&body, now()).unwrap();
+            assert_eq!(token.access_token(), "12345", "{body}");
+        }
+        let body = json!({"strategy": {"type": "basic_auth"},
+                          "credentials": {"username": 42, "password": 7}});
+        let (token, _) = token_from_resolve(&body, now()).unwrap();
+        assert_eq!(token.header_value(), "Basic NDI6Nw==");
     }
 }

@@ -25,9 +25,10 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// use std::time::Duration;
 /// use nexus_sdk::RetryPolicy;
 ///
-/// let policy = RetryPolicy { retries: 3, retry_on_429: true, ..RetryPolicy::default() };
+/// let policy = RetryPolicy::default().retries(3).retry_on_429(true);
 /// assert_eq!(policy.min_delay, Duration::from_millis(200));
 /// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt; 0 (the default) means one attempt.
@@ -52,6 +53,34 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Retries after the first attempt.
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The first backoff step (0 means 200 ms).
+    #[must_use]
+    pub fn min_delay(mut self, delay: Duration) -> Self {
+        self.min_delay = delay;
+        self
+    }
+
+    /// The largest backoff step (0 means 2 s).
+    #[must_use]
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// Whether a 429 answer is retried.
+    #[must_use]
+    pub fn retry_on_429(mut self, yes: bool) -> Self {
+        self.retry_on_429 = yes;
+        self
+    }
+
     /// The policy with zero delays replaced by the defaults and `max_delay`
     /// raised to `min_delay` when below it.
     pub(crate) fn normalized(&self) -> RetryPolicy {

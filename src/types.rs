@@ -1,71 +1,13 @@
-//! The data the Gateway sends and receives, with their parsing from JSON.
+//! The data of the connection lifecycle, with their parsing from JSON.
 //!
 //! Types that hold a secret implement `Debug` by hand and print
 //! `"<redacted>"` in its place.
 
 use std::fmt;
-use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::error::NexusError;
-
-const REDACTED: &str = "<redacted>";
-
-/// An access token ready to be sent, as the cache holds it.
-///
-/// `Debug` prints everything but the token.
-///
-/// ```
-/// use std::time::{Duration, SystemTime};
-/// use nexus_sdk::CachedToken;
-///
-/// let token = CachedToken {
-///     access_token: "gho_secret".into(),
-///     token_type: "bearer".into(),
-///     expires_at: SystemTime::now() + Duration::from_secs(3600),
-///     header_name: "Authorization".into(),
-///     value_prefix: "Bearer ".into(),
-///     query_param: None,
-/// };
-/// assert_eq!(token.header_value(), "Bearer gho_secret");
-/// assert!(!format!("{token:?}").contains("gho_secret"));
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct CachedToken {
-    /// The credential itself.
-    pub access_token: String,
-    /// The token type as the provider spelled it (`bearer` stays `bearer`).
-    pub token_type: String,
-    /// When the token stops being valid.
-    pub expires_at: SystemTime,
-    /// The header that carries it: `Authorization`, `X-API-Key`, …
-    pub header_name: String,
-    /// What goes before the token in the header value: `"Bearer "`, `"Basic "`, `""`, …
-    pub value_prefix: String,
-    /// `Some(name)`: the token is sent as the query parameter `name`, not in a header.
-    pub query_param: Option<String>,
-}
-
-impl CachedToken {
-    /// The header value to send: `value_prefix` followed by `access_token`.
-    pub fn header_value(&self) -> String {
-        format!("{}{}", self.value_prefix, self.access_token)
-    }
-}
-
-impl fmt::Debug for CachedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachedToken")
-            .field("access_token", &REDACTED)
-            .field("token_type", &self.token_type)
-            .field("expires_at", &self.expires_at)
-            .field("header_name", &self.header_name)
-            .field("value_prefix", &self.value_prefix)
-            .field("query_param", &self.query_param)
-            .finish()
-    }
-}
+use crate::error::{NexusError, REDACTED};
 
 /// The state of a connection, from `check_connection`.
 ///
@@ -73,10 +15,12 @@ impl fmt::Debug for CachedToken {
 /// use nexus_sdk::ConnectionStatus;
 ///
 /// let status = ConnectionStatus::from("revoked");
-/// assert_eq!(status, ConnectionStatus::Other("revoked".into()));
+/// assert_eq!(status, ConnectionStatus::Revoked);
 /// assert!(status.is_terminal());
 /// assert_eq!(ConnectionStatus::Active.to_string(), "active");
+/// assert_eq!(ConnectionStatus::from("expired"), ConnectionStatus::Other("expired".into()));
 /// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ConnectionStatus {
     /// The user consented; tokens can be fetched.
@@ -85,7 +29,10 @@ pub enum ConnectionStatus {
     Pending,
     /// The flow failed.
     Failed,
-    /// Any other status the Gateway reports (`revoked`, …), as sent.
+    /// The connection was revoked (the Gateway reports it since Nexus 0.4).
+    Revoked,
+    /// Any other status the Gateway reports, as sent. A status that gains its
+    /// own variant in a later version stops arriving here.
     Other(String),
 }
 
@@ -96,6 +43,7 @@ impl ConnectionStatus {
             ConnectionStatus::Active => "active",
             ConnectionStatus::Pending => "pending",
             ConnectionStatus::Failed => "failed",
+            ConnectionStatus::Revoked => "revoked",
             ConnectionStatus::Other(s) => s,
         }
     }
@@ -103,9 +51,8 @@ impl ConnectionStatus {
     /// Whether waiting longer cannot change it: `active`, `failed` or `revoked`.
     pub fn is_terminal(&self) -> bool {
         match self {
-            ConnectionStatus::Active | ConnectionStatus::Failed => true,
-            ConnectionStatus::Pending => false,
-            ConnectionStatus::Other(s) => s == "revoked",
+            ConnectionStatus::Active | ConnectionStatus::Failed | ConnectionStatus::Revoked => true,
+            ConnectionStatus::Pending | ConnectionStatus::Other(_) => false,
         }
     }
 }
@@ -116,6 +63,7 @@ impl From<&str> for ConnectionStatus {
             "active" => ConnectionStatus::Active,
             "pending" => ConnectionStatus::Pending,
             "failed" => ConnectionStatus::Failed,
+            "revoked" => ConnectionStatus::Revoked,
             other => ConnectionStatus::Other(other.to_owned()),
         }
     }
@@ -129,18 +77,18 @@ impl fmt::Display for ConnectionStatus {
 
 /// What `request_connection` asks the Gateway for.
 ///
+/// Built with [`new`](Self::new) and the setters, as Python's keyword
+/// arguments:
+///
 /// ```
 /// use nexus_sdk::RequestConnectionInput;
 ///
-/// let input = RequestConnectionInput {
-///     user_id: "user-42".into(),
-///     provider_name: "github".into(),
-///     scopes: vec!["repo".into()],
-///     return_url: "https://app.example/done".into(),
-///     metadata: None,
-/// };
-/// # let _ = input;
+/// let input = RequestConnectionInput::new("user-42", "github")
+///     .scopes(["repo", "read:user"])
+///     .return_url("https://app.example/done");
+/// assert_eq!(input.scopes, ["repo", "read:user"]);
 /// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RequestConnectionInput {
     /// Your application's id for the user.
@@ -156,6 +104,37 @@ pub struct RequestConnectionInput {
 }
 
 impl RequestConnectionInput {
+    /// A request to connect `user_id` to `provider_name`, with no scopes, no
+    /// return URL and no metadata.
+    pub fn new(user_id: impl Into<String>, provider_name: impl Into<String>) -> Self {
+        RequestConnectionInput {
+            user_id: user_id.into(),
+            provider_name: provider_name.into(),
+            ..RequestConnectionInput::default()
+        }
+    }
+
+    /// The OAuth scopes to request.
+    #[must_use]
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where the provider sends the user back after consent.
+    #[must_use]
+    pub fn return_url(mut self, return_url: impl Into<String>) -> Self {
+        self.return_url = return_url.into();
+        self
+    }
+
+    /// Extra data stored with the connection.
+    #[must_use]
+    pub fn metadata(mut self, metadata: Map<String, Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
     /// The JSON body of `POST /v1/request-connection`.
     pub(crate) fn to_json(&self) -> Value {
         let mut body = Map::new();
@@ -171,6 +150,7 @@ impl RequestConnectionInput {
 }
 
 /// The Gateway's answer to `request_connection`.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestConnectionResponse {
     /// Send the user here to consent (the Gateway's `authUrl`).
@@ -213,6 +193,7 @@ impl RequestConnectionResponse {
 /// `expires_at`, `expires_in`, `scope` and `provider` is read from the top
 /// level of the answer, else from its `credentials`. `Debug` hides the
 /// tokens, the credentials and the raw answer.
+#[non_exhaustive]
 #[derive(Clone, PartialEq)]
 pub struct TokenResponse {
     /// The access token; empty when the Gateway sent none.
@@ -295,14 +276,15 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
-/// Optional details for `revoke_connection`.
+/// Optional details for `revoke_connection` (Python's `workspace_id=` and `reason=`).
 ///
 /// ```
 /// use nexus_sdk::RevokeOptions;
 ///
-/// let options = RevokeOptions { reason: Some("user_request".into()), ..Default::default() };
-/// # let _ = options;
+/// let options = RevokeOptions::default().workspace_id("ws-1").reason("user_request");
+/// assert_eq!(options.reason.as_deref(), Some("user_request"));
 /// ```
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RevokeOptions {
     /// The workspace the connection belongs to (its live sessions are closed).
@@ -311,8 +293,25 @@ pub struct RevokeOptions {
     pub reason: Option<String>,
 }
 
+impl RevokeOptions {
+    /// The workspace the connection belongs to.
+    #[must_use]
+    pub fn workspace_id(mut self, workspace_id: impl Into<String>) -> Self {
+        self.workspace_id = Some(workspace_id.into());
+        self
+    }
+
+    /// Why the connection is revoked, for the audit log.
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
 /// The Gateway's answer to `revoke_connection`. Missing flags read `false`,
 /// a missing count `0`.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RevokeResult {
     /// The connection revoked.
@@ -459,11 +458,7 @@ mod tests {
 
     #[test]
     fn metadata_only_when_non_empty() {
-        let mut input = RequestConnectionInput {
-            user_id: "u".into(),
-            provider_name: "github".into(),
-            ..Default::default()
-        };
+        let mut input = RequestConnectionInput::new("u", "github");
         assert!(input.to_json().get("metadata").is_none());
         input.metadata = Some(Map::new());
         assert!(input.to_json().get("metadata").is_none());

@@ -62,30 +62,36 @@ fn resolve_vectors() {
         let token = result.unwrap_or_else(|e| panic!("{name}: {e}"));
         let expect = &case["expect"];
         assert_eq!(
-            token.access_token,
+            token.access_token(),
             expect["access_token"].as_str().unwrap(),
             "{name}"
         );
         match expect["header_name"].as_str() {
             Some(header) => {
-                assert_eq!(token.header_name, header, "{name}");
+                assert_eq!(token.header_name(), header, "{name}");
                 assert_eq!(
-                    token.value_prefix,
+                    token.value_prefix(),
                     expect["value_prefix"].as_str().unwrap(),
                     "{name}"
                 );
-                assert_eq!(token.query_param, None, "{name}");
+                assert_eq!(token.query_param(), None, "{name}");
             }
             None => assert_eq!(
-                token.query_param.as_deref(),
+                token.query_param(),
                 expect["query_param"].as_str(),
                 "{name}"
             ),
         }
         if let Some(token_type) = expect.get("token_type") {
-            assert_eq!(token.token_type, token_type.as_str().unwrap(), "{name}");
+            assert_eq!(token.token_type(), token_type.as_str().unwrap(), "{name}");
         }
-        assert_expiry(token.expires_at, &expect["expires_at"], before, after, name);
+        assert_expiry(
+            token.expires_at(),
+            &expect["expires_at"],
+            before,
+            after,
+            name,
+        );
     }
 }
 
@@ -101,7 +107,7 @@ fn expires_at_vectors() {
         let token = client.resolve_token("ws", "p").unwrap();
         let after = SystemTime::now();
         assert_expiry(
-            token.expires_at,
+            token.expires_at(),
             &case["expect"],
             before,
             after,

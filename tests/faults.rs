@@ -15,9 +15,7 @@ use common::{client, client_with, fast_retries};
 use nexus_sdk::testing::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route,
 };
-use nexus_sdk::{
-    ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError, RetryPolicy, TokenCache,
-};
+use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError, TokenCache};
 
 const TIMEOUT: Duration = Duration::from_millis(600);
 /// Slack for a loaded machine on top of the client's timeout.
@@ -93,11 +91,11 @@ fn hold_until_stopped(stop: &AtomicBool) {
 }
 
 fn gateway_client(url: &str) -> NexusClient {
-    NexusClient::new(NexusClientOptions {
-        timeout: TIMEOUT,
-        retry_policy: fast_retries(2),
-        ..NexusClientOptions::new(url)
-    })
+    NexusClient::new(
+        NexusClientOptions::new(url)
+            .timeout(TIMEOUT)
+            .retry_policy(fast_retries(2)),
+    )
     .unwrap()
 }
 
@@ -277,10 +275,7 @@ fn a_429_with_an_http_date_retry_after() {
     gateway.push_fault(
         Fault::body(429, Some("text/plain"), "rate limit exceeded").with_retry_after_date(at),
     );
-    let policy = RetryPolicy {
-        retry_on_429: true,
-        ..fast_retries(1)
-    };
+    let policy = fast_retries(1).retry_on_429(true);
     let client = client_with(&gateway, |o| o.retry_policy = policy);
     let started = Instant::now();
     client.check_connection("c").unwrap();

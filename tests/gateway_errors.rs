@@ -80,10 +80,7 @@ fn rate_limit_is_retried_only_when_asked() {
     assert_eq!(gateway.requests(Route::CheckConnection), 1);
 
     gateway.push_fault(Fault::body(429, Some("text/plain"), "rate limit exceeded"));
-    let policy = RetryPolicy {
-        retry_on_429: true,
-        ..fast_retries(2)
-    };
+    let policy = fast_retries(2).retry_on_429(true);
     client_with(&gateway, |o| o.retry_policy = policy)
         .check_connection("c")
         .unwrap();
@@ -107,12 +104,11 @@ fn retry_after_seconds_replaces_the_backoff() {
 #[test]
 fn retry_after_date_in_the_past_means_now() {
     // A backoff of at least 2 s (10 s × 0.2) would be used without the header.
-    let slow = RetryPolicy {
-        retries: 1,
-        min_delay: Duration::from_secs(10),
-        max_delay: Duration::from_secs(10),
-        retry_on_429: true,
-    };
+    let slow = RetryPolicy::default()
+        .retries(1)
+        .min_delay(Duration::from_secs(10))
+        .max_delay(Duration::from_secs(10))
+        .retry_on_429(true);
     for value in ["Sun, 06 Nov 1994 08:49:37 GMT", "0"] {
         let gateway = gateway_with_connection();
         gateway.push_fault(Fault::body(429, None, "").with_retry_after(value));
@@ -153,7 +149,7 @@ fn out_of_retries_is_max_retries_exceeded() {
     );
     assert_eq!(gateway.requests(Route::CheckConnection), 3);
 
-    // Without retries there is nothing to exceed: the Gateway's own error.
+    // Without retries too (Python's rule); the Gateway's error is the source.
     gateway.push_fault(Fault::body(
         503,
         Some("application/json"),
@@ -162,19 +158,18 @@ fn out_of_retries_is_max_retries_exceeded() {
     let err = client(&gateway).check_connection("c").unwrap_err();
     assert_eq!(
         (err.code.as_str(), err.status_code),
-        ("broker_unavailable", Some(503))
+        ("max_retries_exceeded", Some(503))
     );
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(source.is_some_and(|s| s.starts_with("broker_unavailable")));
 }
 
 #[test]
 fn connection_refused_is_request_failed_and_retried() {
     common::capture_logs();
     let url = refused_url();
-    let client = NexusClient::new(NexusClientOptions {
-        retry_policy: fast_retries(2),
-        ..NexusClientOptions::new(&url)
-    })
-    .unwrap();
+    let client =
+        NexusClient::new(NexusClientOptions::new(&url).retry_policy(fast_retries(2))).unwrap();
     let err = client.check_connection("refused-probe").unwrap_err();
     assert_eq!(
         (err.code.as_str(), err.kind()),
@@ -285,11 +280,7 @@ fn unusable_2xx_bodies_are_invalid_response() {
         Some("application/json"),
         r#"{"connection_id":"c"}"#,
     ));
-    let input = nexus_sdk::RequestConnectionInput {
-        user_id: "u".into(),
-        provider_name: "github".into(),
-        ..Default::default()
-    };
+    let input = nexus_sdk::RequestConnectionInput::new("u", "github");
     let err = client.request_connection(&input).unwrap_err();
     assert_eq!(err.code, "invalid_response");
     assert!(err.message.contains("authUrl"), "{}", err.message);

@@ -11,13 +11,9 @@ use nexus_sdk::{ConnectionStatus, ErrorKind, RequestConnectionInput, RevokeOptio
 use serde_json::{Value, json};
 
 fn github_input() -> RequestConnectionInput {
-    RequestConnectionInput {
-        user_id: "user-42".into(),
-        provider_name: "github".into(),
-        scopes: vec!["repo".into(), "read:user".into()],
-        return_url: "https://app.example/done".into(),
-        metadata: None,
-    }
+    RequestConnectionInput::new("user-42", "github")
+        .scopes(["repo", "read:user"])
+        .return_url("https://app.example/done")
 }
 
 #[test]
@@ -63,10 +59,7 @@ fn request_connection_parses_auth_url_and_connection_id() {
 #[test]
 fn request_connection_sends_metadata_when_set() {
     let gateway = FakeGateway::start();
-    let input = RequestConnectionInput {
-        metadata: Some(json!({"team": "core"}).as_object().unwrap().clone()),
-        ..github_input()
-    };
+    let input = github_input().metadata(json!({"team": "core"}).as_object().unwrap().clone());
     client(&gateway).request_connection(&input).unwrap();
     let sent = gateway.last_request_to(Route::RequestConnection).unwrap();
     let body: Value = serde_json::from_slice(&sent.body).unwrap();
@@ -110,7 +103,7 @@ fn check_connection_reads_every_status() {
         ("active", ConnectionStatus::Active),
         ("pending", ConnectionStatus::Pending),
         ("failed", ConnectionStatus::Failed),
-        ("revoked", ConnectionStatus::Other("revoked".into())),
+        ("revoked", ConnectionStatus::Revoked),
         ("paused", ConnectionStatus::Other("paused".into())),
     ] {
         gateway.add_connection("c", FakeConnection::active("github", "t"));
@@ -165,16 +158,10 @@ fn blank_ids_are_refused_before_any_io() {
                 .revoke_connection(blank, &RevokeOptions::default())
                 .unwrap_err(),
             client
-                .request_connection(&RequestConnectionInput {
-                    user_id: blank.into(),
-                    ..github_input()
-                })
+                .request_connection(&RequestConnectionInput::new(blank, "github"))
                 .unwrap_err(),
             client
-                .request_connection(&RequestConnectionInput {
-                    provider_name: blank.into(),
-                    ..github_input()
-                })
+                .request_connection(&RequestConnectionInput::new("user-42", blank))
                 .unwrap_err(),
         ];
         for err in errors {
@@ -191,18 +178,13 @@ fn revoke_sends_the_query_and_reports_a_provider_failure() {
     let gateway = FakeGateway::start();
     gateway.add_connection(
         "c-1",
-        FakeConnection {
-            provider_revocation_error: Some(
-                "provider does not advertise a revocation endpoint".into(),
-            ),
-            ..FakeConnection::active("google", "t")
-        },
+        FakeConnection::active("google", "t")
+            .provider_revocation_error("provider does not advertise a revocation endpoint"),
     );
     let client = client(&gateway);
-    let options = RevokeOptions {
-        workspace_id: Some("ws 1".into()),
-        reason: Some("user_request&more".into()),
-    };
+    let options = RevokeOptions::default()
+        .workspace_id("ws 1")
+        .reason("user_request&more");
     let result = client.revoke_connection("c-1", &options).unwrap();
     let sent = gateway.last_request_to(Route::Revoke).unwrap();
     assert_eq!(
@@ -273,8 +255,19 @@ fn health() {
     gateway.push_fault(Fault::body(503, Some("text/plain"), "draining"));
     let err = client(&gateway).health().unwrap_err();
     assert_eq!(
+        (err.code.as_str(), err.status_code),
+        ("max_retries_exceeded", Some(503))
+    );
+    assert!(
+        err.message.contains("http_503: draining"),
+        "{}",
+        err.message
+    );
+    gateway.push_fault(Fault::body(500, Some("text/plain"), "broken"));
+    let err = client(&gateway).health().unwrap_err();
+    assert_eq!(
         (err.code.as_str(), err.message.as_str()),
-        ("http_503", "draining")
+        ("http_500", "broken")
     );
 }
 
@@ -299,7 +292,7 @@ fn api_key_is_sent_when_set_and_absent_when_not() {
 #[test]
 fn wait_for_active_reaches_active() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::pending("github", "t", 3));
+    gateway.add_connection("c", FakeConnection::pending("github", "t", Some(3)));
     let status = client(&gateway)
         .wait_for_active_with("c", Duration::from_millis(5), Duration::from_secs(5))
         .unwrap();
@@ -324,7 +317,7 @@ fn wait_for_active_returns_failed_and_revoked() {
 #[test]
 fn wait_for_active_times_out() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::pending("github", "t", u32::MAX - 1));
+    gateway.add_connection("c", FakeConnection::pending("github", "t", None));
     let started = Instant::now();
     let err = client(&gateway)
         .wait_for_active_with("c", Duration::from_millis(20), Duration::from_millis(200))

@@ -45,7 +45,7 @@ fn run_everything() -> Vec<String> {
     gateway.require_api_key(API_KEY);
     gateway.add_connection(
         "c-1",
-        FakeConnection::pending("github", "conn_secret_token_0006", 1),
+        FakeConnection::pending("github", "conn_secret_token_0006", Some(1)),
     );
     gateway.add_provider(
         "ws",
@@ -75,16 +75,14 @@ fn run_everything() -> Vec<String> {
     gateway.add_provider("ws", "soon", FakeProvider::raw(json!({"credentials": {"access_token": "gho_secret_oauth_0002", "expires_at": "later"}})));
     let upstream = FakeUpstream::start();
     upstream.reject_token("gho_secret_oauth_0002-1");
-    let options = NexusClientOptions {
-        api_key: API_KEY.into(),
-        timeout: Duration::from_millis(800),
-        retry_policy: RetryPolicy {
-            retries: 1,
-            min_delay: Duration::from_millis(1),
-            ..RetryPolicy::default()
-        },
-        ..NexusClientOptions::new(gateway.url())
-    };
+    let options = NexusClientOptions::new(gateway.url())
+        .api_key(API_KEY)
+        .timeout(Duration::from_millis(800))
+        .retry_policy(
+            RetryPolicy::default()
+                .retries(1)
+                .min_delay(Duration::from_millis(1)),
+        );
     let mut seen: Vec<String> = vec![format!("{options:?}")];
     let client = NexusClient::new(options).unwrap();
     let cache = std::sync::Arc::new(TokenCache::new());
@@ -93,11 +91,7 @@ fn run_everything() -> Vec<String> {
     // The standard-app flow, with a retried 503 on the way.
     gateway.push_fault_for(Route::RequestConnection, Fault::status(503));
     let started = client
-        .request_connection(&RequestConnectionInput {
-            user_id: "u".into(),
-            provider_name: "github".into(),
-            ..Default::default()
-        })
+        .request_connection(&RequestConnectionInput::new("u", "github"))
         .unwrap();
     seen.push(format!("{started:?}"));
     client
@@ -146,11 +140,8 @@ fn run_everything() -> Vec<String> {
     let wrong_key = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
     errors.push(wrong_key.get_token_by_connection_id("c-1").unwrap_err());
     errors.push(
-        NexusClient::new(NexusClientOptions {
-            api_key: format!("{API_KEY}\r\n"),
-            ..NexusClientOptions::new(gateway.url())
-        })
-        .unwrap_err(),
+        NexusClient::new(NexusClientOptions::new(gateway.url()).api_key(format!("{API_KEY}\r\n")))
+            .unwrap_err(),
     );
     errors.push(
         client

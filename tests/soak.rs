@@ -35,11 +35,9 @@ fn sixteen_threads_ten_seconds_two_keys_failing_gateway() {
     }
     gateway.fail_every(Route::Resolve, 20, Fault::status(503));
     let upstream = FakeUpstream::start();
-    let client = NexusClient::new(NexusClientOptions {
-        timeout: Duration::from_secs(5),
-        ..NexusClientOptions::new(gateway.url())
-    })
-    .unwrap();
+    let client =
+        NexusClient::new(NexusClientOptions::new(gateway.url()).timeout(Duration::from_secs(5)))
+            .unwrap();
     let cache = Arc::new(TokenCache::with_buffer(BUFFER));
     let stop = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -72,9 +70,9 @@ fn sixteen_threads_ten_seconds_two_keys_failing_gateway() {
                     } else {
                         client.get_cached_token(&cache, "ws", key).map(|t| {
                             assert!(
-                                t.access_token.starts_with(&format!("tok-{key}-")),
+                                t.access_token().starts_with(&format!("tok-{key}-")),
                                 "{}",
-                                t.access_token.len()
+                                t.access_token().len()
                             );
                         })
                     };

@@ -22,7 +22,8 @@ fn token_of(client: &NexusClient, cache: &TokenCache, workspace: &str, provider:
     client
         .get_cached_token(cache, workspace, provider)
         .unwrap()
-        .access_token
+        .access_token()
+        .to_owned()
 }
 
 /// `authenticated_fetch` for ws-1/github through a new client and cache.
@@ -39,13 +40,16 @@ fn resolve_parses_and_keeps_bearer_casing() {
     let gateway =
         gateway_with(FakeProvider::oauth2("gho_abc").expires_in(Duration::from_secs(3600)));
     let token = client(&gateway).resolve_token("ws-1", "github").unwrap();
-    assert_eq!(token.access_token, "gho_abc");
-    assert_eq!(token.token_type, "bearer");
+    assert_eq!(token.access_token(), "gho_abc");
+    assert_eq!(token.token_type(), "bearer");
     assert_eq!(
-        (token.header_name.as_str(), token.value_prefix.as_str()),
+        (token.header_name(), token.value_prefix()),
         ("Authorization", "Bearer ")
     );
-    let left = token.expires_at.duration_since(SystemTime::now()).unwrap();
+    let left = token
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap();
     assert!(
         left > Duration::from_secs(3590) && left <= Duration::from_secs(3600),
         "{left:?}"
@@ -121,7 +125,10 @@ fn no_expiry_is_cached_for_five_minutes() {
     let client = client(&gateway);
     let cache = TokenCache::new();
     let token = client.get_cached_token(&cache, "ws-1", "github").unwrap();
-    let left = token.expires_at.duration_since(SystemTime::now()).unwrap();
+    let left = token
+        .expires_at()
+        .duration_since(SystemTime::now())
+        .unwrap();
     assert!(
         left > Duration::from_secs(295) && left <= Duration::from_secs(300),
         "{left:?}"
@@ -168,7 +175,7 @@ fn a_slow_key_does_not_hold_up_another() {
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(slow.join().unwrap().unwrap().access_token, "s");
+        assert_eq!(slow.join().unwrap().unwrap().access_token(), "s");
     });
 }
 
@@ -266,7 +273,7 @@ fn a_401_re_resolves_once_and_retries_once() {
         .map(|r| r.header("authorization").unwrap().to_owned())
         .collect();
     assert_eq!(sent, ["Bearer tok-1", "Bearer tok-2"]);
-    assert_eq!(cache.get("ws-1", "github").unwrap().access_token, "tok-2");
+    assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "tok-2");
 }
 
 #[test]
@@ -646,6 +653,6 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
     assert_eq!((status, body.as_slice()), (401, &b"sign in here"[..]));
     // That origin never saw the credential: the token is kept, nothing re-resolved or resent.
     assert_eq!(gateway.requests(Route::Resolve), 1);
-    assert_eq!(cache.get("ws-1", "github").unwrap().access_token, "tok-1");
+    assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "tok-1");
     assert_eq!((origin.request_count(), elsewhere.request_count()), (1, 1));
 }

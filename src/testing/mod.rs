@@ -5,16 +5,22 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! nexus-gateway-sdk = { version = "0.1", features = ["testing"] }
+//! nexus-gateway-sdk = { version = "0.2", features = ["testing"] }
 //! ```
 //!
 //! Both servers run in process on `127.0.0.1:<free port>`, a thread per
 //! connection, and stop when dropped. Nothing here writes to stdout.
 
+mod fault;
 mod gateway;
+mod provider;
+mod routes;
 mod server;
 mod upstream;
 
-pub use gateway::{FakeConnection, FakeGateway, FakeProvider, Fault, Route};
+pub use fault::Fault;
+pub use gateway::FakeGateway;
+pub use provider::{FakeConnection, FakeProvider};
+pub use routes::Route;
 pub use server::RecordedRequest;
 pub use upstream::{FakeReply, FakeUpstream};

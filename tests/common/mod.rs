@@ -18,22 +18,17 @@ pub fn client_with(
     gateway: &FakeGateway,
     change: impl FnOnce(&mut NexusClientOptions),
 ) -> NexusClient {
-    let mut options = NexusClientOptions {
-        timeout: Duration::from_secs(5),
-        ..NexusClientOptions::new(gateway.url())
-    };
+    let mut options = NexusClientOptions::new(gateway.url()).timeout(Duration::from_secs(5));
     change(&mut options);
     NexusClient::new(options).expect("valid options")
 }
 
 /// A retry policy with `retries` retries and 1 ms backoff steps.
 pub fn fast_retries(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        retries,
-        min_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(1),
-        retry_on_429: false,
-    }
+    RetryPolicy::default()
+        .retries(retries)
+        .min_delay(Duration::from_millis(1))
+        .max_delay(Duration::from_millis(1))
 }
 
 /// A URL on loopback where nothing listens.

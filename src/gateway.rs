@@ -1,0 +1,261 @@
+//! The Gateway call engine: one Gateway call with its headers, the retry
+//! policy, same-host redirects, capped reads and error mapping.
+
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+use ureq::Body;
+use ureq::http::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use ureq::http::{HeaderValue, Method, Request, Response, Uri};
+
+use crate::LOG_TARGET;
+use crate::error::NexusError;
+use crate::retry::{RetryPolicy, jitter, parse_retry_after};
+use crate::transport::{
+    ReadError, Transport, check_tls_available, never_sent, read_capped, read_some,
+};
+use crate::url::{Origin, escape, parse_http_url, resolve_location};
+
+/// The largest Gateway answer the SDK reads.
+pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
+/// The most of a failed Gateway answer kept for its error message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// Gateway redirects followed (GET only, same host) before giving up.
+const MAX_GATEWAY_REDIRECTS: usize = 5;
+
+/// Where the Gateway is and how to call it.
+#[derive(Debug)]
+pub(crate) struct Gateway {
+    /// `gateway_url` without its trailing `/`.
+    base_url: String,
+    origin: Origin,
+    api_key: Option<HeaderValue>,
+    /// The key as text, to redact it from anything copied out of an answer.
+    api_key_text: String,
+    retry: RetryPolicy,
+    transport: Transport,
+}
+
+/// Why one attempt failed, and whether another may follow.
+enum Failure {
+    /// Not retried: this error is the call's.
+    Final(NexusError),
+    /// Retryable: a status that may be retried (`Some`), or a connection
+    /// that could not be opened (`None`), with the wait `Retry-After` asked for.
+    Retryable {
+        error: NexusError,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Gateway {
+    /// The Gateway at `url`, or `invalid_input` for a URL or key that cannot be used.
+    pub(crate) fn new(
+        url: &str,
+        key: &str,
+        retry: &RetryPolicy,
+        transport: Transport,
+    ) -> Result<Gateway, NexusError> {
+        let base_url = url.trim().trim_end_matches('/').to_owned();
+        if base_url.is_empty() {
+            return Err(NexusError::blank("gateway_url"));
+        }
+        let uri = parse_http_url(&base_url, "gateway_url")?;
+        let origin =
+            Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("gateway_url has no host"))?;
+        check_tls_available(uri.scheme_str() == Some("https"), "gateway_url")?;
+        let api_key = match key {
+            "" => None,
+            key => {
+                let mut value = HeaderValue::from_str(key).map_err(|_| {
+                    NexusError::invalid_input("api_key holds characters a header cannot carry")
+                })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
+        Ok(Gateway {
+            base_url: uri.to_string().trim_end_matches('/').to_owned(),
+            origin,
+            api_key,
+            api_key_text: key.to_owned(),
+            retry: retry.normalized(),
+            transport,
+        })
+    }
+
+    /// The transport, shared with upstream calls (one connection pool).
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The base URL for `Debug`.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The secrets to redact from text copied out of any answer.
+    pub(crate) fn api_key(&self) -> &str {
+        &self.api_key_text
+    }
+
+    /// A Gateway call whose 2xx answer must be JSON.
+    pub(crate) fn call_json(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Value, NexusError> {
+        let bytes = self.call(method, path, query, body)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| NexusError::invalid_response("Gateway answer is not JSON"))
+    }
+
+    /// One Gateway call with the retry policy: the 2xx body, or the error.
+    pub(crate) fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        json: Option<&Value>,
+    ) -> Result<Vec<u8>, NexusError> {
+        let url = match query {
+            Some(query) => format!("{}{path}?{query}", self.base_url),
+            None => format!("{}{path}", self.base_url),
+        };
+        let body = json.map(|v| v.to_string().into_bytes());
+        let attempts = self.retry.retries.saturating_add(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
+            let (error, wait) = match self.attempt(&method, &url, body.as_deref()) {
+                Ok(bytes) => return Ok(bytes),
+                Err(Failure::Final(error)) => return Err(error),
+                Err(Failure::Retryable {
+                    error,
+                    status,
+                    retry_after,
+                }) => {
+                    if attempt == attempts {
+                        return Err(match status {
+                            Some(status) => NexusError::out_of_retries(error, status, attempts),
+                            None => error,
+                        });
+                    }
+                    (error, retry_after)
+                }
+            };
+            let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt - 1, jitter()));
+            log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
+            thread::sleep(wait);
+        }
+    }
+
+    /// One attempt: the request, its same-host redirects, and the reading
+    /// of the answer.
+    fn attempt(&self, method: &Method, url: &str, body: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
+        let response = self.send_following(method, url, body).map_err(|error| {
+            if never_sent(&error) {
+                Failure::Retryable {
+                    error,
+                    status: None,
+                    retry_after: None,
+                }
+            } else {
+                Failure::Final(error)
+            }
+        })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
+                Failure::Final(match e {
+                    ReadError::TooLarge => {
+                        NexusError::too_large("Gateway answer", MAX_GATEWAY_BODY)
+                    }
+                    ReadError::Io(io) => NexusError::read(io),
+                })
+            });
+        }
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = read_some(response.into_body(), MAX_ERROR_BODY);
+        let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
+        if self.retry.is_retryable_status(status) {
+            Err(Failure::Retryable {
+                error,
+                status: Some(status),
+                retry_after,
+            })
+        } else {
+            Err(Failure::Final(error))
+        }
+    }
+
+    /// Sends the request and follows the Gateway's redirects for GET, up to
+    /// five, while they stay on the Gateway's host (http → https allowed,
+    /// never the reverse). A redirect elsewhere is an error naming the
+    /// target; that host receives nothing. Hops share the first one's time.
+    fn send_following(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response<Body>, NexusError> {
+        let started = Instant::now();
+        let mut uri: Uri = url
+            .parse()
+            .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
+        let mut hop = 0;
+        loop {
+            let deadline = (hop > 0).then(|| started + self.transport.timeout());
+            let response =
+                self.transport
+                    .send(self.request(method, &uri, body.is_some())?, body, deadline)?;
+            let status = response.status().as_u16();
+            let follow = *method == Method::GET && matches!(status, 301 | 302 | 303 | 307 | 308);
+            let next = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resolve_location(&uri, l));
+            let (true, Some(next), true) = (follow, next, hop < MAX_GATEWAY_REDIRECTS) else {
+                return Ok(response);
+            };
+            let target = Origin::of(&next);
+            let here = Origin::of(&uri);
+            let allowed = target.as_ref().is_some_and(|t| {
+                self.origin.may_upgrade_to(t) && here.as_ref().is_some_and(|h| h.may_upgrade_to(t))
+            });
+            if !allowed {
+                let name = target.map_or_else(|| "an unusable URL".to_owned(), |t| t.to_string());
+                return Err(NexusError::gateway_redirect(status, &name));
+            }
+            check_tls_available(next.scheme_str() == Some("https"), "a Gateway redirect")?;
+            uri = next;
+            hop += 1;
+        }
+    }
+
+    fn request(&self, method: &Method, uri: &Uri, json: bool) -> Result<Request<()>, NexusError> {
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(uri.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(key) = &self.api_key {
+            request = request.header("X-API-Key", key.clone());
+        }
+        if json {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        request
+            .body(())
+            .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))
+    }
+}

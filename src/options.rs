@@ -1,0 +1,196 @@
+//! [`NexusClientOptions`]: how a client reaches the Gateway, built with
+//! chained setters as Python's keyword arguments.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{NexusError, REDACTED};
+use crate::retry::RetryPolicy;
+use crate::scope::CredentialScope;
+
+/// The default of [`NexusClientOptions::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`NexusClientOptions::max_upstream_body`]: 16 MiB.
+pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 16 << 20;
+
+/// How a [`NexusClient`](crate::NexusClient) reaches the Gateway (Python
+/// `NexusClientOptions`).
+///
+/// Python's keyword arguments become a chain of setters; the fields stay
+/// public to read. `Debug` hides the api key and any userinfo in the URL.
+///
+/// ```
+/// use std::time::Duration;
+/// use nexus_sdk::{NexusClientOptions, RetryPolicy};
+///
+/// let options = NexusClientOptions::new("https://gateway.example")
+///     .api_key("nx_live_key")
+///     .timeout(Duration::from_secs(10))
+///     .retry_policy(RetryPolicy::default().retries(2));
+/// assert_eq!(options.timeout, Duration::from_secs(10));
+/// assert!(!format!("{options:?}").contains("nx_live_key"));
+/// ```
+#[non_exhaustive]
+#[derive(Clone)]
+pub struct NexusClientOptions {
+    /// The Gateway's base URL, `http://` or `https://`; a trailing `/` is ignored.
+    pub gateway_url: String,
+    /// Sent as `X-API-Key`; empty sends no such header.
+    pub api_key: String,
+    /// How failed Gateway calls are retried (no retries by default).
+    pub retry_policy: RetryPolicy,
+    /// The most any one request may take, Gateway or upstream, from connect
+    /// to the last body byte. Default 30 s. Zero, or one too large to add to
+    /// an `Instant`, is refused by `NexusClient::new`.
+    pub timeout: Duration,
+    /// The largest upstream body `authenticated_fetch` reads, counted after
+    /// decompression. Default 16 MiB.
+    pub max_upstream_body: usize,
+    /// Where `authenticated_fetch` may send each provider's credential.
+    /// Default [`CredentialScope::anywhere`].
+    pub credential_scope: CredentialScope,
+}
+
+impl NexusClientOptions {
+    /// Options for `gateway_url`, every other field at its default.
+    pub fn new(gateway_url: impl Into<String>) -> Self {
+        NexusClientOptions {
+            gateway_url: gateway_url.into(),
+            api_key: String::new(),
+            retry_policy: RetryPolicy::default(),
+            timeout: DEFAULT_TIMEOUT,
+            max_upstream_body: DEFAULT_MAX_UPSTREAM_BODY,
+            credential_scope: CredentialScope::default(),
+        }
+    }
+
+    /// Options from `NEXUS_GATEWAY_URL` (required) and `NEXUS_API_KEY` (optional).
+    ///
+    /// ```no_run
+    /// let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::from_env()?)?;
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank. The URL
+    /// itself is checked by `NexusClient::new`.
+    pub fn from_env() -> Result<Self, NexusError> {
+        options_from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The key sent as `X-API-Key` (empty sends none).
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    /// The most any one request may take.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How failed Gateway calls are retried.
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// The largest upstream body read, in bytes.
+    #[must_use]
+    pub fn max_upstream_body(mut self, bytes: usize) -> Self {
+        self.max_upstream_body = bytes;
+        self
+    }
+
+    /// Where each provider's credential may be sent.
+    #[must_use]
+    pub fn credential_scope(mut self, scope: CredentialScope) -> Self {
+        self.credential_scope = scope;
+        self
+    }
+}
+
+/// [`NexusClientOptions::from_env`] over any variable lookup.
+pub(crate) fn options_from_vars(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<NexusClientOptions, NexusError> {
+    let url = var("NEXUS_GATEWAY_URL")
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
+    Ok(NexusClientOptions::new(url.trim()).api_key(var("NEXUS_API_KEY").unwrap_or_default()))
+}
+
+/// A URL as `Debug` may show it: any userinfo replaced by `<redacted>`, no
+/// query or fragment.
+pub(crate) fn url_for_debug(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or("");
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{REDACTED}@{host}{}", &rest[authority_end..]),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for NexusClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = if self.api_key.is_empty() {
+            ""
+        } else {
+            REDACTED
+        };
+        f.debug_struct("NexusClientOptions")
+            .field("gateway_url", &url_for_debug(&self.gateway_url))
+            .field("api_key", &key)
+            .field("retry_policy", &self.retry_policy)
+            .field("timeout", &self.timeout)
+            .field("max_upstream_body", &self.max_upstream_body)
+            .field("credential_scope", &self.credential_scope)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_variables() {
+        let vars = |url: Option<&str>, key: Option<&str>| {
+            let (url, key) = (url.map(str::to_owned), key.map(str::to_owned));
+            options_from_vars(move |name| match name {
+                "NEXUS_GATEWAY_URL" => url.clone(),
+                "NEXUS_API_KEY" => key.clone(),
+                _ => None,
+            })
+        };
+        let options = vars(Some(" https://gw.example/ "), Some("k")).unwrap();
+        assert_eq!(options.gateway_url, "https://gw.example/");
+        assert_eq!(options.api_key, "k");
+        assert_eq!(options.timeout, Duration::from_secs(30));
+        assert_eq!(vars(Some("https://gw.example"), None).unwrap().api_key, "");
+        assert_eq!(vars(None, Some("k")).unwrap_err().code, "invalid_input");
+        assert_eq!(vars(Some("  "), None).unwrap_err().code, "invalid_input");
+    }
+
+    #[test]
+    fn debug_hides_the_key_and_userinfo() {
+        let options =
+            NexusClientOptions::new("https://bob:hunter2@gw.example/x?q").api_key("nx_secret_key");
+        let debug = format!("{options:?}");
+        assert!(
+            !debug.contains("nx_secret_key") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+        assert!(debug.contains("https://<redacted>@gw.example/x"), "{debug}");
+        assert!(!debug.contains("?q"), "{debug}");
+        assert_eq!(url_for_debug("http://a/b@c?key=1"), "http://a/b@c");
+    }
+}

@@ -1,0 +1,239 @@
+//! What a [`FakeGateway`](super::FakeGateway) serves: [`FakeConnection`]s for
+//! the lifecycle endpoints and [`FakeProvider`]s for `/v1/resolve`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::ConnectionStatus;
+use crate::date::format_rfc3339;
+
+/// A connection for the lifecycle endpoints (check, token, refresh, revoke).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FakeConnection {
+    /// Its status now.
+    pub status: ConnectionStatus,
+    /// The provider it connects to.
+    pub provider_name: String,
+    /// The token `/v1/token/{id}` returns; `/v1/refresh/{id}` rotates it.
+    pub access_token: String,
+    /// While pending: `Some(n)` answers `check-connection` with `pending` `n`
+    /// more times, then turns active; `None` keeps the status as it is.
+    pub pending_polls: Option<u32>,
+    /// Set: revocation at the provider fails with this message.
+    pub provider_revocation_error: Option<String>,
+}
+
+impl FakeConnection {
+    /// The same connection, whose revocation at the provider fails with `message`.
+    pub fn provider_revocation_error(mut self, message: &str) -> FakeConnection {
+        self.provider_revocation_error = Some(message.to_owned());
+        self
+    }
+
+    /// The status `check-connection` answers now, counting one poll.
+    pub(crate) fn poll(&mut self) -> &ConnectionStatus {
+        if self.status == ConnectionStatus::Pending {
+            match self.pending_polls {
+                Some(0) => {
+                    self.status = ConnectionStatus::Active;
+                    self.pending_polls = None;
+                }
+                Some(n) => self.pending_polls = Some(n - 1),
+                None => {}
+            }
+        }
+        &self.status
+    }
+}
+
+impl FakeConnection {
+    /// An active connection holding `access_token`.
+    pub fn active(provider_name: &str, access_token: &str) -> FakeConnection {
+        FakeConnection {
+            status: ConnectionStatus::Active,
+            provider_name: provider_name.into(),
+            access_token: access_token.into(),
+            pending_polls: None,
+            provider_revocation_error: None,
+        }
+    }
+
+    /// A pending connection that turns active after `polls` checks, or
+    /// stays pending (until consent or [`set_status`](super::FakeGateway::set_status))
+    /// when `polls` is `None`.
+    pub fn pending(provider_name: &str, access_token: &str, polls: Option<u32>) -> FakeConnection {
+        FakeConnection {
+            status: ConnectionStatus::Pending,
+            pending_polls: polls,
+            ..FakeConnection::active(provider_name, access_token)
+        }
+    }
+}
+
+/// What `/v1/resolve` answers for one (workspace, provider), and what
+/// `/v1/providers/metadata` says of the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeProvider {
+    strategy: Option<Value>,
+    api_base_url: Option<String>,
+    credentials: Map<String, Value>,
+    /// The credential key holding the token that `rotating` changes.
+    token_field: String,
+    /// OAuth2 answers copy the credential keys to the top level.
+    copy_to_top: bool,
+    expires_in: Option<Duration>,
+    rotating: bool,
+    raw: Option<Value>,
+}
+
+impl FakeProvider {
+    /// OAuth2 with a `bearer` token that lives an hour.
+    pub fn oauth2(access_token: &str) -> FakeProvider {
+        let mut credentials = Map::new();
+        credentials.insert("access_token".into(), access_token.into());
+        credentials.insert("token_type".into(), "bearer".into());
+        FakeProvider {
+            strategy: Some(json!({"type": "oauth2"})),
+            api_base_url: None,
+            credentials,
+            token_field: "access_token".into(),
+            copy_to_top: true,
+            expires_in: Some(Duration::from_secs(3600)),
+            rotating: false,
+            raw: None,
+        }
+    }
+
+    /// An api key sent in `header_name`, after `value_prefix` when given.
+    pub fn header(header_name: &str, value_prefix: Option<&str>, api_key: &str) -> FakeProvider {
+        let mut config = json!({"header_name": header_name, "credential_field": "api_key"});
+        if let Some(prefix) = value_prefix {
+            config["value_prefix"] = prefix.into();
+        }
+        FakeProvider::keyed(
+            json!({"type": "header", "config": config}),
+            "api_key",
+            api_key,
+        )
+    }
+
+    /// HTTP Basic credentials.
+    pub fn basic_auth(username: &str, password: &str) -> FakeProvider {
+        let mut provider = FakeProvider::keyed(json!({"type": "basic_auth"}), "username", username);
+        provider
+            .credentials
+            .insert("password".into(), password.into());
+        provider
+    }
+
+    /// An api key sent as the query parameter `param_name`.
+    pub fn query_param(param_name: &str, api_key: &str) -> FakeProvider {
+        let strategy = json!({"type": "query_param",
+                              "config": {"param_name": param_name, "credential_field": "api_key"}});
+        FakeProvider::keyed(strategy, "api_key", api_key)
+    }
+
+    /// Answers exactly `body` (with no expiry added), for contract tests.
+    pub fn raw(body: Value) -> FakeProvider {
+        FakeProvider {
+            raw: Some(body),
+            ..FakeProvider::oauth2("")
+        }
+    }
+
+    fn keyed(strategy: Value, field: &str, value: &str) -> FakeProvider {
+        let mut credentials = Map::new();
+        credentials.insert(field.into(), value.into());
+        FakeProvider {
+            strategy: Some(strategy),
+            api_base_url: None,
+            credentials,
+            token_field: field.into(),
+            copy_to_top: false,
+            expires_in: None,
+            rotating: false,
+            raw: None,
+        }
+    }
+
+    /// The provider's API base URL, as `GET /v1/providers/metadata` reports
+    /// it (the origin [`CredentialScope::provider_api`](crate::CredentialScope::provider_api) allows).
+    pub fn api_base_url(mut self, url: &str) -> FakeProvider {
+        self.api_base_url = Some(url.to_owned());
+        self
+    }
+
+    /// The provider's entry in `GET /v1/providers/metadata`, and the auth
+    /// type it is grouped under.
+    pub(crate) fn metadata(&self, name: &str) -> (&'static str, Value) {
+        let kind = self
+            .strategy
+            .as_ref()
+            .and_then(|s| s.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("oauth2");
+        let group = match kind {
+            "header" | "query_param" => "api_key",
+            "basic_auth" => "basic_auth",
+            "aws_sigv4" => "aws_sigv4",
+            _ => "oauth2",
+        };
+        let entry = json!({"id": format!("fake-{name}"), "api_base_url": self.api_base_url,
+                           "scopes": [], "description": "", "category": "fake"});
+        (group, entry)
+    }
+
+    /// The token expires this long after each resolve.
+    pub fn expires_in(mut self, lifetime: Duration) -> FakeProvider {
+        self.expires_in = Some(lifetime);
+        self
+    }
+
+    /// The answer carries no expiry at all.
+    pub fn no_expiry(mut self) -> FakeProvider {
+        self.expires_in = None;
+        self
+    }
+
+    /// The `n`-th token served for the pair (from 1; faulted requests do not
+    /// count) is the token with `-n` appended.
+    pub fn rotating(mut self) -> FakeProvider {
+        self.rotating = true;
+        self
+    }
+
+    pub(crate) fn answer(&self, serial: usize) -> Value {
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
+        let mut credentials = self.credentials.clone();
+        if self.rotating {
+            if let Some(Value::String(token)) = credentials.get_mut(&self.token_field) {
+                token.push_str(&format!("-{serial}"));
+            }
+        }
+        if let Some(lifetime) = self.expires_in {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let at = (now + lifetime).as_secs() as i64;
+            credentials.insert("expires_at".into(), format_rfc3339(at).into());
+            credentials.insert("expired".into(), false.into());
+        }
+        let mut body = Map::new();
+        if self.copy_to_top {
+            for key in ["access_token", "token_type"] {
+                if let Some(v) = credentials.get(key) {
+                    body.insert(key.into(), v.clone());
+                }
+            }
+        }
+        if let Some(strategy) = &self.strategy {
+            body.insert("strategy".into(), strategy.clone());
+        }
+        body.insert("credentials".into(), Value::Object(credentials));
+        Value::Object(body)
+    }
+}

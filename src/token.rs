@@ -1,0 +1,243 @@
+//! [`CachedToken`]: a credential ready to apply to a request, as the cache
+//! holds it. Opaque and cheap to clone: one shared allocation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::error::REDACTED;
+
+/// How a credential is applied to a request, as the Broker names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Strategy {
+    /// `Authorization: <token_type> <token>`.
+    OAuth2,
+    /// `<header_name>: <value_prefix><key>`.
+    Header,
+    /// `Authorization: Basic base64(user:password)`.
+    BasicAuth,
+    /// `?<param>=<key>`.
+    QueryParam,
+}
+
+impl Strategy {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Strategy::OAuth2 => "oauth2",
+            Strategy::Header => "header",
+            Strategy::BasicAuth => "basic_auth",
+            Strategy::QueryParam => "query_param",
+        }
+    }
+}
+
+/// The parts of a [`CachedToken`], for the crate's resolve parser.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct TokenParts {
+    pub(crate) access_token: String,
+    pub(crate) token_type: String,
+    pub(crate) expires_at: SystemTime,
+    pub(crate) header_name: String,
+    pub(crate) value_prefix: String,
+    pub(crate) query_param: Option<String>,
+    pub(crate) strategy: Strategy,
+}
+
+/// A credential ready to apply to a request (Python's resolved token).
+///
+/// Cheap to clone: clones share one allocation, so a cache hit copies no
+/// string. Read it through its methods; the secret is behind
+/// [`access_token`](Self::access_token) and never in `Debug`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use nexus_sdk::CachedToken;
+///
+/// let token = CachedToken::bearer("gho_secret", SystemTime::now() + Duration::from_secs(3600));
+/// assert_eq!(token.header_name(), "Authorization");
+/// assert_eq!(token.header_value(), "Bearer gho_secret");
+/// assert_eq!(token.strategy(), "oauth2");
+/// assert!(!format!("{token:?}").contains("gho_secret"));
+///
+/// let key = CachedToken::bearer("k-123", SystemTime::now() + Duration::from_secs(60))
+///     .with_header("X-API-Key", "");
+/// assert_eq!((key.header_name(), key.header_value().as_str()), ("X-API-Key", "k-123"));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    parts: Arc<TokenParts>,
+}
+
+impl CachedToken {
+    /// An OAuth2 bearer token: `Authorization: Bearer <access_token>`.
+    pub fn bearer(access_token: impl Into<String>, expires_at: SystemTime) -> Self {
+        CachedToken::from_parts(TokenParts {
+            access_token: access_token.into(),
+            token_type: "Bearer".to_owned(),
+            expires_at,
+            header_name: "Authorization".to_owned(),
+            value_prefix: "Bearer ".to_owned(),
+            query_param: None,
+            strategy: Strategy::OAuth2,
+        })
+    }
+
+    /// The same credential sent in `header_name` after `value_prefix` (which
+    /// may be empty): the `header` strategy. Its token type becomes the
+    /// trimmed prefix, or the header name when that is empty.
+    #[must_use]
+    pub fn with_header(
+        self,
+        header_name: impl Into<String>,
+        value_prefix: impl Into<String>,
+    ) -> Self {
+        self.edit(|p| {
+            p.header_name = header_name.into();
+            p.value_prefix = value_prefix.into();
+            p.token_type = match p.value_prefix.trim() {
+                "" => p.header_name.clone(),
+                trimmed => trimmed.to_owned(),
+            };
+            p.query_param = None;
+            p.strategy = Strategy::Header;
+        })
+    }
+
+    /// The same credential sent as the query parameter `name`: the
+    /// `query_param` strategy.
+    #[must_use]
+    pub fn with_query_param(self, name: impl Into<String>) -> Self {
+        self.edit(|p| {
+            let name = name.into();
+            p.token_type = name.clone();
+            p.value_prefix = String::new();
+            p.query_param = Some(name);
+            p.strategy = Strategy::QueryParam;
+        })
+    }
+
+    /// The token type as the provider spelled it. The header prefix follows
+    /// it as the Gateway's `oauth2` rule says: `"Bearer "` for any casing of
+    /// `bearer`, else `"<token_type> "`.
+    #[must_use]
+    pub fn with_token_type(self, token_type: impl Into<String>) -> Self {
+        self.edit(|p| {
+            p.token_type = token_type.into();
+            p.value_prefix = if p.token_type.eq_ignore_ascii_case("bearer") {
+                "Bearer ".to_owned()
+            } else {
+                format!("{} ", p.token_type)
+            };
+        })
+    }
+
+    /// The credential itself (Python `.access_token`): a secret.
+    pub fn access_token(&self) -> &str {
+        &self.parts.access_token
+    }
+
+    /// The token type, provider casing kept (`bearer` stays `bearer`).
+    pub fn token_type(&self) -> &str {
+        &self.parts.token_type
+    }
+
+    /// When the token stops being valid.
+    pub fn expires_at(&self) -> SystemTime {
+        self.parts.expires_at
+    }
+
+    /// The header that carries it: `Authorization`, `X-API-Key`, …
+    pub fn header_name(&self) -> &str {
+        &self.parts.header_name
+    }
+
+    /// What goes before the token in the header value: `"Bearer "`, `"Basic "`, `""`, …
+    pub fn value_prefix(&self) -> &str {
+        &self.parts.value_prefix
+    }
+
+    /// `Some(name)` when the token is sent as the query parameter `name`
+    /// rather than in a header.
+    pub fn query_param(&self) -> Option<&str> {
+        self.parts.query_param.as_deref()
+    }
+
+    /// The header value to send: the prefix followed by the token. A secret.
+    pub fn header_value(&self) -> String {
+        format!("{}{}", self.parts.value_prefix, self.parts.access_token)
+    }
+
+    /// The strategy, as the Broker names it: `oauth2`, `header`,
+    /// `basic_auth` or `query_param`.
+    pub fn strategy(&self) -> &str {
+        self.parts.strategy.as_str()
+    }
+
+    pub(crate) fn from_parts(parts: TokenParts) -> Self {
+        CachedToken {
+            parts: Arc::new(parts),
+        }
+    }
+
+    /// Whether both are clones of one token (one cache entry), whatever
+    /// their text: a Gateway may hand out the same string twice.
+    pub(crate) fn same_entry(&self, other: &CachedToken) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts)
+    }
+
+    fn edit(mut self, change: impl FnOnce(&mut TokenParts)) -> Self {
+        change(Arc::make_mut(&mut self.parts));
+        self
+    }
+}
+
+impl fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.parts;
+        f.debug_struct("CachedToken")
+            .field("access_token", &REDACTED)
+            .field("token_type", &p.token_type)
+            .field("expires_at", &p.expires_at)
+            .field("header_name", &p.header_name)
+            .field("value_prefix", &p.value_prefix)
+            .field("query_param", &p.query_param)
+            .field("strategy", &p.strategy.as_str())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn builders() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let t = CachedToken::bearer("t", at).with_token_type("bearer");
+        assert_eq!((t.token_type(), t.value_prefix()), ("bearer", "Bearer "));
+        let t = t.with_token_type("MAC");
+        assert_eq!(t.header_value(), "MAC t");
+        let q = CachedToken::bearer("k", at).with_query_param("api_key");
+        assert_eq!(
+            (q.query_param(), q.strategy(), q.value_prefix()),
+            (Some("api_key"), "query_param", "")
+        );
+        let h = CachedToken::bearer("k", at).with_header("X-Key", "Token ");
+        assert_eq!(
+            (h.token_type(), h.header_value().as_str()),
+            ("Token", "Token k")
+        );
+        assert_eq!(h.expires_at(), at);
+    }
+
+    #[test]
+    fn clones_share_one_entry_and_equal_texts_do_not() {
+        let at = SystemTime::now();
+        let a = CachedToken::bearer("same", at);
+        let b = CachedToken::bearer("same", at);
+        assert_eq!(a, b);
+        assert!(!a.same_entry(&b));
+        assert!(a.same_entry(&a.clone()));
+    }
+}

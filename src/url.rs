@@ -1,0 +1,572 @@
+//! Every URL rule of the crate, in one place: parsing and validating a
+//! caller's or the Gateway's URL, origins (the one comparison behind the
+//! redirect rule, the loopback rule and the credential scope), percent- and
+//! form-encoding, joining a `Location`, and printing a URL for a log line.
+//! Pure functions over strings and [`Uri`]s.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use ureq::http::Uri;
+
+use crate::error::NexusError;
+
+/// Bytes left alone in a path segment: `A-Z a-z 0-9 - . _ ~` (RFC 3986 unreserved).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Bytes left alone in `application/x-www-form-urlencoded`: `A-Z a-z 0-9 * - . _`
+/// (space is written `+`).
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+
+/// An origin: scheme, host and port, normalised as browsers compare them
+/// (scheme and host ASCII-lowercased, the host's trailing dot removed, the
+/// default port made explicit).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// The origin of an http(s) URI; `None` for another scheme or no host.
+    pub(crate) fn of(uri: &Uri) -> Option<Origin> {
+        let https = match uri.scheme_str()? {
+            s if s.eq_ignore_ascii_case("https") => true,
+            s if s.eq_ignore_ascii_case("http") => false,
+            _ => return None,
+        };
+        let host = normal_host(uri.host()?);
+        if host.is_empty() {
+            return None;
+        }
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        Some(Origin { https, host, port })
+    }
+
+    /// An origin written by a person: `https://api.example`, with or without
+    /// a port or a trailing `/`.
+    pub(crate) fn parse(origin: &str) -> Result<Origin, NexusError> {
+        let uri = parse_http_url(origin, "origin")?;
+        if uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
+            return Err(NexusError::invalid_input(
+                "an origin is a scheme, a host and an optional port, with no path or query",
+            ));
+        }
+        Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("origin has no host"))
+    }
+
+    /// Whether a key for `self` may follow a redirect to `to`: the same
+    /// origin, or the same host upgraded from http to https (on its default
+    /// port, or the same port).
+    pub(crate) fn may_upgrade_to(&self, to: &Origin) -> bool {
+        if self == to {
+            return true;
+        }
+        let upgrade = !self.https && to.https && self.host == to.host;
+        upgrade && (to.port == 443 || to.port == self.port)
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.https { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", escape(&self.host), self.port)
+    }
+}
+
+/// A host as origins compare it: ASCII-lowercased, without a trailing dot.
+fn normal_host(host: &str) -> String {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.to_ascii_lowercase()
+}
+
+/// Parses a caller's or the Gateway's URL. It must be absolute http(s) with
+/// an ASCII host, no userinfo, and a port (when given) that is a decimal
+/// number in 1–65535. Non-ASCII characters and spaces in the path and query
+/// are percent-encoded as a browser does; a fragment is dropped (it never
+/// goes on the wire). `what` names the URL in error messages, which never
+/// repeat the URL itself.
+pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
+    let url = url.trim();
+    let url = url.split_once('#').map_or(url, |(before, _)| before);
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        NexusError::invalid_input(format!("{what} must be an http:// or https:// URL"))
+    })?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(NexusError::invalid_input(format!(
+            "{what} must be an http:// or https:// URL"
+        )));
+    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path_and_query) = rest.split_at(authority_end);
+    check_authority(authority, what)?;
+    let encoded = format!("{scheme}://{authority}{}", encode_target(path_and_query));
+    encoded
+        .parse::<Uri>()
+        .map_err(|_| NexusError::invalid_input(format!("{what} is not a valid URL")))
+}
+
+/// Refuses userinfo, a missing or non-ASCII host, and a bad port.
+fn check_authority(authority: &str, what: &str) -> Result<(), NexusError> {
+    if authority.contains('@') {
+        return Err(NexusError::invalid_input(format!(
+            "{what} holds a user name or password (`user:pass@`): pass credentials another way"
+        )));
+    }
+    let (host, port) = split_host_port(authority);
+    if host.is_empty() || host == "[]" {
+        return Err(NexusError::invalid_input(format!("{what} has no host")));
+    }
+    if !host.is_ascii() {
+        return Err(NexusError::invalid_input(format!(
+            "{what} has a non-ASCII host: write it in its punycode (xn--) form"
+        )));
+    }
+    if let Some(port) = port {
+        let valid = (1..=5).contains(&port.len())
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+        if !valid {
+            return Err(NexusError::invalid_input(format!(
+                "{what} has a port that is not a number from 1 to 65535"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `host` and the text after its `:`, if any; brackets kept on IPv6 literals.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if authority.starts_with('[') {
+        return match authority.find(']') {
+            Some(end) => {
+                let (host, rest) = authority.split_at(end + 1);
+                (
+                    host,
+                    rest.strip_prefix(':')
+                        .or(Some(rest).filter(|r| !r.is_empty())),
+                )
+            }
+            None => (authority, None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    }
+}
+
+/// A path and query with non-ASCII bytes and spaces percent-encoded;
+/// existing `%XX` escapes and every other byte left as they are.
+fn encode_target(target: &str) -> Cow<'_, str> {
+    if target.bytes().all(|b| b.is_ascii() && b != b' ') {
+        return Cow::Borrowed(target);
+    }
+    let mut out = String::with_capacity(target.len() + 16);
+    for c in target.chars() {
+        if c.is_ascii() && c != ' ' {
+            out.push(c);
+        } else {
+            let mut buf = [0; 4];
+            for &b in c.encode_utf8(&mut buf).as_bytes() {
+                out.push_str(percent_encoding::percent_encode_byte(b));
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Percent-encodes `s` as one path segment: every byte but `A-Z a-z 0-9 - . _ ~`,
+/// so `a/b` becomes `a%2Fb` and `../x` cannot climb.
+pub(crate) fn encode_path_segment(s: &str) -> String {
+    utf8_percent_encode(s, PATH_SEGMENT).to_string()
+}
+
+/// An `application/x-www-form-urlencoded` query string of the pairs, in order.
+pub(crate) fn form_urlencode(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        form_encode_into(&mut out, key);
+        out.push('=');
+        form_encode_into(&mut out, value);
+    }
+    out
+}
+
+fn form_encode_into(out: &mut String, s: &str) {
+    for piece in utf8_percent_encode(s, FORM) {
+        // The encoder writes a space as %20; forms write it as +.
+        out.push_str(if piece == "%20" { "+" } else { piece });
+    }
+}
+
+/// A form-encoded name or value, decoded (`+` is a space).
+fn form_decode(s: &str) -> String {
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `uri` with `name=value` as the last query parameter, after removing every
+/// parameter whose decoded name is `name` (however the caller spelled it:
+/// `%6Bey`, `k+ey`).
+pub(crate) fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri, NexusError> {
+    let mut query: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or("");
+            !pair.is_empty() && form_decode(key) != name
+        })
+        .collect();
+    let credential = form_urlencode(&[(name, value)]);
+    query.push(&credential);
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = format!("{}?{}", uri.path(), query.join("&"));
+    parts.path_and_query = path_and_query.parse().ok();
+    Uri::from_parts(parts)
+        .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
+}
+
+/// The absolute URL a `Location` names, relative to `base`: `None` when it
+/// is empty, names a scheme other than http(s) (`javascript:`, `data:`,
+/// `file:`, `mailto:`…), or does not make a valid URL.
+pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
+    let location = location.trim();
+    if location.is_empty() || location.starts_with('#') {
+        // The base URL itself: no place to go.
+        return None;
+    }
+    let scheme = base.scheme_str()?;
+    let absolute = if has_scheme(location) {
+        location.to_owned()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{scheme}://{rest}")
+    } else {
+        let authority = base.authority()?.as_str();
+        let path = if location.starts_with('/') {
+            location.to_owned()
+        } else if location.starts_with('?') {
+            format!("{}{location}", base.path())
+        } else {
+            let dir = base.path().rsplit_once('/').map_or("", |(dir, _)| dir);
+            format!("{dir}/{location}")
+        };
+        format!("{scheme}://{authority}{path}")
+    };
+    parse_http_url(&absolute, "Location").ok()
+}
+
+/// Whether a reference starts with a scheme (RFC 3986: a letter, then
+/// letters, digits, `+`, `-` or `.`, then `:`).
+fn has_scheme(reference: &str) -> bool {
+    let Some((scheme, _)) = reference.split_once(':') else {
+        return false;
+    };
+    let mut bytes = scheme.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// Whether the host is loopback in any spelling the OS would connect to:
+/// `localhost` (any case, a trailing dot, any `*.localhost`), any
+/// 127.0.0.0/8 address in any IPv4 form `inet_aton` accepts (`127.1`,
+/// `2130706433`, `0x7f.1`, `127.000.000.001`), `::1`, and `::ffff:127.x`.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = normal_host(host);
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<Ipv6Addr>().is_ok_and(|ip| {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        });
+    }
+    lenient_ipv4(&host).is_some_and(|ip| ip.is_loopback())
+}
+
+/// An IPv4 address in the forms `inet_aton` accepts: one to four parts, each
+/// decimal, octal (leading `0`) or hex (`0x`), the last filling the rest.
+fn lenient_ipv4(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(parts.len());
+    for part in &parts {
+        values.push(ipv4_part(part)?);
+    }
+    let (last, leading) = values.split_last()?;
+    let mut address: u64 = 0;
+    for &value in leading {
+        if value > 255 {
+            return None;
+        }
+        address = (address << 8) | value;
+    }
+    let rest_bits = 8 * (4 - leading.len() as u32);
+    if *last >= 1u64 << rest_bits {
+        return None;
+    }
+    address = (address << rest_bits) | last;
+    u32::try_from(address).ok().map(Ipv4Addr::from)
+}
+
+fn ipv4_part(part: &str) -> Option<u64> {
+    let (digits, radix) =
+        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (hex, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (part, 10)
+        };
+    if digits.is_empty() {
+        // "0x" alone is 0 for inet_aton; an empty part is not a number.
+        return (radix == 16).then_some(0);
+    }
+    if digits.len() > 12 || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// A URL as a log line may show it: scheme, host, port and path, without
+/// userinfo, query or fragment, control characters escaped.
+pub(crate) fn for_log(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or("");
+    let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let scheme = uri.scheme_str().unwrap_or("");
+    escape(&format!("{scheme}://{host}{port}{}", uri.path())).into_owned()
+}
+
+/// `s` with control characters (CR, LF, ESC, …) escaped, so that a caller's
+/// id cannot forge a log line.
+pub(crate) fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn path_segments_cannot_climb() {
+        assert_eq!(encode_path_segment("a/b"), "a%2Fb");
+        assert_eq!(encode_path_segment("../x"), "..%2Fx");
+        assert_eq!(encode_path_segment("a b?c#d"), "a%20b%3Fc%23d");
+        assert_eq!(encode_path_segment("é"), "%C3%A9");
+        assert_eq!(encode_path_segment("A-z.0_9~"), "A-z.0_9~");
+        assert_eq!(encode_path_segment("\0"), "%00");
+    }
+
+    #[test]
+    fn form_encoding() {
+        assert_eq!(
+            form_urlencode(&[("workspace_id", "w 1&x=2"), ("provider_name", "é*")]),
+            "workspace_id=w+1%26x%3D2&provider_name=%C3%A9*"
+        );
+        assert_eq!(form_urlencode(&[]), "");
+        assert_eq!(form_decode("w+1%26x%3D2"), "w 1&x=2");
+    }
+
+    #[test]
+    fn url_checks() {
+        assert!(parse_http_url("https://gw.example/base", "gateway_url").is_ok());
+        assert!(parse_http_url("HTTP://127.0.0.1:8080", "gateway_url").is_ok());
+        assert!(parse_http_url("http://[::1]:65535/", "url").is_ok());
+        for bad in [
+            "",
+            "gw.example",
+            "ftp://gw.example/",
+            "http://",
+            "http://a b/",
+            "/v1",
+            "http://user:pw@gw.example/",
+            "http://@gw.example/",
+            "http://x:99999/",
+            "http://x:65536/",
+            "http://x:65616/",
+            "http://x:+80/",
+            "http://x:0/",
+            "http://x:-1/",
+            "http://x:/",
+            "http://x:8o/",
+            "http://[::1]:99999/",
+            "http://[::1]x/",
+            "http://é.example/",
+            "http://x/\r\nX: y",
+        ] {
+            let err = parse_http_url(bad, "gateway_url").unwrap_err();
+            assert_eq!(err.code, "invalid_input", "{bad:?}");
+        }
+        let err = parse_http_url("https://bob:hunter2@gw.example/", "url").unwrap_err();
+        assert!(!err.message.contains("hunter2"), "{}", err.message);
+    }
+
+    #[test]
+    fn non_ascii_and_spaces_are_encoded_in_path_and_query() {
+        let parsed = |s: &str| parse_http_url(s, "url").unwrap().to_string();
+        assert_eq!(parsed("http://x/é"), "http://x/%C3%A9");
+        assert_eq!(
+            parsed("http://x/a b?q=c d&e=ü"),
+            "http://x/a%20b?q=c%20d&e=%C3%BC"
+        );
+        assert_eq!(parsed("http://x/%C3%A9?q=%20"), "http://x/%C3%A9?q=%20");
+        assert_eq!(parsed("http://x/p#frag ment"), "http://x/p");
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        let o = |s: &str| Origin::of(&uri(s)).unwrap();
+        assert_eq!(o("https://A.Example./x"), o("HTTPS://a.example:443/y"));
+        assert_eq!(o("http://a.example/"), o("http://a.example:80/?q"));
+        assert_ne!(o("http://a.example/"), o("https://a.example/"));
+        assert_ne!(o("https://a.example/"), o("https://a.example:8443/"));
+        assert_ne!(o("https://a.example/"), o("https://b.example/"));
+        assert_eq!(
+            Origin::parse("https://API.example/").unwrap(),
+            o("https://api.example:443")
+        );
+        assert!(Origin::parse("https://api.example/v1").is_err());
+        assert_eq!(o("https://a.example/").to_string(), "https://a.example:443");
+        assert!(o("http://a/").may_upgrade_to(&o("https://a/")));
+        assert!(o("http://a:8080/").may_upgrade_to(&o("https://a:8080/")));
+        assert!(!o("https://a/").may_upgrade_to(&o("http://a/")));
+        assert!(!o("http://a/").may_upgrade_to(&o("https://b/")));
+    }
+
+    #[test]
+    fn locations() {
+        let base = uri("https://api.example/v1/items?page=2");
+        let resolved = |l: &str| resolve_location(&base, l).map(|u| u.to_string());
+        for (location, want) in [
+            ("https://other.example/x", "https://other.example/x"),
+            ("//cdn.example/y", "https://cdn.example/y"),
+            ("/v2/items", "https://api.example/v2/items"),
+            ("other", "https://api.example/v1/other"),
+            ("?page=3", "https://api.example/v1/items?page=3"),
+            ("/é", "https://api.example/%C3%A9"),
+        ] {
+            assert_eq!(resolved(location).as_deref(), Some(want), "{location}");
+        }
+        for bad in [
+            "",
+            "  ",
+            "#top",
+            "ftp://x/",
+            "javascript:alert(1)",
+            "javascript:alert(1)://",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>",
+            "mailto:a@b.example",
+            "file:/etc/passwd",
+            "file:///etc/passwd",
+            "http://",
+            "http:relative",
+            "http://a b/",
+            "https:///x",
+            "https://u:p@evil.example/",
+        ] {
+            assert_eq!(resolved(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_in_every_spelling() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+            "api.localhost",
+            "127.0.0.1",
+            "127.9.9.9",
+            "127.1",
+            "127.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0x7f.1",
+            "0177.0.0.1",
+            "127.000.000.001",
+            "127.0.0.1.",
+            "[::1]",
+            "[0:0:0:0:0:0:0:1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:7f00:1]",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "10.0.0.1",
+            "example.com",
+            "[::2]",
+            "localhost.example",
+            "128.0.0.1",
+            "127.0.0.256.1",
+            "1.2.3.4.5",
+            "0x",
+            "[::ffff:10.0.0.1]",
+            "2130706433999",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn query_credential_replaces_every_spelling() {
+        let with = |u: &str| {
+            with_query_param(&uri(u), "key", "SECRET")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(with("http://x/p"), "http://x/p?key=SECRET");
+        assert_eq!(
+            with("http://x/p?a=1&key=mine&%6Bey=2&k%65y&b=2"),
+            "http://x/p?a=1&b=2&key=SECRET"
+        );
+        let spaced = with_query_param(&uri("http://x/?api+key=1&api%20key=2"), "api key", "S")
+            .unwrap()
+            .to_string();
+        assert_eq!(spaced, "http://x/?api+key=S");
+    }
+
+    #[test]
+    fn log_forms() {
+        let u = uri("http://127.0.0.1:8080/a/b?token=secret");
+        assert_eq!(for_log(&u), "http://127.0.0.1:8080/a/b");
+        assert_eq!(escape("ws\r\nINFO fake"), "ws\\r\\nINFO fake");
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+}
