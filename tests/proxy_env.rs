@@ -26,6 +26,32 @@ fn env_proxy_is_used_but_never_for_loopback() {
     assert_eq!(gateway.requests(Route::Resolve), 1);
     assert_eq!(proxy.request_count(), 0, "loopback went through the proxy");
 
+    // Every spelling of loopback the OS connects to goes direct too.
+    let port = gateway
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for host in [
+        "127.1",
+        "2130706433",
+        "0x7f.0.0.1",
+        "127.000.000.001",
+        "[::ffff:127.0.0.1]",
+        "LOCALHOST",
+    ] {
+        let url = format!("http://{host}:{port}");
+        let client = NexusClient::new(NexusClientOptions::new(&url)).unwrap();
+        let token = client.resolve_token("ws", "github");
+        assert!(token.is_ok(), "{host}: {token:?}");
+    }
+    assert_eq!(
+        proxy.request_count(),
+        0,
+        "a loopback spelling went through the proxy"
+    );
+
     // Another host goes through the proxy: ureq opens a CONNECT tunnel,
     // which this stand-in cannot carry, so the fetch itself fails.
     let err = client

@@ -8,8 +8,9 @@ use parking_lot::Mutex;
 
 use super::fault::Fault;
 use super::provider::{FakeConnection, FakeProvider};
+use super::request::RecordedRequest;
 use super::routes::{Route, handle};
-use super::server::{HttpServer, RecordedRequest};
+use super::server::HttpServer;
 use crate::ConnectionStatus;
 
 #[derive(Default)]

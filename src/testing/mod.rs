@@ -14,6 +14,7 @@
 mod fault;
 mod gateway;
 mod provider;
+mod request;
 mod routes;
 mod server;
 mod upstream;
@@ -21,6 +22,6 @@ mod upstream;
 pub use fault::Fault;
 pub use gateway::FakeGateway;
 pub use provider::{FakeConnection, FakeProvider};
+pub use request::{Framing, RecordedRequest};
 pub use routes::Route;
-pub use server::RecordedRequest;
 pub use upstream::{FakeReply, FakeUpstream};

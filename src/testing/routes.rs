@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::fault::fault_reply;
 use super::gateway::State;
 use super::provider::FakeConnection;
-use super::server::{RecordedRequest, Reply, percent_decode};
+use super::request::{RecordedRequest, percent_decode};
+use super::server::Reply;
 use crate::ConnectionStatus;
 use crate::date::format_rfc3339;
 

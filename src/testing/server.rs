@@ -1,8 +1,10 @@
 //! A small HTTP/1.1 server on std's `TcpListener`: a thread per connection,
-//! keep-alive, `Content-Length` and chunked request bodies, and the
+//! keep-alive, strict request reading (see `request.rs`), and the
 //! misbehaviour fault tests need (close without answering, hang, raw bytes).
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
+
+use super::request::{RecordedRequest, Rejection, read_request};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,80 +12,6 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-
-/// The largest request head (request line and headers) the server reads.
-const MAX_HEAD: usize = 64 << 10;
-/// The largest request body the server reads.
-const MAX_BODY: u64 = 64 << 20;
-
-/// A request as a fake server received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedRequest {
-    /// `GET`, `POST`, `PROPFIND`, …
-    pub method: String,
-    /// The path, percent-encoding kept (`/v1/token/a%2Fb`).
-    pub path: String,
-    /// The query string without `?`, or `""`.
-    pub query: String,
-    /// Headers in the order received, names as sent.
-    pub headers: Vec<(String, String)>,
-    /// The body, de-chunked.
-    pub body: Vec<u8>,
-}
-
-impl RecordedRequest {
-    /// The first header of that name, ignoring case.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The first query parameter of that name, decoded.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        query_pairs(&self.query)
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    }
-}
-
-/// Decodes an `application/x-www-form-urlencoded` string into pairs.
-pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
-}
-
-/// Decodes `%XX` escapes (and `+` as space when `plus` is set), lossily.
-pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// What the server does with a request.
 #[derive(Debug, Clone)]
@@ -210,7 +138,17 @@ fn serve_requests(
     shared: &Shared,
     handler: &Handler,
 ) {
-    while let Ok(Some((request, close_after))) = read_request(reader) {
+    loop {
+        let (request, close_after) = match read_request(reader) {
+            Ok(Some(read)) => read,
+            Ok(None) => return,
+            Err(Rejection { status, reason }) => {
+                // What a strict HTTP/1.1 server does: refuse, and close.
+                let headers = vec![("Connection".to_owned(), "close".to_owned())];
+                let _ = write_answer(writer, status, &headers, reason.as_bytes());
+                return;
+            }
+        };
         match handler(request) {
             Reply::Answer {
                 status,
@@ -276,115 +214,4 @@ fn write_answer(
     out.extend_from_slice(body);
     writer.write_all(&out)?;
     writer.flush()
-}
-
-/// Reads one request; `None` at a clean end of the connection. The flag
-/// says the client asked to close after this one.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(RecordedRequest, bool)>> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        let n = reader
-            .by_ref()
-            .take(MAX_HEAD as u64)
-            .read_until(b'\n', &mut line)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if line == b"\r\n" || line == b"\n" {
-            if head.is_empty() {
-                continue; // stray blank line between requests
-            }
-            break;
-        }
-        head.push(String::from_utf8_lossy(&line).trim_end().to_owned());
-        if head.iter().map(String::len).sum::<usize>() > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too large"));
-        }
-    }
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad request line");
-    let mut parts = head[0].split_whitespace();
-    let (method, target) = (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let headers: Vec<(String, String)> = head[1..]
-        .iter()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let find = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    let close = find("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    let chunked = find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        read_chunked(reader)?
-    } else {
-        let length: u64 = find("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = Vec::new();
-        reader
-            .by_ref()
-            .take(length.min(MAX_BODY))
-            .read_to_end(&mut body)?;
-        body
-    };
-    let request = RecordedRequest {
-        method: method.to_owned(),
-        path: path.to_owned(),
-        query: query.to_owned(),
-        headers,
-        body,
-    };
-    Ok(Some((request, close)))
-}
-
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        reader.read_line(&mut size_line)?;
-        let size_hex = size_line.trim().split(';').next().unwrap_or("");
-        let size = u64::from_str_radix(size_hex, 16)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-        if size == 0 {
-            // Trailers, up to the blank line.
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-                    return Ok(body);
-                }
-            }
-        }
-        if body.len() as u64 + size > MAX_BODY {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
-        }
-        reader.by_ref().take(size).read_to_end(&mut body)?;
-        let mut crlf = String::new();
-        reader.read_line(&mut crlf)?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decoding() {
-        assert_eq!(percent_decode("a%2Fb+c", true), "a/b c");
-        assert_eq!(percent_decode("a+b", false), "a+b");
-        assert_eq!(percent_decode("%zz%4", true), "%zz%4");
-        assert_eq!(percent_decode("%C3%A9", false), "é");
-        assert_eq!(
-            query_pairs("workspace_id=w+1&provider_name=%C3%A9&flag"),
-            vec![
-                ("workspace_id".into(), "w 1".into()),
-                ("provider_name".into(), "é".into()),
-                ("flag".into(), String::new())
-            ]
-        );
-    }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::server::{HttpServer, RecordedRequest, Reply};
+use super::request::RecordedRequest;
+use super::server::{HttpServer, Reply};
 
 /// A canned answer for [`FakeUpstream::set_reply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +151,7 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
             .headers
             .iter()
             .any(|(_, v)| v.contains(token.as_str()))
-            || super::server::query_pairs(&request.query)
+            || super::request::query_pairs(&request.query)
                 .iter()
                 .any(|(_, v)| v == token)
     });
