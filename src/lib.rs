@@ -35,6 +35,7 @@
 //! ([`testing::FakeGateway`], a real Gateway double for your own tests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
@@ -82,3 +83,44 @@ pub(crate) const LOG_TARGET: &str = "nexus_sdk";
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// Every public options and input struct is `#[non_exhaustive]`: a struct
+/// literal from outside the crate does not compile, so a field added later
+/// breaks no one. Each block below must fail to compile.
+///
+/// ```compile_fail
+/// let _ = nexus_sdk::NexusClientOptions { ..nexus_sdk::NexusClientOptions::new("http://x") };
+/// ```
+///
+/// ```compile_fail
+/// let _ = nexus_sdk::RetryPolicy { ..nexus_sdk::RetryPolicy::default() };
+/// ```
+///
+/// ```compile_fail
+/// let _ = nexus_sdk::RequestConnectionInput { ..nexus_sdk::RequestConnectionInput::new("u", "p") };
+/// ```
+///
+/// ```compile_fail
+/// let _ = nexus_sdk::RevokeOptions { ..nexus_sdk::RevokeOptions::default() };
+/// ```
+///
+/// ```compile_fail
+/// let _ = nexus_sdk::FetchOptions { ..nexus_sdk::FetchOptions::default() };
+/// ```
+///
+/// ```compile_fail
+/// let _ = nexus_sdk::NexusError { ..nexus_sdk::NexusError::new("c", "m") };
+/// ```
+///
+/// The same expressions with the constructors compile:
+///
+/// ```
+/// let _ = nexus_sdk::NexusClientOptions::new("http://x");
+/// let _ = nexus_sdk::RetryPolicy::default();
+/// let _ = nexus_sdk::RequestConnectionInput::new("u", "p");
+/// let _ = nexus_sdk::RevokeOptions::default();
+/// let _ = nexus_sdk::FetchOptions::default();
+/// let _ = nexus_sdk::NexusError::new("c", "m");
+/// ```
+#[cfg(doctest)]
+struct NonExhaustiveChecks;

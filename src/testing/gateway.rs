@@ -79,6 +79,10 @@ impl FakeGateway {
     }
 
     /// Starts a fake Gateway, or says why it could not listen.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding a loopback port.
     pub fn try_start() -> std::io::Result<FakeGateway> {
         let state = Arc::new(Mutex::new(State::default()));
         let handler_state = Arc::clone(&state);

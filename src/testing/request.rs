@@ -157,10 +157,11 @@ pub(crate) fn read_request(
     Ok(Some((request, close)))
 }
 
+/// A request head: its bytes as received, and its lines without CRLF.
+type Head = (Vec<u8>, Vec<String>);
+
 /// The head's bytes and its lines, up to the blank line.
-fn read_head(
-    reader: &mut BufReader<TcpStream>,
-) -> Result<Option<(Vec<u8>, Vec<String>)>, Rejection> {
+fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Option<Head>, Rejection> {
     let mut raw = Vec::new();
     let mut lines = Vec::new();
     loop {

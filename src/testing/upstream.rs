@@ -92,6 +92,10 @@ impl FakeUpstream {
     }
 
     /// Starts a fake upstream, or says why it could not listen.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding a loopback port.
     pub fn try_start() -> std::io::Result<FakeUpstream> {
         let state = Arc::new(Mutex::new(State::default()));
         let handler_state = Arc::clone(&state);
