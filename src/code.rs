@@ -40,45 +40,45 @@ pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 /// A strategy the SDK cannot apply (`path`, `saml`, an unknown name).
 pub const UNSUPPORTED_STRATEGY: &str = "unsupported_strategy";
 
-// Sent by the Gateway and the Broker (status in brackets).
+// Sent by the Gateway and the Broker, with the status they come with.
 
-/// [400] A required field is missing.
+/// HTTP 400: A required field is missing.
 pub const MISSING_FIELDS: &str = "missing_fields";
-/// [400] The request body is not JSON.
+/// HTTP 400: The request body is not JSON.
 pub const INVALID_JSON: &str = "invalid_json";
-/// [400] The OAuth state does not match.
+/// HTTP 400: The OAuth state does not match.
 pub const INVALID_STATE: &str = "invalid_state";
-/// [400] The connection id is not a UUID.
+/// HTTP 400: The connection id is not a UUID.
 pub const INVALID_CONNECTION_ID: &str = "invalid_connection_id";
-/// [400] The connection is not active yet.
+/// HTTP 400: The connection is not active yet.
 pub const CONNECTION_NOT_ACTIVE: &str = "connection_not_active";
-/// [401] The api key is missing or wrong.
+/// HTTP 401: The api key is missing or wrong.
 pub const UNAUTHORIZED: &str = "unauthorized";
-/// [404] No such provider.
+/// HTTP 404: No such provider.
 pub const PROVIDER_NOT_FOUND: &str = "provider_not_found";
-/// [404] No such connection.
+/// HTTP 404: No such connection.
 pub const CONNECTION_NOT_FOUND: &str = "connection_not_found";
-/// [404] The connection has no token.
+/// HTTP 404: The connection has no token.
 pub const TOKEN_NOT_FOUND: &str = "token_not_found";
-/// [409] Several connections match the workspace and provider.
+/// HTTP 409: Several connections match the workspace and provider.
 pub const PROVIDER_AMBIGUOUS: &str = "provider_ambiguous";
-/// [409] The user must consent again.
+/// HTTP 409: The user must consent again.
 pub const ATTENTION_REQUIRED: &str = "attention_required";
-/// [410] The connection was revoked.
+/// HTTP 410: The connection was revoked.
 pub const CONNECTION_REVOKED: &str = "connection_revoked";
-/// [500] The Broker could not decrypt the stored credential.
+/// HTTP 500: The Broker could not decrypt the stored credential.
 pub const DECRYPT_FAILED: &str = "decrypt_failed";
-/// [500] The stored token is malformed.
+/// HTTP 500: The stored token is malformed.
 pub const INVALID_TOKEN_FORMAT: &str = "invalid_token_format";
-/// [500] Revocation failed.
+/// HTTP 500: Revocation failed.
 pub const REVOKE_FAILED: &str = "revoke_failed";
-/// [502] The Broker failed.
+/// HTTP 502: The Broker failed.
 pub const BROKER_ERROR: &str = "broker_error";
-/// [502] The Broker cannot be reached.
+/// HTTP 502: The Broker cannot be reached.
 pub const BROKER_UNAVAILABLE: &str = "broker_unavailable";
-/// [502] The Broker answered something the Gateway cannot use.
+/// HTTP 502: The Broker answered something the Gateway cannot use.
 pub const BROKER_INVALID_RESPONSE: &str = "broker_invalid_response";
-/// [502] The provider failed.
+/// HTTP 502: The provider failed.
 pub const UPSTREAM_ERROR: &str = "upstream_error";
-/// [502] The Broker answered an unexpected status.
+/// HTTP 502: The Broker answered an unexpected status.
 pub const BROKER_UNEXPECTED_STATUS: &str = "broker_unexpected_status";

@@ -32,7 +32,7 @@
 //!
 //! Cargo features: `rustls` (default TLS), `native-tls`, `platform-verifier`
 //! (the OS trust store), `gzip` (accept gzip upstream answers), `testing`
-//! ([`testing::FakeGateway`], a real Gateway double for your own tests).
+//! (`testing::FakeGateway`, a real Gateway double for your own tests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::server::Reply;
 use crate::date::format_http_date;
 
-/// A misbehaviour to script with [`FakeGateway::push_fault`].
+/// A misbehaviour to script with [`FakeGateway::push_fault`](super::FakeGateway::push_fault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {

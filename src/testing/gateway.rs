@@ -1,6 +1,5 @@
 //! [`FakeGateway`]: the Gateway's whole HTTP contract, in process, on loopback.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,27 +8,9 @@ use parking_lot::Mutex;
 use super::fault::Fault;
 use super::provider::{FakeConnection, FakeProvider};
 use super::request::RecordedRequest;
-use super::routes::{Route, handle};
+use super::routes::{Route, State, handle};
 use super::server::HttpServer;
 use crate::ConnectionStatus;
-
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) api_key: Option<String>,
-    pub(crate) latency: Duration,
-    pub(crate) faults: VecDeque<(Option<Route>, Fault)>,
-    /// Every n-th request to the route meets the fault.
-    pub(crate) periodic: HashMap<Route, (usize, Fault)>,
-    pub(crate) counts: HashMap<Route, usize>,
-    pub(crate) resolves: HashMap<(String, String), usize>,
-    /// Resolve answers served per pair (faulted requests not counted).
-    pub(crate) served: HashMap<(String, String), usize>,
-    pub(crate) last: Option<RecordedRequest>,
-    pub(crate) last_by_route: HashMap<Route, RecordedRequest>,
-    pub(crate) connections: HashMap<String, FakeConnection>,
-    pub(crate) providers: HashMap<(String, String), FakeProvider>,
-    pub(crate) next_id: u64,
-}
 
 /// A fake Nexus Gateway: a real HTTP server on `127.0.0.1`, in process,
 /// speaking the whole Gateway contract. Stops when dropped.

@@ -1,19 +1,40 @@
 //! The fake Gateway's request handling: faults first, then the api key
 //! check, then one function per route.
 
+use std::collections::{HashMap, VecDeque};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
+use super::fault::Fault;
 use super::fault::fault_reply;
-use super::gateway::State;
-use super::provider::FakeConnection;
+use super::provider::{FakeConnection, FakeProvider};
 use super::request::{RecordedRequest, percent_decode};
 use super::server::Reply;
 use crate::ConnectionStatus;
 use crate::date::format_rfc3339;
+
+/// What a fake Gateway holds: its scripted behaviour, what it received, and
+/// the connections and providers it serves.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) api_key: Option<String>,
+    pub(crate) latency: Duration,
+    pub(crate) faults: VecDeque<(Option<Route>, Fault)>,
+    /// Every n-th request to the route meets the fault.
+    pub(crate) periodic: HashMap<Route, (usize, Fault)>,
+    pub(crate) counts: HashMap<Route, usize>,
+    pub(crate) resolves: HashMap<(String, String), usize>,
+    /// Resolve answers served per pair (faulted requests not counted).
+    pub(crate) served: HashMap<(String, String), usize>,
+    pub(crate) last: Option<RecordedRequest>,
+    pub(crate) last_by_route: HashMap<Route, RecordedRequest>,
+    pub(crate) connections: HashMap<String, FakeConnection>,
+    pub(crate) providers: HashMap<(String, String), FakeProvider>,
+    pub(crate) next_id: u64,
+}
 
 /// A Gateway route, for counting requests and aiming faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
