@@ -131,7 +131,6 @@ fn seconds_until(at: SystemTime) -> u64 {
 
 /// Both flows, each step reported through `say`.
 fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
-    let (client, workspace, provider) = (&setup.client, &setup.workspace, &setup.provider);
     match &setup.fakes {
         Some((gateway, _)) => say(&format!(
             "Nexus quickstart: built-in FakeGateway at {} (set NEXUS_GATEWAY_URL for a real one)",
@@ -139,7 +138,17 @@ fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         )),
         None => say("Nexus quickstart: Gateway from NEXUS_GATEWAY_URL"),
     }
+    standard_app(setup, say)?;
+    mcp_path(setup, say)?;
+    if let Some((gateway, upstream)) = &setup.fakes {
+        report_fakes(gateway, upstream, say);
+    }
+    Ok(())
+}
 
+/// request_connection → consent → wait_for_active → get_token_by_connection_id.
+fn standard_app(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
+    let (client, provider) = (&setup.client, &setup.provider);
     say(&format!(
         "\nStandard app: connect user {} to {provider}",
         setup.user_id
@@ -183,7 +192,12 @@ fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         redact(&token.access_token),
         token.expires_in
     ));
+    Ok(())
+}
 
+/// get_cached_token twice (resolve, then a hit) and an authenticated_fetch.
+fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
+    let (client, workspace, provider) = (&setup.client, &setup.workspace, &setup.provider);
     say(&format!(
         "\nMCP path: workspace {workspace}, provider {provider}"
     ));
@@ -224,36 +238,37 @@ fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         "     {content_type}, {} bytes: {shown}",
         body.len()
     ));
-
-    if let Some((gateway, upstream)) = &setup.fakes {
-        let sent = upstream
-            .last_request()
-            .and_then(|r| r.header("authorization").map(str::to_owned));
-        say(&format!(
-            "     the upstream received Authorization: {}",
-            sent.map_or("(none)".into(), |v| format!(
-                "Bearer {}",
-                redact(v.trim_start_matches("Bearer "))
-            ))
-        ));
-        let routes = [
-            ("request-connection", Route::RequestConnection),
-            ("check-connection", Route::CheckConnection),
-            ("token", Route::Token),
-            ("resolve", Route::Resolve),
-        ];
-        let detail: Vec<String> = routes
-            .iter()
-            .map(|(name, route)| format!("{name} {}", gateway.requests(*route)))
-            .collect();
-        let api_calls: usize = routes
-            .iter()
-            .map(|(_, route)| gateway.requests(*route))
-            .sum();
-        say(&format!(
-            "\nGateway API calls made: {api_calls} ({})",
-            detail.join(", ")
-        ));
-    }
     Ok(())
+}
+
+/// What the fakes saw: the credential upstream, and the Gateway calls made.
+fn report_fakes(gateway: &FakeGateway, upstream: &FakeUpstream, say: &dyn Fn(&str)) {
+    let sent = upstream
+        .last_request()
+        .and_then(|r| r.header("authorization").map(str::to_owned));
+    say(&format!(
+        "     the upstream received Authorization: {}",
+        sent.map_or("(none)".into(), |v| format!(
+            "Bearer {}",
+            redact(v.trim_start_matches("Bearer "))
+        ))
+    ));
+    let routes = [
+        ("request-connection", Route::RequestConnection),
+        ("check-connection", Route::CheckConnection),
+        ("token", Route::Token),
+        ("resolve", Route::Resolve),
+    ];
+    let detail: Vec<String> = routes
+        .iter()
+        .map(|(name, route)| format!("{name} {}", gateway.requests(*route)))
+        .collect();
+    let api_calls: usize = routes
+        .iter()
+        .map(|(_, route)| gateway.requests(*route))
+        .sum();
+    say(&format!(
+        "\nGateway API calls made: {api_calls} ({})",
+        detail.join(", ")
+    ));
 }
