@@ -11,22 +11,48 @@
 //! protocol messages only; logs go to stderr (level from `NEXUS_LOG`,
 //! default `info`). Each `tools/call` runs on its own thread, sharing one
 //! `NexusClient` and one `TokenCache`; answers go out through one locked
-//! writer, flushed after every message. The server exits when stdin closes,
-//! after the calls under way have answered.
+//! writer, flushed after every message. A cancelled request gets no answer;
+//! batches are answered under 2025-03-26 only, the one revision that had
+//! them. The server exits when stdin closes, after the calls under way have
+//! answered.
+//!
+//! The client's credential scope is `CredentialScope::provider_api()`: a
+//! provider's credential goes only to the origin of its API (plus
+//! `NEXUS_ALLOWED_ORIGINS`), so a prompt-injected URL is refused with
+//! `origin_not_allowed` and nothing is sent. `--help` lists the variables.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
-use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, NexusError, TokenCache};
-use serde_json::{Value, json};
+use nexus_sdk::{
+    CredentialScope, FetchOptions, NexusClient, NexusClientOptions, NexusError, TokenCache, code,
+};
+use serde_json::{Map, Value, json};
 
 const PROTOCOL_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 const LATEST_PROTOCOL_VERSION: &str = "2025-11-25";
 /// The most of an upstream body a tool result carries.
 const MAX_RESULT_BODY: usize = 256 << 10;
+
+const HELP: &str = "\
+mcp_stdio_server: an MCP server on stdio with one tool, authenticated_fetch.
+
+Environment:
+  NEXUS_GATEWAY_URL       the Nexus Gateway (required)
+  NEXUS_API_KEY           its api key (optional)
+  NEXUS_WORKSPACE_ID      the workspace whose credentials the tool uses (required)
+  NEXUS_ALLOWED_ORIGINS   extra origins per provider, comma-separated provider=origin
+                          pairs, e.g. github=https://uploads.github.com
+  NEXUS_CREDENTIAL_SCOPE  `provider_api` (default: each provider's credential only to
+                          its API origin, from the Gateway) or `anywhere` (no check)
+  NEXUS_LOG               stderr log level: off, error, warn, info (default), debug, trace
+
+stdout carries JSON-RPC only; logs go to stderr.
+";
 
 /// What every worker shares.
 struct Server {
@@ -34,34 +60,58 @@ struct Server {
     cache: Arc<TokenCache>,
     workspace_id: String,
     out: Mutex<io::Stdout>,
+    /// The protocol version `initialize` settled on.
+    protocol: Mutex<Option<String>>,
+    /// Requests under way, by id: set to true when the client cancels one.
+    in_flight: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+/// A lock that a panicking worker cannot poison for the others.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Server {
     /// Writes one message as one line and flushes it. A closed stdout
     /// means the client is gone: nothing more to do with the message.
     fn send(&self, message: &Value) {
-        let mut out = self
-            .out
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = lock(&self.out);
         let _ = writeln!(out, "{message}").and_then(|()| out.flush());
     }
 
-    fn reply(&self, id: &Value, result: Value) {
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
-    }
-
-    fn fail(&self, id: &Value, code: i64, message: &str) {
-        self.send(
-            &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
-        );
+    /// Whether JSON-RPC batches are part of the negotiated protocol: only
+    /// 2025-03-26 had them (2025-06-18 removed them).
+    fn batches_allowed(&self) -> bool {
+        lock(&self.protocol).as_deref() == Some("2025-03-26")
     }
 }
 
-/// A JSON-RPC error: code and message.
-type RpcError = (i64, String);
+fn reply(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn failure(id: &Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// What one incoming message leads to.
+enum Outcome {
+    /// Nothing to send (a notification, a response).
+    Silent,
+    /// This answer, now.
+    Answer(Value),
+    /// A `tools/call` running on its own thread, which yields the answer
+    /// (`None` when the client cancelled the request).
+    Working(JoinHandle<Option<Value>>),
+}
 
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     init_stderr_logger();
     let server = match configure() {
         Ok(server) => Arc::new(server),
@@ -82,10 +132,8 @@ fn main() -> ExitCode {
             workers.push(worker);
         }
     }
-    log::info!(
-        "stdin closed: finishing {} call(s) under way",
-        workers.len()
-    );
+    let under_way = workers.iter().filter(|w| !w.is_finished()).count();
+    log::info!("stdin closed: finishing {under_way} call(s) under way");
     for worker in workers {
         let _ = worker.join();
     }
@@ -97,62 +145,172 @@ fn configure() -> Result<Server, NexusError> {
     let workspace_id = std::env::var("NEXUS_WORKSPACE_ID")
         .ok()
         .filter(|w| !w.trim().is_empty())
-        .ok_or_else(|| NexusError::new("invalid_input", "NEXUS_WORKSPACE_ID is not set"))?;
+        .ok_or_else(|| NexusError::new(code::INVALID_INPUT, "NEXUS_WORKSPACE_ID is not set"))?;
+    let options = options.credential_scope(scope_from_env()?);
     Ok(Server {
         client: NexusClient::new(options)?,
         cache: Arc::new(TokenCache::new()),
         workspace_id,
         out: Mutex::new(io::stdout()),
+        protocol: Mutex::new(None),
+        in_flight: Mutex::new(HashMap::new()),
     })
 }
 
-/// Handles one incoming line; a `tools/call` returns the worker running it.
+/// The credential scope: each provider's API origin by default, plus
+/// `NEXUS_ALLOWED_ORIGINS`; `NEXUS_CREDENTIAL_SCOPE=anywhere` opts out.
+fn scope_from_env() -> Result<CredentialScope, NexusError> {
+    let kind = std::env::var("NEXUS_CREDENTIAL_SCOPE").unwrap_or_default();
+    let mut scope = match kind.trim() {
+        "anywhere" => {
+            log::warn!(
+                "NEXUS_CREDENTIAL_SCOPE=anywhere: a model can send this workspace's credentials to any URL"
+            );
+            return Ok(CredentialScope::anywhere());
+        }
+        "" | "provider_api" => CredentialScope::provider_api(),
+        other => {
+            return Err(NexusError::new(
+                code::INVALID_INPUT,
+                format!("NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {other:?}"),
+            ));
+        }
+    };
+    let allowed = std::env::var("NEXUS_ALLOWED_ORIGINS").unwrap_or_default();
+    for pair in allowed.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (provider, origin) = pair.split_once('=').ok_or_else(|| {
+            NexusError::new(
+                code::INVALID_INPUT,
+                format!("NEXUS_ALLOWED_ORIGINS: {pair:?} is not provider=origin"),
+            )
+        })?;
+        scope = scope.allow(provider.trim(), origin.trim());
+    }
+    Ok(scope)
+}
+
+/// Handles one incoming line: a message or a batch. Returns the thread
+/// that will write the answer, when one is still to come.
 fn handle_line(server: &Arc<Server>, line: &str) -> Option<JoinHandle<()>> {
     let message: Value = match serde_json::from_str(line) {
         Ok(message) => message,
         Err(_) => {
-            server.fail(&Value::Null, -32700, "Parse error");
+            server.send(&failure(&Value::Null, -32700, "Parse error"));
             return None;
         }
     };
-    let Some(method) = message.get("method").and_then(Value::as_str) else {
-        if message.get("id").is_none() || !message.is_object() {
-            server.fail(&Value::Null, -32600, "Invalid Request");
-        }
-        return None; // a response to a request of ours: we send none
-    };
-    let Some(id) = message.get("id").cloned() else {
-        log::debug!("notification {method}");
-        return None;
-    };
-    let params = message.get("params").cloned().unwrap_or(Value::Null);
-    match method {
-        "initialize" => server.reply(&id, initialize(&params)),
-        "ping" => server.reply(&id, json!({})),
-        "tools/list" => server.reply(&id, json!({"tools": [fetch_tool()]})),
-        "tools/call" => {
-            let worker = Arc::clone(server);
-            let spawned = thread::Builder::new()
-                .name("tools/call".into())
-                .spawn(move || match call_tool(&worker, &params) {
-                    Ok(result) => worker.reply(&id, result),
-                    Err((code, message)) => worker.fail(&id, code, &message),
-                });
-            match spawned {
-                Ok(handle) => return Some(handle),
-                Err(e) => log::error!("could not start a worker: {e}"),
+    let Value::Array(batch) = message else {
+        return match handle_message(server, &message) {
+            Outcome::Silent => None,
+            Outcome::Answer(answer) => {
+                server.send(&answer);
+                None
             }
-        }
-        _ => server.fail(&id, -32601, &format!("Method not found: {method}")),
+            Outcome::Working(worker) => {
+                let server = Arc::clone(server);
+                Some(thread::spawn(move || {
+                    if let Ok(Some(answer)) = worker.join() {
+                        server.send(&answer);
+                    }
+                }))
+            }
+        };
+    };
+    if batch.is_empty() || !server.batches_allowed() {
+        let why = if batch.is_empty() {
+            "Invalid Request: empty batch"
+        } else {
+            "Invalid Request: JSON-RPC batches are not part of the negotiated protocol version"
+        };
+        server.send(&failure(&Value::Null, -32600, why));
+        return None;
     }
-    None
+    let outcomes: Vec<Outcome> = batch.iter().map(|m| handle_message(server, m)).collect();
+    let server = Arc::clone(server);
+    Some(thread::spawn(move || answer_batch(&server, outcomes)))
 }
 
-fn initialize(params: &Value) -> Value {
+/// Sends one array with the answers of a batch, once every call has
+/// finished; notifications and cancelled calls have none, and a batch with
+/// no answer at all sends nothing.
+fn answer_batch(server: &Server, outcomes: Vec<Outcome>) {
+    let answers: Vec<Value> = outcomes
+        .into_iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Silent => None,
+            Outcome::Answer(answer) => Some(answer),
+            Outcome::Working(worker) => worker.join().ok().flatten(),
+        })
+        .collect();
+    if !answers.is_empty() {
+        server.send(&Value::Array(answers));
+    }
+}
+
+/// Handles one JSON-RPC message.
+fn handle_message(server: &Arc<Server>, message: &Value) -> Outcome {
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        if message.get("id").is_none() || !message.is_object() {
+            return Outcome::Answer(failure(&Value::Null, -32600, "Invalid Request"));
+        }
+        return Outcome::Silent; // a response to a request of ours: we send none
+    };
+    let params = message.get("params").cloned().unwrap_or(Value::Null);
+    let Some(id) = message.get("id").cloned() else {
+        notification(server, method, &params);
+        return Outcome::Silent;
+    };
+    match method {
+        "initialize" => Outcome::Answer(reply(&id, initialize(server, &params))),
+        "ping" => Outcome::Answer(reply(&id, json!({}))),
+        "tools/list" => Outcome::Answer(reply(&id, json!({"tools": [fetch_tool()]}))),
+        "tools/call" => start_call(server, id, params),
+        _ => Outcome::Answer(failure(&id, -32601, &format!("Method not found: {method}"))),
+    }
+}
+
+/// `notifications/cancelled` marks the request so its answer is never sent.
+fn notification(server: &Server, method: &str, params: &Value) {
+    log::debug!("notification {method}");
+    if method == "notifications/cancelled" {
+        if let Some(id) = params.get("requestId") {
+            if let Some(flag) = lock(&server.in_flight).get(&id.to_string()) {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Runs a `tools/call` on its own thread.
+fn start_call(server: &Arc<Server>, id: Value, params: Value) -> Outcome {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    lock(&server.in_flight).insert(id.to_string(), Arc::clone(&cancelled));
+    let worker = Arc::clone(server);
+    let spawned = thread::Builder::new()
+        .name("tools/call".into())
+        .spawn(move || {
+            let answer = match call_tool(&worker, &params) {
+                Ok(result) => reply(&id, result),
+                Err((code, message)) => failure(&id, code, &message),
+            };
+            lock(&worker.in_flight).remove(&id.to_string());
+            (!cancelled.load(Ordering::SeqCst)).then_some(answer)
+        });
+    match spawned {
+        Ok(handle) => Outcome::Working(handle),
+        Err(e) => {
+            log::error!("could not start a worker: {e}");
+            Outcome::Silent
+        }
+    }
+}
+
+fn initialize(server: &Server, params: &Value) -> Value {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let version = requested
         .filter(|v| PROTOCOL_VERSIONS.contains(v))
         .unwrap_or(LATEST_PROTOCOL_VERSION);
+    *lock(&server.protocol) = Some(version.to_owned());
     json!({
         "protocolVersion": version,
         "capabilities": {"tools": {"listChanged": false}},
@@ -165,7 +323,8 @@ fn fetch_tool() -> Value {
     json!({
         "name": "authenticated_fetch",
         "description": "HTTP request to a provider's API with the workspace's credential from Nexus. \
-                        Returns the status line and the body.",
+                        Returns the status line and the body (at most 256 KiB of it). The URL must be \
+                        on the provider's API origin unless the server allows more.",
         "inputSchema": {
             "type": "object",
             "properties": {
@@ -180,46 +339,22 @@ fn fetch_tool() -> Value {
     })
 }
 
+/// A tool result with `isError` set: what the model reads to correct itself
+/// (SEP-1303: input errors are tool results, not protocol errors).
+fn tool_error(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
+
 fn call_tool(server: &Server, params: &Value) -> Result<Value, RpcError> {
-    let invalid = |message: &str| (-32602, message.to_owned());
-    let name = params
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("missing tool name"))?;
-    if name != "authenticated_fetch" {
-        return Err(invalid(&format!("Unknown tool: {name}")));
+    let name = params.get("name").and_then(Value::as_str);
+    if name != Some("authenticated_fetch") {
+        let name = name.unwrap_or("(none)");
+        return Err((-32602, format!("Unknown tool: {name}")));
     }
-    let empty = serde_json::Map::new();
-    let args = match params.get("arguments") {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(args)) => args,
-        Some(_) => return Err(invalid("arguments must be an object")),
+    let (provider, url, options) = match fetch_arguments(params.get("arguments")) {
+        Ok(parsed) => parsed,
+        Err(why) => return Ok(tool_error(&format!("invalid arguments: {why}"))),
     };
-    let text = |key: &str| -> Result<Option<&str>, RpcError> {
-        match args.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(invalid(&format!("`{key}` must be a string"))),
-        }
-    };
-    let provider = text("provider")?.ok_or_else(|| invalid("`provider` is required"))?;
-    let url = text("url")?.ok_or_else(|| invalid("`url` is required"))?;
-    let mut options = FetchOptions::default().method(text("method")?.unwrap_or("GET"));
-    match args.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(headers)) => {
-            for (name, value) in headers {
-                let value = value
-                    .as_str()
-                    .ok_or_else(|| invalid("header values must be strings"))?;
-                options = options.header(name, value);
-            }
-        }
-        Some(_) => return Err(invalid("`headers` must be an object")),
-    }
-    if let Some(body) = text("body")? {
-        options = options.data(body);
-    }
     log::info!(
         "tools/call authenticated_fetch {provider} {}",
         options.method
@@ -227,35 +362,79 @@ fn call_tool(server: &Server, params: &Value) -> Result<Value, RpcError> {
     let outcome = server.client.authenticated_fetch(
         &server.cache,
         &server.workspace_id,
-        provider,
-        url,
+        &provider,
+        &url,
         options,
     );
     Ok(match outcome {
         Ok((status, _headers, body)) => {
-            let reason = nexus_sdk::http::StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("");
-            let shown = &body[..body.len().min(MAX_RESULT_BODY)];
-            let mut text = format!(
-                "HTTP {status} {reason}\n\n{}",
-                String::from_utf8_lossy(shown)
-            );
-            if body.len() > MAX_RESULT_BODY {
-                text.push_str(&format!(
-                    "\n\n[… {} more bytes not shown]",
-                    body.len() - MAX_RESULT_BODY
-                ));
-            }
-            json!({"content": [{"type": "text", "text": text}], "isError": false})
+            json!({"content": [{"type": "text", "text": result_text(status, &body)}], "isError": false})
         }
         Err(e) => {
             log::warn!("authenticated_fetch failed: {e}");
-            json!({"content": [{"type": "text", "text": e.to_string()}], "isError": true})
+            tool_error(&e.to_string())
         }
     })
 }
+
+/// The tool's arguments, or what is wrong with them, in words for the model.
+fn fetch_arguments(arguments: Option<&Value>) -> Result<(String, String, FetchOptions), String> {
+    let empty = Map::new();
+    let args = match arguments {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(args)) => args,
+        Some(_) => return Err("`arguments` must be an object".into()),
+    };
+    let text = |key: &str| -> Result<Option<&str>, String> {
+        match args.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("`{key}` must be a string")),
+        }
+    };
+    let provider = text("provider")?.ok_or("`provider` is required (e.g. \"github\")")?;
+    let url = text("url")?.ok_or("`url` is required: an absolute http(s) URL")?;
+    let mut options = FetchOptions::default().method(text("method")?.unwrap_or("GET"));
+    match args.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(headers)) => {
+            for (name, value) in headers {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| format!("header `{name}` must have a string value"))?;
+                options = options.header(name, value);
+            }
+        }
+        Some(_) => return Err("`headers` must be an object of strings".into()),
+    }
+    if let Some(body) = text("body")? {
+        options = options.data(body);
+    }
+    Ok((provider.to_owned(), url.to_owned(), options))
+}
+
+/// `HTTP <status> <reason>`, a blank line, and the body up to the cap.
+fn result_text(status: u16, body: &[u8]) -> String {
+    let reason = nexus_sdk::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let shown = &body[..body.len().min(MAX_RESULT_BODY)];
+    let mut text = format!(
+        "HTTP {status} {reason}\n\n{}",
+        String::from_utf8_lossy(shown)
+    );
+    if body.len() > MAX_RESULT_BODY {
+        text.push_str(&format!(
+            "\n\n[… {} more bytes not shown]",
+            body.len() - MAX_RESULT_BODY
+        ));
+    }
+    text
+}
+
+/// A JSON-RPC error: code and message.
+type RpcError = (i64, String);
 
 /// A minimal logger: `LEVEL target: message` lines on stderr.
 struct StderrLogger(log::LevelFilter);

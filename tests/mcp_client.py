@@ -1,6 +1,8 @@
 """Drive the stdio MCP server example with the official MCP Python client.
 
-Usage: python mcp_client.py SERVER_BINARY GATEWAY_URL UPSTREAM_URL STDOUT_COPY
+Usage: python mcp_client.py SERVER_BINARY GATEWAY_URL UPSTREAM_URL STDOUT_COPY OUTSIDE_URL
+
+OUTSIDE_URL is outside the credential scope: the call to it must be refused.
 
 The server runs behind `tee`, so that every byte it writes to stdout is kept
 in STDOUT_COPY for the caller to check line by line: the MCP client skips a
@@ -17,7 +19,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 
-async def run(server: str, gateway_url: str, upstream_url: str, stdout_copy: str) -> dict:
+async def run(server: str, gateway_url: str, upstream_url: str, stdout_copy: str, outside_url: str) -> dict:
     params = StdioServerParameters(
         command="sh",
         args=["-c", 'exec "$0" | tee "$1"', server, stdout_copy],
@@ -38,7 +40,7 @@ async def run(server: str, gateway_url: str, upstream_url: str, stdout_copy: str
                 {"provider": "github", "url": upstream_url + "/user/repos", "headers": {"X-E2E": "1"}},
             )
             failure = await session.call_tool(
-                "authenticated_fetch", {"provider": "github", "url": "http://127.0.0.1:1/"}
+                "authenticated_fetch", {"provider": "github", "url": outside_url + "/?x="}
             )
     return {
         "protocol_version": init.protocol_version,
@@ -53,5 +55,5 @@ async def run(server: str, gateway_url: str, upstream_url: str, stdout_copy: str
 
 
 if __name__ == "__main__":
-    summary = asyncio.run(run(*sys.argv[1:5]))
+    summary = asyncio.run(run(*sys.argv[1:6]))
     print(json.dumps(summary))

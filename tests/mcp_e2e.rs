@@ -38,9 +38,14 @@ fn official_mcp_client_drives_the_stdio_server() {
         eprintln!("skipping official_mcp_client_drives_the_stdio_server: {reason}");
         return;
     };
-    let gateway = FakeGateway::start();
-    gateway.add_provider("ws-e2e", "github", FakeProvider::oauth2("gho_e2e_secret"));
     let upstream = FakeUpstream::start();
+    let outside = FakeUpstream::start();
+    let gateway = FakeGateway::start();
+    gateway.add_provider(
+        "ws-e2e",
+        "github",
+        FakeProvider::oauth2("gho_e2e_secret").api_base_url(&upstream.url()),
+    );
     let stdout_copy =
         std::env::temp_dir().join(format!("nexus-mcp-stdout-{}.jsonl", std::process::id()));
     let output = Command::new(&python)
@@ -49,6 +54,7 @@ fn official_mcp_client_drives_the_stdio_server() {
         .arg(gateway.url())
         .arg(upstream.url())
         .arg(&stdout_copy)
+        .arg(outside.url())
         .output()
         .expect("run the MCP client");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -65,13 +71,11 @@ fn official_mcp_client_drives_the_stdio_server() {
         text.contains(r#""path":"/user/repos""#),
         "the tool result holds the upstream body: {text}"
     );
+    // A URL outside the credential scope: refused, and never contacted.
     assert_eq!(summary["failure_is_error"], true);
-    assert!(
-        summary["failure_text"]
-            .as_str()
-            .unwrap()
-            .starts_with("request_failed: ")
-    );
+    let refused = summary["failure_text"].as_str().unwrap();
+    assert!(refused.contains("origin_not_allowed"), "{refused}");
+    assert_eq!(outside.connections(), 0, "the outside origin got no connection");
 
     // The upstream got the credential; the resolve went to the Gateway once.
     let sent = upstream.last_request().unwrap();

@@ -3,33 +3,52 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
 use serde_json::{Value, json};
 
-/// The server process, with a thread turning its stdout into lines.
+/// The server process, with threads turning its stdout into lines and
+/// keeping its stderr.
 struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
     fn start(gateway: &FakeGateway) -> Server {
-        let mut child = Command::new(common::example_binary("mcp_stdio_server"))
+        Server::start_with(gateway, &[])
+    }
+
+    fn start_with(gateway: &FakeGateway, env: &[(&str, &str)]) -> Server {
+        let mut command = Command::new(common::example_binary("mcp_stdio_server"));
+        command
             .env("NEXUS_GATEWAY_URL", gateway.url())
             .env("NEXUS_WORKSPACE_ID", "ws-1")
             .env_remove("NEXUS_API_KEY")
+            .env_remove("NEXUS_ALLOWED_ORIGINS")
+            .env_remove("NEXUS_CREDENTIAL_SCOPE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server");
+            .stderr(Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start the server");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let kept = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            *kept.lock().unwrap() = text;
+        });
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -44,7 +63,28 @@ impl Server {
             stdin: child.stdin.take(),
             child,
             lines,
+            stderr,
         }
+    }
+
+    /// Closes stdin, waits for the exit, and returns stderr.
+    fn finish(mut self) -> String {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success());
+        thread::sleep(Duration::from_millis(50));
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether another line arrives within `within`.
+    fn silent_for(&self, within: Duration) -> bool {
+        self.lines.recv_timeout(within).is_err()
+    }
+
+    fn initialize(&mut self, version: &str) {
+        let answer = self.request(json!({"jsonrpc": "2.0", "id": "init", "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+        assert_eq!(answer["result"]["protocolVersion"], version);
     }
 
     fn send(&mut self, line: &str) {
@@ -75,10 +115,21 @@ impl Drop for Server {
     }
 }
 
+/// A Gateway whose `github` API is the returned upstream.
 fn setup() -> (FakeGateway, FakeUpstream) {
+    let upstream = FakeUpstream::start();
     let gateway = FakeGateway::start();
-    gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_mcp_secret"));
-    (gateway, FakeUpstream::start())
+    gateway.add_provider(
+        "ws-1",
+        "github",
+        FakeProvider::oauth2("gho_mcp_secret").api_base_url(&upstream.url()),
+    );
+    (gateway, upstream)
+}
+
+fn fetch_call(id: Value, url: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "authenticated_fetch", "arguments": {"provider": "github", "url": url}}})
 }
 
 #[test]
@@ -149,15 +200,26 @@ fn bad_lines_and_bad_calls() {
             .contains("no_such_tool")
     );
 
-    for arguments in [
-        json!({"url": "http://x/"}),
-        json!({"provider": "github"}),
-        json!({"provider": 5, "url": "u"}),
-        json!({"provider": "github", "url": "http://x/", "headers": {"a": 1}}),
+    // Input errors are tool results the model can act on (SEP-1303), not protocol errors.
+    for (arguments, hint) in [
+        (json!({"url": "http://x/"}), "`provider` is required"),
+        (json!({"provider": "github"}), "`url` is required"),
+        (
+            json!({"provider": 5, "url": "u"}),
+            "`provider` must be a string",
+        ),
+        (
+            json!({"provider": "github", "url": "http://x/", "headers": {"a": 1}}),
+            "header `a`",
+        ),
+        (json!("not an object"), "`arguments` must be an object"),
     ] {
         let answer = server.request(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
             "params": {"name": "authenticated_fetch", "arguments": arguments}}));
-        assert_eq!(answer["error"]["code"], -32602, "{arguments}");
+        assert!(answer.get("error").is_none(), "{answer}");
+        assert_eq!(answer["result"]["isError"], true, "{arguments}");
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(hint), "{arguments}: {text}");
     }
 }
 
@@ -192,9 +254,10 @@ fn tools_list_and_call() {
 #[test]
 fn transport_failures_are_tool_errors_without_secrets() {
     let (gateway, _) = setup();
-    let mut server = Server::start(&gateway);
-    let answer = server.request(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
-        "params": {"name": "authenticated_fetch", "arguments": {"provider": "github", "url": common::refused_url()}}}));
+    let refused = common::refused_url();
+    let allowed = format!("github={refused}");
+    let mut server = Server::start_with(&gateway, &[("NEXUS_ALLOWED_ORIGINS", allowed.as_str())]);
+    let answer = server.request(fetch_call(json!(9), &refused));
     assert_eq!(answer["result"]["isError"], true);
     let text = answer["result"]["content"][0]["text"].as_str().unwrap();
     assert!(text.starts_with("request_failed: "), "{text}");
@@ -207,8 +270,7 @@ fn calls_run_concurrently_and_it_exits_when_stdin_closes() {
     upstream.set_latency(Duration::from_millis(500));
     let mut server = Server::start(&gateway);
     for id in 0..8 {
-        server.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-            "params": {"name": "authenticated_fetch", "arguments": {"provider": "github", "url": upstream.url()}}}).to_string());
+        server.send(&fetch_call(json!(id), &upstream.url()).to_string());
     }
     // Closing stdin at once: the server still answers every call under way.
     drop(server.stdin.take());
@@ -243,4 +305,150 @@ fn missing_configuration_is_a_clear_exit() {
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty(), "nothing on stdout but protocol");
     assert!(String::from_utf8_lossy(&output.stderr).contains("NEXUS_GATEWAY_URL"));
+}
+
+#[test]
+fn help_lists_the_environment_and_exits_0() {
+    let output = Command::new(common::example_binary("mcp_stdio_server"))
+        .arg("--help")
+        .env_remove("NEXUS_GATEWAY_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for var in [
+        "NEXUS_GATEWAY_URL",
+        "NEXUS_API_KEY",
+        "NEXUS_WORKSPACE_ID",
+        "NEXUS_ALLOWED_ORIGINS",
+        "NEXUS_CREDENTIAL_SCOPE",
+        "NEXUS_LOG",
+    ] {
+        assert!(text.contains(var), "{var} missing from --help");
+    }
+}
+
+#[test]
+fn the_credential_scope_refuses_other_origins_and_nothing_is_sent() {
+    let (gateway, upstream) = setup();
+    let attacker = FakeUpstream::start();
+    let mut server = Server::start(&gateway);
+    let answer = server.request(fetch_call(json!(1), &format!("{}/?x=", attacker.url())));
+    assert_eq!(answer["result"]["isError"], true);
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("origin_not_allowed"), "{text}");
+    assert_eq!(
+        attacker.connections(),
+        0,
+        "the refused origin got no connection"
+    );
+    assert_eq!(gateway.requests(nexus_sdk::testing::Route::Resolve), 0);
+    // The provider's own API still works.
+    let answer = server.request(fetch_call(json!(2), &upstream.url()));
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+}
+
+#[test]
+fn allowed_origins_come_from_the_environment() {
+    let (gateway, _) = setup();
+    let uploads = FakeUpstream::start();
+    let allowed = format!("github={}", uploads.url());
+    let mut server = Server::start_with(&gateway, &[("NEXUS_ALLOWED_ORIGINS", allowed.as_str())]);
+    let answer = server.request(fetch_call(json!(1), &uploads.url()));
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert_eq!(uploads.request_count(), 1);
+}
+
+#[test]
+fn anywhere_opts_out_with_a_warning_on_stderr() {
+    let (gateway, _) = setup();
+    let elsewhere = FakeUpstream::start();
+    let mut server = Server::start_with(&gateway, &[("NEXUS_CREDENTIAL_SCOPE", "anywhere")]);
+    let answer = server.request(fetch_call(json!(1), &elsewhere.url()));
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let stderr = server.finish();
+    assert!(
+        stderr.contains("NEXUS_CREDENTIAL_SCOPE=anywhere"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_cancelled_request_gets_no_answer_and_others_do() {
+    let (gateway, upstream) = setup();
+    upstream.set_latency(Duration::from_millis(400));
+    let mut server = Server::start(&gateway);
+    server.send(&fetch_call(json!("slow"), &upstream.url()).to_string());
+    thread::sleep(Duration::from_millis(100));
+    server.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": "slow", "reason": "user"}})
+        .to_string(),
+    );
+    let answer = server.request(json!({"jsonrpc": "2.0", "id": "p", "method": "ping"}));
+    assert_eq!(answer["id"], "p");
+    assert!(
+        server.silent_for(Duration::from_millis(800)),
+        "the cancelled call answered"
+    );
+    let answer = server.request(fetch_call(json!("next"), &upstream.url()));
+    assert_eq!(
+        (answer["id"].clone(), answer["result"]["isError"].clone()),
+        (json!("next"), json!(false))
+    );
+}
+
+#[test]
+fn batches_are_answered_under_2025_03_26_only() {
+    let (gateway, upstream) = setup();
+    let mut server = Server::start(&gateway);
+    server.initialize("2025-03-26");
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        fetch_call(json!(2), &upstream.url()),
+        {"jsonrpc": "2.0", "id": 3, "method": "no/such"},
+    ]);
+    server.send(&batch.to_string());
+    let line = server.lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    let answers: Value = serde_json::from_str(&line).unwrap();
+    let answers = answers
+        .as_array()
+        .expect("a batch is answered with an array");
+    let mut ids: Vec<i64> = answers.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3], "the notification has no answer");
+    // A batch of notifications alone gets nothing.
+    server.send(r#"[{"jsonrpc":"2.0","method":"notifications/initialized"}]"#);
+    assert!(server.silent_for(Duration::from_millis(300)));
+
+    for version in ["2025-06-18", "2025-11-25"] {
+        let mut server = Server::start(&gateway);
+        server.initialize(version);
+        server.send(&json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]).to_string());
+        let answer = server.next(Duration::from_secs(5));
+        assert_eq!(answer["error"]["code"], -32600, "{version}");
+        assert_eq!(answer["id"], Value::Null);
+    }
+}
+
+#[test]
+fn the_shutdown_line_counts_only_calls_in_flight() {
+    let (gateway, upstream) = setup();
+    let mut server = Server::start(&gateway);
+    let answer = server.request(fetch_call(json!(1), &upstream.url()));
+    assert_eq!(answer["result"]["isError"], false);
+    thread::sleep(Duration::from_millis(100));
+    let stderr = server.finish();
+    assert!(stderr.contains("finishing 0 call(s) under way"), "{stderr}");
+}
+
+#[test]
+fn the_tool_description_states_the_result_cap() {
+    let (gateway, _) = setup();
+    let mut server = Server::start(&gateway);
+    let tools = server.request(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let description = tools["result"]["tools"][0]["description"].as_str().unwrap();
+    assert!(description.contains("256 KiB"), "{description}");
 }
