@@ -199,6 +199,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn https_needs_a_tls_feature() {
+        assert!(check_tls_available(false, "url").is_ok());
+        let https = check_tls_available(true, "url");
+        let tls = cfg!(any(feature = "rustls", feature = "native-tls"));
+        assert_eq!(https.is_ok(), tls);
+        if let Err(e) = https {
+            assert_eq!(e.code, "invalid_input");
+            assert!(e.message.contains("`rustls`") && e.message.contains("`native-tls`"));
+        }
+    }
+
+    #[test]
     fn bodies_are_framed_for_body_methods_in_any_case() {
         for m in ["POST", "post", "Put", "PATCH"] {
             assert!(
