@@ -75,7 +75,11 @@ fn official_mcp_client_drives_the_stdio_server() {
     assert_eq!(summary["failure_is_error"], true);
     let refused = summary["failure_text"].as_str().unwrap();
     assert!(refused.contains("origin_not_allowed"), "{refused}");
-    assert_eq!(outside.connections(), 0, "the outside origin got no connection");
+    assert_eq!(
+        outside.connections(),
+        0,
+        "the outside origin got no connection"
+    );
 
     // The upstream got the credential; the resolve went to the Gateway once.
     let sent = upstream.last_request().unwrap();
