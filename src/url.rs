@@ -125,7 +125,8 @@ fn check_authority(authority: &str, what: &str) -> Result<(), NexusError> {
         )));
     }
     let (host, port) = split_host_port(authority);
-    if host.is_empty() || host == "[]" {
+    // A host of dots only (`.`, `..`) is no host once its trailing dot is dropped.
+    if host.trim_end_matches('.').is_empty() || host == "[]" {
         return Err(NexusError::invalid_input(format!("{what} has no host")));
     }
     if !host.is_ascii() {
@@ -428,6 +429,8 @@ mod tests {
             "http://[::1]x/",
             "http://é.example/",
             "http://x/\r\nX: y",
+            "http://./",
+            "http://..:80/",
         ] {
             let err = parse_http_url(bad, "gateway_url").unwrap_err();
             assert_eq!(err.code, "invalid_input", "{bad:?}");
