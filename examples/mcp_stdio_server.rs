@@ -54,6 +54,9 @@ Environment:
 stdout carries JSON-RPC only; logs go to stderr.
 ";
 
+/// A thread answering one call.
+type Worker = JoinHandle<Option<Value>>;
+
 /// What every worker shares.
 struct Server {
     client: NexusClient,
@@ -102,9 +105,10 @@ enum Outcome {
     Silent,
     /// This answer, now.
     Answer(Value),
-    /// A `tools/call` running on its own thread, which yields the answer
-    /// (`None` when the client cancelled the request).
-    Working(JoinHandle<Option<Value>>),
+    /// A `tools/call` running on its own thread. Inside a batch it yields
+    /// its answer for the batch's array; alone it writes the answer itself
+    /// and yields `None`, as it does when the client cancelled the request.
+    Working(Worker),
 }
 
 fn main() -> ExitCode {
@@ -121,7 +125,7 @@ fn main() -> ExitCode {
         }
     };
     log::info!("mcp_stdio_server ready: workspace {}", server.workspace_id);
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut workers: Vec<Worker> = Vec::new();
     for line in io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
@@ -191,7 +195,7 @@ fn scope_from_env() -> Result<CredentialScope, NexusError> {
 
 /// Handles one incoming line: a message or a batch. Returns the thread
 /// that will write the answer, when one is still to come.
-fn handle_line(server: &Arc<Server>, line: &str) -> Option<JoinHandle<()>> {
+fn handle_line(server: &Arc<Server>, line: &str) -> Option<Worker> {
     let message: Value = match serde_json::from_str(line) {
         Ok(message) => message,
         Err(_) => {
@@ -200,20 +204,13 @@ fn handle_line(server: &Arc<Server>, line: &str) -> Option<JoinHandle<()>> {
         }
     };
     let Value::Array(batch) = message else {
-        return match handle_message(server, &message) {
+        return match handle_message(server, &message, false) {
             Outcome::Silent => None,
             Outcome::Answer(answer) => {
                 server.send(&answer);
                 None
             }
-            Outcome::Working(worker) => {
-                let server = Arc::clone(server);
-                Some(thread::spawn(move || {
-                    if let Ok(Some(answer)) = worker.join() {
-                        server.send(&answer);
-                    }
-                }))
-            }
+            Outcome::Working(worker) => Some(worker),
         };
     };
     if batch.is_empty() || !server.batches_allowed() {
@@ -225,9 +222,15 @@ fn handle_line(server: &Arc<Server>, line: &str) -> Option<JoinHandle<()>> {
         server.send(&failure(&Value::Null, -32600, why));
         return None;
     }
-    let outcomes: Vec<Outcome> = batch.iter().map(|m| handle_message(server, m)).collect();
+    let outcomes: Vec<Outcome> = batch
+        .iter()
+        .map(|m| handle_message(server, m, true))
+        .collect();
     let server = Arc::clone(server);
-    Some(thread::spawn(move || answer_batch(&server, outcomes)))
+    Some(thread::spawn(move || {
+        answer_batch(&server, outcomes);
+        None
+    }))
 }
 
 /// Sends one array with the answers of a batch, once every call has
@@ -247,8 +250,8 @@ fn answer_batch(server: &Server, outcomes: Vec<Outcome>) {
     }
 }
 
-/// Handles one JSON-RPC message.
-fn handle_message(server: &Arc<Server>, message: &Value) -> Outcome {
+/// Handles one JSON-RPC message, alone or as part of a batch.
+fn handle_message(server: &Arc<Server>, message: &Value, in_batch: bool) -> Outcome {
     let Some(method) = message.get("method").and_then(Value::as_str) else {
         if message.get("id").is_none() || !message.is_object() {
             return Outcome::Answer(failure(&Value::Null, -32600, "Invalid Request"));
@@ -264,7 +267,7 @@ fn handle_message(server: &Arc<Server>, message: &Value) -> Outcome {
         "initialize" => Outcome::Answer(reply(&id, initialize(server, &params))),
         "ping" => Outcome::Answer(reply(&id, json!({}))),
         "tools/list" => Outcome::Answer(reply(&id, json!({"tools": [fetch_tool()]}))),
-        "tools/call" => start_call(server, id, params),
+        "tools/call" => start_call(server, id, params, in_batch),
         _ => Outcome::Answer(failure(&id, -32601, &format!("Method not found: {method}"))),
     }
 }
@@ -281,10 +284,12 @@ fn notification(server: &Server, method: &str, params: &Value) {
     }
 }
 
-/// Runs a `tools/call` on its own thread.
-fn start_call(server: &Arc<Server>, id: Value, params: Value) -> Outcome {
+/// Runs a `tools/call` on its own thread, which writes the answer itself
+/// unless the call is part of a batch.
+fn start_call(server: &Arc<Server>, id: Value, params: Value, in_batch: bool) -> Outcome {
     let cancelled = Arc::new(AtomicBool::new(false));
-    lock(&server.in_flight).insert(id.to_string(), Arc::clone(&cancelled));
+    let (id_key, id_copy) = (id.to_string(), id.clone());
+    lock(&server.in_flight).insert(id_key.clone(), Arc::clone(&cancelled));
     let worker = Arc::clone(server);
     let spawned = thread::Builder::new()
         .name("tools/call".into())
@@ -294,13 +299,25 @@ fn start_call(server: &Arc<Server>, id: Value, params: Value) -> Outcome {
                 Err((code, message)) => failure(&id, code, &message),
             };
             lock(&worker.in_flight).remove(&id.to_string());
-            (!cancelled.load(Ordering::SeqCst)).then_some(answer)
+            if cancelled.load(Ordering::SeqCst) {
+                return None;
+            }
+            if in_batch {
+                return Some(answer);
+            }
+            worker.send(&answer);
+            None
         });
     match spawned {
         Ok(handle) => Outcome::Working(handle),
         Err(e) => {
             log::error!("could not start a worker: {e}");
-            Outcome::Silent
+            lock(&server.in_flight).remove(&id_key);
+            Outcome::Answer(failure(
+                &id_copy,
+                -32603,
+                "Internal error: no thread for the call",
+            ))
         }
     }
 }

@@ -271,13 +271,16 @@ impl TokenCache {
             key,
             flight,
             result: None,
+            resolved: false,
         };
         let result = match self.get(workspace_id, provider) {
+            // Stored by a flight that landed between our miss and this one: no resolve.
             Some(token) => Ok(token),
             None => {
                 landing.mark_resolving(true);
                 let result = resolve();
                 landing.mark_resolving(false);
+                landing.resolved = true;
                 result
             }
         };
@@ -324,6 +327,8 @@ struct Landing<'a> {
     key: (String, String),
     flight: Arc<Flight>,
     result: Option<Result<CachedToken, NexusError>>,
+    /// The result came from `resolve` (and so is stored), not from the cache.
+    resolved: bool,
 }
 
 impl Landing<'_> {
@@ -351,7 +356,7 @@ impl Drop for Landing<'_> {
         {
             let mut flights = self.cache.flights.lock();
             flights.remove(&self.key);
-            if let Some(Ok(token)) = &self.result {
+            if let (true, Some(Ok(token))) = (self.resolved, &self.result) {
                 if !self.flight.cleared.load(Ordering::SeqCst) {
                     self.cache.set(&self.key.0, &self.key.1, token.clone());
                 }

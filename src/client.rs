@@ -14,7 +14,7 @@ use crate::cache::TokenCache;
 use crate::error::{NexusError, REDACTED};
 use crate::fetch::{FetchOptions, FetchResponse, Fetcher, prepare, send_following_redirects};
 use crate::gateway::Gateway;
-use crate::options::{NexusClientOptions, url_for_debug};
+use crate::options::NexusClientOptions;
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::scope::ScopeGuard;
 use crate::token::CachedToken;
@@ -23,7 +23,7 @@ use crate::types::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
     RevokeResult, TokenResponse, required_str,
 };
-use crate::url::{encode_path_segment, escape, for_log, form_urlencode};
+use crate::url::{encode_path_segment, escape, for_log, form_urlencode, url_for_debug};
 
 /// How often [`NexusClient::wait_for_active`] polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1500);

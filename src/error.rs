@@ -181,8 +181,8 @@ impl NexusError {
         NexusError::new(redact(&code, secrets), redact(&message, secrets)).with_status(status)
     }
 
-    /// A Gateway answer with `status` whose error is `location`'s redirect
-    /// to an origin the api key may not go to.
+    /// A Gateway redirect (`status`) to `target`, an origin the api key may
+    /// not go to: not followed.
     pub(crate) fn gateway_redirect(status: u16, target: &str) -> Self {
         let message = format!("the Gateway redirected to another origin ({target}): not followed");
         NexusError::new(format!("http_{status}"), message).with_status(status)
@@ -237,14 +237,14 @@ impl NexusError {
         NexusError::transport(ureq::Error::from(io))
     }
 
-    /// A body longer than the `cap` the SDK reads.
-    pub(crate) fn too_large(what: &str, cap: usize) -> Self {
-        let message = format!("{what} is larger than the {cap}-byte cap");
-        if what.starts_with("Gateway") {
-            NexusError::invalid_response(message)
-        } else {
-            NexusError::request_failed(message)
-        }
+    /// A Gateway answer longer than the `cap` the SDK reads.
+    pub(crate) fn gateway_too_large(cap: usize) -> Self {
+        NexusError::invalid_response(format!("Gateway answer is larger than the {cap}-byte cap"))
+    }
+
+    /// An upstream body longer than `max_upstream_body`.
+    pub(crate) fn upstream_too_large(cap: usize) -> Self {
+        NexusError::request_failed(format!("upstream answer is larger than the {cap}-byte cap"))
     }
 
     fn io(io: io::Error) -> Self {

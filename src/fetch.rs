@@ -15,7 +15,7 @@ use crate::cache::TokenCache;
 use crate::client::NexusClient;
 use crate::error::NexusError;
 use crate::token::CachedToken;
-use crate::transport::{ReadError, Transport, check_tls_available, read_capped};
+use crate::transport::{ReadError, Transport, can_reach, check_tls_available, read_capped};
 use crate::url::{Origin, parse_http_url, resolve_location, with_query_param};
 
 /// Response headers: case-insensitive names, repeated headers kept.
@@ -117,7 +117,7 @@ pub(crate) struct FinalAnswer {
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
     let uri = parse_http_url(url, "url")?;
     let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
-    check_tls_available(uri.scheme_str() == Some("https"), "url")?;
+    check_tls_available(&uri, "url")?;
     let method = if options.method.is_empty() {
         Method::GET
     } else {
@@ -180,13 +180,13 @@ pub(crate) fn send_following_redirects(
                 .get(LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .and_then(|l| resolve_location(&uri, l))
-                .filter(|next| check_tls_available(next.scheme_str() == Some("https"), "").is_ok()),
+                .filter(can_reach),
             _ => None,
         };
         let Some(next) = next else {
             let (parts, response_body) = response.into_parts();
             let bytes = read_capped(response_body, max_body).map_err(|e| match e {
-                ReadError::TooLarge => NexusError::too_large("upstream answer", max_body),
+                ReadError::TooLarge => NexusError::upstream_too_large(max_body),
                 ReadError::Io(io) => NexusError::read(io),
             })?;
             return Ok(FinalAnswer {

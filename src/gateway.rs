@@ -65,7 +65,7 @@ impl Gateway {
         let uri = parse_http_url(&base_url, "gateway_url")?;
         let origin =
             Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("gateway_url has no host"))?;
-        check_tls_available(uri.scheme_str() == Some("https"), "gateway_url")?;
+        check_tls_available(&uri, "gateway_url")?;
         let api_key = match key {
             "" => None,
             key => {
@@ -173,9 +173,7 @@ impl Gateway {
         if (200..300).contains(&status) {
             return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
                 Failure::Final(match e {
-                    ReadError::TooLarge => {
-                        NexusError::too_large("Gateway answer", MAX_GATEWAY_BODY)
-                    }
+                    ReadError::TooLarge => NexusError::gateway_too_large(MAX_GATEWAY_BODY),
                     ReadError::Io(io) => NexusError::read(io),
                 })
             });
@@ -237,7 +235,7 @@ impl Gateway {
                 let name = target.map_or_else(|| "an unusable URL".to_owned(), |t| t.to_string());
                 return Err(NexusError::gateway_redirect(status, &name));
             }
-            check_tls_available(next.scheme_str() == Some("https"), "a Gateway redirect")?;
+            check_tls_available(&next, "a Gateway redirect")?;
             uri = next;
             hop += 1;
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::error::{NexusError, REDACTED};
 use crate::retry::RetryPolicy;
 use crate::scope::CredentialScope;
+use crate::url::url_for_debug;
 
 /// The default of [`NexusClientOptions::timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,20 +126,6 @@ pub(crate) fn options_from_vars(
     Ok(NexusClientOptions::new(url.trim()).api_key(var("NEXUS_API_KEY").unwrap_or_default()))
 }
 
-/// A URL as `Debug` may show it: any userinfo replaced by `<redacted>`, no
-/// query or fragment.
-pub(crate) fn url_for_debug(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or("");
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{REDACTED}@{host}{}", &rest[authority_end..]),
-        None => url.to_owned(),
-    }
-}
-
 impl fmt::Debug for NexusClientOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = if self.api_key.is_empty() {
@@ -191,6 +178,5 @@ mod tests {
         );
         assert!(debug.contains("https://<redacted>@gw.example/x"), "{debug}");
         assert!(!debug.contains("?q"), "{debug}");
-        assert_eq!(url_for_debug("http://a/b@c?key=1"), "http://a/b@c");
     }
 }

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use ureq::http::{Method, Request, Response};
+use ureq::http::{Method, Request, Response, Uri};
 use ureq::{Agent, Body};
 
 use crate::error::NexusError;
@@ -117,9 +117,19 @@ fn carries_body(method: &Method) -> bool {
         .any(|m| method.as_str().eq_ignore_ascii_case(m))
 }
 
-/// `invalid_input` for an `https://` URL in a build without TLS.
-pub(crate) fn check_tls_available(https: bool, what: &str) -> Result<(), NexusError> {
-    if https && !cfg!(any(feature = "rustls", feature = "native-tls")) {
+/// Whether this build can reach `uri`: any http URL, and https only with a
+/// TLS feature.
+pub(crate) fn can_reach(uri: &Uri) -> bool {
+    let https = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    !https || cfg!(any(feature = "rustls", feature = "native-tls"))
+}
+
+/// `invalid_input`, naming the features that would help, for an `https://`
+/// URL in a build without TLS.
+pub(crate) fn check_tls_available(uri: &Uri, what: &str) -> Result<(), NexusError> {
+    if !can_reach(uri) {
         return Err(NexusError::invalid_input(format!(
             "{what} is https://, but this build has no TLS: enable the {TLS_FEATURES} feature"
         )));
@@ -200,8 +210,9 @@ mod tests {
 
     #[test]
     fn https_needs_a_tls_feature() {
-        assert!(check_tls_available(false, "url").is_ok());
-        let https = check_tls_available(true, "url");
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert!(check_tls_available(&uri("http://x/"), "url").is_ok());
+        let https = check_tls_available(&uri("HTTPS://x/"), "url");
         let tls = cfg!(any(feature = "rustls", feature = "native-tls"));
         assert_eq!(https.is_ok(), tls);
         if let Err(e) = https {

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use ureq::http::Uri;
 
-use crate::error::NexusError;
+use crate::error::{NexusError, REDACTED};
 
 /// Bytes left alone in a path segment: `A-Z a-z 0-9 - . _ ~` (RFC 3986 unreserved).
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -356,6 +356,20 @@ pub(crate) fn for_log(uri: &Uri) -> String {
     escape(&format!("{scheme}://{host}{port}{}", uri.path())).into_owned()
 }
 
+/// A URL as `Debug` may show it: any userinfo replaced by `<redacted>`, no
+/// query or fragment.
+pub(crate) fn url_for_debug(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or("");
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{REDACTED}@{host}{}", &rest[authority_end..]),
+        None => url.to_owned(),
+    }
+}
+
 /// `s` with control characters (CR, LF, ESC, …) escaped, so that a caller's
 /// id cannot forge a log line.
 pub(crate) fn escape(s: &str) -> Cow<'_, str> {
@@ -569,6 +583,11 @@ mod tests {
     fn log_forms() {
         let u = uri("http://127.0.0.1:8080/a/b?token=secret");
         assert_eq!(for_log(&u), "http://127.0.0.1:8080/a/b");
+        assert_eq!(url_for_debug("http://a/b@c?key=1"), "http://a/b@c");
+        assert_eq!(
+            url_for_debug("https://u:p@h:1/x#f"),
+            "https://<redacted>@h:1/x"
+        );
         assert_eq!(escape("ws\r\nINFO fake"), "ws\\r\\nINFO fake");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
