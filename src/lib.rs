@@ -1,38 +1,14 @@
-//! A blocking Rust client for the [Nexus](https://github.com/nexus-framework) Gateway.
-//!
-//! Nexus keeps OAuth client secrets and refresh tokens in its Broker and
-//! hands out short-lived access tokens through its Gateway. This crate is
-//! the Rust twin of the official Python SDK (`nexus_sdk`), name for name:
-//!
-//! - **Standard apps** connect a user to a provider:
-//!   [`request_connection`](NexusClient::request_connection) →
-//!   send the user to `auth_url` → [`wait_for_active`](NexusClient::wait_for_active) →
-//!   [`get_token_by_connection_id`](NexusClient::get_token_by_connection_id).
-//! - **MCP servers and tools** act for a workspace:
-//!   [`get_cached_token`](NexusClient::get_cached_token) resolves a token once
-//!   and serves it from a [`TokenCache`] until 30 s before it expires, and
-//!   [`authenticated_fetch`](NexusClient::authenticated_fetch) sends a request
-//!   with it, re-resolving once on a 401.
-//!
-//! Everything is blocking, `Send + Sync` and cheap to clone; there are no
-//! background threads and no async runtime. The crate never writes to stdout
-//! or stderr: it logs through the [`log`](https://docs.rs/log) facade under
-//! the target `nexus_sdk`, and never logs a token or a key.
-//!
-//! ```no_run
-//! use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
-//!
-//! let client = NexusClient::new(NexusClientOptions::from_env()?)?;
-//! let cache = TokenCache::new();
-//! let (status, _headers, body) = client.authenticated_fetch(
-//!     &cache, "ws-1", "github", "https://api.github.com/user", FetchOptions::default())?;
-//! println!("{status}: {}", String::from_utf8_lossy(&body));
-//! # Ok::<(), nexus_sdk::NexusError>(())
-//! ```
-//!
-//! Cargo features: `rustls` (default TLS), `native-tls`, `platform-verifier`
-//! (the OS trust store), `gzip` (accept gzip upstream answers), `testing`
-//! (`testing::FakeGateway`, a real Gateway double for your own tests).
+// The crate documentation is the README, so docs.rs and GitHub say the same
+// thing and every README example is compiled as a doctest. The README's
+// examples use the fakes, so a build without `testing` gets a short page
+// that points to it.
+#![cfg_attr(feature = "testing", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "testing"),
+    doc = "A blocking Rust client for the Nexus Gateway. The full guide is the \
+           [README](https://docs.rs/nexus-gateway-sdk) (built with the default \
+           `testing` feature): start at [`NexusClient`]."
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
@@ -78,11 +54,6 @@ pub use ureq::http;
 
 /// The `log` target of every line the crate logs.
 pub(crate) const LOG_TARGET: &str = "nexus_sdk";
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;
 
 /// Every public options and input struct is `#[non_exhaustive]`: a struct
 /// literal from outside the crate does not compile, so a field added later

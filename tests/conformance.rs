@@ -126,6 +126,6 @@ fn the_vectors_are_all_here() {
             .len()
     };
     assert_eq!(count(include_str!("data/resolve.json")), 16);
-    assert_eq!(count(include_str!("data/expires_at.json")), 15);
+    assert_eq!(count(include_str!("data/expires_at.json")), 19);
     assert_eq!(count(include_str!("data/errors.json")), 6);
 }
