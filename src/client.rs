@@ -474,7 +474,10 @@ impl NexusClient {
             Expiry::Unparseable(value) => log::warn!(
                 target: LOG_TARGET,
                 "Could not parse expires_at={:?} for workspace={ws} provider={p}, using 5-minute fallback",
-                crate::error::redact(&value.to_string(), &[self.gateway().api_key(), token.access_token()])
+                {
+                    let [secret, session] = token.secrets();
+                    crate::error::redact(&value.to_string(), &[self.gateway().api_key(), secret, session])
+                }
             ),
         }
         Ok(token)

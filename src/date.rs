@@ -30,7 +30,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// The UTC calendar fields of an instant, for formatting.
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(test, feature = "testing", feature = "signing"))]
 struct Civil {
     year: i64,
     month: u32,
@@ -40,7 +40,7 @@ struct Civil {
     weekday_from_thursday: usize,
 }
 
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(test, feature = "testing", feature = "signing"))]
 impl Civil {
     fn of(epoch_seconds: i64) -> Civil {
         let (days, secs) = (
@@ -69,6 +69,19 @@ pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
         ..
     } = Civil::of(epoch_seconds);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// Epoch seconds as AWS's basic ISO 8601 form: `20150830T123600Z`.
+#[cfg(feature = "signing")]
+pub(crate) fn format_amz_date(epoch_seconds: i64) -> String {
+    let Civil {
+        year,
+        month,
+        day,
+        hms: (h, m, s),
+        ..
+    } = Civil::of(epoch_seconds);
+    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z")
 }
 
 /// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
+#[cfg(feature = "signing")]
+use std::time::SystemTime;
 
 use ureq::http::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
@@ -170,7 +172,13 @@ pub(crate) fn send_following_redirects(
                 headers.remove(name);
             }
         }
-        let request = credentialed_request(&method, &uri, &headers, same_origin.then_some(token))?;
+        let request = credentialed_request(
+            &method,
+            &uri,
+            &headers,
+            body.as_deref(),
+            same_origin.then_some(token),
+        )?;
         let deadline = (hop > 0).then(|| started + transport.timeout());
         let response = transport.send(request, body.as_deref(), deadline)?;
         let status = response.status().as_u16();
@@ -206,23 +214,29 @@ pub(crate) fn send_following_redirects(
 }
 
 /// The request for one hop: the caller's headers, and the credential when
-/// `token` is given (replacing a same-named header, or as a query parameter).
+/// `token` is given (replacing a same-named header, or as a query
+/// parameter, or as a signature over this very request).
 fn credentialed_request(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
+    body: Option<&[u8]>,
     token: Option<&CachedToken>,
 ) -> Result<Request<()>, NexusError> {
     let mut headers = headers.clone();
     let mut uri = uri.clone();
-    if let Some(token) = token {
-        match token.query_param() {
+    match token {
+        None => {}
+        Some(token) if token.signer().is_some() => {
+            sign(token, method, &uri, &mut headers, body.unwrap_or_default())?;
+        }
+        Some(token) => match token.query_param() {
             Some(name) => uri = with_query_param(&uri, name, token.access_token())?,
             None => {
                 let (name, value) = credential_header(token)?;
                 headers.insert(name, value);
             }
-        }
+        },
     }
     let mut request = Request::builder().method(method.clone()).uri(uri);
     if let Some(map) = request.headers_mut() {
@@ -231,6 +245,33 @@ fn credentialed_request(
     request
         .body(())
         .map_err(|_| NexusError::invalid_input("the request cannot be carried by HTTP"))
+}
+
+/// Signs the request, last, so the signature covers what is sent.
+#[cfg(feature = "signing")]
+fn sign(
+    token: &CachedToken,
+    method: &Method,
+    uri: &Uri,
+    headers: &mut HeaderMap,
+    body: &[u8],
+) -> Result<(), NexusError> {
+    crate::signing::sign_request(token, method, uri, headers, body, SystemTime::now())
+}
+
+/// A signing token (from a cache filled elsewhere) in a build that cannot sign.
+#[cfg(not(feature = "signing"))]
+fn sign(
+    token: &CachedToken,
+    _method: &Method,
+    _uri: &Uri,
+    _headers: &mut HeaderMap,
+    _body: &[u8],
+) -> Result<(), NexusError> {
+    Err(NexusError::unsupported_strategy(format!(
+        "the `{}` strategy needs this crate's `signing` feature",
+        token.strategy()
+    )))
 }
 
 /// The credential's header, marked sensitive. Checked when the token was

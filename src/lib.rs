@@ -27,6 +27,8 @@ mod properties;
 mod resolve;
 mod retry;
 mod scope;
+#[cfg(feature = "signing")]
+mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
-use crate::token::{CachedToken, Strategy, TokenParts};
+use crate::token::{CachedToken, Signer, Strategy, TokenParts};
 use crate::url::escape;
 
 /// How long a token is kept when the Gateway gives no usable expiry.
@@ -42,6 +42,7 @@ pub(crate) fn token_from_resolve(
         "header" => header(&config),
         "basic_auth" => basic_auth(credentials, &config)?,
         "query_param" => query_param(&config)?,
+        "hmac_payload" | "aws_sigv4" => signing(kind, credentials, &config)?,
         other => {
             return Err(NexusError::unsupported_strategy(format!(
                 "the SDK cannot apply the `{}` strategy",
@@ -53,7 +54,10 @@ pub(crate) fn token_from_resolve(
         Some(token) => token,
         None => access_token(body, credentials, applied.credential_field.as_deref())?,
     };
-    check_header_safe(&applied.header_name, &applied.value_prefix, &access_token)?;
+    match &applied.signer {
+        None => check_header_safe(&applied.header_name, &applied.value_prefix, &access_token)?,
+        Some(signer) => check_header_safe(&applied.header_name, "", &sent_by(signer))?,
+    }
     let (expires_at, expiry) = match expiry_value(body, credentials) {
         None => (now + DEFAULT_TOKEN_TTL, Expiry::Missing),
         Some(value) => match parse_expiry(value) {
@@ -69,6 +73,7 @@ pub(crate) fn token_from_resolve(
         value_prefix: applied.value_prefix,
         query_param: applied.query_param,
         strategy: applied.strategy,
+        signer: applied.signer,
     });
     Ok((token, expiry))
 }
@@ -95,8 +100,10 @@ struct Applied {
     query_param: Option<String>,
     /// Where the token is, after `credentials.access_token` and the top-level one.
     credential_field: Option<String>,
-    /// A token the strategy built itself (basic_auth).
+    /// A token the strategy built itself (basic_auth), or the signing secret.
     token: Option<String>,
+    /// The per-request signer of `hmac_payload` and `aws_sigv4`.
+    signer: Option<Signer>,
 }
 
 impl Applied {
@@ -110,6 +117,7 @@ impl Applied {
             query_param: None,
             credential_field: config.text("credential_field"),
             token: None,
+            signer: None,
         }
     }
 }
@@ -199,6 +207,112 @@ fn query_param(config: &Config<'_>) -> Result<Applied, NexusError> {
 
 /// The token: `credentials.access_token`, else the top-level `access_token`,
 /// else `credentials[credential_field]`.
+/// `hmac_payload` and `aws_sigv4`, in a build without the `signing` feature.
+#[cfg(not(feature = "signing"))]
+fn signing(
+    kind: &str,
+    _credentials: &Map<String, Value>,
+    _config: &Config<'_>,
+) -> Result<Applied, NexusError> {
+    Err(NexusError::unsupported_strategy(format!(
+        "the `{kind}` strategy needs this crate's `signing` feature"
+    )))
+}
+
+/// `hmac_payload` and `aws_sigv4`: the secret is the token, and the signer
+/// signs each request with it.
+#[cfg(feature = "signing")]
+fn signing(
+    kind: &str,
+    credentials: &Map<String, Value>,
+    config: &Config<'_>,
+) -> Result<Applied, NexusError> {
+    if kind == "hmac_payload" {
+        hmac_payload(credentials, config)
+    } else {
+        aws_sigv4(credentials, config)
+    }
+}
+
+#[cfg(feature = "signing")]
+fn hmac_payload(
+    credentials: &Map<String, Value>,
+    config: &Config<'_>,
+) -> Result<Applied, NexusError> {
+    use crate::token::{HmacAlgo, SigEncoding};
+    let header_name = config.text("header_name").ok_or_else(|| {
+        NexusError::invalid_credentials("hmac_payload strategy has no header_name")
+    })?;
+    let secret_field = config
+        .text("secret_field")
+        .unwrap_or_else(|| "api_secret".into());
+    let secret = text(credentials, &secret_field).ok_or_else(|| {
+        NexusError::invalid_credentials(format!(
+            "hmac_payload credentials have no `{}`",
+            escape(&secret_field)
+        ))
+    })?;
+    let algo_name = config.text("algo").unwrap_or_else(|| "sha256".into());
+    let algo = HmacAlgo::parse(&algo_name).ok_or_else(|| {
+        NexusError::unsupported_strategy(format!(
+            "hmac_payload algo `{}` is not sha256 or sha1",
+            escape(&algo_name)
+        ))
+    })?;
+    let encoding_name = config.text("encoding").unwrap_or_else(|| "hex".into());
+    let encoding = SigEncoding::parse(&encoding_name).ok_or_else(|| {
+        NexusError::unsupported_strategy(format!(
+            "hmac_payload encoding `{}` is not hex or base64",
+            escape(&encoding_name)
+        ))
+    })?;
+    let mut applied = Applied::bearer(Strategy::HmacPayload, &Config(None));
+    applied.token_type = format!("HMAC-{}", algo.as_str().to_ascii_uppercase());
+    applied.header_name = header_name;
+    applied.value_prefix = String::new();
+    applied.token = Some(secret);
+    applied.signer = Some(Signer::Hmac { algo, encoding });
+    Ok(applied)
+}
+
+#[cfg(feature = "signing")]
+fn aws_sigv4(credentials: &Map<String, Value>, config: &Config<'_>) -> Result<Applied, NexusError> {
+    let required = |value: Option<String>, what: &str| {
+        value.ok_or_else(|| NexusError::invalid_credentials(format!("aws_sigv4 has no {what}")))
+    };
+    let service = required(config.text("service"), "config.service")?;
+    let access_key = required(text(credentials, "access_key"), "access_key")?;
+    let secret_key = required(text(credentials, "secret_key"), "secret_key")?;
+    let mut applied = Applied::bearer(Strategy::AwsSigV4, &Config(None));
+    applied.token_type = "AWS4-HMAC-SHA256".to_owned();
+    applied.value_prefix = String::new();
+    applied.token = Some(secret_key);
+    applied.signer = Some(Signer::AwsSigV4 {
+        access_key,
+        session_token: text(credentials, "session_token"),
+        region: config.text("region").unwrap_or_else(|| "us-east-1".into()),
+        service,
+    });
+    Ok(applied)
+}
+
+/// What a signer puts on the wire besides the signature, which must be
+/// header-safe: for `aws_sigv4` the key id, scope and session token.
+fn sent_by(signer: &Signer) -> String {
+    match signer {
+        Signer::Hmac { .. } => String::new(),
+        Signer::AwsSigV4 {
+            access_key,
+            session_token,
+            region,
+            service,
+        } => format!(
+            "{access_key} {region} {service} {}",
+            session_token.as_deref().unwrap_or("")
+        ),
+    }
+}
+
 fn access_token(
     body: &Value,
     credentials: &Map<String, Value>,

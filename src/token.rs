@@ -18,6 +18,12 @@ pub(crate) enum Strategy {
     BasicAuth,
     /// `?<param>=<key>`.
     QueryParam,
+    /// An HMAC of each request's body in `<header_name>`.
+    #[cfg_attr(not(feature = "signing"), allow(dead_code))]
+    HmacPayload,
+    /// AWS Signature Version 4 over each request.
+    #[cfg_attr(not(feature = "signing"), allow(dead_code))]
+    AwsSigV4,
 }
 
 impl Strategy {
@@ -27,6 +33,110 @@ impl Strategy {
             Strategy::Header => "header",
             Strategy::BasicAuth => "basic_auth",
             Strategy::QueryParam => "query_param",
+            Strategy::HmacPayload => "hmac_payload",
+            Strategy::AwsSigV4 => "aws_sigv4",
+        }
+    }
+}
+
+/// The hash of an `hmac_payload` signature (`config.algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Built only by the resolver of the `signing` feature (and serde).
+#[cfg_attr(not(feature = "signing"), allow(dead_code))]
+pub(crate) enum HmacAlgo {
+    Sha256,
+    Sha1,
+}
+
+// Built only by the resolver of the `signing` feature (and serde).
+#[cfg_attr(not(feature = "signing"), allow(dead_code))]
+impl HmacAlgo {
+    pub(crate) fn parse(name: &str) -> Option<HmacAlgo> {
+        match name {
+            "sha256" => Some(HmacAlgo::Sha256),
+            "sha1" => Some(HmacAlgo::Sha1),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            HmacAlgo::Sha256 => "sha256",
+            HmacAlgo::Sha1 => "sha1",
+        }
+    }
+}
+
+/// How an `hmac_payload` signature is written (`config.encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Built only by the resolver of the `signing` feature (and serde).
+#[cfg_attr(not(feature = "signing"), allow(dead_code))]
+pub(crate) enum SigEncoding {
+    /// Lowercase hexadecimal.
+    Hex,
+    /// Standard base64, padded.
+    Base64,
+}
+
+// Built only by the resolver of the `signing` feature (and serde).
+#[cfg_attr(not(feature = "signing"), allow(dead_code))]
+impl SigEncoding {
+    pub(crate) fn parse(name: &str) -> Option<SigEncoding> {
+        match name {
+            "hex" => Some(SigEncoding::Hex),
+            "base64" => Some(SigEncoding::Base64),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SigEncoding::Hex => "hex",
+            SigEncoding::Base64 => "base64",
+        }
+    }
+}
+
+/// What signs each request, for the two signing strategies. The signing
+/// secret itself is the token's `access_token`.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "signing"), allow(dead_code))]
+pub(crate) enum Signer {
+    /// `hmac_payload`: the signature goes in the token's `header_name`.
+    Hmac {
+        algo: HmacAlgo,
+        encoding: SigEncoding,
+    },
+    /// `aws_sigv4`.
+    AwsSigV4 {
+        access_key: String,
+        session_token: Option<String>,
+        region: String,
+        service: String,
+    },
+}
+
+impl fmt::Debug for Signer {
+    /// The session token is a secret: named, never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signer::Hmac { algo, encoding } => f
+                .debug_struct("Hmac")
+                .field("algo", &algo.as_str())
+                .field("encoding", &encoding.as_str())
+                .finish(),
+            Signer::AwsSigV4 {
+                access_key,
+                session_token,
+                region,
+                service,
+            } => f
+                .debug_struct("AwsSigV4")
+                .field("access_key", access_key)
+                .field("session_token", &session_token.as_ref().map(|_| REDACTED))
+                .field("region", region)
+                .field("service", service)
+                .finish(),
         }
     }
 }
@@ -41,6 +151,8 @@ pub(crate) struct TokenParts {
     pub(crate) value_prefix: String,
     pub(crate) query_param: Option<String>,
     pub(crate) strategy: Strategy,
+    /// `Some` for the strategies that sign each request.
+    pub(crate) signer: Option<Signer>,
 }
 
 /// A credential ready to apply to a request (Python's resolved token).
@@ -79,6 +191,7 @@ impl CachedToken {
             value_prefix: "Bearer ".to_owned(),
             query_param: None,
             strategy: Strategy::OAuth2,
+            signer: None,
         })
     }
 
@@ -100,6 +213,7 @@ impl CachedToken {
             };
             p.query_param = None;
             p.strategy = Strategy::Header;
+            p.signer = None;
         })
     }
 
@@ -113,6 +227,7 @@ impl CachedToken {
             p.value_prefix = String::new();
             p.query_param = Some(name);
             p.strategy = Strategy::QueryParam;
+            p.signer = None;
         })
     }
 
@@ -131,7 +246,9 @@ impl CachedToken {
         })
     }
 
-    /// The credential itself (Python `.access_token`): a secret.
+    /// The credential itself (Python `.access_token`): a secret. For
+    /// `hmac_payload` it is the signing secret, for `aws_sigv4` the secret
+    /// access key.
     pub fn access_token(&self) -> &str {
         &self.parts.access_token
     }
@@ -163,14 +280,39 @@ impl CachedToken {
     }
 
     /// The header value to send: the prefix followed by the token. A secret.
+    ///
+    /// Empty for `hmac_payload` and `aws_sigv4`: their value is a signature
+    /// over each request, which
+    /// [`authenticated_fetch`](crate::NexusClient::authenticated_fetch)
+    /// computes as it sends it. The signing secret is never a header value.
     pub fn header_value(&self) -> String {
+        if self.parts.signer.is_some() {
+            return String::new();
+        }
         format!("{}{}", self.parts.value_prefix, self.parts.access_token)
     }
 
     /// The strategy, as the Broker names it: `oauth2`, `header`,
-    /// `basic_auth` or `query_param`.
+    /// `basic_auth`, `query_param`, `hmac_payload` or `aws_sigv4`.
     pub fn strategy(&self) -> &str {
         self.parts.strategy.as_str()
+    }
+
+    /// The request signer of the signing strategies.
+    pub(crate) fn signer(&self) -> Option<&Signer> {
+        self.parts.signer.as_ref()
+    }
+
+    /// Every secret the token holds, to redact from echoed error text.
+    pub(crate) fn secrets(&self) -> [&str; 2] {
+        let session = match &self.parts.signer {
+            Some(Signer::AwsSigV4 {
+                session_token: Some(t),
+                ..
+            }) => t.as_str(),
+            _ => "",
+        };
+        [self.parts.access_token.as_str(), session]
     }
 
     pub(crate) fn from_parts(parts: TokenParts) -> Self {
@@ -202,6 +344,7 @@ impl fmt::Debug for CachedToken {
             .field("value_prefix", &p.value_prefix)
             .field("query_param", &p.query_param)
             .field("strategy", &p.strategy.as_str())
+            .field("signer", &p.signer)
             .finish()
     }
 }

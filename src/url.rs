@@ -39,6 +39,20 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
+    /// The `Host` header for `uri` as HTTP clients send it: the host as
+    /// written, with the port only when it is not the scheme's default.
+    #[cfg(feature = "signing")]
+    pub(crate) fn host_header(uri: &Uri) -> Option<String> {
+        let origin = Origin::of(uri)?;
+        let host = uri.host()?;
+        let default = if origin.https { 443 } else { 80 };
+        Some(if origin.port == default {
+            host.to_owned()
+        } else {
+            format!("{host}:{}", origin.port)
+        })
+    }
+
     /// The origin of an http(s) URI; `None` for another scheme or no host.
     pub(crate) fn of(uri: &Uri) -> Option<Origin> {
         let https = match uri.scheme_str()? {

@@ -56,7 +56,14 @@ fn resolve_vectors() {
         let after = SystemTime::now();
         if let Some(code) = case.get("expect_error") {
             let err = result.expect_err(name);
-            assert_eq!(err.code, code.as_str().unwrap(), "{name}");
+            // Without the `signing` feature the signing strategies are
+            // unsupported before their config is read.
+            let code = if name.contains("(feature signing)") && !cfg!(feature = "signing") {
+                "unsupported_strategy"
+            } else {
+                code.as_str().unwrap()
+            };
+            assert_eq!(err.code, code, "{name}");
             continue;
         }
         let token = result.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -125,7 +132,7 @@ fn the_vectors_are_all_here() {
             .unwrap()
             .len()
     };
-    assert_eq!(count(include_str!("data/resolve.json")), 16);
+    assert_eq!(count(include_str!("data/resolve.json")), 21);
     assert_eq!(count(include_str!("data/expires_at.json")), 19);
     assert_eq!(count(include_str!("data/errors.json")), 6);
 }

@@ -236,6 +236,16 @@ fn expiries_of_every_wrong_type_and_extreme_value() {
     }
 }
 
+/// `code` with the `signing` feature; without it a signing strategy is
+/// `unsupported_strategy` before its config is read.
+fn signing_or(code: &'static str) -> &'static str {
+    if cfg!(feature = "signing") {
+        code
+    } else {
+        "unsupported_strategy"
+    }
+}
+
 #[test]
 fn strategies_and_credentials_of_the_wrong_type() {
     let (gateway, _) = setup();
@@ -272,7 +282,37 @@ fn strategies_and_credentials_of_the_wrong_type() {
         ),
         (
             json!({"strategy": {"type": "hmac_payload"}, "credentials": {"secret": "s"}}),
+            signing_or("invalid_credentials"),
+        ),
+        (
+            json!({"strategy": {"type": "hmac_payload", "config": {"header_name": "X-Sig", "algo": "md5"}},
+                   "credentials": {"api_secret": "s"}}),
             "unsupported_strategy",
+        ),
+        (
+            json!({"strategy": {"type": "hmac_payload", "config": {"header_name": "X-Sig", "encoding": "base32"}},
+                   "credentials": {"api_secret": "s"}}),
+            "unsupported_strategy",
+        ),
+        (
+            json!({"strategy": {"type": "hmac_payload", "config": {"header_name": "X Sig"}},
+                   "credentials": {"api_secret": "s"}}),
+            signing_or("invalid_credentials"),
+        ),
+        (
+            json!({"strategy": {"type": "aws_sigv4", "config": {"service": "s3"}},
+                   "credentials": {"secret_key": "s"}}),
+            signing_or("invalid_credentials"),
+        ),
+        (
+            json!({"strategy": {"type": "aws_sigv4", "config": {"service": "s3"}},
+                   "credentials": {"access_key": "a", "secret_key": "s", "session_token": "t\r\nX-Evil: 1"}}),
+            signing_or("invalid_credentials"),
+        ),
+        (
+            json!({"strategy": {"type": "aws_sigv4", "config": {"service": "s3\n"}},
+                   "credentials": {"access_key": "a", "secret_key": "s"}}),
+            signing_or("invalid_credentials"),
         ),
     ] {
         gateway.add_provider("ws", "github", FakeProvider::raw(body.clone()));

@@ -135,6 +135,49 @@ impl FakeProvider {
         FakeProvider::keyed(strategy, "api_key", api_key)
     }
 
+    /// `hmac_payload`: an HMAC-SHA256 of each request body under `secret`,
+    /// hex, in `header_name`. [`config`](Self::config) changes `algo` or
+    /// `encoding`; with [`rotating`](Self::rotating) the secret changes.
+    pub fn hmac_payload(header_name: &str, secret: &str) -> FakeProvider {
+        let strategy = json!({"type": "hmac_payload",
+                              "config": {"header_name": header_name, "secret_field": "api_secret"}});
+        FakeProvider::keyed(strategy, "api_secret", secret)
+    }
+
+    /// `aws_sigv4` for `service` in `region`; with
+    /// [`rotating`](Self::rotating) the secret key changes.
+    pub fn aws_sigv4(
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+        service: &str,
+    ) -> FakeProvider {
+        let strategy = json!({"type": "aws_sigv4",
+                              "config": {"region": region, "service": service}});
+        let mut provider = FakeProvider::keyed(strategy, "secret_key", secret_key);
+        provider
+            .credentials
+            .insert("access_key".into(), access_key.into());
+        provider
+    }
+
+    /// Sets `key` in the strategy's `config` (`algo`, `encoding`, …).
+    pub fn config(mut self, key: &str, value: &str) -> FakeProvider {
+        if let Some(Value::Object(strategy)) = &mut self.strategy {
+            let config = strategy.entry("config").or_insert_with(|| json!({}));
+            if let Value::Object(config) = config {
+                config.insert(key.into(), value.into());
+            }
+        }
+        self
+    }
+
+    /// Adds `credentials[key] = value` (an `aws_sigv4` `session_token`, …).
+    pub fn credential(mut self, key: &str, value: &str) -> FakeProvider {
+        self.credentials.insert(key.into(), value.into());
+        self
+    }
+
     /// Answers exactly `body` (with no expiry added), for contract tests.
     pub fn raw(body: Value) -> FakeProvider {
         FakeProvider {

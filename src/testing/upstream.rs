@@ -49,8 +49,12 @@ struct State {
     requests: Vec<RecordedRequest>,
     replies: HashMap<String, FakeReply>,
     rejected: HashSet<String>,
+    verifier: Option<Verifier>,
     latency: Duration,
 }
+
+/// A check of each request's credential: `false` answers 401.
+type Verifier = Arc<dyn Fn(&RecordedRequest) -> bool + Send + Sync>;
 
 /// A fake provider API on `127.0.0.1`: answers
 /// `200 {"ok":true,"method":…,"path":…}` unless told otherwise, answers 401
@@ -123,6 +127,12 @@ impl FakeUpstream {
         self.state.lock().rejected.insert(token.to_owned());
     }
 
+    /// Answers 401 to every request `verify` refuses: an upstream that checks
+    /// a signature (or any credential) from the exact bytes it received.
+    pub fn verify_with(&self, verify: impl Fn(&RecordedRequest) -> bool + Send + Sync + 'static) {
+        self.state.lock().verifier = Some(Arc::new(verify));
+    }
+
     /// Wait this long before every answer.
     pub fn set_latency(&self, latency: Duration) {
         self.state.lock().latency = latency;
@@ -149,16 +159,19 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     if !latency.is_zero() {
         thread::sleep(latency);
     }
+    let verifier = state.lock().verifier.clone();
+    let refused = verifier.is_some_and(|verify| !verify(&request));
     let mut state = state.lock();
-    let rejected = state.rejected.iter().any(|token| {
-        request
-            .headers
-            .iter()
-            .any(|(_, v)| v.contains(token.as_str()))
-            || super::request::query_pairs(&request.query)
+    let rejected = refused
+        || state.rejected.iter().any(|token| {
+            request
+                .headers
                 .iter()
-                .any(|(_, v)| v == token)
-    });
+                .any(|(_, v)| v.contains(token.as_str()))
+                || super::request::query_pairs(&request.query)
+                    .iter()
+                    .any(|(_, v)| v == token)
+        });
     let reply = if rejected {
         FakeReply::new(401)
             .header("WWW-Authenticate", "Bearer error=\"invalid_token\"")
