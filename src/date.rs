@@ -15,7 +15,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The calendar date of a day count from 1970-01-01 (Hinnant's `civil_from_days`).
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(test, feature = "testing", feature = "signing"))]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -36,7 +36,8 @@ struct Civil {
     month: u32,
     day: u32,
     hms: (i64, i64, i64),
-    /// 0 = Thursday, as 1970-01-01 was.
+    /// 0 = Thursday, as 1970-01-01 was. (HTTP dates only.)
+    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
     weekday_from_thursday: usize,
 }
 

@@ -41,6 +41,17 @@ const KEYS: &[&str] = &[
     "header",
     "basic_auth",
     "query_param",
+    "hmac_payload",
+    "aws_sigv4",
+    "secret_field",
+    "api_secret",
+    "access_key",
+    "secret_key",
+    "session_token",
+    "service",
+    "region",
+    "algo",
+    "encoding",
 ];
 
 fn key() -> impl Strategy<Value = String> {
@@ -248,5 +259,41 @@ proptest! {
             prop_assert!(matches!(next.scheme_str(), Some("http" | "https" | "HTTP" | "HTTPS" | "Http" | "Https")) || next.scheme_str().is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https")));
             prop_assert!(next.host().is_some_and(|h| !h.is_empty()));
         }
+    }
+
+    /// Any request the crate can send signs without a panic: the signed
+    /// headers are ASCII and header-safe, and the signature is 64 hex digits.
+    #[cfg(feature = "signing")]
+    #[test]
+    fn any_request_signs(
+        path in "\\PC{0,30}",
+        query in "\\PC{0,30}",
+        value in "\\PC{0,20}",
+        body in proptest::collection::vec(any::<u8>(), 0..64),
+        double in any::<bool>(),
+        seconds in 0u64..4_102_444_800,
+    ) {
+        use crate::signing::{AwsKey, AwsRequest, AwsRules, aws_sigv4};
+        let Ok(uri) = parse_http_url(&format!("https://h.example/{path}?{query}"), "url") else {
+            return Ok(());
+        };
+        let value = value.replace(['\r', '\n', '\0'], "");
+        let headers = [("x-amz-meta", value.as_str()), ("content-type", "a/b")];
+        let request = AwsRequest {
+            method: "POST",
+            host: "h.example",
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            headers: &headers,
+            body: &body,
+        };
+        let key = AwsKey { access_key: "AK", secret_key: "sk", session_token: Some("t"), region: "r", service: "s" };
+        let rules = AwsRules { normalize_path: double, double_encode: double, content_sha256_header: true };
+        let signed = aws_sigv4(&request, &key, UNIX_EPOCH + Duration::from_secs(seconds), rules);
+        prop_assert_eq!(signed.signature.len(), 64);
+        prop_assert!(HeaderValue::from_str(&signed.authorization).is_ok());
+        prop_assert!(HeaderValue::from_str(&signed.amz_date).is_ok());
+        let path_line = signed.canonical_request.lines().nth(1).unwrap_or_default();
+        prop_assert!(path_line.is_ascii() && path_line.starts_with('/'));
     }
 }

@@ -161,6 +161,14 @@ pub(crate) struct TokenParts {
 /// string. Read it through its methods; the secret is behind
 /// [`access_token`](Self::access_token) and never in `Debug`.
 ///
+/// With the `serde` feature it serializes as a flat object: `access_token`,
+/// `token_type`, `expires_at` (epoch seconds, to the microsecond),
+/// `header_name`, `value_prefix`, `query_param`, `strategy`, and for the
+/// signing strategies their parameters. **The output holds the secret**
+/// (and an AWS session token): store it as you would the secret itself,
+/// never in a log. Deserializing checks that the strategy and its
+/// parameters agree.
+///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// use nexus_sdk::CachedToken;
@@ -382,5 +390,142 @@ mod tests {
         assert_eq!(a, b);
         assert!(!a.same_entry(&b));
         assert!(a.same_entry(&a.clone()));
+    }
+}
+
+/// `CachedToken` as serde sees it: flat, with the expiry in epoch seconds.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TokenRecord {
+    access_token: String,
+    token_type: String,
+    expires_at: f64,
+    header_name: String,
+    value_prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    query_param: Option<String>,
+    strategy: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    algo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for CachedToken {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = &self.parts;
+        let expires_at = match p.expires_at.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => after.as_micros() as f64 / 1e6,
+            Err(before) => -(before.duration().as_micros() as f64 / 1e6),
+        };
+        let mut record = TokenRecord {
+            access_token: p.access_token.clone(),
+            token_type: p.token_type.clone(),
+            expires_at,
+            header_name: p.header_name.clone(),
+            value_prefix: p.value_prefix.clone(),
+            query_param: p.query_param.clone(),
+            strategy: p.strategy.as_str().to_owned(),
+            algo: None,
+            encoding: None,
+            access_key: None,
+            session_token: None,
+            region: None,
+            service: None,
+        };
+        match &p.signer {
+            None => {}
+            Some(Signer::Hmac { algo, encoding }) => {
+                record.algo = Some(algo.as_str().to_owned());
+                record.encoding = Some(encoding.as_str().to_owned());
+            }
+            Some(Signer::AwsSigV4 {
+                access_key,
+                session_token,
+                region,
+                service,
+            }) => {
+                record.access_key = Some(access_key.clone());
+                record.session_token = session_token.clone();
+                record.region = Some(region.clone());
+                record.service = Some(service.clone());
+            }
+        }
+        record.serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for CachedToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let r = TokenRecord::deserialize(deserializer)?;
+        let expires_at = expiry_from_seconds(r.expires_at)
+            .ok_or_else(|| D::Error::custom("expires_at is not a time in epoch seconds"))?;
+        let missing = |what: &str| D::Error::custom(format!("{} token has no {what}", r.strategy));
+        let (strategy, signer) = match r.strategy.as_str() {
+            "oauth2" => (Strategy::OAuth2, None),
+            "header" => (Strategy::Header, None),
+            "basic_auth" => (Strategy::BasicAuth, None),
+            "query_param" if r.query_param.is_some() => (Strategy::QueryParam, None),
+            "query_param" => return Err(missing("query_param")),
+            "hmac_payload" => {
+                let algo = r.algo.as_deref().and_then(HmacAlgo::parse);
+                let encoding = r.encoding.as_deref().and_then(SigEncoding::parse);
+                let (Some(algo), Some(encoding)) = (algo, encoding) else {
+                    return Err(missing("known algo and encoding"));
+                };
+                (Strategy::HmacPayload, Some(Signer::Hmac { algo, encoding }))
+            }
+            "aws_sigv4" => {
+                let (Some(access_key), Some(region), Some(service)) =
+                    (r.access_key.clone(), r.region.clone(), r.service.clone())
+                else {
+                    return Err(missing("access_key, region and service"));
+                };
+                let session_token = r.session_token.clone();
+                let signer = Signer::AwsSigV4 {
+                    access_key,
+                    session_token,
+                    region,
+                    service,
+                };
+                (Strategy::AwsSigV4, Some(signer))
+            }
+            other => return Err(D::Error::custom(format!("unknown strategy `{other}`"))),
+        };
+        Ok(CachedToken::from_parts(TokenParts {
+            access_token: r.access_token,
+            token_type: r.token_type,
+            expires_at,
+            header_name: r.header_name,
+            value_prefix: r.value_prefix,
+            query_param: r.query_param.filter(|_| strategy == Strategy::QueryParam),
+            strategy,
+            signer,
+        }))
+    }
+}
+
+/// Epoch seconds (fractions kept to the microsecond) as a time.
+#[cfg(feature = "serde")]
+fn expiry_from_seconds(seconds: f64) -> Option<SystemTime> {
+    if !seconds.is_finite() || seconds.abs() > 1e13 {
+        return None;
+    }
+    let micros = std::time::Duration::from_micros((seconds.abs() * 1e6).round() as u64);
+    if seconds >= 0.0 {
+        std::time::UNIX_EPOCH.checked_add(micros)
+    } else {
+        std::time::UNIX_EPOCH.checked_sub(micros)
     }
 }

@@ -22,6 +22,11 @@ use crate::error::{NexusError, REDACTED};
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "String", into = "String")
+)]
 pub enum ConnectionStatus {
     /// The user consented; tokens can be fetched.
     Active,
@@ -69,6 +74,21 @@ impl From<&str> for ConnectionStatus {
     }
 }
 
+impl From<String> for ConnectionStatus {
+    fn from(s: String) -> Self {
+        ConnectionStatus::from(s.as_str())
+    }
+}
+
+impl From<ConnectionStatus> for String {
+    fn from(status: ConnectionStatus) -> Self {
+        match status {
+            ConnectionStatus::Other(s) => s,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for ConnectionStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -90,6 +110,8 @@ impl fmt::Display for ConnectionStatus {
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct RequestConnectionInput {
     /// Your application's id for the user.
     pub user_id: String,
@@ -152,6 +174,7 @@ impl RequestConnectionInput {
 /// The Gateway's answer to `request_connection`.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RequestConnectionResponse {
     /// Send the user here to consent (the Gateway's `authUrl`).
     pub auth_url: String,
@@ -193,8 +216,12 @@ impl RequestConnectionResponse {
 /// `expires_at`, `expires_in`, `scope` and `provider` is read from the top
 /// level of the answer, else from its `credentials`. `Debug` hides the
 /// tokens, the credentials and the raw answer.
+///
+/// With the `serde` feature it serializes whole, tokens included: keep the
+/// output where you would keep the tokens themselves.
 #[non_exhaustive]
 #[derive(Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TokenResponse {
     /// The access token; empty when the Gateway sent none.
     pub access_token: String,
@@ -286,6 +313,8 @@ impl fmt::Debug for TokenResponse {
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct RevokeOptions {
     /// The workspace the connection belongs to (its live sessions are closed).
     pub workspace_id: Option<String>,
@@ -313,6 +342,8 @@ impl RevokeOptions {
 /// a missing count `0`.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct RevokeResult {
     /// The connection revoked.
     pub connection_id: Option<String>,

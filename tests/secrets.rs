@@ -22,7 +22,7 @@ use nexus_sdk::{
 use serde_json::json;
 
 const API_KEY: &str = "nx_secret_api_key_0001";
-const SECRETS: [&str; 8] = [
+const SECRETS: [&str; 11] = [
     API_KEY,
     "gho_secret_oauth_0002",
     "k_secret_header_0003",
@@ -31,6 +31,9 @@ const SECRETS: [&str; 8] = [
     "conn_secret_token_0006",
     "caller_secret_cookie_0007",
     "bad_secret_token_0008",
+    "hmac_secret_0009",
+    "aws_secret_key_0010",
+    "aws_session_token_0011",
 ];
 
 fn assert_clean(what: &str, text: &str) {
@@ -73,6 +76,18 @@ fn run_everything() -> Vec<String> {
         FakeProvider::raw(json!({"credentials": {"access_token": "bad_secret_token_0008\r\n"}})),
     );
     gateway.add_provider("ws", "soon", FakeProvider::raw(json!({"credentials": {"access_token": "gho_secret_oauth_0002", "expires_at": "later"}})));
+    gateway.add_provider(
+        "ws",
+        "hmac",
+        FakeProvider::hmac_payload("X-Signature", "hmac_secret_0009"),
+    );
+    gateway.add_provider(
+        "ws",
+        "aws",
+        FakeProvider::aws_sigv4("AKID", "aws_secret_key_0010", "us-east-1", "s3")
+            .credential("session_token", "aws_session_token_0011")
+            .expires_in(Duration::from_secs(3600)),
+    );
     let upstream = FakeUpstream::start();
     upstream.reject_token("gho_secret_oauth_0002-1");
     let options = NexusClientOptions::new(gateway.url())
@@ -108,7 +123,16 @@ fn run_everything() -> Vec<String> {
     ));
 
     // The MCP path: every strategy, a 401 re-resolve, a fetcher.
-    for provider in ["github", "keyed", "basic", "query", "soon"] {
+    let signing: &[&str] = if cfg!(feature = "signing") {
+        &["hmac", "aws"]
+    } else {
+        &[]
+    };
+    for provider in ["github", "keyed", "basic", "query", "soon"]
+        .iter()
+        .chain(signing)
+        .copied()
+    {
         let options = FetchOptions::default().header("Cookie", "caller_secret_cookie_0007");
         seen.push(format!("{options:?}"));
         let (status, headers, _) = client

@@ -1,0 +1,163 @@
+//! Feature `serde`: every data type round-trips through JSON, from values
+//! the crate really produced against the FakeGateway.
+
+mod common;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::client;
+use nexus_sdk::testing::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream};
+use nexus_sdk::{
+    CachedToken, ConnectionStatus, FetchOptions, RequestConnectionInput, RevokeOptions, TokenCache,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T) -> Value {
+    let json = serde_json::to_value(value).unwrap();
+    let back: T = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(&back, value, "{json}");
+    json
+}
+
+#[test]
+fn cached_tokens_of_every_strategy_round_trip() {
+    let gateway = FakeGateway::start();
+    let providers = [
+        ("oauth2", FakeProvider::oauth2("gho_x")),
+        (
+            "header",
+            FakeProvider::header("X-API-Key", Some("Key "), "k"),
+        ),
+        ("basic_auth", FakeProvider::basic_auth("alice", "pw")),
+        ("query_param", FakeProvider::query_param("api_key", "q")),
+        #[cfg(feature = "signing")]
+        (
+            "hmac_payload",
+            FakeProvider::hmac_payload("X-Sig", "s").config("algo", "sha1"),
+        ),
+        #[cfg(feature = "signing")]
+        (
+            "aws_sigv4",
+            FakeProvider::aws_sigv4("AKID", "sk", "eu-west-1", "s3")
+                .credential("session_token", "st"),
+        ),
+    ];
+    let client = client(&gateway);
+    for (name, provider) in providers {
+        gateway.add_provider("ws", name, provider.expires_in(Duration::from_secs(600)));
+        let token = client.resolve_token("ws", name).unwrap();
+        let json = round_trip(&token);
+        assert_eq!(json["strategy"], name);
+        let expires = json["expires_at"].as_f64().expect("epoch seconds");
+        let want = token
+            .expires_at()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((expires - want).abs() < 1e-6, "{json}");
+    }
+}
+
+#[test]
+fn cached_token_json_is_flat_with_epoch_seconds() {
+    let at = UNIX_EPOCH + Duration::from_micros(1_900_000_000_250_000);
+    let token = CachedToken::bearer("t0k", at).with_header("X-Key", "");
+    let json = round_trip(&token);
+    assert_eq!(
+        json,
+        json!({"access_token": "t0k", "token_type": "X-Key", "expires_at": 1_900_000_000.25,
+               "header_name": "X-Key", "value_prefix": "", "strategy": "header"})
+    );
+}
+
+#[test]
+fn a_stored_token_is_usable_after_a_restart() {
+    // A CLI caches its token between runs: serialize, "restart", load, use.
+    let gateway = FakeGateway::start();
+    let upstream = FakeUpstream::start();
+    gateway.add_provider("ws", "p", FakeProvider::query_param("key", "q-secret"));
+    let client = client(&gateway);
+    let saved = serde_json::to_string(&client.resolve_token("ws", "p").unwrap()).unwrap();
+    let loaded: CachedToken = serde_json::from_str(&saved).unwrap();
+    let cache = TokenCache::new();
+    cache.set("ws", "p", loaded);
+    let url = format!("{}/x", upstream.url());
+    client
+        .authenticated_fetch(&cache, "ws", "p", &url, FetchOptions::default())
+        .unwrap();
+    assert_eq!(
+        upstream
+            .last_request()
+            .unwrap()
+            .query_param("key")
+            .as_deref(),
+        Some("q-secret")
+    );
+    assert_eq!(
+        gateway.requests(nexus_sdk::testing::Route::Resolve),
+        1,
+        "no second resolve"
+    );
+}
+
+#[test]
+fn inconsistent_token_records_are_refused() {
+    let base = json!({"access_token": "t", "token_type": "Bearer", "expires_at": 1.0e9,
+                      "header_name": "Authorization", "value_prefix": "Bearer ", "strategy": "oauth2"});
+    let broken = [
+        ("strategy", json!("kerberos")),
+        ("strategy", json!("query_param")),
+        ("strategy", json!("hmac_payload")),
+        ("strategy", json!("aws_sigv4")),
+        ("expires_at", json!("tomorrow")),
+        ("expires_at", json!(1e300)),
+        ("access_token", json!(5)),
+    ];
+    for (key, value) in broken {
+        let mut record = base.clone();
+        record[key] = value.clone();
+        let err = serde_json::from_value::<CachedToken>(record).unwrap_err();
+        assert!(!err.to_string().contains("\"t\""), "{err}");
+    }
+    let ok: CachedToken = serde_json::from_value(base).unwrap();
+    assert_eq!(
+        ok.expires_at(),
+        UNIX_EPOCH + Duration::from_secs(1_000_000_000)
+    );
+}
+
+#[test]
+fn connection_records_round_trip() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection("c-1", FakeConnection::active("github", "gho_c"));
+    let client = client(&gateway);
+    let input = RequestConnectionInput::new("u-1", "github")
+        .scopes(["repo"])
+        .return_url("https://app.example/done")
+        .metadata(json!({"team": 7}).as_object().unwrap().clone());
+    round_trip(&input);
+    round_trip(&client.request_connection(&input).unwrap());
+    round_trip(&client.get_token_by_connection_id("c-1").unwrap());
+    round_trip(&client.refresh_connection("c-1").unwrap());
+    let options = RevokeOptions::default().workspace_id("ws").reason("done");
+    round_trip(&options);
+    round_trip(&client.revoke_connection("c-1", &options).unwrap());
+    // Defaults fill what a stored record leaves out.
+    let partial: RevokeOptions = serde_json::from_value(json!({"reason": "r"})).unwrap();
+    assert_eq!(partial, RevokeOptions::default().reason("r"));
+}
+
+#[test]
+fn statuses_are_their_gateway_strings() {
+    for (status, text) in [
+        (ConnectionStatus::Active, "active"),
+        (ConnectionStatus::Pending, "pending"),
+        (ConnectionStatus::Failed, "failed"),
+        (ConnectionStatus::Revoked, "revoked"),
+        (ConnectionStatus::Other("expired".into()), "expired"),
+    ] {
+        assert_eq!(round_trip(&status), json!(text));
+    }
+}
