@@ -4,12 +4,17 @@
 //! The headline figure is measured by hand, not by divan: the arms take
 //! turns request by request (the order swapped every round), so that the
 //! machine's noise falls on all of them alike, and the result is the ratio
-//! of medians. A third arm is a raw agent with `timeout_global` set, the
-//! configuration that makes ureq 3.5 resolve every host on a new thread
-//! (the SDK avoids it: see `LiteralFirstResolver`). A fourth is a raw agent
-//! with only read and write timeouts: any request bounded in time makes the
-//! kernel arm a timer for each blocking read, and this arm shows what that
-//! alone costs. The divan benches after it give each arm's own distribution.
+//! of medians. A third arm is a raw agent configured as the SDK's own
+//! (`timeout_global` and `timeout_connect`): with a global timeout, ureq's
+//! default resolver looks each host up on a thread of its own, so that the
+//! lookup too is bounded. A fourth is a raw agent with only read and write
+//! timeouts: any request bounded in time makes the kernel arm a timer for
+//! each blocking read, and this arm shows what that alone costs.
+//!
+//! The second table does the same on the host *name* `localhost`, as real
+//! users call `api.github.com`: what the default resolver costs there, and
+//! the SDK against a raw agent with the same timeouts. The divan benches
+//! after it give each arm's own distribution.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +33,8 @@ struct Setup {
     raw_global_timeout: ureq::Agent,
     raw_socket_timeouts: ureq::Agent,
     url: String,
+    /// The same upstream by host name.
+    named_url: String,
 }
 
 fn setup() -> Setup {
@@ -41,9 +48,11 @@ fn setup() -> Setup {
         .http_status_as_error(false)
         .build()
         .new_agent();
+    // The SDK's configuration (src/transport.rs), with its default timeout.
     let raw_global_timeout = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
+        .timeout_connect(Some(Duration::from_secs(10)))
         .build()
         .new_agent();
     let raw_socket_timeouts = ureq::Agent::config_builder()
@@ -53,7 +62,9 @@ fn setup() -> Setup {
         .build()
         .new_agent();
     let url = format!("{}/user", upstream.url());
+    let named_url = url.replace("127.0.0.1", "localhost");
     Setup {
+        named_url,
         raw_socket_timeouts,
         _gateway: gateway,
         upstream,
@@ -66,9 +77,13 @@ fn setup() -> Setup {
 }
 
 fn sdk_fetch(s: &Setup) -> usize {
+    sdk_fetch_url(s, &s.url)
+}
+
+fn sdk_fetch_url(s: &Setup, url: &str) -> usize {
     let (status, _, body) = s
         .client
-        .authenticated_fetch(&s.cache, "ws", "github", &s.url, FetchOptions::default())
+        .authenticated_fetch(&s.cache, "ws", "github", url, FetchOptions::default())
         .unwrap();
     assert_eq!(status, 200);
     body.len()
@@ -121,7 +136,7 @@ fn interleaved() {
         ("raw ureq, no timeouts (baseline)", &|| {
             raw_fetch(&s.raw, &s.url)
         }),
-        ("raw ureq, timeout_global (trap)", &|| {
+        ("raw ureq, the SDK's timeouts", &|| {
             raw_fetch(&s.raw_global_timeout, &s.url)
         }),
         ("raw ureq, read/write timeouts", &|| {
@@ -218,11 +233,12 @@ fn concurrent_pool() {
     for _ in 0..3 {
         let default_pool = run(&|| raw_fetch(&three, &s.url));
         let sized_pool = run(&|| raw_fetch(&sixteen, &s.url));
+        let same_timeouts = run(&|| raw_fetch(&s.raw_global_timeout, &s.url));
         let sdk = run(&|| sdk_fetch(&s));
-        times.push((default_pool, sized_pool, sdk));
+        times.push((default_pool, sized_pool, same_timeouts, sdk));
     }
     times.sort_by_key(|t| t.0.0);
-    let (default_pool, sized_pool, sdk) = times[1];
+    let (default_pool, sized_pool, same_timeouts, sdk) = times[1];
     let total = THREADS * EACH;
     let per = |d: Duration| micros(d) / total as f64;
     println!("\n{THREADS} threads × {EACH} fetches through one agent (median of 3 runs):");
@@ -233,6 +249,7 @@ fn concurrent_pool() {
     for (name, (time, opened)) in [
         ("raw ureq, default pool (3 idle per host)", default_pool),
         ("raw ureq, 16 idle per host", sized_pool),
+        ("raw ureq, the SDK's timeouts", same_timeouts),
         ("authenticated_fetch (SDK)", sdk),
     ] {
         println!(
@@ -251,9 +268,54 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
 
+/// On the host name `localhost`: the default resolver's cost, and the SDK
+/// against a raw agent with the same timeouts, interleaved as above.
+fn named_host() {
+    let s = setup();
+    let url = s.named_url.clone();
+    let arms: [(&str, &dyn Fn() -> usize); 3] = [
+        ("authenticated_fetch (SDK)", &|| sdk_fetch_url(&s, &url)),
+        ("raw ureq, no timeouts", &|| raw_fetch(&s.raw, &url)),
+        ("raw ureq, the SDK's timeouts", &|| {
+            raw_fetch(&s.raw_global_timeout, &url)
+        }),
+    ];
+    let mut sdk_vs_same = Vec::new();
+    let mut resolver = Vec::new();
+    let mut last = Vec::new();
+    for _ in 0..REPEATS {
+        let mut samples = interleaved_run(&arms);
+        let p50: Vec<f64> = samples
+            .iter_mut()
+            .map(|s| median(s).as_secs_f64())
+            .collect();
+        sdk_vs_same.push(p50[0] / p50[2]);
+        resolver.push(p50[2] / p50[1]);
+        last = samples;
+    }
+    println!(
+        "\nthe same on the host name localhost, {REPEATS} runs of {ROUNDS} interleaved rounds, {} cores:",
+        cores()
+    );
+    for (i, (name, _)) in arms.iter().enumerate() {
+        println!("  {name:<34} p50 {:>8.1}µs (last run)", micros(median(&mut last[i])));
+    }
+    println!(
+        "  {:<56} {}",
+        "raw with the SDK's timeouts / raw without (resolver thread)",
+        spread(&mut resolver)
+    );
+    println!(
+        "  {:<56} {}\n",
+        "SDK / raw with the same timeouts",
+        spread(&mut sdk_vs_same)
+    );
+}
+
 fn main() {
     concurrent_pool();
     interleaved();
+    named_host();
     divan::main();
 }
 
