@@ -298,7 +298,10 @@ fn named_host() {
         cores()
     );
     for (i, (name, _)) in arms.iter().enumerate() {
-        println!("  {name:<34} p50 {:>8.1}µs (last run)", micros(median(&mut last[i])));
+        println!(
+            "  {name:<34} p50 {:>8.1}µs (last run)",
+            micros(median(&mut last[i]))
+        );
     }
     println!(
         "  {:<56} {}",

@@ -1,10 +1,8 @@
 //! [`TokenCache`]: access tokens per (workspace, provider), evicted a
 //! buffer before they expire, with single-flight resolution of misses.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::NexusError;
+use crate::table::{FastMap, Millis, Table, millis};
 use crate::token::CachedToken;
 
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
@@ -39,76 +38,44 @@ use crate::token::CachedToken;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
-    /// workspace → provider → entry: looked up by `&str` without allocating.
-    tokens: RwLock<FastMap<String, FastMap<String, Entry>>>,
+    /// One slot per pair, looked up without allocating.
+    tokens: RwLock<Table>,
     /// Resolves under way, one per key.
     flights: Mutex<FastMap<(String, String), Arc<Flight>>>,
 }
 
-/// A `HashMap` with [`FxHasher`].
-type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// The multiply-rotate hash rustc uses for its own tables (rustc-hash 2).
+/// When a stored token is due, in [`Millis`]: renewed from the first,
+/// no longer handed out after the second.
 ///
-/// SipHash, std's default, was about a fifth of the instructions of a
-/// cache hit (`benches/cache.rs`). Its resistance to collision flooding
-/// buys nothing here: the token map only holds pairs the Gateway resolved,
-/// and a flight lives only while its resolve does.
-#[derive(Default, Clone, Copy)]
-struct FxHasher {
-    hash: u64,
+/// The refresh window is a tenth of the token's usable life (from `now` to
+/// `expires_at - buffer`), clamped to 10 s … 5 min, and never more than half
+/// that life, so a short-lived token is not renewed all the time.
+pub(crate) fn due_times(
+    expires_at: SystemTime,
+    buffer: Duration,
+    now: SystemTime,
+) -> (Millis, Millis) {
+    let evict_at = expires_at.checked_sub(buffer).map_or(0, millis);
+    let usable = evict_at.saturating_sub(millis(now));
+    let window = (usable / 10).clamp(10_000, 300_000).min(usable / 2);
+    (evict_at - window, evict_at)
 }
 
-impl FxHasher {
-    const SEED: u64 = 0xf135_7aea_2e62_a9c5;
-
-    fn add(&mut self, word: u64) {
-        self.hash = self.hash.wrapping_add(word).wrapping_mul(Self::SEED);
-    }
+/// What the cache holds for a pair, for `get_cached_token`.
+pub(crate) enum Lookup {
+    /// A token well before its refresh window.
+    Fresh(CachedToken),
+    /// A token in its refresh window: still valid, due for renewal.
+    Renew(CachedToken),
+    /// Nothing usable.
+    Miss,
 }
 
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits weak; the table indexes with them.
-        self.hash.rotate_left(26)
-    }
-}
-
-/// A stored token and the instant it stops being handed out.
-struct Entry {
-    token: CachedToken,
-    /// `expires_at - buffer`; `None` when that is before the epoch (always stale).
-    evict_at: Option<SystemTime>,
-}
-
-impl Entry {
-    fn is_fresh(&self, now: SystemTime) -> bool {
-        self.evict_at.is_some_and(|at| now <= at)
-    }
-}
+/// Every this many cache reads on a thread, one sweep step (if the lock is
+/// free at once), so memory follows the live set under a read-only load too.
+const READS_PER_SWEEP: u32 = 16;
+/// Slots a sweep step looks at: on every store, and every `READS_PER_SWEEP` reads.
+const SWEEP_STEP: usize = 16;
 
 /// One resolve under way; waiters block on `done` until `result` is set.
 #[derive(Default)]
@@ -123,6 +90,8 @@ thread_local! {
     /// The (cache, workspace, provider) keys this thread is resolving now,
     /// to refuse a call that would wait for itself.
     static RESOLVING: RefCell<Vec<(usize, String, String)>> = const { RefCell::new(Vec::new()) };
+    /// Cache reads on this thread since its last sweep step.
+    static READS: Cell<u32> = const { Cell::new(0) };
 }
 
 impl TokenCache {
@@ -136,7 +105,7 @@ impl TokenCache {
     pub fn with_buffer(buffer: Duration) -> Self {
         TokenCache {
             buffer,
-            tokens: RwLock::new(FastMap::default()),
+            tokens: RwLock::new(Table::default()),
             flights: Mutex::new(FastMap::default()),
         }
     }
@@ -144,34 +113,58 @@ impl TokenCache {
     /// The cached token, unless it is missing or within the buffer of its
     /// expiry (then it is dropped).
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        let now = SystemTime::now();
+        match self.lookup(workspace_id, provider) {
+            Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
+            Lookup::Miss => None,
+        }
+    }
+
+    /// The pair's token and whether it is due for renewal; a token past
+    /// its eviction instant is dropped.
+    pub(crate) fn lookup(&self, workspace_id: &str, provider: &str) -> Lookup {
+        let now = millis(SystemTime::now());
+        self.maybe_sweep(now);
         let stale = {
             let tokens = self.tokens.read();
-            match tokens.get(workspace_id).and_then(|m| m.get(provider)) {
+            match tokens.get(workspace_id, provider) {
                 // Cloned under the shared lock: it blocks no other reader.
-                Some(entry) if entry.is_fresh(now) => return Some(entry.token.clone()),
+                Some(slot) if now <= slot.refresh_at => return Lookup::Fresh(slot.token.clone()),
+                Some(slot) if slot.is_live(now) => return Lookup::Renew(slot.token.clone()),
                 Some(_) => true,
                 None => false,
             }
         };
         if stale {
             // Another thread may have stored a fresh token since the read.
-            self.remove_where(workspace_id, provider, |entry| !entry.is_fresh(now));
+            self.tokens
+                .write()
+                .remove_if(workspace_id, provider, |slot| !slot.is_live(now));
         }
-        None
+        Lookup::Miss
+    }
+
+    /// One sweep step every [`READS_PER_SWEEP`] reads on this thread, only
+    /// if the write lock is free at once: a read never waits for it.
+    fn maybe_sweep(&self, now: Millis) {
+        let due = READS.with(|reads| {
+            let n = reads.get() + 1;
+            reads.set(if n >= READS_PER_SWEEP { 0 } else { n });
+            n >= READS_PER_SWEEP
+        });
+        if due {
+            if let Some(mut tokens) = self.tokens.try_write() {
+                tokens.sweep(SWEEP_STEP, now);
+            }
+        }
     }
 
     /// Stores `token` for the pair, replacing any other.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
-        let entry = Entry {
-            evict_at: token.expires_at().checked_sub(self.buffer),
-            token,
-        };
-        self.tokens
-            .write()
-            .entry(workspace_id.to_owned())
-            .or_default()
-            .insert(provider.to_owned(), entry);
+        let now = SystemTime::now();
+        let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
+        let mut tokens = self.tokens.write();
+        tokens.sweep(SWEEP_STEP, millis(now));
+        tokens.insert(workspace_id, provider, token, refresh_at, evict_at);
     }
 
     /// Forgets the pair's token. A resolve of the pair already under way
@@ -184,12 +177,15 @@ impl TokenCache {
                 flight.cleared.store(true, Ordering::SeqCst);
             }
         }
-        self.remove_where(workspace_id, provider, |_| true);
+        self.tokens
+            .write()
+            .remove_if(workspace_id, provider, |_| true);
     }
 
-    /// How many tokens are stored, fresh or not.
+    /// How many tokens are stored, fresh or not yet purged: expired ones
+    /// are purged a few at a time as the cache is used.
     pub fn len(&self) -> usize {
-        self.tokens.read().values().map(HashMap::len).sum()
+        self.tokens.read().len()
     }
 
     /// Whether no token is stored.
@@ -206,29 +202,9 @@ impl TokenCache {
         provider: &str,
         token: &CachedToken,
     ) -> bool {
-        self.remove_where(workspace_id, provider, |entry| {
-            entry.token.same_entry(token)
-        })
-    }
-
-    fn remove_where(
-        &self,
-        workspace_id: &str,
-        provider: &str,
-        matches: impl Fn(&Entry) -> bool,
-    ) -> bool {
-        let mut tokens = self.tokens.write();
-        let Some(by_provider) = tokens.get_mut(workspace_id) else {
-            return false;
-        };
-        if !by_provider.get(provider).is_some_and(matches) {
-            return false;
-        }
-        by_provider.remove(provider);
-        if by_provider.is_empty() {
-            tokens.remove(workspace_id);
-        }
-        true
+        self.tokens
+            .write()
+            .remove_if(workspace_id, provider, |slot| slot.token.same_entry(token))
     }
 
     /// The miss path: the first caller for a key runs `resolve` (after one
@@ -237,11 +213,16 @@ impl TokenCache {
     /// and share its result, error included. Errors are not stored: the next
     /// miss resolves again. Other keys never wait. A call for the pair from
     /// inside its own resolve fails at once rather than wait for itself.
+    ///
+    /// With `current` (a token in its refresh window) nobody waits: a caller
+    /// that finds a resolve under way gets `current` at once, and the one
+    /// that resolves gets `current` back if its resolve fails.
     pub(crate) fn resolve_once(
         &self,
         workspace_id: &str,
         provider: &str,
         budget: Duration,
+        current: Option<CachedToken>,
         resolve: impl FnOnce() -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
         let key = (workspace_id.to_owned(), provider.to_owned());
@@ -257,6 +238,9 @@ impl TokenCache {
             }
         };
         if !leader {
+            if let Some(current) = current {
+                return Ok(current);
+            }
             if self.resolving_here(&key) {
                 return Err(NexusError::request_failed(
                     "the token was asked for from inside its own resolve (a logger or hook \
@@ -273,10 +257,12 @@ impl TokenCache {
             result: None,
             resolved: false,
         };
-        let result = match self.get(workspace_id, provider) {
-            // Stored by a flight that landed between our miss and this one: no resolve.
-            Some(token) => Ok(token),
-            None => {
+        let renewing = current.is_some();
+        let result = match self.lookup(workspace_id, provider) {
+            // Stored by a flight that landed between our look and this one: no resolve.
+            Lookup::Fresh(token) => Ok(token),
+            Lookup::Renew(token) if !renewing => Ok(token),
+            Lookup::Renew(_) | Lookup::Miss => {
                 landing.mark_resolving(true);
                 let result = resolve();
                 landing.mark_resolving(false);
@@ -285,7 +271,17 @@ impl TokenCache {
             }
         };
         landing.result = Some(result.clone());
-        result
+        match (result, current) {
+            (Err(e), Some(current)) => {
+                log::warn!(
+                    target: crate::LOG_TARGET,
+                    "Early renewal failed ({}); keeping the current token until its buffer",
+                    e.code
+                );
+                Ok(current)
+            }
+            (result, _) => result,
+        }
     }
 
     fn resolving_here(&self, key: &(String, String)) -> bool {
@@ -404,6 +400,33 @@ mod tests {
     const BUDGET: Duration = Duration::from_secs(30);
 
     #[test]
+    fn the_refresh_window_is_a_tenth_clamped_and_at_most_half() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let window = |life: u64, buffer: u64| {
+            let (refresh, evict) = due_times(
+                now + Duration::from_secs(life),
+                Duration::from_secs(buffer),
+                now,
+            );
+            Duration::from_millis(evict - refresh)
+        };
+        let s = Duration::from_secs;
+        assert_eq!(
+            window(3_630, 30),
+            s(300),
+            "an hour's tenth, capped at 5 min"
+        );
+        assert_eq!(window(1_030, 30), s(100), "a tenth");
+        assert_eq!(window(90, 30), s(10), "at least 10 s");
+        assert_eq!(
+            window(46, 30),
+            s(8),
+            "but never more than half the usable life"
+        );
+        assert_eq!(window(20, 30), s(0), "already inside the buffer: no window");
+    }
+
+    #[test]
     fn keys_are_pairs_not_joined_strings() {
         let cache = TokenCache::new();
         cache.set("a:b", "c", token("one", Duration::from_secs(600)));
@@ -455,7 +478,7 @@ mod tests {
         let cleared = Barrier::new(2);
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once("w", "p", BUDGET, || {
+                cache.resolve_once("w", "p", BUDGET, None, || {
                     started.wait();
                     cleared.wait();
                     Ok(token("old", Duration::from_secs(600)))
@@ -476,7 +499,7 @@ mod tests {
         let started = Barrier::new(2);
         thread::scope(|s| {
             s.spawn(|| {
-                cache.resolve_once("w", "p", BUDGET, || {
+                cache.resolve_once("w", "p", BUDGET, None, || {
                     started.wait();
                     thread::sleep(Duration::from_millis(600));
                     Ok(token("slow", Duration::from_secs(600)))
@@ -485,7 +508,7 @@ mod tests {
             started.wait();
             let begun = Instant::now();
             let err = cache
-                .resolve_once("w", "p", Duration::from_millis(50), || unreachable!())
+                .resolve_once("w", "p", Duration::from_millis(50), None, || unreachable!())
                 .unwrap_err();
             assert_eq!(err.code, "timeout");
             assert!(
@@ -499,11 +522,11 @@ mod tests {
     #[test]
     fn a_reentrant_call_fails_at_once() {
         let cache = TokenCache::new();
-        let inner = cache.resolve_once("w", "p", BUDGET, || {
-            let nested = cache.resolve_once("w", "p", BUDGET, || unreachable!());
+        let inner = cache.resolve_once("w", "p", BUDGET, None, || {
+            let nested = cache.resolve_once("w", "p", BUDGET, None, || unreachable!());
             assert_eq!(nested.unwrap_err().code, "request_failed");
             // Another pair from inside a resolve is fine.
-            cache.resolve_once("w", "other", BUDGET, || {
+            cache.resolve_once("w", "other", BUDGET, None, || {
                 Ok(token("o", Duration::from_secs(600)))
             })
         });
@@ -520,7 +543,7 @@ mod tests {
             for _ in 0..16 {
                 s.spawn(|| {
                     barrier.wait();
-                    let got = cache.resolve_once("w", "p", BUDGET, || {
+                    let got = cache.resolve_once("w", "p", BUDGET, None, || {
                         calls.fetch_add(1, Ordering::SeqCst);
                         thread::sleep(Duration::from_millis(100));
                         Ok(token("t", Duration::from_secs(600)))
@@ -536,13 +559,13 @@ mod tests {
     fn errors_are_shared_but_not_stored() {
         let cache = TokenCache::new();
         let err = cache
-            .resolve_once("w", "p", BUDGET, || {
+            .resolve_once("w", "p", BUDGET, None, || {
                 Err(NexusError::new("http_503", "down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "http_503");
         assert!(cache.get("w", "p").is_none());
-        let ok = cache.resolve_once("w", "p", BUDGET, || {
+        let ok = cache.resolve_once("w", "p", BUDGET, None, || {
             Ok(token("t", Duration::from_secs(600)))
         });
         assert_eq!(ok.unwrap().access_token(), "t");
@@ -554,14 +577,14 @@ mod tests {
         let started = Barrier::new(2);
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once("w", "p", BUDGET, || {
+                cache.resolve_once("w", "p", BUDGET, None, || {
                     started.wait();
                     thread::sleep(Duration::from_millis(100));
                     panic!("resolver bug");
                 })
             });
             started.wait();
-            let waiter = cache.resolve_once("w", "p", BUDGET, || {
+            let waiter = cache.resolve_once("w", "p", BUDGET, None, || {
                 Ok(token("unused", Duration::from_secs(600)))
             });
             assert!(leader.join().is_err());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ureq::http::Method;
 
 use crate::LOG_TARGET;
-use crate::cache::TokenCache;
+use crate::cache::{Lookup, TokenCache};
 use crate::error::{NexusError, REDACTED};
 use crate::fetch::{FetchOptions, FetchResponse, Fetcher, prepare, send_following_redirects};
 use crate::gateway::Gateway;
@@ -439,18 +439,27 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
-        if let Some(token) = cache.get(workspace_id, provider) {
-            log::debug!(
-                target: LOG_TARGET,
-                "Using cached token for workspace={} provider={}",
-                escape(workspace_id),
-                escape(provider)
-            );
-            return Ok(token);
-        }
-        cache.resolve_once(workspace_id, provider, self.inner.call_budget, || {
-            self.resolve_unchecked(workspace_id, provider)
-        })
+        let current = match cache.lookup(workspace_id, provider) {
+            Lookup::Fresh(token) => {
+                log::debug!(
+                    target: LOG_TARGET,
+                    "Using cached token for workspace={} provider={}",
+                    escape(workspace_id),
+                    escape(provider)
+                );
+                return Ok(token);
+            }
+            // In its refresh window: one caller renews it, the others keep it.
+            Lookup::Renew(token) => Some(token),
+            Lookup::Miss => None,
+        };
+        cache.resolve_once(
+            workspace_id,
+            provider,
+            self.inner.call_budget,
+            current,
+            || self.resolve_unchecked(workspace_id, provider),
+        )
     }
 
     fn resolve_unchecked(

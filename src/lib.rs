@@ -29,6 +29,7 @@ mod retry;
 mod scope;
 #[cfg(feature = "signing")]
 mod signing;
+mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;

@@ -656,3 +656,128 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
     assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "tok-1");
     assert_eq!((origin.request_count(), elsewhere.request_count()), (1, 1));
 }
+
+/// Waits (bounded) until `done` holds; the tests below use it to know that
+/// a resolve has reached the Gateway, not to time anything.
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "the condition never held");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// A token of 3 to 4 s (the fake writes whole seconds) with no buffer: its
+/// refresh window is the second half of its life, so at 2.1 s it is due for
+/// renewal and still valid.
+fn rotation_setup() -> (FakeGateway, NexusClient, Arc<TokenCache>) {
+    let gateway = FakeGateway::start();
+    gateway.add_provider(
+        "ws",
+        "p",
+        FakeProvider::oauth2("tok")
+            .rotating()
+            .expires_in(Duration::from_secs(4)),
+    );
+    let client = client(&gateway);
+    let cache = Arc::new(TokenCache::with_buffer(Duration::ZERO));
+    let first = client.get_cached_token(&cache, "ws", "p").unwrap();
+    assert_eq!(first.access_token(), "tok-1");
+    (gateway, client, cache)
+}
+
+#[test]
+fn at_rotation_one_caller_renews_and_the_others_keep_the_current_token() {
+    let (gateway, client, cache) = rotation_setup();
+    thread::sleep(Duration::from_millis(2_100));
+    gateway.set_latency(Duration::from_secs(3));
+    let renewer = {
+        let (client, cache) = (client.clone(), Arc::clone(&cache));
+        thread::spawn(move || client.get_cached_token(&cache, "ws", "p").unwrap())
+    };
+    wait_until(|| gateway.requests(Route::Resolve) == 2);
+    // The renewal is at the Gateway for 3 s: everyone else keeps tok-1.
+    let others: Vec<_> = (0..7)
+        .map(|_| {
+            let (client, cache) = (client.clone(), Arc::clone(&cache));
+            thread::spawn(move || client.get_cached_token(&cache, "ws", "p").unwrap())
+        })
+        .collect();
+    for other in others {
+        assert_eq!(other.join().unwrap().access_token(), "tok-1");
+    }
+    assert_eq!(
+        gateway.requests(Route::Resolve),
+        2,
+        "one renewal, not eight"
+    );
+    assert_eq!(renewer.join().unwrap().access_token(), "tok-2");
+    gateway.set_latency(Duration::ZERO);
+    assert_eq!(
+        client
+            .get_cached_token(&cache, "ws", "p")
+            .unwrap()
+            .access_token(),
+        "tok-2"
+    );
+}
+
+#[test]
+fn a_failed_early_renewal_keeps_the_valid_token_and_the_next_caller_tries_again() {
+    let (gateway, client, cache) = rotation_setup();
+    thread::sleep(Duration::from_millis(2_100));
+    gateway.push_fault_for(Route::Resolve, Fault::status(500));
+    let kept = client.get_cached_token(&cache, "ws", "p").unwrap();
+    assert_eq!(kept.access_token(), "tok-1", "the failure does not drop it");
+    assert_eq!(gateway.requests(Route::Resolve), 2);
+    assert_eq!(cache.get("ws", "p").unwrap().access_token(), "tok-1");
+    let renewed = client.get_cached_token(&cache, "ws", "p").unwrap();
+    assert_eq!(renewed.access_token(), "tok-2");
+    assert_eq!(gateway.requests(Route::Resolve), 3);
+}
+
+#[test]
+fn expired_entries_are_purged_as_the_cache_is_used() {
+    let cache = TokenCache::with_buffer(Duration::ZERO);
+    let soon = SystemTime::now() + Duration::from_millis(200);
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    for i in 0..50_000 {
+        cache.set(
+            &format!("old-{i}"),
+            "p",
+            nexus_sdk::CachedToken::bearer("t", soon),
+        );
+    }
+    for i in 0..1_000 {
+        cache.set(
+            &format!("live-{i}"),
+            "p",
+            nexus_sdk::CachedToken::bearer("t", later),
+        );
+    }
+    assert_eq!(cache.len(), 51_000);
+    thread::sleep(Duration::from_millis(300));
+    // Normal use: reads of the live set, and some stores.
+    for round in 0..60_000 {
+        let i = round % 1_000;
+        assert!(cache.get(&format!("live-{i}"), "p").is_some());
+        if round % 100 == 0 {
+            cache.set(
+                &format!("live-{i}"),
+                "p",
+                nexus_sdk::CachedToken::bearer("t", later),
+            );
+        }
+    }
+    assert!(
+        cache.len() <= 1_100,
+        "{} entries held for 1,000 live ones",
+        cache.len()
+    );
+    for i in 0..1_000 {
+        assert!(
+            cache.get(&format!("live-{i}"), "p").is_some(),
+            "live-{i} kept"
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! The [`TokenCache`](crate::TokenCache)'s storage: one flat map from the
+//! (workspace, provider) pair to a slot in a dense `Vec`, which a cursor
+//! sweeps a few slots at a time so that expired entries are purged as the
+//! cache is used (amortised O(1), never a pass over the whole table).
+//!
+//! A pair is one allocation: its key bytes, shared by the map and its slot.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::token::CachedToken;
+
+/// A `HashMap` with [`FxHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The multiply-rotate hash rustc uses for its own tables (rustc-hash 2).
+///
+/// SipHash, std's default, was about a fifth of the instructions of a
+/// cache hit (`benches/cache.rs`). Its resistance to collision flooding
+/// buys nothing here: the token map only holds pairs the Gateway resolved,
+/// and a flight lives only while its resolve does.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.hash = self.hash.wrapping_add(word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the low bits weak; the table indexes with them.
+        self.hash.rotate_left(26)
+    }
+}
+
+/// Milliseconds since the Unix epoch; 0 for any earlier time.
+pub(crate) type Millis = u64;
+
+/// `t` in [`Millis`].
+pub(crate) fn millis(t: SystemTime) -> Millis {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A pair's key: the workspace's length (4 bytes), the workspace, then the
+/// provider, so `("a:b", "c")` and `("a", "b:c")` differ.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key(Arc<[u8]>);
+
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Calls `f` with the pair's key bytes, built on the stack when short.
+fn with_key<R>(workspace_id: &str, provider: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 128;
+    let len = 4 + workspace_id.len() + provider.len();
+    let fill = |buf: &mut [u8]| {
+        let ws_len = u32::try_from(workspace_id.len()).unwrap_or(u32::MAX);
+        buf[..4].copy_from_slice(&ws_len.to_le_bytes());
+        buf[4..4 + workspace_id.len()].copy_from_slice(workspace_id.as_bytes());
+        buf[4 + workspace_id.len()..].copy_from_slice(provider.as_bytes());
+    };
+    if len <= STACK {
+        let mut buf = [0u8; STACK];
+        fill(&mut buf[..len]);
+        f(&buf[..len])
+    } else {
+        let mut buf = vec![0u8; len];
+        fill(&mut buf);
+        f(&buf)
+    }
+}
+
+/// A stored token and when it is due: renewed from `refresh_at`, no longer
+/// handed out after `evict_at`.
+pub(crate) struct Slot {
+    key: Key,
+    pub(crate) token: CachedToken,
+    pub(crate) refresh_at: Millis,
+    pub(crate) evict_at: Millis,
+}
+
+impl Slot {
+    pub(crate) fn is_live(&self, now: Millis) -> bool {
+        now <= self.evict_at
+    }
+}
+
+/// The pairs' slots and the sweep's position.
+#[derive(Default)]
+pub(crate) struct Table {
+    index: FastMap<Key, usize>,
+    slots: Vec<Slot>,
+    cursor: usize,
+}
+
+impl Table {
+    pub(crate) fn get(&self, workspace_id: &str, provider: &str) -> Option<&Slot> {
+        let at = with_key(workspace_id, provider, |key| self.index.get(key).copied())?;
+        self.slots.get(at)
+    }
+
+    /// Stores the pair's slot, replacing any other.
+    pub(crate) fn insert(
+        &mut self,
+        workspace_id: &str,
+        provider: &str,
+        token: CachedToken,
+        refresh_at: Millis,
+        evict_at: Millis,
+    ) {
+        let existing = with_key(workspace_id, provider, |key| self.index.get(key).copied());
+        if let Some(at) = existing {
+            let slot = &mut self.slots[at];
+            (slot.token, slot.refresh_at, slot.evict_at) = (token, refresh_at, evict_at);
+            return;
+        }
+        let key = with_key(workspace_id, provider, |key| Key(Arc::from(key)));
+        self.index.insert(key.clone(), self.slots.len());
+        self.slots.push(Slot {
+            key,
+            token,
+            refresh_at,
+            evict_at,
+        });
+    }
+
+    /// Removes the pair's slot if `matches` says so; whether it did.
+    pub(crate) fn remove_if(
+        &mut self,
+        workspace_id: &str,
+        provider: &str,
+        matches: impl FnOnce(&Slot) -> bool,
+    ) -> bool {
+        let found = with_key(workspace_id, provider, |key| self.index.get(key).copied());
+        match found {
+            Some(at) if matches(&self.slots[at]) => {
+                self.remove_at(at);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Looks at up to `budget` slots from the cursor and removes those past
+    /// their eviction instant.
+    pub(crate) fn sweep(&mut self, budget: usize, now: Millis) {
+        for _ in 0..budget.min(self.slots.len()) {
+            if self.cursor >= self.slots.len() {
+                self.cursor = 0;
+            }
+            if self.slots[self.cursor].is_live(now) {
+                self.cursor += 1;
+            } else {
+                // The last slot moves here: the cursor looks at it next.
+                self.remove_at(self.cursor);
+            }
+        }
+        if self.slots.capacity() > 64 && self.slots.len() < self.slots.capacity() / 4 {
+            self.slots.shrink_to(self.slots.len() * 2);
+            self.index.shrink_to(self.slots.len() * 2);
+        }
+    }
+
+    fn remove_at(&mut self, at: usize) {
+        let removed = self.slots.swap_remove(at);
+        self.index.remove(&removed.key);
+        if let Some(moved) = self.slots.get(at) {
+            if let Some(position) = self.index.get_mut(&moved.key) {
+                *position = at;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn token() -> CachedToken {
+        CachedToken::bearer("t", UNIX_EPOCH + Duration::from_secs(1))
+    }
+
+    #[test]
+    fn pairs_are_keys_and_removal_keeps_the_rest_reachable() {
+        let mut table = Table::default();
+        for i in 0..100 {
+            table.insert(&format!("w{i}"), "p", token(), 0, i);
+        }
+        table.insert("a:b", "c", token(), 0, 1);
+        table.insert("a", "b:c", token(), 0, 2);
+        assert_eq!(table.get("a:b", "c").unwrap().evict_at, 1);
+        assert_eq!(table.get("a", "b:c").unwrap().evict_at, 2);
+        assert!(table.remove_if("w3", "p", |_| true));
+        assert!(!table.remove_if("w3", "p", |_| true));
+        for i in (0..100).filter(|i| *i != 3) {
+            assert_eq!(table.get(&format!("w{i}"), "p").unwrap().evict_at, i);
+        }
+        let long = "x".repeat(300);
+        table.insert(&long, &long, token(), 0, 7);
+        assert_eq!(table.get(&long, &long).unwrap().evict_at, 7);
+        assert_eq!(table.len(), 102);
+    }
+
+    #[test]
+    fn the_sweep_purges_a_few_at_a_time_and_wraps() {
+        let mut table = Table::default();
+        for i in 0..1000u64 {
+            // Even slots expire at 10, odd ones live on.
+            let evict = if i % 2 == 0 { 10 } else { 1_000 };
+            table.insert(&format!("w{i}"), "p", token(), 0, evict);
+        }
+        table.sweep(100, 50);
+        assert!(table.len() < 1000 && table.len() > 900, "a bounded step");
+        for _ in 0..30 {
+            table.sweep(100, 50);
+        }
+        assert_eq!(table.len(), 500);
+        for i in (1..1000).step_by(2) {
+            assert!(table.get(&format!("w{i}"), "p").is_some());
+        }
+    }
+}
