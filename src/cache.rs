@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -40,6 +40,8 @@ pub struct TokenCache {
     buffer: Duration,
     /// One slot per pair, looked up without allocating.
     tokens: RwLock<Table>,
+    /// The table's [`earliest`](Table::earliest), read without its lock.
+    earliest: AtomicU64,
     /// Resolves under way, one per key.
     flights: Mutex<FastMap<(String, String), Arc<Flight>>>,
 }
@@ -106,6 +108,7 @@ impl TokenCache {
         TokenCache {
             buffer,
             tokens: RwLock::new(Table::default()),
+            earliest: AtomicU64::new(Millis::MAX),
             flights: Mutex::new(FastMap::default()),
         }
     }
@@ -143,9 +146,13 @@ impl TokenCache {
         Lookup::Miss
     }
 
-    /// One sweep step every [`READS_PER_SWEEP`] reads on this thread, only
-    /// if the write lock is free at once: a read never waits for it.
+    /// Once some entry may have expired: one sweep step every
+    /// [`READS_PER_SWEEP`] reads on this thread, only if the write lock is
+    /// free at once, so a read never waits for it.
     fn maybe_sweep(&self, now: Millis) {
+        if now <= self.earliest.load(Ordering::Relaxed) {
+            return;
+        }
         let due = READS.with(|reads| {
             let n = reads.get() + 1;
             reads.set(if n >= READS_PER_SWEEP { 0 } else { n });
@@ -154,6 +161,7 @@ impl TokenCache {
         if due {
             if let Some(mut tokens) = self.tokens.try_write() {
                 tokens.sweep(SWEEP_STEP, now);
+                self.earliest.store(tokens.earliest(), Ordering::Relaxed);
             }
         }
     }
@@ -165,6 +173,7 @@ impl TokenCache {
         let mut tokens = self.tokens.write();
         tokens.sweep(SWEEP_STEP, millis(now));
         tokens.insert(workspace_id, provider, token, refresh_at, evict_at);
+        self.earliest.store(tokens.earliest(), Ordering::Relaxed);
     }
 
     /// Forgets the pair's token. A resolve of the pair already under way

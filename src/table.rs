@@ -70,8 +70,12 @@ pub(crate) type Millis = u64;
 
 /// `t` in [`Millis`].
 pub(crate) fn millis(t: SystemTime) -> Millis {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    // u64 arithmetic: `Duration::as_millis` goes through u128.
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| {
+        d.as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(d.subsec_millis()))
+    })
 }
 
 /// A pair's key: the workspace's length (4 bytes), the workspace, then the
@@ -122,14 +126,35 @@ impl Slot {
 }
 
 /// The pairs' slots and the sweep's position.
-#[derive(Default)]
 pub(crate) struct Table {
     index: FastMap<Key, usize>,
     slots: Vec<Slot>,
     cursor: usize,
+    /// No slot is due for eviction before this (it may be earlier than the
+    /// true minimum, never later): a read sweeps only once it has passed.
+    earliest: Millis,
+    /// The least `evict_at` seen since the cursor last wrapped.
+    cycle_min: Millis,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            index: FastMap::default(),
+            slots: Vec::new(),
+            cursor: 0,
+            earliest: Millis::MAX,
+            cycle_min: Millis::MAX,
+        }
+    }
 }
 
 impl Table {
+    /// No slot needs purging before this instant.
+    pub(crate) fn earliest(&self) -> Millis {
+        self.earliest
+    }
+
     pub(crate) fn get(&self, workspace_id: &str, provider: &str) -> Option<&Slot> {
         let at = with_key(workspace_id, provider, |key| self.index.get(key).copied())?;
         self.slots.get(at)
@@ -144,6 +169,8 @@ impl Table {
         refresh_at: Millis,
         evict_at: Millis,
     ) {
+        self.earliest = self.earliest.min(evict_at);
+        self.cycle_min = self.cycle_min.min(evict_at);
         let existing = with_key(workspace_id, provider, |key| self.index.get(key).copied());
         if let Some(at) = existing {
             let slot = &mut self.slots[at];
@@ -186,14 +213,22 @@ impl Table {
     pub(crate) fn sweep(&mut self, budget: usize, now: Millis) {
         for _ in 0..budget.min(self.slots.len()) {
             if self.cursor >= self.slots.len() {
+                // A whole pass is done: what it saw is the true minimum.
                 self.cursor = 0;
+                self.earliest = self.cycle_min;
+                self.cycle_min = Millis::MAX;
             }
-            if self.slots[self.cursor].is_live(now) {
+            let slot = &self.slots[self.cursor];
+            if slot.is_live(now) {
+                self.cycle_min = self.cycle_min.min(slot.evict_at);
                 self.cursor += 1;
             } else {
                 // The last slot moves here: the cursor looks at it next.
                 self.remove_at(self.cursor);
             }
+        }
+        if self.slots.is_empty() {
+            (self.earliest, self.cycle_min) = (Millis::MAX, Millis::MAX);
         }
         if self.slots.capacity() > 64 && self.slots.len() < self.slots.capacity() / 4 {
             self.slots.shrink_to(self.slots.len() * 2);
