@@ -129,6 +129,24 @@ fn interleaved_run(arms: &[(&str, &dyn Fn() -> usize)]) -> Vec<Vec<Duration>> {
     samples
 }
 
+/// [`REPEATS`] interleaved runs: each run's p50 per arm (seconds), and the
+/// last run's samples.
+fn repeated_runs(arms: &[(&str, &dyn Fn() -> usize)]) -> (Vec<Vec<f64>>, Vec<Vec<Duration>>) {
+    let mut p50s = Vec::new();
+    let mut last = Vec::new();
+    for _ in 0..REPEATS {
+        let mut samples = interleaved_run(arms);
+        p50s.push(
+            samples
+                .iter_mut()
+                .map(|s| median(s).as_secs_f64())
+                .collect(),
+        );
+        last = samples;
+    }
+    (p50s, last)
+}
+
 fn interleaved() {
     let s = setup();
     let arms: [(&str, &dyn Fn() -> usize); 4] = [
@@ -144,20 +162,11 @@ fn interleaved() {
         }),
     ];
     // Repeated runs: one run's ratio moves with whatever else the machine does.
-    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); arms.len() + 1];
-    let mut last = Vec::new();
-    for _ in 0..REPEATS {
-        let mut samples = interleaved_run(&arms);
-        let p50: Vec<f64> = samples
-            .iter_mut()
-            .map(|s| median(s).as_secs_f64())
-            .collect();
-        for (i, p) in p50.iter().enumerate() {
-            ratios[i].push(p / p50[1]);
-        }
-        ratios[arms.len()].push(p50[0] / p50[3]);
-        last = samples;
-    }
+    let (p50s, mut last) = repeated_runs(&arms);
+    let mut ratios: Vec<Vec<f64>> = (0..arms.len())
+        .map(|i| p50s.iter().map(|p| p[i] / p[1]).collect())
+        .collect();
+    ratios.push(p50s.iter().map(|p| p[0] / p[3]).collect());
     println!(
         "\nauthenticated_fetch overhead on loopback, {REPEATS} runs of {ROUNDS} interleaved rounds, {} cores:",
         cores()
@@ -280,19 +289,9 @@ fn named_host() {
             raw_fetch(&s.raw_global_timeout, &url)
         }),
     ];
-    let mut sdk_vs_same = Vec::new();
-    let mut resolver = Vec::new();
-    let mut last = Vec::new();
-    for _ in 0..REPEATS {
-        let mut samples = interleaved_run(&arms);
-        let p50: Vec<f64> = samples
-            .iter_mut()
-            .map(|s| median(s).as_secs_f64())
-            .collect();
-        sdk_vs_same.push(p50[0] / p50[2]);
-        resolver.push(p50[2] / p50[1]);
-        last = samples;
-    }
+    let (p50s, mut last) = repeated_runs(&arms);
+    let mut sdk_vs_same: Vec<f64> = p50s.iter().map(|p| p[0] / p[2]).collect();
+    let mut resolver: Vec<f64> = p50s.iter().map(|p| p[2] / p[1]).collect();
     println!(
         "\nthe same on the host name localhost, {REPEATS} runs of {ROUNDS} interleaved rounds, {} cores:",
         cores()

@@ -60,7 +60,7 @@ impl Civil {
 }
 
 /// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(test, feature = "testing", feature = "signing"))]
 pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
     let Civil {
         year,
@@ -72,17 +72,11 @@ pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
-/// Epoch seconds as AWS's basic ISO 8601 form: `20150830T123600Z`.
+/// Epoch seconds as AWS's basic ISO 8601 form: `20150830T123600Z`
+/// (RFC 3339's, without its separators).
 #[cfg(feature = "signing")]
 pub(crate) fn format_amz_date(epoch_seconds: i64) -> String {
-    let Civil {
-        year,
-        month,
-        day,
-        hms: (h, m, s),
-        ..
-    } = Civil::of(epoch_seconds);
-    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z")
+    format_rfc3339(epoch_seconds).replace(['-', ':'], "")
 }
 
 /// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.

@@ -131,6 +131,25 @@ impl Config<'_> {
         let value = self.0?.get(key)?.as_str()?;
         (!value.is_empty()).then(|| value.to_owned())
     }
+
+    /// `config[key]` (else `default`) read by `parse`; a name it does not
+    /// know is `unsupported_strategy`, saying what it may be.
+    #[cfg(feature = "signing")]
+    fn choice<T>(
+        &self,
+        key: &str,
+        default: &str,
+        parse: fn(&str) -> Option<T>,
+        known: &str,
+    ) -> Result<T, NexusError> {
+        let name = self.text(key).unwrap_or_else(|| default.to_owned());
+        parse(&name).ok_or_else(|| {
+            NexusError::unsupported_strategy(format!(
+                "hmac_payload {key} `{}` is not {known}",
+                escape(&name)
+            ))
+        })
+    }
 }
 
 /// `oauth2` (or no strategy): the provider's token type picks the prefix.
@@ -252,20 +271,8 @@ fn hmac_payload(
             escape(&secret_field)
         ))
     })?;
-    let algo_name = config.text("algo").unwrap_or_else(|| "sha256".into());
-    let algo = HmacAlgo::parse(&algo_name).ok_or_else(|| {
-        NexusError::unsupported_strategy(format!(
-            "hmac_payload algo `{}` is not sha256 or sha1",
-            escape(&algo_name)
-        ))
-    })?;
-    let encoding_name = config.text("encoding").unwrap_or_else(|| "hex".into());
-    let encoding = SigEncoding::parse(&encoding_name).ok_or_else(|| {
-        NexusError::unsupported_strategy(format!(
-            "hmac_payload encoding `{}` is not hex or base64",
-            escape(&encoding_name)
-        ))
-    })?;
+    let algo = config.choice("algo", "sha256", HmacAlgo::parse, "sha256 or sha1")?;
+    let encoding = config.choice("encoding", "hex", SigEncoding::parse, "hex or base64")?;
     let mut applied = Applied::bearer(Strategy::HmacPayload, &Config(None));
     applied.token_type = format!("HMAC-{}", algo.as_str().to_ascii_uppercase());
     applied.header_name = header_name;

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha1::Sha1;
@@ -30,13 +31,8 @@ pub(crate) fn hmac_payload(
     body: &[u8],
 ) -> String {
     let mac = match algo {
-        HmacAlgo::Sha256 => hmac_sha256(secret, body).to_vec(),
-        HmacAlgo::Sha1 => {
-            let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret)
-                .expect("HMAC takes a key of any length");
-            mac.update(body);
-            mac.finalize().into_bytes().to_vec()
-        }
+        HmacAlgo::Sha256 => mac::<Hmac<Sha256>>(secret, body),
+        HmacAlgo::Sha1 => mac::<Hmac<Sha1>>(secret, body),
     };
     match encoding {
         SigEncoding::Hex => hex(&mac),
@@ -44,11 +40,17 @@ pub(crate) fn hmac_payload(
     }
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+/// The MAC of `data` under `key`.
+fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+    // Cannot fail: HMAC takes a key of any length (RFC 2104 hashes a long
+    // one and pads a short one); `Hmac`'s `new_from_slice` never errors.
+    let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(data);
-    mac.finalize().into_bytes().into()
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    mac::<Hmac<Sha256>>(key, data)
 }
 
 fn sha256_hex(data: &[u8]) -> String {

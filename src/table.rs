@@ -171,13 +171,19 @@ impl Table {
     ) {
         self.earliest = self.earliest.min(evict_at);
         self.cycle_min = self.cycle_min.min(evict_at);
-        let existing = with_key(workspace_id, provider, |key| self.index.get(key).copied());
-        if let Some(at) = existing {
-            let slot = &mut self.slots[at];
-            (slot.token, slot.refresh_at, slot.evict_at) = (token, refresh_at, evict_at);
-            return;
-        }
-        let key = with_key(workspace_id, provider, |key| Key(Arc::from(key)));
+        // One key build: the slot it names, or the key a new slot will own.
+        let found = with_key(workspace_id, provider, |key| match self.index.get(key) {
+            Some(&at) => Err(at),
+            None => Ok(Key(Arc::from(key))),
+        });
+        let key = match found {
+            Err(at) => {
+                let slot = &mut self.slots[at];
+                (slot.token, slot.refresh_at, slot.evict_at) = (token, refresh_at, evict_at);
+                return;
+            }
+            Ok(key) => key,
+        };
         self.index.insert(key.clone(), self.slots.len());
         self.slots.push(Slot {
             key,

@@ -357,42 +357,6 @@ impl fmt::Debug for CachedToken {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn builders() {
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
-        let t = CachedToken::bearer("t", at).with_token_type("bearer");
-        assert_eq!((t.token_type(), t.value_prefix()), ("bearer", "Bearer "));
-        let t = t.with_token_type("MAC");
-        assert_eq!(t.header_value(), "MAC t");
-        let q = CachedToken::bearer("k", at).with_query_param("api_key");
-        assert_eq!(
-            (q.query_param(), q.strategy(), q.value_prefix()),
-            (Some("api_key"), "query_param", "")
-        );
-        let h = CachedToken::bearer("k", at).with_header("X-Key", "Token ");
-        assert_eq!(
-            (h.token_type(), h.header_value().as_str()),
-            ("Token", "Token k")
-        );
-        assert_eq!(h.expires_at(), at);
-    }
-
-    #[test]
-    fn clones_share_one_entry_and_equal_texts_do_not() {
-        let at = SystemTime::now();
-        let a = CachedToken::bearer("same", at);
-        let b = CachedToken::bearer("same", at);
-        assert_eq!(a, b);
-        assert!(!a.same_entry(&b));
-        assert!(a.same_entry(&a.clone()));
-    }
-}
-
 /// `CachedToken` as serde sees it: flat, with the expiry in epoch seconds.
 #[cfg(feature = "serde")]
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -527,5 +491,41 @@ fn expiry_from_seconds(seconds: f64) -> Option<SystemTime> {
         std::time::UNIX_EPOCH.checked_add(micros)
     } else {
         std::time::UNIX_EPOCH.checked_sub(micros)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn builders() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let t = CachedToken::bearer("t", at).with_token_type("bearer");
+        assert_eq!((t.token_type(), t.value_prefix()), ("bearer", "Bearer "));
+        let t = t.with_token_type("MAC");
+        assert_eq!(t.header_value(), "MAC t");
+        let q = CachedToken::bearer("k", at).with_query_param("api_key");
+        assert_eq!(
+            (q.query_param(), q.strategy(), q.value_prefix()),
+            (Some("api_key"), "query_param", "")
+        );
+        let h = CachedToken::bearer("k", at).with_header("X-Key", "Token ");
+        assert_eq!(
+            (h.token_type(), h.header_value().as_str()),
+            ("Token", "Token k")
+        );
+        assert_eq!(h.expires_at(), at);
+    }
+
+    #[test]
+    fn clones_share_one_entry_and_equal_texts_do_not() {
+        let at = SystemTime::now();
+        let a = CachedToken::bearer("same", at);
+        let b = CachedToken::bearer("same", at);
+        assert_eq!(a, b);
+        assert!(!a.same_entry(&b));
+        assert!(a.same_entry(&a.clone()));
     }
 }
