@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use ureq::http::Method;
@@ -24,11 +23,7 @@ use crate::types::{
     RevokeResult, TokenResponse, required_str,
 };
 use crate::url::{encode_path_segment, escape, for_log, form_urlencode, url_for_debug};
-
-/// How often [`NexusClient::wait_for_active`] polls.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1500);
-/// How long [`NexusClient::wait_for_active`] waits.
-pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+use crate::wait::WaitOptions;
 
 /// A blocking client of the Nexus Gateway (Python `NexusClient`).
 ///
@@ -128,16 +123,20 @@ impl NexusClient {
     ///
     /// # Errors
     ///
-    /// `invalid_input` for a blank `user_id` or `provider_name`; the
-    /// Gateway's error (`provider_not_found`, `missing_fields`, …); a
-    /// transport error; `invalid_response` when the answer lacks `authUrl`
-    /// or `connection_id`.
+    /// `invalid_input` for a blank `user_id`, `provider_name` or
+    /// `return_url` (the Gateway requires all three); the Gateway's error:
+    /// `provider_not_found` (404), `provider_ambiguous` (409, the name
+    /// matches several providers), `broker_error` (502, the Broker refused
+    /// the `return_url`; not retried), …; a transport error;
+    /// `invalid_response` when the answer lacks `authUrl` or
+    /// `connection_id`.
     pub fn request_connection(
         &self,
         input: &RequestConnectionInput,
     ) -> Result<RequestConnectionResponse, NexusError> {
         require("user_id", &input.user_id)?;
         require("provider_name", &input.provider_name)?;
+        require("return_url", &input.return_url)?;
         let body = self.gateway().call_json(
             Method::POST,
             "/v1/request-connection",
@@ -147,79 +146,121 @@ impl NexusClient {
         RequestConnectionResponse::from_json(&body)
     }
 
-    /// The connection's status: `GET /v1/check-connection/{id}`.
+    /// The connection's status as the Gateway reports it:
+    /// `GET /v1/check-connection/{id}`.
+    ///
+    /// The Nexus Gateway asks its Broker for the connection's token and says
+    /// `active` when it gets one, `pending` when the Broker fails (5xx), and
+    /// `failed` for every other answer: a connection whose user has not
+    /// consented yet reads `failed`, as do unknown and revoked ones. To wait
+    /// for consent, use [`wait_for_active`](Self::wait_for_active), which
+    /// knows this.
     ///
     /// # Errors
     ///
-    /// `invalid_input` for a blank id; the Gateway's error
-    /// (`connection_not_found`, …); a transport error; `invalid_response`
-    /// when the answer has no `status`.
+    /// `invalid_input` for a blank id; the Gateway's error (a 502 with a
+    /// plain-text body when the Broker cannot be reached, …); a transport
+    /// error; `invalid_response` when the answer has no `status`.
     pub fn check_connection(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
         require("connection_id", connection_id)?;
         self.check_unchecked(connection_id)
     }
 
-    /// Polls every 1.5 s, for at most 300 s, until the connection is
-    /// `active`, `failed` or `revoked`. See [`wait_for_active_with`](Self::wait_for_active_with).
+    /// Waits, polling every 1.5 s for at most 300 s, until the connection is
+    /// active. See [`wait_for_active_with_options`](Self::wait_for_active_with_options).
     ///
     /// # Errors
     ///
-    /// As [`wait_for_active_with`](Self::wait_for_active_with).
+    /// As [`wait_for_active_with_options`](Self::wait_for_active_with_options).
     pub fn wait_for_active(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
-        self.wait_for_active_with(connection_id, DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT)
+        self.wait_for_active_with_options(connection_id, &WaitOptions::default())
     }
 
-    /// Polls `check_connection` every `interval` until the status is
-    /// terminal (`active`, `failed`, `revoked`) and returns it. Checks at
-    /// least once. A `failed` or `revoked` connection is returned as `Ok`:
-    /// look at the status. A `timeout` too large to add to an `Instant`
-    /// means no deadline.
+    /// [`wait_for_active_with_options`](Self::wait_for_active_with_options)
+    /// with this `interval` and `timeout`.
     ///
     /// # Errors
     ///
-    /// `timeout` once `timeout` has passed with the connection still
-    /// pending; any error of [`check_connection`](Self::check_connection).
+    /// As [`wait_for_active_with_options`](Self::wait_for_active_with_options).
     pub fn wait_for_active_with(
         &self,
         connection_id: &str,
         interval: Duration,
         timeout: Duration,
     ) -> Result<ConnectionStatus, NexusError> {
+        let options = WaitOptions::default().interval(interval).timeout(timeout);
+        self.wait_for_active_with_options(connection_id, &options)
+    }
+
+    /// Polls `check_connection` every `interval` until the connection is
+    /// active, and checks at least once.
+    ///
+    /// The Nexus Gateway answers `failed` for every connection that is not
+    /// active, one whose user has not consented yet included, so `failed`
+    /// alone does not end the wait: the token route
+    /// (`GET /v1/token/{id}`) is asked, and the wait ends early only when
+    /// the connection is gone: `Ok(Revoked)` for 410, `Ok(Failed)` for 404,
+    /// 409 and 400 `invalid_connection_id`. `Ok(Revoked)` too when the
+    /// Gateway reports `revoked`. A 5xx, 429, timeout or refused connection
+    /// on one poll is not final: the next poll tries again. With
+    /// [`WaitOptions::stop_on_failed`] the first `failed` is returned (the
+    /// Python SDK's rule, for a Gateway that reports `pending`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, WaitOptions};
+    ///
+    /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
+    /// let options = WaitOptions::default().timeout(Duration::from_secs(120));
+    /// match client.wait_for_active_with_options("3f1b…", &options)? {
+    ///     ConnectionStatus::Active => println!("connected"),
+    ///     gone => println!("the connection ended: {gone}"),
+    /// }
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank id; `timeout` once `timeout` has passed
+    /// without an answer above (its message names the last status seen);
+    /// any other error of [`check_connection`](Self::check_connection) or
+    /// of the token route (`unauthorized`, `invalid_response`, …).
+    pub fn wait_for_active_with_options(
+        &self,
+        connection_id: &str,
+        options: &WaitOptions,
+    ) -> Result<ConnectionStatus, NexusError> {
         require("connection_id", connection_id)?;
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            let status = self.check_unchecked(connection_id)?;
-            if status.is_terminal() {
-                return Ok(status);
-            }
-            let now = Instant::now();
-            let left = deadline.map(|d| d.saturating_duration_since(now));
-            if left.is_some_and(|l| l.is_zero()) {
-                return Err(NexusError::timeout(format!(
-                    "connection still {status} after {timeout:?}"
-                )));
-            }
-            thread::sleep(left.map_or(interval, |l| interval.min(l)));
-        }
+        crate::wait::wait_for_active(
+            options,
+            || self.check_unchecked(connection_id),
+            || self.token_unchecked(connection_id).map(drop),
+        )
     }
 
     /// The connection's current token: `GET /v1/token/{id}`.
     ///
     /// # Errors
     ///
-    /// `invalid_input` for a blank id; the Gateway's error
-    /// (`connection_not_active`, `connection_revoked`, …); a transport
-    /// error; `invalid_response` when the answer is not a JSON object.
+    /// `invalid_input` for a blank id; the Gateway's error, whose `kind()`
+    /// follows the status (400 not active yet, 404 unknown, 409 needs the
+    /// user's attention, 410 revoked). A Gateway that forwards the Broker's
+    /// body (Nexus 0.4.0 and later) gives its code (`connection_not_active`,
+    /// `connection_revoked`, …); an older one sends the status alone, and
+    /// the code is `http_<status>`. A transport error; `invalid_response`
+    /// when the answer is not a JSON object.
     pub fn get_token_by_connection_id(
         &self,
         connection_id: &str,
     ) -> Result<TokenResponse, NexusError> {
         require("connection_id", connection_id)?;
-        let path = format!("/v1/token/{}", encode_path_segment(connection_id));
-        TokenResponse::from_json(self.gateway().call_json(Method::GET, &path, None, None)?)
+        self.token_unchecked(connection_id)
     }
 
     /// Makes the Broker refresh the connection's token now: `POST /v1/refresh/{id}`.
+    ///
+    /// The Gateway answers `access_token`, `refresh_token` and `token_type`
+    /// only; the other fields of the [`TokenResponse`] are `None`.
     ///
     /// # Errors
     ///
@@ -420,6 +461,11 @@ impl NexusClient {
 
     fn gateway(&self) -> &Gateway {
         &self.inner.gateway
+    }
+
+    fn token_unchecked(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
+        let path = format!("/v1/token/{}", encode_path_segment(connection_id));
+        TokenResponse::from_json(self.gateway().call_json(Method::GET, &path, None, None)?)
     }
 
     fn check_unchecked(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {

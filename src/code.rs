@@ -41,6 +41,11 @@ pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 pub const UNSUPPORTED_STRATEGY: &str = "unsupported_strategy";
 
 // Sent by the Gateway and the Broker, with the status they come with.
+//
+// On `/v1/token`, `/v1/refresh` and `DELETE /v1/connections/{id}` the Broker's
+// codes arrive only when the Gateway forwards the Broker's body (Nexus 0.4.0
+// and later); an older Gateway sends the status alone, the code is then
+// `http_<status>`, and `NexusError::kind` still follows the status.
 
 /// HTTP 400: A required field is missing.
 pub const MISSING_FIELDS: &str = "missing_fields";
@@ -48,9 +53,10 @@ pub const MISSING_FIELDS: &str = "missing_fields";
 pub const INVALID_JSON: &str = "invalid_json";
 /// HTTP 400: The OAuth state does not match.
 pub const INVALID_STATE: &str = "invalid_state";
-/// HTTP 400: The connection id is not a UUID.
+/// HTTP 400: The connection id is not a UUID (the Gateway checks the form).
 pub const INVALID_CONNECTION_ID: &str = "invalid_connection_id";
-/// HTTP 400: The connection is not active yet.
+/// HTTP 400: The connection is not active yet (when the Gateway forwards
+/// the Broker's body, Nexus 0.4.0 and later).
 pub const CONNECTION_NOT_ACTIVE: &str = "connection_not_active";
 /// HTTP 401: The api key is missing or wrong.
 pub const UNAUTHORIZED: &str = "unauthorized";
@@ -62,9 +68,11 @@ pub const CONNECTION_NOT_FOUND: &str = "connection_not_found";
 pub const TOKEN_NOT_FOUND: &str = "token_not_found";
 /// HTTP 409: Several connections match the workspace and provider.
 pub const PROVIDER_AMBIGUOUS: &str = "provider_ambiguous";
-/// HTTP 409: The user must consent again.
+/// HTTP 409: The user must consent again (on the token routes, when the
+/// Gateway forwards the Broker's body).
 pub const ATTENTION_REQUIRED: &str = "attention_required";
-/// HTTP 410: The connection was revoked.
+/// HTTP 410: The connection was revoked (on the token routes, when the
+/// Gateway forwards the Broker's body, Nexus 0.4.0 and later).
 pub const CONNECTION_REVOKED: &str = "connection_revoked";
 /// HTTP 500: The Broker could not decrypt the stored credential.
 pub const DECRYPT_FAILED: &str = "decrypt_failed";
@@ -72,9 +80,11 @@ pub const DECRYPT_FAILED: &str = "decrypt_failed";
 pub const INVALID_TOKEN_FORMAT: &str = "invalid_token_format";
 /// HTTP 500: Revocation failed.
 pub const REVOKE_FAILED: &str = "revoke_failed";
-/// HTTP 502: The Broker failed.
+/// HTTP 502: The Broker failed. When the body's `status` is a 4xx (the
+/// Broker refused the request) it is not retried.
 pub const BROKER_ERROR: &str = "broker_error";
-/// HTTP 502: The Broker cannot be reached.
+/// HTTP 502: The Broker cannot be reached, or did not answer within the
+/// Gateway's 30 s.
 pub const BROKER_UNAVAILABLE: &str = "broker_unavailable";
 /// HTTP 502: The Broker answered something the Gateway cannot use.
 pub const BROKER_INVALID_RESPONSE: &str = "broker_invalid_response";

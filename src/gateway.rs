@@ -185,7 +185,7 @@ impl Gateway {
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
         let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
-        if self.retry.is_retryable_status(status) {
+        if self.retry.is_retryable(status, &body) {
             Err(Failure::Retryable {
                 error,
                 status: Some(status),

@@ -36,9 +36,10 @@ mod token;
 mod transport;
 mod types;
 mod url;
+mod wait;
 
 pub use cache::TokenCache;
-pub use client::{DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, NexusClient};
+pub use client::NexusClient;
 pub use error::{ErrorKind, NexusError};
 pub use fetch::{FetchOptions, FetchResponse, Fetcher, Headers, MAX_REDIRECTS};
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
@@ -50,6 +51,7 @@ pub use types::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
     RevokeResult, TokenResponse,
 };
+pub use wait::{DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitOptions};
 
 /// The [`http`](https://docs.rs/http) crate (1.x) whose types the API uses:
 /// [`Headers`] is its `HeaderMap`.

@@ -9,8 +9,11 @@ use crate::retry::RetryPolicy;
 use crate::scope::CredentialScope;
 use crate::url::url_for_debug;
 
-/// The default of [`NexusClientOptions::timeout`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default of [`NexusClientOptions::timeout`]: 35 s, above the Gateway's
+/// own 30 s wait for its Broker, so that the Gateway's `502
+/// broker_unavailable` for a hung Broker arrives instead of a bare
+/// client-side `timeout` (Python's default is 30 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(35);
 /// The default of [`NexusClientOptions::max_upstream_body`]: 16 MiB.
 pub const DEFAULT_MAX_UPSTREAM_BODY: usize = 16 << 20;
 
@@ -41,7 +44,7 @@ pub struct NexusClientOptions {
     /// How failed Gateway calls are retried (no retries by default).
     pub retry_policy: RetryPolicy,
     /// The most any one request may take, Gateway or upstream, from connect
-    /// to the last body byte. Default 30 s. Zero, or one too large to add to
+    /// to the last body byte. Default 35 s ([`DEFAULT_TIMEOUT`]). Zero, or one too large to add to
     /// an `Instant`, is refused by `NexusClient::new`.
     pub timeout: Duration,
     /// The largest upstream body `authenticated_fetch` reads, counted after
@@ -161,7 +164,7 @@ mod tests {
         let options = vars(Some(" https://gw.example/ "), Some("k")).unwrap();
         assert_eq!(options.gateway_url, "https://gw.example/");
         assert_eq!(options.api_key, "k");
-        assert_eq!(options.timeout, Duration::from_secs(30));
+        assert_eq!(options.timeout, Duration::from_secs(35));
         assert_eq!(vars(Some("https://gw.example"), None).unwrap().api_key, "");
         assert_eq!(vars(None, Some("k")).unwrap_err().code, "invalid_input");
         assert_eq!(vars(Some("  "), None).unwrap_err().code, "invalid_input");

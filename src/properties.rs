@@ -196,7 +196,7 @@ proptest! {
                 prop_assert!(wait <= MAX_RETRY_AFTER);
             }
         }
-        prop_assert_eq!(parse_retry_after(&n.to_string(), now), Some(Duration::from_secs(n).min(MAX_RETRY_AFTER)));
+        prop_assert_eq!(parse_retry_after(&n.to_string(), now), Some(Duration::from_secs(n.saturating_add(1)).min(MAX_RETRY_AFTER)));
     }
 
     #[test]

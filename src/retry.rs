@@ -15,11 +15,13 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How Gateway calls are retried (Python `RetryPolicy`).
 ///
-/// Retried: 502, 503 and 504; 429 when `retry_on_429`; a connection that
-/// could not be opened. A call makes `retries + 1` attempts. Before retry
-/// `i` (from 0) it waits `min(min_delay * 2^min(i, 10), max_delay)` times a
-/// random factor in `[0.2, 0.8)`, or what the answer's `Retry-After` asks
-/// for, capped at 60 s.
+/// Retried: 502 (except a Broker refusal: a 502 whose JSON `status` is a
+/// 4xx, which cannot succeed later), 503 and 504; 429 when `retry_on_429`;
+/// a connection that could not be opened. A call makes `retries + 1`
+/// attempts. Before retry `i` (from 0) it waits
+/// `min(min_delay * 2^min(i, 10), max_delay)` times a random factor in
+/// `[0.2, 0.8)`, or what the answer's `Retry-After` asks for (whole seconds
+/// `N` wait `N + 1`: the Gateway rounds down), capped at 60 s.
 ///
 /// ```
 /// use std::time::Duration;
@@ -103,9 +105,16 @@ impl RetryPolicy {
         }
     }
 
-    /// Whether an answer with this status may be retried.
-    pub(crate) fn is_retryable_status(&self, status: u16) -> bool {
-        matches!(status, 502..=504) || (status == 429 && self.retry_on_429)
+    /// Whether an answer with this status and body may be retried: 502, 503,
+    /// 504, and 429 with `retry_on_429`; never a 502 that carries a Broker
+    /// refusal (see [`broker_refused`]).
+    pub(crate) fn is_retryable(&self, status: u16, body: &[u8]) -> bool {
+        match status {
+            502 => !broker_refused(body),
+            503 | 504 => true,
+            429 => self.retry_on_429,
+            _ => false,
+        }
     }
 
     /// The backoff before retry `retry` (0-based) for a random `factor` in `[0.2, 0.8)`.
@@ -115,6 +124,20 @@ impl RetryPolicy {
     }
 }
 
+/// Whether a 502 body is the Gateway passing on a Broker refusal: a JSON
+/// object whose top-level `status` (the Broker's own answer) is a 4xx, as in
+/// `{"error":"broker_error","message":"broker returned status 400","status":400}`.
+/// The same request cannot succeed later, so it is not retried.
+pub(crate) fn broker_refused(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    value
+        .get("status")
+        .and_then(serde_json::Value::as_u64)
+        .is_some_and(|status| (400..500).contains(&status))
+}
+
 /// A random factor in `[0.2, 0.8)` for the backoff jitter.
 pub(crate) fn jitter() -> f64 {
     // Each RandomState is freshly keyed, which is all the randomness jitter needs.
@@ -122,14 +145,17 @@ pub(crate) fn jitter() -> f64 {
     0.2 + 0.6 * ((bits >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-/// The wait a `Retry-After` value asks for: whole seconds, or an HTTP date
-/// (a date in the past asks for none), capped at [`MAX_RETRY_AFTER`].
-/// `None` when the value is neither.
+/// The wait a `Retry-After` value asks for, capped at [`MAX_RETRY_AFTER`]:
+/// whole seconds `N` wait `N + 1` s, because the Gateway's rate limiter
+/// rounds the time left in its window down (a retry after exactly `N` s
+/// lands in the same window); an HTTP date waits until that instant (a date
+/// in the past asks for none). `None` when the value is neither.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // All digits; a number too large for u64 is simply "very long".
-        Duration::from_secs(value.parse().unwrap_or(u64::MAX))
+        let floor: u64 = value.parse().unwrap_or(u64::MAX);
+        Duration::from_secs(floor.saturating_add(1))
     } else {
         let at = parse_http_date(value)?;
         let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
@@ -195,24 +221,51 @@ mod tests {
     #[test]
     fn retryable_statuses() {
         let p = RetryPolicy::default();
-        assert!([502, 503, 504].iter().all(|&s| p.is_retryable_status(s)));
+        assert!([502, 503, 504].iter().all(|&s| p.is_retryable(s, b"")));
         assert!(
             ![400, 401, 404, 429, 500, 501, 505]
                 .iter()
-                .any(|&s| p.is_retryable_status(s))
+                .any(|&s| p.is_retryable(s, b""))
         );
         let p = RetryPolicy {
             retry_on_429: true,
             ..p
         };
-        assert!(p.is_retryable_status(429));
+        assert!(p.is_retryable(429, b""));
+    }
+
+    #[test]
+    fn a_broker_refusal_is_not_retried() {
+        let p = RetryPolicy::default();
+        for refusal in [
+            r#"{"error":"broker_error","message":"broker returned status 400","status":400}"#,
+            r#"{"error":"broker_error","status":404}"#,
+            r#"{"status":499,"error":"x"}"#,
+        ] {
+            assert!(!p.is_retryable(502, refusal.as_bytes()), "{refusal}");
+        }
+        for retryable in [
+            r#"{"error":"broker_error","message":"broker returned status 500","status":500}"#,
+            r#"{"error":"broker_unavailable","message":"broker down"}"#,
+            r#"{"error":"broker_error","status":"400"}"#,
+            r#"{"status":399}"#,
+            "bad gateway",
+            "",
+        ] {
+            assert!(p.is_retryable(502, retryable.as_bytes()), "{retryable}");
+        }
+        // Only a 502 carries the Broker's refusal.
+        assert!(p.is_retryable(503, br#"{"status":400}"#));
     }
 
     #[test]
     fn retry_after_values() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        // Whole seconds are a floor: N waits N + 1.
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(4)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after("59", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("60", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
         assert_eq!(
             parse_retry_after("99999999999999999999999", now),

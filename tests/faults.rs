@@ -104,7 +104,9 @@ fn gateway_client(url: &str) -> NexusClient {
 #[test]
 fn connection_refused() {
     let client = gateway_client(&common::refused_url());
-    let err = fails_within(MARGIN, "request_failed", || client.check_connection("c"));
+    let err = fails_within(MARGIN, "request_failed", || {
+        client.check_connection(common::C)
+    });
     assert_eq!(err.kind(), ErrorKind::Connect);
 }
 
@@ -115,14 +117,18 @@ fn accept_and_never_answer() {
         hold_until_stopped(stop);
     });
     let client = gateway_client(&server.url());
-    fails_within(TIMEOUT + MARGIN, "timeout", || client.check_connection("c"));
+    fails_within(TIMEOUT + MARGIN, "timeout", || {
+        client.check_connection(common::C)
+    });
 }
 
 #[test]
 fn accept_and_never_read() {
     let server = RawServer::start(|_stream, stop| hold_until_stopped(stop));
     let client = gateway_client(&server.url());
-    fails_within(TIMEOUT + MARGIN, "timeout", || client.check_connection("c"));
+    fails_within(TIMEOUT + MARGIN, "timeout", || {
+        client.check_connection(common::C)
+    });
 }
 
 #[test]
@@ -133,7 +139,9 @@ fn headers_then_a_stalled_body() {
         hold_until_stopped(stop);
     });
     let client = gateway_client(&server.url());
-    fails_within(TIMEOUT + MARGIN, "timeout", || client.check_connection("c"));
+    fails_within(TIMEOUT + MARGIN, "timeout", || {
+        client.check_connection(common::C)
+    });
 }
 
 #[test]
@@ -143,7 +151,9 @@ fn a_body_cut_short() {
         let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":");
     });
     let client = gateway_client(&server.url());
-    fails_within(MARGIN, "request_failed", || client.check_connection("c"));
+    fails_within(MARGIN, "request_failed", || {
+        client.check_connection(common::C)
+    });
 }
 
 #[test]
@@ -153,7 +163,9 @@ fn garbage_instead_of_http() {
         let _ = stream.write_all(b"\x16\x03\x01\x02\x00garbage that is not HTTP\r\n\r\n");
     });
     let client = gateway_client(&server.url());
-    fails_within(MARGIN, "request_failed", || client.check_connection("c"));
+    fails_within(MARGIN, "request_failed", || {
+        client.check_connection(common::C)
+    });
 }
 
 #[test]
@@ -162,7 +174,7 @@ fn a_three_mib_gateway_answer() {
     gateway.push_fault(Fault::Oversized(3 << 20));
     let client = client_with(&gateway, |o| o.timeout = TIMEOUT);
     let err = fails_within(TIMEOUT + MARGIN, "invalid_response", || {
-        client.check_connection("c")
+        client.check_connection(common::C)
     });
     assert!(err.message.contains("larger than"), "{err}");
 }
@@ -170,7 +182,7 @@ fn a_three_mib_gateway_answer() {
 #[test]
 fn unusable_200_bodies() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     gateway.add_provider("ws", "github", FakeProvider::oauth2("t"));
     let client = client(&gateway);
     // Invalid UTF-8 needs raw bytes: see invalid_utf8_in_a_200_is_invalid_response.
@@ -187,7 +199,7 @@ fn unusable_200_bodies() {
             Fault::body(200, Some("application/json"), text),
         );
         assert_eq!(
-            client.check_connection("c").unwrap_err().code,
+            client.check_connection(common::C).unwrap_err().code,
             "invalid_response",
             "{text:?}"
         );
@@ -207,7 +219,10 @@ fn unusable_200_bodies() {
                 Fault::body(200, Some("application/json"), text),
             );
             assert_eq!(
-                client.get_token_by_connection_id("c").unwrap_err().code,
+                client
+                    .get_token_by_connection_id(common::C)
+                    .unwrap_err()
+                    .code,
                 "invalid_response",
                 "{text:?}"
             );
@@ -229,7 +244,9 @@ fn invalid_utf8_in_a_200_is_invalid_response() {
         let _ = stream.write_all(body);
     });
     let client = gateway_client(&server.url());
-    fails_within(MARGIN, "invalid_response", || client.check_connection("c"));
+    fails_within(MARGIN, "invalid_response", || {
+        client.check_connection(common::C)
+    });
 }
 
 // --- Storms and rate limits ---
@@ -240,7 +257,7 @@ fn a_5xx_storm_without_retry_after() {
     gateway.push_faults(50, Fault::status(503));
     let client = client_with(&gateway, |o| o.retry_policy = fast_retries(4));
     let err = fails_within(MARGIN, "max_retries_exceeded", || {
-        client.check_connection("c")
+        client.check_connection(common::C)
     });
     assert_eq!(
         (err.status_code, err.kind()),
@@ -252,13 +269,14 @@ fn a_5xx_storm_without_retry_after() {
 #[test]
 fn a_5xx_storm_with_retry_after() {
     let gateway = FakeGateway::start();
-    gateway.push_faults(50, Fault::status(502).with_retry_after("1"));
+    // `Retry-After: 0` is a floor (the Gateway rounds down): each wait is 1 s.
+    gateway.push_faults(50, Fault::status(502).with_retry_after("0"));
     let client = client_with(&gateway, |o| o.retry_policy = fast_retries(2));
     let started = Instant::now();
     let err = fails_within(
         Duration::from_secs(2) + MARGIN,
         "max_retries_exceeded",
-        || client.check_connection("c"),
+        || client.check_connection(common::C),
     );
     assert!(
         started.elapsed() >= Duration::from_secs(2),
@@ -270,7 +288,7 @@ fn a_5xx_storm_with_retry_after() {
 #[test]
 fn a_429_with_an_http_date_retry_after() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     let at = SystemTime::now() + Duration::from_secs(2);
     gateway.push_fault(
         Fault::body(429, Some("text/plain"), "rate limit exceeded").with_retry_after_date(at),
@@ -278,7 +296,7 @@ fn a_429_with_an_http_date_retry_after() {
     let policy = fast_retries(1).retry_on_429(true);
     let client = client_with(&gateway, |o| o.retry_policy = policy);
     let started = Instant::now();
-    client.check_connection("c").unwrap();
+    client.check_connection(common::C).unwrap();
     let took = started.elapsed();
     // The date has whole-second precision: the wait is between 1 and 2 s.
     assert!(
@@ -385,7 +403,7 @@ mod gzip {
         let server = bomb_server();
         let client = gateway_client(&server.url());
         let err = fails_within(MARGIN * 4, "invalid_response", || {
-            client.check_connection("c")
+            client.check_connection(common::C)
         });
         assert!(err.message.contains("larger than"), "{err}");
     }

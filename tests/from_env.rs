@@ -2,13 +2,15 @@
 //! its own test binary because it changes the environment: no other test
 //! runs beside it.
 
+const C: &str = "3f1b2c4d-0000-4000-8000-00000000000c";
+
 use nexus_sdk::testing::{FakeConnection, FakeGateway, Route};
 use nexus_sdk::{NexusClient, NexusClientOptions};
 
 #[test]
 fn from_env_reads_url_and_key() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(C, FakeConnection::active("github", "t"));
 
     // SAFETY: this binary holds a single test, so no other thread reads the environment.
     unsafe {
@@ -24,17 +26,18 @@ fn from_env_reads_url_and_key() {
     assert_eq!(options.api_key, "");
     NexusClient::new(options)
         .unwrap()
-        .check_connection("c")
+        .check_connection(C)
         .unwrap();
     assert_eq!(gateway.last_request().unwrap().header("x-api-key"), None);
 
     unsafe { std::env::set_var("NEXUS_API_KEY", "nx_env_key") };
     let client = NexusClient::new(NexusClientOptions::from_env().unwrap()).unwrap();
-    client.check_connection("c").unwrap();
+    client.check_connection(C).unwrap();
     let sent = gateway.last_request_to(Route::CheckConnection).unwrap();
     assert_eq!(sent.header("x-api-key"), Some("nx_env_key"));
     assert_eq!(
-        sent.path, "/v1/check-connection/c",
+        sent.path,
+        format!("/v1/check-connection/{C}"),
         "trailing slash of the URL dropped"
     );
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 fn gateway_with_connection() -> FakeGateway {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     gateway
 }
 
@@ -25,7 +25,7 @@ fn error_body_conformance_vectors() {
         let status = case["status"].as_u64().unwrap() as u16;
         let body = case["body"].as_str().unwrap();
         gateway.push_fault(Fault::body(status, case["content_type"].as_str(), body));
-        let err = client.check_connection("c").unwrap_err();
+        let err = client.check_connection(common::C).unwrap_err();
         assert_eq!(err.code, case["code"].as_str().unwrap(), "{case}");
         assert_eq!(err.status_code, Some(status));
         match case["message"].as_str() {
@@ -45,7 +45,7 @@ fn retries_502_503_504_then_succeeds() {
         let gateway = gateway_with_connection();
         gateway.push_faults(2, Fault::status(status));
         let client = client_with(&gateway, |o| o.retry_policy = fast_retries(2));
-        assert!(client.check_connection("c").is_ok(), "{status}");
+        assert!(client.check_connection(common::C).is_ok(), "{status}");
         assert_eq!(gateway.requests(Route::CheckConnection), 3, "{status}");
     }
 }
@@ -56,7 +56,7 @@ fn client_errors_are_not_retried() {
         let gateway = gateway_with_connection();
         gateway.push_fault(Fault::status(status));
         let client = client_with(&gateway, |o| o.retry_policy = fast_retries(3));
-        let err = client.check_connection("c").unwrap_err();
+        let err = client.check_connection(common::C).unwrap_err();
         assert_eq!(
             (err.code.as_str(), err.status_code),
             ("injected_fault", Some(status))
@@ -70,7 +70,7 @@ fn rate_limit_is_retried_only_when_asked() {
     let gateway = gateway_with_connection();
     gateway.push_fault(Fault::body(429, Some("text/plain"), "rate limit exceeded"));
     let err = client_with(&gateway, |o| o.retry_policy = fast_retries(2))
-        .check_connection("c")
+        .check_connection(common::C)
         .unwrap_err();
     assert_eq!(
         (err.code.as_str(), err.kind()),
@@ -82,7 +82,7 @@ fn rate_limit_is_retried_only_when_asked() {
     gateway.push_fault(Fault::body(429, Some("text/plain"), "rate limit exceeded"));
     let policy = fast_retries(2).retry_on_429(true);
     client_with(&gateway, |o| o.retry_policy = policy)
-        .check_connection("c")
+        .check_connection(common::C)
         .unwrap();
     assert_eq!(gateway.requests(Route::CheckConnection), 3);
 }
@@ -93,7 +93,7 @@ fn retry_after_seconds_replaces_the_backoff() {
     gateway.push_fault(Fault::status(503).with_retry_after("1"));
     let client = client_with(&gateway, |o| o.retry_policy = fast_retries(1));
     let started = Instant::now();
-    client.check_connection("c").unwrap();
+    client.check_connection(common::C).unwrap();
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "{:?}",
@@ -114,7 +114,7 @@ fn retry_after_date_in_the_past_means_now() {
         gateway.push_fault(Fault::body(429, None, "").with_retry_after(value));
         let client = client_with(&gateway, |o| o.retry_policy = slow.clone());
         let started = Instant::now();
-        client.check_connection("c").unwrap();
+        client.check_connection(common::C).unwrap();
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{value}: {:?}",
@@ -135,7 +135,7 @@ fn out_of_retries_is_max_retries_exceeded() {
         ),
     );
     let err = client_with(&gateway, |o| o.retry_policy = fast_retries(2))
-        .check_connection("c")
+        .check_connection(common::C)
         .unwrap_err();
     assert_eq!(err.code, "max_retries_exceeded");
     assert_eq!(
@@ -155,7 +155,7 @@ fn out_of_retries_is_max_retries_exceeded() {
         Some("application/json"),
         r#"{"error":"broker_unavailable"}"#,
     ));
-    let err = client(&gateway).check_connection("c").unwrap_err();
+    let err = client(&gateway).check_connection(common::C).unwrap_err();
     assert_eq!(
         (err.code.as_str(), err.status_code),
         ("max_retries_exceeded", Some(503))
@@ -205,7 +205,7 @@ fn a_gateway_that_never_answers_times_out() {
         o.retry_policy = fast_retries(3);
     });
     let started = Instant::now();
-    let err = client.check_connection("c").unwrap_err();
+    let err = client.check_connection(common::C).unwrap_err();
     let took = started.elapsed();
     assert_eq!(
         (err.code.as_str(), err.kind()),
@@ -228,7 +228,7 @@ fn a_stalled_body_times_out() {
     gateway.push_fault(Fault::StalledBody);
     let client = client_with(&gateway, |o| o.timeout = Duration::from_millis(500));
     let started = Instant::now();
-    let err = client.check_connection("c").unwrap_err();
+    let err = client.check_connection(common::C).unwrap_err();
     assert_eq!(err.code, "timeout");
     assert!(started.elapsed() < Duration::from_millis(2500));
 }
@@ -238,7 +238,7 @@ fn a_closed_or_cut_answer_is_request_failed() {
     for fault in [Fault::Close, Fault::TruncatedBody, Fault::Garbage] {
         let gateway = gateway_with_connection();
         gateway.push_fault(fault.clone());
-        let err = client(&gateway).check_connection("c").unwrap_err();
+        let err = client(&gateway).check_connection(common::C).unwrap_err();
         assert_eq!(err.code, "request_failed", "{fault:?}: {err}");
     }
 }
@@ -258,7 +258,7 @@ fn unusable_2xx_bodies_are_invalid_response() {
     ];
     for fault in faults {
         gateway.push_fault(fault.clone());
-        let err = client.check_connection("c").unwrap_err();
+        let err = client.check_connection(common::C).unwrap_err();
         assert_eq!(
             (err.code.as_str(), err.kind()),
             ("invalid_response", ErrorKind::InvalidResponse),
@@ -280,7 +280,7 @@ fn unusable_2xx_bodies_are_invalid_response() {
         Some("application/json"),
         r#"{"connection_id":"c"}"#,
     ));
-    let input = nexus_sdk::RequestConnectionInput::new("u", "github");
+    let input = nexus_sdk::RequestConnectionInput::new("u", "github").return_url("https://a/");
     let err = client.request_connection(&input).unwrap_err();
     assert_eq!(err.code, "invalid_response");
     assert!(err.message.contains("authUrl"), "{}", err.message);
@@ -290,7 +290,7 @@ fn unusable_2xx_bodies_are_invalid_response() {
 fn a_body_just_under_the_cap_is_read() {
     let gateway = gateway_with_connection();
     gateway.push_fault(Fault::Oversized((1 << 20) - 100));
-    let err = client(&gateway).check_connection("c").unwrap_err();
+    let err = client(&gateway).check_connection(common::C).unwrap_err();
     // Read whole (it parses as JSON) but has no `status`.
     assert_eq!(err.code, "invalid_response");
     assert!(err.message.contains("status"), "{}", err.message);
@@ -301,7 +301,7 @@ fn delay_then_answer() {
     let gateway = gateway_with_connection();
     gateway.push_fault(Fault::Delay(Duration::from_millis(100)));
     let started = Instant::now();
-    client(&gateway).check_connection("c").unwrap();
+    client(&gateway).check_connection(common::C).unwrap();
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
 
@@ -311,9 +311,9 @@ fn fail_every_fails_one_request_in_n_starting_with_the_first() {
     gateway.fail_every(Route::CheckConnection, 3, Fault::status(503));
     let client = client(&gateway);
     let outcomes: Vec<bool> = (0..7)
-        .map(|_| client.check_connection("c").is_ok())
+        .map(|_| client.check_connection(common::C).is_ok())
         .collect();
     assert_eq!(outcomes, [false, true, true, false, true, true, false]);
     gateway.fail_every(Route::CheckConnection, 0, Fault::status(503));
-    assert!(client.check_connection("c").is_ok());
+    assert!(client.check_connection(common::C).is_ok());
 }

@@ -5,9 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, client_with};
-use nexus_sdk::testing::{FakeConnection, FakeGateway, Fault, Route};
-use nexus_sdk::{ConnectionStatus, ErrorKind, RequestConnectionInput, RevokeOptions};
+use common::{C, client, client_with, conn_id};
+use nexus_sdk::testing::{Broker, FakeConnection, FakeGateway, Fault, Route};
+use nexus_sdk::{
+    ConnectionStatus, ErrorKind, RequestConnectionInput, RevokeOptions, WaitOptions, code,
+};
 use serde_json::{Value, json};
 
 fn github_input() -> RequestConnectionInput {
@@ -16,9 +18,16 @@ fn github_input() -> RequestConnectionInput {
         .return_url("https://app.example/done")
 }
 
+/// A fake Gateway whose Broker knows the provider `github`.
+fn gateway_with_github() -> FakeGateway {
+    let gateway = FakeGateway::start();
+    gateway.register_provider("github");
+    gateway
+}
+
 #[test]
 fn request_connection_parses_auth_url_and_connection_id() {
-    let gateway = FakeGateway::start();
+    let gateway = gateway_with_github();
     let started = client(&gateway)
         .request_connection(&github_input())
         .unwrap();
@@ -34,10 +43,7 @@ fn request_connection_parses_auth_url_and_connection_id() {
         started.scopes,
         Some(vec!["repo".to_owned(), "read:user".to_owned()])
     );
-    assert_eq!(
-        started.provider_id, None,
-        "an empty provider_id reads as None"
-    );
+    assert_eq!(started.provider_id.as_deref(), Some("fake-github"));
 
     let sent = gateway.last_request_to(Route::RequestConnection).unwrap();
     assert_eq!(sent.method, "POST");
@@ -58,7 +64,7 @@ fn request_connection_parses_auth_url_and_connection_id() {
 
 #[test]
 fn request_connection_sends_metadata_when_set() {
-    let gateway = FakeGateway::start();
+    let gateway = gateway_with_github();
     let input = github_input().metadata(json!({"team": "core"}).as_object().unwrap().clone());
     client(&gateway).request_connection(&input).unwrap();
     let sent = gateway.last_request_to(Route::RequestConnection).unwrap();
@@ -68,12 +74,13 @@ fn request_connection_sends_metadata_when_set() {
 
 #[test]
 fn standard_app_flow_end_to_end() {
-    let gateway = FakeGateway::start();
+    let gateway = gateway_with_github();
     let client = client(&gateway);
     let started = client.request_connection(&github_input()).unwrap();
+    // The real Gateway cannot say "pending": before consent it says "failed".
     assert_eq!(
         client.check_connection(&started.connection_id).unwrap(),
-        ConnectionStatus::Pending
+        ConnectionStatus::Failed
     );
     // The user consents: the fake's auth_url marks the connection active.
     let consent = ureq::get(&started.auth_url).call().unwrap();
@@ -96,8 +103,40 @@ fn standard_app_flow_end_to_end() {
 }
 
 #[test]
-fn check_connection_reads_every_status() {
+fn check_connection_says_active_or_failed_as_the_gateway_does() {
     let gateway = FakeGateway::start();
+    let client = client(&gateway);
+    for (status, expected) in [
+        ("active", ConnectionStatus::Active),
+        ("pending", ConnectionStatus::Failed),
+        ("failed", ConnectionStatus::Failed),
+        ("attention", ConnectionStatus::Failed),
+        ("revoked", ConnectionStatus::Failed),
+    ] {
+        gateway.add_connection(C, FakeConnection::active("github", "t"));
+        gateway.set_status(C, status);
+        assert_eq!(client.check_connection(C).unwrap(), expected, "{status}");
+    }
+    // Unknown and non-UUID ids read "failed" too.
+    assert_eq!(
+        client.check_connection(&conn_id(99)).unwrap(),
+        ConnectionStatus::Failed
+    );
+    assert_eq!(
+        client.check_connection("not-a-uuid").unwrap(),
+        ConnectionStatus::Failed
+    );
+    let sent = gateway.last_request_to(Route::CheckConnection).unwrap();
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("GET", "/v1/check-connection/not-a-uuid")
+    );
+}
+
+#[test]
+fn check_connection_returns_every_status_a_gateway_reports() {
+    let gateway = FakeGateway::start();
+    gateway.report_connection_status(true);
     let client = client(&gateway);
     for (status, expected) in [
         ("active", ConnectionStatus::Active),
@@ -106,15 +145,10 @@ fn check_connection_reads_every_status() {
         ("revoked", ConnectionStatus::Revoked),
         ("paused", ConnectionStatus::Other("paused".into())),
     ] {
-        gateway.add_connection("c", FakeConnection::active("github", "t"));
-        gateway.set_status("c", status);
-        assert_eq!(client.check_connection("c").unwrap(), expected);
+        gateway.add_connection(C, FakeConnection::active("github", "t"));
+        gateway.set_status(C, status);
+        assert_eq!(client.check_connection(C).unwrap(), expected);
     }
-    let sent = gateway.last_request_to(Route::CheckConnection).unwrap();
-    assert_eq!(
-        (sent.method.as_str(), sent.path.as_str()),
-        ("GET", "/v1/check-connection/c")
-    );
 }
 
 #[test]
@@ -131,12 +165,14 @@ fn ids_are_one_encoded_path_segment() {
         gateway.add_connection(id, FakeConnection::active("github", "t"));
         assert_eq!(
             client.check_connection(id).unwrap(),
-            ConnectionStatus::Active,
+            ConnectionStatus::Failed,
             "{id}"
         );
         let sent = gateway.last_request_to(Route::CheckConnection).unwrap();
         assert_eq!(sent.path, format!("/v1/check-connection/{wire}"));
-        client.get_token_by_connection_id(id).unwrap();
+        // The Gateway refuses what is not a UUID, on the route the id named.
+        let err = client.get_token_by_connection_id(id).unwrap_err();
+        assert_eq!(err.code, code::INVALID_CONNECTION_ID, "{id}");
         assert_eq!(
             gateway.last_request_to(Route::Token).unwrap().path,
             format!("/v1/token/{wire}")
@@ -177,23 +213,24 @@ fn blank_ids_are_refused_before_any_io() {
 fn revoke_sends_the_query_and_reports_a_provider_failure() {
     let gateway = FakeGateway::start();
     gateway.add_connection(
-        "c-1",
+        C,
         FakeConnection::active("google", "t")
+            .workspace("ws 1")
             .provider_revocation_error("provider does not advertise a revocation endpoint"),
     );
     let client = client(&gateway);
     let options = RevokeOptions::default()
         .workspace_id("ws 1")
         .reason("user_request&more");
-    let result = client.revoke_connection("c-1", &options).unwrap();
+    let result = client.revoke_connection(C, &options).unwrap();
     let sent = gateway.last_request_to(Route::Revoke).unwrap();
     assert_eq!(
         (sent.method.as_str(), sent.path.as_str()),
-        ("DELETE", "/v1/connections/c-1")
+        ("DELETE", format!("/v1/connections/{C}").as_str())
     );
     assert_eq!(sent.query, "workspace_id=ws+1&reason=user_request%26more");
     assert_eq!(result.status, "revoked");
-    assert_eq!(result.connection_id.as_deref(), Some("c-1"));
+    assert_eq!(result.connection_id.as_deref(), Some(C));
     assert_eq!(result.provider_name.as_deref(), Some("google"));
     assert!(result.token_deleted && !result.already_revoked && !result.provider_revoked);
     assert_eq!(
@@ -203,19 +240,46 @@ fn revoke_sends_the_query_and_reports_a_provider_failure() {
 
     // Idempotent: the second call says it was already revoked.
     let again = client
-        .revoke_connection("c-1", &RevokeOptions::default())
+        .revoke_connection(C, &RevokeOptions::default())
         .unwrap();
     assert!(again.already_revoked);
     assert_eq!(gateway.last_request_to(Route::Revoke).unwrap().query, "");
 }
 
 #[test]
-fn refresh_rotates_the_token() {
+fn revoke_by_another_workspace_is_not_found() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "gho_a"));
+    gateway.add_connection(C, FakeConnection::active("github", "t").workspace("ws-a"));
     let client = client(&gateway);
-    let refreshed = client.refresh_connection("c").unwrap();
+    let err = client
+        .revoke_connection(C, &RevokeOptions::default().workspace_id("ws-b"))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        gateway.connection(C).unwrap().status,
+        ConnectionStatus::Active
+    );
+    let done = client
+        .revoke_connection(C, &RevokeOptions::default().workspace_id("ws-a"))
+        .unwrap();
+    assert!(done.token_deleted);
+}
+
+#[test]
+fn refresh_rotates_the_token_and_answers_three_fields() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(C, FakeConnection::active("github", "gho_a"));
+    let client = client(&gateway);
+    let refreshed = client.refresh_connection(C).unwrap();
     assert_eq!(refreshed.access_token, "gho_a-r1");
+    assert_eq!(refreshed.token_type.as_deref(), Some("bearer"));
+    assert!(refreshed.refresh_token.is_some());
+    let fields = refreshed.raw.as_object().unwrap();
+    assert_eq!(fields.len(), 3, "{fields:?}");
+    assert_eq!(
+        (refreshed.expires_in, refreshed.expires_at.as_deref()),
+        (None, None)
+    );
     let sent = gateway.last_request_to(Route::Refresh).unwrap();
     assert_eq!((sent.method.as_str(), sent.body.len()), ("POST", 0));
     assert_eq!(
@@ -224,28 +288,58 @@ fn refresh_rotates_the_token() {
         "no body, no content type"
     );
     assert_eq!(
-        client.get_token_by_connection_id("c").unwrap().access_token,
+        client.get_token_by_connection_id(C).unwrap().access_token,
         "gho_a-r1"
     );
 }
 
 #[test]
-fn token_of_a_revoked_connection_is_gone() {
+fn token_errors_follow_the_broker_with_or_without_a_body() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
-    gateway.set_status("c", "revoked");
-    let err = client(&gateway)
-        .get_token_by_connection_id("c")
-        .unwrap_err();
-    assert_eq!(
-        (err.code.as_str(), err.status_code),
-        ("connection_revoked", Some(410))
-    );
-    assert_eq!(err.kind(), ErrorKind::Gone);
-    let err = client(&gateway)
-        .get_token_by_connection_id("nope")
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
+    gateway.add_connection(C, FakeConnection::active("github", "t"));
+    let client = client(&gateway);
+    let cases = [
+        ("revoked", 410, code::CONNECTION_REVOKED, ErrorKind::Gone),
+        (
+            "attention",
+            409,
+            code::ATTENTION_REQUIRED,
+            ErrorKind::Conflict,
+        ),
+        (
+            "pending",
+            400,
+            code::CONNECTION_NOT_ACTIVE,
+            ErrorKind::InvalidInput,
+        ),
+    ];
+    for bodyless in [false, true] {
+        gateway.bodyless_errors(bodyless);
+        for (status, http, code, kind) in cases {
+            gateway.set_status(C, status);
+            for err in [
+                client.get_token_by_connection_id(C).unwrap_err(),
+                client.refresh_connection(C).unwrap_err(),
+            ] {
+                let want = if bodyless {
+                    format!("http_{http}")
+                } else {
+                    code.to_owned()
+                };
+                assert_eq!(
+                    (err.code.as_str(), err.status_code, err.kind()),
+                    (want.as_str(), Some(http), kind),
+                    "{status} bodyless={bodyless}"
+                );
+            }
+        }
+        let err = client.get_token_by_connection_id(&conn_id(9)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        let err = client
+            .revoke_connection(&conn_id(9), &RevokeOptions::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
 }
 
 #[test]
@@ -274,69 +368,117 @@ fn health() {
 #[test]
 fn api_key_is_sent_when_set_and_absent_when_not() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
-    client(&gateway).check_connection("c").unwrap();
+    gateway.add_connection(C, FakeConnection::active("github", "t"));
+    client(&gateway).check_connection(C).unwrap();
     assert_eq!(gateway.last_request().unwrap().header("x-api-key"), None);
 
     gateway.require_api_key("nx_key_1");
-    let err = client(&gateway).check_connection("c").unwrap_err();
+    let err = client(&gateway).check_connection(C).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthorized);
     let keyed = client_with(&gateway, |o| o.api_key = "nx_key_1".into());
-    keyed.check_connection("c").unwrap();
+    keyed.check_connection(C).unwrap();
     assert_eq!(
         gateway.last_request().unwrap().header("x-api-key"),
         Some("nx_key_1")
     );
 }
 
-#[test]
-fn wait_for_active_reaches_active() {
-    let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::pending("github", "t", Some(3)));
-    let status = client(&gateway)
-        .wait_for_active_with("c", Duration::from_millis(5), Duration::from_secs(5))
-        .unwrap();
-    assert_eq!(status, ConnectionStatus::Active);
-    assert_eq!(gateway.requests(Route::CheckConnection), 4);
+fn quick_wait() -> WaitOptions {
+    WaitOptions::default()
+        .interval(Duration::from_millis(5))
+        .timeout(Duration::from_secs(60))
 }
 
 #[test]
-fn wait_for_active_returns_failed_and_revoked() {
+fn wait_for_active_waits_through_failed_until_consent() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(C, FakeConnection::pending("github", "t", Some(3)));
+    let status = client(&gateway)
+        .wait_for_active_with_options(C, &quick_wait())
+        .unwrap();
+    assert_eq!(status, ConnectionStatus::Active);
+    assert_eq!(gateway.requests(Route::CheckConnection), 4);
+    assert_eq!(gateway.requests(Route::Token), 3, "one probe per failed");
+}
+
+#[test]
+fn wait_for_active_ends_early_when_the_connection_is_gone() {
     let gateway = FakeGateway::start();
     let client = client(&gateway);
-    for terminal in ["failed", "revoked"] {
-        gateway.add_connection("c", FakeConnection::active("github", "t"));
-        gateway.set_status("c", terminal);
-        let status = client
-            .wait_for_active_with("c", Duration::from_secs(60), Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(status.as_str(), terminal);
+    for bodyless in [false, true] {
+        gateway.bodyless_errors(bodyless);
+        for (status, expected) in [
+            ("revoked", ConnectionStatus::Revoked),
+            ("attention", ConnectionStatus::Failed),
+        ] {
+            gateway.add_connection(C, FakeConnection::active("github", "t"));
+            gateway.set_status(C, status);
+            let got = client.wait_for_active_with_options(C, &quick_wait());
+            assert_eq!(got.unwrap(), expected, "{status} bodyless={bodyless}");
+        }
+        let unknown = client.wait_for_active_with_options(&conn_id(77), &quick_wait());
+        assert_eq!(unknown.unwrap(), ConnectionStatus::Failed);
+        let not_uuid = client.wait_for_active_with_options("nope", &quick_wait());
+        assert_eq!(not_uuid.unwrap(), ConnectionStatus::Failed);
     }
 }
 
 #[test]
-fn wait_for_active_times_out() {
+fn wait_for_active_can_stop_on_failed_as_python_does() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::pending("github", "t", None));
+    gateway.add_connection(C, FakeConnection::pending("github", "t", None));
+    let options = quick_wait().stop_on_failed(true);
+    let status = client(&gateway)
+        .wait_for_active_with_options(C, &options)
+        .unwrap();
+    assert_eq!(status, ConnectionStatus::Failed);
+    assert_eq!(gateway.requests(Route::CheckConnection), 1);
+    assert_eq!(gateway.requests(Route::Token), 0);
+}
+
+#[test]
+fn wait_for_active_times_out_naming_the_last_status() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(C, FakeConnection::pending("github", "t", None));
     let started = Instant::now();
     let err = client(&gateway)
-        .wait_for_active_with("c", Duration::from_millis(20), Duration::from_millis(200))
+        .wait_for_active_with(C, Duration::from_millis(20), Duration::from_millis(200))
         .unwrap_err();
     assert_eq!(
         (err.code.as_str(), err.kind()),
         ("timeout", ErrorKind::Timeout)
     );
-    assert!(err.message.contains("pending"), "{}", err.message);
+    assert!(err.message.contains("failed"), "{}", err.message);
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert!(gateway.requests(Route::CheckConnection) >= 2);
 }
 
 #[test]
+fn wait_for_active_polls_through_a_broker_outage() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(C, FakeConnection::pending("github", "t", None));
+    gateway.set_broker(Broker::Unreachable);
+    let client = client(&gateway);
+    let waiter = {
+        let client = client.clone();
+        std::thread::spawn(move || client.wait_for_active_with_options(C, &quick_wait()))
+    };
+    // Once the waiter has met the outage twice, the Broker comes back and
+    // the user consents.
+    while gateway.requests(Route::CheckConnection) < 2 {
+        std::thread::yield_now();
+    }
+    gateway.set_broker(Broker::Healthy);
+    gateway.set_status(C, "active");
+    assert_eq!(waiter.join().unwrap().unwrap(), ConnectionStatus::Active);
+}
+
+#[test]
 fn wait_for_active_checks_once_even_with_no_time() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(C, FakeConnection::active("github", "t"));
     let status = client(&gateway)
-        .wait_for_active_with("c", Duration::from_secs(1), Duration::ZERO)
+        .wait_for_active_with(C, Duration::from_secs(1), Duration::ZERO)
         .unwrap();
     assert_eq!(status, ConnectionStatus::Active);
 }
@@ -344,8 +486,8 @@ fn wait_for_active_checks_once_even_with_no_time() {
 #[test]
 fn debug_hides_tokens() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "gho_very_secret"));
-    let token = client(&gateway).get_token_by_connection_id("c").unwrap();
+    gateway.add_connection(C, FakeConnection::active("github", "gho_very_secret"));
+    let token = client(&gateway).get_token_by_connection_id(C).unwrap();
     assert_eq!(token.access_token, "gho_very_secret");
     let debug = format!("{token:?}");
     assert!(!debug.contains("gho_very_secret"), "{debug}");

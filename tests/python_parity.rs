@@ -66,8 +66,8 @@ fn bodiless_requests_are_framed_as_python_and_curl_frame_them() {
     );
 
     // The Gateway path: refresh_connection is a POST without a body.
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
-    client(&gateway).refresh_connection("c").unwrap();
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
+    client(&gateway).refresh_connection(common::C).unwrap();
     let sent = gateway.last_request_to(Route::Refresh).unwrap();
     assert_eq!(sent.framing, Framing::ContentLength(0));
     let sent = gateway.last_request_to(Route::Resolve).unwrap();

@@ -47,7 +47,7 @@ fn run_everything() -> Vec<String> {
     let gateway = FakeGateway::start();
     gateway.require_api_key(API_KEY);
     gateway.add_connection(
-        "c-1",
+        common::C,
         FakeConnection::pending("github", "conn_secret_token_0006", Some(1)),
     );
     gateway.add_provider(
@@ -106,19 +106,24 @@ fn run_everything() -> Vec<String> {
     // The standard-app flow, with a retried 503 on the way.
     gateway.push_fault_for(Route::RequestConnection, Fault::status(503));
     let started = client
-        .request_connection(&RequestConnectionInput::new("u", "github"))
+        .request_connection(
+            &RequestConnectionInput::new("u", "github").return_url("https://app.example/done"),
+        )
         .unwrap();
     seen.push(format!("{started:?}"));
     client
-        .wait_for_active_with("c-1", Duration::from_millis(5), Duration::from_secs(5))
+        .wait_for_active_with(common::C, Duration::from_millis(5), Duration::from_secs(5))
         .unwrap();
-    let token = client.get_token_by_connection_id("c-1").unwrap();
+    let token = client.get_token_by_connection_id(common::C).unwrap();
     seen.push(format!("{token:?}"));
-    seen.push(format!("{:?}", client.refresh_connection("c-1").unwrap()));
+    seen.push(format!(
+        "{:?}",
+        client.refresh_connection(common::C).unwrap()
+    ));
     seen.push(format!(
         "{:?}",
         client
-            .revoke_connection("c-1", &RevokeOptions::default())
+            .revoke_connection(common::C, &RevokeOptions::default())
             .unwrap()
     ));
 
@@ -162,7 +167,7 @@ fn run_everything() -> Vec<String> {
     gateway.push_fault_for(Route::Resolve, Fault::Hang);
     errors.push(client.resolve_token("ws", "keyed").unwrap_err());
     let wrong_key = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
-    errors.push(wrong_key.get_token_by_connection_id("c-1").unwrap_err());
+    errors.push(wrong_key.get_token_by_connection_id(common::C).unwrap_err());
     errors.push(
         NexusClient::new(NexusClientOptions::new(gateway.url()).api_key(format!("{API_KEY}\r\n")))
             .unwrap_err(),

@@ -273,9 +273,9 @@ fn extreme_durations_and_unicode_expiries_do_not_panic() {
             NexusClient::new(NexusClientOptions::new(gateway.url()).timeout(timeout)).unwrap_err();
         assert_eq!(err.code, code::INVALID_INPUT, "{timeout:?}");
     }
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     let status = client(&gateway)
-        .wait_for_active_with("c", Duration::MAX, Duration::MAX)
+        .wait_for_active_with(common::C, Duration::MAX, Duration::MAX)
         .unwrap();
     assert_eq!(status.as_str(), "active");
     for expiry in [
@@ -407,7 +407,7 @@ fn the_query_credential_replaces_every_spelling_of_its_name() {
 fn an_echoed_api_key_is_redacted() {
     common::capture_logs();
     let gateway = FakeGateway::start();
-    gateway.add_connection("c", FakeConnection::active("github", "t"));
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     let message = format!(r#"{{"error":"bad_key","message":"key {API_KEY} is revoked"}}"#);
     gateway.push_fault(Fault::body(503, Some("application/json"), &message));
     gateway.push_fault(Fault::body(401, Some("application/json"), &message));
@@ -415,7 +415,7 @@ fn an_echoed_api_key_is_redacted() {
         o.api_key = API_KEY.into();
         o.retry_policy = common::fast_retries(1);
     });
-    let err = client.check_connection("c").unwrap_err();
+    let err = client.check_connection(common::C).unwrap_err();
     assert_eq!(err.status_code, Some(401));
     let shown = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
     assert!(

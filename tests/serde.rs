@@ -131,7 +131,11 @@ fn inconsistent_token_records_are_refused() {
 #[test]
 fn connection_records_round_trip() {
     let gateway = FakeGateway::start();
-    gateway.add_connection("c-1", FakeConnection::active("github", "gho_c"));
+    gateway.add_connection(
+        common::C,
+        FakeConnection::active("github", "gho_c").workspace("ws"),
+    );
+    gateway.register_provider("github");
     let client = client(&gateway);
     let input = RequestConnectionInput::new("u-1", "github")
         .scopes(["repo"])
@@ -139,11 +143,11 @@ fn connection_records_round_trip() {
         .metadata(json!({"team": 7}).as_object().unwrap().clone());
     round_trip(&input);
     round_trip(&client.request_connection(&input).unwrap());
-    round_trip(&client.get_token_by_connection_id("c-1").unwrap());
-    round_trip(&client.refresh_connection("c-1").unwrap());
+    round_trip(&client.get_token_by_connection_id(common::C).unwrap());
+    round_trip(&client.refresh_connection(common::C).unwrap());
     let options = RevokeOptions::default().workspace_id("ws").reason("done");
     round_trip(&options);
-    round_trip(&client.revoke_connection("c-1", &options).unwrap());
+    round_trip(&client.revoke_connection(common::C, &options).unwrap());
     // Defaults fill what a stored record leaves out.
     let partial: RevokeOptions = serde_json::from_value(json!({"reason": "r"})).unwrap();
     assert_eq!(partial, RevokeOptions::default().reason("r"));

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::broker::{Broker, RateLimit};
 use super::fault::Fault;
 use super::provider::{FakeConnection, FakeProvider};
 use super::request::RecordedRequest;
@@ -13,7 +14,16 @@ use super::server::HttpServer;
 use crate::ConnectionStatus;
 
 /// A fake Nexus Gateway: a real HTTP server on `127.0.0.1`, in process,
-/// speaking the whole Gateway contract. Stops when dropped.
+/// answering as the real Gateway does. Stops when dropped.
+///
+/// By default it behaves like the Nexus Gateway as measured, not a friendlier
+/// model of it: `check-connection` answers `active` or `failed` (never
+/// `pending`), connection ids must be UUIDs, `request-connection` needs a
+/// known provider and a `return_url`, refresh answers three fields, token
+/// answers lose unknown keys, and errors come as the Gateway sends them.
+/// Settings ([`report_connection_status`](Self::report_connection_status),
+/// [`bodyless_errors`](Self::bodyless_errors), [`set_broker`](Self::set_broker),
+/// [`rate_limit`](Self::rate_limit), …) change that explicitly.
 ///
 /// Register connections and providers, script faults, then assert on what
 /// the Gateway received:
@@ -23,13 +33,14 @@ use crate::ConnectionStatus;
 /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, RetryPolicy};
 ///
 /// let gateway = FakeGateway::start();
-/// gateway.add_connection("c-1", FakeConnection::active("github", "gho_x"));
+/// let id = "3f1b2c4d-0000-4000-8000-000000000001";
+/// gateway.add_connection(id, FakeConnection::active("github", "gho_x"));
 /// gateway.push_fault(Fault::status(503));
 ///
 /// let client = NexusClient::new(
 ///     NexusClientOptions::new(gateway.url()).retry_policy(RetryPolicy::default().retries(1)),
 /// )?;
-/// assert_eq!(client.check_connection("c-1")?, ConnectionStatus::Active);
+/// assert_eq!(client.check_connection(id)?, ConnectionStatus::Active);
 /// assert_eq!(gateway.requests(Route::CheckConnection), 2);
 /// # Ok::<(), nexus_sdk::NexusError>(())
 /// ```
@@ -142,8 +153,13 @@ impl FakeGateway {
         self.state.lock().connections.get(connection_id).cloned()
     }
 
-    /// Sets a connection's status (`active`, `failed`, …), which then stays
-    /// until changed; false when the connection is unknown.
+    /// Sets a connection's status (`active`, `pending`, `attention`,
+    /// `revoked`, …), which then stays until changed; false when the
+    /// connection is unknown. The token routes answer by it (400
+    /// `connection_not_active`, 409 `attention_required`, 410
+    /// `connection_revoked`); `check-connection` says `active` or `failed`,
+    /// as the real Gateway does, unless
+    /// [`report_connection_status`](Self::report_connection_status) is on.
     pub fn set_status(&self, connection_id: &str, status: &str) -> bool {
         let mut state = self.state.lock();
         match state.connections.get_mut(connection_id) {
@@ -154,6 +170,68 @@ impl FakeGateway {
             }
             None => false,
         }
+    }
+
+    /// Registers one provider profile named `name` with the Broker, so that
+    /// `request-connection` accepts it. Registering a name twice makes it
+    /// ambiguous (409 `provider_ambiguous`), as two profiles of one name
+    /// are at the real Gateway. A name given to
+    /// [`add_provider`](Self::add_provider) is known without this.
+    pub fn register_provider(&self, name: &str) {
+        *self
+            .state
+            .lock()
+            .registry
+            .entry(name.to_owned())
+            .or_default() += 1;
+    }
+
+    /// The Broker refuses every `return_url` that starts with `prefix`:
+    /// `request-connection` then answers 502 `broker_error` carrying the
+    /// Broker's `"status":400`.
+    pub fn refuse_return_url(&self, prefix: &str) {
+        self.state
+            .lock()
+            .refused_return_urls
+            .push(prefix.to_owned());
+    }
+
+    /// Sets the state of the Broker behind the Gateway (default
+    /// [`Broker::Healthy`]).
+    pub fn set_broker(&self, broker: Broker) {
+        self.state.lock().broker = broker;
+    }
+
+    /// How long the Gateway waits for a [`Broker::Hung`] before it answers
+    /// 502 `broker_unavailable` (default 30 s, the real Gateway's).
+    pub fn set_broker_timeout(&self, timeout: Duration) {
+        self.state.lock().broker_timeout = timeout;
+    }
+
+    /// Rate-limits as the real Gateway does: at most `limit` requests per
+    /// `window` for `/v1/resolve` per `workspace_id`, and for token,
+    /// refresh and request-connection per client (every caller of this
+    /// loopback fake is one client). Past that: 429, a plain-text body and
+    /// `Retry-After` in whole seconds, rounded down. Off by default;
+    /// `limit == 0` turns it off again.
+    pub fn rate_limit(&self, limit: u32, window: Duration) {
+        self.state.lock().rate_limit = (limit > 0).then(|| RateLimit::new(limit, window));
+    }
+
+    /// Token, refresh and revoke errors from the Broker come as the bare
+    /// status with no body, as Gateways before Nexus 0.4.0 send them
+    /// (default off: the Broker's JSON body is forwarded, as 0.4.0 does).
+    pub fn bodyless_errors(&self, yes: bool) {
+        self.state.lock().bodyless_errors = yes;
+    }
+
+    /// `check-connection` reports each connection's own status (`pending`,
+    /// `attention`, `revoked`, …, and 404 for an unknown id), as a Gateway
+    /// that could tell would. Off by default: the real Gateway answers
+    /// `active` or `failed` only. For testing code written for such a
+    /// Gateway (and [`WaitOptions::stop_on_failed`](crate::WaitOptions::stop_on_failed)).
+    pub fn report_connection_status(&self, yes: bool) {
+        self.state.lock().report_status = yes;
     }
 
     /// Registers (or replaces) what `/v1/resolve` answers for the pair.

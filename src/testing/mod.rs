@@ -11,14 +11,17 @@
 //! Both servers run in process on `127.0.0.1:<free port>`, a thread per
 //! connection, and stop when dropped. Nothing here writes to stdout.
 
+mod broker;
 mod fault;
 mod gateway;
+mod lifecycle;
 mod provider;
 mod request;
 mod routes;
 mod server;
 mod upstream;
 
+pub use broker::Broker;
 pub use fault::Fault;
 pub use gateway::FakeGateway;
 pub use provider::{FakeConnection, FakeProvider};

@@ -18,11 +18,15 @@ pub struct FakeConnection {
     pub provider_name: String,
     /// The token `/v1/token/{id}` returns; `/v1/refresh/{id}` rotates it.
     pub access_token: String,
-    /// While pending: `Some(n)` answers `check-connection` with `pending` `n`
-    /// more times, then turns active; `None` keeps the status as it is.
+    /// While pending: `Some(n)` stays pending for `n` more polls of
+    /// `check-connection`, then turns active; `None` keeps the status as it
+    /// is (until the consent page is visited or the status is set).
     pub pending_polls: Option<u32>,
     /// Set: revocation at the provider fails with this message.
     pub provider_revocation_error: Option<String>,
+    /// The workspace that owns it: a revoke naming another `workspace_id`
+    /// answers 404. `request_connection` sets it to the `user_id`.
+    pub workspace_id: Option<String>,
 }
 
 impl FakeConnection {
@@ -32,7 +36,13 @@ impl FakeConnection {
         self
     }
 
-    /// The status `check-connection` answers now, counting one poll.
+    /// The same connection, owned by `workspace_id`.
+    pub fn workspace(mut self, workspace_id: &str) -> FakeConnection {
+        self.workspace_id = Some(workspace_id.to_owned());
+        self
+    }
+
+    /// The connection's status now, counting one poll of `check-connection`.
     pub(crate) fn poll(&mut self) -> &ConnectionStatus {
         if self.status == ConnectionStatus::Pending {
             match self.pending_polls {
@@ -57,6 +67,7 @@ impl FakeConnection {
             access_token: access_token.into(),
             pending_polls: None,
             provider_revocation_error: None,
+            workspace_id: None,
         }
     }
 

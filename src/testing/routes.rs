@@ -1,24 +1,27 @@
 //! The fake Gateway's request handling: faults first, then the api key
-//! check, then one function per route.
+//! check, the rate limiter and the Broker's state, then one function per
+//! route. The answers follow the real Gateway as measured (see the crate's
+//! `docs/fake-gateway.md`).
 
 use std::collections::{HashMap, VecDeque};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use super::fault::Fault;
-use super::fault::fault_reply;
+use super::broker::{Broker, RateLimit, broker_down, reserialise};
+use super::fault::{Fault, fault_reply};
+use super::lifecycle;
 use super::provider::{FakeConnection, FakeProvider};
 use super::request::{RecordedRequest, percent_decode};
 use super::server::Reply;
-use crate::ConnectionStatus;
-use crate::date::format_rfc3339;
+
+/// The Gateway's own wait for its Broker before it answers 502.
+pub(crate) const GATEWAY_BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a fake Gateway holds: its scripted behaviour, what it received, and
 /// the connections and providers it serves.
-#[derive(Default)]
 pub(crate) struct State {
     pub(crate) api_key: Option<String>,
     pub(crate) latency: Duration,
@@ -33,7 +36,44 @@ pub(crate) struct State {
     pub(crate) last_by_route: HashMap<Route, RecordedRequest>,
     pub(crate) connections: HashMap<String, FakeConnection>,
     pub(crate) providers: HashMap<(String, String), FakeProvider>,
+    /// Provider profiles by name: how many the Broker holds under that name.
+    pub(crate) registry: HashMap<String, usize>,
+    /// `return_url` prefixes the Broker refuses.
+    pub(crate) refused_return_urls: Vec<String>,
     pub(crate) next_id: u64,
+    /// `check-connection` reports each connection's own status (not the real Gateway).
+    pub(crate) report_status: bool,
+    /// Token, refresh and revoke errors carry no body (Gateways before 0.4.0).
+    pub(crate) bodyless_errors: bool,
+    pub(crate) broker: Broker,
+    pub(crate) broker_timeout: Duration,
+    pub(crate) rate_limit: Option<RateLimit>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            api_key: None,
+            latency: Duration::ZERO,
+            faults: VecDeque::new(),
+            periodic: HashMap::new(),
+            counts: HashMap::new(),
+            resolves: HashMap::new(),
+            served: HashMap::new(),
+            last: None,
+            last_by_route: HashMap::new(),
+            connections: HashMap::new(),
+            providers: HashMap::new(),
+            registry: HashMap::new(),
+            refused_return_urls: Vec::new(),
+            next_id: 0,
+            report_status: false,
+            bodyless_errors: false,
+            broker: Broker::Healthy,
+            broker_timeout: GATEWAY_BROKER_TIMEOUT,
+            rate_limit: None,
+        }
+    }
 }
 
 /// A Gateway route, for counting requests and aiming faults.
@@ -57,147 +97,172 @@ pub enum Route {
     ProvidersMetadata,
     /// `GET /fake/authorize`: the fake consent page behind `auth_url`.
     Authorize,
-    /// Anything else (answered 404).
+    /// Anything else: 404 for an unknown path, 405 for a known path with
+    /// another method.
     Unknown,
 }
 
 impl Route {
-    pub(crate) fn of(method: &str, path: &str) -> (Route, Option<String>) {
+    /// The route a path names, its id, and the method it takes.
+    fn of_path(path: &str) -> Option<(Route, &'static str, Option<String>)> {
         let id = |prefix: &str| path.strip_prefix(prefix).map(|s| percent_decode(s, false));
-        match method {
-            "GET" if path == "/health" => (Route::Health, None),
-            "GET" if path == "/v1/resolve" => (Route::Resolve, None),
-            "GET" if path == "/v1/providers/metadata" => (Route::ProvidersMetadata, None),
-            "GET" if path == "/fake/authorize" => (Route::Authorize, None),
-            "POST" if path == "/v1/request-connection" => (Route::RequestConnection, None),
-            "GET" if path.starts_with("/v1/check-connection/") => {
-                (Route::CheckConnection, id("/v1/check-connection/"))
+        Some(match path {
+            "/health" => (Route::Health, "GET", None),
+            "/v1/resolve" => (Route::Resolve, "GET", None),
+            "/v1/providers/metadata" => (Route::ProvidersMetadata, "GET", None),
+            "/fake/authorize" => (Route::Authorize, "GET", None),
+            "/v1/request-connection" => (Route::RequestConnection, "POST", None),
+            p if p.starts_with("/v1/check-connection/") => {
+                (Route::CheckConnection, "GET", id("/v1/check-connection/"))
             }
-            "GET" if path.starts_with("/v1/token/") => (Route::Token, id("/v1/token/")),
-            "POST" if path.starts_with("/v1/refresh/") => (Route::Refresh, id("/v1/refresh/")),
-            "DELETE" if path.starts_with("/v1/connections/") => {
-                (Route::Revoke, id("/v1/connections/"))
+            p if p.starts_with("/v1/token/") => (Route::Token, "GET", id("/v1/token/")),
+            p if p.starts_with("/v1/refresh/") => (Route::Refresh, "POST", id("/v1/refresh/")),
+            p if p.starts_with("/v1/connections/") => {
+                (Route::Revoke, "DELETE", id("/v1/connections/"))
             }
-            _ => (Route::Unknown, None),
-        }
+            _ => return None,
+        })
     }
 }
 
-fn json_reply(status: u16, body: &Value) -> Reply {
+/// A JSON answer, encoded as Go's `encoding/json` does (`<`, `>` and `&`
+/// escaped, so an `authUrl`'s `&` arrives as `\u0026`).
+pub(crate) fn json_reply(status: u16, body: &Value) -> Reply {
+    let text = body
+        .to_string()
+        .replace('&', "\\u0026")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e");
     Reply::Answer {
         status,
         headers: vec![("Content-Type".into(), "application/json".into())],
-        body: body.to_string().into_bytes(),
+        body: text.into_bytes(),
     }
 }
 
-fn error_reply(status: u16, code: &str, message: &str) -> Reply {
+/// The Gateway's own JSON error.
+pub(crate) fn error_reply(status: u16, code: &str, message: &str) -> Reply {
     json_reply(status, &json!({"error": code, "message": message}))
 }
 
+/// A plain-text answer (the router's 404, check-connection's 502, the rate limiter).
+pub(crate) fn text_reply(status: u16, text: &str) -> Reply {
+    Reply::Answer {
+        status,
+        headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+        body: text.as_bytes().to_vec(),
+    }
+}
+
 pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
-    let (route, id) = Route::of(&request.method, &request.path);
-    let (fault, latency) = {
-        let mut state = state.lock();
-        *state.counts.entry(route).or_default() += 1;
-        if route == Route::Resolve {
-            let key = (
-                request.query_param("workspace_id").unwrap_or_default(),
-                request.query_param("provider_name").unwrap_or_default(),
-            );
-            *state.resolves.entry(key).or_default() += 1;
-        }
-        state.last = Some(request.clone());
-        state.last_by_route.insert(route, request.clone());
-        let position = state
-            .faults
-            .iter()
-            .position(|(r, _)| r.is_none_or(|r| r == route));
-        let queued = position
-            .and_then(|i| state.faults.remove(i))
-            .map(|(_, f)| f);
-        let count = state.counts.get(&route).copied().unwrap_or(0);
-        let periodic = state
-            .periodic
-            .get(&route)
-            .filter(|(n, _)| count % n == 1 % n)
-            .map(|(_, f)| f.clone());
-        (queued.or(periodic), state.latency)
+    let known = Route::of_path(&request.path);
+    let (route, id) = match &known {
+        Some((route, method, id)) if *method == request.method => (*route, id.clone()),
+        _ => (Route::Unknown, None),
     };
+    let (fault, latency) = record(&mut state.lock(), route, &request);
     if !latency.is_zero() {
         thread::sleep(latency);
     }
     if let Some(reply) = fault.and_then(fault_reply) {
         return reply;
     }
-    let mut state = state.lock();
-    if let Some(key) = &state.api_key {
+    let mut guard = state.lock();
+    if let Some(key) = &guard.api_key {
         let exempt = matches!(route, Route::Health | Route::Authorize);
         if !exempt && request.header("x-api-key") != Some(key.as_str()) {
             return error_reply(401, "unauthorized", "missing or invalid API key");
         }
     }
+    if let Some(reply) = rate_limited(&mut guard, route, &request) {
+        return reply;
+    }
+    let broker = guard.broker;
+    if broker == Broker::Hung && uses_broker(route) {
+        let wait = guard.broker_timeout;
+        drop(guard);
+        thread::sleep(wait);
+        guard = state.lock();
+    }
     match (route, id) {
-        (Route::Health, _) => json_reply(200, &json!({"status": "ok"})),
-        (Route::RequestConnection, _) => request_connection(&mut state, &request),
-        (Route::Authorize, _) => authorize(&mut state, &request),
-        (Route::Resolve, _) => resolve(&mut state, &request),
-        (Route::ProvidersMetadata, _) => providers_metadata(&state),
-        (Route::Unknown, _) | (_, None) => error_reply(404, "not_found", "no such route"),
-        (route, Some(id)) => connection_route(&mut state, route, &id),
+        (Route::Unknown, _) if known.is_some() => Reply::Answer {
+            status: 405,
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+        (Route::Unknown, _) => text_reply(404, "404 page not found"),
+        (Route::Health, _) => json_reply(200, &json!({"status": "healthy"})),
+        (Route::Authorize, _) => lifecycle::authorize(&mut guard, &request),
+        (Route::ProvidersMetadata, _) => providers_metadata(&guard),
+        (route, _) if broker != Broker::Healthy => broker_down(route, broker),
+        (Route::RequestConnection, _) => lifecycle::request_connection(&mut guard, &request),
+        (Route::Resolve, _) => resolve(&mut guard, &request),
+        (Route::Revoke, id) => {
+            let workspace_id = request.query_param("workspace_id");
+            lifecycle::revoke(&mut guard, &id.unwrap_or_default(), workspace_id)
+        }
+        (route, id) => lifecycle::connection_route(&mut guard, route, &id.unwrap_or_default()),
     }
 }
 
-fn request_connection(state: &mut State, request: &RecordedRequest) -> Reply {
-    let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
-        return error_reply(400, "invalid_json", "body is not JSON");
-    };
-    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let (user_id, provider_name) = (field("user_id"), field("provider_name"));
-    if user_id.is_empty() || provider_name.is_empty() {
-        return error_reply(
-            400,
-            "missing_fields",
-            "user_id and provider_name are required",
-        );
-    }
-    state.next_id += 1;
-    let serial = state.next_id;
-    let connection_id = format!("00000000-0000-4000-8000-{serial:012x}");
-    let token = format!("fake-{provider_name}-token-{serial}");
-    state.connections.insert(
-        connection_id.clone(),
-        FakeConnection::pending(&provider_name, &token, None),
-    );
-    let host = request.header("host").unwrap_or("127.0.0.1");
-    let state_param = format!("state-{serial}");
-    json_reply(
-        200,
-        &json!({
-            "authUrl": format!("http://{host}/fake/authorize?connection_id={connection_id}&state={state_param}"),
-            "connection_id": connection_id,
-            "state": state_param,
-            "scopes": body.get("scopes").cloned().unwrap_or(Value::Null),
-            "provider_id": "",
-        }),
+/// Whether the Gateway asks the Broker to answer this route.
+fn uses_broker(route: Route) -> bool {
+    !matches!(
+        route,
+        Route::Health | Route::Authorize | Route::ProvidersMetadata | Route::Unknown
     )
 }
 
-/// The consent page: visiting `auth_url` makes the connection active.
-fn authorize(state: &mut State, request: &RecordedRequest) -> Reply {
-    let id = request.query_param("connection_id").unwrap_or_default();
-    match state.connections.get_mut(&id) {
-        Some(connection) => {
-            connection.status = ConnectionStatus::Active;
-            connection.pending_polls = None;
-            Reply::Answer {
-                status: 200,
-                headers: vec![("Content-Type".into(), "text/plain".into())],
-                body: b"Connected. You can close this window.".to_vec(),
-            }
-        }
-        None => error_reply(404, "connection_not_found", "no such connection"),
+/// Counts and records the request; returns the fault it meets and the latency.
+fn record(state: &mut State, route: Route, request: &RecordedRequest) -> (Option<Fault>, Duration) {
+    *state.counts.entry(route).or_default() += 1;
+    if route == Route::Resolve {
+        let key = (
+            request.query_param("workspace_id").unwrap_or_default(),
+            request.query_param("provider_name").unwrap_or_default(),
+        );
+        *state.resolves.entry(key).or_default() += 1;
     }
+    state.last = Some(request.clone());
+    state.last_by_route.insert(route, request.clone());
+    let position = state
+        .faults
+        .iter()
+        .position(|(r, _)| r.is_none_or(|r| r == route));
+    let queued = position
+        .and_then(|i| state.faults.remove(i))
+        .map(|(_, f)| f);
+    let count = state.counts.get(&route).copied().unwrap_or(0);
+    let periodic = state
+        .periodic
+        .get(&route)
+        .filter(|(n, _)| count % n == 1 % n)
+        .map(|(_, f)| f.clone());
+    (queued.or(periodic), state.latency)
+}
+
+/// The rate limiter's 429, when the request's window is full: `/v1/resolve`
+/// per `workspace_id`; token, refresh and request-connection per client
+/// (every caller of a loopback fake is the same client).
+fn rate_limited(state: &mut State, route: Route, request: &RecordedRequest) -> Option<Reply> {
+    let limit = state.rate_limit.as_mut()?;
+    let key = match route {
+        Route::Resolve => format!(
+            "workspace {}",
+            request.query_param("workspace_id").unwrap_or_default()
+        ),
+        Route::Token | Route::Refresh | Route::RequestConnection => "client".to_owned(),
+        _ => return None,
+    };
+    let retry_after = limit.admit(key, Instant::now())?;
+    Some(Reply::Answer {
+        status: 429,
+        headers: vec![
+            ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+            ("Retry-After".into(), retry_after.to_string()),
+        ],
+        body: b"rate limit exceeded\n".to_vec(),
+    })
 }
 
 fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
@@ -223,7 +288,10 @@ fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
         *serial += 1;
         fake.answer(*serial)
     };
-    json_reply(200, &answer)
+    match reserialise(answer) {
+        Ok(answer) => json_reply(200, &answer),
+        Err(reply) => reply,
+    }
 }
 
 /// Every registered provider once, grouped by auth type, as the Gateway
@@ -238,76 +306,4 @@ fn providers_metadata(state: &State) -> Reply {
         }
     }
     json_reply(200, &Value::Object(groups))
-}
-
-fn token_object(connection: &FakeConnection) -> Value {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let expires_at = format_rfc3339(now.as_secs() as i64 + 3600);
-    json!({
-        "access_token": connection.access_token,
-        "token_type": "bearer",
-        "expiry": expires_at,
-        "strategy": {"type": "oauth2"},
-        "credentials": {
-            "access_token": connection.access_token,
-            "token_type": "bearer",
-            "expires_in": 3600,
-            "scope": "repo",
-            "expires_at": expires_at,
-            "expired": false,
-        },
-    })
-}
-
-fn connection_route(state: &mut State, route: Route, id: &str) -> Reply {
-    let Some(connection) = state.connections.get_mut(id) else {
-        return error_reply(404, "connection_not_found", "no such connection");
-    };
-    match route {
-        Route::CheckConnection => json_reply(200, &json!({"status": connection.poll().as_str()})),
-        Route::Token | Route::Refresh if connection.status == ConnectionStatus::Revoked => {
-            error_reply(410, "connection_revoked", "Connection has been revoked.")
-        }
-        Route::Token | Route::Refresh if connection.status != ConnectionStatus::Active => {
-            error_reply(400, "connection_not_active", "connection is not active")
-        }
-        Route::Token => json_reply(200, &token_object(connection)),
-        Route::Refresh => {
-            connection.access_token = rotate(&connection.access_token);
-            json_reply(200, &token_object(connection))
-        }
-        Route::Revoke => {
-            let already_revoked = connection.status == ConnectionStatus::Revoked;
-            connection.status = ConnectionStatus::Revoked;
-            let error = connection.provider_revocation_error.clone();
-            json_reply(
-                200,
-                &json!({
-                    "connection_id": id,
-                    "provider_name": connection.provider_name,
-                    "status": "revoked",
-                    "revoked_at": format_rfc3339(
-                        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64),
-                    "already_revoked": already_revoked,
-                    "token_deleted": !already_revoked,
-                    "sessions_closed": 0,
-                    "provider_revoked": !already_revoked && error.is_none(),
-                    "provider_revocation_error": error,
-                }),
-            )
-        }
-        _ => error_reply(404, "not_found", "no such route"),
-    }
-}
-
-/// `tok` → `tok-r1`, `tok-r1` → `tok-r2`.
-fn rotate(token: &str) -> String {
-    match token.rsplit_once("-r") {
-        Some((base, n)) if n.parse::<u32>().is_ok() => {
-            format!("{base}-r{}", n.parse::<u32>().unwrap_or(0) + 1)
-        }
-        _ => format!("{token}-r1"),
-    }
 }

@@ -23,6 +23,14 @@ pub fn client_with(
     NexusClient::new(options).expect("valid options")
 }
 
+/// A connection id in the UUID form the Gateway accepts.
+pub const C: &str = "3f1b2c4d-0000-4000-8000-00000000000c";
+
+/// The `n`-th connection id of a test, in the UUID form the Gateway accepts.
+pub fn conn_id(n: u32) -> String {
+    format!("3f1b2c4d-0000-4000-8000-{n:012x}")
+}
+
 /// A retry policy with `retries` retries and 1 ms backoff steps.
 pub fn fast_retries(retries: u32) -> RetryPolicy {
     RetryPolicy::default()

@@ -1,0 +1,177 @@
+//! What the fake Gateway does on behalf of its Broker: the Broker's state
+//! ([`Broker`]), the rate limiter, and the typed re-serialisation of token
+//! answers, each as the real Gateway was measured to do it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::routes::{Route, error_reply, json_reply, text_reply};
+use super::server::Reply;
+use crate::date::parse_rfc3339;
+
+/// The state of the Broker behind a [`FakeGateway`](super::FakeGateway),
+/// set with [`set_broker`](super::FakeGateway::set_broker).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Broker {
+    /// The Broker answers (the default).
+    #[default]
+    Healthy,
+    /// The Broker answers 500: `check-connection` then says `pending`,
+    /// the token routes pass the 500 on, and resolve and request-connection
+    /// answer 502 `broker_error` with `"status":500` (retryable).
+    Failing,
+    /// The Broker cannot be reached: `check-connection` answers 502 in plain
+    /// text, every other Broker route 502 `broker_unavailable`.
+    Unreachable,
+    /// The Broker accepts the request and never answers: after the
+    /// Gateway's Broker timeout (30 s, see
+    /// [`set_broker_timeout`](super::FakeGateway::set_broker_timeout)) the
+    /// Gateway answers as for [`Unreachable`](Self::Unreachable).
+    Hung,
+}
+
+/// The answer of a Broker route while the Broker is not healthy.
+pub(crate) fn broker_down(route: Route, broker: Broker) -> Reply {
+    match (route, broker) {
+        (Route::CheckConnection, Broker::Failing) => json_reply(200, &json!({"status": "pending"})),
+        (Route::CheckConnection, _) => text_reply(502, "broker unavailable\n"),
+        (Route::Token | Route::Refresh | Route::Revoke, Broker::Failing) => {
+            error_reply(500, "internal_error", "broker failed")
+        }
+        (_, Broker::Failing) => json_reply(
+            502,
+            &json!({"error": "broker_error", "message": "broker returned status 500", "status": 500}),
+        ),
+        _ => error_reply(502, "broker_unavailable", "broker did not answer"),
+    }
+}
+
+/// A fixed-window rate limit, per key.
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimit {
+    limit: u32,
+    window: Duration,
+    windows: HashMap<String, (Instant, u32)>,
+}
+
+impl RateLimit {
+    pub(crate) fn new(limit: u32, window: Duration) -> RateLimit {
+        RateLimit {
+            limit,
+            window,
+            windows: HashMap::new(),
+        }
+    }
+
+    /// Counts a request for `key` at `now`: `None` when admitted, else the
+    /// `Retry-After` the Gateway sends, the time left in the window rounded
+    /// down to whole seconds.
+    pub(crate) fn admit(&mut self, key: String, now: Instant) -> Option<u64> {
+        let window = self.window;
+        let (start, count) = self.windows.entry(key).or_insert((now, 0));
+        if now.duration_since(*start) >= window {
+            (*start, *count) = (now, 0);
+        }
+        if *count < self.limit {
+            *count += 1;
+            return None;
+        }
+        let left = window.saturating_sub(now.duration_since(*start));
+        Some(left.as_secs())
+    }
+}
+
+/// The keys of a token answer the Gateway's typed struct keeps.
+const TOKEN_KEYS: [&str; 8] = [
+    "access_token",
+    "token_type",
+    "refresh_token",
+    "id_token",
+    "expiry",
+    "health_status",
+    "strategy",
+    "credentials",
+];
+
+/// A Broker token answer as the Gateway re-encodes it: unknown top-level
+/// keys dropped; an `expiry` that is not RFC 3339 (with an offset) fails
+/// the decoding, 502 `broker_unavailable`; an answer that is not a JSON
+/// object is 502 `broker_unexpected_status`.
+pub(crate) fn reserialise(answer: Value) -> Result<Value, Reply> {
+    let Value::Object(fields) = answer else {
+        return Err(error_reply(
+            502,
+            "broker_unexpected_status",
+            "broker answered something that is not a token",
+        ));
+    };
+    if let Some(expiry) = fields.get("expiry").filter(|v| !v.is_null()) {
+        if !expiry.as_str().is_some_and(is_strict_rfc3339) {
+            return Err(error_reply(
+                502,
+                "broker_unavailable",
+                "broker answer could not be decoded",
+            ));
+        }
+    }
+    let kept: Map<String, Value> = fields
+        .into_iter()
+        .filter(|(key, _)| TOKEN_KEYS.contains(&key.as_str()))
+        .collect();
+    Ok(Value::Object(kept))
+}
+
+/// What Go's `time.Time` accepts from JSON: an RFC 3339 date-time with `Z`
+/// or a numeric offset.
+fn is_strict_rfc3339(s: &str) -> bool {
+    let has_offset = s.ends_with('Z')
+        || s.ends_with('z')
+        || s.len() > 6 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-');
+    s.len() >= 20 && s.as_bytes().get(10) == Some(&b'T') && has_offset && parse_rfc3339(s).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_floors_retry_after() {
+        let mut limit = RateLimit::new(2, Duration::from_secs(10));
+        let t0 = Instant::now();
+        assert_eq!(limit.admit("a".into(), t0), None);
+        assert_eq!(limit.admit("a".into(), t0), None);
+        let later = t0 + Duration::from_millis(2500);
+        assert_eq!(limit.admit("a".into(), later), Some(7), "7.5 s left");
+        assert_eq!(limit.admit("b".into(), later), None, "another key");
+        let end = t0 + Duration::from_millis(9900);
+        assert_eq!(limit.admit("a".into(), end), Some(0));
+        assert_eq!(limit.admit("a".into(), t0 + Duration::from_secs(10)), None);
+    }
+
+    #[test]
+    fn reserialisation_drops_unknown_keys_and_checks_expiry() {
+        let kept = reserialise(json!({"access_token": "t", "api_base_url": "x",
+                                      "expires_at": "2030-01-01T00:00:00Z",
+                                      "credentials": {"api_base_url": "kept"}}))
+        .unwrap_or_default();
+        assert_eq!(
+            kept,
+            json!({"access_token": "t", "credentials": {"api_base_url": "kept"}})
+        );
+        for good in ["2030-01-01T00:00:00Z", "2030-01-01T00:00:00.5+02:00"] {
+            assert!(reserialise(json!({"expiry": good})).is_ok(), "{good}");
+        }
+        for bad in [
+            json!("2030-01-01"),
+            json!("2030-01-01T00:00:00"),
+            json!("soon"),
+            json!(1_900_000_000),
+        ] {
+            assert!(reserialise(json!({"expiry": bad})).is_err(), "{bad}");
+        }
+        assert!(reserialise(json!([1])).is_err());
+    }
+}
