@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example quickstart            # against the built-in FakeGateway
 //! NEXUS_GATEWAY_URL=https://gw.example NEXUS_API_KEY=… cargo run --example quickstart
+//! NEXUS_GATEWAY_URL=… cargo run --example quickstart -- --mcp-only   # just the token path
 //! ```
 
 use std::io::Write;
@@ -19,10 +20,12 @@ use nexus_sdk::{
 const HELP: &str = "\
 quickstart: the Nexus standard-app flow and MCP token path, step by step.
 
-USAGE: cargo run --example quickstart [-- --help | --silent]
+USAGE: cargo run --example quickstart [-- --help | --silent | --mcp-only]
 
 --silent runs both flows and prints nothing: whatever then reaches stdout or
 stderr came from the library (the tests check that nothing does).
+--mcp-only skips the standard-app flow (no connection is started): with a
+real workspace, it resolves a token and fetches NEXUS_FETCH_URL with it.
 
 With NEXUS_GATEWAY_URL unset it starts the built-in FakeGateway and a fake
 upstream API on loopback, so it needs no network and no account.
@@ -46,10 +49,11 @@ struct Setup {
 }
 
 fn main() -> ExitCode {
-    let mut silent = false;
+    let (mut silent, mut mcp_only) = (false, false);
     match std::env::args().nth(1).as_deref() {
         None => {}
         Some("--silent") => silent = true,
+        Some("--mcp-only") => mcp_only = true,
         Some("-h" | "--help") => {
             println!("{HELP}");
             return ExitCode::SUCCESS;
@@ -67,7 +71,7 @@ fn main() -> ExitCode {
     };
     let quiet = |_: &str| {};
     let say: &dyn Fn(&str) = if silent { &quiet } else { &print };
-    match setup().and_then(|setup| run(&setup, say)) {
+    match setup().and_then(|setup| run(&setup, mcp_only, say)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !silent {
@@ -129,8 +133,8 @@ fn seconds_until(at: SystemTime) -> u64 {
         .as_secs()
 }
 
-/// Both flows, each step reported through `say`.
-fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
+/// Both flows (or the MCP path alone), each step reported through `say`.
+fn run(setup: &Setup, mcp_only: bool, say: &dyn Fn(&str)) -> Result<(), NexusError> {
     match &setup.fakes {
         Some((gateway, _)) => say(&format!(
             "Nexus quickstart: built-in FakeGateway at {} (set NEXUS_GATEWAY_URL for a real one)",
@@ -138,7 +142,9 @@ fn run(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         )),
         None => say("Nexus quickstart: Gateway from NEXUS_GATEWAY_URL"),
     }
-    standard_app(setup, say)?;
+    if !mcp_only {
+        standard_app(setup, say)?;
+    }
     mcp_path(setup, say)?;
     if let Some((gateway, upstream)) = &setup.fakes {
         report_fakes(gateway, upstream, say);
@@ -166,33 +172,52 @@ fn standard_app(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         "     send the user to            {}",
         started.auth_url
     ));
-    if let Some((gateway, _)) = &setup.fakes {
-        // Stand-in for the user clicking "Authorize" on the provider's page.
-        gateway.set_status(&started.connection_id, "active");
-        say("     (the FakeGateway marks it consented, standing in for the user)");
-    } else {
-        say("     waiting for the user to consent (up to 5 minutes)…");
-    }
-    let status = client.wait_for_active_with(
-        &started.connection_id,
-        Duration::from_millis(if setup.fakes.is_some() { 50 } else { 1500 }),
-        Duration::from_secs(300),
-    )?;
-    say(&format!("  2. wait_for_active             → {status}"));
+    // The Gateway says `failed` for every connection that is not active yet:
+    // before consent, that is what it answers.
+    let now = client.check_connection(&started.connection_id)?;
+    say(&format!(
+        "  2. check_connection            → {now} (the Gateway's word until the user consents)"
+    ));
+    let status = match &setup.fakes {
+        Some((gateway, _)) => {
+            say("     (a thread consents after the next poll, standing in for the user)");
+            let polls = gateway.requests(Route::CheckConnection);
+            let id = started.connection_id.as_str();
+            std::thread::scope(|scope| {
+                scope.spawn(|| consent_after_next_poll(gateway, id, polls));
+                client.wait_for_active_with(id, Duration::from_millis(50), Duration::from_secs(300))
+            })?
+        }
+        None => {
+            say("     waiting for the user to consent (up to 5 minutes)…");
+            client.wait_for_active(&started.connection_id)?
+        }
+    };
+    say(&format!("  3. wait_for_active             → {status}"));
     if status != ConnectionStatus::Active {
         return Err(NexusError::new(
-            "connection_not_active",
-            format!("connection ended {status}"),
+            "connection_gone",
+            format!("the connection ended {status} before the user consented"),
         ));
     }
     let token = client.get_token_by_connection_id(&started.connection_id)?;
     say(&format!(
-        "  3. get_token_by_connection_id  → {} token {}, expires_in {:?}",
+        "  4. get_token_by_connection_id  → {} token {}, expires_in {:?}",
         token.token_type.as_deref().unwrap_or("?"),
         redact(&token.access_token),
         token.expires_in
     ));
     Ok(())
+}
+
+/// The user's consent, as the fake's consent page records it, once
+/// `wait_for_active` has polled past `polls` (the status it saw was
+/// `failed`, and it kept waiting).
+fn consent_after_next_poll(gateway: &FakeGateway, connection_id: &str, polls: usize) {
+    while gateway.requests(Route::CheckConnection) <= polls {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    gateway.set_status(connection_id, "active");
 }
 
 /// get_cached_token twice (resolve, then a hit) and an authenticated_fetch.
@@ -204,7 +229,7 @@ fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
     let cache = TokenCache::new();
     let first = client.get_cached_token(&cache, workspace, provider)?;
     say(&format!(
-        "  4. get_cached_token            → resolved: {}{} in {}, {} s left",
+        "  5. get_cached_token            → resolved: {}{} in {}, {} s left",
         first.value_prefix(),
         redact(first.access_token()),
         first.header_name(),
@@ -216,7 +241,7 @@ fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
     } else {
         "resolved again"
     };
-    say(&format!("  5. get_cached_token            → {source}"));
+    say(&format!("  6. get_cached_token            → {source}"));
     let (status, headers, body) = client.authenticated_fetch(
         &cache,
         workspace,
@@ -225,7 +250,7 @@ fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         FetchOptions::default(),
     )?;
     say(&format!(
-        "  6. authenticated_fetch GET {} → {status}",
+        "  7. authenticated_fetch GET {} → {status}",
         setup.fetch_url
     ));
     let content_type = headers

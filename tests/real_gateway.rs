@@ -1,0 +1,261 @@
+//! The Gateway as it was measured, end to end: the FakeGateway answers as
+//! the real one does, and the SDK follows the rules written for it (the
+//! wire contract's "The real Gateway, measured", items 1–9).
+#![cfg(feature = "testing")]
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::{C, client, client_with, fast_retries};
+use nexus_sdk::testing::{Broker, FakeConnection, FakeGateway, FakeProvider, Route};
+use nexus_sdk::{
+    DEFAULT_TIMEOUT, ErrorKind, NexusClientOptions, RequestConnectionInput, TokenCache, code,
+};
+use serde_json::json;
+
+fn input(provider: &str) -> RequestConnectionInput {
+    RequestConnectionInput::new("user-42", provider).return_url("https://app.example/done")
+}
+
+/// A raw GET to the fake, for what the SDK does not expose: (status,
+/// content type, body).
+fn raw(gateway: &FakeGateway, method: &str, path: &str) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{path}", gateway.url());
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .unwrap();
+    let mut response = agent.run(request).unwrap();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let mut body = String::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_string(&mut body)
+        .unwrap();
+    (response.status().as_u16(), content_type, body)
+}
+
+#[test]
+fn the_default_timeout_outlasts_the_gateways_broker_timeout() {
+    assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(35));
+    assert_eq!(NexusClientOptions::new("http://x").timeout, DEFAULT_TIMEOUT);
+}
+
+#[test]
+fn request_connection_needs_a_known_unambiguous_provider() {
+    let gateway = FakeGateway::start();
+    let client = client(&gateway);
+    let err = client.request_connection(&input("github")).unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.kind()),
+        (code::PROVIDER_NOT_FOUND, ErrorKind::NotFound)
+    );
+    gateway.register_provider("github");
+    client.request_connection(&input("github")).unwrap();
+    gateway.register_provider("github");
+    let err = client.request_connection(&input("github")).unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.kind()),
+        (code::PROVIDER_AMBIGUOUS, ErrorKind::Conflict)
+    );
+    // A provider served by /v1/resolve is known too.
+    gateway.add_provider("ws", "slack", FakeProvider::oauth2("t"));
+    client.request_connection(&input("slack")).unwrap();
+}
+
+#[test]
+fn an_empty_return_url_is_refused_before_any_io() {
+    let gateway = FakeGateway::start();
+    gateway.register_provider("github");
+    for blank in ["", "  "] {
+        let err = client(&gateway)
+            .request_connection(&input("github").return_url(blank))
+            .unwrap_err();
+        assert_eq!(err.code, code::INVALID_INPUT);
+        assert!(err.message.contains("return_url"), "{}", err.message);
+    }
+    assert_eq!(gateway.total_requests(), 0);
+}
+
+#[test]
+fn a_broker_refusal_is_the_gateways_error_and_not_retried() {
+    let gateway = FakeGateway::start();
+    gateway.register_provider("github");
+    gateway.refuse_return_url("https://evil.example");
+    let client = client_with(&gateway, |o| o.retry_policy = fast_retries(3));
+    let err = client
+        .request_connection(&input("github").return_url("https://evil.example/x"))
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status_code),
+        (code::BROKER_ERROR, Some(502))
+    );
+    assert_eq!(gateway.requests(Route::RequestConnection), 1, "no retry");
+    // A Broker that fails (5xx) is retried as every 502 is.
+    gateway.set_broker(Broker::Failing);
+    let err = client.resolve_token("ws", "github").unwrap_err();
+    assert_eq!(err.code, code::MAX_RETRIES_EXCEEDED);
+    assert_eq!(gateway.requests(Route::Resolve), 4);
+}
+
+#[test]
+fn check_connection_while_the_broker_is_down() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(C, FakeConnection::pending("github", "t", None));
+    let client = client(&gateway);
+    gateway.set_broker(Broker::Failing);
+    assert_eq!(
+        client.check_connection(C).unwrap(),
+        nexus_sdk::ConnectionStatus::Pending,
+        "a Broker 5xx reads pending"
+    );
+    gateway.set_broker(Broker::Unreachable);
+    let err = client.check_connection(C).unwrap_err();
+    assert_eq!(
+        (err.status_code, err.kind()),
+        (Some(502), ErrorKind::Server)
+    );
+    let (status, content_type, _) = raw(&gateway, "GET", &format!("/v1/check-connection/{C}"));
+    assert_eq!(status, 502);
+    assert!(content_type.unwrap_or_default().starts_with("text/plain"));
+}
+
+#[test]
+fn a_hung_broker_is_a_502_after_the_gateways_broker_timeout() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("t"));
+    gateway.set_broker(Broker::Hung);
+    gateway.set_broker_timeout(Duration::from_millis(50));
+    let started = Instant::now();
+    let err = client(&gateway).resolve_token("ws", "github").unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(err.status_code, Some(502));
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(
+        source
+            .unwrap_or_default()
+            .starts_with(code::BROKER_UNAVAILABLE),
+        "{err}"
+    );
+}
+
+#[test]
+fn whole_second_retry_after_is_a_floor() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("t"));
+    gateway.rate_limit(1, Duration::from_secs(1));
+    let policy = fast_retries(1).retry_on_429(true);
+    let client = client_with(&gateway, |o| o.retry_policy = policy);
+    client.resolve_token("ws", "github").unwrap();
+    // The window has less than a second left: the Gateway says
+    // `Retry-After: 0`, and a retry after 1 s lands in the next window.
+    let started = Instant::now();
+    client.resolve_token("ws", "github").unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(gateway.requests(Route::Resolve), 3);
+    // Another workspace has its own window.
+    gateway.add_provider("ws-2", "github", FakeProvider::oauth2("t"));
+    let no_retry = common::client(&gateway);
+    no_retry.resolve_token("ws-2", "github").unwrap();
+    let err = no_retry.resolve_token("ws-2", "github").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+}
+
+#[test]
+fn rate_limit_answers_are_plain_text_with_a_whole_second_retry_after() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(C, FakeConnection::active("github", "t"));
+    gateway.rate_limit(1, Duration::from_secs(60));
+    let path = format!("/v1/token/{C}");
+    assert_eq!(raw(&gateway, "GET", &path).0, 200);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .get(format!("{}{path}", gateway.url()))
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((58..=59).contains(&retry_after), "{retry_after}");
+    // Per client: refresh shares the token route's window; check does not.
+    let err = client(&gateway).refresh_connection(C).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    client(&gateway).check_connection(C).unwrap();
+}
+
+#[test]
+fn token_answers_are_reserialised() {
+    let gateway = FakeGateway::start();
+    let body = json!({"access_token": "t1", "api_base_url": "https://api.example",
+                      "provider": "x", "credentials": {"access_token": "t1", "kept": 1}});
+    gateway.add_provider("ws", "typed", FakeProvider::raw(body));
+    let bad_expiry =
+        json!({"access_token": "t", "expiry": "tomorrow", "credentials": {"access_token": "t"}});
+    gateway.add_provider("ws", "bad", FakeProvider::raw(bad_expiry));
+    let client = client(&gateway);
+    client.resolve_token("ws", "typed").unwrap();
+    let (_, _, answer) = raw(
+        &gateway,
+        "GET",
+        "/v1/resolve?workspace_id=ws&provider_name=typed",
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        answer,
+        json!({"access_token": "t1", "credentials": {"access_token": "t1", "kept": 1}})
+    );
+    let err = client.resolve_token("ws", "bad").unwrap_err();
+    assert_eq!(err.status_code, Some(502));
+    let cache = TokenCache::new();
+    assert!(client.get_cached_token(&cache, "ws", "bad").is_err());
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn small_things_as_the_gateway_answers_them() {
+    let gateway = FakeGateway::start();
+    gateway.register_provider("github");
+    let (status, _, body) = raw(&gateway, "GET", "/health");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"healthy"}"#));
+    let (status, content_type, body) = raw(&gateway, "GET", "/v1/nowhere");
+    assert_eq!((status, body.as_str()), (404, "404 page not found"));
+    assert!(content_type.unwrap_or_default().starts_with("text/plain"));
+    let (status, _, body) = raw(&gateway, "POST", "/v1/resolve");
+    assert_eq!((status, body.as_str()), (405, ""));
+    // `&` in authUrl arrives as \u0026, and reads back as `&`.
+    let started = client(&gateway)
+        .request_connection(&input("github"))
+        .unwrap();
+    assert!(started.auth_url.contains('&'), "{}", started.auth_url);
+    let sent = gateway.last_request_to(Route::RequestConnection).unwrap();
+    assert_eq!(sent.path, "/v1/request-connection");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let answer = agent
+        .post(format!("{}/v1/request-connection", gateway.url()))
+        .send(r#"{"user_id":"u","provider_name":"github","return_url":"https://a/"}"#)
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(answer.contains("\\u0026"), "{answer}");
+}
