@@ -28,9 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
-use nexus_sdk::{
-    CredentialScope, FetchOptions, NexusClient, NexusClientOptions, NexusError, TokenCache, code,
-};
+use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, NexusError, TokenCache, code};
 use serde_json::{Map, Value, json};
 
 const PROTOCOL_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
@@ -150,7 +148,13 @@ fn configure() -> Result<Server, NexusError> {
         .ok()
         .filter(|w| !w.trim().is_empty())
         .ok_or_else(|| NexusError::new(code::INVALID_INPUT, "NEXUS_WORKSPACE_ID is not set"))?;
-    let options = options.credential_scope(scope_from_env()?);
+    // from_env read the credential scope (NEXUS_CREDENTIAL_SCOPE,
+    // NEXUS_ALLOWED_ORIGINS): each provider's API origin unless opted out.
+    if options.credential_scope.is_anywhere() {
+        log::warn!(
+            "NEXUS_CREDENTIAL_SCOPE=anywhere: a model can send this workspace's credentials to any URL"
+        );
+    }
     Ok(Server {
         client: NexusClient::new(options)?,
         cache: Arc::new(TokenCache::new()),
@@ -159,38 +163,6 @@ fn configure() -> Result<Server, NexusError> {
         protocol: Mutex::new(None),
         in_flight: Mutex::new(HashMap::new()),
     })
-}
-
-/// The credential scope: each provider's API origin by default, plus
-/// `NEXUS_ALLOWED_ORIGINS`; `NEXUS_CREDENTIAL_SCOPE=anywhere` opts out.
-fn scope_from_env() -> Result<CredentialScope, NexusError> {
-    let kind = std::env::var("NEXUS_CREDENTIAL_SCOPE").unwrap_or_default();
-    let mut scope = match kind.trim() {
-        "anywhere" => {
-            log::warn!(
-                "NEXUS_CREDENTIAL_SCOPE=anywhere: a model can send this workspace's credentials to any URL"
-            );
-            return Ok(CredentialScope::anywhere());
-        }
-        "" | "provider_api" => CredentialScope::provider_api(),
-        other => {
-            return Err(NexusError::new(
-                code::INVALID_INPUT,
-                format!("NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {other:?}"),
-            ));
-        }
-    };
-    let allowed = std::env::var("NEXUS_ALLOWED_ORIGINS").unwrap_or_default();
-    for pair in allowed.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (provider, origin) = pair.split_once('=').ok_or_else(|| {
-            NexusError::new(
-                code::INVALID_INPUT,
-                format!("NEXUS_ALLOWED_ORIGINS: {pair:?} is not provider=origin"),
-            )
-        })?;
-        scope = scope.allow(provider.trim(), origin.trim());
-    }
-    Ok(scope)
 }
 
 /// Handles one incoming line: a message or a batch. Returns the thread

@@ -106,10 +106,12 @@ fn setup() -> Result<Setup, NexusError> {
     }
     let gateway = FakeGateway::start();
     let upstream = FakeUpstream::start();
+    // The provider's API is the fake upstream: the default credential scope
+    // sends its token there and nowhere else.
     gateway.add_provider(
         &workspace,
         &provider,
-        FakeProvider::oauth2("gho_demo_0123456789abcdef"),
+        FakeProvider::oauth2("gho_demo_0123456789abcdef").api_base_url(&upstream.url()),
     );
     Ok(Setup {
         client: NexusClient::new(NexusClientOptions::new(gateway.url()))?,

@@ -422,7 +422,8 @@ impl NexusClient {
     ///
     /// `invalid_input` for a blank workspace or provider, a bad URL, method
     /// or header; `origin_not_allowed` for a URL outside the credential
-    /// scope; any error of [`get_cached_token`](Self::get_cached_token);
+    /// scope; `provider_not_listed` for a provider the Gateway's metadata
+    /// does not list (under the default scope); any error of [`get_cached_token`](Self::get_cached_token);
     /// `request_failed` or `timeout` when the upstream request cannot be
     /// carried, or its body exceeds `max_upstream_body`.
     pub fn authenticated_fetch(
@@ -436,10 +437,12 @@ impl NexusClient {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
         let outgoing = prepare(url, options)?;
-        self.inner.scope.check(provider, &outgoing.origin, || {
-            self.gateway()
-                .call_json(Method::GET, "/v1/providers/metadata", None, None)
-        })?;
+        self.inner
+            .scope
+            .check(provider, &outgoing.origin, Instant::now(), || {
+                self.gateway()
+                    .call_json(Method::GET, "/v1/providers/metadata", None, None)
+            })?;
         let token = self.cached_token(cache, workspace_id, provider)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (self.gateway().transport(), self.inner.max_upstream_body);

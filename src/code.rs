@@ -25,6 +25,10 @@ pub const INVALID_INPUT: &str = "invalid_input";
 /// `authenticated_fetch` to an origin outside the client's
 /// [`CredentialScope`](crate::CredentialScope); nothing was resolved or sent.
 pub const ORIGIN_NOT_ALLOWED: &str = "origin_not_allowed";
+/// Under [`CredentialScope::provider_api`](crate::CredentialScope::provider_api),
+/// a provider the Gateway's metadata does not list (and no origin was
+/// allowed for it); nothing was resolved or sent.
+pub const PROVIDER_NOT_LISTED: &str = "provider_not_listed";
 /// The request could not be carried: refused, DNS, TLS, reset, cut short,
 /// or an upstream body over the size cap.
 pub const REQUEST_FAILED: &str = "request_failed";

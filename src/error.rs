@@ -108,6 +108,7 @@ impl NexusError {
     pub fn kind(&self) -> ErrorKind {
         match self.code.as_str() {
             code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED => return ErrorKind::InvalidInput,
+            code::PROVIDER_NOT_LISTED => return ErrorKind::NotFound,
             code::TIMEOUT => return ErrorKind::Timeout,
             code::REQUEST_FAILED => return ErrorKind::Connect,
             code::INVALID_RESPONSE | code::INVALID_CREDENTIALS => {
@@ -146,6 +147,10 @@ impl NexusError {
 
     pub(crate) fn origin_not_allowed(message: impl Into<String>) -> Self {
         NexusError::new(code::ORIGIN_NOT_ALLOWED, message)
+    }
+
+    pub(crate) fn provider_not_listed(message: impl Into<String>) -> Self {
+        NexusError::new(code::PROVIDER_NOT_LISTED, message)
     }
 
     pub(crate) fn request_failed(message: impl Into<String>) -> Self {

@@ -51,7 +51,8 @@ pub struct NexusClientOptions {
     /// decompression. Default 16 MiB.
     pub max_upstream_body: usize,
     /// Where `authenticated_fetch` may send each provider's credential.
-    /// Default [`CredentialScope::anywhere`].
+    /// Default [`CredentialScope::provider_api`]: each provider's API origin
+    /// only.
     pub credential_scope: CredentialScope,
 }
 
@@ -68,7 +69,11 @@ impl NexusClientOptions {
         }
     }
 
-    /// Options from `NEXUS_GATEWAY_URL` (required) and `NEXUS_API_KEY` (optional).
+    /// Options from the environment: `NEXUS_GATEWAY_URL` (required),
+    /// `NEXUS_API_KEY` (optional), and the credential scope from
+    /// `NEXUS_CREDENTIAL_SCOPE` (`provider_api`, the default, or `anywhere`)
+    /// and `NEXUS_ALLOWED_ORIGINS` (`github=https://uploads.github.com,…`),
+    /// as [`CredentialScope::from_env_values`] reads them.
     ///
     /// ```no_run
     /// let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::from_env()?)?;
@@ -77,8 +82,9 @@ impl NexusClientOptions {
     ///
     /// # Errors
     ///
-    /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank. The URL
-    /// itself is checked by `NexusClient::new`.
+    /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank, or the
+    /// scope variables do not parse. The URL and the origins themselves are
+    /// checked by `NexusClient::new`.
     pub fn from_env() -> Result<Self, NexusError> {
         options_from_vars(|name| std::env::var(name).ok())
     }
@@ -126,7 +132,13 @@ pub(crate) fn options_from_vars(
     let url = var("NEXUS_GATEWAY_URL")
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
-    Ok(NexusClientOptions::new(url.trim()).api_key(var("NEXUS_API_KEY").unwrap_or_default()))
+    let scope = CredentialScope::from_env_values(
+        var("NEXUS_CREDENTIAL_SCOPE").as_deref(),
+        var("NEXUS_ALLOWED_ORIGINS").as_deref(),
+    )?;
+    Ok(NexusClientOptions::new(url.trim())
+        .api_key(var("NEXUS_API_KEY").unwrap_or_default())
+        .credential_scope(scope))
 }
 
 impl fmt::Debug for NexusClientOptions {
@@ -168,6 +180,36 @@ mod tests {
         assert_eq!(vars(Some("https://gw.example"), None).unwrap().api_key, "");
         assert_eq!(vars(None, Some("k")).unwrap_err().code, "invalid_input");
         assert_eq!(vars(Some("  "), None).unwrap_err().code, "invalid_input");
+    }
+
+    #[test]
+    fn the_scope_comes_from_the_environment() {
+        let with = |scope: Option<&str>, allowed: Option<&str>| {
+            let (scope, allowed) = (scope.map(str::to_owned), allowed.map(str::to_owned));
+            options_from_vars(move |name| match name {
+                "NEXUS_GATEWAY_URL" => Some("https://gw.example".into()),
+                "NEXUS_CREDENTIAL_SCOPE" => scope.clone(),
+                "NEXUS_ALLOWED_ORIGINS" => allowed.clone(),
+                _ => None,
+            })
+        };
+        let default = with(None, None).unwrap().credential_scope;
+        assert_eq!(default, CredentialScope::provider_api());
+        assert_eq!(with(Some(""), None).unwrap().credential_scope, default);
+        assert!(
+            with(Some("anywhere"), None)
+                .unwrap()
+                .credential_scope
+                .is_anywhere()
+        );
+        let allowed = with(Some("provider_api"), Some(" github=https://u.example ,, "));
+        assert_eq!(
+            allowed.unwrap().credential_scope,
+            CredentialScope::provider_api().allow("github", "https://u.example")
+        );
+        for (scope, allowed) in [(Some("everywhere"), None), (None, Some("github"))] {
+            assert_eq!(with(scope, allowed).unwrap_err().code, "invalid_input");
+        }
     }
 
     #[test]

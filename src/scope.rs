@@ -3,16 +3,20 @@
 //! metadata, read once per client with single flight).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
 use crate::error::NexusError;
-use crate::url::{Origin, escape};
+use crate::url::{Origin, escape, url_for_debug};
 
 /// How long the Gateway's provider metadata is kept.
 const METADATA_TTL: Duration = Duration::from_secs(300);
+/// How long a provider missing from the metadata is remembered as missing:
+/// within it, asking for that provider again costs no Gateway call.
+const MISS_TTL: Duration = Duration::from_secs(30);
 
 /// Where `authenticated_fetch` may send each provider's credential.
 ///
@@ -21,13 +25,20 @@ const METADATA_TTL: Duration = Duration::from_secs(300);
 /// [`code::ORIGIN_NOT_ALLOWED`](crate::code::ORIGIN_NOT_ALLOWED) before any
 /// token is resolved and before any connection is opened.
 ///
-/// - [`anywhere`](Self::anywhere) (the default): any URL, as the Python SDK does.
-/// - [`provider_api`](Self::provider_api): each provider's credential only to
-///   the origin of its `api_base_url`, which the client reads from the
-///   Gateway (`GET /v1/providers/metadata`) once, keeps 5 minutes, and reads
-///   again when a provider is missing from it.
+/// - [`provider_api`](Self::provider_api) (the default): each provider's
+///   credential only to the origin of its `api_base_url`, which the client
+///   reads from the Gateway (`GET /v1/providers/metadata`) once, keeps 5
+///   minutes, and reads again when a provider is missing from it, at most
+///   once per 30 s (a name the Gateway does not list is
+///   [`code::PROVIDER_NOT_LISTED`](crate::code::PROVIDER_NOT_LISTED)).
+/// - [`anywhere`](Self::anywhere): any URL, as the Python SDK does; an
+///   explicit opt-out.
 /// - [`allow`](Self::allow) adds an origin for a provider, to either of the
 ///   above; on `anywhere()` it makes the scope exactly the origins allowed.
+///
+/// [`NexusClientOptions::from_env`](crate::NexusClientOptions::from_env)
+/// reads the scope from `NEXUS_CREDENTIAL_SCOPE` and `NEXUS_ALLOWED_ORIGINS`
+/// (see [`from_env_values`](Self::from_env_values)).
 ///
 /// Origins compare scheme, host (ASCII-lowercased, trailing dot removed)
 /// and port (default ports made explicit).
@@ -40,17 +51,97 @@ const METADATA_TTL: Duration = Duration::from_secs(300);
 /// let options = NexusClientOptions::new("https://gateway.example").credential_scope(scope);
 /// # let _ = options;
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CredentialScope {
     provider_api: bool,
     /// (provider, origin) pairs as written; checked by `NexusClient::new`.
     allowed: Vec<(String, String)>,
 }
 
+impl Default for CredentialScope {
+    /// [`provider_api`](Self::provider_api).
+    fn default() -> Self {
+        CredentialScope::provider_api()
+    }
+}
+
+impl fmt::Debug for CredentialScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let allowed: Vec<(&str, String)> = self
+            .allowed
+            .iter()
+            .map(|(provider, origin)| (provider.as_str(), url_for_debug(origin)))
+            .collect();
+        f.debug_struct("CredentialScope")
+            .field("provider_api", &self.provider_api)
+            .field("allowed", &allowed)
+            .finish()
+    }
+}
+
 impl CredentialScope {
-    /// Credentials may go to any URL (the default; Python's behaviour).
+    /// Credentials may go to any URL, as the Python SDK sends them: an
+    /// explicit opt-out of the default [`provider_api`](Self::provider_api).
     pub fn anywhere() -> Self {
-        CredentialScope::default()
+        CredentialScope {
+            provider_api: false,
+            allowed: Vec::new(),
+        }
+    }
+
+    /// The scope the environment names: `scope` is `NEXUS_CREDENTIAL_SCOPE`
+    /// (`provider_api`, the default when unset or empty, or `anywhere`), and
+    /// `allowed` is `NEXUS_ALLOWED_ORIGINS`, comma-separated
+    /// `provider=origin` pairs added with [`allow`](Self::allow).
+    ///
+    /// ```
+    /// use nexus_sdk::CredentialScope;
+    ///
+    /// let scope = CredentialScope::from_env_values(
+    ///     None,
+    ///     Some("github=https://uploads.github.com, gitlab=https://gitlab.example"),
+    /// )?;
+    /// assert_eq!(
+    ///     scope,
+    ///     CredentialScope::provider_api()
+    ///         .allow("github", "https://uploads.github.com")
+    ///         .allow("gitlab", "https://gitlab.example")
+    /// );
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a scope name other than the two, or a pair
+    /// without `=`. The origins themselves are checked by `NexusClient::new`.
+    pub fn from_env_values(scope: Option<&str>, allowed: Option<&str>) -> Result<Self, NexusError> {
+        let mut parsed = match scope.map(str::trim).unwrap_or_default() {
+            "" | "provider_api" => CredentialScope::provider_api(),
+            "anywhere" => CredentialScope::anywhere(),
+            other => {
+                return Err(NexusError::invalid_input(format!(
+                    "NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {:?}",
+                    escape(other)
+                )));
+            }
+        };
+        let pairs = allowed.unwrap_or_default().split(',').map(str::trim);
+        for pair in pairs.filter(|p| !p.is_empty()) {
+            let Some((provider, origin)) = pair.split_once('=') else {
+                return Err(NexusError::invalid_input(format!(
+                    "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin",
+                    url_for_debug(pair)
+                )));
+            };
+            parsed = parsed.allow(provider.trim(), origin.trim());
+        }
+        Ok(parsed)
+    }
+
+    /// Whether this is [`anywhere`](Self::anywhere) with nothing allowed:
+    /// every origin may receive every credential.
+    pub fn is_anywhere(&self) -> bool {
+        !self.provider_api && self.allowed.is_empty()
     }
 
     /// Each provider's credential goes only to the origin of the
@@ -68,11 +159,6 @@ impl CredentialScope {
     pub fn allow(mut self, provider: &str, origin: &str) -> Self {
         self.allowed.push((provider.to_owned(), origin.to_owned()));
         self
-    }
-
-    /// Whether every origin is allowed.
-    fn is_anywhere(&self) -> bool {
-        !self.provider_api && self.allowed.is_empty()
     }
 }
 
@@ -121,12 +207,15 @@ impl ScopeGuard {
     }
 
     /// `Ok` when `provider`'s credential may go to `origin`, else
-    /// `origin_not_allowed`. `fetch` reads the Gateway's provider metadata,
-    /// called only when the scope needs it and holds none fresh enough.
+    /// `origin_not_allowed`, or `provider_not_listed` for a provider the
+    /// Gateway's metadata does not list. `fetch` reads the Gateway's
+    /// provider metadata, called only when the scope needs it and holds
+    /// none fresh enough; `now` is the time of the check.
     pub(crate) fn check(
         &self,
         provider: &str,
         origin: &Origin,
+        now: Instant,
         fetch: impl FnOnce() -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
         if self.anywhere
@@ -137,38 +226,45 @@ impl ScopeGuard {
         {
             return Ok(());
         }
-        if self.provider_api {
-            match self.api_origin(provider, fetch)? {
-                Some(api) if api == *origin => return Ok(()),
-                Some(api) => {
-                    return Err(NexusError::origin_not_allowed(format!(
-                        "{origin} is outside the credential scope of `{}`, whose API is {api}; \
-                         allow it with CredentialScope::allow",
-                        escape(provider)
-                    )));
-                }
-                None => {}
-            }
+        let (p, how) = (escape(provider), allow_hint(provider, origin));
+        if !self.provider_api {
+            return Err(NexusError::origin_not_allowed(format!(
+                "{origin} is outside the credential scope of `{p}`; {how}"
+            )));
         }
-        Err(NexusError::origin_not_allowed(format!(
-            "{origin} is outside the credential scope of `{}`, which has no API origin \
-             the Gateway reports; allow one with CredentialScope::allow(provider, origin)",
-            escape(provider)
-        )))
+        match self.api_origin(provider, now, fetch)? {
+            Listing::Listed(Some(api)) if api == *origin => Ok(()),
+            Listing::Listed(Some(api)) => Err(NexusError::origin_not_allowed(format!(
+                "{origin} is outside the credential scope of `{p}`, whose API is {api}; {how}"
+            ))),
+            Listing::Listed(None) => Err(NexusError::origin_not_allowed(format!(
+                "`{p}` has no api_base_url at the Gateway, so its credential goes nowhere \
+                 until an origin is allowed; {how}"
+            ))),
+            Listing::NotListed => Err(NexusError::provider_not_listed(format!(
+                "the Gateway lists no provider `{p}` (GET /v1/providers/metadata); \
+                 check the name, or {how}"
+            ))),
+        }
     }
 
     /// The provider's API origin from the metadata, fetching it when absent,
-    /// older than 5 minutes, or missing the provider.
+    /// older than 5 minutes, or missing the provider for longer than 30 s.
     fn api_origin(
         &self,
         provider: &str,
+        now: Instant,
         fetch: impl FnOnce() -> Result<Value, NexusError>,
-    ) -> Result<Option<Origin>, NexusError> {
+    ) -> Result<Listing, NexusError> {
         let seen = match &*self.metadata.read() {
-            Some(m) if m.fetched.elapsed() < METADATA_TTL => match m.origins.get(provider) {
-                Some(origin) => return Ok(origin.clone()),
-                None => m.generation,
-            },
+            Some(m) if now.saturating_duration_since(m.fetched) < METADATA_TTL => {
+                match m.listing(provider) {
+                    Listing::NotListed if now.saturating_duration_since(m.fetched) >= MISS_TTL => {
+                        m.generation
+                    }
+                    listing => return Ok(listing),
+                }
+            }
             Some(m) => m.generation,
             None => 0,
         };
@@ -176,19 +272,45 @@ impl ScopeGuard {
         if *generation != seen {
             // Another caller fetched while this one waited: use its answer.
             if let Some(m) = &*self.metadata.read() {
-                return Ok(m.origins.get(provider).cloned().flatten());
+                return Ok(m.listing(provider));
             }
         }
-        let origins = origins_from_metadata(&fetch()?);
-        let found = origins.get(provider).cloned().flatten();
+        let metadata = Metadata {
+            origins: origins_from_metadata(&fetch()?),
+            fetched: now,
+            generation: *generation + 1,
+        };
         *generation += 1;
-        *self.metadata.write() = Some(Metadata {
-            origins,
-            fetched: Instant::now(),
-            generation: *generation,
-        });
-        Ok(found)
+        let listing = metadata.listing(provider);
+        *self.metadata.write() = Some(metadata);
+        Ok(listing)
     }
+}
+
+/// What the metadata says of one provider.
+enum Listing {
+    /// Listed, with its API origin (`None`: no usable `api_base_url`).
+    Listed(Option<Origin>),
+    /// Not in the metadata at all.
+    NotListed,
+}
+
+impl Metadata {
+    fn listing(&self, provider: &str) -> Listing {
+        match self.origins.get(provider) {
+            Some(origin) => Listing::Listed(origin.clone()),
+            None => Listing::NotListed,
+        }
+    }
+}
+
+/// How to allow `origin` for `provider`, in code and in the environment.
+fn allow_hint(provider: &str, origin: &Origin) -> String {
+    let p = escape(provider);
+    format!(
+        "to send it there, use CredentialScope::provider_api().allow(\"{p}\", \"{origin}\") \
+         or NEXUS_ALLOWED_ORIGINS={p}={origin}"
+    )
 }
 
 /// Each provider's API origin from a `GET /v1/providers/metadata` answer
@@ -250,11 +372,32 @@ mod tests {
     fn anywhere_allows_all_and_never_fetches() {
         let guard = ScopeGuard::new(&CredentialScope::anywhere()).unwrap();
         let fetch = || -> Result<Value, NexusError> { panic!("no metadata needed") };
+        let now = Instant::now();
         assert!(
             guard
-                .check("github", &origin("https://evil.example"), fetch)
+                .check("github", &origin("https://evil.example"), now, fetch)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_default_is_provider_api() {
+        assert_eq!(CredentialScope::default(), CredentialScope::provider_api());
+        assert!(!CredentialScope::default().is_anywhere());
+        assert!(CredentialScope::anywhere().is_anywhere());
+    }
+
+    #[test]
+    fn debug_redacts_userinfo_of_allowed_origins() {
+        let scope = CredentialScope::provider_api().allow("x", "https://bob:hunter2@x.example");
+        let debug = format!("{scope:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("bob"),
+            "{debug}"
+        );
+        let err =
+            CredentialScope::from_env_values(None, Some("https://bob:hunter2@x")).unwrap_err();
+        assert!(!err.message.contains("hunter2"), "{}", err.message);
     }
 
     #[test]
@@ -262,17 +405,21 @@ mod tests {
         let scope = CredentialScope::anywhere().allow("github", "https://api.github.com");
         let guard = ScopeGuard::new(&scope).unwrap();
         let fetch = || -> Result<Value, NexusError> { panic!("no metadata needed") };
+        let now = Instant::now();
         assert!(
             guard
-                .check("github", &origin("https://API.github.com:443"), fetch)
+                .check("github", &origin("https://API.github.com:443"), now, fetch)
                 .is_ok()
         );
         let err = guard
-            .check("github", &origin("https://evil.example"), || Ok(json!({})))
+            .check("github", &origin("https://evil.example"), now, || {
+                Ok(json!({}))
+            })
             .unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
         assert!(
-            err.message.contains("CredentialScope::allow"),
+            err.message
+                .contains("allow(\"github\", \"https://evil.example:443\")"),
             "{}",
             err.message
         );
@@ -283,54 +430,75 @@ mod tests {
     #[test]
     fn provider_api_reads_metadata_once() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let mut fetches = 0;
+        let (mut fetches, now) = (0, Instant::now());
         for _ in 0..3 {
             let fetch = || {
                 fetches += 1;
                 Ok(metadata())
             };
-            assert!(
-                guard
-                    .check("github", &origin("https://api.github.com"), fetch)
-                    .is_ok()
-            );
+            let api = origin("https://api.github.com");
+            assert!(guard.check("github", &api, now, fetch).is_ok());
         }
         assert_eq!(fetches, 1);
-        let refused = guard.check("github", &origin("https://evil.example"), || Ok(metadata()));
-        assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
-        let no_base = guard.check("google", &origin("https://www.googleapis.com"), || {
+        let refused = guard.check("github", &origin("https://evil.example"), now, || {
             Ok(metadata())
         });
-        assert_eq!(no_base.unwrap_err().code, "origin_not_allowed");
-        // A provider missing from the metadata makes the client read it again.
-        let mut refetched = false;
-        let fetch = || {
-            refetched = true;
-            Ok(json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}}))
-        };
+        assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
+        let no_base = guard.check("google", &origin("https://www.googleapis.com"), now, || {
+            Ok(metadata())
+        });
+        let err = no_base.unwrap_err();
+        assert_eq!(err.code, "origin_not_allowed");
         assert!(
-            guard
-                .check("gitlab", &origin("https://gitlab.com"), fetch)
-                .is_ok()
+            err.message
+                .contains("NEXUS_ALLOWED_ORIGINS=google=https://www.googleapis.com:443"),
+            "{}",
+            err.message
         );
-        assert!(refetched);
+    }
+
+    #[test]
+    fn an_unlisted_provider_is_its_own_error_and_remembered_for_a_while() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
+        let gitlab = origin("https://gitlab.com");
+        let check = |at: Instant, listed: bool| {
+            guard.check("gitlab", &gitlab, at, || {
+                fetches.set(fetches.get() + 1);
+                Ok(if listed {
+                    json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}})
+                } else {
+                    metadata()
+                })
+            })
+        };
+        let err = check(t0, false).unwrap_err();
+        assert_eq!(err.code, "provider_not_listed");
+        assert_eq!(err.kind(), crate::ErrorKind::NotFound);
+        // Asked again within 30 s: no Gateway call.
+        for s in [0, 1, 29] {
+            let at = t0 + Duration::from_secs(s);
+            assert_eq!(check(at, true).unwrap_err().code, "provider_not_listed");
+        }
+        assert_eq!(fetches.get(), 1);
+        // After 30 s the metadata is read again, and the provider is there now.
+        assert!(check(t0 + MISS_TTL, true).is_ok());
+        assert_eq!(fetches.get(), 2);
+        // Listed providers are not re-read before the metadata's 5 minutes.
+        assert!(check(t0 + Duration::from_secs(200), false).is_ok());
+        assert_eq!(fetches.get(), 2);
     }
 
     #[test]
     fn a_failed_metadata_read_is_the_error_and_not_kept() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let (api, now) = (origin("https://api.github.com"), Instant::now());
         let err = guard
-            .check("github", &origin("https://api.github.com"), || {
+            .check("github", &api, now, || {
                 Err(NexusError::request_failed("down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "request_failed");
-        assert!(
-            guard
-                .check("github", &origin("https://api.github.com"), || Ok(
-                    metadata()
-                ))
-                .is_ok()
-        );
+        assert!(guard.check("github", &api, now, || Ok(metadata())).is_ok());
     }
 }

@@ -25,10 +25,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A Gateway whose `github` provider's API is the fake upstream: the
+/// default credential scope allows exactly that origin.
 fn setup() -> (FakeGateway, FakeUpstream) {
-    let gateway = FakeGateway::start();
-    gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_cli"));
-    (gateway, FakeUpstream::start())
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_cli").api_base_url(&upstream.url());
+    gateway.add_provider("ws-1", "github", github);
+    (gateway, upstream)
 }
 
 #[test]
@@ -133,10 +136,10 @@ fn a_non_2xx_answer_exits_1_with_its_body() {
 #[test]
 fn failures_exit_1_with_the_error() {
     let (gateway, _) = setup();
-    let out = nexus_fetch(
-        Some(&gateway),
-        &["-w", "ws-1", "-p", "github", &common::refused_url()],
-    );
+    let refused = common::refused_url();
+    let down = FakeProvider::oauth2("gho_down").api_base_url(&refused);
+    gateway.add_provider("ws-1", "down", down);
+    let out = nexus_fetch(Some(&gateway), &["-w", "ws-1", "-p", "down", &refused]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(
@@ -150,10 +153,17 @@ fn failures_exit_1_with_the_error() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("connection_not_found"),
+        text(&out.stderr).contains("provider_not_listed"),
         "{}",
         text(&out.stderr)
     );
+    // Outside the provider's API origin: refused, nothing sent.
+    let out = nexus_fetch(
+        Some(&gateway),
+        &["-w", "ws-1", "-p", "github", "http://127.0.0.1:1/"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("origin_not_allowed"));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! test binary because it sets process variables.
 
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
-use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
 #[test]
 fn env_proxy_is_used_but_never_for_loopback() {
@@ -18,7 +18,10 @@ fn env_proxy_is_used_but_never_for_loopback() {
         std::env::set_var("HTTP_PROXY", proxy.url());
         std::env::set_var("http_proxy", proxy.url());
     }
-    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let client = NexusClient::new(
+        NexusClientOptions::new(gateway.url()).credential_scope(CredentialScope::anywhere()),
+    )
+    .unwrap();
 
     // The Gateway is on loopback: reached directly.
     let cache = TokenCache::new();
@@ -42,7 +45,10 @@ fn env_proxy_is_used_but_never_for_loopback() {
         "LOCALHOST",
     ] {
         let url = format!("http://{host}:{port}");
-        let client = NexusClient::new(NexusClientOptions::new(&url)).unwrap();
+        let client = NexusClient::new(
+            NexusClientOptions::new(&url).credential_scope(CredentialScope::anywhere()),
+        )
+        .unwrap();
         let token = client.resolve_token("ws", "github");
         assert!(token.is_ok(), "{host}: {token:?}");
     }

@@ -92,6 +92,7 @@ fn run_everything() -> Vec<String> {
     upstream.reject_token("gho_secret_oauth_0002-1");
     let options = NexusClientOptions::new(gateway.url())
         .api_key(API_KEY)
+        .credential_scope(nexus_sdk::CredentialScope::anywhere())
         .timeout(Duration::from_millis(800))
         .retry_policy(
             RetryPolicy::default()

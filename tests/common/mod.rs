@@ -5,10 +5,15 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nexus_sdk::testing::FakeGateway;
-use nexus_sdk::{NexusClient, NexusClientOptions, RetryPolicy};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, RetryPolicy};
 use parking_lot::Mutex;
 
 /// A client of `gateway` with a short timeout and no retries.
+///
+/// Its credential scope is `anywhere()`: the tests that use these helpers
+/// check what a fetch does on the wire (redirects, 401s, signing) against
+/// fake upstreams on loopback ports; the scope itself, and its default, are
+/// checked in `tests/security.rs` and `tests/safe_by_default.rs`.
 pub fn client(gateway: &FakeGateway) -> NexusClient {
     client_with(gateway, |_| {})
 }
@@ -18,7 +23,9 @@ pub fn client_with(
     gateway: &FakeGateway,
     change: impl FnOnce(&mut NexusClientOptions),
 ) -> NexusClient {
-    let mut options = NexusClientOptions::new(gateway.url()).timeout(Duration::from_secs(5));
+    let mut options = NexusClientOptions::new(gateway.url())
+        .timeout(Duration::from_secs(5))
+        .credential_scope(CredentialScope::anywhere());
     change(&mut options);
     NexusClient::new(options).expect("valid options")
 }
