@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use ureq::http::{Method, Request, Response, Uri};
-use ureq::{Agent, Body};
+use ureq::{Agent, Body, Proxy};
 
 use crate::error::NexusError;
 use crate::url::is_loopback_host;
@@ -20,13 +20,78 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whether this build can speak TLS, and the features that would make it.
 pub(crate) const TLS_FEATURES: &str = "`rustls` (the default), `native-tls` or `platform-verifier`";
 
-/// One `ureq` agent (its connection pool), its timeout, and whether it
-/// routes through an environment proxy.
+/// One `ureq` agent (its connection pool), its timeout, and the
+/// environment proxies, one per scheme.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
     agent: Agent,
     timeout: Duration,
-    proxied: bool,
+    proxies: Proxies,
+}
+
+/// The proxy for each scheme, from the environment as curl, Python and Go
+/// read it: `http://` requests use `http_proxy` (or `HTTP_PROXY`),
+/// `https://` requests `https_proxy` (or `HTTPS_PROXY`), either falling back
+/// to `all_proxy` (or `ALL_PROXY`), never another scheme's proxy. `NO_PROXY`
+/// (or `no_proxy`) applies to both.
+#[derive(Debug, Clone, Default)]
+struct Proxies {
+    http: Option<Proxy>,
+    https: Option<Proxy>,
+}
+
+impl Proxies {
+    fn from_env(var: impl Fn(&str) -> Option<String>) -> Proxies {
+        let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|name| var(name));
+        let pick = |scheme: &str| {
+            let value = proxy_variables(scheme)
+                .iter()
+                .find_map(|name| var(name).filter(|v| !v.trim().is_empty()))?;
+            proxy_with_exceptions(value.trim(), no_proxy.as_deref())
+        };
+        Proxies {
+            http: pick("http"),
+            https: pick("https"),
+        }
+    }
+
+    /// The proxy for a request to `uri`, if any.
+    fn for_uri(&self, uri: &Uri) -> Option<&Proxy> {
+        let https = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let proxy = if https { &self.https } else { &self.http }.as_ref()?;
+        (!proxy.is_no_proxy(uri)).then_some(proxy)
+    }
+}
+
+/// The variables that may name the proxy for `scheme`, in order.
+fn proxy_variables(scheme: &str) -> [&'static str; 4] {
+    match scheme {
+        "https" => ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"],
+        _ => ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"],
+    }
+}
+
+/// A proxy from its URL, with the `NO_PROXY` list's entries; `None` when
+/// the URL does not parse.
+fn proxy_with_exceptions(url: &str, no_proxy: Option<&str>) -> Option<Proxy> {
+    let parsed = Proxy::new(url).ok()?;
+    let mut builder = Proxy::builder(parsed.protocol())
+        .host(parsed.host())
+        .port(parsed.port());
+    if let Some(user) = parsed.username() {
+        builder = builder.username(user);
+    }
+    if let Some(password) = parsed.password() {
+        builder = builder.password(password);
+    }
+    for entry in no_proxy.unwrap_or_default().split(',').map(str::trim) {
+        if !entry.is_empty() {
+            builder = builder.no_proxy(entry);
+        }
+    }
+    builder.build().ok()
 }
 
 impl Transport {
@@ -40,15 +105,15 @@ impl Transport {
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(MAX_CONNECT_TIMEOUT)))
             .user_agent(USER_AGENT)
-            .allow_non_standard_methods(true);
+            .allow_non_standard_methods(true)
+            // The proxy is chosen per request, for its scheme (`Proxies`).
+            .proxy(None);
         #[cfg(any(feature = "rustls", feature = "native-tls"))]
         let config = config.tls_config(tls_config());
-        let config = config.build();
-        let proxied = config.proxy().is_some();
         Transport {
-            agent: Agent::new_with_config(config),
+            agent: Agent::new_with_config(config.build()),
             timeout,
-            proxied,
+            proxies: Proxies::from_env(|name| std::env::var(name).ok()),
         }
     }
 
@@ -60,8 +125,9 @@ impl Transport {
     /// Sends one request with `body`, which must also finish by `deadline`
     /// when one is given. A method that carries a body (POST, PUT, PATCH, in
     /// any case) and has none is sent with `Content-Length: 0`, as curl and
-    /// Python's http.client do, never as an empty chunked body. Loopback
-    /// targets never go through an environment proxy.
+    /// Python's http.client do, never as an empty chunked body. The request
+    /// goes through the environment proxy of its own scheme, if any; loopback
+    /// targets never go through a proxy.
     pub(crate) fn send(
         &self,
         request: Request<()>,
@@ -79,11 +145,15 @@ impl Transport {
             },
             None => None,
         };
-        let direct = self.proxied && request.uri().host().is_some_and(is_loopback_host);
+        let loopback = request.uri().host().is_some_and(is_loopback_host);
+        let proxy = (!loopback)
+            .then(|| self.proxies.for_uri(request.uri()))
+            .flatten()
+            .cloned();
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
         let result = match body {
-            Some(bytes) => self.run(request.map(|()| bytes), direct, remaining),
-            None => self.run(request, direct, remaining),
+            Some(bytes) => self.run(request.map(|()| bytes), proxy, remaining),
+            None => self.run(request, proxy, remaining),
         };
         result.map_err(NexusError::transport)
     }
@@ -91,16 +161,16 @@ impl Transport {
     fn run<S: ureq::AsSendBody>(
         &self,
         request: Request<S>,
-        direct: bool,
+        proxy: Option<Proxy>,
         remaining: Option<Duration>,
     ) -> Result<Response<Body>, ureq::Error> {
-        if !direct && remaining.is_none() {
+        if proxy.is_none() && remaining.is_none() {
             // The common case: the agent's own configuration, no per-request copy.
             return self.agent.run(request);
         }
         let mut config = self.agent.configure_request(request);
-        if direct {
-            config = config.proxy(None);
+        if proxy.is_some() {
+            config = config.proxy(proxy);
         }
         if let Some(remaining) = remaining {
             config = config.timeout_global(Some(remaining));
@@ -219,6 +289,51 @@ mod tests {
             assert_eq!(e.code, "invalid_input");
             assert!(e.message.contains("`rustls`") && e.message.contains("`native-tls`"));
         }
+    }
+
+    #[test]
+    fn a_proxy_is_chosen_for_the_requests_scheme() {
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            Proxies::from_env(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let host = |p: Option<&Proxy>| p.map(|p| p.host().to_owned());
+        // HTTPS_PROXY alone carries https only: plain http goes direct.
+        let only_https = env(&[("HTTPS_PROXY", "http://sp.example:3128")]);
+        assert_eq!(
+            host(only_https.for_uri(&uri("https://api.example/"))).as_deref(),
+            Some("sp.example")
+        );
+        assert_eq!(host(only_https.for_uri(&uri("http://gw.example/"))), None);
+        // HTTP_PROXY alone carries http only.
+        let only_http = env(&[("http_proxy", "http://hp.example:8080")]);
+        assert_eq!(host(only_http.for_uri(&uri("https://api.example/"))), None);
+        assert_eq!(
+            host(only_http.for_uri(&uri("http://gw.example/"))).as_deref(),
+            Some("hp.example")
+        );
+        // ALL_PROXY carries both, unless a scheme has its own; NO_PROXY applies.
+        let all = env(&[
+            ("ALL_PROXY", "http://all.example:1"),
+            ("https_proxy", "http://sp.example:2"),
+            ("NO_PROXY", "internal.example, .corp"),
+        ]);
+        assert_eq!(
+            host(all.for_uri(&uri("http://gw.example/"))).as_deref(),
+            Some("all.example")
+        );
+        assert_eq!(
+            host(all.for_uri(&uri("https://gw.example/"))).as_deref(),
+            Some("sp.example")
+        );
+        assert_eq!(host(all.for_uri(&uri("http://internal.example/"))), None);
+        assert_eq!(host(all.for_uri(&uri("https://x.corp/"))), None);
+        assert!(env(&[]).for_uri(&uri("http://gw.example/")).is_none());
     }
 
     #[test]

@@ -78,4 +78,28 @@ fn env_proxy_is_used_but_never_for_loopback() {
         None,
         "the credential is not in the CONNECT"
     );
+
+    // A proxy is chosen for the request's scheme: with only HTTPS_PROXY set,
+    // a plain http:// request goes direct (here, to a name that does not
+    // resolve), never through the https proxy.
+    let before = proxy.request_count();
+    // SAFETY: as above, a single test in this binary.
+    unsafe {
+        std::env::remove_var("HTTP_PROXY");
+        std::env::remove_var("http_proxy");
+        std::env::set_var("HTTPS_PROXY", proxy.url());
+    }
+    let client = NexusClient::new(
+        NexusClientOptions::new("http://gw.nexus-sdk-test.invalid")
+            .credential_scope(CredentialScope::anywhere()),
+    )
+    .unwrap();
+    let err = client.resolve_token("ws", "github").unwrap_err();
+    assert_eq!(err.code, "request_failed");
+
+    assert_eq!(
+        proxy.request_count(),
+        before,
+        "an http request went to the https proxy"
+    );
 }
