@@ -11,7 +11,9 @@ use ureq::http::Method;
 use crate::LOG_TARGET;
 use crate::cache::{Lookup, TokenCache};
 use crate::error::{NexusError, REDACTED};
-use crate::fetch::{FetchOptions, FetchResponse, Fetcher, prepare, send_following_redirects};
+use crate::fetch::{
+    FetchOptions, FetchResponse, Fetcher, check_scoped_parts, prepare, send_following_redirects,
+};
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
 use crate::resolve::{Expiry, token_from_resolve};
@@ -421,8 +423,10 @@ impl NexusClient {
     /// # Errors
     ///
     /// `invalid_input` for a blank workspace or provider, a bad URL, method
-    /// or header; `origin_not_allowed` for a URL outside the credential
-    /// scope; `provider_not_listed` for a provider the Gateway's metadata
+    /// or header, or (under a restricted scope) `TRACE`/`TRACK`, which echo
+    /// the credential back; `origin_not_allowed` for a URL outside the
+    /// credential scope, or (under a restricted scope) a `Host` header
+    /// naming another authority than the URL's; `provider_not_listed` for a provider the Gateway's metadata
     /// does not list (under the default scope); any error of [`get_cached_token`](Self::get_cached_token);
     /// `request_failed` or `timeout` when the upstream request cannot be
     /// carried, or its body exceeds `max_upstream_body`.
@@ -443,6 +447,9 @@ impl NexusClient {
                 self.gateway()
                     .call_json(Method::GET, "/v1/providers/metadata", None, None)
             })?;
+        if !self.inner.scope.is_anywhere() {
+            check_scoped_parts(&outgoing)?;
+        }
         let token = self.cached_token(cache, workspace_id, provider)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (self.gateway().transport(), self.inner.max_upstream_body);

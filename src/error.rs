@@ -182,7 +182,7 @@ impl NexusError {
     /// the wire contract (see [`parse_error_body`]), with every one of
     /// `secrets` in the copied text replaced by `<redacted>`.
     pub(crate) fn from_gateway(status: u16, body: &[u8], secrets: &[&str]) -> Self {
-        let (code, message) = parse_error_body(status, body);
+        let (code, message) = parse_error_body(status, body, secrets);
         NexusError::new(redact(&code, secrets), redact(&message, secrets)).with_status(status)
     }
 
@@ -303,7 +303,10 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
 /// else `detail`, else the body text (cut to 512 bytes), else the status
 /// reason. Accepts every body the Gateway sends: either JSON shape, JSON
 /// that is not an object, plain text and no body at all.
-pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> (String, String) {
+///
+/// `secrets` are replaced in a body text before it is cut: a cut made first
+/// could leave a secret's first bytes behind.
+pub(crate) fn parse_error_body(status: u16, body: &[u8], secrets: &[&str]) -> (String, String) {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let field = |name: &str| -> Option<String> {
         let value = json.as_ref()?.get(name)?.as_str()?.trim();
@@ -314,15 +317,17 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8]) -> (String, String) {
         .unwrap_or_else(|| format!("http_{status}"));
     let message = field("message")
         .or_else(|| field("detail"))
-        .or_else(|| body_text(body))
+        .or_else(|| body_text(body, secrets))
         .unwrap_or_else(|| status_reason(status));
     (code, message)
 }
 
-/// The body as trimmed text, cut to [`MAX_MESSAGE_BYTES`] on a character
-/// boundary, or `None` when it is blank.
-fn body_text(body: &[u8]) -> Option<String> {
-    let head = &body[..body.len().min(MAX_MESSAGE_BYTES)];
+/// The body as trimmed text with `secrets` redacted, then cut to
+/// [`MAX_MESSAGE_BYTES`] on a character boundary; `None` when it is blank.
+fn body_text(body: &[u8], secrets: &[&str]) -> Option<String> {
+    let whole = String::from_utf8_lossy(body);
+    let redacted = redact(&whole, secrets);
+    let head = &redacted.as_bytes()[..redacted.len().min(MAX_MESSAGE_BYTES)];
     let text = String::from_utf8_lossy(head);
     // Invalid bytes grow into 3-byte U+FFFD: cut again, on a char boundary.
     let mut end = text.len().min(MAX_MESSAGE_BYTES);
@@ -344,6 +349,25 @@ fn status_reason(status: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_across_the_cut_is_redacted_whole() {
+        let key = "nx_live_0123456789abcdef";
+        for pad in [490, 500, 505, 511] {
+            let body = format!("{}{key} trailing", "x".repeat(pad));
+            let err = NexusError::from_gateway(502, body.as_bytes(), &[key]);
+            assert!(
+                !err.message.contains("nx_live"),
+                "pad {pad}: {}",
+                err.message
+            );
+            assert!(
+                err.message.len() <= MAX_MESSAGE_BYTES,
+                "{}",
+                err.message.len()
+            );
+        }
+    }
 
     #[test]
     fn all_five_body_shapes() {
@@ -377,7 +401,7 @@ mod tests {
         ];
         for (status, body, code, message) in cases {
             assert_eq!(
-                parse_error_body(status, body),
+                parse_error_body(status, body, &[]),
                 (code.to_owned(), message.to_owned())
             );
         }
@@ -385,7 +409,7 @@ mod tests {
 
     #[test]
     fn non_string_fields_are_ignored() {
-        let (code, message) = parse_error_body(500, br#"{"error":7,"message":["x"]}"#);
+        let (code, message) = parse_error_body(500, br#"{"error":7,"message":["x"]}"#, &[]);
         assert_eq!(code, "http_500");
         assert_eq!(message, r#"{"error":7,"message":["x"]}"#);
     }
@@ -393,11 +417,11 @@ mod tests {
     #[test]
     fn long_text_is_cut_on_a_char_boundary() {
         let body = "é".repeat(400); // 800 bytes, 2 per char
-        let (_, message) = parse_error_body(502, body.as_bytes());
+        let (_, message) = parse_error_body(502, body.as_bytes(), &[]);
         assert_eq!(message.len(), 512);
         assert!(message.chars().all(|c| c == 'é'));
         let odd = format!("x{}", "é".repeat(400)); // the cut falls inside a char
-        let (_, message) = parse_error_body(502, odd.as_bytes());
+        let (_, message) = parse_error_body(502, odd.as_bytes(), &[]);
         assert_eq!(message.len(), 511);
     }
 
@@ -406,10 +430,10 @@ mod tests {
         // Found by the property tests: each invalid byte became 3 bytes of U+FFFD.
         let mut body = vec![b'x'];
         body.extend([0x80; 600]);
-        let (_, message) = parse_error_body(500, &body);
+        let (_, message) = parse_error_body(500, &body, &[]);
         assert!(message.len() <= 512, "{} bytes", message.len());
         assert_eq!(message, "x", "trailing replacement characters are dropped");
-        let (_, message) = parse_error_body(500, &[0x80; 600]);
+        let (_, message) = parse_error_body(500, &[0x80; 600], &[]);
         assert_eq!(
             message, "Internal Server Error",
             "nothing readable: the reason phrase"

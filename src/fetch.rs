@@ -9,7 +9,7 @@ use std::time::Instant;
 use std::time::SystemTime;
 
 use ureq::http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, LOCATION, PROXY_AUTHORIZATION,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION,
 };
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
@@ -147,6 +147,43 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         headers,
         body: options.data,
     })
+}
+
+/// The rules for request parts other than the URL, under a restricted
+/// credential scope: a caller `Host` header must name the URL's own
+/// authority (else it would move the credential to another virtual host
+/// behind the same address), and a method that reflects the request back
+/// (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG Fetch's
+/// forbidden methods) never carries a credential.
+pub(crate) fn check_scoped_parts(outgoing: &Outgoing) -> Result<(), NexusError> {
+    let method = outgoing.method.as_str();
+    if ["TRACE", "TRACK"]
+        .iter()
+        .any(|m| method.eq_ignore_ascii_case(m))
+    {
+        return Err(NexusError::invalid_input(format!(
+            "{} echoes the request, credential included, back in its answer: \
+             no credential is sent on it",
+            method.to_ascii_uppercase()
+        )));
+    }
+    let scheme = outgoing.uri.scheme_str().unwrap_or("http");
+    for value in outgoing.headers.get_all(HOST) {
+        let named = value
+            .to_str()
+            .ok()
+            .and_then(|host| format!("{scheme}://{}/", host.trim()).parse::<Uri>().ok())
+            .filter(|uri| uri.path() == "/" && uri.query().is_none())
+            .and_then(|uri| Origin::of(&uri));
+        if named.as_ref() != Some(&outgoing.origin) {
+            return Err(NexusError::origin_not_allowed(format!(
+                "a Host header naming another authority than {} would send the credential \
+                 elsewhere; leave Host to the URL",
+                outgoing.origin
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Sends `first` with `token`, following up to [`MAX_REDIRECTS`] redirects.

@@ -202,7 +202,7 @@ proptest! {
     #[test]
     fn error_bodies_always_give_a_code_and_a_message(status in 100u16..1000, body in proptest::collection::vec(any::<u8>(), 0..700), value in json()) {
         for body in [body, value.to_string().into_bytes()] {
-            let (code, message) = parse_error_body(status, &body);
+            let (code, message) = parse_error_body(status, &body, &[]);
             prop_assert!(!code.is_empty());
             prop_assert!(!message.is_empty());
             let from_fields = ["message", "detail"].iter().any(|k| value.get(k).is_some_and(Value::is_string));

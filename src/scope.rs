@@ -206,6 +206,11 @@ impl ScopeGuard {
         })
     }
 
+    /// Whether every origin may receive every credential.
+    pub(crate) fn is_anywhere(&self) -> bool {
+        self.anywhere
+    }
+
     /// `Ok` when `provider`'s credential may go to `origin`, else
     /// `origin_not_allowed`, or `provider_not_listed` for a provider the
     /// Gateway's metadata does not list. `fetch` reads the Gateway's

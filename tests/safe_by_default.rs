@@ -1,0 +1,174 @@
+//! Safe when the user does nothing special: the default credential scope,
+//! and the request parts other than the URL that must not move or reveal
+//! the credential. Each test fails on 0.2.
+#![cfg(feature = "testing")]
+
+use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_sdk::{
+    CredentialScope, ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError,
+    TokenCache, code,
+};
+
+/// A Gateway whose `github` API is `api`, and a client with default options.
+fn setup(api: &FakeUpstream) -> (FakeGateway, NexusClient) {
+    let gateway = FakeGateway::start();
+    let github = FakeProvider::oauth2("gho_scoped").api_base_url(&api.url());
+    gateway.add_provider("ws", "github", github);
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    (gateway, client)
+}
+
+fn fetch(client: &NexusClient, url: &str, options: FetchOptions) -> Result<u16, NexusError> {
+    let cache = TokenCache::new();
+    client
+        .authenticated_fetch(&cache, "ws", "github", url, options)
+        .map(|(status, _, _)| status)
+}
+
+#[test]
+fn the_default_scope_keeps_the_credential_on_the_providers_api() {
+    let (api, attacker) = (FakeUpstream::start(), FakeUpstream::start());
+    let (gateway, client) = setup(&api);
+    assert_eq!(
+        fetch(&client, &api.url(), FetchOptions::default()).unwrap(),
+        200
+    );
+    let err = fetch(
+        &client,
+        &format!("{}/?x=", attacker.url()),
+        FetchOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED);
+    assert_eq!(attacker.connections(), 0, "the attacker received nothing");
+    assert_eq!(
+        gateway.requests(Route::Resolve),
+        1,
+        "only the allowed fetch resolved"
+    );
+}
+
+#[test]
+fn an_unlisted_provider_is_its_own_error_and_costs_one_metadata_read() {
+    let api = FakeUpstream::start();
+    let (gateway, client) = setup(&api);
+    for _ in 0..5 {
+        let err = NexusClient::authenticated_fetch(
+            &client,
+            &TokenCache::new(),
+            "ws",
+            "no-such-provider",
+            &api.url(),
+            FetchOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.kind()),
+            (code::PROVIDER_NOT_LISTED, ErrorKind::NotFound)
+        );
+        assert!(
+            err.message
+                .contains("NEXUS_ALLOWED_ORIGINS=no-such-provider="),
+            "{}",
+            err.message
+        );
+    }
+    assert_eq!(gateway.requests(Route::ProvidersMetadata), 1);
+    assert_eq!(gateway.requests(Route::Resolve), 0);
+}
+
+#[test]
+fn a_provider_without_an_api_base_url_says_how_to_allow_one() {
+    let api = FakeUpstream::start();
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_x"));
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let err = fetch(&client, &api.url(), FetchOptions::default()).unwrap_err();
+    assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED);
+    let origin = api.url();
+    assert!(
+        err.message
+            .contains(&format!("NEXUS_ALLOWED_ORIGINS=github={origin}"))
+            && err
+                .message
+                .contains(&format!(".allow(\"github\", \"{origin}\")")),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn a_host_header_cannot_move_the_credential() {
+    let api = FakeUpstream::start();
+    let (_gateway, client) = setup(&api);
+    let authority = api.url().trim_start_matches("http://").to_owned();
+    for host in ["evil.example", "evil.example:80", "127.0.0.1:1", "", "a b"] {
+        let err = fetch(
+            &client,
+            &api.url(),
+            FetchOptions::default().header("Host", host),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{host:?}: {err}");
+    }
+    assert_eq!(api.request_count(), 0, "nothing was sent");
+    // The URL's own authority, in any case, is fine.
+    let own = FetchOptions::default().header("HOST", authority.to_uppercase());
+    assert_eq!(fetch(&client, &api.url(), own).unwrap(), 200);
+    assert_eq!(
+        api.last_request().unwrap().header("authorization"),
+        Some("Bearer gho_scoped")
+    );
+    // Under anywhere() the caller's Host header is the caller's business.
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_any"));
+    let open = NexusClient::new(
+        NexusClientOptions::new(gateway.url()).credential_scope(CredentialScope::anywhere()),
+    )
+    .unwrap();
+    let status = fetch(
+        &open,
+        &api.url(),
+        FetchOptions::default().header("Host", "other.example"),
+    );
+    assert_eq!(status.unwrap(), 200);
+}
+
+#[test]
+fn no_credential_on_a_method_that_echoes_the_request() {
+    let api = FakeUpstream::start();
+    let (gateway, client) = setup(&api);
+    for method in ["TRACE", "trace", "Track", "TRACK"] {
+        let err = fetch(&client, &api.url(), FetchOptions::default().method(method)).unwrap_err();
+        assert_eq!(err.code, code::INVALID_INPUT, "{method}");
+    }
+    assert_eq!(api.request_count(), 0);
+    assert_eq!(gateway.requests(Route::Resolve), 0);
+}
+
+#[test]
+fn a_gateway_error_that_echoes_the_key_past_the_cut_is_redacted() {
+    let key = "nx_live_k3y_0123456789abcdef";
+    let gateway = FakeGateway::start();
+    for pad in [480, 500, 505, 511] {
+        let body = format!("{}{key}", "e".repeat(pad));
+        gateway.push_fault(Fault::body(500, Some("text/plain"), &body));
+        let client = NexusClient::new(NexusClientOptions::new(gateway.url()).api_key(key)).unwrap();
+        let err = client.resolve_token("ws", "github").unwrap_err();
+        assert!(
+            !err.message.contains("nx_live"),
+            "pad {pad}: {}",
+            err.message
+        );
+        assert!(!err.to_string().contains("nx_live"));
+    }
+}
+
+#[test]
+fn debug_of_a_scope_hides_an_origins_password() {
+    let scope = CredentialScope::provider_api().allow("x", "https://ops:s3cr3t-pw@x.example");
+    let options = NexusClientOptions::new("http://127.0.0.1:1").credential_scope(scope.clone());
+    for debug in [format!("{scope:?}"), format!("{options:?}")] {
+        assert!(!debug.contains("s3cr3t-pw"), "{debug}");
+    }
+}
