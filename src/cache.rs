@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::clock::Clock;
 use crate::error::NexusError;
 use crate::table::{FastMap, Millis, Table, millis};
 use crate::token::CachedToken;
@@ -38,6 +39,7 @@ use crate::token::CachedToken;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
+    clock: Clock,
     /// One slot per pair, looked up without allocating.
     tokens: RwLock<Table>,
     /// The table's [`earliest`](Table::earliest), read without its lock.
@@ -105,8 +107,14 @@ impl TokenCache {
     /// An empty cache that evicts tokens `buffer` before they expire
     /// (Python `TokenCache(buffer_seconds=…)`).
     pub fn with_buffer(buffer: Duration) -> Self {
+        TokenCache::with_clock(buffer, Clock::default())
+    }
+
+    /// An empty cache that reads the time from `clock`.
+    pub(crate) fn with_clock(buffer: Duration, clock: Clock) -> Self {
         TokenCache {
             buffer,
+            clock,
             tokens: RwLock::new(Table::default()),
             earliest: AtomicU64::new(Millis::MAX),
             flights: Mutex::new(FastMap::default()),
@@ -125,7 +133,7 @@ impl TokenCache {
     /// The pair's token and whether it is due for renewal; a token past
     /// its eviction instant is dropped.
     pub(crate) fn lookup(&self, workspace_id: &str, provider: &str) -> Lookup {
-        let now = millis(SystemTime::now());
+        let now = millis(self.clock.now());
         self.maybe_sweep(now);
         let stale = {
             let tokens = self.tokens.read();
@@ -168,7 +176,7 @@ impl TokenCache {
 
     /// Stores `token` for the pair, replacing any other.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
         let mut tokens = self.tokens.write();
         tokens.sweep(SWEEP_STEP, millis(now));

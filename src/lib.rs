@@ -16,6 +16,7 @@
 
 mod cache;
 mod client;
+mod clock;
 pub mod code;
 mod date;
 mod error;

@@ -308,7 +308,7 @@ fn a_waiter_is_bounded_by_its_own_clients_timeout() {
     let cache = TokenCache::new();
     thread::scope(|s| {
         let leader = s.spawn(|| slow.get_cached_token(&cache, "ws", "github"));
-        thread::sleep(Duration::from_millis(200));
+        common::wait_until(|| gateway.requests(Route::Resolve) == 1);
         let started = Instant::now();
         let err = fast.get_cached_token(&cache, "ws", "github").unwrap_err();
         assert_eq!(err.code, code::TIMEOUT);
@@ -332,7 +332,7 @@ fn a_clear_wins_over_a_resolve_in_flight() {
     let cache = TokenCache::new();
     thread::scope(|s| {
         let resolving = s.spawn(|| client.get_cached_token(&cache, "ws", "github"));
-        thread::sleep(Duration::from_millis(100));
+        common::wait_until(|| gateway.requests(Route::Resolve) == 1);
         client.clear_token(&cache, "ws", "github");
         assert_eq!(
             resolving.join().unwrap().unwrap().access_token(),

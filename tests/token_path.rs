@@ -7,8 +7,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{client, client_with};
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route};
+use common::{client, client_with, wait_until};
+use nexus_sdk::testing::{
+    FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route, TestClock,
+};
 use nexus_sdk::{FetchOptions, FetchResponse, Fetcher, NexusClient, TokenCache};
 
 fn gateway_with(provider: FakeProvider) -> FakeGateway {
@@ -657,39 +659,31 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
     assert_eq!((origin.request_count(), elsewhere.request_count()), (1, 1));
 }
 
-/// Waits (bounded) until `done` holds; the tests below use it to know that
-/// a resolve has reached the Gateway, not to time anything.
-fn wait_until(done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "the condition never held");
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// A token of 3 to 4 s (the fake writes whole seconds) with no buffer: its
-/// refresh window is the second half of its life, so at 2.1 s it is due for
-/// renewal and still valid.
-fn rotation_setup() -> (FakeGateway, NexusClient, Arc<TokenCache>) {
+/// A token of 59 to 60 s (the fake writes whole seconds) with no buffer,
+/// and a cache whose clock the test moves: the refresh window is the last
+/// 10 s, so 50 s on the clock is inside it, with the token still valid for
+/// 9 s or more of real time.
+fn rotation_setup() -> (FakeGateway, NexusClient, Arc<TokenCache>, TestClock) {
     let gateway = FakeGateway::start();
     gateway.add_provider(
         "ws",
         "p",
         FakeProvider::oauth2("tok")
             .rotating()
-            .expires_in(Duration::from_secs(4)),
+            .expires_in(Duration::from_secs(60)),
     );
     let client = client(&gateway);
-    let cache = Arc::new(TokenCache::with_buffer(Duration::ZERO));
+    let clock = TestClock::new();
+    let cache = Arc::new(clock.token_cache(Duration::ZERO));
     let first = client.get_cached_token(&cache, "ws", "p").unwrap();
     assert_eq!(first.access_token(), "tok-1");
-    (gateway, client, cache)
+    (gateway, client, cache, clock)
 }
 
 #[test]
 fn at_rotation_one_caller_renews_and_the_others_keep_the_current_token() {
-    let (gateway, client, cache) = rotation_setup();
-    thread::sleep(Duration::from_millis(2_100));
+    let (gateway, client, cache, clock) = rotation_setup();
+    clock.advance(Duration::from_secs(50));
     gateway.set_latency(Duration::from_secs(3));
     let renewer = {
         let (client, cache) = (client.clone(), Arc::clone(&cache));
@@ -724,8 +718,8 @@ fn at_rotation_one_caller_renews_and_the_others_keep_the_current_token() {
 
 #[test]
 fn a_failed_early_renewal_keeps_the_valid_token_and_the_next_caller_tries_again() {
-    let (gateway, client, cache) = rotation_setup();
-    thread::sleep(Duration::from_millis(2_100));
+    let (gateway, client, cache, clock) = rotation_setup();
+    clock.advance(Duration::from_secs(50));
     gateway.push_fault_for(Route::Resolve, Fault::status(500));
     let kept = client.get_cached_token(&cache, "ws", "p").unwrap();
     assert_eq!(kept.access_token(), "tok-1", "the failure does not drop it");
@@ -738,9 +732,11 @@ fn a_failed_early_renewal_keeps_the_valid_token_and_the_next_caller_tries_again(
 
 #[test]
 fn expired_entries_are_purged_as_the_cache_is_used() {
-    let cache = TokenCache::with_buffer(Duration::ZERO);
-    let soon = SystemTime::now() + Duration::from_millis(200);
-    let later = SystemTime::now() + Duration::from_secs(3600);
+    // A clock the test moves: no sleep, nothing that depends on the machine's speed.
+    let clock = nexus_sdk::testing::TestClock::new();
+    let cache = clock.token_cache(Duration::ZERO);
+    let soon = clock.now() + Duration::from_secs(60);
+    let later = clock.now() + Duration::from_secs(36_000);
     for i in 0..50_000 {
         cache.set(
             &format!("old-{i}"),
@@ -756,7 +752,7 @@ fn expired_entries_are_purged_as_the_cache_is_used() {
         );
     }
     assert_eq!(cache.len(), 51_000);
-    thread::sleep(Duration::from_millis(300));
+    clock.advance(Duration::from_secs(3600));
     // Normal use: reads of the live set, and some stores.
     for round in 0..60_000 {
         let i = round % 1_000;

@@ -46,6 +46,19 @@ pub fn fast_retries(retries: u32) -> RetryPolicy {
         .max_delay(Duration::from_millis(1))
 }
 
+/// Waits (bounded) until `done` holds: to know that an event happened (a
+/// resolve reached the Gateway), never to time anything.
+pub fn wait_until(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the condition never held"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A URL on loopback where nothing listens.
 pub fn refused_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -1,0 +1,59 @@
+//! [`TestClock`]: a wall clock a test moves forward, for caches whose
+//! expiry, rotation and purge are tested without sleeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::TokenCache;
+use crate::clock::Clock;
+
+/// A clock that runs with the system clock, plus whatever a test has
+/// [`advance`](Self::advance)d it by; a [`TokenCache`] built from it reads
+/// its time there (the AWS SDK's `TimeSource`, for this crate's cache).
+///
+/// ```
+/// use std::time::Duration;
+/// use nexus_sdk::CachedToken;
+/// use nexus_sdk::testing::TestClock;
+///
+/// let clock = TestClock::new();
+/// let cache = clock.token_cache(Duration::from_secs(30));
+/// cache.set("ws", "github", CachedToken::bearer("t", clock.now() + Duration::from_secs(60)));
+/// assert!(cache.get("ws", "github").is_some());
+/// clock.advance(Duration::from_secs(31)); // inside the 30 s buffer now
+/// assert!(cache.get("ws", "github").is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TestClock {
+    offset_ms: Arc<AtomicU64>,
+}
+
+impl TestClock {
+    /// A clock at the system time.
+    pub fn new() -> TestClock {
+        TestClock::default()
+    }
+
+    /// Moves the clock forward by `by` (whole milliseconds), for every
+    /// cache built from it.
+    pub fn advance(&self, by: Duration) {
+        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// The time this clock reads now.
+    pub fn now(&self) -> SystemTime {
+        self.clock().now()
+    }
+
+    /// An empty [`TokenCache`] with this eviction `buffer` that reads its
+    /// time from this clock.
+    pub fn token_cache(&self, buffer: Duration) -> TokenCache {
+        TokenCache::with_clock(buffer, self.clock())
+    }
+
+    fn clock(&self) -> Clock {
+        Clock::offset_by(Arc::clone(&self.offset_ms))
+    }
+}
