@@ -1,5 +1,6 @@
 //! The shared conformance vectors (copied into tests/data), served by the
 //! FakeGateway and resolved over HTTP.
+#![cfg(feature = "testing")]
 
 mod common;
 

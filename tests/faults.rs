@@ -1,6 +1,7 @@
 //! The fault suite: every way a Gateway or an upstream can misbehave, each
 //! ending in its documented error code within the timeout plus a margin.
 //! Misbehaviour the fakes cannot script comes from a raw `TcpListener`.
+#![cfg(feature = "testing")]
 
 mod common;
 

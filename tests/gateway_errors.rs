@@ -1,5 +1,6 @@
 //! Failed Gateway answers: the error-body conformance vectors, retries,
 //! `Retry-After`, transport failures, timeouts and unusable 2xx bodies.
+#![cfg(feature = "testing")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Hostile input, from the caller and from the Gateway: a clear error or
 //! safe encoding, never a panic, never an injected header.
+#![cfg(feature = "testing")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The connection lifecycle against the FakeGateway: request, check, wait,
 //! token, refresh, revoke, health; input checks; what goes on the wire.
+#![cfg(feature = "testing")]
 
 mod common;
 

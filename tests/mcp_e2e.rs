@@ -1,14 +1,16 @@
 //! End to end: the stdio MCP server example under the official MCP Python
 //! client (`mcp` 2.3.0), against the FakeGateway and a FakeUpstream.
 //!
-//! Needs a Python with `mcp` installed: `NEXUS_MCP_PYTHON` names it (else
-//! `python3` is tried). Without one the test says why and skips, unless
-//! `NEXUS_MCP_REQUIRED=1` (as in CI), where it fails. To run it:
+//! Needs a Python with `mcp` installed, so plain `cargo test` lists it as
+//! ignored (with the reason in the summary). `NEXUS_MCP_PYTHON` names the
+//! Python (else `python3` is tried); without `mcp` there the test fails, so a
+//! run that asked for it (CI does) cannot skip it silently. To run it:
 //!
 //! ```text
 //! python3 -m venv target/mcp-venv && target/mcp-venv/bin/pip install mcp==2.3.0
-//! NEXUS_MCP_PYTHON=target/mcp-venv/bin/python cargo test --test mcp_e2e
+//! NEXUS_MCP_PYTHON=target/mcp-venv/bin/python cargo test --test mcp_e2e -- --ignored
 //! ```
+#![cfg(feature = "testing")]
 
 mod common;
 
@@ -27,17 +29,11 @@ fn python_with_mcp() -> Option<String> {
 }
 
 #[test]
+#[ignore = "needs the official MCP Python client: see tests/mcp_e2e.rs, run with -- --ignored"]
 fn official_mcp_client_drives_the_stdio_server() {
-    let Some(python) = python_with_mcp() else {
-        let reason =
-            "the MCP Python client is not installed (see tests/mcp_e2e.rs to run this test)";
-        assert!(
-            std::env::var("NEXUS_MCP_REQUIRED").as_deref() != Ok("1"),
-            "{reason}"
-        );
-        eprintln!("skipping official_mcp_client_drives_the_stdio_server: {reason}");
-        return;
-    };
+    let python = python_with_mcp().expect(
+        "the MCP Python client is not installed: set NEXUS_MCP_PYTHON (see tests/mcp_e2e.rs)",
+    );
     let upstream = FakeUpstream::start();
     let outside = FakeUpstream::start();
     let gateway = FakeGateway::start();

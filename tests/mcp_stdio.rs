@@ -1,5 +1,6 @@
 //! The stdio MCP server example, driven with raw JSON-RPC lines over its
 //! real stdin and stdout, against the FakeGateway and a FakeUpstream.
+#![cfg(feature = "testing")]
 
 mod common;
 

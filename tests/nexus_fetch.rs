@@ -1,4 +1,5 @@
 //! The `nexus_fetch` example CLI, run as a process against the FakeGateway.
+#![cfg(feature = "testing")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Environment proxies: honoured, except for loopback. Alone in its own
 //! test binary because it sets process variables.
+#![cfg(feature = "testing")]
 
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
 use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};

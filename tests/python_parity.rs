@@ -1,6 +1,7 @@
 //! Where the crate must do what the Python SDK (0.2.3) does, on the wire and
 //! in its results: the differences a byte-level differential run against the
 //! real Python SDK found, one table each. The next difference found goes here.
+#![cfg(feature = "testing")]
 
 mod common;
 

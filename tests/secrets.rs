@@ -6,6 +6,7 @@
 //! with everything at TRACE, where this crate's lines still hold none, and
 //! only ureq's may (it logs URLs with their query and dumps wire bytes
 //! when its TRACE is on, as the README warns).
+#![cfg(feature = "testing")]
 
 mod common;
 

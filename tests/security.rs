@@ -1,6 +1,7 @@
 //! The credential goes only where it belongs: the credential scope, and one
 //! test per defect class the 0.1 security review found, through the public
 //! API against real loopback servers.
+#![cfg(feature = "testing")]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Feature `serde`: every data type round-trips through JSON, from values
 //! the crate really produced against the FakeGateway.
+#![cfg(all(feature = "testing", feature = "serde"))]
 
 mod common;
 

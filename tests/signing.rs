@@ -2,6 +2,7 @@
 //! strategy, `authenticated_fetch` signs, and the upstream re-verifies each
 //! signature from the exact bytes it received, with a verifier written here
 //! from AWS's published rules (not the crate's signer).
+#![cfg(all(feature = "testing", feature = "signing"))]
 
 mod common;
 

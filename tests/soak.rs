@@ -6,6 +6,7 @@
 //! ```text
 //! cargo test --test soak -- --ignored
 //! ```
+#![cfg(feature = "testing")]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

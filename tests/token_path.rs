@@ -1,5 +1,6 @@
 //! The MCP token path over loopback: resolve, cache, single flight,
 //! authenticated_fetch with its 401 re-resolve and redirects, Fetcher.
+#![cfg(feature = "testing")]
 
 mod common;
 
