@@ -387,9 +387,15 @@ fn expiry_value<'a>(body: &'a Value, credentials: &'a Map<String, Value>) -> Opt
     .find(|v| !v.is_null())
 }
 
+/// The latest expiry a token is given, 9999-12-31T23:59:59Z: a later one
+/// (a far-future "never") is taken as this, so that every token the crate
+/// makes can be written and read back (feature `serde`).
+pub(crate) const LATEST_EXPIRY_SECS: u64 = 253_402_300_799;
+
 /// An expiry as the Gateway may write it: epoch seconds (or milliseconds
-/// above 1e12) as a number or numeric string, or an RFC 3339 date-time.
-/// `None` for anything else, or for a time that cannot be represented.
+/// above 1e12) as a number or numeric string, or an RFC 3339 date-time,
+/// capped at [`LATEST_EXPIRY_SECS`]. `None` for anything else, or for a
+/// time before the epoch that cannot be represented.
 pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
     let seconds = match value {
         Value::Number(n) => n.as_f64()?,
@@ -411,6 +417,7 @@ pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
     } else {
         seconds
     };
+    let seconds = seconds.min(LATEST_EXPIRY_SECS as f64);
     let offset = Duration::try_from_secs_f64(seconds.abs()).ok()?;
     if seconds >= 0.0 {
         UNIX_EPOCH.checked_add(offset)

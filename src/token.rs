@@ -387,9 +387,11 @@ struct TokenRecord {
 impl serde::Serialize for CachedToken {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let p = &self.parts;
+        // Capped as the resolver caps it, so that what is written reads back.
+        let latest = crate::resolve::LATEST_EXPIRY_SECS as f64;
         let expires_at = match p.expires_at.duration_since(std::time::UNIX_EPOCH) {
-            Ok(after) => after.as_micros() as f64 / 1e6,
-            Err(before) => -(before.duration().as_micros() as f64 / 1e6),
+            Ok(after) => (after.as_micros() as f64 / 1e6).min(latest),
+            Err(before) => -(before.duration().as_micros() as f64 / 1e6).min(latest),
         };
         let mut record = TokenRecord {
             access_token: p.access_token.clone(),

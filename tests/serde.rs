@@ -130,6 +130,43 @@ fn inconsistent_token_records_are_refused() {
 }
 
 #[test]
+fn far_future_expiries_the_resolver_accepts_read_back() {
+    let gateway = FakeGateway::start();
+    let client = client(&gateway);
+    let strategies = [
+        FakeProvider::oauth2("gho_x"),
+        FakeProvider::header("X-API-Key", None, "k"),
+        FakeProvider::basic_auth("alice", "pw"),
+        FakeProvider::query_param("api_key", "q"),
+        #[cfg(feature = "signing")]
+        FakeProvider::hmac_payload("X-Sig", "s"),
+        #[cfg(feature = "signing")]
+        FakeProvider::aws_sigv4("AKID", "sk", "eu-west-1", "s3"),
+    ];
+    let expiries = [
+        "99999999999",
+        "1e20",
+        "9999999999999999",
+        "9999-12-31T23:59:59Z",
+    ];
+    for (i, provider) in strategies.into_iter().enumerate() {
+        for (j, expiry) in expiries.iter().enumerate() {
+            let name = format!("p{i}-{j}");
+            let far = provider
+                .clone()
+                .no_expiry()
+                .credential("expires_at", expiry);
+            gateway.add_provider("ws", &name, far);
+            let token = client.resolve_token("ws", &name).unwrap();
+            let json = serde_json::to_value(&token).unwrap();
+            let back: CachedToken = serde_json::from_value(json.clone())
+                .unwrap_or_else(|e| panic!("{name} {expiry}: {e}: {json}"));
+            assert_eq!(back, token, "{name} {expiry}");
+        }
+    }
+}
+
+#[test]
 fn connection_records_round_trip() {
     let gateway = FakeGateway::start();
     gateway.add_connection(
