@@ -1,10 +1,10 @@
 //! [`TokenCache`]: access tokens per (workspace, provider), evicted a
 //! buffer before they expire, with single-flight resolution of misses.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -44,6 +44,10 @@ pub struct TokenCache {
     tokens: RwLock<Table>,
     /// The table's [`earliest`](Table::earliest), read without its lock.
     earliest: AtomicU64,
+    /// Reads since the last sweep step, counted only once some entry may
+    /// have expired (so a hit on a cache with nothing to purge touches no
+    /// shared counter), across every thread.
+    reads: AtomicU32,
     /// Resolves under way, one per key.
     flights: Mutex<FastMap<(String, String), Arc<Flight>>>,
 }
@@ -94,8 +98,6 @@ thread_local! {
     /// The (cache, workspace, provider) keys this thread is resolving now,
     /// to refuse a call that would wait for itself.
     static RESOLVING: RefCell<Vec<(usize, String, String)>> = const { RefCell::new(Vec::new()) };
-    /// Cache reads on this thread since its last sweep step.
-    static READS: Cell<u32> = const { Cell::new(0) };
 }
 
 impl TokenCache {
@@ -117,6 +119,7 @@ impl TokenCache {
             clock,
             tokens: RwLock::new(Table::default()),
             earliest: AtomicU64::new(Millis::MAX),
+            reads: AtomicU32::new(0),
             flights: Mutex::new(FastMap::default()),
         }
     }
@@ -155,17 +158,14 @@ impl TokenCache {
     }
 
     /// Once some entry may have expired: one sweep step every
-    /// [`READS_PER_SWEEP`] reads on this thread, only if the write lock is
-    /// free at once, so a read never waits for it.
+    /// [`READS_PER_SWEEP`] reads of the cache, whichever threads make them
+    /// (a thread-per-call server reads a few times per thread), only if the
+    /// write lock is free at once, so a read never waits for it.
     fn maybe_sweep(&self, now: Millis) {
         if now <= self.earliest.load(Ordering::Relaxed) {
             return;
         }
-        let due = READS.with(|reads| {
-            let n = reads.get() + 1;
-            reads.set(if n >= READS_PER_SWEEP { 0 } else { n });
-            n >= READS_PER_SWEEP
-        });
+        let due = self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_SWEEP == 0;
         if due {
             if let Some(mut tokens) = self.tokens.try_write() {
                 tokens.sweep(SWEEP_STEP, now);

@@ -249,6 +249,12 @@ impl Table {
             if let Some(position) = self.index.get_mut(&moved.key) {
                 *position = at;
             }
+            // Moved behind the cursor, it is not seen again this pass: its
+            // eviction instant must still count, or `earliest` would pass it
+            // by and reads would never sweep it.
+            if at < self.cursor {
+                self.cycle_min = self.cycle_min.min(moved.evict_at);
+            }
         }
     }
 }
@@ -300,5 +306,30 @@ mod tests {
         for i in (1..1000).step_by(2) {
             assert!(table.get(&format!("w{i}"), "p").is_some());
         }
+    }
+
+    #[test]
+    fn a_slot_moved_behind_the_cursor_still_counts_for_earliest() {
+        let mut table = Table::default();
+        for i in 0..10u64 {
+            table.insert(&format!("w{i}"), "p", token(), 0, 1_000);
+        }
+        // The last slot expires early.
+        table.insert("soon", "p", token(), 0, 20);
+        // A first full pass at time 0, then part of a second: the cursor
+        // is past slot 0 and `earliest` is the true minimum, 20.
+        table.sweep(11, 0);
+        table.sweep(3, 0);
+        assert_eq!(table.earliest(), 20);
+        // Deleting slot 0 moves `soon` behind the cursor.
+        assert!(table.remove_if("w0", "p", |_| true));
+        // The pass ends: `earliest` must not pass `soon` by.
+        table.sweep(20, 0);
+        assert!(table.earliest() <= 20, "earliest {}", table.earliest());
+        // After it expires, sweeping purges it.
+        for _ in 0..3 {
+            table.sweep(20, 30);
+        }
+        assert!(table.get("soon", "p").is_none());
     }
 }

@@ -778,3 +778,41 @@ fn expired_entries_are_purged_as_the_cache_is_used() {
         );
     }
 }
+
+#[test]
+fn a_thread_per_call_reader_still_purges() {
+    let clock = TestClock::new();
+    let cache = Arc::new(clock.token_cache(Duration::ZERO));
+    let (soon, later) = (
+        clock.now() + Duration::from_secs(60),
+        clock.now() + Duration::from_secs(36_000),
+    );
+    for i in 0..2_000 {
+        cache.set(
+            &format!("old-{i}"),
+            "p",
+            nexus_sdk::CachedToken::bearer("t", soon),
+        );
+    }
+    for i in 0..100 {
+        cache.set(
+            &format!("live-{i}"),
+            "p",
+            nexus_sdk::CachedToken::bearer("t", later),
+        );
+    }
+    clock.advance(Duration::from_secs(3600));
+    // The MCP example's design: one short-lived thread per call, one read each.
+    for round in 0..3_000 {
+        let cache = Arc::clone(&cache);
+        thread::spawn(move || cache.get(&format!("live-{}", round % 100), "p").is_some())
+            .join()
+            .map(|hit| assert!(hit))
+            .unwrap();
+    }
+    assert!(
+        cache.len() <= 150,
+        "{} entries held for 100 live ones",
+        cache.len()
+    );
+}
