@@ -309,12 +309,21 @@ pub(crate) fn sign_request(
                 None => Origin::host_header(uri)
                     .ok_or_else(|| NexusError::invalid_input("url has no host"))?,
             };
+            // Every header the README says is signed is signed, or the
+            // request is refused: a value that is not visible ASCII (which
+            // the canonical request cannot hold) is never sent unsigned.
             let signed: Vec<(&str, &str)> = headers
                 .iter()
                 .filter(|(name, _)| *name == CONTENT_TYPE || name.as_str().starts_with("x-amz-"))
                 .filter(|(name, _)| !SIGNER_HEADERS.contains(&name.as_str()))
-                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-                .collect();
+                .map(|(name, value)| match value.to_str() {
+                    Ok(text) => Ok((name.as_str(), text)),
+                    Err(_) => Err(NexusError::invalid_input(format!(
+                        "header `{name}` holds bytes that are not visible ASCII: \
+                         AWS Signature Version 4 cannot sign it, so it is not sent"
+                    ))),
+                })
+                .collect::<Result<_, _>>()?;
             let request = AwsRequest {
                 method: method.as_str(),
                 host: &host,

@@ -202,6 +202,51 @@ fn aws_get_with_an_encoded_query_on_a_non_default_port() {
 }
 
 #[test]
+fn a_header_sigv4_cannot_sign_is_refused_not_sent_unsigned() {
+    let (_gateway, upstream, client) = setup(FakeProvider::aws_sigv4(
+        "AKIDEXAMPLE",
+        "sk-secret",
+        "us-east-1",
+        "s3",
+    ));
+    for (name, value) in [
+        ("X-Amz-Meta-Name", "café"),
+        ("x-amz-meta-x", "\u{a0}nbsp"),
+        ("Content-Type", "text/plain; charset=ünï"),
+    ] {
+        let err = client
+            .authenticated_fetch(
+                &TokenCache::new(),
+                "ws",
+                "aws",
+                &upstream.url(),
+                FetchOptions::default().header(name, value),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, "invalid_input", "{name}");
+    }
+    assert_eq!(upstream.request_count(), 0, "nothing went out unsigned");
+    // An ASCII meta header is sent, and signed.
+    upstream.verify_with(|r| verify_sigv4(r, "sk-secret").is_ok());
+    let (status, _, _) = client
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "aws",
+            &upstream.url(),
+            FetchOptions::default().header("X-Amz-Meta-Name", "cafe"),
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let sent = upstream.last_request().unwrap();
+    assert!(
+        sent.header("authorization")
+            .unwrap()
+            .contains("x-amz-meta-name")
+    );
+}
+
+#[test]
 fn aws_post_signs_the_body_and_content_type_and_the_session_token() {
     let provider = FakeProvider::aws_sigv4("AKID", "sk", "us-east-1", "bedrock")
         .credential("session_token", "st-session/token+=");
