@@ -188,9 +188,12 @@ impl TokenCache {
     /// is returned to its callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
         {
-            let flights = self.flights.lock();
+            // The flight under way is detached: its callers get its result,
+            // which is not stored, and a caller arriving from now on starts
+            // a new one, never getting a token asked for before the clear.
+            let mut flights = self.flights.lock();
             let key = (workspace_id.to_owned(), provider.to_owned());
-            if let Some(flight) = flights.get(&key) {
+            if let Some(flight) = flights.remove(&key) {
                 flight.cleared.store(true, Ordering::SeqCst);
             }
         }
@@ -368,7 +371,13 @@ impl Drop for Landing<'_> {
         // under the flights lock orders it against a concurrent `delete`.
         {
             let mut flights = self.cache.flights.lock();
-            flights.remove(&self.key);
+            // Only this flight: after a clear the key may name a newer one.
+            if flights
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
+                flights.remove(&self.key);
+            }
             if let (true, Some(Ok(token))) = (self.resolved, &self.result) {
                 if !self.flight.cleared.load(Ordering::SeqCst) {
                     self.cache.set(&self.key.0, &self.key.1, token.clone());

@@ -346,6 +346,27 @@ fn a_clear_wins_over_a_resolve_in_flight() {
     );
 }
 
+#[test]
+fn a_caller_after_a_clear_never_gets_a_token_asked_for_before_it() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho").rotating());
+    gateway.set_latency(Duration::from_millis(300));
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    thread::scope(|s| {
+        let before = s.spawn(|| client.get_cached_token(&cache, "ws", "github"));
+        common::wait_until(|| gateway.requests(Route::Resolve) == 1);
+        client.clear_token(&cache, "ws", "github");
+        // Arrives after the clear, while the first resolve is still in flight.
+        let after = client.get_cached_token(&cache, "ws", "github").unwrap();
+        let before = before.join().unwrap().unwrap();
+        assert_ne!(after.access_token(), before.access_token());
+        assert_eq!(gateway.requests(Route::Resolve), 2);
+        // What the cache keeps is the answer asked for after the clear.
+        assert_eq!(cache.get("ws", "github"), Some(after));
+    });
+}
+
 // --- 6. Loopback is covered in tests/proxy_env.rs (it sets process variables). ---
 
 // --- 7. Redirect targets that are not URLs ---
