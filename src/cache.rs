@@ -4,13 +4,14 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Clock;
 use crate::error::NexusError;
+use crate::flight::Flight;
 use crate::table::{FastMap, Millis, Table, millis};
 use crate::token::CachedToken;
 
@@ -49,7 +50,7 @@ pub struct TokenCache {
     /// shared counter), across every thread.
     reads: AtomicU32,
     /// Resolves under way, one per key.
-    flights: Mutex<FastMap<(String, String), Arc<Flight>>>,
+    flights: Mutex<FastMap<(String, String), Arc<Flight<CachedToken>>>>,
 }
 
 /// When a stored token is due, in [`Millis`]: renewed from the first,
@@ -84,15 +85,6 @@ pub(crate) enum Lookup {
 const READS_PER_SWEEP: u32 = 16;
 /// Slots a sweep step looks at: on every store, and every `READS_PER_SWEEP` reads.
 const SWEEP_STEP: usize = 16;
-
-/// One resolve under way; waiters block on `done` until `result` is set.
-#[derive(Default)]
-struct Flight {
-    result: Mutex<Option<Result<CachedToken, NexusError>>>,
-    done: Condvar,
-    /// Set by a `delete` of the pair: the result is returned, not stored.
-    cleared: AtomicBool,
-}
 
 thread_local! {
     /// The (cache, workspace, provider) keys this thread is resolving now,
@@ -194,7 +186,7 @@ impl TokenCache {
             let mut flights = self.flights.lock();
             let key = (workspace_id.to_owned(), provider.to_owned());
             if let Some(flight) = flights.remove(&key) {
-                flight.cleared.store(true, Ordering::SeqCst);
+                flight.detach();
             }
         }
         self.tokens
@@ -314,34 +306,12 @@ impl TokenCache {
     }
 }
 
-impl Flight {
-    fn wait(&self, budget: Duration) -> Result<CachedToken, NexusError> {
-        let deadline = Instant::now().checked_add(budget);
-        let mut result = self.result.lock();
-        loop {
-            if let Some(result) = result.as_ref() {
-                return result.clone();
-            }
-            match deadline {
-                Some(deadline) => {
-                    if self.done.wait_until(&mut result, deadline).timed_out() && result.is_none() {
-                        return Err(NexusError::timeout(format!(
-                            "waited {budget:?} for another caller's resolve of this pair"
-                        )));
-                    }
-                }
-                None => self.done.wait(&mut result),
-            }
-        }
-    }
-}
-
 /// Publishes a flight's result to its waiters, stores a token unless the
 /// pair was deleted meanwhile, and retires the flight.
 struct Landing<'a> {
     cache: &'a TokenCache,
     key: (String, String),
-    flight: Arc<Flight>,
+    flight: Arc<Flight<CachedToken>>,
     result: Option<Result<CachedToken, NexusError>>,
     /// The result came from `resolve` (and so is stored), not from the cache.
     resolved: bool,
@@ -379,7 +349,7 @@ impl Drop for Landing<'_> {
                 flights.remove(&self.key);
             }
             if let (true, Some(Ok(token))) = (self.resolved, &self.result) {
-                if !self.flight.cleared.load(Ordering::SeqCst) {
+                if !self.flight.is_detached() {
                     self.cache.set(&self.key.0, &self.key.1, token.clone());
                 }
             }
@@ -392,8 +362,7 @@ impl Drop for Landing<'_> {
                 "the resolve this call was waiting for panicked",
             ))
         });
-        *self.flight.result.lock() = Some(result);
-        self.flight.done.notify_all();
+        self.flight.land(result);
     }
 }
 
@@ -416,6 +385,7 @@ impl fmt::Debug for TokenCache {
 mod tests {
     use super::*;
     use std::sync::Barrier;
+    use std::time::Instant;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
 

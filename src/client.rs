@@ -441,12 +441,16 @@ impl NexusClient {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
         let outgoing = prepare(url, options)?;
-        self.inner
-            .scope
-            .check(provider, &outgoing.origin, Instant::now(), || {
+        self.inner.scope.check(
+            provider,
+            &outgoing.origin,
+            Instant::now(),
+            self.inner.call_budget,
+            || {
                 self.gateway()
                     .call_json(Method::GET, "/v1/providers/metadata", None, None)
-            })?;
+            },
+        )?;
         if !self.inner.scope.is_anywhere() {
             check_scoped_parts(&outgoing)?;
         }

@@ -21,6 +21,7 @@ pub mod code;
 mod date;
 mod error;
 mod fetch;
+mod flight;
 mod gateway;
 mod options;
 #[cfg(test)]

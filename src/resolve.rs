@@ -394,8 +394,8 @@ pub(crate) const LATEST_EXPIRY_SECS: u64 = 253_402_300_799;
 
 /// An expiry as the Gateway may write it: epoch seconds (or milliseconds
 /// above 1e12) as a number or numeric string, or an RFC 3339 date-time,
-/// capped at [`LATEST_EXPIRY_SECS`]. `None` for anything else, or for a
-/// time before the epoch that cannot be represented.
+/// capped at [`LATEST_EXPIRY_SECS`] either side of the epoch. `None` for
+/// anything else, or for a time no `Duration` can hold.
 pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
     let seconds = match value {
         Value::Number(n) => n.as_f64()?,
@@ -417,8 +417,11 @@ pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
     } else {
         seconds
     };
-    let seconds = seconds.min(LATEST_EXPIRY_SECS as f64);
-    let offset = Duration::try_from_secs_f64(seconds.abs()).ok()?;
+    // A time no `Duration` can hold is unusable (the default applies); a
+    // representable far-future one is capped.
+    let offset = Duration::try_from_secs_f64(seconds.abs())
+        .ok()?
+        .min(Duration::from_secs(LATEST_EXPIRY_SECS));
     if seconds >= 0.0 {
         UNIX_EPOCH.checked_add(offset)
     } else {

@@ -2,11 +2,15 @@
 //! credential, and the client-side state that enforces it (the provider
 //! metadata, read once per client with single flight).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
+
+use crate::flight::Flight;
 use serde_json::Value;
 
 use crate::error::NexusError;
@@ -170,17 +174,22 @@ pub(crate) struct ScopeGuard {
     provider_api: bool,
     allowed: HashMap<String, Vec<Origin>>,
     metadata: RwLock<Option<Metadata>>,
-    /// Held while the metadata is fetched: the single flight.
-    fetching: Mutex<u64>,
+    /// The metadata read under way, if any: its callers share its result.
+    flight: Mutex<Option<Arc<Flight<Arc<Metadata>>>>>,
+}
+
+thread_local! {
+    /// The scope guards (by address) whose metadata this thread is reading
+    /// now: a call made from inside that read (a logger that uses the SDK)
+    /// fails at once instead of waiting for itself.
+    static READING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Each provider's API origin as the Gateway reported it, and when.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Metadata {
     origins: HashMap<String, Option<Origin>>,
     fetched: Instant,
-    /// Bumped on every fetch, so a waiter knows one happened while it waited.
-    generation: u64,
 }
 
 impl ScopeGuard {
@@ -202,7 +211,7 @@ impl ScopeGuard {
             provider_api: scope.provider_api,
             allowed,
             metadata: RwLock::new(None),
-            fetching: Mutex::new(0),
+            flight: Mutex::new(None),
         })
     }
 
@@ -215,12 +224,14 @@ impl ScopeGuard {
     /// `origin_not_allowed`, or `provider_not_listed` for a provider the
     /// Gateway's metadata does not list. `fetch` reads the Gateway's
     /// provider metadata, called only when the scope needs it and holds
-    /// none fresh enough; `now` is the time of the check.
+    /// none fresh enough; `now` is the time of the check, and `budget` the
+    /// longest this call waits for another caller's read.
     pub(crate) fn check(
         &self,
         provider: &str,
         origin: &Origin,
         now: Instant,
+        budget: Duration,
         fetch: impl FnOnce() -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
         if self.anywhere
@@ -237,7 +248,7 @@ impl ScopeGuard {
                 "{origin} is outside the credential scope of `{p}`; {how}"
             )));
         }
-        match self.api_origin(provider, now, fetch)? {
+        match self.api_origin(provider, now, budget, fetch)? {
             Listing::Listed(Some(api)) if api == *origin => Ok(()),
             Listing::Listed(Some(api)) => Err(NexusError::origin_not_allowed(format!(
                 "{origin} is outside the credential scope of `{p}`, whose API is {api}; {how}"
@@ -255,40 +266,93 @@ impl ScopeGuard {
 
     /// The provider's API origin from the metadata, fetching it when absent,
     /// older than 5 minutes, or missing the provider for longer than 30 s.
+    /// Concurrent callers share one read and its result, errors included;
+    /// a waiter waits at most `budget`.
     fn api_origin(
         &self,
         provider: &str,
         now: Instant,
+        budget: Duration,
         fetch: impl FnOnce() -> Result<Value, NexusError>,
     ) -> Result<Listing, NexusError> {
-        let seen = match &*self.metadata.read() {
-            Some(m) if now.saturating_duration_since(m.fetched) < METADATA_TTL => {
-                match m.listing(provider) {
-                    Listing::NotListed if now.saturating_duration_since(m.fetched) >= MISS_TTL => {
-                        m.generation
-                    }
-                    listing => return Ok(listing),
+        if let Some(m) = &*self.metadata.read() {
+            let age = now.saturating_duration_since(m.fetched);
+            match m.listing(provider) {
+                Listing::NotListed if age < MISS_TTL => return Ok(Listing::NotListed),
+                Listing::Listed(origin) if age < METADATA_TTL => {
+                    return Ok(Listing::Listed(origin));
                 }
-            }
-            Some(m) => m.generation,
-            None => 0,
-        };
-        let mut generation = self.fetching.lock();
-        if *generation != seen {
-            // Another caller fetched while this one waited: use its answer.
-            if let Some(m) = &*self.metadata.read() {
-                return Ok(m.listing(provider));
+                _ => {}
             }
         }
-        let metadata = Metadata {
-            origins: origins_from_metadata(&fetch()?),
-            fetched: now,
-            generation: *generation + 1,
+        let id = self as *const ScopeGuard as usize;
+        let (flight, leader) = {
+            let mut slot = self.flight.lock();
+            match &*slot {
+                Some(flight) => (Arc::clone(flight), false),
+                None => {
+                    let flight = Arc::new(Flight::default());
+                    *slot = Some(Arc::clone(&flight));
+                    (flight, true)
+                }
+            }
         };
-        *generation += 1;
-        let listing = metadata.listing(provider);
-        *self.metadata.write() = Some(metadata);
-        Ok(listing)
+        if !leader {
+            if READING.with(|r| r.borrow().contains(&id)) {
+                return Err(NexusError::request_failed(
+                    "the provider metadata was asked for from inside its own read \
+                     (a logger or hook that uses the SDK?): it would wait for itself",
+                ));
+            }
+            return Ok(flight.wait(budget)?.listing(provider));
+        }
+        let landing = MetadataLanding {
+            guard: self,
+            flight,
+            id,
+        };
+        READING.with(|r| r.borrow_mut().push(id));
+        let result = fetch().map(|body| {
+            Arc::new(Metadata {
+                origins: origins_from_metadata(&body),
+                fetched: now,
+            })
+        });
+        if let Ok(metadata) = &result {
+            *self.metadata.write() = Some(Metadata::clone(metadata));
+        }
+        let listing = match &result {
+            Ok(metadata) => Ok(metadata.listing(provider)),
+            Err(e) => Err(e.clone()),
+        };
+        landing.land(result);
+        listing
+    }
+}
+
+/// Ends a metadata read: publishes its result (a panic's too), and frees
+/// the slot for the next read.
+struct MetadataLanding<'a> {
+    guard: &'a ScopeGuard,
+    flight: Arc<Flight<Arc<Metadata>>>,
+    id: usize,
+}
+
+impl MetadataLanding<'_> {
+    fn land(self, result: Result<Arc<Metadata>, NexusError>) {
+        self.flight.land(result);
+        // Drop runs next, and frees the slot.
+    }
+}
+
+impl Drop for MetadataLanding<'_> {
+    fn drop(&mut self) {
+        READING.with(|r| r.borrow_mut().retain(|g| *g != self.id));
+        *self.guard.flight.lock() = None;
+        // A panic in the read: its waiters get an error, not a hang.
+        self.flight.land_if_empty(Err(NexusError::request_failed(
+            "the provider metadata read panicked",
+        )));
     }
 }
 
@@ -349,6 +413,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const BUDGET: Duration = Duration::from_secs(30);
+
     fn origin(s: &str) -> Origin {
         Origin::parse(s).unwrap()
     }
@@ -380,7 +446,13 @@ mod tests {
         let now = Instant::now();
         assert!(
             guard
-                .check("github", &origin("https://evil.example"), now, fetch)
+                .check(
+                    "github",
+                    &origin("https://evil.example"),
+                    now,
+                    BUDGET,
+                    fetch
+                )
                 .is_ok()
         );
     }
@@ -413,13 +485,23 @@ mod tests {
         let now = Instant::now();
         assert!(
             guard
-                .check("github", &origin("https://API.github.com:443"), now, fetch)
+                .check(
+                    "github",
+                    &origin("https://API.github.com:443"),
+                    now,
+                    BUDGET,
+                    fetch
+                )
                 .is_ok()
         );
         let err = guard
-            .check("github", &origin("https://evil.example"), now, || {
-                Ok(json!({}))
-            })
+            .check(
+                "github",
+                &origin("https://evil.example"),
+                now,
+                BUDGET,
+                || Ok(json!({})),
+            )
             .unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
         assert!(
@@ -442,16 +524,24 @@ mod tests {
                 Ok(metadata())
             };
             let api = origin("https://api.github.com");
-            assert!(guard.check("github", &api, now, fetch).is_ok());
+            assert!(guard.check("github", &api, now, BUDGET, fetch).is_ok());
         }
         assert_eq!(fetches, 1);
-        let refused = guard.check("github", &origin("https://evil.example"), now, || {
-            Ok(metadata())
-        });
+        let refused = guard.check(
+            "github",
+            &origin("https://evil.example"),
+            now,
+            BUDGET,
+            || Ok(metadata()),
+        );
         assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
-        let no_base = guard.check("google", &origin("https://www.googleapis.com"), now, || {
-            Ok(metadata())
-        });
+        let no_base = guard.check(
+            "google",
+            &origin("https://www.googleapis.com"),
+            now,
+            BUDGET,
+            || Ok(metadata()),
+        );
         let err = no_base.unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
         assert!(
@@ -468,7 +558,7 @@ mod tests {
         let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
         let gitlab = origin("https://gitlab.com");
         let check = |at: Instant, listed: bool| {
-            guard.check("gitlab", &gitlab, at, || {
+            guard.check("gitlab", &gitlab, at, BUDGET, || {
                 fetches.set(fetches.get() + 1);
                 Ok(if listed {
                     json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}})
@@ -499,11 +589,115 @@ mod tests {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let (api, now) = (origin("https://api.github.com"), Instant::now());
         let err = guard
-            .check("github", &api, now, || {
+            .check("github", &api, now, BUDGET, || {
                 Err(NexusError::request_failed("down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "request_failed");
-        assert!(guard.check("github", &api, now, || Ok(metadata())).is_ok());
+        assert!(
+            guard
+                .check("github", &api, now, BUDGET, || Ok(metadata()))
+                .is_ok()
+        );
+    }
+
+    /// Runs `n` callers of `guard.check` while the first one's metadata read
+    /// is held open; releases it once all `n` share that read.
+    fn share_one_read(
+        guard: &ScopeGuard,
+        n: usize,
+        budget_of: impl Fn(usize) -> Duration + Sync,
+        answer: impl Fn() -> Result<Value, NexusError> + Sync,
+    ) -> (usize, Vec<Result<(), NexusError>>) {
+        let (fetches, release) = (
+            std::sync::atomic::AtomicUsize::new(0),
+            AtomicBool::new(false),
+        );
+        let api = origin("https://api.github.com");
+        let results = std::thread::scope(|s| {
+            let callers: Vec<_> = (0..n)
+                .map(|i| {
+                    let (fetches, release, api, answer) = (&fetches, &release, &api, &answer);
+                    let budget = budget_of(i);
+                    s.spawn(move || {
+                        guard.check("github", api, Instant::now(), budget, || {
+                            fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            while !release.load(std::sync::atomic::Ordering::SeqCst) {
+                                std::thread::yield_now();
+                            }
+                            answer()
+                        })
+                    })
+                })
+                .collect();
+            // The slot, the leader's landing and every waiter hold the flight.
+            let held = || guard.flight.lock().as_ref().map_or(0, Arc::strong_count);
+            while held() < n + 1 {
+                std::thread::yield_now();
+            }
+            release.store(true, std::sync::atomic::Ordering::SeqCst);
+            callers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        (fetches.into_inner(), results)
+    }
+
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn concurrent_callers_share_one_read_and_its_error() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let (fetches, results) = share_one_read(
+            &guard,
+            6,
+            |_| BUDGET,
+            || Err(NexusError::request_failed("the Gateway hung up")),
+        );
+        assert_eq!(fetches, 1);
+        for result in results {
+            assert_eq!(result.unwrap_err().code, "request_failed");
+        }
+        let (fetches, results) = share_one_read(&guard, 6, |_| BUDGET, || Ok(metadata()));
+        assert_eq!(fetches, 1);
+        assert!(results.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn a_waiter_is_bounded_by_its_own_budget() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let api = origin("https://api.github.com");
+        let release = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let leader = s.spawn(|| {
+                guard.check("github", &api, Instant::now(), BUDGET, || {
+                    while !release.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    Ok(metadata())
+                })
+            });
+            while guard.flight.lock().is_none() {
+                std::thread::yield_now();
+            }
+            let short = Duration::from_millis(20);
+            let err = guard
+                .check("github", &api, Instant::now(), short, || Ok(metadata()))
+                .unwrap_err();
+            assert_eq!(err.code, "timeout");
+            release.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(leader.join().unwrap().is_ok());
+        });
+    }
+
+    #[test]
+    fn a_call_from_inside_the_read_fails_at_once() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let api = origin("https://api.github.com");
+        let result = guard.check("github", &api, Instant::now(), BUDGET, || {
+            // A logger that ships its lines through the SDK, from inside the read.
+            let inner = guard.check("github", &api, Instant::now(), BUDGET, || Ok(metadata()));
+            assert_eq!(inner.unwrap_err().code, "request_failed");
+            Ok(metadata())
+        });
+        assert!(result.is_ok());
     }
 }
