@@ -53,7 +53,11 @@ impl ConnectionStatus {
         }
     }
 
-    /// Whether waiting longer cannot change it: `active`, `failed` or `revoked`.
+    /// Whether the status names an end state: `active`, `failed` or
+    /// `revoked`. The Nexus Gateway also says `failed` for a connection
+    /// whose user has not consented yet, so `failed` from it is not final:
+    /// [`NexusClient::wait_for_active`](crate::NexusClient::wait_for_active)
+    /// knows this and does not stop on it.
     pub fn is_terminal(&self) -> bool {
         match self {
             ConnectionStatus::Active | ConnectionStatus::Failed | ConnectionStatus::Revoked => true,
