@@ -385,9 +385,9 @@ impl fmt::Debug for TokenCache {
 mod tests {
     use super::*;
     use std::sync::Barrier;
-    use std::time::Instant;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
+    use std::time::Instant;
 
     fn token(value: &str, lifetime: Duration) -> CachedToken {
         CachedToken::bearer(value, SystemTime::now() + lifetime)

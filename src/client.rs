@@ -10,20 +10,21 @@ use ureq::http::Method;
 
 use crate::LOG_TARGET;
 use crate::cache::{Lookup, TokenCache};
+use crate::connection::{
+    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
+    RevokeResult, TokenResponse, required_str,
+};
 use crate::error::{NexusError, REDACTED};
 use crate::fetch::{
-    FetchOptions, FetchResponse, Fetcher, check_scoped_parts, prepare, send_following_redirects,
+    FetchOptions, FetchResponse, check_scoped_parts, prepare, send_following_redirects,
 };
+use crate::fetcher::Fetcher;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::scope::ScopeGuard;
 use crate::token::CachedToken;
 use crate::transport::Transport;
-use crate::types::{
-    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
-    RevokeResult, TokenResponse, required_str,
-};
 use crate::url::{encode_path_segment, escape, for_log, form_urlencode, url_for_debug};
 use crate::wait::WaitOptions;
 

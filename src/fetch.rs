@@ -3,7 +3,6 @@
 //! credential kept on its origin, and [`Fetcher`].
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Instant;
 #[cfg(feature = "signing")]
 use std::time::SystemTime;
@@ -13,8 +12,6 @@ use ureq::http::header::{
 };
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
-use crate::cache::TokenCache;
-use crate::client::NexusClient;
 use crate::error::NexusError;
 use crate::token::CachedToken;
 use crate::transport::{ReadError, Transport, can_reach, check_tls_available, read_capped};
@@ -320,68 +317,6 @@ fn credential_header(token: &CachedToken) -> Result<(HeaderName, HeaderValue), N
         .map_err(|_| NexusError::invalid_credentials("the token cannot be sent in a header"))?;
     value.set_sensitive(true);
     Ok((name, value))
-}
-
-/// A client, a cache and a (workspace, provider) bound together: the Rust
-/// twin of Python's `authenticated_session`, TypeScript's `createFetcher`
-/// and Go's `AuthenticatedHTTPClient`. Cheap to clone, `Send + Sync`.
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
-///
-/// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
-/// let github = client.fetcher(Arc::new(TokenCache::new()), "ws-1", "github");
-/// let (status, _, body) = github.get("https://api.github.com/user")?;
-/// # let _ = (status, body);
-/// # Ok::<(), nexus_sdk::NexusError>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct Fetcher {
-    client: NexusClient,
-    cache: Arc<TokenCache>,
-    workspace_id: String,
-    provider: String,
-}
-
-impl Fetcher {
-    pub(crate) fn new(
-        client: NexusClient,
-        cache: Arc<TokenCache>,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Self {
-        Fetcher {
-            client,
-            cache,
-            workspace_id: workspace_id.to_owned(),
-            provider: provider.to_owned(),
-        }
-    }
-
-    /// [`NexusClient::authenticated_fetch`] for the bound workspace and provider.
-    ///
-    /// # Errors
-    ///
-    /// As [`NexusClient::authenticated_fetch`].
-    pub fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse, NexusError> {
-        self.client.authenticated_fetch(
-            &self.cache,
-            &self.workspace_id,
-            &self.provider,
-            url,
-            options,
-        )
-    }
-
-    /// A `GET` of `url`.
-    ///
-    /// # Errors
-    ///
-    /// As [`NexusClient::authenticated_fetch`].
-    pub fn get(&self, url: &str) -> Result<FetchResponse, NexusError> {
-        self.fetch(url, FetchOptions::default())
-    }
 }
 
 #[cfg(test)]

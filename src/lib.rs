@@ -18,9 +18,11 @@ mod cache;
 mod client;
 mod clock;
 pub mod code;
+mod connection;
 mod date;
 mod error;
 mod fetch;
+mod fetcher;
 mod flight;
 mod gateway;
 mod options;
@@ -36,23 +38,23 @@ mod table;
 pub mod testing;
 mod token;
 mod transport;
-mod types;
 mod url;
 mod wait;
 
 pub use cache::TokenCache;
 pub use client::NexusClient;
+pub use connection::{
+    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
+    RevokeResult, TokenResponse,
+};
 pub use error::{ErrorKind, NexusError};
-pub use fetch::{FetchOptions, FetchResponse, Fetcher, Headers, MAX_REDIRECTS};
+pub use fetch::{FetchOptions, FetchResponse, Headers, MAX_REDIRECTS};
+pub use fetcher::Fetcher;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
 pub use scope::CredentialScope;
 pub use token::CachedToken;
-pub use types::{
-    ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
-    RevokeResult, TokenResponse,
-};
 pub use wait::{DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitOptions};
 
 /// The [`http`](https://docs.rs/http) crate (1.x) whose types the API uses:

@@ -143,11 +143,8 @@ pub(crate) fn options_from_vars(
 
 impl fmt::Debug for NexusClientOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = if self.api_key.is_empty() {
-            ""
-        } else {
-            REDACTED
-        };
+        // As `NexusClient`'s Debug prints it: `Some("<redacted>")` or `None`.
+        let key = (!self.api_key.is_empty()).then_some(REDACTED);
         f.debug_struct("NexusClientOptions")
             .field("gateway_url", &url_for_debug(&self.gateway_url))
             .field("api_key", &key)

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::code;
+use crate::connection::ConnectionStatus;
 use crate::error::{ErrorKind, NexusError};
-use crate::types::ConnectionStatus;
 
 /// How often [`NexusClient::wait_for_active`](crate::NexusClient::wait_for_active) polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1500);
