@@ -28,14 +28,16 @@ const KEYS: [&str; 2] = ["github", "google"];
 #[ignore = "a 10 s soak: run with --ignored (.ci/run does)"]
 fn sixteen_threads_ten_seconds_two_keys_failing_gateway() {
     let gateway = FakeGateway::start();
+    let upstream = FakeUpstream::start();
     for key in KEYS {
+        // Both providers' API is the upstream: the default scope allows it.
         let provider = FakeProvider::oauth2(&format!("tok-{key}"))
             .rotating()
-            .expires_in(BUFFER + LIFETIME_PAST_BUFFER);
+            .expires_in(BUFFER + LIFETIME_PAST_BUFFER)
+            .api_base_url(&upstream.url());
         gateway.add_provider("ws", key, provider);
     }
     gateway.fail_every(Route::Resolve, 20, Fault::status(503));
-    let upstream = FakeUpstream::start();
     let client =
         NexusClient::new(NexusClientOptions::new(gateway.url()).timeout(Duration::from_secs(5)))
             .unwrap();
