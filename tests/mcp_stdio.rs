@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Option<thread::JoinHandle<String>>,
 }
 
 impl Server {
@@ -42,14 +42,13 @@ impl Server {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("start the server");
-        let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().unwrap();
-        let kept = Arc::clone(&stderr);
-        thread::spawn(move || {
+        // Reads until the server exits and closes its stderr.
+        let stderr = Some(thread::spawn(move || {
             let mut text = String::new();
             let _ = err.read_to_string(&mut text);
-            *kept.lock().unwrap() = text;
-        });
+            text
+        }));
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -73,8 +72,11 @@ impl Server {
         drop(self.stdin.take());
         let status = self.child.wait().unwrap();
         assert!(status.success());
-        thread::sleep(Duration::from_millis(50));
-        self.stderr.lock().unwrap().clone()
+        // The reader ends when the exited server's stderr closes: no guessing.
+        self.stderr
+            .take()
+            .map(|r| r.join().unwrap())
+            .unwrap_or_default()
     }
 
     /// Whether another line arrives within `within`.
