@@ -50,7 +50,7 @@ pub struct TokenCache {
     /// shared counter), across every thread.
     reads: AtomicU32,
     /// Resolves under way, one per key.
-    flights: Mutex<FastMap<(String, String), Arc<Flight<CachedToken>>>>,
+    flights: Mutex<Flights>,
 }
 
 /// When a stored token is due, in [`Millis`]: renewed from the first,
@@ -69,6 +69,9 @@ pub(crate) fn due_times(
     let window = (usable / 10).clamp(10_000, 300_000).min(usable / 2);
     (evict_at - window, evict_at)
 }
+
+/// The resolves under way, one per (workspace, provider).
+type Flights = FastMap<(String, String), Arc<Flight<CachedToken>>>;
 
 /// What the cache holds for a pair, for `get_cached_token`.
 pub(crate) enum Lookup {

@@ -175,7 +175,7 @@ pub(crate) struct ScopeGuard {
     allowed: HashMap<String, Vec<Origin>>,
     metadata: RwLock<Option<Metadata>>,
     /// The metadata read under way, if any: its callers share its result.
-    flight: Mutex<Option<Arc<Flight<Arc<Metadata>>>>>,
+    flight: Mutex<Option<MetadataFlight>>,
 }
 
 thread_local! {
@@ -184,6 +184,9 @@ thread_local! {
     /// fails at once instead of waiting for itself.
     static READING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
+
+/// A metadata read under way.
+type MetadataFlight = Arc<Flight<Arc<Metadata>>>;
 
 /// Each provider's API origin as the Gateway reported it, and when.
 #[derive(Debug, Clone)]
@@ -334,7 +337,7 @@ impl ScopeGuard {
 /// the slot for the next read.
 struct MetadataLanding<'a> {
     guard: &'a ScopeGuard,
-    flight: Arc<Flight<Arc<Metadata>>>,
+    flight: MetadataFlight,
     id: usize,
 }
 
