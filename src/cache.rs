@@ -12,7 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::Clock;
 use crate::error::NexusError;
 use crate::flight::Flight;
-use crate::table::{FastMap, Millis, Table, millis};
+use crate::table::{ANYONE, FastMap, Millis, Owner, Table, millis};
 use crate::token::CachedToken;
 
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
@@ -21,6 +21,13 @@ use crate::token::CachedToken;
 /// token is never handed out in the last `buffer` (30 s by default) of its
 /// life. Share it by reference or in an `Arc`. Keys are the pair itself:
 /// `("a:b", "c")` and `("a", "b:c")` are different entries.
+///
+/// A token a [`NexusClient`](crate::NexusClient) resolved belongs to that
+/// client (its Gateway URL and api key): a cache shared by clients of two
+/// Gateways, or of one Gateway with two api keys, never hands one client's
+/// token to the other; each keeps its own entry for the pair. A token
+/// stored with [`set`](TokenCache::set) is for every client. `get`,
+/// `delete` and `len` see every entry, whoever it belongs to.
 ///
 /// A hit takes a shared read lock for a lookup and one reference count
 /// (a [`CachedToken`] is one shared allocation): no string is copied. No
@@ -70,8 +77,32 @@ pub(crate) fn due_times(
     (evict_at - window, evict_at)
 }
 
-/// The resolves under way, one per (workspace, provider).
-type Flights = FastMap<(String, String), Arc<Flight<CachedToken>>>;
+/// A flight's key: the resolving client, the workspace, the provider.
+type FlightKey = (Owner, String, String);
+
+/// The resolves under way, one per client and (workspace, provider).
+type Flights = FastMap<FlightKey, Arc<Flight<CachedToken>>>;
+
+/// Whose entries a lookup may return.
+#[derive(Clone, Copy)]
+enum Whose {
+    /// The client's own, then those stored for anyone.
+    Client(Owner),
+    /// Anybody's (the public calls).
+    Any,
+}
+
+impl Whose {
+    /// The owners to look under, in order.
+    fn owners(self, table: &Table) -> impl Iterator<Item = Owner> + '_ {
+        let (first, rest) = match self {
+            Whose::Client(ANYONE) => (None, 1),
+            Whose::Client(owner) => (Some(owner), 1),
+            Whose::Any => (None, usize::MAX),
+        };
+        first.into_iter().chain(table.owners().take(rest))
+    }
+}
 
 /// What the cache holds for a pair, for `get_cached_token`.
 pub(crate) enum Lookup {
@@ -90,9 +121,20 @@ const READS_PER_SWEEP: u32 = 16;
 const SWEEP_STEP: usize = 16;
 
 thread_local! {
-    /// The (cache, workspace, provider) keys this thread is resolving now,
-    /// to refuse a call that would wait for itself.
-    static RESOLVING: RefCell<Vec<(usize, String, String)>> = const { RefCell::new(Vec::new()) };
+    /// The (cache, owner, workspace, provider) keys this thread is resolving
+    /// now, to refuse a call that would wait for itself.
+    static RESOLVING: RefCell<Vec<(usize, FlightKey)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The owner id of a client's cache entries: a hash of its Gateway URL and
+/// api key (so clients built alike share entries, and clones do), never
+/// [`ANYONE`]. SipHash with fixed keys: stable within a process and, unlike
+/// a multiply-rotate hash, hard to make two configurations collide on.
+pub(crate) fn owner_of(gateway_url: &str, api_key: &str) -> Owner {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (gateway_url, api_key).hash(&mut hasher);
+    hasher.finish().max(ANYONE + 1)
 }
 
 impl TokenCache {
@@ -122,32 +164,45 @@ impl TokenCache {
     /// The cached token, unless it is missing or within the buffer of its
     /// expiry (then it is dropped).
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        match self.lookup(workspace_id, provider) {
+        match self.look(Whose::Any, workspace_id, provider) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
     }
 
-    /// The pair's token and whether it is due for renewal; a token past
-    /// its eviction instant is dropped.
-    pub(crate) fn lookup(&self, workspace_id: &str, provider: &str) -> Lookup {
+    /// The token `owner` may use for the pair (its own, else one stored for
+    /// anyone) and whether it is due for renewal.
+    pub(crate) fn lookup(&self, owner: Owner, workspace_id: &str, provider: &str) -> Lookup {
+        self.look(Whose::Client(owner), workspace_id, provider)
+    }
+
+    /// The first usable token under `whose` owners; tokens past their
+    /// eviction instant are dropped.
+    fn look(&self, whose: Whose, workspace_id: &str, provider: &str) -> Lookup {
         let now = millis(self.clock.now());
         self.maybe_sweep(now);
-        let stale = {
+        let mut stale = false;
+        {
             let tokens = self.tokens.read();
-            match tokens.get(workspace_id, provider) {
-                // Cloned under the shared lock: it blocks no other reader.
-                Some(slot) if now <= slot.refresh_at => return Lookup::Fresh(slot.token.clone()),
-                Some(slot) if slot.is_live(now) => return Lookup::Renew(slot.token.clone()),
-                Some(_) => true,
-                None => false,
+            for owner in whose.owners(&tokens) {
+                match tokens.get(owner, workspace_id, provider) {
+                    // Cloned under the shared lock: it blocks no other reader.
+                    Some(slot) if now <= slot.refresh_at => {
+                        return Lookup::Fresh(slot.token.clone());
+                    }
+                    Some(slot) if slot.is_live(now) => return Lookup::Renew(slot.token.clone()),
+                    Some(_) => stale = true,
+                    None => {}
+                }
             }
-        };
+        }
         if stale {
             // Another thread may have stored a fresh token since the read.
-            self.tokens
-                .write()
-                .remove_if(workspace_id, provider, |slot| !slot.is_live(now));
+            let mut tokens = self.tokens.write();
+            let owners: Vec<Owner> = whose.owners(&tokens).collect();
+            for owner in owners {
+                tokens.remove_if(owner, workspace_id, provider, |slot| !slot.is_live(now));
+            }
         }
         Lookup::Miss
     }
@@ -169,32 +224,44 @@ impl TokenCache {
         }
     }
 
-    /// Stores `token` for the pair, replacing any other.
+    /// Stores `token` for the pair, for every client, replacing the one
+    /// stored for every client before.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
+        self.store(ANYONE, workspace_id, provider, token);
+    }
+
+    /// Stores `token` as `owner`'s entry for the pair.
+    fn store(&self, owner: Owner, workspace_id: &str, provider: &str, token: CachedToken) {
         let now = self.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
         let mut tokens = self.tokens.write();
         tokens.sweep(SWEEP_STEP, millis(now));
-        tokens.insert(workspace_id, provider, token, refresh_at, evict_at);
+        tokens.insert(owner, workspace_id, provider, token, refresh_at, evict_at);
         self.earliest.store(tokens.earliest(), Ordering::Relaxed);
     }
 
-    /// Forgets the pair's token. A resolve of the pair already under way
-    /// is returned to its callers but not stored.
+    /// Forgets the pair's tokens, every client's. Resolves of the pair
+    /// already under way are returned to their callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
         {
-            // The flight under way is detached: its callers get its result,
-            // which is not stored, and a caller arriving from now on starts
-            // a new one, never getting a token asked for before the clear.
+            // The flights under way are detached: their callers get their
+            // result, which is not stored, and a caller arriving from now on
+            // starts a new one, never getting a token asked for before the
+            // clear. Flights are few (one per resolve under way).
             let mut flights = self.flights.lock();
-            let key = (workspace_id.to_owned(), provider.to_owned());
-            if let Some(flight) = flights.remove(&key) {
-                flight.detach();
-            }
+            flights.retain(|(_, ws, p), flight| {
+                let hit = ws == workspace_id && p == provider;
+                if hit {
+                    flight.detach();
+                }
+                !hit
+            });
         }
-        self.tokens
-            .write()
-            .remove_if(workspace_id, provider, |_| true);
+        let mut tokens = self.tokens.write();
+        let owners: Vec<Owner> = tokens.owners().collect();
+        for owner in owners {
+            tokens.remove_if(owner, workspace_id, provider, |_| true);
+        }
     }
 
     /// How many tokens are stored, fresh or not yet purged: expired ones
@@ -213,13 +280,18 @@ impl TokenCache {
     /// rejected token drop it once. Returns whether it was dropped.
     pub(crate) fn delete_entry(
         &self,
+        owner: Owner,
         workspace_id: &str,
         provider: &str,
         token: &CachedToken,
     ) -> bool {
-        self.tokens
-            .write()
-            .remove_if(workspace_id, provider, |slot| slot.token.same_entry(token))
+        let mut tokens = self.tokens.write();
+        let owners: Vec<Owner> = Whose::Client(owner).owners(&tokens).collect();
+        owners.into_iter().any(|owner| {
+            tokens.remove_if(owner, workspace_id, provider, |slot| {
+                slot.token.same_entry(token)
+            })
+        })
     }
 
     /// The miss path: the first caller for a key runs `resolve` (after one
@@ -234,13 +306,14 @@ impl TokenCache {
     /// that resolves gets `current` back if its resolve fails.
     pub(crate) fn resolve_once(
         &self,
+        owner: Owner,
         workspace_id: &str,
         provider: &str,
         budget: Duration,
         current: Option<CachedToken>,
         resolve: impl FnOnce() -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
-        let key = (workspace_id.to_owned(), provider.to_owned());
+        let key = (owner, workspace_id.to_owned(), provider.to_owned());
         let (flight, leader) = {
             let mut flights = self.flights.lock();
             match flights.get(&key) {
@@ -273,7 +346,7 @@ impl TokenCache {
             resolved: false,
         };
         let renewing = current.is_some();
-        let result = match self.lookup(workspace_id, provider) {
+        let result = match self.lookup(owner, workspace_id, provider) {
             // Stored by a flight that landed between our look and this one: no resolve.
             Lookup::Fresh(token) => Ok(token),
             Lookup::Renew(token) if !renewing => Ok(token),
@@ -299,13 +372,9 @@ impl TokenCache {
         }
     }
 
-    fn resolving_here(&self, key: &(String, String)) -> bool {
+    fn resolving_here(&self, key: &FlightKey) -> bool {
         let id = self as *const TokenCache as usize;
-        RESOLVING.with(|r| {
-            r.borrow()
-                .iter()
-                .any(|(c, w, p)| *c == id && *w == key.0 && *p == key.1)
-        })
+        RESOLVING.with(|r| r.borrow().iter().any(|(c, k)| *c == id && k == key))
     }
 }
 
@@ -313,7 +382,7 @@ impl TokenCache {
 /// pair was deleted meanwhile, and retires the flight.
 struct Landing<'a> {
     cache: &'a TokenCache,
-    key: (String, String),
+    key: FlightKey,
     flight: Arc<Flight<CachedToken>>,
     result: Option<Result<CachedToken, NexusError>>,
     /// The result came from `resolve` (and so is stored), not from the cache.
@@ -322,11 +391,7 @@ struct Landing<'a> {
 
 impl Landing<'_> {
     fn mark_resolving(&self, on: bool) {
-        let entry = (
-            self.cache as *const TokenCache as usize,
-            self.key.0.clone(),
-            self.key.1.clone(),
-        );
+        let entry = (self.cache as *const TokenCache as usize, self.key.clone());
         RESOLVING.with(|r| {
             let mut r = r.borrow_mut();
             match on {
@@ -353,7 +418,8 @@ impl Drop for Landing<'_> {
             }
             if let (true, Some(Ok(token))) = (self.resolved, &self.result) {
                 if !self.flight.is_detached() {
-                    self.cache.set(&self.key.0, &self.key.1, token.clone());
+                    let (owner, ws, p) = &self.key;
+                    self.cache.store(*owner, ws, p, token.clone());
                 }
             }
         }
@@ -387,6 +453,9 @@ impl fmt::Debug for TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client id for the tests.
+    const ME: Owner = 7;
     use std::sync::Barrier;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
@@ -461,13 +530,13 @@ mod tests {
         let old = token("same", Duration::from_secs(600));
         cache.set("w", "p", token("same", Duration::from_secs(600)));
         assert!(
-            !cache.delete_entry("w", "p", &old),
+            !cache.delete_entry(ME, "w", "p", &old),
             "same text, another entry"
         );
         let stored = cache.get("w", "p").unwrap();
-        assert!(cache.delete_entry("w", "p", &stored));
+        assert!(cache.delete_entry(ME, "w", "p", &stored));
         assert!(cache.get("w", "p").is_none());
-        assert!(!cache.delete_entry("w", "p", &stored));
+        assert!(!cache.delete_entry(ME, "w", "p", &stored));
     }
 
     #[test]
@@ -477,7 +546,7 @@ mod tests {
         let cleared = Barrier::new(2);
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once("w", "p", BUDGET, None, || {
+                cache.resolve_once(ME, "w", "p", BUDGET, None, || {
                     started.wait();
                     cleared.wait();
                     Ok(token("old", Duration::from_secs(600)))
@@ -498,7 +567,7 @@ mod tests {
         let started = Barrier::new(2);
         thread::scope(|s| {
             s.spawn(|| {
-                cache.resolve_once("w", "p", BUDGET, None, || {
+                cache.resolve_once(ME, "w", "p", BUDGET, None, || {
                     started.wait();
                     thread::sleep(Duration::from_millis(600));
                     Ok(token("slow", Duration::from_secs(600)))
@@ -507,7 +576,14 @@ mod tests {
             started.wait();
             let begun = Instant::now();
             let err = cache
-                .resolve_once("w", "p", Duration::from_millis(50), None, || unreachable!())
+                .resolve_once(
+                    ME,
+                    "w",
+                    "p",
+                    Duration::from_millis(50),
+                    None,
+                    || unreachable!(),
+                )
                 .unwrap_err();
             assert_eq!(err.code, "timeout");
             assert!(
@@ -521,11 +597,11 @@ mod tests {
     #[test]
     fn a_reentrant_call_fails_at_once() {
         let cache = TokenCache::new();
-        let inner = cache.resolve_once("w", "p", BUDGET, None, || {
-            let nested = cache.resolve_once("w", "p", BUDGET, None, || unreachable!());
+        let inner = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
+            let nested = cache.resolve_once(ME, "w", "p", BUDGET, None, || unreachable!());
             assert_eq!(nested.unwrap_err().code, "request_failed");
             // Another pair from inside a resolve is fine.
-            cache.resolve_once("w", "other", BUDGET, None, || {
+            cache.resolve_once(ME, "w", "other", BUDGET, None, || {
                 Ok(token("o", Duration::from_secs(600)))
             })
         });
@@ -542,7 +618,7 @@ mod tests {
             for _ in 0..16 {
                 s.spawn(|| {
                     barrier.wait();
-                    let got = cache.resolve_once("w", "p", BUDGET, None, || {
+                    let got = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
                         calls.fetch_add(1, Ordering::SeqCst);
                         thread::sleep(Duration::from_millis(100));
                         Ok(token("t", Duration::from_secs(600)))
@@ -558,13 +634,13 @@ mod tests {
     fn errors_are_shared_but_not_stored() {
         let cache = TokenCache::new();
         let err = cache
-            .resolve_once("w", "p", BUDGET, None, || {
+            .resolve_once(ME, "w", "p", BUDGET, None, || {
                 Err(NexusError::new("http_503", "down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "http_503");
         assert!(cache.get("w", "p").is_none());
-        let ok = cache.resolve_once("w", "p", BUDGET, None, || {
+        let ok = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
             Ok(token("t", Duration::from_secs(600)))
         });
         assert_eq!(ok.unwrap().access_token(), "t");
@@ -576,14 +652,14 @@ mod tests {
         let started = Barrier::new(2);
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once("w", "p", BUDGET, None, || {
+                cache.resolve_once(ME, "w", "p", BUDGET, None, || {
                     started.wait();
                     thread::sleep(Duration::from_millis(100));
                     panic!("resolver bug");
                 })
             });
             started.wait();
-            let waiter = cache.resolve_once("w", "p", BUDGET, None, || {
+            let waiter = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
                 Ok(token("unused", Duration::from_secs(600)))
             });
             assert!(leader.join().is_err());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ureq::http::Method;
 
 use crate::LOG_TARGET;
-use crate::cache::{Lookup, TokenCache};
+use crate::cache::{Lookup, TokenCache, owner_of};
 use crate::connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
     RevokeResult, TokenResponse, required_str,
@@ -61,6 +61,8 @@ struct Inner {
     /// The longest one Gateway call may take, retries included: how long a
     /// single-flight waiter waits for another caller's resolve.
     call_budget: Duration,
+    /// Whose entries this client's tokens are in a shared [`TokenCache`].
+    cache_owner: crate::table::Owner,
 }
 
 impl fmt::Debug for NexusClient {
@@ -105,6 +107,7 @@ impl NexusClient {
             retry,
             Transport::new(timeout),
         )?;
+        let cache_owner = owner_of(gateway.base_url(), gateway.api_key());
         let retry = retry.normalized();
         let call_budget = timeout
             .saturating_mul(retry.retries.saturating_add(1))
@@ -115,6 +118,7 @@ impl NexusClient {
                 max_upstream_body: options.max_upstream_body,
                 scope: ScopeGuard::new(&options.credential_scope)?,
                 call_budget,
+                cache_owner,
             }),
         })
     }
@@ -464,7 +468,7 @@ impl NexusClient {
             return Ok(answer.response);
         }
         // Drop the rejected token, unless another thread already replaced it.
-        cache.delete_entry(workspace_id, provider, &token);
+        cache.delete_entry(self.inner.cache_owner, workspace_id, provider, &token);
         let fresh = self.cached_token(cache, workspace_id, provider)?;
         Ok(send_following_redirects(transport, cap, &outgoing, &fresh)?.response)
     }
@@ -500,7 +504,8 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
-        let current = match cache.lookup(workspace_id, provider) {
+        let owner = self.inner.cache_owner;
+        let current = match cache.lookup(owner, workspace_id, provider) {
             Lookup::Fresh(token) => {
                 log::debug!(
                     target: LOG_TARGET,
@@ -515,6 +520,7 @@ impl NexusClient {
             Lookup::Miss => None,
         };
         cache.resolve_once(
+            owner,
             workspace_id,
             provider,
             self.inner.call_budget,

@@ -78,8 +78,9 @@ pub(crate) fn millis(t: SystemTime) -> Millis {
     })
 }
 
-/// A pair's key: the workspace's length (4 bytes), the workspace, then the
-/// provider, so `("a:b", "c")` and `("a", "b:c")` differ.
+/// A pair's key: the owning client's id (8 bytes), the workspace's length
+/// (4 bytes), the workspace, then the provider, so `("a:b", "c")` and
+/// `("a", "b:c")` differ, and so do two clients' entries for one pair.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key(Arc<[u8]>);
 
@@ -90,14 +91,15 @@ impl Borrow<[u8]> for Key {
 }
 
 /// Calls `f` with the pair's key bytes, built on the stack when short.
-fn with_key<R>(workspace_id: &str, provider: &str, f: impl FnOnce(&[u8]) -> R) -> R {
-    const STACK: usize = 128;
-    let len = 4 + workspace_id.len() + provider.len();
+fn with_key<R>(owner: Owner, workspace_id: &str, provider: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 136;
+    let len = 12 + workspace_id.len() + provider.len();
     let fill = |buf: &mut [u8]| {
         let ws_len = u32::try_from(workspace_id.len()).unwrap_or(u32::MAX);
-        buf[..4].copy_from_slice(&ws_len.to_le_bytes());
-        buf[4..4 + workspace_id.len()].copy_from_slice(workspace_id.as_bytes());
-        buf[4 + workspace_id.len()..].copy_from_slice(provider.as_bytes());
+        buf[..8].copy_from_slice(&owner.to_le_bytes());
+        buf[8..12].copy_from_slice(&ws_len.to_le_bytes());
+        buf[12..12 + workspace_id.len()].copy_from_slice(workspace_id.as_bytes());
+        buf[12 + workspace_id.len()..].copy_from_slice(provider.as_bytes());
     };
     if len <= STACK {
         let mut buf = [0u8; STACK];
@@ -109,6 +111,13 @@ fn with_key<R>(workspace_id: &str, provider: &str, f: impl FnOnce(&[u8]) -> R) -
         f(&buf)
     }
 }
+
+/// Whose entry a slot is: a client's id, or [`ANYONE`].
+pub(crate) type Owner = u64;
+
+/// The owner of an entry stored through the public `TokenCache::set`: every
+/// client may use it.
+pub(crate) const ANYONE: Owner = 0;
 
 /// A stored token and when it is due: renewed from `refresh_at`, no longer
 /// handed out after `evict_at`.
@@ -135,6 +144,9 @@ pub(crate) struct Table {
     earliest: Millis,
     /// The least `evict_at` seen since the cursor last wrapped.
     cycle_min: Millis,
+    /// Every owner but [`ANYONE`] that ever stored here (one per client
+    /// sharing the cache: a handful), for the owner-blind public calls.
+    owners: Vec<Owner>,
 }
 
 impl Default for Table {
@@ -145,6 +157,7 @@ impl Default for Table {
             cursor: 0,
             earliest: Millis::MAX,
             cycle_min: Millis::MAX,
+            owners: Vec::new(),
         }
     }
 }
@@ -155,14 +168,22 @@ impl Table {
         self.earliest
     }
 
-    pub(crate) fn get(&self, workspace_id: &str, provider: &str) -> Option<&Slot> {
-        let at = with_key(workspace_id, provider, |key| self.index.get(key).copied())?;
+    pub(crate) fn get(&self, owner: Owner, workspace_id: &str, provider: &str) -> Option<&Slot> {
+        let at = with_key(owner, workspace_id, provider, |key| {
+            self.index.get(key).copied()
+        })?;
         self.slots.get(at)
+    }
+
+    /// [`ANYONE`] first, then every client that ever stored here.
+    pub(crate) fn owners(&self) -> impl Iterator<Item = Owner> + '_ {
+        std::iter::once(ANYONE).chain(self.owners.iter().copied())
     }
 
     /// Stores the pair's slot, replacing any other.
     pub(crate) fn insert(
         &mut self,
+        owner: Owner,
         workspace_id: &str,
         provider: &str,
         token: CachedToken,
@@ -172,9 +193,14 @@ impl Table {
         self.earliest = self.earliest.min(evict_at);
         self.cycle_min = self.cycle_min.min(evict_at);
         // One key build: the slot it names, or the key a new slot will own.
-        let found = with_key(workspace_id, provider, |key| match self.index.get(key) {
-            Some(&at) => Err(at),
-            None => Ok(Key(Arc::from(key))),
+        if owner != ANYONE && !self.owners.contains(&owner) {
+            self.owners.push(owner);
+        }
+        let found = with_key(owner, workspace_id, provider, |key| {
+            match self.index.get(key) {
+                Some(&at) => Err(at),
+                None => Ok(Key(Arc::from(key))),
+            }
         });
         let key = match found {
             Err(at) => {
@@ -196,11 +222,14 @@ impl Table {
     /// Removes the pair's slot if `matches` says so; whether it did.
     pub(crate) fn remove_if(
         &mut self,
+        owner: Owner,
         workspace_id: &str,
         provider: &str,
         matches: impl FnOnce(&Slot) -> bool,
     ) -> bool {
-        let found = with_key(workspace_id, provider, |key| self.index.get(key).copied());
+        let found = with_key(owner, workspace_id, provider, |key| {
+            self.index.get(key).copied()
+        });
         match found {
             Some(at) if matches(&self.slots[at]) => {
                 self.remove_at(at);
@@ -272,21 +301,41 @@ mod tests {
     fn pairs_are_keys_and_removal_keeps_the_rest_reachable() {
         let mut table = Table::default();
         for i in 0..100 {
-            table.insert(&format!("w{i}"), "p", token(), 0, i);
+            table.insert(ANYONE, &format!("w{i}"), "p", token(), 0, i);
         }
-        table.insert("a:b", "c", token(), 0, 1);
-        table.insert("a", "b:c", token(), 0, 2);
-        assert_eq!(table.get("a:b", "c").unwrap().evict_at, 1);
-        assert_eq!(table.get("a", "b:c").unwrap().evict_at, 2);
-        assert!(table.remove_if("w3", "p", |_| true));
-        assert!(!table.remove_if("w3", "p", |_| true));
+        table.insert(ANYONE, "a:b", "c", token(), 0, 1);
+        table.insert(ANYONE, "a", "b:c", token(), 0, 2);
+        assert_eq!(table.get(ANYONE, "a:b", "c").unwrap().evict_at, 1);
+        assert_eq!(table.get(ANYONE, "a", "b:c").unwrap().evict_at, 2);
+        assert!(table.remove_if(ANYONE, "w3", "p", |_| true));
+        assert!(!table.remove_if(ANYONE, "w3", "p", |_| true));
         for i in (0..100).filter(|i| *i != 3) {
-            assert_eq!(table.get(&format!("w{i}"), "p").unwrap().evict_at, i);
+            assert_eq!(
+                table.get(ANYONE, &format!("w{i}"), "p").unwrap().evict_at,
+                i
+            );
         }
         let long = "x".repeat(300);
-        table.insert(&long, &long, token(), 0, 7);
-        assert_eq!(table.get(&long, &long).unwrap().evict_at, 7);
+        table.insert(ANYONE, &long, &long, token(), 0, 7);
+        assert_eq!(table.get(ANYONE, &long, &long).unwrap().evict_at, 7);
         assert_eq!(table.len(), 102);
+    }
+
+    #[test]
+    fn owners_keep_separate_entries_for_one_pair() {
+        let mut table = Table::default();
+        table.insert(ANYONE, "w", "p", token(), 0, 1);
+        table.insert(7, "w", "p", token(), 0, 2);
+        table.insert(9, "w", "p", token(), 0, 3);
+        table.insert(7, "w", "p", token(), 0, 4);
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.get(7, "w", "p").unwrap().evict_at, 4);
+        assert_eq!(table.get(9, "w", "p").unwrap().evict_at, 3);
+        assert_eq!(table.get(ANYONE, "w", "p").unwrap().evict_at, 1);
+        assert!(table.get(8, "w", "p").is_none());
+        assert_eq!(table.owners().collect::<Vec<_>>(), [ANYONE, 7, 9]);
+        assert!(table.remove_if(7, "w", "p", |_| true));
+        assert!(table.get(9, "w", "p").is_some());
     }
 
     #[test]
@@ -295,7 +344,7 @@ mod tests {
         for i in 0..1000u64 {
             // Even slots expire at 10, odd ones live on.
             let evict = if i % 2 == 0 { 10 } else { 1_000 };
-            table.insert(&format!("w{i}"), "p", token(), 0, evict);
+            table.insert(ANYONE, &format!("w{i}"), "p", token(), 0, evict);
         }
         table.sweep(100, 50);
         assert!(table.len() < 1000 && table.len() > 900, "a bounded step");
@@ -304,7 +353,7 @@ mod tests {
         }
         assert_eq!(table.len(), 500);
         for i in (1..1000).step_by(2) {
-            assert!(table.get(&format!("w{i}"), "p").is_some());
+            assert!(table.get(ANYONE, &format!("w{i}"), "p").is_some());
         }
     }
 
@@ -312,17 +361,17 @@ mod tests {
     fn a_slot_moved_behind_the_cursor_still_counts_for_earliest() {
         let mut table = Table::default();
         for i in 0..10u64 {
-            table.insert(&format!("w{i}"), "p", token(), 0, 1_000);
+            table.insert(ANYONE, &format!("w{i}"), "p", token(), 0, 1_000);
         }
         // The last slot expires early.
-        table.insert("soon", "p", token(), 0, 20);
+        table.insert(ANYONE, "soon", "p", token(), 0, 20);
         // A first full pass at time 0, then part of a second: the cursor
         // is past slot 0 and `earliest` is the true minimum, 20.
         table.sweep(11, 0);
         table.sweep(3, 0);
         assert_eq!(table.earliest(), 20);
         // Deleting slot 0 moves `soon` behind the cursor.
-        assert!(table.remove_if("w0", "p", |_| true));
+        assert!(table.remove_if(ANYONE, "w0", "p", |_| true));
         // The pass ends: `earliest` must not pass `soon` by.
         table.sweep(20, 0);
         assert!(table.earliest() <= 20, "earliest {}", table.earliest());
@@ -330,6 +379,6 @@ mod tests {
         for _ in 0..3 {
             table.sweep(20, 30);
         }
-        assert!(table.get("soon", "p").is_none());
+        assert!(table.get(ANYONE, "soon", "p").is_none());
     }
 }

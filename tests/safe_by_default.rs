@@ -172,3 +172,104 @@ fn debug_of_a_scope_hides_an_origins_password() {
         assert!(!debug.contains("s3cr3t-pw"), "{debug}");
     }
 }
+
+/// Two Gateways that answer different tokens for the same pair.
+fn two_gateways() -> (FakeGateway, FakeGateway, NexusClient, NexusClient) {
+    let (one, two) = (FakeGateway::start(), FakeGateway::start());
+    one.add_provider("ws", "github", FakeProvider::oauth2("gho_one"));
+    two.add_provider("ws", "github", FakeProvider::oauth2("gho_two"));
+    let client = |g: &FakeGateway| {
+        NexusClient::new(NexusClientOptions::new(g.url()).api_key("nx_same")).unwrap()
+    };
+    let (a, b) = (client(&one), client(&two));
+    (one, two, a, b)
+}
+
+fn token_of(client: &NexusClient, cache: &TokenCache) -> String {
+    client
+        .get_cached_token(cache, "ws", "github")
+        .unwrap()
+        .access_token()
+        .to_owned()
+}
+
+#[test]
+fn a_shared_cache_never_hands_one_gateways_token_to_another_client() {
+    let (one, two, a, b) = two_gateways();
+    let cache = TokenCache::new();
+    for _ in 0..3 {
+        assert_eq!(token_of(&a, &cache), "gho_one");
+        assert_eq!(token_of(&b, &cache), "gho_two");
+    }
+    assert_eq!(
+        one.resolves("ws", "github"),
+        1,
+        "each client's entry is kept"
+    );
+    assert_eq!(two.resolves("ws", "github"), 1);
+    assert_eq!(
+        token_of(&a.clone(), &cache),
+        "gho_one",
+        "clones share entries"
+    );
+    assert_eq!(cache.len(), 2);
+    // `clear_token` forgets the pair for every client.
+    a.clear_token(&cache, "ws", "github");
+    assert!(cache.is_empty());
+    assert_eq!(token_of(&b, &cache), "gho_two");
+    assert_eq!(two.resolves("ws", "github"), 2);
+}
+
+#[test]
+fn two_api_keys_on_one_gateway_keep_separate_entries() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_x"));
+    let with_key =
+        |key: &str| NexusClient::new(NexusClientOptions::new(gateway.url()).api_key(key)).unwrap();
+    let cache = TokenCache::new();
+    token_of(&with_key("nx_alice"), &cache);
+    token_of(&with_key("nx_bob"), &cache);
+    assert_eq!(
+        gateway.resolves("ws", "github"),
+        2,
+        "bob did not get alice's entry"
+    );
+    // A client built again with alice's URL and key is alice: it shares.
+    token_of(&with_key("nx_alice"), &cache);
+    assert_eq!(gateway.resolves("ws", "github"), 2);
+}
+
+#[test]
+fn concurrent_resolves_of_two_clients_do_not_share_a_flight() {
+    let (one, two, a, b) = two_gateways();
+    // Slow resolves, so the two flights overlap.
+    one.set_latency(std::time::Duration::from_millis(200));
+    two.set_latency(std::time::Duration::from_millis(200));
+    let cache = TokenCache::new();
+    let (got_a, got_b) = std::thread::scope(|s| {
+        let a = s.spawn(|| token_of(&a, &cache));
+        let b = s.spawn(|| token_of(&b, &cache));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((got_a.as_str(), got_b.as_str()), ("gho_one", "gho_two"));
+}
+
+#[test]
+fn a_token_stored_with_set_is_for_every_client() {
+    use std::time::{Duration, SystemTime};
+    let (one, two, a, b) = two_gateways();
+    let cache = TokenCache::new();
+    let mine =
+        nexus_sdk::CachedToken::bearer("gho_mine", SystemTime::now() + Duration::from_secs(3600));
+    cache.set("ws", "github", mine.clone());
+    assert_eq!(token_of(&a, &cache), "gho_mine");
+    assert_eq!(token_of(&b, &cache), "gho_mine");
+    assert_eq!(
+        one.resolves("ws", "github") + two.resolves("ws", "github"),
+        0
+    );
+    // `get` sees a client's entry too.
+    cache.delete("ws", "github");
+    token_of(&a, &cache);
+    assert_eq!(cache.get("ws", "github").unwrap().access_token(), "gho_one");
+}
