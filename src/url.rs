@@ -284,7 +284,52 @@ pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
         };
         format!("{scheme}://{authority}{path}")
     };
-    parse_http_url(&absolute, "Location").ok()
+    let uri = parse_http_url(&absolute, "Location").ok()?;
+    without_dot_segments(uri)
+}
+
+/// `uri` with its path's `.` and `..` segments removed (RFC 3986 §5.2.4),
+/// as every reference resolution does: a `Location` of `../x` goes where a
+/// browser goes.
+fn without_dot_segments(uri: Uri) -> Option<Uri> {
+    let path = uri.path();
+    if !path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Some(uri);
+    }
+    let path = remove_dot_segments(path);
+    let mut parts = uri.into_parts();
+    let path_and_query = match parts.path_and_query.as_ref().and_then(|pq| pq.query()) {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// RFC 3986 §5.2.4 on an absolute path: `/a/b/../c/./d` is `/a/c/d`; `..`
+/// never climbs above the root.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let last = segments.len() - 1;
+    for (i, segment) in segments.into_iter().enumerate() {
+        match segment {
+            "." | ".." => {
+                if segment == ".." {
+                    out.pop();
+                }
+                // A trailing dot segment leaves a directory: `/a/b/..` is `/a/`.
+                if i == last {
+                    out.push("");
+                }
+            }
+            segment => out.push(segment),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// Whether a reference starts with a scheme (RFC 3986: a letter, then
@@ -500,6 +545,33 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_rfc3986_examples() {
+        // RFC 3986 §5.4.1 and §5.4.2, base http://a/b/c/d;p?q.
+        let base = uri("http://a/b/c/d;p?q");
+        for (reference, want) in [
+            ("./g", "http://a/b/c/g"),
+            ("g/", "http://a/b/c/g/"),
+            ("..", "http://a/b/"),
+            ("../", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../..", "http://a/"),
+            ("../../g", "http://a/g"),
+            ("../../../g", "http://a/g"),
+            ("/./g", "http://a/g"),
+            ("/../g", "http://a/g"),
+            ("g.", "http://a/b/c/g."),
+            ("..g", "http://a/b/c/..g"),
+            ("./../g", "http://a/b/g"),
+            ("./g/.", "http://a/b/c/g/"),
+            ("g/./h", "http://a/b/c/g/h"),
+            ("g/../h", "http://a/b/c/h"),
+        ] {
+            let got = resolve_location(&base, reference).map(|u| u.to_string());
+            assert_eq!(got.as_deref(), Some(want), "{reference}");
+        }
+    }
+
+    #[test]
     fn locations() {
         let base = uri("https://api.example/v1/items?page=2");
         let resolved = |l: &str| resolve_location(&base, l).map(|u| u.to_string());
@@ -510,6 +582,14 @@ mod tests {
             ("other", "https://api.example/v1/other"),
             ("?page=3", "https://api.example/v1/items?page=3"),
             ("/é", "https://api.example/%C3%A9"),
+            ("../x", "https://api.example/x"),
+            ("../../../x", "https://api.example/x"),
+            ("./x", "https://api.example/v1/x"),
+            ("..", "https://api.example/"),
+            (".", "https://api.example/v1/"),
+            ("/a/b/../c/./d?q=1", "https://api.example/a/c/d?q=1"),
+            ("https://o.example/a/../b", "https://o.example/b"),
+            ("/a/..%2Fb", "https://api.example/a/..%2Fb"),
         ] {
             assert_eq!(resolved(location).as_deref(), Some(want), "{location}");
         }

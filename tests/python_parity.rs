@@ -147,6 +147,27 @@ fn same_host_gateway_redirects_are_followed_with_the_key() {
 }
 
 #[test]
+fn a_gateway_redirect_with_dot_segments_is_resolved_as_rfc_3986_says() {
+    let lb = redirecting_gateway(
+        "/v1/check-connection/c",
+        302,
+        "../../moved/./v1/check-connection/c",
+    );
+    lb.set_reply(
+        "/moved/v1/check-connection/c",
+        FakeReply::new(200)
+            .header("Content-Type", "application/json")
+            .body(r#"{"status":"active"}"#),
+    );
+    let client = NexusClient::new(NexusClientOptions::new(lb.url())).unwrap();
+    assert_eq!(
+        client.check_connection("c").unwrap(),
+        ConnectionStatus::Active
+    );
+    assert_eq!(lb.requests()[1].path, "/moved/v1/check-connection/c");
+}
+
+#[test]
 fn a_gateway_redirect_to_another_host_is_an_error_naming_it() {
     let elsewhere = FakeUpstream::start();
     for status in [301, 302, 307, 308] {

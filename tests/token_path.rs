@@ -343,6 +343,26 @@ fn a_same_origin_redirect_keeps_the_credential() {
 }
 
 #[test]
+fn a_relative_redirect_with_dot_segments_lands_where_a_browser_would() {
+    let gateway = gateway_with(FakeProvider::oauth2("tok"));
+    let upstream = FakeUpstream::start();
+    upstream.set_reply(
+        "/a/b/old",
+        FakeReply::new(302).header("Location", "../../new/./x"),
+    );
+    fetch(
+        &gateway,
+        &format!("{}/a/b/old", upstream.url()),
+        FetchOptions::default(),
+    );
+    let landed = upstream.last_request().unwrap();
+    assert_eq!(
+        (landed.path.as_str(), landed.header("authorization")),
+        ("/new/x", Some("Bearer tok"))
+    );
+}
+
+#[test]
 fn a_query_credential_stays_on_its_origin() {
     let gateway = gateway_with(FakeProvider::query_param("key", "qk"));
     let (origin, elsewhere) = (FakeUpstream::start(), FakeUpstream::start());
