@@ -3,28 +3,23 @@
 //! credential kept on its origin, and [`Fetcher`].
 
 use std::fmt;
-use std::time::Instant;
 #[cfg(feature = "signing")]
 use std::time::SystemTime;
 
-use ureq::http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, LOCATION, PROXY_AUTHORIZATION,
-};
+use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::error::NexusError;
+use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
 use crate::token::CachedToken;
-use crate::transport::{ReadError, Transport, can_reach, check_tls_available, read_capped};
-use crate::url::{Origin, parse_http_url, resolve_location, with_query_param};
+use crate::transport::{ReadError, Transport, read_capped};
+use crate::url::{Origin, check_tls_available, parse_http_url, with_query_param};
 
 /// Response headers: case-insensitive names, repeated headers kept.
 pub type Headers = HeaderMap;
 
 /// `(status, headers, body)`, as Python returns `(status_code, headers, body)`.
 pub type FetchResponse = (u16, Headers, Vec<u8>);
-
-/// Redirects followed before the next redirect answer is returned as it is.
-pub const MAX_REDIRECTS: usize = 5;
 
 /// The `Content-Type` of a body sent without one, as Python's urllib and
 /// curl `-d` send it.
@@ -183,68 +178,48 @@ pub(crate) fn check_scoped_parts(outgoing: &Outgoing) -> Result<(), NexusError> 
     Ok(())
 }
 
-/// Sends `first` with `token`, following up to [`MAX_REDIRECTS`] redirects.
+/// Sends `first` with `token`, following up to [`MAX_REDIRECTS`](crate::MAX_REDIRECTS) redirects.
 /// The credential, and the caller's `Authorization`, `Cookie` and
 /// `Proxy-Authorization`, go only to `first`'s origin; once a hop leaves it
-/// they are gone for the rest of the chain. Hops share the first one's time.
+/// they are gone for the rest of the chain.
 pub(crate) fn send_following_redirects(
     transport: &Transport,
     max_body: usize,
     first: &Outgoing,
     token: &CachedToken,
 ) -> Result<FinalAnswer, NexusError> {
-    let started = Instant::now();
-    let mut method = first.method.clone();
-    let mut uri = first.uri.clone();
-    let mut body = first.body.clone();
-    let mut headers = first.headers.clone();
-    let mut hop = 0;
-    loop {
-        let same_origin = Origin::of(&uri).as_ref() == Some(&first.origin);
-        if !same_origin {
+    let hop = Hop {
+        method: first.method.clone(),
+        uri: first.uri.clone(),
+        body: first.body.clone(),
+        strayed: false,
+        body_dropped: false,
+    };
+    let (response, last) = redirect::send(transport, &Policy::Upstream, hop, |hop| {
+        let mut headers = first.headers.clone();
+        if hop.strayed {
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
                 headers.remove(name);
             }
         }
-        let request = credentialed_request(
-            &method,
-            &uri,
-            &headers,
-            body.as_deref(),
-            same_origin.then_some(token),
-        )?;
-        let deadline = (hop > 0).then(|| started + transport.timeout());
-        let response = transport.send(request, body.as_deref(), deadline)?;
-        let status = response.status().as_u16();
-        let next = match status {
-            301 | 302 | 303 | 307 | 308 if hop < MAX_REDIRECTS => response
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| resolve_location(&uri, l))
-                .filter(can_reach),
-            _ => None,
-        };
-        let Some(next) = next else {
-            let (parts, response_body) = response.into_parts();
-            let bytes = read_capped(response_body, max_body).map_err(|e| match e {
-                ReadError::TooLarge => NexusError::upstream_too_large(max_body),
-                ReadError::Io(io) => NexusError::read(io),
-            })?;
-            return Ok(FinalAnswer {
-                response: (status, parts.headers, bytes),
-                credentialed: same_origin,
-            });
-        };
-        if matches!(status, 301..=303) && method != Method::GET && method != Method::HEAD {
-            method = Method::GET;
-            body = None;
-            headers.remove(CONTENT_TYPE);
-            headers.remove(CONTENT_LENGTH);
+        if hop.body_dropped {
+            for name in BODY_HEADERS {
+                headers.remove(name);
+            }
         }
-        uri = next;
-        hop += 1;
-    }
+        let token = hop.is_on(&first.origin).then_some(token);
+        credentialed_request(&hop.method, &hop.uri, headers, hop.body.as_deref(), token)
+    })?;
+    let status = response.status().as_u16();
+    let (parts, body) = response.into_parts();
+    let bytes = read_capped(body, max_body).map_err(|e| match e {
+        ReadError::TooLarge => NexusError::upstream_too_large(max_body),
+        ReadError::Io(io) => NexusError::read(io),
+    })?;
+    Ok(FinalAnswer {
+        response: (status, parts.headers, bytes),
+        credentialed: last.is_on(&first.origin),
+    })
 }
 
 /// The request for one hop: the caller's headers, and the credential when
@@ -253,11 +228,10 @@ pub(crate) fn send_following_redirects(
 fn credentialed_request(
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    mut headers: HeaderMap,
     body: Option<&[u8]>,
     token: Option<&CachedToken>,
 ) -> Result<Request<()>, NexusError> {
-    let mut headers = headers.clone();
     let mut uri = uri.clone();
     match token {
         None => {}

@@ -1,28 +1,25 @@
 //! The Gateway call engine: one Gateway call with its headers, the retry
-//! policy, same-host redirects, capped reads and error mapping.
+//! policy, capped reads and error mapping; redirects are `redirect`'s.
 
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use ureq::Body;
-use ureq::http::header::{ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
 use crate::LOG_TARGET;
 use crate::error::NexusError;
+use crate::redirect::{self, Hop, Policy};
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
-use crate::transport::{
-    ReadError, Transport, check_tls_available, never_sent, read_capped, read_some,
-};
-use crate::url::{Origin, escape, parse_http_url, resolve_location};
+use crate::transport::{ReadError, Transport, never_sent, read_capped, read_some};
+use crate::url::{Origin, check_tls_available, escape, parse_http_url};
 
 /// The largest Gateway answer the SDK reads.
 pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
 /// The most of a failed Gateway answer kept for its error message.
 const MAX_ERROR_BODY: usize = 64 << 10;
-/// Gateway redirects followed (GET only, same host) before giving up.
-const MAX_GATEWAY_REDIRECTS: usize = 5;
 
 /// Where the Gateway is and how to call it.
 #[derive(Debug)]
@@ -196,49 +193,29 @@ impl Gateway {
         }
     }
 
-    /// Sends the request and follows the Gateway's redirects for GET, up to
-    /// five, while they stay on the Gateway's host (http → https allowed,
-    /// never the reverse). A redirect elsewhere is an error naming the
-    /// target; that host receives nothing. Hops share the first one's time.
+    /// Sends the request and follows the Gateway's redirects under
+    /// [`Policy::Gateway`].
     fn send_following(
         &self,
         method: &Method,
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Response<Body>, NexusError> {
-        let started = Instant::now();
-        let mut uri: Uri = url
+        let uri: Uri = url
             .parse()
             .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
-        let mut hop = 0;
-        loop {
-            let deadline = (hop > 0).then(|| started + self.transport.timeout());
-            let response =
-                self.transport
-                    .send(self.request(method, &uri, body.is_some())?, body, deadline)?;
-            let status = response.status().as_u16();
-            let follow = *method == Method::GET && matches!(status, 301 | 302 | 303 | 307 | 308);
-            let next = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| resolve_location(&uri, l));
-            let (true, Some(next), true) = (follow, next, hop < MAX_GATEWAY_REDIRECTS) else {
-                return Ok(response);
-            };
-            let target = Origin::of(&next);
-            let here = Origin::of(&uri);
-            let allowed = target.as_ref().is_some_and(|t| {
-                self.origin.may_upgrade_to(t) && here.as_ref().is_some_and(|h| h.may_upgrade_to(t))
-            });
-            if !allowed {
-                let name = target.map_or_else(|| "an unusable URL".to_owned(), |t| t.to_string());
-                return Err(NexusError::gateway_redirect(status, &name));
-            }
-            check_tls_available(&next, "a Gateway redirect")?;
-            uri = next;
-            hop += 1;
-        }
+        let hop = Hop {
+            method: method.clone(),
+            uri,
+            body: body.map(<[u8]>::to_vec),
+            strayed: false,
+            body_dropped: false,
+        };
+        let policy = Policy::Gateway { home: &self.origin };
+        let (response, _) = redirect::send(&self.transport, &policy, hop, |hop| {
+            self.request(&hop.method, &hop.uri, hop.body.is_some())
+        })?;
+        Ok(response)
     }
 
     fn request(&self, method: &Method, uri: &Uri, json: bool) -> Result<Request<()>, NexusError> {

@@ -28,6 +28,7 @@ mod gateway;
 mod options;
 #[cfg(test)]
 mod properties;
+mod redirect;
 mod resolve;
 mod retry;
 mod scope;
@@ -48,9 +49,10 @@ pub use connection::{
     RevokeResult, TokenResponse,
 };
 pub use error::{ErrorKind, NexusError};
-pub use fetch::{FetchOptions, FetchResponse, Headers, MAX_REDIRECTS};
+pub use fetch::{FetchOptions, FetchResponse, Headers};
 pub use fetcher::Fetcher;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
+pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
 pub use scope::CredentialScope;

@@ -187,26 +187,6 @@ fn carries_body(method: &Method) -> bool {
         .any(|m| method.as_str().eq_ignore_ascii_case(m))
 }
 
-/// Whether this build can reach `uri`: any http URL, and https only with a
-/// TLS feature.
-pub(crate) fn can_reach(uri: &Uri) -> bool {
-    let https = uri
-        .scheme_str()
-        .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-    !https || cfg!(any(feature = "rustls", feature = "native-tls"))
-}
-
-/// `invalid_input`, naming the features that would help, for an `https://`
-/// URL in a build without TLS.
-pub(crate) fn check_tls_available(uri: &Uri, what: &str) -> Result<(), NexusError> {
-    if !can_reach(uri) {
-        return Err(NexusError::invalid_input(format!(
-            "{what} is https://, but this build has no TLS: enable the {TLS_FEATURES} feature"
-        )));
-    }
-    Ok(())
-}
-
 /// TLS as the crate features ask: rustls with webpki roots by default, the
 /// OS trust store with `platform-verifier`, native-tls when it is the only
 /// TLS feature.
@@ -277,19 +257,6 @@ pub(crate) fn never_sent(e: &NexusError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn https_needs_a_tls_feature() {
-        let uri = |s: &str| s.parse::<Uri>().unwrap();
-        assert!(check_tls_available(&uri("http://x/"), "url").is_ok());
-        let https = check_tls_available(&uri("HTTPS://x/"), "url");
-        let tls = cfg!(any(feature = "rustls", feature = "native-tls"));
-        assert_eq!(https.is_ok(), tls);
-        if let Err(e) = https {
-            assert_eq!(e.code, "invalid_input");
-            assert!(e.message.contains("`rustls`") && e.message.contains("`native-tls`"));
-        }
-    }
 
     #[test]
     fn a_proxy_is_chosen_for_the_requests_scheme() {

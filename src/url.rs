@@ -258,6 +258,27 @@ pub(crate) fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri
         .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
 }
 
+/// Whether this build can reach `uri`: any http URL, and https only with a
+/// TLS feature.
+pub(crate) fn can_reach(uri: &Uri) -> bool {
+    let https = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    !https || cfg!(any(feature = "rustls", feature = "native-tls"))
+}
+
+/// `invalid_input`, naming the features that would help, for an `https://`
+/// URL in a build without TLS.
+pub(crate) fn check_tls_available(uri: &Uri, what: &str) -> Result<(), NexusError> {
+    if !can_reach(uri) {
+        return Err(NexusError::invalid_input(format!(
+            "{what} is https://, but this build has no TLS: enable the {} feature",
+            crate::transport::TLS_FEATURES
+        )));
+    }
+    Ok(())
+}
+
 /// The absolute URL a `Location` names, relative to `base`: `None` when it
 /// is empty, names a scheme other than http(s) (`javascript:`, `data:`,
 /// `file:`, `mailto:`…), or does not make a valid URL.
@@ -542,6 +563,18 @@ mod tests {
         assert!(o("http://a:8080/").may_upgrade_to(&o("https://a:8080/")));
         assert!(!o("https://a/").may_upgrade_to(&o("http://a/")));
         assert!(!o("http://a/").may_upgrade_to(&o("https://b/")));
+    }
+
+    #[test]
+    fn https_needs_a_tls_feature() {
+        assert!(check_tls_available(&uri("http://x/"), "url").is_ok());
+        let https = check_tls_available(&uri("HTTPS://x/"), "url");
+        let tls = cfg!(any(feature = "rustls", feature = "native-tls"));
+        assert_eq!(https.is_ok(), tls);
+        if let Err(e) = https {
+            assert_eq!(e.code, "invalid_input");
+            assert!(e.message.contains("`rustls`") && e.message.contains("`native-tls`"));
+        }
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! The one redirect engine, with two policies: the Gateway's (GET only,
+//! same host, http → https at most, anything else an error) and the
+//! upstream's (any method, any reachable origin, the credential kept on its
+//! own). A redirect rule is written once, here, for both.
+
+use std::time::Instant;
+
+use ureq::Body;
+use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use ureq::http::{Method, Request, Response, Uri};
+
+use crate::error::NexusError;
+use crate::transport::Transport;
+use crate::url::{Origin, can_reach, check_tls_available, resolve_location};
+
+/// Which redirects a chain follows.
+pub(crate) enum Policy<'a> {
+    /// Gateway calls: GET only, every hop on `home`'s host (http → https
+    /// allowed, never the reverse); a redirect anywhere else is an error
+    /// naming its target, which receives nothing.
+    Gateway { home: &'a Origin },
+    /// Upstream calls: any method and origin this build can reach; a
+    /// redirect it cannot follow is returned as the answer.
+    Upstream,
+}
+
+/// Redirects followed before the next redirect answer is returned as it is
+/// (or, for the Gateway, is its error).
+pub const MAX_REDIRECTS: usize = 5;
+
+/// The hop about to be sent.
+pub(crate) struct Hop {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) body: Option<Vec<u8>>,
+    /// Whether this hop or an earlier one left the first hop's origin.
+    pub(crate) strayed: bool,
+    /// Whether a 301–303 turned the method into GET and dropped the body:
+    /// the body's headers go too.
+    pub(crate) body_dropped: bool,
+}
+
+impl Hop {
+    /// Whether the hop is on `origin`.
+    pub(crate) fn is_on(&self, origin: &Origin) -> bool {
+        Origin::of(&self.uri).as_ref() == Some(origin)
+    }
+}
+
+/// The headers a body dropped by a 301–303 leaves behind.
+pub(crate) const BODY_HEADERS: [ureq::http::HeaderName; 2] = [CONTENT_TYPE, CONTENT_LENGTH];
+
+/// Sends `first` and follows redirects under `policy`, building each hop's
+/// request with `request` (which decides what the hop carries). Hops share
+/// the first one's time. Returns the last answer and the hop that got it.
+pub(crate) fn send(
+    transport: &Transport,
+    policy: &Policy<'_>,
+    mut hop: Hop,
+    mut request: impl FnMut(&Hop) -> Result<Request<()>, NexusError>,
+) -> Result<(Response<Body>, Hop), NexusError> {
+    let started = Instant::now();
+    let Some(first) = Origin::of(&hop.uri) else {
+        return Err(NexusError::invalid_input("url has no host"));
+    };
+    let mut n = 0;
+    loop {
+        hop.strayed |= !hop.is_on(&first);
+        let deadline = (n > 0).then(|| started + transport.timeout());
+        let response = transport.send(request(&hop)?, hop.body.as_deref(), deadline)?;
+        let status = response.status().as_u16();
+        let next = match status {
+            301 | 302 | 303 | 307 | 308 => response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| resolve_location(&hop.uri, l)),
+            _ => None,
+        };
+        let next = match next {
+            Some(next) => policy.next(status, &hop, next, n)?,
+            None => None,
+        };
+        let Some(next) = next else {
+            return Ok((response, hop));
+        };
+        if matches!(status, 301..=303) && hop.method != Method::GET && hop.method != Method::HEAD {
+            // RFC 9110 §15.4: what every browser and client does.
+            hop.method = Method::GET;
+            hop.body = None;
+            hop.body_dropped = true;
+        }
+        hop.uri = next;
+        n += 1;
+    }
+}
+
+impl Policy<'_> {
+    /// Where a redirect from `hop` (the `n`th redirect of the chain, from 0)
+    /// to `next` goes: `Some(next)` to follow, `None` to return the answer.
+    fn next(&self, status: u16, hop: &Hop, next: Uri, n: usize) -> Result<Option<Uri>, NexusError> {
+        match self {
+            Policy::Upstream => Ok((n < MAX_REDIRECTS && can_reach(&next)).then_some(next)),
+            Policy::Gateway { home } => {
+                if hop.method != Method::GET || n >= MAX_REDIRECTS {
+                    return Ok(None);
+                }
+                let target = Origin::of(&next);
+                let here = Origin::of(&hop.uri);
+                let allowed = target.as_ref().is_some_and(|t| {
+                    home.may_upgrade_to(t) && here.as_ref().is_some_and(|h| h.may_upgrade_to(t))
+                });
+                if !allowed {
+                    let name =
+                        target.map_or_else(|| "an unusable URL".to_owned(), |t| t.to_string());
+                    return Err(NexusError::gateway_redirect(status, &name));
+                }
+                check_tls_available(&next, "a Gateway redirect")?;
+                Ok(Some(next))
+            }
+        }
+    }
+}
