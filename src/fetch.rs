@@ -3,7 +3,6 @@
 //! credential kept on its origin, and [`Fetcher`].
 
 use std::fmt;
-#[cfg(feature = "signing")]
 use std::time::SystemTime;
 
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
@@ -236,7 +235,16 @@ fn credentialed_request(
     match token {
         None => {}
         Some(token) if token.signer().is_some() => {
-            sign(token, method, &uri, &mut headers, body.unwrap_or_default())?;
+            // Last, so the signature covers what is sent.
+            let body = body.unwrap_or_default();
+            crate::signing::sign_request(
+                token,
+                method,
+                &uri,
+                &mut headers,
+                body,
+                SystemTime::now(),
+            )?;
         }
         Some(token) => match token.query_param() {
             Some(name) => uri = with_query_param(&uri, name, token.access_token())?,
@@ -253,33 +261,6 @@ fn credentialed_request(
     request
         .body(())
         .map_err(|_| NexusError::invalid_input("the request cannot be carried by HTTP"))
-}
-
-/// Signs the request, last, so the signature covers what is sent.
-#[cfg(feature = "signing")]
-fn sign(
-    token: &CachedToken,
-    method: &Method,
-    uri: &Uri,
-    headers: &mut HeaderMap,
-    body: &[u8],
-) -> Result<(), NexusError> {
-    crate::signing::sign_request(token, method, uri, headers, body, SystemTime::now())
-}
-
-/// A signing token (from a cache filled elsewhere) in a build that cannot sign.
-#[cfg(not(feature = "signing"))]
-fn sign(
-    token: &CachedToken,
-    _method: &Method,
-    _uri: &Uri,
-    _headers: &mut HeaderMap,
-    _body: &[u8],
-) -> Result<(), NexusError> {
-    Err(NexusError::unsupported_strategy(format!(
-        "the `{}` strategy needs this crate's `signing` feature",
-        token.strategy()
-    )))
 }
 
 /// The credential's header, marked sensitive. Checked when the token was

@@ -34,6 +34,9 @@ mod retry;
 mod scope;
 #[cfg(feature = "signing")]
 mod signing;
+#[cfg(not(feature = "signing"))]
+#[path = "signing_off.rs"]
+mod signing;
 mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

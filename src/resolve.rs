@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
-use crate::token::{CachedToken, Signer, Strategy, TokenParts};
+use crate::token::{CachedToken, Signer, Strategy};
 use crate::url::escape;
 
 /// How long a token is kept when the Gateway gives no usable expiry.
@@ -37,27 +37,12 @@ pub(crate) fn token_from_resolve(
     let credentials = credentials_of(body)?;
     let StrategyObject { kind, config } = strategy(body)?;
     let config = Config(config);
-    let applied = match kind {
-        "oauth2" => oauth2(credentials),
-        "header" => header(&config),
-        "basic_auth" => basic_auth(credentials, &config)?,
-        "query_param" => query_param(&config)?,
-        "hmac_payload" | "aws_sigv4" => signing(kind, credentials, &config)?,
-        other => {
-            return Err(NexusError::unsupported_strategy(format!(
-                "the SDK cannot apply the `{}` strategy",
-                escape(other)
-            )));
-        }
+    let Some(strategy) = Strategy::parse(kind) else {
+        return Err(NexusError::unsupported_strategy(format!(
+            "the SDK cannot apply the `{}` strategy",
+            escape(kind)
+        )));
     };
-    let access_token = match applied.token {
-        Some(token) => token,
-        None => access_token(body, credentials, applied.credential_field.as_deref())?,
-    };
-    match &applied.signer {
-        None => check_header_safe(&applied.header_name, &applied.value_prefix, &access_token)?,
-        Some(signer) => check_header_safe(&applied.header_name, "", &sent_by(signer))?,
-    }
     let (expires_at, expiry) = match expiry_value(body, credentials) {
         None => (now + DEFAULT_TOKEN_TTL, Expiry::Missing),
         Some(value) => match parse_expiry(value) {
@@ -65,16 +50,45 @@ pub(crate) fn token_from_resolve(
             None => (now + DEFAULT_TOKEN_TTL, Expiry::Unparseable(value.clone())),
         },
     };
-    let token = CachedToken::from_parts(TokenParts {
-        access_token,
-        token_type: applied.token_type,
-        expires_at,
-        header_name: applied.header_name,
-        value_prefix: applied.value_prefix,
-        query_param: applied.query_param,
-        strategy: applied.strategy,
-        signer: applied.signer,
-    });
+    // The key under `credential_field` (else `api_key`), after
+    // `credentials.access_token` and the top-level `access_token`.
+    let keyed = || {
+        let field = config.text("credential_field");
+        let secret = access_token(
+            body,
+            credentials,
+            Some(field.as_deref().unwrap_or("api_key")),
+        )?;
+        Ok::<_, NexusError>(CachedToken::bearer(secret, expires_at))
+    };
+    let token = match strategy {
+        Strategy::OAuth2 => {
+            let token = CachedToken::bearer(access_token(body, credentials, None)?, expires_at);
+            match text(credentials, "token_type") {
+                Some(given) => token.with_token_type(given),
+                None => token,
+            }
+        }
+        Strategy::Header => {
+            let name = config.text("header_name");
+            // A missing prefix is empty (Broker semantics), and so may a given one be.
+            let prefix = config.raw_str("value_prefix").unwrap_or("");
+            keyed()?.with_header(name.as_deref().unwrap_or("Authorization"), prefix)
+        }
+        Strategy::BasicAuth => {
+            CachedToken::basic_auth(basic_auth(credentials, &config)?, expires_at)
+        }
+        Strategy::QueryParam => {
+            let param = config.text("param_name").ok_or_else(|| {
+                NexusError::invalid_response("query_param strategy has no param_name")
+            })?;
+            keyed()?.with_query_param(param)
+        }
+        Strategy::HmacPayload | Strategy::AwsSigV4 => {
+            signing(strategy, credentials, &config, expires_at)?
+        }
+    };
+    check_header_safe(&token)?;
     Ok((token, expiry))
 }
 
@@ -91,50 +105,23 @@ fn credentials_of(body: &Value) -> Result<&Map<String, Value>, NexusError> {
     }
 }
 
-/// How one strategy applies the credential.
-struct Applied {
-    strategy: Strategy,
-    header_name: String,
-    value_prefix: String,
-    token_type: String,
-    query_param: Option<String>,
-    /// Where the token is, after `credentials.access_token` and the top-level one.
-    credential_field: Option<String>,
-    /// A token the strategy built itself (basic_auth), or the signing secret.
-    token: Option<String>,
-    /// The per-request signer of `hmac_payload` and `aws_sigv4`.
-    signer: Option<Signer>,
-}
-
-impl Applied {
-    /// `Authorization: Bearer <token>`, the defaults of every strategy.
-    fn bearer(strategy: Strategy, config: &Config<'_>) -> Applied {
-        Applied {
-            strategy,
-            header_name: "Authorization".to_owned(),
-            value_prefix: "Bearer ".to_owned(),
-            token_type: "Bearer".to_owned(),
-            query_param: None,
-            credential_field: config.text("credential_field"),
-            token: None,
-            signer: None,
-        }
-    }
-}
-
 /// A strategy's `config` object, read leniently: a value of the wrong type reads as absent.
 struct Config<'a>(Option<&'a Map<String, Value>>);
 
 impl Config<'_> {
     /// A non-empty string setting (a number is not a name).
     fn text(&self, key: &str) -> Option<String> {
-        let value = self.0?.get(key)?.as_str()?;
+        let value = self.raw_str(key)?;
         (!value.is_empty()).then(|| value.to_owned())
+    }
+
+    /// A string setting as given, empty or not.
+    fn raw_str(&self, key: &str) -> Option<&str> {
+        self.0?.get(key)?.as_str()
     }
 
     /// `config[key]` (else `default`) read by `parse`; a name it does not
     /// know is `unsupported_strategy`, saying what it may be.
-    #[cfg(feature = "signing")]
     fn choice<T>(
         &self,
         key: &str,
@@ -152,46 +139,8 @@ impl Config<'_> {
     }
 }
 
-/// `oauth2` (or no strategy): the provider's token type picks the prefix.
-fn oauth2(credentials: &Map<String, Value>) -> Applied {
-    let mut applied = Applied::bearer(Strategy::OAuth2, &Config(None));
-    if let Some(given) = text(credentials, "token_type") {
-        if !given.eq_ignore_ascii_case("bearer") {
-            applied.value_prefix = format!("{given} ");
-        }
-        applied.token_type = given;
-    }
-    applied
-}
-
-/// `header`: the key in `header_name` after `value_prefix`; a missing prefix
-/// is empty (Broker semantics), and so may a given one be.
-fn header(config: &Config<'_>) -> Applied {
-    let mut applied = Applied::bearer(Strategy::Header, config);
-    if let Some(name) = config.text("header_name") {
-        applied.header_name = name;
-    }
-    applied.value_prefix = config
-        .0
-        .and_then(|c| c.get("value_prefix"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    applied.token_type = match applied.value_prefix.trim() {
-        "" => applied.header_name.clone(),
-        trimmed => trimmed.to_owned(),
-    };
-    applied
-        .credential_field
-        .get_or_insert_with(|| "api_key".to_owned());
-    applied
-}
-
-/// `basic_auth`: `Basic base64(user:password)` from the configured fields.
-fn basic_auth(
-    credentials: &Map<String, Value>,
-    config: &Config<'_>,
-) -> Result<Applied, NexusError> {
+/// `basic_auth`: `base64(user:password)` from the configured fields.
+fn basic_auth(credentials: &Map<String, Value>, config: &Config<'_>) -> Result<String, NexusError> {
     let user_field = config
         .text("username_field")
         .unwrap_or_else(|| "username".into());
@@ -202,62 +151,30 @@ fn basic_auth(
         NexusError::invalid_credentials("basic_auth credentials have no username")
     })?;
     let pass = text(credentials, &pass_field).unwrap_or_default();
-    let mut applied = Applied::bearer(Strategy::BasicAuth, config);
-    applied.value_prefix = "Basic ".to_owned();
-    applied.token_type = "Basic".to_owned();
-    applied.token = Some(BASE64.encode(format!("{user}:{pass}")));
-    Ok(applied)
-}
-
-/// `query_param`: the key as the query parameter `param_name`.
-fn query_param(config: &Config<'_>) -> Result<Applied, NexusError> {
-    let param = config
-        .text("param_name")
-        .ok_or_else(|| NexusError::invalid_response("query_param strategy has no param_name"))?;
-    let mut applied = Applied::bearer(Strategy::QueryParam, config);
-    applied.token_type = param.clone();
-    applied.value_prefix = String::new();
-    applied.query_param = Some(param);
-    applied
-        .credential_field
-        .get_or_insert_with(|| "api_key".to_owned());
-    Ok(applied)
-}
-
-/// The token: `credentials.access_token`, else the top-level `access_token`,
-/// else `credentials[credential_field]`.
-/// `hmac_payload` and `aws_sigv4`, in a build without the `signing` feature.
-#[cfg(not(feature = "signing"))]
-fn signing(
-    kind: &str,
-    _credentials: &Map<String, Value>,
-    _config: &Config<'_>,
-) -> Result<Applied, NexusError> {
-    Err(NexusError::unsupported_strategy(format!(
-        "the `{kind}` strategy needs this crate's `signing` feature"
-    )))
+    Ok(BASE64.encode(format!("{user}:{pass}")))
 }
 
 /// `hmac_payload` and `aws_sigv4`: the secret is the token, and the signer
 /// signs each request with it.
-#[cfg(feature = "signing")]
 fn signing(
-    kind: &str,
+    strategy: Strategy,
     credentials: &Map<String, Value>,
     config: &Config<'_>,
-) -> Result<Applied, NexusError> {
-    if kind == "hmac_payload" {
-        hmac_payload(credentials, config)
+    expires_at: SystemTime,
+) -> Result<CachedToken, NexusError> {
+    crate::signing::check_available(strategy.as_str())?;
+    if strategy == Strategy::HmacPayload {
+        hmac_payload(credentials, config, expires_at)
     } else {
-        aws_sigv4(credentials, config)
+        aws_sigv4(credentials, config, expires_at)
     }
 }
 
-#[cfg(feature = "signing")]
 fn hmac_payload(
     credentials: &Map<String, Value>,
     config: &Config<'_>,
-) -> Result<Applied, NexusError> {
+    expires_at: SystemTime,
+) -> Result<CachedToken, NexusError> {
     use crate::token::{HmacAlgo, SigEncoding};
     let header_name = config.text("header_name").ok_or_else(|| {
         NexusError::invalid_credentials("hmac_payload strategy has no header_name")
@@ -273,53 +190,59 @@ fn hmac_payload(
     })?;
     let algo = config.choice("algo", "sha256", HmacAlgo::parse, "sha256 or sha1")?;
     let encoding = config.choice("encoding", "hex", SigEncoding::parse, "hex or base64")?;
-    let mut applied = Applied::bearer(Strategy::HmacPayload, &Config(None));
-    applied.token_type = format!("HMAC-{}", algo.as_str().to_ascii_uppercase());
-    applied.header_name = header_name;
-    applied.value_prefix = String::new();
-    applied.token = Some(secret);
-    applied.signer = Some(Signer::Hmac { algo, encoding });
-    Ok(applied)
+    let signer = Signer::Hmac { algo, encoding };
+    Ok(CachedToken::signed(secret, expires_at, header_name, signer))
 }
 
-#[cfg(feature = "signing")]
-fn aws_sigv4(credentials: &Map<String, Value>, config: &Config<'_>) -> Result<Applied, NexusError> {
+fn aws_sigv4(
+    credentials: &Map<String, Value>,
+    config: &Config<'_>,
+    expires_at: SystemTime,
+) -> Result<CachedToken, NexusError> {
     let required = |value: Option<String>, what: &str| {
         value.ok_or_else(|| NexusError::invalid_credentials(format!("aws_sigv4 has no {what}")))
     };
     let service = required(config.text("service"), "config.service")?;
     let access_key = required(text(credentials, "access_key"), "access_key")?;
     let secret_key = required(text(credentials, "secret_key"), "secret_key")?;
-    let mut applied = Applied::bearer(Strategy::AwsSigV4, &Config(None));
-    applied.token_type = "AWS4-HMAC-SHA256".to_owned();
-    applied.value_prefix = String::new();
-    applied.token = Some(secret_key);
-    applied.signer = Some(Signer::AwsSigV4 {
+    let signer = Signer::AwsSigV4 {
         access_key,
         session_token: text(credentials, "session_token"),
         region: config.text("region").unwrap_or_else(|| "us-east-1".into()),
         service,
-    });
-    Ok(applied)
+    };
+    Ok(CachedToken::signed(
+        secret_key,
+        expires_at,
+        String::new(),
+        signer,
+    ))
 }
 
-/// What a signer puts on the wire besides the signature, which must be
-/// header-safe: for `aws_sigv4` the key id, scope and session token.
-fn sent_by(signer: &Signer) -> String {
-    match signer {
-        Signer::Hmac { .. } => String::new(),
-        Signer::AwsSigV4 {
+/// What a token puts in its header, which must be header-safe: the prefix
+/// and the token, nothing for `hmac_payload` (a signature), and for
+/// `aws_sigv4` the key id, scope and session token.
+fn sent_by(token: &CachedToken) -> (&str, String) {
+    match token.signer() {
+        None => (token.value_prefix(), token.access_token().to_owned()),
+        Some(Signer::Hmac { .. }) => ("", String::new()),
+        Some(Signer::AwsSigV4 {
             access_key,
             session_token,
             region,
             service,
-        } => format!(
-            "{access_key} {region} {service} {}",
-            session_token.as_deref().unwrap_or("")
+        }) => (
+            "",
+            format!(
+                "{access_key} {region} {service} {}",
+                session_token.as_deref().unwrap_or("")
+            ),
         ),
     }
 }
 
+/// The token: `credentials.access_token`, else the top-level `access_token`,
+/// else `credentials[credential_field]`.
 fn access_token(
     body: &Value,
     credentials: &Map<String, Value>,
@@ -429,8 +352,11 @@ pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
     }
 }
 
-/// `invalid_credentials` unless the header name and value can be sent as they are.
-fn check_header_safe(name: &str, prefix: &str, token: &str) -> Result<(), NexusError> {
+/// `invalid_credentials` unless the token's header name and value can be
+/// sent as they are.
+fn check_header_safe(token: &CachedToken) -> Result<(), NexusError> {
+    let (prefix, sent) = sent_by(token);
+    let (name, token) = (token.header_name(), sent.as_str());
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Err(NexusError::invalid_credentials(
             "the strategy's header name cannot be sent in HTTP",

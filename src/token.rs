@@ -19,14 +19,28 @@ pub(crate) enum Strategy {
     /// `?<param>=<key>`.
     QueryParam,
     /// An HMAC of each request's body in `<header_name>`.
-    #[cfg_attr(not(feature = "signing"), allow(dead_code))]
     HmacPayload,
     /// AWS Signature Version 4 over each request.
-    #[cfg_attr(not(feature = "signing"), allow(dead_code))]
     AwsSigV4,
 }
 
 impl Strategy {
+    /// Every strategy, for [`parse`](Strategy::parse).
+    const ALL: [Strategy; 6] = [
+        Strategy::OAuth2,
+        Strategy::Header,
+        Strategy::BasicAuth,
+        Strategy::QueryParam,
+        Strategy::HmacPayload,
+        Strategy::AwsSigV4,
+    ];
+
+    /// The strategy the Broker names `name`.
+    pub(crate) fn parse(name: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// The Broker's name for it.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Strategy::OAuth2 => "oauth2",
@@ -41,15 +55,11 @@ impl Strategy {
 
 /// The hash of an `hmac_payload` signature (`config.algo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Built only by the resolver of the `signing` feature (and serde).
-#[cfg_attr(not(feature = "signing"), allow(dead_code))]
 pub(crate) enum HmacAlgo {
     Sha256,
     Sha1,
 }
 
-// Built only by the resolver of the `signing` feature (and serde).
-#[cfg_attr(not(feature = "signing"), allow(dead_code))]
 impl HmacAlgo {
     pub(crate) fn parse(name: &str) -> Option<HmacAlgo> {
         match name {
@@ -69,8 +79,6 @@ impl HmacAlgo {
 
 /// How an `hmac_payload` signature is written (`config.encoding`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Built only by the resolver of the `signing` feature (and serde).
-#[cfg_attr(not(feature = "signing"), allow(dead_code))]
 pub(crate) enum SigEncoding {
     /// Lowercase hexadecimal.
     Hex,
@@ -78,8 +86,6 @@ pub(crate) enum SigEncoding {
     Base64,
 }
 
-// Built only by the resolver of the `signing` feature (and serde).
-#[cfg_attr(not(feature = "signing"), allow(dead_code))]
 impl SigEncoding {
     pub(crate) fn parse(name: &str) -> Option<SigEncoding> {
         match name {
@@ -100,7 +106,6 @@ impl SigEncoding {
 /// What signs each request, for the two signing strategies. The signing
 /// secret itself is the token's `access_token`.
 #[derive(Clone, PartialEq, Eq)]
-#[cfg_attr(not(feature = "signing"), allow(dead_code))]
 pub(crate) enum Signer {
     /// `hmac_payload`: the signature goes in the token's `header_name`.
     Hmac {
@@ -141,18 +146,19 @@ impl fmt::Debug for Signer {
     }
 }
 
-/// The parts of a [`CachedToken`], for the crate's resolve parser.
+/// The parts of a [`CachedToken`]: built only by its constructors, which
+/// hold every strategy's rules.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct TokenParts {
-    pub(crate) access_token: String,
-    pub(crate) token_type: String,
-    pub(crate) expires_at: SystemTime,
-    pub(crate) header_name: String,
-    pub(crate) value_prefix: String,
-    pub(crate) query_param: Option<String>,
-    pub(crate) strategy: Strategy,
+struct TokenParts {
+    access_token: String,
+    token_type: String,
+    expires_at: SystemTime,
+    header_name: String,
+    value_prefix: String,
+    query_param: Option<String>,
+    strategy: Strategy,
     /// `Some` for the strategies that sign each request.
-    pub(crate) signer: Option<Signer>,
+    signer: Option<Signer>,
 }
 
 /// A credential ready to apply to a request (Python's resolved token).
@@ -254,6 +260,42 @@ impl CachedToken {
         })
     }
 
+    /// `basic_auth`: `Authorization: Basic <encoded>`, where `encoded` is
+    /// `base64(user:password)`.
+    pub(crate) fn basic_auth(encoded: String, expires_at: SystemTime) -> Self {
+        CachedToken::bearer(encoded, expires_at).edit(|p| {
+            p.token_type = "Basic".to_owned();
+            p.value_prefix = "Basic ".to_owned();
+            p.strategy = Strategy::BasicAuth;
+        })
+    }
+
+    /// A strategy that signs each request with `secret`: `hmac_payload`
+    /// (the signature in `header_name`) or `aws_sigv4` (in `Authorization`).
+    pub(crate) fn signed(
+        secret: String,
+        expires_at: SystemTime,
+        header_name: String,
+        signer: Signer,
+    ) -> Self {
+        CachedToken::bearer(secret, expires_at).edit(|p| {
+            (p.strategy, p.token_type, p.header_name) = match &signer {
+                Signer::Hmac { algo, .. } => (
+                    Strategy::HmacPayload,
+                    format!("HMAC-{}", algo.as_str().to_ascii_uppercase()),
+                    header_name,
+                ),
+                Signer::AwsSigV4 { .. } => (
+                    Strategy::AwsSigV4,
+                    "AWS4-HMAC-SHA256".to_owned(),
+                    "Authorization".to_owned(),
+                ),
+            };
+            p.value_prefix = String::new();
+            p.signer = Some(signer);
+        })
+    }
+
     /// The credential itself (Python `.access_token`): a secret. For
     /// `hmac_payload` it is the signing secret, for `aws_sigv4` the secret
     /// access key.
@@ -323,7 +365,7 @@ impl CachedToken {
         [self.parts.access_token.as_str(), session]
     }
 
-    pub(crate) fn from_parts(parts: TokenParts) -> Self {
+    fn from_parts(parts: TokenParts) -> Self {
         CachedToken {
             parts: Arc::new(parts),
         }
@@ -438,47 +480,41 @@ impl<'de> serde::Deserialize<'de> for CachedToken {
         let expires_at = expiry_from_seconds(r.expires_at)
             .ok_or_else(|| D::Error::custom("expires_at is not a time in epoch seconds"))?;
         let missing = |what: &str| D::Error::custom(format!("{} token has no {what}", r.strategy));
-        let (strategy, signer) = match r.strategy.as_str() {
-            "oauth2" => (Strategy::OAuth2, None),
-            "header" => (Strategy::Header, None),
-            "basic_auth" => (Strategy::BasicAuth, None),
-            "query_param" if r.query_param.is_some() => (Strategy::QueryParam, None),
-            "query_param" => return Err(missing("query_param")),
-            "hmac_payload" => {
+        let strategy = Strategy::parse(&r.strategy)
+            .ok_or_else(|| D::Error::custom(format!("unknown strategy `{}`", r.strategy)))?;
+        let secret = r.access_token;
+        let token = |secret| CachedToken::bearer(secret, expires_at);
+        Ok(match strategy {
+            Strategy::OAuth2 => token(secret).with_token_type(r.token_type),
+            Strategy::Header => token(secret).with_header(r.header_name, r.value_prefix),
+            Strategy::BasicAuth => CachedToken::basic_auth(secret, expires_at),
+            Strategy::QueryParam => {
+                token(secret).with_query_param(r.query_param.ok_or_else(|| missing("query_param"))?)
+            }
+            Strategy::HmacPayload => {
                 let algo = r.algo.as_deref().and_then(HmacAlgo::parse);
                 let encoding = r.encoding.as_deref().and_then(SigEncoding::parse);
                 let (Some(algo), Some(encoding)) = (algo, encoding) else {
                     return Err(missing("known algo and encoding"));
                 };
-                (Strategy::HmacPayload, Some(Signer::Hmac { algo, encoding }))
+                let signer = Signer::Hmac { algo, encoding };
+                CachedToken::signed(secret, expires_at, r.header_name, signer)
             }
-            "aws_sigv4" => {
+            Strategy::AwsSigV4 => {
                 let (Some(access_key), Some(region), Some(service)) =
-                    (r.access_key.clone(), r.region.clone(), r.service.clone())
+                    (r.access_key, r.region, r.service)
                 else {
                     return Err(missing("access_key, region and service"));
                 };
-                let session_token = r.session_token.clone();
                 let signer = Signer::AwsSigV4 {
                     access_key,
-                    session_token,
+                    session_token: r.session_token,
                     region,
                     service,
                 };
-                (Strategy::AwsSigV4, Some(signer))
+                CachedToken::signed(secret, expires_at, r.header_name, signer)
             }
-            other => return Err(D::Error::custom(format!("unknown strategy `{other}`"))),
-        };
-        Ok(CachedToken::from_parts(TokenParts {
-            access_token: r.access_token,
-            token_type: r.token_type,
-            expires_at,
-            header_name: r.header_name,
-            value_prefix: r.value_prefix,
-            query_param: r.query_param.filter(|_| strategy == Strategy::QueryParam),
-            strategy,
-            signer,
-        }))
+        })
     }
 }
 
