@@ -14,18 +14,19 @@ use crate::connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
     RevokeResult, TokenResponse, required_str,
 };
-use crate::error::{NexusError, REDACTED};
+use crate::error::NexusError;
 use crate::fetch::{
     FetchOptions, FetchResponse, check_scoped_parts, prepare, send_following_redirects,
 };
 use crate::fetcher::Fetcher;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
+use crate::redact::{REDACTED, escape, for_log, url_for_debug};
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::scope::ScopeGuard;
 use crate::token::CachedToken;
 use crate::transport::Transport;
-use crate::url::{encode_path_segment, escape, for_log, form_urlencode, url_for_debug};
+use crate::url::{encode_path_segment, form_urlencode};
 use crate::wait::WaitOptions;
 
 /// A blocking client of the Nexus Gateway (Python `NexusClient`).
@@ -552,7 +553,7 @@ impl NexusClient {
                 "Could not parse expires_at={:?} for workspace={ws} provider={p}, using 5-minute fallback",
                 {
                     let [secret, session] = token.secrets();
-                    crate::error::redact(&value.to_string(), &[self.gateway().api_key(), secret, session])
+                    crate::redact::redact(&value.to_string(), &[self.gateway().api_key(), secret, session])
                 }
             ),
         }

@@ -7,7 +7,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::error::{NexusError, REDACTED};
+use crate::error::NexusError;
+use crate::redact::REDACTED;
 
 /// The state of a connection, from `check_connection`.
 ///
@@ -207,9 +208,9 @@ impl RequestConnectionResponse {
         Ok(RequestConnectionResponse {
             auth_url: required_str(body, "authUrl")?,
             connection_id: required_str(body, "connection_id")?,
-            state: non_empty_str(body, "state"),
+            state: optional_str(body, "state"),
             scopes,
-            provider_id: non_empty_str(body, "provider_id"),
+            provider_id: optional_str(body, "provider_id"),
         })
     }
 }
@@ -382,33 +383,34 @@ impl RevokeResult {
             .and_then(Value::as_u64)
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
         Ok(RevokeResult {
-            connection_id: non_empty_str(body, "connection_id"),
-            provider_name: non_empty_str(body, "provider_name"),
-            status: non_empty_str(body, "status").unwrap_or_default(),
-            revoked_at: non_empty_str(body, "revoked_at"),
+            connection_id: optional_str(body, "connection_id"),
+            provider_name: optional_str(body, "provider_name"),
+            status: optional_str(body, "status").unwrap_or_default(),
+            revoked_at: optional_str(body, "revoked_at"),
             already_revoked: flag("already_revoked"),
             token_deleted: flag("token_deleted"),
             provider_revoked: flag("provider_revoked"),
             sessions_closed,
-            provider_revocation_error: non_empty_str(body, "provider_revocation_error"),
+            provider_revocation_error: optional_str(body, "provider_revocation_error"),
         })
     }
 }
 
 /// `body[key]` as a string, or `invalid_response` naming the key.
 pub(crate) fn required_str(body: &Value, key: &str) -> Result<String, NexusError> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    non_empty_str(body.get(key))
         .map(str::to_owned)
         .ok_or_else(|| NexusError::invalid_response(format!("answer has no `{key}`")))
 }
 
-fn non_empty_str(body: &Value, key: &str) -> Option<String> {
-    body.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+/// `body[key]` if it is a non-empty string.
+fn optional_str(body: &Value, key: &str) -> Option<String> {
+    non_empty_str(body.get(key)).map(str::to_owned)
+}
+
+/// A JSON value that is a non-empty string (a number is not a name).
+pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// A string, or a number written as one; anything else is `None`.

@@ -2,6 +2,9 @@
 //! expiries) and HTTP dates (`Retry-After`). Pure functions over `&str`,
 //! answering seconds since the Unix epoch.
 
+#[cfg(any(test, feature = "testing", feature = "signing"))]
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 /// Days from 1970-01-01 to the given proleptic Gregorian date
 /// (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -27,6 +30,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// Whole seconds since the Unix epoch, negative before it (saturating).
+#[cfg(any(test, feature = "testing", feature = "signing"))]
+pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
+    let whole = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(after) => whole(after),
+        Err(before) => -whole(before.duration()),
+    }
 }
 
 /// The UTC calendar fields of an instant, for formatting.
@@ -108,7 +121,7 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// Seconds since the epoch for a validated calendar date and time of day.
-fn epoch_seconds(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+fn civil_to_epoch(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
     let valid = (1..=12).contains(&month)
         && (1..=days_in_month(year, month)).contains(&day)
         && h < 24
@@ -148,7 +161,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
     }
     let (year, month, day) = (i64::from(digits(y)?), digits(mo)?, digits(d)?);
     let Some(time) = time else {
-        return epoch_seconds(year, month, day, 0, 0, 0).map(|t| t as f64);
+        return civil_to_epoch(year, month, day, 0, 0, 0).map(|t| t as f64);
     };
 
     // HH:MM:SS, then the rest: fraction and offset.
@@ -161,7 +174,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
         return None;
     }
     let (h, m, sec) = (digits(&hms[..2])?, digits(&hms[3..5])?, digits(&hms[6..])?);
-    let base = epoch_seconds(year, month, day, h, m, sec)?;
+    let base = civil_to_epoch(year, month, day, h, m, sec)?;
 
     let (fraction, offset) = match rest.strip_prefix(['.', ',']) {
         Some(after) => {
@@ -233,7 +246,7 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
         [wd, day, mon, year, time, "GMT"] if wd.ends_with(',') && year.len() == 4 => {
             let (h, m, sec) = hms(time)?;
             let year = i64::from(digits(year)?);
-            epoch_seconds(year, month_number(mon)?, digits(day)?, h, m, sec)
+            civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
         }
         // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
         [wd, date, time, "GMT"] if wd.ends_with(',') => {
@@ -246,13 +259,13 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
             let yy = i64::from(digits(yy)?);
             let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
             let (h, m, sec) = hms(time)?;
-            epoch_seconds(year, month_number(mon)?, digits(day)?, h, m, sec)
+            civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
         }
         // asctime: Sun Nov  6 08:49:37 1994
         [_wd, mon, day, time, year] if year.len() == 4 => {
             let (h, m, sec) = hms(time)?;
             let year = i64::from(digits(year)?);
-            epoch_seconds(year, month_number(mon)?, digits(day)?, h, m, sec)
+            civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
         }
         _ => None,
     }
@@ -261,6 +274,20 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn epoch_seconds_either_side_of_the_epoch() {
+        assert_eq!(epoch_seconds(UNIX_EPOCH), 0);
+        assert_eq!(epoch_seconds(UNIX_EPOCH + Duration::from_millis(1_999)), 1);
+        assert_eq!(
+            epoch_seconds(UNIX_EPOCH - Duration::from_secs(86_400)),
+            -86_400
+        );
+        let formatted = format_rfc3339(epoch_seconds(
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ));
+        assert_eq!(parse_rfc3339(&formatted), Some(1_700_000_000.0));
+    }
 
     #[test]
     fn non_ascii_offsets_are_refused_not_sliced() {

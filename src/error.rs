@@ -10,12 +10,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::code;
+use crate::redact::redact;
 
 /// The longest error-body text kept as a message, in bytes.
 const MAX_MESSAGE_BYTES: usize = 512;
-
-/// What replaces a secret in text copied from an answer.
-pub(crate) const REDACTED: &str = "<redacted>";
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
 /// (Python `NexusError`).
@@ -284,17 +282,6 @@ impl StdError for NexusError {
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
-}
-
-/// `text` with every non-empty one of `secrets` replaced by `<redacted>`.
-pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        if out.contains(secret) {
-            out = out.replace(secret, REDACTED);
-        }
-    }
-    out
 }
 
 /// The `(code, message)` of a non-2xx Gateway answer.

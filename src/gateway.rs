@@ -11,10 +11,11 @@ use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
 use crate::LOG_TARGET;
 use crate::error::NexusError;
+use crate::redact::escape;
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
 use crate::transport::{ReadError, Transport, never_sent, read_capped, read_some};
-use crate::url::{Origin, check_tls_available, escape, parse_http_url};
+use crate::url::{Origin, check_tls_available, parse_http_url};
 
 /// The largest Gateway answer the SDK reads.
 pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
@@ -88,12 +89,14 @@ impl Gateway {
         &self.transport
     }
 
-    /// The base URL for `Debug`.
+    /// The base URL, without its trailing `/`.
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    /// The secrets to redact from text copied out of any answer.
+    /// The api key as text: redacted from text copied out of any answer,
+    /// hashed into the client's cache-owner id; `Debug` shows only whether
+    /// it is set.
     pub(crate) fn api_key(&self) -> &str {
         &self.api_key_text
     }
@@ -231,6 +234,6 @@ impl Gateway {
         }
         request
             .body(())
-            .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))
+            .map_err(|_| NexusError::invalid_input("the Gateway request cannot be built"))
     }
 }

@@ -28,6 +28,7 @@ mod gateway;
 mod options;
 #[cfg(test)]
 mod properties;
+mod redact;
 mod redirect;
 mod resolve;
 mod retry;
@@ -55,6 +56,7 @@ pub use error::{ErrorKind, NexusError};
 pub use fetch::{FetchOptions, FetchResponse, Headers};
 pub use fetcher::Fetcher;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
+pub(crate) use redact::LOG_TARGET;
 pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
@@ -65,9 +67,6 @@ pub use wait::{DEFAULT_POLL_INTERVAL, DEFAULT_WAIT_TIMEOUT, WaitOptions};
 /// The [`http`](https://docs.rs/http) crate (1.x) whose types the API uses:
 /// [`Headers`] is its `HeaderMap`.
 pub use ureq::http;
-
-/// The `log` target of every line the crate logs.
-pub(crate) const LOG_TARGET: &str = "nexus_sdk";
 
 /// Every public options and input struct is `#[non_exhaustive]`: a struct
 /// literal from outside the crate does not compile, so a field added later

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{NexusError, REDACTED};
+use crate::error::NexusError;
+use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::CredentialScope;
-use crate::url::url_for_debug;
 
 /// The default of [`NexusClientOptions::timeout`]: 35 s, above the Gateway's
 /// own 30 s wait for its Broker, so that the Gateway's `502

@@ -11,10 +11,11 @@ use ureq::http::{HeaderName, HeaderValue, Uri};
 
 use crate::date::{format_rfc3339, parse_http_date, parse_rfc3339};
 use crate::error::parse_error_body;
+use crate::redact::{escape, for_log};
 use crate::resolve::{parse_expiry, token_from_resolve};
 use crate::retry::{MAX_RETRY_AFTER, parse_retry_after};
 use crate::url::{
-    Origin, encode_path_segment, escape, for_log, form_urlencode, is_loopback_host, parse_http_url,
+    Origin, encode_path_segment, form_urlencode, is_loopback_host, parse_http_url,
     resolve_location, with_query_param,
 };
 

@@ -10,10 +10,11 @@ use ureq::http::{HeaderName, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::connection::non_empty_str;
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
+use crate::redact::escape;
 use crate::token::{CachedToken, Signer, Strategy};
-use crate::url::escape;
 
 /// How long a token is kept when the Gateway gives no usable expiry.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -111,8 +112,7 @@ struct Config<'a>(Option<&'a Map<String, Value>>);
 impl Config<'_> {
     /// A non-empty string setting (a number is not a name).
     fn text(&self, key: &str) -> Option<String> {
-        let value = self.raw_str(key)?;
-        (!value.is_empty()).then(|| value.to_owned())
+        non_empty_str(self.0?.get(key)).map(str::to_owned)
     }
 
     /// A string setting as given, empty or not.

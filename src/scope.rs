@@ -14,7 +14,8 @@ use crate::flight::Flight;
 use serde_json::Value;
 
 use crate::error::NexusError;
-use crate::url::{Origin, escape, url_for_debug};
+use crate::redact::{escape, url_for_debug};
+use crate::url::Origin;
 
 /// How long the Gateway's provider metadata is kept.
 const METADATA_TTL: Duration = Duration::from_secs(300);

@@ -6,22 +6,22 @@
 //! after every other header is final; the fetch path calls it for every
 //! hop and every retry, so each request is signed over its own bytes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
-use crate::date::format_amz_date;
+use crate::date::{epoch_seconds, format_amz_date};
 use crate::error::NexusError;
 use crate::token::{CachedToken, HmacAlgo, SigEncoding, Signer};
-use crate::url::Origin;
+use crate::url::{Origin, UNRESERVED};
 
 /// `hmac_payload`: the HMAC of `body` under `secret`, encoded.
 pub(crate) fn hmac_payload(
@@ -130,10 +130,7 @@ pub(crate) fn aws_sigv4(
     time: SystemTime,
     rules: AwsRules,
 ) -> AwsSignature {
-    let epoch = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let amz_date = format_amz_date(epoch);
+    let amz_date = format_amz_date(epoch_seconds(time).max(0));
     let content_sha256 = sha256_hex(request.body);
     let (canonical, signed_headers) =
         canonical_request(request, key, rules, &amz_date, &content_sha256);
@@ -218,15 +215,9 @@ fn aws_signature(key: &AwsKey<'_>, date: &str, string_to_sign: &str) -> String {
     hex(&hmac_sha256(&signing_key, string_to_sign.as_bytes()))
 }
 
-/// Everything but AWS's unreserved characters (`A-Z a-z 0-9 - _ . ~`).
-const AWS_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
+/// Everything but the unreserved characters (`A-Z a-z 0-9 - _ . ~`), as AWS encodes.
 fn aws_encode(text: &str) -> String {
-    utf8_percent_encode(text, AWS_ENCODE).to_string()
+    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// The path part of the canonical request.
@@ -510,7 +501,7 @@ mod tests {
                 body: &request.body,
             };
             let at = crate::date::parse_rfc3339(&text("timestamp")).unwrap();
-            let time = UNIX_EPOCH + Duration::from_secs(at as u64);
+            let time = std::time::UNIX_EPOCH + Duration::from_secs(at as u64);
             let signed = aws_sigv4(&wire, &key, time, rules);
             let (canonical, _) =
                 canonical_request(&wire, &key, rules, &signed.amz_date, &signed.content_sha256);

@@ -20,8 +20,8 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 ///
 /// SipHash, std's default, was about a fifth of the instructions of a
 /// cache hit (`benches/cache.rs`). Its resistance to collision flooding
-/// buys nothing here: the token map only holds pairs the Gateway resolved,
-/// and a flight lives only while its resolve does.
+/// buys little here: the token map holds pairs the application's own
+/// clients resolved or stored, and a flight lives only while its resolve does.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher {
     hash: u64,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::error::REDACTED;
+use crate::redact::REDACTED;
 
 /// How a credential is applied to a request, as the Broker names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

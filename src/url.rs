@@ -1,8 +1,9 @@
 //! Every URL rule of the crate, in one place: parsing and validating a
 //! caller's or the Gateway's URL, origins (the one comparison behind the
 //! redirect rule, the loopback rule and the credential scope), percent- and
-//! form-encoding, joining a `Location`, and printing a URL for a log line.
-//! Pure functions over strings and [`Uri`]s.
+//! form-encoding, joining a `Location`, and whether this build can reach a
+//! URL. Pure functions over strings and [`Uri`]s. How a URL is printed is
+//! `redact`'s.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,10 +12,12 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use ureq::http::Uri;
 
-use crate::error::{NexusError, REDACTED};
+use crate::error::NexusError;
+use crate::redact::escape;
 
-/// Bytes left alone in a path segment: `A-Z a-z 0-9 - . _ ~` (RFC 3986 unreserved).
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+/// Bytes left alone in a path segment, and by AWS's encoding: `A-Z a-z 0-9
+/// - . _ ~` (RFC 3986 unreserved).
+pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -205,7 +208,7 @@ fn encode_target(target: &str) -> Cow<'_, str> {
 /// Percent-encodes `s` as one path segment: every byte but `A-Z a-z 0-9 - . _ ~`,
 /// so `a/b` becomes `a%2Fb` and `../x` cannot climb.
 pub(crate) fn encode_path_segment(s: &str) -> String {
-    utf8_percent_encode(s, PATH_SEGMENT).to_string()
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// An `application/x-www-form-urlencoded` query string of the pairs, in order.
@@ -231,9 +234,20 @@ fn form_encode_into(out: &mut String, s: &str) {
 
 /// A form-encoded name or value, decoded (`+` is a space).
 fn form_decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_decode(s, true)
+}
+
+/// `%XX` escapes decoded (and `+` as a space when `plus` is set), lossily:
+/// a malformed escape stays as written, invalid UTF-8 becomes U+FFFD.
+pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
+    let spaced;
+    let s = if plus && s.contains('+') {
+        spaced = s.replace('+', " ");
+        spaced.as_str()
+    } else {
+        s
+    };
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// `uri` with `name=value` as the last query parameter, after removing every
@@ -425,48 +439,6 @@ fn ipv4_part(part: &str) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(digits, radix).ok()
-}
-
-/// A URL as a log line may show it: scheme, host, port and path, without
-/// userinfo, query or fragment, control characters escaped.
-pub(crate) fn for_log(uri: &Uri) -> String {
-    let host = uri.host().unwrap_or("");
-    let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
-    let scheme = uri.scheme_str().unwrap_or("");
-    escape(&format!("{scheme}://{host}{port}{}", uri.path())).into_owned()
-}
-
-/// A URL as `Debug` may show it: any userinfo replaced by `<redacted>`, no
-/// query or fragment.
-pub(crate) fn url_for_debug(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or("");
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{REDACTED}@{host}{}", &rest[authority_end..]),
-        None => url.to_owned(),
-    }
-}
-
-/// `s` with control characters (CR, LF, ESC, …) escaped, so that a caller's
-/// id cannot forge a log line.
-pub(crate) fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    Cow::Owned(
-        s.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
 }
 
 #[cfg(test)]
@@ -704,18 +676,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(spaced, "http://x/?api+key=S");
-    }
-
-    #[test]
-    fn log_forms() {
-        let u = uri("http://127.0.0.1:8080/a/b?token=secret");
-        assert_eq!(for_log(&u), "http://127.0.0.1:8080/a/b");
-        assert_eq!(url_for_debug("http://a/b@c?key=1"), "http://a/b@c");
-        assert_eq!(
-            url_for_debug("https://u:p@h:1/x#f"),
-            "https://<redacted>@h:1/x"
-        );
-        assert_eq!(escape("ws\r\nINFO fake"), "ws\\r\\nINFO fake");
-        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
 }

@@ -1,10 +1,10 @@
 //! [`Fault`]: the misbehaviours a [`FakeGateway`](super::FakeGateway) can be scripted with.
 
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::server::Reply;
-use crate::date::format_http_date;
+use crate::date::{epoch_seconds, format_http_date};
 
 /// A misbehaviour to script with [`FakeGateway::push_fault`](super::FakeGateway::push_fault).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +63,7 @@ impl Fault {
     /// The same status fault with a `Retry-After` header naming the
     /// instant `at` as an HTTP date.
     pub fn with_retry_after_date(self, at: SystemTime) -> Fault {
-        let secs = match at.duration_since(UNIX_EPOCH) {
-            Ok(after) => after.as_secs() as i64,
-            Err(before) => -(before.duration().as_secs() as i64),
-        };
-        self.with_retry_after(&format_http_date(secs))
+        self.with_retry_after(&format_http_date(epoch_seconds(at)))
     }
 
     /// The same status fault with a `Retry-After` header.

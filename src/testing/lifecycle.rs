@@ -2,7 +2,7 @@
 //! consent page, check-connection, token, refresh and revoke, answering as
 //! the real Gateway and its Broker do.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use super::request::RecordedRequest;
 use super::routes::{Route, State, error_reply, json_reply};
 use super::server::Reply;
 use crate::ConnectionStatus;
-use crate::date::format_rfc3339;
+use crate::date::{epoch_seconds, format_rfc3339};
 
 pub(crate) fn request_connection(state: &mut State, request: &RecordedRequest) -> Reply {
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
@@ -207,10 +207,7 @@ pub(crate) fn revoke(state: &mut State, id: &str, workspace_id: Option<String>) 
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
+    epoch_seconds(SystemTime::now())
 }
 
 fn token_object(connection: &FakeConnection) -> Value {

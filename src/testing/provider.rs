@@ -1,12 +1,12 @@
 //! What a [`FakeGateway`](super::FakeGateway) serves: [`FakeConnection`]s for
 //! the lifecycle endpoints and [`FakeProvider`]s for `/v1/resolve`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
 use crate::ConnectionStatus;
-use crate::date::format_rfc3339;
+use crate::date::{epoch_seconds, format_rfc3339};
 
 /// A connection for the lifecycle endpoints (check, token, refresh, revoke).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,10 +269,7 @@ impl FakeProvider {
             }
         }
         if let Some(lifetime) = self.expires_in {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            let at = (now + lifetime).as_secs() as i64;
+            let at = epoch_seconds(SystemTime::now() + lifetime);
             credentials.insert("expires_at".into(), format_rfc3339(at).into());
             credentials.insert("expired".into(), false.into());
         }

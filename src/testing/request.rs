@@ -6,6 +6,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 
+pub(crate) use crate::url::percent_decode;
+
 /// The largest request head (request line and headers) the server reads.
 const MAX_HEAD: usize = 64 << 10;
 /// The largest request body the server reads.
@@ -71,30 +73,6 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
             (percent_decode(k, true), percent_decode(v, true))
         })
         .collect()
-}
-
-/// Decodes `%XX` escapes (and `+` as space when `plus` is set), lossily.
-pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' if plus => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Why a request was refused: the status a strict server answers.
