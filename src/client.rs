@@ -57,6 +57,9 @@ pub struct NexusClient {
 
 struct Inner {
     gateway: Gateway,
+    /// Upstream requests' transport; the Gateway's is a clone of it (one
+    /// connection pool).
+    transport: Transport,
     max_upstream_body: usize,
     scope: ScopeGuard,
     /// The longest one Gateway call may take, retries included: how long a
@@ -73,7 +76,7 @@ impl fmt::Debug for NexusClient {
         f.debug_struct("NexusClient")
             .field("gateway_url", &url_for_debug(inner.gateway.base_url()))
             .field("api_key", &key)
-            .field("timeout", &inner.gateway.transport().timeout())
+            .field("timeout", &inner.transport.timeout())
             .field("max_upstream_body", &inner.max_upstream_body)
             .finish_non_exhaustive()
     }
@@ -102,11 +105,12 @@ impl NexusClient {
             ));
         }
         let retry = &options.retry_policy;
+        let transport = Transport::new(timeout);
         let gateway = Gateway::new(
             &options.gateway_url,
             &options.api_key,
             retry,
-            Transport::new(timeout),
+            transport.clone(),
         )?;
         let cache_owner = owner_of(gateway.base_url(), gateway.api_key());
         let retry = retry.normalized();
@@ -116,6 +120,7 @@ impl NexusClient {
         Ok(NexusClient {
             inner: Arc::new(Inner {
                 gateway,
+                transport,
                 max_upstream_body: options.max_upstream_body,
                 scope: ScopeGuard::new(&options.credential_scope)?,
                 call_budget,
@@ -462,7 +467,7 @@ impl NexusClient {
         }
         let token = self.cached_token(cache, workspace_id, provider)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
-        let (transport, cap) = (self.gateway().transport(), self.inner.max_upstream_body);
+        let (transport, cap) = (&self.inner.transport, self.inner.max_upstream_body);
         let answer = send_following_redirects(transport, cap, &outgoing, &token)?;
         // Only a 401 from an origin that got the credential rejects the token.
         if answer.response.0 != 401 || !answer.credentialed {

@@ -84,11 +84,6 @@ impl Gateway {
         })
     }
 
-    /// The transport, shared with upstream calls (one connection pool).
-    pub(crate) fn transport(&self) -> &Transport {
-        &self.transport
-    }
-
     /// The base URL, without its trailing `/`.
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url
