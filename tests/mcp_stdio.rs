@@ -382,8 +382,8 @@ fn a_cancelled_request_gets_no_answer_and_others_do() {
     let (gateway, upstream) = setup();
     upstream.set_latency(Duration::from_millis(400));
     let mut server = Server::start(&gateway);
+    // Lines are read in order: the call is under way when the cancel is read.
     server.send(&fetch_call(json!("slow"), &upstream.url()).to_string());
-    thread::sleep(Duration::from_millis(100));
     server.send(
         &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
         "params": {"requestId": "slow", "reason": "user"}})
@@ -442,7 +442,7 @@ fn the_shutdown_line_counts_only_calls_in_flight() {
     let mut server = Server::start(&gateway);
     let answer = server.request(fetch_call(json!(1), &upstream.url()));
     assert_eq!(answer["result"]["isError"], false);
-    thread::sleep(Duration::from_millis(100));
+    // No wait: the call was done before its answer was written.
     let stderr = server.finish();
     assert!(stderr.contains("finishing 0 call(s) under way"), "{stderr}");
 }
