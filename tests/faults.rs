@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{client, client_with, fast_retries};
+use common::{client, client_with, fast_retries, wait_until};
 use nexus_sdk::testing::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route,
 };
@@ -342,7 +342,17 @@ fn a_40_mib_upstream_answer_is_capped_and_not_buffered() {
     let gateway = token_gateway();
     let written = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&written);
+    let ended = Arc::new(AtomicBool::new(false));
+    let writer_ended = Arc::clone(&ended);
     let server = RawServer::start(move |mut stream, _| {
+        // Set however the writer ends: an error, or all 40 MiB written.
+        struct Ended<'a>(&'a AtomicBool);
+        impl Drop for Ended<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _ended = Ended(&writer_ended);
         read_head(&stream);
         let total = 40usize << 20;
         let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n\r\n");
@@ -362,7 +372,9 @@ fn a_40_mib_upstream_answer_is_capped_and_not_buffered() {
         err.message.contains(&format!("{}-byte cap", 16 << 20)),
         "{err}"
     );
-    thread::sleep(Duration::from_millis(200));
+    // The client closed the connection: the writer fails and ends. Count
+    // what it wrote only then, so a client that kept reading is caught.
+    wait_until(|| ended.load(Ordering::SeqCst));
     let sent = written.load(Ordering::SeqCst);
     assert!(
         sent < 24 << 20,
