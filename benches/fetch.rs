@@ -84,7 +84,8 @@ fn sdk_fetch_url(s: &Setup, url: &str) -> usize {
     let (status, _, body) = s
         .client
         .authenticated_fetch(&s.cache, "ws", "github", url, FetchOptions::default())
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!(status, 200);
     body.len()
 }

@@ -358,7 +358,8 @@ fn call_tool(server: &Server, params: &Value) -> Result<Value, RpcError> {
         options,
     );
     Ok(match outcome {
-        Ok((status, _headers, body)) => {
+        Ok(answer) => {
+            let (status, _headers, body) = answer.into_parts();
             json!({"content": [{"type": "text", "text": result_text(status, &body)}], "isError": false})
         }
         Err(e) => {

@@ -136,8 +136,9 @@ fn fetch(args: &Args) -> Result<u16, NexusError> {
         options = options.data(body_of(data)?);
     }
     let cache = TokenCache::new();
-    let (status, headers, body) =
-        client.authenticated_fetch(&cache, &args.workspace, &args.provider, &args.url, options)?;
+    let (status, headers, body) = client
+        .authenticated_fetch(&cache, &args.workspace, &args.provider, &args.url, options)?
+        .into_parts();
     let reason = nexus_sdk::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())

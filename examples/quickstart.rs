@@ -244,13 +244,15 @@ fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         "resolved again"
     };
     say(&format!("  6. get_cached_token            → {source}"));
-    let (status, headers, body) = client.authenticated_fetch(
-        &cache,
-        workspace,
-        provider,
-        &setup.fetch_url,
-        FetchOptions::default(),
-    )?;
+    let (status, headers, body) = client
+        .authenticated_fetch(
+            &cache,
+            workspace,
+            provider,
+            &setup.fetch_url,
+            FetchOptions::default(),
+        )?
+        .into_parts();
     say(&format!(
         "  7. authenticated_fetch GET {} → {status}",
         setup.fetch_url

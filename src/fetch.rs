@@ -4,21 +4,17 @@
 
 use std::fmt;
 use std::time::SystemTime;
+use std::time::{Duration, Instant};
 
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::error::NexusError;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
+use crate::response::FetchResponse;
 use crate::token::CachedToken;
 use crate::transport::{ReadError, Transport, read_capped};
-use crate::url::{Origin, check_tls_available, parse_http_url, with_query_param};
-
-/// Response headers: case-insensitive names, repeated headers kept.
-pub type Headers = HeaderMap;
-
-/// `(status, headers, body)`, as Python returns `(status_code, headers, body)`.
-pub type FetchResponse = (u16, Headers, Vec<u8>);
+use crate::url::{Origin, check_tls_available, parse_http_url, with_query_pairs, with_query_param};
 
 /// The `Content-Type` of a body sent without one, as Python's urllib and
 /// curl `-d` send it.
@@ -49,6 +45,13 @@ pub struct FetchOptions {
     /// The request body, if any. Sent without a caller `Content-Type`, it
     /// goes as `application/x-www-form-urlencoded` (Python's and curl's default).
     pub data: Option<Vec<u8>>,
+    /// Query parameters appended to the URL's own, form-encoded.
+    pub query: Vec<(String, String)>,
+    /// The most this request may take, redirects and a 401's second try
+    /// each within it, instead of the client's `timeout`.
+    pub timeout: Option<Duration>,
+    /// `json` was given a value `serde_json` cannot write.
+    unwritable_json: bool,
 }
 
 impl FetchOptions {
@@ -73,6 +76,43 @@ impl FetchOptions {
         self.data = Some(body.into());
         self
     }
+
+    /// Appends `name=value` to the URL's query, form-encoded.
+    #[must_use]
+    pub fn query(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.query
+            .push((name.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Bounds this request by `timeout` instead of the client's.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the body to `body` as JSON, with `Content-Type: application/json`
+    /// (replacing a `Content-Type` set before).
+    ///
+    /// A value `serde_json` cannot write (a map with non-string keys) leaves
+    /// the body unset and makes the request `invalid_input` when sent.
+    #[cfg(feature = "serde")]
+    #[must_use]
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Self {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
+        self.headers
+            .push(("content-type".to_owned(), "application/json".to_owned()));
+        match serde_json::to_vec(body) {
+            Ok(bytes) => self.data = Some(bytes),
+            Err(_) => {
+                self.data = None;
+                self.unwritable_json = true;
+            }
+        }
+        self
+    }
 }
 
 impl fmt::Debug for FetchOptions {
@@ -86,6 +126,8 @@ impl fmt::Debug for FetchOptions {
                 "data",
                 &self.data.as_ref().map(|d| format!("{} bytes", d.len())),
             )
+            .field("query", &self.query.len())
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -97,6 +139,7 @@ pub(crate) struct Outgoing {
     pub(crate) origin: Origin,
     headers: HeaderMap,
     body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
 }
 
 /// The answer at the end of the redirects, and whether the request that
@@ -108,7 +151,19 @@ pub(crate) struct FinalAnswer {
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
-    let uri = parse_http_url(url, "url")?;
+    if options.unwritable_json {
+        return Err(NexusError::invalid_input(
+            "the value given to FetchOptions::json cannot be written as JSON",
+        ));
+    }
+    if let Some(timeout) = options.timeout {
+        if timeout.is_zero() || Instant::now().checked_add(timeout).is_none() {
+            return Err(NexusError::invalid_input(
+                "a request timeout must be more than zero and small enough to add to an Instant",
+            ));
+        }
+    }
+    let uri = with_query_pairs(parse_http_url(url, "url")?, &options.query)?;
     let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
     check_tls_available(&uri, "url")?;
     let method = if options.method.is_empty() {
@@ -137,6 +192,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         origin,
         headers,
         body: options.data,
+        timeout: options.timeout,
     })
 }
 
@@ -194,7 +250,8 @@ pub(crate) fn send_following_redirects(
         strayed: false,
         body_dropped: false,
     };
-    let (response, last) = redirect::send(transport, &Policy::Upstream, hop, |hop| {
+    let policy = Policy::Upstream;
+    let (response, last) = redirect::send(transport, &policy, first.timeout, hop, |hop| {
         let mut headers = first.headers.clone();
         if hop.strayed {
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
@@ -215,9 +272,14 @@ pub(crate) fn send_following_redirects(
         ReadError::TooLarge => NexusError::upstream_too_large(max_body),
         ReadError::Io(io) => NexusError::read(io),
     })?;
+    let credentialed = last.is_on(&first.origin);
+    let mut response = FetchResponse::new(status, parts.headers, bytes);
+    if credentialed {
+        response = response.carrying(token);
+    }
     Ok(FinalAnswer {
-        response: (status, parts.headers, bytes),
-        credentialed: last.is_on(&first.origin),
+        response,
+        credentialed,
     })
 }
 

@@ -210,7 +210,7 @@ impl Gateway {
             body_dropped: false,
         };
         let policy = Policy::Gateway { home: &self.origin };
-        let (response, _) = redirect::send(&self.transport, &policy, hop, |hop| {
+        let (response, _) = redirect::send(&self.transport, &policy, None, hop, |hop| {
             self.request(&hop.method, &hop.uri, hop.body.is_some())
         })?;
         Ok(response)

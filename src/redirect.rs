@@ -3,7 +3,7 @@
 //! upstream's (any method, any reachable origin, the credential kept on its
 //! own). A redirect rule is written once, here, for both.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ureq::Body;
 use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -52,10 +52,12 @@ pub(crate) const BODY_HEADERS: [ureq::http::HeaderName; 2] = [CONTENT_TYPE, CONT
 
 /// Sends `first` and follows redirects under `policy`, building each hop's
 /// request with `request` (which decides what the hop carries). Hops share
-/// the first one's time. Returns the last answer and the hop that got it.
+/// one time budget: `timeout`, else the transport's. Returns the last
+/// answer and the hop that got it.
 pub(crate) fn send(
     transport: &Transport,
     policy: &Policy<'_>,
+    timeout: Option<Duration>,
     mut hop: Hop,
     mut request: impl FnMut(&Hop) -> Result<Request<()>, NexusError>,
 ) -> Result<(Response<Body>, Hop), NexusError> {
@@ -66,7 +68,12 @@ pub(crate) fn send(
     let mut n = 0;
     loop {
         hop.strayed |= !hop.is_on(&first);
-        let deadline = (n > 0).then(|| started + transport.timeout());
+        // The first hop under the agent's own timeout unless told otherwise
+        // (no per-request configuration on the common path).
+        let deadline = match timeout {
+            Some(timeout) => Some(started + timeout),
+            None => (n > 0).then(|| started + transport.timeout()),
+        };
         let response = transport.send(request(&hop)?, hop.body.as_deref(), deadline)?;
         let status = response.status().as_u16();
         let next = match status {

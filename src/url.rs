@@ -250,6 +250,31 @@ pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
+/// `uri` with `pairs` appended to its query, form-encoded.
+pub(crate) fn with_query_pairs(uri: Uri, pairs: &[(String, String)]) -> Result<Uri, NexusError> {
+    if pairs.is_empty() {
+        return Ok(uri);
+    }
+    let pairs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let added = form_urlencode(&pairs);
+    let query = match uri.query() {
+        Some(query) if !query.is_empty() => format!("{query}&{added}"),
+        _ => added,
+    };
+    let mut parts = uri.into_parts();
+    let path = parts.path_and_query.as_ref().map_or("/", |pq| pq.path());
+    parts.path_and_query = Some(
+        format!("{path}?{query}")
+            .parse()
+            .map_err(|_| NexusError::invalid_input("the query cannot be carried by the URL"))?,
+    );
+    Uri::from_parts(parts)
+        .map_err(|_| NexusError::invalid_input("the query cannot be carried by the URL"))
+}
+
 /// `uri` with `name=value` as the last query parameter, after removing every
 /// parameter whose decoded name is `name` (however the caller spelled it:
 /// `%6Bey`, `k+ey`).

@@ -20,7 +20,7 @@ fn fetch(gateway: &FakeGateway, url: &str, options: FetchOptions) -> u16 {
     client(gateway)
         .authenticated_fetch(&TokenCache::new(), "ws", "github", url, options)
         .unwrap()
-        .0
+        .status()
 }
 
 fn with_github() -> (FakeGateway, FakeUpstream) {

@@ -22,7 +22,7 @@ fn fetch(client: &NexusClient, url: &str, options: FetchOptions) -> Result<u16, 
     let cache = TokenCache::new();
     client
         .authenticated_fetch(&cache, "ws", "github", url, options)
-        .map(|(status, _, _)| status)
+        .map(|r| r.status())
 }
 
 #[test]

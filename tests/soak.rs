@@ -67,7 +67,8 @@ fn sixteen_threads_ten_seconds_two_keys_failing_gateway() {
                     let outcome = if n % 50 == 0 {
                         client
                             .authenticated_fetch(&cache, "ws", key, &url, FetchOptions::default())
-                            .map(|(s, _, _)| {
+                            .map(|r| {
+                                let s = r.status();
                                 assert_eq!(s, 200);
                             })
                     } else {

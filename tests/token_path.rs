@@ -80,7 +80,8 @@ fn injected_header_is_exactly_bearer_token() {
         &gateway,
         &format!("{}/user", upstream.url()),
         FetchOptions::default(),
-    );
+    )
+    .into_parts();
     assert_eq!(status, 200);
     assert_eq!(
         String::from_utf8(body).unwrap(),
@@ -261,7 +262,8 @@ fn a_401_re_resolves_once_and_retries_once() {
             &upstream.url(),
             FetchOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!(status, 200);
     assert_eq!(gateway.requests(Route::Resolve), 2);
     let sent: Vec<_> = upstream
@@ -278,7 +280,8 @@ fn a_persistent_401_is_returned_after_one_retry() {
     let gateway = gateway_with(FakeProvider::oauth2("tok"));
     let upstream = FakeUpstream::start();
     upstream.reject_token("tok");
-    let (status, headers, body) = fetch(&gateway, &upstream.url(), FetchOptions::default());
+    let (status, headers, body) =
+        fetch(&gateway, &upstream.url(), FetchOptions::default()).into_parts();
     assert_eq!(status, 401);
     assert!(headers.get("www-authenticate").is_some());
     assert_eq!(body, br#"{"message":"Bad credentials"}"#);
@@ -307,7 +310,8 @@ fn many_threads_meeting_one_401_cause_one_re_resolve() {
                         &upstream.url(),
                         FetchOptions::default(),
                     )
-                    .unwrap();
+                    .unwrap()
+                    .into_parts();
                 assert_eq!(status, 200);
             });
         }
@@ -475,7 +479,8 @@ fn upstream_errors_come_back_as_ok() {
                 &format!("{}/down", upstream.url()),
                 FetchOptions::default(),
             )
-            .unwrap();
+            .unwrap()
+            .into_parts();
     assert_eq!((status, body.as_slice()), (503, &b"maintenance"[..]));
     assert_eq!(headers.get("retry-after").unwrap(), "5");
     assert_eq!(
@@ -558,7 +563,8 @@ fn repeated_response_headers_are_kept() {
         &gateway,
         &format!("{}/c", upstream.url()),
         FetchOptions::default(),
-    );
+    )
+    .into_parts();
     let cookies: Vec<_> = headers
         .get_all("set-cookie")
         .iter()
@@ -583,7 +589,8 @@ fn the_upstream_body_is_capped() {
             &format!("{}/exact", upstream.url()),
             FetchOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!(body.len(), 1000);
     let err = client
         .authenticated_fetch(
@@ -624,7 +631,10 @@ fn fetcher_binds_workspace_and_provider() {
     let fetcher = client(&gateway).fetcher(Arc::new(TokenCache::new()), "ws-1", "github");
     let copy = fetcher.clone();
     assert_eq!(
-        fetcher.get(&format!("{}/a", upstream.url())).unwrap().0,
+        fetcher
+            .get(&format!("{}/a", upstream.url()))
+            .unwrap()
+            .status(),
         200
     );
     let (status, _, _) = copy
@@ -632,7 +642,8 @@ fn fetcher_binds_workspace_and_provider() {
             &format!("{}/b", upstream.url()),
             FetchOptions::default().method("DELETE"),
         )
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!(status, 200);
     assert_eq!(upstream.last_request().unwrap().method, "DELETE");
     assert_eq!(
@@ -666,7 +677,8 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
             &format!("{}/go", origin.url()),
             FetchOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!((status, body.as_slice()), (401, &b"sign in here"[..]));
     // That origin never saw the credential: the token is kept, nothing re-resolved or resent.
     assert_eq!(gateway.requests(Route::Resolve), 1);
