@@ -177,7 +177,7 @@ impl TokenCache {
     }
 
     /// The first usable token under `whose` owners; tokens past their
-    /// eviction instant are dropped.
+    /// eviction instant, or rejected by an upstream, are dropped.
     fn look(&self, whose: Whose, workspace_id: &str, provider: &str) -> Lookup {
         let now = millis(self.clock.now());
         self.maybe_sweep(now);
@@ -187,6 +187,7 @@ impl TokenCache {
             for owner in whose.owners(&tokens) {
                 match tokens.get(owner, workspace_id, provider) {
                     // Cloned under the shared lock: it blocks no other reader.
+                    Some(slot) if slot.token.is_rejected() => stale = true,
                     Some(slot) if now <= slot.refresh_at => {
                         return Lookup::Fresh(slot.token.clone());
                     }
@@ -201,7 +202,9 @@ impl TokenCache {
             let mut tokens = self.tokens.write();
             let owners: Vec<Owner> = whose.owners(&tokens).collect();
             for owner in owners {
-                tokens.remove_if(owner, workspace_id, provider, |slot| !slot.is_live(now));
+                tokens.remove_if(owner, workspace_id, provider, |slot| {
+                    !slot.is_live(now) || slot.token.is_rejected()
+                });
             }
         }
         Lookup::Miss

@@ -15,7 +15,9 @@ use crate::connection::{
     RevokeResult, TokenResponse, required_str,
 };
 use crate::error::NexusError;
-use crate::fetch::{FetchOptions, check_scoped_parts, prepare, send_following_redirects};
+use crate::fetch::{
+    FetchOptions, Outgoing, Parts, check_scoped_parts, prepare, send_following_redirects,
+};
 use crate::fetcher::Fetcher;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
@@ -453,9 +455,24 @@ impl NexusClient {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
         let outgoing = prepare(url, options)?;
+        self.fetch_outgoing(cache, workspace_id, provider, &outgoing)
+    }
+
+    /// The token for a request, once the request passes the
+    /// credential scope: the one check behind `authenticated_fetch`,
+    /// `authorize`, `send` and the middleware.
+    pub(crate) fn token_for(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        parts: Parts<'_>,
+    ) -> Result<CachedToken, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
         self.inner.scope.check(
             provider,
-            &outgoing.origin,
+            parts.origin,
             Instant::now(),
             self.inner.call_budget,
             || {
@@ -464,12 +481,24 @@ impl NexusClient {
             },
         )?;
         if !self.inner.scope.is_anywhere() {
-            check_scoped_parts(&outgoing)?;
+            check_scoped_parts(&parts)?;
         }
-        let token = self.cached_token(cache, workspace_id, provider)?;
+        self.cached_token(cache, workspace_id, provider)
+    }
+
+    /// A checked request sent with the 401 rule: the body of
+    /// `authenticated_fetch` and `send`.
+    pub(crate) fn fetch_outgoing(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        outgoing: &Outgoing,
+    ) -> Result<FetchResponse, NexusError> {
+        let token = self.token_for(cache, workspace_id, provider, outgoing.parts())?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (&self.inner.transport, self.inner.max_upstream_body);
-        let answer = send_following_redirects(transport, cap, &outgoing, &token)?;
+        let answer = send_following_redirects(transport, cap, outgoing, &token)?;
         // Only a 401 from an origin that got the credential rejects the token.
         if answer.response.status() != 401 || !answer.credentialed {
             return Ok(answer.response);
@@ -477,7 +506,7 @@ impl NexusClient {
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_entry(self.inner.cache_owner, workspace_id, provider, &token);
         let fresh = self.cached_token(cache, workspace_id, provider)?;
-        Ok(send_following_redirects(transport, cap, &outgoing, &fresh)?.response)
+        Ok(send_following_redirects(transport, cap, outgoing, &fresh)?.response)
     }
 
     /// A [`Fetcher`] bound to one workspace and provider.

@@ -137,7 +137,7 @@ pub(crate) struct Outgoing {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
     pub(crate) origin: Origin,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     body: Option<Vec<u8>>,
     timeout: Option<Duration>,
 }
@@ -147,6 +147,44 @@ pub(crate) struct Outgoing {
 pub(crate) struct FinalAnswer {
     pub(crate) response: FetchResponse,
     pub(crate) credentialed: bool,
+}
+
+/// What the credential scope looks at in a request.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) origin: &'a Origin,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl Outgoing {
+    pub(crate) fn parts(&self) -> Parts<'_> {
+        Parts {
+            method: &self.method,
+            uri: &self.uri,
+            origin: &self.origin,
+            headers: &self.headers,
+        }
+    }
+}
+
+/// A request built with the `http` crate, checked as [`prepare`] checks a
+/// URL: an absolute http(s) URI this build can reach.
+pub(crate) fn from_request(request: Request<Vec<u8>>) -> Result<Outgoing, NexusError> {
+    let (parts, body) = request.into_parts();
+    let uri = parse_http_url(&parts.uri.to_string(), "the request's URI")?;
+    let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
+    check_tls_available(&uri, "the request's URI")?;
+    Ok(Outgoing {
+        method: parts.method,
+        uri,
+        origin,
+        headers: parts.headers,
+        // An empty body is sent as the method wants it (the transport's rule).
+        body: (!body.is_empty()).then_some(body),
+        timeout: None,
+    })
 }
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
@@ -202,8 +240,14 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
 /// behind the same address), and a method that reflects the request back
 /// (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG Fetch's
 /// forbidden methods) never carries a credential.
-pub(crate) fn check_scoped_parts(outgoing: &Outgoing) -> Result<(), NexusError> {
-    let method = outgoing.method.as_str();
+pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
+    let Parts {
+        method,
+        uri,
+        origin,
+        headers,
+    } = *parts;
+    let method = method.as_str();
     if ["TRACE", "TRACK"]
         .iter()
         .any(|m| method.eq_ignore_ascii_case(m))
@@ -214,19 +258,18 @@ pub(crate) fn check_scoped_parts(outgoing: &Outgoing) -> Result<(), NexusError> 
             method.to_ascii_uppercase()
         )));
     }
-    let scheme = outgoing.uri.scheme_str().unwrap_or("http");
-    for value in outgoing.headers.get_all(HOST) {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    for value in headers.get_all(HOST) {
         let named = value
             .to_str()
             .ok()
             .and_then(|host| format!("{scheme}://{}/", host.trim()).parse::<Uri>().ok())
             .filter(|uri| uri.path() == "/" && uri.query().is_none())
             .and_then(|uri| Origin::of(&uri));
-        if named.as_ref() != Some(&outgoing.origin) {
+        if named.as_ref() != Some(origin) {
             return Err(NexusError::origin_not_allowed(format!(
-                "a Host header naming another authority than {} would send the credential \
-                 elsewhere; leave Host to the URL",
-                outgoing.origin
+                "a Host header naming another authority than {origin} would send the \
+                 credential elsewhere; leave Host to the URL"
             )));
         }
     }
@@ -294,27 +337,14 @@ fn credentialed_request(
     token: Option<&CachedToken>,
 ) -> Result<Request<()>, NexusError> {
     let mut uri = uri.clone();
-    match token {
-        None => {}
-        Some(token) if token.signer().is_some() => {
-            // Last, so the signature covers what is sent.
-            let body = body.unwrap_or_default();
-            crate::signing::sign_request(
-                token,
-                method,
-                &uri,
-                &mut headers,
-                body,
-                SystemTime::now(),
-            )?;
-        }
-        Some(token) => match token.query_param() {
-            Some(name) => uri = with_query_param(&uri, name, token.access_token())?,
-            None => {
-                let (name, value) = credential_header(token)?;
-                headers.insert(name, value);
-            }
-        },
+    if let Some(token) = token {
+        apply_credential(
+            token,
+            method,
+            &mut uri,
+            &mut headers,
+            body.unwrap_or_default(),
+        )?;
     }
     let mut request = Request::builder().method(method.clone()).uri(uri);
     if let Some(map) = request.headers_mut() {
@@ -323,6 +353,29 @@ fn credentialed_request(
     request
         .body(())
         .map_err(|_| NexusError::invalid_input("the request cannot be carried by HTTP"))
+}
+
+/// Puts `token` on a request: in its header (replacing a same-named one),
+/// as a query parameter, or as a signature over this very method, URI,
+/// headers and body (so it must come last).
+pub(crate) fn apply_credential(
+    token: &CachedToken,
+    method: &Method,
+    uri: &mut Uri,
+    headers: &mut HeaderMap,
+    body: &[u8],
+) -> Result<(), NexusError> {
+    if token.signer().is_some() {
+        return crate::signing::sign_request(token, method, uri, headers, body, SystemTime::now());
+    }
+    match token.query_param() {
+        Some(name) => *uri = with_query_param(uri, name, token.access_token())?,
+        None => {
+            let (name, value) = credential_header(token)?;
+            headers.insert(name, value);
+        }
+    }
+    Ok(())
 }
 
 /// The credential's header, marked sensitive. Checked when the token was

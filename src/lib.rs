@@ -14,6 +14,7 @@
 #![warn(clippy::missing_errors_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod authorize;
 mod cache;
 mod client;
 mod clock;
@@ -47,6 +48,7 @@ mod transport;
 mod url;
 mod wait;
 
+pub use authorize::Authorization;
 pub use cache::TokenCache;
 pub use client::NexusClient;
 pub use connection::{

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use crate::redact::REDACTED;
@@ -159,7 +160,30 @@ struct TokenParts {
     strategy: Strategy,
     /// `Some` for the strategies that sign each request.
     signer: Option<Signer>,
+    /// Set when a request that carried this very entry got a 401 its user
+    /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
+    /// every cache holding the entry then drops it at its next look.
+    rejected: Rejected,
 }
+
+/// A flag shared by a token's clones; not part of its value (a copy made by
+/// an edit starts unset, and two tokens compare equal whatever their flags).
+#[derive(Default)]
+struct Rejected(AtomicBool);
+
+impl Clone for Rejected {
+    fn clone(&self) -> Self {
+        Rejected::default()
+    }
+}
+
+impl PartialEq for Rejected {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Rejected {}
 
 /// A credential ready to apply to a request (Python's resolved token).
 ///
@@ -206,6 +230,7 @@ impl CachedToken {
             query_param: None,
             strategy: Strategy::OAuth2,
             signer: None,
+            rejected: Rejected::default(),
         })
     }
 
@@ -375,6 +400,16 @@ impl CachedToken {
     /// their text: a Gateway may hand out the same string twice.
     pub(crate) fn same_entry(&self, other: &CachedToken) -> bool {
         Arc::ptr_eq(&self.parts, &other.parts)
+    }
+
+    /// Marks this entry (and every clone of it) as refused by an upstream.
+    pub(crate) fn reject(&self) {
+        self.parts.rejected.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether an upstream refused this entry.
+    pub(crate) fn is_rejected(&self) -> bool {
+        self.parts.rejected.0.load(Ordering::Relaxed)
     }
 
     fn edit(mut self, change: impl FnOnce(&mut TokenParts)) -> Self {

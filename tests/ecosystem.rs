@@ -3,13 +3,16 @@
 //! ureq agent that carries it.
 #![cfg(feature = "testing")]
 
-mod common;
-
 use std::time::Duration;
 
-use common::client;
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
-use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, TokenCache, code};
+use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, NexusClientOptions, TokenCache, code};
+
+/// A client of `gateway` with default options: the default credential
+/// scope (each provider's API origin only).
+fn client(gateway: &FakeGateway) -> NexusClient {
+    NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap()
+}
 
 /// A Gateway whose `github` token is `gho_eco`, an upstream, and a client
 /// whose scope allows it.
@@ -153,4 +156,149 @@ fn json_reads_the_body_and_never_quotes_it_in_an_error() {
     let err = fetch("/bad").json::<serde_json::Value>().unwrap_err();
     assert_eq!(err.code, code::INVALID_RESPONSE);
     assert!(!err.message.contains("secret"), "{err}");
+}
+
+// --- authorize and send ---
+
+use nexus_sdk::http::{Request, StatusCode};
+use nexus_sdk::testing::Route;
+
+fn get(url: &str) -> Request<Vec<u8>> {
+    Request::get(url).body(Vec::new()).unwrap()
+}
+
+#[test]
+fn authorize_puts_the_header_on_a_request_sent_with_another_client() {
+    let (gateway, upstream, client) = setup();
+    let cache = TokenCache::new();
+    let mut request = get(&format!("{}/user", upstream.url()));
+    let authorization = client
+        .authorize(&cache, "ws", "github", &mut request)
+        .unwrap();
+    assert_eq!(authorization.strategy(), "oauth2");
+    assert_eq!(request.headers()["authorization"], "Bearer gho_eco");
+    assert!(request.headers()["authorization"].is_sensitive());
+    // Sent with a plain ureq agent, as a user's own client would.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .build()
+        .into();
+    let answer = agent.run(request).unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        upstream.last_request().unwrap().header("authorization"),
+        Some("Bearer gho_eco")
+    );
+    drop(authorization);
+    // The token came through the cache: a second authorize resolves nothing.
+    let mut again = get(&upstream.url());
+    let _ = client
+        .authorize(&cache, "ws", "github", &mut again)
+        .unwrap();
+    assert_eq!(gateway.resolves("ws", "github"), 1);
+}
+
+#[test]
+fn authorize_refuses_outside_the_scope_and_leaves_the_request_untouched() {
+    let (gateway, _upstream, client) = setup();
+    let elsewhere = FakeUpstream::start();
+    let mut request = get(&format!("{}/steal", elsewhere.url()));
+    let err = client
+        .authorize(&TokenCache::new(), "ws", "github", &mut request)
+        .unwrap_err();
+    assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED);
+    assert!(request.headers().is_empty());
+    assert_eq!(gateway.requests(Route::Resolve), 0, "nothing resolved");
+    for relative in ["/user", "user"] {
+        let mut request = Request::get(relative).body(Vec::new()).unwrap();
+        let err = client
+            .authorize(&TokenCache::new(), "ws", "github", &mut request)
+            .unwrap_err();
+        assert_eq!(err.code, code::INVALID_INPUT, "{relative}");
+    }
+}
+
+#[test]
+fn a_reported_401_drops_exactly_that_token() {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws",
+        "github",
+        FakeProvider::oauth2("gho")
+            .rotating()
+            .api_base_url(&upstream.url()),
+    );
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    let mut first = get(&upstream.url());
+    let authorization = client
+        .authorize(&cache, "ws", "github", &mut first)
+        .unwrap();
+    let sent = first.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Not reported: the cache keeps the token.
+    let mut second = get(&upstream.url());
+    let kept = client
+        .authorize(&cache, "ws", "github", &mut second)
+        .unwrap();
+    assert_eq!(second.headers()["authorization"], sent.as_str());
+    drop(kept);
+    // Reported: the next authorize resolves a fresh one.
+    authorization.rejected();
+    let mut third = get(&upstream.url());
+    let _fresh = client
+        .authorize(&cache, "ws", "github", &mut third)
+        .unwrap();
+    assert_ne!(third.headers()["authorization"], sent.as_str());
+    assert_eq!(gateway.resolves("ws", "github"), 2);
+}
+
+#[test]
+fn a_query_param_credential_goes_in_the_uri() {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws",
+        "maps",
+        FakeProvider::query_param("key", "qk-1").api_base_url(&upstream.url()),
+    );
+    let client = client(&gateway);
+    let mut request = get(&format!("{}/geo?key=mine&q=1", upstream.url()));
+    let _ = client
+        .authorize(&TokenCache::new(), "ws", "maps", &mut request)
+        .unwrap();
+    assert_eq!(request.uri().query(), Some("q=1&key=qk-1"));
+    assert!(request.headers().get("authorization").is_none());
+}
+
+#[test]
+fn send_follows_the_fetch_rules_and_answers_an_http_response() {
+    let (gateway, upstream, client) = setup();
+    upstream.set_reply(
+        "/created",
+        FakeReply::new(201).header("X-Id", "7").body("made"),
+    );
+    let request = Request::post(format!("{}/created", upstream.url()))
+        .header("content-type", "application/json")
+        .body(br#"{"a":1}"#.to_vec())
+        .unwrap();
+    let cache = TokenCache::new();
+    let response = client.send(&cache, "ws", "github", request).unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["x-id"], "7");
+    assert_eq!(response.body(), b"made");
+    let sent = upstream.last_request().unwrap();
+    assert_eq!(
+        (sent.method.as_str(), sent.body.as_slice()),
+        ("POST", &br#"{"a":1}"#[..])
+    );
+    assert_eq!(sent.header("content-type"), Some("application/json"));
+    // A 401 is re-resolved once, as authenticated_fetch does.
+    upstream.reject_token("gho_eco");
+    let response = client
+        .send(&cache, "ws", "github", get(&upstream.url()))
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(gateway.resolves("ws", "github"), 2);
 }

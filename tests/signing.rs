@@ -485,3 +485,50 @@ fn no_signing_secret_in_debug_or_on_the_wire() {
         "the secret key itself is never sent"
     );
 }
+
+#[test]
+fn authorize_signs_a_request_sent_with_another_client() {
+    let provider = FakeProvider::aws_sigv4("AKID", "sk", "us-east-1", "bedrock")
+        .credential("session_token", "st");
+    let (_gateway, upstream, client) = setup(provider);
+    upstream.verify_with(|r| verify_sigv4(r, "sk").is_ok());
+    let mut request =
+        nexus_sdk::http::Request::post(format!("{}/model/invoke?x=1", upstream.url()))
+            .header("content-type", "application/json")
+            .body(br#"{"prompt":"hi"}"#.to_vec())
+            .unwrap();
+    let authorization = client
+        .authorize(&TokenCache::new(), "ws", "aws", &mut request)
+        .unwrap();
+    assert_eq!(authorization.strategy(), "aws_sigv4");
+    assert!(
+        request.headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKID/")
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .build()
+        .into();
+    let answer = agent.run(request).unwrap();
+    assert_eq!(answer.status(), 200, "the upstream verified the signature");
+    verify_sigv4(&upstream.last_request().unwrap(), "sk").unwrap();
+}
+
+#[test]
+fn authorize_signs_the_hmac_of_the_exact_body() {
+    let (_gateway, upstream, client) = setup(FakeProvider::hmac_payload("X-Signature", "whsec"));
+    let body = br#"{"event":"push"}"#.to_vec();
+    let mut request = nexus_sdk::http::Request::post(upstream.url())
+        .body(body.clone())
+        .unwrap();
+    let _ = client
+        .authorize(&TokenCache::new(), "ws", "aws", &mut request)
+        .unwrap();
+    let expected: String = hmac256(b"whsec", &body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(request.headers()["x-signature"], expected.as_str());
+}
