@@ -514,6 +514,11 @@ impl NexusClient {
         Fetcher::new(self.clone(), cache, workspace_id, provider)
     }
 
+    /// The transport upstream requests go through.
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
     fn gateway(&self) -> &Gateway {
         &self.inner.gateway
     }

@@ -159,6 +159,11 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Outgoing {
+    /// The body, if any.
+    pub(crate) fn body(&self) -> Option<&[u8]> {
+        self.body.as_deref()
+    }
+
     pub(crate) fn parts(&self) -> Parts<'_> {
         Parts {
             method: &self.method,
@@ -329,7 +334,7 @@ pub(crate) fn send_following_redirects(
 /// The request for one hop: the caller's headers, and the credential when
 /// `token` is given (replacing a same-named header, or as a query
 /// parameter, or as a signature over this very request).
-fn credentialed_request(
+pub(crate) fn credentialed_request(
     method: &Method,
     uri: &Uri,
     mut headers: HeaderMap,

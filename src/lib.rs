@@ -26,6 +26,7 @@ mod fetch;
 mod fetcher;
 mod flight;
 mod gateway;
+mod middleware;
 mod options;
 #[cfg(test)]
 mod properties;
@@ -58,6 +59,7 @@ pub use connection::{
 pub use error::{ErrorKind, NexusError};
 pub use fetch::FetchOptions;
 pub use fetcher::Fetcher;
+pub use middleware::NexusMiddleware;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub(crate) use redact::LOG_TARGET;
 pub use redirect::MAX_REDIRECTS;

@@ -302,3 +302,116 @@ fn send_follows_the_fetch_rules_and_answers_an_http_response() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(gateway.resolves("ws", "github"), 2);
 }
+
+// --- the ureq middleware ---
+
+use std::sync::Arc;
+
+fn agent_for(client: &NexusClient, cache: &Arc<TokenCache>, provider: &str) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .middleware(client.middleware(Arc::clone(cache), "ws", provider))
+        .build()
+        .into()
+}
+
+#[test]
+fn an_agent_with_the_middleware_carries_the_credential_in_scope_only() {
+    let (gateway, upstream, client) = setup();
+    let cache = Arc::new(TokenCache::new());
+    let agent = agent_for(&client, &cache, "github");
+    let answer = agent
+        .post(format!("{}/issues", upstream.url()))
+        .header("Content-Type", "application/json")
+        .send(r#"{"title":"t"}"#)
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let sent = upstream.last_request().unwrap();
+    assert_eq!(sent.header("authorization"), Some("Bearer gho_eco"));
+    assert_eq!(sent.body, br#"{"title":"t"}"#);
+    assert_eq!(sent.header("content-length"), Some("13"));
+    // Outside the scope: refused, nothing sent, the NexusError inside.
+    let elsewhere = FakeUpstream::start();
+    let err = agent.get(elsewhere.url()).call().unwrap_err();
+    let ureq::Error::Io(io) = err else {
+        panic!("{err:?}")
+    };
+    let nexus = io
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<nexus_sdk::NexusError>());
+    assert_eq!(
+        nexus.map(|e| e.code.as_str()),
+        Some(code::ORIGIN_NOT_ALLOWED)
+    );
+    assert_eq!(
+        elsewhere.connections(),
+        0,
+        "the other origin received nothing"
+    );
+    assert_eq!(gateway.resolves("ws", "github"), 1);
+}
+
+#[test]
+fn a_header_credential_never_follows_a_cross_origin_redirect() {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws",
+        "keyed",
+        FakeProvider::header("X-API-Key", None, "key-123").api_base_url(&upstream.url()),
+    );
+    let elsewhere = FakeUpstream::start();
+    for status in [301, 302, 303, 307, 308] {
+        let path = format!("/go{status}");
+        let to = format!("{}/landing", elsewhere.url());
+        upstream.set_reply(&path, FakeReply::new(status).header("Location", &to));
+    }
+    let client = client(&gateway);
+    let cache = Arc::new(TokenCache::new());
+    // An agent that would follow redirects (ureq's default is 10).
+    let agent = agent_for(&client, &cache, "keyed");
+    for status in [301, 302, 303, 307, 308] {
+        let answer = agent
+            .get(format!("{}/go{status}", upstream.url()))
+            .call()
+            .unwrap();
+        assert_eq!(
+            answer.status(),
+            status,
+            "the redirect comes back as the answer"
+        );
+        let sent = upstream.last_request().unwrap();
+        assert_eq!(sent.header("x-api-key"), Some("key-123"));
+    }
+    assert_eq!(
+        elsewhere.connections(),
+        0,
+        "the key never reached the other origin"
+    );
+}
+
+#[test]
+fn a_401_is_re_resolved_once_through_the_middleware() {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws",
+        "github",
+        FakeProvider::oauth2("gho")
+            .rotating()
+            .api_base_url(&upstream.url()),
+    );
+    let client = client(&gateway);
+    let cache = Arc::new(TokenCache::new());
+    let first = client.get_cached_token(&cache, "ws", "github").unwrap();
+    upstream.reject_token(first.access_token());
+    let agent = agent_for(&client, &cache, "github");
+    let answer = agent.get(upstream.url()).call().unwrap();
+    assert_eq!(answer.status(), 200, "the retry carried a fresh token");
+    assert_eq!(gateway.resolves("ws", "github"), 2);
+    let fresh = upstream.last_request().unwrap();
+    assert_ne!(
+        fresh.header("authorization"),
+        Some(format!("Bearer {}", first.access_token()).as_str())
+    );
+    // A later request uses the fresh token from the cache: no third resolve.
+    agent.get(upstream.url()).call().unwrap();
+    assert_eq!(gateway.resolves("ws", "github"), 2);
+}
