@@ -15,8 +15,9 @@ pub type Headers = HeaderMap;
 /// [`error_for_status`](FetchResponse::error_for_status) makes a 4xx or 5xx
 /// one.
 ///
-/// Python returns `(status_code, headers, body)`;
-/// [`into_parts`](FetchResponse::into_parts) gives the same triple.
+/// Python returns `(status_code, headers, body)`: the fields are that
+/// triple, `.0`, `.1` and `.2` as before 0.3, and
+/// [`into_parts`](FetchResponse::into_parts) gives it as a tuple.
 ///
 /// ```
 /// # use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
@@ -36,17 +37,24 @@ pub type Headers = HeaderMap;
 /// # Ok::<(), nexus_sdk::NexusError>(())
 /// ```
 #[derive(Clone)]
-pub struct FetchResponse {
-    status: u16,
-    headers: Headers,
-    body: Vec<u8>,
+pub struct FetchResponse(
+    /// The HTTP status.
+    pub u16,
+    /// The headers.
+    pub Headers,
+    /// The body.
+    pub Vec<u8>,
     /// The credential the request carried, redacted from an error's excerpt.
-    sent: Option<CachedToken>,
-}
+    Sent,
+);
+
+/// The credential a request carried, if the crate sent it.
+#[derive(Clone, Default)]
+struct Sent(Option<CachedToken>);
 
 impl PartialEq for FetchResponse {
     fn eq(&self, other: &Self) -> bool {
-        (self.status, &self.headers, &self.body) == (other.status, &other.headers, &other.body)
+        (self.0, &self.1, &self.2) == (other.0, &other.1, &other.2)
     }
 }
 
@@ -58,33 +66,28 @@ const EXCERPT_BYTES: usize = 200;
 impl FetchResponse {
     /// An answer with these parts: for your own fakes and wrappers.
     pub fn new(status: u16, headers: Headers, body: Vec<u8>) -> Self {
-        FetchResponse {
-            status,
-            headers,
-            body,
-            sent: None,
-        }
+        FetchResponse(status, headers, body, Sent::default())
     }
 
     /// The answer to a request that carried `token`.
     pub(crate) fn carrying(mut self, token: &CachedToken) -> Self {
-        self.sent = Some(token.clone());
+        self.3 = Sent(Some(token.clone()));
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> u16 {
-        self.status
+        self.0
     }
 
     /// The headers.
     pub fn headers(&self) -> &Headers {
-        &self.headers
+        &self.1
     }
 
     /// The body's bytes.
     pub fn body(&self) -> &[u8] {
-        &self.body
+        &self.2
     }
 
     /// The body as UTF-8 text.
@@ -93,7 +96,7 @@ impl FetchResponse {
     ///
     /// `invalid_response` when the body is not UTF-8.
     pub fn text(&self) -> Result<String, NexusError> {
-        String::from_utf8(self.body.clone())
+        String::from_utf8(self.2.clone())
             .map_err(|_| NexusError::invalid_response("the upstream body is not UTF-8 text"))
     }
 
@@ -104,7 +107,7 @@ impl FetchResponse {
     /// `invalid_response` when the body is not JSON of that shape.
     #[cfg(feature = "serde")]
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, NexusError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        serde_json::from_slice(&self.2).map_err(|e| {
             // The error's position and category, never the body's text.
             NexusError::invalid_response(format!(
                 "the upstream body is not the JSON expected ({:?} at line {} column {})",
@@ -124,15 +127,15 @@ impl FetchResponse {
     /// characters escaped), with the credential the request carried, should
     /// the upstream echo it, replaced by `<redacted>`.
     pub fn error_for_status(self) -> Result<Self, NexusError> {
-        if self.status < 400 {
+        if self.0 < 400 {
             return Ok(self);
         }
-        let reason = StatusCode::from_u16(self.status)
+        let reason = StatusCode::from_u16(self.0)
             .ok()
             .and_then(|s| s.canonical_reason())
             .unwrap_or("");
-        let secrets = self.sent.as_ref().map_or(["", ""], CachedToken::secrets);
-        let text = crate::redact::redact(&String::from_utf8_lossy(&self.body), &secrets);
+        let secrets = self.3.0.as_ref().map_or(["", ""], CachedToken::secrets);
+        let text = crate::redact::redact(&String::from_utf8_lossy(&self.2), &secrets);
         let mut cut = text.len().min(EXCERPT_BYTES);
         while !text.is_char_boundary(cut) {
             cut -= 1;
@@ -140,22 +143,19 @@ impl FetchResponse {
         let excerpt = crate::redact::escape(text[..cut].trim());
         let more = if cut < text.len() { "…" } else { "" };
         Err(NexusError::upstream_status(
-            self.status,
-            format!(
-                "upstream answered {} {reason}: {excerpt}{more}",
-                self.status
-            ),
+            self.0,
+            format!("upstream answered {} {reason}: {excerpt}{more}", self.0),
         ))
     }
 
     /// `(status, headers, body)`, as Python returns `(status_code, headers, body)`.
     pub fn into_parts(self) -> (u16, Headers, Vec<u8>) {
-        (self.status, self.headers, self.body)
+        (self.0, self.1, self.2)
     }
 
     /// The body, without the rest.
     pub fn into_body(self) -> Vec<u8> {
-        self.body
+        self.2
     }
 }
 
@@ -167,9 +167,10 @@ impl From<FetchResponse> for (u16, Headers, Vec<u8>) {
 
 impl From<FetchResponse> for Response<Vec<u8>> {
     fn from(answer: FetchResponse) -> Self {
-        let mut response = Response::new(answer.body);
-        *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-        *response.headers_mut() = answer.headers;
+        let (status, headers, body) = answer.into_parts();
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        *response.headers_mut() = headers;
         response
     }
 }
@@ -178,11 +179,11 @@ impl fmt::Debug for FetchResponse {
     /// The status, the header names and the body's length: values and body
     /// may hold secrets (a `Set-Cookie`, an echoed credential).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.headers.keys().map(|n| n.as_str()).collect();
+        let names: Vec<&str> = self.1.keys().map(|n| n.as_str()).collect();
         f.debug_struct("FetchResponse")
-            .field("status", &self.status)
+            .field("status", &self.0)
             .field("headers", &names)
-            .field("body", &format_args!("{} bytes", self.body.len()))
+            .field("body", &format_args!("{} bytes", self.2.len()))
             .finish()
     }
 }
@@ -218,6 +219,15 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.kind(), crate::ErrorKind::Upstream);
+    }
+
+    #[test]
+    fn the_python_triple_stays_as_fields() {
+        let answer = answer(201, "made");
+        assert_eq!((answer.0, answer.2.as_slice()), (201, &b"made"[..]));
+        assert!(answer.1.is_empty());
+        let FetchResponse(status, _headers, body, ..) = answer;
+        assert_eq!((status, body), (201, b"made".to_vec()));
     }
 
     #[test]
