@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ureq::http::{Request, Response};
+use ureq::http::{Request, Response, Uri};
 
 use crate::cache::TokenCache;
 use crate::client::NexusClient;
@@ -49,6 +49,29 @@ impl fmt::Debug for Authorization {
             .field("strategy", &self.token.strategy())
             .finish_non_exhaustive()
     }
+}
+
+/// A request's URI, checked as `authenticated_fetch` checks a URL, and its origin.
+pub(crate) fn target<B>(request: &Request<B>) -> Result<(Uri, Origin), NexusError> {
+    let uri = parse_http_url(&request.uri().to_string(), "the request's URI")?;
+    check_tls_available(&uri, "the request's URI")?;
+    let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
+    Ok((uri, origin))
+}
+
+/// Applies `token` to `request` (whose checked URI is `uri`): on copies, so
+/// a failure leaves the request as it was.
+pub(crate) fn apply_to<B: AsRef<[u8]>>(
+    token: CachedToken,
+    mut uri: Uri,
+    request: &mut Request<B>,
+) -> Result<Authorization, NexusError> {
+    let mut headers = request.headers().clone();
+    let body = request.body().as_ref();
+    apply_credential(&token, request.method(), &mut uri, &mut headers, body)?;
+    *request.headers_mut() = headers;
+    *request.uri_mut() = uri;
+    Ok(Authorization { token })
 }
 
 impl NexusClient {
@@ -109,10 +132,7 @@ impl NexusClient {
         provider: &str,
         request: &mut Request<B>,
     ) -> Result<Authorization, NexusError> {
-        let mut uri = parse_http_url(&request.uri().to_string(), "the request's URI")?;
-        check_tls_available(&uri, "the request's URI")?;
-        let origin =
-            Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
+        let (uri, origin) = target(request)?;
         let parts = Parts {
             method: request.method(),
             uri: &uri,
@@ -120,13 +140,7 @@ impl NexusClient {
             headers: request.headers(),
         };
         let token = self.token_for(cache, workspace_id, provider, parts)?;
-        // On copies, so a failure leaves the request as it was.
-        let mut headers = request.headers().clone();
-        let body = request.body().as_ref();
-        apply_credential(&token, request.method(), &mut uri, &mut headers, body)?;
-        *request.headers_mut() = headers;
-        *request.uri_mut() = uri;
-        Ok(Authorization { token })
+        apply_to(token, uri, request)
     }
 
     /// [`authorize`](Self::authorize) and send, through the crate's own

@@ -514,6 +514,24 @@ impl NexusClient {
         Fetcher::new(self.clone(), cache, workspace_id, provider)
     }
 
+    /// The pair's cached token if it is fresh (not due for renewal): what
+    /// the async face answers without leaving the runtime.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn fresh_hit(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Option<CachedToken> {
+        if workspace_id.trim().is_empty() || provider.trim().is_empty() {
+            return None;
+        }
+        match cache.lookup(self.inner.cache_owner, workspace_id, provider) {
+            Lookup::Fresh(token) => Some(token),
+            Lookup::Renew(_) | Lookup::Miss => None,
+        }
+    }
+
     /// The transport upstream requests go through.
     pub(crate) fn transport(&self) -> &Transport {
         &self.inner.transport

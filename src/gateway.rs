@@ -1,7 +1,6 @@
 //! The Gateway call engine: one Gateway call with its headers, the retry
 //! policy, capped reads and error mapping; redirects are `redirect`'s.
 
-use std::thread;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -117,6 +116,7 @@ impl Gateway {
         query: Option<&str>,
         json: Option<&Value>,
     ) -> Result<Vec<u8>, NexusError> {
+        crate::cancel::warn_if_on_runtime();
         let url = match query {
             Some(query) => format!("{}{path}?{query}", self.base_url),
             None => format!("{}{path}", self.base_url),
@@ -125,6 +125,7 @@ impl Gateway {
         let attempts = self.retry.retries.saturating_add(1);
         let mut attempt = 0;
         loop {
+            crate::cancel::check()?;
             attempt += 1;
             log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
             let (error, wait) = match self.attempt(&method, &url, body.as_deref()) {
@@ -146,7 +147,7 @@ impl Gateway {
             };
             let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt - 1, jitter()));
             log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
-            thread::sleep(wait);
+            crate::cancel::sleep(wait)?;
         }
     }
 

@@ -14,8 +14,11 @@
 #![warn(clippy::missing_errors_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "tokio")]
+mod async_client;
 mod authorize;
 mod cache;
+mod cancel;
 mod client;
 mod clock;
 pub mod code;
@@ -49,6 +52,9 @@ mod transport;
 mod url;
 mod wait;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use async_client::AsyncNexusClient;
 pub use authorize::Authorization;
 pub use cache::TokenCache;
 pub use client::NexusClient;

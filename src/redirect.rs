@@ -67,6 +67,7 @@ pub(crate) fn send(
     };
     let mut n = 0;
     loop {
+        crate::cancel::check()?;
         hop.strayed |= !hop.is_on(&first);
         // The first hop under the agent's own timeout unless told otherwise
         // (no per-request configuration on the common path).

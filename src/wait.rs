@@ -8,7 +8,6 @@
 //! wait; the token route tells a connection that is gone (404, 409, 410,
 //! 400 `invalid_connection_id`) from one that is not active yet.
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::code;
@@ -109,7 +108,7 @@ pub(crate) fn wait_for_active(
                 options.timeout
             )));
         }
-        thread::sleep(left.map_or(options.interval, |l| options.interval.min(l)));
+        crate::cancel::sleep(left.map_or(options.interval, |l| options.interval.min(l)))?;
     }
 }
 
