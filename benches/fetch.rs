@@ -18,8 +18,9 @@
 
 use std::time::{Duration, Instant};
 
+use nexus_sdk::http::Request;
 use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
-use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
 const ROUNDS: usize = 2000;
 const REPEATS: usize = 5;
@@ -39,9 +40,15 @@ struct Setup {
 
 fn setup() -> Setup {
     let gateway = FakeGateway::start();
-    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_bench"));
     let upstream = FakeUpstream::start();
-    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    // The default scope, as users have it: the provider's API origin, and
+    // the same upstream by host name allowed too.
+    let github = FakeProvider::oauth2("gho_bench").api_base_url(&upstream.url());
+    gateway.add_provider("ws", "github", github);
+    let by_name = upstream.url().replace("127.0.0.1", "localhost");
+    let scope = CredentialScope::provider_api().allow("github", &by_name);
+    let options = NexusClientOptions::new(gateway.url()).credential_scope(scope);
+    let client = NexusClient::new(options).unwrap();
     let cache = TokenCache::new();
     client.get_cached_token(&cache, "ws", "github").unwrap();
     let raw = ureq::Agent::config_builder()
@@ -88,6 +95,14 @@ fn sdk_fetch_url(s: &Setup, url: &str) -> usize {
         .into_parts();
     assert_eq!(status, 200);
     body.len()
+}
+
+/// The `http::Request` path: `send`, through the crate's transport.
+fn sdk_send(s: &Setup) -> usize {
+    let request = Request::get(&s.url).body(Vec::new()).unwrap();
+    let response = s.client.send(&s.cache, "ws", "github", request).unwrap();
+    assert_eq!(response.status(), 200);
+    response.body().len()
 }
 
 fn raw_fetch(agent: &ureq::Agent, url: &str) -> usize {
@@ -190,6 +205,23 @@ fn interleaved() {
         "  {:<56} {}\n",
         "SDK p50 / read/write-timeout raw p50 (equally bounded)",
         spread(&mut ratios[arms.len()])
+    );
+}
+
+/// The `http::Request` path (`send`, the request built by the caller)
+/// against `authenticated_fetch`, two arms taking turns on one connection.
+fn request_path() {
+    let s = setup();
+    let arms: [(&str, &dyn Fn() -> usize); 2] = [
+        ("authenticated_fetch", &|| sdk_fetch(&s)),
+        ("send (http::Request built each time)", &|| sdk_send(&s)),
+    ];
+    let (p50s, _) = repeated_runs(&arms);
+    let mut ratios: Vec<f64> = p50s.iter().map(|p| p[1] / p[0]).collect();
+    println!(
+        "the http::Request path, {REPEATS} runs of {ROUNDS} interleaved rounds:\n  {:<56} {}\n",
+        "send p50 / authenticated_fetch p50",
+        spread(&mut ratios)
     );
 }
 
@@ -318,6 +350,7 @@ fn named_host() {
 fn main() {
     concurrent_pool();
     interleaved();
+    request_path();
     named_host();
     divan::main();
 }
