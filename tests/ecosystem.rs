@@ -27,6 +27,15 @@ fn setup() -> (FakeGateway, FakeUpstream, NexusClient) {
     (gateway, upstream, client)
 }
 
+/// As [`setup`], with a provider that hands out `gho-1`, `gho-2`, …
+fn rotating_setup() -> (FakeGateway, FakeUpstream, NexusClient) {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho").rotating();
+    gateway.add_provider("ws", "github", github.api_base_url(&upstream.url()));
+    let client = client(&gateway);
+    (gateway, upstream, client)
+}
+
 #[test]
 fn error_for_status_names_the_status_and_redacts_an_echoed_credential() {
     let (_gateway, upstream, client) = setup();
@@ -220,15 +229,7 @@ fn authorize_refuses_outside_the_scope_and_leaves_the_request_untouched() {
 
 #[test]
 fn a_reported_401_drops_exactly_that_token() {
-    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
-    gateway.add_provider(
-        "ws",
-        "github",
-        FakeProvider::oauth2("gho")
-            .rotating()
-            .api_base_url(&upstream.url()),
-    );
-    let client = client(&gateway);
+    let (gateway, upstream, client) = rotating_setup();
     let cache = TokenCache::new();
     let mut first = get(&upstream.url());
     let authorization = client
@@ -390,15 +391,7 @@ fn a_header_credential_never_follows_a_cross_origin_redirect() {
 
 #[test]
 fn a_401_is_re_resolved_once_through_the_middleware() {
-    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
-    gateway.add_provider(
-        "ws",
-        "github",
-        FakeProvider::oauth2("gho")
-            .rotating()
-            .api_base_url(&upstream.url()),
-    );
-    let client = client(&gateway);
+    let (gateway, upstream, client) = rotating_setup();
     let cache = Arc::new(TokenCache::new());
     let first = client.get_cached_token(&cache, "ws", "github").unwrap();
     upstream.reject_token(first.access_token());
