@@ -49,9 +49,6 @@ struct Civil {
     month: u32,
     day: u32,
     hms: (i64, i64, i64),
-    /// 0 = Thursday, as 1970-01-01 was. (HTTP dates only.)
-    #[cfg_attr(not(any(test, feature = "testing")), allow(dead_code))]
-    weekday_from_thursday: usize,
 }
 
 #[cfg(any(test, feature = "testing", feature = "signing"))]
@@ -67,7 +64,6 @@ impl Civil {
             month,
             day,
             hms: (secs / 3_600, secs % 3_600 / 60, secs % 60),
-            weekday_from_thursday: days.rem_euclid(7) as usize,
         }
     }
 }
@@ -95,12 +91,14 @@ pub(crate) fn format_amz_date(epoch_seconds: i64) -> String {
 /// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
 #[cfg(any(test, feature = "testing"))]
 pub(crate) fn format_http_date(epoch_seconds: i64) -> String {
+    // Indexed by days since 1970-01-01, a Thursday, modulo 7.
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let weekday = epoch_seconds.div_euclid(86_400).rem_euclid(7) as usize;
     let c = Civil::of(epoch_seconds);
     let (h, m, s) = c.hms;
     format!(
         "{}, {:02} {} {:04} {h:02}:{m:02}:{s:02} GMT",
-        WEEKDAYS[c.weekday_from_thursday],
+        WEEKDAYS[weekday],
         c.day,
         MONTHS[c.month as usize - 1],
         c.year
