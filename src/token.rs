@@ -147,10 +147,9 @@ impl fmt::Debug for Signer {
     }
 }
 
-/// The parts of a [`CachedToken`]: built only by its constructors, which
-/// hold every strategy's rules.
-#[derive(Clone, PartialEq, Eq)]
-struct TokenParts {
+/// A [`CachedToken`]'s parts, spelled out, as its constructors build them
+/// (they hold every strategy's rules); stored packed as [`TokenParts`].
+struct Draft {
     access_token: String,
     token_type: String,
     expires_at: SystemTime,
@@ -160,10 +159,106 @@ struct TokenParts {
     strategy: Strategy,
     /// `Some` for the strategies that sign each request.
     signer: Option<Signer>,
+}
+
+/// The texts of a token, in `TokenParts::text` in this order: the access
+/// token, then each other text that is not its default.
+const ACCESS_TOKEN: usize = 0;
+const TOKEN_TYPE: usize = 1;
+const HEADER_NAME: usize = 2;
+const VALUE_PREFIX: usize = 3;
+const QUERY_PARAM: usize = 4;
+/// The default of each text, which takes no byte (`None`: absent).
+const DEFAULTS: [Option<&str>; 5] = [
+    None,
+    Some("Bearer"),
+    Some("Authorization"),
+    Some("Bearer "),
+    None,
+];
+/// The length of a text left at its default.
+const DEFAULT: u32 = u32::MAX;
+
+/// A [`CachedToken`], packed: its texts in one allocation (a GitHub token,
+/// `bearer` and all, is two allocations: these parts and the text), the
+/// defaults taking no byte, the signer's parameters boxed apart.
+#[derive(PartialEq, Eq)]
+struct TokenParts {
+    text: Box<str>,
+    /// Each text's length in `text`, or [`DEFAULT`].
+    lens: [u32; 5],
+    expires_at: SystemTime,
+    strategy: Strategy,
     /// Set when a request that carried this very entry got a 401 its user
     /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
     /// every cache holding the entry then drops it at its next look.
     rejected: Rejected,
+    /// `Some` for the strategies that sign each request.
+    signer: Option<Box<Signer>>,
+}
+
+impl TokenParts {
+    fn pack(draft: Draft) -> TokenParts {
+        let texts = [
+            Some(draft.access_token.as_str()),
+            Some(draft.token_type.as_str()),
+            Some(draft.header_name.as_str()),
+            Some(draft.value_prefix.as_str()),
+            draft.query_param.as_deref(),
+        ];
+        let mut text = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
+        let mut lens = [DEFAULT; 5];
+        for (i, value) in texts.into_iter().enumerate() {
+            match value {
+                Some(value) if i == ACCESS_TOKEN || Some(value) != DEFAULTS[i] => {
+                    // A text of 4 GiB cannot come from the Gateway (answers
+                    // are capped at 1 MiB); `text` reads it back cut, safely.
+                    lens[i] = u32::try_from(value.len()).unwrap_or(DEFAULT - 1);
+                    text.push_str(value);
+                }
+                _ => {}
+            }
+        }
+        TokenParts {
+            text: text.into_boxed_str(),
+            lens,
+            expires_at: draft.expires_at,
+            strategy: draft.strategy,
+            rejected: Rejected::default(),
+            signer: draft.signer.map(Box::new),
+        }
+    }
+
+    /// The `i`th text: its bytes in `text`, or its default.
+    fn text(&self, i: usize) -> Option<&str> {
+        if self.lens[i] == DEFAULT {
+            return DEFAULTS[i];
+        }
+        let start: usize = self.lens[..i]
+            .iter()
+            .filter(|&&len| len != DEFAULT)
+            .map(|&len| len as usize)
+            .sum();
+        Some(
+            self.text
+                .get(start..start + self.lens[i] as usize)
+                .unwrap_or(""),
+        )
+    }
+
+    fn draft(&self) -> Draft {
+        let owned = |i| self.text(i).unwrap_or("").to_owned();
+        Draft {
+            access_token: owned(ACCESS_TOKEN),
+            token_type: owned(TOKEN_TYPE),
+            expires_at: self.expires_at,
+            header_name: owned(HEADER_NAME),
+            value_prefix: owned(VALUE_PREFIX),
+            query_param: self.text(QUERY_PARAM).map(str::to_owned),
+            strategy: self.strategy,
+            signer: self.signer.as_deref().cloned(),
+        }
+    }
 }
 
 /// A flag shared by a token's clones; not part of its value (a copy made by
@@ -221,7 +316,7 @@ pub struct CachedToken {
 impl CachedToken {
     /// An OAuth2 bearer token: `Authorization: Bearer <access_token>`.
     pub fn bearer(access_token: impl Into<String>, expires_at: SystemTime) -> Self {
-        CachedToken::from_parts(TokenParts {
+        CachedToken::from_draft(Draft {
             access_token: access_token.into(),
             token_type: "Bearer".to_owned(),
             expires_at,
@@ -230,7 +325,6 @@ impl CachedToken {
             query_param: None,
             strategy: Strategy::OAuth2,
             signer: None,
-            rejected: Rejected::default(),
         })
     }
 
@@ -325,12 +419,12 @@ impl CachedToken {
     /// `hmac_payload` it is the signing secret, for `aws_sigv4` the secret
     /// access key.
     pub fn access_token(&self) -> &str {
-        &self.parts.access_token
+        self.parts.text(ACCESS_TOKEN).unwrap_or("")
     }
 
     /// The token type, provider casing kept (`bearer` stays `bearer`).
     pub fn token_type(&self) -> &str {
-        &self.parts.token_type
+        self.parts.text(TOKEN_TYPE).unwrap_or("")
     }
 
     /// When the token stops being valid.
@@ -340,18 +434,18 @@ impl CachedToken {
 
     /// The header that carries it: `Authorization`, `X-API-Key`, …
     pub fn header_name(&self) -> &str {
-        &self.parts.header_name
+        self.parts.text(HEADER_NAME).unwrap_or("")
     }
 
     /// What goes before the token in the header value: `"Bearer "`, `"Basic "`, `""`, …
     pub fn value_prefix(&self) -> &str {
-        &self.parts.value_prefix
+        self.parts.text(VALUE_PREFIX).unwrap_or("")
     }
 
     /// `Some(name)` when the token is sent as the query parameter `name`
     /// rather than in a header.
     pub fn query_param(&self) -> Option<&str> {
-        self.parts.query_param.as_deref()
+        self.parts.text(QUERY_PARAM)
     }
 
     /// The header value to send: the prefix followed by the token. A secret.
@@ -364,7 +458,7 @@ impl CachedToken {
         if self.parts.signer.is_some() {
             return String::new();
         }
-        format!("{}{}", self.parts.value_prefix, self.parts.access_token)
+        format!("{}{}", self.value_prefix(), self.access_token())
     }
 
     /// The strategy, as the Broker names it: `oauth2`, `header`,
@@ -375,24 +469,24 @@ impl CachedToken {
 
     /// The request signer of the signing strategies.
     pub(crate) fn signer(&self) -> Option<&Signer> {
-        self.parts.signer.as_ref()
+        self.parts.signer.as_deref()
     }
 
     /// Every secret the token holds, to redact from echoed error text.
     pub(crate) fn secrets(&self) -> [&str; 2] {
-        let session = match &self.parts.signer {
+        let session = match self.signer() {
             Some(Signer::AwsSigV4 {
                 session_token: Some(t),
                 ..
             }) => t.as_str(),
             _ => "",
         };
-        [self.parts.access_token.as_str(), session]
+        [self.access_token(), session]
     }
 
-    fn from_parts(parts: TokenParts) -> Self {
+    fn from_draft(draft: Draft) -> Self {
         CachedToken {
-            parts: Arc::new(parts),
+            parts: Arc::new(TokenParts::pack(draft)),
         }
     }
 
@@ -412,22 +506,25 @@ impl CachedToken {
         self.parts.rejected.0.load(Ordering::Relaxed)
     }
 
-    fn edit(mut self, change: impl FnOnce(&mut TokenParts)) -> Self {
-        change(Arc::make_mut(&mut self.parts));
-        self
+    /// This token with `change` made: a new entry (a token is immutable).
+    fn edit(self, change: impl FnOnce(&mut Draft)) -> Self {
+        let mut draft = self.parts.draft();
+        change(&mut draft);
+        CachedToken::from_draft(draft)
     }
 }
 
 impl fmt::Debug for CachedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.parts;
+        let texts = |i| p.text(i);
         f.debug_struct("CachedToken")
             .field("access_token", &REDACTED)
-            .field("token_type", &p.token_type)
+            .field("token_type", &texts(TOKEN_TYPE))
             .field("expires_at", &p.expires_at)
-            .field("header_name", &p.header_name)
-            .field("value_prefix", &p.value_prefix)
-            .field("query_param", &p.query_param)
+            .field("header_name", &texts(HEADER_NAME))
+            .field("value_prefix", &texts(VALUE_PREFIX))
+            .field("query_param", &texts(QUERY_PARAM))
             .field("strategy", &p.strategy.as_str())
             .field("signer", &p.signer)
             .finish()
@@ -471,12 +568,12 @@ impl serde::Serialize for CachedToken {
             Err(before) => -(before.duration().as_micros() as f64 / 1e6).min(latest),
         };
         let mut record = TokenRecord {
-            access_token: p.access_token.clone(),
-            token_type: p.token_type.clone(),
+            access_token: self.access_token().to_owned(),
+            token_type: self.token_type().to_owned(),
             expires_at,
-            header_name: p.header_name.clone(),
-            value_prefix: p.value_prefix.clone(),
-            query_param: p.query_param.clone(),
+            header_name: self.header_name().to_owned(),
+            value_prefix: self.value_prefix().to_owned(),
+            query_param: self.query_param().map(str::to_owned),
             strategy: p.strategy.as_str().to_owned(),
             algo: None,
             encoding: None,
@@ -485,7 +582,7 @@ impl serde::Serialize for CachedToken {
             region: None,
             service: None,
         };
-        match &p.signer {
+        match self.signer() {
             None => {}
             Some(Signer::Hmac { algo, encoding }) => {
                 record.algo = Some(algo.as_str().to_owned());
@@ -590,6 +687,44 @@ mod tests {
             ("Token", "Token k")
         );
         assert_eq!(h.expires_at(), at);
+    }
+
+    #[test]
+    fn packed_texts_read_back_and_defaults_take_no_byte() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let plain = CachedToken::bearer("gho_x", at);
+        assert_eq!(&*plain.parts.text, "gho_x", "only the token is stored");
+        assert_eq!(
+            (
+                plain.token_type(),
+                plain.header_name(),
+                plain.value_prefix(),
+                plain.query_param()
+            ),
+            ("Bearer", "Authorization", "Bearer ", None)
+        );
+        let github = plain.clone().with_token_type("bearer");
+        assert_eq!(&*github.parts.text, "gho_xbearer");
+        // Every text set, in any order of edits, reads back as set.
+        let q = CachedToken::bearer("k€y", at)
+            .with_header("X-Ünicode", "")
+            .with_query_param("p");
+        assert_eq!(
+            (
+                q.access_token(),
+                q.token_type(),
+                q.header_name(),
+                q.value_prefix(),
+                q.query_param()
+            ),
+            ("k€y", "p", "X-Ünicode", "", Some("p"))
+        );
+        // Equal tokens compare equal however they were built.
+        assert_eq!(
+            CachedToken::bearer("t", at).with_token_type("Bearer"),
+            CachedToken::bearer("t", at)
+        );
+        assert_eq!(std::mem::size_of::<TokenParts>(), 64);
     }
 
     #[test]
