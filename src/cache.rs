@@ -95,12 +95,17 @@ enum Whose {
 impl Whose {
     /// The owners to look under, in order.
     fn owners(self, table: &Table) -> impl Iterator<Item = Owner> + '_ {
-        let (first, rest) = match self {
-            Whose::Client(ANYONE) => (None, 1),
-            Whose::Client(owner) => (Some(owner), 1),
+        // A client: its own entry, then anyone's. Any: the clients' entries
+        // first (the common case), then anyone's.
+        let (first, clients) = match self {
+            Whose::Client(ANYONE) => (None, 0),
+            Whose::Client(owner) => (Some(owner), 0),
             Whose::Any => (None, usize::MAX),
         };
-        first.into_iter().chain(table.owners().take(rest))
+        first
+            .into_iter()
+            .chain(table.clients().take(clients))
+            .chain(std::iter::once(ANYONE))
     }
 }
 
@@ -164,7 +169,13 @@ impl TokenCache {
     /// The cached token, unless it is missing or within the buffer of its
     /// expiry (then it is dropped).
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        match self.look(Whose::Any, workspace_id, provider) {
+        let now = millis(self.clock.now());
+        self.maybe_sweep(now);
+        // The hit path of a cache no client fills: anyone's entry, one probe.
+        if let Some(token) = self.tokens.read().usable_alone(workspace_id, provider, now) {
+            return Some(token);
+        }
+        match self.look(Whose::Any, workspace_id, provider, now) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
@@ -173,14 +184,18 @@ impl TokenCache {
     /// The token `owner` may use for the pair (its own, else one stored for
     /// anyone) and whether it is due for renewal.
     pub(crate) fn lookup(&self, owner: Owner, workspace_id: &str, provider: &str) -> Lookup {
-        self.look(Whose::Client(owner), workspace_id, provider)
+        // The hit path: the client's own fresh entry, in one probe.
+        let now = millis(self.clock.now());
+        self.maybe_sweep(now);
+        if let Some(token) = self.tokens.read().fresh(owner, workspace_id, provider, now) {
+            return Lookup::Fresh(token);
+        }
+        self.look(Whose::Client(owner), workspace_id, provider, now)
     }
 
     /// The first usable token under `whose` owners; tokens past their
     /// eviction instant, or rejected by an upstream, are dropped.
-    fn look(&self, whose: Whose, workspace_id: &str, provider: &str) -> Lookup {
-        let now = millis(self.clock.now());
-        self.maybe_sweep(now);
+    fn look(&self, whose: Whose, workspace_id: &str, provider: &str, now: Millis) -> Lookup {
         let mut stale = false;
         {
             let tokens = self.tokens.read();

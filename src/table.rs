@@ -177,7 +177,40 @@ impl Table {
 
     /// [`ANYONE`] first, then every client that ever stored here.
     pub(crate) fn owners(&self) -> impl Iterator<Item = Owner> + '_ {
-        std::iter::once(ANYONE).chain(self.owners.iter().copied())
+        std::iter::once(ANYONE).chain(self.clients())
+    }
+
+    /// Every client that ever stored here.
+    pub(crate) fn clients(&self) -> impl Iterator<Item = Owner> + '_ {
+        self.owners.iter().copied()
+    }
+
+    /// When no client stored here: the pair's token if it is still
+    /// usable (before its eviction instant, not refused).
+    pub(crate) fn usable_alone(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        now: Millis,
+    ) -> Option<CachedToken> {
+        if !self.owners.is_empty() {
+            return None;
+        }
+        let slot = self.get(ANYONE, workspace_id, provider)?;
+        (slot.is_live(now) && !slot.token.is_rejected()).then(|| slot.token.clone())
+    }
+
+    /// `owner`'s token for the pair if it is before its refresh window and
+    /// no upstream refused it: the hit, in one probe.
+    pub(crate) fn fresh(
+        &self,
+        owner: Owner,
+        workspace_id: &str,
+        provider: &str,
+        now: Millis,
+    ) -> Option<CachedToken> {
+        let slot = self.get(owner, workspace_id, provider)?;
+        (now <= slot.refresh_at && !slot.token.is_rejected()).then(|| slot.token.clone())
     }
 
     /// Stores the pair's slot, replacing any other.
