@@ -152,8 +152,14 @@ fn print_row(label: &str, measure: &dyn Fn(usize) -> f64) {
 fn contention_table() {
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("\nget_cached_token hits, aggregate throughput ({cores} cores), ratio to 1 thread:");
+    // The machine's ceiling: each thread clones a token of its own (no
+    // shared write at all). Two cores, or two hyperthreads of one, set it.
+    let own: Vec<CachedToken> = (0..8).map(token).collect();
+    print_row("ceiling: own token clone", &|t| {
+        throughput_of(t, &|thread, _| drop(black_box(own[thread].clone())))
+    });
     let sample = token(0);
-    print_row("baseline: bare clone", &|t| {
+    print_row("baseline: shared clone", &|t| {
         throughput_of(t, &|_, _| drop(black_box(sample.clone())))
     });
     for (label, n_keys) in [("one hot key", 1), ("64 distinct keys", 64)] {

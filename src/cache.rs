@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::clock::Clock;
 use crate::error::NexusError;
 use crate::flight::Flight;
+use crate::memo;
 use crate::table::{ANYONE, FastMap, Millis, Owner, Table, millis};
 use crate::token::CachedToken;
 
@@ -47,11 +48,11 @@ use crate::token::CachedToken;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
-    clock: Clock,
     /// One slot per pair, looked up without allocating.
     tokens: RwLock<Table>,
-    /// The table's [`earliest`](Table::earliest), read without its lock.
-    earliest: AtomicU64,
+    /// What every read reads and only writers write, on a cache line of its
+    /// own: away from the lock word, which every reader writes.
+    read_mostly: ReadMostly,
     /// Reads since the last sweep step, counted only once some entry may
     /// have expired (so a hit on a cache with nothing to purge touches no
     /// shared counter), across every thread.
@@ -59,6 +60,23 @@ pub struct TokenCache {
     /// Resolves under way, one per key.
     flights: Mutex<Flights>,
 }
+
+/// The fields every read reads, padded to their own cache lines (128 bytes:
+/// x86 prefetches lines in pairs).
+#[repr(align(128))]
+struct ReadMostly {
+    /// The table's [`earliest`](Table::earliest), read without its lock.
+    earliest: AtomicU64,
+    /// Bumped by every change of `tokens`: a thread's hot-key copy is used
+    /// only under the generation it was checked at.
+    generation: AtomicU64,
+    /// Unique in the process: which cache a thread's hot-key copy is of.
+    id: u64,
+    clock: Clock,
+}
+
+/// The next cache's id.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// When a stored token is due, in [`Millis`]: renewed from the first,
 /// no longer handed out after the second.
@@ -158,9 +176,13 @@ impl TokenCache {
     pub(crate) fn with_clock(buffer: Duration, clock: Clock) -> Self {
         TokenCache {
             buffer,
-            clock,
             tokens: RwLock::new(Table::default()),
-            earliest: AtomicU64::new(Millis::MAX),
+            read_mostly: ReadMostly {
+                earliest: AtomicU64::new(Millis::MAX),
+                generation: AtomicU64::new(0),
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                clock,
+            },
             reads: AtomicU32::new(0),
             flights: Mutex::new(FastMap::default()),
         }
@@ -169,7 +191,7 @@ impl TokenCache {
     /// The cached token, unless it is missing or within the buffer of its
     /// expiry (then it is dropped).
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        let now = millis(self.clock.now());
+        let now = millis(self.read_mostly.clock.now());
         self.maybe_sweep(now);
         // The hit path of a cache no client fills: anyone's entry, one probe.
         if let Some(token) = self.tokens.read().usable_alone(workspace_id, provider, now) {
@@ -184,11 +206,30 @@ impl TokenCache {
     /// The token `owner` may use for the pair (its own, else one stored for
     /// anyone) and whether it is due for renewal.
     pub(crate) fn lookup(&self, owner: Owner, workspace_id: &str, provider: &str) -> Lookup {
-        // The hit path: the client's own fresh entry, in one probe.
-        let now = millis(self.clock.now());
+        // The hit path: the thread's copy of a hot key, else the client's
+        // own fresh entry in one probe.
+        let now = millis(self.read_mostly.clock.now());
         self.maybe_sweep(now);
-        if let Some(token) = self.tokens.read().fresh(owner, workspace_id, provider, now) {
+        let pair = (workspace_id, provider);
+        let generation = self.read_mostly.generation.load(Ordering::Acquire);
+        if let Some(token) = memo::hit(self.read_mostly.id, generation, owner, pair, now) {
             return Lookup::Fresh(token);
+        }
+        {
+            let tokens = self.tokens.read();
+            if let Some((token, refresh_at)) = tokens.fresh(owner, workspace_id, provider, now) {
+                // Stable while the read lock is held: writers bump it under theirs.
+                let generation = self.read_mostly.generation.load(Ordering::Acquire);
+                memo::note(
+                    self.read_mostly.id,
+                    generation,
+                    owner,
+                    pair,
+                    &token,
+                    refresh_at,
+                );
+                return Lookup::Fresh(token);
+            }
         }
         self.look(Whose::Client(owner), workspace_id, provider, now)
     }
@@ -214,7 +255,7 @@ impl TokenCache {
         }
         if stale {
             // Another thread may have stored a fresh token since the read.
-            let mut tokens = self.tokens.write();
+            let mut tokens = self.write();
             let owners: Vec<Owner> = whose.owners(&tokens).collect();
             for owner in owners {
                 tokens.remove_if(owner, workspace_id, provider, |slot| {
@@ -230,16 +271,26 @@ impl TokenCache {
     /// (a thread-per-call server reads a few times per thread), only if the
     /// write lock is free at once, so a read never waits for it.
     fn maybe_sweep(&self, now: Millis) {
-        if now <= self.earliest.load(Ordering::Relaxed) {
+        if now <= self.read_mostly.earliest.load(Ordering::Relaxed) {
             return;
         }
         let due = self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_SWEEP == 0;
         if due {
             if let Some(mut tokens) = self.tokens.try_write() {
+                self.read_mostly.generation.fetch_add(1, Ordering::Release);
                 tokens.sweep(SWEEP_STEP, now);
-                self.earliest.store(tokens.earliest(), Ordering::Relaxed);
+                self.read_mostly
+                    .earliest
+                    .store(tokens.earliest(), Ordering::Relaxed);
             }
         }
+    }
+
+    /// The table, to change: the generation moves on with it.
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Table> {
+        let tokens = self.tokens.write();
+        self.read_mostly.generation.fetch_add(1, Ordering::Release);
+        tokens
     }
 
     /// Stores `token` for the pair, for every client, replacing the one
@@ -250,12 +301,14 @@ impl TokenCache {
 
     /// Stores `token` as `owner`'s entry for the pair.
     fn store(&self, owner: Owner, workspace_id: &str, provider: &str, token: CachedToken) {
-        let now = self.clock.now();
+        let now = self.read_mostly.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
-        let mut tokens = self.tokens.write();
+        let mut tokens = self.write();
         tokens.sweep(SWEEP_STEP, millis(now));
         tokens.insert(owner, workspace_id, provider, token, refresh_at, evict_at);
-        self.earliest.store(tokens.earliest(), Ordering::Relaxed);
+        self.read_mostly
+            .earliest
+            .store(tokens.earliest(), Ordering::Relaxed);
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
@@ -275,7 +328,7 @@ impl TokenCache {
                 !hit
             });
         }
-        let mut tokens = self.tokens.write();
+        let mut tokens = self.write();
         let owners: Vec<Owner> = tokens.owners().collect();
         for owner in owners {
             tokens.remove_if(owner, workspace_id, provider, |_| true);
@@ -303,7 +356,7 @@ impl TokenCache {
         provider: &str,
         token: &CachedToken,
     ) -> bool {
-        let mut tokens = self.tokens.write();
+        let mut tokens = self.write();
         let owners: Vec<Owner> = Whose::Client(owner).owners(&tokens).collect();
         owners.into_iter().any(|owner| {
             tokens.remove_if(owner, workspace_id, provider, |slot| {

@@ -29,6 +29,7 @@ mod fetch;
 mod fetcher;
 mod flight;
 mod gateway;
+mod memo;
 mod middleware;
 mod options;
 #[cfg(test)]

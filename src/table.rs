@@ -208,9 +208,10 @@ impl Table {
         workspace_id: &str,
         provider: &str,
         now: Millis,
-    ) -> Option<CachedToken> {
+    ) -> Option<(CachedToken, Millis)> {
         let slot = self.get(owner, workspace_id, provider)?;
-        (now <= slot.refresh_at && !slot.token.is_rejected()).then(|| slot.token.clone())
+        (now <= slot.refresh_at && !slot.token.is_rejected())
+            .then(|| (slot.token.clone(), slot.refresh_at))
     }
 
     /// Stores the pair's slot, replacing any other.

@@ -181,8 +181,7 @@ const DEFAULT: u32 = u32::MAX;
 
 /// A [`CachedToken`], packed: its texts in one allocation (a GitHub token,
 /// `bearer` and all, is two allocations: these parts and the text), the
-/// defaults taking no byte, the signer's parameters boxed apart.
-#[derive(PartialEq, Eq)]
+/// defaults taking no byte, what few tokens have boxed apart.
 struct TokenParts {
     text: Box<str>,
     /// Each text's length in `text`, or [`DEFAULT`].
@@ -193,9 +192,32 @@ struct TokenParts {
     /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
     /// every cache holding the entry then drops it at its next look.
     rejected: Rejected,
-    /// `Some` for the strategies that sign each request.
-    signer: Option<Box<Signer>>,
+    /// The signer, and the entry a private copy stands for: what only some
+    /// tokens have.
+    extras: Option<Box<Extras>>,
 }
+
+/// What only some tokens have.
+#[derive(Clone)]
+struct Extras {
+    /// `Some` for the strategies that sign each request.
+    signer: Option<Signer>,
+    /// For a thread's private copy of a cache entry (see `CachedToken::private_copy`),
+    /// the entry itself: the copy is that entry for `same_entry` and the 401 rule.
+    origin: Option<CachedToken>,
+}
+
+/// Two tokens are equal when they are the same credential, however held.
+impl PartialEq for TokenParts {
+    fn eq(&self, other: &Self) -> bool {
+        let signer = |p: &TokenParts| p.extras.as_ref().and_then(|e| e.signer.clone());
+        (&self.text, self.lens, self.expires_at, self.strategy)
+            == (&other.text, other.lens, other.expires_at, other.strategy)
+            && signer(self) == signer(other)
+    }
+}
+
+impl Eq for TokenParts {}
 
 impl TokenParts {
     fn pack(draft: Draft) -> TokenParts {
@@ -225,7 +247,12 @@ impl TokenParts {
             expires_at: draft.expires_at,
             strategy: draft.strategy,
             rejected: Rejected::default(),
-            signer: draft.signer.map(Box::new),
+            extras: draft.signer.map(|signer| {
+                Box::new(Extras {
+                    signer: Some(signer),
+                    origin: None,
+                })
+            }),
         }
     }
 
@@ -256,29 +283,16 @@ impl TokenParts {
             value_prefix: owned(VALUE_PREFIX),
             query_param: self.text(QUERY_PARAM).map(str::to_owned),
             strategy: self.strategy,
-            signer: self.signer.as_deref().cloned(),
+            signer: self.extras.as_ref().and_then(|e| e.signer.clone()),
         }
     }
 }
 
-/// A flag shared by a token's clones; not part of its value (a copy made by
-/// an edit starts unset, and two tokens compare equal whatever their flags).
+/// A flag shared by a token's clones and private copies; not part of its
+/// value (two tokens compare equal whatever their flags).
 #[derive(Default)]
 struct Rejected(AtomicBool);
 
-impl Clone for Rejected {
-    fn clone(&self) -> Self {
-        Rejected::default()
-    }
-}
-
-impl PartialEq for Rejected {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for Rejected {}
 
 /// A credential ready to apply to a request (Python's resolved token).
 ///
@@ -455,7 +469,7 @@ impl CachedToken {
     /// [`authenticated_fetch`](crate::NexusClient::authenticated_fetch)
     /// computes as it sends it. The signing secret is never a header value.
     pub fn header_value(&self) -> String {
-        if self.parts.signer.is_some() {
+        if self.signer().is_some() {
             return String::new();
         }
         format!("{}{}", self.value_prefix(), self.access_token())
@@ -469,7 +483,7 @@ impl CachedToken {
 
     /// The request signer of the signing strategies.
     pub(crate) fn signer(&self) -> Option<&Signer> {
-        self.parts.signer.as_deref()
+        self.parts.extras.as_ref()?.signer.as_ref()
     }
 
     /// Every secret the token holds, to redact from echoed error text.
@@ -493,17 +507,48 @@ impl CachedToken {
     /// Whether both are clones of one token (one cache entry), whatever
     /// their text: a Gateway may hand out the same string twice.
     pub(crate) fn same_entry(&self, other: &CachedToken) -> bool {
-        Arc::ptr_eq(&self.parts, &other.parts)
+        Arc::ptr_eq(&self.entry().parts, &other.entry().parts)
     }
 
-    /// Marks this entry (and every clone of it) as refused by an upstream.
+    /// The cache entry this token is: itself, or what its private copy stands for.
+    fn entry(&self) -> &CachedToken {
+        match self.parts.extras.as_ref().and_then(|e| e.origin.as_ref()) {
+            Some(origin) => origin,
+            None => self,
+        }
+    }
+
+    /// A copy of this entry with an allocation (and so a reference count) of
+    /// its own, that is still this entry for `same_entry`, `reject` and
+    /// `is_rejected`: what a thread keeps for a hot key, so that its hits
+    /// write to no memory another thread reads.
+    pub(crate) fn private_copy(&self) -> CachedToken {
+        let entry = self.entry();
+        let p = &entry.parts;
+        let signer = p.extras.as_ref().and_then(|e| e.signer.clone());
+        CachedToken {
+            parts: Arc::new(TokenParts {
+                text: p.text.clone(),
+                lens: p.lens,
+                expires_at: p.expires_at,
+                strategy: p.strategy,
+                rejected: Rejected::default(),
+                extras: Some(Box::new(Extras {
+                    signer,
+                    origin: Some(entry.clone()),
+                })),
+            }),
+        }
+    }
+
+    /// Marks this entry (and every clone and copy of it) as refused by an upstream.
     pub(crate) fn reject(&self) {
-        self.parts.rejected.0.store(true, Ordering::Relaxed);
+        self.entry().parts.rejected.0.store(true, Ordering::Relaxed);
     }
 
     /// Whether an upstream refused this entry.
     pub(crate) fn is_rejected(&self) -> bool {
-        self.parts.rejected.0.load(Ordering::Relaxed)
+        self.entry().parts.rejected.0.load(Ordering::Relaxed)
     }
 
     /// This token with `change` made: a new entry (a token is immutable).
@@ -526,7 +571,7 @@ impl fmt::Debug for CachedToken {
             .field("value_prefix", &texts(VALUE_PREFIX))
             .field("query_param", &texts(QUERY_PARAM))
             .field("strategy", &p.strategy.as_str())
-            .field("signer", &p.signer)
+            .field("signer", &self.signer())
             .finish()
     }
 }
