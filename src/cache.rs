@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::error::NexusError;
 use crate::flight::Flight;
 use crate::memo;
-use crate::table::{ANYONE, FastMap, Millis, Owner, Table, millis};
+use crate::table::{ANYONE, FastMap, FxHasher, Millis, Owner, Table, millis};
 use crate::token::CachedToken;
 
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
@@ -48,8 +48,9 @@ use crate::token::CachedToken;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
-    /// One slot per pair, looked up without allocating.
-    tokens: RwLock<Table>,
+    /// One slot per pair, looked up without allocating, in [`SHARDS`]
+    /// tables by pair: readers of different pairs take different locks.
+    shards: Box<[Shard]>,
     /// What every read reads and only writers write, on a cache line of its
     /// own: away from the lock word, which every reader writes.
     read_mostly: ReadMostly,
@@ -65,7 +66,7 @@ pub struct TokenCache {
 /// x86 prefetches lines in pairs).
 #[repr(align(128))]
 struct ReadMostly {
-    /// The table's [`earliest`](Table::earliest), read without its lock.
+    /// The least of the shards' `earliest`: no entry is due before it.
     earliest: AtomicU64,
     /// Bumped by every change of `tokens`: a thread's hot-key copy is used
     /// only under the generation it was checked at.
@@ -73,6 +74,27 @@ struct ReadMostly {
     /// Unique in the process: which cache a thread's hot-key copy is of.
     id: u64,
     clock: Clock,
+}
+
+/// The tables a cache is split into.
+const SHARDS: usize = 16;
+
+/// One table and its lock, on cache lines of their own: a reader writes
+/// the lock word, and only readers of pairs in this shard share it.
+#[repr(align(128))]
+struct Shard {
+    table: RwLock<Table>,
+    /// The table's [`earliest`](Table::earliest), read without its lock.
+    earliest: AtomicU64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            table: RwLock::new(Table::default()),
+            earliest: AtomicU64::new(Millis::MAX),
+        }
+    }
 }
 
 /// The next cache's id.
@@ -176,7 +198,7 @@ impl TokenCache {
     pub(crate) fn with_clock(buffer: Duration, clock: Clock) -> Self {
         TokenCache {
             buffer,
-            tokens: RwLock::new(Table::default()),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             read_mostly: ReadMostly {
                 earliest: AtomicU64::new(Millis::MAX),
                 generation: AtomicU64::new(0),
@@ -194,7 +216,8 @@ impl TokenCache {
         let now = millis(self.read_mostly.clock.now());
         self.maybe_sweep(now);
         // The hit path of a cache no client fills: anyone's entry, one probe.
-        if let Some(token) = self.tokens.read().usable_alone(workspace_id, provider, now) {
+        let shard = self.shard(workspace_id, provider);
+        if let Some(token) = shard.table.read().usable_alone(workspace_id, provider, now) {
             return Some(token);
         }
         match self.look(Whose::Any, workspace_id, provider, now) {
@@ -216,7 +239,7 @@ impl TokenCache {
             return Lookup::Fresh(token);
         }
         {
-            let tokens = self.tokens.read();
+            let tokens = self.shard(workspace_id, provider).table.read();
             if let Some((token, refresh_at)) = tokens.fresh(owner, workspace_id, provider, now) {
                 // Stable while the read lock is held: writers bump it under theirs.
                 let generation = self.read_mostly.generation.load(Ordering::Acquire);
@@ -238,8 +261,9 @@ impl TokenCache {
     /// eviction instant, or rejected by an upstream, are dropped.
     fn look(&self, whose: Whose, workspace_id: &str, provider: &str, now: Millis) -> Lookup {
         let mut stale = false;
+        let shard = self.shard(workspace_id, provider);
         {
-            let tokens = self.tokens.read();
+            let tokens = shard.table.read();
             for owner in whose.owners(&tokens) {
                 match tokens.get(owner, workspace_id, provider) {
                     // Cloned under the shared lock: it blocks no other reader.
@@ -255,7 +279,7 @@ impl TokenCache {
         }
         if stale {
             // Another thread may have stored a fresh token since the read.
-            let mut tokens = self.write();
+            let mut tokens = self.write(shard);
             let owners: Vec<Owner> = whose.owners(&tokens).collect();
             for owner in owners {
                 tokens.remove_if(owner, workspace_id, provider, |slot| {
@@ -274,23 +298,51 @@ impl TokenCache {
         if now <= self.read_mostly.earliest.load(Ordering::Relaxed) {
             return;
         }
-        let due = self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_SWEEP == 0;
-        if due {
-            if let Some(mut tokens) = self.tokens.try_write() {
+        let reads = self.reads.fetch_add(1, Ordering::Relaxed);
+        if reads % READS_PER_SWEEP != 0 {
+            return;
+        }
+        // The next shard with something due, taking turns.
+        let first = (reads / READS_PER_SWEEP) as usize;
+        let due = (0..SHARDS)
+            .map(|i| &self.shards[(first + i) % SHARDS])
+            .find(|shard| now > shard.earliest.load(Ordering::Relaxed));
+        if let Some(shard) = due {
+            if let Some(mut tokens) = shard.table.try_write() {
                 self.read_mostly.generation.fetch_add(1, Ordering::Release);
                 tokens.sweep(SWEEP_STEP, now);
-                self.read_mostly
-                    .earliest
-                    .store(tokens.earliest(), Ordering::Relaxed);
+                self.settle(shard, &tokens);
             }
         }
     }
 
-    /// The table, to change: the generation moves on with it.
-    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Table> {
-        let tokens = self.tokens.write();
+    /// The pair's shard.
+    fn shard(&self, workspace_id: &str, provider: &str) -> &Shard {
+        use std::hash::Hasher;
+        let mut hasher = FxHasher::default();
+        hasher.write(workspace_id.as_bytes());
+        hasher.write_u8(0xff);
+        hasher.write(provider.as_bytes());
+        &self.shards[hasher.finish() as usize % SHARDS]
+    }
+
+    /// A shard's table, to change: the generation moves on with it.
+    fn write<'a>(&self, shard: &'a Shard) -> parking_lot::RwLockWriteGuard<'a, Table> {
+        let tokens = shard.table.write();
         self.read_mostly.generation.fetch_add(1, Ordering::Release);
         tokens
+    }
+
+    /// After a change of `shard`'s table: its `earliest`, and the cache's.
+    fn settle(&self, shard: &Shard, table: &Table) {
+        shard.earliest.store(table.earliest(), Ordering::Relaxed);
+        let least = self
+            .shards
+            .iter()
+            .map(|s| s.earliest.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(Millis::MAX);
+        self.read_mostly.earliest.store(least, Ordering::Relaxed);
     }
 
     /// Stores `token` for the pair, for every client, replacing the one
@@ -303,12 +355,11 @@ impl TokenCache {
     fn store(&self, owner: Owner, workspace_id: &str, provider: &str, token: CachedToken) {
         let now = self.read_mostly.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
-        let mut tokens = self.write();
+        let shard = self.shard(workspace_id, provider);
+        let mut tokens = self.write(shard);
         tokens.sweep(SWEEP_STEP, millis(now));
         tokens.insert(owner, workspace_id, provider, token, refresh_at, evict_at);
-        self.read_mostly
-            .earliest
-            .store(tokens.earliest(), Ordering::Relaxed);
+        self.settle(shard, &tokens);
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
@@ -328,7 +379,7 @@ impl TokenCache {
                 !hit
             });
         }
-        let mut tokens = self.write();
+        let mut tokens = self.write(self.shard(workspace_id, provider));
         let owners: Vec<Owner> = tokens.owners().collect();
         for owner in owners {
             tokens.remove_if(owner, workspace_id, provider, |_| true);
@@ -338,7 +389,7 @@ impl TokenCache {
     /// How many tokens are stored, fresh or not yet purged: expired ones
     /// are purged a few at a time as the cache is used.
     pub fn len(&self) -> usize {
-        self.tokens.read().len()
+        self.shards.iter().map(|s| s.table.read().len()).sum()
     }
 
     /// Whether no token is stored.
@@ -356,7 +407,7 @@ impl TokenCache {
         provider: &str,
         token: &CachedToken,
     ) -> bool {
-        let mut tokens = self.write();
+        let mut tokens = self.write(self.shard(workspace_id, provider));
         let owners: Vec<Owner> = Whose::Client(owner).owners(&tokens).collect();
         owners.into_iter().any(|owner| {
             tokens.remove_if(owner, workspace_id, provider, |slot| {

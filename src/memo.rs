@@ -11,9 +11,8 @@
 //! never used again: caches have process-unique ids.
 
 use std::cell::RefCell;
-use std::hash::{Hash, Hasher};
 
-use crate::table::{FxHasher, Millis, Owner};
+use crate::table::{Millis, Owner};
 use crate::token::CachedToken;
 
 /// The pair a thread keeps a copy for.
@@ -27,22 +26,16 @@ struct Kept {
     refresh_at: Millis,
 }
 
-/// A thread's memo: the last pair it hit (a hash, to spot a second hit in a
-/// row without allocating) and the copy it keeps.
+/// A thread's memo: the last entry it hit (its address, to spot a second
+/// hit in a row without hashing or allocating) and the copy it keeps.
 #[derive(Default)]
 struct Memo {
-    last: u64,
+    last: usize,
     kept: Option<Kept>,
 }
 
 thread_local! {
     static MEMO: RefCell<Memo> = RefCell::default();
-}
-
-fn pair_hash(cache: u64, owner: Owner, workspace_id: &str, provider: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    (cache, owner, workspace_id, provider).hash(&mut hasher);
-    hasher.finish()
 }
 
 /// The thread's copy for the pair, if it is still the cache's fresh entry.
@@ -88,9 +81,11 @@ pub(crate) fn note(
                 return;
             }
         }
-        let hash = pair_hash(cache, owner, workspace_id, provider);
-        if memo.last != hash {
-            memo.last = hash;
+        // A second hit in a row on this very entry makes the copy. (An
+        // address reused by a newer entry can only make a copy early.)
+        let entry = token.entry_address();
+        if memo.last != entry {
+            memo.last = entry;
             return;
         }
         memo.kept = Some(Kept {

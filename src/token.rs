@@ -293,7 +293,6 @@ impl TokenParts {
 #[derive(Default)]
 struct Rejected(AtomicBool);
 
-
 /// A credential ready to apply to a request (Python's resolved token).
 ///
 /// Cheap to clone: clones share one allocation, so a cache hit copies no
@@ -508,6 +507,12 @@ impl CachedToken {
     /// their text: a Gateway may hand out the same string twice.
     pub(crate) fn same_entry(&self, other: &CachedToken) -> bool {
         Arc::ptr_eq(&self.entry().parts, &other.entry().parts)
+    }
+
+    /// The address of the entry this token is: equal for its clones and
+    /// private copies while the entry lives.
+    pub(crate) fn entry_address(&self) -> usize {
+        Arc::as_ptr(&self.entry().parts) as usize
     }
 
     /// The cache entry this token is: itself, or what its private copy stands for.
