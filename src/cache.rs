@@ -97,6 +97,10 @@ impl Default for Shard {
     }
 }
 
+/// Who a thread's hot-key copy is kept for when `TokenCache::get` read it:
+/// no client (their ids stop short of it).
+const ANY_READER: Owner = Owner::MAX;
+
 /// The next cache's id.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -179,7 +183,7 @@ pub(crate) fn owner_of(gateway_url: &str, api_key: &str) -> Owner {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (gateway_url, api_key).hash(&mut hasher);
-    hasher.finish().max(ANYONE + 1)
+    hasher.finish().clamp(ANYONE + 1, ANY_READER - 1)
 }
 
 impl TokenCache {
@@ -215,10 +219,20 @@ impl TokenCache {
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
         let now = millis(self.read_mostly.clock.now());
         self.maybe_sweep(now);
-        // The hit path of a cache no client fills: anyone's entry, one probe.
-        let shard = self.shard(workspace_id, provider);
-        if let Some(token) = shard.table.read().usable_alone(workspace_id, provider, now) {
+        // The hit path: the thread's copy of a hot key, else (in a cache no
+        // client fills) anyone's entry in one probe.
+        let (id, pair) = (self.read_mostly.id, (workspace_id, provider));
+        let generation = self.read_mostly.generation.load(Ordering::Acquire);
+        if let Some(token) = memo::hit(id, generation, ANY_READER, pair, now) {
             return Some(token);
+        }
+        {
+            let tokens = self.shard(workspace_id, provider).table.read();
+            if let Some((token, evict_at)) = tokens.usable_alone(workspace_id, provider, now) {
+                let generation = self.read_mostly.generation.load(Ordering::Acquire);
+                memo::note(id, generation, ANY_READER, pair, &token, evict_at);
+                return Some(token);
+            }
         }
         match self.look(Whose::Any, workspace_id, provider, now) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),

@@ -23,6 +23,8 @@ struct Kept {
     workspace_id: Box<str>,
     provider: Box<str>,
     copy: CachedToken,
+    /// Used until this instant: the refresh window for a client, the
+    /// eviction instant for `TokenCache::get`.
     refresh_at: Millis,
 }
 

@@ -186,18 +186,19 @@ impl Table {
     }
 
     /// When no client stored here: the pair's token if it is still
-    /// usable (before its eviction instant, not refused).
+    /// usable (before its eviction instant, not refused), and that instant.
     pub(crate) fn usable_alone(
         &self,
         workspace_id: &str,
         provider: &str,
         now: Millis,
-    ) -> Option<CachedToken> {
+    ) -> Option<(CachedToken, Millis)> {
         if !self.owners.is_empty() {
             return None;
         }
         let slot = self.get(ANYONE, workspace_id, provider)?;
-        (slot.is_live(now) && !slot.token.is_rejected()).then(|| slot.token.clone())
+        (slot.is_live(now) && !slot.token.is_rejected())
+            .then(|| (slot.token.clone(), slot.evict_at))
     }
 
     /// `owner`'s token for the pair if it is before its refresh window and
