@@ -205,6 +205,42 @@ fn clear_token_forces_a_new_resolve() {
 }
 
 #[test]
+fn a_hot_key_kept_by_the_thread_still_obeys_clear_and_the_401_rule() {
+    let gateway = gateway_with(FakeProvider::oauth2("t").rotating());
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    // Hit after hit: the thread keeps a copy of the entry.
+    for _ in 0..5 {
+        assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t-1");
+    }
+    client.clear_token(&cache, "ws-1", "github");
+    assert_eq!(
+        token_of(&client, &cache, "ws-1", "github"),
+        "t-2",
+        "cleared"
+    );
+    for _ in 0..5 {
+        assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "t-2");
+    }
+    // A 401 on the kept copy drops the entry, not just the copy.
+    let upstream = FakeUpstream::start();
+    upstream.reject_token("t-2");
+    let status = client
+        .authenticated_fetch(
+            &cache,
+            "ws-1",
+            "github",
+            &upstream.url(),
+            FetchOptions::default(),
+        )
+        .unwrap()
+        .status();
+    assert_eq!(status, 200, "re-resolved once");
+    assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t-3");
+    assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "t-3");
+}
+
+#[test]
 fn blank_inputs_are_refused_before_any_io() {
     let gateway = gateway_with(FakeProvider::oauth2("t"));
     let client = client(&gateway);
