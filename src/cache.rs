@@ -365,15 +365,22 @@ impl TokenCache {
         self.store(ANYONE, workspace_id, provider, token);
     }
 
-    /// Stores `token` as `owner`'s entry for the pair.
-    fn store(&self, owner: Owner, workspace_id: &str, provider: &str, token: CachedToken) {
+    /// Stores `token` as `owner`'s entry for the pair; the entry stored.
+    fn store(
+        &self,
+        owner: Owner,
+        workspace_id: &str,
+        provider: &str,
+        token: CachedToken,
+    ) -> CachedToken {
         let now = self.read_mostly.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
         let shard = self.shard(workspace_id, provider);
         let mut tokens = self.write(shard);
         tokens.sweep(SWEEP_STEP, millis(now));
-        tokens.insert(owner, workspace_id, provider, token, refresh_at, evict_at);
+        let entry = tokens.insert(owner, workspace_id, provider, &token, refresh_at, evict_at);
         self.settle(shard, &tokens);
+        entry
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
@@ -480,6 +487,7 @@ impl TokenCache {
             flight,
             result: None,
             resolved: false,
+            landed: false,
         };
         let renewing = current.is_some();
         let result = match self.lookup(owner, workspace_id, provider) {
@@ -494,7 +502,9 @@ impl TokenCache {
                 result
             }
         };
-        landing.result = Some(result.clone());
+        landing.result = Some(result);
+        // The stored entry, when one was stored: what every caller gets.
+        let result = landing.finish();
         match (result, current) {
             (Err(e), Some(current)) => {
                 log::warn!(
@@ -523,6 +533,8 @@ struct Landing<'a> {
     result: Option<Result<CachedToken, NexusError>>,
     /// The result came from `resolve` (and so is stored), not from the cache.
     resolved: bool,
+    /// `finish` ran: the flight has landed.
+    landed: bool,
 }
 
 impl Landing<'_> {
@@ -538,8 +550,17 @@ impl Landing<'_> {
     }
 }
 
-impl Drop for Landing<'_> {
-    fn drop(&mut self) {
+impl Landing<'_> {
+    /// Retires the flight, stores a resolved token (unless the pair was
+    /// deleted meanwhile), and lands the result, the stored entry in place
+    /// of the token, for the waiters; the same result for the leader.
+    fn finish(&mut self) -> Result<CachedToken, NexusError> {
+        self.landed = true;
+        let mut result = self.result.take().unwrap_or_else(|| {
+            Err(NexusError::request_failed(
+                "the resolve this call was waiting for panicked",
+            ))
+        });
         // Retire the flight first: a caller arriving from now on finds the
         // stored token, or (after an error) starts a new flight. Storing
         // under the flights lock orders it against a concurrent `delete`.
@@ -552,22 +573,25 @@ impl Drop for Landing<'_> {
             {
                 flights.remove(&self.key);
             }
-            if let (true, Some(Ok(token))) = (self.resolved, &self.result) {
+            if let (true, Ok(token)) = (self.resolved, &result) {
                 if !self.flight.is_detached() {
                     let (owner, ws, p) = &self.key;
-                    self.cache.store(*owner, ws, p, token.clone());
+                    result = Ok(self.cache.store(*owner, ws, p, token.clone()));
                 }
             }
         }
-        if self.result.is_none() {
+        self.flight.land(result.clone());
+        result
+    }
+}
+
+impl Drop for Landing<'_> {
+    /// A resolve that panicked: its waiters are released with an error.
+    fn drop(&mut self) {
+        if !self.landed {
             self.mark_resolving(false);
+            let _ = self.finish();
         }
-        let result = self.result.take().unwrap_or_else(|| {
-            Err(NexusError::request_failed(
-                "the resolve this call was waiting for panicked",
-            ))
-        });
-        self.flight.land(result);
     }
 }
 

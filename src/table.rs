@@ -7,8 +7,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::token::CachedToken;
@@ -78,15 +77,32 @@ pub(crate) fn millis(t: SystemTime) -> Millis {
     })
 }
 
-/// A pair's key: the owning client's id (8 bytes), the workspace's length
-/// (4 bytes), the workspace, then the provider, so `("a:b", "c")` and
-/// `("a", "b:c")` differ, and so do two clients' entries for one pair.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key(Arc<[u8]>);
+/// An entry in the index: the entry itself, hashed and compared by its key
+/// bytes (the owning client's id, 8 bytes; the workspace's length, 4 bytes;
+/// the workspace; the provider), which it carries in its own allocation. So
+/// `("a:b", "c")` and `("a", "b:c")` differ, and so do two clients' entries
+/// for one pair, and a pair costs no allocation of its own for its key.
+#[derive(Clone)]
+struct Key(CachedToken);
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that a lookup by key bytes finds it.
+        self.0.key().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for Key {}
 
 impl Borrow<[u8]> for Key {
     fn borrow(&self) -> &[u8] {
-        &self.0
+        self.0.key()
     }
 }
 
@@ -119,25 +135,38 @@ pub(crate) type Owner = u64;
 /// client may use it.
 pub(crate) const ANYONE: Owner = 0;
 
-/// A stored token and when it is due: renewed from `refresh_at`, no longer
-/// handed out after `evict_at`.
-pub(crate) struct Slot {
-    key: Key,
-    pub(crate) token: CachedToken,
+/// A stored entry and when it is due: renewed from `refresh_at`, no longer
+/// handed out after `evict_at` (the times the entry carries).
+pub(crate) struct Slot<'a> {
+    pub(crate) token: &'a CachedToken,
     pub(crate) refresh_at: Millis,
     pub(crate) evict_at: Millis,
 }
 
-impl Slot {
+impl<'a> Slot<'a> {
+    fn of(token: &'a CachedToken) -> Slot<'a> {
+        let (refresh_at, evict_at) = token.due();
+        Slot {
+            token,
+            refresh_at,
+            evict_at,
+        }
+    }
+
     pub(crate) fn is_live(&self, now: Millis) -> bool {
         now <= self.evict_at
     }
 }
 
+/// A `HashSet` with [`FxHasher`].
+type FastSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
+
 /// The pairs' slots and the sweep's position.
 pub(crate) struct Table {
-    index: FastMap<Key, usize>,
-    slots: Vec<Slot>,
+    /// The entries by key; each knows its place in `slots`.
+    index: FastSet<Key>,
+    /// The entries, dense, for the sweep.
+    slots: Vec<CachedToken>,
     cursor: usize,
     /// No slot is due for eviction before this (it may be earlier than the
     /// true minimum, never later): a read sweeps only once it has passed.
@@ -152,7 +181,7 @@ pub(crate) struct Table {
 impl Default for Table {
     fn default() -> Self {
         Table {
-            index: FastMap::default(),
+            index: FastSet::default(),
             slots: Vec::new(),
             cursor: 0,
             earliest: Millis::MAX,
@@ -168,11 +197,9 @@ impl Table {
         self.earliest
     }
 
-    pub(crate) fn get(&self, owner: Owner, workspace_id: &str, provider: &str) -> Option<&Slot> {
-        let at = with_key(owner, workspace_id, provider, |key| {
-            self.index.get(key).copied()
-        })?;
-        self.slots.get(at)
+    pub(crate) fn get(&self, owner: Owner, workspace_id: &str, provider: &str) -> Option<Slot<'_>> {
+        let entry = with_key(owner, workspace_id, provider, |key| self.index.get(key))?;
+        Some(Slot::of(&entry.0))
     }
 
     /// [`ANYONE`] first, then every client that ever stored here.
@@ -215,43 +242,37 @@ impl Table {
             .then(|| (slot.token.clone(), slot.refresh_at))
     }
 
-    /// Stores the pair's slot, replacing any other.
+    /// Stores `token` as the pair's entry, replacing any other; the entry
+    /// stored (the token, with its key and due times).
     pub(crate) fn insert(
         &mut self,
         owner: Owner,
         workspace_id: &str,
         provider: &str,
-        token: CachedToken,
+        token: &CachedToken,
         refresh_at: Millis,
         evict_at: Millis,
-    ) {
+    ) -> CachedToken {
         self.earliest = self.earliest.min(evict_at);
         self.cycle_min = self.cycle_min.min(evict_at);
-        // One key build: the slot it names, or the key a new slot will own.
         if owner != ANYONE && !self.owners.contains(&owner) {
             self.owners.push(owner);
         }
-        let found = with_key(owner, workspace_id, provider, |key| {
-            match self.index.get(key) {
-                Some(&at) => Err(at),
-                None => Ok(Key(Arc::from(key))),
-            }
+        let entry = with_key(owner, workspace_id, provider, |key| {
+            token.keyed(key, (refresh_at, evict_at))
         });
-        let key = match found {
-            Err(at) => {
-                let slot = &mut self.slots[at];
-                (slot.token, slot.refresh_at, slot.evict_at) = (token, refresh_at, evict_at);
-                return;
+        match self.index.replace(Key(entry.clone())) {
+            Some(Key(old)) => {
+                let at = old.position();
+                entry.set_position(at);
+                self.slots[at] = entry.clone();
             }
-            Ok(key) => key,
-        };
-        self.index.insert(key.clone(), self.slots.len());
-        self.slots.push(Slot {
-            key,
-            token,
-            refresh_at,
-            evict_at,
-        });
+            None => {
+                entry.set_position(self.slots.len());
+                self.slots.push(entry.clone());
+            }
+        }
+        entry
     }
 
     /// Removes the pair's slot if `matches` says so; whether it did.
@@ -263,10 +284,10 @@ impl Table {
         matches: impl FnOnce(&Slot) -> bool,
     ) -> bool {
         let found = with_key(owner, workspace_id, provider, |key| {
-            self.index.get(key).copied()
+            self.index.get(key).map(|entry| entry.0.position())
         });
         match found {
-            Some(at) if matches(&self.slots[at]) => {
+            Some(at) if matches(&Slot::of(&self.slots[at])) => {
                 self.remove_at(at);
                 true
             }
@@ -288,7 +309,7 @@ impl Table {
                 self.earliest = self.cycle_min;
                 self.cycle_min = Millis::MAX;
             }
-            let slot = &self.slots[self.cursor];
+            let slot = Slot::of(&self.slots[self.cursor]);
             if slot.is_live(now) {
                 self.cycle_min = self.cycle_min.min(slot.evict_at);
                 self.cursor += 1;
@@ -308,16 +329,14 @@ impl Table {
 
     fn remove_at(&mut self, at: usize) {
         let removed = self.slots.swap_remove(at);
-        self.index.remove(&removed.key);
+        self.index.remove(removed.key());
         if let Some(moved) = self.slots.get(at) {
-            if let Some(position) = self.index.get_mut(&moved.key) {
-                *position = at;
-            }
+            moved.set_position(at);
             // Moved behind the cursor, it is not seen again this pass: its
             // eviction instant must still count, or `earliest` would pass it
             // by and reads would never sweep it.
             if at < self.cursor {
-                self.cycle_min = self.cycle_min.min(moved.evict_at);
+                self.cycle_min = self.cycle_min.min(moved.due().1);
             }
         }
     }
@@ -336,10 +355,10 @@ mod tests {
     fn pairs_are_keys_and_removal_keeps_the_rest_reachable() {
         let mut table = Table::default();
         for i in 0..100 {
-            table.insert(ANYONE, &format!("w{i}"), "p", token(), 0, i);
+            table.insert(ANYONE, &format!("w{i}"), "p", &token(), 0, i);
         }
-        table.insert(ANYONE, "a:b", "c", token(), 0, 1);
-        table.insert(ANYONE, "a", "b:c", token(), 0, 2);
+        table.insert(ANYONE, "a:b", "c", &token(), 0, 1);
+        table.insert(ANYONE, "a", "b:c", &token(), 0, 2);
         assert_eq!(table.get(ANYONE, "a:b", "c").unwrap().evict_at, 1);
         assert_eq!(table.get(ANYONE, "a", "b:c").unwrap().evict_at, 2);
         assert!(table.remove_if(ANYONE, "w3", "p", |_| true));
@@ -351,7 +370,7 @@ mod tests {
             );
         }
         let long = "x".repeat(300);
-        table.insert(ANYONE, &long, &long, token(), 0, 7);
+        table.insert(ANYONE, &long, &long, &token(), 0, 7);
         assert_eq!(table.get(ANYONE, &long, &long).unwrap().evict_at, 7);
         assert_eq!(table.len(), 102);
     }
@@ -359,10 +378,10 @@ mod tests {
     #[test]
     fn owners_keep_separate_entries_for_one_pair() {
         let mut table = Table::default();
-        table.insert(ANYONE, "w", "p", token(), 0, 1);
-        table.insert(7, "w", "p", token(), 0, 2);
-        table.insert(9, "w", "p", token(), 0, 3);
-        table.insert(7, "w", "p", token(), 0, 4);
+        table.insert(ANYONE, "w", "p", &token(), 0, 1);
+        table.insert(7, "w", "p", &token(), 0, 2);
+        table.insert(9, "w", "p", &token(), 0, 3);
+        table.insert(7, "w", "p", &token(), 0, 4);
         assert_eq!(table.len(), 3);
         assert_eq!(table.get(7, "w", "p").unwrap().evict_at, 4);
         assert_eq!(table.get(9, "w", "p").unwrap().evict_at, 3);
@@ -379,7 +398,7 @@ mod tests {
         for i in 0..1000u64 {
             // Even slots expire at 10, odd ones live on.
             let evict = if i % 2 == 0 { 10 } else { 1_000 };
-            table.insert(ANYONE, &format!("w{i}"), "p", token(), 0, evict);
+            table.insert(ANYONE, &format!("w{i}"), "p", &token(), 0, evict);
         }
         table.sweep(100, 50);
         assert!(table.len() < 1000 && table.len() > 900, "a bounded step");
@@ -396,10 +415,10 @@ mod tests {
     fn a_slot_moved_behind_the_cursor_still_counts_for_earliest() {
         let mut table = Table::default();
         for i in 0..10u64 {
-            table.insert(ANYONE, &format!("w{i}"), "p", token(), 0, 1_000);
+            table.insert(ANYONE, &format!("w{i}"), "p", &token(), 0, 1_000);
         }
         // The last slot expires early.
-        table.insert(ANYONE, "soon", "p", token(), 0, 20);
+        table.insert(ANYONE, "soon", "p", &token(), 0, 20);
         // A first full pass at time 0, then part of a second: the cursor
         // is past slot 0 and `earliest` is the true minimum, 20.
         table.sweep(11, 0);

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::SystemTime;
 
 use crate::redact::REDACTED;
@@ -183,10 +183,19 @@ const DEFAULT: u32 = u32::MAX;
 /// `bearer` and all, is two allocations: these parts and the text), the
 /// defaults taking no byte, what few tokens have boxed apart.
 struct TokenParts {
-    text: Box<str>,
-    /// Each text's length in `text`, or [`DEFAULT`].
+    /// The texts (UTF-8), then, for a cache entry, the entry's key.
+    bytes: Box<[u8]>,
+    /// Each text's length in `bytes`, or [`DEFAULT`].
     lens: [u32; 5],
-    expires_at: SystemTime,
+    /// A cache entry's key: the last `key_len` bytes (0 outside a cache).
+    key_len: u32,
+    /// A cache entry's place in its table (the table's bookkeeping).
+    position: AtomicU32,
+    /// The expiry, in microseconds from the epoch.
+    expires_at: i64,
+    /// A cache entry's due times, in [`Millis`]: renewed from the first, no
+    /// longer handed out after the second (0 outside a cache).
+    due: (u64, u64),
     strategy: Strategy,
     /// Set when a request that carried this very entry got a 401 its user
     /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
@@ -207,13 +216,33 @@ struct Extras {
     origin: Option<CachedToken>,
 }
 
-/// Two tokens are equal when they are the same credential, however held.
+/// Two tokens are equal when they are the same credential, however held
+/// (in a cache or not, a private copy or not).
 impl PartialEq for TokenParts {
     fn eq(&self, other: &Self) -> bool {
         let signer = |p: &TokenParts| p.extras.as_ref().and_then(|e| e.signer.clone());
-        (&self.text, self.lens, self.expires_at, self.strategy)
-            == (&other.text, other.lens, other.expires_at, other.strategy)
+        (self.texts(), self.lens, self.expires_at, self.strategy)
+            == (other.texts(), other.lens, other.expires_at, other.strategy)
             && signer(self) == signer(other)
+    }
+}
+
+/// `t` in microseconds from the epoch, negative before it (saturating).
+fn micros(t: SystemTime) -> i64 {
+    let of = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => of(after),
+        Err(before) => -of(before.duration()),
+    }
+}
+
+/// Microseconds from the epoch as a time.
+fn from_micros(us: i64) -> SystemTime {
+    let d = std::time::Duration::from_micros(us.unsigned_abs());
+    if us >= 0 {
+        std::time::UNIX_EPOCH + d
+    } else {
+        std::time::UNIX_EPOCH - d
     }
 }
 
@@ -228,7 +257,7 @@ impl TokenParts {
             Some(draft.value_prefix.as_str()),
             draft.query_param.as_deref(),
         ];
-        let mut text = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
+        let mut text = Vec::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
         let mut lens = [DEFAULT; 5];
         for (i, value) in texts.into_iter().enumerate() {
             match value {
@@ -236,15 +265,18 @@ impl TokenParts {
                     // A text of 4 GiB cannot come from the Gateway (answers
                     // are capped at 1 MiB); `text` reads it back cut, safely.
                     lens[i] = u32::try_from(value.len()).unwrap_or(DEFAULT - 1);
-                    text.push_str(value);
+                    text.extend_from_slice(value.as_bytes());
                 }
                 _ => {}
             }
         }
         TokenParts {
-            text: text.into_boxed_str(),
+            bytes: text.into_boxed_slice(),
             lens,
-            expires_at: draft.expires_at,
+            key_len: 0,
+            position: AtomicU32::new(0),
+            expires_at: micros(draft.expires_at),
+            due: (0, 0),
             strategy: draft.strategy,
             rejected: Rejected::default(),
             extras: draft.signer.map(|signer| {
@@ -256,7 +288,12 @@ impl TokenParts {
         }
     }
 
-    /// The `i`th text: its bytes in `text`, or its default.
+    /// The texts' bytes, without a cache entry's key.
+    fn texts(&self) -> &[u8] {
+        &self.bytes[..self.bytes.len() - self.key_len as usize]
+    }
+
+    /// The `i`th text: its bytes in `bytes`, or its default.
     fn text(&self, i: usize) -> Option<&str> {
         if self.lens[i] == DEFAULT {
             return DEFAULTS[i];
@@ -266,9 +303,10 @@ impl TokenParts {
             .filter(|&&len| len != DEFAULT)
             .map(|&len| len as usize)
             .sum();
+        let bytes = self.texts().get(start..start + self.lens[i] as usize);
         Some(
-            self.text
-                .get(start..start + self.lens[i] as usize)
+            bytes
+                .and_then(|b| std::str::from_utf8(b).ok())
                 .unwrap_or(""),
         )
     }
@@ -278,7 +316,7 @@ impl TokenParts {
         Draft {
             access_token: owned(ACCESS_TOKEN),
             token_type: owned(TOKEN_TYPE),
-            expires_at: self.expires_at,
+            expires_at: from_micros(self.expires_at),
             header_name: owned(HEADER_NAME),
             value_prefix: owned(VALUE_PREFIX),
             query_param: self.text(QUERY_PARAM).map(str::to_owned),
@@ -442,7 +480,7 @@ impl CachedToken {
 
     /// When the token stops being valid.
     pub fn expires_at(&self) -> SystemTime {
-        self.parts.expires_at
+        from_micros(self.parts.expires_at)
     }
 
     /// The header that carries it: `Authorization`, `X-API-Key`, …
@@ -533,9 +571,12 @@ impl CachedToken {
         let signer = p.extras.as_ref().and_then(|e| e.signer.clone());
         CachedToken {
             parts: Arc::new(TokenParts {
-                text: p.text.clone(),
+                bytes: p.bytes.clone(),
                 lens: p.lens,
+                key_len: p.key_len,
+                position: AtomicU32::new(0),
                 expires_at: p.expires_at,
+                due: p.due,
                 strategy: p.strategy,
                 rejected: Rejected::default(),
                 extras: Some(Box::new(Extras {
@@ -544,6 +585,56 @@ impl CachedToken {
                 })),
             }),
         }
+    }
+
+    /// This token as a cache entry: one allocation with its `key` and its
+    /// due times (renewed from the first, dropped after the second).
+    pub(crate) fn keyed(&self, key: &[u8], due: (u64, u64)) -> CachedToken {
+        let p = &self.parts;
+        let mut bytes = Vec::with_capacity(p.texts().len() + key.len());
+        bytes.extend_from_slice(p.texts());
+        bytes.extend_from_slice(key);
+        let signer = p.extras.as_ref().and_then(|e| e.signer.clone());
+        CachedToken {
+            parts: Arc::new(TokenParts {
+                bytes: bytes.into_boxed_slice(),
+                lens: p.lens,
+                key_len: u32::try_from(key.len()).unwrap_or(0),
+                position: AtomicU32::new(0),
+                expires_at: p.expires_at,
+                due,
+                strategy: p.strategy,
+                rejected: Rejected::default(),
+                extras: signer.map(|signer| {
+                    Box::new(Extras {
+                        signer: Some(signer),
+                        origin: None,
+                    })
+                }),
+            }),
+        }
+    }
+
+    /// A cache entry's key bytes.
+    pub(crate) fn key(&self) -> &[u8] {
+        let bytes = &self.parts.bytes;
+        &bytes[bytes.len() - self.parts.key_len as usize..]
+    }
+
+    /// A cache entry's due times.
+    pub(crate) fn due(&self) -> (u64, u64) {
+        self.parts.due
+    }
+
+    /// A cache entry's place in its table.
+    pub(crate) fn position(&self) -> usize {
+        self.parts.position.load(Ordering::Relaxed) as usize
+    }
+
+    /// Moves a cache entry's place in its table.
+    pub(crate) fn set_position(&self, at: usize) {
+        let at = u32::try_from(at).unwrap_or(u32::MAX);
+        self.parts.position.store(at, Ordering::Relaxed);
     }
 
     /// Marks this entry (and every clone and copy of it) as refused by an upstream.
@@ -610,13 +701,10 @@ struct TokenRecord {
 #[cfg(feature = "serde")]
 impl serde::Serialize for CachedToken {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let p = &self.parts;
         // Capped as the resolver caps it, so that what is written reads back.
         let latest = crate::resolve::LATEST_EXPIRY_SECS as f64;
-        let expires_at = match p.expires_at.duration_since(std::time::UNIX_EPOCH) {
-            Ok(after) => (after.as_micros() as f64 / 1e6).min(latest),
-            Err(before) => -(before.duration().as_micros() as f64 / 1e6).min(latest),
-        };
+        let seconds = self.parts.expires_at as f64 / 1e6;
+        let expires_at = seconds.clamp(-latest, latest);
         let mut record = TokenRecord {
             access_token: self.access_token().to_owned(),
             token_type: self.token_type().to_owned(),
@@ -624,7 +712,7 @@ impl serde::Serialize for CachedToken {
             header_name: self.header_name().to_owned(),
             value_prefix: self.value_prefix().to_owned(),
             query_param: self.query_param().map(str::to_owned),
-            strategy: p.strategy.as_str().to_owned(),
+            strategy: self.strategy().to_owned(),
             algo: None,
             encoding: None,
             access_key: None,
@@ -743,7 +831,7 @@ mod tests {
     fn packed_texts_read_back_and_defaults_take_no_byte() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
         let plain = CachedToken::bearer("gho_x", at);
-        assert_eq!(&*plain.parts.text, "gho_x", "only the token is stored");
+        assert_eq!(plain.parts.texts(), b"gho_x", "only the token is stored");
         assert_eq!(
             (
                 plain.token_type(),
@@ -754,7 +842,7 @@ mod tests {
             ("Bearer", "Authorization", "Bearer ", None)
         );
         let github = plain.clone().with_token_type("bearer");
-        assert_eq!(&*github.parts.text, "gho_xbearer");
+        assert_eq!(github.parts.texts(), b"gho_xbearer");
         // Every text set, in any order of edits, reads back as set.
         let q = CachedToken::bearer("k€y", at)
             .with_header("X-Ünicode", "")
@@ -774,7 +862,7 @@ mod tests {
             CachedToken::bearer("t", at).with_token_type("Bearer"),
             CachedToken::bearer("t", at)
         );
-        assert_eq!(std::mem::size_of::<TokenParts>(), 64);
+        assert_eq!(std::mem::size_of::<TokenParts>(), 80);
     }
 
     #[test]
