@@ -38,8 +38,11 @@ fn main() -> ExitCode {
         }
     }
     let gateway = FakeGateway::start();
-    gateway.add_provider(&workspace, &provider, FakeProvider::oauth2(&token));
     let upstream = FakeUpstream::start();
+    // The upstream is the provider's API: the default credential scope sends
+    // the token there and nowhere else.
+    let api = FakeProvider::oauth2(&token).api_base_url(&upstream.url());
+    gateway.add_provider(&workspace, &provider, api);
     println!("NEXUS_GATEWAY_URL={}", gateway.url());
     println!("UPSTREAM_URL={}", upstream.url());
     let _ = std::io::stdout().flush();

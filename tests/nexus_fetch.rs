@@ -209,3 +209,33 @@ fn usage_errors_exit_2() {
     assert_eq!(help.status.code(), Some(0));
     assert!(text(&help.stdout).starts_with("usage: nexus_fetch"));
 }
+
+/// The `fake_gateway` example in a process of its own, and `nexus_fetch`
+/// against it, as `benches/process_cost.sh` and the docs run them: its
+/// upstream must be the provider's API under the default credential scope.
+#[test]
+fn nexus_fetch_works_against_the_fake_gateway_example() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut server = Command::new(common::example_binary("fake_gateway"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start fake_gateway");
+    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let mut value = |name: &str| {
+        let line = lines.next().expect("a line").expect("text");
+        line.strip_prefix(&format!("{name}=")).expect(name).to_owned()
+    };
+    let (gateway_url, upstream_url) = (value("NEXUS_GATEWAY_URL"), value("UPSTREAM_URL"));
+    let out = Command::new(common::example_binary("nexus_fetch"))
+        .args(["-w", "ws-demo", "-p", "github", &format!("{upstream_url}/user")])
+        .env("NEXUS_GATEWAY_URL", gateway_url)
+        .env_remove("NEXUS_CREDENTIAL_SCOPE")
+        .env_remove("NEXUS_ALLOWED_ORIGINS")
+        .output()
+        .expect("run nexus_fetch");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
