@@ -225,11 +225,19 @@ fn nexus_fetch_works_against_the_fake_gateway_example() {
     let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
     let mut value = |name: &str| {
         let line = lines.next().expect("a line").expect("text");
-        line.strip_prefix(&format!("{name}=")).expect(name).to_owned()
+        line.strip_prefix(&format!("{name}="))
+            .expect(name)
+            .to_owned()
     };
     let (gateway_url, upstream_url) = (value("NEXUS_GATEWAY_URL"), value("UPSTREAM_URL"));
     let out = Command::new(common::example_binary("nexus_fetch"))
-        .args(["-w", "ws-demo", "-p", "github", &format!("{upstream_url}/user")])
+        .args([
+            "-w",
+            "ws-demo",
+            "-p",
+            "github",
+            &format!("{upstream_url}/user"),
+        ])
         .env("NEXUS_GATEWAY_URL", gateway_url)
         .env_remove("NEXUS_CREDENTIAL_SCOPE")
         .env_remove("NEXUS_ALLOWED_ORIGINS")
