@@ -156,6 +156,16 @@ impl<'a> Slot<'a> {
     pub(crate) fn is_live(&self, now: Millis) -> bool {
         now <= self.evict_at
     }
+
+    /// Whether it may be handed out: live, and no upstream refused it.
+    pub(crate) fn is_usable(&self, now: Millis) -> bool {
+        self.is_live(now) && !self.token.is_rejected()
+    }
+
+    /// Whether it may be handed out with no renewal due.
+    pub(crate) fn is_fresh(&self, now: Millis) -> bool {
+        now <= self.refresh_at && !self.token.is_rejected()
+    }
 }
 
 /// A `HashSet` with [`FxHasher`].
@@ -224,7 +234,7 @@ impl Table {
             return None;
         }
         let slot = self.get(ANYONE, workspace_id, provider)?;
-        (slot.is_live(now) && !slot.token.is_rejected())
+        slot.is_usable(now)
             .then(|| (slot.token.clone(), slot.evict_at))
     }
 
@@ -238,7 +248,7 @@ impl Table {
         now: Millis,
     ) -> Option<(CachedToken, Millis)> {
         let slot = self.get(owner, workspace_id, provider)?;
-        (now <= slot.refresh_at && !slot.token.is_rejected())
+        slot.is_fresh(now)
             .then(|| (slot.token.clone(), slot.refresh_at))
     }
 

@@ -216,6 +216,13 @@ struct Extras {
     origin: Option<CachedToken>,
 }
 
+impl Extras {
+    /// The extras, boxed, when there are any.
+    fn boxed(signer: Option<Signer>, origin: Option<CachedToken>) -> Option<Box<Extras>> {
+        (signer.is_some() || origin.is_some()).then(|| Box::new(Extras { signer, origin }))
+    }
+}
+
 /// Two tokens are equal when they are the same credential, however held
 /// (in a cache or not, a private copy or not).
 impl PartialEq for TokenParts {
@@ -279,11 +286,31 @@ impl TokenParts {
             due: (0, 0),
             strategy: draft.strategy,
             rejected: Rejected::default(),
-            extras: draft.signer.map(|signer| {
-                Box::new(Extras {
-                    signer: Some(signer),
-                    origin: None,
-                })
+            extras: Extras::boxed(draft.signer, None),
+        }
+    }
+
+    /// The same credential in a new allocation of `bytes` (its texts, then
+    /// `key_len` bytes of key), with these due times and this origin.
+    fn rebuilt(
+        &self,
+        bytes: Box<[u8]>,
+        key_len: u32,
+        due: (u64, u64),
+        origin: Option<CachedToken>,
+    ) -> CachedToken {
+        let signer = self.extras.as_ref().and_then(|e| e.signer.clone());
+        CachedToken {
+            parts: Arc::new(TokenParts {
+                bytes,
+                lens: self.lens,
+                key_len,
+                position: AtomicU32::new(0),
+                expires_at: self.expires_at,
+                due,
+                strategy: self.strategy,
+                rejected: Rejected::default(),
+                extras: Extras::boxed(signer, origin),
             }),
         }
     }
@@ -568,23 +595,7 @@ impl CachedToken {
     pub(crate) fn private_copy(&self) -> CachedToken {
         let entry = self.entry();
         let p = &entry.parts;
-        let signer = p.extras.as_ref().and_then(|e| e.signer.clone());
-        CachedToken {
-            parts: Arc::new(TokenParts {
-                bytes: p.bytes.clone(),
-                lens: p.lens,
-                key_len: p.key_len,
-                position: AtomicU32::new(0),
-                expires_at: p.expires_at,
-                due: p.due,
-                strategy: p.strategy,
-                rejected: Rejected::default(),
-                extras: Some(Box::new(Extras {
-                    signer,
-                    origin: Some(entry.clone()),
-                })),
-            }),
-        }
+        p.rebuilt(p.bytes.clone(), p.key_len, p.due, Some(entry.clone()))
     }
 
     /// This token as a cache entry: one allocation with its `key` and its
@@ -594,25 +605,8 @@ impl CachedToken {
         let mut bytes = Vec::with_capacity(p.texts().len() + key.len());
         bytes.extend_from_slice(p.texts());
         bytes.extend_from_slice(key);
-        let signer = p.extras.as_ref().and_then(|e| e.signer.clone());
-        CachedToken {
-            parts: Arc::new(TokenParts {
-                bytes: bytes.into_boxed_slice(),
-                lens: p.lens,
-                key_len: u32::try_from(key.len()).unwrap_or(0),
-                position: AtomicU32::new(0),
-                expires_at: p.expires_at,
-                due,
-                strategy: p.strategy,
-                rejected: Rejected::default(),
-                extras: signer.map(|signer| {
-                    Box::new(Extras {
-                        signer: Some(signer),
-                        origin: None,
-                    })
-                }),
-            }),
-        }
+        let key_len = u32::try_from(key.len()).unwrap_or(0);
+        p.rebuilt(bytes.into_boxed_slice(), key_len, due, None)
     }
 
     /// A cache entry's key bytes.

@@ -793,6 +793,14 @@ fn a_failed_early_renewal_keeps_the_valid_token_and_the_next_caller_tries_again(
     assert_eq!(gateway.requests(Route::Resolve), 3);
 }
 
+/// Stores `n` pairs `<prefix>-<i>`/`p` expiring at `expires_at`.
+fn fill(cache: &TokenCache, prefix: &str, n: usize, expires_at: SystemTime) {
+    for i in 0..n {
+        let token = nexus_sdk::CachedToken::bearer("t", expires_at);
+        cache.set(&format!("{prefix}-{i}"), "p", token);
+    }
+}
+
 #[test]
 fn expired_entries_are_purged_as_the_cache_is_used() {
     // A clock the test moves: no sleep, nothing that depends on the machine's speed.
@@ -800,20 +808,8 @@ fn expired_entries_are_purged_as_the_cache_is_used() {
     let cache = clock.token_cache(Duration::ZERO);
     let soon = clock.now() + Duration::from_secs(60);
     let later = clock.now() + Duration::from_secs(36_000);
-    for i in 0..50_000 {
-        cache.set(
-            &format!("old-{i}"),
-            "p",
-            nexus_sdk::CachedToken::bearer("t", soon),
-        );
-    }
-    for i in 0..1_000 {
-        cache.set(
-            &format!("live-{i}"),
-            "p",
-            nexus_sdk::CachedToken::bearer("t", later),
-        );
-    }
+    fill(&cache, "old", 50_000, soon);
+    fill(&cache, "live", 1_000, later);
     assert_eq!(cache.len(), 51_000);
     clock.advance(Duration::from_secs(3600));
     // Normal use: reads of the live set, and some stores.
@@ -849,20 +845,8 @@ fn a_thread_per_call_reader_still_purges() {
         clock.now() + Duration::from_secs(60),
         clock.now() + Duration::from_secs(36_000),
     );
-    for i in 0..2_000 {
-        cache.set(
-            &format!("old-{i}"),
-            "p",
-            nexus_sdk::CachedToken::bearer("t", soon),
-        );
-    }
-    for i in 0..100 {
-        cache.set(
-            &format!("live-{i}"),
-            "p",
-            nexus_sdk::CachedToken::bearer("t", later),
-        );
-    }
+    fill(&cache, "old", 2_000, soon);
+    fill(&cache, "live", 100, later);
     clock.advance(Duration::from_secs(3600));
     // The MCP example's design: one short-lived thread per call, one read each.
     for round in 0..3_000 {
