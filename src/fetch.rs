@@ -291,13 +291,7 @@ pub(crate) fn send_following_redirects(
     first: &Outgoing,
     token: &CachedToken,
 ) -> Result<FinalAnswer, NexusError> {
-    let hop = Hop {
-        method: first.method.clone(),
-        uri: first.uri.clone(),
-        body: first.body.clone(),
-        strayed: false,
-        body_dropped: false,
-    };
+    let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
     let policy = Policy::Upstream;
     let (response, last) = redirect::send(transport, &policy, first.timeout, hop, |hop| {
         let mut headers = first.headers.clone();
@@ -312,7 +306,7 @@ pub(crate) fn send_following_redirects(
             }
         }
         let token = hop.is_on(&first.origin).then_some(token);
-        credentialed_request(&hop.method, &hop.uri, headers, hop.body.as_deref(), token)
+        credentialed_request(&hop.method, hop.uri(), headers, hop.body.as_deref(), token)
     })?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();

@@ -203,16 +203,10 @@ impl Gateway {
         let uri: Uri = url
             .parse()
             .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
-        let hop = Hop {
-            method: method.clone(),
-            uri,
-            body: body.map(<[u8]>::to_vec),
-            strayed: false,
-            body_dropped: false,
-        };
+        let hop = Hop::new(method.clone(), uri, body.map(<[u8]>::to_vec));
         let policy = Policy::Gateway { home: &self.origin };
         let (response, _) = redirect::send(&self.transport, &policy, None, hop, |hop| {
-            self.request(&hop.method, &hop.uri, hop.body.is_some())
+            self.request(&hop.method, hop.uri(), hop.body.is_some())
         })?;
         Ok(response)
     }

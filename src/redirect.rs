@@ -31,7 +31,9 @@ pub const MAX_REDIRECTS: usize = 5;
 /// The hop about to be sent.
 pub(crate) struct Hop {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    uri: Uri,
+    /// `uri`'s origin, worked out once per hop.
+    origin: Option<Origin>,
     pub(crate) body: Option<Vec<u8>>,
     /// Whether this hop or an earlier one left the first hop's origin.
     pub(crate) strayed: bool,
@@ -41,9 +43,32 @@ pub(crate) struct Hop {
 }
 
 impl Hop {
+    /// The first hop of a chain.
+    pub(crate) fn new(method: Method, uri: Uri, body: Option<Vec<u8>>) -> Hop {
+        Hop {
+            method,
+            origin: Origin::of(&uri),
+            uri,
+            body,
+            strayed: false,
+            body_dropped: false,
+        }
+    }
+
+    /// Where the hop goes.
+    pub(crate) fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
     /// Whether the hop is on `origin`.
     pub(crate) fn is_on(&self, origin: &Origin) -> bool {
-        Origin::of(&self.uri).as_ref() == Some(origin)
+        self.origin.as_ref() == Some(origin)
+    }
+
+    /// Moves the hop to `next`, its origin with it.
+    fn go_to(&mut self, next: Uri) {
+        self.origin = Origin::of(&next);
+        self.uri = next;
     }
 }
 
@@ -62,7 +87,7 @@ pub(crate) fn send(
     mut request: impl FnMut(&Hop) -> Result<Request<()>, NexusError>,
 ) -> Result<(Response<Body>, Hop), NexusError> {
     let started = Instant::now();
-    let Some(first) = Origin::of(&hop.uri) else {
+    let Some(first) = hop.origin.clone() else {
         return Err(NexusError::invalid_input("url has no host"));
     };
     let mut n = 0;
@@ -98,7 +123,7 @@ pub(crate) fn send(
             hop.body = None;
             hop.body_dropped = true;
         }
-        hop.uri = next;
+        hop.go_to(next);
         n += 1;
     }
 }
@@ -114,9 +139,9 @@ impl Policy<'_> {
                     return Ok(None);
                 }
                 let target = Origin::of(&next);
-                let here = Origin::of(&hop.uri);
                 let allowed = target.as_ref().is_some_and(|t| {
-                    home.may_upgrade_to(t) && here.as_ref().is_some_and(|h| h.may_upgrade_to(t))
+                    home.may_upgrade_to(t)
+                        && hop.origin.as_ref().is_some_and(|h| h.may_upgrade_to(t))
                 });
                 if !allowed {
                     let name =

@@ -243,6 +243,7 @@ impl ScopeGuard {
                 .allowed
                 .get(provider)
                 .is_some_and(|o| o.contains(origin))
+            || self.fresh_api_is(provider, origin, now)
         {
             return Ok(());
         }
@@ -268,6 +269,18 @@ impl ScopeGuard {
         }
     }
 
+    /// Whether fresh metadata names `origin` as `provider`'s API: the common
+    /// case, answered without a copy.
+    fn fresh_api_is(&self, provider: &str, origin: &Origin, now: Instant) -> bool {
+        self.provider_api
+            && self.metadata.read().as_ref().is_some_and(|m| {
+                m.is_fresh(provider, now)
+                    && m.origins
+                        .get(provider)
+                        .is_some_and(|api| api.as_ref() == Some(origin))
+            })
+    }
+
     /// The provider's API origin from the metadata, fetching it when absent,
     /// older than 5 minutes, or missing the provider for longer than 30 s.
     /// Concurrent callers share one read and its result, errors included;
@@ -280,13 +293,8 @@ impl ScopeGuard {
         fetch: impl FnOnce() -> Result<Value, NexusError>,
     ) -> Result<Listing, NexusError> {
         if let Some(m) = &*self.metadata.read() {
-            let age = now.saturating_duration_since(m.fetched);
-            match m.listing(provider) {
-                Listing::NotListed if age < MISS_TTL => return Ok(Listing::NotListed),
-                Listing::Listed(origin) if age < METADATA_TTL => {
-                    return Ok(Listing::Listed(origin));
-                }
-                _ => {}
+            if m.is_fresh(provider, now) {
+                return Ok(m.listing(provider));
             }
         }
         let id = self as *const ScopeGuard as usize;
@@ -373,6 +381,17 @@ impl Metadata {
         match self.origins.get(provider) {
             Some(origin) => Listing::Listed(origin.clone()),
             None => Listing::NotListed,
+        }
+    }
+
+    /// Whether what the metadata says of `provider` is still trusted at
+    /// `now`: a listing for 5 minutes, an absence for 30 s.
+    fn is_fresh(&self, provider: &str, now: Instant) -> bool {
+        let age = now.saturating_duration_since(self.fetched);
+        if self.origins.contains_key(provider) {
+            age < METADATA_TTL
+        } else {
+            age < MISS_TTL
         }
     }
 }

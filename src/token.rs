@@ -536,7 +536,7 @@ impl CachedToken {
         if self.signer().is_some() {
             return String::new();
         }
-        format!("{}{}", self.value_prefix(), self.access_token())
+        [self.value_prefix(), self.access_token()].concat()
     }
 
     /// The strategy, as the Broker names it: `oauth2`, `header`,

@@ -145,10 +145,10 @@ impl Transport {
             },
             None => None,
         };
-        let loopback = request.uri().host().is_some_and(is_loopback_host);
-        let proxy = (!loopback)
-            .then(|| self.proxies.for_uri(request.uri()))
-            .flatten()
+        let proxy = self
+            .proxies
+            .for_uri(request.uri())
+            .filter(|_| !request.uri().host().is_some_and(is_loopback_host))
             .cloned();
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
         let result = match body {

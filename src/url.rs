@@ -128,10 +128,11 @@ pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path_and_query) = rest.split_at(authority_end);
     check_authority(authority, what)?;
-    let encoded = format!("{scheme}://{authority}{}", encode_target(path_and_query));
-    encoded
-        .parse::<Uri>()
-        .map_err(|_| NexusError::invalid_input(format!("{what} is not a valid URL")))
+    let parsed = match encode_target(path_and_query) {
+        Cow::Borrowed(_) => url.parse::<Uri>(),
+        Cow::Owned(target) => format!("{scheme}://{authority}{target}").parse::<Uri>(),
+    };
+    parsed.map_err(|_| NexusError::invalid_input(format!("{what} is not a valid URL")))
 }
 
 /// Refuses userinfo, a missing or non-ASCII host, and a bad port.
