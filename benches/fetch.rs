@@ -347,7 +347,28 @@ fn named_host() {
     );
 }
 
+/// `NEXUS_FETCH_LOOP=<arm>:<n>`: 50 warm-up fetches and then `n` more of
+/// one arm (`sdk`, `raw-same-timeouts` or `raw`), nothing else, for
+/// `benches/instructions.sh` to count under callgrind.
+fn fetch_loop(spec: &str) {
+    let (arm, n) = spec.split_once(':').expect("NEXUS_FETCH_LOOP is <arm>:<n>");
+    let n: usize = n.parse().expect("NEXUS_FETCH_LOOP's count");
+    let s = setup();
+    let fetch: &dyn Fn() -> usize = match arm {
+        "sdk" => &|| sdk_fetch(&s),
+        "raw-same-timeouts" => &|| raw_fetch(&s.raw_global_timeout, &s.url),
+        "raw" => &|| raw_fetch(&s.raw, &s.url),
+        _ => panic!("NEXUS_FETCH_LOOP's arm: sdk, raw-same-timeouts or raw"),
+    };
+    for _ in 0..50 + n {
+        std::hint::black_box(fetch());
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("NEXUS_FETCH_LOOP") {
+        return fetch_loop(&spec);
+    }
     concurrent_pool();
     interleaved();
     request_path();
