@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{client, client_with, fast_retries, wait_until};
+use common::{client, client_with, fails_within, fast_retries, wait_until};
 use nexus_sdk::testing::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route,
 };
@@ -21,20 +21,6 @@ use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusE
 const TIMEOUT: Duration = Duration::from_millis(600);
 /// Slack for a loaded machine on top of the client's timeout.
 const MARGIN: Duration = Duration::from_millis(1500);
-
-/// Runs `f`, asserting it returns an error with `code` within `limit`.
-fn fails_within<T: std::fmt::Debug>(
-    limit: Duration,
-    code: &str,
-    f: impl FnOnce() -> Result<T, NexusError>,
-) -> NexusError {
-    let started = Instant::now();
-    let err = f().expect_err("should fail");
-    let took = started.elapsed();
-    assert_eq!(err.code, code, "{err}");
-    assert!(took < limit, "{code} took {took:?}, limit {limit:?}");
-    err
-}
 
 /// A raw server: each connection is handed to `behave` on its own thread.
 struct RawServer {

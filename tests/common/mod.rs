@@ -130,3 +130,17 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
     }
     path
 }
+
+/// Runs `f`, asserting it returns an error with `code` within `limit`.
+pub fn fails_within<T: std::fmt::Debug>(
+    limit: Duration,
+    code: &str,
+    f: impl FnOnce() -> Result<T, nexus_sdk::NexusError>,
+) -> nexus_sdk::NexusError {
+    let started = std::time::Instant::now();
+    let err = f().expect_err("should fail");
+    let took = started.elapsed();
+    assert_eq!(err.code, code, "{err}");
+    assert!(took < limit, "{code} took {took:?}, limit {limit:?}");
+    err
+}
