@@ -608,6 +608,36 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_is_trusted_for_five_minutes_then_read_again() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
+        let (old, new) = (
+            origin("https://api.github.com"),
+            origin("https://ghe.example"),
+        );
+        let check = |at: Instant, api: &Origin| {
+            guard.check("github", api, at, BUDGET, || {
+                fetches.set(fetches.get() + 1);
+                // The Gateway has moved the provider's API by the second read.
+                Ok(if fetches.get() == 1 {
+                    metadata()
+                } else {
+                    json!({"oauth2": {"github": {"api_base_url": "https://ghe.example"}}})
+                })
+            })
+        };
+        assert!(check(t0, &old).is_ok());
+        assert!(check(t0 + METADATA_TTL - Duration::from_millis(1), &old).is_ok());
+        assert_eq!(fetches.get(), 1);
+        // At 5 minutes the listing is read again: the old API is refused.
+        let err = check(t0 + METADATA_TTL, &old).unwrap_err();
+        assert_eq!(err.code, "origin_not_allowed");
+        assert_eq!(fetches.get(), 2);
+        assert!(check(t0 + METADATA_TTL, &new).is_ok());
+        assert_eq!(fetches.get(), 2);
+    }
+
+    #[test]
     fn a_failed_metadata_read_is_the_error_and_not_kept() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let (api, now) = (origin("https://api.github.com"), Instant::now());
