@@ -14,7 +14,7 @@ use crate::connection::non_empty_str;
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
 use crate::redact::escape;
-use crate::token::{CachedToken, Signer, Strategy};
+use crate::token::{CachedToken, LATEST_EXPIRY_SECS, Signer, Strategy};
 
 /// How long a token is kept when the Gateway gives no usable expiry.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -309,11 +309,6 @@ fn expiry_value<'a>(body: &'a Value, credentials: &'a Map<String, Value>) -> Opt
     .flatten()
     .find(|v| !v.is_null())
 }
-
-/// The latest expiry a token is given, 9999-12-31T23:59:59Z: a later one
-/// (a far-future "never") is taken as this, so that every token the crate
-/// makes can be written and read back (feature `serde`).
-pub(crate) const LATEST_EXPIRY_SECS: u64 = 253_402_300_799;
 
 /// An expiry as the Gateway may write it: epoch seconds (or milliseconds
 /// above 1e12) as a number or numeric string, or an RFC 3339 date-time,

@@ -8,6 +8,11 @@ use std::time::SystemTime;
 
 use crate::redact::REDACTED;
 
+/// The latest expiry a token is given, 9999-12-31T23:59:59Z: a later one
+/// (a far-future "never") is taken as this, so that every token the crate
+/// makes can be written and read back (feature `serde`).
+pub(crate) const LATEST_EXPIRY_SECS: u64 = 253_402_300_799;
+
 /// How a credential is applied to a request, as the Broker names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Strategy {
@@ -696,7 +701,7 @@ struct TokenRecord {
 impl serde::Serialize for CachedToken {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Capped as the resolver caps it, so that what is written reads back.
-        let latest = crate::resolve::LATEST_EXPIRY_SECS as f64;
+        let latest = LATEST_EXPIRY_SECS as f64;
         let seconds = self.parts.expires_at as f64 / 1e6;
         let expires_at = seconds.clamp(-latest, latest);
         let mut record = TokenRecord {

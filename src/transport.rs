@@ -17,9 +17,6 @@ pub(crate) const USER_AGENT: &str = concat!("nexus-gateway-sdk/", env!("CARGO_PK
 /// The longest a TCP connect may take, whatever the client's timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Whether this build can speak TLS, and the features that would make it.
-pub(crate) const TLS_FEATURES: &str = "`rustls` (the default), `native-tls` or `platform-verifier`";
-
 /// One `ureq` agent (its connection pool), its timeout, and the
 /// environment proxies, one per scheme.
 #[derive(Debug, Clone)]

@@ -298,6 +298,9 @@ pub(crate) fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri
         .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
 }
 
+/// The features that give a build TLS, named when one without TLS meets https.
+const TLS_FEATURES: &str = "`rustls` (the default), `native-tls` or `platform-verifier`";
+
 /// Whether this build can reach `uri`: any http URL, and https only with a
 /// TLS feature.
 pub(crate) fn can_reach(uri: &Uri) -> bool {
@@ -313,7 +316,7 @@ pub(crate) fn check_tls_available(uri: &Uri, what: &str) -> Result<(), NexusErro
     if !can_reach(uri) {
         return Err(NexusError::invalid_input(format!(
             "{what} is https://, but this build has no TLS: enable the {} feature",
-            crate::transport::TLS_FEATURES
+            TLS_FEATURES
         )));
     }
     Ok(())
