@@ -21,7 +21,7 @@ use std::net::{ToSocketAddrs, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{client_with, fails_within, fast_retries, wait_until};
 use nexus_sdk::testing::{FakeGateway, FakeProvider};
@@ -92,7 +92,8 @@ fn inside_the_stage() {
 }
 
 /// Runs this test binary's `test` again inside the namespaces, and fails if
-/// it fails there.
+/// it fails there. `timeout` kills the staged run after [`WATCHDOG`], so a
+/// client that hangs in the lookup fails the test instead of hanging it.
 fn run_in_the_stage(test: &str) {
     let folder = stage_folder();
     std::fs::write(
@@ -104,61 +105,44 @@ fn run_in_the_stage(test: &str) {
     let script = "PATH=\"$PATH:/usr/sbin:/sbin\" && ip link set lo up \
         && mount --bind \"$0/resolv.conf\" /etc/resolv.conf \
         && mount --bind \"$0/nsswitch.conf\" /etc/nsswitch.conf \
-        && exec \"$1\" --exact \"$2\" --nocapture --test-threads 1";
-    let binary = std::env::current_exe().expect("the test binary");
-    let log = |name: &str| std::fs::File::create(folder.join(name)).expect("create a log file");
-    let child = Command::new("unshare")
+        && exec timeout -s KILL \"$1\" \"$2\" --exact \"$3\" --nocapture --test-threads 1";
+    let out = Command::new("unshare")
         .args(["-rmn", "sh", "-c", script])
         .arg(&folder)
-        .arg(&binary)
+        .arg(WATCHDOG.as_secs().to_string())
+        .arg(std::env::current_exe().expect("the test binary"))
         .arg(test)
         .env(STAGE, &folder)
-        .stdout(log("stdout"))
-        .stderr(log("stderr"))
-        .spawn();
-    let status = child.map(wait_or_kill);
-    let read = |name: &str| std::fs::read_to_string(folder.join(name)).unwrap_or_default();
-    let (stdout, stderr) = (read("stdout"), read("stderr"));
+        .output();
     let _ = std::fs::remove_dir_all(&folder);
+    let (status, stdout, stderr) = match out {
+        Ok(o) => (
+            Some(o.status),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        ),
+        Err(e) => (None, String::new(), e.to_string()),
+    };
     if !stdout.contains("running 1 test") {
-        let why = status
-            .as_ref()
-            .map_or_else(ToString::to_string, |_| stderr.clone());
         assert!(
             std::env::var_os(REQUIRE).is_none(),
-            "{REQUIRE} is set, but the stage could not be made: {why}"
+            "{REQUIRE} is set, but the stage could not be made: {stderr}"
         );
         eprintln!(
             "skipped: cannot make private namespaces here ({})",
-            why.trim()
+            stderr.trim()
         );
         return;
     }
-    let status = status.expect("it ran");
     assert!(
         status.is_some_and(|s| s.success()),
-        "inside the stage ({status:?}; None: still running after {WATCHDOG:?}, killed):\n{stdout}\n{stderr}"
+        "inside the stage ({status:?}; killed after {WATCHDOG:?} if by signal 9):\n{stdout}\n{stderr}"
     );
 }
 
 /// How long the staged run may take before it counts as hung: far above the
 /// client's bound, far below the staged lookup's 150 s.
 const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Waits for `child` to exit, up to [`WATCHDOG`]; kills it after that and
-/// gives `None`.
-fn wait_or_kill(mut child: std::process::Child) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + WATCHDOG;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
 
 /// A fresh folder for the stage's files.
 fn stage_folder() -> std::path::PathBuf {
