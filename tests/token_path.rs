@@ -359,39 +359,39 @@ fn many_threads_meeting_one_401_cause_one_re_resolve() {
     );
 }
 
-#[test]
-fn a_same_origin_redirect_keeps_the_credential() {
+/// Where a fetch of `from` lands after the upstream answers it with
+/// `redirect`: the path and the `Authorization` it carried there.
+fn landing_after(from: &str, redirect: FakeReply) -> (String, Option<String>) {
     let gateway = gateway_with(FakeProvider::oauth2("tok"));
     let upstream = FakeUpstream::start();
-    upstream.set_reply("/old", FakeReply::new(301).header("Location", "/new"));
+    upstream.set_reply(from, redirect);
     fetch(
         &gateway,
-        &format!("{}/old", upstream.url()),
+        &format!("{}{from}", upstream.url()),
         FetchOptions::default(),
     );
     let landed = upstream.last_request().unwrap();
+    let auth = landed.header("authorization").map(str::to_owned);
+    (landed.path, auth)
+}
+
+#[test]
+fn a_same_origin_redirect_keeps_the_credential() {
+    let (path, auth) = landing_after("/old", FakeReply::new(301).header("Location", "/new"));
     assert_eq!(
-        (landed.path.as_str(), landed.header("authorization")),
+        (path.as_str(), auth.as_deref()),
         ("/new", Some("Bearer tok"))
     );
 }
 
 #[test]
 fn a_relative_redirect_with_dot_segments_lands_where_a_browser_would() {
-    let gateway = gateway_with(FakeProvider::oauth2("tok"));
-    let upstream = FakeUpstream::start();
-    upstream.set_reply(
+    let (path, auth) = landing_after(
         "/a/b/old",
         FakeReply::new(302).header("Location", "../../new/./x"),
     );
-    fetch(
-        &gateway,
-        &format!("{}/a/b/old", upstream.url()),
-        FetchOptions::default(),
-    );
-    let landed = upstream.last_request().unwrap();
     assert_eq!(
-        (landed.path.as_str(), landed.header("authorization")),
+        (path.as_str(), auth.as_deref()),
         ("/new/x", Some("Bearer tok"))
     );
 }
