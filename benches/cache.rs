@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider};
+use nexus_gateway_fake::{FakeGateway, FakeProvider};
 use nexus_sdk::{CachedToken, NexusClient, NexusClientOptions, TokenCache};
 
 /// Counts live bytes and allocations while `COUNTING` is on, to measure
@@ -292,7 +292,7 @@ fn rotation_scenario() {
             });
         }
     });
-    let rotations = gateway.requests(nexus_sdk::testing::Route::Resolve) - 1;
+    let rotations = gateway.requests(nexus_gateway_fake::Route::Resolve) - 1;
     println!(
         "rotation: 8 threads, one key, 4 s tokens, Gateway 250 ms, 12 s: {rotations} renewals, {} slow calls (> 100 ms) of {}: {:.2} per rotation (at most 1 is the goal)\n",
         slow.load(Ordering::Relaxed),

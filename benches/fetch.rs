@@ -18,8 +18,8 @@
 
 use std::time::{Duration, Instant};
 
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 use nexus_sdk::http::Request;
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
 use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
 const ROUNDS: usize = 2000;

@@ -12,7 +12,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, Route};
 use nexus_sdk::{CachedToken, NexusClient, NexusClientOptions, TokenCache};
 
 const GATEWAY_LATENCY: Duration = Duration::from_millis(50);

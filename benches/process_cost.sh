@@ -10,10 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=10
 
-cargo build --quiet --release --example nexus_fetch --example fake_gateway
+cargo build --quiet --release --example nexus_fetch -p nexus-gateway-sdk
+cargo build --quiet --release -p nexus-gateway-fake
 bin=target/release/examples
 work=$(mktemp -d)
-"$bin/fake_gateway" >"$work/urls" 2>/dev/null &
+target/release/nexus-gateway-fake >"$work/urls" 2>/dev/null &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do [ "$(wc -l <"$work/urls")" -ge 2 ] && break; sleep 0.05; done

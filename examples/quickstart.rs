@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Route};
 use nexus_sdk::{
     ConnectionStatus, FetchOptions, NexusClient, NexusClientOptions, NexusError,
     RequestConnectionInput, TokenCache,

@@ -39,7 +39,7 @@ use crate::wait::WaitOptions;
 ///
 /// ```
 /// # use std::sync::Arc;
-/// # use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+/// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 /// use nexus_sdk::{AsyncNexusClient, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 ///
 /// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());

@@ -99,7 +99,7 @@ impl NexusClient {
     /// follow them under the crate's origin rule.
     ///
     /// ```
-    /// # use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+    /// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
     /// # use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
     /// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));
@@ -149,7 +149,7 @@ impl NexusClient {
     /// re-resolved once, the body read up to `max_upstream_body`.
     ///
     /// ```
-    /// # use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+    /// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
     /// # use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
     /// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));

@@ -195,11 +195,39 @@ impl TokenCache {
     /// An empty cache that evicts tokens `buffer` before they expire
     /// (Python `TokenCache(buffer_seconds=…)`).
     pub fn with_buffer(buffer: Duration) -> Self {
-        TokenCache::with_clock(buffer, Clock::default())
+        TokenCache::with_system_or(buffer, Clock::default())
     }
 
-    /// An empty cache that reads the time from `clock`.
-    pub(crate) fn with_clock(buffer: Duration, clock: Clock) -> Self {
+    /// An empty cache that evicts tokens `buffer` before they expire and
+    /// reads the time from `now` instead of the system clock: what a test
+    /// moves forward to see expiry, renewal and purge without sleeping
+    /// (`nexus_gateway_fake::TestClock` is one).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::time::{Duration, SystemTime};
+    /// use nexus_sdk::{CachedToken, TokenCache};
+    ///
+    /// let start = SystemTime::now();
+    /// let elapsed = Arc::new(AtomicU64::new(0));
+    /// let seen = Arc::clone(&elapsed);
+    /// let cache = TokenCache::with_clock(Duration::from_secs(30), move || {
+    ///     start + Duration::from_secs(seen.load(Ordering::Relaxed))
+    /// });
+    /// cache.set("ws", "github", CachedToken::bearer("t", start + Duration::from_secs(60)));
+    /// assert!(cache.get("ws", "github").is_some());
+    /// elapsed.store(31, Ordering::Relaxed); // inside the 30 s buffer now
+    /// assert!(cache.get("ws", "github").is_none());
+    /// ```
+    pub fn with_clock(
+        buffer: Duration,
+        now: impl Fn() -> SystemTime + Send + Sync + 'static,
+    ) -> Self {
+        TokenCache::with_system_or(buffer, Clock::from_fn(now))
+    }
+
+    fn with_system_or(buffer: Duration, clock: Clock) -> Self {
         TokenCache {
             buffer,
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),

@@ -369,8 +369,7 @@ impl NexusClient {
     /// cached.
     ///
     /// ```
-    /// # #[cfg(feature = "testing")] {
-    /// use nexus_sdk::testing::{FakeGateway, FakeProvider, Route};
+    /// use nexus_gateway_fake::{FakeGateway, FakeProvider, Route};
     /// use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
     ///
     /// let gateway = FakeGateway::start();
@@ -381,7 +380,6 @@ impl NexusClient {
     /// let again = client.get_cached_token(&cache, "ws-1", "github")?;
     /// assert_eq!(first, again);
     /// assert_eq!(gateway.requests(Route::Resolve), 1);
-    /// # }
     /// # Ok::<(), nexus_sdk::NexusError>(())
     /// ```
     ///

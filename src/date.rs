@@ -2,7 +2,7 @@
 //! expiries) and HTTP dates (`Retry-After`). Pure functions over `&str`,
 //! answering seconds since the Unix epoch.
 
-#[cfg(any(test, feature = "testing", feature = "signing"))]
+#[cfg(any(test, feature = "signing"))]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date
@@ -18,7 +18,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The calendar date of a day count from 1970-01-01 (Hinnant's `civil_from_days`).
-#[cfg(any(test, feature = "testing", feature = "signing"))]
+#[cfg(any(test, feature = "signing"))]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -33,7 +33,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Whole seconds since the Unix epoch, negative before it (saturating).
-#[cfg(any(test, feature = "testing", feature = "signing"))]
+#[cfg(any(test, feature = "signing"))]
 pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
     let whole = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     match t.duration_since(UNIX_EPOCH) {
@@ -43,7 +43,7 @@ pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
 }
 
 /// The UTC calendar fields of an instant, for formatting.
-#[cfg(any(test, feature = "testing", feature = "signing"))]
+#[cfg(any(test, feature = "signing"))]
 struct Civil {
     year: i64,
     month: u32,
@@ -51,7 +51,7 @@ struct Civil {
     hms: (i64, i64, i64),
 }
 
-#[cfg(any(test, feature = "testing", feature = "signing"))]
+#[cfg(any(test, feature = "signing"))]
 impl Civil {
     fn of(epoch_seconds: i64) -> Civil {
         let (days, secs) = (
@@ -69,7 +69,7 @@ impl Civil {
 }
 
 /// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
-#[cfg(any(test, feature = "testing", feature = "signing"))]
+#[cfg(any(test, feature = "signing"))]
 pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
     let Civil {
         year,
@@ -89,7 +89,7 @@ pub(crate) fn format_amz_date(epoch_seconds: i64) -> String {
 }
 
 /// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
-#[cfg(any(test, feature = "testing"))]
+#[cfg(test)]
 pub(crate) fn format_http_date(epoch_seconds: i64) -> String {
     // Indexed by days since 1970-01-01, a Thursday, modulo 7.
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];

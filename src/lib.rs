@@ -1,14 +1,7 @@
 // The crate documentation is the README, so docs.rs and GitHub say the same
-// thing and every README example is compiled as a doctest. The README's
-// examples use the fakes, so a build without `testing` gets a short page
-// that points to it.
-#![cfg_attr(feature = "testing", doc = include_str!("../README.md"))]
-#![cfg_attr(
-    not(feature = "testing"),
-    doc = "A blocking Rust client for the Nexus Gateway. The full guide is the \
-           [README](https://docs.rs/nexus-gateway-sdk) (built with the default \
-           `testing` feature): start at [`NexusClient`]."
-)]
+// thing and every README example is compiled as a doctest (the fakes they
+// use are the dev-dependency `nexus-gateway-fake`).
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
@@ -46,8 +39,6 @@ mod signing;
 #[path = "signing_off.rs"]
 mod signing;
 mod table;
-#[cfg(feature = "testing")]
-pub mod testing;
 mod token;
 mod transport;
 mod url;

@@ -39,7 +39,7 @@ use crate::token::CachedToken;
 ///
 /// ```
 /// # use std::sync::Arc;
-/// # use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+/// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 /// # use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
 /// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
 /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));

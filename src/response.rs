@@ -20,7 +20,7 @@ pub type Headers = HeaderMap;
 /// [`into_parts`](FetchResponse::into_parts) gives it as a tuple.
 ///
 /// ```
-/// # use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+/// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 /// # use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, TokenCache};
 /// # let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
 /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&upstream.url()));

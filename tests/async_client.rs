@@ -1,6 +1,6 @@
 //! The async face (feature `tokio`): it never stalls the runtime, and a
 //! dropped future starts no request.
-#![cfg(all(feature = "testing", feature = "tokio"))]
+#![cfg(feature = "tokio")]
 
 mod common;
 
@@ -11,8 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{capture_logs, log_lines_with, wait_until};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::http::Request;
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{AsyncNexusClient, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
 fn current_thread() -> tokio::runtime::Runtime {

@@ -1,13 +1,12 @@
 //! The shared conformance vectors (copied into tests/data), served by the
 //! FakeGateway and resolved over HTTP.
-#![cfg(feature = "testing")]
 
 mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::client;
-use nexus_sdk::testing::{FakeGateway, FakeProvider};
+use nexus_gateway_fake::{FakeGateway, FakeProvider};
 use serde_json::{Value, json};
 
 fn epoch(t: SystemTime) -> f64 {

@@ -1,11 +1,10 @@
 //! Where the crate meets the rest of the ecosystem: the answer's helpers,
 //! per-request options, the credential on a request built elsewhere, and a
 //! ureq agent that carries it.
-#![cfg(feature = "testing")]
 
 use std::time::Duration;
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
 use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, NexusClientOptions, TokenCache, code};
 
 /// A client of `gateway` with default options: the default credential
@@ -169,8 +168,8 @@ fn json_reads_the_body_and_never_quotes_it_in_an_error() {
 
 // --- authorize and send ---
 
+use nexus_gateway_fake::Route;
 use nexus_sdk::http::{Request, StatusCode};
-use nexus_sdk::testing::Route;
 
 fn get(url: &str) -> Request<Vec<u8>> {
     Request::get(url).body(Vec::new()).unwrap()

@@ -1,7 +1,6 @@
 //! The fault suite: every way a Gateway or an upstream can misbehave, each
 //! ending in its documented error code within the timeout plus a margin.
 //! Misbehaviour the fakes cannot script comes from a raw `TcpListener`.
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -13,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{client, client_with, fails_within, fast_retries, wait_until};
-use nexus_sdk::testing::{
+use nexus_gateway_fake::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route,
 };
 use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError, TokenCache};

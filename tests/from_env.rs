@@ -1,11 +1,10 @@
 //! `NexusClientOptions::from_env` against real process variables. Alone in
 //! its own test binary because it changes the environment: no other test
 //! runs beside it.
-#![cfg(feature = "testing")]
 
 const C: &str = "3f1b2c4d-0000-4000-8000-00000000000c";
 
-use nexus_sdk::testing::{FakeConnection, FakeGateway, Route};
+use nexus_gateway_fake::{FakeConnection, FakeGateway, Route};
 use nexus_sdk::{NexusClient, NexusClientOptions};
 
 #[test]

@@ -1,13 +1,12 @@
 //! Failed Gateway answers: the error-body conformance vectors, retries,
 //! `Retry-After`, transport failures, timeouts and unusable 2xx bodies.
-#![cfg(feature = "testing")]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{client, client_with, fast_retries, refused_url};
-use nexus_sdk::testing::{FakeConnection, FakeGateway, Fault, Route};
+use nexus_gateway_fake::{FakeConnection, FakeGateway, Fault, Route};
 use nexus_sdk::{ErrorKind, NexusClient, NexusClientOptions, RetryPolicy};
 use serde_json::Value;
 

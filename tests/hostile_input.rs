@@ -1,11 +1,10 @@
 //! Hostile input, from the caller and from the Gateway: a clear error or
 //! safe encoding, never a panic, never an injected header.
-#![cfg(feature = "testing")]
 
 mod common;
 
 use common::client;
-use nexus_sdk::testing::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_gateway_fake::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{FetchOptions, RevokeOptions, TokenCache};
 use serde_json::{Value, json};
 

@@ -13,7 +13,7 @@
 //! Where namespaces are not allowed (some containers, macOS), the test says
 //! so and passes; CI sets `NEXUS_REQUIRE_HUNG_DNS=1`, which makes that a
 //! failure instead.
-#![cfg(all(feature = "testing", feature = "rustls"))]
+#![cfg(feature = "rustls")]
 
 mod common;
 
@@ -24,7 +24,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{client_with, fails_within, fast_retries, wait_until};
-use nexus_sdk::testing::{FakeGateway, FakeProvider};
+use nexus_gateway_fake::{FakeGateway, FakeProvider};
 use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 use parking_lot::Mutex;
 

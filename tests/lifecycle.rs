@@ -1,13 +1,12 @@
 //! The connection lifecycle against the FakeGateway: request, check, wait,
 //! token, refresh, revoke, health; input checks; what goes on the wire.
-#![cfg(feature = "testing")]
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::{C, client, client_with, conn_id};
-use nexus_sdk::testing::{Broker, FakeConnection, FakeGateway, Fault, Route};
+use nexus_gateway_fake::{Broker, FakeConnection, FakeGateway, Fault, Route};
 use nexus_sdk::{
     ConnectionStatus, ErrorKind, RequestConnectionInput, RevokeOptions, WaitOptions, code,
 };

@@ -10,13 +10,12 @@
 //! python3 -m venv target/mcp-venv && target/mcp-venv/bin/pip install mcp==2.3.0
 //! NEXUS_MCP_PYTHON=target/mcp-venv/bin/python cargo test --test mcp_e2e -- --ignored
 //! ```
-#![cfg(feature = "testing")]
 
 mod common;
 
 use std::process::Command;
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Route};
 use serde_json::Value;
 
 fn python_with_mcp() -> Option<String> {

@@ -1,6 +1,5 @@
 //! The stdio MCP server example, driven with raw JSON-RPC lines over its
 //! real stdin and stdout, against the FakeGateway and a FakeUpstream.
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -10,7 +9,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 use serde_json::{Value, json};
 
 /// The server process, with threads turning its stdout into lines and
@@ -284,7 +283,7 @@ fn calls_run_concurrently_and_it_exits_when_stdin_closes() {
     ids.sort_unstable();
     assert_eq!(ids, (0..8).collect::<Vec<_>>());
     assert_eq!(
-        gateway.requests(nexus_sdk::testing::Route::Resolve),
+        gateway.requests(nexus_gateway_fake::Route::Resolve),
         1,
         "one shared cache, one resolve"
     );
@@ -346,7 +345,7 @@ fn the_credential_scope_refuses_other_origins_and_nothing_is_sent() {
         0,
         "the refused origin got no connection"
     );
-    assert_eq!(gateway.requests(nexus_sdk::testing::Route::Resolve), 0);
+    assert_eq!(gateway.requests(nexus_gateway_fake::Route::Resolve), 0);
     // The provider's own API still works.
     let answer = server.request(fetch_call(json!(2), &upstream.url()));
     assert_eq!(answer["result"]["isError"], false, "{answer}");

@@ -1,11 +1,10 @@
 //! The `nexus_fetch` example CLI, run as a process against the FakeGateway.
-#![cfg(feature = "testing")]
 
 mod common;
 
 use std::process::{Command, Output};
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
 
 fn nexus_fetch(gateway: Option<&FakeGateway>, args: &[&str]) -> Output {
     let mut command = Command::new(common::example_binary("nexus_fetch"));
@@ -210,18 +209,19 @@ fn usage_errors_exit_2() {
     assert!(text(&help.stdout).starts_with("usage: nexus_fetch"));
 }
 
-/// The `fake_gateway` example in a process of its own, and `nexus_fetch`
+/// The fake Gateway's program (`cargo run -p nexus-gateway-fake`) in a
+/// process of its own, and `nexus_fetch`
 /// against it, as `benches/process_cost.sh` and the docs run them: its
 /// upstream must be the provider's API under the default credential scope.
 #[test]
-fn nexus_fetch_works_against_the_fake_gateway_example() {
+fn nexus_fetch_works_against_the_fake_gateway_program() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let mut server = Command::new(common::example_binary("fake_gateway"))
+    let mut server = Command::new(common::fake_gateway_binary())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start fake_gateway");
+        .expect("start nexus-gateway-fake");
     let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
     let mut value = |name: &str| {
         let line = lines.next().expect("a line").expect("text");

@@ -1,8 +1,7 @@
 //! Environment proxies: honoured, except for loopback. Alone in its own
 //! test binary because it sets process variables.
-#![cfg(feature = "testing")]
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Route};
 use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
 #[test]

@@ -1,14 +1,13 @@
 //! Where the crate must do what the Python SDK (0.2.3) does, on the wire and
 //! in its results: the differences a byte-level differential run against the
 //! real Python SDK found, one table each. The next difference found goes here.
-#![cfg(feature = "testing")]
 
 mod common;
 
 use std::error::Error as _;
 
 use common::{client, client_with, fast_retries};
-use nexus_sdk::testing::{
+use nexus_gateway_fake::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Framing, Route,
 };
 use nexus_sdk::{

@@ -1,7 +1,6 @@
 //! The Gateway as it was measured, end to end: the FakeGateway answers as
 //! the real one does, and the SDK follows the rules written for it (the
 //! wire contract's "The real Gateway, measured", items 1–9).
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -9,7 +8,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::{C, client, client_with, fast_retries};
-use nexus_sdk::testing::{Broker, FakeConnection, FakeGateway, FakeProvider, Route};
+use nexus_gateway_fake::{Broker, FakeConnection, FakeGateway, FakeProvider, Route};
 use nexus_sdk::{
     DEFAULT_TIMEOUT, ErrorKind, NexusClientOptions, RequestConnectionInput, TokenCache, code,
 };
@@ -258,4 +257,81 @@ fn small_things_as_the_gateway_answers_them() {
         .read_to_string()
         .unwrap();
     assert!(answer.contains("\\u0026"), "{answer}");
+}
+
+const ID: &str = "6a1f3c2e-9b8d-4e7f-a012-3b4c5d6e7f80";
+
+#[test]
+fn a_connection_id_that_is_not_a_uuid_is_a_bare_400_on_the_broker_routes_when_bodyless() {
+    let gateway = FakeGateway::start();
+    gateway.bodyless_errors(true);
+    for (method, path) in [
+        ("GET", "/v1/token/conn-1"),
+        ("POST", "/v1/refresh/not%20a%20uuid"),
+        ("DELETE", "/v1/connections/12345"),
+    ] {
+        assert_eq!(
+            raw(&gateway, method, path),
+            (400, None, String::new()),
+            "{path}"
+        );
+    }
+    let err = client(&gateway)
+        .get_token_by_connection_id("conn-1")
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.kind()),
+        ("http_400", ErrorKind::InvalidInput)
+    );
+    // With the Broker's body forwarded (Nexus 0.4.0), the code is named.
+    gateway.bodyless_errors(false);
+    let err = client(&gateway)
+        .get_token_by_connection_id("conn-1")
+        .unwrap_err();
+    assert_eq!(err.code, "invalid_connection_id");
+}
+
+#[test]
+fn refreshing_a_static_credential_is_a_400_not_a_new_token() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(
+        ID,
+        FakeConnection::active("stripe", "sk_live_x").static_credential(),
+    );
+    let err = client(&gateway).refresh_connection(ID).unwrap_err();
+    assert_eq!(
+        (err.status_code, err.kind()),
+        (Some(400), ErrorKind::InvalidInput)
+    );
+    assert_eq!(err.code, "refresh_not_supported");
+    gateway.bodyless_errors(true);
+    let err = client(&gateway).refresh_connection(ID).unwrap_err();
+    assert_eq!(err.code, "http_400");
+    // The stored key is unchanged, and still served.
+    let token = client(&gateway).get_token_by_connection_id(ID).unwrap();
+    assert_eq!(token.access_token, "sk_live_x");
+}
+
+#[test]
+fn an_undecryptable_token_is_a_bare_500_and_check_connection_says_pending() {
+    let gateway = FakeGateway::start();
+    gateway.bodyless_errors(true);
+    gateway.add_connection(
+        ID,
+        FakeConnection::active("github", "gho_x").undecryptable(),
+    );
+    assert_eq!(
+        raw(&gateway, "GET", &format!("/v1/token/{ID}")),
+        (500, None, String::new())
+    );
+    let err = client(&gateway).get_token_by_connection_id(ID).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    let status = client(&gateway).check_connection(ID).unwrap();
+    assert_eq!(status, nexus_sdk::ConnectionStatus::Pending);
+}
+
+#[test]
+#[should_panic(expected = "is not a UUID")]
+fn the_fake_refuses_a_connection_id_its_routes_would_refuse() {
+    FakeGateway::start().add_connection("conn-1", FakeConnection::active("github", "gho_x"));
 }

@@ -1,9 +1,8 @@
 //! Safe when the user does nothing special: the default credential scope,
 //! and the request parts other than the URL that must not move or reveal
 //! the credential. Each test fails on 0.2.
-#![cfg(feature = "testing")]
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{
     CredentialScope, ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError,
     TokenCache, code,

@@ -6,7 +6,6 @@
 //! with everything at TRACE, where this crate's lines still hold none, and
 //! only ureq's may (it logs URLs with their query and dumps wire bytes
 //! when its TRACE is on, as the README warns).
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -15,7 +14,7 @@ use std::time::Duration;
 use std::sync::atomic::Ordering;
 
 use common::{UREQ_AT_DEBUG, capture_logs, logs};
-use nexus_sdk::testing::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_gateway_fake::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{
     FetchOptions, NexusClient, NexusClientOptions, NexusError, RequestConnectionInput, RetryPolicy,
     RevokeOptions, TokenCache,

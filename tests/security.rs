@@ -1,7 +1,6 @@
 //! The credential goes only where it belongs: the credential scope, and one
 //! test per defect class the 0.1 security review found, through the public
 //! API against real loopback servers.
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -10,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{client, client_with};
-use nexus_sdk::testing::{
+use nexus_gateway_fake::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route,
 };
 use nexus_sdk::{

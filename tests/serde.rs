@@ -1,13 +1,13 @@
 //! Feature `serde`: every data type round-trips through JSON, from values
 //! the crate really produced against the FakeGateway.
-#![cfg(all(feature = "testing", feature = "serde"))]
+#![cfg(feature = "serde")]
 
 mod common;
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::client;
-use nexus_sdk::testing::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream};
+use nexus_gateway_fake::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream};
 use nexus_sdk::{
     CachedToken, ConnectionStatus, FetchOptions, RequestConnectionInput, RevokeOptions, TokenCache,
 };
@@ -97,7 +97,7 @@ fn a_stored_token_is_usable_after_a_restart() {
         Some("q-secret")
     );
     assert_eq!(
-        gateway.requests(nexus_sdk::testing::Route::Resolve),
+        gateway.requests(nexus_gateway_fake::Route::Resolve),
         1,
         "no second resolve"
     );

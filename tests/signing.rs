@@ -2,7 +2,7 @@
 //! strategy, `authenticated_fetch` signs, and the upstream re-verifies each
 //! signature from the exact bytes it received, with a verifier written here
 //! from AWS's published rules (not the crate's signer).
-#![cfg(all(feature = "testing", feature = "signing"))]
+#![cfg(feature = "signing")]
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::client;
 use hmac::{Hmac, Mac};
-use nexus_sdk::testing::{
+use nexus_gateway_fake::{
     FakeGateway, FakeProvider, FakeReply, FakeUpstream, RecordedRequest, Route,
 };
 use nexus_sdk::{FetchOptions, TokenCache};

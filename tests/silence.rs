@@ -1,7 +1,6 @@
 //! The library writes nothing to stdout or stderr: the quickstart's flows run
 //! in a child process in `--silent` mode, where the example itself prints
 //! nothing, so anything on either stream came from the library.
-#![cfg(feature = "testing")]
 
 mod common;
 

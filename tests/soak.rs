@@ -6,7 +6,6 @@
 //! ```text
 //! cargo test --test soak -- --ignored
 //! ```
-#![cfg(feature = "testing")]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 use parking_lot::Mutex;
 

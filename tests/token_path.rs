@@ -1,6 +1,5 @@
 //! The MCP token path over loopback: resolve, cache, single flight,
 //! authenticated_fetch with its 401 re-resolve and redirects, Fetcher.
-#![cfg(feature = "testing")]
 
 mod common;
 
@@ -9,7 +8,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use common::{client, client_with, wait_until};
-use nexus_sdk::testing::{
+use nexus_gateway_fake::{
     FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, Route, TestClock,
 };
 use nexus_sdk::{FetchOptions, FetchResponse, Fetcher, NexusClient, TokenCache};
@@ -804,7 +803,7 @@ fn fill(cache: &TokenCache, prefix: &str, n: usize, expires_at: SystemTime) {
 #[test]
 fn expired_entries_are_purged_as_the_cache_is_used() {
     // A clock the test moves: no sleep, nothing that depends on the machine's speed.
-    let clock = nexus_sdk::testing::TestClock::new();
+    let clock = nexus_gateway_fake::TestClock::new();
     let cache = clock.token_cache(Duration::ZERO);
     let soon = clock.now() + Duration::from_secs(60);
     let later = clock.now() + Duration::from_secs(36_000);

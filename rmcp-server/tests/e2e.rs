@@ -3,7 +3,7 @@
 //! provider's API, and a URL outside the scope is refused with no
 //! connection made.
 
-use nexus_sdk::testing::{FakeGateway, FakeProvider, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};

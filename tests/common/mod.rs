@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use nexus_sdk::testing::FakeGateway;
+use nexus_gateway_fake::FakeGateway;
 use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, RetryPolicy};
 use parking_lot::Mutex;
 
@@ -129,6 +129,28 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         assert!(status.success(), "cargo build --example {name} failed");
     }
     path
+}
+
+/// The path of the `nexus-gateway-fake` program (the fake Gateway served
+/// on its own), built here: `cargo test` builds no binary of a dependency.
+pub fn fake_gateway_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    // By its manifest, not `-p`: in the packaged crate it is no workspace member.
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/nexus-gateway-fake/Cargo.toml");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--manifest-path", manifest])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build of nexus-gateway-fake failed");
+    profile_dir.join(format!(
+        "nexus-gateway-fake{}",
+        std::env::consts::EXE_SUFFIX
+    ))
 }
 
 /// Runs `f`, asserting it returns an error with `code` within `limit`.

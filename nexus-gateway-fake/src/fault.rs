@@ -1,12 +1,12 @@
-//! [`Fault`]: the misbehaviours a [`FakeGateway`](super::FakeGateway) can be scripted with.
+//! [`Fault`]: the misbehaviours a [`FakeGateway`](crate::FakeGateway) can be scripted with.
 
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use super::server::Reply;
-use crate::date::{epoch_seconds, format_http_date};
+use crate::server::Reply;
+use crate::time::http_date;
 
-/// A misbehaviour to script with [`FakeGateway::push_fault`](super::FakeGateway::push_fault).
+/// A misbehaviour to script with [`FakeGateway::push_fault`](crate::FakeGateway::push_fault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -63,7 +63,7 @@ impl Fault {
     /// The same status fault with a `Retry-After` header naming the
     /// instant `at` as an HTTP date.
     pub fn with_retry_after_date(self, at: SystemTime) -> Fault {
-        self.with_retry_after(&format_http_date(epoch_seconds(at)))
+        self.with_retry_after(&http_date(at))
     }
 
     /// The same status fault with a `Retry-After` header.

@@ -2,17 +2,17 @@
 //! consent page, check-connection, token, refresh and revoke, answering as
 //! the real Gateway and its Broker do.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::broker::reserialise;
-use super::provider::FakeConnection;
-use super::request::RecordedRequest;
-use super::routes::{Route, State, error_reply, json_reply};
-use super::server::Reply;
-use crate::ConnectionStatus;
-use crate::date::{epoch_seconds, format_rfc3339};
+use crate::broker::reserialise;
+use crate::provider::FakeConnection;
+use crate::request::RecordedRequest;
+use crate::routes::{Route, State, error_reply, json_reply};
+use crate::server::Reply;
+use crate::time::rfc3339;
+use nexus_sdk::ConnectionStatus;
 
 pub(crate) fn request_connection(state: &mut State, request: &RecordedRequest) -> Reply {
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
@@ -103,7 +103,10 @@ fn check(state: &mut State, id: &str) -> Reply {
         .get_mut(id)
         .filter(|_| is_uuid(id) || report)
         .map(|connection| connection.poll().clone());
+    let undecryptable = state.connections.get(id).is_some_and(|c| c.undecryptable);
     let status = match now {
+        // The Gateway's probe of the Broker's token route met a 5xx.
+        Some(_) if undecryptable => "pending".into(),
         Some(status) if report => status.as_str().to_owned(),
         None if report => {
             return error_reply(404, "connection_not_found", "no such connection");
@@ -132,7 +135,12 @@ pub(crate) fn connection_route(state: &mut State, route: Route, id: &str) -> Rep
         return check(state, id);
     }
     if !is_uuid(id) {
-        return error_reply(400, "invalid_connection_id", "connection id must be a UUID");
+        return broker_error(
+            state,
+            400,
+            "invalid_connection_id",
+            "connection id must be a UUID",
+        );
     }
     let Some(connection) = state.connections.get(id) else {
         return broker_error(state, 404, "connection_not_found", "connection not found");
@@ -147,6 +155,18 @@ pub(crate) fn connection_route(state: &mut State, route: Route, id: &str) -> Rep
     };
     if let Some((status, code, message)) = refusal {
         return broker_error(state, status, code, message);
+    }
+    if connection.undecryptable {
+        return broker_error(
+            state,
+            500,
+            "decrypt_failed",
+            "stored token cannot be decrypted",
+        );
+    }
+    if route == Route::Refresh && connection.static_credential {
+        let message = "the connection's credential is static; only OAuth2 tokens refresh";
+        return broker_error(state, 400, "refresh_not_supported", message);
     }
     match route {
         Route::Token => match reserialise(token_object(connection)) {
@@ -177,7 +197,12 @@ fn refresh(state: &mut State, id: &str) -> Reply {
 /// not own the connection; idempotent otherwise.
 pub(crate) fn revoke(state: &mut State, id: &str, workspace_id: Option<String>) -> Reply {
     if !is_uuid(id) {
-        return error_reply(400, "invalid_connection_id", "connection id must be a UUID");
+        return broker_error(
+            state,
+            400,
+            "invalid_connection_id",
+            "connection id must be a UUID",
+        );
     }
     let owned = |c: &FakeConnection| {
         workspace_id
@@ -196,7 +221,7 @@ pub(crate) fn revoke(state: &mut State, id: &str, workspace_id: Option<String>) 
             "connection_id": id,
             "provider_name": connection.provider_name,
             "status": "revoked",
-            "revoked_at": format_rfc3339(now_secs()),
+            "revoked_at": rfc3339(SystemTime::now()),
             "already_revoked": already_revoked,
             "token_deleted": !already_revoked,
             "sessions_closed": 0,
@@ -206,12 +231,8 @@ pub(crate) fn revoke(state: &mut State, id: &str, workspace_id: Option<String>) 
     )
 }
 
-fn now_secs() -> i64 {
-    epoch_seconds(SystemTime::now())
-}
-
 fn token_object(connection: &FakeConnection) -> Value {
-    let expires_at = format_rfc3339(now_secs() + 3600);
+    let expires_at = rfc3339(SystemTime::now() + Duration::from_secs(3600));
     json!({
         "access_token": connection.access_token,
         "token_type": "bearer",

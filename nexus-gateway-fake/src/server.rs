@@ -4,7 +4,7 @@
 
 use std::io::{self, BufReader, Write};
 
-use super::request::{RecordedRequest, Rejection, read_request};
+use crate::request::{RecordedRequest, Rejection, read_request};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -201,7 +201,7 @@ fn write_answer(
     headers: &[(String, String)],
     body: &[u8],
 ) -> io::Result<()> {
-    let reason = ureq::http::StatusCode::from_u16(status)
+    let reason = nexus_sdk::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Unknown");

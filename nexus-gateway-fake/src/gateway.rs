@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::broker::{Broker, RateLimit};
-use super::fault::Fault;
-use super::provider::{FakeConnection, FakeProvider};
-use super::request::RecordedRequest;
-use super::routes::{Route, State, handle};
-use super::server::HttpServer;
-use crate::ConnectionStatus;
+use crate::broker::{Broker, RateLimit};
+use crate::fault::Fault;
+use crate::lifecycle::is_uuid;
+use crate::provider::{FakeConnection, FakeProvider};
+use crate::request::RecordedRequest;
+use crate::routes::{Route, State, handle};
+use crate::server::HttpServer;
+use nexus_sdk::ConnectionStatus;
 
 /// A fake Nexus Gateway: a real HTTP server on `127.0.0.1`, in process,
 /// answering as the real Gateway does. Stops when dropped.
@@ -29,7 +30,7 @@ use crate::ConnectionStatus;
 /// the Gateway received:
 ///
 /// ```
-/// use nexus_sdk::testing::{FakeConnection, FakeGateway, Fault, Route};
+/// use nexus_gateway_fake::{FakeConnection, FakeGateway, Fault, Route};
 /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, RetryPolicy};
 ///
 /// let gateway = FakeGateway::start();
@@ -141,7 +142,19 @@ impl FakeGateway {
     }
 
     /// Registers (or replaces) a connection for the lifecycle endpoints.
+    ///
+    /// # Panics
+    ///
+    /// When `connection_id` is not a UUID (`8-4-4-4-12` hexadecimal digits):
+    /// the real Gateway refuses any other id on every connection route, so
+    /// such a connection could never be reached.
     pub fn add_connection(&self, connection_id: &str, connection: FakeConnection) {
+        assert!(
+            is_uuid(connection_id),
+            "FakeGateway::add_connection: `{connection_id}` is not a UUID; the Gateway's \
+             connection routes refuse any other id (400 invalid_connection_id), so use one \
+             such as 3f2c1a9e-8b7d-4c6e-9f01-2a3b4c5d6e7f"
+        );
         self.state
             .lock()
             .connections

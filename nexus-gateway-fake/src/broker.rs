@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::routes::{Route, error_reply, json_reply, text_reply};
-use super::server::Reply;
-use crate::date::parse_rfc3339;
+use crate::routes::{Route, error_reply, json_reply, text_reply};
+use crate::server::Reply;
+use crate::time::is_strict_rfc3339;
 
-/// The state of the Broker behind a [`FakeGateway`](super::FakeGateway),
-/// set with [`set_broker`](super::FakeGateway::set_broker).
+/// The state of the Broker behind a [`FakeGateway`](crate::FakeGateway),
+/// set with [`set_broker`](crate::FakeGateway::set_broker).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Broker {
@@ -28,7 +28,7 @@ pub enum Broker {
     Unreachable,
     /// The Broker accepts the request and never answers: after the
     /// Gateway's Broker timeout (30 s, see
-    /// [`set_broker_timeout`](super::FakeGateway::set_broker_timeout)) the
+    /// [`set_broker_timeout`](crate::FakeGateway::set_broker_timeout)) the
     /// Gateway answers as for [`Unreachable`](Self::Unreachable).
     Hung,
 }
@@ -122,15 +122,6 @@ pub(crate) fn reserialise(answer: Value) -> Result<Value, Reply> {
         .filter(|(key, _)| TOKEN_KEYS.contains(&key.as_str()))
         .collect();
     Ok(Value::Object(kept))
-}
-
-/// What Go's `time.Time` accepts from JSON: an RFC 3339 date-time with `Z`
-/// or a numeric offset.
-fn is_strict_rfc3339(s: &str) -> bool {
-    let has_offset = s.ends_with('Z')
-        || s.ends_with('z')
-        || s.len() > 6 && matches!(s.as_bytes()[s.len() - 6], b'+' | b'-');
-    s.len() >= 20 && s.as_bytes().get(10) == Some(&b'T') && has_offset && parse_rfc3339(s).is_some()
 }
 
 #[cfg(test)]

@@ -6,7 +6,17 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 
-pub(crate) use crate::url::percent_decode;
+use percent_encoding::percent_decode_str;
+
+/// `s` percent-decoded (invalid escapes kept as they are), with `+` read as
+/// a space when `plus` (a form-encoded query).
+pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
+    let spaced = match plus {
+        true => s.replace('+', " "),
+        false => s.to_owned(),
+    };
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+}
 
 /// The largest request head (request line and headers) the server reads.
 const MAX_HEAD: usize = 64 << 10;

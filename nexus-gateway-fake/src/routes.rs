@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use super::broker::{Broker, RateLimit, broker_down, reserialise};
-use super::fault::{Fault, fault_reply};
-use super::lifecycle;
-use super::provider::{FakeConnection, FakeProvider};
-use super::request::{RecordedRequest, percent_decode};
-use super::server::Reply;
+use crate::broker::{Broker, RateLimit, broker_down, reserialise};
+use crate::fault::{Fault, fault_reply};
+use crate::lifecycle;
+use crate::provider::{FakeConnection, FakeProvider};
+use crate::request::{RecordedRequest, percent_decode};
+use crate::server::Reply;
 
 /// The Gateway's own wait for its Broker before it answers 502.
 pub(crate) const GATEWAY_BROKER_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,12 +1,12 @@
-//! What a [`FakeGateway`](super::FakeGateway) serves: [`FakeConnection`]s for
+//! What a [`FakeGateway`](crate::FakeGateway) serves: [`FakeConnection`]s for
 //! the lifecycle endpoints and [`FakeProvider`]s for `/v1/resolve`.
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use crate::ConnectionStatus;
-use crate::date::{epoch_seconds, format_rfc3339};
+use crate::time::rfc3339;
+use nexus_sdk::ConnectionStatus;
 
 /// A connection for the lifecycle endpoints (check, token, refresh, revoke).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,13 @@ pub struct FakeConnection {
     /// The workspace that owns it: a revoke naming another `workspace_id`
     /// answers 404. `request_connection` sets it to the `user_id`.
     pub workspace_id: Option<String>,
+    /// Its credential is static (an api key, not OAuth2): refreshing it is
+    /// the Broker's 400 `refresh_not_supported`, not a new token.
+    pub static_credential: bool,
+    /// The Broker cannot decrypt its stored token: the token and refresh
+    /// routes are the Broker's 500 `decrypt_failed`, and `check-connection`
+    /// (which reads a Broker 5xx as "not sure yet") says `pending`.
+    pub undecryptable: bool,
 }
 
 impl FakeConnection {
@@ -39,6 +46,20 @@ impl FakeConnection {
     /// The same connection, owned by `workspace_id`.
     pub fn workspace(mut self, workspace_id: &str) -> FakeConnection {
         self.workspace_id = Some(workspace_id.to_owned());
+        self
+    }
+
+    /// The same connection, with a static credential (an api key, not
+    /// OAuth2): refreshing it is a 400, as at the real Broker.
+    pub fn static_credential(mut self) -> FakeConnection {
+        self.static_credential = true;
+        self
+    }
+
+    /// The same connection, whose stored token the Broker cannot decrypt:
+    /// the token route is a 500 and `check-connection` says `pending`.
+    pub fn undecryptable(mut self) -> FakeConnection {
+        self.undecryptable = true;
         self
     }
 
@@ -68,11 +89,13 @@ impl FakeConnection {
             pending_polls: None,
             provider_revocation_error: None,
             workspace_id: None,
+            static_credential: false,
+            undecryptable: false,
         }
     }
 
     /// A pending connection that turns active after `polls` checks, or
-    /// stays pending (until consent or [`set_status`](super::FakeGateway::set_status))
+    /// stays pending (until consent or [`set_status`](crate::FakeGateway::set_status))
     /// when `polls` is `None`.
     pub fn pending(provider_name: &str, access_token: &str, polls: Option<u32>) -> FakeConnection {
         FakeConnection {
@@ -269,8 +292,8 @@ impl FakeProvider {
             }
         }
         if let Some(lifetime) = self.expires_in {
-            let at = epoch_seconds(SystemTime::now() + lifetime);
-            credentials.insert("expires_at".into(), format_rfc3339(at).into());
+            let at = rfc3339(SystemTime::now() + lifetime);
+            credentials.insert("expires_at".into(), at.into());
             credentials.insert("expired".into(), false.into());
         }
         let mut body = Map::new();

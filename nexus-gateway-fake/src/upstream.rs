@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::request::RecordedRequest;
-use super::server::{HttpServer, Reply};
+use crate::request::RecordedRequest;
+use crate::server::{HttpServer, Reply};
 
 /// A canned answer for [`FakeUpstream::set_reply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ type Verifier = Arc<dyn Fn(&RecordedRequest) -> bool + Send + Sync>;
 /// Stops when dropped.
 ///
 /// ```
-/// use nexus_sdk::testing::{FakeReply, FakeUpstream};
+/// use nexus_gateway_fake::{FakeReply, FakeUpstream};
 ///
 /// let upstream = FakeUpstream::start();
 /// upstream.set_reply("/moved", FakeReply::new(302).header("Location", "/here"));
@@ -168,7 +168,7 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
                 .headers
                 .iter()
                 .any(|(_, v)| v.contains(token.as_str()))
-                || super::request::query_pairs(&request.query)
+                || crate::request::query_pairs(&request.query)
                     .iter()
                     .any(|(_, v)| v == token)
         });

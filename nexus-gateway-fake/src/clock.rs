@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::TokenCache;
-use crate::clock::Clock;
+use nexus_sdk::TokenCache;
 
 /// A clock that runs with the system clock, plus whatever a test has
 /// [`advance`](Self::advance)d it by; a [`TokenCache`] built from it reads
@@ -15,7 +14,7 @@ use crate::clock::Clock;
 /// ```
 /// use std::time::Duration;
 /// use nexus_sdk::CachedToken;
-/// use nexus_sdk::testing::TestClock;
+/// use nexus_gateway_fake::TestClock;
 ///
 /// let clock = TestClock::new();
 /// let cache = clock.token_cache(Duration::from_secs(30));
@@ -44,16 +43,13 @@ impl TestClock {
 
     /// The time this clock reads now.
     pub fn now(&self) -> SystemTime {
-        self.clock().now()
+        SystemTime::now() + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// An empty [`TokenCache`] with this eviction `buffer` that reads its
     /// time from this clock.
     pub fn token_cache(&self, buffer: Duration) -> TokenCache {
-        TokenCache::with_clock(buffer, self.clock())
-    }
-
-    fn clock(&self) -> Clock {
-        Clock::offset_by(Arc::clone(&self.offset_ms))
+        let clock = self.clone();
+        TokenCache::with_clock(buffer, move || clock.now())
     }
 }
