@@ -91,8 +91,7 @@ fn sdk_fetch_url(s: &Setup, url: &str) -> usize {
     let (status, _, body) = s
         .client
         .authenticated_fetch(&s.cache, "ws", "github", url, FetchOptions::default())
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     body.len()
 }

@@ -359,7 +359,7 @@ fn call_tool(server: &Server, params: &Value) -> Result<Value, RpcError> {
     );
     Ok(match outcome {
         Ok(answer) => {
-            let (status, _headers, body) = answer.into_parts();
+            let (status, _headers, body) = answer;
             json!({"content": [{"type": "text", "text": result_text(status, &body)}], "isError": false})
         }
         Err(e) => {

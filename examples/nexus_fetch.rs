@@ -136,9 +136,8 @@ fn fetch(args: &Args) -> Result<u16, NexusError> {
         options = options.data(body_of(data)?);
     }
     let cache = TokenCache::new();
-    let (status, headers, body) = client
-        .authenticated_fetch(&cache, &args.workspace, &args.provider, &args.url, options)?
-        .into_parts();
+    let (status, headers, body) =
+        client.authenticated_fetch(&cache, &args.workspace, &args.provider, &args.url, options)?;
     let reason = nexus_sdk::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())

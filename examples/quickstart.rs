@@ -244,15 +244,13 @@ fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         "resolved again"
     };
     say(&format!("  6. get_cached_token            → {source}"));
-    let (status, headers, body) = client
-        .authenticated_fetch(
-            &cache,
-            workspace,
-            provider,
-            &setup.fetch_url,
-            FetchOptions::default(),
-        )?
-        .into_parts();
+    let (status, headers, body) = client.authenticated_fetch(
+        &cache,
+        workspace,
+        provider,
+        &setup.fetch_url,
+        FetchOptions::default(),
+    )?;
     say(&format!(
         "  7. authenticated_fetch GET {} → {status}",
         setup.fetch_url

@@ -17,8 +17,7 @@ use crate::connection::{
     RevokeResult, TokenResponse,
 };
 use crate::error::NexusError;
-use crate::fetch::{FetchOptions, Parts};
-use crate::response::FetchResponse;
+use crate::fetch::{FetchOptions, FetchResponse, Parts};
 use crate::token::CachedToken;
 use crate::wait::WaitOptions;
 
@@ -50,10 +49,10 @@ use crate::wait::WaitOptions;
 /// let cache = Arc::new(TokenCache::new());
 /// # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// # runtime.block_on(async {
-/// let answer = client
+/// let (status, _headers, _body) = client
 ///     .authenticated_fetch(&cache, "ws-1", "github", &url, FetchOptions::default())
 ///     .await?;
-/// assert_eq!(answer.status(), 200);
+/// assert_eq!(status, 200);
 /// # Ok::<(), nexus_sdk::NexusError>(())
 /// # })?;
 /// # Ok::<(), nexus_sdk::NexusError>(())

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ureq::http::{Request, Response, Uri};
+use ureq::http::{Request, Response, StatusCode, Uri};
 
 use crate::cache::TokenCache;
 use crate::client::NexusClient;
@@ -177,7 +177,11 @@ impl NexusClient {
         request: Request<Vec<u8>>,
     ) -> Result<Response<Vec<u8>>, NexusError> {
         let outgoing = from_request(request)?;
-        let answer = self.fetch_outgoing(cache, workspace_id, provider, &outgoing)?;
-        Ok(answer.into())
+        let (status, headers, body) =
+            self.fetch_outgoing(cache, workspace_id, provider, &outgoing)?;
+        let mut response = Response::new(body);
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        *response.headers_mut() = headers;
+        Ok(response)
     }
 }

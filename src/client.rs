@@ -16,14 +16,14 @@ use crate::connection::{
 };
 use crate::error::NexusError;
 use crate::fetch::{
-    FetchOptions, Outgoing, Parts, check_scoped_parts, prepare, send_following_redirects,
+    FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, prepare,
+    send_following_redirects,
 };
 use crate::fetcher::Fetcher;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
 use crate::redact::{REDACTED, escape, for_log, url_for_debug};
 use crate::resolve::{Expiry, token_from_resolve};
-use crate::response::FetchResponse;
 use crate::scope::ScopeGuard;
 use crate::token::CachedToken;
 use crate::transport::Transport;
@@ -247,6 +247,7 @@ impl NexusClient {
         require("connection_id", connection_id)?;
         crate::wait::wait_for_active(
             options,
+            connection_id,
             || self.check_unchecked(connection_id),
             || self.token_unchecked(connection_id).map(drop),
         )
@@ -424,11 +425,9 @@ impl NexusClient {
     ///
     /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
     /// let cache = TokenCache::new();
-    /// let answer = client.authenticated_fetch(
+    /// let (status, headers, body) = client.authenticated_fetch(
     ///     &cache, "ws-1", "github", "https://api.github.com/user", FetchOptions::default())?;
-    /// println!("{} {:?}", answer.status(), answer.headers().get("content-type"));
-    /// let (status, headers, body) = answer.into_parts(); // Python's triple
-    /// # let _ = (status, headers, body);
+    /// println!("{status} {:?} {} bytes", headers.get("content-type"), body.len());
     /// # Ok::<(), nexus_sdk::NexusError>(())
     /// ```
     ///
@@ -498,7 +497,7 @@ impl NexusClient {
         let (transport, cap) = (&self.inner.transport, self.inner.max_upstream_body);
         let answer = send_following_redirects(transport, cap, outgoing, &token)?;
         // Only a 401 from an origin that got the credential rejects the token.
-        if answer.response.status() != 401 || !answer.credentialed {
+        if answer.response.0 != 401 || !answer.credentialed {
             return Ok(answer.response);
         }
         // Drop the rejected token, unless another thread already replaced it.

@@ -37,9 +37,6 @@ pub const TIMEOUT: &str = "timeout";
 /// A retryable status (502, 503, 504, or 429 with `retry_on_429`) on the
 /// last attempt; `status_code` is that status and `source()` the Gateway's error.
 pub const MAX_RETRIES_EXCEEDED: &str = "max_retries_exceeded";
-/// [`FetchResponse::error_for_status`](crate::FetchResponse::error_for_status)
-/// on an upstream 4xx or 5xx; `status_code` is the upstream's status.
-pub const UPSTREAM_STATUS: &str = "upstream_status";
 /// A 2xx Gateway answer the SDK cannot use (not JSON, a required key missing).
 pub const INVALID_RESPONSE: &str = "invalid_response";
 /// A resolve answer with no usable credential, or one HTTP cannot carry.

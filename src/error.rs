@@ -86,10 +86,6 @@ pub enum ErrorKind {
     Connect,
     /// The Gateway answered 2xx with something the SDK cannot use.
     InvalidResponse,
-    /// An upstream (not the Gateway) answered a 4xx or 5xx, made an error
-    /// by [`FetchResponse::error_for_status`](crate::FetchResponse::error_for_status);
-    /// `status_code` is its status.
-    Upstream,
     /// Anything else.
     Other,
 }
@@ -111,7 +107,6 @@ impl NexusError {
         match self.code.as_str() {
             code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED => return ErrorKind::InvalidInput,
             code::PROVIDER_NOT_LISTED => return ErrorKind::NotFound,
-            code::UPSTREAM_STATUS => return ErrorKind::Upstream,
             code::TIMEOUT => return ErrorKind::Timeout,
             code::REQUEST_FAILED => return ErrorKind::Connect,
             code::INVALID_RESPONSE | code::INVALID_CREDENTIALS => {
@@ -143,10 +138,6 @@ impl NexusError {
     }
 
     // The SDK's own errors, one constructor per code.
-
-    pub(crate) fn upstream_status(status: u16, message: impl Into<String>) -> Self {
-        NexusError::new(code::UPSTREAM_STATUS, message).with_status(status)
-    }
 
     pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
         NexusError::new(code::INVALID_INPUT, message)

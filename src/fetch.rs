@@ -11,10 +11,35 @@ use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::error::NexusError;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
-use crate::response::FetchResponse;
 use crate::token::CachedToken;
 use crate::transport::{ReadError, Transport, read_capped};
 use crate::url::{Origin, check_tls_available, parse_http_url, with_query_pairs, with_query_param};
+
+/// Response headers: case-insensitive names, repeated headers kept (the
+/// [`http`](crate::http) crate's `HeaderMap`).
+pub type Headers = HeaderMap;
+
+/// An upstream answer as the design card and Python's SDK give it:
+/// `(status, headers, body)`, the body read whole (at most the client's
+/// `max_upstream_body`). Every status is an answer, not an error.
+///
+/// ```
+/// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+/// # use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
+/// # let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+/// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&upstream.url()));
+/// # let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+/// # let cache = TokenCache::new();
+/// # let url = format!("{}/user", upstream.url());
+/// let (status, headers, body) =
+///     client.authenticated_fetch(&cache, "ws-1", "github", &url, Default::default())?;
+/// assert_eq!(status, 200);
+/// assert!(headers.contains_key("content-type"));
+/// let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+/// # let _ = json;
+/// # Ok::<(), nexus_sdk::NexusError>(())
+/// ```
+pub type FetchResponse = (u16, Headers, Vec<u8>);
 
 /// The `Content-Type` of a body sent without one, as Python's urllib and
 /// curl `-d` send it.
@@ -314,14 +339,9 @@ pub(crate) fn send_following_redirects(
         ReadError::TooLarge => NexusError::upstream_too_large(max_body),
         ReadError::Io(io) => NexusError::read(io),
     })?;
-    let credentialed = last.is_on(&first.origin);
-    let mut response = FetchResponse::new(status, parts.headers, bytes);
-    if credentialed {
-        response = response.carrying(token);
-    }
     Ok(FinalAnswer {
-        response,
-        credentialed,
+        response: (status, parts.headers, bytes),
+        credentialed: last.is_on(&first.origin),
     })
 }
 

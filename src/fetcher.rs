@@ -6,8 +6,7 @@ use std::sync::Arc;
 use crate::cache::TokenCache;
 use crate::client::NexusClient;
 use crate::error::NexusError;
-use crate::fetch::FetchOptions;
-use crate::response::FetchResponse;
+use crate::fetch::{FetchOptions, FetchResponse};
 
 /// A client, a cache and a (workspace, provider) bound together: the Rust
 /// twin of Python's `authenticated_session`, TypeScript's `createFetcher`
@@ -19,8 +18,8 @@ use crate::response::FetchResponse;
 ///
 /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
 /// let github = client.fetcher(Arc::new(TokenCache::new()), "ws-1", "github");
-/// let user = github.get("https://api.github.com/user")?.error_for_status()?;
-/// # let _ = user.text()?;
+/// let (status, _headers, body) = github.get("https://api.github.com/user")?;
+/// # let _ = (status, body);
 /// # Ok::<(), nexus_sdk::NexusError>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -30,7 +30,6 @@ mod properties;
 mod redact;
 mod redirect;
 mod resolve;
-mod response;
 mod retry;
 mod scope;
 #[cfg(feature = "signing")]
@@ -55,14 +54,13 @@ pub use connection::{
     RevokeResult, TokenResponse,
 };
 pub use error::{ErrorKind, NexusError};
-pub use fetch::FetchOptions;
+pub use fetch::{FetchOptions, FetchResponse, Headers};
 pub use fetcher::Fetcher;
 pub use middleware::NexusMiddleware;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub(crate) use redact::LOG_TARGET;
 pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;
-pub use response::{FetchResponse, Headers};
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};
 pub use scope::CredentialScope;
 pub use token::CachedToken;

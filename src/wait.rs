@@ -92,12 +92,13 @@ enum Poll {
 /// `Ok` meaning a token was served (the connection is active).
 pub(crate) fn wait_for_active(
     options: &WaitOptions,
+    connection_id: &str,
     check: impl Fn() -> Result<ConnectionStatus, NexusError>,
     probe: impl Fn() -> Result<(), NexusError>,
 ) -> Result<ConnectionStatus, NexusError> {
     let deadline = Instant::now().checked_add(options.timeout);
     loop {
-        let seen = match poll(options, &check, &probe)? {
+        let seen = match poll(options, connection_id, &check, &probe)? {
             Poll::Done(status) => return Ok(status),
             Poll::NotYet(seen) => seen,
         };
@@ -114,6 +115,7 @@ pub(crate) fn wait_for_active(
 
 fn poll(
     options: &WaitOptions,
+    connection_id: &str,
     check: impl Fn() -> Result<ConnectionStatus, NexusError>,
     probe: impl Fn() -> Result<(), NexusError>,
 ) -> Result<Poll, NexusError> {
@@ -127,7 +129,7 @@ fn poll(
         ConnectionStatus::Failed if options.stop_on_failed => Poll::Done(status),
         ConnectionStatus::Failed => match probe() {
             Ok(()) => Poll::Done(ConnectionStatus::Active),
-            Err(e) => match gone_as(&e) {
+            Err(e) => match gone_as(&e, connection_id) {
                 Some(status) => Poll::Done(status),
                 None if e.kind() == ErrorKind::InvalidInput || is_transient(&e) => {
                     Poll::NotYet(format!("failed ({e})"))
@@ -140,16 +142,33 @@ fn poll(
 }
 
 /// The status a token-route error proves final: `revoked` for 410,
-/// `failed` for 404, 409 and 400 `invalid_connection_id`; `None` when the
+/// `failed` for 404, 409 and 400 `invalid_connection_id` (or a bare 400 for
+/// an id that is not a UUID); `None` when the
 /// connection may still become active (400 `connection_not_active`, a
 /// bodyless 400, a server error).
-fn gone_as(error: &NexusError) -> Option<ConnectionStatus> {
+fn gone_as(error: &NexusError, connection_id: &str) -> Option<ConnectionStatus> {
     match error.status_code? {
         410 => Some(ConnectionStatus::Revoked),
         404 | 409 => Some(ConnectionStatus::Failed),
         400 if error.code == code::INVALID_CONNECTION_ID => Some(ConnectionStatus::Failed),
+        // A Gateway before 0.4.0 sends the bare status: for an id that is
+        // not a UUID, its 400 is the id's refusal, which no wait can change.
+        400 if error.code == "http_400" && !is_uuid(connection_id) => {
+            Some(ConnectionStatus::Failed)
+        }
         _ => None,
     }
+}
+
+/// The form of the Gateway's connection ids: `8-4-4-4-12` hex digits.
+fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    groups.len() == lengths.len()
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(group, n)| group.len() == n && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// An error that a later poll may not meet: a 5xx, a 429, a timeout or a

@@ -109,7 +109,7 @@ fn a_current_thread_runtime_stays_responsive_while_four_slow_calls_run() {
         assert_eq!(other, 7, "another task ran while the calls were held");
         upstream.release();
         for call in calls {
-            assert_eq!(call.await.unwrap().unwrap().status(), 200);
+            assert_eq!(call.await.unwrap().unwrap().0, 200);
         }
     });
     assert_eq!(

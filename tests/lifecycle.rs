@@ -162,7 +162,6 @@ fn ids_are_one_encoded_path_segment() {
         ("café-ü", "caf%C3%A9-%C3%BC"),
         ("q?x=1#f", "q%3Fx%3D1%23f"),
     ] {
-        gateway.add_connection(id, FakeConnection::active("github", "t"));
         assert_eq!(
             client.check_connection(id).unwrap(),
             ConnectionStatus::Failed,

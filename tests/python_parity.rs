@@ -19,7 +19,7 @@ fn fetch(gateway: &FakeGateway, url: &str, options: FetchOptions) -> u16 {
     client(gateway)
         .authenticated_fetch(&TokenCache::new(), "ws", "github", url, options)
         .unwrap()
-        .status()
+        .0
 }
 
 fn with_github() -> (FakeGateway, FakeUpstream) {
@@ -88,11 +88,11 @@ fn a_retryable_status_on_the_last_attempt_is_max_retries_exceeded() {
         (500, false, 0, "injected_fault"),
     ] {
         let gateway = FakeGateway::start();
-        gateway.add_connection("c", FakeConnection::active("github", "t"));
+        gateway.add_connection(common::C, FakeConnection::active("github", "t"));
         gateway.push_faults(3, Fault::status(status));
         let policy = fast_retries(retries).retry_on_429(retry_on_429);
         let err = client_with(&gateway, |o| o.retry_policy = policy)
-            .check_connection("c")
+            .check_connection(common::C)
             .unwrap_err();
         let case = format!("{status} retry_on_429={retry_on_429} retries={retries}");
         assert_eq!(
@@ -136,7 +136,7 @@ fn same_host_gateway_redirects_are_followed_with_the_key() {
     );
     let client = NexusClient::new(NexusClientOptions::new(lb.url()).api_key("nx_key")).unwrap();
     assert_eq!(
-        client.check_connection("c").unwrap(),
+        client.check_connection(common::C).unwrap(),
         ConnectionStatus::Active
     );
     let requests = lb.requests();
@@ -160,7 +160,7 @@ fn a_gateway_redirect_with_dot_segments_is_resolved_as_rfc_3986_says() {
     );
     let client = NexusClient::new(NexusClientOptions::new(lb.url())).unwrap();
     assert_eq!(
-        client.check_connection("c").unwrap(),
+        client.check_connection(common::C).unwrap(),
         ConnectionStatus::Active
     );
     assert_eq!(lb.requests()[1].path, "/moved/v1/check-connection/c");
@@ -173,7 +173,7 @@ fn a_gateway_redirect_to_another_host_is_an_error_naming_it() {
         let target = format!("{}/v1/check-connection/c", elsewhere.url());
         let lb = redirecting_gateway("/v1/check-connection/c", status, &target);
         let client = NexusClient::new(NexusClientOptions::new(lb.url()).api_key("nx_key")).unwrap();
-        let err = client.check_connection("c").unwrap_err();
+        let err = client.check_connection(common::C).unwrap_err();
         assert_eq!(
             (err.code.clone(), err.status_code),
             (format!("http_{status}"), Some(status))

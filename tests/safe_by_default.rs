@@ -21,7 +21,7 @@ fn fetch(client: &NexusClient, url: &str, options: FetchOptions) -> Result<u16, 
     let cache = TokenCache::new();
     client
         .authenticated_fetch(&cache, "ws", "github", url, options)
-        .map(|r| r.status())
+        .map(|r| r.0)
 }
 
 #[test]

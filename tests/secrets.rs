@@ -143,8 +143,7 @@ fn run_everything() -> Vec<String> {
         seen.push(format!("{options:?}"));
         let (status, headers, _) = client
             .authenticated_fetch(&cache, "ws", provider, &upstream.url(), options)
-            .unwrap()
-            .into_parts();
+            .unwrap();
         assert_eq!(status, 200, "{provider}");
         seen.push(format!("{:?}", cache.get("ws", provider)));
         let _ = headers;

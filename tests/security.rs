@@ -37,7 +37,7 @@ fn scoped(gateway: &FakeGateway, scope: CredentialScope) -> NexusClient {
 fn get(client: &NexusClient, cache: &TokenCache, url: &str) -> Result<u16, nexus_sdk::NexusError> {
     client
         .authenticated_fetch(cache, "ws", "github", url, FetchOptions::default())
-        .map(|r| r.status())
+        .map(|r| r.0)
 }
 
 // --- Credential scope ---

@@ -185,8 +185,7 @@ fn aws_get_with_an_encoded_query_on_a_non_default_port() {
             &url,
             FetchOptions::default(),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     let sent = upstream.last_request().unwrap();
     verify_sigv4(&sent, "sk-secret").unwrap();
@@ -237,8 +236,7 @@ fn a_header_sigv4_cannot_sign_is_refused_not_sent_unsigned() {
             &upstream.url(),
             FetchOptions::default().header("X-Amz-Meta-Name", "cafe"),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     let sent = upstream.last_request().unwrap();
     assert!(
@@ -262,8 +260,7 @@ fn aws_post_signs_the_body_and_content_type_and_the_session_token() {
     let url = format!("{}/model/invoke", upstream.url());
     let (status, _, _) = client
         .authenticated_fetch(&TokenCache::new(), "ws", "aws", &url, options)
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     let sent = upstream.last_request().unwrap();
     assert_eq!(sent.body, r#"{"prompt":"hé"}"#.as_bytes());
@@ -294,8 +291,7 @@ fn a_401_re_resolves_and_the_retry_is_signed_with_the_rotated_secret() {
     let options = FetchOptions::default().method("POST").data("{}");
     let (status, _, _) = client
         .authenticated_fetch(&TokenCache::new(), "ws", "aws", &url, options)
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     assert_eq!(gateway.requests(Route::Resolve), 2);
     let sent = upstream.requests();
@@ -321,8 +317,7 @@ fn a_same_origin_303_is_signed_again_over_the_new_request() {
     let url = format!("{}/create", upstream.url());
     let (status, _, _) = client
         .authenticated_fetch(&TokenCache::new(), "ws", "aws", &url, options)
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     let sent = upstream.requests();
     assert_eq!(
@@ -356,8 +351,7 @@ fn a_cross_origin_redirect_carries_no_signature() {
         let options = FetchOptions::default().method("PUT").data("payload");
         let (status, _, _) = client
             .authenticated_fetch(&TokenCache::new(), "ws", "aws", &url, options)
-            .unwrap()
-            .into_parts();
+            .unwrap();
         assert_eq!(status, 200);
         let first = upstream.last_request().unwrap();
         assert!(first.header("Authorization").is_some() || first.header("X-Signature").is_some());
@@ -475,8 +469,7 @@ fn no_signing_secret_in_debug_or_on_the_wire() {
             &format!("{}/bucket/key", upstream.url()),
             FetchOptions::default(),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!((status, seen.load(Ordering::SeqCst)), (200, 1));
     let sent = upstream.last_request().unwrap();
     let head = String::from_utf8_lossy(&sent.raw_head);

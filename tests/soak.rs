@@ -67,7 +67,7 @@ fn sixteen_threads_ten_seconds_two_keys_failing_gateway() {
                         client
                             .authenticated_fetch(&cache, "ws", key, &url, FetchOptions::default())
                             .map(|r| {
-                                let s = r.status();
+                                let s = r.0;
                                 assert_eq!(s, 200);
                             })
                     } else {

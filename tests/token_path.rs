@@ -79,8 +79,7 @@ fn injected_header_is_exactly_bearer_token() {
         &gateway,
         &format!("{}/user", upstream.url()),
         FetchOptions::default(),
-    )
-    .into_parts();
+    );
     assert_eq!(status, 200);
     assert_eq!(
         String::from_utf8(body).unwrap(),
@@ -233,7 +232,7 @@ fn a_hot_key_kept_by_the_thread_still_obeys_clear_and_the_401_rule() {
             FetchOptions::default(),
         )
         .unwrap()
-        .status();
+        .0;
     assert_eq!(status, 200, "re-resolved once");
     assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t-3");
     assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "t-3");
@@ -297,8 +296,7 @@ fn a_401_re_resolves_once_and_retries_once() {
             &upstream.url(),
             FetchOptions::default(),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     assert_eq!(gateway.requests(Route::Resolve), 2);
     let sent: Vec<_> = upstream
@@ -315,8 +313,7 @@ fn a_persistent_401_is_returned_after_one_retry() {
     let gateway = gateway_with(FakeProvider::oauth2("tok"));
     let upstream = FakeUpstream::start();
     upstream.reject_token("tok");
-    let (status, headers, body) =
-        fetch(&gateway, &upstream.url(), FetchOptions::default()).into_parts();
+    let (status, headers, body) = fetch(&gateway, &upstream.url(), FetchOptions::default());
     assert_eq!(status, 401);
     assert!(headers.get("www-authenticate").is_some());
     assert_eq!(body, br#"{"message":"Bad credentials"}"#);
@@ -345,8 +342,7 @@ fn many_threads_meeting_one_401_cause_one_re_resolve() {
                         &upstream.url(),
                         FetchOptions::default(),
                     )
-                    .unwrap()
-                    .into_parts();
+                    .unwrap();
                 assert_eq!(status, 200);
             });
         }
@@ -514,8 +510,7 @@ fn upstream_errors_come_back_as_ok() {
                 &format!("{}/down", upstream.url()),
                 FetchOptions::default(),
             )
-            .unwrap()
-            .into_parts();
+            .unwrap();
     assert_eq!((status, body.as_slice()), (503, &b"maintenance"[..]));
     assert_eq!(headers.get("retry-after").unwrap(), "5");
     assert_eq!(
@@ -598,8 +593,7 @@ fn repeated_response_headers_are_kept() {
         &gateway,
         &format!("{}/c", upstream.url()),
         FetchOptions::default(),
-    )
-    .into_parts();
+    );
     let cookies: Vec<_> = headers
         .get_all("set-cookie")
         .iter()
@@ -624,8 +618,7 @@ fn the_upstream_body_is_capped() {
             &format!("{}/exact", upstream.url()),
             FetchOptions::default(),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(body.len(), 1000);
     let err = client
         .authenticated_fetch(
@@ -666,10 +659,7 @@ fn fetcher_binds_workspace_and_provider() {
     let fetcher = client(&gateway).fetcher(Arc::new(TokenCache::new()), "ws-1", "github");
     let copy = fetcher.clone();
     assert_eq!(
-        fetcher
-            .get(&format!("{}/a", upstream.url()))
-            .unwrap()
-            .status(),
+        fetcher.get(&format!("{}/a", upstream.url())).unwrap().0,
         200
     );
     let (status, _, _) = copy
@@ -677,8 +667,7 @@ fn fetcher_binds_workspace_and_provider() {
             &format!("{}/b", upstream.url()),
             FetchOptions::default().method("DELETE"),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!(status, 200);
     assert_eq!(upstream.last_request().unwrap().method, "DELETE");
     assert_eq!(
@@ -712,8 +701,7 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
             &format!("{}/go", origin.url()),
             FetchOptions::default(),
         )
-        .unwrap()
-        .into_parts();
+        .unwrap();
     assert_eq!((status, body.as_slice()), (401, &b"sign in here"[..]));
     // That origin never saw the credential: the token is kept, nothing re-resolved or resent.
     assert_eq!(gateway.requests(Route::Resolve), 1);

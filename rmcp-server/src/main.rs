@@ -73,10 +73,9 @@ impl Nexus {
             )
             .await;
         match answer {
-            Ok(answer) => {
-                let body = answer.body();
+            Ok((status, _headers, body)) => {
                 let shown = String::from_utf8_lossy(&body[..body.len().min(RESULT_CAP)]);
-                format!("HTTP {}\n\n{shown}", answer.status())
+                format!("HTTP {status}\n\n{shown}")
             }
             // The SDK's message: no secret in it, and it says why (an origin
             // outside the scope, an unknown provider, a timeout…).
