@@ -9,8 +9,8 @@ use std::time::Duration;
 use ureq::http::{Request, Response};
 
 use crate::authorize::{Authorization, apply_to, target};
+use crate::budget::Cancel;
 use crate::cache::TokenCache;
-use crate::cancel::{Cancel, with_cancel};
 use crate::client::NexusClient;
 use crate::connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
@@ -69,7 +69,7 @@ impl From<NexusClient> for AsyncNexusClient {
 }
 
 /// Cancels the call when the future holding it is dropped unfinished.
-struct CancelOnDrop(Option<Arc<Cancel>>);
+struct CancelOnDrop(Option<Cancel>);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
@@ -96,10 +96,19 @@ impl AsyncNexusClient {
         &self,
         call: impl FnOnce(&NexusClient) -> Result<T, NexusError> + Send + 'static,
     ) -> Result<T, NexusError> {
-        let cancel = Arc::new(Cancel::default());
-        let mut guard = CancelOnDrop(Some(Arc::clone(&cancel)));
-        let client = self.client.clone();
-        let work = tokio::task::spawn_blocking(move || with_cancel(cancel, || call(&client)));
+        // Polled by another executor (futures' block_on, pollster, smol):
+        // there is no blocking pool to run the call on.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            NexusError::invalid_input(
+                "AsyncNexusClient needs a tokio runtime (it runs each call on tokio's blocking \
+                 pool), but this future is polled outside one: run it inside a tokio runtime, \
+                 or call the blocking NexusClient from a thread",
+            )
+        })?;
+        let cancel = Cancel::armed();
+        let mut guard = CancelOnDrop(Some(cancel.clone()));
+        let client = self.client.with_cancel(cancel);
+        let work = runtime.spawn_blocking(move || call(&client));
         let result = work.await;
         // Finished: nothing left to cancel.
         guard.0 = None;
@@ -257,7 +266,11 @@ impl AsyncNexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
-        if let Some(token) = self.client.fresh_hit(cache, workspace_id, provider) {
+        if let Some(token) = self
+            .client
+            .engine()
+            .fresh_hit(cache, workspace_id, provider)
+        {
             return Ok(token);
         }
         let (cache, ws, p) = (
@@ -325,7 +338,8 @@ impl AsyncNexusClient {
                     origin: &checked.1,
                     headers: &headers,
                 };
-                c.token_for(&cache, &ws, &p, parts)
+                let budget = c.engine().request_budget(None, c.cancel());
+                c.engine().credential(&cache, &ws, &p, parts, &budget)
             })
             .await?;
         apply_to(token, uri, request)

@@ -30,7 +30,7 @@ impl Authorization {
     /// this very token drops it at its next look.
     pub fn rejected(self) {
         log::info!(
-            target: crate::LOG_TARGET,
+            target: crate::redact::LOG_TARGET,
             "A 401 was reported for a {} credential: dropped from the cache",
             self.token.strategy()
         );
@@ -139,7 +139,10 @@ impl NexusClient {
             origin: &origin,
             headers: request.headers(),
         };
-        let token = self.token_for(cache, workspace_id, provider, parts)?;
+        let budget = self.engine().request_budget(None, self.cancel());
+        let token = self
+            .engine()
+            .credential(cache, workspace_id, provider, parts, &budget)?;
         apply_to(token, uri, request)
     }
 
@@ -177,8 +180,10 @@ impl NexusClient {
         request: Request<Vec<u8>>,
     ) -> Result<Response<Vec<u8>>, NexusError> {
         let outgoing = from_request(request)?;
+        let budget = self.engine().request_budget(None, self.cancel());
         let (status, headers, body) =
-            self.fetch_outgoing(cache, workspace_id, provider, &outgoing)?;
+            self.engine()
+                .run(cache, workspace_id, provider, &outgoing, &budget)?;
         let mut response = Response::new(body);
         *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
         *response.headers_mut() = headers;

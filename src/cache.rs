@@ -1,38 +1,44 @@
 //! [`TokenCache`]: access tokens per (workspace, provider), evicted a
-//! buffer before they expire, with single-flight resolution of misses.
+//! buffer before they expire: one map behind one lock, with single-flight
+//! resolution of misses.
 
-use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::clock::Clock;
 use crate::error::NexusError;
-use crate::flight::Flight;
-use crate::memo;
-use crate::table::{ANYONE, FastMap, FxHasher, Millis, Owner, Table, millis};
+use crate::flight::{Call, SingleFlight};
 use crate::token::CachedToken;
+
+/// Whose token an entry is: [`ANYONE`] for one stored with
+/// [`TokenCache::set`], else the client (its Gateway URL and api key) that
+/// resolved it.
+pub(crate) type Owner = u64;
+
+/// The owner of the tokens an application stores itself: usable by every client.
+pub(crate) const ANYONE: Owner = 0;
 
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
 ///
 /// `get` drops and misses a token once `now > expires_at - buffer`, so a
 /// token is never handed out in the last `buffer` (30 s by default) of its
-/// life. Share it by reference or in an `Arc`. Keys are the pair itself:
-/// `("a:b", "c")` and `("a", "b:c")` are different entries.
+/// life. Share it by reference or in an `Arc`: it is one map behind one
+/// `parking_lot` read-write lock, never held across network I/O. Keys are
+/// the pair itself: `("a:b", "c")` and `("a", "b:c")` are different entries.
 ///
-/// A token a [`NexusClient`](crate::NexusClient) resolved belongs to that
-/// client (its Gateway URL and api key): a cache shared by clients of two
-/// Gateways, or of one Gateway with two api keys, never hands one client's
-/// token to the other; each keeps its own entry for the pair. A token
-/// stored with [`set`](TokenCache::set) is for every client. `get`,
+/// What [`set`](Self::set) stores is what the next [`get`](Self::get)
+/// returns, and what every client then uses. A token a
+/// [`NexusClient`](crate::NexusClient) resolved belongs to that client (its
+/// Gateway URL and api key): a client of another Gateway, or with another
+/// api key, never gets it and keeps its own entry for the pair. `get`,
 /// `delete` and `len` see every entry, whoever it belongs to.
 ///
-/// A hit takes a shared read lock for a lookup and one reference count
-/// (a [`CachedToken`] is one shared allocation): no string is copied. No
-/// lock is ever held across network I/O.
+/// Entries past their eviction instant are purged as the cache is used (on
+/// every store, and every few reads), so its memory follows the live set.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -48,108 +54,32 @@ use crate::token::CachedToken;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
-    /// One slot per pair, looked up without allocating, in [`SHARDS`]
-    /// tables by pair: readers of different pairs take different locks.
-    shards: Box<[Shard]>,
-    /// What every read reads and only writers write, on a cache line of its
-    /// own: away from the lock word, which every reader writes.
-    read_mostly: ReadMostly,
-    /// Reads since the last sweep step, counted only once some entry may
-    /// have expired (so a hit on a cache with nothing to purge touches no
-    /// shared counter), across every thread.
-    reads: AtomicU32,
-    /// Resolves under way, one per key.
-    flights: Mutex<Flights>,
-}
-
-/// The fields every read reads, padded to their own cache lines (128 bytes:
-/// x86 prefetches lines in pairs).
-#[repr(align(128))]
-struct ReadMostly {
-    /// The least of the shards' `earliest`: no entry is due before it.
-    earliest: AtomicU64,
-    /// Bumped by every change of `tokens`: a thread's hot-key copy is used
-    /// only under the generation it was checked at.
-    generation: AtomicU64,
-    /// Unique in the process: which cache a thread's hot-key copy is of.
-    id: u64,
     clock: Clock,
-}
-
-/// The tables a cache is split into.
-const SHARDS: usize = 16;
-
-/// One table and its lock, on cache lines of their own: a reader writes
-/// the lock word, and only readers of pairs in this shard share it.
-#[repr(align(128))]
-struct Shard {
-    table: RwLock<Table>,
-    /// The table's [`earliest`](Table::earliest), read without its lock.
+    /// Workspace → its entries (a few providers, a few owners each).
+    entries: RwLock<HashMap<Box<str>, Vec<Entry>>>,
+    /// No entry is due for eviction before this instant (ms since the epoch).
     earliest: AtomicU64,
+    /// Reads since the last purge attempt, across every thread.
+    reads: AtomicU32,
+    /// Resolves under way, one per (owner, workspace, provider); each lands
+    /// a token and whether it was resolved (and so is to be stored).
+    flights: SingleFlight<(Owner, String, String), (CachedToken, bool)>,
 }
 
-impl Default for Shard {
-    fn default() -> Self {
-        Shard {
-            table: RwLock::new(Table::default()),
-            earliest: AtomicU64::new(Millis::MAX),
-        }
-    }
+/// One stored token.
+struct Entry {
+    provider: Box<str>,
+    owner: Owner,
+    token: CachedToken,
+    /// Renewed by the next caller from this instant on…
+    refresh_at: SystemTime,
+    /// …and no longer handed out after this one.
+    evict_at: SystemTime,
 }
 
-/// Who a thread's hot-key copy is kept for when `TokenCache::get` read it:
-/// no client (their ids stop short of it).
-const ANY_READER: Owner = Owner::MAX;
-
-/// The next cache's id.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// When a stored token is due, in [`Millis`]: renewed from the first,
-/// no longer handed out after the second.
-///
-/// The refresh window is a tenth of the token's usable life (from `now` to
-/// `expires_at - buffer`), clamped to 10 s … 5 min, and never more than half
-/// that life, so a short-lived token is not renewed all the time.
-pub(crate) fn due_times(
-    expires_at: SystemTime,
-    buffer: Duration,
-    now: SystemTime,
-) -> (Millis, Millis) {
-    let evict_at = expires_at.checked_sub(buffer).map_or(0, millis);
-    let usable = evict_at.saturating_sub(millis(now));
-    let window = (usable / 10).clamp(10_000, 300_000).min(usable / 2);
-    (evict_at - window, evict_at)
-}
-
-/// A flight's key: the resolving client, the workspace, the provider.
-type FlightKey = (Owner, String, String);
-
-/// The resolves under way, one per client and (workspace, provider).
-type Flights = FastMap<FlightKey, Arc<Flight<CachedToken>>>;
-
-/// Whose entries a lookup may return.
-#[derive(Clone, Copy)]
-enum Whose {
-    /// The client's own, then those stored for anyone.
-    Client(Owner),
-    /// Anybody's (the public calls).
-    Any,
-}
-
-impl Whose {
-    /// The owners to look under, in order.
-    fn owners(self, table: &Table) -> impl Iterator<Item = Owner> + '_ {
-        // A client: its own entry, then anyone's. Any: the clients' entries
-        // first (the common case), then anyone's.
-        let (first, clients) = match self {
-            Whose::Client(ANYONE) => (None, 0),
-            Whose::Client(owner) => (Some(owner), 0),
-            Whose::Any => (None, usize::MAX),
-        };
-        first
-            .into_iter()
-            .chain(table.clients().take(clients))
-            .chain(std::iter::once(ANYONE))
+impl Entry {
+    fn is_usable(&self, now: SystemTime) -> bool {
+        now <= self.evict_at && !self.token.is_rejected()
     }
 }
 
@@ -163,27 +93,43 @@ pub(crate) enum Lookup {
     Miss,
 }
 
-/// Every this many cache reads on a thread, one sweep step (if the lock is
-/// free at once), so memory follows the live set under a read-only load too.
-const READS_PER_SWEEP: u32 = 16;
-/// Slots a sweep step looks at: on every store, and every `READS_PER_SWEEP` reads.
-const SWEEP_STEP: usize = 16;
+/// One purge attempt every this many reads, once something may be due.
+const READS_PER_PURGE: u32 = 64;
 
-thread_local! {
-    /// The (cache, owner, workspace, provider) keys this thread is resolving
-    /// now, to refuse a call that would wait for itself.
-    static RESOLVING: RefCell<Vec<(usize, FlightKey)>> = const { RefCell::new(Vec::new()) };
+/// When a stored token is due: renewed from the first instant, no longer
+/// handed out after the second.
+///
+/// The refresh window is a tenth of the token's usable life (from `now` to
+/// `expires_at - buffer`), clamped to 10 s … 5 min, and never more than half
+/// that life, so a short-lived token is not renewed all the time.
+pub(crate) fn due_times(
+    expires_at: SystemTime,
+    buffer: Duration,
+    now: SystemTime,
+) -> (SystemTime, SystemTime) {
+    let evict_at = expires_at.checked_sub(buffer).unwrap_or(UNIX_EPOCH);
+    let usable = evict_at.duration_since(now).unwrap_or_default();
+    let window = (usable / 10)
+        .clamp(Duration::from_secs(10), Duration::from_secs(300))
+        .min(usable / 2);
+    (evict_at - window, evict_at)
+}
+
+/// `t` in milliseconds since the epoch (0 before it).
+fn millis(t: SystemTime) -> u64 {
+    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 /// The owner id of a client's cache entries: a hash of its Gateway URL and
 /// api key (so clients built alike share entries, and clones do), never
-/// [`ANYONE`]. SipHash with fixed keys: stable within a process and, unlike
-/// a multiply-rotate hash, hard to make two configurations collide on.
+/// [`ANYONE`]. SipHash with fixed keys: stable within a process and hard to
+/// make two configurations collide on.
 pub(crate) fn owner_of(gateway_url: &str, api_key: &str) -> Owner {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (gateway_url, api_key).hash(&mut hasher);
-    hasher.finish().clamp(ANYONE + 1, ANY_READER - 1)
+    hasher.finish().max(ANYONE + 1)
 }
 
 impl TokenCache {
@@ -195,7 +141,7 @@ impl TokenCache {
     /// An empty cache that evicts tokens `buffer` before they expire
     /// (Python `TokenCache(buffer_seconds=…)`).
     pub fn with_buffer(buffer: Duration) -> Self {
-        TokenCache::with_system_or(buffer, Clock::default())
+        TokenCache::on_clock(buffer, Clock::default())
     }
 
     /// An empty cache that evicts tokens `buffer` before they expire and
@@ -224,218 +170,101 @@ impl TokenCache {
         buffer: Duration,
         now: impl Fn() -> SystemTime + Send + Sync + 'static,
     ) -> Self {
-        TokenCache::with_system_or(buffer, Clock::from_fn(now))
+        TokenCache::on_clock(buffer, Clock::from_fn(now))
     }
 
-    fn with_system_or(buffer: Duration, clock: Clock) -> Self {
+    fn on_clock(buffer: Duration, clock: Clock) -> Self {
         TokenCache {
             buffer,
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            read_mostly: ReadMostly {
-                earliest: AtomicU64::new(Millis::MAX),
-                generation: AtomicU64::new(0),
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                clock,
-            },
+            clock,
+            entries: RwLock::new(HashMap::new()),
+            earliest: AtomicU64::new(u64::MAX),
             reads: AtomicU32::new(0),
-            flights: Mutex::new(FastMap::default()),
+            flights: SingleFlight::default(),
         }
     }
 
-    /// The cached token, unless it is missing or within the buffer of its
-    /// expiry (then it is dropped).
+    /// The pair's token, unless it is missing or within the buffer of its
+    /// expiry (then it is dropped): the one stored last, by
+    /// [`set`](Self::set) or by a client's resolve.
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        let now = millis(self.read_mostly.clock.now());
-        // In a cache no client fills: anyone's entry, usable to its eviction.
-        let probe = |t: &Table| t.usable_alone(workspace_id, provider, now);
-        if let Some(token) = self.hit(ANY_READER, (workspace_id, provider), now, probe) {
-            return Some(token);
-        }
-        match self.look(Whose::Any, workspace_id, provider, now) {
+        match self.look(None, workspace_id, provider) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
     }
 
-    /// The token `owner` may use for the pair (its own, else one stored for
-    /// anyone) and whether it is due for renewal.
+    /// The token `owner` may use for the pair (its own, or one stored for
+    /// anyone, whichever was stored last) and whether it is due for renewal.
     pub(crate) fn lookup(&self, owner: Owner, workspace_id: &str, provider: &str) -> Lookup {
-        let now = millis(self.read_mostly.clock.now());
-        // The client's own entry, before its refresh window.
-        let probe = |t: &Table| t.fresh(owner, workspace_id, provider, now);
-        if let Some(token) = self.hit(owner, (workspace_id, provider), now, probe) {
-            return Lookup::Fresh(token);
-        }
-        self.look(Whose::Client(owner), workspace_id, provider, now)
+        self.look(Some(owner), workspace_id, provider)
     }
 
-    /// The hit path, for `reader` (a client, or [`ANY_READER`]): the
-    /// thread's copy of a hot key while the cache is unchanged, else one
-    /// `probe` of the pair's shard, which answers a token and the instant
-    /// it may be used until (then noted for the thread's copy).
-    fn hit(
-        &self,
-        reader: Owner,
-        pair: (&str, &str),
-        now: Millis,
-        probe: impl FnOnce(&Table) -> Option<(CachedToken, Millis)>,
-    ) -> Option<CachedToken> {
-        self.maybe_sweep(now);
-        let (id, generation) = (self.read_mostly.id, &self.read_mostly.generation);
-        if let Some(token) = memo::hit(id, generation.load(Ordering::Acquire), reader, pair, now) {
-            return Some(token);
-        }
-        let tokens = self.shard(pair.0, pair.1).table.read();
-        let (token, until) = probe(&tokens)?;
-        // Stable while the read lock is held: writers bump it under theirs.
-        memo::note(
-            id,
-            generation.load(Ordering::Acquire),
-            reader,
-            pair,
-            &token,
-            until,
-        );
-        Some(token)
-    }
-
-    /// The first usable token under `whose` owners; tokens past their
-    /// eviction instant, or rejected by an upstream, are dropped.
-    fn look(&self, whose: Whose, workspace_id: &str, provider: &str, now: Millis) -> Lookup {
+    /// The last stored usable entry of the pair that `owner` may use (any,
+    /// for `None`); entries past their eviction instant, or rejected by an
+    /// upstream, are dropped.
+    fn look(&self, owner: Option<Owner>, workspace_id: &str, provider: &str) -> Lookup {
+        let now = self.clock.now();
+        self.maybe_purge(now);
+        let may_use = |e: &Entry| {
+            &*e.provider == provider && owner.is_none_or(|o| e.owner == o || e.owner == ANYONE)
+        };
         let mut stale = false;
-        let shard = self.shard(workspace_id, provider);
         {
-            let tokens = shard.table.read();
-            for owner in whose.owners(&tokens) {
-                match tokens.get(owner, workspace_id, provider) {
-                    // Cloned under the shared lock: it blocks no other reader.
-                    Some(slot) if slot.is_fresh(now) => return Lookup::Fresh(slot.token.clone()),
-                    Some(slot) if slot.is_usable(now) => {
-                        return Lookup::Renew(slot.token.clone());
-                    }
-                    Some(_) => stale = true,
-                    None => {}
+            let entries = self.entries.read();
+            let found = entries.get(workspace_id).into_iter().flatten();
+            for entry in found.rev().filter(|e| may_use(e)) {
+                if !entry.is_usable(now) {
+                    stale = true;
+                } else if now < entry.refresh_at {
+                    return Lookup::Fresh(entry.token.clone());
+                } else {
+                    return Lookup::Renew(entry.token.clone());
                 }
             }
         }
         if stale {
-            // Another thread may have stored a fresh token since the read.
-            let mut tokens = self.write(shard);
-            let owners: Vec<Owner> = whose.owners(&tokens).collect();
-            for owner in owners {
-                tokens.remove_if(owner, workspace_id, provider, |slot| !slot.is_usable(now));
-            }
+            self.remove(workspace_id, |e| may_use(e) && !e.is_usable(now));
         }
         Lookup::Miss
     }
 
-    /// Once some entry may have expired: one sweep step every
-    /// [`READS_PER_SWEEP`] reads of the cache, whichever threads make them
-    /// (a thread-per-call server reads a few times per thread), only if the
-    /// write lock is free at once, so a read never waits for it.
-    fn maybe_sweep(&self, now: Millis) {
-        if now <= self.read_mostly.earliest.load(Ordering::Relaxed) {
-            return;
-        }
-        let reads = self.reads.fetch_add(1, Ordering::Relaxed);
-        if reads % READS_PER_SWEEP != 0 {
-            return;
-        }
-        // The next shard with something due, taking turns.
-        let first = (reads / READS_PER_SWEEP) as usize;
-        let due = (0..SHARDS)
-            .map(|i| &self.shards[(first + i) % SHARDS])
-            .find(|shard| now > shard.earliest.load(Ordering::Relaxed));
-        if let Some(shard) = due {
-            if let Some(mut tokens) = shard.table.try_write() {
-                self.read_mostly.generation.fetch_add(1, Ordering::Release);
-                tokens.sweep(SWEEP_STEP, now);
-                self.settle(shard, &tokens);
-            }
-        }
-    }
-
-    /// The pair's shard.
-    fn shard(&self, workspace_id: &str, provider: &str) -> &Shard {
-        use std::hash::Hasher;
-        let mut hasher = FxHasher::default();
-        hasher.write(workspace_id.as_bytes());
-        hasher.write_u8(0xff);
-        hasher.write(provider.as_bytes());
-        &self.shards[hasher.finish() as usize % SHARDS]
-    }
-
-    /// A shard's table, to change: the generation moves on with it.
-    fn write<'a>(&self, shard: &'a Shard) -> parking_lot::RwLockWriteGuard<'a, Table> {
-        let tokens = shard.table.write();
-        self.read_mostly.generation.fetch_add(1, Ordering::Release);
-        tokens
-    }
-
-    /// After a change of `shard`'s table: its `earliest`, and the cache's.
-    fn settle(&self, shard: &Shard, table: &Table) {
-        shard.earliest.store(table.earliest(), Ordering::Relaxed);
-        let least = self
-            .shards
-            .iter()
-            .map(|s| s.earliest.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(Millis::MAX);
-        self.read_mostly.earliest.store(least, Ordering::Relaxed);
-    }
-
-    /// Stores `token` for the pair, for every client, replacing the one
-    /// stored for every client before.
+    /// Stores `token` for the pair, for every client: it replaces every
+    /// entry of the pair, whoever resolved it.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
         self.store(ANYONE, workspace_id, provider, token);
     }
 
-    /// Stores `token` as `owner`'s entry for the pair; the entry stored.
-    fn store(
-        &self,
-        owner: Owner,
-        workspace_id: &str,
-        provider: &str,
-        token: CachedToken,
-    ) -> CachedToken {
-        let now = self.read_mostly.clock.now();
+    /// Stores `token` as `owner`'s entry for the pair (an application's
+    /// token replaces every owner's).
+    fn store(&self, owner: Owner, workspace_id: &str, provider: &str, token: CachedToken) {
+        let now = self.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
-        let shard = self.shard(workspace_id, provider);
-        let mut tokens = self.write(shard);
-        tokens.sweep(SWEEP_STEP, millis(now));
-        let entry = tokens.insert(owner, workspace_id, provider, &token, refresh_at, evict_at);
-        self.settle(shard, &tokens);
-        entry
+        let mut entries = self.entries.write();
+        let list = entries.entry(workspace_id.into()).or_default();
+        list.retain(|e| &*e.provider != provider || (owner != ANYONE && e.owner != owner));
+        list.push(Entry {
+            provider: provider.into(),
+            owner,
+            token,
+            refresh_at,
+            evict_at,
+        });
+        self.earliest.fetch_min(millis(evict_at), Ordering::Relaxed);
+        Self::purge(&mut entries, &self.earliest, now);
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
     /// already under way are returned to their callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
-        {
-            // The flights under way are detached: their callers get their
-            // result, which is not stored, and a caller arriving from now on
-            // starts a new one, never getting a token asked for before the
-            // clear. Flights are few (one per resolve under way).
-            let mut flights = self.flights.lock();
-            flights.retain(|(_, ws, p), flight| {
-                let hit = ws == workspace_id && p == provider;
-                if hit {
-                    flight.detach();
-                }
-                !hit
-            });
-        }
-        let mut tokens = self.write(self.shard(workspace_id, provider));
-        let owners: Vec<Owner> = tokens.owners().collect();
-        for owner in owners {
-            tokens.remove_if(owner, workspace_id, provider, |_| true);
-        }
+        self.flights
+            .detach_where(|(_, ws, p)| ws == workspace_id && p == provider);
+        self.remove(workspace_id, |e| &*e.provider == provider);
     }
 
-    /// How many tokens are stored, fresh or not yet purged: expired ones
-    /// are purged a few at a time as the cache is used.
+    /// How many tokens are stored, fresh or not yet purged.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.table.read().len()).sum()
+        self.entries.read().values().map(Vec::len).sum()
     }
 
     /// Whether no token is stored.
@@ -444,8 +273,8 @@ impl TokenCache {
     }
 
     /// Forgets the pair's token only if it is still the entry `token` came
-    /// from (not merely the same text), so that many threads meeting the same
-    /// rejected token drop it once. Returns whether it was dropped.
+    /// from (not merely the same text), so that many threads meeting the
+    /// same rejected token drop it once. Returns whether it was dropped.
     pub(crate) fn delete_entry(
         &self,
         owner: Owner,
@@ -453,169 +282,107 @@ impl TokenCache {
         provider: &str,
         token: &CachedToken,
     ) -> bool {
-        let mut tokens = self.write(self.shard(workspace_id, provider));
-        let owners: Vec<Owner> = Whose::Client(owner).owners(&tokens).collect();
-        owners.into_iter().any(|owner| {
-            tokens.remove_if(owner, workspace_id, provider, |slot| {
-                slot.token.same_entry(token)
-            })
-        })
+        let mine = |e: &Entry| e.owner == owner || e.owner == ANYONE;
+        self.remove(workspace_id, |e| {
+            &*e.provider == provider && mine(e) && e.token.same_entry(token)
+        }) > 0
     }
 
-    /// The miss path: the first caller for a key runs `resolve` (after one
+    /// Removes the workspace's entries that match; how many.
+    fn remove(&self, workspace_id: &str, matches: impl Fn(&Entry) -> bool) -> usize {
+        let mut entries = self.entries.write();
+        let Some(list) = entries.get_mut(workspace_id) else {
+            return 0;
+        };
+        let before = list.len();
+        list.retain(|e| !matches(e));
+        let removed = before - list.len();
+        if list.is_empty() {
+            entries.remove(workspace_id);
+        }
+        removed
+    }
+
+    /// Every [`READS_PER_PURGE`] reads once some entry may be due, a purge,
+    /// if the write lock is free at once: a read never waits for it.
+    fn maybe_purge(&self, now: SystemTime) {
+        if millis(now) <= self.earliest.load(Ordering::Relaxed)
+            || self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_PURGE != 0
+        {
+            return;
+        }
+        if let Some(mut entries) = self.entries.try_write() {
+            Self::purge(&mut entries, &self.earliest, now);
+        }
+    }
+
+    /// Drops every entry past its eviction instant, once one may be.
+    fn purge(entries: &mut HashMap<Box<str>, Vec<Entry>>, earliest: &AtomicU64, now: SystemTime) {
+        if millis(now) <= earliest.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut next = u64::MAX;
+        entries.retain(|_, list| {
+            list.retain(|e| e.evict_at >= now);
+            for e in list.iter() {
+                next = next.min(millis(e.evict_at));
+            }
+            !list.is_empty()
+        });
+        earliest.store(next, Ordering::Relaxed);
+    }
+
+    /// The miss path: the first caller for the key runs `resolve` (after one
     /// more look in the cache) and stores a fresh result, unless the pair was
-    /// deleted meanwhile; callers that arrive meanwhile wait up to `budget`
-    /// and share its result, error included. Errors are not stored: the next
-    /// miss resolves again. Other keys never wait. A call for the pair from
-    /// inside its own resolve fails at once rather than wait for itself.
+    /// deleted meanwhile; callers that arrive meanwhile wait (up to their
+    /// budget) and share its result, error included. Errors are not
+    /// stored. A resolve whose caller was abandoned is taken over by a
+    /// waiter.
     ///
-    /// With `current` (a token in its refresh window) nobody waits: a caller
-    /// that finds a resolve under way gets `current` at once, and the one
-    /// that resolves gets `current` back if its resolve fails.
+    /// With a current token (in its refresh window) nobody waits: a
+    /// caller that finds a resolve under way gets it at once, and the one
+    /// that resolves gets it back if its resolve fails.
     pub(crate) fn resolve_once(
         &self,
         owner: Owner,
         workspace_id: &str,
         provider: &str,
-        budget: Duration,
-        current: Option<CachedToken>,
-        resolve: impl FnOnce() -> Result<CachedToken, NexusError>,
+        join: Call<'_, CachedToken>,
+        resolve: impl Fn() -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
         let key = (owner, workspace_id.to_owned(), provider.to_owned());
-        let (flight, leader) = {
-            let mut flights = self.flights.lock();
-            match flights.get(&key) {
-                Some(flight) => (Arc::clone(flight), false),
-                None => {
-                    let flight = Arc::new(Flight::default());
-                    flights.insert(key.clone(), Arc::clone(&flight));
-                    (flight, true)
-                }
-            }
+        let current = join.current;
+        let load = || match self.lookup(owner, workspace_id, provider) {
+            // Stored by a flight that landed between our look and this one.
+            Lookup::Fresh(token) => Ok((token, false)),
+            Lookup::Renew(token) if current.is_none() => Ok((token, false)),
+            Lookup::Renew(_) | Lookup::Miss => resolve().map(|token| (token, true)),
         };
-        if !leader {
-            if let Some(current) = current {
-                return Ok(current);
+        let keep = |(token, resolved): (CachedToken, bool)| {
+            if resolved {
+                self.store(owner, workspace_id, provider, token.clone());
             }
-            if self.resolving_here(&key) {
-                return Err(NexusError::request_failed(
-                    "the token was asked for from inside its own resolve (a logger or hook \
-                     that uses the same credential?): it would wait for itself",
-                ));
-            }
-            return flight.wait(budget);
-        }
-        // Ends the flight even if `resolve` panics, so no waiter is left hanging.
-        let mut landing = Landing {
-            cache: self,
-            key,
-            flight,
-            result: None,
-            resolved: false,
-            landed: false,
+            (token, resolved)
         };
-        let renewing = current.is_some();
-        let result = match self.lookup(owner, workspace_id, provider) {
-            // Stored by a flight that landed between our look and this one: no resolve.
-            Lookup::Fresh(token) => Ok(token),
-            Lookup::Renew(token) if !renewing => Ok(token),
-            Lookup::Renew(_) | Lookup::Miss => {
-                landing.mark_resolving(true);
-                let result = resolve();
-                landing.mark_resolving(false);
-                landing.resolved = true;
-                result
-            }
+        let call = Call {
+            budget: join.budget,
+            current: current.clone().map(|token| (token, false)),
+            abandoned: join.abandoned,
         };
-        landing.result = Some(result);
-        // The stored entry, when one was stored: what every caller gets.
-        let result = landing.finish();
+        let result = self
+            .flights
+            .run(&key, call, load, keep)
+            .map(|(token, _)| token);
         match (result, current) {
             (Err(e), Some(current)) => {
                 log::warn!(
-                    target: crate::LOG_TARGET,
+                    target: crate::redact::LOG_TARGET,
                     "Early renewal failed ({}); keeping the current token until its buffer",
                     e.code
                 );
                 Ok(current)
             }
             (result, _) => result,
-        }
-    }
-
-    fn resolving_here(&self, key: &FlightKey) -> bool {
-        let id = self as *const TokenCache as usize;
-        RESOLVING.with(|r| r.borrow().iter().any(|(c, k)| *c == id && k == key))
-    }
-}
-
-/// Publishes a flight's result to its waiters, stores a token unless the
-/// pair was deleted meanwhile, and retires the flight.
-struct Landing<'a> {
-    cache: &'a TokenCache,
-    key: FlightKey,
-    flight: Arc<Flight<CachedToken>>,
-    result: Option<Result<CachedToken, NexusError>>,
-    /// The result came from `resolve` (and so is stored), not from the cache.
-    resolved: bool,
-    /// `finish` ran: the flight has landed.
-    landed: bool,
-}
-
-impl Landing<'_> {
-    fn mark_resolving(&self, on: bool) {
-        let entry = (self.cache as *const TokenCache as usize, self.key.clone());
-        RESOLVING.with(|r| {
-            let mut r = r.borrow_mut();
-            match on {
-                true => r.push(entry),
-                false => r.retain(|e| *e != entry),
-            }
-        });
-    }
-}
-
-impl Landing<'_> {
-    /// Retires the flight, stores a resolved token (unless the pair was
-    /// deleted meanwhile), and lands the result, the stored entry in place
-    /// of the token, for the waiters; the same result for the leader.
-    fn finish(&mut self) -> Result<CachedToken, NexusError> {
-        self.landed = true;
-        let mut result = self.result.take().unwrap_or_else(|| {
-            Err(NexusError::request_failed(
-                "the resolve this call was waiting for panicked",
-            ))
-        });
-        // Retire the flight first: a caller arriving from now on finds the
-        // stored token, or (after an error) starts a new flight. Storing
-        // under the flights lock orders it against a concurrent `delete`.
-        {
-            let mut flights = self.cache.flights.lock();
-            // Only this flight: after a clear the key may name a newer one.
-            if flights
-                .get(&self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
-            {
-                flights.remove(&self.key);
-            }
-            if let (true, Ok(token)) = (self.resolved, &result) {
-                if !self.flight.is_detached() {
-                    let (owner, ws, p) = &self.key;
-                    result = Ok(self.cache.store(*owner, ws, p, token.clone()));
-                }
-            }
-        }
-        self.flight.land(result.clone());
-        result
-    }
-}
-
-impl Drop for Landing<'_> {
-    /// A resolve that panicked: its waiters are released with an error.
-    fn drop(&mut self) {
-        if !self.landed {
-            self.mark_resolving(false);
-            let _ = self.finish();
         }
     }
 }
@@ -638,29 +405,55 @@ impl fmt::Debug for TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A client id for the tests.
-    const ME: Owner = 7;
+    use std::sync::Arc;
     use std::sync::Barrier;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
+
+    /// Two clients' owner ids.
+    const ME: Owner = 7;
+    const OTHER: Owner = 8;
+
+    /// What a caller brings to a resolve: 30 s to wait, never abandoned.
+    fn join(current: Option<CachedToken>) -> Call<'static, CachedToken> {
+        fn never() -> bool {
+            false
+        }
+        Call {
+            budget: Duration::from_secs(30),
+            current,
+            abandoned: &never,
+        }
+    }
 
     fn token(value: &str, lifetime: Duration) -> CachedToken {
         CachedToken::bearer(value, SystemTime::now() + lifetime)
     }
 
-    const BUDGET: Duration = Duration::from_secs(30);
+    /// A cache on a clock the test moves, and the clock's offset in seconds.
+    fn on_test_clock() -> (TokenCache, Arc<AtomicU64>, SystemTime) {
+        let start = SystemTime::now();
+        let offset = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&offset);
+        let cache = TokenCache::with_clock(Duration::from_secs(30), move || {
+            start + Duration::from_secs(seen.load(Ordering::Relaxed))
+        });
+        (cache, offset, start)
+    }
+
+    fn resolve(cache: &TokenCache, owner: Owner, value: &str) -> CachedToken {
+        let (value, life) = (value.to_owned(), Duration::from_secs(3600));
+        cache
+            .resolve_once(owner, "w", "p", join(None), || Ok(token(&value, life)))
+            .unwrap()
+    }
 
     #[test]
     fn the_refresh_window_is_a_tenth_clamped_and_at_most_half() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let window = |life: u64, buffer: u64| {
-            let (refresh, evict) = due_times(
-                now + Duration::from_secs(life),
-                Duration::from_secs(buffer),
-                now,
-            );
-            Duration::from_millis(evict - refresh)
+            let expires = now + Duration::from_secs(life);
+            let (refresh, evict) = due_times(expires, Duration::from_secs(buffer), now);
+            evict.duration_since(refresh).unwrap()
         };
         let s = Duration::from_secs;
         assert_eq!(
@@ -699,13 +492,50 @@ mod tests {
         cache.set("w", "p", token("t", Duration::from_secs(29)));
         assert!(cache.get("w", "p").is_none(), "29 s left is inside it");
         assert!(cache.is_empty(), "a stale token is dropped on read");
-
         let tight = TokenCache::with_buffer(Duration::ZERO);
         tight.set("w", "p", token("t", Duration::from_secs(1)));
         assert!(tight.get("w", "p").is_some());
-        let far_past = CachedToken::bearer("t", SystemTime::UNIX_EPOCH);
-        cache.set("w", "p", far_past);
+        cache.set("w", "p", CachedToken::bearer("t", UNIX_EPOCH));
         assert!(cache.get("w", "p").is_none());
+    }
+
+    #[test]
+    fn what_set_stores_is_what_the_next_get_returns_for_everyone() {
+        let cache = TokenCache::new();
+        assert_eq!(resolve(&cache, ME, "resolved").access_token(), "resolved");
+        let mine = token("mine", Duration::from_secs(600));
+        cache.set("w", "p", mine.clone());
+        assert!(cache.get("w", "p").unwrap().same_entry(&mine));
+        for owner in [ME, OTHER] {
+            match cache.lookup(owner, "w", "p") {
+                Lookup::Fresh(t) => assert!(t.same_entry(&mine)),
+                _ => panic!("the stored token is every client's"),
+            }
+        }
+        assert_eq!(cache.len(), 1, "it replaced the client's entry");
+    }
+
+    #[test]
+    fn a_resolved_token_is_only_its_clients() {
+        let cache = TokenCache::new();
+        resolve(&cache, ME, "gateway-a");
+        assert!(matches!(cache.lookup(OTHER, "w", "p"), Lookup::Miss));
+        resolve(&cache, OTHER, "gateway-b");
+        let seen = |owner| match cache.lookup(owner, "w", "p") {
+            Lookup::Fresh(t) => t.access_token().to_owned(),
+            _ => String::new(),
+        };
+        assert_eq!(
+            (seen(ME), seen(OTHER)),
+            ("gateway-a".into(), "gateway-b".into())
+        );
+        assert_eq!(
+            cache.get("w", "p").unwrap().access_token(),
+            "gateway-b",
+            "the last stored"
+        );
+        cache.delete("w", "p");
+        assert!(cache.is_empty(), "delete forgets every client's");
     }
 
     #[test]
@@ -726,11 +556,10 @@ mod tests {
     #[test]
     fn a_clear_wins_over_a_resolve_in_flight() {
         let cache = TokenCache::new();
-        let started = Barrier::new(2);
-        let cleared = Barrier::new(2);
+        let (started, cleared) = (Barrier::new(2), Barrier::new(2));
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once(ME, "w", "p", BUDGET, None, || {
+                cache.resolve_once(ME, "w", "p", join(None), || {
                     started.wait();
                     cleared.wait();
                     Ok(token("old", Duration::from_secs(600)))
@@ -746,115 +575,50 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_is_bounded_by_its_own_budget() {
-        let cache = TokenCache::new();
-        let started = Barrier::new(2);
-        let (waiter_done, done) = std::sync::mpsc::channel();
-        thread::scope(|s| {
-            // The resolve lasts until the waiter has given up: the waiter can
-            // only return through its own 50 ms budget, however slow the machine.
-            let (cache_ref, started_ref) = (&cache, &started);
-            let leader = s.spawn(move || {
-                cache_ref.resolve_once(ME, "w", "p", BUDGET, None, || {
-                    started_ref.wait();
-                    let released = done.recv_timeout(Duration::from_secs(30)).is_ok();
-                    assert!(released, "the waiter never gave up");
-                    Ok(token("slow", Duration::from_secs(600)))
-                })
-            });
-            started.wait();
-            let err = cache
-                .resolve_once(
-                    ME,
-                    "w",
-                    "p",
-                    Duration::from_millis(50),
-                    None,
-                    || unreachable!(),
-                )
-                .unwrap_err();
-            assert_eq!(err.code, "timeout");
-            waiter_done.send(()).unwrap();
-            assert_eq!(leader.join().unwrap().unwrap().access_token(), "slow");
-        });
+    fn a_token_in_its_refresh_window_is_renewed_and_kept_if_renewal_fails() {
+        let (cache, offset, start) = on_test_clock();
+        cache.set(
+            "w",
+            "p",
+            CachedToken::bearer("old", start + Duration::from_secs(3630)),
+        );
+        offset.store(3_400, Ordering::Relaxed); // inside the last 5 minutes before the buffer
+        let current = match cache.lookup(ME, "w", "p") {
+            Lookup::Renew(t) => t,
+            _ => panic!("due for renewal"),
+        };
+        let fail = || Err(NexusError::new("http_503", "down"));
+        let kept = cache.resolve_once(ME, "w", "p", join(Some(current)), fail);
+        assert_eq!(kept.unwrap().access_token(), "old");
+        assert!(
+            matches!(cache.lookup(ME, "w", "p"), Lookup::Renew(_)),
+            "still due"
+        );
     }
 
     #[test]
-    fn a_reentrant_call_fails_at_once() {
-        let cache = TokenCache::new();
-        let inner = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
-            let nested = cache.resolve_once(ME, "w", "p", BUDGET, None, || unreachable!());
-            assert_eq!(nested.unwrap_err().code, "request_failed");
-            // Another pair from inside a resolve is fine.
-            cache.resolve_once(ME, "w", "other", BUDGET, None, || {
-                Ok(token("o", Duration::from_secs(600)))
-            })
-        });
-        assert_eq!(inner.unwrap().access_token(), "o");
-        assert_eq!(cache.get("w", "p").unwrap().access_token(), "o");
-    }
-
-    #[test]
-    fn concurrent_misses_resolve_once() {
-        let cache = TokenCache::new();
-        let calls = AtomicUsize::new(0);
-        let barrier = Barrier::new(16);
-        thread::scope(|s| {
-            for _ in 0..16 {
-                s.spawn(|| {
-                    barrier.wait();
-                    let got = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        thread::sleep(Duration::from_millis(100));
-                        Ok(token("t", Duration::from_secs(600)))
-                    });
-                    assert_eq!(got.unwrap().access_token(), "t");
-                });
-            }
-        });
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn errors_are_shared_but_not_stored() {
-        let cache = TokenCache::new();
-        let err = cache
-            .resolve_once(ME, "w", "p", BUDGET, None, || {
-                Err(NexusError::new("http_503", "down"))
-            })
-            .unwrap_err();
-        assert_eq!(err.code, "http_503");
-        assert!(cache.get("w", "p").is_none());
-        let ok = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
-            Ok(token("t", Duration::from_secs(600)))
-        });
-        assert_eq!(ok.unwrap().access_token(), "t");
-    }
-
-    #[test]
-    fn a_panicking_resolve_releases_its_waiters() {
-        let cache = TokenCache::new();
-        let started = Barrier::new(2);
-        thread::scope(|s| {
-            let leader = s.spawn(|| {
-                cache.resolve_once(ME, "w", "p", BUDGET, None, || {
-                    started.wait();
-                    thread::sleep(Duration::from_millis(100));
-                    panic!("resolver bug");
-                })
-            });
-            started.wait();
-            let waiter = cache.resolve_once(ME, "w", "p", BUDGET, None, || {
-                Ok(token("unused", Duration::from_secs(600)))
-            });
-            assert!(leader.join().is_err());
-            // Either it joined the panicking flight, or it arrived after and resolved itself.
-            match waiter {
-                Err(e) => assert_eq!(e.code, "request_failed"),
-                Ok(t) => assert_eq!(t.access_token(), "unused"),
-            }
-        });
-        assert!(cache.flights.lock().is_empty());
+    fn memory_follows_the_live_set() {
+        let (cache, offset, start) = on_test_clock();
+        for i in 0..100 {
+            let life = Duration::from_secs(if i < 90 { 60 } else { 3600 });
+            cache.set(
+                &format!("w{i}"),
+                "p",
+                CachedToken::bearer("t", start + life),
+            );
+        }
+        assert_eq!(cache.len(), 100);
+        offset.store(120, Ordering::Relaxed);
+        // Reads of other pairs purge the expired ones: nobody reads them again.
+        for _ in 0..READS_PER_PURGE {
+            assert!(cache.get("w95", "p").is_some());
+        }
+        assert_eq!(cache.len(), 10);
+        assert_eq!(
+            cache.entries.read().len(),
+            10,
+            "no empty workspace left behind"
+        );
     }
 
     #[test]

@@ -4,29 +4,22 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use ureq::http::Method;
 
-use crate::LOG_TARGET;
-use crate::cache::{Lookup, TokenCache, owner_of};
+use crate::budget::{Budget, Cancel};
+use crate::cache::TokenCache;
 use crate::connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
     RevokeResult, TokenResponse, required_str,
 };
-use crate::error::NexusError;
-use crate::fetch::{
-    FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, prepare,
-    send_following_redirects,
-};
-use crate::fetcher::Fetcher;
-use crate::gateway::Gateway;
+use crate::engine::Engine;
+use crate::error::{NexusError, require};
+use crate::fetch::{FetchOptions, FetchResponse, prepare};
 use crate::options::NexusClientOptions;
-use crate::redact::{REDACTED, escape, for_log, url_for_debug};
-use crate::resolve::{Expiry, token_from_resolve};
-use crate::scope::ScopeGuard;
+use crate::redact::{REDACTED, url_for_debug};
 use crate::token::CachedToken;
-use crate::transport::Transport;
 use crate::url::{encode_path_segment, form_urlencode};
 use crate::wait::WaitOptions;
 
@@ -53,32 +46,21 @@ use crate::wait::WaitOptions;
 /// ```
 #[derive(Clone)]
 pub struct NexusClient {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    gateway: Gateway,
-    /// Upstream requests' transport; the Gateway's is a clone of it (one
-    /// connection pool).
-    transport: Transport,
-    max_upstream_body: usize,
-    scope: ScopeGuard,
-    /// The longest one Gateway call may take, retries included: how long a
-    /// single-flight waiter waits for another caller's resolve.
-    call_budget: Duration,
-    /// Whose entries this client's tokens are in a shared [`TokenCache`].
-    cache_owner: crate::table::Owner,
+    engine: Arc<Engine>,
+    /// Armed by the async face for the one call it runs with this clone;
+    /// never for a blocking client.
+    cancel: Cancel,
 }
 
 impl fmt::Debug for NexusClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = &self.inner;
-        let key = (!inner.gateway.api_key().is_empty()).then_some(REDACTED);
+        let gateway = self.engine.gateway();
+        let key = (!gateway.api_key().is_empty()).then_some(REDACTED);
         f.debug_struct("NexusClient")
-            .field("gateway_url", &url_for_debug(inner.gateway.base_url()))
+            .field("gateway_url", &url_for_debug(gateway.base_url()))
             .field("api_key", &key)
-            .field("timeout", &inner.transport.timeout())
-            .field("max_upstream_body", &inner.max_upstream_body)
+            .field("timeout", &self.engine.timeout())
+            .field("max_upstream_body", &self.engine.max_upstream_body())
             .finish_non_exhaustive()
     }
 }
@@ -95,38 +77,9 @@ impl NexusClient {
     /// origin given to [`CredentialScope::allow`](crate::CredentialScope::allow)
     /// does not parse.
     pub fn new(options: NexusClientOptions) -> Result<Self, NexusError> {
-        let timeout = options.timeout;
-        if timeout.is_zero()
-            || Instant::now()
-                .checked_add(timeout.saturating_mul(4))
-                .is_none()
-        {
-            return Err(NexusError::invalid_input(
-                "timeout must be more than zero and small enough to add to an Instant",
-            ));
-        }
-        let retry = &options.retry_policy;
-        let transport = Transport::new(timeout);
-        let gateway = Gateway::new(
-            &options.gateway_url,
-            &options.api_key,
-            retry,
-            transport.clone(),
-        )?;
-        let cache_owner = owner_of(gateway.base_url(), gateway.api_key());
-        let retry = retry.normalized();
-        let call_budget = timeout
-            .saturating_mul(retry.retries.saturating_add(1))
-            .saturating_add(crate::retry::MAX_RETRY_AFTER.saturating_mul(retry.retries));
         Ok(NexusClient {
-            inner: Arc::new(Inner {
-                gateway,
-                transport,
-                max_upstream_body: options.max_upstream_body,
-                scope: ScopeGuard::new(&options.credential_scope)?,
-                call_budget,
-                cache_owner,
-            }),
+            engine: Arc::new(Engine::new(&options)?),
+            cancel: Cancel::default(),
         })
     }
 
@@ -151,7 +104,7 @@ impl NexusClient {
         require("user_id", &input.user_id)?;
         require("provider_name", &input.provider_name)?;
         require("return_url", &input.return_url)?;
-        let body = self.gateway().call_json(
+        let body = self.gateway_call(
             Method::POST,
             "/v1/request-connection",
             None,
@@ -247,6 +200,7 @@ impl NexusClient {
         require("connection_id", connection_id)?;
         crate::wait::wait_for_active(
             options,
+            &self.cancel,
             connection_id,
             || self.check_unchecked(connection_id),
             || self.token_unchecked(connection_id).map(drop),
@@ -283,7 +237,7 @@ impl NexusClient {
     pub fn refresh_connection(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
         require("connection_id", connection_id)?;
         let path = format!("/v1/refresh/{}", encode_path_segment(connection_id));
-        TokenResponse::from_json(self.gateway().call_json(Method::POST, &path, None, None)?)
+        TokenResponse::from_json(self.gateway_call(Method::POST, &path, None, None)?)
     }
 
     /// Revokes the connection: `DELETE /v1/connections/{id}`. Idempotent: a
@@ -320,9 +274,7 @@ impl NexusClient {
             pairs.push(("reason", reason.as_str()));
         }
         let query = (!pairs.is_empty()).then(|| form_urlencode(&pairs));
-        let body = self
-            .gateway()
-            .call_json(Method::DELETE, &path, query.as_deref(), None)?;
+        let body = self.gateway_call(Method::DELETE, &path, query.as_deref(), None)?;
         RevokeResult::from_json(&body)
     }
 
@@ -332,8 +284,10 @@ impl NexusClient {
     ///
     /// The Gateway's error for a non-2xx answer, or a transport error.
     pub fn health(&self) -> Result<(), NexusError> {
-        self.gateway()
-            .call(Method::GET, "/health", None, None)
+        let budget = self.engine.gateway_budget(&self.cancel);
+        let gateway = self.engine.gateway();
+        gateway
+            .call(Method::GET, "/health", None, None, &budget)
             .map(drop)
     }
 
@@ -359,7 +313,8 @@ impl NexusClient {
     ) -> Result<CachedToken, NexusError> {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
-        self.resolve_unchecked(workspace_id, provider)
+        let budget = self.engine.gateway_budget(&self.cancel);
+        self.engine.resolve(workspace_id, provider, &budget)
     }
 
     /// The cached token for the pair, resolving (and caching) it on a miss.
@@ -395,9 +350,9 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
-        self.cached_token(cache, workspace_id, provider)
+        let budget = self.engine.gateway_budget(&self.cancel);
+        self.engine
+            .cached_token(cache, workspace_id, provider, &budget)
     }
 
     /// Forgets the pair's cached token, so the next use resolves a new one.
@@ -452,95 +407,47 @@ impl NexusClient {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
         let outgoing = prepare(url, options)?;
-        self.fetch_outgoing(cache, workspace_id, provider, &outgoing)
+        let budget = self.engine.request_budget(outgoing.timeout, &self.cancel);
+        self.engine
+            .run(cache, workspace_id, provider, &outgoing, &budget)
     }
 
-    /// The token for a request, once the request passes the
-    /// credential scope: the one check behind `authenticated_fetch`,
-    /// `authorize`, `send` and the middleware.
-    pub(crate) fn token_for(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-        parts: Parts<'_>,
-    ) -> Result<CachedToken, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
-        self.inner.scope.check(
-            provider,
-            parts.origin,
-            Instant::now(),
-            self.inner.call_budget,
-            || {
-                self.gateway()
-                    .call_json(Method::GET, "/v1/providers/metadata", None, None)
-            },
-        )?;
-        if !self.inner.scope.is_anywhere() {
-            check_scoped_parts(&parts)?;
-        }
-        self.cached_token(cache, workspace_id, provider)
+    /// The engine under the facade, for the other faces.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
-    /// A checked request sent with the 401 rule: the body of
-    /// `authenticated_fetch` and `send`.
-    pub(crate) fn fetch_outgoing(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-        outgoing: &Outgoing,
-    ) -> Result<FetchResponse, NexusError> {
-        let token = self.token_for(cache, workspace_id, provider, outgoing.parts())?;
-        log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
-        let (transport, cap) = (&self.inner.transport, self.inner.max_upstream_body);
-        let answer = send_following_redirects(transport, cap, outgoing, &token)?;
-        // Only a 401 from an origin that got the credential rejects the token.
-        if answer.response.0 != 401 || !answer.credentialed {
-            return Ok(answer.response);
-        }
-        // Drop the rejected token, unless another thread already replaced it.
-        cache.delete_entry(self.inner.cache_owner, workspace_id, provider, &token);
-        let fresh = self.cached_token(cache, workspace_id, provider)?;
-        Ok(send_following_redirects(transport, cap, outgoing, &fresh)?.response)
+    /// This call's cancellation.
+    pub(crate) fn cancel(&self) -> &Cancel {
+        &self.cancel
     }
 
-    /// A [`Fetcher`] bound to one workspace and provider.
-    pub fn fetcher(&self, cache: Arc<TokenCache>, workspace_id: &str, provider: &str) -> Fetcher {
-        Fetcher::new(self.clone(), cache, workspace_id, provider)
-    }
-
-    /// The pair's cached token if it is fresh (not due for renewal): what
-    /// the async face answers without leaving the runtime.
+    /// A clone whose calls stop when `cancel` is set (the async face).
     #[cfg(feature = "tokio")]
-    pub(crate) fn fresh_hit(
+    pub(crate) fn with_cancel(&self, cancel: Cancel) -> NexusClient {
+        NexusClient {
+            engine: Arc::clone(&self.engine),
+            cancel,
+        }
+    }
+
+    /// A Gateway call whose answer is JSON, within the retry policy's budget.
+    fn gateway_call(
         &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Option<CachedToken> {
-        if workspace_id.trim().is_empty() || provider.trim().is_empty() {
-            return None;
-        }
-        match cache.lookup(self.inner.cache_owner, workspace_id, provider) {
-            Lookup::Fresh(token) => Some(token),
-            Lookup::Renew(_) | Lookup::Miss => None,
-        }
-    }
-
-    /// The transport upstream requests go through.
-    pub(crate) fn transport(&self) -> &Transport {
-        &self.inner.transport
-    }
-
-    fn gateway(&self) -> &Gateway {
-        &self.inner.gateway
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, NexusError> {
+        let budget: Budget = self.engine.gateway_budget(&self.cancel);
+        self.engine
+            .gateway()
+            .call_json(method, path, query, body, &budget)
     }
 
     fn token_unchecked(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
         let path = format!("/v1/token/{}", encode_path_segment(connection_id));
-        TokenResponse::from_json(self.gateway().call_json(Method::GET, &path, None, None)?)
+        TokenResponse::from_json(self.gateway_call(Method::GET, &path, None, None)?)
     }
 
     fn check_unchecked(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
@@ -548,80 +455,11 @@ impl NexusClient {
             "/v1/check-connection/{}",
             encode_path_segment(connection_id)
         );
-        let body = self.gateway().call_json(Method::GET, &path, None, None)?;
+        let body = self.gateway_call(Method::GET, &path, None, None)?;
         Ok(ConnectionStatus::from(
             required_str(&body, "status")?.as_str(),
         ))
     }
-
-    fn cached_token(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Result<CachedToken, NexusError> {
-        let owner = self.inner.cache_owner;
-        let current = match cache.lookup(owner, workspace_id, provider) {
-            Lookup::Fresh(token) => {
-                log::debug!(
-                    target: LOG_TARGET,
-                    "Using cached token for workspace={} provider={}",
-                    escape(workspace_id),
-                    escape(provider)
-                );
-                return Ok(token);
-            }
-            // In its refresh window: one caller renews it, the others keep it.
-            Lookup::Renew(token) => Some(token),
-            Lookup::Miss => None,
-        };
-        cache.resolve_once(
-            owner,
-            workspace_id,
-            provider,
-            self.inner.call_budget,
-            current,
-            || self.resolve_unchecked(workspace_id, provider),
-        )
-    }
-
-    fn resolve_unchecked(
-        &self,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Result<CachedToken, NexusError> {
-        let (ws, p) = (escape(workspace_id), escape(provider));
-        log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
-        let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
-        let body = self
-            .gateway()
-            .call_json(Method::GET, "/v1/resolve", Some(&query), None)?;
-        let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
-        match expiry {
-            Expiry::Given => {}
-            Expiry::Missing => log::warn!(
-                target: LOG_TARGET,
-                "No expires_at for workspace={ws} provider={p}, using 5-minute fallback"
-            ),
-            Expiry::Unparseable(value) => log::warn!(
-                target: LOG_TARGET,
-                "Could not parse expires_at={:?} for workspace={ws} provider={p}, using 5-minute fallback",
-                {
-                    let [secret, session] = token.secrets();
-                    crate::redact::redact(&value.to_string(), &[self.gateway().api_key(), secret, session])
-                }
-            ),
-        }
-        Ok(token)
-    }
-}
-
-/// `invalid_input` when `value` is empty or only white space.
-fn require(name: &str, value: &str) -> Result<(), NexusError> {
-    if value.trim().is_empty() {
-        return Err(NexusError::blank(name));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -333,6 +333,14 @@ fn status_reason(status: u16) -> String {
         .map_or_else(|| format!("HTTP {status}"), str::to_owned)
 }
 
+/// `invalid_input` when `value` is empty or only white space.
+pub(crate) fn require(name: &str, value: &str) -> Result<(), NexusError> {
+    if value.trim().is_empty() {
+        return Err(NexusError::blank(name));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

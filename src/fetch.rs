@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
+use crate::budget::Budget;
 use crate::error::NexusError;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
 use crate::token::CachedToken;
@@ -164,7 +165,8 @@ pub(crate) struct Outgoing {
     pub(crate) origin: Origin,
     pub(crate) headers: HeaderMap,
     body: Option<Vec<u8>>,
-    timeout: Option<Duration>,
+    /// `FetchOptions::timeout`: the whole call's budget, if set.
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// The answer at the end of the redirects, and whether the request that
@@ -315,10 +317,11 @@ pub(crate) fn send_following_redirects(
     max_body: usize,
     first: &Outgoing,
     token: &CachedToken,
+    budget: &Budget,
 ) -> Result<FinalAnswer, NexusError> {
     let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
     let policy = Policy::Upstream;
-    let (response, last) = redirect::send(transport, &policy, first.timeout, hop, |hop| {
+    let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
         if hop.strayed {
             for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {

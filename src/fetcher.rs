@@ -30,21 +30,19 @@ pub struct Fetcher {
     provider: String,
 }
 
-impl Fetcher {
-    pub(crate) fn new(
-        client: NexusClient,
-        cache: Arc<TokenCache>,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Self {
+impl NexusClient {
+    /// A [`Fetcher`] bound to one workspace and provider, sharing `cache`.
+    pub fn fetcher(&self, cache: Arc<TokenCache>, workspace_id: &str, provider: &str) -> Fetcher {
         Fetcher {
-            client,
+            client: self.clone(),
             cache,
             workspace_id: workspace_id.to_owned(),
             provider: provider.to_owned(),
         }
     }
+}
 
+impl Fetcher {
     /// [`NexusClient::authenticated_fetch`] for the bound workspace and provider.
     ///
     /// # Errors

@@ -8,8 +8,9 @@ use ureq::Body;
 use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
-use crate::LOG_TARGET;
+use crate::budget::{Budget, warn_if_on_runtime};
 use crate::error::NexusError;
+use crate::redact::LOG_TARGET;
 use crate::redact::escape;
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
@@ -102,21 +103,24 @@ impl Gateway {
         path: &str,
         query: Option<&str>,
         body: Option<&Value>,
+        budget: &Budget,
     ) -> Result<Value, NexusError> {
-        let bytes = self.call(method, path, query, body)?;
+        let bytes = self.call(method, path, query, body, budget)?;
         serde_json::from_slice(&bytes)
             .map_err(|_| NexusError::invalid_response("Gateway answer is not JSON"))
     }
 
-    /// One Gateway call with the retry policy: the 2xx body, or the error.
+    /// One Gateway call with the retry policy, every attempt and wait
+    /// within `budget`: the 2xx body, or the error.
     pub(crate) fn call(
         &self,
         method: Method,
         path: &str,
         query: Option<&str>,
         json: Option<&Value>,
+        budget: &Budget,
     ) -> Result<Vec<u8>, NexusError> {
-        crate::cancel::warn_if_on_runtime();
+        warn_if_on_runtime(budget.cancel());
         let url = match query {
             Some(query) => format!("{}{path}?{query}", self.base_url),
             None => format!("{}{path}", self.base_url),
@@ -125,10 +129,10 @@ impl Gateway {
         let attempts = self.retry.retries.saturating_add(1);
         let mut attempt = 0;
         loop {
-            crate::cancel::check()?;
+            budget.check()?;
             attempt += 1;
             log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
-            let (error, wait) = match self.attempt(&method, &url, body.as_deref()) {
+            let (error, wait) = match self.attempt(&method, &url, body.as_deref(), budget) {
                 Ok(bytes) => return Ok(bytes),
                 Err(Failure::Final(error)) => return Err(error),
                 Err(Failure::Retryable {
@@ -147,24 +151,32 @@ impl Gateway {
             };
             let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt - 1, jitter()));
             log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
-            crate::cancel::sleep(wait)?;
+            budget.sleep(wait)?;
         }
     }
 
     /// One attempt: the request, its same-host redirects, and the reading
     /// of the answer.
-    fn attempt(&self, method: &Method, url: &str, body: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
-        let response = self.send_following(method, url, body).map_err(|error| {
-            if never_sent(&error) {
-                Failure::Retryable {
-                    error,
-                    status: None,
-                    retry_after: None,
+    fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&[u8]>,
+        budget: &Budget,
+    ) -> Result<Vec<u8>, Failure> {
+        let response = self
+            .send_following(method, url, body, budget)
+            .map_err(|error| {
+                if never_sent(&error) {
+                    Failure::Retryable {
+                        error,
+                        status: None,
+                        retry_after: None,
+                    }
+                } else {
+                    Failure::Final(error)
                 }
-            } else {
-                Failure::Final(error)
-            }
-        })?;
+            })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
@@ -199,13 +211,14 @@ impl Gateway {
         method: &Method,
         url: &str,
         body: Option<&[u8]>,
+        budget: &Budget,
     ) -> Result<Response<Body>, NexusError> {
         let uri: Uri = url
             .parse()
             .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
         let hop = Hop::new(method.clone(), uri, body.map(<[u8]>::to_vec));
         let policy = Policy::Gateway { home: &self.origin };
-        let (response, _) = redirect::send(&self.transport, &policy, None, hop, |hop| {
+        let (response, _) = redirect::send(&self.transport, &policy, budget, hop, |hop| {
             self.request(&hop.method, hop.uri(), hop.body.is_some())
         })?;
         Ok(response)

@@ -10,19 +10,19 @@
 #[cfg(feature = "tokio")]
 mod async_client;
 mod authorize;
+mod budget;
 mod cache;
-mod cancel;
 mod client;
 mod clock;
 pub mod code;
 mod connection;
 mod date;
+mod engine;
 mod error;
 mod fetch;
 mod fetcher;
 mod flight;
 mod gateway;
-mod memo;
 mod middleware;
 mod options;
 #[cfg(test)]
@@ -37,7 +37,6 @@ mod signing;
 #[cfg(not(feature = "signing"))]
 #[path = "signing_off.rs"]
 mod signing;
-mod table;
 mod token;
 mod transport;
 mod url;
@@ -58,7 +57,6 @@ pub use fetch::{FetchOptions, FetchResponse, Headers};
 pub use fetcher::Fetcher;
 pub use middleware::NexusMiddleware;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
-pub(crate) use redact::LOG_TARGET;
 pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};

@@ -11,6 +11,7 @@ use ureq::http::{HeaderValue, Request, Response};
 use ureq::middleware::{Middleware, MiddlewareNext};
 use ureq::{Body, RequestExt, SendBody};
 
+use crate::budget::Budget;
 use crate::cache::TokenCache;
 use crate::client::NexusClient;
 use crate::code;
@@ -91,7 +92,11 @@ impl Middleware for NexusMiddleware {
         body.into_reader().read_to_end(&mut bytes)?;
         let extensions = parts.extensions.clone();
         let outgoing = from_request(Request::from_parts(parts, bytes)).map_err(refused)?;
-        let token = self.token(&outgoing)?;
+        let budget = self
+            .client
+            .engine()
+            .request_budget(None, self.client.cancel());
+        let token = self.token(&outgoing, &budget)?;
         let mut first = with_body(credentialed(&outgoing, &token)?, &outgoing);
         *first.extensions_mut() = extensions;
         // ureq would keep an X-API-Key or a signature across origins.
@@ -100,18 +105,19 @@ impl Middleware for NexusMiddleware {
             None => return Err(refused(not_in_an_agent())),
         };
         match next.handle(first) {
-            Ok(answer) if answer.status() == 401 => self.again(&outgoing, &token, false),
-            Err(ureq::Error::StatusCode(401)) => self.again(&outgoing, &token, true),
+            Ok(answer) if answer.status() == 401 => self.again(&outgoing, &token, &budget, false),
+            Err(ureq::Error::StatusCode(401)) => self.again(&outgoing, &token, &budget, true),
             other => other,
         }
     }
 }
 
 impl NexusMiddleware {
-    fn token(&self, outgoing: &Outgoing) -> Result<CachedToken, ureq::Error> {
+    fn token(&self, outgoing: &Outgoing, budget: &Budget) -> Result<CachedToken, ureq::Error> {
         let (ws, provider) = (&self.workspace_id, &self.provider);
         self.client
-            .token_for(&self.cache, ws, provider, outgoing.parts())
+            .engine()
+            .credential(&self.cache, ws, provider, outgoing.parts(), budget)
             .map_err(refused)
     }
 
@@ -122,15 +128,15 @@ impl NexusMiddleware {
         &self,
         outgoing: &Outgoing,
         refused_token: &CachedToken,
+        budget: &Budget,
         statuses_are_errors: bool,
     ) -> Result<Response<Body>, ureq::Error> {
         refused_token.reject();
-        let fresh = self.token(outgoing)?;
-        let request = credentialed(outgoing, &fresh)?;
+        let fresh = self.token(outgoing, budget)?;
         let answer = self
             .client
-            .transport()
-            .send(request, outgoing.body(), None)
+            .engine()
+            .send_once(outgoing, &fresh, budget)
             .map_err(refused)?;
         let status = answer.status().as_u16();
         if statuses_are_errors && status >= 400 {

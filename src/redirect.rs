@@ -3,12 +3,11 @@
 //! upstream's (any method, any reachable origin, the credential kept on its
 //! own). A redirect rule is written once, here, for both.
 
-use std::time::{Duration, Instant};
-
 use ureq::Body;
 use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use ureq::http::{Method, Request, Response, Uri};
 
+use crate::budget::Budget;
 use crate::error::NexusError;
 use crate::transport::Transport;
 use crate::url::{Origin, can_reach, check_tls_available, resolve_location};
@@ -77,29 +76,23 @@ pub(crate) const BODY_HEADERS: [ureq::http::HeaderName; 2] = [CONTENT_TYPE, CONT
 
 /// Sends `first` and follows redirects under `policy`, building each hop's
 /// request with `request` (which decides what the hop carries). Hops share
-/// one time budget: `timeout`, else the transport's. Returns the last
-/// answer and the hop that got it.
+/// one time budget: the transport's timeout, within the call's `budget`.
+/// Returns the last answer and the hop that got it.
 pub(crate) fn send(
     transport: &Transport,
     policy: &Policy<'_>,
-    timeout: Option<Duration>,
+    budget: &Budget,
     mut hop: Hop,
     mut request: impl FnMut(&Hop) -> Result<Request<()>, NexusError>,
 ) -> Result<(Response<Body>, Hop), NexusError> {
-    let started = Instant::now();
+    let deadline = budget.deadline_within(transport.timeout());
     let Some(first) = hop.origin.clone() else {
         return Err(NexusError::invalid_input("url has no host"));
     };
     let mut n = 0;
     loop {
-        crate::cancel::check()?;
+        budget.check()?;
         hop.strayed |= !hop.is_on(&first);
-        // The first hop under the agent's own timeout unless told otherwise
-        // (no per-request configuration on the common path).
-        let deadline = match timeout {
-            Some(timeout) => Some(started + timeout),
-            None => (n > 0).then(|| started + transport.timeout()),
-        };
         let response = transport.send(request(&hop)?, hop.body.as_deref(), deadline)?;
         let status = response.status().as_u16();
         let next = match status {

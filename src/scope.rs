@@ -2,18 +2,16 @@
 //! credential, and the client-side state that enforces it (the provider
 //! metadata, read once per client with single flight).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
-
-use crate::flight::Flight;
+use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::error::NexusError;
+use crate::flight::{Call, SingleFlight};
 use crate::redact::{escape, url_for_debug};
 use crate::url::Origin;
 
@@ -174,24 +172,14 @@ pub(crate) struct ScopeGuard {
     anywhere: bool,
     provider_api: bool,
     allowed: HashMap<String, Vec<Origin>>,
-    metadata: RwLock<Option<Metadata>>,
+    metadata: RwLock<Option<Arc<Metadata>>>,
     /// The metadata read under way, if any: its callers share its result.
-    flight: Mutex<Option<MetadataFlight>>,
+    flight: SingleFlight<(), Arc<Metadata>>,
 }
-
-thread_local! {
-    /// The scope guards (by address) whose metadata this thread is reading
-    /// now: a call made from inside that read (a logger that uses the SDK)
-    /// fails at once instead of waiting for itself.
-    static READING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A metadata read under way.
-type MetadataFlight = Arc<Flight<Arc<Metadata>>>;
 
 /// Each provider's API origin as the Gateway reported it, and when.
-#[derive(Debug, Clone)]
-struct Metadata {
+#[derive(Debug)]
+pub(crate) struct Metadata {
     origins: HashMap<String, Option<Origin>>,
     fetched: Instant,
 }
@@ -215,7 +203,7 @@ impl ScopeGuard {
             provider_api: scope.provider_api,
             allowed,
             metadata: RwLock::new(None),
-            flight: Mutex::new(None),
+            flight: SingleFlight::default(),
         })
     }
 
@@ -228,15 +216,15 @@ impl ScopeGuard {
     /// `origin_not_allowed`, or `provider_not_listed` for a provider the
     /// Gateway's metadata does not list. `fetch` reads the Gateway's
     /// provider metadata, called only when the scope needs it and holds
-    /// none fresh enough; `now` is the time of the check, and `budget` the
-    /// longest this call waits for another caller's read.
+    /// none fresh enough; `now` is the time of the check, and `join` what
+    /// this caller brings to another caller's read.
     pub(crate) fn check(
         &self,
         provider: &str,
         origin: &Origin,
         now: Instant,
-        budget: Duration,
-        fetch: impl FnOnce() -> Result<Value, NexusError>,
+        join: Call<'_, Arc<Metadata>>,
+        fetch: impl Fn() -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
         if self.anywhere
             || self
@@ -253,7 +241,7 @@ impl ScopeGuard {
                 "{origin} is outside the credential scope of `{p}`; {how}"
             )));
         }
-        match self.api_origin(provider, now, budget, fetch)? {
+        match self.api_origin(provider, now, join, fetch)? {
             Listing::Listed(Some(api)) if api == *origin => Ok(()),
             Listing::Listed(Some(api)) => Err(NexusError::origin_not_allowed(format!(
                 "{origin} is outside the credential scope of `{p}`, whose API is {api}; {how}"
@@ -283,88 +271,31 @@ impl ScopeGuard {
 
     /// The provider's API origin from the metadata, fetching it when absent,
     /// older than 5 minutes, or missing the provider for longer than 30 s.
-    /// Concurrent callers share one read and its result, errors included;
-    /// a waiter waits at most `budget`.
+    /// Concurrent callers share one read and its result, errors included.
     fn api_origin(
         &self,
         provider: &str,
         now: Instant,
-        budget: Duration,
-        fetch: impl FnOnce() -> Result<Value, NexusError>,
+        join: Call<'_, Arc<Metadata>>,
+        fetch: impl Fn() -> Result<Value, NexusError>,
     ) -> Result<Listing, NexusError> {
         if let Some(m) = &*self.metadata.read() {
             if m.is_fresh(provider, now) {
                 return Ok(m.listing(provider));
             }
         }
-        let id = self as *const ScopeGuard as usize;
-        let (flight, leader) = {
-            let mut slot = self.flight.lock();
-            match &*slot {
-                Some(flight) => (Arc::clone(flight), false),
-                None => {
-                    let flight = Arc::new(Flight::default());
-                    *slot = Some(Arc::clone(&flight));
-                    (flight, true)
-                }
-            }
-        };
-        if !leader {
-            if READING.with(|r| r.borrow().contains(&id)) {
-                return Err(NexusError::request_failed(
-                    "the provider metadata was asked for from inside its own read \
-                     (a logger or hook that uses the SDK?): it would wait for itself",
-                ));
-            }
-            return Ok(flight.wait(budget)?.listing(provider));
-        }
-        let landing = MetadataLanding {
-            guard: self,
-            flight,
-            id,
-        };
-        READING.with(|r| r.borrow_mut().push(id));
-        let result = fetch().map(|body| {
-            Arc::new(Metadata {
-                origins: origins_from_metadata(&body),
+        let read = || {
+            let origins = origins_from_metadata(&fetch()?);
+            Ok(Arc::new(Metadata {
+                origins,
                 fetched: now,
-            })
-        });
-        if let Ok(metadata) = &result {
-            *self.metadata.write() = Some(Metadata::clone(metadata));
-        }
-        let listing = match &result {
-            Ok(metadata) => Ok(metadata.listing(provider)),
-            Err(e) => Err(e.clone()),
+            }))
         };
-        landing.land(result);
-        listing
-    }
-}
-
-/// Ends a metadata read: publishes its result (a panic's too), and frees
-/// the slot for the next read.
-struct MetadataLanding<'a> {
-    guard: &'a ScopeGuard,
-    flight: MetadataFlight,
-    id: usize,
-}
-
-impl MetadataLanding<'_> {
-    fn land(self, result: Result<Arc<Metadata>, NexusError>) {
-        self.flight.land(result);
-        // Drop runs next, and frees the slot.
-    }
-}
-
-impl Drop for MetadataLanding<'_> {
-    fn drop(&mut self) {
-        READING.with(|r| r.borrow_mut().retain(|g| *g != self.id));
-        *self.guard.flight.lock() = None;
-        // A panic in the read: its waiters get an error, not a hang.
-        self.flight.land_if_empty(Err(NexusError::request_failed(
-            "the provider metadata read panicked",
-        )));
+        let keep = |metadata: Arc<Metadata>| {
+            *self.metadata.write() = Some(Arc::clone(&metadata));
+            metadata
+        };
+        Ok(self.flight.run(&(), join, read, keep)?.listing(provider))
     }
 }
 
@@ -436,7 +367,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const BUDGET: Duration = Duration::from_secs(30);
+    /// What a caller brings to a metadata read: no abandoned call here.
+    fn join() -> Call<'static, Arc<Metadata>> {
+        fn never() -> bool {
+            false
+        }
+        Call {
+            budget: Duration::from_secs(30),
+            current: None,
+            abandoned: &never,
+        }
+    }
 
     fn origin(s: &str) -> Origin {
         Origin::parse(s).unwrap()
@@ -473,7 +414,7 @@ mod tests {
                     "github",
                     &origin("https://evil.example"),
                     now,
-                    BUDGET,
+                    join(),
                     fetch
                 )
                 .is_ok()
@@ -512,7 +453,7 @@ mod tests {
                     "github",
                     &origin("https://API.github.com:443"),
                     now,
-                    BUDGET,
+                    join(),
                     fetch
                 )
                 .is_ok()
@@ -522,7 +463,7 @@ mod tests {
                 "github",
                 &origin("https://evil.example"),
                 now,
-                BUDGET,
+                join(),
                 || Ok(json!({})),
             )
             .unwrap_err();
@@ -540,21 +481,21 @@ mod tests {
     #[test]
     fn provider_api_reads_metadata_once() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let (mut fetches, now) = (0, Instant::now());
+        let (fetches, now) = (std::sync::atomic::AtomicUsize::new(0), Instant::now());
         for _ in 0..3 {
             let fetch = || {
-                fetches += 1;
+                fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(metadata())
             };
             let api = origin("https://api.github.com");
-            assert!(guard.check("github", &api, now, BUDGET, fetch).is_ok());
+            assert!(guard.check("github", &api, now, join(), fetch).is_ok());
         }
-        assert_eq!(fetches, 1);
+        assert_eq!(fetches.into_inner(), 1);
         let refused = guard.check(
             "github",
             &origin("https://evil.example"),
             now,
-            BUDGET,
+            join(),
             || Ok(metadata()),
         );
         assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
@@ -562,7 +503,7 @@ mod tests {
             "google",
             &origin("https://www.googleapis.com"),
             now,
-            BUDGET,
+            join(),
             || Ok(metadata()),
         );
         let err = no_base.unwrap_err();
@@ -581,7 +522,7 @@ mod tests {
         let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
         let gitlab = origin("https://gitlab.com");
         let check = |at: Instant, listed: bool| {
-            guard.check("gitlab", &gitlab, at, BUDGET, || {
+            guard.check("gitlab", &gitlab, at, join(), || {
                 fetches.set(fetches.get() + 1);
                 Ok(if listed {
                     json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}})
@@ -616,7 +557,7 @@ mod tests {
             origin("https://ghe.example"),
         );
         let check = |at: Instant, api: &Origin| {
-            guard.check("github", api, at, BUDGET, || {
+            guard.check("github", api, at, join(), || {
                 fetches.set(fetches.get() + 1);
                 // The Gateway has moved the provider's API by the second read.
                 Ok(if fetches.get() == 1 {
@@ -642,115 +583,15 @@ mod tests {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let (api, now) = (origin("https://api.github.com"), Instant::now());
         let err = guard
-            .check("github", &api, now, BUDGET, || {
+            .check("github", &api, now, join(), || {
                 Err(NexusError::request_failed("down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "request_failed");
         assert!(
             guard
-                .check("github", &api, now, BUDGET, || Ok(metadata()))
+                .check("github", &api, now, join(), || Ok(metadata()))
                 .is_ok()
         );
-    }
-
-    /// Runs `n` callers of `guard.check` while the first one's metadata read
-    /// is held open; releases it once all `n` share that read.
-    fn share_one_read(
-        guard: &ScopeGuard,
-        n: usize,
-        budget_of: impl Fn(usize) -> Duration + Sync,
-        answer: impl Fn() -> Result<Value, NexusError> + Sync,
-    ) -> (usize, Vec<Result<(), NexusError>>) {
-        let (fetches, release) = (
-            std::sync::atomic::AtomicUsize::new(0),
-            AtomicBool::new(false),
-        );
-        let api = origin("https://api.github.com");
-        let results = std::thread::scope(|s| {
-            let callers: Vec<_> = (0..n)
-                .map(|i| {
-                    let (fetches, release, api, answer) = (&fetches, &release, &api, &answer);
-                    let budget = budget_of(i);
-                    s.spawn(move || {
-                        guard.check("github", api, Instant::now(), budget, || {
-                            fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            while !release.load(std::sync::atomic::Ordering::SeqCst) {
-                                std::thread::yield_now();
-                            }
-                            answer()
-                        })
-                    })
-                })
-                .collect();
-            // The slot, the leader's landing and every waiter hold the flight.
-            let held = || guard.flight.lock().as_ref().map_or(0, Arc::strong_count);
-            while held() < n + 1 {
-                std::thread::yield_now();
-            }
-            release.store(true, std::sync::atomic::Ordering::SeqCst);
-            callers.into_iter().map(|c| c.join().unwrap()).collect()
-        });
-        (fetches.into_inner(), results)
-    }
-
-    use std::sync::atomic::AtomicBool;
-
-    #[test]
-    fn concurrent_callers_share_one_read_and_its_error() {
-        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let (fetches, results) = share_one_read(
-            &guard,
-            6,
-            |_| BUDGET,
-            || Err(NexusError::request_failed("the Gateway hung up")),
-        );
-        assert_eq!(fetches, 1);
-        for result in results {
-            assert_eq!(result.unwrap_err().code, "request_failed");
-        }
-        let (fetches, results) = share_one_read(&guard, 6, |_| BUDGET, || Ok(metadata()));
-        assert_eq!(fetches, 1);
-        assert!(results.iter().all(Result::is_ok));
-    }
-
-    #[test]
-    fn a_waiter_is_bounded_by_its_own_budget() {
-        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let api = origin("https://api.github.com");
-        let release = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            let leader = s.spawn(|| {
-                guard.check("github", &api, Instant::now(), BUDGET, || {
-                    while !release.load(std::sync::atomic::Ordering::SeqCst) {
-                        std::thread::yield_now();
-                    }
-                    Ok(metadata())
-                })
-            });
-            while guard.flight.lock().is_none() {
-                std::thread::yield_now();
-            }
-            let short = Duration::from_millis(20);
-            let err = guard
-                .check("github", &api, Instant::now(), short, || Ok(metadata()))
-                .unwrap_err();
-            assert_eq!(err.code, "timeout");
-            release.store(true, std::sync::atomic::Ordering::SeqCst);
-            assert!(leader.join().unwrap().is_ok());
-        });
-    }
-
-    #[test]
-    fn a_call_from_inside_the_read_fails_at_once() {
-        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let api = origin("https://api.github.com");
-        let result = guard.check("github", &api, Instant::now(), BUDGET, || {
-            // A logger that ships its lines through the SDK, from inside the read.
-            let inner = guard.check("github", &api, Instant::now(), BUDGET, || Ok(metadata()));
-            assert_eq!(inner.unwrap_err().code, "request_failed");
-            Ok(metadata())
-        });
-        assert!(result.is_ok());
     }
 }

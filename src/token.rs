@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use crate::redact::REDACTED;
@@ -152,9 +152,9 @@ impl fmt::Debug for Signer {
     }
 }
 
-/// A [`CachedToken`]'s parts, spelled out, as its constructors build them
-/// (they hold every strategy's rules); stored packed as [`TokenParts`].
-struct Draft {
+/// A [`CachedToken`]'s fields, as its constructors build them (they hold
+/// every strategy's rules).
+struct Parts {
     access_token: String,
     token_type: String,
     expires_at: SystemTime,
@@ -164,204 +164,46 @@ struct Draft {
     strategy: Strategy,
     /// `Some` for the strategies that sign each request.
     signer: Option<Signer>,
-}
-
-/// The texts of a token, in `TokenParts::text` in this order: the access
-/// token, then each other text that is not its default.
-const ACCESS_TOKEN: usize = 0;
-const TOKEN_TYPE: usize = 1;
-const HEADER_NAME: usize = 2;
-const VALUE_PREFIX: usize = 3;
-const QUERY_PARAM: usize = 4;
-/// The default of each text, which takes no byte (`None`: absent).
-const DEFAULTS: [Option<&str>; 5] = [
-    None,
-    Some("Bearer"),
-    Some("Authorization"),
-    Some("Bearer "),
-    None,
-];
-/// The length of a text left at its default.
-const DEFAULT: u32 = u32::MAX;
-
-/// A [`CachedToken`], packed: its texts in one allocation (a GitHub token,
-/// `bearer` and all, is two allocations: these parts and the text), the
-/// defaults taking no byte, what few tokens have boxed apart.
-struct TokenParts {
-    /// The texts (UTF-8), then, for a cache entry, the entry's key.
-    bytes: Box<[u8]>,
-    /// Each text's length in `bytes`, or [`DEFAULT`].
-    lens: [u32; 5],
-    /// A cache entry's key: the last `key_len` bytes (0 outside a cache).
-    key_len: u32,
-    /// A cache entry's place in its table (the table's bookkeeping).
-    position: AtomicU32,
-    /// The expiry, in microseconds from the epoch.
-    expires_at: i64,
-    /// A cache entry's due times, in [`Millis`]: renewed from the first, no
-    /// longer handed out after the second (0 outside a cache).
-    due: (u64, u64),
-    strategy: Strategy,
-    /// Set when a request that carried this very entry got a 401 its user
+    /// Set when a request that carried this very token got a 401 its user
     /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
-    /// every cache holding the entry then drops it at its next look.
-    rejected: Rejected,
-    /// The signer, and the entry a private copy stands for: what only some
-    /// tokens have.
-    extras: Option<Box<Extras>>,
+    /// every cache holding it then drops it at its next look. Not part of
+    /// the token's value.
+    rejected: AtomicBool,
 }
 
-/// What only some tokens have.
-#[derive(Clone)]
-struct Extras {
-    /// `Some` for the strategies that sign each request.
-    signer: Option<Signer>,
-    /// For a thread's private copy of a cache entry (see `CachedToken::private_copy`),
-    /// the entry itself: the copy is that entry for `same_entry` and the 401 rule.
-    origin: Option<CachedToken>,
-}
-
-impl Extras {
-    /// The extras, boxed, when there are any.
-    fn boxed(signer: Option<Signer>, origin: Option<CachedToken>) -> Option<Box<Extras>> {
-        (signer.is_some() || origin.is_some()).then(|| Box::new(Extras { signer, origin }))
+impl Parts {
+    /// The same credential as a new token, not rejected.
+    fn copy(&self) -> Parts {
+        Parts {
+            access_token: self.access_token.clone(),
+            token_type: self.token_type.clone(),
+            expires_at: self.expires_at,
+            header_name: self.header_name.clone(),
+            value_prefix: self.value_prefix.clone(),
+            query_param: self.query_param.clone(),
+            strategy: self.strategy,
+            signer: self.signer.clone(),
+            rejected: AtomicBool::new(false),
+        }
     }
-}
 
-/// Two tokens are equal when they are the same credential, however held
-/// (in a cache or not, a private copy or not).
-impl PartialEq for TokenParts {
-    fn eq(&self, other: &Self) -> bool {
-        let signer = |p: &TokenParts| p.extras.as_ref().and_then(|e| e.signer.clone());
-        (self.texts(), self.lens, self.expires_at, self.strategy)
-            == (other.texts(), other.lens, other.expires_at, other.strategy)
-            && signer(self) == signer(other)
-    }
-}
-
-/// `t` in microseconds from the epoch, negative before it (saturating).
-fn micros(t: SystemTime) -> i64 {
-    let of = |d: std::time::Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => of(after),
-        Err(before) => -of(before.duration()),
-    }
-}
-
-/// Microseconds from the epoch as a time.
-fn from_micros(us: i64) -> SystemTime {
-    let d = std::time::Duration::from_micros(us.unsigned_abs());
-    if us >= 0 {
-        std::time::UNIX_EPOCH + d
-    } else {
-        std::time::UNIX_EPOCH - d
-    }
-}
-
-impl Eq for TokenParts {}
-
-impl TokenParts {
-    fn pack(draft: Draft) -> TokenParts {
+    /// What two equal tokens share.
+    fn value(&self) -> impl PartialEq + '_ {
         let texts = [
-            Some(draft.access_token.as_str()),
-            Some(draft.token_type.as_str()),
-            Some(draft.header_name.as_str()),
-            Some(draft.value_prefix.as_str()),
-            draft.query_param.as_deref(),
+            &self.access_token,
+            &self.token_type,
+            &self.header_name,
+            &self.value_prefix,
         ];
-        let mut text = Vec::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
-        let mut lens = [DEFAULT; 5];
-        for (i, value) in texts.into_iter().enumerate() {
-            match value {
-                Some(value) if i == ACCESS_TOKEN || Some(value) != DEFAULTS[i] => {
-                    // A text of 4 GiB cannot come from the Gateway (answers
-                    // are capped at 1 MiB); `text` reads it back cut, safely.
-                    lens[i] = u32::try_from(value.len()).unwrap_or(DEFAULT - 1);
-                    text.extend_from_slice(value.as_bytes());
-                }
-                _ => {}
-            }
-        }
-        TokenParts {
-            bytes: text.into_boxed_slice(),
-            lens,
-            key_len: 0,
-            position: AtomicU32::new(0),
-            expires_at: micros(draft.expires_at),
-            due: (0, 0),
-            strategy: draft.strategy,
-            rejected: Rejected::default(),
-            extras: Extras::boxed(draft.signer, None),
-        }
-    }
-
-    /// The same credential in a new allocation of `bytes` (its texts, then
-    /// `key_len` bytes of key), with these due times and this origin.
-    fn rebuilt(
-        &self,
-        bytes: Box<[u8]>,
-        key_len: u32,
-        due: (u64, u64),
-        origin: Option<CachedToken>,
-    ) -> CachedToken {
-        let signer = self.extras.as_ref().and_then(|e| e.signer.clone());
-        CachedToken {
-            parts: Arc::new(TokenParts {
-                bytes,
-                lens: self.lens,
-                key_len,
-                position: AtomicU32::new(0),
-                expires_at: self.expires_at,
-                due,
-                strategy: self.strategy,
-                rejected: Rejected::default(),
-                extras: Extras::boxed(signer, origin),
-            }),
-        }
-    }
-
-    /// The texts' bytes, without a cache entry's key.
-    fn texts(&self) -> &[u8] {
-        &self.bytes[..self.bytes.len() - self.key_len as usize]
-    }
-
-    /// The `i`th text: its bytes in `bytes`, or its default.
-    fn text(&self, i: usize) -> Option<&str> {
-        if self.lens[i] == DEFAULT {
-            return DEFAULTS[i];
-        }
-        let start: usize = self.lens[..i]
-            .iter()
-            .filter(|&&len| len != DEFAULT)
-            .map(|&len| len as usize)
-            .sum();
-        let bytes = self.texts().get(start..start + self.lens[i] as usize);
-        Some(
-            bytes
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or(""),
+        (
+            texts,
+            &self.query_param,
+            self.expires_at,
+            self.strategy,
+            &self.signer,
         )
     }
-
-    fn draft(&self) -> Draft {
-        let owned = |i| self.text(i).unwrap_or("").to_owned();
-        Draft {
-            access_token: owned(ACCESS_TOKEN),
-            token_type: owned(TOKEN_TYPE),
-            expires_at: from_micros(self.expires_at),
-            header_name: owned(HEADER_NAME),
-            value_prefix: owned(VALUE_PREFIX),
-            query_param: self.text(QUERY_PARAM).map(str::to_owned),
-            strategy: self.strategy,
-            signer: self.extras.as_ref().and_then(|e| e.signer.clone()),
-        }
-    }
 }
-
-/// A flag shared by a token's clones and private copies; not part of its
-/// value (two tokens compare equal whatever their flags).
-#[derive(Default)]
-struct Rejected(AtomicBool);
 
 /// A credential ready to apply to a request (Python's resolved token).
 ///
@@ -391,15 +233,25 @@ struct Rejected(AtomicBool);
 ///     .with_header("X-API-Key", "");
 /// assert_eq!((key.header_name(), key.header_value().as_str()), ("X-API-Key", "k-123"));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct CachedToken {
-    parts: Arc<TokenParts>,
+    parts: Arc<Parts>,
 }
+
+/// Two tokens are equal when they are the same credential, whichever
+/// allocation holds them.
+impl PartialEq for CachedToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts.value() == other.parts.value()
+    }
+}
+
+impl Eq for CachedToken {}
 
 impl CachedToken {
     /// An OAuth2 bearer token: `Authorization: Bearer <access_token>`.
     pub fn bearer(access_token: impl Into<String>, expires_at: SystemTime) -> Self {
-        CachedToken::from_draft(Draft {
+        CachedToken::from_parts(Parts {
             access_token: access_token.into(),
             token_type: "Bearer".to_owned(),
             expires_at,
@@ -408,6 +260,7 @@ impl CachedToken {
             query_param: None,
             strategy: Strategy::OAuth2,
             signer: None,
+            rejected: AtomicBool::new(false),
         })
     }
 
@@ -502,33 +355,33 @@ impl CachedToken {
     /// `hmac_payload` it is the signing secret, for `aws_sigv4` the secret
     /// access key.
     pub fn access_token(&self) -> &str {
-        self.parts.text(ACCESS_TOKEN).unwrap_or("")
+        &self.parts.access_token
     }
 
     /// The token type, provider casing kept (`bearer` stays `bearer`).
     pub fn token_type(&self) -> &str {
-        self.parts.text(TOKEN_TYPE).unwrap_or("")
+        &self.parts.token_type
     }
 
     /// When the token stops being valid.
     pub fn expires_at(&self) -> SystemTime {
-        from_micros(self.parts.expires_at)
+        self.parts.expires_at
     }
 
     /// The header that carries it: `Authorization`, `X-API-Key`, …
     pub fn header_name(&self) -> &str {
-        self.parts.text(HEADER_NAME).unwrap_or("")
+        &self.parts.header_name
     }
 
     /// What goes before the token in the header value: `"Bearer "`, `"Basic "`, `""`, …
     pub fn value_prefix(&self) -> &str {
-        self.parts.text(VALUE_PREFIX).unwrap_or("")
+        &self.parts.value_prefix
     }
 
     /// `Some(name)` when the token is sent as the query parameter `name`
     /// rather than in a header.
     pub fn query_param(&self) -> Option<&str> {
-        self.parts.text(QUERY_PARAM)
+        self.parts.query_param.as_deref()
     }
 
     /// The header value to send: the prefix followed by the token. A secret.
@@ -552,7 +405,7 @@ impl CachedToken {
 
     /// The request signer of the signing strategies.
     pub(crate) fn signer(&self) -> Option<&Signer> {
-        self.parts.extras.as_ref()?.signer.as_ref()
+        self.parts.signer.as_ref()
     }
 
     /// Every secret the token holds, to redact from echoed error text.
@@ -567,106 +420,48 @@ impl CachedToken {
         [self.access_token(), session]
     }
 
-    fn from_draft(draft: Draft) -> Self {
+    fn from_parts(parts: Parts) -> Self {
         CachedToken {
-            parts: Arc::new(TokenParts::pack(draft)),
+            parts: Arc::new(parts),
         }
     }
 
     /// Whether both are clones of one token (one cache entry), whatever
     /// their text: a Gateway may hand out the same string twice.
     pub(crate) fn same_entry(&self, other: &CachedToken) -> bool {
-        Arc::ptr_eq(&self.entry().parts, &other.entry().parts)
+        Arc::ptr_eq(&self.parts, &other.parts)
     }
 
-    /// The address of the entry this token is: equal for its clones and
-    /// private copies while the entry lives.
-    pub(crate) fn entry_address(&self) -> usize {
-        Arc::as_ptr(&self.entry().parts) as usize
-    }
-
-    /// The cache entry this token is: itself, or what its private copy stands for.
-    fn entry(&self) -> &CachedToken {
-        match self.parts.extras.as_ref().and_then(|e| e.origin.as_ref()) {
-            Some(origin) => origin,
-            None => self,
-        }
-    }
-
-    /// A copy of this entry with an allocation (and so a reference count) of
-    /// its own, that is still this entry for `same_entry`, `reject` and
-    /// `is_rejected`: what a thread keeps for a hot key, so that its hits
-    /// write to no memory another thread reads.
-    pub(crate) fn private_copy(&self) -> CachedToken {
-        let entry = self.entry();
-        let p = &entry.parts;
-        p.rebuilt(p.bytes.clone(), p.key_len, p.due, Some(entry.clone()))
-    }
-
-    /// This token as a cache entry: one allocation with its `key` and its
-    /// due times (renewed from the first, dropped after the second).
-    pub(crate) fn keyed(&self, key: &[u8], due: (u64, u64)) -> CachedToken {
-        let p = &self.parts;
-        let mut bytes = Vec::with_capacity(p.texts().len() + key.len());
-        bytes.extend_from_slice(p.texts());
-        bytes.extend_from_slice(key);
-        let key_len = u32::try_from(key.len()).unwrap_or(0);
-        p.rebuilt(bytes.into_boxed_slice(), key_len, due, None)
-    }
-
-    /// A cache entry's key bytes.
-    pub(crate) fn key(&self) -> &[u8] {
-        let bytes = &self.parts.bytes;
-        &bytes[bytes.len() - self.parts.key_len as usize..]
-    }
-
-    /// A cache entry's due times.
-    pub(crate) fn due(&self) -> (u64, u64) {
-        self.parts.due
-    }
-
-    /// A cache entry's place in its table.
-    pub(crate) fn position(&self) -> usize {
-        self.parts.position.load(Ordering::Relaxed) as usize
-    }
-
-    /// Moves a cache entry's place in its table.
-    pub(crate) fn set_position(&self, at: usize) {
-        let at = u32::try_from(at).unwrap_or(u32::MAX);
-        self.parts.position.store(at, Ordering::Relaxed);
-    }
-
-    /// Marks this entry (and every clone and copy of it) as refused by an upstream.
+    /// Marks this token (and every clone of it) as refused by an upstream.
     pub(crate) fn reject(&self) {
-        self.entry().parts.rejected.0.store(true, Ordering::Relaxed);
+        self.parts.rejected.store(true, Ordering::Relaxed);
     }
 
-    /// Whether an upstream refused this entry.
+    /// Whether an upstream refused this token.
     pub(crate) fn is_rejected(&self) -> bool {
-        self.entry().parts.rejected.0.load(Ordering::Relaxed)
+        self.parts.rejected.load(Ordering::Relaxed)
     }
 
-    /// This token with `change` made: a new entry (a token is immutable).
-    fn edit(self, change: impl FnOnce(&mut Draft)) -> Self {
-        let mut draft = self.parts.draft();
-        change(&mut draft);
-        CachedToken::from_draft(draft)
+    /// This token with `change` made: a new token (a token is immutable).
+    fn edit(self, change: impl FnOnce(&mut Parts)) -> Self {
+        let mut parts = self.parts.copy();
+        change(&mut parts);
+        CachedToken::from_parts(parts)
     }
 }
 
 impl fmt::Debug for CachedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.parts;
-        let texts = |i| p.text(i);
         f.debug_struct("CachedToken")
             .field("access_token", &REDACTED)
-            .field("token_type", &texts(TOKEN_TYPE))
+            .field("token_type", &p.token_type)
             .field("expires_at", &p.expires_at)
-            .field("header_name", &texts(HEADER_NAME))
-            .field("value_prefix", &texts(VALUE_PREFIX))
-            .field("query_param", &texts(QUERY_PARAM))
+            .field("header_name", &p.header_name)
+            .field("value_prefix", &p.value_prefix)
+            .field("query_param", &p.query_param)
             .field("strategy", &p.strategy.as_str())
-            .field("signer", &self.signer())
+            .field("signer", &p.signer)
             .finish()
     }
 }
@@ -702,7 +497,11 @@ impl serde::Serialize for CachedToken {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Capped as the resolver caps it, so that what is written reads back.
         let latest = LATEST_EXPIRY_SECS as f64;
-        let seconds = self.parts.expires_at as f64 / 1e6;
+        let since = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH);
+        let seconds = match since(self.parts.expires_at) {
+            Ok(after) => after.as_secs_f64(),
+            Err(before) => -before.duration().as_secs_f64(),
+        };
         let expires_at = seconds.clamp(-latest, latest);
         let mut record = TokenRecord {
             access_token: self.access_token().to_owned(),
@@ -827,10 +626,9 @@ mod tests {
     }
 
     #[test]
-    fn packed_texts_read_back_and_defaults_take_no_byte() {
+    fn every_text_reads_back_as_set() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
         let plain = CachedToken::bearer("gho_x", at);
-        assert_eq!(plain.parts.texts(), b"gho_x", "only the token is stored");
         assert_eq!(
             (
                 plain.token_type(),
@@ -841,7 +639,10 @@ mod tests {
             ("Bearer", "Authorization", "Bearer ", None)
         );
         let github = plain.clone().with_token_type("bearer");
-        assert_eq!(github.parts.texts(), b"gho_xbearer");
+        assert_eq!(
+            (github.token_type(), github.value_prefix()),
+            ("bearer", "Bearer ")
+        );
         // Every text set, in any order of edits, reads back as set.
         let q = CachedToken::bearer("k€y", at)
             .with_header("X-Ünicode", "")
@@ -861,7 +662,6 @@ mod tests {
             CachedToken::bearer("t", at).with_token_type("Bearer"),
             CachedToken::bearer("t", at)
         );
-        assert_eq!(std::mem::size_of::<TokenParts>(), 80);
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub(crate) const USER_AGENT: &str = concat!("nexus-gateway-sdk/", env!("CARGO_PK
 /// The longest a TCP connect may take, whatever the client's timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A deadline this close to the agent's own timeout is left to the agent:
+/// no per-request configuration on the common path, at the cost of a call
+/// that may end this much after its deadline.
+const DEADLINE_SLACK: Duration = Duration::from_millis(10);
+
 /// One `ureq` agent (its connection pool), its timeout, and the
 /// environment proxies, one per scheme.
 #[derive(Debug, Clone)]
@@ -120,7 +125,7 @@ impl Transport {
     }
 
     /// Sends one request with `body`, which must also finish by `deadline`
-    /// when one is given. A method that carries a body (POST, PUT, PATCH, in
+    /// when one is given (to within [`DEADLINE_SLACK`]). A method that carries a body (POST, PUT, PATCH, in
     /// any case) and has none is sent with `Content-Length: 0`, as curl and
     /// Python's http.client do, never as an empty chunked body. The request
     /// goes through the environment proxy of its own scheme, if any; loopback
@@ -133,6 +138,7 @@ impl Transport {
     ) -> Result<Response<Body>, NexusError> {
         let remaining = match deadline {
             Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if left + DEADLINE_SLACK >= self.timeout => None,
                 Some(left) if !left.is_zero() => Some(left),
                 _ => {
                     return Err(NexusError::transport(ureq::Error::Timeout(

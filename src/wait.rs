@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::budget::Cancel;
 use crate::code;
 use crate::connection::ConnectionStatus;
 use crate::error::{ErrorKind, NexusError};
@@ -92,6 +93,7 @@ enum Poll {
 /// `Ok` meaning a token was served (the connection is active).
 pub(crate) fn wait_for_active(
     options: &WaitOptions,
+    cancel: &Cancel,
     connection_id: &str,
     check: impl Fn() -> Result<ConnectionStatus, NexusError>,
     probe: impl Fn() -> Result<(), NexusError>,
@@ -109,7 +111,7 @@ pub(crate) fn wait_for_active(
                 options.timeout
             )));
         }
-        crate::cancel::sleep(left.map_or(options.interval, |l| options.interval.min(l)))?;
+        cancel.sleep(left.map_or(options.interval, |l| options.interval.min(l)))?;
     }
 }
 
@@ -201,6 +203,8 @@ mod tests {
         let checks = Cell::new(0);
         let status = wait_for_active(
             &quick(),
+            &Cancel::default(),
+            "3f1b2c4d-0000-4000-8000-00000000000c",
             || {
                 checks.set(checks.get() + 1);
                 Ok(if checks.get() < 4 {
@@ -227,6 +231,8 @@ mod tests {
         ] {
             let got = wait_for_active(
                 &quick(),
+                &Cancel::default(),
+                "3f1b2c4d-0000-4000-8000-00000000000c",
                 || Ok(ConnectionStatus::Failed),
                 || Err(gateway_error(status, code)),
             );
@@ -236,7 +242,13 @@ mod tests {
 
     #[test]
     fn a_token_served_means_active() {
-        let got = wait_for_active(&quick(), || Ok(ConnectionStatus::Failed), || Ok(()));
+        let got = wait_for_active(
+            &quick(),
+            &Cancel::default(),
+            "3f1b2c4d-0000-4000-8000-00000000000c",
+            || Ok(ConnectionStatus::Failed),
+            || Ok(()),
+        );
         assert_eq!(got.unwrap(), ConnectionStatus::Active);
     }
 
@@ -245,6 +257,8 @@ mod tests {
         let probed = Cell::new(false);
         let got = wait_for_active(
             &quick().stop_on_failed(true),
+            &Cancel::default(),
+            "3f1b2c4d-0000-4000-8000-00000000000c",
             || Ok(ConnectionStatus::Failed),
             || {
                 probed.set(true);
@@ -260,6 +274,8 @@ mod tests {
         let checks = Cell::new(0);
         let got = wait_for_active(
             &quick(),
+            &Cancel::default(),
+            "3f1b2c4d-0000-4000-8000-00000000000c",
             || {
                 checks.set(checks.get() + 1);
                 match checks.get() {
@@ -273,6 +289,8 @@ mod tests {
         assert_eq!(got.unwrap(), ConnectionStatus::Active);
         let err = wait_for_active(
             &quick(),
+            &Cancel::default(),
+            "3f1b2c4d-0000-4000-8000-00000000000c",
             || Err(gateway_error(401, "unauthorized")),
             || Ok(()),
         )
@@ -287,14 +305,22 @@ mod tests {
             .timeout(Duration::ZERO);
         let err = wait_for_active(
             &options,
+            &Cancel::default(),
+            "3f1b2c4d-0000-4000-8000-00000000000c",
             || Ok(ConnectionStatus::Failed),
             || Err(gateway_error(400, code::CONNECTION_NOT_ACTIVE)),
         )
         .unwrap_err();
         assert_eq!(err.code, code::TIMEOUT);
         assert!(err.message.contains("failed"), "{}", err.message);
-        let err =
-            wait_for_active(&options, || Ok(ConnectionStatus::Pending), || Ok(())).unwrap_err();
+        let err = wait_for_active(
+            &options,
+            &Cancel::default(),
+            "c",
+            || Ok(ConnectionStatus::Pending),
+            || Ok(()),
+        )
+        .unwrap_err();
         assert!(err.message.contains("pending"), "{}", err.message);
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::client;
-use nexus_gateway_fake::{FakeConnection, FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{FetchOptions, RevokeOptions, TokenCache};
 use serde_json::{Value, json};
 

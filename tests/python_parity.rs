@@ -136,7 +136,7 @@ fn same_host_gateway_redirects_are_followed_with_the_key() {
     );
     let client = NexusClient::new(NexusClientOptions::new(lb.url()).api_key("nx_key")).unwrap();
     assert_eq!(
-        client.check_connection(common::C).unwrap(),
+        client.check_connection("c").unwrap(),
         ConnectionStatus::Active
     );
     let requests = lb.requests();
@@ -160,7 +160,7 @@ fn a_gateway_redirect_with_dot_segments_is_resolved_as_rfc_3986_says() {
     );
     let client = NexusClient::new(NexusClientOptions::new(lb.url())).unwrap();
     assert_eq!(
-        client.check_connection(common::C).unwrap(),
+        client.check_connection("c").unwrap(),
         ConnectionStatus::Active
     );
     assert_eq!(lb.requests()[1].path, "/moved/v1/check-connection/c");
@@ -173,7 +173,7 @@ fn a_gateway_redirect_to_another_host_is_an_error_naming_it() {
         let target = format!("{}/v1/check-connection/c", elsewhere.url());
         let lb = redirecting_gateway("/v1/check-connection/c", status, &target);
         let client = NexusClient::new(NexusClientOptions::new(lb.url()).api_key("nx_key")).unwrap();
-        let err = client.check_connection(common::C).unwrap_err();
+        let err = client.check_connection("c").unwrap_err();
         assert_eq!(
             (err.code.clone(), err.status_code),
             (format!("http_{status}"), Some(status))

@@ -21,8 +21,8 @@
 //! let upstream = FakeUpstream::start();
 //! gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&upstream.url()));
 //! let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
-//! let status = client.authenticated_fetch(
-//!     &TokenCache::new(), "ws-1", "github", &format!("{}/user", upstream.url()), Default::default())?.status();
+//! let (status, _, _) = client.authenticated_fetch(
+//!     &TokenCache::new(), "ws-1", "github", &format!("{}/user", upstream.url()), Default::default())?;
 //! assert_eq!(status, 200);
 //! assert_eq!(upstream.requests()[0].header("authorization"), Some("Bearer gho_x"));
 //! # Ok::<(), nexus_sdk::NexusError>(())

@@ -1,0 +1,270 @@
+//! [`Engine`]: what a [`NexusClient`](crate::NexusClient) is under its
+//! facade, and the life of one authenticated request in the order it
+//! happens: scope check → token through the cache → credential → send →
+//! redirects → the 401 rule. `authenticated_fetch`, `send`, `authorize`,
+//! the middleware and `Fetcher` each call down into it; nothing here calls
+//! back up.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use ureq::Body;
+use ureq::http::{Method, Response};
+
+use crate::budget::{Budget, Cancel};
+use crate::cache::{Lookup, Owner, TokenCache, owner_of};
+use crate::error::{NexusError, require};
+use crate::fetch::send_following_redirects;
+use crate::fetch::{FetchResponse, Outgoing, Parts, check_scoped_parts, credentialed_request};
+use crate::flight::Call;
+use crate::gateway::Gateway;
+use crate::options::NexusClientOptions;
+use crate::redact::{LOG_TARGET, escape, for_log, redact};
+use crate::resolve::{Expiry, token_from_resolve};
+use crate::retry::MAX_RETRY_AFTER;
+use crate::scope::ScopeGuard;
+use crate::token::CachedToken;
+use crate::transport::Transport;
+use crate::url::form_urlencode;
+
+/// A client's parts, shared by its clones.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    gateway: Gateway,
+    /// Upstream requests' transport; the Gateway's is a clone of it (one
+    /// connection pool).
+    transport: Transport,
+    max_upstream_body: usize,
+    scope: ScopeGuard,
+    /// The longest one Gateway call may take, retries included.
+    call_budget: Duration,
+    /// Whose entries this client's tokens are in a shared [`TokenCache`].
+    owner: Owner,
+}
+
+/// The setting a client-wide budget comes from, for its `timeout` error.
+const CLIENT_TIMEOUT: &str = "NexusClientOptions::timeout";
+
+impl Engine {
+    /// The engine for `options`, checked.
+    pub(crate) fn new(options: &NexusClientOptions) -> Result<Engine, NexusError> {
+        let timeout = options.timeout;
+        if timeout.is_zero()
+            || Instant::now()
+                .checked_add(timeout.saturating_mul(4))
+                .is_none()
+        {
+            return Err(NexusError::invalid_input(
+                "timeout must be more than zero and small enough to add to an Instant",
+            ));
+        }
+        let retry = options.retry_policy.normalized();
+        let transport = Transport::new(timeout);
+        let gateway = Gateway::new(
+            &options.gateway_url,
+            &options.api_key,
+            &retry,
+            transport.clone(),
+        )?;
+        let call_budget = timeout
+            .saturating_mul(retry.retries.saturating_add(1))
+            .saturating_add(MAX_RETRY_AFTER.saturating_mul(retry.retries));
+        Ok(Engine {
+            owner: owner_of(gateway.base_url(), gateway.api_key()),
+            gateway,
+            transport,
+            max_upstream_body: options.max_upstream_body,
+            scope: ScopeGuard::new(&options.credential_scope)?,
+            call_budget,
+        })
+    }
+
+    pub(crate) fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.transport.timeout()
+    }
+
+    pub(crate) fn max_upstream_body(&self) -> usize {
+        self.max_upstream_body
+    }
+
+    /// The budget of a Gateway call made on its own: every attempt, retry
+    /// and wait of the retry policy.
+    pub(crate) fn gateway_budget(&self, cancel: &Cancel) -> Budget {
+        Budget::new(
+            self.call_budget,
+            "NexusClientOptions::timeout and retry_policy",
+            cancel,
+        )
+    }
+
+    /// The budget of one authenticated request, its resolve and its 401
+    /// retry included: `timeout` (`FetchOptions::timeout`), else the client's.
+    pub(crate) fn request_budget(&self, timeout: Option<Duration>, cancel: &Cancel) -> Budget {
+        match timeout {
+            Some(timeout) => Budget::new(timeout, "FetchOptions::timeout", cancel),
+            None => Budget::new(self.transport.timeout(), CLIENT_TIMEOUT, cancel),
+        }
+    }
+
+    /// The pair's token from the Gateway (`GET /v1/resolve`), no cache.
+    pub(crate) fn resolve(
+        &self,
+        workspace_id: &str,
+        provider: &str,
+        budget: &Budget,
+    ) -> Result<CachedToken, NexusError> {
+        let (ws, p) = (escape(workspace_id), escape(provider));
+        log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
+        let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
+        let body =
+            self.gateway
+                .call_json(Method::GET, "/v1/resolve", Some(&query), None, budget)?;
+        let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
+        match expiry {
+            Expiry::Given => {}
+            Expiry::Missing => log::warn!(
+                target: LOG_TARGET,
+                "No expires_at for workspace={ws} provider={p}, using 5-minute fallback"
+            ),
+            Expiry::Unparseable(value) => {
+                let [secret, session] = token.secrets();
+                let secrets = [self.gateway.api_key(), secret, session];
+                log::warn!(
+                    target: LOG_TARGET,
+                    "Could not parse expires_at={:?} for workspace={ws} provider={p}, using 5-minute fallback",
+                    redact(&value.to_string(), &secrets)
+                );
+            }
+        }
+        Ok(token)
+    }
+
+    /// The pair's fresh cached token (not due for renewal), if any: what the
+    /// async face answers without leaving its runtime.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn fresh_hit(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Option<CachedToken> {
+        match cache.lookup(self.owner, workspace_id, provider) {
+            Lookup::Fresh(token) => Some(token),
+            Lookup::Renew(_) | Lookup::Miss => None,
+        }
+    }
+
+    /// The pair's cached token, resolved once for every concurrent caller
+    /// on a miss, renewed by one caller inside its refresh window.
+    pub(crate) fn cached_token(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        budget: &Budget,
+    ) -> Result<CachedToken, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        let current = match cache.lookup(self.owner, workspace_id, provider) {
+            Lookup::Fresh(token) => {
+                log::debug!(
+                    target: LOG_TARGET,
+                    "Using cached token for workspace={} provider={}",
+                    escape(workspace_id),
+                    escape(provider)
+                );
+                return Ok(token);
+            }
+            // In its refresh window: one caller renews it, the others keep it.
+            Lookup::Renew(token) => Some(token),
+            Lookup::Miss => None,
+        };
+        let join = Call {
+            budget: budget
+                .left()
+                .map_or(self.call_budget, |left| left.min(self.call_budget)),
+            current,
+            abandoned: &|| budget.cancel().is_cancelled(),
+        };
+        let resolve = || self.resolve(workspace_id, provider, budget);
+        cache.resolve_once(self.owner, workspace_id, provider, join, resolve)
+    }
+
+    /// The scope check, then the token through the cache: what a request's
+    /// credential needs, for every face.
+    pub(crate) fn credential(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        parts: Parts<'_>,
+        budget: &Budget,
+    ) -> Result<CachedToken, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        let join = Call {
+            budget: budget.left().unwrap_or(self.call_budget),
+            current: None,
+            abandoned: &|| budget.cancel().is_cancelled(),
+        };
+        let metadata = || {
+            self.gateway
+                .call_json(Method::GET, "/v1/providers/metadata", None, None, budget)
+        };
+        self.scope
+            .check(provider, parts.origin, Instant::now(), join, metadata)?;
+        if !self.scope.is_anywhere() {
+            check_scoped_parts(&parts)?;
+        }
+        self.cached_token(cache, workspace_id, provider, budget)
+    }
+
+    /// One authenticated request: the credential, the send with its
+    /// redirects, and the 401 rule (on a 401 from an origin that got the
+    /// credential, the token is dropped, a fresh one resolved, and the
+    /// request sent once more), all within `budget`.
+    pub(crate) fn run(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        outgoing: &Outgoing,
+        budget: &Budget,
+    ) -> Result<FetchResponse, NexusError> {
+        let token = self.credential(cache, workspace_id, provider, outgoing.parts(), budget)?;
+        log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
+        let (transport, cap) = (&self.transport, self.max_upstream_body);
+        let answer = send_following_redirects(transport, cap, outgoing, &token, budget)?;
+        // Only a 401 from an origin that got the credential rejects the token.
+        if answer.response.0 != 401 || !answer.credentialed {
+            return Ok(answer.response);
+        }
+        // Drop the rejected token, unless another thread already replaced it.
+        cache.delete_entry(self.owner, workspace_id, provider, &token);
+        let fresh = self.cached_token(cache, workspace_id, provider, budget)?;
+        Ok(send_following_redirects(transport, cap, outgoing, &fresh, budget)?.response)
+    }
+
+    /// `outgoing` with `token`, sent once through the client's transport (no
+    /// redirect followed): the middleware's second try after a 401.
+    pub(crate) fn send_once(
+        &self,
+        outgoing: &Outgoing,
+        token: &CachedToken,
+        budget: &Budget,
+    ) -> Result<Response<Body>, NexusError> {
+        budget.check()?;
+        let request = credentialed_request(
+            &outgoing.method,
+            &outgoing.uri,
+            outgoing.headers.clone(),
+            outgoing.body(),
+            Some(token),
+        )?;
+        let deadline = budget.deadline_within(self.transport.timeout());
+        self.transport.send(request, outgoing.body(), deadline)
+    }
+}
