@@ -11,7 +11,7 @@ use crate::client::NexusClient;
 use crate::error::NexusError;
 use crate::fetch::{Parts, apply_credential, from_request};
 use crate::token::CachedToken;
-use crate::url::{Origin, check_tls_available, parse_http_url};
+use crate::url::{Origin, check_tls_available, parse_http_url, with_query_param};
 
 /// The credential [`NexusClient::authorize`] put on a request.
 ///
@@ -59,6 +59,15 @@ pub(crate) fn target<B>(request: &Request<B>) -> Result<(Uri, Origin), NexusErro
     Ok((uri, origin))
 }
 
+/// Where an earlier [`authorize`](NexusClient::authorize) put a credential
+/// on a request (kept in its extensions): authorizing it again takes that
+/// off first, so no credential of another token stays on it unsigned.
+#[derive(Clone)]
+struct Applied {
+    header: Option<String>,
+    query_param: Option<String>,
+}
+
 /// Applies `token` to `request` (whose checked URI is `uri`): on copies, so
 /// a failure leaves the request as it was.
 pub(crate) fn apply_to<B: AsRef<[u8]>>(
@@ -67,10 +76,25 @@ pub(crate) fn apply_to<B: AsRef<[u8]>>(
     request: &mut Request<B>,
 ) -> Result<Authorization, NexusError> {
     let mut headers = request.headers().clone();
+    if let Some(earlier) = request.extensions().get::<Applied>() {
+        if let Some(name) = &earlier.header {
+            headers.remove(name.as_str());
+        }
+        if let Some(name) = &earlier.query_param {
+            uri = with_query_param(&uri, name, None)?;
+        }
+    }
     let body = request.body().as_ref();
     apply_credential(&token, request.method(), &mut uri, &mut headers, body)?;
     *request.headers_mut() = headers;
     *request.uri_mut() = uri;
+    let query_param = token.query_param().map(str::to_owned);
+    request.extensions_mut().insert(Applied {
+        header: query_param
+            .is_none()
+            .then(|| token.header_name().to_owned()),
+        query_param,
+    });
     Ok(Authorization { token })
 }
 

@@ -144,6 +144,11 @@ impl Budget {
         self.cancel.sleep(duration)
     }
 
+    /// The call's limit and the setting that set it.
+    pub(crate) fn limit(&self) -> (Duration, &'static str) {
+        (self.timeout, self.setting)
+    }
+
     /// The `timeout` error of this call: the limit and the setting that set it.
     pub(crate) fn timed_out(&self) -> NexusError {
         NexusError::timeout(format!(

@@ -12,7 +12,7 @@ use ureq::http::{Method, Response};
 
 use crate::budget::{Budget, Cancel};
 use crate::cache::{Lookup, Owner, TokenCache, owner_of};
-use crate::error::{NexusError, require};
+use crate::error::{NexusError, Server, require};
 use crate::fetch::send_following_redirects;
 use crate::fetch::{FetchResponse, Outgoing, Parts, check_scoped_parts, credentialed_request};
 use crate::flight::Call;
@@ -237,7 +237,7 @@ impl Engine {
         let token = self.credential(cache, workspace_id, provider, outgoing.parts(), budget)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (&self.transport, self.max_upstream_body);
-        let answer = send_following_redirects(transport, cap, outgoing, &token, budget)?;
+        let answer = send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;
         // Only a 401 from an origin that got the credential rejects the token.
         if answer.response.0 != 401 || !answer.credentialed {
             return Ok(answer.response);
@@ -245,7 +245,7 @@ impl Engine {
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_entry(self.owner, workspace_id, provider, &token);
         let fresh = self.cached_token(cache, workspace_id, provider, budget)?;
-        Ok(send_following_redirects(transport, cap, outgoing, &fresh, budget)?.response)
+        Ok(send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?.response)
     }
 
     /// `outgoing` with `token`, sent once through the client's transport (no
@@ -254,6 +254,7 @@ impl Engine {
         &self,
         outgoing: &Outgoing,
         token: &CachedToken,
+        provider: &str,
         budget: &Budget,
     ) -> Result<Response<Body>, NexusError> {
         budget.check()?;
@@ -265,6 +266,9 @@ impl Engine {
             Some(token),
         )?;
         let deadline = budget.deadline_within(self.transport.timeout());
-        self.transport.send(request, outgoing.body(), deadline)
+        let limit = (self.transport.timeout(), CLIENT_TIMEOUT);
+        self.transport
+            .send(request, outgoing.body(), deadline)
+            .map_err(|e| e.reaching(Server::Provider(provider), &outgoing.origin, limit))
     }
 }

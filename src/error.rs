@@ -6,11 +6,13 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::code;
-use crate::redact::redact;
+use crate::redact::{escape, redact};
+use crate::url::Origin;
 
 /// The longest error-body text kept as a message, in bytes.
 const MAX_MESSAGE_BYTES: usize = 512;
@@ -210,9 +212,7 @@ impl NexusError {
     /// and does not repeat the source's text.
     pub(crate) fn transport(e: ureq::Error) -> Self {
         match e {
-            ureq::Error::Timeout(t) => {
-                NexusError::timeout(format!("request timed out ({t})")).with_source(e)
-            }
+            ureq::Error::Timeout(_) => NexusError::timeout("request timed out").with_source(e),
             ureq::Error::Io(io) => NexusError::io(io),
             ureq::Error::HostNotFound => {
                 NexusError::request_failed("host not found").with_source(e)
@@ -236,6 +236,34 @@ impl NexusError {
 
     /// The error for a failed body read: ureq wraps its own errors (a timeout
     /// among them) in the `io::Error` its reader returns.
+    /// This transport error of a request to `server` at `origin`, said so
+    /// that a user can act on it: which server, where, and what to check (a
+    /// timeout names the `limit` that ran out and the setting that sets it).
+    pub(crate) fn reaching(
+        self,
+        server: Server<'_>,
+        origin: &Origin,
+        limit: (Duration, &str),
+    ) -> Self {
+        let who = match server {
+            Server::Gateway => format!("the Nexus Gateway at {origin}"),
+            Server::Provider(p) => format!("the API of provider `{}` at {origin}", escape(p)),
+        };
+        let hint = match server {
+            Server::Gateway => "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
+            Server::Provider(_) => "",
+        };
+        let message = match self.code.as_str() {
+            code::TIMEOUT => format!(
+                "{who} did not answer within {:?}, the limit {} sets",
+                limit.0, limit.1
+            ),
+            code::REQUEST_FAILED => format!("could not reach {who}: {}{hint}", self.message),
+            _ => return self,
+        };
+        NexusError { message, ..self }
+    }
+
     pub(crate) fn read(io: io::Error) -> Self {
         NexusError::transport(ureq::Error::from(io))
     }
@@ -331,6 +359,15 @@ fn status_reason(status: u16) -> String {
         .ok()
         .and_then(|s| s.canonical_reason())
         .map_or_else(|| format!("HTTP {status}"), str::to_owned)
+}
+
+/// Which server a request went to: named in its transport errors.
+#[derive(Clone, Copy)]
+pub(crate) enum Server<'a> {
+    /// The Nexus Gateway.
+    Gateway,
+    /// The API of this provider.
+    Provider(&'a str),
 }
 
 /// `invalid_input` when `value` is empty or only white space.

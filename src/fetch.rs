@@ -295,7 +295,9 @@ pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
         let named = value
             .to_str()
             .ok()
-            .and_then(|host| format!("{scheme}://{}/", host.trim()).parse::<Uri>().ok())
+            .map(str::trim)
+            .filter(|host| is_host_and_port(host))
+            .and_then(|host| format!("{scheme}://{host}/").parse::<Uri>().ok())
             .filter(|uri| uri.path() == "/" && uri.query().is_none())
             .and_then(|uri| Origin::of(&uri));
         if named.as_ref() != Some(origin) {
@@ -308,6 +310,30 @@ pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
     Ok(())
 }
 
+/// Whether `value` is what RFC 9110 allows in a `Host` header:
+/// `uri-host [ ":" port ]`, a registered name (unreserved, percent-encoded
+/// and sub-delimiter characters), an IPv4 address or a bracketed IP literal,
+/// then digits for a port. No userinfo (`@`), path, query or white space.
+pub(crate) fn is_host_and_port(value: &str) -> bool {
+    let (host, port) = match value.rfind(':') {
+        Some(colon) if !value[colon..].contains(']') => {
+            (&value[..colon], Some(&value[colon + 1..]))
+        }
+        _ => (value, None),
+    };
+    let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(literal) => {
+            !literal.is_empty()
+                && literal
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b":.".contains(&b))
+        }
+        None => !host.is_empty() && host.bytes().all(reg_name),
+    };
+    host_ok && port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Sends `first` with `token`, following up to [`MAX_REDIRECTS`](crate::MAX_REDIRECTS) redirects.
 /// The credential, and the caller's `Authorization`, `Cookie` and
 /// `Proxy-Authorization`, go only to `first`'s origin; once a hop leaves it
@@ -317,10 +343,11 @@ pub(crate) fn send_following_redirects(
     max_body: usize,
     first: &Outgoing,
     token: &CachedToken,
+    provider: &str,
     budget: &Budget,
 ) -> Result<FinalAnswer, NexusError> {
     let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
-    let policy = Policy::Upstream;
+    let policy = Policy::Upstream { provider };
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
         if hop.strayed {
@@ -391,7 +418,7 @@ pub(crate) fn apply_credential(
         return crate::signing::sign_request(token, method, uri, headers, body, SystemTime::now());
     }
     match token.query_param() {
-        Some(name) => *uri = with_query_param(uri, name, token.access_token())?,
+        Some(name) => *uri = with_query_param(uri, name, Some(token.access_token()))?,
         None => {
             let (name, value) = credential_header(token)?;
             headers.insert(name, value);

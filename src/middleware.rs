@@ -136,7 +136,7 @@ impl NexusMiddleware {
         let answer = self
             .client
             .engine()
-            .send_once(outgoing, &fresh, budget)
+            .send_once(outgoing, &fresh, &self.provider, budget)
             .map_err(refused)?;
         let status = answer.status().as_u16();
         if statuses_are_errors && status >= 400 {

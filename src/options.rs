@@ -86,7 +86,16 @@ impl NexusClientOptions {
     /// scope variables do not parse. The URL and the origins themselves are
     /// checked by `NexusClient::new`.
     pub fn from_env() -> Result<Self, NexusError> {
-        options_from_vars(|name| std::env::var(name).ok())
+        options_from_vars(
+            |name| match std::env::var_os(name).map(|v| v.into_string()) {
+                None => Ok(None),
+                Some(Ok(value)) => Ok(Some(value)),
+                // Never the value: it may be the api key.
+                Some(Err(_)) => Err(NexusError::invalid_input(format!(
+                    "{name} is set but is not valid UTF-8"
+                ))),
+            },
+        )
     }
 
     /// The key sent as `X-API-Key` (empty sends none).
@@ -127,17 +136,17 @@ impl NexusClientOptions {
 
 /// [`NexusClientOptions::from_env`] over any variable lookup.
 pub(crate) fn options_from_vars(
-    var: impl Fn(&str) -> Option<String>,
+    var: impl Fn(&str) -> Result<Option<String>, NexusError>,
 ) -> Result<NexusClientOptions, NexusError> {
-    let url = var("NEXUS_GATEWAY_URL")
+    let url = var("NEXUS_GATEWAY_URL")?
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
     let scope = CredentialScope::from_env_values(
-        var("NEXUS_CREDENTIAL_SCOPE").as_deref(),
-        var("NEXUS_ALLOWED_ORIGINS").as_deref(),
+        var("NEXUS_CREDENTIAL_SCOPE")?.as_deref(),
+        var("NEXUS_ALLOWED_ORIGINS")?.as_deref(),
     )?;
     Ok(NexusClientOptions::new(url.trim())
-        .api_key(var("NEXUS_API_KEY").unwrap_or_default())
+        .api_key(var("NEXUS_API_KEY")?.unwrap_or_default())
         .credential_scope(scope))
 }
 
@@ -164,10 +173,12 @@ mod tests {
     fn options_from_variables() {
         let vars = |url: Option<&str>, key: Option<&str>| {
             let (url, key) = (url.map(str::to_owned), key.map(str::to_owned));
-            options_from_vars(move |name| match name {
-                "NEXUS_GATEWAY_URL" => url.clone(),
-                "NEXUS_API_KEY" => key.clone(),
-                _ => None,
+            options_from_vars(move |name| {
+                Ok(match name {
+                    "NEXUS_GATEWAY_URL" => url.clone(),
+                    "NEXUS_API_KEY" => key.clone(),
+                    _ => None,
+                })
             })
         };
         let options = vars(Some(" https://gw.example/ "), Some("k")).unwrap();
@@ -183,11 +194,13 @@ mod tests {
     fn the_scope_comes_from_the_environment() {
         let with = |scope: Option<&str>, allowed: Option<&str>| {
             let (scope, allowed) = (scope.map(str::to_owned), allowed.map(str::to_owned));
-            options_from_vars(move |name| match name {
-                "NEXUS_GATEWAY_URL" => Some("https://gw.example".into()),
-                "NEXUS_CREDENTIAL_SCOPE" => scope.clone(),
-                "NEXUS_ALLOWED_ORIGINS" => allowed.clone(),
-                _ => None,
+            options_from_vars(move |name| {
+                Ok(match name {
+                    "NEXUS_GATEWAY_URL" => Some("https://gw.example".into()),
+                    "NEXUS_CREDENTIAL_SCOPE" => scope.clone(),
+                    "NEXUS_ALLOWED_ORIGINS" => allowed.clone(),
+                    _ => None,
+                })
             })
         };
         let default = with(None, None).unwrap().credential_scope;

@@ -165,7 +165,7 @@ proptest! {
         let mut pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         pairs.push((name.as_str(), "caller"));
         let uri: Uri = format!("http://x/p?{}", form_urlencode(&pairs)).parse().unwrap();
-        let sent = with_query_param(&uri, &name, &value).unwrap();
+        let sent = with_query_param(&uri, &name, Some(&value)).unwrap();
         let matching = sent
             .query()
             .unwrap_or("")

@@ -8,7 +8,7 @@ use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use ureq::http::{Method, Request, Response, Uri};
 
 use crate::budget::Budget;
-use crate::error::NexusError;
+use crate::error::{NexusError, Server};
 use crate::transport::Transport;
 use crate::url::{Origin, can_reach, check_tls_available, resolve_location};
 
@@ -18,9 +18,9 @@ pub(crate) enum Policy<'a> {
     /// allowed, never the reverse); a redirect anywhere else is an error
     /// naming its target, which receives nothing.
     Gateway { home: &'a Origin },
-    /// Upstream calls: any method and origin this build can reach; a
-    /// redirect it cannot follow is returned as the answer.
-    Upstream,
+    /// Upstream calls to `provider`'s API: any method and origin this build
+    /// can reach; a redirect it cannot follow is returned as the answer.
+    Upstream { provider: &'a str },
 }
 
 /// Redirects followed before the next redirect answer is returned as it is
@@ -86,6 +86,11 @@ pub(crate) fn send(
     mut request: impl FnMut(&Hop) -> Result<Request<()>, NexusError>,
 ) -> Result<(Response<Body>, Hop), NexusError> {
     let deadline = budget.deadline_within(transport.timeout());
+    // Which limit a timeout ran into: the call's own, or one request's.
+    let limit = match budget.left() {
+        Some(left) if left < transport.timeout() => budget.limit(),
+        _ => (transport.timeout(), "NexusClientOptions::timeout"),
+    };
     let Some(first) = hop.origin.clone() else {
         return Err(NexusError::invalid_input("url has no host"));
     };
@@ -93,7 +98,11 @@ pub(crate) fn send(
     loop {
         budget.check()?;
         hop.strayed |= !hop.is_on(&first);
-        let response = transport.send(request(&hop)?, hop.body.as_deref(), deadline)?;
+        let sent = transport.send(request(&hop)?, hop.body.as_deref(), deadline);
+        let response = sent.map_err(|e| match &hop.origin {
+            Some(origin) => e.reaching(policy.server(), origin, limit),
+            None => e,
+        })?;
         let status = response.status().as_u16();
         let next = match status {
             301 | 302 | 303 | 307 | 308 => response
@@ -122,11 +131,19 @@ pub(crate) fn send(
 }
 
 impl Policy<'_> {
+    /// The server this chain talks to, for its errors.
+    fn server(&self) -> Server<'_> {
+        match self {
+            Policy::Gateway { .. } => Server::Gateway,
+            Policy::Upstream { provider } => Server::Provider(provider),
+        }
+    }
+
     /// Where a redirect from `hop` (the `n`th redirect of the chain, from 0)
     /// to `next` goes: `Some(next)` to follow, `None` to return the answer.
     fn next(&self, status: u16, hop: &Hop, next: Uri, n: usize) -> Result<Option<Uri>, NexusError> {
         match self {
-            Policy::Upstream => Ok((n < MAX_REDIRECTS && can_reach(&next)).then_some(next)),
+            Policy::Upstream { .. } => Ok((n < MAX_REDIRECTS && can_reach(&next)).then_some(next)),
             Policy::Gateway { home } => {
                 if hop.method != Method::GET || n >= MAX_REDIRECTS {
                     return Ok(None);

@@ -321,6 +321,11 @@ pub(crate) fn sign_request(
             region,
             service,
         } => {
+            // Whatever a former signature (or the caller) left of the
+            // signer's headers goes: none is sent unless signed now.
+            for name in SIGNER_HEADERS.iter().chain([&AUTHORIZATION.as_str()]) {
+                headers.remove(*name);
+            }
             let host = match headers.get(HOST).and_then(|h| h.to_str().ok()) {
                 Some(host) => host.to_owned(),
                 None => Origin::host_header(uri)
@@ -332,7 +337,6 @@ pub(crate) fn sign_request(
             let signed: Vec<(&str, &str)> = headers
                 .iter()
                 .filter(|(name, _)| *name == CONTENT_TYPE || name.as_str().starts_with("x-amz-"))
-                .filter(|(name, _)| !SIGNER_HEADERS.contains(&name.as_str()))
                 .map(|(name, value)| match value.to_str() {
                     Ok(text) => Ok((name.as_str(), text)),
                     Err(_) => Err(NexusError::invalid_input(format!(

@@ -74,6 +74,12 @@ impl Origin {
     /// An origin written by a person: `https://api.example`, with or without
     /// a port or a trailing `/`.
     pub(crate) fn parse(origin: &str) -> Result<Origin, NexusError> {
+        if origin.contains('*') {
+            return Err(NexusError::invalid_input(format!(
+                "`{}` is a wildcard; an origin names one host (allow each origin on its own)",
+                escape(origin)
+            )));
+        }
         let uri = parse_http_url(origin, "origin")?;
         if uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
             return Err(NexusError::invalid_input(
@@ -276,10 +282,14 @@ pub(crate) fn with_query_pairs(uri: Uri, pairs: &[(String, String)]) -> Result<U
         .map_err(|_| NexusError::invalid_input("the query cannot be carried by the URL"))
 }
 
-/// `uri` with `name=value` as the last query parameter, after removing every
-/// parameter whose decoded name is `name` (however the caller spelled it:
-/// `%6Bey`, `k+ey`).
-pub(crate) fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri, NexusError> {
+/// `uri` with `name=value` as the last query parameter (none with `None`),
+/// after removing every parameter whose decoded name is `name` (however the
+/// caller spelled it: `%6Bey`, `k+ey`).
+pub(crate) fn with_query_param(
+    uri: &Uri,
+    name: &str,
+    value: Option<&str>,
+) -> Result<Uri, NexusError> {
     let mut query: Vec<&str> = uri
         .query()
         .unwrap_or("")
@@ -289,10 +299,13 @@ pub(crate) fn with_query_param(uri: &Uri, name: &str, value: &str) -> Result<Uri
             !pair.is_empty() && form_decode(key) != name
         })
         .collect();
-    let credential = form_urlencode(&[(name, value)]);
-    query.push(&credential);
+    let credential = value.map(|value| form_urlencode(&[(name, value)]));
+    query.extend(credential.as_deref());
     let mut parts = uri.clone().into_parts();
-    let path_and_query = format!("{}?{}", uri.path(), query.join("&"));
+    let path_and_query = match query.is_empty() {
+        true => uri.path().to_owned(),
+        false => format!("{}?{}", uri.path(), query.join("&")),
+    };
     parts.path_and_query = path_and_query.parse().ok();
     Uri::from_parts(parts)
         .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
@@ -692,7 +705,7 @@ mod tests {
     #[test]
     fn query_credential_replaces_every_spelling() {
         let with = |u: &str| {
-            with_query_param(&uri(u), "key", "SECRET")
+            with_query_param(&uri(u), "key", Some("SECRET"))
                 .unwrap()
                 .to_string()
         };
@@ -701,9 +714,13 @@ mod tests {
             with("http://x/p?a=1&key=mine&%6Bey=2&k%65y&b=2"),
             "http://x/p?a=1&b=2&key=SECRET"
         );
-        let spaced = with_query_param(&uri("http://x/?api+key=1&api%20key=2"), "api key", "S")
-            .unwrap()
-            .to_string();
+        let spaced = with_query_param(
+            &uri("http://x/?api+key=1&api%20key=2"),
+            "api key",
+            Some("S"),
+        )
+        .unwrap()
+        .to_string();
         assert_eq!(spaced, "http://x/?api+key=S");
     }
 }

@@ -40,4 +40,30 @@ fn from_env_reads_url_and_key() {
         format!("/v1/check-connection/{C}"),
         "trailing slash of the URL dropped"
     );
+
+    // A variable that is set but is not UTF-8 is an error naming it, never
+    // read as unset (an allow-list that allows nothing, a client with no key).
+    #[cfg(unix)]
+    for name in [
+        "NEXUS_API_KEY",
+        "NEXUS_ALLOWED_ORIGINS",
+        "NEXUS_CREDENTIAL_SCOPE",
+        "NEXUS_GATEWAY_URL",
+    ] {
+        use std::os::unix::ffi::OsStringExt;
+        let kept = std::env::var_os(name);
+        let bytes = std::ffi::OsString::from_vec(b"nx_\xffkey".to_vec());
+        unsafe { std::env::set_var(name, &bytes) };
+        let err = NexusClientOptions::from_env().unwrap_err();
+        assert_eq!(err.code, "invalid_input", "{name}");
+        assert!(err.message.contains(name), "{err}");
+        assert!(
+            !err.message.contains("nx_"),
+            "the value is not quoted: {err}"
+        );
+        match kept {
+            Some(value) => unsafe { std::env::set_var(name, value) },
+            None => unsafe { std::env::remove_var(name) },
+        }
+    }
 }
