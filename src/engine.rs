@@ -86,6 +86,11 @@ impl Engine {
         self.transport.timeout()
     }
 
+    /// The proxy the crate's rule picks for a request to `uri`.
+    pub(crate) fn proxy_for(&self, uri: &ureq::http::Uri) -> Option<ureq::Proxy> {
+        self.transport.proxy_for(uri)
+    }
+
     pub(crate) fn max_upstream_body(&self) -> usize {
         self.max_upstream_body
     }

@@ -37,6 +37,14 @@ use crate::token::CachedToken;
 ///   client's own transport (its timeout, TLS and proxies), not the agent's.
 /// - The body is read into memory first (a signature covers it, and a 401
 ///   sends it again).
+/// - **Proxies.** An agent built with ureq's defaults takes one proxy from
+///   the environment (`ALL_PROXY`, `HTTPS_PROXY` or `HTTP_PROXY`) for every
+///   scheme, loopback included. Whenever the environment names a proxy,
+///   both tries follow the crate's rule instead: the proxy of the request's
+///   own scheme (`HTTPS_PROXY` for https, `HTTP_PROXY` for http, else
+///   `ALL_PROXY`), none for a host in `NO_PROXY`, none for loopback. With
+///   no proxy in the environment, a proxy you set on the agent is yours:
+///   the first try uses it (the second, after a 401, goes direct).
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -100,10 +108,15 @@ impl Middleware for NexusMiddleware {
         let mut first = with_body(credentialed(&outgoing, &token)?, &outgoing);
         *first.extensions_mut() = extensions;
         // ureq would keep an X-API-Key or a signature across origins.
-        let first = match first.middleware_config() {
-            Some(config) => config.max_redirects(0).build(),
-            None => return Err(refused(not_in_an_agent())),
+        let Some(mut config) = first.middleware_config().map(|c| c.max_redirects(0)) else {
+            return Err(refused(not_in_an_agent()));
         };
+        // A default agent took its proxy from the environment, for every
+        // scheme and loopback too: both tries go the crate's way instead.
+        if ureq::Proxy::try_from_env().is_some() {
+            config = config.proxy(self.client.engine().proxy_for(&outgoing.uri));
+        }
+        let first = config.build();
         match next.handle(first) {
             Ok(answer) if answer.status() == 401 => self.again(&outgoing, &token, &budget, false),
             Err(ureq::Error::StatusCode(401)) => self.again(&outgoing, &token, &budget, true),

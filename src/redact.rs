@@ -4,6 +4,9 @@
 
 use std::borrow::Cow;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE as BASE64_URL};
+use percent_encoding::percent_decode_str;
 use ureq::http::Uri;
 
 /// The `log` target of every line the crate logs.
@@ -12,15 +15,89 @@ pub(crate) const LOG_TARGET: &str = "nexus_sdk";
 /// What replaces a secret in text the crate prints.
 pub(crate) const REDACTED: &str = "<redacted>";
 
-/// `text` with every non-empty one of `secrets` replaced by `<redacted>`.
+/// What replaces a whole text that echoed a secret in an encoded form.
+const WITHHELD: &str = "<withheld: the text echoed a credential>";
+
+/// `text` with every non-empty one of `secrets` replaced by `<redacted>`;
+/// withheld whole when a secret is still in it in another form a server
+/// may echo: percent- or form-encoded (either case of hex), JSON-escaped
+/// (`\/`, `\uXXXX`), base64, or a mix of these.
 pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
     let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+    for secret in &secrets {
         if out.contains(secret) {
             out = out.replace(secret, REDACTED);
         }
     }
+    let json = json_unescape(&out);
+    let views = [
+        percent_decode_str(&out).decode_utf8_lossy().into_owned(),
+        percent_decode_str(&out.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned(),
+        percent_decode_str(&json).decode_utf8_lossy().into_owned(),
+        percent_decode_str(&json.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned(),
+        json,
+    ];
+    let echoed = secrets.iter().any(|secret| {
+        views.iter().any(|view| view.contains(secret))
+            || [BASE64.encode(secret), BASE64_URL.encode(secret)]
+                .iter()
+                .any(|encoded| out.contains(encoded.trim_end_matches('=')))
+    });
+    if echoed { WITHHELD.to_owned() } else { out }
+}
+
+/// `s` with JSON string escapes decoded (`\"`, `\/`, `\n`, `\uXXXX` and
+/// surrogate pairs); anything else kept as it is.
+fn json_unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let (decoded, used) = json_escape_at(rest);
+        out.push_str(&decoded);
+        rest = &rest[used..];
+    }
+    out.push_str(rest);
     out
+}
+
+/// The escape at the start of `s` (which starts with `\`): its text and
+/// how many bytes it took; a backslash alone when it is not an escape.
+fn json_escape_at(s: &str) -> (String, usize) {
+    let hex = |from: usize| {
+        s.get(from..from + 4)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let simple = match s.as_bytes().get(1) {
+        Some(b'"') => Some('"'),
+        Some(b'\\') => Some('\\'),
+        Some(b'/') => Some('/'),
+        Some(b'n') => Some('\n'),
+        Some(b't') => Some('\t'),
+        Some(b'r') => Some('\r'),
+        _ => None,
+    };
+    if let Some(c) = simple {
+        return (c.to_string(), 2);
+    }
+    match (s.as_bytes().get(1), hex(2)) {
+        (Some(b'u'), Some(high @ 0xD800..=0xDBFF)) if s.get(6..8) == Some("\\u") => {
+            let low = hex(8).filter(|l| (0xDC00..=0xDFFF).contains(l));
+            let joined =
+                low.and_then(|l| char::from_u32(0x10000 + ((high - 0xD800) << 10) + (l - 0xDC00)));
+            joined.map_or(("\\".to_owned(), 1), |c| (c.to_string(), 12))
+        }
+        (Some(b'u'), Some(code)) => {
+            char::from_u32(code).map_or(("\\".to_owned(), 1), |c| (c.to_string(), 6))
+        }
+        _ => ("\\".to_owned(), 1),
+    }
 }
 
 /// A URL as a log line may show it: scheme, host, port and path, without
@@ -71,6 +148,42 @@ mod tests {
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_secret_is_redacted_or_withheld_in_every_form_it_can_come_back_in() {
+        let secret = "nx/k+y=1é";
+        assert_eq!(
+            redact("key nx/k+y=1é here", &[secret]),
+            "key <redacted> here"
+        );
+        for echoed in [
+            "cannot serve GET /v1?key=nx%2Fk%2By%3D1%C3%A9",
+            "lower hex: nx%2fk%2by%3d1%c3%a9",
+            "form: nx%2Fk+y%3D1%C3%A9 wait no: nx%2Fk%2By%3D1%C3%A9",
+            r#"{"error":"nx\/k+y=1\u00e9"}"#,
+            r#"{"error":"\u006e\u0078\/k+y=1\u00E9"}"#,
+            r#"{"error":"nx\u002Fk%2By%3D1\u00e9"}"#,
+            "base64: bngvayt5PTHDqQ",
+            "url-safe base64: bngvayt5PTHDqQ==",
+        ] {
+            assert_eq!(redact(echoed, &[secret]), WITHHELD, "{echoed}");
+        }
+        let clean = r#"{"error":"not_found","message":"no such provider \"x\""}"#;
+        assert_eq!(
+            redact(clean, &[secret]),
+            clean,
+            "what holds no secret is quoted as it is"
+        );
+    }
+
+    #[test]
+    fn json_escapes_decode_and_broken_ones_stay() {
+        assert_eq!(
+            json_unescape(r#"a\/b\"c\u00e9\ud83d\ude00\n"#),
+            "a/b\"cé😀\n"
+        );
+        assert_eq!(json_unescape(r"\u12 \x \ud800"), r"\u12 \x \ud800");
     }
 
     #[test]

@@ -119,6 +119,14 @@ impl Transport {
         }
     }
 
+    /// The proxy a request to `uri` goes through, by the crate's rule: the
+    /// environment's proxy for its scheme, unless `NO_PROXY` names its host
+    /// or the host is loopback (then none).
+    pub(crate) fn proxy_for(&self, uri: &Uri) -> Option<Proxy> {
+        let loopback = uri.host().is_some_and(is_loopback_host);
+        self.proxies.for_uri(uri).filter(|_| !loopback).cloned()
+    }
+
     /// The most one request may take.
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
@@ -148,11 +156,7 @@ impl Transport {
             },
             None => None,
         };
-        let proxy = self
-            .proxies
-            .for_uri(request.uri())
-            .filter(|_| !request.uri().host().is_some_and(is_loopback_host))
-            .cloned();
+        let proxy = self.proxy_for(request.uri());
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
         let result = match body {
             Some(bytes) => self.run(request.map(|()| bytes), proxy, remaining),

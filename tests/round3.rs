@@ -301,3 +301,37 @@ fn a_wildcard_origin_is_refused_naming_it() {
         assert!(err.message.contains(origin), "{err}");
     }
 }
+
+// --- R1: a credential echoed back encoded ---
+
+#[test]
+fn an_api_key_echoed_encoded_in_a_gateway_error_never_reaches_the_message() {
+    use nexus_gateway_fake::Fault;
+    let key = "nx_live/Ab+cd=9";
+    let echoes = [
+        "403 for X-API-Key nx_live%2FAb%2Bcd%3D9".to_owned(),
+        "403 for X-API-Key nx_live%2fab%2bcd%3d9".replace("ab", "Ab"),
+        r#"{"error":"forbidden","message":"key nx_live\/Ab+cd=9 refused"}"#.to_owned(),
+        r#"{"error":"forbidden","message":"key \u006ex_live/Ab\u002bcd=9 refused"}"#.to_owned(),
+        r#"{"error":"forbidden","detail":"key=nx_live%2FAb%2Bcd%3D9"}"#.to_owned(),
+    ];
+    for body in echoes {
+        let gateway = FakeGateway::start();
+        let kind = body.starts_with('{').then_some("application/json");
+        gateway.push_fault_for(Route::Resolve, Fault::body(403, kind, &body));
+        let client = NexusClient::new(NexusClientOptions::new(gateway.url()).api_key(key)).unwrap();
+        let err = client.resolve_token("ws", "api").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        for form in [
+            "nx_live",
+            "Ab+cd",
+            "Ab%2Bcd",
+            "Ab%2bcd",
+            "\\u002b",
+            "Ab\\u002bcd",
+        ] {
+            assert!(!shown.contains(form), "{form:?} in {shown}");
+        }
+        assert_eq!(err.status_code, Some(403));
+    }
+}
