@@ -18,7 +18,7 @@ use nexus_sdk::{FetchOptions, TokenCache};
 use sha2::{Digest, Sha256};
 
 fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).unwrap();
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
