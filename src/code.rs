@@ -37,7 +37,9 @@ pub const TIMEOUT: &str = "timeout";
 /// A retryable status (502, 503, 504, or 429 with `retry_on_429`) on the
 /// last attempt; `status_code` is that status and `source()` the Gateway's error.
 pub const MAX_RETRIES_EXCEEDED: &str = "max_retries_exceeded";
-/// A 2xx Gateway answer the SDK cannot use (not JSON, a required key missing).
+/// A 2xx Gateway answer the SDK cannot use (not JSON, a required key
+/// missing); its message says when the server does not look like a Nexus
+/// Gateway at all (an error answer that shows it keeps its `http_<status>`).
 pub const INVALID_RESPONSE: &str = "invalid_response";
 /// A resolve answer with no usable credential, or one HTTP cannot carry.
 pub const INVALID_CREDENTIALS: &str = "invalid_credentials";

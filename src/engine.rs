@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use serde_json::Value;
 use ureq::Body;
 use ureq::http::{Method, Response};
 
@@ -21,7 +22,7 @@ use crate::options::NexusClientOptions;
 use crate::redact::{LOG_TARGET, escape, for_log, redact};
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::retry::MAX_RETRY_AFTER;
-use crate::scope::ScopeGuard;
+use crate::scope::{Listing, ScopeGuard, unknown_provider};
 use crate::token::CachedToken;
 use crate::transport::Transport;
 use crate::url::form_urlencode;
@@ -40,6 +41,10 @@ pub(crate) struct Engine {
     /// Whose entries this client's tokens are in a shared [`TokenCache`].
     owner: Owner,
 }
+
+/// The Gateway's routes the engine calls.
+const RESOLVE: &str = "/v1/resolve";
+const METADATA: &str = "/v1/providers/metadata";
 
 /// The setting a client-wide budget comes from, for its `timeout` error.
 const CLIENT_TIMEOUT: &str = "NexusClientOptions::timeout";
@@ -124,9 +129,23 @@ impl Engine {
         let (ws, p) = (escape(workspace_id), escape(provider));
         log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
         let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
-        let body =
-            self.gateway
-                .call_json(Method::GET, "/v1/resolve", Some(&query), None, budget)?;
+        let body = match self
+            .gateway
+            .call_json(Method::GET, RESOLVE, Some(&query), None, budget)
+        {
+            Ok(body) => body,
+            Err(e) if e.status_code == Some(404) => {
+                return Err(self.explain_missing(e, workspace_id, provider, budget));
+            }
+            Err(e) => return Err(e),
+        };
+        if !["credentials", "access_token", "strategy"]
+            .iter()
+            .any(|k| body.get(k).is_some())
+        {
+            let why = "its answer to GET /v1/resolve has none of a token's keys";
+            return Err(NexusError::not_a_gateway(self.gateway.origin(), why, None));
+        }
         let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
         match expiry {
             Expiry::Given => {}
@@ -145,6 +164,55 @@ impl Engine {
             }
         }
         Ok(token)
+    }
+
+    /// The Gateway's provider list (`GET /v1/providers/metadata`).
+    fn metadata(&self, budget: &Budget) -> Result<Value, NexusError> {
+        let body = self
+            .gateway
+            .call_json(Method::GET, METADATA, None, None, budget)?;
+        // `{auth_type: {provider: {…}}}`, or no Gateway's.
+        match body
+            .as_object()
+            .is_some_and(|o| o.values().all(Value::is_object))
+        {
+            true => Ok(body),
+            false => Err(NexusError::not_a_gateway(
+                self.gateway.origin(),
+                "its answer to GET /v1/providers/metadata is not a provider list",
+                None,
+            )),
+        }
+    }
+
+    /// A resolve's 404, said so that it names the pair: when the Gateway's
+    /// list does not name the provider, that (and the providers it does
+    /// list), else the Gateway's message and the pair. The Gateway's code
+    /// and status stay.
+    fn explain_missing(
+        &self,
+        mut error: NexusError,
+        workspace_id: &str,
+        provider: &str,
+        budget: &Budget,
+    ) -> NexusError {
+        let join = Call {
+            budget: budget.left().unwrap_or(self.call_budget),
+            current: None,
+            abandoned: &|| budget.cancel().is_cancelled(),
+        };
+        let metadata = || self.metadata(budget);
+        match self.scope.listing(provider, Instant::now(), join, metadata) {
+            Ok(Listing::NotListed(listed)) => {
+                let unknown = unknown_provider(workspace_id, provider, &listed);
+                error.message = unknown.message;
+            }
+            _ => {
+                let (ws, p) = (escape(workspace_id), escape(provider));
+                error.message = format!("{} (workspace `{ws}`, provider `{p}`)", error.message);
+            }
+        }
+        error
     }
 
     /// The pair's fresh cached token (not due for renewal), if any: what the
@@ -215,12 +283,10 @@ impl Engine {
             current: None,
             abandoned: &|| budget.cancel().is_cancelled(),
         };
-        let metadata = || {
-            self.gateway
-                .call_json(Method::GET, "/v1/providers/metadata", None, None, budget)
-        };
+        let pair = (workspace_id, provider);
+        let metadata = || self.metadata(budget);
         self.scope
-            .check(provider, parts.origin, Instant::now(), join, metadata)?;
+            .check(pair, parts.origin, Instant::now(), join, metadata)?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(&parts)?;
         }

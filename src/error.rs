@@ -46,7 +46,7 @@ const MAX_MESSAGE_BYTES: usize = 512;
 /// assert!(err.to_string().starts_with("invalid_input: "));
 /// ```
 #[non_exhaustive]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NexusError {
     /// Machine-readable code: the Gateway's, `http_<status>`, or the SDK's
     /// (see [`code`](crate::code)).
@@ -174,6 +174,20 @@ impl NexusError {
     }
 
     /// `invalid_input` for a blank argument.
+    /// The server at `origin` is not a Nexus Gateway, as `why` shows: an
+    /// error answer's `http_<status>`, else `invalid_response`. No page text
+    /// is quoted.
+    pub(crate) fn not_a_gateway(origin: &Origin, why: &str, status: Option<u16>) -> Self {
+        let message = format!(
+            "the server at {origin} does not look like a Nexus Gateway ({why}); check \
+             NEXUS_GATEWAY_URL: it is the Gateway's base URL, without /v1"
+        );
+        match status {
+            Some(status) => NexusError::new(format!("http_{status}"), message).with_status(status),
+            None => NexusError::invalid_response(message),
+        }
+    }
+
     pub(crate) fn blank(name: &str) -> Self {
         NexusError::invalid_input(format!("{name} must not be blank"))
     }
@@ -301,6 +315,30 @@ impl NexusError {
 impl fmt::Display for NexusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// The message and its causes, one per line, as `main` returning a
+/// `Result<(), NexusError>` prints it (a `build.rs` failure reads as a
+/// sentence, not a struct); `{:#?}` shows the fields.
+impl fmt::Debug for NexusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            return f
+                .debug_struct("NexusError")
+                .field("code", &self.code)
+                .field("message", &self.message)
+                .field("status_code", &self.status_code)
+                .field("source", &self.source)
+                .finish();
+        }
+        write!(f, "{self}")?;
+        let mut cause = self.source();
+        while let Some(error) = cause {
+            write!(f, "\n  caused by: {error}")?;
+            cause = error.source();
+        }
+        Ok(())
     }
 }
 
@@ -501,6 +539,13 @@ mod tests {
         let err = NexusError::new("request_failed", "could not connect").with_source(io);
         assert_eq!(err.to_string(), "request_failed: could not connect");
         assert_eq!(err.source().map(|s| s.to_string()), Some("refused".into()));
+        // What `main` returning the error prints: a sentence and its cause.
+        let debug = format!("{err:?}");
+        assert_eq!(
+            debug,
+            "request_failed: could not connect\n  caused by: refused"
+        );
+        assert!(format!("{err:#?}").starts_with("NexusError {"));
         // Display never repeats the source's text.
         let io = std::io::Error::other("inner detail");
         let err = NexusError::read(io);

@@ -84,6 +84,11 @@ impl Gateway {
         })
     }
 
+    /// The Gateway's origin.
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
     /// The base URL, without its trailing `/`.
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url
@@ -105,9 +110,11 @@ impl Gateway {
         body: Option<&Value>,
         budget: &Budget,
     ) -> Result<Value, NexusError> {
-        let bytes = self.call(method, path, query, body, budget)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|_| NexusError::invalid_response("Gateway answer is not JSON"))
+        let bytes = self.call(method.clone(), path, query, body, budget)?;
+        serde_json::from_slice(&bytes).map_err(|_| {
+            let why = format!("its answer to {method} {} is not JSON", escape(path));
+            NexusError::not_a_gateway(&self.origin, &why, None)
+        })
     }
 
     /// One Gateway call with the retry policy, every attempt and wait
@@ -191,7 +198,20 @@ impl Gateway {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let html = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.to_ascii_lowercase().contains("html"));
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
+        if let Some(why) = not_a_gateway(status, html, &body) {
+            let why = format!(
+                "{method} {} answered {status}: {why}",
+                escape(url_path(url))
+            );
+            let error = NexusError::not_a_gateway(&self.origin, &why, Some(status));
+            return Err(Failure::Final(error));
+        }
         let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
         if self.retry.is_retryable(status, &body) {
             Err(Failure::Retryable {
@@ -239,4 +259,29 @@ impl Gateway {
             .body(())
             .map_err(|_| NexusError::invalid_input("the Gateway request cannot be built"))
     }
+}
+/// What shows an error answer is not a Nexus Gateway's, if anything: an
+/// HTML page, or a 404 on a route every Gateway has whose body is neither
+/// empty (a Gateway before 0.4.0) nor the Gateway's JSON error.
+fn not_a_gateway(status: u16, html: bool, body: &[u8]) -> Option<&'static str> {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
+    let head = head.trim_start();
+    if html || head.starts_with("<!doctype") || head.starts_with("<html") {
+        return Some("an HTML page");
+    }
+    if status != 404 || body.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) if o.contains_key("error") || o.contains_key("code") => None,
+        Ok(_) => Some("JSON without a Gateway error's keys"),
+        Err(_) => Some("this route does not exist there"),
+    }
+}
+
+/// The path of `url`, without its query.
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("/", |at| &rest[at..]);
+    path.split('?').next().unwrap_or(path)
 }

@@ -220,7 +220,7 @@ impl ScopeGuard {
     /// this caller brings to another caller's read.
     pub(crate) fn check(
         &self,
-        provider: &str,
+        (workspace_id, provider): (&str, &str),
         origin: &Origin,
         now: Instant,
         join: Call<'_, Arc<Metadata>>,
@@ -241,7 +241,7 @@ impl ScopeGuard {
                 "{origin} is outside the credential scope of `{p}`; {how}"
             )));
         }
-        match self.api_origin(provider, now, join, fetch)? {
+        match self.listing(provider, now, join, fetch)? {
             Listing::Listed(Some(api)) if api == *origin => Ok(()),
             Listing::Listed(Some(api)) => Err(NexusError::origin_not_allowed(format!(
                 "{origin} is outside the credential scope of `{p}`, whose API is {api}; {how}"
@@ -250,10 +250,7 @@ impl ScopeGuard {
                 "`{p}` has no api_base_url at the Gateway, so its credential goes nowhere \
                  until an origin is allowed; {how}"
             ))),
-            Listing::NotListed => Err(NexusError::provider_not_listed(format!(
-                "the Gateway lists no provider `{p}` (GET /v1/providers/metadata); \
-                 check the name, or {how}"
-            ))),
+            Listing::NotListed(listed) => Err(unknown_provider(workspace_id, provider, &listed)),
         }
     }
 
@@ -272,7 +269,7 @@ impl ScopeGuard {
     /// The provider's API origin from the metadata, fetching it when absent,
     /// older than 5 minutes, or missing the provider for longer than 30 s.
     /// Concurrent callers share one read and its result, errors included.
-    fn api_origin(
+    pub(crate) fn listing(
         &self,
         provider: &str,
         now: Instant,
@@ -300,18 +297,22 @@ impl ScopeGuard {
 }
 
 /// What the metadata says of one provider.
-enum Listing {
+pub(crate) enum Listing {
     /// Listed, with its API origin (`None`: no usable `api_base_url`).
     Listed(Option<Origin>),
-    /// Not in the metadata at all.
-    NotListed,
+    /// Not in the metadata at all; the providers it does list, sorted.
+    NotListed(Vec<String>),
 }
 
 impl Metadata {
     fn listing(&self, provider: &str) -> Listing {
         match self.origins.get(provider) {
             Some(origin) => Listing::Listed(origin.clone()),
-            None => Listing::NotListed,
+            None => {
+                let mut listed: Vec<String> = self.origins.keys().cloned().collect();
+                listed.sort();
+                Listing::NotListed(listed)
+            }
         }
     }
 
@@ -325,6 +326,33 @@ impl Metadata {
             age < MISS_TTL
         }
     }
+}
+
+/// `provider_not_listed` for a provider the Gateway's list does not name:
+/// the providers it does name, and a hint when the arguments look swapped
+/// (the workspace id is a provider's name). No advice about the scope: a
+/// wrong name is not fixed by allowing an origin.
+pub(crate) fn unknown_provider(
+    workspace_id: &str,
+    provider: &str,
+    listed: &[String],
+) -> NexusError {
+    let names = match listed.len() {
+        0 => "it lists none".to_owned(),
+        _ => format!("it lists {}", escape(&listed.join(", "))),
+    };
+    let swapped = match listed.iter().any(|name| name == workspace_id) {
+        true => format!(
+            "; `{}` is a provider: are the workspace id and the provider swapped? \
+             The workspace id comes first",
+            escape(workspace_id)
+        ),
+        false => String::new(),
+    };
+    NexusError::provider_not_listed(format!(
+        "the Gateway knows no provider `{}` ({names}){swapped}",
+        escape(provider)
+    ))
 }
 
 /// How to allow `origin` for `provider`, in code and in the environment.
@@ -411,7 +439,7 @@ mod tests {
         assert!(
             guard
                 .check(
-                    "github",
+                    ("ws", "github"),
                     &origin("https://evil.example"),
                     now,
                     join(),
@@ -450,7 +478,7 @@ mod tests {
         assert!(
             guard
                 .check(
-                    "github",
+                    ("ws", "github"),
                     &origin("https://API.github.com:443"),
                     now,
                     join(),
@@ -460,7 +488,7 @@ mod tests {
         );
         let err = guard
             .check(
-                "github",
+                ("ws", "github"),
                 &origin("https://evil.example"),
                 now,
                 join(),
@@ -488,11 +516,15 @@ mod tests {
                 Ok(metadata())
             };
             let api = origin("https://api.github.com");
-            assert!(guard.check("github", &api, now, join(), fetch).is_ok());
+            assert!(
+                guard
+                    .check(("ws", "github"), &api, now, join(), fetch)
+                    .is_ok()
+            );
         }
         assert_eq!(fetches.into_inner(), 1);
         let refused = guard.check(
-            "github",
+            ("ws", "github"),
             &origin("https://evil.example"),
             now,
             join(),
@@ -500,7 +532,7 @@ mod tests {
         );
         assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
         let no_base = guard.check(
-            "google",
+            ("ws", "google"),
             &origin("https://www.googleapis.com"),
             now,
             join(),
@@ -522,7 +554,7 @@ mod tests {
         let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
         let gitlab = origin("https://gitlab.com");
         let check = |at: Instant, listed: bool| {
-            guard.check("gitlab", &gitlab, at, join(), || {
+            guard.check(("ws", "gitlab"), &gitlab, at, join(), || {
                 fetches.set(fetches.get() + 1);
                 Ok(if listed {
                     json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}})
@@ -557,7 +589,7 @@ mod tests {
             origin("https://ghe.example"),
         );
         let check = |at: Instant, api: &Origin| {
-            guard.check("github", api, at, join(), || {
+            guard.check(("ws", "github"), api, at, join(), || {
                 fetches.set(fetches.get() + 1);
                 // The Gateway has moved the provider's API by the second read.
                 Ok(if fetches.get() == 1 {
@@ -583,14 +615,14 @@ mod tests {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let (api, now) = (origin("https://api.github.com"), Instant::now());
         let err = guard
-            .check("github", &api, now, join(), || {
+            .check(("ws", "github"), &api, now, join(), || {
                 Err(NexusError::request_failed("down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "request_failed");
         assert!(
             guard
-                .check("github", &api, now, join(), || Ok(metadata()))
+                .check(("ws", "github"), &api, now, join(), || Ok(metadata()))
                 .is_ok()
         );
     }
