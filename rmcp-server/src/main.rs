@@ -17,7 +17,7 @@ use std::sync::Arc;
 use nexus_sdk::{AsyncNexusClient, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 
 /// The most of an upstream body handed to the model.
@@ -54,7 +54,7 @@ impl Nexus {
         description = "Send an HTTP request with the workspace's credential for a provider \
         (only to that provider's API). Answers the status and up to 256 KiB of the body."
     )]
-    async fn authenticated_fetch(&self, Parameters(args): Parameters<FetchArgs>) -> String {
+    async fn authenticated_fetch(&self, Parameters(args): Parameters<FetchArgs>) -> CallToolResult {
         let mut options = FetchOptions::default().method(args.method.as_deref().unwrap_or("GET"));
         for (name, value) in args.headers.unwrap_or_default() {
             options = options.header(name, value);
@@ -75,11 +75,15 @@ impl Nexus {
         match answer {
             Ok((status, _headers, body)) => {
                 let shown = String::from_utf8_lossy(&body[..body.len().min(RESULT_CAP)]);
-                format!("HTTP {status}\n\n{shown}")
+                CallToolResult::success(vec![ContentBlock::text(format!(
+                    "HTTP {status}\n\n{shown}"
+                ))])
             }
-            // The SDK's message: no secret in it, and it says why (an origin
-            // outside the scope, an unknown provider, a timeout…).
-            Err(e) => format!("error: {e}"),
+            // A tool error (`isError: true`), so the model reads a failure as
+            // one. The text is the SDK's one-line message: no secret in it,
+            // and it says why (an origin outside the scope, an unknown
+            // provider, a timeout…) and what to change.
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
         }
     }
 }

@@ -57,6 +57,7 @@ async fn rmcps_client_drives_the_server() -> Result<(), Box<dyn std::error::Erro
         .call_tool(call(&format!("{}/user", api.url())))
         .await?;
     assert!(text(&inside).starts_with("HTTP 200"), "{}", text(&inside));
+    assert_ne!(inside.is_error, Some(true));
     let sent = api.last_request().expect("the API got the request");
     assert_eq!(sent.header("authorization"), Some("Bearer gho_rmcp"));
     assert_eq!(sent.header("accept"), Some("application/json"));
@@ -64,11 +65,21 @@ async fn rmcps_client_drives_the_server() -> Result<(), Box<dyn std::error::Erro
     let outside = client
         .call_tool(call(&format!("{}/steal", elsewhere.url())))
         .await?;
+    // A failure is a tool error whose text is the SDK's one-line message.
+    assert_eq!(outside.is_error, Some(true), "{}", text(&outside));
     assert!(
-        text(&outside).contains("origin_not_allowed"),
+        text(&outside).starts_with("origin_not_allowed: "),
         "{}",
         text(&outside)
     );
+    assert!(!text(&outside).contains('\n'));
+    let mut unknown = call(&format!("{}/user", api.url()));
+    if let Some(arguments) = unknown.arguments.as_mut() {
+        arguments.insert("provider".into(), json!("gitlab"));
+    }
+    let unknown = client.call_tool(unknown).await?;
+    assert_eq!(unknown.is_error, Some(true), "{}", text(&unknown));
+    assert!(text(&unknown).contains("`gitlab`") && text(&unknown).contains("github"));
     assert_eq!(
         elsewhere.connections(),
         0,
