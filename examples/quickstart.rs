@@ -187,7 +187,12 @@ fn standard_app(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
             let id = started.connection_id.as_str();
             std::thread::scope(|scope| {
                 scope.spawn(|| consent_after_next_poll(gateway, id, polls));
-                client.wait_for_active_with(id, Duration::from_millis(50), Duration::from_secs(300))
+                client.wait_for_active_with_options(
+                    id,
+                    &nexus_sdk::WaitOptions::default()
+                        .interval(Duration::from_millis(50))
+                        .timeout(Duration::from_secs(300)),
+                )
             })?
         }
         None => {

@@ -160,11 +160,17 @@ impl AsyncNexusClient {
             .await
     }
 
-    /// [`NexusClient::wait_for_active_with`].
+    /// 0.3's shorthand, kept so that its callers compile: use
+    /// [`wait_for_active_with_options`](Self::wait_for_active_with_options).
     ///
     /// # Errors
     ///
-    /// As [`NexusClient::wait_for_active_with`].
+    /// As [`NexusClient::wait_for_active_with_options`].
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.4.0",
+        note = "use wait_for_active_with_options(id, &WaitOptions::default().interval(i).timeout(t))"
+    )]
     pub async fn wait_for_active_with(
         &self,
         connection_id: &str,

@@ -143,12 +143,17 @@ impl NexusClient {
         self.wait_for_active_with_options(connection_id, &WaitOptions::default())
     }
 
-    /// [`wait_for_active_with_options`](Self::wait_for_active_with_options)
-    /// with this `interval` and `timeout`.
+    /// 0.3's shorthand, kept so that its callers compile: use
+    /// [`wait_for_active_with_options`](Self::wait_for_active_with_options).
     ///
     /// # Errors
     ///
     /// As [`wait_for_active_with_options`](Self::wait_for_active_with_options).
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.4.0",
+        note = "use wait_for_active_with_options(id, &WaitOptions::default().interval(i).timeout(t))"
+    )]
     pub fn wait_for_active_with(
         &self,
         connection_id: &str,

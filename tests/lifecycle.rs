@@ -86,10 +86,11 @@ fn standard_app_flow_end_to_end() {
     let consent = ureq::get(&started.auth_url).call().unwrap();
     assert_eq!(consent.status(), 200);
     let status = client
-        .wait_for_active_with(
+        .wait_for_active_with_options(
             &started.connection_id,
-            Duration::from_millis(10),
-            Duration::from_secs(5),
+            &nexus_sdk::WaitOptions::default()
+                .interval(Duration::from_millis(10))
+                .timeout(Duration::from_secs(5)),
         )
         .unwrap();
     assert_eq!(status, ConnectionStatus::Active);
@@ -441,7 +442,12 @@ fn wait_for_active_times_out_naming_the_last_status() {
     gateway.add_connection(C, FakeConnection::pending("github", "t", None));
     let started = Instant::now();
     let err = client(&gateway)
-        .wait_for_active_with(C, Duration::from_millis(20), Duration::from_millis(200))
+        .wait_for_active_with_options(
+            C,
+            &nexus_sdk::WaitOptions::default()
+                .interval(Duration::from_millis(20))
+                .timeout(Duration::from_millis(200)),
+        )
         .unwrap_err();
     assert_eq!(
         (err.code.as_str(), err.kind()),
@@ -477,7 +483,12 @@ fn wait_for_active_checks_once_even_with_no_time() {
     let gateway = FakeGateway::start();
     gateway.add_connection(C, FakeConnection::active("github", "t"));
     let status = client(&gateway)
-        .wait_for_active_with(C, Duration::from_secs(1), Duration::ZERO)
+        .wait_for_active_with_options(
+            C,
+            &nexus_sdk::WaitOptions::default()
+                .interval(Duration::from_secs(1))
+                .timeout(Duration::ZERO),
+        )
         .unwrap();
     assert_eq!(status, ConnectionStatus::Active);
 }

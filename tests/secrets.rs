@@ -113,7 +113,12 @@ fn run_everything() -> Vec<String> {
         .unwrap();
     seen.push(format!("{started:?}"));
     client
-        .wait_for_active_with(common::C, Duration::from_millis(5), Duration::from_secs(5))
+        .wait_for_active_with_options(
+            common::C,
+            &nexus_sdk::WaitOptions::default()
+                .interval(Duration::from_millis(5))
+                .timeout(Duration::from_secs(5)),
+        )
         .unwrap();
     let token = client.get_token_by_connection_id(common::C).unwrap();
     seen.push(format!("{token:?}"));

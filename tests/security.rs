@@ -277,7 +277,12 @@ fn extreme_durations_and_unicode_expiries_do_not_panic() {
     }
     gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     let status = client(&gateway)
-        .wait_for_active_with(common::C, Duration::MAX, Duration::MAX)
+        .wait_for_active_with_options(
+            common::C,
+            &nexus_sdk::WaitOptions::default()
+                .interval(Duration::MAX)
+                .timeout(Duration::MAX),
+        )
         .unwrap();
     assert_eq!(status.as_str(), "active");
     for expiry in [
