@@ -371,3 +371,58 @@ impl AsyncNexusClient {
         self.run(move |c| c.send(&cache, &ws, &p, request)).await
     }
 }
+
+/// The async face's bound path: an [`AsyncNexusClient`], a cache, a
+/// workspace and a provider bound together once, as [`Fetcher`](crate::Fetcher)
+/// is for the blocking client. Cheap to clone, `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct AsyncFetcher {
+    client: AsyncNexusClient,
+    cache: Arc<TokenCache>,
+    workspace_id: String,
+    provider: String,
+}
+
+impl AsyncNexusClient {
+    /// An [`AsyncFetcher`] bound to one workspace and provider, sharing `cache`.
+    pub fn fetcher(
+        &self,
+        cache: Arc<TokenCache>,
+        workspace_id: &str,
+        provider: &str,
+    ) -> AsyncFetcher {
+        AsyncFetcher {
+            client: self.clone(),
+            cache,
+            workspace_id: workspace_id.to_owned(),
+            provider: provider.to_owned(),
+        }
+    }
+}
+
+impl AsyncFetcher {
+    /// [`AsyncNexusClient::authenticated_fetch`] for the bound workspace and provider.
+    ///
+    /// # Errors
+    ///
+    /// As [`NexusClient::authenticated_fetch`].
+    pub async fn fetch(
+        &self,
+        url: &str,
+        options: FetchOptions,
+    ) -> Result<FetchResponse, NexusError> {
+        let (ws, provider) = (&self.workspace_id, &self.provider);
+        self.client
+            .authenticated_fetch(&self.cache, ws, provider, url, options)
+            .await
+    }
+
+    /// A `GET` of `url`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NexusClient::authenticated_fetch`].
+    pub async fn get(&self, url: &str) -> Result<FetchResponse, NexusError> {
+        self.fetch(url, FetchOptions::default()).await
+    }
+}

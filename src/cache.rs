@@ -241,7 +241,10 @@ impl TokenCache {
         let now = self.clock.now();
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
         let mut entries = self.entries.write();
-        let list = entries.entry(workspace_id.into()).or_default();
+        // Most workspaces hold one provider's token: no room kept for more.
+        let list = entries
+            .entry(workspace_id.into())
+            .or_insert_with(|| Vec::with_capacity(1));
         list.retain(|e| &*e.provider != provider || (owner != ANYONE && e.owner != owner));
         list.push(Entry {
             provider: provider.into(),

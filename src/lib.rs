@@ -23,6 +23,7 @@ mod fetch;
 mod fetcher;
 mod flight;
 mod gateway;
+pub mod guide;
 mod middleware;
 mod options;
 #[cfg(test)]
@@ -44,7 +45,7 @@ mod wait;
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use async_client::AsyncNexusClient;
+pub use async_client::{AsyncFetcher, AsyncNexusClient};
 pub use authorize::Authorization;
 pub use cache::TokenCache;
 pub use client::NexusClient;

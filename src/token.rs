@@ -1,6 +1,7 @@
 //! [`CachedToken`]: a credential ready to apply to a request, as the cache
 //! holds it. Opaque and cheap to clone: one shared allocation.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,18 +153,22 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// A token's text that is most often a constant (`Bearer`, `Authorization`):
+/// a constant takes no allocation.
+type Text = Cow<'static, str>;
+
 /// A [`CachedToken`]'s fields, as its constructors build them (they hold
 /// every strategy's rules).
 struct Parts {
     access_token: String,
-    token_type: String,
+    token_type: Text,
     expires_at: SystemTime,
-    header_name: String,
-    value_prefix: String,
+    header_name: Text,
+    value_prefix: Text,
     query_param: Option<String>,
     strategy: Strategy,
-    /// `Some` for the strategies that sign each request.
-    signer: Option<Signer>,
+    /// `Some` for the strategies that sign each request (boxed: few tokens sign).
+    signer: Option<Box<Signer>>,
     /// Set when a request that carried this very token got a 401 its user
     /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
     /// every cache holding it then drops it at its next look. Not part of
@@ -189,7 +194,7 @@ impl Parts {
 
     /// What two equal tokens share.
     fn value(&self) -> impl PartialEq + '_ {
-        let texts = [
+        let texts: [&str; 4] = [
             &self.access_token,
             &self.token_type,
             &self.header_name,
@@ -253,10 +258,10 @@ impl CachedToken {
     pub fn bearer(access_token: impl Into<String>, expires_at: SystemTime) -> Self {
         CachedToken::from_parts(Parts {
             access_token: access_token.into(),
-            token_type: "Bearer".to_owned(),
+            token_type: Cow::Borrowed("Bearer"),
             expires_at,
-            header_name: "Authorization".to_owned(),
-            value_prefix: "Bearer ".to_owned(),
+            header_name: Cow::Borrowed("Authorization"),
+            value_prefix: Cow::Borrowed("Bearer "),
             query_param: None,
             strategy: Strategy::OAuth2,
             signer: None,
@@ -274,11 +279,11 @@ impl CachedToken {
         value_prefix: impl Into<String>,
     ) -> Self {
         self.edit(|p| {
-            p.header_name = header_name.into();
-            p.value_prefix = value_prefix.into();
+            p.header_name = Cow::Owned(header_name.into());
+            p.value_prefix = Cow::Owned(value_prefix.into());
             p.token_type = match p.value_prefix.trim() {
                 "" => p.header_name.clone(),
-                trimmed => trimmed.to_owned(),
+                trimmed => Cow::Owned(trimmed.to_owned()),
             };
             p.query_param = None;
             p.strategy = Strategy::Header;
@@ -292,8 +297,8 @@ impl CachedToken {
     pub fn with_query_param(self, name: impl Into<String>) -> Self {
         self.edit(|p| {
             let name = name.into();
-            p.token_type = name.clone();
-            p.value_prefix = String::new();
+            p.token_type = Cow::Owned(name.clone());
+            p.value_prefix = Cow::Borrowed("");
             p.query_param = Some(name);
             p.strategy = Strategy::QueryParam;
             p.signer = None;
@@ -306,11 +311,15 @@ impl CachedToken {
     #[must_use]
     pub fn with_token_type(self, token_type: impl Into<String>) -> Self {
         self.edit(|p| {
-            p.token_type = token_type.into();
-            p.value_prefix = if p.token_type.eq_ignore_ascii_case("bearer") {
-                "Bearer ".to_owned()
+            let token_type: String = token_type.into();
+            p.value_prefix = if token_type.eq_ignore_ascii_case("bearer") {
+                Cow::Borrowed("Bearer ")
             } else {
-                format!("{} ", p.token_type)
+                Cow::Owned(format!("{token_type} "))
+            };
+            p.token_type = match token_type.as_str() {
+                "Bearer" => Cow::Borrowed("Bearer"),
+                _ => Cow::Owned(token_type),
             };
         })
     }
@@ -319,8 +328,8 @@ impl CachedToken {
     /// `base64(user:password)`.
     pub(crate) fn basic_auth(encoded: String, expires_at: SystemTime) -> Self {
         CachedToken::bearer(encoded, expires_at).edit(|p| {
-            p.token_type = "Basic".to_owned();
-            p.value_prefix = "Basic ".to_owned();
+            p.token_type = Cow::Borrowed("Basic");
+            p.value_prefix = Cow::Borrowed("Basic ");
             p.strategy = Strategy::BasicAuth;
         })
     }
@@ -337,17 +346,17 @@ impl CachedToken {
             (p.strategy, p.token_type, p.header_name) = match &signer {
                 Signer::Hmac { algo, .. } => (
                     Strategy::HmacPayload,
-                    format!("HMAC-{}", algo.as_str().to_ascii_uppercase()),
-                    header_name,
+                    Cow::Owned(format!("HMAC-{}", algo.as_str().to_ascii_uppercase())),
+                    Cow::Owned(header_name),
                 ),
                 Signer::AwsSigV4 { .. } => (
                     Strategy::AwsSigV4,
-                    "AWS4-HMAC-SHA256".to_owned(),
-                    "Authorization".to_owned(),
+                    Cow::Borrowed("AWS4-HMAC-SHA256"),
+                    Cow::Borrowed("Authorization"),
                 ),
             };
-            p.value_prefix = String::new();
-            p.signer = Some(signer);
+            p.value_prefix = Cow::Borrowed("");
+            p.signer = Some(Box::new(signer));
         })
     }
 
@@ -405,7 +414,7 @@ impl CachedToken {
 
     /// The request signer of the signing strategies.
     pub(crate) fn signer(&self) -> Option<&Signer> {
-        self.parts.signer.as_ref()
+        self.parts.signer.as_deref()
     }
 
     /// Every secret the token holds, to redact from echoed error text.
