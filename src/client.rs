@@ -16,7 +16,7 @@ use crate::connection::{
 };
 use crate::engine::Engine;
 use crate::error::{NexusError, require};
-use crate::fetch::{FetchOptions, FetchResponse, prepare};
+use crate::fetch::{FetchOptions, FetchResponse};
 use crate::options::NexusClientOptions;
 use crate::redact::{REDACTED, url_for_debug};
 use crate::token::CachedToken;
@@ -409,12 +409,8 @@ impl NexusClient {
         url: &str,
         options: FetchOptions,
     ) -> Result<FetchResponse, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
-        let outgoing = prepare(url, options)?;
-        let budget = self.engine.request_budget(outgoing.timeout, &self.cancel);
         self.engine
-            .run(cache, workspace_id, provider, &outgoing, &budget)
+            .fetch(cache, (workspace_id, provider), url, options, &self.cancel)
     }
 
     /// The engine under the facade, for the other faces.

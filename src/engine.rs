@@ -15,7 +15,9 @@ use crate::budget::{Budget, Cancel};
 use crate::cache::{Lookup, Owner, TokenCache, owner_of};
 use crate::error::{NexusError, Server, require};
 use crate::fetch::send_following_redirects;
-use crate::fetch::{FetchResponse, Outgoing, Parts, check_scoped_parts, credentialed_request};
+use crate::fetch::{
+    FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, credentialed_request, prepare,
+};
 use crate::flight::Call;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
@@ -291,6 +293,23 @@ impl Engine {
             check_scoped_parts(&parts)?;
         }
         self.cached_token(cache, workspace_id, provider, budget)
+    }
+
+    /// `authenticated_fetch`: the caller's URL and options checked, then
+    /// [`run`](Self::run) within `FetchOptions::timeout`, else the client's.
+    pub(crate) fn fetch(
+        &self,
+        cache: &TokenCache,
+        (workspace_id, provider): (&str, &str),
+        url: &str,
+        options: FetchOptions,
+        cancel: &Cancel,
+    ) -> Result<FetchResponse, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        let outgoing = prepare(url, options)?;
+        let budget = self.request_budget(outgoing.timeout, cancel);
+        self.run(cache, workspace_id, provider, &outgoing, &budget)
     }
 
     /// One authenticated request: the credential, the send with its

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::code;
 use crate::redact::{escape, redact};
-use crate::url::Origin;
 
 /// The longest error-body text kept as a message, in bytes.
 const MAX_MESSAGE_BYTES: usize = 512;
@@ -177,7 +176,11 @@ impl NexusError {
     /// The server at `origin` is not a Nexus Gateway, as `why` shows: an
     /// error answer's `http_<status>`, else `invalid_response`. No page text
     /// is quoted.
-    pub(crate) fn not_a_gateway(origin: &Origin, why: &str, status: Option<u16>) -> Self {
+    pub(crate) fn not_a_gateway(
+        origin: &impl fmt::Display,
+        why: &str,
+        status: Option<u16>,
+    ) -> Self {
         let message = format!(
             "the server at {origin} does not look like a Nexus Gateway ({why}); check \
              NEXUS_GATEWAY_URL: it is the Gateway's base URL, without /v1"
@@ -256,7 +259,7 @@ impl NexusError {
     pub(crate) fn reaching(
         self,
         server: Server<'_>,
-        origin: &Origin,
+        origin: &impl fmt::Display,
         limit: (Duration, &str),
     ) -> Self {
         let who = match server {
