@@ -88,23 +88,6 @@ pub(crate) fn format_amz_date(epoch_seconds: i64) -> String {
     format_rfc3339(epoch_seconds).replace(['-', ':'], "")
 }
 
-/// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
-#[cfg(test)]
-pub(crate) fn format_http_date(epoch_seconds: i64) -> String {
-    // Indexed by days since 1970-01-01, a Thursday, modulo 7.
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    let weekday = epoch_seconds.div_euclid(86_400).rem_euclid(7) as usize;
-    let c = Civil::of(epoch_seconds);
-    let (h, m, s) = c.hms;
-    format!(
-        "{}, {:02} {} {:04} {h:02}:{m:02}:{s:02} GMT",
-        WEEKDAYS[weekday],
-        c.day,
-        MONTHS[c.month as usize - 1],
-        c.year
-    )
-}
-
 fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
@@ -272,6 +255,22 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Epoch seconds as an HTTP date (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+    fn format_http_date(epoch_seconds: i64) -> String {
+        // Indexed by days since 1970-01-01, a Thursday, modulo 7.
+        const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        let weekday = epoch_seconds.div_euclid(86_400).rem_euclid(7) as usize;
+        let c = Civil::of(epoch_seconds);
+        let (h, m, s) = c.hms;
+        format!(
+            "{}, {:02} {} {:04} {h:02}:{m:02}:{s:02} GMT",
+            WEEKDAYS[weekday],
+            c.day,
+            MONTHS[c.month as usize - 1],
+            c.year
+        )
+    }
 
     #[test]
     fn epoch_seconds_either_side_of_the_epoch() {

@@ -26,8 +26,6 @@ mod gateway;
 pub mod guide;
 mod middleware;
 mod options;
-#[cfg(test)]
-mod properties;
 mod redact;
 mod redirect;
 mod resolve;
@@ -109,3 +107,7 @@ pub use ureq::http;
 /// ```
 #[cfg(doctest)]
 struct NonExhaustiveChecks;
+
+// Property tests of every parser (test-only).
+#[cfg(test)]
+mod properties;

@@ -1,7 +1,7 @@
 //! The fake Gateway's request handling: faults first, then the api key
 //! check, the rate limiter and the Broker's state, then one function per
 //! route. The answers follow the real Gateway as measured (see the crate's
-//! `docs/fake-gateway.md`).
+//! `docs/testing.md`).
 
 use std::collections::{HashMap, VecDeque};
 use std::thread;
