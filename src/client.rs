@@ -355,6 +355,12 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
+        require("workspace_id", workspace_id)?;
+        require("provider", provider)?;
+        // A hit reads no other clock than the cache's.
+        if let Some(token) = self.engine.fresh_hit(cache, workspace_id, provider) {
+            return Ok(token);
+        }
         let budget = self.engine.gateway_budget(&self.cancel);
         self.engine
             .cached_token(cache, workspace_id, provider, &budget)

@@ -217,9 +217,9 @@ impl Engine {
         error
     }
 
-    /// The pair's fresh cached token (not due for renewal), if any: what the
-    /// async face answers without leaving its runtime.
-    #[cfg(feature = "tokio")]
+    /// The pair's fresh cached token (not due for renewal), if any: a hit,
+    /// answered before a call's budget is set (and, on the async face,
+    /// without leaving the runtime).
     pub(crate) fn fresh_hit(
         &self,
         cache: &TokenCache,
