@@ -4,7 +4,6 @@
 //! its work at the next step it can stop at.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ureq::http::{Request, Response};
 
@@ -157,28 +156,6 @@ impl AsyncNexusClient {
         connection_id: &str,
     ) -> Result<ConnectionStatus, NexusError> {
         self.wait_for_active_with_options(connection_id, &WaitOptions::default())
-            .await
-    }
-
-    /// 0.3's shorthand, kept so that its callers compile: use
-    /// [`wait_for_active_with_options`](Self::wait_for_active_with_options).
-    ///
-    /// # Errors
-    ///
-    /// As [`NexusClient::wait_for_active_with_options`].
-    #[doc(hidden)]
-    #[deprecated(
-        since = "0.4.0",
-        note = "use wait_for_active_with_options(id, &WaitOptions::default().interval(i).timeout(t))"
-    )]
-    pub async fn wait_for_active_with(
-        &self,
-        connection_id: &str,
-        interval: Duration,
-        timeout: Duration,
-    ) -> Result<ConnectionStatus, NexusError> {
-        let options = WaitOptions::default().interval(interval).timeout(timeout);
-        self.wait_for_active_with_options(connection_id, &options)
             .await
     }
 

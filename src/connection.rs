@@ -164,15 +164,12 @@ impl RequestConnectionInput {
 
     /// The JSON body of `POST /v1/request-connection`.
     pub(crate) fn to_json(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("user_id".into(), self.user_id.clone().into());
-        body.insert("provider_name".into(), self.provider_name.clone().into());
-        body.insert("scopes".into(), self.scopes.clone().into());
-        body.insert("return_url".into(), self.return_url.clone().into());
+        let mut body = serde_json::json!({"user_id": self.user_id, "provider_name": self.provider_name,
+            "scopes": self.scopes, "return_url": self.return_url});
         if let Some(metadata) = self.metadata.as_ref().filter(|m| !m.is_empty()) {
-            body.insert("metadata".into(), Value::Object(metadata.clone()));
+            body["metadata"] = Value::Object(metadata.clone());
         }
-        Value::Object(body)
+        body
     }
 }
 

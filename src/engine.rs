@@ -241,8 +241,6 @@ impl Engine {
         provider: &str,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
         let current = match cache.lookup(self.owner, workspace_id, provider) {
             Lookup::Fresh(token) => {
                 log::debug!(

@@ -32,32 +32,41 @@ pub(crate) enum Strategy {
 }
 
 impl Strategy {
-    /// Every strategy, for [`parse`](Strategy::parse).
-    const ALL: [Strategy; 6] = [
-        Strategy::OAuth2,
-        Strategy::Header,
-        Strategy::BasicAuth,
-        Strategy::QueryParam,
-        Strategy::HmacPayload,
-        Strategy::AwsSigV4,
+    /// Every strategy and the Broker's name for it.
+    const NAMES: [(Strategy, &'static str); 6] = [
+        (Strategy::OAuth2, "oauth2"),
+        (Strategy::Header, "header"),
+        (Strategy::BasicAuth, "basic_auth"),
+        (Strategy::QueryParam, "query_param"),
+        (Strategy::HmacPayload, "hmac_payload"),
+        (Strategy::AwsSigV4, "aws_sigv4"),
     ];
 
     /// The strategy the Broker names `name`.
     pub(crate) fn parse(name: &str) -> Option<Strategy> {
-        Strategy::ALL.into_iter().find(|s| s.as_str() == name)
+        parse_name(&Strategy::NAMES, name)
     }
 
     /// The Broker's name for it.
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Strategy::OAuth2 => "oauth2",
-            Strategy::Header => "header",
-            Strategy::BasicAuth => "basic_auth",
-            Strategy::QueryParam => "query_param",
-            Strategy::HmacPayload => "hmac_payload",
-            Strategy::AwsSigV4 => "aws_sigv4",
-        }
+        name_of(&Strategy::NAMES, self)
     }
+}
+
+/// The value a table names `name`.
+fn parse_name<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
+    table
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(value, _)| *value)
+}
+
+/// `value`'s name in a table that names every value.
+fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], value: T) -> &'static str {
+    table
+        .iter()
+        .find(|(v, _)| *v == value)
+        .map_or("", |(_, n)| n)
 }
 
 /// The hash of an `hmac_payload` signature (`config.algo`).
@@ -68,19 +77,15 @@ pub(crate) enum HmacAlgo {
 }
 
 impl HmacAlgo {
+    const NAMES: [(HmacAlgo, &'static str); 2] =
+        [(HmacAlgo::Sha256, "sha256"), (HmacAlgo::Sha1, "sha1")];
+
     pub(crate) fn parse(name: &str) -> Option<HmacAlgo> {
-        match name {
-            "sha256" => Some(HmacAlgo::Sha256),
-            "sha1" => Some(HmacAlgo::Sha1),
-            _ => None,
-        }
+        parse_name(&HmacAlgo::NAMES, name)
     }
 
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            HmacAlgo::Sha256 => "sha256",
-            HmacAlgo::Sha1 => "sha1",
-        }
+        name_of(&HmacAlgo::NAMES, self)
     }
 }
 
@@ -94,19 +99,15 @@ pub(crate) enum SigEncoding {
 }
 
 impl SigEncoding {
+    const NAMES: [(SigEncoding, &'static str); 2] =
+        [(SigEncoding::Hex, "hex"), (SigEncoding::Base64, "base64")];
+
     pub(crate) fn parse(name: &str) -> Option<SigEncoding> {
-        match name {
-            "hex" => Some(SigEncoding::Hex),
-            "base64" => Some(SigEncoding::Base64),
-            _ => None,
-        }
+        parse_name(&SigEncoding::NAMES, name)
     }
 
     pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            SigEncoding::Hex => "hex",
-            SigEncoding::Base64 => "base64",
-        }
+        name_of(&SigEncoding::NAMES, self)
     }
 }
 
@@ -239,6 +240,11 @@ impl Parts {
 /// assert_eq!((key.header_name(), key.header_value().as_str()), ("X-API-Key", "k-123"));
 /// ```
 #[derive(Clone)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(into = "TokenRecord", try_from = "TokenRecord")
+)]
 pub struct CachedToken {
     parts: Arc<Parts>,
 }
@@ -477,7 +483,7 @@ impl fmt::Debug for CachedToken {
 
 /// `CachedToken` as serde sees it: flat, with the expiry in epoch seconds.
 #[cfg(feature = "serde")]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct TokenRecord {
     access_token: String,
     token_type: String,
@@ -502,32 +508,25 @@ struct TokenRecord {
 }
 
 #[cfg(feature = "serde")]
-impl serde::Serialize for CachedToken {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl From<CachedToken> for TokenRecord {
+    fn from(token: CachedToken) -> TokenRecord {
         // Capped as the resolver caps it, so that what is written reads back.
         let latest = LATEST_EXPIRY_SECS as f64;
-        let since = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH);
-        let seconds = match since(self.parts.expires_at) {
+        let seconds = match token.expires_at().duration_since(std::time::UNIX_EPOCH) {
             Ok(after) => after.as_secs_f64(),
             Err(before) => -before.duration().as_secs_f64(),
         };
-        let expires_at = seconds.clamp(-latest, latest);
         let mut record = TokenRecord {
-            access_token: self.access_token().to_owned(),
-            token_type: self.token_type().to_owned(),
-            expires_at,
-            header_name: self.header_name().to_owned(),
-            value_prefix: self.value_prefix().to_owned(),
-            query_param: self.query_param().map(str::to_owned),
-            strategy: self.strategy().to_owned(),
-            algo: None,
-            encoding: None,
-            access_key: None,
-            session_token: None,
-            region: None,
-            service: None,
+            access_token: token.access_token().to_owned(),
+            token_type: token.token_type().to_owned(),
+            expires_at: seconds.clamp(-latest, latest),
+            header_name: token.header_name().to_owned(),
+            value_prefix: token.value_prefix().to_owned(),
+            query_param: token.query_param().map(str::to_owned),
+            strategy: token.strategy().to_owned(),
+            ..TokenRecord::default()
         };
-        match self.signer() {
+        match token.signer() {
             None => {}
             Some(Signer::Hmac { algo, encoding }) => {
                 record.algo = Some(algo.as_str().to_owned());
@@ -545,20 +544,21 @@ impl serde::Serialize for CachedToken {
                 record.service = Some(service.clone());
             }
         }
-        record.serialize(serializer)
+        record
     }
 }
 
+/// Reading a record back checks that the strategy and its parameters agree.
 #[cfg(feature = "serde")]
-impl<'de> serde::Deserialize<'de> for CachedToken {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let r = TokenRecord::deserialize(deserializer)?;
-        let expires_at = expiry_from_seconds(r.expires_at)
-            .ok_or_else(|| D::Error::custom("expires_at is not a time in epoch seconds"))?;
-        let missing = |what: &str| D::Error::custom(format!("{} token has no {what}", r.strategy));
+impl TryFrom<TokenRecord> for CachedToken {
+    type Error = String;
+
+    fn try_from(r: TokenRecord) -> Result<CachedToken, String> {
+        let expires_at =
+            expiry_from_seconds(r.expires_at).ok_or("expires_at is not a time in epoch seconds")?;
+        let missing = |what: &str| format!("{} token has no {what}", r.strategy);
         let strategy = Strategy::parse(&r.strategy)
-            .ok_or_else(|| D::Error::custom(format!("unknown strategy `{}`", r.strategy)))?;
+            .ok_or_else(|| format!("unknown strategy `{}`", r.strategy))?;
         let secret = r.access_token;
         let token = |secret| CachedToken::bearer(secret, expires_at);
         Ok(match strategy {
@@ -583,9 +583,10 @@ impl<'de> serde::Deserialize<'de> for CachedToken {
                 else {
                     return Err(missing("access_key, region and service"));
                 };
+                let session_token = r.session_token;
                 let signer = Signer::AwsSigV4 {
                     access_key,
-                    session_token: r.session_token,
+                    session_token,
                     region,
                     service,
                 };

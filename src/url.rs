@@ -239,22 +239,11 @@ fn form_encode_into(out: &mut String, s: &str) {
     }
 }
 
-/// A form-encoded name or value, decoded (`+` is a space).
+/// A form-encoded name or value, decoded (`+` is a space), lossily: a
+/// malformed escape stays as written, invalid UTF-8 becomes U+FFFD.
 fn form_decode(s: &str) -> String {
-    percent_decode(s, true)
-}
-
-/// `%XX` escapes decoded (and `+` as a space when `plus` is set), lossily:
-/// a malformed escape stays as written, invalid UTF-8 becomes U+FFFD.
-pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
-    let spaced;
-    let s = if plus && s.contains('+') {
-        spaced = s.replace('+', " ");
-        spaced.as_str()
-    } else {
-        s
-    };
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
+    let spaced = s.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// `uri` with `pairs` appended to its query, form-encoded.

@@ -135,21 +135,13 @@ fn a_new_token_takes_the_last_ones_credential_off_the_request() {
         "the old signature is gone"
     );
     // …and a query-parameter key replaces a header key, and the reverse.
-    gateway.add_provider(
-        "ws",
-        "q",
-        FakeProvider::header("X-Key", None, "k1").api_base_url(&upstream.url()),
-    );
     let mut request = Request::get(&url).body(Vec::new()).unwrap();
     client
         .authorize(&cache, "ws", "q", &mut request)
         .unwrap()
         .rejected();
-    gateway.add_provider(
-        "ws",
-        "q",
-        FakeProvider::query_param("key", "k2").api_base_url(&upstream.url()),
-    );
+    let query_key = FakeProvider::query_param("key", "k2").api_base_url(&upstream.url());
+    gateway.add_provider("ws", "q", query_key);
     let _auth = client.authorize(&cache, "ws", "q", &mut request).unwrap();
     assert!(!request.headers().contains_key("x-key"));
     assert_eq!(request.uri().query(), Some("key=k2"));
@@ -157,11 +149,7 @@ fn a_new_token_takes_the_last_ones_credential_off_the_request() {
         .authorize(&cache, "ws", "q", &mut request)
         .unwrap()
         .rejected();
-    gateway.add_provider(
-        "ws",
-        "q",
-        FakeProvider::header("X-Key", None, "k3").api_base_url(&upstream.url()),
-    );
+    gateway.add_provider("ws", "q", key("k3"));
     let _auth = client.authorize(&cache, "ws", "q", &mut request).unwrap();
     assert_eq!(request.uri().query(), None, "the query key is gone");
     assert_eq!(request.headers()["x-key"], "k3");

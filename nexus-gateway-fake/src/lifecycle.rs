@@ -130,17 +130,18 @@ fn broker_error(state: &State, status: u16, code: &str, message: &str) -> Reply 
     error_reply(status, code, message)
 }
 
+/// The Broker's refusal of an id that is not a UUID.
+fn not_a_uuid(state: &State) -> Reply {
+    let message = "connection id must be a UUID";
+    broker_error(state, 400, "invalid_connection_id", message)
+}
+
 pub(crate) fn connection_route(state: &mut State, route: Route, id: &str) -> Reply {
     if route == Route::CheckConnection {
         return check(state, id);
     }
     if !is_uuid(id) {
-        return broker_error(
-            state,
-            400,
-            "invalid_connection_id",
-            "connection id must be a UUID",
-        );
+        return not_a_uuid(state);
     }
     let Some(connection) = state.connections.get(id) else {
         return broker_error(state, 404, "connection_not_found", "connection not found");
@@ -197,12 +198,7 @@ fn refresh(state: &mut State, id: &str) -> Reply {
 /// not own the connection; idempotent otherwise.
 pub(crate) fn revoke(state: &mut State, id: &str, workspace_id: Option<String>) -> Reply {
     if !is_uuid(id) {
-        return broker_error(
-            state,
-            400,
-            "invalid_connection_id",
-            "connection id must be a UUID",
-        );
+        return not_a_uuid(state);
     }
     let owned = |c: &FakeConnection| {
         workspace_id
