@@ -111,6 +111,8 @@ impl Middleware for NexusMiddleware {
         let Some(mut config) = first.middleware_config().map(|c| c.max_redirects(0)) else {
             return Err(refused(not_in_an_agent()));
         };
+        // Within the call's budget, beside (never instead of) the agent's own timeouts.
+        config = config.timeout_per_call(budget.left());
         // A default agent took its proxy from the environment, for every
         // scheme and loopback too: both tries go the crate's way instead.
         if ureq::Proxy::try_from_env().is_some() {

@@ -271,6 +271,33 @@ fn the_client_timeout_bounds_the_whole_send_too() {
     );
 }
 
+#[test]
+fn the_middleware_keeps_both_tries_within_the_clients_timeout() {
+    let (gateway, upstream, _) = setup(FakeProvider::oauth2("gho").rotating());
+    let client = NexusClient::new(
+        NexusClientOptions::new(gateway.url()).timeout(Duration::from_millis(900)),
+    )
+    .unwrap();
+    // An agent with no timeout of its own, and an API slower than the budget.
+    upstream.set_latency(Duration::from_secs(3));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .middleware(client.middleware(Arc::new(TokenCache::new()), "ws", "api"))
+        .build()
+        .into();
+    let started = Instant::now();
+    assert!(
+        agent
+            .get(format!("{}/user", upstream.url()))
+            .call()
+            .is_err()
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1150),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 // --- R9: settings that are silently wrong ---
 
 #[test]
