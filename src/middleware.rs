@@ -37,6 +37,9 @@ use crate::token::CachedToken;
 ///   client's own transport (its timeout, TLS and proxies), not the agent's.
 /// - The body is read into memory first (a signature covers it, and a 401
 ///   sends it again).
+/// - **One budget.** The resolve, both tries and the re-resolve between them
+///   share the client's `timeout`: the agent's try gets what is left as a
+///   per-call timeout, beside the agent's own timeouts (never instead of them).
 /// - **Proxies.** An agent built with ureq's defaults takes one proxy from
 ///   the environment (`ALL_PROXY`, `HTTPS_PROXY` or `HTTP_PROXY`) for every
 ///   scheme, loopback included. Whenever the environment names a proxy,
