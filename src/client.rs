@@ -110,6 +110,9 @@ impl NexusClient {
             None,
             Some(&input.to_json()),
         )?;
+        if body.get("authUrl").is_none() && body.get("connection_id").is_none() {
+            return Err(self.not_a_gateway("authUrl"));
+        }
         RequestConnectionResponse::from_json(&body)
     }
 
@@ -283,17 +286,19 @@ impl NexusClient {
         RevokeResult::from_json(&body)
     }
 
-    /// Checks that the Gateway answers: `GET /health`, `Ok` on any 2xx.
+    /// Checks that the Gateway answers: `GET /health`, `Ok` on a 2xx with
+    /// the Gateway's `{"status": …}`.
     ///
     /// # Errors
     ///
-    /// The Gateway's error for a non-2xx answer, or a transport error.
+    /// The Gateway's error for a non-2xx answer, a transport error, or
+    /// `invalid_response` when the server does not look like a Nexus Gateway.
     pub fn health(&self) -> Result<(), NexusError> {
-        let budget = self.engine.gateway_budget(&self.cancel);
-        let gateway = self.engine.gateway();
-        gateway
-            .call(Method::GET, "/health", None, None, &budget)
-            .map(drop)
+        let body = self.gateway_call(Method::GET, "/health", None, None)?;
+        match body.get("status") {
+            Some(_) => Ok(()),
+            None => Err(self.not_a_gateway("status")),
+        }
     }
 
     /// Resolves the workspace's current token for `provider` from the
@@ -452,6 +457,12 @@ impl NexusClient {
             .call_json(method, path, query, body, &budget)
     }
 
+    /// A Gateway answer without the key every Gateway sends on that route.
+    fn not_a_gateway(&self, key: &str) -> NexusError {
+        let why = format!("its answer has no `{key}`, which every Nexus Gateway sends");
+        NexusError::not_a_gateway(self.engine.gateway().origin(), &why, None)
+    }
+
     fn token_unchecked(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
         let path = format!("/v1/token/{}", encode_path_segment(connection_id));
         TokenResponse::from_json(self.gateway_call(Method::GET, &path, None, None)?)
@@ -463,9 +474,8 @@ impl NexusClient {
             encode_path_segment(connection_id)
         );
         let body = self.gateway_call(Method::GET, &path, None, None)?;
-        Ok(ConnectionStatus::from(
-            required_str(&body, "status")?.as_str(),
-        ))
+        let status = required_str(&body, "status").map_err(|_| self.not_a_gateway("status"))?;
+        Ok(ConnectionStatus::from(status.as_str()))
     }
 }
 

@@ -130,6 +130,26 @@ fn a_server_that_is_not_a_gateway_is_named_as_such_without_its_page() {
         );
         one_line(&err.message);
     }
+    // The lifecycle calls say so too.
+    let client = client_of(&api.url());
+    let err = client
+        .check_connection("3f1b2c4d-0000-4000-8000-00000000000c")
+        .unwrap_err();
+    assert!(
+        err.message.contains("does not look like a Nexus Gateway"),
+        "{err}"
+    );
+    let input = nexus_sdk::RequestConnectionInput::new("u", "github").return_url("https://a/");
+    let err = client.request_connection(&input).unwrap_err();
+    assert!(
+        err.message.contains("does not look like a Nexus Gateway"),
+        "{err}"
+    );
+    let err = client_of(&page.url()).health().unwrap_err();
+    assert!(
+        err.message.contains("does not look like a Nexus Gateway"),
+        "{err}"
+    );
 }
 
 #[test]
