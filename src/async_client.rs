@@ -17,6 +17,7 @@ use crate::connection::{
 };
 use crate::error::NexusError;
 use crate::fetch::{FetchOptions, FetchResponse, Parts};
+use crate::fetcher::Fetcher;
 use crate::token::CachedToken;
 use crate::wait::WaitOptions;
 
@@ -353,12 +354,7 @@ impl AsyncNexusClient {
 /// workspace and a provider bound together once, as [`Fetcher`](crate::Fetcher)
 /// is for the blocking client. Cheap to clone, `Send + Sync`.
 #[derive(Debug, Clone)]
-pub struct AsyncFetcher {
-    client: AsyncNexusClient,
-    cache: Arc<TokenCache>,
-    workspace_id: String,
-    provider: String,
-}
+pub struct AsyncFetcher(Fetcher);
 
 impl AsyncNexusClient {
     /// An [`AsyncFetcher`] bound to one workspace and provider, sharing `cache`.
@@ -368,12 +364,7 @@ impl AsyncNexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> AsyncFetcher {
-        AsyncFetcher {
-            client: self.clone(),
-            cache,
-            workspace_id: workspace_id.to_owned(),
-            provider: provider.to_owned(),
-        }
+        AsyncFetcher(self.client.fetcher(cache, workspace_id, provider))
     }
 }
 
@@ -388,9 +379,11 @@ impl AsyncFetcher {
         url: &str,
         options: FetchOptions,
     ) -> Result<FetchResponse, NexusError> {
-        let (ws, provider) = (&self.workspace_id, &self.provider);
-        self.client
-            .authenticated_fetch(&self.cache, ws, provider, url, options)
+        let Fetcher { client, cache, .. } = &self.0;
+        let (ws, provider) = (&self.0.workspace_id, &self.0.provider);
+        let client = AsyncNexusClient::new(client.clone());
+        client
+            .authenticated_fetch(cache, ws, provider, url, options)
             .await
     }
 

@@ -11,7 +11,7 @@ use crate::client::NexusClient;
 use crate::error::NexusError;
 use crate::fetch::{Parts, apply_credential, from_request};
 use crate::token::CachedToken;
-use crate::url::{Origin, check_tls_available, parse_http_url, with_query_param};
+use crate::url::{Origin, http_target, with_query_param};
 
 /// The credential [`NexusClient::authorize`] put on a request.
 ///
@@ -53,10 +53,7 @@ impl fmt::Debug for Authorization {
 
 /// A request's URI, checked as `authenticated_fetch` checks a URL, and its origin.
 pub(crate) fn target<B>(request: &Request<B>) -> Result<(Uri, Origin), NexusError> {
-    let uri = parse_http_url(&request.uri().to_string(), "the request's URI")?;
-    check_tls_available(&uri, "the request's URI")?;
-    let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
-    Ok((uri, origin))
+    http_target(&request.uri().to_string(), "the request's URI")
 }
 
 /// Where an earlier [`authorize`](NexusClient::authorize) put a credential

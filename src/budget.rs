@@ -16,6 +16,25 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::error::NexusError;
 
+/// Refuses a zero timeout, or one too long to add to an `Instant` (`times`
+/// over, for a call that may spend it several times), naming the setting.
+pub(crate) fn check_timeout(
+    timeout: Duration,
+    times: u32,
+    setting: &str,
+) -> Result<(), NexusError> {
+    if timeout.is_zero()
+        || Instant::now()
+            .checked_add(timeout.saturating_mul(times))
+            .is_none()
+    {
+        return Err(NexusError::invalid_input(format!(
+            "{setting} must be more than zero and small enough to add to an Instant"
+        )));
+    }
+    Ok(())
+}
+
 /// A call's cancellation: unarmed for the blocking client (every check
 /// passes, every wait is a plain sleep), armed by the async face.
 #[derive(Clone, Default)]

@@ -188,22 +188,22 @@ impl TokenCache {
     /// expiry (then it is dropped): the one stored last, by
     /// [`set`](Self::set) or by a client's resolve.
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        match self.look(None, workspace_id, provider) {
+        match self.lookup(None, workspace_id, provider) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
     }
 
     /// The token `owner` may use for the pair (its own, or one stored for
-    /// anyone, whichever was stored last) and whether it is due for renewal.
-    pub(crate) fn lookup(&self, owner: Owner, workspace_id: &str, provider: &str) -> Lookup {
-        self.look(Some(owner), workspace_id, provider)
-    }
-
-    /// The last stored usable entry of the pair that `owner` may use (any,
-    /// for `None`); entries past their eviction instant, or rejected by an
-    /// upstream, are dropped.
-    fn look(&self, owner: Option<Owner>, workspace_id: &str, provider: &str) -> Lookup {
+    /// anyone, whichever was stored last; any owner's, for `None`) and
+    /// whether it is due for renewal. Entries past their eviction instant,
+    /// or rejected by an upstream, are dropped.
+    pub(crate) fn lookup(
+        &self,
+        owner: Option<Owner>,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Lookup {
         let now = self.clock.now();
         self.maybe_purge(now);
         let may_use = |e: &Entry| {
@@ -355,7 +355,7 @@ impl TokenCache {
     ) -> Result<CachedToken, NexusError> {
         let key = (owner, workspace_id.to_owned(), provider.to_owned());
         let current = join.current;
-        let load = || match self.lookup(owner, workspace_id, provider) {
+        let load = || match self.lookup(Some(owner), workspace_id, provider) {
             // Stored by a flight that landed between our look and this one.
             Lookup::Fresh(token) => Ok((token, false)),
             Lookup::Renew(token) if current.is_none() => Ok((token, false)),
@@ -510,7 +510,7 @@ mod tests {
         cache.set("w", "p", mine.clone());
         assert!(cache.get("w", "p").unwrap().same_entry(&mine));
         for owner in [ME, OTHER] {
-            match cache.lookup(owner, "w", "p") {
+            match cache.lookup(Some(owner), "w", "p") {
                 Lookup::Fresh(t) => assert!(t.same_entry(&mine)),
                 _ => panic!("the stored token is every client's"),
             }
@@ -522,9 +522,9 @@ mod tests {
     fn a_resolved_token_is_only_its_clients() {
         let cache = TokenCache::new();
         resolve(&cache, ME, "gateway-a");
-        assert!(matches!(cache.lookup(OTHER, "w", "p"), Lookup::Miss));
+        assert!(matches!(cache.lookup(Some(OTHER), "w", "p"), Lookup::Miss));
         resolve(&cache, OTHER, "gateway-b");
-        let seen = |owner| match cache.lookup(owner, "w", "p") {
+        let seen = |owner| match cache.lookup(Some(owner), "w", "p") {
             Lookup::Fresh(t) => t.access_token().to_owned(),
             _ => String::new(),
         };
@@ -586,7 +586,7 @@ mod tests {
             CachedToken::bearer("old", start + Duration::from_secs(3630)),
         );
         offset.store(3_400, Ordering::Relaxed); // inside the last 5 minutes before the buffer
-        let current = match cache.lookup(ME, "w", "p") {
+        let current = match cache.lookup(Some(ME), "w", "p") {
             Lookup::Renew(t) => t,
             _ => panic!("due for renewal"),
         };
@@ -594,7 +594,7 @@ mod tests {
         let kept = cache.resolve_once(ME, "w", "p", join(Some(current)), fail);
         assert_eq!(kept.unwrap().access_token(), "old");
         assert!(
-            matches!(cache.lookup(ME, "w", "p"), Lookup::Renew(_)),
+            matches!(cache.lookup(Some(ME), "w", "p"), Lookup::Renew(_)),
             "still due"
         );
     }

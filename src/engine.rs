@@ -11,7 +11,7 @@ use serde_json::Value;
 use ureq::Body;
 use ureq::http::{Method, Response};
 
-use crate::budget::{Budget, Cancel};
+use crate::budget::{Budget, Cancel, check_timeout};
 use crate::cache::{Lookup, Owner, TokenCache, owner_of};
 use crate::error::{NexusError, Server, require};
 use crate::fetch::send_following_redirects;
@@ -55,15 +55,7 @@ impl Engine {
     /// The engine for `options`, checked.
     pub(crate) fn new(options: &NexusClientOptions) -> Result<Engine, NexusError> {
         let timeout = options.timeout;
-        if timeout.is_zero()
-            || Instant::now()
-                .checked_add(timeout.saturating_mul(4))
-                .is_none()
-        {
-            return Err(NexusError::invalid_input(
-                "timeout must be more than zero and small enough to add to an Instant",
-            ));
-        }
+        check_timeout(timeout, 4, CLIENT_TIMEOUT)?;
         let retry = options.retry_policy.normalized();
         let transport = Transport::new(timeout);
         let gateway = Gateway::new(
@@ -226,7 +218,7 @@ impl Engine {
         workspace_id: &str,
         provider: &str,
     ) -> Option<CachedToken> {
-        match cache.lookup(self.owner, workspace_id, provider) {
+        match cache.lookup(Some(self.owner), workspace_id, provider) {
             Lookup::Fresh(token) => Some(token),
             Lookup::Renew(_) | Lookup::Miss => None,
         }
@@ -241,7 +233,7 @@ impl Engine {
         provider: &str,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        let current = match cache.lookup(self.owner, workspace_id, provider) {
+        let current = match cache.lookup(Some(self.owner), workspace_id, provider) {
             Lookup::Fresh(token) => {
                 log::debug!(
                     target: LOG_TARGET,

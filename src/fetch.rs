@@ -3,18 +3,18 @@
 //! credential kept on its origin, and [`Fetcher`].
 
 use std::fmt;
+use std::time::Duration;
 use std::time::SystemTime;
-use std::time::{Duration, Instant};
 
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
-use crate::budget::Budget;
+use crate::budget::{Budget, check_timeout};
 use crate::error::NexusError;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
 use crate::token::CachedToken;
 use crate::transport::{ReadError, Transport, read_capped};
-use crate::url::{Origin, check_tls_available, parse_http_url, with_query_pairs, with_query_param};
+use crate::url::{Origin, http_target, with_query_pairs, with_query_param};
 
 /// Response headers: case-insensitive names, repeated headers kept (the
 /// [`http`](crate::http) crate's `HeaderMap`).
@@ -205,9 +205,7 @@ impl Outgoing {
 /// URL: an absolute http(s) URI this build can reach.
 pub(crate) fn from_request(request: Request<Vec<u8>>) -> Result<Outgoing, NexusError> {
     let (parts, body) = request.into_parts();
-    let uri = parse_http_url(&parts.uri.to_string(), "the request's URI")?;
-    let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
-    check_tls_available(&uri, "the request's URI")?;
+    let (uri, origin) = http_target(&parts.uri.to_string(), "the request's URI")?;
     Ok(Outgoing {
         method: parts.method,
         uri,
@@ -227,15 +225,10 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         ));
     }
     if let Some(timeout) = options.timeout {
-        if timeout.is_zero() || Instant::now().checked_add(timeout).is_none() {
-            return Err(NexusError::invalid_input(
-                "a request timeout must be more than zero and small enough to add to an Instant",
-            ));
-        }
+        check_timeout(timeout, 1, "FetchOptions::timeout")?;
     }
-    let uri = with_query_pairs(parse_http_url(url, "url")?, &options.query)?;
-    let origin = Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("url has no host"))?;
-    check_tls_available(&uri, "url")?;
+    let (uri, origin) = http_target(url, "url")?;
+    let uri = with_query_pairs(uri, &options.query)?;
     let method = if options.method.is_empty() {
         Method::GET
     } else {

@@ -24,10 +24,10 @@ use crate::fetch::{FetchOptions, FetchResponse};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Fetcher {
-    client: NexusClient,
-    cache: Arc<TokenCache>,
-    workspace_id: String,
-    provider: String,
+    pub(crate) client: NexusClient,
+    pub(crate) cache: Arc<TokenCache>,
+    pub(crate) workspace_id: String,
+    pub(crate) provider: String,
 }
 
 impl NexusClient {

@@ -113,7 +113,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         load: &mut dyn FnMut() -> Result<T, NexusError>,
         keep: &dyn Fn(T) -> T,
     ) -> Result<T, NexusError> {
-        let mut landing = Landing {
+        let mut guard = LeaderGuard {
             flights: self,
             key,
             flight,
@@ -123,17 +123,17 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         };
         let result = load();
         if result.is_err() && (call.abandoned)() {
-            landing.state = Some(State::Abandoned);
+            guard.state = Some(State::Abandoned);
             return result;
         }
         // Kept under the flights' lock: ordered against a `detach`.
         let flights = self.flights.lock();
         let result = match result {
-            Ok(value) if !landing.flight.detached.load(Ordering::SeqCst) => Ok(keep(value)),
+            Ok(value) if !guard.flight.detached.load(Ordering::SeqCst) => Ok(keep(value)),
             other => other,
         };
         drop(flights);
-        landing.state = Some(State::Landed(result.clone()));
+        guard.state = Some(State::Landed(result.clone()));
         result
     }
 
@@ -167,17 +167,17 @@ impl<K, T> std::fmt::Debug for SingleFlight<K, T> {
     }
 }
 
-/// Lands the leader's flight when the leader is done, panicking or not:
-/// retires it (only this flight: after a detach the key may name a newer
+/// The leader's guard: when the leader is done, panicking or not, it
+/// retires the flight (only this one: after a detach the key may name a newer
 /// one) and wakes its waiters.
-struct Landing<'a, K: Eq + Hash, T> {
+struct LeaderGuard<'a, K: Eq + Hash, T> {
     flights: &'a SingleFlight<K, T>,
     key: &'a K,
     flight: Arc<Flight<T>>,
     state: Option<State<T>>,
 }
 
-impl<K: Eq + Hash, T> Drop for Landing<'_, K, T> {
+impl<K: Eq + Hash, T> Drop for LeaderGuard<'_, K, T> {
     fn drop(&mut self) {
         {
             let mut flights = self.flights.flights.lock();

@@ -15,7 +15,7 @@ use crate::redact::escape;
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
 use crate::transport::{ReadError, Transport, never_sent, read_capped, read_some};
-use crate::url::{Origin, check_tls_available, parse_http_url};
+use crate::url::{Origin, http_target};
 
 /// The largest Gateway answer the SDK reads.
 pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
@@ -60,10 +60,7 @@ impl Gateway {
         if base_url.is_empty() {
             return Err(NexusError::blank("gateway_url"));
         }
-        let uri = parse_http_url(&base_url, "gateway_url")?;
-        let origin =
-            Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("gateway_url has no host"))?;
-        check_tls_available(&uri, "gateway_url")?;
+        let (uri, origin) = http_target(&base_url, "gateway_url")?;
         let api_key = match key {
             "" => None,
             key => {

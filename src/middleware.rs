@@ -2,7 +2,6 @@
 //! ureq 3's public middleware API (the Rust counterpart of Go's
 //! `RoundTripper`).
 
-use std::fmt;
 use std::io::{self, Read};
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use crate::client::NexusClient;
 use crate::code;
 use crate::error::NexusError;
 use crate::fetch::{Outgoing, credentialed_request, from_request};
+use crate::fetcher::Fetcher;
 use crate::token::CachedToken;
 
 /// Middleware for any [`ureq::Agent`]: every request the agent sends gets
@@ -67,13 +67,8 @@ use crate::token::CachedToken;
 /// assert_eq!(answer.status(), 200);
 /// # Ok::<(), nexus_sdk::NexusError>(())
 /// ```
-#[derive(Clone)]
-pub struct NexusMiddleware {
-    client: NexusClient,
-    cache: Arc<TokenCache>,
-    workspace_id: String,
-    provider: String,
-}
+#[derive(Clone, Debug)]
+pub struct NexusMiddleware(Fetcher);
 
 impl NexusClient {
     /// A [`NexusMiddleware`] for (`workspace_id`, `provider`), sharing `cache`.
@@ -83,12 +78,7 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> NexusMiddleware {
-        NexusMiddleware {
-            client: self.clone(),
-            cache,
-            workspace_id: workspace_id.to_owned(),
-            provider: provider.to_owned(),
-        }
+        NexusMiddleware(self.fetcher(cache, workspace_id, provider))
     }
 }
 
@@ -103,10 +93,8 @@ impl Middleware for NexusMiddleware {
         body.into_reader().read_to_end(&mut bytes)?;
         let extensions = parts.extensions.clone();
         let outgoing = from_request(Request::from_parts(parts, bytes)).map_err(refused)?;
-        let budget = self
-            .client
-            .engine()
-            .request_budget(None, self.client.cancel());
+        let client = &self.0.client;
+        let budget = client.engine().request_budget(None, client.cancel());
         let token = self.token(&outgoing, &budget)?;
         let mut first = with_body(credentialed(&outgoing, &token)?, &outgoing);
         *first.extensions_mut() = extensions;
@@ -119,7 +107,7 @@ impl Middleware for NexusMiddleware {
         // A default agent took its proxy from the environment, for every
         // scheme and loopback too: both tries go the crate's way instead.
         if ureq::Proxy::try_from_env().is_some() {
-            config = config.proxy(self.client.engine().proxy_for(&outgoing.uri));
+            config = config.proxy(client.engine().proxy_for(&outgoing.uri));
         }
         let first = config.build();
         match next.handle(first) {
@@ -132,10 +120,11 @@ impl Middleware for NexusMiddleware {
 
 impl NexusMiddleware {
     fn token(&self, outgoing: &Outgoing, budget: &Budget) -> Result<CachedToken, ureq::Error> {
-        let (ws, provider) = (&self.workspace_id, &self.provider);
-        self.client
-            .engine()
-            .credential(&self.cache, ws, provider, outgoing.parts(), budget)
+        let Fetcher { client, cache, .. } = &self.0;
+        let (ws, provider) = (&self.0.workspace_id, &self.0.provider);
+        let engine = client.engine();
+        engine
+            .credential(cache, ws, provider, outgoing.parts(), budget)
             .map_err(refused)
     }
 
@@ -151,11 +140,9 @@ impl NexusMiddleware {
     ) -> Result<Response<Body>, ureq::Error> {
         refused_token.reject();
         let fresh = self.token(outgoing, budget)?;
-        let answer = self
-            .client
-            .engine()
-            .send_once(outgoing, &fresh, &self.provider, budget)
-            .map_err(refused)?;
+        let engine = self.0.client.engine();
+        let answer = engine.send_once(outgoing, &fresh, &self.0.provider, budget);
+        let answer = answer.map_err(refused)?;
         let status = answer.status().as_u16();
         if statuses_are_errors && status >= 400 {
             return Err(ureq::Error::StatusCode(status));
@@ -201,14 +188,4 @@ fn refused(error: NexusError) -> ureq::Error {
 
 fn not_in_an_agent() -> NexusError {
     NexusError::invalid_input("NexusMiddleware runs only inside a ureq agent's middleware chain")
-}
-
-impl fmt::Debug for NexusMiddleware {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NexusMiddleware")
-            .field("client", &self.client)
-            .field("workspace_id", &self.workspace_id)
-            .field("provider", &self.provider)
-            .finish_non_exhaustive()
-    }
 }

@@ -53,7 +53,7 @@ pub(crate) fn token_from_resolve(
     };
     // The key under `credential_field` (else `api_key`), after
     // `credentials.access_token` and the top-level `access_token`.
-    let keyed = || {
+    let api_key_token = || {
         let field = config.text("credential_field");
         let secret = access_token(
             body,
@@ -74,7 +74,7 @@ pub(crate) fn token_from_resolve(
             let name = config.text("header_name");
             // A missing prefix is empty (Broker semantics), and so may a given one be.
             let prefix = config.raw_str("value_prefix").unwrap_or("");
-            keyed()?.with_header(name.as_deref().unwrap_or("Authorization"), prefix)
+            api_key_token()?.with_header(name.as_deref().unwrap_or("Authorization"), prefix)
         }
         Strategy::BasicAuth => {
             CachedToken::basic_auth(basic_auth(credentials, &config)?, expires_at)
@@ -83,7 +83,7 @@ pub(crate) fn token_from_resolve(
             let param = config.text("param_name").ok_or_else(|| {
                 NexusError::invalid_response("query_param strategy has no param_name")
             })?;
-            keyed()?.with_query_param(param)
+            api_key_token()?.with_query_param(param)
         }
         Strategy::HmacPayload | Strategy::AwsSigV4 => {
             signing(strategy, credentials, &config, expires_at)?

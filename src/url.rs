@@ -141,6 +141,16 @@ pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
     parsed.map_err(|_| NexusError::invalid_input(format!("{what} is not a valid URL")))
 }
 
+/// [`parse_http_url`], then the URL's origin, with TLS in this build for an
+/// `https://` one: the target of a request or the Gateway.
+pub(crate) fn http_target(url: &str, what: &str) -> Result<(Uri, Origin), NexusError> {
+    let uri = parse_http_url(url, what)?;
+    check_tls_available(&uri, what)?;
+    let origin = Origin::of(&uri)
+        .ok_or_else(|| NexusError::invalid_input(format!("{what} has no host")))?;
+    Ok((uri, origin))
+}
+
 /// Refuses userinfo, a missing or non-ASCII host, and a bad port.
 fn check_authority(authority: &str, what: &str) -> Result<(), NexusError> {
     if authority.contains('@') {
