@@ -146,8 +146,8 @@ pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
 pub(crate) fn http_target(url: &str, what: &str) -> Result<(Uri, Origin), NexusError> {
     let uri = parse_http_url(url, what)?;
     check_tls_available(&uri, what)?;
-    let origin = Origin::of(&uri)
-        .ok_or_else(|| NexusError::invalid_input(format!("{what} has no host")))?;
+    let origin =
+        Origin::of(&uri).ok_or_else(|| NexusError::invalid_input(format!("{what} has no host")))?;
     Ok((uri, origin))
 }
 
