@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{capture_logs, log_lines_with, wait_until};
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Route};
 use nexus_sdk::http::Request;
 use nexus_sdk::{AsyncNexusClient, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 
@@ -123,7 +123,7 @@ fn a_current_thread_runtime_stays_responsive_while_four_slow_calls_run() {
 fn a_dropped_future_starts_no_upstream_request() {
     let gateway = FakeGateway::start();
     gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_d"));
-    gateway.push_fault_for(Route::Resolve, Fault::Delay(Duration::from_millis(300)));
+    let hold = gateway.hold_next(Route::Resolve);
     let upstream = FakeUpstream::start();
     let client = async_client(&gateway);
     let cache = Arc::new(TokenCache::new());
@@ -138,9 +138,10 @@ fn a_dropped_future_starts_no_upstream_request() {
             })
         };
         until(|| gateway.requests(Route::Resolve) == 1).await;
-        call.abort(); // drops the future while its resolve is at the Gateway
+        call.abort(); // drops the future while its resolve is held at the Gateway
         assert!(call.await.unwrap_err().is_cancelled());
     });
+    drop(hold);
     // The resolve already sent runs to its answer and lands in the cache;
     // the step after it, the upstream request, never starts.
     wait_until(|| cache.get("ws", "github").is_some());

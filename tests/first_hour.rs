@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream, Route};
 use nexus_sdk::{ErrorKind, FetchOptions, NexusClient, NexusClientOptions, TokenCache, code};
 
 fn client_of(url: &str) -> NexusClient {
@@ -59,7 +59,7 @@ fn a_gateway_that_is_down_or_slow_is_named_with_what_to_check() {
     one_line(&err.message);
 
     // A slow Gateway: the limit that ran out and the option that sets it.
-    gateway.set_latency(Duration::from_secs(5));
+    let _held = gateway.hold_next(Route::Resolve);
     let client = NexusClient::new(
         NexusClientOptions::new(gateway.url()).timeout(Duration::from_millis(300)),
     )

@@ -2,6 +2,8 @@
 //! and the request parts other than the URL that must not move or reveal
 //! the credential. Each test fails on 0.2.
 
+mod common;
+
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{
     CredentialScope, ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError,
@@ -240,13 +242,16 @@ fn two_api_keys_on_one_gateway_keep_separate_entries() {
 #[test]
 fn concurrent_resolves_of_two_clients_do_not_share_a_flight() {
     let (one, two, a, b) = two_gateways();
-    // Slow resolves, so the two flights overlap.
-    one.set_latency(std::time::Duration::from_millis(200));
-    two.set_latency(std::time::Duration::from_millis(200));
+    // Both resolves are held at their Gateways at once: the flights overlap.
+    let holds = (one.hold_next(Route::Resolve), two.hold_next(Route::Resolve));
     let cache = TokenCache::new();
     let (got_a, got_b) = std::thread::scope(|s| {
         let a = s.spawn(|| token_of(&a, &cache));
         let b = s.spawn(|| token_of(&b, &cache));
+        common::wait_until(|| {
+            one.requests(Route::Resolve) == 1 && two.requests(Route::Resolve) == 1
+        });
+        drop(holds);
         (a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!((got_a.as_str(), got_b.as_str()), ("gho_one", "gho_two"));

@@ -162,15 +162,16 @@ fn a_slow_key_does_not_hold_up_another() {
     let gateway = FakeGateway::start();
     gateway.add_provider("ws-1", "slow", FakeProvider::oauth2("s"));
     gateway.add_provider("ws-1", "fast", FakeProvider::oauth2("f"));
-    gateway.push_fault_for(Route::Resolve, Fault::Delay(Duration::from_millis(2500)));
+    let hold = gateway.hold_next(Route::Resolve);
     let client = client(&gateway);
     let cache = TokenCache::new();
     thread::scope(|s| {
         let slow = s.spawn(|| client.get_cached_token(&cache, "ws-1", "slow"));
         wait_until(|| gateway.requests(Route::Resolve) == 1);
+        // The slow key's resolve is held at the Gateway until `hold` is dropped.
         assert_eq!(token_of(&client, &cache, "ws-1", "fast"), "f");
-        // An order, not a duration: the fast key did not wait for the slow one.
-        assert!(!slow.is_finished(), "the fast key waited for the slow one");
+        assert!(!slow.is_finished(), "held until released");
+        drop(hold);
         assert_eq!(slow.join().unwrap().unwrap().access_token(), "s");
     });
 }
@@ -734,13 +735,13 @@ fn rotation_setup() -> (FakeGateway, NexusClient, Arc<TokenCache>, TestClock) {
 fn at_rotation_one_caller_renews_and_the_others_keep_the_current_token() {
     let (gateway, client, cache, clock) = rotation_setup();
     clock.advance(Duration::from_secs(50));
-    gateway.set_latency(Duration::from_secs(3));
+    let hold = gateway.hold_next(Route::Resolve);
     let renewer = {
         let (client, cache) = (client.clone(), Arc::clone(&cache));
         thread::spawn(move || client.get_cached_token(&cache, "ws", "p").unwrap())
     };
     wait_until(|| gateway.requests(Route::Resolve) == 2);
-    // The renewal is at the Gateway for 3 s: everyone else keeps tok-1.
+    // The renewal is held at the Gateway: everyone else keeps tok-1.
     let others: Vec<_> = (0..7)
         .map(|_| {
             let (client, cache) = (client.clone(), Arc::clone(&cache));
@@ -755,8 +756,9 @@ fn at_rotation_one_caller_renews_and_the_others_keep_the_current_token() {
         2,
         "one renewal, not eight"
     );
+    assert!(!renewer.is_finished(), "the renewal is still held");
+    drop(hold);
     assert_eq!(renewer.join().unwrap().access_token(), "tok-2");
-    gateway.set_latency(Duration::ZERO);
     assert_eq!(
         client
             .get_cached_token(&cache, "ws", "p")

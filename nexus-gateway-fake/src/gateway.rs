@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 
 use crate::broker::{Broker, RateLimit};
 use crate::fault::Fault;
+use crate::hold::{Hold, Holds};
 use crate::lifecycle::is_uuid;
 use crate::provider::{FakeConnection, FakeProvider};
 use crate::request::RecordedRequest;
@@ -101,6 +102,35 @@ impl FakeGateway {
     /// Wait this long before every answer.
     pub fn set_latency(&self, latency: Duration) {
         self.state.lock().latency = latency;
+    }
+
+    /// Holds the next request to `route` at the Gateway, after it is counted
+    /// and before it is answered, until the returned [`Hold`] is dropped: a
+    /// flight kept open for as long as a test needs, not for a guessed
+    /// duration. Later requests to the route pass; holds queue up, one
+    /// request each.
+    ///
+    /// ```
+    /// use nexus_gateway_fake::{FakeGateway, FakeProvider, Route};
+    /// use nexus_sdk::{NexusClient, NexusClientOptions};
+    ///
+    /// let gateway = FakeGateway::start();
+    /// gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_x"));
+    /// let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+    /// let hold = gateway.hold_next(Route::Resolve);
+    /// std::thread::scope(|s| {
+    ///     let resolving = s.spawn(|| client.resolve_token("ws", "github"));
+    ///     while gateway.requests(Route::Resolve) == 0 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     assert!(!resolving.is_finished(), "held at the Gateway");
+    ///     drop(hold);
+    ///     assert!(resolving.join().unwrap().is_ok());
+    /// });
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    pub fn hold_next(&self, route: Route) -> Hold {
+        Holds::hold(&self.state.lock().holds, Some(route))
     }
 
     /// The next request, on any route, meets `fault`. Faults queue up.
@@ -242,7 +272,7 @@ impl FakeGateway {
     /// `attention`, `revoked`, …, and 404 for an unknown id), as a Gateway
     /// that could tell would. Off by default: the real Gateway answers
     /// `active` or `failed` only. For testing code written for such a
-    /// Gateway (and [`WaitOptions::stop_on_failed`](crate::WaitOptions::stop_on_failed)).
+    /// Gateway (and [`WaitOptions::stop_on_failed`](nexus_sdk::WaitOptions::stop_on_failed)).
     pub fn report_connection_status(&self, yes: bool) {
         self.state.lock().report_status = yes;
     }

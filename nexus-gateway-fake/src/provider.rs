@@ -236,7 +236,7 @@ impl FakeProvider {
     }
 
     /// The provider's API base URL, as `GET /v1/providers/metadata` reports
-    /// it (the origin [`CredentialScope::provider_api`](crate::CredentialScope::provider_api) allows).
+    /// it (the origin [`CredentialScope::provider_api`](nexus_sdk::CredentialScope::provider_api) allows).
     pub fn api_base_url(mut self, url: &str) -> FakeProvider {
         self.api_base_url = Some(url.to_owned());
         self

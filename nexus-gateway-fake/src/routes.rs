@@ -4,6 +4,7 @@
 //! `docs/testing.md`).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::broker::{Broker, RateLimit, broker_down, reserialise};
 use crate::fault::{Fault, fault_reply};
+use crate::hold::Holds;
 use crate::lifecycle;
 use crate::provider::{FakeConnection, FakeProvider};
 use crate::request::{RecordedRequest, percent_decode};
@@ -48,6 +50,7 @@ pub(crate) struct State {
     pub(crate) broker: Broker,
     pub(crate) broker_timeout: Duration,
     pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) holds: Arc<Holds>,
 }
 
 impl Default for State {
@@ -72,6 +75,7 @@ impl Default for State {
             broker: Broker::Healthy,
             broker_timeout: GATEWAY_BROKER_TIMEOUT,
             rate_limit: None,
+            holds: Arc::default(),
         }
     }
 }
@@ -164,6 +168,8 @@ pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     if !latency.is_zero() {
         thread::sleep(latency);
     }
+    let holds = Arc::clone(&state.lock().holds);
+    holds.wait(Some(route));
     if let Some(reply) = fault.and_then(fault_reply) {
         return reply;
     }

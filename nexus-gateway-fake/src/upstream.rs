@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::hold::{Hold, Holds};
 use crate::request::RecordedRequest;
 use crate::server::{HttpServer, Reply};
 
@@ -51,6 +52,7 @@ struct State {
     rejected: HashSet<String>,
     verifier: Option<Verifier>,
     latency: Duration,
+    holds: Arc<Holds>,
 }
 
 /// A check of each request's credential: `false` answers 401.
@@ -138,6 +140,14 @@ impl FakeUpstream {
         self.state.lock().latency = latency;
     }
 
+    /// Holds the next request, after it is recorded and before it is
+    /// answered, until the returned [`Hold`] is dropped; holds queue up, one
+    /// request each. With one hold per caller, a test sees every call at the
+    /// API at once: concurrency shown by an event, not by a duration.
+    pub fn hold_next(&self) -> Hold {
+        Holds::hold(&self.state.lock().holds, None)
+    }
+
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().requests.clone()
@@ -155,13 +165,18 @@ impl FakeUpstream {
 }
 
 fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
-    let latency = state.lock().latency;
+    let (latency, holds) = {
+        let mut state = state.lock();
+        state.requests.push(request.clone());
+        (state.latency, Arc::clone(&state.holds))
+    };
     if !latency.is_zero() {
         thread::sleep(latency);
     }
+    holds.wait(None);
     let verifier = state.lock().verifier.clone();
     let refused = verifier.is_some_and(|verify| !verify(&request));
-    let mut state = state.lock();
+    let state = state.lock();
     let rejected = refused
         || state.rejected.iter().any(|token| {
             request
@@ -184,7 +199,6 @@ fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
             .header("Content-Type", "application/json")
             .body(body.to_string())
     };
-    state.requests.push(request);
     Reply::Answer {
         status: reply.status,
         headers: reply.headers,
