@@ -3,8 +3,7 @@
 //! credential kept on its origin, and [`Fetcher`].
 
 use std::fmt;
-use std::time::Duration;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
