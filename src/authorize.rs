@@ -1,15 +1,15 @@
-//! The credential on a request built with any client: [`NexusClient::authorize`]
-//! (apply, then send it yourself) and [`NexusClient::send`] (apply and send
-//! through the crate's transport), over the `http` crate's types.
+//! The credential on a request built with any client:
+//! [`NexusClient::authorize`] (apply, then send it yourself), over the
+//! `http` crate's types.
 
 use std::fmt;
 
-use ureq::http::{Request, Response, StatusCode, Uri};
+use ureq::http::{Request, Uri};
 
 use crate::cache::TokenCache;
 use crate::client::NexusClient;
 use crate::error::NexusError;
-use crate::fetch::{Parts, apply_credential, from_request};
+use crate::fetch::{Parts, apply_credential};
 use crate::token::CachedToken;
 use crate::url::{Origin, http_target, with_query_param};
 
@@ -160,54 +160,10 @@ impl NexusClient {
             origin: &origin,
             headers: request.headers(),
         };
-        let budget = self.engine().request_budget(None, self.cancel());
+        let budget = self.engine().request_budget(None);
         let token = self
             .engine()
             .credential(cache, workspace_id, provider, parts, &budget)?;
         apply_to(token, uri, request)
-    }
-
-    /// [`authorize`](Self::authorize) and send, through the crate's own
-    /// transport, with `authenticated_fetch`'s rules: redirects followed
-    /// with the credential kept on its origin, a 401 from that origin
-    /// re-resolved once, the body read up to `max_upstream_body`.
-    ///
-    /// ```
-    /// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
-    /// # use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
-    /// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));
-    /// # let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
-    /// # let url = format!("{}/repos", api.url());
-    /// let request = nexus_sdk::http::Request::post(&url)
-    ///     .header("content-type", "application/json")
-    ///     .body(br#"{"name":"x"}"#.to_vec())
-    ///     .unwrap();
-    /// let response = client.send(&TokenCache::new(), "ws-1", "github", request)?;
-    /// assert_eq!(response.status(), 200);
-    /// # Ok::<(), nexus_sdk::NexusError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`authorize`](Self::authorize) and
-    /// [`authenticated_fetch`](Self::authenticated_fetch); every HTTP status
-    /// is an `Ok` answer.
-    pub fn send(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-        request: Request<Vec<u8>>,
-    ) -> Result<Response<Vec<u8>>, NexusError> {
-        let outgoing = from_request(request)?;
-        let budget = self.engine().request_budget(None, self.cancel());
-        let (status, headers, body) =
-            self.engine()
-                .run(cache, workspace_id, provider, &outgoing, &budget)?;
-        let mut response = Response::new(body);
-        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-        *response.headers_mut() = headers;
-        Ok(response)
     }
 }

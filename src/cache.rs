@@ -1,15 +1,14 @@
 //! [`TokenCache`]: access tokens per (workspace, provider), evicted a
-//! buffer before they expire: one map behind one lock, with single-flight
-//! resolution of misses.
+//! buffer before they expire: one map behind one mutex, with single-flight
+//! resolution of misses and renewal in each token's refresh window.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
-use crate::clock::Clock;
 use crate::error::NexusError;
 use crate::flight::{Call, SingleFlight};
 use crate::token::CachedToken;
@@ -22,23 +21,33 @@ pub(crate) type Owner = u64;
 /// The owner of the tokens an application stores itself: usable by every client.
 pub(crate) const ANYONE: Owner = 0;
 
+/// Renewals one token may cost: its resolve and at most these two more
+/// Gateway calls, however often it is used.
+const MAX_RENEWALS: u8 = 2;
+
+/// A purge scans the map at most once per this many uses, or once per as
+/// many uses as the map holds entries, whichever is more.
+const USES_PER_PURGE: usize = 64;
+
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
 ///
 /// `get` drops and misses a token once `now > expires_at - buffer`, so a
 /// token is never handed out in the last `buffer` (30 s by default) of its
 /// life. Share it by reference or in an `Arc`: it is one map behind one
-/// `parking_lot` read-write lock, never held across network I/O. Keys are
-/// the pair itself: `("a:b", "c")` and `("a", "b:c")` are different entries.
+/// `parking_lot` mutex, never held across network I/O. Keys are the pair
+/// itself: `("a:b", "c")` and `("a", "b:c")` are different entries.
 ///
 /// What [`set`](Self::set) stores is what the next [`get`](Self::get)
-/// returns, and what every client then uses. A token a
+/// returns, and what every client then uses; a resolve already under way
+/// for the pair does not overwrite it when it lands. A token a
 /// [`NexusClient`](crate::NexusClient) resolved belongs to that client (its
 /// Gateway URL and api key): a client of another Gateway, or with another
 /// api key, never gets it and keeps its own entry for the pair. `get`,
 /// `delete` and `len` see every entry, whoever it belongs to.
 ///
-/// Entries past their eviction instant are purged as the cache is used (on
-/// every store, and every few reads), so its memory follows the live set.
+/// Entries past their eviction instant are purged as the cache is used,
+/// once per as many uses as it holds entries (at least 64), so its memory
+/// follows the live set and no store or read pays for the whole map.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -54,16 +63,24 @@ pub(crate) const ANYONE: Owner = 0;
 /// ```
 pub struct TokenCache {
     buffer: Duration,
-    clock: Clock,
-    /// Workspace → its entries (a few providers, a few owners each).
-    entries: RwLock<HashMap<Box<str>, Vec<Entry>>>,
-    /// No entry is due for eviction before this instant (ms since the epoch).
-    earliest: AtomicU64,
-    /// Reads since the last purge attempt, across every thread.
-    reads: AtomicU32,
-    /// Resolves under way, one per (owner, workspace, provider); each lands
-    /// a token and whether it was resolved (and so is to be stored).
+    /// The wall clock: the system's, or a test's.
+    clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
+    map: Mutex<Map>,
+    /// Resolves under way, one lock per (owner, workspace, provider); each
+    /// lands a token and whether it was resolved (and so is to be stored).
     flights: SingleFlight<(Owner, String, String), (CachedToken, bool)>,
+}
+
+/// The entries, and what the purge needs to stay cheap.
+struct Map {
+    /// Workspace → its entries (a few providers, a few owners each).
+    entries: HashMap<Box<str>, Vec<Entry>>,
+    /// How many entries `entries` holds.
+    len: usize,
+    /// No entry is due for eviction before this instant (`None`: no entry).
+    earliest: Option<SystemTime>,
+    /// Reads and stores since the last purge.
+    uses: usize,
 }
 
 /// One stored token.
@@ -75,6 +92,8 @@ struct Entry {
     refresh_at: SystemTime,
     /// …and no longer handed out after this one.
     evict_at: SystemTime,
+    /// Renewals tried that brought no fresher token.
+    renewals: u8,
 }
 
 impl Entry {
@@ -92,9 +111,6 @@ pub(crate) enum Lookup {
     /// Nothing usable.
     Miss,
 }
-
-/// One purge attempt every this many reads, once something may be due.
-const READS_PER_PURGE: u32 = 64;
 
 /// When a stored token is due: renewed from the first instant, no longer
 /// handed out after the second.
@@ -115,10 +131,14 @@ pub(crate) fn due_times(
     (evict_at - window, evict_at)
 }
 
-/// `t` in milliseconds since the epoch (0 before it).
-fn millis(t: SystemTime) -> u64 {
-    let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    u64::try_from(ms).unwrap_or(u64::MAX)
+/// When a token whose renewals brought nothing fresher `renewals` times is
+/// renewed next: at half the time it has left, and never after the last.
+fn retry_at(renewals: u8, evict_at: SystemTime, now: SystemTime) -> SystemTime {
+    let left = evict_at.duration_since(now).unwrap_or_default();
+    match renewals < MAX_RENEWALS {
+        true => now + left / 2,
+        false => evict_at + Duration::from_nanos(1),
+    }
 }
 
 /// The owner id of a client's cache entries: a hash of its Gateway URL and
@@ -141,13 +161,24 @@ impl TokenCache {
     /// An empty cache that evicts tokens `buffer` before they expire
     /// (Python `TokenCache(buffer_seconds=…)`).
     pub fn with_buffer(buffer: Duration) -> Self {
-        TokenCache::on_clock(buffer, Clock::default())
+        TokenCache {
+            buffer,
+            clock: None,
+            map: Mutex::new(Map {
+                entries: HashMap::new(),
+                len: 0,
+                earliest: None,
+                uses: 0,
+            }),
+            flights: SingleFlight::default(),
+        }
     }
 
     /// An empty cache that evicts tokens `buffer` before they expire and
     /// reads the time from `now` instead of the system clock: what a test
     /// moves forward to see expiry, renewal and purge without sleeping
-    /// (`nexus_gateway_fake::TestClock` is one).
+    /// (`nexus_gateway_fake::TestClock` is one). A client using this cache
+    /// reads the age of the provider listing from it too.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -170,18 +201,17 @@ impl TokenCache {
         buffer: Duration,
         now: impl Fn() -> SystemTime + Send + Sync + 'static,
     ) -> Self {
-        TokenCache::on_clock(buffer, Clock::from_fn(now))
+        TokenCache {
+            clock: Some(Arc::new(now)),
+            ..TokenCache::with_buffer(buffer)
+        }
     }
 
-    fn on_clock(buffer: Duration, clock: Clock) -> Self {
-        TokenCache {
-            buffer,
-            clock,
-            entries: RwLock::new(HashMap::new()),
-            earliest: AtomicU64::new(u64::MAX),
-            reads: AtomicU32::new(0),
-            flights: SingleFlight::default(),
-        }
+    /// The time now, on the cache's clock.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock
+            .as_ref()
+            .map_or_else(SystemTime::now, |now| now())
     }
 
     /// The pair's token, unless it is missing or within the buffer of its
@@ -204,70 +234,115 @@ impl TokenCache {
         workspace_id: &str,
         provider: &str,
     ) -> Lookup {
-        let now = self.clock.now();
-        self.maybe_purge(now);
+        let now = self.now();
         let may_use = |e: &Entry| {
             &*e.provider == provider && owner.is_none_or(|o| e.owner == o || e.owner == ANYONE)
         };
-        let mut stale = false;
-        {
-            let entries = self.entries.read();
-            let found = entries.get(workspace_id).into_iter().flatten();
-            for entry in found.rev().filter(|e| may_use(e)) {
-                if !entry.is_usable(now) {
-                    stale = true;
-                } else if now < entry.refresh_at {
-                    return Lookup::Fresh(entry.token.clone());
-                } else {
-                    return Lookup::Renew(entry.token.clone());
-                }
+        let mut map = self.map.lock();
+        map.used(now);
+        let (mut stale, mut lookup) = (false, Lookup::Miss);
+        let found = map.entries.get(workspace_id).into_iter().flatten();
+        for e in found.rev().filter(|e| may_use(e)) {
+            if !e.is_usable(now) {
+                stale = true;
+                continue;
             }
+            lookup = match now < e.refresh_at {
+                true => Lookup::Fresh(e.token.clone()),
+                false => Lookup::Renew(e.token.clone()),
+            };
+            break;
         }
         if stale {
-            self.remove(workspace_id, |e| may_use(e) && !e.is_usable(now));
+            map.remove(workspace_id, |e| may_use(e) && !e.is_usable(now));
         }
-        Lookup::Miss
+        lookup
     }
 
     /// Stores `token` for the pair, for every client: it replaces every
-    /// entry of the pair, whoever resolved it.
+    /// entry of the pair, whoever resolved it, and a resolve of the pair
+    /// under way when it is stored does not overwrite it.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
-        self.store(ANYONE, workspace_id, provider, token);
+        self.detach(workspace_id, provider, || {
+            self.store(ANYONE, workspace_id, provider, token, None);
+        });
     }
 
     /// Stores `token` as `owner`'s entry for the pair (an application's
-    /// token replaces every owner's).
-    fn store(&self, owner: Owner, workspace_id: &str, provider: &str, token: CachedToken) {
-        let now = self.clock.now();
-        let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
-        let mut entries = self.entries.write();
+    /// token replaces every owner's). A renewal's token no fresher than the
+    /// `renewed` one it replaces keeps its count of renewals, one more.
+    fn store(
+        &self,
+        owner: Owner,
+        workspace_id: &str,
+        provider: &str,
+        token: CachedToken,
+        renewed: Option<&CachedToken>,
+    ) {
+        let now = self.now();
+        let (mut refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
+        let mut map = self.map.lock();
+        map.used(now);
+        let mut renewals = 0;
+        if let Some(renewed) = renewed.filter(|r| token.expires_at() <= r.expires_at()) {
+            let list = map.entries.get(workspace_id).into_iter().flatten();
+            let before = list
+                .filter(|e| e.token.same_entry(renewed))
+                .map(|e| e.renewals);
+            renewals = before.max().unwrap_or(0).saturating_add(1);
+            refresh_at = retry_at(renewals, evict_at, now);
+        }
+        map.remove(workspace_id, |e| {
+            &*e.provider == provider && (owner == ANYONE || e.owner == owner || e.owner == ANYONE)
+        });
         // Most workspaces hold one provider's token: no room kept for more.
-        let list = entries
+        let list = map
+            .entries
             .entry(workspace_id.into())
             .or_insert_with(|| Vec::with_capacity(1));
-        list.retain(|e| &*e.provider != provider || (owner != ANYONE && e.owner != owner));
         list.push(Entry {
             provider: provider.into(),
             owner,
             token,
             refresh_at,
             evict_at,
+            renewals,
         });
-        self.earliest.fetch_min(millis(evict_at), Ordering::Relaxed);
-        Self::purge(&mut entries, &self.earliest, now);
+        map.len += 1;
+        map.earliest = Some(map.earliest.map_or(evict_at, |e| e.min(evict_at)));
+    }
+
+    /// A renewal of `current` failed: the next is tried at half the time it
+    /// has left, and after [`MAX_RENEWALS`] none is.
+    fn renewal_failed(&self, workspace_id: &str, current: &CachedToken) {
+        let now = self.now();
+        let mut map = self.map.lock();
+        let list = map.entries.get_mut(workspace_id).into_iter().flatten();
+        for entry in list.filter(|e| e.token.same_entry(current)) {
+            entry.renewals = entry.renewals.saturating_add(1);
+            entry.refresh_at = retry_at(entry.renewals, entry.evict_at, now);
+        }
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
     /// already under way are returned to their callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
-        self.flights
-            .detach_where(|(_, ws, p)| ws == workspace_id && p == provider);
-        self.remove(workspace_id, |e| &*e.provider == provider);
+        self.detach(workspace_id, provider, || {
+            let mut map = self.map.lock();
+            map.remove(workspace_id, |e| &*e.provider == provider);
+        });
+    }
+
+    /// Runs `then` with every resolve of the pair under way, every
+    /// client's, detached: none of them is stored, before or after `then`.
+    fn detach(&self, workspace_id: &str, provider: &str, then: impl FnOnce()) {
+        let matches = |(_, ws, p): &(Owner, String, String)| ws == workspace_id && p == provider;
+        self.flights.detach_where(matches, then);
     }
 
     /// How many tokens are stored, fresh or not yet purged.
     pub fn len(&self) -> usize {
-        self.entries.read().values().map(Vec::len).sum()
+        self.map.lock().len
     }
 
     /// Whether no token is stored.
@@ -277,115 +352,107 @@ impl TokenCache {
 
     /// Forgets the pair's token only if it is still the entry `token` came
     /// from (not merely the same text), so that many threads meeting the
-    /// same rejected token drop it once. Returns whether it was dropped.
+    /// same rejected token drop it once.
     pub(crate) fn delete_entry(
         &self,
         owner: Owner,
         workspace_id: &str,
         provider: &str,
         token: &CachedToken,
-    ) -> bool {
+    ) {
         let mine = |e: &Entry| e.owner == owner || e.owner == ANYONE;
-        self.remove(workspace_id, |e| {
+        self.map.lock().remove(workspace_id, |e| {
             &*e.provider == provider && mine(e) && e.token.same_entry(token)
-        }) > 0
-    }
-
-    /// Removes the workspace's entries that match; how many.
-    fn remove(&self, workspace_id: &str, matches: impl Fn(&Entry) -> bool) -> usize {
-        let mut entries = self.entries.write();
-        let Some(list) = entries.get_mut(workspace_id) else {
-            return 0;
-        };
-        let before = list.len();
-        list.retain(|e| !matches(e));
-        let removed = before - list.len();
-        if list.is_empty() {
-            entries.remove(workspace_id);
-        }
-        removed
-    }
-
-    /// Every [`READS_PER_PURGE`] reads once some entry may be due, a purge,
-    /// if the write lock is free at once: a read never waits for it.
-    fn maybe_purge(&self, now: SystemTime) {
-        if millis(now) <= self.earliest.load(Ordering::Relaxed)
-            || self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_PURGE != 0
-        {
-            return;
-        }
-        if let Some(mut entries) = self.entries.try_write() {
-            Self::purge(&mut entries, &self.earliest, now);
-        }
-    }
-
-    /// Drops every entry past its eviction instant, once one may be.
-    fn purge(entries: &mut HashMap<Box<str>, Vec<Entry>>, earliest: &AtomicU64, now: SystemTime) {
-        if millis(now) <= earliest.load(Ordering::Relaxed) {
-            return;
-        }
-        let mut next = u64::MAX;
-        entries.retain(|_, list| {
-            list.retain(|e| e.evict_at >= now);
-            for e in list.iter() {
-                next = next.min(millis(e.evict_at));
-            }
-            !list.is_empty()
         });
-        earliest.store(next, Ordering::Relaxed);
     }
 
-    /// The miss path: the first caller for the key runs `resolve` (after one
-    /// more look in the cache) and stores a fresh result, unless the pair was
-    /// deleted meanwhile; callers that arrive meanwhile wait (up to their
-    /// budget) and share its result, error included. Errors are not
-    /// stored. A resolve whose caller was abandoned is taken over by a
-    /// waiter.
+    /// The miss path, and the renewal: the first caller for the key runs
+    /// `resolve` (after one more look in the cache) and stores what it
+    /// gets, unless the pair was deleted or set meanwhile; callers that
+    /// arrive meanwhile wait (up to `call.wait`) and share its result,
+    /// errors included. Errors are not stored.
     ///
-    /// With a current token (in its refresh window) nobody waits: a
-    /// caller that finds a resolve under way gets it at once, and the one
-    /// that resolves gets it back if its resolve fails.
+    /// With a `current` token (in its refresh window) nobody waits: a
+    /// caller that finds a resolve under way keeps the current token, and
+    /// the one that renews gets it back if its renewal fails; a renewal
+    /// that fails or brings nothing fresher counts against the token's
+    /// [`MAX_RENEWALS`].
     pub(crate) fn resolve_once(
         &self,
         owner: Owner,
         workspace_id: &str,
         provider: &str,
-        join: Call<'_, CachedToken>,
-        resolve: impl Fn() -> Result<CachedToken, NexusError>,
+        call: Call<CachedToken>,
+        resolve: impl FnOnce() -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
         let key = (owner, workspace_id.to_owned(), provider.to_owned());
-        let current = join.current;
-        let load = || match self.lookup(Some(owner), workspace_id, provider) {
-            // Stored by a flight that landed between our look and this one.
-            Lookup::Fresh(token) => Ok((token, false)),
-            Lookup::Renew(token) if current.is_none() => Ok((token, false)),
-            Lookup::Renew(_) | Lookup::Miss => resolve().map(|token| (token, true)),
+        let current = call.current;
+        let load = || match (self.lookup(Some(owner), workspace_id, provider), &current) {
+            // Stored by a resolve that landed between our look and this one.
+            (Lookup::Fresh(token), _) | (Lookup::Renew(token), None) => Ok((token, false)),
+            (_, Some(current)) => resolve().map(|t| (t, true)).inspect_err(|e| {
+                log::warn!(
+                    target: crate::redact::LOG_TARGET,
+                    "Early renewal failed ({}); keeping the current token",
+                    e.code
+                );
+                self.renewal_failed(workspace_id, current);
+            }),
+            (Lookup::Miss, None) => resolve().map(|t| (t, true)),
         };
         let keep = |(token, resolved): (CachedToken, bool)| {
             if resolved {
-                self.store(owner, workspace_id, provider, token.clone());
+                let renewed = current.as_ref();
+                self.store(owner, workspace_id, provider, token.clone(), renewed);
             }
             (token, resolved)
         };
         let call = Call {
-            budget: join.budget,
+            wait: call.wait,
             current: current.clone().map(|token| (token, false)),
-            abandoned: join.abandoned,
+            deadline: call.deadline,
         };
-        let result = self
-            .flights
-            .run(&key, call, load, keep)
-            .map(|(token, _)| token);
-        match (result, current) {
-            (Err(e), Some(current)) => {
-                log::warn!(
-                    target: crate::redact::LOG_TARGET,
-                    "Early renewal failed ({}); keeping the current token until its buffer",
-                    e.code
-                );
-                Ok(current)
+        match (self.flights.run(&key, call, load, keep), current) {
+            (Ok((token, _)), _) => Ok(token),
+            (Err(_), Some(current)) => Ok(current),
+            (Err(e), None) => Err(e),
+        }
+    }
+}
+
+impl Map {
+    /// Counts a use, and purges once due: once some entry may be past its
+    /// eviction instant, and as many uses as the map holds entries (at
+    /// least [`USES_PER_PURGE`]) since the last purge, so that a purge's
+    /// cost is spread over the uses that grew the map.
+    fn used(&mut self, now: SystemTime) {
+        self.uses += 1;
+        if self.earliest.is_none_or(|e| now <= e) || self.uses < self.len.max(USES_PER_PURGE) {
+            return;
+        }
+        self.uses = 0;
+        let mut next: Option<SystemTime> = None;
+        self.entries.retain(|_, list| {
+            list.retain(|e| e.evict_at >= now);
+            for e in list.iter() {
+                next = Some(next.map_or(e.evict_at, |n| n.min(e.evict_at)));
             }
-            (result, _) => result,
+            !list.is_empty()
+        });
+        self.len = self.entries.values().map(Vec::len).sum();
+        self.earliest = next;
+    }
+
+    /// Removes the workspace's entries that match.
+    fn remove(&mut self, workspace_id: &str, matches: impl Fn(&Entry) -> bool) {
+        let Some(list) = self.entries.get_mut(workspace_id) else {
+            return;
+        };
+        let before = list.len();
+        list.retain(|e| !matches(e));
+        self.len -= before - list.len();
+        if list.is_empty() {
+            self.entries.remove(workspace_id);
         }
     }
 }
@@ -408,23 +475,20 @@ impl fmt::Debug for TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::Barrier;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::thread;
 
     /// Two clients' owner ids.
     const ME: Owner = 7;
     const OTHER: Owner = 8;
 
-    /// What a caller brings to a resolve: 30 s to wait, never abandoned.
-    fn join(current: Option<CachedToken>) -> Call<'static, CachedToken> {
-        fn never() -> bool {
-            false
-        }
+    /// What a caller brings to a resolve: 30 s to wait, no deadline.
+    fn join(current: Option<CachedToken>) -> Call<CachedToken> {
         Call {
-            budget: Duration::from_secs(30),
+            wait: Duration::from_secs(30),
             current,
-            abandoned: &never,
+            deadline: None,
         }
     }
 
@@ -546,14 +610,10 @@ mod tests {
         let cache = TokenCache::new();
         let old = token("same", Duration::from_secs(600));
         cache.set("w", "p", token("same", Duration::from_secs(600)));
-        assert!(
-            !cache.delete_entry(ME, "w", "p", &old),
-            "same text, another entry"
-        );
-        let stored = cache.get("w", "p").unwrap();
-        assert!(cache.delete_entry(ME, "w", "p", &stored));
+        cache.delete_entry(ME, "w", "p", &old);
+        let stored = cache.get("w", "p").expect("same text, another entry: kept");
+        cache.delete_entry(ME, "w", "p", &stored);
         assert!(cache.get("w", "p").is_none());
-        assert!(!cache.delete_entry(ME, "w", "p", &stored));
     }
 
     #[test]
@@ -577,25 +637,128 @@ mod tests {
         assert!(cache.get("w", "p").is_none(), "but it is not stored");
     }
 
+    /// The token due for renewal at the test clock's `at` seconds.
+    fn due(cache: &TokenCache, offset: &AtomicU64, at: u64) -> Option<CachedToken> {
+        offset.store(at, Ordering::Relaxed);
+        match cache.lookup(Some(ME), "w", "p") {
+            Lookup::Renew(t) => Some(t),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn a_token_in_its_refresh_window_is_renewed_and_kept_if_renewal_fails() {
+    fn a_failed_renewal_keeps_the_token_and_is_tried_at_most_twice() {
+        let (cache, offset, start) = on_test_clock();
+        let old = CachedToken::bearer("old", start + Duration::from_secs(3630));
+        cache.set("w", "p", old);
+        assert!(due(&cache, &offset, 3_000).is_none(), "before the window");
+        let calls = AtomicUsize::new(0);
+        let fail = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(NexusError::new("http_503", "down"))
+        };
+        let current = due(&cache, &offset, 3_400).expect("in the last 5 minutes before the buffer");
+        let kept = cache.resolve_once(ME, "w", "p", join(Some(current)), fail);
+        assert_eq!(kept.unwrap().access_token(), "old");
+        // Not again at once: at half the 200 s left.
+        assert!(due(&cache, &offset, 3_401).is_none());
+        assert!(due(&cache, &offset, 3_499).is_none());
+        let current = due(&cache, &offset, 3_500).expect("one more try at half the time left");
+        cache
+            .resolve_once(ME, "w", "p", join(Some(current)), fail)
+            .unwrap();
+        for at in [3_501, 3_550, 3_599, 3_600] {
+            assert!(
+                due(&cache, &offset, at).is_none(),
+                "never a third time ({at})"
+            );
+            assert_eq!(cache.get("w", "p").unwrap().access_token(), "old");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_renewal_that_brings_nothing_fresher_costs_at_most_two_calls() {
+        let (cache, offset, start) = on_test_clock();
+        let expires = start + Duration::from_secs(3630);
+        cache.set("w", "p", CachedToken::bearer("same", expires));
+        let calls = AtomicUsize::new(0);
+        // Used once a second through the whole window: the Gateway answers
+        // the same expiry each time.
+        for at in 3_300..=3_600 {
+            if let Some(current) = due(&cache, &offset, at) {
+                let same = || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Ok(CachedToken::bearer("same", expires))
+                };
+                cache
+                    .resolve_once(ME, "w", "p", join(Some(current)), same)
+                    .unwrap();
+            }
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_fresher_renewal_starts_the_tokens_life_again() {
         let (cache, offset, start) = on_test_clock();
         cache.set(
             "w",
             "p",
             CachedToken::bearer("old", start + Duration::from_secs(3630)),
         );
-        offset.store(3_400, Ordering::Relaxed); // inside the last 5 minutes before the buffer
-        let current = match cache.lookup(Some(ME), "w", "p") {
-            Lookup::Renew(t) => t,
-            _ => panic!("due for renewal"),
+        let current = due(&cache, &offset, 3_400).unwrap();
+        let fresh = || {
+            Ok(CachedToken::bearer(
+                "new",
+                start + Duration::from_secs(7230),
+            ))
         };
-        let fail = || Err(NexusError::new("http_503", "down"));
-        let kept = cache.resolve_once(ME, "w", "p", join(Some(current)), fail);
-        assert_eq!(kept.unwrap().access_token(), "old");
+        cache
+            .resolve_once(ME, "w", "p", join(Some(current)), fresh)
+            .unwrap();
+        assert!(due(&cache, &offset, 3_401).is_none());
         assert!(
-            matches!(cache.lookup(Some(ME), "w", "p"), Lookup::Renew(_)),
-            "still due"
+            due(&cache, &offset, 7_000).is_some(),
+            "the new token's own window"
+        );
+    }
+
+    #[test]
+    fn set_wins_over_a_resolve_in_flight() {
+        let cache = TokenCache::new();
+        let (started, stored) = (Barrier::new(2), Barrier::new(2));
+        thread::scope(|s| {
+            let leader = s.spawn(|| {
+                cache.resolve_once(ME, "w", "p", join(None), || {
+                    started.wait();
+                    stored.wait();
+                    Ok(token("older", Duration::from_secs(600)))
+                })
+            });
+            started.wait();
+            cache.set("w", "p", token("mine", Duration::from_secs(600)));
+            stored.wait();
+            assert_eq!(leader.join().unwrap().unwrap().access_token(), "older");
+        });
+        assert_eq!(cache.get("w", "p").unwrap().access_token(), "mine");
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn stale_tokens_stored_one_after_another_are_purged_in_bounded_batches() {
+        let (cache, offset, start) = on_test_clock();
+        offset.store(1_000, Ordering::Relaxed);
+        // Stale on arrival: inside the 30 s buffer.
+        let stale = CachedToken::bearer("t", start + Duration::from_secs(1_010));
+        let mut most = 0;
+        for i in 0..10_000 {
+            cache.set(&format!("w{i}"), "p", stale.clone());
+            most = most.max(cache.len());
+        }
+        assert!(
+            most <= 2 * USES_PER_PURGE,
+            "held {most} stale entries at once"
         );
     }
 
@@ -613,12 +776,12 @@ mod tests {
         assert_eq!(cache.len(), 100);
         offset.store(120, Ordering::Relaxed);
         // Reads of other pairs purge the expired ones: nobody reads them again.
-        for _ in 0..READS_PER_PURGE {
+        for _ in 0..USES_PER_PURGE {
             assert!(cache.get("w95", "p").is_some());
         }
         assert_eq!(cache.len(), 10);
         assert_eq!(
-            cache.entries.read().len(),
+            cache.map.lock().entries.len(),
             10,
             "no empty workspace left behind"
         );

@@ -4,11 +4,9 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ureq::http::Method;
 
-use crate::budget::{Budget, Cancel};
 use crate::cache::TokenCache;
 use crate::connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
@@ -47,9 +45,6 @@ use crate::wait::WaitOptions;
 #[derive(Clone)]
 pub struct NexusClient {
     engine: Arc<Engine>,
-    /// Armed by the async face for the one call it runs with this clone;
-    /// never for a blocking client.
-    cancel: Cancel,
 }
 
 impl fmt::Debug for NexusClient {
@@ -79,7 +74,6 @@ impl NexusClient {
     pub fn new(options: NexusClientOptions) -> Result<Self, NexusError> {
         Ok(NexusClient {
             engine: Arc::new(Engine::new(&options)?),
-            cancel: Cancel::default(),
         })
     }
 
@@ -146,27 +140,6 @@ impl NexusClient {
         self.wait_for_active_with_options(connection_id, &WaitOptions::default())
     }
 
-    /// 0.3's shorthand, kept so that its callers compile: use
-    /// [`wait_for_active_with_options`](Self::wait_for_active_with_options).
-    ///
-    /// # Errors
-    ///
-    /// As [`wait_for_active_with_options`](Self::wait_for_active_with_options).
-    #[doc(hidden)]
-    #[deprecated(
-        since = "0.4.0",
-        note = "use wait_for_active_with_options(id, &WaitOptions::default().interval(i).timeout(t))"
-    )]
-    pub fn wait_for_active_with(
-        &self,
-        connection_id: &str,
-        interval: Duration,
-        timeout: Duration,
-    ) -> Result<ConnectionStatus, NexusError> {
-        let options = WaitOptions::default().interval(interval).timeout(timeout);
-        self.wait_for_active_with_options(connection_id, &options)
-    }
-
     /// Polls `check_connection` every `interval` until the connection is
     /// active, and checks at least once.
     ///
@@ -182,8 +155,7 @@ impl NexusClient {
     /// Python SDK's rule, for a Gateway that reports `pending`).
     ///
     /// ```no_run
-    /// use std::time::Duration;
-    /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, WaitOptions};
+    ///     /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, WaitOptions};
     ///
     /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
     /// let options = WaitOptions::default().timeout(Duration::from_secs(120));
@@ -208,7 +180,6 @@ impl NexusClient {
         require("connection_id", connection_id)?;
         crate::wait::wait_for_active(
             options,
-            &self.cancel,
             connection_id,
             || self.check_unchecked(connection_id),
             || self.token_unchecked(connection_id).map(drop),
@@ -323,7 +294,7 @@ impl NexusClient {
     ) -> Result<CachedToken, NexusError> {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
-        let budget = self.engine.gateway_budget(&self.cancel);
+        let budget = self.engine.gateway_budget();
         self.engine.resolve(workspace_id, provider, &budget)
     }
 
@@ -366,9 +337,23 @@ impl NexusClient {
         if let Some(token) = self.engine.fresh_hit(cache, workspace_id, provider) {
             return Ok(token);
         }
-        let budget = self.engine.gateway_budget(&self.cancel);
+        let budget = self.engine.gateway_budget();
         self.engine
             .cached_token(cache, workspace_id, provider, &budget)
+    }
+
+    /// The pair's cached token if this client may use it and it is fresh
+    /// (not yet in its refresh window): no I/O, no wait, nothing resolved.
+    /// It exists for an async face, which answers such a hit on its runtime
+    /// and sends everything else to a thread; everyone else calls
+    /// [`get_cached_token`](Self::get_cached_token).
+    pub fn fresh_cached_token(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+    ) -> Option<CachedToken> {
+        self.engine.fresh_hit(cache, workspace_id, provider)
     }
 
     /// Forgets the pair's cached token, so the next use resolves a new one.
@@ -421,26 +406,12 @@ impl NexusClient {
         options: FetchOptions,
     ) -> Result<FetchResponse, NexusError> {
         self.engine
-            .fetch(cache, (workspace_id, provider), url, options, &self.cancel)
+            .fetch(cache, (workspace_id, provider), url, options)
     }
 
-    /// The engine under the facade, for the other faces.
+    /// The engine under the facade, for `authorize`.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// This call's cancellation.
-    pub(crate) fn cancel(&self) -> &Cancel {
-        &self.cancel
-    }
-
-    /// A clone whose calls stop when `cancel` is set (the async face).
-    #[cfg(feature = "tokio")]
-    pub(crate) fn with_cancel(&self, cancel: Cancel) -> NexusClient {
-        NexusClient {
-            engine: Arc::clone(&self.engine),
-            cancel,
-        }
     }
 
     /// A Gateway call whose answer is JSON, within the retry policy's budget.
@@ -451,7 +422,7 @@ impl NexusClient {
         query: Option<&str>,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, NexusError> {
-        let budget: Budget = self.engine.gateway_budget(&self.cancel);
+        let budget = self.engine.gateway_budget();
         self.engine
             .gateway()
             .call_json(method, path, query, body, &budget)
@@ -482,6 +453,7 @@ impl NexusClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn new_checks_url_key_and_timeout() {

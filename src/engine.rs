@@ -8,15 +8,14 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use ureq::Body;
-use ureq::http::{Method, Response};
+use ureq::http::Method;
 
-use crate::budget::{Budget, Cancel, check_timeout};
+use crate::budget::{Budget, check_timeout};
 use crate::cache::{Lookup, Owner, TokenCache, owner_of};
-use crate::error::{NexusError, Server, require};
-use crate::fetch::send_following_redirects;
+use crate::error::{NexusError, require};
 use crate::fetch::{
-    FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, credentialed_request, prepare,
+    FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, prepare,
+    send_following_redirects,
 };
 use crate::flight::Call;
 use crate::gateway::Gateway;
@@ -30,7 +29,6 @@ use crate::transport::Transport;
 use crate::url::form_urlencode;
 
 /// A client's parts, shared by its clones.
-#[derive(Debug)]
 pub(crate) struct Engine {
     gateway: Gateway,
     /// Upstream requests' transport; the Gateway's is a clone of it (one
@@ -85,31 +83,39 @@ impl Engine {
         self.transport.timeout()
     }
 
-    /// The proxy the crate's rule picks for a request to `uri`.
-    pub(crate) fn proxy_for(&self, uri: &ureq::http::Uri) -> Option<ureq::Proxy> {
-        self.transport.proxy_for(uri)
-    }
-
     pub(crate) fn max_upstream_body(&self) -> usize {
         self.max_upstream_body
     }
 
     /// The budget of a Gateway call made on its own: every attempt, retry
     /// and wait of the retry policy.
-    pub(crate) fn gateway_budget(&self, cancel: &Cancel) -> Budget {
+    pub(crate) fn gateway_budget(&self) -> Budget {
         Budget::new(
             self.call_budget,
             "NexusClientOptions::timeout and retry_policy",
-            cancel,
         )
     }
 
     /// The budget of one authenticated request, its resolve and its 401
     /// retry included: `timeout` (`FetchOptions::timeout`), else the client's.
-    pub(crate) fn request_budget(&self, timeout: Option<Duration>, cancel: &Cancel) -> Budget {
+    pub(crate) fn request_budget(&self, timeout: Option<Duration>) -> Budget {
         match timeout {
-            Some(timeout) => Budget::new(timeout, "FetchOptions::timeout", cancel),
-            None => Budget::new(self.transport.timeout(), CLIENT_TIMEOUT, cancel),
+            Some(timeout) => Budget::new(timeout, "FetchOptions::timeout"),
+            None => Budget::new(self.transport.timeout(), CLIENT_TIMEOUT),
+        }
+    }
+
+    /// What a caller with `budget` brings to a load another caller may be
+    /// running: it waits at most the time it has left (and no longer than
+    /// one Gateway call may take), and a load of its own that fails past its
+    /// deadline fails for it alone.
+    fn join<T>(&self, budget: &Budget, current: Option<T>) -> Call<T> {
+        Call {
+            wait: budget
+                .left()
+                .map_or(self.call_budget, |left| left.min(self.call_budget)),
+            current,
+            deadline: budget.deadline(),
         }
     }
 
@@ -190,13 +196,11 @@ impl Engine {
         provider: &str,
         budget: &Budget,
     ) -> NexusError {
-        let join = Call {
-            budget: budget.left().unwrap_or(self.call_budget),
-            current: None,
-            abandoned: &|| budget.cancel().is_cancelled(),
-        };
         let metadata = || self.metadata(budget);
-        match self.scope.listing(provider, Instant::now(), join, metadata) {
+        match self
+            .scope
+            .listing(provider, Instant::now(), self.join(budget, None), metadata)
+        {
             Ok(Listing::NotListed(listed)) => {
                 let unknown = unknown_provider(workspace_id, provider, &listed);
                 error.message = unknown.message;
@@ -225,7 +229,9 @@ impl Engine {
     }
 
     /// The pair's cached token, resolved once for every concurrent caller
-    /// on a miss, renewed by one caller inside its refresh window.
+    /// on a miss. Inside its refresh window one caller renews it, within
+    /// half the time its call has left, and gets the current token back if
+    /// the renewal fails; the others keep the current token meanwhile.
     pub(crate) fn cached_token(
         &self,
         cache: &TokenCache,
@@ -233,7 +239,7 @@ impl Engine {
         provider: &str,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        let current = match cache.lookup(Some(self.owner), workspace_id, provider) {
+        let (budget, current) = match cache.lookup(Some(self.owner), workspace_id, provider) {
             Lookup::Fresh(token) => {
                 log::debug!(
                     target: LOG_TARGET,
@@ -243,18 +249,11 @@ impl Engine {
                 );
                 return Ok(token);
             }
-            // In its refresh window: one caller renews it, the others keep it.
-            Lookup::Renew(token) => Some(token),
-            Lookup::Miss => None,
+            Lookup::Renew(token) => (budget.part(2), Some(token)),
+            Lookup::Miss => (budget.clone(), None),
         };
-        let join = Call {
-            budget: budget
-                .left()
-                .map_or(self.call_budget, |left| left.min(self.call_budget)),
-            current,
-            abandoned: &|| budget.cancel().is_cancelled(),
-        };
-        let resolve = || self.resolve(workspace_id, provider, budget);
+        let join = self.join(&budget, current);
+        let resolve = || self.resolve(workspace_id, provider, &budget);
         cache.resolve_once(self.owner, workspace_id, provider, join, resolve)
     }
 
@@ -270,13 +269,9 @@ impl Engine {
     ) -> Result<CachedToken, NexusError> {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
-        let join = Call {
-            budget: budget.left().unwrap_or(self.call_budget),
-            current: None,
-            abandoned: &|| budget.cancel().is_cancelled(),
-        };
         let pair = (workspace_id, provider);
         let metadata = || self.metadata(budget);
+        let join = self.join(budget, None);
         self.scope
             .check(pair, parts.origin, Instant::now(), join, metadata)?;
         if !self.scope.is_anywhere() {
@@ -293,12 +288,9 @@ impl Engine {
         (workspace_id, provider): (&str, &str),
         url: &str,
         options: FetchOptions,
-        cancel: &Cancel,
     ) -> Result<FetchResponse, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
         let outgoing = prepare(url, options)?;
-        let budget = self.request_budget(outgoing.timeout, cancel);
+        let budget = self.request_budget(outgoing.timeout);
         self.run(cache, workspace_id, provider, &outgoing, &budget)
     }
 
@@ -326,29 +318,5 @@ impl Engine {
         cache.delete_entry(self.owner, workspace_id, provider, &token);
         let fresh = self.cached_token(cache, workspace_id, provider, budget)?;
         Ok(send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?.response)
-    }
-
-    /// `outgoing` with `token`, sent once through the client's transport (no
-    /// redirect followed): the middleware's second try after a 401.
-    pub(crate) fn send_once(
-        &self,
-        outgoing: &Outgoing,
-        token: &CachedToken,
-        provider: &str,
-        budget: &Budget,
-    ) -> Result<Response<Body>, NexusError> {
-        budget.check()?;
-        let request = credentialed_request(
-            &outgoing.method,
-            &outgoing.uri,
-            outgoing.headers.clone(),
-            outgoing.body(),
-            Some(token),
-        )?;
-        let deadline = budget.deadline_within(self.transport.timeout());
-        let limit = (self.transport.timeout(), CLIENT_TIMEOUT);
-        self.transport
-            .send(request, outgoing.body(), deadline)
-            .map_err(|e| e.reaching(Server::Provider(provider), &outgoing.origin, limit))
     }
 }

@@ -185,11 +185,6 @@ pub(crate) struct Parts<'a> {
 }
 
 impl Outgoing {
-    /// The body, if any.
-    pub(crate) fn body(&self) -> Option<&[u8]> {
-        self.body.as_deref()
-    }
-
     pub(crate) fn parts(&self) -> Parts<'_> {
         Parts {
             method: &self.method,
@@ -198,22 +193,6 @@ impl Outgoing {
             headers: &self.headers,
         }
     }
-}
-
-/// A request built with the `http` crate, checked as [`prepare`] checks a
-/// URL: an absolute http(s) URI this build can reach.
-pub(crate) fn from_request(request: Request<Vec<u8>>) -> Result<Outgoing, NexusError> {
-    let (parts, body) = request.into_parts();
-    let (uri, origin) = http_target(&parts.uri.to_string(), "the request's URI")?;
-    Ok(Outgoing {
-        method: parts.method,
-        uri,
-        origin,
-        headers: parts.headers,
-        // An empty body is sent as the method wants it (the transport's rule).
-        body: (!body.is_empty()).then_some(body),
-        timeout: None,
-    })
 }
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
@@ -370,7 +349,7 @@ pub(crate) fn send_following_redirects(
 /// The request for one hop: the caller's headers, and the credential when
 /// `token` is given (replacing a same-named header, or as a query
 /// parameter, or as a signature over this very request).
-pub(crate) fn credentialed_request(
+fn credentialed_request(
     method: &Method,
     uri: &Uri,
     mut headers: HeaderMap,

@@ -1,237 +1,211 @@
-//! [`SingleFlight`]: one caller loads, the others wait for its result.
-//! The token cache uses it for resolves, the credential scope for the
-//! provider metadata: both follow the same rules because they are this code.
+//! [`SingleFlight`]: one caller loads a key while the others wait for its
+//! result, shaped as a lock per key. The token cache uses it for resolves,
+//! the credential scope for the provider metadata: both follow the same
+//! rules because they are this code.
 //!
-//! - A caller that finds a load under way for its key waits, at most its
-//!   own budget, and shares the result, errors included.
+//! - The caller holding a key's lock loads; a caller that finds it held
+//!   waits for the lock, at most its own time, and then shares what landed
+//!   meanwhile, errors included.
+//! - A caller with a value still usable (a token in its refresh window)
+//!   never waits: it takes the lock only if it is free at once.
+//! - A loader that stops without landing (its own deadline ran out, or it
+//!   panicked) just releases the lock: the next waiter with time loads.
 //! - A call for a key from inside that key's own load fails at once rather
 //!   than wait for itself (a logger or hook that uses the SDK).
-//! - A loader that panics releases its waiters with an error.
-//! - A loader whose call was abandoned (a dropped async future) does not end
-//!   the flight for the others: its waiters take it over, and one of them
-//!   loads instead.
-//! - A flight detached by an invalidation (`TokenCache::delete`) still
-//!   answers its callers, but its result is not kept.
+//! - A load that started before a [`detach`](SingleFlight::detach_where)
+//!   (`TokenCache::delete` or `set`) is not kept; the callers that come
+//!   after the detach neither share it nor wait for it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
 use crate::error::NexusError;
 
-/// The loads under way, one per key.
+/// One lock per key being loaded or waited on.
 pub(crate) struct SingleFlight<K, T> {
-    flights: Mutex<HashMap<K, Arc<Flight<T>>>>,
+    slots: Mutex<HashMap<K, Arc<Slot<T>>>>,
 }
 
-/// One load under way.
-struct Flight<T> {
+/// A key's lock, held by the caller that loads, and what its loads left.
+struct Slot<T> {
+    load: Mutex<()>,
     state: Mutex<State<T>>,
-    done: Condvar,
-    /// Its result goes to its callers but is not kept.
-    detached: AtomicBool,
-    /// The thread that loads: a call from it would wait for itself.
-    leader: ThreadId,
 }
 
-enum State<T> {
-    Loading,
-    Landed(Result<T, NexusError>),
-    /// The loader's call was abandoned: a waiter takes the flight over.
-    Abandoned,
+struct State<T> {
+    /// The thread that holds `load`: a call from it would wait for itself.
+    loader: Option<ThreadId>,
+    /// Bumped by a detach.
+    generation: u64,
+    /// Loads landed so far, and the last one's generation and result.
+    landings: u64,
+    landed: Option<(u64, Result<T, NexusError>)>,
 }
 
 /// What a caller that found no fresh value brings to [`SingleFlight::run`].
-pub(crate) struct Call<'a, T> {
+pub(crate) struct Call<T> {
     /// The longest this caller waits for another caller's load.
-    pub(crate) budget: Duration,
-    /// A value still usable while a load is under way: a caller that finds
-    /// one under way takes this instead of waiting.
+    pub(crate) wait: Duration,
+    /// A value still usable: a caller that finds a load under way takes it
+    /// instead of waiting.
     pub(crate) current: Option<T>,
-    /// Whether this caller's own call was abandoned (its future dropped).
-    pub(crate) abandoned: &'a dyn Fn() -> bool,
+    /// When this caller's own time is up: a load of its that fails past it
+    /// failed for this caller alone, and lands for nobody.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
-    /// Loads `key` once for every caller that asks meanwhile.
-    ///
-    /// The first caller (the leader) runs `load`; `keep` then runs with its
-    /// value, under the flights' lock and unless the flight was detached,
-    /// and what it returns is what every caller gets. `load` is called
-    /// again by a waiter that takes over an abandoned flight.
+    /// Loads `key` once for every caller that asks meanwhile: `load` runs
+    /// under the key's lock, then `keep` with its value, unless the key was
+    /// detached since the load started; what `keep` returns is what the
+    /// waiters get.
     pub(crate) fn run(
         &self,
         key: &K,
-        call: Call<'_, T>,
-        mut load: impl FnMut() -> Result<T, NexusError>,
-        keep: impl Fn(T) -> T,
+        call: Call<T>,
+        load: impl FnOnce() -> Result<T, NexusError>,
+        keep: impl FnOnce(T) -> T,
     ) -> Result<T, NexusError> {
-        let deadline = Instant::now().checked_add(call.budget);
-        loop {
-            let (flight, leader) = {
-                let mut flights = self.flights.lock();
-                match flights.get(key) {
-                    Some(flight) => (Arc::clone(flight), false),
-                    None => {
-                        let flight = Arc::new(Flight::new());
-                        flights.insert(key.clone(), Arc::clone(&flight));
-                        (flight, true)
-                    }
-                }
-            };
-            if leader {
-                return self.lead(key, flight, &call, &mut load, &keep);
-            }
-            if let Some(current) = &call.current {
-                return Ok(current.clone());
-            }
-            if flight.leader == thread::current().id() {
+        let slot = Arc::clone(self.slots.lock().entry(key.clone()).or_insert_with(|| {
+            Arc::new(Slot {
+                load: Mutex::new(()),
+                state: Mutex::new(State {
+                    loader: None,
+                    generation: 0,
+                    landings: 0,
+                    landed: None,
+                }),
+            })
+        }));
+        let held = Held {
+            flights: self,
+            key,
+            slot: Some(slot),
+        };
+        let Some(slot) = held.slot.as_deref() else {
+            unreachable!("a hold keeps its slot until it is dropped")
+        };
+        self.run_in(slot, call, load, keep)
+    }
+
+    fn run_in(
+        &self,
+        slot: &Slot<T>,
+        call: Call<T>,
+        load: impl FnOnce() -> Result<T, NexusError>,
+        keep: impl FnOnce(T) -> T,
+    ) -> Result<T, NexusError> {
+        let (arrived, landings) = {
+            let state = slot.state.lock();
+            if state.loader == Some(thread::current().id()) {
                 return Err(NexusError::request_failed(
                     "a token or the provider metadata was asked for from inside its own \
                      Gateway call (a logger or hook that uses the SDK?): it would wait for itself",
                 ));
             }
-            match flight.wait(deadline, call.budget)? {
-                Some(result) => return result,
-                None => continue, // abandoned: try to lead
-            }
-        }
-    }
-
-    /// The leader's part: load, keep, land, and retire the flight, even if
-    /// `load` panics.
-    fn lead(
-        &self,
-        key: &K,
-        flight: Arc<Flight<T>>,
-        call: &Call<'_, T>,
-        load: &mut dyn FnMut() -> Result<T, NexusError>,
-        keep: &dyn Fn(T) -> T,
-    ) -> Result<T, NexusError> {
-        let mut guard = LeaderGuard {
-            flights: self,
-            key,
-            flight,
-            state: Some(State::Landed(Err(NexusError::request_failed(
-                "the Gateway call this one was waiting for panicked",
-            )))),
+            (state.generation, state.landings)
         };
+        let _lock = match &call.current {
+            Some(current) => match slot.load.try_lock() {
+                Some(lock) => lock,
+                None => return Ok(current.clone()),
+            },
+            None => slot.load.try_lock_for(call.wait).ok_or_else(|| {
+                NexusError::timeout(format!(
+                    "waited {:?} for another caller's call to the Gateway",
+                    call.wait
+                ))
+            })?,
+        };
+        let started = {
+            let mut state = slot.state.lock();
+            if state.landings != landings {
+                if let Some((generation, result)) = &state.landed {
+                    if *generation == arrived {
+                        return result.clone();
+                    }
+                }
+            }
+            state.loader = Some(thread::current().id());
+            state.generation
+        };
+        let loading = Loading(slot);
         let result = load();
-        if result.is_err() && (call.abandoned)() {
-            guard.state = Some(State::Abandoned);
+        if result.is_err() && call.deadline.is_some_and(|d| Instant::now() >= d) {
             return result;
         }
-        // Kept under the flights' lock: ordered against a `detach`.
-        let flights = self.flights.lock();
+        // Kept under the slots' lock: ordered against a detach.
+        let slots = self.slots.lock();
+        let mut state = slot.state.lock();
         let result = match result {
-            Ok(value) if !guard.flight.detached.load(Ordering::SeqCst) => Ok(keep(value)),
+            Ok(value) if state.generation == started => Ok(keep(value)),
             other => other,
         };
-        drop(flights);
-        guard.state = Some(State::Landed(result.clone()));
+        drop(slots);
+        state.landings += 1;
+        state.landed = Some((started, result.clone()));
+        drop(state);
+        drop(loading);
         result
     }
 
-    /// Marks every flight whose key matches as detached, and forgets it: its
-    /// callers get its result, which is not kept, and the next caller for
-    /// the key starts a new flight.
-    pub(crate) fn detach_where(&self, matches: impl Fn(&K) -> bool) {
-        self.flights.lock().retain(|key, flight| {
+    /// Detaches every key that matches, then runs `then` before any load
+    /// lands: a load under way is not kept, the callers that come from now
+    /// on do not share it, nor wait for it (the key gets a new lock).
+    pub(crate) fn detach_where(&self, matches: impl Fn(&K) -> bool, then: impl FnOnce()) {
+        let mut slots = self.slots.lock();
+        slots.retain(|key, slot| {
             let hit = matches(key);
             if hit {
-                flight.detached.store(true, Ordering::SeqCst);
+                slot.state.lock().generation += 1;
             }
             !hit
         });
+        then();
     }
 }
 
 impl<K, T> Default for SingleFlight<K, T> {
     fn default() -> Self {
         SingleFlight {
-            flights: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
         }
     }
 }
 
-impl<K, T> std::fmt::Debug for SingleFlight<K, T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SingleFlight")
-            .field("under_way", &self.flights.lock().len())
-            .finish()
-    }
-}
-
-/// The leader's guard: when the leader is done, panicking or not, it
-/// retires the flight (only this one: after a detach the key may name a newer
-/// one) and wakes its waiters.
-struct LeaderGuard<'a, K: Eq + Hash, T> {
+/// A caller's hold on a key's slot: the last caller out, by a return or a
+/// panic, forgets the key.
+struct Held<'a, K: Eq + Hash, T> {
     flights: &'a SingleFlight<K, T>,
     key: &'a K,
-    flight: Arc<Flight<T>>,
-    state: Option<State<T>>,
+    slot: Option<Arc<Slot<T>>>,
 }
 
-impl<K: Eq + Hash, T> Drop for LeaderGuard<'_, K, T> {
+impl<K: Eq + Hash, T> Drop for Held<'_, K, T> {
     fn drop(&mut self) {
+        // Let go under the map's lock, where every hold is taken.
+        let mut slots = self.flights.slots.lock();
+        self.slot = None;
+        if slots
+            .get(self.key)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
         {
-            let mut flights = self.flights.flights.lock();
-            if flights
-                .get(self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
-            {
-                flights.remove(self.key);
-            }
-        }
-        if let Some(state) = self.state.take() {
-            *self.flight.state.lock() = state;
-            self.flight.done.notify_all();
+            slots.remove(self.key);
         }
     }
 }
 
-impl<T: Clone> Flight<T> {
-    fn new() -> Flight<T> {
-        Flight {
-            state: Mutex::new(State::Loading),
-            done: Condvar::new(),
-            detached: AtomicBool::new(false),
-            leader: thread::current().id(),
-        }
-    }
+/// Marks the loader gone when its load ends, by a return or a panic.
+struct Loading<'a, T>(&'a Slot<T>);
 
-    /// The result once it lands (`None` when the flight was abandoned);
-    /// `timeout` past `deadline`.
-    fn wait(
-        &self,
-        deadline: Option<Instant>,
-        budget: Duration,
-    ) -> Result<Option<Result<T, NexusError>>, NexusError> {
-        let mut state = self.state.lock();
-        loop {
-            match &*state {
-                State::Landed(result) => return Ok(Some(result.clone())),
-                State::Abandoned => return Ok(None),
-                State::Loading => {}
-            }
-            let timed_out = match deadline {
-                Some(deadline) => self.done.wait_until(&mut state, deadline).timed_out(),
-                None => {
-                    self.done.wait(&mut state);
-                    false
-                }
-            };
-            if timed_out && matches!(*state, State::Loading) {
-                return Err(NexusError::timeout(format!(
-                    "waited {budget:?} for another caller's call to the Gateway"
-                )));
-            }
-        }
+impl<T> Drop for Loading<'_, T> {
+    fn drop(&mut self) {
+        self.0.state.lock().loader = None;
     }
 }
 
@@ -239,27 +213,23 @@ impl<T: Clone> Flight<T> {
 mod tests {
     use super::*;
     use std::sync::Barrier;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const KEY: &str = "ws/github";
 
-    fn never() -> bool {
-        false
-    }
-
-    fn call(budget: Duration) -> Call<'static, String> {
+    fn call(wait: Duration) -> Call<String> {
         Call {
-            budget,
+            wait,
             current: None,
-            abandoned: &never,
+            deadline: None,
         }
     }
 
-    /// How many callers hold `key`'s flight now, beyond the map and the leader.
+    /// How many callers hold `key`'s slot now, beyond the map and the loader.
     fn waiters(flights: &SingleFlight<&'static str, String>) -> usize {
-        let map = flights.flights.lock();
+        let map = flights.slots.lock();
         map.get(KEY)
-            .map_or(0, |f| Arc::strong_count(f).saturating_sub(2))
+            .map_or(0, |s| Arc::strong_count(s).saturating_sub(2))
     }
 
     /// Runs a leader whose load blocks until `n` waiters joined, then
@@ -296,6 +266,10 @@ mod tests {
             all.extend(others.into_iter().map(|c| c.join().unwrap()));
             all
         });
+        assert!(
+            flights.slots.lock().is_empty(),
+            "the last one out forgets the key"
+        );
         (loads.into_inner(), results)
     }
 
@@ -314,13 +288,13 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_is_bounded_by_its_own_budget() {
+    fn a_waiter_is_bounded_by_its_own_wait() {
         let flights = SingleFlight::default();
         let (gave_up, done) = std::sync::mpsc::channel();
         let started = Barrier::new(2);
         thread::scope(|s| {
             // The load lasts until the waiter has given up: the waiter can
-            // only return through its own 50 ms budget, however slow the machine.
+            // only return through its own 50 ms wait, however slow the machine.
             let (flights, started) = (&flights, &started);
             let leader = s.spawn(move || {
                 let load = || {
@@ -375,59 +349,27 @@ mod tests {
         assert_eq!(outer.unwrap(), "o");
     }
 
-    #[test]
-    fn a_panicking_load_releases_its_waiter() {
+    /// A leader that stops without landing (`stop` decides how), with one
+    /// waiter that has time: the waiter loads itself and gets its value.
+    fn a_waiter_loads_when_the_leader_stops(stop: impl Fn() -> Result<String, NexusError> + Sync) {
         let flights = SingleFlight::default();
-        let started = Barrier::new(2);
-        thread::scope(|s| {
-            let leader = s.spawn(|| {
-                let load = || -> Result<String, NexusError> {
-                    started.wait();
-                    while waiters(&flights) < 1 {
-                        thread::yield_now();
-                    }
-                    panic!("loader bug")
-                };
-                flights.run(&KEY, call(Duration::from_secs(30)), load, |v| v)
-            });
-            started.wait();
-            let waiter = flights.run(
-                &KEY,
-                call(Duration::from_secs(30)),
-                || unreachable!(),
-                |v| v,
-            );
-            assert!(leader.join().is_err());
-            assert_eq!(waiter.unwrap_err().code, "request_failed");
-        });
-        assert!(flights.flights.lock().is_empty());
-    }
-
-    #[test]
-    fn a_waiter_takes_over_the_flight_of_an_abandoned_caller() {
-        let flights = SingleFlight::default();
-        let abandoned = AtomicBool::new(false);
         let started = Barrier::new(2);
         let loads = AtomicUsize::new(0);
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                let gone = || abandoned.load(Ordering::SeqCst);
-                let join = Call {
-                    budget: Duration::from_secs(30),
-                    current: None,
-                    abandoned: &gone,
-                };
                 let load = || {
                     loads.fetch_add(1, Ordering::SeqCst);
                     started.wait();
                     while waiters(&flights) < 1 {
                         thread::yield_now();
                     }
-                    // Its future was dropped while it waited to retry.
-                    abandoned.store(true, Ordering::SeqCst);
-                    Err(NexusError::request_failed("the call was abandoned"))
+                    stop()
                 };
-                flights.run(&KEY, join, load, |v| v)
+                let past = Call {
+                    deadline: Some(Instant::now()),
+                    ..call(Duration::from_secs(30))
+                };
+                flights.run(&KEY, past, load, |v| v)
             });
             started.wait();
             let load = || {
@@ -435,18 +377,25 @@ mod tests {
                 Ok("fresh".to_owned())
             };
             let waiter = flights.run(&KEY, call(Duration::from_secs(30)), load, |v| v);
-            assert!(leader.join().unwrap().is_err());
-            assert_eq!(
-                waiter.unwrap(),
-                "fresh",
-                "the retry that would have worked ran"
-            );
+            assert!(leader.join().map_or(true, |r| r.is_err()));
+            assert_eq!(waiter.unwrap(), "fresh", "the waiter loaded for itself");
         });
         assert_eq!(loads.into_inner(), 2);
+        assert!(flights.slots.lock().is_empty());
     }
 
     #[test]
-    fn a_detached_flight_answers_its_callers_but_is_not_kept() {
+    fn a_leader_past_its_own_deadline_fails_no_waiter() {
+        a_waiter_loads_when_the_leader_stops(|| Err(NexusError::timeout("the leader's own limit")));
+    }
+
+    #[test]
+    fn a_panicking_load_lets_the_next_waiter_load() {
+        a_waiter_loads_when_the_leader_stops(|| panic!("loader bug"));
+    }
+
+    #[test]
+    fn a_detached_load_answers_its_callers_but_is_not_kept() {
         let flights = SingleFlight::default();
         let kept = AtomicUsize::new(0);
         let keep = |v: String| {
@@ -454,23 +403,15 @@ mod tests {
             v
         };
         let load = || {
-            flights.detach_where(|k| *k == KEY);
+            flights.detach_where(|k| *k == KEY, || ());
             Ok("old".to_owned())
         };
-        assert_eq!(
-            flights
-                .run(&KEY, call(Duration::from_secs(30)), load, keep)
-                .unwrap(),
-            "old"
-        );
+        let got = flights.run(&KEY, call(Duration::from_secs(30)), load, keep);
+        assert_eq!(got.unwrap(), "old");
         assert_eq!(kept.load(Ordering::SeqCst), 0);
         let fresh = || Ok("new".to_owned());
-        assert_eq!(
-            flights
-                .run(&KEY, call(Duration::from_secs(30)), fresh, keep)
-                .unwrap(),
-            "new"
-        );
+        let got = flights.run(&KEY, call(Duration::from_secs(30)), fresh, keep);
+        assert_eq!(got.unwrap(), "new");
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
 
@@ -491,9 +432,8 @@ mod tests {
             });
             started.wait();
             let join = Call {
-                budget: Duration::from_secs(30),
                 current: Some("current".to_owned()),
-                abandoned: &never,
+                ..call(Duration::from_secs(30))
             };
             let got = flights.run(&KEY, join, || unreachable!(), |v| v);
             assert_eq!(got.unwrap(), "current");

@@ -8,7 +8,7 @@ use ureq::Body;
 use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
-use crate::budget::{Budget, warn_if_on_runtime};
+use crate::budget::Budget;
 use crate::error::NexusError;
 use crate::redact::LOG_TARGET;
 use crate::redact::escape;
@@ -23,7 +23,6 @@ pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
 const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// Where the Gateway is and how to call it.
-#[derive(Debug)]
 pub(crate) struct Gateway {
     /// `gateway_url` without its trailing `/`.
     base_url: String,
@@ -124,7 +123,6 @@ impl Gateway {
         json: Option<&Value>,
         budget: &Budget,
     ) -> Result<Vec<u8>, NexusError> {
-        warn_if_on_runtime(budget.cancel());
         let url = match query {
             Some(query) => format!("{}{path}?{query}", self.base_url),
             None => format!("{}{path}", self.base_url),

@@ -7,13 +7,10 @@
 #![warn(clippy::missing_errors_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "tokio")]
-mod async_client;
 mod authorize;
 mod budget;
 mod cache;
 mod client;
-mod clock;
 pub mod code;
 mod connection;
 mod date;
@@ -24,7 +21,6 @@ mod fetcher;
 mod flight;
 mod gateway;
 pub mod guide;
-mod middleware;
 mod options;
 mod redact;
 mod redirect;
@@ -41,9 +37,6 @@ mod transport;
 mod url;
 mod wait;
 
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use async_client::{AsyncFetcher, AsyncNexusClient};
 pub use authorize::Authorization;
 pub use cache::TokenCache;
 pub use client::NexusClient;
@@ -54,7 +47,6 @@ pub use connection::{
 pub use error::{ErrorKind, NexusError};
 pub use fetch::{FetchOptions, FetchResponse, Headers};
 pub use fetcher::Fetcher;
-pub use middleware::NexusMiddleware;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;

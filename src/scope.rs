@@ -167,7 +167,6 @@ impl CredentialScope {
 
 /// A client's scope, checked and ready: the allowed origins parsed, and the
 /// provider metadata when the scope needs it.
-#[derive(Debug)]
 pub(crate) struct ScopeGuard {
     anywhere: bool,
     provider_api: bool,
@@ -178,7 +177,6 @@ pub(crate) struct ScopeGuard {
 }
 
 /// Each provider's API origin as the Gateway reported it, and when.
-#[derive(Debug)]
 pub(crate) struct Metadata {
     origins: HashMap<String, Option<Origin>>,
     fetched: Instant,
@@ -223,7 +221,7 @@ impl ScopeGuard {
         (workspace_id, provider): (&str, &str),
         origin: &Origin,
         now: Instant,
-        join: Call<'_, Arc<Metadata>>,
+        join: Call<Arc<Metadata>>,
         fetch: impl Fn() -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
         if self.anywhere
@@ -273,7 +271,7 @@ impl ScopeGuard {
         &self,
         provider: &str,
         now: Instant,
-        join: Call<'_, Arc<Metadata>>,
+        join: Call<Arc<Metadata>>,
         fetch: impl Fn() -> Result<Value, NexusError>,
     ) -> Result<Listing, NexusError> {
         if let Some(m) = &*self.metadata.read() {
@@ -395,15 +393,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// What a caller brings to a metadata read: no abandoned call here.
-    fn join() -> Call<'static, Arc<Metadata>> {
-        fn never() -> bool {
-            false
-        }
+    /// What a caller brings to a metadata read: 30 s to wait.
+    fn join() -> Call<Arc<Metadata>> {
         Call {
-            budget: Duration::from_secs(30),
+            wait: Duration::from_secs(30),
             current: None,
-            abandoned: &never,
+            deadline: None,
         }
     }
 
@@ -502,7 +497,9 @@ mod tests {
             "{}",
             err.message
         );
-        let err = ScopeGuard::new(&CredentialScope::anywhere().allow("x", "ftp://y")).unwrap_err();
+        let Err(err) = ScopeGuard::new(&CredentialScope::anywhere().allow("x", "ftp://y")) else {
+            panic!("an ftp origin was accepted")
+        };
         assert_eq!(err.code, "invalid_input");
     }
 

@@ -24,7 +24,7 @@ const DEADLINE_SLACK: Duration = Duration::from_millis(10);
 
 /// One `ureq` agent (its connection pool), its timeout, and the
 /// environment proxies, one per scheme.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Transport {
     agent: Agent,
     timeout: Duration,
@@ -36,7 +36,7 @@ pub(crate) struct Transport {
 /// `https://` requests `https_proxy` (or `HTTPS_PROXY`), either falling back
 /// to `all_proxy` (or `ALL_PROXY`), never another scheme's proxy. `NO_PROXY`
 /// (or `no_proxy`) applies to both.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 struct Proxies {
     http: Option<Proxy>,
     https: Option<Proxy>,

@@ -10,7 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::budget::Cancel;
 use crate::code;
 use crate::connection::ConnectionStatus;
 use crate::error::{ErrorKind, NexusError};
@@ -93,7 +92,6 @@ enum Poll {
 /// `Ok` meaning a token was served (the connection is active).
 pub(crate) fn wait_for_active(
     options: &WaitOptions,
-    cancel: &Cancel,
     connection_id: &str,
     check: impl Fn() -> Result<ConnectionStatus, NexusError>,
     probe: impl Fn() -> Result<(), NexusError>,
@@ -111,7 +109,7 @@ pub(crate) fn wait_for_active(
                 options.timeout
             )));
         }
-        cancel.sleep(left.map_or(options.interval, |l| options.interval.min(l)))?;
+        std::thread::sleep(left.map_or(options.interval, |l| options.interval.min(l)));
     }
 }
 
@@ -203,7 +201,6 @@ mod tests {
         let checks = Cell::new(0);
         let status = wait_for_active(
             &quick(),
-            &Cancel::default(),
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || {
                 checks.set(checks.get() + 1);
@@ -231,7 +228,6 @@ mod tests {
         ] {
             let got = wait_for_active(
                 &quick(),
-                &Cancel::default(),
                 "3f1b2c4d-0000-4000-8000-00000000000c",
                 || Ok(ConnectionStatus::Failed),
                 || Err(gateway_error(status, code)),
@@ -244,7 +240,6 @@ mod tests {
     fn a_token_served_means_active() {
         let got = wait_for_active(
             &quick(),
-            &Cancel::default(),
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || Ok(ConnectionStatus::Failed),
             || Ok(()),
@@ -257,7 +252,6 @@ mod tests {
         let probed = Cell::new(false);
         let got = wait_for_active(
             &quick().stop_on_failed(true),
-            &Cancel::default(),
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || Ok(ConnectionStatus::Failed),
             || {
@@ -274,7 +268,6 @@ mod tests {
         let checks = Cell::new(0);
         let got = wait_for_active(
             &quick(),
-            &Cancel::default(),
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || {
                 checks.set(checks.get() + 1);
@@ -289,7 +282,6 @@ mod tests {
         assert_eq!(got.unwrap(), ConnectionStatus::Active);
         let err = wait_for_active(
             &quick(),
-            &Cancel::default(),
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || Err(gateway_error(401, "unauthorized")),
             || Ok(()),
@@ -305,7 +297,6 @@ mod tests {
             .timeout(Duration::ZERO);
         let err = wait_for_active(
             &options,
-            &Cancel::default(),
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || Ok(ConnectionStatus::Failed),
             || Err(gateway_error(400, code::CONNECTION_NOT_ACTIVE)),
@@ -313,14 +304,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code, code::TIMEOUT);
         assert!(err.message.contains("failed"), "{}", err.message);
-        let err = wait_for_active(
-            &options,
-            &Cancel::default(),
-            "c",
-            || Ok(ConnectionStatus::Pending),
-            || Ok(()),
-        )
-        .unwrap_err();
+        let err = wait_for_active(&options, "c", || Ok(ConnectionStatus::Pending), || Ok(()))
+            .unwrap_err();
         assert!(err.message.contains("pending"), "{}", err.message);
     }
 }

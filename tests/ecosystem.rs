@@ -238,86 +238,49 @@ fn a_query_param_credential_goes_in_the_uri() {
     assert!(request.headers().get("authorization").is_none());
 }
 
-#[test]
-fn send_follows_the_fetch_rules_and_answers_an_http_response() {
-    let (gateway, upstream, client) = setup();
-    upstream.set_reply(
-        "/created",
-        FakeReply::new(201).header("X-Id", "7").body("made"),
-    );
-    let request = Request::post(format!("{}/created", upstream.url()))
-        .header("content-type", "application/json")
-        .body(br#"{"a":1}"#.to_vec())
-        .unwrap();
-    let cache = TokenCache::new();
-    let response = client.send(&cache, "ws", "github", request).unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
-    assert_eq!(response.headers()["x-id"], "7");
-    assert_eq!(response.body(), b"made");
-    let sent = upstream.last_request().unwrap();
-    assert_eq!(
-        (sent.method.as_str(), sent.body.as_slice()),
-        ("POST", &br#"{"a":1}"#[..])
-    );
-    assert_eq!(sent.header("content-type"), Some("application/json"));
-    // A 401 is re-resolved once, as authenticated_fetch does.
-    upstream.reject_token("gho_eco");
-    let response = client
-        .send(&cache, "ws", "github", get(&upstream.url()))
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(gateway.resolves("ws", "github"), 2);
-}
+// --- what replaced `send` and the middleware: `authorize`, then your own agent ---
 
-// --- the ureq middleware ---
-
-use std::sync::Arc;
-
-fn agent_for(client: &NexusClient, cache: &Arc<TokenCache>, provider: &str) -> ureq::Agent {
+/// An agent as the CHANGELOG tells a `send` or middleware user to build it:
+/// statuses are answers, and redirects are not followed (a header
+/// credential would go along).
+fn own_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
-        .middleware(client.middleware(Arc::clone(cache), "ws", provider))
+        .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .into()
 }
 
 #[test]
-fn an_agent_with_the_middleware_carries_the_credential_in_scope_only() {
-    let (gateway, upstream, client) = setup();
-    let cache = Arc::new(TokenCache::new());
-    let agent = agent_for(&client, &cache, "github");
-    let answer = agent
-        .post(format!("{}/issues", upstream.url()))
-        .header("Content-Type", "application/json")
-        .send(r#"{"title":"t"}"#)
+fn authorize_then_your_own_agent_sends_the_request_and_reports_a_401() {
+    let (gateway, upstream, client) = rotating_setup();
+    let cache = TokenCache::new();
+    let agent = own_agent();
+    let mut request = Request::post(format!("{}/issues", upstream.url()))
+        .header("content-type", "application/json")
+        .body(br#"{"title":"t"}"#.to_vec())
         .unwrap();
-    assert_eq!(answer.status(), 200);
+    let first = client
+        .authorize(&cache, "ws", "github", &mut request)
+        .unwrap();
+    let sent_with = request.headers()["authorization"].clone();
+    upstream.reject_token(sent_with.to_str().unwrap().trim_start_matches("Bearer "));
+    let answer = agent.run(request).unwrap();
+    assert_eq!(answer.status(), 401);
+    first.rejected();
+    let mut again = get(&upstream.url());
+    let _second = client
+        .authorize(&cache, "ws", "github", &mut again)
+        .unwrap();
+    assert_ne!(again.headers()["authorization"], sent_with, "a fresh token");
+    assert_eq!(agent.run(again).unwrap().status(), 200);
+    assert_eq!(gateway.resolves("ws", "github"), 2);
     let sent = upstream.last_request().unwrap();
-    assert_eq!(sent.header("authorization"), Some("Bearer gho_eco"));
-    assert_eq!(sent.body, br#"{"title":"t"}"#);
-    assert_eq!(sent.header("content-length"), Some("13"));
-    // Outside the scope: refused, nothing sent, the NexusError inside.
-    let elsewhere = FakeUpstream::start();
-    let err = agent.get(elsewhere.url()).call().unwrap_err();
-    let ureq::Error::Io(io) = err else {
-        panic!("{err:?}")
-    };
-    let nexus = io
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<nexus_sdk::NexusError>());
-    assert_eq!(
-        nexus.map(|e| e.code.as_str()),
-        Some(code::ORIGIN_NOT_ALLOWED)
-    );
-    assert_eq!(
-        elsewhere.connections(),
-        0,
-        "the other origin received nothing"
-    );
-    assert_eq!(gateway.resolves("ws", "github"), 1);
+    assert_eq!(sent.method, "GET");
 }
 
 #[test]
-fn a_header_credential_never_follows_a_cross_origin_redirect() {
+fn a_header_credential_does_not_follow_a_redirect_with_your_agent_so_told() {
     let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
     gateway.add_provider(
         "ws",
@@ -325,51 +288,31 @@ fn a_header_credential_never_follows_a_cross_origin_redirect() {
         FakeProvider::header("X-API-Key", None, "key-123").api_base_url(&upstream.url()),
     );
     let elsewhere = FakeUpstream::start();
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    let agent = own_agent();
     for status in [301, 302, 303, 307, 308] {
         let path = format!("/go{status}");
         let to = format!("{}/landing", elsewhere.url());
         upstream.set_reply(&path, FakeReply::new(status).header("Location", &to));
-    }
-    let client = client(&gateway);
-    let cache = Arc::new(TokenCache::new());
-    // An agent that would follow redirects (ureq's default is 10).
-    let agent = agent_for(&client, &cache, "keyed");
-    for status in [301, 302, 303, 307, 308] {
-        let answer = agent
-            .get(format!("{}/go{status}", upstream.url()))
-            .call()
+        let mut request = get(&format!("{}{path}", upstream.url()));
+        let _auth = client
+            .authorize(&cache, "ws", "keyed", &mut request)
             .unwrap();
+        let answer = agent.run(request).unwrap();
         assert_eq!(
             answer.status(),
             status,
             "the redirect comes back as the answer"
         );
-        let sent = upstream.last_request().unwrap();
-        assert_eq!(sent.header("x-api-key"), Some("key-123"));
+        assert_eq!(
+            upstream.last_request().unwrap().header("x-api-key"),
+            Some("key-123")
+        );
     }
     assert_eq!(
         elsewhere.connections(),
         0,
         "the key never reached the other origin"
     );
-}
-
-#[test]
-fn a_401_is_re_resolved_once_through_the_middleware() {
-    let (gateway, upstream, client) = rotating_setup();
-    let cache = Arc::new(TokenCache::new());
-    let first = client.get_cached_token(&cache, "ws", "github").unwrap();
-    upstream.reject_token(first.access_token());
-    let agent = agent_for(&client, &cache, "github");
-    let answer = agent.get(upstream.url()).call().unwrap();
-    assert_eq!(answer.status(), 200, "the retry carried a fresh token");
-    assert_eq!(gateway.resolves("ws", "github"), 2);
-    let fresh = upstream.last_request().unwrap();
-    assert_ne!(
-        fresh.header("authorization"),
-        Some(format!("Bearer {}", first.access_token()).as_str())
-    );
-    // A later request uses the fresh token from the cache: no third resolve.
-    agent.get(upstream.url()).call().unwrap();
-    assert_eq!(gateway.resolves("ws", "github"), 2);
 }

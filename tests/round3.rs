@@ -2,7 +2,6 @@
 //! review found in 0.3 (R1–R9), each with inputs of its own. Every test here
 //! failed on 0.3.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Route};
@@ -36,11 +35,7 @@ fn a_host_header_that_is_not_a_host_and_port_is_refused_by_every_entry_point() {
         format!("{authority}\\@evil"),
         format!("{authority} extra"),
     ];
-    let cache = Arc::new(TokenCache::new());
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(client.middleware(Arc::clone(&cache), "ws", "api"))
-        .build()
-        .into();
+    let cache = TokenCache::new();
     for host in &values {
         let options = FetchOptions::default().header("Host", host);
         let url = format!("{}/user", upstream.url());
@@ -57,12 +52,6 @@ fn a_host_header_that_is_not_a_host_and_port_is_refused_by_every_entry_point() {
             .unwrap_err();
         assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED, "authorize, {host:?}");
         assert!(request.headers().get("authorization").is_none());
-        let err = client.send(&cache, "ws", "api", request).unwrap_err();
-        assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED, "send, {host:?}");
-        assert!(
-            agent.get(&url).header("Host", host).call().is_err(),
-            "middleware, {host:?}"
-        );
     }
     assert_eq!(upstream.connections(), 0, "nothing was sent");
     assert_eq!(gateway.requests(Route::Resolve), 0, "nothing was resolved");
@@ -155,36 +144,6 @@ fn a_new_token_takes_the_last_ones_credential_off_the_request() {
     assert_eq!(request.headers()["x-key"], "k3");
 }
 
-// --- R6: the async face outside a tokio runtime ---
-
-#[cfg(feature = "tokio")]
-#[test]
-fn the_async_face_polled_by_another_executor_is_an_error_naming_the_runtime() {
-    use std::future::Future;
-    use std::task::{Context, Poll, Waker};
-    /// A minimal executor that is not tokio (as `futures::executor::block_on`).
-    fn block_on<F: Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut context = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut context) {
-                return out;
-            }
-            std::thread::yield_now();
-        }
-    }
-    let (_gateway, upstream, client) = setup(FakeProvider::oauth2("gho_r6"));
-    let client = nexus_sdk::AsyncNexusClient::new(client);
-    let cache = Arc::new(TokenCache::new());
-    let miss = block_on(client.get_cached_token(&cache, "ws", "api")).unwrap_err();
-    assert!(miss.message.contains("tokio runtime"), "{miss}");
-    let url = format!("{}/user", upstream.url());
-    let fetch =
-        block_on(client.authenticated_fetch(&cache, "ws", "api", &url, FetchOptions::default()));
-    assert!(fetch.unwrap_err().message.contains("tokio runtime"));
-    assert_eq!(upstream.connections(), 0);
-}
-
 // --- R7: get after set ---
 
 #[test]
@@ -244,57 +203,6 @@ fn a_401_and_its_second_try_share_one_timeout() {
     assert!(
         took < budget + Duration::from_millis(250),
         "took {took:?} for a {budget:?} budget"
-    );
-}
-
-#[test]
-fn the_client_timeout_bounds_the_whole_send_too() {
-    let (gateway, upstream, _) = setup(FakeProvider::oauth2("gho").rotating());
-    let client = NexusClient::new(
-        NexusClientOptions::new(gateway.url()).timeout(Duration::from_millis(900)),
-    )
-    .unwrap();
-    upstream.reject_token("gho-1");
-    upstream.set_latency(Duration::from_millis(600));
-    let request = Request::get(format!("{}/user", upstream.url()))
-        .body(Vec::new())
-        .unwrap();
-    let started = Instant::now();
-    let err = client
-        .send(&TokenCache::new(), "ws", "api", request)
-        .unwrap_err();
-    assert_eq!(err.code, code::TIMEOUT, "{err}");
-    assert!(
-        started.elapsed() < Duration::from_millis(1150),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
-#[test]
-fn the_middleware_keeps_both_tries_within_the_clients_timeout() {
-    let (gateway, upstream, _) = setup(FakeProvider::oauth2("gho").rotating());
-    let client = NexusClient::new(
-        NexusClientOptions::new(gateway.url()).timeout(Duration::from_millis(900)),
-    )
-    .unwrap();
-    // An agent with no timeout of its own, and an API slower than the budget.
-    upstream.set_latency(Duration::from_secs(3));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .middleware(client.middleware(Arc::new(TokenCache::new()), "ws", "api"))
-        .build()
-        .into();
-    let started = Instant::now();
-    assert!(
-        agent
-            .get(format!("{}/user", upstream.url()))
-            .call()
-            .is_err()
-    );
-    assert!(
-        started.elapsed() < Duration::from_millis(1150),
-        "{:?}",
-        started.elapsed()
     );
 }
 

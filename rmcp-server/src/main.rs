@@ -14,7 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nexus_sdk::{AsyncNexusClient, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig};
