@@ -1,5 +1,6 @@
-//! Every error code, one constant each: the codes the SDK raises itself, and
-//! the codes the Gateway and Broker are documented to send.
+//! Every error code the SDK raises itself, one constant each, and the one
+//! Gateway code it matches. The codes the Gateway and Broker send are listed,
+//! with their statuses, in the errors guide (`docs/errors.md`).
 //!
 //! Compare [`NexusError::code`](crate::NexusError::code) with these rather
 //! than with string literals, or use [`NexusError::kind`](crate::NexusError::kind):
@@ -46,55 +47,9 @@ pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 /// A strategy the SDK cannot apply (`path`, `saml`, an unknown name).
 pub const UNSUPPORTED_STRATEGY: &str = "unsupported_strategy";
 
-// Sent by the Gateway and the Broker, with the status they come with.
-//
-// On `/v1/token`, `/v1/refresh` and `DELETE /v1/connections/{id}` the Broker's
-// codes arrive only when the Gateway forwards the Broker's body (Nexus 0.4.0
-// and later); an older Gateway sends the status alone, the code is then
-// `http_<status>`, and `NexusError::kind` still follows the status.
+// Sent by the Gateway, and matched by the crate (`wait_for_active`). The
+// other codes the Gateway and Broker send are a table in the errors guide
+// (docs/errors.md): compare them as strings, or use `NexusError::kind`.
 
-/// HTTP 400: A required field is missing.
-pub const MISSING_FIELDS: &str = "missing_fields";
-/// HTTP 400: The request body is not JSON.
-pub const INVALID_JSON: &str = "invalid_json";
-/// HTTP 400: The OAuth state does not match.
-pub const INVALID_STATE: &str = "invalid_state";
 /// HTTP 400: The connection id is not a UUID (the Gateway checks the form).
 pub const INVALID_CONNECTION_ID: &str = "invalid_connection_id";
-/// HTTP 400: The connection is not active yet (when the Gateway forwards
-/// the Broker's body, Nexus 0.4.0 and later).
-pub const CONNECTION_NOT_ACTIVE: &str = "connection_not_active";
-/// HTTP 401: The api key is missing or wrong.
-pub const UNAUTHORIZED: &str = "unauthorized";
-/// HTTP 404: No such provider.
-pub const PROVIDER_NOT_FOUND: &str = "provider_not_found";
-/// HTTP 404: No such connection.
-pub const CONNECTION_NOT_FOUND: &str = "connection_not_found";
-/// HTTP 404: The connection has no token.
-pub const TOKEN_NOT_FOUND: &str = "token_not_found";
-/// HTTP 409: Several connections match the workspace and provider.
-pub const PROVIDER_AMBIGUOUS: &str = "provider_ambiguous";
-/// HTTP 409: The user must consent again (on the token routes, when the
-/// Gateway forwards the Broker's body).
-pub const ATTENTION_REQUIRED: &str = "attention_required";
-/// HTTP 410: The connection was revoked (on the token routes, when the
-/// Gateway forwards the Broker's body, Nexus 0.4.0 and later).
-pub const CONNECTION_REVOKED: &str = "connection_revoked";
-/// HTTP 500: The Broker could not decrypt the stored credential.
-pub const DECRYPT_FAILED: &str = "decrypt_failed";
-/// HTTP 500: The stored token is malformed.
-pub const INVALID_TOKEN_FORMAT: &str = "invalid_token_format";
-/// HTTP 500: Revocation failed.
-pub const REVOKE_FAILED: &str = "revoke_failed";
-/// HTTP 502: The Broker failed. When the body's `status` is a 4xx (the
-/// Broker refused the request) it is not retried.
-pub const BROKER_ERROR: &str = "broker_error";
-/// HTTP 502: The Broker cannot be reached, or did not answer within the
-/// Gateway's 30 s.
-pub const BROKER_UNAVAILABLE: &str = "broker_unavailable";
-/// HTTP 502: The Broker answered something the Gateway cannot use.
-pub const BROKER_INVALID_RESPONSE: &str = "broker_invalid_response";
-/// HTTP 502: The provider failed.
-pub const UPSTREAM_ERROR: &str = "upstream_error";
-/// HTTP 502: The Broker answered an unexpected status.
-pub const BROKER_UNEXPECTED_STATUS: &str = "broker_unexpected_status";

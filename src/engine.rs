@@ -5,7 +5,7 @@
 //! the middleware and `Fetcher` each call down into it; nothing here calls
 //! back up.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use ureq::http::Method;
@@ -20,7 +20,7 @@ use crate::fetch::{
 use crate::flight::Call;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
-use crate::redact::{LOG_TARGET, escape, for_log, redact};
+use crate::redact::{LOG_TARGET, escape, for_log};
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::retry::MAX_RETRY_AFTER;
 use crate::scope::{Listing, ScopeGuard, unknown_provider};
@@ -105,20 +105,6 @@ impl Engine {
         }
     }
 
-    /// What a caller with `budget` brings to a load another caller may be
-    /// running: it waits at most the time it has left (and no longer than
-    /// one Gateway call may take), and a load of its own that fails past its
-    /// deadline fails for it alone.
-    fn join<T>(&self, budget: &Budget, current: Option<T>) -> Call<T> {
-        Call {
-            wait: budget
-                .left()
-                .map_or(self.call_budget, |left| left.min(self.call_budget)),
-            current,
-            deadline: budget.deadline(),
-        }
-    }
-
     /// The pair's token from the Gateway (`GET /v1/resolve`), no cache.
     pub(crate) fn resolve(
         &self,
@@ -153,15 +139,11 @@ impl Engine {
                 target: LOG_TARGET,
                 "No expires_at for workspace={ws} provider={p}, using 5-minute fallback"
             ),
-            Expiry::Unparseable(value) => {
-                let [secret, session] = token.secrets();
-                let secrets = [self.gateway.api_key(), secret, session];
-                log::warn!(
-                    target: LOG_TARGET,
-                    "Could not parse expires_at={:?} for workspace={ws} provider={p}, using 5-minute fallback",
-                    redact(&value.to_string(), &secrets)
-                );
-            }
+            // Its type, not its text: a Broker may put a secret there.
+            Expiry::Unparseable(kind) => log::warn!(
+                target: LOG_TARGET,
+                "Could not parse expires_at=<a {kind}> for workspace={ws} provider={p}, using 5-minute fallback"
+            ),
         }
         Ok(token)
     }
@@ -196,10 +178,10 @@ impl Engine {
         provider: &str,
         budget: &Budget,
     ) -> NexusError {
-        let metadata = || self.metadata(budget);
+        let metadata = |budget: &Budget| self.metadata(budget);
         match self
             .scope
-            .listing(provider, Instant::now(), self.join(budget, None), metadata)
+            .listing(provider, SystemTime::now(), budget, metadata)
         {
             Ok(Listing::NotListed(listed)) => {
                 let unknown = unknown_provider(workspace_id, provider, &listed);
@@ -252,7 +234,7 @@ impl Engine {
             Lookup::Renew(token) => (budget.part(2), Some(token)),
             Lookup::Miss => (budget.clone(), None),
         };
-        let join = self.join(&budget, current);
+        let join = Call::within(&budget, current);
         let resolve = || self.resolve(workspace_id, provider, &budget);
         cache.resolve_once(self.owner, workspace_id, provider, join, resolve)
     }
@@ -269,11 +251,10 @@ impl Engine {
     ) -> Result<CachedToken, NexusError> {
         require("workspace_id", workspace_id)?;
         require("provider", provider)?;
-        let pair = (workspace_id, provider);
-        let metadata = || self.metadata(budget);
-        let join = self.join(budget, None);
+        let (pair, now) = ((workspace_id, provider), cache.now());
+        let metadata = |budget: &Budget| self.metadata(budget);
         self.scope
-            .check(pair, parts.origin, Instant::now(), join, metadata)?;
+            .check(pair, parts.origin, now, budget, metadata)?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(&parts)?;
         }

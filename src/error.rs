@@ -20,7 +20,7 @@ const MAX_MESSAGE_BYTES: usize = 512;
 /// (Python `NexusError`).
 ///
 /// `code` is the machine-readable part: the Gateway's own code
-/// ([`code::CONNECTION_NOT_FOUND`], …), `http_<status>` when the Gateway
+/// (`"connection_not_found"`, …, listed in the errors guide), `http_<status>` when the Gateway
 /// sent none, or one of the SDK's codes ([`code::INVALID_INPUT`],
 /// [`code::TIMEOUT`], …). [`kind`](Self::kind) folds status and code into an
 /// enum for `match`.

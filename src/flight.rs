@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::budget::Budget;
 use crate::error::NexusError;
 
 /// One lock per key being loaded or waited on.
@@ -40,11 +41,11 @@ struct Slot<T> {
 struct State<T> {
     /// The thread that holds `load`: a call from it would wait for itself.
     loader: Option<ThreadId>,
-    /// Bumped by a detach.
-    generation: u64,
-    /// Loads landed so far, and the last one's generation and result.
+    /// Set by a detach: what lands here is not kept.
+    detached: bool,
+    /// Loads landed so far, and the last one's result.
     landings: u64,
-    landed: Option<(u64, Result<T, NexusError>)>,
+    landed: Option<Result<T, NexusError>>,
 }
 
 /// What a caller that found no fresh value brings to [`SingleFlight::run`].
@@ -59,11 +60,24 @@ pub(crate) struct Call<T> {
     pub(crate) deadline: Option<Instant>,
 }
 
+impl<T> Call<T> {
+    /// What a caller with `budget` brings: it waits at most the time it has
+    /// left, and a load of its that fails past its deadline fails for it alone.
+    pub(crate) fn within(budget: &Budget, current: Option<T>) -> Call<T> {
+        let wait = budget.left().unwrap_or(Duration::MAX);
+        let deadline = budget.deadline();
+        Call {
+            wait,
+            current,
+            deadline,
+        }
+    }
+}
+
 impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// Loads `key` once for every caller that asks meanwhile: `load` runs
     /// under the key's lock, then `keep` with its value, unless the key was
-    /// detached since the load started; what `keep` returns is what the
-    /// waiters get.
+    /// detached meanwhile; what `keep` returns is what the waiters get.
     pub(crate) fn run(
         &self,
         key: &K,
@@ -71,17 +85,23 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         load: impl FnOnce() -> Result<T, NexusError>,
         keep: impl FnOnce(T) -> T,
     ) -> Result<T, NexusError> {
-        let slot = Arc::clone(self.slots.lock().entry(key.clone()).or_insert_with(|| {
-            Arc::new(Slot {
-                load: Mutex::new(()),
-                state: Mutex::new(State {
+        let slot = self
+            .slots
+            .lock()
+            .entry(key.clone())
+            .or_insert_with(|| {
+                let state = State {
                     loader: None,
-                    generation: 0,
+                    detached: false,
                     landings: 0,
                     landed: None,
-                }),
+                };
+                Arc::new(Slot {
+                    load: Mutex::new(()),
+                    state: Mutex::new(state),
+                })
             })
-        }));
+            .clone();
         let held = Held {
             flights: self,
             key,
@@ -90,50 +110,36 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         let Some(slot) = held.slot.as_deref() else {
             unreachable!("a hold keeps its slot until it is dropped")
         };
-        self.run_in(slot, call, load, keep)
-    }
-
-    fn run_in(
-        &self,
-        slot: &Slot<T>,
-        call: Call<T>,
-        load: impl FnOnce() -> Result<T, NexusError>,
-        keep: impl FnOnce(T) -> T,
-    ) -> Result<T, NexusError> {
-        let (arrived, landings) = {
+        // Read apart: a lock held while waiting below would stop the loader.
+        let (seen, loader) = {
             let state = slot.state.lock();
-            if state.loader == Some(thread::current().id()) {
+            (state.landings, state.loader)
+        };
+        let _lock = match (&call.current, loader) {
+            (_, Some(loader)) if loader == thread::current().id() => {
                 return Err(NexusError::request_failed(
                     "a token or the provider metadata was asked for from inside its own \
                      Gateway call (a logger or hook that uses the SDK?): it would wait for itself",
                 ));
             }
-            (state.generation, state.landings)
-        };
-        let _lock = match &call.current {
-            Some(current) => match slot.load.try_lock() {
+            (Some(current), _) => match slot.load.try_lock() {
                 Some(lock) => lock,
                 None => return Ok(current.clone()),
             },
-            None => slot.load.try_lock_for(call.wait).ok_or_else(|| {
+            (None, _) => slot.load.try_lock_for(call.wait).ok_or_else(|| {
+                let waited = call.wait;
                 NexusError::timeout(format!(
-                    "waited {:?} for another caller's call to the Gateway",
-                    call.wait
+                    "waited {waited:?} for another caller's call to the Gateway"
                 ))
             })?,
         };
-        let started = {
+        {
             let mut state = slot.state.lock();
-            if state.landings != landings {
-                if let Some((generation, result)) = &state.landed {
-                    if *generation == arrived {
-                        return result.clone();
-                    }
-                }
+            match &state.landed {
+                Some(result) if state.landings != seen => return result.clone(),
+                _ => state.loader = Some(thread::current().id()),
             }
-            state.loader = Some(thread::current().id());
-            state.generation
-        };
+        }
         let loading = Loading(slot);
         let result = load();
         if result.is_err() && call.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -143,14 +149,13 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         let slots = self.slots.lock();
         let mut state = slot.state.lock();
         let result = match result {
-            Ok(value) if state.generation == started => Ok(keep(value)),
+            Ok(value) if !state.detached => Ok(keep(value)),
             other => other,
         };
         drop(slots);
         state.landings += 1;
-        state.landed = Some((started, result.clone()));
-        drop(state);
-        drop(loading);
+        state.landed = Some(result.clone());
+        drop((state, loading));
         result
     }
 
@@ -162,7 +167,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         slots.retain(|key, slot| {
             let hit = matches(key);
             if hit {
-                slot.state.lock().generation += 1;
+                slot.state.lock().detached = true;
             }
             !hit
         });

@@ -19,6 +19,18 @@ use crate::token::{CachedToken, LATEST_EXPIRY_SECS, Signer, Strategy};
 /// How long a token is kept when the Gateway gives no usable expiry.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(300);
 
+/// The name of a JSON value's type, for a message that must not quote it.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// Where a token's expiry came from, so the caller can log a warning.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expiry {
@@ -26,8 +38,9 @@ pub(crate) enum Expiry {
     Given,
     /// The answer gave none: [`DEFAULT_TOKEN_TTL`] applies.
     Missing,
-    /// The answer gave this value, which did not parse: the default applies.
-    Unparseable(Value),
+    /// The answer gave one of this JSON type that did not parse: the
+    /// default applies.
+    Unparseable(&'static str),
 }
 
 /// The [`CachedToken`] a resolve answer describes, and where its expiry came from.
@@ -48,7 +61,10 @@ pub(crate) fn token_from_resolve(
         None => (now + DEFAULT_TOKEN_TTL, Expiry::Missing),
         Some(value) => match parse_expiry(value) {
             Some(at) => (at, Expiry::Given),
-            None => (now + DEFAULT_TOKEN_TTL, Expiry::Unparseable(value.clone())),
+            None => (
+                now + DEFAULT_TOKEN_TTL,
+                Expiry::Unparseable(json_type(value)),
+            ),
         },
     };
     // The key under `credential_field` (else `api_key`), after
@@ -439,7 +455,7 @@ mod tests {
         let body = json!({"credentials": {"access_token": "t", "expires_at": "soon"}});
         let (token, expiry) = token_from_resolve(&body, now()).unwrap();
         assert_eq!(token.expires_at(), now() + DEFAULT_TOKEN_TTL);
-        assert_eq!(expiry, Expiry::Unparseable(json!("soon")));
+        assert_eq!(expiry, Expiry::Unparseable("string"));
     }
 
     #[test]

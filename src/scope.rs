@@ -5,21 +5,25 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use parking_lot::RwLock;
 use serde_json::Value;
 
+use crate::budget::Budget;
 use crate::error::NexusError;
 use crate::flight::{Call, SingleFlight};
-use crate::redact::{escape, url_for_debug};
+use crate::redact::{LOG_TARGET, escape, url_for_debug};
 use crate::url::Origin;
 
 /// How long the Gateway's provider metadata is kept.
 const METADATA_TTL: Duration = Duration::from_secs(300);
 /// How long a provider missing from the metadata is remembered as missing:
-/// within it, asking for that provider again costs no Gateway call.
+/// within it, asking for that provider again costs no Gateway call. Also
+/// the wait before the next read after a failed one.
 const MISS_TTL: Duration = Duration::from_secs(30);
+/// How old the last listing may be and still be used while reads fail.
+pub(crate) const STALE_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Where `authenticated_fetch` may send each provider's credential.
 ///
@@ -176,10 +180,13 @@ pub(crate) struct ScopeGuard {
     flight: SingleFlight<(), Arc<Metadata>>,
 }
 
-/// Each provider's API origin as the Gateway reported it, and when.
+/// Each provider's API origin as the Gateway reported it, and when (on the
+/// token cache's clock).
 pub(crate) struct Metadata {
     origins: HashMap<String, Option<Origin>>,
-    fetched: Instant,
+    fetched: SystemTime,
+    /// After a failed read: the listing is used as it is until then.
+    retry_at: Option<SystemTime>,
 }
 
 impl ScopeGuard {
@@ -212,85 +219,116 @@ impl ScopeGuard {
 
     /// `Ok` when `provider`'s credential may go to `origin`, else
     /// `origin_not_allowed`, or `provider_not_listed` for a provider the
-    /// Gateway's metadata does not list. `fetch` reads the Gateway's
-    /// provider metadata, called only when the scope needs it and holds
-    /// none fresh enough; `now` is the time of the check, and `join` what
-    /// this caller brings to another caller's read.
+    /// Gateway's metadata does not list. `read` reads the Gateway's
+    /// provider metadata within the budget it is given, called only when
+    /// the scope needs it and holds none fresh enough at `now`.
+    ///
+    /// A refusal says what was refused, for which provider; how to allow
+    /// the origin goes to the log, for the developer: the message may reach
+    /// a model, which a prompt injection could have relay it.
     pub(crate) fn check(
         &self,
         (workspace_id, provider): (&str, &str),
         origin: &Origin,
-        now: Instant,
-        join: Call<Arc<Metadata>>,
-        fetch: impl Fn() -> Result<Value, NexusError>,
+        now: SystemTime,
+        budget: &Budget,
+        read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
-        if self.anywhere
-            || self
-                .allowed
-                .get(provider)
-                .is_some_and(|o| o.contains(origin))
-            || self.fresh_api_is(provider, origin, now)
-        {
+        let allowed = |o: &Vec<Origin>| o.contains(origin);
+        if self.anywhere || self.allowed.get(provider).is_some_and(allowed) {
             return Ok(());
         }
-        let (p, how) = (escape(provider), allow_hint(provider, origin));
+        let p = escape(provider);
+        let refused = |why: String| {
+            let (p, o) = (&p, origin);
+            log::warn!(
+                target: LOG_TARGET,
+                "Refused by the credential scope: {why}. To send `{p}`'s credential to {o}, use \
+                 CredentialScope::provider_api().allow(\"{p}\", \"{o}\") or \
+                 NEXUS_ALLOWED_ORIGINS={p}={o}"
+            );
+            Err(NexusError::origin_not_allowed(why))
+        };
         if !self.provider_api {
-            return Err(NexusError::origin_not_allowed(format!(
-                "{origin} is outside the credential scope of `{p}`; {how}"
-            )));
+            return refused(format!("{origin} is outside the credential scope of `{p}`"));
         }
-        match self.listing(provider, now, join, fetch)? {
+        match self.listing(provider, now, budget, read)? {
             Listing::Listed(Some(api)) if api == *origin => Ok(()),
-            Listing::Listed(Some(api)) => Err(NexusError::origin_not_allowed(format!(
-                "{origin} is outside the credential scope of `{p}`, whose API is {api}; {how}"
-            ))),
-            Listing::Listed(None) => Err(NexusError::origin_not_allowed(format!(
-                "`{p}` has no api_base_url at the Gateway, so its credential goes nowhere \
-                 until an origin is allowed; {how}"
-            ))),
+            Listing::Listed(Some(api)) => refused(format!(
+                "{origin} is outside the credential scope of `{p}`, whose API is {api}"
+            )),
+            Listing::Listed(None) => refused(format!(
+                "`{p}` has no api_base_url at the Gateway: its credential goes to no origin"
+            )),
             Listing::NotListed(listed) => Err(unknown_provider(workspace_id, provider, &listed)),
         }
     }
 
-    /// Whether fresh metadata names `origin` as `provider`'s API: the common
-    /// case, answered without a copy.
-    fn fresh_api_is(&self, provider: &str, origin: &Origin, now: Instant) -> bool {
-        self.provider_api
-            && self.metadata.read().as_ref().is_some_and(|m| {
-                m.is_fresh(provider, now)
-                    && m.origins
-                        .get(provider)
-                        .is_some_and(|api| api.as_ref() == Some(origin))
-            })
-    }
-
-    /// The provider's API origin from the metadata, fetching it when absent,
+    /// The provider's API origin from the metadata, read again when absent,
     /// older than 5 minutes, or missing the provider for longer than 30 s.
     /// Concurrent callers share one read and its result, errors included.
+    ///
+    /// When a read fails, the last listing read is used for as long as it
+    /// is under [`STALE_LIMIT`] old (a warning is logged, and the next read
+    /// is tried 30 s later), so that a Gateway that fails to list its
+    /// providers fails no call the last listing allowed; with no listing
+    /// ever read, or an older one, the read's error is the call's. With a
+    /// listing to fall back on, a read takes half the call's time at most.
     pub(crate) fn listing(
         &self,
         provider: &str,
-        now: Instant,
-        join: Call<Arc<Metadata>>,
-        fetch: impl Fn() -> Result<Value, NexusError>,
+        now: SystemTime,
+        budget: &Budget,
+        read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<Listing, NexusError> {
-        if let Some(m) = &*self.metadata.read() {
-            if m.is_fresh(provider, now) {
-                return Ok(m.listing(provider));
-            }
+        let last = self.metadata.read().clone();
+        if let Some(m) = last.as_ref().filter(|m| m.is_fresh(provider, now)) {
+            return Ok(m.listing(provider));
         }
-        let read = || {
-            let origins = origins_from_metadata(&fetch()?);
+        let budget = last
+            .as_ref()
+            .map_or_else(|| budget.clone(), |_| budget.part(2));
+        let load = || {
+            let origins = origins_from_metadata(&read(&budget)?);
+            let (fetched, retry_at) = (now, None);
             Ok(Arc::new(Metadata {
                 origins,
-                fetched: now,
+                fetched,
+                retry_at,
             }))
         };
         let keep = |metadata: Arc<Metadata>| {
             *self.metadata.write() = Some(Arc::clone(&metadata));
             metadata
         };
-        Ok(self.flight.run(&(), join, read, keep)?.listing(provider))
+        let error = match self
+            .flight
+            .run(&(), Call::within(&budget, None), load, keep)
+        {
+            Ok(metadata) => return Ok(metadata.listing(provider)),
+            Err(error) => error,
+        };
+        let age = |m: &Metadata| now.duration_since(m.fetched).unwrap_or_default();
+        let Some(last) = last.filter(|m| age(m) < STALE_LIMIT) else {
+            return Err(error);
+        };
+        log::warn!(
+            target: LOG_TARGET,
+            "The Gateway's provider list could not be read again ({}); using the one read {}s \
+             ago, as for at most {} minutes while reads fail",
+            error.code,
+            age(&last).as_secs(),
+            STALE_LIMIT.as_secs() / 60
+        );
+        let origins = last.origins.clone();
+        let retry_at = now.checked_add(MISS_TTL);
+        let kept = Arc::new(Metadata {
+            origins,
+            fetched: last.fetched,
+            retry_at,
+        });
+        *self.metadata.write() = Some(Arc::clone(&kept));
+        Ok(kept.listing(provider))
     }
 }
 
@@ -315,10 +353,13 @@ impl Metadata {
     }
 
     /// Whether what the metadata says of `provider` is still trusted at
-    /// `now`: a listing for 5 minutes, an absence for 30 s.
-    fn is_fresh(&self, provider: &str, now: Instant) -> bool {
-        let age = now.saturating_duration_since(self.fetched);
-        if self.origins.contains_key(provider) {
+    /// `now`: a listing for 5 minutes, an absence for 30 s, anything until
+    /// the next read after a failed one.
+    fn is_fresh(&self, provider: &str, now: SystemTime) -> bool {
+        let age = now.duration_since(self.fetched).unwrap_or_default();
+        if self.retry_at.is_some_and(|at| now < at) {
+            true
+        } else if self.origins.contains_key(provider) {
             age < METADATA_TTL
         } else {
             age < MISS_TTL
@@ -353,15 +394,6 @@ pub(crate) fn unknown_provider(
     ))
 }
 
-/// How to allow `origin` for `provider`, in code and in the environment.
-fn allow_hint(provider: &str, origin: &Origin) -> String {
-    let p = escape(provider);
-    format!(
-        "to send it there, use CredentialScope::provider_api().allow(\"{p}\", \"{origin}\") \
-         or NEXUS_ALLOWED_ORIGINS={p}={origin}"
-    )
-}
-
 /// Each provider's API origin from a `GET /v1/providers/metadata` answer
 /// (`{auth_type: {provider: {"api_base_url", …}}}`). A missing, empty or
 /// unusable `api_base_url` allows nothing (`None`).
@@ -393,13 +425,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// What a caller brings to a metadata read: 30 s to wait.
-    fn join() -> Call<Arc<Metadata>> {
-        Call {
-            wait: Duration::from_secs(30),
-            current: None,
-            deadline: None,
-        }
+    /// What a caller brings to a metadata read: 30 s.
+    fn join() -> Budget {
+        Budget::new(Duration::from_secs(30), "test")
     }
 
     fn origin(s: &str) -> Origin {
@@ -429,15 +457,15 @@ mod tests {
     #[test]
     fn anywhere_allows_all_and_never_fetches() {
         let guard = ScopeGuard::new(&CredentialScope::anywhere()).unwrap();
-        let fetch = || -> Result<Value, NexusError> { panic!("no metadata needed") };
-        let now = Instant::now();
+        let fetch = |_: &Budget| -> Result<Value, NexusError> { panic!("no metadata needed") };
+        let now = SystemTime::now();
         assert!(
             guard
                 .check(
                     ("ws", "github"),
                     &origin("https://evil.example"),
                     now,
-                    join(),
+                    &join(),
                     fetch
                 )
                 .is_ok()
@@ -468,15 +496,15 @@ mod tests {
     fn allow_list_alone() {
         let scope = CredentialScope::anywhere().allow("github", "https://api.github.com");
         let guard = ScopeGuard::new(&scope).unwrap();
-        let fetch = || -> Result<Value, NexusError> { panic!("no metadata needed") };
-        let now = Instant::now();
+        let fetch = |_: &Budget| -> Result<Value, NexusError> { panic!("no metadata needed") };
+        let now = SystemTime::now();
         assert!(
             guard
                 .check(
                     ("ws", "github"),
                     &origin("https://API.github.com:443"),
                     now,
-                    join(),
+                    &join(),
                     fetch
                 )
                 .is_ok()
@@ -486,16 +514,14 @@ mod tests {
                 ("ws", "github"),
                 &origin("https://evil.example"),
                 now,
-                join(),
-                || Ok(json!({})),
+                &join(),
+                |_| Ok(json!({})),
             )
             .unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
-        assert!(
-            err.message
-                .contains("allow(\"github\", \"https://evil.example:443\")"),
-            "{}",
-            err.message
+        assert_eq!(
+            err.message, "https://evil.example:443 is outside the credential scope of `github`",
+            "what was refused, for which provider, and no recipe"
         );
         let Err(err) = ScopeGuard::new(&CredentialScope::anywhere().allow("x", "ftp://y")) else {
             panic!("an ftp origin was accepted")
@@ -506,16 +532,16 @@ mod tests {
     #[test]
     fn provider_api_reads_metadata_once() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let (fetches, now) = (std::sync::atomic::AtomicUsize::new(0), Instant::now());
+        let (fetches, now) = (std::sync::atomic::AtomicUsize::new(0), SystemTime::now());
         for _ in 0..3 {
-            let fetch = || {
+            let fetch = |_: &Budget| {
                 fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(metadata())
             };
             let api = origin("https://api.github.com");
             assert!(
                 guard
-                    .check(("ws", "github"), &api, now, join(), fetch)
+                    .check(("ws", "github"), &api, now, &join(), fetch)
                     .is_ok()
             );
         }
@@ -524,34 +550,33 @@ mod tests {
             ("ws", "github"),
             &origin("https://evil.example"),
             now,
-            join(),
-            || Ok(metadata()),
+            &join(),
+            |_| Ok(metadata()),
         );
         assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
         let no_base = guard.check(
             ("ws", "google"),
             &origin("https://www.googleapis.com"),
             now,
-            join(),
-            || Ok(metadata()),
+            &join(),
+            |_| Ok(metadata()),
         );
         let err = no_base.unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
         assert!(
-            err.message
-                .contains("NEXUS_ALLOWED_ORIGINS=google=https://www.googleapis.com:443"),
-            "{}",
-            err.message
+            err.message.contains("`google` has no api_base_url"),
+            "{err}"
         );
+        assert!(!err.message.contains("NEXUS_ALLOWED_ORIGINS"), "{err}");
     }
 
     #[test]
     fn an_unlisted_provider_is_its_own_error_and_remembered_for_a_while() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
+        let (fetches, t0) = (std::cell::Cell::new(0), SystemTime::now());
         let gitlab = origin("https://gitlab.com");
-        let check = |at: Instant, listed: bool| {
-            guard.check(("ws", "gitlab"), &gitlab, at, join(), || {
+        let check = |at: SystemTime, listed: bool| {
+            guard.check(("ws", "gitlab"), &gitlab, at, &join(), |_| {
                 fetches.set(fetches.get() + 1);
                 Ok(if listed {
                     json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}})
@@ -580,13 +605,13 @@ mod tests {
     #[test]
     fn a_listing_is_trusted_for_five_minutes_then_read_again() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let (fetches, t0) = (std::cell::Cell::new(0), Instant::now());
+        let (fetches, t0) = (std::cell::Cell::new(0), SystemTime::now());
         let (old, new) = (
             origin("https://api.github.com"),
             origin("https://ghe.example"),
         );
-        let check = |at: Instant, api: &Origin| {
-            guard.check(("ws", "github"), api, at, join(), || {
+        let check = |at: SystemTime, api: &Origin| {
+            guard.check(("ws", "github"), api, at, &join(), |_| {
                 fetches.set(fetches.get() + 1);
                 // The Gateway has moved the provider's API by the second read.
                 Ok(if fetches.get() == 1 {
@@ -610,16 +635,16 @@ mod tests {
     #[test]
     fn a_failed_metadata_read_is_the_error_and_not_kept() {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
-        let (api, now) = (origin("https://api.github.com"), Instant::now());
+        let (api, now) = (origin("https://api.github.com"), SystemTime::now());
         let err = guard
-            .check(("ws", "github"), &api, now, join(), || {
+            .check(("ws", "github"), &api, now, &join(), |_| {
                 Err(NexusError::request_failed("down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "request_failed");
         assert!(
             guard
-                .check(("ws", "github"), &api, now, join(), || Ok(metadata()))
+                .check(("ws", "github"), &api, now, &join(), |_| Ok(metadata()))
                 .is_ok()
         );
     }

@@ -21,7 +21,7 @@ use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use crate::date::{epoch_seconds, format_amz_date};
 use crate::error::NexusError;
 use crate::token::{CachedToken, HmacAlgo, SigEncoding, Signer};
-use crate::url::{Origin, UNRESERVED};
+use crate::url::{Origin, UNRESERVED, remove_dot_segments};
 
 /// `hmac_payload`: the HMAC of `body` under `secret`, encoded.
 pub(crate) fn hmac_payload(
@@ -224,7 +224,7 @@ fn aws_encode(text: &str) -> String {
 fn canonical_path(path: &str, rules: AwsRules) -> String {
     let path = if path.is_empty() { "/" } else { path };
     let path = if rules.normalize_path {
-        normalize_path(path)
+        remove_dot_segments(path, true)
     } else {
         path.to_owned()
     };
@@ -239,27 +239,6 @@ fn canonical_path(path: &str, rules: AwsRules) -> String {
             .collect::<Vec<_>>()
             .join("/")
     }
-}
-
-/// RFC 3986 dot-segment removal, and empty segments dropped; a trailing
-/// slash is kept.
-fn normalize_path(path: &str) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                kept.pop();
-            }
-            other => kept.push(other),
-        }
-    }
-    let trailing = ["/", "/.", "/.."].iter().any(|end| path.ends_with(end));
-    let mut normal = format!("/{}", kept.join("/"));
-    if trailing && !normal.ends_with('/') {
-        normal.push('/');
-    }
-    normal
 }
 
 /// The query part: pairs decoded (`+` as a space, as form encoding reads
@@ -611,7 +590,7 @@ mod tests {
             ("/../a", "/a"),
             ("/a/.", "/a/"),
         ] {
-            assert_eq!(normalize_path(path), normal, "{path}");
+            assert_eq!(remove_dot_segments(path, true), normal, "{path}");
         }
     }
 

@@ -159,7 +159,8 @@ impl fmt::Debug for Signer {
 type Text = Cow<'static, str>;
 
 /// A [`CachedToken`]'s fields, as its constructors build them (they hold
-/// every strategy's rules).
+/// every strategy's rules): what two equal tokens share.
+#[derive(Clone, PartialEq)]
 struct Parts {
     access_token: String,
     token_type: Text,
@@ -170,45 +171,16 @@ struct Parts {
     strategy: Strategy,
     /// `Some` for the strategies that sign each request (boxed: few tokens sign).
     signer: Option<Box<Signer>>,
+}
+
+/// One token, shared by its clones.
+struct Shared {
+    parts: Parts,
     /// Set when a request that carried this very token got a 401 its user
     /// reported ([`Authorization::rejected`](crate::Authorization::rejected)):
     /// every cache holding it then drops it at its next look. Not part of
     /// the token's value.
     rejected: AtomicBool,
-}
-
-impl Parts {
-    /// The same credential as a new token, not rejected.
-    fn copy(&self) -> Parts {
-        Parts {
-            access_token: self.access_token.clone(),
-            token_type: self.token_type.clone(),
-            expires_at: self.expires_at,
-            header_name: self.header_name.clone(),
-            value_prefix: self.value_prefix.clone(),
-            query_param: self.query_param.clone(),
-            strategy: self.strategy,
-            signer: self.signer.clone(),
-            rejected: AtomicBool::new(false),
-        }
-    }
-
-    /// What two equal tokens share.
-    fn value(&self) -> impl PartialEq + '_ {
-        let texts: [&str; 4] = [
-            &self.access_token,
-            &self.token_type,
-            &self.header_name,
-            &self.value_prefix,
-        ];
-        (
-            texts,
-            &self.query_param,
-            self.expires_at,
-            self.strategy,
-            &self.signer,
-        )
-    }
 }
 
 /// A credential ready to apply to a request (Python's resolved token).
@@ -246,14 +218,14 @@ impl Parts {
     serde(into = "TokenRecord", try_from = "TokenRecord")
 )]
 pub struct CachedToken {
-    parts: Arc<Parts>,
+    shared: Arc<Shared>,
 }
 
 /// Two tokens are equal when they are the same credential, whichever
 /// allocation holds them.
 impl PartialEq for CachedToken {
     fn eq(&self, other: &Self) -> bool {
-        self.parts.value() == other.parts.value()
+        self.shared.parts == other.shared.parts
     }
 }
 
@@ -271,7 +243,6 @@ impl CachedToken {
             query_param: None,
             strategy: Strategy::OAuth2,
             signer: None,
-            rejected: AtomicBool::new(false),
         })
     }
 
@@ -370,33 +341,33 @@ impl CachedToken {
     /// `hmac_payload` it is the signing secret, for `aws_sigv4` the secret
     /// access key.
     pub fn access_token(&self) -> &str {
-        &self.parts.access_token
+        &self.shared.parts.access_token
     }
 
     /// The token type, provider casing kept (`bearer` stays `bearer`).
     pub fn token_type(&self) -> &str {
-        &self.parts.token_type
+        &self.shared.parts.token_type
     }
 
     /// When the token stops being valid.
     pub fn expires_at(&self) -> SystemTime {
-        self.parts.expires_at
+        self.shared.parts.expires_at
     }
 
     /// The header that carries it: `Authorization`, `X-API-Key`, …
     pub fn header_name(&self) -> &str {
-        &self.parts.header_name
+        &self.shared.parts.header_name
     }
 
     /// What goes before the token in the header value: `"Bearer "`, `"Basic "`, `""`, …
     pub fn value_prefix(&self) -> &str {
-        &self.parts.value_prefix
+        &self.shared.parts.value_prefix
     }
 
     /// `Some(name)` when the token is sent as the query parameter `name`
     /// rather than in a header.
     pub fn query_param(&self) -> Option<&str> {
-        self.parts.query_param.as_deref()
+        self.shared.parts.query_param.as_deref()
     }
 
     /// The header value to send: the prefix followed by the token. A secret.
@@ -415,51 +386,40 @@ impl CachedToken {
     /// The strategy, as the Broker names it: `oauth2`, `header`,
     /// `basic_auth`, `query_param`, `hmac_payload` or `aws_sigv4`.
     pub fn strategy(&self) -> &str {
-        self.parts.strategy.as_str()
+        self.shared.parts.strategy.as_str()
     }
 
     /// The request signer of the signing strategies.
     pub(crate) fn signer(&self) -> Option<&Signer> {
-        self.parts.signer.as_deref()
-    }
-
-    /// Every secret the token holds, to redact from echoed error text.
-    pub(crate) fn secrets(&self) -> [&str; 2] {
-        let session = match self.signer() {
-            Some(Signer::AwsSigV4 {
-                session_token: Some(t),
-                ..
-            }) => t.as_str(),
-            _ => "",
-        };
-        [self.access_token(), session]
+        self.shared.parts.signer.as_deref()
     }
 
     fn from_parts(parts: Parts) -> Self {
+        let rejected = AtomicBool::new(false);
         CachedToken {
-            parts: Arc::new(parts),
+            shared: Arc::new(Shared { parts, rejected }),
         }
     }
 
     /// Whether both are clones of one token (one cache entry), whatever
     /// their text: a Gateway may hand out the same string twice.
     pub(crate) fn same_entry(&self, other: &CachedToken) -> bool {
-        Arc::ptr_eq(&self.parts, &other.parts)
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Marks this token (and every clone of it) as refused by an upstream.
     pub(crate) fn reject(&self) {
-        self.parts.rejected.store(true, Ordering::Relaxed);
+        self.shared.rejected.store(true, Ordering::Relaxed);
     }
 
     /// Whether an upstream refused this token.
     pub(crate) fn is_rejected(&self) -> bool {
-        self.parts.rejected.load(Ordering::Relaxed)
+        self.shared.rejected.load(Ordering::Relaxed)
     }
 
     /// This token with `change` made: a new token (a token is immutable).
     fn edit(self, change: impl FnOnce(&mut Parts)) -> Self {
-        let mut parts = self.parts.copy();
+        let mut parts = self.shared.parts.clone();
         change(&mut parts);
         CachedToken::from_parts(parts)
     }
@@ -467,7 +427,7 @@ impl CachedToken {
 
 impl fmt::Debug for CachedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = &self.parts;
+        let p = &self.shared.parts;
         f.debug_struct("CachedToken")
             .field("access_token", &REDACTED)
             .field("token_type", &p.token_type)

@@ -375,7 +375,7 @@ fn without_dot_segments(uri: Uri) -> Option<Uri> {
     {
         return Some(uri);
     }
-    let path = remove_dot_segments(path);
+    let path = remove_dot_segments(path, false);
     let mut parts = uri.into_parts();
     let path_and_query = match parts.path_and_query.as_ref().and_then(|pq| pq.query()) {
         Some(query) => format!("{path}?{query}"),
@@ -386,23 +386,23 @@ fn without_dot_segments(uri: Uri) -> Option<Uri> {
 }
 
 /// RFC 3986 §5.2.4 on an absolute path: `/a/b/../c/./d` is `/a/c/d`; `..`
-/// never climbs above the root.
-fn remove_dot_segments(path: &str) -> String {
+/// never climbs above the root. With `drop_empty`, empty segments go too
+/// (`/a//b` is `/a/b`), as AWS's canonical path wants.
+pub(crate) fn remove_dot_segments(path: &str, drop_empty: bool) -> String {
     let mut out: Vec<&str> = Vec::new();
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let last = segments.len() - 1;
     for (i, segment) in segments.into_iter().enumerate() {
-        match segment {
-            "." | ".." => {
-                if segment == ".." {
-                    out.pop();
-                }
-                // A trailing dot segment leaves a directory: `/a/b/..` is `/a/`.
-                if i == last {
-                    out.push("");
-                }
-            }
-            segment => out.push(segment),
+        if !matches!(segment, "." | "..") && !(drop_empty && segment.is_empty()) {
+            out.push(segment);
+            continue;
+        }
+        if segment == ".." {
+            out.pop();
+        }
+        // A trailing dot or empty segment leaves a directory: `/a/b/..` is `/a/`.
+        if i == last {
+            out.push("");
         }
     }
     format!("/{}", out.join("/"))

@@ -210,7 +210,7 @@ mod tests {
                     ConnectionStatus::Active
                 })
             },
-            || Err(gateway_error(400, code::CONNECTION_NOT_ACTIVE)),
+            || Err(gateway_error(400, "connection_not_active")),
         );
         assert_eq!(status.unwrap(), ConnectionStatus::Active);
         assert_eq!(checks.get(), 4);
@@ -219,9 +219,9 @@ mod tests {
     #[test]
     fn a_gone_connection_ends_the_wait() {
         for (status, code, expected) in [
-            (404, code::CONNECTION_NOT_FOUND, ConnectionStatus::Failed),
-            (409, code::ATTENTION_REQUIRED, ConnectionStatus::Failed),
-            (410, code::CONNECTION_REVOKED, ConnectionStatus::Revoked),
+            (404, "connection_not_found", ConnectionStatus::Failed),
+            (409, "attention_required", ConnectionStatus::Failed),
+            (410, "connection_revoked", ConnectionStatus::Revoked),
             (400, code::INVALID_CONNECTION_ID, ConnectionStatus::Failed),
             (404, "http_404", ConnectionStatus::Failed),
             (410, "http_410", ConnectionStatus::Revoked),
@@ -299,7 +299,7 @@ mod tests {
             &options,
             "3f1b2c4d-0000-4000-8000-00000000000c",
             || Ok(ConnectionStatus::Failed),
-            || Err(gateway_error(400, code::CONNECTION_NOT_ACTIVE)),
+            || Err(gateway_error(400, "connection_not_active")),
         )
         .unwrap_err();
         assert_eq!(err.code, code::TIMEOUT);

@@ -299,17 +299,12 @@ fn token_errors_follow_the_broker_with_or_without_a_body() {
     gateway.add_connection(C, FakeConnection::active("github", "t"));
     let client = client(&gateway);
     let cases = [
-        ("revoked", 410, code::CONNECTION_REVOKED, ErrorKind::Gone),
-        (
-            "attention",
-            409,
-            code::ATTENTION_REQUIRED,
-            ErrorKind::Conflict,
-        ),
+        ("revoked", 410, "connection_revoked", ErrorKind::Gone),
+        ("attention", 409, "attention_required", ErrorKind::Conflict),
         (
             "pending",
             400,
-            code::CONNECTION_NOT_ACTIVE,
+            "connection_not_active",
             ErrorKind::InvalidInput,
         ),
     ];

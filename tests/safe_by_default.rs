@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{
     CredentialScope, ErrorKind, FetchOptions, NexusClient, NexusClientOptions, NexusError,
@@ -78,23 +80,61 @@ fn an_unlisted_provider_is_its_own_error_and_costs_one_metadata_read() {
 }
 
 #[test]
-fn a_provider_without_an_api_base_url_says_how_to_allow_one() {
+fn a_refusal_tells_the_model_what_and_only_the_log_tells_the_developer_how() {
+    common::capture_logs();
     let api = FakeUpstream::start();
     let gateway = FakeGateway::start();
     gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_x"));
-    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
-    let err = fetch(&client, &api.url(), FetchOptions::default()).unwrap_err();
-    assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED);
-    let origin = api.url();
-    assert!(
-        err.message
-            .contains(&format!("NEXUS_ALLOWED_ORIGINS=github={origin}"))
-            && err
-                .message
-                .contains(&format!(".allow(\"github\", \"{origin}\")")),
-        "{}",
-        err.message
+    gateway.add_provider(
+        "ws",
+        "listed",
+        FakeProvider::oauth2("gho_y").api_base_url("https://api.listed.example"),
     );
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let origin = api.url();
+    let no_base = fetch(&client, &origin, FetchOptions::default()).unwrap_err();
+    let elsewhere = client
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "listed",
+            &origin,
+            FetchOptions::default(),
+        )
+        .unwrap_err();
+    let anywhere_but = NexusClient::new(
+        NexusClientOptions::new(gateway.url())
+            .credential_scope(CredentialScope::anywhere().allow("github", "https://a.example")),
+    )
+    .unwrap();
+    let outside = fetch(&anywhere_but, &origin, FetchOptions::default()).unwrap_err();
+    for (err, provider) in [
+        (no_base, "github"),
+        (elsewhere, "listed"),
+        (outside, "github"),
+    ] {
+        assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED);
+        assert!(err.message.contains(&format!("`{provider}`")), "{err}");
+        for recipe in [
+            "allow(",
+            "NEXUS_ALLOWED_ORIGINS",
+            "CredentialScope",
+            "to send it",
+        ] {
+            assert!(!err.message.contains(recipe), "{recipe:?} in {err}");
+        }
+        let advice = common::log_lines_with(&format!("NEXUS_ALLOWED_ORIGINS={provider}={origin}"));
+        assert!(
+            advice.iter().any(|l| l.starts_with("WARN nexus_sdk")),
+            "{advice:?}"
+        );
+        assert!(
+            advice
+                .iter()
+                .any(|l| l.contains(&format!(".allow(\"{provider}\", \"{origin}\")")))
+        );
+    }
+    assert_eq!(api.connections(), 0);
 }
 
 #[test]
@@ -275,4 +315,64 @@ fn a_token_stored_with_set_is_for_every_client() {
     cache.delete("ws", "github");
     token_of(&a, &cache);
     assert_eq!(cache.get("ws", "github").unwrap().access_token(), "gho_one");
+}
+
+#[test]
+fn a_failing_provider_listing_keeps_the_last_one_for_a_bounded_time_then_fails_closed() {
+    common::capture_logs();
+    let api = FakeUpstream::start();
+    let gateway = FakeGateway::start();
+    gateway.add_provider(
+        "ws",
+        "github",
+        FakeProvider::oauth2("gho_s").api_base_url(&api.url()),
+    );
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let clock = nexus_gateway_fake::TestClock::new();
+    let cache = clock.token_cache(Duration::from_secs(30));
+    let get = |cache: &TokenCache| {
+        client
+            .authenticated_fetch(cache, "ws", "github", &api.url(), FetchOptions::default())
+            .map(|(status, _, _)| status)
+    };
+    assert_eq!(get(&cache).unwrap(), 200);
+    assert_eq!(gateway.requests(Route::ProvidersMetadata), 1);
+    // From now on the Gateway cannot list its providers.
+    gateway.fail_every(Route::ProvidersMetadata, 1, Fault::status(503));
+    clock.advance(Duration::from_secs(6 * 60));
+    assert_eq!(
+        get(&cache).unwrap(),
+        200,
+        "the last listing still allows it"
+    );
+    assert_eq!(gateway.requests(Route::ProvidersMetadata), 2);
+    let warned = common::log_lines_with("provider list could not be read again");
+    assert!(
+        warned.iter().any(|l| l.starts_with("WARN nexus_sdk")),
+        "{warned:?}"
+    );
+    // Within 30 s of a failed read, no Gateway call at all.
+    assert_eq!(get(&cache).unwrap(), 200);
+    assert_eq!(gateway.requests(Route::ProvidersMetadata), 2);
+    // 30 minutes after the last good read: fail closed.
+    clock.advance(Duration::from_secs(25 * 60));
+    let err = get(&cache).unwrap_err();
+    assert_eq!(err.status_code, Some(503), "{err}");
+    // A client that never read a listing fails closed at once.
+    let fresh = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let err = fresh
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "github",
+            &api.url(),
+            FetchOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.status_code, Some(503), "{err}");
+    assert_eq!(
+        api.requests().len(),
+        3,
+        "the three calls the listing allowed"
+    );
 }
