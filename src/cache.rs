@@ -131,8 +131,9 @@ pub(crate) fn due_times(
     (evict_at - window, evict_at)
 }
 
-/// When a token whose renewals brought nothing fresher `renewals` times is
-/// renewed next: at half the time it has left, and never after the last.
+/// When a token whose renewals failed or brought nothing fresher
+/// `renewals` times is renewed next: at half the time it has left, and
+/// never after the last.
 fn retry_at(renewals: u8, evict_at: SystemTime, now: SystemTime) -> SystemTime {
     let left = evict_at.duration_since(now).unwrap_or_default();
     match renewals < MAX_RENEWALS {
@@ -312,8 +313,7 @@ impl TokenCache {
         map.earliest = Some(map.earliest.map_or(evict_at, |e| e.min(evict_at)));
     }
 
-    /// A renewal of `current` failed: the next is tried at half the time it
-    /// has left, and after [`MAX_RENEWALS`] none is.
+    /// A renewal of `current` failed: its entry, if still there, counts it.
     fn renewal_failed(&self, workspace_id: &str, current: &CachedToken) {
         let now = self.now();
         let mut map = self.map.lock();

@@ -1,5 +1,6 @@
 //! [`NexusClient`] and its public methods: the connection lifecycle, the
-//! token path, and `authenticated_fetch`. Each method checks its input
+//! token path, and `authenticated_fetch`; [`Fetcher`], the last bound to a
+//! workspace and provider. Each method checks its input
 //! here, once, and leaves the work to the module of its concern.
 
 use std::fmt;
@@ -409,6 +410,16 @@ impl NexusClient {
             .fetch(cache, (workspace_id, provider), url, options)
     }
 
+    /// A [`Fetcher`] bound to one workspace and provider, sharing `cache`.
+    pub fn fetcher(&self, cache: Arc<TokenCache>, workspace_id: &str, provider: &str) -> Fetcher {
+        Fetcher {
+            client: self.clone(),
+            cache,
+            workspace_id: workspace_id.to_owned(),
+            provider: provider.to_owned(),
+        }
+    }
+
     /// The engine under the facade, for `authorize`.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
@@ -447,6 +458,54 @@ impl NexusClient {
         let body = self.gateway_call(Method::GET, &path, None, None)?;
         let status = required_str(&body, "status").map_err(|_| self.not_a_gateway("status"))?;
         Ok(ConnectionStatus::from(status.as_str()))
+    }
+}
+
+/// A client, a cache and a (workspace, provider) bound together: the Rust
+/// twin of Python's `authenticated_session`, TypeScript's `createFetcher`
+/// and Go's `AuthenticatedHTTPClient`. Cheap to clone, `Send + Sync`.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
+///
+/// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
+/// let github = client.fetcher(Arc::new(TokenCache::new()), "ws-1", "github");
+/// let (status, _headers, body) = github.get("https://api.github.com/user")?;
+/// # let _ = (status, body);
+/// # Ok::<(), nexus_sdk::NexusError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: NexusClient,
+    cache: Arc<TokenCache>,
+    workspace_id: String,
+    provider: String,
+}
+
+impl Fetcher {
+    /// [`NexusClient::authenticated_fetch`] for the bound workspace and provider.
+    ///
+    /// # Errors
+    ///
+    /// As [`NexusClient::authenticated_fetch`].
+    pub fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse, NexusError> {
+        self.client.authenticated_fetch(
+            &self.cache,
+            &self.workspace_id,
+            &self.provider,
+            url,
+            options,
+        )
+    }
+
+    /// A `GET` of `url`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NexusClient::authenticated_fetch`].
+    pub fn get(&self, url: &str) -> Result<FetchResponse, NexusError> {
+        self.fetch(url, FetchOptions::default())
     }
 }
 

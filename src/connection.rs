@@ -410,11 +410,11 @@ pub(crate) fn non_empty_str(value: Option<&Value>) -> Option<&str> {
     value.and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// A string, or a number written as one; anything else is `None`.
-fn scalar_string(value: Option<&Value>) -> Option<String> {
+/// A non-empty string, or an integer as its decimal text (Python's `str()`).
+pub(crate) fn scalar_string(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         _ => None,
     }
 }

@@ -308,7 +308,8 @@ pub(crate) fn is_host_and_port(value: &str) -> bool {
 /// Sends `first` with `token`, following up to [`MAX_REDIRECTS`](crate::MAX_REDIRECTS) redirects.
 /// The credential, and the caller's `Authorization`, `Cookie` and
 /// `Proxy-Authorization`, go only to `first`'s origin; once a hop leaves it
-/// they are gone for the rest of the chain.
+/// they are gone for the rest of the chain, and a redirect elsewhere whose
+/// URL holds the credential in any form is not followed.
 pub(crate) fn send_following_redirects(
     transport: &Transport,
     max_body: usize,
@@ -318,7 +319,8 @@ pub(crate) fn send_following_redirects(
     budget: &Budget,
 ) -> Result<FinalAnswer, NexusError> {
     let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
-    let policy = Policy::Upstream { provider };
+    let (home, secrets) = (&first.origin, token.secrets());
+    let policy = Policy::Upstream { provider, home, secrets };
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
         if hop.strayed {

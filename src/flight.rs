@@ -140,7 +140,6 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
                 _ => state.loader = Some(thread::current().id()),
             }
         }
-        let loading = Loading(slot);
         let result = load();
         if result.is_err() && call.deadline.is_some_and(|d| Instant::now() >= d) {
             return result;
@@ -155,7 +154,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         drop(slots);
         state.landings += 1;
         state.landed = Some(result.clone());
-        drop((state, loading));
+        state.loader = None;
         result
     }
 
@@ -193,6 +192,13 @@ struct Held<'a, K: Eq + Hash, T> {
 
 impl<K: Eq + Hash, T> Drop for Held<'_, K, T> {
     fn drop(&mut self) {
+        // A loader that panicked or gave up is no longer loading.
+        if let Some(slot) = &self.slot {
+            let mut state = slot.state.lock();
+            if state.loader == Some(thread::current().id()) {
+                state.loader = None;
+            }
+        }
         // Let go under the map's lock, where every hold is taken.
         let mut slots = self.flights.slots.lock();
         self.slot = None;
@@ -202,15 +208,6 @@ impl<K: Eq + Hash, T> Drop for Held<'_, K, T> {
         {
             slots.remove(self.key);
         }
-    }
-}
-
-/// Marks the loader gone when its load ends, by a return or a panic.
-struct Loading<'a, T>(&'a Slot<T>);
-
-impl<T> Drop for Loading<'_, T> {
-    fn drop(&mut self) {
-        self.0.state.lock().loader = None;
     }
 }
 

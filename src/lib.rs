@@ -17,7 +17,6 @@ mod date;
 mod engine;
 mod error;
 mod fetch;
-mod fetcher;
 mod flight;
 mod gateway;
 pub mod guide;
@@ -39,14 +38,13 @@ mod wait;
 
 pub use authorize::Authorization;
 pub use cache::TokenCache;
-pub use client::NexusClient;
+pub use client::{Fetcher, NexusClient};
 pub use connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
     RevokeResult, TokenResponse,
 };
 pub use error::{ErrorKind, NexusError};
 pub use fetch::{FetchOptions, FetchResponse, Headers};
-pub use fetcher::Fetcher;
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;

@@ -20,35 +20,44 @@ const WITHHELD: &str = "<withheld: the text echoed a credential>";
 
 /// `text` with every non-empty one of `secrets` replaced by `<redacted>`;
 /// withheld whole when a secret is still in it in another form a server
-/// may echo: percent- or form-encoded (either case of hex), JSON-escaped
-/// (`\/`, `\uXXXX`), base64, or a mix of these.
+/// may echo (see [`echoes`]).
 pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
-    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
     let mut out = text.to_owned();
-    for secret in &secrets {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
         if out.contains(secret) {
             out = out.replace(secret, REDACTED);
         }
     }
-    let json = json_unescape(&out);
-    let views = [
-        percent_decode_str(&out).decode_utf8_lossy().into_owned(),
-        percent_decode_str(&out.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned(),
-        percent_decode_str(&json).decode_utf8_lossy().into_owned(),
-        percent_decode_str(&json.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned(),
-        json,
-    ];
-    let echoed = secrets.iter().any(|secret| {
-        views.iter().any(|view| view.contains(secret))
-            || [BASE64.encode(secret), BASE64_URL.encode(secret)]
-                .iter()
-                .any(|encoded| out.contains(encoded.trim_end_matches('=')))
-    });
-    if echoed { WITHHELD.to_owned() } else { out }
+    if echoes(&out, secrets) { WITHHELD.to_owned() } else { out }
+}
+
+/// Whether `text` holds one of the non-empty `secrets` in any form a server
+/// may echo it: as it is, percent- or form-encoded (either case of hex, up
+/// to three times over), JSON-escaped (`\/`, `\uXXXX`), base64, or a mix.
+pub(crate) fn echoes(text: &str, secrets: &[&str]) -> bool {
+    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    if secrets.is_empty() {
+        return false;
+    }
+    let found = |view: &str| secrets.iter().any(|secret| view.contains(secret));
+    let decode = |view: &str| percent_decode_str(view).decode_utf8_lossy().into_owned();
+    for start in [text.to_owned(), json_unescape(text)] {
+        let mut view = start;
+        for _ in 0..4 {
+            if found(&view) || (view.contains('+') && found(&decode(&view.replace('+', " ")))) {
+                return true;
+            }
+            if !view.contains('%') {
+                break;
+            }
+            view = decode(&view);
+        }
+    }
+    secrets.iter().any(|secret| {
+        [BASE64.encode(secret), BASE64_URL.encode(secret)]
+            .iter()
+            .any(|encoded| text.contains(encoded.trim_end_matches('=')))
+    })
 }
 
 /// `s` with JSON string escapes decoded (`\"`, `\/`, `\n`, `\uXXXX` and
@@ -166,6 +175,9 @@ mod tests {
             r#"{"error":"nx\u002Fk%2By%3D1\u00e9"}"#,
             "base64: bngvayt5PTHDqQ",
             "url-safe base64: bngvayt5PTHDqQ==",
+            "twice: nx%252Fk%252By%253D1%25C3%25A9",
+            "thrice: nx%25252Fk%25252By%25253D1%2525C3%2525A9",
+            "in a return_to: /login?return_to=https%3A%2F%2Fa%2F%3Fkey%3Dnx%252Fk%252By%253D1%25C3%25A9",
         ] {
             assert_eq!(redact(echoed, &[secret]), WITHHELD, "{echoed}");
         }

@@ -9,6 +9,7 @@ use ureq::http::{Method, Request, Response, Uri};
 
 use crate::budget::Budget;
 use crate::error::{NexusError, Server};
+use crate::redact::echoes;
 use crate::transport::Transport;
 use crate::url::{Origin, can_reach, check_tls_available, resolve_location};
 
@@ -19,8 +20,15 @@ pub(crate) enum Policy<'a> {
     /// naming its target, which receives nothing.
     Gateway { home: &'a Origin },
     /// Upstream calls to `provider`'s API: any method and origin this build
-    /// can reach; a redirect it cannot follow is returned as the answer.
-    Upstream { provider: &'a str },
+    /// can reach; a redirect it cannot follow is returned as the answer, and
+    /// so is one to another origin than `home` (the credential's) whose URL
+    /// holds one of `secrets` in any form (a query credential a server copied
+    /// into its `Location`, raw or encoded).
+    Upstream {
+        provider: &'a str,
+        home: &'a Origin,
+        secrets: [&'a str; 2],
+    },
 }
 
 /// Redirects followed before the next redirect answer is returned as it is
@@ -135,7 +143,7 @@ impl Policy<'_> {
     fn server(&self) -> Server<'_> {
         match self {
             Policy::Gateway { .. } => Server::Gateway,
-            Policy::Upstream { provider } => Server::Provider(provider),
+            Policy::Upstream { provider, .. } => Server::Provider(provider),
         }
     }
 
@@ -143,7 +151,11 @@ impl Policy<'_> {
     /// to `next` goes: `Some(next)` to follow, `None` to return the answer.
     fn next(&self, status: u16, hop: &Hop, next: Uri, n: usize) -> Result<Option<Uri>, NexusError> {
         match self {
-            Policy::Upstream { .. } => Ok((n < MAX_REDIRECTS && can_reach(&next)).then_some(next)),
+            Policy::Upstream { home, secrets, .. } => {
+                let elsewhere = Origin::of(&next).as_ref() != Some(*home);
+                let leaks = elsewhere && echoes(&next.to_string(), secrets);
+                Ok((n < MAX_REDIRECTS && can_reach(&next) && !leaks).then_some(next))
+            }
             Policy::Gateway { home } => {
                 if hop.method != Method::GET || n >= MAX_REDIRECTS {
                     return Ok(None);

@@ -10,7 +10,7 @@ use ureq::http::{HeaderName, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::connection::non_empty_str;
+use crate::connection::{non_empty_str, scalar_string};
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
 use crate::redact::escape;
@@ -81,7 +81,7 @@ pub(crate) fn token_from_resolve(
     let token = match strategy {
         Strategy::OAuth2 => {
             let token = CachedToken::bearer(access_token(body, credentials, None)?, expires_at);
-            match text(credentials, "token_type") {
+            match scalar_string(credentials.get("token_type")) {
                 Some(given) => token.with_token_type(given),
                 None => token,
             }
@@ -163,10 +163,10 @@ fn basic_auth(credentials: &Map<String, Value>, config: &Config<'_>) -> Result<S
     let pass_field = config
         .text("password_field")
         .unwrap_or_else(|| "password".into());
-    let user = text(credentials, &user_field).ok_or_else(|| {
+    let user = scalar_string(credentials.get(&user_field)).ok_or_else(|| {
         NexusError::invalid_credentials("basic_auth credentials have no username")
     })?;
-    let pass = text(credentials, &pass_field).unwrap_or_default();
+    let pass = scalar_string(credentials.get(&pass_field)).unwrap_or_default();
     Ok(BASE64.encode(format!("{user}:{pass}")))
 }
 
@@ -198,7 +198,7 @@ fn hmac_payload(
     let secret_field = config
         .text("secret_field")
         .unwrap_or_else(|| "api_secret".into());
-    let secret = text(credentials, &secret_field).ok_or_else(|| {
+    let secret = scalar_string(credentials.get(&secret_field)).ok_or_else(|| {
         NexusError::invalid_credentials(format!(
             "hmac_payload credentials have no `{}`",
             escape(&secret_field)
@@ -219,11 +219,11 @@ fn aws_sigv4(
         value.ok_or_else(|| NexusError::invalid_credentials(format!("aws_sigv4 has no {what}")))
     };
     let service = required(config.text("service"), "config.service")?;
-    let access_key = required(text(credentials, "access_key"), "access_key")?;
-    let secret_key = required(text(credentials, "secret_key"), "secret_key")?;
+    let access_key = required(scalar_string(credentials.get("access_key")), "access_key")?;
+    let secret_key = required(scalar_string(credentials.get("secret_key")), "secret_key")?;
     let signer = Signer::AwsSigV4 {
         access_key,
-        session_token: text(credentials, "session_token"),
+        session_token: scalar_string(credentials.get("session_token")),
         region: config.text("region").unwrap_or_else(|| "us-east-1".into()),
         service,
     };
@@ -264,20 +264,10 @@ fn access_token(
     credentials: &Map<String, Value>,
     credential_field: Option<&str>,
 ) -> Result<String, NexusError> {
-    text(credentials, "access_token")
-        .or_else(|| body.as_object().and_then(|top| text(top, "access_token")))
-        .or_else(|| text(credentials, credential_field?))
+    scalar_string(credentials.get("access_token"))
+        .or_else(|| body.as_object().and_then(|top| scalar_string(top.get("access_token"))))
+        .or_else(|| scalar_string(credentials.get(credential_field?)))
         .ok_or_else(|| NexusError::invalid_credentials("no access token in the resolve answer"))
-}
-
-/// `map[key]` as text: a non-empty string, or an integer as its decimal text
-/// (Python's `str()`); anything else is absent.
-fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
-    match map.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// A strategy's type and its config object.

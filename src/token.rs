@@ -394,6 +394,15 @@ impl CachedToken {
         self.shared.parts.signer.as_deref()
     }
 
+    /// Every secret a request may carry: the token, and an AWS session token.
+    pub(crate) fn secrets(&self) -> [&str; 2] {
+        let session = match self.signer() {
+            Some(Signer::AwsSigV4 { session_token, .. }) => session_token.as_deref(),
+            _ => None,
+        };
+        [self.access_token(), session.unwrap_or_default()]
+    }
+
     fn from_parts(parts: Parts) -> Self {
         let rejected = AtomicBool::new(false);
         CachedToken {

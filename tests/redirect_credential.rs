@@ -1,0 +1,93 @@
+//! A credential never follows a redirect to another origin, in any form
+//! (#35 item 1): a `query_param` key that a server copies into a
+//! cross-origin `Location` (as nginx's `$request_uri` does, or inside a
+//! sign-in page's `return_to`), raw, percent-, form- or doubly encoded, on
+//! every redirect code, and on the second try after a 401 too.
+
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// A key with characters that every encoding changes.
+const KEY: &str = "k/ey+1=z:";
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+/// The forms a server may copy `key` (sent as `?key=<percent-encoded>` in a
+/// request to `from`) into a `Location` on `to`.
+fn locations(from: &str, to: &str, key: &str) -> Vec<String> {
+    let request_uri = format!("/list?key={}", enc(key));
+    vec![
+        // nginx: `return 301 https://new$request_uri`, the query as received.
+        format!("{to}{request_uri}"),
+        format!("{to}/x?key={key}"),
+        format!("{to}/x?k={}", enc(key).to_lowercase()),
+        format!("{to}/x?k={}", enc(key).replace("%20", "+")),
+        // A sign-in page: the request URL, encoded, in `return_to`.
+        format!("{to}/login?return_to={}", enc(&format!("{from}{request_uri}"))),
+        // Doubly encoded.
+        format!("{to}/login?next={}", enc(&enc(key))),
+        format!("{to}/{}", enc(key)),
+    ]
+}
+
+fn setup(key: FakeProvider) -> (FakeGateway, FakeUpstream, FakeUpstream, NexusClient) {
+    let (gateway, api, elsewhere) = (FakeGateway::start(), FakeUpstream::start(), FakeUpstream::start());
+    gateway.add_provider("ws", "maps", key.api_base_url(&api.url()));
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    (gateway, api, elsewhere, client)
+}
+
+#[test]
+fn a_query_credential_copied_into_a_cross_origin_location_is_not_followed() {
+    let (_gateway, api, elsewhere, client) = setup(FakeProvider::query_param("key", KEY));
+    let cache = TokenCache::new();
+    for status in [301, 302, 303, 307, 308] {
+        for location in locations(&api.url(), &elsewhere.url(), KEY) {
+            api.set_reply("/list", FakeReply::new(status).header("Location", &location));
+            let url = format!("{}/list", api.url());
+            let (got, headers, _) = client
+                .authenticated_fetch(&cache, "ws", "maps", &url, FetchOptions::default())
+                .unwrap();
+            assert_eq!(got, status, "the redirect is the answer: {location}");
+            assert_eq!(headers["location"], location.as_str());
+        }
+    }
+    assert_eq!(elsewhere.connections(), 0, "the other origin received nothing");
+    // A cross-origin redirect that does not hold the key is still followed.
+    let to = format!("{}/moved?page=2", elsewhere.url());
+    api.set_reply("/list", FakeReply::new(302).header("Location", &to));
+    let url = format!("{}/list", api.url());
+    let (status, _, _) = client
+        .authenticated_fetch(&cache, "ws", "maps", &url, FetchOptions::default())
+        .unwrap();
+    assert_eq!(status, 200);
+    let landed = elsewhere.last_request().unwrap();
+    assert_eq!((landed.path.as_str(), landed.query.as_str()), ("/moved", "page=2"));
+    assert!(!landed.query.contains("k"), "and without the key");
+}
+
+#[test]
+fn nor_on_the_second_try_after_a_401() {
+    let elsewhere = FakeUpstream::start();
+    for status in [302, 307] {
+        let (_gateway, api, _, client) = setup(FakeProvider::query_param("key", "tok").rotating());
+        for n in 0..locations("", "", "").len() {
+            // Each time: tok-<2n+1> sent first and refused, then tok-<2n+2>.
+            let (first, second) = (format!("tok-{}", 2 * n + 1), format!("tok-{}", 2 * n + 2));
+            let location = locations(&api.url(), &elsewhere.url(), &second).swap_remove(n);
+            let cache = TokenCache::new();
+            cache.set("ws", "maps", client.resolve_token("ws", "maps").unwrap());
+            api.reject_token(&first);
+            api.set_reply("/list", FakeReply::new(status).header("Location", &location));
+            let url = format!("{}/list", api.url());
+            let (got, _, _) = client
+                .authenticated_fetch(&cache, "ws", "maps", &url, FetchOptions::default())
+                .unwrap();
+            assert_eq!(got, status, "{location}");
+        }
+    }
+    assert_eq!(elsewhere.connections(), 0, "the other origin received nothing");
+}
