@@ -386,7 +386,10 @@ fn fetch_arguments(arguments: Option<&Value>) -> Result<(String, String, FetchOp
     };
     let provider = text("provider")?.ok_or("`provider` is required (e.g. \"github\")")?;
     let url = text("url")?.ok_or("`url` is required: an absolute http(s) URL")?;
-    let mut options = FetchOptions::default().method(text("method")?.unwrap_or("GET"));
+    // The answer goes to a model: one that echoes the credential is withheld.
+    let mut options = FetchOptions::default()
+        .method(text("method")?.unwrap_or("GET"))
+        .withhold_credential_echo(true);
     match args.get("headers") {
         None | Some(Value::Null) => {}
         Some(Value::Object(headers)) => {

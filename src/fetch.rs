@@ -10,6 +10,7 @@ use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::budget::{Budget, check_timeout};
 use crate::error::NexusError;
+use crate::redact::{WITHHELD, echoes};
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
 use crate::token::CachedToken;
 use crate::transport::{ReadError, Transport, read_capped};
@@ -75,6 +76,9 @@ pub struct FetchOptions {
     /// The most this request may take, redirects and a 401's second try
     /// each within it, instead of the client's `timeout`.
     pub timeout: Option<Duration>,
+    /// Withhold an answer that echoes the credential: see
+    /// [`withhold_credential_echo`](Self::withhold_credential_echo).
+    pub withhold_credential_echo: bool,
     /// `json` was given a value `serde_json` cannot write.
     unwritable_json: bool,
 }
@@ -117,6 +121,23 @@ impl FetchOptions {
         self
     }
 
+    /// For an answer that goes on to a model (an MCP tool's result): a body
+    /// that echoes the credential, in any form the crate's redaction knows
+    /// (raw, percent-, form- or doubly encoded, JSON-escaped, base64), is
+    /// replaced by `<withheld: the text echoed a credential>`, and a header
+    /// that echoes it is dropped. Echo services and some APIs' error pages
+    /// send the request's `Authorization` back.
+    ///
+    /// ```
+    /// let options = nexus_sdk::FetchOptions::default().withhold_credential_echo(true);
+    /// assert!(options.withhold_credential_echo);
+    /// ```
+    #[must_use]
+    pub fn withhold_credential_echo(mut self, yes: bool) -> Self {
+        self.withhold_credential_echo = yes;
+        self
+    }
+
     /// Sets the body to `body` as JSON, with `Content-Type: application/json`
     /// (replacing a `Content-Type` set before).
     ///
@@ -153,6 +174,7 @@ impl fmt::Debug for FetchOptions {
             )
             .field("query", &self.query.len())
             .field("timeout", &self.timeout)
+            .field("withhold_credential_echo", &self.withhold_credential_echo)
             .finish()
     }
 }
@@ -166,6 +188,8 @@ pub(crate) struct Outgoing {
     body: Option<Vec<u8>>,
     /// `FetchOptions::timeout`: the whole call's budget, if set.
     pub(crate) timeout: Option<Duration>,
+    /// `FetchOptions::withhold_credential_echo`.
+    withhold: bool,
 }
 
 /// The answer at the end of the redirects, and whether the request that
@@ -234,6 +258,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         headers,
         body: options.data,
         timeout: options.timeout,
+        withhold: options.withhold_credential_echo,
     })
 }
 
@@ -342,10 +367,30 @@ pub(crate) fn send_following_redirects(
         ReadError::TooLarge => NexusError::upstream_too_large(max_body),
         ReadError::Io(io) => NexusError::read(io),
     })?;
+    let mut response = (status, parts.headers, bytes);
+    if first.withhold {
+        withhold_echoes(&mut response, &secrets);
+    }
     Ok(FinalAnswer {
-        response: (status, parts.headers, bytes),
+        response,
         credentialed: last.is_on(&first.origin),
     })
+}
+
+/// `response` with a body that echoes one of `secrets` replaced, and the
+/// headers that echo one dropped.
+fn withhold_echoes((_, headers, body): &mut FetchResponse, secrets: &[&str]) {
+    if echoes(&String::from_utf8_lossy(body), secrets) {
+        *body = WITHHELD.as_bytes().to_vec();
+    }
+    let echoed: Vec<HeaderName> = headers
+        .iter()
+        .filter(|(_, v)| echoes(&String::from_utf8_lossy(v.as_bytes()), secrets))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in echoed {
+        headers.remove(name);
+    }
 }
 
 /// The request for one hop: the caller's headers, and the credential when

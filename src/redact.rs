@@ -16,7 +16,7 @@ pub(crate) const LOG_TARGET: &str = "nexus_sdk";
 pub(crate) const REDACTED: &str = "<redacted>";
 
 /// What replaces a whole text that echoed a secret in an encoded form.
-const WITHHELD: &str = "<withheld: the text echoed a credential>";
+pub(crate) const WITHHELD: &str = "<withheld: the text echoed a credential>";
 
 /// `text` with every non-empty one of `secrets` replaced by `<redacted>`;
 /// withheld whole when a secret is still in it in another form a server

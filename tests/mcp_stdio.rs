@@ -254,6 +254,26 @@ fn tools_list_and_call() {
 }
 
 #[test]
+fn an_answer_that_echoes_the_credential_never_reaches_the_model() {
+    let (gateway, upstream) = setup();
+    let echoes = [
+        r#"{"headers":{"Authorization":"Bearer gho_mcp_secret"}}"#.to_owned(),
+        "authorization=Bearer%20gho_mcp_secret".to_owned(),
+        r#"{"seen":"Bearer gho\u005fmcp\u005fsecret"}"#.to_owned(),
+    ];
+    let mut server = Server::start(&gateway);
+    for (id, body) in echoes.iter().enumerate() {
+        let reply = nexus_gateway_fake::FakeReply::new(400).body(body.as_str());
+        upstream.set_reply("/echo", reply.header("X-Echo", "gho_mcp_secret"));
+        let answer = server.request(fetch_call(json!(id), &format!("{}/echo", upstream.url())));
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.starts_with("HTTP 400"), "{text}");
+        assert!(!text.contains("gho_mcp_secret") && !text.contains("mcp\\u005f"), "{text}");
+        assert!(text.contains("withheld"), "{text}");
+    }
+}
+
+#[test]
 fn transport_failures_are_tool_errors_without_secrets() {
     let (gateway, _) = setup();
     let refused = common::refused_url();

@@ -91,3 +91,29 @@ fn nor_on_the_second_try_after_a_401() {
     }
     assert_eq!(elsewhere.connections(), 0, "the other origin received nothing");
 }
+
+#[test]
+fn an_answer_echoing_the_credential_is_withheld_when_asked() {
+    let (_gateway, api, _, client) = setup(FakeProvider::oauth2("gho/Ab+cd=9"));
+    let cache = TokenCache::new();
+    let url = format!("{}/echo", api.url());
+    let echoes = [
+        r#"{"Authorization":"Bearer gho/Ab+cd=9"}"#.to_owned(),
+        r#"{"Authorization":"Bearer gho\/Ab+cd=9"}"#.to_owned(),
+        format!("seen: {}", enc("Bearer gho/Ab+cd=9")),
+        format!("seen: {}", enc(&enc("gho/Ab+cd=9"))),
+        "seen: Z2hvL0FiK2NkPTk".to_owned(),
+    ];
+    for body in &echoes {
+        let reply = FakeReply::new(401).header("X-Seen", &enc("gho/Ab+cd=9")).body(body.as_str());
+        api.set_reply("/echo", reply.header("X-Other", "kept"));
+        let asked = FetchOptions::default().withhold_credential_echo(true);
+        let (status, headers, got) = client.authenticated_fetch(&cache, "ws", "maps", &url, asked).unwrap();
+        assert_eq!(status, 401);
+        assert_eq!(got, b"<withheld: the text echoed a credential>", "{body}");
+        assert!(headers.get("x-seen").is_none() && headers["x-other"] == "kept");
+        // Not asked: the tuple is the answer as it came.
+        let plain = client.authenticated_fetch(&cache, "ws", "maps", &url, FetchOptions::default());
+        assert_eq!(plain.unwrap().2, body.as_bytes());
+    }
+}

@@ -56,7 +56,10 @@ impl Nexus {
         (only to that provider's API). Answers the status and up to 256 KiB of the body."
     )]
     async fn authenticated_fetch(&self, Parameters(args): Parameters<FetchArgs>) -> CallToolResult {
-        let mut options = FetchOptions::default().method(args.method.as_deref().unwrap_or("GET"));
+        // The answer goes to the model: one that echoes the credential is withheld.
+        let mut options = FetchOptions::default()
+            .method(args.method.as_deref().unwrap_or("GET"))
+            .withhold_credential_echo(true);
         for (name, value) in args.headers.unwrap_or_default() {
             options = options.header(name, value);
         }

@@ -62,6 +62,21 @@ async fn rmcps_client_drives_the_server() -> Result<(), Box<dyn std::error::Erro
     assert_eq!(sent.header("authorization"), Some("Bearer gho_rmcp"));
     assert_eq!(sent.header("accept"), Some("application/json"));
 
+    // An API that echoes the request's Authorization back: the model never
+    // reads the token.
+    api.set_reply(
+        "/echo",
+        nexus_gateway_fake::FakeReply::new(400)
+            .header("X-Seen", "Bearer gho_rmcp")
+            .body(r#"{"error":"bad request","headers":{"Authorization":"Bearer gho_rmcp"}}"#),
+    );
+    let echoed = client
+        .call_tool(call(&format!("{}/echo", api.url())))
+        .await?;
+    assert!(text(&echoed).starts_with("HTTP 400"), "{}", text(&echoed));
+    assert!(!text(&echoed).contains("gho_rmcp"), "{}", text(&echoed));
+    assert!(text(&echoed).contains("withheld"), "{}", text(&echoed));
+
     let outside = client
         .call_tool(call(&format!("{}/steal", elsewhere.url())))
         .await?;
