@@ -156,7 +156,8 @@ impl NexusClient {
     /// Python SDK's rule, for a Gateway that reports `pending`).
     ///
     /// ```no_run
-    ///     /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, WaitOptions};
+    /// use std::time::Duration;
+    /// use nexus_sdk::{ConnectionStatus, NexusClient, NexusClientOptions, WaitOptions};
     ///
     /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
     /// let options = WaitOptions::default().timeout(Duration::from_secs(120));

@@ -17,7 +17,7 @@ use crate::transport::{ReadError, Transport, read_capped};
 use crate::url::{Origin, http_target, with_query_pairs, with_query_param};
 
 /// Response headers: case-insensitive names, repeated headers kept (the
-/// [`http`](crate::http) crate's `HeaderMap`).
+/// [`http`](https://docs.rs/http/1) crate's `HeaderMap`).
 pub type Headers = HeaderMap;
 
 /// An upstream answer as the design card and Python's SDK give it:
@@ -49,7 +49,7 @@ const DEFAULT_BODY_TYPE: &str = "application/x-www-form-urlencoded";
 /// The method, headers and body of an upstream request.
 ///
 /// Built with chained setters; names and values may be `&str`, `String` or
-/// the [`http`](crate::http) crate's own types:
+/// the [`http`](https://docs.rs/http/1) crate's own types:
 ///
 /// ```
 /// use nexus_sdk::FetchOptions;
@@ -345,7 +345,11 @@ pub(crate) fn send_following_redirects(
 ) -> Result<FinalAnswer, NexusError> {
     let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
     let (home, secrets) = (&first.origin, token.secrets());
-    let policy = Policy::Upstream { provider, home, secrets };
+    let policy = Policy::Upstream {
+        provider,
+        home,
+        secrets,
+    };
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
         if hop.strayed {

@@ -28,7 +28,11 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
             out = out.replace(secret, REDACTED);
         }
     }
-    if echoes(&out, secrets) { WITHHELD.to_owned() } else { out }
+    if echoes(&out, secrets) {
+        WITHHELD.to_owned()
+    } else {
+        out
+    }
 }
 
 /// Whether `text` holds one of the non-empty `secrets` in any form a server

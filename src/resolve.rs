@@ -265,7 +265,10 @@ fn access_token(
     credential_field: Option<&str>,
 ) -> Result<String, NexusError> {
     scalar_string(credentials.get("access_token"))
-        .or_else(|| body.as_object().and_then(|top| scalar_string(top.get("access_token"))))
+        .or_else(|| {
+            body.as_object()
+                .and_then(|top| scalar_string(top.get("access_token")))
+        })
         .or_else(|| scalar_string(credentials.get(credential_field?)))
         .ok_or_else(|| NexusError::invalid_credentials("no access token in the resolve answer"))
 }

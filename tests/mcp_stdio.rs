@@ -268,7 +268,10 @@ fn an_answer_that_echoes_the_credential_never_reaches_the_model() {
         let answer = server.request(fetch_call(json!(id), &format!("{}/echo", upstream.url())));
         let text = answer["result"]["content"][0]["text"].as_str().unwrap();
         assert!(text.starts_with("HTTP 400"), "{text}");
-        assert!(!text.contains("gho_mcp_secret") && !text.contains("mcp\\u005f"), "{text}");
+        assert!(
+            !text.contains("gho_mcp_secret") && !text.contains("mcp\\u005f"),
+            "{text}"
+        );
         assert!(text.contains("withheld"), "{text}");
     }
 }

@@ -26,7 +26,10 @@ fn locations(from: &str, to: &str, key: &str) -> Vec<String> {
         format!("{to}/x?k={}", enc(key).to_lowercase()),
         format!("{to}/x?k={}", enc(key).replace("%20", "+")),
         // A sign-in page: the request URL, encoded, in `return_to`.
-        format!("{to}/login?return_to={}", enc(&format!("{from}{request_uri}"))),
+        format!(
+            "{to}/login?return_to={}",
+            enc(&format!("{from}{request_uri}"))
+        ),
         // Doubly encoded.
         format!("{to}/login?next={}", enc(&enc(key))),
         format!("{to}/{}", enc(key)),
@@ -34,7 +37,11 @@ fn locations(from: &str, to: &str, key: &str) -> Vec<String> {
 }
 
 fn setup(key: FakeProvider) -> (FakeGateway, FakeUpstream, FakeUpstream, NexusClient) {
-    let (gateway, api, elsewhere) = (FakeGateway::start(), FakeUpstream::start(), FakeUpstream::start());
+    let (gateway, api, elsewhere) = (
+        FakeGateway::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+    );
     gateway.add_provider("ws", "maps", key.api_base_url(&api.url()));
     let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
     (gateway, api, elsewhere, client)
@@ -46,7 +53,10 @@ fn a_query_credential_copied_into_a_cross_origin_location_is_not_followed() {
     let cache = TokenCache::new();
     for status in [301, 302, 303, 307, 308] {
         for location in locations(&api.url(), &elsewhere.url(), KEY) {
-            api.set_reply("/list", FakeReply::new(status).header("Location", &location));
+            api.set_reply(
+                "/list",
+                FakeReply::new(status).header("Location", &location),
+            );
             let url = format!("{}/list", api.url());
             let (got, headers, _) = client
                 .authenticated_fetch(&cache, "ws", "maps", &url, FetchOptions::default())
@@ -55,7 +65,11 @@ fn a_query_credential_copied_into_a_cross_origin_location_is_not_followed() {
             assert_eq!(headers["location"], location.as_str());
         }
     }
-    assert_eq!(elsewhere.connections(), 0, "the other origin received nothing");
+    assert_eq!(
+        elsewhere.connections(),
+        0,
+        "the other origin received nothing"
+    );
     // A cross-origin redirect that does not hold the key is still followed.
     let to = format!("{}/moved?page=2", elsewhere.url());
     api.set_reply("/list", FakeReply::new(302).header("Location", &to));
@@ -65,7 +79,10 @@ fn a_query_credential_copied_into_a_cross_origin_location_is_not_followed() {
         .unwrap();
     assert_eq!(status, 200);
     let landed = elsewhere.last_request().unwrap();
-    assert_eq!((landed.path.as_str(), landed.query.as_str()), ("/moved", "page=2"));
+    assert_eq!(
+        (landed.path.as_str(), landed.query.as_str()),
+        ("/moved", "page=2")
+    );
     assert!(!landed.query.contains("k"), "and without the key");
 }
 
@@ -81,7 +98,10 @@ fn nor_on_the_second_try_after_a_401() {
             let cache = TokenCache::new();
             cache.set("ws", "maps", client.resolve_token("ws", "maps").unwrap());
             api.reject_token(&first);
-            api.set_reply("/list", FakeReply::new(status).header("Location", &location));
+            api.set_reply(
+                "/list",
+                FakeReply::new(status).header("Location", &location),
+            );
             let url = format!("{}/list", api.url());
             let (got, _, _) = client
                 .authenticated_fetch(&cache, "ws", "maps", &url, FetchOptions::default())
@@ -89,7 +109,11 @@ fn nor_on_the_second_try_after_a_401() {
             assert_eq!(got, status, "{location}");
         }
     }
-    assert_eq!(elsewhere.connections(), 0, "the other origin received nothing");
+    assert_eq!(
+        elsewhere.connections(),
+        0,
+        "the other origin received nothing"
+    );
 }
 
 #[test]
@@ -105,10 +129,14 @@ fn an_answer_echoing_the_credential_is_withheld_when_asked() {
         "seen: Z2hvL0FiK2NkPTk".to_owned(),
     ];
     for body in &echoes {
-        let reply = FakeReply::new(401).header("X-Seen", &enc("gho/Ab+cd=9")).body(body.as_str());
+        let reply = FakeReply::new(401)
+            .header("X-Seen", &enc("gho/Ab+cd=9"))
+            .body(body.as_str());
         api.set_reply("/echo", reply.header("X-Other", "kept"));
         let asked = FetchOptions::default().withhold_credential_echo(true);
-        let (status, headers, got) = client.authenticated_fetch(&cache, "ws", "maps", &url, asked).unwrap();
+        let (status, headers, got) = client
+            .authenticated_fetch(&cache, "ws", "maps", &url, asked)
+            .unwrap();
         assert_eq!(status, 401);
         assert_eq!(got, b"<withheld: the text echoed a credential>", "{body}");
         assert!(headers.get("x-seen").is_none() && headers["x-other"] == "kept");
