@@ -115,9 +115,10 @@ impl NexusClient {
     /// another origin may carry it there (ureq and reqwest drop
     /// `Authorization` and `Cookie` across origins, but keep an `X-API-Key`
     /// or a signature header). Turn redirects off for these requests
-    /// (`reqwest::redirect::Policy::none()`, ureq's `max_redirects(0)`) or
-    /// use [`send`](Self::send) or [`middleware`](Self::middleware), which
-    /// follow them under the crate's origin rule.
+    /// (`reqwest::redirect::Policy::none()`, ureq's `max_redirects(0)`) and
+    /// authorize a request to the new location afresh, or use
+    /// [`authenticated_fetch`](Self::authenticated_fetch), which follows
+    /// them under the crate's origin rule.
     ///
     /// ```
     /// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};

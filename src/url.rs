@@ -393,7 +393,7 @@ pub(crate) fn remove_dot_segments(path: &str, drop_empty: bool) -> String {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let last = segments.len() - 1;
     for (i, segment) in segments.into_iter().enumerate() {
-        if !matches!(segment, "." | "..") && !(drop_empty && segment.is_empty()) {
+        if !(matches!(segment, "." | "..") || drop_empty && segment.is_empty()) {
             out.push(segment);
             continue;
         }

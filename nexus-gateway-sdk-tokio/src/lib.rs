@@ -1,43 +1,4 @@
-//! The async face of [`nexus_sdk`] (the blocking `nexus-gateway-sdk`) for
-//! tokio servers: an `rmcp` MCP server, an axum app.
-//!
-//! - **It never blocks the runtime.** Each call that may do I/O runs on a
-//!   thread started for it, which ends with the call. Not tokio's blocking
-//!   pool: a busy pool would hold the call back, and its timeout counts
-//!   from the call. A fresh cached token is answered on the runtime, with
-//!   no thread at all.
-//! - **A dropped future's call runs on** to its own timeout at most (the
-//!   client's, or [`FetchOptions::timeout`]): a blocking call cannot be
-//!   stopped halfway, and its answer is thrown away.
-//! - **Outside a tokio runtime** (a future polled by another executor) a
-//!   call is an `invalid_input` error naming the runtime, never a panic.
-//! - [`run`](AsyncNexusClient::run) takes any call of the blocking client:
-//!   `client.run(move |c| c.revoke_connection(&id, &options)).await`.
-//!
-//! ```
-//! # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
-//! use std::sync::Arc;
-//! use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
-//! use nexus_sdk_tokio::AsyncNexusClient;
-//!
-//! # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-//! # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));
-//! # let options = NexusClientOptions::new(gateway.url());
-//! # let url = format!("{}/user", api.url());
-//! let client = AsyncNexusClient::new(NexusClient::new(options)?);
-//! let cache = Arc::new(TokenCache::new());
-//! # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-//! # runtime.block_on(async {
-//! let (status, _headers, _body) = client
-//!     .authenticated_fetch(&cache, "ws-1", "github", &url, FetchOptions::default())
-//!     .await?;
-//! assert_eq!(status, 200);
-//! let health = client.run(|c| c.health()).await;
-//! # assert!(health.is_ok());
-//! # Ok::<(), nexus_sdk::NexusError>(())
-//! # })?;
-//! # Ok::<(), nexus_sdk::NexusError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
@@ -51,6 +12,31 @@ use nexus_sdk::{
 
 /// The async face of a [`NexusClient`], which it shares (same connection
 /// pool, same scope). Cheap to clone, `Send + Sync`.
+///
+/// ```
+/// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+/// use std::sync::Arc;
+/// use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+/// use nexus_sdk_tokio::AsyncNexusClient;
+///
+/// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+/// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));
+/// # let options = NexusClientOptions::new(gateway.url());
+/// # let url = format!("{}/user", api.url());
+/// let client = AsyncNexusClient::new(NexusClient::new(options)?);
+/// let cache = Arc::new(TokenCache::new());
+/// # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # runtime.block_on(async {
+/// let (status, _headers, _body) = client
+///     .authenticated_fetch(&cache, "ws-1", "github", &url, FetchOptions::default())
+///     .await?;
+/// assert_eq!(status, 200);
+/// let health = client.run(|c| c.health()).await;
+/// # assert!(health.is_ok());
+/// # Ok::<(), nexus_sdk::NexusError>(())
+/// # })?;
+/// # Ok::<(), nexus_sdk::NexusError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct AsyncNexusClient {
     client: NexusClient,
