@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::code;
 use crate::redact::{escape, redact};
+use crate::url::Origin;
 
 /// The longest error-body text kept as a message, in bytes.
 const MAX_MESSAGE_BYTES: usize = 512;
@@ -55,6 +56,8 @@ pub struct NexusError {
     /// The HTTP status the Gateway answered with, when there was an answer.
     pub status_code: Option<u16>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+    /// The proxy a transport failure happened through, and its variable.
+    via: Option<String>,
 }
 
 /// What went wrong, in a form to `match` on.
@@ -100,6 +103,7 @@ impl NexusError {
             message: message.into(),
             status_code: None,
             source: None,
+            via: None,
         }
     }
 
@@ -203,6 +207,26 @@ impl NexusError {
         NexusError::new(redact(&code, secrets), redact(&message, secrets)).with_status(status)
     }
 
+    /// A Gateway error whose cause may lie in the client's set-up or in the
+    /// server (401, 403, 429, 5xx) names the Gateway and its origin; a
+    /// refusal about what was asked (404, 409, 410, 400) keeps the
+    /// Gateway's own words.
+    pub(crate) fn at(self, origin: &impl fmt::Display) -> Self {
+        let Some(status @ (401 | 403 | 429 | 500..)) = self.status_code else {
+            return self;
+        };
+        let key = if status == 401 {
+            " (check NEXUS_API_KEY)"
+        } else {
+            ""
+        };
+        let message = format!(
+            "the Nexus Gateway at {origin} answered HTTP {status}{key}: {}",
+            self.message
+        );
+        NexusError { message, ..self }
+    }
+
     /// A Gateway redirect (`status`) to `target`, an origin the api key may
     /// not go to: not followed.
     pub(crate) fn gateway_redirect(status: u16, target: &str) -> Self {
@@ -246,8 +270,10 @@ impl NexusError {
             ureq::Error::ConnectProxyFailed(_) => {
                 NexusError::request_failed("proxy refused the connection")
             }
-            ureq::Error::Tls(_) => NexusError::request_failed("TLS failed").with_source(e),
-            other => NexusError::request_failed("transport failed").with_source(other),
+            other => match tls_cause(&other.to_string()) {
+                Some(cause) => NexusError::request_failed(cause).with_source(other),
+                None => NexusError::request_failed("transport failed").with_source(other),
+            },
         }
     }
 
@@ -259,7 +285,7 @@ impl NexusError {
     pub(crate) fn reaching(
         self,
         server: Server<'_>,
-        origin: &impl fmt::Display,
+        origin: &Origin,
         limit: (Duration, &str),
     ) -> Self {
         let who = match server {
@@ -270,12 +296,19 @@ impl NexusError {
             Server::Gateway => "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
             Server::Provider(_) => "",
         };
-        let message = match self.code.as_str() {
-            code::TIMEOUT => format!(
+        let cause = match self.message.as_str() {
+            DNS_FAILED => format!("its host `{}` does not resolve (DNS)", origin.host()),
+            cause => cause.to_owned(),
+        };
+        let message = match (self.code.as_str(), &self.via) {
+            (code::TIMEOUT | code::REQUEST_FAILED, Some(via)) => {
+                format!("{via} failed on the way to {who}: {cause}")
+            }
+            (code::TIMEOUT, None) => format!(
                 "{who} did not answer within {:?}, the limit {} sets",
                 limit.0, limit.1
             ),
-            code::REQUEST_FAILED => format!("could not reach {who}: {}{hint}", self.message),
+            (code::REQUEST_FAILED, None) => format!("could not reach {who}: {cause}{hint}"),
             _ => return self,
         };
         NexusError { message, ..self }
@@ -310,8 +343,23 @@ impl NexusError {
                 NexusError::request_failed("connection closed before the answer ended")
                     .with_source(io)
             }
-            _ => NexusError::request_failed("connection failed").with_source(io),
+            _ if io
+                .to_string()
+                .starts_with("failed to lookup address information") =>
+            {
+                NexusError::request_failed(DNS_FAILED).with_source(io)
+            }
+            _ => match io.get_ref().and_then(|inner| tls_cause(&inner.to_string())) {
+                Some(cause) => NexusError::request_failed(cause).with_source(io),
+                None => NexusError::request_failed("connection failed").with_source(io),
+            },
         }
+    }
+
+    /// This transport failure happened through `proxy`, named by `variable`.
+    pub(crate) fn through(self, proxy: String, variable: &str) -> Self {
+        let via = Some(format!("the proxy {proxy} (from {variable})"));
+        NexusError { via, ..self }
     }
 }
 
@@ -400,6 +448,25 @@ fn status_reason(status: u16) -> String {
         .ok()
         .and_then(|s| s.canonical_reason())
         .map_or_else(|| format!("HTTP {status}"), str::to_owned)
+}
+
+/// A transport error's cause, marked so that `reaching` names the host.
+const DNS_FAILED: &str = "the host does not resolve (DNS)";
+
+/// What a TLS failure's text says, in words a developer acts on: an
+/// untrusted certificate points at the operating system's trust store.
+fn tls_cause(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate") {
+        return Some(format!(
+            "TLS: its certificate is not trusted ({text}); the `platform-verifier` feature \
+             trusts the operating system's certificate store"
+        ));
+    }
+    let tls = ["tls", "handshake", "alert", "corrupt message"];
+    tls.iter()
+        .any(|w| lower.contains(w))
+        .then(|| format!("TLS failed ({text})"))
 }
 
 /// Which server a request went to: named in its transport errors.

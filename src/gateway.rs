@@ -199,15 +199,21 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|t| t.to_ascii_lowercase().contains("html"));
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
-        if let Some(why) = not_a_gateway(status, html, &body) {
-            let why = format!(
-                "{method} {} answered {status}: {why}",
-                escape(url_path(url))
-            );
-            let error = NexusError::not_a_gateway(&self.origin, &why, Some(status));
-            return Err(Failure::Final(error));
-        }
-        let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
+        let error = match not_a_gateway(status, html, &body, url_path(url)) {
+            Some(why) => {
+                let why = format!(
+                    "{method} {} answered {status}: {why}",
+                    escape(url_path(url))
+                );
+                let error = NexusError::not_a_gateway(&self.origin, &why, Some(status));
+                // A proxy's 5xx in front of a Gateway may pass: retried as any 5xx.
+                if status < 500 {
+                    return Err(Failure::Final(error));
+                }
+                error
+            }
+            None => NexusError::from_gateway(status, &body, &[self.api_key()]).at(&self.origin),
+        };
         if self.retry.is_retryable(status, &body) {
             Err(Failure::Retryable {
                 error,
@@ -256,21 +262,26 @@ impl Gateway {
     }
 }
 /// What shows an error answer is not a Nexus Gateway's, if anything: an
-/// HTML page, or a 404 on a route every Gateway has whose body is neither
-/// empty (a Gateway before 0.4.0) nor the Gateway's JSON error.
-fn not_a_gateway(status: u16, html: bool, body: &[u8]) -> Option<&'static str> {
+/// HTML page; or, with a body, JSON without a Gateway error's keys or plain
+/// text where the Gateway sends neither: a 404 on a route every Gateway has,
+/// a 401 or 403 (a GitHub-like `{"message": …}`), a 5xx (the Gateway's own
+/// plain text is its rate limiter's 429 and check-connection's 400 and 502).
+fn not_a_gateway(status: u16, html: bool, body: &[u8], path: &str) -> Option<&'static str> {
     let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
     let head = head.trim_start();
     if html || head.starts_with("<!doctype") || head.starts_with("<html") {
         return Some("an HTML page");
     }
-    if status != 404 || body.iter().all(u8::is_ascii_whitespace) {
+    let plain_text_ok = status == 502 && path.starts_with("/v1/check-connection/");
+    if !matches!(status, 401 | 403 | 404 | 500..) || body.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) if o.contains_key("error") || o.contains_key("code") => None,
         Ok(_) => Some("JSON without a Gateway error's keys"),
-        Err(_) => Some("this route does not exist there"),
+        Err(_) if status == 404 => Some("this route does not exist there"),
+        Err(_) if plain_text_ok => None,
+        Err(_) => Some("a text no Nexus Gateway answers with"),
     }
 }
 

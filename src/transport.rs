@@ -38,18 +38,21 @@ pub(crate) struct Transport {
 /// (or `no_proxy`) applies to both.
 #[derive(Clone, Default)]
 struct Proxies {
-    http: Option<Proxy>,
-    https: Option<Proxy>,
+    http: Option<(Proxy, &'static str)>,
+    https: Option<(Proxy, &'static str)>,
 }
 
 impl Proxies {
     fn from_env(var: impl Fn(&str) -> Option<String>) -> Proxies {
         let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|name| var(name));
         let pick = |scheme: &str| {
-            let value = proxy_variables(scheme)
-                .iter()
-                .find_map(|name| var(name).filter(|v| !v.trim().is_empty()))?;
-            proxy_with_exceptions(value.trim(), no_proxy.as_deref())
+            let (name, value) = proxy_variables(scheme)
+                .into_iter()
+                .find_map(|name| Some((name, var(name).filter(|v| !v.trim().is_empty())?)))?;
+            Some((
+                proxy_with_exceptions(value.trim(), no_proxy.as_deref())?,
+                name,
+            ))
         };
         Proxies {
             http: pick("http"),
@@ -58,12 +61,12 @@ impl Proxies {
     }
 
     /// The proxy for a request to `uri`, if any.
-    fn for_uri(&self, uri: &Uri) -> Option<&Proxy> {
+    fn for_uri(&self, uri: &Uri) -> Option<&(Proxy, &'static str)> {
         let https = uri
             .scheme_str()
             .is_some_and(|s| s.eq_ignore_ascii_case("https"));
         let proxy = if https { &self.https } else { &self.http }.as_ref()?;
-        (!proxy.is_no_proxy(uri)).then_some(proxy)
+        (!proxy.0.is_no_proxy(uri)).then_some(proxy)
     }
 }
 
@@ -122,7 +125,7 @@ impl Transport {
     /// The proxy a request to `uri` goes through, by the crate's rule: the
     /// environment's proxy for its scheme, unless `NO_PROXY` names its host
     /// or the host is loopback (then none).
-    pub(crate) fn proxy_for(&self, uri: &Uri) -> Option<Proxy> {
+    pub(crate) fn proxy_for(&self, uri: &Uri) -> Option<(Proxy, &'static str)> {
         let loopback = uri.host().is_some_and(is_loopback_host);
         self.proxies.for_uri(uri).filter(|_| !loopback).cloned()
     }
@@ -158,11 +161,24 @@ impl Transport {
         };
         let proxy = self.proxy_for(request.uri());
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
+        let chosen = proxy.as_ref().map(|(p, _)| p.clone());
         let result = match body {
-            Some(bytes) => self.run(request.map(|()| bytes), proxy, remaining),
-            None => self.run(request, proxy, remaining),
+            Some(bytes) => self.run(request.map(|()| bytes), chosen, remaining),
+            None => self.run(request, chosen, remaining),
         };
-        result.map_err(NexusError::transport)
+        result.map_err(|e| match proxy {
+            // Userinfo withheld: scheme, host and port.
+            Some((p, variable)) => NexusError::transport(e).through(
+                format!(
+                    "{}://{}:{}",
+                    p.protocol().to_string().to_ascii_lowercase(),
+                    p.host(),
+                    p.port()
+                ),
+                variable,
+            ),
+            None => NexusError::transport(e),
+        })
     }
 
     fn run<S: ureq::AsSendBody>(
@@ -276,7 +292,7 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             })
         };
-        let host = |p: Option<&Proxy>| p.map(|p| p.host().to_owned());
+        let host = |p: Option<&(Proxy, &str)>| p.map(|(p, _)| p.host().to_owned());
         // HTTPS_PROXY alone carries https only: plain http goes direct.
         let only_https = env(&[("HTTPS_PROXY", "http://sp.example:3128")]);
         assert_eq!(

@@ -89,6 +89,11 @@ impl Origin {
         Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("origin has no host"))
     }
 
+    /// The host, lowercased, without a trailing dot.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Whether a key for `self` may follow a redirect to `to`: the same
     /// origin, or the same host upgraded from http to https (on its default
     /// port, or the same port).
@@ -368,14 +373,7 @@ pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
 /// as every reference resolution does: a `Location` of `../x` goes where a
 /// browser goes.
 fn without_dot_segments(uri: Uri) -> Option<Uri> {
-    let path = uri.path();
-    if !path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
-        return Some(uri);
-    }
-    let path = remove_dot_segments(path, false);
+    let path = remove_dot_segments(uri.path(), false);
     let mut parts = uri.into_parts();
     let path_and_query = match parts.path_and_query.as_ref().and_then(|pq| pq.query()) {
         Some(query) => format!("{path}?{query}"),

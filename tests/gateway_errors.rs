@@ -76,7 +76,13 @@ fn rate_limit_is_retried_only_when_asked() {
         (err.code.as_str(), err.kind()),
         ("http_429", ErrorKind::RateLimited)
     );
-    assert_eq!(err.message, "rate limit exceeded");
+    assert_eq!(
+        err.message,
+        format!(
+            "the Nexus Gateway at {} answered HTTP 429: rate limit exceeded",
+            gateway.url()
+        )
+    );
     assert_eq!(gateway.requests(Route::CheckConnection), 1);
 
     gateway.push_fault(Fault::body(429, Some("text/plain"), "rate limit exceeded"));

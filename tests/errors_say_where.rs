@@ -1,0 +1,205 @@
+//! Errors that the developer and the model can each act on (#35 items 4–7):
+//! every error the Gateway answers with a status that may lie in the set-up
+//! names the Gateway and its origin; a server that is not a Nexus Gateway is
+//! named as such on 401, 403 and plain-text 5xx too; the cause of a transport
+//! failure (DNS, TLS, an untrusted certificate) is in the message; a failing
+//! proxy is named with the variable it came from. No secret in any of them.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use nexus_gateway_fake::{FakeGateway, FakeProvider, Fault, Route};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, TokenCache, code};
+
+const KEY: &str = "nx_live_secret_key";
+
+fn client_of(url: &str) -> NexusClient {
+    let options = NexusClientOptions::new(url)
+        .api_key(KEY)
+        .timeout(std::time::Duration::from_secs(10))
+        .credential_scope(CredentialScope::anywhere());
+    NexusClient::new(options).unwrap()
+}
+
+#[test]
+fn the_gateways_own_errors_name_it_and_its_origin_when_the_set_up_may_be_the_cause() {
+    let cases: [(u16, Option<&str>, &str); 7] = [
+        (
+            401,
+            Some("application/json"),
+            r#"{"error":"unauthorized","message":"missing or invalid API key"}"#,
+        ),
+        (
+            403,
+            Some("application/json"),
+            r#"{"error":"forbidden","message":"not allowed"}"#,
+        ),
+        (429, Some("text/plain"), "rate limit exceeded"),
+        (
+            500,
+            Some("application/json"),
+            r#"{"error":"decrypt_failed","message":"cannot decrypt"}"#,
+        ),
+        (
+            502,
+            Some("application/json"),
+            r#"{"error":"broker_error","message":"broker returned status 400","status":400}"#,
+        ),
+        (
+            503,
+            Some("application/json"),
+            r#"{"error":"broker_unavailable","message":"down"}"#,
+        ),
+        (500, None, ""),
+    ];
+    for (status, kind, body) in cases {
+        let gateway = FakeGateway::start();
+        gateway.push_fault_for(Route::Resolve, Fault::body(status, kind, body));
+        let err = client_of(&gateway.url())
+            .resolve_token("ws", "github")
+            .unwrap_err();
+        let origin = gateway.url();
+        assert!(
+            err.message
+                .contains(&format!("the Nexus Gateway at {origin}")),
+            "{status}: {err}"
+        );
+        assert_eq!(err.status_code, Some(status));
+        assert!(!format!("{err} {err:?}").contains(KEY));
+        if status == 401 {
+            assert!(err.message.contains("NEXUS_API_KEY"), "{err}");
+        }
+    }
+    // A refusal about what was asked keeps the Gateway's words (the
+    // conformance vectors).
+    let gateway = FakeGateway::start();
+    let body = r#"{"error":"connection_not_found","message":"no such connection"}"#;
+    gateway.push_fault_for(
+        Route::Token,
+        Fault::body(404, Some("application/json"), body),
+    );
+    let err = client_of(&gateway.url())
+        .get_token_by_connection_id(common::C)
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.message.as_str()),
+        ("connection_not_found", "no such connection")
+    );
+}
+
+#[test]
+fn a_server_that_is_not_a_gateway_is_named_as_such_on_401_403_and_plain_text_5xx() {
+    let cases: [(u16, Option<&str>, &str); 5] = [
+        (
+            401,
+            Some("application/json"),
+            r#"{"message":"Requires authentication","documentation_url":"https://docs.github.com"}"#,
+        ),
+        (403, Some("text/plain"), "Forbidden"),
+        (403, Some("application/json"), r#"{"detail":"no"}"#),
+        (500, Some("text/plain"), "Internal Server Error"),
+        (
+            503,
+            Some("text/plain"),
+            "upstream connect error or disconnect/reset before headers",
+        ),
+    ];
+    for (status, kind, body) in cases {
+        let gateway = FakeGateway::start();
+        gateway.push_fault_for(Route::Resolve, Fault::body(status, kind, body));
+        let err = client_of(&gateway.url())
+            .resolve_token("ws", "github")
+            .unwrap_err();
+        assert!(
+            err.message.contains("does not look like a Nexus Gateway"),
+            "{status} {body}: {err}"
+        );
+        assert!(err.message.contains(&gateway.url()), "{err}");
+        assert!(
+            !err.message.contains("API key"),
+            "not read as the Gateway refusing the key: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_host_that_does_not_resolve_says_so_and_names_it() {
+    // A label longer than DNS allows: the resolver refuses it without a query.
+    let host = format!("{}.example", "a".repeat(64));
+    let err = client_of(&format!("http://{host}")).health().unwrap_err();
+    assert_eq!(err.code, code::REQUEST_FAILED, "{err}");
+    assert!(err.message.contains("does not resolve (DNS)"), "{err}");
+    assert!(err.message.contains(&format!("`{host}`")), "{err}");
+}
+
+/// A TLS server on loopback whose certificate no trust store holds.
+fn self_signed_server() -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("data/self-signed.crt"))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("data/self-signed.key")).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut tls = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            // The handshake fails on the client's side; then the socket closes.
+            let _ = tls.complete_io(&mut stream);
+        }
+    });
+    format!("https://localhost:{port}")
+}
+
+/// A server that answers a TLS hello with plain HTTP.
+fn plain_http_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut hello = [0u8; 512];
+            let _ = stream.read(&mut hello);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    format!("https://127.0.0.1:{port}")
+}
+
+#[test]
+fn a_tls_failure_says_tls_and_an_untrusted_certificate_points_at_the_platform_verifier() {
+    let err = client_of(&self_signed_server()).health().unwrap_err();
+    assert_eq!(err.code, code::REQUEST_FAILED, "{err}");
+    assert!(err.message.contains("certificate is not trusted"), "{err}");
+    assert!(err.message.contains("platform-verifier"), "{err}");
+    let err = client_of(&plain_http_server()).health().unwrap_err();
+    assert!(err.message.contains("TLS"), "{err}");
+    assert!(!err.message.contains("connection failed"), "{err}");
+}
+
+#[test]
+fn gateway_errors_reach_the_model_without_the_key() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_x"));
+    let echo = format!(r#"{{"error":"unauthorized","message":"bad key {KEY}"}}"#);
+    gateway.push_fault_for(
+        Route::Resolve,
+        Fault::body(401, Some("application/json"), &echo),
+    );
+    let err = client_of(&gateway.url())
+        .get_cached_token(&TokenCache::new(), "ws", "github")
+        .unwrap_err();
+    assert!(err.message.contains(&gateway.url()), "{err}");
+    assert!(!format!("{err} {err:?}").contains(KEY), "{err}");
+}

@@ -1,0 +1,77 @@
+//! A proxy that is the one failing is named (#35 item 7): with HTTPS_PROXY,
+//! HTTP_PROXY or ALL_PROXY set to a dead or scheme-less proxy, the message
+//! names the proxy (userinfo withheld) and the variable it came from, and
+//! never reports the Gateway as down. Alone in its own test binary because
+//! it sets process variables.
+
+mod common;
+
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, code};
+
+fn resolve_through(gateway_url: &str) -> nexus_sdk::NexusError {
+    let options =
+        NexusClientOptions::new(gateway_url).credential_scope(CredentialScope::anywhere());
+    NexusClient::new(options)
+        .unwrap()
+        .resolve_token("ws", "github")
+        .unwrap_err()
+}
+
+#[test]
+fn a_dead_or_scheme_less_proxy_is_named_with_its_variable() {
+    let dead = common::refused_url(); // http://127.0.0.1:<a port nobody listens on>
+    let authority = dead.trim_start_matches("http://").to_owned();
+    let cases = [
+        (
+            "HTTPS_PROXY",
+            format!("http://proxyuser:s3cret@{authority}"),
+            "https://gateway.example",
+        ),
+        ("HTTPS_PROXY", authority.clone(), "https://gateway.example"),
+        (
+            "HTTP_PROXY",
+            format!("http://{authority}"),
+            "http://gateway.example",
+        ),
+        (
+            "ALL_PROXY",
+            format!("http://proxyuser:s3cret@{authority}"),
+            "http://gateway.example",
+        ),
+    ];
+    for (variable, value, gateway_url) in cases {
+        // SAFETY: this binary holds a single test, so no other thread reads the environment.
+        unsafe {
+            for name in [
+                "HTTPS_PROXY",
+                "https_proxy",
+                "HTTP_PROXY",
+                "http_proxy",
+                "ALL_PROXY",
+                "all_proxy",
+                "NO_PROXY",
+                "no_proxy",
+            ] {
+                std::env::remove_var(name);
+            }
+            std::env::set_var(variable, &value);
+        }
+        let err = resolve_through(gateway_url);
+        let shown = format!("{err} {err:?}");
+        assert_eq!(err.code, code::REQUEST_FAILED, "{variable}={value}: {err}");
+        assert!(
+            err.message
+                .contains(&format!("the proxy http://{authority}")),
+            "{err}"
+        );
+        assert!(err.message.contains(&format!("(from {variable})")), "{err}");
+        assert!(
+            !err.message.contains("could not reach the Nexus Gateway"),
+            "{err}"
+        );
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("proxyuser"),
+            "{shown}"
+        );
+    }
+}
