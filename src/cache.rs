@@ -77,8 +77,6 @@ struct Map {
     entries: HashMap<Box<str>, Vec<Entry>>,
     /// How many entries `entries` holds.
     len: usize,
-    /// No entry is due for eviction before this instant (`None`: no entry).
-    earliest: Option<SystemTime>,
     /// Reads and stores since the last purge.
     uses: usize,
 }
@@ -168,7 +166,6 @@ impl TokenCache {
             map: Mutex::new(Map {
                 entries: HashMap::new(),
                 len: 0,
-                earliest: None,
                 uses: 0,
             }),
             flights: SingleFlight::default(),
@@ -265,34 +262,28 @@ impl TokenCache {
     /// under way when it is stored does not overwrite it.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
         self.detach(workspace_id, provider, || {
-            self.store(ANYONE, workspace_id, provider, token, None);
+            self.store(ANYONE, workspace_id, provider, token, 0);
         });
     }
 
     /// Stores `token` as `owner`'s entry for the pair (an application's
-    /// token replaces every owner's). A renewal's token no fresher than the
-    /// `renewed` one it replaces keeps its count of renewals, one more.
+    /// token replaces every owner's), with `renewals` renewals of its
+    /// predecessor that brought nothing fresher already made.
     fn store(
         &self,
         owner: Owner,
         workspace_id: &str,
         provider: &str,
         token: CachedToken,
-        renewed: Option<&CachedToken>,
+        renewals: u8,
     ) {
         let now = self.now();
         let (mut refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
-        let mut map = self.map.lock();
-        map.used(now);
-        let mut renewals = 0;
-        if let Some(renewed) = renewed.filter(|r| token.expires_at() <= r.expires_at()) {
-            let list = map.entries.get(workspace_id).into_iter().flatten();
-            let before = list
-                .filter(|e| e.token.same_entry(renewed))
-                .map(|e| e.renewals);
-            renewals = before.max().unwrap_or(0).saturating_add(1);
+        if renewals > 0 {
             refresh_at = retry_at(renewals, evict_at, now);
         }
+        let mut map = self.map.lock();
+        map.used(now);
         map.remove(workspace_id, |e| {
             &*e.provider == provider && (owner == ANYONE || e.owner == owner || e.owner == ANYONE)
         });
@@ -310,18 +301,20 @@ impl TokenCache {
             renewals,
         });
         map.len += 1;
-        map.earliest = Some(map.earliest.map_or(evict_at, |e| e.min(evict_at)));
     }
 
     /// A renewal of `current` failed: its entry, if still there, counts it.
-    fn renewal_failed(&self, workspace_id: &str, current: &CachedToken) {
+    fn renewal_failed(&self, workspace_id: &str, current: &CachedToken) -> u8 {
         let now = self.now();
         let mut map = self.map.lock();
         let list = map.entries.get_mut(workspace_id).into_iter().flatten();
+        let mut renewals = 1;
         for entry in list.filter(|e| e.token.same_entry(current)) {
             entry.renewals = entry.renewals.saturating_add(1);
             entry.refresh_at = retry_at(entry.renewals, entry.evict_at, now);
+            renewals = entry.renewals;
         }
+        renewals
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
@@ -402,8 +395,14 @@ impl TokenCache {
         };
         let keep = |(token, resolved): (CachedToken, bool)| {
             if resolved {
-                let renewed = current.as_ref();
-                self.store(owner, workspace_id, provider, token.clone(), renewed);
+                // A renewal that brought nothing fresher counts as one that failed.
+                let renewals = match &current {
+                    Some(c) if token.expires_at() <= c.expires_at() => {
+                        self.renewal_failed(workspace_id, c)
+                    }
+                    _ => 0,
+                };
+                self.store(owner, workspace_id, provider, token.clone(), renewals);
             }
             (token, resolved)
         };
@@ -421,26 +420,20 @@ impl TokenCache {
 }
 
 impl Map {
-    /// Counts a use, and purges once due: once some entry may be past its
-    /// eviction instant, and as many uses as the map holds entries (at
-    /// least [`USES_PER_PURGE`]) since the last purge, so that a purge's
-    /// cost is spread over the uses that grew the map.
+    /// Counts a use, and purges once as many uses as the map holds entries
+    /// (at least [`USES_PER_PURGE`]) were made since the last purge: a
+    /// purge's cost is spread over the uses that grew the map.
     fn used(&mut self, now: SystemTime) {
         self.uses += 1;
-        if self.earliest.is_none_or(|e| now <= e) || self.uses < self.len.max(USES_PER_PURGE) {
+        if self.uses < self.len.max(USES_PER_PURGE) {
             return;
         }
         self.uses = 0;
-        let mut next: Option<SystemTime> = None;
         self.entries.retain(|_, list| {
             list.retain(|e| e.evict_at >= now);
-            for e in list.iter() {
-                next = Some(next.map_or(e.evict_at, |n| n.min(e.evict_at)));
-            }
             !list.is_empty()
         });
         self.len = self.entries.values().map(Vec::len).sum();
-        self.earliest = next;
     }
 
     /// Removes the workspace's entries that match.

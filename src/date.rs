@@ -42,42 +42,15 @@ pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
     }
 }
 
-/// The UTC calendar fields of an instant, for formatting.
-#[cfg(any(test, feature = "signing"))]
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hms: (i64, i64, i64),
-}
-
-#[cfg(any(test, feature = "signing"))]
-impl Civil {
-    fn of(epoch_seconds: i64) -> Civil {
-        let (days, secs) = (
-            epoch_seconds.div_euclid(86_400),
-            epoch_seconds.rem_euclid(86_400),
-        );
-        let (year, month, day) = civil_from_days(days);
-        Civil {
-            year,
-            month,
-            day,
-            hms: (secs / 3_600, secs % 3_600 / 60, secs % 60),
-        }
-    }
-}
-
 /// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
 #[cfg(any(test, feature = "signing"))]
 pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
-    let Civil {
-        year,
-        month,
-        day,
-        hms: (h, m, s),
-        ..
-    } = Civil::of(epoch_seconds);
+    let (days, secs) = (
+        epoch_seconds.div_euclid(86_400),
+        epoch_seconds.rem_euclid(86_400),
+    );
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s) = (secs / 3_600, secs % 3_600 / 60, secs % 60);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
@@ -261,15 +234,10 @@ mod tests {
         // Indexed by days since 1970-01-01, a Thursday, modulo 7.
         const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
         let weekday = epoch_seconds.div_euclid(86_400).rem_euclid(7) as usize;
-        let c = Civil::of(epoch_seconds);
-        let (h, m, s) = c.hms;
-        format!(
-            "{}, {:02} {} {:04} {h:02}:{m:02}:{s:02} GMT",
-            WEEKDAYS[weekday],
-            c.day,
-            MONTHS[c.month as usize - 1],
-            c.year
-        )
+        let f = format_rfc3339(epoch_seconds); // YYYY-MM-DDTHH:MM:SSZ
+        let (year, day, time) = (&f[..4], &f[8..10], &f[11..19]);
+        let month = MONTHS[f[5..7].parse::<usize>().unwrap() - 1];
+        format!("{}, {day} {month} {year} {time} GMT", WEEKDAYS[weekday])
     }
 
     #[test]

@@ -154,17 +154,14 @@ impl Engine {
             .gateway
             .call_json(Method::GET, METADATA, None, None, budget)?;
         // `{auth_type: {provider: {…}}}`, or no Gateway's.
-        match body
+        if body
             .as_object()
             .is_some_and(|o| o.values().all(Value::is_object))
         {
-            true => Ok(body),
-            false => Err(NexusError::not_a_gateway(
-                self.gateway.origin(),
-                "its answer to GET /v1/providers/metadata is not a provider list",
-                None,
-            )),
+            return Ok(body);
         }
+        let why = "its answer to GET /v1/providers/metadata is not a provider list";
+        Err(NexusError::not_a_gateway(self.gateway.origin(), why, None))
     }
 
     /// A resolve's 404, said so that it names the pair: when the Gateway's
@@ -290,14 +287,15 @@ impl Engine {
         let token = self.credential(cache, workspace_id, provider, outgoing.parts(), budget)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (&self.transport, self.max_upstream_body);
-        let answer = send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;
+        let (answer, credentialed) =
+            send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;
         // Only a 401 from an origin that got the credential rejects the token.
-        if answer.response.0 != 401 || !answer.credentialed {
-            return Ok(answer.response);
+        if answer.0 != 401 || !credentialed {
+            return Ok(answer);
         }
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_entry(self.owner, workspace_id, provider, &token);
         let fresh = self.cached_token(cache, workspace_id, provider, budget)?;
-        Ok(send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?.response)
+        Ok(send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?.0)
     }
 }

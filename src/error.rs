@@ -318,16 +318,6 @@ impl NexusError {
         NexusError::transport(ureq::Error::from(io))
     }
 
-    /// A Gateway answer longer than the `cap` the SDK reads.
-    pub(crate) fn gateway_too_large(cap: usize) -> Self {
-        NexusError::invalid_response(format!("Gateway answer is larger than the {cap}-byte cap"))
-    }
-
-    /// An upstream body longer than `max_upstream_body`.
-    pub(crate) fn upstream_too_large(cap: usize) -> Self {
-        NexusError::request_failed(format!("upstream answer is larger than the {cap}-byte cap"))
-    }
-
     fn io(io: io::Error) -> Self {
         match io.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {

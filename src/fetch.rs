@@ -192,13 +192,6 @@ pub(crate) struct Outgoing {
     withhold: bool,
 }
 
-/// The answer at the end of the redirects, and whether the request that
-/// got it carried the credential.
-pub(crate) struct FinalAnswer {
-    pub(crate) response: FetchResponse,
-    pub(crate) credentialed: bool,
-}
-
 /// What the credential scope looks at in a request.
 #[derive(Clone, Copy)]
 pub(crate) struct Parts<'a> {
@@ -269,13 +262,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
 /// (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG Fetch's
 /// forbidden methods) never carries a credential.
 pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
-    let Parts {
-        method,
-        uri,
-        origin,
-        headers,
-    } = *parts;
-    let method = method.as_str();
+    let (method, uri, origin) = (parts.method.as_str(), parts.uri, parts.origin);
     if ["TRACE", "TRACK"]
         .iter()
         .any(|m| method.eq_ignore_ascii_case(m))
@@ -287,7 +274,7 @@ pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
         )));
     }
     let scheme = uri.scheme_str().unwrap_or("http");
-    for value in headers.get_all(HOST) {
+    for value in parts.headers.get_all(HOST) {
         let named = value
             .to_str()
             .ok()
@@ -330,7 +317,9 @@ pub(crate) fn is_host_and_port(value: &str) -> bool {
     host_ok && port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Sends `first` with `token`, following up to [`MAX_REDIRECTS`](crate::MAX_REDIRECTS) redirects.
+/// Sends `first` with `token`, following up to [`MAX_REDIRECTS`](crate::MAX_REDIRECTS) redirects:
+/// the answer at the end, and whether the request that got it carried the
+/// credential.
 /// The credential, and the caller's `Authorization`, `Cookie` and
 /// `Proxy-Authorization`, go only to `first`'s origin; once a hop leaves it
 /// they are gone for the rest of the chain, and a redirect elsewhere whose
@@ -342,7 +331,7 @@ pub(crate) fn send_following_redirects(
     token: &CachedToken,
     provider: &str,
     budget: &Budget,
-) -> Result<FinalAnswer, NexusError> {
+) -> Result<(FetchResponse, bool), NexusError> {
     let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
     let (home, secrets) = (&first.origin, token.secrets());
     let policy = Policy::Upstream {
@@ -368,17 +357,16 @@ pub(crate) fn send_following_redirects(
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let bytes = read_capped(body, max_body).map_err(|e| match e {
-        ReadError::TooLarge => NexusError::upstream_too_large(max_body),
+        ReadError::TooLarge => NexusError::request_failed(format!(
+            "upstream answer is larger than the {max_body}-byte cap"
+        )),
         ReadError::Io(io) => NexusError::read(io),
     })?;
     let mut response = (status, parts.headers, bytes);
     if first.withhold {
         withhold_echoes(&mut response, &secrets);
     }
-    Ok(FinalAnswer {
-        response,
-        credentialed: last.is_on(&first.origin),
-    })
+    Ok((response, last.is_on(&first.origin)))
 }
 
 /// `response` with a body that echoes one of `secrets` replaced, and the

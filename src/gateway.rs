@@ -75,7 +75,7 @@ impl Gateway {
             origin,
             api_key,
             api_key_text: key.to_owned(),
-            retry: retry.normalized(),
+            retry: retry.clone(),
             transport,
         })
     }
@@ -183,7 +183,9 @@ impl Gateway {
         if (200..300).contains(&status) {
             return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
                 Failure::Final(match e {
-                    ReadError::TooLarge => NexusError::gateway_too_large(MAX_GATEWAY_BODY),
+                    ReadError::TooLarge => NexusError::invalid_response(format!(
+                        "Gateway answer is larger than the {MAX_GATEWAY_BODY}-byte cap"
+                    )),
                     ReadError::Io(io) => NexusError::read(io),
                 })
             });

@@ -136,20 +136,16 @@ impl Config<'_> {
         self.0?.get(key)?.as_str()
     }
 
-    /// `config[key]` (else `default`) read by `parse`; a name it does not
-    /// know is `unsupported_strategy`, saying what it may be.
-    fn choice<T>(
-        &self,
-        key: &str,
-        default: &str,
-        parse: fn(&str) -> Option<T>,
-        known: &str,
-    ) -> Result<T, NexusError> {
-        let name = self.text(key).unwrap_or_else(|| default.to_owned());
-        parse(&name).ok_or_else(|| {
+    /// `config[key]`, one of `names` (the first when absent); a name it
+    /// does not know is `unsupported_strategy`, saying what it may be.
+    fn choice(&self, key: &str, names: [&'static str; 2]) -> Result<&'static str, NexusError> {
+        let Some(name) = self.text(key) else {
+            return Ok(names[0]);
+        };
+        names.into_iter().find(|n| *n == name).ok_or_else(|| {
+            let (a, b, name) = (names[0], names[1], escape(&name));
             NexusError::unsupported_strategy(format!(
-                "hmac_payload {key} `{}` is not {known}",
-                escape(&name)
+                "hmac_payload {key} `{name}` is not {a} or {b}"
             ))
         })
     }
@@ -191,7 +187,7 @@ fn hmac_payload(
     config: &Config<'_>,
     expires_at: SystemTime,
 ) -> Result<CachedToken, NexusError> {
-    use crate::token::{HmacAlgo, SigEncoding};
+    use crate::token::{HMAC_ALGOS, HMAC_ENCODINGS};
     let header_name = config.text("header_name").ok_or_else(|| {
         NexusError::invalid_credentials("hmac_payload strategy has no header_name")
     })?;
@@ -204,8 +200,8 @@ fn hmac_payload(
             escape(&secret_field)
         ))
     })?;
-    let algo = config.choice("algo", "sha256", HmacAlgo::parse, "sha256 or sha1")?;
-    let encoding = config.choice("encoding", "hex", SigEncoding::parse, "hex or base64")?;
+    let algo = config.choice("algo", HMAC_ALGOS)?;
+    let encoding = config.choice("encoding", HMAC_ENCODINGS)?;
     let signer = Signer::Hmac { algo, encoding };
     Ok(CachedToken::signed(secret, expires_at, header_name, signer))
 }

@@ -86,22 +86,15 @@ impl RetryPolicy {
     /// The policy with zero delays replaced by the defaults and `max_delay`
     /// raised to `min_delay` when below it.
     pub(crate) fn normalized(&self) -> RetryPolicy {
-        let defaults = RetryPolicy::default();
-        let min_delay = if self.min_delay.is_zero() {
-            defaults.min_delay
-        } else {
-            self.min_delay
-        };
-        let max_delay = if self.max_delay.is_zero() {
-            defaults.max_delay
-        } else {
-            self.max_delay
-        };
+        let or = |d: Duration, default: Duration| if d.is_zero() { default } else { d };
+        let min_delay = or(self.min_delay, Duration::from_millis(200));
+        let max_delay = or(self.max_delay, Duration::from_secs(2)).max(min_delay);
+        let (retries, retry_on_429) = (self.retries, self.retry_on_429);
         RetryPolicy {
-            retries: self.retries,
+            retries,
             min_delay,
-            max_delay: max_delay.max(min_delay),
-            retry_on_429: self.retry_on_429,
+            max_delay,
+            retry_on_429,
         }
     }
 

@@ -44,72 +44,23 @@ impl Strategy {
 
     /// The strategy the Broker names `name`.
     pub(crate) fn parse(name: &str) -> Option<Strategy> {
-        parse_name(&Strategy::NAMES, name)
+        let found = Strategy::NAMES.iter().find(|(_, n)| *n == name);
+        found.map(|(strategy, _)| *strategy)
     }
 
     /// The Broker's name for it.
     pub(crate) fn as_str(self) -> &'static str {
-        name_of(&Strategy::NAMES, self)
+        let found = Strategy::NAMES.iter().find(|(s, _)| *s == self);
+        found.map_or("", |(_, name)| name)
     }
 }
 
-/// The value a table names `name`.
-fn parse_name<T: Copy>(table: &[(T, &'static str)], name: &str) -> Option<T> {
-    table
-        .iter()
-        .find(|(_, n)| *n == name)
-        .map(|(value, _)| *value)
-}
-
-/// `value`'s name in a table that names every value.
-fn name_of<T: Copy + PartialEq>(table: &[(T, &'static str)], value: T) -> &'static str {
-    table
-        .iter()
-        .find(|(v, _)| *v == value)
-        .map_or("", |(_, n)| n)
-}
-
-/// The hash of an `hmac_payload` signature (`config.algo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HmacAlgo {
-    Sha256,
-    Sha1,
-}
-
-impl HmacAlgo {
-    const NAMES: [(HmacAlgo, &'static str); 2] =
-        [(HmacAlgo::Sha256, "sha256"), (HmacAlgo::Sha1, "sha1")];
-
-    pub(crate) fn parse(name: &str) -> Option<HmacAlgo> {
-        parse_name(&HmacAlgo::NAMES, name)
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        name_of(&HmacAlgo::NAMES, self)
-    }
-}
-
-/// How an `hmac_payload` signature is written (`config.encoding`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SigEncoding {
-    /// Lowercase hexadecimal.
-    Hex,
-    /// Standard base64, padded.
-    Base64,
-}
-
-impl SigEncoding {
-    const NAMES: [(SigEncoding, &'static str); 2] =
-        [(SigEncoding::Hex, "hex"), (SigEncoding::Base64, "base64")];
-
-    pub(crate) fn parse(name: &str) -> Option<SigEncoding> {
-        parse_name(&SigEncoding::NAMES, name)
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        name_of(&SigEncoding::NAMES, self)
-    }
-}
+/// The hashes an `hmac_payload` signature may use (`config.algo`), the
+/// default first.
+pub(crate) const HMAC_ALGOS: [&str; 2] = ["sha256", "sha1"];
+/// How an `hmac_payload` signature may be written (`config.encoding`):
+/// lowercase hexadecimal (the default) or standard base64, padded.
+pub(crate) const HMAC_ENCODINGS: [&str; 2] = ["hex", "base64"];
 
 /// What signs each request, for the two signing strategies. The signing
 /// secret itself is the token's `access_token`.
@@ -117,8 +68,10 @@ impl SigEncoding {
 pub(crate) enum Signer {
     /// `hmac_payload`: the signature goes in the token's `header_name`.
     Hmac {
-        algo: HmacAlgo,
-        encoding: SigEncoding,
+        /// One of [`HMAC_ALGOS`].
+        algo: &'static str,
+        /// One of [`HMAC_ENCODINGS`].
+        encoding: &'static str,
     },
     /// `aws_sigv4`.
     AwsSigV4 {
@@ -135,8 +88,8 @@ impl fmt::Debug for Signer {
         match self {
             Signer::Hmac { algo, encoding } => f
                 .debug_struct("Hmac")
-                .field("algo", &algo.as_str())
-                .field("encoding", &encoding.as_str())
+                .field("algo", algo)
+                .field("encoding", encoding)
                 .finish(),
             Signer::AwsSigV4 {
                 access_key,
@@ -323,7 +276,7 @@ impl CachedToken {
             (p.strategy, p.token_type, p.header_name) = match &signer {
                 Signer::Hmac { algo, .. } => (
                     Strategy::HmacPayload,
-                    Cow::Owned(format!("HMAC-{}", algo.as_str().to_ascii_uppercase())),
+                    Cow::Owned(format!("HMAC-{}", algo.to_ascii_uppercase())),
                     Cow::Owned(header_name),
                 ),
                 Signer::AwsSigV4 { .. } => (
@@ -498,8 +451,8 @@ impl From<CachedToken> for TokenRecord {
         match token.signer() {
             None => {}
             Some(Signer::Hmac { algo, encoding }) => {
-                record.algo = Some(algo.as_str().to_owned());
-                record.encoding = Some(encoding.as_str().to_owned());
+                record.algo = Some((*algo).to_owned());
+                record.encoding = Some((*encoding).to_owned());
             }
             Some(Signer::AwsSigV4 {
                 access_key,
@@ -538,8 +491,11 @@ impl TryFrom<TokenRecord> for CachedToken {
                 token(secret).with_query_param(r.query_param.ok_or_else(|| missing("query_param"))?)
             }
             Strategy::HmacPayload => {
-                let algo = r.algo.as_deref().and_then(HmacAlgo::parse);
-                let encoding = r.encoding.as_deref().and_then(SigEncoding::parse);
+                let known = |names: [&'static str; 2], name: Option<String>| {
+                    names.into_iter().find(|n| name.as_deref() == Some(*n))
+                };
+                let algo = known(HMAC_ALGOS, r.algo);
+                let encoding = known(HMAC_ENCODINGS, r.encoding);
                 let (Some(algo), Some(encoding)) = (algo, encoding) else {
                     return Err(missing("known algo and encoding"));
                 };
