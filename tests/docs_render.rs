@@ -57,3 +57,34 @@ fn every_table_row_follows_a_header_and_its_rule() {
         }
     }
 }
+
+#[test]
+fn the_manifest_names_the_repository_so_crates_io_resolves_relative_links() {
+    let manifest = include_str!("../Cargo.toml");
+    assert!(
+        manifest
+            .lines()
+            .any(|l| l.starts_with("repository = \"https://")),
+        "Cargo.toml has no repository key"
+    );
+}
+
+#[test]
+fn the_build_script_guide_reruns_on_every_variable_the_sdk_reads() {
+    let guide = include_str!("../docs/build-and-cli.md");
+    for name in [
+        "NEXUS_GATEWAY_URL",
+        "NEXUS_API_KEY",
+        "NEXUS_CREDENTIAL_SCOPE",
+        "NEXUS_ALLOWED_ORIGINS",
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+    ] {
+        assert!(guide.contains(&format!("\"{name}\"")), "{name} is not rerun on");
+    }
+    assert!(guide.contains("cargo:rerun-if-env-changed={name}"));
+    assert!(guide.contains("Without network"), "what a build does offline");
+    assert!(guide.contains("from_utf8_lossy(&body"), "the failed call's body is kept");
+}
