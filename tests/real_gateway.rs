@@ -101,11 +101,18 @@ fn a_broker_refusal_is_the_gateways_error_and_not_retried() {
         ("broker_error", Some(502))
     );
     assert_eq!(gateway.requests(Route::RequestConnection), 1, "no retry");
-    // A Broker that fails (5xx) is retried as every 502 is.
+    // A Broker that fails (5xx) behind request-connection is a 502
+    // `broker_error` with `"status":500`: retried as every 502 is.
     gateway.set_broker(Broker::Failing);
-    let err = client.resolve_token("ws", "github").unwrap_err();
+    let err = client
+        .request_connection(&input("github").return_url("https://app.example/x"))
+        .unwrap_err();
     assert_eq!(err.code, code::MAX_RETRIES_EXCEEDED);
-    assert_eq!(gateway.requests(Route::Resolve), 4);
+    assert_eq!(gateway.requests(Route::RequestConnection), 5);
+    // Behind resolve, the Broker's 500 passes through: not a 502, not retried.
+    let err = client.resolve_token("ws", "github").unwrap_err();
+    assert_eq!((err.code.as_str(), err.status_code), ("internal_error", Some(500)));
+    assert_eq!(gateway.requests(Route::Resolve), 1);
 }
 
 #[test]
@@ -266,7 +273,6 @@ fn a_connection_id_that_is_not_a_uuid_is_a_bare_400_on_the_broker_routes_when_bo
     for (method, path) in [
         ("GET", "/v1/token/conn-1"),
         ("POST", "/v1/refresh/not%20a%20uuid"),
-        ("DELETE", "/v1/connections/12345"),
     ] {
         assert_eq!(
             raw(&gateway, method, path),
@@ -274,6 +280,10 @@ fn a_connection_id_that_is_not_a_uuid_is_a_bare_400_on_the_broker_routes_when_bo
             "{path}"
         );
     }
+    // Revoke's id is checked by the Gateway itself: JSON, bodyless or not.
+    let revoke = raw(&gateway, "DELETE", "/v1/connections/12345");
+    let json = r#"{"error":"invalid_connection_id","message":"connection_id must be a UUID"}"#;
+    assert_eq!(revoke, (400, Some("application/json".to_owned()), json.to_owned()));
     let err = client(&gateway)
         .get_token_by_connection_id("conn-1")
         .unwrap_err();

@@ -20,8 +20,10 @@ pub enum Broker {
     #[default]
     Healthy,
     /// The Broker answers 500: `check-connection` then says `pending`,
-    /// the token routes pass the 500 on, and resolve and request-connection
-    /// answer 502 `broker_error` with `"status":500` (retryable).
+    /// resolve and the token routes pass the 500 on (bare on the token
+    /// routes under [`bodyless_errors`](crate::FakeGateway::bodyless_errors)),
+    /// and request-connection answers 502 `broker_error` with
+    /// `"status":500` (retryable).
     Failing,
     /// The Broker cannot be reached: `check-connection` answers 502 in plain
     /// text, every other Broker route 502 `broker_unavailable`.
@@ -33,20 +35,129 @@ pub enum Broker {
     Hung,
 }
 
-/// The answer of a Broker route while the Broker is not healthy.
-pub(crate) fn broker_down(route: Route, broker: Broker) -> Reply {
+/// The answer of a Broker route while the Broker is not healthy: a failing
+/// Broker's 500 goes through the Gateway's own handling of a Broker answer.
+pub(crate) fn broker_down(route: Route, broker: Broker, bodyless: bool) -> Reply {
     match (route, broker) {
-        (Route::CheckConnection, Broker::Failing) => json_reply(200, &json!({"status": "pending"})),
-        (Route::CheckConnection, _) => text_reply(502, "broker unavailable\n"),
-        (Route::Token | Route::Refresh | Route::Revoke, Broker::Failing) => {
-            error_reply(500, "internal_error", "broker failed")
+        (_, Broker::Failing) => {
+            let answer = BrokerAnswer::json(
+                500,
+                &json!({"error": "internal_error",
+                                                         "message": "broker failed"}),
+            );
+            through_gateway(route, &answer, bodyless)
+                .unwrap_or_else(|| error_reply(502, "broker_unavailable", "broker did not answer"))
         }
-        (_, Broker::Failing) => json_reply(
-            502,
-            &json!({"error": "broker_error", "message": "broker returned status 500", "status": 500}),
-        ),
+        (Route::CheckConnection, _) => text_reply(502, "broker unavailable\n"),
         _ => error_reply(502, "broker_unavailable", "broker did not answer"),
     }
+}
+
+/// An answer the Broker gives, scripted with
+/// [`FakeGateway::script_broker`](crate::FakeGateway::script_broker): what
+/// the Gateway then answers is the fake's own handling of it, as the real
+/// Gateway's was measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAnswer {
+    status: u16,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl BrokerAnswer {
+    /// A Broker answer of `status` with no body (a 204, a bare 500).
+    pub fn status(status: u16) -> BrokerAnswer {
+        BrokerAnswer {
+            status,
+            content_type: None,
+            body: Vec::new(),
+        }
+    }
+
+    /// A Broker answer of `status` with a JSON body.
+    pub fn json(status: u16, body: &Value) -> BrokerAnswer {
+        let body = body.to_string().into_bytes();
+        let content_type = Some("application/json".to_owned());
+        BrokerAnswer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// A Broker answer of `status` with any body (HTML, plain text, JSON).
+    pub fn body(status: u16, content_type: Option<&str>, body: &str) -> BrokerAnswer {
+        let content_type = content_type.map(str::to_owned);
+        BrokerAnswer {
+            status,
+            content_type,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// What the Gateway answers for `route` when its Broker answered `answer`
+/// (`None` on a route the Broker does not serve):
+/// - resolve and the token routes: a 2xx JSON object is the token (typed
+///   and re-encoded); a 2xx that is not JSON, or a 204, is 502
+///   `broker_unexpected_status`; a 4xx or 5xx passes through, status and
+///   body (the body dropped on the token routes of a bodyless Gateway);
+/// - request-connection: a 2xx passes; anything else is 502 `broker_error`
+///   carrying the Broker's status;
+/// - check-connection: 200 `active`, a 4xx `failed`, a 5xx `pending`.
+pub(crate) fn through_gateway(
+    route: Route,
+    answer: &BrokerAnswer,
+    bodyless: bool,
+) -> Option<Reply> {
+    let status = answer.status;
+    let json = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .filter(Value::is_object);
+    Some(match route {
+        Route::CheckConnection => {
+            let said = match status {
+                200..=299 => "active",
+                400..=499 => "failed",
+                _ => "pending",
+            };
+            json_reply(200, &json!({"status": said}))
+        }
+        Route::RequestConnection => match (status, json) {
+            (200..=299, Some(json)) => json_reply(status, &json),
+            _ => json_reply(
+                502,
+                &json!({"error": "broker_error",
+                "message": format!("broker returned status {status}"), "status": status}),
+            ),
+        },
+        Route::Resolve | Route::Token | Route::Refresh | Route::Revoke => match (status, json) {
+            (200..=203, Some(json)) if route == Route::Revoke => json_reply(status, &json),
+            (200..=203, Some(json)) => {
+                reserialise(json).map_or_else(|reply| reply, |token| json_reply(200, &token))
+            }
+            (200..=299, _) => error_reply(
+                502,
+                "broker_unexpected_status",
+                &format!("unexpected status {status}"),
+            ),
+            _ if bodyless && route != Route::Resolve => Reply::Answer {
+                status,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+            _ => Reply::Answer {
+                status,
+                headers: answer
+                    .content_type
+                    .iter()
+                    .map(|t| ("Content-Type".to_owned(), t.clone()))
+                    .collect(),
+                body: answer.body.clone(),
+            },
+        },
+        _ => return None,
+    })
 }
 
 /// A fixed-window rate limit, per key.

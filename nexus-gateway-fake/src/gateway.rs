@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::broker::{Broker, RateLimit};
+use crate::broker::{Broker, BrokerAnswer, RateLimit};
 use crate::fault::Fault;
 use crate::hold::{Hold, Holds};
 use crate::lifecycle::is_uuid;
@@ -243,6 +243,38 @@ impl FakeGateway {
     /// [`Broker::Healthy`]).
     pub fn set_broker(&self, broker: Broker) {
         self.state.lock().broker = broker;
+    }
+
+    /// Scripts what the Broker answers on `route` from now on (until
+    /// [`clear_broker_script`](Self::clear_broker_script)); it beats
+    /// [`set_broker`](Self::set_broker). What the Gateway then answers is
+    /// the fake's own handling of that answer, as the real Gateway's was
+    /// measured: on resolve and the token routes a Broker error passes
+    /// through (status and body), a 200 that is not JSON or a 204 is 502
+    /// `broker_unexpected_status`; request-connection wraps a failure as 502
+    /// `broker_error` with the Broker's `status`; check-connection says
+    /// `active`, `failed` (4xx) or `pending` (5xx).
+    ///
+    /// ```
+    /// use nexus_gateway_fake::{BrokerAnswer, FakeGateway, Route};
+    /// use nexus_sdk::{NexusClient, NexusClientOptions};
+    ///
+    /// let gateway = FakeGateway::start();
+    /// gateway.script_broker(Route::Resolve, BrokerAnswer::body(200, Some("text/html"), "<h1>hi</h1>"));
+    /// let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+    /// let err = client.resolve_token("ws-1", "github").unwrap_err();
+    /// // A 502 (retryable): the last answer's code is in the message.
+    /// assert_eq!(err.status_code, Some(502));
+    /// assert!(err.message.contains("broker_unexpected_status"), "{err}");
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    pub fn script_broker(&self, route: Route, answer: BrokerAnswer) {
+        self.state.lock().broker_script.insert(route, answer);
+    }
+
+    /// Forgets every scripted Broker answer.
+    pub fn clear_broker_script(&self) {
+        self.state.lock().broker_script.clear();
     }
 
     /// How long the Gateway waits for a [`Broker::Hung`] before it answers

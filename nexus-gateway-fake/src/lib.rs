@@ -48,7 +48,7 @@ mod server;
 mod time;
 mod upstream;
 
-pub use broker::Broker;
+pub use broker::{Broker, BrokerAnswer};
 pub use clock::TestClock;
 pub use fault::Fault;
 pub use gateway::FakeGateway;

@@ -68,12 +68,24 @@ pub(crate) fn request_connection(state: &mut State, request: &RecordedRequest) -
     )
 }
 
-/// How many provider profiles the Broker holds under `name`: those
-/// registered by name, and at least one for a name served by `/v1/resolve`.
+/// How many provider profiles the Broker holds under `name`, matched as
+/// the Gateway matches names, without regard to case: those registered,
+/// and one for each other name served by `/v1/resolve`.
 fn profiles(state: &State, name: &str) -> usize {
-    let registered = state.registry.get(name).copied().unwrap_or(0);
-    let served = state.providers.keys().any(|(_, p)| p == name);
-    registered.max(usize::from(served))
+    let same = |other: &str| other.eq_ignore_ascii_case(name);
+    let registered: usize = state
+        .registry
+        .iter()
+        .filter(|(n, _)| same(n))
+        .map(|(_, c)| c)
+        .sum();
+    let mut served: Vec<&str> = state.providers.keys().map(|(_, p)| p.as_str()).collect();
+    served.sort_unstable();
+    served.dedup();
+    let unregistered = served
+        .iter()
+        .filter(|p| same(p) && !state.registry.contains_key(**p));
+    registered + unregistered.count()
 }
 
 /// The consent page: visiting `auth_url` makes the connection active.
@@ -197,9 +209,6 @@ fn refresh(state: &mut State, id: &str) -> Reply {
 /// `DELETE /v1/connections/{id}`: 404 when `workspace_id` is given and does
 /// not own the connection; idempotent otherwise.
 pub(crate) fn revoke(state: &mut State, id: &str, workspace_id: Option<String>) -> Reply {
-    if !is_uuid(id) {
-        return not_a_uuid(state);
-    }
     let owned = |c: &FakeConnection| {
         workspace_id
             .as_ref()

@@ -291,17 +291,24 @@ impl FakeProvider {
                 token.push_str(&format!("-{serial}"));
             }
         }
-        if let Some(lifetime) = self.expires_in {
-            let at = rfc3339(SystemTime::now() + lifetime);
-            credentials.insert("expires_at".into(), at.into());
+        let expiry = self
+            .expires_in
+            .map(|lifetime| rfc3339(SystemTime::now() + lifetime));
+        if let Some(at) = &expiry {
+            credentials.insert("expires_at".into(), at.clone().into());
             credentials.insert("expired".into(), false.into());
         }
         let mut body = Map::new();
         if self.copy_to_top {
-            for key in ["access_token", "token_type"] {
+            // The real Broker's OAuth2 answer: the token's fields at the top
+            // level too, its expiry as `expiry` (RFC 3339).
+            for key in ["access_token", "token_type", "refresh_token", "id_token"] {
                 if let Some(v) = credentials.get(key) {
                     body.insert(key.into(), v.clone());
                 }
+            }
+            if let Some(at) = expiry {
+                body.insert("expiry".into(), at.into());
             }
         }
         if let Some(strategy) = &self.strategy {

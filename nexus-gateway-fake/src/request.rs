@@ -288,7 +288,9 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Result<Vec<u8>, Rejection>
             while !line(reader)?.is_empty() {}
             return Ok(body);
         }
-        if body.len() as u64 + size > MAX_BODY {
+        // A size past the cap (up to 2^64 - 1) is refused before any
+        // arithmetic on it: nothing overflows, and nothing is read.
+        if size > MAX_BODY.saturating_sub(body.len() as u64) {
             return Err(reject(413, "body too large"));
         }
         body.extend(read_exactly(reader, size)?);

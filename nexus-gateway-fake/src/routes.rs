@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::broker::{Broker, RateLimit, broker_down, reserialise};
+use crate::broker::{Broker, BrokerAnswer, RateLimit, broker_down, reserialise, through_gateway};
 use crate::fault::{Fault, fault_reply};
 use crate::hold::Holds;
 use crate::lifecycle;
+use crate::lifecycle::is_uuid;
 use crate::provider::{FakeConnection, FakeProvider};
 use crate::request::{RecordedRequest, percent_decode};
 use crate::server::Reply;
@@ -48,6 +49,8 @@ pub(crate) struct State {
     /// Token, refresh and revoke errors carry no body (Gateways before 0.4.0).
     pub(crate) bodyless_errors: bool,
     pub(crate) broker: Broker,
+    /// What the Broker answers on a route, scripted: beats `broker`.
+    pub(crate) broker_script: HashMap<Route, BrokerAnswer>,
     pub(crate) broker_timeout: Duration,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) holds: Arc<Holds>,
@@ -73,6 +76,7 @@ impl Default for State {
             report_status: false,
             bodyless_errors: false,
             broker: Broker::Healthy,
+            broker_script: HashMap::new(),
             broker_timeout: GATEWAY_BROKER_TIMEOUT,
             rate_limit: None,
             holds: Arc::default(),
@@ -183,6 +187,10 @@ pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     if let Some(reply) = rate_limited(&mut guard, route, &request) {
         return reply;
     }
+    // The Gateway checks a revoke's id itself, before any Broker call.
+    if route == Route::Revoke && !id.as_deref().is_some_and(is_uuid) {
+        return error_reply(400, "invalid_connection_id", "connection_id must be a UUID");
+    }
     let broker = guard.broker;
     if broker == Broker::Hung && uses_broker(route) {
         let wait = guard.broker_timeout;
@@ -200,7 +208,14 @@ pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
         (Route::Health, _) => json_reply(200, &json!({"status": "healthy"})),
         (Route::Authorize, _) => lifecycle::authorize(&mut guard, &request),
         (Route::ProvidersMetadata, _) => providers_metadata(&guard),
-        (route, _) if broker != Broker::Healthy => broker_down(route, broker),
+        (route, _) if guard.broker_script.contains_key(&route) => {
+            let answer = &guard.broker_script[&route];
+            through_gateway(route, answer, guard.bodyless_errors)
+                .unwrap_or_else(|| text_reply(404, "404 page not found"))
+        }
+        (route, _) if broker != Broker::Healthy => {
+            broker_down(route, broker, guard.bodyless_errors)
+        }
         (Route::RequestConnection, _) => lifecycle::request_connection(&mut guard, &request),
         (Route::Resolve, _) => resolve(&mut guard, &request),
         (Route::Revoke, id) => {
@@ -281,7 +296,30 @@ fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
             "workspace_id and provider_name are required",
         );
     }
-    let key = (workspace, provider);
+    // Provider names match without regard to case, as the Gateway's do.
+    let mut matching = state
+        .providers
+        .keys()
+        .filter(|(ws, p)| *ws == workspace && p.eq_ignore_ascii_case(&provider));
+    let key = match (matching.next(), matching.next()) {
+        (Some(_), Some(_))
+            if !state
+                .providers
+                .contains_key(&(workspace.clone(), provider.clone())) =>
+        {
+            return error_reply(
+                409,
+                "provider_ambiguous",
+                "provider name matches several providers",
+            );
+        }
+        (Some(_), Some(_)) => (workspace, provider),
+        (Some(key), None) => key.clone(),
+        (None, _) => {
+            let message = "no connection for that workspace and provider";
+            return error_reply(404, "connection_not_found", message);
+        }
+    };
     let Some(fake) = state.providers.get(&key) else {
         return error_reply(
             404,

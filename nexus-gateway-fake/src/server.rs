@@ -100,6 +100,9 @@ impl Drop for HttpServer {
     }
 }
 
+/// How long a connection may send nothing, mid-request or between requests.
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, handler: &Handler) {
     for stream in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
@@ -108,6 +111,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, handler: &Handler) 
         let Ok(stream) = stream else { continue };
         shared.accepted.fetch_add(1, Ordering::SeqCst);
         let _ = stream.set_nodelay(true);
+        // A client that stops sending holds its connection thread this long.
+        let _ = stream.set_read_timeout(Some(IDLE_LIMIT));
         if let Ok(clone) = stream.try_clone() {
             let mut connections = shared.connections.lock();
             // Forget connections that have closed, so the list stays short.
