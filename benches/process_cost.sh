@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Process cost of the CLI use: wall time and peak RSS of one release
 # `nexus_fetch` run (a resolve from the Gateway plus one upstream request)
-# against the FakeGateway in another process. Median of 10 runs each.
+# and one `nexus token` (a resolve, printed) against the FakeGateway in
+# another process. Median of 10 runs each.
 #
 # Baselines measured in the same run: `/bin/true` (the floor of starting a
 # process) and a Python interpreter importing what the Python SDK imports
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 runs=10
 
 cargo build --quiet --release --example nexus_fetch -p nexus-gateway-sdk
-cargo build --quiet --release -p nexus-gateway-fake
+cargo build --quiet --release -p nexus-gateway-fake -p nexus-cli
 bin=target/release/examples
 work=$(mktemp -d)
 target/release/nexus-gateway-fake >"$work/urls" 2>/dev/null &
@@ -23,6 +24,7 @@ for _ in $(seq 100); do [ "$(wc -l <"$work/urls")" -ge 2 ] && break; sleep 0.05;
 export NEXUS_GATEWAY_URL
 
 fetch=("$bin/nexus_fetch" -w ws-demo -p github "$UPSTREAM_URL/user")
+token=(target/release/nexus token ws-demo github)
 floor=(/bin/true)
 python_imports=(python3 -c 'import urllib.request, json, ssl')
 
@@ -49,5 +51,6 @@ rss_mib() {
 printf 'process cost, median of %d runs (%s cores):\n' "$runs" "$(nproc)"
 printf '  %-40s %9s %10s\n' "" "wall" "peak RSS"
 printf '  %-40s %6s ms %6s MiB\n' "nexus_fetch: resolve + upstream GET" "$(wall_ms "${fetch[@]}")" "$(rss_mib "${fetch[@]}")"
+printf '  %-40s %6s ms %6s MiB\n' "nexus token: resolve, print" "$(wall_ms "${token[@]}")" "$(rss_mib "${token[@]}")"
 printf '  %-40s %6s ms %6s MiB\n' "/bin/true (process start floor)" "$(wall_ms "${floor[@]}")" "$(rss_mib "${floor[@]}")"
 printf '  %-40s %6s ms %6s MiB\n' "python3 importing urllib, json, ssl" "$(wall_ms "${python_imports[@]}")" "$(rss_mib "${python_imports[@]}")"

@@ -82,9 +82,18 @@ fn the_build_script_guide_reruns_on_every_variable_the_sdk_reads() {
         "ALL_PROXY",
         "NO_PROXY",
     ] {
-        assert!(guide.contains(&format!("\"{name}\"")), "{name} is not rerun on");
+        assert!(
+            guide.contains(&format!("\"{name}\"")),
+            "{name} is not rerun on"
+        );
     }
     assert!(guide.contains("cargo:rerun-if-env-changed={name}"));
-    assert!(guide.contains("Without network"), "what a build does offline");
-    assert!(guide.contains("from_utf8_lossy(&body"), "the failed call's body is kept");
+    assert!(
+        guide.contains("Without network"),
+        "what a build does offline"
+    );
+    assert!(
+        guide.contains("from_utf8_lossy(&body"),
+        "the failed call's body is kept"
+    );
 }

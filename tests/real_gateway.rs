@@ -111,7 +111,10 @@ fn a_broker_refusal_is_the_gateways_error_and_not_retried() {
     assert_eq!(gateway.requests(Route::RequestConnection), 5);
     // Behind resolve, the Broker's 500 passes through: not a 502, not retried.
     let err = client.resolve_token("ws", "github").unwrap_err();
-    assert_eq!((err.code.as_str(), err.status_code), ("internal_error", Some(500)));
+    assert_eq!(
+        (err.code.as_str(), err.status_code),
+        ("internal_error", Some(500))
+    );
     assert_eq!(gateway.requests(Route::Resolve), 1);
 }
 
@@ -283,7 +286,10 @@ fn a_connection_id_that_is_not_a_uuid_is_a_bare_400_on_the_broker_routes_when_bo
     // Revoke's id is checked by the Gateway itself: JSON, bodyless or not.
     let revoke = raw(&gateway, "DELETE", "/v1/connections/12345");
     let json = r#"{"error":"invalid_connection_id","message":"connection_id must be a UUID"}"#;
-    assert_eq!(revoke, (400, Some("application/json".to_owned()), json.to_owned()));
+    assert_eq!(
+        revoke,
+        (400, Some("application/json".to_owned()), json.to_owned())
+    );
     let err = client(&gateway)
         .get_token_by_connection_id("conn-1")
         .unwrap_err();

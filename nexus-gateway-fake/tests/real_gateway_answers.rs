@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 fn raw(gateway: &FakeGateway, head: &str, body: &[u8]) -> (u16, String, String) {
     let address = gateway.url().replace("http://", "");
     let mut stream = TcpStream::connect(&address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let head = head.replace("{host}", &address);
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(body).unwrap();
@@ -40,12 +42,19 @@ fn a_revoke_with_an_id_that_is_not_a_uuid_is_the_gateways_json_400_even_when_bod
     let gateway = FakeGateway::start();
     for bodyless in [false, true] {
         gateway.bodyless_errors(bodyless);
-        let head = "DELETE /v1/connections/12345 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n";
+        let head =
+            "DELETE /v1/connections/12345 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n";
         let (status, headers, body) = raw(&gateway, head, b"");
         assert_eq!(status, 400);
-        assert!(headers.to_ascii_lowercase().contains("application/json"), "{headers}");
+        assert!(
+            headers.to_ascii_lowercase().contains("application/json"),
+            "{headers}"
+        );
         let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body, json!({"error": "invalid_connection_id", "message": "connection_id must be a UUID"}));
+        assert_eq!(
+            body,
+            json!({"error": "invalid_connection_id", "message": "connection_id must be a UUID"})
+        );
     }
 }
 
@@ -56,11 +65,17 @@ fn a_failing_broker_on_resolve_passes_its_status_and_body_through() {
     let decrypt = json!({"error": "decrypt_failed", "message": "stored token cannot be decrypted"});
     gateway.script_broker(Route::Resolve, BrokerAnswer::json(500, &decrypt));
     let (status, _, body) = resolve(&gateway);
-    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()), (500, decrypt));
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (500, decrypt)
+    );
     let down = json!({"error": "unavailable", "message": "maintenance"});
     gateway.script_broker(Route::Resolve, BrokerAnswer::json(503, &down));
     let (status, _, body) = resolve(&gateway);
-    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()), (503, down));
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (503, down)
+    );
     // The Broker state's failure is the same pass-through.
     gateway.clear_broker_script();
     gateway.set_broker(Broker::Failing);
@@ -71,7 +86,10 @@ fn a_failing_broker_on_resolve_passes_its_status_and_body_through() {
 fn a_broker_200_that_is_not_json_or_a_204_is_502_broker_unexpected_status() {
     let gateway = FakeGateway::start();
     for (answer, seen) in [
-        (BrokerAnswer::body(200, Some("text/html"), "<h1>maintenance</h1>"), "unexpected status 200"),
+        (
+            BrokerAnswer::body(200, Some("text/html"), "<h1>maintenance</h1>"),
+            "unexpected status 200",
+        ),
         (BrokerAnswer::status(204), "unexpected status 204"),
     ] {
         gateway.script_broker(Route::Resolve, answer);
@@ -89,7 +107,8 @@ fn provider_names_match_without_regard_to_case() {
     gateway.register_provider("twin");
     gateway.register_provider("Twin");
     let post = |provider: &str| {
-        let body = json!({"user_id": "u", "provider_name": provider, "return_url": "https://a/"}).to_string();
+        let body = json!({"user_id": "u", "provider_name": provider, "return_url": "https://a/"})
+            .to_string();
         let head = format!(
             "POST /v1/request-connection HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
@@ -119,8 +138,14 @@ fn a_failing_brokers_token_refresh_and_revoke_answers_are_bare_when_bodyless() {
         ("POST", format!("/v1/refresh/{id}")),
         ("DELETE", format!("/v1/connections/{id}")),
     ] {
-        let length = if method == "POST" { "Content-Length: 0\r\n" } else { "" };
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: {{host}}\r\n{length}Connection: close\r\n\r\n");
+        let length = if method == "POST" {
+            "Content-Length: 0\r\n"
+        } else {
+            ""
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {{host}}\r\n{length}Connection: close\r\n\r\n"
+        );
         let (status, _, body) = raw(&gateway, &head, b"");
         assert_eq!((status, body.as_str()), (500, ""), "{method} {path}");
     }
@@ -135,7 +160,9 @@ fn an_oauth2_resolve_carries_the_brokers_top_level_fields() {
     assert_eq!(status, 200);
     assert_eq!(body["access_token"], "gho_top");
     assert_eq!(body["token_type"], "bearer");
-    let expiry = body["expiry"].as_str().expect("an RFC 3339 expiry at the top level");
+    let expiry = body["expiry"]
+        .as_str()
+        .expect("an RFC 3339 expiry at the top level");
     assert_eq!(Some(expiry), body["credentials"]["expires_at"].as_str());
 }
 

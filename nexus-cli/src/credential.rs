@@ -1,0 +1,172 @@
+//! A resolved credential in the forms a shell wants: a bare value, a
+//! header line, JSON, or environment variables for a command.
+
+use std::process::{Command, ExitCode};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use nexus_sdk::{CachedToken, NexusClient, NexusError, TokenCache, code};
+use serde_json::{Value, json};
+
+/// A resolved token and its serialized record (strategy parameters
+/// included, such as an AWS key id, session token and region).
+pub(crate) struct Credential {
+    token: CachedToken,
+    record: Value,
+}
+
+impl Credential {
+    /// The workspace's credential for `provider`, resolved through the cache.
+    pub(crate) fn resolve(
+        client: &NexusClient,
+        workspace: &str,
+        provider: &str,
+    ) -> Result<Credential, NexusError> {
+        let token = client.get_cached_token(&TokenCache::new(), workspace, provider)?;
+        let record = serde_json::to_value(&token).unwrap_or(Value::Null);
+        Ok(Credential { token, record })
+    }
+
+    fn field(&self, name: &str) -> Option<&str> {
+        self.record.get(name).and_then(Value::as_str)
+    }
+
+    /// Refuses a strategy that signs each request: it has no value to print.
+    fn unsigned(&self) -> Result<(), NexusError> {
+        match self.token.strategy() {
+            "hmac_payload" | "aws_sigv4" => Err(NexusError::new(
+                code::UNSUPPORTED_STRATEGY,
+                format!(
+                    "the {} strategy signs each request: there is no single value to print; \
+                     use `nexus exec`, which hands the command what it signs with",
+                    self.token.strategy()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The bare credential (for `basic_auth`, `base64(user:password)`).
+    pub(crate) fn value(&self) -> Result<String, NexusError> {
+        self.unsigned()?;
+        Ok(self.token.access_token().to_owned())
+    }
+
+    /// The header line the strategy sends: `Authorization: Bearer …`.
+    pub(crate) fn header_line(&self) -> Result<String, NexusError> {
+        self.unsigned()?;
+        if let Some(param) = self.token.query_param() {
+            return Err(NexusError::new(
+                code::UNSUPPORTED_STRATEGY,
+                format!(
+                    "the query_param strategy sends `?{param}=…`, not a header: use --format value"
+                ),
+            ));
+        }
+        Ok(format!(
+            "{}: {}",
+            self.token.header_name(),
+            self.token.header_value()
+        ))
+    }
+
+    /// What the Gateway's resolve gives, as JSON (`expires_at` in epoch seconds).
+    pub(crate) fn json(&self) -> String {
+        let signs = matches!(self.token.strategy(), "hmac_payload" | "aws_sigv4");
+        json!({
+            "strategy": self.token.strategy(),
+            "header_name": self.token.header_name(),
+            "value_prefix": self.token.value_prefix(),
+            "value": (!signs).then(|| self.token.access_token()),
+            "query_param": self.token.query_param(),
+            "expires_at": self.record.get("expires_at").and_then(Value::as_f64).map(|s| s as u64),
+        })
+        .to_string()
+    }
+
+    /// A `basic_auth` credential's user and password.
+    pub(crate) fn basic_pair(&self) -> Option<(String, String)> {
+        if self.token.strategy() != "basic_auth" {
+            return None;
+        }
+        let decoded = BASE64.decode(self.token.access_token()).ok()?;
+        let pair = String::from_utf8(decoded).ok()?;
+        let (user, password) = pair.split_once(':')?;
+        Some((user.to_owned(), password.to_owned()))
+    }
+
+    /// The variables a command gets, for the names asked for.
+    fn variables(&self, names: &[String]) -> Result<Vec<(String, String)>, NexusError> {
+        let named = |i: usize, default: &str| names.get(i).cloned().unwrap_or(default.to_owned());
+        let secret = self.token.access_token().to_owned();
+        Ok(match self.token.strategy() {
+            "aws_sigv4" => {
+                if !names.is_empty() {
+                    let why = "--env does not apply to aws_sigv4: the AWS_* variables are set";
+                    return Err(NexusError::new(code::INVALID_INPUT, why));
+                }
+                let mut vars = vec![
+                    (
+                        "AWS_ACCESS_KEY_ID".into(),
+                        self.field("access_key").unwrap_or("").into(),
+                    ),
+                    ("AWS_SECRET_ACCESS_KEY".into(), secret),
+                ];
+                if let Some(session) = self.field("session_token") {
+                    vars.push(("AWS_SESSION_TOKEN".into(), session.into()));
+                }
+                let region = self.field("region").unwrap_or("us-east-1");
+                vars.push(("AWS_REGION".into(), region.into()));
+                vars.push(("AWS_DEFAULT_REGION".into(), region.into()));
+                vars
+            }
+            "basic_auth" => {
+                let (user, password) = self.basic_pair().unwrap_or_default();
+                vec![
+                    (named(0, "NEXUS_USERNAME"), user),
+                    (named(1, "NEXUS_PASSWORD"), password),
+                ]
+            }
+            _ if names.is_empty() => vec![("NEXUS_TOKEN".into(), secret)],
+            _ => names.iter().map(|n| (n.clone(), secret.clone())).collect(),
+        })
+    }
+}
+
+/// Runs `command` with the credential in the variables named (and without
+/// the Gateway's api key), and gives back its exit status; a command killed
+/// by a signal exits as the shell reports it, 128 + the signal.
+pub(crate) fn exec(
+    credential: &Credential,
+    names: &[String],
+    command: &[String],
+) -> Result<ExitCode, NexusError> {
+    let variables = credential.variables(names)?;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| NexusError::new(code::INVALID_INPUT, "exec needs a command after --"))?;
+    let status = Command::new(program)
+        .args(args)
+        .env_remove("NEXUS_API_KEY")
+        .envs(variables)
+        .status()
+        .map_err(|e| {
+            NexusError::new(
+                code::INVALID_INPUT,
+                format!("could not run `{program}`: {e}"),
+            )
+        })?;
+    let code = status.code().unwrap_or_else(|| 128 + signal_of(&status));
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+#[cfg(unix)]
+fn signal_of(status: &std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal().unwrap_or(0)
+}
+
+#[cfg(not(unix))]
+fn signal_of(_: &std::process::ExitStatus) -> i32 {
+    0
+}
