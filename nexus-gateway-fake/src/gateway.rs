@@ -84,6 +84,43 @@ impl FakeGateway {
         Ok(FakeGateway { state, server })
     }
 
+    /// Starts a fake Gateway on `address` (`host:port`; port 0 for any
+    /// free one): what the program's `--host` and `--port` do.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding `address`.
+    pub fn start_on(address: &str) -> std::io::Result<FakeGateway> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let handler_state = Arc::clone(&state);
+        let handler = Arc::new(move |request| handle(&handler_state, request));
+        let server = HttpServer::start_on(address, handler)?;
+        Ok(FakeGateway { state, server })
+    }
+
+    /// Adds (or replaces) the providers and connections of a seed document,
+    /// the format of the program's `--seed FILE` and of `POST /_fake/seed`
+    /// (see the crate's README): `{"providers": [...], "connections": [...]}`.
+    ///
+    /// ```
+    /// use nexus_gateway_fake::FakeGateway;
+    ///
+    /// let gateway = FakeGateway::start();
+    /// let seed = serde_json::json!({"providers": [
+    ///     {"workspace": "ws-1", "name": "stripe", "strategy": "header",
+    ///      "header_name": "Authorization", "value_prefix": "Bearer ", "api_key": "sk_x"}]});
+    /// gateway.seed(&seed)?;
+    /// # Ok::<(), String>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What is wrong with an entry: a missing field, an unknown strategy, a
+    /// connection id that is not a UUID. Entries before it are added.
+    pub fn seed(&self, seed: &serde_json::Value) -> Result<(), String> {
+        crate::control::seed(&mut self.state.lock(), seed)
+    }
+
     /// The base URL, `http://127.0.0.1:<port>`, for `NexusClientOptions::new`.
     pub fn url(&self) -> String {
         self.server.url()

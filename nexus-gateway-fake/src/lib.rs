@@ -37,6 +37,7 @@
 
 mod broker;
 mod clock;
+mod control;
 mod fault;
 mod gateway;
 mod hold;

@@ -12,8 +12,9 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::broker::{Broker, BrokerAnswer, RateLimit, broker_down, reserialise, through_gateway};
+use crate::control;
 use crate::fault::{Fault, fault_reply};
-use crate::hold::Holds;
+use crate::hold::{Hold, Holds};
 use crate::lifecycle;
 use crate::lifecycle::is_uuid;
 use crate::provider::{FakeConnection, FakeProvider};
@@ -54,7 +55,14 @@ pub(crate) struct State {
     pub(crate) broker_timeout: Duration,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) holds: Arc<Holds>,
+    /// Every request received, oldest first, up to [`LOG_LIMIT`].
+    pub(crate) log: VecDeque<RecordedRequest>,
+    /// Holds taken through the control API, until `/_fake/release`.
+    pub(crate) control_holds: Vec<Hold>,
 }
+
+/// The most requests the log keeps.
+const LOG_LIMIT: usize = 10_000;
 
 impl Default for State {
     fn default() -> Self {
@@ -80,6 +88,8 @@ impl Default for State {
             broker_timeout: GATEWAY_BROKER_TIMEOUT,
             rate_limit: None,
             holds: Arc::default(),
+            log: VecDeque::new(),
+            control_holds: Vec::new(),
         }
     }
 }
@@ -163,6 +173,9 @@ pub(crate) fn text_reply(status: u16, text: &str) -> Reply {
 }
 
 pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
+    if request.path.starts_with(control::PREFIX) {
+        return control::handle(state, &request);
+    }
     let known = Route::of_path(&request.path);
     let (route, id) = match &known {
         Some((route, method, id)) if *method == request.method => (*route, id.clone()),
@@ -244,6 +257,10 @@ fn record(state: &mut State, route: Route, request: &RecordedRequest) -> (Option
         );
         *state.resolves.entry(key).or_default() += 1;
     }
+    if state.log.len() == LOG_LIMIT {
+        state.log.pop_front();
+    }
+    state.log.push_back(request.clone());
     state.last = Some(request.clone());
     state.last_by_route.insert(route, request.clone());
     let position = state

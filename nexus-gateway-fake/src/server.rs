@@ -55,7 +55,13 @@ pub(crate) struct HttpServer {
 impl HttpServer {
     /// Binds `127.0.0.1:0` and serves each request with `handler`.
     pub(crate) fn start(handler: Handler) -> io::Result<HttpServer> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        HttpServer::start_on("127.0.0.1:0", handler)
+    }
+
+    /// Binds `address` (`host:port`, port 0 for any free one) and serves
+    /// each request with `handler`.
+    pub(crate) fn start_on(address: &str, handler: Handler) -> io::Result<HttpServer> {
+        let listener = TcpListener::bind(address)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
@@ -75,7 +81,7 @@ impl HttpServer {
         })
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://<host>:<port>`.
     pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -109,6 +109,19 @@ impl FakeUpstream {
         Ok(FakeUpstream { state, server })
     }
 
+    /// Starts a fake upstream on `address` (`host:port`; port 0 for any free one).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding `address`.
+    pub fn start_on(address: &str) -> std::io::Result<FakeUpstream> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let handler_state = Arc::clone(&state);
+        let handler = Arc::new(move |request| handle(&handler_state, request));
+        let server = HttpServer::start_on(address, handler)?;
+        Ok(FakeUpstream { state, server })
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         self.server.url()

@@ -1,0 +1,144 @@
+"""The fake Gateway program driven from Python's standard library, as a
+Python, TypeScript or Go test would drive it (#36): started on a chosen
+port, the connection flow, the provider API with the credential, the
+control API, and a hostile chunk size.
+
+    python3 tests/from_python.py target/debug/nexus-gateway-fake
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Loopback only: no environment proxy in the way.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def call(method, url, body=None, headers=None):
+    """(status, parsed JSON or text) of one request; errors are answers too."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with OPENER.open(request, timeout=30) as answer:
+            status, text = answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+class Fake:
+    def __init__(self, program):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [program, "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        urls = dict(self.process.stdout.readline().strip().split("=", 1) for _ in range(2))
+        self.gateway, self.upstream = urls["NEXUS_GATEWAY_URL"], urls["UPSTREAM_URL"]
+
+    def control(self, what, body=None, method="POST"):
+        status, answer = call(method, f"{self.gateway}/_fake/{what}", {} if body is None else body)
+        assert status == 200, (what, status, answer)
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def test_it_listens_on_the_chosen_port(fake):
+    assert fake.gateway == f"http://127.0.0.1:{fake.port}", fake.gateway
+    assert call("GET", f"{fake.gateway}/health") == (200, {"status": "healthy"})
+
+
+def test_the_connection_flow_then_the_provider_api_with_the_credential(fake):
+    status, started = call("POST", f"{fake.gateway}/v1/request-connection",
+                           {"user_id": "ws-demo", "provider_name": "github", "scopes": ["repo"],
+                            "return_url": "https://app.example/done"})
+    assert status == 200, started
+    connection = started["connection_id"]
+    assert call("GET", f"{fake.gateway}/v1/check-connection/{connection}")[1] == {"status": "failed"}
+    assert call("GET", started["authUrl"])[0] == 200  # the user's consent
+    assert call("GET", f"{fake.gateway}/v1/check-connection/{connection}")[1] == {"status": "active"}
+    status, token = call("GET", f"{fake.gateway}/v1/token/{connection}")
+    assert status == 200 and token["access_token"], token
+    status, resolved = call("GET", f"{fake.gateway}/v1/resolve?workspace_id=ws-demo&provider_name=github")
+    assert status == 200 and resolved["credentials"]["access_token"] == "gho_fake_token", resolved
+    status, listing = call("GET", f"{fake.gateway}/v1/providers/metadata")
+    assert listing["oauth2"]["github"]["api_base_url"] == fake.upstream, listing
+    auth = {"Authorization": "Bearer " + resolved["credentials"]["access_token"]}
+    status, answer = call("GET", f"{fake.upstream}/user", headers=auth)
+    assert status == 200 and answer["path"] == "/user", answer
+
+
+def test_the_control_api_adds_a_provider_and_a_connection(fake):
+    fake.control("providers", {"workspace": "ws-py", "name": "stripe", "strategy": "header",
+                               "header_name": "Authorization", "value_prefix": "Bearer ", "api_key": "sk_py"})
+    status, resolved = call("GET", f"{fake.gateway}/v1/resolve?workspace_id=ws-py&provider_name=stripe")
+    assert status == 200 and resolved["strategy"]["type"] == "header", resolved
+    connection = "6a1f3c2e-9b8d-4e7f-a012-3b4c5d6e7f80"
+    fake.control("connections", {"id": connection, "provider": "github", "token": "gho_py", "status": "pending"})
+    assert call("GET", f"{fake.gateway}/v1/token/{connection}")[0] == 400  # not active yet
+    fake.control(f"connections/{connection}/status", {"status": "active"})
+    assert call("GET", f"{fake.gateway}/v1/token/{connection}")[1]["access_token"] == "gho_py"
+    log = call("GET", f"{fake.gateway}/_fake/requests")[1]
+    assert any(r["path"] == "/v1/resolve" and "ws-py" in r["query"] for r in log), log
+
+
+def test_a_staged_broker_failure_is_seen_through_the_gateways_routes(fake):
+    resolve = f"{fake.gateway}/v1/resolve?workspace_id=ws-demo&provider_name=github"
+    fake.control("broker", {"state": "failing"})
+    assert call("GET", resolve)[0] == 500  # the Broker's 500 passes through
+    fake.control("broker", {"state": "healthy"})
+    fake.control("broker", {"route": "resolve", "status": 204})
+    status, answer = call("GET", resolve)
+    assert (status, answer["error"], answer["message"]) == (502, "broker_unexpected_status", "unexpected status 204")
+    fake.control("broker", {"clear": True})
+    fake.control("faults", {"route": "resolve", "status": 503, "count": 1})
+    assert call("GET", resolve)[0] == 503
+    assert call("GET", resolve)[0] == 200
+
+
+def test_a_hostile_chunk_size_is_refused_and_the_fake_keeps_serving(fake):
+    with socket.create_connection(("127.0.0.1", fake.port), timeout=30) as raw:
+        raw.sendall(b"POST /v1/request-connection HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                    b"Connection: close\r\n\r\n1\r\na\r\nFFFFFFFFFFFFFFFF\r\n")
+        status_line = raw.makefile("rb").readline().decode()
+    assert status_line.startswith("HTTP/1.1 4"), status_line
+    assert call("GET", f"{fake.gateway}/health")[0] == 200
+
+
+def main():
+    fake = Fake(sys.argv[1])
+    tests = [test for name, test in sorted(globals().items()) if name.startswith("test_")]
+    passed, failed = 0, 0
+    try:
+        for test in sorted(tests, key=lambda t: t.__code__.co_firstlineno):
+            try:
+                test(fake)
+                passed += 1
+                print(f"ok   {test.__name__}")
+            except Exception as error:  # report every failure, then fail
+                failed += 1
+                print(f"FAIL {test.__name__}: {error!r}")
+    finally:
+        fake.stop()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+//! The program as a test in another language meets it: started with flags
+//! and a seed, scripted over its control API. Every `curl` line of the
+//! README's control-API and connection-flow sections runs here, in order.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// The program, started with `args`; its two URLs.
+fn start(args: &[&str]) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = |name: &str| {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(&format!("{name}=")).unwrap().to_owned()
+    };
+    let gateway = next("NEXUS_GATEWAY_URL");
+    let upstream = next("UPSTREAM_URL");
+    (child, gateway, upstream)
+}
+
+fn sh(gateway: &str, line: &str) -> (bool, String) {
+    let output = Command::new("sh")
+        .args(["-c", &format!("G=\"$NEXUS_GATEWAY_URL\"; {line}")])
+        .env("NEXUS_GATEWAY_URL", gateway)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    (
+        output.status.success(),
+        out + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// The `curl` lines of the README's section `heading`, in order.
+fn curl_lines(heading: &str) -> Vec<String> {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme.find(heading).expect("the section")..];
+    let rest = &section[heading.len()..];
+    let section = &rest[..rest.find("\n##").unwrap_or(rest.len())];
+    section
+        .lines()
+        .filter(|l| l.starts_with("curl "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_curl_line_of_the_readme_works_against_the_program() {
+    let (mut child, gateway, _) = start(&[]);
+    let lines = curl_lines("### The control API");
+    assert!(lines.len() >= 15, "{lines:?}");
+    for line in &lines {
+        let (ok, out) = sh(&gateway, line);
+        assert!(ok, "{line}\n{out}");
+        if line.contains("http_code") {
+            assert_eq!(
+                out.trim(),
+                "500",
+                "the scripted Broker error passed through"
+            );
+        }
+        if line.contains("/v1/token/") {
+            assert!(out.contains("gho_c"), "{out}");
+        }
+    }
+    let flow = curl_lines("### The whole connection flow");
+    assert_eq!(flow.len(), 6, "{flow:?}");
+    for line in &flow {
+        let (ok, out) = sh(&gateway, line);
+        assert!(ok, "{line}\n{out}");
+        if line.contains("check-connection") {
+            assert!(out.contains(r#""status":"active""#), "{out}");
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn host_port_and_seed_flags() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let seed = std::env::temp_dir().join(format!("nexus-fake-seed-{port}.json"));
+    let text = r#"{"providers": [
+        {"workspace": "ws-1", "name": "github", "token": "gho_seed", "api_base_url": "$UPSTREAM_URL"},
+        {"workspace": "ws-2", "name": "aws", "strategy": "aws_sigv4", "access_key": "AKID",
+         "secret_key": "s", "region": "eu-west-1", "service": "s3"}],
+      "connections": [{"id": "6a1f3c2e-9b8d-4e7f-a012-3b4c5d6e7f80", "provider": "github",
+                       "token": "gho_c", "status": "revoked"}]}"#;
+    std::fs::write(&seed, text).unwrap();
+    let (mut child, gateway, upstream) = start(&[
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--seed",
+        seed.to_str().unwrap(),
+    ]);
+    assert_eq!(gateway, format!("http://127.0.0.1:{port}"));
+    let (ok, out) = sh(
+        &gateway,
+        r#"curl -fsS "$G/v1/resolve?workspace_id=ws-1&provider_name=github""#,
+    );
+    assert!(ok && out.contains("gho_seed"), "{out}");
+    let (ok, out) = sh(&gateway, "curl -fsS $G/v1/providers/metadata");
+    assert!(
+        ok && out.contains(&upstream),
+        "the seed's $UPSTREAM_URL: {out}"
+    );
+    let (ok, out) = sh(
+        &gateway,
+        r#"curl -fsS "$G/v1/resolve?workspace_id=ws-2&provider_name=aws""#,
+    );
+    assert!(ok && out.contains("aws_sigv4"), "{out}");
+    let (_, out) = sh(
+        &gateway,
+        "curl -sS -o /dev/null -w '%{http_code}' $G/v1/token/6a1f3c2e-9b8d-4e7f-a012-3b4c5d6e7f80",
+    );
+    assert_eq!(out, "410", "a revoked connection");
+    let _ = child.kill();
+    let _ = child.wait();
+    // A seed that is wrong is a clear exit.
+    std::fs::write(&seed, r#"{"connections": [{"id": "conn-1"}]}"#).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(["--seed", seed.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a UUID"));
+    let _ = std::fs::remove_file(seed);
+}
