@@ -176,7 +176,6 @@ impl NexusError {
         NexusError::new(code::UNSUPPORTED_STRATEGY, message)
     }
 
-    /// `invalid_input` for a blank argument.
     /// The server at `origin` is not a Nexus Gateway, as `why` shows: an
     /// error answer's `http_<status>`, else `invalid_response`. No page text
     /// is quoted.
@@ -195,6 +194,7 @@ impl NexusError {
         }
     }
 
+    /// `invalid_input` for a blank argument.
     pub(crate) fn blank(name: &str) -> Self {
         NexusError::invalid_input(format!("{name} must not be blank"))
     }
@@ -277,8 +277,6 @@ impl NexusError {
         }
     }
 
-    /// The error for a failed body read: ureq wraps its own errors (a timeout
-    /// among them) in the `io::Error` its reader returns.
     /// This transport error of a request to `server` at `origin`, said so
     /// that a user can act on it: which server, where, and what to check (a
     /// timeout names the `limit` that ran out and the setting that sets it).
@@ -314,6 +312,8 @@ impl NexusError {
         NexusError { message, ..self }
     }
 
+    /// The error for a failed body read: ureq wraps its own errors (a timeout
+    /// among them) in the `io::Error` its reader returns.
     pub(crate) fn read(io: io::Error) -> Self {
         NexusError::transport(ureq::Error::from(io))
     }

@@ -1,6 +1,6 @@
 //! The upstream side of `authenticated_fetch`: [`FetchOptions`], the checked
-//! request, the credential applied to it, redirects followed with the
-//! credential kept on its origin, and [`Fetcher`].
+//! request, the credential applied to it, and redirects followed with the
+//! credential kept on its origin.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
