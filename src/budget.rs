@@ -65,11 +65,6 @@ impl Budget {
         Some(deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// Whether the call's time is up.
-    pub(crate) fn is_spent(&self) -> bool {
-        self.left().is_some_and(|left| left.is_zero())
-    }
-
     /// The deadline of one step that may take `step` at most: the sooner of
     /// the two.
     pub(crate) fn deadline_within(&self, step: Duration) -> Option<Instant> {
@@ -82,7 +77,7 @@ impl Budget {
 
     /// Fails if the call's time is up.
     pub(crate) fn check(&self) -> Result<(), NexusError> {
-        match self.is_spent() {
+        match self.left().is_some_and(|left| left.is_zero()) {
             true => Err(self.timed_out()),
             false => Ok(()),
         }

@@ -85,28 +85,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         load: impl FnOnce() -> Result<T, NexusError>,
         keep: impl FnOnce(T) -> T,
     ) -> Result<T, NexusError> {
-        let slot = self
-            .slots
-            .lock()
-            .entry(key.clone())
-            .or_insert_with(|| {
-                let state = State {
-                    loader: None,
-                    detached: false,
-                    landings: 0,
-                    landed: None,
-                };
-                Arc::new(Slot {
-                    load: Mutex::new(()),
-                    state: Mutex::new(state),
-                })
-            })
-            .clone();
-        let held = Held {
-            flights: self,
-            key,
-            slot: Some(slot),
-        };
+        let held = self.hold(key);
         let Some(slot) = held.slot.as_deref() else {
             unreachable!("a hold keeps its slot until it is dropped")
         };
@@ -144,7 +123,39 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         if result.is_err() && call.deadline.is_some_and(|d| Instant::now() >= d) {
             return result;
         }
-        // Kept under the slots' lock: ordered against a detach.
+        self.land(slot, result, keep)
+    }
+
+    /// A hold on `key`'s slot, made when no caller holds one.
+    fn hold<'a>(&'a self, key: &'a K) -> Held<'a, K, T> {
+        let mut slots = self.slots.lock();
+        let slot = slots.entry(key.clone()).or_insert_with(|| {
+            let state = State {
+                loader: None,
+                detached: false,
+                landings: 0,
+                landed: None,
+            };
+            let (load, state) = (Mutex::new(()), Mutex::new(state));
+            Arc::new(Slot { load, state })
+        });
+        let slot = Some(Arc::clone(slot));
+        Held {
+            flights: self,
+            key,
+            slot,
+        }
+    }
+
+    /// Lands a load's result for the slot's waiters: `keep` runs with its
+    /// value unless the key was detached, under the slots' lock (ordered
+    /// against a detach).
+    fn land(
+        &self,
+        slot: &Slot<T>,
+        result: Result<T, NexusError>,
+        keep: impl FnOnce(T) -> T,
+    ) -> Result<T, NexusError> {
         let slots = self.slots.lock();
         let mut state = slot.state.lock();
         let result = match result {

@@ -162,13 +162,8 @@ fn gone_as(error: &NexusError, connection_id: &str) -> Option<ConnectionStatus> 
 
 /// The form of the Gateway's connection ids: `8-4-4-4-12` hex digits.
 fn is_uuid(id: &str) -> bool {
-    let groups: Vec<&str> = id.split('-').collect();
-    let lengths = [8, 4, 4, 4, 12];
-    groups.len() == lengths.len()
-        && groups
-            .iter()
-            .zip(lengths)
-            .all(|(group, n)| group.len() == n && group.bytes().all(|b| b.is_ascii_hexdigit()))
+    let lengths = id.split('-').map(str::len);
+    lengths.eq([8, 4, 4, 4, 12]) && id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
 }
 
 /// An error that a later poll may not meet: a 5xx, a 429, a timeout or a
