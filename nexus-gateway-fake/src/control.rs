@@ -100,13 +100,7 @@ pub(crate) fn seed(state: &mut State, seed: &Value) -> Result<(), String> {
             .unwrap_or_default()
     };
     for entry in list("providers") {
-        let text = |key: &str| {
-            entry
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
+        let text = |key: &str| text(&entry, key);
         let (workspace, name) = (text("workspace"), text("name"));
         if workspace.is_empty() || name.is_empty() {
             return Err("a provider needs a `workspace` and a `name`".into());
@@ -114,13 +108,7 @@ pub(crate) fn seed(state: &mut State, seed: &Value) -> Result<(), String> {
         state.providers.insert((workspace, name), provider(&entry)?);
     }
     for entry in list("connections") {
-        let text = |key: &str| {
-            entry
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
+        let text = |key: &str| text(&entry, key);
         let id = text("id");
         if !is_uuid(&id) {
             return Err(format!(
@@ -137,6 +125,15 @@ pub(crate) fn seed(state: &mut State, seed: &Value) -> Result<(), String> {
         state.connections.insert(id, connection);
     }
     Ok(())
+}
+
+/// `entry[key]` as text, `""` when it is absent or not a string.
+fn text(entry: &Value, key: &str) -> String {
+    entry
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
 
 /// A provider of the seed format: its `strategy` and that strategy's fields.

@@ -78,10 +78,7 @@ impl FakeGateway {
     ///
     /// The I/O error of binding a loopback port.
     pub fn try_start() -> std::io::Result<FakeGateway> {
-        let state = Arc::new(Mutex::new(State::default()));
-        let handler_state = Arc::clone(&state);
-        let server = HttpServer::start(Arc::new(move |request| handle(&handler_state, request)))?;
-        Ok(FakeGateway { state, server })
+        FakeGateway::start_on("127.0.0.1:0")
     }
 
     /// Starts a fake Gateway on `address` (`host:port`; port 0 for any

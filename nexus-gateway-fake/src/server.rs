@@ -53,11 +53,6 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `127.0.0.1:0` and serves each request with `handler`.
-    pub(crate) fn start(handler: Handler) -> io::Result<HttpServer> {
-        HttpServer::start_on("127.0.0.1:0", handler)
-    }
-
     /// Binds `address` (`host:port`, port 0 for any free one) and serves
     /// each request with `handler`.
     pub(crate) fn start_on(address: &str, handler: Handler) -> io::Result<HttpServer> {

@@ -103,10 +103,7 @@ impl FakeUpstream {
     ///
     /// The I/O error of binding a loopback port.
     pub fn try_start() -> std::io::Result<FakeUpstream> {
-        let state = Arc::new(Mutex::new(State::default()));
-        let handler_state = Arc::clone(&state);
-        let server = HttpServer::start(Arc::new(move |request| handle(&handler_state, request)))?;
-        Ok(FakeUpstream { state, server })
+        FakeUpstream::start_on("127.0.0.1:0")
     }
 
     /// Starts a fake upstream on `address` (`host:port`; port 0 for any free one).
