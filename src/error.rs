@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::code;
 use crate::redact::{escape, redact};
-use crate::url::Origin;
 
 /// The longest error-body text kept as a message, in bytes.
 const MAX_MESSAGE_BYTES: usize = 512;
@@ -277,13 +276,14 @@ impl NexusError {
         }
     }
 
-    /// This transport error of a request to `server` at `origin`, said so
+    /// This transport error of a request to `server` at `origin` (whose
+    /// host is `host`), said so
     /// that a user can act on it: which server, where, and what to check (a
     /// timeout names the `limit` that ran out and the setting that sets it).
     pub(crate) fn reaching(
         self,
         server: Server<'_>,
-        origin: &Origin,
+        (origin, host): (&impl fmt::Display, &str),
         limit: (Duration, &str),
     ) -> Self {
         let who = match server {
@@ -295,7 +295,7 @@ impl NexusError {
             Server::Provider(_) => "",
         };
         let cause = match self.message.as_str() {
-            DNS_FAILED => format!("its host `{}` does not resolve (DNS)", origin.host()),
+            DNS_FAILED => format!("its host `{}` does not resolve (DNS)", escape(host)),
             cause => cause.to_owned(),
         };
         let message = match (self.code.as_str(), &self.via) {

@@ -108,7 +108,7 @@ pub(crate) fn send(
         hop.strayed |= !hop.is_on(&first);
         let sent = transport.send(request(&hop)?, hop.body.as_deref(), deadline);
         let response = sent.map_err(|e| match &hop.origin {
-            Some(origin) => e.reaching(policy.server(), origin, limit),
+            Some(origin) => e.reaching(policy.server(), (origin, origin.host()), limit),
             None => e,
         })?;
         let status = response.status().as_u16();
