@@ -43,7 +43,8 @@ fn a_short_leader_fails_no_waiter(route: Route) {
     let url = format!("{}/user", api.url());
     let hold = gateway.hold_next(route);
     thread::scope(|s| {
-        let leader = s.spawn(|| fetch_within(&client, &cache, &url, Duration::from_millis(300)));
+        // Long enough for its other calls on a busy machine; the held one outlasts it.
+        let leader = s.spawn(|| fetch_within(&client, &cache, &url, Duration::from_secs(1)));
         wait_until(|| gateway.requests(route) == 1);
         let waiter = s.spawn(|| fetch_within(&client, &cache, &url, Duration::from_secs(20)));
         let led = leader.join().unwrap();
@@ -117,7 +118,8 @@ fn a_slow_renewal_never_costs_its_caller_the_valid_token() {
     clock.advance(Duration::from_secs(50)); // in the refresh window, still valid
     // The renewal this caller starts hangs at the Gateway past its limit.
     let hold = gateway.hold_next(Route::Resolve);
-    let status = fetch_within(&client, &cache, &url, Duration::from_secs(2));
+    // The renewal takes half of these 4 s at most; the request has the rest.
+    let status = fetch_within(&client, &cache, &url, Duration::from_secs(4));
     assert_eq!(status.unwrap(), 200, "it got the current token in time");
     assert_eq!(
         api.last_request().unwrap().header("authorization"),
