@@ -67,7 +67,7 @@ struct Applied {
 
 /// Applies `token` to `request` (whose checked URI is `uri`): on copies, so
 /// a failure leaves the request as it was.
-pub(crate) fn apply_to<B: AsRef<[u8]>>(
+fn apply_to<B: AsRef<[u8]>>(
     token: CachedToken,
     mut uri: Uri,
     request: &mut Request<B>,

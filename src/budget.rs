@@ -99,7 +99,7 @@ impl Budget {
     }
 
     /// The `timeout` error of this call: the limit and the setting that set it.
-    pub(crate) fn timed_out(&self) -> NexusError {
+    fn timed_out(&self) -> NexusError {
         NexusError::timeout(format!(
             "the call's time limit of {:?} ran out (set by {})",
             self.timeout, self.setting

@@ -23,7 +23,7 @@ use crate::options::NexusClientOptions;
 use crate::redact::{LOG_TARGET, escape, for_log};
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::retry::MAX_RETRY_AFTER;
-use crate::scope::{Listing, ScopeGuard, unknown_provider};
+use crate::scope::{ScopeGuard, unknown_provider};
 use crate::token::CachedToken;
 use crate::transport::Transport;
 use crate::url::form_urlencode;
@@ -180,9 +180,9 @@ impl Engine {
             .scope
             .listing(provider, SystemTime::now(), budget, metadata)
         {
-            Ok(Listing::NotListed(listed)) => {
-                let unknown = unknown_provider(workspace_id, provider, &listed);
-                error.message = unknown.message;
+            Ok(metadata) if !metadata.lists(provider) => {
+                let listed = metadata.listed();
+                error.message = unknown_provider(workspace_id, provider, &listed).message;
             }
             _ => {
                 let (ws, p) = (escape(workspace_id), escape(provider));

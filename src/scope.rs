@@ -23,7 +23,7 @@ const METADATA_TTL: Duration = Duration::from_secs(300);
 /// the wait before the next read after a failed one.
 const MISS_TTL: Duration = Duration::from_secs(30);
 /// How old the last listing may be and still be used while reads fail.
-pub(crate) const STALE_LIMIT: Duration = Duration::from_secs(30 * 60);
+const STALE_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Where `authenticated_fetch` may send each provider's credential.
 ///
@@ -252,19 +252,21 @@ impl ScopeGuard {
         if !self.provider_api {
             return refused(format!("{origin} is outside the credential scope of `{p}`"));
         }
-        match self.listing(provider, now, budget, read)? {
-            Listing::Listed(Some(api)) if api == *origin => Ok(()),
-            Listing::Listed(Some(api)) => refused(format!(
+        // Compared in place: the common case copies nothing.
+        let metadata = self.listing(provider, now, budget, read)?;
+        match metadata.origins.get(provider) {
+            Some(Some(api)) if api == origin => Ok(()),
+            Some(Some(api)) => refused(format!(
                 "{origin} is outside the credential scope of `{p}`, whose API is {api}"
             )),
-            Listing::Listed(None) => refused(format!(
+            Some(None) => refused(format!(
                 "`{p}` has no api_base_url at the Gateway: its credential goes to no origin"
             )),
-            Listing::NotListed(listed) => Err(unknown_provider(workspace_id, provider, &listed)),
+            None => Err(unknown_provider(workspace_id, provider, &metadata.listed())),
         }
     }
 
-    /// The provider's API origin from the metadata, read again when absent,
+    /// The metadata, fresh enough for `provider`: read again when absent,
     /// older than 5 minutes, or missing the provider for longer than 30 s.
     /// Concurrent callers share one read and its result, errors included.
     ///
@@ -280,10 +282,10 @@ impl ScopeGuard {
         now: SystemTime,
         budget: &Budget,
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
-    ) -> Result<Listing, NexusError> {
+    ) -> Result<Arc<Metadata>, NexusError> {
         let last = self.metadata.read().clone();
         if let Some(m) = last.as_ref().filter(|m| m.is_fresh(provider, now)) {
-            return Ok(m.listing(provider));
+            return Ok(Arc::clone(m));
         }
         let budget = last
             .as_ref()
@@ -305,7 +307,7 @@ impl ScopeGuard {
             .flight
             .run(&(), Call::within(&budget, None), load, keep)
         {
-            Ok(metadata) => return Ok(metadata.listing(provider)),
+            Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
         let age = |m: &Metadata| now.duration_since(m.fetched).unwrap_or_default();
@@ -328,28 +330,21 @@ impl ScopeGuard {
             retry_at,
         });
         *self.metadata.write() = Some(Arc::clone(&kept));
-        Ok(kept.listing(provider))
+        Ok(kept)
     }
 }
 
-/// What the metadata says of one provider.
-pub(crate) enum Listing {
-    /// Listed, with its API origin (`None`: no usable `api_base_url`).
-    Listed(Option<Origin>),
-    /// Not in the metadata at all; the providers it does list, sorted.
-    NotListed(Vec<String>),
-}
-
 impl Metadata {
-    fn listing(&self, provider: &str) -> Listing {
-        match self.origins.get(provider) {
-            Some(origin) => Listing::Listed(origin.clone()),
-            None => {
-                let mut listed: Vec<String> = self.origins.keys().cloned().collect();
-                listed.sort();
-                Listing::NotListed(listed)
-            }
-        }
+    /// Whether it names `provider` (with an API origin or without).
+    pub(crate) fn lists(&self, provider: &str) -> bool {
+        self.origins.contains_key(provider)
+    }
+
+    /// The providers it names, sorted.
+    pub(crate) fn listed(&self) -> Vec<String> {
+        let mut listed: Vec<String> = self.origins.keys().cloned().collect();
+        listed.sort();
+        listed
     }
 
     /// Whether what the metadata says of `provider` is still trusted at

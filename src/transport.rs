@@ -125,7 +125,7 @@ impl Transport {
     /// The proxy a request to `uri` goes through, by the crate's rule: the
     /// environment's proxy for its scheme, unless `NO_PROXY` names its host
     /// or the host is loopback (then none).
-    pub(crate) fn proxy_for(&self, uri: &Uri) -> Option<(Proxy, &'static str)> {
+    fn proxy_for(&self, uri: &Uri) -> Option<(Proxy, &'static str)> {
         let loopback = uri.host().is_some_and(is_loopback_host);
         self.proxies.for_uri(uri).filter(|_| !loopback).cloned()
     }

@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use nexus_gateway_fake::{FakeGateway, FakeProvider, Fault, Route};
-use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, TokenCache, code};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, NexusError, TokenCache, code};
 
 const KEY: &str = "nx_live_secret_key";
 
@@ -22,6 +22,17 @@ fn client_of(url: &str) -> NexusClient {
         .timeout(std::time::Duration::from_secs(10))
         .credential_scope(CredentialScope::anywhere());
     NexusClient::new(options).unwrap()
+}
+
+/// A Gateway whose resolve answers `status` with `body`, and the error a
+/// client of it gets.
+fn resolve_against(status: u16, kind: Option<&str>, body: &str) -> (FakeGateway, NexusError) {
+    let gateway = FakeGateway::start();
+    gateway.push_fault_for(Route::Resolve, Fault::body(status, kind, body));
+    let err = client_of(&gateway.url())
+        .resolve_token("ws", "github")
+        .unwrap_err();
+    (gateway, err)
 }
 
 #[test]
@@ -56,11 +67,7 @@ fn the_gateways_own_errors_name_it_and_its_origin_when_the_set_up_may_be_the_cau
         (500, None, ""),
     ];
     for (status, kind, body) in cases {
-        let gateway = FakeGateway::start();
-        gateway.push_fault_for(Route::Resolve, Fault::body(status, kind, body));
-        let err = client_of(&gateway.url())
-            .resolve_token("ws", "github")
-            .unwrap_err();
+        let (gateway, err) = resolve_against(status, kind, body);
         let origin = gateway.url();
         assert!(
             err.message
@@ -108,11 +115,7 @@ fn a_server_that_is_not_a_gateway_is_named_as_such_on_401_403_and_plain_text_5xx
         ),
     ];
     for (status, kind, body) in cases {
-        let gateway = FakeGateway::start();
-        gateway.push_fault_for(Route::Resolve, Fault::body(status, kind, body));
-        let err = client_of(&gateway.url())
-            .resolve_token("ws", "github")
-            .unwrap_err();
+        let (gateway, err) = resolve_against(status, kind, body);
         assert!(
             err.message.contains("does not look like a Nexus Gateway"),
             "{status} {body}: {err}"
