@@ -1,12 +1,12 @@
-//! The README's async section shows this package's tool as it is compiled
-//! here: every line of its `rust,ignore` block, in order, in `src/main.rs`,
-//! a `// …` line standing for lines left out.
+//! The async guide (`docs/async.md`) shows this package's tool as it is
+//! compiled here: every line of its `rust,ignore` block, in order, in
+//! `src/main.rs`, a `// …` line standing for lines left out.
 
 #[test]
-fn the_readme_shows_the_tool_as_compiled() {
-    let readme = include_str!("../../README.md");
+fn the_async_guide_shows_the_tool_as_compiled() {
+    let readme = include_str!("../../docs/async.md");
     let main = include_str!("../src/main.rs");
-    let section = &readme[readme.find("## Async callers").expect("the section")..];
+    let section = &readme[readme.find("## An MCP server on rmcp").expect("the section")..];
     let block = section
         .split("```rust,ignore\n")
         .nth(1)
