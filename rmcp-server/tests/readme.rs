@@ -6,7 +6,9 @@
 fn the_async_guide_shows_the_tool_as_compiled() {
     let readme = include_str!("../../docs/async.md");
     let main = include_str!("../src/main.rs");
-    let section = &readme[readme.find("## An MCP server on rmcp").expect("the section")..];
+    let section = &readme[readme
+        .find("## An MCP server on rmcp")
+        .expect("the section")..];
     let block = section
         .split("```rust,ignore\n")
         .nth(1)
