@@ -152,7 +152,7 @@ fn configure() -> Result<Server, NexusError> {
         .ok_or_else(|| NexusError::new(code::INVALID_INPUT, "NEXUS_WORKSPACE_ID is not set"))?;
     // from_env read the credential scope (NEXUS_CREDENTIAL_SCOPE,
     // NEXUS_ALLOWED_ORIGINS): each provider's API origin unless opted out.
-    if options.credential_scope.is_anywhere() {
+    if options.credential_scope == nexus_sdk::CredentialScope::anywhere() {
         log::warn!(
             "NEXUS_CREDENTIAL_SCOPE=anywhere: a model can send this workspace's credentials to any URL"
         );

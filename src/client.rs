@@ -274,6 +274,33 @@ impl NexusClient {
         }
     }
 
+    /// The Gateway's provider list: `GET /v1/providers/metadata`, as it
+    /// answers, grouped by auth type: `{"oauth2": {"github": {"id",
+    /// "api_base_url", "description", "scopes", …}}, "api_key": {…}}`. The
+    /// origin of a provider's `api_base_url` is where the default
+    /// [`CredentialScope`](crate::CredentialScope) lets its credential go.
+    /// No secret is in it; each call asks the Gateway.
+    ///
+    /// ```
+    /// # use nexus_gateway_fake::{FakeGateway, FakeProvider};
+    /// # use nexus_sdk::{NexusClient, NexusClientOptions};
+    /// # let gateway = FakeGateway::start();
+    /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url("https://api.github.com"));
+    /// # let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+    /// let listing = client.provider_metadata()?;
+    /// let github = &listing["oauth2"]["github"];
+    /// assert_eq!(github["api_base_url"], "https://api.github.com");
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The Gateway's error, a transport error, or `invalid_response` when
+    /// the answer is not a provider list.
+    pub fn provider_metadata(&self) -> Result<serde_json::Value, NexusError> {
+        self.engine.metadata(&self.engine.gateway_budget())
+    }
+
     /// Resolves the workspace's current token for `provider` from the
     /// Gateway (`GET /v1/resolve`), bypassing any cache.
     ///

@@ -149,7 +149,7 @@ impl Engine {
     }
 
     /// The Gateway's provider list (`GET /v1/providers/metadata`).
-    fn metadata(&self, budget: &Budget) -> Result<Value, NexusError> {
+    pub(crate) fn metadata(&self, budget: &Budget) -> Result<Value, NexusError> {
         let body = self
             .gateway
             .call_json(Method::GET, METADATA, None, None, budget)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::NexusError;
 use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
-use crate::scope::CredentialScope;
+use crate::scope::{CredentialScope, scope_from_env};
 
 /// The default of [`NexusClientOptions::timeout`]: 35 s, above the Gateway's
 /// own 30 s wait for its Broker, so that the Gateway's `502
@@ -72,8 +72,8 @@ impl NexusClientOptions {
     /// Options from the environment: `NEXUS_GATEWAY_URL` (required),
     /// `NEXUS_API_KEY` (optional), and the credential scope from
     /// `NEXUS_CREDENTIAL_SCOPE` (`provider_api`, the default, or `anywhere`)
-    /// and `NEXUS_ALLOWED_ORIGINS` (`github=https://uploads.github.com,…`),
-    /// as [`CredentialScope::from_env_values`] reads them.
+    /// and `NEXUS_ALLOWED_ORIGINS` (`github=https://uploads.github.com,…`,
+    /// each pair added with [`CredentialScope::allow`]).
     ///
     /// ```no_run
     /// let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::from_env()?)?;
@@ -82,9 +82,9 @@ impl NexusClientOptions {
     ///
     /// # Errors
     ///
-    /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank, or the
-    /// scope variables do not parse. The URL and the origins themselves are
-    /// checked by `NexusClient::new`.
+    /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank, a
+    /// variable is not valid UTF-8, or the scope variables do not parse. The
+    /// URL and the origins themselves are checked by `NexusClient::new`.
     pub fn from_env() -> Result<Self, NexusError> {
         options_from_vars(
             |name| match std::env::var_os(name).map(|v| v.into_string()) {
@@ -96,6 +96,32 @@ impl NexusClientOptions {
                 ))),
             },
         )
+    }
+
+    /// [`from_env`](Self::from_env), reading each variable through `var`
+    /// instead of the process environment: for a program whose flags
+    /// override the variables (clap's `env`), a configuration file, or a
+    /// test. `var` is asked for each variable `from_env` reads, by name.
+    ///
+    /// ```
+    /// use nexus_sdk::NexusClientOptions;
+    ///
+    /// let flag = Some("https://gateway.example".to_owned()); // --gateway-url
+    /// let options = NexusClientOptions::from_env_with(|name| match name {
+    ///     "NEXUS_GATEWAY_URL" => flag.clone(),
+    ///     "NEXUS_ALLOWED_ORIGINS" => Some("github=https://uploads.github.com".into()),
+    ///     _ => std::env::var(name).ok(),
+    /// })?;
+    /// assert_eq!(options.gateway_url, "https://gateway.example");
+    /// assert_eq!(options.credential_scope.allowed_origins("github"), ["https://uploads.github.com"]);
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
+    pub fn from_env_with(var: impl Fn(&str) -> Option<String>) -> Result<Self, NexusError> {
+        options_from_vars(|name| Ok(var(name)))
     }
 
     /// The key sent as `X-API-Key` (empty sends none).
@@ -135,13 +161,13 @@ impl NexusClientOptions {
 }
 
 /// [`NexusClientOptions::from_env`] over any variable lookup.
-pub(crate) fn options_from_vars(
+fn options_from_vars(
     var: impl Fn(&str) -> Result<Option<String>, NexusError>,
 ) -> Result<NexusClientOptions, NexusError> {
     let url = var("NEXUS_GATEWAY_URL")?
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
-    let scope = CredentialScope::from_env_values(
+    let scope = scope_from_env(
         var("NEXUS_CREDENTIAL_SCOPE")?.as_deref(),
         var("NEXUS_ALLOWED_ORIGINS")?.as_deref(),
     )?;
@@ -206,11 +232,9 @@ mod tests {
         let default = with(None, None).unwrap().credential_scope;
         assert_eq!(default, CredentialScope::provider_api());
         assert_eq!(with(Some(""), None).unwrap().credential_scope, default);
-        assert!(
-            with(Some("anywhere"), None)
-                .unwrap()
-                .credential_scope
-                .is_anywhere()
+        assert_eq!(
+            with(Some("anywhere"), None).unwrap().credential_scope,
+            CredentialScope::anywhere()
         );
         let allowed = with(Some("provider_api"), Some(" github=https://u.example ,, "));
         assert_eq!(

@@ -44,8 +44,9 @@ const STALE_LIMIT: Duration = Duration::from_secs(30 * 60);
 ///   above; on `anywhere()` it makes the scope exactly the origins allowed.
 ///
 /// [`NexusClientOptions::from_env`](crate::NexusClientOptions::from_env)
-/// reads the scope from `NEXUS_CREDENTIAL_SCOPE` and `NEXUS_ALLOWED_ORIGINS`
-/// (see [`from_env_values`](Self::from_env_values)).
+/// reads the scope from `NEXUS_CREDENTIAL_SCOPE` (`provider_api` or
+/// `anywhere`) and `NEXUS_ALLOWED_ORIGINS` (comma-separated
+/// `provider=origin` pairs, each added with [`allow`](Self::allow)).
 ///
 /// Origins compare scheme, host (ASCII-lowercased, trailing dot removed)
 /// and port (default ports made explicit).
@@ -96,61 +97,6 @@ impl CredentialScope {
         }
     }
 
-    /// The scope the environment names: `scope` is `NEXUS_CREDENTIAL_SCOPE`
-    /// (`provider_api`, the default when unset or empty, or `anywhere`), and
-    /// `allowed` is `NEXUS_ALLOWED_ORIGINS`, comma-separated
-    /// `provider=origin` pairs added with [`allow`](Self::allow).
-    ///
-    /// ```
-    /// use nexus_sdk::CredentialScope;
-    ///
-    /// let scope = CredentialScope::from_env_values(
-    ///     None,
-    ///     Some("github=https://uploads.github.com, gitlab=https://gitlab.example"),
-    /// )?;
-    /// assert_eq!(
-    ///     scope,
-    ///     CredentialScope::provider_api()
-    ///         .allow("github", "https://uploads.github.com")
-    ///         .allow("gitlab", "https://gitlab.example")
-    /// );
-    /// # Ok::<(), nexus_sdk::NexusError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// `invalid_input` for a scope name other than the two, or a pair
-    /// without `=`. The origins themselves are checked by `NexusClient::new`.
-    pub fn from_env_values(scope: Option<&str>, allowed: Option<&str>) -> Result<Self, NexusError> {
-        let mut parsed = match scope.map(str::trim).unwrap_or_default() {
-            "" | "provider_api" => CredentialScope::provider_api(),
-            "anywhere" => CredentialScope::anywhere(),
-            other => {
-                return Err(NexusError::invalid_input(format!(
-                    "NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {:?}",
-                    escape(other)
-                )));
-            }
-        };
-        let pairs = allowed.unwrap_or_default().split(',').map(str::trim);
-        for pair in pairs.filter(|p| !p.is_empty()) {
-            let Some((provider, origin)) = pair.split_once('=') else {
-                return Err(NexusError::invalid_input(format!(
-                    "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin",
-                    url_for_debug(pair)
-                )));
-            };
-            parsed = parsed.allow(provider.trim(), origin.trim());
-        }
-        Ok(parsed)
-    }
-
-    /// Whether this is [`anywhere`](Self::anywhere) with nothing allowed:
-    /// every origin may receive every credential.
-    pub fn is_anywhere(&self) -> bool {
-        !self.provider_api && self.allowed.is_empty()
-    }
-
     /// Each provider's credential goes only to the origin of the
     /// `api_base_url` the Gateway reports for it (plus origins [`allow`](Self::allow)ed).
     pub fn provider_api() -> Self {
@@ -167,6 +113,57 @@ impl CredentialScope {
         self.allowed.push((provider.to_owned(), origin.to_owned()));
         self
     }
+
+    /// The origins [`allow`](Self::allow)ed for `provider`, as written (by
+    /// `allow` or in `NEXUS_ALLOWED_ORIGINS`); not the API origin the
+    /// Gateway lists, which [`NexusClient::provider_metadata`](crate::NexusClient::provider_metadata)
+    /// gives. What a companion shows or trusts beside that origin: `nexus
+    /// git-credential`'s hosts, an MCP server's provider list.
+    ///
+    /// ```
+    /// use nexus_sdk::CredentialScope;
+    ///
+    /// let scope = CredentialScope::provider_api().allow("github", "https://uploads.github.com");
+    /// assert_eq!(scope.allowed_origins("github"), ["https://uploads.github.com"]);
+    /// assert!(scope.allowed_origins("gitlab").is_empty());
+    /// ```
+    pub fn allowed_origins(&self, provider: &str) -> Vec<&str> {
+        let mine = self.allowed.iter().filter(|(p, _)| p == provider);
+        mine.map(|(_, origin)| origin.as_str()).collect()
+    }
+}
+
+/// The scope the environment names: `scope` is `NEXUS_CREDENTIAL_SCOPE`
+/// (`provider_api`, the default when unset or empty, or `anywhere`), and
+/// `allowed` is `NEXUS_ALLOWED_ORIGINS`, comma-separated `provider=origin`
+/// pairs added with [`CredentialScope::allow`]. `invalid_input` for a scope
+/// name other than the two, or a pair without `=`; the origins themselves
+/// are checked by `NexusClient::new`.
+pub(crate) fn scope_from_env(
+    scope: Option<&str>,
+    allowed: Option<&str>,
+) -> Result<CredentialScope, NexusError> {
+    let mut parsed = match scope.map(str::trim).unwrap_or_default() {
+        "" | "provider_api" => CredentialScope::provider_api(),
+        "anywhere" => CredentialScope::anywhere(),
+        other => {
+            return Err(NexusError::invalid_input(format!(
+                "NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {:?}",
+                escape(other)
+            )));
+        }
+    };
+    let pairs = allowed.unwrap_or_default().split(',').map(str::trim);
+    for pair in pairs.filter(|p| !p.is_empty()) {
+        let Some((provider, origin)) = pair.split_once('=') else {
+            return Err(NexusError::invalid_input(format!(
+                "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin",
+                url_for_debug(pair)
+            )));
+        };
+        parsed = parsed.allow(provider.trim(), origin.trim());
+    }
+    Ok(parsed)
 }
 
 /// A client's scope, checked and ready: the allowed origins parsed, and the
@@ -204,7 +201,7 @@ impl ScopeGuard {
             allowed.entry(provider.clone()).or_default().push(parsed);
         }
         Ok(ScopeGuard {
-            anywhere: scope.is_anywhere(),
+            anywhere: *scope == CredentialScope::anywhere(),
             provider_api: scope.provider_api,
             allowed,
             metadata: RwLock::new(None),
@@ -470,8 +467,7 @@ mod tests {
     #[test]
     fn the_default_is_provider_api() {
         assert_eq!(CredentialScope::default(), CredentialScope::provider_api());
-        assert!(!CredentialScope::default().is_anywhere());
-        assert!(CredentialScope::anywhere().is_anywhere());
+        assert_ne!(CredentialScope::default(), CredentialScope::anywhere());
     }
 
     #[test]
@@ -482,8 +478,7 @@ mod tests {
             !debug.contains("hunter2") && !debug.contains("bob"),
             "{debug}"
         );
-        let err =
-            CredentialScope::from_env_values(None, Some("https://bob:hunter2@x")).unwrap_err();
+        let err = scope_from_env(None, Some("https://bob:hunter2@x")).unwrap_err();
         assert!(!err.message.contains("hunter2"), "{}", err.message);
     }
 
