@@ -1,12 +1,224 @@
 //! git's credential-helper protocol (`git help credential`): attributes
 //! `key=value` on stdin, one a line, to a blank line or the end; for `get`,
-//! `username=` and `password=` on stdout.
+//! `username=` and `password=` on stdout, and only for the provider's own
+//! hosts over https (http to a loopback host).
 
 use std::io::{BufRead, Write};
+use std::net::IpAddr;
 
+use clap::ValueEnum;
+use nexus_sdk::http::Uri;
 use nexus_sdk::{NexusClient, NexusError, code};
+use serde_json::Value;
 
 use crate::credential::Credential;
+use crate::said::shown;
+
+/// What git asks of a helper.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Operation {
+    /// A credential for the host git names.
+    Get,
+    /// git saying a credential worked: nothing is kept, nothing to do.
+    Store,
+    /// git saying a credential failed: nothing is kept, nothing to do.
+    Erase,
+}
+
+/// The attributes git sent that decide whether to answer.
+#[derive(Default)]
+pub(crate) struct Asked {
+    protocol: String,
+    /// `host` or `host:port`, as git writes it.
+    host: String,
+}
+
+impl Asked {
+    /// git's attributes, read to the blank line or the end (git writes them
+    /// whatever the operation).
+    pub(crate) fn read(input: impl BufRead) -> Asked {
+        let mut asked = Asked::default();
+        for line in input.lines().map_while(Result::ok) {
+            if line.is_empty() {
+                break;
+            }
+            match line.split_once('=') {
+                Some(("protocol", value)) => asked.protocol = value.to_owned(),
+                Some(("host", value)) => asked.host = value.to_owned(),
+                _ => {}
+            }
+        }
+        asked
+    }
+}
+
+/// A git host as origins compare it: the host lowercased without a
+/// trailing dot, and the port, made explicit from `scheme` when not given.
+#[derive(PartialEq, Eq)]
+struct GitHost {
+    host: String,
+    port: u16,
+}
+
+impl GitHost {
+    /// `host[:port]` reached over `scheme`; `None` when it does not parse.
+    fn parse(scheme: &str, authority: &str) -> Option<GitHost> {
+        let port = authority.rsplit_once(':').filter(|(_, p)| !p.contains(']'));
+        if authority.contains('@') || port.is_some_and(|(_, p)| p.parse::<u16>().is_err()) {
+            return None;
+        }
+        let uri: Uri = format!("{scheme}://{authority}/").parse().ok()?;
+        GitHost::of(&uri).filter(|_| uri.authority().is_some_and(|a| a == authority))
+    }
+
+    /// The host of an http(s) URL.
+    fn of(uri: &Uri) -> Option<GitHost> {
+        let default = match uri.scheme_str()? {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let host = uri.host()?.trim_end_matches('.').to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(default);
+        (!host.is_empty()).then_some(GitHost { host, port })
+    }
+
+    /// `host`, or `host:port` when the port is not `scheme`'s default.
+    fn said(&self, scheme: &str) -> String {
+        match (scheme, self.port) {
+            ("https", 443) | ("http", 80) => self.host.clone(),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+
+    fn is_loopback(&self) -> bool {
+        let bare = self.host.trim_start_matches('[').trim_end_matches(']');
+        self.host == "localhost"
+            || self.host.ends_with(".localhost")
+            || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// Everything `git-credential` answers with.
+pub(crate) struct Helper<'a> {
+    pub(crate) client: &'a NexusClient,
+    pub(crate) workspace: &'a str,
+    pub(crate) provider: &'a str,
+    /// The provider's origins in `NEXUS_ALLOWED_ORIGINS`.
+    pub(crate) allowed: Vec<&'a str>,
+    /// `--host`.
+    pub(crate) hosts: &'a [String],
+}
+
+impl Helper<'_> {
+    /// Answers `operation` for what git `asked`: the credential on `out`
+    /// for a `get` about one of the provider's hosts; nothing otherwise (a
+    /// refused host gets a note on stderr and no credential is resolved).
+    pub(crate) fn answer(
+        &self,
+        operation: Operation,
+        asked: &Asked,
+        username: Option<String>,
+        out: &mut impl Write,
+    ) -> Result<(), NexusError> {
+        if operation != Operation::Get {
+            return Ok(()); // store and erase: nothing is kept, so nothing to do
+        }
+        if let Some(why) = self.refusal(asked)? {
+            eprintln!("nexus: git-credential: {why}");
+            return Ok(());
+        }
+        let credential = Credential::resolve(self.client, self.workspace, self.provider)?;
+        let (user, password) = match credential.basic_pair() {
+            Some((user, password)) => (username.unwrap_or(user), password),
+            None => {
+                let token = credential.value()?;
+                let user = username.unwrap_or_else(|| default_username(self.provider).into());
+                (user, token)
+            }
+        };
+        if [&user, &password]
+            .iter()
+            .any(|s| s.contains(['\n', '\r', '\0']))
+        {
+            let why = "the credential holds a line break or NUL, which git cannot read";
+            return Err(NexusError::new(code::INVALID_CREDENTIALS, why));
+        }
+        let _ = write!(out, "username={user}\npassword={password}\n");
+        Ok(())
+    }
+
+    /// Why git's request gets no answer, if it gets none.
+    fn refusal(&self, asked: &Asked) -> Result<Option<String>, NexusError> {
+        let scheme = asked.protocol.as_str();
+        let asked_for = format!("{}://{}", shown(scheme), shown(&asked.host));
+        let Some(host) = GitHost::parse(scheme, &asked.host) else {
+            return Ok(Some(format!(
+                "not answering for {asked_for}: the credential goes only over https to the \
+                 provider's hosts"
+            )));
+        };
+        if scheme == "http" && !host.is_loopback() {
+            return Ok(Some(format!(
+                "not answering for {asked_for}: the credential goes only over https (http \
+                 only to a loopback host)"
+            )));
+        }
+        let mut known = self.listed_hosts(scheme);
+        if !known.contains(&host) {
+            known.extend(self.api_hosts()?);
+        }
+        if known.contains(&host) {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = Vec::new();
+        for name in known.iter().map(|h| h.said(scheme)) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let names = match names.is_empty() {
+            true => "it has none listed".to_owned(),
+            false => names.join(", "),
+        };
+        Ok(Some(format!(
+            "not answering for {asked_for}: not one of `{}`'s hosts ({}); to answer for it, \
+             add --host {}",
+            shown(self.provider),
+            shown(&names),
+            shown(&host.said(scheme))
+        )))
+    }
+
+    /// The hosts the user named: `--host`, then `NEXUS_ALLOWED_ORIGINS`.
+    fn listed_hosts(&self, scheme: &str) -> Vec<GitHost> {
+        let flags = self.hosts.iter().filter_map(|h| GitHost::parse(scheme, h));
+        let origins = self.allowed.iter().filter_map(|o| o.parse().ok());
+        flags
+            .chain(origins.filter_map(|o: Uri| GitHost::of(&o)))
+            .collect()
+    }
+
+    /// The host of the provider's `api_base_url` as the Gateway lists it,
+    /// and that host without a leading `api.` (api.github.com: github.com).
+    fn api_hosts(&self) -> Result<Vec<GitHost>, NexusError> {
+        let listing = self.client.provider_metadata()?;
+        let groups = listing.as_object().into_iter().flat_map(|g| g.values());
+        let api = groups
+            .filter_map(|group| group.get(self.provider)?.get("api_base_url"))
+            .find_map(Value::as_str)
+            .and_then(|url| url.trim().parse::<Uri>().ok())
+            .and_then(|uri| GitHost::of(&uri));
+        let Some(api) = api else {
+            return Ok(Vec::new());
+        };
+        let forge = api.host.strip_prefix("api.").map(|host| GitHost {
+            host: host.to_owned(),
+            port: api.port,
+        });
+        Ok([Some(api), forge].into_iter().flatten().collect())
+    }
+}
 
 /// The username git sends with a token, per provider: what each forge
 /// accepts for a token as the password.
@@ -18,42 +230,57 @@ fn default_username(provider: &str) -> &'static str {
     }
 }
 
-pub(crate) fn answer(
-    client: &NexusClient,
-    workspace: &str,
-    provider: &str,
-    username: Option<String>,
-    operation: &str,
-    out: &mut impl Write,
-) -> Result<(), NexusError> {
-    // git writes its attributes whatever the operation: read them to the end.
-    let mut host = String::new();
-    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-        if line.is_empty() {
-            break;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(scheme: &str, authority: &str) -> Option<GitHost> {
+        GitHost::parse(scheme, authority)
+    }
+
+    #[test]
+    fn hosts_compare_as_origins_do() {
+        let github = host("https", "github.com").unwrap();
+        assert!(host("https", "GitHub.com.") == Some(GitHost { ..github }));
+        assert!(host("https", "github.com:443") == host("https", "github.com"));
+        assert!(host("https", "github.com:8443") != host("https", "github.com"));
+        assert!(host("http", "github.com") != host("https", "github.com"));
+        for bad in [
+            "",
+            "a b",
+            "user@github.com",
+            "github.com/path",
+            "github.com:x",
+        ] {
+            assert!(host("https", bad).is_none(), "{bad:?}");
         }
-        if let Some(value) = line.strip_prefix("host=") {
-            host = value.to_owned();
+        assert!(host("ssh", "github.com").is_none());
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for yes in [
+            "localhost",
+            "127.0.0.1:8080",
+            "127.9.9.9",
+            "[::1]:3000",
+            "git.localhost",
+        ] {
+            assert!(host("http", yes).unwrap().is_loopback(), "{yes}");
+        }
+        for no in ["github.com", "10.0.0.1", "localhost.example", "[::2]"] {
+            assert!(!host("http", no).unwrap().is_loopback(), "{no}");
         }
     }
-    if operation != "get" {
-        return Ok(()); // store and erase: nothing is kept, so nothing to do
+
+    #[test]
+    fn attributes_are_read_to_the_blank_line() {
+        let asked = Asked::read(&b"protocol=https\nhost=github.com\npath=x\n\nhost=evil\n"[..]);
+        assert_eq!(
+            (asked.protocol.as_str(), asked.host.as_str()),
+            ("https", "github.com")
+        );
+        let empty = Asked::read(&b""[..]);
+        assert!(empty.host.is_empty() && empty.protocol.is_empty());
     }
-    let credential = Credential::resolve(client, workspace, provider)?;
-    let (user, password) = match credential.basic_pair() {
-        Some((user, password)) => (username.unwrap_or(user), password),
-        None => {
-            let token = credential.value()?;
-            (
-                username.unwrap_or_else(|| default_username(provider).to_owned()),
-                token,
-            )
-        }
-    };
-    if user.contains('\n') || password.contains('\n') {
-        let why = format!("the credential for {host} holds a line break git cannot read");
-        return Err(NexusError::new(code::INVALID_CREDENTIALS, why));
-    }
-    let _ = write!(out, "username={user}\npassword={password}\n");
-    Ok(())
 }

@@ -2,30 +2,38 @@
 //! `nexus-gateway-sdk`'s public API only.
 //!
 //! stdout holds only the requested output; every message goes to stderr,
-//! one line per error with the library's code and message. Exit 0 on
-//! success, 1 on an error, 2 on a usage mistake; `exec` exits with its
-//! command's status.
+//! one line per error with the library's code and message, a server's text
+//! shown with its control characters escaped. Exit 0 on success, 1 on an
+//! error, 2 on a usage mistake, 3 when `status` finds the connection not
+//! active; `exec` exits with its command's status (127 or 126 when it
+//! cannot be found or run).
 
 #![forbid(unsafe_code)]
 
 mod credential;
 mod git;
+mod said;
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use nexus_sdk::{
-    ConnectionStatus, CredentialScope, NexusClient, NexusClientOptions, NexusError,
-    RequestConnectionInput, RevokeOptions, WaitOptions,
+    ConnectionStatus, NexusClient, NexusClientOptions, NexusError, RequestConnectionInput,
+    RevokeOptions, WaitOptions, code,
 };
 
 use credential::Credential;
+use said::{Sources, shown};
+
+/// The exit status of `nexus status` for a connection that is not active.
+const NOT_ACTIVE: u8 = 3;
 
 /// A short-lived credential from the Nexus Gateway, for a shell, a build
-/// script or git. Configuration comes from NEXUS_GATEWAY_URL, NEXUS_API_KEY
-/// and the rest of NexusClientOptions::from_env; the flags override them.
+/// script or git. Configuration is the library's (NEXUS_GATEWAY_URL,
+/// NEXUS_API_KEY, NEXUS_CREDENTIAL_SCOPE, NEXUS_ALLOWED_ORIGINS, the proxy
+/// variables); the flags override it.
 #[derive(Parser)]
 #[command(name = "nexus", version)]
 struct Cli {
@@ -37,12 +45,18 @@ struct Cli {
 
 #[derive(Args)]
 struct GatewayFlags {
-    /// The Gateway's base URL (else NEXUS_GATEWAY_URL).
-    #[arg(long, global = true, value_name = "URL")]
+    /// The Gateway's base URL.
+    #[arg(long, global = true, value_name = "URL", env = "NEXUS_GATEWAY_URL")]
     gateway_url: Option<String>,
-    /// The Gateway's api key (else NEXUS_API_KEY). A flag shows in the
-    /// process list: prefer the variable.
-    #[arg(long, global = true, value_name = "KEY")]
+    /// The Gateway's api key. A flag shows in the process list: prefer the
+    /// variable.
+    #[arg(
+        long,
+        global = true,
+        value_name = "KEY",
+        env = "NEXUS_API_KEY",
+        hide_env_values = true
+    )]
     api_key: Option<String>,
     /// The most one Gateway call may take: `30`, `30s` or `500ms` (default 35s).
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
@@ -70,13 +84,14 @@ enum Command {
         /// basic_auth the first names the user and the second the password
         /// (default NEXUS_USERNAME, NEXUS_PASSWORD); aws_sigv4 sets the
         /// AWS_* variables the AWS CLI and SDKs read.
-        #[arg(long = "env", value_name = "NAME")]
+        #[arg(long = "env", value_name = "NAME", value_parser = parse_variable_name)]
         env: Vec<String>,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// Answer git's credential-helper protocol (`git help credential`).
+    /// Answer git's credential-helper protocol (`git help credential`), for
+    /// the provider's own hosts only.
     GitCredential {
         #[arg(long)]
         workspace: String,
@@ -85,9 +100,14 @@ enum Command {
         /// The username sent (default: per provider; see the README).
         #[arg(long)]
         username: Option<String>,
+        /// Also answer for this host (`host` or `host:port`; repeatable),
+        /// beside the provider's API host, that host without `api.`, and
+        /// the hosts of its NEXUS_ALLOWED_ORIGINS.
+        #[arg(long = "host", value_name = "HOST")]
+        hosts: Vec<String>,
         /// What git asks: `get` is answered; `store` and `erase` are accepted.
-        #[arg(value_parser = ["get", "store", "erase"])]
-        operation: String,
+        #[arg(value_enum)]
+        operation: git::Operation,
     },
     /// Connect a user to a provider: print the URL to open, wait for
     /// consent, then print the connection id.
@@ -107,7 +127,8 @@ enum Command {
         #[arg(long, value_parser = parse_duration, default_value = "300s")]
         wait: Duration,
     },
-    /// Print a connection's status as the Gateway reports it.
+    /// Print a connection's status as the Gateway reports it; exit 0 when
+    /// it is active, 3 when it is not.
     Status { connection_id: String },
     /// Revoke a connection (idempotent).
     Revoke { connection_id: String },
@@ -120,31 +141,54 @@ enum Format {
     Json,
 }
 
-/// `30`, `30s` or `500ms`.
+/// `30`, `30s` or `500ms`, more than zero.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = match text.strip_suffix("ms") {
         Some(number) => (number, 1),
         None => (text.strip_suffix('s').unwrap_or(text), 1000),
     };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 30, 30s or 500ms"))?;
+    let number: u64 = number.parse().map_err(|_| {
+        format!(
+            "`{}` is not a duration such as 30, 30s or 500ms",
+            shown(text)
+        )
+    })?;
+    if number == 0 {
+        return Err("a duration must be more than zero".to_owned());
+    }
     Ok(Duration::from_millis(number.saturating_mul(unit)))
 }
 
+/// A name a process environment can hold: not empty, no `=`, no NUL.
+fn parse_variable_name(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return Err(format!(
+            "`{}` is not a variable name (one name, without `=`)",
+            shown(name)
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let sources = Sources::of(|id| matches.value_source(id));
+    match run(cli, &sources) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("nexus: {error}");
+            eprintln!("nexus: {}", sources.said(&error));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, NexusError> {
-    let client = client(&cli.gateway)?;
+fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
+    let options = options(&cli.gateway, sources)?;
+    let client = NexusClient::new(options.clone())?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Token {
@@ -173,10 +217,20 @@ fn run(cli: Cli) -> Result<ExitCode, NexusError> {
             workspace,
             provider,
             username,
+            hosts,
             operation,
-        } => git::answer(
-            &client, &workspace, &provider, username, &operation, &mut out,
-        )?,
+        } => {
+            let asked = git::Asked::read(std::io::stdin().lock());
+            let scope = &options.credential_scope;
+            let helper = git::Helper {
+                client: &client,
+                workspace: &workspace,
+                provider: &provider,
+                allowed: scope.allowed_origins(&provider),
+                hosts: &hosts,
+            };
+            helper.answer(operation, &asked, username, &mut out)?;
+        }
         Command::Connect {
             workspace,
             provider,
@@ -189,11 +243,14 @@ fn run(cli: Cli) -> Result<ExitCode, NexusError> {
                 .scopes(scopes)
                 .return_url(return_url);
             let id = connect(&client, &input, wait)?;
-            let _ = writeln!(out, "{id}");
+            let _ = writeln!(out, "{}", shown(&id));
         }
         Command::Status { connection_id } => {
             let status = client.check_connection(&connection_id)?;
-            let _ = writeln!(out, "{status}");
+            let _ = writeln!(out, "{}", shown(status.as_str()));
+            if status != ConnectionStatus::Active {
+                return Ok(ExitCode::from(NOT_ACTIVE));
+            }
         }
         Command::Revoke { connection_id } => {
             let result = client.revoke_connection(&connection_id, &RevokeOptions::default())?;
@@ -208,29 +265,29 @@ fn run(cli: Cli) -> Result<ExitCode, NexusError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The client the flags and the environment describe.
-fn client(flags: &GatewayFlags) -> Result<NexusClient, NexusError> {
-    let variable = |name: &str| std::env::var(name).ok();
-    let mut options = match &flags.gateway_url {
-        Some(url) => {
-            let scope = CredentialScope::from_env_values(
-                variable("NEXUS_CREDENTIAL_SCOPE").as_deref(),
-                variable("NEXUS_ALLOWED_ORIGINS").as_deref(),
-            )?;
-            NexusClientOptions::new(url)
-                .api_key(variable("NEXUS_API_KEY").unwrap_or_default())
-                .credential_scope(scope)
-        }
-        None => NexusClientOptions::from_env()?,
-    };
-    if let Some(key) = &flags.api_key {
+/// The client's options, from the library's one reader of the environment,
+/// with the flags (which clap already merged with their variables) in place
+/// of the variables they override.
+fn options(flags: &GatewayFlags, sources: &Sources) -> Result<NexusClientOptions, NexusError> {
+    let mut options = NexusClientOptions::from_env_with(|name| match name {
+        "NEXUS_GATEWAY_URL" => flags.gateway_url.clone(),
+        "NEXUS_API_KEY" => flags.api_key.clone(),
+        _ => std::env::var(name).ok(),
+    })
+    .map_err(|e| match flags.gateway_url {
+        None if e.message.contains("NEXUS_GATEWAY_URL") => NexusError::new(
+            code::INVALID_INPUT,
+            "no Gateway: set NEXUS_GATEWAY_URL or pass --gateway-url",
+        ),
+        _ => e,
+    })?;
+    if sources.key_flag {
         eprintln!("nexus: warning: --api-key shows in the process list; prefer NEXUS_API_KEY");
-        options = options.api_key(key);
     }
     if let Some(timeout) = flags.timeout {
         options = options.timeout(timeout);
     }
-    NexusClient::new(options)
+    Ok(options)
 }
 
 /// Requests the connection, shows its URL, and waits for consent with a
@@ -241,9 +298,16 @@ fn connect(
     wait: Duration,
 ) -> Result<String, NexusError> {
     let started = client.request_connection(input)?;
+    if !is_web_url(&started.auth_url) {
+        return Err(NexusError::new(
+            code::INVALID_RESPONSE,
+            "the Gateway's authUrl is not an http(s) URL: not shown",
+        ));
+    }
     eprintln!(
         "Open this URL to connect {}:\n  {}",
-        input.provider_name, started.auth_url
+        shown(&input.provider_name),
+        shown(&started.auth_url)
     );
     let since = Instant::now();
     let step = WaitOptions::default()
@@ -262,16 +326,76 @@ fn connect(
                 eprintln!();
                 return Err(NexusError::new(
                     "connection_ended",
-                    format!("the connection ended before consent: {gone}"),
+                    format!(
+                        "the connection ended before consent: {}",
+                        shown(gone.as_str())
+                    ),
                 ));
             }
-            Err(e) if e.code == nexus_sdk::code::TIMEOUT && since.elapsed() < wait => {
+            Err(e) if e.code == code::TIMEOUT && since.elapsed() < wait => {
                 eprint!("\rwaiting for consent… {}s", since.elapsed().as_secs());
+            }
+            Err(e) if e.code == code::TIMEOUT => {
+                eprintln!();
+                return Err(NexusError::new(
+                    code::TIMEOUT,
+                    format!(
+                        "no consent within {}s (--wait); the connection {} may still be \
+                         completed: check it with `nexus status`",
+                        wait.as_secs(),
+                        shown(&started.connection_id)
+                    ),
+                ));
             }
             Err(e) => {
                 eprintln!();
                 return Err(e);
             }
+        }
+    }
+}
+
+/// Whether `url` is an absolute http(s) URL with a host: what a user may
+/// be asked to open.
+fn is_web_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<nexus_sdk::http::Uri>() else {
+        return false;
+    };
+    let web = matches!(uri.scheme_str(), Some("https" | "http"));
+    web && uri.host().is_some_and(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_names() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0").is_err() && parse_duration("0ms").is_err());
+        assert!(
+            parse_duration("x\u{1b}[2J")
+                .unwrap_err()
+                .contains("\\u{1b}")
+        );
+        assert!(parse_variable_name("GH_TOKEN").is_ok());
+        for bad in ["", "GH_TOKEN=x", "A\0B"] {
+            assert!(parse_variable_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_web_urls_are_shown() {
+        assert!(is_web_url("https://github.com/login/oauth/authorize?x=1"));
+        assert!(is_web_url("http://127.0.0.1:8080/consent"));
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "https://",
+            "\u{1b}]0;owned\u{7}",
+        ] {
+            assert!(!is_web_url(bad), "{bad:?}");
         }
     }
 }

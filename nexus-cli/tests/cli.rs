@@ -3,57 +3,14 @@
 //! environment; a real `git` asking the helper; mistakes with nothing on
 //! stdout and no secret on stderr.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use nexus_gateway_fake::{FakeGateway, FakeProvider};
-
-const API_KEY: &str = "nx_live_cli_secret";
-
-fn nexus(gateway: &FakeGateway) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nexus"));
-    command
-        .env("NEXUS_GATEWAY_URL", gateway.url())
-        .env("NEXUS_API_KEY", API_KEY)
-        .env_remove("NEXUS_CREDENTIAL_SCOPE")
-        .env_remove("NEXUS_ALLOWED_ORIGINS")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run(command: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().unwrap();
-    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
-    (status.code().unwrap_or(-1), text(stdout), text(stderr))
-}
-
-fn gateway() -> FakeGateway {
-    let gateway = FakeGateway::start();
-    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_cli"));
-    gateway.add_provider(
-        "ws",
-        "stripe",
-        FakeProvider::header("X-Api-Key", None, "sk_cli"),
-    );
-    gateway.add_provider("ws", "jira", FakeProvider::basic_auth("ann", "pw:cli"));
-    gateway.add_provider("ws", "maps", FakeProvider::query_param("key", "qk_cli"));
-    gateway.add_provider(
-        "ws",
-        "s3",
-        FakeProvider::aws_sigv4("AKIDCLI", "aws_secret_cli", "eu-west-1", "s3"),
-    );
-    gateway.add_provider(
-        "ws",
-        "hook",
-        FakeProvider::hmac_payload("X-Sig", "hmac_cli"),
-    );
-    gateway
-}
+use common::{API_KEY, gateway, nexus, run};
+use nexus_gateway_fake::FakeGateway;
 
 #[test]
 fn token_prints_the_value_the_header_or_json_and_nothing_else() {

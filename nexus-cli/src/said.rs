@@ -1,0 +1,121 @@
+//! What `nexus` prints of a text it did not write: a server's words shown,
+//! never obeyed (control characters escaped, one line), and the library's
+//! errors with the settings they name said as this program takes them.
+
+use std::borrow::Cow;
+
+use clap::parser::ValueSource;
+use nexus_sdk::NexusError;
+
+/// `text` with every control character (line breaks, ESC, BEL, the C1
+/// set) escaped as Rust writes it (`\n`, `\u{1b}`): one line that cannot
+/// move the cursor, set a title or write the clipboard.
+pub(crate) fn shown(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let escaped = text.chars().map(|c| match c.is_control() {
+        true => c.escape_default().to_string(),
+        false => c.to_string(),
+    });
+    Cow::Owned(escaped.collect())
+}
+
+/// Where the Gateway's settings came from: a flag, or its variable.
+pub(crate) struct Sources {
+    pub(crate) url_flag: bool,
+    pub(crate) key_flag: bool,
+}
+
+impl Sources {
+    /// The sources clap saw for the two settings.
+    pub(crate) fn of(source: impl Fn(&str) -> Option<ValueSource>) -> Sources {
+        let flag = |id: &str| source(id) == Some(ValueSource::CommandLine);
+        Sources {
+            url_flag: flag("gateway_url"),
+            key_flag: flag("api_key"),
+        }
+    }
+
+    /// The error as one line, `code: message`, the setting it names said as
+    /// the user gave it (`--gateway-url` or `NEXUS_GATEWAY_URL`, …) and
+    /// every control character escaped.
+    pub(crate) fn said(&self, error: &NexusError) -> String {
+        let url = if self.url_flag {
+            "--gateway-url"
+        } else {
+            "NEXUS_GATEWAY_URL"
+        };
+        let key = if self.key_flag {
+            "--api-key"
+        } else {
+            "NEXUS_API_KEY"
+        };
+        let mut message = error
+            .message
+            .replace(
+                "NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
+                url,
+            )
+            .replace("NEXUS_GATEWAY_URL", url)
+            .replace("NEXUS_API_KEY", key)
+            .replace("NexusClientOptions::timeout and retry_policy", "--timeout")
+            .replace("NexusClientOptions::timeout", "--timeout");
+        for (setting, said) in [("gateway_url ", url), ("api_key ", key)] {
+            if let Some(rest) = message.strip_prefix(setting) {
+                message = format!("{said} {rest}");
+            }
+        }
+        format!("{}: {}", shown(&error.code), shown(&message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_onto_one_line() {
+        assert_eq!(shown("plain"), "plain");
+        assert_eq!(
+            shown("no such thing\nINFO forged\u{1b}[2J\u{9b}1m\u{7}"),
+            "no such thing\\nINFO forged\\u{1b}[2J\\u{9b}1m\\u{7}"
+        );
+    }
+
+    #[test]
+    fn the_setting_is_named_as_the_user_gave_it() {
+        let hint = NexusError::new(
+            "request_failed",
+            "could not reach the Nexus Gateway at http://x:1: connection refused; check \
+             NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
+        );
+        let flags = Sources {
+            url_flag: true,
+            key_flag: true,
+        };
+        let vars = Sources {
+            url_flag: false,
+            key_flag: false,
+        };
+        assert!(
+            flags
+                .said(&hint)
+                .ends_with("connection refused; check --gateway-url")
+        );
+        assert!(
+            vars.said(&hint)
+                .ends_with("connection refused; check NEXUS_GATEWAY_URL")
+        );
+        let url = NexusError::new(
+            "invalid_input",
+            "gateway_url must be an http:// or https:// URL",
+        );
+        assert_eq!(
+            flags.said(&url),
+            "invalid_input: --gateway-url must be an http:// or https:// URL"
+        );
+        let key = NexusError::new("http_401", "… answered HTTP 401 (check NEXUS_API_KEY): no");
+        assert!(flags.said(&key).contains("(check --api-key)"));
+    }
+}

@@ -1,0 +1,247 @@
+//! `nexus` hands a command only what was asked, shows a server's text
+//! without obeying it, and its exit statuses and messages tell the truth:
+//! the AWS variables `exec` leaves out, `--env` names, a command that
+//! cannot be run, escaped server text on one line, `status`'s exit status,
+//! and errors that name the flag or variable a setting came from.
+
+mod common;
+
+use common::{gateway, nexus, run};
+use nexus_gateway_fake::{FakeGateway, Fault, Route};
+
+/// `exec ws <provider> [args] -- sh -c <script>`.
+fn exec(
+    gateway: &FakeGateway,
+    provider: &str,
+    args: &[&str],
+    script: &str,
+) -> (i32, String, String) {
+    let mut command = nexus(gateway);
+    command.args(["exec", "ws", provider]).args(args);
+    command.args(["--", "sh", "-c", script]);
+    run(&mut command)
+}
+
+#[test]
+fn exec_of_an_aws_credential_removes_the_credential_variables_it_does_not_set() {
+    let gateway = gateway();
+    let mut command = nexus(&gateway);
+    // Only the variables this test sets: the machine may have its own.
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("AWS_")) {
+        command.env_remove(name);
+    }
+    for name in [
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CREDENTIAL_EXPIRATION",
+    ] {
+        command.env(name, "another-roles");
+    }
+    command
+        .env("AWS_ACCESS_KEY_ID", "AKIDOLD")
+        .env("AWS_SECRET_ACCESS_KEY", "old");
+    let script = "env | grep '^AWS_' | sort";
+    command.args(["exec", "ws", "s3", "--", "sh", "-c", script]);
+    let (code, out, err) = run(&mut command);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "AWS_ACCESS_KEY_ID=AKIDCLI\nAWS_DEFAULT_REGION=eu-west-1\nAWS_REGION=eu-west-1\n\
+         AWS_SECRET_ACCESS_KEY=aws_secret_cli\n"
+    );
+    // A session token the credential has is set under both names.
+    let gateway = FakeGateway::start();
+    let session = nexus_gateway_fake::FakeProvider::aws_sigv4("AKID2", "s2", "us-west-2", "sts")
+        .credential("session_token", "sess_new");
+    gateway.add_provider("ws", "aws", session);
+    let (_, out, _) = exec(
+        &gateway,
+        "aws",
+        &[],
+        "echo \"$AWS_SESSION_TOKEN|$AWS_SECURITY_TOKEN\"",
+    );
+    assert_eq!(out, "sess_new|sess_new\n");
+}
+
+#[test]
+fn an_env_name_that_is_no_variable_name_is_a_usage_error_and_nothing_runs() {
+    let gateway = gateway();
+    let marker = std::env::temp_dir().join(format!("nexus-env-ran-{}", std::process::id()));
+    let script = format!("touch {}", marker.display());
+    for bad in ["GH_TOKEN=x", "", "A\u{0}B"] {
+        if bad.contains('\0') {
+            continue; // an argument cannot hold NUL; the parser's own test covers it
+        }
+        let (code, out, err) = exec(&gateway, "github", &["--env", bad], &script);
+        assert_eq!((code, out.as_str()), (2, ""), "{bad:?}: {err}");
+        assert!(
+            err.contains("--env") && err.contains("not a variable name"),
+            "{err}"
+        );
+        assert!(!marker.exists(), "the command ran for {bad:?}");
+    }
+    assert_eq!(
+        gateway.resolves("ws", "github"),
+        0,
+        "nothing was resolved either"
+    );
+}
+
+#[test]
+fn a_command_that_cannot_be_found_or_run_exits_127_or_126() {
+    let gateway = gateway();
+    let mut command = nexus(&gateway);
+    command.args(["exec", "ws", "github", "--", "no-such-command-nexus-test"]);
+    let (code, out, err) = run(&mut command);
+    assert_eq!((code, out.as_str()), (127, ""));
+    assert_eq!(
+        err,
+        "nexus: exec: no-such-command-nexus-test: command not found\n"
+    );
+    let file = std::env::temp_dir().join(format!("nexus-not-executable-{}", std::process::id()));
+    std::fs::write(&file, "#!/bin/sh\necho ran\n").unwrap();
+    let mut command = nexus(&gateway);
+    command.args(["exec", "ws", "github", "--"]).arg(&file);
+    let (code, out, err) = run(&mut command);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!((code, out.as_str()), (126, ""), "{err}");
+    assert!(
+        err.ends_with(": permission denied\n") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_servers_text_is_one_escaped_line() {
+    let gateway = gateway();
+    let forged = r#"{"error":"connection_not_found","message":"no such thing\nINFO nexus_sdk: Using cached token \u001b[2J\u001b]0;owned\u0007"}"#;
+    gateway.push_fault_for(
+        Route::Resolve,
+        Fault::body(404, Some("application/json"), forged),
+    );
+    let (code, out, err) = run(nexus(&gateway).args(["token", "ws", "github"]));
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(
+        err.starts_with("nexus: connection_not_found: no such thing\\nINFO"),
+        "{err:?}"
+    );
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+}
+
+#[test]
+fn connect_shows_only_an_http_url_and_escapes_it() {
+    let gateway = gateway();
+    gateway.register_provider("github");
+    for auth_url in [
+        "javascript:alert(1)",
+        "\u{1b}]52;c;cHduZWQ=\u{7}https://x.example/",
+    ] {
+        let body = serde_json::json!({"authUrl": auth_url, "connection_id": "c-1", "state": "s"});
+        let body = body.to_string();
+        gateway.push_fault_for(
+            Route::RequestConnection,
+            Fault::body(200, Some("application/json"), &body),
+        );
+        let (code, out, err) =
+            run(nexus(&gateway).args(["connect", "ws", "github", "--wait", "1"]));
+        assert_eq!((code, out.as_str()), (1, ""), "{auth_url:?}");
+        assert!(
+            !err.contains('\u{1b}') && !err.contains("javascript"),
+            "{err:?}"
+        );
+        assert!(err.contains("authUrl is not an http(s) URL"), "{err}");
+    }
+}
+
+#[test]
+fn connect_that_gives_up_names_wait() {
+    let gateway = gateway();
+    gateway.register_provider("github");
+    let (code, out, err) = run(nexus(&gateway).args(["connect", "ws", "github", "--wait", "1"]));
+    assert_eq!((code, out.as_str()), (1, ""));
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("nexus: timeout: no consent within 1s (--wait)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_exits_3_unless_the_connection_is_active() {
+    let gateway = gateway();
+    let (code, out, err) = run(nexus(&gateway).args(["status", "conn_123"]));
+    assert_eq!((code, out.as_str(), err.as_str()), (3, "failed\n", ""));
+    gateway.push_fault_for(
+        Route::CheckConnection,
+        Fault::body(
+            200,
+            Some("application/json"),
+            r#"{"status":"odd\u001b[2J"}"#,
+        ),
+    );
+    let (code, out, _) = run(nexus(&gateway).args(["status", "conn_123"]));
+    assert_eq!((code, out.as_str()), (3, "odd\\u{1b}[2J\n"));
+}
+
+#[test]
+fn errors_name_the_flag_or_the_variable_a_setting_came_from() {
+    let gateway = gateway();
+    let dead = FakeGateway::start().url(); // dropped: nothing listens there now
+    let (code, _, err) =
+        run(nexus(&gateway).args(["--gateway-url", &dead, "token", "ws", "github"]));
+    assert_eq!(code, 1);
+    assert!(err.trim_end().ends_with("check --gateway-url"), "{err}");
+    assert!(!err.contains("NEXUS_GATEWAY_URL"), "{err}");
+    let (_, _, err) = run(nexus(&gateway)
+        .env("NEXUS_GATEWAY_URL", &dead)
+        .args(["token", "ws", "github"]));
+    assert!(err.trim_end().ends_with("check NEXUS_GATEWAY_URL"), "{err}");
+    let (_, _, err) =
+        run(nexus(&gateway).args(["--gateway-url", "ftp://x", "token", "ws", "github"]));
+    assert!(
+        err.starts_with("nexus: invalid_input: --gateway-url must be"),
+        "{err}"
+    );
+    let (code, _, err) = run(nexus(&gateway)
+        .env_remove("NEXUS_GATEWAY_URL")
+        .args(["token", "ws", "github"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("NEXUS_GATEWAY_URL") && err.contains("--gateway-url"),
+        "{err}"
+    );
+    for zero in ["0", "0s", "0ms"] {
+        let (code, out, err) =
+            run(nexus(&gateway).args(["--timeout", zero, "token", "ws", "github"]));
+        assert_eq!((code, out.as_str()), (2, ""), "{zero}");
+        assert!(
+            err.contains("--timeout") && !err.contains("NexusClientOptions"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_flags_override_the_librarys_reading_of_the_environment() {
+    let gateway = gateway();
+    let other = FakeGateway::start();
+    // The URL flag beats the variable; the scope still comes from the environment.
+    let mut command = nexus(&other);
+    command.env("NEXUS_CREDENTIAL_SCOPE", "everywhere").args([
+        "--gateway-url",
+        &gateway.url(),
+        "token",
+        "ws",
+        "github",
+    ]);
+    let (code, _, err) = run(&mut command);
+    assert_eq!(code, 1);
+    assert!(err.contains("NEXUS_CREDENTIAL_SCOPE"), "{err}");
+    let (code, out, _) =
+        run(nexus(&other).args(["--gateway-url", &gateway.url(), "token", "ws", "github"]));
+    assert_eq!((code, out.as_str()), (0, "gho_cli\n"));
+    assert_eq!(other.total_requests(), 0);
+}
