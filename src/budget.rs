@@ -54,11 +54,6 @@ impl Budget {
         }
     }
 
-    /// The deadline, if the call has one.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
     /// The time left, if the call has a deadline.
     pub(crate) fn left(&self) -> Option<Duration> {
         let deadline = self.deadline?;
@@ -126,7 +121,7 @@ mod tests {
         let budget = Budget::new(Duration::from_secs(60), "test");
         let half = budget.part(2);
         assert!(half.left().unwrap() <= Duration::from_secs(30));
-        assert!(half.deadline().unwrap() < budget.deadline().unwrap());
+        assert!(half.deadline < budget.deadline);
         assert_eq!(half.limit(), budget.limit());
     }
 }

@@ -1,6 +1,7 @@
 //! [`TokenCache`]: access tokens per (workspace, provider), evicted a
-//! buffer before they expire: one map behind one mutex, with single-flight
-//! resolution of misses and renewal in each token's refresh window.
+//! buffer before they expire: one map behind one mutex. The token path has
+//! its home here: [`TokenCache::token`] looks a key up once, answers a
+//! fresh hit, and otherwise runs the single flight with the renewal rule.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,8 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use crate::error::NexusError;
-use crate::flight::{Call, SingleFlight};
+use crate::budget::Budget;
+use crate::error::{NexusError, require};
+use crate::flight::{Landing, SingleFlight};
+use crate::redact::{LOG_TARGET, escape};
 use crate::token::CachedToken;
 
 /// Whose token an entry is: [`ANYONE`] for one stored with
@@ -25,9 +28,52 @@ pub(crate) const ANYONE: Owner = 0;
 /// Gateway calls, however often it is used.
 const MAX_RENEWALS: u8 = 2;
 
-/// A purge scans the map at most once per this many uses, or once per as
-/// many uses as the map holds entries, whichever is more.
+/// A purge scans the map once per as many uses as it held entries after
+/// the last purge, and at least this many.
 const USES_PER_PURGE: usize = 64;
+
+/// A (workspace, provider) pair and the client asking for it: checked once,
+/// where a public call enters, and then the one way the token path names it.
+#[derive(Clone, Copy)]
+pub(crate) struct Key<'a> {
+    pub(crate) owner: Owner,
+    pub(crate) workspace: &'a str,
+    pub(crate) provider: &'a str,
+}
+
+/// A key as the single flight holds it.
+type Flight = (Owner, Box<str>, Box<str>);
+
+impl<'a> Key<'a> {
+    /// The key, or `invalid_input` for a blank workspace or provider.
+    pub(crate) fn new(
+        owner: Owner,
+        workspace: &'a str,
+        provider: &'a str,
+    ) -> Result<Self, NexusError> {
+        require("workspace_id", workspace)?;
+        require("provider", provider)?;
+        Ok(Key {
+            owner,
+            workspace,
+            provider,
+        })
+    }
+
+    /// The pair as the public calls name it: any owner's.
+    fn any(workspace: &'a str, provider: &'a str) -> Self {
+        let owner = ANYONE;
+        Key {
+            owner,
+            workspace,
+            provider,
+        }
+    }
+
+    fn flight(&self) -> Flight {
+        (self.owner, self.workspace.into(), self.provider.into())
+    }
+}
 
 /// Tokens for (workspace, provider) pairs (Python `TokenCache`).
 ///
@@ -46,8 +92,9 @@ const USES_PER_PURGE: usize = 64;
 /// `delete` and `len` see every entry, whoever it belongs to.
 ///
 /// Entries past their eviction instant are purged as the cache is used,
-/// once per as many uses as it holds entries (at least 64), so its memory
-/// follows the live set and no store or read pays for the whole map.
+/// once per as many uses (reads or stores) as it held entries after the
+/// last purge (at least 64), so its memory follows the live set whatever
+/// the workload, and no store or read pays for the whole map.
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -66,9 +113,8 @@ pub struct TokenCache {
     /// The wall clock: the system's, or a test's.
     clock: Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>,
     map: Mutex<Map>,
-    /// Resolves under way, one lock per (owner, workspace, provider); each
-    /// lands a token and whether it was resolved (and so is to be stored).
-    flights: SingleFlight<(Owner, String, String), (CachedToken, bool)>,
+    /// Resolves under way, one lock per key.
+    flights: SingleFlight<Flight, CachedToken>,
 }
 
 /// The entries, and what the purge needs to stay cheap.
@@ -77,8 +123,11 @@ struct Map {
     entries: HashMap<Box<str>, Vec<Entry>>,
     /// How many entries `entries` holds.
     len: usize,
-    /// Reads and stores since the last purge.
+    /// Reads and stores since the last purge, and how many the next waits for.
     uses: usize,
+    purge_at: usize,
+    /// Stores so far: a caller that finds it changed since its look looks again.
+    stores: u64,
 }
 
 /// One stored token.
@@ -90,7 +139,7 @@ struct Entry {
     refresh_at: SystemTime,
     /// …and no longer handed out after this one.
     evict_at: SystemTime,
-    /// Renewals tried that brought no fresher token.
+    /// Renewals tried that failed or brought no fresher token.
     renewals: u8,
 }
 
@@ -98,10 +147,17 @@ impl Entry {
     fn is_usable(&self, now: SystemTime) -> bool {
         now <= self.evict_at && !self.token.is_rejected()
     }
+
+    /// Whether the key may use it: its owner's, or stored for anyone; any
+    /// owner's for a key of [`ANYONE`] (what the public calls see).
+    fn is_for(&self, key: &Key<'_>) -> bool {
+        let owner = [key.owner, ANYONE].contains(&self.owner) || key.owner == ANYONE;
+        &*self.provider == key.provider && owner
+    }
 }
 
-/// What the cache holds for a pair, for `get_cached_token`.
-pub(crate) enum Lookup {
+/// What the cache holds for a key.
+enum Lookup {
     /// A token well before its refresh window.
     Fresh(CachedToken),
     /// A token in its refresh window: still valid, due for renewal.
@@ -121,7 +177,7 @@ pub(crate) fn due_times(
     buffer: Duration,
     now: SystemTime,
 ) -> (SystemTime, SystemTime) {
-    let evict_at = expires_at.checked_sub(buffer).unwrap_or(UNIX_EPOCH);
+    let evict_at = evict_at(expires_at, buffer);
     let usable = evict_at.duration_since(now).unwrap_or_default();
     let window = (usable / 10)
         .clamp(Duration::from_secs(10), Duration::from_secs(300))
@@ -129,14 +185,20 @@ pub(crate) fn due_times(
     (evict_at - window, evict_at)
 }
 
+/// The last instant a token expiring at `expires_at` is handed out.
+fn evict_at(expires_at: SystemTime, buffer: Duration) -> SystemTime {
+    expires_at.checked_sub(buffer).unwrap_or(UNIX_EPOCH)
+}
+
 /// When a token whose renewals failed or brought nothing fresher
 /// `renewals` times is renewed next: at half the time it has left, and
 /// never after the last.
 fn retry_at(renewals: u8, evict_at: SystemTime, now: SystemTime) -> SystemTime {
     let left = evict_at.duration_since(now).unwrap_or_default();
-    match renewals < MAX_RENEWALS {
-        true => now + left / 2,
-        false => evict_at + Duration::from_nanos(1),
+    if renewals < MAX_RENEWALS {
+        now + left / 2
+    } else {
+        evict_at + Duration::from_nanos(1)
     }
 }
 
@@ -167,6 +229,8 @@ impl TokenCache {
                 entries: HashMap::new(),
                 len: 0,
                 uses: 0,
+                purge_at: USES_PER_PURGE,
+                stores: 0,
             }),
             flights: SingleFlight::default(),
         }
@@ -216,120 +280,222 @@ impl TokenCache {
     /// expiry (then it is dropped): the one stored last, by
     /// [`set`](Self::set) or by a client's resolve.
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        match self.lookup(None, workspace_id, provider) {
+        match self.find(&Key::any(workspace_id, provider)).0 {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
     }
 
-    /// The token `owner` may use for the pair (its own, or one stored for
-    /// anyone, whichever was stored last; any owner's, for `None`) and
-    /// whether it is due for renewal. Entries past their eviction instant,
-    /// or rejected by an upstream, are dropped.
-    pub(crate) fn lookup(
+    /// The key's token: a fresh hit at once; otherwise one `resolve` for
+    /// every concurrent caller (within `budget`, made only now), stored
+    /// unless the pair was set or deleted meanwhile or the token arrived
+    /// inside its buffer. Errors are shared, never stored.
+    ///
+    /// In its refresh window a token is renewed by one caller, within half
+    /// the time that caller has left, while everyone else keeps it; a
+    /// renewal that fails or brings no fresher token is not stored, counts
+    /// against the token's [`MAX_RENEWALS`], and its caller keeps the
+    /// current token, unless that stopped being usable meanwhile: then it
+    /// resolves with the time it has left.
+    pub(crate) fn token(
         &self,
-        owner: Option<Owner>,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Lookup {
-        let now = self.now();
-        let may_use = |e: &Entry| {
-            &*e.provider == provider && owner.is_none_or(|o| e.owner == o || e.owner == ANYONE)
+        key: Key<'_>,
+        budget: impl FnOnce() -> Budget,
+        resolve: impl Fn(&Budget) -> Result<CachedToken, NexusError>,
+    ) -> Result<CachedToken, NexusError> {
+        let (found, looked) = self.find(&key);
+        let (budget, current) = match found {
+            Lookup::Fresh(token) => {
+                let (ws, p) = (escape(key.workspace), escape(key.provider));
+                log::debug!(target: LOG_TARGET, "Using cached token for workspace={ws} provider={p}");
+                return Ok(token);
+            }
+            Lookup::Renew(token) => (budget(), token),
+            Lookup::Miss => return self.load(key, &budget(), looked, &resolve),
         };
+        if let Some(token) = self.renew(key, &budget, current, &resolve) {
+            return Ok(token);
+        }
+        let expired = "the cached token expired while it was renewed";
+        let load = self.load(key, &budget, looked, &resolve);
+        load.map_err(|e| NexusError::new(e.code, format!("{expired}: {}", e.message)))
+    }
+
+    /// The key's token if it is fresh (not yet in its refresh window).
+    pub(crate) fn fresh(&self, key: Key<'_>) -> Option<CachedToken> {
+        match self.find(&key).0 {
+            Lookup::Fresh(token) => Some(token),
+            Lookup::Renew(_) | Lookup::Miss => None,
+        }
+    }
+
+    /// What the map holds for `key` (the last stored that the key may
+    /// use), and the store count at the look. Entries past their eviction
+    /// instant, or rejected by an upstream, are dropped.
+    fn find(&self, key: &Key<'_>) -> (Lookup, u64) {
+        let now = self.now();
         let mut map = self.map.lock();
         map.used(now);
         let (mut stale, mut lookup) = (false, Lookup::Miss);
-        let found = map.entries.get(workspace_id).into_iter().flatten();
-        for e in found.rev().filter(|e| may_use(e)) {
+        let found = map.entries.get(key.workspace).into_iter().flatten();
+        for e in found.rev().filter(|e| e.is_for(key)) {
             if !e.is_usable(now) {
                 stale = true;
                 continue;
             }
-            lookup = match now < e.refresh_at {
-                true => Lookup::Fresh(e.token.clone()),
-                false => Lookup::Renew(e.token.clone()),
+            lookup = if now < e.refresh_at {
+                Lookup::Fresh(e.token.clone())
+            } else {
+                Lookup::Renew(e.token.clone())
             };
             break;
         }
         if stale {
-            map.remove(workspace_id, |e| may_use(e) && !e.is_usable(now));
+            map.remove(key.workspace, |e| e.is_for(key) && !e.is_usable(now));
         }
-        lookup
+        (lookup, map.stores)
+    }
+
+    /// The miss path: one resolve for every caller of the key, unless a
+    /// token was stored since this caller `looked`.
+    fn load(
+        &self,
+        key: Key<'_>,
+        budget: &Budget,
+        looked: u64,
+        resolve: &impl Fn(&Budget) -> Result<CachedToken, NexusError>,
+    ) -> Result<CachedToken, NexusError> {
+        let load = || {
+            if self.map.lock().stores != looked {
+                if let (Lookup::Fresh(token) | Lookup::Renew(token), _) = self.find(&key) {
+                    return Ok(token);
+                }
+            }
+            resolve(budget)
+        };
+        let keep = |result: Result<CachedToken, NexusError>| {
+            if let Some(token) = result.as_ref().ok().filter(|t| self.is_usable(t)) {
+                self.store(key, token.clone());
+            }
+            Landing::All(result)
+        };
+        self.flights.run(&key.flight(), budget, None, load, keep)
+    }
+
+    /// Renews `current` within half of `budget`; `None` when the renewal
+    /// brought nothing fresher and `current` stopped being usable meanwhile.
+    fn renew(
+        &self,
+        key: Key<'_>,
+        budget: &Budget,
+        current: CachedToken,
+        resolve: &impl Fn(&Budget) -> Result<CachedToken, NexusError>,
+    ) -> Option<CachedToken> {
+        let half = budget.part(2);
+        let load = || {
+            resolve(&half).inspect_err(|e| {
+                log::warn!(target: LOG_TARGET, "Early renewal failed ({}); keeping the current token", escape(&e.code));
+                self.renewal_failed(key, &current);
+            })
+        };
+        let keep = |result: Result<CachedToken, NexusError>| match result {
+            Ok(token) if self.is_fresher(&token, &current) => {
+                self.store(key, token.clone());
+                Landing::All(Ok(token))
+            }
+            other => {
+                if other.is_ok() {
+                    log::warn!(target: LOG_TARGET, "Early renewal brought no fresher token; keeping the current one");
+                    self.renewal_failed(key, &current);
+                }
+                Landing::Loader(other)
+            }
+        };
+        let renewed = self
+            .flights
+            .run(&key.flight(), &half, Some(current.clone()), load, keep);
+        match renewed {
+            Ok(token) if self.is_fresher(&token, &current) => Some(token),
+            _ => self.is_usable(&current).then_some(current),
+        }
+    }
+
+    /// Whether `token` may be handed out now: before its buffer, and not
+    /// rejected by an upstream.
+    fn is_usable(&self, token: &CachedToken) -> bool {
+        evict_at(token.expires_at(), self.buffer) >= self.now() && !token.is_rejected()
+    }
+
+    /// Whether `token` may replace `current`: it expires later, and is usable.
+    fn is_fresher(&self, token: &CachedToken, current: &CachedToken) -> bool {
+        token.expires_at() > current.expires_at() && self.is_usable(token)
     }
 
     /// Stores `token` for the pair, for every client: it replaces every
     /// entry of the pair, whoever resolved it, and a resolve of the pair
     /// under way when it is stored does not overwrite it.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
-        self.detach(workspace_id, provider, || {
-            self.store(ANYONE, workspace_id, provider, token, 0);
-        });
+        let any = Key::any(workspace_id, provider);
+        self.detach(any, || self.store(any, token));
     }
 
-    /// Stores `token` as `owner`'s entry for the pair (an application's
-    /// token replaces every owner's), with `renewals` renewals of its
-    /// predecessor that brought nothing fresher already made.
-    fn store(
-        &self,
-        owner: Owner,
-        workspace_id: &str,
-        provider: &str,
-        token: CachedToken,
-        renewals: u8,
-    ) {
+    /// Stores `token` as the key owner's entry (an application's token
+    /// replaces every owner's), unless it is that entry already.
+    fn store(&self, key: Key<'_>, token: CachedToken) {
         let now = self.now();
-        let (mut refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
-        if renewals > 0 {
-            refresh_at = retry_at(renewals, evict_at, now);
-        }
+        let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
         let mut map = self.map.lock();
         map.used(now);
-        map.remove(workspace_id, |e| {
-            &*e.provider == provider && (owner == ANYONE || e.owner == owner || e.owner == ANYONE)
-        });
+        let mine = map.entries.get(key.workspace).into_iter().flatten();
+        if mine
+            .filter(|e| e.is_for(&key))
+            .any(|e| e.token.same_entry(&token))
+        {
+            return;
+        }
+        map.remove(key.workspace, |e| e.is_for(&key));
         // Most workspaces hold one provider's token: no room kept for more.
         let list = map
             .entries
-            .entry(workspace_id.into())
+            .entry(key.workspace.into())
             .or_insert_with(|| Vec::with_capacity(1));
         list.push(Entry {
-            provider: provider.into(),
-            owner,
+            provider: key.provider.into(),
+            owner: key.owner,
             token,
             refresh_at,
             evict_at,
-            renewals,
+            renewals: 0,
         });
         map.len += 1;
+        map.stores += 1;
     }
 
-    /// A renewal of `current` failed: its entry, if still there, counts it.
-    fn renewal_failed(&self, workspace_id: &str, current: &CachedToken) -> u8 {
+    /// A renewal of `current` failed or brought nothing fresher: its entry,
+    /// if still there, counts it and is renewed again later, or never.
+    fn renewal_failed(&self, key: Key<'_>, current: &CachedToken) {
         let now = self.now();
         let mut map = self.map.lock();
-        let list = map.entries.get_mut(workspace_id).into_iter().flatten();
-        let mut renewals = 1;
+        let list = map.entries.get_mut(key.workspace).into_iter().flatten();
         for entry in list.filter(|e| e.token.same_entry(current)) {
             entry.renewals = entry.renewals.saturating_add(1);
             entry.refresh_at = retry_at(entry.renewals, entry.evict_at, now);
-            renewals = entry.renewals;
         }
-        renewals
     }
 
     /// Forgets the pair's tokens, every client's. Resolves of the pair
     /// already under way are returned to their callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
-        self.detach(workspace_id, provider, || {
-            let mut map = self.map.lock();
-            map.remove(workspace_id, |e| &*e.provider == provider);
+        let any = Key::any(workspace_id, provider);
+        self.detach(any, || {
+            self.map.lock().remove(workspace_id, |e| e.is_for(&any))
         });
     }
 
-    /// Runs `then` with every resolve of the pair under way, every
+    /// Runs `then` with every resolve of the key's pair under way, every
     /// client's, detached: none of them is stored, before or after `then`.
-    fn detach(&self, workspace_id: &str, provider: &str, then: impl FnOnce()) {
-        let matches = |(_, ws, p): &(Owner, String, String)| ws == workspace_id && p == provider;
+    fn detach(&self, key: Key<'_>, then: impl FnOnce()) {
+        let matches = |(_, ws, p): &Flight| **ws == *key.workspace && **p == *key.provider;
         self.flights.detach_where(matches, then);
     }
 
@@ -343,97 +509,33 @@ impl TokenCache {
         self.len() == 0
     }
 
-    /// Forgets the pair's token only if it is still the entry `token` came
+    /// Forgets the key's token only if it is still the entry `token` came
     /// from (not merely the same text), so that many threads meeting the
     /// same rejected token drop it once.
-    pub(crate) fn delete_entry(
-        &self,
-        owner: Owner,
-        workspace_id: &str,
-        provider: &str,
-        token: &CachedToken,
-    ) {
-        let mine = |e: &Entry| e.owner == owner || e.owner == ANYONE;
-        self.map.lock().remove(workspace_id, |e| {
-            &*e.provider == provider && mine(e) && e.token.same_entry(token)
+    pub(crate) fn delete_entry(&self, key: Key<'_>, token: &CachedToken) {
+        self.map.lock().remove(key.workspace, |e| {
+            e.is_for(&key) && e.token.same_entry(token)
         });
-    }
-
-    /// The miss path, and the renewal: the first caller for the key runs
-    /// `resolve` (after one more look in the cache) and stores what it
-    /// gets, unless the pair was deleted or set meanwhile; callers that
-    /// arrive meanwhile wait (up to `call.wait`) and share its result,
-    /// errors included. Errors are not stored.
-    ///
-    /// With a `current` token (in its refresh window) nobody waits: a
-    /// caller that finds a resolve under way keeps the current token, and
-    /// the one that renews gets it back if its renewal fails; a renewal
-    /// that fails or brings nothing fresher counts against the token's
-    /// [`MAX_RENEWALS`].
-    pub(crate) fn resolve_once(
-        &self,
-        owner: Owner,
-        workspace_id: &str,
-        provider: &str,
-        call: Call<CachedToken>,
-        resolve: impl FnOnce() -> Result<CachedToken, NexusError>,
-    ) -> Result<CachedToken, NexusError> {
-        let key = (owner, workspace_id.to_owned(), provider.to_owned());
-        let current = call.current;
-        let load = || match (self.lookup(Some(owner), workspace_id, provider), &current) {
-            // Stored by a resolve that landed between our look and this one.
-            (Lookup::Fresh(token), _) | (Lookup::Renew(token), None) => Ok((token, false)),
-            (_, Some(current)) => resolve().map(|t| (t, true)).inspect_err(|e| {
-                log::warn!(
-                    target: crate::redact::LOG_TARGET,
-                    "Early renewal failed ({}); keeping the current token",
-                    e.code
-                );
-                self.renewal_failed(workspace_id, current);
-            }),
-            (Lookup::Miss, None) => resolve().map(|t| (t, true)),
-        };
-        let keep = |(token, resolved): (CachedToken, bool)| {
-            if resolved {
-                // A renewal that brought nothing fresher counts as one that failed.
-                let renewals = match &current {
-                    Some(c) if token.expires_at() <= c.expires_at() => {
-                        self.renewal_failed(workspace_id, c)
-                    }
-                    _ => 0,
-                };
-                self.store(owner, workspace_id, provider, token.clone(), renewals);
-            }
-            (token, resolved)
-        };
-        let call = Call {
-            wait: call.wait,
-            current: current.clone().map(|token| (token, false)),
-            deadline: call.deadline,
-        };
-        match (self.flights.run(&key, call, load, keep), current) {
-            (Ok((token, _)), _) => Ok(token),
-            (Err(_), Some(current)) => Ok(current),
-            (Err(e), None) => Err(e),
-        }
     }
 }
 
 impl Map {
-    /// Counts a use, and purges once as many uses as the map holds entries
-    /// (at least [`USES_PER_PURGE`]) were made since the last purge: a
-    /// purge's cost is spread over the uses that grew the map.
+    /// Counts a use, and purges once as many uses were made since the last
+    /// purge as it left entries (at least [`USES_PER_PURGE`]): a purge's
+    /// cost is spread over the uses since the last, whether they read or
+    /// stored new pairs.
     fn used(&mut self, now: SystemTime) {
         self.uses += 1;
-        if self.uses < self.len.max(USES_PER_PURGE) {
+        if self.uses < self.purge_at {
             return;
         }
-        self.uses = 0;
         self.entries.retain(|_, list| {
             list.retain(|e| e.evict_at >= now);
             !list.is_empty()
         });
         self.len = self.entries.values().map(Vec::len).sum();
+        self.uses = 0;
+        self.purge_at = self.len.max(USES_PER_PURGE);
     }
 
     /// Removes the workspace's entries that match.
@@ -476,13 +578,8 @@ mod tests {
     const ME: Owner = 7;
     const OTHER: Owner = 8;
 
-    /// What a caller brings to a resolve: 30 s to wait, no deadline.
-    fn join(current: Option<CachedToken>) -> Call<CachedToken> {
-        Call {
-            wait: Duration::from_secs(30),
-            current,
-            deadline: None,
-        }
+    fn key(owner: Owner) -> Key<'static> {
+        Key::new(owner, "w", "p").unwrap()
     }
 
     fn token(value: &str, lifetime: Duration) -> CachedToken {
@@ -500,11 +597,24 @@ mod tests {
         (cache, offset, start)
     }
 
+    /// `owner`'s token through the cache, `resolve` answering a miss or a
+    /// renewal; the caller has 30 s.
+    fn through(
+        cache: &TokenCache,
+        owner: Owner,
+        resolve: impl Fn() -> Result<CachedToken, NexusError>,
+    ) -> Result<CachedToken, NexusError> {
+        let budget = || Budget::new(Duration::from_secs(30), "test");
+        cache.token(key(owner), budget, |_| resolve())
+    }
+
     fn resolve(cache: &TokenCache, owner: Owner, value: &str) -> CachedToken {
-        let (value, life) = (value.to_owned(), Duration::from_secs(3600));
-        cache
-            .resolve_once(owner, "w", "p", join(None), || Ok(token(&value, life)))
-            .unwrap()
+        through(cache, owner, || Ok(token(value, Duration::from_secs(3600)))).unwrap()
+    }
+
+    /// What `owner` finds for the pair, as a fresh hit's text.
+    fn fresh(cache: &TokenCache, owner: Owner) -> Option<String> {
+        cache.fresh(key(owner)).map(|t| t.access_token().to_owned())
     }
 
     #[test]
@@ -539,6 +649,7 @@ mod tests {
         assert_eq!(cache.get("a:b", "c").unwrap().access_token(), "one");
         assert_eq!(cache.get("a", "b:c").unwrap().access_token(), "two");
         assert_eq!(cache.len(), 2);
+        assert_eq!(Key::new(ME, " ", "p").err().unwrap().code, "invalid_input");
     }
 
     #[test]
@@ -567,10 +678,10 @@ mod tests {
         cache.set("w", "p", mine.clone());
         assert!(cache.get("w", "p").unwrap().same_entry(&mine));
         for owner in [ME, OTHER] {
-            match cache.lookup(Some(owner), "w", "p") {
-                Lookup::Fresh(t) => assert!(t.same_entry(&mine)),
-                _ => panic!("the stored token is every client's"),
-            }
+            let found = cache
+                .fresh(key(owner))
+                .expect("the stored token is every client's");
+            assert!(found.same_entry(&mine));
         }
         assert_eq!(cache.len(), 1, "it replaced the client's entry");
     }
@@ -579,15 +690,11 @@ mod tests {
     fn a_resolved_token_is_only_its_clients() {
         let cache = TokenCache::new();
         resolve(&cache, ME, "gateway-a");
-        assert!(matches!(cache.lookup(Some(OTHER), "w", "p"), Lookup::Miss));
+        assert_eq!(fresh(&cache, OTHER), None);
         resolve(&cache, OTHER, "gateway-b");
-        let seen = |owner| match cache.lookup(Some(owner), "w", "p") {
-            Lookup::Fresh(t) => t.access_token().to_owned(),
-            _ => String::new(),
-        };
         assert_eq!(
-            (seen(ME), seen(OTHER)),
-            ("gateway-a".into(), "gateway-b".into())
+            (fresh(&cache, ME), fresh(&cache, OTHER)),
+            (Some("gateway-a".into()), Some("gateway-b".into()))
         );
         assert_eq!(
             cache.get("w", "p").unwrap().access_token(),
@@ -603,9 +710,9 @@ mod tests {
         let cache = TokenCache::new();
         let old = token("same", Duration::from_secs(600));
         cache.set("w", "p", token("same", Duration::from_secs(600)));
-        cache.delete_entry(ME, "w", "p", &old);
+        cache.delete_entry(key(ME), &old);
         let stored = cache.get("w", "p").expect("same text, another entry: kept");
-        cache.delete_entry(ME, "w", "p", &stored);
+        cache.delete_entry(key(ME), &stored);
         assert!(cache.get("w", "p").is_none());
     }
 
@@ -615,7 +722,7 @@ mod tests {
         let (started, cleared) = (Barrier::new(2), Barrier::new(2));
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once(ME, "w", "p", join(None), || {
+                through(&cache, ME, || {
                     started.wait();
                     cleared.wait();
                     Ok(token("old", Duration::from_secs(600)))
@@ -630,13 +737,25 @@ mod tests {
         assert!(cache.get("w", "p").is_none(), "but it is not stored");
     }
 
-    /// The token due for renewal at the test clock's `at` seconds.
-    fn due(cache: &TokenCache, offset: &AtomicU64, at: u64) -> Option<CachedToken> {
-        offset.store(at, Ordering::Relaxed);
-        match cache.lookup(Some(ME), "w", "p") {
-            Lookup::Renew(t) => Some(t),
-            _ => None,
+    #[test]
+    fn a_token_that_arrives_inside_its_buffer_goes_to_its_callers_only() {
+        let cache = TokenCache::new();
+        let calls = AtomicUsize::new(0);
+        for _ in 0..3 {
+            let short = through(&cache, ME, || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(token("short", Duration::from_secs(20)))
+            });
+            assert_eq!(short.unwrap().access_token(), "short");
         }
+        assert!(cache.is_empty(), "never stored");
+        assert_eq!(calls.into_inner(), 3, "each use resolves again");
+    }
+
+    /// Moves the test clock to `at` seconds; whether the token is due for renewal there.
+    fn due(cache: &TokenCache, offset: &AtomicU64, at: u64) -> bool {
+        offset.store(at, Ordering::Relaxed);
+        matches!(cache.find(&key(ME)).0, Lookup::Renew(_))
     }
 
     #[test]
@@ -644,27 +763,27 @@ mod tests {
         let (cache, offset, start) = on_test_clock();
         let old = CachedToken::bearer("old", start + Duration::from_secs(3630));
         cache.set("w", "p", old);
-        assert!(due(&cache, &offset, 3_000).is_none(), "before the window");
+        assert!(!due(&cache, &offset, 3_000), "before the window");
         let calls = AtomicUsize::new(0);
         let fail = || {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(NexusError::new("http_503", "down"))
         };
-        let current = due(&cache, &offset, 3_400).expect("in the last 5 minutes before the buffer");
-        let kept = cache.resolve_once(ME, "w", "p", join(Some(current)), fail);
-        assert_eq!(kept.unwrap().access_token(), "old");
+        assert!(
+            due(&cache, &offset, 3_400),
+            "in the last 5 minutes before the buffer"
+        );
+        assert_eq!(through(&cache, ME, fail).unwrap().access_token(), "old");
         // Not again at once: at half the 200 s left.
-        assert!(due(&cache, &offset, 3_401).is_none());
-        assert!(due(&cache, &offset, 3_499).is_none());
-        let current = due(&cache, &offset, 3_500).expect("one more try at half the time left");
-        cache
-            .resolve_once(ME, "w", "p", join(Some(current)), fail)
-            .unwrap();
+        assert!(!due(&cache, &offset, 3_401));
+        assert!(!due(&cache, &offset, 3_499));
+        assert!(
+            due(&cache, &offset, 3_500),
+            "one more try at half the time left"
+        );
+        through(&cache, ME, fail).unwrap();
         for at in [3_501, 3_550, 3_599, 3_600] {
-            assert!(
-                due(&cache, &offset, at).is_none(),
-                "never a third time ({at})"
-            );
+            assert!(!due(&cache, &offset, at), "never a third time ({at})");
             assert_eq!(cache.get("w", "p").unwrap().access_token(), "old");
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -679,17 +798,82 @@ mod tests {
         // Used once a second through the whole window: the Gateway answers
         // the same expiry each time.
         for at in 3_300..=3_600 {
-            if let Some(current) = due(&cache, &offset, at) {
-                let same = || {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    Ok(CachedToken::bearer("same", expires))
-                };
-                cache
-                    .resolve_once(ME, "w", "p", join(Some(current)), same)
-                    .unwrap();
-            }
+            offset.store(at, Ordering::Relaxed);
+            let same = || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok(CachedToken::bearer("same", expires))
+            };
+            through(&cache, ME, same).unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_renewal_never_replaces_the_current_token_with_a_worse_one() {
+        let (cache, offset, start) = on_test_clock();
+        let current = CachedToken::bearer("current", start + Duration::from_secs(3630));
+        offset.store(3_500, Ordering::Relaxed); // valid 130 s more, in its window
+        for worse in [
+            start + Duration::from_secs(3_430), // expired 70 s ago
+            start + Duration::from_secs(3_520), // inside its 30 s buffer
+            start + Duration::from_secs(3_630), // the same expiry
+        ] {
+            cache.set("w", "p", current.clone());
+            let got = through(&cache, ME, || Ok(CachedToken::bearer("worse", worse)));
+            assert!(
+                got.unwrap().same_entry(&current),
+                "the current token goes on"
+            );
+            assert!(
+                cache.get("w", "p").unwrap().same_entry(&current),
+                "and stays"
+            );
+        }
+    }
+
+    #[test]
+    fn a_token_that_expires_while_its_renewal_runs_is_never_handed_out() {
+        let (cache, offset, start) = on_test_clock();
+        let current = CachedToken::bearer("current", start + Duration::from_secs(100));
+        cache.set("w", "p", current);
+        offset.store(65, Ordering::Relaxed); // in its window: 5 s before the buffer
+        let calls = AtomicUsize::new(0);
+        let got = through(&cache, ME, || {
+            // The first call (the renewal) outlives the token, and fails.
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                offset.store(80, Ordering::Relaxed);
+                return Err(NexusError::timeout("held at the Gateway"));
+            }
+            Ok(CachedToken::bearer(
+                "next",
+                start + Duration::from_secs(3700),
+            ))
+        });
+        assert_eq!(
+            got.unwrap().access_token(),
+            "next",
+            "resolved with the time left"
+        );
+        assert_eq!(calls.into_inner(), 2);
+        // And with no time left, an error that says so.
+        let (cache, offset, start) = on_test_clock();
+        cache.set(
+            "w",
+            "p",
+            CachedToken::bearer("current", start + Duration::from_secs(100)),
+        );
+        offset.store(65, Ordering::Relaxed);
+        let err = through(&cache, ME, || {
+            offset.store(80, Ordering::Relaxed);
+            Err(NexusError::timeout("held at the Gateway"))
+        })
+        .unwrap_err();
+        assert_eq!(err.code, "timeout");
+        assert!(
+            err.message
+                .starts_with("the cached token expired while it was renewed"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -700,21 +884,16 @@ mod tests {
             "p",
             CachedToken::bearer("old", start + Duration::from_secs(3630)),
         );
-        let current = due(&cache, &offset, 3_400).unwrap();
+        offset.store(3_400, Ordering::Relaxed);
         let fresh = || {
             Ok(CachedToken::bearer(
                 "new",
                 start + Duration::from_secs(7230),
             ))
         };
-        cache
-            .resolve_once(ME, "w", "p", join(Some(current)), fresh)
-            .unwrap();
-        assert!(due(&cache, &offset, 3_401).is_none());
-        assert!(
-            due(&cache, &offset, 7_000).is_some(),
-            "the new token's own window"
-        );
+        assert_eq!(through(&cache, ME, fresh).unwrap().access_token(), "new");
+        assert!(!due(&cache, &offset, 3_401));
+        assert!(due(&cache, &offset, 7_000), "the new token's own window");
     }
 
     #[test]
@@ -723,7 +902,7 @@ mod tests {
         let (started, stored) = (Barrier::new(2), Barrier::new(2));
         thread::scope(|s| {
             let leader = s.spawn(|| {
-                cache.resolve_once(ME, "w", "p", join(None), || {
+                through(&cache, ME, || {
                     started.wait();
                     stored.wait();
                     Ok(token("older", Duration::from_secs(600)))
@@ -756,6 +935,25 @@ mod tests {
     }
 
     #[test]
+    fn memory_follows_the_live_set_when_every_use_stores_a_new_pair() {
+        let (cache, offset, start) = on_test_clock();
+        let store = |from: usize, to: usize, at: u64| {
+            for i in from..to {
+                let expires = start + Duration::from_secs(at + 60);
+                cache.set(&format!("w{i}"), "p", CachedToken::bearer("t", expires));
+            }
+        };
+        store(0, 10_000, 0);
+        offset.store(120, Ordering::Relaxed); // all 10,000 expired
+        store(10_000, 30_000, 120);
+        assert!(
+            cache.len() <= 20_000,
+            "{} entries for 20,000 live",
+            cache.len()
+        );
+    }
+
+    #[test]
     fn memory_follows_the_live_set() {
         let (cache, offset, start) = on_test_clock();
         for i in 0..100 {
@@ -769,7 +967,7 @@ mod tests {
         assert_eq!(cache.len(), 100);
         offset.store(120, Ordering::Relaxed);
         // Reads of other pairs purge the expired ones: nobody reads them again.
-        for _ in 0..USES_PER_PURGE {
+        for _ in 0..100 {
             assert!(cache.get("w95", "p").is_some());
         }
         assert_eq!(cache.len(), 10);

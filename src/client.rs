@@ -5,9 +5,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use ureq::http::Method;
+use ureq::http::{Method, Request};
 
+use crate::authorize::Authorization;
 use crate::cache::TokenCache;
 use crate::connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,
@@ -321,10 +323,9 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
+        let key = self.engine.key(workspace_id, provider)?;
         let budget = self.engine.gateway_budget();
-        self.engine.resolve(workspace_id, provider, &budget)
+        self.engine.resolve(key, &budget, &SystemTime::now)
     }
 
     /// The cached token for the pair, resolving (and caching) it on a miss.
@@ -360,29 +361,25 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Result<CachedToken, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
-        // A hit reads no other clock than the cache's.
-        if let Some(token) = self.engine.fresh_hit(cache, workspace_id, provider) {
-            return Ok(token);
-        }
-        let budget = self.engine.gateway_budget();
+        let key = self.engine.key(workspace_id, provider)?;
+        // A hit reads no other clock than the cache's: the budget comes later.
         self.engine
-            .cached_token(cache, workspace_id, provider, &budget)
+            .cached_token(cache, key, || self.engine.gateway_budget())
     }
 
     /// The pair's cached token if this client may use it and it is fresh
     /// (not yet in its refresh window): no I/O, no wait, nothing resolved.
-    /// It exists for an async face, which answers such a hit on its runtime
-    /// and sends everything else to a thread; everyone else calls
-    /// [`get_cached_token`](Self::get_cached_token).
+    /// It exists for a non-blocking caller (an async runtime's task), which
+    /// answers such a hit at once and sends everything else to a thread;
+    /// everyone else calls [`get_cached_token`](Self::get_cached_token).
     pub fn fresh_cached_token(
         &self,
         cache: &TokenCache,
         workspace_id: &str,
         provider: &str,
     ) -> Option<CachedToken> {
-        self.engine.fresh_hit(cache, workspace_id, provider)
+        let key = self.engine.key(workspace_id, provider).ok()?;
+        cache.fresh(key)
     }
 
     /// Forgets the pair's cached token, so the next use resolves a new one.
@@ -434,8 +431,70 @@ impl NexusClient {
         url: &str,
         options: FetchOptions,
     ) -> Result<FetchResponse, NexusError> {
-        self.engine
-            .fetch(cache, (workspace_id, provider), url, options)
+        let key = self.engine.key(workspace_id, provider)?;
+        self.engine.fetch(cache, key, url, options)
+    }
+
+    /// Puts the credential for (`workspace_id`, `provider`) on `request`, to
+    /// send with any HTTP client: the Rust counterpart of Go's
+    /// `RoundTripper` and TypeScript's `createFetcher`.
+    ///
+    /// The request's URI must be absolute (`https://api.github.com/user`).
+    /// It is checked against the client's
+    /// [`CredentialScope`](crate::CredentialScope) exactly as
+    /// `authenticated_fetch` checks a URL; the token comes through `cache`
+    /// (single flight, rotation); then the strategy is applied: a header
+    /// (replacing one of the same name, marked sensitive), a query
+    /// parameter, or for `hmac_payload` and `aws_sigv4` a signature over the
+    /// request's method, URI, headers and body as they are now. Change
+    /// nothing after it but what your client adds on its own.
+    ///
+    /// **Redirects are yours to keep safe.** The credential is in the
+    /// request's headers or URI, and a client that follows a redirect to
+    /// another origin may carry it there (ureq and reqwest drop
+    /// `Authorization` and `Cookie` across origins, but keep an `X-API-Key`
+    /// or a signature header). Turn redirects off for these requests
+    /// (`reqwest::redirect::Policy::none()`, ureq's `max_redirects(0)`) and
+    /// authorize a request to the new location afresh, or use
+    /// [`authenticated_fetch`](Self::authenticated_fetch), which follows
+    /// them under the crate's origin rule.
+    ///
+    /// ```
+    /// # use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+    /// # use nexus_sdk::{NexusClient, NexusClientOptions, TokenCache};
+    /// # let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url(&api.url()));
+    /// # let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+    /// # let url = format!("{}/user", api.url());
+    /// let cache = TokenCache::new();
+    /// let mut request = nexus_sdk::http::Request::get(&url).body(Vec::new()).unwrap();
+    /// let authorization = client.authorize(&cache, "ws-1", "github", &mut request)?;
+    /// assert_eq!(request.headers()["authorization"], "Bearer gho_x");
+    ///
+    /// // … send `request` with your own client, redirects off; then:
+    /// let status = 401;
+    /// if status == 401 {
+    ///     authorization.rejected(); // the next authorize resolves a fresh token
+    /// }
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid_input` for a blank id or a URI that is not absolute
+    /// http(s); `origin_not_allowed` or `provider_not_listed` as
+    /// `authenticated_fetch` says; any error of
+    /// [`get_cached_token`](Self::get_cached_token); `invalid_credentials`
+    /// when the credential cannot go on the request.
+    pub fn authorize<B: AsRef<[u8]>>(
+        &self,
+        cache: &TokenCache,
+        workspace_id: &str,
+        provider: &str,
+        request: &mut Request<B>,
+    ) -> Result<Authorization, NexusError> {
+        let key = self.engine.key(workspace_id, provider)?;
+        self.engine.authorize(cache, key, request)
     }
 
     /// A [`Fetcher`] bound to one workspace and provider, sharing `cache`.
@@ -446,11 +505,6 @@ impl NexusClient {
             workspace_id: workspace_id.to_owned(),
             provider: provider.to_owned(),
         }
-    }
-
-    /// The engine under the facade, for `authorize`.
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// A Gateway call whose answer is JSON, within the retry policy's budget.

@@ -1,23 +1,22 @@
 //! [`Engine`]: what a [`NexusClient`](crate::NexusClient) is under its
 //! facade, and the life of one authenticated request in the order it
 //! happens: scope check → token through the cache → credential → send →
-//! redirects → the 401 rule. `authenticated_fetch`, `send`, `authorize`,
-//! the middleware and `Fetcher` each call down into it; nothing here calls
-//! back up.
+//! redirects → the 401 rule. `authenticated_fetch`, `Fetcher` and
+//! `authorize` call down into it; nothing here calls back up.
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use ureq::http::Method;
 
+use crate::authorize::{Authorization, apply_to, target};
 use crate::budget::{Budget, check_timeout};
-use crate::cache::{Lookup, Owner, TokenCache, owner_of};
-use crate::error::{NexusError, require};
+use crate::cache::{Key, Owner, TokenCache, owner_of};
+use crate::error::NexusError;
 use crate::fetch::{
     FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, prepare,
     send_following_redirects,
 };
-use crate::flight::Call;
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
 use crate::redact::{LOG_TARGET, escape, for_log};
@@ -105,23 +104,39 @@ impl Engine {
         }
     }
 
-    /// The pair's token from the Gateway (`GET /v1/resolve`), no cache.
+    /// The key for a public call's pair: `invalid_input` when one is blank.
+    pub(crate) fn key<'a>(
+        &self,
+        workspace: &'a str,
+        provider: &'a str,
+    ) -> Result<Key<'a>, NexusError> {
+        Key::new(self.owner, workspace, provider)
+    }
+
+    /// The key's token from the Gateway (`GET /v1/resolve`), no cache; its
+    /// expiry set on the clock `now` reads.
     pub(crate) fn resolve(
         &self,
-        workspace_id: &str,
-        provider: &str,
+        key: Key<'_>,
         budget: &Budget,
+        now: &dyn Fn() -> SystemTime,
     ) -> Result<CachedToken, NexusError> {
-        let (ws, p) = (escape(workspace_id), escape(provider));
+        let (ws, p) = (escape(key.workspace), escape(key.provider));
         log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
-        let query = form_urlencode(&[("workspace_id", workspace_id), ("provider_name", provider)]);
-        let body = match self
-            .gateway
-            .call_json(Method::GET, RESOLVE, Some(&query), None, budget)
-        {
+        let pairs = [
+            ("workspace_id", key.workspace),
+            ("provider_name", key.provider),
+        ];
+        let body = match self.gateway.call_json(
+            Method::GET,
+            RESOLVE,
+            Some(&form_urlencode(&pairs)),
+            None,
+            budget,
+        ) {
             Ok(body) => body,
             Err(e) if e.status_code == Some(404) => {
-                return Err(self.explain_missing(e, workspace_id, provider, budget));
+                return Err(self.explain_missing(e, key, budget, now()));
             }
             Err(e) => return Err(e),
         };
@@ -132,7 +147,7 @@ impl Engine {
             let why = "its answer to GET /v1/resolve has none of a token's keys";
             return Err(NexusError::not_a_gateway(self.gateway.origin(), why, None));
         }
-        let (token, expiry) = token_from_resolve(&body, SystemTime::now())?;
+        let (token, expiry) = token_from_resolve(&body, now())?;
         match expiry {
             Expiry::Given => {}
             Expiry::Missing => log::warn!(
@@ -171,91 +186,72 @@ impl Engine {
     fn explain_missing(
         &self,
         mut error: NexusError,
-        workspace_id: &str,
-        provider: &str,
+        key: Key<'_>,
         budget: &Budget,
+        now: SystemTime,
     ) -> NexusError {
         let metadata = |budget: &Budget| self.metadata(budget);
-        match self
-            .scope
-            .listing(provider, SystemTime::now(), budget, metadata)
-        {
-            Ok(metadata) if !metadata.lists(provider) => {
+        match self.scope.listing(key.provider, now, budget, metadata) {
+            Ok(metadata) if !metadata.lists(key.provider) => {
                 let listed = metadata.listed();
-                error.message = unknown_provider(workspace_id, provider, &listed).message;
+                error.message = unknown_provider(key, &listed).message;
             }
             _ => {
-                let (ws, p) = (escape(workspace_id), escape(provider));
+                let (ws, p) = (escape(key.workspace), escape(key.provider));
                 error.message = format!("{} (workspace `{ws}`, provider `{p}`)", error.message);
             }
         }
         error
     }
 
-    /// The pair's fresh cached token (not due for renewal), if any: a hit,
-    /// answered before a call's budget is set (and, on the async face,
-    /// without leaving the runtime).
-    pub(crate) fn fresh_hit(
-        &self,
-        cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-    ) -> Option<CachedToken> {
-        match cache.lookup(Some(self.owner), workspace_id, provider) {
-            Lookup::Fresh(token) => Some(token),
-            Lookup::Renew(_) | Lookup::Miss => None,
-        }
-    }
-
-    /// The pair's cached token, resolved once for every concurrent caller
-    /// on a miss. Inside its refresh window one caller renews it, within
-    /// half the time its call has left, and gets the current token back if
-    /// the renewal fails; the others keep the current token meanwhile.
+    /// The key's token through `cache`: a fresh hit before a call's
+    /// budget is even made, else the cache's single flight and renewal,
+    /// within `budget`, every expiry on the cache's clock.
     pub(crate) fn cached_token(
         &self,
         cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
-        budget: &Budget,
+        key: Key<'_>,
+        budget: impl FnOnce() -> Budget,
     ) -> Result<CachedToken, NexusError> {
-        let (budget, current) = match cache.lookup(Some(self.owner), workspace_id, provider) {
-            Lookup::Fresh(token) => {
-                log::debug!(
-                    target: LOG_TARGET,
-                    "Using cached token for workspace={} provider={}",
-                    escape(workspace_id),
-                    escape(provider)
-                );
-                return Ok(token);
-            }
-            Lookup::Renew(token) => (budget.part(2), Some(token)),
-            Lookup::Miss => (budget.clone(), None),
-        };
-        let join = Call::within(&budget, current);
-        let resolve = || self.resolve(workspace_id, provider, &budget);
-        cache.resolve_once(self.owner, workspace_id, provider, join, resolve)
+        let clock = || cache.now();
+        cache.token(key, budget, |budget| self.resolve(key, budget, &clock))
     }
 
     /// The scope check, then the token through the cache: what a request's
     /// credential needs, for every face.
-    pub(crate) fn credential(
+    fn credential(
         &self,
         cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
+        key: Key<'_>,
         parts: Parts<'_>,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        require("workspace_id", workspace_id)?;
-        require("provider", provider)?;
-        let (pair, now) = ((workspace_id, provider), cache.now());
         let metadata = |budget: &Budget| self.metadata(budget);
         self.scope
-            .check(pair, parts.origin, now, budget, metadata)?;
+            .check(key, parts.origin, cache.now(), budget, metadata)?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(&parts)?;
         }
-        self.cached_token(cache, workspace_id, provider, budget)
+        self.cached_token(cache, key, || budget.clone())
+    }
+
+    /// `authorize`: the request's URI checked as a fetch's URL, the
+    /// credential, then the strategy applied to the request.
+    pub(crate) fn authorize<B: AsRef<[u8]>>(
+        &self,
+        cache: &TokenCache,
+        key: Key<'_>,
+        request: &mut ureq::http::Request<B>,
+    ) -> Result<Authorization, NexusError> {
+        let (uri, origin) = target(request)?;
+        let parts = Parts {
+            method: request.method(),
+            uri: &uri,
+            origin: &origin,
+            headers: request.headers(),
+        };
+        let token = self.credential(cache, key, parts, &self.request_budget(None))?;
+        apply_to(token, uri, request)
     }
 
     /// `authenticated_fetch`: the caller's URL and options checked, then
@@ -263,30 +259,29 @@ impl Engine {
     pub(crate) fn fetch(
         &self,
         cache: &TokenCache,
-        (workspace_id, provider): (&str, &str),
+        key: Key<'_>,
         url: &str,
         options: FetchOptions,
     ) -> Result<FetchResponse, NexusError> {
         let outgoing = prepare(url, options)?;
         let budget = self.request_budget(outgoing.timeout);
-        self.run(cache, workspace_id, provider, &outgoing, &budget)
+        self.run(cache, key, &outgoing, &budget)
     }
 
     /// One authenticated request: the credential, the send with its
     /// redirects, and the 401 rule (on a 401 from an origin that got the
     /// credential, the token is dropped, a fresh one resolved, and the
     /// request sent once more), all within `budget`.
-    pub(crate) fn run(
+    fn run(
         &self,
         cache: &TokenCache,
-        workspace_id: &str,
-        provider: &str,
+        key: Key<'_>,
         outgoing: &Outgoing,
         budget: &Budget,
     ) -> Result<FetchResponse, NexusError> {
-        let token = self.credential(cache, workspace_id, provider, outgoing.parts(), budget)?;
+        let token = self.credential(cache, key, outgoing.parts(), budget)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
-        let (transport, cap) = (&self.transport, self.max_upstream_body);
+        let (transport, cap, provider) = (&self.transport, self.max_upstream_body, key.provider);
         let (answer, credentialed) =
             send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;
         // Only a 401 from an origin that got the credential rejects the token.
@@ -294,8 +289,8 @@ impl Engine {
             return Ok(answer);
         }
         // Drop the rejected token, unless another thread already replaced it.
-        cache.delete_entry(self.owner, workspace_id, provider, &token);
-        let fresh = self.cached_token(cache, workspace_id, provider, budget)?;
+        cache.delete_entry(key, &token);
+        let fresh = self.cached_token(cache, key, || budget.clone())?;
         Ok(send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?.0)
     }
 }

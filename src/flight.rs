@@ -6,10 +6,12 @@
 //! - The caller holding a key's lock loads; a caller that finds it held
 //!   waits for the lock, at most its own time, and then shares what landed
 //!   meanwhile, errors included.
-//! - A caller with a value still usable (a token in its refresh window)
-//!   never waits: it takes the lock only if it is free at once.
-//! - A loader that stops without landing (its own deadline ran out, or it
-//!   panicked) just releases the lock: the next waiter with time loads.
+//! - A caller that may not wait (it holds a token still usable, in its
+//!   refresh window) takes the lock only if it is free at once, else it is
+//!   told the key is busy.
+//! - A loader that stops without landing (its own deadline ran out, it
+//!   panicked, or its result was for itself alone) just releases the lock:
+//!   the next waiter with time loads.
 //! - A call for a key from inside that key's own load fails at once rather
 //!   than wait for itself (a logger or hook that uses the SDK).
 //! - A load that started before a [`detach`](SingleFlight::detach_where)
@@ -20,7 +22,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -48,65 +50,50 @@ struct State<T> {
     landed: Option<Result<T, NexusError>>,
 }
 
-/// What a caller that found no fresh value brings to [`SingleFlight::run`].
-pub(crate) struct Call<T> {
-    /// The longest this caller waits for another caller's load.
-    pub(crate) wait: Duration,
-    /// A value still usable: a caller that finds a load under way takes it
-    /// instead of waiting.
-    pub(crate) current: Option<T>,
-    /// When this caller's own time is up: a load of its that fails past it
-    /// failed for this caller alone, and lands for nobody.
-    pub(crate) deadline: Option<Instant>,
-}
-
-impl<T> Call<T> {
-    /// What a caller with `budget` brings: it waits at most the time it has
-    /// left, and a load of its that fails past its deadline fails for it alone.
-    pub(crate) fn within(budget: &Budget, current: Option<T>) -> Call<T> {
-        let wait = budget.left().unwrap_or(Duration::MAX);
-        let deadline = budget.deadline();
-        Call {
-            wait,
-            current,
-            deadline,
-        }
-    }
+/// Who a load's result is for, as `keep` decides.
+pub(crate) enum Landing<T> {
+    /// Every caller waiting on the key shares it.
+    All(Result<T, NexusError>),
+    /// The loader alone: the next waiter with time loads for itself.
+    Loader(Result<T, NexusError>),
 }
 
 impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
-    /// Loads `key` once for every caller that asks meanwhile: `load` runs
-    /// under the key's lock, then `keep` with its value, unless the key was
-    /// detached meanwhile; what `keep` returns is what the waiters get.
+    /// Loads `key` once for every caller that asks meanwhile, within
+    /// `budget`: `load` runs under the key's lock, then `keep` with its
+    /// result (unless the key was detached meanwhile), which says whether
+    /// the waiters share it. A caller that finds the lock held waits for it
+    /// at most the time its budget has left, then shares what landed; one
+    /// with a `current` value still usable never waits, and gets it back
+    /// when the key is busy.
     pub(crate) fn run(
         &self,
         key: &K,
-        call: Call<T>,
+        budget: &Budget,
+        current: Option<T>,
         load: impl FnOnce() -> Result<T, NexusError>,
-        keep: impl FnOnce(T) -> T,
+        keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
     ) -> Result<T, NexusError> {
         let held = self.hold(key);
-        let Some(slot) = held.slot.as_deref() else {
-            unreachable!("a hold keeps its slot until it is dropped")
-        };
+        let slot = &*held.slot;
         // Read apart: a lock held while waiting below would stop the loader.
         let (seen, loader) = {
             let state = slot.state.lock();
             (state.landings, state.loader)
         };
-        let _lock = match (&call.current, loader) {
-            (_, Some(loader)) if loader == thread::current().id() => {
-                return Err(NexusError::request_failed(
-                    "a token or the provider metadata was asked for from inside its own \
-                     Gateway call (a logger or hook that uses the SDK?): it would wait for itself",
-                ));
-            }
-            (Some(current), _) => match slot.load.try_lock() {
+        if loader == Some(thread::current().id()) {
+            return Err(NexusError::request_failed(
+                "a token or the provider metadata was asked for from inside its own \
+                 Gateway call (a logger or hook that uses the SDK?): it would wait for itself",
+            ));
+        }
+        let waited = budget.left().unwrap_or(Duration::MAX);
+        let _lock = match current {
+            Some(current) => match slot.load.try_lock() {
                 Some(lock) => lock,
-                None => return Ok(current.clone()),
+                None => return Ok(current),
             },
-            (None, _) => slot.load.try_lock_for(call.wait).ok_or_else(|| {
-                let waited = call.wait;
+            None => slot.load.try_lock_for(waited).ok_or_else(|| {
                 NexusError::timeout(format!(
                     "waited {waited:?} for another caller's call to the Gateway"
                 ))
@@ -120,7 +107,8 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
             }
         }
         let result = load();
-        if result.is_err() && call.deadline.is_some_and(|d| Instant::now() >= d) {
+        if result.is_err() && budget.left().is_some_and(|left| left.is_zero()) {
+            // Failed past this caller's own deadline: for nobody else.
             return result;
         }
         self.land(slot, result, keep)
@@ -139,7 +127,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
             let (load, state) = (Mutex::new(()), Mutex::new(state));
             Arc::new(Slot { load, state })
         });
-        let slot = Some(Arc::clone(slot));
+        let slot = Arc::clone(slot);
         Held {
             flights: self,
             key,
@@ -147,26 +135,31 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         }
     }
 
-    /// Lands a load's result for the slot's waiters: `keep` runs with its
-    /// value unless the key was detached, under the slots' lock (ordered
-    /// against a detach).
+    /// Lands a load's result: `keep` runs with it unless the key was
+    /// detached, under the slots' lock (ordered against a detach), and
+    /// decides whether the waiters share it.
     fn land(
         &self,
         slot: &Slot<T>,
         result: Result<T, NexusError>,
-        keep: impl FnOnce(T) -> T,
+        keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
     ) -> Result<T, NexusError> {
         let slots = self.slots.lock();
         let mut state = slot.state.lock();
-        let result = match result {
-            Ok(value) if !state.detached => Ok(keep(value)),
-            other => other,
+        let landing = match state.detached {
+            false => keep(result),
+            true => Landing::All(result),
         };
         drop(slots);
-        state.landings += 1;
-        state.landed = Some(result.clone());
         state.loader = None;
-        result
+        match landing {
+            Landing::All(result) => {
+                state.landings += 1;
+                state.landed = Some(result.clone());
+                result
+            }
+            Landing::Loader(result) => result,
+        }
     }
 
     /// Detaches every key that matches, then runs `then` before any load
@@ -198,25 +191,24 @@ impl<K, T> Default for SingleFlight<K, T> {
 struct Held<'a, K: Eq + Hash, T> {
     flights: &'a SingleFlight<K, T>,
     key: &'a K,
-    slot: Option<Arc<Slot<T>>>,
+    slot: Arc<Slot<T>>,
 }
 
 impl<K: Eq + Hash, T> Drop for Held<'_, K, T> {
     fn drop(&mut self) {
         // A loader that panicked or gave up is no longer loading.
-        if let Some(slot) = &self.slot {
-            let mut state = slot.state.lock();
-            if state.loader == Some(thread::current().id()) {
-                state.loader = None;
-            }
+        let mut state = self.slot.state.lock();
+        if state.loader == Some(thread::current().id()) {
+            state.loader = None;
         }
-        // Let go under the map's lock, where every hold is taken.
+        drop(state);
+        // Let go under the map's lock, where every hold is taken: the map
+        // and this hold are the last two owners of the slot.
         let mut slots = self.flights.slots.lock();
-        self.slot = None;
-        if slots
+        let last = slots
             .get(self.key)
-            .is_some_and(|s| Arc::strong_count(s) == 1)
-        {
+            .is_some_and(|s| Arc::ptr_eq(s, &self.slot) && Arc::strong_count(s) == 2);
+        if last {
             slots.remove(self.key);
         }
     }
@@ -230,12 +222,24 @@ mod tests {
 
     const KEY: &str = "ws/github";
 
-    fn call(wait: Duration) -> Call<String> {
-        Call {
-            wait,
-            current: None,
-            deadline: None,
-        }
+    /// A caller's budget: it waits at most `wait`.
+    fn call(wait: Duration) -> Budget {
+        Budget::new(wait, "test")
+    }
+
+    /// Every waiter shares what landed.
+    fn all(result: Result<String, NexusError>) -> Landing<String> {
+        Landing::All(result)
+    }
+
+    /// `run` for a caller that waits.
+    fn run(
+        flights: &SingleFlight<&'static str, String>,
+        key: &'static str,
+        wait: Duration,
+        load: impl FnOnce() -> Result<String, NexusError>,
+    ) -> Result<String, NexusError> {
+        flights.run(&key, &call(wait), None, load, all)
     }
 
     /// How many callers hold `key`'s slot now, beyond the map and the loader.
@@ -264,14 +268,13 @@ mod tests {
                 }
                 answer.clone()
             };
-            let leader =
-                s.spawn(move || flights.run(&KEY, call(Duration::from_secs(30)), load, |v| v));
+            let leader = s.spawn(move || run(flights, KEY, Duration::from_secs(30), load));
             started.wait();
             let others: Vec<_> = (0..n)
                 .map(|_| {
                     s.spawn(|| {
                         let unused = || Ok("unused".to_owned());
-                        flights.run(&KEY, call(Duration::from_secs(30)), unused, |v| v)
+                        run(flights, KEY, Duration::from_secs(30), unused)
                     })
                 })
                 .collect();
@@ -318,17 +321,10 @@ mod tests {
                     );
                     Ok("slow".to_owned())
                 };
-                flights.run(&KEY, call(Duration::from_secs(30)), load, |v| v)
+                run(flights, KEY, Duration::from_secs(30), load)
             });
             started.wait();
-            let err = flights
-                .run(
-                    &KEY,
-                    call(Duration::from_millis(50)),
-                    || unreachable!(),
-                    |v| v,
-                )
-                .unwrap_err();
+            let err = run(flights, KEY, Duration::from_millis(50), || unreachable!()).unwrap_err();
             assert_eq!(err.code, "timeout");
             gave_up.send(()).unwrap();
             assert_eq!(leader.join().unwrap().unwrap(), "slow");
@@ -338,27 +334,14 @@ mod tests {
     #[test]
     fn a_call_from_inside_its_own_load_fails_at_once() {
         let flights = SingleFlight::default();
-        let outer = flights.run(
-            &KEY,
-            call(Duration::from_secs(30)),
-            || {
-                let inner = flights.run(
-                    &KEY,
-                    call(Duration::from_secs(30)),
-                    || unreachable!(),
-                    |v| v,
-                );
-                assert_eq!(inner.unwrap_err().code, "request_failed");
-                // Another key from inside a load is fine.
-                flights.run(
-                    &"other",
-                    call(Duration::from_secs(30)),
-                    || Ok("o".to_owned()),
-                    |v| v,
-                )
-            },
-            |v| v,
-        );
+        let outer = run(&flights, KEY, Duration::from_secs(30), || {
+            let inner = run(&flights, KEY, Duration::from_secs(30), || unreachable!());
+            assert_eq!(inner.unwrap_err().code, "request_failed");
+            // Another key from inside a load is fine.
+            run(&flights, "other", Duration::from_secs(30), || {
+                Ok("o".to_owned())
+            })
+        });
         assert_eq!(outer.unwrap(), "o");
     }
 
@@ -378,18 +361,15 @@ mod tests {
                     }
                     stop()
                 };
-                let past = Call {
-                    deadline: Some(Instant::now()),
-                    ..call(Duration::from_secs(30))
-                };
-                flights.run(&KEY, past, load, |v| v)
+                // Its own time is up by the time its load fails.
+                run(&flights, KEY, Duration::ZERO, load)
             });
             started.wait();
             let load = || {
                 loads.fetch_add(1, Ordering::SeqCst);
                 Ok("fresh".to_owned())
             };
-            let waiter = flights.run(&KEY, call(Duration::from_secs(30)), load, |v| v);
+            let waiter = run(&flights, KEY, Duration::from_secs(30), load);
             assert!(leader.join().map_or(true, |r| r.is_err()));
             assert_eq!(waiter.unwrap(), "fresh", "the waiter loaded for itself");
         });
@@ -411,19 +391,20 @@ mod tests {
     fn a_detached_load_answers_its_callers_but_is_not_kept() {
         let flights = SingleFlight::default();
         let kept = AtomicUsize::new(0);
-        let keep = |v: String| {
+        let keep = |v| {
             kept.fetch_add(1, Ordering::SeqCst);
-            v
+            Landing::All(v)
         };
         let load = || {
             flights.detach_where(|k| *k == KEY, || ());
             Ok("old".to_owned())
         };
-        let got = flights.run(&KEY, call(Duration::from_secs(30)), load, keep);
+        let budget = call(Duration::from_secs(30));
+        let got = flights.run(&KEY, &budget, None, load, keep);
         assert_eq!(got.unwrap(), "old");
         assert_eq!(kept.load(Ordering::SeqCst), 0);
         let fresh = || Ok("new".to_owned());
-        let got = flights.run(&KEY, call(Duration::from_secs(30)), fresh, keep);
+        let got = flights.run(&KEY, &budget, None, fresh, keep);
         assert_eq!(got.unwrap(), "new");
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
@@ -441,15 +422,17 @@ mod tests {
                     released.recv().unwrap();
                     Ok("renewed".to_owned())
                 };
-                flights.run(&KEY, call(Duration::from_secs(30)), load, |v| v)
+                run(flights, KEY, Duration::from_secs(30), load)
             });
             started.wait();
-            let join = Call {
-                current: Some("current".to_owned()),
-                ..call(Duration::from_secs(30))
-            };
-            let got = flights.run(&KEY, join, || unreachable!(), |v| v);
-            assert_eq!(got.unwrap(), "current");
+            let budget = call(Duration::from_secs(30));
+            let current = Some("current".to_owned());
+            let got = flights.run(&KEY, &budget, current, || unreachable!(), all);
+            assert_eq!(
+                got.unwrap(),
+                "current",
+                "busy: the caller keeps what it has"
+            );
             release.send(()).unwrap();
             assert_eq!(leader.join().unwrap().unwrap(), "renewed");
         });

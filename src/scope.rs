@@ -11,8 +11,9 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use crate::budget::Budget;
+use crate::cache::Key;
 use crate::error::NexusError;
-use crate::flight::{Call, SingleFlight};
+use crate::flight::{Landing, SingleFlight};
 use crate::redact::{LOG_TARGET, escape, url_for_debug};
 use crate::url::Origin;
 
@@ -225,13 +226,13 @@ impl ScopeGuard {
     /// a model, which a prompt injection could have relay it.
     pub(crate) fn check(
         &self,
-        (workspace_id, provider): (&str, &str),
+        key: Key<'_>,
         origin: &Origin,
         now: SystemTime,
         budget: &Budget,
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
-        let allowed = |o: &Vec<Origin>| o.contains(origin);
+        let (provider, allowed) = (key.provider, |o: &Vec<Origin>| o.contains(origin));
         if self.anywhere || self.allowed.get(provider).is_some_and(allowed) {
             return Ok(());
         }
@@ -259,7 +260,7 @@ impl ScopeGuard {
             Some(None) => refused(format!(
                 "`{p}` has no api_base_url at the Gateway: its credential goes to no origin"
             )),
-            None => Err(unknown_provider(workspace_id, provider, &metadata.listed())),
+            None => Err(unknown_provider(key, &metadata.listed())),
         }
     }
 
@@ -296,14 +297,13 @@ impl ScopeGuard {
                 retry_at,
             }))
         };
-        let keep = |metadata: Arc<Metadata>| {
-            *self.metadata.write() = Some(Arc::clone(&metadata));
-            metadata
+        let keep = |result: Result<Arc<Metadata>, NexusError>| {
+            if let Ok(metadata) = &result {
+                *self.metadata.write() = Some(Arc::clone(metadata));
+            }
+            Landing::All(result)
         };
-        let error = match self
-            .flight
-            .run(&(), Call::within(&budget, None), load, keep)
-        {
+        let error = match self.flight.run(&(), &budget, None, load, keep) {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
@@ -363,11 +363,8 @@ impl Metadata {
 /// the providers it does name, and a hint when the arguments look swapped
 /// (the workspace id is a provider's name). No advice about the scope: a
 /// wrong name is not fixed by allowing an origin.
-pub(crate) fn unknown_provider(
-    workspace_id: &str,
-    provider: &str,
-    listed: &[String],
-) -> NexusError {
+pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
+    let (workspace_id, provider) = (key.workspace, key.provider);
     let names = match listed.len() {
         0 => "it lists none".to_owned(),
         _ => format!("it lists {}", escape(&listed.join(", "))),
@@ -422,6 +419,10 @@ mod tests {
         Budget::new(Duration::from_secs(30), "test")
     }
 
+    fn pair(provider: &'static str) -> Key<'static> {
+        Key::new(7, "ws", provider).unwrap()
+    }
+
     fn origin(s: &str) -> Origin {
         Origin::parse(s).unwrap()
     }
@@ -454,7 +455,7 @@ mod tests {
         assert!(
             guard
                 .check(
-                    ("ws", "github"),
+                    pair("github"),
                     &origin("https://evil.example"),
                     now,
                     &join(),
@@ -491,7 +492,7 @@ mod tests {
         assert!(
             guard
                 .check(
-                    ("ws", "github"),
+                    pair("github"),
                     &origin("https://API.github.com:443"),
                     now,
                     &join(),
@@ -501,7 +502,7 @@ mod tests {
         );
         let err = guard
             .check(
-                ("ws", "github"),
+                pair("github"),
                 &origin("https://evil.example"),
                 now,
                 &join(),
@@ -531,13 +532,13 @@ mod tests {
             let api = origin("https://api.github.com");
             assert!(
                 guard
-                    .check(("ws", "github"), &api, now, &join(), fetch)
+                    .check(pair("github"), &api, now, &join(), fetch)
                     .is_ok()
             );
         }
         assert_eq!(fetches.into_inner(), 1);
         let refused = guard.check(
-            ("ws", "github"),
+            pair("github"),
             &origin("https://evil.example"),
             now,
             &join(),
@@ -545,7 +546,7 @@ mod tests {
         );
         assert_eq!(refused.unwrap_err().code, "origin_not_allowed");
         let no_base = guard.check(
-            ("ws", "google"),
+            pair("google"),
             &origin("https://www.googleapis.com"),
             now,
             &join(),
@@ -566,7 +567,7 @@ mod tests {
         let (fetches, t0) = (std::cell::Cell::new(0), SystemTime::now());
         let gitlab = origin("https://gitlab.com");
         let check = |at: SystemTime, listed: bool| {
-            guard.check(("ws", "gitlab"), &gitlab, at, &join(), |_| {
+            guard.check(pair("gitlab"), &gitlab, at, &join(), |_| {
                 fetches.set(fetches.get() + 1);
                 Ok(if listed {
                     json!({"oauth2": {"gitlab": {"api_base_url": "https://gitlab.com/api/v4"}}})
@@ -601,7 +602,7 @@ mod tests {
             origin("https://ghe.example"),
         );
         let check = |at: SystemTime, api: &Origin| {
-            guard.check(("ws", "github"), api, at, &join(), |_| {
+            guard.check(pair("github"), api, at, &join(), |_| {
                 fetches.set(fetches.get() + 1);
                 // The Gateway has moved the provider's API by the second read.
                 Ok(if fetches.get() == 1 {
@@ -627,14 +628,14 @@ mod tests {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let (api, now) = (origin("https://api.github.com"), SystemTime::now());
         let err = guard
-            .check(("ws", "github"), &api, now, &join(), |_| {
+            .check(pair("github"), &api, now, &join(), |_| {
                 Err(NexusError::request_failed("down"))
             })
             .unwrap_err();
         assert_eq!(err.code, "request_failed");
         assert!(
             guard
-                .check(("ws", "github"), &api, now, &join(), |_| Ok(metadata()))
+                .check(pair("github"), &api, now, &join(), |_| Ok(metadata()))
                 .is_ok()
         );
     }

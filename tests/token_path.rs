@@ -711,9 +711,9 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
 }
 
 /// A token of 59 to 60 s (the fake writes whole seconds) with no buffer,
-/// and a cache whose clock the test moves: the refresh window is the last
-/// 10 s, so 50 s on the clock is inside it, with the token still valid for
-/// 9 s or more of real time.
+/// and a Gateway and a cache on a clock the test moves: the refresh window
+/// is the last 10 s, so 50 s on the clock is inside it, and a renewal
+/// there brings a token that expires later.
 fn rotation_setup() -> (FakeGateway, NexusClient, Arc<TokenCache>, TestClock) {
     let gateway = FakeGateway::start();
     gateway.add_provider(
@@ -725,6 +725,7 @@ fn rotation_setup() -> (FakeGateway, NexusClient, Arc<TokenCache>, TestClock) {
     );
     let client = client(&gateway);
     let clock = TestClock::new();
+    gateway.use_clock(&clock);
     let cache = Arc::new(clock.token_cache(Duration::ZERO));
     let first = client.get_cached_token(&cache, "ws", "p").unwrap();
     assert_eq!(first.access_token(), "tok-1");

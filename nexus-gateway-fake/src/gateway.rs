@@ -343,6 +343,14 @@ impl FakeGateway {
         self.state.lock().report_status = yes;
     }
 
+    /// Counts every token's expiry (`expires_in`) on `clock` instead of the
+    /// system clock: the Gateway and a cache built from the same
+    /// [`TestClock`](crate::TestClock) then see time pass together, so a
+    /// renewal after `clock.advance(…)` brings a token that expires later.
+    pub fn use_clock(&self, clock: &crate::TestClock) {
+        self.state.lock().clock = Some(clock.clone());
+    }
+
     /// Registers (or replaces) what `/v1/resolve` answers for the pair.
     pub fn add_provider(&self, workspace_id: &str, provider_name: &str, provider: FakeProvider) {
         self.state.lock().providers.insert(

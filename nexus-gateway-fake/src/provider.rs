@@ -281,7 +281,9 @@ impl FakeProvider {
         self
     }
 
-    pub(crate) fn answer(&self, serial: usize) -> Value {
+    /// The resolve answer for the `serial`-th token served, its expiry
+    /// counted from `now`.
+    pub(crate) fn answer(&self, serial: usize, now: SystemTime) -> Value {
         if let Some(raw) = &self.raw {
             return raw.clone();
         }
@@ -291,9 +293,7 @@ impl FakeProvider {
                 token.push_str(&format!("-{serial}"));
             }
         }
-        let expiry = self
-            .expires_in
-            .map(|lifetime| rfc3339(SystemTime::now() + lifetime));
+        let expiry = self.expires_in.map(|lifetime| rfc3339(now + lifetime));
         if let Some(at) = &expiry {
             credentials.insert("expires_at".into(), at.clone().into());
             credentials.insert("expired".into(), false.into());

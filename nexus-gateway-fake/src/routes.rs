@@ -6,12 +6,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::broker::{Broker, BrokerAnswer, RateLimit, broker_down, reserialise, through_gateway};
+use crate::clock::TestClock;
 use crate::control;
 use crate::fault::{Fault, fault_reply};
 use crate::hold::{Hold, Holds};
@@ -59,6 +60,8 @@ pub(crate) struct State {
     pub(crate) log: VecDeque<RecordedRequest>,
     /// Holds taken through the control API, until `/_fake/release`.
     pub(crate) control_holds: Vec<Hold>,
+    /// The clock expiries are counted on: a test's, else the system's.
+    pub(crate) clock: Option<TestClock>,
 }
 
 /// The most requests the log keeps.
@@ -90,6 +93,7 @@ impl Default for State {
             holds: Arc::default(),
             log: VecDeque::new(),
             control_holds: Vec::new(),
+            clock: None,
         }
     }
 }
@@ -347,7 +351,11 @@ fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
     let answer = {
         let serial = state.served.entry(key.clone()).or_default();
         *serial += 1;
-        fake.answer(*serial)
+        let now = state
+            .clock
+            .as_ref()
+            .map_or_else(SystemTime::now, TestClock::now);
+        fake.answer(*serial, now)
     };
     match reserialise(answer) {
         Ok(answer) => json_reply(200, &answer),
