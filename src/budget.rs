@@ -6,6 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::error::NexusError;
 
+/// The settings a `timeout` error names, by what they bound: one request,
+/// a Gateway call with its retries, one authenticated fetch.
+pub(crate) const CLIENT_TIMEOUT: &str = "NexusClientOptions::timeout";
+pub(crate) const CALL_TIMEOUT: &str = "NexusClientOptions::timeout and retry_policy";
+pub(crate) const FETCH_TIMEOUT: &str = "FetchOptions::timeout";
+
 /// Refuses a zero timeout, or one too long to add to an `Instant` (`times`
 /// over, for a call that may spend it several times), naming the setting.
 pub(crate) fn check_timeout(
@@ -54,19 +60,24 @@ impl Budget {
         }
     }
 
+    /// The deadline, if the call has one.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
     /// The time left, if the call has a deadline.
     pub(crate) fn left(&self) -> Option<Duration> {
         let deadline = self.deadline?;
         Some(deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// The deadline of one step that may take `step` at most: the sooner of
-    /// the two.
-    pub(crate) fn deadline_within(&self, step: Duration) -> Option<Instant> {
-        let own = Instant::now().checked_add(step);
-        match (own, self.deadline) {
-            (Some(own), Some(deadline)) => Some(own.min(deadline)),
-            (own, deadline) => own.or(deadline),
+    /// The deadline of one request that may take `step` (the client's
+    /// `timeout`) at most, and the limit that sets it: the call's, when it
+    /// ends sooner, else the request's own.
+    pub(crate) fn within(&self, step: Duration) -> (Option<Instant>, (Duration, &'static str)) {
+        match (self.left(), Instant::now().checked_add(step)) {
+            (Some(left), _) if left < step => (self.deadline, (self.timeout, self.setting)),
+            (_, own) => (own.or(self.deadline), (step, CLIENT_TIMEOUT)),
         }
     }
 
@@ -88,11 +99,6 @@ impl Budget {
         Ok(())
     }
 
-    /// The call's limit and the setting that set it.
-    pub(crate) fn limit(&self) -> (Duration, &'static str) {
-        (self.timeout, self.setting)
-    }
-
     /// The `timeout` error of this call: the limit and the setting that set it.
     fn timed_out(&self) -> NexusError {
         NexusError::timeout(format!(
@@ -112,8 +118,15 @@ mod tests {
         let err = budget.sleep(Duration::from_secs(3600)).unwrap_err();
         assert_eq!(err.code, "timeout");
         assert!(err.message.contains("FetchOptions::timeout"), "{err}");
-        let step = budget.deadline_within(Duration::from_secs(3600)).unwrap();
-        assert!(step <= Instant::now() + Duration::from_millis(50));
+        let (step, limit) = budget.within(Duration::from_secs(3600));
+        assert!(step.unwrap() <= Instant::now() + Duration::from_millis(50));
+        assert_eq!(limit, (Duration::from_millis(50), "FetchOptions::timeout"));
+        let (_, limit) = Budget::new(Duration::from_secs(60), "x").within(Duration::from_secs(1));
+        assert_eq!(
+            limit,
+            (Duration::from_secs(1), CLIENT_TIMEOUT),
+            "the request's own"
+        );
     }
 
     #[test]
@@ -122,6 +135,9 @@ mod tests {
         let half = budget.part(2);
         assert!(half.left().unwrap() <= Duration::from_secs(30));
         assert!(half.deadline < budget.deadline);
-        assert_eq!(half.limit(), budget.limit());
+        assert_eq!(
+            (half.timeout, half.setting),
+            (budget.timeout, budget.setting)
+        );
     }
 }

@@ -24,7 +24,11 @@ use crate::token::CachedToken;
 use crate::url::{encode_path_segment, form_urlencode};
 use crate::wait::WaitOptions;
 
-/// A blocking client of the Nexus Gateway (Python `NexusClient`).
+/// A blocking client of the Nexus Gateway (Python `NexusClient`): call it
+/// from a thread, never from an async task. On a tokio worker a call blocks
+/// the thread and every task queued on it; there, use the
+/// `nexus-gateway-sdk-tokio` package (its `AsyncNexusClient` runs each call
+/// off the runtime) or `tokio::task::spawn_blocking`.
 ///
 /// Cheap to clone: clones share one connection pool. `Send + Sync`, so a
 /// thread-per-request server can hand a clone to every worker. `Debug`

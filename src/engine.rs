@@ -10,7 +10,7 @@ use serde_json::Value;
 use ureq::http::Method;
 
 use crate::authorize::{Authorization, apply_to, target};
-use crate::budget::{Budget, check_timeout};
+use crate::budget::{Budget, CALL_TIMEOUT, CLIENT_TIMEOUT, FETCH_TIMEOUT, check_timeout};
 use crate::cache::{Key, Owner, TokenCache, owner_of};
 use crate::error::NexusError;
 use crate::fetch::{
@@ -45,16 +45,13 @@ pub(crate) struct Engine {
 const RESOLVE: &str = "/v1/resolve";
 const METADATA: &str = "/v1/providers/metadata";
 
-/// The setting a client-wide budget comes from, for its `timeout` error.
-const CLIENT_TIMEOUT: &str = "NexusClientOptions::timeout";
-
 impl Engine {
     /// The engine for `options`, checked.
     pub(crate) fn new(options: &NexusClientOptions) -> Result<Engine, NexusError> {
         let timeout = options.timeout;
         check_timeout(timeout, 4, CLIENT_TIMEOUT)?;
         let retry = options.retry_policy.normalized();
-        let transport = Transport::new(timeout);
+        let transport = Transport::new(timeout)?;
         let gateway = Gateway::new(
             &options.gateway_url,
             &options.api_key,
@@ -89,17 +86,14 @@ impl Engine {
     /// The budget of a Gateway call made on its own: every attempt, retry
     /// and wait of the retry policy.
     pub(crate) fn gateway_budget(&self) -> Budget {
-        Budget::new(
-            self.call_budget,
-            "NexusClientOptions::timeout and retry_policy",
-        )
+        Budget::new(self.call_budget, CALL_TIMEOUT)
     }
 
     /// The budget of one authenticated request, its resolve and its 401
     /// retry included: `timeout` (`FetchOptions::timeout`), else the client's.
     pub(crate) fn request_budget(&self, timeout: Option<Duration>) -> Budget {
         match timeout {
-            Some(timeout) => Budget::new(timeout, "FetchOptions::timeout"),
+            Some(timeout) => Budget::new(timeout, FETCH_TIMEOUT),
             None => Budget::new(self.transport.timeout(), CLIENT_TIMEOUT),
         }
     }

@@ -11,10 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::code;
-use crate::redact::{escape, redact};
-
-/// The longest error-body text kept as a message, in bytes.
-const MAX_MESSAGE_BYTES: usize = 512;
+use crate::redact::{escape, quoted, redact};
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
 /// (Python `NexusError`).
@@ -25,11 +22,16 @@ const MAX_MESSAGE_BYTES: usize = 512;
 /// [`code::TIMEOUT`], …). [`kind`](Self::kind) folds status and code into an
 /// enum for `match`.
 ///
-/// `Display` is `code: message`; the underlying cause, when there is one, is
+/// `Display` is `code: message`, always one line: control characters are
+/// escaped, and a server's text in it (an error body's code, message or
+/// detail) is cut at 512 bytes. The underlying cause, when there is one, is
 /// reachable through [`source()`](std::error::Error::source) and is not
 /// repeated in the message. Messages never hold a token, an api key, a
 /// credential value or URL userinfo: text copied from an answer has the
 /// client's api key and the call's credential replaced by `<redacted>`.
+/// `Debug` (what `main` returning the error prints) adds the causes, and
+/// for a credential-scope refusal a hint for the developer: how to allow
+/// the origin, which a model reading `Display` is never told.
 ///
 /// `NexusError` is `Clone` (its source is shared behind an `Arc`) because the
 /// token cache's single flight hands one resolve's result, error included, to
@@ -55,8 +57,20 @@ pub struct NexusError {
     /// The HTTP status the Gateway answered with, when there was an answer.
     pub status_code: Option<u16>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
-    /// The proxy a transport failure happened through, and its variable.
-    via: Option<String>,
+    /// What it knows beyond its message, boxed: most errors know nothing more.
+    more: Option<Box<More>>,
+}
+
+/// What an error knows beyond its message.
+#[derive(Clone, Default)]
+struct More {
+    /// The proxy a transport failure happened through (named with the
+    /// variable it came from), and that proxy's host.
+    via: Option<(String, String)>,
+    /// The failure was a host name that does not resolve.
+    dns: bool,
+    /// For the developer, shown by `Debug` only.
+    hint: Option<String>,
 }
 
 /// What went wrong, in a form to `match` on.
@@ -102,7 +116,7 @@ impl NexusError {
             message: message.into(),
             status_code: None,
             source: None,
-            via: None,
+            more: None,
         }
     }
 
@@ -138,6 +152,16 @@ impl NexusError {
 
     fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.source = Some(Arc::new(source));
+        self
+    }
+
+    fn more(&mut self) -> &mut More {
+        self.more.get_or_insert_with(Box::default)
+    }
+
+    /// This error, with `hint` for the developer in its `Debug` only.
+    pub(crate) fn hinted(mut self, hint: String) -> Self {
+        self.more().hint = Some(hint);
         self
     }
 
@@ -193,17 +217,11 @@ impl NexusError {
         }
     }
 
-    /// `invalid_input` for a blank argument.
-    pub(crate) fn blank(name: &str) -> Self {
-        NexusError::invalid_input(format!("{name} must not be blank"))
-    }
-
     /// The error for a non-2xx Gateway answer, following the body rules of
-    /// the wire contract (see [`parse_error_body`]), with every one of
-    /// `secrets` in the copied text replaced by `<redacted>`.
+    /// the wire contract (see [`parse_error_body`]).
     pub(crate) fn from_gateway(status: u16, body: &[u8], secrets: &[&str]) -> Self {
         let (code, message) = parse_error_body(status, body, secrets);
-        NexusError::new(redact(&code, secrets), redact(&message, secrets)).with_status(status)
+        NexusError::new(code, message).with_status(status)
     }
 
     /// A Gateway error whose cause may lie in the client's set-up or in the
@@ -276,40 +294,70 @@ impl NexusError {
         }
     }
 
-    /// This transport error of a request to `server` at `origin` (whose
-    /// host is `host`), said so
-    /// that a user can act on it: which server, where, and what to check (a
-    /// timeout names the `limit` that ran out and the setting that sets it).
-    pub(crate) fn reaching(
-        self,
-        server: Server<'_>,
-        (origin, host): (&impl fmt::Display, &str),
-        limit: (Duration, &str),
-    ) -> Self {
-        let who = match server {
-            Server::Gateway => format!("the Nexus Gateway at {origin}"),
-            Server::Provider(p) => format!("the API of provider `{}` at {origin}", escape(p)),
+    /// This transport error of a request to `peer`, said so that a user
+    /// can act on it: which server, where, and what to check (a timeout
+    /// names the `limit` that ran out and the setting that sets it).
+    pub(crate) fn reaching(self, peer: &Peer<'_>, limit: (Duration, &str)) -> Self {
+        let who = peer.who();
+        let more = self.more.as_deref().cloned().unwrap_or_default();
+        let hint = match peer.provider {
+            None => "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
+            Some(_) => "",
         };
-        let hint = match server {
-            Server::Gateway => "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
-            Server::Provider(_) => "",
-        };
-        let cause = match self.message.as_str() {
-            DNS_FAILED => format!("its host `{}` does not resolve (DNS)", escape(host)),
-            cause => cause.to_owned(),
-        };
-        let message = match (self.code.as_str(), &self.via) {
-            (code::TIMEOUT | code::REQUEST_FAILED, Some(via)) => {
+        let dns = |host: &str| format!("its host `{}` does not resolve (DNS)", escape(host));
+        let message = match (self.code.as_str(), &more.via) {
+            (code::TIMEOUT | code::REQUEST_FAILED, Some((via, proxy))) => {
+                let cause = if more.dns {
+                    dns(proxy)
+                } else {
+                    self.message.clone()
+                };
                 format!("{via} failed on the way to {who}: {cause}")
             }
             (code::TIMEOUT, None) => format!(
                 "{who} did not answer within {:?}, the limit {} sets",
                 limit.0, limit.1
             ),
-            (code::REQUEST_FAILED, None) => format!("could not reach {who}: {cause}{hint}"),
+            (code::REQUEST_FAILED, None) if more.dns => {
+                format!("could not reach {who}: {}{hint}", dns(peer.host))
+            }
+            (code::REQUEST_FAILED, None) => {
+                format!("could not reach {who}: {}{hint}", self.message)
+            }
             _ => return self,
         };
         NexusError { message, ..self }
+    }
+
+    /// The error of a body read from `peer` that failed: it names the
+    /// server, and for a timeout the `limit` and the setting that sets it.
+    pub(crate) fn cut_short(io: io::Error, peer: &Peer<'_>, limit: (Duration, &str)) -> Self {
+        let error = NexusError::read(io);
+        let who = peer.who();
+        let message = match error.code.as_str() {
+            code::TIMEOUT => format!(
+                "{who} did not finish its answer within {:?}, the limit {} sets",
+                limit.0, limit.1
+            ),
+            _ => format!("{who} broke off its answer: {}", error.message),
+        };
+        NexusError { message, ..error }
+    }
+
+    /// An answer from `peer` over the `cap` its body is read with: the
+    /// Gateway's is `invalid_response`, a provider's `request_failed`
+    /// naming the option that sets it.
+    pub(crate) fn too_large(peer: &Peer<'_>, cap: usize) -> Self {
+        let who = peer.who();
+        match peer.provider {
+            None => NexusError::invalid_response(format!(
+                "the answer of {who} is larger than the {cap}-byte cap of a Gateway answer"
+            )),
+            Some(_) => NexusError::request_failed(format!(
+                "the answer of {who} is larger than the {cap}-byte cap \
+                 (NexusClientOptions::max_upstream_body)"
+            )),
+        }
     }
 
     /// The error for a failed body read: ureq wraps its own errors (a timeout
@@ -337,7 +385,9 @@ impl NexusError {
                 .to_string()
                 .starts_with("failed to lookup address information") =>
             {
-                NexusError::request_failed(DNS_FAILED).with_source(io)
+                let mut error = NexusError::request_failed("the host does not resolve (DNS)");
+                error.more().dns = true;
+                error.with_source(io)
             }
             _ => match io.get_ref().and_then(|inner| tls_cause(&inner.to_string())) {
                 Some(cause) => NexusError::request_failed(cause).with_source(io),
@@ -346,22 +396,27 @@ impl NexusError {
         }
     }
 
-    /// This transport failure happened through `proxy`, named by `variable`.
-    pub(crate) fn through(self, proxy: String, variable: &str) -> Self {
-        let via = Some(format!("the proxy {proxy} (from {variable})"));
-        NexusError { via, ..self }
+    /// This transport failure happened through `proxy` (at `host`), named
+    /// by `variable`.
+    pub(crate) fn through(mut self, proxy: String, host: &str, variable: &str) -> Self {
+        self.more().via = Some((
+            format!("the proxy {proxy} (from {variable})"),
+            host.to_owned(),
+        ));
+        self
     }
 }
 
 impl fmt::Display for NexusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", escape(&self.code), escape(&self.message))
     }
 }
 
-/// The message and its causes, one per line, as `main` returning a
-/// `Result<(), NexusError>` prints it (a `build.rs` failure reads as a
-/// sentence, not a struct); `{:#?}` shows the fields.
+/// The message, its causes one per line, and a hint for the developer when
+/// there is one, as `main` returning a `Result<(), NexusError>` prints it (a
+/// `build.rs` failure reads as a sentence, not a struct); `{:#?}` shows the
+/// fields.
 impl fmt::Debug for NexusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if f.alternate() {
@@ -379,7 +434,10 @@ impl fmt::Debug for NexusError {
             write!(f, "\n  caused by: {error}")?;
             cause = error.source();
         }
-        Ok(())
+        match self.more.as_ref().and_then(|more| more.hint.as_ref()) {
+            Some(hint) => write!(f, "\n  hint: {hint}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -394,12 +452,12 @@ impl StdError for NexusError {
 /// The `(code, message)` of a non-2xx Gateway answer.
 ///
 /// code = `error`, else `code`, else `http_<status>`; message = `message`,
-/// else `detail`, else the body text (cut to 512 bytes), else the status
-/// reason. Accepts every body the Gateway sends: either JSON shape, JSON
-/// that is not an object, plain text and no body at all.
-///
-/// `secrets` are replaced in a body text before it is cut: a cut made first
-/// could leave a secret's first bytes behind.
+/// else `detail`, else the body text, else the status reason. Accepts every
+/// body the Gateway sends: either JSON shape, JSON that is not an object,
+/// plain text and no body at all. Both are quoted as a server's text is:
+/// `secrets` replaced by `<redacted>`, then control characters escaped and
+/// cut to 512 bytes (a cut made first could leave a secret's first bytes
+/// behind).
 pub(crate) fn parse_error_body(status: u16, body: &[u8], secrets: &[&str]) -> (String, String) {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let field = |name: &str| -> Option<String> {
@@ -411,24 +469,17 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8], secrets: &[&str]) -> (S
         .unwrap_or_else(|| format!("http_{status}"));
     let message = field("message")
         .or_else(|| field("detail"))
-        .or_else(|| body_text(body, secrets))
+        .or_else(|| body_text(body))
         .unwrap_or_else(|| status_reason(status));
-    (code, message)
+    let said = |text: &str| quoted(&redact(text, secrets));
+    (said(&code), said(&message))
 }
 
-/// The body as trimmed text with `secrets` redacted, then cut to
-/// [`MAX_MESSAGE_BYTES`] on a character boundary; `None` when it is blank.
-fn body_text(body: &[u8], secrets: &[&str]) -> Option<String> {
-    let whole = String::from_utf8_lossy(body);
-    let redacted = redact(&whole, secrets);
-    let head = &redacted.as_bytes()[..redacted.len().min(MAX_MESSAGE_BYTES)];
-    let text = String::from_utf8_lossy(head);
-    // Invalid bytes grow into 3-byte U+FFFD: cut again, on a char boundary.
-    let mut end = text.len().min(MAX_MESSAGE_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let text = text[..end].trim_end_matches('\u{FFFD}').trim();
+/// The body as trimmed text, without the U+FFFD of invalid bytes at its
+/// end; `None` when nothing readable is left.
+fn body_text(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim().trim_end_matches('\u{FFFD}').trim_end();
     (!text.is_empty()).then(|| text.to_owned())
 }
 
@@ -439,9 +490,6 @@ fn status_reason(status: u16) -> String {
         .and_then(|s| s.canonical_reason())
         .map_or_else(|| format!("HTTP {status}"), str::to_owned)
 }
-
-/// A transport error's cause, marked so that `reaching` names the host.
-const DNS_FAILED: &str = "the host does not resolve (DNS)";
 
 /// What a TLS failure's text says, in words a developer acts on: an
 /// untrusted certificate points at the operating system's trust store.
@@ -459,19 +507,31 @@ fn tls_cause(text: &str) -> Option<String> {
         .then(|| format!("TLS failed ({text})"))
 }
 
-/// Which server a request went to: named in its transport errors.
-#[derive(Clone, Copy)]
-pub(crate) enum Server<'a> {
-    /// The Nexus Gateway.
-    Gateway,
-    /// The API of this provider.
-    Provider(&'a str),
+/// A server a request went to, as its errors name it.
+pub(crate) struct Peer<'a> {
+    /// The provider whose API it is; `None` for the Nexus Gateway.
+    pub(crate) provider: Option<&'a str>,
+    /// Its origin, and its host (which a DNS failure names).
+    pub(crate) origin: &'a dyn fmt::Display,
+    pub(crate) host: &'a str,
+}
+
+impl Peer<'_> {
+    /// "the Nexus Gateway at …", "the API of provider `github` at …".
+    fn who(&self) -> String {
+        match self.provider {
+            None => format!("the Nexus Gateway at {}", self.origin),
+            Some(p) => format!("the API of provider `{}` at {}", escape(p), self.origin),
+        }
+    }
 }
 
 /// `invalid_input` when `value` is empty or only white space.
 pub(crate) fn require(name: &str, value: &str) -> Result<(), NexusError> {
     if value.trim().is_empty() {
-        return Err(NexusError::blank(name));
+        return Err(NexusError::invalid_input(format!(
+            "{name} must not be blank"
+        )));
     }
     Ok(())
 }
@@ -492,7 +552,7 @@ mod tests {
                 err.message
             );
             assert!(
-                err.message.len() <= MAX_MESSAGE_BYTES,
+                err.message.len() <= crate::redact::MAX_QUOTED,
                 "{}",
                 err.message.len()
             );

@@ -3,17 +3,20 @@
 //! credential kept on its origin.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, PROXY_AUTHORIZATION};
+use ureq::http::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST,
+    PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+};
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
-use crate::budget::{Budget, check_timeout};
+use crate::budget::{Budget, FETCH_TIMEOUT, check_timeout};
 use crate::error::NexusError;
 use crate::redact::{WITHHELD, echoes};
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
 use crate::token::CachedToken;
-use crate::transport::{ReadError, Transport, read_capped};
+use crate::transport::{Transport, read_capped};
 use crate::url::{Origin, http_target, with_query_pairs, with_query_param};
 
 /// Response headers: case-insensitive names, repeated headers kept (the
@@ -45,6 +48,15 @@ pub type FetchResponse = (u16, Headers, Vec<u8>);
 /// The `Content-Type` of a body sent without one, as Python's urllib and
 /// curl `-d` send it.
 const DEFAULT_BODY_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// The header that names what [`FetchOptions::withhold_credential_echo`]
+/// withheld of an answer: echoing headers, and `body`.
+const WITHHELD_HEADER: &str = "x-nexus-withheld";
+
+/// What replaces a body that could not be checked for an echo within the
+/// call's time.
+const UNCHECKED: &str =
+    "<withheld: the text could not be checked for a credential within the call's time limit>";
 
 /// The method, headers and body of an upstream request.
 ///
@@ -220,7 +232,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         ));
     }
     if let Some(timeout) = options.timeout {
-        check_timeout(timeout, 1, "FetchOptions::timeout")?;
+        check_timeout(timeout, 1, FETCH_TIMEOUT)?;
     }
     let (uri, origin) = http_target(url, "url")?;
     let uri = with_query_pairs(uri, &options.query)?;
@@ -332,12 +344,13 @@ pub(crate) fn send_following_redirects(
     provider: &str,
     budget: &Budget,
 ) -> Result<(FetchResponse, bool), NexusError> {
-    let hop = Hop::new(first.method.clone(), first.uri.clone(), first.body.clone());
-    let (home, secrets) = (&first.origin, token.secrets());
+    let target = (first.uri.clone(), first.origin.clone());
+    let hop = Hop::new(first.method.clone(), target, first.body.clone());
+    let home = &first.origin;
     let policy = Policy::Upstream {
         provider,
         home,
-        secrets,
+        token,
     };
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
@@ -351,37 +364,57 @@ pub(crate) fn send_following_redirects(
                 headers.remove(name);
             }
         }
-        let token = hop.is_on(&first.origin).then_some(token);
+        let token = hop.is_on(home).then_some(token);
         credentialed_request(&hop.method, hop.uri(), headers, hop.body.as_deref(), token)
     })?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
-    let bytes = read_capped(body, max_body).map_err(|e| match e {
-        ReadError::TooLarge => NexusError::request_failed(format!(
-            "upstream answer is larger than the {max_body}-byte cap"
-        )),
-        ReadError::Io(io) => NexusError::read(io),
-    })?;
+    let limit = budget.within(transport.timeout()).1;
+    let bytes = read_capped(body, max_body, &policy.peer(last.origin()), limit)?;
     let mut response = (status, parts.headers, bytes);
     if first.withhold {
-        withhold_echoes(&mut response, &secrets);
+        withhold_echoes(&mut response, &token.secrets(), budget.deadline());
     }
-    Ok((response, last.is_on(&first.origin)))
+    Ok((response, last.is_on(home)))
 }
 
 /// `response` with a body that echoes one of `secrets` replaced, and the
-/// headers that echo one dropped.
-fn withhold_echoes((_, headers, body): &mut FetchResponse, secrets: &[&str]) {
-    if echoes(&String::from_utf8_lossy(body), secrets) {
-        *body = WITHHELD.as_bytes().to_vec();
+/// headers that echo one dropped; what the scan could not clear before
+/// `deadline` is withheld too. `x-nexus-withheld` names what was withheld,
+/// and a withheld body's own headers describe the text that replaces it.
+fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: Option<Instant>) {
+    let (_, headers, body) = response;
+    let mut withheld: Vec<String> = Vec::new();
+    for (name, value) in headers.iter() {
+        let name = name.as_str().to_owned();
+        if echoes(value.as_bytes(), secrets, deadline) != Some(false) && !withheld.contains(&name) {
+            withheld.push(name);
+        }
     }
-    let echoed: Vec<HeaderName> = headers
-        .iter()
-        .filter(|(_, v)| echoes(&String::from_utf8_lossy(v.as_bytes()), secrets))
-        .map(|(name, _)| name.clone())
-        .collect();
-    for name in echoed {
-        headers.remove(name);
+    for name in &withheld {
+        headers.remove(name.as_str());
+    }
+    let why = match echoes(body, secrets, deadline) {
+        Some(false) => None,
+        Some(true) => Some(WITHHELD),
+        None => Some(UNCHECKED),
+    };
+    if let Some(why) = why {
+        *body = why.as_bytes().to_vec();
+        for name in [CONTENT_ENCODING, TRANSFER_ENCODING] {
+            headers.remove(name);
+        }
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        withheld.push("body".to_owned());
+    }
+    if let Ok(said) = HeaderValue::from_str(&withheld.join(", ")) {
+        if !withheld.is_empty() {
+            headers.insert(WITHHELD_HEADER, said);
+        }
     }
 }
 

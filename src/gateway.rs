@@ -9,12 +9,11 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
 use crate::budget::Budget;
-use crate::error::NexusError;
-use crate::redact::LOG_TARGET;
-use crate::redact::escape;
+use crate::error::{NexusError, require};
+use crate::redact::{LOG_TARGET, escape};
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{RetryPolicy, jitter, parse_retry_after};
-use crate::transport::{ReadError, Transport, never_sent, read_capped, read_some};
+use crate::transport::{Transport, never_sent, read_capped, read_some};
 use crate::url::{Origin, http_target};
 
 /// The largest Gateway answer the SDK reads.
@@ -55,11 +54,9 @@ impl Gateway {
         retry: &RetryPolicy,
         transport: Transport,
     ) -> Result<Gateway, NexusError> {
-        let base_url = url.trim().trim_end_matches('/').to_owned();
-        if base_url.is_empty() {
-            return Err(NexusError::blank("gateway_url"));
-        }
-        let (uri, origin) = http_target(&base_url, "gateway_url")?;
+        let base_url = url.trim().trim_end_matches('/');
+        require("gateway_url", base_url)?;
+        let (uri, origin) = http_target(base_url, "gateway_url")?;
         let api_key = match key {
             "" => None,
             key => {
@@ -127,6 +124,10 @@ impl Gateway {
             Some(query) => format!("{}{path}?{query}", self.base_url),
             None => format!("{}{path}", self.base_url),
         };
+        // Ids are percent-encoded and queries form-encoded: it parses.
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
         let body = json.map(|v| v.to_string().into_bytes());
         let attempts = self.retry.retries.saturating_add(1);
         let mut attempt = 0;
@@ -134,7 +135,7 @@ impl Gateway {
             budget.check()?;
             attempt += 1;
             log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
-            let (error, wait) = match self.attempt(&method, &url, body.as_deref(), budget) {
+            let (error, wait) = match self.attempt(&method, &uri, body.as_deref(), budget) {
                 Ok(bytes) => return Ok(bytes),
                 Err(Failure::Final(error)) => return Err(error),
                 Err(Failure::Retryable {
@@ -162,89 +163,66 @@ impl Gateway {
     fn attempt(
         &self,
         method: &Method,
-        url: &str,
+        uri: &Uri,
         body: Option<&[u8]>,
         budget: &Budget,
     ) -> Result<Vec<u8>, Failure> {
-        let response = self
-            .send_following(method, url, body, budget)
-            .map_err(|error| {
-                if never_sent(&error) {
-                    Failure::Retryable {
-                        error,
-                        status: None,
-                        retry_after: None,
-                    }
-                } else {
-                    Failure::Final(error)
-                }
+        let hop = Hop::new(
+            method.clone(),
+            (uri.clone(), self.origin.clone()),
+            body.map(<[u8]>::to_vec),
+        );
+        let policy = Policy::Gateway { home: &self.origin };
+        let request = |hop: &Hop| self.request(&hop.method, hop.uri(), hop.body.is_some());
+        let (response, _) = redirect::send(&self.transport, &policy, budget, hop, request)
+            .map_err(|error| match never_sent(&error) {
+                true => Failure::Retryable {
+                    error,
+                    status: None,
+                    retry_after: None,
+                },
+                false => Failure::Final(error),
             })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            return read_capped(response.into_body(), MAX_GATEWAY_BODY).map_err(|e| {
-                Failure::Final(match e {
-                    ReadError::TooLarge => NexusError::invalid_response(format!(
-                        "Gateway answer is larger than the {MAX_GATEWAY_BODY}-byte cap"
-                    )),
-                    ReadError::Io(io) => NexusError::read(io),
-                })
-            });
+            let limit = budget.within(self.transport.timeout()).1;
+            let peer = policy.peer(&self.origin);
+            return read_capped(response.into_body(), MAX_GATEWAY_BODY, &peer, limit)
+                .map_err(Failure::Final);
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let html = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.to_ascii_lowercase().contains("html"));
+        Err(self.refusal(method, uri.path(), response))
+    }
+
+    /// The failure of a non-2xx answer: the Gateway's error, or a server's
+    /// that is not a Gateway; retryable as the retry policy says.
+    fn refusal(&self, method: &Method, path: &str, response: Response<Body>) -> Failure {
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let html = header(CONTENT_TYPE).is_some_and(|t| t.to_ascii_lowercase().contains("html"));
+        let status = response.status().as_u16();
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
-        let error = match not_a_gateway(status, html, &body, url_path(url)) {
+        let error = match not_a_gateway(status, html, &body, path) {
             Some(why) => {
-                let why = format!(
-                    "{method} {} answered {status}: {why}",
-                    escape(url_path(url))
-                );
+                let why = format!("{method} {} answered {status}: {why}", escape(path));
                 let error = NexusError::not_a_gateway(&self.origin, &why, Some(status));
                 // A proxy's 5xx in front of a Gateway may pass: retried as any 5xx.
                 if status < 500 {
-                    return Err(Failure::Final(error));
+                    return Failure::Final(error);
                 }
                 error
             }
             None => NexusError::from_gateway(status, &body, &[self.api_key()]).at(&self.origin),
         };
         if self.retry.is_retryable(status, &body) {
-            Err(Failure::Retryable {
+            let status = Some(status);
+            Failure::Retryable {
                 error,
-                status: Some(status),
+                status,
                 retry_after,
-            })
+            }
         } else {
-            Err(Failure::Final(error))
+            Failure::Final(error)
         }
-    }
-
-    /// Sends the request and follows the Gateway's redirects under
-    /// [`Policy::Gateway`].
-    fn send_following(
-        &self,
-        method: &Method,
-        url: &str,
-        body: Option<&[u8]>,
-        budget: &Budget,
-    ) -> Result<Response<Body>, NexusError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
-        let hop = Hop::new(method.clone(), uri, body.map(<[u8]>::to_vec));
-        let policy = Policy::Gateway { home: &self.origin };
-        let (response, _) = redirect::send(&self.transport, &policy, budget, hop, |hop| {
-            self.request(&hop.method, hop.uri(), hop.body.is_some())
-        })?;
-        Ok(response)
     }
 
     fn request(&self, method: &Method, uri: &Uri, json: bool) -> Result<Request<()>, NexusError> {
@@ -263,6 +241,7 @@ impl Gateway {
             .map_err(|_| NexusError::invalid_input("the Gateway request cannot be built"))
     }
 }
+
 /// What shows an error answer is not a Nexus Gateway's, if anything: an
 /// HTML page; or, with a body, JSON without a Gateway error's keys or plain
 /// text where the Gateway sends neither: a 404 on a route every Gateway has,
@@ -285,11 +264,4 @@ fn not_a_gateway(status: u16, html: bool, body: &[u8], path: &str) -> Option<&'s
         Err(_) if plain_text_ok => None,
         Err(_) => Some("a text no Nexus Gateway answers with"),
     }
-}
-
-/// The path of `url`, without its query.
-fn url_path(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = rest.find('/').map_or("/", |at| &rest[at..]);
-    path.split('?').next().unwrap_or(path)
 }

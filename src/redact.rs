@@ -1,13 +1,17 @@
-//! What the crate may print, in one place: the `log` target, secrets
-//! replaced by `<redacted>`, control characters escaped (so a caller's id
-//! cannot forge a log line), and URLs as a log line or `Debug` may show them.
+//! What the crate may print, in one place: the `log` target, a server's
+//! text quoted on one line, secrets replaced by `<redacted>` and every form
+//! of a secret an answer may echo found, control characters escaped (so a
+//! caller's id cannot forge a log line), and URLs as a log line or `Debug`
+//! may show them.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE as BASE64_URL};
-use percent_encoding::percent_decode_str;
+use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 use ureq::http::Uri;
+
+use crate::url::form_urlencode;
 
 /// The `log` target of every line the crate logs.
 pub(crate) const LOG_TARGET: &str = "nexus_sdk";
@@ -17,6 +21,60 @@ pub(crate) const REDACTED: &str = "<redacted>";
 
 /// What replaces a whole text that echoed a secret in an encoded form.
 pub(crate) const WITHHELD: &str = "<withheld: the text echoed a credential>";
+
+/// The most of a server's text a message or log record quotes, in bytes.
+pub(crate) const MAX_QUOTED: usize = 512;
+
+/// How many times over an echo's escapes are decoded (percent-encoding in
+/// a JSON string in a URL's query…).
+const MAX_NESTING: usize = 3;
+
+/// The shortest base64 run that marks a secret: shorter ones match text by
+/// chance.
+const MIN_BASE64: usize = 4;
+
+/// HTML's named entities for the characters a token or an encoding of it
+/// may hold (HTML5 names them all; Go's `html/template` and others use them).
+const ENTITIES: [(&str, u8); 26] = [
+    ("amp", b'&'),
+    ("lt", b'<'),
+    ("gt", b'>'),
+    ("quot", b'"'),
+    ("apos", b'\''),
+    ("plus", b'+'),
+    ("sol", b'/'),
+    ("equals", b'='),
+    ("colon", b':'),
+    ("comma", b','),
+    ("period", b'.'),
+    ("lowbar", b'_'),
+    ("num", b'#'),
+    ("dollar", b'$'),
+    ("percnt", b'%'),
+    ("excl", b'!'),
+    ("quest", b'?'),
+    ("semi", b';'),
+    ("ast", b'*'),
+    ("commat", b'@'),
+    ("bsol", b'\\'),
+    ("verbar", b'|'),
+    ("lpar", b'('),
+    ("rpar", b')'),
+    ("lsqb", b'['),
+    ("rsqb", b']'),
+];
+
+/// A server's `text` as a message or log record quotes it: control
+/// characters escaped, so that it stays one line and cannot drive a
+/// terminal, and cut to [`MAX_QUOTED`] bytes on a character boundary.
+pub(crate) fn quoted(text: &str) -> String {
+    let escaped = escape(text);
+    let mut end = escaped.len().min(MAX_QUOTED);
+    while !escaped.is_char_boundary(end) {
+        end -= 1;
+    }
+    escaped[..end].to_owned()
+}
 
 /// `text` with every non-empty one of `secrets` replaced by `<redacted>`;
 /// withheld whole when a secret is still in it in another form a server
@@ -28,89 +86,215 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
             out = out.replace(secret, REDACTED);
         }
     }
-    if echoes(&out, secrets) {
-        WITHHELD.to_owned()
-    } else {
-        out
+    match echoes(out.as_bytes(), secrets, None) {
+        Some(false) => out,
+        _ => WITHHELD.to_owned(),
     }
 }
 
-/// Whether `text` holds one of the non-empty `secrets` in any form a server
-/// may echo it: as it is, percent- or form-encoded (either case of hex, up
-/// to three times over), JSON-escaped (`\/`, `\uXXXX`), base64, or a mix.
-pub(crate) fn echoes(text: &str, secrets: &[&str]) -> bool {
-    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
-    if secrets.is_empty() {
-        return false;
-    }
-    let found = |view: &str| secrets.iter().any(|secret| view.contains(secret));
-    let decode = |view: &str| percent_decode_str(view).decode_utf8_lossy().into_owned();
-    for start in [text.to_owned(), json_unescape(text)] {
-        let mut view = start;
-        for _ in 0..4 {
-            if found(&view) || (view.contains('+') && found(&decode(&view.replace('+', " ")))) {
-                return true;
-            }
-            if !view.contains('%') {
-                break;
-            }
-            view = decode(&view);
+/// Whether `text` holds one of the non-empty `secrets` in any form a
+/// server may echo it: as it is; percent- or form-encoded, JSON-escaped or
+/// HTML-escaped (numeric and named entities), once or nested up to three
+/// times in any mix; or base64 in either alphabet, alone or at any offset
+/// inside a longer base64 text, of the secret or of its form-encoding (a
+/// request URL or head echoed as base64). One pass over each view of the
+/// text: the text itself, then its escapes decoded, as often as it holds
+/// any. `None` when `deadline` passes first.
+pub(crate) fn echoes<S: AsRef<str>>(
+    text: &[u8],
+    secrets: &[S],
+    deadline: Option<Instant>,
+) -> Option<bool> {
+    let needles = Needles::of(secrets);
+    let mut view = Cow::Borrowed(text);
+    for _ in 0..=MAX_NESTING {
+        if needles.found_in(&view, deadline)? {
+            return Some(true);
+        }
+        match unescaped(&view) {
+            Some(next) => view = Cow::Owned(next),
+            None => break,
         }
     }
-    secrets.iter().any(|secret| {
-        [BASE64.encode(secret), BASE64_URL.encode(secret)]
-            .iter()
-            .any(|encoded| text.contains(encoded.trim_end_matches('=')))
+    Some(false)
+}
+
+/// What [`echoes`] looks for, found in one pass over a view: a bitmap of
+/// the needles' first two bytes picks the places worth comparing.
+struct Needles {
+    list: Vec<Vec<u8>>,
+    starts: Vec<u64>,
+}
+
+impl Needles {
+    /// Each secret as it is (a space also as `+`, as a form writes it), and
+    /// the base64 of it and of its form-encoding at each offset.
+    fn of<S: AsRef<str>>(secrets: &[S]) -> Needles {
+        let mut list: Vec<Vec<u8>> = Vec::new();
+        for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
+            let form = form_urlencode(&[("", secret)]);
+            list.push(secret.as_bytes().to_vec());
+            list.push(secret.replace(' ', "+").into_bytes());
+            for sent in [secret, &form[1..]] {
+                list.extend(base64_cores(sent.as_bytes()).map(String::into_bytes));
+            }
+        }
+        list.sort();
+        list.dedup();
+        let mut starts = vec![0; 1024];
+        for needle in &list {
+            let at = usize::from(needle[0]) << 8 | usize::from(*needle.get(1).unwrap_or(&0));
+            starts[at / 64] |= 1 << (at % 64);
+        }
+        Needles { list, starts }
+    }
+
+    /// Whether `view` holds a needle; `None` when `deadline` passes first
+    /// (checked every 64 KiB).
+    fn found_in(&self, view: &[u8], deadline: Option<Instant>) -> Option<bool> {
+        let short = self.list.iter().filter(|n| n.len() == 1);
+        if short.clone().any(|n| view.contains(&n[0])) {
+            return Some(true);
+        }
+        for (i, pair) in view.windows(2).enumerate() {
+            if i % (64 << 10) == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            let at = usize::from(pair[0]) << 8 | usize::from(pair[1]);
+            if self.starts[at / 64] & (1 << (at % 64)) != 0
+                && self.list.iter().any(|n| view[i..].starts_with(n))
+            {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+}
+
+/// `secret`'s base64, in both alphabets, at each of the three offsets it
+/// may have inside a longer base64 text: the characters its bytes alone
+/// decide (none shorter than [`MIN_BASE64`]).
+fn base64_cores(secret: &[u8]) -> impl Iterator<Item = String> + '_ {
+    (0..3).flat_map(move |offset| {
+        let mut bytes = vec![0; offset];
+        bytes.extend_from_slice(secret);
+        let encoded = BASE64.encode(&bytes);
+        let end = bytes.len() / 3 * 4 + [0, 1, 2][bytes.len() % 3];
+        let core = encoded.get([0, 2, 3][offset]..end).unwrap_or_default();
+        let url_safe = core.replace('+', "-").replace('/', "_");
+        let cores = (core.len() >= MIN_BASE64).then(|| [core.to_owned(), url_safe]);
+        cores.into_iter().flatten()
     })
 }
 
-/// `s` with JSON string escapes decoded (`\"`, `\/`, `\n`, `\uXXXX` and
-/// surrogate pairs); anything else kept as it is.
-fn json_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let (decoded, used) = json_escape_at(rest);
-        out.push_str(&decoded);
-        rest = &rest[used..];
+/// `text` with every escape a server may write decoded, in one pass:
+/// `%XX`, JSON's `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t` and `\uXXXX`
+/// (surrogate pairs joined), and HTML's `&#NN;`, `&#xHH;` and named
+/// entities; `None` when it holds none.
+fn unescaped(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut i, mut changed) = (0, false);
+    while i < text.len() {
+        let rest = &text[i..];
+        let used = match rest[0] {
+            b'%' => hex_at(rest, 1, 2).map_or(0, |byte| {
+                out.extend(u8::try_from(byte));
+                3
+            }),
+            b'\\' => json_escape(rest, &mut out),
+            b'&' => entity(rest, &mut out),
+            _ => 0,
+        };
+        if used == 0 {
+            out.push(rest[0]);
+        }
+        changed |= used > 0;
+        i += used.max(1);
     }
-    out.push_str(rest);
-    out
+    changed.then_some(out)
 }
 
-/// The escape at the start of `s` (which starts with `\`): its text and
-/// how many bytes it took; a backslash alone when it is not an escape.
-fn json_escape_at(s: &str) -> (String, usize) {
-    let hex = |from: usize| {
-        s.get(from..from + 4)
-            .and_then(|h| u32::from_str_radix(h, 16).ok())
+/// The `len` hex digits of `s` at `at`, as a number.
+fn hex_at(s: &[u8], at: usize, len: usize) -> Option<u32> {
+    let digits = s
+        .get(at..at + len)
+        .filter(|d| d.iter().all(u8::is_ascii_hexdigit))?;
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// Pushes the character `code` as UTF-8 and says it `used` that many
+/// bytes; 0 (nothing pushed) when `code` is no character.
+fn push(out: &mut Vec<u8>, code: u32, used: usize) -> usize {
+    let Some(c) = char::from_u32(code) else {
+        return 0;
     };
-    let simple = match s.as_bytes().get(1) {
-        Some(b'"') => Some('"'),
-        Some(b'\\') => Some('\\'),
-        Some(b'/') => Some('/'),
-        Some(b'n') => Some('\n'),
-        Some(b't') => Some('\t'),
-        Some(b'r') => Some('\r'),
+    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    used
+}
+
+/// The JSON escape at the start of `s`, decoded into `out`: how many bytes
+/// it took (0 when it is none).
+fn json_escape(s: &[u8], out: &mut Vec<u8>) -> usize {
+    let simple = [
+        (b'"', b'"'),
+        (b'\\', b'\\'),
+        (b'/', b'/'),
+        (b'b', 8),
+        (b'f', 12),
+        (b'n', b'\n'),
+    ];
+    let simple = simple.iter().chain(&[(b'r', b'\r'), (b't', b'\t')]);
+    if let Some((_, c)) = simple.clone().find(|(e, _)| s.get(1) == Some(e)) {
+        out.push(*c);
+        return 2;
+    }
+    let Some(unit) = hex_at(s, 2, 4).filter(|_| s[1] == b'u') else {
+        return 0;
+    };
+    let low =
+        hex_at(s, 8, 4).filter(|l| s.get(6..8) == Some(b"\\u") && (0xDC00..=0xDFFF).contains(l));
+    match (unit, low) {
+        (0xD800..=0xDBFF, Some(low)) => {
+            push(out, 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
+        }
+        _ => push(out, unit, 6),
+    }
+}
+
+/// The HTML entity at the start of `s`, decoded into `out`: how many bytes
+/// it took (0 when it is none). The `;` of a numeric one may be missing.
+fn entity(s: &[u8], out: &mut Vec<u8>) -> usize {
+    let digits = |from: usize, hex: bool| {
+        let run = s[from..].iter().take_while(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+        let len = run.count().min(8);
+        let code = std::str::from_utf8(&s[from..from + len]).ok();
+        let code = code.and_then(|c| u32::from_str_radix(c, if hex { 16 } else { 10 }).ok())?;
+        Some((
+            code,
+            from + len + usize::from(s.get(from + len) == Some(&b';')),
+        ))
+    };
+    let numeric = match (s.get(1), s.get(2)) {
+        (Some(b'#'), Some(b'x' | b'X')) => digits(3, true),
+        (Some(b'#'), _) => digits(2, false),
         _ => None,
     };
-    if let Some(c) = simple {
-        return (c.to_string(), 2);
+    if let Some((code, used)) = numeric {
+        return push(out, code, used);
     }
-    match (s.as_bytes().get(1), hex(2)) {
-        (Some(b'u'), Some(high @ 0xD800..=0xDBFF)) if s.get(6..8) == Some("\\u") => {
-            let low = hex(8).filter(|l| (0xDC00..=0xDFFF).contains(l));
-            let joined =
-                low.and_then(|l| char::from_u32(0x10000 + ((high - 0xD800) << 10) + (l - 0xDC00)));
-            joined.map_or(("\\".to_owned(), 1), |c| (c.to_string(), 12))
-        }
-        (Some(b'u'), Some(code)) => {
-            char::from_u32(code).map_or(("\\".to_owned(), 1), |c| (c.to_string(), 6))
-        }
-        _ => ("\\".to_owned(), 1),
-    }
+    let named = ENTITIES.iter().find(|(name, _)| {
+        s[1..].starts_with(name.as_bytes()) && s.get(1 + name.len()) == Some(&b';')
+    });
+    named.map_or(0, |(name, c)| {
+        out.push(*c);
+        name.len() + 2
+    })
 }
 
 /// A URL as a log line may show it: scheme, host, port and path, without
@@ -193,13 +377,58 @@ mod tests {
         );
     }
 
+    fn decoded(text: &str) -> String {
+        String::from_utf8(unescaped(text.as_bytes()).unwrap_or_else(|| text.into())).unwrap()
+    }
+
     #[test]
-    fn json_escapes_decode_and_broken_ones_stay() {
+    fn escapes_decode_in_one_pass_and_broken_ones_stay() {
+        assert_eq!(decoded(r#"a\/b\"c\u00e9\ud83d\ude00\n"#), "a/b\"cé😀\n");
+        assert_eq!(decoded(r"\u12 \x \ud800 %zz %4"), r"\u12 \x \ud800 %zz %4");
+        assert_eq!(decoded("%2F%2f%C3%A9+"), "//é+");
         assert_eq!(
-            json_unescape(r#"a\/b\"c\u00e9\ud83d\ude00\n"#),
-            "a/b\"cé😀\n"
+            decoded("&#43;&#x2F;&#X2f;&#61&equals;&amp;&bogus; &#"),
+            "+//==&&bogus; &#"
         );
-        assert_eq!(json_unescape(r"\u12 \x \ud800"), r"\u12 \x \ud800");
+        assert_eq!(decoded("%255Cu0041"), "%5Cu0041", "one level a pass");
+        assert!(unescaped(b"plain text").is_none());
+    }
+
+    #[test]
+    fn base64_is_found_at_every_offset_in_either_alphabet() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let secret = "gho_Zr8+Tm4/xyz?=";
+        for prefix in ["", "a", "ab", "abc", "GET /x?key="] {
+            let text = format!("{prefix}{secret} and more");
+            for encoded in [STANDARD.encode(&text), URL_SAFE_NO_PAD.encode(&text)] {
+                let at = format!(r#"{{"raw_b64":"{encoded}"}}"#);
+                assert_eq!(
+                    echoes(at.as_bytes(), &[secret], None),
+                    Some(true),
+                    "{prefix:?}"
+                );
+            }
+        }
+        let unrelated = STANDARD.encode("nothing to see here, nothing at all");
+        assert_eq!(echoes(unrelated.as_bytes(), &[secret], None), Some(false));
+    }
+
+    #[test]
+    fn html_entities_are_decoded() {
+        let page = "<p>Bearer gho_Zr8&#43;Tm4&#47;xyz&#61;&#61;</p>";
+        assert_eq!(
+            echoes(page.as_bytes(), &["gho_Zr8+Tm4/xyz=="], None),
+            Some(true)
+        );
+        let named = "k&plus;y&sol;&equals;";
+        assert_eq!(echoes(named.as_bytes(), &["k+y/="], None), Some(true));
+    }
+
+    #[test]
+    fn a_scan_past_its_deadline_says_so() {
+        let text = vec![b'a'; 1 << 20];
+        assert_eq!(echoes(&text, &["secret"], Some(Instant::now())), None);
+        assert_eq!(echoes(&text, &["secret"], None), Some(false));
     }
 
     #[test]

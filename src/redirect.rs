@@ -8,8 +8,9 @@ use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use ureq::http::{Method, Request, Response, Uri};
 
 use crate::budget::Budget;
-use crate::error::{NexusError, Server};
+use crate::error::{NexusError, Peer};
 use crate::redact::echoes;
+use crate::token::CachedToken;
 use crate::transport::Transport;
 use crate::url::{Origin, can_reach, check_tls_available, resolve_location};
 
@@ -22,12 +23,12 @@ pub(crate) enum Policy<'a> {
     /// Upstream calls to `provider`'s API: any method and origin this build
     /// can reach; a redirect it cannot follow is returned as the answer, and
     /// so is one to another origin than `home` (the credential's) whose URL
-    /// holds one of `secrets` in any form (a query credential a server copied
-    /// into its `Location`, raw or encoded).
+    /// holds one of `token`'s secrets in any form (a query credential a
+    /// server copied into its `Location`, raw, encoded, or in a base64 text).
     Upstream {
         provider: &'a str,
         home: &'a Origin,
-        secrets: [&'a str; 2],
+        token: &'a CachedToken,
     },
 }
 
@@ -40,7 +41,7 @@ pub(crate) struct Hop {
     pub(crate) method: Method,
     uri: Uri,
     /// `uri`'s origin, worked out once per hop.
-    origin: Option<Origin>,
+    origin: Origin,
     pub(crate) body: Option<Vec<u8>>,
     /// Whether this hop or an earlier one left the first hop's origin.
     pub(crate) strayed: bool,
@@ -50,15 +51,16 @@ pub(crate) struct Hop {
 }
 
 impl Hop {
-    /// The first hop of a chain.
-    pub(crate) fn new(method: Method, uri: Uri, body: Option<Vec<u8>>) -> Hop {
+    /// The first hop of a chain, to `uri` (whose origin is `origin`).
+    pub(crate) fn new(method: Method, (uri, origin): (Uri, Origin), body: Option<Vec<u8>>) -> Hop {
+        let (strayed, body_dropped) = (false, false);
         Hop {
             method,
-            origin: Origin::of(&uri),
             uri,
+            origin,
             body,
-            strayed: false,
-            body_dropped: false,
+            strayed,
+            body_dropped,
         }
     }
 
@@ -67,15 +69,14 @@ impl Hop {
         &self.uri
     }
 
-    /// Whether the hop is on `origin`.
-    pub(crate) fn is_on(&self, origin: &Origin) -> bool {
-        self.origin.as_ref() == Some(origin)
+    /// The hop's origin.
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
     }
 
-    /// Moves the hop to `next`, its origin with it.
-    fn go_to(&mut self, next: Uri) {
-        self.origin = Origin::of(&next);
-        self.uri = next;
+    /// Whether the hop is on `origin`.
+    pub(crate) fn is_on(&self, origin: &Origin) -> bool {
+        self.origin == *origin
     }
 }
 
@@ -93,24 +94,14 @@ pub(crate) fn send(
     mut hop: Hop,
     mut request: impl FnMut(&Hop) -> Result<Request<()>, NexusError>,
 ) -> Result<(Response<Body>, Hop), NexusError> {
-    let deadline = budget.deadline_within(transport.timeout());
-    // Which limit a timeout ran into: the call's own, or one request's.
-    let limit = match budget.left() {
-        Some(left) if left < transport.timeout() => budget.limit(),
-        _ => (transport.timeout(), "NexusClientOptions::timeout"),
-    };
-    let Some(first) = hop.origin.clone() else {
-        return Err(NexusError::invalid_input("url has no host"));
-    };
+    let (deadline, limit) = budget.within(transport.timeout());
+    let first = hop.origin.clone();
     let mut n = 0;
     loop {
         budget.check()?;
         hop.strayed |= !hop.is_on(&first);
         let sent = transport.send(request(&hop)?, hop.body.as_deref(), deadline);
-        let response = sent.map_err(|e| match &hop.origin {
-            Some(origin) => e.reaching(policy.server(), (origin, origin.host()), limit),
-            None => e,
-        })?;
+        let response = sent.map_err(|e| e.reaching(&policy.peer(&hop.origin), limit))?;
         let status = response.status().as_u16();
         let next = match status {
             301 | 302 | 303 | 307 | 308 => response
@@ -133,45 +124,54 @@ pub(crate) fn send(
             hop.body = None;
             hop.body_dropped = true;
         }
-        hop.go_to(next);
+        (hop.uri, hop.origin) = next;
         n += 1;
     }
 }
 
 impl Policy<'_> {
-    /// The server this chain talks to, for its errors.
-    fn server(&self) -> Server<'_> {
-        match self {
-            Policy::Gateway { .. } => Server::Gateway,
-            Policy::Upstream { provider, .. } => Server::Provider(provider),
+    /// The server a hop on `origin` talks to, for its errors.
+    pub(crate) fn peer<'a>(&'a self, origin: &'a Origin) -> Peer<'a> {
+        let provider = match self {
+            Policy::Gateway { .. } => None,
+            Policy::Upstream { provider, .. } => Some(*provider),
+        };
+        Peer {
+            provider,
+            origin,
+            host: origin.host(),
         }
     }
 
     /// Where a redirect from `hop` (the `n`th redirect of the chain, from 0)
-    /// to `next` goes: `Some(next)` to follow, `None` to return the answer.
-    fn next(&self, status: u16, hop: &Hop, next: Uri, n: usize) -> Result<Option<Uri>, NexusError> {
-        match self {
-            Policy::Upstream { home, secrets, .. } => {
-                let elsewhere = Origin::of(&next).as_ref() != Some(*home);
-                let leaks = elsewhere && echoes(&next.to_string(), secrets);
-                Ok((n < MAX_REDIRECTS && can_reach(&next) && !leaks).then_some(next))
+    /// to `next` goes: `Some` to follow, `None` to return the answer.
+    fn next(
+        &self,
+        status: u16,
+        hop: &Hop,
+        next: Uri,
+        n: usize,
+    ) -> Result<Option<(Uri, Origin)>, NexusError> {
+        let target = Origin::of(&next);
+        match (self, target) {
+            (Policy::Upstream { home, token, .. }, Some(target)) => {
+                let leaks = || echoes(next.to_string().as_bytes(), &token.secrets(), None);
+                let safe = target == **home || leaks() == Some(false);
+                Ok((n < MAX_REDIRECTS && can_reach(&next) && safe).then_some((next, target)))
             }
-            Policy::Gateway { home } => {
-                if hop.method != Method::GET || n >= MAX_REDIRECTS {
-                    return Ok(None);
-                }
-                let target = Origin::of(&next);
-                let allowed = target.as_ref().is_some_and(|t| {
-                    home.may_upgrade_to(t)
-                        && hop.origin.as_ref().is_some_and(|h| h.may_upgrade_to(t))
-                });
-                if !allowed {
-                    let name =
-                        target.map_or_else(|| "an unusable URL".to_owned(), |t| t.to_string());
-                    return Err(NexusError::gateway_redirect(status, &name));
-                }
+            (Policy::Upstream { .. }, None) => Ok(None),
+            (Policy::Gateway { .. }, _) if hop.method != Method::GET || n >= MAX_REDIRECTS => {
+                Ok(None)
+            }
+            (Policy::Gateway { home }, Some(target))
+                if home.may_upgrade_to(&target) && hop.origin.may_upgrade_to(&target) =>
+            {
                 check_tls_available(&next, "a Gateway redirect")?;
-                Ok(Some(next))
+                Ok(Some((next, target)))
+            }
+            (Policy::Gateway { .. }, target) => {
+                let name = target.map_or_else(|| "an unusable URL".to_owned(), |t| t.to_string());
+                Err(NexusError::gateway_redirect(status, &name))
             }
         }
     }

@@ -14,7 +14,7 @@ use crate::budget::Budget;
 use crate::cache::Key;
 use crate::error::NexusError;
 use crate::flight::{Landing, SingleFlight};
-use crate::redact::{LOG_TARGET, escape, url_for_debug};
+use crate::redact::{LOG_TARGET, escape, quoted, url_for_debug};
 use crate::url::Origin;
 
 /// How long the Gateway's provider metadata is kept.
@@ -183,8 +183,8 @@ pub(crate) struct ScopeGuard {
 pub(crate) struct Metadata {
     origins: HashMap<String, Option<Origin>>,
     fetched: SystemTime,
-    /// After a failed read: the listing is used as it is until then.
-    retry_at: Option<SystemTime>,
+    /// When a read failed last: the listing is used as it is for 30 s.
+    failed: Option<SystemTime>,
 }
 
 impl ScopeGuard {
@@ -238,14 +238,12 @@ impl ScopeGuard {
         }
         let p = escape(provider);
         let refused = |why: String| {
-            let (p, o) = (&p, origin);
-            log::warn!(
-                target: LOG_TARGET,
-                "Refused by the credential scope: {why}. To send `{p}`'s credential to {o}, use \
-                 CredentialScope::provider_api().allow(\"{p}\", \"{o}\") or \
-                 NEXUS_ALLOWED_ORIGINS={p}={o}"
+            let recipe = format!(
+                "to send `{p}`'s credential to {origin}, use CredentialScope::provider_api()\
+                 .allow(\"{p}\", \"{origin}\") or NEXUS_ALLOWED_ORIGINS={p}={origin}"
             );
-            Err(NexusError::origin_not_allowed(why))
+            log::warn!(target: LOG_TARGET, "Refused by the credential scope: {why}. To allow it, {recipe}");
+            Err(NexusError::origin_not_allowed(why).hinted(recipe))
         };
         if !self.provider_api {
             return refused(format!("{origin} is outside the credential scope of `{p}`"));
@@ -258,7 +256,8 @@ impl ScopeGuard {
                 "{origin} is outside the credential scope of `{p}`, whose API is {api}"
             )),
             Some(None) => refused(format!(
-                "`{p}` has no api_base_url at the Gateway: its credential goes to no origin"
+                "{origin} is outside the credential scope of `{p}`: `{p}` has no api_base_url \
+                 at the Gateway, so its credential goes to no origin"
             )),
             None => Err(unknown_provider(key, &metadata.listed())),
         }
@@ -289,12 +288,11 @@ impl ScopeGuard {
             .as_ref()
             .map_or_else(|| budget.clone(), |_| budget.part(2));
         let load = || {
-            let origins = origins_from_metadata(&read(&budget)?);
-            let (fetched, retry_at) = (now, None);
+            let (origins, fetched, failed) = (origins_from_metadata(&read(&budget)?), now, None);
             Ok(Arc::new(Metadata {
                 origins,
                 fetched,
-                retry_at,
+                failed,
             }))
         };
         let keep = |result: Result<Arc<Metadata>, NexusError>| {
@@ -307,8 +305,8 @@ impl ScopeGuard {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
-        let age = |m: &Metadata| now.duration_since(m.fetched).unwrap_or_default();
-        let Some(last) = last.filter(|m| age(m) < STALE_LIMIT) else {
+        let age = last.as_ref().and_then(|m| age(m.fetched, now));
+        let (Some(last), Some(age)) = (last, age.filter(|age| *age < STALE_LIMIT)) else {
             return Err(error);
         };
         log::warn!(
@@ -316,15 +314,14 @@ impl ScopeGuard {
             "The Gateway's provider list could not be read again ({}); using the one read {}s \
              ago, as for at most {} minutes while reads fail",
             error.code,
-            age(&last).as_secs(),
+            age.as_secs(),
             STALE_LIMIT.as_secs() / 60
         );
-        let origins = last.origins.clone();
-        let retry_at = now.checked_add(MISS_TTL);
+        let (origins, fetched) = (last.origins.clone(), last.fetched);
         let kept = Arc::new(Metadata {
             origins,
-            fetched: last.fetched,
-            retry_at,
+            fetched,
+            failed: Some(now),
         });
         *self.metadata.write() = Some(Arc::clone(&kept));
         Ok(kept)
@@ -345,18 +342,24 @@ impl Metadata {
     }
 
     /// Whether what the metadata says of `provider` is still trusted at
-    /// `now`: a listing for 5 minutes, an absence for 30 s, anything until
-    /// the next read after a failed one.
+    /// `now`: a listing for 5 minutes, an absence for 30 s, anything for
+    /// 30 s after a failed read; nothing stamped after `now`.
     fn is_fresh(&self, provider: &str, now: SystemTime) -> bool {
-        let age = now.duration_since(self.fetched).unwrap_or_default();
-        if self.retry_at.is_some_and(|at| now < at) {
-            true
-        } else if self.origins.contains_key(provider) {
-            age < METADATA_TTL
+        let ttl = if self.lists(provider) {
+            METADATA_TTL
         } else {
-            age < MISS_TTL
-        }
+            MISS_TTL
+        };
+        let failed = self.failed.and_then(|at| age(at, now));
+        failed.is_some_and(|age| age < MISS_TTL)
+            || age(self.fetched, now).is_some_and(|age| age < ttl)
     }
+}
+
+/// How long before `now` an instant was; `None` for one after it (a clock
+/// set back), which no listing may count as fresh.
+fn age(at: SystemTime, now: SystemTime) -> Option<Duration> {
+    now.duration_since(at).ok()
 }
 
 /// `provider_not_listed` for a provider the Gateway's list does not name:
@@ -367,7 +370,7 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
     let (workspace_id, provider) = (key.workspace, key.provider);
     let names = match listed.len() {
         0 => "it lists none".to_owned(),
-        _ => format!("it lists {}", escape(&listed.join(", "))),
+        _ => format!("it lists {}", quoted(&listed.join(", "))),
     };
     let swapped = match listed.iter().any(|name| name == workspace_id) {
         true => format!(
@@ -555,10 +558,17 @@ mod tests {
         let err = no_base.unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
         assert!(
-            err.message.contains("`google` has no api_base_url"),
+            err.message
+                .starts_with("https://www.googleapis.com:443 is outside")
+                && err.message.contains("`google` has no api_base_url"),
             "{err}"
         );
         assert!(!err.message.contains("NEXUS_ALLOWED_ORIGINS"), "{err}");
+        let debug = format!("{err:?}");
+        assert!(
+            debug.ends_with("NEXUS_ALLOWED_ORIGINS=google=https://www.googleapis.com:443"),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -620,6 +630,23 @@ mod tests {
         assert_eq!(err.code, "origin_not_allowed");
         assert_eq!(fetches.get(), 2);
         assert!(check(t0 + METADATA_TTL, &new).is_ok());
+        assert_eq!(fetches.get(), 2);
+    }
+
+    #[test]
+    fn a_listing_stamped_after_now_is_read_again() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let (fetches, t0) = (std::cell::Cell::new(0), SystemTime::now());
+        let api = origin("https://api.github.com");
+        let check = |at: SystemTime| {
+            guard.check(pair("github"), &api, at, &join(), |_| {
+                fetches.set(fetches.get() + 1);
+                Ok(metadata())
+            })
+        };
+        assert!(check(t0).is_ok());
+        // The clock is set back an hour: the listing is from its future.
+        assert!(check(t0 - Duration::from_secs(3600)).is_ok());
         assert_eq!(fetches.get(), 2);
     }
 

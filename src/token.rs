@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 use crate::redact::REDACTED;
 
 /// The latest expiry a token is given, 9999-12-31T23:59:59Z: a later one
@@ -347,13 +350,25 @@ impl CachedToken {
         self.shared.parts.signer.as_deref()
     }
 
-    /// Every secret a request may carry: the token, and an AWS session token.
-    pub(crate) fn secrets(&self) -> [&str; 2] {
-        let session = match self.signer() {
-            Some(Signer::AwsSigV4 { session_token, .. }) => session_token.as_deref(),
-            _ => None,
-        };
-        [self.access_token(), session.unwrap_or_default()]
+    /// Every secret a request may carry, in each form an answer may echo
+    /// it whole: the token; for `basic_auth` also the `user:password` pair
+    /// it encodes and the password alone; an AWS session token.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.access_token().to_owned()];
+        match self.signer() {
+            Some(Signer::AwsSigV4 { session_token, .. }) => secrets.extend(session_token.clone()),
+            _ if self.shared.parts.strategy == Strategy::BasicAuth => {
+                let pair = BASE64.decode(self.access_token()).unwrap_or_default();
+                let pair = String::from_utf8_lossy(&pair).into_owned();
+                secrets.extend(
+                    pair.split_once(':')
+                        .map(|(_, password)| password.to_owned()),
+                );
+                secrets.push(pair);
+            }
+            _ => {}
+        }
+        secrets
     }
 
     fn from_parts(parts: Parts) -> Self {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ureq::http::{Method, Request, Response, Uri};
 use ureq::{Agent, Body, Proxy};
 
-use crate::error::NexusError;
+use crate::error::{NexusError, Peer};
 use crate::url::is_loopback_host;
 
 /// `User-Agent` of every request the SDK sends.
@@ -43,21 +43,30 @@ struct Proxies {
 }
 
 impl Proxies {
-    fn from_env(var: impl Fn(&str) -> Option<String>) -> Proxies {
+    /// The proxies the variables name; `invalid_input` naming a variable
+    /// whose value is no proxy URL (never its value, which may hold a
+    /// password), rather than requests that go past the proxy.
+    fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Proxies, NexusError> {
         let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|name| var(name));
         let pick = |scheme: &str| {
-            let (name, value) = proxy_variables(scheme)
+            let named = proxy_variables(scheme)
                 .into_iter()
-                .find_map(|name| Some((name, var(name).filter(|v| !v.trim().is_empty())?)))?;
-            Some((
-                proxy_with_exceptions(value.trim(), no_proxy.as_deref())?,
-                name,
-            ))
+                .find_map(|name| Some((name, var(name).filter(|v| !v.trim().is_empty())?)));
+            let Some((name, value)) = named else {
+                return Ok(None);
+            };
+            let proxy = proxy_with_exceptions(value.trim(), no_proxy.as_deref());
+            proxy.map(|proxy| Some((proxy, name))).ok_or_else(|| {
+                NexusError::invalid_input(format!(
+                    "{name} is set, but not to a proxy URL this client can use (its value is \
+                     not shown: it may hold a password)"
+                ))
+            })
         };
-        Proxies {
-            http: pick("http"),
-            https: pick("https"),
-        }
+        Ok(Proxies {
+            http: pick("http")?,
+            https: pick("https")?,
+        })
     }
 
     /// The proxy for a request to `uri`, if any.
@@ -102,8 +111,9 @@ fn proxy_with_exceptions(url: &str, no_proxy: Option<&str>) -> Option<Proxy> {
 impl Transport {
     /// An agent that leaves statuses, redirects and retries to the SDK and
     /// bounds every request by `timeout` as a whole (resolve, connect, send,
-    /// headers, body).
-    pub(crate) fn new(timeout: Duration) -> Transport {
+    /// headers, body), and the environment's proxies; `invalid_input` for a
+    /// proxy variable that names no usable proxy.
+    pub(crate) fn new(timeout: Duration) -> Result<Transport, NexusError> {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -115,11 +125,11 @@ impl Transport {
             .proxy(None);
         #[cfg(any(feature = "rustls", feature = "native-tls"))]
         let config = config.tls_config(tls_config());
-        Transport {
+        Ok(Transport {
             agent: Agent::new_with_config(config.build()),
             timeout,
-            proxies: Proxies::from_env(|name| std::env::var(name).ok()),
-        }
+            proxies: Proxies::from_env(|name| std::env::var(name).ok())?,
+        })
     }
 
     /// The proxy a request to `uri` goes through, by the crate's rule: the
@@ -168,15 +178,11 @@ impl Transport {
         };
         result.map_err(|e| match proxy {
             // Userinfo withheld: scheme, host and port.
-            Some((p, variable)) => NexusError::transport(e).through(
-                format!(
-                    "{}://{}:{}",
-                    p.protocol().to_string().to_ascii_lowercase(),
-                    p.host(),
-                    p.port()
-                ),
-                variable,
-            ),
+            Some((p, variable)) => {
+                let scheme = p.protocol().to_string().to_ascii_lowercase();
+                let said = format!("{scheme}://{}:{}", p.host(), p.port());
+                NexusError::transport(e).through(said, p.host(), variable)
+            }
             None => NexusError::transport(e),
         })
     }
@@ -223,30 +229,28 @@ fn tls_config() -> ureq::tls::TlsConfig {
     builder.build()
 }
 
-/// Why a capped body read failed.
-pub(crate) enum ReadError {
-    /// The body is longer than the cap.
-    TooLarge,
-    /// The connection failed or timed out while reading.
-    Io(std::io::Error),
-}
-
-/// Reads a whole body, failing once more than `cap` bytes have arrived.
-/// The cap counts decoded bytes, so a compressed body cannot slip past it.
-pub(crate) fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, ReadError> {
+/// Reads a whole body from `peer`, failing once more than `cap` bytes have
+/// arrived (decoded bytes: a compressed body cannot slip past it); its
+/// errors name `peer`, and a timeout the `limit` that ran out.
+pub(crate) fn read_capped(
+    body: Body,
+    cap: usize,
+    peer: &Peer<'_>,
+    limit: (Duration, &str),
+) -> Result<Vec<u8>, NexusError> {
     // Sized from Content-Length, but never more than 64 KiB ahead of the
     // bytes that really arrive: a server cannot make us allocate by claiming.
     let expected = body
         .content_length()
         .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
     let mut bytes = Vec::with_capacity(expected.min(cap).min(64 << 10).saturating_add(1));
-    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    let limit_bytes = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
     body.into_reader()
-        .take(limit)
+        .take(limit_bytes)
         .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
+        .map_err(|io| NexusError::cut_short(io, peer, limit))?;
     if bytes.len() > cap {
-        return Err(ReadError::TooLarge);
+        return Err(NexusError::too_large(peer, cap));
     }
     Ok(bytes)
 }
@@ -291,6 +295,7 @@ mod tests {
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| (*v).to_owned())
             })
+            .unwrap_or_else(|e| panic!("{e}"))
         };
         let host = |p: Option<&(Proxy, &str)>| p.map(|(p, _)| p.host().to_owned());
         // HTTPS_PROXY alone carries https only: plain http goes direct.
@@ -324,6 +329,14 @@ mod tests {
         assert_eq!(host(all.for_uri(&uri("http://internal.example/"))), None);
         assert_eq!(host(all.for_uri(&uri("https://x.corp/"))), None);
         assert!(env(&[]).for_uri(&uri("http://gw.example/")).is_none());
+        // A variable that names no proxy is an error naming it, never its value.
+        for bad in ["ftp://u:s3cret@proxy.example", "http://[u:s3cret@oops"] {
+            let named = Proxies::from_env(|name| (name == "HTTPS_PROXY").then(|| bad.to_owned()));
+            let err = named.err().expect(bad);
+            assert!(
+                err.message.starts_with("HTTPS_PROXY is set") && !err.message.contains("s3cret")
+            );
+        }
     }
 
     #[test]

@@ -206,3 +206,115 @@ fn gateway_errors_reach_the_model_without_the_key() {
     assert!(err.message.contains(&gateway.url()), "{err}");
     assert!(!format!("{err} {err:?}").contains(KEY), "{err}");
 }
+
+/// A server on loopback that promises 100 bytes, sends `head` of them and
+/// closes: an answer cut short.
+fn cut_short_server(head: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{head}");
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn an_answer_cut_short_names_its_server_and_origin() {
+    let gateway = cut_short_server(r#"{"status":"hea"#);
+    let err = client_of(&gateway).health().unwrap_err();
+    assert_eq!(err.code, code::REQUEST_FAILED, "{err}");
+    assert!(
+        err.message.starts_with(&format!(
+            "the Nexus Gateway at {gateway} broke off its answer"
+        )),
+        "{err}"
+    );
+    let api = cut_short_server("[1, 2,");
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_cut"));
+    let url = format!("{api}/user");
+    let err = client_of(&gateway.url())
+        .authenticated_fetch(&TokenCache::new(), "ws", "github", &url, Default::default())
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("the API of provider `github` at http://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.message.contains("broke off its answer"), "{err}");
+}
+
+#[test]
+fn an_answer_over_the_cap_names_the_provider_and_the_option() {
+    let gateway = FakeGateway::start();
+    let api = nexus_gateway_fake::FakeUpstream::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_big"));
+    api.set_reply(
+        "/big",
+        nexus_gateway_fake::FakeReply::new(200).body(vec![b'x'; 2000]),
+    );
+    let options = NexusClientOptions::new(gateway.url())
+        .max_upstream_body(1000)
+        .credential_scope(CredentialScope::anywhere());
+    let err = NexusClient::new(options)
+        .unwrap()
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "github",
+            &format!("{}/big", api.url()),
+            Default::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, code::REQUEST_FAILED);
+    assert!(
+        err.message.contains("provider `github`") && err.message.contains(&api.url()),
+        "{err}"
+    );
+    assert!(
+        err.message
+            .contains("1000-byte cap (NexusClientOptions::max_upstream_body)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_scope_refusal_names_the_origin_and_the_provider_and_debug_hints_how_to_allow_it() {
+    let gateway = FakeGateway::start();
+    let api = nexus_gateway_fake::FakeUpstream::start();
+    gateway.add_provider("ws", "google", FakeProvider::oauth2("ya29_no_base"));
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let err = client
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "google",
+            &format!("{}/x", api.url()),
+            Default::default(),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, code::ORIGIN_NOT_ALLOWED);
+    assert!(
+        err.message.contains(&api.url()) && err.message.contains("`google`"),
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains("NEXUS_ALLOWED_ORIGINS"),
+        "a model never reads the recipe"
+    );
+    let debug = format!("{err:?}");
+    let hint = debug.lines().last().unwrap_or_default();
+    assert!(
+        hint.starts_with("  hint: to send `google`'s credential to "),
+        "{debug}"
+    );
+    assert!(
+        hint.contains(&format!("NEXUS_ALLOWED_ORIGINS=google={}", api.url())),
+        "{debug}"
+    );
+}

@@ -1,0 +1,158 @@
+//! Every form of an echo: a credential comes back in a redirect or an
+//! answer as base64 at any offset of a longer base64 text, as a `basic_auth`
+//! pair or password, or HTML-escaped, and is caught as the raw one is. The
+//! scan stays inside the call's time, and a withheld answer says so with
+//! body headers that match what is returned.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_sdk::{FetchOptions, FetchResponse, NexusClient, NexusClientOptions, TokenCache};
+
+fn setup(provider: FakeProvider) -> (FakeGateway, FakeUpstream, FakeUpstream, NexusClient) {
+    let (gateway, api, elsewhere) = (
+        FakeGateway::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+    );
+    gateway.add_provider("ws", "p", provider.api_base_url(&api.url()));
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    (gateway, api, elsewhere, client)
+}
+
+fn fetch(client: &NexusClient, url: &str, withhold: bool) -> FetchResponse {
+    let options = FetchOptions::default().withhold_credential_echo(withhold);
+    let cache = TokenCache::new();
+    client
+        .authenticated_fetch(&cache, "ws", "p", url, options)
+        .unwrap()
+}
+
+/// Answers `body` at `/echo` and checks it comes back withheld, whole, with
+/// headers that describe the text that replaced it.
+fn withheld(api: &FakeUpstream, client: &NexusClient, body: &str) {
+    let reply = FakeReply::new(403)
+        .header("Content-Type", "text/html; charset=utf-8")
+        .body(body);
+    api.set_reply("/echo", reply);
+    let (status, headers, got) = fetch(client, &format!("{}/echo", api.url()), true);
+    assert_eq!(status, 403);
+    assert_eq!(got, b"<withheld: the text echoed a credential>", "{body}");
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(headers["content-length"], got.len().to_string().as_str());
+    assert_eq!(headers["x-nexus-withheld"], "body");
+    let (_, _, plain) = fetch(client, &format!("{}/echo", api.url()), false);
+    assert_eq!(plain, body.as_bytes(), "unasked, the answer comes as it is");
+}
+
+#[test]
+fn base64_of_a_longer_text_is_caught_at_every_offset() {
+    let key = "qk_9f/Ab+Zz=Q";
+    let (_gateway, api, elsewhere, client) = setup(FakeProvider::query_param("key", key));
+    let cache = TokenCache::new();
+    let request = format!("{}/list?key={}", api.url(), "qk_9f%2FAb%2BZz%3DQ");
+    // The SSO RelayState pattern: the request URL, base64url, after text of any length.
+    for pad in ["", "x", "xy", "xyz"] {
+        let state = URL_SAFE_NO_PAD.encode(format!("{pad}{request}"));
+        let location = format!("{}/login?state={state}", elsewhere.url());
+        api.set_reply("/list", FakeReply::new(302).header("Location", &location));
+        let url = format!("{}/list", api.url());
+        let (status, _, _) = client
+            .authenticated_fetch(&cache, "ws", "p", &url, FetchOptions::default())
+            .unwrap();
+        assert_eq!(status, 302, "not followed ({pad:?})");
+    }
+    assert_eq!(
+        elsewhere.connections(),
+        0,
+        "the sign-in origin received nothing"
+    );
+    // A body holding the request head, base64, at any offset.
+    for head in ["GET", "GET /", "POST /list"] {
+        let raw = format!("{head} /list?key={key} HTTP/1.1\r\nHost: api\r\n\r\n");
+        withheld(
+            &api,
+            &client,
+            &format!(r#"{{"raw_b64":"{}"}}"#, STANDARD.encode(raw)),
+        );
+    }
+}
+
+#[test]
+fn a_basic_auth_pair_and_its_password_are_caught_as_the_header_is() {
+    let (_gateway, api, elsewhere, client) =
+        setup(FakeProvider::basic_auth("svc-bot", "Pa55-w0rd!x"));
+    for body in [
+        "svc-bot:Pa55-w0rd!x".to_owned(),
+        r#"{"PHP_AUTH_USER":"svc-bot","PHP_AUTH_PW":"Pa55-w0rd!x"}"#.to_owned(),
+        "password=Pa55-w0rd%21x".to_owned(),
+        STANDARD.encode("xx:svc-bot:Pa55-w0rd!x"),
+    ] {
+        withheld(&api, &client, &body);
+    }
+    let location = format!("{}/reset?password=Pa55-w0rd%21x", elsewhere.url());
+    api.set_reply("/go", FakeReply::new(302).header("Location", &location));
+    let (status, _, _) = fetch(&client, &format!("{}/go", api.url()), false);
+    assert_eq!(status, 302);
+    assert_eq!(elsewhere.connections(), 0);
+}
+
+#[test]
+fn html_entities_numeric_and_named_are_caught() {
+    let (_gateway, api, _, client) = setup(FakeProvider::oauth2("gho_Zr8+Tm4/Qa=="));
+    for body in [
+        "<p>Bearer gho_Zr8&#43;Tm4&#47;Qa&#61;&#61;</p>",
+        "<p>Bearer gho_Zr8&#x2B;Tm4&#x2f;Qa&#x3D;&#x3d;</p>",
+        "<p>Bearer gho_Zr8&plus;Tm4&sol;Qa&equals;&equals;</p>",
+        "<a href=\"/x?t=gho_Zr8%2BTm4%2FQa%3D%3D&amp;x=1\">",
+    ] {
+        withheld(&api, &client, body);
+    }
+}
+
+#[test]
+fn an_echoing_header_is_dropped_and_named() {
+    let (_gateway, api, _, client) = setup(FakeProvider::oauth2("gho_hdr_echo_1"));
+    let reply = FakeReply::new(200)
+        .header("X-Debug-Auth", &STANDARD.encode("Bearer gho_hdr_echo_1"))
+        .header("X-Other", "kept")
+        .body("fine");
+    api.set_reply("/h", reply);
+    let (_, headers, body) = fetch(&client, &format!("{}/h", api.url()), true);
+    assert_eq!(body, b"fine");
+    assert!(headers.get("x-debug-auth").is_none() && headers["x-other"] == "kept");
+    assert_eq!(headers["x-nexus-withheld"], "x-debug-auth");
+}
+
+#[test]
+fn a_hostile_body_is_scanned_within_the_calls_time() {
+    let (_gateway, api, _, client) = setup(FakeProvider::oauth2("gho_never_in_it"));
+    // 15 MiB of escapes that decode into more escapes, four times over.
+    let hostile = "\\u0025\\/%2525+".repeat(15 << 20 >> 4);
+    api.set_reply("/big", FakeReply::new(200).body(hostile.as_str()));
+    let limit = std::time::Duration::from_secs(4);
+    let options = FetchOptions::default()
+        .withhold_credential_echo(true)
+        .timeout(limit);
+    let started = std::time::Instant::now();
+    let (_, headers, body) = client
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "p",
+            &format!("{}/big", api.url()),
+            options,
+        )
+        .unwrap();
+    // Whatever the machine: either it was cleared, or withheld saying so.
+    if body.len() != hostile.len() {
+        assert_eq!(headers["x-nexus-withheld"], "body");
+        let said = String::from_utf8(body).unwrap();
+        assert!(
+            said.contains("could not be checked") && said.contains("time limit"),
+            "{said}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(took < limit + std::time::Duration::from_secs(2), "{took:?}");
+}

@@ -1,0 +1,107 @@
+//! A server's words are shown, never obeyed: whatever a Gateway or a Broker
+//! says (message, code, detail; JSON or plain text) reaches a `NexusError`
+//! and a log record with its control characters escaped and cut at one
+//! length, so that `Display` is always one line and no log line is forged.
+
+mod common;
+
+use common::{capture_logs, fast_retries, log_lines_with};
+use nexus_gateway_fake::{BrokerAnswer, FakeGateway, Fault, Route};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, NexusError};
+
+const FORGED: &str =
+    "no such thing\nINFO nexus_sdk: Using cached token \u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}1m";
+
+fn client(gateway: &FakeGateway) -> NexusClient {
+    let options = NexusClientOptions::new(gateway.url())
+        .retry_policy(fast_retries(1))
+        .credential_scope(CredentialScope::anywhere());
+    NexusClient::new(options).unwrap()
+}
+
+fn one_escaped_line(err: &NexusError) {
+    let shown = err.to_string();
+    assert_eq!(shown.lines().count(), 1, "{shown:?}");
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+    assert!(
+        !err.message.chars().any(char::is_control),
+        "{:?}",
+        err.message
+    );
+    assert!(!err.code.chars().any(char::is_control), "{:?}", err.code);
+}
+
+#[test]
+fn every_body_shape_is_one_escaped_line() {
+    let json = serde_json::json!({"error": "connection_not_found", "message": FORGED}).to_string();
+    let detail = serde_json::json!({"error": "attention_required", "detail": FORGED}).to_string();
+    let code = serde_json::json!({"code": "bad\r\ncode", "message": "m"}).to_string();
+    let cases = [
+        (404, "application/json", json.as_str()),
+        (409, "application/json", detail.as_str()),
+        (400, "application/json", code.as_str()),
+        (404, "text/plain", FORGED),
+    ];
+    for (status, kind, body) in cases {
+        let gateway = FakeGateway::start();
+        gateway.push_fault_for(Route::Resolve, Fault::body(status, Some(kind), body));
+        let err = client(&gateway).resolve_token("ws", "github").unwrap_err();
+        one_escaped_line(&err);
+        assert_eq!(err.status_code, Some(status));
+    }
+}
+
+#[test]
+fn a_brokers_words_passed_through_are_one_escaped_line() {
+    let gateway = FakeGateway::start();
+    let body = serde_json::json!({"error": "attention_required", "message": FORGED});
+    gateway.script_broker(Route::Resolve, BrokerAnswer::json(409, &body));
+    let err = client(&gateway).resolve_token("ws", "github").unwrap_err();
+    one_escaped_line(&err);
+    assert!(
+        err.message.contains("no such thing\\nINFO"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn a_json_message_is_cut_as_a_plain_text_one_is() {
+    let long = "é".repeat(5_000);
+    for body in [
+        serde_json::json!({"error": "x", "message": long}).to_string(),
+        long.clone(),
+    ] {
+        let gateway = FakeGateway::start();
+        gateway.push_fault_for(Route::Resolve, Fault::body(409, None, &body));
+        let err = client(&gateway).resolve_token("ws", "github").unwrap_err();
+        assert!(
+            err.message.starts_with("éé"),
+            "the server's own words: {err}"
+        );
+        assert!(err.message.len() <= 512, "{} bytes", err.message.len());
+    }
+}
+
+#[test]
+fn a_retry_log_record_cannot_be_forged() {
+    capture_logs();
+    let gateway = FakeGateway::start();
+    let body = serde_json::json!({"error": "broker_unavailable", "message": FORGED}).to_string();
+    gateway.push_fault_for(
+        Route::Resolve,
+        Fault::body(503, Some("application/json"), &body),
+    );
+    let _ = client(&gateway).resolve_token("ws-forge", "github");
+    let retries = log_lines_with("Retrying in");
+    assert!(!retries.is_empty());
+    for line in retries.iter().filter(|l| l.contains("no such thing")) {
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+    }
+}
+
+#[test]
+fn display_is_one_line_whatever_a_caller_put_in_it() {
+    let err = NexusError::new("custom\ncode", "two\nlines \u{1b}[31m");
+    assert_eq!(err.to_string(), "custom\\ncode: two\\nlines \\u{1b}[31m");
+}
