@@ -55,8 +55,7 @@ impl<'a> Key<'a> {
         require("provider", provider)?;
         Ok(Key {
             owner,
-            workspace,
-            provider,
+            ..Key::any(workspace, provider)
         })
     }
 
@@ -118,12 +117,14 @@ pub struct TokenCache {
 }
 
 /// The entries, and what the purge needs to stay cheap.
+#[derive(Default)]
 struct Map {
     /// Workspace → its entries (a few providers, a few owners each).
     entries: HashMap<Box<str>, Vec<Entry>>,
     /// How many entries `entries` holds.
     len: usize,
-    /// Reads and stores since the last purge, and how many the next waits for.
+    /// Reads and stores since the last purge, and how many the next waits
+    /// for (at least [`USES_PER_PURGE`]).
     uses: usize,
     purge_at: usize,
     /// Stores so far: a caller that finds it changed since its look looks again.
@@ -207,10 +208,9 @@ fn retry_at(renewals: u8, evict_at: SystemTime, now: SystemTime) -> SystemTime {
 /// [`ANYONE`]. SipHash with fixed keys: stable within a process and hard to
 /// make two configurations collide on.
 pub(crate) fn owner_of(gateway_url: &str, api_key: &str) -> Owner {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (gateway_url, api_key).hash(&mut hasher);
-    hasher.finish().max(ANYONE + 1)
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one((gateway_url, api_key));
+    hash.max(ANYONE + 1)
 }
 
 impl TokenCache {
@@ -225,13 +225,7 @@ impl TokenCache {
         TokenCache {
             buffer,
             clock: None,
-            map: Mutex::new(Map {
-                entries: HashMap::new(),
-                len: 0,
-                uses: 0,
-                purge_at: USES_PER_PURGE,
-                stores: 0,
-            }),
+            map: Mutex::default(),
             flights: SingleFlight::default(),
         }
     }
@@ -336,21 +330,13 @@ impl TokenCache {
         let now = self.now();
         let mut map = self.map.lock();
         map.used(now);
-        let (mut stale, mut lookup) = (false, Lookup::Miss);
-        let found = map.entries.get(key.workspace).into_iter().flatten();
-        for e in found.rev().filter(|e| e.is_for(key)) {
-            if !e.is_usable(now) {
-                stale = true;
-                continue;
-            }
-            lookup = if now < e.refresh_at {
-                Lookup::Fresh(e.token.clone())
-            } else {
-                Lookup::Renew(e.token.clone())
-            };
-            break;
-        }
-        if stale {
+        let mine = || map.entries.get(key.workspace).into_iter().flatten().rev();
+        let lookup = match mine().find(|e| e.is_for(key) && e.is_usable(now)) {
+            Some(e) if now < e.refresh_at => Lookup::Fresh(e.token.clone()),
+            Some(e) => Lookup::Renew(e.token.clone()),
+            None => Lookup::Miss,
+        };
+        if mine().any(|e| e.is_for(key) && !e.is_usable(now)) {
             map.remove(key.workspace, |e| e.is_for(key) && !e.is_usable(now));
         }
         (lookup, map.stores)
@@ -526,7 +512,7 @@ impl Map {
     /// stored new pairs.
     fn used(&mut self, now: SystemTime) {
         self.uses += 1;
-        if self.uses < self.purge_at {
+        if self.uses < self.purge_at.max(USES_PER_PURGE) {
             return;
         }
         self.entries.retain(|_, list| {
@@ -534,8 +520,7 @@ impl Map {
             !list.is_empty()
         });
         self.len = self.entries.values().map(Vec::len).sum();
-        self.uses = 0;
-        self.purge_at = self.len.max(USES_PER_PURGE);
+        (self.uses, self.purge_at) = (0, self.len);
     }
 
     /// Removes the workspace's entries that match.

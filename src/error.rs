@@ -175,10 +175,6 @@ impl NexusError {
         NexusError::new(code::ORIGIN_NOT_ALLOWED, message)
     }
 
-    pub(crate) fn provider_not_listed(message: impl Into<String>) -> Self {
-        NexusError::new(code::PROVIDER_NOT_LISTED, message)
-    }
-
     pub(crate) fn request_failed(message: impl Into<String>) -> Self {
         NexusError::new(code::REQUEST_FAILED, message)
     }
@@ -232,11 +228,8 @@ impl NexusError {
         let Some(status @ (401 | 403 | 429 | 500..)) = self.status_code else {
             return self;
         };
-        let key = if status == 401 {
-            " (check NEXUS_API_KEY)"
-        } else {
-            ""
-        };
+        let key = (status == 401).then_some(" (check NEXUS_API_KEY)");
+        let key = key.unwrap_or_default();
         let message = format!(
             "the Nexus Gateway at {origin} answered HTTP {status}{key}: {}",
             self.message
@@ -306,14 +299,10 @@ impl NexusError {
         };
         let dns = |host: &str| format!("its host `{}` does not resolve (DNS)", escape(host));
         let message = match (self.code.as_str(), &more.via) {
-            (code::TIMEOUT | code::REQUEST_FAILED, Some((via, proxy))) => {
-                let cause = if more.dns {
-                    dns(proxy)
-                } else {
-                    self.message.clone()
-                };
-                format!("{via} failed on the way to {who}: {cause}")
+            (code::TIMEOUT | code::REQUEST_FAILED, Some((via, _))) if !more.dns => {
+                format!("{via} failed on the way to {who}: {}", self.message)
             }
+            (_, Some((via, proxy))) => format!("{via} failed on the way to {who}: {}", dns(proxy)),
             (code::TIMEOUT, None) => format!(
                 "{who} did not answer within {:?}, the limit {} sets",
                 limit.0, limit.1
@@ -399,10 +388,8 @@ impl NexusError {
     /// This transport failure happened through `proxy` (at `host`), named
     /// by `variable`.
     pub(crate) fn through(mut self, proxy: String, host: &str, variable: &str) -> Self {
-        self.more().via = Some((
-            format!("the proxy {proxy} (from {variable})"),
-            host.to_owned(),
-        ));
+        let via = format!("the proxy {proxy} (from {variable})");
+        self.more().via = Some((via, host.to_owned()));
         self
     }
 }
@@ -529,9 +516,8 @@ impl Peer<'_> {
 /// `invalid_input` when `value` is empty or only white space.
 pub(crate) fn require(name: &str, value: &str) -> Result<(), NexusError> {
     if value.trim().is_empty() {
-        return Err(NexusError::invalid_input(format!(
-            "{name} must not be blank"
-        )));
+        let blank = format!("{name} must not be blank");
+        return Err(NexusError::invalid_input(blank));
     }
     Ok(())
 }

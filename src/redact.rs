@@ -34,35 +34,15 @@ const MAX_NESTING: usize = 3;
 const MIN_BASE64: usize = 4;
 
 /// HTML's named entities for the characters a token or an encoding of it
-/// may hold (HTML5 names them all; Go's `html/template` and others use them).
-const ENTITIES: [(&str, u8); 26] = [
-    ("amp", b'&'),
-    ("lt", b'<'),
-    ("gt", b'>'),
-    ("quot", b'"'),
-    ("apos", b'\''),
-    ("plus", b'+'),
-    ("sol", b'/'),
-    ("equals", b'='),
-    ("colon", b':'),
-    ("comma", b','),
-    ("period", b'.'),
-    ("lowbar", b'_'),
-    ("num", b'#'),
-    ("dollar", b'$'),
-    ("percnt", b'%'),
-    ("excl", b'!'),
-    ("quest", b'?'),
-    ("semi", b';'),
-    ("ast", b'*'),
-    ("commat", b'@'),
-    ("bsol", b'\\'),
-    ("verbar", b'|'),
-    ("lpar", b'('),
-    ("rpar", b')'),
-    ("lsqb", b'['),
-    ("rsqb", b']'),
+/// may hold (HTML5 names them all; Go's `html/template` and others use
+/// them), with their characters in [`ENTITY_CHARS`].
+const ENTITY_NAMES: [&str; 26] = [
+    "amp", "lt", "gt", "quot", "apos", "plus", "sol", "equals", "colon", "comma", "period",
+    "lowbar", "num", "dollar", "percnt", "excl", "quest", "semi", "ast", "commat", "bsol",
+    "verbar", "lpar", "rpar", "lsqb", "rsqb",
 ];
+/// The character of each of [`ENTITY_NAMES`], in its order.
+const ENTITY_CHARS: &[u8; 26] = b"&<>\"'+/=:,._#$%!?;*@\\|()[]";
 
 /// A server's `text` as a message or log record quotes it: control
 /// characters escaped, so that it stays one line and cannot drive a
@@ -235,17 +215,10 @@ fn push(out: &mut Vec<u8>, code: u32, used: usize) -> usize {
 /// The JSON escape at the start of `s`, decoded into `out`: how many bytes
 /// it took (0 when it is none).
 fn json_escape(s: &[u8], out: &mut Vec<u8>) -> usize {
-    let simple = [
-        (b'"', b'"'),
-        (b'\\', b'\\'),
-        (b'/', b'/'),
-        (b'b', 8),
-        (b'f', 12),
-        (b'n', b'\n'),
-    ];
-    let simple = simple.iter().chain(&[(b'r', b'\r'), (b't', b'\t')]);
-    if let Some((_, c)) = simple.clone().find(|(e, _)| s.get(1) == Some(e)) {
-        out.push(*c);
+    // Each escape's letter, then the byte it stands for.
+    let simple = b"\"\"\\\\//b\x08f\x0cn\nr\rt\t".chunks(2);
+    if let Some(pair) = simple.clone().find(|pair| s.get(1) == Some(&pair[0])) {
+        out.push(pair[1]);
         return 2;
     }
     let Some(unit) = hex_at(s, 2, 4).filter(|_| s[1] == b'u') else {
@@ -264,31 +237,23 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) -> usize {
 /// The HTML entity at the start of `s`, decoded into `out`: how many bytes
 /// it took (0 when it is none). The `;` of a numeric one may be missing.
 fn entity(s: &[u8], out: &mut Vec<u8>) -> usize {
-    let digits = |from: usize, hex: bool| {
-        let run = s[from..].iter().take_while(|b| {
-            if hex {
-                b.is_ascii_hexdigit()
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-        let len = run.count().min(8);
-        let code = std::str::from_utf8(&s[from..from + len]).ok();
-        let code = code.and_then(|c| u32::from_str_radix(c, if hex { 16 } else { 10 }).ok())?;
-        Some((
-            code,
-            from + len + usize::from(s.get(from + len) == Some(&b';')),
-        ))
+    let digits = |from: usize, radix: u32| {
+        let run = s[from..]
+            .iter()
+            .take_while(|b| char::from(**b).is_digit(radix));
+        let end = from + run.count().min(8);
+        let code = u32::from_str_radix(std::str::from_utf8(&s[from..end]).ok()?, radix).ok()?;
+        Some((code, end + usize::from(s.get(end) == Some(&b';'))))
     };
     let numeric = match (s.get(1), s.get(2)) {
-        (Some(b'#'), Some(b'x' | b'X')) => digits(3, true),
-        (Some(b'#'), _) => digits(2, false),
+        (Some(b'#'), Some(b'x' | b'X')) => digits(3, 16),
+        (Some(b'#'), _) => digits(2, 10),
         _ => None,
     };
     if let Some((code, used)) = numeric {
         return push(out, code, used);
     }
-    let named = ENTITIES.iter().find(|(name, _)| {
+    let named = ENTITY_NAMES.iter().zip(ENTITY_CHARS).find(|(name, _)| {
         s[1..].starts_with(name.as_bytes()) && s.get(1 + name.len()) == Some(&b';')
     });
     named.map_or(0, |(name, c)| {
@@ -326,17 +291,15 @@ pub(crate) fn escape(s: &str) -> Cow<'_, str> {
     if !s.chars().any(char::is_control) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(
-        s.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

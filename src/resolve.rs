@@ -14,7 +14,7 @@ use crate::connection::{non_empty_str, scalar_string};
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
 use crate::redact::quoted;
-use crate::token::{CachedToken, LATEST_EXPIRY_SECS, Signer, Strategy};
+use crate::token::{CachedToken, LATEST_EXPIRY_SECS, Secret, Signer, Strategy};
 
 /// How long a token is kept when the Gateway gives no usable expiry.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(300);
@@ -202,6 +202,7 @@ fn hmac_payload(
     })?;
     let algo = config.choice("algo", HMAC_ALGOS)?;
     let encoding = config.choice("encoding", HMAC_ENCODINGS)?;
+    let (algo, encoding) = (algo.to_owned(), encoding.to_owned());
     let signer = Signer::Hmac { algo, encoding };
     Ok(CachedToken::signed(secret, expires_at, header_name, signer))
 }
@@ -219,7 +220,7 @@ fn aws_sigv4(
     let secret_key = required(scalar_string(credentials.get("secret_key")), "secret_key")?;
     let signer = Signer::AwsSigV4 {
         access_key,
-        session_token: scalar_string(credentials.get("session_token")),
+        session_token: scalar_string(credentials.get("session_token")).map(Secret),
         region: config.text("region").unwrap_or_else(|| "us-east-1".into()),
         service,
     };
@@ -247,7 +248,7 @@ fn sent_by(token: &CachedToken) -> (&str, String) {
             "",
             format!(
                 "{access_key} {region} {service} {}",
-                session_token.as_deref().unwrap_or("")
+                session_token.as_ref().map_or("", |s| s.0.as_str())
             ),
         ),
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::budget::Budget;
 use crate::cache::Key;
+use crate::code;
 use crate::error::NexusError;
 use crate::flight::{Landing, SingleFlight};
 use crate::redact::{LOG_TARGET, escape, quoted, url_for_debug};
@@ -380,10 +381,13 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
         ),
         false => String::new(),
     };
-    NexusError::provider_not_listed(format!(
-        "the Gateway knows no provider `{}` ({names}){swapped}",
-        escape(provider)
-    ))
+    NexusError::new(
+        code::PROVIDER_NOT_LISTED,
+        format!(
+            "the Gateway knows no provider `{}` ({names}){swapped}",
+            escape(provider)
+        ),
+    )
 }
 
 /// Each provider's API origin from a `GET /v1/providers/metadata` answer

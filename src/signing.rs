@@ -332,7 +332,7 @@ pub(crate) fn sign_request(
             let key = AwsKey {
                 access_key,
                 secret_key: token.access_token(),
-                session_token: session_token.as_deref(),
+                session_token: session_token.as_ref().map(|s| s.0.as_str()),
                 region,
                 service,
             };
@@ -340,7 +340,7 @@ pub(crate) fn sign_request(
             insert(headers, HOST.as_str(), &host)?;
             insert(headers, "x-amz-date", &signature.amz_date)?;
             insert(headers, "x-amz-content-sha256", &signature.content_sha256)?;
-            if let Some(session_token) = session_token {
+            if let Some(session_token) = key.session_token {
                 insert(headers, "x-amz-security-token", session_token)?;
             }
             insert(headers, AUTHORIZATION.as_str(), &signature.authorization)

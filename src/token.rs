@@ -65,48 +65,61 @@ pub(crate) const HMAC_ALGOS: [&str; 2] = ["sha256", "sha1"];
 /// lowercase hexadecimal (the default) or standard base64, padded.
 pub(crate) const HMAC_ENCODINGS: [&str; 2] = ["hex", "base64"];
 
-/// What signs each request, for the two signing strategies. The signing
+/// What signs each request, for the two signing strategies (with the
+/// `serde` feature, the flat fields of a token's record). The signing
 /// secret itself is the token's `access_token`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(untagged)
+)]
 pub(crate) enum Signer {
     /// `hmac_payload`: the signature goes in the token's `header_name`.
     Hmac {
         /// One of [`HMAC_ALGOS`].
-        algo: &'static str,
+        algo: String,
         /// One of [`HMAC_ENCODINGS`].
-        encoding: &'static str,
+        encoding: String,
     },
     /// `aws_sigv4`.
     AwsSigV4 {
         access_key: String,
-        session_token: Option<String>,
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
+        session_token: Option<Secret>,
         region: String,
         service: String,
     },
 }
 
-impl fmt::Debug for Signer {
-    /// The session token is a secret: named, never shown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+#[cfg(feature = "serde")]
+impl Signer {
+    /// Whether an HMAC signer names an algorithm and an encoding it knows.
+    fn is_known(&self) -> bool {
         match self {
-            Signer::Hmac { algo, encoding } => f
-                .debug_struct("Hmac")
-                .field("algo", algo)
-                .field("encoding", encoding)
-                .finish(),
-            Signer::AwsSigV4 {
-                access_key,
-                session_token,
-                region,
-                service,
-            } => f
-                .debug_struct("AwsSigV4")
-                .field("access_key", access_key)
-                .field("session_token", &session_token.as_ref().map(|_| REDACTED))
-                .field("region", region)
-                .field("service", service)
-                .finish(),
+            Signer::Hmac { algo, encoding } => {
+                HMAC_ALGOS.contains(&algo.as_str()) && HMAC_ENCODINGS.contains(&encoding.as_str())
+            }
+            Signer::AwsSigV4 { .. } => true,
         }
+    }
+}
+
+/// A secret that `Debug` never shows.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
     }
 }
 
@@ -356,7 +369,9 @@ impl CachedToken {
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = vec![self.access_token().to_owned()];
         match self.signer() {
-            Some(Signer::AwsSigV4 { session_token, .. }) => secrets.extend(session_token.clone()),
+            Some(Signer::AwsSigV4 { session_token, .. }) => {
+                secrets.extend(session_token.as_ref().map(|s| s.0.clone()));
+            }
             _ if self.shared.parts.strategy == Strategy::BasicAuth => {
                 let pair = BASE64.decode(self.access_token()).unwrap_or_default();
                 let pair = String::from_utf8_lossy(&pair).into_owned();
@@ -418,9 +433,10 @@ impl fmt::Debug for CachedToken {
     }
 }
 
-/// `CachedToken` as serde sees it: flat, with the expiry in epoch seconds.
+/// `CachedToken` as serde sees it: flat, with the expiry in epoch seconds
+/// and a signing strategy's parameters beside the rest.
 #[cfg(feature = "serde")]
-#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct TokenRecord {
     access_token: String,
     token_type: String,
@@ -430,18 +446,8 @@ struct TokenRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     query_param: Option<String>,
     strategy: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    algo: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    encoding: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    access_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    session_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    service: Option<String>,
+    #[serde(flatten)]
+    signer: Option<Signer>,
 }
 
 #[cfg(feature = "serde")]
@@ -453,7 +459,7 @@ impl From<CachedToken> for TokenRecord {
             Ok(after) => after.as_secs_f64(),
             Err(before) => -before.duration().as_secs_f64(),
         };
-        let mut record = TokenRecord {
+        TokenRecord {
             access_token: token.access_token().to_owned(),
             token_type: token.token_type().to_owned(),
             expires_at: seconds.clamp(-latest, latest),
@@ -461,27 +467,8 @@ impl From<CachedToken> for TokenRecord {
             value_prefix: token.value_prefix().to_owned(),
             query_param: token.query_param().map(str::to_owned),
             strategy: token.strategy().to_owned(),
-            ..TokenRecord::default()
-        };
-        match token.signer() {
-            None => {}
-            Some(Signer::Hmac { algo, encoding }) => {
-                record.algo = Some((*algo).to_owned());
-                record.encoding = Some((*encoding).to_owned());
-            }
-            Some(Signer::AwsSigV4 {
-                access_key,
-                session_token,
-                region,
-                service,
-            }) => {
-                record.access_key = Some(access_key.clone());
-                record.session_token = session_token.clone();
-                record.region = Some(region.clone());
-                record.service = Some(service.clone());
-            }
+            signer: token.signer().cloned(),
         }
-        record
     }
 }
 
@@ -496,42 +483,23 @@ impl TryFrom<TokenRecord> for CachedToken {
         let missing = |what: &str| format!("{} token has no {what}", r.strategy);
         let strategy = Strategy::parse(&r.strategy)
             .ok_or_else(|| format!("unknown strategy `{}`", r.strategy))?;
-        let secret = r.access_token;
+        let (secret, header) = (r.access_token, r.header_name);
         let token = |secret| CachedToken::bearer(secret, expires_at);
-        Ok(match strategy {
-            Strategy::OAuth2 => token(secret).with_token_type(r.token_type),
-            Strategy::Header => token(secret).with_header(r.header_name, r.value_prefix),
-            Strategy::BasicAuth => CachedToken::basic_auth(secret, expires_at),
-            Strategy::QueryParam => {
+        Ok(match (strategy, r.signer) {
+            (Strategy::OAuth2, _) => token(secret).with_token_type(r.token_type),
+            (Strategy::Header, _) => token(secret).with_header(header, r.value_prefix),
+            (Strategy::BasicAuth, _) => CachedToken::basic_auth(secret, expires_at),
+            (Strategy::QueryParam, _) => {
                 token(secret).with_query_param(r.query_param.ok_or_else(|| missing("query_param"))?)
             }
-            Strategy::HmacPayload => {
-                let known = |names: [&'static str; 2], name: Option<String>| {
-                    names.into_iter().find(|n| name.as_deref() == Some(*n))
-                };
-                let algo = known(HMAC_ALGOS, r.algo);
-                let encoding = known(HMAC_ENCODINGS, r.encoding);
-                let (Some(algo), Some(encoding)) = (algo, encoding) else {
-                    return Err(missing("known algo and encoding"));
-                };
-                let signer = Signer::Hmac { algo, encoding };
-                CachedToken::signed(secret, expires_at, r.header_name, signer)
+            (Strategy::HmacPayload, Some(signer @ Signer::Hmac { .. })) if signer.is_known() => {
+                CachedToken::signed(secret, expires_at, header, signer)
             }
-            Strategy::AwsSigV4 => {
-                let (Some(access_key), Some(region), Some(service)) =
-                    (r.access_key, r.region, r.service)
-                else {
-                    return Err(missing("access_key, region and service"));
-                };
-                let session_token = r.session_token;
-                let signer = Signer::AwsSigV4 {
-                    access_key,
-                    session_token,
-                    region,
-                    service,
-                };
-                CachedToken::signed(secret, expires_at, r.header_name, signer)
+            (Strategy::AwsSigV4, Some(signer @ Signer::AwsSigV4 { .. })) => {
+                CachedToken::signed(secret, expires_at, header, signer)
             }
+            (Strategy::HmacPayload, _) => return Err(missing("known algo and encoding")),
+            (Strategy::AwsSigV4, _) => return Err(missing("access_key, region and service")),
         })
     }
 }

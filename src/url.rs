@@ -25,11 +25,7 @@ pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Bytes left alone in `application/x-www-form-urlencoded`: `A-Z a-z 0-9 * - . _`
 /// (space is written `+`).
-const FORM: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'*')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_');
+const FORM: &AsciiSet = &UNRESERVED.add(b'~').remove(b'*');
 
 /// An origin: scheme, host and port, normalised as browsers compare them
 /// (scheme and host ASCII-lowercased, the host's trailing dot removed, the
@@ -49,11 +45,8 @@ impl Origin {
         let origin = Origin::of(uri)?;
         let host = uri.host()?;
         let default = if origin.https { 443 } else { 80 };
-        Some(if origin.port == default {
-            host.to_owned()
-        } else {
-            format!("{host}:{}", origin.port)
-        })
+        let port = (origin.port != default).then(|| format!(":{}", origin.port));
+        Some(format!("{host}{}", port.unwrap_or_default()))
     }
 
     /// The origin of an http(s) URI; `None` for another scheme or no host.
@@ -128,14 +121,14 @@ fn normal_host(host: &str) -> String {
 pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
     let url = url.trim();
     let url = url.split_once('#').map_or(url, |(before, _)| before);
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        NexusError::invalid_input(format!("{what} must be an http:// or https:// URL"))
-    })?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(NexusError::invalid_input(format!(
-            "{what} must be an http:// or https:// URL"
-        )));
-    }
+    let web = |(scheme, _): &(&str, &str)| {
+        ["http", "https"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(scheme))
+    };
+    let not_web =
+        || NexusError::invalid_input(format!("{what} must be an http:// or https:// URL"));
+    let (scheme, rest) = url.split_once("://").filter(web).ok_or_else(not_web)?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path_and_query) = rest.split_at(authority_end);
     check_authority(authority, what)?;
@@ -234,24 +227,13 @@ pub(crate) fn encode_path_segment(s: &str) -> String {
 }
 
 /// An `application/x-www-form-urlencoded` query string of the pairs, in order.
-pub(crate) fn form_urlencode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        form_encode_into(&mut out, key);
-        out.push('=');
-        form_encode_into(&mut out, value);
-    }
-    out
-}
-
-fn form_encode_into(out: &mut String, s: &str) {
-    for piece in utf8_percent_encode(s, FORM) {
-        // The encoder writes a space as %20; forms write it as +.
-        out.push_str(if piece == "%20" { "+" } else { piece });
-    }
+pub(crate) fn form_urlencode<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    // The encoder writes a space as %20; forms write it as +.
+    let form = |s: &str| utf8_percent_encode(s, FORM).to_string().replace("%20", "+");
+    let pairs = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form(k.as_ref()), form(v.as_ref())));
+    pairs.collect::<Vec<_>>().join("&")
 }
 
 /// A form-encoded name or value, decoded (`+` is a space), lossily: a
@@ -266,24 +248,20 @@ pub(crate) fn with_query_pairs(uri: Uri, pairs: &[(String, String)]) -> Result<U
     if pairs.is_empty() {
         return Ok(uri);
     }
-    let pairs: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let added = form_urlencode(&pairs);
+    let added = form_urlencode(pairs);
     let query = match uri.query() {
         Some(query) if !query.is_empty() => format!("{query}&{added}"),
         _ => added,
     };
     let mut parts = uri.into_parts();
     let path = parts.path_and_query.as_ref().map_or("/", |pq| pq.path());
-    parts.path_and_query = Some(
-        format!("{path}?{query}")
-            .parse()
-            .map_err(|_| NexusError::invalid_input("the query cannot be carried by the URL"))?,
-    );
-    Uri::from_parts(parts)
-        .map_err(|_| NexusError::invalid_input("the query cannot be carried by the URL"))
+    parts.path_and_query = format!("{path}?{query}").parse().ok();
+    let uri = parts
+        .path_and_query
+        .is_some()
+        .then(|| Uri::from_parts(parts).ok());
+    uri.flatten()
+        .ok_or_else(|| NexusError::invalid_input("the query cannot be carried by the URL"))
 }
 
 /// `uri` with `name=value` as the last query parameter (none with `None`),
@@ -315,9 +293,6 @@ pub(crate) fn with_query_param(
         .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
 }
 
-/// The features that give a build TLS, named when one without TLS meets https.
-const TLS_FEATURES: &str = "`rustls` (the default), `native-tls` or `platform-verifier`";
-
 /// Whether this build can reach `uri`: any http URL, and https only with a
 /// TLS feature.
 pub(crate) fn can_reach(uri: &Uri) -> bool {
@@ -332,8 +307,8 @@ pub(crate) fn can_reach(uri: &Uri) -> bool {
 pub(crate) fn check_tls_available(uri: &Uri, what: &str) -> Result<(), NexusError> {
     if !can_reach(uri) {
         return Err(NexusError::invalid_input(format!(
-            "{what} is https://, but this build has no TLS: enable the {} feature",
-            TLS_FEATURES
+            "{what} is https://, but this build has no TLS: enable the `rustls` (the default), \
+             `native-tls` or `platform-verifier` feature"
         )));
     }
     Ok(())
@@ -504,7 +479,7 @@ mod tests {
             form_urlencode(&[("workspace_id", "w 1&x=2"), ("provider_name", "é*")]),
             "workspace_id=w+1%26x%3D2&provider_name=%C3%A9*"
         );
-        assert_eq!(form_urlencode(&[]), "");
+        assert_eq!(form_urlencode::<&str, &str>(&[]), "");
         assert_eq!(form_decode("w+1%26x%3D2"), "w 1&x=2");
     }
 
