@@ -384,15 +384,14 @@ pub(crate) fn send_following_redirects(
 /// and a withheld body's own headers describe the text that replaces it.
 fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: Option<Instant>) {
     let (_, headers, body) = response;
-    let mut withheld: Vec<String> = Vec::new();
-    for (name, value) in headers.iter() {
-        let name = name.as_str().to_owned();
-        if echoes(value.as_bytes(), secrets, deadline) != Some(false) && !withheld.contains(&name) {
-            withheld.push(name);
-        }
-    }
+    let echoed = |bytes: &[u8]| echoes(bytes, secrets, deadline) != Some(false);
+    let mut withheld: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| headers.get_all(*n).iter().any(|v| echoed(v.as_bytes())))
+        .cloned()
+        .collect();
     for name in &withheld {
-        headers.remove(name.as_str());
+        headers.remove(name);
     }
     let why = match echoes(body, secrets, deadline) {
         Some(false) => None,
@@ -401,20 +400,20 @@ fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: O
     };
     if let Some(why) = why {
         *body = why.as_bytes().to_vec();
-        for name in [CONTENT_ENCODING, TRANSFER_ENCODING] {
-            headers.remove(name);
-        }
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        headers.remove(CONTENT_ENCODING);
+        headers.remove(TRANSFER_ENCODING);
+        let text = HeaderValue::from_static("text/plain; charset=utf-8");
+        headers.insert(CONTENT_TYPE, text);
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        withheld.push("body".to_owned());
+        withheld.push(HeaderName::from_static("body"));
     }
-    if let Ok(said) = HeaderValue::from_str(&withheld.join(", ")) {
-        if !withheld.is_empty() {
-            headers.insert(WITHHELD_HEADER, said);
-        }
+    let said: Vec<&str> = withheld.iter().map(HeaderName::as_str).collect();
+    // Header names are header values: it parses.
+    let said = HeaderValue::from_str(&said.join(", "))
+        .ok()
+        .filter(|v| !v.is_empty());
+    if let Some(said) = said {
+        headers.insert(WITHHELD_HEADER, said);
     }
 }
 

@@ -49,8 +49,7 @@ pub(crate) fn token_from_resolve(
     now: SystemTime,
 ) -> Result<(CachedToken, Expiry), NexusError> {
     let credentials = credentials_of(body)?;
-    let StrategyObject { kind, config } = strategy(body)?;
-    let config = Config(config);
+    let (kind, config) = strategy(body)?;
     let Some(strategy) = Strategy::parse(kind) else {
         return Err(NexusError::unsupported_strategy(format!(
             "the SDK cannot apply the `{}` strategy",
@@ -101,9 +100,8 @@ pub(crate) fn token_from_resolve(
             })?;
             api_key_token()?.with_query_param(param)
         }
-        Strategy::HmacPayload | Strategy::AwsSigV4 => {
-            signing(strategy, credentials, &config, expires_at)?
-        }
+        Strategy::HmacPayload => hmac_payload(credentials, &config, expires_at)?,
+        Strategy::AwsSigV4 => aws_sigv4(credentials, &config, expires_at)?,
     };
     check_header_safe(&token)?;
     Ok((token, expiry))
@@ -111,14 +109,15 @@ pub(crate) fn token_from_resolve(
 
 /// The answer's `credentials`: a non-empty object, or `invalid_response`.
 fn credentials_of(body: &Value) -> Result<&Map<String, Value>, NexusError> {
+    let said = |why| {
+        Err(NexusError::invalid_response(format!(
+            "resolve answer {why}"
+        )))
+    };
     match body.get("credentials") {
         Some(Value::Object(c)) if !c.is_empty() => Ok(c),
-        Some(Value::Object(_)) | Some(Value::Null) | None => Err(NexusError::invalid_response(
-            "resolve answer has no credentials",
-        )),
-        Some(_) => Err(NexusError::invalid_response(
-            "resolve answer's credentials are not an object",
-        )),
+        Some(Value::Object(_) | Value::Null) | None => said("has no credentials"),
+        Some(_) => said("has credentials that are not an object"),
     }
 }
 
@@ -129,6 +128,11 @@ impl Config<'_> {
     /// A non-empty string setting (a number is not a name).
     fn text(&self, key: &str) -> Option<String> {
         non_empty_str(self.0?.get(key)).map(str::to_owned)
+    }
+
+    /// A non-empty string setting, else `default`.
+    fn text_or(&self, key: &str, default: &str) -> String {
+        self.text(key).unwrap_or_else(|| default.to_owned())
     }
 
     /// A string setting as given, empty or not.
@@ -153,12 +157,8 @@ impl Config<'_> {
 
 /// `basic_auth`: `base64(user:password)` from the configured fields.
 fn basic_auth(credentials: &Map<String, Value>, config: &Config<'_>) -> Result<String, NexusError> {
-    let user_field = config
-        .text("username_field")
-        .unwrap_or_else(|| "username".into());
-    let pass_field = config
-        .text("password_field")
-        .unwrap_or_else(|| "password".into());
+    let user_field = config.text_or("username_field", "username");
+    let pass_field = config.text_or("password_field", "password");
     let user = scalar_string(credentials.get(&user_field)).ok_or_else(|| {
         NexusError::invalid_credentials("basic_auth credentials have no username")
     })?;
@@ -166,34 +166,19 @@ fn basic_auth(credentials: &Map<String, Value>, config: &Config<'_>) -> Result<S
     Ok(BASE64.encode(format!("{user}:{pass}")))
 }
 
-/// `hmac_payload` and `aws_sigv4`: the secret is the token, and the signer
-/// signs each request with it.
-fn signing(
-    strategy: Strategy,
-    credentials: &Map<String, Value>,
-    config: &Config<'_>,
-    expires_at: SystemTime,
-) -> Result<CachedToken, NexusError> {
-    crate::signing::check_available(strategy.as_str())?;
-    if strategy == Strategy::HmacPayload {
-        hmac_payload(credentials, config, expires_at)
-    } else {
-        aws_sigv4(credentials, config, expires_at)
-    }
-}
-
+/// `hmac_payload`: the secret is the token, and the signer signs each
+/// request's body with it.
 fn hmac_payload(
     credentials: &Map<String, Value>,
     config: &Config<'_>,
     expires_at: SystemTime,
 ) -> Result<CachedToken, NexusError> {
     use crate::token::{HMAC_ALGOS, HMAC_ENCODINGS};
+    crate::signing::check_available("hmac_payload")?;
     let header_name = config.text("header_name").ok_or_else(|| {
         NexusError::invalid_credentials("hmac_payload strategy has no header_name")
     })?;
-    let secret_field = config
-        .text("secret_field")
-        .unwrap_or_else(|| "api_secret".into());
+    let secret_field = config.text_or("secret_field", "api_secret");
     let secret = scalar_string(credentials.get(&secret_field)).ok_or_else(|| {
         NexusError::invalid_credentials(format!(
             "hmac_payload credentials have no `{}`",
@@ -207,11 +192,14 @@ fn hmac_payload(
     Ok(CachedToken::signed(secret, expires_at, header_name, signer))
 }
 
+/// `aws_sigv4`: the secret access key is the token, and the signer signs
+/// each request with it.
 fn aws_sigv4(
     credentials: &Map<String, Value>,
     config: &Config<'_>,
     expires_at: SystemTime,
 ) -> Result<CachedToken, NexusError> {
+    crate::signing::check_available("aws_sigv4")?;
     let required = |value: Option<String>, what: &str| {
         value.ok_or_else(|| NexusError::invalid_credentials(format!("aws_sigv4 has no {what}")))
     };
@@ -221,15 +209,11 @@ fn aws_sigv4(
     let signer = Signer::AwsSigV4 {
         access_key,
         session_token: scalar_string(credentials.get("session_token")).map(Secret),
-        region: config.text("region").unwrap_or_else(|| "us-east-1".into()),
+        region: config.text_or("region", "us-east-1"),
         service,
     };
-    Ok(CachedToken::signed(
-        secret_key,
-        expires_at,
-        String::new(),
-        signer,
-    ))
+    let header = String::new();
+    Ok(CachedToken::signed(secret_key, expires_at, header, signer))
 }
 
 /// What a token puts in its header, which must be header-safe: the prefix
@@ -270,37 +254,23 @@ fn access_token(
         .ok_or_else(|| NexusError::invalid_credentials("no access token in the resolve answer"))
 }
 
-/// A strategy's type and its config object.
-struct StrategyObject<'a> {
-    kind: &'a str,
-    config: Option<&'a Map<String, Value>>,
-}
-
-/// The answer's strategy: `oauth2` with no config when absent or null.
-fn strategy(body: &Value) -> Result<StrategyObject<'_>, NexusError> {
-    let oauth2 = StrategyObject {
-        kind: "oauth2",
-        config: None,
+/// The answer's strategy type and config: `oauth2` with no config when
+/// the strategy or its type is absent or null.
+fn strategy(body: &Value) -> Result<(&str, Config<'_>), NexusError> {
+    let Some(strategy) = body.get("strategy").filter(|s| !s.is_null()) else {
+        return Ok(("oauth2", Config(None)));
     };
-    match body.get("strategy") {
-        None | Some(Value::Null) => Ok(oauth2),
-        Some(Value::Object(strategy)) => {
-            let kind = match strategy.get("type") {
-                None | Some(Value::Null) => "oauth2",
-                Some(Value::String(kind)) => kind.as_str(),
-                Some(_) => {
-                    return Err(NexusError::invalid_response(
-                        "strategy type is not a string",
-                    ));
-                }
-            };
-            Ok(StrategyObject {
-                kind,
-                config: strategy.get("config").and_then(Value::as_object),
-            })
-        }
-        Some(_) => Err(NexusError::invalid_response("strategy is not an object")),
-    }
+    let not = |what| NexusError::invalid_response(format!("strategy {what}"));
+    let strategy = strategy
+        .as_object()
+        .ok_or_else(|| not("is not an object"))?;
+    let kind = match strategy.get("type") {
+        None | Some(Value::Null) => "oauth2",
+        Some(Value::String(kind)) => kind,
+        Some(_) => return Err(not("type is not a string")),
+    };
+    let config = Config(strategy.get("config").and_then(Value::as_object));
+    Ok((kind, config))
 }
 
 /// The first present, non-null expiry: `credentials.expires_at`, then the
@@ -336,11 +306,7 @@ pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
     if !seconds.is_finite() {
         return None;
     }
-    let seconds = if seconds > 1e12 {
-        seconds / 1000.0
-    } else {
-        seconds
-    };
+    let seconds = seconds / if seconds > 1e12 { 1000.0 } else { 1.0 };
     // A time no `Duration` can hold is unusable (the default applies); a
     // representable far-future one is capped.
     let offset = Duration::try_from_secs_f64(seconds.abs())
@@ -364,10 +330,7 @@ fn check_header_safe(token: &CachedToken) -> Result<(), NexusError> {
         ));
     }
     // Visible ASCII and spaces only: no CR, LF, NUL or other control bytes.
-    let visible = |s: &str| {
-        s.bytes()
-            .all(|b| b == b' ' || b == b'\t' || (0x21..0x7f).contains(&b))
-    };
+    let visible = |s: &str| s.bytes().all(|b| matches!(b, b' ' | b'\t' | 0x21..=0x7e));
     let value_ok = visible(prefix)
         && visible(token)
         && HeaderValue::from_str(&format!("{prefix}{token}")).is_ok();
