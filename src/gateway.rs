@@ -26,9 +26,8 @@ pub(crate) struct Gateway {
     /// `gateway_url` without its trailing `/`.
     base_url: String,
     origin: Origin,
-    api_key: Option<HeaderValue>,
-    /// The key as text, to redact it from anything copied out of an answer.
-    api_key_text: String,
+    /// Sent as `X-API-Key` unless empty; redacted from any answer's text.
+    api_key: String,
     retry: RetryPolicy,
     transport: Transport,
 }
@@ -57,21 +56,14 @@ impl Gateway {
         let base_url = url.trim().trim_end_matches('/');
         require("gateway_url", base_url)?;
         let (uri, origin) = http_target(base_url, "gateway_url")?;
-        let api_key = match key {
-            "" => None,
-            key => {
-                let mut value = HeaderValue::from_str(key).map_err(|_| {
-                    NexusError::invalid_input("api_key holds characters a header cannot carry")
-                })?;
-                value.set_sensitive(true);
-                Some(value)
-            }
-        };
+        if HeaderValue::from_str(key).is_err() {
+            let why = "api_key holds characters a header cannot carry";
+            return Err(NexusError::invalid_input(why));
+        }
         Ok(Gateway {
             base_url: uri.to_string().trim_end_matches('/').to_owned(),
             origin,
-            api_key,
-            api_key_text: key.to_owned(),
+            api_key: key.to_owned(),
             retry: retry.clone(),
             transport,
         })
@@ -91,41 +83,26 @@ impl Gateway {
     /// hashed into the client's cache-owner id; `Debug` shows only whether
     /// it is set.
     pub(crate) fn api_key(&self) -> &str {
-        &self.api_key_text
-    }
-
-    /// A Gateway call whose 2xx answer must be JSON.
-    pub(crate) fn call_json(
-        &self,
-        method: Method,
-        path: &str,
-        query: Option<&str>,
-        body: Option<&Value>,
-        budget: &Budget,
-    ) -> Result<Value, NexusError> {
-        let bytes = self.call(method.clone(), path, query, body, budget)?;
-        serde_json::from_slice(&bytes).map_err(|_| {
-            let why = format!("its answer to {method} {} is not JSON", escape(path));
-            NexusError::not_a_gateway(&self.origin, &why, None)
-        })
+        &self.api_key
     }
 
     /// One Gateway call with the retry policy, every attempt and wait
-    /// within `budget`: the 2xx body, or the error.
-    pub(crate) fn call(
+    /// within `budget`: the 2xx answer, which must be JSON, or the error.
+    pub(crate) fn call_json(
         &self,
         method: Method,
         path: &str,
         query: Option<&str>,
         json: Option<&Value>,
         budget: &Budget,
-    ) -> Result<Vec<u8>, NexusError> {
-        let url = match query {
-            Some(query) => format!("{}{path}?{query}", self.base_url),
-            None => format!("{}{path}", self.base_url),
+    ) -> Result<Value, NexusError> {
+        let not_json = || {
+            let why = format!("its answer to {method} {} is not JSON", escape(path));
+            NexusError::not_a_gateway(&self.origin, &why, None)
         };
+        let query = query.map(|query| format!("?{query}")).unwrap_or_default();
         // Ids are percent-encoded and queries form-encoded: it parses.
-        let uri: Uri = url
+        let uri: Uri = format!("{}{path}{query}", self.base_url)
             .parse()
             .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
         let body = json.map(|v| v.to_string().into_bytes());
@@ -136,7 +113,7 @@ impl Gateway {
             attempt += 1;
             log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
             let (error, wait) = match self.attempt(&method, &uri, body.as_deref(), budget) {
-                Ok(bytes) => return Ok(bytes),
+                Ok(bytes) => return serde_json::from_slice(&bytes).map_err(|_| not_json()),
                 Err(Failure::Final(error)) => return Err(error),
                 Err(Failure::Retryable {
                     error,
@@ -230,8 +207,11 @@ impl Gateway {
             .method(method.clone())
             .uri(uri.clone())
             .header(ACCEPT, "application/json");
-        if let Some(key) = &self.api_key {
-            request = request.header("X-API-Key", key.clone());
+        // Checked by `new`: a key that is not a header value never gets here.
+        let key = HeaderValue::from_str(&self.api_key).ok();
+        if let Some(mut key) = key.filter(|_| !self.api_key.is_empty()) {
+            key.set_sensitive(true);
+            request = request.header("X-API-Key", key);
         }
         if json {
             request = request.header(CONTENT_TYPE, "application/json");

@@ -55,13 +55,7 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What SigV4 signs of a request, as it goes on the wire.
@@ -225,17 +219,15 @@ fn canonical_path(path: &str, rules: AwsRules) -> String {
     } else {
         path.to_owned()
     };
-    let segments = path.split('/');
-    if rules.double_encode {
-        segments.map(aws_encode).collect::<Vec<_>>().join("/")
+    // Once: each segment decoded and encoded the canonical way, so a path
+    // sent as `/a%20b` and one sent as `/a b` sign alike.
+    let once = |s: &str| aws_encode(&percent_decode_str(s).decode_utf8_lossy());
+    let encode = if rules.double_encode {
+        aws_encode
     } else {
-        // Once: each segment decoded and encoded the canonical way, so a
-        // path sent as `/a%20b` and one sent as `/a b` sign alike.
-        segments
-            .map(|s| aws_encode(&percent_decode_str(s).decode_utf8_lossy()))
-            .collect::<Vec<_>>()
-            .join("/")
-    }
+        once
+    };
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
 /// The query part: pairs decoded (`+` as a space, as form encoding reads
@@ -254,11 +246,8 @@ fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    let pairs: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    pairs.join("&")
 }
 
 /// A header value as SigV4 signs it: trimmed, inner runs of spaces as one.
