@@ -105,12 +105,8 @@ impl NexusClient {
         require("user_id", &input.user_id)?;
         require("provider_name", &input.provider_name)?;
         require("return_url", &input.return_url)?;
-        let body = self.gateway_call(
-            Method::POST,
-            "/v1/request-connection",
-            None,
-            Some(&input.to_json()),
-        )?;
+        let json = input.to_json();
+        let body = self.gateway_call(Method::POST, "/v1/request-connection", None, Some(&json))?;
         if body.get("authUrl").is_none() && body.get("connection_id").is_none() {
             return Err(self.not_a_gateway("authUrl"));
         }
@@ -223,7 +219,7 @@ impl NexusClient {
     /// As [`get_token_by_connection_id`](Self::get_token_by_connection_id).
     pub fn refresh_connection(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
         require("connection_id", connection_id)?;
-        let path = format!("/v1/refresh/{}", encode_path_segment(connection_id));
+        let path = id_path("/v1/refresh", connection_id);
         TokenResponse::from_json(self.gateway_call(Method::POST, &path, None, None)?)
     }
 
@@ -252,14 +248,15 @@ impl NexusClient {
         options: &RevokeOptions,
     ) -> Result<RevokeResult, NexusError> {
         require("connection_id", connection_id)?;
-        let path = format!("/v1/connections/{}", encode_path_segment(connection_id));
-        let mut pairs = Vec::new();
-        if let Some(workspace_id) = &options.workspace_id {
-            pairs.push(("workspace_id", workspace_id.as_str()));
-        }
-        if let Some(reason) = &options.reason {
-            pairs.push(("reason", reason.as_str()));
-        }
+        let path = id_path("/v1/connections", connection_id);
+        let given = [
+            ("workspace_id", &options.workspace_id),
+            ("reason", &options.reason),
+        ];
+        let pairs: Vec<_> = given
+            .iter()
+            .filter_map(|(k, v)| Some((*k, v.as_ref()?)))
+            .collect();
         let query = (!pairs.is_empty()).then(|| form_urlencode(&pairs));
         let body = self.gateway_call(Method::DELETE, &path, query.as_deref(), None)?;
         RevokeResult::from_json(&body)
@@ -274,10 +271,9 @@ impl NexusClient {
     /// `invalid_response` when the server does not look like a Nexus Gateway.
     pub fn health(&self) -> Result<(), NexusError> {
         let body = self.gateway_call(Method::GET, "/health", None, None)?;
-        match body.get("status") {
-            Some(_) => Ok(()),
-            None => Err(self.not_a_gateway("status")),
-        }
+        body.get("status")
+            .map(drop)
+            .ok_or_else(|| self.not_a_gateway("status"))
     }
 
     /// The Gateway's provider list: `GET /v1/providers/metadata`, as it
@@ -367,8 +363,8 @@ impl NexusClient {
     ) -> Result<CachedToken, NexusError> {
         let key = self.engine.key(workspace_id, provider)?;
         // A hit reads no other clock than the cache's: the budget comes later.
-        self.engine
-            .cached_token(cache, key, || self.engine.gateway_budget())
+        let engine = &self.engine;
+        engine.cached_token(cache, key, || engine.gateway_budget())
     }
 
     /// The pair's cached token if this client may use it and it is fresh
@@ -519,10 +515,8 @@ impl NexusClient {
         query: Option<&str>,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, NexusError> {
-        let budget = self.engine.gateway_budget();
-        self.engine
-            .gateway()
-            .call_json(method, path, query, body, &budget)
+        let (gateway, budget) = (self.engine.gateway(), self.engine.gateway_budget());
+        gateway.call_json(method, path, query, body, &budget)
     }
 
     /// A Gateway answer without the key every Gateway sends on that route.
@@ -532,19 +526,21 @@ impl NexusClient {
     }
 
     fn token_unchecked(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {
-        let path = format!("/v1/token/{}", encode_path_segment(connection_id));
+        let path = id_path("/v1/token", connection_id);
         TokenResponse::from_json(self.gateway_call(Method::GET, &path, None, None)?)
     }
 
     fn check_unchecked(&self, connection_id: &str) -> Result<ConnectionStatus, NexusError> {
-        let path = format!(
-            "/v1/check-connection/{}",
-            encode_path_segment(connection_id)
-        );
+        let path = id_path("/v1/check-connection", connection_id);
         let body = self.gateway_call(Method::GET, &path, None, None)?;
         let status = required_str(&body, "status").map_err(|_| self.not_a_gateway("status"))?;
         Ok(ConnectionStatus::from(status.as_str()))
     }
+}
+
+/// `route/{id}`, the id percent-encoded as one path segment.
+fn id_path(route: &str, id: &str) -> String {
+    format!("{route}/{}", encode_path_segment(id))
 }
 
 /// A client, a cache and a (workspace, provider) bound together: the Rust
@@ -576,13 +572,9 @@ impl Fetcher {
     ///
     /// As [`NexusClient::authenticated_fetch`].
     pub fn fetch(&self, url: &str, options: FetchOptions) -> Result<FetchResponse, NexusError> {
-        self.client.authenticated_fetch(
-            &self.cache,
-            &self.workspace_id,
-            &self.provider,
-            url,
-            options,
-        )
+        let (cache, workspace, provider) = (&self.cache, &self.workspace_id, &self.provider);
+        self.client
+            .authenticated_fetch(cache, workspace, provider, url, options)
     }
 
     /// A `GET` of `url`.

@@ -89,12 +89,10 @@ impl RetryPolicy {
         let or = |d: Duration, default: Duration| if d.is_zero() { default } else { d };
         let min_delay = or(self.min_delay, Duration::from_millis(200));
         let max_delay = or(self.max_delay, Duration::from_secs(2)).max(min_delay);
-        let (retries, retry_on_429) = (self.retries, self.retry_on_429);
         RetryPolicy {
-            retries,
             min_delay,
             max_delay,
-            retry_on_429,
+            ..self.clone()
         }
     }
 
@@ -122,13 +120,9 @@ impl RetryPolicy {
 /// `{"error":"broker_error","message":"broker returned status 400","status":400}`.
 /// The same request cannot succeed later, so it is not retried.
 pub(crate) fn broker_refused(body: &[u8]) -> bool {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return false;
-    };
-    value
-        .get("status")
-        .and_then(serde_json::Value::as_u64)
-        .is_some_and(|status| (400..500).contains(&status))
+    let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let status = value.and_then(|v| v.get("status")?.as_u64());
+    status.is_some_and(|status| (400..500).contains(&status))
 }
 
 /// A random factor in `[0.2, 0.8)` for the backoff jitter.
