@@ -14,8 +14,7 @@ use crate::budget::{Budget, CALL_TIMEOUT, CLIENT_TIMEOUT, FETCH_TIMEOUT, check_t
 use crate::cache::{Key, Owner, TokenCache, owner_of};
 use crate::error::NexusError;
 use crate::fetch::{
-    FetchOptions, FetchResponse, Outgoing, Parts, check_scoped_parts, prepare,
-    send_following_redirects,
+    FetchOptions, FetchResponse, Parts, check_scoped_parts, prepare, send_following_redirects,
 };
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
@@ -52,12 +51,8 @@ impl Engine {
         check_timeout(timeout, 4, CLIENT_TIMEOUT)?;
         let retry = options.retry_policy.normalized();
         let transport = Transport::new(timeout)?;
-        let gateway = Gateway::new(
-            &options.gateway_url,
-            &options.api_key,
-            &retry,
-            transport.clone(),
-        )?;
+        let (url, key) = (&options.gateway_url, &options.api_key);
+        let gateway = Gateway::new(url, key, &retry, transport.clone())?;
         let call_budget = timeout
             .saturating_mul(retry.retries.saturating_add(1))
             .saturating_add(MAX_RETRY_AFTER.saturating_mul(retry.retries));
@@ -117,27 +112,22 @@ impl Engine {
     ) -> Result<CachedToken, NexusError> {
         let (ws, p) = (escape(key.workspace), escape(key.provider));
         log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
-        let pairs = [
+        let query = form_urlencode(&[
             ("workspace_id", key.workspace),
             ("provider_name", key.provider),
-        ];
-        let body = match self.gateway.call_json(
-            Method::GET,
-            RESOLVE,
-            Some(&form_urlencode(&pairs)),
-            None,
-            budget,
-        ) {
+        ]);
+        let body = match self
+            .gateway
+            .call_json(Method::GET, RESOLVE, Some(&query), None, budget)
+        {
             Ok(body) => body,
             Err(e) if e.status_code == Some(404) => {
                 return Err(self.explain_missing(e, key, budget, now()));
             }
             Err(e) => return Err(e),
         };
-        if !["credentials", "access_token", "strategy"]
-            .iter()
-            .any(|k| body.get(k).is_some())
-        {
+        let token_keys = ["credentials", "access_token", "strategy"];
+        if !token_keys.iter().any(|k| body.get(k).is_some()) {
             let why = "its answer to GET /v1/resolve has none of a token's keys";
             return Err(NexusError::not_a_gateway(self.gateway.origin(), why, None));
         }
@@ -159,14 +149,11 @@ impl Engine {
 
     /// The Gateway's provider list (`GET /v1/providers/metadata`).
     pub(crate) fn metadata(&self, budget: &Budget) -> Result<Value, NexusError> {
-        let body = self
-            .gateway
-            .call_json(Method::GET, METADATA, None, None, budget)?;
+        let gateway = &self.gateway;
+        let body = gateway.call_json(Method::GET, METADATA, None, None, budget)?;
         // `{auth_type: {provider: {…}}}`, or no Gateway's.
-        if body
-            .as_object()
-            .is_some_and(|o| o.values().all(Value::is_object))
-        {
+        let groups = body.as_object();
+        if groups.is_some_and(|groups| groups.values().all(Value::is_object)) {
             return Ok(body);
         }
         let why = "its answer to GET /v1/providers/metadata is not a provider list";
@@ -220,9 +207,8 @@ impl Engine {
         parts: Parts<'_>,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        let metadata = |budget: &Budget| self.metadata(budget);
-        self.scope
-            .check(key, parts.origin, cache.now(), budget, metadata)?;
+        let (scope, metadata) = (&self.scope, |budget: &Budget| self.metadata(budget));
+        scope.check(key, parts.origin, cache.now(), budget, metadata)?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(&parts)?;
         }
@@ -249,7 +235,10 @@ impl Engine {
     }
 
     /// `authenticated_fetch`: the caller's URL and options checked, then
-    /// [`run`](Self::run) within `FetchOptions::timeout`, else the client's.
+    /// the credential, the send with its redirects, and the 401 rule (on a
+    /// 401 from an origin that got the credential, the token is dropped, a
+    /// fresh one resolved, and the request sent once more), all within
+    /// `FetchOptions::timeout`, else the client's.
     pub(crate) fn fetch(
         &self,
         cache: &TokenCache,
@@ -258,21 +247,7 @@ impl Engine {
         options: FetchOptions,
     ) -> Result<FetchResponse, NexusError> {
         let outgoing = prepare(url, options)?;
-        let budget = self.request_budget(outgoing.timeout);
-        self.run(cache, key, &outgoing, &budget)
-    }
-
-    /// One authenticated request: the credential, the send with its
-    /// redirects, and the 401 rule (on a 401 from an origin that got the
-    /// credential, the token is dropped, a fresh one resolved, and the
-    /// request sent once more), all within `budget`.
-    fn run(
-        &self,
-        cache: &TokenCache,
-        key: Key<'_>,
-        outgoing: &Outgoing,
-        budget: &Budget,
-    ) -> Result<FetchResponse, NexusError> {
+        let (outgoing, budget) = (&outgoing, &self.request_budget(outgoing.timeout));
         let token = self.credential(cache, key, outgoing.parts(), budget)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap, provider) = (&self.transport, self.max_upstream_body, key.provider);
