@@ -29,9 +29,10 @@ use parking_lot::Mutex;
 use crate::budget::Budget;
 use crate::error::NexusError;
 
-/// One lock per key being loaded or waited on.
+/// One lock per key being loaded or waited on, and how many callers hold
+/// it (counted under the map's lock: the last one out forgets the key).
 pub(crate) struct SingleFlight<K, T> {
-    slots: Mutex<HashMap<K, Arc<Slot<T>>>>,
+    slots: Mutex<HashMap<K, (Arc<Slot<T>>, usize)>>,
 }
 
 /// A key's lock, held by the caller that loads, and what its loads left.
@@ -117,7 +118,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// A hold on `key`'s slot, made when no caller holds one.
     fn hold<'a>(&'a self, key: &'a K) -> Held<'a, K, T> {
         let mut slots = self.slots.lock();
-        let slot = slots.entry(key.clone()).or_insert_with(|| {
+        let (slot, holders) = slots.entry(key.clone()).or_insert_with(|| {
             let state = State {
                 loader: None,
                 detached: false,
@@ -125,8 +126,9 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
                 landed: None,
             };
             let (load, state) = (Mutex::new(()), Mutex::new(state));
-            Arc::new(Slot { load, state })
+            (Arc::new(Slot { load, state }), 0)
         });
+        *holders += 1;
         let slot = Arc::clone(slot);
         Held {
             flights: self,
@@ -167,7 +169,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// on do not share it, nor wait for it (the key gets a new lock).
     pub(crate) fn detach_where(&self, matches: impl Fn(&K) -> bool, then: impl FnOnce()) {
         let mut slots = self.slots.lock();
-        slots.retain(|key, slot| {
+        slots.retain(|key, (slot, _)| {
             let hit = matches(key);
             if hit {
                 slot.state.lock().detached = true;
@@ -202,14 +204,17 @@ impl<K: Eq + Hash, T> Drop for Held<'_, K, T> {
             state.loader = None;
         }
         drop(state);
-        // Let go under the map's lock, where every hold is taken: the map
-        // and this hold are the last two owners of the slot.
+        // Let go under the map's lock, where every hold is taken (a
+        // detached slot is no longer the key's).
         let mut slots = self.flights.slots.lock();
-        let last = slots
-            .get(self.key)
-            .is_some_and(|s| Arc::ptr_eq(s, &self.slot) && Arc::strong_count(s) == 2);
-        if last {
-            slots.remove(self.key);
+        let Some((slot, holders)) = slots.get_mut(self.key) else {
+            return;
+        };
+        if Arc::ptr_eq(slot, &self.slot) {
+            *holders -= 1;
+            if *holders == 0 {
+                slots.remove(self.key);
+            }
         }
     }
 }
@@ -242,11 +247,10 @@ mod tests {
         flights.run(&key, &call(wait), None, load, all)
     }
 
-    /// How many callers hold `key`'s slot now, beyond the map and the loader.
+    /// How many callers hold `key`'s slot now, beyond the loader.
     fn waiters(flights: &SingleFlight<&'static str, String>) -> usize {
         let map = flights.slots.lock();
-        map.get(KEY)
-            .map_or(0, |s| Arc::strong_count(s).saturating_sub(2))
+        map.get(KEY).map_or(0, |(_, n)| n.saturating_sub(1))
     }
 
     /// Runs a leader whose load blocks until `n` waiters joined, then
