@@ -63,17 +63,13 @@ impl Proxies {
                 ))
             })
         };
-        Ok(Proxies {
-            http: pick("http")?,
-            https: pick("https")?,
-        })
+        let (http, https) = (pick("http")?, pick("https")?);
+        Ok(Proxies { http, https })
     }
 
     /// The proxy for a request to `uri`, if any.
     fn for_uri(&self, uri: &Uri) -> Option<&(Proxy, &'static str)> {
-        let https = uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let https = uri.scheme_str() == Some("https");
         let proxy = if https { &self.https } else { &self.http }.as_ref()?;
         (!proxy.0.is_no_proxy(uri)).then_some(proxy)
     }
@@ -91,21 +87,20 @@ fn proxy_variables(scheme: &str) -> [&'static str; 4] {
 /// the URL does not parse.
 fn proxy_with_exceptions(url: &str, no_proxy: Option<&str>) -> Option<Proxy> {
     let parsed = Proxy::new(url).ok()?;
-    let mut builder = Proxy::builder(parsed.protocol())
-        .host(parsed.host())
-        .port(parsed.port());
-    if let Some(user) = parsed.username() {
-        builder = builder.username(user);
-    }
-    if let Some(password) = parsed.password() {
-        builder = builder.password(password);
-    }
-    for entry in no_proxy.unwrap_or_default().split(',').map(str::trim) {
-        if !entry.is_empty() {
-            builder = builder.no_proxy(entry);
-        }
-    }
-    builder.build().ok()
+    let builder = Proxy::builder(parsed.protocol()).host(parsed.host());
+    let builder = parsed
+        .username()
+        .into_iter()
+        .fold(builder, |b, user| b.username(user));
+    let builder = parsed
+        .password()
+        .into_iter()
+        .fold(builder, |b, pw| b.password(pw));
+    let exceptions = no_proxy.unwrap_or_default().split(',').map(str::trim);
+    let builder = exceptions
+        .filter(|e| !e.is_empty())
+        .fold(builder, |b, e| b.no_proxy(e));
+    builder.port(parsed.port()).build().ok()
 }
 
 impl Transport {
@@ -157,18 +152,12 @@ impl Transport {
         body: Option<&[u8]>,
         deadline: Option<Instant>,
     ) -> Result<Response<Body>, NexusError> {
-        let remaining = match deadline {
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if left + DEADLINE_SLACK >= self.timeout => None,
-                Some(left) if !left.is_zero() => Some(left),
-                _ => {
-                    return Err(NexusError::transport(ureq::Error::Timeout(
-                        ureq::Timeout::Global,
-                    )));
-                }
-            },
-            None => None,
-        };
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            let timed_out = ureq::Error::Timeout(ureq::Timeout::Global);
+            return Err(NexusError::transport(timed_out));
+        }
+        let remaining = left.filter(|left| *left + DEADLINE_SLACK < self.timeout);
         let proxy = self.proxy_for(request.uri());
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
         let chosen = proxy.as_ref().map(|(p, _)| p.clone());
@@ -211,9 +200,10 @@ impl Transport {
 /// Whether requests with this method carry a body, so an empty one is
 /// still framed: POST, PUT and PATCH, in any case (http.client's rule).
 fn carries_body(method: &Method) -> bool {
+    let method = method.as_str();
     ["POST", "PUT", "PATCH"]
         .iter()
-        .any(|m| method.as_str().eq_ignore_ascii_case(m))
+        .any(|m| method.eq_ignore_ascii_case(m))
 }
 
 /// TLS as the crate features ask: rustls with webpki roots by default, the
@@ -240,15 +230,13 @@ pub(crate) fn read_capped(
 ) -> Result<Vec<u8>, NexusError> {
     // Sized from Content-Length, but never more than 64 KiB ahead of the
     // bytes that really arrive: a server cannot make us allocate by claiming.
-    let expected = body
-        .content_length()
-        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let expected = usize::try_from(body.content_length().unwrap_or(0)).unwrap_or(usize::MAX);
     let mut bytes = Vec::with_capacity(expected.min(cap).min(64 << 10).saturating_add(1));
-    let limit_bytes = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
-    body.into_reader()
-        .take(limit_bytes)
-        .read_to_end(&mut bytes)
-        .map_err(|io| NexusError::cut_short(io, peer, limit))?;
+    let mut reader = body
+        .into_reader()
+        .take(u64::try_from(cap).unwrap_or(u64::MAX) + 1);
+    let read = reader.read_to_end(&mut bytes);
+    read.map_err(|io| NexusError::cut_short(io, peer, limit))?;
     if bytes.len() > cap {
         return Err(NexusError::too_large(peer, cap));
     }
