@@ -227,9 +227,8 @@ impl Outgoing {
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
     if options.unwritable_json {
-        return Err(NexusError::invalid_input(
-            "the value given to FetchOptions::json cannot be written as JSON",
-        ));
+        let why = "the value given to FetchOptions::json cannot be written as JSON";
+        return Err(NexusError::invalid_input(why));
     }
     if let Some(timeout) = options.timeout {
         check_timeout(timeout, 1, FETCH_TIMEOUT)?;
@@ -246,11 +245,8 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
     for (name, value) in &options.headers {
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| NexusError::invalid_input("a header name is not valid in HTTP"))?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            NexusError::invalid_input(format!(
-                "the value of header `{header}` holds characters HTTP cannot carry"
-            ))
-        })?;
+        let why = || format!("the value of header `{header}` holds characters HTTP cannot carry");
+        let value = HeaderValue::from_str(value).map_err(|_| NexusError::invalid_input(why()))?;
         headers.append(header, value);
     }
     if options.data.is_some() && !headers.contains_key(CONTENT_TYPE) {
@@ -275,10 +271,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
 /// forbidden methods) never carries a credential.
 pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
     let (method, uri, origin) = (parts.method.as_str(), parts.uri, parts.origin);
-    if ["TRACE", "TRACK"]
-        .iter()
-        .any(|m| method.eq_ignore_ascii_case(m))
-    {
+    if matches!(method.to_ascii_uppercase().as_str(), "TRACE" | "TRACK") {
         return Err(NexusError::invalid_input(format!(
             "{} echoes the request, credential included, back in its answer: \
              no credential is sent on it",
@@ -317,13 +310,9 @@ pub(crate) fn is_host_and_port(value: &str) -> bool {
         _ => (value, None),
     };
     let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+    let ip = |b: u8| b.is_ascii_hexdigit() || b":.".contains(&b);
     let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(literal) => {
-            !literal.is_empty()
-                && literal
-                    .bytes()
-                    .all(|b| b.is_ascii_hexdigit() || b":.".contains(&b))
-        }
+        Some(literal) => !literal.is_empty() && literal.bytes().all(ip),
         None => !host.is_empty() && host.bytes().all(reg_name),
     };
     host_ok && port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()))
@@ -354,15 +343,16 @@ pub(crate) fn send_following_redirects(
     };
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
-        if hop.strayed {
-            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION] {
-                headers.remove(name);
-            }
-        }
-        if hop.body_dropped {
-            for name in BODY_HEADERS {
-                headers.remove(name);
-            }
+        let strayed = hop
+            .strayed
+            .then_some([AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION]);
+        let dropped = hop.body_dropped.then_some(BODY_HEADERS);
+        for name in strayed
+            .into_iter()
+            .flatten()
+            .chain(dropped.into_iter().flatten())
+        {
+            headers.remove(name);
         }
         let token = hop.is_on(home).then_some(token);
         credentialed_request(&hop.method, hop.uri(), headers, hop.body.as_deref(), token)

@@ -375,10 +375,8 @@ impl CachedToken {
             _ if self.shared.parts.strategy == Strategy::BasicAuth => {
                 let pair = BASE64.decode(self.access_token()).unwrap_or_default();
                 let pair = String::from_utf8_lossy(&pair).into_owned();
-                secrets.extend(
-                    pair.split_once(':')
-                        .map(|(_, password)| password.to_owned()),
-                );
+                let password = pair.split_once(':').map(|(_, pw)| pw.to_owned());
+                secrets.extend(password);
                 secrets.push(pair);
             }
             _ => {}

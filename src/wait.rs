@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::code;
 use crate::connection::ConnectionStatus;
 use crate::error::{ErrorKind, NexusError};
+use crate::redact::quoted;
 
 /// How often [`NexusClient::wait_for_active`](crate::NexusClient::wait_for_active) polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1500);
@@ -137,7 +138,7 @@ fn poll(
                 None => return Err(e),
             },
         },
-        other => Poll::NotYet(other.to_string()),
+        other => Poll::NotYet(quoted(other.as_str())),
     })
 }
 
