@@ -45,10 +45,8 @@ pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
 /// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
 #[cfg(any(test, feature = "signing"))]
 pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
-    let (days, secs) = (
-        epoch_seconds.div_euclid(86_400),
-        epoch_seconds.rem_euclid(86_400),
-    );
+    let days = epoch_seconds.div_euclid(86_400);
+    let secs = epoch_seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
     let (h, m, s) = (secs / 3_600, secs % 3_600 / 60, secs % 60);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
@@ -81,20 +79,15 @@ fn civil_to_epoch(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Op
         && h < 24
         && m < 60
         && s <= 60; // a leap second reads as the next second
-    valid.then(|| {
-        days_from_civil(year, month, day) * 86_400
-            + i64::from(h) * 3_600
-            + i64::from(m) * 60
-            + i64::from(s)
-    })
+    let seconds = || i64::from(h * 3_600 + m * 60 + s); // in range: checked first
+    valid.then(|| days_from_civil(year, month, day) * 86_400 + seconds())
 }
 
 /// A fixed-width run of ASCII digits.
 fn digits(s: &str) -> Option<u32> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+    s.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse().ok())?
 }
 
 /// Parses an RFC 3339 / ISO 8601 date-time into epoch seconds.
@@ -132,9 +125,8 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
 
     let (fraction, offset) = match rest.strip_prefix(['.', ',']) {
         Some(after) => {
-            let end = after
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(after.len());
+            let end = after.find(|c: char| !c.is_ascii_digit());
+            let end = end.unwrap_or(after.len());
             if end == 0 {
                 return None;
             }
@@ -173,19 +165,13 @@ const MONTHS: [&str; 12] = [
 ];
 
 fn month_number(name: &str) -> Option<u32> {
-    MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(name))
-        .map(|i| i as u32 + 1)
+    let index = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
+    u32::try_from(index + 1).ok()
 }
 
 fn hms(s: &str) -> Option<(u32, u32, u32)> {
-    let mut it = s.split(':');
-    let t = (
-        digits(it.next()?)?,
-        digits(it.next()?)?,
-        digits(it.next()?)?,
-    );
+    let mut it = s.split(':').map(digits);
+    let t = (it.next()??, it.next()??, it.next()??);
     it.next().is_none().then_some(t)
 }
 

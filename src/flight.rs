@@ -148,9 +148,10 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     ) -> Result<T, NexusError> {
         let slots = self.slots.lock();
         let mut state = slot.state.lock();
-        let landing = match state.detached {
-            false => keep(result),
-            true => Landing::All(result),
+        let landing = if state.detached {
+            Landing::All(result)
+        } else {
+            keep(result)
         };
         drop(slots);
         state.loader = None;
