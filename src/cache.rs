@@ -265,9 +265,8 @@ impl TokenCache {
 
     /// The time now, on the cache's clock.
     pub(crate) fn now(&self) -> SystemTime {
-        self.clock
-            .as_ref()
-            .map_or_else(SystemTime::now, |now| now())
+        let clock = self.clock.as_ref();
+        clock.map_or_else(SystemTime::now, |now| now())
     }
 
     /// The pair's token, unless it is missing or within the buffer of its
@@ -310,9 +309,13 @@ impl TokenCache {
         if let Some(token) = self.renew(key, &budget, current, &resolve) {
             return Ok(token);
         }
-        let expired = "the cached token expired while it was renewed";
-        let load = self.load(key, &budget, looked, &resolve);
-        load.map_err(|e| NexusError::new(e.code, format!("{expired}: {}", e.message)))
+        self.load(key, &budget, looked, &resolve).map_err(|mut e| {
+            e.message = format!(
+                "the cached token expired while it was renewed: {}",
+                e.message
+            );
+            e
+        })
     }
 
     /// The key's token if it is fresh (not yet in its refresh window).

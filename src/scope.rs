@@ -285,17 +285,19 @@ impl ScopeGuard {
         if let Some(m) = last.as_ref().filter(|m| m.is_fresh(provider, now)) {
             return Ok(Arc::clone(m));
         }
-        let budget = last
-            .as_ref()
-            .map_or_else(|| budget.clone(), |_| budget.part(2));
-        let load = || {
-            let (origins, fetched, failed) = (origins_from_metadata(&read(&budget)?), now, None);
-            Ok(Arc::new(Metadata {
+        let budget = if last.is_some() {
+            budget.part(2)
+        } else {
+            budget.clone()
+        };
+        let listed = |origins, fetched, failed| {
+            Arc::new(Metadata {
                 origins,
                 fetched,
                 failed,
-            }))
+            })
         };
+        let load = || Ok(listed(origins_from_metadata(&read(&budget)?), now, None));
         let keep = |result: Result<Arc<Metadata>, NexusError>| {
             if let Ok(metadata) = &result {
                 *self.metadata.write() = Some(Arc::clone(metadata));
@@ -318,12 +320,7 @@ impl ScopeGuard {
             age.as_secs(),
             STALE_LIMIT.as_secs() / 60
         );
-        let (origins, fetched) = (last.origins.clone(), last.fetched);
-        let kept = Arc::new(Metadata {
-            origins,
-            fetched,
-            failed: Some(now),
-        });
+        let kept = listed(last.origins.clone(), last.fetched, Some(now));
         *self.metadata.write() = Some(Arc::clone(&kept));
         Ok(kept)
     }
@@ -346,11 +343,8 @@ impl Metadata {
     /// `now`: a listing for 5 minutes, an absence for 30 s, anything for
     /// 30 s after a failed read; nothing stamped after `now`.
     fn is_fresh(&self, provider: &str, now: SystemTime) -> bool {
-        let ttl = if self.lists(provider) {
-            METADATA_TTL
-        } else {
-            MISS_TTL
-        };
+        // A listing is trusted for 5 minutes, an absence for 30 s.
+        let ttl = [MISS_TTL, METADATA_TTL][usize::from(self.lists(provider))];
         let failed = self.failed.and_then(|at| age(at, now));
         failed.is_some_and(|age| age < MISS_TTL)
             || age(self.fetched, now).is_some_and(|age| age < ttl)
@@ -373,21 +367,15 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
         0 => "it lists none".to_owned(),
         _ => format!("it lists {}", quoted(&listed.join(", "))),
     };
-    let swapped = match listed.iter().any(|name| name == workspace_id) {
-        true => format!(
-            "; `{}` is a provider: are the workspace id and the provider swapped? \
-             The workspace id comes first",
-            escape(workspace_id)
-        ),
-        false => String::new(),
-    };
-    NexusError::new(
-        code::PROVIDER_NOT_LISTED,
-        format!(
-            "the Gateway knows no provider `{}` ({names}){swapped}",
-            escape(provider)
-        ),
-    )
+    let (ws, p) = (escape(workspace_id), escape(provider));
+    let mut message = format!("the Gateway knows no provider `{p}` ({names})");
+    if listed.iter().any(|name| name == workspace_id) {
+        message += &format!(
+            "; `{ws}` is a provider: are the workspace id and the provider swapped? The \
+             workspace id comes first"
+        );
+    }
+    NexusError::new(code::PROVIDER_NOT_LISTED, message)
 }
 
 /// Each provider's API origin from a `GET /v1/providers/metadata` answer
@@ -400,12 +388,9 @@ pub(crate) fn origins_from_metadata(body: &Value) -> HashMap<String, Option<Orig
     };
     for providers in groups.values().filter_map(Value::as_object) {
         for (name, provider) in providers {
-            let origin = provider
-                .get("api_base_url")
-                .and_then(Value::as_str)
-                .filter(|url| !url.trim().is_empty())
-                .and_then(|url| crate::url::parse_http_url(url, "api_base_url").ok())
-                .and_then(|uri| Origin::of(&uri));
+            let url = provider.get("api_base_url").and_then(Value::as_str);
+            let uri = url.and_then(|url| crate::url::parse_http_url(url, "api_base_url").ok());
+            let origin = uri.and_then(|uri| Origin::of(&uri));
             // A provider listed twice keeps the origin it has.
             let slot = origins.entry(name.clone()).or_insert(None);
             if slot.is_none() {
