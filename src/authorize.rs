@@ -27,11 +27,10 @@ impl Authorization {
     /// The upstream refused the credential (HTTP 401): every cache holding
     /// this very token drops it at its next look.
     pub fn rejected(self) {
-        log::info!(
-            target: crate::redact::LOG_TARGET,
-            "A 401 was reported for a {} credential: dropped from the cache",
-            self.token.strategy()
-        );
+        let strategy = self.token.strategy();
+        let said =
+            format!("A 401 was reported for a {strategy} credential: dropped from the cache");
+        log::info!(target: crate::redact::LOG_TARGET, "{said}");
         self.token.reject();
     }
 
@@ -58,9 +57,9 @@ pub(crate) fn target<B>(request: &Request<B>) -> Result<(Uri, Origin), NexusErro
 /// on a request (kept in its extensions): authorizing it again takes that
 /// off first, so no credential of another token stays on it unsigned.
 #[derive(Clone)]
-struct Applied {
-    header: Option<String>,
-    query_param: Option<String>,
+enum Applied {
+    Header(String),
+    QueryParam(String),
 }
 
 /// Applies `token` to `request` (whose checked URI is `uri`): on copies, so
@@ -71,24 +70,19 @@ pub(crate) fn apply_to<B: AsRef<[u8]>>(
     request: &mut Request<B>,
 ) -> Result<Authorization, NexusError> {
     let mut headers = request.headers().clone();
-    if let Some(earlier) = request.extensions().get::<Applied>() {
-        if let Some(name) = &earlier.header {
-            headers.remove(name.as_str());
-        }
-        if let Some(name) = &earlier.query_param {
-            uri = with_query_param(&uri, name, None)?;
-        }
+    match request.extensions().get::<Applied>() {
+        Some(Applied::Header(name)) => drop(headers.remove(name.as_str())),
+        Some(Applied::QueryParam(name)) => uri = with_query_param(&uri, name, None)?,
+        None => {}
     }
     let body = request.body().as_ref();
     apply_credential(&token, request.method(), &mut uri, &mut headers, body)?;
     *request.headers_mut() = headers;
     *request.uri_mut() = uri;
-    let query_param = token.query_param().map(str::to_owned);
-    request.extensions_mut().insert(Applied {
-        header: query_param
-            .is_none()
-            .then(|| token.header_name().to_owned()),
-        query_param,
-    });
+    let applied = match token.query_param() {
+        Some(name) => Applied::QueryParam(name.to_owned()),
+        None => Applied::Header(token.header_name().to_owned()),
+    };
+    request.extensions_mut().insert(applied);
     Ok(Authorization { token })
 }

@@ -32,8 +32,11 @@ use crate::error::NexusError;
 /// One lock per key being loaded or waited on, and how many callers hold
 /// it (counted under the map's lock: the last one out forgets the key).
 pub(crate) struct SingleFlight<K, T> {
-    slots: Mutex<HashMap<K, (Arc<Slot<T>>, usize)>>,
+    slots: Mutex<HashMap<K, Entry<T>>>,
 }
+
+/// A key's slot and how many callers hold it.
+type Entry<T> = (Arc<Slot<T>>, usize);
 
 /// A key's lock, held by the caller that loads, and what its loads left.
 struct Slot<T> {
@@ -116,7 +119,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     }
 
     /// A hold on `key`'s slot, made when no caller holds one.
-    fn hold<'a>(&'a self, key: &'a K) -> Held<'a, K, T> {
+    fn hold<'a>(&'a self, key: &'a K) -> Hold<'a, K, T> {
         let mut slots = self.slots.lock();
         let (slot, holders) = slots.entry(key.clone()).or_insert_with(|| {
             let state = State {
@@ -130,7 +133,7 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
         });
         *holders += 1;
         let slot = Arc::clone(slot);
-        Held {
+        Hold {
             flights: self,
             key,
             slot,
@@ -191,13 +194,13 @@ impl<K, T> Default for SingleFlight<K, T> {
 
 /// A caller's hold on a key's slot: the last caller out, by a return or a
 /// panic, forgets the key.
-struct Held<'a, K: Eq + Hash, T> {
+struct Hold<'a, K: Eq + Hash, T> {
     flights: &'a SingleFlight<K, T>,
     key: &'a K,
     slot: Arc<Slot<T>>,
 }
 
-impl<K: Eq + Hash, T> Drop for Held<'_, K, T> {
+impl<K: Eq + Hash, T> Drop for Hold<'_, K, T> {
     fn drop(&mut self) {
         // A loader that panicked or gave up is no longer loading.
         let mut state = self.slot.state.lock();

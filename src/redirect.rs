@@ -103,19 +103,18 @@ pub(crate) fn send(
         let sent = transport.send(request(&hop)?, hop.body.as_deref(), deadline);
         let response = sent.map_err(|e| e.reaching(&policy.peer(&hop.origin), limit))?;
         let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok());
         let next = match status {
-            301 | 302 | 303 | 307 | 308 => response
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| resolve_location(&hop.uri, l)),
+            301..=303 | 307 | 308 => location.and_then(|l| resolve_location(&hop.uri, l)),
             _ => None,
         };
-        let next = match next {
-            Some(next) => policy.next(status, &hop, next, n)?,
-            None => None,
-        };
-        let Some(next) = next else {
+        let next = next
+            .map(|next| policy.next(status, &hop, next, n))
+            .transpose()?;
+        let Some(next) = next.flatten() else {
             return Ok((response, hop));
         };
         if matches!(status, 301..=303) && hop.method != Method::GET && hop.method != Method::HEAD {
