@@ -19,14 +19,10 @@ pub(crate) fn check_timeout(
     times: u32,
     setting: &str,
 ) -> Result<(), NexusError> {
-    if timeout.is_zero()
-        || Instant::now()
-            .checked_add(timeout.saturating_mul(times))
-            .is_none()
-    {
-        return Err(NexusError::invalid_input(format!(
-            "{setting} must be more than zero and small enough to add to an Instant"
-        )));
+    let later = Instant::now().checked_add(timeout.saturating_mul(times));
+    if timeout.is_zero() || later.is_none() {
+        let why = format!("{setting} must be more than zero and small enough to add to an Instant");
+        return Err(NexusError::invalid_input(why));
     }
     Ok(())
 }
@@ -83,10 +79,10 @@ impl Budget {
 
     /// Fails if the call's time is up.
     pub(crate) fn check(&self) -> Result<(), NexusError> {
-        match self.left().is_some_and(|left| left.is_zero()) {
-            true => Err(self.timed_out()),
-            false => Ok(()),
+        if self.left().is_some_and(|left| left.is_zero()) {
+            return Err(self.timed_out());
         }
+        Ok(())
     }
 
     /// Waits `duration` before a retry or a poll; fails at once when the
@@ -101,9 +97,9 @@ impl Budget {
 
     /// The `timeout` error of this call: the limit and the setting that set it.
     fn timed_out(&self) -> NexusError {
+        let (limit, setting) = (self.timeout, self.setting);
         NexusError::timeout(format!(
-            "the call's time limit of {:?} ran out (set by {})",
-            self.timeout, self.setting
+            "the call's time limit of {limit:?} ran out (set by {setting})"
         ))
     }
 }

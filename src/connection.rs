@@ -60,10 +60,7 @@ impl ConnectionStatus {
     /// [`NexusClient::wait_for_active`](crate::NexusClient::wait_for_active)
     /// knows this and does not stop on it.
     pub fn is_terminal(&self) -> bool {
-        match self {
-            ConnectionStatus::Active | ConnectionStatus::Failed | ConnectionStatus::Revoked => true,
-            ConnectionStatus::Pending | ConnectionStatus::Other(_) => false,
-        }
+        !matches!(self, ConnectionStatus::Pending | ConnectionStatus::Other(_))
     }
 }
 
@@ -87,10 +84,7 @@ impl From<String> for ConnectionStatus {
 
 impl From<ConnectionStatus> for String {
     fn from(status: ConnectionStatus) -> Self {
-        match status {
-            ConnectionStatus::Other(s) => s,
-            known => known.as_str().to_owned(),
-        }
+        status.as_str().to_owned()
     }
 }
 
@@ -194,12 +188,7 @@ impl RequestConnectionResponse {
     pub(crate) fn from_json(body: &Value) -> Result<Self, NexusError> {
         let scopes = match body.get("scopes") {
             None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => Some(
-                items
-                    .iter()
-                    .filter_map(|s| s.as_str().map(str::to_owned))
-                    .collect(),
-            ),
+            Some(Value::Array(items)) => Some(items.iter().filter_map(scalar_text).collect()),
             Some(_) => return Err(NexusError::invalid_response("`scopes` is not a list")),
         };
         Ok(RequestConnectionResponse {
@@ -252,24 +241,21 @@ pub struct TokenResponse {
 impl TokenResponse {
     pub(crate) fn from_json(body: Value) -> Result<Self, NexusError> {
         if !body.is_object() {
-            return Err(NexusError::invalid_response(
-                "token answer is not a JSON object",
-            ));
+            let why = "token answer is not a JSON object";
+            return Err(NexusError::invalid_response(why));
         }
         let credentials = body.get("credentials").and_then(Value::as_object);
         let pick = |key: &str| -> Option<String> {
             scalar_string(body.get(key)).or_else(|| scalar_string(credentials?.get(key)))
         };
-        let expires_in = [
-            body.get("expires_in"),
-            credentials.and_then(|c| c.get("expires_in")),
-        ]
-        .into_iter()
-        .find_map(|v| match v? {
+        let seconds = |v: &Value| match v {
             Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
             Value::String(s) => s.trim().parse().ok(),
             _ => None,
-        });
+        };
+        let in_credentials = credentials.and_then(|c| c.get("expires_in"));
+        let given = [body.get("expires_in"), in_credentials];
+        let expires_in = given.into_iter().flatten().find_map(seconds);
         Ok(TokenResponse {
             access_token: pick("access_token").unwrap_or_default(),
             token_type: pick("token_type"),
@@ -403,6 +389,11 @@ pub(crate) fn required_str(body: &Value, key: &str) -> Result<String, NexusError
 /// `body[key]` if it is a non-empty string.
 fn optional_str(body: &Value, key: &str) -> Option<String> {
     non_empty_str(body.get(key)).map(str::to_owned)
+}
+
+/// A JSON string value, as text.
+fn scalar_text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
 }
 
 /// A JSON value that is a non-empty string (a number is not a name).
