@@ -181,34 +181,27 @@ fn hms(s: &str) -> Option<(u32, u32, u32)> {
 pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     let s = s.trim();
     let fields: Vec<&str> = s.split_ascii_whitespace().collect();
-    match fields.as_slice() {
+    let (year, mon, day, time) = match fields.as_slice() {
         // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
         [wd, day, mon, year, time, "GMT"] if wd.ends_with(',') && year.len() == 4 => {
-            let (h, m, sec) = hms(time)?;
-            let year = i64::from(digits(year)?);
-            civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
+            (i64::from(digits(year)?), *mon, *day, *time)
         }
         // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
         [wd, date, time, "GMT"] if wd.ends_with(',') => {
             let mut parts = date.split('-');
             let (day, mon, yy) = (parts.next()?, parts.next()?, parts.next()?);
-            if yy.len() != 2 {
-                return None;
-            }
             // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
-            let yy = i64::from(digits(yy)?);
-            let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
-            let (h, m, sec) = hms(time)?;
-            civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
+            let yy = i64::from(digits(yy).filter(|_| yy.len() == 2)?);
+            (if yy < 70 { 2000 + yy } else { 1900 + yy }, mon, day, *time)
         }
         // asctime: Sun Nov  6 08:49:37 1994
         [_wd, mon, day, time, year] if year.len() == 4 => {
-            let (h, m, sec) = hms(time)?;
-            let year = i64::from(digits(year)?);
-            civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
+            (i64::from(digits(year)?), *mon, *day, *time)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let (h, m, sec) = hms(time)?;
+    civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
 }
 
 #[cfg(test)]

@@ -87,10 +87,9 @@ impl Engine {
     /// The budget of one authenticated request, its resolve and its 401
     /// retry included: `timeout` (`FetchOptions::timeout`), else the client's.
     pub(crate) fn request_budget(&self, timeout: Option<Duration>) -> Budget {
-        match timeout {
-            Some(timeout) => Budget::new(timeout, FETCH_TIMEOUT),
-            None => Budget::new(self.transport.timeout(), CLIENT_TIMEOUT),
-        }
+        let client = (self.transport.timeout(), CLIENT_TIMEOUT);
+        let (timeout, setting) = timeout.map_or(client, |timeout| (timeout, FETCH_TIMEOUT));
+        Budget::new(timeout, setting)
     }
 
     /// The key for a public call's pair: `invalid_input` when one is blank.

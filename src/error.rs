@@ -122,14 +122,13 @@ impl NexusError {
 
     /// What kind of failure this is, from the code and the status.
     pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
         match self.code.as_str() {
-            code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED => return ErrorKind::InvalidInput,
-            code::PROVIDER_NOT_LISTED => return ErrorKind::NotFound,
-            code::TIMEOUT => return ErrorKind::Timeout,
-            code::REQUEST_FAILED => return ErrorKind::Connect,
-            code::INVALID_RESPONSE | code::INVALID_CREDENTIALS => {
-                return ErrorKind::InvalidResponse;
-            }
+            code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED => return K::InvalidInput,
+            code::PROVIDER_NOT_LISTED => return K::NotFound,
+            code::TIMEOUT => return K::Timeout,
+            code::REQUEST_FAILED => return K::Connect,
+            code::INVALID_RESPONSE | code::INVALID_CREDENTIALS => return K::InvalidResponse,
             _ => {}
         }
         match self.status_code {
@@ -262,24 +261,19 @@ impl NexusError {
     /// never the URL (an upstream URL may carry a credential in its query),
     /// and does not repeat the source's text.
     pub(crate) fn transport(e: ureq::Error) -> Self {
+        let failed = NexusError::request_failed;
         match e {
             ureq::Error::Timeout(_) => NexusError::timeout("request timed out").with_source(e),
             ureq::Error::Io(io) => NexusError::io(io),
-            ureq::Error::HostNotFound => {
-                NexusError::request_failed("host not found").with_source(e)
-            }
-            ureq::Error::ConnectionFailed => {
-                NexusError::request_failed("connection failed").with_source(e)
-            }
+            ureq::Error::HostNotFound => failed("host not found").with_source(e),
+            ureq::Error::ConnectionFailed => failed("connection failed").with_source(e),
             // These can repeat the URL or a header value: keep only what kind of failure it was.
             ureq::Error::BadUri(_) => NexusError::invalid_input("URL is not valid"),
             ureq::Error::Http(_) => NexusError::invalid_input(
                 "request cannot be carried by HTTP (bad URL, header or method)",
             ),
             ureq::Error::RequireHttpsOnly(_) => NexusError::invalid_input("URL must be https"),
-            ureq::Error::ConnectProxyFailed(_) => {
-                NexusError::request_failed("proxy refused the connection")
-            }
+            ureq::Error::ConnectProxyFailed(_) => failed("proxy refused the connection"),
             other => match tls_cause(&other.to_string()) {
                 Some(cause) => NexusError::request_failed(cause).with_source(other),
                 None => NexusError::request_failed("transport failed").with_source(other),
@@ -293,10 +287,8 @@ impl NexusError {
     pub(crate) fn reaching(self, peer: &Peer<'_>, limit: (Duration, &str)) -> Self {
         let who = peer.who();
         let more = self.more.as_deref().cloned().unwrap_or_default();
-        let hint = match peer.provider {
-            None => "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
-            Some(_) => "",
-        };
+        let check = "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)";
+        let hint = peer.provider.map_or(check, |_| "");
         let dns = |host: &str| format!("its host `{}` does not resolve (DNS)", escape(host));
         let message = match (self.code.as_str(), &more.via) {
             (code::TIMEOUT | code::REQUEST_FAILED, Some((via, _))) if !more.dns => {
@@ -356,33 +348,26 @@ impl NexusError {
     }
 
     fn io(io: io::Error) -> Self {
-        match io.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                NexusError::timeout("request timed out").with_source(io)
+        use io::ErrorKind as Kind;
+        let dns = io
+            .to_string()
+            .starts_with("failed to lookup address information");
+        let tls = || io.get_ref().and_then(|inner| tls_cause(&inner.to_string()));
+        let cause = match io.kind() {
+            Kind::TimedOut | Kind::WouldBlock => {
+                return NexusError::timeout("request timed out").with_source(io);
             }
-            io::ErrorKind::ConnectionRefused => {
-                NexusError::request_failed("connection refused").with_source(io)
-            }
-            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                NexusError::request_failed("connection reset").with_source(io)
-            }
-            io::ErrorKind::UnexpectedEof => {
-                NexusError::request_failed("connection closed before the answer ended")
-                    .with_source(io)
-            }
-            _ if io
-                .to_string()
-                .starts_with("failed to lookup address information") =>
-            {
-                let mut error = NexusError::request_failed("the host does not resolve (DNS)");
-                error.more().dns = true;
-                error.with_source(io)
-            }
-            _ => match io.get_ref().and_then(|inner| tls_cause(&inner.to_string())) {
-                Some(cause) => NexusError::request_failed(cause).with_source(io),
-                None => NexusError::request_failed("connection failed").with_source(io),
-            },
+            Kind::ConnectionRefused => "connection refused".to_owned(),
+            Kind::ConnectionReset | Kind::ConnectionAborted => "connection reset".to_owned(),
+            Kind::UnexpectedEof => "connection closed before the answer ended".to_owned(),
+            _ if dns => "the host does not resolve (DNS)".to_owned(),
+            _ => tls().unwrap_or_else(|| "connection failed".to_owned()),
+        };
+        let mut error = NexusError::request_failed(cause);
+        if dns {
+            error.more().dns = true;
         }
+        error.with_source(io)
     }
 
     /// This transport failure happened through `proxy` (at `host`), named

@@ -160,16 +160,9 @@ impl FetchOptions {
     pub fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Self {
         self.headers
             .retain(|(name, _)| !name.eq_ignore_ascii_case("content-type"));
-        self.headers
-            .push(("content-type".to_owned(), "application/json".to_owned()));
-        match serde_json::to_vec(body) {
-            Ok(bytes) => self.data = Some(bytes),
-            Err(_) => {
-                self.data = None;
-                self.unwritable_json = true;
-            }
-        }
-        self
+        self.data = serde_json::to_vec(body).ok();
+        self.unwritable_json = self.data.is_none();
+        self.header("content-type", "application/json")
     }
 }
 
@@ -177,13 +170,11 @@ impl fmt::Debug for FetchOptions {
     /// Header names only, and the body's length: values may be secrets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let data = self.data.as_ref().map(|d| format!("{} bytes", d.len()));
         f.debug_struct("FetchOptions")
             .field("method", &self.method)
             .field("headers", &names)
-            .field(
-                "data",
-                &self.data.as_ref().map(|d| format!("{} bytes", d.len())),
-            )
+            .field("data", &data)
             .field("query", &self.query.len())
             .field("timeout", &self.timeout)
             .field("withhold_credential_echo", &self.withhold_credential_echo)

@@ -86,16 +86,14 @@ impl NexusClientOptions {
     /// variable is not valid UTF-8, or the scope variables do not parse. The
     /// URL and the origins themselves are checked by `NexusClient::new`.
     pub fn from_env() -> Result<Self, NexusError> {
-        options_from_vars(
-            |name| match std::env::var_os(name).map(|v| v.into_string()) {
-                None => Ok(None),
-                Some(Ok(value)) => Ok(Some(value)),
-                // Never the value: it may be the api key.
-                Some(Err(_)) => Err(NexusError::invalid_input(format!(
-                    "{name} is set but is not valid UTF-8"
-                ))),
-            },
-        )
+        options_from_vars(|name| {
+            let value = std::env::var_os(name).map(std::ffi::OsString::into_string);
+            // Never the value: it may be the api key.
+            let not_utf8 = format!("{name} is set but is not valid UTF-8");
+            value
+                .transpose()
+                .map_err(|_| NexusError::invalid_input(not_utf8))
+        })
     }
 
     /// [`from_env`](Self::from_env), reading each variable through `var`
@@ -164,9 +162,8 @@ impl NexusClientOptions {
 fn options_from_vars(
     var: impl Fn(&str) -> Result<Option<String>, NexusError>,
 ) -> Result<NexusClientOptions, NexusError> {
-    let url = var("NEXUS_GATEWAY_URL")?
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
+    let url = var("NEXUS_GATEWAY_URL")?.filter(|u| !u.trim().is_empty());
+    let url = url.ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
     let scope = scope_from_env(
         var("NEXUS_CREDENTIAL_SCOPE")?.as_deref(),
         var("NEXUS_ALLOWED_ORIGINS")?.as_deref(),
