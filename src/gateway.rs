@@ -151,15 +151,17 @@ impl Gateway {
         );
         let policy = Policy::Gateway { home: &self.origin };
         let request = |hop: &Hop| self.request(&hop.method, hop.uri(), hop.body.is_some());
-        let (response, _) = redirect::send(&self.transport, &policy, budget, hop, request)
-            .map_err(|error| match never_sent(&error) {
-                true => Failure::Retryable {
-                    error,
-                    status: None,
-                    retry_after: None,
-                },
-                false => Failure::Final(error),
-            })?;
+        let sent = redirect::send(&self.transport, &policy, budget, hop, request);
+        let (response, _) = sent.map_err(|error| {
+            if !never_sent(&error) {
+                return Failure::Final(error);
+            }
+            Failure::Retryable {
+                error,
+                status: None,
+                retry_after: None,
+            }
+        })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             let limit = budget.within(self.transport.timeout()).1;

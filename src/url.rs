@@ -284,10 +284,10 @@ pub(crate) fn with_query_param(
     let credential = value.map(|value| form_urlencode(&[(name, value)]));
     query.extend(credential.as_deref());
     let mut parts = uri.clone().into_parts();
-    let path_and_query = match query.is_empty() {
-        true => uri.path().to_owned(),
-        false => format!("{}?{}", uri.path(), query.join("&")),
-    };
+    let mut path_and_query = uri.path().to_owned();
+    if !query.is_empty() {
+        path_and_query = format!("{path_and_query}?{}", query.join("&"));
+    }
     parts.path_and_query = path_and_query.parse().ok();
     Uri::from_parts(parts)
         .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
