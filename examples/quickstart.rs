@@ -289,16 +289,16 @@ fn report_fakes(gateway: &FakeGateway, upstream: &FakeUpstream, say: &dyn Fn(&st
         ("request-connection", Route::RequestConnection),
         ("check-connection", Route::CheckConnection),
         ("token", Route::Token),
+        ("providers-metadata", Route::ProvidersMetadata),
         ("resolve", Route::Resolve),
     ];
     let detail: Vec<String> = routes
         .iter()
         .map(|(name, route)| format!("{name} {}", gateway.requests(*route)))
         .collect();
-    let api_calls: usize = routes
-        .iter()
-        .map(|(_, route)| gateway.requests(*route))
-        .sum();
+    // Every request the fake Gateway received, but the user's visit to the
+    // consent page: the SDK's calls.
+    let api_calls = gateway.total_requests() - gateway.requests(Route::Authorize);
     say(&format!(
         "\nGateway API calls made: {api_calls} ({})",
         detail.join(", ")

@@ -299,14 +299,14 @@ impl TokenCache {
         let (found, looked) = self.find(&key);
         let (budget, current) = match found {
             Lookup::Fresh(token) => {
-                let (ws, p) = (escape(key.workspace), escape(key.provider));
-                log::debug!(target: LOG_TARGET, "Using cached token for workspace={ws} provider={p}");
+                let (ws, p) = (key.workspace, key.provider);
+                log::debug!(target: LOG_TARGET, "Using cached token for workspace={} provider={}", escape(ws), escape(p));
                 return Ok(token);
             }
             Lookup::Renew(token) => (budget(), token),
             Lookup::Miss => return self.load(key, &budget(), looked, &resolve),
         };
-        if let Some(token) = self.renew(key, &budget, current, &resolve) {
+        if let Some(token) = self.renew(key, &budget, looked, current, &resolve) {
             return Ok(token);
         }
         self.load(key, &budget, looked, &resolve).map_err(|mut e| {
@@ -333,13 +333,20 @@ impl TokenCache {
         let now = self.now();
         let mut map = self.map.lock();
         map.used(now);
-        let mine = || map.entries.get(key.workspace).into_iter().flatten().rev();
-        let lookup = match mine().find(|e| e.is_for(key) && e.is_usable(now)) {
-            Some(e) if now < e.refresh_at => Lookup::Fresh(e.token.clone()),
-            Some(e) => Lookup::Renew(e.token.clone()),
-            None => Lookup::Miss,
-        };
-        if mine().any(|e| e.is_for(key) && !e.is_usable(now)) {
+        let (mut lookup, mut stale) = (Lookup::Miss, false);
+        let mine = map.entries.get(key.workspace).into_iter().flatten().rev();
+        for e in mine.filter(|e| e.is_for(key)) {
+            if !e.is_usable(now) {
+                stale = true;
+            } else if now < e.refresh_at {
+                lookup = Lookup::Fresh(e.token.clone());
+                break;
+            } else {
+                lookup = Lookup::Renew(e.token.clone());
+                break;
+            }
+        }
+        if stale {
             map.remove(key.workspace, |e| e.is_for(key) && !e.is_usable(now));
         }
         (lookup, map.stores)
@@ -354,13 +361,9 @@ impl TokenCache {
         looked: u64,
         resolve: &impl Fn(&Budget) -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
-        let load = || {
-            if self.map.lock().stores != looked {
-                if let (Lookup::Fresh(token) | Lookup::Renew(token), _) = self.find(&key) {
-                    return Ok(token);
-                }
-            }
-            resolve(budget)
+        let load = || match self.stored_since(&key, looked) {
+            Lookup::Fresh(token) | Lookup::Renew(token) => Ok(token),
+            Lookup::Miss => resolve(budget),
         };
         let keep = |result: Result<CachedToken, NexusError>| {
             if let Some(token) = result.as_ref().ok().filter(|t| self.is_usable(t)) {
@@ -377,11 +380,15 @@ impl TokenCache {
         &self,
         key: Key<'_>,
         budget: &Budget,
+        looked: u64,
         current: CachedToken,
         resolve: &impl Fn(&Budget) -> Result<CachedToken, NexusError>,
     ) -> Option<CachedToken> {
         let half = budget.part(2);
         let load = || {
+            if let Lookup::Fresh(token) = self.stored_since(&key, looked) {
+                return Ok(token);
+            }
             resolve(&half).inspect_err(|e| {
                 log::warn!(target: LOG_TARGET, "Early renewal failed ({}); keeping the current token", escape(&e.code));
                 self.renewal_failed(key, &current);
@@ -407,6 +414,16 @@ impl TokenCache {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),
         }
+    }
+
+    /// What the map holds for `key` if a token was stored since the look
+    /// that saw `looked` stores (a resolve that landed in another lock);
+    /// a miss otherwise, without a look.
+    fn stored_since(&self, key: &Key<'_>, looked: u64) -> Lookup {
+        if self.map.lock().stores == looked {
+            return Lookup::Miss;
+        }
+        self.find(key).0
     }
 
     /// Whether `token` may be handed out now: before its buffer, and not
@@ -862,6 +879,35 @@ mod tests {
                 .starts_with("the cached token expired while it was renewed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_renewal_that_lands_while_another_caller_looks_is_shared_not_repeated() {
+        let (cache, offset, start) = on_test_clock();
+        cache.set(
+            "w",
+            "p",
+            CachedToken::bearer("old", start + Duration::from_secs(3630)),
+        );
+        offset.store(3_400, Ordering::Relaxed);
+        // This caller looks (the token is due), and before it renews another
+        // caller's renewal lands in a lock of its own.
+        let (Lookup::Renew(current), looked) = cache.find(&key(ME)) else {
+            panic!("due for renewal")
+        };
+        let fresh = || {
+            Ok(CachedToken::bearer(
+                "new",
+                start + Duration::from_secs(7230),
+            ))
+        };
+        through(&cache, ME, fresh).unwrap();
+        let budget = Budget::new(Duration::from_secs(30), "test");
+        let never = |_: &Budget| -> Result<CachedToken, NexusError> { panic!("a second renewal") };
+        let got = cache
+            .renew(key(ME), &budget, looked, current, &never)
+            .unwrap();
+        assert_eq!(got.access_token(), "new");
     }
 
     #[test]

@@ -356,9 +356,8 @@ pub struct RevokeResult {
 impl RevokeResult {
     pub(crate) fn from_json(body: &Value) -> Result<Self, NexusError> {
         if !body.is_object() {
-            return Err(NexusError::invalid_response(
-                "revoke answer is not a JSON object",
-            ));
+            let why = "revoke answer is not a JSON object";
+            return Err(NexusError::invalid_response(why));
         }
         let flag = |key: &str| body.get(key).and_then(Value::as_bool).unwrap_or(false);
         let sessions_closed = body

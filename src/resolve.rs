@@ -51,10 +51,8 @@ pub(crate) fn token_from_resolve(
     let credentials = credentials_of(body)?;
     let (kind, config) = strategy(body)?;
     let Some(strategy) = Strategy::parse(kind) else {
-        return Err(NexusError::unsupported_strategy(format!(
-            "the SDK cannot apply the `{}` strategy",
-            quoted(kind)
-        )));
+        let why = format!("the SDK cannot apply the `{}` strategy", quoted(kind));
+        return Err(NexusError::unsupported_strategy(why));
     };
     let (expires_at, expiry) = match expiry_value(body, credentials) {
         None => (now + DEFAULT_TOKEN_TTL, Expiry::Missing),
@@ -324,10 +322,9 @@ pub(crate) fn parse_expiry(value: &Value) -> Option<SystemTime> {
 fn check_header_safe(token: &CachedToken) -> Result<(), NexusError> {
     let (prefix, sent) = sent_by(token);
     let (name, token) = (token.header_name(), sent.as_str());
+    let refused = |why: &str| Err(NexusError::invalid_credentials(why));
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(NexusError::invalid_credentials(
-            "the strategy's header name cannot be sent in HTTP",
-        ));
+        return refused("the strategy's header name cannot be sent in HTTP");
     }
     // Visible ASCII and spaces only: no CR, LF, NUL or other control bytes.
     let visible = |s: &str| s.bytes().all(|b| matches!(b, b' ' | b'\t' | 0x21..=0x7e));
@@ -335,9 +332,7 @@ fn check_header_safe(token: &CachedToken) -> Result<(), NexusError> {
         && visible(token)
         && HeaderValue::from_str(&format!("{prefix}{token}")).is_ok();
     if !value_ok {
-        return Err(NexusError::invalid_credentials(
-            "the token holds characters an HTTP header cannot carry",
-        ));
+        return refused("the token holds characters an HTTP header cannot carry");
     }
     Ok(())
 }

@@ -193,13 +193,10 @@ impl ScopeGuard {
     pub(crate) fn new(scope: &CredentialScope) -> Result<ScopeGuard, NexusError> {
         let mut allowed: HashMap<String, Vec<Origin>> = HashMap::new();
         for (provider, origin) in &scope.allowed {
-            let parsed = Origin::parse(origin).map_err(|e| {
-                NexusError::invalid_input(format!(
-                    "credential scope for `{}`: {}",
-                    escape(provider),
-                    e.message
-                ))
-            })?;
+            let said = |e: NexusError| {
+                format!("credential scope for `{}`: {}", escape(provider), e.message)
+            };
+            let parsed = Origin::parse(origin).map_err(|e| NexusError::invalid_input(said(e)))?;
             allowed.entry(provider.clone()).or_default().push(parsed);
         }
         Ok(ScopeGuard {

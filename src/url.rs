@@ -151,30 +151,22 @@ pub(crate) fn http_target(url: &str, what: &str) -> Result<(Uri, Origin), NexusE
 
 /// Refuses userinfo, a missing or non-ASCII host, and a bad port.
 fn check_authority(authority: &str, what: &str) -> Result<(), NexusError> {
+    let bad = |why: &str| Err(NexusError::invalid_input(format!("{what} {why}")));
     if authority.contains('@') {
-        return Err(NexusError::invalid_input(format!(
-            "{what} holds a user name or password (`user:pass@`): pass credentials another way"
-        )));
+        return bad("holds a user name or password (`user:pass@`): pass credentials another way");
     }
     let (host, port) = split_host_port(authority);
     // A host of dots only (`.`, `..`) is no host once its trailing dot is dropped.
     if host.trim_end_matches('.').is_empty() || host == "[]" {
-        return Err(NexusError::invalid_input(format!("{what} has no host")));
+        return bad("has no host");
     }
     if !host.is_ascii() {
-        return Err(NexusError::invalid_input(format!(
-            "{what} has a non-ASCII host: write it in its punycode (xn--) form"
-        )));
+        return bad("has a non-ASCII host: write it in its punycode (xn--) form");
     }
-    if let Some(port) = port {
-        let valid = (1..=5).contains(&port.len())
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
-        if !valid {
-            return Err(NexusError::invalid_input(format!(
-                "{what} has a port that is not a number from 1 to 65535"
-            )));
-        }
+    let number = |p: &str| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    let valid = |p: &str| number(p) && p.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+    if port.is_some_and(|p| !valid(p)) {
+        return bad("has a port that is not a number from 1 to 65535");
     }
     Ok(())
 }

@@ -29,5 +29,24 @@ fn the_library_writes_nothing_to_stdout_or_stderr() {
         .env_remove("NEXUS_GATEWAY_URL")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&chatty.stdout).contains("authenticated_fetch"));
+    let said = String::from_utf8_lossy(&chatty.stdout);
+    assert!(said.contains("authenticated_fetch"));
+    // It counts its Gateway calls right: every route it called, the default
+    // scope's provider listing included, adds up to the total it reports.
+    let line = said
+        .lines()
+        .find(|l| l.starts_with("Gateway API calls made: "))
+        .unwrap();
+    let (total, routes) = line["Gateway API calls made: ".len()..]
+        .split_once(" (")
+        .unwrap();
+    let counts = routes.trim_end_matches(')').split(", ");
+    let listed: usize = counts
+        .map(|c| c.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(total.parse::<usize>().unwrap(), listed, "{line}");
+    assert!(
+        line.contains("providers-metadata 1") && line.contains("resolve 1"),
+        "{line}"
+    );
 }

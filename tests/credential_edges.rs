@@ -1,6 +1,7 @@
-//! Credential safety, round 3: one test per defect class the third security
-//! review found in 0.3 (R1–R9), each with inputs of its own. Every test here
-//! failed on 0.3.
+//! The credential at its edges: a `Host` header that is not a host, headers
+//! a new signature must not leave unsigned, a re-authorized request, what
+//! `set` stores, one budget across a 401's second try, wildcard origins, and
+//! an api key a Gateway echoes encoded.
 
 use std::time::{Duration, Instant, SystemTime};
 
