@@ -180,7 +180,7 @@ impl Gateway {
         let html = header(CONTENT_TYPE).is_some_and(|t| t.to_ascii_lowercase().contains("html"));
         let status = response.status().as_u16();
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
-        let error = match not_a_gateway(status, html, &body, path) {
+        let error = match why_not_a_gateway(status, html, &body, path) {
             Some(why) => {
                 let why = format!("{method} {} answered {status}: {why}", escape(path));
                 let error = NexusError::not_a_gateway(&self.origin, &why, Some(status));
@@ -229,7 +229,7 @@ impl Gateway {
 /// text where the Gateway sends neither: a 404 on a route every Gateway has,
 /// a 401 or 403 (a GitHub-like `{"message": …}`), a 5xx (the Gateway's own
 /// plain text is its rate limiter's 429 and check-connection's 400 and 502).
-fn not_a_gateway(status: u16, html: bool, body: &[u8], path: &str) -> Option<&'static str> {
+fn why_not_a_gateway(status: u16, html: bool, body: &[u8], path: &str) -> Option<&'static str> {
     let head = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
     let head = head.trim_start();
     if html || head.starts_with("<!doctype") || head.starts_with("<html") {
