@@ -11,8 +11,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 use ureq::http::Uri;
 
-use crate::url::form_urlencode;
-
 /// The `log` target of every line the crate logs.
 pub(crate) const LOG_TARGET: &str = "nexus_sdk";
 
@@ -108,16 +106,13 @@ struct Needles {
 
 impl Needles {
     /// Each secret as it is (a space also as `+`, as a form writes it), and
-    /// the base64 of it and of its form-encoding at each offset.
+    /// its base64 at each offset.
     fn of<S: AsRef<str>>(secrets: &[S]) -> Needles {
         let mut list: Vec<Vec<u8>> = Vec::new();
         for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
-            let form = form_urlencode(&[("", secret)]);
             list.push(secret.as_bytes().to_vec());
             list.push(secret.replace(' ', "+").into_bytes());
-            for sent in [secret, &form[1..]] {
-                list.extend(base64_cores(sent.as_bytes()).map(String::into_bytes));
-            }
+            list.extend(base64_cores(secret.as_bytes()).map(String::into_bytes));
         }
         list.sort();
         list.dedup();

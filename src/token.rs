@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::redact::REDACTED;
+use crate::url::form_urlencode;
 
 /// The latest expiry a token is given, 9999-12-31T23:59:59Z: a later one
 /// (a far-future "never") is taken as this, so that every token the crate
@@ -365,7 +366,8 @@ impl CachedToken {
 
     /// Every secret a request may carry, in each form an answer may echo
     /// it whole: the token; for `basic_auth` also the `user:password` pair
-    /// it encodes and the password alone; an AWS session token.
+    /// it encodes and the password alone; an AWS session token; and each as
+    /// a query parameter carries it, form-encoded.
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = vec![self.access_token().to_owned()];
         match self.signer() {
@@ -381,6 +383,11 @@ impl CachedToken {
             }
             _ => {}
         }
+        let forms = secrets
+            .iter()
+            .map(|s| form_urlencode(&[("", s)])[1..].to_owned());
+        let forms: Vec<String> = forms.filter(|form| !secrets.contains(form)).collect();
+        secrets.extend(forms);
         secrets
     }
 
