@@ -8,7 +8,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use common::{C, client, client_with, fast_retries};
-use nexus_gateway_fake::{Broker, FakeConnection, FakeGateway, FakeProvider, Route};
+use nexus_gateway_fake::{Broker, FakeConnection, FakeGateway, FakeProvider, RateLimits, Route};
 use nexus_sdk::{
     DEFAULT_TIMEOUT, ErrorKind, NexusClientOptions, RequestConnectionInput, TokenCache, code,
 };
@@ -161,17 +161,25 @@ fn a_hung_broker_is_a_502_after_the_gateways_broker_timeout() {
 fn whole_second_retry_after_is_a_floor() {
     let gateway = FakeGateway::start();
     gateway.add_provider("ws", "github", FakeProvider::oauth2("t"));
-    gateway.rate_limit(1, Duration::from_secs(1));
+    // One resolve a (one-second) minute per workspace.
+    let minute = Duration::from_secs(1);
+    let limits = RateLimits {
+        enabled: true,
+        resolve_rpm: 1,
+        minute,
+        ..RateLimits::default()
+    };
+    gateway.set_rate_limits(limits);
     let policy = fast_retries(1).retry_on_429(true);
     let client = client_with(&gateway, |o| o.retry_policy = policy);
     client.resolve_token("ws", "github").unwrap();
-    // The window has less than a second left: the Gateway says
-    // `Retry-After: 0`, and a retry after 1 s lands in the next window.
+    // Less than a second is left: the Gateway says `Retry-After: 0`, and
+    // a retry after 1 s is let through.
     let started = Instant::now();
     client.resolve_token("ws", "github").unwrap();
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!(gateway.requests(Route::Resolve), 3);
-    // Another workspace has its own window.
+    // Another workspace has its own bucket.
     gateway.add_provider("ws-2", "github", FakeProvider::oauth2("t"));
     let no_retry = common::client(&gateway);
     no_retry.resolve_token("ws-2", "github").unwrap();
@@ -183,7 +191,12 @@ fn whole_second_retry_after_is_a_floor() {
 fn rate_limit_answers_are_plain_text_with_a_whole_second_retry_after() {
     let gateway = FakeGateway::start();
     gateway.add_connection(C, FakeConnection::active("github", "t"));
-    gateway.rate_limit(1, Duration::from_secs(60));
+    let limits = RateLimits {
+        enabled: true,
+        token_rpm: 1,
+        ..RateLimits::default()
+    };
+    gateway.set_rate_limits(limits);
     let path = format!("/v1/token/{C}");
     assert_eq!(raw(&gateway, "GET", &path).0, 200);
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -195,13 +208,15 @@ fn rate_limit_answers_are_plain_text_with_a_whole_second_retry_after() {
         .call()
         .unwrap();
     assert_eq!(response.status().as_u16(), 429);
-    let retry_after: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let retry_after: u64 = header("retry-after").parse().unwrap();
     assert!((58..=59).contains(&retry_after), "{retry_after}");
-    // Per client: refresh shares the token route's window; check does not.
+    let body = response.into_body().read_to_string().unwrap();
+    assert_eq!(body, "Too Many Requests\n");
+    // Refresh is a bucket of its own (from the same figure); check is not limited.
+    client(&gateway).refresh_connection(C).unwrap();
     let err = client(&gateway).refresh_connection(C).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     client(&gateway).check_connection(C).unwrap();

@@ -1,13 +1,10 @@
 //! What the fake Gateway does on behalf of its Broker: the Broker's state
-//! ([`Broker`]), the rate limiter, and the typed re-serialisation of token
-//! answers, each as the real Gateway was measured to do it.
-
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+//! ([`Broker`]), and the Gateway's reading of its answers and typed
+//! re-serialisation of tokens, each as the real Gateway was measured to do it.
 
 use serde_json::{Map, Value, json};
 
-use crate::routes::{Route, error_reply, json_reply, text_reply};
+use crate::reply::{Route, bare, error_reply, json_reply, text_reply};
 use crate::server::Reply;
 use crate::time::is_strict_rfc3339;
 
@@ -99,8 +96,8 @@ impl BrokerAnswer {
 /// What the Gateway answers for `route` when its Broker answered `answer`
 /// (`None` on a route the Broker does not serve):
 /// - resolve and the token routes: a 2xx JSON object is the token (typed
-///   and re-encoded); a 2xx that is not JSON, or a 204, is 502
-///   `broker_unexpected_status`; a 4xx or 5xx passes through, status and
+///   and re-encoded); a 2xx that is not JSON, not labelled JSON by its
+///   `Content-Type`, or a 204, is 502 `broker_unexpected_status`; a 4xx or 5xx passes through, status and
 ///   body (the body dropped on the token routes of a bodyless Gateway);
 /// - request-connection: a 2xx passes; anything else is 502 `broker_error`
 ///   carrying the Broker's status;
@@ -111,9 +108,15 @@ pub(crate) fn through_gateway(
     bodyless: bool,
 ) -> Option<Reply> {
     let status = answer.status;
+    // The Gateway's generated Broker client reads a body only when its
+    // Content-Type names JSON.
+    let typed = answer
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.contains("json"));
     let json = serde_json::from_slice::<Value>(&answer.body)
         .ok()
-        .filter(Value::is_object);
+        .filter(|body| typed && body.is_object());
     Some(match route {
         Route::CheckConnection => {
             let said = match status {
@@ -141,11 +144,7 @@ pub(crate) fn through_gateway(
                 "broker_unexpected_status",
                 &format!("unexpected status {status}"),
             ),
-            _ if bodyless && route != Route::Resolve => Reply::Answer {
-                status,
-                headers: Vec::new(),
-                body: Vec::new(),
-            },
+            _ if bodyless && route != Route::Resolve => bare(status),
             _ => Reply::Answer {
                 status,
                 headers: answer
@@ -158,41 +157,6 @@ pub(crate) fn through_gateway(
         },
         _ => return None,
     })
-}
-
-/// A fixed-window rate limit, per key.
-#[derive(Debug, Clone)]
-pub(crate) struct RateLimit {
-    limit: u32,
-    window: Duration,
-    windows: HashMap<String, (Instant, u32)>,
-}
-
-impl RateLimit {
-    pub(crate) fn new(limit: u32, window: Duration) -> RateLimit {
-        RateLimit {
-            limit,
-            window,
-            windows: HashMap::new(),
-        }
-    }
-
-    /// Counts a request for `key` at `now`: `None` when admitted, else the
-    /// `Retry-After` the Gateway sends, the time left in the window rounded
-    /// down to whole seconds.
-    pub(crate) fn admit(&mut self, key: String, now: Instant) -> Option<u64> {
-        let window = self.window;
-        let (start, count) = self.windows.entry(key).or_insert((now, 0));
-        if now.duration_since(*start) >= window {
-            (*start, *count) = (now, 0);
-        }
-        if *count < self.limit {
-            *count += 1;
-            return None;
-        }
-        let left = window.saturating_sub(now.duration_since(*start));
-        Some(left.as_secs())
-    }
 }
 
 /// The keys of a token answer the Gateway's typed struct keeps.
@@ -238,20 +202,6 @@ pub(crate) fn reserialise(answer: Value) -> Result<Value, Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_window_floors_retry_after() {
-        let mut limit = RateLimit::new(2, Duration::from_secs(10));
-        let t0 = Instant::now();
-        assert_eq!(limit.admit("a".into(), t0), None);
-        assert_eq!(limit.admit("a".into(), t0), None);
-        let later = t0 + Duration::from_millis(2500);
-        assert_eq!(limit.admit("a".into(), later), Some(7), "7.5 s left");
-        assert_eq!(limit.admit("b".into(), later), None, "another key");
-        let end = t0 + Duration::from_millis(9900);
-        assert_eq!(limit.admit("a".into(), end), Some(0));
-        assert_eq!(limit.admit("a".into(), t0 + Duration::from_secs(10)), None);
-    }
 
     #[test]
     fn reserialisation_drops_unknown_keys_and_checks_expiry() {

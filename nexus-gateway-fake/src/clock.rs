@@ -26,12 +26,25 @@ use nexus_sdk::TokenCache;
 #[derive(Clone, Debug, Default)]
 pub struct TestClock {
     offset_ms: Arc<AtomicU64>,
+    /// Set: the clock is stopped there, and moves only when advanced.
+    stopped_at: Option<SystemTime>,
 }
 
 impl TestClock {
     /// A clock at the system time.
     pub fn new() -> TestClock {
         TestClock::default()
+    }
+
+    /// A clock stopped at the system time now: it moves only when
+    /// [`advance`](Self::advance)d, so a test reads exact figures (a
+    /// `Retry-After`, a token's remaining life) whatever the machine's pace.
+    pub fn stopped() -> TestClock {
+        let stopped_at = Some(SystemTime::now());
+        TestClock {
+            stopped_at,
+            ..TestClock::default()
+        }
     }
 
     /// Moves the clock forward by `by` (whole milliseconds), for every
@@ -43,7 +56,8 @@ impl TestClock {
 
     /// The time this clock reads now.
     pub fn now(&self) -> SystemTime {
-        SystemTime::now() + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
+        let start = self.stopped_at.unwrap_or_else(SystemTime::now);
+        start + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// An empty [`TokenCache`] with this eviction `buffer` that reads its

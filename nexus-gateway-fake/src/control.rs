@@ -1,7 +1,7 @@
 //! The control API: what the library's methods do, over HTTP under
 //! `/_fake/`, a path the real Gateway never uses, so that a test in any
-//! language can script the fake program. Also the seed format those calls
-//! and the program's `--seed FILE` share (see the crate's README).
+//! language can script the fake program (see the crate's README). Whatever
+//! a call cannot do is a 400 saying why; none takes the fake down.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +9,15 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::broker::{Broker, BrokerAnswer, RateLimit};
+use crate::broker::{Broker, BrokerAnswer};
 use crate::fault::Fault;
 use crate::hold::Holds;
-use crate::lifecycle::is_uuid;
-use crate::provider::{FakeConnection, FakeProvider};
+use crate::limiter::{FIGURES, Limiter, RateLimits};
+use crate::reply::{Route, error_reply, json_reply};
 use crate::request::RecordedRequest;
-use crate::routes::{Route, State, error_reply, json_reply};
+use crate::seed::seed;
 use crate::server::Reply;
+use crate::state::State;
 
 /// The path every control call starts with.
 pub(crate) const PREFIX: &str = "/_fake/";
@@ -24,54 +25,60 @@ pub(crate) const PREFIX: &str = "/_fake/";
 /// A control call: what it changed (`{"ok":true}`), what it read, or 400
 /// with what was wrong.
 pub(crate) fn handle(state: &Mutex<State>, request: &RecordedRequest) -> Reply {
-    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-    let what = request.path[PREFIX.len()..].to_owned();
-    let answer: Result<(), String> = match (request.method.as_str(), what.as_str()) {
+    let what = &request.path[PREFIX.len()..];
+    let answer = match (request.method.as_str(), what) {
         ("GET", "requests") => return json_reply(200, &requests(&state.lock())),
-        ("POST", "reset") => reset(&mut state.lock()),
-        ("POST", "seed") => seed(&mut state.lock(), &body),
-        ("POST", "providers") => seed(&mut state.lock(), &json!({"providers": [body]})),
-        ("DELETE", "providers") => {
-            let (ws, name) = (
-                request.query_param("workspace"),
-                request.query_param("name"),
-            );
-            let key = (ws.unwrap_or_default(), name.unwrap_or_default());
-            state
-                .lock()
-                .providers
-                .remove(&key)
-                .map(drop)
-                .ok_or("no such provider".into())
+        ("POST", "reset") => {
+            state.lock().reset();
+            Ok(())
         }
-        ("POST", "connections") => seed(&mut state.lock(), &json!({"connections": [body]})),
-        ("POST", path) if path.starts_with("connections/") && path.ends_with("/status") => {
-            let id = &path["connections/".len()..path.len() - "/status".len()];
-            set_status(&mut state.lock(), id, &body)
-        }
-        ("POST", "broker") => broker(&mut state.lock(), &body),
-        ("POST", "faults") => faults(&mut state.lock(), &body),
-        ("POST", "rate-limit") => rate_limit(&mut state.lock(), &body),
-        ("POST", "latency") => {
-            let ms = body["ms"]
-                .as_u64()
-                .ok_or("`ms` is a number of milliseconds".to_owned());
-            ms.map(|ms| state.lock().latency = Duration::from_millis(ms))
-        }
-        ("POST", "hold") => hold(state, &body),
         ("POST", "release") => {
             state.lock().control_holds.clear();
             Ok(())
         }
-        _ => Err(format!(
-            "no control call {} {}{what}",
-            request.method, PREFIX
-        )),
+        ("DELETE", "providers") => remove_provider(&mut state.lock(), request),
+        (method, what) => body(request).and_then(|body| change(state, method, what, &body)),
     };
     match answer {
         Ok(()) => json_reply(200, &json!({"ok": true})),
         Err(why) => error_reply(400, "bad_control_call", &why),
     }
+}
+
+/// The calls that take a JSON body.
+fn change(state: &Mutex<State>, method: &str, what: &str, body: &Value) -> Result<(), String> {
+    match (method, what) {
+        ("POST", "seed") => seed(&mut state.lock(), body),
+        ("POST", "providers") => seed(&mut state.lock(), &json!({"providers": [body]})),
+        ("POST", "connections") => seed(&mut state.lock(), &json!({"connections": [body]})),
+        ("POST", path) if path.starts_with("connections/") => {
+            let id = path
+                .strip_prefix("connections/")
+                .and_then(|p| p.strip_suffix("/status"));
+            let id = id.filter(|id| !id.is_empty() && !id.contains('/'));
+            let id = id.ok_or("which connection? POST /_fake/connections/{id}/status")?;
+            set_status(&mut state.lock(), id, body)
+        }
+        ("POST", "broker") => broker(&mut state.lock(), body),
+        ("POST", "faults") => faults(&mut state.lock(), body),
+        ("POST", "rate-limits") => rate_limits(&mut state.lock(), body),
+        ("POST", "latency") => {
+            let ms = body["ms"].as_u64();
+            let ms = ms.ok_or("`ms` is a whole number of milliseconds")?;
+            state.lock().latency = Duration::from_millis(ms);
+            Ok(())
+        }
+        ("POST", "hold") => hold(state, body),
+        _ => {
+            let what: String = what.chars().take(64).collect();
+            Err(format!("no control call {method} {PREFIX}{what}"))
+        }
+    }
+}
+
+/// The request's body as JSON, or why it is not.
+fn body(request: &RecordedRequest) -> Result<Value, String> {
+    serde_json::from_slice(&request.body).map_err(|e| format!("the body is not JSON: {e}"))
 }
 
 /// Everything the Gateway received, oldest first (up to the last 10,000).
@@ -83,90 +90,15 @@ fn requests(state: &State) -> Value {
     Value::Array(state.log.iter().map(one).collect())
 }
 
-/// Back to a new fake's state; holds are let go, the api key forgotten.
-fn reset(state: &mut State) -> Result<(), String> {
-    let holds = Arc::clone(&state.holds);
-    *state = State::default();
-    state.holds = holds;
-    Ok(())
-}
-
-/// Adds (or replaces) the seed's providers and connections.
-pub(crate) fn seed(state: &mut State, seed: &Value) -> Result<(), String> {
-    let list = |key: &str| {
-        seed.get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    for entry in list("providers") {
-        let text = |key: &str| text(&entry, key);
-        let (workspace, name) = (text("workspace"), text("name"));
-        if workspace.is_empty() || name.is_empty() {
-            return Err("a provider needs a `workspace` and a `name`".into());
-        }
-        state.providers.insert((workspace, name), provider(&entry)?);
-    }
-    for entry in list("connections") {
-        let text = |key: &str| text(&entry, key);
-        let id = text("id");
-        if !is_uuid(&id) {
-            return Err(format!(
-                "connection id `{id}` is not a UUID, as the Gateway requires"
-            ));
-        }
-        let mut connection = FakeConnection::active(&text("provider"), &text("token"));
-        if let Some(status) = entry.get("status").and_then(Value::as_str) {
-            connection.status = status.into();
-        }
-        if let Some(workspace) = entry.get("workspace").and_then(Value::as_str) {
-            connection = connection.workspace(workspace);
-        }
-        state.connections.insert(id, connection);
-    }
-    Ok(())
-}
-
-/// `entry[key]` as text, `""` when it is absent or not a string.
-fn text(entry: &Value, key: &str) -> String {
-    entry
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned()
-}
-
-/// A provider of the seed format: its `strategy` and that strategy's fields.
-fn provider(entry: &Value) -> Result<FakeProvider, String> {
-    let text = |key: &str| entry.get(key).and_then(Value::as_str);
-    let need = |key: &str| text(key).ok_or(format!("this strategy needs `{key}`"));
-    let strategy = text("strategy").unwrap_or("oauth2");
-    let mut provider = match strategy {
-        "oauth2" => FakeProvider::oauth2(need("token")?),
-        "header" => {
-            FakeProvider::header(need("header_name")?, text("value_prefix"), need("api_key")?)
-        }
-        "basic_auth" => FakeProvider::basic_auth(need("username")?, need("password")?),
-        "query_param" => FakeProvider::query_param(need("param_name")?, need("api_key")?),
-        "hmac_payload" => FakeProvider::hmac_payload(need("header_name")?, need("secret")?),
-        "aws_sigv4" => FakeProvider::aws_sigv4(
-            need("access_key")?,
-            need("secret_key")?,
-            text("region").unwrap_or("us-east-1"),
-            need("service")?,
-        ),
-        other => return Err(format!("unknown strategy `{other}`")),
-    };
-    if let Some(url) = text("api_base_url") {
-        provider = provider.api_base_url(url);
-    }
-    if let Some(seconds) = entry.get("expires_in").and_then(Value::as_u64) {
-        provider = provider.expires_in(Duration::from_secs(seconds));
-    }
-    if entry.get("rotating").and_then(Value::as_bool) == Some(true) {
-        provider = provider.rotating();
-    }
-    Ok(provider)
+/// `DELETE /_fake/providers?workspace=W&name=P`.
+fn remove_provider(state: &mut State, request: &RecordedRequest) -> Result<(), String> {
+    let workspace = request.query_param("workspace").unwrap_or_default();
+    let name = request.query_param("name").unwrap_or_default();
+    let providers = state.providers.get_mut(&workspace);
+    providers
+        .and_then(|providers| providers.remove(&name))
+        .map(drop)
+        .ok_or_else(|| "no such provider (query: workspace=W&name=P)".into())
 }
 
 fn set_status(state: &mut State, id: &str, body: &Value) -> Result<(), String> {
@@ -199,12 +131,8 @@ fn broker(state: &mut State, body: &Value) -> Result<(), String> {
         return Ok(());
     }
     let route = route(&body["route"])?.ok_or("a scripted answer needs a `route`")?;
-    let status = body["status"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .ok_or("`status`")?;
     let text = body["body"].as_str().unwrap_or("");
-    let answer = BrokerAnswer::body(status, body["content_type"].as_str(), text);
+    let answer = BrokerAnswer::body(status(body)?, body["content_type"].as_str(), text);
     state.broker_script.insert(route, answer);
     Ok(())
 }
@@ -212,27 +140,57 @@ fn broker(state: &mut State, body: &Value) -> Result<(), String> {
 /// `count` faults (default 1) for a route, or any route.
 fn faults(state: &mut State, body: &Value) -> Result<(), String> {
     let route = route(&body["route"])?;
-    let status = body["status"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .ok_or("`status`")?;
+    let status = status(body)?;
     let fault = match body["body"].as_str() {
         Some(text) => Fault::body(status, body["content_type"].as_str(), text),
         None => Fault::status(status),
     };
-    for _ in 0..body["count"].as_u64().unwrap_or(1) {
-        state.faults.push_back((route, fault.clone()));
-    }
+    let count = body.get("count").map_or(Some(1), Value::as_u64);
+    let count = count.filter(|n| *n > 0);
+    let count = count.ok_or("`count` is a whole number of requests, at least 1")?;
+    state.queue_fault(route, fault, count);
     Ok(())
 }
 
-fn rate_limit(state: &mut State, body: &Value) -> Result<(), String> {
-    let limit = body["limit"]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or("`limit`")?;
-    let window = Duration::from_millis(body["window_ms"].as_u64().ok_or("`window_ms`")?);
-    state.rate_limit = (limit > 0).then(|| RateLimit::new(limit, window));
+/// `status`: what an answer's status line can carry.
+fn status(body: &Value) -> Result<u16, String> {
+    let status = body["status"].as_u64().and_then(|s| u16::try_from(s).ok());
+    let status = status.filter(|s| (200..=599).contains(s));
+    status.ok_or_else(|| "`status` is an HTTP status from 200 to 599".into())
+}
+
+/// The real limiter's settings, by the Gateway's names in lower case:
+/// `enabled` (required), the `…_rpm` figures (each left out keeps its
+/// default) and `minute_ms`. Buckets start full again.
+fn rate_limits(state: &mut State, body: &Value) -> Result<(), String> {
+    let object = body.as_object().ok_or("the body is a JSON object")?;
+    let mut limits = RateLimits::default();
+    for (key, value) in object {
+        let figure = value.as_i64();
+        match key.as_str() {
+            "enabled" => limits.enabled = value.as_bool().ok_or("`enabled` is true or false")?,
+            "minute_ms" => {
+                let ms = value.as_u64().filter(|ms| *ms > 0);
+                let ms = ms.ok_or("`minute_ms` is a whole number of milliseconds, at least 1")?;
+                limits.minute = Duration::from_millis(ms);
+            }
+            name if FIGURES.contains(&name) => {
+                let figure = figure.ok_or(format!("`{name}` is a whole number a minute"))?;
+                limits.set(name, figure);
+            }
+            other => {
+                let other: String = other.chars().take(64).collect();
+                let known = FIGURES.join(", ");
+                return Err(format!(
+                    "unknown key {other:?} (it takes: enabled, {known}, minute_ms)"
+                ));
+            }
+        }
+    }
+    if !object.contains_key("enabled") {
+        return Err("`enabled` is required: true or false".into());
+    }
+    state.limiter = Limiter::new(limits);
     Ok(())
 }
 
@@ -241,7 +199,7 @@ fn hold(state: &Mutex<State>, body: &Value) -> Result<(), String> {
     let route = route(&body["route"])?;
     let holds = Arc::clone(&state.lock().holds);
     let hold = Holds::hold(&holds, route);
-    state.lock().control_holds.push(hold);
+    state.lock().control_holds.push(Arc::new(hold));
     Ok(())
 }
 
@@ -250,15 +208,9 @@ fn route(name: &Value) -> Result<Option<Route>, String> {
     let Some(name) = name.as_str() else {
         return Ok(None);
     };
-    Ok(Some(match name {
-        "health" => Route::Health,
-        "request-connection" => Route::RequestConnection,
-        "check-connection" => Route::CheckConnection,
-        "token" => Route::Token,
-        "refresh" => Route::Refresh,
-        "revoke" => Route::Revoke,
-        "resolve" => Route::Resolve,
-        "providers-metadata" => Route::ProvidersMetadata,
-        other => return Err(format!("unknown route `{other}`")),
-    }))
+    let route = Route::named(name).ok_or_else(|| {
+        let name: String = name.chars().take(64).collect();
+        format!("unknown route {name:?}")
+    })?;
+    Ok(Some(route))
 }

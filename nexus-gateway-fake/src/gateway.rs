@@ -5,14 +5,17 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::broker::{Broker, BrokerAnswer, RateLimit};
+use crate::broker::{Broker, BrokerAnswer};
 use crate::fault::Fault;
 use crate::hold::{Hold, Holds};
 use crate::lifecycle::is_uuid;
+use crate::limiter::{Limiter, RateLimits};
 use crate::provider::{FakeConnection, FakeProvider};
+use crate::reply::Route;
 use crate::request::RecordedRequest;
-use crate::routes::{Route, State, handle};
+use crate::routes::handle;
 use crate::server::HttpServer;
+use crate::state::State;
 use nexus_sdk::ConnectionStatus;
 
 /// A fake Nexus Gateway: a real HTTP server on `127.0.0.1`, in process,
@@ -25,7 +28,7 @@ use nexus_sdk::ConnectionStatus;
 /// answers lose unknown keys, and errors come as the Gateway sends them.
 /// Settings ([`report_connection_status`](Self::report_connection_status),
 /// [`bodyless_errors`](Self::bodyless_errors), [`set_broker`](Self::set_broker),
-/// [`rate_limit`](Self::rate_limit), …) change that explicitly.
+/// [`set_rate_limits`](Self::set_rate_limits), …) change that explicitly.
 ///
 /// Register connections and providers, script faults, then assert on what
 /// the Gateway received:
@@ -98,6 +101,8 @@ impl FakeGateway {
     /// Adds (or replaces) the providers and connections of a seed document,
     /// the format of the program's `--seed FILE` and of `POST /_fake/seed`
     /// (see the crate's README): `{"providers": [...], "connections": [...]}`.
+    /// `$UPSTREAM_URL` in its texts stands for the URL given to
+    /// [`set_upstream_url`](Self::set_upstream_url).
     ///
     /// ```
     /// use nexus_gateway_fake::FakeGateway;
@@ -107,15 +112,41 @@ impl FakeGateway {
     ///     {"workspace": "ws-1", "name": "stripe", "strategy": "header",
     ///      "header_name": "Authorization", "value_prefix": "Bearer ", "api_key": "sk_x"}]});
     /// gateway.seed(&seed)?;
+    /// let typo = serde_json::json!({"providers": [{"workspace": "ws-1", "name": "gh", "tokn": "t"}]});
+    /// let refused = gateway.seed(&typo).unwrap_err();
+    /// assert!(refused.starts_with(r#"providers[0]: unknown key "tokn""#), "{refused}");
     /// # Ok::<(), String>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// What is wrong with an entry: a missing field, an unknown strategy, a
-    /// connection id that is not a UUID. Entries before it are added.
+    /// What is wrong and where (`providers[2]: unknown key "api_base"`): a
+    /// key the format does not have, a missing field or one of the wrong
+    /// type, an unknown strategy, a connection id that is not a UUID, an
+    /// `expires_in` past 9999-12-31, `$UPSTREAM_URL` with no upstream URL
+    /// set. Nothing is added then.
     pub fn seed(&self, seed: &serde_json::Value) -> Result<(), String> {
-        crate::control::seed(&mut self.state.lock(), seed)
+        crate::seed::seed(&mut self.state.lock(), seed)
+    }
+
+    /// What `$UPSTREAM_URL` in a seed stands for: the fake provider API's
+    /// URL (the program sets its [`FakeUpstream`](crate::FakeUpstream)'s).
+    pub fn set_upstream_url(&self, url: &str) {
+        self.state.lock().upstream_url = Some(url.to_owned());
+    }
+
+    /// Keeps everything set up so far (providers, connections, rate limits,
+    /// scripts and settings) as the state [`reset`](Self::reset) returns
+    /// to: what the program does once its flags and `--seed` are applied.
+    pub fn keep_as_start(&self) {
+        self.state.lock().keep_as_start();
+    }
+
+    /// Back to the state kept by [`keep_as_start`](Self::keep_as_start),
+    /// else a new fake's: requests, counts and queued faults forgotten,
+    /// holds taken through the control API let go (`POST /_fake/reset`).
+    pub fn reset(&self) {
+        self.state.lock().reset();
     }
 
     /// The base URL, `http://127.0.0.1:<port>`, for `NexusClientOptions::new`.
@@ -169,20 +200,18 @@ impl FakeGateway {
 
     /// The next request, on any route, meets `fault`. Faults queue up.
     pub fn push_fault(&self, fault: Fault) {
-        self.state.lock().faults.push_back((None, fault));
+        self.state.lock().queue_fault(None, fault, 1);
     }
 
     /// The next `n` requests, on any route, meet `fault`.
     pub fn push_faults(&self, n: usize, fault: Fault) {
-        let mut state = self.state.lock();
-        for _ in 0..n {
-            state.faults.push_back((None, fault.clone()));
-        }
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.state.lock().queue_fault(None, fault, n);
     }
 
     /// The next request to `route` meets `fault`.
     pub fn push_fault_for(&self, route: Route, fault: Fault) {
-        self.state.lock().faults.push_back((Some(route), fault));
+        self.state.lock().queue_fault(Some(route), fault, 1);
     }
 
     /// From now on, one request in `n` to `route` meets `fault`: the 1st,
@@ -317,14 +346,14 @@ impl FakeGateway {
         self.state.lock().broker_timeout = timeout;
     }
 
-    /// Rate-limits as the real Gateway does: at most `limit` requests per
-    /// `window` for `/v1/resolve` per `workspace_id`, and for token,
-    /// refresh and request-connection per client (every caller of this
-    /// loopback fake is one client). Past that: 429, a plain-text body and
-    /// `Retry-After` in whole seconds, rounded down. Off by default;
-    /// `limit == 0` turns it off again.
-    pub fn rate_limit(&self, limit: u32, window: Duration) {
-        self.state.lock().rate_limit = (limit > 0).then(|| RateLimit::new(limit, window));
+    /// Applies the real Gateway's rate limiter with these settings, every
+    /// bucket full (see [`RateLimits`]): past its limit a route answers
+    /// 429, `text/plain` `Too Many Requests`, with a `Retry-After` of the
+    /// whole seconds until the next request would pass, truncated. Off by
+    /// default, as at the Gateway. When the fake [`use_clock`](Self::use_clock)s
+    /// a [`TestClock`](crate::TestClock), the limiter counts time on it too.
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        self.state.lock().limiter = Limiter::new(limits);
     }
 
     /// Token, refresh and revoke errors from the Broker come as the bare
@@ -353,18 +382,17 @@ impl FakeGateway {
 
     /// Registers (or replaces) what `/v1/resolve` answers for the pair.
     pub fn add_provider(&self, workspace_id: &str, provider_name: &str, provider: FakeProvider) {
-        self.state.lock().providers.insert(
-            (workspace_id.to_owned(), provider_name.to_owned()),
-            provider,
-        );
+        let mut state = self.state.lock();
+        let workspace = state.providers.entry(workspace_id.to_owned()).or_default();
+        workspace.insert(provider_name.to_owned(), provider);
     }
 
     /// Removes the pair: `/v1/resolve` answers 404 for it from now on.
     pub fn remove_provider(&self, workspace_id: &str, provider_name: &str) {
-        self.state
-            .lock()
-            .providers
-            .remove(&(workspace_id.to_owned(), provider_name.to_owned()));
+        let mut state = self.state.lock();
+        if let Some(workspace) = state.providers.get_mut(workspace_id) {
+            workspace.remove(provider_name);
+        }
     }
 
     /// Requests received on `route`, faulted ones included.

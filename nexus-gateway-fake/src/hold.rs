@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::routes::Route;
+use crate::reply::Route;
 
 /// The holds of one fake server. A hold is for the next request to a route
 /// (`None`: the next request of a server without routes).

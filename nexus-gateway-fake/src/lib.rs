@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! nexus-gateway-fake = "0.4"
+//! nexus-gateway-fake = "0.6"
 //! ```
 //!
 //! Both servers run in process on `127.0.0.1:<free port>`, a thread per
@@ -42,10 +42,14 @@ mod fault;
 mod gateway;
 mod hold;
 mod lifecycle;
+mod limiter;
 mod provider;
+mod reply;
 mod request;
 mod routes;
+mod seed;
 mod server;
+mod state;
 mod time;
 mod upstream;
 
@@ -54,7 +58,8 @@ pub use clock::TestClock;
 pub use fault::Fault;
 pub use gateway::FakeGateway;
 pub use hold::Hold;
+pub use limiter::RateLimits;
 pub use provider::{FakeConnection, FakeProvider};
+pub use reply::Route;
 pub use request::{Framing, RecordedRequest};
-pub use routes::Route;
 pub use upstream::{FakeReply, FakeUpstream};

@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 
 use crate::broker::reserialise;
 use crate::provider::FakeConnection;
+use crate::reply::{Route, bare, error_reply, json_reply};
 use crate::request::RecordedRequest;
-use crate::routes::{Route, State, error_reply, json_reply};
 use crate::server::Reply;
+use crate::state::State;
 use crate::time::rfc3339;
 use nexus_sdk::ConnectionStatus;
 
@@ -79,7 +80,12 @@ fn profiles(state: &State, name: &str) -> usize {
         .filter(|(n, _)| same(n))
         .map(|(_, c)| c)
         .sum();
-    let mut served: Vec<&str> = state.providers.keys().map(|(_, p)| p.as_str()).collect();
+    let mut served: Vec<&str> = state
+        .providers
+        .values()
+        .flat_map(|m| m.keys())
+        .map(String::as_str)
+        .collect();
     served.sort_unstable();
     served.dedup();
     let unregistered = served
@@ -133,11 +139,7 @@ fn check(state: &mut State, id: &str) -> Reply {
 /// Gateway older than 0.4.0, as the bare status.
 fn broker_error(state: &State, status: u16, code: &str, message: &str) -> Reply {
     if state.bodyless_errors {
-        return Reply::Answer {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
+        return bare(status);
     }
     error_reply(status, code, message)
 }

@@ -10,67 +10,104 @@
 //! `eval` or a line-by-line read; everything else goes to stderr. At run
 //! time the control API under `/_fake/` scripts it (see the README).
 
+use std::ffi::OsString;
 use std::io::Write;
+use std::net::IpAddr;
 use std::process::ExitCode;
 
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, RateLimits};
 
 const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspace W] \
-                     [--provider P] [--token T] [--seed FILE]";
+                     [--provider P] [--token T] [--seed FILE]
+The Gateway's own variables set its rate limiter: RATE_LIMIT_ENABLED=true,
+RATE_LIMIT_REQUEST_CONNECTION_RPM, RATE_LIMIT_CALLBACK_RPM, RATE_LIMIT_TOKEN_RPM,
+RATE_LIMIT_RESOLVE_RPM (per minute; 0 or less: that route unlimited).";
 
 /// What the command line asks for.
 struct Options {
     host: String,
-    port: String,
+    port: u16,
     workspace: String,
     provider: String,
     token: String,
     seed: Option<String>,
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+/// The options, or a usage error that repeats no value it was given (one
+/// may be the `--token`).
+fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
     let mut options = Options {
         host: "127.0.0.1".to_owned(),
-        port: "0".to_owned(),
+        port: 0,
         workspace: "ws-demo".to_owned(),
         provider: "github".to_owned(),
         token: "gho_fake_token".to_owned(),
         seed: None,
     };
+    let mut args = args.enumerate().map(|(at, arg)| {
+        let at = at + 1;
+        arg.into_string()
+            .map_err(|_| format!("argument {at} is not valid UTF-8\n{USAGE}"))
+    });
     while let Some(arg) = args.next() {
-        let value = |args: &mut dyn Iterator<Item = String>| {
-            args.next().ok_or(format!("{arg} needs a value\n{USAGE}"))
+        let arg = arg?;
+        let mut value = || {
+            let missing = format!("{arg} needs a value\n{USAGE}");
+            args.next().unwrap_or(Err(missing))
         };
         match arg.as_str() {
-            "--host" => options.host = value(&mut args)?,
-            "--port" => options.port = value(&mut args)?,
-            "--workspace" => options.workspace = value(&mut args)?,
-            "--provider" => options.provider = value(&mut args)?,
-            "--token" => options.token = value(&mut args)?,
-            "--seed" => options.seed = Some(value(&mut args)?),
+            "--host" => options.host = value()?,
+            "--port" => {
+                let port = value()?.parse();
+                options.port =
+                    port.map_err(|_| format!("--port is a number from 0 to 65535\n{USAGE}"))?;
+            }
+            "--workspace" => options.workspace = value()?,
+            "--provider" => options.provider = value()?,
+            "--token" => options.token = value()?,
+            "--seed" => options.seed = Some(value()?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
-            _ => return Err(format!("unknown argument `{arg}`\n{USAGE}")),
+            _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
         }
     }
     Ok(options)
 }
 
-/// The Gateway and the upstream, seeded.
-fn start(options: &Options) -> Result<(FakeGateway, FakeUpstream), String> {
-    let host = match options.host.contains(':') {
-        true => format!("[{}]", options.host), // an IPv6 literal
-        false => options.host.clone(),
+/// What to say of an argument the program does not take: a flag by its
+/// name, anything else by its place only.
+fn unknown(arg: &str) -> String {
+    let flag = arg.starts_with('-')
+        && arg.len() <= 32
+        && arg.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if flag {
+        format!("unknown flag `{arg}`")
+    } else {
+        "unexpected argument (this program takes flags only)".to_owned()
+    }
+}
+
+/// The Gateway and the upstream, set up and kept as the state
+/// `POST /_fake/reset` returns to.
+fn start(options: &Options, limits: RateLimits) -> Result<(FakeGateway, FakeUpstream), String> {
+    let host = &options.host;
+    // An IPv6 literal is bracketed in an address.
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
     };
-    let gateway = FakeGateway::start_on(&format!("{host}:{}", options.port))
-        .map_err(|e| format!("cannot listen on {host}:{}: {e}", options.port))?;
+    let port = options.port;
+    let gateway = FakeGateway::start_on(&format!("{host}:{port}"))
+        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
     let upstream = FakeUpstream::start_on(&format!("{host}:0"))
         .map_err(|e| format!("cannot listen on {host}: {e}"))?;
+    gateway.set_upstream_url(&upstream.url());
+    gateway.set_rate_limits(limits);
     match &options.seed {
-        // `$UPSTREAM_URL` in the seed names the fake provider API.
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            let text = text.replace("$UPSTREAM_URL", &upstream.url());
-            let seed = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+            let seed =
+                serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
             gateway.seed(&seed).map_err(|e| format!("{path}: {e}"))?;
         }
         // The provider's API is the upstream: the SDK's default credential
@@ -80,24 +117,43 @@ fn start(options: &Options) -> Result<(FakeGateway, FakeUpstream), String> {
             gateway.add_provider(&options.workspace, &options.provider, api);
         }
     }
+    gateway.keep_as_start();
     Ok((gateway, upstream))
 }
 
+/// Whether the server at `url` listens on a loopback address only.
+fn is_loopback(url: &str) -> bool {
+    let host = url.trim_start_matches("http://");
+    let host = host.rsplit_once(':').map_or(host, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
+    let parsed = parse(std::env::args_os().skip(1));
+    let options = parsed.and_then(|options| Ok((options, RateLimits::from_env()?)));
+    let (options, limits) = match options {
         Ok(options) => options,
         Err(message) => {
             eprintln!("nexus-gateway-fake: {message}");
             return ExitCode::from(2);
         }
     };
-    let (gateway, upstream) = match start(&options) {
+    let (gateway, upstream) = match start(&options, limits) {
         Ok(started) => started,
         Err(message) => {
             eprintln!("nexus-gateway-fake: {message}");
             return ExitCode::FAILURE;
         }
     };
+    if !is_loopback(&gateway.url()) {
+        eprintln!(
+            "nexus-gateway-fake: warning: listening beyond loopback ({}): anyone who reaches it \
+             can read every request it recorded, X-API-Key headers included, and reseed it \
+             through /_fake/",
+            gateway.url()
+        );
+    }
     println!("NEXUS_GATEWAY_URL={}", gateway.url());
     println!("UPSTREAM_URL={}", upstream.url());
     let _ = std::io::stdout().flush();

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use crate::time::rfc3339;
+use crate::time::{capped, rfc3339};
 use nexus_sdk::ConnectionStatus;
 
 /// A connection for the lifecycle endpoints (check, token, refresh, revoke).
@@ -262,7 +262,8 @@ impl FakeProvider {
         (group, entry)
     }
 
-    /// The token expires this long after each resolve.
+    /// The token expires this long after each resolve (at the latest at
+    /// 9999-12-31T23:59:59Z, the last date RFC 3339 writes).
     pub fn expires_in(mut self, lifetime: Duration) -> FakeProvider {
         self.expires_in = Some(lifetime);
         self
@@ -293,7 +294,9 @@ impl FakeProvider {
                 token.push_str(&format!("-{serial}"));
             }
         }
-        let expiry = self.expires_in.map(|lifetime| rfc3339(now + lifetime));
+        let expiry = self
+            .expires_in
+            .map(|lifetime| rfc3339(capped(now, lifetime)));
         if let Some(at) = &expiry {
             credentials.insert("expires_at".into(), at.clone().into());
             credentials.insert("expired".into(), false.into());

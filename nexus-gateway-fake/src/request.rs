@@ -4,16 +4,17 @@
 //! without a length), so the test that sent it fails instead of passing.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 
 use percent_encoding::percent_decode_str;
 
 /// `s` percent-decoded (invalid escapes kept as they are), with `+` read as
 /// a space when `plus` (a form-encoded query).
 pub(crate) fn percent_decode(s: &str, plus: bool) -> String {
-    let spaced = match plus {
-        true => s.replace('+', " "),
-        false => s.to_owned(),
+    let spaced = if plus {
+        s.replace('+', " ")
+    } else {
+        s.to_owned()
     };
     percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
@@ -53,9 +54,26 @@ pub struct RecordedRequest {
     pub framing: Framing,
     /// The request head exactly as received: request line and headers, CRLFs kept.
     pub raw_head: Vec<u8>,
+    /// The address it came from (the rate limiter's last resort).
+    pub peer: Option<SocketAddr>,
 }
 
 impl RecordedRequest {
+    /// A request with no headers and no body, from `192.0.2.7:1234`.
+    #[cfg(test)]
+    pub(crate) fn for_tests(method: &str, path: &str, query: &str) -> RecordedRequest {
+        RecordedRequest {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            framing: Framing::None,
+            raw_head: Vec::new(),
+            peer: "192.0.2.7:1234".parse().ok(),
+        }
+    }
+
     /// The first header of that name, ignoring case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -141,6 +159,7 @@ pub(crate) fn read_request(
         body,
         framing,
         raw_head,
+        peer: reader.get_ref().peer_addr().ok(),
     };
     Ok(Some((request, close)))
 }

@@ -1,7 +1,7 @@
 //! The dates the fake writes and checks, as the Gateway and its Broker do:
 //! RFC 3339 for token expiries, HTTP dates for `Retry-After`.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -11,6 +11,17 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
     let at = OffsetDateTime::from(at);
     let at = at.replace_nanosecond(0).unwrap_or(at);
     at.format(&Rfc3339).unwrap_or_default()
+}
+
+/// 9999-12-31T23:59:59Z: the last instant an RFC 3339 date can name.
+pub(crate) fn last_date() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+}
+
+/// `at + after`, or the [`last_date`] when that is later.
+pub(crate) fn capped(at: SystemTime, after: Duration) -> SystemTime {
+    at.checked_add(after)
+        .map_or(last_date(), |then| then.min(last_date()))
 }
 
 /// What Go's `time.Time` accepts from JSON: an RFC 3339 date-time with `Z`
@@ -27,13 +38,21 @@ pub(crate) fn http_date(at: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn dates_are_written_as_the_gateway_writes_them() {
         let at = UNIX_EPOCH + Duration::from_millis(784_111_777_250);
         assert_eq!(rfc3339(at), "1994-11-06T08:49:37Z");
         assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
+    fn expiries_stop_at_the_last_date_rfc3339_writes() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(capped(now, hour), now + hour);
+        assert_eq!(rfc3339(capped(now, Duration::MAX)), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(capped(last_date(), hour)), "9999-12-31T23:59:59Z");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 """The fake Gateway program driven from Python's standard library, as a
-Python, TypeScript or Go test would drive it (#36): started on a chosen
-port, the connection flow, the provider API with the credential, the
-control API, and a hostile chunk size.
+Python, TypeScript or Go test would drive it: started on a chosen port, the
+connection flow, the provider API with the credential, the control API, the
+Gateway's rate limiter, a seed with a typo, and hostile input.
 
     python3 tests/from_python.py target/debug/nexus-gateway-fake
 """
@@ -24,17 +24,20 @@ def free_port():
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def call(method, url, body=None, headers=None):
-    """(status, parsed JSON or text) of one request; errors are answers too."""
+def call(method, url, body=None, headers=None, answer_headers=None):
+    """(status, parsed JSON or text) of one request; errors are answers too.
+    The answer's headers go into `answer_headers` when it is a dict."""
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
         with OPENER.open(request, timeout=30) as answer:
-            status, text = answer.status, answer.read().decode()
+            status, text, head = answer.status, answer.read().decode(), answer.headers
     except urllib.error.HTTPError as error:
-        status, text = error.code, error.read().decode()
+        status, text, head = error.code, error.read().decode(), error.headers
+    if answer_headers is not None:
+        answer_headers.update(head.items())
     try:
         return status, json.loads(text)
     except ValueError:
@@ -112,6 +115,32 @@ def test_a_staged_broker_failure_is_seen_through_the_gateways_routes(fake):
     assert call("GET", resolve)[0] == 200
 
 
+def test_the_gateways_rate_limiter_set_at_run_time(fake):
+    resolve = f"{fake.gateway}/v1/resolve?workspace_id=ws-demo&provider_name=github"
+    fake.control("rate-limits", {"enabled": True, "resolve_rpm": 2})
+    assert [call("GET", resolve)[0] for _ in range(2)] == [200, 200]
+    head = {}
+    status, text = call("GET", resolve, answer_headers=head)
+    assert (status, text) == (429, "Too Many Requests\n"), (status, text)
+    assert head["Content-Type"] == "text/plain; charset=utf-8", head
+    assert head["X-Content-Type-Options"] == "nosniff", head
+    assert head["Retry-After"] in ("29", "30"), head  # one every 30 s, rounded down
+    other = f"{fake.gateway}/v1/resolve?workspace_id=ws-other&provider_name=github"
+    assert call("GET", other)[0] == 404  # its own bucket; failures count too
+    status, answer = call("POST", f"{fake.gateway}/_fake/rate-limits", {"enabled": True, "resolve_rmp": 2})
+    assert status == 400 and "resolve_rmp" in answer["message"], answer
+    fake.control("reset")  # back to the start: the limiter off
+    assert [call("GET", resolve)[0] for _ in range(5)] == [200] * 5
+
+
+def test_a_seed_with_a_typo_is_refused_naming_it(fake):
+    status, answer = call("POST", f"{fake.gateway}/_fake/seed",
+                          {"providers": [{"workspace": "ws-py", "name": "gh", "tokn": "t"}]})
+    assert status == 400 and answer["message"].startswith('providers[0]: unknown key "tokn"'), answer
+    status, answer = call("POST", f"{fake.gateway}/_fake/seed", b"providers=[]")
+    assert status == 400 and "not JSON" in answer["message"], answer
+
+
 def test_a_hostile_chunk_size_is_refused_and_the_fake_keeps_serving(fake):
     with socket.create_connection(("127.0.0.1", fake.port), timeout=30) as raw:
         raw.sendall(b"POST /v1/request-connection HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
@@ -119,6 +148,11 @@ def test_a_hostile_chunk_size_is_refused_and_the_fake_keeps_serving(fake):
         status_line = raw.makefile("rb").readline().decode()
     assert status_line.startswith("HTTP/1.1 4"), status_line
     assert call("GET", f"{fake.gateway}/health")[0] == 200
+    status, answer = call("POST", f"{fake.gateway}/_fake/connections/status", {"status": "active"})
+    assert status == 400 and "which connection" in answer["message"], answer
+    fake.control("faults", {"route": "resolve", "status": 503, "count": 10**19})
+    assert call("GET", f"{fake.gateway}/health")[0] == 200
+    fake.control("reset")
 
 
 def main():

@@ -2,26 +2,11 @@
 //! and a seed, scripted over its control API. Every `curl` line of the
 //! README's control-API and connection-flow sections runs here, in order.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
-/// The program, started with `args`; its two URLs.
-fn start(args: &[&str]) -> (Child, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next = |name: &str| {
-        let line = lines.next().unwrap().unwrap();
-        line.strip_prefix(&format!("{name}=")).unwrap().to_owned()
-    };
-    let gateway = next("NEXUS_GATEWAY_URL");
-    let upstream = next("UPSTREAM_URL");
-    (child, gateway, upstream)
-}
+use std::process::Command;
+
+use common::Program;
 
 fn sh(gateway: &str, line: &str) -> (bool, String) {
     let output = Command::new("sh")
@@ -36,22 +21,29 @@ fn sh(gateway: &str, line: &str) -> (bool, String) {
     )
 }
 
-/// The `curl` lines of the README's section `heading`, in order.
+/// The lines of the README's section `heading` that run `curl` in its
+/// shell blocks (a `for` loop included), in order.
 fn curl_lines(heading: &str) -> Vec<String> {
     let readme = include_str!("../README.md");
     let section = &readme[readme.find(heading).expect("the section")..];
     let rest = &section[heading.len()..];
     let section = &rest[..rest.find("\n##").unwrap_or(rest.len())];
-    section
-        .lines()
-        .filter(|l| l.starts_with("curl "))
-        .map(str::to_owned)
-        .collect()
+    let mut in_shell = false;
+    let mut lines = Vec::new();
+    for line in section.lines() {
+        if line.starts_with("```") {
+            in_shell = line == "```sh";
+        } else if in_shell && (line.starts_with("curl ") || line.starts_with("for ")) {
+            lines.push(line.to_owned());
+        }
+    }
+    lines
 }
 
 #[test]
 fn every_curl_line_of_the_readme_works_against_the_program() {
-    let (mut child, gateway, _) = start(&[]);
+    let program = Program::start(&[], &[]);
+    let gateway = program.gateway.clone();
     let lines = curl_lines("### The control API");
     assert!(lines.len() >= 15, "{lines:?}");
     for line in &lines {
@@ -77,8 +69,31 @@ fn every_curl_line_of_the_readme_works_against_the_program() {
             assert!(out.contains(r#""status":"active""#), "{out}");
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+#[test]
+fn the_readme_rate_limit_test_meets_the_gateways_refusal() {
+    let env = [
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_RESOLVE_RPM", "6"),
+    ];
+    let program = Program::start(&[], &env);
+    let lines = curl_lines("### Testing rate-limit handling");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let (ok, out) = sh(&program.gateway, &lines[0]);
+    assert!(ok, "six resolves pass: {out}");
+    let (ok, out) = sh(&program.gateway, &lines[1]);
+    assert!(ok, "{out}");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 429 Too Many Requests"), "{out}");
+    assert!(
+        head.contains("Content-Type: text/plain; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains("X-Content-Type-Options: nosniff"), "{head}");
+    let retry_after = common::header(head, "retry-after").unwrap();
+    assert!(["9", "10"].contains(&retry_after.as_str()), "{head}");
+    assert_eq!(body, "Too Many Requests\n");
 }
 
 #[test]
@@ -95,14 +110,17 @@ fn host_port_and_seed_flags() {
       "connections": [{"id": "6a1f3c2e-9b8d-4e7f-a012-3b4c5d6e7f80", "provider": "github",
                        "token": "gho_c", "status": "revoked"}]}"#;
     std::fs::write(&seed, text).unwrap();
-    let (mut child, gateway, upstream) = start(&[
+    let port = port.to_string();
+    let args = [
         "--host",
         "127.0.0.1",
         "--port",
-        &port.to_string(),
+        &port,
         "--seed",
         seed.to_str().unwrap(),
-    ]);
+    ];
+    let program = Program::start(&args, &[]);
+    let (gateway, upstream) = (program.gateway.clone(), program.upstream.clone());
     assert_eq!(gateway, format!("http://127.0.0.1:{port}"));
     let (ok, out) = sh(
         &gateway,
@@ -124,8 +142,7 @@ fn host_port_and_seed_flags() {
         "curl -sS -o /dev/null -w '%{http_code}' $G/v1/token/6a1f3c2e-9b8d-4e7f-a012-3b4c5d6e7f80",
     );
     assert_eq!(out, "410", "a revoked connection");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(program);
     // A seed that is wrong is a clear exit.
     std::fs::write(&seed, r#"{"connections": [{"id": "conn-1"}]}"#).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))

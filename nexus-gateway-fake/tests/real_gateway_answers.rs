@@ -2,35 +2,18 @@
 //! answer here is the real one's, over raw HTTP, and each test failed on
 //! 0.4's fake. Hostile input never takes the fake down.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+mod common;
 
 use nexus_gateway_fake::{Broker, BrokerAnswer, FakeConnection, FakeGateway, FakeProvider, Route};
+use nexus_sdk::{NexusClient, NexusClientOptions};
 use serde_json::{Value, json};
 
-/// One request over its own connection: the status line's code, the
-/// headers as written, and the body.
 fn raw(gateway: &FakeGateway, head: &str, body: &[u8]) -> (u16, String, String) {
-    let address = gateway.url().replace("http://", "");
-    let mut stream = TcpStream::connect(&address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let head = head.replace("{host}", &address);
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let (headers, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = headers.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, headers.to_owned(), body.to_owned())
+    common::raw(&gateway.url(), head, body)
 }
 
 fn get(gateway: &FakeGateway, path: &str) -> (u16, String, String) {
-    let head = format!("GET {path} HTTP/1.1\r\nHost: {{host}}\r\nConnection: close\r\n\r\n");
-    raw(gateway, &head, b"")
+    common::get(&gateway.url(), path)
 }
 
 fn resolve(gateway: &FakeGateway) -> (u16, String, String) {
@@ -99,6 +82,46 @@ fn a_broker_200_that_is_not_json_or_a_204_is_502_broker_unexpected_status() {
         assert_eq!(body["error"], "broker_unexpected_status");
         assert_eq!(body["message"], seen);
     }
+}
+
+#[test]
+fn a_broker_200_with_a_json_body_not_labelled_json_is_502_broker_unexpected_status() {
+    let gateway = FakeGateway::start();
+    let token = r#"{"access_token":"gho_x","credentials":{"access_token":"gho_x"}}"#;
+    for content_type in [Some("text/plain"), Some("text/plain; charset=utf-8"), None] {
+        let answer = BrokerAnswer::body(200, content_type, token);
+        gateway.script_broker(Route::Resolve, answer);
+        let (status, _, body) = resolve(&gateway);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status, 502, "{content_type:?}");
+        let expected =
+            json!({"error": "broker_unexpected_status", "message": "unexpected status 200"});
+        assert_eq!(body, expected, "{content_type:?}");
+    }
+    // Labelled JSON, in any of its spellings, it is the token.
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/problem+json",
+    ] {
+        gateway.script_broker(
+            Route::Resolve,
+            BrokerAnswer::body(200, Some(content_type), token),
+        );
+        assert_eq!(resolve(&gateway).0, 200, "{content_type}");
+    }
+    // What an SDK makes of it: the Gateway's 502, retried, then named.
+    gateway.script_broker(
+        Route::Resolve,
+        BrokerAnswer::body(200, Some("text/plain"), token),
+    );
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let err = client.resolve_token("ws", "github").unwrap_err();
+    assert_eq!(err.status_code, Some(502));
+    assert!(
+        err.to_string().contains("broker_unexpected_status"),
+        "{err}"
+    );
 }
 
 #[test]

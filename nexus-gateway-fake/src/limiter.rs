@@ -1,0 +1,412 @@
+//! The Gateway's rate limiter, as its middleware does it (the shared
+//! contract's "The real Gateway, measured", item 4): off unless enabled; a
+//! GCRA bucket per limited route and per workspace or client address; a
+//! burst of n a minute, then one every minute / n; refusals not counted.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::request::RecordedRequest;
+use crate::server::Reply;
+
+/// The rate limits a [`FakeGateway`](crate::FakeGateway) applies, named and
+/// defaulted as the real Gateway's settings are: off unless `enabled`, then
+/// per minute 10 request-connections, 20 callbacks, 60 token reads and 60
+/// refreshes (each its own bucket, both from `token_rpm`) and 60 resolves.
+/// A figure of 0 or less leaves its routes unlimited.
+///
+/// A [`TestClock`](crate::TestClock) given to the fake drives the
+/// limiter's time too (the crate's README has the same test from curl):
+///
+/// ```
+/// use std::time::Duration;
+/// use nexus_gateway_fake::{FakeGateway, FakeProvider, RateLimits, TestClock};
+/// use nexus_sdk::{ErrorKind, NexusClient, NexusClientOptions};
+///
+/// let (gateway, clock) = (FakeGateway::start(), TestClock::stopped());
+/// gateway.use_clock(&clock);
+/// gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x"));
+/// gateway.set_rate_limits(RateLimits { enabled: true, resolve_rpm: 6, ..RateLimits::default() });
+/// let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
+/// for _ in 0..6 {
+///     client.resolve_token("ws-1", "github")?;
+/// }
+/// let refused = client.resolve_token("ws-1", "github").unwrap_err();
+/// assert_eq!(refused.kind(), ErrorKind::RateLimited); // Retry-After: 10
+/// clock.advance(Duration::from_secs(10));
+/// client.resolve_token("ws-1", "github")?; // one more every ten seconds
+/// # Ok::<(), nexus_sdk::NexusError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// `RATE_LIMIT_ENABLED`: the limiter is off unless this is set.
+    pub enabled: bool,
+    /// `RATE_LIMIT_REQUEST_CONNECTION_RPM`: `POST /v1/request-connection`.
+    pub request_connection_rpm: i64,
+    /// `RATE_LIMIT_CALLBACK_RPM`: `/v1/callback` and `/auth/callback`, any method.
+    pub callback_rpm: i64,
+    /// `RATE_LIMIT_TOKEN_RPM`: `GET /v1/token/…` and, in a bucket of its
+    /// own, `POST /v1/refresh/…`.
+    pub token_rpm: i64,
+    /// `RATE_LIMIT_RESOLVE_RPM`: `GET /v1/resolve`.
+    pub resolve_rpm: i64,
+    /// How long a minute lasts: 60 s, as at the Gateway. A test that cannot
+    /// wait a minute shortens it, and every interval with it.
+    pub minute: Duration,
+}
+
+impl Default for RateLimits {
+    /// The real Gateway's defaults, off.
+    fn default() -> Self {
+        RateLimits {
+            enabled: false,
+            request_connection_rpm: 10,
+            callback_rpm: 20,
+            token_rpm: 60,
+            resolve_rpm: 60,
+            minute: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The figures by name, lower case: the control API's keys, and after
+/// `RATE_LIMIT_` in upper case the Gateway's variables.
+pub(crate) const FIGURES: [&str; 4] = [
+    "request_connection_rpm",
+    "callback_rpm",
+    "token_rpm",
+    "resolve_rpm",
+];
+
+impl RateLimits {
+    /// The limits the Gateway's own variables set (`RATE_LIMIT_ENABLED`,
+    /// `RATE_LIMIT_REQUEST_CONNECTION_RPM`, `RATE_LIMIT_CALLBACK_RPM`,
+    /// `RATE_LIMIT_TOKEN_RPM`, `RATE_LIMIT_RESOLVE_RPM`), so that a staging
+    /// Gateway's settings configure the fake the same way. An unset or
+    /// empty variable keeps its default.
+    ///
+    /// # Errors
+    ///
+    /// Which variable is not what it should be: `RATE_LIMIT_ENABLED` is
+    /// read as Go's `strconv.ParseBool` reads it (`true`, `1`, `false`, …),
+    /// the figures as whole numbers.
+    pub fn from_env() -> Result<RateLimits, String> {
+        RateLimits::from_vars(|name| std::env::var_os(name).map(|v| v.into_string()))
+    }
+
+    fn from_vars(
+        var: impl Fn(&str) -> Option<Result<String, std::ffi::OsString>>,
+    ) -> Result<RateLimits, String> {
+        let read = |name: &str| match var(name) {
+            Some(Ok(value)) if value.trim().is_empty() => Ok(None),
+            Some(Ok(value)) => Ok(Some(value.trim().to_owned())),
+            Some(Err(_)) => Err(format!("{name} is not valid UTF-8")),
+            None => Ok(None),
+        };
+        let mut limits = RateLimits::default();
+        if let Some(value) = read("RATE_LIMIT_ENABLED")? {
+            let on = ["1", "t", "T", "TRUE", "true", "True"].contains(&value.as_str());
+            let off = ["0", "f", "F", "FALSE", "false", "False"].contains(&value.as_str());
+            if !on && !off {
+                return Err("RATE_LIMIT_ENABLED is neither true nor false".into());
+            }
+            limits.enabled = on;
+        }
+        for name in FIGURES {
+            let variable = format!("RATE_LIMIT_{}", name.to_ascii_uppercase());
+            if let Some(value) = read(&variable)? {
+                let figure = value.parse().map_err(|_| {
+                    format!("{variable} is not a whole number of requests a minute")
+                })?;
+                limits.set(name, figure);
+            }
+        }
+        Ok(limits)
+    }
+
+    /// Sets the figure `name` (one of [`FIGURES`]); false for another name.
+    pub(crate) fn set(&mut self, name: &str, per_minute: i64) -> bool {
+        let figure = match name {
+            "request_connection_rpm" => &mut self.request_connection_rpm,
+            "callback_rpm" => &mut self.callback_rpm,
+            "token_rpm" => &mut self.token_rpm,
+            "resolve_rpm" => &mut self.resolve_rpm,
+            _ => return false,
+        };
+        *figure = per_minute;
+        true
+    }
+
+    /// The bucket a request falls in, and its limit, when the limiter is
+    /// on and limits it. Routes match by path prefix and method.
+    fn bucket(&self, method: &str, path: &str) -> Option<(&'static str, u32)> {
+        if !self.enabled {
+            return None;
+        }
+        let (bucket, per_minute) = match (method, path) {
+            ("POST", p) if p.starts_with("/v1/request-connection") => {
+                ("request-connection", self.request_connection_rpm)
+            }
+            (_, p) if p.starts_with("/v1/callback") || p.starts_with("/auth/callback") => {
+                ("callback", self.callback_rpm)
+            }
+            ("GET", p) if p.starts_with("/v1/token/") => ("token", self.token_rpm),
+            ("POST", p) if p.starts_with("/v1/refresh/") => ("refresh", self.token_rpm),
+            ("GET", p) if p.starts_with("/v1/resolve") => ("resolve", self.resolve_rpm),
+            _ => return None,
+        };
+        let per_minute = u32::try_from(per_minute).unwrap_or(u32::MAX);
+        (per_minute > 0).then_some((bucket, per_minute))
+    }
+}
+
+/// The limiter: its limits, and each bucket's theoretical arrival time
+/// (GCRA's state), as time since the Unix epoch on the Gateway's clock.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Limiter {
+    limits: RateLimits,
+    arrivals: HashMap<(&'static str, String), Duration>,
+    /// Buckets past their arrival time are forgotten when the map reaches this.
+    purge_at: usize,
+}
+
+impl Limiter {
+    pub(crate) fn new(limits: RateLimits) -> Limiter {
+        Limiter {
+            limits,
+            ..Limiter::default()
+        }
+    }
+
+    /// `None` when the request may pass (and is counted), else the 429.
+    pub(crate) fn check(&mut self, request: &RecordedRequest, now: Duration) -> Option<Reply> {
+        let (bucket, per_minute) = self.limits.bucket(&request.method, &request.path)?;
+        let key = (bucket, client(request));
+        let arrival = self.arrivals.get(&key).copied();
+        match gcra(arrival, now, per_minute, self.limits.minute) {
+            Ok(next) => {
+                self.arrivals.insert(key, next);
+                self.purge(now);
+                None
+            }
+            Err(wait) => Some(refusal(wait)),
+        }
+    }
+
+    /// Forgets buckets that are full again, once the map has doubled since
+    /// the last purge: a stream of new keys costs memory for a minute only.
+    fn purge(&mut self, now: Duration) {
+        if self.arrivals.len() < self.purge_at.max(1024) {
+            return;
+        }
+        self.arrivals.retain(|_, arrival| *arrival > now);
+        self.purge_at = 2 * self.arrivals.len();
+    }
+}
+
+/// Who a request counts against: its workspace (`X-Workspace-Id`, else
+/// the `workspace_id` query parameter), else its client address
+/// (`X-Real-IP`, else the first `X-Forwarded-For` entry, else the peer).
+fn client(request: &RecordedRequest) -> String {
+    let header = |name: &str| {
+        let value = request
+            .header(name)
+            .map(|v| v.split(',').next().unwrap_or(v));
+        value
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let workspace = || {
+        request
+            .query_param("workspace_id")
+            .filter(|w| !w.is_empty())
+    };
+    let peer = || request.peer.map(|peer| peer.ip().to_string());
+    header("x-workspace-id")
+        .or_else(workspace)
+        .or_else(|| header("x-real-ip"))
+        .or_else(|| header("x-forwarded-for"))
+        .or_else(peer)
+        .unwrap_or_default()
+}
+
+/// GCRA with a burst of `per_minute`: a request at `now` against a bucket
+/// whose theoretical arrival time is `arrival` passes when that is at most
+/// a minute ahead, and moves it one interval on; `Err` holds the wait until
+/// it would pass.
+fn gcra(
+    arrival: Option<Duration>,
+    now: Duration,
+    per_minute: u32,
+    minute: Duration,
+) -> Result<Duration, Duration> {
+    let interval = minute / per_minute;
+    let next = arrival.map_or(now, |at| at.max(now)) + interval;
+    let allowed_at = next.saturating_sub(interval * per_minute);
+    match allowed_at.checked_sub(now) {
+        Some(wait) if !wait.is_zero() => Err(wait),
+        _ => Ok(next),
+    }
+}
+
+/// The Gateway's refusal, byte for byte: Go's `http.Error` of 429 with a
+/// `Retry-After` of the whole seconds left, truncated.
+fn refusal(wait: Duration) -> Reply {
+    let headers = vec![
+        ("Content-Type".into(), "text/plain; charset=utf-8".into()),
+        ("X-Content-Type-Options".into(), "nosniff".into()),
+        ("Retry-After".into(), wait.as_secs().to_string()),
+    ];
+    let body = b"Too Many Requests\n".to_vec();
+    Reply::Answer {
+        status: 429,
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    /// `n` requests at `at`, against `arrival`: the outcomes, and the arrival after.
+    fn burst(
+        arrival: &mut Option<Duration>,
+        at: Duration,
+        n: usize,
+        rpm: u32,
+    ) -> Vec<Result<(), u64>> {
+        let mut outcomes = Vec::new();
+        for _ in 0..n {
+            match gcra(*arrival, at, rpm, MINUTE) {
+                Ok(next) => {
+                    *arrival = Some(next);
+                    outcomes.push(Ok(()));
+                }
+                Err(wait) => outcomes.push(Err(wait.as_secs())),
+            }
+        }
+        outcomes
+    }
+
+    #[test]
+    fn a_burst_of_n_then_one_every_minute_over_n_and_refusals_are_not_counted() {
+        let t0 = Duration::from_secs(1_800_000_000);
+        let mut arrival = None;
+        let outcomes = burst(&mut arrival, t0, 8, 6);
+        assert_eq!(outcomes[..6], [Ok(()); 6]);
+        assert_eq!(
+            outcomes[6..],
+            [Err(10), Err(10)],
+            "the 7th and 8th wait 10 s"
+        );
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(
+            burst(&mut arrival, t0 + ms(9_500), 1, 6),
+            [Err(0)],
+            "truncated"
+        );
+        assert_eq!(burst(&mut arrival, t0 + s(10), 2, 6), [Ok(()), Err(10)]);
+        // A minute of quiet fills the bucket again: a burst of 6.
+        let later = burst(&mut arrival, t0 + s(80), 7, 6);
+        assert_eq!(later.iter().filter(|o| o.is_ok()).count(), 6, "{later:?}");
+    }
+
+    #[test]
+    fn a_burst_of_one_refuses_the_second_for_a_whole_interval() {
+        let mut arrival = None;
+        let t0 = Duration::from_secs(100);
+        assert_eq!(burst(&mut arrival, t0, 2, 1), [Ok(()), Err(60)]);
+        let ms = Duration::from_millis;
+        assert_eq!(burst(&mut arrival, t0 + ms(59_999), 1, 1), [Err(0)]);
+        assert_eq!(burst(&mut arrival, t0 + ms(60_000), 1, 1), [Ok(())]);
+    }
+
+    fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> RecordedRequest {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let mut request = RecordedRequest::for_tests(method, path, query);
+        for (name, value) in headers {
+            request.headers.push(((*name).into(), (*value).into()));
+        }
+        request
+    }
+
+    #[test]
+    fn buckets_by_route_prefix_and_method_keys_by_workspace_then_address() {
+        let limits = RateLimits {
+            enabled: true,
+            callback_rpm: 0,
+            ..RateLimits::default()
+        };
+        let bucket = |m: &str, p: &str| limits.bucket(m, p);
+        assert_eq!(bucket("GET", "/v1/resolve"), Some(("resolve", 60)));
+        assert_eq!(bucket("POST", "/v1/refresh/x"), Some(("refresh", 60)));
+        assert_eq!(bucket("GET", "/v1/token/x"), Some(("token", 60)));
+        assert_eq!(
+            bucket("POST", "/v1/request-connection"),
+            Some(("request-connection", 10))
+        );
+        for unlimited in [
+            ("GET", "/v1/callback"),
+            ("GET", "/v1/check-connection/x"),
+            ("DELETE", "/v1/connections/x"),
+            ("GET", "/v1/providers/metadata"),
+            ("GET", "/health"),
+            ("POST", "/v1/resolve"),
+        ] {
+            assert_eq!(bucket(unlimited.0, unlimited.1), None, "{unlimited:?}");
+        }
+        let off = RateLimits::default();
+        assert_eq!(off.bucket("GET", "/v1/resolve"), None, "off unless enabled");
+        let key = |target: &str, headers: &[(&str, &str)]| client(&request("GET", target, headers));
+        let all = [
+            ("X-Workspace-Id", "ws-h"),
+            ("X-Real-IP", "10.0.0.1"),
+            ("X-Forwarded-For", "10.0.0.2, 10.0.0.3"),
+        ];
+        assert_eq!(key("/v1/resolve?workspace_id=ws-q", &all), "ws-h");
+        assert_eq!(key("/v1/resolve?workspace_id=ws-q", &all[1..]), "ws-q");
+        assert_eq!(key("/v1/token/x", &all[1..]), "10.0.0.1");
+        assert_eq!(key("/v1/token/x", &all[2..]), "10.0.0.2");
+        assert_eq!(
+            key("/v1/token/x", &[]),
+            "192.0.2.7",
+            "the peer, without its port"
+        );
+    }
+
+    #[test]
+    fn the_gateways_variables_configure_it() {
+        let vars = |pairs: &'static [(&str, &str)]| {
+            move |name: &str| {
+                let value = pairs.iter().find(|(n, _)| *n == name);
+                value.map(|(_, v)| Ok((*v).to_owned()))
+            }
+        };
+        let limits = RateLimits::from_vars(vars(&[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_RESOLVE_RPM", "6"),
+            ("RATE_LIMIT_TOKEN_RPM", "-1"),
+            ("RATE_LIMIT_CALLBACK_RPM", ""),
+        ]));
+        let expected = RateLimits {
+            enabled: true,
+            resolve_rpm: 6,
+            token_rpm: -1,
+            ..RateLimits::default()
+        };
+        assert_eq!(limits, Ok(expected));
+        assert_eq!(RateLimits::from_vars(vars(&[])), Ok(RateLimits::default()));
+        let bad = RateLimits::from_vars(vars(&[("RATE_LIMIT_ENABLED", "yes-secret")]));
+        assert_eq!(
+            bad,
+            Err("RATE_LIMIT_ENABLED is neither true nor false".into())
+        );
+        let bad = RateLimits::from_vars(vars(&[("RATE_LIMIT_TOKEN_RPM", "6x")]));
+        assert!(bad.is_err_and(|e| e.starts_with("RATE_LIMIT_TOKEN_RPM is not")));
+    }
+}
