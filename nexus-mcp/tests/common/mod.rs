@@ -1,0 +1,177 @@
+//! A raw MCP session with the built `nexus-mcp`: JSON-RPC lines written to
+//! its stdin, every line of its stdout read and checked to be a JSON-RPC
+//! message (stdout belongs to the protocol), against an in-process fake
+//! Gateway and provider API.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+use serde_json::{Value, json};
+
+/// How long a test waits for an answer it is owed before failing.
+const OWED: Duration = Duration::from_secs(60);
+
+/// A Gateway serving `ws-1` with `github` (OAuth2, its API the first
+/// upstream) and `stripe` (an api key, its API the same upstream).
+pub fn gateway() -> (FakeGateway, FakeUpstream) {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_mcp_secret").api_base_url(&api.url());
+    gateway.add_provider("ws-1", "github", github);
+    let stripe = FakeProvider::header("Authorization", Some("Bearer "), "sk_mcp_secret");
+    gateway.add_provider("ws-1", "stripe", stripe.api_base_url(&api.url()));
+    (gateway, api)
+}
+
+/// A `tools/call` request's parameters.
+pub fn fetch(provider: &str, url: &str) -> Value {
+    json!({"name": "authenticated_fetch", "arguments": {"provider": provider, "url": url}})
+}
+
+pub struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Every line the server wrote on stdout, in order.
+    pub seen: Vec<Value>,
+    next_id: u64,
+}
+
+impl Session {
+    /// The server started against `gateway` with `args`, initialized.
+    pub fn start(gateway: &FakeGateway, args: &[&str]) -> Session {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+            .args(args)
+            .env("NEXUS_GATEWAY_URL", gateway.url())
+            .env("NEXUS_WORKSPACE_ID", "ws-1")
+            .env("NEXUS_LOG", "debug")
+            .env_remove("NEXUS_API_KEY")
+            .env_remove("NEXUS_CREDENTIAL_SCOPE")
+            .env_remove("NEXUS_ALLOWED_ORIGINS")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("NEXUS_MCP_TEST_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut session = Session {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            next_id: 1,
+        };
+        let hello = json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                           "clientInfo": {"name": "raw-session", "version": "1"}});
+        let answer = session.request("initialize", hello);
+        assert!(
+            answer["result"]["serverInfo"]["name"] == "nexus-mcp",
+            "{answer}"
+        );
+        session.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        session
+    }
+
+    pub fn send(&mut self, message: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{message}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Sends a request; its id.
+    pub fn ask(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send(&message);
+        id
+    }
+
+    /// The next line of stdout, which must be a JSON-RPC message.
+    pub fn next(&mut self) -> Option<Value> {
+        let line = match self.lines.recv_timeout(OWED) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => panic!("no answer within {OWED:?}"),
+        };
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout carried a line that is not JSON ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "not JSON-RPC: {line}");
+        self.seen.push(message.clone());
+        Some(message)
+    }
+
+    /// The answer to request `id` (other messages are kept in `seen`).
+    pub fn answer(&mut self, id: u64) -> Value {
+        loop {
+            let message = self.next().expect("the server ended before answering");
+            if message["id"] == id {
+                return message;
+            }
+        }
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.ask(method, params);
+        self.answer(id)
+    }
+
+    /// A `tools/call`'s result, which must not be a protocol error.
+    pub fn call(&mut self, params: Value) -> Value {
+        let answer = self.request("tools/call", params);
+        assert!(answer.get("error").is_none(), "a protocol error: {answer}");
+        answer["result"].clone()
+    }
+
+    /// Closes stdin: the end of the session.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+    }
+
+    /// Waits for the server to exit: its exit code.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        while self.next().is_some() {}
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A result's text content, joined.
+pub fn text(result: &Value) -> String {
+    let blocks = result["content"].as_array().cloned().unwrap_or_default();
+    blocks.iter().filter_map(|b| b["text"].as_str()).collect()
+}
+
+pub fn is_error(result: &Value) -> bool {
+    result["isError"] == true
+}
