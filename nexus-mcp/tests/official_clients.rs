@@ -35,7 +35,10 @@ fn run(command: &mut Command) -> String {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr),
     );
-    assert!(output.status.success(), "{command:?} failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{stdout}\n{stderr}"
+    );
     stdout
 }
 
@@ -47,10 +50,15 @@ fn the_official_typescript_client_drives_every_promise() {
     let binary = env!("CARGO_BIN_EXE_nexus-mcp");
     let script = clients().join("drive.mjs");
     let mut node = Command::new("node");
-    node.arg(script).args([binary, &gateway.url(), &api.url(), &outside.url()]);
+    node.arg(script)
+        .args([binary, &gateway.url(), &api.url(), &outside.url()]);
     let summary: Value = serde_json::from_str(run(&mut node).trim()).expect("the client's summary");
     assert_eq!(summary["server"]["name"], "nexus-mcp");
-    assert_eq!(summary["errors"], json!([]), "the client saw no stray output");
+    assert_eq!(
+        summary["errors"],
+        json!([]),
+        "the client saw no stray output"
+    );
     let tools = summary["tools"].as_array().unwrap();
     assert_eq!(tools[0]["name"], "authenticated_fetch");
     assert_eq!(tools[0]["annotations"]["readOnlyHint"], true);
@@ -61,21 +69,48 @@ fn the_official_typescript_client_drives_every_promise() {
     assert_eq!(inside["isError"], false);
     assert!(inside["text"].as_str().unwrap().starts_with("HTTP 200 OK"));
     assert_eq!(inside["structured"]["status"], 200);
-    let sent = api.requests().into_iter().next().expect("the API got the GET");
+    let sent = api
+        .requests()
+        .into_iter()
+        .next()
+        .expect("the API got the GET");
     assert_eq!(sent.header("authorization"), Some("Bearer gho_mcp_secret"));
     assert_eq!(sent.header("accept"), Some("application/json"));
-    assert!(!summary.to_string().contains("gho_mcp_secret"), "no credential reached the client");
+    assert!(
+        !summary.to_string().contains("gho_mcp_secret"),
+        "no credential reached the client"
+    );
     assert_eq!(summary["elsewhere"]["isError"], true);
-    assert!(summary["elsewhere"]["text"].as_str().unwrap().starts_with("origin_not_allowed: "));
+    assert!(
+        summary["elsewhere"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("origin_not_allowed: ")
+    );
     assert_eq!(outside.connections(), 0, "nothing reached the other origin");
     assert_eq!(summary["post"]["isError"], true);
-    assert!(summary["post"]["text"].as_str().unwrap().starts_with("read_only: "));
+    assert!(
+        summary["post"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("read_only: ")
+    );
     assert_eq!(summary["bad"]["isError"], true);
-    assert!(summary["bad"]["text"].as_str().unwrap().starts_with("invalid_input: "));
+    assert!(
+        summary["bad"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_input: ")
+    );
     assert_eq!(summary["write_annotations"]["readOnlyHint"], false);
     assert_eq!(summary["write_annotations"]["destructiveHint"], true);
     assert_eq!(summary["posted"], json!({"isError": false, "status": 200}));
-    assert!(summary["other"]["text"].as_str().unwrap().starts_with("provider_not_offered: "));
+    assert!(
+        summary["other"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("provider_not_offered: ")
+    );
     let methods: Vec<String> = api.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods, ["GET", "POST"], "the read-only POST sent nothing");
 }
@@ -87,7 +122,12 @@ fn inspector(gateway: &str, arguments: &[&str]) -> Value {
     let build = clients().join("node_modules/@modelcontextprotocol/inspector-cli/build");
     let mut node = Command::new("node");
     node.current_dir(&build).arg("cli.js").arg("--cli");
-    node.args(["-e", &format!("NEXUS_GATEWAY_URL={gateway}"), "-e", "NEXUS_WORKSPACE_ID=ws-1"]);
+    node.args([
+        "-e",
+        &format!("NEXUS_GATEWAY_URL={gateway}"),
+        "-e",
+        "NEXUS_WORKSPACE_ID=ws-1",
+    ]);
     node.arg(env!("CARGO_BIN_EXE_nexus-mcp")).args(arguments);
     let stdout = run(&mut node);
     let json = &stdout[stdout.find('{').expect("a JSON answer")..];
@@ -107,7 +147,12 @@ fn the_inspector_cli_lists_and_calls_its_tools() {
         .collect();
     assert_eq!(names, ["authenticated_fetch", "list_providers"]);
     let url = format!("url={}/user", api.url());
-    let call = ["--method", "tools/call", "--tool-name", "authenticated_fetch"];
+    let call = [
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "authenticated_fetch",
+    ];
     let args = ["--tool-arg", "provider=github", "--tool-arg", &url];
     let called = inspector(&gateway.url(), &[&call[..], &args[..]].concat());
     assert_ne!(called["isError"], true, "{called}");
