@@ -881,26 +881,28 @@ mod tests {
         );
     }
 
+    /// Two hours and thirty seconds: a renewed token's expiry from the start.
+    const HOURS_2: Duration = Duration::from_secs(7230);
+
+    /// A cache holding `old` (an hour of life) at a test clock moved into
+    /// its refresh window; the clock's offset and its start.
+    fn due_for_renewal() -> (TokenCache, Arc<AtomicU64>, SystemTime) {
+        let (cache, offset, start) = on_test_clock();
+        let old = CachedToken::bearer("old", start + Duration::from_secs(3630));
+        cache.set("w", "p", old);
+        offset.store(3_400, Ordering::Relaxed);
+        (cache, offset, start)
+    }
+
     #[test]
     fn a_renewal_that_lands_while_another_caller_looks_is_shared_not_repeated() {
-        let (cache, offset, start) = on_test_clock();
-        cache.set(
-            "w",
-            "p",
-            CachedToken::bearer("old", start + Duration::from_secs(3630)),
-        );
-        offset.store(3_400, Ordering::Relaxed);
+        let (cache, _, start) = due_for_renewal();
         // This caller looks (the token is due), and before it renews another
         // caller's renewal lands in a lock of its own.
         let (Lookup::Renew(current), looked) = cache.find(&key(ME)) else {
             panic!("due for renewal")
         };
-        let fresh = || {
-            Ok(CachedToken::bearer(
-                "new",
-                start + Duration::from_secs(7230),
-            ))
-        };
+        let fresh = || Ok(CachedToken::bearer("new", start + HOURS_2));
         through(&cache, ME, fresh).unwrap();
         let budget = Budget::new(Duration::from_secs(30), "test");
         let never = |_: &Budget| -> Result<CachedToken, NexusError> { panic!("a second renewal") };
@@ -912,19 +914,8 @@ mod tests {
 
     #[test]
     fn a_fresher_renewal_starts_the_tokens_life_again() {
-        let (cache, offset, start) = on_test_clock();
-        cache.set(
-            "w",
-            "p",
-            CachedToken::bearer("old", start + Duration::from_secs(3630)),
-        );
-        offset.store(3_400, Ordering::Relaxed);
-        let fresh = || {
-            Ok(CachedToken::bearer(
-                "new",
-                start + Duration::from_secs(7230),
-            ))
-        };
+        let (cache, offset, start) = due_for_renewal();
+        let fresh = || Ok(CachedToken::bearer("new", start + HOURS_2));
         assert_eq!(through(&cache, ME, fresh).unwrap().access_token(), "new");
         assert!(!due(&cache, &offset, 3_401));
         assert!(due(&cache, &offset, 7_000), "the new token's own window");
