@@ -8,8 +8,10 @@ use crate::error::NexusError;
 
 /// The settings a `timeout` error names, by what they bound: one request,
 /// a Gateway call with its retries, one authenticated fetch.
-pub(crate) const CLIENT_TIMEOUT: &str = "NexusClientOptions::timeout";
-pub(crate) const CALL_TIMEOUT: &str = "NexusClientOptions::timeout and retry_policy";
+/// The first two name `NEXUS_TIMEOUT` too: the one a host's user can set.
+pub(crate) const CLIENT_TIMEOUT: &str = "NEXUS_TIMEOUT (NexusClientOptions::timeout)";
+pub(crate) const CALL_TIMEOUT: &str =
+    "NEXUS_TIMEOUT (NexusClientOptions::timeout) and the retry policy";
 pub(crate) const FETCH_TIMEOUT: &str = "FetchOptions::timeout";
 
 /// Refuses a zero timeout, or one too long to add to an `Instant` (`times`

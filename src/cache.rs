@@ -127,8 +127,6 @@ struct Map {
     /// for (at least [`USES_PER_PURGE`]).
     uses: usize,
     purge_at: usize,
-    /// Stores so far: a caller that finds it changed since its look looks again.
-    stores: u64,
 }
 
 /// One stored token.
@@ -145,10 +143,6 @@ struct Entry {
 }
 
 impl Entry {
-    fn is_usable(&self, now: SystemTime) -> bool {
-        now <= self.evict_at && !self.token.is_rejected()
-    }
-
     /// Whether the key may use it: its owner's, or stored for anyone; any
     /// owner's for a key of [`ANYONE`] (what the public calls see).
     fn is_for(&self, key: &Key<'_>) -> bool {
@@ -189,6 +183,12 @@ pub(crate) fn due_times(
 /// The last instant a token expiring at `expires_at` is handed out.
 fn evict_at(expires_at: SystemTime, buffer: Duration) -> SystemTime {
     expires_at.checked_sub(buffer).unwrap_or(UNIX_EPOCH)
+}
+
+/// Whether `token`, handed out until `evict_at`, may be handed out `now`:
+/// the one rule, for a lookup, a renewal and the purge.
+fn usable(token: &CachedToken, evict_at: SystemTime, now: SystemTime) -> bool {
+    now <= evict_at && !token.is_rejected()
 }
 
 /// When a token whose renewals failed or brought nothing fresher
@@ -273,7 +273,7 @@ impl TokenCache {
     /// expiry (then it is dropped): the one stored last, by
     /// [`set`](Self::set) or by a client's resolve.
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        match self.find(&Key::any(workspace_id, provider)).0 {
+        match self.find(&Key::any(workspace_id, provider)) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
@@ -296,20 +296,19 @@ impl TokenCache {
         budget: impl FnOnce() -> Budget,
         resolve: impl Fn(&Budget) -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
-        let (found, looked) = self.find(&key);
-        let (budget, current) = match found {
+        let (budget, current) = match self.find(&key) {
             Lookup::Fresh(token) => {
                 let (ws, p) = (key.workspace, key.provider);
                 log::debug!(target: LOG_TARGET, "Using cached token for workspace={} provider={}", escape(ws), escape(p));
                 return Ok(token);
             }
             Lookup::Renew(token) => (budget(), token),
-            Lookup::Miss => return self.load(key, &budget(), looked, &resolve),
+            Lookup::Miss => return self.load(key, &budget(), &resolve),
         };
-        if let Some(token) = self.renew(key, &budget, looked, current, &resolve) {
+        if let Some(token) = self.renew(key, &budget, current, &resolve) {
             return Ok(token);
         }
-        self.load(key, &budget, looked, &resolve).map_err(|mut e| {
+        self.load(key, &budget, &resolve).map_err(|mut e| {
             e.message = format!(
                 "the cached token expired while it was renewed: {}",
                 e.message
@@ -320,23 +319,23 @@ impl TokenCache {
 
     /// The key's token if it is fresh (not yet in its refresh window).
     pub(crate) fn fresh(&self, key: Key<'_>) -> Option<CachedToken> {
-        match self.find(&key).0 {
+        match self.find(&key) {
             Lookup::Fresh(token) => Some(token),
             Lookup::Renew(_) | Lookup::Miss => None,
         }
     }
 
     /// What the map holds for `key` (the last stored that the key may
-    /// use), and the store count at the look. Entries past their eviction
-    /// instant, or rejected by an upstream, are dropped.
-    fn find(&self, key: &Key<'_>) -> (Lookup, u64) {
+    /// use). Entries past their eviction instant, or rejected by an
+    /// upstream, are dropped.
+    fn find(&self, key: &Key<'_>) -> Lookup {
         let now = self.now();
         let mut map = self.map.lock();
         map.used(now);
         let (mut lookup, mut stale) = (Lookup::Miss, false);
         let mine = map.entries.get(key.workspace).into_iter().flatten().rev();
         for e in mine.filter(|e| e.is_for(key)) {
-            if !e.is_usable(now) {
+            if !usable(&e.token, e.evict_at, now) {
                 stale = true;
             } else if now < e.refresh_at {
                 lookup = Lookup::Fresh(e.token.clone());
@@ -347,21 +346,23 @@ impl TokenCache {
             }
         }
         if stale {
-            map.remove(key.workspace, |e| e.is_for(key) && !e.is_usable(now));
+            map.remove(key.workspace, |e| {
+                e.is_for(key) && !usable(&e.token, e.evict_at, now)
+            });
         }
-        (lookup, map.stores)
+        lookup
     }
 
-    /// The miss path: one resolve for every caller of the key, unless a
-    /// token was stored since this caller `looked`.
+    /// The miss path: one resolve for every caller of the key, unless the
+    /// caller finds a token when it looks again inside the flight (another
+    /// caller's resolve landed since its first look).
     fn load(
         &self,
         key: Key<'_>,
         budget: &Budget,
-        looked: u64,
         resolve: &impl Fn(&Budget) -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
-        let load = || match self.stored_since(&key, looked) {
+        let load = || match self.find(&key) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Ok(token),
             Lookup::Miss => resolve(budget),
         };
@@ -376,17 +377,19 @@ impl TokenCache {
 
     /// Renews `current` within half of `budget`; `None` when the renewal
     /// brought nothing fresher and `current` stopped being usable meanwhile.
+    /// Inside the flight it looks again: a token that is fresh there (a
+    /// renewal landed, or one recorded as failed pushed the next renewal
+    /// later) is the answer, so no two callers renew one token in a row.
     fn renew(
         &self,
         key: Key<'_>,
         budget: &Budget,
-        looked: u64,
         current: CachedToken,
         resolve: &impl Fn(&Budget) -> Result<CachedToken, NexusError>,
     ) -> Option<CachedToken> {
         let half = budget.part(2);
         let load = || {
-            if let Lookup::Fresh(token) = self.stored_since(&key, looked) {
+            if let Lookup::Fresh(token) = self.find(&key) {
                 return Ok(token);
             }
             resolve(&half).inspect_err(|e| {
@@ -395,6 +398,8 @@ impl TokenCache {
             })
         };
         let keep = |result: Result<CachedToken, NexusError>| match result {
+            // Looked again and found the current token, its renewal put off.
+            Ok(token) if token.same_entry(&current) => Landing::Loader(Ok(token)),
             Ok(token) if self.is_fresher(&token, &current) => {
                 self.store(key, token.clone());
                 Landing::All(Ok(token))
@@ -416,20 +421,10 @@ impl TokenCache {
         }
     }
 
-    /// What the map holds for `key` if a token was stored since the look
-    /// that saw `looked` stores (a resolve that landed in another lock);
-    /// a miss otherwise, without a look.
-    fn stored_since(&self, key: &Key<'_>, looked: u64) -> Lookup {
-        if self.map.lock().stores == looked {
-            return Lookup::Miss;
-        }
-        self.find(key).0
-    }
-
     /// Whether `token` may be handed out now: before its buffer, and not
     /// rejected by an upstream.
     fn is_usable(&self, token: &CachedToken) -> bool {
-        evict_at(token.expires_at(), self.buffer) >= self.now() && !token.is_rejected()
+        usable(token, evict_at(token.expires_at(), self.buffer), self.now())
     }
 
     /// Whether `token` may replace `current`: it expires later, and is usable.
@@ -474,7 +469,6 @@ impl TokenCache {
             renewals: 0,
         });
         map.len += 1;
-        map.stores += 1;
     }
 
     /// A renewal of `current` failed or brought nothing fresher: its entry,
@@ -536,7 +530,7 @@ impl Map {
             return;
         }
         self.entries.retain(|_, list| {
-            list.retain(|e| e.evict_at >= now);
+            list.retain(|e| usable(&e.token, e.evict_at, now));
             !list.is_empty()
         });
         self.len = self.entries.values().map(Vec::len).sum();

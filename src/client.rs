@@ -20,6 +20,7 @@ use crate::error::{NexusError, require};
 use crate::fetch::{FetchOptions, FetchResponse};
 use crate::options::NexusClientOptions;
 use crate::redact::{REDACTED, url_for_debug};
+use crate::scope::Provider;
 use crate::token::CachedToken;
 use crate::url::{encode_path_segment, form_urlencode};
 use crate::wait::WaitOptions;
@@ -276,22 +277,22 @@ impl NexusClient {
             .ok_or_else(|| self.not_a_gateway("status"))
     }
 
-    /// The Gateway's provider list: `GET /v1/providers/metadata`, as it
-    /// answers, grouped by auth type: `{"oauth2": {"github": {"id",
-    /// "api_base_url", "description", "scopes", …}}, "api_key": {…}}`. The
-    /// origin of a provider's `api_base_url` is where the default
-    /// [`CredentialScope`](crate::CredentialScope) lets its credential go.
-    /// No secret is in it; each call asks the Gateway.
+    /// The providers the Gateway lists (`GET /v1/providers/metadata`,
+    /// asked afresh), sorted by name, each with exactly the origins this
+    /// client sends its credential to ([`Provider::origins`]): one answer
+    /// to "where may this credential go", from the code that enforces the
+    /// [`CredentialScope`](crate::CredentialScope). No secret is in it.
     ///
     /// ```
     /// # use nexus_gateway_fake::{FakeGateway, FakeProvider};
-    /// # use nexus_sdk::{NexusClient, NexusClientOptions};
+    /// # use nexus_sdk::{NexusClient, NexusClientOptions, CredentialScope};
     /// # let gateway = FakeGateway::start();
-    /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url("https://api.github.com"));
-    /// # let client = NexusClient::new(NexusClientOptions::new(gateway.url()))?;
-    /// let listing = client.provider_metadata()?;
-    /// let github = &listing["oauth2"]["github"];
-    /// assert_eq!(github["api_base_url"], "https://api.github.com");
+    /// # gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x").api_base_url("https://API.github.com:443/v3"));
+    /// let scope = CredentialScope::provider_api().allow("github", "https://uploads.github.com");
+    /// let client = NexusClient::new(NexusClientOptions::new(gateway.url()).credential_scope(scope))?;
+    /// let github = client.providers()?.into_iter().find(|p| p.name == "github").unwrap();
+    /// assert_eq!(github.auth_type, "oauth2");
+    /// assert_eq!(github.origins, ["https://api.github.com", "https://uploads.github.com"]);
     /// # Ok::<(), nexus_sdk::NexusError>(())
     /// ```
     ///
@@ -299,8 +300,8 @@ impl NexusClient {
     ///
     /// The Gateway's error, a transport error, or `invalid_response` when
     /// the answer is not a provider list.
-    pub fn provider_metadata(&self) -> Result<serde_json::Value, NexusError> {
-        self.engine.metadata(&self.engine.gateway_budget())
+    pub fn providers(&self) -> Result<Vec<Provider>, NexusError> {
+        self.engine.providers(&self.engine.gateway_budget())
     }
 
     /// Resolves the workspace's current token for `provider` from the

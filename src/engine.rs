@@ -21,7 +21,7 @@ use crate::options::NexusClientOptions;
 use crate::redact::{LOG_TARGET, escape, for_log};
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::retry::MAX_RETRY_AFTER;
-use crate::scope::{ScopeGuard, unknown_provider};
+use crate::scope::{Provider, ScopeGuard, unknown_provider};
 use crate::token::CachedToken;
 use crate::transport::Transport;
 use crate::url::form_urlencode;
@@ -102,8 +102,35 @@ impl Engine {
     }
 
     /// The key's token from the Gateway (`GET /v1/resolve`), no cache; its
-    /// expiry set on the clock `now` reads.
+    /// expiry set on the clock `now` reads. A token that had already expired
+    /// when it arrived is resolved once more, and if the second has expired
+    /// too it is handed on with a warning: never in silence.
     pub(crate) fn resolve(
+        &self,
+        key: Key<'_>,
+        budget: &Budget,
+        now: &dyn Fn() -> SystemTime,
+    ) -> Result<CachedToken, NexusError> {
+        let token = self.resolve_once(key, budget, now)?;
+        if token.expires_at() > now() {
+            return Ok(token);
+        }
+        let (ws, p) = (escape(key.workspace), escape(key.provider));
+        log::info!(target: LOG_TARGET, "The Gateway's token for workspace={ws} provider={p} had already expired; resolving once more");
+        let token = self.resolve_once(key, budget, now)?;
+        if token.expires_at() <= now() {
+            log::warn!(
+                target: LOG_TARGET,
+                "The Gateway handed out a token for workspace={ws} provider={p} that had already \
+                 expired, twice; using it, though the provider will likely refuse it (reconnect, \
+                 or check the Broker's and the Gateway's clocks)"
+            );
+        }
+        Ok(token)
+    }
+
+    /// One `GET /v1/resolve`, and the expiry's log line.
+    fn resolve_once(
         &self,
         key: Key<'_>,
         budget: &Budget,
@@ -133,7 +160,8 @@ impl Engine {
         let (token, expiry) = token_from_resolve(&body, now())?;
         match expiry {
             Expiry::Given => {}
-            Expiry::Missing => log::warn!(
+            // A static credential (an api key) has none: no cause for alarm.
+            Expiry::Missing => log::debug!(
                 target: LOG_TARGET,
                 "No expires_at for workspace={ws} provider={p}, using 5-minute fallback"
             ),
@@ -144,6 +172,12 @@ impl Engine {
             ),
         }
         Ok(token)
+    }
+
+    /// The providers the Gateway lists now, with where each credential may go.
+    pub(crate) fn providers(&self, budget: &Budget) -> Result<Vec<Provider>, NexusError> {
+        let now = SystemTime::now();
+        self.scope.providers(now, budget, |budget| self.metadata(budget))
     }
 
     /// The Gateway's provider list (`GET /v1/providers/metadata`).
@@ -206,8 +240,8 @@ impl Engine {
         parts: Parts<'_>,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        let (scope, metadata) = (&self.scope, |budget: &Budget| self.metadata(budget));
-        scope.check(key, parts.origin, cache.now(), budget, metadata)?;
+        self.scope
+            .check(key, parts.origin, cache.now(), budget, |budget| self.metadata(budget))?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(&parts)?;
         }
@@ -259,6 +293,15 @@ impl Engine {
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_entry(key, &token);
         let fresh = self.cached_token(cache, key, || budget.clone())?;
-        Ok(send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?.0)
+        let answer = send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
+        if answer.0 .0 == 401 && answer.1 {
+            let (ws, p) = (escape(key.workspace), escape(key.provider));
+            log::warn!(
+                target: LOG_TARGET,
+                "The API of provider {p} answered 401 to a freshly resolved credential too \
+                 (workspace={ws}): the connection may need to be reconnected"
+            );
+        }
+        Ok(answer.0)
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::code;
-use crate::redact::{escape, quoted, redact};
+use crate::redact::{escape, one_line, redact};
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
 /// (Python `NexusError`).
@@ -71,6 +71,8 @@ struct More {
     dns: bool,
     /// For the developer, shown by `Debug` only.
     hint: Option<String>,
+    /// The wait a Gateway 429 asked for.
+    retry_after: Option<Duration>,
 }
 
 /// What went wrong, in a form to `match` on.
@@ -142,6 +144,48 @@ impl NexusError {
             Some(500..=599) => ErrorKind::Server,
             _ => ErrorKind::Other,
         }
+    }
+
+    /// The wait the Gateway's rate limit asked for when it refused the call
+    /// (`429` with `Retry-After: N`, whole seconds rounded down: a retry
+    /// after N s may meet the same refusal, so wait a little more); `None`
+    /// for any other error. With [`RetryPolicy::retry_on_429`] off (the
+    /// default, as in the Python SDK) the call fails at once, and a caller
+    /// that can wait decides here whether its budget allows it.
+    ///
+    /// [`RetryPolicy::retry_on_429`]: crate::RetryPolicy::retry_on_429
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let error = nexus_sdk::NexusError::new("http_429", "rate limited");
+    /// match error.retry_after() {
+    ///     Some(wait) if wait < Duration::from_secs(10) => { /* sleep, then try again */ }
+    ///     _ => { /* give up: report the error */ }
+    /// }
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.more.as_ref()?.retry_after
+    }
+
+    /// A Gateway 429's error (`asked` is its `Retry-After`): which limit
+    /// refused which call, the wait it asked for, and the setting that
+    /// waits it out.
+    pub(crate) fn rate_limited(mut self, route: &str, asked: Option<Duration>) -> Self {
+        let counted = if route.contains("/v1/resolve") {
+            "resolves per workspace"
+        } else {
+            "this route's calls per client address"
+        };
+        let wait = asked.map_or("did not say how long to wait".to_owned(), |wait| {
+            format!("asked to wait {} s", wait.as_secs())
+        });
+        self.message = format!(
+            "its rate limit refused {} (it counts {counted}) and {wait}; \
+             RetryPolicy::retry_on_429 waits it out",
+            escape(route)
+        );
+        self.more().retry_after = asked;
+        self
     }
 
     fn with_status(mut self, status: u16) -> Self {
@@ -252,9 +296,9 @@ impl NexusError {
             "HTTP {status} after {attempts} {tries}; last answer {}: {}",
             last.code, last.message
         );
-        NexusError::new(code::MAX_RETRIES_EXCEEDED, message)
-            .with_status(status)
-            .with_source(last)
+        let mut error = NexusError::new(code::MAX_RETRIES_EXCEEDED, message).with_status(status);
+        error.more = last.more.clone();
+        error.with_source(last)
     }
 
     /// The error for a transport failure. The message names what happened,
@@ -426,7 +470,7 @@ impl StdError for NexusError {
 /// code = `error`, else `code`, else `http_<status>`; message = `message`,
 /// else `detail`, else the body text, else the status reason. Accepts every
 /// body the Gateway sends: either JSON shape, JSON that is not an object,
-/// plain text and no body at all. Both are quoted as a server's text is:
+/// plain text and no body at all. Both are one_line as a server's text is:
 /// `secrets` replaced by `<redacted>`, then control characters escaped and
 /// cut to 512 bytes (a cut made first could leave a secret's first bytes
 /// behind).
@@ -443,7 +487,7 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8], secrets: &[&str]) -> (S
         .or_else(|| field("detail"))
         .or_else(|| body_text(body))
         .unwrap_or_else(|| status_reason(status));
-    let said = |text: &str| quoted(&redact(text, secrets));
+    let said = |text: &str| one_line(&redact(text, secrets));
     (said(&code), said(&message))
 }
 
@@ -486,14 +530,20 @@ pub(crate) struct Peer<'a> {
     /// Its origin, and its host (which a DNS failure names).
     pub(crate) origin: &'a dyn fmt::Display,
     pub(crate) host: &'a str,
+    /// Whether a redirect from another origin led there.
+    pub(crate) redirected: bool,
 }
 
 impl Peer<'_> {
-    /// "the Nexus Gateway at …", "the API of provider `github` at …".
+    /// "the Nexus Gateway at …", "the API of provider `github` at …", or
+    /// "… where the API of provider `github` redirected": a server a
+    /// redirect led to is not blamed as the provider's API.
     fn who(&self) -> String {
-        match self.provider {
-            None => format!("the Nexus Gateway at {}", self.origin),
-            Some(p) => format!("the API of provider `{}` at {}", escape(p), self.origin),
+        let (origin, redirected) = (self.origin, self.redirected);
+        match self.provider.map(escape) {
+            None => format!("the Nexus Gateway at {origin}"),
+            Some(p) if redirected => format!("{origin}, where the API of provider `{p}` redirected"),
+            Some(p) => format!("the API of provider `{p}` at {origin}"),
         }
     }
 }

@@ -53,6 +53,11 @@ const DEFAULT_BODY_TYPE: &str = "application/x-www-form-urlencoded";
 /// withheld of an answer: echoing headers, and `body`.
 const WITHHELD_HEADER: &str = "x-nexus-withheld";
 
+/// The header the SDK adds to an answer that came from another origin than
+/// the URL's after a redirect: that origin (so no one reads it as the
+/// provider's own).
+const REDIRECTED_HEADER: &str = "x-nexus-redirected-to";
+
 /// What replaces a body that could not be checked for an echo within the
 /// call's time.
 const UNCHECKED: &str =
@@ -351,8 +356,12 @@ pub(crate) fn send_following_redirects(
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let limit = budget.within(transport.timeout()).1;
-    let bytes = read_capped(body, max_body, &policy.peer(last.origin()), limit)?;
+    let bytes = read_capped(body, max_body, &policy.peer(last.origin(), last.strayed), limit)?;
     let mut response = (status, parts.headers, bytes);
+    if !last.is_on(home) {
+        let origin = HeaderValue::from_str(&last.origin().to_string());
+        response.1.extend(origin.map(|o| (HeaderName::from_static(REDIRECTED_HEADER), o)));
+    }
     if first.withhold {
         withhold_echoes(&mut response, &token.secrets(), budget.deadline());
     }

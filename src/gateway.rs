@@ -165,7 +165,7 @@ impl Gateway {
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             let limit = budget.within(self.transport.timeout()).1;
-            let peer = policy.peer(&self.origin);
+            let peer = policy.peer(&self.origin, false);
             return read_capped(response.into_body(), MAX_GATEWAY_BODY, &peer, limit)
                 .map_err(Failure::Final);
         }
@@ -177,6 +177,7 @@ impl Gateway {
     fn refusal(&self, method: &Method, path: &str, response: Response<Body>) -> Failure {
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let asked = header(RETRY_AFTER).and_then(|v| v.trim().parse().ok());
         let html = header(CONTENT_TYPE).is_some_and(|t| t.to_ascii_lowercase().contains("html"));
         let status = response.status().as_u16();
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
@@ -189,6 +190,11 @@ impl Gateway {
                     return Failure::Final(error);
                 }
                 error
+            }
+            None if status == 429 => {
+                let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
+                let route = format!("{method} {path}");
+                (error.rate_limited(&route, asked.map(Duration::from_secs))).at(&self.origin)
             }
             None => NexusError::from_gateway(status, &body, &[self.api_key()]).at(&self.origin),
         };

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::NexusError;
-use crate::redact::{REDACTED, url_for_debug};
+use crate::redact::{REDACTED, escape, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::{CredentialScope, scope_from_env};
 
@@ -73,7 +73,9 @@ impl NexusClientOptions {
     /// `NEXUS_API_KEY` (optional), and the credential scope from
     /// `NEXUS_CREDENTIAL_SCOPE` (`provider_api`, the default, or `anywhere`)
     /// and `NEXUS_ALLOWED_ORIGINS` (`github=https://uploads.github.com,…`,
-    /// each pair added with [`CredentialScope::allow`]).
+    /// each pair added with [`CredentialScope::allow`]), and the
+    /// [`timeout`](Self::timeout) from `NEXUS_TIMEOUT` (seconds, fractions
+    /// allowed; unset or blank keeps 35 s), the setting a `timeout` error names.
     ///
     /// ```no_run
     /// let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::from_env()?)?;
@@ -84,7 +86,8 @@ impl NexusClientOptions {
     ///
     /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank, a
     /// variable is not valid UTF-8, or the scope variables do not parse. The
-    /// URL and the origins themselves are checked by `NexusClient::new`.
+    /// URL and the origins themselves are checked by `NexusClient::new`;
+    /// `NEXUS_TIMEOUT` that is not a number of seconds above zero.
     pub fn from_env() -> Result<Self, NexusError> {
         options_from_vars(|name| {
             let value = std::env::var_os(name).map(std::ffi::OsString::into_string);
@@ -107,11 +110,11 @@ impl NexusClientOptions {
     /// let flag = Some("https://gateway.example".to_owned()); // --gateway-url
     /// let options = NexusClientOptions::from_env_with(|name| match name {
     ///     "NEXUS_GATEWAY_URL" => flag.clone(),
-    ///     "NEXUS_ALLOWED_ORIGINS" => Some("github=https://uploads.github.com".into()),
+    ///     "NEXUS_TIMEOUT" => Some("2.5".into()),
     ///     _ => std::env::var(name).ok(),
     /// })?;
     /// assert_eq!(options.gateway_url, "https://gateway.example");
-    /// assert_eq!(options.credential_scope.allowed_origins("github"), ["https://uploads.github.com"]);
+    /// assert_eq!(options.timeout, std::time::Duration::from_millis(2500));
     /// # Ok::<(), nexus_sdk::NexusError>(())
     /// ```
     ///
@@ -168,9 +171,18 @@ fn options_from_vars(
         var("NEXUS_CREDENTIAL_SCOPE")?.as_deref(),
         var("NEXUS_ALLOWED_ORIGINS")?.as_deref(),
     )?;
-    Ok(NexusClientOptions::new(url.trim())
+    let mut options = NexusClientOptions::new(url.trim())
         .api_key(var("NEXUS_API_KEY")?.unwrap_or_default())
-        .credential_scope(scope))
+        .credential_scope(scope);
+    if let Some(seconds) = var("NEXUS_TIMEOUT")?.filter(|s| !s.trim().is_empty()) {
+        let parsed = seconds.trim().parse().ok();
+        let timeout = parsed.and_then(|s| Duration::try_from_secs_f64(s).ok());
+        options.timeout = timeout.filter(|t| !t.is_zero()).ok_or_else(|| {
+            let why = format!("NEXUS_TIMEOUT is a number of seconds above 0, not {:?}", escape(&seconds));
+            NexusError::invalid_input(why)
+        })?;
+    }
+    Ok(options)
 }
 
 impl fmt::Debug for NexusClientOptions {

@@ -1,5 +1,5 @@
 //! What the crate may print, in one place: the `log` target, a server's
-//! text quoted on one line, secrets replaced by `<redacted>` and every form
+//! text one_line on one line, secrets replaced by `<redacted>` and every form
 //! of a secret an answer may echo found, control characters escaped (so a
 //! caller's id cannot forge a log line), and URLs as a log line or `Debug`
 //! may show them.
@@ -42,10 +42,21 @@ const ENTITY_NAMES: [&str; 26] = [
 /// The character of each of [`ENTITY_NAMES`], in its order.
 const ENTITY_CHARS: &[u8; 26] = b"&<>\"'+/=:,._#$%!?;*@\\|()[]";
 
-/// A server's `text` as a message or log record quotes it: control
-/// characters escaped, so that it stays one line and cannot drive a
-/// terminal, and cut to [`MAX_QUOTED`] bytes on a character boundary.
-pub(crate) fn quoted(text: &str) -> String {
+/// A server's `text` (the Gateway's, a Broker's, a provider's) as every
+/// package of this workspace shows it, in a message, a log record, `Debug`
+/// or a program's output: on one line, every character that could break a
+/// line or reorder what a person reads escaped (C0 and C1 controls, U+2028,
+/// U+2029, and the bidi controls U+061C, U+200E, U+200F, U+202A–U+202E,
+/// U+2066–U+2069, each as `\u{…}` or `\n`-style), so it can neither forge a
+/// line nor drive a terminal, and cut to 512 bytes on a character boundary.
+/// Shown, never obeyed: this is the one home of that rule.
+///
+/// ```
+/// let said = "ok\nERROR forged line \u{202E}txt.exe";
+/// assert_eq!(nexus_sdk::one_line(said), "ok\\nERROR forged line \\u{202e}txt.exe");
+/// assert_eq!(nexus_sdk::one_line(&"x".repeat(600)).len(), 512);
+/// ```
+pub fn one_line(text: &str) -> String {
     let escaped = escape(text);
     let mut end = escaped.len().min(MAX_QUOTED);
     while !escaped.is_char_boundary(end) {
@@ -86,7 +97,7 @@ pub(crate) fn echoes<S: AsRef<str>>(
     let needles = Needles::of(secrets);
     let mut view = Cow::Borrowed(text);
     for _ in 0..=MAX_NESTING {
-        if needles.found_in(&view, deadline)? {
+        if needles.found_in(&unwrapped(&view), deadline)? {
             return Some(true);
         }
         match unescaped(&view) {
@@ -95,6 +106,17 @@ pub(crate) fn echoes<S: AsRef<str>>(
         }
     }
     Some(false)
+}
+
+/// `view` without its line breaks (CR and LF): base64 that an encoder
+/// wrapped into lines (every 60, 64 or 76 characters, or anywhere) reads as
+/// one run again. A secret cut by a line break counts as echoed too.
+fn unwrapped(view: &[u8]) -> Cow<'_, [u8]> {
+    let is_break = |b: &u8| matches!(b, b'\r' | b'\n');
+    if !view.iter().any(is_break) {
+        return Cow::Borrowed(view);
+    }
+    Cow::Owned(view.iter().copied().filter(|b| !is_break(b)).collect())
 }
 
 /// What [`echoes`] looks for, found in one pass over a view: a bitmap of
@@ -280,15 +302,25 @@ pub(crate) fn url_for_debug(url: &str) -> String {
     }
 }
 
-/// `s` with control characters (CR, LF, ESC, …) escaped, so that a caller's
-/// id cannot forge a log line.
+/// Whether `c` can break a line or reorder what a person reads: a C0 or C1
+/// control (U+0085 among them), a line or paragraph separator, or a bidi
+/// control.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{061C}' | '\u{200E}' | '\u{200F}')
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with every character [`one_line`] escapes escaped (CR, LF, ESC,
+/// U+2028, bidi controls, …), so that a caller's id or a server's text
+/// cannot forge or reorder a log line; not cut.
 pub(crate) fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() {
+        if is_unsafe(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -331,7 +363,7 @@ mod tests {
         assert_eq!(
             redact(clean, &[secret]),
             clean,
-            "what holds no secret is quoted as it is"
+            "what holds no secret is one_line as it is"
         );
     }
 

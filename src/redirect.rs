@@ -101,7 +101,7 @@ pub(crate) fn send(
         budget.check()?;
         hop.strayed |= !hop.is_on(&first);
         let sent = transport.send(request(&hop)?, hop.body.as_deref(), deadline);
-        let response = sent.map_err(|e| e.reaching(&policy.peer(&hop.origin), limit))?;
+        let response = sent.map_err(|e| e.reaching(&policy.peer(&hop.origin, hop.strayed), limit))?;
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -129,8 +129,9 @@ pub(crate) fn send(
 }
 
 impl Policy<'_> {
-    /// The server a hop on `origin` talks to, for its errors.
-    pub(crate) fn peer<'a>(&'a self, origin: &'a Origin) -> Peer<'a> {
+    /// The server a hop on `origin` talks to, for its errors; `redirected`
+    /// when a redirect led there from another origin.
+    pub(crate) fn peer<'a>(&'a self, origin: &'a Origin, redirected: bool) -> Peer<'a> {
         let provider = match self {
             Policy::Gateway { .. } => None,
             Policy::Upstream { provider, .. } => Some(*provider),
@@ -139,6 +140,7 @@ impl Policy<'_> {
             provider,
             origin,
             host: origin.host(),
+            redirected,
         }
     }
 

@@ -15,8 +15,8 @@ use crate::cache::Key;
 use crate::code;
 use crate::error::NexusError;
 use crate::flight::{Landing, SingleFlight};
-use crate::redact::{LOG_TARGET, escape, quoted, url_for_debug};
-use crate::url::Origin;
+use crate::redact::{LOG_TARGET, escape, one_line, url_for_debug};
+use crate::url::{Origin, parse_http_url};
 
 /// How long the Gateway's provider metadata is kept.
 const METADATA_TTL: Duration = Duration::from_secs(300);
@@ -115,24 +115,30 @@ impl CredentialScope {
         self.allowed.push((provider.to_owned(), origin.to_owned()));
         self
     }
+}
 
-    /// The origins [`allow`](Self::allow)ed for `provider`, as written (by
-    /// `allow` or in `NEXUS_ALLOWED_ORIGINS`); not the API origin the
-    /// Gateway lists, which [`NexusClient::provider_metadata`](crate::NexusClient::provider_metadata)
-    /// gives. What a companion shows or trusts beside that origin: `nexus
-    /// git-credential`'s hosts, an MCP server's provider list.
-    ///
-    /// ```
-    /// use nexus_sdk::CredentialScope;
-    ///
-    /// let scope = CredentialScope::provider_api().allow("github", "https://uploads.github.com");
-    /// assert_eq!(scope.allowed_origins("github"), ["https://uploads.github.com"]);
-    /// assert!(scope.allowed_origins("gitlab").is_empty());
-    /// ```
-    pub fn allowed_origins(&self, provider: &str) -> Vec<&str> {
-        let mine = self.allowed.iter().filter(|(p, _)| p == provider);
-        mine.map(|(_, origin)| origin.as_str()).collect()
-    }
+/// A provider the Gateway lists, and where this client sends its
+/// credential: what [`NexusClient::providers`](crate::NexusClient::providers)
+/// answers, built by the code that enforces the [`CredentialScope`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Provider {
+    /// Its name at the Gateway.
+    pub name: String,
+    /// The group the Gateway lists it under: `oauth2`, `api_key`,
+    /// `basic_auth`, `aws_sigv4`, …
+    pub auth_type: String,
+    /// The Gateway's description of it: a server's text, to be shown with
+    /// [`one_line`](crate::one_line), never obeyed.
+    pub description: String,
+    /// Exactly the origins this client sends its credential to, as the
+    /// scope compares them (`scheme://host[:port]`, lowercase, the scheme's
+    /// default port left out): the origin of its listed API first, then the
+    /// origins [`allow`](CredentialScope::allow)ed for it, each once.
+    /// `["*"]` under [`CredentialScope::anywhere`]; empty when its
+    /// `api_base_url` allows no origin (missing, userinfo, another scheme,
+    /// unparsable) and none is allowed.
+    pub origins: Vec<String>,
 }
 
 /// The scope the environment names: `scope` is `NEXUS_CREDENTIAL_SCOPE`
@@ -179,13 +185,21 @@ pub(crate) struct ScopeGuard {
     flight: SingleFlight<(), Arc<Metadata>>,
 }
 
-/// Each provider's API origin as the Gateway reported it, and when (on the
-/// token cache's clock).
+/// The providers the Gateway listed, and when (on the token cache's clock).
 pub(crate) struct Metadata {
-    origins: HashMap<String, Option<Origin>>,
+    providers: HashMap<String, Listed>,
     fetched: SystemTime,
     /// When a read failed last: the listing is used as it is for 30 s.
     failed: Option<SystemTime>,
+}
+
+/// What the listing says of one provider.
+#[derive(Clone)]
+pub(crate) struct Listed {
+    auth_type: String,
+    description: String,
+    /// The origin of its `api_base_url`; `None` when that allows none.
+    api: Option<Origin>,
 }
 
 impl ScopeGuard {
@@ -214,10 +228,12 @@ impl ScopeGuard {
     }
 
     /// `Ok` when `provider`'s credential may go to `origin`, else
-    /// `origin_not_allowed`, or `provider_not_listed` for a provider the
-    /// Gateway's metadata does not list. `read` reads the Gateway's
-    /// provider metadata within the budget it is given, called only when
-    /// the scope needs it and holds none fresh enough at `now`.
+    /// `origin_not_allowed` naming every origin it may go to, or
+    /// `provider_not_listed` for a provider the Gateway's metadata does not
+    /// list (a name is found as the Gateway finds it: see [`Metadata::find`]).
+    /// `read` reads the Gateway's provider metadata within the budget it is
+    /// given, called only when the scope needs it and holds none fresh
+    /// enough at `now`.
     ///
     /// A refusal says what was refused, for which provider; how to allow
     /// the origin goes to the log, for the developer: the message may reach
@@ -230,35 +246,86 @@ impl ScopeGuard {
         budget: &Budget,
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<(), NexusError> {
-        let (provider, allowed) = (key.provider, |o: &Vec<Origin>| o.contains(origin));
-        if self.anywhere || self.allowed.get(provider).is_some_and(allowed) {
+        let allowed = |name: &str| self.allowed.get(name).is_some_and(|o| o.contains(origin));
+        if self.anywhere || allowed(key.provider) {
             return Ok(());
         }
-        let p = escape(provider);
-        let refused = |why: String| {
-            let recipe = format!(
-                "to send `{p}`'s credential to {origin}, use CredentialScope::provider_api()\
-                 .allow(\"{p}\", \"{origin}\") or NEXUS_ALLOWED_ORIGINS={p}={origin}"
-            );
-            log::warn!(target: LOG_TARGET, "Refused by the credential scope: {why}. To allow it, {recipe}");
-            Err(NexusError::origin_not_allowed(why).hinted(recipe))
-        };
-        if !self.provider_api {
-            return refused(format!("{origin} is outside the credential scope of `{p}`"));
-        }
+        let mut api = None;
+        let mut name = key.provider;
         // Compared in place: the common case copies nothing.
-        let metadata = self.listing(provider, now, budget, read)?;
-        match metadata.origins.get(provider) {
-            Some(Some(api)) if api == origin => Ok(()),
-            Some(Some(api)) => refused(format!(
-                "{origin} is outside the credential scope of `{p}`, whose API is {api}"
-            )),
-            Some(None) => refused(format!(
-                "{origin} is outside the credential scope of `{p}`: `{p}` has no api_base_url \
-                 at the Gateway, so its credential goes to no origin"
-            )),
-            None => Err(unknown_provider(key, &metadata.listed())),
+        let metadata;
+        if self.provider_api {
+            metadata = self.listing(key.provider, now, budget, read)?;
+            let Some((listed_name, listed)) = metadata.find(key.provider) else {
+                return Err(unknown_provider(key, &metadata.listed()));
+            };
+            if listed.api.as_ref() == Some(origin) || allowed(listed_name) {
+                return Ok(());
+            }
+            (name, api) = (listed_name, listed.api.as_ref());
         }
+        let p = escape(key.provider);
+        let origins = self.origins(name, api);
+        let mut why = format!("{origin} is outside the credential scope of `{p}`");
+        why += &match origins.len() {
+            0 if self.provider_api => format!(
+                ": `{p}` has no usable api_base_url at the Gateway, so its credential goes to no origin"
+            ),
+            0 => format!(": `{p}`'s credential goes to no origin"),
+            _ => format!(", whose credential goes only to {}", origins.join(", ")),
+        };
+        let recipe = format!(
+            "to send `{p}`'s credential to {origin}, use CredentialScope::provider_api()\
+             .allow(\"{p}\", \"{origin}\") or NEXUS_ALLOWED_ORIGINS={p}={origin}"
+        );
+        log::warn!(target: LOG_TARGET, "Refused by the credential scope: {why}. To allow it, {recipe}");
+        Err(NexusError::origin_not_allowed(why).hinted(recipe))
+    }
+
+    /// Every origin the credential of `name` (as listed) may reach, given
+    /// its listed API's origin: `*` under `anywhere`, else that API's origin
+    /// (under `provider_api`) and the allowed ones, each once, as written
+    /// for [`Provider::origins`].
+    fn origins(&self, name: &str, api: Option<&Origin>) -> Vec<String> {
+        if self.anywhere {
+            return vec!["*".to_owned()];
+        }
+        let api = api.filter(|_| self.provider_api);
+        let mut origins: Vec<String> = Vec::new();
+        for origin in api.into_iter().chain(self.allowed.get(name).into_iter().flatten()) {
+            let origin = origin.to_string();
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        origins
+    }
+
+    /// The providers the Gateway lists now, read afresh (and kept as the
+    /// listing the scope enforces), each with the origins its credential
+    /// may reach, sorted by name.
+    pub(crate) fn providers(
+        &self,
+        now: SystemTime,
+        budget: &Budget,
+        read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
+    ) -> Result<Vec<Provider>, NexusError> {
+        let metadata = Arc::new(Metadata {
+            providers: listed_in(&read(budget)?),
+            fetched: now,
+            failed: None,
+        });
+        *self.metadata.write() = Some(Arc::clone(&metadata));
+        let mut providers: Vec<Provider> = (metadata.providers.iter())
+            .map(|(name, listed)| Provider {
+                name: name.clone(),
+                auth_type: listed.auth_type.clone(),
+                description: listed.description.clone(),
+                origins: self.origins(name, listed.api.as_ref()),
+            })
+            .collect();
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(providers)
     }
 
     /// The metadata, fresh enough for `provider`: read again when absent,
@@ -287,14 +354,14 @@ impl ScopeGuard {
         } else {
             budget.clone()
         };
-        let listed = |origins, fetched, failed| {
+        let listed = |providers, fetched, failed| {
             Arc::new(Metadata {
-                origins,
+                providers,
                 fetched,
                 failed,
             })
         };
-        let load = || Ok(listed(origins_from_metadata(&read(&budget)?), now, None));
+        let load = || Ok(listed(listed_in(&read(&budget)?), now, None));
         let keep = |result: Result<Arc<Metadata>, NexusError>| {
             if let Ok(metadata) = &result {
                 *self.metadata.write() = Some(Arc::clone(metadata));
@@ -317,7 +384,7 @@ impl ScopeGuard {
             age.as_secs(),
             STALE_LIMIT.as_secs() / 60
         );
-        let kept = listed(last.origins.clone(), last.fetched, Some(now));
+        let kept = listed(last.providers.clone(), last.fetched, Some(now));
         *self.metadata.write() = Some(Arc::clone(&kept));
         Ok(kept)
     }
@@ -326,12 +393,26 @@ impl ScopeGuard {
 impl Metadata {
     /// Whether it names `provider` (with an API origin or without).
     pub(crate) fn lists(&self, provider: &str) -> bool {
-        self.origins.contains_key(provider)
+        self.find(provider).is_some()
+    }
+
+    /// The provider `name` finds as the Gateway finds it: the one of that
+    /// exact name, else the one name equal to it without regard to ASCII
+    /// case (none when several are), with its name as listed.
+    pub(crate) fn find(&self, name: &str) -> Option<(&str, &Listed)> {
+        if let Some((name, listed)) = self.providers.get_key_value(name) {
+            return Some((name, listed));
+        }
+        let mut same = (self.providers.iter()).filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        match (same.next(), same.next()) {
+            (Some((name, listed)), None) => Some((name, listed)),
+            _ => None,
+        }
     }
 
     /// The providers it names, sorted.
     pub(crate) fn listed(&self) -> Vec<String> {
-        let mut listed: Vec<String> = self.origins.keys().cloned().collect();
+        let mut listed: Vec<String> = self.providers.keys().cloned().collect();
         listed.sort();
         listed
     }
@@ -340,8 +421,11 @@ impl Metadata {
     /// `now`: a listing for 5 minutes, an absence for 30 s, anything for
     /// 30 s after a failed read; nothing stamped after `now`.
     fn is_fresh(&self, provider: &str, now: SystemTime) -> bool {
-        // A listing is trusted for 5 minutes, an absence for 30 s.
-        let ttl = [MISS_TTL, METADATA_TTL][usize::from(self.lists(provider))];
+        let ttl = if self.lists(provider) {
+            METADATA_TTL
+        } else {
+            MISS_TTL
+        };
         let failed = self.failed.and_then(|at| age(at, now));
         failed.is_some_and(|age| age < MISS_TTL)
             || age(self.fetched, now).is_some_and(|age| age < ttl)
@@ -362,7 +446,7 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
     let (workspace_id, provider) = (key.workspace, key.provider);
     let names = match listed.len() {
         0 => "it lists none".to_owned(),
-        _ => format!("it lists {}", quoted(&listed.join(", "))),
+        _ => format!("it lists {}", one_line(&listed.join(", "))),
     };
     let (ws, p) = (escape(workspace_id), escape(provider));
     let mut message = format!("the Gateway knows no provider `{p}` ({names})");
@@ -375,27 +459,27 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
     NexusError::new(code::PROVIDER_NOT_LISTED, message)
 }
 
-/// Each provider's API origin from a `GET /v1/providers/metadata` answer
-/// (`{auth_type: {provider: {"api_base_url", …}}}`). A missing, empty or
-/// unusable `api_base_url` allows nothing (`None`).
-pub(crate) fn origins_from_metadata(body: &Value) -> HashMap<String, Option<Origin>> {
-    let mut origins = HashMap::new();
-    let Some(groups) = body.as_object() else {
-        return origins;
-    };
-    for providers in groups.values().filter_map(Value::as_object) {
-        for (name, provider) in providers {
-            let url = provider.get("api_base_url").and_then(Value::as_str);
-            let uri = url.and_then(|url| crate::url::parse_http_url(url, "api_base_url").ok());
-            let origin = uri.and_then(|uri| Origin::of(&uri));
-            // A provider listed twice keeps the origin it has.
-            let slot = origins.entry(name.clone()).or_insert(None);
-            if slot.is_none() {
-                *slot = origin;
-            }
+/// Each provider of a `GET /v1/providers/metadata` answer
+/// (`{auth_type: {provider: {"api_base_url", "description", …}}}`). A
+/// missing, empty or unusable `api_base_url` allows nothing; a provider
+/// listed twice keeps its first usable API.
+pub(crate) fn listed_in(body: &Value) -> HashMap<String, Listed> {
+    let mut providers: HashMap<String, Listed> = HashMap::new();
+    let groups = body.as_object().into_iter().flatten();
+    for (auth_type, group) in groups.filter_map(|(t, g)| Some((t, g.as_object()?))) {
+        for (name, provider) in group {
+            let text = |key: &str| provider.get(key).and_then(Value::as_str);
+            let uri = text("api_base_url").and_then(|url| parse_http_url(url, "api_base_url").ok());
+            let api = uri.and_then(|uri| Origin::of(&uri));
+            let listed = providers.entry(name.clone()).or_insert_with(|| Listed {
+                auth_type: auth_type.clone(),
+                description: text("description").unwrap_or_default().to_owned(),
+                api: None,
+            });
+            listed.api = listed.api.take().or(api);
         }
     }
-    origins
+    providers
 }
 
 #[cfg(test)]

@@ -101,8 +101,13 @@ impl Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.https { "https" } else { "http" };
-        write!(f, "{scheme}://{}:{}", escape(&self.host), self.port)
+        // As a browser writes an origin: the scheme's default port left out.
+        let (scheme, default) = if self.https { ("https", 443) } else { ("http", 80) };
+        write!(f, "{scheme}://{}", escape(&self.host))?;
+        if self.port != default {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
     }
 }
 

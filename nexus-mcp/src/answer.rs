@@ -43,60 +43,100 @@ pub(crate) struct Fetched {
     pub(crate) body_bytes: usize,
     /// Whether `body` holds less than the whole body.
     pub(crate) truncated: bool,
+    /// The origin the answer came from when a redirect led away from the
+    /// URL's: it is that server's answer, not the provider's API's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) redirected_to: Option<String>,
 }
+
+/// The header the SDK adds to an answer a redirect brought from elsewhere.
+const REDIRECTED: &str = "x-nexus-redirected-to";
 
 /// The answer as the model reads it: the text, and the structured content.
 pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, Fetched) {
-    let shown: BTreeMap<String, String> = headers
-        .iter()
-        .filter(|(name, _)| SHOWN.iter().any(|s| name.as_str().starts_with(s)))
-        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
-        .collect();
-    let text = text_of(body);
-    let truncated = text.is_some_and(|t| t.len() < body.len());
-    let reason = StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason());
-    let mut said = format!("HTTP {status} {}\n\n", reason.unwrap_or(""));
-    match text {
-        Some(text) => said.push_str(text),
-        None => {
-            let kind = shown
-                .get("content-type")
-                .map_or("unknown type", String::as_str);
-            let size = body.len();
-            said.push_str(&format!(
-                "[a binary body of {size} bytes ({kind}), not shown]"
-            ));
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    let wanted = headers.iter().filter(|(n, _)| SHOWN.iter().any(|s| n.as_str().starts_with(s)));
+    for (name, value) in wanted {
+        let Ok(value) = value.to_str() else { continue };
+        // Every line of a repeated header, joined as HTTP joins them.
+        let joined = shown.entry(name.to_string()).or_default();
+        if !joined.is_empty() {
+            joined.push_str(", ");
         }
+        joined.push_str(value);
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let redirected_to = header(REDIRECTED).map(str::to_owned);
+    let encoding = header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"));
+    let text = encoding.is_none().then(|| text_of(body, header("content-type"))).flatten();
+    let truncated = text.as_ref().is_some_and(|t| t.cut);
+    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason());
+    let mut said = format!("HTTP {status} {}\n", reason.unwrap_or(""));
+    if let Some(origin) = &redirected_to {
+        said += &format!("[after a redirect: this is the answer of {origin}, not of the provider's API]\n");
+    }
+    if status == 401 && redirected_to.is_none() {
+        said += "[the provider refused a freshly resolved credential too: the user may need to \
+                  reconnect this provider in Nexus]\n";
+    }
+    said.push('\n');
+    let size = body.len();
+    let kind = shown.get("content-type").map_or("unknown type", String::as_str);
+    match (&text, encoding) {
+        (Some(text), _) => said.push_str(&text.text),
+        (None, Some(encoding)) => said += &format!(
+            "[a {encoding}-compressed body of {size} bytes ({kind}), not shown: this server does not decode {encoding}]"
+        ),
+        (None, None) => said += &format!("[a binary body of {size} bytes ({kind}), not shown]"),
     }
     if truncated {
-        let (size, cap) = (body.len(), BODY_CAP);
-        said.push_str(&format!(
-            "\n\n[cut: the body is {size} bytes; the first {cap} are shown]"
-        ));
+        said += &format!(
+            "\n\n[cut: the body is {size} bytes; the first {BODY_CAP} are shown. Ask for less: \
+             the API's pagination (the link header) or its filters]"
+        );
     }
     let fetched = Fetched {
         status,
         headers: shown,
-        body: text.map(str::to_owned),
-        body_bytes: body.len(),
+        body: text.map(|t| t.text),
+        body_bytes: size,
         truncated,
+        redirected_to,
     };
     (said, fetched)
 }
 
-/// The body's text up to [`BODY_CAP`] (a character cut there dropped), or
-/// `None` when it is binary: not UTF-8, or holding a NUL.
-fn text_of(body: &[u8]) -> Option<&str> {
+/// A body's text as the model reads it, and whether it was cut.
+struct Text {
+    text: String,
+    cut: bool,
+}
+
+/// The body's text up to [`BODY_CAP`] (a character cut there dropped),
+/// decoded from the charset `content_type` declares (UTF-8, US-ASCII, or
+/// ISO-8859-1 and its Windows-1252 superset, read as Latin-1); `None` when
+/// it is binary: not text in that charset, or holding a NUL.
+fn text_of(body: &[u8], content_type: Option<&str>) -> Option<Text> {
     let head = &body[..body.len().min(BODY_CAP)];
-    let text = match std::str::from_utf8(head) {
-        Ok(text) => text,
-        // Cut inside a character: the characters before it.
-        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
-        Err(_) => return None,
+    let charset = content_type
+        .and_then(|t| t.split(';').find_map(|p| p.trim().strip_prefix("charset=")))
+        .map(|c| c.trim_matches('"').to_ascii_lowercase());
+    let text = match charset.as_deref() {
+        None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => match std::str::from_utf8(head) {
+            Ok(text) => text.to_owned(),
+            // Cut inside a character: the characters before it.
+            Err(e) if e.error_len().is_none() => {
+                std::str::from_utf8(&head[..e.valid_up_to()]).ok()?.to_owned()
+            }
+            Err(_) => return None,
+        },
+        Some("iso-8859-1" | "latin1" | "latin-1" | "windows-1252") => {
+            head.iter().map(|b| char::from(*b)).collect()
+        }
+        Some(_) => return None,
     };
-    (!text.contains('\0')).then_some(text)
+    let cut = head.len() < body.len();
+    (!text.contains('\0')).then_some(Text { text, cut })
 }
 
 #[cfg(test)]

@@ -13,16 +13,17 @@ mod providers;
 mod server;
 mod stopping;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use nexus_sdk::{NexusClient, NexusClientOptions};
+use clap::{CommandFactory, Parser};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::server::{Nexus, Settings};
-use crate::stopping::{Calls, Input};
+use crate::server::{NexusServer, Settings};
+use crate::stopping::{Calls, StdinWatch};
 
 const ENVIRONMENT: &str = "\
 Environment (read as the nexus-gateway-sdk library reads it):
@@ -34,9 +35,14 @@ Environment (read as the nexus-gateway-sdk library reads it):
   NEXUS_CREDENTIAL_SCOPE  provider_api (the default: each credential only to
                           its provider's API) or anywhere (not for models)
   HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY   proxies, as curl reads them
-  NEXUS_LOG               error, warn (the default), info, debug or trace: on stderr
+  NEXUS_TIMEOUT           seconds a call may take, waits for the Gateway's
+                          rate limit included (--timeout; default 35)
+  NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
+                          a start line and a line per call (the audit trail)
+                          at info, everything else from warn
 
-Without --allow-write the model may send GET and HEAD only.";
+Without --allow-write the model may send GET and HEAD only, with no body and
+no method-override header.";
 
 /// A ready MCP server (stdio): the APIs a Nexus workspace connects, called
 /// with short-lived credentials from the Nexus Gateway; the model never
@@ -46,11 +52,15 @@ Without --allow-write the model may send GET and HEAD only.";
 struct Cli {
     /// The workspace whose credentials the tools use.
     #[arg(long, env = "NEXUS_WORKSPACE_ID", value_name = "ID")]
-    workspace: String,
-    /// Offer only this provider (repeat for more); by default every one the
-    /// Gateway lists.
-    #[arg(long = "provider", value_name = "NAME")]
+    workspace: Option<String>,
+    /// Offer only this provider (repeat, or a comma list: github,stripe);
+    /// by default every one the Gateway lists.
+    #[arg(long = "provider", value_name = "NAME", value_delimiter = ',')]
     providers: Vec<String>,
+    /// Seconds a call may take, a wait for the Gateway's rate limit
+    /// included (NEXUS_TIMEOUT; default 35).
+    #[arg(long, env = "NEXUS_TIMEOUT", value_name = "SECONDS")]
+    timeout: Option<String>,
     /// Let the model send requests with any method (POST, PUT, PATCH,
     /// DELETE…), not only GET and HEAD.
     #[arg(long)]
@@ -64,7 +74,12 @@ impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
         // ureq's TRACE lines dump the wire, credentials included: never them.
         let wire = metadata.level() == log::Level::Trace && metadata.target().starts_with("ureq");
-        metadata.level() <= log::max_level() && !wire
+        let level = match (level(), metadata.target().starts_with("nexus_mcp")) {
+            (Some(level), _) => level,
+            (None, true) => log::LevelFilter::Info,
+            (None, false) => log::LevelFilter::Warn,
+        };
+        metadata.level() <= level && !wire
     }
 
     fn log(&self, record: &log::Record) {
@@ -76,11 +91,39 @@ impl log::Log for StderrLogger {
     fn flush(&self) {}
 }
 
+/// The level `NEXUS_LOG` names; `None` when unset (checked at start).
+fn level() -> Option<log::LevelFilter> {
+    std::env::var("NEXUS_LOG").ok().and_then(|l| l.trim().parse().ok())
+}
+
+/// A usage error naming the flag or variable (exit 2, as clap's own).
+fn usage(message: &str) -> ! {
+    let mut command = Cli::command();
+    command.error(clap::error::ErrorKind::ValueValidation, message).exit()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let level = std::env::var("NEXUS_LOG").ok().and_then(|l| l.parse().ok());
+    let mut cli = Cli::parse();
+    let workspace = cli.workspace.take().unwrap_or_default();
+    if workspace.trim().is_empty() {
+        usage("the workspace is missing or blank: give --workspace <ID> or set NEXUS_WORKSPACE_ID");
+    }
+    cli.workspace = Some(workspace.trim().to_owned());
+    cli.providers.retain(|p| !p.trim().is_empty());
+    if let Ok(named) = std::env::var("NEXUS_LOG")
+        && level().is_none()
+        && !named.trim().is_empty()
+    {
+        usage(&format!("NEXUS_LOG is error, warn, info, debug or trace, not {:?}", one_line(&named)));
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "nexus-mcp speaks MCP on stdin and stdout: a host (Claude Desktop, Claude Code, \
+             Cursor…) starts it; see nexus-mcp --help and its README for a host's config"
+        );
+    }
     if log::set_logger(&StderrLogger).is_ok() {
-        log::set_max_level(level.unwrap_or(log::LevelFilter::Warn));
+        log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
     }
     let served = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the runtime: {e}"))
@@ -103,22 +146,29 @@ fn main() -> ExitCode {
 /// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
 /// under way answer.
 async fn serve(cli: Cli) -> Result<(), String> {
-    let options = NexusClientOptions::from_env().map_err(|e| e.to_string())?;
-    let scope = options.credential_scope.clone();
-    let client = NexusClient::new(options).map_err(|e| e.to_string())?;
+    let timeout = cli.timeout.clone();
+    let options = NexusClientOptions::from_env_with(|name| match name {
+        "NEXUS_TIMEOUT" => timeout.clone(),
+        _ => std::env::var(name).ok(),
+    });
+    let options = options.map_err(|e| e.to_string().replace("NEXUS_TIMEOUT", "--timeout (NEXUS_TIMEOUT)"))?;
+    started(&cli, &options);
+    let client = NexusClient::new(options.clone()).map_err(|e| e.to_string())?;
     let settings = Settings {
-        workspace: cli.workspace,
+        workspace: cli.workspace.unwrap_or_default(),
         providers: cli.providers,
         allow_write: cli.allow_write,
+        checked: Default::default(),
+        timeout: options.timeout,
     };
     let calls = Calls::new();
-    let server = Nexus::new(
-        AsyncNexusClient::new(client),
-        scope,
-        settings,
-        calls.clone(),
-    );
-    let input = Input::new(tokio::io::stdin(), calls.clone());
+    let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());
+    if !server.offers_all() {
+        // Said at start when the Gateway answers; at the first listing otherwise.
+        let checking = server.clone();
+        tokio::spawn(async move { checking.check_at_start().await });
+    }
+    let input = StdinWatch::new(tokio::io::stdin(), calls.clone());
     let running = server.serve((input, tokio::io::stdout())).await;
     let running = running.map_err(|e| format!("the MCP session did not start: {e}"))?;
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -134,4 +184,44 @@ async fn serve(cli: Cli) -> Result<(), String> {
     let reason = running.waiting().await.map_err(|e| e.to_string())?;
     log::info!(target: "nexus_mcp", "stopped: {reason:?}");
     Ok(())
+}
+
+/// The start line on stderr: what this server will do, and a warning when
+/// the credential scope is `anywhere`.
+fn started(cli: &Cli, options: &NexusClientOptions) {
+    let providers = if cli.providers.is_empty() {
+        "every provider the Gateway lists".to_owned()
+    } else {
+        format!("providers {}", cli.providers.join(", "))
+    };
+    let mode = if cli.allow_write {
+        "--allow-write: any method"
+    } else {
+        "read-only: GET and HEAD (start it with --allow-write to let the model write)"
+    };
+    let line = format!(
+        "nexus-mcp {} serving workspace {}, offering {providers}; {mode}; Gateway {}; timeout {:?}",
+        env!("CARGO_PKG_VERSION"),
+        cli.workspace.as_deref().unwrap_or_default(),
+        shown_url(&options.gateway_url),
+        options.timeout,
+    );
+    log::info!(target: "nexus_mcp", "{}", one_line(&line));
+    if options.credential_scope == CredentialScope::anywhere() {
+        log::warn!(
+            target: "nexus_mcp",
+            "NEXUS_CREDENTIAL_SCOPE=anywhere: the model may send a credential to any URL it names; \
+             a prompt injection can send it to an attacker"
+        );
+    }
+}
+
+/// A URL as stderr shows it: scheme, host, port and path, never userinfo or a query.
+fn shown_url(url: &str) -> String {
+    let Ok(uri) = url.trim().parse::<nexus_sdk::http::Uri>() else {
+        return "<a URL that does not parse>".to_owned();
+    };
+    let host = uri.authority().map_or("", |a| a.as_str());
+    let host = host.rsplit('@').next().unwrap_or(host);
+    format!("{}://{host}{}", uri.scheme_str().unwrap_or(""), uri.path())
 }

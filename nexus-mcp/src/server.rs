@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use nexus_sdk::{CredentialScope, FetchOptions, TokenCache};
+use nexus_sdk::http::Uri;
+use nexus_sdk::{FetchOptions, FetchResponse, NexusError, TokenCache, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -19,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::answer::{BODY_CAP, Fetched, fetched};
-use crate::providers::{Provider, offered, providers};
+use crate::providers::{Listed, not_listed, offered, select};
 use crate::stopping::Calls;
 
 /// What the command line and the environment set.
@@ -30,14 +33,31 @@ pub(crate) struct Settings {
     pub(crate) providers: Vec<String>,
     /// Whether a method other than GET and HEAD may be sent.
     pub(crate) allow_write: bool,
+    /// Whether stderr has said which `providers` the Gateway does not list.
+    pub(crate) checked: AtomicBool,
+    /// What one call may take, waits for the Gateway's rate limit included.
+    pub(crate) timeout: Duration,
 }
+
+/// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
+const FRAMING: [&str; 7] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "expect",
+    "te",
+];
+
+/// Headers that make a server read another method than the request's.
+const OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
 
 /// The server: one client and one cache, shared by every call.
 #[derive(Clone)]
-pub(crate) struct Nexus {
+pub(crate) struct NexusServer {
     client: AsyncNexusClient,
     cache: Arc<TokenCache>,
-    scope: CredentialScope,
     settings: Arc<Settings>,
     calls: Calls,
 }
@@ -66,25 +86,49 @@ struct NoArgs {}
 /// `list_providers`' structured result.
 #[derive(Debug, Serialize, JsonSchema)]
 struct Providers {
-    /// The providers authenticated_fetch may use.
-    providers: Vec<Provider>,
+    /// The Gateway's providers this server offers (one this workspace has
+    /// not connected answers connection_not_found).
+    providers: Vec<Listed>,
 }
 
-impl Nexus {
-    pub(crate) fn new(
-        client: AsyncNexusClient,
-        scope: CredentialScope,
-        settings: Settings,
-        calls: Calls,
-    ) -> Nexus {
+impl NexusServer {
+    pub(crate) fn new(client: AsyncNexusClient, settings: Settings, calls: Calls) -> NexusServer {
         let (cache, settings) = (Arc::new(TokenCache::new()), Arc::new(settings));
-        Nexus {
+        NexusServer {
             client,
             cache,
-            scope,
             settings,
             calls,
         }
+    }
+
+    /// Whether every provider the Gateway lists is offered.
+    pub(crate) fn offers_all(&self) -> bool {
+        self.settings.providers.is_empty()
+    }
+
+    /// Checks the `--provider` names against the Gateway's listing at
+    /// start; a Gateway that does not answer leaves it to the first listing.
+    pub(crate) async fn check_at_start(&self) {
+        match self.client.run(|c| c.providers()).await {
+            Ok(listing) => self.check_listing(&listing),
+            Err(e) => log::warn!(
+                target: "nexus_mcp",
+                "the Gateway's provider list could not be read at start ({}); --provider is \
+                 checked at the first listing",
+                said(&e)
+            ),
+        }
+    }
+
+    /// Says on stderr, once, which `--provider` names the Gateway does not
+    /// list (with those it does), from a listing the server read.
+    pub(crate) fn check_listing(&self, listing: &[nexus_sdk::Provider]) {
+        let (_, missing) = select(listing.to_vec(), &self.settings.providers);
+        if !missing.is_empty() && !self.settings.checked.swap(true, Ordering::Relaxed) {
+            log::warn!(target: "nexus_mcp", "{}", not_listed(&missing, listing));
+        }
+        self.settings.checked.store(true, Ordering::Relaxed);
     }
 
     /// The two tools, described and annotated as this server was started.
@@ -108,65 +152,203 @@ impl Nexus {
         } else {
             reads
         };
-        let list = "The providers authenticated_fetch may use, each with the origins its \
-                    credential may reach and the Gateway's description. No secret.";
-        let fetch = Tool::new("authenticated_fetch", fetch, Arc::default())
+        let list = "The Gateway's providers this server offers, each with exactly the origins \
+                    its credential may reach and the Gateway's description. A provider this \
+                    workspace has not connected answers connection_not_found. No secret.";
+        let mut fetch = Tool::new("authenticated_fetch", fetch, Arc::default())
+            .with_title("Call a provider's API with the workspace's credential")
             .with_input_schema::<FetchArgs>()
             .with_output_schema::<Fetched>()
             .with_annotations(annotations.open_world(true));
+        if !self.settings.allow_write {
+            // The schema says what a read-only server takes.
+            let mut schema = (*fetch.input_schema).clone();
+            if let Some(method) = schema.get_mut("properties").and_then(|p| p.get_mut("method")) {
+                *method = serde_json::json!({"type": "string", "enum": ["GET", "HEAD"],
+                    "description": "The HTTP method: GET (the default) or HEAD."});
+            }
+            fetch.input_schema = Arc::new(schema);
+        }
         let list = Tool::new("list_providers", list, Arc::default())
+            .with_title("List the providers and where their credentials may go")
             .with_input_schema::<NoArgs>()
             .with_output_schema::<Providers>()
             .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
         vec![fetch, list]
     }
 
-    /// `authenticated_fetch`: refused before any I/O when the provider is
-    /// not offered or the method not allowed; the SDK refuses a URL outside
-    /// the credential scope before anything is resolved or sent.
+    /// `authenticated_fetch`, and its line on stderr (the audit trail).
     async fn fetch(&self, arguments: Value) -> Result<CallToolResult, String> {
         let args: FetchArgs = arguments_of("authenticated_fetch", arguments)?;
-        offered(&self.settings.providers, &args.provider)?;
+        let started = Instant::now();
+        let answer = self.send(&args).await;
+        audit(&args, &answer, started);
+        let (status, headers, body) = answer?;
+        let (text, fetched) = fetched(status, &headers, &body);
+        Ok(structured(text, &fetched))
+    }
+
+    /// The request: refused before any I/O when the provider is not
+    /// offered or the request is not one this server sends; the SDK
+    /// refuses a URL outside the credential scope before anything is
+    /// resolved or sent.
+    async fn send(&self, args: &FetchArgs) -> Result<FetchResponse, String> {
+        let provider = offered(&self.settings.providers, &args.provider)?;
         let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-        if !self.settings.allow_write && !matches!(method.as_str(), "GET" | "HEAD") {
-            return Err(format!(
-                "read_only: this server is read-only and sends GET and HEAD only, not {method:?}; \
-                 whoever runs it may start it with --allow-write"
-            ));
-        }
+        let headers = args.headers.clone().unwrap_or_default();
+        self.refused(&method, &headers, args.body.is_some())?;
         // The answer goes to the model: one that echoes the credential is withheld.
         let mut options = FetchOptions::default()
             .method(&method)
             .withhold_credential_echo(true);
-        for (name, value) in args.headers.unwrap_or_default() {
+        for (name, value) in headers {
             options = options.header(name, value);
         }
-        if let Some(body) = args.body {
-            options = options.data(body);
+        if let Some(body) = &args.body {
+            options = options.data(body.clone());
         }
         let (cache, workspace) = (&self.cache, &self.settings.workspace);
-        let answer =
-            self.client
-                .authenticated_fetch(cache, workspace, &args.provider, &args.url, options);
-        let (status, headers, body) = answer.await.map_err(|e| e.to_string())?;
-        let (text, fetched) = fetched(status, &headers, &body);
-        Ok(structured(text, &fetched))
+        let (started, mut refusals) = (Instant::now(), 0);
+        loop {
+            let options = options.clone();
+            let answer = self.client.authenticated_fetch(cache, workspace, &provider, &args.url, options);
+            match answer.await {
+                Err(e) if e.retry_after().is_some() => {
+                    tokio::time::sleep(self.wait(&e, started, refusals)?).await;
+                    refusals += 1;
+                }
+                answer => return answer.map_err(|e| said(&e)),
+            }
+        }
+    }
+
+    /// How long to wait before calling again after the Gateway's rate limit
+    /// refused a call `refusals` times before (at least its `Retry-After`,
+    /// a second more since it rounds down, backing off, with jitter), when
+    /// the call's timeout leaves room for it; else the error to answer.
+    fn wait(&self, error: &NexusError, started: Instant, refusals: u32) -> Result<Duration, String> {
+        let asked = error.retry_after().unwrap_or_default();
+        let step = Duration::from_secs(1u64 << refusals.min(5));
+        let wait = (asked + Duration::from_secs(1)).max(step) + step.mul_f64(jitter());
+        let left = self.settings.timeout.saturating_sub(started.elapsed());
+        if wait < left {
+            log::info!(target: "nexus_mcp", "the Gateway's rate limit refused a call; trying again in {:.1} s", wait.as_secs_f64());
+            return Ok(wait);
+        }
+        Err(format!(
+            "{}: the Nexus Gateway's rate limit refused the call and asked to wait {} s, more \
+             than the {:.0} s this call has left: a longer --timeout (NEXUS_TIMEOUT) would have waited",
+            error.code,
+            asked.as_secs(),
+            left.as_secs_f64()
+        ))
+    }
+
+    /// Why this server will not send a request, if it will not: a framing
+    /// or hop-by-hop header in any mode; when read-only, a method other
+    /// than GET and HEAD, a method-override header, or a body. The model is
+    /// not told how to widen its rights: stderr and the README tell the person.
+    fn refused(
+        &self,
+        method: &str,
+        headers: &BTreeMap<String, String>,
+        body: bool,
+    ) -> Result<(), String> {
+        let among = |list: &[&str]| {
+            (headers.keys()).find(|name| list.iter().any(|l| name.eq_ignore_ascii_case(l)))
+        };
+        if let Some(name) = among(&FRAMING) {
+            let name = one_line(name);
+            return Err(format!("invalid_input: the {name:?} header is HTTP's own; it cannot be set"));
+        }
+        if self.settings.allow_write {
+            return Ok(());
+        }
+        let read_only = "read_only: this server is read-only and sends GET and HEAD only";
+        if !matches!(method, "GET" | "HEAD") {
+            return Err(format!("{read_only}, not {:?}", one_line(method)));
+        }
+        if let Some(name) = among(&OVERRIDES) {
+            return Err(format!("{read_only}; a method-override header ({}) is refused", one_line(name)));
+        }
+        if body {
+            return Err(format!("{read_only}, without a body"));
+        }
+        Ok(())
     }
 
     /// `list_providers`: the Gateway's providers this server offers.
     async fn list(&self, arguments: Value) -> Result<CallToolResult, String> {
         let NoArgs {} = arguments_of("list_providers", arguments)?;
-        let listing = self.client.run(|c| c.provider_metadata()).await;
-        let listing = listing.map_err(|e| e.to_string())?;
-        let providers = providers(&listing, &self.scope, &self.settings.providers);
-        let lines: Vec<String> = providers.iter().map(Provider::line).collect();
+        let (started, mut refusals) = (Instant::now(), 0);
+        let listing = loop {
+            match self.client.run(|c| c.providers()).await {
+                Err(e) if e.retry_after().is_some() => {
+                    tokio::time::sleep(self.wait(&e, started, refusals)?).await;
+                    refusals += 1;
+                }
+                listing => break listing.map_err(|e| said(&e))?,
+            }
+        };
+        self.check_listing(&listing);
+        let (providers, _) = select(listing, &self.settings.providers);
+        let lines: Vec<String> = providers.iter().map(Listed::line).collect();
         let text = if lines.is_empty() {
             "No provider: the Gateway lists none this server offers.".to_owned()
         } else {
-            lines.join("\n")
+            format!(
+                "The Gateway's providers this server offers, each with exactly the origins its \
+                 credential may reach (one this workspace has not connected answers \
+                 connection_not_found):\n{}",
+                lines.join("\n")
+            )
         };
         Ok(structured(text, &Providers { providers }))
     }
+}
+
+/// A factor in [0, 1) that differs between calls and processes, so that a
+/// fleet refused together does not come back together.
+fn jitter() -> f64 {
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// An SDK error as the model and stderr read it: `code: message`, one line.
+fn said(error: &NexusError) -> String {
+    one_line(&error.to_string())
+}
+
+/// The call's line on stderr, at the default level: provider, method, the
+/// URL's origin and path (never its query or fragment), then the status,
+/// bytes and milliseconds, and what was withheld or refused (with the
+/// error's code). No token, no query value, no header value.
+fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Instant) {
+    let uri = args.url.parse::<Uri>().ok();
+    let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
+    let host = uri.as_ref().and_then(Uri::authority).map_or("", |a| a.as_str());
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let path = uri.as_ref().map_or("<not a URL>", Uri::path);
+    let method = args.method.as_deref().unwrap_or("GET");
+    let ms = started.elapsed().as_millis();
+    let outcome = match answer {
+        Ok((status, headers, body)) => {
+            let withheld = headers.get("x-nexus-withheld").map_or("", |_| ", withheld");
+            let away = headers.get("x-nexus-redirected-to").and_then(|v| v.to_str().ok());
+            let away = away.map(|o| format!(", redirected to {o}")).unwrap_or_default();
+            format!("{status}, {} bytes, {ms} ms{withheld}{away}", body.len())
+        }
+        Err(message) => {
+            let code = message.split(':').next().unwrap_or("error");
+            format!("refused ({code}), {ms} ms")
+        }
+    };
+    let line = format!(
+        "call provider={} {} {scheme}://{host}{path} -> {outcome}",
+        args.provider, method
+    );
+    log::info!(target: "nexus_mcp::call", "{}", one_line(&line));
 }
 
 /// A tool's arguments, or `invalid_input` saying what is wrong with them.
@@ -181,20 +363,17 @@ fn structured(text: String, value: &impl Serialize) -> CallToolResult {
     result
 }
 
-/// A failure as a tool error: one line, control characters escaped.
+/// A failure as a tool error: one line, escaped as every package escapes
+/// a server's text.
 fn failure(message: &str) -> CallToolResult {
-    let mut line = String::with_capacity(message.len());
-    for c in message.chars() {
-        if c.is_control() {
-            line.extend(c.escape_default());
-        } else {
-            line.push(c);
-        }
-    }
-    CallToolResult::error(vec![ContentBlock::text(line)])
+    CallToolResult::error(vec![ContentBlock::text(one_line(message))])
 }
 
-impl ServerHandler for Nexus {
+// Tools are declared and routed by hand, not with rmcp's `#[tool_router]`:
+// descriptions, schemas and annotations follow --allow-write, every call
+// runs under the shutdown rule, and a bad argument must reach the model as
+// a tool error (SEP-1303) where `Parameters<T>` answers invalid_params.
+impl ServerHandler for NexusServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder().enable_tools().build();
         let me = Implementation::new("nexus-mcp", env!("CARGO_PKG_VERSION"));
@@ -221,17 +400,24 @@ impl ServerHandler for Nexus {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let call = async {
-            match request.name.as_ref() {
-                "authenticated_fetch" => self.fetch(arguments).await,
-                "list_providers" => self.list(arguments).await,
-                other => Err(format!(
-                    "invalid_input: no tool {other:?}; this server has authenticated_fetch and \
-                     list_providers"
-                )),
+        let fetch = match request.name.as_ref() {
+            "authenticated_fetch" => true,
+            "list_providers" => false,
+            // The specification's answer to an unknown tool: a protocol error.
+            other => {
+                let other = one_line(other);
+                let why = format!("no tool {other:?}: this server has authenticated_fetch and list_providers");
+                return Err(ErrorData::invalid_params(why, None));
             }
         };
-        let result = self.calls.answer(call).await;
+        let call = async {
+            if fetch {
+                self.fetch(arguments).await
+            } else {
+                self.list(arguments).await
+            }
+        };
+        let result = self.calls.run(call).await;
         Ok(result.unwrap_or_else(|message| failure(&message)).into())
     }
 }

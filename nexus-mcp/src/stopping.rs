@@ -46,7 +46,7 @@ impl Calls {
     }
 
     /// `call`'s answer, or why it was not run or not waited for.
-    pub(crate) async fn answer<T>(
+    pub(crate) async fn run<T>(
         &self,
         call: impl Future<Output = Result<T, String>>,
     ) -> Result<T, String> {
@@ -77,18 +77,18 @@ impl Calls {
 }
 
 /// The server's input (stdin), which stops [`Calls`] when it ends.
-pub(crate) struct Input<R> {
+pub(crate) struct StdinWatch<R> {
     inner: R,
     calls: Calls,
 }
 
-impl<R> Input<R> {
+impl<R> StdinWatch<R> {
     pub(crate) fn new(inner: R, calls: Calls) -> Self {
-        Input { inner, calls }
+        StdinWatch { inner, calls }
     }
 }
 
-impl<R: AsyncRead + Unpin> AsyncRead for Input<R> {
+impl<R: AsyncRead + Unpin> AsyncRead for StdinWatch<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
