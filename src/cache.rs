@@ -754,7 +754,7 @@ mod tests {
     /// Moves the test clock to `at` seconds; whether the token is due for renewal there.
     fn due(cache: &TokenCache, offset: &AtomicU64, at: u64) -> bool {
         offset.store(at, Ordering::Relaxed);
-        matches!(cache.find(&key(ME)).0, Lookup::Renew(_))
+        matches!(cache.find(&key(ME)), Lookup::Renew(_))
     }
 
     #[test]
@@ -893,17 +893,35 @@ mod tests {
         let (cache, _, start) = due_for_renewal();
         // This caller looks (the token is due), and before it renews another
         // caller's renewal lands in a lock of its own.
-        let (Lookup::Renew(current), looked) = cache.find(&key(ME)) else {
+        let Lookup::Renew(current) = cache.find(&key(ME)) else {
             panic!("due for renewal")
         };
         let fresh = || Ok(CachedToken::bearer("new", start + HOURS_2));
         through(&cache, ME, fresh).unwrap();
         let budget = Budget::new(Duration::from_secs(30), "test");
         let never = |_: &Budget| -> Result<CachedToken, NexusError> { panic!("a second renewal") };
-        let got = cache
-            .renew(key(ME), &budget, looked, current, &never)
-            .unwrap();
+        let got = cache.renew(key(ME), &budget, current, &never).unwrap();
         assert_eq!(got.access_token(), "new");
+    }
+
+    #[test]
+    fn a_renewal_recorded_as_failed_while_another_caller_looked_is_not_repeated() {
+        let (cache, _, _) = due_for_renewal();
+        // This caller looks (the token is due); before it renews, another
+        // caller's renewal fails and is recorded (the next put off).
+        let Lookup::Renew(current) = cache.find(&key(ME)) else {
+            panic!("due for renewal")
+        };
+        let failing = || Err(NexusError::request_failed("down"));
+        assert_eq!(through(&cache, ME, failing).unwrap().access_token(), "old");
+        let budget = Budget::new(Duration::from_secs(30), "test");
+        let never = |_: &Budget| -> Result<CachedToken, NexusError> { panic!("a second renewal") };
+        let got = cache.renew(key(ME), &budget, current, &never).unwrap();
+        assert_eq!(
+            got.access_token(),
+            "old",
+            "the current token, no Gateway call"
+        );
     }
 
     #[test]

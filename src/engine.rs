@@ -177,7 +177,8 @@ impl Engine {
     /// The providers the Gateway lists now, with where each credential may go.
     pub(crate) fn providers(&self, budget: &Budget) -> Result<Vec<Provider>, NexusError> {
         let now = SystemTime::now();
-        self.scope.providers(now, budget, |budget| self.metadata(budget))
+        self.scope
+            .providers(now, budget, |budget| self.metadata(budget))
     }
 
     /// The Gateway's provider list (`GET /v1/providers/metadata`).
@@ -241,7 +242,9 @@ impl Engine {
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
         self.scope
-            .check(key, parts.origin, cache.now(), budget, |budget| self.metadata(budget))?;
+            .check(key, parts.origin, cache.now(), budget, |budget| {
+                self.metadata(budget)
+            })?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(&parts)?;
         }
@@ -294,7 +297,7 @@ impl Engine {
         cache.delete_entry(key, &token);
         let fresh = self.cached_token(cache, key, || budget.clone())?;
         let answer = send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
-        if answer.0 .0 == 401 && answer.1 {
+        if answer.0.0 == 401 && answer.1 {
             let (ws, p) = (escape(key.workspace), escape(key.provider));
             log::warn!(
                 target: LOG_TARGET,

@@ -180,8 +180,9 @@ impl NexusError {
             format!("asked to wait {} s", wait.as_secs())
         });
         self.message = format!(
-            "its rate limit refused {} (it counts {counted}) and {wait}; \
+            "{}; its rate limit refused {} (it counts {counted}) and {wait}: \
              RetryPolicy::retry_on_429 waits it out",
+            self.message,
             escape(route)
         );
         self.more().retry_after = asked;
@@ -542,7 +543,9 @@ impl Peer<'_> {
         let (origin, redirected) = (self.origin, self.redirected);
         match self.provider.map(escape) {
             None => format!("the Nexus Gateway at {origin}"),
-            Some(p) if redirected => format!("{origin}, where the API of provider `{p}` redirected"),
+            Some(p) if redirected => {
+                format!("{origin}, where the API of provider `{p}` redirected")
+            }
             Some(p) => format!("the API of provider `{p}` at {origin}"),
         }
     }

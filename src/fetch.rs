@@ -356,11 +356,18 @@ pub(crate) fn send_following_redirects(
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let limit = budget.within(transport.timeout()).1;
-    let bytes = read_capped(body, max_body, &policy.peer(last.origin(), last.strayed), limit)?;
+    let bytes = read_capped(
+        body,
+        max_body,
+        &policy.peer(last.origin(), last.strayed),
+        limit,
+    )?;
     let mut response = (status, parts.headers, bytes);
     if !last.is_on(home) {
         let origin = HeaderValue::from_str(&last.origin().to_string());
-        response.1.extend(origin.map(|o| (HeaderName::from_static(REDIRECTED_HEADER), o)));
+        response
+            .1
+            .extend(origin.map(|o| (HeaderName::from_static(REDIRECTED_HEADER), o)));
     }
     if first.withhold {
         withhold_echoes(&mut response, &token.secrets(), budget.deadline());

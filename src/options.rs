@@ -178,7 +178,10 @@ fn options_from_vars(
         let parsed = seconds.trim().parse().ok();
         let timeout = parsed.and_then(|s| Duration::try_from_secs_f64(s).ok());
         options.timeout = timeout.filter(|t| !t.is_zero()).ok_or_else(|| {
-            let why = format!("NEXUS_TIMEOUT is a number of seconds above 0, not {:?}", escape(&seconds));
+            let why = format!(
+                "NEXUS_TIMEOUT is a number of seconds above 0, not {:?}",
+                escape(&seconds)
+            );
             NexusError::invalid_input(why)
         })?;
     }

@@ -101,7 +101,8 @@ pub(crate) fn send(
         budget.check()?;
         hop.strayed |= !hop.is_on(&first);
         let sent = transport.send(request(&hop)?, hop.body.as_deref(), deadline);
-        let response = sent.map_err(|e| e.reaching(&policy.peer(&hop.origin, hop.strayed), limit))?;
+        let response =
+            sent.map_err(|e| e.reaching(&policy.peer(&hop.origin, hop.strayed), limit))?;
         let status = response.status().as_u16();
         let location = response
             .headers()

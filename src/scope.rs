@@ -269,7 +269,8 @@ impl ScopeGuard {
         let mut why = format!("{origin} is outside the credential scope of `{p}`");
         why += &match origins.len() {
             0 if self.provider_api => format!(
-                ": `{p}` has no usable api_base_url at the Gateway, so its credential goes to no origin"
+                ": `{p}` has no api_base_url at the Gateway that names an origin, so its credential \
+                 goes to no origin"
             ),
             0 => format!(": `{p}`'s credential goes to no origin"),
             _ => format!(", whose credential goes only to {}", origins.join(", ")),
@@ -292,7 +293,10 @@ impl ScopeGuard {
         }
         let api = api.filter(|_| self.provider_api);
         let mut origins: Vec<String> = Vec::new();
-        for origin in api.into_iter().chain(self.allowed.get(name).into_iter().flatten()) {
+        for origin in api
+            .into_iter()
+            .chain(self.allowed.get(name).into_iter().flatten())
+        {
             let origin = origin.to_string();
             if !origins.contains(&origin) {
                 origins.push(origin);
@@ -512,12 +516,38 @@ mod tests {
 
     #[test]
     fn metadata_origins() {
-        let origins = origins_from_metadata(&metadata());
-        assert_eq!(origins["github"], Some(origin("https://api.github.com")));
-        assert_eq!(origins["stripe"], Some(origin("https://api.stripe.com")));
-        assert_eq!(origins["google"], None);
-        assert_eq!(origins["odd"], None);
-        assert!(origins_from_metadata(&json!([1])).is_empty());
+        let listed = listed_in(&metadata());
+        assert_eq!(listed["github"].api, Some(origin("https://api.github.com")));
+        assert_eq!(listed["github"].auth_type, "oauth2");
+        assert_eq!(listed["stripe"].api, Some(origin("https://api.stripe.com")));
+        assert_eq!(listed["google"].api, None);
+        assert_eq!(listed["odd"].api, None);
+        assert!(listed_in(&json!([1])).is_empty());
+    }
+
+    #[test]
+    fn a_name_is_found_as_the_gateway_finds_it() {
+        let body = json!({"oauth2": {"github": {}, "GitHub": {}, "Stripe": {}}});
+        let metadata = Metadata {
+            providers: listed_in(&body),
+            fetched: SystemTime::now(),
+            failed: None,
+        };
+        assert_eq!(
+            metadata.find("GitHub").map(|f| f.0),
+            Some("GitHub"),
+            "exact first"
+        );
+        assert_eq!(
+            metadata.find("stripe").map(|f| f.0),
+            Some("Stripe"),
+            "else without case"
+        );
+        assert_eq!(
+            metadata.find("GITHUB").map(|f| f.0),
+            None,
+            "two match: none"
+        );
     }
 
     #[test]
@@ -584,8 +614,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, "origin_not_allowed");
         assert_eq!(
-            err.message, "https://evil.example:443 is outside the credential scope of `github`",
-            "what was refused, for which provider, and no recipe"
+            err.message,
+            "https://evil.example is outside the credential scope of `github`, whose credential \
+             goes only to https://api.github.com",
+            "what was refused, for which provider, where it may go, and no recipe"
         );
         let Err(err) = ScopeGuard::new(&CredentialScope::anywhere().allow("x", "ftp://y")) else {
             panic!("an ftp origin was accepted")
@@ -629,14 +661,14 @@ mod tests {
         assert_eq!(err.code, "origin_not_allowed");
         assert!(
             err.message
-                .starts_with("https://www.googleapis.com:443 is outside")
+                .starts_with("https://www.googleapis.com is outside")
                 && err.message.contains("`google` has no api_base_url"),
             "{err}"
         );
         assert!(!err.message.contains("NEXUS_ALLOWED_ORIGINS"), "{err}");
         let debug = format!("{err:?}");
         assert!(
-            debug.ends_with("NEXUS_ALLOWED_ORIGINS=google=https://www.googleapis.com:443"),
+            debug.ends_with("NEXUS_ALLOWED_ORIGINS=google=https://www.googleapis.com"),
             "{debug}"
         );
     }

@@ -102,7 +102,11 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // As a browser writes an origin: the scheme's default port left out.
-        let (scheme, default) = if self.https { ("https", 443) } else { ("http", 80) };
+        let (scheme, default) = if self.https {
+            ("https", 443)
+        } else {
+            ("http", 80)
+        };
         write!(f, "{scheme}://{}", escape(&self.host))?;
         if self.port != default {
             write!(f, ":{}", self.port)?;
@@ -541,7 +545,11 @@ mod tests {
             o("https://api.example:443")
         );
         assert!(Origin::parse("https://api.example/v1").is_err());
-        assert_eq!(o("https://a.example/").to_string(), "https://a.example:443");
+        assert_eq!(o("https://a.example/").to_string(), "https://a.example");
+        assert_eq!(
+            o("http://a.example:8080/").to_string(),
+            "http://a.example:8080"
+        );
         assert!(o("http://a/").may_upgrade_to(&o("https://a/")));
         assert!(o("http://a:8080/").may_upgrade_to(&o("https://a:8080/")));
         assert!(!o("https://a/").may_upgrade_to(&o("http://a/")));

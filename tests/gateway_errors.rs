@@ -76,13 +76,15 @@ fn rate_limit_is_retried_only_when_asked() {
         (err.code.as_str(), err.kind()),
         ("http_429", ErrorKind::RateLimited)
     );
-    assert_eq!(
-        err.message,
-        format!(
-            "the Nexus Gateway at {} answered HTTP 429: rate limit exceeded",
-            gateway.url()
-        )
+    let said = format!(
+        "the Nexus Gateway at {} answered HTTP 429: rate limit exceeded; its rate limit \
+         refused GET /v1/check-connection/{} (it counts this route's calls per client address) \
+         and did not say how long to wait: RetryPolicy::retry_on_429 waits it out",
+        gateway.url(),
+        common::C
     );
+    assert_eq!(err.message, said, "the server's words, then what to do");
+    assert_eq!(err.retry_after(), None, "no Retry-After, no wait to give");
     assert_eq!(gateway.requests(Route::CheckConnection), 1);
 
     gateway.push_fault(Fault::body(429, Some("text/plain"), "rate limit exceeded"));

@@ -63,9 +63,11 @@ fn a_renewal_that_brings_an_older_or_buffered_token_keeps_the_current_one() {
             "gho_current",
             "{what}"
         );
+        // An answer already expired is resolved once more, never sent.
+        let renewals = if stale_by < 0 { 2 } else { 1 };
         assert_eq!(
             gateway.requests(Route::Resolve),
-            2,
+            1 + renewals,
             "{what}: one renewal, not one a call"
         );
     }

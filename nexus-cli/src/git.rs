@@ -7,9 +7,10 @@ use std::io::{BufRead, Write};
 use std::net::IpAddr;
 
 use clap::ValueEnum;
+use std::time::{Duration, UNIX_EPOCH};
+
 use nexus_sdk::http::Uri;
-use nexus_sdk::{NexusClient, NexusError, code};
-use serde_json::Value;
+use nexus_sdk::{NexusClient, NexusError, Provider, code};
 
 use crate::credential::Credential;
 use crate::said::shown;
@@ -104,10 +105,30 @@ pub(crate) struct Helper<'a> {
     pub(crate) client: &'a NexusClient,
     pub(crate) workspace: &'a str,
     pub(crate) provider: &'a str,
-    /// The provider's origins in `NEXUS_ALLOWED_ORIGINS`.
-    pub(crate) allowed: Vec<&'a str>,
     /// `--host`.
     pub(crate) hosts: &'a [String],
+    /// What a call may take, a wait for the Gateway's rate limit included.
+    pub(crate) timeout: Duration,
+}
+
+/// `--host`'s value: `host` or `host:port`, nothing else; what is wrong
+/// with anything else, named.
+pub(crate) fn parse_host(text: &str) -> Result<String, String> {
+    let why = if text.contains("://") {
+        "is a URL"
+    } else if text.contains(['/', '?', '#']) {
+        "has a path"
+    } else if text.contains('@') {
+        "has a user name"
+    } else if GitHost::parse("https", text).is_none() {
+        "is not a host name with an optional port number"
+    } else {
+        return Ok(text.to_owned());
+    };
+    Err(format!(
+        "`{}` {why}: --host takes host or host:port, as git names it (github.com, git.example:8443)",
+        shown(text)
+    ))
 }
 
 impl Helper<'_> {
@@ -128,7 +149,8 @@ impl Helper<'_> {
             eprintln!("nexus: git-credential: {why}");
             return Ok(());
         }
-        let credential = Credential::resolve(self.client, self.workspace, self.provider)?;
+        let credential =
+            Credential::resolve(self.client, self.workspace, self.provider, self.timeout)?;
         let (user, password) = match credential.basic_pair() {
             Some((user, password)) => (username.unwrap_or(user), password),
             None => {
@@ -145,12 +167,19 @@ impl Helper<'_> {
             return Err(NexusError::new(code::INVALID_CREDENTIALS, why));
         }
         let _ = write!(out, "username={user}\npassword={password}\n");
+        // git 2.41+ reads it: a cache helper in front drops the token then.
+        let expiry = credential.expires_at().duration_since(UNIX_EPOCH);
+        if let Ok(expiry) = expiry {
+            let _ = writeln!(out, "password_expiry_utc={}", expiry.as_secs());
+        }
         Ok(())
     }
 
     /// Why git's request gets no answer, if it gets none.
     fn refusal(&self, asked: &Asked) -> Result<Option<String>, NexusError> {
-        let scheme = asked.protocol.as_str();
+        // git may write the protocol in any case: compared without it.
+        let scheme = asked.protocol.to_ascii_lowercase();
+        let scheme = scheme.as_str();
         let asked_for = format!("{}://{}", shown(scheme), shown(&asked.host));
         let Some(host) = GitHost::parse(scheme, &asked.host) else {
             return Ok(Some(format!(
@@ -166,7 +195,16 @@ impl Helper<'_> {
         }
         let mut known = self.listed_hosts(scheme);
         if !known.contains(&host) {
-            known.extend(self.api_hosts()?);
+            let listing = self.client.providers()?;
+            let Some(provider) = find(&listing, self.provider) else {
+                let names: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
+                return Ok(Some(format!(
+                    "not answering for {asked_for}: the Gateway lists no provider `{}` (it lists: {})",
+                    shown(self.provider),
+                    shown(&names.join(", "))
+                )));
+            };
+            known.extend(provider_hosts(provider));
         }
         if known.contains(&host) {
             return Ok(None);
@@ -190,34 +228,44 @@ impl Helper<'_> {
         )))
     }
 
-    /// The hosts the user named: `--host`, then `NEXUS_ALLOWED_ORIGINS`.
+    /// The hosts the user named with `--host`.
     fn listed_hosts(&self, scheme: &str) -> Vec<GitHost> {
         let flags = self.hosts.iter().filter_map(|h| GitHost::parse(scheme, h));
-        let origins = self.allowed.iter().filter_map(|o| o.parse().ok());
-        flags
-            .chain(origins.filter_map(|o: Uri| GitHost::of(&o)))
-            .collect()
+        flags.collect()
     }
+}
 
-    /// The host of the provider's `api_base_url` as the Gateway lists it,
-    /// and that host without a leading `api.` (api.github.com: github.com).
-    fn api_hosts(&self) -> Result<Vec<GitHost>, NexusError> {
-        let listing = self.client.provider_metadata()?;
-        let groups = listing.as_object().into_iter().flat_map(|g| g.values());
-        let api = groups
-            .filter_map(|group| group.get(self.provider)?.get("api_base_url"))
-            .find_map(Value::as_str)
-            .and_then(|url| url.trim().parse::<Uri>().ok())
-            .and_then(|uri| GitHost::of(&uri));
-        let Some(api) = api else {
-            return Ok(Vec::new());
-        };
-        let forge = api.host.strip_prefix("api.").map(|host| GitHost {
+/// The provider `name` finds as the Gateway finds it: the exact name, else
+/// the one name equal to it without regard to case.
+fn find<'a>(listing: &'a [Provider], name: &str) -> Option<&'a Provider> {
+    if let Some(exact) = listing.iter().find(|p| p.name == name) {
+        return Some(exact);
+    }
+    let mut same = listing.iter().filter(|p| p.name.eq_ignore_ascii_case(name));
+    match (same.next(), same.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// The hosts of the origins the SDK sends `provider`'s credential to (its
+/// listed API's first, then the allowed ones), and the API's host without a
+/// leading `api.` (api.github.com: github.com). `*` (the scope `anywhere`)
+/// names no host: git's hosts then come from `--host` alone.
+fn provider_hosts(provider: &Provider) -> Vec<GitHost> {
+    let hosts = provider
+        .origins
+        .iter()
+        .filter_map(|o| o.parse::<Uri>().ok());
+    let hosts: Vec<GitHost> = hosts.filter_map(|uri| GitHost::of(&uri)).collect();
+    let forge = hosts.first().and_then(|api| {
+        let host = api.host.strip_prefix("api.")?;
+        Some(GitHost {
             host: host.to_owned(),
             port: api.port,
-        });
-        Ok([Some(api), forge].into_iter().flatten().collect())
-    }
+        })
+    });
+    hosts.into_iter().chain(forge).collect()
 }
 
 /// The username git sends with a token, per provider: what each forge

@@ -103,7 +103,7 @@ enum Command {
         /// Also answer for this host (`host` or `host:port`; repeatable),
         /// beside the provider's API host, that host without `api.`, and
         /// the hosts of its NEXUS_ALLOWED_ORIGINS.
-        #[arg(long = "host", value_name = "HOST")]
+        #[arg(long = "host", value_name = "HOST", value_parser = git::parse_host)]
         hosts: Vec<String>,
         /// What git asks: `get` is answered; `store` and `erase` are accepted.
         #[arg(value_enum)]
@@ -196,7 +196,7 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
             provider,
             format,
         } => {
-            let credential = Credential::resolve(&client, &workspace, &provider)?;
+            let credential = Credential::resolve(&client, &workspace, &provider, options.timeout)?;
             let line = match format {
                 Format::Value => credential.value()?,
                 Format::Header => credential.header_line()?,
@@ -210,7 +210,7 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
             env,
             command,
         } => {
-            let credential = Credential::resolve(&client, &workspace, &provider)?;
+            let credential = Credential::resolve(&client, &workspace, &provider, options.timeout)?;
             return credential::exec(&credential, &env, &command);
         }
         Command::GitCredential {
@@ -221,13 +221,12 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
             operation,
         } => {
             let asked = git::Asked::read(std::io::stdin().lock());
-            let scope = &options.credential_scope;
             let helper = git::Helper {
                 client: &client,
                 workspace: &workspace,
                 provider: &provider,
-                allowed: scope.allowed_origins(&provider),
                 hosts: &hosts,
+                timeout: options.timeout,
             };
             helper.answer(operation, &asked, username, &mut out)?;
         }

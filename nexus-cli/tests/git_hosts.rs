@@ -41,9 +41,22 @@ fn the_providers_own_hosts_get_the_token() {
     ] {
         let (code, out, err) = get(&gateway, &[], &asked("https", host));
         assert_eq!(code, 0, "{host}: {err}");
+        let (answer, expiry) = out.split_at(out.find("password_expiry_utc=").unwrap_or(0));
         assert_eq!(
-            out, "username=x-access-token\npassword=gho_cli\n",
+            answer, "username=x-access-token\npassword=gho_cli\n",
             "{host}: {err}"
+        );
+        let expiry: u64 = expiry
+            .trim_end()
+            .trim_start_matches("password_expiry_utc=")
+            .parse()
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        assert!(
+            expiry > now.as_secs(),
+            "git is told when the token expires: {out}"
         );
     }
 }

@@ -37,12 +37,55 @@ pub(crate) fn handle(state: &Mutex<State>, request: &RecordedRequest) -> Reply {
             Ok(())
         }
         ("DELETE", "providers") => remove_provider(&mut state.lock(), request),
+        (method, what) if !takes_a_body(method, what) => {
+            let what: String = what.chars().take(64).collect();
+            Err(format!(
+                "no control call {method} {PREFIX}{}; the calls are: {}",
+                what.escape_debug(),
+                CALLS.join(", ")
+            ))
+        }
         (method, what) => body(request).and_then(|body| change(state, method, what, &body)),
     };
     match answer {
         Ok(()) => json_reply(200, &json!({"ok": true})),
         Err(why) => error_reply(400, "bad_control_call", &why),
     }
+}
+
+/// Every control call, as its error for an unknown one names them.
+const CALLS: [&str; 14] = [
+    "GET requests",
+    "POST reset",
+    "POST release",
+    "DELETE providers",
+    "POST seed",
+    "POST providers",
+    "POST connections",
+    "POST connections/{id}/status",
+    "POST broker",
+    "POST faults",
+    "POST rate-limits",
+    "POST latency",
+    "POST hold",
+    "(each under /_fake/)",
+];
+
+/// Whether `method what` is one of the calls that take a JSON body: looked
+/// up before the body is read.
+fn takes_a_body(method: &str, what: &str) -> bool {
+    let named = [
+        "seed",
+        "providers",
+        "connections",
+        "broker",
+        "faults",
+        "rate-limits",
+        "latency",
+        "hold",
+    ];
+    let status = what.starts_with("connections/") && what.ends_with("/status");
+    method == "POST" && (named.contains(&what) || status)
 }
 
 /// The calls that take a JSON body.

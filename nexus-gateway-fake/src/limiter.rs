@@ -103,15 +103,12 @@ impl RateLimits {
             Some(Err(_)) => Err(format!("{name} is not valid UTF-8")),
             None => Ok(None),
         };
-        let mut limits = RateLimits::default();
-        if let Some(value) = read("RATE_LIMIT_ENABLED")? {
-            let on = ["1", "t", "T", "TRUE", "true", "True"].contains(&value.as_str());
-            let off = ["0", "f", "F", "FALSE", "false", "False"].contains(&value.as_str());
-            if !on && !off {
-                return Err("RATE_LIMIT_ENABLED is neither true nor false".into());
-            }
-            limits.enabled = on;
-        }
+        // As the Gateway reads it: on for exactly `true`, anything else off.
+        let enabled = matches!(var("RATE_LIMIT_ENABLED"), Some(Ok(value)) if value == "true");
+        let mut limits = RateLimits {
+            enabled,
+            ..RateLimits::default()
+        };
         for name in FIGURES {
             let variable = format!("RATE_LIMIT_{}", name.to_ascii_uppercase());
             if let Some(value) = read(&variable)? {
@@ -150,8 +147,8 @@ impl RateLimits {
             (_, p) if p.starts_with("/v1/callback") || p.starts_with("/auth/callback") => {
                 ("callback", self.callback_rpm)
             }
-            ("GET", p) if p.starts_with("/v1/token/") => ("token", self.token_rpm),
-            ("POST", p) if p.starts_with("/v1/refresh/") => ("refresh", self.token_rpm),
+            ("GET", p) if p.starts_with("/v1/token") => ("token", self.token_rpm),
+            ("POST", p) if p.starts_with("/v1/refresh") => ("refresh", self.token_rpm),
             ("GET", p) if p.starts_with("/v1/resolve") => ("resolve", self.resolve_rpm),
             _ => return None,
         };
@@ -204,31 +201,48 @@ impl Limiter {
     }
 }
 
-/// Who a request counts against: its workspace (`X-Workspace-Id`, else
-/// the `workspace_id` query parameter), else its client address
-/// (`X-Real-IP`, else the first `X-Forwarded-For` entry, else the peer).
+/// Who a request counts against, as the Gateway's middleware reads it:
+/// its workspace (`X-Workspace-Id`'s whole value, else the `workspace_id`
+/// query parameter), else its client address (`X-Real-IP`'s whole value,
+/// else the first `X-Forwarded-For` entry, else the peer address the
+/// router's real-IP step set).
 fn client(request: &RecordedRequest) -> String {
-    let header = |name: &str| {
-        let value = request
-            .header(name)
-            .map(|v| v.split(',').next().unwrap_or(v));
-        value
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
+    let whole = |name: &str| {
+        let value = request.header(name).map(str::trim);
+        value.filter(|v| !v.is_empty()).map(str::to_owned)
+    };
+    let forwarded = || {
+        let first = request.header("x-forwarded-for")?.split(',').next()?.trim();
+        (!first.is_empty()).then(|| first.to_owned())
     };
     let workspace = || {
         request
             .query_param("workspace_id")
             .filter(|w| !w.is_empty())
     };
-    let peer = || request.peer.map(|peer| peer.ip().to_string());
-    header("x-workspace-id")
+    whole("x-workspace-id")
         .or_else(workspace)
-        .or_else(|| header("x-real-ip"))
-        .or_else(|| header("x-forwarded-for"))
-        .or_else(peer)
+        .or_else(|| whole("x-real-ip"))
+        .or_else(forwarded)
+        .or_else(|| {
+            real_ip(
+                request,
+                [whole("true-client-ip"), whole("x-real-ip"), forwarded()],
+            )
+        })
         .unwrap_or_default()
+}
+
+/// The peer address as the router's real-IP step (chi's `RealIP`, mounted
+/// before the limiter) sets it: the first of `True-Client-IP`, `X-Real-IP`
+/// and `X-Forwarded-For`'s first entry that is an IP address, else the TCP
+/// peer, without its port.
+fn real_ip(request: &RecordedRequest, said: [Option<String>; 3]) -> Option<String> {
+    let ip = said
+        .into_iter()
+        .flatten()
+        .find(|v| v.parse::<std::net::IpAddr>().is_ok());
+    ip.or_else(|| request.peer.map(|peer| peer.ip().to_string()))
 }
 
 /// GCRA with a burst of `per_minute`: a request at `now` against a bucket
@@ -372,6 +386,38 @@ mod tests {
         assert_eq!(key("/v1/resolve?workspace_id=ws-q", &all[1..]), "ws-q");
         assert_eq!(key("/v1/token/x", &all[1..]), "10.0.0.1");
         assert_eq!(key("/v1/token/x", &all[2..]), "10.0.0.2");
+        let commas = [
+            ("X-Workspace-Id", "ws-a, ws-b"),
+            ("X-Real-IP", "10.0.0.1, 10.0.0.9"),
+        ];
+        assert_eq!(key("/v1/resolve", &commas), "ws-a, ws-b", "read whole");
+        assert_eq!(
+            key("/v1/token/x", &commas[1..]),
+            "10.0.0.1, 10.0.0.9",
+            "read whole"
+        );
+        let router = [("True-Client-IP", "203.0.113.9")];
+        assert_eq!(
+            key("/v1/token/x", &router),
+            "203.0.113.9",
+            "the router's real IP"
+        );
+        let not_ip = [("True-Client-IP", "not-an-ip")];
+        assert_eq!(
+            key("/v1/token/x", &not_ip),
+            "192.0.2.7",
+            "not an IP: the peer"
+        );
+        assert_eq!(
+            bucket("GET", "/v1/tokens/x"),
+            Some(("token", 60)),
+            "a plain prefix"
+        );
+        assert_eq!(
+            bucket("POST", "/v1/refreshx"),
+            Some(("refresh", 60)),
+            "a plain prefix"
+        );
         assert_eq!(
             key("/v1/token/x", &[]),
             "192.0.2.7",
@@ -401,11 +447,11 @@ mod tests {
         };
         assert_eq!(limits, Ok(expected));
         assert_eq!(RateLimits::from_vars(vars(&[])), Ok(RateLimits::default()));
-        let bad = RateLimits::from_vars(vars(&[("RATE_LIMIT_ENABLED", "yes-secret")]));
-        assert_eq!(
-            bad,
-            Err("RATE_LIMIT_ENABLED is neither true nor false".into())
-        );
+        for off in ["1", "TRUE", "True", "t", " true", "yes"] {
+            let pairs: &'static [(&str, &str)] = Box::leak(Box::new([("RATE_LIMIT_ENABLED", off)]));
+            let limits = RateLimits::from_vars(vars(pairs)).unwrap();
+            assert!(!limits.enabled, "{off:?} leaves it off, as at the Gateway");
+        }
         let bad = RateLimits::from_vars(vars(&[("RATE_LIMIT_TOKEN_RPM", "6x")]));
         assert!(bad.is_err_and(|e| e.starts_with("RATE_LIMIT_TOKEN_RPM is not")));
     }

@@ -120,6 +120,7 @@ pub struct FakeProvider {
     expires_in: Option<Duration>,
     rotating: bool,
     raw: Option<Value>,
+    description: String,
 }
 
 impl FakeProvider {
@@ -137,6 +138,7 @@ impl FakeProvider {
             expires_in: Some(Duration::from_secs(3600)),
             rotating: false,
             raw: None,
+            description: String::new(),
         }
     }
 
@@ -232,6 +234,7 @@ impl FakeProvider {
             expires_in: None,
             rotating: false,
             raw: None,
+            description: String::new(),
         }
     }
 
@@ -239,6 +242,13 @@ impl FakeProvider {
     /// it (the origin [`CredentialScope::provider_api`](nexus_sdk::CredentialScope::provider_api) allows).
     pub fn api_base_url(mut self, url: &str) -> FakeProvider {
         self.api_base_url = Some(url.to_owned());
+        self
+    }
+
+    /// What `GET /v1/providers/metadata` says of the provider (empty by
+    /// default): a server's text, which a client shows and never obeys.
+    pub fn description(mut self, text: &str) -> FakeProvider {
+        self.description = text.to_owned();
         self
     }
 
@@ -258,7 +268,7 @@ impl FakeProvider {
             _ => "oauth2",
         };
         let entry = json!({"id": format!("fake-{name}"), "api_base_url": self.api_base_url,
-                           "scopes": [], "description": "", "category": "fake"});
+                           "scopes": [], "description": self.description, "category": "fake"});
         (group, entry)
     }
 

@@ -222,7 +222,6 @@ fn the_program_reads_the_gateways_variables_and_its_control_call() {
 #[test]
 fn a_variable_it_cannot_read_is_a_usage_error_naming_it() {
     for (name, value) in [
-        ("RATE_LIMIT_ENABLED", "yes-please-s3cret"),
         ("RATE_LIMIT_RESOLVE_RPM", "six-s3cret"),
         ("RATE_LIMIT_TOKEN_RPM", "1e3"),
     ] {
@@ -234,4 +233,37 @@ fn a_variable_it_cannot_read_is_a_usage_error_naming_it() {
             "the value is not repeated: {stderr}"
         );
     }
+}
+
+#[test]
+fn the_limiter_is_on_for_exactly_true_as_at_the_gateway() {
+    for off in ["1", "TRUE", "True", "yes"] {
+        let env = [("RATE_LIMIT_ENABLED", off), ("RATE_LIMIT_RESOLVE_RPM", "1")];
+        let program = Program::start(&[], &env);
+        let path = "/v1/resolve?workspace_id=ws-demo&provider_name=github";
+        let three = statuses(3, || get(&program.gateway, path));
+        assert_eq!(
+            three,
+            [200, 200, 200],
+            "RATE_LIMIT_ENABLED={off} leaves it off"
+        );
+        program.stop();
+    }
+}
+
+#[test]
+fn an_unknown_control_call_is_named_before_its_body_is_read() {
+    let program = Program::start(&[], &[]);
+    let (status, _, body) = send(&program.gateway, "POST", "/_fake/no-such-call", "");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("no control call POST /_fake/no-such-call"),
+        "{body}"
+    );
+    assert!(!body.contains("not JSON"), "looked up first: {body}");
+    assert!(
+        body.contains("POST rate-limits"),
+        "the calls it knows: {body}"
+    );
+    program.stop();
 }

@@ -55,7 +55,9 @@ const REDIRECTED: &str = "x-nexus-redirected-to";
 /// The answer as the model reads it: the text, and the structured content.
 pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, Fetched) {
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
-    let wanted = headers.iter().filter(|(n, _)| SHOWN.iter().any(|s| n.as_str().starts_with(s)));
+    let wanted = headers
+        .iter()
+        .filter(|(n, _)| SHOWN.iter().any(|s| n.as_str().starts_with(s)));
     for (name, value) in wanted {
         let Ok(value) = value.to_str() else { continue };
         // Every line of a repeated header, joined as HTTP joins them.
@@ -68,12 +70,19 @@ pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, F
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let redirected_to = header(REDIRECTED).map(str::to_owned);
     let encoding = header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"));
-    let text = encoding.is_none().then(|| text_of(body, header("content-type"))).flatten();
+    let text = encoding
+        .is_none()
+        .then(|| text_of(body, header("content-type")))
+        .flatten();
     let truncated = text.as_ref().is_some_and(|t| t.cut);
-    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason());
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason());
     let mut said = format!("HTTP {status} {}\n", reason.unwrap_or(""));
     if let Some(origin) = &redirected_to {
-        said += &format!("[after a redirect: this is the answer of {origin}, not of the provider's API]\n");
+        said += &format!(
+            "[after a redirect: this is the answer of {origin}, not of the provider's API]\n"
+        );
     }
     if status == 401 && redirected_to.is_none() {
         said += "[the provider refused a freshly resolved credential too: the user may need to \
@@ -81,12 +90,16 @@ pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, F
     }
     said.push('\n');
     let size = body.len();
-    let kind = shown.get("content-type").map_or("unknown type", String::as_str);
+    let kind = shown
+        .get("content-type")
+        .map_or("unknown type", String::as_str);
     match (&text, encoding) {
         (Some(text), _) => said.push_str(&text.text),
-        (None, Some(encoding)) => said += &format!(
-            "[a {encoding}-compressed body of {size} bytes ({kind}), not shown: this server does not decode {encoding}]"
-        ),
+        (None, Some(encoding)) => {
+            said += &format!(
+                "[a {encoding}-compressed body of {size} bytes ({kind}), not shown: this server does not decode {encoding}]"
+            )
+        }
         (None, None) => said += &format!("[a binary body of {size} bytes ({kind}), not shown]"),
     }
     if truncated {
@@ -125,9 +138,9 @@ fn text_of(body: &[u8], content_type: Option<&str>) -> Option<Text> {
         None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => match std::str::from_utf8(head) {
             Ok(text) => text.to_owned(),
             // Cut inside a character: the characters before it.
-            Err(e) if e.error_len().is_none() => {
-                std::str::from_utf8(&head[..e.valid_up_to()]).ok()?.to_owned()
-            }
+            Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()])
+                .ok()?
+                .to_owned(),
             Err(_) => return None,
         },
         Some("iso-8859-1" | "latin1" | "latin-1" | "windows-1252") => {
@@ -177,8 +190,68 @@ mod tests {
         let shown = fetched.body.unwrap();
         assert_eq!(shown.len(), BODY_CAP - 1, "the cut `é` dropped");
         let size = body.len();
-        let said = format!("[cut: the body is {size} bytes; the first {BODY_CAP} are shown]");
-        assert!(text.ends_with(&said), "{}", &text[text.len() - 80..]);
+        let said = format!("[cut: the body is {size} bytes; the first {BODY_CAP} are shown. Ask");
+        assert!(text.contains(&said), "{}", &text[text.len() - 200..]);
+        assert!(text.ends_with("pagination (the link header) or its filters]"));
+    }
+
+    #[test]
+    fn every_line_of_a_repeated_header_is_kept() {
+        let h = headers(&[
+            ("link", "<https://api.example/p2>; rel=\"next\""),
+            ("link", "<https://api.example/p9>; rel=\"last\""),
+        ]);
+        let (_, fetched) = fetched(200, &h, b"[]");
+        assert_eq!(
+            fetched.headers["link"],
+            "<https://api.example/p2>; rel=\"next\", <https://api.example/p9>; rel=\"last\""
+        );
+    }
+
+    #[test]
+    fn a_declared_charset_is_decoded_and_a_compressed_body_said_so() {
+        let h = headers(&[("content-type", "text/plain; charset=ISO-8859-1")]);
+        let (text, latin) = fetched(200, &h, b"caf\xe9");
+        assert_eq!(latin.body.as_deref(), Some("café"));
+        assert!(text.ends_with("café"), "{text}");
+        let h = headers(&[("content-type", "text/plain; charset=\"utf-16\"")]);
+        assert_eq!(
+            fetched_with(&h, b"\xff\xfea\0").body,
+            None,
+            "a charset not read: not shown"
+        );
+        let h = headers(&[
+            ("content-type", "application/json"),
+            ("content-encoding", "br"),
+        ]);
+        let (text, compressed) = fetched(200, &h, b"\x1b\x02");
+        assert_eq!(compressed.body, None);
+        assert!(text.contains("a br-compressed body of 2 bytes"), "{text}");
+    }
+
+    fn fetched_with(h: &Headers, body: &[u8]) -> Fetched {
+        fetched(200, h, body).1
+    }
+
+    #[test]
+    fn an_answer_from_elsewhere_and_a_second_401_say_so() {
+        let h = headers(&[("x-nexus-redirected-to", "https://login.example")]);
+        let (text, away) = fetched(200, &h, b"<html>");
+        assert_eq!(away.redirected_to.as_deref(), Some("https://login.example"));
+        assert!(
+            text.contains("this is the answer of https://login.example, not of the provider's API")
+        );
+        assert!(!away.headers.contains_key("x-nexus-redirected-to"));
+        let (text, _) = fetched_text_401();
+        assert!(
+            text.contains("refused a freshly resolved credential too"),
+            "{text}"
+        );
+        assert!(text.contains("reconnect"), "{text}");
+    }
+
+    fn fetched_text_401() -> (String, Fetched) {
+        fetched(401, &Headers::new(), b"Bad credentials")
     }
 
     #[test]

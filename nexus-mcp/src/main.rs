@@ -93,13 +93,17 @@ impl log::Log for StderrLogger {
 
 /// The level `NEXUS_LOG` names; `None` when unset (checked at start).
 fn level() -> Option<log::LevelFilter> {
-    std::env::var("NEXUS_LOG").ok().and_then(|l| l.trim().parse().ok())
+    std::env::var("NEXUS_LOG")
+        .ok()
+        .and_then(|l| l.trim().parse().ok())
 }
 
 /// A usage error naming the flag or variable (exit 2, as clap's own).
 fn usage(message: &str) -> ! {
     let mut command = Cli::command();
-    command.error(clap::error::ErrorKind::ValueValidation, message).exit()
+    command
+        .error(clap::error::ErrorKind::ValueValidation, message)
+        .exit()
 }
 
 fn main() -> ExitCode {
@@ -114,7 +118,10 @@ fn main() -> ExitCode {
         && level().is_none()
         && !named.trim().is_empty()
     {
-        usage(&format!("NEXUS_LOG is error, warn, info, debug or trace, not {:?}", one_line(&named)));
+        usage(&format!(
+            "NEXUS_LOG is error, warn, info, debug or trace, not {:?}",
+            one_line(&named)
+        ));
     }
     if std::io::stdin().is_terminal() {
         eprintln!(
@@ -151,7 +158,10 @@ async fn serve(cli: Cli) -> Result<(), String> {
         "NEXUS_TIMEOUT" => timeout.clone(),
         _ => std::env::var(name).ok(),
     });
-    let options = options.map_err(|e| e.to_string().replace("NEXUS_TIMEOUT", "--timeout (NEXUS_TIMEOUT)"))?;
+    let options = options.map_err(|e| {
+        e.to_string()
+            .replace("NEXUS_TIMEOUT", "--timeout (NEXUS_TIMEOUT)")
+    })?;
     started(&cli, &options);
     let client = NexusClient::new(options.clone()).map_err(|e| e.to_string())?;
     let settings = Settings {

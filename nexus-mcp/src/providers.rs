@@ -132,7 +132,11 @@ mod tests {
         let list = names(&["github", "GitHub", "stripe"]);
         assert_eq!(find(&list, "GitHub"), Some("GitHub"));
         assert_eq!(find(&list, "STRIPE"), Some("stripe"));
-        assert_eq!(find(&list, "GITHUB"), None, "two names match: none is found");
+        assert_eq!(
+            find(&list, "GITHUB"),
+            None,
+            "two names match: none is found"
+        );
         assert_eq!(find(&list, "gitlab"), None);
     }
 

@@ -51,7 +51,11 @@ const FRAMING: [&str; 7] = [
 ];
 
 /// Headers that make a server read another method than the request's.
-const OVERRIDES: [&str; 3] = ["x-http-method-override", "x-http-method", "x-method-override"];
+const OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The server: one client and one cache, shared by every call.
 #[derive(Clone)]
@@ -163,7 +167,10 @@ impl NexusServer {
         if !self.settings.allow_write {
             // The schema says what a read-only server takes.
             let mut schema = (*fetch.input_schema).clone();
-            if let Some(method) = schema.get_mut("properties").and_then(|p| p.get_mut("method")) {
+            if let Some(method) = schema
+                .get_mut("properties")
+                .and_then(|p| p.get_mut("method"))
+            {
                 *method = serde_json::json!({"type": "string", "enum": ["GET", "HEAD"],
                     "description": "The HTTP method: GET (the default) or HEAD."});
             }
@@ -211,7 +218,9 @@ impl NexusServer {
         let (started, mut refusals) = (Instant::now(), 0);
         loop {
             let options = options.clone();
-            let answer = self.client.authenticated_fetch(cache, workspace, &provider, &args.url, options);
+            let answer = self
+                .client
+                .authenticated_fetch(cache, workspace, &provider, &args.url, options);
             match answer.await {
                 Err(e) if e.retry_after().is_some() => {
                     tokio::time::sleep(self.wait(&e, started, refusals)?).await;
@@ -226,7 +235,12 @@ impl NexusServer {
     /// refused a call `refusals` times before (at least its `Retry-After`,
     /// a second more since it rounds down, backing off, with jitter), when
     /// the call's timeout leaves room for it; else the error to answer.
-    fn wait(&self, error: &NexusError, started: Instant, refusals: u32) -> Result<Duration, String> {
+    fn wait(
+        &self,
+        error: &NexusError,
+        started: Instant,
+        refusals: u32,
+    ) -> Result<Duration, String> {
         let asked = error.retry_after().unwrap_or_default();
         let step = Duration::from_secs(1u64 << refusals.min(5));
         let wait = (asked + Duration::from_secs(1)).max(step) + step.mul_f64(jitter());
@@ -259,7 +273,9 @@ impl NexusServer {
         };
         if let Some(name) = among(&FRAMING) {
             let name = one_line(name);
-            return Err(format!("invalid_input: the {name:?} header is HTTP's own; it cannot be set"));
+            return Err(format!(
+                "invalid_input: the {name:?} header is HTTP's own; it cannot be set"
+            ));
         }
         if self.settings.allow_write {
             return Ok(());
@@ -269,7 +285,10 @@ impl NexusServer {
             return Err(format!("{read_only}, not {:?}", one_line(method)));
         }
         if let Some(name) = among(&OVERRIDES) {
-            return Err(format!("{read_only}; a method-override header ({}) is refused", one_line(name)));
+            return Err(format!(
+                "{read_only}; a method-override header ({}) is refused",
+                one_line(name)
+            ));
         }
         if body {
             return Err(format!("{read_only}, without a body"));
@@ -327,7 +346,10 @@ fn said(error: &NexusError) -> String {
 fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Instant) {
     let uri = args.url.parse::<Uri>().ok();
     let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
-    let host = uri.as_ref().and_then(Uri::authority).map_or("", |a| a.as_str());
+    let host = uri
+        .as_ref()
+        .and_then(Uri::authority)
+        .map_or("", |a| a.as_str());
     let host = host.rsplit('@').next().unwrap_or(host);
     let path = uri.as_ref().map_or("<not a URL>", Uri::path);
     let method = args.method.as_deref().unwrap_or("GET");
@@ -335,8 +357,12 @@ fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Inst
     let outcome = match answer {
         Ok((status, headers, body)) => {
             let withheld = headers.get("x-nexus-withheld").map_or("", |_| ", withheld");
-            let away = headers.get("x-nexus-redirected-to").and_then(|v| v.to_str().ok());
-            let away = away.map(|o| format!(", redirected to {o}")).unwrap_or_default();
+            let away = headers
+                .get("x-nexus-redirected-to")
+                .and_then(|v| v.to_str().ok());
+            let away = away
+                .map(|o| format!(", redirected to {o}"))
+                .unwrap_or_default();
             format!("{status}, {} bytes, {ms} ms{withheld}{away}", body.len())
         }
         Err(message) => {
@@ -406,7 +432,9 @@ impl ServerHandler for NexusServer {
             // The specification's answer to an unknown tool: a protocol error.
             other => {
                 let other = one_line(other);
-                let why = format!("no tool {other:?}: this server has authenticated_fetch and list_providers");
+                let why = format!(
+                    "no tool {other:?}: this server has authenticated_fetch and list_providers"
+                );
                 return Err(ErrorData::invalid_params(why, None));
             }
         };

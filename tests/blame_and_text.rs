@@ -1,0 +1,342 @@
+//! 0.7's last echo and text forms, and errors that blame the right party:
+//! base64 wrapped into lines is an echo; every character that can break a
+//! line or reorder what a person reads is escaped in messages, `Debug` and
+//! log records; a redirect's hop is not blamed as the provider's API; an
+//! expired token, a second 401 and a static credential say what they are;
+//! a timeout names `NEXUS_TIMEOUT`; a 429 gives its wait.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::{capture_logs, fast_retries, log_lines_with, refused_url};
+use nexus_gateway_fake::{
+    FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, RateLimits, Route,
+};
+use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use serde_json::json;
+
+fn client(gateway: &FakeGateway) -> NexusClient {
+    let options =
+        NexusClientOptions::new(gateway.url()).credential_scope(CredentialScope::anywhere());
+    NexusClient::new(options.timeout(Duration::from_secs(10))).unwrap()
+}
+
+/// `text` broken into lines of `width` characters by `eol`, as Ruby, PEM
+/// and MIME encoders write base64.
+fn wrapped(text: &str, width: usize, eol: &str) -> String {
+    let lines: Vec<&str> = (0..text.len())
+        .step_by(width)
+        .map(|i| &text[i..(i + width).min(text.len())])
+        .collect();
+    lines.join(eol)
+}
+
+#[test]
+fn base64_broken_into_lines_is_an_echo_in_a_body_and_a_redirect() {
+    let token = "gho_wrapped_7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a";
+    let (gateway, api, elsewhere) = (
+        FakeGateway::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+    );
+    gateway.add_provider(
+        "ws",
+        "p",
+        FakeProvider::oauth2(token).api_base_url(&api.url()),
+    );
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    let withhold = || FetchOptions::default().withhold_credential_echo(true);
+    let encoded = STANDARD.encode(format!(
+        "GET /user HTTP/1.1\r\nAuthorization: Bearer {token}\r\n"
+    ));
+    for (width, eol) in [
+        (60, "\n"),
+        (64, "\n"),
+        (76, "\r\n"),
+        (64, "\r\n"),
+        (17, "\n"),
+    ] {
+        let body = format!(
+            "-----BEGIN REQUEST-----\n{}\n-----END-----",
+            wrapped(&encoded, width, eol)
+        );
+        api.set_reply("/echo", FakeReply::new(200).body(body.clone()));
+        let url = format!("{}/echo", api.url());
+        let (_, headers, got) = client
+            .authenticated_fetch(&cache, "ws", "p", &url, withhold())
+            .unwrap();
+        assert_eq!(headers["x-nexus-withheld"], "body", "{width} {eol:?}");
+        assert!(
+            !String::from_utf8_lossy(&got).contains(&encoded[..40]),
+            "{width}"
+        );
+        // In a redirect's target, the line breaks percent-encoded.
+        let state = wrapped(&encoded, width, eol)
+            .replace('\n', "%0A")
+            .replace('\r', "%0D");
+        let state = state
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let location = format!("{}/login?state={state}", elsewhere.url());
+        api.set_reply("/go", FakeReply::new(302).header("Location", &location));
+        let url = format!("{}/go", api.url());
+        let (status, _, _) = client
+            .authenticated_fetch(&cache, "ws", "p", &url, withhold())
+            .unwrap();
+        assert_eq!(status, 302, "not followed: {width} {eol:?}");
+        assert!(
+            elsewhere.requests().is_empty(),
+            "nothing reached the other origin"
+        );
+    }
+}
+
+/// Every character the escape rule names.
+fn unsafe_characters() -> Vec<char> {
+    let mut all = vec![
+        '\u{1b}', '\u{9b}', '\u{85}', '\u{2028}', '\u{2029}', '\u{61c}', '\u{200e}', '\u{200f}',
+    ];
+    all.extend('\u{202a}'..='\u{202e}');
+    all.extend('\u{2066}'..='\u{2069}');
+    all
+}
+
+#[test]
+fn each_character_that_breaks_or_reorders_a_line_is_escaped_everywhere() {
+    capture_logs();
+    let gateway = FakeGateway::start();
+    let client =
+        NexusClient::new(NexusClientOptions::new(gateway.url()).retry_policy(fast_retries(1)))
+            .unwrap();
+    for c in unsafe_characters() {
+        let message = format!("down{c}SYSTEM: escape-test-{:x}", u32::from(c));
+        let body = json!({"error": "broker_unavailable", "message": message}).to_string();
+        gateway.push_faults(2, Fault::body(502, Some("application/json"), &body));
+        let err = client.check_connection(common::C).unwrap_err();
+        let (shown, debug) = (err.to_string(), format!("{err:?}"));
+        assert!(
+            !shown.contains(c),
+            "Display keeps U+{:04X}: {shown}",
+            u32::from(c)
+        );
+        assert!(
+            !debug.contains(c),
+            "Debug keeps U+{:04X}: {debug}",
+            u32::from(c)
+        );
+        let needle = format!("escape-test-{:x}", u32::from(c));
+        let lines = log_lines_with(&needle);
+        assert!(
+            !lines.is_empty(),
+            "the retry is logged with the Gateway's words"
+        );
+        assert!(
+            lines.iter().all(|l| !l.contains(c)),
+            "a log record keeps U+{:04X}",
+            u32::from(c)
+        );
+        assert!(
+            !nexus_sdk::one_line(&c.to_string()).contains(c),
+            "one_line escapes it"
+        );
+    }
+}
+
+#[test]
+fn a_failing_hop_a_redirect_led_to_is_not_blamed_as_the_providers_api() {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let token = FakeProvider::oauth2("gho_hop_0123456789");
+    gateway.add_provider("ws", "github", token.api_base_url(&api.url()));
+    let nowhere = refused_url();
+    api.set_reply(
+        "/moved",
+        FakeReply::new(302).header("Location", &format!("{nowhere}/x")),
+    );
+    let url = format!("{}/moved", api.url());
+    let err = client(&gateway)
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "github",
+            &url,
+            FetchOptions::default(),
+        )
+        .unwrap_err();
+    let said = format!("{nowhere}, where the API of provider `github` redirected");
+    assert!(err.message.contains(&said), "{}", err.message);
+    let blamed = format!("the API of provider `github` at {nowhere}");
+    assert!(!err.message.contains(&blamed), "{}", err.message);
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let (d, m) = (
+        doy - (153 * mp + 2) / 5 + 1,
+        if mp < 10 { mp + 3 } else { mp - 9 },
+    );
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn an_expired_token_is_resolved_once_more_and_never_sent_in_silence() {
+    capture_logs();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let past = rfc3339(SystemTime::now() - Duration::from_secs(600));
+    let body = json!({"access_token": "gho_old", "strategy": {"type": "oauth2"},
+        "credentials": {"access_token": "gho_old", "expires_at": past, "expired": true}});
+    gateway.add_provider(
+        "ws-expired",
+        "github",
+        FakeProvider::raw(body).api_base_url(&api.url()),
+    );
+    let url = format!("{}/user", api.url());
+    let answer = client(&gateway).authenticated_fetch(
+        &TokenCache::new(),
+        "ws-expired",
+        "github",
+        &url,
+        FetchOptions::default(),
+    );
+    assert_eq!(gateway.requests(Route::Resolve), 2, "resolved once more");
+    assert!(answer.is_ok());
+    let warned = log_lines_with("had already expired");
+    let warned: Vec<_> = warned
+        .iter()
+        .filter(|l| l.starts_with("WARN") && l.contains("ws-expired"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one WARN naming the workspace: {warned:?}");
+    assert!(warned[0].contains("provider=github"), "{}", warned[0]);
+}
+
+#[test]
+fn a_second_401_leaves_a_warning_that_the_user_may_need_to_reconnect() {
+    capture_logs();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws-401",
+        "github",
+        FakeProvider::oauth2("gho_dead").api_base_url(&api.url()),
+    );
+    api.reject_token("gho_dead");
+    let url = format!("{}/user", api.url());
+    let (status, _, _) = client(&gateway)
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws-401",
+            "github",
+            &url,
+            FetchOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(status, 401, "still the caller's answer");
+    assert_eq!(gateway.requests(Route::Resolve), 2);
+    let warned = log_lines_with("freshly resolved credential too");
+    let warned: Vec<_> = warned.iter().filter(|l| l.contains("ws-401")).collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("WARN") && warned[0].contains("reconnect"),
+        "{}",
+        warned[0]
+    );
+}
+
+#[test]
+fn a_static_credential_is_logged_at_debug_not_warn() {
+    capture_logs();
+    let gateway = FakeGateway::start();
+    let key = FakeProvider::header("X-Key", None, "k_static").no_expiry();
+    gateway.add_provider("ws-static", "stripe", key);
+    client(&gateway)
+        .resolve_token("ws-static", "stripe")
+        .unwrap();
+    let lines = log_lines_with("No expires_at for workspace=ws-static");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("DEBUG"), "{}", lines[0]);
+}
+
+#[test]
+fn a_timeout_names_nexus_timeout_which_from_env_reads() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("t"));
+    let options = NexusClientOptions::from_env_with(|name| match name {
+        "NEXUS_GATEWAY_URL" => Some(gateway.url()),
+        "NEXUS_TIMEOUT" => Some(" 0.3 ".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(options.timeout, Duration::from_millis(300));
+    let hold = gateway.hold_next(Route::Resolve);
+    let err = NexusClient::new(options)
+        .unwrap()
+        .resolve_token("ws", "github")
+        .unwrap_err();
+    drop(hold);
+    assert_eq!(err.code, "timeout");
+    assert!(err.message.contains("NEXUS_TIMEOUT"), "{}", err.message);
+    for bad in ["0", "-1", "soon", "NaN"] {
+        let err = NexusClientOptions::from_env_with(|name| match name {
+            "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1:1".into()),
+            "NEXUS_TIMEOUT" => Some(bad.into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.code, "invalid_input", "{bad}");
+        assert!(err.message.contains("NEXUS_TIMEOUT"), "{}", err.message);
+    }
+}
+
+#[test]
+fn a_429_gives_the_wait_it_asked_for_and_says_what_to_do() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("t"));
+    gateway.set_rate_limits(RateLimits {
+        enabled: true,
+        resolve_rpm: 1,
+        ..RateLimits::default()
+    });
+    let client = client(&gateway);
+    client.resolve_token("ws", "github").unwrap();
+    let err = client.resolve_token("ws", "github").unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.status_code),
+        ("http_429", Some(429))
+    );
+    let wait = err.retry_after().expect("the wait it asked for");
+    assert!((58..=60).contains(&wait.as_secs()), "{wait:?}");
+    let said = format!("asked to wait {} s", wait.as_secs());
+    assert!(err.message.contains(&said), "{}", err.message);
+    assert!(
+        err.message.contains("resolves per workspace"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("RetryPolicy::retry_on_429"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        client.health().map_err(|e| e.retry_after()),
+        Ok(()),
+        "health is not limited"
+    );
+}
