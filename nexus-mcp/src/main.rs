@@ -114,14 +114,13 @@ fn main() -> ExitCode {
     }
     cli.workspace = Some(workspace.trim().to_owned());
     cli.providers.retain(|p| !p.trim().is_empty());
-    if let Ok(named) = std::env::var("NEXUS_LOG")
-        && level().is_none()
-        && !named.trim().is_empty()
-    {
-        usage(&format!(
-            "NEXUS_LOG is error, warn, info, debug or trace, not {:?}",
-            one_line(&named)
-        ));
+    let named = std::env::var("NEXUS_LOG").unwrap_or_default();
+    if !named.trim().is_empty() && level().is_none() {
+        usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
+    }
+    let seconds = cli.timeout.as_deref().map(|t| t.trim().parse::<f64>());
+    if seconds.is_some_and(|s| !s.is_ok_and(|s| s.is_finite() && s > 0.0)) {
+        usage("--timeout (NEXUS_TIMEOUT) is a number of seconds above 0");
     }
     if std::io::stdin().is_terminal() {
         eprintln!(

@@ -8,7 +8,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 use serde_json::{Value, json};
@@ -27,6 +28,22 @@ pub fn gateway() -> (FakeGateway, FakeUpstream) {
     (gateway, api)
 }
 
+/// The built server, against `gateway`, for workspace `ws-1`, with `args`.
+pub fn server(gateway: &FakeGateway, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    command
+        .args(args)
+        .env("NEXUS_GATEWAY_URL", gateway.url())
+        .env("NEXUS_WORKSPACE_ID", "ws-1")
+        .env_remove("NEXUS_API_KEY")
+        .env_remove("NEXUS_CREDENTIAL_SCOPE")
+        .env_remove("NEXUS_ALLOWED_ORIGINS")
+        .env_remove("NEXUS_TIMEOUT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    command
+}
+
 /// A `tools/call` request's parameters.
 pub fn fetch(provider: &str, url: &str) -> Value {
     json!({"name": "authenticated_fetch", "arguments": {"provider": provider, "url": url}})
@@ -39,28 +56,63 @@ pub struct Session {
     /// Every line the server wrote on stdout, in order.
     pub seen: Vec<Value>,
     next_id: u64,
+    /// Every line it wrote on stderr, when started with `start_with`.
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Session {
     /// The server started against `gateway` with `args`, initialized.
     pub fn start(gateway: &FakeGateway, args: &[&str]) -> Session {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-            .args(args)
-            .env("NEXUS_GATEWAY_URL", gateway.url())
-            .env("NEXUS_WORKSPACE_ID", "ws-1")
-            .env("NEXUS_LOG", "debug")
-            .env_remove("NEXUS_API_KEY")
-            .env_remove("NEXUS_CREDENTIAL_SCOPE")
-            .env_remove("NEXUS_ALLOWED_ORIGINS")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("NEXUS_MCP_TEST_STDERR").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .unwrap();
+        let mut command = server(gateway, args);
+        command.env("NEXUS_LOG", "debug");
+        command.stderr(if std::env::var_os("NEXUS_MCP_TEST_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+        Session::spawn(command, Arc::default())
+    }
+
+    /// The server started against `gateway` with `args` and `env` (the
+    /// log level left at its default unless `env` sets it), its stderr kept.
+    pub fn start_with(gateway: &FakeGateway, args: &[&str], env: &[(&str, &str)]) -> Session {
+        let mut command = server(gateway, args);
+        command.env_remove("NEXUS_LOG").envs(env.iter().copied());
+        command.stderr(Stdio::piped());
+        Session::spawn(command, Arc::default())
+    }
+
+    /// The lines of stderr so far (for `start_with`).
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for a stderr line holding `needle`: that line.
+    pub fn stderr_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + OWED;
+        loop {
+            if let Some(line) = self.stderr().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stderr line with {needle:?}: {:?}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn spawn(mut command: Command, stderr: Arc<Mutex<Vec<String>>>) -> Session {
+        let mut child = command.spawn().unwrap();
+        if let Some(err) = child.stderr.take() {
+            let kept = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    kept.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let (sender, lines) = channel();
         std::thread::spawn(move || {
@@ -77,6 +129,7 @@ impl Session {
             lines,
             seen: Vec::new(),
             next_id: 1,
+            stderr,
         };
         let hello = json!({"protocolVersion": "2025-06-18", "capabilities": {},
                            "clientInfo": {"name": "raw-session", "version": "1"}});
