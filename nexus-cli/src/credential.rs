@@ -274,7 +274,7 @@ fn wait(
     refusals: u32,
 ) -> Result<Duration, NexusError> {
     let asked = error.retry_after().unwrap_or_default();
-    let step = Duration::from_secs(1u64 << refusals.min(5));
+    let step = Duration::from_secs(1u64 << refusals.min(3));
     let jitter = RandomState::new().hash_one(Instant::now()) >> 11;
     let jitter = step.mul_f64(jitter as f64 / (1u64 << 53) as f64);
     let wait = (asked + Duration::from_secs(1)).max(step) + jitter;

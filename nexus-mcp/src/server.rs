@@ -242,7 +242,7 @@ impl NexusServer {
         refusals: u32,
     ) -> Result<Duration, String> {
         let asked = error.retry_after().unwrap_or_default();
-        let step = Duration::from_secs(1u64 << refusals.min(5));
+        let step = Duration::from_secs(1u64 << refusals.min(3));
         let wait = (asked + Duration::from_secs(1)).max(step) + step.mul_f64(jitter());
         let left = self.settings.timeout.saturating_sub(started.elapsed());
         if wait < left {

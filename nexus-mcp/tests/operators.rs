@@ -304,3 +304,33 @@ fn a_fleet_at_the_gateways_limit_waits_within_its_timeout() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
+
+#[test]
+fn a_fleet_beyond_the_burst_at_the_gateways_default_limits_all_succeed() {
+    let (gateway, api) = gateway();
+    // The Gateway's default limits: a burst of 60 resolves, then one a second.
+    gateway.set_rate_limits(RateLimits {
+        enabled: true,
+        ..RateLimits::default()
+    });
+    let (fleet, started) = (66, std::time::Instant::now());
+    let mut sessions: Vec<Session> = (0..fleet).map(|_| Session::start(&gateway, &[])).collect();
+    let url = format!("{}/user", api.url());
+    let ids: Vec<u64> = sessions
+        .iter_mut()
+        .map(|s| s.ask("tools/call", fetch("github", &url)))
+        .collect();
+    for (session, id) in sessions.iter_mut().zip(ids) {
+        let answer = session.answer(id);
+        assert!(!is_error(&answer["result"]), "{answer}");
+    }
+    let resolves = gateway.requests(nexus_gateway_fake::Route::Resolve);
+    eprintln!(
+        "fleet: {fleet} nexus-mcp, {resolves} resolves, {:?}",
+        started.elapsed()
+    );
+    assert!(
+        resolves >= fleet && resolves <= 2 * fleet,
+        "no retry storm: {resolves}"
+    );
+}
