@@ -180,3 +180,123 @@ fn host_takes_host_or_host_and_port_only() {
         assert!(err.contains(says), "{bad}: {err}");
     }
 }
+
+/// `git credential fill` for `url` through git's cache in front of `nexus`,
+/// as the README sets them up for a CI machine, then `approve` (what git
+/// does after the credential worked: the cache keeps it).
+fn fill_through_cache(
+    gateway: &FakeGateway,
+    socket: &std::path::Path,
+    url: &str,
+) -> (i32, String, String) {
+    let filled = git_credential(gateway, socket, "fill", &format!("url={url}\n\n"));
+    if filled.0 == 0 {
+        let approved = git_credential(gateway, socket, "approve", &format!("{}\n", filled.1));
+        assert_eq!(approved.0, 0, "{}", approved.2);
+    }
+    filled
+}
+
+fn git_credential(
+    gateway: &FakeGateway,
+    socket: &std::path::Path,
+    action: &str,
+    input: &str,
+) -> (i32, String, String) {
+    let helper = format!(
+        "!{} git-credential --workspace ws --provider github",
+        env!("CARGO_BIN_EXE_nexus")
+    );
+    let cache = format!("cache --timeout 3600 --socket {}", socket.display());
+    let mut git = Command::new("git");
+    git.args(["-c", "credential.helper=", "-c"])
+        .arg(format!("credential.helper={cache}"))
+        .arg("-c")
+        .arg(format!("credential.helper={helper}"))
+        .args(["credential", action])
+        .env("NEXUS_GATEWAY_URL", gateway.url())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "")
+        .env("HOME", std::env::temp_dir());
+    run_with_input(&mut git, input)
+}
+
+#[test]
+fn gits_cache_in_front_keeps_the_token_until_its_expiry_and_no_longer() {
+    let gateway = gateway();
+    let dir = std::env::temp_dir().join(format!("nexus-git-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // git's cache refuses a socket directory others may enter.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = dir.join("socket");
+    let url = "https://github.com/octo/repo.git";
+    for _ in 0..3 {
+        let (code, out, err) = fill_through_cache(&gateway, &socket, url);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("password=gho_cli\n"), "{out}");
+    }
+    assert_eq!(
+        gateway.resolves("ws", "github"),
+        1,
+        "git's cache answered after the first"
+    );
+    let version = Command::new("git")
+        .arg("--version")
+        .output()
+        .unwrap()
+        .stdout;
+    let version = String::from_utf8_lossy(&version).replace("git version ", "");
+    let numbers: Vec<u32> = version
+        .trim()
+        .split('.')
+        .take(2)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    if numbers < vec![2, 41] {
+        eprintln!(
+            "git {version} does not read password_expiry_utc (2.41 does): expiry not checked"
+        );
+        let _ = Command::new("git")
+            .args(["credential-cache", "--socket"])
+            .arg(&socket)
+            .arg("exit")
+            .status();
+        return;
+    }
+    // A token that expires within the next second: the cache does not keep it past then.
+    let _ = Command::new("git")
+        .args(["credential-cache", "--socket"])
+        .arg(&socket)
+        .arg("exit")
+        .status();
+    let short = nexus_gateway_fake::FakeProvider::oauth2("gho_short")
+        .api_base_url("https://api.github.com");
+    gateway.add_provider("ws", "github", short.expires_in(Duration::from_secs(1)));
+    let (_, out, _) = fill_through_cache(&gateway, &socket, url);
+    assert!(out.contains("password_expiry_utc="), "{out}");
+    let expiry: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password_expiry_utc="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let until = std::time::UNIX_EPOCH + Duration::from_secs(expiry + 1);
+    while std::time::SystemTime::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = gateway.resolves("ws", "github");
+    let (code, _, err) = fill_through_cache(&gateway, &socket, url);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        gateway.resolves("ws", "github"),
+        before + 1,
+        "expired: asked again"
+    );
+    let _ = Command::new("git")
+        .args(["credential-cache", "--socket"])
+        .arg(&socket)
+        .arg("exit")
+        .status();
+    let _ = std::fs::remove_dir_all(&dir);
+}
