@@ -181,7 +181,7 @@ impl NexusError {
         });
         self.message = format!(
             "{}; its rate limit refused {} (it counts {counted}) and {wait}: \
-             RetryPolicy::retry_on_429 waits it out",
+             RetryPolicy::retry_on_429, with retries, waits it out",
             self.message,
             escape(route)
         );

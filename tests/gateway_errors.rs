@@ -79,7 +79,7 @@ fn rate_limit_is_retried_only_when_asked() {
     let said = format!(
         "the Nexus Gateway at {} answered HTTP 429: rate limit exceeded; its rate limit \
          refused GET /v1/check-connection/{} (it counts this route's calls per client address) \
-         and did not say how long to wait: RetryPolicy::retry_on_429 waits it out",
+         and did not say how long to wait: RetryPolicy::retry_on_429, with retries, waits it out",
         gateway.url(),
         common::C
     );
