@@ -20,6 +20,19 @@
 //! provider's credential goes only to the origin of its API (plus
 //! `NEXUS_ALLOWED_ORIGINS`), so a prompt-injected URL is refused with
 //! `origin_not_allowed` and nothing is sent. `--help` lists the variables.
+//!
+//! This is the card's pattern (the SDK's blocking calls, a thread per call,
+//! one locked writer), kept as small as that pattern allows; it is not the
+//! product. `nexus-mcp` is, and it reaches a model by stricter rules this
+//! example leaves to the reader, on purpose: any method here (nexus-mcp:
+//! GET and HEAD unless `--allow-write`, no body or method-override header
+//! when read-only), 256 KiB of body as text here (nexus-mcp: 64 KiB with a
+//! note saying how to ask for less, a declared charset decoded, a binary or
+//! compressed body described), no provider list here. What both do alike:
+//! the credential scope, an answer that echoes the credential withheld, a
+//! server's text escaped onto one line (the SDK's errors, by `one_line`'s
+//! rule), every failure a tool error. Start from `nexus-mcp` to serve a model; from this
+//! file to see the SDK's calls in a server you write yourself.
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Write};

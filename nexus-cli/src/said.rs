@@ -2,23 +2,27 @@
 //! never obeyed (control characters escaped, one line), and the library's
 //! errors with the settings they name said as this program takes them.
 
-use std::borrow::Cow;
-
 use clap::parser::ValueSource;
-use nexus_sdk::NexusError;
+use nexus_sdk::{NexusError, one_line};
 
-/// `text` with every control character (line breaks, ESC, BEL, the C1
-/// set) escaped as Rust writes it (`\n`, `\u{1b}`): one line that cannot
-/// move the cursor, set a title or write the clipboard.
-pub(crate) fn shown(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
+/// `text` as the library shows a server's words (`nexus_sdk::one_line`:
+/// line breaks, ESC, the C1 set, U+2028/U+2029 and the bidi controls
+/// escaped as Rust writes them), on one line that cannot move the cursor,
+/// set a title, write the clipboard or reorder what it says; not cut, since
+/// an `authUrl` must stay whole to be opened.
+pub(crate) fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // A piece short enough that its escaped form stays under the cut.
+        let mut end = rest.len().min(32);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        out += &one_line(&rest[..end]);
+        rest = &rest[end..];
     }
-    let escaped = text.chars().map(|c| match c.is_control() {
-        true => c.escape_default().to_string(),
-        false => c.to_string(),
-    });
-    Cow::Owned(escaped.collect())
+    out
 }
 
 /// Where the Gateway's settings came from: a flag, or its variable.
@@ -80,6 +84,16 @@ mod tests {
         assert_eq!(
             shown("no such thing\nINFO forged\u{1b}[2J\u{9b}1m\u{7}"),
             "no such thing\\nINFO forged\\u{1b}[2J\\u{9b}1m\\u{7}"
+        );
+        let reordered = "ok\u{2028}fake\u{202e}txt.exe\u{2066}";
+        assert_eq!(shown(reordered), "ok\\u{2028}fake\\u{202e}txt.exe\\u{2066}");
+        let url = format!("https://auth.example/?scope={}", "x".repeat(2000));
+        assert_eq!(shown(&url), url, "a URL to open stays whole");
+        let wide = "\u{202e}".repeat(300);
+        assert_eq!(
+            shown(&wide),
+            "\\u{202e}".repeat(300),
+            "escaped whole, never cut"
         );
     }
 
