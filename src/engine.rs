@@ -116,15 +116,10 @@ impl Engine {
             return Ok(token);
         }
         let (ws, p) = (escape(key.workspace), escape(key.provider));
-        log::info!(target: LOG_TARGET, "The Gateway's token for workspace={ws} provider={p} had already expired; resolving once more");
+        log::info!(target: LOG_TARGET, "The token for workspace={ws} provider={p} had already expired; resolving once more");
         let token = self.resolve_once(key, budget, now)?;
         if token.expires_at() <= now() {
-            log::warn!(
-                target: LOG_TARGET,
-                "The Gateway handed out a token for workspace={ws} provider={p} that had already \
-                 expired, twice; using it, though the provider will likely refuse it (reconnect, \
-                 or check the Broker's and the Gateway's clocks)"
-            );
+            log::warn!(target: LOG_TARGET, "The Gateway handed out a token for workspace={ws} provider={p} that had already expired, twice; using it, though the provider will likely refuse it");
         }
         Ok(token)
     }
@@ -299,11 +294,7 @@ impl Engine {
         let answer = send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
         if answer.0.0 == 401 && answer.1 {
             let (ws, p) = (escape(key.workspace), escape(key.provider));
-            log::warn!(
-                target: LOG_TARGET,
-                "The API of provider {p} answered 401 to a freshly resolved credential too \
-                 (workspace={ws}): the connection may need to be reconnected"
-            );
+            log::warn!(target: LOG_TARGET, "The API of provider {p} answered 401 to a freshly resolved credential too (workspace={ws}): the connection may need to be reconnected");
         }
         Ok(answer.0)
     }

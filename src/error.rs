@@ -176,14 +176,12 @@ impl NexusError {
         } else {
             "this route's calls per client address"
         };
-        let wait = asked.map_or("did not say how long to wait".to_owned(), |wait| {
-            format!("asked to wait {} s", wait.as_secs())
-        });
+        let wait = asked.map(|wait| format!("asked to wait {} s", wait.as_secs()));
+        let wait = wait.unwrap_or_else(|| "did not say how long to wait".to_owned());
+        let (said, route) = (&self.message, escape(route));
+        let setting = "RetryPolicy::retry_on_429, with retries, waits it out";
         self.message = format!(
-            "{}; its rate limit refused {} (it counts {counted}) and {wait}: \
-             RetryPolicy::retry_on_429, with retries, waits it out",
-            self.message,
-            escape(route)
+            "{said}; its rate limit refused {route} (it counts {counted}) and {wait}: {setting}"
         );
         self.more().retry_after = asked;
         self
