@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [dev-dependencies]
-//! nexus-gateway-fake = "0.6"
+//! nexus-gateway-fake = "0.7"
 //! ```
 //!
 //! Both servers run in process on `127.0.0.1:<free port>`, a thread per
