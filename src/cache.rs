@@ -61,9 +61,8 @@ impl<'a> Key<'a> {
 
     /// The pair as the public calls name it: any owner's.
     fn any(workspace: &'a str, provider: &'a str) -> Self {
-        let owner = ANYONE;
         Key {
-            owner,
+            owner: ANYONE,
             workspace,
             provider,
         }
@@ -146,7 +145,7 @@ impl Entry {
     /// Whether the key may use it: its owner's, or stored for anyone; any
     /// owner's for a key of [`ANYONE`] (what the public calls see).
     fn is_for(&self, key: &Key<'_>) -> bool {
-        let owner = [key.owner, ANYONE].contains(&self.owner) || key.owner == ANYONE;
+        let owner = self.owner == key.owner || self.owner == ANYONE || key.owner == ANYONE;
         &*self.provider == key.provider && owner
     }
 }
@@ -372,7 +371,7 @@ impl TokenCache {
             }
             Landing::All(result)
         };
-        self.flights.run(&key.flight(), budget, None, load, keep)
+        self.flights.run(&key.flight(), budget, true, load, keep)
     }
 
     /// Renews `current` within half of `budget`; `None` when the renewal
@@ -412,9 +411,7 @@ impl TokenCache {
                 Landing::Loader(other)
             }
         };
-        let renewed = self
-            .flights
-            .run(&key.flight(), &half, Some(current.clone()), load, keep);
+        let renewed = self.flights.run(&key.flight(), &half, false, load, keep);
         match renewed {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),

@@ -516,8 +516,8 @@ impl NexusClient {
         query: Option<&str>,
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, NexusError> {
-        let (gateway, budget) = (self.engine.gateway(), self.engine.gateway_budget());
-        gateway.call_json(method, path, query, body, &budget)
+        let budget = self.engine.gateway_budget();
+        (self.engine.gateway()).call_json(method, path, query, body, &budget)
     }
 
     /// A Gateway answer without the key every Gateway sends on that route.

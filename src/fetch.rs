@@ -363,11 +363,9 @@ pub(crate) fn send_following_redirects(
         limit,
     )?;
     let mut response = (status, parts.headers, bytes);
-    if !last.is_on(home) {
-        let origin = HeaderValue::from_str(&last.origin().to_string());
-        response
-            .1
-            .extend(origin.map(|o| (HeaderName::from_static(REDIRECTED_HEADER), o)));
+    let away = (!last.is_on(home)).then(|| HeaderValue::from_str(&last.origin().to_string()));
+    if let Some(Ok(origin)) = away {
+        response.1.insert(REDIRECTED_HEADER, origin);
     }
     if first.withhold {
         withhold_echoes(&mut response, &token.secrets(), budget.deadline());

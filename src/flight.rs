@@ -68,13 +68,13 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// result (unless the key was detached meanwhile), which says whether
     /// the waiters share it. A caller that finds the lock held waits for it
     /// at most the time its budget has left, then shares what landed; one
-    /// with a `current` value still usable never waits, and gets it back
-    /// when the key is busy.
+    /// that may not wait (it holds a value still usable) is told the key is
+    /// busy instead.
     pub(crate) fn run(
         &self,
         key: &K,
         budget: &Budget,
-        current: Option<T>,
+        may_wait: bool,
         load: impl FnOnce() -> Result<T, NexusError>,
         keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
     ) -> Result<T, NexusError> {
@@ -92,17 +92,12 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
             ));
         }
         let waited = budget.left().unwrap_or(Duration::MAX);
-        let _lock = match current {
-            Some(current) => match slot.load.try_lock() {
-                Some(lock) => lock,
-                None => return Ok(current),
-            },
-            None => slot.load.try_lock_for(waited).ok_or_else(|| {
-                NexusError::timeout(format!(
-                    "waited {waited:?} for another caller's call to the Gateway"
-                ))
-            })?,
-        };
+        let waited = if may_wait { waited } else { Duration::ZERO };
+        let _lock = slot.load.try_lock_for(waited).ok_or_else(|| {
+            NexusError::timeout(format!(
+                "waited {waited:?} for another caller's call to the Gateway"
+            ))
+        })?;
         {
             let mut state = slot.state.lock();
             match &state.landed {
@@ -248,7 +243,7 @@ mod tests {
         wait: Duration,
         load: impl FnOnce() -> Result<String, NexusError>,
     ) -> Result<String, NexusError> {
-        flights.run(&key, &call(wait), None, load, all)
+        flights.run(&key, &call(wait), true, load, all)
     }
 
     /// How many callers hold `key`'s slot now, beyond the loader.
@@ -408,11 +403,11 @@ mod tests {
             Ok("old".to_owned())
         };
         let budget = call(Duration::from_secs(30));
-        let got = flights.run(&KEY, &budget, None, load, keep);
+        let got = flights.run(&KEY, &budget, true, load, keep);
         assert_eq!(got.unwrap(), "old");
         assert_eq!(kept.load(Ordering::SeqCst), 0);
         let fresh = || Ok("new".to_owned());
-        let got = flights.run(&KEY, &budget, None, fresh, keep);
+        let got = flights.run(&KEY, &budget, true, fresh, keep);
         assert_eq!(got.unwrap(), "new");
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
@@ -434,12 +429,11 @@ mod tests {
             });
             started.wait();
             let budget = call(Duration::from_secs(30));
-            let current = Some("current".to_owned());
-            let got = flights.run(&KEY, &budget, current, || unreachable!(), all);
+            let got = flights.run(&KEY, &budget, false, || unreachable!(), all);
+            let busy = got.unwrap_err();
             assert_eq!(
-                got.unwrap(),
-                "current",
-                "busy: the caller keeps what it has"
+                busy.code, "timeout",
+                "busy: told so at once, it keeps what it has"
             );
             release.send(()).unwrap();
             assert_eq!(leader.join().unwrap().unwrap(), "renewed");

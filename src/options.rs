@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::NexusError;
-use crate::redact::{REDACTED, escape, url_for_debug};
+use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::{CredentialScope, scope_from_env};
 
@@ -177,13 +177,8 @@ fn options_from_vars(
     if let Some(seconds) = var("NEXUS_TIMEOUT")?.filter(|s| !s.trim().is_empty()) {
         let parsed = seconds.trim().parse().ok();
         let timeout = parsed.and_then(|s| Duration::try_from_secs_f64(s).ok());
-        options.timeout = timeout.filter(|t| !t.is_zero()).ok_or_else(|| {
-            let why = format!(
-                "NEXUS_TIMEOUT is a number of seconds above 0, not {:?}",
-                escape(&seconds)
-            );
-            NexusError::invalid_input(why)
-        })?;
+        let why = || NexusError::invalid_input("NEXUS_TIMEOUT is a number of seconds above 0");
+        options.timeout = timeout.filter(|t| !t.is_zero()).ok_or_else(why)?;
     }
     Ok(options)
 }

@@ -176,8 +176,18 @@ fn base64_cores(secret: &[u8]) -> impl Iterator<Item = String> + '_ {
         let mut bytes = vec![0; offset];
         bytes.extend_from_slice(secret);
         let encoded = BASE64.encode(&bytes);
-        let end = bytes.len() / 3 * 4 + [0, 1, 2][bytes.len() % 3];
-        let core = encoded.get([0, 2, 3][offset]..end).unwrap_or_default();
+        // A base64 character depends on the secret alone when every bit it
+        // encodes is the secret's: skip the characters that hold bits of
+        // the `offset` bytes in front (0, 2 or 3), and stop after the last
+        // whole group plus one character per byte left over (its other bits
+        // belong to whatever follows the secret).
+        let start = match offset {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        };
+        let end = bytes.len() / 3 * 4 + bytes.len() % 3;
+        let core = encoded.get(start..end).unwrap_or_default();
         let url_safe = core.replace('+', "-").replace('/', "_");
         let cores = (core.len() >= MIN_BASE64).then(|| [core.to_owned(), url_safe]);
         cores.into_iter().flatten()

@@ -53,14 +53,13 @@ pub(crate) struct Hop {
 impl Hop {
     /// The first hop of a chain, to `uri` (whose origin is `origin`).
     pub(crate) fn new(method: Method, (uri, origin): (Uri, Origin), body: Option<Vec<u8>>) -> Hop {
-        let (strayed, body_dropped) = (false, false);
         Hop {
             method,
             uri,
             origin,
             body,
-            strayed,
-            body_dropped,
+            strayed: false,
+            body_dropped: false,
         }
     }
 

@@ -185,21 +185,13 @@ pub(crate) struct ScopeGuard {
     flight: SingleFlight<(), Arc<Metadata>>,
 }
 
-/// The providers the Gateway listed, and when (on the token cache's clock).
+/// The providers the Gateway listed, sorted by name, each with the origins
+/// its credential may reach, and when (on the token cache's clock).
 pub(crate) struct Metadata {
-    providers: HashMap<String, Listed>,
+    providers: Vec<Provider>,
     fetched: SystemTime,
     /// When a read failed last: the listing is used as it is for 30 s.
     failed: Option<SystemTime>,
-}
-
-/// What the listing says of one provider.
-#[derive(Clone)]
-pub(crate) struct Listed {
-    auth_type: String,
-    description: String,
-    /// The origin of its `api_base_url`; `None` when that allows none.
-    api: Option<Origin>,
 }
 
 impl ScopeGuard {
@@ -250,30 +242,32 @@ impl ScopeGuard {
         if self.anywhere || allowed(key.provider) {
             return Ok(());
         }
-        let mut api = None;
-        let mut name = key.provider;
-        // Compared in place: the common case copies nothing.
-        let metadata;
-        if self.provider_api {
-            metadata = self.listing(key.provider, now, budget, read)?;
-            let Some((listed_name, listed)) = metadata.find(key.provider) else {
+        let reach = if self.provider_api {
+            let metadata = self.listing(key.provider, now, budget, read)?;
+            let Some(provider) = metadata.find(key.provider) else {
                 return Err(unknown_provider(key, &metadata.listed()));
             };
-            if listed.api.as_ref() == Some(origin) || allowed(listed_name) {
-                return Ok(());
-            }
-            (name, api) = (listed_name, listed.api.as_ref());
+            provider.origins.clone()
+        } else {
+            self.origins(key.provider, None)
+        };
+        let origin = origin.to_string();
+        if reach.contains(&origin) {
+            return Ok(());
         }
         let p = escape(key.provider);
-        let origins = self.origins(name, api);
-        let mut why = format!("{origin} is outside the credential scope of `{p}`");
-        why += &match origins.len() {
-            0 if self.provider_api => format!(
-                ": `{p}` has no api_base_url at the Gateway that names an origin, so its credential \
-                 goes to no origin"
+        let why = match (reach.is_empty(), self.provider_api) {
+            (true, true) => format!(
+                "{origin} is outside the credential scope of `{p}`: `{p}` has no api_base_url at \
+                 the Gateway that names an origin, so its credential goes to no origin"
             ),
-            0 => format!(": `{p}`'s credential goes to no origin"),
-            _ => format!(", whose credential goes only to {}", origins.join(", ")),
+            (true, false) => format!(
+                "{origin} is outside the credential scope of `{p}`, whose credential goes to no origin"
+            ),
+            (false, _) => format!(
+                "{origin} is outside the credential scope of `{p}`, whose credential goes only to {}",
+                reach.join(", ")
+            ),
         };
         let recipe = format!(
             "to send `{p}`'s credential to {origin}, use CredentialScope::provider_api()\
@@ -284,20 +278,17 @@ impl ScopeGuard {
     }
 
     /// Every origin the credential of `name` (as listed) may reach, given
-    /// its listed API's origin: `*` under `anywhere`, else that API's origin
-    /// (under `provider_api`) and the allowed ones, each once, as written
-    /// for [`Provider::origins`].
-    fn origins(&self, name: &str, api: Option<&Origin>) -> Vec<String> {
+    /// its listed API's origin, as [`Provider::origins`] writes them: `*`
+    /// under `anywhere`, else that API's origin (under `provider_api`) and
+    /// the allowed ones, each once.
+    fn origins(&self, name: &str, api: Option<Origin>) -> Vec<String> {
         if self.anywhere {
             return vec!["*".to_owned()];
         }
         let api = api.filter(|_| self.provider_api);
+        let allowed = self.allowed.get(name).into_iter().flatten().cloned();
         let mut origins: Vec<String> = Vec::new();
-        for origin in api
-            .into_iter()
-            .chain(self.allowed.get(name).into_iter().flatten())
-        {
-            let origin = origin.to_string();
+        for origin in api.into_iter().chain(allowed).map(|o| o.to_string()) {
             if !origins.contains(&origin) {
                 origins.push(origin);
             }
@@ -306,30 +297,48 @@ impl ScopeGuard {
     }
 
     /// The providers the Gateway lists now, read afresh (and kept as the
-    /// listing the scope enforces), each with the origins its credential
-    /// may reach, sorted by name.
+    /// listing the scope enforces).
     pub(crate) fn providers(
         &self,
         now: SystemTime,
         budget: &Budget,
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<Vec<Provider>, NexusError> {
-        let metadata = Arc::new(Metadata {
-            providers: listed_in(&read(budget)?),
+        let providers = self.listed_in(&read(budget)?);
+        *self.metadata.write() = Some(Arc::new(Metadata {
+            providers: providers.clone(),
             fetched: now,
             failed: None,
-        });
-        *self.metadata.write() = Some(Arc::clone(&metadata));
-        let mut providers: Vec<Provider> = (metadata.providers.iter())
-            .map(|(name, listed)| Provider {
-                name: name.clone(),
-                auth_type: listed.auth_type.clone(),
-                description: listed.description.clone(),
-                origins: self.origins(name, listed.api.as_ref()),
-            })
-            .collect();
-        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        }));
         Ok(providers)
+    }
+
+    /// Each provider of a `GET /v1/providers/metadata` answer
+    /// (`{auth_type: {provider: {"api_base_url", "description", …}}}`),
+    /// sorted by name, with the origins its credential may reach. A
+    /// missing, empty or unusable `api_base_url` allows nothing; a provider
+    /// listed twice keeps its first entry.
+    pub(crate) fn listed_in(&self, body: &Value) -> Vec<Provider> {
+        let mut providers: Vec<Provider> = Vec::new();
+        let groups = body.as_object().into_iter().flatten();
+        for (auth_type, group) in groups.filter_map(|(t, g)| Some((t, g.as_object()?))) {
+            for (name, provider) in group {
+                if providers.iter().any(|p| p.name == *name) {
+                    continue;
+                }
+                let text = |key: &str| provider.get(key).and_then(Value::as_str);
+                let uri =
+                    text("api_base_url").and_then(|url| parse_http_url(url, "api_base_url").ok());
+                providers.push(Provider {
+                    name: name.clone(),
+                    auth_type: auth_type.clone(),
+                    description: text("description").unwrap_or_default().to_owned(),
+                    origins: self.origins(name, uri.and_then(|uri| Origin::of(&uri))),
+                });
+            }
+        }
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        providers
     }
 
     /// The metadata, fresh enough for `provider`: read again when absent,
@@ -365,14 +374,14 @@ impl ScopeGuard {
                 failed,
             })
         };
-        let load = || Ok(listed(listed_in(&read(&budget)?), now, None));
+        let load = || Ok(listed(self.listed_in(&read(&budget)?), now, None));
         let keep = |result: Result<Arc<Metadata>, NexusError>| {
             if let Ok(metadata) = &result {
                 *self.metadata.write() = Some(Arc::clone(metadata));
             }
             Landing::All(result)
         };
-        let error = match self.flight.run(&(), &budget, None, load, keep) {
+        let error = match self.flight.run(&(), &budget, true, load, keep) {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
@@ -403,22 +412,23 @@ impl Metadata {
     /// The provider `name` finds as the Gateway finds it: the one of that
     /// exact name, else the one name equal to it without regard to ASCII
     /// case (none when several are), with its name as listed.
-    pub(crate) fn find(&self, name: &str) -> Option<(&str, &Listed)> {
-        if let Some((name, listed)) = self.providers.get_key_value(name) {
-            return Some((name, listed));
+    pub(crate) fn find(&self, name: &str) -> Option<&Provider> {
+        if let Some(exact) = self.providers.iter().find(|p| p.name == name) {
+            return Some(exact);
         }
-        let mut same = (self.providers.iter()).filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let mut same = self
+            .providers
+            .iter()
+            .filter(|p| p.name.eq_ignore_ascii_case(name));
         match (same.next(), same.next()) {
-            (Some((name, listed)), None) => Some((name, listed)),
+            (Some(one), None) => Some(one),
             _ => None,
         }
     }
 
     /// The providers it names, sorted.
     pub(crate) fn listed(&self) -> Vec<String> {
-        let mut listed: Vec<String> = self.providers.keys().cloned().collect();
-        listed.sort();
-        listed
+        self.providers.iter().map(|p| p.name.clone()).collect()
     }
 
     /// Whether what the metadata says of `provider` is still trusted at
@@ -463,29 +473,6 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
     NexusError::new(code::PROVIDER_NOT_LISTED, message)
 }
 
-/// Each provider of a `GET /v1/providers/metadata` answer
-/// (`{auth_type: {provider: {"api_base_url", "description", …}}}`). A
-/// missing, empty or unusable `api_base_url` allows nothing; a provider
-/// listed twice keeps its first usable API.
-pub(crate) fn listed_in(body: &Value) -> HashMap<String, Listed> {
-    let mut providers: HashMap<String, Listed> = HashMap::new();
-    let groups = body.as_object().into_iter().flatten();
-    for (auth_type, group) in groups.filter_map(|(t, g)| Some((t, g.as_object()?))) {
-        for (name, provider) in group {
-            let text = |key: &str| provider.get(key).and_then(Value::as_str);
-            let uri = text("api_base_url").and_then(|url| parse_http_url(url, "api_base_url").ok());
-            let api = uri.and_then(|uri| Origin::of(&uri));
-            let listed = providers.entry(name.clone()).or_insert_with(|| Listed {
-                auth_type: auth_type.clone(),
-                description: text("description").unwrap_or_default().to_owned(),
-                api: None,
-            });
-            listed.api = listed.api.take().or(api);
-        }
-    }
-    providers
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,38 +503,33 @@ mod tests {
 
     #[test]
     fn metadata_origins() {
-        let listed = listed_in(&metadata());
-        assert_eq!(listed["github"].api, Some(origin("https://api.github.com")));
-        assert_eq!(listed["github"].auth_type, "oauth2");
-        assert_eq!(listed["stripe"].api, Some(origin("https://api.stripe.com")));
-        assert_eq!(listed["google"].api, None);
-        assert_eq!(listed["odd"].api, None);
-        assert!(listed_in(&json!([1])).is_empty());
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
+        let listed = guard.listed_in(&metadata());
+        let origins = |name: &str| {
+            let found = listed.iter().find(|p| p.name == name).unwrap();
+            found.origins.clone()
+        };
+        assert_eq!(origins("github"), ["https://api.github.com"]);
+        assert_eq!(listed[0].auth_type, "oauth2", "{listed:?}");
+        assert_eq!(origins("stripe"), ["https://api.stripe.com"]);
+        assert!(origins("google").is_empty());
+        assert!(origins("odd").is_empty());
+        assert!(guard.listed_in(&json!([1])).is_empty());
     }
 
     #[test]
     fn a_name_is_found_as_the_gateway_finds_it() {
+        let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let body = json!({"oauth2": {"github": {}, "GitHub": {}, "Stripe": {}}});
         let metadata = Metadata {
-            providers: listed_in(&body),
+            providers: guard.listed_in(&body),
             fetched: SystemTime::now(),
             failed: None,
         };
-        assert_eq!(
-            metadata.find("GitHub").map(|f| f.0),
-            Some("GitHub"),
-            "exact first"
-        );
-        assert_eq!(
-            metadata.find("stripe").map(|f| f.0),
-            Some("Stripe"),
-            "else without case"
-        );
-        assert_eq!(
-            metadata.find("GITHUB").map(|f| f.0),
-            None,
-            "two match: none"
-        );
+        let found = |name: &str| metadata.find(name).map(|p| p.name.as_str());
+        assert_eq!(found("GitHub"), Some("GitHub"), "exact first");
+        assert_eq!(found("stripe"), Some("Stripe"), "else without case");
+        assert_eq!(found("GITHUB"), None, "two match: none");
     }
 
     #[test]

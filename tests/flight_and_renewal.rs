@@ -175,3 +175,39 @@ fn a_renewal_bringing_the_same_expiry_costs_at_most_three_calls_in_a_life() {
         "its resolve and two renewals"
     );
 }
+
+#[test]
+fn at_most_three_calls_in_a_life_under_contention() {
+    // Eight threads through the refresh window, many times over: a renewal
+    // recorded as failed while another caller waited is never repeated.
+    for run in 0..25 {
+        let clock = TestClock::new();
+        let expires = clock.now() + Duration::from_secs(60);
+        let epoch = expires.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let body = serde_json::json!({
+            "access_token": "same", "token_type": "bearer", "strategy": {"type": "oauth2"},
+            "credentials": {"access_token": "same", "token_type": "bearer", "expires_at": epoch},
+        });
+        let gateway = FakeGateway::start();
+        gateway.add_provider("ws", "api", FakeProvider::raw(body));
+        let options = NexusClientOptions::new(gateway.url())
+            .credential_scope(nexus_sdk::CredentialScope::anywhere());
+        let client = NexusClient::new(options).unwrap();
+        let cache = Arc::new(clock.token_cache(Duration::ZERO));
+        client.get_cached_token(&cache, "ws", "api").unwrap();
+        // To a second before its expiry (a whole second: up to one short of 60).
+        for _ in 0..58 {
+            clock.advance(Duration::from_secs(1));
+            std::thread::scope(|s| {
+                for _ in 0..8 {
+                    s.spawn(|| client.get_cached_token(&cache, "ws", "api").unwrap());
+                }
+            });
+        }
+        let resolves = gateway.requests(Route::Resolve);
+        assert!(
+            resolves <= 3,
+            "run {run}: {resolves} Gateway calls in one token's life"
+        );
+    }
+}
