@@ -28,3 +28,6 @@ pub mod performance {}
 
 #[doc = include_str!("../docs/guarantees.md")]
 pub mod guarantees {}
+
+#[doc = include_str!("../docs/fleet.md")]
+pub mod fleet {}
