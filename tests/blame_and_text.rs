@@ -173,34 +173,15 @@ fn a_failing_hop_a_redirect_led_to_is_not_blamed_as_the_providers_api() {
     assert!(!err.message.contains(&blamed), "{}", err.message);
 }
 
-fn rfc3339(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let (d, m) = (
-        doy - (153 * mp + 2) / 5 + 1,
-        if mp < 10 { mp + 3 } else { mp - 9 },
-    );
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 #[test]
 fn an_expired_token_is_resolved_once_more_and_never_sent_in_silence() {
     capture_logs();
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let past = rfc3339(SystemTime::now() - Duration::from_secs(600));
+    let ten_minutes_ago = SystemTime::now() - Duration::from_secs(600);
+    let past = ten_minutes_ago
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let body = json!({"access_token": "gho_old", "strategy": {"type": "oauth2"},
         "credentials": {"access_token": "gho_old", "expires_at": past, "expired": true}});
     gateway.add_provider(

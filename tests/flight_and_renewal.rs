@@ -140,8 +140,9 @@ fn a_slow_renewal_never_costs_its_caller_the_valid_token() {
     drop(hold);
 }
 
-#[test]
-fn a_renewal_bringing_the_same_expiry_costs_at_most_three_calls_in_a_life() {
+/// A Gateway that answers every resolve with the same token, expiring 60 s
+/// (in whole seconds: up to one short) after the clock's start, and its client.
+fn same_expiry_every_time() -> (TestClock, FakeGateway, NexusClient) {
     let clock = TestClock::new();
     let expires = clock.now() + Duration::from_secs(60);
     let epoch = expires.duration_since(UNIX_EPOCH).unwrap().as_secs();
@@ -151,11 +152,15 @@ fn a_renewal_bringing_the_same_expiry_costs_at_most_three_calls_in_a_life() {
     });
     let gateway = FakeGateway::start();
     gateway.add_provider("ws", "api", FakeProvider::raw(body));
-    let client = NexusClient::new(
-        NexusClientOptions::new(gateway.url())
-            .credential_scope(nexus_sdk::CredentialScope::anywhere()),
-    )
-    .unwrap();
+    let options = NexusClientOptions::new(gateway.url())
+        .credential_scope(nexus_sdk::CredentialScope::anywhere());
+    let client = NexusClient::new(options).unwrap();
+    (clock, gateway, client)
+}
+
+#[test]
+fn a_renewal_bringing_the_same_expiry_costs_at_most_three_calls_in_a_life() {
+    let (clock, gateway, client) = same_expiry_every_time();
     let cache = Arc::new(clock.token_cache(Duration::ZERO));
     // Used every 100 ms for the token's whole life (the expiry is whole
     // seconds: up to one second short of 60).
@@ -181,18 +186,7 @@ fn at_most_three_calls_in_a_life_under_contention() {
     // Eight threads through the refresh window, many times over: a renewal
     // recorded as failed while another caller waited is never repeated.
     for run in 0..25 {
-        let clock = TestClock::new();
-        let expires = clock.now() + Duration::from_secs(60);
-        let epoch = expires.duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let body = serde_json::json!({
-            "access_token": "same", "token_type": "bearer", "strategy": {"type": "oauth2"},
-            "credentials": {"access_token": "same", "token_type": "bearer", "expires_at": epoch},
-        });
-        let gateway = FakeGateway::start();
-        gateway.add_provider("ws", "api", FakeProvider::raw(body));
-        let options = NexusClientOptions::new(gateway.url())
-            .credential_scope(nexus_sdk::CredentialScope::anywhere());
-        let client = NexusClient::new(options).unwrap();
+        let (clock, gateway, client) = same_expiry_every_time();
         let cache = Arc::new(clock.token_cache(Duration::ZERO));
         client.get_cached_token(&cache, "ws", "api").unwrap();
         // To a second before its expiry (a whole second: up to one short of 60).

@@ -13,6 +13,18 @@ use common::{Session, fetch, gateway, is_error, server, text};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream, RateLimits};
 use serde_json::json;
 
+/// `fleet` servers started together, one fetch of `url` each: every answer
+/// must be a success.
+fn fetch_together(gateway: &FakeGateway, fleet: usize, url: &str) {
+    let mut sessions: Vec<Session> = (0..fleet).map(|_| Session::start(gateway, &[])).collect();
+    let ask = |s: &mut Session| s.ask("tools/call", fetch("github", url));
+    let ids: Vec<u64> = sessions.iter_mut().map(ask).collect();
+    for (session, id) in sessions.iter_mut().zip(ids) {
+        let answer = session.answer(id);
+        assert!(!is_error(&answer["result"]), "{answer}");
+    }
+}
+
 #[test]
 fn a_provider_the_gateway_does_not_list_is_named_on_stderr() {
     let (gateway, _api) = gateway();
@@ -270,16 +282,8 @@ fn a_fleet_at_the_gateways_limit_waits_within_its_timeout() {
         ..RateLimits::default()
     };
     gateway.set_rate_limits(limits);
-    let mut sessions: Vec<Session> = (0..4).map(|_| Session::start(&gateway, &[])).collect();
     let url = format!("{}/user", api.url());
-    let ids: Vec<u64> = sessions
-        .iter_mut()
-        .map(|s| s.ask("tools/call", fetch("github", &url)))
-        .collect();
-    for (session, id) in sessions.iter_mut().zip(ids) {
-        let answer = session.answer(id);
-        assert!(!is_error(&answer["result"]), "{answer}");
-    }
+    fetch_together(&gateway, 4, &url);
     // A wait longer than the call's timeout is not waited: it fails at once, saying so.
     let minute = std::time::Duration::from_secs(600);
     gateway.set_rate_limits(RateLimits {
@@ -314,16 +318,7 @@ fn a_fleet_beyond_the_burst_at_the_gateways_default_limits_all_succeed() {
         ..RateLimits::default()
     });
     let (fleet, started) = (66, std::time::Instant::now());
-    let mut sessions: Vec<Session> = (0..fleet).map(|_| Session::start(&gateway, &[])).collect();
-    let url = format!("{}/user", api.url());
-    let ids: Vec<u64> = sessions
-        .iter_mut()
-        .map(|s| s.ask("tools/call", fetch("github", &url)))
-        .collect();
-    for (session, id) in sessions.iter_mut().zip(ids) {
-        let answer = session.answer(id);
-        assert!(!is_error(&answer["result"]), "{answer}");
-    }
+    fetch_together(&gateway, fleet, &format!("{}/user", api.url()));
     let resolves = gateway.requests(nexus_gateway_fake::Route::Resolve);
     eprintln!(
         "fleet: {fleet} nexus-mcp, {resolves} resolves, {:?}",
