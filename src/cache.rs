@@ -55,12 +55,12 @@ impl<'a> Key<'a> {
         require("provider", provider)?;
         Ok(Key {
             owner,
-            ..Key::any(workspace, provider)
+            ..Key::for_anyone(workspace, provider)
         })
     }
 
     /// The pair as the public calls name it: any owner's.
-    fn any(workspace: &'a str, provider: &'a str) -> Self {
+    fn for_anyone(workspace: &'a str, provider: &'a str) -> Self {
         Key {
             owner: ANYONE,
             workspace,
@@ -68,7 +68,7 @@ impl<'a> Key<'a> {
         }
     }
 
-    fn flight(&self) -> Flight {
+    fn flight_key(&self) -> Flight {
         (self.owner, self.workspace.into(), self.provider.into())
     }
 }
@@ -166,7 +166,7 @@ enum Lookup {
 /// The refresh window is a tenth of the token's usable life (from `now` to
 /// `expires_at - buffer`), clamped to 10 s … 5 min, and never more than half
 /// that life, so a short-lived token is not renewed all the time.
-pub(crate) fn due_times(
+fn due_times(
     expires_at: SystemTime,
     buffer: Duration,
     now: SystemTime,
@@ -272,7 +272,7 @@ impl TokenCache {
     /// expiry (then it is dropped): the one stored last, by
     /// [`set`](Self::set) or by a client's resolve.
     pub fn get(&self, workspace_id: &str, provider: &str) -> Option<CachedToken> {
-        match self.find(&Key::any(workspace_id, provider)) {
+        match self.find(&Key::for_anyone(workspace_id, provider)) {
             Lookup::Fresh(token) | Lookup::Renew(token) => Some(token),
             Lookup::Miss => None,
         }
@@ -371,7 +371,8 @@ impl TokenCache {
             }
             Landing::All(result)
         };
-        self.flights.run(&key.flight(), budget, true, load, keep)
+        self.flights
+            .run(&key.flight_key(), budget, true, load, keep)
     }
 
     /// Renews `current` within half of `budget`; `None` when the renewal
@@ -411,7 +412,9 @@ impl TokenCache {
                 Landing::Loader(other)
             }
         };
-        let renewed = self.flights.run(&key.flight(), &half, false, load, keep);
+        let renewed = self
+            .flights
+            .run(&key.flight_key(), &half, false, load, keep);
         match renewed {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),
@@ -433,7 +436,7 @@ impl TokenCache {
     /// entry of the pair, whoever resolved it, and a resolve of the pair
     /// under way when it is stored does not overwrite it.
     pub fn set(&self, workspace_id: &str, provider: &str, token: CachedToken) {
-        let any = Key::any(workspace_id, provider);
+        let any = Key::for_anyone(workspace_id, provider);
         self.detach(any, || self.store(any, token));
     }
 
@@ -483,7 +486,7 @@ impl TokenCache {
     /// Forgets the pair's tokens, every client's. Resolves of the pair
     /// already under way are returned to their callers but not stored.
     pub fn delete(&self, workspace_id: &str, provider: &str) {
-        let any = Key::any(workspace_id, provider);
+        let any = Key::for_anyone(workspace_id, provider);
         self.detach(any, || {
             self.map.lock().remove(workspace_id, |e| e.is_for(&any))
         });
