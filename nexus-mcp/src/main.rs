@@ -91,11 +91,14 @@ impl log::Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// The level `NEXUS_LOG` names; `None` when unset (checked at start).
+/// The level `NEXUS_LOG` names; `None` when unset (checked at start), read once.
 fn level() -> Option<log::LevelFilter> {
-    std::env::var("NEXUS_LOG")
-        .ok()
-        .and_then(|l| l.trim().parse().ok())
+    static LEVEL: std::sync::OnceLock<Option<log::LevelFilter>> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        std::env::var("NEXUS_LOG")
+            .ok()
+            .and_then(|l| l.trim().parse().ok())
+    })
 }
 
 /// A usage error naming the flag or variable (exit 2, as clap's own).
