@@ -286,7 +286,23 @@ impl ScopeGuard {
             return vec!["*".to_owned()];
         }
         let api = api.filter(|_| self.provider_api);
-        let allowed = self.allowed.get(name).into_iter().flatten().cloned();
+        // The allowed origins of the name as written, else of the one name
+        // equal to it without regard to case: found as the Gateway finds names.
+        let mut same = self
+            .allowed
+            .iter()
+            .filter(|(p, _)| p.eq_ignore_ascii_case(name));
+        let loose = match (same.next(), same.next()) {
+            (Some((_, origins)), None) => Some(origins),
+            _ => None,
+        };
+        let allowed = self
+            .allowed
+            .get(name)
+            .or(loose)
+            .into_iter()
+            .flatten()
+            .cloned();
         let mut origins: Vec<String> = Vec::new();
         for origin in api.into_iter().chain(allowed).map(|o| o.to_string()) {
             if !origins.contains(&origin) {

@@ -147,6 +147,11 @@ fn a_name_in_another_case_is_found_as_the_gateway_finds_it() {
         .authenticated_fetch(&cache, "ws", "gitlab", &url, FetchOptions::default())
         .unwrap_err();
     assert_eq!(err.code, code::PROVIDER_NOT_LISTED);
+    // An origin allowed under another spelling is the listed provider's too.
+    let scope = CredentialScope::provider_api().allow("GitHub", "https://uploads.example");
+    let providers = self::client(&gateway, scope).providers().unwrap();
+    let origins = &listed(&providers, "github").origins;
+    assert_eq!(origins, &[api.url(), "https://uploads.example".to_owned()]);
 }
 
 #[test]
