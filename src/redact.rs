@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(
             redact(clean, &[secret]),
             clean,
-            "what holds no secret is one_line as it is"
+            "what holds no secret is quoted as it is"
         );
     }
 

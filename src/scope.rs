@@ -186,9 +186,10 @@ pub(crate) struct ScopeGuard {
 }
 
 /// The providers the Gateway listed, sorted by name, each with the origins
-/// its credential may reach, and when (on the token cache's clock).
+/// its credential may reach (as the scope compares them), and when (on the
+/// token cache's clock).
 pub(crate) struct Metadata {
-    providers: Vec<Provider>,
+    providers: Vec<(Provider, Vec<Origin>)>,
     fetched: SystemTime,
     /// When a read failed last: the listing is used as it is for 30 s.
     failed: Option<SystemTime>,
@@ -242,33 +243,31 @@ impl ScopeGuard {
         if self.anywhere || allowed(key.provider) {
             return Ok(());
         }
-        let reach = if self.provider_api {
-            let metadata = self.listing(key.provider, now, budget, read)?;
-            let Some(provider) = metadata.find(key.provider) else {
-                return Err(unknown_provider(key, &metadata.listed()));
-            };
-            provider.origins.clone()
+        // Compared in place: the common case copies nothing.
+        let (metadata, own);
+        let reach: &[Origin] = if self.provider_api {
+            metadata = self.listing(key.provider, now, budget, read)?;
+            match metadata.find(key.provider) {
+                Some((_, reach)) => reach,
+                None => return Err(unknown_provider(key, &metadata.listed())),
+            }
         } else {
-            self.origins(key.provider, None)
+            own = self.reach(key.provider, None);
+            &own
         };
-        let origin = origin.to_string();
-        if reach.contains(&origin) {
+        if reach.contains(origin) {
             return Ok(());
         }
         let p = escape(key.provider);
-        let why = match (reach.is_empty(), self.provider_api) {
-            (true, true) => format!(
-                "{origin} is outside the credential scope of `{p}`: `{p}` has no api_base_url at \
-                 the Gateway that names an origin, so its credential goes to no origin"
-            ),
-            (true, false) => format!(
-                "{origin} is outside the credential scope of `{p}`, whose credential goes to no origin"
-            ),
-            (false, _) => format!(
-                "{origin} is outside the credential scope of `{p}`, whose credential goes only to {}",
-                reach.join(", ")
-            ),
+        let listed: Vec<String> = reach.iter().map(ToString::to_string).collect();
+        let whose = match (listed.is_empty(), self.provider_api) {
+            (false, _) => format!("whose credential goes only to {}", listed.join(", ")),
+            (true, true) => {
+                format!("as `{p}` has no api_base_url at the Gateway that names an origin")
+            }
+            (true, false) => "whose credential goes to no origin".to_owned(),
         };
+        let why = format!("{origin} is outside the credential scope of `{p}`, {whose}");
         let recipe = format!(
             "to send `{p}`'s credential to {origin}, use CredentialScope::provider_api()\
              .allow(\"{p}\", \"{origin}\") or NEXUS_ALLOWED_ORIGINS={p}={origin}"
@@ -277,39 +276,22 @@ impl ScopeGuard {
         Err(NexusError::origin_not_allowed(why).hinted(recipe))
     }
 
-    /// Every origin the credential of `name` (as listed) may reach, given
-    /// its listed API's origin, as [`Provider::origins`] writes them: `*`
-    /// under `anywhere`, else that API's origin (under `provider_api`) and
-    /// the allowed ones, each once.
-    fn origins(&self, name: &str, api: Option<Origin>) -> Vec<String> {
-        if self.anywhere {
-            return vec!["*".to_owned()];
-        }
-        let api = api.filter(|_| self.provider_api);
-        // The allowed origins of the name as written, else of the one name
-        // equal to it without regard to case: found as the Gateway finds names.
-        let mut same = self
-            .allowed
-            .iter()
-            .filter(|(p, _)| p.eq_ignore_ascii_case(name));
-        let loose = match (same.next(), same.next()) {
-            (Some((_, origins)), None) => Some(origins),
-            _ => None,
-        };
-        let allowed = self
-            .allowed
-            .get(name)
-            .or(loose)
+    /// Every origin the credential of `name` (as listed) may reach outside
+    /// `anywhere`: its listed API's `api` (under `provider_api`), then the
+    /// origins allowed for the name (found as the Gateway finds names), each once.
+    fn reach(&self, name: &str, api: Option<Origin>) -> Vec<Origin> {
+        let allowed = by_name(self.allowed.keys().map(String::as_str), name);
+        let mut reach: Vec<Origin> = api.filter(|_| self.provider_api).into_iter().collect();
+        for origin in allowed
+            .and_then(|n| self.allowed.get(n))
             .into_iter()
             .flatten()
-            .cloned();
-        let mut origins: Vec<String> = Vec::new();
-        for origin in api.into_iter().chain(allowed).map(|o| o.to_string()) {
-            if !origins.contains(&origin) {
-                origins.push(origin);
+        {
+            if !reach.contains(origin) {
+                reach.push(origin.clone());
             }
         }
-        origins
+        reach
     }
 
     /// The providers the Gateway lists now, read afresh (and kept as the
@@ -321,12 +303,14 @@ impl ScopeGuard {
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<Vec<Provider>, NexusError> {
         let providers = self.listed_in(&read(budget)?);
+        let shown = providers.iter().map(|(p, _)| p.clone()).collect();
+        let (fetched, failed) = (now, None);
         *self.metadata.write() = Some(Arc::new(Metadata {
-            providers: providers.clone(),
-            fetched: now,
-            failed: None,
+            providers,
+            fetched,
+            failed,
         }));
-        Ok(providers)
+        Ok(shown)
     }
 
     /// Each provider of a `GET /v1/providers/metadata` answer
@@ -334,26 +318,34 @@ impl ScopeGuard {
     /// sorted by name, with the origins its credential may reach. A
     /// missing, empty or unusable `api_base_url` allows nothing; a provider
     /// listed twice keeps its first entry.
-    pub(crate) fn listed_in(&self, body: &Value) -> Vec<Provider> {
-        let mut providers: Vec<Provider> = Vec::new();
+    pub(crate) fn listed_in(&self, body: &Value) -> Vec<(Provider, Vec<Origin>)> {
+        let mut providers: Vec<(Provider, Vec<Origin>)> = Vec::new();
         let groups = body.as_object().into_iter().flatten();
         for (auth_type, group) in groups.filter_map(|(t, g)| Some((t, g.as_object()?))) {
             for (name, provider) in group {
-                if providers.iter().any(|p| p.name == *name) {
+                if providers.iter().any(|(p, _)| p.name == *name) {
                     continue;
                 }
                 let text = |key: &str| provider.get(key).and_then(Value::as_str);
                 let uri =
                     text("api_base_url").and_then(|url| parse_http_url(url, "api_base_url").ok());
-                providers.push(Provider {
-                    name: name.clone(),
-                    auth_type: auth_type.clone(),
-                    description: text("description").unwrap_or_default().to_owned(),
-                    origins: self.origins(name, uri.and_then(|uri| Origin::of(&uri))),
-                });
+                let reach = self.reach(name, uri.and_then(|uri| Origin::of(&uri)));
+                let origins = match self.anywhere {
+                    true => vec!["*".to_owned()],
+                    false => reach.iter().map(ToString::to_string).collect(),
+                };
+                let description = text("description").unwrap_or_default().to_owned();
+                let (name, auth_type) = (name.clone(), auth_type.clone());
+                let listed = Provider {
+                    name,
+                    auth_type,
+                    description,
+                    origins,
+                };
+                providers.push((listed, reach));
             }
         }
-        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        providers.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
         providers
     }
 
@@ -425,26 +417,16 @@ impl Metadata {
         self.find(provider).is_some()
     }
 
-    /// The provider `name` finds as the Gateway finds it: the one of that
-    /// exact name, else the one name equal to it without regard to ASCII
-    /// case (none when several are), with its name as listed.
-    pub(crate) fn find(&self, name: &str) -> Option<&Provider> {
-        if let Some(exact) = self.providers.iter().find(|p| p.name == name) {
-            return Some(exact);
-        }
-        let mut same = self
-            .providers
-            .iter()
-            .filter(|p| p.name.eq_ignore_ascii_case(name));
-        match (same.next(), same.next()) {
-            (Some(one), None) => Some(one),
-            _ => None,
-        }
+    /// The provider `name` finds as the Gateway finds it ([`by_name`]), and
+    /// the origins its credential may reach.
+    pub(crate) fn find(&self, name: &str) -> Option<&(Provider, Vec<Origin>)> {
+        let found = by_name(self.providers.iter().map(|(p, _)| p.name.as_str()), name)?;
+        self.providers.iter().find(|(p, _)| p.name == found)
     }
 
     /// The providers it names, sorted.
     pub(crate) fn listed(&self) -> Vec<String> {
-        self.providers.iter().map(|p| p.name.clone()).collect()
+        self.providers.iter().map(|(p, _)| p.name.clone()).collect()
     }
 
     /// Whether what the metadata says of `provider` is still trusted at
@@ -459,6 +441,20 @@ impl Metadata {
         let failed = self.failed.and_then(|at| age(at, now));
         failed.is_some_and(|age| age < MISS_TTL)
             || age(self.fetched, now).is_some_and(|age| age < ttl)
+    }
+}
+
+/// The one of `names` that `name` finds as the Gateway finds a provider:
+/// that exact name, else the one name equal to it without regard to ASCII
+/// case (none when several are).
+fn by_name<'a>(names: impl Iterator<Item = &'a str> + Clone, name: &str) -> Option<&'a str> {
+    if let Some(exact) = names.clone().find(|n| *n == name) {
+        return Some(exact);
+    }
+    let mut same = names.filter(|n| n.eq_ignore_ascii_case(name));
+    match (same.next(), same.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
     }
 }
 
@@ -522,11 +518,11 @@ mod tests {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let listed = guard.listed_in(&metadata());
         let origins = |name: &str| {
-            let found = listed.iter().find(|p| p.name == name).unwrap();
-            found.origins.clone()
+            let found = listed.iter().find(|(p, _)| p.name == name).unwrap();
+            found.0.origins.clone()
         };
         assert_eq!(origins("github"), ["https://api.github.com"]);
-        assert_eq!(listed[0].auth_type, "oauth2", "{listed:?}");
+        assert_eq!(listed[0].0.auth_type, "oauth2", "{listed:?}");
         assert_eq!(origins("stripe"), ["https://api.stripe.com"]);
         assert!(origins("google").is_empty());
         assert!(origins("odd").is_empty());
@@ -542,7 +538,7 @@ mod tests {
             fetched: SystemTime::now(),
             failed: None,
         };
-        let found = |name: &str| metadata.find(name).map(|p| p.name.as_str());
+        let found = |name: &str| metadata.find(name).map(|(p, _)| p.name.as_str());
         assert_eq!(found("GitHub"), Some("GitHub"), "exact first");
         assert_eq!(found("stripe"), Some("Stripe"), "else without case");
         assert_eq!(found("GITHUB"), None, "two match: none");
