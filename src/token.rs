@@ -70,11 +70,8 @@ pub(crate) const HMAC_ENCODINGS: [&str; 2] = ["hex", "base64"];
 /// `serde` feature, the flat fields of a token's record). The signing
 /// secret itself is the token's `access_token`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(untagged)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(untagged))]
 pub(crate) enum Signer {
     /// `hmac_payload`: the signature goes in the token's `header_name`.
     Hmac {
@@ -111,11 +108,8 @@ impl Signer {
 
 /// A secret that `Debug` never shows.
 #[derive(Clone, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(transparent)
-)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub(crate) struct Secret(pub(crate) String);
 
 impl fmt::Debug for Secret {
@@ -182,9 +176,9 @@ struct Shared {
 /// assert_eq!((key.header_name(), key.header_value().as_str()), ("X-API-Key", "k-123"));
 /// ```
 #[derive(Clone)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
     serde(into = "TokenRecord", try_from = "TokenRecord")
 )]
 pub struct CachedToken {
