@@ -27,6 +27,9 @@ pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 /// (space is written `+`).
 const FORM: &AsciiSet = &UNRESERVED.add(b'~').remove(b'*');
 
+/// Only the space (and, as always, every non-ASCII byte) is encoded.
+const SPACE: &AsciiSet = &AsciiSet::EMPTY.add(b' ');
+
 /// An origin: scheme, host and port, normalised as browsers compare them
 /// (scheme and host ASCII-lowercased, the host's trailing dot removed, the
 /// default port made explicit).
@@ -182,43 +185,20 @@ fn check_authority(authority: &str, what: &str) -> Result<(), NexusError> {
 
 /// `host` and the text after its `:`, if any; brackets kept on IPv6 literals.
 fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    if authority.starts_with('[') {
-        return match authority.find(']') {
-            Some(end) => {
-                let (host, rest) = authority.split_at(end + 1);
-                (
-                    host,
-                    rest.strip_prefix(':')
-                        .or(Some(rest).filter(|r| !r.is_empty())),
-                )
-            }
-            None => (authority, None),
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    }
+    let host_end = if authority.starts_with('[') {
+        authority.find(']').map_or(authority.len(), |end| end + 1)
+    } else {
+        authority.rfind(':').unwrap_or(authority.len())
+    };
+    let (host, rest) = authority.split_at(host_end);
+    let port = rest.strip_prefix(':').unwrap_or(rest);
+    (host, (!rest.is_empty()).then_some(port))
 }
 
 /// A path and query with non-ASCII bytes and spaces percent-encoded;
 /// existing `%XX` escapes and every other byte left as they are.
 fn encode_target(target: &str) -> Cow<'_, str> {
-    if target.bytes().all(|b| b.is_ascii() && b != b' ') {
-        return Cow::Borrowed(target);
-    }
-    let mut out = String::with_capacity(target.len() + 16);
-    for c in target.chars() {
-        if c.is_ascii() && c != ' ' {
-            out.push(c);
-        } else {
-            let mut buf = [0; 4];
-            for &b in c.encode_utf8(&mut buf).as_bytes() {
-                out.push_str(percent_encoding::percent_encode_byte(b));
-            }
-        }
-    }
-    Cow::Owned(out)
+    Cow::from(utf8_percent_encode(target, SPACE))
 }
 
 /// Percent-encodes `s` as one path segment: every byte but `A-Z a-z 0-9 - . _ ~`,
@@ -254,14 +234,7 @@ pub(crate) fn with_query_pairs(uri: Uri, pairs: &[(String, String)]) -> Result<U
         Some(query) if !query.is_empty() => format!("{query}&{added}"),
         _ => added,
     };
-    let mut parts = uri.into_parts();
-    let path = parts.path_and_query.as_ref().map_or("/", |pq| pq.path());
-    parts.path_and_query = format!("{path}?{query}").parse().ok();
-    let uri = parts
-        .path_and_query
-        .is_some()
-        .then(|| Uri::from_parts(parts).ok());
-    uri.flatten()
+    with_target(&uri, uri.path(), Some(&query))
         .ok_or_else(|| NexusError::invalid_input("the query cannot be carried by the URL"))
 }
 
@@ -273,25 +246,27 @@ pub(crate) fn with_query_param(
     name: &str,
     value: Option<&str>,
 ) -> Result<Uri, NexusError> {
-    let mut query: Vec<&str> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| {
-            let key = pair.split('=').next().unwrap_or("");
-            !pair.is_empty() && form_decode(key) != name
-        })
-        .collect();
+    let given = uri.query().unwrap_or("").split('&');
+    let kept = given.filter(|pair| {
+        let key = pair.split('=').next().unwrap_or("");
+        !pair.is_empty() && form_decode(key) != name
+    });
     let credential = value.map(|value| form_urlencode(&[(name, value)]));
-    query.extend(credential.as_deref());
+    let query: Vec<&str> = kept.chain(credential.as_deref()).collect();
+    let query = (!query.is_empty()).then(|| query.join("&"));
+    with_target(uri, uri.path(), query.as_deref())
+        .ok_or_else(|| NexusError::invalid_input("url cannot carry the credential parameter"))
+}
+
+/// `uri` with `path` and `query` (`None`: no `?`) as its request target.
+fn with_target(uri: &Uri, path: &str, query: Option<&str>) -> Option<Uri> {
+    let target = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
     let mut parts = uri.clone().into_parts();
-    let mut path_and_query = uri.path().to_owned();
-    if !query.is_empty() {
-        path_and_query = format!("{path_and_query}?{}", query.join("&"));
-    }
-    parts.path_and_query = path_and_query.parse().ok();
-    Uri::from_parts(parts)
-        .map_err(|_| NexusError::invalid_input("url cannot carry the credential parameter"))
+    parts.path_and_query = Some(target.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 /// Whether this build can reach `uri`: any http URL, and https only with a
@@ -349,14 +324,7 @@ pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
 /// as every reference resolution does: a `Location` of `../x` goes where a
 /// browser goes.
 fn without_dot_segments(uri: Uri) -> Option<Uri> {
-    let path = remove_dot_segments(uri.path(), false);
-    let mut parts = uri.into_parts();
-    let path_and_query = match parts.path_and_query.as_ref().and_then(|pq| pq.query()) {
-        Some(query) => format!("{path}?{query}"),
-        None => path,
-    };
-    parts.path_and_query = Some(path_and_query.parse().ok()?);
-    Uri::from_parts(parts).ok()
+    with_target(&uri, &remove_dot_segments(uri.path(), false), uri.query())
 }
 
 /// RFC 3986 §5.2.4 on an absolute path: `/a/b/../c/./d` is `/a/c/d`; `..`
@@ -413,28 +381,21 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 /// An IPv4 address in the forms `inet_aton` accepts: one to four parts, each
 /// decimal, octal (leading `0`) or hex (`0x`), the last filling the rest.
 fn lenient_ipv4(host: &str) -> Option<Ipv4Addr> {
-    let parts: Vec<&str> = host.split('.').collect();
-    if parts.is_empty() || parts.len() > 4 {
-        return None;
-    }
-    let mut values = Vec::with_capacity(parts.len());
-    for part in &parts {
-        values.push(ipv4_part(part)?);
-    }
+    let values: Vec<u64> = host.split('.').map(ipv4_part).collect::<Option<_>>()?;
     let (last, leading) = values.split_last()?;
-    let mut address: u64 = 0;
-    for &value in leading {
-        if value > 255 {
-            return None;
-        }
-        address = (address << 8) | value;
+    if leading.len() > 3 || leading.iter().any(|value| *value > 255) {
+        return None;
     }
     let rest_bits = 8 * (4 - leading.len() as u32);
     if *last >= 1u64 << rest_bits {
         return None;
     }
-    address = (address << rest_bits) | last;
-    u32::try_from(address).ok().map(Ipv4Addr::from)
+    let address = leading
+        .iter()
+        .fold(0, |address, value| address << 8 | value);
+    u32::try_from(address << rest_bits | last)
+        .ok()
+        .map(Ipv4Addr::from)
 }
 
 fn ipv4_part(part: &str) -> Option<u64> {
