@@ -236,12 +236,10 @@ impl Engine {
         parts: Parts<'_>,
         budget: &Budget,
     ) -> Result<CachedToken, NexusError> {
-        self.scope
-            .check(key, parts.origin, cache.now(), budget, |budget| {
-                self.metadata(budget)
-            })?;
+        let ((_, _, origin, _), read) = (parts, |budget: &Budget| self.metadata(budget));
+        self.scope.check(key, origin, cache.now(), budget, read)?;
         if !self.scope.is_anywhere() {
-            check_scoped_parts(&parts)?;
+            check_scoped_parts(parts)?;
         }
         self.cached_token(cache, key, || budget.clone())
     }
@@ -255,12 +253,7 @@ impl Engine {
         request: &mut ureq::http::Request<B>,
     ) -> Result<Authorization, NexusError> {
         let (uri, origin) = target(request)?;
-        let parts = Parts {
-            method: request.method(),
-            uri: &uri,
-            origin: &origin,
-            headers: request.headers(),
-        };
+        let parts = (request.method(), &uri, &origin, request.headers());
         let token = self.credential(cache, key, parts, &self.request_budget(None))?;
         apply_to(token, uri, request)
     }
@@ -279,7 +272,13 @@ impl Engine {
     ) -> Result<FetchResponse, NexusError> {
         let outgoing = prepare(url, options)?;
         let (outgoing, budget) = (&outgoing, &self.request_budget(outgoing.timeout));
-        let token = self.credential(cache, key, outgoing.parts(), budget)?;
+        let parts = (
+            &outgoing.method,
+            &outgoing.uri,
+            &outgoing.origin,
+            &outgoing.headers,
+        );
+        let token = self.credential(cache, key, parts, budget)?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap, provider) = (&self.transport, self.max_upstream_body, key.provider);
         let (answer, credentialed) =

@@ -288,8 +288,12 @@ impl NexusError {
 
     /// `max_retries_exceeded` once the last attempt met a retryable status,
     /// whatever the number of attempts (Python's rule), with the Gateway's own
-    /// error as its source.
-    pub(crate) fn out_of_retries(last: NexusError, status: u16, attempts: u32) -> Self {
+    /// error as its source; the last error itself when it had no status (no
+    /// answer came).
+    pub(crate) fn out_of_retries(last: NexusError, attempts: u32) -> Self {
+        let Some(status) = last.status_code else {
+            return last;
+        };
         let tries = if attempts == 1 { "attempt" } else { "attempts" };
         let message = format!(
             "HTTP {status} after {attempts} {tries}; last answer {}: {}",
@@ -708,7 +712,7 @@ mod tests {
     fn out_of_retries_keeps_the_gateway_error_as_source() {
         let gateway = NexusError::from_gateway(503, br#"{"error":"broker_unavailable"}"#, &[]);
         for attempts in [1, 3] {
-            let err = NexusError::out_of_retries(gateway.clone(), 503, attempts);
+            let err = NexusError::out_of_retries(gateway.clone(), attempts);
             assert_eq!(err.code, code::MAX_RETRIES_EXCEEDED);
             assert_eq!(err.status_code, Some(503));
             assert_eq!(err.kind(), ErrorKind::Server);

@@ -200,25 +200,9 @@ pub(crate) struct Outgoing {
     withhold: bool,
 }
 
-/// What the credential scope looks at in a request.
-#[derive(Clone, Copy)]
-pub(crate) struct Parts<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) uri: &'a Uri,
-    pub(crate) origin: &'a Origin,
-    pub(crate) headers: &'a HeaderMap,
-}
-
-impl Outgoing {
-    pub(crate) fn parts(&self) -> Parts<'_> {
-        Parts {
-            method: &self.method,
-            uri: &self.uri,
-            origin: &self.origin,
-            headers: &self.headers,
-        }
-    }
-}
+/// What the credential scope looks at in a request about to carry a
+/// credential: its method, URL, origin and headers.
+pub(crate) type Parts<'a> = (&'a Method, &'a Uri, &'a Origin, &'a HeaderMap);
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
@@ -265,17 +249,17 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
 /// behind the same address), and a method that reflects the request back
 /// (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG Fetch's
 /// forbidden methods) never carries a credential.
-pub(crate) fn check_scoped_parts(parts: &Parts<'_>) -> Result<(), NexusError> {
-    let (method, uri, origin) = (parts.method.as_str(), parts.uri, parts.origin);
-    if matches!(method.to_ascii_uppercase().as_str(), "TRACE" | "TRACK") {
-        return Err(NexusError::invalid_input(format!(
-            "{} echoes the request, credential included, back in its answer: \
-             no credential is sent on it",
-            method.to_ascii_uppercase()
-        )));
+pub(crate) fn check_scoped_parts(
+    (method, uri, origin, headers): Parts<'_>,
+) -> Result<(), NexusError> {
+    let method = method.as_str().to_ascii_uppercase();
+    if matches!(method.as_str(), "TRACE" | "TRACK") {
+        let why = "echoes the request, credential included, back in its answer: no credential \
+                   is sent on it";
+        return Err(NexusError::invalid_input(format!("{method} {why}")));
     }
     let scheme = uri.scheme_str().unwrap_or("http");
-    for value in parts.headers.get_all(HOST) {
+    for value in headers.get_all(HOST) {
         let named = value
             .to_str()
             .ok()

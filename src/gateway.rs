@@ -36,13 +36,10 @@ pub(crate) struct Gateway {
 enum Failure {
     /// Not retried: this error is the call's.
     Final(NexusError),
-    /// Retryable: a status that may be retried (`Some`), or a connection
-    /// that could not be opened (`None`), with the wait `Retry-After` asked for.
-    Retryable {
-        error: NexusError,
-        status: Option<u16>,
-        retry_after: Option<Duration>,
-    },
+    /// Retryable: an answer whose status may be retried (the error has it),
+    /// or a connection that could not be opened (it has none), with the wait
+    /// `Retry-After` asked for.
+    Retryable(NexusError, Option<Duration>),
 }
 
 impl Gateway {
@@ -115,19 +112,10 @@ impl Gateway {
             let (error, wait) = match self.attempt(&method, &uri, body.as_deref(), budget) {
                 Ok(bytes) => return serde_json::from_slice(&bytes).map_err(|_| not_json()),
                 Err(Failure::Final(error)) => return Err(error),
-                Err(Failure::Retryable {
-                    error,
-                    status,
-                    retry_after,
-                }) => {
-                    if attempt == attempts {
-                        return Err(match status {
-                            Some(status) => NexusError::out_of_retries(error, status, attempts),
-                            None => error,
-                        });
-                    }
-                    (error, retry_after)
+                Err(Failure::Retryable(error, _)) if attempt == attempts => {
+                    return Err(NexusError::out_of_retries(error, attempts));
                 }
+                Err(Failure::Retryable(error, retry_after)) => (error, retry_after),
             };
             let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt - 1, jitter()));
             log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
@@ -144,23 +132,14 @@ impl Gateway {
         body: Option<&[u8]>,
         budget: &Budget,
     ) -> Result<Vec<u8>, Failure> {
-        let hop = Hop::new(
-            method.clone(),
-            (uri.clone(), self.origin.clone()),
-            body.map(<[u8]>::to_vec),
-        );
+        let target = (uri.clone(), self.origin.clone());
+        let hop = Hop::new(method.clone(), target, body.map(<[u8]>::to_vec));
         let policy = Policy::Gateway { home: &self.origin };
         let request = |hop: &Hop| self.request(&hop.method, hop.uri(), hop.body.is_some());
         let sent = redirect::send(&self.transport, &policy, budget, hop, request);
-        let (response, _) = sent.map_err(|error| {
-            if !never_sent(&error) {
-                return Failure::Final(error);
-            }
-            Failure::Retryable {
-                error,
-                status: None,
-                retry_after: None,
-            }
+        let (response, _) = sent.map_err(|error| match never_sent(&error) {
+            true => Failure::Retryable(error, None),
+            false => Failure::Final(error),
         })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -198,15 +177,9 @@ impl Gateway {
             }
             None => NexusError::from_gateway(status, &body, &[self.api_key()]).at(&self.origin),
         };
-        if self.retry.is_retryable(status, &body) {
-            let status = Some(status);
-            Failure::Retryable {
-                error,
-                status,
-                retry_after,
-            }
-        } else {
-            Failure::Final(error)
+        match self.retry.is_retryable(status, &body) {
+            true => Failure::Retryable(error, retry_after),
+            false => Failure::Final(error),
         }
     }
 
