@@ -18,7 +18,6 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The calendar date of a day count from 1970-01-01 (Hinnant's `civil_from_days`).
-#[cfg(any(test, feature = "signing"))]
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -59,28 +58,14 @@ pub(crate) fn format_amz_date(epoch_seconds: i64) -> String {
     format_rfc3339(epoch_seconds).replace(['-', ':'], "")
 }
 
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// Seconds since the epoch for a validated calendar date and time of day.
 fn civil_to_epoch(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
-    let valid = (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && h < 24
-        && m < 60
-        && s <= 60; // a leap second reads as the next second
+    // A date is valid when its day count names it again (no 31 April, no
+    // 29 February 2100); a leap second reads as the next second.
+    let days = days_from_civil(year, month, day);
+    let valid = civil_from_days(days) == (year, month, day) && h < 24 && m < 60 && s <= 60;
     let seconds = || i64::from(h * 3_600 + m * 60 + s); // in range: checked first
-    valid.then(|| days_from_civil(year, month, day) * 86_400 + seconds())
+    valid.then(|| days * 86_400 + seconds())
 }
 
 /// A fixed-width run of ASCII digits.
