@@ -308,10 +308,8 @@ impl TokenCache {
             return Ok(token);
         }
         self.load(key, &budget, &resolve).map_err(|mut e| {
-            e.message = format!(
-                "the cached token expired while it was renewed: {}",
-                e.message
-            );
+            e.message
+                .insert_str(0, "the cached token expired while it was renewed: ");
             e
         })
     }
@@ -412,10 +410,10 @@ impl TokenCache {
                 Landing::Loader(other)
             }
         };
-        let renewed = self
+        match self
             .flights
-            .run(&key.flight_key(), &half, false, load, keep);
-        match renewed {
+            .run(&key.flight_key(), &half, false, load, keep)
+        {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),
         }
@@ -447,11 +445,8 @@ impl TokenCache {
         let (refresh_at, evict_at) = due_times(token.expires_at(), self.buffer, now);
         let mut map = self.map.lock();
         map.used(now);
-        let mine = map.entries.get(key.workspace).into_iter().flatten();
-        if mine
-            .filter(|e| e.is_for(&key))
-            .any(|e| e.token.same_entry(&token))
-        {
+        let mut mine = map.entries.get(key.workspace).into_iter().flatten();
+        if mine.any(|e| e.is_for(&key) && e.token.same_entry(&token)) {
             return;
         }
         map.remove(key.workspace, |e| e.is_for(&key));

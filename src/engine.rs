@@ -137,16 +137,13 @@ impl Engine {
             ("workspace_id", key.workspace),
             ("provider_name", key.provider),
         ]);
-        let body = match self
+        let called = self
             .gateway
-            .call_json(Method::GET, RESOLVE, Some(&query), None, budget)
-        {
-            Ok(body) => body,
-            Err(e) if e.status_code == Some(404) => {
-                return Err(self.explain_missing(e, key, budget, now()));
-            }
-            Err(e) => return Err(e),
-        };
+            .call_json(Method::GET, RESOLVE, Some(&query), None, budget);
+        let body = called.map_err(|e| match e.status_code {
+            Some(404) => self.explain_missing(e, key, budget, now()),
+            _ => e,
+        })?;
         let token_keys = ["credentials", "access_token", "strategy"];
         if !token_keys.iter().any(|k| body.get(k).is_some()) {
             let why = "its answer to GET /v1/resolve has none of a token's keys";

@@ -215,12 +215,9 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
     }
     let (uri, origin) = http_target(url, "url")?;
     let uri = with_query_pairs(uri, &options.query)?;
-    let method = if options.method.is_empty() {
-        Method::GET
-    } else {
-        Method::from_bytes(options.method.as_bytes())
-            .map_err(|_| NexusError::invalid_input("method is not a valid HTTP method name"))?
-    };
+    let method = Some(options.method.as_str()).filter(|m| !m.is_empty());
+    let method = Method::from_bytes(method.unwrap_or("GET").as_bytes())
+        .map_err(|_| NexusError::invalid_input("method is not a valid HTTP method name"))?;
     let mut headers = HeaderMap::new();
     for (name, value) in &options.headers {
         let header = HeaderName::from_bytes(name.as_bytes())
@@ -340,12 +337,8 @@ pub(crate) fn send_following_redirects(
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let limit = budget.within(transport.timeout()).1;
-    let bytes = read_capped(
-        body,
-        max_body,
-        &policy.peer(last.origin(), last.strayed),
-        limit,
-    )?;
+    let peer = policy.peer(last.origin(), last.strayed);
+    let bytes = read_capped(body, max_body, &peer, limit)?;
     let mut response = (status, parts.headers, bytes);
     let away = (!last.is_on(home)).then(|| HeaderValue::from_str(&last.origin().to_string()));
     if let Some(Ok(origin)) = away {
@@ -408,13 +401,8 @@ fn credentialed_request(
 ) -> Result<Request<()>, NexusError> {
     let mut uri = uri.clone();
     if let Some(token) = token {
-        apply_credential(
-            token,
-            method,
-            &mut uri,
-            &mut headers,
-            body.unwrap_or_default(),
-        )?;
+        let body = body.unwrap_or_default();
+        apply_credential(token, method, &mut uri, &mut headers, body)?;
     }
     let mut request = Request::builder().method(method.clone()).uri(uri);
     if let Some(map) = request.headers_mut() {

@@ -168,13 +168,10 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// on do not share it, nor wait for it (the key gets a new lock).
     pub(crate) fn detach_where(&self, matches: impl Fn(&K) -> bool, then: impl FnOnce()) {
         let mut slots = self.slots.lock();
-        slots.retain(|key, (slot, _)| {
-            let hit = matches(key);
-            if hit {
-                slot.state.lock().detached = true;
-            }
-            !hit
-        });
+        for (_, (slot, _)) in slots.iter().filter(|(key, _)| matches(key)) {
+            slot.state.lock().detached = true;
+        }
+        slots.retain(|key, _| !matches(key));
         then();
     }
 }

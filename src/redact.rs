@@ -181,11 +181,7 @@ fn base64_cores(secret: &[u8]) -> impl Iterator<Item = String> + '_ {
         // the `offset` bytes in front (0, 2 or 3), and stop after the last
         // whole group plus one character per byte left over (its other bits
         // belong to whatever follows the secret).
-        let start = match offset {
-            0 => 0,
-            1 => 2,
-            _ => 3,
-        };
+        let start = [0, 2, 3][offset];
         let end = bytes.len() / 3 * 4 + bytes.len() % 3;
         let core = encoded.get(start..end).unwrap_or_default();
         let url_safe = core.replace('+', "-").replace('/', "_");

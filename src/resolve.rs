@@ -67,12 +67,8 @@ pub(crate) fn token_from_resolve(
     // The key under `credential_field` (else `api_key`), after
     // `credentials.access_token` and the top-level `access_token`.
     let api_key_token = || {
-        let field = config.text("credential_field");
-        let secret = access_token(
-            body,
-            credentials,
-            Some(field.as_deref().unwrap_or("api_key")),
-        )?;
+        let field = config.text_or("credential_field", "api_key");
+        let secret = access_token(body, credentials, Some(&field))?;
         Ok::<_, NexusError>(CachedToken::bearer(secret, expires_at))
     };
     let token = match strategy {
@@ -107,16 +103,14 @@ pub(crate) fn token_from_resolve(
 
 /// The answer's `credentials`: a non-empty object, or `invalid_response`.
 fn credentials_of(body: &Value) -> Result<&Map<String, Value>, NexusError> {
-    let said = |why| {
-        Err(NexusError::invalid_response(format!(
-            "resolve answer {why}"
-        )))
+    let why = match body.get("credentials") {
+        Some(Value::Object(c)) if !c.is_empty() => return Ok(c),
+        Some(Value::Object(_) | Value::Null) | None => "has no credentials",
+        Some(_) => "has credentials that are not an object",
     };
-    match body.get("credentials") {
-        Some(Value::Object(c)) if !c.is_empty() => Ok(c),
-        Some(Value::Object(_) | Value::Null) | None => said("has no credentials"),
-        Some(_) => said("has credentials that are not an object"),
-    }
+    Err(NexusError::invalid_response(format!(
+        "resolve answer {why}"
+    )))
 }
 
 /// A strategy's `config` object, read leniently: a value of the wrong type reads as absent.
