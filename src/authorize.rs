@@ -28,9 +28,7 @@ impl Authorization {
     /// this very token drops it at its next look.
     pub fn rejected(self) {
         let strategy = self.token.strategy();
-        let said =
-            format!("A 401 was reported for a {strategy} credential: dropped from the cache");
-        log::info!(target: crate::redact::LOG_TARGET, "{said}");
+        log::info!(target: crate::redact::LOG_TARGET, "A 401 was reported for a {strategy} credential: dropped from the cache");
         self.token.reject();
     }
 

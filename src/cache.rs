@@ -53,10 +53,8 @@ impl<'a> Key<'a> {
     ) -> Result<Self, NexusError> {
         require("workspace_id", workspace)?;
         require("provider", provider)?;
-        Ok(Key {
-            owner,
-            ..Key::for_anyone(workspace, provider)
-        })
+        let key = Key::for_anyone(workspace, provider);
+        Ok(Key { owner, ..key })
     }
 
     /// The pair as the public calls name it: any owner's.

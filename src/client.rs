@@ -22,7 +22,7 @@ use crate::options::NexusClientOptions;
 use crate::redact::{REDACTED, url_for_debug};
 use crate::scope::Provider;
 use crate::token::CachedToken;
-use crate::url::{encode_path_segment, form_urlencode};
+use crate::url::{encode_unreserved, form_urlencode};
 use crate::wait::WaitOptions;
 
 /// A blocking client of the Nexus Gateway (Python `NexusClient`): call it
@@ -541,7 +541,7 @@ impl NexusClient {
 
 /// `route/{id}`, the id percent-encoded as one path segment.
 fn id_path(route: &str, id: &str) -> String {
-    format!("{route}/{}", encode_path_segment(id))
+    format!("{route}/{}", encode_unreserved(id))
 }
 
 /// A client, a cache and a (workspace, provider) bound together: the Rust

@@ -377,9 +377,8 @@ impl RevokeResult {
 
 /// `body[key]` as a string, or `invalid_response` naming the key.
 pub(crate) fn required_str(body: &Value, key: &str) -> Result<String, NexusError> {
-    non_empty_str(body.get(key))
-        .map(str::to_owned)
-        .ok_or_else(|| NexusError::invalid_response(format!("answer has no `{key}`")))
+    let no_key = || NexusError::invalid_response(format!("answer has no `{key}`"));
+    optional_str(body, key).ok_or_else(no_key)
 }
 
 /// `body[key]` if it is a non-empty string.

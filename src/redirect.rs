@@ -139,7 +139,6 @@ impl Policy<'_> {
         Peer {
             provider,
             origin,
-            host: origin.host(),
             redirected,
         }
     }

@@ -177,9 +177,8 @@ fn hmac_payload(
             one_line(&secret_field)
         ))
     })?;
-    let algo = config.choice("algo", HMAC_ALGOS)?;
-    let encoding = config.choice("encoding", HMAC_ENCODINGS)?;
-    let (algo, encoding) = (algo.to_owned(), encoding.to_owned());
+    let algo = config.choice("algo", HMAC_ALGOS)?.to_owned();
+    let encoding = config.choice("encoding", HMAC_ENCODINGS)?.to_owned();
     let signer = Signer::Hmac { algo, encoding };
     Ok(CachedToken::signed(secret, expires_at, header_name, signer))
 }

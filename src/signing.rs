@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use ureq::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
@@ -21,7 +21,7 @@ use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use crate::date::{epoch_seconds, format_amz_date};
 use crate::error::NexusError;
 use crate::token::{CachedToken, Signer};
-use crate::url::{Origin, UNRESERVED, remove_dot_segments};
+use crate::url::{Origin, encode_unreserved, form_decode, remove_dot_segments};
 
 /// `hmac_payload`: the HMAC of `body` under `secret`, encoded.
 /// `algo` and `encoding` are names the resolver checked (`HMAC_ALGOS`,
@@ -44,10 +44,6 @@ fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    mac::<Hmac<Sha256>>(key, data)
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -196,19 +192,12 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> Strin
 
 /// The signature of `string_to_sign` on `date` (`YYYYMMDD`), AWS's task 3.
 fn aws_signature(key: &AwsKey<'_>, date: &str, string_to_sign: &str) -> String {
-    let mut signing_key = hmac_sha256(
-        format!("AWS4{}", key.secret_key).as_bytes(),
-        date.as_bytes(),
-    );
-    for part in [key.region, key.service, "aws4_request"] {
-        signing_key = hmac_sha256(&signing_key, part.as_bytes());
+    let hmac = mac::<Hmac<Sha256>>;
+    let mut signing_key = format!("AWS4{}", key.secret_key).into_bytes();
+    for part in [date, key.region, key.service, "aws4_request"] {
+        signing_key = hmac(&signing_key, part.as_bytes());
     }
-    hex(&hmac_sha256(&signing_key, string_to_sign.as_bytes()))
-}
-
-/// Everything but the unreserved characters (`A-Z a-z 0-9 - _ . ~`), as AWS encodes.
-fn aws_encode(text: &str) -> String {
-    utf8_percent_encode(text, UNRESERVED).to_string()
+    hex(&hmac(&signing_key, string_to_sign.as_bytes()))
 }
 
 /// The path part of the canonical request.
@@ -221,9 +210,9 @@ fn canonical_path(path: &str, rules: AwsRules) -> String {
     };
     // Once: each segment decoded and encoded the canonical way, so a path
     // sent as `/a%20b` and one sent as `/a b` sign alike.
-    let once = |s: &str| aws_encode(&percent_decode_str(s).decode_utf8_lossy());
+    let once = |s: &str| encode_unreserved(&percent_decode_str(s).decode_utf8_lossy());
     let encode = if rules.double_encode {
-        aws_encode
+        encode_unreserved
     } else {
         once
     };
@@ -238,11 +227,8 @@ fn canonical_query(query: &str) -> String {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                let spaced = s.replace('+', " ");
-                aws_encode(&percent_decode_str(&spaced).decode_utf8_lossy())
-            };
-            (decode(name), decode(value))
+            let canonical = |s: &str| encode_unreserved(&form_decode(s));
+            (canonical(name), canonical(value))
         })
         .collect();
     pairs.sort();
@@ -272,20 +258,18 @@ pub(crate) fn sign_request(
     body: &[u8],
     time: SystemTime,
 ) -> Result<(), NexusError> {
-    let Some(signer) = token.signer() else {
-        return Ok(());
-    };
-    match signer {
-        Signer::Hmac { algo, encoding } => {
+    match token.signer() {
+        None => Ok(()),
+        Some(Signer::Hmac { algo, encoding }) => {
             let value = hmac_payload(algo, encoding, token.access_token().as_bytes(), body);
             insert(headers, token.header_name(), &value)
         }
-        Signer::AwsSigV4 {
+        Some(Signer::AwsSigV4 {
             access_key,
             session_token,
             region,
             service,
-        } => {
+        }) => {
             // Whatever a former signature (or the caller) left of the
             // signer's headers goes: none is sent unless signed now.
             for name in SIGNER_HEADERS.iter().chain([&AUTHORIZATION.as_str()]) {

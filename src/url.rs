@@ -17,7 +17,7 @@ use crate::redact::escape;
 
 /// Bytes left alone in a path segment, and by AWS's encoding: `A-Z a-z 0-9
 /// - . _ ~` (RFC 3986 unreserved).
-pub(crate) const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -201,9 +201,10 @@ fn encode_target(target: &str) -> Cow<'_, str> {
     Cow::from(utf8_percent_encode(target, SPACE))
 }
 
-/// Percent-encodes `s` as one path segment: every byte but `A-Z a-z 0-9 - . _ ~`,
-/// so `a/b` becomes `a%2Fb` and `../x` cannot climb.
-pub(crate) fn encode_path_segment(s: &str) -> String {
+/// Percent-encodes every byte of `s` but the unreserved `A-Z a-z 0-9 - . _ ~`
+/// (RFC 3986 §2.3): one path segment (`a/b` becomes `a%2Fb`, so `../x`
+/// cannot climb), and AWS's canonical form of a path or query.
+pub(crate) fn encode_unreserved(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
@@ -219,7 +220,7 @@ pub(crate) fn form_urlencode<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> 
 
 /// A form-encoded name or value, decoded (`+` is a space), lossily: a
 /// malformed escape stays as written, invalid UTF-8 becomes U+FFFD.
-fn form_decode(s: &str) -> String {
+pub(crate) fn form_decode(s: &str) -> String {
     let spaced = s.replace('+', " ");
     percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
@@ -427,12 +428,12 @@ mod tests {
 
     #[test]
     fn path_segments_cannot_climb() {
-        assert_eq!(encode_path_segment("a/b"), "a%2Fb");
-        assert_eq!(encode_path_segment("../x"), "..%2Fx");
-        assert_eq!(encode_path_segment("a b?c#d"), "a%20b%3Fc%23d");
-        assert_eq!(encode_path_segment("é"), "%C3%A9");
-        assert_eq!(encode_path_segment("A-z.0_9~"), "A-z.0_9~");
-        assert_eq!(encode_path_segment("\0"), "%00");
+        assert_eq!(encode_unreserved("a/b"), "a%2Fb");
+        assert_eq!(encode_unreserved("../x"), "..%2Fx");
+        assert_eq!(encode_unreserved("a b?c#d"), "a%20b%3Fc%23d");
+        assert_eq!(encode_unreserved("é"), "%C3%A9");
+        assert_eq!(encode_unreserved("A-z.0_9~"), "A-z.0_9~");
+        assert_eq!(encode_unreserved("\0"), "%00");
     }
 
     #[test]
