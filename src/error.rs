@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::code;
 use crate::redact::{escape, one_line, redact};
-use crate::url::Origin;
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
 /// (Python `NexusError`).
@@ -241,7 +240,7 @@ impl NexusError {
     /// The server at `origin` is not a Nexus Gateway, as `why` shows: an
     /// error answer's `http_<status>`, else `invalid_response`. No page text
     /// is quoted.
-    pub(crate) fn not_a_gateway(origin: &Origin, why: &str, status: Option<u16>) -> Self {
+    pub(crate) fn not_a_gateway(origin: &dyn fmt::Display, why: &str, status: Option<u16>) -> Self {
         let message = format!(
             "the server at {origin} does not look like a Nexus Gateway ({why}); check \
              NEXUS_GATEWAY_URL: it is the Gateway's base URL, without /v1"
@@ -344,7 +343,7 @@ impl NexusError {
                 limit.0, limit.1
             ),
             (code::REQUEST_FAILED, None) if more.dns => {
-                format!("could not reach {who}: {}{hint}", dns(peer.origin.host()))
+                format!("could not reach {who}: {}{hint}", dns(peer.host))
             }
             (code::REQUEST_FAILED, None) => {
                 format!("could not reach {who}: {}{hint}", self.message)
@@ -527,8 +526,9 @@ fn tls_cause(text: &str) -> Option<String> {
 pub(crate) struct Peer<'a> {
     /// The provider whose API it is; `None` for the Nexus Gateway.
     pub(crate) provider: Option<&'a str>,
-    /// Its origin (whose host a DNS failure names).
-    pub(crate) origin: &'a Origin,
+    /// Its origin, and its host (which a DNS failure names).
+    pub(crate) origin: &'a dyn fmt::Display,
+    pub(crate) host: &'a str,
     /// Whether a redirect from another origin led there.
     pub(crate) redirected: bool,
 }

@@ -139,6 +139,7 @@ impl Policy<'_> {
         Peer {
             provider,
             origin,
+            host: origin.host(),
             redirected,
         }
     }
