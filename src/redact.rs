@@ -1,5 +1,5 @@
 //! What the crate may print, in one place: the `log` target, a server's
-//! text one_line on one line, secrets replaced by `<redacted>` and every form
+//! text quoted on one line, secrets replaced by `<redacted>` and every form
 //! of a secret an answer may echo found, control characters escaped (so a
 //! caller's id cannot forge a log line), and URLs as a log line or `Debug`
 //! may show them.
@@ -136,6 +136,9 @@ impl Needles {
             list.push(secret.replace(' ', "+").into_bytes());
             list.extend(base64_cores(secret.as_bytes()).map(String::into_bytes));
         }
+        // Found in a view without line breaks, so looked for without them.
+        let mut list: Vec<Vec<u8>> = list.iter().map(|n| unwrapped(n).into_owned()).collect();
+        list.retain(|needle| !needle.is_empty());
         list.sort();
         list.dedup();
         let mut starts = vec![0; 1024];
@@ -341,6 +344,23 @@ pub(crate) fn escape(s: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_holding_a_line_break_is_found_as_it_is_and_wrapped() {
+        for secret in ["pass\nword", "pass\r\nword", "\npassword\r"] {
+            for echoed in [secret, "pass\r\nwo\nrd", "password"] {
+                let body = format!("{{\"echo\": \"{echoed}\"}} and more");
+                let found = echoes(body.as_bytes(), &[secret], None);
+                assert_eq!(found, Some(true), "{secret:?} in {body:?}");
+            }
+        }
+        assert_eq!(echoes(b"pass word", &["pass\nword"], None), Some(false));
+        assert_eq!(
+            echoes(b"a\nb", &["\r\n"], None),
+            Some(false),
+            "nothing left to find"
+        );
+    }
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()
