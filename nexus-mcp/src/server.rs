@@ -215,13 +215,24 @@ impl NexusServer {
             options = options.data(body.clone());
         }
         let (cache, workspace) = (&self.cache, &self.settings.workspace);
+        let (provider, url) = (provider.as_str(), args.url.as_str());
+        let client = &self.client;
+        self.patiently(move || {
+            client.authenticated_fetch(cache, workspace, provider, url, options.clone())
+        })
+        .await
+    }
+
+    /// `call`, made again while the Gateway's rate limit refuses it and the
+    /// wait it asks for fits in this call's time ([`wait`](Self::wait)); a
+    /// failure as the one line the model reads.
+    async fn patiently<T, F>(&self, mut call: impl FnMut() -> F) -> Result<T, String>
+    where
+        F: Future<Output = Result<T, NexusError>>,
+    {
         let (started, mut refusals) = (Instant::now(), 0);
         loop {
-            let options = options.clone();
-            let answer = self
-                .client
-                .authenticated_fetch(cache, workspace, &provider, &args.url, options);
-            match answer.await {
+            match call().await {
                 Err(e) if e.retry_after().is_some() => {
                     tokio::time::sleep(self.wait(&e, started, refusals)?).await;
                     refusals += 1;
@@ -299,16 +310,9 @@ impl NexusServer {
     /// `list_providers`: the Gateway's providers this server offers.
     async fn list(&self, arguments: Value) -> Result<CallToolResult, String> {
         let NoArgs {} = arguments_of("list_providers", arguments)?;
-        let (started, mut refusals) = (Instant::now(), 0);
-        let listing = loop {
-            match self.client.run(|c| c.providers()).await {
-                Err(e) if e.retry_after().is_some() => {
-                    tokio::time::sleep(self.wait(&e, started, refusals)?).await;
-                    refusals += 1;
-                }
-                listing => break listing.map_err(|e| said(&e))?,
-            }
-        };
+        let listing = self
+            .patiently(|| self.client.run(|c| c.providers()))
+            .await?;
         self.check_listing(&listing);
         let (providers, _) = select(listing, &self.settings.providers);
         let lines: Vec<String> = providers.iter().map(Listed::line).collect();
