@@ -21,22 +21,14 @@ fn listed<'a>(providers: &'a [Provider], name: &str) -> &'a Provider {
 fn the_origins_are_the_ones_the_scope_enforces_normalised() {
     let gateway = FakeGateway::start();
     let add = |name: &str, provider: FakeProvider| gateway.add_provider("ws", name, provider);
-    add(
-        "github",
-        FakeProvider::oauth2("t").api_base_url("https://API.GitHub.com:443/v3/"),
-    );
-    add(
-        "blanks",
-        FakeProvider::oauth2("t").api_base_url("  https://api.blanks.example  "),
-    );
-    add(
-        "userinfo",
-        FakeProvider::oauth2("t").api_base_url("https://u:p@api.user.example"),
-    );
-    add(
-        "ftp",
-        FakeProvider::oauth2("t").api_base_url("ftp://files.example"),
-    );
+    for (name, api_base_url) in [
+        ("github", "https://API.GitHub.com:443/v3/"),
+        ("blanks", "  https://api.blanks.example  "),
+        ("userinfo", "https://u:p@api.user.example"),
+        ("ftp", "ftp://files.example"),
+    ] {
+        add(name, FakeProvider::oauth2("t").api_base_url(api_base_url));
+    }
     add("none", FakeProvider::oauth2("t"));
     add(
         "port",

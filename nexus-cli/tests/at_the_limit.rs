@@ -11,7 +11,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{gateway, nexus, run, run_with_input};
+use common::{gateway, git_get, nexus, run, run_with_input};
 use nexus_gateway_fake::{FakeGateway, RateLimits, Route};
 
 fn token(gateway: &FakeGateway, args: &[&str]) -> Command {
@@ -96,24 +96,6 @@ fn a_fleet_beyond_the_burst_all_succeed_with_bounded_resolves() {
         resolves <= 2 * fleet,
         "no retry storm: {resolves} resolves for {fleet} processes"
     );
-}
-
-fn git_get(
-    gateway: &FakeGateway,
-    provider: &str,
-    args: &[&str],
-    input: &str,
-) -> (i32, String, String) {
-    let mut command = nexus(gateway);
-    command.args([
-        "git-credential",
-        "--workspace",
-        "ws",
-        "--provider",
-        provider,
-    ]);
-    command.args(args).arg("get");
-    run_with_input(&mut command, input)
 }
 
 #[test]

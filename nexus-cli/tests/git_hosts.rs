@@ -9,21 +9,12 @@ mod common;
 
 use std::process::Command;
 
-use common::{gateway, nexus, run_with_input};
+use common::{gateway, git_get, nexus, run_with_input};
 use nexus_gateway_fake::{FakeGateway, FakeProvider};
 
 /// `git-credential get` for github, with `args` added, asked `input`.
 fn get(gateway: &FakeGateway, args: &[&str], input: &str) -> (i32, String, String) {
-    let mut command = nexus(gateway);
-    command.args([
-        "git-credential",
-        "--workspace",
-        "ws",
-        "--provider",
-        "github",
-    ]);
-    command.args(args).arg("get");
-    run_with_input(&mut command, input)
+    git_get(gateway, "github", args, input)
 }
 
 fn asked(protocol: &str, host: &str) -> String {

@@ -9,7 +9,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Session, fetch, gateway, is_error, server, text};
+use common::{Session, fetch, gateway, is_error, listed_names, server, text};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream, RateLimits};
 use serde_json::json;
 
@@ -41,13 +41,7 @@ fn a_provider_the_gateway_does_not_list_is_named_on_stderr() {
     ] {
         let mut session = Session::start_with(&gateway, args, &[]);
         let listed = session.call(json!({"name": "list_providers", "arguments": {}}));
-        let names: Vec<&str> = listed["structuredContent"]["providers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["github", "stripe"], "{args:?}");
+        assert_eq!(listed_names(&listed), ["github", "stripe"], "{args:?}");
         assert!(
             session
                 .stderr()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Session, fetch, gateway, is_error, text};
+use common::{Session, fetch, gateway, is_error, listed_names, text};
 use nexus_gateway_fake::{FakeReply, FakeUpstream, Fault, Route};
 use serde_json::{Value, json};
 
@@ -74,13 +74,7 @@ fn the_credential_goes_to_the_providers_api_and_nowhere_else() {
     );
     // list_providers names the origin each credential may reach.
     let listed = session.call(json!({"name": "list_providers", "arguments": {}}));
-    let names: Vec<&str> = listed["structuredContent"]["providers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["github", "stripe"]);
+    assert_eq!(listed_names(&listed), ["github", "stripe"]);
     let line = format!("github (oauth2): {}", api.url());
     assert!(text(&listed).contains(&line), "{listed}");
     assert!(!listed.to_string().contains("secret"), "{listed}");

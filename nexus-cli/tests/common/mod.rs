@@ -34,6 +34,26 @@ pub fn run(command: &mut Command) -> (i32, String, String) {
     (status.code().unwrap_or(-1), text(stdout), text(stderr))
 }
 
+/// `git-credential get` for `provider` in workspace `ws`, with `args`
+/// added, asked `input`.
+pub fn git_get(
+    gateway: &FakeGateway,
+    provider: &str,
+    args: &[&str],
+    input: &str,
+) -> (i32, String, String) {
+    let mut command = nexus(gateway);
+    let asked = [
+        "git-credential",
+        "--workspace",
+        "ws",
+        "--provider",
+        provider,
+    ];
+    command.args(asked).args(args).arg("get");
+    run_with_input(&mut command, input)
+}
+
 /// `command` run with `input` on its stdin.
 pub fn run_with_input(command: &mut Command, input: &str) -> (i32, String, String) {
     command

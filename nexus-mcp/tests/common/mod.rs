@@ -225,6 +225,16 @@ pub fn text(result: &Value) -> String {
     blocks.iter().filter_map(|b| b["text"].as_str()).collect()
 }
 
+/// The provider names a `list_providers` result lists, in order.
+pub fn listed_names(result: &Value) -> Vec<&str> {
+    let providers = result["structuredContent"]["providers"].as_array();
+    let providers = providers.expect("a list of providers");
+    providers
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect()
+}
+
 pub fn is_error(result: &Value) -> bool {
     result["isError"] == true
 }
