@@ -40,7 +40,10 @@ pub(crate) fn hmac_payload(algo: &str, encoding: &str, secret: &[u8], body: &[u8
 /// The MAC of `data` under `key`.
 fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
     // Cannot fail: HMAC takes a key of any length (RFC 2104 hashes a long
-    // one and pads a short one); `Hmac`'s `new_from_slice` never errors.
+    // one and pads a short one), and `hmac` 0.13's `new_from_slice` (for
+    // `Hmac` and `SimpleHmac` alike) returns `Ok` whatever the slice's
+    // length: the `Result` is `KeyInit`'s signature, not a failure it has.
+    // `any_key_length_makes_a_mac` below holds it for 0 to 300 bytes.
     let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
@@ -339,6 +342,15 @@ mod tests {
     use super::*;
     use std::path::Path;
     use std::time::Duration;
+
+    #[test]
+    fn any_key_length_makes_a_mac() {
+        for length in 0..=300 {
+            let key = vec![0x5a; length];
+            assert_eq!(mac::<Hmac<Sha256>>(&key, b"data").len(), 32, "{length}");
+            assert_eq!(mac::<Hmac<Sha1>>(&key, b"data").len(), 20, "{length}");
+        }
+    }
 
     use crate::url::parse_http_url;
 
