@@ -4,6 +4,7 @@
 //! burst of n a minute, then one every minute / n; refusals not counted.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::request::RecordedRequest;
@@ -206,6 +207,11 @@ impl Limiter {
 /// query parameter), else its client address (`X-Real-IP`'s whole value,
 /// else the first `X-Forwarded-For` entry, else the peer address the
 /// router's real-IP step set).
+///
+/// That step (chi's `RealIP`, mounted before the limiter) takes the first of
+/// `True-Client-IP`, `X-Real-IP` and `X-Forwarded-For`'s first entry that is
+/// an IP address, else the TCP peer without its port. The last two were
+/// read whole just before, so only `True-Client-IP` is left for it.
 fn client(request: &RecordedRequest) -> String {
     let whole = |name: &str| {
         let value = request.header(name).map(str::trim);
@@ -220,29 +226,14 @@ fn client(request: &RecordedRequest) -> String {
             .query_param("workspace_id")
             .filter(|w| !w.is_empty())
     };
+    let true_client_ip = || whole("true-client-ip").filter(|v| v.parse::<IpAddr>().is_ok());
     whole("x-workspace-id")
         .or_else(workspace)
         .or_else(|| whole("x-real-ip"))
         .or_else(forwarded)
-        .or_else(|| {
-            real_ip(
-                request,
-                [whole("true-client-ip"), whole("x-real-ip"), forwarded()],
-            )
-        })
+        .or_else(true_client_ip)
+        .or_else(|| request.peer.map(|peer| peer.ip().to_string()))
         .unwrap_or_default()
-}
-
-/// The peer address as the router's real-IP step (chi's `RealIP`, mounted
-/// before the limiter) sets it: the first of `True-Client-IP`, `X-Real-IP`
-/// and `X-Forwarded-For`'s first entry that is an IP address, else the TCP
-/// peer, without its port.
-fn real_ip(request: &RecordedRequest, said: [Option<String>; 3]) -> Option<String> {
-    let ip = said
-        .into_iter()
-        .flatten()
-        .find(|v| v.parse::<std::net::IpAddr>().is_ok());
-    ip.or_else(|| request.peer.map(|peer| peer.ip().to_string()))
 }
 
 /// GCRA with a burst of `per_minute`: a request at `now` against a bucket
