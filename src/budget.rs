@@ -32,6 +32,8 @@ pub(crate) fn check_timeout(
 /// One call's deadline.
 #[derive(Clone, Debug)]
 pub(crate) struct Budget {
+    /// When the call started.
+    started: Instant,
     deadline: Option<Instant>,
     timeout: Duration,
     /// The setting that gave the timeout, for the error that names it.
@@ -41,8 +43,10 @@ pub(crate) struct Budget {
 impl Budget {
     /// A budget of `timeout` from now, set by `setting`.
     pub(crate) fn new(timeout: Duration, setting: &'static str) -> Budget {
+        let started = Instant::now();
         Budget {
-            deadline: Instant::now().checked_add(timeout),
+            started,
+            deadline: started.checked_add(timeout),
             timeout,
             setting,
         }
@@ -56,6 +60,26 @@ impl Budget {
             deadline: left.and_then(|left| Instant::now().checked_add(left)),
             ..self.clone()
         }
+    }
+
+    /// This budget, ending no later than `timeout` (the client's) after the
+    /// call's start: what waits at the Gateway's rate limit, and the
+    /// attempts after them, may spend.
+    pub(crate) fn capped(&self, timeout: Duration) -> Budget {
+        match self.started.checked_add(timeout) {
+            Some(cap) if self.deadline.is_none_or(|deadline| cap < deadline) => Budget {
+                deadline: Some(cap),
+                timeout,
+                setting: CLIENT_TIMEOUT,
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
+
+    /// The limit this budget ends at, and the setting that sets it.
+    pub(crate) fn limit(&self) -> (Duration, &'static str) {
+        (self.timeout, self.setting)
     }
 
     /// The deadline, if the call has one.

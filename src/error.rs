@@ -146,12 +146,14 @@ impl NexusError {
         }
     }
 
-    /// The wait the Gateway's rate limit asked for when it refused the call
-    /// (`429` with `Retry-After: N`, whole seconds rounded down: a retry
-    /// after N s may meet the same refusal, so wait a little more); `None`
-    /// for any other error. With [`RetryPolicy::retry_on_429`] off (the
-    /// default, as in the Python SDK) the call fails at once, and a caller
-    /// that can wait decides here whether its budget allows it.
+    /// The wait the Gateway's rate limit asks for before the next try, when
+    /// it refused the call (a 429), read from its `Retry-After` in either
+    /// form: whole seconds `N` (rounded down by the Gateway, so this is
+    /// `N + 1` s) or an HTTP date (the time until it). `None` for any other
+    /// error, or a 429 that did not say. With [`RetryPolicy::retry_on_429`]
+    /// on, the call has already waited as long as its `timeout` allowed;
+    /// off (the default, as in the Python SDK) it failed at once, and a
+    /// caller that can wait decides here whether its budget allows it.
     ///
     /// [`RetryPolicy::retry_on_429`]: crate::RetryPolicy::retry_on_429
     ///
@@ -167,23 +169,26 @@ impl NexusError {
         self.more.as_ref()?.retry_after
     }
 
-    /// A Gateway 429's error (`asked` is its `Retry-After`): which limit
-    /// refused which call, the wait it asked for, and the setting that
-    /// waits it out.
-    pub(crate) fn rate_limited(mut self, route: &str, asked: Option<Duration>) -> Self {
+    /// This error, holding the wait a 429's `Retry-After` asks for.
+    pub(crate) fn asking_to_wait(mut self, wait: Option<Duration>) -> Self {
+        self.more().retry_after = wait;
+        self
+    }
+
+    /// A Gateway 429's error: which limit refused which call, the `wait`
+    /// the next try needs, then `then`.
+    pub(crate) fn rate_limited(mut self, route: &str, wait: Option<Duration>, then: &str) -> Self {
         let counted = if route.contains("/v1/resolve") {
             "resolves per workspace"
         } else {
             "this route's calls per client address"
         };
-        let wait = asked.map(|wait| format!("asked to wait {} s", wait.as_secs()));
-        let wait = wait.unwrap_or_else(|| "did not say how long to wait".to_owned());
+        let wait = wait.map(|wait| format!("the next try must wait {} s", wait.as_secs()));
+        let wait = wait.unwrap_or_else(|| "it did not say how long to wait".to_owned());
         let (said, route) = (&self.message, escape(route));
-        let setting = "RetryPolicy::retry_on_429, with retries, waits it out";
         self.message = format!(
-            "{said}; its rate limit refused {route} (it counts {counted}) and {wait}: {setting}"
+            "{said}; its rate limit refused {route} (it counts {counted}) and {wait}{then}"
         );
-        self.more().retry_after = asked;
         self
     }
 

@@ -1,6 +1,7 @@
 //! The Gateway call engine: one Gateway call with its headers, the retry
 //! policy, capped reads and error mapping; redirects are `redirect`'s.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -12,7 +13,10 @@ use crate::budget::Budget;
 use crate::error::{NexusError, require};
 use crate::redact::{LOG_TARGET, escape};
 use crate::redirect::{self, Hop, Policy};
-use crate::retry::{RetryPolicy, jitter, parse_retry_after};
+use crate::retry::{
+    ATTEMPT_RESERVE, MAX_RETRY_AFTER, RetryPolicy, jitter, least_wait_at_limit, parse_retry_after,
+    unit, wait_at_limit,
+};
 use crate::transport::{Transport, never_sent, read_capped, read_some};
 use crate::url::{Origin, http_target};
 
@@ -40,6 +44,8 @@ enum Failure {
     /// or a connection that could not be opened (it has none), with the wait
     /// `Retry-After` asked for.
     Retryable(NexusError, Option<Duration>),
+    /// The Gateway's rate limit refused it (the error holds its `Retry-After`).
+    RateLimited(NexusError),
 }
 
 impl Gateway {
@@ -104,23 +110,71 @@ impl Gateway {
             .map_err(|_| NexusError::invalid_input("an id made a URL that does not parse"))?;
         let body = json.map(|v| v.to_string().into_bytes());
         let attempts = self.retry.retries.saturating_add(1);
-        let mut attempt = 0;
+        let (mut attempt, mut refusals) = (1, 0);
+        // After a 429, the call's time is the client's `timeout` from its start.
+        let mut budget = Cow::Borrowed(budget);
         loop {
             budget.check()?;
-            attempt += 1;
             log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
-            let (error, wait) = match self.attempt(&method, &uri, body.as_deref(), budget) {
+            let wait = match self.attempt(&method, &uri, body.as_deref(), &budget) {
                 Ok(bytes) => return serde_json::from_slice(&bytes).map_err(|_| not_json()),
                 Err(Failure::Final(error)) => return Err(error),
+                Err(Failure::RateLimited(error)) => {
+                    budget = Cow::Owned(budget.capped(self.transport.timeout()));
+                    refusals += 1;
+                    self.wait_at_limit(error, &method, path, refusals - 1, &budget)?
+                }
                 Err(Failure::Retryable(error, _)) if attempt == attempts => {
                     return Err(NexusError::out_of_retries(error, attempts));
                 }
-                Err(Failure::Retryable(error, retry_after)) => (error, retry_after),
+                Err(Failure::Retryable(error, retry_after)) => {
+                    let backoff = || self.retry.backoff(attempt - 1, jitter());
+                    let wait = retry_after.map_or_else(backoff, |w| w.min(MAX_RETRY_AFTER));
+                    log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
+                    attempt += 1;
+                    wait
+                }
             };
-            let wait = wait.unwrap_or_else(|| self.retry.backoff(attempt - 1, jitter()));
-            log::info!(target: LOG_TARGET, "Retrying in {:.1}s: {error}", wait.as_secs_f64());
             budget.sleep(wait)?;
         }
+    }
+
+    /// The wait before the attempt after a Gateway 429 (`error`), the
+    /// `refusals`-th in a row (from 0), within `budget`; or the 429 as the
+    /// call's error when `retry_on_429` is off or the wait cannot fit, its
+    /// message naming the wait and, when on, the time left.
+    fn wait_at_limit(
+        &self,
+        error: NexusError,
+        method: &Method,
+        path: &str,
+        refusals: u32,
+        budget: &Budget,
+    ) -> Result<Duration, NexusError> {
+        let route = format!("{method} {path}");
+        let asked = error.retry_after();
+        if !self.retry.retry_on_429 {
+            return Err(error.rate_limited(
+                &route,
+                asked,
+                ": RetryPolicy::retry_on_429 waits it out",
+            ));
+        }
+        let left = budget.left().unwrap_or(Duration::MAX);
+        if let Some(wait) = wait_at_limit(refusals, asked, left, unit()) {
+            let secs = wait.as_secs_f64();
+            log::warn!(target: LOG_TARGET, "The Gateway's rate limit refused {}; trying again in {secs:.1} s", escape(&route));
+            return Ok(wait);
+        }
+        let least = least_wait_at_limit(refusals, asked);
+        let (limit, setting) = budget.limit();
+        let then = format!(
+            ", and with {}s for the try after it that does not fit in the {:.1} s left of the \
+             call's {limit:?} limit, set by {setting}",
+            ATTEMPT_RESERVE.as_secs(),
+            left.as_secs_f64()
+        );
+        Err(error.rate_limited(&route, Some(least), &then))
     }
 
     /// One attempt: the request, its same-host redirects, and the reading
@@ -137,9 +191,12 @@ impl Gateway {
         let policy = Policy::Gateway { home: &self.origin };
         let request = |hop: &Hop| self.request(&hop.method, hop.uri(), hop.body.is_some());
         let sent = redirect::send(&self.transport, &policy, budget, hop, request);
-        let (response, _) = sent.map_err(|error| match never_sent(&error) {
-            true => Failure::Retryable(error, None),
-            false => Failure::Final(error),
+        let (response, _) = sent.map_err(|error| {
+            if never_sent(&error) {
+                Failure::Retryable(error, None)
+            } else {
+                Failure::Final(error)
+            }
         })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -156,7 +213,6 @@ impl Gateway {
     fn refusal(&self, method: &Method, path: &str, response: Response<Body>) -> Failure {
         let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let asked = header(RETRY_AFTER).and_then(|v| v.trim().parse().ok());
         let html = header(CONTENT_TYPE).is_some_and(|t| t.to_ascii_lowercase().contains("html"));
         let status = response.status().as_u16();
         let body = read_some(response.into_body(), MAX_ERROR_BODY);
@@ -170,16 +226,14 @@ impl Gateway {
                 }
                 error
             }
-            None if status == 429 => {
-                let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
-                let route = format!("{method} {path}");
-                (error.rate_limited(&route, asked.map(Duration::from_secs))).at(&self.origin)
-            }
             None => NexusError::from_gateway(status, &body, &[self.api_key()]).at(&self.origin),
         };
-        match self.retry.is_retryable(status, &body) {
-            true => Failure::Retryable(error, retry_after),
-            false => Failure::Final(error),
+        if status == 429 {
+            Failure::RateLimited(error.asking_to_wait(retry_after))
+        } else if self.retry.is_retryable(status, &body) {
+            Failure::Retryable(error, retry_after)
+        } else {
+            Failure::Final(error)
         }
     }
 

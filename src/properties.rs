@@ -13,7 +13,9 @@ use crate::date::{format_rfc3339, parse_http_date, parse_rfc3339};
 use crate::error::parse_error_body;
 use crate::redact::{escape, for_log};
 use crate::resolve::{parse_expiry, token_from_resolve};
-use crate::retry::{MAX_RETRY_AFTER, parse_retry_after};
+use crate::retry::{
+    ATTEMPT_RESERVE, MAX_RETRY_AFTER, least_wait_at_limit, parse_retry_after, wait_at_limit,
+};
 use crate::url::{
     Origin, encode_unreserved, form_urlencode, is_loopback_host, parse_http_url, resolve_location,
     with_query_param,
@@ -190,14 +192,20 @@ proptest! {
     }
 
     #[test]
-    fn retry_after_is_capped(s in "\\PC{0,30}", n in any::<u64>(), d in http_date_like(), now in 0u64..4_102_444_800) {
+    fn any_retry_after_gives_a_wait_that_fits_or_none(s in "\\PC{0,30}", n in any::<u64>(), big in "[0-9]{20,60}", d in http_date_like(), now in 0u64..4_102_444_800, refusals in any::<u32>(), left in any::<u64>(), factor in any::<f64>()) {
         let now = UNIX_EPOCH + Duration::from_secs(now);
-        for value in [s, n.to_string(), d] {
-            if let Some(wait) = parse_retry_after(&value, now) {
-                prop_assert!(wait <= MAX_RETRY_AFTER);
+        prop_assert_eq!(parse_retry_after(&n.to_string(), now), Some(Duration::from_secs(n.saturating_add(1))));
+        let left = Duration::from_millis(left);
+        for value in [s, n.to_string(), big, d] {
+            let asked = parse_retry_after(&value, now);
+            let least = least_wait_at_limit(refusals, asked);
+            prop_assert!(least <= MAX_RETRY_AFTER.max(Duration::from_secs(8)), "{value:?}: {least:?}");
+            if let Some(wait) = wait_at_limit(refusals, asked, left, factor) {
+                prop_assert!(wait >= least && wait + ATTEMPT_RESERVE <= left, "{value:?}: {wait:?} of {left:?}");
+            } else {
+                prop_assert!(least + ATTEMPT_RESERVE > left, "{value:?}: {least:?} fits {left:?}");
             }
         }
-        prop_assert_eq!(parse_retry_after(&n.to_string(), now), Some(Duration::from_secs(n.saturating_add(1)).min(MAX_RETRY_AFTER)));
     }
 
     #[test]

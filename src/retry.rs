@@ -16,12 +16,23 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// How Gateway calls are retried (Python `RetryPolicy`).
 ///
 /// Retried: 502 (except a Broker refusal: a 502 whose JSON `status` is a
-/// 4xx, which cannot succeed later), 503 and 504; 429 when `retry_on_429`;
-/// a connection that could not be opened. A call makes `retries + 1`
-/// attempts. Before retry `i` (from 0) it waits
-/// `min(min_delay * 2^min(i, 10), max_delay)` times a random factor in
-/// `[0.2, 0.8)`, or what the answer's `Retry-After` asks for (whole seconds
-/// `N` wait `N + 1`: the Gateway rounds down), capped at 60 s.
+/// 4xx, which cannot succeed later), 503 and 504; a connection that could
+/// not be opened. A call makes `retries + 1` attempts. Before retry `i`
+/// (from 0) it waits `min(min_delay * 2^min(i, 10), max_delay)` times a
+/// random factor in `[0.2, 0.8)`, or what the answer's `Retry-After` asks
+/// for (whole seconds `N` wait `N + 1`: the Gateway rounds down), capped at
+/// 60 s.
+///
+/// With `retry_on_429`, a Gateway 429 is waited out instead of counted
+/// against `retries`, for as long as the wait and the attempt after it fit
+/// within the client's `timeout` measured from the call's start: at least
+/// `Retry-After` and a second more, and at least 1, 2, 4, then 8 s as the
+/// refusals repeat, plus a random spread of 16, 8, 4, then 2 s (a fleet
+/// refused together comes back spread out; a client refused again is
+/// nearer its turn). Each attempt after a wait gets only the time left. A
+/// wait that cannot fit is not begun: the call returns the 429 at once,
+/// with [`retry_after`](crate::NexusError::retry_after) set and the wait
+/// and the time left in its message.
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,7 +50,7 @@ pub struct RetryPolicy {
     pub min_delay: Duration,
     /// The largest backoff step; 0 means 2 s, and it is never below `min_delay`.
     pub max_delay: Duration,
-    /// Whether a 429 answer is retried.
+    /// Whether a Gateway 429 is waited out within the call's `timeout`.
     pub retry_on_429: bool,
 }
 
@@ -76,7 +87,7 @@ impl RetryPolicy {
         self
     }
 
-    /// Whether a 429 answer is retried.
+    /// Whether a Gateway 429 is waited out within the call's `timeout`.
     #[must_use]
     pub fn retry_on_429(mut self, yes: bool) -> Self {
         self.retry_on_429 = yes;
@@ -96,14 +107,14 @@ impl RetryPolicy {
         }
     }
 
-    /// Whether an answer with this status and body may be retried: 502, 503,
-    /// 504, and 429 with `retry_on_429`; never a 502 that carries a Broker
-    /// refusal (see [`broker_refused`]).
+    /// Whether an answer with this status and body may be retried (counted
+    /// against `retries`): 502, 503 and 504; never a 502 that carries a
+    /// Broker refusal (see [`broker_refused`]). A 429 is not: see
+    /// [`wait_at_limit`].
     pub(crate) fn is_retryable(&self, status: u16, body: &[u8]) -> bool {
         match status {
             502 => !broker_refused(body),
             503 | 504 => true,
-            429 => self.retry_on_429,
             _ => false,
         }
     }
@@ -125,30 +136,68 @@ pub(crate) fn broker_refused(body: &[u8]) -> bool {
     status.is_some_and(|status| (400..500).contains(&status))
 }
 
-/// A random factor in `[0.2, 0.8)` for the backoff jitter.
-pub(crate) fn jitter() -> f64 {
+/// The least time left after a wait at the rate limit for the attempt
+/// that follows it: a wait that leaves less is not begun.
+pub(crate) const ATTEMPT_RESERVE: Duration = Duration::from_secs(1);
+
+/// A random number in `[0, 1)`.
+pub(crate) fn unit() -> f64 {
     // Each RandomState is freshly keyed, which is all the randomness jitter needs.
     let bits = RandomState::new().hash_one(Instant::now());
-    0.2 + 0.6 * ((bits >> 11) as f64 / (1u64 << 53) as f64)
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The wait a `Retry-After` value asks for, capped at [`MAX_RETRY_AFTER`]:
-/// whole seconds `N` wait `N + 1` s, because the Gateway's rate limiter
-/// rounds the time left in its window down (a retry after exactly `N` s
-/// lands in the same window); an HTTP date waits until that instant (a date
-/// in the past asks for none). `None` when the value is neither.
+/// A random factor in `[0.2, 0.8)` for the backoff jitter.
+pub(crate) fn jitter() -> f64 {
+    0.2 + 0.6 * unit()
+}
+
+/// The least wait before the attempt after the `refusals`-th 429 in a row
+/// (from 0): what the one reader made of its `Retry-After` (`asked`), capped
+/// at [`MAX_RETRY_AFTER`], and at least 1, 2, 4, then 8 s.
+pub(crate) fn least_wait_at_limit(refusals: u32, asked: Option<Duration>) -> Duration {
+    let step = Duration::from_secs(1 << refusals.min(3));
+    asked.unwrap_or_default().min(MAX_RETRY_AFTER).max(step)
+}
+
+/// The wait before the attempt after the `refusals`-th 429 in a row, with
+/// `left` of the call's time: [`least_wait_at_limit`] plus a spread of 16,
+/// 8, 4, then 2 s times `factor` (in `[0, 1)`), the spread cut so that
+/// [`ATTEMPT_RESERVE`] is left for the attempt; `None` when even the least
+/// wait leaves less.
+pub(crate) fn wait_at_limit(
+    refusals: u32,
+    asked: Option<Duration>,
+    left: Duration,
+    factor: f64,
+) -> Option<Duration> {
+    let least = least_wait_at_limit(refusals, asked);
+    let room = left.checked_sub(least)?.checked_sub(ATTEMPT_RESERVE)?;
+    let factor = if (0.0..1.0).contains(&factor) {
+        factor
+    } else {
+        0.0
+    };
+    let spread = Duration::from_secs(16 >> refusals.min(3)).mul_f64(factor);
+    Some(least + spread.min(room))
+}
+
+/// The one reader of `Retry-After`: the wait it asks for. Whole seconds `N`
+/// wait `N + 1` s, because the Gateway's rate limiter rounds the time left
+/// in its window down (a retry after exactly `N` s lands in the same
+/// window); an HTTP date waits until that instant (a date in the past asks
+/// for none). Any value is safe: a number too large for `u64` is simply
+/// very long. `None` when the value is neither form. Callers cap what
+/// they wait at [`MAX_RETRY_AFTER`].
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // All digits; a number too large for u64 is simply "very long".
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         let floor: u64 = value.parse().unwrap_or(u64::MAX);
-        Duration::from_secs(floor.saturating_add(1))
-    } else {
-        let at = parse_http_date(value)?;
-        let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
-        Duration::from_secs(at.saturating_sub(now).max(0) as u64)
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
+        return Some(Duration::from_secs(floor.saturating_add(1)));
+    }
+    let at = parse_http_date(value)?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs(at.saturating_sub(now).max(0) as u64))
 }
 
 #[cfg(test)]
@@ -218,7 +267,39 @@ mod tests {
             retry_on_429: true,
             ..p
         };
-        assert!(p.is_retryable(429, b""));
+        assert!(
+            !p.is_retryable(429, b""),
+            "a 429 is waited out, not counted"
+        );
+    }
+
+    #[test]
+    fn a_wait_at_the_limit_backs_off_spreads_and_fits() {
+        let s = Duration::from_secs;
+        let long = s(3600);
+        // At least Retry-After (already + 1 s), and 1, 2, 4, then 8 s.
+        assert_eq!(least_wait_at_limit(0, Some(s(4))), s(4));
+        assert_eq!(least_wait_at_limit(0, None), s(1));
+        assert_eq!(least_wait_at_limit(2, Some(s(1))), s(4));
+        assert_eq!(least_wait_at_limit(u32::MAX, None), s(8));
+        assert_eq!(least_wait_at_limit(0, Some(Duration::MAX)), MAX_RETRY_AFTER);
+        // The spread: 16, 8, 4, then 2 s.
+        assert_eq!(wait_at_limit(0, Some(s(2)), long, 0.5), Some(s(10)));
+        assert_eq!(wait_at_limit(1, Some(s(1)), long, 0.5), Some(s(6)));
+        assert_eq!(wait_at_limit(3, None, long, 0.5), Some(s(9)));
+        assert_eq!(
+            wait_at_limit(9, None, long, 0.999),
+            Some(s(8) + s(2).mul_f64(0.999))
+        );
+        // The spread is cut to leave a second for the try; a least wait
+        // that leaves less is not begun.
+        assert_eq!(wait_at_limit(0, Some(s(2)), s(5), 0.9), Some(s(4)));
+        assert_eq!(wait_at_limit(0, Some(s(2)), s(3), 0.9), Some(s(2)));
+        assert_eq!(wait_at_limit(0, Some(s(2)), s(3) - ms(1), 0.0), None);
+        assert_eq!(
+            wait_at_limit(0, Some(Duration::MAX), long, f64::NAN),
+            Some(MAX_RETRY_AFTER)
+        );
     }
 
     #[test]
@@ -252,11 +333,17 @@ mod tests {
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(4)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::from_secs(1)));
         assert_eq!(parse_retry_after("59", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("60", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("3600", now),
+            Some(Duration::from_secs(3601))
+        );
         assert_eq!(
             parse_retry_after("99999999999999999999999", now),
-            Some(MAX_RETRY_AFTER)
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(Duration::from_secs(253_402_300_799 - 784_111_777))
         );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:42 GMT", now),

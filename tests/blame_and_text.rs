@@ -303,7 +303,7 @@ fn a_429_gives_the_wait_it_asked_for_and_says_what_to_do() {
     );
     let wait = err.retry_after().expect("the wait it asked for");
     assert!((58..=60).contains(&wait.as_secs()), "{wait:?}");
-    let said = format!("asked to wait {} s", wait.as_secs());
+    let said = format!("the next try must wait {} s", wait.as_secs());
     assert!(err.message.contains(&said), "{}", err.message);
     assert!(
         err.message.contains("resolves per workspace"),

@@ -82,7 +82,6 @@ fn a_retryable_status_on_the_last_attempt_is_max_retries_exceeded() {
         (502, false, 0, code::MAX_RETRIES_EXCEEDED),
         (503, false, 0, code::MAX_RETRIES_EXCEEDED),
         (504, false, 0, code::MAX_RETRIES_EXCEEDED),
-        (429, true, 0, code::MAX_RETRIES_EXCEEDED),
         (503, false, 2, code::MAX_RETRIES_EXCEEDED),
         (429, false, 0, "injected_fault"),
         (500, false, 0, "injected_fault"),
