@@ -140,10 +140,21 @@ impl Engine {
         let called = self
             .gateway
             .call_json(Method::GET, RESOLVE, Some(&query), None, budget);
-        let body = called.map_err(|e| match e.status_code {
-            Some(404) => self.explain_missing(e, key, budget, now()),
-            _ => e,
-        })?;
+        let body = match called {
+            Err(e) if e.status_code == Some(404) => {
+                // A name the Gateway lists in another case resolves as listed.
+                let listed = self.explain_missing(e, key, budget, now())?;
+                return self.resolve_once(
+                    Key {
+                        provider: &listed,
+                        ..key
+                    },
+                    budget,
+                    now,
+                );
+            }
+            called => called?,
+        };
         let token_keys = ["credentials", "access_token", "strategy"];
         if !token_keys.iter().any(|k| body.get(k).is_some()) {
             let why = "its answer to GET /v1/resolve has none of a token's keys";
@@ -186,21 +197,25 @@ impl Engine {
         Err(NexusError::not_a_gateway(self.gateway.origin(), why, None))
     }
 
-    /// A resolve's 404, said so that it names the pair: when the Gateway's
-    /// list does not name the provider, that (and the providers it does
-    /// list), else the Gateway's message and the pair. The Gateway's code
-    /// and status stay.
+    /// A resolve's 404: `Ok` with the name the Gateway lists the provider
+    /// under, when that is another case of the one asked for (see
+    /// [`Provider::find`]); else the error, said so that it names the pair:
+    /// when the Gateway's list does not name the provider, that (and the
+    /// providers it does list), else the Gateway's message and the pair.
+    /// The Gateway's code and status stay.
     fn explain_missing(
         &self,
         mut error: NexusError,
         key: Key<'_>,
         budget: &Budget,
         now: SystemTime,
-    ) -> NexusError {
+    ) -> Result<String, NexusError> {
         let metadata = |budget: &Budget| self.metadata(budget);
-        match self.scope.listing(key.provider, now, budget, metadata) {
-            Ok(metadata) if !metadata.lists(key.provider) => {
-                let listed = metadata.listed();
+        let listing = self.scope.listing(key.provider, now, budget, metadata);
+        match listing.as_ref().map(|listing| listing.find(key.provider)) {
+            Ok(Some((listed, _))) if listed.name != key.provider => return Ok(listed.name.clone()),
+            Ok(None) => {
+                let listed = listing.map(|listing| listing.listed()).unwrap_or_default();
                 error.message = unknown_provider(key, &listed).message;
             }
             _ => {
@@ -208,7 +223,7 @@ impl Engine {
                 error.message = format!("{} (workspace `{ws}`, provider `{p}`)", error.message);
             }
         }
-        error
+        Err(error)
     }
 
     /// The key's token through `cache`: a fresh hit before a call's
@@ -224,21 +239,25 @@ impl Engine {
         cache.token(key, budget, |budget| self.resolve(key, budget, &clock))
     }
 
-    /// The scope check, then the token through the cache: what a request's
-    /// credential needs, for every face.
-    fn credential(
+    /// The scope check of a request about to carry the key's credential,
+    /// for every face: the provider's name as the Gateway lists it, when
+    /// the scope found it there in another case (the token is resolved and
+    /// cached under that name).
+    fn check_scope(
         &self,
         cache: &TokenCache,
         key: Key<'_>,
         parts: Parts<'_>,
         budget: &Budget,
-    ) -> Result<CachedToken, NexusError> {
-        let ((_, _, origin, _), read) = (parts, |budget: &Budget| self.metadata(budget));
-        self.scope.check(key, origin, cache.now(), budget, read)?;
+    ) -> Result<Option<String>, NexusError> {
+        let read = |budget: &Budget| self.metadata(budget);
+        let listed = self
+            .scope
+            .check(key, parts.origin, cache.now(), budget, read)?;
         if !self.scope.is_anywhere() {
             check_scoped_parts(parts)?;
         }
-        self.cached_token(cache, key, || budget.clone())
+        Ok(listed)
     }
 
     /// `authorize`: the request's URI checked as a fetch's URL, the
@@ -250,8 +269,16 @@ impl Engine {
         request: &mut ureq::http::Request<B>,
     ) -> Result<Authorization, NexusError> {
         let (uri, origin) = target(request)?;
-        let parts = (request.method(), &uri, &origin, request.headers());
-        let token = self.credential(cache, key, parts, &self.request_budget(None))?;
+        let parts = Parts {
+            method: request.method(),
+            uri: &uri,
+            origin: &origin,
+            headers: request.headers(),
+        };
+        let budget = self.request_budget(None);
+        let listed = self.check_scope(cache, key, parts, &budget)?;
+        let provider = listed.as_deref().unwrap_or(key.provider);
+        let token = self.cached_token(cache, Key { provider, ..key }, || budget)?;
         apply_to(token, uri, request)
     }
 
@@ -269,15 +296,12 @@ impl Engine {
     ) -> Result<FetchResponse, NexusError> {
         let outgoing = prepare(url, options)?;
         let (outgoing, budget) = (&outgoing, &self.request_budget(outgoing.timeout));
-        let parts = (
-            &outgoing.method,
-            &outgoing.uri,
-            &outgoing.origin,
-            &outgoing.headers,
-        );
-        let token = self.credential(cache, key, parts, budget)?;
+        let listed = self.check_scope(cache, key, outgoing.parts(), budget)?;
+        let provider = listed.as_deref().unwrap_or(key.provider);
+        let key = Key { provider, ..key };
+        let token = self.cached_token(cache, key, || budget.clone())?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
-        let (transport, cap, provider) = (&self.transport, self.max_upstream_body, key.provider);
+        let (transport, cap) = (&self.transport, self.max_upstream_body);
         let (answer, credentialed) =
             send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;
         // Only a 401 from an origin that got the credential rejects the token.
@@ -287,11 +311,12 @@ impl Engine {
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_entry(key, &token);
         let fresh = self.cached_token(cache, key, || budget.clone())?;
-        let answer = send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
-        if answer.0.0 == 401 && answer.1 {
+        let (answer, credentialed) =
+            send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
+        if answer.0 == 401 && credentialed {
             let (ws, p) = (escape(key.workspace), escape(key.provider));
             log::warn!(target: LOG_TARGET, "The API of provider {p} answered 401 to a freshly resolved credential too (workspace={ws}): the connection may need to be reconnected");
         }
-        Ok(answer.0)
+        Ok(answer)
     }
 }

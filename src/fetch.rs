@@ -201,8 +201,26 @@ pub(crate) struct Outgoing {
 }
 
 /// What the credential scope looks at in a request about to carry a
-/// credential: its method, URL, origin and headers.
-pub(crate) type Parts<'a> = (&'a Method, &'a Uri, &'a Origin, &'a HeaderMap);
+/// credential.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) origin: &'a Origin,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+impl Outgoing {
+    /// Its parts, as the credential scope looks at them.
+    pub(crate) fn parts(&self) -> Parts<'_> {
+        Parts {
+            method: &self.method,
+            uri: &self.uri,
+            origin: &self.origin,
+            headers: &self.headers,
+        }
+    }
+}
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
@@ -246,9 +264,13 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
 /// behind the same address), and a method that reflects the request back
 /// (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG Fetch's
 /// forbidden methods) never carries a credential.
-pub(crate) fn check_scoped_parts(
-    (method, uri, origin, headers): Parts<'_>,
-) -> Result<(), NexusError> {
+pub(crate) fn check_scoped_parts(parts: Parts<'_>) -> Result<(), NexusError> {
+    let Parts {
+        method,
+        uri,
+        origin,
+        headers,
+    } = parts;
     let method = method.as_str().to_ascii_uppercase();
     if matches!(method.as_str(), "TRACE" | "TRACK") {
         let why = "echoes the request, credential included, back in its answer: no credential \

@@ -190,3 +190,123 @@ fn the_description_is_the_gateways() {
         "shown on one line"
     );
 }
+
+/// Two listed providers whose names differ only in case: an origin
+/// allowed under one name is that provider's alone, whichever spelling of
+/// the other is asked for; a name that finds neither (or both) allows
+/// nothing.
+#[test]
+fn an_origin_allowed_for_one_provider_never_takes_another_providers_credential() {
+    let (gateway, api, other) = (
+        FakeGateway::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+    );
+    let cases = [
+        // (listed names, allowed under, asked as, may reach `other`)
+        (["acme-crm", "ACME-CRM"], "acme-crm", "ACME-CRM", false),
+        (["acme-crm", "ACME-CRM"], "acme-crm", "acme-crm", true),
+        (["Zed", "zed"], "zed", "Zed", false),
+        (["Zed", "zed"], "zed", "zED", false),
+        (["Zed", "zed"], "ZED", "zed", false),
+        (["Zed", "zed"], "ZED", "Zed", false),
+        (["box-a", "Box-A"], "Box-A", "Box-A", true),
+    ];
+    for (i, (names, allowed_as, asked, reaches)) in cases.into_iter().enumerate() {
+        let ws = format!("ws-{i}");
+        for name in names {
+            let token = format!("secret-of-{name}");
+            let provider = FakeProvider::oauth2(&token).api_base_url(&api.url());
+            gateway.add_provider(&ws, name, provider);
+        }
+        let scope = CredentialScope::provider_api().allow(allowed_as, &other.url());
+        let client = client(&gateway, scope);
+        let url = format!("{}/x", other.url());
+        let sent_before = other.request_count();
+        let fetched = client.authenticated_fetch(
+            &TokenCache::new(),
+            &ws,
+            asked,
+            &url,
+            FetchOptions::default(),
+        );
+        let case = format!("listed {names:?}, allowed as {allowed_as:?}, asked as {asked:?}");
+        assert_eq!(fetched.is_ok(), reaches, "{case}: {fetched:?}");
+        if !reaches {
+            assert_eq!(
+                other.request_count(),
+                sent_before,
+                "{case}: nothing sent to the other origin"
+            );
+            continue;
+        }
+        let sent = other.last_request().expect("the request");
+        let want = format!("Bearer secret-of-{asked}");
+        assert_eq!(sent.header("authorization"), Some(want.as_str()), "{case}");
+    }
+}
+
+/// `Provider::find` is the one name rule: exact, else the one name equal
+/// without regard to ASCII case, else none; and what it finds goes to the
+/// Gateway as listed (its resolve matches names exactly).
+#[test]
+fn a_name_found_by_the_rule_resolves_as_the_gateway_lists_it() {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    for name in ["github", "Linear", "linear", "slack-bot"] {
+        let provider = FakeProvider::oauth2(&format!("tok-{name}")).api_base_url(&api.url());
+        gateway.add_provider("ws", name, provider);
+    }
+    let client = client(&gateway, CredentialScope::provider_api());
+    let providers = client.providers().unwrap();
+    let found = |name: &str| Provider::find(&providers, name).map(|p| p.name.as_str());
+    assert_eq!(found("GitHub"), Some("github"));
+    assert_eq!(found("SLACK-BOT"), Some("slack-bot"));
+    assert_eq!(found("Linear"), Some("Linear"), "the exact name first");
+    assert_eq!(
+        found("LINEAR"),
+        None,
+        "two names equal it without regard to case"
+    );
+    assert_eq!(found("git hub"), None);
+    assert_eq!(Provider::find(&[], "github"), None);
+
+    let url = format!("{}/me", api.url());
+    let listed = [
+        ("GITHUB", "github"),
+        ("Slack-Bot", "slack-bot"),
+        ("linear", "linear"),
+    ];
+    for (asked, name) in listed {
+        let answer = client.authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            asked,
+            &url,
+            FetchOptions::default(),
+        );
+        assert_eq!(answer.map(|a| a.0).ok(), Some(200), "{asked}");
+        let sent = api.last_request().unwrap();
+        let bearer = format!("Bearer tok-{name}");
+        assert_eq!(
+            sent.header("authorization"),
+            Some(bearer.as_str()),
+            "{asked}"
+        );
+        let resolve = gateway.last_request_to(Route::Resolve).unwrap();
+        assert_eq!(
+            resolve.query_param("provider_name").as_deref(),
+            Some(name),
+            "{asked}: sent as listed"
+        );
+        // A resolve on its own reads the listing when the Gateway knows no such name.
+        let token = client
+            .resolve_token("ws", asked)
+            .map(|t| t.access_token().to_owned());
+        assert_eq!(token.ok(), Some(format!("tok-{name}")), "{asked}");
+    }
+    let err = client.resolve_token("ws", "LINEAR").unwrap_err();
+    assert!(
+        err.message.contains("knows no provider `LINEAR`"),
+        "two listed names equal it without regard to case: {err}"
+    );
+}

@@ -128,23 +128,10 @@ fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
     let Some(providers) = state.providers.get(&workspace) else {
         return not_found();
     };
-    // Names match without regard to case, as the Gateway's do: the exact
-    // name first, the workspace's other providers only on a miss.
-    let (name, fake) = match providers.get_key_value(&provider) {
-        Some(exact) => exact,
-        None => {
-            let mut same = providers
-                .iter()
-                .filter(|(p, _)| p.eq_ignore_ascii_case(&provider));
-            match (same.next(), same.next()) {
-                (Some(one), None) => one,
-                (Some(_), Some(_)) => {
-                    let message = "provider name matches several providers";
-                    return error_reply(409, "provider_ambiguous", message);
-                }
-                (None, _) => return not_found(),
-            }
-        }
+    // The name matches exactly, as the Broker's query does (`provider name
+    // = P`): `GitHub` does not find `github`.
+    let Some((name, fake)) = providers.get_key_value(&provider) else {
+        return not_found();
     };
     let now = state.now();
     let serial = state.served.entry((workspace, name.clone())).or_default();
