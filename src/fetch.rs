@@ -49,14 +49,17 @@ pub type FetchResponse = (u16, Headers, Vec<u8>);
 /// curl `-d` send it.
 const DEFAULT_BODY_TYPE: &str = "application/x-www-form-urlencoded";
 
-/// The header that names what [`FetchOptions::withhold_credential_echo`]
-/// withheld of an answer: echoing headers, and `body`.
-const WITHHELD_HEADER: &str = "x-nexus-withheld";
+/// The header the SDK adds to an answer to name what
+/// [`FetchOptions::withhold_credential_echo`] withheld of it: the names of
+/// the headers that echoed a credential, and `body`. An answer's own
+/// header of this name is removed first: only the SDK sets it.
+pub const X_NEXUS_WITHHELD: &str = "x-nexus-withheld";
 
-/// The header the SDK adds to an answer that came from another origin than
-/// the URL's after a redirect: that origin (so no one reads it as the
-/// provider's own).
-const REDIRECTED_HEADER: &str = "x-nexus-redirected-to";
+/// The header the SDK adds to an answer that came from another origin
+/// than the URL's after a redirect: that origin (so no one reads it as the
+/// provider's own). An answer's own header of this name is removed first:
+/// only the SDK sets it.
+pub const X_NEXUS_REDIRECTED_TO: &str = "x-nexus-redirected-to";
 
 /// What replaces a body that could not be checked for an echo within the
 /// call's time.
@@ -362,9 +365,12 @@ pub(crate) fn send_following_redirects(
     let peer = policy.peer(last.origin(), last.strayed);
     let bytes = read_capped(body, max_body, &peer, limit)?;
     let mut response = (status, parts.headers, bytes);
+    // Only the SDK says what it withheld and where the answer came from.
+    response.1.remove(X_NEXUS_WITHHELD);
+    response.1.remove(X_NEXUS_REDIRECTED_TO);
     let away = (!last.is_on(home)).then(|| HeaderValue::from_str(&last.origin().to_string()));
     if let Some(Ok(origin)) = away {
-        response.1.insert(REDIRECTED_HEADER, origin);
+        response.1.insert(X_NEXUS_REDIRECTED_TO, origin);
     }
     if first.withhold {
         withhold_echoes(&mut response, &token.secrets(), budget.deadline());
@@ -407,7 +413,7 @@ fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: O
         .ok()
         .filter(|v| !v.is_empty());
     if let Some(said) = said {
-        headers.insert(WITHHELD_HEADER, said);
+        headers.insert(X_NEXUS_WITHHELD, said);
     }
 }
 

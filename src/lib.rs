@@ -44,7 +44,7 @@ pub use connection::{
     RevokeResult, TokenResponse,
 };
 pub use error::{ErrorKind, NexusError};
-pub use fetch::{FetchOptions, FetchResponse, Headers};
+pub use fetch::{FetchOptions, FetchResponse, Headers, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
 pub use redact::one_line;
 pub use redirect::MAX_REDIRECTS;

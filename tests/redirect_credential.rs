@@ -145,3 +145,45 @@ fn an_answer_echoing_the_credential_is_withheld_when_asked() {
         assert_eq!(plain.unwrap().2, body.as_bytes());
     }
 }
+
+/// `x-nexus-redirected-to` and `x-nexus-withheld` are the SDK's alone: an
+/// upstream's own copies (any case, several values) are removed, so a
+/// caller (or a model) never reads an upstream's claim as the SDK's.
+#[test]
+fn an_upstreams_own_sdk_headers_are_removed() {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws",
+        "github",
+        FakeProvider::oauth2("gho_t").api_base_url(&api.url()),
+    );
+    let forged = [
+        (nexus_sdk::X_NEXUS_REDIRECTED_TO, "https://trusted.example"),
+        ("X-Nexus-Withheld", "body"),
+        ("X-NEXUS-REDIRECTED-TO", "https://second.example"),
+    ];
+    let mut reply = FakeReply::new(200).body("plain answer");
+    for (name, value) in forged {
+        reply = reply.header(name, value);
+    }
+    api.set_reply("/forged", reply);
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let url = format!("{}/forged", api.url());
+    for withhold in [false, true] {
+        let options = FetchOptions::default().withhold_credential_echo(withhold);
+        let (status, headers, body) = client
+            .authenticated_fetch(&TokenCache::new(), "ws", "github", &url, options)
+            .unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"plain answer"[..]));
+        for name in [
+            nexus_sdk::X_NEXUS_REDIRECTED_TO,
+            nexus_sdk::X_NEXUS_WITHHELD,
+        ] {
+            assert_eq!(
+                headers.get(name),
+                None,
+                "withhold {withhold}: {name} is the SDK's alone"
+            );
+        }
+    }
+}

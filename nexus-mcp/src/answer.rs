@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use nexus_sdk::Headers;
 use nexus_sdk::http::StatusCode;
+use nexus_sdk::{Headers, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
 
@@ -20,7 +20,7 @@ const SHOWN: [&str; 9] = [
     "location",
     "retry-after",
     "etag",
-    "x-nexus-withheld",
+    X_NEXUS_WITHHELD,
     "x-ratelimit-",
     "x-rate-limit-",
     "ratelimit",
@@ -49,9 +49,6 @@ pub(crate) struct Fetched {
     pub(crate) redirected_to: Option<String>,
 }
 
-/// The header the SDK adds to an answer a redirect brought from elsewhere.
-const REDIRECTED: &str = "x-nexus-redirected-to";
-
 /// The answer as the model reads it: the text, and the structured content.
 pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, Fetched) {
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
@@ -68,7 +65,7 @@ pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, F
         joined.push_str(value);
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let redirected_to = header(REDIRECTED).map(str::to_owned);
+    let redirected_to = header(X_NEXUS_REDIRECTED_TO).map(str::to_owned);
     let encoding = header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"));
     let text = encoding
         .is_none()

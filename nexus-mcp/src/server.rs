@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nexus_sdk::http::Uri;
-use nexus_sdk::{FetchOptions, FetchResponse, NexusError, TokenCache, one_line};
+use nexus_sdk::{
+    FetchOptions, FetchResponse, NexusError, TokenCache, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD,
+    one_line,
+};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -360,9 +363,9 @@ fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Inst
     let ms = started.elapsed().as_millis();
     let outcome = match answer {
         Ok((status, headers, body)) => {
-            let withheld = headers.get("x-nexus-withheld").map_or("", |_| ", withheld");
+            let withheld = headers.get(X_NEXUS_WITHHELD).map_or("", |_| ", withheld");
             let away = headers
-                .get("x-nexus-redirected-to")
+                .get(X_NEXUS_REDIRECTED_TO)
                 .and_then(|v| v.to_str().ok());
             let away = away
                 .map(|o| format!(", redirected to {o}"))
