@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::code;
-use crate::redact::{escape, one_line, redact};
+use crate::redact::{escape, quote, redact};
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
 /// (Python `NexusError`).
@@ -474,7 +474,7 @@ impl StdError for NexusError {
 /// code = `error`, else `code`, else `http_<status>`; message = `message`,
 /// else `detail`, else the body text, else the status reason. Accepts every
 /// body the Gateway sends: either JSON shape, JSON that is not an object,
-/// plain text and no body at all. Both are one_line as a server's text is:
+/// plain text and no body at all. Both are quoted as a server's text is:
 /// `secrets` replaced by `<redacted>`, then control characters escaped and
 /// cut to 512 bytes (a cut made first could leave a secret's first bytes
 /// behind).
@@ -491,7 +491,7 @@ pub(crate) fn parse_error_body(status: u16, body: &[u8], secrets: &[&str]) -> (S
         .or_else(|| field("detail"))
         .or_else(|| body_text(body))
         .unwrap_or_else(|| status_reason(status));
-    let said = |text: &str| one_line(&redact(text, secrets));
+    let said = |text: &str| quote(&redact(text, secrets));
     (said(&code), said(&message))
 }
 

@@ -45,24 +45,34 @@ const ENTITY_CHARS: &[u8; 26] = b"&<>\"'+/=:,._#$%!?;*@\\|()[]";
 /// A server's `text` (the Gateway's, a Broker's, a provider's) as every
 /// package of this workspace shows it, in a message, a log record, `Debug`
 /// or a program's output: on one line, every character that could break a
-/// line or reorder what a person reads escaped (C0 and C1 controls, U+2028,
-/// U+2029, and the bidi controls U+061C, U+200E, U+200F, U+202A–U+202E,
-/// U+2066–U+2069, each as `\u{…}` or `\n`-style), so it can neither forge a
-/// line nor drive a terminal, and cut to 512 bytes on a character boundary.
-/// Shown, never obeyed: this is the one home of that rule.
+/// line, reorder what a person reads or hide from them what a model reads
+/// escaped (C0 and C1 controls, U+2028, U+2029, the bidi controls U+061C,
+/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069, and the tag characters
+/// U+E0000–U+E007F, each as `\u{…}` or `\n`-style), so it can neither forge
+/// a line, nor drive a terminal, nor carry words a person cannot see.
+/// Shown, never obeyed: this is the one home of that rule. It only escapes:
+/// how much of a text to show is the caller's choice (the crate's own
+/// messages quote at most 512 bytes of a server's words).
 ///
 /// ```
-/// let said = "ok\nERROR forged line \u{202E}txt.exe";
-/// assert_eq!(nexus_sdk::one_line(said), "ok\\nERROR forged line \\u{202e}txt.exe");
-/// assert_eq!(nexus_sdk::one_line(&"x".repeat(600)).len(), 512);
+/// let said = "ok\nERROR forged line \u{202E}txt.exe\u{E0041}";
+/// assert_eq!(nexus_sdk::one_line(said), "ok\\nERROR forged line \\u{202e}txt.exe\\u{e0041}");
+/// assert_eq!(nexus_sdk::one_line(&"x".repeat(600)).len(), 600);
 /// ```
 pub fn one_line(text: &str) -> String {
-    let escaped = escape(text);
+    escape(text).into_owned()
+}
+
+/// A server's `text` as the crate quotes it in its own messages and log
+/// records: [`one_line`], cut to 512 bytes on a character boundary.
+pub(crate) fn quote(text: &str) -> String {
+    let mut escaped = escape(text).into_owned();
     let mut end = escaped.len().min(MAX_QUOTED);
     while !escaped.is_char_boundary(end) {
         end -= 1;
     }
-    escaped[..end].to_owned()
+    escaped.truncate(end);
+    escaped
 }
 
 /// `text` with every non-empty one of `secrets` replaced by `<redacted>`;
@@ -311,9 +321,9 @@ pub(crate) fn url_for_debug(url: &str) -> String {
     }
 }
 
-/// Whether `c` can break a line or reorder what a person reads: a C0 or C1
-/// control (U+0085 among them), a line or paragraph separator, or a bidi
-/// control.
+/// Whether `c` can break a line, reorder what a person reads or carry
+/// what a person cannot see: a C0 or C1 control (U+0085 among them), a
+/// line or paragraph separator, a bidi control, or a tag character.
 fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -321,6 +331,7 @@ fn is_unsafe(c: char) -> bool {
             '\u{2028}' | '\u{2029}' | '\u{061C}' | '\u{200E}' | '\u{200F}'
         )
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{E0000}'..='\u{E007F}')
 }
 
 /// `s` with every character [`one_line`] escapes escaped (CR, LF, ESC,

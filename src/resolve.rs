@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::connection::{non_empty_str, scalar_string};
 use crate::date::parse_rfc3339;
 use crate::error::NexusError;
-use crate::redact::one_line;
+use crate::redact::quote;
 use crate::token::{CachedToken, LATEST_EXPIRY_SECS, Secret, Signer, Strategy};
 
 /// How long a token is kept when the Gateway gives no usable expiry.
@@ -51,7 +51,7 @@ pub(crate) fn token_from_resolve(
     let credentials = credentials_of(body)?;
     let (kind, config) = strategy(body)?;
     let Some(strategy) = Strategy::parse(kind) else {
-        let why = format!("the SDK cannot apply the `{}` strategy", one_line(kind));
+        let why = format!("the SDK cannot apply the `{}` strategy", quote(kind));
         return Err(NexusError::unsupported_strategy(why));
     };
     let (expires_at, expiry) = match expiry_value(body, credentials) {
@@ -139,7 +139,7 @@ impl Config<'_> {
             return Ok(names[0]);
         };
         names.into_iter().find(|n| *n == name).ok_or_else(|| {
-            let (a, b, name) = (names[0], names[1], one_line(&name));
+            let (a, b, name) = (names[0], names[1], quote(&name));
             NexusError::unsupported_strategy(format!(
                 "hmac_payload {key} `{name}` is not {a} or {b}"
             ))
@@ -174,7 +174,7 @@ fn hmac_payload(
     let secret = scalar_string(credentials.get(&secret_field)).ok_or_else(|| {
         NexusError::invalid_credentials(format!(
             "hmac_payload credentials have no `{}`",
-            one_line(&secret_field)
+            quote(&secret_field)
         ))
     })?;
     let algo = config.choice("algo", HMAC_ALGOS)?.to_owned();

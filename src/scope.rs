@@ -15,7 +15,7 @@ use crate::cache::Key;
 use crate::code;
 use crate::error::NexusError;
 use crate::flight::{Landing, SingleFlight};
-use crate::redact::{LOG_TARGET, escape, one_line, url_for_debug};
+use crate::redact::{LOG_TARGET, escape, quote, url_for_debug};
 use crate::url::{Origin, parse_http_url};
 
 /// How long the Gateway's provider metadata is kept.
@@ -528,7 +528,7 @@ pub(crate) fn unknown_provider(key: Key<'_>, listed: &[String]) -> NexusError {
     let (workspace_id, provider) = (key.workspace, key.provider);
     let names = match listed.len() {
         0 => "it lists none".to_owned(),
-        _ => format!("it lists {}", one_line(&listed.join(", "))),
+        _ => format!("it lists {}", quote(&listed.join(", "))),
     };
     let (ws, p) = (escape(workspace_id), escape(provider));
     let mut message = format!("the Gateway knows no provider `{p}` ({names})");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::code;
 use crate::connection::ConnectionStatus;
 use crate::error::{ErrorKind, NexusError};
-use crate::redact::one_line;
+use crate::redact::quote;
 
 /// How often [`NexusClient::wait_for_active`](crate::NexusClient::wait_for_active) polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(1500);
@@ -138,7 +138,7 @@ fn poll(
                 None => return Err(e),
             },
         },
-        other => Poll::NotYet(one_line(other.as_str())),
+        other => Poll::NotYet(quote(other.as_str())),
     })
 }
 

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use nexus_sdk::{CachedToken, NexusClient, NexusError, TokenCache, code};
 use serde_json::{Value, json};
 
-use crate::said::shown;
+use nexus_sdk::one_line;
 
 /// The AWS variables that name a credential or where to find one: `exec`
 /// of an `aws_sigv4` credential removes those it does not set, as
@@ -132,7 +132,7 @@ impl Credential {
                 code::UNSUPPORTED_STRATEGY,
                 format!(
                     "the query_param strategy sends `?{}=…`, not a header: use --format value",
-                    shown(param)
+                    one_line(param)
                 ),
             ));
         }
@@ -243,7 +243,7 @@ pub(crate) fn exec(
                 ErrorKind::PermissionDenied => (126, "permission denied".to_owned()),
                 _ => (126, e.kind().to_string()),
             };
-            eprintln!("nexus: exec: {}: {why}", shown(program));
+            eprintln!("nexus: exec: {}: {why}", one_line(program));
             return Ok(ExitCode::from(code));
         }
     };

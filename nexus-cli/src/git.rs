@@ -13,7 +13,7 @@ use nexus_sdk::http::Uri;
 use nexus_sdk::{NexusClient, NexusError, Provider, code};
 
 use crate::credential::Credential;
-use crate::said::shown;
+use nexus_sdk::one_line;
 
 /// What git asks of a helper.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,7 +127,7 @@ pub(crate) fn parse_host(text: &str) -> Result<String, String> {
     };
     Err(format!(
         "`{}` {why}: --host takes host or host:port, as git names it (github.com, git.example:8443)",
-        shown(text)
+        one_line(text)
     ))
 }
 
@@ -180,7 +180,7 @@ impl Helper<'_> {
         // git may write the protocol in any case: compared without it.
         let scheme = asked.protocol.to_ascii_lowercase();
         let scheme = scheme.as_str();
-        let asked_for = format!("{}://{}", shown(scheme), shown(&asked.host));
+        let asked_for = format!("{}://{}", one_line(scheme), one_line(&asked.host));
         let Some(host) = GitHost::parse(scheme, &asked.host) else {
             return Ok(Some(format!(
                 "not answering for {asked_for}: the credential goes only over https to the \
@@ -200,8 +200,8 @@ impl Helper<'_> {
                 let names: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
                 return Ok(Some(format!(
                     "not answering for {asked_for}: the Gateway lists no provider `{}` (it lists: {})",
-                    shown(self.provider),
-                    shown(&names.join(", "))
+                    one_line(self.provider),
+                    one_line(&names.join(", "))
                 )));
             };
             known.extend(provider_hosts(provider));
@@ -222,9 +222,9 @@ impl Helper<'_> {
         Ok(Some(format!(
             "not answering for {asked_for}: not one of `{}`'s hosts ({}); to answer for it, \
              add --host {}",
-            shown(self.provider),
-            shown(&names),
-            shown(&host.said(scheme))
+            one_line(self.provider),
+            one_line(&names),
+            one_line(&host.said(scheme))
         )))
     }
 

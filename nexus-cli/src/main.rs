@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use nexus_sdk::{
     ConnectionStatus, NexusClient, NexusClientOptions, NexusError, RequestConnectionInput,
-    RevokeOptions, WaitOptions, code,
+    RevokeOptions, WaitOptions, code, one_line,
 };
 
 use credential::Credential;
-use said::{Sources, shown};
+use said::Sources;
 
 /// The exit status of `nexus status` for a connection that is not active.
 const NOT_ACTIVE: u8 = 3;
@@ -150,7 +150,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: u64 = number.parse().map_err(|_| {
         format!(
             "`{}` is not a duration such as 30, 30s or 500ms",
-            shown(text)
+            one_line(text)
         )
     })?;
     if number == 0 {
@@ -164,7 +164,7 @@ fn parse_variable_name(name: &str) -> Result<String, String> {
     if name.is_empty() || name.contains(['=', '\0']) {
         return Err(format!(
             "`{}` is not a variable name (one name, without `=`)",
-            shown(name)
+            one_line(name)
         ));
     }
     Ok(name.to_owned())
@@ -242,11 +242,11 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
                 .scopes(scopes)
                 .return_url(return_url);
             let id = connect(&client, &input, wait)?;
-            let _ = writeln!(out, "{}", shown(&id));
+            let _ = writeln!(out, "{}", one_line(&id));
         }
         Command::Status { connection_id } => {
             let status = client.check_connection(&connection_id)?;
-            let _ = writeln!(out, "{}", shown(status.as_str()));
+            let _ = writeln!(out, "{}", one_line(status.as_str()));
             if status != ConnectionStatus::Active {
                 return Ok(ExitCode::from(NOT_ACTIVE));
             }
@@ -305,8 +305,8 @@ fn connect(
     }
     eprintln!(
         "Open this URL to connect {}:\n  {}",
-        shown(&input.provider_name),
-        shown(&started.auth_url)
+        one_line(&input.provider_name),
+        one_line(&started.auth_url)
     );
     let since = Instant::now();
     let step = WaitOptions::default()
@@ -327,7 +327,7 @@ fn connect(
                     "connection_ended",
                     format!(
                         "the connection ended before consent: {}",
-                        shown(gone.as_str())
+                        one_line(gone.as_str())
                     ),
                 ));
             }
@@ -342,7 +342,7 @@ fn connect(
                         "no consent within {}s (--wait); the connection {} may still be \
                          completed: check it with `nexus status`",
                         wait.as_secs(),
-                        shown(&started.connection_id)
+                        one_line(&started.connection_id)
                     ),
                 ));
             }

@@ -1,29 +1,10 @@
-//! What `nexus` prints of a text it did not write: a server's words shown,
-//! never obeyed (control characters escaped, one line), and the library's
-//! errors with the settings they name said as this program takes them.
+//! The library's errors as `nexus` prints them: one line, a server's words
+//! shown through `nexus_sdk::one_line` (never obeyed, never cut: an
+//! `authUrl` must stay whole to be opened), and the settings they name
+//! said as this program takes them.
 
 use clap::parser::ValueSource;
 use nexus_sdk::{NexusError, one_line};
-
-/// `text` as the library shows a server's words (`nexus_sdk::one_line`:
-/// line breaks, ESC, the C1 set, U+2028/U+2029 and the bidi controls
-/// escaped as Rust writes them), on one line that cannot move the cursor,
-/// set a title, write the clipboard or reorder what it says; not cut, since
-/// an `authUrl` must stay whole to be opened.
-pub(crate) fn shown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        // A piece short enough that its escaped form stays under the cut.
-        let mut end = rest.len().min(32);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        out += &one_line(&rest[..end]);
-        rest = &rest[end..];
-    }
-    out
-}
 
 /// Where the Gateway's settings came from: a flag, or its variable.
 pub(crate) struct Sources {
@@ -70,7 +51,7 @@ impl Sources {
                 message = format!("{said} {rest}");
             }
         }
-        format!("{}: {}", shown(&error.code), shown(&message))
+        format!("{}: {}", one_line(&error.code), one_line(&message))
     }
 }
 
@@ -79,19 +60,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn control_characters_are_escaped_onto_one_line() {
-        assert_eq!(shown("plain"), "plain");
+    fn text_is_escaped_onto_one_line_and_never_cut() {
+        assert_eq!(one_line("plain"), "plain");
         assert_eq!(
-            shown("no such thing\nINFO forged\u{1b}[2J\u{9b}1m\u{7}"),
+            one_line("no such thing\nINFO forged\u{1b}[2J\u{9b}1m\u{7}"),
             "no such thing\\nINFO forged\\u{1b}[2J\\u{9b}1m\\u{7}"
         );
         let reordered = "ok\u{2028}fake\u{202e}txt.exe\u{2066}";
-        assert_eq!(shown(reordered), "ok\\u{2028}fake\\u{202e}txt.exe\\u{2066}");
+        assert_eq!(
+            one_line(reordered),
+            "ok\\u{2028}fake\\u{202e}txt.exe\\u{2066}"
+        );
         let url = format!("https://auth.example/?scope={}", "x".repeat(2000));
-        assert_eq!(shown(&url), url, "a URL to open stays whole");
+        assert_eq!(one_line(&url), url, "a URL to open stays whole");
         let wide = "\u{202e}".repeat(300);
         assert_eq!(
-            shown(&wide),
+            one_line(&wide),
             "\\u{202e}".repeat(300),
             "escaped whole, never cut"
         );
