@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::NexusError;
+use crate::error::{NexusError, named};
 
 /// The settings a `timeout` error names, by what they bound: one request,
-/// a Gateway call with its retries, one authenticated fetch.
-/// The first two name `NEXUS_TIMEOUT` too: the one a host's user can set.
+/// a Gateway call with its retries, one authenticated fetch. Each starts
+/// with the name the error blames as its `setting` (see [`named`]): the
+/// first two `NEXUS_TIMEOUT`, the one a host's user can set.
 pub(crate) const CLIENT_TIMEOUT: &str = "NEXUS_TIMEOUT (NexusClientOptions::timeout)";
 pub(crate) const CALL_TIMEOUT: &str =
     "NEXUS_TIMEOUT (NexusClientOptions::timeout) and the retry policy";
@@ -19,12 +20,12 @@ pub(crate) const FETCH_TIMEOUT: &str = "FetchOptions::timeout";
 pub(crate) fn check_timeout(
     timeout: Duration,
     times: u32,
-    setting: &str,
+    setting: &'static str,
 ) -> Result<(), NexusError> {
     let later = Instant::now().checked_add(timeout.saturating_mul(times));
     if timeout.is_zero() || later.is_none() {
         let why = format!("{setting} must be more than zero and small enough to add to an Instant");
-        return Err(NexusError::invalid_input(why));
+        return Err(NexusError::invalid_input(why).blaming(named(setting)));
     }
     Ok(())
 }
@@ -127,6 +128,7 @@ impl Budget {
         NexusError::timeout(format!(
             "the call's time limit of {limit:?} ran out (set by {setting})"
         ))
+        .blaming(named(setting))
     }
 }
 

@@ -56,6 +56,14 @@ pub struct NexusError {
     pub message: String,
     /// The HTTP status the Gateway answered with, when there was an answer.
     pub status_code: Option<u16>,
+    /// The setting this error blames, when one would fix it, named as the
+    /// library reads it: `NEXUS_GATEWAY_URL`, `NEXUS_API_KEY`,
+    /// `NEXUS_TIMEOUT`, `NEXUS_CREDENTIAL_SCOPE`, `NEXUS_ALLOWED_ORIGINS`
+    /// (each also set through [`NexusClientOptions`](crate::NexusClientOptions)),
+    /// `FetchOptions::timeout` or `RetryPolicy::retry_on_429`. The message
+    /// names it the same way, so a program that takes the setting under
+    /// another name (a flag) can say it as its user gave it.
+    pub setting: Option<&'static str>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
     /// What it knows beyond its message, boxed: most errors know nothing more.
     more: Option<Box<More>>,
@@ -117,6 +125,7 @@ impl NexusError {
             code: code.into(),
             message: message.into(),
             status_code: None,
+            setting: None,
             source: None,
             more: None,
         }
@@ -192,6 +201,12 @@ impl NexusError {
         self
     }
 
+    /// This error, blaming `setting` (see [`NexusError::setting`]).
+    pub(crate) fn blaming(mut self, setting: &'static str) -> Self {
+        self.setting = Some(setting);
+        self
+    }
+
     fn with_status(mut self, status: u16) -> Self {
         self.status_code = Some(status);
         self
@@ -250,10 +265,11 @@ impl NexusError {
             "the server at {origin} does not look like a Nexus Gateway ({why}); check \
              NEXUS_GATEWAY_URL: it is the Gateway's base URL, without /v1"
         );
-        match status {
+        let error = match status {
             Some(status) => NexusError::new(format!("http_{status}"), message).with_status(status),
             None => NexusError::invalid_response(message),
-        }
+        };
+        error.blaming("NEXUS_GATEWAY_URL")
     }
 
     /// The error for a non-2xx Gateway answer, following the body rules of
@@ -272,12 +288,17 @@ impl NexusError {
             return self;
         };
         let key = (status == 401).then_some(" (check NEXUS_API_KEY)");
-        let key = key.unwrap_or_default();
         let message = format!(
-            "the Nexus Gateway at {origin} answered HTTP {status}{key}: {}",
+            "the Nexus Gateway at {origin} answered HTTP {status}{}: {}",
+            key.unwrap_or_default(),
             self.message
         );
-        NexusError { message, ..self }
+        let setting = key.map(|_| "NEXUS_API_KEY").or(self.setting);
+        NexusError {
+            message,
+            setting,
+            ..self
+        }
     }
 
     /// A Gateway redirect (`status`) to `target`, an origin the api key may
@@ -332,7 +353,7 @@ impl NexusError {
     /// This transport error of a request to `peer`, said so that a user
     /// can act on it: which server, where, and what to check (a timeout
     /// names the `limit` that ran out and the setting that sets it).
-    pub(crate) fn reaching(self, peer: &Peer<'_>, limit: (Duration, &str)) -> Self {
+    pub(crate) fn reaching(self, peer: &Peer<'_>, limit: (Duration, &'static str)) -> Self {
         let who = peer.who();
         let more = self.more.as_deref().cloned().unwrap_or_default();
         let check = "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)";
@@ -355,12 +376,26 @@ impl NexusError {
             }
             _ => return self,
         };
-        NexusError { message, ..self }
+        let setting = match self.code.as_str() {
+            code::TIMEOUT => Some(named(limit.1)),
+            _ => peer
+                .provider
+                .map_or(Some("NEXUS_GATEWAY_URL"), |_| self.setting),
+        };
+        NexusError {
+            message,
+            setting,
+            ..self
+        }
     }
 
     /// The error of a body read from `peer` that failed: it names the
     /// server, and for a timeout the `limit` and the setting that sets it.
-    pub(crate) fn cut_short(io: io::Error, peer: &Peer<'_>, limit: (Duration, &str)) -> Self {
+    pub(crate) fn cut_short(
+        io: io::Error,
+        peer: &Peer<'_>,
+        limit: (Duration, &'static str),
+    ) -> Self {
         let error = NexusError::read(io);
         let who = peer.who();
         let message = match error.code.as_str() {
@@ -370,7 +405,12 @@ impl NexusError {
             ),
             _ => format!("{who} broke off its answer: {}", error.message),
         };
-        NexusError { message, ..error }
+        let setting = (error.code == code::TIMEOUT).then(|| named(limit.1));
+        NexusError {
+            message,
+            setting,
+            ..error
+        }
     }
 
     /// An answer from `peer` over the `cap` its body is read with: the
@@ -445,6 +485,7 @@ impl fmt::Debug for NexusError {
                 .field("code", &self.code)
                 .field("message", &self.message)
                 .field("status_code", &self.status_code)
+                .field("setting", &self.setting)
                 .field("source", &self.source)
                 .finish();
         }
@@ -467,6 +508,12 @@ impl StdError for NexusError {
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }
+}
+
+/// The setting a limit's text names (each starts with it:
+/// `NEXUS_TIMEOUT (NexusClientOptions::timeout)` names `NEXUS_TIMEOUT`).
+pub(crate) fn named(limit: &'static str) -> &'static str {
+    limit.split(' ').next().unwrap_or(limit)
 }
 
 /// The `(code, message)` of a non-2xx Gateway answer.

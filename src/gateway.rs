@@ -10,7 +10,7 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
 use crate::budget::Budget;
-use crate::error::{NexusError, require};
+use crate::error::{NexusError, named, require};
 use crate::redact::{LOG_TARGET, escape};
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{
@@ -57,11 +57,19 @@ impl Gateway {
         transport: Transport,
     ) -> Result<Gateway, NexusError> {
         let base_url = url.trim().trim_end_matches('/');
-        require("gateway_url", base_url)?;
-        let (uri, origin) = http_target(base_url, "gateway_url")?;
-        if HeaderValue::from_str(key).is_err() {
-            let why = "api_key holds characters a header cannot carry";
-            return Err(NexusError::invalid_input(why));
+        let blame = |e: NexusError| e.blaming("NEXUS_GATEWAY_URL");
+        require("NEXUS_GATEWAY_URL", base_url).map_err(blame)?;
+        let (uri, origin) = http_target(base_url, "NEXUS_GATEWAY_URL").map_err(blame)?;
+        if let Some(at) = key.find(|c: char| !(c.is_ascii_graphic() || c == ' ')) {
+            let what = match key[at..].chars().next() {
+                Some(c) if c.is_ascii() => "a control character".to_owned(),
+                _ => "a character that is not ASCII".to_owned(),
+            };
+            let why = format!(
+                "NEXUS_API_KEY (the api key) holds {what} at byte {at}, which an HTTP header \
+                 cannot carry: is it a placeholder (such as `…`) or pasted with more text?"
+            );
+            return Err(NexusError::invalid_input(why).blaming("NEXUS_API_KEY"));
         }
         Ok(Gateway {
             base_url: uri.to_string().trim_end_matches('/').to_owned(),
@@ -174,7 +182,9 @@ impl Gateway {
             ATTEMPT_RESERVE.as_secs(),
             left.as_secs_f64()
         );
-        Err(error.rate_limited(&route, Some(least), &then))
+        Err(error
+            .rate_limited(&route, Some(least), &then)
+            .blaming(named(setting)))
     }
 
     /// One attempt: the request, its same-host redirects, and the reading

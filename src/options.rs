@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::NexusError;
-use crate::redact::{REDACTED, url_for_debug};
+use crate::redact::{REDACTED, quote, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::{CredentialScope, scope_from_env};
 
@@ -166,7 +166,8 @@ fn options_from_vars(
     var: impl Fn(&str) -> Result<Option<String>, NexusError>,
 ) -> Result<NexusClientOptions, NexusError> {
     let url = var("NEXUS_GATEWAY_URL")?.filter(|u| !u.trim().is_empty());
-    let url = url.ok_or_else(|| NexusError::invalid_input("NEXUS_GATEWAY_URL is not set"))?;
+    let unset = || NexusError::invalid_input("NEXUS_GATEWAY_URL is not set");
+    let url = url.ok_or_else(|| unset().blaming("NEXUS_GATEWAY_URL"))?;
     let scope = scope_from_env(
         var("NEXUS_CREDENTIAL_SCOPE")?.as_deref(),
         var("NEXUS_ALLOWED_ORIGINS")?.as_deref(),
@@ -174,13 +175,35 @@ fn options_from_vars(
     let mut options = NexusClientOptions::new(url.trim())
         .api_key(var("NEXUS_API_KEY")?.unwrap_or_default())
         .credential_scope(scope);
-    if let Some(seconds) = var("NEXUS_TIMEOUT")?.filter(|s| !s.trim().is_empty()) {
-        let parsed = seconds.trim().parse().ok();
-        let timeout = parsed.and_then(|s| Duration::try_from_secs_f64(s).ok());
-        let why = || NexusError::invalid_input("NEXUS_TIMEOUT is a number of seconds above 0");
-        options.timeout = timeout.filter(|t| !t.is_zero()).ok_or_else(why)?;
+    if let Some(text) = var("NEXUS_TIMEOUT")?.filter(|s| !s.trim().is_empty()) {
+        let why = format!(
+            "NEXUS_TIMEOUT is a duration above 0 such as 30, 30s, 2.5s or 500ms, not {:?}",
+            quote(&text)
+        );
+        let why = || NexusError::invalid_input(why).blaming("NEXUS_TIMEOUT");
+        options.timeout = parse_duration(&text).ok_or_else(why)?;
     }
     Ok(options)
+}
+
+/// The one reader of a duration setting (`NEXUS_TIMEOUT`, and the flags
+/// of the programs that pass theirs through it): seconds, bare or with `s`
+/// (`30`, `30s`, `2.5s`), or milliseconds with `ms` (`500ms`); `None` for
+/// anything else, zero, or a length no `Duration` holds.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(number) => (number, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    let number = number.trim_end();
+    if !number.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let seconds = number.parse::<f64>().ok()? * scale;
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 impl fmt::Debug for NexusClientOptions {

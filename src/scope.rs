@@ -179,19 +179,21 @@ pub(crate) fn scope_from_env(
         "" | "provider_api" => CredentialScope::provider_api(),
         "anywhere" => CredentialScope::anywhere(),
         other => {
-            return Err(NexusError::invalid_input(format!(
+            let why = format!(
                 "NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {:?}",
                 escape(other)
-            )));
+            );
+            return Err(NexusError::invalid_input(why).blaming("NEXUS_CREDENTIAL_SCOPE"));
         }
     };
     let pairs = allowed.unwrap_or_default().split(',').map(str::trim);
     for pair in pairs.filter(|p| !p.is_empty()) {
         let Some((provider, origin)) = pair.split_once('=') else {
-            return Err(NexusError::invalid_input(format!(
+            let why = format!(
                 "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin",
                 url_for_debug(pair)
-            )));
+            );
+            return Err(NexusError::invalid_input(why).blaming("NEXUS_ALLOWED_ORIGINS"));
         };
         parsed = parsed.allow(provider.trim(), origin.trim());
     }

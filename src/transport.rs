@@ -226,7 +226,7 @@ pub(crate) fn read_capped(
     body: Body,
     cap: usize,
     peer: &Peer<'_>,
-    limit: (Duration, &str),
+    limit: (Duration, &'static str),
 ) -> Result<Vec<u8>, NexusError> {
     // Sized from Content-Length, but never more than 64 KiB ahead of the
     // bytes that really arrive: a server cannot make us allocate by claiming.

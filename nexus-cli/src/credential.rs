@@ -1,11 +1,9 @@
 //! A resolved credential in the forms a shell wants: a bare value, a
 //! header line, JSON, or environment variables for a command.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::io::ErrorKind;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -66,25 +64,15 @@ pub(crate) struct Credential {
 }
 
 impl Credential {
-    /// The workspace's credential for `provider`, resolved through the cache.
-    /// A refusal by the Gateway's rate limit is waited out (at least its
-    /// `Retry-After`, backing off, with jitter) while `timeout` leaves room.
+    /// The workspace's credential for `provider`, resolved through the
+    /// cache (the client waits out the Gateway's rate limit within its
+    /// timeout).
     pub(crate) fn resolve(
         client: &NexusClient,
         workspace: &str,
         provider: &str,
-        timeout: Duration,
     ) -> Result<Credential, NexusError> {
-        let (started, mut refusals) = (Instant::now(), 0);
-        let token = loop {
-            match client.get_cached_token(&TokenCache::new(), workspace, provider) {
-                Err(e) if e.retry_after().is_some() => {
-                    std::thread::sleep(wait(e, started, timeout, refusals)?);
-                    refusals += 1;
-                }
-                token => break token?,
-            }
-        };
+        let token = client.get_cached_token(&TokenCache::new(), workspace, provider)?;
         let record = serde_json::to_value(&token).unwrap_or(Value::Null);
         let kind = Kind::of(&token);
         Ok(Credential {
@@ -260,38 +248,4 @@ fn signal_of(status: &std::process::ExitStatus) -> i32 {
 #[cfg(not(unix))]
 fn signal_of(_: &std::process::ExitStatus) -> i32 {
     0
-}
-
-/// How long to wait before resolving again after the Gateway's rate limit
-/// refused `refusals` times before: at least its `Retry-After` and a second
-/// more (it rounds down), backing off, with jitter so that a fleet refused
-/// together does not come back together; the refusal, saying so, when that
-/// is more than `timeout` leaves.
-fn wait(
-    mut error: NexusError,
-    started: Instant,
-    timeout: Duration,
-    refusals: u32,
-) -> Result<Duration, NexusError> {
-    let asked = error.retry_after().unwrap_or_default();
-    let step = Duration::from_secs(1u64 << refusals.min(3));
-    let jitter = RandomState::new().hash_one(Instant::now()) >> 11;
-    let jitter = step.mul_f64(jitter as f64 / (1u64 << 53) as f64);
-    let wait = (asked + Duration::from_secs(1)).max(step) + jitter;
-    let left = timeout.saturating_sub(started.elapsed());
-    if wait < left {
-        eprintln!(
-            "nexus: the Gateway's rate limit refused the call; trying again in {:.1} s",
-            wait.as_secs_f64()
-        );
-        return Ok(wait);
-    }
-    error.message = format!(
-        "the Nexus Gateway's rate limit refused the call (it counts resolves per workspace) and \
-         asked to wait {} s, more than the {:.0} s left of the timeout: a longer --timeout (or \
-         NEXUS_TIMEOUT) would have waited",
-        asked.as_secs(),
-        left.as_secs_f64()
-    );
-    Err(error)
 }

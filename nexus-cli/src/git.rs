@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use std::net::IpAddr;
 
 use clap::ValueEnum;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use nexus_sdk::http::Uri;
 use nexus_sdk::{NexusClient, NexusError, Provider, code};
@@ -107,8 +107,6 @@ pub(crate) struct Helper<'a> {
     pub(crate) provider: &'a str,
     /// `--host`.
     pub(crate) hosts: &'a [String],
-    /// What a call may take, a wait for the Gateway's rate limit included.
-    pub(crate) timeout: Duration,
 }
 
 /// `--host`'s value: `host` or `host:port`, nothing else; what is wrong
@@ -149,8 +147,7 @@ impl Helper<'_> {
             eprintln!("nexus: git-credential: {why}");
             return Ok(());
         }
-        let credential =
-            Credential::resolve(self.client, self.workspace, self.provider, self.timeout)?;
+        let credential = Credential::resolve(self.client, self.workspace, self.provider)?;
         let (user, password) = match credential.basic_pair() {
             Some((user, password)) => (username.unwrap_or(user), password),
             None => {
@@ -196,7 +193,7 @@ impl Helper<'_> {
         let mut known = self.listed_hosts(scheme);
         if !known.contains(&host) {
             let listing = self.client.providers()?;
-            let Some(provider) = find(&listing, self.provider) else {
+            let Some(provider) = Provider::find(&listing, self.provider) else {
                 let names: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
                 return Ok(Some(format!(
                     "not answering for {asked_for}: the Gateway lists no provider `{}` (it lists: {})",
@@ -215,9 +212,10 @@ impl Helper<'_> {
                 names.push(name);
             }
         }
-        let names = match names.is_empty() {
-            true => "it has none listed".to_owned(),
-            false => names.join(", "),
+        let names = if names.is_empty() {
+            "it has none listed".to_owned()
+        } else {
+            names.join(", ")
         };
         Ok(Some(format!(
             "not answering for {asked_for}: not one of `{}`'s hosts ({}); to answer for it, \
@@ -232,19 +230,6 @@ impl Helper<'_> {
     fn listed_hosts(&self, scheme: &str) -> Vec<GitHost> {
         let flags = self.hosts.iter().filter_map(|h| GitHost::parse(scheme, h));
         flags.collect()
-    }
-}
-
-/// The provider `name` finds as the Gateway finds it: the exact name, else
-/// the one name equal to it without regard to case.
-fn find<'a>(listing: &'a [Provider], name: &str) -> Option<&'a Provider> {
-    if let Some(exact) = listing.iter().find(|p| p.name == name) {
-        return Some(exact);
-    }
-    let mut same = listing.iter().filter(|p| p.name.eq_ignore_ascii_case(name));
-    match (same.next(), same.next()) {
-        (Some(one), None) => Some(one),
-        _ => None,
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use nexus_sdk::{
     ConnectionStatus, NexusClient, NexusClientOptions, NexusError, RequestConnectionInput,
-    RevokeOptions, WaitOptions, code, one_line,
+    RetryPolicy, RevokeOptions, WaitOptions, code, one_line,
 };
 
 use credential::Credential;
@@ -58,9 +58,10 @@ struct GatewayFlags {
         hide_env_values = true
     )]
     api_key: Option<String>,
-    /// The most one Gateway call may take: `30`, `30s` or `500ms` (default 35s).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
-    timeout: Option<Duration>,
+    /// The most one call may take, a wait at the Gateway's rate limit
+    /// included: `30`, `30s`, `2.5s` or `500ms` (default 35s).
+    #[arg(long, global = true, value_name = "DURATION", env = "NEXUS_TIMEOUT")]
+    timeout: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -196,7 +197,7 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
             provider,
             format,
         } => {
-            let credential = Credential::resolve(&client, &workspace, &provider, options.timeout)?;
+            let credential = Credential::resolve(&client, &workspace, &provider)?;
             let line = match format {
                 Format::Value => credential.value()?,
                 Format::Header => credential.header_line()?,
@@ -210,7 +211,7 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
             env,
             command,
         } => {
-            let credential = Credential::resolve(&client, &workspace, &provider, options.timeout)?;
+            let credential = Credential::resolve(&client, &workspace, &provider)?;
             return credential::exec(&credential, &env, &command);
         }
         Command::GitCredential {
@@ -226,7 +227,6 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
                 workspace: &workspace,
                 provider: &provider,
                 hosts: &hosts,
-                timeout: options.timeout,
             };
             helper.answer(operation, &asked, username, &mut out)?;
         }
@@ -271,10 +271,11 @@ fn options(flags: &GatewayFlags, sources: &Sources) -> Result<NexusClientOptions
     let mut options = NexusClientOptions::from_env_with(|name| match name {
         "NEXUS_GATEWAY_URL" => flags.gateway_url.clone(),
         "NEXUS_API_KEY" => flags.api_key.clone(),
+        "NEXUS_TIMEOUT" => flags.timeout.clone(),
         _ => std::env::var(name).ok(),
     })
     .map_err(|e| match flags.gateway_url {
-        None if e.message.contains("NEXUS_GATEWAY_URL") => NexusError::new(
+        None if e.setting == Some("NEXUS_GATEWAY_URL") => NexusError::new(
             code::INVALID_INPUT,
             "no Gateway: set NEXUS_GATEWAY_URL or pass --gateway-url",
         ),
@@ -283,9 +284,8 @@ fn options(flags: &GatewayFlags, sources: &Sources) -> Result<NexusClientOptions
     if sources.key_flag {
         eprintln!("nexus: warning: --api-key shows in the process list; prefer NEXUS_API_KEY");
     }
-    if let Some(timeout) = flags.timeout {
-        options = options.timeout(timeout);
-    }
+    // The Gateway's rate limit is waited out within --timeout, by the library.
+    options.retry_policy = RetryPolicy::default().retry_on_429(true);
     Ok(options)
 }
 

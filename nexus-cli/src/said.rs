@@ -6,53 +6,57 @@
 use clap::parser::ValueSource;
 use nexus_sdk::{NexusError, one_line};
 
-/// Where the Gateway's settings came from: a flag, or its variable.
+/// Where the settings came from: a flag, or its variable.
 pub(crate) struct Sources {
     pub(crate) url_flag: bool,
     pub(crate) key_flag: bool,
+    pub(crate) timeout_flag: bool,
 }
 
 impl Sources {
-    /// The sources clap saw for the two settings.
+    /// The sources clap saw for the settings.
     pub(crate) fn of(source: impl Fn(&str) -> Option<ValueSource>) -> Sources {
         let flag = |id: &str| source(id) == Some(ValueSource::CommandLine);
         Sources {
             url_flag: flag("gateway_url"),
             key_flag: flag("api_key"),
+            timeout_flag: flag("timeout"),
         }
     }
 
-    /// The error as one line, `code: message`, the setting it names said as
-    /// the user gave it (`--gateway-url` or `NEXUS_GATEWAY_URL`, …) and
-    /// every control character escaped.
+    /// The error as one line, `code: message`, every control character
+    /// escaped, and the setting it blames (`NexusError::setting`) said as
+    /// the user gave it: the flag when they passed one, else the variable.
     pub(crate) fn said(&self, error: &NexusError) -> String {
-        let url = if self.url_flag {
-            "--gateway-url"
-        } else {
-            "NEXUS_GATEWAY_URL"
+        let flags = [
+            ("NEXUS_GATEWAY_URL", self.url_flag, "--gateway-url"),
+            ("NEXUS_API_KEY", self.key_flag, "--api-key"),
+            ("NEXUS_TIMEOUT", self.timeout_flag, "--timeout"),
+        ];
+        let blamed = flags.iter().find(|(s, _, _)| error.setting == Some(*s));
+        let message = match blamed {
+            Some((setting, true, flag)) => as_flag(&error.message, setting, flag),
+            Some((setting, false, _)) => as_flag(&error.message, setting, setting),
+            None => error.message.clone(),
         };
-        let key = if self.key_flag {
-            "--api-key"
-        } else {
-            "NEXUS_API_KEY"
-        };
-        let mut message = error
-            .message
-            .replace(
-                "NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
-                url,
-            )
-            .replace("NEXUS_GATEWAY_URL", url)
-            .replace("NEXUS_API_KEY", key)
-            .replace("NexusClientOptions::timeout and retry_policy", "--timeout")
-            .replace("NexusClientOptions::timeout", "--timeout");
-        for (setting, said) in [("gateway_url ", url), ("api_key ", key)] {
-            if let Some(rest) = message.strip_prefix(setting) {
-                message = format!("{said} {rest}");
-            }
-        }
         format!("{}: {}", one_line(&error.code), one_line(&message))
     }
+}
+
+/// `message` with each `setting` in it said as `flag`, and the library's
+/// note on where else it is set (` (NexusClientOptions::…)`) left out.
+fn as_flag(message: &str, setting: &str, flag: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut parts = message.split(setting);
+    out.push_str(parts.next().unwrap_or_default());
+    for part in parts {
+        out.push_str(flag);
+        let note = part
+            .strip_prefix(" (")
+            .and_then(|rest| Some(&rest[rest.find(')')? + 1..]));
+        out.push_str(note.unwrap_or(part));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -88,13 +92,17 @@ mod tests {
             "could not reach the Nexus Gateway at http://x:1: connection refused; check \
              NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
         );
+        let mut hint = hint;
+        hint.setting = Some("NEXUS_GATEWAY_URL");
         let flags = Sources {
             url_flag: true,
             key_flag: true,
+            timeout_flag: true,
         };
         let vars = Sources {
             url_flag: false,
             key_flag: false,
+            timeout_flag: false,
         };
         assert!(
             flags
@@ -105,15 +113,21 @@ mod tests {
             vars.said(&hint)
                 .ends_with("connection refused; check NEXUS_GATEWAY_URL")
         );
-        let url = NexusError::new(
-            "invalid_input",
-            "gateway_url must be an http:// or https:// URL",
+        let mut timeout = NexusError::new(
+            "timeout",
+            "it did not answer within 3s, the limit NEXUS_TIMEOUT (NexusClientOptions::timeout) sets",
+        );
+        timeout.setting = Some("NEXUS_TIMEOUT");
+        assert_eq!(
+            flags.said(&timeout),
+            "timeout: it did not answer within 3s, the limit --timeout sets"
         );
         assert_eq!(
-            flags.said(&url),
-            "invalid_input: --gateway-url must be an http:// or https:// URL"
+            vars.said(&timeout),
+            "timeout: it did not answer within 3s, the limit NEXUS_TIMEOUT sets"
         );
-        let key = NexusError::new("http_401", "… answered HTTP 401 (check NEXUS_API_KEY): no");
-        assert!(flags.said(&key).contains("(check --api-key)"));
+        // A setting the error does not blame is left as it is.
+        let other = NexusError::new("http_401", "… (check NEXUS_API_KEY): no");
+        assert!(flags.said(&other).contains("(check NEXUS_API_KEY)"));
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use nexus_sdk::http::StatusCode;
-use nexus_sdk::{Headers, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
+use nexus_sdk::{Headers, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line};
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
 
@@ -147,6 +147,22 @@ fn text_of(body: &[u8], content_type: Option<&str>) -> Option<Text> {
     };
     let cut = head.len() < body.len();
     (!text.contains('\0')).then_some(Text { text, cut })
+}
+
+/// A server's or a model's `text` as one field of a line: escaped by
+/// `one_line`, and cut to `max` bytes on a character boundary, with `…`
+/// when cut.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    let mut shown = one_line(text);
+    if shown.len() > max {
+        let mut end = max;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+        shown.push('…');
+    }
+    shown
 }
 
 #[cfg(test)]

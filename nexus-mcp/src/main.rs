@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, one_line};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, RetryPolicy, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
@@ -35,8 +35,9 @@ Environment (read as the nexus-gateway-sdk library reads it):
   NEXUS_CREDENTIAL_SCOPE  provider_api (the default: each credential only to
                           its provider's API) or anywhere (not for models)
   HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY   proxies, as curl reads them
-  NEXUS_TIMEOUT           seconds a call may take, waits for the Gateway's
-                          rate limit included (--timeout; default 35)
+  NEXUS_TIMEOUT           what a call may take, waits for the Gateway's rate
+                          limit included: 30, 30s, 2.5s or 500ms (--timeout;
+                          default 35s)
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
                           a start line and a line per call (the audit trail)
                           at info, everything else from warn
@@ -57,9 +58,9 @@ struct Cli {
     /// by default every one the Gateway lists.
     #[arg(long = "provider", value_name = "NAME", value_delimiter = ',')]
     providers: Vec<String>,
-    /// Seconds a call may take, a wait for the Gateway's rate limit
-    /// included (NEXUS_TIMEOUT; default 35).
-    #[arg(long, env = "NEXUS_TIMEOUT", value_name = "SECONDS")]
+    /// What a call may take, a wait for the Gateway's rate limit included:
+    /// 30, 30s, 2.5s or 500ms (default 35s).
+    #[arg(long, env = "NEXUS_TIMEOUT", value_name = "DURATION")]
     timeout: Option<String>,
     /// Let the model send requests with any method (POST, PUT, PATCH,
     /// DELETE…), not only GET and HEAD.
@@ -116,14 +117,13 @@ fn main() -> ExitCode {
         usage("the workspace is missing or blank: give --workspace <ID> or set NEXUS_WORKSPACE_ID");
     }
     cli.workspace = Some(workspace.trim().to_owned());
-    cli.providers.retain(|p| !p.trim().is_empty());
+    if cli.providers.iter().any(|p| p.trim().is_empty()) {
+        usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
+    }
+    cli.providers = cli.providers.iter().map(|p| p.trim().to_owned()).collect();
     let named = std::env::var("NEXUS_LOG").unwrap_or_default();
     if !named.trim().is_empty() && level().is_none() {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
-    }
-    let seconds = cli.timeout.as_deref().map(|t| t.trim().parse::<f64>());
-    if seconds.is_some_and(|s| !s.is_ok_and(|s| s.is_finite() && s > 0.0)) {
-        usage("--timeout (NEXUS_TIMEOUT) is a number of seconds above 0");
     }
     if std::io::stdin().is_terminal() {
         eprintln!(
@@ -160,18 +160,16 @@ async fn serve(cli: Cli) -> Result<(), String> {
         "NEXUS_TIMEOUT" => timeout.clone(),
         _ => std::env::var(name).ok(),
     });
-    let options = options.map_err(|e| {
-        e.to_string()
-            .replace("NEXUS_TIMEOUT", "--timeout (NEXUS_TIMEOUT)")
-    })?;
+    let mut options = options.map_err(|e| configuration(&e))?;
+    // The Gateway's rate limit is waited out within the timeout, by the library.
+    options.retry_policy = RetryPolicy::default().retry_on_429(true);
+    let client = NexusClient::new(options.clone()).map_err(|e| configuration(&e))?;
     started(&cli, &options);
-    let client = NexusClient::new(options.clone()).map_err(|e| e.to_string())?;
     let settings = Settings {
         workspace: cli.workspace.unwrap_or_default(),
         providers: cli.providers,
         allow_write: cli.allow_write,
         checked: Default::default(),
-        timeout: options.timeout,
     };
     let calls = Calls::new();
     let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());
@@ -196,6 +194,16 @@ async fn serve(cli: Cli) -> Result<(), String> {
     let reason = running.waiting().await.map_err(|e| e.to_string())?;
     log::info!(target: "nexus_mcp", "stopped: {reason:?}");
     Ok(())
+}
+
+/// A configuration error, one line, the setting it blames named as the
+/// operator sets it: the variable, and the flag where there is one.
+fn configuration(error: &nexus_sdk::NexusError) -> String {
+    let said = error.to_string();
+    match error.setting {
+        Some(setting @ "NEXUS_TIMEOUT") => said.replace(setting, "--timeout (NEXUS_TIMEOUT)"),
+        _ => said,
+    }
 }
 
 /// The start line on stderr: what this server will do, and a warning when

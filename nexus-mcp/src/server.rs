@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nexus_sdk::http::Uri;
 use nexus_sdk::{
@@ -24,7 +24,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::answer::{BODY_CAP, Fetched, fetched};
+use crate::answer::{BODY_CAP, Fetched, cut, fetched};
 use crate::providers::{Listed, not_listed, offered, select};
 use crate::stopping::Calls;
 
@@ -38,8 +38,6 @@ pub(crate) struct Settings {
     pub(crate) allow_write: bool,
     /// Whether stderr has said which `providers` the Gateway does not list.
     pub(crate) checked: AtomicBool,
-    /// What one call may take, waits for the Gateway's rate limit included.
-    pub(crate) timeout: Duration,
 }
 
 /// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
@@ -94,8 +92,11 @@ struct NoArgs {}
 #[derive(Debug, Serialize, JsonSchema)]
 struct Providers {
     /// The Gateway's providers this server offers (one this workspace has
-    /// not connected answers connection_not_found).
+    /// not connected answers connection_not_found), as many as fit in 64 KiB.
     providers: Vec<Listed>,
+    /// How many more it offers that did not fit, and are left out.
+    #[schemars(with = "i64")]
+    left_out: usize,
 }
 
 impl NexusServer {
@@ -219,57 +220,11 @@ impl NexusServer {
         }
         let (cache, workspace) = (&self.cache, &self.settings.workspace);
         let (provider, url) = (provider.as_str(), args.url.as_str());
-        let client = &self.client;
-        self.patiently(move || {
-            client.authenticated_fetch(cache, workspace, provider, url, options.clone())
-        })
-        .await
-    }
-
-    /// `call`, made again while the Gateway's rate limit refuses it and the
-    /// wait it asks for fits in this call's time ([`wait`](Self::wait)); a
-    /// failure as the one line the model reads.
-    async fn patiently<T, F>(&self, mut call: impl FnMut() -> F) -> Result<T, String>
-    where
-        F: Future<Output = Result<T, NexusError>>,
-    {
-        let (started, mut refusals) = (Instant::now(), 0);
-        loop {
-            match call().await {
-                Err(e) if e.retry_after().is_some() => {
-                    tokio::time::sleep(self.wait(&e, started, refusals)?).await;
-                    refusals += 1;
-                }
-                answer => return answer.map_err(|e| said(&e)),
-            }
-        }
-    }
-
-    /// How long to wait before calling again after the Gateway's rate limit
-    /// refused a call `refusals` times before (at least its `Retry-After`,
-    /// a second more since it rounds down, backing off, with jitter), when
-    /// the call's timeout leaves room for it; else the error to answer.
-    fn wait(
-        &self,
-        error: &NexusError,
-        started: Instant,
-        refusals: u32,
-    ) -> Result<Duration, String> {
-        let asked = error.retry_after().unwrap_or_default();
-        let step = Duration::from_secs(1u64 << refusals.min(3));
-        let wait = (asked + Duration::from_secs(1)).max(step) + step.mul_f64(jitter());
-        let left = self.settings.timeout.saturating_sub(started.elapsed());
-        if wait < left {
-            log::info!(target: "nexus_mcp", "the Gateway's rate limit refused a call; trying again in {:.1} s", wait.as_secs_f64());
-            return Ok(wait);
-        }
-        Err(format!(
-            "{}: the Nexus Gateway's rate limit refused the call and asked to wait {} s, more \
-             than the {:.0} s this call has left: a longer --timeout (NEXUS_TIMEOUT) would have waited",
-            error.code,
-            asked.as_secs(),
-            left.as_secs_f64()
-        ))
+        let fetched = self
+            .client
+            .authenticated_fetch(cache, workspace, provider, url, options)
+            .await;
+        fetched.map_err(|e| said(&e))
     }
 
     /// Why this server will not send a request, if it will not: a framing
@@ -313,32 +268,43 @@ impl NexusServer {
     /// `list_providers`: the Gateway's providers this server offers.
     async fn list(&self, arguments: Value) -> Result<CallToolResult, String> {
         let NoArgs {} = arguments_of("list_providers", arguments)?;
-        let listing = self
-            .patiently(|| self.client.run(|c| c.providers()))
-            .await?;
+        let listing = self.client.run(|c| c.providers()).await;
+        let listing = listing.map_err(|e| said(&e))?;
         self.check_listing(&listing);
-        let (providers, _) = select(listing, &self.settings.providers);
-        let lines: Vec<String> = providers.iter().map(Listed::line).collect();
-        let text = if lines.is_empty() {
+        let (mut providers, _) = select(listing, &self.settings.providers);
+        let mut lines: Vec<String> = Vec::new();
+        let mut size = 0;
+        for line in providers.iter().map(Listed::line) {
+            size += line.len() + 1;
+            if size > BODY_CAP {
+                break;
+            }
+            lines.push(line);
+        }
+        let left_out = providers.len() - lines.len();
+        providers.truncate(lines.len());
+        let text = if lines.is_empty() && left_out == 0 {
             "No provider: the Gateway lists none this server offers.".to_owned()
         } else {
+            let more = match left_out {
+                0 => String::new(),
+                n => format!("\n[{n} more providers left out: the list is cut at 64 KiB]"),
+            };
             format!(
                 "The Gateway's providers this server offers, each with exactly the origins its \
                  credential may reach (one this workspace has not connected answers \
-                 connection_not_found):\n{}",
+                 connection_not_found):\n{}{more}",
                 lines.join("\n")
             )
         };
-        Ok(structured(text, &Providers { providers }))
+        Ok(structured(
+            text,
+            &Providers {
+                providers,
+                left_out,
+            },
+        ))
     }
-}
-
-/// A factor in [0, 1) that differs between calls and processes, so that a
-/// fleet refused together does not come back together.
-fn jitter() -> f64 {
-    use std::hash::BuildHasher;
-    let bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// An SDK error as the model and stderr read it: `code: message`, one line.
@@ -346,10 +312,12 @@ fn said(error: &NexusError) -> String {
     one_line(&error.to_string())
 }
 
-/// The call's line on stderr, at the default level: provider, method, the
-/// URL's origin and path (never its query or fragment), then the status,
-/// bytes and milliseconds, and what was withheld or refused (with the
-/// error's code). No token, no query value, no header value.
+/// The call's line on stderr, at the default level: provider (quoted),
+/// method, the URL's origin and path (never its query or fragment), then
+/// the outcome: status, bytes and milliseconds, and what was withheld or
+/// refused (with the error's code). Each field the model chose is escaped
+/// and cut on its own, so the outcome at the end is always whole. No token,
+/// no query value, no header value.
 fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Instant) {
     let uri = args.url.parse::<Uri>().ok();
     let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
@@ -368,20 +336,24 @@ fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Inst
                 .get(X_NEXUS_REDIRECTED_TO)
                 .and_then(|v| v.to_str().ok());
             let away = away
-                .map(|o| format!(", redirected to {o}"))
+                .map(|o| format!(", redirected to {}", cut(o, 256)))
                 .unwrap_or_default();
             format!("{status}, {} bytes, {ms} ms{withheld}{away}", body.len())
         }
         Err(message) => {
             let code = message.split(':').next().unwrap_or("error");
-            format!("refused ({code}), {ms} ms")
+            format!("refused ({}), {ms} ms", cut(code, 64))
         }
     };
-    let line = format!(
-        "call provider={} {} {scheme}://{host}{path} -> {outcome}",
-        args.provider, method
+    log::info!(
+        target: "nexus_mcp::call",
+        "call provider=\"{}\" {} {}://{}{} -> {outcome}",
+        cut(&args.provider.replace('"', "\\\""), 64),
+        cut(method, 16),
+        cut(scheme, 8),
+        cut(host, 256),
+        cut(path, 256),
     );
-    log::info!(target: "nexus_mcp::call", "{}", one_line(&line));
 }
 
 /// A tool's arguments, or `invalid_input` saying what is wrong with them.
