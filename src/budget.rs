@@ -68,7 +68,7 @@ impl Budget {
     /// attempts after them, may spend.
     pub(crate) fn capped(&self, timeout: Duration) -> Budget {
         match self.started.checked_add(timeout) {
-            Some(cap) if self.deadline.is_none_or(|deadline| cap < deadline) => Budget {
+            Some(cap) if self.deadline.is_none_or(|deadline| cap <= deadline) => Budget {
                 deadline: Some(cap),
                 timeout,
                 setting: CLIENT_TIMEOUT,

@@ -174,16 +174,17 @@ impl Gateway {
             log::warn!(target: LOG_TARGET, "The Gateway's rate limit refused {}; trying again in {secs:.1} s", escape(&route));
             return Ok(wait);
         }
-        let least = least_wait_at_limit(refusals, asked);
+        // What the next try needs: the Gateway's whole ask, when longer than a wait's cap.
+        let needs = least_wait_at_limit(refusals, asked).max(asked.unwrap_or_default());
         let (limit, setting) = budget.limit();
         let then = format!(
-            ", and with {}s for the try after it that does not fit in the {:.1} s left of the \
-             call's {limit:?} limit, set by {setting}",
+            ", which with {} s for the try does not fit in the {:.1} s left of the call's \
+             {limit:?} limit (set by {setting})",
             ATTEMPT_RESERVE.as_secs(),
             left.as_secs_f64()
         );
         Err(error
-            .rate_limited(&route, Some(least), &then)
+            .rate_limited(&route, Some(needs), &then)
             .blaming(named(setting)))
     }
 

@@ -92,23 +92,32 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
 }
 
 /// Whether `text` holds one of the non-empty `secrets` in any form a
-/// server may echo it: as it is; percent- or form-encoded, JSON-escaped or
-/// HTML-escaped (numeric and named entities), once or nested up to three
-/// times in any mix; or base64 in either alphabet, alone or at any offset
-/// inside a longer base64 text, of the secret or of its form-encoding (a
-/// request URL or head echoed as base64). One pass over each view of the
-/// text: the text itself, then its escapes decoded, as often as it holds
-/// any. `None` when `deadline` passes first.
+/// server may echo it: as it is, or cut by line breaks; percent- or
+/// form-encoded, JSON-escaped or HTML-escaped (numeric and named
+/// entities), once or nested up to three times in any mix; or base64 in
+/// either alphabet, alone or at any offset inside a longer base64 text, of
+/// the secret or of its form-encoding (a request URL or head echoed as
+/// base64), however it is split: base64 is looked for in the view a lenient
+/// decoder (and a model) reads, every character outside the alphabet
+/// dropped, so line breaks, indentation, quoting prefixes and other blanks
+/// hide nothing. Two passes over each view of the text (the text itself,
+/// then its escapes decoded, as often as it holds any): one for the secret
+/// as it is, one for its base64. `None` when `deadline` passes first.
 pub(crate) fn echoes<S: AsRef<str>>(
     text: &[u8],
     secrets: &[S],
     deadline: Option<Instant>,
 ) -> Option<bool> {
-    let needles = Needles::of(secrets);
+    let (plain, base64) = Needles::of(secrets);
     let mut view = Cow::Borrowed(text);
     for _ in 0..=MAX_NESTING {
-        if needles.found_in(&unwrapped(&view), deadline)? {
+        if plain.found_in(&unwrapped(&view), deadline)?
+            || base64.found_in(&as_base64(&view), deadline)?
+        {
             return Some(true);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
         }
         match unescaped(&view) {
             Some(next) => view = Cow::Owned(next),
@@ -118,9 +127,8 @@ pub(crate) fn echoes<S: AsRef<str>>(
     Some(false)
 }
 
-/// `view` without its line breaks (CR and LF): base64 that an encoder
-/// wrapped into lines (every 60, 64 or 76 characters, or anywhere) reads as
-/// one run again. A secret cut by a line break counts as echoed too.
+/// `view` without its line breaks (CR and LF): a secret cut by a line
+/// break counts as echoed.
 fn unwrapped(view: &[u8]) -> Cow<'_, [u8]> {
     let is_break = |b: &u8| matches!(b, b'\r' | b'\n');
     if !view.iter().any(is_break) {
@@ -129,7 +137,15 @@ fn unwrapped(view: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(view.iter().copied().filter(|b| !is_break(b)).collect())
 }
 
-/// What [`echoes`] looks for, found in one pass over a view: a bitmap of
+/// `view` as a lenient base64 decoder reads it: only the characters of
+/// either alphabet (`A`–`Z`, `a`–`z`, `0`–`9`, `+`, `/`, `-`, `_`), every
+/// other byte (line breaks, blanks, `>` quoting, `=` padding…) dropped.
+fn as_base64(view: &[u8]) -> Vec<u8> {
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    view.iter().copied().filter(alphabet).collect()
+}
+
+/// What [`echoes`] looks for in one view, found in one pass: a bitmap of
 /// the needles' first two bytes picks the places worth comparing.
 struct Needles {
     list: Vec<Vec<u8>>,
@@ -137,17 +153,20 @@ struct Needles {
 }
 
 impl Needles {
-    /// Each secret as it is (a space also as `+`, as a form writes it), and
-    /// its base64 at each offset.
-    fn of<S: AsRef<str>>(secrets: &[S]) -> Needles {
-        let mut list: Vec<Vec<u8>> = Vec::new();
+    /// What to look for: each secret as it is (a space also as `+`, as a
+    /// form writes it), without line breaks as its view is; and its base64
+    /// at each offset.
+    fn of<S: AsRef<str>>(secrets: &[S]) -> (Needles, Needles) {
+        let (mut plain, mut base64) = (Vec::new(), Vec::new());
         for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
-            list.push(secret.as_bytes().to_vec());
-            list.push(secret.replace(' ', "+").into_bytes());
-            list.extend(base64_cores(secret.as_bytes()).map(String::into_bytes));
+            plain.push(unwrapped(secret.as_bytes()).into_owned());
+            plain.push(unwrapped(secret.replace(' ', "+").as_bytes()).into_owned());
+            base64.extend(base64_cores(secret.as_bytes()).map(String::into_bytes));
         }
-        // Found in a view without line breaks, so looked for without them.
-        let mut list: Vec<Vec<u8>> = list.iter().map(|n| unwrapped(n).into_owned()).collect();
+        (Needles::new(plain), Needles::new(base64))
+    }
+
+    fn new(mut list: Vec<Vec<u8>>) -> Needles {
         list.retain(|needle| !needle.is_empty());
         list.sort();
         list.dedup();
@@ -160,14 +179,17 @@ impl Needles {
     }
 
     /// Whether `view` holds a needle; `None` when `deadline` passes first
-    /// (checked every 64 KiB).
+    /// (checked before the first byte and every 4 KiB after).
     fn found_in(&self, view: &[u8], deadline: Option<Instant>) -> Option<bool> {
+        if self.list.is_empty() {
+            return Some(false);
+        }
         let short = self.list.iter().filter(|n| n.len() == 1);
         if short.clone().any(|n| view.contains(&n[0])) {
             return Some(true);
         }
         for (i, pair) in view.windows(2).enumerate() {
-            if i % (64 << 10) == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            if i % 4096 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
             let at = usize::from(pair[0]) << 8 | usize::from(pair[1]);
@@ -371,6 +393,57 @@ mod tests {
             Some(false),
             "nothing left to find"
         );
+    }
+
+    #[test]
+    fn base64_split_by_anything_a_lenient_decoder_skips_is_an_echo() {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let secret = "ghp_Qx7s9mLk2Vb8Rt4Zp1Nc6Wy3Hd5Fj0Ae";
+        let texts = [
+            format!("token={secret}&scope=repo"),
+            format!("Bearer {secret}"),
+        ];
+        for text in &texts {
+            for encoded in [STANDARD.encode(text), URL_SAFE.encode(text)] {
+                let split = |sep: &str, every: usize| -> String {
+                    let chars: Vec<char> = encoded.chars().collect();
+                    let parts: Vec<String> =
+                        chars.chunks(every).map(|c| c.iter().collect()).collect();
+                    parts.join(sep)
+                };
+                for (sep, every) in [
+                    ("\n    ", 20),
+                    ("\r\n\t", 7),
+                    ("\n> ", 16),
+                    ("\n>> ", 5),
+                    (" ", 3),
+                    ("\u{a0}", 11),
+                    ("\",\n  \"", 9),
+                    ("=", 13),
+                    (" | ", 4),
+                ] {
+                    let body = format!("{{\"echo\": \"{}\"}}", split(sep, every));
+                    let found = echoes(body.as_bytes(), &[secret], None);
+                    assert_eq!(found, Some(true), "split by {sep:?} every {every}: {body}");
+                }
+            }
+        }
+        // Text that only shares letters with the secret is not an echo.
+        let other = STANDARD.encode("token=ghp_another_value_altogether&scope=repo");
+        let body = format!("{other}\n{}", "plain words, nothing encoded ".repeat(50));
+        assert_eq!(echoes(body.as_bytes(), &[secret], None), Some(false));
+    }
+
+    #[test]
+    fn a_passed_deadline_ends_the_scan_before_it_reads() {
+        let body = "\\u0025\\/%2525+".repeat(1 << 16);
+        let passed = Instant::now() - std::time::Duration::from_secs(1);
+        assert_eq!(
+            echoes(body.as_bytes(), &["never-in-it"], Some(passed)),
+            None,
+            "a deadline already passed is seen before the first byte"
+        );
+        assert_eq!(echoes(body.as_bytes(), &["never-in-it"], None), Some(false));
     }
 
     fn uri(s: &str) -> Uri {

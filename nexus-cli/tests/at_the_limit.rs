@@ -49,7 +49,7 @@ fn a_429_is_waited_out_within_the_timeout_or_refused_at_once_saying_so() {
     assert!(out.is_empty());
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(
-        err.contains("rate limit") && err.contains("asked to wait"),
+        err.contains("rate limit") && err.contains("must wait 600 s") && err.contains("2.0 s left"),
         "{err}"
     );
     assert!(
