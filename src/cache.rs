@@ -367,8 +367,7 @@ impl TokenCache {
             }
             Landing::All(result)
         };
-        self.flights
-            .run(&key.flight_key(), budget, true, load, keep)
+        self.flights.run(&key.flight_key(), budget, load, keep)
     }
 
     /// Renews `current` within half of `budget`; `None` when the renewal
@@ -408,10 +407,7 @@ impl TokenCache {
                 Landing::Loader(other)
             }
         };
-        match self
-            .flights
-            .run(&key.flight_key(), &half, false, load, keep)
-        {
+        match self.flights.try_run(&key.flight_key(), &half, load, keep) {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),
         }

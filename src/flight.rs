@@ -67,14 +67,36 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// `budget`: `load` runs under the key's lock, then `keep` with its
     /// result (unless the key was detached meanwhile), which says whether
     /// the waiters share it. A caller that finds the lock held waits for it
-    /// at most the time its budget has left, then shares what landed; one
-    /// that may not wait (it holds a value still usable) is told the key is
-    /// busy instead.
+    /// at most the time its budget has left, then shares what landed.
     pub(crate) fn run(
         &self,
         key: &K,
         budget: &Budget,
-        may_wait: bool,
+        load: impl FnOnce() -> Result<T, NexusError>,
+        keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
+    ) -> Result<T, NexusError> {
+        let wait = budget.left().unwrap_or(Duration::MAX);
+        self.load_once(key, budget, wait, load, keep)
+    }
+
+    /// [`run`](Self::run) for a caller that may not wait (it holds a value
+    /// still usable): when the lock is held, it is told the key is busy.
+    pub(crate) fn try_run(
+        &self,
+        key: &K,
+        budget: &Budget,
+        load: impl FnOnce() -> Result<T, NexusError>,
+        keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
+    ) -> Result<T, NexusError> {
+        self.load_once(key, budget, Duration::ZERO, load, keep)
+    }
+
+    /// The flight, waiting at most `waited` for a load under way.
+    fn load_once(
+        &self,
+        key: &K,
+        budget: &Budget,
+        waited: Duration,
         load: impl FnOnce() -> Result<T, NexusError>,
         keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
     ) -> Result<T, NexusError> {
@@ -91,8 +113,6 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
                  Gateway call (a logger or hook that uses the SDK?): it would wait for itself",
             ));
         }
-        let waited = budget.left().unwrap_or(Duration::MAX);
-        let waited = if may_wait { waited } else { Duration::ZERO };
         let _lock = slot.load.try_lock_for(waited).ok_or_else(|| {
             NexusError::timeout(format!(
                 "waited {waited:?} for another caller's call to the Gateway"
@@ -240,7 +260,7 @@ mod tests {
         wait: Duration,
         load: impl FnOnce() -> Result<String, NexusError>,
     ) -> Result<String, NexusError> {
-        flights.run(&key, &call(wait), true, load, all)
+        flights.run(&key, &call(wait), load, all)
     }
 
     /// How many callers hold `key`'s slot now, beyond the loader.
@@ -400,11 +420,11 @@ mod tests {
             Ok("old".to_owned())
         };
         let budget = call(Duration::from_secs(30));
-        let got = flights.run(&KEY, &budget, true, load, keep);
+        let got = flights.run(&KEY, &budget, load, keep);
         assert_eq!(got.unwrap(), "old");
         assert_eq!(kept.load(Ordering::SeqCst), 0);
         let fresh = || Ok("new".to_owned());
-        let got = flights.run(&KEY, &budget, true, fresh, keep);
+        let got = flights.run(&KEY, &budget, fresh, keep);
         assert_eq!(got.unwrap(), "new");
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
@@ -426,7 +446,7 @@ mod tests {
             });
             started.wait();
             let budget = call(Duration::from_secs(30));
-            let got = flights.run(&KEY, &budget, false, || unreachable!(), all);
+            let got = flights.try_run(&KEY, &budget, || unreachable!(), all);
             let busy = got.unwrap_err();
             assert_eq!(
                 busy.code, "timeout",

@@ -295,10 +295,10 @@ impl ScopeGuard {
             let names = self.allowed.iter().map(|(name, _)| name.as_str());
             let reach = find_name(names, key.provider).map(|i| self.allowed[i].1.as_slice());
             let reach = reach.unwrap_or_default();
-            return match reach.contains(origin) {
-                true => Ok(None),
-                false => Err(self.refusal(key.provider, origin, reach)),
-            };
+            if !reach.contains(origin) {
+                return Err(self.refusal(key.provider, origin, reach));
+            }
+            return Ok(None);
         }
         let metadata = self.listing(key.provider, now, budget, read)?;
         let Some((listed, reach)) = metadata.find(key.provider) else {
@@ -341,11 +341,10 @@ impl ScopeGuard {
     ) -> Result<Vec<Provider>, NexusError> {
         let providers = self.listed_in(&read(budget)?);
         let shown = providers.iter().map(|(p, _)| p.clone()).collect();
-        let (fetched, failed) = (now, None);
         *self.metadata.write() = Some(Arc::new(Metadata {
             providers,
-            fetched,
-            failed,
+            fetched: now,
+            failed: None,
         }));
         Ok(shown)
     }
@@ -440,7 +439,7 @@ impl ScopeGuard {
             }
             Landing::All(result)
         };
-        let error = match self.flight.run(&(), &budget, true, load, keep) {
+        let error = match self.flight.run(&(), &budget, load, keep) {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
