@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::NexusError;
-use crate::redact::{REDACTED, quote, url_for_debug};
+use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::{CredentialScope, scope_from_env};
 
@@ -176,10 +176,7 @@ fn options_from_vars(
         .api_key(var("NEXUS_API_KEY")?.unwrap_or_default())
         .credential_scope(scope);
     if let Some(text) = var("NEXUS_TIMEOUT")?.filter(|s| !s.trim().is_empty()) {
-        let why = format!(
-            "NEXUS_TIMEOUT is a duration above 0 such as 30, 30s, 2.5s or 500ms, not {:?}",
-            quote(&text)
-        );
+        let why = "NEXUS_TIMEOUT is a duration above 0 such as 30, 30s, 2.5s or 500ms";
         let why = || NexusError::invalid_input(why).blaming("NEXUS_TIMEOUT");
         options.timeout = parse_duration(&text).ok_or_else(why)?;
     }

@@ -131,13 +131,24 @@ fn main() -> ExitCode {
              Cursor…) starts it; see nexus-mcp --help and its README for a host's config"
         );
     }
+    // The configuration is checked before anything says it is serving.
+    let timeout = cli.timeout.clone();
+    let options = NexusClientOptions::from_env_with(|name| match name {
+        "NEXUS_TIMEOUT" => timeout.clone(),
+        _ => std::env::var(name).ok(),
+    });
+    let mut options = options.unwrap_or_else(|e| usage(&server::said(&e)));
+    // The Gateway's rate limit is waited out within the timeout, by the library.
+    options.retry_policy = RetryPolicy::default().retry_on_429(true);
+    let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&server::said(&e)));
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
     }
+    started(&cli, &options);
     let served = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the runtime: {e}"))
         .and_then(|runtime| {
-            let served = runtime.block_on(serve(cli));
+            let served = runtime.block_on(serve(cli, client));
             // Not waiting for stdin's reader, which blocks in a read that
             // nothing interrupts.
             runtime.shutdown_background();
@@ -154,22 +165,13 @@ fn main() -> ExitCode {
 
 /// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
 /// under way answer.
-async fn serve(cli: Cli) -> Result<(), String> {
-    let timeout = cli.timeout.clone();
-    let options = NexusClientOptions::from_env_with(|name| match name {
-        "NEXUS_TIMEOUT" => timeout.clone(),
-        _ => std::env::var(name).ok(),
-    });
-    let mut options = options.map_err(|e| configuration(&e))?;
-    // The Gateway's rate limit is waited out within the timeout, by the library.
-    options.retry_policy = RetryPolicy::default().retry_on_429(true);
-    let client = NexusClient::new(options.clone()).map_err(|e| configuration(&e))?;
-    started(&cli, &options);
+async fn serve(cli: Cli, client: NexusClient) -> Result<(), String> {
     let settings = Settings {
         workspace: cli.workspace.unwrap_or_default(),
         providers: cli.providers,
         allow_write: cli.allow_write,
         checked: Default::default(),
+        listing: Default::default(),
     };
     let calls = Calls::new();
     let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());
@@ -194,16 +196,6 @@ async fn serve(cli: Cli) -> Result<(), String> {
     let reason = running.waiting().await.map_err(|e| e.to_string())?;
     log::info!(target: "nexus_mcp", "stopped: {reason:?}");
     Ok(())
-}
-
-/// A configuration error, one line, the setting it blames named as the
-/// operator sets it: the variable, and the flag where there is one.
-fn configuration(error: &nexus_sdk::NexusError) -> String {
-    let said = error.to_string();
-    match error.setting {
-        Some(setting @ "NEXUS_TIMEOUT") => said.replace(setting, "--timeout (NEXUS_TIMEOUT)"),
-        _ => said,
-    }
 }
 
 /// The start line on stderr: what this server will do, and a warning when

@@ -3,14 +3,14 @@
 //! a tool error on one line, which the model reads.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nexus_sdk::http::Uri;
 use nexus_sdk::{
-    FetchOptions, FetchResponse, NexusError, TokenCache, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD,
-    one_line,
+    FetchOptions, FetchResponse, NexusError, Provider, TokenCache, X_NEXUS_REDIRECTED_TO,
+    X_NEXUS_WITHHELD, one_line,
 };
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
@@ -38,6 +38,9 @@ pub(crate) struct Settings {
     pub(crate) allow_write: bool,
     /// Whether stderr has said which `providers` the Gateway does not list.
     pub(crate) checked: AtomicBool,
+    /// The Gateway's last listing this server read, to find a model's
+    /// spelling of an offered name.
+    pub(crate) listing: Mutex<Vec<Provider>>,
 }
 
 /// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
@@ -129,9 +132,33 @@ impl NexusServer {
         }
     }
 
+    /// The offered name the model's `provider` is (see [`offered`]): the
+    /// Gateway's listing is read when the server holds none and the name
+    /// is not an offered one as written.
+    async fn offered(&self, provider: &str) -> Result<String, String> {
+        let names = &self.settings.providers;
+        let held = self
+            .settings
+            .listing
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        if held.is_empty() && !names.is_empty() && !names.iter().any(|n| n == provider) {
+            if let Ok(listing) = self.client.run(|c| c.providers()).await {
+                self.check_listing(&listing);
+                return offered(names, &listing, provider);
+            }
+        }
+        offered(names, &held, provider)
+    }
+
     /// Says on stderr, once, which `--provider` names the Gateway does not
-    /// list (with those it does), from a listing the server read.
-    pub(crate) fn check_listing(&self, listing: &[nexus_sdk::Provider]) {
+    /// list (with those it does), from a listing the server read, and
+    /// keeps it.
+    pub(crate) fn check_listing(&self, listing: &[Provider]) {
+        if let Ok(mut held) = self.settings.listing.lock() {
+            *held = listing.to_vec();
+        }
         let (_, missing) = select(listing.to_vec(), &self.settings.providers);
         if !missing.is_empty() && !self.settings.checked.swap(true, Ordering::Relaxed) {
             log::warn!(target: "nexus_mcp", "{}", not_listed(&missing, listing));
@@ -204,7 +231,7 @@ impl NexusServer {
     /// refuses a URL outside the credential scope before anything is
     /// resolved or sent.
     async fn send(&self, args: &FetchArgs) -> Result<FetchResponse, String> {
-        let provider = offered(&self.settings.providers, &args.provider)?;
+        let provider = self.offered(&args.provider).await?;
         let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let headers = args.headers.clone().unwrap_or_default();
         self.refused(&method, &headers, args.body.is_some())?;
@@ -307,9 +334,19 @@ impl NexusServer {
     }
 }
 
-/// An SDK error as the model and stderr read it: `code: message`, one line.
-fn said(error: &NexusError) -> String {
-    one_line(&error.to_string())
+/// An SDK error as the model and stderr read it: `code: message`, one
+/// line, the setting it blames named as the operator sets it (the timeout
+/// as `--timeout (NEXUS_TIMEOUT)`, without the library's note on where a
+/// program sets it).
+pub(crate) fn said(error: &NexusError) -> String {
+    let said = error.to_string();
+    let said = match error.setting {
+        Some(setting @ "NEXUS_TIMEOUT") => said
+            .replace(" (NexusClientOptions::timeout)", "")
+            .replace(setting, "--timeout (NEXUS_TIMEOUT)"),
+        _ => said,
+    };
+    one_line(&said)
 }
 
 /// The call's line on stderr, at the default level: provider (quoted),

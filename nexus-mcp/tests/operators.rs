@@ -57,13 +57,39 @@ fn the_operators_spelling_is_used_never_the_models() {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let offered = FakeProvider::oauth2("gho_offered").api_base_url(&api.url());
     gateway.add_provider("ws-1", "github", offered);
+    let slack = FakeProvider::oauth2("xoxb_offered").api_base_url(&api.url());
+    gateway.add_provider("ws-1", "slack", slack);
+    let mut session = Session::start(&gateway, &["--provider", "github,slack"]);
+    // Another spelling of an offered provider finds it, and the operator's is sent.
+    for (asked, token) in [("GitHub", "gho_offered"), ("SLACK", "xoxb_offered")] {
+        let result = session.call(fetch(asked, &format!("{}/user", api.url())));
+        assert!(!is_error(&result), "{asked}: {result}");
+        let sent = api.last_request().unwrap();
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {token}").as_str())
+        );
+    }
+
+    // Two listed providers that differ only in case are two providers: the
+    // one not offered is refused, whichever spelling the model uses for it.
     let other = FakeProvider::oauth2("gho_never_offered").api_base_url(&api.url());
     gateway.add_provider("ws-1", "GitHub", other);
     let mut session = Session::start(&gateway, &["--provider", "github"]);
-    let result = session.call(fetch("GitHub", &format!("{}/user", api.url())));
-    assert!(!is_error(&result), "{result}");
-    let sent = api.last_request().unwrap();
-    assert_eq!(sent.header("authorization"), Some("Bearer gho_offered"));
+    for asked in ["GitHub", "GITHUB"] {
+        let result = session.call(fetch(asked, &format!("{}/user", api.url())));
+        assert!(is_error(&result), "{asked}: {result}");
+        assert!(
+            text(&result).starts_with("provider_not_offered"),
+            "{asked}: {result}"
+        );
+    }
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| r.header("authorization") != Some("Bearer gho_never_offered")),
+        "the provider not offered never lent its credential"
+    );
     let listed = session.call(json!({"name": "list_providers", "arguments": {}}));
     let providers = listed["structuredContent"]["providers"].as_array().unwrap();
     assert_eq!(providers.len(), 1, "{listed}");
@@ -86,7 +112,7 @@ fn a_start_line_and_a_line_per_call_with_no_query_and_no_token() {
     }
     let url = format!("{}/repos/o/r?access_token=sk_query_secret#frag", api.url());
     assert!(!is_error(&session.call(fetch("github", &url))));
-    let line = session.stderr_line("provider=github GET");
+    let line = session.stderr_line("provider=\"github\" GET");
     assert!(line.contains(&format!("{}/repos/o/r", api.url())), "{line}");
     assert!(
         line.contains("-> 200,") && line.contains(" bytes, ") && line.contains(" ms"),
@@ -295,7 +321,7 @@ fn a_fleet_at_the_gateways_limit_waits_within_its_timeout() {
     let mut other = Session::start_with(&gateway, &["--timeout", "2"], &[]);
     let refused = other.call(fetch("github", &url));
     assert!(is_error(&refused), "{refused}");
-    assert!(text(&refused).contains("asked to wait"), "{refused}");
+    assert!(text(&refused).contains("must wait 600 s"), "{refused}");
     assert!(
         text(&refused).contains("--timeout (NEXUS_TIMEOUT)"),
         "{refused}"
