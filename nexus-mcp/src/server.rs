@@ -143,13 +143,17 @@ impl NexusServer {
             .lock()
             .map(|l| l.clone())
             .unwrap_or_default();
-        if held.is_empty() && !names.is_empty() && !names.iter().any(|n| n == provider) {
-            if let Ok(listing) = self.client.run(|c| c.providers()).await {
-                self.check_listing(&listing);
-                return offered(names, &listing, provider);
-            }
-        }
-        offered(names, &held, provider)
+        let unread = held.is_empty() && !names.is_empty() && !names.iter().any(|n| n == provider);
+        let read = if unread {
+            self.client.run(|c| c.providers()).await.ok()
+        } else {
+            None
+        };
+        let Some(listing) = read else {
+            return offered(names, &held, provider);
+        };
+        self.check_listing(&listing);
+        offered(names, &listing, provider)
     }
 
     /// Says on stderr, once, which `--provider` names the Gateway does not
