@@ -162,11 +162,9 @@ impl Gateway {
         let route = format!("{method} {path}");
         let asked = error.retry_after();
         if !self.retry.retry_on_429 {
-            return Err(error.rate_limited(
-                &route,
-                asked,
-                ": RetryPolicy::retry_on_429 waits it out",
-            ));
+            let error =
+                error.rate_limited(&route, asked, ": RetryPolicy::retry_on_429 waits it out");
+            return Err(error.blaming("RetryPolicy::retry_on_429"));
         }
         let left = budget.left().unwrap_or(Duration::MAX);
         if let Some(wait) = wait_at_limit(refusals, asked, left, unit()) {
