@@ -210,10 +210,14 @@ pub(crate) fn owner_of(gateway_url: &str, api_key: &str) -> Owner {
     hash.max(ANYONE + 1)
 }
 
+/// The eviction buffer of [`TokenCache::new`]: a token is not handed out
+/// in the last 30 s before it expires.
+pub const DEFAULT_BUFFER: Duration = Duration::from_secs(30);
+
 impl TokenCache {
-    /// An empty cache with a 30 s eviction buffer.
+    /// An empty cache with a 30 s eviction buffer ([`DEFAULT_BUFFER`]).
     pub fn new() -> Self {
-        TokenCache::with_buffer(Duration::from_secs(30))
+        TokenCache::with_buffer(DEFAULT_BUFFER)
     }
 
     /// An empty cache that evicts tokens `buffer` before they expire

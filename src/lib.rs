@@ -37,7 +37,7 @@ mod url;
 mod wait;
 
 pub use authorize::Authorization;
-pub use cache::TokenCache;
+pub use cache::{DEFAULT_BUFFER, TokenCache};
 pub use client::{Fetcher, NexusClient};
 pub use connection::{
     ConnectionStatus, RequestConnectionInput, RequestConnectionResponse, RevokeOptions,

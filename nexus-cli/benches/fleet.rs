@@ -39,7 +39,11 @@ fn fleet(n: usize) -> (usize, usize, Duration) {
         .filter_map(|child| child.wait_with_output().ok())
         .filter(|output| output.status.success())
         .count();
-    (succeeded, gateway.requests(Route::Resolve), started.elapsed())
+    (
+        succeeded,
+        gateway.requests(Route::Resolve),
+        started.elapsed(),
+    )
 }
 
 fn main() {

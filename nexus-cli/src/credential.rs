@@ -55,6 +55,9 @@ impl Kind {
     }
 }
 
+/// The code of a credential that had expired when it came.
+pub(crate) const EXPIRED: &str = "token_expired";
+
 /// A resolved token and its serialized record (strategy parameters
 /// included, such as an AWS key id, session token and region).
 pub(crate) struct Credential {
@@ -67,12 +70,28 @@ impl Credential {
     /// The workspace's credential for `provider`, resolved through the
     /// cache (the client waits out the Gateway's rate limit within its
     /// timeout).
+    /// A token the Gateway marked expired is never handed on: it is the
+    /// error [`EXPIRED`], naming the provider, the workspace, when it
+    /// expired and what to do.
     pub(crate) fn resolve(
         client: &NexusClient,
         workspace: &str,
         provider: &str,
     ) -> Result<Credential, NexusError> {
         let token = client.get_cached_token(&TokenCache::new(), workspace, provider)?;
+        if let Err(since) = token.expires_at().duration_since(SystemTime::now()) {
+            let why = format!(
+                "the Gateway handed out a credential for provider `{}` in workspace `{}` that \
+                 expired {} s ago; it is not used: reconnect the provider (nexus connect {} {}) \
+                 or ask the workspace's admin",
+                one_line(provider),
+                one_line(workspace),
+                since.duration().as_secs(),
+                one_line(workspace),
+                one_line(provider),
+            );
+            return Err(NexusError::new(EXPIRED, why));
+        }
         let record = serde_json::to_value(&token).unwrap_or(Value::Null);
         let kind = Kind::of(&token);
         Ok(Credential {

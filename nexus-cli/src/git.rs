@@ -10,10 +10,9 @@ use clap::ValueEnum;
 use std::time::UNIX_EPOCH;
 
 use nexus_sdk::http::Uri;
-use nexus_sdk::{NexusClient, NexusError, Provider, code};
+use nexus_sdk::{DEFAULT_BUFFER, NexusClient, NexusError, Provider, code, one_line};
 
-use crate::credential::Credential;
-use nexus_sdk::one_line;
+use crate::credential::{Credential, EXPIRED};
 
 /// What git asks of a helper.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,7 +146,14 @@ impl Helper<'_> {
             eprintln!("nexus: git-credential: {why}");
             return Ok(());
         }
-        let credential = Credential::resolve(self.client, self.workspace, self.provider)?;
+        let credential = match Credential::resolve(self.client, self.workspace, self.provider) {
+            Err(e) if e.code == EXPIRED => {
+                // No answer: git says it has no credential, and this line says why.
+                eprintln!("nexus: git-credential: {}", one_line(&e.message));
+                return Ok(());
+            }
+            credential => credential?,
+        };
         let (user, password) = match credential.basic_pair() {
             Some((user, password)) => (username.unwrap_or(user), password),
             None => {
@@ -164,9 +170,10 @@ impl Helper<'_> {
             return Err(NexusError::new(code::INVALID_CREDENTIALS, why));
         }
         let _ = write!(out, "username={user}\npassword={password}\n");
-        // git 2.41+ reads it: a cache helper in front drops the token then.
-        let expiry = credential.expires_at().duration_since(UNIX_EPOCH);
-        if let Ok(expiry) = expiry {
+        // git 2.41+ reads it: a cache helper in front drops the token when
+        // the library would stop using it, its buffer before it expires.
+        let expiry = credential.expires_at().checked_sub(DEFAULT_BUFFER);
+        if let Some(expiry) = expiry.and_then(|at| at.duration_since(UNIX_EPOCH).ok()) {
             let _ = writeln!(out, "password_expiry_utc={}", expiry.as_secs());
         }
         Ok(())

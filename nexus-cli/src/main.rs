@@ -171,7 +171,33 @@ fn parse_variable_name(name: &str) -> Result<String, String> {
     Ok(name.to_owned())
 }
 
+/// The library's warnings and errors on stderr, one line each: what a
+/// shell user must know (a wait at the rate limit, a refused origin, a token
+/// the Gateway handed out expired); its info and debug lines stay quiet.
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn && metadata.target().starts_with("nexus_sdk")
+    }
+
+    fn log(&self, record: &log::Record) {
+        let said = record.args().to_string();
+        // nexus names an expired token itself, in its one error line.
+        let expired = said.starts_with("The Gateway handed out a token for");
+        if self.enabled(record.metadata()) && !expired {
+            let level = record.level().as_str().to_ascii_lowercase();
+            eprintln!("nexus: {level}: {}", one_line(&said));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    if log::set_logger(&Warnings).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

@@ -35,10 +35,17 @@ fn a_429_is_waited_out_within_the_timeout_or_refused_at_once_saying_so() {
     // A burst of one, then one a second: a minute shortened to 1 s, so the
     // wait is a second or two here.
     gateway.set_rate_limits(limits(1, Duration::from_secs(1)));
+    let mut notes = 0;
     for _ in 0..3 {
         let (code, out, err) = run(&mut token(&gateway, &[]));
         assert_eq!((code, out.trim()), (0, "gho_cli"), "{err}");
+        // The library's wait reaches stderr as one note per wait.
+        notes += err
+            .lines()
+            .filter(|l| l.contains("trying again in"))
+            .count();
     }
+    assert!(notes >= 2, "a note on stderr for each wait: {notes}");
     // One every 10 minutes: longer than a 2 s --timeout leaves. Refused at once.
     gateway.set_rate_limits(limits(1, Duration::from_secs(600)));
     let (code, _, _) = run(&mut token(&gateway, &[]));

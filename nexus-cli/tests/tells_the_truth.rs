@@ -245,3 +245,84 @@ fn the_flags_override_the_librarys_reading_of_the_environment() {
     assert_eq!((code, out.as_str()), (0, "gho_cli\n"));
     assert_eq!(other.total_requests(), 0);
 }
+
+/// A credential the Gateway hands out already expired is never handed on:
+/// `token` and `exec` fail in one line naming the provider, the workspace,
+/// when it expired and what to do; `git-credential` answers nothing, and
+/// says why on stderr.
+#[test]
+fn an_expired_credential_is_named_and_never_handed_on() {
+    let gateway = nexus_gateway_fake::FakeGateway::start();
+    for (provider, ago) in [("linear", 1), ("github", 86_400 * 400)] {
+        let stale = nexus_gateway_fake::FakeProvider::oauth2("tok_stale_value")
+            .expired(std::time::Duration::from_secs(ago));
+        gateway.add_provider("ws-7", provider, stale);
+        let runs = [
+            run(nexus(&gateway).args(["token", "ws-7", provider])),
+            run(nexus(&gateway).args(["exec", "ws-7", provider, "--", "true"])),
+        ];
+        for (code, out, err) in runs {
+            assert_eq!((code, out.as_str()), (1, ""), "{provider}: {err}");
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+            for part in ["expired", provider, "ws-7", "nexus connect ws-7"] {
+                assert!(err.contains(part), "{provider}: {part:?} in {err}");
+            }
+            assert!(!err.contains("tok_stale_value"), "{err}");
+        }
+        let mut git = nexus(&gateway);
+        git.args([
+            "git-credential",
+            "--workspace",
+            "ws-7",
+            "--provider",
+            provider,
+        ])
+        .args(["--host", "example.com", "get"]);
+        let (code, out, err) =
+            common::run_with_input(&mut git, "protocol=https\nhost=example.com\n\n");
+        assert_eq!((code, out.as_str()), (0, ""), "no answer for git: {err}");
+        assert!(
+            err.contains("expired") && err.contains("nexus connect ws-7"),
+            "git is told why: {err}"
+        );
+    }
+}
+
+/// git is told to drop the token when the library would stop using it: its
+/// expiry less the cache's buffer.
+#[test]
+fn git_is_told_the_instant_the_library_stops_using_the_token() {
+    let gateway = nexus_gateway_fake::FakeGateway::start();
+    for (provider, lifetime) in [("github", 600), ("gitlab", 3600), ("gitea", 45)] {
+        let token = nexus_gateway_fake::FakeProvider::oauth2("gho_git")
+            .api_base_url("https://git.example")
+            .expires_in(std::time::Duration::from_secs(lifetime));
+        gateway.add_provider("ws-8", provider, token);
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut git = nexus(&gateway);
+        git.args([
+            "git-credential",
+            "--workspace",
+            "ws-8",
+            "--provider",
+            provider,
+            "get",
+        ]);
+        let (_, out, err) =
+            common::run_with_input(&mut git, "protocol=https\nhost=git.example\n\n");
+        let told: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("password_expiry_utc="))
+            .unwrap_or_else(|| panic!("{provider}: no expiry in {out:?}: {err}"))
+            .parse()
+            .unwrap();
+        let expected = before + lifetime - nexus_sdk::DEFAULT_BUFFER.as_secs();
+        assert!(
+            (expected..=expected + 60).contains(&told),
+            "{provider}: expiry less the 30 s buffer, about {expected}, got {told}"
+        );
+    }
+}

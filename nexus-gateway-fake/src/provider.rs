@@ -118,6 +118,8 @@ pub struct FakeProvider {
     /// OAuth2 answers copy the credential keys to the top level.
     copy_to_top: bool,
     expires_in: Option<Duration>,
+    /// The token had expired this long before each resolve.
+    expired_ago: Option<Duration>,
     rotating: bool,
     raw: Option<Value>,
     description: String,
@@ -136,6 +138,7 @@ impl FakeProvider {
             token_field: "access_token".into(),
             copy_to_top: true,
             expires_in: Some(Duration::from_secs(3600)),
+            expired_ago: None,
             rotating: false,
             raw: None,
             description: String::new(),
@@ -232,6 +235,7 @@ impl FakeProvider {
             token_field: field.into(),
             copy_to_top: false,
             expires_in: None,
+            expired_ago: None,
             rotating: false,
             raw: None,
             description: String::new(),
@@ -279,9 +283,17 @@ impl FakeProvider {
         self
     }
 
+    /// The token had already expired `ago` before each resolve: a Broker
+    /// handing out a token it could not refresh.
+    pub fn expired(mut self, ago: Duration) -> FakeProvider {
+        self.expired_ago = Some(ago);
+        self
+    }
+
     /// The answer carries no expiry at all.
     pub fn no_expiry(mut self) -> FakeProvider {
         self.expires_in = None;
+        self.expired_ago = None;
         self
     }
 
@@ -304,9 +316,13 @@ impl FakeProvider {
                 token.push_str(&format!("-{serial}"));
             }
         }
-        let expiry = self
-            .expires_in
-            .map(|lifetime| rfc3339(capped(now, lifetime)));
+        let past = |ago| now.checked_sub(ago).unwrap_or(std::time::UNIX_EPOCH);
+        let expiry = match self.expired_ago {
+            Some(ago) => Some(rfc3339(past(ago))),
+            None => self
+                .expires_in
+                .map(|lifetime| rfc3339(capped(now, lifetime))),
+        };
         if let Some(at) = &expiry {
             credentials.insert("expires_at".into(), at.clone().into());
             credentials.insert("expired".into(), false.into());

@@ -120,8 +120,10 @@ fn provider(
     if let Some(url) = f.text("api_base_url")? {
         provider = provider.api_base_url(url);
     }
-    if let Some(lifetime) = f.lifetime(now)? {
-        provider = provider.expires_in(lifetime);
+    match f.lifetime(now)? {
+        Some(Ok(lifetime)) => provider = provider.expires_in(lifetime),
+        Some(Err(ago)) => provider = provider.expired(ago),
+        None => {}
     }
     if f.flag("rotating")? {
         provider = provider.rotating();
@@ -206,16 +208,20 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| self.refusal(key, "is true or false"))
     }
 
-    /// `expires_in`, seconds from `now` that a date can still name.
-    fn lifetime(&self, now: SystemTime) -> Result<Option<Duration>, String> {
+    /// `expires_in`, seconds from `now` that a date can still name; a
+    /// negative number is a token that had expired that long before.
+    fn lifetime(&self, now: SystemTime) -> Result<Option<Result<Duration, Duration>>, String> {
         let Some(value) = self.map.get("expires_in") else {
             return Ok(None);
         };
+        if let Some(ago) = value.as_i64().filter(|s| *s < 0) {
+            return Ok(Some(Err(Duration::from_secs(ago.unsigned_abs()))));
+        }
         let seconds = value.as_u64().map(Duration::from_secs);
         let seconds = seconds.ok_or_else(|| self.refusal("expires_in", "is whole seconds"))?;
         if now.checked_add(seconds).is_none_or(|at| at > last_date()) {
             return Err(self.refusal("expires_in", "reaches past 9999-12-31"));
         }
-        Ok(Some(seconds))
+        Ok(Some(Ok(seconds)))
     }
 }
