@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use std::net::IpAddr;
 
 use clap::ValueEnum;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use nexus_sdk::http::Uri;
 use nexus_sdk::{DEFAULT_BUFFER, NexusClient, NexusError, Provider, code, one_line};
@@ -171,9 +171,15 @@ impl Helper<'_> {
         }
         let _ = write!(out, "username={user}\npassword={password}\n");
         // git 2.41+ reads it: a cache helper in front drops the token when
-        // the library would stop using it, its buffer before it expires.
-        let expiry = credential.expires_at().checked_sub(DEFAULT_BUFFER);
-        if let Some(expiry) = expiry.and_then(|at| at.duration_since(UNIX_EPOCH).ok()) {
+        // the library would stop using it, its buffer before it expires; a
+        // token shorter than the buffer, which the library hands out once
+        // and keeps for no one, at its own expiry.
+        let expires_at = credential.expires_at();
+        let stop = expires_at.checked_sub(DEFAULT_BUFFER);
+        let stop = stop
+            .filter(|at| *at > SystemTime::now())
+            .unwrap_or(expires_at);
+        if let Ok(expiry) = stop.duration_since(UNIX_EPOCH) {
             let _ = writeln!(out, "password_expiry_utc={}", expiry.as_secs());
         }
         Ok(())

@@ -130,9 +130,15 @@ enum Command {
     },
     /// Print a connection's status as the Gateway reports it; exit 0 when
     /// it is active, 3 when it is not.
-    Status { connection_id: String },
+    Status {
+        #[arg(value_parser = parse_connection_id)]
+        connection_id: String,
+    },
     /// Revoke a connection (idempotent).
-    Revoke { connection_id: String },
+    Revoke {
+        #[arg(value_parser = parse_connection_id)]
+        connection_id: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,15 +166,39 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(number.saturating_mul(unit)))
 }
 
-/// A name a process environment can hold: not empty, no `=`, no NUL.
+/// A variable name a shell and a program can both use: a letter or `_`,
+/// then letters, digits and `_` (POSIX's portable names).
 fn parse_variable_name(name: &str) -> Result<String, String> {
-    if name.is_empty() || name.contains(['=', '\0']) {
+    let mut chars = name.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!(
-            "`{}` is not a variable name (one name, without `=`)",
+            "`{}` is not a variable name: a letter or `_`, then letters, digits and `_` \
+             (such as GH_TOKEN)",
             one_line(name)
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A connection id as the Gateway gives them: a UUID (8-4-4-4-12 hex
+/// digits). Anything else is refused here: the Gateway would only say
+/// `failed` of it.
+fn parse_connection_id(id: &str) -> Result<String, String> {
+    let groups: Vec<&str> = id.split('-').collect();
+    let sizes = groups.iter().map(|g| g.len()).collect::<Vec<_>>();
+    let hex = groups
+        .iter()
+        .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if sizes != [8, 4, 4, 4, 12] || !hex {
+        return Err(format!(
+            "`{}` is not a connection id: the Gateway's ids are UUIDs, as `nexus connect` prints them",
+            one_line(id)
+        ));
+    }
+    Ok(id.to_owned())
 }
 
 /// The library's warnings and errors on stderr, one line each: what a

@@ -70,7 +70,15 @@ fn an_env_name_that_is_no_variable_name_is_a_usage_error_and_nothing_runs() {
     let gateway = gateway();
     let marker = std::env::temp_dir().join(format!("nexus-env-ran-{}", std::process::id()));
     let script = format!("touch {}", marker.display());
-    for bad in ["GH_TOKEN=x", "", "A\u{0}B"] {
+    for bad in [
+        "GH_TOKEN=x",
+        "",
+        "A\u{0}B",
+        "GH TOKEN",
+        "1TOKEN",
+        "TOKEN-X",
+        "t\u{e9}",
+    ] {
         if bad.contains('\0') {
             continue; // an argument cannot hold NUL; the parser's own test covers it
         }
@@ -172,8 +180,25 @@ fn connect_that_gives_up_names_wait() {
 #[test]
 fn status_exits_3_unless_the_connection_is_active() {
     let gateway = gateway();
-    let (code, out, err) = run(nexus(&gateway).args(["status", "conn_123"]));
+    let unknown = "3f1b2c4d-0000-4000-8000-0000000000ff";
+    let (code, out, err) = run(nexus(&gateway).args(["status", unknown]));
     assert_eq!((code, out.as_str(), err.as_str()), (3, "failed\n", ""));
+    // An id that is no UUID is refused before the Gateway is asked.
+    for bad in [
+        "conn_123",
+        "3f1b2c4d00004000800000000000000c",
+        "3f1b2c4d-0000-4000-8000-00000000000g",
+        "",
+    ] {
+        for sub in ["status", "revoke"] {
+            let (code, out, err) = run(nexus(&gateway).args([sub, bad]));
+            assert_eq!((code, out.as_str()), (2, ""), "{sub} {bad:?}: {err}");
+            assert!(
+                err.contains("is not a connection id"),
+                "{sub} {bad:?}: {err}"
+            );
+        }
+    }
     gateway.push_fault_for(
         Route::CheckConnection,
         Fault::body(
@@ -182,7 +207,7 @@ fn status_exits_3_unless_the_connection_is_active() {
             r#"{"status":"odd\u001b[2J"}"#,
         ),
     );
-    let (code, out, _) = run(nexus(&gateway).args(["status", "conn_123"]));
+    let (code, out, _) = run(nexus(&gateway).args(["status", unknown]));
     assert_eq!((code, out.as_str()), (3, "odd\\u{1b}[2J\n"));
 }
 
@@ -293,7 +318,12 @@ fn an_expired_credential_is_named_and_never_handed_on() {
 #[test]
 fn git_is_told_the_instant_the_library_stops_using_the_token() {
     let gateway = nexus_gateway_fake::FakeGateway::start();
-    for (provider, lifetime) in [("github", 600), ("gitlab", 3600), ("gitea", 45)] {
+    for (provider, lifetime) in [
+        ("github", 600),
+        ("gitlab", 3600),
+        ("gitea", 45),
+        ("short", 10),
+    ] {
         let token = nexus_gateway_fake::FakeProvider::oauth2("gho_git")
             .api_base_url("https://git.example")
             .expires_in(std::time::Duration::from_secs(lifetime));
@@ -319,7 +349,14 @@ fn git_is_told_the_instant_the_library_stops_using_the_token() {
             .unwrap_or_else(|| panic!("{provider}: no expiry in {out:?}: {err}"))
             .parse()
             .unwrap();
-        let expected = before + lifetime - nexus_sdk::DEFAULT_BUFFER.as_secs();
+        // A token shorter than the buffer: its own expiry.
+        let buffer = nexus_sdk::DEFAULT_BUFFER.as_secs();
+        let expected = before
+            + if lifetime > buffer {
+                lifetime - buffer
+            } else {
+                lifetime
+            };
         assert!(
             (expected..=expected + 60).contains(&told),
             "{provider}: expiry less the 30 s buffer, about {expected}, got {told}"
