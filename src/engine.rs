@@ -44,6 +44,10 @@ pub(crate) struct Engine {
 const RESOLVE: &str = "/v1/resolve";
 const METADATA: &str = "/v1/providers/metadata";
 
+/// The Broker's codes for a resolve that finds no connection, or no token.
+const NOT_CONNECTED: &str = "connection_not_found";
+const NO_TOKEN: &str = "token_not_found";
+
 impl Engine {
     /// The engine for `options`, checked.
     pub(crate) fn new(options: &NexusClientOptions) -> Result<Engine, NexusError> {
@@ -144,14 +148,14 @@ impl Engine {
             Err(e) if e.status_code == Some(404) => {
                 // A name the Gateway lists in another case resolves as listed.
                 let listed = self.explain_missing(e, key, budget, now())?;
-                return self.resolve_once(
-                    Key {
-                        provider: &listed,
-                        ..key
-                    },
-                    budget,
-                    now,
-                );
+                let key = Key {
+                    provider: &listed,
+                    ..key
+                };
+                return self.resolve_once(key, budget, now);
+            }
+            Err(e) if e.needs_connection() => {
+                return Err(e.to_reconnect(key.workspace, key.provider));
             }
             called => called?,
         };
@@ -201,8 +205,10 @@ impl Engine {
     /// under, when that is another case of the one asked for (see
     /// [`Provider::find`]); else the error, said so that it names the pair:
     /// when the Gateway's list does not name the provider, that (and the
-    /// providers it does list), else the Gateway's message and the pair.
-    /// The Gateway's code and status stay.
+    /// providers it does list); when it does, a connection the workspace's
+    /// user must make ([`NexusError::needs_connection`]); when the list
+    /// cannot be read, the Gateway's message and the pair. The Gateway's
+    /// code and status stay.
     fn explain_missing(
         &self,
         mut error: NexusError,
@@ -217,6 +223,9 @@ impl Engine {
             Ok(None) => {
                 let listed = listing.map(|listing| listing.listed()).unwrap_or_default();
                 error.message = unknown_provider(key, &listed).message;
+            }
+            Ok(Some(_)) if matches!(error.code.as_str(), NOT_CONNECTED | NO_TOKEN) => {
+                return Err(error.connecting().to_reconnect(key.workspace, key.provider));
             }
             _ => {
                 let (ws, p) = (escape(key.workspace), escape(key.provider));

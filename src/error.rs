@@ -81,6 +81,8 @@ struct More {
     hint: Option<String>,
     /// The wait a Gateway 429 asked for.
     retry_after: Option<Duration>,
+    /// A resolve's 404 for a provider the Gateway lists: no connection.
+    unconnected: bool,
 }
 
 /// What went wrong, in a form to `match` on.
@@ -176,6 +178,69 @@ impl NexusError {
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         self.more.as_ref()?.retry_after
+    }
+
+    /// Whether the workspace's user must connect, or connect again, the
+    /// provider before a token can be had: a resolve's 404
+    /// `connection_not_found` or `token_not_found` for a provider the
+    /// Gateway lists; a 409 `attention_required` or `token_expired` (the
+    /// Broker could not refresh it); on the token routes a 410 (the
+    /// connection was revoked: `connection_revoked`, or a bare 410 from a
+    /// Gateway that forwards only the status) or a 400
+    /// `connection_not_active`. False for anything else: an unlisted
+    /// provider, a rate limit, a Gateway or Broker failure, a refused
+    /// origin.
+    ///
+    /// What to do: [`request_connection`](crate::NexusClient::request_connection)
+    /// with the workspace id as `user_id` and the provider, send the user to
+    /// its `auth_url`, then [`wait_for_active`](crate::NexusClient::wait_for_active);
+    /// the next call then finds the new connection.
+    ///
+    /// ```no_run
+    /// use nexus_sdk::{NexusClient, NexusClientOptions, RequestConnectionInput, TokenCache};
+    ///
+    /// let client = NexusClient::new(NexusClientOptions::from_env()?)?;
+    /// let cache = TokenCache::new();
+    /// match client.get_cached_token(&cache, "ws-1", "github") {
+    ///     Err(e) if e.needs_connection() => {
+    ///         let input = RequestConnectionInput::new("ws-1", "github")
+    ///             .return_url("http://localhost/nexus/connected");
+    ///         let started = client.request_connection(&input)?;
+    ///         eprintln!("connect GitHub: {}", started.auth_url);
+    ///         client.wait_for_active(&started.connection_id)?;
+    ///     }
+    ///     other => { other?; }
+    /// }
+    /// # Ok::<(), nexus_sdk::NexusError>(())
+    /// ```
+    pub fn needs_connection(&self) -> bool {
+        let unconnected = self.more.as_ref().is_some_and(|more| more.unconnected);
+        let status = self.status_code.unwrap_or_default();
+        match self.code.as_str() {
+            "attention_required" | "token_expired" => status == 409,
+            "connection_not_active" => status == 400,
+            _ => unconnected || status == 410,
+        }
+    }
+
+    /// This resolve 404, for a provider the Gateway lists: no connection.
+    pub(crate) fn connecting(mut self) -> Self {
+        self.more().unconnected = true;
+        self
+    }
+
+    /// This error, whose [`needs_connection`](Self::needs_connection)
+    /// holds, with a clause naming the pair and the next step; the
+    /// Gateway's words stay first.
+    pub(crate) fn to_reconnect(mut self, workspace: &str, provider: &str) -> Self {
+        let (ws, p) = (escape(workspace), escape(provider));
+        self.message = format!(
+            "{} (workspace `{ws}`, provider `{p}`): the workspace's user must connect `{p}` \
+             again: request_connection with user_id `{ws}`, then wait_for_active \
+             (nexus connect {ws} {p})",
+            self.message
+        );
+        self
     }
 
     /// This error, holding the wait a 429's `Retry-After` asks for.
