@@ -160,3 +160,54 @@ fn on_the_token_routes_a_revoked_or_unfinished_connection_must_be_made_again() {
     // Errors the SDK raises itself never do.
     assert!(!client.check_connection(" ").unwrap_err().needs_connection());
 }
+
+/// The fake serves the flow as the Gateway and Broker do: request-connection's
+/// `user_id` is the connection's workspace; once its user consents, resolve
+/// answers that connection's token for the provider's exact listed name; a
+/// newer consent supersedes the older; a revoked connection is never chosen.
+#[test]
+fn a_connection_consented_for_a_workspace_is_what_resolve_answers() {
+    let gateway = gateway();
+    let client = client(&gateway);
+    let err = client.resolve_token("ws-new", "github").unwrap_err();
+    assert!(err.needs_connection(), "{err}");
+    let consent = |provider: &str| {
+        let input = nexus_sdk::RequestConnectionInput::new("ws-new", provider)
+            .return_url("http://localhost/nexus/connected");
+        let started = client.request_connection(&input).unwrap();
+        let page = ureq::get(&started.auth_url)
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string();
+        assert!(page.unwrap().contains("Connected"));
+        started.connection_id
+    };
+    let first = consent("GitHub");
+    let token = |provider: &str| {
+        client
+            .resolve_token("ws-new", provider)
+            .map(|t| t.access_token().to_owned())
+    };
+    let one = token("github").unwrap();
+    assert!(one.contains("fake-github-token"), "{one}");
+    assert!(token("GitHub").is_ok(), "found by the rule, sent as listed");
+    let second = consent("github");
+    let two = token("github").unwrap();
+    assert_ne!(one, two, "the newer consent supersedes the older");
+    assert!(
+        client
+            .get_token_by_connection_id(&first)
+            .unwrap_err()
+            .needs_connection()
+    );
+    client
+        .revoke_connection(&second, &Default::default())
+        .unwrap();
+    let err = token("github").unwrap_err();
+    assert!(
+        err.needs_connection(),
+        "a revoked connection is never chosen: {err}"
+    );
+    assert_eq!(err.status_code, Some(404));
+}

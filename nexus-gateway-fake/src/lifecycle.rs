@@ -52,8 +52,10 @@ pub(crate) fn request_connection(state: &mut State, request: &RecordedRequest) -
     state.next_id += 1;
     let serial = state.next_id;
     let connection_id = format!("00000000-0000-4000-8000-{serial:012x}");
-    let token = format!("fake-{provider_name}-token-{serial}");
-    let connection = FakeConnection::pending(&provider_name, &token, None).workspace(&user_id);
+    // The connection is to the profile found, under the name it is listed by.
+    let listed = profile_name(state, &provider_name).unwrap_or(provider_name.clone());
+    let token = format!("fake-{listed}-token-{serial}");
+    let connection = FakeConnection::pending(&listed, &token, None).workspace(&user_id);
     state.connections.insert(connection_id.clone(), connection);
     let host = request.header("host").unwrap_or("127.0.0.1");
     let state_param = format!("state-{serial}");
@@ -94,13 +96,40 @@ fn profiles(state: &State, name: &str) -> usize {
     registered + unregistered.count()
 }
 
-/// The consent page: visiting `auth_url` makes the connection active.
+/// The name of the one provider profile `name` finds without regard to case.
+fn profile_name(state: &State, name: &str) -> Option<String> {
+    let registered = state.registry.keys();
+    let served = state.providers.values().flat_map(|m| m.keys());
+    let found = registered
+        .chain(served)
+        .find(|n| n.eq_ignore_ascii_case(name));
+    found.cloned()
+}
+
+/// The consent page: visiting `auth_url` makes the connection active, and
+/// the workspace's older active connections to that provider `superseded`
+/// (as the Broker marks them when a consent completes).
 pub(crate) fn authorize(state: &mut State, request: &RecordedRequest) -> Reply {
     let id = request.query_param("connection_id").unwrap_or_default();
+    let pair = state
+        .connections
+        .get(&id)
+        .map(|c| (c.workspace_id.clone(), c.provider_name.clone()));
+    if let Some((Some(workspace), provider)) = pair {
+        let older = state.connections.values_mut().filter(|c| {
+            c.workspace_id.as_deref() == Some(workspace.as_str())
+                && c.provider_name == provider
+                && c.status == ConnectionStatus::Active
+        });
+        for connection in older {
+            connection.status = ConnectionStatus::Other("superseded".into());
+        }
+    }
     match state.connections.get_mut(&id) {
         Some(connection) => {
             connection.status = ConnectionStatus::Active;
             connection.pending_polls = None;
+            state.consented.push(id);
             Reply::Answer {
                 status: 200,
                 headers: vec![("Content-Type".into(), "text/plain".into())],

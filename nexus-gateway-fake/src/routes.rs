@@ -15,6 +15,7 @@ use crate::control;
 use crate::fault::{Fault, fault_reply};
 use crate::lifecycle;
 use crate::lifecycle::is_uuid;
+use crate::provider::FakeProvider;
 use crate::reply::{Route, bare, error_reply, json_reply, text_reply};
 use crate::request::RecordedRequest;
 use crate::server::Reply;
@@ -125,6 +126,15 @@ fn resolve(state: &mut State, request: &RecordedRequest) -> Reply {
         let message = "no connection for that workspace and provider";
         error_reply(404, "connection_not_found", message)
     };
+    // The workspace's latest active connection to exactly this provider
+    // (one its user consented to), else the token the fake was seeded with.
+    if let Some(token) = state.latest_active(&workspace, &provider) {
+        let answer = FakeProvider::oauth2(token).answer(1, state.now());
+        return match reserialise(answer) {
+            Ok(answer) => json_reply(200, &answer),
+            Err(reply) => reply,
+        };
+    }
     let Some(providers) = state.providers.get(&workspace) else {
         return not_found();
     };
@@ -151,6 +161,18 @@ fn providers_metadata(state: &State) -> Reply {
         let group = groups.entry(group).or_insert_with(|| json!({}));
         if let Some(group) = group.as_object_mut() {
             group.entry(name.clone()).or_insert(entry);
+        }
+    }
+    // A profile registered with the Broker alone is listed too, with no API.
+    for name in state.registry.keys() {
+        if groups.values().any(|g| g.get(name).is_some()) {
+            continue;
+        }
+        let group = groups.entry("oauth2").or_insert_with(|| json!({}));
+        if let Some(group) = group.as_object_mut() {
+            let entry = json!({"id": format!("fake-{name}"), "api_base_url": null, "scopes": [],
+                               "description": "", "category": "fake"});
+            group.insert(name.clone(), entry);
         }
     }
     json_reply(200, &Value::Object(groups))

@@ -5,6 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use nexus_sdk::ConnectionStatus;
+
 use crate::broker::{Broker, BrokerAnswer};
 use crate::clock::TestClock;
 use crate::fault::Fault;
@@ -38,6 +40,8 @@ pub(crate) struct State {
     pub(crate) last: Option<RecordedRequest>,
     pub(crate) last_by_route: HashMap<Route, RecordedRequest>,
     pub(crate) connections: HashMap<String, FakeConnection>,
+    /// Connection ids in the order their users consented, latest last.
+    pub(crate) consented: Vec<String>,
     /// Providers by workspace, then by name as registered.
     pub(crate) providers: HashMap<String, HashMap<String, FakeProvider>>,
     /// Provider profiles by name: how many the Broker holds under that name.
@@ -81,6 +85,7 @@ impl Default for State {
             last: None,
             last_by_route: HashMap::new(),
             connections: HashMap::new(),
+            consented: Vec::new(),
             providers: HashMap::new(),
             registry: HashMap::new(),
             refused_return_urls: Vec::new(),
@@ -103,6 +108,21 @@ impl Default for State {
 }
 
 impl State {
+    /// The access token of the workspace's latest active connection to the
+    /// provider of exactly this name, as the Broker's resolve finds it:
+    /// consented ones latest first, then any other active one.
+    pub(crate) fn latest_active(&self, workspace: &str, provider: &str) -> Option<&str> {
+        let serves = |id: &String| {
+            let connection = self.connections.get(id)?;
+            let ours = connection.workspace_id.as_deref() == Some(workspace)
+                && connection.provider_name == provider
+                && connection.status == ConnectionStatus::Active;
+            ours.then_some(connection.access_token.as_str())
+        };
+        let consented = self.consented.iter().rev().find_map(serves);
+        consented.or_else(|| self.connections.keys().find_map(serves))
+    }
+
     /// The time now on the Gateway's clock.
     pub(crate) fn now(&self) -> SystemTime {
         self.clock

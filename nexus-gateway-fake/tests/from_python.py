@@ -78,8 +78,9 @@ def test_the_connection_flow_then_the_provider_api_with_the_credential(fake):
     assert call("GET", f"{fake.gateway}/v1/check-connection/{connection}")[1] == {"status": "active"}
     status, token = call("GET", f"{fake.gateway}/v1/token/{connection}")
     assert status == 200 and token["access_token"], token
+    # Resolve answers the workspace's latest consented connection, as the Broker does.
     status, resolved = call("GET", f"{fake.gateway}/v1/resolve?workspace_id=ws-demo&provider_name=github")
-    assert status == 200 and resolved["credentials"]["access_token"] == "gho_fake_token", resolved
+    assert status == 200 and resolved["credentials"]["access_token"] == token["access_token"], resolved
     status, listing = call("GET", f"{fake.gateway}/v1/providers/metadata")
     assert listing["oauth2"]["github"]["api_base_url"] == fake.upstream, listing
     auth = {"Authorization": "Bearer " + resolved["credentials"]["access_token"]}
