@@ -155,7 +155,7 @@ impl Engine {
                 return self.resolve_once(key, budget, now);
             }
             Err(e) if e.needs_connection() => {
-                return Err(e.to_reconnect(key.workspace, key.provider));
+                return Err(e.reconnect_hint(key.workspace, key.provider));
             }
             called => called?,
         };
@@ -225,7 +225,7 @@ impl Engine {
                 error.message = unknown_provider(key, &listed).message;
             }
             Ok(Some(_)) if matches!(error.code.as_str(), NOT_CONNECTED | NO_TOKEN) => {
-                return Err(error.connecting().to_reconnect(key.workspace, key.provider));
+                return Err(error.connecting().reconnect_hint(key.workspace, key.provider));
             }
             _ => {
                 let (ws, p) = (escape(key.workspace), escape(key.provider));

@@ -232,7 +232,7 @@ impl NexusError {
     /// This error, whose [`needs_connection`](Self::needs_connection)
     /// holds, with a clause naming the pair and the next step; the
     /// Gateway's words stay first.
-    pub(crate) fn to_reconnect(mut self, workspace: &str, provider: &str) -> Self {
+    pub(crate) fn reconnect_hint(mut self, workspace: &str, provider: &str) -> Self {
         let (ws, p) = (escape(workspace), escape(provider));
         self.message = format!(
             "{} (workspace `{ws}`, provider `{p}`): the workspace's user must connect `{p}` \
