@@ -225,7 +225,9 @@ impl Engine {
                 error.message = unknown_provider(key, &listed).message;
             }
             Ok(Some(_)) if matches!(error.code.as_str(), NOT_CONNECTED | NO_TOKEN) => {
-                return Err(error.connecting().reconnect_hint(key.workspace, key.provider));
+                return Err(error
+                    .connecting()
+                    .reconnect_hint(key.workspace, key.provider));
             }
             _ => {
                 let (ws, p) = (escape(key.workspace), escape(key.provider));

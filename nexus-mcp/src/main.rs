@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod answer;
+mod connect;
 mod providers;
 mod server;
 mod stopping;
@@ -22,6 +23,7 @@ use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::connect::Connector;
 use crate::server::{NexusServer, Settings};
 use crate::stopping::{Calls, StdinWatch};
 
@@ -66,6 +68,33 @@ struct Cli {
     /// DELETE…), not only GET and HEAD.
     #[arg(long)]
     allow_write: bool,
+    /// Let the workspace's user connect this provider from the host when a
+    /// call needs it (repeat for more): the user, never the model, is sent
+    /// to consent; `=SCOPE,SCOPE…` names the scopes asked for.
+    #[arg(long = "connect", value_name = "PROVIDER[=SCOPE,…]")]
+    connect: Vec<String>,
+    /// Where the provider sends the user back after consent.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://localhost/nexus/connected"
+    )]
+    return_url: String,
+    /// Seconds a call waits for the user to connect (default 300).
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds)]
+    connect_wait: std::time::Duration,
+}
+
+/// A positive whole number of seconds, with or without an `s`.
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    let number = text.trim().strip_suffix('s').unwrap_or(text.trim());
+    match number.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!(
+            "{:?} is not a number of seconds above 0",
+            one_line(text)
+        )),
+    }
 }
 
 /// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
@@ -141,6 +170,8 @@ fn main() -> ExitCode {
     // The Gateway's rate limit is waited out within the timeout, by the library.
     options.retry_policy = RetryPolicy::default().retry_on_429(true);
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&server::said(&e)));
+    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait);
+    let connector = connector.unwrap_or_else(|why| usage(&why));
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
     }
@@ -148,7 +179,7 @@ fn main() -> ExitCode {
     let served = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the runtime: {e}"))
         .and_then(|runtime| {
-            let served = runtime.block_on(serve(cli, client));
+            let served = runtime.block_on(serve(cli, client, connector));
             // Not waiting for stdin's reader, which blocks in a read that
             // nothing interrupts.
             runtime.shutdown_background();
@@ -165,13 +196,14 @@ fn main() -> ExitCode {
 
 /// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
 /// under way answer.
-async fn serve(cli: Cli, client: NexusClient) -> Result<(), String> {
+async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
     let settings = Settings {
         workspace: cli.workspace.unwrap_or_default(),
         providers: cli.providers,
         allow_write: cli.allow_write,
         checked: Default::default(),
         listing: Default::default(),
+        connector,
     };
     let calls = Calls::new();
     let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());

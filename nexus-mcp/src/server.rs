@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::answer::{BODY_CAP, Fetched, cut, fetched};
+use crate::connect::{Call, Connector};
 use crate::providers::{Listed, not_listed, offered, select};
 use crate::stopping::Calls;
 
@@ -41,6 +42,8 @@ pub(crate) struct Settings {
     /// The Gateway's last listing this server read, to find a model's
     /// spelling of an offered name.
     pub(crate) listing: Mutex<Vec<Provider>>,
+    /// Connect on first use (`--connect`).
+    pub(crate) connector: Connector,
 }
 
 /// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
@@ -220,21 +223,65 @@ impl NexusServer {
     }
 
     /// `authenticated_fetch`, and its line on stderr (the audit trail).
-    async fn fetch(&self, arguments: Value) -> Result<CallToolResult, String> {
+    async fn fetch(
+        &self,
+        arguments: Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, String> {
         let args: FetchArgs = arguments_of("authenticated_fetch", arguments)?;
         let started = Instant::now();
-        let answer = self.send(&args).await;
+        let answer = match self.send(&args).await {
+            Err(Sent::Unconnected(error, provider)) => {
+                self.connect_then_send(&args, error, &provider, context, started)
+                    .await
+            }
+            sent => sent.map_err(Sent::said),
+        };
         audit(&args, &answer, started);
         let (status, headers, body) = answer?;
         let (text, fetched) = fetched(status, &headers, &body);
         Ok(structured(text, &fetched))
     }
 
+    /// When the fetch met a provider the workspace's user must connect and
+    /// `--connect` names it: the user is sent to consent, then the request
+    /// is sent once more. Otherwise the SDK's error.
+    async fn connect_then_send(
+        &self,
+        args: &FetchArgs,
+        error: NexusError,
+        provider: &str,
+        context: &RequestContext<RoleServer>,
+        started: Instant,
+    ) -> Result<FetchResponse, String> {
+        let names = self.settings.connector.names();
+        let listing = self
+            .settings
+            .listing
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        // Only a provider `--connect` names (found as the Gateway finds names).
+        let name = offered(&names, &listing, provider).ok();
+        let Some(name) = name.filter(|_| !names.is_empty()) else {
+            return Err(said(&error));
+        };
+        let call = Call {
+            peer: &context.peer,
+            progress: context.meta.get_progress_token(),
+            client: &self.client,
+            workspace: &self.settings.workspace,
+            started,
+        };
+        self.settings.connector.connect(&call, &name).await?;
+        self.send(args).await.map_err(Sent::said)
+    }
+
     /// The request: refused before any I/O when the provider is not
     /// offered or the request is not one this server sends; the SDK
     /// refuses a URL outside the credential scope before anything is
     /// resolved or sent.
-    async fn send(&self, args: &FetchArgs) -> Result<FetchResponse, String> {
+    async fn send(&self, args: &FetchArgs) -> Result<FetchResponse, Sent> {
         let provider = self.offered(&args.provider).await?;
         let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let headers = args.headers.clone().unwrap_or_default();
@@ -255,7 +302,10 @@ impl NexusServer {
             .client
             .authenticated_fetch(cache, workspace, provider, url, options)
             .await;
-        fetched.map_err(|e| said(&e))
+        fetched.map_err(|e| match e.needs_connection() {
+            true => Sent::Unconnected(e, provider.to_owned()),
+            false => Sent::Refused(said(&e)),
+        })
     }
 
     /// Why this server will not send a request, if it will not: a framing
@@ -335,6 +385,30 @@ impl NexusServer {
                 left_out,
             },
         ))
+    }
+}
+
+/// Why a request was not answered: refused (the tool error), or the
+/// provider is not connected for the workspace (the SDK's error, and the
+/// provider as it was asked for).
+pub(crate) enum Sent {
+    Refused(String),
+    Unconnected(NexusError, String),
+}
+
+impl Sent {
+    /// The tool error.
+    fn said(self) -> String {
+        match self {
+            Sent::Refused(message) => message,
+            Sent::Unconnected(error, _) => said(&error),
+        }
+    }
+}
+
+impl From<String> for Sent {
+    fn from(message: String) -> Self {
+        Sent::Refused(message)
     }
 }
 
@@ -443,7 +517,7 @@ impl ServerHandler for NexusServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = Value::Object(request.arguments.unwrap_or_default());
         let fetch = match request.name.as_ref() {
@@ -460,7 +534,7 @@ impl ServerHandler for NexusServer {
         };
         let call = async {
             if fetch {
-                self.fetch(arguments).await
+                self.fetch(arguments, &context).await
             } else {
                 self.list(arguments).await
             }
