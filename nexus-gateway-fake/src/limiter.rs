@@ -178,7 +178,9 @@ impl Limiter {
 
     /// `None` when the request may pass (and is counted), else the 429.
     pub(crate) fn check(&mut self, request: &RecordedRequest, now: Duration) -> Option<Reply> {
-        let (bucket, per_minute) = self.limits.bucket(&request.method, &request.path)?;
+        // Routes match on the decoded path, as Go's `r.URL.Path` holds it.
+        let path = crate::request::percent_decode(&request.path, false);
+        let (bucket, per_minute) = self.limits.bucket(&request.method, &path)?;
         let key = (bucket, client(request));
         let arrival = self.arrivals.get(&key).copied();
         match gcra(arrival, now, per_minute, self.limits.minute) {
@@ -204,36 +206,72 @@ impl Limiter {
 
 /// Who a request counts against, as the Gateway's middleware reads it:
 /// its workspace (`X-Workspace-Id`'s whole value, else the `workspace_id`
-/// query parameter), else its client address (`X-Real-IP`'s whole value,
-/// else the first `X-Forwarded-For` entry, else the peer address the
-/// router's real-IP step set).
+/// query parameter as Go's query parser reads it), else its client address
+/// (`X-Real-IP`'s whole value, else, when `X-Forwarded-For` is present and
+/// not empty, its first entry trimmed, even a blank one, else the peer
+/// address the router's real-IP step set, cut at its last `:`).
 ///
 /// That step (chi's `RealIP`, mounted before the limiter) takes the first of
 /// `True-Client-IP`, `X-Real-IP` and `X-Forwarded-For`'s first entry that is
-/// an IP address, else the TCP peer without its port. The last two were
-/// read whole just before, so only `True-Client-IP` is left for it.
+/// an IP address, else the TCP peer as `ip:port`. The last two were read
+/// whole just before, so only `True-Client-IP` is left for it; cut at its
+/// last `:`, an IPv6 address loses its last group (`2001:db8::1` keys as
+/// `2001:db8:`) and the TCP peer its port.
 fn client(request: &RecordedRequest) -> String {
     let whole = |name: &str| {
         let value = request.header(name).map(str::trim);
         value.filter(|v| !v.is_empty()).map(str::to_owned)
     };
     let forwarded = || {
-        let first = request.header("x-forwarded-for")?.split(',').next()?.trim();
-        (!first.is_empty()).then(|| first.to_owned())
+        let value = request
+            .header("x-forwarded-for")
+            .filter(|v| !v.is_empty())?;
+        Some(
+            value
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        )
     };
-    let workspace = || {
-        request
-            .query_param("workspace_id")
-            .filter(|w| !w.is_empty())
-    };
+    let workspace = || go_query_param(&request.query, "workspace_id").filter(|w| !w.is_empty());
     let true_client_ip = || whole("true-client-ip").filter(|v| v.parse::<IpAddr>().is_ok());
+    let peer = || request.peer.map(|peer| peer.to_string());
+    let real_ip = true_client_ip().or_else(peer).unwrap_or_default();
+    let cut = real_ip
+        .rfind(':')
+        .map_or(real_ip.as_str(), |at| &real_ip[..at]);
     whole("x-workspace-id")
         .or_else(workspace)
         .or_else(|| whole("x-real-ip"))
         .or_else(forwarded)
-        .or_else(true_client_ip)
-        .or_else(|| request.peer.map(|peer| peer.ip().to_string()))
-        .unwrap_or_default()
+        .unwrap_or_else(|| cut.to_owned())
+}
+
+/// The first value of `name` in `query` as Go's `url.ParseQuery` reads it:
+/// a pair holding `;`, or a bad `%` escape in its name or value, is dropped.
+fn go_query_param(query: &str, name: &str) -> Option<String> {
+    let unescape = |s: &str| {
+        let spaced = s.replace('+', " ");
+        let bytes = spaced.as_bytes();
+        let bad = bytes.iter().enumerate().any(|(i, b)| {
+            *b == b'%'
+                && !bytes
+                    .get(i + 1..i + 3)
+                    .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+        });
+        (!bad).then(|| crate::request::percent_decode(&spaced, false))
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((unescape(key)?, unescape(value)?))
+        })
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
 }
 
 /// GCRA with a burst of `per_minute`: a request at `now` against a bucket
@@ -413,6 +451,68 @@ mod tests {
             key("/v1/token/x", &[]),
             "192.0.2.7",
             "the peer, without its port"
+        );
+    }
+
+    #[test]
+    fn the_four_details_of_the_gateways_middleware() {
+        let key = |target: &str, headers: &[(&str, &str)]| client(&request("GET", target, headers));
+        // A blank first X-Forwarded-For entry is the key, shared by all such.
+        for blank in [", 10.0.0.3", " ,x", ","] {
+            assert_eq!(
+                key("/v1/token/x", &[("X-Forwarded-For", blank)]),
+                "",
+                "{blank:?}"
+            );
+        }
+        assert_eq!(
+            key("/v1/token/x", &[("X-Forwarded-For", "")]),
+            "192.0.2.7",
+            "empty: absent"
+        );
+        // An IPv6 client address is cut at its last colon.
+        for (ip, keyed) in [
+            ("2001:db8::1", "2001:db8:"),
+            ("::1", ":"),
+            ("fe80::a:b", "fe80::a"),
+        ] {
+            assert_eq!(key("/v1/token/x", &[("True-Client-IP", ip)]), keyed, "{ip}");
+        }
+        let mut v6 = request("GET", "/v1/token/x", &[]);
+        v6.peer = Some("[2001:db8::7]:4321".parse().unwrap());
+        assert_eq!(client(&v6), "[2001:db8::7]", "a TCP peer loses its port");
+        // A workspace Go's query parser drops is no key at all.
+        for dropped in [
+            "workspace_id=ws;x",
+            "workspace_id=ws%zz",
+            "work%space_id=ws",
+            "a=1;workspace_id=ws",
+        ] {
+            assert_eq!(
+                key(&format!("/v1/resolve?{dropped}"), &[]),
+                "192.0.2.7",
+                "{dropped}"
+            );
+        }
+        assert_eq!(
+            key("/v1/resolve?x=%zz&workspace_id=ws+1%21", &[]),
+            "ws 1!",
+            "other pairs go alone"
+        );
+        // The path is matched decoded.
+        let limits = RateLimits {
+            enabled: true,
+            ..RateLimits::default()
+        };
+        let mut limiter = Limiter::new(RateLimits {
+            token_rpm: 1,
+            ..limits
+        });
+        let encoded = request("GET", "/v1/%74oken/x", &[]);
+        assert!(limiter.check(&encoded, Duration::ZERO).is_none(), "counted");
+        assert!(
+            limiter.check(&encoded, Duration::ZERO).is_some(),
+            "and limited"
         );
     }
 
