@@ -169,7 +169,11 @@ fn broker(state: &mut State, body: &Value) -> Result<(), String> {
             "failing" => Broker::Failing,
             "unreachable" => Broker::Unreachable,
             "hung" => Broker::Hung,
-            other => return Err(format!("unknown Broker state `{other}`")),
+            other => {
+                let other: String = other.chars().take(64).collect();
+                let known = "healthy, failing, unreachable, hung";
+                return Err(format!("unknown Broker state {other:?} (known: {known})"));
+            }
         };
         return Ok(());
     }
@@ -253,7 +257,7 @@ fn route(name: &Value) -> Result<Option<Route>, String> {
     };
     let route = Route::named(name).ok_or_else(|| {
         let name: String = name.chars().take(64).collect();
-        format!("unknown route {name:?}")
+        format!("unknown route {name:?} (known: {})", Route::NAMES)
     })?;
     Ok(Some(route))
 }

@@ -104,8 +104,20 @@ impl RateLimits {
             Some(Err(_)) => Err(format!("{name} is not valid UTF-8")),
             None => Ok(None),
         };
-        // As the Gateway reads it: on for exactly `true`, anything else off.
-        let enabled = matches!(var("RATE_LIMIT_ENABLED"), Some(Ok(value)) if value == "true");
+        // As the Gateway reads it: on for exactly `true`, anything else off;
+        // a value it would read as off without saying so is refused here.
+        let enabled = match var("RATE_LIMIT_ENABLED") {
+            Some(Ok(value)) if value == "true" => true,
+            None => false,
+            Some(Ok(value)) if value == "false" || value.is_empty() => false,
+            Some(_) => {
+                return Err(
+                    "RATE_LIMIT_ENABLED is `true` or `false`: the Gateway turns its \
+                            limiter on for exactly `true` and reads anything else as off"
+                        .to_owned(),
+                );
+            }
+        };
         let mut limits = RateLimits {
             enabled,
             ..RateLimits::default()
@@ -113,6 +125,12 @@ impl RateLimits {
         for name in FIGURES {
             let variable = format!("RATE_LIMIT_{}", name.to_ascii_uppercase());
             if let Some(value) = read(&variable)? {
+                if !enabled {
+                    return Err(format!(
+                        "{variable} is set but RATE_LIMIT_ENABLED is not `true`, so no limit \
+                         applies: set RATE_LIMIT_ENABLED=true, or unset {variable}"
+                    ));
+                }
                 let figure = value.parse().map_err(|_| {
                     format!("{variable} is not a whole number of requests a minute")
                 })?;
@@ -538,12 +556,27 @@ mod tests {
         };
         assert_eq!(limits, Ok(expected));
         assert_eq!(RateLimits::from_vars(vars(&[])), Ok(RateLimits::default()));
-        for off in ["1", "TRUE", "True", "t", " true", "yes"] {
+        for off in ["false", ""] {
             let pairs: &'static [(&str, &str)] = Box::leak(Box::new([("RATE_LIMIT_ENABLED", off)]));
             let limits = RateLimits::from_vars(vars(pairs)).unwrap();
-            assert!(!limits.enabled, "{off:?} leaves it off, as at the Gateway");
+            assert!(!limits.enabled, "{off:?} leaves it off");
         }
-        let bad = RateLimits::from_vars(vars(&[("RATE_LIMIT_TOKEN_RPM", "6x")]));
+        // What the Gateway would read as off in silence is refused, loudly.
+        for silent in ["1", "TRUE", "True", "t", " true", "yes"] {
+            let pairs: &'static [(&str, &str)] =
+                Box::leak(Box::new([("RATE_LIMIT_ENABLED", silent)]));
+            let refused = RateLimits::from_vars(vars(pairs));
+            assert!(
+                refused.is_err_and(|e| e.contains("exactly `true`")),
+                "{silent:?}"
+            );
+        }
+        let ignored = RateLimits::from_vars(vars(&[("RATE_LIMIT_RESOLVE_RPM", "5")]));
+        assert!(ignored.is_err_and(|e| e.contains("RATE_LIMIT_ENABLED is not `true`")));
+        let bad = RateLimits::from_vars(vars(&[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_TOKEN_RPM", "6x"),
+        ]));
         assert!(bad.is_err_and(|e| e.starts_with("RATE_LIMIT_TOKEN_RPM is not")));
     }
 }

@@ -31,6 +31,8 @@ struct Options {
     provider: String,
     token: String,
     seed: Option<String>,
+    /// The flags given that set the provider a run without `--seed` serves.
+    single: Vec<String>,
 }
 
 /// The options, or a usage error that repeats no value it was given (one
@@ -43,6 +45,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
         provider: "github".to_owned(),
         token: "gho_fake_token".to_owned(),
         seed: None,
+        single: Vec::new(),
     };
     let mut args = args.enumerate().map(|(at, arg)| {
         let at = at + 1;
@@ -55,6 +58,9 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
             let missing = format!("{arg} needs a value\n{USAGE}");
             args.next().unwrap_or(Err(missing))
         };
+        if matches!(arg.as_str(), "--workspace" | "--provider" | "--token") {
+            options.single.push(arg.clone());
+        }
         match arg.as_str() {
             "--host" => options.host = value()?,
             "--port" => {
@@ -69,6 +75,18 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
         }
+    }
+    if options.seed.is_some() && !options.single.is_empty() {
+        return Err(format!(
+            "{} set the one provider a run without --seed serves; with --seed, the seed names \
+             workspaces, providers and tokens: drop {} or the seed\n{USAGE}",
+            options.single.join(", "),
+            if options.single.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        ));
     }
     Ok(options)
 }

@@ -56,6 +56,10 @@ impl Route {
     }
 
     /// The route by its control-API name (`resolve`, `check-connection`, …).
+    /// Every route's control name, as an error for an unknown one lists them.
+    pub(crate) const NAMES: &'static str = "health, request-connection, check-connection, token, \
+                                            refresh, revoke, resolve, providers-metadata";
+
     pub(crate) fn named(name: &str) -> Option<Route> {
         Some(match name {
             "health" => Route::Health,

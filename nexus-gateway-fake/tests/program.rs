@@ -153,3 +153,39 @@ fn host_port_and_seed_flags() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a UUID"));
     let _ = std::fs::remove_file(seed);
 }
+
+/// A flag the program would ignore is refused, naming it; an unknown name
+/// in the control API is answered with the names it takes.
+#[test]
+fn ignored_flags_are_refused_and_unknown_names_list_the_known() {
+    let seed = std::env::temp_dir().join(format!("fake-seed-{}.json", std::process::id()));
+    std::fs::write(&seed, r#"{"providers": []}"#).unwrap();
+    for flag in ["--workspace", "--provider", "--token"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+            .args(["--seed", seed.to_str().unwrap(), flag, "x-secret-value"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag} beside --seed: it started");
+        assert!(
+            err.contains(flag) && err.contains("--seed"),
+            "{flag}: {err}"
+        );
+        assert!(!err.contains("x-secret-value"), "no value repeated: {err}");
+    }
+    let _ = std::fs::remove_file(&seed);
+    let program = common::Program::start(&[], &[]);
+    let control = |path: &str, body: &str| common::send(&program.gateway, "POST", path, body).2;
+    let said = control("/_fake/broker", r#"{"state": "asleep"}"#);
+    assert!(
+        said.contains("healthy, failing, unreachable, hung"),
+        "{said}"
+    );
+    let said = control("/_fake/faults", r#"{"route": "tokens", "status": 500}"#);
+    assert!(
+        said.contains("resolve") && said.contains("request-connection"),
+        "{said}"
+    );
+    program.stop();
+}

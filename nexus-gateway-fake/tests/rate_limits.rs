@@ -236,18 +236,30 @@ fn a_variable_it_cannot_read_is_a_usage_error_naming_it() {
 }
 
 #[test]
-fn the_limiter_is_on_for_exactly_true_as_at_the_gateway() {
-    for off in ["1", "TRUE", "True", "yes"] {
-        let env = [("RATE_LIMIT_ENABLED", off), ("RATE_LIMIT_RESOLVE_RPM", "1")];
-        let program = Program::start(&[], &env);
-        let path = "/v1/resolve?workspace_id=ws-demo&provider_name=github";
-        let three = statuses(3, || get(&program.gateway, path));
-        assert_eq!(
-            three,
-            [200, 200, 200],
-            "RATE_LIMIT_ENABLED={off} leaves it off"
-        );
-        program.stop();
+fn a_variable_the_gateway_would_ignore_is_refused_loudly() {
+    // The Gateway turns its limiter on for exactly `true` and reads anything
+    // else as off, in silence; the fake refuses to start instead, saying why.
+    let cases: [&[(&str, &str)]; 6] = [
+        &[("RATE_LIMIT_ENABLED", "1"), ("RATE_LIMIT_RESOLVE_RPM", "1")],
+        &[("RATE_LIMIT_ENABLED", "TRUE")],
+        &[("RATE_LIMIT_ENABLED", "yes")],
+        &[("RATE_LIMIT_RESOLVE_RPM", "5")],
+        &[
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("RATE_LIMIT_TOKEN_RPM", "5"),
+        ],
+        &[("RATE_LIMIT_CALLBACK_RPM", "0")],
+    ];
+    for env in cases {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{env:?}: it started");
+        assert!(err.contains("RATE_LIMIT_ENABLED"), "{env:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{env:?}: one line: {err}");
     }
 }
 
