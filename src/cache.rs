@@ -3,7 +3,7 @@
 //! its home here: [`TokenCache::token`] looks a key up once, answers a
 //! fresh hit, and otherwise runs the single flight with the renewal rule.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -111,6 +111,8 @@ pub struct TokenCache {
     map: Mutex<Map>,
     /// Resolves under way, one lock per key.
     flights: SingleFlight<Flight, CachedToken>,
+    /// The keys whose tokens were too short-lived to keep, said once each.
+    too_short: Mutex<HashSet<Flight>>,
 }
 
 /// The entries, and what the purge needs to stay cheap.
@@ -228,6 +230,7 @@ impl TokenCache {
             clock: None,
             map: Mutex::default(),
             flights: SingleFlight::default(),
+            too_short: Mutex::default(),
         }
     }
 
@@ -366,12 +369,26 @@ impl TokenCache {
             Lookup::Miss => resolve(budget),
         };
         let keep = |result: Result<CachedToken, NexusError>| {
-            if let Some(token) = result.as_ref().ok().filter(|t| self.is_usable(t)) {
-                self.store(key, token.clone());
+            match result.as_ref() {
+                Ok(token) if self.is_usable(token) => self.store(key, token.clone()),
+                Ok(token) => self.too_short_to_keep(key, token),
+                Err(_) => {}
             }
             Landing::All(result)
         };
         self.flights.run(&key.flight_key(), budget, load, keep)
+    }
+
+    /// Says once per key that its token, still valid, is handed out but not
+    /// kept: it expires within the buffer, so every call resolves again.
+    fn too_short_to_keep(&self, key: Key<'_>, token: &CachedToken) {
+        let Ok(lifetime) = token.expires_at().duration_since(self.now()) else {
+            return; // Expired already: the resolve said so.
+        };
+        if self.too_short.lock().insert(key.flight_key()) {
+            let (ws, p, buffer) = (escape(key.workspace), escape(key.provider), self.buffer);
+            log::warn!(target: LOG_TARGET, "The token for workspace={ws} provider={p} expires in {}s, within the cache's {}s buffer: it is handed out but not kept, so each call resolves again; a cache made with TokenCache::with_buffer and a shorter buffer keeps it", lifetime.as_secs(), buffer.as_secs());
+        }
     }
 
     /// Renews `current` within half of `budget`; `None` when the renewal

@@ -345,11 +345,15 @@ impl NexusError {
     }
 
     /// A Gateway error whose cause may lie in the client's set-up or in the
-    /// server (401, 403, 429, 5xx) names the Gateway and its origin; a
-    /// refusal about what was asked (404, 409, 410, 400) keeps the
+    /// server (401, 403, 429, 5xx, and any 4xx in `plain` text, which only
+    /// the Gateway itself writes) names the Gateway and its origin; a
+    /// refusal about what was asked (404, 409, 410, 400 in JSON) keeps the
     /// Gateway's own words.
-    pub(crate) fn at(self, origin: &impl fmt::Display) -> Self {
-        let Some(status @ (401 | 403 | 429 | 500..)) = self.status_code else {
+    pub(crate) fn at(self, origin: &impl fmt::Display, plain: bool) -> Self {
+        let Some(status) = self
+            .status_code
+            .filter(|s| plain || matches!(s, 401 | 403 | 429 | 500..))
+        else {
             return self;
         };
         let key = (status == 401).then_some(" (check NEXUS_API_KEY)");

@@ -235,7 +235,12 @@ impl Gateway {
                 }
                 error
             }
-            None => NexusError::from_gateway(status, &body, &[self.api_key()]).at(&self.origin),
+            None => {
+                let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
+                // A 4xx in plain text is the Gateway's own, not a Broker's refusal.
+                let plain = serde_json::from_slice::<Value>(&body).map_or(true, |v| !v.is_object());
+                error.at(&self.origin, plain && status < 500)
+            }
         };
         if status == 429 {
             Failure::RateLimited(error.asking_to_wait(retry_after))

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{capture_logs, fast_retries, log_lines_with, refused_url};
 use nexus_gateway_fake::{
-    FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, RateLimits, Route,
+    FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, RateLimits, Route,
 };
 use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
 use serde_json::json;
@@ -320,4 +320,76 @@ fn a_429_gives_the_wait_it_asked_for_and_says_what_to_do() {
         Ok(()),
         "health is not limited"
     );
+}
+
+/// A 4xx in plain text is the Gateway's own words (its router, its body
+/// checks), never a Broker's refusal: the error names the Gateway.
+#[test]
+fn a_plain_text_4xx_names_the_gateway() {
+    let gateway = FakeGateway::start();
+    gateway.add_connection(common::C, FakeConnection::active("github", "t"));
+    for (status, body) in [
+        (400, "a head line holds bytes HTTP does not allow"),
+        (405, "Method Not Allowed\n"),
+        (413, "too large"),
+    ] {
+        gateway.push_fault(Fault::body(status, Some("text/plain; charset=utf-8"), body));
+        let err = common::client(&gateway)
+            .check_connection(common::C)
+            .unwrap_err();
+        let named = format!(
+            "the Nexus Gateway at {} answered HTTP {status}",
+            gateway.url()
+        );
+        assert!(err.message.starts_with(&named), "{status}: {err}");
+    }
+    // A JSON refusal about what was asked keeps the Gateway's own words alone.
+    gateway.push_fault(Fault::body(
+        400,
+        Some("application/json"),
+        r#"{"error":"missing_fields","message":"user_id is required"}"#,
+    ));
+    let err = common::client(&gateway)
+        .check_connection(common::C)
+        .unwrap_err();
+    assert_eq!(err.message, "user_id is required");
+}
+
+/// A token that expires within the cache's buffer is handed out but not
+/// kept; the cache says so once per key, naming the buffer and the setting.
+#[test]
+fn a_token_shorter_than_the_buffer_is_said_once_per_key() {
+    capture_logs();
+    let gateway = FakeGateway::start();
+    for (ws, provider) in [("ws-short-1", "acme-short"), ("ws-short-2", "acme-short")] {
+        let short = FakeProvider::oauth2("tok_short").expires_in(Duration::from_secs(20));
+        gateway.add_provider(ws, provider, short);
+    }
+    let client = common::client(&gateway);
+    let cache = TokenCache::new();
+    for _ in 0..3 {
+        for ws in ["ws-short-1", "ws-short-2"] {
+            assert_eq!(
+                client
+                    .get_cached_token(&cache, ws, "acme-short")
+                    .unwrap()
+                    .access_token(),
+                "tok_short"
+            );
+        }
+    }
+    assert_eq!(
+        gateway.resolves("ws-short-1", "acme-short"),
+        3,
+        "not kept: each call resolves"
+    );
+    for ws in ["ws-short-1", "ws-short-2"] {
+        let said = log_lines_with(&format!("workspace={ws} provider=acme-short expires in"));
+        assert_eq!(said.len(), 1, "once per key: {said:?}");
+        assert!(
+            said[0].starts_with("WARN") && said[0].contains("30s buffer"),
+            "{said:?}"
+        );
+        assert!(said[0].contains("TokenCache::with_buffer"), "{said:?}");
+    }
 }

@@ -80,6 +80,11 @@ struct Cli {
         default_value = "http://localhost/nexus/connected"
     )]
     return_url: String,
+    /// Seconds before a token expires that the server stops using it and
+    /// resolves a new one (default 30). A Broker whose tokens live less
+    /// than that needs a shorter one, or every call resolves again.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    token_buffer: std::time::Duration,
     /// Seconds a call waits for the user to connect (default 300).
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds)]
     connect_wait: std::time::Duration,
@@ -204,6 +209,7 @@ async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<()
         checked: Default::default(),
         listing: Default::default(),
         connector,
+        token_buffer: cli.token_buffer,
     };
     let calls = Calls::new();
     let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());

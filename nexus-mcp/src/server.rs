@@ -44,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) listing: Mutex<Vec<Provider>>,
     /// Connect on first use (`--connect`).
     pub(crate) connector: Connector,
+    /// How long before a token expires the server stops using it (`--token-buffer`).
+    pub(crate) token_buffer: std::time::Duration,
 }
 
 /// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
@@ -107,7 +109,8 @@ struct Providers {
 
 impl NexusServer {
     pub(crate) fn new(client: AsyncNexusClient, settings: Settings, calls: Calls) -> NexusServer {
-        let (cache, settings) = (Arc::new(TokenCache::new()), Arc::new(settings));
+        let cache = Arc::new(TokenCache::with_buffer(settings.token_buffer));
+        let settings = Arc::new(settings);
         NexusServer {
             client,
             cache,
@@ -237,7 +240,11 @@ impl NexusServer {
             }
             sent => sent.map_err(Sent::said),
         };
-        audit(&args, &answer, started);
+        let client = context
+            .peer
+            .peer_info()
+            .map(|info| info.client_info.name.clone());
+        audit(&args, &answer, started, client.as_deref().unwrap_or("?"));
         let (status, headers, body) = answer?;
         let (text, fetched) = fetched(status, &headers, &body);
         Ok(structured(text, &fetched))
@@ -427,13 +434,14 @@ pub(crate) fn said(error: &NexusError) -> String {
     one_line(&said)
 }
 
-/// The call's line on stderr, at the default level: provider (quoted),
+/// The call's line on stderr, at the default level: the client that made
+/// it (its name from `initialize`, quoted), provider (quoted),
 /// method, the URL's origin and path (never its query or fragment), then
 /// the outcome: status, bytes and milliseconds, and what was withheld or
 /// refused (with the error's code). Each field the model chose is escaped
 /// and cut on its own, so the outcome at the end is always whole. No token,
 /// no query value, no header value.
-fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Instant) {
+fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Instant, client: &str) {
     let uri = args.url.parse::<Uri>().ok();
     let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
     let host = uri
@@ -462,7 +470,8 @@ fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Inst
     };
     log::info!(
         target: "nexus_mcp::call",
-        "call provider=\"{}\" {} {}://{}{} -> {outcome}",
+        "call client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
+        cut(&client.replace('"', "\\\""), 64),
         cut(&args.provider.replace('"', "\\\""), 64),
         cut(method, 16),
         cut(scheme, 8),

@@ -113,6 +113,10 @@ fn a_start_line_and_a_line_per_call_with_no_query_and_no_token() {
     let url = format!("{}/repos/o/r?access_token=sk_query_secret#frag", api.url());
     assert!(!is_error(&session.call(fetch("github", &url))));
     let line = session.stderr_line("provider=\"github\" GET");
+    assert!(
+        line.contains("call client=\"raw-session\""),
+        "the client that made the call: {line}"
+    );
     assert!(line.contains(&format!("{}/repos/o/r", api.url())), "{line}");
     assert!(
         line.contains("-> 200,") && line.contains(" bytes, ") && line.contains(" ms"),
