@@ -220,3 +220,35 @@ fn a_revoked_connection_and_one_needing_attention_are_connected_again() {
     assert_eq!(gateway.requests(Route::RequestConnection), 2);
     no_consent_url_for_the_model(&summary);
 }
+
+#[test]
+#[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
+fn the_official_typescript_client_connects_on_first_use_too() {
+    let (gateway, api) = gateway();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect.mjs");
+    let output = Command::new("node")
+        .arg(script)
+        .args([
+            env!("CARGO_BIN_EXE_nexus-mcp"),
+            &gateway.url(),
+            &api.url(),
+            "--connect",
+            "github",
+        ])
+        .output()
+        .expect("node runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "the client failed:\n{out}\n{err}");
+    let summary: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    for result in results(&summary) {
+        assert_eq!(result["is_error"], false, "{result}");
+        assert!(!result.to_string().contains("/fake/authorize"), "{result}");
+    }
+    let asked = summary["asked"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{summary}");
+    assert_eq!(asked[0]["mode"], "url");
+    assert_eq!(gateway.requests(Route::RequestConnection), 1);
+}
