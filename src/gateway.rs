@@ -60,15 +60,9 @@ impl Gateway {
         let blame = |e: NexusError| e.blaming("NEXUS_GATEWAY_URL");
         require("NEXUS_GATEWAY_URL", base_url).map_err(blame)?;
         let (uri, origin) = http_target(base_url, "NEXUS_GATEWAY_URL").map_err(blame)?;
-        if let Some(at) = key.find(|c: char| !(c.is_ascii_graphic() || c == ' ')) {
-            let what = match key[at..].chars().next() {
-                Some(c) if c.is_ascii() => "a control character".to_owned(),
-                _ => "a character that is not ASCII".to_owned(),
-            };
-            let why = format!(
-                "NEXUS_API_KEY (the api key) holds {what} at byte {at}, which an HTTP header \
-                 cannot carry: is it a placeholder (such as `…`) or pasted with more text?"
-            );
+        if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            let why = "NEXUS_API_KEY (the api key) holds a character an HTTP header cannot carry \
+                       (not ASCII, or a control character): a placeholder, such as an ellipsis, left in?";
             return Err(NexusError::invalid_input(why).blaming("NEXUS_API_KEY"));
         }
         Ok(Gateway {

@@ -201,3 +201,29 @@ fn an_unknown_provider_is_named_with_those_the_gateway_lists() {
         assert!(err.message.contains("`ws-1`"), "{err}");
     }
 }
+
+/// An api key a header cannot carry (the README's placeholder `…`, a pasted
+/// line break, a tab) is refused when the client is made, naming
+/// `NEXUS_API_KEY`, never sent and never repeated.
+#[test]
+fn an_api_key_a_header_cannot_carry_is_refused_when_the_client_is_made() {
+    for key in [
+        "…",
+        "nx_live_abc…",
+        "nx_live\n",
+        "nx\tlive",
+        "ключ",
+        "nx\u{7f}x",
+    ] {
+        let options = NexusClientOptions::new("http://127.0.0.1:9").api_key(key);
+        let err = NexusClient::new(options).unwrap_err();
+        assert_eq!(err.code, nexus_sdk::code::INVALID_INPUT, "{key:?}");
+        assert_eq!(err.setting, Some("NEXUS_API_KEY"), "{key:?}");
+        assert!(err.message.contains("NEXUS_API_KEY"), "{key:?}: {err}");
+        assert!(!err.message.contains(key), "{key:?}: never repeated: {err}");
+    }
+    assert!(
+        NexusClient::new(NexusClientOptions::new("http://127.0.0.1:9").api_key("nx live_ok"))
+            .is_ok()
+    );
+}

@@ -363,3 +363,25 @@ fn git_is_told_the_instant_the_library_stops_using_the_token() {
         );
     }
 }
+
+/// The README's placeholder api key is refused before anything is sent,
+/// naming the setting as the user gave it.
+#[test]
+fn a_placeholder_api_key_names_the_setting_as_given() {
+    let gateway = gateway();
+    let (code, out, err) = run(nexus(&gateway)
+        .env("NEXUS_API_KEY", "…")
+        .args(["token", "ws", "github"]));
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("NEXUS_API_KEY") && err.lines().count() == 1,
+        "{err}"
+    );
+    let (code, _, err) = run(nexus(&gateway).args(["--api-key", "nx…", "token", "ws", "github"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--api-key") && !err.contains("NEXUS_API_KEY (the"),
+        "{err}"
+    );
+    assert_eq!(gateway.resolves("ws", "github"), 0, "nothing was sent");
+}

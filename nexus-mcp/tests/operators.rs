@@ -158,6 +158,10 @@ fn usage_errors_name_the_flag_or_variable() {
         (&[], &[("NEXUS_LOG", "loud-s3cret")], "NEXUS_LOG"),
         (&["--no-such-flag"], &[], "--no-such-flag"),
         (&[], &[("NEXUS_TIMEOUT", "soon")], "NEXUS_TIMEOUT"),
+        (&[], &[("NEXUS_API_KEY", "nx_s3cret…")], "NEXUS_API_KEY"),
+        (&["--provider", " "], &[], "--provider"),
+        (&["--provider", "github,,stripe"], &[], "--provider"),
+        (&["--connect", "=repo"], &[], "--connect"),
     ] {
         let (code, stderr) = refused(args, env);
         assert_eq!(code, Some(2), "{args:?} {env:?}: {stderr}");
