@@ -231,9 +231,12 @@ impl Gateway {
             }
             None => {
                 let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
-                // A 4xx in plain text is the Gateway's own, not a Broker's refusal.
+                // A 4xx in plain text other than the refusals about what was
+                // asked (400, 404, 409, 410: a handler's words, kept bare) is
+                // the Gateway's server speaking.
                 let plain = serde_json::from_slice::<Value>(&body).map_or(true, |v| !v.is_object());
-                error.at(&self.origin, plain && status < 500)
+                let refusal = matches!(status, 400 | 404 | 409 | 410 | 500..);
+                error.at(&self.origin, plain && !refusal)
             }
         };
         if status == 429 {

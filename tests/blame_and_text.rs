@@ -322,16 +322,17 @@ fn a_429_gives_the_wait_it_asked_for_and_says_what_to_do() {
     );
 }
 
-/// A 4xx in plain text is the Gateway's own words (its router, its body
-/// checks), never a Broker's refusal: the error names the Gateway.
+/// A 4xx in plain text is the Gateway's server speaking (its router, its
+/// limits), never a Broker's refusal: the error names the Gateway. A 400's
+/// text stays bare: the contract's vectors keep a handler's own words.
 #[test]
 fn a_plain_text_4xx_names_the_gateway() {
     let gateway = FakeGateway::start();
     gateway.add_connection(common::C, FakeConnection::active("github", "t"));
     for (status, body) in [
-        (400, "a head line holds bytes HTTP does not allow"),
         (405, "Method Not Allowed\n"),
         (413, "too large"),
+        (431, "Request Header Fields Too Large"),
     ] {
         gateway.push_fault(Fault::body(status, Some("text/plain; charset=utf-8"), body));
         let err = common::client(&gateway)

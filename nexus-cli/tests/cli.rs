@@ -289,6 +289,6 @@ fn mistakes_leave_stdout_empty_and_stderr_free_of_secrets() {
     assert!(
         run(nexus(&gateway).arg("--version"))
             .1
-            .starts_with("nexus 0.7")
+            .starts_with("nexus 0.8")
     );
 }

@@ -125,7 +125,7 @@ fn a_broker_200_with_a_json_body_not_labelled_json_is_502_broker_unexpected_stat
 }
 
 #[test]
-fn provider_names_match_without_regard_to_case() {
+fn request_connection_finds_a_name_without_regard_to_case_and_resolve_exactly() {
     let gateway = FakeGateway::start();
     gateway.register_provider("twin");
     gateway.register_provider("Twin");
@@ -143,10 +143,15 @@ fn provider_names_match_without_regard_to_case() {
     assert!(body.contains("provider_ambiguous"));
     gateway.register_provider("solo");
     assert_eq!(post("SOLO").0, 200);
-    // Resolve too.
+    // Resolve matches the name exactly, as the Broker's query does.
     gateway.add_provider("ws", "GitHub", FakeProvider::oauth2("gho_case"));
     let (status, _, body) = resolve(&gateway);
+    assert_eq!(status, 404, "`github` does not find `GitHub`: {body}");
+    assert!(body.contains("connection_not_found"), "{body}");
+    gateway.add_provider("ws", "github", FakeProvider::oauth2("gho_exact"));
+    let (status, _, body) = resolve(&gateway);
     assert_eq!(status, 200, "{body}");
+    assert!(body.contains("gho_exact"), "{body}");
 }
 
 #[test]
