@@ -309,9 +309,13 @@ impl NexusServer {
             .client
             .authenticated_fetch(cache, workspace, provider, url, options)
             .await;
-        fetched.map_err(|e| match e.needs_connection() {
-            true => Sent::Unconnected(e, provider.to_owned()),
-            false => Sent::Refused(said(&e)),
+        fetched.map_err(|e| {
+            // A provider the user must connect: `--connect` may send them to consent.
+            if e.needs_connection() {
+                Sent::Unconnected(e, provider.to_owned())
+            } else {
+                Sent::Refused(said(&e))
+            }
         })
     }
 
