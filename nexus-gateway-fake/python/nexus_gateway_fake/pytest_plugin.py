@@ -1,0 +1,16 @@
+"""The pytest plugin of the `nexus-gateway-fake` wheel: the ``nexus_gateway``
+fixture, a fake Nexus Gateway started on a free loopback port for one test
+and stopped after it."""
+
+import pytest
+
+from nexus_gateway_fake import FakeGateway
+
+
+@pytest.fixture
+def nexus_gateway():
+    """A running :class:`nexus_gateway_fake.FakeGateway`: ``.url`` (set it as
+    ``NEXUS_GATEWAY_URL``), ``.upstream_url``, ``.seed(document)``,
+    ``.requests()``, ``.reset()`` and the rest of the control API."""
+    with FakeGateway() as gateway:
+        yield gateway

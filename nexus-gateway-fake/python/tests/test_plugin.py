@@ -1,0 +1,81 @@
+"""The pytest plugin as a user of the wheel meets it: only the `nexus_gateway`
+fixture, the standard library, and the Gateway's own wire contract. A suite to
+copy."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from nexus_gateway_fake import FakeGatewayError
+
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def get(url, headers=None):
+    """(status, JSON or text) of a GET; an error status is an answer too."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with OPENER.open(request, timeout=30) as answer:
+            status, text = answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        status, text = error.code, error.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def resolve(gateway, workspace, provider):
+    return get(f"{gateway.url}/v1/resolve?workspace_id={workspace}&provider_name={provider}")
+
+
+def test_a_seeded_token_resolves_and_reaches_the_provider_api(nexus_gateway):
+    nexus_gateway.seed({"providers": [
+        {"workspace": "ws-1", "name": "github", "token": "gho_seeded", "api_base_url": "$UPSTREAM_URL"},
+    ]})
+    status, token = resolve(nexus_gateway, "ws-1", "github")
+    assert status == 200, token
+    assert token["credentials"]["access_token"] == "gho_seeded"
+    status, listing = get(f"{nexus_gateway.url}/v1/providers/metadata")
+    assert listing["oauth2"]["github"]["api_base_url"] == nexus_gateway.upstream_url
+    auth = {"Authorization": "Bearer gho_seeded"}
+    status, answer = get(f"{nexus_gateway.upstream_url}/user", headers=auth)
+    assert status == 200 and answer["path"] == "/user", answer
+
+
+def test_the_request_log_and_reset(nexus_gateway):
+    nexus_gateway.add_provider("ws-1", "linear", token="lin_x")
+    resolve(nexus_gateway, "ws-1", "linear")
+    paths = [r["path"] for r in nexus_gateway.requests()]
+    assert paths == ["/v1/resolve"], paths
+    nexus_gateway.reset()
+    assert nexus_gateway.requests() == []
+    assert resolve(nexus_gateway, "ws-1", "linear")[0] == 404, "reset forgets what was added"
+
+
+def test_faults_rate_limits_and_broker_states(nexus_gateway):
+    nexus_gateway.add_provider("ws-1", "github", token="gho_x")
+    nexus_gateway.fault(503, route="resolve", count=1)
+    assert resolve(nexus_gateway, "ws-1", "github")[0] == 503
+    assert resolve(nexus_gateway, "ws-1", "github")[0] == 200
+    nexus_gateway.rate_limits(resolve_rpm=1)
+    assert resolve(nexus_gateway, "ws-1", "github")[0] == 200
+    status, said = resolve(nexus_gateway, "ws-1", "github")
+    assert (status, said) == (429, "Too Many Requests\n")
+    nexus_gateway.rate_limits(enabled=False)
+    nexus_gateway.broker("unreachable")
+    status, said = resolve(nexus_gateway, "ws-1", "github")
+    assert status == 502 and said["error"] == "broker_unavailable", said
+
+
+def test_a_refused_control_call_raises_with_the_fakes_message(nexus_gateway):
+    with pytest.raises(FakeGatewayError, match="unknown Broker state"):
+        nexus_gateway.broker("asleep")
+    with pytest.raises(FakeGatewayError, match="unknown key"):
+        nexus_gateway.seed({"providers": [{"workspace": "w", "name": "p", "token": "t", "api_base": "x"}]})
+
+
+def test_each_test_gets_its_own_gateway(nexus_gateway):
+    assert nexus_gateway.requests() == [], "nothing from an earlier test"
