@@ -138,17 +138,18 @@ impl NexusServer {
         }
     }
 
+    /// The Gateway's listing this server read last (empty before one).
+    fn held_listing(&self) -> Vec<Provider> {
+        let held = self.settings.listing.lock();
+        held.map(|listing| listing.clone()).unwrap_or_default()
+    }
+
     /// The offered name the model's `provider` is (see [`offered`]): the
     /// Gateway's listing is read when the server holds none and the name
     /// is not an offered one as written.
     async fn offered(&self, provider: &str) -> Result<String, String> {
         let names = &self.settings.providers;
-        let held = self
-            .settings
-            .listing
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default();
+        let held = self.held_listing();
         let unread = held.is_empty() && !names.is_empty() && !names.iter().any(|n| n == provider);
         let read = if unread {
             self.client.run(|c| c.providers()).await.ok()
@@ -262,12 +263,7 @@ impl NexusServer {
         started: Instant,
     ) -> Result<FetchResponse, String> {
         let names = self.settings.connector.names();
-        let listing = self
-            .settings
-            .listing
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default();
+        let listing = self.held_listing();
         // Only a provider `--connect` names (found as the Gateway finds names).
         let name = offered(&names, &listing, provider).ok();
         let Some(name) = name.filter(|_| !names.is_empty()) else {
