@@ -102,6 +102,12 @@ fn seconds(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+thread_local! {
+    /// The number of the fetch the library works on in this thread (each
+    /// runs on a thread of its own), 0 outside one.
+    pub(crate) static CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
 struct StderrLogger;
 
@@ -119,7 +125,19 @@ impl log::Log for StderrLogger {
 
     fn log(&self, record: &log::Record) {
         if self.enabled(record.metadata()) {
-            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+            // A library line logged during a fetch names the call it is about.
+            let call = CALL.get();
+            let which = if call > 0 && record.target().starts_with("nexus_sdk") {
+                format!(" (call #{call})")
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "{} {}: {}{which}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
         }
     }
 
@@ -207,6 +225,7 @@ async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<()
         providers: cli.providers,
         allow_write: cli.allow_write,
         checked: Default::default(),
+        calls_made: Default::default(),
         listing: Default::default(),
         connector,
         token_buffer: cli.token_buffer,

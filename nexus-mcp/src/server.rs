@@ -3,7 +3,7 @@
 //! a tool error on one line, which the model reads.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -39,6 +39,8 @@ pub(crate) struct Settings {
     pub(crate) allow_write: bool,
     /// Whether stderr has said which `providers` the Gateway does not list.
     pub(crate) checked: AtomicBool,
+    /// How many fetches were called: each call's number on stderr.
+    pub(crate) calls_made: AtomicU64,
     /// The Gateway's last listing this server read, to find a model's
     /// spelling of an offered name.
     pub(crate) listing: Mutex<Vec<Provider>>,
@@ -234,9 +236,10 @@ impl NexusServer {
     ) -> Result<CallToolResult, String> {
         let args: FetchArgs = arguments_of("authenticated_fetch", arguments)?;
         let started = Instant::now();
-        let answer = match self.send(&args).await {
+        let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
+        let answer = match self.send(&args, call).await {
             Err(Sent::Unconnected(error, provider)) => {
-                self.connect_then_send(&args, error, &provider, context, started)
+                self.connect_then_send(&args, call, error, &provider, context, started)
                     .await
             }
             sent => sent.map_err(Sent::said),
@@ -245,7 +248,12 @@ impl NexusServer {
             .peer
             .peer_info()
             .map(|info| info.client_info.name.clone());
-        audit(&args, &answer, started, client.as_deref().unwrap_or("?"));
+        audit(
+            &args,
+            &answer,
+            started,
+            (call, client.as_deref().unwrap_or("?")),
+        );
         let (status, headers, body) = answer?;
         let (text, fetched) = fetched(status, &headers, &body);
         Ok(structured(text, &fetched))
@@ -257,6 +265,7 @@ impl NexusServer {
     async fn connect_then_send(
         &self,
         args: &FetchArgs,
+        call: u64,
         error: NexusError,
         provider: &str,
         context: &RequestContext<RoleServer>,
@@ -269,22 +278,22 @@ impl NexusServer {
         let Some(name) = name.filter(|_| !names.is_empty()) else {
             return Err(said(&error));
         };
-        let call = Call {
+        let asking = Call {
             peer: &context.peer,
             progress: context.meta.get_progress_token(),
             client: &self.client,
             workspace: &self.settings.workspace,
             started,
         };
-        self.settings.connector.connect(&call, &name).await?;
-        self.send(args).await.map_err(Sent::said)
+        self.settings.connector.connect(&asking, &name).await?;
+        self.send(args, call).await.map_err(Sent::said)
     }
 
     /// The request: refused before any I/O when the provider is not
     /// offered or the request is not one this server sends; the SDK
     /// refuses a URL outside the credential scope before anything is
     /// resolved or sent.
-    async fn send(&self, args: &FetchArgs) -> Result<FetchResponse, Sent> {
+    async fn send(&self, args: &FetchArgs, call: u64) -> Result<FetchResponse, Sent> {
         let provider = self.offered(&args.provider).await?;
         let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let headers = args.headers.clone().unwrap_or_default();
@@ -301,10 +310,17 @@ impl NexusServer {
         }
         let (cache, workspace) = (&self.cache, &self.settings.workspace);
         let (provider, url) = (provider.as_str(), args.url.as_str());
+        // On the call's own thread, so that the library's lines name the call.
+        let (cache, workspace, url) = (Arc::clone(cache), workspace.clone(), url.to_owned());
+        let provider = provider.to_owned();
         let fetched = self
             .client
-            .authenticated_fetch(cache, workspace, provider, url, options)
+            .run(move |c| {
+                crate::CALL.set(call);
+                c.authenticated_fetch(&cache, &workspace, &provider, &url, options)
+            })
             .await;
+        let provider = args.provider.as_str();
         fetched.map_err(|e| {
             // A provider the user must connect: `--connect` may send them to consent.
             if e.needs_connection() {
@@ -434,14 +450,20 @@ pub(crate) fn said(error: &NexusError) -> String {
     one_line(&said)
 }
 
-/// The call's line on stderr, at the default level: the client that made
-/// it (its name from `initialize`, quoted), provider (quoted),
+/// The call's line on stderr, at the default level: its number (the
+/// library's lines during the call name it too), the client that made it
+/// (its name from `initialize`, quoted), provider (quoted),
 /// method, the URL's origin and path (never its query or fragment), then
 /// the outcome: status, bytes and milliseconds, and what was withheld or
 /// refused (with the error's code). Each field the model chose is escaped
 /// and cut on its own, so the outcome at the end is always whole. No token,
 /// no query value, no header value.
-fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Instant, client: &str) {
+fn audit(
+    args: &FetchArgs,
+    answer: &Result<FetchResponse, String>,
+    started: Instant,
+    (call, client): (u64, &str),
+) {
     let uri = args.url.parse::<Uri>().ok();
     let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
     let host = uri
@@ -470,7 +492,7 @@ fn audit(args: &FetchArgs, answer: &Result<FetchResponse, String>, started: Inst
     };
     log::info!(
         target: "nexus_mcp::call",
-        "call client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
+        "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
         cut(&client.replace('"', "\\\""), 64),
         cut(&args.provider.replace('"', "\\\""), 64),
         cut(method, 16),

@@ -357,3 +357,30 @@ fn a_fleet_beyond_the_burst_at_the_gateways_default_limits_all_succeed() {
         "no retry storm: {resolves}"
     );
 }
+
+/// A wait at the Gateway's rate limit, which the library does, names the
+/// call it holds, as the call's own line does.
+#[test]
+fn a_wait_note_names_its_call() {
+    let (gateway, api) = gateway();
+    gateway.set_rate_limits(RateLimits {
+        enabled: true,
+        resolve_rpm: 1,
+        minute: std::time::Duration::from_secs(1),
+        ..RateLimits::default()
+    });
+    let url = format!("{}/user", api.url());
+    let mut first = Session::start(&gateway, &[]);
+    assert!(!is_error(&first.call(fetch("github", &url))));
+    let mut second = Session::start_with(&gateway, &["--timeout", "10"], &[]);
+    for _ in 0..2 {
+        assert!(!is_error(&second.call(fetch("github", &url))));
+    }
+    let waited = second.stderr_line("trying again in");
+    assert!(
+        waited.contains("(call #1)"),
+        "the note names the call: {waited}"
+    );
+    let line = second.stderr_line("call #1 client=");
+    assert!(line.contains("-> 200"), "{line}");
+}
