@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use nexus_sdk::http::StatusCode;
-use nexus_sdk::{Headers, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line};
+use nexus_sdk::{Headers, NexusError, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line};
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
 
@@ -147,6 +147,21 @@ fn text_of(body: &[u8], content_type: Option<&str>) -> Option<Text> {
     };
     let cut = head.len() < body.len();
     (!text.contains('\0')).then_some(Text { text, cut })
+}
+
+/// An SDK error as the model and stderr read it: `code: message`, one
+/// line, the setting it blames named as the operator sets it (the timeout
+/// as `--timeout (NEXUS_TIMEOUT)`, without the library's note on where a
+/// program sets it).
+pub(crate) fn said(error: &NexusError) -> String {
+    let said = error.to_string();
+    let said = match error.setting {
+        Some(setting @ "NEXUS_TIMEOUT") => said
+            .replace(" (NexusClientOptions::timeout)", "")
+            .replace(setting, "--timeout (NEXUS_TIMEOUT)"),
+        _ => said,
+    };
+    one_line(&said)
 }
 
 /// A server's or a model's `text` as one field of a line: escaped by

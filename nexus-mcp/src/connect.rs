@@ -144,7 +144,7 @@ impl Connector {
             RequestConnectionInput::new(call.workspace, provider).return_url(&self.return_url);
         input.scopes = scopes.map(|(_, scopes)| scopes.clone()).unwrap_or_default();
         let started = call.client.run(move |c| c.request_connection(&input)).await;
-        let started = started.map_err(|e| (crate::server::said(&e), false))?;
+        let started = started.map_err(|e| (crate::answer::said(&e), false))?;
         let url = url::Url::parse(&started.auth_url).ok();
         let Some(url) = url.filter(|u| matches!(u.scheme(), "http" | "https")) else {
             let why = "invalid_response: the Gateway's consent URL is not an http(s) URL";
@@ -231,7 +231,7 @@ impl Connector {
                 log::warn!(target: "nexus_mcp", "connect provider=\"{p}\": not connected within {waited} s (--connect-wait)");
                 Err(format!(
                     "connection_required: `{p}` was not connected within {waited} s (--connect-wait): {}",
-                    crate::server::said(&e)
+                    crate::answer::said(&e)
                 ))
             }
         }

@@ -189,10 +189,10 @@ fn main() -> ExitCode {
         "NEXUS_TIMEOUT" => timeout.clone(),
         _ => std::env::var(name).ok(),
     });
-    let mut options = options.unwrap_or_else(|e| usage(&server::said(&e)));
+    let mut options = options.unwrap_or_else(|e| usage(&answer::said(&e)));
     // The Gateway's rate limit is waited out within the timeout, by the library.
     options.retry_policy = RetryPolicy::default().retry_on_429(true);
-    let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&server::said(&e)));
+    let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait);
     let connector = connector.unwrap_or_else(|why| usage(&why));
     if log::set_logger(&StderrLogger).is_ok() {

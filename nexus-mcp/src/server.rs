@@ -24,7 +24,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::answer::{BODY_CAP, Fetched, cut, fetched};
+use crate::answer::{BODY_CAP, Fetched, cut, fetched, said};
 use crate::connect::{Call, Connector};
 use crate::providers::{Listed, not_listed, offered, select};
 use crate::stopping::Calls;
@@ -433,21 +433,6 @@ impl From<String> for Sent {
     fn from(message: String) -> Self {
         Sent::Refused(message)
     }
-}
-
-/// An SDK error as the model and stderr read it: `code: message`, one
-/// line, the setting it blames named as the operator sets it (the timeout
-/// as `--timeout (NEXUS_TIMEOUT)`, without the library's note on where a
-/// program sets it).
-pub(crate) fn said(error: &NexusError) -> String {
-    let said = error.to_string();
-    let said = match error.setting {
-        Some(setting @ "NEXUS_TIMEOUT") => said
-            .replace(" (NexusClientOptions::timeout)", "")
-            .replace(setting, "--timeout (NEXUS_TIMEOUT)"),
-        _ => said,
-    };
-    one_line(&said)
 }
 
 /// The call's line on stderr, at the default level: its number (the
