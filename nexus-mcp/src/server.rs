@@ -308,23 +308,20 @@ impl NexusServer {
         if let Some(body) = &args.body {
             options = options.data(body.clone());
         }
-        let (cache, workspace) = (&self.cache, &self.settings.workspace);
-        let (provider, url) = (provider.as_str(), args.url.as_str());
         // On the call's own thread, so that the library's lines name the call.
-        let (cache, workspace, url) = (Arc::clone(cache), workspace.clone(), url.to_owned());
-        let provider = provider.to_owned();
+        let (cache, workspace) = (Arc::clone(&self.cache), self.settings.workspace.clone());
+        let (sent_as, url) = (provider.clone(), args.url.clone());
         let fetched = self
             .client
             .run(move |c| {
                 crate::CALL.set(call);
-                c.authenticated_fetch(&cache, &workspace, &provider, &url, options)
+                c.authenticated_fetch(&cache, &workspace, &sent_as, &url, options)
             })
             .await;
-        let provider = args.provider.as_str();
         fetched.map_err(|e| {
             // A provider the user must connect: `--connect` may send them to consent.
             if e.needs_connection() {
-                Sent::Unconnected(e, provider.to_owned())
+                Sent::Unconnected(e, provider)
             } else {
                 Sent::Refused(said(&e))
             }
