@@ -114,7 +114,7 @@ fn a_start_line_and_a_line_per_call_with_no_query_and_no_token() {
     assert!(!is_error(&session.call(fetch("github", &url))));
     let line = session.stderr_line("provider=\"github\" GET");
     assert!(
-        line.contains("call client=\"raw-session\""),
+        line.contains("call #1 client=\"raw-session\""),
         "the client that made the call: {line}"
     );
     assert!(line.contains(&format!("{}/repos/o/r", api.url())), "{line}");
