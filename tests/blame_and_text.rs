@@ -273,15 +273,35 @@ fn a_timeout_names_nexus_timeout_which_from_env_reads() {
     drop(hold);
     assert_eq!(err.code, "timeout");
     assert!(err.message.contains("NEXUS_TIMEOUT"), "{}", err.message);
-    for bad in ["0", "-1", "soon", "NaN"] {
-        let err = NexusClientOptions::from_env_with(|name| match name {
+    let read = |value: &str| {
+        NexusClientOptions::from_env_with(|name| match name {
             "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1:1".into()),
-            "NEXUS_TIMEOUT" => Some(bad.into()),
+            "NEXUS_TIMEOUT" => Some(value.into()),
             _ => None,
         })
-        .unwrap_err();
+    };
+    for bad in [
+        "0", "-1", "soon", "NaN", "0ms", "0s", "inf", "30 min", "ms", "1e400", "5m",
+    ] {
+        let err = read(bad).unwrap_err();
         assert_eq!(err.code, "invalid_input", "{bad}");
+        assert_eq!(err.setting, Some("NEXUS_TIMEOUT"), "{bad}");
         assert!(err.message.contains("NEXUS_TIMEOUT"), "{}", err.message);
+    }
+    // What `--timeout` reads, the one reader reads: seconds bare or with `s`, or `ms`.
+    let ms = Duration::from_millis;
+    for (good, timeout) in [
+        ("30", ms(30_000)),
+        ("30s", ms(30_000)),
+        (" 2.5s ", ms(2_500)),
+        ("500ms", ms(500)),
+        ("1ms", ms(1)),
+    ] {
+        assert_eq!(
+            read(good).map(|o| o.timeout).ok(),
+            Some(timeout),
+            "{good:?}"
+        );
     }
 }
 

@@ -385,3 +385,42 @@ fn a_placeholder_api_key_names_the_setting_as_given() {
     );
     assert_eq!(gateway.resolves("ws", "github"), 0, "nothing was sent");
 }
+
+/// `--timeout` and `NEXUS_TIMEOUT` are one setting, read by the library's
+/// one reader: the same forms, the same refusals, named as given.
+#[test]
+fn the_timeout_flag_and_variable_read_alike() {
+    let gateway = gateway();
+    let (_, help, _) = run(nexus(&gateway).env_remove("NEXUS_TIMEOUT").arg("--help"));
+    assert!(help.contains("[env: NEXUS_TIMEOUT"), "{help}");
+    for good in ["30", "30s", "2.5s", "1500ms"] {
+        let (code, out, err) =
+            run(nexus(&gateway).args(["--timeout", good, "token", "ws", "github"]));
+        assert_eq!(
+            (code, out.trim()),
+            (0, "gho_cli"),
+            "--timeout {good}: {err}"
+        );
+        let (code, out, err) = run(nexus(&gateway)
+            .env("NEXUS_TIMEOUT", good)
+            .args(["token", "ws", "github"]));
+        assert_eq!(
+            (code, out.trim()),
+            (0, "gho_cli"),
+            "NEXUS_TIMEOUT={good}: {err}"
+        );
+    }
+    for bad in ["soon", "0", "5m"] {
+        let (code, _, err) = run(nexus(&gateway)
+            .env("NEXUS_TIMEOUT", bad)
+            .args(["token", "ws", "github"]));
+        assert_eq!(code, 2, "NEXUS_TIMEOUT={bad}: {err}");
+        assert!(
+            err.contains("NEXUS_TIMEOUT") && !err.contains("--timeout"),
+            "{err}"
+        );
+        let (code, _, err) = run(nexus(&gateway).args(["--timeout", bad, "token", "ws", "github"]));
+        assert_eq!(code, 2, "--timeout {bad}: {err}");
+        assert!(err.contains("--timeout"), "{err}");
+    }
+}
