@@ -99,7 +99,7 @@ impl Budget {
     /// ends sooner, else the request's own.
     pub(crate) fn within(&self, step: Duration) -> (Option<Instant>, (Duration, &'static str)) {
         match (self.left(), Instant::now().checked_add(step)) {
-            (Some(left), _) if left < step => (self.deadline, (self.timeout, self.setting)),
+            (Some(left), _) if left < step => (self.deadline, self.limit()),
             (_, own) => (own.or(self.deadline), (step, CLIENT_TIMEOUT)),
         }
     }
@@ -124,7 +124,7 @@ impl Budget {
 
     /// The `timeout` error of this call: the limit and the setting that set it.
     fn timed_out(&self) -> NexusError {
-        let (limit, setting) = (self.timeout, self.setting);
+        let (limit, setting) = self.limit();
         NexusError::timeout(format!(
             "the call's time limit of {limit:?} ran out (set by {setting})"
         ))

@@ -30,8 +30,10 @@ pub(crate) struct Gateway {
     /// `gateway_url` without its trailing `/`.
     base_url: String,
     origin: Origin,
-    /// Sent as `X-API-Key` unless empty; redacted from any answer's text.
+    /// Redacted from any answer's text.
     api_key: String,
+    /// `X-API-Key`, marked sensitive, built once; none for an empty key.
+    key_header: Option<HeaderValue>,
     retry: RetryPolicy,
     transport: Transport,
 }
@@ -65,10 +67,16 @@ impl Gateway {
                        (not ASCII, or a control character): a placeholder, such as an ellipsis, left in?";
             return Err(NexusError::invalid_input(why).blaming("NEXUS_API_KEY"));
         }
+        // Visible ASCII, checked above: a header value.
+        let mut key_header = HeaderValue::from_str(key).ok().filter(|_| !key.is_empty());
+        if let Some(key) = key_header.as_mut() {
+            key.set_sensitive(true);
+        }
         Ok(Gateway {
             base_url: uri.to_string().trim_end_matches('/').to_owned(),
             origin,
             api_key: key.to_owned(),
+            key_header,
             retry: retry.clone(),
             transport,
         })
@@ -253,11 +261,8 @@ impl Gateway {
             .method(method.clone())
             .uri(uri.clone())
             .header(ACCEPT, "application/json");
-        // Checked by `new`: a key that is not a header value never gets here.
-        let key = HeaderValue::from_str(&self.api_key).ok();
-        if let Some(mut key) = key.filter(|_| !self.api_key.is_empty()) {
-            key.set_sensitive(true);
-            request = request.header("X-API-Key", key);
+        if let Some(key) = &self.key_header {
+            request = request.header("X-API-Key", key.clone());
         }
         if json {
             request = request.header(CONTENT_TYPE, "application/json");
