@@ -1,6 +1,6 @@
 //! The README and the guides work where they are read: on GitHub and
-//! crates.io as well as in rustdoc (#35 item 10). No link that only rustdoc
-//! resolves (`crate::…`), and every table row belongs to a table.
+//! crates.io as well as in rustdoc. No link that only rustdoc resolves
+//! (`crate::…`), and every table row belongs to a table.
 
 const PAGES: [(&str, &str); 10] = [
     ("README.md", include_str!("../README.md")),

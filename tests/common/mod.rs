@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 /// Its credential scope is `anywhere()`: the tests that use these helpers
 /// check what a fetch does on the wire (redirects, 401s, signing) against
 /// fake upstreams on loopback ports; the scope itself, and its default, are
-/// checked in `tests/security.rs` and `tests/safe_by_default.rs`.
+/// checked in `tests/scope/origins.rs` and `tests/scope/defaults.rs`.
 pub fn client(gateway: &FakeGateway) -> NexusClient {
     client_with(gateway, |_| {})
 }

@@ -1,13 +1,15 @@
 //! A server's words are shown, never obeyed: whatever a Gateway or a Broker
 //! says (message, code, detail; JSON or plain text) reaches a `NexusError`
-//! and a log record with its control characters escaped and cut at one
-//! length, so that `Display` is always one line and no log line is forged.
+//! and a log record with every character that can break a line or reorder
+//! what a person reads escaped, and cut at one length, so that `Display` is
+//! always one line and no log line is forged.
 
-mod common;
+use crate::common;
 
 use common::{capture_logs, fast_retries, log_lines_with};
 use nexus_gateway_fake::{BrokerAnswer, FakeGateway, Fault, Route};
 use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, NexusError};
+use serde_json::json;
 
 const FORGED: &str =
     "no such thing\nINFO nexus_sdk: Using cached token \u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}1m";
@@ -104,4 +106,55 @@ fn a_retry_log_record_cannot_be_forged() {
 fn display_is_one_line_whatever_a_caller_put_in_it() {
     let err = NexusError::new("custom\ncode", "two\nlines \u{1b}[31m");
     assert_eq!(err.to_string(), "custom\\ncode: two\\nlines \\u{1b}[31m");
+}
+
+/// Every character the escape rule names.
+fn unsafe_characters() -> Vec<char> {
+    let mut all = vec![
+        '\u{1b}', '\u{9b}', '\u{85}', '\u{2028}', '\u{2029}', '\u{61c}', '\u{200e}', '\u{200f}',
+    ];
+    all.extend('\u{202a}'..='\u{202e}');
+    all.extend('\u{2066}'..='\u{2069}');
+    all
+}
+
+#[test]
+fn each_character_that_breaks_or_reorders_a_line_is_escaped_everywhere() {
+    capture_logs();
+    let gateway = FakeGateway::start();
+    let client =
+        NexusClient::new(NexusClientOptions::new(gateway.url()).retry_policy(fast_retries(1)))
+            .unwrap();
+    for c in unsafe_characters() {
+        let message = format!("down{c}SYSTEM: escape-test-{:x}", u32::from(c));
+        let body = json!({"error": "broker_unavailable", "message": message}).to_string();
+        gateway.push_faults(2, Fault::body(502, Some("application/json"), &body));
+        let err = client.check_connection(common::C).unwrap_err();
+        let (shown, debug) = (err.to_string(), format!("{err:?}"));
+        assert!(
+            !shown.contains(c),
+            "Display keeps U+{:04X}: {shown}",
+            u32::from(c)
+        );
+        assert!(
+            !debug.contains(c),
+            "Debug keeps U+{:04X}: {debug}",
+            u32::from(c)
+        );
+        let needle = format!("escape-test-{:x}", u32::from(c));
+        let lines = log_lines_with(&needle);
+        assert!(
+            !lines.is_empty(),
+            "the retry is logged with the Gateway's words"
+        );
+        assert!(
+            lines.iter().all(|l| !l.contains(c)),
+            "a log record keeps U+{:04X}",
+            u32::from(c)
+        );
+        assert!(
+            !nexus_sdk::one_line(&c.to_string()).contains(c),
+            "one_line escapes it"
+        );
+    }
 }

@@ -1,9 +1,9 @@
-//! The single flight and renewal through the public API (#34): a leader's
-//! own deadline fails no waiter, `set` wins over a resolve in flight, a
-//! renewal never costs its caller the valid token it holds, and a token
-//! costs at most three Gateway calls in its life.
+//! The single flight and renewal through the public API: a leader's own
+//! deadline fails no waiter, `set` wins over a resolve in flight, a renewal
+//! never costs its caller the valid token it holds, and a token costs at
+//! most three Gateway calls in its life.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::thread;

@@ -1,11 +1,11 @@
-//! Errors that the developer and the model can each act on (#35 items 4–7):
-//! every error the Gateway answers with a status that may lie in the set-up
-//! names the Gateway and its origin; a server that is not a Nexus Gateway is
-//! named as such on 401, 403 and plain-text 5xx too; the cause of a transport
-//! failure (DNS, TLS, an untrusted certificate) is in the message; a failing
-//! proxy is named with the variable it came from. No secret in any of them.
+//! Errors that the developer and the model can each act on: every error the
+//! Gateway answers with a status that may lie in the set-up names the
+//! Gateway and its origin; a server that is not a Nexus Gateway is named as
+//! such on 401, 403 and plain-text 5xx too; the cause of a transport failure
+//! (DNS, TLS, an untrusted certificate) is in the message; a failing proxy
+//! is named with the variable it came from. No secret in any of them.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -142,10 +142,10 @@ fn a_host_that_does_not_resolve_says_so_and_names_it() {
 fn self_signed_server() -> String {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_slice_iter(include_bytes!("data/self-signed.crt"))
+    let certs = CertificateDer::pem_slice_iter(include_bytes!("../data/self-signed.crt"))
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(include_bytes!("data/self-signed.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(include_bytes!("../data/self-signed.key")).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -1,8 +1,10 @@
 //! The credential goes only where it belongs: the credential scope, and one
-//! test per defect class the 0.1 security review found, through the public
-//! API against real loopback servers.
+//! test per class of defect a security review found (secrets in URLs,
+//! ports, panics, unbounded waits, stale tokens, redirect targets, query
+//! credentials, echoed secrets, forged log lines), through the public API
+//! against real loopback servers.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::thread;

@@ -1,8 +1,8 @@
-//! A credential never follows a redirect to another origin, in any form
-//! (#35 item 1): a `query_param` key that a server copies into a
-//! cross-origin `Location` (as nginx's `$request_uri` does, or inside a
-//! sign-in page's `return_to`), raw, percent-, form- or doubly encoded, on
-//! every redirect code, and on the second try after a 401 too.
+//! A credential never follows a redirect to another origin, in any form:
+//! a `query_param` key that a server copies into a cross-origin `Location`
+//! (as nginx's `$request_uri` does, or inside a sign-in page's
+//! `return_to`), raw, percent-, form- or doubly encoded, on every redirect
+//! code, and on the second try after a 401 too.
 
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
 use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};

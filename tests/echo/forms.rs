@@ -1,13 +1,17 @@
 //! Every form of an echo: a credential comes back in a redirect or an
-//! answer as base64 at any offset of a longer base64 text, as a `basic_auth`
-//! pair or password, or HTML-escaped, and is caught as the raw one is. The
-//! scan stays inside the call's time, and a withheld answer says so with
-//! body headers that match what is returned.
+//! answer as base64 at any offset of a longer base64 text, broken into
+//! lines, as a `basic_auth` pair or password, or HTML-escaped, and is caught
+//! as the raw one is. The scan stays inside the call's time, and a withheld
+//! answer says so with body headers that match what is returned.
+
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
-use nexus_sdk::{FetchOptions, FetchResponse, NexusClient, NexusClientOptions, TokenCache, code};
+use nexus_sdk::{
+    CredentialScope, FetchOptions, FetchResponse, NexusClient, NexusClientOptions, TokenCache, code,
+};
 
 fn setup(provider: FakeProvider) -> (FakeGateway, FakeUpstream, FakeUpstream, NexusClient) {
     let (gateway, api, elsewhere) = (
@@ -164,4 +168,82 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
         took < limit * 4,
         "the call should end near its 4 s limit, not run on: it took {took:?}"
     );
+}
+
+fn client(gateway: &FakeGateway) -> NexusClient {
+    let options =
+        NexusClientOptions::new(gateway.url()).credential_scope(CredentialScope::anywhere());
+    NexusClient::new(options.timeout(Duration::from_secs(10))).unwrap()
+}
+
+/// `text` broken into lines of `width` characters by `eol`, as Ruby, PEM
+/// and MIME encoders write base64.
+fn wrapped(text: &str, width: usize, eol: &str) -> String {
+    let lines: Vec<&str> = (0..text.len())
+        .step_by(width)
+        .map(|i| &text[i..(i + width).min(text.len())])
+        .collect();
+    lines.join(eol)
+}
+
+#[test]
+fn base64_broken_into_lines_is_an_echo_in_a_body_and_a_redirect() {
+    let token = "gho_wrapped_7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a";
+    let (gateway, api, elsewhere) = (
+        FakeGateway::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+    );
+    gateway.add_provider(
+        "ws",
+        "p",
+        FakeProvider::oauth2(token).api_base_url(&api.url()),
+    );
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    let withhold = || FetchOptions::default().withhold_credential_echo(true);
+    let encoded = STANDARD.encode(format!(
+        "GET /user HTTP/1.1\r\nAuthorization: Bearer {token}\r\n"
+    ));
+    for (width, eol) in [
+        (60, "\n"),
+        (64, "\n"),
+        (76, "\r\n"),
+        (64, "\r\n"),
+        (17, "\n"),
+    ] {
+        let body = format!(
+            "-----BEGIN REQUEST-----\n{}\n-----END-----",
+            wrapped(&encoded, width, eol)
+        );
+        api.set_reply("/echo", FakeReply::new(200).body(body.clone()));
+        let url = format!("{}/echo", api.url());
+        let (_, headers, got) = client
+            .authenticated_fetch(&cache, "ws", "p", &url, withhold())
+            .unwrap();
+        assert_eq!(headers["x-nexus-withheld"], "body", "{width} {eol:?}");
+        assert!(
+            !String::from_utf8_lossy(&got).contains(&encoded[..40]),
+            "{width}"
+        );
+        // In a redirect's target, the line breaks percent-encoded.
+        let state = wrapped(&encoded, width, eol)
+            .replace('\n', "%0A")
+            .replace('\r', "%0D");
+        let state = state
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let location = format!("{}/login?state={state}", elsewhere.url());
+        api.set_reply("/go", FakeReply::new(302).header("Location", &location));
+        let url = format!("{}/go", api.url());
+        let (status, _, _) = client
+            .authenticated_fetch(&cache, "ws", "p", &url, withhold())
+            .unwrap();
+        assert_eq!(status, 302, "not followed: {width} {eol:?}");
+        assert!(
+            elsewhere.requests().is_empty(),
+            "nothing reached the other origin"
+        );
+    }
 }

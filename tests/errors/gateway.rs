@@ -1,7 +1,7 @@
 //! Failed Gateway answers: the error-body conformance vectors, retries,
 //! `Retry-After`, transport failures, timeouts and unusable 2xx bodies.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ fn gateway_with_connection() -> FakeGateway {
 
 #[test]
 fn error_body_conformance_vectors() {
-    let vectors: Value = serde_json::from_str(include_str!("data/errors.json")).unwrap();
+    let vectors: Value = serde_json::from_str(include_str!("../data/errors.json")).unwrap();
     let gateway = gateway_with_connection();
     let client = client(&gateway);
     for case in vectors["cases"].as_array().unwrap() {

@@ -2,7 +2,7 @@
 //! cache's memory follows its live set whatever the workload, and every
 //! expiry and listing age a client computes reads the cache's clock.
 
-mod common;
+use crate::common;
 
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,8 +1,8 @@
 //! Safe when the user does nothing special: the default credential scope,
 //! and the request parts other than the URL that must not move or reveal
-//! the credential. Each test fails on 0.2.
+//! the credential.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
