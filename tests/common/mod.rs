@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use nexus_gateway_fake::FakeGateway;
-use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, RetryPolicy};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, RetryPolicy, TokenCache};
 use parking_lot::Mutex;
 
 /// A client of `gateway` with a short timeout and no retries.
@@ -165,4 +165,18 @@ pub fn fails_within<T: std::fmt::Debug>(
     assert_eq!(err.code, code, "{err}");
     assert!(took < limit, "{code} took {took:?}, limit {limit:?}");
     err
+}
+
+/// The access token `get_cached_token` gives for the pair.
+pub fn token_of(
+    client: &NexusClient,
+    cache: &TokenCache,
+    workspace: &str,
+    provider: &str,
+) -> String {
+    client
+        .get_cached_token(cache, workspace, provider)
+        .unwrap()
+        .access_token()
+        .to_owned()
 }
