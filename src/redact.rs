@@ -98,21 +98,23 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
 /// either alphabet, alone or at any offset inside a longer base64 text, of
 /// the secret or of its form-encoding (a request URL or head echoed as
 /// base64), however it is split: base64 is looked for in the view a lenient
-/// decoder (and a model) reads, every character outside the alphabet
-/// dropped, so line breaks, indentation, quoting prefixes and other blanks
-/// hide nothing. Two passes over each view of the text (the text itself,
-/// then its escapes decoded, as often as it holds any): one for the secret
-/// as it is, one for its base64. `None` when `deadline` passes first.
+/// decoder of its alphabet (and a model) reads, every character outside
+/// that alphabet dropped, so line breaks, indentation, quoting prefixes,
+/// other blanks and the other alphabet's two characters hide nothing. Three
+/// passes over each view of the text (the text itself, then its escapes
+/// decoded, as often as it holds any): one for the secret as it is, one
+/// for its base64 in each alphabet. `None` when `deadline` passes first.
 pub(crate) fn echoes<S: AsRef<str>>(
     text: &[u8],
     secrets: &[S],
     deadline: Option<Instant>,
 ) -> Option<bool> {
-    let (plain, base64) = Needles::of(secrets);
+    let (plain, [standard, url_safe]) = Needles::of(secrets);
     let mut view = Cow::Borrowed(text);
     for _ in 0..=MAX_NESTING {
         if plain.found_in(&unwrapped(&view), deadline)?
-            || base64.found_in(&as_base64(&view), deadline)?
+            || standard.found_in(&as_base64(&view, b"+/"), deadline)?
+            || url_safe.found_in(&as_base64(&view, b"-_"), deadline)?
         {
             return Some(true);
         }
@@ -137,11 +139,12 @@ fn unwrapped(view: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(view.iter().copied().filter(|b| !is_break(b)).collect())
 }
 
-/// `view` as a lenient base64 decoder reads it: only the characters of
-/// either alphabet (`A`–`Z`, `a`–`z`, `0`–`9`, `+`, `/`, `-`, `_`), every
-/// other byte (line breaks, blanks, `>` quoting, `=` padding…) dropped.
-fn as_base64(view: &[u8]) -> Vec<u8> {
-    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+/// `view` as a lenient decoder of one base64 alphabet reads it: only
+/// `A`–`Z`, `a`–`z`, `0`–`9` and the alphabet's own two characters (`+/`
+/// or `-_`), every other byte (line breaks, blanks, `>` quoting, `=`
+/// padding, the other alphabet's two…) dropped.
+fn as_base64(view: &[u8], own: &[u8; 2]) -> Vec<u8> {
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || own.contains(b);
     view.iter().copied().filter(alphabet).collect()
 }
 
@@ -155,15 +158,19 @@ struct Needles {
 impl Needles {
     /// What to look for: each secret as it is (a space also as `+`, as a
     /// form writes it), without line breaks as its view is; and its base64
-    /// at each offset.
-    fn of<S: AsRef<str>>(secrets: &[S]) -> (Needles, Needles) {
-        let (mut plain, mut base64) = (Vec::new(), Vec::new());
+    /// at each offset, in the standard alphabet and in the URL-safe one.
+    fn of<S: AsRef<str>>(secrets: &[S]) -> (Needles, [Needles; 2]) {
+        let (mut plain, mut standard, mut url_safe) = (Vec::new(), Vec::new(), Vec::new());
         for secret in secrets.iter().map(AsRef::as_ref).filter(|s| !s.is_empty()) {
             plain.push(unwrapped(secret.as_bytes()).into_owned());
             plain.push(unwrapped(secret.replace(' ', "+").as_bytes()).into_owned());
-            base64.extend(base64_cores(secret.as_bytes()).map(String::into_bytes));
+            for core in base64_cores(secret.as_bytes()) {
+                url_safe.push(core.replace('+', "-").replace('/', "_").into_bytes());
+                standard.push(core.into_bytes());
+            }
         }
-        (Needles::new(plain), Needles::new(base64))
+        let base64 = [Needles::new(standard), Needles::new(url_safe)];
+        (Needles::new(plain), base64)
     }
 
     fn new(mut list: Vec<Vec<u8>>) -> Needles {
@@ -203,9 +210,9 @@ impl Needles {
     }
 }
 
-/// `secret`'s base64, in both alphabets, at each of the three offsets it
-/// may have inside a longer base64 text: the characters its bytes alone
-/// decide (none shorter than [`MIN_BASE64`]).
+/// `secret`'s standard base64 at each of the three offsets it may have
+/// inside a longer base64 text: the characters its bytes alone decide
+/// (none shorter than [`MIN_BASE64`]).
 fn base64_cores(secret: &[u8]) -> impl Iterator<Item = String> + '_ {
     (0..3).flat_map(move |offset| {
         let mut bytes = vec![0; offset];
@@ -219,9 +226,7 @@ fn base64_cores(secret: &[u8]) -> impl Iterator<Item = String> + '_ {
         let start = [0, 2, 3][offset];
         let end = bytes.len() / 3 * 4 + bytes.len() % 3;
         let core = encoded.get(start..end).unwrap_or_default();
-        let url_safe = core.replace('+', "-").replace('/', "_");
-        let cores = (core.len() >= MIN_BASE64).then(|| [core.to_owned(), url_safe]);
-        cores.into_iter().flatten()
+        (core.len() >= MIN_BASE64).then(|| core.to_owned())
     })
 }
 
