@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use crate::common::{client, token_of, wait_until};
-use crate::{fetch, gateway_with};
+use crate::{fetch, fetch_in, gateway_with};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, Fault, Route};
 use nexus_sdk::{FetchOptions, TokenCache};
 
@@ -199,16 +199,7 @@ fn a_hot_key_kept_by_the_thread_still_obeys_clear_and_the_401_rule() {
     // A 401 on the kept copy drops the entry, not just the copy.
     let upstream = FakeUpstream::start();
     upstream.reject_token("t-2");
-    let status = client
-        .authenticated_fetch(
-            &cache,
-            "ws-1",
-            "github",
-            &upstream.url(),
-            FetchOptions::default(),
-        )
-        .unwrap()
-        .0;
+    let status = fetch_in(&client, &cache, &upstream.url()).0;
     assert_eq!(status, 200, "re-resolved once");
     assert_eq!(token_of(&client, &cache, "ws-1", "github"), "t-3");
     assert_eq!(cache.get("ws-1", "github").unwrap().access_token(), "t-3");

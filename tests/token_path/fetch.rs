@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use crate::common::{self, client, client_with};
-use crate::{fetch, gateway_with};
+use crate::{fetch, fetch_in, gateway_with};
 use nexus_gateway_fake::{FakeProvider, FakeReply, FakeUpstream, Route};
 use nexus_sdk::{FetchOptions, Fetcher, NexusClient, TokenCache};
 
@@ -18,15 +18,7 @@ fn a_401_re_resolves_once_and_retries_once() {
     upstream.reject_token("tok-1");
     let client = client(&gateway);
     let cache = TokenCache::new();
-    let (status, _, _) = client
-        .authenticated_fetch(
-            &cache,
-            "ws-1",
-            "github",
-            &upstream.url(),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    let (status, _, _) = fetch_in(&client, &cache, &upstream.url());
     assert_eq!(status, 200);
     assert_eq!(gateway.requests(Route::Resolve), 2);
     let sent: Vec<_> = upstream
@@ -64,15 +56,7 @@ fn many_threads_meeting_one_401_cause_one_re_resolve() {
         for _ in 0..8 {
             s.spawn(|| {
                 barrier.wait();
-                let (status, _, _) = client
-                    .authenticated_fetch(
-                        &cache,
-                        "ws-1",
-                        "github",
-                        &upstream.url(),
-                        FetchOptions::default(),
-                    )
-                    .unwrap();
+                let (status, _, _) = fetch_in(&client, &cache, &upstream.url());
                 assert_eq!(status, 200);
             });
         }
@@ -340,15 +324,7 @@ fn the_upstream_body_is_capped() {
     upstream.set_reply("/over", FakeReply::new(200).body(vec![b'x'; 1001]));
     let client = client_with(&gateway, |o| o.max_upstream_body = 1000);
     let cache = TokenCache::new();
-    let (_, _, body) = client
-        .authenticated_fetch(
-            &cache,
-            "ws-1",
-            "github",
-            &format!("{}/exact", upstream.url()),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    let (_, _, body) = fetch_in(&client, &cache, &format!("{}/exact", upstream.url()));
     assert_eq!(body.len(), 1000);
     let err = client
         .authenticated_fetch(
@@ -423,15 +399,7 @@ fn a_401_from_another_origin_is_not_a_rejected_token() {
     elsewhere.set_reply("/login", FakeReply::new(401).body("sign in here"));
     let client = client(&gateway);
     let cache = TokenCache::new();
-    let (status, _, body) = client
-        .authenticated_fetch(
-            &cache,
-            "ws-1",
-            "github",
-            &format!("{}/go", origin.url()),
-            FetchOptions::default(),
-        )
-        .unwrap();
+    let (status, _, body) = fetch_in(&client, &cache, &format!("{}/go", origin.url()));
     assert_eq!((status, body.as_slice()), (401, &b"sign in here"[..]));
     // That origin never saw the credential: the token is kept, nothing re-resolved or resent.
     assert_eq!(gateway.requests(Route::Resolve), 1);

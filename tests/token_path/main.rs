@@ -9,7 +9,7 @@ mod cache;
 mod fetch;
 
 use nexus_gateway_fake::{FakeGateway, FakeProvider};
-use nexus_sdk::{FetchOptions, FetchResponse, TokenCache};
+use nexus_sdk::{FetchOptions, FetchResponse, NexusClient, TokenCache};
 
 use common::client;
 
@@ -23,5 +23,12 @@ pub(crate) fn gateway_with(provider: FakeProvider) -> FakeGateway {
 pub(crate) fn fetch(gateway: &FakeGateway, url: &str, options: FetchOptions) -> FetchResponse {
     client(gateway)
         .authenticated_fetch(&TokenCache::new(), "ws-1", "github", url, options)
+        .unwrap()
+}
+
+/// `authenticated_fetch` for ws-1/github through `client` and `cache`.
+pub(crate) fn fetch_in(client: &NexusClient, cache: &TokenCache, url: &str) -> FetchResponse {
+    client
+        .authenticated_fetch(cache, "ws-1", "github", url, FetchOptions::default())
         .unwrap()
 }
