@@ -2,7 +2,7 @@
 //! cache's memory follows its live set whatever the workload, and every
 //! expiry and listing age a client computes reads the cache's clock.
 
-use crate::common;
+use crate::common::{self, token_of};
 
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,13 +34,7 @@ fn a_renewal_that_brings_an_older_or_buffered_token_keeps_the_current_one() {
         let provider = |p: FakeProvider| p.api_base_url(&api.url());
         gateway.add_provider("ws", "gh", provider(answer("gho_current", expires)));
         let client = client(&gateway, Duration::from_secs(10));
-        assert_eq!(
-            client
-                .get_cached_token(&cache, "ws", "gh")
-                .unwrap()
-                .access_token(),
-            "gho_current"
-        );
+        assert_eq!(token_of(&client, &cache, "ws", "gh"), "gho_current");
         // Valid 130 s more, in its refresh window; a lagging replica answers the renewal.
         clock.advance(Duration::from_secs(3_470));
         let worse = shifted(clock.now(), stale_by);
@@ -139,13 +133,7 @@ fn a_token_that_arrives_inside_its_buffer_is_not_stored() {
     let client = client(&gateway, Duration::from_secs(10));
     let cache = TokenCache::new(); // a 30 s buffer
     for _ in 0..3 {
-        assert_eq!(
-            client
-                .get_cached_token(&cache, "ws", "gh")
-                .unwrap()
-                .access_token(),
-            "short"
-        );
+        assert_eq!(token_of(&client, &cache, "ws", "gh"), "short");
     }
     assert!(cache.is_empty());
     assert_eq!(
@@ -204,20 +192,8 @@ fn a_default_expiry_is_set_on_the_caches_clock() {
     );
     let (cache, clock) = a_day_behind();
     let client = client(&gateway, Duration::from_secs(10));
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "ws", "gh")
-            .unwrap()
-            .access_token(),
-        "tok-1"
-    );
+    assert_eq!(token_of(&client, &cache, "ws", "gh"), "tok-1");
     // Five minutes of life, on the cache's clock: gone six minutes later.
     clock.advance(Duration::from_secs(360));
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "ws", "gh")
-            .unwrap()
-            .access_token(),
-        "tok-2"
-    );
+    assert_eq!(token_of(&client, &cache, "ws", "gh"), "tok-2");
 }

@@ -3,7 +3,7 @@
 //! never costs its caller the valid token it holds, and a token costs at
 //! most three Gateway calls in its life.
 
-use crate::common;
+use crate::common::{self, token_of};
 
 use std::sync::Arc;
 use std::thread;
@@ -165,13 +165,7 @@ fn a_renewal_bringing_the_same_expiry_costs_at_most_three_calls_in_a_life() {
     // Used every 100 ms for the token's whole life (the expiry is whole
     // seconds: up to one second short of 60).
     for _ in 0..590 {
-        assert_eq!(
-            client
-                .get_cached_token(&cache, "ws", "api")
-                .unwrap()
-                .access_token(),
-            "same"
-        );
+        assert_eq!(token_of(&client, &cache, "ws", "api"), "same");
         clock.advance(Duration::from_millis(100));
     }
     assert_eq!(

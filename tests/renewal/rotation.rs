@@ -59,13 +59,7 @@ fn at_rotation_one_caller_renews_and_the_others_keep_the_current_token() {
     assert!(!renewer.is_finished(), "the renewal is still held");
     drop(hold);
     assert_eq!(renewer.join().unwrap().access_token(), "tok-2");
-    assert_eq!(
-        client
-            .get_cached_token(&cache, "ws", "p")
-            .unwrap()
-            .access_token(),
-        "tok-2"
-    );
+    assert_eq!(token_of(&client, &cache, "ws", "p"), "tok-2");
 }
 
 #[test]
