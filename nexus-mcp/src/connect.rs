@@ -1,23 +1,52 @@
 //! Connect on first use: when a call meets a provider the workspace's user
 //! must connect (`NexusError::needs_connection`), and the operator named it
 //! with `--connect`, the user (never the model) is sent to the Gateway's
-//! consent page by MCP URL-mode elicitation, and the call carries on once
-//! the connection is active. One connection per provider at a time, however
-//! many calls meet it; a user who declines is not asked again for a minute.
+//! consent page by an MCP URL-mode elicitation, and the call carries on once
+//! the connection is active.
+//!
+//! - MCP 2025 (a session opened by `initialize`): the server sends
+//!   `elicitation/create` and holds the call; one flow per provider at a
+//!   time, the others waiting behind it.
+//! - MCP 2026-07-28 (stateless): the call answers an `InputRequiredResult`
+//!   holding the elicitation and a sealed `requestState` ([`crate::state`]);
+//!   the retry that carries the user's answer is held until the connection
+//!   is active.
+//!
+//! In both, one connection is requested per provider while one is pending,
+//! a flow has one deadline (`--connect-wait` from the first call), a user
+//! who declines is not asked again for a minute, and a call that ends (its
+//! client cancelled it, the server stops) drops what it holds: its wait, the
+//! provider's flow, and in 2025 its own prompt, which it cancels.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nexus_sdk::{ConnectionStatus, RequestConnectionInput, WaitOptions, one_line};
+use nexus_sdk::{ConnectionStatus, ErrorKind, NexusError, RequestConnectionInput, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
-use rmcp::model::{ElicitationAction, ProgressNotificationParam, ProgressToken};
-use rmcp::service::{ElicitationError, ElicitationMode, Peer, RoleServer};
+use rmcp::model::{
+    CancelledNotificationParam, ClientResult, ElicitRequest, ElicitRequestParams,
+    ElicitationAction, InputRequest, InputRequiredResult, ProgressNotificationParam, ProgressToken,
+    RequestId, ServerRequest,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RoleServer};
+use serde_json::Value;
+
+use crate::answer::said;
+use crate::state::{Held, Sealer};
 
 /// How long a user who declined is not asked again for that provider.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(60);
-/// How often a call held for consent tells its client it is alive.
+/// How often a held call tells its client it is alive.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How often a held call asks the Gateway whether the user has connected:
+/// one call a round, so the answer follows the consent within a round.
+const ROUND: Duration = Duration::from_secs(1);
+/// Every this many rounds, the round asks the token route instead, which
+/// tells a connection that will never become active (the Gateway's
+/// check-connection says `failed` for pending and gone alike).
+const PROBE_EVERY: u32 = 10;
 
 /// What `--connect`, `--return-url` and `--connect-wait` set.
 pub(crate) struct Connector {
@@ -25,10 +54,22 @@ pub(crate) struct Connector {
     offers: Vec<(String, Vec<String>)>,
     return_url: String,
     wait: Duration,
-    /// Per provider: the flow under way (its lock), and how the last one ended.
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Ended>>>>>,
-    /// A number for each elicitation, so that no two share an id.
-    serial: std::sync::atomic::AtomicU64,
+    sealer: Sealer,
+    /// Per provider: the 2025 flow's lock.
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per provider: the connection requested and not yet active.
+    pending: Mutex<HashMap<String, Pending>>,
+    /// Per provider: how the last flow ended, and when.
+    ended: Mutex<HashMap<String, Ended>>,
+    /// A number for each 2025 prompt, so that no two share an id.
+    serial: AtomicU64,
+}
+
+/// A connection requested and not yet active.
+#[derive(Clone)]
+struct Pending {
+    url: url::Url,
+    held: Arc<Held>,
 }
 
 /// How a flow ended, and when.
@@ -48,6 +89,16 @@ pub(crate) struct Call<'a> {
     pub(crate) client: &'a AsyncNexusClient,
     pub(crate) workspace: &'a str,
     pub(crate) started: Instant,
+    /// Whether this request's client can send the user to a URL.
+    pub(crate) url_elicitation: bool,
+}
+
+/// A 2026-07-28 retry: the sealed state and the client's answers, with
+/// what the state is bound to.
+pub(crate) struct Retry<'a> {
+    pub(crate) state: &'a str,
+    pub(crate) responses: Option<&'a BTreeMap<String, Value>>,
+    pub(crate) bound: &'a [u8],
 }
 
 impl Connector {
@@ -57,33 +108,20 @@ impl Connector {
         connect: &[String],
         return_url: &str,
         wait: Duration,
+        sealer: Sealer,
     ) -> Result<Self, String> {
-        let mut offers = Vec::new();
-        for value in connect {
-            let (name, scopes) = value.split_once('=').unwrap_or((value, ""));
-            let scopes: Vec<String> = scopes
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
-            if name.trim().is_empty() {
-                return Err(format!(
-                    "--connect {:?}: a provider name comes first",
-                    one_line(value)
-                ));
-            }
-            offers.push((name.trim().to_owned(), scopes));
-        }
         if !return_url.starts_with("http://") && !return_url.starts_with("https://") {
             return Err("--return-url is an http:// or https:// URL".to_owned());
         }
         Ok(Connector {
-            offers,
+            offers: offers(connect)?,
             return_url: return_url.to_owned(),
             wait,
+            sealer,
             slots: Mutex::default(),
-            serial: Default::default(),
+            pending: Mutex::default(),
+            ended: Mutex::default(),
+            serial: AtomicU64::default(),
         })
     }
 
@@ -92,97 +130,218 @@ impl Connector {
         self.offers.iter().map(|(name, _)| name.clone()).collect()
     }
 
-    /// Has the user connect `provider` (a `--connect` name) for the
-    /// call's workspace: `Ok` once the connection is active (the call then
-    /// tries again), else the tool error, which never holds the consent URL.
+    /// MCP 2025: has the user connect `provider` (a `--connect` name) for
+    /// the call's workspace: `Ok` once the connection is active (the call
+    /// then tries again), else the tool error, which never holds the
+    /// consent URL.
     pub(crate) async fn connect(&self, call: &Call<'_>, provider: &str) -> Result<(), String> {
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(slots.entry(provider.to_owned()).or_default())
-        };
-        let mut last = slot.lock().await;
-        if let Some(ended) = last.as_ref() {
-            // Another call ran the flow while this one waited: its outcome is this one's.
-            if ended.at >= call.started {
-                return ended.outcome.clone();
-            }
-            if ended.declined && ended.at.elapsed() < ASK_AGAIN_AFTER {
-                return ended.outcome.clone();
-            }
+        let slot = Arc::clone(locked(&self.slots).entry(provider.to_owned()).or_default());
+        let _flow = slot.lock().await;
+        if let Some(ended) = self.last(provider, call.started) {
+            return ended;
         }
-        let (outcome, declined) = match self.flow(call, provider).await {
-            Ok(()) => (Ok(()), false),
-            Err((message, declined)) => (Err(message), declined),
+        let deadline = call.started + self.wait;
+        let flow = async {
+            let pending = self.pending(call, provider).await?;
+            self.ask(call, provider, &pending.url, deadline).await?;
+            self.until_active(call, provider, &pending.held.connection, deadline)
+                .await
         };
-        *last = Some(Ended {
-            at: Instant::now(),
-            outcome: outcome.clone(),
-            declined,
-        });
-        outcome
+        let outcome = held(call, provider, flow).await;
+        self.end(provider, &outcome);
+        outcome.map_err(|(message, _)| message)
     }
 
-    /// One flow: request the connection, send the user to consent, wait.
-    /// An error says whether the user declined.
-    async fn flow(&self, call: &Call<'_>, provider: &str) -> Result<(), (String, bool)> {
+    /// MCP 2026-07-28, the first call: the connection is requested (or the
+    /// one pending reused) and the call answers the elicitation and a
+    /// state sealed for it (`bound`); `None` when another call's flow
+    /// connected the provider since this call began (it sends again).
+    pub(crate) async fn offer(
+        &self,
+        call: &Call<'_>,
+        provider: &str,
+        bound: &[u8],
+    ) -> Result<Option<InputRequiredResult>, String> {
+        if let Some(ended) = self.last(provider, call.started) {
+            return ended.map(|()| None);
+        }
+        let pending = self.pending(call, provider).await.map_err(|(m, _)| m)?;
         let (ws, p) = (one_line(call.workspace), one_line(provider));
-        let not_connected = format!(
-            "connection_required: `{p}` is not connected for workspace `{ws}`, and this client \
-             cannot send the user to connect it; the person running this server can connect \
-             it (nexus connect {ws} {p})"
-        );
-        if !call
-            .peer
-            .supported_elicitation_modes()
-            .contains(&ElicitationMode::Url)
-        {
-            log::warn!(target: "nexus_mcp", "{not_connected}");
-            return Err((not_connected, false));
+        let params = ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: message(&p, &ws),
+            url: pending.url.to_string(),
+            elicitation_id: format!("nexus-connect-{p}"),
+        };
+        let asked = InputRequest::Elicitation(ElicitRequest::new(params));
+        let state = self.sealer.seal(&pending.held, bound);
+        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent (input required)");
+        Ok(Some(InputRequiredResult::new(
+            Some(BTreeMap::from([(input_key(provider), asked)])),
+            Some(state),
+        )))
+    }
+
+    /// MCP 2026-07-28, the retry: `Ok` once the connection the sealed state
+    /// names is active, else the tool error. A state this server did not
+    /// seal for this call is refused before anything else.
+    pub(crate) async fn resume(
+        &self,
+        call: &Call<'_>,
+        provider: &str,
+        retry: &Retry<'_>,
+    ) -> Result<(), String> {
+        let state = self.sealer.open(retry.state, retry.bound)?;
+        let key = input_key(provider);
+        let answer = retry.responses.and_then(|r| r.get(&key));
+        let action = answer.and_then(|a| a.get("action")).and_then(Value::as_str);
+        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        let outcome = match action {
+            Some("accept") => {
+                let deadline = Instant::now() + state.left();
+                let wait = self.until_active(call, provider, &state.connection, deadline);
+                held(call, provider, wait).await
+            }
+            Some("decline") => Err((self.declined(&p, &ws, "declined"), true)),
+            Some("cancel") => Err((self.declined(&p, &ws, "cancelled"), true)),
+            _ => Err((
+                format!(
+                    "invalid_input: the retry carries no answer to {key:?} (accept, decline or \
+                     cancel); call again"
+                ),
+                false,
+            )),
+        };
+        self.end(provider, &outcome);
+        outcome.map_err(|(message, _)| message)
+    }
+
+    /// How the last flow for `provider` ended, when that is this call's
+    /// answer too: it ended after the call began (another call ran it), or
+    /// the user declined less than a minute ago.
+    fn last(&self, provider: &str, started: Instant) -> Option<Result<(), String>> {
+        let ended = locked(&self.ended).get(provider).cloned()?;
+        let recent = ended.at >= started;
+        let declined = ended.declined && ended.at.elapsed() < ASK_AGAIN_AFTER;
+        (recent || declined).then_some(ended.outcome)
+    }
+
+    /// Keeps how a flow ended; a flow that ended drops its pending connection.
+    fn end(&self, provider: &str, outcome: &Result<(), (String, bool)>) {
+        locked(&self.pending).remove(provider);
+        let ended = Ended {
+            at: Instant::now(),
+            outcome: outcome.clone().map_err(|(message, _)| message),
+            declined: outcome.as_ref().is_err_and(|(_, declined)| *declined),
+        };
+        locked(&self.ended).insert(provider.to_owned(), ended);
+    }
+
+    /// The connection pending for `provider`, requested now when none is
+    /// (or the last one's wait is over). An error when this request's
+    /// client cannot send the user to a URL.
+    async fn pending(&self, call: &Call<'_>, provider: &str) -> Result<Pending, (String, bool)> {
+        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        if !call.url_elicitation {
+            let why = format!(
+                "connection_required: `{p}` is not connected for workspace `{ws}`, and this \
+                 client cannot send the user to connect it; the person running this server can \
+                 connect it (nexus connect {ws} {p})"
+            );
+            log::warn!(target: "nexus_mcp", "{why}");
+            return Err((why, false));
+        }
+        let reused = locked(&self.pending).get(provider).cloned();
+        if let Some(pending) = reused.filter(|p| !p.held.left().is_zero()) {
+            return Ok(pending);
         }
         let scopes = self.offers.iter().find(|(name, _)| name == provider);
         let mut input =
             RequestConnectionInput::new(call.workspace, provider).return_url(&self.return_url);
         input.scopes = scopes.map(|(_, scopes)| scopes.clone()).unwrap_or_default();
         let started = call.client.run(move |c| c.request_connection(&input)).await;
-        let started = started.map_err(|e| (crate::answer::said(&e), false))?;
+        let started = started.map_err(|e| (said(&e), false))?;
         let url = url::Url::parse(&started.auth_url).ok();
         let Some(url) = url.filter(|u| matches!(u.scheme(), "http" | "https")) else {
             let why = "invalid_response: the Gateway's consent URL is not an http(s) URL";
             return Err((why.to_owned(), false));
         };
-        let n = self
-            .serial
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("nexus-connect-{n}");
-        let message = format!(
-            "Connect {p} for the Nexus workspace {ws}: sign in and allow access on the page \
-             that opens; the request carries on when you are done."
-        );
-        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent ({id})");
-        let asked = call
+        let held = Arc::new(Held::new(&started.connection_id, self.wait));
+        let pending = Pending { url, held };
+        locked(&self.pending).insert(provider.to_owned(), pending.clone());
+        Ok(pending)
+    }
+
+    /// MCP 2025: asks the user by `elicitation/create`, until `deadline`.
+    /// The prompt is cancelled (`notifications/cancelled`) if the call ends
+    /// before the user answers it.
+    async fn ask(
+        &self,
+        call: &Call<'_>,
+        provider: &str,
+        url: &url::Url,
+        deadline: Instant,
+    ) -> Result<(), (String, bool)> {
+        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        let params = ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: message(&p, &ws),
+            url: url.to_string(),
+            elicitation_id: format!("nexus-connect-{n}"),
+        };
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        let sent = call
             .peer
-            .elicit_url_with_timeout(message, url, id, Some(self.wait))
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
             .await;
-        match asked {
-            Ok(ElicitationAction::Accept) => {}
-            Ok(ElicitationAction::Decline) | Err(ElicitationError::UserDeclined) => {
-                return Err((self.declined(&p, &ws, "declined"), true));
-            }
-            Ok(_) | Err(ElicitationError::UserCancelled) => {
-                return Err((self.declined(&p, &ws, "cancelled"), true));
-            }
-            Err(ElicitationError::CapabilityNotSupported) => return Err((not_connected, false)),
-            Err(e) => {
+        let mut handle = sent.map_err(|e| {
+            let why = format!(
+                "connection_required: the client could not be asked to send the user to connect \
+                 `{p}` ({})",
+                one_line(&e.to_string())
+            );
+            (why, false)
+        })?;
+        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent (nexus-connect-{n})");
+        let mut prompt = Prompt {
+            peer: call.peer.clone(),
+            id: Some(handle.id.clone()),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let answer = tokio::time::timeout(left, &mut handle.rx).await;
+        let Ok(answer) = answer else {
+            return Err((self.unanswered(&p, &ws), false));
+        };
+        prompt.id = None; // answered: nothing to cancel
+        match answer {
+            Ok(Ok(ClientResult::ElicitResult(result))) => match result.action {
+                ElicitationAction::Accept => Ok(()),
+                ElicitationAction::Decline => Err((self.declined(&p, &ws, "declined"), true)),
+                _ => Err((self.declined(&p, &ws, "cancelled"), true)),
+            },
+            other => {
+                let why = match other {
+                    Ok(Err(e)) => one_line(&e.to_string()),
+                    _ => "no answer".to_owned(),
+                };
                 let why = format!(
-                    "connection_required: the client could not ask the user to connect `{p}` ({})",
-                    one_line(&e.to_string())
+                    "connection_required: the client answered the request to connect `{p}` \
+                     with an error ({why})"
                 );
-                return Err((why, false));
+                Err((why, false))
             }
         }
-        self.until_active(call, &started.connection_id, &p)
-            .await
-            .map_err(|e| (e, false))
+    }
+
+    /// The tool error of a user who left the prompt open past the wait.
+    fn unanswered(&self, p: &str, ws: &str) -> String {
+        let waited = self.wait.as_secs();
+        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited} s (--connect-wait)");
+        format!(
+            "connection_required: the user did not answer the request to connect `{p}` for \
+             workspace `{ws}` within {waited} s (--connect-wait)"
+        )
     }
 
     /// The tool error of a user who `did` (declined or cancelled).
@@ -194,46 +353,234 @@ impl Connector {
         )
     }
 
-    /// Waits for the connection to become active within `--connect-wait`,
-    /// telling the client every few seconds that the call is alive.
-    async fn until_active(&self, call: &Call<'_>, id: &str, p: &str) -> Result<(), String> {
-        let wait = WaitOptions::default().timeout(self.wait);
-        let id = id.to_owned();
-        let active = call
-            .client
-            .run(move |c| c.wait_for_active_with_options(&id, &wait));
-        tokio::pin!(active);
-        let mut ticks = 0u32;
-        let status = loop {
-            tokio::select! {
-                status = &mut active => break status,
-                () = tokio::time::sleep(PROGRESS_EVERY) => {
-                    ticks += 1;
-                    if let Some(token) = call.progress.clone() {
-                        let mut tick = ProgressNotificationParam::new(token, f64::from(ticks));
-                        tick.message = Some(format!("waiting for the user to connect {p}"));
-                        let _ = call.peer.notify_progress(tick).await;
+    /// Waits for `connection` to become active until `deadline`, asking
+    /// the Gateway once a round.
+    async fn until_active(
+        &self,
+        call: &Call<'_>,
+        provider: &str,
+        connection: &str,
+        deadline: Instant,
+    ) -> Result<(), (String, bool)> {
+        let p = one_line(provider);
+        let mut rounds = tokio::time::interval(ROUND);
+        rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for round in 1u32.. {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(left, rounds.tick()).await.is_err() {
+                break;
+            }
+            let id = connection.to_owned();
+            let seen = if round % PROBE_EVERY == 0 {
+                let probed = call
+                    .client
+                    .run(move |c| c.get_token_by_connection_id(&id))
+                    .await;
+                probed.map_or_else(|e| gone_as(&e), |_| Some(ConnectionStatus::Active))
+            } else {
+                let checked = call.client.run(move |c| c.check_connection(&id)).await;
+                checked.ok().filter(|s| *s != ConnectionStatus::Failed)
+            };
+            match seen {
+                Some(ConnectionStatus::Active) => {
+                    log::info!(target: "nexus_mcp", "connect provider=\"{p}\": connected");
+                    return Ok(());
+                }
+                Some(gone @ (ConnectionStatus::Revoked | ConnectionStatus::Failed)) => {
+                    let why = format!(
+                        "connection_required: the connection to `{p}` is {}; call again to \
+                         connect it anew",
+                        gone.as_str()
+                    );
+                    return Err((why, false));
+                }
+                _ => {}
+            }
+        }
+        let waited = self.wait.as_secs();
+        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\": the user did not finish connecting within {waited} s (--connect-wait)");
+        Err((
+            format!(
+                "connection_required: the user did not finish connecting `{p}` within {waited} s \
+                 (--connect-wait)"
+            ),
+            false,
+        ))
+    }
+}
+
+/// The status a token-route error proves final, as the SDK's
+/// `wait_for_active` reads it: 410 revoked; 404, 409 or an id the Gateway
+/// refuses, failed; `None` while it may still become active.
+fn gone_as(error: &NexusError) -> Option<ConnectionStatus> {
+    match error.kind() {
+        ErrorKind::Gone => Some(ConnectionStatus::Revoked),
+        ErrorKind::NotFound | ErrorKind::Conflict => Some(ConnectionStatus::Failed),
+        _ if error.code == nexus_sdk::code::INVALID_CONNECTION_ID => Some(ConnectionStatus::Failed),
+        _ => None,
+    }
+}
+
+/// The 2025 prompt a call sent, cancelled if the call ends before the
+/// user answers it (the host then dismisses it).
+struct Prompt {
+    peer: Peer<RoleServer>,
+    id: Option<RequestId>,
+}
+
+impl Drop for Prompt {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let peer = self.peer.clone();
+        let reason = Some("the call that asked ended".to_owned());
+        let cancelled = CancelledNotificationParam::new(Some(id), reason);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { peer.notify_cancelled(cancelled).await });
+        }
+    }
+}
+
+/// `flow` under progress: the client is told from the start, and every
+/// [`PROGRESS_EVERY`], that the call is held for the user.
+async fn held<T>(
+    call: &Call<'_>,
+    provider: &str,
+    flow: impl Future<Output = Result<T, (String, bool)>>,
+) -> Result<T, (String, bool)> {
+    tokio::pin!(flow);
+    let mut ticks = tokio::time::interval(PROGRESS_EVERY);
+    let mut n = 0u32;
+    loop {
+        tokio::select! {
+            done = &mut flow => return done,
+            _ = ticks.tick() => {
+                n += 1;
+                if let Some(token) = call.progress.clone() {
+                    let mut tick = ProgressNotificationParam::new(token, f64::from(n));
+                    tick.message = Some(format!("waiting for the user to connect {}", one_line(provider)));
+                    let _ = call.peer.notify_progress(tick).await;
+                }
+            }
+        }
+    }
+}
+
+/// What the user reads: provider and workspace, never the URL.
+fn message(p: &str, ws: &str) -> String {
+    format!(
+        "Connect {p} for the Nexus workspace {ws}: sign in and allow access on the page that \
+         opens; the request carries on when you are done."
+    )
+}
+
+/// The key of the one input request a 2026 call answers.
+fn input_key(provider: &str) -> String {
+    format!("connect-{provider}")
+}
+
+/// A map's lock, whatever a panicked holder left.
+fn locked<K, V>(map: &Mutex<HashMap<K, V>>) -> MutexGuard<'_, HashMap<K, V>> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `--connect` values as providers and scopes: a name first, then scopes
+/// separated by commas; a provider given twice is one offer with every
+/// scope named; an empty or blank scope, or one with a space, is refused.
+fn offers(connect: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut offers: Vec<(String, Vec<String>)> = Vec::new();
+    for value in connect {
+        let shown = one_line(value);
+        let (name, scopes) = value.split_once('=').unwrap_or((value, ""));
+        if name.trim().is_empty() {
+            return Err(format!("--connect {shown:?}: a provider name comes first"));
+        }
+        let scopes: Vec<String> = if value.contains('=') {
+            scopes.split(',').map(str::to_owned).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.trim().is_empty() || s.contains(char::is_whitespace))
+        {
+            return Err(format!(
+                "--connect {shown:?}: {:?} is not a scope; scopes are separated by commas, \
+                 without spaces (github=repo,read:org)",
+                one_line(bad)
+            ));
+        }
+        let name = name.trim().to_owned();
+        match offers.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, known)) => {
+                for scope in scopes {
+                    if !known.contains(&scope) {
+                        known.push(scope);
                     }
                 }
             }
-        };
-        match status {
-            Ok(ConnectionStatus::Active) => {
-                log::info!(target: "nexus_mcp", "connect provider=\"{p}\": connected");
-                Ok(())
-            }
-            Ok(other) => Err(format!(
-                "connection_required: the connection to `{p}` is {}",
-                one_line(other.as_str())
-            )),
-            Err(e) => {
-                let waited = self.wait.as_secs();
-                log::warn!(target: "nexus_mcp", "connect provider=\"{p}\": not connected within {waited} s (--connect-wait)");
-                Err(format!(
-                    "connection_required: `{p}` was not connected within {waited} s (--connect-wait): {}",
-                    crate::answer::said(&e)
-                ))
-            }
+            None => offers.push((name, scopes)),
         }
+    }
+    Ok(offers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(values: &[&str]) -> Result<Vec<(String, Vec<String>)>, String> {
+        offers(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_provider_given_twice_asks_for_every_scope_named() {
+        let merged = given(&["github=repo", "github=admin", "stripe", "github=repo"]).unwrap();
+        assert_eq!(
+            merged,
+            [
+                (
+                    "github".to_owned(),
+                    vec!["repo".to_owned(), "admin".to_owned()]
+                ),
+                ("stripe".to_owned(), vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_scope_or_one_with_a_space_is_refused_by_name() {
+        for bad in [
+            "github=",
+            "github=,",
+            "github=repo,",
+            "github=repo read:org",
+            "=repo",
+        ] {
+            let said = given(&[bad]).unwrap_err();
+            assert!(said.starts_with("--connect \""), "{bad}: {said}");
+        }
+    }
+
+    #[test]
+    fn a_token_route_error_says_gone_only_when_it_is_final() {
+        let error = |status: u16, code: &str| {
+            let mut error = NexusError::new(code, "m");
+            error.status_code = Some(status);
+            error
+        };
+        assert_eq!(
+            gone_as(&error(410, "connection_revoked")),
+            Some(ConnectionStatus::Revoked)
+        );
+        assert_eq!(
+            gone_as(&error(404, "connection_not_found")),
+            Some(ConnectionStatus::Failed)
+        );
+        assert_eq!(
+            gone_as(&error(400, "invalid_connection_id")),
+            Some(ConnectionStatus::Failed)
+        );
+        assert_eq!(gone_as(&error(400, "connection_not_active")), None);
+        assert_eq!(gone_as(&error(502, "broker_error")), None);
     }
 }

@@ -9,10 +9,13 @@
 #![forbid(unsafe_code)]
 
 mod answer;
+mod calls;
 mod connect;
 mod providers;
 mod server;
+mod state;
 mod stopping;
+mod tools;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -23,9 +26,11 @@ use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::calls::Calls;
 use crate::connect::Connector;
 use crate::server::{NexusServer, Settings};
-use crate::stopping::{Calls, StdinWatch};
+use crate::state::{KEY_VARIABLE, Sealer};
+use crate::stopping::StdinWatch;
 
 const ENVIRONMENT: &str = "\
 Environment (read as the nexus-gateway-sdk library reads it):
@@ -40,6 +45,10 @@ Environment (read as the nexus-gateway-sdk library reads it):
   NEXUS_TIMEOUT           what a call may take, waits for the Gateway's rate
                           limit included: 30, 30s, 2.5s or 500ms (--timeout;
                           default 35s)
+  NEXUS_MCP_STATE_KEY     at least 32 bytes that seal the requestState of a call
+                          waiting for the user (MCP 2026-07-28); the same key
+                          on replicas behind one endpoint lets each finish the
+                          others' calls. Unset: a key drawn at start
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
                           a start line and a line per call (the audit trail)
                           at info, everything else from warn
@@ -102,12 +111,6 @@ fn seconds(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-thread_local! {
-    /// The number of the fetch the library works on in this thread (each
-    /// runs on a thread of its own), 0 outside one.
-    pub(crate) static CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
 /// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
 struct StderrLogger;
 
@@ -126,7 +129,7 @@ impl log::Log for StderrLogger {
     fn log(&self, record: &log::Record) {
         if self.enabled(record.metadata()) {
             // A library line logged during a fetch names the call it is about.
-            let call = CALL.get();
+            let call = calls::CALL.get();
             let which = if call > 0 && record.target().starts_with("nexus_sdk") {
                 format!(" (call #{call})")
             } else {
@@ -193,7 +196,9 @@ fn main() -> ExitCode {
     // The Gateway's rate limit is waited out within the timeout, by the library.
     options.retry_policy = RetryPolicy::default().retry_on_429(true);
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
-    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait);
+    let key = std::env::var(KEY_VARIABLE).ok().filter(|k| !k.is_empty());
+    let sealer = Sealer::new(key.as_deref()).unwrap_or_else(|why| usage(&why));
+    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, sealer);
     let connector = connector.unwrap_or_else(|why| usage(&why));
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));

@@ -1,33 +1,39 @@
-//! The MCP server: two tools, `authenticated_fetch` and `list_providers`,
-//! annotated as the command line set them up, and every failure answered as
-//! a tool error on one line, which the model reads.
+//! The MCP handler: routes each request to its tool, under the call's life
+//! ([`crate::calls`]), for every protocol version rmcp negotiates (the 2025
+//! ones, opened by `initialize`, and 2026-07-28, stateless); whatever
+//! depends on the client is read from the request being served. Every
+//! failure is answered as a tool error on one line, which the model reads.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use nexus_sdk::http::Uri;
-use nexus_sdk::{
-    FetchOptions, FetchResponse, NexusError, Provider, TokenCache, X_NEXUS_REDIRECTED_TO,
-    X_NEXUS_WITHHELD, one_line,
-};
+use nexus_sdk::http::Request;
+use nexus_sdk::{FetchOptions, FetchResponse, NexusError, Provider, TokenCache, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InputRequiredResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
 };
-use rmcp::schemars::{self, JsonSchema};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::answer::{BODY_CAP, Fetched, cut, fetched, said};
-use crate::connect::{Call, Connector};
+use crate::answer::{BODY_CAP, fetched, said};
+use crate::calls::{CALL, Calls, Ended, audit};
+use crate::connect::{Call, Connector, Retry};
 use crate::providers::{Listed, not_listed, offered, select};
-use crate::stopping::Calls;
+use crate::tools::{
+    FetchArgs, NoArgs, Providers, arguments_of, failure, refused, structured, tools,
+};
+
+/// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
+/// requests: a call that needs the user answers `input_required`).
+fn modern(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
+}
 
 /// What the command line and the environment set.
 pub(crate) struct Settings {
@@ -50,24 +56,6 @@ pub(crate) struct Settings {
     pub(crate) token_buffer: std::time::Duration,
 }
 
-/// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
-const FRAMING: [&str; 7] = [
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "upgrade",
-    "expect",
-    "te",
-];
-
-/// Headers that make a server read another method than the request's.
-const OVERRIDES: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
 /// The server: one client and one cache, shared by every call.
 #[derive(Clone)]
 pub(crate) struct NexusServer {
@@ -75,38 +63,6 @@ pub(crate) struct NexusServer {
     cache: Arc<TokenCache>,
     settings: Arc<Settings>,
     calls: Calls,
-}
-
-/// `authenticated_fetch`'s arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct FetchArgs {
-    /// The provider whose credential to use, as list_providers names it (e.g. "github").
-    provider: String,
-    /// An absolute http(s) URL on that provider's API (an origin list_providers gives).
-    url: String,
-    /// The HTTP method; GET when absent.
-    method: Option<String>,
-    /// Extra request headers (never the credential: the server adds it).
-    headers: Option<BTreeMap<String, String>>,
-    /// A request body, as text.
-    body: Option<String>,
-}
-
-/// `list_providers` takes no arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
-/// `list_providers`' structured result.
-#[derive(Debug, Serialize, JsonSchema)]
-struct Providers {
-    /// The Gateway's providers this server offers (one this workspace has
-    /// not connected answers connection_not_found), as many as fit in 64 KiB.
-    providers: Vec<Listed>,
-    /// How many more it offers that did not fit, and are left out.
-    #[schemars(with = "i64")]
-    left_out: usize,
 }
 
 impl NexusServer {
@@ -179,114 +135,105 @@ impl NexusServer {
         self.settings.checked.store(true, Ordering::Relaxed);
     }
 
-    /// The two tools, described and annotated as this server was started.
-    fn tools(&self) -> Vec<Tool> {
-        let methods = if self.settings.allow_write {
-            "Any HTTP method (started with --allow-write)."
-        } else {
-            "GET and HEAD only: the server is read-only."
-        };
-        let fetch = format!(
-            "Send an HTTP request to a provider's API with the workspace's credential for it. \
-             The URL must be on an origin list_providers gives for that provider: any other is \
-             refused before anything is sent. {methods} Answers the status line and up to {} KiB \
-             of the body; an answer that echoes the credential is withheld.",
-            BODY_CAP >> 10
-        );
-        let writes = ToolAnnotations::new().read_only(false).destructive(true);
-        let reads = ToolAnnotations::new().read_only(true);
-        let annotations = if self.settings.allow_write {
-            writes
-        } else {
-            reads
-        };
-        let list = "The Gateway's providers this server offers, each with exactly the origins \
-                    its credential may reach and the Gateway's description. A provider this \
-                    workspace has not connected answers connection_not_found. No secret.";
-        let mut fetch = Tool::new("authenticated_fetch", fetch, Arc::default())
-            .with_title("Call a provider's API with the workspace's credential")
-            .with_input_schema::<FetchArgs>()
-            .with_output_schema::<Fetched>()
-            .with_annotations(annotations.open_world(true));
-        if !self.settings.allow_write {
-            // The schema says what a read-only server takes.
-            let mut schema = (*fetch.input_schema).clone();
-            if let Some(method) = schema
-                .get_mut("properties")
-                .and_then(|p| p.get_mut("method"))
-            {
-                *method = serde_json::json!({"type": "string", "enum": ["GET", "HEAD"],
-                    "description": "The HTTP method: GET (the default) or HEAD."});
-            }
-            fetch.input_schema = Arc::new(schema);
-        }
-        let list = Tool::new("list_providers", list, Arc::default())
-            .with_title("List the providers and where their credentials may go")
-            .with_input_schema::<NoArgs>()
-            .with_output_schema::<Providers>()
-            .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
-        vec![fetch, list]
-    }
-
-    /// `authenticated_fetch`, and its line on stderr (the audit trail).
-    async fn fetch(
+    /// A fetch under the call's life (stop, cancel), and its audit line.
+    async fn fetch_call(
         &self,
-        arguments: Value,
+        args: &FetchArgs,
+        request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, String> {
-        let args: FetchArgs = arguments_of("authenticated_fetch", arguments)?;
+    ) -> Result<Answer, String> {
         let started = Instant::now();
         let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let answer = match self.send(&args, call).await {
-            Err(Sent::Unconnected(error, provider)) => {
-                self.connect_then_send(&args, call, error, &provider, context, started)
-                    .await
-            }
-            sent => sent.map_err(Sent::said),
+        let fetch = self.fetch(args, request, context, (call, started));
+        let answer = self.calls.run(fetch, &context.ct).await;
+        let ended = match &answer {
+            Ok(Answer::Fetched(response)) => Ended::Answered(response),
+            Ok(_) => Ended::InputRequired,
+            Err(message) => Ended::Failed(message),
         };
-        let client = context
-            .peer
-            .peer_info()
-            .map(|info| info.client_info.name.clone());
+        let client = context.client_info().map(|info| info.name);
         audit(
-            &args,
-            &answer,
+            args,
+            ended,
             started,
             (call, client.as_deref().unwrap_or("?")),
         );
-        let (status, headers, body) = answer?;
-        let (text, fetched) = fetched(status, &headers, &body);
-        Ok(structured(text, &fetched))
+        answer
     }
 
-    /// When the fetch met a provider the workspace's user must connect and
-    /// `--connect` names it: the user is sent to consent, then the request
-    /// is sent once more. Otherwise the SDK's error.
-    async fn connect_then_send(
+    /// `authenticated_fetch`: the API's answer; on MCP 2026-07-28, the
+    /// user's input a missing connection needs; else the tool error.
+    async fn fetch(
         &self,
         args: &FetchArgs,
-        call: u64,
-        error: NexusError,
-        provider: &str,
+        request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-        started: Instant,
-    ) -> Result<FetchResponse, String> {
-        let names = self.settings.connector.names();
-        let listing = self.held_listing();
+        (call, started): (u64, Instant),
+    ) -> Result<Answer, String> {
+        let asking = self.asking(context, started);
+        if let Some(state) = &request.request_state {
+            // A retry: nothing is sent unless the state is this server's, for this call.
+            let bound = args.bound(&self.settings.workspace);
+            let retry = Retry {
+                state,
+                responses: request.input_responses.as_ref(),
+                bound: &bound,
+            };
+            let provider = self.connectable(&args.provider).ok_or_else(|| {
+                "invalid_input: invalid or expired requestState (not for a provider this server                  connects)"
+                    .to_owned()
+            })?;
+            let connector = &self.settings.connector;
+            connector.resume(&asking, &provider, &retry).await?;
+            return self
+                .send(args, call)
+                .await
+                .map(Answer::Fetched)
+                .map_err(Sent::said);
+        }
+        let (error, provider) = match self.send(args, call).await {
+            Err(Sent::Unconnected(error, provider)) => (error, provider),
+            sent => return sent.map(Answer::Fetched).map_err(Sent::said),
+        };
         // Only a provider `--connect` names (found as the Gateway finds names).
-        let name = offered(&names, &listing, provider).ok();
-        let Some(name) = name.filter(|_| !names.is_empty()) else {
+        let Some(name) = self.connectable(&provider) else {
             return Err(said(&error));
         };
-        let asking = Call {
+        let connector = &self.settings.connector;
+        if modern(context) {
+            let bound = args.bound(&self.settings.workspace);
+            if let Some(input) = connector.offer(&asking, &name, &bound).await? {
+                return Ok(Answer::InputRequired(input));
+            }
+        } else {
+            connector.connect(&asking, &name).await?;
+        }
+        self.send(args, call)
+            .await
+            .map(Answer::Fetched)
+            .map_err(Sent::said)
+    }
+
+    /// The `--connect` name `provider` is, found as the Gateway finds names.
+    fn connectable(&self, provider: &str) -> Option<String> {
+        let names = self.settings.connector.names();
+        let name = offered(&names, &self.held_listing(), provider).ok();
+        name.filter(|_| !names.is_empty())
+    }
+
+    /// The call as the connector asks its user: read from the request
+    /// itself (its `_meta` on 2026-07-28, the session's `initialize` before).
+    fn asking<'a>(&'a self, context: &'a RequestContext<RoleServer>, started: Instant) -> Call<'a> {
+        let capabilities = context.client_capabilities();
+        let elicitation = capabilities.and_then(|c| c.elicitation);
+        Call {
             peer: &context.peer,
             progress: context.meta.get_progress_token(),
             client: &self.client,
             workspace: &self.settings.workspace,
             started,
-        };
-        self.settings.connector.connect(&asking, &name).await?;
-        self.send(args, call).await.map_err(Sent::said)
+            url_elicitation: elicitation.is_some_and(|e| e.url.is_some()),
+        }
     }
 
     /// The request: refused before any I/O when the provider is not
@@ -297,7 +244,12 @@ impl NexusServer {
         let provider = self.offered(&args.provider).await?;
         let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let headers = args.headers.clone().unwrap_or_default();
-        self.refused(&method, &headers, args.body.is_some())?;
+        refused(
+            self.settings.allow_write,
+            &method,
+            &headers,
+            args.body.is_some(),
+        )?;
         // The answer goes to the model: one that echoes the credential is withheld.
         let mut options = FetchOptions::default()
             .method(&method)
@@ -308,66 +260,45 @@ impl NexusServer {
         if let Some(body) = &args.body {
             options = options.data(body.clone());
         }
-        // On the call's own thread, so that the library's lines name the call.
+        // First the scope check and the token (a wait at the rate limit
+        // included), then the request: a call cancelled before it is sent
+        // never sends it.
         let (cache, workspace) = (Arc::clone(&self.cache), self.settings.workspace.clone());
         let (sent_as, url) = (provider.clone(), args.url.clone());
+        let asked = Request::builder().method(method.as_str()).uri(&args.url);
+        if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
+            let (cache, workspace, sent_as) =
+                (Arc::clone(&cache), workspace.clone(), sent_as.clone());
+            let authorized = self.client.run(move |c| {
+                CALL.set(call);
+                c.authorize(&cache, &workspace, &sent_as, &mut request)
+                    .map(drop)
+            });
+            authorized.await.map_err(|e| self.sent(e, &provider))?;
+        }
+        // On the call's own thread, so that the library's lines name the call.
         let fetched = self
             .client
             .run(move |c| {
-                crate::CALL.set(call);
+                CALL.set(call);
                 c.authenticated_fetch(&cache, &workspace, &sent_as, &url, options)
             })
             .await;
-        fetched.map_err(|e| {
-            // A provider the user must connect: `--connect` may send them to consent.
-            if e.needs_connection() {
-                Sent::Unconnected(e, provider)
-            } else {
-                Sent::Refused(said(&e))
-            }
-        })
+        fetched.map_err(|e| self.sent(e, &provider))
     }
 
-    /// Why this server will not send a request, if it will not: a framing
-    /// or hop-by-hop header in any mode; when read-only, a method other
-    /// than GET and HEAD, a method-override header, or a body. The model is
-    /// not told how to widen its rights: stderr and the README tell the person.
-    fn refused(
-        &self,
-        method: &str,
-        headers: &BTreeMap<String, String>,
-        body: bool,
-    ) -> Result<(), String> {
-        let among = |list: &[&str]| {
-            (headers.keys()).find(|name| list.iter().any(|l| name.eq_ignore_ascii_case(l)))
-        };
-        if let Some(name) = among(&FRAMING) {
-            let name = one_line(name);
-            return Err(format!(
-                "invalid_input: the {name:?} header is HTTP's own; it cannot be set"
-            ));
+    /// Why the SDK did not answer: a provider the user must connect
+    /// (`--connect` may send them to consent), or the tool error.
+    fn sent(&self, error: NexusError, provider: &str) -> Sent {
+        if error.needs_connection() {
+            Sent::Unconnected(error, provider.to_owned())
+        } else {
+            Sent::Refused(said(&error))
         }
-        if self.settings.allow_write {
-            return Ok(());
-        }
-        let read_only = "read_only: this server is read-only and sends GET and HEAD only";
-        if !matches!(method, "GET" | "HEAD") {
-            return Err(format!("{read_only}, not {:?}", one_line(method)));
-        }
-        if let Some(name) = among(&OVERRIDES) {
-            return Err(format!(
-                "{read_only}; a method-override header ({}) is refused",
-                one_line(name)
-            ));
-        }
-        if body {
-            return Err(format!("{read_only}, without a body"));
-        }
-        Ok(())
     }
 
     /// `list_providers`: the Gateway's providers this server offers.
-    async fn list(&self, arguments: Value) -> Result<CallToolResult, String> {
+    async fn list(&self, arguments: Value) -> Result<Answer, String> {
         let NoArgs {} = arguments_of("list_providers", arguments)?;
         let listing = self.client.run(|c| c.providers()).await;
         let listing = listing.map_err(|e| said(&e))?;
@@ -398,14 +329,22 @@ impl NexusServer {
                 lines.join("\n")
             )
         };
-        Ok(structured(
-            text,
-            &Providers {
-                providers,
-                left_out,
-            },
-        ))
+        let providers = Providers {
+            providers,
+            left_out,
+        };
+        Ok(Answer::Listed(structured(text, &providers)))
     }
+}
+
+/// What a tool call answers.
+enum Answer {
+    /// The API's answer to a fetch.
+    Fetched(FetchResponse),
+    /// The providers.
+    Listed(CallToolResult),
+    /// MCP 2026-07-28: the user's input is needed first.
+    InputRequired(InputRequiredResult),
 }
 
 /// Why a request was not answered: refused (the tool error), or the
@@ -432,76 +371,6 @@ impl From<String> for Sent {
     }
 }
 
-/// The call's line on stderr, at the default level: its number (the
-/// library's lines during the call name it too), the client that made it
-/// (its name from `initialize`, quoted), provider (quoted),
-/// method, the URL's origin and path (never its query or fragment), then
-/// the outcome: status, bytes and milliseconds, and what was withheld or
-/// refused (with the error's code). Each field the model chose is escaped
-/// and cut on its own, so the outcome at the end is always whole. No token,
-/// no query value, no header value.
-fn audit(
-    args: &FetchArgs,
-    answer: &Result<FetchResponse, String>,
-    started: Instant,
-    (call, client): (u64, &str),
-) {
-    let uri = args.url.parse::<Uri>().ok();
-    let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
-    let host = uri
-        .as_ref()
-        .and_then(Uri::authority)
-        .map_or("", |a| a.as_str());
-    let host = host.rsplit('@').next().unwrap_or(host);
-    let path = uri.as_ref().map_or("<not a URL>", Uri::path);
-    let method = args.method.as_deref().unwrap_or("GET");
-    let ms = started.elapsed().as_millis();
-    let outcome = match answer {
-        Ok((status, headers, body)) => {
-            let withheld = headers.get(X_NEXUS_WITHHELD).map_or("", |_| ", withheld");
-            let away = headers
-                .get(X_NEXUS_REDIRECTED_TO)
-                .and_then(|v| v.to_str().ok());
-            let away = away
-                .map(|o| format!(", redirected to {}", cut(o, 256)))
-                .unwrap_or_default();
-            format!("{status}, {} bytes, {ms} ms{withheld}{away}", body.len())
-        }
-        Err(message) => {
-            let code = message.split(':').next().unwrap_or("error");
-            format!("refused ({}), {ms} ms", cut(code, 64))
-        }
-    };
-    log::info!(
-        target: "nexus_mcp::call",
-        "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
-        cut(&client.replace('"', "\\\""), 64),
-        cut(&args.provider.replace('"', "\\\""), 64),
-        cut(method, 16),
-        cut(scheme, 8),
-        cut(host, 256),
-        cut(path, 256),
-    );
-}
-
-/// A tool's arguments, or `invalid_input` saying what is wrong with them.
-fn arguments_of<T: for<'de> Deserialize<'de>>(tool: &str, arguments: Value) -> Result<T, String> {
-    serde_json::from_value(arguments).map_err(|e| format!("invalid_input: {tool}'s arguments: {e}"))
-}
-
-/// A successful result: `text` for the model, `value` as structured content.
-fn structured(text: String, value: &impl Serialize) -> CallToolResult {
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = serde_json::to_value(value).ok();
-    result
-}
-
-/// A failure as a tool error: one line, escaped as every package escapes
-/// a server's text.
-fn failure(message: &str) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(one_line(message))])
-}
-
 // Tools are declared and routed by hand, not with rmcp's `#[tool_router]`:
 // descriptions, schemas and annotations follow --allow-write, every call
 // runs under the shutdown rule, and a bad argument must reach the model as
@@ -524,7 +393,9 @@ impl ServerHandler for NexusServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools()))
+        Ok(ListToolsResult::with_all_items(tools(
+            self.settings.allow_write,
+        )))
     }
 
     async fn call_tool(
@@ -532,10 +403,18 @@ impl ServerHandler for NexusServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let arguments = Value::Object(request.arguments.unwrap_or_default());
-        let fetch = match request.name.as_ref() {
-            "authenticated_fetch" => true,
-            "list_providers" => false,
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        let answer = match request.name.as_ref() {
+            "authenticated_fetch" => {
+                match arguments_of::<FetchArgs>("authenticated_fetch", arguments) {
+                    Ok(args) => self.fetch_call(&args, &request, &context).await,
+                    Err(message) => Err(message),
+                }
+            }
+            "list_providers" => {
+                let listed = self.calls.run(self.list(arguments), &context.ct).await;
+                listed
+            }
             // The specification's answer to an unknown tool: a protocol error.
             other => {
                 let other = one_line(other);
@@ -545,14 +424,14 @@ impl ServerHandler for NexusServer {
                 return Err(ErrorData::invalid_params(why, None));
             }
         };
-        let call = async {
-            if fetch {
-                self.fetch(arguments, &context).await
-            } else {
-                self.list(arguments).await
+        Ok(match answer {
+            Ok(Answer::Fetched((status, headers, body))) => {
+                let (text, fetched) = fetched(status, &headers, &body);
+                structured(text, &fetched).into()
             }
-        };
-        let result = self.calls.run(call).await;
-        Ok(result.unwrap_or_else(|message| failure(&message)).into())
+            Ok(Answer::Listed(result)) => result.into(),
+            Ok(Answer::InputRequired(input)) => input.into(),
+            Err(message) => failure(&message).into(),
+        })
     }
 }

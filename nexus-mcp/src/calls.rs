@@ -1,0 +1,162 @@
+//! A call's life: it runs until its answer, the server's stop or its
+//! client's cancel (`notifications/cancelled`, rmcp's `RequestContext.ct`),
+//! whichever comes first, and ending it drops everything it holds. Once
+//! stdin ends or SIGTERM arrives no call starts any more; the calls under
+//! way have [`GRACE`] to finish, and are then answered as abandoned; the
+//! server stops once none is left. rmcp writes the answers of calls that
+//! finish within its own drain (5 s after stdin's end), so every call under
+//! way gets an answer. Each fetch's line on stderr (the audit trail) is
+//! written here, when the call ends.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nexus_sdk::http::Uri;
+use nexus_sdk::{FetchResponse, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::answer::cut;
+use crate::tools::FetchArgs;
+
+/// The tool error of a call its client cancelled (the client never reads
+/// it; the audit line says it).
+pub(crate) const CANCELLED: &str = "cancelled: the client cancelled this call";
+
+thread_local! {
+    /// The number of the fetch the library works on in this thread (each
+    /// runs on a thread of its own), 0 outside one.
+    pub(crate) static CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How long a call under way may still take once the server is stopping.
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
+
+/// The calls under way, and whether the server is stopping.
+#[derive(Clone)]
+pub(crate) struct Calls {
+    stopping: Arc<watch::Sender<bool>>,
+    running: Arc<watch::Sender<usize>>,
+}
+
+/// One call under way, counted until dropped.
+struct Running(Arc<watch::Sender<usize>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+impl Calls {
+    pub(crate) fn new() -> Calls {
+        Calls {
+            stopping: Arc::new(watch::channel(false).0),
+            running: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// From now on, no call starts, and those under way have [`GRACE`].
+    pub(crate) fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// `call`'s answer, or why it was not run or not waited for: the
+    /// server is stopping, or the client cancelled it (`ct`). Either way
+    /// the call is dropped with all it holds.
+    pub(crate) async fn run<T>(
+        &self,
+        call: impl Future<Output = Result<T, String>>,
+        ct: &CancellationToken,
+    ) -> Result<T, String> {
+        self.running.send_modify(|n| *n += 1);
+        let _running = Running(Arc::clone(&self.running));
+        let mut stopping = self.stopping.subscribe();
+        if *stopping.borrow() {
+            return Err("stopping: nexus-mcp is shutting down and starts no new call".into());
+        }
+        let abandoned = async {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(GRACE).await;
+        };
+        tokio::select! {
+            answer = call => answer,
+            () = abandoned => Err(format!(
+                "stopping: nexus-mcp is shutting down and stopped waiting for this call after {} s; \
+                 the request may still have reached the API",
+                GRACE.as_secs()
+            )),
+            () = ct.cancelled() => Err(CANCELLED.to_owned()),
+        }
+    }
+
+    /// Waits until no call is under way.
+    pub(crate) async fn finished(&self) {
+        let _ = self.running.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+/// How a fetch ended, as its audit line says it.
+pub(crate) enum Ended<'a> {
+    /// The API answered.
+    Answered(&'a FetchResponse),
+    /// The call waits for the user (2026-07-28: input required).
+    InputRequired,
+    /// Refused, failed, stopped or cancelled: the tool error.
+    Failed(&'a str),
+}
+
+/// The call's line on stderr, at the default level: its number (the
+/// library's lines during the call name it too), the client that made it
+/// (its name as the request carries it, or from `initialize`; quoted), provider (quoted),
+/// method, the URL's origin and path (never its query or fragment), then
+/// the outcome: status, bytes and milliseconds, and what was withheld or
+/// refused (with the error's code). Each field the model chose is escaped
+/// and cut on its own, so the outcome at the end is always whole. No token,
+/// no query value, no header value.
+pub(crate) fn audit(
+    args: &FetchArgs,
+    ended: Ended<'_>,
+    started: Instant,
+    (call, client): (u64, &str),
+) {
+    let uri = args.url.parse::<Uri>().ok();
+    let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
+    let host = uri
+        .as_ref()
+        .and_then(Uri::authority)
+        .map_or("", |a| a.as_str());
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let path = uri.as_ref().map_or("<not a URL>", Uri::path);
+    let method = args.method.as_deref().unwrap_or("GET");
+    let ms = started.elapsed().as_millis();
+    let outcome = match ended {
+        Ended::Answered((status, headers, body)) => {
+            let withheld = headers.get(X_NEXUS_WITHHELD).map_or("", |_| ", withheld");
+            let away = headers
+                .get(X_NEXUS_REDIRECTED_TO)
+                .and_then(|v| v.to_str().ok());
+            let away = away
+                .map(|o| format!(", redirected to {}", cut(o, 256)))
+                .unwrap_or_default();
+            format!("{status}, {} bytes, {ms} ms{withheld}{away}", body.len())
+        }
+        Ended::InputRequired => format!("input required: the user is asked to connect, {ms} ms"),
+        Ended::Failed(CANCELLED) => format!("cancelled by the client, {ms} ms"),
+        Ended::Failed(message) => {
+            let code = message.split(':').next().unwrap_or("error");
+            format!("refused ({}), {ms} ms", cut(code, 64))
+        }
+    };
+    log::info!(
+        target: "nexus_mcp::call",
+        "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
+        cut(&client.replace('"', "\\\""), 64),
+        cut(&args.provider.replace('"', "\\\""), 64),
+        cut(method, 16),
+        cut(scheme, 8),
+        cut(host, 256),
+        cut(path, 256),
+    );
+}

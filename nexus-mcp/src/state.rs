@@ -1,0 +1,174 @@
+//! The 2026-07-28 `requestState`: the client holds it between a call that
+//! needs the user and the retry that carries the user's answer, and the
+//! server trusts nothing in it that it did not seal. It is sealed with
+//! rmcp's codec (HMAC-SHA-256) under a key drawn at start, or the
+//! operator's `NEXUS_MCP_STATE_KEY` (so that replicas behind one endpoint
+//! open each other's states), and bound to the workspace, the provider
+//! and the call (tool and arguments): a state is opened only by the same
+//! call for the same pair, before its expiry. It holds the connection
+//! requested and the flow's deadline, never the consent URL.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rmcp::model::{RequestStateCodec, RequestStateError, SealOptions};
+use serde::{Deserialize, Serialize};
+
+/// The variable that gives the sealing key (at least 32 bytes).
+pub(crate) const KEY_VARIABLE: &str = "NEXUS_MCP_STATE_KEY";
+
+/// What a sealed state carries.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Held {
+    /// The connection the first call requested.
+    pub(crate) connection: String,
+    /// The flow's one deadline (`--connect-wait` from the first call), in
+    /// milliseconds since the Unix epoch.
+    pub(crate) deadline_ms: u64,
+}
+
+impl Held {
+    /// How long is left before the deadline (zero once it has passed).
+    pub(crate) fn left(&self) -> Duration {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Duration::from_millis(self.deadline_ms).saturating_sub(now)
+    }
+
+    /// A state for `connection` whose deadline is `wait` from now.
+    pub(crate) fn new(connection: &str, wait: Duration) -> Held {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let deadline = now.saturating_add(wait).as_millis();
+        Held {
+            connection: connection.to_owned(),
+            deadline_ms: u64::try_from(deadline).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Seals and opens states with one key.
+pub(crate) struct Sealer {
+    codec: RequestStateCodec,
+}
+
+impl Sealer {
+    /// The sealer for the operator's key (`given`, at least 32 bytes), or
+    /// for a key drawn now when none is given.
+    pub(crate) fn new(given: Option<&str>) -> Result<Sealer, String> {
+        let key = match given {
+            Some(key) => key.as_bytes().to_vec(),
+            None => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key)
+                    .map_err(|e| format!("cannot draw the requestState key: {e}"))?;
+                key
+            }
+        };
+        let codec = RequestStateCodec::try_new(key).map_err(|e| match e {
+            RequestStateError::KeyTooShort { minimum, actual } => format!(
+                "{KEY_VARIABLE} holds {actual} bytes; a sealing key needs at least {minimum}"
+            ),
+            other => format!("{KEY_VARIABLE}: {other}"),
+        })?;
+        Ok(Sealer { codec })
+    }
+
+    /// `held`, sealed for this `call`, valid until its deadline.
+    pub(crate) fn seal(&self, held: &Held, call: &[u8]) -> String {
+        let options = SealOptions::new().associated_data(call).ttl(held.left());
+        // A struct of a string and a number always serialises.
+        let payload = serde_json::to_vec(held).unwrap_or_default();
+        self.codec.seal_with(&payload, &options)
+    }
+
+    /// What `state` holds, when this server sealed it for this `call` and it
+    /// has not expired; else why not, in the words the client reads.
+    pub(crate) fn open(&self, state: &str, call: &[u8]) -> Result<Held, String> {
+        let refused = |why: &str| format!("invalid_input: invalid or expired requestState ({why})");
+        let opened = self.codec.open_with(state, call).map_err(|e| match e {
+            RequestStateError::Expired => refused("the wait for the user is over; call again"),
+            _ => refused("not sealed by this server for this call"),
+        })?;
+        let held: Held = serde_json::from_slice(&opened).map_err(|_| refused("unreadable"))?;
+        if held.left().is_zero() {
+            return Err(refused("the wait for the user is over; call again"));
+        }
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_opens_only_for_its_call_under_its_key() {
+        let sealer = Sealer::new(None).unwrap();
+        let held = Held::new(
+            "3f1b2c4d-0000-4000-8000-000000000001",
+            Duration::from_secs(60),
+        );
+        let state = sealer.seal(&held, b"ws-1\0github\0call");
+        assert_eq!(sealer.open(&state, b"ws-1\0github\0call").unwrap(), held);
+        assert!(!state.contains("authorize"), "no URL in the state");
+        for other in [
+            &b"ws-2\0github\0call"[..],
+            b"ws-1\0gitlab\0call",
+            b"ws-1\0github\0other",
+        ] {
+            let said = sealer.open(&state, other).unwrap_err();
+            assert!(
+                said.starts_with("invalid_input: invalid or expired requestState"),
+                "{said}"
+            );
+        }
+        let another = Sealer::new(None).unwrap();
+        assert!(
+            another.open(&state, b"ws-1\0github\0call").is_err(),
+            "another key"
+        );
+        let mut tampered = state.clone().into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(sealer.open(&tampered, b"ws-1\0github\0call").is_err());
+    }
+
+    #[test]
+    fn the_operators_key_is_shared_and_checked() {
+        let key = "k".repeat(32);
+        let (one, two) = (
+            Sealer::new(Some(&key)).unwrap(),
+            Sealer::new(Some(&key)).unwrap(),
+        );
+        let held = Held::new("c", Duration::from_secs(60));
+        assert_eq!(two.open(&one.seal(&held, b"x"), b"x").unwrap(), held);
+        let short = Sealer::new(Some("short")).err().unwrap();
+        assert!(
+            short.contains("NEXUS_MCP_STATE_KEY holds 5 bytes"),
+            "{short}"
+        );
+        assert!(
+            !short.contains("short\""),
+            "the key is never shown: {short}"
+        );
+    }
+
+    #[test]
+    fn a_state_past_its_deadline_is_refused() {
+        let sealer = Sealer::new(None).unwrap();
+        let held = Held {
+            connection: "c".into(),
+            deadline_ms: 1,
+        };
+        let state = sealer.seal(&held, b"x");
+        assert!(
+            sealer
+                .open(&state, b"x")
+                .unwrap_err()
+                .contains("the wait for the user is over")
+        );
+    }
+}
