@@ -59,6 +59,9 @@ pub(crate) struct Connector {
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Per provider: the connection requested and not yet active.
     pending: Mutex<HashMap<String, Pending>>,
+    /// Held while a connection is looked for or requested, so that calls
+    /// meeting a missing connection at once request one, not one each.
+    requesting: tokio::sync::Mutex<()>,
     /// Per provider: how the last flow ended, and when.
     ended: Mutex<HashMap<String, Ended>>,
     /// A number for each 2025 prompt, so that no two share an id.
@@ -120,6 +123,7 @@ impl Connector {
             sealer,
             slots: Mutex::default(),
             pending: Mutex::default(),
+            requesting: tokio::sync::Mutex::default(),
             ended: Mutex::default(),
             serial: AtomicU64::default(),
         })
@@ -251,6 +255,7 @@ impl Connector {
             log::warn!(target: "nexus_mcp", "{why}");
             return Err((why, false));
         }
+        let _requesting = self.requesting.lock().await;
         let reused = locked(&self.pending).get(provider).cloned();
         if let Some(pending) = reused.filter(|p| !p.held.left().is_zero()) {
             return Ok(pending);

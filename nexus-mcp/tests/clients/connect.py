@@ -2,6 +2,11 @@
 
 Usage: python connect.py SERVER_BINARY GATEWAY_URL SCENARIO URL [SERVER_ARG...]
 
+With NEXUS_MCP_ERA=2026 the client is `mcp.Client` in its default mode,
+which speaks MCP 2026-07-28 (`server/discover`, no `initialize`: a call
+that needs the user answers `input_required` and the client calls again);
+otherwise `ClientSession` after `initialize` (2025-11-25).
+
 SCENARIO is what the user does when the server sends them to consent:
   accept   opens the URL (as a browser would: a GET), then accepts
   decline  declines without opening it
@@ -19,7 +24,7 @@ import os
 import sys
 import urllib.request
 
-from mcp import ClientSession, StdioServerParameters, types
+from mcp import Client, ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 
 
@@ -47,21 +52,30 @@ async def run(server, gateway_url, scenario, url, server_args):
     )
     callback = None if scenario == "none" else elicit
     results = []
-    async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write, elicitation_callback=callback) as session:
-            await session.initialize()
-            call = {"provider": "github", "url": url}
-            together = await asyncio.gather(
-                *[session.call_tool("authenticated_fetch", call) for _ in range(4)])
-            after = await session.call_tool("authenticated_fetch", call)
-            listed = await session.call_tool("list_providers", {})
-            for result in [*together, after, listed]:
-                results.append({
-                    "is_error": result.is_error,
-                    "text": result.content[0].text,
-                    "structured": result.structured_content,
-                })
-    return {"results": results, "asked": asked}
+    if os.environ.get("NEXUS_MCP_ERA") == "2026":
+        async with Client(params, elicitation_callback=callback) as session:
+            await calls(session, url, results)
+            version = session.protocol_version
+    else:
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write, elicitation_callback=callback) as session:
+                version = (await session.initialize()).protocol_version
+                await calls(session, url, results)
+    return {"results": results, "asked": asked, "version": version}
+
+
+async def calls(session, url, results):
+    call = {"provider": "github", "url": url}
+    together = await asyncio.gather(
+        *[session.call_tool("authenticated_fetch", call) for _ in range(4)])
+    after = await session.call_tool("authenticated_fetch", call)
+    listed = await session.call_tool("list_providers", {})
+    for result in [*together, after, listed]:
+        results.append({
+            "is_error": result.is_error,
+            "text": result.content[0].text,
+            "structured": result.structured_content,
+        })
 
 
 if __name__ == "__main__":

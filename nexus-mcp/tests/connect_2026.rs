@@ -1,0 +1,272 @@
+//! Connect on first use on MCP 2026-07-28, driven by the official MCP Python
+//! client's `mcp.Client` in its default mode (`server/discover`, no
+//! `initialize`): a call that needs the user answers `input_required` with
+//! one URL-mode elicitation and a sealed `requestState`, and the retry that
+//! carries the user's answer is held until the connection is active. Also,
+//! in both eras, a call its client cancels while it is held for the user.
+//!
+//! They need the client (`pip install mcp==2.3.0`, its Python named by
+//! `NEXUS_MCP_PYTHON`), so plain `cargo test` lists them as ignored; CI
+//! runs them.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::gateway;
+use nexus_gateway_fake::{FakeGateway, Route};
+use serde_json::Value;
+
+const NEEDS: &str = "needs the official MCP Python client: NEXUS_MCP_PYTHON";
+
+/// What `script` (in `tests/clients/`) printed for `scenario` against
+/// `nexus-mcp args` in `era`, and what the server said on stderr.
+fn drive(
+    gateway: &FakeGateway,
+    (script, era): (&str, &str),
+    scenario: &str,
+    url: &str,
+    args: &[&str],
+) -> (Value, String) {
+    let python = std::env::var("NEXUS_MCP_PYTHON").expect(NEEDS);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let output = Command::new(python)
+        .arg(script)
+        .args([
+            env!("CARGO_BIN_EXE_nexus-mcp"),
+            &gateway.url(),
+            scenario,
+            url,
+        ])
+        .args(args)
+        .env("NEXUS_MCP_ERA", era)
+        .output()
+        .expect("python runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(
+        output.status.success(),
+        "{scenario}: the client failed:\n{out}\n{err}"
+    );
+    let summary = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (summary, err)
+}
+
+/// The five fetches' results of `connect.py` (the sixth is list_providers).
+fn fetches(summary: &Value) -> &[Value] {
+    &summary["results"].as_array().expect("results")[..5]
+}
+
+/// Nothing the model reads holds the consent page's address.
+fn no_consent_url_for_the_model(summary: &Value) {
+    for result in summary["results"].as_array().into_iter().flatten() {
+        let said = result.to_string();
+        assert!(
+            !said.contains("/fake/authorize"),
+            "the model read the consent URL: {said}"
+        );
+        assert!(!said.contains("connection_id="), "{said}");
+    }
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn first_use_on_2026_requests_one_connection_for_four_calls_and_each_succeeds() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let args = ["--connect", "github=repo,read:user"];
+    let (summary, stderr) = drive(&gateway, ("connect.py", "2026"), "accept", &url, &args);
+    assert_eq!(summary["version"], "2026-07-28", "the default client's era");
+    for result in fetches(&summary) {
+        assert_eq!(result["is_error"], false, "{result}");
+        assert_eq!(result["structured"]["status"], 200, "{result}");
+    }
+    assert_eq!(
+        gateway.requests(Route::RequestConnection),
+        1,
+        "one connection: {stderr}"
+    );
+    let asked = summary["asked"].as_array().unwrap();
+    assert!(!asked.is_empty(), "{summary}");
+    for one in asked {
+        assert_eq!(one["mode"], "url");
+        let message = one["message"].as_str().unwrap();
+        assert!(
+            message.contains("github") && message.contains("ws-new"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("http"),
+            "the message holds no URL: {message}"
+        );
+        assert_eq!(
+            one["url"], asked[0]["url"],
+            "every call is sent to the one consent page"
+        );
+    }
+    let requested = gateway.last_request_to(Route::RequestConnection).unwrap();
+    let body: Value = serde_json::from_slice(&requested.body).unwrap();
+    assert_eq!(body["scopes"], serde_json::json!(["repo", "read:user"]));
+    assert!(
+        stderr.contains("client=\"mcp\""),
+        "the client named from the request: {stderr}"
+    );
+    assert!(stderr.contains("input required"), "{stderr}");
+    no_consent_url_for_the_model(&summary);
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn on_2026_a_user_who_declines_is_not_asked_again_and_nothing_is_sent() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let (summary, _) = drive(
+        &gateway,
+        ("connect.py", "2026"),
+        "decline",
+        &url,
+        &["--connect", "github"],
+    );
+    for result in fetches(&summary) {
+        assert_eq!(result["is_error"], true, "{result}");
+        assert!(
+            result["text"].as_str().unwrap().contains("declined"),
+            "{result}"
+        );
+    }
+    let asked = summary["asked"].as_array().unwrap().len();
+    assert!(
+        (1..=4).contains(&asked),
+        "the fifth call is not asked: {summary}"
+    );
+    assert_eq!(gateway.requests(Route::RequestConnection), 1);
+    assert_eq!(api.requests().len(), 0, "nothing was sent");
+    no_consent_url_for_the_model(&summary);
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn on_2026_a_client_without_url_elicitation_or_a_provider_not_offered_is_told_so() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let (summary, _) = drive(
+        &gateway,
+        ("connect.py", "2026"),
+        "none",
+        &url,
+        &["--connect", "github"],
+    );
+    for result in fetches(&summary) {
+        let text = result["text"].as_str().unwrap();
+        assert!(
+            text.contains("not connected for workspace `ws-new`"),
+            "{text}"
+        );
+        assert!(text.contains("nexus connect ws-new github"), "{text}");
+    }
+    let (summary, _) = drive(
+        &gateway,
+        ("connect.py", "2026"),
+        "accept",
+        &url,
+        &["--connect", "stripe"],
+    );
+    for result in fetches(&summary) {
+        assert!(
+            result["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("connection_not_found"),
+            "{result}"
+        );
+    }
+    assert_eq!(summary["asked"].as_array().unwrap().len(), 0, "{summary}");
+    assert_eq!(gateway.requests(Route::RequestConnection), 0);
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn a_tampered_or_foreign_request_state_never_gets_the_apis_answer() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let (summary, _) = drive(
+        &gateway,
+        ("rounds.py", "2026"),
+        "tampered",
+        &url,
+        &["--connect", "github"],
+    );
+    let rounds = summary["rounds"].as_array().unwrap();
+    for refused in &rounds[..3] {
+        assert_eq!(refused["is_error"], true, "{refused}");
+        let text = refused["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("invalid_input: invalid or expired requestState"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        rounds[3]["is_error"], false,
+        "the state as sealed: {}",
+        rounds[3]
+    );
+    assert_eq!(
+        api.requests().len(),
+        1,
+        "only the true retry reached the API"
+    );
+    assert_eq!(
+        gateway.requests(Route::RequestConnection),
+        1,
+        "never a second connection"
+    );
+}
+
+/// A call held for the user and cancelled by its client ends there: in
+/// 2025 its prompt is cancelled (the host dismisses it), the next call is
+/// offered the flow at once, and the cancelled write is never sent.
+fn a_cancelled_call_drops_its_flow(era: &str) {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let args = ["--connect", "github", "--allow-write"];
+    let (summary, stderr) = drive(&gateway, ("rounds.py", era), "cancel", &url, &args);
+    assert_eq!(summary["second"]["is_error"], false, "{summary}\n{stderr}");
+    if era == "2025" {
+        assert_eq!(
+            summary["dismissed"], 1,
+            "the server cancelled its prompt: {summary}"
+        );
+    }
+    assert!(
+        stderr.contains("DELETE") && stderr.contains("cancelled by the client"),
+        "{stderr}"
+    );
+    let methods: Vec<String> = api.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(
+        methods,
+        ["GET"],
+        "the cancelled DELETE never reached the API"
+    );
+    assert_eq!(
+        gateway.requests(Route::RequestConnection),
+        1,
+        "the pending connection reused"
+    );
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn on_2025_a_call_cancelled_while_held_cancels_its_prompt_and_frees_the_provider() {
+    a_cancelled_call_drops_its_flow("2025");
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn on_2026_a_retry_cancelled_while_held_frees_the_provider() {
+    a_cancelled_call_drops_its_flow("2026");
+}
