@@ -96,6 +96,13 @@ pub(crate) struct Call<'a> {
     pub(crate) url_elicitation: bool,
 }
 
+/// A provider `--connect` offers: as the operator named it (its scopes),
+/// and as the Gateway lists it (the name the Gateway is sent).
+pub(crate) struct Named {
+    pub(crate) offered: String,
+    pub(crate) listed: String,
+}
+
 /// A 2026-07-28 retry: the sealed state and the client's answers, with
 /// what the state is bound to.
 pub(crate) struct Retry<'a> {
@@ -138,7 +145,8 @@ impl Connector {
     /// the call's workspace: `Ok` once the connection is active (the call
     /// then tries again), else the tool error, which never holds the
     /// consent URL.
-    pub(crate) async fn connect(&self, call: &Call<'_>, provider: &str) -> Result<(), String> {
+    pub(crate) async fn connect(&self, call: &Call<'_>, named: &Named) -> Result<(), String> {
+        let provider = named.listed.as_str();
         let slot = Arc::clone(locked(&self.slots).entry(provider.to_owned()).or_default());
         let _flow = slot.lock().await;
         if let Some(ended) = self.last(provider, call.started) {
@@ -146,7 +154,7 @@ impl Connector {
         }
         let deadline = call.started + self.wait;
         let flow = async {
-            let pending = self.pending(call, provider).await?;
+            let pending = self.pending(call, named).await?;
             self.ask(call, provider, &pending.url, deadline).await?;
             self.until_active(call, provider, &pending.held.connection, deadline)
                 .await
@@ -163,13 +171,14 @@ impl Connector {
     pub(crate) async fn offer(
         &self,
         call: &Call<'_>,
-        provider: &str,
+        named: &Named,
         bound: &[u8],
     ) -> Result<Option<InputRequiredResult>, String> {
+        let provider = named.listed.as_str();
         if let Some(ended) = self.last(provider, call.started) {
             return ended.map(|()| None);
         }
-        let pending = self.pending(call, provider).await.map_err(|(m, _)| m)?;
+        let pending = self.pending(call, named).await.map_err(|(m, _)| m)?;
         let (ws, p) = (one_line(call.workspace), one_line(provider));
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
@@ -192,9 +201,10 @@ impl Connector {
     pub(crate) async fn resume(
         &self,
         call: &Call<'_>,
-        provider: &str,
+        named: &Named,
         retry: &Retry<'_>,
     ) -> Result<(), String> {
+        let provider = named.listed.as_str();
         let state = self.sealer.open(retry.state, retry.bound)?;
         let key = input_key(provider);
         let answer = retry.responses.and_then(|r| r.get(&key));
@@ -244,7 +254,8 @@ impl Connector {
     /// The connection pending for `provider`, requested now when none is
     /// (or the last one's wait is over). An error when this request's
     /// client cannot send the user to a URL.
-    async fn pending(&self, call: &Call<'_>, provider: &str) -> Result<Pending, (String, bool)> {
+    async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, (String, bool)> {
+        let provider = named.listed.as_str();
         let (ws, p) = (one_line(call.workspace), one_line(provider));
         if !call.url_elicitation {
             let why = format!(
@@ -260,7 +271,7 @@ impl Connector {
         if let Some(pending) = reused.filter(|p| !p.held.left().is_zero()) {
             return Ok(pending);
         }
-        let scopes = self.offers.iter().find(|(name, _)| name == provider);
+        let scopes = self.offers.iter().find(|(name, _)| *name == named.offered);
         let mut input =
             RequestConnectionInput::new(call.workspace, provider).return_url(&self.return_url);
         input.scopes = scopes.map(|(_, scopes)| scopes.clone()).unwrap_or_default();

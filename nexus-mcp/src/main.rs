@@ -237,7 +237,7 @@ async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<()
     };
     let calls = Calls::new();
     let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());
-    if !server.offers_all() {
+    if server.names_providers() {
         // Said at start when the Gateway answers; at the first listing otherwise.
         let checking = server.clone();
         tokio::spawn(async move { checking.check_at_start().await });
@@ -273,8 +273,17 @@ fn started(cli: &Cli, options: &NexusClientOptions) {
     } else {
         "read-only: GET and HEAD (start it with --allow-write to let the model write)"
     };
+    let connect = if cli.connect.is_empty() {
+        "no connect on first use (--connect)".to_owned()
+    } else {
+        format!(
+            "the user may connect {} from the host",
+            cli.connect.join(", ")
+        )
+    };
     let line = format!(
-        "nexus-mcp {} serving workspace {}, offering {providers}; {mode}; Gateway {}; timeout {:?}",
+        "nexus-mcp {} serving workspace {}, offering {providers}; {mode}; {connect}; Gateway {}; \
+         timeout {:?}",
         env!("CARGO_PKG_VERSION"),
         cli.workspace.as_deref().unwrap_or_default(),
         shown_url(&options.gateway_url),

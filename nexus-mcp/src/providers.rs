@@ -108,9 +108,9 @@ pub(crate) fn select(listing: Vec<Provider>, only: &[String]) -> (Vec<Listed>, V
     (found, missing)
 }
 
-/// What stderr says of `missing` operator names: the names the Gateway
-/// does list.
-pub(crate) fn not_listed(missing: &[String], listing: &[Provider]) -> String {
+/// What stderr says of `missing` operator names given to `flag`: the
+/// names the Gateway does list.
+pub(crate) fn not_listed(flag: &str, missing: &[String], listing: &[Provider]) -> String {
     let names: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
     let listed = if names.is_empty() {
         "it lists none".to_owned()
@@ -118,7 +118,7 @@ pub(crate) fn not_listed(missing: &[String], listing: &[Provider]) -> String {
         format!("it lists: {}", names.join(", "))
     };
     one_line(&format!(
-        "--provider {}: the Gateway lists no such provider, so the model cannot use it ({listed})",
+        "{flag} {}: the Gateway lists no such provider, so the model cannot use it ({listed})",
         missing.join(", ")
     ))
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::answer::{BODY_CAP, fetched, said};
 use crate::calls::{CALL, Calls, Ended, audit};
-use crate::connect::{Call, Connector, Retry};
+use crate::connect::{Call, Connector, Named, Retry};
 use crate::providers::{Listed, not_listed, offered, select};
 use crate::tools::{
     FetchArgs, NoArgs, Providers, arguments_of, failure, refused, structured, tools,
@@ -77,20 +77,21 @@ impl NexusServer {
         }
     }
 
-    /// Whether every provider the Gateway lists is offered.
-    pub(crate) fn offers_all(&self) -> bool {
-        self.settings.providers.is_empty()
+    /// Whether the command line names providers (`--provider`,
+    /// `--connect`), which are checked against the Gateway's listing.
+    pub(crate) fn names_providers(&self) -> bool {
+        !self.settings.providers.is_empty() || !self.settings.connector.names().is_empty()
     }
 
-    /// Checks the `--provider` names against the Gateway's listing at
-    /// start; a Gateway that does not answer leaves it to the first listing.
+    /// Checks the `--provider` and `--connect` names against the Gateway's
+    /// listing at start; a Gateway that does not answer leaves it to the first listing.
     pub(crate) async fn check_at_start(&self) {
         match self.client.run(|c| c.providers()).await {
             Ok(listing) => self.check_listing(&listing),
             Err(e) => log::warn!(
                 target: "nexus_mcp",
-                "the Gateway's provider list could not be read at start ({}); --provider is \
-                 checked at the first listing",
+                "the Gateway's provider list could not be read at start ({}); --provider and \
+                 --connect are checked at the first listing",
                 said(&e)
             ),
         }
@@ -121,18 +122,26 @@ impl NexusServer {
         offered(names, &listing, provider)
     }
 
-    /// Says on stderr, once, which `--provider` names the Gateway does not
-    /// list (with those it does), from a listing the server read, and
-    /// keeps it.
+    /// Says on stderr, once, which `--provider` and `--connect` names the
+    /// Gateway does not list (with those it does), from a listing the
+    /// server read, and keeps it.
     pub(crate) fn check_listing(&self, listing: &[Provider]) {
         if let Ok(mut held) = self.settings.listing.lock() {
             *held = listing.to_vec();
         }
-        let (_, missing) = select(listing.to_vec(), &self.settings.providers);
-        if !missing.is_empty() && !self.settings.checked.swap(true, Ordering::Relaxed) {
-            log::warn!(target: "nexus_mcp", "{}", not_listed(&missing, listing));
+        if self.settings.checked.swap(true, Ordering::Relaxed) {
+            return;
         }
-        self.settings.checked.store(true, Ordering::Relaxed);
+        let flags = [
+            ("--provider", self.settings.providers.clone()),
+            ("--connect", self.settings.connector.names()),
+        ];
+        for (flag, names) in flags {
+            let (_, missing) = select(listing.to_vec(), &names);
+            if !missing.is_empty() {
+                log::warn!(target: "nexus_mcp", "{}", not_listed(flag, &missing, listing));
+            }
+        }
     }
 
     /// A fetch under the call's life (stop, cancel), and its audit line.
@@ -179,7 +188,7 @@ impl NexusServer {
                 responses: request.input_responses.as_ref(),
                 bound: &bound,
             };
-            let provider = self.connectable(&args.provider).ok_or_else(|| {
+            let provider = self.connectable(&args.provider).await.ok_or_else(|| {
                 "invalid_input: invalid or expired requestState (not for a provider this server                  connects)"
                     .to_owned()
             })?;
@@ -196,7 +205,7 @@ impl NexusServer {
             sent => return sent.map(Answer::Fetched).map_err(Sent::said),
         };
         // Only a provider `--connect` names (found as the Gateway finds names).
-        let Some(name) = self.connectable(&provider) else {
+        let Some(name) = self.connectable(&provider).await else {
             return Err(said(&error));
         };
         let connector = &self.settings.connector;
@@ -214,11 +223,22 @@ impl NexusServer {
             .map_err(Sent::said)
     }
 
-    /// The `--connect` name `provider` is, found as the Gateway finds names.
-    fn connectable(&self, provider: &str) -> Option<String> {
+    /// The `--connect` offer `provider` is, found as the Gateway finds
+    /// names, with the name the Gateway lists it under.
+    async fn connectable(&self, provider: &str) -> Option<Named> {
         let names = self.settings.connector.names();
-        let name = offered(&names, &self.held_listing(), provider).ok();
-        name.filter(|_| !names.is_empty())
+        if names.is_empty() {
+            return None;
+        }
+        let mut listing = self.held_listing();
+        if listing.is_empty() {
+            listing = self.client.run(|c| c.providers()).await.ok()?;
+            self.check_listing(&listing);
+        }
+        let offered = offered(&names, &listing, provider).ok()?;
+        let found = Provider::find(&listing, &offered).map(|p| p.name.clone());
+        let listed = found.unwrap_or_else(|| offered.clone());
+        Some(Named { offered, listed })
     }
 
     /// The call as the connector asks its user: read from the request

@@ -270,3 +270,45 @@ fn on_2025_a_call_cancelled_while_held_cancels_its_prompt_and_frees_the_provider
 fn on_2026_a_retry_cancelled_while_held_frees_the_provider() {
     a_cancelled_call_drops_its_flow("2026");
 }
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn a_connect_name_is_found_as_the_gateway_finds_names_and_sent_as_listed() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let args = ["--connect", "GitHub=repo", "--connect", "GitHub=admin"];
+    let (summary, _) = drive(&gateway, ("connect.py", "2026"), "accept", &url, &args);
+    assert!(
+        fetches(&summary).iter().all(|r| r["is_error"] == false),
+        "{summary}"
+    );
+    let requested = gateway.last_request_to(Route::RequestConnection).unwrap();
+    let body: Value = serde_json::from_slice(&requested.body).unwrap();
+    assert_eq!(body["provider_name"], "github", "the listed name");
+    assert_eq!(
+        body["scopes"],
+        serde_json::json!(["repo", "admin"]),
+        "no scope dropped"
+    );
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn on_2025_a_prompt_left_open_past_the_wait_says_the_user_did_not_answer() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let args = ["--connect", "github", "--connect-wait", "1"];
+    let (summary, stderr) = drive(&gateway, ("rounds.py", "2025"), "ignore", &url, &args);
+    let text = summary["result"]["text"].as_str().unwrap();
+    assert_eq!(summary["result"]["is_error"], true, "{summary}");
+    assert!(
+        text.contains("the user did not answer the request to connect `github`"),
+        "{text}"
+    );
+    assert!(text.contains("within 1 s (--connect-wait)"), "{text}");
+    assert!(!text.contains("could not ask"), "{text}");
+    assert!(
+        stderr.contains("WARN nexus_mcp: connect provider=\"github\""),
+        "{stderr}"
+    );
+}

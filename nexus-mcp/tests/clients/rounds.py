@@ -10,6 +10,7 @@ SCENARIO:
             cancelled by the client while the user has not consented; then
             a second call, whose user consents, must be offered the flow at
             once and answer the API's answer
+  ignore    2025: the user leaves the prompt open past --connect-wait
 
 Prints one JSON object with what each round answered.
 """
@@ -130,7 +131,25 @@ async def cancel(server, gateway_url, url, server_args):
     return {"second": second, **events}
 
 
+async def ignore(server, gateway_url, url, server_args):
+    events = {"dismissed": 0}
+
+    async def elicit(context, p):
+        try:
+            await asyncio.sleep(3600)  # the prompt stays open
+        except asyncio.CancelledError:
+            events["dismissed"] += 1
+            raise
+
+    async with stdio_client(params(server, gateway_url, server_args)) as (read, write):
+        async with ClientSession(read, write, elicitation_callback=elicit) as session:
+            await session.initialize()
+            result = await session.call_tool("authenticated_fetch", {"provider": "github", "url": url})
+            await asyncio.sleep(0.2)  # the dismissal, sent before the answer, is handled
+    return {"result": shown(result), **events}
+
+
 if __name__ == "__main__":
     server, gateway_url, scenario, url, *server_args = sys.argv[1:]
-    run = {"tampered": tampered, "cancel": cancel}[scenario]
+    run = {"tampered": tampered, "cancel": cancel, "ignore": ignore}[scenario]
     print(json.dumps(asyncio.run(run(server, gateway_url, url, server_args))))
