@@ -312,3 +312,53 @@ fn on_2025_a_prompt_left_open_past_the_wait_says_the_user_did_not_answer() {
         "{stderr}"
     );
 }
+
+/// The official TypeScript v2 client's summary in `era` (its default mode,
+/// `legacy`, for 2025; `auto` for 2026).
+fn typescript_v2(era: &str) {
+    let (gateway, api) = gateway();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect_v2.mjs");
+    let output = Command::new("node")
+        .arg(script)
+        .args([
+            env!("CARGO_BIN_EXE_nexus-mcp"),
+            &gateway.url(),
+            &api.url(),
+            "--connect",
+            "github",
+        ])
+        .env("NEXUS_MCP_ERA", era)
+        .output()
+        .expect("node runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "the client failed:\n{out}\n{err}");
+    let summary: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let expected = if era == "2026" {
+        "2026-07-28"
+    } else {
+        "2025-11-25"
+    };
+    assert_eq!(summary["version"], expected);
+    for result in summary["results"].as_array().unwrap() {
+        assert_eq!(result["is_error"], false, "{result}");
+        assert!(!result.to_string().contains("/fake/authorize"), "{result}");
+    }
+    assert_eq!(summary["asked"][0]["mode"], "url");
+    assert_eq!(gateway.requests(Route::RequestConnection), 1);
+    assert!(err.contains("client=\"nexus-mcp-connect-v2\""), "{err}");
+}
+
+#[test]
+#[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
+fn the_typescript_v2_client_connects_on_first_use_in_its_default_mode() {
+    typescript_v2("2025");
+}
+
+#[test]
+#[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
+fn the_typescript_v2_client_connects_on_first_use_on_2026() {
+    typescript_v2("2026");
+}
