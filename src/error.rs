@@ -230,14 +230,15 @@ impl NexusError {
     }
 
     /// This error, whose [`needs_connection`](Self::needs_connection)
-    /// holds, with a clause naming the pair and the next step; the
-    /// Gateway's words stay first.
+    /// holds, with a clause naming the pair and what is true of it; the
+    /// Gateway's words stay first. The next step is the reader's: a
+    /// program adds its own (a command, or for a model that the user must
+    /// connect it), so a misspelt workspace is never told to connect.
     pub(crate) fn reconnect_hint(mut self, workspace: &str, provider: &str) -> Self {
         let (ws, p) = (escape(workspace), escape(provider));
         self.message = format!(
-            "{} (workspace `{ws}`, provider `{p}`): the workspace's user must connect `{p}` \
-             again: request_connection with user_id `{ws}`, then wait_for_active \
-             (nexus connect {ws} {p})",
+            "{} (workspace `{ws}`, provider `{p}`): no active connection to `{p}` for this \
+             workspace; if the workspace is right, its user must connect `{p}`",
             self.message
         );
         self

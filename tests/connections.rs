@@ -35,8 +35,8 @@ fn a_provider_the_gateway_lists_but_the_workspace_has_not_connected() {
     for part in [
         "workspace `ws`",
         "provider `github`",
-        "request_connection",
-        "wait_for_active",
+        "no active connection to `github`",
+        "if the workspace is right, its user must connect `github`",
     ] {
         assert!(err.message.contains(part), "{part:?} in {err}");
     }
@@ -120,10 +120,16 @@ fn a_connection_the_broker_cannot_use_must_be_made_again() {
             .unwrap_err();
         assert_eq!(err.needs_connection(), needs, "{fault:?}: {err}");
         if needs {
-            assert!(
-                err.message.contains("nexus connect ws-other github"),
-                "{err}"
-            );
+            let true_of_it = "(workspace `ws-other`, provider `github`): no active connection \
+                              to `github` for this workspace; if the workspace is right, its \
+                              user must connect `github`";
+            assert!(err.message.contains(true_of_it), "{err}");
+            for step in ["request_connection", "wait_for_active", "nexus connect"] {
+                assert!(
+                    !err.message.contains(step),
+                    "the reader's step is the program's: {err}"
+                );
+            }
         }
     }
 }

@@ -78,7 +78,15 @@ impl Credential {
         workspace: &str,
         provider: &str,
     ) -> Result<Credential, NexusError> {
-        let token = client.get_cached_token(&TokenCache::new(), workspace, provider)?;
+        let token = client
+            .get_cached_token(&TokenCache::new(), workspace, provider)
+            .map_err(|mut e| {
+                if e.needs_connection() {
+                    let (ws, p) = (one_line(workspace), one_line(provider));
+                    e.message = format!("{} (nexus connect {ws} {p})", e.message);
+                }
+                e
+            })?;
         if let Err(since) = token.expires_at().duration_since(SystemTime::now()) {
             let why = format!(
                 "the Gateway handed out a credential for provider `{}` in workspace `{}` that \

@@ -292,3 +292,25 @@ fn mistakes_leave_stdout_empty_and_stderr_free_of_secrets() {
             .starts_with("nexus 0.8")
     );
 }
+
+#[test]
+fn a_pair_without_a_connection_is_told_the_command_that_connects_it() {
+    let gateway = gateway();
+    // The Gateway lists github; workspace ws-typo has no connection to it.
+    let (code, out, err) = run(nexus(&gateway).args(["token", "ws-typo", "github"]));
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(
+        err.contains(
+            "no active connection to `github` for this workspace; if the workspace is right"
+        ),
+        "what is true, from the library: {err}"
+    );
+    assert!(
+        err.trim_end().ends_with("(nexus connect ws-typo github)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wait_for_active"),
+        "no library call for a shell user: {err}"
+    );
+}

@@ -164,6 +164,18 @@ pub(crate) fn said(error: &NexusError) -> String {
     one_line(&said)
 }
 
+/// A provider the workspace's user must connect, as the model reads it:
+/// the SDK's words (what is true of the pair), then the next step, which is
+/// the user's, or the operator's with `nexus connect`.
+pub(crate) fn unconnected(error: &NexusError, workspace: &str, provider: &str) -> String {
+    let (ws, p) = (one_line(workspace), one_line(provider));
+    format!(
+        "{}; the user must connect it (this server cannot send them), or the person running \
+         this server can (nexus connect {ws} {p})",
+        said(error)
+    )
+}
+
 /// A server's or a model's `text` as one field of a line: escaped by
 /// `one_line`, and cut to `max` bytes on a character boundary, with `…`
 /// when cut.

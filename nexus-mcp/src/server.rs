@@ -19,7 +19,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
-use crate::answer::{BODY_CAP, fetched, said};
+use crate::answer::{BODY_CAP, fetched, said, unconnected};
 use crate::calls::{CALL, Calls, Ended, audit};
 use crate::connect::{Call, Connector, Named, Retry};
 use crate::providers::{Listed, not_listed, offered, select};
@@ -198,15 +198,19 @@ impl NexusServer {
                 .send(args, call)
                 .await
                 .map(Answer::Fetched)
-                .map_err(Sent::said);
+                .map_err(|sent| sent.said(&self.settings.workspace));
         }
         let (error, provider) = match self.send(args, call).await {
             Err(Sent::Unconnected(error, provider)) => (error, provider),
-            sent => return sent.map(Answer::Fetched).map_err(Sent::said),
+            sent => {
+                return sent
+                    .map(Answer::Fetched)
+                    .map_err(|sent| sent.said(&self.settings.workspace));
+            }
         };
         // Only a provider `--connect` names (found as the Gateway finds names).
         let Some(name) = self.connectable(&provider).await else {
-            return Err(said(&error));
+            return Err(unconnected(&error, &self.settings.workspace, &provider));
         };
         let connector = &self.settings.connector;
         if modern(context) {
@@ -220,7 +224,7 @@ impl NexusServer {
         self.send(args, call)
             .await
             .map(Answer::Fetched)
-            .map_err(Sent::said)
+            .map_err(|sent| sent.said(&self.settings.workspace))
     }
 
     /// The `--connect` offer `provider` is, found as the Gateway finds
@@ -376,11 +380,11 @@ pub(crate) enum Sent {
 }
 
 impl Sent {
-    /// The tool error.
-    fn said(self) -> String {
+    /// The tool error, for a call in `workspace`.
+    fn said(self, workspace: &str) -> String {
         match self {
             Sent::Refused(message) => message,
-            Sent::Unconnected(error, _) => said(&error),
+            Sent::Unconnected(error, provider) => unconnected(&error, workspace, &provider),
         }
     }
 }

@@ -184,6 +184,19 @@ fn on_2026_a_client_without_url_elicitation_or_a_provider_not_offered_is_told_so
                 .starts_with("connection_not_found"),
             "{result}"
         );
+        let text = result["text"].as_str().unwrap();
+        assert!(
+            text.contains("the user must connect it"),
+            "the model's next step: {text}"
+        );
+        assert!(
+            text.contains("(nexus connect ws-new github)"),
+            "the operator's: {text}"
+        );
+        assert!(
+            !text.contains("wait_for_active"),
+            "no library call for a model: {text}"
+        );
     }
     assert_eq!(summary["asked"].as_array().unwrap().len(), 0, "{summary}");
     assert_eq!(gateway.requests(Route::RequestConnection), 0);
