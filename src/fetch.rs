@@ -12,8 +12,9 @@ use ureq::http::header::{
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::budget::{Budget, FETCH_TIMEOUT, check_timeout};
+use crate::echo::{check_available, echoes};
 use crate::error::NexusError;
-use crate::redact::{WITHHELD, echoes};
+use crate::redact::WITHHELD;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
 use crate::token::CachedToken;
 use crate::transport::{Transport, read_capped};
@@ -227,6 +228,7 @@ impl Outgoing {
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
+    check_available(options.withhold_credential_echo)?;
     if options.unwritable_json {
         let why = "the value given to FetchOptions::json cannot be written as JSON";
         return Err(NexusError::invalid_input(why));

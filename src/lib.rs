@@ -14,6 +14,11 @@ mod client;
 pub mod code;
 mod connection;
 mod date;
+#[cfg(feature = "echo")]
+mod echo;
+#[cfg(not(feature = "echo"))]
+#[path = "echo_off.rs"]
+mod echo;
 mod engine;
 mod error;
 mod fetch;
@@ -46,7 +51,7 @@ pub use connection::{
 pub use error::{ErrorKind, NexusError};
 pub use fetch::{FetchOptions, FetchResponse, Headers, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
 pub use options::{DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_TIMEOUT, NexusClientOptions};
-pub use redact::one_line;
+pub use redact::{one_line, one_line_within};
 pub use redirect::MAX_REDIRECTS;
 pub use resolve::DEFAULT_TOKEN_TTL;
 pub use retry::{MAX_RETRY_AFTER, RetryPolicy};

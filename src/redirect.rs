@@ -8,8 +8,8 @@ use ureq::http::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use ureq::http::{Method, Request, Response, Uri};
 
 use crate::budget::Budget;
+use crate::echo::echoes;
 use crate::error::{NexusError, Peer};
-use crate::redact::echoes;
 use crate::token::CachedToken;
 use crate::transport::Transport;
 use crate::url::{Origin, can_reach, check_tls_available, resolve_location};

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use nexus_sdk::http::StatusCode;
-use nexus_sdk::{Headers, NexusError, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line};
+use nexus_sdk::{
+    Headers, NexusError, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line, one_line_within,
+};
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
 
@@ -177,17 +179,12 @@ pub(crate) fn unconnected(error: &NexusError, workspace: &str, provider: &str) -
 }
 
 /// A server's or a model's `text` as one field of a line: escaped by
-/// `one_line`, and cut to `max` bytes on a character boundary, with `…`
-/// when cut.
+/// `one_line`, at most `max` bytes of it (never a character or an escape
+/// split), with `…` when cut.
 pub(crate) fn cut(text: &str, max: usize) -> String {
-    let mut shown = one_line(text);
-    if shown.len() > max {
-        let mut end = max;
-        while !shown.is_char_boundary(end) {
-            end -= 1;
-        }
-        shown.truncate(end);
-        shown.push('…');
+    let shown = one_line_within(text, max);
+    if shown.len() < one_line(text).len() {
+        return shown + "…";
     }
     shown
 }
@@ -318,5 +315,12 @@ mod tests {
         assert_eq!(text, "HTTP 404 Not Found\n\n");
         let (text, _) = fetched(599, &Headers::new(), b"x");
         assert_eq!(text, "HTTP 599 \n\nx");
+    }
+
+    #[test]
+    fn a_cut_field_never_ends_inside_an_escape() {
+        let text = format!("{}\u{202E}tail", "a".repeat(60));
+        assert_eq!(cut(&text, 64), format!("{}…", "a".repeat(60)));
+        assert_eq!(cut("short", 64), "short");
     }
 }

@@ -82,10 +82,10 @@ pub(crate) fn offered(
     if let Some(name) = same {
         return Ok(name.clone());
     }
-    let provider: String = provider.chars().take(64).collect();
     Err(format!(
-        "provider_not_offered: {provider:?} is not a provider this server offers \
-         (it offers {}: see list_providers)",
+        "provider_not_offered: \"{}\" is not a provider this server offers (it offers {}: see \
+         list_providers)",
+        cut(provider, 64),
         one_line(&offered.join(", "))
     ))
 }
