@@ -369,3 +369,25 @@ fn huge_arrays_and_deep_nesting() {
         assert!(err.message.len() <= 512);
     }
 }
+
+#[test]
+fn withholding_echoes_without_the_echo_feature_fails_closed() {
+    let gateway = FakeGateway::start();
+    let upstream = FakeUpstream::start();
+    let github = FakeProvider::oauth2("gho_hostile_echo").api_base_url(&upstream.url());
+    gateway.add_provider("ws", "github", github);
+    let url = format!("{}/echo", upstream.url());
+    let withhold = FetchOptions::default().withhold_credential_echo(true);
+    let answer =
+        client(&gateway).authenticated_fetch(&TokenCache::new(), "ws", "github", &url, withhold);
+    if cfg!(feature = "echo") {
+        let (status, _, _) = answer.expect("the default build withholds");
+        assert_eq!(status, 200);
+        return;
+    }
+    let err = answer.expect_err("a build without `echo` cannot withhold: it refuses");
+    assert_eq!(err.code, nexus_sdk::code::INVALID_INPUT, "{err}");
+    assert!(err.message.contains("`echo` feature"), "{err}");
+    assert_eq!(gateway.requests(Route::Resolve), 0, "nothing resolved");
+    assert!(upstream.requests().is_empty(), "nothing sent");
+}
