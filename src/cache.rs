@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use crate::budget::Budget;
 use crate::error::{NexusError, require};
-use crate::flight::{Landing, SingleFlight};
+use crate::flight::{Landing, SingleFlight, Wait};
 use crate::redact::{LOG_TARGET, escape};
 use crate::token::CachedToken;
 
@@ -43,6 +43,14 @@ pub(crate) struct Key<'a> {
 
 /// A key as the single flight holds it.
 type Flight = (Owner, Box<str>, Box<str>);
+
+/// `workspace=… provider=…`, escaped, as log lines name a key.
+impl std::fmt::Display for Key<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ws, p) = (escape(self.workspace), escape(self.provider));
+        write!(f, "workspace={ws} provider={p}")
+    }
+}
 
 impl<'a> Key<'a> {
     /// The key, or `invalid_input` for a blank workspace or provider.
@@ -302,8 +310,7 @@ impl TokenCache {
     ) -> Result<CachedToken, NexusError> {
         let (budget, current) = match self.find(&key) {
             Lookup::Fresh(token) => {
-                let (ws, p) = (key.workspace, key.provider);
-                log::debug!(target: LOG_TARGET, "Using cached token for workspace={} provider={}", escape(ws), escape(p));
+                log::debug!(target: LOG_TARGET, "Using cached token for {key}");
                 return Ok(token);
             }
             Lookup::Renew(token) => (budget(), token),
@@ -376,7 +383,8 @@ impl TokenCache {
             }
             Landing::All(result)
         };
-        self.flights.run(&key.flight_key(), budget, load, keep)
+        self.flights
+            .run(&key.flight_key(), (budget, Wait::Budget), load, keep)
     }
 
     /// Says once per key that its token, still valid, is handed out but not
@@ -386,8 +394,7 @@ impl TokenCache {
             return; // Expired already: the resolve said so.
         };
         if self.too_short.lock().insert(key.flight_key()) {
-            let (ws, p, buffer) = (escape(key.workspace), escape(key.provider), self.buffer);
-            log::warn!(target: LOG_TARGET, "The token for workspace={ws} provider={p} expires in {}s, within the cache's {}s buffer: it is handed out but not kept, so each call resolves again; a cache made with TokenCache::with_buffer and a shorter buffer keeps it", lifetime.as_secs(), buffer.as_secs());
+            log::warn!(target: LOG_TARGET, "The token for {key} expires in {}s, within the cache's {}s buffer: it is handed out but not kept, so each call resolves again; a cache made with TokenCache::with_buffer and a shorter buffer keeps it", lifetime.as_secs(), self.buffer.as_secs());
         }
     }
 
@@ -428,7 +435,10 @@ impl TokenCache {
                 Landing::Loader(other)
             }
         };
-        match self.flights.try_run(&key.flight_key(), &half, load, keep) {
+        match self
+            .flights
+            .run(&key.flight_key(), (&half, Wait::Never), load, keep)
+        {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),
         }

@@ -145,48 +145,12 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
     Some((base - offset_seconds) as f64 + fraction)
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-fn month_number(name: &str) -> Option<u32> {
-    let index = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
-    u32::try_from(index + 1).ok()
-}
-
-fn hms(s: &str) -> Option<(u32, u32, u32)> {
-    let mut it = s.split(':').map(digits);
-    let t = (it.next()??, it.next()??, it.next()??);
-    it.next().is_none().then_some(t)
-}
-
-/// Parses an HTTP date (RFC 9110 §5.6.7) into epoch seconds: the preferred
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the two obsolete forms
-/// (`Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`).
+/// Parses an HTTP date (RFC 9110 §5.6.7) into epoch seconds, as `httpdate`
+/// reads it: the preferred IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`)
+/// and the two obsolete forms (`Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov
+/// 6 08:49:37 1994`).
 pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let fields: Vec<&str> = s.split_ascii_whitespace().collect();
-    let (year, mon, day, time) = match fields.as_slice() {
-        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-        [wd, day, mon, year, time, "GMT"] if wd.ends_with(',') && year.len() == 4 => {
-            (i64::from(digits(year)?), *mon, *day, *time)
-        }
-        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-        [wd, date, time, "GMT"] if wd.ends_with(',') => {
-            let mut parts = date.split('-');
-            let (day, mon, yy) = (parts.next()?, parts.next()?, parts.next()?);
-            // RFC 9110: a two-digit year more than 50 years ahead is in the past century.
-            let yy = i64::from(digits(yy).filter(|_| yy.len() == 2)?);
-            (if yy < 70 { 2000 + yy } else { 1900 + yy }, mon, day, *time)
-        }
-        // asctime: Sun Nov  6 08:49:37 1994
-        [_wd, mon, day, time, year] if year.len() == 4 => {
-            (i64::from(digits(year)?), *mon, *day, *time)
-        }
-        _ => return None,
-    };
-    let (h, m, sec) = hms(time)?;
-    civil_to_epoch(year, month_number(mon)?, digits(day)?, h, m, sec)
+    httpdate::parse_http_date(s.trim()).ok().map(epoch_seconds)
 }
 
 #[cfg(test)]
@@ -197,6 +161,9 @@ mod tests {
     fn format_http_date(epoch_seconds: i64) -> String {
         // Indexed by days since 1970-01-01, a Thursday, modulo 7.
         const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
         let weekday = epoch_seconds.div_euclid(86_400).rem_euclid(7) as usize;
         let f = format_rfc3339(epoch_seconds); // YYYY-MM-DDTHH:MM:SSZ
         let (year, day, time) = (&f[..4], &f[8..10], &f[11..19]);

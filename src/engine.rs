@@ -119,11 +119,10 @@ impl Engine {
         if token.expires_at() > now() {
             return Ok(token);
         }
-        let (ws, p) = (escape(key.workspace), escape(key.provider));
-        log::info!(target: LOG_TARGET, "The token for workspace={ws} provider={p} had already expired; resolving once more");
+        log::info!(target: LOG_TARGET, "The token for {key} had already expired; resolving once more");
         let token = self.resolve_once(key, budget, now)?;
         if token.expires_at() <= now() {
-            log::warn!(target: LOG_TARGET, "The Gateway handed out a token for workspace={ws} provider={p} that had already expired, twice; using it, though the provider will likely refuse it");
+            log::warn!(target: LOG_TARGET, "The Gateway handed out a token for {key} that had already expired, twice; using it, though the provider will likely refuse it");
         }
         Ok(token)
     }
@@ -135,8 +134,7 @@ impl Engine {
         budget: &Budget,
         now: &dyn Fn() -> SystemTime,
     ) -> Result<CachedToken, NexusError> {
-        let (ws, p) = (escape(key.workspace), escape(key.provider));
-        log::info!(target: LOG_TARGET, "Resolving token for workspace={ws} provider={p}");
+        log::info!(target: LOG_TARGET, "Resolving token for {key}");
         let query = form_urlencode(&[
             ("workspace_id", key.workspace),
             ("provider_name", key.provider),
@@ -170,12 +168,12 @@ impl Engine {
             // A static credential (an api key) has none: no cause for alarm.
             Expiry::Missing => log::debug!(
                 target: LOG_TARGET,
-                "No expires_at for workspace={ws} provider={p}, using 5-minute fallback"
+                "No expires_at for {key}, using 5-minute fallback"
             ),
             // Its type, not its text: a Broker may put a secret there.
             Expiry::Unparseable(kind) => log::warn!(
                 target: LOG_TARGET,
-                "Could not parse expires_at=<a {kind}> for workspace={ws} provider={p}, using 5-minute fallback"
+                "Could not parse expires_at=<a {kind}> for {key}, using 5-minute fallback"
             ),
         }
         Ok(token)
@@ -325,8 +323,7 @@ impl Engine {
         let (answer, credentialed) =
             send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
         if answer.0 == 401 && credentialed {
-            let (ws, p) = (escape(key.workspace), escape(key.provider));
-            log::warn!(target: LOG_TARGET, "The API of provider {p} answered 401 to a freshly resolved credential too (workspace={ws}): the connection may need to be reconnected");
+            log::warn!(target: LOG_TARGET, "The API answered 401 to a freshly resolved credential too ({key}): the connection may need to be reconnected");
         }
         Ok(answer)
     }

@@ -54,6 +54,14 @@ struct State<T> {
     landed: Option<Result<T, NexusError>>,
 }
 
+/// How long a caller that finds a load under way waits for it.
+pub(crate) enum Wait {
+    /// As long as its budget has left.
+    Budget,
+    /// Not at all (it holds a value still usable): it is told the key is busy.
+    Never,
+}
+
 /// Who a load's result is for, as `keep` decides.
 pub(crate) enum Landing<T> {
     /// Every caller waiting on the key shares it.
@@ -67,39 +75,18 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     /// `budget`: `load` runs under the key's lock, then `keep` with its
     /// result (unless the key was detached meanwhile), which says whether
     /// the waiters share it. A caller that finds the lock held waits for it
-    /// at most the time its budget has left, then shares what landed.
+    /// as `wait` says, then shares what landed.
     pub(crate) fn run(
         &self,
         key: &K,
-        budget: &Budget,
+        (budget, wait): (&Budget, Wait),
         load: impl FnOnce() -> Result<T, NexusError>,
         keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
     ) -> Result<T, NexusError> {
-        let wait = budget.left().unwrap_or(Duration::MAX);
-        self.load_once(key, budget, wait, load, keep)
-    }
-
-    /// [`run`](Self::run) for a caller that may not wait (it holds a value
-    /// still usable): when the lock is held, it is told the key is busy.
-    pub(crate) fn try_run(
-        &self,
-        key: &K,
-        budget: &Budget,
-        load: impl FnOnce() -> Result<T, NexusError>,
-        keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
-    ) -> Result<T, NexusError> {
-        self.load_once(key, budget, Duration::ZERO, load, keep)
-    }
-
-    /// The flight, waiting at most `waited` for a load under way.
-    fn load_once(
-        &self,
-        key: &K,
-        budget: &Budget,
-        waited: Duration,
-        load: impl FnOnce() -> Result<T, NexusError>,
-        keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
-    ) -> Result<T, NexusError> {
+        let waited = match wait {
+            Wait::Budget => budget.left().unwrap_or(Duration::MAX),
+            Wait::Never => Duration::ZERO,
+        };
         let held = self.hold(key);
         let slot = &*held.slot;
         // Read apart: a lock held while waiting below would stop the loader.
@@ -260,7 +247,7 @@ mod tests {
         wait: Duration,
         load: impl FnOnce() -> Result<String, NexusError>,
     ) -> Result<String, NexusError> {
-        flights.run(&key, &call(wait), load, all)
+        flights.run(&key, (&call(wait), Wait::Budget), load, all)
     }
 
     /// How many callers hold `key`'s slot now, beyond the loader.
@@ -420,11 +407,11 @@ mod tests {
             Ok("old".to_owned())
         };
         let budget = call(Duration::from_secs(30));
-        let got = flights.run(&KEY, &budget, load, keep);
+        let got = flights.run(&KEY, (&budget, Wait::Budget), load, keep);
         assert_eq!(got.unwrap(), "old");
         assert_eq!(kept.load(Ordering::SeqCst), 0);
         let fresh = || Ok("new".to_owned());
-        let got = flights.run(&KEY, &budget, fresh, keep);
+        let got = flights.run(&KEY, (&budget, Wait::Budget), fresh, keep);
         assert_eq!(got.unwrap(), "new");
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
@@ -446,7 +433,7 @@ mod tests {
             });
             started.wait();
             let budget = call(Duration::from_secs(30));
-            let got = flights.try_run(&KEY, &budget, || unreachable!(), all);
+            let got = flights.run(&KEY, (&budget, Wait::Never), || unreachable!(), all);
             let busy = got.unwrap_err();
             assert_eq!(
                 busy.code, "timeout",

@@ -14,7 +14,7 @@ use crate::budget::Budget;
 use crate::cache::Key;
 use crate::code;
 use crate::error::NexusError;
-use crate::flight::{Landing, SingleFlight};
+use crate::flight::{Landing, SingleFlight, Wait};
 use crate::redact::{LOG_TARGET, escape, quote, url_for_debug};
 use crate::url::{Origin, parse_http_url};
 
@@ -439,7 +439,7 @@ impl ScopeGuard {
             }
             Landing::All(result)
         };
-        let error = match self.flight.run(&(), &budget, load, keep) {
+        let error = match self.flight.run(&(), (&budget, Wait::Budget), load, keep) {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
