@@ -302,24 +302,13 @@ pub(crate) fn check_scoped_parts(parts: Parts<'_>) -> Result<(), NexusError> {
     Ok(())
 }
 
-/// Whether `value` is what RFC 9110 allows in a `Host` header:
-/// `uri-host [ ":" port ]`, a registered name (unreserved, percent-encoded
-/// and sub-delimiter characters), an IPv4 address or a bracketed IP literal,
-/// then digits for a port. No userinfo (`@`), path, query or white space.
+/// Whether a `Host` value may name an authority: not empty, and no
+/// userinfo (`@`), path, query, fragment (`/`, `\`, `?`, `#`) or white
+/// space; the URL parse it then goes through refuses the rest (a bad port
+/// or character).
 pub(crate) fn is_host_and_port(value: &str) -> bool {
-    let (host, port) = match value.rfind(':') {
-        Some(colon) if !value[colon..].contains(']') => {
-            (&value[..colon], Some(&value[colon + 1..]))
-        }
-        _ => (value, None),
-    };
-    let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
-    let ip = |b: u8| b.is_ascii_hexdigit() || b":.".contains(&b);
-    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(literal) => !literal.is_empty() && literal.bytes().all(ip),
-        None => !host.is_empty() && host.bytes().all(reg_name),
-    };
-    host_ok && port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()))
+    let apart = |b: u8| b"@/\\?#".contains(&b) || b.is_ascii_whitespace();
+    !value.is_empty() && !value.bytes().any(apart)
 }
 
 /// Sends `first` with `token`, following up to [`MAX_REDIRECTS`](crate::MAX_REDIRECTS) redirects:
