@@ -5,9 +5,8 @@
 //!
 //! The forms are data. Each is the marks it is written with beside ASCII
 //! letters and digits, and what it looks for (its needles): the raw secret
-//! (its own punctuation for marks); standard base64 at any offset, and hex
-//! in either case, of the secret and of those encodings of it (`+/`);
-//! URL-safe base64 of the same (`-_`). Each form is looked for in one view
+//! (its own punctuation for marks); its standard base64 at any offset, and
+//! its hex in either case (`+/`); its URL-safe base64 (`-_`). Each form is looked for in one view
 //! of the text that keeps only letters, digits and its marks, the needles
 //! put through the same view: line breaks, blanks, `> ` quoting, table bars,
 //! dashes, zero-width and other invisible characters, the NUL bytes of
@@ -26,7 +25,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
+use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
 
 use crate::error::NexusError;
 
@@ -100,8 +99,9 @@ fn decoded(text: &[u8]) -> Option<Vec<u8>> {
             let pairs = run.chunks(2).map(|pair| hex_at(pair, 0, 2));
             out.extend(pairs.flatten().filter_map(|byte| u8::try_from(byte).ok()));
         } else {
-            let standard: Vec<u8> = run[..run.len() / 4 * 4].iter().map(standard_of).collect();
-            out.extend(BASE64.decode(standard).unwrap_or_default());
+            let whole = &run[..run.len() / 4 * 4];
+            let bytes = BASE64.decode(whole).or_else(|_| URL_SAFE.decode(whole));
+            out.extend(bytes.unwrap_or_default());
         }
         out.push(b'\n');
     }
@@ -147,8 +147,8 @@ impl Form {
 }
 
 /// The forms `secrets` are looked for in: each long one raw, with its own
-/// punctuation for marks; base64 and hex of each and of its encodings
-/// (`+/`), URL-safe base64 of the same (`-_`); the short ones exactly.
+/// punctuation for marks; its base64 and hex (`+/`); its URL-safe base64
+/// (`-_`); the short ones exactly.
 fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     let (mut forms, mut exact) = (Vec::new(), Vec::new());
     let (mut standard, mut url_safe) = (Vec::new(), Vec::new());
@@ -161,21 +161,12 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
         marks.sort_unstable();
         marks.dedup();
         forms.push(Form::new(Some(marks), vec![secret.to_vec()]));
-        // Alone: hex in either case, base64 in either alphabet.
-        let cores: Vec<Vec<u8>> = base64_cores(secret).collect();
-        let url_cores: Vec<Vec<u8>> = cores.iter().map(|c| url_safe_of(c)).collect();
-        standard.extend([hex(secret, false), hex(secret, true)]);
-        standard.extend(cores.iter().cloned());
-        url_safe.extend(url_cores.iter().cloned());
-        // Nested: base64 of the hex or the base64, hex of the base64.
-        let encoded = cores.iter().chain(&url_cores);
-        for inner in encoded.clone().chain([&hex(secret, false)]) {
-            for core in base64_cores(inner) {
-                url_safe.push(url_safe_of(&core));
-                standard.push(core);
-            }
+        // Hex in either case, base64 in either alphabet at any offset.
+        standard.extend([hex(secret), hex(secret).to_ascii_uppercase()]);
+        for core in base64_cores(secret) {
+            url_safe.push(url_safe_of(&core));
+            standard.push(core);
         }
-        standard.extend(encoded.flat_map(|inner| [hex(inner, false), hex(inner, true)]));
     }
     forms.push(Form::new(Some(b"+/".to_vec()), standard));
     forms.push(Form::new(Some(b"-_".to_vec()), url_safe));
@@ -189,16 +180,12 @@ fn is_mark(b: u8) -> bool {
     !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace()
 }
 
-/// `bytes` in hex, two digits a byte, in upper or lower case.
-fn hex(bytes: &[u8], upper: bool) -> Vec<u8> {
-    let digits: &[u8; 16] = if upper {
-        b"0123456789ABCDEF"
-    } else {
-        b"0123456789abcdef"
-    };
+/// `bytes` in lower-case hex, two digits a byte.
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    let digit = |d: u8| b"0123456789abcdef"[usize::from(d)];
     bytes
         .iter()
-        .flat_map(|b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]])
+        .flat_map(|b| [digit(b >> 4), digit(b & 15)])
         .collect()
 }
 
@@ -210,15 +197,6 @@ fn url_safe_of(core: &[u8]) -> Vec<u8> {
         other => *other,
     };
     core.iter().map(swap).collect()
-}
-
-/// A byte of URL-safe base64 as standard base64 has it.
-fn standard_of(b: &u8) -> u8 {
-    match b {
-        b'-' => b'+',
-        b'_' => b'/',
-        other => *other,
-    }
 }
 
 /// What one form looks for in its view, found in one pass: a bitmap of
@@ -617,6 +595,7 @@ mod tests {
                 .map(|b| format!("{b:02X}"))
                 .collect(),
             url_escaped(&url_escaped(&json)),
+            split(&STANDARD.encode(format!("dump: {hexed}\n").repeat(3)), "\r\n", 76),
         ] {
             assert_eq!(
                 echoes(text.as_bytes(), &[token], None),
