@@ -17,9 +17,9 @@
 //! adversarial transforms (encryption, reversal, ROT), hashes, and
 //! `Content-Encoding` (the transport decodes it).
 //!
-//! A credential shorter than [`MIN_CLASS`] bytes cannot be told from chance
-//! in a long text of letters and digits: it is looked for only exactly as
-//! it is, in the text and its decoded escapes.
+//! A credential of fewer than [`MIN_CLASS`] letters, digits and marks
+//! cannot be told from chance in a long text of letters and digits: it is
+//! looked for only exactly as it is, in the text and its decodings.
 
 use std::borrow::Cow;
 use std::time::Instant;
@@ -37,7 +37,7 @@ pub(crate) const MIN_CLASS: usize = 8;
 /// a JSON string in a URL's query…).
 const MAX_NESTING: usize = 3;
 
-/// The shortest needle: shorter ones match text by chance.
+/// The shortest base64 needle: shorter ones match text by chance.
 const MIN_NEEDLE: usize = 4;
 
 /// The shortest run of hex or base64 that is decoded to be looked in.
@@ -67,7 +67,7 @@ pub(crate) fn echoes<S: AsRef<str>>(
         let mut next = Vec::new();
         for text in &level {
             for form in &forms {
-                if form.needles.found_in(&form.view(text), deadline)? {
+                if form.needles.found_in(&view(text, &form.marks), deadline)? {
                     return Some(true);
                 }
             }
@@ -114,36 +114,29 @@ pub(crate) fn check_available(_withhold: bool) -> Result<(), NexusError> {
 }
 
 /// One form a credential may be written in: the marks its view keeps
-/// beside ASCII letters and digits (`None`: the text as it is), and its
-/// needles, put through that view.
+/// beside ASCII letters and digits (every byte: the text as it is), and
+/// its needles, put through that view.
 struct Form {
-    marks: Option<Vec<u8>>,
+    marks: Vec<u8>,
     needles: Needles,
 }
 
 impl Form {
-    fn new(marks: Option<Vec<u8>>, needles: Vec<Vec<u8>>) -> Form {
-        let mut form = Form {
-            marks,
-            needles: Needles::new(Vec::new()),
-        };
-        let viewed = needles.iter().map(|n| form.view(n).into_owned());
-        let exact = form.marks.is_none();
-        form.needles = Needles::new(viewed.filter(|n| exact || n.len() >= MIN_NEEDLE).collect());
-        form
+    fn new(marks: Vec<u8>, needles: Vec<Vec<u8>>) -> Form {
+        let needles = needles.iter().map(|n| view(n, &marks).into_owned());
+        let needles = Needles::new(needles.collect());
+        Form { marks, needles }
     }
+}
 
-    /// `text` as this form is read: only letters, digits and its marks.
-    fn view<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(marks) = &self.marks else {
-            return Cow::Borrowed(text);
-        };
-        let kept = |b: &u8| b.is_ascii_alphanumeric() || marks.contains(b);
-        if text.iter().all(kept) {
-            return Cow::Borrowed(text);
-        }
-        Cow::Owned(text.iter().copied().filter(kept).collect())
+/// `text` as a form written with `marks` is read: only letters, digits
+/// and those marks.
+fn view<'a>(text: &'a [u8], marks: &[u8]) -> Cow<'a, [u8]> {
+    let kept = |b: &u8| b.is_ascii_alphanumeric() || marks.contains(b);
+    if text.iter().all(kept) {
+        return Cow::Borrowed(text);
     }
+    Cow::Owned(text.iter().copied().filter(kept).collect())
 }
 
 /// The forms `secrets` are looked for in: each long one raw, with its own
@@ -153,14 +146,14 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     let (mut forms, mut exact) = (Vec::new(), Vec::new());
     let (mut standard, mut url_safe) = (Vec::new(), Vec::new());
     for secret in secrets.iter().map(|s| s.as_ref().as_bytes()) {
-        if secret.len() < MIN_CLASS {
-            exact.push(secret.to_vec());
-            continue;
-        }
         let mut marks: Vec<u8> = secret.iter().copied().filter(|b| is_mark(*b)).collect();
         marks.sort_unstable();
         marks.dedup();
-        forms.push(Form::new(Some(marks), vec![secret.to_vec()]));
+        if view(secret, &marks).len() < MIN_CLASS {
+            exact.push(secret.to_vec());
+            continue;
+        }
+        forms.push(Form::new(marks, vec![secret.to_vec()]));
         // Hex in either case, base64 in either alphabet at any offset.
         standard.extend([hex(secret), hex(secret).to_ascii_uppercase()]);
         for core in base64_cores(secret) {
@@ -168,9 +161,9 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
             standard.push(core);
         }
     }
-    forms.push(Form::new(Some(b"+/".to_vec()), standard));
-    forms.push(Form::new(Some(b"-_".to_vec()), url_safe));
-    forms.push(Form::new(None, exact));
+    forms.push(Form::new(b"+/".to_vec(), standard));
+    forms.push(Form::new(b"-_".to_vec(), url_safe));
+    forms.push(Form::new((0..=u8::MAX).collect(), exact));
     forms
 }
 
@@ -595,7 +588,11 @@ mod tests {
                 .map(|b| format!("{b:02X}"))
                 .collect(),
             url_escaped(&url_escaped(&json)),
-            split(&STANDARD.encode(format!("dump: {hexed}\n").repeat(3)), "\r\n", 76),
+            split(
+                &STANDARD.encode(format!("dump: {hexed}\n").repeat(3)),
+                "\r\n",
+                76,
+            ),
         ] {
             assert_eq!(
                 echoes(text.as_bytes(), &[token], None),
