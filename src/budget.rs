@@ -4,15 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{NexusError, named};
+use crate::error::{Limit, NexusError};
 
-/// The settings a `timeout` error names, by what they bound: one request,
-/// a Gateway call with its retries, one authenticated fetch. Each starts
-/// with the name the error blames as its `setting` (see [`named`]): the
-/// first two `NEXUS_TIMEOUT`, the one a host's user can set.
-pub(crate) const CLIENT_TIMEOUT: &str = "NEXUS_TIMEOUT (NexusClientOptions::timeout)";
-pub(crate) const CALL_TIMEOUT: &str =
-    "NEXUS_TIMEOUT (NexusClientOptions::timeout) and the retry policy";
+/// The settings a `timeout` error blames, by what they bound: a request or
+/// a Gateway call (`NEXUS_TIMEOUT`, the one a host's user can set; in code
+/// `NexusClientOptions::timeout`), one authenticated fetch.
+pub(crate) const CLIENT_TIMEOUT: &str = "NEXUS_TIMEOUT";
 pub(crate) const FETCH_TIMEOUT: &str = "FetchOptions::timeout";
 
 /// Refuses a zero timeout, or one too long to add to an `Instant` (`times`
@@ -25,7 +22,7 @@ pub(crate) fn check_timeout(
     let later = Instant::now().checked_add(timeout.saturating_mul(times));
     if timeout.is_zero() || later.is_none() {
         let why = format!("{setting} must be more than zero and small enough to add to an Instant");
-        return Err(NexusError::invalid_input(why).blaming(named(setting)));
+        return Err(NexusError::invalid_input(why).blaming(setting));
     }
     Ok(())
 }
@@ -36,20 +33,19 @@ pub(crate) struct Budget {
     /// When the call started.
     started: Instant,
     deadline: Option<Instant>,
-    timeout: Duration,
-    /// The setting that gave the timeout, for the error that names it.
-    setting: &'static str,
+    /// The limit, for the error that names it.
+    limit: Limit,
 }
 
 impl Budget {
-    /// A budget of `timeout` from now, set by `setting`.
-    pub(crate) fn new(timeout: Duration, setting: &'static str) -> Budget {
+    /// A budget of `limit` from now.
+    pub(crate) fn new(limit: Limit) -> Budget {
         let started = Instant::now();
+        let deadline = started.checked_add(limit.after);
         Budget {
             started,
-            deadline: started.checked_add(timeout),
-            timeout,
-            setting,
+            deadline,
+            limit,
         }
     }
 
@@ -70,8 +66,7 @@ impl Budget {
         match self.started.checked_add(timeout) {
             Some(cap) if self.deadline.is_none_or(|deadline| cap <= deadline) => Budget {
                 deadline: Some(cap),
-                timeout,
-                setting: CLIENT_TIMEOUT,
+                limit: Limit::new(timeout, CLIENT_TIMEOUT),
                 ..self.clone()
             },
             _ => self.clone(),
@@ -79,8 +74,8 @@ impl Budget {
     }
 
     /// The limit this budget ends at, and the setting that sets it.
-    pub(crate) fn limit(&self) -> (Duration, &'static str) {
-        (self.timeout, self.setting)
+    pub(crate) fn limit(&self) -> Limit {
+        self.limit
     }
 
     /// The deadline, if the call has one.
@@ -97,10 +92,10 @@ impl Budget {
     /// The deadline of one request that may take `step` (the client's
     /// `timeout`) at most, and the limit that sets it: the call's, when it
     /// ends sooner, else the request's own.
-    pub(crate) fn within(&self, step: Duration) -> (Option<Instant>, (Duration, &'static str)) {
+    pub(crate) fn within(&self, step: Duration) -> (Option<Instant>, Limit) {
         match (self.left(), Instant::now().checked_add(step)) {
-            (Some(left), _) if left < step => (self.deadline, self.limit()),
-            (_, own) => (own.or(self.deadline), (step, CLIENT_TIMEOUT)),
+            (Some(left), _) if left < step => (self.deadline, self.limit),
+            (_, own) => (own.or(self.deadline), Limit::new(step, CLIENT_TIMEOUT)),
         }
     }
 
@@ -124,12 +119,19 @@ impl Budget {
 
     /// The `timeout` error of this call: the limit and the setting that set it.
     fn timed_out(&self) -> NexusError {
-        let (limit, setting) = self.limit();
+        let limit = self.limit;
         NexusError::timeout(format!(
-            "the call's time limit of {limit:?} ran out (set by {setting})"
+            "the call's time limit of {:?} ran out ({limit})",
+            limit.after
         ))
-        .blaming(named(setting))
+        .blaming(limit.setting)
     }
+}
+
+/// A budget of `after` for a test.
+#[cfg(test)]
+pub(crate) fn test_budget(after: Duration) -> Budget {
+    Budget::new(Limit::new(after, "test"))
 }
 
 #[cfg(test)]
@@ -138,30 +140,27 @@ mod tests {
 
     #[test]
     fn a_wait_longer_than_the_time_left_fails_at_once_and_names_the_setting() {
-        let budget = Budget::new(Duration::from_millis(50), "FetchOptions::timeout");
+        let budget = Budget::new(Limit::new(Duration::from_millis(50), FETCH_TIMEOUT));
         let err = budget.sleep(Duration::from_secs(3600)).unwrap_err();
         assert_eq!(err.code, "timeout");
         assert!(err.message.contains("FetchOptions::timeout"), "{err}");
         let (step, limit) = budget.within(Duration::from_secs(3600));
         assert!(step.unwrap() <= Instant::now() + Duration::from_millis(50));
-        assert_eq!(limit, (Duration::from_millis(50), "FetchOptions::timeout"));
-        let (_, limit) = Budget::new(Duration::from_secs(60), "x").within(Duration::from_secs(1));
-        assert_eq!(
-            limit,
-            (Duration::from_secs(1), CLIENT_TIMEOUT),
-            "the request's own"
-        );
+        assert_eq!(limit, Limit::new(Duration::from_millis(50), FETCH_TIMEOUT));
+        let (_, limit) = test_budget(Duration::from_secs(60)).within(Duration::from_secs(1));
+        let own = Limit::new(Duration::from_secs(1), CLIENT_TIMEOUT);
+        assert_eq!(limit, own, "the request's own");
     }
 
     #[test]
     fn a_part_ends_no_later_than_its_share_of_the_time_left() {
-        let budget = Budget::new(Duration::from_secs(60), "test");
+        let budget = test_budget(Duration::from_secs(60));
         let half = budget.part(2);
         assert!(half.left().unwrap() <= Duration::from_secs(30));
         assert!(half.deadline < budget.deadline);
         assert_eq!(
-            (half.timeout, half.setting),
-            (budget.timeout, budget.setting)
+            half.limit, budget.limit,
+            "the limit it names stays the call's"
         );
     }
 }

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::budget::Budget;
 use crate::error::{NexusError, require};
 use crate::flight::{Landing, SingleFlight, Wait};
-use crate::redact::{LOG_TARGET, escape};
+use crate::redact::{BUFFER_TARGET, LOG_TARGET, escape};
 use crate::token::CachedToken;
 
 /// Whose token an entry is: [`ANYONE`] for one stored with
@@ -394,7 +394,7 @@ impl TokenCache {
             return; // Expired already: the resolve said so.
         };
         if self.too_short.lock().insert(key.flight_key()) {
-            log::warn!(target: LOG_TARGET, "The token for {key} expires in {}s, within the cache's {}s buffer: it is handed out but not kept, so each call resolves again; a cache made with TokenCache::with_buffer and a shorter buffer keeps it", lifetime.as_secs(), self.buffer.as_secs());
+            log::warn!(target: BUFFER_TARGET, "The token for {key} expires in {}s, within the cache's {}s buffer: it is handed out but not kept, so each call resolves again; a shorter buffer (TokenCache::with_buffer) keeps it", lifetime.as_secs(), self.buffer.as_secs());
         }
     }
 
@@ -623,7 +623,7 @@ mod tests {
         owner: Owner,
         resolve: impl Fn() -> Result<CachedToken, NexusError>,
     ) -> Result<CachedToken, NexusError> {
-        let budget = || Budget::new(Duration::from_secs(30), "test");
+        let budget = || crate::budget::test_budget(Duration::from_secs(30));
         cache.token(key(owner), budget, |_| resolve())
     }
 
@@ -918,7 +918,7 @@ mod tests {
         };
         let fresh = || Ok(CachedToken::bearer("new", start + HOURS_2));
         through(&cache, ME, fresh).unwrap();
-        let budget = Budget::new(Duration::from_secs(30), "test");
+        let budget = crate::budget::test_budget(Duration::from_secs(30));
         let never = |_: &Budget| -> Result<CachedToken, NexusError> { panic!("a second renewal") };
         let got = cache.renew(key(ME), &budget, current, &never).unwrap();
         assert_eq!(got.access_token(), "new");
@@ -934,7 +934,7 @@ mod tests {
         };
         let failing = || Err(NexusError::request_failed("down"));
         assert_eq!(through(&cache, ME, failing).unwrap().access_token(), "old");
-        let budget = Budget::new(Duration::from_secs(30), "test");
+        let budget = crate::budget::test_budget(Duration::from_secs(30));
         let never = |_: &Budget| -> Result<CachedToken, NexusError> { panic!("a second renewal") };
         let got = cache.renew(key(ME), &budget, current, &never).unwrap();
         assert_eq!(

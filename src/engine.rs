@@ -10,15 +10,15 @@ use serde_json::Value;
 use ureq::http::Method;
 
 use crate::authorize::{Authorization, apply_to, target};
-use crate::budget::{Budget, CALL_TIMEOUT, CLIENT_TIMEOUT, FETCH_TIMEOUT, check_timeout};
+use crate::budget::{Budget, CLIENT_TIMEOUT, FETCH_TIMEOUT, check_timeout};
 use crate::cache::{Key, Owner, TokenCache, owner_of};
-use crate::error::NexusError;
+use crate::error::{Limit, NexusError};
 use crate::fetch::{
     FetchOptions, FetchResponse, Parts, check_scoped_parts, prepare, send_following_redirects,
 };
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
-use crate::redact::{LOG_TARGET, escape, for_log};
+use crate::redact::{LOG_TARGET, TOKEN_TARGET, escape, for_log};
 use crate::resolve::{Expiry, token_from_resolve};
 use crate::retry::MAX_RETRY_AFTER;
 use crate::scope::{Provider, ScopeGuard, unknown_provider};
@@ -85,15 +85,19 @@ impl Engine {
     /// The budget of a Gateway call made on its own: every attempt, retry
     /// and wait of the retry policy.
     pub(crate) fn gateway_budget(&self) -> Budget {
-        Budget::new(self.call_budget, CALL_TIMEOUT)
+        let retries = true;
+        Budget::new(Limit {
+            after: self.call_budget,
+            setting: CLIENT_TIMEOUT,
+            retries,
+        })
     }
 
     /// The budget of one authenticated request, its resolve and its 401
     /// retry included: `timeout` (`FetchOptions::timeout`), else the client's.
     pub(crate) fn request_budget(&self, timeout: Option<Duration>) -> Budget {
-        let client = (self.transport.timeout(), CLIENT_TIMEOUT);
-        let (timeout, setting) = timeout.map_or(client, |timeout| (timeout, FETCH_TIMEOUT));
-        Budget::new(timeout, setting)
+        let client = Limit::new(self.transport.timeout(), CLIENT_TIMEOUT);
+        Budget::new(timeout.map_or(client, |timeout| Limit::new(timeout, FETCH_TIMEOUT)))
     }
 
     /// The key for a public call's pair: `invalid_input` when one is blank.
@@ -122,7 +126,7 @@ impl Engine {
         log::info!(target: LOG_TARGET, "The token for {key} had already expired; resolving once more");
         let token = self.resolve_once(key, budget, now)?;
         if token.expires_at() <= now() {
-            log::warn!(target: LOG_TARGET, "The Gateway handed out a token for {key} that had already expired, twice; using it, though the provider will likely refuse it");
+            log::warn!(target: TOKEN_TARGET, "The Gateway handed out a token for {key} that had already expired, twice; using it, though the provider will likely refuse it");
         }
         Ok(token)
     }

@@ -270,7 +270,18 @@ impl NexusError {
     /// This error, blaming `setting` (see [`NexusError::setting`]).
     pub(crate) fn blaming(mut self, setting: &'static str) -> Self {
         self.setting = Some(setting);
-        self
+        let set_in_code = match setting {
+            "NEXUS_TIMEOUT" => Some("NexusClientOptions::timeout"),
+            "NEXUS_GATEWAY_URL" => Some("the URL given to NexusClientOptions::new"),
+            _ => None,
+        };
+        let hinted = self.more.as_ref().is_some_and(|more| more.hint.is_some());
+        match set_in_code {
+            Some(code) if !hinted => self.hinted(format!(
+                "{setting} is read by NexusClientOptions::from_env; in code it is {code}"
+            )),
+            _ => self,
+        }
     }
 
     fn with_status(mut self, status: u16) -> Self {
@@ -423,10 +434,10 @@ impl NexusError {
     /// This transport error of a request to `peer`, said so that a user
     /// can act on it: which server, where, and what to check (a timeout
     /// names the `limit` that ran out and the setting that sets it).
-    pub(crate) fn reaching(self, peer: &Peer<'_>, limit: (Duration, &'static str)) -> Self {
+    pub(crate) fn reaching(self, peer: &Peer<'_>, limit: Limit) -> Self {
         let who = peer.who();
         let more = self.more.as_deref().cloned().unwrap_or_default();
-        let check = "; check NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)";
+        let check = "; check NEXUS_GATEWAY_URL";
         let hint = peer.provider.map_or(check, |_| "");
         let dns = |host: &str| format!("its host `{}` does not resolve (DNS)", escape(host));
         let message = match (self.code.as_str(), &more.via) {
@@ -436,7 +447,7 @@ impl NexusError {
             (_, Some((via, proxy))) => format!("{via} failed on the way to {who}: {}", dns(proxy)),
             (code::TIMEOUT, None) => format!(
                 "{who} did not answer within {:?}, the limit {} sets",
-                limit.0, limit.1
+                limit.after, limit.setting
             ),
             (code::REQUEST_FAILED, None) if more.dns => {
                 format!("could not reach {who}: {}{hint}", dns(peer.host))
@@ -447,39 +458,34 @@ impl NexusError {
             _ => return self,
         };
         let setting = match self.code.as_str() {
-            code::TIMEOUT => Some(named(limit.1)),
+            code::TIMEOUT => Some(limit.setting),
             _ => peer
                 .provider
                 .map_or(Some("NEXUS_GATEWAY_URL"), |_| self.setting),
         };
-        NexusError {
-            message,
-            setting,
-            ..self
+        let error = NexusError { message, ..self };
+        match setting {
+            Some(setting) => error.blaming(setting),
+            None => error,
         }
     }
 
     /// The error of a body read from `peer` that failed: it names the
     /// server, and for a timeout the `limit` and the setting that sets it.
-    pub(crate) fn cut_short(
-        io: io::Error,
-        peer: &Peer<'_>,
-        limit: (Duration, &'static str),
-    ) -> Self {
+    pub(crate) fn cut_short(io: io::Error, peer: &Peer<'_>, limit: Limit) -> Self {
         let error = NexusError::read(io);
         let who = peer.who();
         let message = match error.code.as_str() {
             code::TIMEOUT => format!(
                 "{who} did not finish its answer within {:?}, the limit {} sets",
-                limit.0, limit.1
+                limit.after, limit.setting
             ),
             _ => format!("{who} broke off its answer: {}", error.message),
         };
-        let setting = (error.code == code::TIMEOUT).then(|| named(limit.1));
-        NexusError {
-            message,
-            setting,
-            ..error
+        let error = NexusError { message, ..error };
+        match error.code.as_str() {
+            code::TIMEOUT => error.blaming(limit.setting),
+            _ => error,
         }
     }
 
@@ -580,10 +586,38 @@ impl StdError for NexusError {
     }
 }
 
-/// The setting a limit's text names (each starts with it:
-/// `NEXUS_TIMEOUT (NexusClientOptions::timeout)` names `NEXUS_TIMEOUT`).
-pub(crate) fn named(limit: &'static str) -> &'static str {
-    limit.split(' ').next().unwrap_or(limit)
+/// A limit a call ends at, and what sets it, as data (as ureq's
+/// `NextTimeout { after, reason }`): `setting` is the one name a `timeout`
+/// error blames; `retries` when the retry policy multiplies it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Limit {
+    pub(crate) after: Duration,
+    pub(crate) setting: &'static str,
+    pub(crate) retries: bool,
+}
+
+impl Limit {
+    /// `after`, set by `setting` alone.
+    pub(crate) fn new(after: Duration, setting: &'static str) -> Limit {
+        let retries = false;
+        Limit {
+            after,
+            setting,
+            retries,
+        }
+    }
+}
+
+/// `set by NEXUS_TIMEOUT`, `… and the retry policy`.
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let retries = if self.retries {
+            " and the retry policy"
+        } else {
+            ""
+        };
+        write!(f, "set by {}{retries}", self.setting)
+    }
 }
 
 /// The `(code, message)` of a non-2xx Gateway answer.

@@ -232,7 +232,7 @@ mod tests {
 
     /// A caller's budget: it waits at most `wait`.
     fn call(wait: Duration) -> Budget {
-        Budget::new(wait, "test")
+        crate::budget::test_budget(wait)
     }
 
     /// Every waiter shares what landed.

@@ -10,7 +10,7 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use ureq::http::{HeaderValue, Method, Request, Response, Uri};
 
 use crate::budget::Budget;
-use crate::error::{NexusError, named, require};
+use crate::error::{NexusError, require};
 use crate::redact::{LOG_TARGET, escape};
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{
@@ -176,16 +176,17 @@ impl Gateway {
         }
         // What the next try needs: the Gateway's whole ask, when longer than a wait's cap.
         let needs = least_wait_at_limit(refusals, asked).max(asked.unwrap_or_default());
-        let (limit, setting) = budget.limit();
+        let limit = budget.limit();
         let then = format!(
             ", which with {} s for the try does not fit in the {:.1} s left of the call's \
-             {limit:?} limit (set by {setting})",
+             {:?} limit ({limit})",
             ATTEMPT_RESERVE.as_secs(),
-            left.as_secs_f64()
+            left.as_secs_f64(),
+            limit.after
         );
         Err(error
             .rate_limited(&route, Some(needs), &then)
-            .blaming(named(setting)))
+            .blaming(limit.setting))
     }
 
     /// One attempt: the request, its same-host redirects, and the reading

@@ -10,8 +10,17 @@ use ureq::http::Uri;
 
 use crate::echo::echoes;
 
-/// The `log` target of every line the crate logs.
+/// The `log` target of the lines the crate logs, but two.
 pub(crate) const LOG_TARGET: &str = "nexus_sdk";
+
+/// The target of the warning that the Gateway handed out an expired token,
+/// which a program that says so itself filters out.
+pub(crate) const TOKEN_TARGET: &str = "nexus_sdk::token";
+
+/// The target of the warning that a token expires within the cache's
+/// buffer; it names the setting once (`TokenCache::with_buffer`), for a
+/// program to swap with its own.
+pub(crate) const BUFFER_TARGET: &str = "nexus_sdk::buffer";
 
 /// What replaces a secret in text the crate prints.
 pub(crate) const REDACTED: &str = "<redacted>";

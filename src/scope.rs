@@ -188,9 +188,13 @@ pub(crate) fn scope_from_env(
     };
     let pairs = allowed.unwrap_or_default().split(',').map(str::trim);
     for pair in pairs.filter(|p| !p.is_empty()) {
-        let Some((provider, origin)) = pair.split_once('=') else {
+        let entry = pair
+            .split_once('=')
+            .filter(|(_, o)| !o.contains(['=', ';']));
+        let Some((provider, origin)) = entry else {
             let why = format!(
-                "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin",
+                "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin (entries are separated by \
+                 commas: github=https://a.example,github=https://b.example)",
                 url_for_debug(pair)
             );
             return Err(NexusError::invalid_input(why).blaming("NEXUS_ALLOWED_ORIGINS"));
@@ -549,7 +553,7 @@ mod tests {
 
     /// What a caller brings to a metadata read: 30 s.
     fn join() -> Budget {
-        Budget::new(Duration::from_secs(30), "test")
+        crate::budget::test_budget(Duration::from_secs(30))
     }
 
     fn pair(provider: &'static str) -> Key<'static> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ureq::http::{Method, Request, Response, Uri};
 use ureq::{Agent, Body, Proxy};
 
-use crate::error::{NexusError, Peer};
+use crate::error::{Limit, NexusError, Peer};
 use crate::url::is_loopback_host;
 
 /// `User-Agent` of every request the SDK sends.
@@ -226,7 +226,7 @@ pub(crate) fn read_capped(
     body: Body,
     cap: usize,
     peer: &Peer<'_>,
-    limit: (Duration, &'static str),
+    limit: Limit,
 ) -> Result<Vec<u8>, NexusError> {
     // Sized from Content-Length, but never more than 64 KiB ahead of the
     // bytes that really arrive: a server cannot make us allocate by claiming.

@@ -67,3 +67,31 @@ fn from_env_reads_url_and_key() {
         }
     }
 }
+
+#[test]
+fn an_allowed_origins_entry_with_a_semicolon_or_a_second_equals_is_refused_as_given() {
+    for value in [
+        "github=https://a.example;github=https://b.example",
+        "github=https://a.example=https://b.example",
+        "gitlab=https://gl.example, github=https://a.example;x",
+    ] {
+        let err = NexusClientOptions::from_env_with(|name| match name {
+            "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1:1".to_owned()),
+            "NEXUS_ALLOWED_ORIGINS" => Some(value.to_owned()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.code, "invalid_input", "{value}: {err}");
+        assert_eq!(err.setting, Some("NEXUS_ALLOWED_ORIGINS"), "{err}");
+        assert!(
+            err.message
+                .starts_with("NEXUS_ALLOWED_ORIGINS: \"github=https://a.example"),
+            "{err}"
+        );
+        assert!(err.message.contains("separated by commas"), "{err}");
+        assert!(
+            !err.message.contains("port"),
+            "no port the value does not have: {err}"
+        );
+    }
+}

@@ -34,29 +34,13 @@ impl Sources {
             ("NEXUS_TIMEOUT", self.timeout_flag, "--timeout"),
         ];
         let blamed = flags.iter().find(|(s, _, _)| error.setting == Some(*s));
+        // The library names the blamed setting once, by that name: one word to swap.
         let message = match blamed {
-            Some((setting, true, flag)) => as_flag(&error.message, setting, flag),
-            Some((setting, false, _)) => as_flag(&error.message, setting, setting),
-            None => error.message.clone(),
+            Some((setting, true, flag)) => error.message.replacen(setting, flag, 1),
+            _ => error.message.clone(),
         };
         format!("{}: {}", one_line(&error.code), one_line(&message))
     }
-}
-
-/// `message` with each `setting` in it said as `flag`, and the library's
-/// note on where else it is set (` (NexusClientOptions::…)`) left out.
-fn as_flag(message: &str, setting: &str, flag: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut parts = message.split(setting);
-    out.push_str(parts.next().unwrap_or_default());
-    for part in parts {
-        out.push_str(flag);
-        let note = part
-            .strip_prefix(" (")
-            .and_then(|rest| Some(&rest[rest.find(')')? + 1..]));
-        out.push_str(note.unwrap_or(part));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -90,7 +74,7 @@ mod tests {
         let hint = NexusError::new(
             "request_failed",
             "could not reach the Nexus Gateway at http://x:1: connection refused; check \
-             NEXUS_GATEWAY_URL (the URL given to NexusClientOptions)",
+             NEXUS_GATEWAY_URL",
         );
         let mut hint = hint;
         hint.setting = Some("NEXUS_GATEWAY_URL");
@@ -115,7 +99,7 @@ mod tests {
         );
         let mut timeout = NexusError::new(
             "timeout",
-            "it did not answer within 3s, the limit NEXUS_TIMEOUT (NexusClientOptions::timeout) sets",
+            "it did not answer within 3s, the limit NEXUS_TIMEOUT sets",
         );
         timeout.setting = Some("NEXUS_TIMEOUT");
         assert_eq!(

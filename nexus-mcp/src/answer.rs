@@ -152,18 +152,16 @@ fn text_of(body: &[u8], content_type: Option<&str>) -> Option<Text> {
 }
 
 /// An SDK error as the model and stderr read it: `code: message`, one
-/// line, the setting it blames named as the operator sets it (the timeout
-/// as `--timeout (NEXUS_TIMEOUT)`, without the library's note on where a
-/// program sets it).
+/// line, the setting it blames named as the operator sets it (the library
+/// names it once: `NEXUS_TIMEOUT` becomes `--timeout (NEXUS_TIMEOUT)`).
 pub(crate) fn said(error: &NexusError) -> String {
     let said = error.to_string();
-    let said = match error.setting {
-        Some(setting @ "NEXUS_TIMEOUT") => said
-            .replace(" (NexusClientOptions::timeout)", "")
-            .replace(setting, "--timeout (NEXUS_TIMEOUT)"),
-        _ => said,
-    };
-    one_line(&said)
+    match error.setting {
+        Some(setting @ "NEXUS_TIMEOUT") => {
+            one_line(&said.replacen(setting, "--timeout (NEXUS_TIMEOUT)", 1))
+        }
+        _ => one_line(&said),
+    }
 }
 
 /// A provider the workspace's user must connect, as the model reads it:

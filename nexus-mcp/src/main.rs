@@ -135,12 +135,15 @@ impl log::Log for StderrLogger {
             } else {
                 String::new()
             };
-            eprintln!(
-                "{} {}: {}{which}",
-                record.level(),
-                record.target(),
-                record.args()
-            );
+            let said = record.args().to_string();
+            // The library names the buffer's setting once: this program's is a flag.
+            let said = match record.target() {
+                "nexus_sdk::buffer" => {
+                    said.replacen("TokenCache::with_buffer", "--token-buffer", 1)
+                }
+                _ => said,
+            };
+            eprintln!("{} {}: {said}{which}", record.level(), record.target());
         }
     }
 

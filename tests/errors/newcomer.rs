@@ -66,9 +66,17 @@ fn a_gateway_that_is_down_or_slow_is_named_with_what_to_check() {
     .unwrap();
     let err = client.resolve_token("ws-1", "github").unwrap_err();
     assert_eq!(err.code, code::TIMEOUT);
-    for part in ["Nexus Gateway", "300ms", "NexusClientOptions::timeout"] {
+    for part in ["Nexus Gateway", "300ms", "NEXUS_TIMEOUT"] {
         assert!(err.message.contains(part), "{part}: {err}");
     }
+    // The blamed setting, once and by its name; where code sets it, in Debug.
+    assert_eq!(err.setting, Some("NEXUS_TIMEOUT"));
+    assert_eq!(err.message.matches("NEXUS_TIMEOUT").count(), 1, "{err}");
+    assert!(!err.message.contains("NexusClientOptions"), "{err}");
+    assert!(
+        format!("{err:?}").contains("NexusClientOptions::timeout"),
+        "{err:?}"
+    );
     one_line(&err.message);
 }
 
