@@ -148,22 +148,21 @@ enum Format {
     Json,
 }
 
-/// `30`, `30s` or `500ms`, more than zero.
+/// A duration as the library reads `NEXUS_TIMEOUT`, through its one
+/// reader: `30`, `30s`, `2.5s` or `500ms`, more than zero.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.strip_suffix("ms") {
-        Some(number) => (number, 1),
-        None => (text.strip_suffix('s').unwrap_or(text), 1000),
-    };
-    let number: u64 = number.parse().map_err(|_| {
+    let read = NexusClientOptions::from_env_with(|name| match name {
+        "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1".to_owned()),
+        "NEXUS_TIMEOUT" => Some(text.to_owned()),
+        _ => None,
+    });
+    let why = |_| {
         format!(
-            "`{}` is not a duration such as 30, 30s or 500ms",
+            "`{}` is not a duration above 0 such as 30, 30s, 2.5s or 500ms",
             one_line(text)
         )
-    })?;
-    if number == 0 {
-        return Err("a duration must be more than zero".to_owned());
-    }
-    Ok(Duration::from_millis(number.saturating_mul(unit)))
+    };
+    read.map(|options| options.timeout).map_err(why)
 }
 
 /// A variable name a shell and a program can both use: a letter or `_`,

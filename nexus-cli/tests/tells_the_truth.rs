@@ -424,3 +424,17 @@ fn the_timeout_flag_and_variable_read_alike() {
         assert!(err.contains("--timeout"), "{err}");
     }
 }
+
+#[test]
+fn connect_wait_reads_durations_as_the_timeout_does() {
+    let gateway = gateway();
+    for bad in ["soon", "0", "5m"] {
+        let (code, out, err) =
+            run(nexus(&gateway).args(["connect", "ws", "github", "--wait", bad]));
+        assert_eq!((code, out.as_str()), (2, ""), "--wait {bad}: {err}");
+        assert!(
+            err.contains("--wait") && err.contains("30, 30s, 2.5s or 500ms"),
+            "{err}"
+        );
+    }
+}

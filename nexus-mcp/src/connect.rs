@@ -352,11 +352,11 @@ impl Connector {
 
     /// The tool error of a user who left the prompt open past the wait.
     fn unanswered(&self, p: &str, ws: &str) -> String {
-        let waited = self.wait.as_secs();
-        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited} s (--connect-wait)");
+        let waited = self.wait;
+        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited:?} (--connect-wait)");
         format!(
             "connection_required: the user did not answer the request to connect `{p}` for \
-             workspace `{ws}` within {waited} s (--connect-wait)"
+             workspace `{ws}` within {waited:?} (--connect-wait)"
         )
     }
 
@@ -413,11 +413,11 @@ impl Connector {
                 _ => {}
             }
         }
-        let waited = self.wait.as_secs();
-        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\": the user did not finish connecting within {waited} s (--connect-wait)");
+        let waited = self.wait;
+        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\": the user did not finish connecting within {waited:?} (--connect-wait)");
         Err((
             format!(
-                "connection_required: the user did not finish connecting `{p}` within {waited} s \
+                "connection_required: the user did not finish connecting `{p}` within {waited:?} \
                  (--connect-wait)"
             ),
             false,

@@ -89,26 +89,33 @@ struct Cli {
         default_value = "http://localhost/nexus/connected"
     )]
     return_url: String,
-    /// Seconds before a token expires that the server stops using it and
-    /// resolves a new one (default 30). A Broker whose tokens live less
-    /// than that needs a shorter one, or every call resolves again.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    /// How long before a token expires the server stops using it and
+    /// resolves a new one: 30, 30s, 2.5s or 500ms (default 30s). A Broker
+    /// whose tokens live less than that needs a shorter one, or every call
+    /// resolves again.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     token_buffer: std::time::Duration,
-    /// Seconds a call waits for the user to connect (default 300).
-    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds)]
+    /// How long a call waits for the user to connect, from the first call
+    /// that met the missing connection: 30, 30s, 2.5s or 500ms (default 300s).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration)]
     connect_wait: std::time::Duration,
 }
 
-/// A positive whole number of seconds, with or without an `s`.
-fn seconds(text: &str) -> Result<std::time::Duration, String> {
-    let number = text.trim().strip_suffix('s').unwrap_or(text.trim());
-    match number.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
-        _ => Err(format!(
-            "{:?} is not a number of seconds above 0",
+/// A duration as the library reads `NEXUS_TIMEOUT`, through its one
+/// reader: `30`, `30s`, `2.5s` or `500ms`, more than zero.
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    let read = NexusClientOptions::from_env_with(|name| match name {
+        "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1".to_owned()),
+        "NEXUS_TIMEOUT" => Some(text.to_owned()),
+        _ => None,
+    });
+    let why = |_| {
+        format!(
+            "{:?} is not a duration above 0 such as 30, 30s, 2.5s or 500ms",
             one_line(text)
-        )),
-    }
+        )
+    };
+    read.map(|options| options.timeout).map_err(why)
 }
 
 /// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.

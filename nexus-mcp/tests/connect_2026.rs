@@ -318,7 +318,7 @@ fn on_2025_a_prompt_left_open_past_the_wait_says_the_user_did_not_answer() {
         text.contains("the user did not answer the request to connect `github`"),
         "{text}"
     );
-    assert!(text.contains("within 1 s (--connect-wait)"), "{text}");
+    assert!(text.contains("within 1s (--connect-wait)"), "{text}");
     assert!(!text.contains("could not ask"), "{text}");
     assert!(
         stderr.contains("WARN nexus_mcp: connect provider=\"github\""),

@@ -52,3 +52,32 @@ fn a_connect_value_without_a_scope_after_its_equals_or_a_comma_is_refused() {
         );
     }
 }
+
+#[test]
+fn duration_flags_read_as_the_library_reads_nexus_timeout() {
+    let (gateway, _api) = gateway();
+    let args = [
+        "--connect-wait",
+        "2.5s",
+        "--token-buffer",
+        "500ms",
+        "--timeout",
+        "1.5s",
+    ];
+    let session = Session::start_with(&gateway, &args, &[]);
+    let started = session.stderr_line("serving workspace");
+    assert!(started.contains("timeout 1.5s"), "{started}");
+    for (flag, value) in [
+        ("--connect-wait", "0"),
+        ("--token-buffer", "2.5x"),
+        ("--connect-wait", "soon"),
+    ] {
+        let output = server(&gateway, &[flag, value]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            err.contains(flag) && err.contains("30, 30s, 2.5s or 500ms"),
+            "{err}"
+        );
+    }
+}
