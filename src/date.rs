@@ -1,8 +1,7 @@
-//! Date parsing without a date crate: RFC 3339 / ISO 8601 date-times (token
-//! expiries) and HTTP dates (`Retry-After`). Pure functions over `&str`,
-//! answering seconds since the Unix epoch.
+//! Dates: RFC 3339 / ISO 8601 date-times (token expiries) read and written
+//! without a date crate, and HTTP dates (`Retry-After`) read by `httpdate`.
+//! Pure functions over `&str`, answering seconds since the Unix epoch.
 
-#[cfg(any(test, feature = "signing"))]
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date
@@ -32,7 +31,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Whole seconds since the Unix epoch, negative before it (saturating).
-#[cfg(any(test, feature = "signing"))]
 pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
     let whole = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     match t.duration_since(UNIX_EPOCH) {

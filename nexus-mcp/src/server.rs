@@ -435,10 +435,7 @@ impl ServerHandler for NexusServer {
                     Err(message) => Err(message),
                 }
             }
-            "list_providers" => {
-                let listed = self.calls.run(self.list(arguments), &context.ct).await;
-                listed
-            }
+            "list_providers" => self.calls.run(self.list(arguments), &context.ct).await,
             // The specification's answer to an unknown tool: a protocol error.
             other => {
                 let other = one_line(other);
