@@ -13,6 +13,7 @@ use crate::broker::{Broker, BrokerAnswer};
 use crate::fault::Fault;
 use crate::hold::Holds;
 use crate::limiter::{FIGURES, Limiter, RateLimits};
+use crate::provider::known_status;
 use crate::reply::{Route, error_reply, json_reply};
 use crate::request::RecordedRequest;
 use crate::seed::seed;
@@ -146,11 +147,12 @@ fn remove_provider(state: &mut State, request: &RecordedRequest) -> Result<(), S
 
 fn set_status(state: &mut State, id: &str, body: &Value) -> Result<(), String> {
     let status = body["status"].as_str().ok_or("`status` is a string")?;
+    let status = known_status("`status`", status)?;
     let connection = state
         .connections
         .get_mut(id)
         .ok_or(format!("no connection `{id}`"))?;
-    connection.status = status.into();
+    connection.status = status;
     connection.pending_polls = None;
     Ok(())
 }
@@ -160,6 +162,13 @@ fn set_status(state: &mut State, id: &str, body: &Value) -> Result<(), String> {
 /// or `{"clear": true}` to forget the scripts.
 fn broker(state: &mut State, body: &Value) -> Result<(), String> {
     if body["clear"].as_bool() == Some(true) {
+        if body.get("state").is_some() || body.get("route").is_some() {
+            return Err(
+                "`clear` forgets the scripted answers and takes nothing else: send \
+                        `state` or a `route` in a call of its own"
+                    .into(),
+            );
+        }
         state.broker_script.clear();
         return Ok(());
     }
@@ -244,8 +253,16 @@ fn rate_limits(state: &mut State, body: &Value) -> Result<(), String> {
 /// Holds the next request to the route, until `/_fake/release`.
 fn hold(state: &Mutex<State>, body: &Value) -> Result<(), String> {
     let route = route(&body["route"])?;
+    let bound = match body.get("seconds") {
+        None => None,
+        Some(seconds) => {
+            let seconds = seconds.as_f64().filter(|s| *s > 0.0 && *s <= 3600.0);
+            let why = "`seconds` is how long the hold may keep its request, from 0 to 3600";
+            Some(Duration::from_secs_f64(seconds.ok_or(why)?))
+        }
+    };
     let holds = Arc::clone(&state.lock().holds);
-    let hold = Holds::hold(&holds, route);
+    let hold = Holds::hold(&holds, route, bound);
     state.lock().control_holds.push(Arc::new(hold));
     Ok(())
 }

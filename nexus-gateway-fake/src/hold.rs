@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -20,19 +21,20 @@ pub(crate) struct Holds {
 #[derive(Default)]
 struct HoldState {
     next_id: u64,
-    /// Holds not yet met, oldest first.
-    waiting: Vec<(u64, Option<Route>)>,
+    /// Holds not yet met, oldest first, with how long each may hold.
+    waiting: Vec<(u64, Option<Route>, Option<Duration>)>,
     /// Holds a request is waiting on.
     holding: Vec<u64>,
 }
 
 impl Holds {
-    /// A new hold on the next request to `route`.
-    pub(crate) fn hold(holds: &Arc<Holds>, route: Option<Route>) -> Hold {
+    /// A new hold on the next request to `route`, for at most `bound`
+    /// once a request meets it (`None`: until released).
+    pub(crate) fn hold(holds: &Arc<Holds>, route: Option<Route>, bound: Option<Duration>) -> Hold {
         let mut state = holds.state.lock();
         let id = state.next_id;
         state.next_id += 1;
-        state.waiting.push((id, route));
+        state.waiting.push((id, route, bound));
         Hold {
             holds: Arc::clone(holds),
             id,
@@ -43,13 +45,20 @@ impl Holds {
     /// the route, if one is waiting, is held.
     pub(crate) fn wait(&self, route: Option<Route>) {
         let mut state = self.state.lock();
-        let Some(at) = state.waiting.iter().position(|(_, r)| *r == route) else {
+        let Some(at) = state.waiting.iter().position(|(_, r, _)| *r == route) else {
             return;
         };
-        let (id, _) = state.waiting.remove(at);
+        let (id, _, bound) = state.waiting.remove(at);
+        let until = bound.and_then(|bound| Instant::now().checked_add(bound));
         state.holding.push(id);
         while state.holding.contains(&id) {
-            self.released.wait(&mut state);
+            let Some(until) = until else {
+                self.released.wait(&mut state);
+                continue;
+            };
+            if self.released.wait_until(&mut state, until).timed_out() {
+                state.holding.retain(|held| *held != id);
+            }
         }
     }
 }
@@ -72,7 +81,7 @@ impl fmt::Debug for Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         let mut state = self.holds.state.lock();
-        state.waiting.retain(|(id, _)| *id != self.id);
+        state.waiting.retain(|(id, _, _)| *id != self.id);
         state.holding.retain(|id| *id != self.id);
         self.holds.released.notify_all();
     }

@@ -59,7 +59,7 @@ pub use fault::Fault;
 pub use gateway::FakeGateway;
 pub use hold::Hold;
 pub use limiter::RateLimits;
-pub use provider::{FakeConnection, FakeProvider};
+pub use provider::{CONNECTION_STATUSES, FakeConnection, FakeProvider};
 pub use reply::Route;
 pub use request::{Framing, RecordedRequest};
 pub use upstream::{FakeReply, FakeUpstream};

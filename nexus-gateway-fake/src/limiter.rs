@@ -79,6 +79,29 @@ pub(crate) const FIGURES: [&str; 4] = [
     "resolve_rpm",
 ];
 
+/// With the limiter on, `Err` naming the first of `names` that starts
+/// with `RATE_LIMIT_` and is none of the Gateway's variables.
+fn known_variables(enabled: bool, names: impl Iterator<Item = String>) -> Result<(), String> {
+    let known = |name: &str| {
+        let figure = name
+            .strip_prefix("RATE_LIMIT_")
+            .map(str::to_ascii_lowercase);
+        name == "RATE_LIMIT_ENABLED" || figure.is_some_and(|f| FIGURES.contains(&f.as_str()))
+    };
+    let mut unknown = names.filter(|n| n.starts_with("RATE_LIMIT_") && !known(n));
+    match unknown.next() {
+        Some(name) if enabled => {
+            let figures = FIGURES.map(|f| format!("RATE_LIMIT_{}", f.to_ascii_uppercase()));
+            Err(format!(
+                "{name} is not one of the Gateway's rate-limit variables, and would change \
+                 nothing: RATE_LIMIT_ENABLED, {}",
+                figures.join(", ")
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl RateLimits {
     /// The limits the Gateway's own variables set (`RATE_LIMIT_ENABLED`,
     /// `RATE_LIMIT_REQUEST_CONNECTION_RPM`, `RATE_LIMIT_CALLBACK_RPM`,
@@ -89,10 +112,14 @@ impl RateLimits {
     /// # Errors
     ///
     /// Which variable is not what it should be: `RATE_LIMIT_ENABLED` is
-    /// read as Go's `strconv.ParseBool` reads it (`true`, `1`, `false`, …),
-    /// the figures as whole numbers.
+    /// `true` or `false`, the figures whole numbers; with the limiter on, a
+    /// `RATE_LIMIT_*` variable that is none of these (a misspelt figure,
+    /// which would leave its default in silence) is named.
     pub fn from_env() -> Result<RateLimits, String> {
-        RateLimits::from_vars(|name| std::env::var_os(name).map(|v| v.into_string()))
+        let limits = RateLimits::from_vars(|name| std::env::var_os(name).map(|v| v.into_string()))?;
+        let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+        known_variables(limits.enabled, names)?;
+        Ok(limits)
     }
 
     fn from_vars(
@@ -578,5 +605,28 @@ mod tests {
             ("RATE_LIMIT_TOKEN_RPM", "6x"),
         ]));
         assert!(bad.is_err_and(|e| e.starts_with("RATE_LIMIT_TOKEN_RPM is not")));
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_named_when_the_limiter_is_on() {
+        let names = |list: &[&str]| {
+            list.iter()
+                .map(|n| (*n).to_owned())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let misspelt = ["PATH", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RESOLVE_RMP"];
+        let said = known_variables(true, names(&misspelt)).unwrap_err();
+        assert!(
+            said.starts_with("RATE_LIMIT_RESOLVE_RMP is not one of"),
+            "{said}"
+        );
+        assert!(said.contains("RATE_LIMIT_RESOLVE_RPM"), "{said}");
+        assert!(
+            known_variables(false, names(&misspelt)).is_ok(),
+            "off: nothing it changes"
+        );
+        let right = ["RATE_LIMIT_ENABLED", "RATE_LIMIT_TOKEN_RPM", "RATE_LIMITED"];
+        assert!(known_variables(true, names(&right)).is_ok());
     }
 }

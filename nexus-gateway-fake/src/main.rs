@@ -68,9 +68,9 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
                 options.port =
                     port.map_err(|_| format!("--port is a number from 0 to 65535\n{USAGE}"))?;
             }
-            "--workspace" => options.workspace = value()?,
-            "--provider" => options.provider = value()?,
-            "--token" => options.token = value()?,
+            "--workspace" => options.workspace = not_empty(&arg, value()?)?,
+            "--provider" => options.provider = not_empty(&arg, value()?)?,
+            "--token" => options.token = not_empty(&arg, value()?)?,
             "--seed" => options.seed = Some(value()?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
@@ -91,14 +91,28 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
     Ok(options)
 }
 
+/// `value` of `flag`, which serves nothing when empty.
+fn not_empty(flag: &str, value: String) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Err(format!("{flag} needs a value that is not empty\n{USAGE}"));
+    }
+    Ok(value)
+}
+
 /// What to say of an argument the program does not take: a flag by its
-/// name, anything else by its place only.
+/// name; a file name (a path, or a `.json` name) by its name too, with
+/// `--seed`; anything else (it may be a token) by its place only.
 fn unknown(arg: &str) -> String {
-    let flag = arg.starts_with('-')
-        && arg.len() <= 32
-        && arg.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if flag {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./".contains(c);
+    let plain = arg.len() <= 64 && arg.chars().all(plain);
+    let flag = arg.starts_with('-') && !arg.contains(['.', '/']);
+    let file = !arg.starts_with('-') && (arg.ends_with(".json") || arg.contains('/'));
+    if plain && flag {
         format!("unknown flag `{arg}`")
+    } else if plain && file {
+        format!(
+            "unexpected argument `{arg}`: this program takes flags only (a seed file is --seed {arg})"
+        )
     } else {
         "unexpected argument (this program takes flags only)".to_owned()
     }

@@ -36,6 +36,31 @@ pub struct FakeConnection {
     pub undecryptable: bool,
 }
 
+/// The connection statuses the fake answers by: the Broker's (`active`,
+/// `pending`, `failed`, `revoked`, `attention`, `superseded`), spelt as the
+/// Broker spells them.
+pub const CONNECTION_STATUSES: [&str; 6] = [
+    "active",
+    "pending",
+    "failed",
+    "revoked",
+    "attention",
+    "superseded",
+];
+
+/// `status` as the fake holds it, or, for one it does not know (a typo, a
+/// capital), what `field` must be.
+pub(crate) fn known_status(field: &str, status: &str) -> Result<ConnectionStatus, String> {
+    if CONNECTION_STATUSES.contains(&status) {
+        return Ok(ConnectionStatus::from(status));
+    }
+    let shown: String = status.chars().take(64).collect();
+    Err(format!(
+        "{field} {shown:?} is not a connection status the fake knows ({})",
+        CONNECTION_STATUSES.join(", ")
+    ))
+}
+
 impl FakeConnection {
     /// The same connection, whose revocation at the provider fails with `message`.
     pub fn provider_revocation_error(mut self, message: &str) -> FakeConnection {
@@ -325,7 +350,8 @@ impl FakeProvider {
         };
         if let Some(at) = &expiry {
             credentials.insert("expires_at".into(), at.clone().into());
-            credentials.insert("expired".into(), false.into());
+            // As the Broker says it: a token whose expiry has passed is `expired`.
+            credentials.insert("expired".into(), self.expired_ago.is_some().into());
         }
         let mut body = Map::new();
         if self.copy_to_top {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use crate::lifecycle::is_uuid;
-use crate::provider::{FakeConnection, FakeProvider};
+use crate::provider::{FakeConnection, FakeProvider, known_status};
 use crate::state::State;
 use crate::time::last_date;
 
@@ -64,10 +64,24 @@ pub(crate) fn seed(state: &mut State, seed: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Replaces `$UPSTREAM_URL` in every text of `value` with `upstream`.
+/// Replaces `$UPSTREAM_URL` (or `${UPSTREAM_URL}`, as a shell writes it)
+/// in every text of `value` with `upstream`; refuses any other `${…}`, by
+/// name, which would otherwise stay in the text as it is.
 fn substitute(value: &mut Value, upstream: Option<&str>) -> Result<(), String> {
     match value {
-        Value::String(text) if text.contains(UPSTREAM) => {
+        Value::String(text) if text.contains(UPSTREAM) || text.contains("${") => {
+            *text = text.replace("${UPSTREAM_URL}", UPSTREAM);
+            if let Some(at) = text.find("${") {
+                let name: String = text[at..]
+                    .chars()
+                    .take_while(|c| *c != '}')
+                    .take(64)
+                    .collect();
+                return Err(format!(
+                    "`{name}}}` is not a variable the seed knows: only `$UPSTREAM_URL` (or \
+                     `${{UPSTREAM_URL}}`) stands for something, the fake provider API's URL"
+                ));
+            }
             let url = upstream.ok_or(
                 "`$UPSTREAM_URL` names the fake provider API, and this Gateway knows none \
                  (FakeGateway::set_upstream_url)",
@@ -141,7 +155,7 @@ fn connection(entry: &Value, what: String) -> Result<(String, FakeConnection), S
     }
     let mut connection = FakeConnection::active(f.need("provider")?, f.need("token")?);
     if let Some(status) = f.text("status")? {
-        connection.status = status.into();
+        connection.status = known_status(&format!("{}: `status`", f.what), status)?;
     }
     if let Some(workspace) = f.text("workspace")? {
         connection = connection.workspace(workspace);

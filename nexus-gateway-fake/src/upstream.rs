@@ -155,7 +155,7 @@ impl FakeUpstream {
     /// request each. With one hold per caller, a test sees every call at the
     /// API at once: concurrency shown by an event, not by a duration.
     pub fn hold_next(&self) -> Hold {
-        Holds::hold(&self.state.lock().holds, None)
+        Holds::hold(&self.state.lock().holds, None, None)
     }
 
     /// Every request received, oldest first.

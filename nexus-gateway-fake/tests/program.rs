@@ -189,3 +189,57 @@ fn ignored_flags_are_refused_and_unknown_names_list_the_known() {
     );
     program.stop();
 }
+
+/// What a new user types by mistake is refused at start, naming what was
+/// meant, before anything is served in silence.
+#[test]
+fn a_first_hours_mistakes_are_refused_at_start_by_name() {
+    let os = |args: &[&str]| {
+        args.iter()
+            .map(std::ffi::OsString::from)
+            .collect::<Vec<_>>()
+    };
+    let (code, err) = common::refused(&os(&["s.json"]), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("`s.json`") && err.contains("--seed s.json"),
+        "{err}"
+    );
+    for flag in ["--token", "--provider", "--workspace"] {
+        let (code, err) = common::refused(&os(&[flag, ""]), &[]);
+        assert_eq!(code, Some(2), "{flag} ''");
+        assert!(
+            err.contains(&format!("{flag} needs a value that is not empty")),
+            "{err}"
+        );
+    }
+    let misspelt = [
+        ("RATE_LIMIT_ENABLED", "true"),
+        ("RATE_LIMIT_RESOLVE_RMP", "1"),
+    ];
+    let (code, err) = common::refused(&os(&["--port", "0"]), &misspelt);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("RATE_LIMIT_RESOLVE_RMP is not one of"),
+        "{err}"
+    );
+    assert!(
+        err.contains("RATE_LIMIT_RESOLVE_RPM"),
+        "the known names: {err}"
+    );
+    let seed = std::env::temp_dir().join(format!("fake-status-{}.json", std::process::id()));
+    let connection = r#"{"id": "3f1b2c4d-0000-4000-8000-000000000001", "provider": "github",
+                         "token": "t", "status": "actve"}"#;
+    std::fs::write(&seed, format!(r#"{{"connections": [{connection}]}}"#)).unwrap();
+    let (code, err) = common::refused(&os(&["--seed", seed.to_str().unwrap()]), &[]);
+    let _ = std::fs::remove_file(&seed);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains("\"actve\" is not a connection status the fake knows"),
+        "{err}"
+    );
+    assert!(
+        err.contains("active, pending, failed, revoked, attention, superseded"),
+        "{err}"
+    );
+}
