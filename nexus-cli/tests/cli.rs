@@ -289,7 +289,7 @@ fn mistakes_leave_stdout_empty_and_stderr_free_of_secrets() {
     assert!(
         run(nexus(&gateway).arg("--version"))
             .1
-            .starts_with("nexus 0.8")
+            .starts_with(concat!("nexus ", env!("CARGO_PKG_VERSION")))
     );
 }
 
