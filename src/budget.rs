@@ -12,6 +12,14 @@ use crate::error::{Limit, NexusError};
 pub(crate) const CLIENT_TIMEOUT: &str = "NEXUS_TIMEOUT";
 pub(crate) const FETCH_TIMEOUT: &str = "FetchOptions::timeout";
 
+impl Limit {
+    /// `after`, as the client's timeout (`NEXUS_TIMEOUT`) sets it.
+    pub(crate) fn client(after: Duration) -> Limit {
+        let setting = CLIENT_TIMEOUT;
+        Limit { after, setting }
+    }
+}
+
 /// Refuses a zero timeout, or one too long to add to an `Instant` (`times`
 /// over, for a call that may spend it several times), naming the setting.
 pub(crate) fn check_timeout(
@@ -66,7 +74,7 @@ impl Budget {
         match self.started.checked_add(timeout) {
             Some(cap) if self.deadline.is_none_or(|deadline| cap <= deadline) => Budget {
                 deadline: Some(cap),
-                limit: Limit::new(timeout, CLIENT_TIMEOUT),
+                limit: Limit::client(timeout),
                 ..self.clone()
             },
             _ => self.clone(),
@@ -95,7 +103,7 @@ impl Budget {
     pub(crate) fn within(&self, step: Duration) -> (Option<Instant>, Limit) {
         match (self.left(), Instant::now().checked_add(step)) {
             (Some(left), _) if left < step => (self.deadline, self.limit),
-            (_, own) => (own.or(self.deadline), Limit::new(step, CLIENT_TIMEOUT)),
+            (_, own) => (own.or(self.deadline), Limit::client(step)),
         }
     }
 
@@ -121,8 +129,8 @@ impl Budget {
     fn timed_out(&self) -> NexusError {
         let limit = self.limit;
         NexusError::timeout(format!(
-            "the call's time limit of {:?} ran out ({limit})",
-            limit.after
+            "the call's time limit of {:?} ran out (set by {})",
+            limit.after, limit.setting
         ))
         .blaming(limit.setting)
     }
@@ -131,7 +139,10 @@ impl Budget {
 /// A budget of `after` for a test.
 #[cfg(test)]
 pub(crate) fn test_budget(after: Duration) -> Budget {
-    Budget::new(Limit::new(after, "test"))
+    Budget::new(Limit {
+        after: after,
+        setting: "test",
+    })
 }
 
 #[cfg(test)]
@@ -140,15 +151,27 @@ mod tests {
 
     #[test]
     fn a_wait_longer_than_the_time_left_fails_at_once_and_names_the_setting() {
-        let budget = Budget::new(Limit::new(Duration::from_millis(50), FETCH_TIMEOUT));
+        let budget = Budget::new(Limit {
+            after: Duration::from_millis(50),
+            setting: FETCH_TIMEOUT,
+        });
         let err = budget.sleep(Duration::from_secs(3600)).unwrap_err();
         assert_eq!(err.code, "timeout");
         assert!(err.message.contains("FetchOptions::timeout"), "{err}");
         let (step, limit) = budget.within(Duration::from_secs(3600));
         assert!(step.unwrap() <= Instant::now() + Duration::from_millis(50));
-        assert_eq!(limit, Limit::new(Duration::from_millis(50), FETCH_TIMEOUT));
+        assert_eq!(
+            limit,
+            Limit {
+                after: Duration::from_millis(50),
+                setting: FETCH_TIMEOUT
+            }
+        );
         let (_, limit) = test_budget(Duration::from_secs(60)).within(Duration::from_secs(1));
-        let own = Limit::new(Duration::from_secs(1), CLIENT_TIMEOUT);
+        let own = Limit {
+            after: Duration::from_secs(1),
+            setting: CLIENT_TIMEOUT,
+        };
         assert_eq!(limit, own, "the request's own");
     }
 

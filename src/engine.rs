@@ -85,19 +85,18 @@ impl Engine {
     /// The budget of a Gateway call made on its own: every attempt, retry
     /// and wait of the retry policy.
     pub(crate) fn gateway_budget(&self) -> Budget {
-        let retries = true;
-        Budget::new(Limit {
-            after: self.call_budget,
-            setting: CLIENT_TIMEOUT,
-            retries,
-        })
+        Budget::new(Limit::client(self.call_budget))
     }
 
     /// The budget of one authenticated request, its resolve and its 401
     /// retry included: `timeout` (`FetchOptions::timeout`), else the client's.
     pub(crate) fn request_budget(&self, timeout: Option<Duration>) -> Budget {
-        let client = Limit::new(self.transport.timeout(), CLIENT_TIMEOUT);
-        Budget::new(timeout.map_or(client, |timeout| Limit::new(timeout, FETCH_TIMEOUT)))
+        let client = Limit::client(self.transport.timeout());
+        let fetch = |after| Limit {
+            after,
+            setting: FETCH_TIMEOUT,
+        };
+        Budget::new(timeout.map_or(client, fetch))
     }
 
     /// The key for a public call's pair: `invalid_input` when one is blank.

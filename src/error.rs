@@ -586,38 +586,13 @@ impl StdError for NexusError {
     }
 }
 
-/// A limit a call ends at, and what sets it, as data (as ureq's
-/// `NextTimeout { after, reason }`): `setting` is the one name a `timeout`
-/// error blames; `retries` when the retry policy multiplies it.
+/// A limit a call ends at, and the setting that sets it, as data (as
+/// ureq's `NextTimeout { after, reason }`): `setting` is the one name a
+/// `timeout` error blames.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Limit {
     pub(crate) after: Duration,
     pub(crate) setting: &'static str,
-    pub(crate) retries: bool,
-}
-
-impl Limit {
-    /// `after`, set by `setting` alone.
-    pub(crate) fn new(after: Duration, setting: &'static str) -> Limit {
-        let retries = false;
-        Limit {
-            after,
-            setting,
-            retries,
-        }
-    }
-}
-
-/// `set by NEXUS_TIMEOUT`, `… and the retry policy`.
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let retries = if self.retries {
-            " and the retry policy"
-        } else {
-            ""
-        };
-        write!(f, "set by {}{retries}", self.setting)
-    }
 }
 
 /// The `(code, message)` of a non-2xx Gateway answer.

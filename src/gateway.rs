@@ -179,10 +179,11 @@ impl Gateway {
         let limit = budget.limit();
         let then = format!(
             ", which with {} s for the try does not fit in the {:.1} s left of the call's \
-             {:?} limit ({limit})",
+             {:?} limit (set by {})",
             ATTEMPT_RESERVE.as_secs(),
             left.as_secs_f64(),
-            limit.after
+            limit.after,
+            limit.setting
         );
         Err(error
             .rate_limited(&route, Some(needs), &then)
