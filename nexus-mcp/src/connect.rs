@@ -379,7 +379,10 @@ impl Connector {
         deadline: Instant,
     ) -> Result<(), (String, bool)> {
         let p = one_line(provider);
-        let mut rounds = tokio::time::interval(ROUND);
+        // Half a round in, then once a round: one Gateway call a second on
+        // average, and an answer within a round of the consent.
+        let first = tokio::time::Instant::now() + ROUND / 2;
+        let mut rounds = tokio::time::interval_at(first, ROUND);
         rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for round in 1u32.. {
             let left = deadline.saturating_duration_since(Instant::now());
