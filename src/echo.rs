@@ -259,18 +259,15 @@ fn base64_cores(secret: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 
 /// `text` with every escape a server may write decoded, in one pass:
 /// `%XX`, JSON's `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t` and `\uXXXX`
-/// (surrogate pairs joined), `\xNN` and JavaScript's `\u{…}`, and
-/// HTML's `&#NN;`, `&#xHH;` and named entities; `None` when it holds none.
+/// (surrogate pairs joined), JavaScript's and C's `\xNN`, and HTML's
+/// `&#NN;`, `&#xHH;` and named entities; `None` when it holds none.
 fn unescaped(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len());
     let (mut i, mut changed) = (0, false);
     while i < text.len() {
         let rest = &text[i..];
         let used = match rest[0] {
-            b'%' => hex_at(rest, 1, 2).map_or(0, |byte| {
-                out.extend(u8::try_from(byte));
-                3
-            }),
+            b'%' => byte(rest, 1, &mut out),
             b'\\' => json_escape(rest, &mut out),
             b'&' => entity(rest, &mut out),
             _ => 0,
@@ -290,6 +287,16 @@ fn hex_at(s: &[u8], at: usize, len: usize) -> Option<u32> {
         .get(at..at + len)
         .filter(|d| d.iter().all(u8::is_ascii_hexdigit))?;
     u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// Pushes the byte of the two hex digits of `s` at `at`, which end the
+/// escape: how many bytes it took (0 when they are no hex).
+fn byte(s: &[u8], at: usize, out: &mut Vec<u8>) -> usize {
+    let byte = hex_at(s, at, 2).and_then(|byte| u8::try_from(byte).ok());
+    byte.map_or(0, |byte| {
+        out.push(byte);
+        at + 2
+    })
 }
 
 /// Pushes the character `code` as UTF-8 and says it `used` that many
@@ -312,21 +319,7 @@ fn json_escape(s: &[u8], out: &mut Vec<u8>) -> usize {
         return 2;
     }
     if s.get(1) == Some(&b'x') {
-        // `\xNN`: a byte, as C, Python and JavaScript (for ASCII) write it.
-        return hex_at(s, 2, 2).map_or(0, |byte| {
-            out.extend(u8::try_from(byte));
-            4
-        });
-    }
-    if s.get(1..3) == Some(b"u{") {
-        // JavaScript's `\u{H…}`, a code point.
-        let digits = s[3..]
-            .iter()
-            .take(7)
-            .take_while(|b| b.is_ascii_hexdigit())
-            .count();
-        let code = hex_at(s, 3, digits).filter(|_| s.get(3 + digits) == Some(&b'}'));
-        return code.map_or(0, |code| push(out, code, digits + 4));
+        return byte(s, 2, out); // `\xNN`: a byte, as C, Python and JavaScript write it
     }
     let Some(unit) = hex_at(s, 2, 4).filter(|_| s[1] == b'u') else {
         return 0;
