@@ -375,3 +375,38 @@ fn the_typescript_v2_client_connects_on_first_use_in_its_default_mode() {
 fn the_typescript_v2_client_connects_on_first_use_on_2026() {
     typescript_v2("2026");
 }
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn on_2026_a_revoked_connection_is_connected_again() {
+    let (gateway, api) = gateway();
+    let old = "3f1b2c4d-0000-4000-8000-0000000000bb";
+    let revoked =
+        nexus_gateway_fake::FakeConnection::active("github", "gho_old").workspace("ws-new");
+    gateway.add_connection(old, revoked);
+    gateway.set_status(old, "revoked");
+    let url = format!("{}/user", api.url());
+    let (summary, _) = drive(
+        &gateway,
+        ("connect.py", "2026"),
+        "accept",
+        &url,
+        &["--connect", "github"],
+    );
+    assert!(
+        fetches(&summary).iter().all(|r| r["is_error"] == false),
+        "{summary}"
+    );
+    assert_eq!(gateway.requests(Route::RequestConnection), 1);
+    let bearer = api
+        .last_request()
+        .unwrap()
+        .header("authorization")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        bearer.starts_with("Bearer fake-github-token-"),
+        "the new connection's token: {bearer}"
+    );
+    no_consent_url_for_the_model(&summary);
+}
