@@ -139,10 +139,8 @@ impl Budget {
 /// A budget of `after` for a test.
 #[cfg(test)]
 pub(crate) fn test_budget(after: Duration) -> Budget {
-    Budget::new(Limit {
-        after: after,
-        setting: "test",
-    })
+    let setting = "test";
+    Budget::new(Limit { after, setting })
 }
 
 #[cfg(test)]
