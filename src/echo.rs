@@ -25,6 +25,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use base64::Engine as _;
+use base64::engine::GeneralPurpose;
 use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
 
 use crate::error::NexusError;
@@ -156,10 +157,8 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
         forms.push(Form::new(marks, vec![secret.to_vec()]));
         // Hex in either case, base64 in either alphabet at any offset.
         standard.extend([hex(secret), hex(secret).to_ascii_uppercase()]);
-        for core in base64_cores(secret) {
-            url_safe.push(url_safe_of(&core));
-            standard.push(core);
-        }
+        standard.extend(base64_cores(secret, &BASE64));
+        url_safe.extend(base64_cores(secret, &URL_SAFE));
     }
     forms.push(Form::new(b"+/".to_vec(), standard));
     forms.push(Form::new(b"-_".to_vec(), url_safe));
@@ -180,16 +179,6 @@ fn hex(bytes: &[u8]) -> Vec<u8> {
         .iter()
         .flat_map(|b| [digit(b >> 4), digit(b & 15)])
         .collect()
-}
-
-/// A standard base64 text in the URL-safe alphabet.
-fn url_safe_of(core: &[u8]) -> Vec<u8> {
-    let swap = |b: &u8| match b {
-        b'+' => b'-',
-        b'/' => b'_',
-        other => *other,
-    };
-    core.iter().map(swap).collect()
 }
 
 /// What one form looks for in its view, found in one pass: a bitmap of
@@ -237,14 +226,17 @@ impl Needles {
     }
 }
 
-/// `secret`'s standard base64 at each of the three offsets it may have
-/// inside a longer base64 text: the characters its bytes alone decide
+/// `secret`'s base64 in `alphabet` at each of the three offsets it may
+/// have inside a longer base64 text: the characters its bytes alone decide
 /// (none shorter than [`MIN_NEEDLE`]).
-fn base64_cores(secret: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+fn base64_cores<'a>(
+    secret: &'a [u8],
+    alphabet: &'a GeneralPurpose,
+) -> impl Iterator<Item = Vec<u8>> + 'a {
     (0..3).flat_map(move |offset| {
         let mut bytes = vec![0; offset];
         bytes.extend_from_slice(secret);
-        let encoded = BASE64.encode(&bytes);
+        let encoded = alphabet.encode(&bytes);
         // A base64 character depends on the secret alone when every bit it
         // encodes is the secret's: skip the characters that hold bits of
         // the `offset` bytes in front (0, 2 or 3), and stop after the last
