@@ -155,8 +155,13 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
             continue;
         }
         forms.push(Form::new(marks, vec![secret.to_vec()]));
-        // Hex in either case, base64 in either alphabet at any offset.
-        standard.extend([hex(secret), hex(secret).to_ascii_uppercase()]);
+        // Hex in either case, as dumps write it (`6768`, `67:68`) and as C
+        // arrays do (`0x67, 0x68`); base64 in either alphabet at any offset.
+        for digits in [hex(secret), hex(secret).to_ascii_uppercase()] {
+            let c_array = digits.chunks(2).flat_map(|pair| [b"0x", pair].concat());
+            standard.push(c_array.collect());
+            standard.push(digits);
+        }
         standard.extend(base64_cores(secret, &BASE64));
         url_safe.extend(base64_cores(secret, &URL_SAFE));
     }
@@ -538,6 +543,8 @@ mod tests {
                 split(&lower, ":", 2),
                 split(&lower.to_uppercase(), " ", 2),
                 split(&lower, "\n  ", 32),
+                token.bytes().map(|b| format!("0x{b:02x}, ")).collect(),
+                token.bytes().map(|b| format!("0x{b:02X},")).collect(),
                 token.bytes().map(|b| format!("\\x{b:02x}")).collect(),
                 format!(
                     "body=\"{}\"",
