@@ -75,6 +75,10 @@ fn hex_in_either_case_and_its_escapes_are_withheld() {
                 .map(|b| format!("\\x{b:02x}"))
                 .collect::<String>()
         ),
+        TOKEN
+            .bytes()
+            .map(|b| format!("0x{b:02X}, "))
+            .collect::<String>(),
     ] {
         assert!(is_withheld(&body), "{body}");
     }
