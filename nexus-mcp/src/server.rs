@@ -189,16 +189,13 @@ impl NexusServer {
                 bound: &bound,
             };
             let provider = self.connectable(&args.provider).await.ok_or_else(|| {
-                "invalid_input: invalid or expired requestState (not for a provider this server                  connects)"
+                "invalid_input: invalid or expired requestState (not for a provider this server \
+                 connects)"
                     .to_owned()
             })?;
             let connector = &self.settings.connector;
             connector.resume(&asking, &provider, &retry).await?;
-            return self
-                .send(args, call)
-                .await
-                .map(Answer::Fetched)
-                .map_err(|sent| sent.said(&self.settings.workspace));
+            return self.send_again(args, call).await;
         }
         let (error, provider) = match self.send(args, call).await {
             Err(Sent::Unconnected(error, provider)) => (error, provider),
@@ -221,10 +218,15 @@ impl NexusServer {
         } else {
             connector.connect(&asking, &name).await?;
         }
-        self.send(args, call)
-            .await
-            .map(Answer::Fetched)
-            .map_err(|sent| sent.said(&self.settings.workspace))
+        self.send_again(args, call).await
+    }
+
+    /// The request sent once the connection is active, as the tool answers.
+    async fn send_again(&self, args: &FetchArgs, call: u64) -> Result<Answer, String> {
+        let sent = self.send(args, call).await;
+        let workspace = &self.settings.workspace;
+        sent.map(Answer::Fetched)
+            .map_err(|sent| sent.said(workspace))
     }
 
     /// The `--connect` offer `provider` is, found as the Gateway finds
