@@ -15,57 +15,19 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::clients::{self, fetches, no_consent_url_for_the_model};
 use common::gateway;
 use nexus_gateway_fake::{FakeConnection, FakeGateway, Fault, Route};
 use serde_json::Value;
 
-const NEEDS: &str = "needs the official MCP Python client: NEXUS_MCP_PYTHON";
-
-/// The client's summary of `scenario` against `nexus-mcp args`.
+/// The Python client's summary of `scenario` against `nexus-mcp args`
+/// (MCP 2025-11-25, `ClientSession` after `initialize`).
 fn drive(gateway: &FakeGateway, scenario: &str, url: &str, args: &[&str]) -> Value {
-    let python = std::env::var("NEXUS_MCP_PYTHON").expect(NEEDS);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect.py");
-    let output = Command::new(python)
-        .arg(script)
-        .args([
-            env!("CARGO_BIN_EXE_nexus-mcp"),
-            &gateway.url(),
-            scenario,
-            url,
-        ])
-        .args(args)
-        .output()
-        .expect("python runs");
-    let (out, err) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(
-        output.status.success(),
-        "{scenario}: the client failed:\n{out}\n{err}"
-    );
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
+    clients::drive(gateway, ("connect.py", "2025"), scenario, url, args).0
 }
 
 fn results(summary: &Value) -> &[Value] {
     summary["results"].as_array().expect("results")
-}
-
-/// The five fetches' results (the sixth is list_providers).
-fn fetches(summary: &Value) -> &[Value] {
-    &results(summary)[..5]
-}
-
-/// Nothing the model reads holds the consent page's address.
-fn no_consent_url_for_the_model(summary: &Value) {
-    for result in results(summary) {
-        let said = result.to_string();
-        assert!(
-            !said.contains("/fake/authorize"),
-            "the model read the consent URL: {said}"
-        );
-        assert!(!said.contains("connection_id="), "{said}");
-    }
 }
 
 #[test]
