@@ -7,14 +7,14 @@
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use ureq::http::Method;
+use ureq::http::{HeaderMap, Method};
 
 use crate::authorize::{Authorization, apply_to, target};
 use crate::budget::{Budget, CLIENT_TIMEOUT, FETCH_TIMEOUT, check_timeout};
 use crate::cache::{Key, Owner, TokenCache, owner_of};
 use crate::error::{Limit, NexusError};
 use crate::fetch::{
-    FetchOptions, FetchResponse, Parts, check_scoped_parts, prepare, send_following_redirects,
+    FetchOptions, FetchResponse, check_scoped_parts, prepare, send_following_redirects,
 };
 use crate::gateway::Gateway;
 use crate::options::NexusClientOptions;
@@ -24,7 +24,7 @@ use crate::retry::MAX_RETRY_AFTER;
 use crate::scope::{Provider, ScopeGuard, unknown_provider};
 use crate::token::CachedToken;
 use crate::transport::Transport;
-use crate::url::form_urlencode;
+use crate::url::{Origin, form_urlencode};
 
 /// A client's parts, shared by its clones.
 pub(crate) struct Engine {
@@ -220,7 +220,7 @@ impl Engine {
         let metadata = |budget: &Budget| self.metadata(budget);
         let listing = self.scope.listing(key.provider, now, budget, metadata);
         match listing.as_ref().map(|listing| listing.find(key.provider)) {
-            Ok(Some((listed, _))) if listed.name != key.provider => return Ok(listed.name.clone()),
+            Ok(Some(listed)) if listed.name != key.provider => return Ok(listed.name.clone()),
             Ok(None) => {
                 let listed = listing.map(|listing| listing.listed()).unwrap_or_default();
                 error.message = unknown_provider(key, &listed).message;
@@ -259,15 +259,13 @@ impl Engine {
         &self,
         cache: &TokenCache,
         key: Key<'_>,
-        parts: Parts<'_>,
+        (method, origin, headers): (&Method, &Origin, &HeaderMap),
         budget: &Budget,
     ) -> Result<Option<String>, NexusError> {
         let read = |budget: &Budget| self.metadata(budget);
-        let listed = self
-            .scope
-            .check(key, parts.origin, cache.now(), budget, read)?;
+        let listed = self.scope.check(key, origin, cache.now(), budget, read)?;
         if !self.scope.is_anywhere() {
-            check_scoped_parts(parts)?;
+            check_scoped_parts(method, origin, headers)?;
         }
         Ok(listed)
     }
@@ -281,12 +279,7 @@ impl Engine {
         request: &mut ureq::http::Request<B>,
     ) -> Result<Authorization, NexusError> {
         let (uri, origin) = target(request)?;
-        let parts = Parts {
-            method: request.method(),
-            uri: &uri,
-            origin: &origin,
-            headers: request.headers(),
-        };
+        let parts = (request.method(), &origin, request.headers());
         let budget = self.request_budget(None);
         let listed = self.check_scope(cache, key, parts, &budget)?;
         let provider = listed.as_deref().unwrap_or(key.provider);
@@ -308,7 +301,8 @@ impl Engine {
     ) -> Result<FetchResponse, NexusError> {
         let outgoing = prepare(url, options)?;
         let (outgoing, budget) = (&outgoing, &self.request_budget(outgoing.timeout));
-        let listed = self.check_scope(cache, key, outgoing.parts(), budget)?;
+        let parts = (&outgoing.method, &outgoing.origin, &outgoing.headers);
+        let listed = self.check_scope(cache, key, parts, budget)?;
         let provider = listed.as_deref().unwrap_or(key.provider);
         let key = Key { provider, ..key };
         let token = self.cached_token(cache, key, || budget.clone())?;

@@ -204,28 +204,6 @@ pub(crate) struct Outgoing {
     withhold: bool,
 }
 
-/// What the credential scope looks at in a request about to carry a
-/// credential.
-#[derive(Clone, Copy)]
-pub(crate) struct Parts<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) uri: &'a Uri,
-    pub(crate) origin: &'a Origin,
-    pub(crate) headers: &'a HeaderMap,
-}
-
-impl Outgoing {
-    /// Its parts, as the credential scope looks at them.
-    pub(crate) fn parts(&self) -> Parts<'_> {
-        Parts {
-            method: &self.method,
-            uri: &self.uri,
-            origin: &self.origin,
-            headers: &self.headers,
-        }
-    }
-}
-
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
     check_available(options.withhold_credential_echo)?;
@@ -263,26 +241,24 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
     })
 }
 
-/// The rules for request parts other than the URL, under a restricted
-/// credential scope: a caller `Host` header must name the URL's own
-/// authority (else it would move the credential to another virtual host
-/// behind the same address), and a method that reflects the request back
-/// (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG Fetch's
-/// forbidden methods) never carries a credential.
-pub(crate) fn check_scoped_parts(parts: Parts<'_>) -> Result<(), NexusError> {
-    let Parts {
-        method,
-        uri,
-        origin,
-        headers,
-    } = parts;
+/// The rules for the parts of a request to `origin` other than its URL,
+/// under a restricted credential scope: a caller `Host` header must name
+/// the URL's own authority (else it would move the credential to another
+/// virtual host behind the same address), and a method that reflects the
+/// request back (`TRACE`, `TRACK`, in any case; RFC 9110 §9.3.8, WHATWG
+/// Fetch's forbidden methods) never carries a credential.
+pub(crate) fn check_scoped_parts(
+    method: &Method,
+    origin: &Origin,
+    headers: &HeaderMap,
+) -> Result<(), NexusError> {
     let method = method.as_str().to_ascii_uppercase();
     if matches!(method.as_str(), "TRACE" | "TRACK") {
         let why = "echoes the request, credential included, back in its answer: no credential \
                    is sent on it";
         return Err(NexusError::invalid_input(format!("{method} {why}")));
     }
-    let scheme = uri.scheme_str().unwrap_or("http");
+    let scheme = origin.scheme();
     for value in headers.get_all(HOST) {
         let named = value
             .to_str()

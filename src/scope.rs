@@ -208,8 +208,9 @@ pub(crate) fn scope_from_env(
 /// provider metadata when the scope needs it.
 pub(crate) struct ScopeGuard {
     mode: Mode,
-    /// Each provider name as allowed, with its origins, in the order allowed.
-    allowed: Vec<(String, Vec<Origin>)>,
+    /// Each provider name as allowed, with its origins (as [`Provider::origins`]
+    /// writes them), in the order allowed.
+    allowed: Vec<(String, Vec<String>)>,
     metadata: RwLock<Option<Arc<Metadata>>>,
     /// The metadata read under way, if any: its callers share its result.
     flight: SingleFlight<(), Arc<Metadata>>,
@@ -227,11 +228,10 @@ enum Mode {
     Allowed,
 }
 
-/// The providers the Gateway listed, sorted by name, each with the origins
-/// its credential may reach (as the scope compares them), and when (on the
-/// token cache's clock).
+/// The providers the Gateway listed, sorted by name, and when (on the token
+/// cache's clock).
 pub(crate) struct Metadata {
-    providers: Vec<(Provider, Vec<Origin>)>,
+    providers: Vec<Provider>,
     fetched: SystemTime,
     /// When a read failed last: the listing is used as it is for 30 s.
     failed: Option<SystemTime>,
@@ -240,12 +240,13 @@ pub(crate) struct Metadata {
 impl ScopeGuard {
     /// The guard for `scope`, or `invalid_input` for an origin that does not parse.
     pub(crate) fn new(scope: &CredentialScope) -> Result<ScopeGuard, NexusError> {
-        let mut allowed: Vec<(String, Vec<Origin>)> = Vec::new();
+        let mut allowed: Vec<(String, Vec<String>)> = Vec::new();
         for (provider, origin) in &scope.allowed {
             let said = |e: NexusError| {
                 format!("credential scope for `{}`: {}", escape(provider), e.message)
             };
             let parsed = Origin::parse(origin).map_err(|e| NexusError::invalid_input(said(e)))?;
+            let parsed = parsed.to_string();
             match allowed.iter_mut().find(|(name, _)| name == provider) {
                 Some((_, origins)) => origins.push(parsed),
                 None => allowed.push((provider.clone(), vec![parsed])),
@@ -290,37 +291,37 @@ impl ScopeGuard {
         budget: &Budget,
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<Option<String>, NexusError> {
+        let origin = origin.to_string();
         // An origin allowed under the very name asked for needs no listing.
         let exact = self.allowed.iter().find(|(name, _)| name == key.provider);
-        if self.mode == Mode::Anywhere || exact.is_some_and(|(_, o)| o.contains(origin)) {
+        if self.mode == Mode::Anywhere || exact.is_some_and(|(_, o)| o.contains(&origin)) {
             return Ok(None);
         }
         if self.mode == Mode::Allowed {
             let names = self.allowed.iter().map(|(name, _)| name.as_str());
             let reach = find_name(names, key.provider).map(|i| self.allowed[i].1.as_slice());
             let reach = reach.unwrap_or_default();
-            if !reach.contains(origin) {
-                return Err(self.refusal(key.provider, origin, reach));
+            if !reach.contains(&origin) {
+                return Err(self.refusal(key.provider, &origin, reach));
             }
             return Ok(None);
         }
         let metadata = self.listing(key.provider, now, budget, read)?;
-        let Some((listed, reach)) = metadata.find(key.provider) else {
+        let Some(listed) = metadata.find(key.provider) else {
             return Err(unknown_provider(key, &metadata.listed()));
         };
-        if !reach.contains(origin) {
-            return Err(self.refusal(&listed.name, origin, reach));
+        if !listed.origins.contains(&origin) {
+            return Err(self.refusal(&listed.name, &origin, &listed.origins));
         }
         Ok((listed.name != key.provider).then(|| listed.name.clone()))
     }
 
     /// `origin_not_allowed` for `origin`, outside the `reach` of
     /// `provider`'s credential; how to allow it is logged and hinted.
-    fn refusal(&self, provider: &str, origin: &Origin, reach: &[Origin]) -> NexusError {
+    fn refusal(&self, provider: &str, origin: &str, reach: &[String]) -> NexusError {
         let p = escape(provider);
-        let listed: Vec<String> = reach.iter().map(ToString::to_string).collect();
-        let whose = if !listed.is_empty() {
-            format!("whose credential goes only to {}", listed.join(", "))
+        let whose = if !reach.is_empty() {
+            format!("whose credential goes only to {}", reach.join(", "))
         } else if self.mode == Mode::ProviderApi {
             format!("as `{p}` has no api_base_url at the Gateway that names an origin")
         } else {
@@ -344,61 +345,53 @@ impl ScopeGuard {
         read: impl FnOnce(&Budget) -> Result<Value, NexusError>,
     ) -> Result<Vec<Provider>, NexusError> {
         let providers = self.listed_in(&read(budget)?);
-        let shown = providers.iter().map(|(p, _)| p.clone()).collect();
         *self.metadata.write() = Some(Arc::new(Metadata {
-            providers,
+            providers: providers.clone(),
             fetched: now,
             failed: None,
         }));
-        Ok(shown)
+        Ok(providers)
     }
 
     /// Each provider of a `GET /v1/providers/metadata` answer
     /// (`{auth_type: {provider: {"api_base_url", "description", …}}}`),
-    /// sorted by name, with the origins its credential may reach: its API's
-    /// (under `provider_api`), then those allowed under each name that
-    /// finds it (see [`Provider::find`]; a name that finds no provider, or
-    /// several, allows nothing), each once. A missing, empty or unusable
-    /// `api_base_url` allows nothing; a provider listed twice keeps its
-    /// first entry. Linear in the listing's size (and the allowed names').
-    pub(crate) fn listed_in(&self, body: &Value) -> Vec<(Provider, Vec<Origin>)> {
+    /// sorted by name, with the origins its credential may reach (`*`
+    /// anywhere): its API's (under `provider_api`), then those allowed
+    /// under each name that finds it (see [`Provider::find`]; a name that
+    /// finds no provider, or several, allows nothing), each once. A
+    /// missing, empty or unusable `api_base_url` allows nothing; a provider
+    /// listed twice keeps its first entry. Linear in the listing's size
+    /// (and the allowed names').
+    pub(crate) fn listed_in(&self, body: &Value) -> Vec<Provider> {
         let mut seen = HashSet::new();
-        let mut providers: Vec<(Provider, Vec<Origin>)> = Vec::new();
+        let mut providers = Vec::new();
         let groups = body.as_object().into_iter().flatten();
         for (auth_type, group) in groups.filter_map(|(t, g)| Some((t, g.as_object()?))) {
             for (name, provider) in group.iter().filter(|(name, _)| seen.insert(*name)) {
                 let text = |key: &str| provider.get(key).and_then(Value::as_str);
                 let url = text("api_base_url").filter(|_| self.mode == Mode::ProviderApi);
                 let uri = url.and_then(|url| parse_http_url(url, "api_base_url").ok());
-                let listed = Provider {
+                let api = uri.and_then(|uri| Origin::of(&uri)).map(|o| o.to_string());
+                let anywhere = (self.mode == Mode::Anywhere).then(|| "*".to_owned());
+                providers.push(Provider {
                     name: name.clone(),
                     auth_type: auth_type.clone(),
                     description: text("description").unwrap_or_default().to_owned(),
-                    origins: Vec::new(),
-                };
-                providers.push((
-                    listed,
-                    uri.and_then(|uri| Origin::of(&uri)).into_iter().collect(),
-                ));
+                    origins: anywhere.or(api).into_iter().collect(),
+                });
             }
         }
-        providers.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
         for (name, origins) in &self.allowed {
-            let Some(i) = find_name(providers.iter().map(|(p, _)| p.name.as_str()), name) else {
+            let Some(i) = find_name(providers.iter().map(|p| p.name.as_str()), name) else {
                 continue;
             };
-            let reach = &mut providers[i].1;
+            let reach = &mut providers[i].origins;
             for origin in origins {
                 if !reach.contains(origin) {
                     reach.push(origin.clone());
                 }
             }
-        }
-        for (provider, reach) in &mut providers {
-            provider.origins = match self.mode {
-                Mode::Anywhere => vec!["*".to_owned()],
-                _ => reach.iter().map(ToString::to_string).collect(),
-            };
         }
         providers
     }
@@ -471,21 +464,21 @@ impl Metadata {
         self.find(provider).is_some()
     }
 
-    /// The provider `name` finds (see [`Provider::find`]), and the origins
-    /// its credential may reach: an exact name by binary search (the list
-    /// is sorted), another case in one pass.
-    pub(crate) fn find(&self, name: &str) -> Option<&(Provider, Vec<Origin>)> {
-        let exact = self
+    /// The provider `name` finds (see [`Provider::find`]): an exact name by
+    /// binary search (the list is sorted), another case in one pass.
+    pub(crate) fn find(&self, name: &str) -> Option<&Provider> {
+        match self
             .providers
-            .binary_search_by(|(p, _)| p.name.as_str().cmp(name));
-        let names = || self.providers.iter().map(|(p, _)| p.name.as_str());
-        let index = exact.ok().or_else(|| find_name(names(), name))?;
-        self.providers.get(index)
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+        {
+            Ok(i) => self.providers.get(i),
+            Err(_) => Provider::find(&self.providers, name),
+        }
     }
 
     /// The providers it names, sorted.
     pub(crate) fn listed(&self) -> Vec<String> {
-        self.providers.iter().map(|(p, _)| p.name.clone()).collect()
+        self.providers.iter().map(|p| p.name.clone()).collect()
     }
 
     /// Whether what the metadata says of `provider` is still trusted at
@@ -590,7 +583,7 @@ mod tests {
         let took = started.elapsed();
         assert_eq!(listed.len(), names.len(), "each provider once");
         assert_eq!(
-            listed[7].0.origins,
+            listed[7].origins,
             ["https://a.example", "https://b.example"]
         );
         // Quadratic work (0.7) took minutes here; linear takes milliseconds.
@@ -604,7 +597,7 @@ mod tests {
             failed: None,
         };
         assert_eq!(
-            metadata.find("P39999").map(|(p, _)| p.name.as_str()),
+            metadata.find("P39999").map(|p| p.name.as_str()),
             Some("p39999")
         );
     }
@@ -614,11 +607,11 @@ mod tests {
         let guard = ScopeGuard::new(&CredentialScope::provider_api()).unwrap();
         let listed = guard.listed_in(&metadata());
         let origins = |name: &str| {
-            let found = listed.iter().find(|(p, _)| p.name == name).unwrap();
-            found.0.origins.clone()
+            let found = listed.iter().find(|p| p.name == name).unwrap();
+            found.origins.clone()
         };
         assert_eq!(origins("github"), ["https://api.github.com"]);
-        assert_eq!(listed[0].0.auth_type, "oauth2", "{listed:?}");
+        assert_eq!(listed[0].auth_type, "oauth2", "{listed:?}");
         assert_eq!(origins("stripe"), ["https://api.stripe.com"]);
         assert!(origins("google").is_empty());
         assert!(origins("odd").is_empty());
@@ -634,7 +627,7 @@ mod tests {
             fetched: SystemTime::now(),
             failed: None,
         };
-        let found = |name: &str| metadata.find(name).map(|(p, _)| p.name.as_str());
+        let found = |name: &str| metadata.find(name).map(|p| p.name.as_str());
         assert_eq!(found("GitHub"), Some("GitHub"), "exact first");
         assert_eq!(found("stripe"), Some("Stripe"), "else without case");
         assert_eq!(found("GITHUB"), None, "two match: none");

@@ -85,6 +85,11 @@ impl Origin {
         Origin::of(&uri).ok_or_else(|| NexusError::invalid_input("origin has no host"))
     }
 
+    /// `https` or `http`.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
     /// The host, lowercased, without a trailing dot.
     pub(crate) fn host(&self) -> &str {
         &self.host
@@ -105,12 +110,8 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // As a browser writes an origin: the scheme's default port left out.
-        let (scheme, default) = if self.https {
-            ("https", 443)
-        } else {
-            ("http", 80)
-        };
-        write!(f, "{scheme}://{}", escape(&self.host))?;
+        let default = if self.https { 443 } else { 80 };
+        write!(f, "{}://{}", self.scheme(), escape(&self.host))?;
         if self.port != default {
             write!(f, ":{}", self.port)?;
         }
@@ -133,11 +134,8 @@ fn normal_host(host: &str) -> String {
 pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
     let url = url.trim();
     let url = url.split_once('#').map_or(url, |(before, _)| before);
-    let web = |(scheme, _): &(&str, &str)| {
-        ["http", "https"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(scheme))
-    };
+    let web =
+        |(scheme, _): &(&str, &str)| matches!(&*scheme.to_ascii_lowercase(), "http" | "https");
     let not_web =
         || NexusError::invalid_input(format!("{what} must be an http:// or https:// URL"));
     let (scheme, rest) = url.split_once("://").filter(web).ok_or_else(not_web)?;
@@ -261,10 +259,7 @@ pub(crate) fn with_query_param(
 
 /// `uri` with `path` and `query` (`None`: no `?`) as its request target.
 fn with_target(uri: &Uri, path: &str, query: Option<&str>) -> Option<Uri> {
-    let target = match query {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
+    let target = query.map_or_else(|| path.to_owned(), |query| format!("{path}?{query}"));
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(target.parse().ok()?);
     Uri::from_parts(parts).ok()
