@@ -40,9 +40,11 @@ pub(crate) fn check_timeout(
 pub(crate) struct Budget {
     /// When the call started.
     started: Instant,
-    deadline: Option<Instant>,
-    /// The limit, for the error that names it.
-    limit: Limit,
+    /// When the call's time is up, if it has a limit that an `Instant` can hold.
+    pub(crate) deadline: Option<Instant>,
+    /// The limit it ends at, and the setting that sets it, for the error
+    /// that names it.
+    pub(crate) limit: Limit,
 }
 
 impl Budget {
@@ -79,16 +81,6 @@ impl Budget {
             },
             _ => self.clone(),
         }
-    }
-
-    /// The limit this budget ends at, and the setting that sets it.
-    pub(crate) fn limit(&self) -> Limit {
-        self.limit
-    }
-
-    /// The deadline, if the call has one.
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
     }
 
     /// The time left, if the call has a deadline.

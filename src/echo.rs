@@ -92,10 +92,8 @@ pub(crate) fn echoes<S: AsRef<str>>(
 fn decoded(text: &[u8]) -> Option<Vec<u8>> {
     let in_run = |b: &u8| b.is_ascii_alphanumeric() || b"+/-_".contains(b);
     let mut out = Vec::new();
-    for run in text
-        .split(|b| !in_run(b))
-        .filter(|run| run.len() >= MIN_RUN)
-    {
+    let runs = text.split(|b| !in_run(b));
+    for run in runs.filter(|run| run.len() >= MIN_RUN) {
         if run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
             let pairs = run.chunks(2).map(|pair| hex_at(pair, 0, 2));
             out.extend(pairs.flatten().filter_map(|byte| u8::try_from(byte).ok()));

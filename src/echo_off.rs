@@ -20,11 +20,10 @@ pub(crate) fn echoes<S: AsRef<str>>(
 
 /// `invalid_input` when echoes are to be withheld: this build cannot.
 pub(crate) fn check_available(withhold: bool) -> Result<(), NexusError> {
-    if !withhold {
-        return Ok(());
+    let why = "FetchOptions::withhold_credential_echo(true) needs this crate's `echo` feature, \
+               which this build leaves out: nothing was resolved or sent";
+    if withhold {
+        return Err(NexusError::invalid_input(why));
     }
-    Err(NexusError::invalid_input(
-        "FetchOptions::withhold_credential_echo(true) needs this crate's `echo` feature, \
-         which this build leaves out: nothing was resolved or sent",
-    ))
+    Ok(())
 }

@@ -580,9 +580,7 @@ impl fmt::Debug for NexusError {
 
 impl StdError for NexusError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn StdError + 'static))
+        Some(self.source.as_deref()?)
     }
 }
 

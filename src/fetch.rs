@@ -340,7 +340,7 @@ pub(crate) fn send_following_redirects(
         response.1.insert(X_NEXUS_REDIRECTED_TO, origin);
     }
     if first.withhold {
-        withhold_echoes(&mut response, &token.secrets(), budget.deadline());
+        withhold_echoes(&mut response, &token.secrets(), budget.deadline);
     }
     Ok((response, last.is_on(home)))
 }

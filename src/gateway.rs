@@ -176,7 +176,7 @@ impl Gateway {
         }
         // What the next try needs: the Gateway's whole ask, when longer than a wait's cap.
         let needs = least_wait_at_limit(refusals, asked).max(asked.unwrap_or_default());
-        let limit = budget.limit();
+        let limit = budget.limit;
         let then = format!(
             ", which with {} s for the try does not fit in the {:.1} s left of the call's \
              {:?} limit (set by {})",

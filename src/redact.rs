@@ -82,9 +82,7 @@ pub(crate) fn quote(text: &str) -> String {
 pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        if out.contains(secret) {
-            out = out.replace(secret, REDACTED);
-        }
+        out = out.replace(secret, REDACTED);
     }
     match echoes(out.as_bytes(), secrets, None) {
         Some(false) => out,

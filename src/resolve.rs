@@ -105,12 +105,10 @@ pub(crate) fn token_from_resolve(
 fn credentials_of(body: &Value) -> Result<&Map<String, Value>, NexusError> {
     let why = match body.get("credentials") {
         Some(Value::Object(c)) if !c.is_empty() => return Ok(c),
-        Some(Value::Object(_) | Value::Null) | None => "has no credentials",
-        Some(_) => "has credentials that are not an object",
+        Some(Value::Object(_) | Value::Null) | None => "resolve answer has no credentials",
+        Some(_) => "resolve answer has credentials that are not an object",
     };
-    Err(NexusError::invalid_response(format!(
-        "resolve answer {why}"
-    )))
+    Err(NexusError::invalid_response(why))
 }
 
 /// A strategy's `config` object, read leniently: a value of the wrong type reads as absent.

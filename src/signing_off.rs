@@ -16,7 +16,8 @@ pub(crate) fn check_available(strategy: &str) -> Result<(), NexusError> {
     )))
 }
 
-/// A signing token (from a cache filled elsewhere) cannot be applied.
+/// A signing token (from a cache filled elsewhere) cannot be applied: only
+/// a token with a signer comes here.
 pub(crate) fn sign_request(
     token: &CachedToken,
     _method: &Method,
@@ -25,8 +26,5 @@ pub(crate) fn sign_request(
     _body: &[u8],
     _time: SystemTime,
 ) -> Result<(), NexusError> {
-    match token.signer() {
-        None => Ok(()),
-        Some(_) => check_available(token.strategy()),
-    }
+    check_available(token.strategy())
 }

@@ -87,19 +87,17 @@ fn proxy_variables(scheme: &str) -> [&'static str; 4] {
 /// the URL does not parse.
 fn proxy_with_exceptions(url: &str, no_proxy: Option<&str>) -> Option<Proxy> {
     let parsed = Proxy::new(url).ok()?;
-    let builder = Proxy::builder(parsed.protocol()).host(parsed.host());
-    let builder = parsed
-        .username()
-        .into_iter()
-        .fold(builder, |b, user| b.username(user));
-    let builder = parsed
-        .password()
-        .into_iter()
-        .fold(builder, |b, pw| b.password(pw));
+    let mut builder = Proxy::builder(parsed.protocol()).host(parsed.host());
+    if let Some(user) = parsed.username() {
+        builder = builder.username(user);
+    }
+    if let Some(password) = parsed.password() {
+        builder = builder.password(password);
+    }
     let exceptions = no_proxy.unwrap_or_default().split(',').map(str::trim);
-    let builder = exceptions
-        .filter(|e| !e.is_empty())
-        .fold(builder, |b, e| b.no_proxy(e));
+    for exception in exceptions.filter(|e| !e.is_empty()) {
+        builder = builder.no_proxy(exception);
+    }
     builder.port(parsed.port()).build().ok()
 }
 
@@ -200,10 +198,8 @@ impl Transport {
 /// Whether requests with this method carry a body, so an empty one is
 /// still framed: POST, PUT and PATCH, in any case (http.client's rule).
 fn carries_body(method: &Method) -> bool {
-    let method = method.as_str();
-    ["POST", "PUT", "PATCH"]
-        .iter()
-        .any(|m| method.eq_ignore_ascii_case(m))
+    let method = method.as_str().to_ascii_uppercase();
+    matches!(method.as_str(), "POST" | "PUT" | "PATCH")
 }
 
 /// TLS as the crate features ask: rustls with webpki roots by default, the
