@@ -103,12 +103,9 @@ pub(crate) fn send(
         let response =
             sent.map_err(|e| e.reaching(&policy.peer(&hop.origin, hop.strayed), limit))?;
         let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|l| l.to_str().ok());
-        let next = match status {
-            301..=303 | 307 | 308 => location.and_then(|l| resolve_location(&hop.uri, l)),
+        let location = response.headers().get(LOCATION);
+        let next = match (status, location.and_then(|l| l.to_str().ok())) {
+            (301..=303 | 307 | 308, Some(l)) => resolve_location(&hop.uri, l),
             _ => None,
         };
         let next = next
