@@ -308,20 +308,20 @@ impl Engine {
         let token = self.cached_token(cache, key, || budget.clone())?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (&self.transport, self.max_upstream_body);
-        let (answer, credentialed) =
+        let ((status, headers, body), credentialed) =
             send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;
         // Only a 401 from an origin that got the credential rejects the token.
-        if answer.0 != 401 || !credentialed {
-            return Ok(answer);
+        if status != 401 || !credentialed {
+            return Ok((status, headers, body));
         }
         // Drop the rejected token, unless another thread already replaced it.
         cache.delete_entry(key, &token);
         let fresh = self.cached_token(cache, key, || budget.clone())?;
-        let (answer, credentialed) =
+        let ((status, headers, body), credentialed) =
             send_following_redirects(transport, cap, outgoing, &fresh, provider, budget)?;
-        if answer.0 == 401 && credentialed {
+        if status == 401 && credentialed {
             log::warn!(target: LOG_TARGET, "The API answered 401 to a freshly resolved credential too ({key}): the connection may need to be reconnected");
         }
-        Ok(answer)
+        Ok((status, headers, body))
     }
 }

@@ -331,14 +331,15 @@ pub(crate) fn send_following_redirects(
     let limit = budget.within(transport.timeout()).1;
     let peer = policy.peer(last.origin(), last.strayed);
     let bytes = read_capped(body, max_body, &peer, limit)?;
-    let mut response = (status, parts.headers, bytes);
+    let mut headers = parts.headers;
     // Only the SDK says what it withheld and where the answer came from.
-    response.1.remove(X_NEXUS_WITHHELD);
-    response.1.remove(X_NEXUS_REDIRECTED_TO);
+    headers.remove(X_NEXUS_WITHHELD);
+    headers.remove(X_NEXUS_REDIRECTED_TO);
     let away = (!last.is_on(home)).then(|| HeaderValue::from_str(&last.origin().to_string()));
     if let Some(Ok(origin)) = away {
-        response.1.insert(X_NEXUS_REDIRECTED_TO, origin);
+        headers.insert(X_NEXUS_REDIRECTED_TO, origin);
     }
+    let mut response = (status, headers, bytes);
     if first.withhold {
         withhold_echoes(&mut response, &token.secrets(), budget.deadline);
     }

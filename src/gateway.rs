@@ -14,8 +14,8 @@ use crate::error::{NexusError, require};
 use crate::redact::{LOG_TARGET, escape};
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{
-    ATTEMPT_RESERVE, MAX_RETRY_AFTER, RetryPolicy, jitter, least_wait_at_limit, parse_retry_after,
-    unit, wait_at_limit,
+    ATTEMPT_RESERVE, MAX_RETRY_AFTER, RetryPolicy, is_retryable, jitter, least_wait_at_limit,
+    parse_retry_after, unit, wait_at_limit,
 };
 use crate::transport::{Transport, never_sent, read_capped, read_some};
 use crate::url::{Origin, http_target};
@@ -132,7 +132,7 @@ impl Gateway {
                 Err(Failure::RateLimited(error)) => {
                     budget = Cow::Owned(budget.capped(self.transport.timeout()));
                     refusals += 1;
-                    self.wait_at_limit(error, &method, path, refusals - 1, &budget)?
+                    self.after_rate_limit(error, &method, path, refusals - 1, &budget)?
                 }
                 Err(Failure::Retryable(error, _)) if attempt == attempts => {
                     return Err(NexusError::out_of_retries(error, attempts));
@@ -150,10 +150,12 @@ impl Gateway {
     }
 
     /// The wait before the attempt after a Gateway 429 (`error`), the
-    /// `refusals`-th in a row (from 0), within `budget`; or the 429 as the
-    /// call's error when `retry_on_429` is off or the wait cannot fit, its
-    /// message naming the wait and, when on, the time left.
-    fn wait_at_limit(
+    /// `refusals`-th of this call (from 0: a 429 after a retried 5xx still
+    /// counts the ones before it, so each waits longer), within `budget`;
+    /// or the 429 as the call's error when `retry_on_429` is off or the
+    /// wait cannot fit, its message naming the wait and, when on, the time
+    /// left.
+    fn after_rate_limit(
         &self,
         error: NexusError,
         method: &Method,
@@ -251,7 +253,7 @@ impl Gateway {
         };
         if status == 429 {
             Failure::RateLimited(error.asking_to_wait(retry_after))
-        } else if self.retry.is_retryable(status, &body) {
+        } else if is_retryable(status, &body) {
             Failure::Retryable(error, retry_after)
         } else {
             Failure::Final(error)

@@ -107,22 +107,22 @@ impl RetryPolicy {
         }
     }
 
-    /// Whether an answer with this status and body may be retried (counted
-    /// against `retries`): 502, 503 and 504; never a 502 that carries a
-    /// Broker refusal (see [`broker_refused`]). A 429 is not: see
-    /// [`wait_at_limit`].
-    pub(crate) fn is_retryable(&self, status: u16, body: &[u8]) -> bool {
-        match status {
-            502 => !broker_refused(body),
-            503 | 504 => true,
-            _ => false,
-        }
-    }
-
     /// The backoff before retry `retry` (0-based) for a random `factor` in `[0.2, 0.8)`.
     pub(crate) fn backoff(&self, retry: u32, factor: f64) -> Duration {
         let step = self.min_delay.saturating_mul(1 << retry.min(10));
         step.min(self.max_delay).mul_f64(factor)
+    }
+}
+
+/// Whether an answer with this status and body may be retried (counted
+/// against `RetryPolicy::retries`): 502, 503 and 504; never a 502 that
+/// carries a Broker refusal (see [`broker_refused`]). A 429 is not: see
+/// [`wait_at_limit`].
+pub(crate) fn is_retryable(status: u16, body: &[u8]) -> bool {
+    match status {
+        502 => !broker_refused(body),
+        503 | 504 => true,
+        _ => false,
     }
 }
 
@@ -256,21 +256,13 @@ mod tests {
 
     #[test]
     fn retryable_statuses() {
-        let p = RetryPolicy::default();
-        assert!([502, 503, 504].iter().all(|&s| p.is_retryable(s, b"")));
+        assert!([502, 503, 504].iter().all(|&s| is_retryable(s, b"")));
         assert!(
             ![400, 401, 404, 429, 500, 501, 505]
                 .iter()
-                .any(|&s| p.is_retryable(s, b""))
+                .any(|&s| is_retryable(s, b""))
         );
-        let p = RetryPolicy {
-            retry_on_429: true,
-            ..p
-        };
-        assert!(
-            !p.is_retryable(429, b""),
-            "a 429 is waited out, not counted"
-        );
+        assert!(!is_retryable(429, b""), "a 429 is waited out, not counted");
     }
 
     #[test]
@@ -304,13 +296,12 @@ mod tests {
 
     #[test]
     fn a_broker_refusal_is_not_retried() {
-        let p = RetryPolicy::default();
         for refusal in [
             r#"{"error":"broker_error","message":"broker returned status 400","status":400}"#,
             r#"{"error":"broker_error","status":404}"#,
             r#"{"status":499,"error":"x"}"#,
         ] {
-            assert!(!p.is_retryable(502, refusal.as_bytes()), "{refusal}");
+            assert!(!is_retryable(502, refusal.as_bytes()), "{refusal}");
         }
         for retryable in [
             r#"{"error":"broker_error","message":"broker returned status 500","status":500}"#,
@@ -320,10 +311,10 @@ mod tests {
             "bad gateway",
             "",
         ] {
-            assert!(p.is_retryable(502, retryable.as_bytes()), "{retryable}");
+            assert!(is_retryable(502, retryable.as_bytes()), "{retryable}");
         }
         // Only a 502 carries the Broker's refusal.
-        assert!(p.is_retryable(503, br#"{"status":400}"#));
+        assert!(is_retryable(503, br#"{"status":400}"#));
     }
 
     #[test]
