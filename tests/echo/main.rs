@@ -4,6 +4,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+// Withholding echoes needs the `echo` feature; a build without it refuses
+// (`tests/hostile_input.rs`).
+#[cfg(feature = "echo")]
 mod classes;
+#[cfg(feature = "echo")]
 mod forms;
 mod server_words;

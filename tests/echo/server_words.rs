@@ -158,3 +158,50 @@ fn each_character_that_breaks_or_reorders_a_line_is_escaped_everywhere() {
         );
     }
 }
+
+#[test]
+fn one_line_escapes_what_a_person_cannot_see_by_class_and_cuts_only_between_escapes() {
+    use nexus_sdk::{one_line, one_line_within};
+    // Variation selectors (the emoji-smuggling encoding), zero-width and
+    // invisible characters, annotation characters, Mongolian vowel separator.
+    let smuggled = format!("a{}", ('\u{E0100}'..='\u{E0110}').collect::<String>());
+    assert!(
+        !one_line(&smuggled).contains('\u{E0100}'),
+        "{}",
+        one_line(&smuggled)
+    );
+    for hidden in [
+        '\u{FE0E}', '\u{200B}', '\u{FEFF}', '\u{2062}', '\u{206C}', '\u{FFFA}', '\u{180E}',
+        '\u{2028}', '\u{9C}',
+    ] {
+        let shown = one_line(&format!("x{hidden}y"));
+        assert_eq!(
+            shown,
+            format!("x{}y", hidden.escape_default()),
+            "U+{:04X}",
+            u32::from(hidden)
+        );
+    }
+    for seen in ["plain words", "café 中文 😀", "tab\u{A0}nbsp"] {
+        assert_eq!(one_line(seen), seen);
+    }
+    let text = format!("{}\u{202E}{}", "a".repeat(60), "\u{200B}b".repeat(30));
+    let whole = one_line(&text);
+    for max in 0..=whole.len() {
+        let cut = one_line_within(&text, max);
+        assert!(cut.len() <= max && whole.starts_with(&cut), "{max}");
+        let rest = &whole[cut.len()..];
+        assert!(
+            rest.is_empty() || !cut.ends_with("\\u{") && !cut.ends_with('\\'),
+            "{max}: {cut}"
+        );
+        assert!(
+            rest.is_empty()
+                || rest.starts_with('\\')
+                || rest.starts_with('a')
+                || rest.starts_with('b'),
+            "{max}: cut inside an escape: …{}",
+            &cut[cut.len().saturating_sub(8)..]
+        );
+    }
+}

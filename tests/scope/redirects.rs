@@ -117,6 +117,7 @@ fn nor_on_the_second_try_after_a_401() {
 }
 
 #[test]
+#[cfg(feature = "echo")]
 fn an_answer_echoing_the_credential_is_withheld_when_asked() {
     let (_gateway, api, _, client) = setup(FakeProvider::oauth2("gho/Ab+cd=9"));
     let cache = TokenCache::new();
@@ -150,6 +151,7 @@ fn an_answer_echoing_the_credential_is_withheld_when_asked() {
 /// upstream's own copies (any case, several values) are removed, so a
 /// caller (or a model) never reads an upstream's claim as the SDK's.
 #[test]
+#[cfg(feature = "echo")]
 fn an_upstreams_own_sdk_headers_are_removed() {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     gateway.add_provider(
