@@ -174,7 +174,8 @@ fn unknown_methods_fail_at_once() {
     let started = Instant::now();
     let answer = server.request(json!({"jsonrpc": "2.0", "id": "d", "method": "server/discover"}));
     assert_eq!(answer["error"]["code"], -32601);
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // At once, not after a call's timeout (35 s): slack for a busy machine.
+    assert!(started.elapsed() < Duration::from_secs(10));
     // A notification gets no answer; the next request's answer comes next.
     server.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     let answer = server.request(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}));

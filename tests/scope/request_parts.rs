@@ -201,8 +201,11 @@ fn a_401_and_its_second_try_share_one_timeout() {
     let took = started.elapsed();
     assert_eq!(err.code, code::TIMEOUT, "{err}");
     assert!(err.message.contains("FetchOptions::timeout"), "{err}");
+    // Two budgets would have let the second try (600 ms) succeed: the error
+    // above is the check. This bound only says the call did not hang, with
+    // a second of slack for a busy machine.
     assert!(
-        took < budget + Duration::from_millis(250),
+        took < budget + Duration::from_secs(1),
         "took {took:?} for a {budget:?} budget"
     );
 }
