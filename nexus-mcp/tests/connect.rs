@@ -12,10 +12,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::clients::{self, fetches, no_consent_url_for_the_model};
+use common::clients::{self, drive_node, fetches, no_consent_url_for_the_model};
 use common::gateway;
 use nexus_gateway_fake::{FakeConnection, FakeGateway, Fault, Route};
 use serde_json::Value;
@@ -187,24 +184,7 @@ fn a_revoked_connection_and_one_needing_attention_are_connected_again() {
 #[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
 fn the_official_typescript_client_connects_on_first_use_too() {
     let (gateway, api) = gateway();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect.mjs");
-    let output = Command::new("node")
-        .arg(script)
-        .args([
-            env!("CARGO_BIN_EXE_nexus-mcp"),
-            &gateway.url(),
-            &api.url(),
-            "--connect",
-            "github",
-        ])
-        .output()
-        .expect("node runs");
-    let (out, err) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(output.status.success(), "the client failed:\n{out}\n{err}");
-    let summary: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let (summary, _) = drive_node("connect.mjs", "", &gateway, &api.url());
     for result in results(&summary) {
         assert_eq!(result["is_error"], false, "{result}");
         assert!(!result.to_string().contains("/fake/authorize"), "{result}");

@@ -11,10 +11,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::clients::{drive, fetches, no_consent_url_for_the_model};
+use common::clients::{drive, drive_node, fetches, no_consent_url_for_the_model};
 use common::gateway;
 use nexus_gateway_fake::Route;
 use serde_json::Value;
@@ -275,25 +272,7 @@ fn on_2025_a_prompt_left_open_past_the_wait_says_the_user_did_not_answer() {
 /// `legacy`, for 2025; `auto` for 2026).
 fn typescript_v2(era: &str) {
     let (gateway, api) = gateway();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/connect_v2.mjs");
-    let output = Command::new("node")
-        .arg(script)
-        .args([
-            env!("CARGO_BIN_EXE_nexus-mcp"),
-            &gateway.url(),
-            &api.url(),
-            "--connect",
-            "github",
-        ])
-        .env("NEXUS_MCP_ERA", era)
-        .output()
-        .expect("node runs");
-    let (out, err) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(output.status.success(), "the client failed:\n{out}\n{err}");
-    let summary: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let (summary, err) = drive_node("connect_v2.mjs", era, &gateway, &api.url());
     let expected = if era == "2026" {
         "2026-07-28"
     } else {

@@ -46,6 +46,34 @@ pub fn drive(
     (summary, err)
 }
 
+/// What the official TypeScript client's `script` (in `tests/clients/`)
+/// printed against `nexus-mcp --connect github` in `era` (`NEXUS_MCP_ERA`,
+/// read by the scripts that speak both), and what the server said on stderr.
+pub fn drive_node(script: &str, era: &str, gateway: &FakeGateway, api: &str) -> (Value, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let output = Command::new("node")
+        .arg(script)
+        .args([
+            env!("CARGO_BIN_EXE_nexus-mcp"),
+            &gateway.url(),
+            api,
+            "--connect",
+            "github",
+        ])
+        .env("NEXUS_MCP_ERA", era)
+        .output()
+        .expect("node runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "the client failed:\n{out}\n{err}");
+    let summary = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    (summary, err)
+}
+
 /// The five fetches' results of `connect.py` (the sixth is list_providers).
 pub fn fetches(summary: &Value) -> &[Value] {
     &summary["results"].as_array().expect("results")[..5]
