@@ -262,11 +262,13 @@ impl Engine {
         (method, origin, headers): (&Method, &Origin, &HeaderMap),
         budget: &Budget,
     ) -> Result<Option<String>, NexusError> {
+        // `anywhere` is the Python SDK's rule: no check, no listing, no cost.
+        if self.scope.is_anywhere() {
+            return Ok(None);
+        }
         let read = |budget: &Budget| self.metadata(budget);
         let listed = self.scope.check(key, origin, cache.now(), budget, read)?;
-        if !self.scope.is_anywhere() {
-            check_scoped_parts(method, origin, headers)?;
-        }
+        check_scoped_parts(method, origin, headers)?;
         Ok(listed)
     }
 
