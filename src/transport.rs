@@ -198,8 +198,10 @@ impl Transport {
 /// Whether requests with this method carry a body, so an empty one is
 /// still framed: POST, PUT and PATCH, in any case (http.client's rule).
 fn carries_body(method: &Method) -> bool {
-    let method = method.as_str().to_ascii_uppercase();
-    matches!(method.as_str(), "POST" | "PUT" | "PATCH")
+    let method = method.as_str();
+    ["POST", "PUT", "PATCH"]
+        .iter()
+        .any(|m| method.eq_ignore_ascii_case(m))
 }
 
 /// TLS as the crate features ask: rustls with webpki roots by default, the

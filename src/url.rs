@@ -135,7 +135,7 @@ pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
     let url = url.trim();
     let url = url.split_once('#').map_or(url, |(before, _)| before);
     let web =
-        |(scheme, _): &(&str, &str)| matches!(&*scheme.to_ascii_lowercase(), "http" | "https");
+        |(s, _): &(&str, &str)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https");
     let not_web =
         || NexusError::invalid_input(format!("{what} must be an http:// or https:// URL"));
     let (scheme, rest) = url.split_once("://").filter(web).ok_or_else(not_web)?;
