@@ -1,22 +1,34 @@
 //! The echo rule, in one home (feature `echo`): whether a text holds a
-//! credential in any form a standard, keyless, context-free decoder undoes,
-//! alone or nested up to three times, with any characters the form is not
-//! written with between the credential's characters.
+//! credential in a form of one closed class, alone or nested up to three
+//! times in any mix, with any characters the form is not written with
+//! between the credential's characters. The class, each format in full:
 //!
-//! The forms are data. Each is the marks it is written with beside ASCII
-//! letters and digits, and what it looks for (its needles): the raw secret
-//! (its own punctuation for marks); its standard base64 at any offset, and
-//! its hex in either case (`+/`); its URL-safe base64 (`-_`). Each form is looked for in one view
-//! of the text that keeps only letters, digits and its marks, the needles
-//! put through the same view: line breaks, blanks, `> ` quoting, table bars,
-//! dashes, zero-width and other invisible characters, the NUL bytes of
-//! UTF-16 then hide nothing. Then the text is decoded, up to three times
-//! in any mix, and each decoding looked at the same way: its escapes
-//! (percent and form encoding, JSON and JavaScript escapes, HTML entities),
-//! and its runs of hex or base64. Out of the class: keyed or
-//! adversarial transforms (encryption, reversal, ROT), hashes, and
-//! `Content-Encoding` (the transport decodes it).
+//! - the credential as it is;
+//! - percent and form encoding (`%5F`, `%5f`, the legacy `%u005F`);
+//! - the string escapes of JSON, JavaScript, Python and C (`\"`, `\n` and
+//!   the other one-letter ones, `\x5f`, `\u005f`, `\u{5f}`, `\U0000005f`,
+//!   octal `\137`, any other character after `\` standing for itself), and
+//!   CSS's (`\5f `, `\00005f`, `\_`), read apart where the two differ;
+//! - HTML's numeric character references and every named one that stands
+//!   for ASCII (`&#95;`, `&#x5F;`, `&lowbar;`, `&UnderBar;`: WHATWG's list);
+//! - quoted-printable, soft line breaks included, and MIME encoded-words
+//!   (`Q` by the same rule, `B` as base64);
+//! - hex in either case, with any of the prefixes `0x`, `0X`, `\x`, `%` and
+//!   any separator; bytes written as decimal numbers in a list (Node's
+//!   `Buffer` as JSON);
+//! - base64 in either alphabet, as a lenient decoder reads it: at any
+//!   offset of a longer text, its last partial group, wrapped at any width,
+//!   anything outside the alphabet between its characters;
+//! - UTF-16 in either byte order.
 //!
+//! Each form is looked for in one view of the text that keeps only letters,
+//! digits and the marks the form is written with: line breaks, blanks, `> `
+//! quoting, table bars, invisible characters and UTF-16's NULs then hide
+//! nothing. Each text is then decoded, and each decoding looked at the same
+//! way; one that is binary (more than one byte in 32 of its first 4 KiB a
+//! control character) is not decoded again. Outside the class: keyed or
+//! reversible-by-guess transforms (encryption, XOR, reversal, rotations),
+//! hashes, compression, and `Content-Encoding` (the transport decodes it).
 //! A credential of fewer than [`MIN_CLASS`] letters, digits and marks
 //! cannot be told from chance in a long text of letters and digits: it is
 //! looked for only exactly as it is, in the text and its decodings.
@@ -25,35 +37,74 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use base64::Engine as _;
-use base64::engine::GeneralPurpose;
+use base64::alphabet::STANDARD;
+use base64::engine::general_purpose::{GeneralPurpose, NO_PAD};
 use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
 
-use crate::error::NexusError;
+/// With this feature, withholding echoes is available.
+pub(crate) const AVAILABLE: bool = true;
 
 /// The shortest credential looked for as a class; a shorter one is looked
 /// for exactly as it is.
 pub(crate) const MIN_CLASS: usize = 8;
 
-/// How many times over an echo's escapes are decoded (percent-encoding in
-/// a JSON string in a URL's query…).
+/// How many times over a text is decoded (percent-encoding in a JSON string
+/// in base64…).
 const MAX_NESTING: usize = 3;
 
 /// The shortest base64 needle: shorter ones match text by chance.
 const MIN_NEEDLE: usize = 4;
 
-/// The shortest run of hex or base64 that is decoded to be looked in.
+/// The shortest run of base64 that is decoded to be looked in.
 const MIN_RUN: usize = 16;
 
-/// HTML's named entities for the characters a token or an encoding of it
-/// may hold (HTML5 names them all; Go's `html/template` and others use
-/// them), with their characters in [`ENTITY_CHARS`].
-const ENTITY_NAMES: [&str; 26] = [
-    "amp", "lt", "gt", "quot", "apos", "plus", "sol", "equals", "colon", "comma", "period",
-    "lowbar", "num", "dollar", "percnt", "excl", "quest", "semi", "ast", "commat", "bsol",
-    "verbar", "lpar", "rpar", "lsqb", "rsqb",
+/// The fewest bytes a run of hex or decimal numbers is decoded for.
+const MIN_BYTES: usize = 8;
+
+/// Base64 as a lenient decoder reads it (`-_` read as `+/` before), a last
+/// character's spare bits ignored.
+const LENIENT: GeneralPurpose =
+    GeneralPurpose::new(&STANDARD, NO_PAD.with_decode_allow_trailing_bits(true));
+
+/// The escapes written as a prefix and a number, in the order they are
+/// tried, as C, JSON, JavaScript, Python, URLs, HTML and quoted-printable
+/// write them: (prefix, radix, fewest digits, most digits, what may end
+/// it). A `}` end is needed, any other may be left out. Two hex digits
+/// stand for a byte (`%C3%A9` is `é`), any other number for a character.
+#[rustfmt::skip]
+const NUMBERS: [(&str, u32, usize, usize, &str); 11] = [
+    ("%u", 16, 4, 4, ""), ("%", 16, 2, 2, ""), ("=", 16, 2, 2, ""), ("\\x", 16, 2, 2, ""),
+    ("\\u{", 16, 1, 6, "}"), ("\\u", 16, 4, 4, ""), ("\\U", 16, 8, 8, ""), ("\\", 8, 1, 3, ""),
+    ("&#x", 16, 1, 8, ";"), ("&#X", 16, 1, 8, ";"), ("&#", 10, 1, 8, ";"),
 ];
-/// The character of each of [`ENTITY_NAMES`], in its order.
-const ENTITY_CHARS: &[u8; 26] = b"&<>\"'+/=:,._#$%!?;*@\\|()[]";
+
+/// CSS's escape, read in place of the `\` ones of [`NUMBERS`]: one to six
+/// hex digits and one blank after them.
+#[rustfmt::skip]
+const CSS: [(&str, u32, usize, usize, &str); 1] = [("\\", 16, 1, 6, " \t\n\r\x0c")];
+
+/// The escapes that stand for a fixed text, as (written, text) pairs: the
+/// one-letter escapes of C, JSON, JavaScript and Python, line
+/// continuations and quoted-printable's soft line breaks, and HTML's named
+/// character references that stand for ASCII (every one of WHATWG's list,
+/// the legacy names without `;` after those with it).
+#[rustfmt::skip]
+const WORDS: &[(&str, &str)] = &[
+    ("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\b", "\x08"), ("\\f", "\x0c"),
+    ("\\v", "\x0b"), ("\\a", "\x07"), ("\\e", "\x1b"), ("\\\r\n", ""), ("\\\n", ""),
+    ("=\r\n", ""), ("=\n", ""),
+    ("&Tab;", "\t"), ("&NewLine;", "\n"), ("&excl;", "!"), ("&QUOT;", "\""), ("&quot;", "\""),
+    ("&num;", "#"), ("&dollar;", "$"), ("&percnt;", "%"), ("&AMP;", "&"), ("&amp;", "&"),
+    ("&apos;", "'"), ("&lpar;", "("), ("&rpar;", ")"), ("&ast;", "*"), ("&midast;", "*"),
+    ("&plus;", "+"), ("&comma;", ","), ("&period;", "."), ("&sol;", "/"), ("&colon;", ":"),
+    ("&semi;", ";"), ("&LT;", "<"), ("&lt;", "<"), ("&equals;", "="), ("&GT;", ">"),
+    ("&gt;", ">"), ("&quest;", "?"), ("&commat;", "@"), ("&lbrack;", "["), ("&lsqb;", "["),
+    ("&bsol;", "\\"), ("&rbrack;", "]"), ("&rsqb;", "]"), ("&Hat;", "^"), ("&UnderBar;", "_"),
+    ("&lowbar;", "_"), ("&DiacriticalGrave;", "`"), ("&grave;", "`"), ("&fjlig;", "fj"),
+    ("&lbrace;", "{"), ("&lcub;", "{"), ("&VerticalLine;", "|"), ("&verbar;", "|"),
+    ("&vert;", "|"), ("&rbrace;", "}"), ("&rcub;", "}"), ("&QUOT", "\""), ("&quot", "\""),
+    ("&AMP", "&"), ("&amp", "&"), ("&LT", "<"), ("&lt", "<"), ("&GT", ">"), ("&gt", ">"),
+];
 
 /// Whether `text` holds one of the non-empty `secrets` in a form of the
 /// class this module's doc names; `None` when `deadline` passes first.
@@ -67,80 +118,98 @@ pub(crate) fn echoes<S: AsRef<str>>(
     for depth in 0..=MAX_NESTING {
         let mut next = Vec::new();
         for text in &level {
-            for form in &forms {
-                if form.needles.found_in(&view(text, &form.marks), deadline)? {
-                    return Some(true);
-                }
+            if found_in(&forms, text, deadline)? {
+                return Some(true);
             }
-            if depth < MAX_NESTING {
-                next.extend(unescaped(text));
-                next.extend(decoded(text));
+            if depth < MAX_NESTING && is_text(text) {
+                next.extend(unescaped(text, false));
+                next.extend(unescaped(text, true));
+                next.extend(runs(text).into_iter().filter(|run| !run.is_empty()));
+                next.extend(utf16(text));
             }
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return None;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
         }
         level = next.into_iter().map(Cow::Owned).collect();
     }
     Some(false)
 }
 
-/// `text`'s runs of hex or base64 (of [`MIN_RUN`] characters or more)
-/// decoded as a decoder of that form reads them: hex when a run is only hex
-/// digits, two a byte; else base64 in either alphabet. `None` when it holds
-/// no such run.
-fn decoded(text: &[u8]) -> Option<Vec<u8>> {
-    let in_run = |b: &u8| b.is_ascii_alphanumeric() || b"+/-_".contains(b);
-    let mut out = Vec::new();
-    let runs = text.split(|b| !in_run(b));
-    for run in runs.filter(|run| run.len() >= MIN_RUN) {
-        if run.len() % 2 == 0 && run.iter().all(u8::is_ascii_hexdigit) {
-            let pairs = run.chunks(2).map(|pair| hex_at(pair, 0, 2));
-            out.extend(pairs.flatten().filter_map(|byte| u8::try_from(byte).ok()));
-        } else {
-            let whole = &run[..run.len() / 4 * 4];
-            let bytes = BASE64.decode(whole).or_else(|_| URL_SAFE.decode(whole));
-            out.extend(bytes.unwrap_or_default());
-        }
-        out.push(b'\n');
-    }
-    (!out.is_empty()).then_some(out)
+/// Whether `bytes` read as text: in their first 4 KiB, at most one byte in
+/// 32 a control character other than a blank or a NUL (UTF-16's other
+/// half).
+fn is_text(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    let control = |b: &u8| usize::from(matches!(b, 1..=8 | 11 | 12 | 14..=31 | 127));
+    head.iter().map(control).sum::<usize>() * 32 <= head.len()
 }
 
-/// With this feature, withholding echoes is always available.
-pub(crate) fn check_available(_withhold: bool) -> Result<(), NexusError> {
-    Ok(())
-}
-
-/// One form a credential may be written in: the marks its view keeps
-/// beside ASCII letters and digits (every byte: the text as it is), and
-/// its needles, put through that view.
+/// One form a credential may be written in: which bytes its view keeps
+/// (ASCII letters and digits, and its marks; every byte: the text as it
+/// is), and its needles, put through that view.
 struct Form {
-    marks: Vec<u8>,
-    needles: Needles,
+    kept: [bool; 256],
+    needles: Vec<Vec<u8>>,
 }
 
 impl Form {
-    fn new(marks: Vec<u8>, needles: Vec<Vec<u8>>) -> Form {
-        let needles = needles.iter().map(|n| view(n, &marks).into_owned());
-        let needles = Needles::new(needles.collect());
-        Form { marks, needles }
+    fn new(marks: &[u8], needles: Vec<Vec<u8>>) -> Form {
+        let mut kept = [false; 256];
+        for (byte, kept) in (0..=u8::MAX).zip(&mut kept) {
+            *kept = byte.is_ascii_alphanumeric() || marks.contains(&byte);
+        }
+        let needles = needles.iter().map(|n| view(n, &kept).into_owned());
+        let needles = needles.filter(|n| !n.is_empty()).collect();
+        Form { kept, needles }
     }
 }
 
-/// `text` as a form written with `marks` is read: only letters, digits
-/// and those marks.
-fn view<'a>(text: &'a [u8], marks: &[u8]) -> Cow<'a, [u8]> {
-    let kept = |b: &u8| b.is_ascii_alphanumeric() || marks.contains(b);
-    if text.iter().all(kept) {
-        return Cow::Borrowed(text);
+/// Whether `text` holds a needle of one of `forms`. Forms that keep the
+/// same bytes of `text` read it alike: they share one view, and one pass
+/// looks for all their needles.
+fn found_in(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bool> {
+    let mut seen = [false; 256];
+    for byte in text {
+        seen[usize::from(*byte)] = true;
     }
-    Cow::Owned(text.iter().copied().filter(kept).collect())
+    let alike = |a: &Form, b: &Form| (0..256).all(|i| !seen[i] || a.kept[i] == b.kept[i]);
+    let mut groups: Vec<Vec<&Form>> = Vec::new();
+    for form in forms {
+        match groups.iter_mut().find(|group| alike(group[0], form)) {
+            Some(group) => group.push(form),
+            None => groups.push(vec![form]),
+        }
+    }
+    for group in groups {
+        let needles = group.iter().flat_map(|form| form.needles.iter().cloned());
+        let needles = Needles::new(needles.collect());
+        if needles.found_in(&view(text, &group[0].kept), deadline)? {
+            return Some(true);
+        }
+    }
+    Some(false)
+}
+
+/// `text` as a form that keeps the bytes `kept` marks reads it.
+fn view<'a>(text: &'a [u8], kept: &[bool; 256]) -> Cow<'a, [u8]> {
+    let Some(at) = text.iter().position(|b| !kept[usize::from(*b)]) else {
+        return Cow::Borrowed(text);
+    };
+    // Each byte is written, and the end moved past it only when it is kept.
+    let mut out = text.to_vec();
+    let mut end = at;
+    for i in at..text.len() {
+        out[end] = text[i];
+        end += usize::from(kept[usize::from(text[i])]);
+    }
+    out.truncate(end);
+    Cow::Owned(out)
 }
 
 /// The forms `secrets` are looked for in: each long one raw, with its own
-/// punctuation for marks; its base64 and hex (`+/`); its URL-safe base64
-/// (`-_`); the short ones exactly.
+/// punctuation for marks; its base64 at any offset and its hex in either
+/// case (`+/`); its URL-safe base64 (`-_`); the short ones exactly.
 fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     let (mut forms, mut exact) = (Vec::new(), Vec::new());
     let (mut standard, mut url_safe) = (Vec::new(), Vec::new());
@@ -148,24 +217,23 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
         let mut marks: Vec<u8> = secret.iter().copied().filter(|b| is_mark(*b)).collect();
         marks.sort_unstable();
         marks.dedup();
-        if view(secret, &marks).len() < MIN_CLASS {
+        let class = secret
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric() || is_mark(**b));
+        if class.count() < MIN_CLASS {
             exact.push(secret.to_vec());
             continue;
         }
-        forms.push(Form::new(marks, vec![secret.to_vec()]));
-        // Hex in either case, as dumps write it (`6768`, `67:68`) and as C
-        // arrays do (`0x67, 0x68`); base64 in either alphabet at any offset.
-        for digits in [hex(secret), hex(secret).to_ascii_uppercase()] {
-            let c_array = digits.chunks(2).flat_map(|pair| [b"0x", pair].concat());
-            standard.push(c_array.collect());
-            standard.push(digits);
-        }
+        forms.push(Form::new(&marks, vec![secret.to_vec()]));
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        standard.extend([hex.to_uppercase().into_bytes(), hex.into_bytes()]);
         standard.extend(base64_cores(secret, &BASE64));
         url_safe.extend(base64_cores(secret, &URL_SAFE));
     }
-    forms.push(Form::new(b"+/".to_vec(), standard));
-    forms.push(Form::new(b"-_".to_vec(), url_safe));
-    forms.push(Form::new((0..=u8::MAX).collect(), exact));
+    forms.push(Form::new(b"+/", standard));
+    forms.push(Form::new(b"-_", url_safe));
+    forms.push(Form::new(&(0..=u8::MAX).collect::<Vec<u8>>(), exact));
+    forms.retain(|form| !form.needles.is_empty());
     forms
 }
 
@@ -175,54 +243,45 @@ fn is_mark(b: u8) -> bool {
     !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace()
 }
 
-/// `bytes` in lower-case hex, two digits a byte.
-fn hex(bytes: &[u8]) -> Vec<u8> {
-    let digit = |d: u8| b"0123456789abcdef"[usize::from(d)];
-    bytes
-        .iter()
-        .flat_map(|b| [digit(b >> 4), digit(b & 15)])
-        .collect()
-}
-
-/// What one form looks for in its view, found in one pass: a bitmap of
-/// the needles' first two bytes picks the places worth comparing.
+/// What one view is searched for, in one pass: a bitmap of the needles'
+/// first two bytes picks the places worth comparing.
 struct Needles {
     list: Vec<Vec<u8>>,
-    starts: Vec<u64>,
+    starts: Box<[u64; 1024]>,
 }
 
 impl Needles {
     fn new(mut list: Vec<Vec<u8>>) -> Needles {
-        list.retain(|needle| !needle.is_empty());
         list.sort();
         list.dedup();
-        let mut starts = vec![0; 1024];
+        let mut starts = Box::new([0; 1024]);
         for needle in &list {
             let at = usize::from(needle[0]) << 8 | usize::from(*needle.get(1).unwrap_or(&0));
-            starts[at / 64] |= 1 << (at % 64);
+            starts[at >> 6] |= 1 << (at & 63);
         }
         Needles { list, starts }
     }
 
     /// Whether `view` holds a needle; `None` when `deadline` passes first
-    /// (checked before the first byte and every 4 KiB after).
+    /// (checked before the first byte and every 64 KiB after).
     fn found_in(&self, view: &[u8], deadline: Option<Instant>) -> Option<bool> {
-        if self.list.is_empty() {
-            return Some(false);
-        }
-        let short = self.list.iter().filter(|n| n.len() == 1);
-        if short.clone().any(|n| view.contains(&n[0])) {
+        let short = |n: &Vec<u8>| n.len() == 1 && view.contains(&n[0]);
+        if self.list.iter().any(short) {
             return Some(true);
         }
-        for (i, pair) in view.windows(2).enumerate() {
-            if i % 4096 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+        for start in (0..view.len()).step_by(1 << 16) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            let at = usize::from(pair[0]) << 8 | usize::from(pair[1]);
-            if self.starts[at / 64] & (1 << (at % 64)) != 0
-                && self.list.iter().any(|n| view[i..].starts_with(n))
-            {
-                return Some(true);
+            let from = start.saturating_sub(1);
+            let chunk = &view[from..view.len().min(start + (1 << 16))];
+            for (i, pair) in chunk.windows(2).enumerate() {
+                let at = usize::from(pair[0]) << 8 | usize::from(pair[1]);
+                if self.starts[at >> 6] & (1 << (at & 63)) != 0
+                    && self.list.iter().any(|n| view[from + i..].starts_with(n))
+                {
+                    return Some(true);
+                }
             }
         }
         Some(false)
@@ -252,23 +311,27 @@ fn base64_cores<'a>(
     })
 }
 
-/// `text` with every escape a server may write decoded, in one pass:
-/// `%XX`, JSON's `\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t` and `\uXXXX`
-/// (surrogate pairs joined), JavaScript's and C's `\xNN`, and HTML's
-/// `&#NN;`, `&#xHH;` and named entities; `None` when it holds none.
-fn unescaped(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len());
-    let (mut i, mut changed) = (0, false);
+/// `text` with every escape of the class decoded, in one pass, `\`'s as C
+/// reads them or, with `css`, as CSS does; `None` when nothing changed, and
+/// with `css` when no escape reads differently in CSS (`\` and a hex digit).
+fn unescaped(text: &[u8], css: bool) -> Option<Vec<u8>> {
+    let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
+    if css && !memchr::memchr_iter(b'\\', text).any(hex_after) {
+        return None;
+    }
+    let equals = memchr::memchr(b'=', text).unwrap_or(text.len());
+    let first = memchr::memchr3(b'%', b'\\', b'&', text).map_or(equals, |at| at.min(equals));
+    let mut out = text[..first].to_vec();
+    let (mut i, mut changed) = (first, false);
     while i < text.len() {
-        let rest = &text[i..];
-        let used = match rest[0] {
-            b'%' => byte(rest, 1, &mut out),
-            b'\\' => json_escape(rest, &mut out),
-            b'&' => entity(rest, &mut out),
-            _ => 0,
+        let trigger = matches!(text[i], b'%' | b'\\' | b'&' | b'=');
+        let used = if trigger {
+            escape(&text[i..], css, &mut out)
+        } else {
+            0
         };
         if used == 0 {
-            out.push(rest[0]);
+            out.push(text[i]);
         }
         changed |= used > 0;
         i += used.max(1);
@@ -276,85 +339,159 @@ fn unescaped(text: &[u8]) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
-/// The `len` hex digits of `s` at `at`, as a number.
-fn hex_at(s: &[u8], at: usize, len: usize) -> Option<u32> {
-    let digits = s
-        .get(at..at + len)
-        .filter(|d| d.iter().all(u8::is_ascii_hexdigit))?;
-    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
-}
-
-/// Pushes the byte of the two hex digits of `s` at `at`, which end the
-/// escape: how many bytes it took (0 when they are no hex).
-fn byte(s: &[u8], at: usize, out: &mut Vec<u8>) -> usize {
-    let byte = hex_at(s, at, 2).and_then(|byte| u8::try_from(byte).ok());
-    byte.map_or(0, |byte| {
-        out.push(byte);
-        at + 2
-    })
-}
-
-/// Pushes the character `code` as UTF-8 and says it `used` that many
-/// bytes; 0 (nothing pushed) when `code` is no character.
-fn push(out: &mut Vec<u8>, code: u32, used: usize) -> usize {
-    let Some(c) = char::from_u32(code) else {
-        return 0;
-    };
-    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-    used
-}
-
-/// The JSON escape at the start of `s`, decoded into `out`: how many bytes
-/// it took (0 when it is none).
-fn json_escape(s: &[u8], out: &mut Vec<u8>) -> usize {
-    // Each escape's letter, then the byte it stands for.
-    let simple = b"\"\"\\\\//b\x08f\x0cn\nr\rt\t".chunks(2);
-    if let Some(pair) = simple.clone().find(|pair| s.get(1) == Some(&pair[0])) {
-        out.push(pair[1]);
-        return 2;
-    }
-    if s.get(1) == Some(&b'x') {
-        return byte(s, 2, out); // `\xNN`: a byte, as C, Python and JavaScript write it
-    }
-    let Some(unit) = hex_at(s, 2, 4).filter(|_| s[1] == b'u') else {
-        return 0;
-    };
-    let low =
-        hex_at(s, 8, 4).filter(|l| s.get(6..8) == Some(b"\\u") && (0xDC00..=0xDFFF).contains(l));
-    match (unit, low) {
-        (0xD800..=0xDBFF, Some(low)) => {
-            push(out, 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), 12)
+/// The escape at the start of `s` decoded into `out`: how many bytes it
+/// took (0 when it is none).
+fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
+    let numbers = if css { &CSS[..] } else { &NUMBERS[..] };
+    if let Some((code, used, byte)) = numbers.iter().find_map(|escape| number(s, *escape)) {
+        match char::from_u32(code) {
+            _ if byte => out.push(u8::try_from(code).unwrap_or_default()),
+            Some(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+            None => return 0,
         }
-        _ => push(out, unit, 6),
+        return used;
+    }
+    let stands_for =
+        |(w, _): &&(&str, &str)| w.as_bytes()[0] == s[0] && s.starts_with(w.as_bytes());
+    if let Some((written, text)) = WORDS.iter().find(stands_for) {
+        out.extend_from_slice(text.as_bytes());
+        return written.len();
+    }
+    match s {
+        [b'\\', other, ..] => {
+            out.push(*other);
+            2
+        }
+        _ => 0,
     }
 }
 
-/// The HTML entity at the start of `s`, decoded into `out`: how many bytes
-/// it took (0 when it is none). The `;` of a numeric one may be missing.
-fn entity(s: &[u8], out: &mut Vec<u8>) -> usize {
-    let digits = |from: usize, radix: u32| {
-        let run = s[from..]
-            .iter()
-            .take_while(|b| char::from(**b).is_digit(radix));
-        let end = from + run.count().min(8);
-        let code = u32::from_str_radix(std::str::from_utf8(&s[from..end]).ok()?, radix).ok()?;
-        Some((code, end + usize::from(s.get(end) == Some(&b';'))))
-    };
-    let numeric = match (s.get(1), s.get(2)) {
-        (Some(b'#'), Some(b'x' | b'X')) => digits(3, 16),
-        (Some(b'#'), _) => digits(2, 10),
-        _ => None,
-    };
-    if let Some((code, used)) = numeric {
-        return push(out, code, used);
+/// The number `escape` (a row of [`NUMBERS`]) writes at the start of `s`:
+/// its value, how many bytes it took, and whether it stands for a byte.
+fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usize, bool)> {
+    let (prefix, radix, fewest, most, end) = escape;
+    let rest = s.strip_prefix(prefix.as_bytes())?;
+    let digits = rest
+        .iter()
+        .take(most)
+        .map(|d| char::from(*d).to_digit(radix));
+    let digits: Vec<u32> = digits.take_while(Option::is_some).flatten().collect();
+    let ended = rest
+        .get(digits.len())
+        .is_some_and(|b| end.as_bytes().contains(b));
+    if digits.len() < fewest || (end == "}" && !ended) {
+        return None;
     }
-    let named = ENTITY_NAMES.iter().zip(ENTITY_CHARS).find(|(name, _)| {
-        s[1..].starts_with(name.as_bytes()) && s.get(1 + name.len()) == Some(&b';')
-    });
-    named.map_or(0, |(name, c)| {
-        out.push(*c);
-        name.len() + 2
-    })
+    let code = digits
+        .iter()
+        .fold(0, |n: u32, d| n.saturating_mul(radix) + d);
+    let used = prefix.len() + digits.len() + usize::from(ended);
+    Some((code, used, radix == 16 && most == 2))
+}
+
+/// `text`'s runs of bytes written as numbers and as base64, each decoded
+/// as a lenient decoder reads it: those that decode to text, each followed
+/// by a line break, then the binary ones. A binary run of hex or base64 is
+/// not looked in again: its form's needles looked for the credential in it.
+///
+/// A run of numbers is [`MIN_BYTES`] or more words of hex or of decimal
+/// numbers between separators of any kind; a base64 run is [`MIN_RUN`] or
+/// more characters of either alphabet, going on over line breaks.
+fn runs(text: &[u8]) -> [Vec<u8>; 2] {
+    let mut found = [Vec::new(), Vec::new()];
+    let mut keep = |run: &mut Vec<u8>, looked_in: bool| {
+        let binary = !is_text(run);
+        if run.len() >= MIN_BYTES && !(binary && looked_in) {
+            let to = &mut found[usize::from(binary)];
+            to.extend_from_slice(run);
+            to.push(b'\n');
+        }
+        run.clear();
+    };
+    let (mut hex, mut decimal) = (Vec::new(), Vec::new());
+    let in_run = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+    let runs = text.split(|b| !in_run(b) && !matches!(b, b'\r' | b'\n'));
+    for run in runs.filter(|run| !run.is_empty()) {
+        let words = run.split(|b| !b.is_ascii_alphanumeric());
+        for word in words.filter(|word| !word.is_empty()) {
+            number_word(word, &mut hex, &mut decimal, &mut keep);
+        }
+        if run.len() >= MIN_RUN && !run.iter().all(u8::is_ascii_hexdigit) {
+            let mut bytes = base64(run);
+            keep(&mut bytes, true);
+        }
+    }
+    keep(&mut hex, true);
+    keep(&mut decimal, false);
+    found
+}
+
+/// Reads `word` as hex (any case, an even count of digits, after `0x`, `0X`
+/// or `x`, the last of `\x`) onto the `hex` run, and as a decimal number up
+/// to 255 onto the `decimal` one; a run the word does not go on ends, and
+/// `keep` takes it.
+fn number_word(
+    word: &[u8],
+    hex: &mut Vec<u8>,
+    decimal: &mut Vec<u8>,
+    keep: &mut impl FnMut(&mut Vec<u8>, bool),
+) {
+    let digits = match word {
+        [b'0', b'x' | b'X', rest @ ..] | [b'x', rest @ ..] => rest,
+        _ => word,
+    };
+    if !digits.is_empty() && digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) {
+        let digit = |d: u8| char::from(d).to_digit(16);
+        let pair = |p: &[u8]| u8::try_from(digit(p[0])? << 4 | digit(p[1])?).ok();
+        hex.extend(digits.chunks_exact(2).filter_map(pair));
+    } else {
+        keep(hex, true);
+    }
+    match (word.len() <= 3)
+        .then(|| str_of(word).parse().ok())
+        .flatten()
+    {
+        Some(byte) => decimal.push(byte),
+        None => keep(decimal, false),
+    }
+}
+
+/// `ascii` as a `str` (empty when it is not UTF-8).
+fn str_of(ascii: &[u8]) -> &str {
+    std::str::from_utf8(ascii).unwrap_or_default()
+}
+
+/// `run` (base64 of either alphabet, with line breaks) decoded leniently,
+/// a last lone character dropped; empty when its first 4 KiB decode to
+/// binary, which is not looked in again.
+fn base64(run: &[u8]) -> Vec<u8> {
+    let alphabet = |b: &u8| match b {
+        b'-' => Some(b'+'),
+        b'_' => Some(b'/'),
+        b'\r' | b'\n' => None,
+        other => Some(*other),
+    };
+    let mut run: Vec<u8> = run.iter().filter_map(alphabet).collect();
+    run.truncate(run.len() - usize::from(run.len() % 4 == 1));
+    let head = LENIENT.decode(&run[..run.len().min(5460)]);
+    if head.is_ok_and(|head| is_text(&head)) {
+        LENIENT.decode(&run).unwrap_or_default()
+    } else {
+        Vec::new()
+    }
+}
+
+/// `text` read as UTF-16 when at least a quarter of it is NUL: little-endian
+/// when most NULs fall on odd offsets (as ASCII's do), else big-endian.
+fn utf16(text: &[u8]) -> Option<Vec<u8>> {
+    let nuls = memchr::memchr_iter(0, text).count();
+    let odd = memchr::memchr_iter(0, text)
+        .filter(|at| at % 2 == 1)
+        .count();
+    let low = usize::from(odd * 2 < nuls);
+    let unit = |pair: &[u8]| u16::from(pair[low]) | u16::from(pair[1 - low]) << 8;
+    let units = || text.chunks_exact(2).map(unit).collect::<Vec<u16>>();
+    (nuls > 0 && nuls * 4 >= text.len()).then(|| String::from_utf16_lossy(&units()).into_bytes())
 }
 
 #[cfg(test)]
@@ -431,20 +568,23 @@ mod tests {
     }
 
     fn decoded(text: &str) -> String {
-        String::from_utf8(unescaped(text.as_bytes()).unwrap_or_else(|| text.into())).unwrap()
+        String::from_utf8(unescaped(text.as_bytes(), false).unwrap_or_else(|| text.into())).unwrap()
     }
 
     #[test]
     fn escapes_decode_in_one_pass_and_broken_ones_stay() {
-        assert_eq!(decoded(r#"a\/b\"c\u00e9\ud83d\ude00\n"#), "a/b\"cé😀\n");
-        assert_eq!(decoded(r"\u12 \x \ud800 %zz %4"), r"\u12 \x \ud800 %zz %4");
+        assert_eq!(decoded(r#"a\/b\"c\u00e9\u{1F600}\n"#), "a/b\"cé😀\n");
+        // A broken number stays; after `\`, a letter no escape starts with
+        // stands for itself, as JavaScript reads it.
+        assert_eq!(decoded(r"\ud800 %zz %4 &#; =G1"), r"\ud800 %zz %4 &#; =G1");
+        assert_eq!(decoded(r"\u12 \x \_"), "u12 x _");
         assert_eq!(decoded("%2F%2f%C3%A9+"), "//é+");
         assert_eq!(
             decoded("&#43;&#x2F;&#X2f;&#61&equals;&amp;&bogus; &#"),
             "+//==&&bogus; &#"
         );
         assert_eq!(decoded("%255Cu0041"), "%5Cu0041", "one level a pass");
-        assert!(unescaped(b"plain text").is_none());
+        assert!(unescaped(b"plain text", false).is_none());
     }
 
     #[test]

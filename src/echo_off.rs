@@ -9,8 +9,6 @@ use std::time::Instant;
 
 use percent_encoding::percent_decode;
 
-use crate::error::NexusError;
-
 /// Whether `text`, as it is or percent-decoded up to three times (`%2f` as
 /// `%2F`), holds one of the non-empty `secrets` exactly as it is.
 pub(crate) fn echoes<S: AsRef<str>>(
@@ -37,12 +35,5 @@ pub(crate) fn echoes<S: AsRef<str>>(
     Some(false)
 }
 
-/// `invalid_input` when echoes are to be withheld: this build cannot.
-pub(crate) fn check_available(withhold: bool) -> Result<(), NexusError> {
-    let why = "FetchOptions::withhold_credential_echo(true) needs this crate's `echo` feature, \
-               which this build leaves out: nothing was resolved or sent";
-    if withhold {
-        return Err(NexusError::invalid_input(why));
-    }
-    Ok(())
-}
+/// Without this feature, withholding echoes is not available.
+pub(crate) const AVAILABLE: bool = false;

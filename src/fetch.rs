@@ -12,7 +12,7 @@ use ureq::http::header::{
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::budget::{Budget, FETCH_TIMEOUT, check_timeout};
-use crate::echo::{check_available, echoes};
+use crate::echo::{self, echoes};
 use crate::error::NexusError;
 use crate::redact::WITHHELD;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
@@ -206,7 +206,11 @@ pub(crate) struct Outgoing {
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
 pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, NexusError> {
-    check_available(options.withhold_credential_echo)?;
+    if options.withhold_credential_echo && !echo::AVAILABLE {
+        let why = "FetchOptions::withhold_credential_echo(true) needs this crate's `echo` \
+                   feature, which this build leaves out: nothing was resolved or sent";
+        return Err(NexusError::invalid_input(why));
+    }
     if options.unwritable_json {
         let why = "the value given to FetchOptions::json cannot be written as JSON";
         return Err(NexusError::invalid_input(why));

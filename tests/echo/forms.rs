@@ -130,10 +130,24 @@ fn an_echoing_header_is_dropped_and_named() {
 
 #[test]
 fn a_hostile_body_is_scanned_within_the_calls_time() {
+    // 15 MiB of escapes that decode into more escapes, four times over; and
+    // 8 MiB built to cost each decoder most: `&#` and millions of digits,
+    // `\u005c` repeated, CSS escapes of `\`, a list of one-digit numbers.
+    let eight = 8 << 20;
+    for hostile in [
+        "\\u0025\\/%2525+".repeat(15 << 20 >> 4),
+        format!("&#{}", "7".repeat(eight)),
+        "\\u005c".repeat(eight / 6),
+        "\\5c \\5c ".repeat(eight / 8),
+        "1,".repeat(eight / 2),
+    ] {
+        scanned_within_the_calls_time(&hostile);
+    }
+}
+
+fn scanned_within_the_calls_time(hostile: &str) {
     let (_gateway, api, _, client) = setup(FakeProvider::oauth2("gho_never_in_it"));
-    // 15 MiB of escapes that decode into more escapes, four times over.
-    let hostile = "\\u0025\\/%2525+".repeat(15 << 20 >> 4);
-    api.set_reply("/big", FakeReply::new(200).body(hostile.as_str()));
+    api.set_reply("/big", FakeReply::new(200).body(hostile));
     let limit = std::time::Duration::from_secs(4);
     let options = FetchOptions::default()
         .withhold_credential_echo(true)

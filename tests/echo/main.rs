@@ -9,5 +9,7 @@ mod common;
 #[cfg(feature = "echo")]
 mod classes;
 #[cfg(feature = "echo")]
+mod formats;
+#[cfg(feature = "echo")]
 mod forms;
 mod server_words;
