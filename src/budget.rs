@@ -9,7 +9,7 @@ use crate::error::{Limit, NexusError};
 /// The settings a `timeout` error blames, by what they bound: a request or
 /// a Gateway call (`NEXUS_TIMEOUT`, the one a host's user can set; in code
 /// `NexusClientOptions::timeout`), one authenticated fetch.
-pub(crate) const CLIENT_TIMEOUT: &str = "NEXUS_TIMEOUT";
+pub(crate) const CLIENT_TIMEOUT: &str = crate::setting::NEXUS_TIMEOUT;
 pub(crate) const FETCH_TIMEOUT: &str = "FetchOptions::timeout";
 
 impl Limit {

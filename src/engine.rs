@@ -10,7 +10,7 @@ use serde_json::Value;
 use ureq::http::{HeaderMap, Method};
 
 use crate::authorize::{Authorization, apply_to, target};
-use crate::budget::{Budget, CLIENT_TIMEOUT, FETCH_TIMEOUT, check_timeout};
+use crate::budget::{Budget, FETCH_TIMEOUT, check_timeout};
 use crate::cache::{Key, Owner, TokenCache, owner_of};
 use crate::error::{Limit, NexusError};
 use crate::fetch::{
@@ -52,7 +52,8 @@ impl Engine {
     /// The engine for `options`, checked.
     pub(crate) fn new(options: &NexusClientOptions) -> Result<Engine, NexusError> {
         let timeout = options.timeout;
-        check_timeout(timeout, 4, CLIENT_TIMEOUT)?;
+        // From the environment it was read and checked; here it was set in code.
+        check_timeout(timeout, 4, "NexusClientOptions::timeout")?;
         let retry = options.retry_policy.normalized();
         let transport = Transport::new(timeout)?;
         let (url, key) = (&options.gateway_url, &options.api_key);

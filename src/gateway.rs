@@ -17,6 +17,7 @@ use crate::retry::{
     ATTEMPT_RESERVE, MAX_RETRY_AFTER, RetryPolicy, is_retryable, jitter, least_wait_at_limit,
     parse_retry_after, unit, wait_at_limit,
 };
+use crate::setting::{NEXUS_API_KEY, NEXUS_GATEWAY_URL};
 use crate::transport::{Transport, never_sent, read_capped, read_some};
 use crate::url::{Origin, http_target};
 
@@ -59,13 +60,13 @@ impl Gateway {
         transport: Transport,
     ) -> Result<Gateway, NexusError> {
         let base_url = url.trim().trim_end_matches('/');
-        let blame = |e: NexusError| e.blaming("NEXUS_GATEWAY_URL");
-        require("NEXUS_GATEWAY_URL", base_url).map_err(blame)?;
-        let (uri, origin) = http_target(base_url, "NEXUS_GATEWAY_URL").map_err(blame)?;
+        let blame = |e: NexusError| e.blaming(NEXUS_GATEWAY_URL);
+        require(NEXUS_GATEWAY_URL, base_url).map_err(blame)?;
+        let (uri, origin) = http_target(base_url, NEXUS_GATEWAY_URL).map_err(blame)?;
         if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
             let why = "NEXUS_API_KEY (the api key) holds a character an HTTP header cannot carry \
                        (not ASCII, or a control character): a placeholder, such as an ellipsis, left in?";
-            return Err(NexusError::invalid_input(why).blaming("NEXUS_API_KEY"));
+            return Err(NexusError::invalid_input(why).blaming(NEXUS_API_KEY));
         }
         // Visible ASCII, checked above: a header value.
         let mut key_header = HeaderValue::from_str(key).ok().filter(|_| !key.is_empty());

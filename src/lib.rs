@@ -31,6 +31,7 @@ mod redirect;
 mod resolve;
 mod retry;
 mod scope;
+pub mod setting;
 #[cfg(feature = "signing")]
 mod signing;
 #[cfg(not(feature = "signing"))]

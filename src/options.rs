@@ -8,6 +8,11 @@ use crate::error::NexusError;
 use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::{CredentialScope, scope_from_env};
+use crate::setting::{self, parse_duration};
+use crate::setting::{
+    NEXUS_ALLOWED_ORIGINS, NEXUS_API_KEY, NEXUS_CREDENTIAL_SCOPE, NEXUS_GATEWAY_URL,
+};
+use crate::setting::{NEXUS_RETRIES, NEXUS_RETRY_ON_429, NEXUS_TIMEOUT};
 
 /// The default of [`NexusClientOptions::timeout`]: 35 s, above the Gateway's
 /// own 30 s wait for its Broker, so that the Gateway's `502
@@ -74,8 +79,13 @@ impl NexusClientOptions {
     /// `NEXUS_CREDENTIAL_SCOPE` (`provider_api`, the default, or `anywhere`)
     /// and `NEXUS_ALLOWED_ORIGINS` (`github=https://uploads.github.com,…`,
     /// each pair added with [`CredentialScope::allow`]), and the
-    /// [`timeout`](Self::timeout) from `NEXUS_TIMEOUT` (seconds, fractions
-    /// allowed; unset or blank keeps 35 s), the setting a `timeout` error names.
+    /// [`timeout`](Self::timeout) from `NEXUS_TIMEOUT` (a duration as
+    /// [`setting::parse_duration`] reads it: `30`, `30s`, `2.5s`, `500ms`;
+    /// unset or blank keeps 35 s), and the retry policy's
+    /// [`retries`](RetryPolicy::retries) from `NEXUS_RETRIES` and
+    /// [`retry_on_429`](RetryPolicy::retry_on_429) from `NEXUS_RETRY_ON_429`
+    /// (`true` or `false`), so that a build or CI can turn them on. Each is
+    /// read by [`setting::var`]; their names are the constants of [`setting`].
     ///
     /// ```no_run
     /// let client = nexus_sdk::NexusClient::new(nexus_sdk::NexusClientOptions::from_env()?)?;
@@ -84,19 +94,13 @@ impl NexusClientOptions {
     ///
     /// # Errors
     ///
-    /// `invalid_input` when `NEXUS_GATEWAY_URL` is unset or blank, a
-    /// variable is not valid UTF-8, or the scope variables do not parse. The
-    /// URL and the origins themselves are checked by `NexusClient::new`;
-    /// `NEXUS_TIMEOUT` that is not a number of seconds above zero.
+    /// `invalid_input`, naming the variable (its
+    /// [`setting`](NexusError::setting)), when `NEXUS_GATEWAY_URL` is unset
+    /// or blank, a variable is not valid UTF-8, or a value does not parse (an
+    /// `NEXUS_ALLOWED_ORIGINS` entry with no provider or no origin among
+    /// them). The URL itself is checked by `NexusClient::new`.
     pub fn from_env() -> Result<Self, NexusError> {
-        options_from_vars(|name| {
-            let value = std::env::var_os(name).map(std::ffi::OsString::into_string);
-            // Never the value: it may be the api key.
-            let not_utf8 = format!("{name} is set but is not valid UTF-8");
-            value
-                .transpose()
-                .map_err(|_| NexusError::invalid_input(not_utf8))
-        })
+        options_from_vars(setting::var)
     }
 
     /// [`from_env`](Self::from_env), reading each variable through `var`
@@ -163,44 +167,35 @@ impl NexusClientOptions {
 
 /// [`NexusClientOptions::from_env`] over any variable lookup.
 fn options_from_vars(
-    var: impl Fn(&str) -> Result<Option<String>, NexusError>,
+    var: impl Fn(&'static str) -> Result<Option<String>, NexusError>,
 ) -> Result<NexusClientOptions, NexusError> {
-    let url = var("NEXUS_GATEWAY_URL")?.filter(|u| !u.trim().is_empty());
-    let unset = || NexusError::invalid_input("NEXUS_GATEWAY_URL is not set");
-    let url = url.ok_or_else(|| unset().blaming("NEXUS_GATEWAY_URL"))?;
+    let set = |name| Ok::<_, NexusError>(var(name)?.filter(|v| !v.trim().is_empty()));
+    let refused = |name: &'static str, grammar: &str| {
+        NexusError::invalid_input(format!("{name} is {grammar}")).blaming(name)
+    };
+    let unset = || refused(NEXUS_GATEWAY_URL, "not set");
+    let url = set(NEXUS_GATEWAY_URL)?.ok_or_else(unset)?;
     let scope = scope_from_env(
-        var("NEXUS_CREDENTIAL_SCOPE")?.as_deref(),
-        var("NEXUS_ALLOWED_ORIGINS")?.as_deref(),
+        var(NEXUS_CREDENTIAL_SCOPE)?.as_deref(),
+        var(NEXUS_ALLOWED_ORIGINS)?.as_deref(),
     )?;
     let mut options = NexusClientOptions::new(url.trim())
-        .api_key(var("NEXUS_API_KEY")?.unwrap_or_default())
+        .api_key(var(NEXUS_API_KEY)?.unwrap_or_default())
         .credential_scope(scope);
-    if let Some(text) = var("NEXUS_TIMEOUT")?.filter(|s| !s.trim().is_empty()) {
-        let why = "NEXUS_TIMEOUT is a duration above 0 such as 30, 30s, 2.5s or 500ms";
-        let why = || NexusError::invalid_input(why).blaming("NEXUS_TIMEOUT");
-        options.timeout = parse_duration(&text).ok_or_else(why)?;
+    if let Some(text) = set(NEXUS_TIMEOUT)? {
+        let grammar = "a duration above 0 such as 30, 30s, 2.5s or 500ms";
+        options.timeout = parse_duration(&text).ok_or_else(|| refused(NEXUS_TIMEOUT, grammar))?;
+    }
+    if let Some(text) = set(NEXUS_RETRIES)? {
+        let grammar = |_| refused(NEXUS_RETRIES, "a whole number, such as 0 or 3");
+        options.retry_policy.retries = text.trim().parse().map_err(grammar)?;
+    }
+    if let Some(text) = set(NEXUS_RETRY_ON_429)? {
+        let grammar = |_| refused(NEXUS_RETRY_ON_429, "true or false");
+        let text = text.trim().to_ascii_lowercase();
+        options.retry_policy.retry_on_429 = text.parse().map_err(grammar)?;
     }
     Ok(options)
-}
-
-/// The one reader of a duration setting (`NEXUS_TIMEOUT`, and the flags
-/// of the programs that pass theirs through it): seconds, bare or with `s`
-/// (`30`, `30s`, `2.5s`), or milliseconds with `ms` (`500ms`); `None` for
-/// anything else, zero, or a length no `Duration` holds.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, scale) = match text.strip_suffix("ms") {
-        Some(number) => (number, 1e-3),
-        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
-    };
-    let number = number.trim_end();
-    if !number.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    let seconds = number.parse::<f64>().ok()? * scale;
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
 }
 
 impl fmt::Debug for NexusClientOptions {

@@ -102,15 +102,26 @@ pub(crate) fn for_log(uri: &Uri) -> String {
 /// A URL as `Debug` may show it: any userinfo replaced by `<redacted>`, no
 /// query or fragment.
 pub(crate) fn url_for_debug(url: &str) -> String {
-    let url = url.split(['?', '#']).next().unwrap_or("");
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{REDACTED}@{host}{}", &rest[authority_end..]),
-        None => url.to_owned(),
+    without_userinfo(url.split(['?', '#']).next().unwrap_or(""))
+}
+
+/// `text` with the userinfo of every URL in it (what comes before an `@`
+/// in an authority) replaced by `<redacted>`.
+pub(crate) fn without_userinfo(text: &str) -> String {
+    let (mut out, mut rest) = (String::new(), text);
+    while let Some(at) = rest.find("://") {
+        let (before, authority) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = authority
+            .find(['/', '?', '#', ' '])
+            .unwrap_or(authority.len());
+        rest = authority;
+        if let Some(user_end) = authority[..end].rfind('@') {
+            out.push_str(REDACTED);
+            rest = &authority[user_end..];
+        }
     }
+    out + rest
 }
 
 /// The characters of general category Cf, Zl or Zp, or

@@ -15,7 +15,8 @@ use crate::cache::Key;
 use crate::code;
 use crate::error::NexusError;
 use crate::flight::{Landing, SingleFlight, Wait};
-use crate::redact::{LOG_TARGET, escape, quote, url_for_debug};
+use crate::redact::{LOG_TARGET, escape, quote, url_for_debug, without_userinfo};
+use crate::setting::{NEXUS_ALLOWED_ORIGINS, NEXUS_CREDENTIAL_SCOPE};
 use crate::url::{Origin, parse_http_url};
 
 /// How long the Gateway's provider metadata is kept.
@@ -183,23 +184,24 @@ pub(crate) fn scope_from_env(
                 "NEXUS_CREDENTIAL_SCOPE is `provider_api` or `anywhere`, not {:?}",
                 escape(other)
             );
-            return Err(NexusError::invalid_input(why).blaming("NEXUS_CREDENTIAL_SCOPE"));
+            return Err(NexusError::invalid_input(why).blaming(NEXUS_CREDENTIAL_SCOPE));
         }
     };
     let pairs = allowed.unwrap_or_default().split(',').map(str::trim);
     for pair in pairs.filter(|p| !p.is_empty()) {
-        let entry = pair
-            .split_once('=')
-            .filter(|(_, o)| !o.contains(['=', ';']));
-        let Some((provider, origin)) = entry else {
+        let entry = pair.split_once('=').map(|(p, o)| (p.trim(), o.trim()));
+        let origin = |o: &str| !o.contains(['=', ';']) && Origin::parse(o).is_ok();
+        let allowance = |(p, o): &(&str, &str)| !p.is_empty() && origin(o);
+        let Some((provider, origin)) = entry.filter(allowance) else {
             let why = format!(
-                "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin (entries are separated by \
-                 commas: github=https://a.example,github=https://b.example)",
-                url_for_debug(pair)
+                "NEXUS_ALLOWED_ORIGINS: {:?} is not provider=origin, the origin a scheme \
+                 and a host (entries are separated by commas: \
+                 github=https://a.example,github=https://b.example)",
+                without_userinfo(pair)
             );
-            return Err(NexusError::invalid_input(why).blaming("NEXUS_ALLOWED_ORIGINS"));
+            return Err(NexusError::invalid_input(why).blaming(NEXUS_ALLOWED_ORIGINS));
         };
-        parsed = parsed.allow(provider.trim(), origin.trim());
+        parsed = parsed.allow(provider, origin);
     }
     Ok(parsed)
 }

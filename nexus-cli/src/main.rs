@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use nexus_sdk::{
     ConnectionStatus, NexusClient, NexusClientOptions, NexusError, RequestConnectionInput,
-    RetryPolicy, RevokeOptions, WaitOptions, code, one_line,
+    RevokeOptions, WaitOptions, code, one_line, setting,
 };
 
 use credential::Credential;
@@ -148,21 +148,16 @@ enum Format {
     Json,
 }
 
-/// A duration as the library reads `NEXUS_TIMEOUT`, through its one
-/// reader: `30`, `30s`, `2.5s` or `500ms`, more than zero.
+/// A duration as the library reads `NEXUS_TIMEOUT`: `30`, `30s`, `2.5s` or
+/// `500ms`, more than zero and at most a year.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let read = NexusClientOptions::from_env_with(|name| match name {
-        "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1".to_owned()),
-        "NEXUS_TIMEOUT" => Some(text.to_owned()),
-        _ => None,
-    });
-    let why = |_| {
+    let why = || {
         format!(
             "`{}` is not a duration above 0 such as 30, 30s, 2.5s or 500ms",
             one_line(text)
         )
     };
-    read.map(|options| options.timeout).map_err(why)
+    setting::parse_duration(text).ok_or_else(why)
 }
 
 /// A variable name a shell and a program can both use: a letter or `_`,
@@ -237,7 +232,8 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("nexus: {}", sources.said(&error));
             // A duration the library's reader refused is a usage error, as clap's are.
-            let usage = error.code == code::INVALID_INPUT && error.setting == Some("NEXUS_TIMEOUT");
+            let usage =
+                error.code == code::INVALID_INPUT && error.setting == Some(setting::NEXUS_TIMEOUT);
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
@@ -324,14 +320,23 @@ fn run(cli: Cli, sources: &Sources) -> Result<ExitCode, NexusError> {
 /// with the flags (which clap already merged with their variables) in place
 /// of the variables they override.
 fn options(flags: &GatewayFlags, sources: &Sources) -> Result<NexusClientOptions, NexusError> {
+    // Every other variable through the library's reader: one that is not
+    // UTF-8 is refused, naming it, never read as unset.
+    let mut read = Vec::new();
+    for name in setting::VARIABLES {
+        read.push((name, setting::var(name)?));
+    }
     let mut options = NexusClientOptions::from_env_with(|name| match name {
-        "NEXUS_GATEWAY_URL" => flags.gateway_url.clone(),
-        "NEXUS_API_KEY" => flags.api_key.clone(),
-        "NEXUS_TIMEOUT" => flags.timeout.clone(),
-        _ => std::env::var(name).ok(),
+        setting::NEXUS_GATEWAY_URL => flags.gateway_url.clone(),
+        setting::NEXUS_API_KEY => flags.api_key.clone(),
+        setting::NEXUS_TIMEOUT => flags.timeout.clone(),
+        _ => read
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.clone()),
     })
     .map_err(|e| match flags.gateway_url {
-        None if e.setting == Some("NEXUS_GATEWAY_URL") => NexusError::new(
+        None if e.setting == Some(setting::NEXUS_GATEWAY_URL) => NexusError::new(
             code::INVALID_INPUT,
             "no Gateway: set NEXUS_GATEWAY_URL or pass --gateway-url",
         ),
@@ -340,8 +345,9 @@ fn options(flags: &GatewayFlags, sources: &Sources) -> Result<NexusClientOptions
     if sources.key_flag {
         eprintln!("nexus: warning: --api-key shows in the process list; prefer NEXUS_API_KEY");
     }
-    // The Gateway's rate limit is waited out within --timeout, by the library.
-    options.retry_policy = RetryPolicy::default().retry_on_429(true);
+    // The Gateway's rate limit is waited out within --timeout, by the
+    // library, unless NEXUS_RETRY_ON_429 says otherwise.
+    options.retry_policy.retry_on_429 |= setting::var(setting::NEXUS_RETRY_ON_429)?.is_none();
     Ok(options)
 }
 

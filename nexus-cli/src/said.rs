@@ -4,7 +4,7 @@
 //! said as this program takes them.
 
 use clap::parser::ValueSource;
-use nexus_sdk::{NexusError, one_line};
+use nexus_sdk::{NexusError, one_line, setting};
 
 /// Where the settings came from: a flag, or its variable.
 pub(crate) struct Sources {
@@ -29,9 +29,9 @@ impl Sources {
     /// the user gave it: the flag when they passed one, else the variable.
     pub(crate) fn said(&self, error: &NexusError) -> String {
         let flags = [
-            ("NEXUS_GATEWAY_URL", self.url_flag, "--gateway-url"),
-            ("NEXUS_API_KEY", self.key_flag, "--api-key"),
-            ("NEXUS_TIMEOUT", self.timeout_flag, "--timeout"),
+            (setting::NEXUS_GATEWAY_URL, self.url_flag, "--gateway-url"),
+            (setting::NEXUS_API_KEY, self.key_flag, "--api-key"),
+            (setting::NEXUS_TIMEOUT, self.timeout_flag, "--timeout"),
         ];
         let blamed = flags.iter().find(|(s, _, _)| error.setting == Some(*s));
         // The library names the blamed setting once, by that name: one word to swap.

@@ -314,3 +314,27 @@ fn a_pair_without_a_connection_is_told_the_command_that_connects_it() {
         "no library call for a shell user: {err}"
     );
 }
+
+#[test]
+#[cfg(unix)]
+fn a_variable_it_cannot_read_is_refused_naming_it_never_taken_as_unset() {
+    use std::os::unix::ffi::OsStringExt;
+    let gateway = gateway();
+    let not_utf8 = std::ffi::OsString::from_vec(b"github=https://\xff.example".to_vec());
+    for name in [
+        "NEXUS_CREDENTIAL_SCOPE",
+        "NEXUS_ALLOWED_ORIGINS",
+        "NEXUS_RETRIES",
+        "NEXUS_RETRY_ON_429",
+    ] {
+        let mut command = nexus(&gateway);
+        command.env(name, &not_utf8).args(["token", "ws", "github"]);
+        let (code, out, err) = run(&mut command);
+        assert_eq!(
+            (code, out.as_str()),
+            (1, ""),
+            "{name}: no token printed: {err}"
+        );
+        assert!(err.contains(name) && err.contains("UTF-8"), "{name}: {err}");
+    }
+}

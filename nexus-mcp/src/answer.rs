@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use nexus_sdk::http::StatusCode;
 use nexus_sdk::{
     Headers, NexusError, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line, one_line_within,
+    setting,
 };
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
@@ -157,8 +158,8 @@ fn text_of(body: &[u8], content_type: Option<&str>) -> Option<Text> {
 pub(crate) fn said(error: &NexusError) -> String {
     let said = error.to_string();
     match error.setting {
-        Some(setting @ "NEXUS_TIMEOUT") => {
-            one_line(&said.replacen(setting, "--timeout (NEXUS_TIMEOUT)", 1))
+        Some(name @ setting::NEXUS_TIMEOUT) => {
+            one_line(&said.replacen(name, "--timeout (NEXUS_TIMEOUT)", 1))
         }
         _ => one_line(&said),
     }

@@ -21,7 +21,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, RetryPolicy, one_line};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, one_line, setting};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
@@ -101,22 +101,26 @@ struct Cli {
     connect_wait: std::time::Duration,
 }
 
-/// A duration as the library reads `NEXUS_TIMEOUT`, through its one
-/// reader: `30`, `30s`, `2.5s` or `500ms`, more than zero.
+/// A duration as the library reads `NEXUS_TIMEOUT`: `30`, `30s`, `2.5s` or
+/// `500ms`, more than zero and at most a year.
 fn duration(text: &str) -> Result<std::time::Duration, String> {
-    let read = NexusClientOptions::from_env_with(|name| match name {
-        "NEXUS_GATEWAY_URL" => Some("http://127.0.0.1".to_owned()),
-        "NEXUS_TIMEOUT" => Some(text.to_owned()),
-        _ => None,
-    });
-    let why = |_| {
+    let why = || {
         format!(
             "{:?} is not a duration above 0 such as 30, 30s, 2.5s or 500ms",
             one_line(text)
         )
     };
-    read.map(|options| options.timeout).map_err(why)
+    setting::parse_duration(text).ok_or_else(why)
 }
+
+/// The variable `name` through the library's reader: a value that is not
+/// UTF-8 is a usage error naming it, never read as unset.
+fn var(name: &'static str) -> Option<String> {
+    setting::var(name).unwrap_or_else(|e| usage(&answer::said(&e)))
+}
+
+/// The variable naming the log level.
+const LOG_VARIABLE: &str = "NEXUS_LOG";
 
 /// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
 struct StderrLogger;
@@ -160,11 +164,7 @@ impl log::Log for StderrLogger {
 /// The level `NEXUS_LOG` names; `None` when unset (checked at start), read once.
 fn level() -> Option<log::LevelFilter> {
     static LEVEL: std::sync::OnceLock<Option<log::LevelFilter>> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        std::env::var("NEXUS_LOG")
-            .ok()
-            .and_then(|l| l.trim().parse().ok())
-    })
+    *LEVEL.get_or_init(|| var(LOG_VARIABLE).and_then(|l| l.trim().parse().ok()))
 }
 
 /// A usage error naming the flag or variable (exit 2, as clap's own).
@@ -186,7 +186,7 @@ fn main() -> ExitCode {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
     cli.providers = cli.providers.iter().map(|p| p.trim().to_owned()).collect();
-    let named = std::env::var("NEXUS_LOG").unwrap_or_default();
+    let named = var(LOG_VARIABLE).unwrap_or_default();
     if !named.trim().is_empty() && level().is_none() {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
     }
@@ -197,16 +197,20 @@ fn main() -> ExitCode {
         );
     }
     // The configuration is checked before anything says it is serving.
-    let timeout = cli.timeout.clone();
+    let read: Vec<_> = setting::VARIABLES.map(|name| (name, var(name))).into();
     let options = NexusClientOptions::from_env_with(|name| match name {
-        "NEXUS_TIMEOUT" => timeout.clone(),
-        _ => std::env::var(name).ok(),
+        setting::NEXUS_TIMEOUT => cli.timeout.clone(),
+        _ => read
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.clone()),
     });
     let mut options = options.unwrap_or_else(|e| usage(&answer::said(&e)));
-    // The Gateway's rate limit is waited out within the timeout, by the library.
-    options.retry_policy = RetryPolicy::default().retry_on_429(true);
+    // The Gateway's rate limit is waited out within the timeout, by the
+    // library, unless NEXUS_RETRY_ON_429 says otherwise.
+    options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
-    let key = std::env::var(KEY_VARIABLE).ok().filter(|k| !k.is_empty());
+    let key = var(KEY_VARIABLE).filter(|k| !k.is_empty());
     let sealer = Sealer::new(key.as_deref()).unwrap_or_else(|why| usage(&why));
     let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, sealer);
     let connector = connector.unwrap_or_else(|why| usage(&why));
