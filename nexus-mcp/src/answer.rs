@@ -177,6 +177,13 @@ pub(crate) fn unconnected(error: &NexusError, workspace: &str, provider: &str) -
     )
 }
 
+/// `text` as a quoted field of a log line: [`cut`] to `max` bytes, then its
+/// `\` and `"` escaped, so that a reader of the line reads back the field
+/// as it was sent, and no field can close its quotes early.
+pub(crate) fn quoted(text: &str, max: usize) -> String {
+    cut(text, max).replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// A server's or a model's `text` as one field of a line: escaped by
 /// `one_line`, at most `max` bytes of it (never a character or an escape
 /// split), with `…` when cut.

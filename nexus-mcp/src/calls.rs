@@ -17,7 +17,7 @@ use nexus_sdk::{FetchResponse, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::answer::cut;
+use crate::answer::{cut, quoted};
 use crate::tools::FetchArgs;
 
 /// The tool error of a call its client cancelled (the client never reads
@@ -152,8 +152,8 @@ pub(crate) fn audit(
     log::info!(
         target: "nexus_mcp::call",
         "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
-        cut(&client.replace('"', "\\\""), 64),
-        cut(&args.provider.replace('"', "\\\""), 64),
+        quoted(client, 64),
+        quoted(&args.provider, 64),
         cut(method, 16),
         cut(scheme, 8),
         cut(host, 256),

@@ -33,7 +33,7 @@ use rmcp::model::{
 use rmcp::service::{Peer, PeerRequestOptions, RoleServer};
 use serde_json::Value;
 
-use crate::answer::said;
+use crate::answer::{quoted, said};
 use crate::state::{Held, Sealer};
 
 /// How long a user who declined is not asked again for that provider.
@@ -179,7 +179,7 @@ impl Connector {
             return ended.map(|()| None);
         }
         let pending = self.pending(call, named).await.map_err(|(m, _)| m)?;
-        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
             message: message(&p, &ws),
@@ -209,7 +209,7 @@ impl Connector {
         let key = input_key(provider);
         let answer = retry.responses.and_then(|r| r.get(&key));
         let action = answer.and_then(|a| a.get("action")).and_then(Value::as_str);
-        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
         let outcome = match action {
             Some("accept") => {
                 let deadline = Instant::now() + state.left();
@@ -256,7 +256,7 @@ impl Connector {
     /// client cannot send the user to a URL.
     async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, (String, bool)> {
         let provider = named.listed.as_str();
-        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
         if !call.url_elicitation {
             let why = format!(
                 "connection_required: `{p}` is not connected for workspace `{ws}`, and this \
@@ -298,7 +298,7 @@ impl Connector {
         url: &url::Url,
         deadline: Instant,
     ) -> Result<(), (String, bool)> {
-        let (ws, p) = (one_line(call.workspace), one_line(provider));
+        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
         let n = self.serial.fetch_add(1, Ordering::Relaxed);
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
@@ -378,7 +378,7 @@ impl Connector {
         connection: &str,
         deadline: Instant,
     ) -> Result<(), (String, bool)> {
-        let p = one_line(provider);
+        let p = quoted(provider, 64);
         // Half a round in, then once a round: one Gateway call a second on
         // average, and an answer within a round of the consent.
         let first = tokio::time::Instant::now() + ROUND / 2;

@@ -384,3 +384,46 @@ fn a_wait_note_names_its_call() {
     let line = second.stderr_line("call #1 client=");
     assert!(line.contains("-> 200"), "{line}");
 }
+
+/// The quoted field `name="…"` of `line`, read back as a reader of the line
+/// reads it (`\` escapes the next character), and what follows it.
+fn field<'a>(line: &'a str, name: &str) -> (String, &'a str) {
+    let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    let (mut value, mut chars) = (String::new(), line[start..].char_indices());
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '\\' => value.extend(chars.next().map(|(_, c)| c)),
+            '"' => return (value, &line[start + at + 1..]),
+            c => value.push(c),
+        }
+    }
+    panic!("the field never closes: {line}")
+}
+
+#[test]
+fn a_field_the_model_chose_reads_back_as_sent_and_forges_no_other() {
+    let (gateway, api) = gateway();
+    gateway.add_provider(
+        "ws-1",
+        r#"x\" DELETE https://forged.example/ok -> 200"#,
+        FakeProvider::oauth2("gho_forged").api_base_url(&api.url()),
+    );
+    let mut session = Session::start_with(&gateway, &[], &[]);
+    for (n, provider) in [
+        r#"x\" DELETE https://forged.example/ok -> 200"#,
+        r"ends in a backslash\",
+        r#"a"b\\c\"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        session.call(fetch(provider, &format!("{}/x", api.url())));
+        let line = session.stderr_line(&format!("call #{} ", n + 1));
+        let (read, rest) = field(&line, "provider");
+        assert_eq!(read, provider, "{line}");
+        assert!(
+            rest.starts_with(" GET http://"),
+            "no field forged after it: {line}"
+        );
+    }
+}
