@@ -122,6 +122,26 @@ impl RateLimits {
         Ok(limits)
     }
 
+    /// The `RATE_LIMIT_*` figures set while `RATE_LIMIT_ENABLED` is not
+    /// `true`, each in a sentence: the Gateway ignores them, and so does
+    /// [`from_env`](Self::from_env); the program warns of each at start.
+    pub fn ignored_from_env() -> Vec<String> {
+        if std::env::var("RATE_LIMIT_ENABLED").is_ok_and(|v| v == "true") {
+            return Vec::new();
+        }
+        let variables = FIGURES
+            .iter()
+            .map(|name| format!("RATE_LIMIT_{}", name.to_ascii_uppercase()));
+        let set = variables.filter(|v| std::env::var_os(v).is_some_and(|value| !value.is_empty()));
+        set.map(|variable| {
+            format!(
+                "{variable} is set but RATE_LIMIT_ENABLED is not `true`, so the Gateway ignores \
+                 it, and so does the fake: set RATE_LIMIT_ENABLED=true for a limit"
+            )
+        })
+        .collect()
+    }
+
     fn from_vars(
         var: impl Fn(&str) -> Option<Result<String, std::ffi::OsString>>,
     ) -> Result<RateLimits, String> {
@@ -151,13 +171,9 @@ impl RateLimits {
         };
         for name in FIGURES {
             let variable = format!("RATE_LIMIT_{}", name.to_ascii_uppercase());
-            if let Some(value) = read(&variable)? {
-                if !enabled {
-                    return Err(format!(
-                        "{variable} is set but RATE_LIMIT_ENABLED is not `true`, so no limit \
-                         applies: set RATE_LIMIT_ENABLED=true, or unset {variable}"
-                    ));
-                }
+            // With the limiter off the Gateway ignores a figure, and so does
+            // the fake (the program warns: `ignored_from_env`).
+            if let Some(value) = read(&variable)?.filter(|_| enabled) {
                 let figure = value.parse().map_err(|_| {
                     format!("{variable} is not a whole number of requests a minute")
                 })?;
@@ -598,8 +614,10 @@ mod tests {
                 "{silent:?}"
             );
         }
+        // A figure the Gateway ignores while the limiter is off, the fake
+        // ignores too (the program warns).
         let ignored = RateLimits::from_vars(vars(&[("RATE_LIMIT_RESOLVE_RPM", "5")]));
-        assert!(ignored.is_err_and(|e| e.contains("RATE_LIMIT_ENABLED is not `true`")));
+        assert_eq!(ignored, Ok(RateLimits::default()));
         let bad = RateLimits::from_vars(vars(&[
             ("RATE_LIMIT_ENABLED", "true"),
             ("RATE_LIMIT_TOKEN_RPM", "6x"),

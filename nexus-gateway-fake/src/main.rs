@@ -171,6 +171,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for ignored in RateLimits::ignored_from_env() {
+        eprintln!("nexus-gateway-fake: warning: {ignored}");
+    }
     let (gateway, upstream) = match start(&options, limits) {
         Ok(started) => started,
         Err(message) => {

@@ -225,7 +225,9 @@ fn a_variable_it_cannot_read_is_a_usage_error_naming_it() {
         ("RATE_LIMIT_RESOLVE_RPM", "six-s3cret"),
         ("RATE_LIMIT_TOKEN_RPM", "1e3"),
     ] {
-        let (code, stderr) = common::refused(&[], &[(name, value)]);
+        // With the limiter on, as the Gateway reads a figure only then.
+        let env = [("RATE_LIMIT_ENABLED", "true"), (name, value)];
+        let (code, stderr) = common::refused(&[], &env);
         assert_eq!(code, Some(2), "{name}: {stderr}");
         assert!(stderr.contains(name), "{stderr}");
         assert!(
@@ -239,16 +241,10 @@ fn a_variable_it_cannot_read_is_a_usage_error_naming_it() {
 fn a_variable_the_gateway_would_ignore_is_refused_loudly() {
     // The Gateway turns its limiter on for exactly `true` and reads anything
     // else as off, in silence; the fake refuses to start instead, saying why.
-    let cases: [&[(&str, &str)]; 6] = [
+    let cases: [&[(&str, &str)]; 3] = [
         &[("RATE_LIMIT_ENABLED", "1"), ("RATE_LIMIT_RESOLVE_RPM", "1")],
         &[("RATE_LIMIT_ENABLED", "TRUE")],
         &[("RATE_LIMIT_ENABLED", "yes")],
-        &[("RATE_LIMIT_RESOLVE_RPM", "5")],
-        &[
-            ("RATE_LIMIT_ENABLED", "false"),
-            ("RATE_LIMIT_TOKEN_RPM", "5"),
-        ],
-        &[("RATE_LIMIT_CALLBACK_RPM", "0")],
     ];
     for env in cases {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
@@ -260,6 +256,38 @@ fn a_variable_the_gateway_would_ignore_is_refused_loudly() {
         assert!(!output.status.success(), "{env:?}: it started");
         assert!(err.contains("RATE_LIMIT_ENABLED"), "{env:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{env:?}: one line: {err}");
+    }
+}
+
+#[test]
+fn a_figure_the_gateway_ignores_while_its_limiter_is_off_is_a_warning() {
+    // The Gateway reads these as meant (no limit): the fake starts, serves
+    // with no limit, and says once why the figure does nothing.
+    let cases: [&[(&str, &str)]; 3] = [
+        &[("RATE_LIMIT_RESOLVE_RPM", "1")],
+        &[
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("RATE_LIMIT_TOKEN_RPM", "5"),
+        ],
+        &[("RATE_LIMIT_CALLBACK_RPM", "0")],
+    ];
+    for env in cases {
+        let program = Program::start(&[], env);
+        let path = "/v1/resolve?workspace_id=ws&provider=github";
+        let statuses = statuses(3, || get(&program.gateway, path));
+        assert!(
+            !statuses.contains(&429),
+            "{env:?}: no limit applies: {statuses:?}"
+        );
+        let stderr = program.stop();
+        let (variable, _) = env.last().unwrap();
+        let warning = stderr
+            .lines()
+            .find(|l| l.contains("warning:") && l.contains(variable));
+        assert!(
+            warning.is_some_and(|w| w.contains("RATE_LIMIT_ENABLED")),
+            "{env:?}: {stderr}"
+        );
     }
 }
 
