@@ -78,6 +78,8 @@ struct More {
     via: Option<(String, String)>,
     /// The failure was a host name that does not resolve.
     dns: bool,
+    /// The server was reached, and closed the connection before its answer ended.
+    reached: bool,
     /// For the developer, shown by `Debug` only.
     hint: Option<String>,
     /// The wait a Gateway 429 asked for.
@@ -362,14 +364,18 @@ impl NexusError {
     /// the Gateway itself writes) names the Gateway and its origin; a
     /// refusal about what was asked (404, 409, 410, 400 in JSON) keeps the
     /// Gateway's own words.
-    pub(crate) fn at(self, origin: &impl fmt::Display, plain: bool) -> Self {
+    pub(crate) fn at(self, origin: &impl fmt::Display, plain: bool, sent_key: bool) -> Self {
         let Some(status) = self
             .status_code
             .filter(|s| plain || matches!(s, 401 | 403 | 429 | 500..))
         else {
             return self;
         };
-        let key = (status == 401).then_some(" (check NEXUS_API_KEY)");
+        let key = (status == 401).then_some(if sent_key {
+            " (check NEXUS_API_KEY)"
+        } else {
+            " (no NEXUS_API_KEY was sent: set it)"
+        });
         let message = format!(
             "the Nexus Gateway at {origin} answered HTTP {status}{}: {}",
             key.unwrap_or_default(),
@@ -398,9 +404,13 @@ impl NexusError {
         let Some(status) = last.status_code else {
             return last;
         };
-        let tries = if attempts == 1 { "attempt" } else { "attempts" };
+        let tries = if attempts == 1 {
+            "with no retry allowed (NEXUS_RETRIES or RetryPolicy::retries sets them)".to_owned()
+        } else {
+            format!("after {attempts} attempts")
+        };
         let message = format!(
-            "HTTP {status} after {attempts} {tries}; last answer {}: {}",
+            "HTTP {status} {tries}; last answer {}: {}",
             last.code, last.message
         );
         let mut error = NexusError::new(code::MAX_RETRIES_EXCEEDED, message).with_status(status);
@@ -450,6 +460,9 @@ impl NexusError {
                 "{who} did not answer within {:?}, the limit {} sets",
                 limit.after, limit.setting
             ),
+            (code::REQUEST_FAILED, None) if more.reached => {
+                format!("{who} was reached, and closed the connection before its answer ended")
+            }
             (code::REQUEST_FAILED, None) if more.dns => {
                 format!("could not reach {who}: {}{hint}", dns(peer.host))
             }
@@ -460,6 +473,7 @@ impl NexusError {
         };
         let setting = match self.code.as_str() {
             code::TIMEOUT => Some(limit.setting),
+            _ if more.reached => None,
             _ => peer
                 .provider
                 .map_or(Some(NEXUS_GATEWAY_URL), |_| self.setting),
@@ -528,9 +542,10 @@ impl NexusError {
             _ if dns => "the host does not resolve (DNS)".to_owned(),
             _ => tls().unwrap_or_else(|| "connection failed".to_owned()),
         };
+        let reached = matches!(io.kind(), Kind::UnexpectedEof | Kind::ConnectionReset);
         let mut error = NexusError::request_failed(cause);
-        if dns {
-            error.more().dns = true;
+        if dns || reached {
+            (error.more().dns, error.more().reached) = (dns, reached);
         }
         error.with_source(io)
     }

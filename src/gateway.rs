@@ -62,7 +62,17 @@ impl Gateway {
         let base_url = url.trim().trim_end_matches('/');
         let blame = |e: NexusError| e.blaming(NEXUS_GATEWAY_URL);
         require(NEXUS_GATEWAY_URL, base_url).map_err(blame)?;
+        if base_url.contains(['?', '#']) {
+            let why = "NEXUS_GATEWAY_URL has a query or a fragment: give the Gateway's base URL \
+                       alone, such as https://gateway.example (a workspace is a call's argument)";
+            return Err(NexusError::invalid_input(why).blaming(NEXUS_GATEWAY_URL));
+        }
         let (uri, origin) = http_target(base_url, NEXUS_GATEWAY_URL).map_err(blame)?;
+        if key.ends_with(['\n', '\r']) {
+            let why = "NEXUS_API_KEY (the api key) ends in a line break: a `.env` file saved with \
+                       Windows line endings, or a key pasted with its newline? Remove it";
+            return Err(NexusError::invalid_input(why).blaming(NEXUS_API_KEY));
+        }
         if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
             let why = "NEXUS_API_KEY (the api key) holds a character an HTTP header cannot carry \
                        (not ASCII, or a control character): a placeholder, such as an ellipsis, left in?";
@@ -249,7 +259,7 @@ impl Gateway {
                 // the Gateway's server speaking.
                 let plain = serde_json::from_slice::<Value>(&body).map_or(true, |v| !v.is_object());
                 let refusal = matches!(status, 400 | 404 | 409 | 410 | 500..);
-                error.at(&self.origin, plain && !refusal)
+                error.at(&self.origin, plain && !refusal, self.key_header.is_some())
             }
         };
         if status == 429 {

@@ -6,6 +6,7 @@
 mod common;
 
 mod blame;
+mod causes;
 mod gateway;
 mod naming;
 mod newcomer;
