@@ -218,13 +218,14 @@ impl Connector {
             }
             Some("decline") => Err((self.declined(&p, &ws, "declined"), true)),
             Some("cancel") => Err((self.declined(&p, &ws, "cancelled"), true)),
-            _ => Err((
-                format!(
+            // A retry refused for its own fault is this call's error: the
+            // flow, and the user's page, go on for the next call.
+            _ => {
+                return Err(format!(
                     "invalid_input: the retry carries no answer to {key:?} (accept, decline or \
                      cancel); call again"
-                ),
-                false,
-            )),
+                ));
+            }
         };
         self.end(provider, &outcome);
         outcome.map_err(|(message, _)| message)

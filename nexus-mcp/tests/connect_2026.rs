@@ -182,6 +182,37 @@ fn a_tampered_or_foreign_request_state_never_gets_the_apis_answer() {
     );
 }
 
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn a_retry_refused_for_its_own_fault_leaves_the_flow_as_it_was() {
+    let (gateway, api) = gateway();
+    let url = format!("{}/user", api.url());
+    let args = ["--connect", "github"];
+    let (summary, stderr) = drive(&gateway, ("rounds.py", "2026"), "malformed", &url, &args);
+    let rounds = summary["rounds"].as_array().unwrap();
+    for refused in &rounds[..2] {
+        assert_eq!(refused["is_error"], true, "{refused}");
+        assert!(
+            refused["text"].as_str().unwrap().contains("no answer"),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        rounds[2]["is_error"], false,
+        "the true retry: {}",
+        rounds[2]
+    );
+    assert_eq!(
+        summary["same_page"], true,
+        "a new call is sent to the same page: {summary}"
+    );
+    assert_eq!(
+        gateway.requests(Route::RequestConnection),
+        1,
+        "never a second connection: {stderr}"
+    );
+}
+
 /// A call held for the user and cancelled by its client ends there: in
 /// 2025 its prompt is cancelled (the host dismisses it), the next call is
 /// offered the flow at once, and the cancelled write is never sent.

@@ -11,6 +11,9 @@ SCENARIO:
             a second call, whose user consents, must be offered the flow at
             once and answer the API's answer
   ignore    2025: the user leaves the prompt open past --connect-wait
+  malformed 2026-07-28: a retry with the true requestState but no answer
+            to its input request, then a new call, before the user
+            consents; then the true retry
 
 Prints one JSON object with what each round answered.
 """
@@ -73,6 +76,34 @@ async def tampered(server, gateway_url, url, server_args):
                                     input_responses=accept, request_state=state),
         ]
         return {"version": client.protocol_version, "rounds": [shown(r) for r in rounds]}
+
+
+async def malformed(server, gateway_url, url, server_args):
+    async def never(context, p):  # declares URL elicitation; the rounds are driven by hand
+        raise AssertionError("not called")
+
+    async with Client(params(server, gateway_url, server_args), elicitation_callback=never) as client:
+        session = client.session
+        call = {"provider": "github", "url": url}
+        first = await session.call_tool("authenticated_fetch", call, allow_input_required=True)
+        (key, asked), = first.input_requests.items()
+        state = first.request_state
+        rounds = [
+            await session.call_tool("authenticated_fetch", call, allow_input_required=True,
+                                    input_responses={}, request_state=state),
+            await session.call_tool("authenticated_fetch", call, allow_input_required=True,
+                                    input_responses={"other": {"action": "accept"}},
+                                    request_state=state),
+        ]
+        again = await session.call_tool("authenticated_fetch", call, allow_input_required=True)
+        (_, asked_again), = again.input_requests.items()
+        with urllib.request.urlopen(asked.params.url, timeout=10) as page:  # the user consents
+            page.read()
+        rounds.append(await session.call_tool("authenticated_fetch", call, allow_input_required=True,
+                                              input_responses={key: {"action": "accept"}},
+                                              request_state=state))
+        return {"rounds": [shown(r) for r in rounds],
+                "same_page": asked.params.url == asked_again.params.url}
 
 
 async def cancel(server, gateway_url, url, server_args):
@@ -151,5 +182,5 @@ async def ignore(server, gateway_url, url, server_args):
 
 if __name__ == "__main__":
     server, gateway_url, scenario, url, *server_args = sys.argv[1:]
-    run = {"tampered": tampered, "cancel": cancel, "ignore": ignore}[scenario]
+    run = {"tampered": tampered, "malformed": malformed, "cancel": cancel, "ignore": ignore}[scenario]
     print(json.dumps(asyncio.run(run(server, gateway_url, url, server_args))))
