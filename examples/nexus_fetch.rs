@@ -128,7 +128,11 @@ fn fetch(args: &Args) -> Result<u16, NexusError> {
         (None, Some(_)) => "POST",
         (None, None) => "GET",
     };
-    let mut options = FetchOptions::default().method(method);
+    // The body goes to stdout, which a terminal, a log or a pipe keeps: an
+    // answer that echoes the credential is withheld.
+    let mut options = FetchOptions::default()
+        .method(method)
+        .withhold_credential_echo(true);
     for (name, value) in &args.headers {
         options = options.header(name, value);
     }

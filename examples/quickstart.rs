@@ -254,7 +254,9 @@ fn mcp_path(setup: &Setup, say: &dyn Fn(&str)) -> Result<(), NexusError> {
         workspace,
         provider,
         &setup.fetch_url,
-        FetchOptions::default(),
+        // What is printed below is withheld if it echoes the token: a
+        // terminal, a CI log or a bug report keeps what it is shown.
+        FetchOptions::default().withhold_credential_echo(true),
     )?;
     say(&format!(
         "  7. authenticated_fetch GET {} → {status}",
