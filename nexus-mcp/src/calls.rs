@@ -107,6 +107,29 @@ pub(crate) enum Ended<'a> {
     Failed(&'a str),
 }
 
+/// The line of a call of `tool` that fetched nothing, at the default
+/// level: its number, the client (quoted), the tool, and how it ended
+/// (`refused` with the error's code when it `failed`).
+pub(crate) fn audit_tool(
+    tool: &str,
+    failed: Option<&str>,
+    started: Instant,
+    call: u64,
+    client: &str,
+) {
+    let ms = started.elapsed().as_millis();
+    let outcome = match failed {
+        None => format!("answered, {ms} ms"),
+        Some(CANCELLED) => format!("cancelled by the client, {ms} ms"),
+        Some(message) => {
+            let code = message.split(':').next().unwrap_or("error");
+            format!("refused ({}), {ms} ms", cut(code, 64))
+        }
+    };
+    let client = quoted(client, 64);
+    log::info!(target: "nexus_mcp::call", "call #{call} client=\"{client}\" {tool} -> {outcome}");
+}
+
 /// The call's line on stderr, at the default level: its number (the
 /// library's lines during the call name it too), the client that made it
 /// (its name as the request carries it, or from `initialize`; quoted), provider (quoted),

@@ -20,7 +20,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::answer::{BODY_CAP, fetched, said, unconnected};
-use crate::calls::{CALL, Calls, Ended, audit};
+use crate::calls::{CALL, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Named, Retry};
 use crate::providers::{Listed, not_listed, offered, select};
 use crate::tools::{
@@ -167,6 +167,25 @@ impl NexusServer {
             started,
             (call, client.as_deref().unwrap_or("?")),
         );
+        answer
+    }
+
+    /// A call that fetched nothing (`list_providers`, or a fetch refused for
+    /// its arguments), with its line in the operator's trail.
+    fn listed_call(
+        &self,
+        tool: &str,
+        answer: Result<Answer, String>,
+        context: &RequestContext<RoleServer>,
+        started: Instant,
+    ) -> Result<Answer, String> {
+        let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
+        let client = context.client_info().map(|info| info.name);
+        let ended = match &answer {
+            Ok(_) => None,
+            Err(message) => Some(message.as_str()),
+        };
+        audit_tool(tool, ended, started, call, client.as_deref().unwrap_or("?"));
         answer
     }
 
@@ -430,14 +449,20 @@ impl ServerHandler for NexusServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        let started = Instant::now();
         let answer = match request.name.as_ref() {
             "authenticated_fetch" => {
                 match arguments_of::<FetchArgs>("authenticated_fetch", arguments) {
                     Ok(args) => self.fetch_call(&args, &request, &context).await,
-                    Err(message) => Err(message),
+                    Err(message) => {
+                        self.listed_call("authenticated_fetch", Err(message), &context, started)
+                    }
                 }
             }
-            "list_providers" => self.calls.run(self.list(arguments), &context.ct).await,
+            "list_providers" => {
+                let listed = self.calls.run(self.list(arguments), &context.ct).await;
+                self.listed_call("list_providers", listed, &context, started)
+            }
             // The specification's answer to an unknown tool: a protocol error.
             other => {
                 let other = one_line(other);

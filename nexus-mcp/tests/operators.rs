@@ -427,3 +427,37 @@ fn a_field_the_model_chose_reads_back_as_sent_and_forges_no_other() {
         );
     }
 }
+
+#[test]
+fn every_call_has_its_line_in_the_trail_listings_and_refusals_included() {
+    let (gateway, api) = gateway();
+    let mut session = Session::start_with(&gateway, &[], &[]);
+    let url = format!("{}/x", api.url());
+    let calls = [
+        json!({"name": "list_providers", "arguments": {}}),
+        json!({"name": "authenticated_fetch", "arguments": {"provider": "github"}}),
+        json!({"name": "authenticated_fetch", "arguments": {"provider": 7, "url": url}}),
+        fetch("github", &url),
+    ];
+    for call in calls {
+        session.call(call);
+    }
+    let line = session.stderr_line("call #4 ");
+    assert!(line.contains("client=\"raw-session\""), "{line}");
+    let trail: Vec<String> = session
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains("call #"))
+        .collect();
+    assert_eq!(trail.len(), 4, "one line a call: {trail:#?}");
+    assert!(
+        trail
+            .iter()
+            .any(|l| l.contains("list_providers -> answered")),
+        "{trail:#?}"
+    );
+    let refused = trail
+        .iter()
+        .filter(|l| l.contains("authenticated_fetch -> refused (invalid_input)"));
+    assert_eq!(refused.count(), 2, "{trail:#?}");
+}
