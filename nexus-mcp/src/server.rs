@@ -369,7 +369,8 @@ impl NexusServer {
             };
             format!(
                 "The Gateway's providers this server offers, each with exactly the origins its \
-                 credential may reach (one this workspace has not connected answers \
+                 credential may reach (a call to one this workspace has not connected answers \
+                 connection_required when the user can be asked to connect it, else \
                  connection_not_found):\n{}{more}",
                 lines.join("\n")
             )

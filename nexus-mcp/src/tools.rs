@@ -75,7 +75,8 @@ pub(crate) struct NoArgs {}
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct Providers {
     /// The Gateway's providers this server offers (one this workspace has
-    /// not connected answers connection_not_found), as many as fit in 64 KiB.
+    /// not connected answers connection_required or connection_not_found), as many
+    /// as fit in 64 KiB.
     pub(crate) providers: Vec<Listed>,
     /// How many more it offers that did not fit, and are left out.
     #[schemars(with = "i64")]
@@ -100,8 +101,9 @@ pub(crate) fn tools(allow_write: bool) -> Vec<Tool> {
     let reads = ToolAnnotations::new().read_only(true);
     let annotations = if allow_write { writes } else { reads };
     let list = "The Gateway's providers this server offers, each with exactly the origins \
-                its credential may reach and the Gateway's description. A provider this \
-                workspace has not connected answers connection_not_found. No secret.";
+                its credential may reach and the Gateway's description. A call to a provider \
+                this workspace has not connected answers connection_required when the user can \
+                be asked to connect it, else connection_not_found. No secret.";
     let mut fetch = Tool::new("authenticated_fetch", fetch, Arc::default())
         .with_title("Call a provider's API with the workspace's credential")
         .with_input_schema::<FetchArgs>()
