@@ -174,17 +174,14 @@ fn found_in(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bo
         seen[usize::from(*byte)] = true;
     }
     let alike = |a: &Form, b: &Form| (0..256).all(|i| !seen[i] || a.kept[i] == b.kept[i]);
-    let mut groups: Vec<Vec<&Form>> = Vec::new();
-    for form in forms {
-        match groups.iter_mut().find(|group| alike(group[0], form)) {
-            Some(group) => group.push(form),
-            None => groups.push(vec![form]),
+    for (i, form) in forms.iter().enumerate() {
+        // A form an earlier one reads alike was looked for with it.
+        if forms[..i].iter().any(|earlier| alike(earlier, form)) {
+            continue;
         }
-    }
-    for group in groups {
-        let needles = group.iter().flat_map(|form| form.needles.iter().cloned());
-        let needles = Needles::new(needles.collect());
-        if needles.found_in(&view(text, &group[0].kept), deadline)? {
+        let group = forms[i..].iter().filter(|other| alike(form, other));
+        let needles = Needles::new(group.flat_map(|f| f.needles.iter().cloned()).collect());
+        if needles.found_in(&view(text, &form.kept), deadline)? {
             return Some(true);
         }
     }
@@ -214,13 +211,10 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     let (mut forms, mut exact) = (Vec::new(), Vec::new());
     let (mut standard, mut url_safe) = (Vec::new(), Vec::new());
     for secret in secrets.iter().map(|s| s.as_ref().as_bytes()) {
-        let mut marks: Vec<u8> = secret.iter().copied().filter(|b| is_mark(*b)).collect();
-        marks.sort_unstable();
-        marks.dedup();
-        let class = secret
-            .iter()
-            .filter(|b| b.is_ascii_alphanumeric() || is_mark(**b));
-        if class.count() < MIN_CLASS {
+        // Marks: what a raw form is written with besides letters, digits and blanks.
+        let mark = |b: &u8| !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace();
+        let marks: Vec<u8> = secret.iter().copied().filter(mark).collect();
+        if secret.iter().filter(|b| !b.is_ascii_whitespace()).count() < MIN_CLASS {
             exact.push(secret.to_vec());
             continue;
         }
@@ -235,12 +229,6 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     forms.push(Form::new(&(0..=u8::MAX).collect::<Vec<u8>>(), exact));
     forms.retain(|form| !form.needles.is_empty());
     forms
-}
-
-/// Whether byte `b` of a secret is one its raw form is written with: not
-/// a letter, a digit or a blank.
-fn is_mark(b: u8) -> bool {
-    !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace()
 }
 
 /// What one view is searched for, in one pass: a bitmap of the needles'
@@ -447,18 +435,11 @@ fn number_word(
     } else {
         keep(hex, true);
     }
-    match (word.len() <= 3)
-        .then(|| str_of(word).parse().ok())
-        .flatten()
-    {
+    let number = || std::str::from_utf8(word).ok()?.parse().ok();
+    match (word.len() <= 3).then(number).flatten() {
         Some(byte) => decimal.push(byte),
         None => keep(decimal, false),
     }
-}
-
-/// `ascii` as a `str` (empty when it is not UTF-8).
-fn str_of(ascii: &[u8]) -> &str {
-    std::str::from_utf8(ascii).unwrap_or_default()
 }
 
 /// `run` (base64 of either alphabet, with line breaks) decoded leniently,
