@@ -444,6 +444,12 @@ impl ScopeGuard {
         };
         let age = last.as_ref().and_then(|m| age(m.fetched, now));
         let (Some(last), Some(age)) = (last, age.filter(|age| *age < STALE_LIMIT)) else {
+            let mut error = error;
+            error.message = format!(
+                "the credential scope (provider_api) needs the Gateway's provider listing to \
+                 know where a credential may go, and it could not be read: {}",
+                error.message
+            );
             return Err(error);
         };
         log::warn!(

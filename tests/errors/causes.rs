@@ -117,3 +117,36 @@ fn one_retryable_answer_with_no_retry_allowed_says_so() {
     );
     assert!(!err.message.contains("after 1 attempt"), "{err}");
 }
+
+#[test]
+fn a_listing_that_cannot_be_read_is_named_as_what_the_scope_needs() {
+    use nexus_gateway_fake::{FakeProvider, FakeUpstream};
+    use nexus_sdk::{FetchOptions, TokenCache};
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.add_provider(
+        "ws",
+        "github",
+        FakeProvider::oauth2("gho_x").api_base_url(&api.url()),
+    );
+    gateway.push_fault_for(Route::ProvidersMetadata, Fault::status(500));
+    let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+    let url = format!("{}/user", api.url());
+    let err = client
+        .authenticated_fetch(
+            &TokenCache::new(),
+            "ws",
+            "github",
+            &url,
+            FetchOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains("credential scope") && err.message.contains("provider listing"),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("HTTP 500"),
+        "the Gateway's answer is still said: {err}"
+    );
+    assert_eq!(api.requests().len(), 0, "nothing was sent");
+}
