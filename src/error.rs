@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::code;
 use crate::redact::{escape, quote, redact};
-use crate::setting::{NEXUS_API_KEY, NEXUS_GATEWAY_URL, NEXUS_TIMEOUT};
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
 /// (Python `NexusError`).
@@ -274,8 +273,8 @@ impl NexusError {
     pub(crate) fn blaming(mut self, setting: &'static str) -> Self {
         self.setting = Some(setting);
         let set_in_code = match setting {
-            NEXUS_TIMEOUT => Some("NexusClientOptions::timeout"),
-            NEXUS_GATEWAY_URL => Some("the URL given to NexusClientOptions::new"),
+            "NEXUS_TIMEOUT" => Some("NexusClientOptions::timeout"),
+            "NEXUS_GATEWAY_URL" => Some("the URL given to NexusClientOptions::new"),
             _ => None,
         };
         let hinted = self.more.as_ref().is_some_and(|more| more.hint.is_some());
@@ -349,7 +348,7 @@ impl NexusError {
             Some(status) => NexusError::new(format!("http_{status}"), message).with_status(status),
             None => NexusError::invalid_response(message),
         };
-        error.blaming(NEXUS_GATEWAY_URL)
+        error.blaming("NEXUS_GATEWAY_URL")
     }
 
     /// The error for a non-2xx Gateway answer, following the body rules of
@@ -381,7 +380,7 @@ impl NexusError {
             key.unwrap_or_default(),
             self.message
         );
-        let setting = key.map(|_| NEXUS_API_KEY).or(self.setting);
+        let setting = key.map(|_| "NEXUS_API_KEY").or(self.setting);
         NexusError {
             message,
             setting,
@@ -476,7 +475,7 @@ impl NexusError {
             _ if more.reached => None,
             _ => peer
                 .provider
-                .map_or(Some(NEXUS_GATEWAY_URL), |_| self.setting),
+                .map_or(Some("NEXUS_GATEWAY_URL"), |_| self.setting),
         };
         let error = NexusError { message, ..self };
         match setting {

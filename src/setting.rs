@@ -1,4 +1,4 @@
-//! The settings [`NexusClientOptions::from_env`] reads, one constant each
+//! The settings [`NexusClientOptions::from_env`](crate::NexusClientOptions::from_env) reads, one constant each
 //! (beside [`code`](crate::code)), and the two readers behind it, for a
 //! program that reads settings of its own the same way: [`var`] refuses a
 //! value that is not UTF-8, naming the variable, and [`parse_duration`]
@@ -18,12 +18,10 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-#[cfg(doc)]
-use crate::NexusClientOptions;
 use crate::error::NexusError;
 
 /// The Gateway's URL, required; in code, the URL given to
-/// [`NexusClientOptions::new`].
+/// [`NexusClientOptions::new`](crate::NexusClientOptions::new).
 pub const NEXUS_GATEWAY_URL: &str = "NEXUS_GATEWAY_URL";
 /// The key sent as `X-API-Key`, when the Gateway asks for one.
 pub const NEXUS_API_KEY: &str = "NEXUS_API_KEY";
@@ -41,7 +39,7 @@ pub const NEXUS_RETRIES: &str = "NEXUS_RETRIES";
 /// `true` to wait out a Gateway 429 within the call's time, `false` (the
 /// default) to fail at once (either in any case): [`RetryPolicy::retry_on_429`](crate::RetryPolicy::retry_on_429).
 pub const NEXUS_RETRY_ON_429: &str = "NEXUS_RETRY_ON_429";
-/// Every variable [`NexusClientOptions::from_env`] reads.
+/// Every variable [`NexusClientOptions::from_env`](crate::NexusClientOptions::from_env) reads.
 #[rustfmt::skip]
 pub const VARIABLES: [&str; 7] = [
     NEXUS_GATEWAY_URL, NEXUS_API_KEY, NEXUS_TIMEOUT, NEXUS_CREDENTIAL_SCOPE,
