@@ -40,6 +40,7 @@ use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::general_purpose::{GeneralPurpose, NO_PAD};
 use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
+use memchr::memmem::Finder;
 
 /// With this feature, withholding echoes is available.
 pub(crate) const AVAILABLE: bool = true;
@@ -180,8 +181,10 @@ fn found_in(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bo
             continue;
         }
         let group = forms[i..].iter().filter(|other| alike(form, other));
-        let needles = Needles::new(group.flat_map(|f| f.needles.iter().cloned()).collect());
-        if needles.found_in(&view(text, &form.kept), deadline)? {
+        let needles: Vec<&[u8]> = group
+            .flat_map(|f| f.needles.iter().map(Vec::as_slice))
+            .collect();
+        if holds(&view(text, &form.kept), &needles, deadline)? {
             return Some(true);
         }
     }
@@ -231,49 +234,22 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     forms
 }
 
-/// What one view is searched for, in one pass: a bitmap of the needles'
-/// first two bytes picks the places worth comparing.
-struct Needles {
-    list: Vec<Vec<u8>>,
-    starts: Box<[u64; 1024]>,
-}
-
-impl Needles {
-    fn new(mut list: Vec<Vec<u8>>) -> Needles {
-        list.sort();
-        list.dedup();
-        let mut starts = Box::new([0; 1024]);
-        for needle in &list {
-            let at = usize::from(needle[0]) << 8 | usize::from(*needle.get(1).unwrap_or(&0));
-            starts[at >> 6] |= 1 << (at & 63);
+/// Whether `view` holds one of the (non-empty) `needles`; `None` when
+/// `deadline` passes first (looked at before the first byte and every MiB
+/// after).
+fn holds(view: &[u8], needles: &[&[u8]], deadline: Option<Instant>) -> Option<bool> {
+    let finders: Vec<Finder> = needles.iter().map(Finder::new).collect();
+    let overlap = needles.iter().map(|n| n.len()).max().unwrap_or(1) - 1;
+    for start in (0..view.len().max(1)).step_by(1 << 20) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
         }
-        Needles { list, starts }
-    }
-
-    /// Whether `view` holds a needle; `None` when `deadline` passes first
-    /// (checked before the first byte and every 64 KiB after).
-    fn found_in(&self, view: &[u8], deadline: Option<Instant>) -> Option<bool> {
-        let short = |n: &Vec<u8>| n.len() == 1 && view.contains(&n[0]);
-        if self.list.iter().any(short) {
+        let chunk = &view[start..view.len().min(start + (1 << 20) + overlap)];
+        if finders.iter().any(|finder| finder.find(chunk).is_some()) {
             return Some(true);
         }
-        for start in (0..view.len()).step_by(1 << 16) {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return None;
-            }
-            let from = start.saturating_sub(1);
-            let chunk = &view[from..view.len().min(start + (1 << 16))];
-            for (i, pair) in chunk.windows(2).enumerate() {
-                let at = usize::from(pair[0]) << 8 | usize::from(pair[1]);
-                if self.starts[at >> 6] & (1 << (at & 63)) != 0
-                    && self.list.iter().any(|n| view[from + i..].starts_with(n))
-                {
-                    return Some(true);
-                }
-            }
-        }
-        Some(false)
     }
+    Some(false)
 }
 
 /// `secret`'s base64 in `alphabet` at each of the three offsets it may
