@@ -156,10 +156,8 @@ struct Form {
 
 impl Form {
     fn new(marks: &[u8], needles: Vec<Vec<u8>>) -> Form {
-        let mut kept = [false; 256];
-        for (byte, kept) in (0..=u8::MAX).zip(&mut kept) {
-            *kept = byte.is_ascii_alphanumeric() || marks.contains(&byte);
-        }
+        let keeps = |b: u8| b.is_ascii_alphanumeric() || marks.contains(&b);
+        let kept = std::array::from_fn(|i| u8::try_from(i).is_ok_and(keeps));
         let needles = needles.iter().map(|n| view(n, &kept).into_owned());
         let needles = needles.filter(|n| !n.is_empty()).collect();
         Form { kept, needles }
@@ -181,9 +179,8 @@ fn found_in(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bo
             continue;
         }
         let group = forms[i..].iter().filter(|other| alike(form, other));
-        let needles: Vec<&[u8]> = group
-            .flat_map(|f| f.needles.iter().map(Vec::as_slice))
-            .collect();
+        let needles = group.flat_map(|f| f.needles.iter().map(Vec::as_slice));
+        let needles: Vec<&[u8]> = needles.collect();
         if holds(&view(text, &form.kept), &needles, deadline)? {
             return Some(true);
         }
@@ -288,12 +285,7 @@ fn unescaped(text: &[u8], css: bool) -> Option<Vec<u8>> {
     let mut out = text[..first].to_vec();
     let (mut i, mut changed) = (first, false);
     while i < text.len() {
-        let trigger = matches!(text[i], b'%' | b'\\' | b'&' | b'=');
-        let used = if trigger {
-            escape(&text[i..], css, &mut out)
-        } else {
-            0
-        };
+        let used = escape(&text[i..], css, &mut out);
         if used == 0 {
             out.push(text[i]);
         }
@@ -306,6 +298,9 @@ fn unescaped(text: &[u8], css: bool) -> Option<Vec<u8>> {
 /// The escape at the start of `s` decoded into `out`: how many bytes it
 /// took (0 when it is none).
 fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
+    if !matches!(s[0], b'%' | b'\\' | b'&' | b'=') {
+        return 0;
+    }
     let numbers = if css { &CSS[..] } else { &NUMBERS[..] };
     if let Some((code, used, byte)) = numbers.iter().find_map(|escape| number(s, *escape)) {
         match char::from_u32(code) {
@@ -321,13 +316,11 @@ fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
         out.extend_from_slice(text.as_bytes());
         return written.len();
     }
-    match s {
-        [b'\\', other, ..] => {
-            out.push(*other);
-            2
-        }
-        _ => 0,
-    }
+    let [b'\\', other, ..] = s else {
+        return 0;
+    };
+    out.push(*other);
+    2
 }
 
 /// The number `escape` (a row of [`NUMBERS`]) writes at the start of `s`:
@@ -335,20 +328,15 @@ fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
 fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usize, bool)> {
     let (prefix, radix, fewest, most, end) = escape;
     let rest = s.strip_prefix(prefix.as_bytes())?;
-    let digits = rest
-        .iter()
-        .take(most)
-        .map(|d| char::from(*d).to_digit(radix));
-    let digits: Vec<u32> = digits.take_while(Option::is_some).flatten().collect();
-    let ended = rest
-        .get(digits.len())
-        .is_some_and(|b| end.as_bytes().contains(b));
+    let digit = |d: &u8| char::from(*d).to_digit(radix);
+    let digits: Vec<u32> = rest.iter().take(most).map_while(digit).collect();
+    let after = rest.get(digits.len());
+    let ended = after.is_some_and(|b| end.as_bytes().contains(b));
     if digits.len() < fewest || (end == "}" && !ended) {
         return None;
     }
-    let code = digits
-        .iter()
-        .fold(0, |n: u32, d| n.saturating_mul(radix) + d);
+    let value = |n: u32, d: &u32| n.saturating_mul(radix) + d;
+    let code = digits.iter().fold(0, value);
     let used = prefix.len() + digits.len() + usize::from(ended);
     Some((code, used, radix == 16 && most == 2))
 }
@@ -430,21 +418,18 @@ fn base64(run: &[u8]) -> Vec<u8> {
     };
     let mut run: Vec<u8> = run.iter().filter_map(alphabet).collect();
     run.truncate(run.len() - usize::from(run.len() % 4 == 1));
-    let head = LENIENT.decode(&run[..run.len().min(5460)]);
-    if head.is_ok_and(|head| is_text(&head)) {
-        LENIENT.decode(&run).unwrap_or_default()
-    } else {
-        Vec::new()
-    }
+    let head = LENIENT.decode(&run[..run.len().min(5460)]).ok();
+    let text = head.filter(|head| is_text(head));
+    text.and_then(|_| LENIENT.decode(&run).ok())
+        .unwrap_or_default()
 }
 
 /// `text` read as UTF-16 when at least a quarter of it is NUL: little-endian
 /// when most NULs fall on odd offsets (as ASCII's do), else big-endian.
 fn utf16(text: &[u8]) -> Option<Vec<u8>> {
     let nuls = memchr::memchr_iter(0, text).count();
-    let odd = memchr::memchr_iter(0, text)
-        .filter(|at| at % 2 == 1)
-        .count();
+    let at_odd = |at: &usize| at % 2 == 1;
+    let odd = memchr::memchr_iter(0, text).filter(at_odd).count();
     let low = usize::from(odd * 2 < nuls);
     let unit = |pair: &[u8]| u16::from(pair[low]) | u16::from(pair[1 - low]) << 8;
     let units = || text.chunks_exact(2).map(unit).collect::<Vec<u16>>();

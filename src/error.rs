@@ -370,11 +370,11 @@ impl NexusError {
         else {
             return self;
         };
-        let key = (status == 401).then_some(if sent_key {
-            " (check NEXUS_API_KEY)"
-        } else {
-            " (no NEXUS_API_KEY was sent: set it)"
-        });
+        let key = match (status, sent_key) {
+            (401, true) => Some(" (check NEXUS_API_KEY)"),
+            (401, false) => Some(" (no NEXUS_API_KEY was sent: set it)"),
+            _ => None,
+        };
         let message = format!(
             "the Nexus Gateway at {origin} answered HTTP {status}{}: {}",
             key.unwrap_or_default(),
@@ -403,10 +403,9 @@ impl NexusError {
         let Some(status) = last.status_code else {
             return last;
         };
-        let tries = if attempts == 1 {
-            "with no retry allowed (NEXUS_RETRIES or RetryPolicy::retries sets them)".to_owned()
-        } else {
-            format!("after {attempts} attempts")
+        let tries = match attempts {
+            1 => "with no retry allowed (NEXUS_RETRIES or RetryPolicy::retries sets them)".into(),
+            n => format!("after {n} attempts"),
         };
         let message = format!(
             "HTTP {status} {tries}; last answer {}: {}",

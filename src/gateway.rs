@@ -68,14 +68,14 @@ impl Gateway {
             return Err(NexusError::invalid_input(why).blaming(NEXUS_GATEWAY_URL));
         }
         let (uri, origin) = http_target(base_url, NEXUS_GATEWAY_URL).map_err(blame)?;
-        if key.ends_with(['\n', '\r']) {
-            let why = "NEXUS_API_KEY (the api key) ends in a line break: a `.env` file saved with \
-                       Windows line endings, or a key pasted with its newline? Remove it";
-            return Err(NexusError::invalid_input(why).blaming(NEXUS_API_KEY));
-        }
         if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-            let why = "NEXUS_API_KEY (the api key) holds a character an HTTP header cannot carry \
-                       (not ASCII, or a control character): a placeholder, such as an ellipsis, left in?";
+            let why = if key.ends_with(['\n', '\r']) {
+                "NEXUS_API_KEY (the api key) ends in a line break: a `.env` file saved with \
+                 Windows line endings, or a key pasted with its newline? Remove it"
+            } else {
+                "NEXUS_API_KEY (the api key) holds a character an HTTP header cannot carry (not \
+                 ASCII, or a control character): a placeholder, such as an ellipsis, left in?"
+            };
             return Err(NexusError::invalid_input(why).blaming(NEXUS_API_KEY));
         }
         // Visible ASCII, checked above: a header value.

@@ -9,10 +9,8 @@ use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
 use crate::scope::{CredentialScope, scope_from_env};
 use crate::setting::{self, parse_duration};
-use crate::setting::{
-    NEXUS_ALLOWED_ORIGINS, NEXUS_API_KEY, NEXUS_CREDENTIAL_SCOPE, NEXUS_GATEWAY_URL,
-};
-use crate::setting::{NEXUS_RETRIES, NEXUS_RETRY_ON_429, NEXUS_TIMEOUT};
+use crate::setting::{NEXUS_ALLOWED_ORIGINS, NEXUS_API_KEY, NEXUS_CREDENTIAL_SCOPE};
+use crate::setting::{NEXUS_GATEWAY_URL, NEXUS_RETRIES, NEXUS_RETRY_ON_429, NEXUS_TIMEOUT};
 
 /// The default of [`NexusClientOptions::timeout`]: 35 s, above the Gateway's
 /// own 30 s wait for its Broker, so that the Gateway's `502

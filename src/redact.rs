@@ -115,11 +115,9 @@ pub(crate) fn without_userinfo(text: &str) -> String {
         let end = authority
             .find(['/', '?', '#', ' '])
             .unwrap_or(authority.len());
-        rest = authority;
-        if let Some(user_end) = authority[..end].rfind('@') {
-            out.push_str(REDACTED);
-            rest = &authority[user_end..];
-        }
+        let user = authority[..end].rfind('@');
+        out.push_str(user.map_or("", |_| REDACTED));
+        rest = &authority[user.unwrap_or(0)..];
     }
     out + rest
 }

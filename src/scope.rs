@@ -438,18 +438,13 @@ impl ScopeGuard {
             }
             Landing::All(result)
         };
-        let error = match self.flight.run(&(), (&budget, Wait::Budget), load, keep) {
+        let mut error = match self.flight.run(&(), (&budget, Wait::Budget), load, keep) {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
         let age = last.as_ref().and_then(|m| age(m.fetched, now));
         let (Some(last), Some(age)) = (last, age.filter(|age| *age < STALE_LIMIT)) else {
-            let mut error = error;
-            error.message = format!(
-                "the credential scope (provider_api) needs the Gateway's provider listing to \
-                 know where a credential may go, and it could not be read: {}",
-                error.message
-            );
+            error.message = format!("{UNLISTED}: {}", error.message);
             return Err(error);
         };
         log::warn!(
@@ -465,6 +460,10 @@ impl ScopeGuard {
         Ok(kept)
     }
 }
+
+/// What a failed provider listing costs, said before the Gateway's answer.
+const UNLISTED: &str = "the credential scope (provider_api) needs the Gateway's provider listing \
+                        to know where a credential may go, and it could not be read";
 
 impl Metadata {
     /// Whether it names `provider` (with an API origin or without).

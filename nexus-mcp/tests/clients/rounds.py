@@ -49,11 +49,16 @@ def shown(result):
     return {"is_error": result.is_error, "text": result.content[0].text}
 
 
-async def tampered(server, gateway_url, url, server_args):
-    async def never(context, p):  # declares URL elicitation; the rounds are driven by hand
+def hand_driven(server, gateway_url, server_args):
+    """A client that declares URL elicitation, its rounds driven by hand."""
+    async def never(context, p):
         raise AssertionError("not called")
 
-    async with Client(params(server, gateway_url, server_args), elicitation_callback=never) as client:
+    return Client(params(server, gateway_url, server_args), elicitation_callback=never)
+
+
+async def tampered(server, gateway_url, url, server_args):
+    async with hand_driven(server, gateway_url, server_args) as client:
         session = client.session
         call = {"provider": "github", "url": url}
         first = await session.call_tool("authenticated_fetch", call, allow_input_required=True)
@@ -79,10 +84,7 @@ async def tampered(server, gateway_url, url, server_args):
 
 
 async def malformed(server, gateway_url, url, server_args):
-    async def never(context, p):  # declares URL elicitation; the rounds are driven by hand
-        raise AssertionError("not called")
-
-    async with Client(params(server, gateway_url, server_args), elicitation_callback=never) as client:
+    async with hand_driven(server, gateway_url, server_args) as client:
         session = client.session
         call = {"provider": "github", "url": url}
         first = await session.call_tool("authenticated_fetch", call, allow_input_required=True)
