@@ -165,18 +165,6 @@ pub(crate) fn said(error: &NexusError) -> String {
     }
 }
 
-/// A provider the workspace's user must connect, as the model reads it:
-/// the SDK's words (what is true of the pair), then the next step, which is
-/// the user's, or the operator's with `nexus connect`.
-pub(crate) fn unconnected(error: &NexusError, workspace: &str, provider: &str) -> String {
-    let (ws, p) = (one_line(workspace), one_line(provider));
-    format!(
-        "{}; the user must connect it (this server cannot send them), or the person running \
-         this server can (nexus connect {ws} {p})",
-        said(error)
-    )
-}
-
 /// `text` as a quoted field of a log line: [`cut`] to `max` bytes, then its
 /// `\` and `"` escaped, so that a reader of the line reads back the field
 /// as it was sent, and no field can close its quotes early.

@@ -18,11 +18,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{cut, quoted};
+use crate::failure::Failure;
 use crate::tools::FetchArgs;
-
-/// The tool error of a call its client cancelled (the client never reads
-/// it; the audit line says it).
-pub(crate) const CANCELLED: &str = "cancelled: the client cancelled this call";
 
 thread_local! {
     /// The number of the fetch the library works on in this thread (each
@@ -67,14 +64,14 @@ impl Calls {
     /// the call is dropped with all it holds.
     pub(crate) async fn run<T>(
         &self,
-        call: impl Future<Output = Result<T, String>>,
+        call: impl Future<Output = Result<T, Failure>>,
         ct: &CancellationToken,
-    ) -> Result<T, String> {
+    ) -> Result<T, Failure> {
         self.running.send_modify(|n| *n += 1);
         let _running = Running(Arc::clone(&self.running));
         let mut stopping = self.stopping.subscribe();
         if *stopping.borrow() {
-            return Err("stopping: nexus-mcp is shutting down and starts no new call".into());
+            return Err(Failure::Stopping(None));
         }
         let abandoned = async {
             let _ = stopping.wait_for(|stopping| *stopping).await;
@@ -82,12 +79,8 @@ impl Calls {
         };
         tokio::select! {
             answer = call => answer,
-            () = abandoned => Err(format!(
-                "stopping: nexus-mcp is shutting down and stopped waiting for this call after {} s; \
-                 the request may still have reached the API",
-                GRACE.as_secs()
-            )),
-            () = ct.cancelled() => Err(CANCELLED.to_owned()),
+            () = abandoned => Err(Failure::Stopping(Some(GRACE))),
+            () = ct.cancelled() => Err(Failure::Cancelled),
         }
     }
 
@@ -104,57 +97,14 @@ pub(crate) enum Ended<'a> {
     /// The call waits for the user (2026-07-28: input required).
     InputRequired,
     /// Refused, failed, stopped or cancelled: the tool error.
-    Failed(&'a str),
+    Failed(&'a Failure),
 }
 
-/// The line of a call of `tool` that fetched nothing, at the default
-/// level: its number, the client (quoted), the tool, and how it ended
-/// (`refused` with the error's code when it `failed`).
-pub(crate) fn audit_tool(
-    tool: &str,
-    failed: Option<&str>,
-    started: Instant,
-    call: u64,
-    client: &str,
-) {
+/// How a call ended, as the end of its line says it: the status, bytes
+/// and milliseconds, and what was withheld or refused (with the code).
+fn outcome(ended: &Ended<'_>, started: Instant) -> String {
     let ms = started.elapsed().as_millis();
-    let outcome = match failed {
-        None => format!("answered, {ms} ms"),
-        Some(CANCELLED) => format!("cancelled by the client, {ms} ms"),
-        Some(message) => {
-            let code = message.split(':').next().unwrap_or("error");
-            format!("refused ({}), {ms} ms", cut(code, 64))
-        }
-    };
-    let client = quoted(client, 64);
-    log::info!(target: "nexus_mcp::call", "call #{call} client=\"{client}\" {tool} -> {outcome}");
-}
-
-/// The call's line on stderr, at the default level: its number (the
-/// library's lines during the call name it too), the client that made it
-/// (its name as the request carries it, or from `initialize`; quoted), provider (quoted),
-/// method, the URL's origin and path (never its query or fragment), then
-/// the outcome: status, bytes and milliseconds, and what was withheld or
-/// refused (with the error's code). Each field the model chose is escaped
-/// and cut on its own, so the outcome at the end is always whole. No token,
-/// no query value, no header value.
-pub(crate) fn audit(
-    args: &FetchArgs,
-    ended: Ended<'_>,
-    started: Instant,
-    (call, client): (u64, &str),
-) {
-    let uri = args.url.parse::<Uri>().ok();
-    let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
-    let host = uri
-        .as_ref()
-        .and_then(Uri::authority)
-        .map_or("", |a| a.as_str());
-    let host = host.rsplit('@').next().unwrap_or(host);
-    let path = uri.as_ref().map_or("<not a URL>", Uri::path);
-    let method = args.method.as_deref().unwrap_or("GET");
-    let ms = started.elapsed().as_millis();
-    let outcome = match ended {
+    match ended {
         Ended::Answered((status, headers, body)) => {
             let withheld = headers.get(X_NEXUS_WITHHELD).map_or("", |_| ", withheld");
             let away = headers
@@ -166,20 +116,60 @@ pub(crate) fn audit(
             format!("{status}, {} bytes, {ms} ms{withheld}{away}", body.len())
         }
         Ended::InputRequired => format!("input required: the user is asked to connect, {ms} ms"),
-        Ended::Failed(CANCELLED) => format!("cancelled by the client, {ms} ms"),
-        Ended::Failed(message) => {
-            let code = message.split(':').next().unwrap_or("error");
-            format!("refused ({}), {ms} ms", cut(code, 64))
-        }
+        Ended::Failed(Failure::Cancelled) => format!("cancelled by the client, {ms} ms"),
+        Ended::Failed(failure) => format!("refused ({}), {ms} ms", cut(failure.code(), 64)),
+    }
+}
+
+/// The line of a call of `tool` that fetched nothing, at the default
+/// level: its number, the client (quoted), the tool, and how it ended
+/// (`answered`, or `refused` with the failure's code).
+pub(crate) fn audit_tool(
+    tool: &str,
+    failed: Option<&Failure>,
+    started: Instant,
+    call: u64,
+    client: &str,
+) {
+    let outcome = match failed {
+        None => format!("answered, {} ms", started.elapsed().as_millis()),
+        Some(failure) => outcome(&Ended::Failed(failure), started),
     };
+    let client = quoted(client, 64);
+    log::info!(target: "nexus_mcp::call", "call #{call} client=\"{client}\" {tool} -> {outcome}");
+}
+
+/// The call's line on stderr, at the default level: its number (the
+/// library's lines during the call name it too), the client that made it
+/// (its name as the request carries it, or from `initialize`; quoted), the
+/// provider (quoted), method, the URL's origin and path (never its query
+/// or fragment), each as the model sent it, then the [`outcome`]. Each field
+/// the model chose is escaped and cut on its own, so the outcome at the end
+/// is always whole. No token, no query value, no header value.
+pub(crate) fn audit(
+    args: &FetchArgs,
+    ended: &Ended<'_>,
+    started: Instant,
+    call: u64,
+    client: &str,
+) {
+    let uri = args.url.parse::<Uri>().ok();
+    let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
+    let host = uri
+        .as_ref()
+        .and_then(Uri::authority)
+        .map_or("", |a| a.as_str());
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let path = uri.as_ref().map_or("<not a URL>", Uri::path);
     log::info!(
         target: "nexus_mcp::call",
-        "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {outcome}",
+        "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {}",
         quoted(client, 64),
         quoted(&args.provider, 64),
-        cut(method, 16),
+        cut(args.method.as_deref().unwrap_or("GET"), 16),
         cut(scheme, 8),
         cut(host, 256),
         cut(path, 256),
+        outcome(ended, started),
     );
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use nexus_sdk::{ConnectionStatus, ErrorKind, NexusError, RequestConnectionInput, one_line};
+use nexus_sdk::{ConnectionStatus, ErrorKind, NexusError, RequestConnectionInput, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
     CancelledNotificationParam, ClientResult, ElicitRequest, ElicitRequestParams,
@@ -33,8 +33,10 @@ use rmcp::model::{
 use rmcp::service::{Peer, PeerRequestOptions, RoleServer};
 use serde_json::Value;
 
-use crate::answer::{quoted, said};
+use crate::answer::quoted;
+use crate::failure::{CONNECTION_REQUIRED, Failure};
 use crate::state::{Held, Sealer};
+use crate::tools::Named;
 
 /// How long a user who declined is not asked again for that provider.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(60);
@@ -63,7 +65,7 @@ pub(crate) struct Connector {
     /// meeting a missing connection at once request one, not one each.
     requesting: tokio::sync::Mutex<()>,
     /// Per provider: how the last flow ended, and when.
-    ended: Mutex<HashMap<String, Ended>>,
+    ended: Mutex<HashMap<String, Last>>,
     /// A number for each 2025 prompt, so that no two share an id.
     serial: AtomicU64,
 }
@@ -77,11 +79,10 @@ struct Pending {
 
 /// How a flow ended, and when.
 #[derive(Clone)]
-struct Ended {
+struct Last {
     at: Instant,
-    /// `Ok` when the connection became active; else the tool error.
-    outcome: Result<(), String>,
-    declined: bool,
+    /// `Ok` when the connection became active; else the call's failure.
+    outcome: Result<(), Failure>,
 }
 
 /// The call that met the missing connection: who asks, and how to tell
@@ -96,11 +97,12 @@ pub(crate) struct Call<'a> {
     pub(crate) url_elicitation: bool,
 }
 
-/// A provider `--connect` offers: as the operator named it (its scopes),
-/// and as the Gateway lists it (the name the Gateway is sent).
-pub(crate) struct Named {
-    pub(crate) offered: String,
-    pub(crate) listed: String,
+impl Call<'_> {
+    /// The workspace and `provider` as a sentence shows them: each on one
+    /// line, the provider (a model's choice) quoted and cut.
+    fn shown(&self, provider: &str) -> (String, String) {
+        (one_line(self.workspace), quoted(provider, 64))
+    }
 }
 
 /// A 2026-07-28 retry: the sealed state and the client's answers, with
@@ -145,7 +147,7 @@ impl Connector {
     /// the call's workspace: `Ok` once the connection is active (the call
     /// then tries again), else the tool error, which never holds the
     /// consent URL.
-    pub(crate) async fn connect(&self, call: &Call<'_>, named: &Named) -> Result<(), String> {
+    pub(crate) async fn connect(&self, call: &Call<'_>, named: &Named) -> Result<(), Failure> {
         let provider = named.listed.as_str();
         let slot = Arc::clone(locked(&self.slots).entry(provider.to_owned()).or_default());
         let _flow = slot.lock().await;
@@ -161,7 +163,7 @@ impl Connector {
         };
         let outcome = held(call, provider, flow).await;
         self.end(provider, &outcome);
-        outcome.map_err(|(message, _)| message)
+        outcome
     }
 
     /// MCP 2026-07-28, the first call: the connection is requested (or the
@@ -173,13 +175,13 @@ impl Connector {
         call: &Call<'_>,
         named: &Named,
         bound: &[u8],
-    ) -> Result<Option<InputRequiredResult>, String> {
+    ) -> Result<Option<InputRequiredResult>, Failure> {
         let provider = named.listed.as_str();
         if let Some(ended) = self.last(provider, call.started) {
             return ended.map(|()| None);
         }
-        let pending = self.pending(call, named).await.map_err(|(m, _)| m)?;
-        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
+        let pending = self.pending(call, named).await?;
+        let (ws, p) = call.shown(provider);
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
             message: message(&p, &ws),
@@ -203,69 +205,69 @@ impl Connector {
         call: &Call<'_>,
         named: &Named,
         retry: &Retry<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         let provider = named.listed.as_str();
         let state = self.sealer.open(retry.state, retry.bound)?;
         let key = input_key(provider);
         let answer = retry.responses.and_then(|r| r.get(&key));
         let action = answer.and_then(|a| a.get("action")).and_then(Value::as_str);
-        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
+        let (ws, p) = call.shown(provider);
         let outcome = match action {
             Some("accept") => {
                 let deadline = Instant::now() + state.left();
                 let wait = self.until_active(call, provider, &state.connection, deadline);
                 held(call, provider, wait).await
             }
-            Some("decline") => Err((self.declined(&p, &ws, "declined"), true)),
-            Some("cancel") => Err((self.declined(&p, &ws, "cancelled"), true)),
+            Some("decline") => Err(self.declined(&p, &ws, "declined")),
+            Some("cancel") => Err(self.declined(&p, &ws, "cancelled")),
             // A retry refused for its own fault is this call's error: the
             // flow, and the user's page, go on for the next call.
             _ => {
-                return Err(format!(
-                    "invalid_input: the retry carries no answer to {key:?} (accept, decline or \
-                     cancel); call again"
-                ));
+                let why = format!(
+                    "the retry carries no answer to {key:?} (accept, decline or cancel); call again"
+                );
+                return Err(Failure::refused(code::INVALID_INPUT, why));
             }
         };
         self.end(provider, &outcome);
-        outcome.map_err(|(message, _)| message)
+        outcome
     }
 
     /// How the last flow for `provider` ended, when that is this call's
     /// answer too: it ended after the call began (another call ran it), or
     /// the user declined less than a minute ago.
-    fn last(&self, provider: &str, started: Instant) -> Option<Result<(), String>> {
-        let ended = locked(&self.ended).get(provider).cloned()?;
-        let recent = ended.at >= started;
-        let declined = ended.declined && ended.at.elapsed() < ASK_AGAIN_AFTER;
-        (recent || declined).then_some(ended.outcome)
+    fn last(&self, provider: &str, started: Instant) -> Option<Result<(), Failure>> {
+        let last = locked(&self.ended).get(provider).cloned()?;
+        let recent = last.at >= started;
+        let declined = matches!(last.outcome, Err(Failure::Declined(_)));
+        let declined = declined && last.at.elapsed() < ASK_AGAIN_AFTER;
+        (recent || declined).then_some(last.outcome)
     }
 
     /// Keeps how a flow ended; a flow that ended drops its pending connection.
-    fn end(&self, provider: &str, outcome: &Result<(), (String, bool)>) {
+    fn end(&self, provider: &str, outcome: &Result<(), Failure>) {
         locked(&self.pending).remove(provider);
-        let ended = Ended {
+        let last = Last {
             at: Instant::now(),
-            outcome: outcome.clone().map_err(|(message, _)| message),
-            declined: outcome.as_ref().is_err_and(|(_, declined)| *declined),
+            outcome: outcome.clone(),
         };
-        locked(&self.ended).insert(provider.to_owned(), ended);
+        locked(&self.ended).insert(provider.to_owned(), last);
     }
 
     /// The connection pending for `provider`, requested now when none is
     /// (or the last one's wait is over). An error when this request's
     /// client cannot send the user to a URL.
-    async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, (String, bool)> {
+    async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, Failure> {
         let provider = named.listed.as_str();
-        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
+        let (ws, p) = call.shown(provider);
         if !call.url_elicitation {
             let why = format!(
-                "connection_required: `{p}` is not connected for workspace `{ws}`, and this \
-                 client cannot send the user to connect it; the person running this server can \
-                 connect it (nexus connect {ws} {p})"
+                "`{p}` is not connected for workspace `{ws}`, and this client cannot send the \
+                 user to connect it; the person running this server can connect it (nexus \
+                 connect {ws} {p})"
             );
-            log::warn!(target: "nexus_mcp", "{why}");
-            return Err((why, false));
+            log::warn!(target: "nexus_mcp", "{CONNECTION_REQUIRED}: {why}");
+            return Err(Failure::refused(CONNECTION_REQUIRED, why));
         }
         let _requesting = self.requesting.lock().await;
         let reused = locked(&self.pending).get(provider).cloned();
@@ -277,11 +279,11 @@ impl Connector {
             RequestConnectionInput::new(call.workspace, provider).return_url(&self.return_url);
         input.scopes = scopes.map(|(_, scopes)| scopes.clone()).unwrap_or_default();
         let started = call.client.run(move |c| c.request_connection(&input)).await;
-        let started = started.map_err(|e| (said(&e), false))?;
+        let started = started?;
         let url = url::Url::parse(&started.auth_url).ok();
         let Some(url) = url.filter(|u| matches!(u.scheme(), "http" | "https")) else {
-            let why = "invalid_response: the Gateway's consent URL is not an http(s) URL";
-            return Err((why.to_owned(), false));
+            let why = "the Gateway's consent URL is not an http(s) URL";
+            return Err(Failure::refused(code::INVALID_RESPONSE, why));
         };
         let held = Arc::new(Held::new(&started.connection_id, self.wait));
         let pending = Pending { url, held };
@@ -298,8 +300,8 @@ impl Connector {
         provider: &str,
         url: &url::Url,
         deadline: Instant,
-    ) -> Result<(), (String, bool)> {
-        let (ws, p) = (one_line(call.workspace), quoted(provider, 64));
+    ) -> Result<(), Failure> {
+        let (ws, p) = call.shown(provider);
         let n = self.serial.fetch_add(1, Ordering::Relaxed);
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
@@ -314,11 +316,10 @@ impl Connector {
             .await;
         let mut handle = sent.map_err(|e| {
             let why = format!(
-                "connection_required: the client could not be asked to send the user to connect \
-                 `{p}` ({})",
+                "the client could not be asked to send the user to connect `{p}` ({})",
                 one_line(&e.to_string())
             );
-            (why, false)
+            Failure::refused(CONNECTION_REQUIRED, why)
         })?;
         log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent (nexus-connect-{n})");
         let mut prompt = Prompt {
@@ -328,14 +329,14 @@ impl Connector {
         let left = deadline.saturating_duration_since(Instant::now());
         let answer = tokio::time::timeout(left, &mut handle.rx).await;
         let Ok(answer) = answer else {
-            return Err((self.unanswered(&p, &ws), false));
+            return Err(self.unanswered(&p, &ws));
         };
         prompt.id = None; // answered: nothing to cancel
         match answer {
             Ok(Ok(ClientResult::ElicitResult(result))) => match result.action {
                 ElicitationAction::Accept => Ok(()),
-                ElicitationAction::Decline => Err((self.declined(&p, &ws, "declined"), true)),
-                _ => Err((self.declined(&p, &ws, "cancelled"), true)),
+                ElicitationAction::Decline => Err(self.declined(&p, &ws, "declined")),
+                _ => Err(self.declined(&p, &ws, "cancelled")),
             },
             other => {
                 let why = match other {
@@ -343,31 +344,31 @@ impl Connector {
                     _ => "no answer".to_owned(),
                 };
                 let why = format!(
-                    "connection_required: the client answered the request to connect `{p}` \
-                     with an error ({why})"
+                    "the client answered the request to connect `{p}` with an error ({why})"
                 );
-                Err((why, false))
+                Err(Failure::refused(CONNECTION_REQUIRED, why))
             }
         }
     }
 
     /// The tool error of a user who left the prompt open past the wait.
-    fn unanswered(&self, p: &str, ws: &str) -> String {
+    fn unanswered(&self, p: &str, ws: &str) -> Failure {
         let waited = self.wait;
         log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited:?} (--connect-wait)");
-        format!(
-            "connection_required: the user did not answer the request to connect `{p}` for \
-             workspace `{ws}` within {waited:?} (--connect-wait)"
-        )
+        let why = format!(
+            "the user did not answer the request to connect `{p}` for workspace `{ws}` within \
+             {waited:?} (--connect-wait)"
+        );
+        Failure::refused(CONNECTION_REQUIRED, why)
     }
 
     /// The tool error of a user who `did` (declined or cancelled).
-    fn declined(&self, p: &str, ws: &str, did: &str) -> String {
+    fn declined(&self, p: &str, ws: &str, did: &str) -> Failure {
         log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user {did}");
-        format!(
-            "connection_declined: the user {did} connecting `{p}` for workspace `{ws}`; they \
-             are not asked again for a minute"
-        )
+        Failure::Declined(format!(
+            "the user {did} connecting `{p}` for workspace `{ws}`; they are not asked again for \
+             a minute"
+        ))
     }
 
     /// Waits for `connection` to become active until `deadline`, asking
@@ -378,7 +379,7 @@ impl Connector {
         provider: &str,
         connection: &str,
         deadline: Instant,
-    ) -> Result<(), (String, bool)> {
+    ) -> Result<(), Failure> {
         let p = quoted(provider, 64);
         // Half a round in, then once a round: one Gateway call a second on
         // average, and an answer within a round of the consent.
@@ -408,24 +409,19 @@ impl Connector {
                 }
                 Some(gone @ (ConnectionStatus::Revoked | ConnectionStatus::Failed)) => {
                     let why = format!(
-                        "connection_required: the connection to `{p}` is {}; call again to \
-                         connect it anew",
+                        "the connection to `{p}` is {}; call again to connect it anew",
                         gone.as_str()
                     );
-                    return Err((why, false));
+                    return Err(Failure::refused(CONNECTION_REQUIRED, why));
                 }
                 _ => {}
             }
         }
         let waited = self.wait;
         log::warn!(target: "nexus_mcp", "connect provider=\"{p}\": the user did not finish connecting within {waited:?} (--connect-wait)");
-        Err((
-            format!(
-                "connection_required: the user did not finish connecting `{p}` within {waited:?} \
-                 (--connect-wait)"
-            ),
-            false,
-        ))
+        let why =
+            format!("the user did not finish connecting `{p}` within {waited:?} (--connect-wait)");
+        Err(Failure::refused(CONNECTION_REQUIRED, why))
     }
 }
 
@@ -465,8 +461,8 @@ impl Drop for Prompt {
 async fn held<T>(
     call: &Call<'_>,
     provider: &str,
-    flow: impl Future<Output = Result<T, (String, bool)>>,
-) -> Result<T, (String, bool)> {
+    flow: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
     tokio::pin!(flow);
     let mut ticks = tokio::time::interval(PROGRESS_EVERY);
     let mut n = 0u32;

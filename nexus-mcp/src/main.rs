@@ -11,6 +11,7 @@
 mod answer;
 mod calls;
 mod connect;
+mod failure;
 mod providers;
 mod server;
 mod state;

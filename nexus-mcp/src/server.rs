@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nexus_sdk::http::Request;
-use nexus_sdk::{FetchOptions, FetchResponse, NexusError, Provider, TokenCache, one_line};
+use nexus_sdk::{FetchResponse, NexusError, Provider, TokenCache, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InputRequiredResult,
@@ -19,12 +19,13 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
-use crate::answer::{BODY_CAP, fetched, said, unconnected};
+use crate::answer::{BODY_CAP, fetched, said};
 use crate::calls::{CALL, Calls, Ended, audit, audit_tool};
-use crate::connect::{Call, Connector, Named, Retry};
-use crate::providers::{Listed, not_listed, offered, select};
+use crate::connect::{Call, Connector, Retry};
+use crate::failure::Failure;
+use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
-    FetchArgs, NoArgs, Providers, arguments_of, failure, refused, structured, tools,
+    Fetch, FetchArgs, NoArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
@@ -103,23 +104,28 @@ impl NexusServer {
         held.map(|listing| listing.clone()).unwrap_or_default()
     }
 
-    /// The offered name the model's `provider` is (see [`offered`]): the
-    /// Gateway's listing is read when the server holds none and the name
-    /// is not an offered one as written.
-    async fn offered(&self, provider: &str) -> Result<String, String> {
+    /// The fetch `args` ask for, checked once, when the call arrives (see
+    /// [`FetchArgs::check`]): the Gateway's listing is read first when the
+    /// server holds none and the provider is not an offered name as written.
+    async fn check(&self, args: &FetchArgs) -> Result<Fetch, Failure> {
         let names = &self.settings.providers;
-        let held = self.held_listing();
-        let unread = held.is_empty() && !names.is_empty() && !names.iter().any(|n| n == provider);
-        let read = if unread {
-            self.client.run(|c| c.providers()).await.ok()
-        } else {
-            None
-        };
-        let Some(listing) = read else {
-            return offered(names, &held, provider);
-        };
-        self.check_listing(&listing);
-        offered(names, &listing, provider)
+        let connect = self.settings.connector.names();
+        let mut listing = self.held_listing();
+        let literal = names.is_empty() || names.contains(&args.provider);
+        if listing.is_empty()
+            && !(literal && connect.is_empty())
+            && let Ok(read) = self.client.run(|c| c.providers()).await
+        {
+            self.check_listing(&read);
+            listing = read;
+        }
+        args.check(&Offer {
+            names,
+            connect: &connect,
+            listing: &listing,
+            allow_write: self.settings.allow_write,
+            workspace: &self.settings.workspace,
+        })
     }
 
     /// Says on stderr, once, which `--provider` and `--connect` names the
@@ -150,22 +156,23 @@ impl NexusServer {
         args: &FetchArgs,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, Failure> {
         let started = Instant::now();
         let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let fetch = self.fetch(args, request, context, (call, started));
+        let fetch = self.fetch(args, request, context, call, started);
         let answer = self.calls.run(fetch, &context.ct).await;
         let ended = match &answer {
             Ok(Answer::Fetched(response)) => Ended::Answered(response),
             Ok(_) => Ended::InputRequired,
-            Err(message) => Ended::Failed(message),
+            Err(failure) => Ended::Failed(failure),
         };
         let client = context.client_info().map(|info| info.name);
         audit(
             args,
-            ended,
+            &ended,
             started,
-            (call, client.as_deref().unwrap_or("?")),
+            call,
+            client.as_deref().unwrap_or("?"),
         );
         answer
     }
@@ -175,95 +182,65 @@ impl NexusServer {
     fn listed_call(
         &self,
         tool: &str,
-        answer: Result<Answer, String>,
+        answer: Result<Answer, Failure>,
         context: &RequestContext<RoleServer>,
         started: Instant,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, Failure> {
         let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
         let client = context.client_info().map(|info| info.name);
-        let ended = match &answer {
-            Ok(_) => None,
-            Err(message) => Some(message.as_str()),
-        };
-        audit_tool(tool, ended, started, call, client.as_deref().unwrap_or("?"));
+        let failed = answer.as_ref().err();
+        audit_tool(
+            tool,
+            failed,
+            started,
+            call,
+            client.as_deref().unwrap_or("?"),
+        );
         answer
     }
 
     /// `authenticated_fetch`: the API's answer; on MCP 2026-07-28, the
-    /// user's input a missing connection needs; else the tool error.
+    /// user's input a missing connection needs; else the call's failure.
     async fn fetch(
         &self,
         args: &FetchArgs,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-        (call, started): (u64, Instant),
-    ) -> Result<Answer, String> {
+        call: u64,
+        started: Instant,
+    ) -> Result<Answer, Failure> {
+        let fetch = self.check(args).await?;
         let asking = self.asking(context, started);
+        let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
             // A retry: nothing is sent unless the state is this server's, for this call.
-            let bound = args.bound(&self.settings.workspace);
             let retry = Retry {
                 state,
                 responses: request.input_responses.as_ref(),
-                bound: &bound,
+                bound: &fetch.bound,
             };
-            let provider = self.connectable(&args.provider).await.ok_or_else(|| {
-                "invalid_input: invalid or expired requestState (not for a provider this server \
-                 connects)"
-                    .to_owned()
-            })?;
-            let connector = &self.settings.connector;
-            connector.resume(&asking, &provider, &retry).await?;
-            return self.send_again(args, call).await;
+            let Some(named) = &fetch.connect else {
+                let why = "invalid or expired requestState (not for a provider this server \
+                           connects)";
+                return Err(Failure::refused(code::INVALID_INPUT, why));
+            };
+            connector.resume(&asking, named, &retry).await?;
+            return self.send(&fetch, call).await.map(Answer::Fetched);
         }
-        let (error, provider) = match self.send(args, call).await {
-            Err(Sent::Unconnected(error, provider)) => (error, provider),
-            sent => {
-                return sent
-                    .map(Answer::Fetched)
-                    .map_err(|sent| sent.said(&self.settings.workspace));
-            }
+        let unconnected = match self.send(&fetch, call).await {
+            Err(unconnected @ Failure::Unconnected { .. }) => unconnected,
+            sent => return sent.map(Answer::Fetched),
         };
         // Only a provider `--connect` names (found as the Gateway finds names).
-        let Some(name) = self.connectable(&provider).await else {
-            return Err(unconnected(&error, &self.settings.workspace, &provider));
+        let Some(named) = &fetch.connect else {
+            return Err(unconnected);
         };
-        let connector = &self.settings.connector;
-        if modern(context) {
-            let bound = args.bound(&self.settings.workspace);
-            if let Some(input) = connector.offer(&asking, &name, &bound).await? {
-                return Ok(Answer::InputRequired(input));
-            }
-        } else {
-            connector.connect(&asking, &name).await?;
+        if !modern(context) {
+            connector.connect(&asking, named).await?;
+        } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
+            return Ok(Answer::InputRequired(input));
         }
-        self.send_again(args, call).await
-    }
-
-    /// The request sent once the connection is active, as the tool answers.
-    async fn send_again(&self, args: &FetchArgs, call: u64) -> Result<Answer, String> {
-        let sent = self.send(args, call).await;
-        let workspace = &self.settings.workspace;
-        sent.map(Answer::Fetched)
-            .map_err(|sent| sent.said(workspace))
-    }
-
-    /// The `--connect` offer `provider` is, found as the Gateway finds
-    /// names, with the name the Gateway lists it under.
-    async fn connectable(&self, provider: &str) -> Option<Named> {
-        let names = self.settings.connector.names();
-        if names.is_empty() {
-            return None;
-        }
-        let mut listing = self.held_listing();
-        if listing.is_empty() {
-            listing = self.client.run(|c| c.providers()).await.ok()?;
-            self.check_listing(&listing);
-        }
-        let offered = offered(&names, &listing, provider).ok()?;
-        let found = Provider::find(&listing, &offered).map(|p| p.name.clone());
-        let listed = found.unwrap_or_else(|| offered.clone());
-        Some(Named { offered, listed })
+        self.send(&fetch, call).await.map(Answer::Fetched)
     }
 
     /// The call as the connector asks its user: read from the request
@@ -281,72 +258,52 @@ impl NexusServer {
         }
     }
 
-    /// The request: refused before any I/O when the provider is not
-    /// offered or the request is not one this server sends; the SDK
-    /// refuses a URL outside the credential scope before anything is
-    /// resolved or sent.
-    async fn send(&self, args: &FetchArgs, call: u64) -> Result<FetchResponse, Sent> {
-        let provider = self.offered(&args.provider).await?;
-        let method = args.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-        let headers = args.headers.clone().unwrap_or_default();
-        refused(
-            self.settings.allow_write,
-            &method,
-            &headers,
-            args.body.is_some(),
-        )?;
-        // The answer goes to the model: one that echoes the credential is withheld.
-        let mut options = FetchOptions::default()
-            .method(&method)
-            .withhold_credential_echo(true);
-        for (name, value) in headers {
-            options = options.header(name, value);
-        }
-        if let Some(body) = &args.body {
-            options = options.data(body.clone());
-        }
-        // First the scope check and the token (a wait at the rate limit
-        // included), then the request: a call cancelled before it is sent
-        // never sends it.
-        let (cache, workspace) = (Arc::clone(&self.cache), self.settings.workspace.clone());
-        let (sent_as, url) = (provider.clone(), args.url.clone());
-        let asked = Request::builder().method(method.as_str()).uri(&args.url);
-        if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
-            let (cache, workspace, sent_as) =
-                (Arc::clone(&cache), workspace.clone(), sent_as.clone());
+    /// The checked request, sent: the scope check and the token first (a
+    /// wait at the Gateway's rate limit included), on the call's own thread
+    /// so that the library's lines name the call; then the request, which
+    /// reads that token from the cache. A call cancelled before it is sent
+    /// never sends it. A provider the user must connect is
+    /// [`Failure::Unconnected`].
+    async fn send(&self, fetch: &Fetch, call: u64) -> Result<FetchResponse, Failure> {
+        let cache = Arc::clone(&self.cache);
+        let (workspace, provider) = (self.settings.workspace.clone(), fetch.provider.clone());
+        let asked = Request::builder().method(fetch.options.method.as_str());
+        if let Ok(mut request) = asked.uri(&fetch.url).body(Vec::<u8>::new()) {
+            let (cache, workspace, provider) =
+                (Arc::clone(&cache), workspace.clone(), provider.clone());
             let authorized = self.client.run(move |c| {
                 CALL.set(call);
-                c.authorize(&cache, &workspace, &sent_as, &mut request)
+                c.authorize(&cache, &workspace, &provider, &mut request)
                     .map(drop)
             });
-            authorized.await.map_err(|e| self.sent(e, &provider))?;
+            authorized.await.map_err(|e| self.failed(e, fetch))?;
         }
-        // On the call's own thread, so that the library's lines name the call.
-        let fetched = self
-            .client
-            .run(move |c| {
-                CALL.set(call);
-                c.authenticated_fetch(&cache, &workspace, &sent_as, &url, options)
-            })
-            .await;
-        fetched.map_err(|e| self.sent(e, &provider))
+        let (url, options) = (fetch.url.clone(), fetch.options.clone());
+        let fetched = self.client.run(move |c| {
+            CALL.set(call);
+            c.authenticated_fetch(&cache, &workspace, &provider, &url, options)
+        });
+        fetched.await.map_err(|e| self.failed(e, fetch))
     }
 
-    /// Why the SDK did not answer: a provider the user must connect
-    /// (`--connect` may send them to consent), or the tool error.
-    fn sent(&self, error: NexusError, provider: &str) -> Sent {
-        if error.needs_connection() {
-            Sent::Unconnected(error, provider.to_owned())
-        } else {
-            Sent::Refused(said(&error))
+    /// The SDK's error as the call's failure: a provider the user must
+    /// connect (`--connect` may send them to consent) is told apart.
+    fn failed(&self, error: NexusError, fetch: &Fetch) -> Failure {
+        if !error.needs_connection() {
+            return Failure::Sdk(error);
         }
+        let (ws, p) = (
+            one_line(&self.settings.workspace),
+            one_line(&fetch.provider),
+        );
+        let command = format!("nexus connect {ws} {p}");
+        Failure::Unconnected { error, command }
     }
 
     /// `list_providers`: the Gateway's providers this server offers.
-    async fn list(&self, arguments: Value) -> Result<Answer, String> {
+    async fn list(&self, arguments: Value) -> Result<Answer, Failure> {
         let NoArgs {} = arguments_of("list_providers", arguments)?;
-        let listing = self.client.run(|c| c.providers()).await;
-        let listing = listing.map_err(|e| said(&e))?;
+        let listing = self.client.run(|c| c.providers()).await?;
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
         let mut lines: Vec<String> = Vec::new();
@@ -393,30 +350,6 @@ enum Answer {
     InputRequired(InputRequiredResult),
 }
 
-/// Why a request was not answered: refused (the tool error), or the
-/// provider is not connected for the workspace (the SDK's error, and the
-/// provider as it was asked for).
-pub(crate) enum Sent {
-    Refused(String),
-    Unconnected(NexusError, String),
-}
-
-impl Sent {
-    /// The tool error, for a call in `workspace`.
-    fn said(self, workspace: &str) -> String {
-        match self {
-            Sent::Refused(message) => message,
-            Sent::Unconnected(error, provider) => unconnected(&error, workspace, &provider),
-        }
-    }
-}
-
-impl From<String> for Sent {
-    fn from(message: String) -> Self {
-        Sent::Refused(message)
-    }
-}
-
 // Tools are declared and routed by hand, not with rmcp's `#[tool_router]`:
 // descriptions, schemas and annotations follow --allow-write, every call
 // runs under the shutdown rule, and a bad argument must reach the model as
@@ -455,8 +388,8 @@ impl ServerHandler for NexusServer {
             "authenticated_fetch" => {
                 match arguments_of::<FetchArgs>("authenticated_fetch", arguments) {
                     Ok(args) => self.fetch_call(&args, &request, &context).await,
-                    Err(message) => {
-                        self.listed_call("authenticated_fetch", Err(message), &context, started)
+                    Err(why) => {
+                        self.listed_call("authenticated_fetch", Err(why), &context, started)
                     }
                 }
             }
@@ -480,7 +413,7 @@ impl ServerHandler for NexusServer {
             }
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
-            Err(message) => failure(&message).into(),
+            Err(why) => failure(&why).into(),
         })
     }
 }

@@ -10,8 +10,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nexus_sdk::code;
 use rmcp::model::{RequestStateCodec, RequestStateError, SealOptions};
 use serde::{Deserialize, Serialize};
+
+use crate::failure::Failure;
 
 /// The variable that gives the sealing key (at least 32 bytes).
 pub(crate) const KEY_VARIABLE: &str = "NEXUS_MCP_STATE_KEY";
@@ -85,8 +88,11 @@ impl Sealer {
 
     /// What `state` holds, when this server sealed it for this `call` and it
     /// has not expired; else why not, in the words the client reads.
-    pub(crate) fn open(&self, state: &str, call: &[u8]) -> Result<Held, String> {
-        let refused = |why: &str| format!("invalid_input: invalid or expired requestState ({why})");
+    pub(crate) fn open(&self, state: &str, call: &[u8]) -> Result<Held, Failure> {
+        let refused = |why: &str| {
+            let why = format!("invalid or expired requestState ({why})");
+            Failure::refused(code::INVALID_INPUT, why)
+        };
         let opened = self.codec.open_with(state, call).map_err(|e| match e {
             RequestStateError::Expired => refused("the wait for the user is over; call again"),
             _ => refused("not sealed by this server for this call"),
@@ -118,7 +124,7 @@ mod tests {
             b"ws-1\0gitlab\0call",
             b"ws-1\0github\0other",
         ] {
-            let said = sealer.open(&state, other).unwrap_err();
+            let said = sealer.open(&state, other).unwrap_err().to_string();
             assert!(
                 said.starts_with("invalid_input: invalid or expired requestState"),
                 "{said}"
@@ -168,6 +174,7 @@ mod tests {
             sealer
                 .open(&state, b"x")
                 .unwrap_err()
+                .to_string()
                 .contains("the wait for the user is over")
         );
     }

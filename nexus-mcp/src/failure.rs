@@ -1,0 +1,123 @@
+//! Why a tool call did not answer, as one value: its text is the tool
+//! error the model reads (one line, its code first), its code is the audit
+//! line's. Nothing reads a failure's text back.
+
+use std::fmt;
+use std::time::Duration;
+
+use nexus_sdk::NexusError;
+
+use crate::answer::said;
+
+/// The codes of this server's own refusals; the SDK's are `nexus_sdk::code`.
+pub(crate) const READ_ONLY: &str = "read_only";
+/// A `provider` this server does not offer.
+pub(crate) const PROVIDER_NOT_OFFERED: &str = "provider_not_offered";
+/// A provider the user must connect, and cannot be sent to connect now.
+pub(crate) const CONNECTION_REQUIRED: &str = "connection_required";
+/// The user declined or cancelled connecting.
+pub(crate) const CONNECTION_DECLINED: &str = "connection_declined";
+
+/// Why a call did not answer.
+#[derive(Clone, Debug)]
+pub(crate) enum Failure {
+    /// This server refuses the call, with a code (its own, or the SDK's
+    /// `invalid_input` and `invalid_response`) and why.
+    Refused { code: &'static str, message: String },
+    /// The SDK's error.
+    Sdk(NexusError),
+    /// The SDK says the provider is not connected, and this server will not
+    /// send the user to connect it: the SDK's words (what is true of the
+    /// pair), then the next step, the user's or the operator's `command`.
+    Unconnected { error: NexusError, command: String },
+    /// The user declined or cancelled connecting (they are not asked again
+    /// for a minute).
+    Declined(String),
+    /// The client cancelled the call.
+    Cancelled,
+    /// The server is stopping: it started no call, or stopped waiting for
+    /// this one after the grace it gives (`Some`).
+    Stopping(Option<Duration>),
+}
+
+impl Failure {
+    /// A refusal of this server's, with `code`.
+    pub(crate) fn refused(code: &'static str, message: impl Into<String>) -> Failure {
+        Failure::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The code the audit line names.
+    pub(crate) fn code(&self) -> &str {
+        match self {
+            Failure::Refused { code, .. } => code,
+            Failure::Sdk(error) | Failure::Unconnected { error, .. } => &error.code,
+            Failure::Declined(_) => CONNECTION_DECLINED,
+            Failure::Cancelled => "cancelled",
+            Failure::Stopping(_) => "stopping",
+        }
+    }
+}
+
+impl From<NexusError> for Failure {
+    fn from(error: NexusError) -> Self {
+        Failure::Sdk(error)
+    }
+}
+
+/// The tool error, as the model reads it.
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused { code, message } => write!(f, "{code}: {message}"),
+            Failure::Sdk(error) => f.write_str(&said(error)),
+            Failure::Unconnected { error, command } => write!(
+                f,
+                "{}; the user must connect it (this server cannot send them), or the person \
+                 running this server can ({command})",
+                said(error)
+            ),
+            Failure::Declined(message) => write!(f, "{CONNECTION_DECLINED}: {message}"),
+            Failure::Cancelled => f.write_str("cancelled: the client cancelled this call"),
+            Failure::Stopping(None) => {
+                f.write_str("stopping: nexus-mcp is shutting down and starts no new call")
+            }
+            Failure::Stopping(Some(grace)) => write!(
+                f,
+                "stopping: nexus-mcp is shutting down and stopped waiting for this call after \
+                 {} s; the request may still have reached the API",
+                grace.as_secs()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_says_its_code_first_and_on_one_line() {
+        let sdk = NexusError::new("connection_not_found", "no `github` in `ws-1`");
+        let failures = [
+            Failure::refused(READ_ONLY, "this server sends GET and HEAD only"),
+            Failure::Sdk(sdk.clone()),
+            Failure::Unconnected {
+                error: sdk,
+                command: "nexus connect ws-1 github".into(),
+            },
+            Failure::Declined("the user declined".into()),
+            Failure::Cancelled,
+            Failure::Stopping(None),
+            Failure::Stopping(Some(Duration::from_secs(3))),
+        ];
+        for failure in failures {
+            let text = failure.to_string();
+            let code = failure.code();
+            assert!(text.starts_with(&format!("{code}: ")), "{code}: {text}");
+            assert!(!text.contains('\n'), "{text}");
+        }
+    }
+}
