@@ -143,11 +143,13 @@ impl FetchOptions {
     }
 
     /// For an answer that goes on to a model (an MCP tool's result): a body
-    /// that echoes the credential, in any form the crate's redaction knows
-    /// (raw, percent-, form- or doubly encoded, JSON-escaped, base64), is
-    /// replaced by `<withheld: the text echoed a credential>`, and a header
-    /// that echoes it is dropped. Echo services and some APIs' error pages
-    /// send the request's `Authorization` back.
+    /// that echoes the credential, as it is or in any form of the echo class
+    /// (the closed list in [`guide::guarantees`](crate::guide::guarantees), "The echo class": the URL,
+    /// string, HTML and mail escapes, hex, decimal byte lists, base64, UTF-16,
+    /// nested up to three times), is replaced by
+    /// `<withheld: the text echoed a credential>`, and a header that echoes
+    /// it is dropped. Echo services and some APIs' error pages send the
+    /// request's `Authorization` back.
     ///
     /// ```
     /// let options = nexus_sdk::FetchOptions::default().withhold_credential_echo(true);
