@@ -3,7 +3,7 @@
 //! credential kept on its origin.
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use ureq::http::header::{
     AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST,
@@ -100,6 +100,17 @@ pub struct FetchOptions {
     /// Withhold an answer that echoes the credential: see
     /// [`withhold_credential_echo`](Self::withhold_credential_echo).
     pub withhold_credential_echo: bool,
+    /// For a caller that shows no more than the body's first this many
+    /// bytes (a tool that cuts what a model reads): echoes are looked for
+    /// there, and as far again past it, where an encoded credential the
+    /// cut splits would end; the rest of the body comes back unscanned, and
+    /// must not be shown. `None` (the default): the whole body is scanned.
+    ///
+    /// ```
+    /// let mut options = nexus_sdk::FetchOptions::default().withhold_credential_echo(true);
+    /// options.withhold_within = Some(64 << 10); // the model reads 64 KiB
+    /// ```
+    pub withhold_within: Option<usize>,
     /// `json` was given a value `serde_json` cannot write.
     unwritable_json: bool,
 }
@@ -189,6 +200,7 @@ impl fmt::Debug for FetchOptions {
             .field("query", &self.query.len())
             .field("timeout", &self.timeout)
             .field("withhold_credential_echo", &self.withhold_credential_echo)
+            .field("withhold_within", &self.withhold_within)
             .finish()
     }
 }
@@ -202,8 +214,9 @@ pub(crate) struct Outgoing {
     body: Option<Vec<u8>>,
     /// `FetchOptions::timeout`: the whole call's budget, if set.
     pub(crate) timeout: Option<Duration>,
-    /// `FetchOptions::withhold_credential_echo`.
-    withhold: bool,
+    /// `FetchOptions::withhold_credential_echo`: how much of the body to
+    /// scan, if it is set.
+    withhold: Option<usize>,
 }
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
@@ -236,6 +249,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
     if options.data.is_some() && !headers.contains_key(CONTENT_TYPE) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(DEFAULT_BODY_TYPE));
     }
+    let span = (options.withhold_within).map_or(usize::MAX, |n| n.saturating_mul(2));
     Ok(Outgoing {
         method,
         uri,
@@ -243,7 +257,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         headers,
         body: options.data,
         timeout: options.timeout,
-        withhold: options.withhold_credential_echo,
+        withhold: (options.withhold_credential_echo).then_some(span),
     })
 }
 
@@ -318,15 +332,10 @@ pub(crate) fn send_following_redirects(
     };
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         let mut headers = first.headers.clone();
-        let strayed = hop
-            .strayed
-            .then_some([AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION]);
-        let dropped = hop.body_dropped.then_some(BODY_HEADERS);
-        for name in strayed
-            .into_iter()
-            .flatten()
-            .chain(dropped.into_iter().flatten())
-        {
+        let strayed = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].map(|n| (n, hop.strayed));
+        let dropped = BODY_HEADERS.map(|n| (n, hop.body_dropped));
+        // Each name with whether it goes.
+        for (name, _) in strayed.into_iter().chain(dropped).filter(|(_, gone)| *gone) {
             headers.remove(name);
         }
         let token = hop.is_on(home).then_some(token);
@@ -346,18 +355,18 @@ pub(crate) fn send_following_redirects(
         headers.insert(X_NEXUS_REDIRECTED_TO, origin);
     }
     let mut response = (status, headers, bytes);
-    if first.withhold {
-        withhold_echoes(&mut response, &token.secrets(), budget.deadline);
+    if let Some(span) = first.withhold {
+        withhold_echoes(&mut response, &token.secrets(), budget, span);
     }
     Ok((response, last.is_on(home)))
 }
 
-/// `response` with a body that echoes one of `secrets` replaced, and the
-/// headers that echo one dropped; what the scan could not clear before
-/// `deadline` is withheld too. `x-nexus-withheld` names what was withheld,
+/// `response` with a body whose first `scanned` bytes echo one of
+/// `secrets` replaced, and the headers that echo one dropped; what the scan
+/// could not clear before `deadline` is withheld too. `x-nexus-withheld` names what was withheld,
 /// and a withheld body's own headers describe the text that replaces it.
-fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: Option<Instant>) {
-    let (_, headers, body) = response;
+fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], budget: &Budget, span: usize) {
+    let ((_, headers, body), deadline) = (response, budget.deadline);
     let echoed = |bytes: &[u8]| echoes(bytes, secrets, deadline) != Some(false);
     let mut withheld: Vec<HeaderName> = headers
         .keys()
@@ -367,7 +376,7 @@ fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: O
     for name in &withheld {
         headers.remove(name);
     }
-    let why = match echoes(body, secrets, deadline) {
+    let why = match echoes(&body[..body.len().min(span)], secrets, deadline) {
         Some(false) => None,
         Some(true) => Some(WITHHELD),
         None => Some(UNCHECKED),
@@ -383,10 +392,8 @@ fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], deadline: O
     }
     let said: Vec<&str> = withheld.iter().map(HeaderName::as_str).collect();
     // Header names are header values: it parses.
-    let said = HeaderValue::from_str(&said.join(", "))
-        .ok()
-        .filter(|v| !v.is_empty());
-    if let Some(said) = said {
+    let said = HeaderValue::from_str(&said.join(", "));
+    if let Some(said) = said.ok().filter(|v| !v.is_empty()) {
         headers.insert(X_NEXUS_WITHHELD, said);
     }
 }

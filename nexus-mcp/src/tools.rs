@@ -95,10 +95,12 @@ impl FetchArgs {
         let headers = self.headers.clone().unwrap_or_default();
         refused(offer.allow_write, &method, &headers, self.body.is_some())?;
         let provider = offered(offer.names, offer.listing, &self.provider)?;
-        // The answer goes to the model: one that echoes the credential is withheld.
+        // The answer goes to the model: one that echoes the credential in
+        // what the model is shown (or what the cut splits) is withheld.
         let mut options = FetchOptions::default()
             .method(&method)
             .withhold_credential_echo(true);
+        options.withhold_within = Some(BODY_CAP);
         for (name, value) in headers {
             options = options.header(name, value);
         }

@@ -168,6 +168,54 @@ fn answers_a_model_can_read_withheld_cut_or_described() {
     assert_eq!(image["structuredContent"]["body"], Value::Null);
 }
 
+/// The first 300 characters of `value`, for a failure's message.
+fn head(value: &Value) -> String {
+    value.to_string().chars().take(300).collect()
+}
+
+/// The model is shown 64 KiB of a body: the scan reads that and what the
+/// cut splits, not the megabytes past it. A credential the model would see
+/// (or see half of) is withheld; one far past what it is shown leaves the
+/// shown text as it is.
+#[test]
+fn only_what_the_model_is_shown_is_scanned() {
+    let (gateway, api) = gateway();
+    let mut session = Session::start(&gateway, &[]);
+    let hex: String = "gho_mcp_secret"
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut call = |offset: usize| {
+        let mut body = "a".repeat(offset);
+        body.push_str(&hex);
+        body.push_str(&"z".repeat(1 << 20));
+        api.set_reply("/big", FakeReply::new(200).body(body));
+        session.call(fetch("github", &format!("{}/big", api.url())))
+    };
+    let split = call((64 << 10) - 6);
+    assert!(
+        split["structuredContent"]["headers"]["x-nexus-withheld"].is_string(),
+        "the cut splits it: {}",
+        head(&split)
+    );
+    let far = call(512 << 10);
+    let shown = &far["structuredContent"];
+    assert!(
+        shown["headers"].get("x-nexus-withheld").is_none(),
+        "{}",
+        head(shown)
+    );
+    assert_eq!(shown["truncated"], json!(true));
+    assert_eq!(
+        shown["body_bytes"],
+        json!((512 << 10) + hex.len() + (1 << 20))
+    );
+    assert!(
+        !far.to_string().contains(&hex),
+        "the model is never shown it"
+    );
+}
+
 #[test]
 fn every_failure_is_a_tool_error_on_one_line_and_stdout_stays_protocol() {
     let (gateway, api) = gateway();

@@ -279,3 +279,47 @@ fn base64_split_by_the_other_alphabets_characters_is_an_echo() {
         withheld(&api, &client, &body);
     }
 }
+
+/// A caller that shows only the body's start (`withhold_within`) has that
+/// start scanned, and as far again past it: a credential there, or one the
+/// cut splits, is withheld; one only past that reach comes back as it came,
+/// for the caller to leave unshown.
+#[test]
+fn withhold_within_scans_what_is_shown_and_what_its_cut_splits() {
+    let token = "gho_shown_or_not_9f3k";
+    let (_gateway, api, _elsewhere, client) = setup(FakeProvider::oauth2(token));
+    let within = 4096;
+    let fetch_within = |body: String| {
+        api.set_reply("/page", FakeReply::new(200).body(body.clone()));
+        let mut options = FetchOptions::default().withhold_credential_echo(true);
+        options.withhold_within = Some(within);
+        let cache = TokenCache::new();
+        let url = format!("{}/page", api.url());
+        let (_, headers, got) = client
+            .authenticated_fetch(&cache, "ws", "p", &url, options)
+            .unwrap();
+        (
+            headers.contains_key("x-nexus-withheld"),
+            got == body.as_bytes(),
+        )
+    };
+    let hex: String = token.bytes().map(|b| format!("{b:02x}")).collect();
+    let at = |offset: usize, form: &str| {
+        let mut body = "a".repeat(offset);
+        body.push_str(form);
+        body.push_str(&"z".repeat(3 * within));
+        body
+    };
+    // Inside what is shown, split by the cut, and inside the reach past it.
+    for offset in [10, within - hex.len() / 2, 2 * within - hex.len() - 1] {
+        assert_eq!(fetch_within(at(offset, &hex)), (true, false), "at {offset}");
+    }
+    // Past the reach: never shown, not scanned, the body whole.
+    assert_eq!(fetch_within(at(2 * within + 1, &hex)), (false, true));
+    assert_eq!(fetch_within(at(2 * within + 1, token)), (false, true));
+    // Unset: the whole body is scanned, as before.
+    let body = at(5 * within, token);
+    api.set_reply("/page", FakeReply::new(200).body(body));
+    let (_, headers, _) = fetch(&client, &format!("{}/page", api.url()), true);
+    assert!(headers.contains_key("x-nexus-withheld"));
+}
