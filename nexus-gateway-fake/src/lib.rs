@@ -41,6 +41,8 @@ mod control;
 mod fault;
 mod gateway;
 mod hold;
+#[cfg(feature = "issuer")]
+mod issuer;
 mod lifecycle;
 mod limiter;
 mod provider;
@@ -58,6 +60,8 @@ pub use clock::TestClock;
 pub use fault::Fault;
 pub use gateway::FakeGateway;
 pub use hold::Hold;
+#[cfg(feature = "issuer")]
+pub use issuer::{FakeIssuer, FakeToken};
 pub use limiter::RateLimits;
 pub use provider::{CONNECTION_STATUSES, FakeConnection, FakeProvider};
 pub use reply::Route;

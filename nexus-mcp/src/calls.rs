@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{cut, quoted};
+use crate::bearer::Principal;
 use crate::failure::Failure;
 use crate::tools::FetchArgs;
 
@@ -90,6 +91,29 @@ impl Calls {
     }
 }
 
+/// Who a call is from, as its audit line names them.
+pub(crate) struct Caller {
+    /// The call's number (the library's lines during it name it too).
+    pub(crate) call: u64,
+    /// The client that made it, as the request names it or `initialize` did.
+    pub(crate) client: String,
+    /// The person it acts for.
+    pub(crate) principal: Principal,
+}
+
+impl Caller {
+    /// The line's opening: the call's number, the client (quoted), and in
+    /// `serve` a short hash of the person (never a token, an e-mail or the
+    /// workspace id).
+    fn said(&self) -> String {
+        let client = quoted(&self.client, 64);
+        match self.principal.who.as_str() {
+            "" => format!("call #{} client=\"{client}\"", self.call),
+            who => format!("call #{} client=\"{client}\" who={who}", self.call),
+        }
+    }
+}
+
 /// How a fetch ended, as its audit line says it.
 pub(crate) enum Ended<'a> {
     /// The API answered.
@@ -124,19 +148,13 @@ fn outcome(ended: &Ended<'_>, started: Instant) -> String {
 /// The line of a call of `tool` that fetched nothing, at the default
 /// level: its number, the client (quoted), the tool, and how it ended
 /// (`answered`, or `refused` with the failure's code).
-pub(crate) fn audit_tool(
-    tool: &str,
-    failed: Option<&Failure>,
-    started: Instant,
-    call: u64,
-    client: &str,
-) {
+pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant, caller: &Caller) {
     let outcome = match failed {
         None => format!("answered, {} ms", started.elapsed().as_millis()),
         Some(failure) => outcome(&Ended::Failed(failure), started),
     };
-    let client = quoted(client, 64);
-    log::info!(target: "nexus_mcp::call", "call #{call} client=\"{client}\" {tool} -> {outcome}");
+    let caller = caller.said();
+    log::info!(target: "nexus_mcp::call", "{caller} {} -> {outcome}", cut(tool, 64));
 }
 
 /// The call's line on stderr, at the default level: its number (the
@@ -146,13 +164,7 @@ pub(crate) fn audit_tool(
 /// or fragment), each as the model sent it, then the [`outcome`]. Each field
 /// the model chose is escaped and cut on its own, so the outcome at the end
 /// is always whole. No token, no query value, no header value.
-pub(crate) fn audit(
-    args: &FetchArgs,
-    ended: &Ended<'_>,
-    started: Instant,
-    call: u64,
-    client: &str,
-) {
+pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, caller: &Caller) {
     let uri = args.url.parse::<Uri>().ok();
     let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
     let host = uri
@@ -163,8 +175,8 @@ pub(crate) fn audit(
     let path = uri.as_ref().map_or("<not a URL>", Uri::path);
     log::info!(
         target: "nexus_mcp::call",
-        "call #{call} client=\"{}\" provider=\"{}\" {} {}://{}{} -> {}",
-        quoted(client, 64),
+        "{} provider=\"{}\" {} {}://{}{} -> {}",
+        caller.said(),
         quoted(&args.provider, 64),
         cut(args.method.as_deref().unwrap_or("GET"), 16),
         cut(scheme, 8),

@@ -28,8 +28,11 @@ pub(crate) enum Failure {
     Sdk(NexusError),
     /// The SDK says the provider is not connected, and this server will not
     /// send the user to connect it: the SDK's words (what is true of the
-    /// pair), then the next step, the user's or the operator's `command`.
-    Unconnected { error: NexusError, command: String },
+    /// pair), then the next step, the user's or (stdio) the operator's `command`.
+    Unconnected {
+        error: NexusError,
+        command: Option<String>,
+    },
     /// The user declined or cancelled connecting (they are not asked again
     /// for a minute).
     Declined(String),
@@ -73,10 +76,18 @@ impl fmt::Display for Failure {
         match self {
             Failure::Refused { code, message } => write!(f, "{code}: {message}"),
             Failure::Sdk(error) => f.write_str(&said(error)),
-            Failure::Unconnected { error, command } => write!(
+            Failure::Unconnected {
+                error,
+                command: Some(command),
+            } => write!(
                 f,
                 "{}; the user must connect it (this server cannot send them), or the person \
                  running this server can ({command})",
+                said(error)
+            ),
+            Failure::Unconnected { error, .. } => write!(
+                f,
+                "{}; its user must connect it in Nexus (this server cannot send them yet)",
                 said(error)
             ),
             Failure::Declined(message) => write!(f, "{CONNECTION_DECLINED}: {message}"),
@@ -106,7 +117,7 @@ mod tests {
             Failure::Sdk(sdk.clone()),
             Failure::Unconnected {
                 error: sdk,
-                command: "nexus connect ws-1 github".into(),
+                command: Some("nexus connect ws-1 github".into()),
             },
             Failure::Declined("the user declined".into()),
             Failure::Cancelled,

@@ -9,10 +9,13 @@
 #![forbid(unsafe_code)]
 
 mod answer;
+mod bearer;
 mod calls;
 mod connect;
 mod failure;
+mod jwks;
 mod providers;
+mod serve;
 mod server;
 mod state;
 mod stopping;
@@ -29,8 +32,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::calls::Calls;
 use crate::connect::Connector;
+use crate::serve::ServeArgs;
 use crate::server::{NexusServer, Settings};
-use crate::state::{KEY_VARIABLE, Sealer};
+use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Sealer};
 use crate::stopping::StdinWatch;
 
 const ENVIRONMENT: &str = "\
@@ -57,49 +61,67 @@ Environment (read as the nexus-gateway-sdk library reads it):
 Without --allow-write the model may send GET and HEAD only, with no body and
 no method-override header.";
 
-/// A ready MCP server (stdio): the APIs a Nexus workspace connects, called
-/// with short-lived credentials from the Nexus Gateway; the model never
-/// sees a credential, and one never leaves for another origin.
+/// A ready MCP server: the APIs a Nexus workspace connects, called with
+/// short-lived credentials from the Nexus Gateway; the model never sees a
+/// credential, and one never leaves for another origin. Over stdio for one
+/// person by default; `serve` for a team, over Streamable HTTP with OAuth.
 #[derive(Parser)]
 #[command(name = "nexus-mcp", version, after_help = ENVIRONMENT)]
 struct Cli {
-    /// The workspace whose credentials the tools use.
-    #[arg(long, env = "NEXUS_WORKSPACE_ID", value_name = "ID")]
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// The workspace whose credentials the tools use (stdio).
+    #[arg(long, env = "NEXUS_WORKSPACE_ID", value_name = "ID", global = true)]
     workspace: Option<String>,
     /// Offer only this provider (repeat, or a comma list: github,stripe);
     /// by default every one the Gateway lists.
-    #[arg(long = "provider", value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long = "provider",
+        value_name = "NAME",
+        value_delimiter = ',',
+        global = true
+    )]
     providers: Vec<String>,
     /// What a call may take, a wait for the Gateway's rate limit included:
     /// 30, 30s, 2.5s or 500ms (default 35s).
-    #[arg(long, env = "NEXUS_TIMEOUT", value_name = "DURATION")]
+    #[arg(long, env = "NEXUS_TIMEOUT", value_name = "DURATION", global = true)]
     timeout: Option<String>,
     /// Let the model send requests with any method (POST, PUT, PATCH,
     /// DELETE…), not only GET and HEAD.
-    #[arg(long)]
+    #[arg(long, global = true)]
     allow_write: bool,
     /// Let the workspace's user connect this provider from the host when a
     /// call needs it (repeat for more): the user, never the model, is sent
     /// to consent; `=SCOPE,SCOPE…` names the scopes asked for.
-    #[arg(long = "connect", value_name = "PROVIDER[=SCOPE,…]")]
+    #[arg(long = "connect", value_name = "PROVIDER[=SCOPE,…]", global = true)]
     connect: Vec<String>,
     /// Where the provider sends the user back after consent.
     #[arg(
         long,
         value_name = "URL",
-        default_value = "http://localhost/nexus/connected"
+        default_value = "http://localhost/nexus/connected",
+        global = true
     )]
     return_url: String,
     /// How long before a token expires the server stops using it and
     /// resolves a new one: 30, 30s, 2.5s or 500ms (default 30s). A Broker
     /// whose tokens live less than that needs a shorter one, or every call
     /// resolves again.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration, global = true)]
     token_buffer: std::time::Duration,
     /// How long a call waits for the user to connect, from the first call
     /// that met the missing connection: 30, 30s, 2.5s or 500ms (default 300s).
-    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration, global = true)]
     connect_wait: std::time::Duration,
+}
+
+/// How `nexus-mcp` serves.
+#[derive(clap::Subcommand)]
+enum Mode {
+    /// MCP over Streamable HTTP for many people, each acting for their own
+    /// workspace: an OAuth resource server, stateless, for any number of
+    /// replicas sharing NEXUS_MCP_STATE_KEY (or NEXUS_MCP_STATE_KEYS).
+    Serve(ServeArgs),
 }
 
 /// A duration as the library reads `NEXUS_TIMEOUT`: `30`, `30s`, `2.5s` or
@@ -178,11 +200,6 @@ fn usage(message: &str) -> ! {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    let workspace = cli.workspace.take().unwrap_or_default();
-    if workspace.trim().is_empty() {
-        usage("the workspace is missing or blank: give --workspace <ID> or set NEXUS_WORKSPACE_ID");
-    }
-    cli.workspace = Some(workspace.trim().to_owned());
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
@@ -190,12 +207,6 @@ fn main() -> ExitCode {
     let named = var(LOG_VARIABLE).unwrap_or_default();
     if !named.trim().is_empty() && level().is_none() {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
-    }
-    if std::io::stdin().is_terminal() {
-        eprintln!(
-            "nexus-mcp speaks MCP on stdin and stdout: a host (Claude Desktop, Claude Code, \
-             Cursor…) starts it; see nexus-mcp --help and its README for a host's config"
-        );
     }
     // The configuration is checked before anything says it is serving.
     let read: Vec<_> = setting::VARIABLES.map(|name| (name, var(name))).into();
@@ -211,23 +222,10 @@ fn main() -> ExitCode {
     // library, unless NEXUS_RETRY_ON_429 says otherwise.
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
-    let key = var(KEY_VARIABLE).filter(|k| !k.is_empty());
-    let sealer = Sealer::new(key.as_deref()).unwrap_or_else(|why| usage(&why));
-    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, sealer);
-    let connector = connector.unwrap_or_else(|why| usage(&why));
-    if log::set_logger(&StderrLogger).is_ok() {
-        log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
-    }
-    started(&cli, &options);
-    let served = tokio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
-        .and_then(|runtime| {
-            let served = runtime.block_on(serve(cli, client, connector));
-            // Not waiting for stdin's reader, which blocks in a read that
-            // nothing interrupts.
-            runtime.shutdown_background();
-            served
-        });
+    let served = match cli.mode.take() {
+        Some(Mode::Serve(args)) => serving(cli, args, client, &options),
+        None => stdio(cli, client, &options),
+    };
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -237,11 +235,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
-/// under way answer.
-async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
+/// `future` on a runtime of its own, once the logger is set.
+fn run(future: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new();
+    let runtime = runtime.map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let served = runtime.block_on(future);
+    // Not waiting for stdin's reader, which blocks in a read that nothing interrupts.
+    runtime.shutdown_background();
+    served
+}
+
+/// What both modes share: the server the flags set up, for `workspace`
+/// (stdio) or for the person each call's token names (`serve`).
+fn server(
+    cli: Cli,
+    workspace: Option<String>,
+    client: NexusClient,
+    connector: Connector,
+) -> NexusServer {
     let settings = Settings {
-        workspace: cli.workspace.unwrap_or_default(),
+        workspace,
         providers: cli.providers,
         allow_write: cli.allow_write,
         checked: Default::default(),
@@ -250,8 +263,78 @@ async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<()
         connector,
         token_buffer: cli.token_buffer,
     };
-    let calls = Calls::new();
-    let server = NexusServer::new(AsyncNexusClient::new(client), settings, calls.clone());
+    NexusServer::new(AsyncNexusClient::new(client), settings, Calls::new())
+}
+
+/// `serve`: many people, each for their own workspace, over Streamable HTTP.
+fn serving(
+    cli: Cli,
+    args: ServeArgs,
+    client: NexusClient,
+    options: &NexusClientOptions,
+) -> Result<(), String> {
+    if cli.workspace.is_some() {
+        usage(
+            "--workspace (NEXUS_WORKSPACE_ID) does not apply to serve: each call acts for the \
+             workspace of the person its token names",
+        );
+    }
+    if !cli.connect.is_empty() {
+        usage(
+            "--connect does not apply to serve yet: a consent link may only reach the person who \
+             was asked, which needs the connect page bound to their login; connect providers in \
+             Nexus meanwhile",
+        );
+    }
+    let sealer = match (var(KEYS_VARIABLE), var(KEY_VARIABLE)) {
+        (Some(keys), _) => Sealer::keyring(&keys),
+        (None, Some(key)) => Sealer::new(Some(&key)),
+        (None, None) => Err(format!(
+            "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one endpoint \
+             must open the states the others seal"
+        )),
+    };
+    let sealer = sealer.unwrap_or_else(|why| usage(&why));
+    let (site, gate) = args.checked().unwrap_or_else(|why| usage(&why));
+    let connector = Connector::new(&[], &cli.return_url, cli.connect_wait, sealer);
+    let connector = connector.unwrap_or_else(|why| usage(&why));
+    if log::set_logger(&StderrLogger).is_ok() {
+        log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
+    }
+    started(&cli, options);
+    let server = server(cli, None, client, connector);
+    run(serve::run(site, std::sync::Arc::new(gate), server))
+}
+
+/// Stdio: one person, one workspace, on their machine.
+fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Result<(), String> {
+    let workspace = cli.workspace.take().unwrap_or_default();
+    if workspace.trim().is_empty() {
+        usage("the workspace is missing or blank: give --workspace <ID> or set NEXUS_WORKSPACE_ID");
+    }
+    cli.workspace = Some(workspace.trim().to_owned());
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "nexus-mcp speaks MCP on stdin and stdout: a host (Claude Desktop, Claude Code, \
+             Cursor…) starts it; see nexus-mcp --help and its README for a host's config"
+        );
+    }
+    let key = var(KEY_VARIABLE).filter(|k| !k.is_empty());
+    let sealer = Sealer::new(key.as_deref()).unwrap_or_else(|why| usage(&why));
+    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, sealer);
+    let connector = connector.unwrap_or_else(|why| usage(&why));
+    if log::set_logger(&StderrLogger).is_ok() {
+        log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
+    }
+    started(&cli, options);
+    run(serve(cli, client, connector))
+}
+/// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
+/// under way answer.
+async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
+    let workspace = cli.workspace.clone();
+    let server = server(cli, workspace, client, connector);
+    let calls = server.calls();
     if server.names_providers() {
         // Said at start when the Gateway answers; at the first listing otherwise.
         let checking = server.clone();

@@ -20,7 +20,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::answer::{BODY_CAP, fetched, said};
-use crate::calls::{CALL, Calls, Ended, audit, audit_tool};
+use crate::bearer::Principal;
+use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
 use crate::providers::{Listed, not_listed, select};
@@ -38,8 +39,9 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
 
 /// What the command line and the environment set.
 pub(crate) struct Settings {
-    /// The workspace whose credentials the tools use.
-    pub(crate) workspace: String,
+    /// The workspace whose credentials the tools use (stdio); `None` in
+    /// `serve`, where each call acts for the person its token names.
+    pub(crate) workspace: Option<String>,
     /// The providers offered; empty for every one the Gateway lists.
     pub(crate) providers: Vec<String>,
     /// Whether a method other than GET and HEAD may be sent.
@@ -78,6 +80,11 @@ impl NexusServer {
         }
     }
 
+    /// The calls under way, and whether the server is stopping.
+    pub(crate) fn calls(&self) -> Calls {
+        self.calls.clone()
+    }
+
     /// Whether the command line names providers (`--provider`,
     /// `--connect`), which are checked against the Gateway's listing.
     pub(crate) fn names_providers(&self) -> bool {
@@ -107,7 +114,7 @@ impl NexusServer {
     /// The fetch `args` ask for, checked once, when the call arrives (see
     /// [`FetchArgs::check`]): the Gateway's listing is read first when the
     /// server holds none and the provider is not an offered name as written.
-    async fn check(&self, args: &FetchArgs) -> Result<Fetch, Failure> {
+    async fn check(&self, args: &FetchArgs, workspace: &str) -> Result<Fetch, Failure> {
         let names = &self.settings.providers;
         let connect = self.settings.connector.names();
         let mut listing = self.held_listing();
@@ -124,7 +131,7 @@ impl NexusServer {
             connect: &connect,
             listing: &listing,
             allow_write: self.settings.allow_write,
-            workspace: &self.settings.workspace,
+            workspace,
         })
     }
 
@@ -150,52 +157,50 @@ impl NexusServer {
         }
     }
 
+    /// Who a call is from: its number, its client (as the request names
+    /// it, or from `initialize`), and the person it acts for (stdio: the one
+    /// workspace; `serve`: the person the verified token names).
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, Failure> {
+        let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
+        let client = context.client_info().map(|info| info.name);
+        let client = client.unwrap_or_else(|| "?".to_owned());
+        let principal = match &self.settings.workspace {
+            Some(workspace) => Some(Principal {
+                workspace: workspace.clone(),
+                who: String::new(),
+            }),
+            None => (context.extensions.get::<axum::http::request::Parts>())
+                .and_then(|parts| parts.extensions.get::<Principal>())
+                .cloned(),
+        };
+        // The guard in front of `serve` lets no request without one through.
+        let principal = principal.ok_or_else(|| {
+            Failure::refused(code::INVALID_INPUT, "the request names no verified person")
+        })?;
+        Ok(Caller {
+            call,
+            client,
+            principal,
+        })
+    }
+
     /// A fetch under the call's life (stop, cancel), and its audit line.
     async fn fetch_call(
         &self,
         args: &FetchArgs,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        caller: &Caller,
     ) -> Result<Answer, Failure> {
         let started = Instant::now();
-        let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let fetch = self.fetch(args, request, context, call, started);
+        let fetch = self.fetch(args, request, context, caller, started);
         let answer = self.calls.run(fetch, &context.ct).await;
         let ended = match &answer {
             Ok(Answer::Fetched(response)) => Ended::Answered(response),
             Ok(_) => Ended::InputRequired,
             Err(failure) => Ended::Failed(failure),
         };
-        let client = context.client_info().map(|info| info.name);
-        audit(
-            args,
-            &ended,
-            started,
-            call,
-            client.as_deref().unwrap_or("?"),
-        );
-        answer
-    }
-
-    /// A call that fetched nothing (`list_providers`, or a fetch refused for
-    /// its arguments), with its line in the operator's trail.
-    fn listed_call(
-        &self,
-        tool: &str,
-        answer: Result<Answer, Failure>,
-        context: &RequestContext<RoleServer>,
-        started: Instant,
-    ) -> Result<Answer, Failure> {
-        let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let client = context.client_info().map(|info| info.name);
-        let failed = answer.as_ref().err();
-        audit_tool(
-            tool,
-            failed,
-            started,
-            call,
-            client.as_deref().unwrap_or("?"),
-        );
+        audit(args, &ended, started, caller);
         answer
     }
 
@@ -206,11 +211,12 @@ impl NexusServer {
         args: &FetchArgs,
         request: &CallToolRequestParams,
         context: &RequestContext<RoleServer>,
-        call: u64,
+        caller: &Caller,
         started: Instant,
     ) -> Result<Answer, Failure> {
-        let fetch = self.check(args).await?;
-        let asking = self.asking(context, started);
+        let (call, workspace) = (caller.call, caller.principal.workspace.as_str());
+        let fetch = self.check(args, workspace).await?;
+        let asking = self.asking(context, workspace, started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
             // A retry: nothing is sent unless the state is this server's, for this call.
@@ -245,14 +251,19 @@ impl NexusServer {
 
     /// The call as the connector asks its user: read from the request
     /// itself (its `_meta` on 2026-07-28, the session's `initialize` before).
-    fn asking<'a>(&'a self, context: &'a RequestContext<RoleServer>, started: Instant) -> Call<'a> {
+    fn asking<'a>(
+        &'a self,
+        context: &'a RequestContext<RoleServer>,
+        workspace: &'a str,
+        started: Instant,
+    ) -> Call<'a> {
         let capabilities = context.client_capabilities();
         let elicitation = capabilities.and_then(|c| c.elicitation);
         Call {
             peer: &context.peer,
             progress: context.meta.get_progress_token(),
             client: &self.client,
-            workspace: &self.settings.workspace,
+            workspace,
             started,
             url_elicitation: elicitation.is_some_and(|e| e.url.is_some()),
         }
@@ -266,7 +277,7 @@ impl NexusServer {
     /// [`Failure::Unconnected`].
     async fn send(&self, fetch: &Fetch, call: u64) -> Result<FetchResponse, Failure> {
         let cache = Arc::clone(&self.cache);
-        let (workspace, provider) = (self.settings.workspace.clone(), fetch.provider.clone());
+        let (workspace, provider) = (fetch.workspace.clone(), fetch.provider.clone());
         let asked = Request::builder().method(fetch.options.method.as_str());
         if let Ok(mut request) = asked.uri(&fetch.url).body(Vec::<u8>::new()) {
             let (cache, workspace, provider) =
@@ -292,11 +303,12 @@ impl NexusServer {
         if !error.needs_connection() {
             return Failure::Sdk(error);
         }
-        let (ws, p) = (
-            one_line(&self.settings.workspace),
-            one_line(&fetch.provider),
-        );
-        let command = format!("nexus connect {ws} {p}");
+        // `serve` names no workspace to the model: the user connects (soon
+        // from the host, through the connect page), or the operator does.
+        let command = self.settings.workspace.as_ref().map(|ws| {
+            let (ws, p) = (one_line(ws), one_line(&fetch.provider));
+            format!("nexus connect {ws} {p}")
+        });
         Failure::Unconnected { error, command }
     }
 
@@ -384,18 +396,25 @@ impl ServerHandler for NexusServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
         let started = Instant::now();
-        let answer = match request.name.as_ref() {
-            "authenticated_fetch" => {
-                match arguments_of::<FetchArgs>("authenticated_fetch", arguments) {
-                    Ok(args) => self.fetch_call(&args, &request, &context).await,
-                    Err(why) => {
-                        self.listed_call("authenticated_fetch", Err(why), &context, started)
-                    }
+        let caller = match self.caller(&context) {
+            Ok(caller) => caller,
+            Err(why) => return Ok(failure(&why, None).into()),
+        };
+        // A call that fetched nothing (`list_providers`, a fetch refused
+        // for its arguments) has its line in the operator's trail too.
+        let tool = request.name.as_ref();
+        let answer = match tool {
+            "authenticated_fetch" => match arguments_of::<FetchArgs>(tool, arguments) {
+                Ok(args) => self.fetch_call(&args, &request, &context, &caller).await,
+                Err(why) => {
+                    audit_tool(tool, Some(&why), started, &caller);
+                    Err(why)
                 }
-            }
+            },
             "list_providers" => {
                 let listed = self.calls.run(self.list(arguments), &context.ct).await;
-                self.listed_call("list_providers", listed, &context, started)
+                audit_tool(tool, listed.as_ref().err(), started, &caller);
+                listed
             }
             // The specification's answer to an unknown tool: a protocol error.
             other => {
@@ -413,7 +432,12 @@ impl ServerHandler for NexusServer {
             }
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
-            Err(why) => failure(&why).into(),
+            Err(why) => {
+                // `serve` never names the person's workspace to the model.
+                let hidden = self.settings.workspace.is_none();
+                let workspace = hidden.then_some(caller.principal.workspace.as_str());
+                failure(&why, workspace).into()
+            }
         })
     }
 }

@@ -18,6 +18,9 @@ use crate::failure::Failure;
 
 /// The variable that gives the sealing key (at least 32 bytes).
 pub(crate) const KEY_VARIABLE: &str = "NEXUS_MCP_STATE_KEY";
+/// The variable that gives a keyring, `kid:key,kid:key…`: the first seals,
+/// every one opens (a key rotates without dropping the calls held).
+pub(crate) const KEYS_VARIABLE: &str = "NEXUS_MCP_STATE_KEYS";
 
 /// What a sealed state carries.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -69,12 +72,30 @@ impl Sealer {
                 key
             }
         };
-        let codec = RequestStateCodec::try_new(key).map_err(|e| match e {
-            RequestStateError::KeyTooShort { minimum, actual } => format!(
-                "{KEY_VARIABLE} holds {actual} bytes; a sealing key needs at least {minimum}"
-            ),
-            other => format!("{KEY_VARIABLE}: {other}"),
-        })?;
+        let codec = RequestStateCodec::try_new(key).map_err(|e| refused(KEY_VARIABLE, &e))?;
+        Ok(Sealer { codec })
+    }
+
+    /// The sealer of a keyring (`kid:key,kid:key…`, each key at least 32
+    /// bytes): the first key seals, every one opens. Never shows a key.
+    pub(crate) fn keyring(text: &str) -> Result<Sealer, String> {
+        let mut keys = Vec::new();
+        for entry in text.split(',') {
+            let Some((kid, key)) = entry.split_once(':') else {
+                return Err(format!(
+                    "{KEYS_VARIABLE}: every entry is `kid:key` (comma-separated), and one is not"
+                ));
+            };
+            if kid.trim().is_empty() || keys.iter().any(|(known, _)| known == kid.trim()) {
+                return Err(format!(
+                    "{KEYS_VARIABLE}: every key id is given once, not blank"
+                ));
+            }
+            keys.push((kid.trim().to_owned(), key.as_bytes().to_vec()));
+        }
+        let active = keys.first().map(|(kid, _)| kid.clone()).unwrap_or_default();
+        let codec = RequestStateCodec::new_with_keyring(active, keys);
+        let codec = codec.map_err(|e| refused(KEYS_VARIABLE, &e))?;
         Ok(Sealer { codec })
     }
 
@@ -102,6 +123,16 @@ impl Sealer {
             return Err(refused("the wait for the user is over; call again"));
         }
         Ok(held)
+    }
+}
+
+/// Why `variable`'s key was refused, without the key.
+fn refused(variable: &str, error: &RequestStateError) -> String {
+    match error {
+        RequestStateError::KeyTooShort { minimum, actual } => {
+            format!("{variable}: a key of {actual} bytes; a sealing key needs at least {minimum}")
+        }
+        other => format!("{variable}: {other}"),
     }
 }
 
@@ -153,7 +184,7 @@ mod tests {
         assert_eq!(two.open(&one.seal(&held, b"x"), b"x").unwrap(), held);
         let short = Sealer::new(Some("short")).err().unwrap();
         assert!(
-            short.contains("NEXUS_MCP_STATE_KEY holds 5 bytes"),
+            short.contains("NEXUS_MCP_STATE_KEY: a key of 5 bytes"),
             "{short}"
         );
         assert!(

@@ -58,6 +58,8 @@ pub(crate) struct Fetch {
     pub(crate) url: String,
     /// The method (upper case), headers and body, echoes withheld.
     pub(crate) options: FetchOptions,
+    /// The workspace the call acts for.
+    pub(crate) workspace: String,
     /// What a 2026-07-28 `requestState` is bound to: the workspace and
     /// every argument of the call (the provider as the model named it).
     pub(crate) bound: Vec<u8>,
@@ -128,6 +130,7 @@ impl FetchArgs {
             provider,
             url: self.url.clone(),
             options,
+            workspace: offer.workspace.to_owned(),
             bound: call.to_string().into_bytes(),
             connect,
         })
@@ -275,9 +278,14 @@ pub(crate) fn structured(text: String, value: &impl Serialize) -> CallToolResult
 }
 
 /// A failure as a tool error: one line, escaped as every package escapes
-/// a server's text.
-pub(crate) fn failure(failure: &Failure) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(one_line(&failure.to_string()))])
+/// a server's text; `hidden` (a `serve` person's workspace id) said as
+/// "your workspace".
+pub(crate) fn failure(failure: &Failure, hidden: Option<&str>) -> CallToolResult {
+    let mut text = one_line(&failure.to_string());
+    if let Some(workspace) = hidden.filter(|w| !w.is_empty()) {
+        text = text.replace(workspace, "your workspace");
+    }
+    CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
 #[cfg(test)]

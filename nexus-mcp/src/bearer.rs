@@ -1,0 +1,287 @@
+//! `serve`'s OAuth 2.1 resource server, as MCP 2026-07-28 asks of one:
+//! every request's bearer token is checked before rmcp sees it (a JWS
+//! signed by a key of the issuer's JWKS, an asymmetric algorithm, `iss`
+//! exactly the issuer, `aud` this server's URL, `exp` and `nbf` with a
+//! minute's leeway, the scopes `--scope` names), and the person it names
+//! becomes the call's [`Principal`]. A refusal is a 401, 403 or 503 whose
+//! `WWW-Authenticate` points at the protected-resource metadata (RFC 9728).
+//! The token goes nowhere: the provider's credential comes from the Gateway.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::jwks::Jwks;
+
+/// The algorithms a token may be signed with: asymmetric only (never
+/// `none`, never an HMAC, whose key a forger could take from the JWKS).
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
+
+/// How far `exp` and `nbf` may be off, for clocks that drift.
+const LEEWAY: Duration = Duration::from_secs(60);
+
+/// The most a request's headers may weigh, names and values together (431).
+pub(crate) const MAX_HEADERS: usize = 32 << 10;
+
+/// The person a verified token names, as every later step reads them.
+#[derive(Clone, Debug)]
+pub(crate) struct Principal {
+    /// The Nexus workspace the call acts for (never shown to the model).
+    pub(crate) workspace: String,
+    /// A short hash of the issuer and subject, for the operator's line.
+    pub(crate) who: String,
+}
+
+/// The resource server: this server's identity and the issuer it trusts.
+pub(crate) struct Gate {
+    /// The issuer, exactly as tokens name it (`--issuer`).
+    pub(crate) issuer: String,
+    /// This server's canonical URL, the audience a token must name (`--public-url`).
+    pub(crate) resource: String,
+    /// The scopes every token must carry (`--scope`).
+    pub(crate) scopes: Vec<String>,
+    /// The claim naming the workspace (`--workspace-claim`), if any.
+    pub(crate) claim: Option<String>,
+    /// What every workspace id starts with (`--workspace-prefix`).
+    pub(crate) prefix: String,
+    /// The issuer's keys.
+    pub(crate) jwks: Jwks,
+}
+
+/// Why a request is refused before rmcp sees it.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// No token: 401 with the challenge alone.
+    NoToken,
+    /// 401 `invalid_token` (or `invalid_request`), and why.
+    Invalid(&'static str, String),
+    /// 403: a scope short of `--scope`, or no workspace claim.
+    Forbidden(&'static str, String),
+    /// 503: the issuer's keys cannot be read.
+    Unavailable(String),
+    /// 431: headers past [`MAX_HEADERS`].
+    HeadersTooLarge,
+}
+
+/// The claims this server reads; the rest is kept for a workspace claim.
+#[derive(Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    scp: Option<Vec<String>>,
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+impl Gate {
+    /// The person `headers` and `query` prove, or the refusal.
+    pub(crate) async fn admit(
+        &self,
+        headers: &axum::http::HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Principal, Refusal> {
+        let weight: usize = headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        if weight > MAX_HEADERS {
+            return Err(Refusal::HeadersTooLarge);
+        }
+        let in_query = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")));
+        if in_query {
+            let why = "a token goes in the Authorization header, never in the URL";
+            return Err(Refusal::Invalid("invalid_request", why.to_owned()));
+        }
+        let token = bearer(headers)?;
+        let claims = self.verify(token).await?;
+        self.principal(claims)
+    }
+
+    /// The claims of `token`, when it is a JWS this server accepts.
+    async fn verify(&self, token: &str) -> Result<Claims, Refusal> {
+        let invalid = |why: String| Refusal::Invalid("invalid_token", why);
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid("the token is not a JWS".to_owned()))?;
+        if !ALGORITHMS.contains(&header.alg) {
+            let why = format!(
+                "a token signed with {:?} is refused: asymmetric keys only",
+                header.alg
+            );
+            return Err(invalid(why));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("the token names no key (kid)".to_owned()))?;
+        let jwk = self.jwks.key(&kid).await?;
+        let key = DecodingKey::from_jwk(&jwk)
+            .map_err(|_| invalid("the issuer's key for this token cannot be read".to_owned()))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.resource]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY.as_secs();
+        validation.validate_nbf = true;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| invalid(refused_because(e.kind())))?;
+        Ok(data.claims)
+    }
+
+    /// The principal the verified `claims` name, if they carry every scope
+    /// and (with `--workspace-claim`) the workspace claim.
+    fn principal(&self, claims: Claims) -> Result<Principal, Refusal> {
+        let held: Vec<&str> = match (&claims.scope, &claims.scp) {
+            (Some(scope), _) => scope.split(' ').collect(),
+            (None, Some(scp)) => scp.iter().map(String::as_str).collect(),
+            (None, None) => Vec::new(),
+        };
+        let missing: Vec<&str> = (self.scopes.iter())
+            .map(String::as_str)
+            .filter(|s| !held.contains(s))
+            .collect();
+        if !missing.is_empty() {
+            let why = format!("the token lacks the scope {}", missing.join(" "));
+            return Err(Refusal::Forbidden("insufficient_scope", why));
+        }
+        let digest = Sha256::new()
+            .chain_update(self.issuer.as_bytes())
+            .chain_update([0])
+            .chain_update(claims.sub.as_bytes())
+            .finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let id = match &self.claim {
+            None => hex[..32].to_owned(),
+            Some(name) => match claims.rest.get(name) {
+                Some(Value::String(id)) if !id.trim().is_empty() => id.trim().to_owned(),
+                _ => {
+                    let why = format!("the token has no workspace claim `{name}` (a string)");
+                    return Err(Refusal::Forbidden("insufficient_scope", why));
+                }
+            },
+        };
+        Ok(Principal {
+            workspace: format!("{}{id}", self.prefix),
+            who: hex[..12].to_owned(),
+        })
+    }
+
+    /// Where the protected-resource metadata is: the well-known path with
+    /// this server's path inserted (RFC 9728 §3.1).
+    pub(crate) fn metadata_url(&self) -> String {
+        let (origin, path) = split_url(&self.resource);
+        format!("{origin}/.well-known/oauth-protected-resource{path}")
+    }
+
+    /// The protected-resource metadata (RFC 9728).
+    pub(crate) fn metadata(&self) -> Value {
+        json!({
+            "resource": self.resource,
+            "authorization_servers": [self.issuer],
+            "scopes_supported": self.scopes,
+            "bearer_methods_supported": ["header"],
+            "resource_name": "nexus-mcp",
+        })
+    }
+
+    /// `refusal` as an HTTP answer: its status, the challenge, and a JSON
+    /// body saying the same.
+    pub(crate) fn answer(&self, refusal: Refusal) -> Response {
+        let (status, error, why) = match refusal {
+            Refusal::NoToken => (
+                StatusCode::UNAUTHORIZED,
+                None,
+                "a bearer token is needed".into(),
+            ),
+            Refusal::Invalid(error, why) => (StatusCode::UNAUTHORIZED, Some(error), why),
+            Refusal::Forbidden(error, why) => (StatusCode::FORBIDDEN, Some(error), why),
+            Refusal::Unavailable(why) => {
+                let body = json!({"error": "temporarily_unavailable", "error_description": why});
+                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+            }
+            Refusal::HeadersTooLarge => {
+                let why = format!("the request's headers weigh more than {MAX_HEADERS} bytes");
+                return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, why).into_response();
+            }
+        };
+        let mut challenge = format!("Bearer resource_metadata=\"{}\"", self.metadata_url());
+        if !self.scopes.is_empty() {
+            challenge += &format!(", scope=\"{}\"", self.scopes.join(" "));
+        }
+        if let Some(error) = error {
+            challenge += &format!(", error=\"{error}\", error_description=\"{why}\"");
+        }
+        let body = json!({"error": error.unwrap_or("unauthorized"), "error_description": why});
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, Refusal> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(Refusal::NoToken);
+    };
+    let invalid = |why: &str| Refusal::Invalid("invalid_request", why.to_owned());
+    if values.next().is_some() {
+        return Err(invalid("more than one Authorization header"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| invalid("the Authorization header is not text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(invalid("the Authorization header is not `Bearer <token>`")),
+    }
+}
+
+/// Why the JWT crate refused a token, in the client's words (never the token).
+fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "the token is from another issuer",
+        ErrorKind::InvalidAudience => "the token is for another resource (aud)",
+        ErrorKind::InvalidSignature => "the token's signature does not verify",
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks exp, iss, aud or sub",
+        ErrorKind::InvalidAlgorithm => "the token's algorithm does not match its key",
+        _ => "the token cannot be read",
+    }
+    .to_owned()
+}
+
+/// A URL's origin and its path without a trailing `/` (`""` for the root).
+pub(crate) fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    let (origin, path) = url.split_at(path_at);
+    (origin, path.trim_end_matches('/'))
+}

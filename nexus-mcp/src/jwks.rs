@@ -1,0 +1,181 @@
+//! The issuer's signing keys, as `serve` holds them: found through the
+//! issuer's metadata (RFC 8414, then OpenID discovery), fetched once and
+//! kept for the time the JWKS answer allows (capped), fetched again when a
+//! token names a key the set lacks at most once per [`REFETCH_EVERY`], one
+//! fetch in flight however many requests meet it. Only the issuer's own
+//! URLs are fetched: never a `jku` or `x5u` a token names.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use serde_json::Value;
+
+use crate::bearer::{Refusal, split_url};
+
+/// How often a key a token names and the set lacks makes it fetch again.
+pub(crate) const REFETCH_EVERY: Duration = Duration::from_secs(30);
+/// How long a set is kept when its answer says nothing (`Cache-Control`).
+const KEEP: Duration = Duration::from_secs(300);
+/// The longest a set is kept, whatever its answer says.
+const KEEP_AT_MOST: Duration = Duration::from_secs(3600);
+/// The most the issuer's metadata or JWKS may weigh.
+const MAX_BODY: u64 = 1 << 20;
+/// What one fetch from the issuer may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The issuer's keys.
+pub(crate) struct Jwks {
+    issuer: String,
+    agent: ureq::Agent,
+    held: RwLock<Option<Held>>,
+    /// Held by the one fetch in flight; when the last fetch began.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// A set as fetched, and until when it is kept.
+#[derive(Clone)]
+struct Held {
+    set: JwkSet,
+    until: Instant,
+}
+
+impl Jwks {
+    /// The keys of `issuer`, fetched when first needed.
+    pub(crate) fn new(issuer: &str) -> Jwks {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(FETCH_TIMEOUT))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build();
+        Jwks {
+            issuer: issuer.to_owned(),
+            agent: config.into(),
+            held: RwLock::new(None),
+            fetching: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The key `kid`, fetching the set when it is not held, has expired,
+    /// or lacks `kid` and was last fetched [`REFETCH_EVERY`] ago or more.
+    pub(crate) async fn key(&self, kid: &str) -> Result<Jwk, Refusal> {
+        if let Some(jwk) = self.find(kid, true) {
+            return Ok(jwk);
+        }
+        let asked = Instant::now();
+        let mut last = self.fetching.lock().await;
+        let fetched_meanwhile = last.is_some_and(|at| at >= asked);
+        let held = self.held.read().ok().and_then(|h| h.clone());
+        let fresh = held.as_ref().is_some_and(|h| h.until > Instant::now());
+        let recent = last.is_some_and(|at| at.elapsed() < REFETCH_EVERY);
+        // Another request's fetch answered while this one waited, or the
+        // set is fresh and was fetched less than REFETCH_EVERY ago: no fetch.
+        let skip = fetched_meanwhile || (fresh && recent);
+        if !skip {
+            *last = Some(Instant::now());
+            match self.fetch().await {
+                Ok(held) => {
+                    if let Ok(mut slot) = self.held.write() {
+                        *slot = Some(held);
+                    }
+                }
+                Err(why) if held.is_none() => return Err(Refusal::Unavailable(why)),
+                Err(why) => log::warn!(target: "nexus_mcp", "{why}; the keys held are kept"),
+            }
+        }
+        drop(last);
+        if self.held.read().ok().is_some_and(|h| h.is_none()) {
+            let why = format!("the keys of the issuer {} could not be read", self.issuer);
+            return Err(Refusal::Unavailable(why));
+        }
+        self.find(kid, false).ok_or_else(|| {
+            let why = "the token is signed by a key the issuer does not publish".to_owned();
+            Refusal::Invalid("invalid_token", why)
+        })
+    }
+
+    /// `kid` in the set held (only while it is kept, when `fresh`).
+    fn find(&self, kid: &str, fresh: bool) -> Option<Jwk> {
+        let held = self.held.read().ok()?;
+        let held = held
+            .as_ref()
+            .filter(|h| !fresh || h.until > Instant::now())?;
+        held.set.find(kid).cloned()
+    }
+
+    /// Fetches the keys now (at start), saying why not when they cannot be read.
+    pub(crate) async fn warm(&self) -> Result<usize, String> {
+        let held = self.fetch().await?;
+        let count = held.set.keys.len();
+        *self.fetching.lock().await = Some(Instant::now());
+        if let Ok(mut slot) = self.held.write() {
+            *slot = Some(held);
+        }
+        Ok(count)
+    }
+
+    /// Fetches the metadata, then the set it names, off the runtime's threads.
+    async fn fetch(&self) -> Result<Held, String> {
+        let (issuer, agent) = (self.issuer.clone(), self.agent.clone());
+        let fetched = tokio::task::spawn_blocking(move || fetch_keys(&agent, &issuer)).await;
+        fetched.map_err(|e| format!("the fetch of the issuer's keys failed: {e}"))?
+    }
+}
+
+/// The issuer's JWKS, found through its metadata.
+fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
+    let (origin, path) = split_url(issuer);
+    let tried = [
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
+    ];
+    let mut said = Vec::new();
+    for url in &tried {
+        match get(agent, url) {
+            Ok((metadata, _)) if metadata["issuer"] == issuer => {
+                let Some(jwks_uri) = metadata["jwks_uri"].as_str() else {
+                    said.push(format!("{url} names no jwks_uri"));
+                    continue;
+                };
+                let (set, keep) = get(agent, jwks_uri)?;
+                let set: JwkSet = serde_json::from_value(set)
+                    .map_err(|e| format!("the issuer {issuer}'s JWKS does not read: {e}"))?;
+                let until = Instant::now() + keep;
+                return Ok(Held { set, until });
+            }
+            Ok(_) => said.push(format!("{url} names another issuer")),
+            Err(why) => said.push(why),
+        }
+    }
+    Err(format!(
+        "the keys of the issuer {issuer} could not be read ({})",
+        said.join("; ")
+    ))
+}
+
+/// The JSON at `url`, and how long its answer may be kept.
+fn get(agent: &ureq::Agent, url: &str) -> Result<(Value, Duration), String> {
+    let mut answer = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
+    let status = answer.status().as_u16();
+    if status != 200 {
+        return Err(format!("{url} answered {status}"));
+    }
+    let max_age = answer
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")))
+        .and_then(|age| age.parse().ok())
+        .map_or(KEEP, Duration::from_secs);
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .read_to_vec();
+    let body = body.map_err(|e| format!("{url}: {e}"))?;
+    let json = serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
+    Ok((json, max_age.min(KEEP_AT_MOST)))
+}

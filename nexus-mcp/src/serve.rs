@@ -1,0 +1,227 @@
+//! `nexus-mcp serve`: MCP over Streamable HTTP for many people, each acting
+//! for their own workspace, as stateless replicas behind any load balancer.
+//! rmcp serves the protocol (every version it negotiates, with no session
+//! a replica must remember); in front of it, every request's bearer token
+//! is checked ([`crate::bearer`]) and the person it names rides in the
+//! request's extensions to the handler. Beside it: the protected-resource
+//! metadata (RFC 9728) and `/healthz`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::bearer::Gate;
+use crate::jwks::Jwks;
+use crate::server::NexusServer;
+
+/// The most an MCP request's body may weigh (413).
+const MAX_BODY: usize = 1 << 20;
+
+/// `nexus-mcp serve`'s own flags.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen: ADDRESS:PORT (127.0.0.1:8080, 0.0.0.0:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// This server's URL as clients reach it, the audience its tokens name:
+    /// https://mcp.example.com/mcp (MCP is served at its path).
+    #[arg(long, value_name = "URL")]
+    public_url: String,
+    /// The OAuth authorization server whose tokens this server accepts, as
+    /// its tokens name it (iss).
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// A scope every token must carry (repeat for more).
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// The token claim naming the workspace (a team or tenant id); by
+    /// default each person's own, derived from the issuer and subject.
+    #[arg(long, value_name = "NAME")]
+    workspace_claim: Option<String>,
+    /// What every workspace id starts with.
+    #[arg(long, value_name = "P", default_value = "")]
+    workspace_prefix: String,
+    /// A browser origin that may call this server, besides the public
+    /// URL's own (repeat for more): https://app.example.com
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    /// The site and the resource server these flags set up, or what is
+    /// wrong with them, naming the flag.
+    pub(crate) fn checked(self) -> Result<(Site, Gate), String> {
+        let public = https_or_loopback("--public-url", &self.public_url)?;
+        https_or_loopback("--issuer", &self.issuer)?;
+        let path = public.path().trim_end_matches('/').to_owned();
+        let origin = public.origin().ascii_serialization();
+        let resource = format!("{origin}{path}");
+        let host = public.host_str().unwrap_or_default().to_owned();
+        let mut hosts = vec![host.clone()];
+        if let Some(port) = public.port() {
+            hosts.push(format!("{host}:{port}"));
+        }
+        let mut origins = vec![origin];
+        for given in self.allowed_origins {
+            origins.push(allowed_origin(&given)?);
+        }
+        if let Some(bad) = self
+            .scopes
+            .iter()
+            .find(|s| s.is_empty() || s.contains([' ', '"']))
+        {
+            return Err(format!("--scope {bad:?}: a scope is one word"));
+        }
+        let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
+        let site = Site {
+            listen: self.listen,
+            path: if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            },
+            hosts,
+            origins,
+        };
+        let gate = Gate {
+            jwks: Jwks::new(&self.issuer),
+            issuer: self.issuer,
+            resource,
+            scopes: self.scopes,
+            claim,
+            prefix: self.workspace_prefix,
+        };
+        Ok((site, gate))
+    }
+}
+
+/// `url`, when it is https, or http on a loopback host; no query, no fragment.
+fn https_or_loopback(flag: &str, url: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{flag} {url:?}: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" | "http" if parsed.query().is_some() || parsed.fragment().is_some() => Err(
+            format!("{flag} {url:?}: a URL with no query and no fragment"),
+        ),
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!(
+            "{flag} {url:?}: https, or http only on a loopback host (tokens and consent would \
+             cross the network in the clear)"
+        )),
+    }
+}
+
+/// An `--allowed-origin`: a scheme and a host (and a port), never a
+/// pattern that lets any site in.
+fn allowed_origin(given: &str) -> Result<String, String> {
+    let refused = || {
+        format!(
+            "--allowed-origin {given:?}: an origin such as https://app.example.com; a wildcard \
+             or `null` would let any site call this server with its users' browsers"
+        )
+    };
+    let parsed = url::Url::parse(given).map_err(|_| refused())?;
+    let origin = parsed.origin();
+    let whole = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+    if !origin.is_tuple() || !whole || given.contains('*') {
+        return Err(refused());
+    }
+    Ok(origin.ascii_serialization())
+}
+
+/// Where `serve` listens and who it is.
+pub(crate) struct Site {
+    /// `--listen`.
+    pub(crate) listen: String,
+    /// `--public-url`'s path, where MCP is served (`/mcp`).
+    pub(crate) path: String,
+    /// The `Host` values a request may carry (the public URL's authority).
+    pub(crate) hosts: Vec<String>,
+    /// The browser origins a request may come from (`--allowed-origin`, and
+    /// the public URL's own).
+    pub(crate) origins: Vec<String>,
+}
+
+/// Serves until SIGTERM, then lets the calls under way answer and stops.
+pub(crate) async fn run(site: Site, gate: Arc<Gate>, server: NexusServer) -> Result<(), String> {
+    let calls = server.calls();
+    match gate.jwks.warm().await {
+        Ok(keys) => {
+            log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer)
+        }
+        Err(why) => log::warn!(target: "nexus_mcp", "{why}: every call answers 503 until it can"),
+    }
+    let stop = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(site.hosts.clone())
+        .with_allowed_origins(site.origins.clone())
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(MAX_BODY)
+        .with_cancellation_token(stop.child_token());
+    let sessions = Arc::new(NeverSessionManager::default());
+    let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
+    let metadata = {
+        let gate = Arc::clone(&gate);
+        move || async move { axum::Json(gate.metadata()) }
+    };
+    let (_, path) = crate::bearer::split_url(&gate.resource);
+    let router = Router::new()
+        .route_service(&site.path, mcp)
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), guard))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(metadata.clone()),
+        )
+        .route(
+            &format!("/.well-known/oauth-protected-resource{path}"),
+            get(metadata),
+        );
+    let listener = tokio::net::TcpListener::bind(&site.listen)
+        .await
+        .map_err(|e| format!("--listen {}: {e}", site.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
+    let drained = async move {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        if let Ok(terminate) = terminate.as_mut() {
+            terminate.recv().await;
+        }
+        log::info!(target: "nexus_mcp", "SIGTERM: answering the calls under way, then stopping");
+        calls.stop();
+        calls.finished().await;
+        stop.cancel();
+    };
+    axum::serve(listener, router)
+        .with_graceful_shutdown(drained)
+        .await
+        .map_err(|e| format!("the HTTP server stopped: {e}"))
+}
+
+/// Every MCP request passes here first: no verified person, no rmcp.
+async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+    let admitted = gate.admit(request.headers(), request.uri().query()).await;
+    match admitted {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(refusal) => gate.answer(refusal).into_response(),
+    }
+}

@@ -1,0 +1,216 @@
+//! The built `nexus-mcp serve`, against an in-process fake Gateway and a
+//! fake authorization server, driven over HTTP on loopback. It is ready
+//! when its stderr says it listens (an event, not a sleep).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// How long a test waits for the server to listen, or to answer.
+const OWED: Duration = Duration::from_secs(60);
+
+/// The sealing key every served test shares (replicas share one).
+pub const STATE_KEY: &str = "a-sealing-key-of-at-least-32-bytes!!";
+
+/// A running `nexus-mcp serve`; killed when dropped.
+pub struct Served {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub origin: String,
+    /// Its public URL, the audience its tokens name (`<origin>/mcp`).
+    pub resource: String,
+    /// Every line it wrote on stderr so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// A free loopback port (bound, then let go for the server to take).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// The command `nexus-mcp serve` with `args`, against `gateway` and `issuer`.
+pub fn command(gateway: &FakeGateway, issuer: &str, port: u16, args: &[&str]) -> Command {
+    let origin = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    command
+        .arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("{origin}/mcp")])
+        .args(["--issuer", issuer])
+        .args(args)
+        .env("NEXUS_GATEWAY_URL", gateway.url())
+        .env("NEXUS_MCP_STATE_KEY", STATE_KEY)
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .env_remove("NEXUS_WORKSPACE_ID")
+        .env_remove("NEXUS_API_KEY")
+        .env_remove("NEXUS_CREDENTIAL_SCOPE")
+        .env_remove("NEXUS_ALLOWED_ORIGINS")
+        .env_remove("NEXUS_TIMEOUT")
+        .env_remove("NEXUS_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+impl Served {
+    /// Starts `serve` with `args` and waits until it listens.
+    pub fn start(gateway: &FakeGateway, issuer: &FakeIssuer, args: &[&str]) -> Served {
+        let port = free_port();
+        let child = command(gateway, &issuer.url(), port, args)
+            .spawn()
+            .expect("nexus-mcp");
+        Served::ready(child, port)
+    }
+
+    /// `child`, once its stderr says it listens on `port`.
+    pub fn ready(mut child: Child, port: u16) -> Served {
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (said, listening): (_, Receiver<()>) = channel();
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let kept = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let ready = line.contains("listening on");
+                kept.lock().unwrap().push(line);
+                if ready {
+                    let _ = said.send(());
+                }
+            }
+        });
+        if listening.recv_timeout(OWED).is_err() {
+            let _ = child.kill();
+            panic!("serve did not listen: {:?}", stderr.lock().unwrap());
+        }
+        let origin = format!("http://127.0.0.1:{port}");
+        Served {
+            child,
+            resource: format!("{origin}/mcp"),
+            origin,
+            stderr,
+        }
+    }
+
+    /// `POST /mcp` of `body` with `headers`: the status, the headers, the JSON.
+    pub fn post(
+        &self,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> (u16, Vec<(String, String)>, Value) {
+        let mut request = agent().post(&self.resource);
+        request = request
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send(body.to_string()))
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> (u16, Vec<(String, String)>, Value) {
+        answer(agent().get(format!("{}{path}", self.origin)).call())
+    }
+
+    /// A `tools/call` of `name` with `arguments` on 2026-07-28, as `token`.
+    pub fn call(&self, token: &str, name: &str, arguments: Value) -> (u16, Value) {
+        let bearer = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", bearer.as_str()),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", name),
+        ];
+        let (status, _, body) = self.post(&headers, &call(name, arguments, "2026-07-28"));
+        (status, body)
+    }
+
+    /// Every line the server wrote on stderr so far, joined.
+    pub fn said(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().expect("the exit")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `tools/call` request on `version`, its client said in `_meta`.
+pub fn call(name: &str, arguments: Value, version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+    "name": name, "arguments": arguments,
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientInfo": {"name": "served-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }}})
+}
+
+/// An HTTP client that reads every status as an answer.
+fn agent() -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(OWED))
+        .build();
+    config.into()
+}
+
+fn answer(
+    sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> (u16, Vec<(String, String)>, Value) {
+    let mut response = sent.expect("an HTTP answer");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, headers, json)
+}
+
+/// The value of header `name` in `headers`, if any.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    (headers.iter())
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The workspace `serve` derives for `subject` of `issuer` (no prefix):
+/// the first 32 hex digits of SHA-256(issuer ‖ 0x00 ‖ subject).
+pub fn workspace_of(issuer: &str, subject: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(issuer.as_bytes())
+        .chain_update([0])
+        .chain_update(subject.as_bytes())
+        .finalize();
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..32]
+        .to_owned()
+}
+
+/// A token from `issuer` for `subject`, for the served resource.
+pub fn token(issuer: &FakeIssuer, served: &Served, subject: &str) -> String {
+    issuer.mint(&FakeToken::new(subject).audience(&served.resource))
+}

@@ -1,0 +1,135 @@
+//! `nexus-mcp serve`, the built program, over HTTP on loopback: an OAuth
+//! resource server in front of MCP, each person acting for their own
+//! workspace, every bad request refused before rmcp sees it.
+
+mod common;
+
+use common::served::{Served, header, token, workspace_of};
+use common::text;
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::{Value, json};
+
+/// A Gateway where alice and bob each connected their own GitHub.
+fn two_people(issuer: &FakeIssuer) -> (FakeGateway, FakeUpstream) {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    for (person, token) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
+        let github = FakeProvider::oauth2(token).api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
+    }
+    (gateway, api)
+}
+
+fn fetch(url: &str) -> Value {
+    json!({"provider": "github", "url": url})
+}
+
+#[test]
+fn each_person_acts_for_their_own_workspace_with_their_own_credential() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = two_people(&issuer);
+    let served = Served::start(&gateway, &issuer, &[]);
+    let user = format!("{}/user", api.url());
+    for (person, credential) in [
+        ("alice", "gho_alice_secret"),
+        ("bob", "gho_bob_secret"),
+        ("alice", "gho_alice_secret"),
+    ] {
+        let (status, answer) = served.call(
+            &token(&issuer, &served, person),
+            "authenticated_fetch",
+            fetch(&user),
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+        let sent = api.last_request().expect("the API was called");
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {credential}").as_str())
+        );
+        assert!(!answer.to_string().contains(credential));
+    }
+    // Each person's workspace resolved once, cached apart.
+    for person in ["alice", "bob"] {
+        assert_eq!(
+            gateway.resolves(&workspace_of(&issuer.url(), person), "github"),
+            1
+        );
+    }
+    // Carol connected nothing: the tool error names the provider, never her workspace.
+    let carol = token(&issuer, &served, "carol");
+    let (_, answer) = served.call(&carol, "authenticated_fetch", fetch(&user));
+    let said = text(&answer["result"]);
+    assert_eq!(answer["result"]["isError"], json!(true), "{answer}");
+    assert!(
+        said.contains("github") && said.contains("must connect it"),
+        "{said}"
+    );
+    assert!(
+        !answer
+            .to_string()
+            .contains(&workspace_of(&issuer.url(), "carol")),
+        "{answer}"
+    );
+    // The operator's line names a short hash of the person, never a token or the workspace.
+    let lines = served.said();
+    let call_lines: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.contains("nexus_mcp::call"))
+        .collect();
+    assert_eq!(call_lines.len(), 4, "{lines}");
+    assert!(call_lines.iter().all(|l| l.contains(" who=")), "{lines}");
+    assert!(
+        !lines.contains("gho_alice_secret") && !lines.contains(&carol),
+        "{lines}"
+    );
+    assert!(
+        !lines.contains(&workspace_of(&issuer.url(), "alice")),
+        "{lines}"
+    );
+}
+
+#[test]
+fn the_metadata_says_where_to_get_a_token_and_every_401_points_at_it() {
+    let issuer = FakeIssuer::start();
+    let (gateway, _api) = two_people(&issuer);
+    let served = Served::start(&gateway, &issuer, &["--scope", "mcp:tools"]);
+    let (status, _, health) = served.get("/healthz");
+    assert_eq!((status, health), (200, Value::String("ok".into())));
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let (status, _, metadata) = served.get(path);
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(metadata["resource"], json!(served.resource));
+        assert_eq!(metadata["authorization_servers"], json!([issuer.url()]));
+        assert_eq!(metadata["scopes_supported"], json!(["mcp:tools"]));
+    }
+    let (status, headers, _) = served.post(
+        &[],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
+    assert_eq!(status, 401);
+    let challenge = header(&headers, "www-authenticate").expect("a challenge");
+    let expected = format!(
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp:tools\"",
+        served.origin
+    );
+    assert_eq!(challenge, expected);
+    // A token short of the scope: 403 insufficient_scope, naming it.
+    let (status, answer) = served.call(
+        &token(&issuer, &served, "alice"),
+        "list_providers",
+        json!({}),
+    );
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"], json!("insufficient_scope"));
+    let scoped = issuer.mint(
+        &FakeToken::new("alice")
+            .audience(&served.resource)
+            .claim("scope", json!("openid mcp:tools")),
+    );
+    let (status, answer) = served.call(&scoped, "list_providers", json!({}));
+    assert_eq!(status, 200, "{answer}");
+    assert!(text(&answer["result"]).contains("github"), "{answer}");
+}
