@@ -29,7 +29,8 @@ pub(crate) struct Jwks {
     issuer: String,
     agent: ureq::Agent,
     held: RwLock<Option<Held>>,
-    /// Held by the one fetch in flight; when the last fetch began.
+    /// Held by the one fetch in flight; when the last fetch a request
+    /// asked for began (the fetch at start is not one).
     fetching: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -107,7 +108,6 @@ impl Jwks {
     pub(crate) async fn warm(&self) -> Result<usize, String> {
         let held = self.fetch().await?;
         let count = held.set.keys.len();
-        *self.fetching.lock().await = Some(Instant::now());
         if let Ok(mut slot) = self.held.write() {
             *slot = Some(held);
         }

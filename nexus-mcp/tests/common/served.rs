@@ -42,9 +42,15 @@ pub fn command(gateway: &FakeGateway, issuer: &str, port: u16, args: &[&str]) ->
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
     command
         .arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--public-url", &format!("{origin}/mcp")])
-        .args(["--issuer", issuer])
+        .args(["--listen", &format!("127.0.0.1:{port}")]);
+    // A flag `args` gives replaces the default one.
+    if !args.contains(&"--public-url") {
+        command.args(["--public-url", &format!("{origin}/mcp")]);
+    }
+    if !args.contains(&"--issuer") {
+        command.args(["--issuer", issuer]);
+    }
+    command
         .args(args)
         .env("NEXUS_GATEWAY_URL", gateway.url())
         .env("NEXUS_MCP_STATE_KEY", STATE_KEY)
@@ -117,7 +123,32 @@ impl Served {
 
     /// `GET path`.
     pub fn get(&self, path: &str) -> (u16, Vec<(String, String)>, Value) {
-        answer(agent().get(format!("{}{path}", self.origin)).call())
+        Served::get_url(&format!("{}{path}", self.origin))
+    }
+
+    /// `GET url`.
+    pub fn get_url(url: &str) -> (u16, Vec<(String, String)>, Value) {
+        answer(agent().get(url).call())
+    }
+
+    /// `POST path` (a query included) of a `list_providers` call, with `headers`.
+    pub fn post_to(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Value) {
+        let body = call("list_providers", json!({}), "2026-07-28");
+        let mut request = agent().post(format!("{}{path}", self.origin));
+        request = request
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", "list_providers");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send(body.to_string()))
     }
 
     /// A `tools/call` of `name` with `arguments` on 2026-07-28, as `token`.
