@@ -1,17 +1,26 @@
 //! A fake OAuth 2.1 authorization server, for tests of a resource server
-//! (`nexus-mcp serve`): its metadata (RFC 8414 and OpenID discovery), a
-//! JWKS of an EC and an RSA key that a test can rotate, and tokens of any
-//! shape a test wants, valid or not. Its keys are test keys, public in
-//! this crate's source: never trust them anywhere else.
+//! (`nexus-mcp serve`) and of the clients that reach one: its metadata
+//! (RFC 8414 and OpenID discovery), a JWKS of an EC and an RSA key that a
+//! test can rotate, dynamic client registration (RFC 7591), `/authorize`
+//! that approves the person the test names (PKCE S256 required, the
+//! `resource` of RFC 8707 carried into the token's audience, `iss` in the
+//! redirect as RFC 9207 says), `/token`, and tokens of any shape a test
+//! wants, valid or not. Its keys are test keys, public in this crate's
+//! source: never trust them anywhere else.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parking_lot::Mutex;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
-use crate::request::RecordedRequest;
+use crate::request::{RecordedRequest, query_pairs};
 use crate::server::{HttpServer, Reply};
 
 /// The signing keys: a key id, its algorithm and its PKCS #8 PEM. The first
@@ -50,6 +59,24 @@ struct State {
     down: bool,
     /// How many times the JWKS was fetched.
     jwks_fetches: usize,
+    /// Who `/authorize` approves.
+    person: String,
+    /// Each registered client's redirect URIs.
+    clients: HashMap<String, Vec<String>>,
+    /// Each code not yet exchanged: the grant it stands for.
+    codes: HashMap<String, Grant>,
+    /// A number for each client and code.
+    serial: u64,
+}
+
+/// What an authorization code stands for.
+struct Grant {
+    client: String,
+    redirect_uri: String,
+    challenge: String,
+    resource: Option<String>,
+    scope: Option<String>,
+    subject: String,
 }
 
 impl std::fmt::Debug for FakeIssuer {
@@ -80,16 +107,25 @@ impl FakeIssuer {
         let state = Arc::new(Mutex::new(State {
             published: 2,
             signer: KEYS[0].0,
+            person: "alice".to_owned(),
             ..State::default()
         }));
         let url = Arc::new(Mutex::new(String::new()));
         let (handler_state, handler_url) = (Arc::clone(&state), Arc::clone(&url));
         let handler = Arc::new(move |request: RecordedRequest| {
-            handle(&handler_state, &handler_url.lock(), &request)
+            let url = handler_url.lock().clone();
+            let reply = handle(&handler_state, &url, &request);
+            reply.unwrap_or_else(|| oauth(&handler_state, &url, &request))
         });
         let server = HttpServer::start_on(address, handler)?;
         *url.lock() = server.url();
         Ok(FakeIssuer { state, server })
+    }
+
+    /// `/authorize` approves `subject` from now on (`alice` by default), as
+    /// if that person had logged in and consented.
+    pub fn approve_as(&self, subject: &str) {
+        self.state.lock().person = subject.to_owned();
     }
 
     /// The issuer: `http://127.0.0.1:<port>`, as tokens name it (`iss`).
@@ -105,22 +141,7 @@ impl FakeIssuer {
     /// When the token names a key this issuer does not have.
     pub fn mint(&self, token: &FakeToken) -> String {
         let signer = self.state.lock().signer;
-        let kid = token.key.as_deref().unwrap_or(signer);
-        let (_, alg, pem) = KEYS
-            .iter()
-            .find(|(id, _, _)| *id == kid)
-            .unwrap_or_else(|| panic!("FakeIssuer has no key {kid:?}"));
-        let mut header = Header::new(*alg);
-        header.kid = Some(kid.to_owned());
-        header.jku = token.jku.clone();
-        header.x5u = token.jku.clone();
-        let claims = token.claims(&self.url());
-        let key = match alg {
-            Algorithm::ES256 => EncodingKey::from_ec_pem(pem.as_bytes()),
-            _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
-        };
-        let signed = key.and_then(|key| jsonwebtoken::encode(&header, &claims, &key));
-        signed.unwrap_or_else(|e| panic!("FakeIssuer could not sign with {kid}: {e}"))
+        sign(token, token.key.as_deref().unwrap_or(signer), &self.url())
     }
 
     /// Publishes the second pair of keys (`ec-2`, `rsa-2`) beside the first,
@@ -237,6 +258,25 @@ impl FakeToken {
     }
 }
 
+/// `token` from `issuer`, signed with key `kid`, as a compact JWS.
+fn sign(token: &FakeToken, kid: &str, issuer: &str) -> String {
+    let (_, alg, pem) = KEYS
+        .iter()
+        .find(|(id, _, _)| *id == kid)
+        .unwrap_or_else(|| panic!("FakeIssuer has no key {kid:?}"));
+    let mut header = Header::new(*alg);
+    header.kid = Some(kid.to_owned());
+    header.jku = token.jku.clone();
+    header.x5u = token.jku.clone();
+    let key = match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(pem.as_bytes()),
+        _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
+    };
+    let claims = token.claims(issuer);
+    let signed = key.and_then(|key| jsonwebtoken::encode(&header, &claims, &key));
+    signed.unwrap_or_else(|e| panic!("FakeIssuer could not sign with {kid}: {e}"))
+}
+
 /// The public JWK of a key, with its id and algorithm.
 fn jwk(kid: &str, alg: Algorithm, pem: &str) -> Jwk {
     let key = match alg {
@@ -250,15 +290,22 @@ fn jwk(kid: &str, alg: Algorithm, pem: &str) -> Jwk {
     jwk
 }
 
-fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
+/// The metadata and the JWKS; `None` for the OAuth endpoints.
+fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<Reply> {
     let mut state = state.lock();
     let body = match request.path.as_str() {
-        _ if state.down => return answer(503, &json!({"error": "temporarily_unavailable"})),
+        _ if state.down => {
+            return Some(answer(503, &json!({"error": "temporarily_unavailable"})));
+        }
         "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => json!({
             "issuer": url,
             "jwks_uri": format!("{url}/jwks"),
             "authorization_endpoint": format!("{url}/authorize"),
             "token_endpoint": format!("{url}/token"),
+            "registration_endpoint": format!("{url}/register"),
+            "grant_types_supported": ["authorization_code"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["ES256", "RS256"],
@@ -272,9 +319,127 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
                 .collect();
             serde_json::to_value(JwkSet { keys }).unwrap_or_default()
         }
-        _ => return answer(404, &json!({"error": "not_found"})),
+        _ => return None,
     };
-    answer(200, &body)
+    Some(answer(200, &body))
+}
+
+/// A 400 with an OAuth error.
+fn refused(error: &str, why: &str) -> Reply {
+    answer(400, &json!({"error": error, "error_description": why}))
+}
+
+/// Registration, `/authorize` and `/token`.
+fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
+    let mut state = state.lock();
+    state.serial += 1;
+    let form: HashMap<String, String> = if request.method == "GET" {
+        query_pairs(&request.query).into_iter().collect()
+    } else {
+        query_pairs(&String::from_utf8_lossy(&request.body))
+            .into_iter()
+            .collect()
+    };
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/register") => register(&mut state, &request.body),
+        ("GET", "/authorize") => authorize(&mut state, url, &form),
+        ("POST", "/token") => token(&mut state, url, &form),
+        _ => answer(404, &json!({"error": "not_found"})),
+    }
+}
+
+/// Dynamic client registration: any client with a redirect URI, public.
+fn register(state: &mut State, body: &[u8]) -> Reply {
+    let asked: Value = serde_json::from_slice(body).unwrap_or_default();
+    let uris: Vec<String> = (asked["redirect_uris"].as_array().into_iter().flatten())
+        .filter_map(|u| u.as_str().map(str::to_owned))
+        .collect();
+    if uris.is_empty() {
+        return refused("invalid_redirect_uri", "redirect_uris is required");
+    }
+    let client = format!("client-{}", state.serial);
+    state.clients.insert(client.clone(), uris);
+    let mut registered = asked.as_object().cloned().unwrap_or_default();
+    registered.insert("client_id".into(), json!(client));
+    registered.insert("client_id_issued_at".into(), json!(0));
+    registered.insert("token_endpoint_auth_method".into(), json!("none"));
+    answer(201, &Value::Object(registered))
+}
+
+/// `/authorize`: the person the test named approves at once, and the
+/// browser is sent back with a code, the state and the issuer.
+fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let (client, redirect_uri) = (field("client_id"), field("redirect_uri"));
+    let known = (state.clients.get(&client)).is_some_and(|uris| uris.contains(&redirect_uri));
+    if !known || field("response_type") != "code" {
+        return refused("invalid_request", "an unknown client or redirect_uri");
+    }
+    if field("code_challenge_method") != "S256" || field("code_challenge").is_empty() {
+        return refused("invalid_request", "PKCE with S256 is required");
+    }
+    let code = format!("code-{}", state.serial);
+    let grant = Grant {
+        client,
+        redirect_uri: redirect_uri.clone(),
+        challenge: field("code_challenge"),
+        resource: form.get("resource").cloned(),
+        scope: form.get("scope").cloned(),
+        subject: state.person.clone(),
+    };
+    state.codes.insert(code.clone(), grant);
+    let sent = [
+        ("code", code.as_str()),
+        ("state", &field("state")),
+        ("iss", url),
+    ];
+    let query: Vec<String> = (sent.iter())
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect();
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    Reply::Answer {
+        status: 302,
+        headers: vec![(
+            "Location".into(),
+            format!("{redirect_uri}{sep}{}", query.join("&")),
+        )],
+        body: Vec::new(),
+    }
+}
+
+/// `/token`: a code exchanged once, by its client, with its verifier, for
+/// a token whose audience is the `resource` asked for.
+fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    if field("grant_type") != "authorization_code" {
+        return refused("unsupported_grant_type", "authorization_code only");
+    }
+    let Some(grant) = state.codes.remove(&field("code")) else {
+        return refused("invalid_grant", "an unknown or used code");
+    };
+    let verifier = Sha256::digest(field("code_verifier").as_bytes());
+    let proven = URL_SAFE_NO_PAD.encode(verifier) == grant.challenge;
+    let same = grant.client == field("client_id") && grant.redirect_uri == field("redirect_uri");
+    let resource = form.get("resource").or(grant.resource.as_ref()).cloned();
+    if !proven || !same || (grant.resource.is_some() && resource != grant.resource) {
+        return refused(
+            "invalid_grant",
+            "the code, verifier, client or resource do not match",
+        );
+    }
+    let mut token = FakeToken::new(&grant.subject);
+    if let Some(resource) = &resource {
+        token = token.audience(resource);
+    }
+    if let Some(scope) = &grant.scope {
+        token = token.claim("scope", json!(scope));
+    }
+    let access = sign(&token, state.signer, url);
+    let mut issued = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
+    if let Some(scope) = grant.scope {
+        issued["scope"] = json!(scope);
+    }
+    answer(200, &issued)
 }
 
 fn answer(status: u16, body: &Value) -> Reply {

@@ -1,0 +1,92 @@
+"""Reach `nexus-mcp serve` with the official MCP Python client over
+Streamable HTTP, through its OAuth client provider: the whole chain of a
+401, the protected-resource metadata, the issuer's metadata, dynamic
+registration, PKCE, the code, the token, and the calls.
+
+Usage: python serve_oauth.py MCP_URL API_URL
+
+NEXUS_MCP_ERA=2026 speaks MCP 2026-07-28 (stateless); otherwise the
+client's legacy mode (`initialize`, 2025-11-25). The "browser" asks the
+authorization URL and reads where it is sent back, as a user whose login
+the fake issuer approves.
+
+Prints one JSON object: the version, each call's error flag and text.
+"""
+
+import asyncio
+import json
+import os
+import sys
+import urllib.parse
+
+import httpx2
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+class Memory(TokenStorage):
+    def __init__(self):
+        self.tokens, self.client = None, None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client
+
+    async def set_client_info(self, client_info):
+        self.client = client_info
+
+
+async def run(url, api):
+    sent_back = {}
+
+    async def browser(authorization_url):
+        async with httpx2.AsyncClient(follow_redirects=False) as http:
+            answer = await http.get(authorization_url)
+            assert answer.status_code == 302, (answer.status_code, answer.text)
+            sent_back["url"] = answer.headers["location"]
+
+    async def callback():
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(sent_back["url"]).query)
+        first = lambda name: query.get(name, [None])[0]
+        return AuthorizationCodeResult(code=first("code"), state=first("state"), iss=first("iss"))
+
+    metadata = OAuthClientMetadata(
+        redirect_uris=[REDIRECT],
+        client_name="nexus-mcp serve test",
+        grant_types=["authorization_code"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+    )
+    provider = OAuthClientProvider(
+        server_url=url,
+        client_metadata=metadata,
+        storage=Memory(),
+        redirect_handler=browser,
+        callback_handler=callback,
+    )
+    mode = "2026-07-28" if os.environ.get("NEXUS_MCP_ERA") == "2026" else "legacy"
+    results = []
+    async with httpx2.AsyncClient(auth=provider) as http:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode) as client:
+            listed = await client.call_tool("list_providers", {})
+            fetched = await client.call_tool(
+                "authenticated_fetch", {"provider": "github", "url": api + "/user"})
+            for result in [listed, fetched]:
+                results.append({"is_error": result.is_error, "text": result.content[0].text})
+            version = client.protocol_version
+    return {"version": version, "results": results}
+
+
+if __name__ == "__main__":
+    mcp_url, api_url = sys.argv[1:]
+    print(json.dumps(asyncio.run(run(mcp_url, api_url))))

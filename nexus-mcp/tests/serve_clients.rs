@@ -1,0 +1,77 @@
+//! `nexus-mcp serve` reached by the official MCP Python client over
+//! Streamable HTTP with its OAuth client provider, in both eras: the 401,
+//! the metadata, registration, PKCE, the token, then calls that act for
+//! the person the issuer logged in, with that person's credential only.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::served::{Served, workspace_of};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream};
+use serde_json::Value;
+
+/// What `serve_oauth.py` printed against `served` in `era`.
+fn reach(served: &Served, api: &FakeUpstream, era: &str) -> Value {
+    let python = std::env::var("NEXUS_MCP_PYTHON")
+        .expect("needs the official MCP Python client: NEXUS_MCP_PYTHON");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/serve_oauth.py");
+    let output = Command::new(python)
+        .arg(script)
+        .args([&served.resource, &api.url()])
+        .env("NEXUS_MCP_ERA", era)
+        .output()
+        .expect("python runs");
+    let (out, err) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "{era}: the client failed:\n{out}\n{err}\n{}",
+        served.said()
+    );
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
+}
+
+fn two_people_through_oauth(era: &str, version: &str) {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
+        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
+    }
+    let served = Served::start(&gateway, &issuer, &[]);
+    for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
+        issuer.approve_as(person);
+        let summary = reach(&served, &api, era);
+        assert_eq!(summary["version"], version, "{summary}");
+        let results = summary["results"].as_array().expect("results");
+        assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
+        assert!(
+            results[0]["text"].as_str().unwrap().contains("github"),
+            "{summary}"
+        );
+        assert!(
+            results[1]["text"].as_str().unwrap().starts_with("HTTP 200"),
+            "{summary}"
+        );
+        let sent = api.last_request().expect("the API was called");
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {credential}").as_str())
+        );
+        assert!(!summary.to_string().contains(credential), "{summary}");
+    }
+}
+
+#[test]
+fn the_official_python_client_on_2026_logs_in_and_acts_for_each_person() {
+    two_people_through_oauth("2026", "2026-07-28");
+}
+
+#[test]
+fn the_official_python_client_on_2025_logs_in_and_acts_for_each_person() {
+    two_people_through_oauth("2025", "2025-11-25");
+}
