@@ -5,35 +5,8 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::served::{Served, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream};
-use serde_json::Value;
-
-/// What `serve_oauth.py` printed against `served` in `era`.
-fn reach(served: &Served, api: &FakeUpstream, era: &str) -> Value {
-    let python = std::env::var("NEXUS_MCP_PYTHON")
-        .expect("needs the official MCP Python client: NEXUS_MCP_PYTHON");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/serve_oauth.py");
-    let output = Command::new(python)
-        .arg(script)
-        .args([&served.resource, &api.url()])
-        .env("NEXUS_MCP_ERA", era)
-        .output()
-        .expect("python runs");
-    let (out, err) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(
-        output.status.success(),
-        "{era}: the client failed:\n{out}\n{err}\n{}",
-        served.said()
-    );
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
-}
 
 fn two_people_through_oauth(era: &str, version: &str) {
     let issuer = FakeIssuer::start();
@@ -45,7 +18,7 @@ fn two_people_through_oauth(era: &str, version: &str) {
     let served = Served::start(&gateway, &issuer, &[]);
     for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
         issuer.approve_as(person);
-        let summary = reach(&served, &api, era);
+        let summary = served.reach(&api.url(), era);
         assert_eq!(summary["version"], version, "{summary}");
         let results = summary["results"].as_array().expect("results");
         assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
@@ -67,11 +40,13 @@ fn two_people_through_oauth(era: &str, version: &str) {
 }
 
 #[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
 fn the_official_python_client_on_2026_logs_in_and_acts_for_each_person() {
     two_people_through_oauth("2026", "2026-07-28");
 }
 
 #[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
 fn the_official_python_client_on_2025_logs_in_and_acts_for_each_person() {
     two_people_through_oauth("2025", "2025-11-25");
 }

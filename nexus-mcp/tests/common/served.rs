@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
@@ -19,9 +20,10 @@ const OWED: Duration = Duration::from_secs(60);
 /// The sealing key every served test shares (replicas share one).
 pub const STATE_KEY: &str = "a-sealing-key-of-at-least-32-bytes!!";
 
-/// A running `nexus-mcp serve`; killed when dropped.
+/// A running `nexus-mcp serve` (or a load balancer's front, with no
+/// process of its own); killed when dropped.
 pub struct Served {
-    child: Child,
+    child: Option<Child>,
     /// `http://127.0.0.1:<port>`.
     pub origin: String,
     /// Its public URL, the audience its tokens name (`<origin>/mcp`).
@@ -98,10 +100,22 @@ impl Served {
         }
         let origin = format!("http://127.0.0.1:{port}");
         Served {
-            child,
+            child: Some(child),
             resource: format!("{origin}/mcp"),
             origin,
             stderr,
+        }
+    }
+
+    /// The front of a load balancer at `public` (`http://…/mcp`): requests
+    /// go there, and no process is its own.
+    pub fn front(public: &str) -> Served {
+        let origin = public.trim_end_matches("/mcp").to_owned();
+        Served {
+            child: None,
+            resource: public.to_owned(),
+            origin,
+            stderr: Arc::default(),
         }
     }
 
@@ -171,16 +185,45 @@ impl Served {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().expect("the exit")
+        let mut child = self.child.take().expect("a process of its own");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().expect("the exit")
+    }
+
+    /// What the official Python client (`tests/clients/serve_oauth.py`)
+    /// printed after logging in here and calling in `era`, with `api`'s
+    /// `/user` the URL it fetches.
+    pub fn reach(&self, api: &str, era: &str) -> Value {
+        let python = std::env::var("NEXUS_MCP_PYTHON")
+            .expect("needs the official MCP Python client: NEXUS_MCP_PYTHON");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/serve_oauth.py");
+        let output = Command::new(python)
+            .arg(script)
+            .args([&self.resource, api])
+            .env("NEXUS_MCP_ERA", era)
+            .output()
+            .expect("python runs");
+        let (out, err) = (
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+        );
+        let said = self.said();
+        assert!(
+            output.status.success(),
+            "{era}: the client failed:\n{out}\n{err}\n{said}"
+        );
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -1,0 +1,148 @@
+//! Two `nexus-mcp serve` replicas behind a real load balancer (nginx from
+//! the distribution's packages, round-robin, no affinity) serve a client
+//! as one server: the official Python client logs in and calls through
+//! it in both eras, its requests landing on both replicas, and every
+//! request any replica gets is checked as the others check it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::served::{STATE_KEY, Served, command, free_port, workspace_of};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::json;
+
+/// nginx in front of `ports`, on `port`, round-robin; stopped when dropped.
+struct Nginx {
+    child: Child,
+    _dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(port: u16, ports: &[u16]) -> Nginx {
+        let nginx = std::env::var("NEXUS_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
+        assert!(
+            Path::new(&nginx).exists(),
+            "needs nginx ({nginx}): `.ci/run` installs it"
+        );
+        let dir = std::env::temp_dir().join(format!("nexus-mcp-nginx-{port}"));
+        std::fs::create_dir_all(&dir).expect("a directory for nginx");
+        let servers: String = ports
+            .iter()
+            .map(|p| format!("server 127.0.0.1:{p}; "))
+            .collect();
+        let d = dir.display();
+        let conf = format!(
+            "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               upstream mcp {{ {servers} }}\n\
+               server {{ listen 127.0.0.1:{port};\n\
+                 location / {{ proxy_pass http://mcp; proxy_http_version 1.1;\n\
+                   proxy_set_header Host $http_host; proxy_set_header Connection \"\";\n\
+                   proxy_buffering off; }} }} }}\n"
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf");
+        let child = Command::new(nginx)
+            .args([
+                "-p",
+                &dir.display().to_string(),
+                "-c",
+                &path.display().to_string(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        // Ready when it answers /healthz from a replica (bounded; no sleep).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answered = ureq::get(format!("http://127.0.0.1:{port}/healthz")).call();
+            if answered.is_ok() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not answer: {answered:?}"
+            );
+            std::thread::yield_now();
+        }
+        Nginx { child, _dir: dir }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two replicas on their own ports, both public at `front`, and nginx there.
+fn replicas(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Served, Served, Nginx, String) {
+    let front = free_port();
+    let public = format!("http://127.0.0.1:{front}/mcp");
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        let port = free_port();
+        let child = command(gateway, &issuer.url(), port, &["--public-url", &public])
+            .env("NEXUS_MCP_STATE_KEY", STATE_KEY)
+            .spawn()
+            .expect("nexus-mcp");
+        started.push((Served::ready(child, port), port));
+    }
+    let ports: Vec<u16> = started.iter().map(|(_, port)| *port).collect();
+    let nginx = Nginx::start(front, &ports);
+    let second = started.pop().unwrap().0;
+    let first = started.pop().unwrap().0;
+    (first, second, nginx, public)
+}
+
+/// How many calls each replica's operator trail holds.
+fn calls_on(served: &Served) -> usize {
+    served
+        .said()
+        .lines()
+        .filter(|l| l.contains("nexus_mcp::call"))
+        .count()
+}
+
+#[test]
+#[ignore = "needs nginx and the official MCP Python client (.ci/run installs both)"]
+fn two_replicas_behind_nginx_serve_one_client_as_one_server() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_alice_secret").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let (first, second, _nginx, public) = replicas(&gateway, &issuer);
+    let front = Served::front(&public);
+    for (era, version) in [
+        ("2026", "2026-07-28"),
+        ("2025", "2025-11-25"),
+        ("2026", "2026-07-28"),
+    ] {
+        let summary = front.reach(&api.url(), era);
+        assert_eq!(summary["version"], version, "{summary}");
+        let results = summary["results"].as_array().unwrap();
+        assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
+    }
+    assert!(
+        calls_on(&first) > 0 && calls_on(&second) > 0,
+        "round-robin reached both"
+    );
+    // A token each replica checks the same way; a state one person got is
+    // refused for another on either replica, nothing sent.
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&public));
+    let before = api.request_count();
+    for _ in 0..4 {
+        let (status, answer) = front.call(&alice, "list_providers", json!({}));
+        assert_eq!(status, 200, "{answer}");
+        let forged = issuer.mint(&FakeToken::new("alice").audience("https://other.example/mcp"));
+        assert_eq!(front.call(&forged, "list_providers", json!({})).0, 401);
+    }
+    assert_eq!(api.request_count(), before);
+}
