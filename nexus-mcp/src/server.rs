@@ -114,7 +114,7 @@ impl NexusServer {
     /// The fetch `args` ask for, checked once, when the call arrives (see
     /// [`FetchArgs::check`]): the Gateway's listing is read first when the
     /// server holds none and the provider is not an offered name as written.
-    async fn check(&self, args: &FetchArgs, workspace: &str) -> Result<Fetch, Failure> {
+    async fn check(&self, args: &FetchArgs, principal: &Principal) -> Result<Fetch, Failure> {
         let names = &self.settings.providers;
         let connect = self.settings.connector.names();
         let mut listing = self.held_listing();
@@ -131,7 +131,8 @@ impl NexusServer {
             connect: &connect,
             listing: &listing,
             allow_write: self.settings.allow_write,
-            workspace,
+            workspace: &principal.workspace,
+            person: &principal.who,
         })
     }
 
@@ -215,7 +216,7 @@ impl NexusServer {
         started: Instant,
     ) -> Result<Answer, Failure> {
         let (call, workspace) = (caller.call, caller.principal.workspace.as_str());
-        let fetch = self.check(args, workspace).await?;
+        let fetch = self.check(args, &caller.principal).await?;
         let asking = self.asking(context, workspace, started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {

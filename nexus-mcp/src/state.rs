@@ -194,6 +194,30 @@ mod tests {
     }
 
     #[test]
+    fn a_keyring_rotates_without_dropping_a_held_state() {
+        let (old, new) = ("o".repeat(32), "n".repeat(32));
+        let before = Sealer::keyring(&format!("k1:{old}")).unwrap();
+        let after = Sealer::keyring(&format!("k2:{new},k1:{old}")).unwrap();
+        let held = Held::new("c", Duration::from_secs(60));
+        let sealed_before = before.seal(&held, b"x");
+        assert_eq!(
+            after.open(&sealed_before, b"x").unwrap(),
+            held,
+            "old key ids still open"
+        );
+        let sealed_after = after.seal(&held, b"x");
+        assert!(
+            before.open(&sealed_after, b"x").is_err(),
+            "the new key seals"
+        );
+        for bad in ["k1", ":key", &format!("k1:{old},k1:{new}"), "k1:short"] {
+            let why = Sealer::keyring(bad).err().unwrap();
+            assert!(why.starts_with("NEXUS_MCP_STATE_KEYS: "), "{bad}: {why}");
+            assert!(!why.contains(&old) && !why.contains("short\""), "{why}");
+        }
+    }
+
+    #[test]
     fn a_state_past_its_deadline_is_refused() {
         let sealer = Sealer::new(None).unwrap();
         let held = Held {

@@ -60,8 +60,9 @@ pub(crate) struct Fetch {
     pub(crate) options: FetchOptions,
     /// The workspace the call acts for.
     pub(crate) workspace: String,
-    /// What a 2026-07-28 `requestState` is bound to: the workspace and
-    /// every argument of the call (the provider as the model named it).
+    /// What a 2026-07-28 `requestState` is bound to: the workspace, the
+    /// person, and every argument of the call (the provider as the model
+    /// named it).
     pub(crate) bound: Vec<u8>,
     /// The `--connect` offer the provider is, if it is one.
     pub(crate) connect: Option<Named>,
@@ -86,6 +87,10 @@ pub(crate) struct Offer<'a> {
     pub(crate) allow_write: bool,
     /// The workspace the call acts for.
     pub(crate) workspace: &'a str,
+    /// Who the call is from (`serve`: a hash of the verified issuer and
+    /// subject; empty over stdio), so a state sealed for one person never
+    /// opens for another who shares their workspace.
+    pub(crate) person: &'a str,
 }
 
 impl FetchArgs {
@@ -111,6 +116,7 @@ impl FetchArgs {
         }
         let call = serde_json::json!([
             offer.workspace,
+            offer.person,
             "authenticated_fetch",
             self.provider,
             self.url,
@@ -308,5 +314,31 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("it offers github, stripe"), "{why}");
+    }
+
+    #[test]
+    fn a_state_is_bound_to_the_workspace_the_person_and_every_argument() {
+        let args: FetchArgs = serde_json::from_value(serde_json::json!(
+            {"provider": "github", "url": "https://api.github.com/user"}))
+        .unwrap();
+        let bound = |workspace: &str, person: &str| {
+            let offer = Offer {
+                names: &[],
+                connect: &[],
+                listing: &[],
+                allow_write: false,
+                workspace,
+                person,
+            };
+            args.check(&offer).unwrap().bound
+        };
+        let alice = bound("team-1", "a1");
+        assert_eq!(alice, bound("team-1", "a1"));
+        assert_ne!(
+            alice,
+            bound("team-1", "b2"),
+            "another person of the same team"
+        );
+        assert_ne!(alice, bound("team-2", "a1"), "another workspace");
     }
 }
