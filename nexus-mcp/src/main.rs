@@ -379,11 +379,14 @@ fn started(cli: &Cli, options: &NexusClientOptions) {
             cli.connect.join(", ")
         )
     };
+    let serving = match cli.workspace.as_deref() {
+        Some(workspace) => format!("workspace {workspace}"),
+        None => "each person's workspace, from their verified token".to_owned(),
+    };
     let line = format!(
-        "nexus-mcp {} serving workspace {}, offering {providers}; {mode}; {connect}; Gateway {}; \
+        "nexus-mcp {} serving {serving}, offering {providers}; {mode}; {connect}; Gateway {}; \
          timeout {:?}",
         env!("CARGO_PKG_VERSION"),
-        cli.workspace.as_deref().unwrap_or_default(),
         shown_url(&options.gateway_url),
         options.timeout,
     );

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use tokio_util::sync::CancellationToken;
 
 use crate::bearer::Gate;
 use crate::jwks::Jwks;
@@ -164,15 +163,13 @@ pub(crate) async fn run(site: Site, gate: Arc<Gate>, server: NexusServer) -> Res
         }
         Err(why) => log::warn!(target: "nexus_mcp", "{why}: every call answers 503 until it can"),
     }
-    let stop = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_allowed_hosts(site.hosts.clone())
         .with_allowed_origins(site.origins.clone())
         .enforce_origin_validation()
-        .with_max_request_body_bytes(MAX_BODY)
-        .with_cancellation_token(stop.child_token());
+        .with_max_request_body_bytes(MAX_BODY);
     let sessions = Arc::new(NeverSessionManager::default());
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     let metadata = {
@@ -206,7 +203,7 @@ pub(crate) async fn run(site: Site, gate: Arc<Gate>, server: NexusServer) -> Res
         log::info!(target: "nexus_mcp", "SIGTERM: answering the calls under way, then stopping");
         calls.stop();
         calls.finished().await;
-        stop.cancel();
+        // axum then stops accepting, and waits for the answers being written.
     };
     axum::serve(listener, router)
         .with_graceful_shutdown(drained)

@@ -71,7 +71,12 @@ fn each_person_acts_for_their_own_workspace_with_their_own_credential() {
         "{answer}"
     );
     // The operator's line names a short hash of the person, never a token or the workspace.
-    let lines = served.said();
+    let calls = |said: &str| {
+        said.lines()
+            .filter(|l| l.contains("nexus_mcp::call"))
+            .count()
+    };
+    let lines = served.said_once(|said| calls(said) >= 4);
     let call_lines: Vec<&str> = lines
         .lines()
         .filter(|l| l.contains("nexus_mcp::call"))
@@ -132,4 +137,46 @@ fn the_metadata_says_where_to_get_a_token_and_every_401_points_at_it() {
     let (status, answer) = served.call(&scoped, "list_providers", json!({}));
     assert_eq!(status, 200, "{answer}");
     assert!(text(&answer["result"]).contains("github"), "{answer}");
+}
+
+/// SIGTERM drains: the call in flight finishes and answers, then the
+/// process exits, and nothing listens any more.
+#[test]
+fn sigterm_lets_the_call_under_way_answer_then_stops() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = two_people(&issuer);
+    let served = Served::start(&gateway, &issuer, &[]);
+    let alice = token(&issuer, &served, "alice");
+    let held = api.hold_next();
+    let user = format!("{}/user", api.url());
+    std::thread::scope(|scope| {
+        let under_way = scope.spawn(|| served.call(&alice, "authenticated_fetch", fetch(&user)));
+        // The call reached the API and is held there (an event, not a sleep).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while api.request_count() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the call never reached the API"
+            );
+            std::thread::yield_now();
+        }
+        let pid = served.pid();
+        let terminated = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        assert!(terminated.expect("kill").success());
+        // The server is stopping: it says so before the call ends.
+        served.said_once(|said| said.contains("SIGTERM"));
+        drop(held);
+        let (status, answer) = under_way.join().unwrap();
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+    });
+    let origin = served.origin.clone();
+    let status = served.wait();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        ureq::get(format!("{origin}/healthz")).call().is_err(),
+        "nothing listens"
+    );
 }

@@ -178,17 +178,36 @@ impl Served {
         (status, body)
     }
 
+    /// What stderr says once `ready` holds of it (each line is read as it
+    /// comes: an event, under a deadline).
+    pub fn said_once(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + OWED;
+        loop {
+            let said = self.said();
+            if ready(&said) {
+                return said;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stderr never said it: {said}"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     /// Every line the server wrote on stderr so far, joined.
     pub fn said(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
 
-    /// Sends SIGTERM and waits for the exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a process of its own").id()
+    }
+
+    /// Waits for its exit.
+    pub fn wait(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("a process of its own");
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
         child.wait().expect("the exit")
     }
 
