@@ -217,8 +217,21 @@ impl Served {
     pub fn reach(&self, api: &str, era: &str) -> Value {
         let python = std::env::var("NEXUS_MCP_PYTHON")
             .expect("needs the official MCP Python client: NEXUS_MCP_PYTHON");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/serve_oauth.py");
-        let output = Command::new(python)
+        self.reach_with(&python, "serve_oauth.py", api, era)
+    }
+
+    /// What the official TypeScript v2 client (`tests/clients/serve_oauth_v2.mjs`)
+    /// printed after logging in here and calling in `era`.
+    pub fn reach_v2(&self, api: &str, era: &str) -> Value {
+        self.reach_with("node", "serve_oauth_v2.mjs", api, era)
+    }
+
+    /// What `script` (in `tests/clients/`), run by `program`, printed.
+    fn reach_with(&self, program: &str, script: &str, api: &str, era: &str) -> Value {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/clients")
+            .join(script);
+        let output = Command::new(program)
             .arg(script)
             .args([&self.resource, api])
             .env("NEXUS_MCP_ERA", era)
