@@ -341,10 +341,52 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
             .collect()
     };
     match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/_fake/mint") => mint_asked(&state, url, &request.body),
+        ("POST", "/_fake/approve") => {
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let Some(subject) = asked["sub"].as_str().filter(|s| !s.is_empty()) else {
+                return refused(
+                    "invalid_request",
+                    "{\"sub\": \"…\"} names who /authorize approves",
+                );
+            };
+            state.person = subject.to_owned();
+            answer(200, &json!({"approves": subject}))
+        }
+        ("POST", "/_fake/rotate") => {
+            state.published = KEYS.len();
+            state.signer = KEYS[2].0;
+            answer(200, &json!({"signer": state.signer}))
+        }
         ("POST", "/register") => register(&mut state, &request.body),
         ("GET", "/authorize") => authorize(&mut state, url, &form),
         ("POST", "/token") => token(&mut state, url, &form),
         _ => answer(404, &json!({"error": "not_found"})),
+    }
+}
+
+/// `/_fake/mint`: the token a JSON body asks for (`sub`, and any of `aud`,
+/// `iss`, `expires_in`, `not_before_in`, `kid`, `claims`), as text: for
+/// tests in any language, as [`FakeIssuer::mint`] is for Rust's.
+fn mint_asked(state: &State, url: &str, body: &[u8]) -> Reply {
+    let asked: Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(subject) = asked["sub"].as_str() else {
+        return refused("invalid_request", "a JSON object with at least `sub`");
+    };
+    let kid = asked["kid"].as_str().unwrap_or(state.signer);
+    if !KEYS.iter().any(|(id, _, _)| *id == kid) {
+        return refused("invalid_request", "kid is one of ec-1, rsa-1, ec-2, rsa-2");
+    }
+    let mut token = FakeToken::new(subject);
+    token.audience = asked["aud"].as_str().map(str::to_owned);
+    token.issuer = asked["iss"].as_str().map(str::to_owned);
+    token.expires_in = asked["expires_in"].as_i64();
+    token.not_before_in = asked["not_before_in"].as_i64();
+    token.claims = asked["claims"].as_object().cloned().unwrap_or_default();
+    Reply::Answer {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/plain".into())],
+        body: sign(&token, kid, url).into_bytes(),
     }
 }
 

@@ -15,10 +15,13 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream, RateLimits};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream, RateLimits};
 
 const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspace W] \
-                     [--provider P] [--token T] [--seed FILE]
+                     [--provider P] [--token T] [--seed FILE] [--issuer]
+--issuer also serves a fake OAuth authorization server (ISSUER_URL): its metadata,
+a JWKS, registration, /authorize (approving `alice`, or whom POST /_fake/approve
+{\"sub\": …} names), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
 The Gateway's own variables set its rate limiter: RATE_LIMIT_ENABLED=true,
 RATE_LIMIT_REQUEST_CONNECTION_RPM, RATE_LIMIT_CALLBACK_RPM, RATE_LIMIT_TOKEN_RPM,
 RATE_LIMIT_RESOLVE_RPM (per minute; 0 or less: that route unlimited).";
@@ -33,6 +36,8 @@ struct Options {
     seed: Option<String>,
     /// The flags given that set the provider a run without `--seed` serves.
     single: Vec<String>,
+    /// `--issuer`: a fake authorization server too.
+    issuer: bool,
 }
 
 /// The options, or a usage error that repeats no value it was given (one
@@ -46,6 +51,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
         token: "gho_fake_token".to_owned(),
         seed: None,
         single: Vec::new(),
+        issuer: false,
     };
     let mut args = args.enumerate().map(|(at, arg)| {
         let at = at + 1;
@@ -72,6 +78,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
             "--provider" => options.provider = not_empty(&arg, value()?)?,
             "--token" => options.token = not_empty(&arg, value()?)?,
             "--seed" => options.seed = Some(value()?),
+            "--issuer" => options.issuer = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
         }
@@ -191,6 +198,24 @@ fn main() -> ExitCode {
     }
     println!("NEXUS_GATEWAY_URL={}", gateway.url());
     println!("UPSTREAM_URL={}", upstream.url());
+    // The issuer listens where the Gateway does, on a port of its own.
+    let host = gateway.url().trim_start_matches("http://").to_owned();
+    let host = host
+        .rsplit_once(':')
+        .map_or(host.as_str(), |(host, _)| host);
+    let issuer = options
+        .issuer
+        .then(|| FakeIssuer::start_on(&format!("{host}:0")));
+    let issuer = match issuer.transpose() {
+        Ok(issuer) => issuer,
+        Err(e) => {
+            eprintln!("nexus-gateway-fake: cannot start the issuer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(issuer) = &issuer {
+        println!("ISSUER_URL={}", issuer.url());
+    }
     let _ = std::io::stdout().flush();
     eprintln!("nexus-gateway-fake: serving; control API under /_fake/; stop with Ctrl-C");
     loop {

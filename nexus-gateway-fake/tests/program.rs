@@ -243,3 +243,52 @@ fn a_first_hours_mistakes_are_refused_at_start_by_name() {
         "{err}"
     );
 }
+
+/// `--issuer` serves a fake authorization server beside the Gateway, for a
+/// resource server's tests in any language: its metadata, its JWKS, and
+/// tokens minted over HTTP.
+#[test]
+fn the_issuer_flag_serves_metadata_keys_and_minted_tokens() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .arg("--issuer")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = |name: &str| {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(&format!("{name}=")).unwrap().to_owned()
+    };
+    let (_gateway, _upstream, issuer) = (
+        next("NEXUS_GATEWAY_URL"),
+        next("UPSTREAM_URL"),
+        next("ISSUER_URL"),
+    );
+    let (ok, metadata) = sh(
+        &issuer,
+        "curl -fsS $G/.well-known/oauth-authorization-server",
+    );
+    assert!(
+        ok && metadata.contains(&format!("\"issuer\":\"{issuer}\"")),
+        "{metadata}"
+    );
+    let (ok, keys) = sh(&issuer, "curl -fsS $G/jwks");
+    assert!(
+        ok && keys.contains("\"kid\":\"ec-1\"") && keys.contains("\"kid\":\"rsa-1\""),
+        "{keys}"
+    );
+    let (ok, token) = sh(
+        &issuer,
+        r#"curl -fsS -X POST $G/_fake/mint -d '{"sub": "alice", "aud": "https://mcp.example.com/mcp", "kid": "rsa-1"}'"#,
+    );
+    assert!(ok && token.split('.').count() == 3, "{token}");
+    let (_, refused) = sh(
+        &issuer,
+        r#"curl -sS -X POST $G/_fake/mint -d '{"aud": "x"}'"#,
+    );
+    assert!(refused.contains("invalid_request"), "{refused}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
