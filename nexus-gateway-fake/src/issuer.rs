@@ -23,14 +23,14 @@ use sha2::{Digest, Sha256};
 use crate::request::{RecordedRequest, query_pairs};
 use crate::server::{HttpServer, Reply};
 
-/// The signing keys: a key id, its algorithm and its PKCS #8 PEM. The first
-/// two are published from the start; [`FakeIssuer::rotate`] publishes the
-/// other two and signs with them.
-const KEYS: [(&str, Algorithm, &str); 4] = [
-    ("ec-1", Algorithm::ES256, include_str!("keys/ec1.pem")),
-    ("rsa-1", Algorithm::RS256, include_str!("keys/rsa1.pem")),
-    ("ec-2", Algorithm::ES256, include_str!("keys/ec2.pem")),
-    ("rsa-2", Algorithm::RS256, include_str!("keys/rsa2.pem")),
+/// The signing keys: a key id, its algorithm and its DER (PKCS #8 for the
+/// EC keys, PKCS #1 for the RSA ones). The first two are published from the
+/// start; [`FakeIssuer::rotate`] publishes the other two and signs with them.
+const KEYS: [(&str, Algorithm, &[u8]); 4] = [
+    ("ec-1", Algorithm::ES256, include_bytes!("keys/ec1.der")),
+    ("rsa-1", Algorithm::RS256, include_bytes!("keys/rsa1.der")),
+    ("ec-2", Algorithm::ES256, include_bytes!("keys/ec2.der")),
+    ("rsa-2", Algorithm::RS256, include_bytes!("keys/rsa2.der")),
 ];
 
 /// A fake authorization server on `127.0.0.1`, whose issuer is its URL.
@@ -260,7 +260,7 @@ impl FakeToken {
 
 /// `token` from `issuer`, signed with key `kid`, as a compact JWS.
 fn sign(token: &FakeToken, kid: &str, issuer: &str) -> String {
-    let (_, alg, pem) = KEYS
+    let (_, alg, der) = KEYS
         .iter()
         .find(|(id, _, _)| *id == kid)
         .unwrap_or_else(|| panic!("FakeIssuer has no key {kid:?}"));
@@ -268,23 +268,21 @@ fn sign(token: &FakeToken, kid: &str, issuer: &str) -> String {
     header.kid = Some(kid.to_owned());
     header.jku = token.jku.clone();
     header.x5u = token.jku.clone();
-    let key = match alg {
-        Algorithm::ES256 => EncodingKey::from_ec_pem(pem.as_bytes()),
-        _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
-    };
-    let claims = token.claims(issuer);
-    let signed = key.and_then(|key| jsonwebtoken::encode(&header, &claims, &key));
+    let signed = jsonwebtoken::encode(&header, &token.claims(issuer), &key_of(*alg, der));
     signed.unwrap_or_else(|e| panic!("FakeIssuer could not sign with {kid}: {e}"))
 }
 
+/// A key of [`KEYS`] as the JWT crate signs with it.
+fn key_of(alg: Algorithm, der: &[u8]) -> EncodingKey {
+    match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_der(der),
+        _ => EncodingKey::from_rsa_der(der),
+    }
+}
+
 /// The public JWK of a key, with its id and algorithm.
-fn jwk(kid: &str, alg: Algorithm, pem: &str) -> Jwk {
-    let key = match alg {
-        Algorithm::ES256 => EncodingKey::from_ec_pem(pem.as_bytes()),
-        _ => EncodingKey::from_rsa_pem(pem.as_bytes()),
-    };
-    let mut jwk = key
-        .and_then(|key| Jwk::from_encoding_key(&key, alg))
+fn jwk(kid: &str, alg: Algorithm, der: &[u8]) -> Jwk {
+    let mut jwk = Jwk::from_encoding_key(&key_of(alg, der), alg)
         .unwrap_or_else(|e| panic!("the test key {kid} does not read: {e}"));
     jwk.common.key_id = Some(kid.to_owned());
     jwk
@@ -315,7 +313,7 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
             state.jwks_fetches += 1;
             let keys = KEYS[..state.published]
                 .iter()
-                .map(|(kid, alg, pem)| jwk(kid, *alg, pem))
+                .map(|(kid, alg, der)| jwk(kid, *alg, der))
                 .collect();
             serde_json::to_value(JwkSet { keys }).unwrap_or_default()
         }
