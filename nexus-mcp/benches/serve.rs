@@ -1,0 +1,299 @@
+//! What `serve` costs beside stdio (`cargo bench -p nexus-mcp --bench
+//! serve`), each figure a ratio or a count taken in one run: a warm
+//! `authenticated_fetch` (token cached) through `serve` against the same
+//! call over stdio, interleaved in rounds; the bearer check's share of it
+//! (a request refused after its signature is verified, less one refused
+//! for having no token); calls a second at 1 and 16 concurrent clients;
+//! 1,000 people's first calls and the resolves they made; the server's
+//! resident memory per person it holds a token for.
+//!
+//! Real processes on loopback, the fake Gateway and issuer; nothing mocked.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const KEY: &str = "a-sealing-key-of-at-least-32-bytes!!";
+const ROUNDS: usize = 5;
+const PER_ROUND: usize = 100;
+
+fn main() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = |token: &str| FakeProvider::oauth2(token).api_base_url(&api.url());
+    gateway.add_provider("ws-1", "github", github("gho_stdio"));
+    gateway.add_provider(
+        &workspace(&issuer.url(), "alice"),
+        "github",
+        github("gho_alice"),
+    );
+    let (mut serve, mcp) = serve(&gateway, &issuer);
+    let mut stdio = Stdio2025::start(&gateway);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&mcp));
+    let url = format!("{}/user", api.url());
+    let http = agent();
+    let (mut over_http, mut over_stdio) = (Duration::ZERO, Duration::ZERO);
+    assert!(
+        call(&http, &mcp, &alice, &url).contains("HTTP 200"),
+        "serve answers"
+    );
+    stdio.call(&url);
+    for _ in 0..ROUNDS {
+        over_http += timed(|| drop(call(&http, &mcp, &alice, &url)));
+        over_stdio += timed(|| stdio.call(&url));
+    }
+    let calls = (ROUNDS * PER_ROUND) as f64;
+    let (http_us, stdio_us) = (micros(over_http) / calls, micros(over_stdio) / calls);
+    println!(
+        "warm authenticated_fetch: serve {http_us:.0} µs, stdio {stdio_us:.0} µs: {:.2}x (goal <= 1.3x)",
+        http_us / stdio_us
+    );
+    // The check: a token refused after its signature is verified, less a
+    // request refused at once for having none.
+    let forged = issuer.mint(&FakeToken::new("alice").audience("https://other.example/mcp"));
+    let checked = timed(|| assert_eq!(status(&http, &mcp, Some(&forged)), 401));
+    let unchecked = timed(|| assert_eq!(status(&http, &mcp, None), 401));
+    let check_us = (micros(checked) - micros(unchecked)) / PER_ROUND as f64;
+    println!(
+        "the bearer check: {check_us:.0} µs, {:.0} % of a warm call through serve",
+        100.0 * check_us / http_us
+    );
+    for clients in [1, 16] {
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..clients {
+                let (mcp, alice, url) = (&mcp, &alice, &url);
+                scope.spawn(move || {
+                    let http = agent();
+                    for _ in 0..(400 / clients) {
+                        drop(call(&http, mcp, alice, url));
+                    }
+                });
+            }
+        });
+        let rate = (400 / clients * clients) as f64 / started.elapsed().as_secs_f64();
+        println!("{clients} concurrent clients: {rate:.0} calls/s");
+    }
+    people(&gateway, &issuer, &mcp, &url, serve.id(), &github);
+    let _ = serve.kill();
+}
+
+/// 1,000 people, each making a first call: the resolves, and the server's
+/// resident memory per person it now holds a token for.
+fn people(
+    gateway: &FakeGateway,
+    issuer: &FakeIssuer,
+    mcp: &str,
+    url: &str,
+    pid: u32,
+    github: &dyn Fn(&str) -> FakeProvider,
+) {
+    let people: Vec<String> = (0..1000).map(|n| format!("person-{n}")).collect();
+    for person in &people {
+        let ws = workspace(&issuer.url(), person);
+        gateway.add_provider(&ws, "github", github(&format!("gho_{person}")));
+    }
+    let tokens: Vec<String> = (people.iter())
+        .map(|p| issuer.mint(&FakeToken::new(p).audience(mcp)))
+        .collect();
+    let before = resident_kib(pid);
+    let http = agent();
+    for token in &tokens {
+        assert!(call(&http, mcp, token, url).contains("HTTP 200"));
+    }
+    let resolves: usize = (people.iter())
+        .map(|p| gateway.resolves(&workspace(&issuer.url(), p), "github"))
+        .sum();
+    let after = resident_kib(pid);
+    println!(
+        "1,000 people, a first call each: {resolves} resolves; resident memory {:.1} KiB a person",
+        after.saturating_sub(before) as f64 / 1000.0
+    );
+}
+
+fn timed(mut one: impl FnMut()) -> Duration {
+    let started = Instant::now();
+    for _ in 0..PER_ROUND {
+        one();
+    }
+    started.elapsed()
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// The workspace `serve` derives for `subject`.
+fn workspace(issuer: &str, subject: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(issuer.as_bytes())
+        .chain_update([0])
+        .chain_update(subject.as_bytes())
+        .finalize();
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..32]
+        .to_owned()
+}
+
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or("");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `serve` on a free port, once it listens, and its MCP URL.
+fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Child, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mcp = format!("http://127.0.0.1:{port}/mcp");
+    let child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &mcp, "--issuer", &issuer.url()])
+        .env("NEXUS_GATEWAY_URL", gateway.url())
+        .env("NEXUS_MCP_STATE_KEY", KEY)
+        .env("NEXUS_LOG", "warn")
+        .env_remove("NEXUS_WORKSPACE_ID")
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nexus-mcp serve");
+    // At `warn` it says nothing when it listens: its health answers then.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ureq::get(format!("http://127.0.0.1:{port}/healthz"))
+        .call()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "serve never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, mcp)
+}
+
+fn agent() -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build();
+    config.into()
+}
+
+fn request(http: &ureq::Agent, mcp: &str, token: Option<&str>, body: &Value) -> (u16, String) {
+    let mut request = http
+        .post(mcp)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", "authenticated_fetch");
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut answer = request.send(body.to_string()).expect("an answer");
+    let status = answer.status().as_u16();
+    (
+        status,
+        answer.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn fetch_call(url: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+    "name": "authenticated_fetch", "arguments": {"provider": "github", "url": url},
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }}})
+}
+
+fn call(http: &ureq::Agent, mcp: &str, token: &str, url: &str) -> String {
+    request(http, mcp, Some(token), &fetch_call(url)).1
+}
+
+fn status(http: &ureq::Agent, mcp: &str, token: Option<&str>) -> u16 {
+    request(http, mcp, token, &fetch_call("http://127.0.0.1:9/")).0
+}
+
+/// `nexus-mcp` over stdio, on MCP 2025-11-25, for workspace `ws-1`.
+struct Stdio2025 {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    id: u64,
+}
+
+impl Stdio2025 {
+    fn start(gateway: &FakeGateway) -> Stdio2025 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+            .env("NEXUS_GATEWAY_URL", gateway.url())
+            .env("NEXUS_WORKSPACE_ID", "ws-1")
+            .env("NEXUS_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nexus-mcp");
+        let (sent, lines) = channel();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = sent.send(line);
+            }
+        });
+        let stdin = child.stdin.take().unwrap();
+        let mut session = Stdio2025 {
+            _child: child,
+            stdin,
+            lines,
+            id: 0,
+        };
+        session.ask(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"}}),
+        );
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        writeln!(session.stdin, "{note}").unwrap();
+        session
+    }
+
+    fn ask(&mut self, method: &str, params: Value) -> Value {
+        self.id += 1;
+        let request = json!({"jsonrpc": "2.0", "id": self.id, "method": method, "params": params});
+        writeln!(self.stdin, "{request}").unwrap();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("an answer");
+            let answer: Value = serde_json::from_str(&line).expect("JSON-RPC");
+            if answer["id"] == json!(self.id) {
+                return answer;
+            }
+        }
+    }
+
+    fn call(&mut self, url: &str) {
+        let answer = self.ask(
+            "tools/call",
+            json!({"name": "authenticated_fetch",
+            "arguments": {"provider": "github", "url": url}}),
+        );
+        assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+    }
+}
