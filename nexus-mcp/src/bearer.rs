@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::jwks::Jwks;
+use crate::jwks::{Jwks, Missing, well_known};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
@@ -129,7 +129,12 @@ impl Gate {
         let kid = header
             .kid
             .ok_or_else(|| invalid("the token names no key (kid)".to_owned()))?;
-        let jwk = self.jwks.key(&kid).await?;
+        let jwk = self.jwks.key(&kid).await.map_err(|missing| match missing {
+            Missing::Unreadable(why) => Refusal::Unavailable(why),
+            Missing::Unknown => {
+                invalid("the token is signed by a key the issuer does not publish".into())
+            }
+        })?;
         let key = DecodingKey::from_jwk(&jwk)
             .map_err(|_| invalid("the issuer's key for this token cannot be read".to_owned()))?;
         let mut validation = Validation::new(header.alg);
@@ -184,8 +189,7 @@ impl Gate {
     /// Where the protected-resource metadata is: the well-known path with
     /// this server's path inserted (RFC 9728 §3.1).
     pub(crate) fn metadata_url(&self) -> String {
-        let (origin, path) = split_url(&self.resource);
-        format!("{origin}/.well-known/oauth-protected-resource{path}")
+        well_known(&self.resource, "oauth-protected-resource")
     }
 
     /// The protected-resource metadata (RFC 9728).
@@ -274,14 +278,4 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
         _ => "the token cannot be read",
     }
     .to_owned()
-}
-
-/// A URL's origin and its path without a trailing `/` (`""` for the root).
-pub(crate) fn split_url(url: &str) -> (&str, &str) {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let path_at = url[after_scheme..]
-        .find('/')
-        .map_or(url.len(), |i| after_scheme + i);
-    let (origin, path) = url.split_at(path_at);
-    (origin, path.trim_end_matches('/'))
 }

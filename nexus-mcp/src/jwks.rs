@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde_json::Value;
 
-use crate::bearer::{Refusal, split_url};
-
 /// How often a key a token names and the set lacks makes it fetch again.
 pub(crate) const REFETCH_EVERY: Duration = Duration::from_secs(30);
 /// How long a set is kept when its answer says nothing (`Cache-Control`).
@@ -23,6 +21,15 @@ const KEEP_AT_MOST: Duration = Duration::from_secs(3600);
 const MAX_BODY: u64 = 1 << 20;
 /// What one fetch from the issuer may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a key cannot be had.
+#[derive(Debug)]
+pub(crate) enum Missing {
+    /// The issuer's keys cannot be read: why, naming the issuer.
+    Unreadable(String),
+    /// The issuer does not publish the key a token names.
+    Unknown,
+}
 
 /// The issuer's keys.
 pub(crate) struct Jwks {
@@ -59,7 +66,7 @@ impl Jwks {
 
     /// The key `kid`, fetching the set when it is not held, has expired,
     /// or lacks `kid` and was last fetched [`REFETCH_EVERY`] ago or more.
-    pub(crate) async fn key(&self, kid: &str) -> Result<Jwk, Refusal> {
+    pub(crate) async fn key(&self, kid: &str) -> Result<Jwk, Missing> {
         if let Some(jwk) = self.find(kid, true) {
             return Ok(jwk);
         }
@@ -80,19 +87,16 @@ impl Jwks {
                         *slot = Some(held);
                     }
                 }
-                Err(why) if held.is_none() => return Err(Refusal::Unavailable(why)),
+                Err(why) if held.is_none() => return Err(Missing::Unreadable(why)),
                 Err(why) => log::warn!(target: "nexus_mcp", "{why}; the keys held are kept"),
             }
         }
         drop(last);
         if self.held.read().ok().is_some_and(|h| h.is_none()) {
             let why = format!("the keys of the issuer {} could not be read", self.issuer);
-            return Err(Refusal::Unavailable(why));
+            return Err(Missing::Unreadable(why));
         }
-        self.find(kid, false).ok_or_else(|| {
-            let why = "the token is signed by a key the issuer does not publish".to_owned();
-            Refusal::Invalid("invalid_token", why)
-        })
+        self.find(kid, false).ok_or(Missing::Unknown)
     }
 
     /// `kid` in the set held (only while it is kept, when `fresh`).
@@ -124,9 +128,8 @@ impl Jwks {
 
 /// The issuer's JWKS, found through its metadata.
 fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
-    let (origin, path) = split_url(issuer);
     let tried = [
-        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        well_known(issuer, "oauth-authorization-server"),
         format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
@@ -178,4 +181,40 @@ fn get(agent: &ureq::Agent, url: &str) -> Result<(Value, Duration), String> {
     let body = body.map_err(|e| format!("{url}: {e}"))?;
     let json = serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
     Ok((json, max_age.min(KEEP_AT_MOST)))
+}
+
+/// Where a well-known document of `url` is: the name inserted between its
+/// origin and its path (RFC 8615, as RFC 8414 and RFC 9728 use it), with no
+/// trailing `/`.
+pub(crate) fn well_known(url: &str, name: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_at = (url[after_scheme..].find('/')).map_or(url.len(), |i| after_scheme + i);
+    let (origin, path) = url.split_at(path_at);
+    format!("{origin}/.well-known/{name}{}", path.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_known_name_goes_between_the_origin_and_the_path() {
+        let at = |url, name| well_known(url, name);
+        assert_eq!(
+            at("https://a.example", "x"),
+            "https://a.example/.well-known/x"
+        );
+        assert_eq!(
+            at("https://a.example/", "x"),
+            "https://a.example/.well-known/x"
+        );
+        assert_eq!(
+            at("https://a.example/t/1/", "x"),
+            "https://a.example/.well-known/x/t/1"
+        );
+        assert_eq!(
+            at("http://127.0.0.1:8080/mcp", "oauth-protected-resource"),
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp"
+        );
+    }
 }

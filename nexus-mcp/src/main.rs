@@ -53,7 +53,10 @@ Environment (read as the nexus-gateway-sdk library reads it):
   NEXUS_MCP_STATE_KEY     at least 32 bytes that seal the requestState of a call
                           waiting for the user (MCP 2026-07-28); the same key
                           on replicas behind one endpoint lets each finish the
-                          others' calls. Unset: a key drawn at start
+                          others' calls. Unset: a key drawn at start (stdio);
+                          serve needs it, or NEXUS_MCP_STATE_KEYS
+  NEXUS_MCP_STATE_KEYS    serve: a keyring, kid:key,kid:key… (the first seals,
+                          every one opens), to rotate the key
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
                           a start line and a line per call (the audit trail)
                           at info, everything else from warn

@@ -176,7 +176,8 @@ pub(crate) async fn run(site: Site, gate: Arc<Gate>, server: NexusServer) -> Res
         let gate = Arc::clone(&gate);
         move || async move { axum::Json(gate.metadata()) }
     };
-    let (_, path) = crate::bearer::split_url(&gate.resource);
+    // The metadata's path-inserted home (RFC 9728 §3.1): `/mcp` → `/.well-known/…/mcp`.
+    let path = site.path.trim_end_matches('/').to_owned();
     let router = Router::new()
         .route_service(&site.path, mcp)
         .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), guard))
