@@ -160,6 +160,22 @@ fn huge_headers_a_missing_workspace_claim_and_a_bad_origin_or_host_are_refused()
     let list = common::served::call("list_providers", json!({}), "2026-07-28");
     let (status, _, _) = served.post(&[("Authorization", &bearer), ("X-Big", &big)], &list);
     assert_eq!(status, 431);
+    // A body past 1 MiB: 413, whoever sends it.
+    let mut huge = list.clone();
+    huge["params"]["arguments"] = json!({"padding": "x".repeat(2 << 20)});
+    let team = issuer.mint(
+        &FakeToken::new("alice")
+            .audience(&served.resource)
+            .claim("team", json!("t-0")),
+    );
+    let sized = [
+        ("Authorization", format!("Bearer {team}")),
+        ("MCP-Protocol-Version", "2026-07-28".to_owned()),
+        ("Mcp-Method", "tools/call".to_owned()),
+        ("Mcp-Name", "list_providers".to_owned()),
+    ];
+    let sized: Vec<(&str, &str)> = sized.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    assert_eq!(served.post(&sized, &huge).0, 413);
     let (status, answer) = listed(&served, &alice);
     assert_eq!(status, 403, "{answer}");
     assert!(
