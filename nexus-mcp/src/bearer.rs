@@ -7,7 +7,9 @@
 //! `WWW-Authenticate` points at the protected-resource metadata (RFC 9728).
 //! The token goes nowhere: the provider's credential comes from the Gateway.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +37,12 @@ const ALGORITHMS: [Algorithm; 9] = [
 /// How far `exp` and `nbf` may be off, for clocks that drift.
 const LEEWAY: Duration = Duration::from_secs(60);
 
+/// How long a verified token is taken on its hash alone (a host sends the
+/// same token for an hour): a signature check costs a tenth of a call.
+const RECHECK_AFTER: Duration = Duration::from_secs(60);
+/// The most tokens kept verified at once.
+const REMEMBERED: usize = 10_000;
+
 /// The most a request's headers may weigh, names and values together (431).
 pub(crate) const MAX_HEADERS: usize = 32 << 10;
 
@@ -61,6 +69,9 @@ pub(crate) struct Gate {
     pub(crate) prefix: String,
     /// The issuer's keys.
     pub(crate) jwks: Jwks,
+    /// Tokens verified lately, by their SHA-256 (never the token itself):
+    /// the person, and until when the check holds without being made again.
+    pub(crate) verified: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
 }
 
 /// Why a request is refused before rmcp sees it.
@@ -82,6 +93,7 @@ pub(crate) enum Refusal {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -110,12 +122,45 @@ impl Gate {
             return Err(Refusal::Invalid("invalid_request", why.to_owned()));
         }
         let token = bearer(headers)?;
-        let claims = self.verify(token).await?;
-        self.principal(claims)
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(principal) = self.recalled(&digest) {
+            return Ok(principal);
+        }
+        let (claims, expires) = self.verify(token).await?;
+        let principal = self.principal(claims)?;
+        self.remember(digest, &principal, expires);
+        Ok(principal)
     }
 
-    /// The claims of `token`, when it is a JWS this server accepts.
-    async fn verify(&self, token: &str) -> Result<Claims, Refusal> {
+    /// The person a token verified less than [`RECHECK_AFTER`] ago names,
+    /// while the token has not expired.
+    fn recalled(&self, digest: &[u8; 32]) -> Option<Principal> {
+        let verified = self.verified.lock().ok()?;
+        let (principal, until) = verified.get(digest)?;
+        (Instant::now() < *until).then(|| principal.clone())
+    }
+
+    /// Keeps a verified token's person until it expires or [`RECHECK_AFTER`],
+    /// whichever comes first; at [`REMEMBERED`] tokens, the stale ones go
+    /// first, then all.
+    fn remember(&self, digest: [u8; 32], principal: &Principal, expires: u64) {
+        let now = jsonwebtoken::get_current_timestamp();
+        let left = Duration::from_secs(expires.saturating_sub(now)).min(RECHECK_AFTER);
+        let Ok(mut verified) = self.verified.lock() else {
+            return;
+        };
+        if verified.len() >= REMEMBERED {
+            let at = Instant::now();
+            verified.retain(|_, (_, until)| *until > at);
+            if verified.len() >= REMEMBERED {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, (principal.clone(), Instant::now() + left));
+    }
+
+    /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
+    async fn verify(&self, token: &str) -> Result<(Claims, u64), Refusal> {
         let invalid = |why: String| Refusal::Invalid("invalid_token", why);
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("the token is not a JWS".to_owned()))?;
@@ -145,7 +190,8 @@ impl Gate {
         validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| invalid(refused_because(e.kind())))?;
-        Ok(data.claims)
+        let expires = data.claims.exp;
+        Ok((data.claims, expires))
     }
 
     /// The principal the verified `claims` name, if they carry every scope

@@ -96,6 +96,7 @@ impl ServeArgs {
             scopes: self.scopes,
             claim,
             prefix: self.workspace_prefix,
+            verified: Default::default(),
         };
         Ok((site, gate))
     }
