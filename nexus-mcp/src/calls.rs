@@ -97,20 +97,29 @@ pub(crate) struct Caller {
     pub(crate) call: u64,
     /// The client that made it, as the request names it or `initialize` did.
     pub(crate) client: String,
-    /// The person it acts for.
+    /// The person it acts for (the workspace that of the account chosen).
     pub(crate) principal: Principal,
+    /// The account's label, when `--account` names several.
+    pub(crate) account: Option<String>,
 }
 
 impl Caller {
-    /// The line's opening: the call's number, the client (quoted), and in
+    /// The line's opening: the call's number, the client (quoted), in
     /// `serve` a short hash of the person (never a token, an e-mail or the
-    /// workspace id).
+    /// workspace id), and the account's label.
     fn said(&self) -> String {
-        let client = quoted(&self.client, 64);
-        match self.principal.who.as_str() {
-            "" => format!("call #{} client=\"{client}\"", self.call),
-            who => format!("call #{} client=\"{client}\" who={who}", self.call),
+        let mut said = format!(
+            "call #{} client=\"{}\"",
+            self.call,
+            quoted(&self.client, 64)
+        );
+        if !self.principal.who.is_empty() {
+            said += &format!(" who={}", self.principal.who);
         }
+        if let Some(label) = &self.account {
+            said += &format!(" account={label}");
+        }
+        said
     }
 }
 

@@ -57,14 +57,14 @@ pub(crate) struct Connector {
     return_url: String,
     wait: Duration,
     sealer: Sealer,
-    /// Per provider: the 2025 flow's lock.
+    /// Per workspace and provider ([`Call::flow`]): the 2025 flow's lock.
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Per provider: the connection requested and not yet active.
+    /// Per workspace and provider: the connection requested and not yet active.
     pending: Mutex<HashMap<String, Pending>>,
     /// Held while a connection is looked for or requested, so that calls
     /// meeting a missing connection at once request one, not one each.
     requesting: tokio::sync::Mutex<()>,
-    /// Per provider: how the last flow ended, and when.
+    /// Per workspace and provider: how the last flow ended, and when.
     ended: Mutex<HashMap<String, Last>>,
     /// A number for each 2025 prompt, so that no two share an id.
     serial: AtomicU64,
@@ -95,13 +95,29 @@ pub(crate) struct Call<'a> {
     pub(crate) started: Instant,
     /// Whether this request's client can send the user to a URL.
     pub(crate) url_elicitation: bool,
+    /// The account's label, when `--account` names several.
+    pub(crate) account: Option<&'a str>,
 }
 
 impl Call<'_> {
-    /// The workspace and `provider` as a sentence shows them: each on one
+    /// The workspace and `provider` as a log line shows them: each on one
     /// line, the provider (a model's choice) quoted and cut.
     fn shown(&self, provider: &str) -> (String, String) {
         (one_line(self.workspace), quoted(provider, 64))
+    }
+
+    /// Whose connection it is, as the user and the model read it: the
+    /// account's label, or the workspace.
+    fn whose(&self) -> String {
+        match self.account {
+            Some(label) => format!("your `{label}` account"),
+            None => format!("workspace `{}`", one_line(self.workspace)),
+        }
+    }
+
+    /// The key of this call's flows: one per workspace and provider.
+    fn flow(&self, provider: &str) -> String {
+        format!("{}\0{provider}", self.workspace)
     }
 }
 
@@ -149,9 +165,9 @@ impl Connector {
     /// consent URL.
     pub(crate) async fn connect(&self, call: &Call<'_>, named: &Named) -> Result<(), Failure> {
         let provider = named.listed.as_str();
-        let slot = Arc::clone(locked(&self.slots).entry(provider.to_owned()).or_default());
+        let slot = Arc::clone(locked(&self.slots).entry(call.flow(provider)).or_default());
         let _flow = slot.lock().await;
-        if let Some(ended) = self.last(provider, call.started) {
+        if let Some(ended) = self.last(&call.flow(provider), call.started) {
             return ended;
         }
         let deadline = call.started + self.wait;
@@ -162,7 +178,7 @@ impl Connector {
                 .await
         };
         let outcome = held(call, provider, flow).await;
-        self.end(provider, &outcome);
+        self.end(&call.flow(provider), &outcome);
         outcome
     }
 
@@ -177,14 +193,14 @@ impl Connector {
         bound: &[u8],
     ) -> Result<Option<InputRequiredResult>, Failure> {
         let provider = named.listed.as_str();
-        if let Some(ended) = self.last(provider, call.started) {
+        if let Some(ended) = self.last(&call.flow(provider), call.started) {
             return ended.map(|()| None);
         }
         let pending = self.pending(call, named).await?;
         let (ws, p) = call.shown(provider);
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
-            message: message(&p, &ws),
+            message: message(&p, &call.whose()),
             url: pending.url.to_string(),
             elicitation_id: format!("nexus-connect-{p}"),
         };
@@ -211,15 +227,15 @@ impl Connector {
         let key = input_key(provider);
         let answer = retry.responses.and_then(|r| r.get(&key));
         let action = answer.and_then(|a| a.get("action")).and_then(Value::as_str);
-        let (ws, p) = call.shown(provider);
+        let (_, p) = call.shown(provider);
         let outcome = match action {
             Some("accept") => {
                 let deadline = Instant::now() + state.left();
                 let wait = self.until_active(call, provider, &state.connection, deadline);
                 held(call, provider, wait).await
             }
-            Some("decline") => Err(self.declined(&p, &ws, "declined")),
-            Some("cancel") => Err(self.declined(&p, &ws, "cancelled")),
+            Some("decline") => Err(self.declined(call, &p, "declined")),
+            Some("cancel") => Err(self.declined(call, &p, "cancelled")),
             // A retry refused for its own fault is this call's error: the
             // flow, and the user's page, go on for the next call.
             _ => {
@@ -229,29 +245,29 @@ impl Connector {
                 return Err(Failure::refused(code::INVALID_INPUT, why));
             }
         };
-        self.end(provider, &outcome);
+        self.end(&call.flow(provider), &outcome);
         outcome
     }
 
-    /// How the last flow for `provider` ended, when that is this call's
-    /// answer too: it ended after the call began (another call ran it), or
-    /// the user declined less than a minute ago.
-    fn last(&self, provider: &str, started: Instant) -> Option<Result<(), Failure>> {
-        let last = locked(&self.ended).get(provider).cloned()?;
+    /// How the last `flow` (a workspace's provider) ended, when that is this
+    /// call's answer too: it ended after the call began (another call ran
+    /// it), or the user declined less than a minute ago.
+    fn last(&self, flow: &str, started: Instant) -> Option<Result<(), Failure>> {
+        let last = locked(&self.ended).get(flow).cloned()?;
         let recent = last.at >= started;
         let declined = matches!(last.outcome, Err(Failure::Declined(_)));
         let declined = declined && last.at.elapsed() < ASK_AGAIN_AFTER;
         (recent || declined).then_some(last.outcome)
     }
 
-    /// Keeps how a flow ended; a flow that ended drops its pending connection.
-    fn end(&self, provider: &str, outcome: &Result<(), Failure>) {
-        locked(&self.pending).remove(provider);
+    /// Keeps how a `flow` ended; a flow that ended drops its pending connection.
+    fn end(&self, flow: &str, outcome: &Result<(), Failure>) {
+        locked(&self.pending).remove(flow);
         let last = Last {
             at: Instant::now(),
             outcome: outcome.clone(),
         };
-        locked(&self.ended).insert(provider.to_owned(), last);
+        locked(&self.ended).insert(flow.to_owned(), last);
     }
 
     /// The connection pending for `provider`, requested now when none is
@@ -261,16 +277,20 @@ impl Connector {
         let provider = named.listed.as_str();
         let (ws, p) = call.shown(provider);
         if !call.url_elicitation {
+            let command = match call.account {
+                None => format!(" (nexus connect {ws} {p})"),
+                Some(_) => String::new(),
+            };
             let why = format!(
-                "`{p}` is not connected for workspace `{ws}`, and this client cannot send the \
-                 user to connect it; the person running this server can connect it (nexus \
-                 connect {ws} {p})"
+                "`{p}` is not connected for {}, and this client cannot send the user to connect \
+                 it; the person running this server can connect it{command}",
+                call.whose()
             );
             log::warn!(target: "nexus_mcp", "{CONNECTION_REQUIRED}: {why}");
             return Err(Failure::refused(CONNECTION_REQUIRED, why));
         }
         let _requesting = self.requesting.lock().await;
-        let reused = locked(&self.pending).get(provider).cloned();
+        let reused = locked(&self.pending).get(&call.flow(provider)).cloned();
         if let Some(pending) = reused.filter(|p| !p.held.left().is_zero()) {
             return Ok(pending);
         }
@@ -287,7 +307,7 @@ impl Connector {
         };
         let held = Arc::new(Held::new(&started.connection_id, self.wait));
         let pending = Pending { url, held };
-        locked(&self.pending).insert(provider.to_owned(), pending.clone());
+        locked(&self.pending).insert(call.flow(provider), pending.clone());
         Ok(pending)
     }
 
@@ -305,7 +325,7 @@ impl Connector {
         let n = self.serial.fetch_add(1, Ordering::Relaxed);
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
-            message: message(&p, &ws),
+            message: message(&p, &call.whose()),
             url: url.to_string(),
             elicitation_id: format!("nexus-connect-{n}"),
         };
@@ -329,14 +349,14 @@ impl Connector {
         let left = deadline.saturating_duration_since(Instant::now());
         let answer = tokio::time::timeout(left, &mut handle.rx).await;
         let Ok(answer) = answer else {
-            return Err(self.unanswered(&p, &ws));
+            return Err(self.unanswered(call, &p));
         };
         prompt.id = None; // answered: nothing to cancel
         match answer {
             Ok(Ok(ClientResult::ElicitResult(result))) => match result.action {
                 ElicitationAction::Accept => Ok(()),
-                ElicitationAction::Decline => Err(self.declined(&p, &ws, "declined")),
-                _ => Err(self.declined(&p, &ws, "cancelled")),
+                ElicitationAction::Decline => Err(self.declined(call, &p, "declined")),
+                _ => Err(self.declined(call, &p, "cancelled")),
             },
             other => {
                 let why = match other {
@@ -352,22 +372,24 @@ impl Connector {
     }
 
     /// The tool error of a user who left the prompt open past the wait.
-    fn unanswered(&self, p: &str, ws: &str) -> Failure {
-        let waited = self.wait;
+    fn unanswered(&self, call: &Call<'_>, p: &str) -> Failure {
+        let (waited, (ws, _)) = (self.wait, call.shown(""));
         log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited:?} (--connect-wait)");
         let why = format!(
-            "the user did not answer the request to connect `{p}` for workspace `{ws}` within \
-             {waited:?} (--connect-wait)"
+            "the user did not answer the request to connect `{p}` for {} within {waited:?} \
+             (--connect-wait)",
+            call.whose()
         );
         Failure::refused(CONNECTION_REQUIRED, why)
     }
 
     /// The tool error of a user who `did` (declined or cancelled).
-    fn declined(&self, p: &str, ws: &str, did: &str) -> Failure {
+    fn declined(&self, call: &Call<'_>, p: &str, did: &str) -> Failure {
+        let (ws, _) = call.shown("");
         log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user {did}");
         Failure::Declined(format!(
-            "the user {did} connecting `{p}` for workspace `{ws}`; they are not asked again for \
-             a minute"
+            "the user {did} connecting `{p}` for {}; they are not asked again for a minute",
+            call.whose()
         ))
     }
 
@@ -482,9 +504,9 @@ async fn held<T>(
 }
 
 /// What the user reads: provider and workspace, never the URL.
-fn message(p: &str, ws: &str) -> String {
+fn message(p: &str, whose: &str) -> String {
     format!(
-        "Connect {p} for the Nexus workspace {ws}: sign in and allow access on the page that \
+        "Connect {p} for {whose} in Nexus: sign in and allow access on the page that \
          opens; the request carries on when you are done."
     )
 }

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod answer;
 mod bearer;
 mod calls;
@@ -30,6 +31,7 @@ use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::accounts::Accounts;
 use crate::calls::Calls;
 use crate::connect::Connector;
 use crate::serve::ServeArgs;
@@ -76,6 +78,11 @@ struct Cli {
     /// The workspace whose credentials the tools use (stdio).
     #[arg(long, env = "NEXUS_WORKSPACE_ID", value_name = "ID", global = true)]
     workspace: Option<String>,
+    /// One of several accounts the model chooses by label (repeat): over
+    /// stdio LABEL=WORKSPACE, in serve LABEL (the person's workspace, then
+    /// `:LABEL`). With two or more, the tools take a required `account`.
+    #[arg(long = "account", value_name = "LABEL[=WORKSPACE]", global = true)]
+    accounts: Vec<String>,
     /// Offer only this provider (repeat, or a comma list: github,stripe);
     /// by default every one the Gateway lists.
     #[arg(
@@ -256,7 +263,9 @@ fn server(
     client: NexusClient,
     connector: Connector,
 ) -> NexusServer {
+    let accounts = Accounts::new(&cli.accounts, workspace.is_some());
     let settings = Settings {
+        accounts: accounts.unwrap_or_else(|why| usage(&why)),
         workspace,
         providers: cli.providers,
         allow_write: cli.allow_write,
@@ -312,7 +321,13 @@ fn serving(
 /// Stdio: one person, one workspace, on their machine.
 fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Result<(), String> {
     let workspace = cli.workspace.take().unwrap_or_default();
-    if workspace.trim().is_empty() {
+    if !cli.accounts.is_empty() && !workspace.trim().is_empty() {
+        usage(
+            "--account names each account's workspace (LABEL=WORKSPACE): --workspace \
+             (NEXUS_WORKSPACE_ID) is for one account, not beside them",
+        );
+    }
+    if workspace.trim().is_empty() && cli.accounts.is_empty() {
         usage("the workspace is missing or blank: give --workspace <ID> or set NEXUS_WORKSPACE_ID");
     }
     cli.workspace = Some(workspace.trim().to_owned());
@@ -383,6 +398,7 @@ fn started(cli: &Cli, options: &NexusClientOptions) {
         )
     };
     let serving = match cli.workspace.as_deref() {
+        _ if !cli.accounts.is_empty() => format!("accounts {}", cli.accounts.join(", ")),
         Some(workspace) => format!("workspace {workspace}"),
         None => "each person's workspace, from their verified token".to_owned(),
     };

@@ -23,6 +23,9 @@ pub(crate) struct Listed {
     pub(crate) origins: Vec<String>,
     /// What the Gateway says of it.
     pub(crate) description: String,
+    /// With several accounts (`--account`): those connected to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) accounts: Option<Vec<String>>,
 }
 
 impl Listed {
@@ -46,6 +49,7 @@ impl Listed {
             auth_type: cut(auth_type, 64),
             origins: origins.iter().map(|o| cut(o, 256)).collect(),
             description: cut(description, MAX_DESCRIPTION),
+            accounts: None,
         }
     }
 
@@ -59,6 +63,11 @@ impl Listed {
         let mut line = format!("{} ({}): {origins}", self.name, self.auth_type);
         if !self.description.is_empty() {
             line.push_str(&format!(": {}", self.description));
+        }
+        match self.accounts.as_deref() {
+            Some([]) => line.push_str(" [connected for no account yet]"),
+            Some(labels) => line.push_str(&format!(" [connected for: {}]", labels.join(", "))),
+            None => {}
         }
         line
     }

@@ -19,6 +19,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
+use crate::accounts::Accounts;
 use crate::answer::{BODY_CAP, fetched, said};
 use crate::bearer::Principal;
 use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
@@ -26,7 +27,7 @@ use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
 use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
-    Fetch, FetchArgs, NoArgs, Offer, Providers, arguments_of, failure, structured, tools,
+    Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
@@ -57,6 +58,8 @@ pub(crate) struct Settings {
     pub(crate) connector: Connector,
     /// How long before a token expires the server stops using it (`--token-buffer`).
     pub(crate) token_buffer: std::time::Duration,
+    /// The accounts `--account` names (none: the one workspace).
+    pub(crate) accounts: Accounts,
 }
 
 /// The server: one client and one cache, shared by every call.
@@ -182,6 +185,7 @@ impl NexusServer {
             call,
             client,
             principal,
+            account: None,
         })
     }
 
@@ -217,7 +221,7 @@ impl NexusServer {
     ) -> Result<Answer, Failure> {
         let (call, workspace) = (caller.call, caller.principal.workspace.as_str());
         let fetch = self.check(args, &caller.principal).await?;
-        let asking = self.asking(context, workspace, started);
+        let asking = self.asking(context, workspace, caller.account.as_deref(), started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
             // A retry: nothing is sent unless the state is this server's, for this call.
@@ -256,6 +260,7 @@ impl NexusServer {
         &'a self,
         context: &'a RequestContext<RoleServer>,
         workspace: &'a str,
+        account: Option<&'a str>,
         started: Instant,
     ) -> Call<'a> {
         let capabilities = context.client_capabilities();
@@ -267,6 +272,7 @@ impl NexusServer {
             workspace,
             started,
             url_elicitation: elicitation.is_some_and(|e| e.url.is_some()),
+            account,
         }
     }
 
@@ -313,12 +319,44 @@ impl NexusServer {
         Failure::Unconnected { error, command }
     }
 
+    /// The labels of the person's accounts (`base` their workspace) with a
+    /// connection to `provider`: a token resolves (and is kept) for each.
+    async fn connected(&self, provider: &str, base: &str) -> Vec<String> {
+        let mut connected = Vec::new();
+        for account in self.settings.accounts.every(base) {
+            let token = self
+                .client
+                .get_cached_token(&self.cache, &account.workspace, provider);
+            if token.await.is_ok() {
+                connected.extend(account.label);
+            }
+        }
+        connected
+    }
+
+    /// The workspace id a tool error must not name, and what it says
+    /// instead: `serve` and `--account` name no workspace to the model.
+    fn hidden(&self, caller: &Caller) -> Option<(String, String)> {
+        let shown = match &caller.account {
+            Some(label) => format!("your `{label}` account"),
+            None if self.settings.workspace.is_none() => "your workspace".to_owned(),
+            None => return None,
+        };
+        Some((caller.principal.workspace.clone(), shown))
+    }
+
     /// `list_providers`: the Gateway's providers this server offers.
-    async fn list(&self, arguments: Value) -> Result<Answer, Failure> {
-        let NoArgs {} = arguments_of("list_providers", arguments)?;
+    /// With several accounts, each provider says which of the person's
+    /// accounts (`base` their workspace, in `serve`) has a connection to it.
+    async fn list(&self, base: &str) -> Result<Answer, Failure> {
         let listing = self.client.run(|c| c.providers()).await?;
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
+        if self.settings.accounts.chosen() {
+            for listed in &mut providers {
+                listed.accounts = Some(self.connected(&listed.name, base).await);
+            }
+        }
         let mut lines: Vec<String> = Vec::new();
         let mut size = 0;
         for line in providers.iter().map(Listed::line) {
@@ -385,9 +423,9 @@ impl ServerHandler for NexusServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools(
-            self.settings.allow_write,
-        )))
+        let accounts = self.settings.accounts.labels();
+        let tools = tools(self.settings.allow_write, &accounts);
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -397,35 +435,50 @@ impl ServerHandler for NexusServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
         let started = Instant::now();
-        let caller = match self.caller(&context) {
+        let tool = request.name.as_ref();
+        // The specification's answer to an unknown tool: a protocol error.
+        if !matches!(tool, "authenticated_fetch" | "list_providers") {
+            let why = format!(
+                "no tool {:?}: this server has authenticated_fetch and list_providers",
+                one_line(tool)
+            );
+            return Err(ErrorData::invalid_params(why, None));
+        }
+        let mut caller = match self.caller(&context) {
             Ok(caller) => caller,
             Err(why) => return Ok(failure(&why, None).into()),
         };
+        // The arguments, then the account the call acts as (`--account`):
+        // each read once, here.
+        let parsed = match tool {
+            "authenticated_fetch" => arguments_of::<FetchArgs>(tool, arguments)
+                .map(|args| (args.account.clone(), Some(args))),
+            _ => arguments_of::<ListArgs>(tool, arguments).map(|args| (args.account, None)),
+        };
+        let base = caller.principal.workspace.clone();
+        let acting = parsed.and_then(|(asked, args)| {
+            let acting = self.settings.accounts.acting(asked.as_deref(), &base)?;
+            Ok((acting, args))
+        });
         // A call that fetched nothing (`list_providers`, a fetch refused
         // for its arguments) has its line in the operator's trail too.
-        let tool = request.name.as_ref();
-        let answer = match tool {
-            "authenticated_fetch" => match arguments_of::<FetchArgs>(tool, arguments) {
-                Ok(args) => self.fetch_call(&args, &request, &context, &caller).await,
-                Err(why) => {
-                    audit_tool(tool, Some(&why), started, &caller);
-                    Err(why)
+        let (answer, audited) = match acting {
+            Err(why) => (Err(why), false),
+            Ok((acting, args)) => {
+                caller.principal.workspace = acting.workspace;
+                caller.account = acting.label;
+                match args {
+                    Some(args) => {
+                        let fetched = self.fetch_call(&args, &request, &context, &caller);
+                        (fetched.await, true)
+                    }
+                    None => (self.calls.run(self.list(&base), &context.ct).await, false),
                 }
-            },
-            "list_providers" => {
-                let listed = self.calls.run(self.list(arguments), &context.ct).await;
-                audit_tool(tool, listed.as_ref().err(), started, &caller);
-                listed
-            }
-            // The specification's answer to an unknown tool: a protocol error.
-            other => {
-                let other = one_line(other);
-                let why = format!(
-                    "no tool {other:?}: this server has authenticated_fetch and list_providers"
-                );
-                return Err(ErrorData::invalid_params(why, None));
             }
         };
+        if !audited {
+            audit_tool(tool, answer.as_ref().err(), started, &caller);
+        }
         Ok(match answer {
             Ok(Answer::Fetched((status, headers, body))) => {
                 let (text, fetched) = fetched(status, &headers, &body);
@@ -433,12 +486,7 @@ impl ServerHandler for NexusServer {
             }
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
-            Err(why) => {
-                // `serve` never names the person's workspace to the model.
-                let hidden = self.settings.workspace.is_none();
-                let workspace = hidden.then_some(caller.principal.workspace.as_str());
-                failure(&why, workspace).into()
-            }
+            Err(why) => failure(&why, self.hidden(&caller).as_ref()).into(),
         })
     }
 }

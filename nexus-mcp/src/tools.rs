@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use nexus_sdk::{FetchOptions, Provider, code, one_line};
-use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,6 +48,8 @@ pub(crate) struct FetchArgs {
     pub(crate) headers: Option<BTreeMap<String, String>>,
     /// A request body, as text.
     pub(crate) body: Option<String>,
+    /// Which account the call acts as (when the server names several).
+    pub(crate) account: Option<String>,
 }
 
 /// A fetch as it was checked when it arrived: what every later step reads.
@@ -122,7 +124,8 @@ impl FetchArgs {
             self.url,
             self.method,
             self.headers,
-            self.body
+            self.body,
+            self.account
         ]);
         let connect = offered(offer.connect, offer.listing, &provider).ok();
         let connect = connect
@@ -146,7 +149,10 @@ impl FetchArgs {
 /// `list_providers` takes no arguments.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NoArgs {}
+pub(crate) struct ListArgs {
+    /// Which account's view (when the server names several).
+    pub(crate) account: Option<String>,
+}
 
 /// `list_providers`' structured result.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -161,7 +167,7 @@ pub(crate) struct Providers {
 }
 
 /// The two tools, described and annotated as this server was started.
-pub(crate) fn tools(allow_write: bool) -> Vec<Tool> {
+pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
     let methods = if allow_write {
         "Any HTTP method (started with --allow-write)."
     } else {
@@ -200,10 +206,39 @@ pub(crate) fn tools(allow_write: bool) -> Vec<Tool> {
     }
     let list = Tool::new("list_providers", list, Arc::default())
         .with_title("List the providers and where their credentials may go")
-        .with_input_schema::<NoArgs>()
+        .with_input_schema::<ListArgs>()
         .with_output_schema::<Providers>()
         .with_annotations(ToolAnnotations::new().read_only(true).open_world(false));
-    vec![fetch, list]
+    let mut tools = vec![fetch, list];
+    for tool in &mut tools {
+        tool.input_schema = Arc::new(with_accounts((*tool.input_schema).clone(), accounts));
+    }
+    tools
+}
+
+/// A tool's input schema as `--account` sets it: with two accounts or more,
+/// a required `account`, an enum of the labels; else no `account` at all.
+fn with_accounts(mut schema: JsonObject, accounts: &[String]) -> JsonObject {
+    let properties = schema.get_mut("properties").and_then(Value::as_object_mut);
+    let Some(properties) = properties else {
+        return schema;
+    };
+    if accounts.len() < 2 {
+        properties.remove("account");
+        return schema;
+    }
+    properties.insert(
+        "account".into(),
+        serde_json::json!({"type": "string", "enum": accounts,
+            "description": "Which account the call acts as: one of the labels, required."}),
+    );
+    let required = schema
+        .entry("required")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(required) = required.as_array_mut() {
+        required.push(Value::String("account".into()));
+    }
+    schema
 }
 
 /// Why this server will not send a request, if it will not: a framing
@@ -284,12 +319,12 @@ pub(crate) fn structured(text: String, value: &impl Serialize) -> CallToolResult
 }
 
 /// A failure as a tool error: one line, escaped as every package escapes
-/// a server's text; `hidden` (a `serve` person's workspace id) said as
-/// "your workspace".
-pub(crate) fn failure(failure: &Failure, hidden: Option<&str>) -> CallToolResult {
+/// a server's text; `hidden`'s workspace id (a `serve` person's, an
+/// account's) said as its words ("your workspace", "your `work` account").
+pub(crate) fn failure(failure: &Failure, hidden: Option<&(String, String)>) -> CallToolResult {
     let mut text = one_line(&failure.to_string());
-    if let Some(workspace) = hidden.filter(|w| !w.is_empty()) {
-        text = text.replace(workspace, "your workspace");
+    if let Some((workspace, shown)) = hidden.filter(|(w, _)| !w.is_empty()) {
+        text = text.replace(workspace.as_str(), shown);
     }
     CallToolResult::error(vec![ContentBlock::text(text)])
 }

@@ -180,3 +180,43 @@ fn sigterm_lets_the_call_under_way_answer_then_stops() {
         "nothing listens"
     );
 }
+
+/// In `serve`, `--account LABEL` gives each person one workspace a label:
+/// their own, then `:LABEL`.
+#[test]
+fn in_serve_a_persons_accounts_are_their_workspace_and_a_label() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let alice = workspace_of(&issuer.url(), "alice");
+    for (label, credential) in [("work", "gho_alice_work"), ("home", "gho_alice_home")] {
+        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+        gateway.add_provider(&format!("{alice}:{label}"), "github", github);
+    }
+    let served = Served::start(
+        &gateway,
+        &issuer,
+        &["--account", "work", "--account", "home"],
+    );
+    let token = token(&issuer, &served, "alice");
+    let user = format!("{}/user", api.url());
+    for (label, credential) in [("home", "gho_alice_home"), ("work", "gho_alice_work")] {
+        let arguments = json!({"provider": "github", "url": user, "account": label});
+        let (status, answer) = served.call(&token, "authenticated_fetch", arguments);
+        assert_eq!(
+            (status, &answer["result"]["isError"]),
+            (200, &json!(false)),
+            "{answer}"
+        );
+        let sent = api.last_request().unwrap();
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {credential}").as_str())
+        );
+    }
+    let (_, answer) = served.call(&token, "authenticated_fetch", fetch(&user));
+    assert!(
+        text(&answer["result"]).contains("`account` is required"),
+        "{answer}"
+    );
+    assert!(!answer.to_string().contains(&alice));
+}
