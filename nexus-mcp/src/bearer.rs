@@ -94,10 +94,12 @@ pub(crate) enum Refusal {
 struct Claims {
     sub: String,
     exp: u64,
+    /// RFC 9068's `scope`: a space-separated string (some issuers send a list).
     #[serde(default)]
-    scope: Option<String>,
+    scope: Option<Value>,
+    /// Okta's and Entra ID's `scp`: a list, or a space-separated string.
     #[serde(default)]
-    scp: Option<Vec<String>>,
+    scp: Option<Value>,
     #[serde(flatten)]
     rest: Map<String, Value>,
 }
@@ -197,10 +199,10 @@ impl Gate {
     /// The principal the verified `claims` name, if they carry every scope
     /// and (with `--workspace-claim`) the workspace claim.
     fn principal(&self, claims: Claims) -> Result<Principal, Refusal> {
-        let held: Vec<&str> = match (&claims.scope, &claims.scp) {
-            (Some(scope), _) => scope.split(' ').collect(),
-            (None, Some(scp)) => scp.iter().map(String::as_str).collect(),
-            (None, None) => Vec::new(),
+        let held: Vec<&str> = match claims.scope.as_ref().or(claims.scp.as_ref()) {
+            Some(Value::String(words)) => words.split(' ').collect(),
+            Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
         };
         let missing: Vec<&str> = (self.scopes.iter())
             .map(String::as_str)

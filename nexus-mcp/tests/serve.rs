@@ -136,6 +136,18 @@ fn the_metadata_says_where_to_get_a_token_and_every_401_points_at_it() {
     );
     let (status, answer) = served.call(&scoped, "list_providers", json!({}));
     assert_eq!(status, 200, "{answer}");
+    // Entra ID's `scp` is a string, Okta's a list: both read.
+    for scp in [json!("mcp:tools profile"), json!(["profile", "mcp:tools"])] {
+        let token = FakeToken::new("alice")
+            .audience(&served.resource)
+            .claim("scp", scp);
+        assert_eq!(
+            served
+                .call(&issuer.mint(&token), "list_providers", json!({}))
+                .0,
+            200
+        );
+    }
     assert!(text(&answer["result"]).contains("github"), "{answer}");
 }
 
