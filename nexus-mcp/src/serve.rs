@@ -78,6 +78,13 @@ impl ServeArgs {
         {
             return Err(format!("--scope {bad:?}: a scope is one word"));
         }
+        if self.scopes.iter().any(|s| s == "offline_access") {
+            return Err(
+                "--scope offline_access: a refresh token is the client's to ask for, \
+                        never a resource's to require (MCP's authorization rules)"
+                    .to_owned(),
+            );
+        }
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
         let site = Site {
             listen: self.listen,

@@ -323,4 +323,9 @@ fn serve_refuses_to_start_naming_the_flag() {
         "--workspace (NEXUS_WORKSPACE_ID) does not apply to serve",
     );
     refuses(&["--scope", "a b"], &[], "--scope \"a b\"");
+    refuses(
+        &["--scope", "offline_access"],
+        &[],
+        "--scope offline_access",
+    );
 }
