@@ -7,6 +7,8 @@ mod common;
 
 mod blame;
 mod causes;
+mod connections;
 mod gateway;
 mod naming;
 mod newcomer;
+mod rate_limit;

@@ -2,9 +2,7 @@
 //! `NexusError::needs_connection()` on each code that means it, and on the
 //! ones that do not; a resolve's refusal names the pair and the next step.
 
-mod common;
-
-use common::{client, conn_id};
+use crate::common::{client, conn_id};
 use nexus_gateway_fake::{FakeConnection, FakeGateway, FakeProvider, Fault, Route};
 use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, NexusError, TokenCache};
 

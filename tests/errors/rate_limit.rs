@@ -3,11 +3,9 @@
 //! never counted against `retries`; a wait that cannot fit returns the 429
 //! at once; one reader of `Retry-After` (seconds or HTTP date, any value).
 
-mod common;
-
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{C, client_with, fast_retries};
+use crate::common::{C, client_with, fast_retries};
 use nexus_gateway_fake::{FakeConnection, FakeGateway, Fault, Route};
 use nexus_sdk::{ErrorKind, NexusClient, code};
 
