@@ -77,6 +77,7 @@ struct Grant {
     resource: Option<String>,
     scope: Option<String>,
     subject: String,
+    nonce: Option<String>,
 }
 
 impl std::fmt::Debug for FakeIssuer {
@@ -120,6 +121,15 @@ impl FakeIssuer {
         let server = HttpServer::start_on(address, handler)?;
         *url.lock() = server.url();
         Ok(FakeIssuer { state, server })
+    }
+
+    /// Registers the client `client_id` with `redirect_uri`, as an operator
+    /// registers a server's login client (public; a secret sent is ignored).
+    pub fn add_client(&self, client_id: &str, redirect_uri: &str) {
+        let mut state = self.state.lock();
+        state
+            .clients
+            .insert(client_id.to_owned(), vec![redirect_uri.to_owned()]);
     }
 
     /// `/authorize` approves `subject` from now on (`alice` by default), as
@@ -302,7 +312,7 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
             "token_endpoint": format!("{url}/token"),
             "registration_endpoint": format!("{url}/register"),
             "grant_types_supported": ["authorization_code"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
@@ -358,7 +368,21 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
         }
         ("POST", "/register") => register(&mut state, &request.body),
         ("GET", "/authorize") => authorize(&mut state, url, &form),
-        ("POST", "/token") => token(&mut state, url, &form),
+        ("POST", "/token") => {
+            let mut form = form;
+            // A confidential client authenticates with HTTP Basic: its id is there.
+            let basic = request
+                .header("authorization")
+                .and_then(|v| v.strip_prefix("Basic "));
+            let pair = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+            let id = pair.and_then(|p| String::from_utf8(p).ok());
+            if let Some((client, _)) = id.as_deref().and_then(|p| p.split_once(':')) {
+                let client = percent_encoding::percent_decode_str(client).decode_utf8_lossy();
+                form.entry("client_id".into())
+                    .or_insert_with(|| client.into_owned());
+            }
+            token(&mut state, url, &form)
+        }
         _ => answer(404, &json!({"error": "not_found"})),
     }
 }
@@ -426,6 +450,7 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         resource: form.get("resource").cloned(),
         scope: form.get("scope").cloned(),
         subject: state.person.clone(),
+        nonce: form.get("nonce").cloned(),
     };
     state.codes.insert(code.clone(), grant);
     let sent = [
@@ -476,6 +501,15 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     }
     let access = sign(&token, state.signer, url);
     let mut issued = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
+    // OpenID Connect: an ID token for the client, with the login's nonce.
+    let openid = (grant.scope.as_deref()).is_some_and(|s| s.split(' ').any(|s| s == "openid"));
+    if openid {
+        let mut id = FakeToken::new(&grant.subject).audience(&grant.client);
+        if let Some(nonce) = &grant.nonce {
+            id = id.claim("nonce", json!(nonce));
+        }
+        issued["id_token"] = json!(sign(&id, state.signer, url));
+    }
     if let Some(scope) = grant.scope {
         issued["scope"] = json!(scope);
     }

@@ -35,6 +35,7 @@ use serde_json::Value;
 
 use crate::answer::quoted;
 use crate::failure::{CONNECTION_REQUIRED, Failure};
+use crate::login::{Login, Ticket};
 use crate::state::{Held, Sealer};
 use crate::tools::Named;
 
@@ -68,6 +69,9 @@ pub(crate) struct Connector {
     ended: Mutex<HashMap<String, Last>>,
     /// A number for each 2025 prompt, so that no two share an id.
     serial: AtomicU64,
+    /// `serve`'s connect page: the user is sent to a link only they can
+    /// use, not to the Gateway's consent URL.
+    login: Option<Arc<Login>>,
 }
 
 /// A connection requested and not yet active.
@@ -97,6 +101,8 @@ pub(crate) struct Call<'a> {
     pub(crate) url_elicitation: bool,
     /// The account's label, when `--account` names several.
     pub(crate) account: Option<&'a str>,
+    /// Who asks (`serve`: a hash of the verified issuer and subject).
+    pub(crate) person: &'a str,
 }
 
 impl Call<'_> {
@@ -151,7 +157,44 @@ impl Connector {
             requesting: tokio::sync::Mutex::default(),
             ended: Mutex::default(),
             serial: AtomicU64::default(),
+            login: None,
         })
+    }
+
+    /// This connector, sending users through `login`'s connect page.
+    pub(crate) fn with_login(mut self, login: Arc<Login>) -> Self {
+        self.login = Some(login);
+        self
+    }
+
+    /// Where the user is sent for `pending`: the connect page's link bound
+    /// to who asks (`serve`), or the Gateway's consent URL (stdio).
+    fn url_for(&self, call: &Call<'_>, provider: &str, pending: &Pending) -> String {
+        let Some(login) = &self.login else {
+            return pending.url.to_string();
+        };
+        let ticket = Ticket {
+            who: call.person.to_owned(),
+            provider: provider.to_owned(),
+            consent: pending.url.to_string(),
+        };
+        login.link(&ticket, pending.held.left())
+    }
+
+    /// MCP 2025 in `serve`, which holds no request to a client: the link
+    /// the user opens, as the 2025-11-25 `URLElicitationRequiredError`.
+    pub(crate) async fn url_required(&self, call: &Call<'_>, named: &Named) -> Failure {
+        let provider = named.listed.as_str();
+        let pending = match self.pending(call, named).await {
+            Ok(pending) => pending,
+            Err(failure) => return failure,
+        };
+        let (_, p) = call.shown(provider);
+        Failure::UrlRequired {
+            url: self.url_for(call, provider, &pending),
+            message: message(&p, &call.whose()),
+            id: format!("nexus-connect-{}", input_key(provider)),
+        }
     }
 
     /// The names `--connect` gave, in the operator's spelling.
@@ -201,7 +244,7 @@ impl Connector {
         let params = ElicitRequestParams::UrlElicitationParams {
             meta: None,
             message: message(&p, &call.whose()),
-            url: pending.url.to_string(),
+            url: self.url_for(call, provider, &pending),
             elicitation_id: format!("nexus-connect-{p}"),
         };
         let asked = InputRequest::Elicitation(ElicitRequest::new(params));
@@ -276,7 +319,7 @@ impl Connector {
     async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, Failure> {
         let provider = named.listed.as_str();
         let (ws, p) = call.shown(provider);
-        if !call.url_elicitation {
+        if !call.url_elicitation && self.login.is_none() {
             let command = match call.account {
                 None => format!(" (nexus connect {ws} {p})"),
                 Some(_) => String::new(),
@@ -289,6 +332,24 @@ impl Connector {
             log::warn!(target: "nexus_mcp", "{CONNECTION_REQUIRED}: {why}");
             return Err(Failure::refused(CONNECTION_REQUIRED, why));
         }
+        let pending = self.requested(call, named).await?;
+        if !call.url_elicitation {
+            // A link only its person can use is safe in the model's text.
+            let link = self.url_for(call, provider, &pending);
+            let why = format!(
+                "`{p}` is not connected for {}: the user can connect it at {link} (a link only \
+                 they can use, for {} min), then call again",
+                call.whose(),
+                pending.held.left().as_secs().div_ceil(60)
+            );
+            return Err(Failure::refused(CONNECTION_REQUIRED, why));
+        }
+        Ok(pending)
+    }
+
+    /// The connection pending for `provider`, requested now when none is.
+    async fn requested(&self, call: &Call<'_>, named: &Named) -> Result<Pending, Failure> {
+        let provider = named.listed.as_str();
         let _requesting = self.requesting.lock().await;
         let reused = locked(&self.pending).get(&call.flow(provider)).cloned();
         if let Some(pending) = reused.filter(|p| !p.held.left().is_zero()) {

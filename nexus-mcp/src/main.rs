@@ -15,11 +15,13 @@ mod calls;
 mod connect;
 mod failure;
 mod jwks;
+mod login;
 mod providers;
 mod serve;
 mod server;
 mod state;
 mod stopping;
+mod ticket;
 mod tools;
 
 use std::io::IsTerminal;
@@ -34,6 +36,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::accounts::Accounts;
 use crate::calls::Calls;
 use crate::connect::Connector;
+use crate::login::Login;
 use crate::serve::ServeArgs;
 use crate::server::{NexusServer, Settings};
 use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Sealer};
@@ -151,6 +154,9 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
 fn var(name: &'static str) -> Option<String> {
     setting::var(name).unwrap_or_else(|e| usage(&answer::said(&e)))
 }
+
+/// The variable that gives the connect page's client secret at the issuer.
+const LOGIN_SECRET_VARIABLE: &str = "NEXUS_MCP_LOGIN_CLIENT_SECRET";
 
 /// The variable naming the log level.
 const LOG_VARIABLE: &str = "NEXUS_LOG";
@@ -291,14 +297,16 @@ fn serving(
              workspace of the person its token names",
         );
     }
-    if !cli.connect.is_empty() {
-        usage(
-            "--connect does not apply to serve yet: a consent link may only reach the person who \
-             was asked, which needs the connect page bound to their login; connect providers in \
-             Nexus meanwhile",
-        );
-    }
-    let sealer = match (var(KEYS_VARIABLE), var(KEY_VARIABLE)) {
+    let keys = var(KEYS_VARIABLE);
+    let key = var(KEY_VARIABLE);
+    // The connect page seals with the key that seals (the keyring's first).
+    let sealing = keys
+        .as_deref()
+        .map_or(key.clone().unwrap_or_default(), |keys| {
+            let first = keys.split(',').next().unwrap_or_default();
+            first.split_once(':').map_or("", |(_, key)| key).to_owned()
+        });
+    let sealer = match (keys, key) {
         (Some(keys), _) => Sealer::keyring(&keys),
         (None, Some(key)) => Sealer::new(Some(&key)),
         (None, None) => Err(format!(
@@ -308,14 +316,34 @@ fn serving(
     };
     let sealer = sealer.unwrap_or_else(|why| usage(&why));
     let (site, gate) = args.checked().unwrap_or_else(|why| usage(&why));
-    let connector = Connector::new(&[], &cli.return_url, cli.connect_wait, sealer);
-    let connector = connector.unwrap_or_else(|why| usage(&why));
+    let login = match (&site.login_client_id, cli.connect.is_empty()) {
+        (Some(id), _) => {
+            let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
+            let origin = &site.origin;
+            let login = Login::new(&gate.issuer, id, secret, origin, sealing.as_bytes());
+            Some(std::sync::Arc::new(login))
+        }
+        (None, true) => None,
+        (None, false) => usage(
+            "--connect in serve needs --login-client-id (and NEXUS_MCP_LOGIN_CLIENT_SECRET for a \
+             confidential client): a consent link goes only to the person who was asked, whose \
+             login at the issuer the connect page checks",
+        ),
+    };
+    let done = login
+        .as_ref()
+        .map_or(cli.return_url.clone(), |l| l.done_url());
+    let connector = Connector::new(&cli.connect, &done, cli.connect_wait, sealer);
+    let mut connector = connector.unwrap_or_else(|why| usage(&why));
+    if let Some(login) = &login {
+        connector = connector.with_login(std::sync::Arc::clone(login));
+    }
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
     }
     started(&cli, options);
     let server = server(cli, None, client, connector);
-    run(serve::run(site, std::sync::Arc::new(gate), server))
+    run(serve::run(site, std::sync::Arc::new(gate), server, login))
 }
 
 /// Stdio: one person, one workspace, on their machine.

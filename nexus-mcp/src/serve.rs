@@ -18,6 +18,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use crate::bearer::Gate;
 use crate::jwks::Jwks;
+use crate::login::Login;
 use crate::server::NexusServer;
 
 /// The most an MCP request's body may weigh (413).
@@ -51,6 +52,11 @@ pub(crate) struct ServeArgs {
     /// URL's own (repeat for more): https://app.example.com
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// The connect page's client at the issuer (its secret in
+    /// NEXUS_MCP_LOGIN_CLIENT_SECRET, for a confidential one): needed by
+    /// --connect, whose links only the person asked can use.
+    #[arg(long, value_name = "ID")]
+    login_client_id: Option<String>,
 }
 
 impl ServeArgs {
@@ -67,7 +73,7 @@ impl ServeArgs {
         if let Some(port) = public.port() {
             hosts.push(format!("{host}:{port}"));
         }
-        let mut origins = vec![origin];
+        let mut origins = vec![origin.clone()];
         for given in self.allowed_origins {
             origins.push(allowed_origin(&given)?);
         }
@@ -95,6 +101,8 @@ impl ServeArgs {
             },
             hosts,
             origins,
+            origin,
+            login_client_id: self.login_client_id.filter(|id| !id.trim().is_empty()),
         };
         let gate = Gate {
             jwks: Jwks::new(&self.issuer),
@@ -160,10 +168,19 @@ pub(crate) struct Site {
     /// The browser origins a request may come from (`--allowed-origin`, and
     /// the public URL's own).
     pub(crate) origins: Vec<String>,
+    /// The public URL's origin, where the connect page is.
+    pub(crate) origin: String,
+    /// `--login-client-id`.
+    pub(crate) login_client_id: Option<String>,
 }
 
 /// Serves until SIGTERM, then lets the calls under way answer and stops.
-pub(crate) async fn run(site: Site, gate: Arc<Gate>, server: NexusServer) -> Result<(), String> {
+pub(crate) async fn run(
+    site: Site,
+    gate: Arc<Gate>,
+    server: NexusServer,
+    login: Option<Arc<Login>>,
+) -> Result<(), String> {
     let calls = server.calls();
     match gate.jwks.warm().await {
         Ok(keys) => {
@@ -198,6 +215,10 @@ pub(crate) async fn run(site: Site, gate: Arc<Gate>, server: NexusServer) -> Res
             &format!("/.well-known/oauth-protected-resource{path}"),
             get(metadata),
         );
+    let router = match login {
+        Some(login) => router.merge(Login::routes(login)),
+        None => router,
+    };
     let listener = tokio::net::TcpListener::bind(&site.listen)
         .await
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;

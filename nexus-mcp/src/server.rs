@@ -17,7 +17,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::accounts::Accounts;
 use crate::answer::{BODY_CAP, fetched, said};
@@ -29,6 +29,9 @@ use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
+
+/// MCP 2025-11-25's `URLElicitationRequiredError` (rmcp names no constant).
+const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
 /// requests: a call that needs the user answers `input_required`).
@@ -219,9 +222,9 @@ impl NexusServer {
         caller: &Caller,
         started: Instant,
     ) -> Result<Answer, Failure> {
-        let (call, workspace) = (caller.call, caller.principal.workspace.as_str());
+        let call = caller.call;
         let fetch = self.check(args, &caller.principal).await?;
-        let asking = self.asking(context, workspace, caller.account.as_deref(), started);
+        let asking = self.asking(context, caller, started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
             // A retry: nothing is sent unless the state is this server's, for this call.
@@ -246,7 +249,10 @@ impl NexusServer {
         let Some(named) = &fetch.connect else {
             return Err(unconnected);
         };
-        if !modern(context) {
+        if !modern(context) && self.settings.workspace.is_none() {
+            // `serve` holds no request to a 2025 client: it is sent to the link.
+            return Err(connector.url_required(&asking, named).await);
+        } else if !modern(context) {
             connector.connect(&asking, named).await?;
         } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
             return Ok(Answer::InputRequired(input));
@@ -259,8 +265,7 @@ impl NexusServer {
     fn asking<'a>(
         &'a self,
         context: &'a RequestContext<RoleServer>,
-        workspace: &'a str,
-        account: Option<&'a str>,
+        caller: &'a Caller,
         started: Instant,
     ) -> Call<'a> {
         let capabilities = context.client_capabilities();
@@ -269,10 +274,11 @@ impl NexusServer {
             peer: &context.peer,
             progress: context.meta.get_progress_token(),
             client: &self.client,
-            workspace,
+            workspace: &caller.principal.workspace,
             started,
             url_elicitation: elicitation.is_some_and(|e| e.url.is_some()),
-            account,
+            account: caller.account.as_deref(),
+            person: &caller.principal.who,
         }
     }
 
@@ -486,6 +492,13 @@ impl ServerHandler for NexusServer {
             }
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
+            Err(Failure::UrlRequired { url, message, id }) => {
+                let asked =
+                    json!({"mode": "url", "elicitationId": id, "url": url, "message": message});
+                let data = json!({"elicitations": [asked]});
+                let code = rmcp::model::ErrorCode(URL_ELICITATION_REQUIRED);
+                return Err(ErrorData::new(code, message, Some(data)));
+            }
             Err(why) => failure(&why, self.hidden(&caller).as_ref()).into(),
         })
     }

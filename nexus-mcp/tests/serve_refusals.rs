@@ -315,7 +315,7 @@ fn serve_refuses_to_start_naming_the_flag() {
     refuses(
         &["--connect", "github"],
         &[],
-        "--connect does not apply to serve yet",
+        "--connect in serve needs --login-client-id",
     );
     refuses(
         &[],

@@ -1,0 +1,323 @@
+//! `serve`'s connect page: a link to the server itself, `/connect/<ticket>`,
+//! that only the person who was asked can use. The ticket (sealed: see
+//! [`crate::ticket`]) holds who was asked and the Gateway's consent URL.
+//! Opening it logs the browser in at the issuer with the OpenID Connect
+//! crate's authorization code flow (PKCE, `state`, `nonce`, the ID token
+//! checked as the crate checks it); only when the login's issuer and
+//! subject are the ticket's is the browser sent on to consent. The flow's
+//! state rides in a sealed `HttpOnly`, `SameSite=Lax` cookie: any replica
+//! serves any step, and nothing is kept server-side.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::bearer::who;
+use crate::ticket::Seal;
+
+/// The cookie that carries a login under way.
+const COOKIE: &str = "nexus_connect";
+/// How long a login may take, from the link to the callback.
+const LOGIN_TIME: Duration = Duration::from_secs(600);
+
+/// The client discovery makes: an authorization endpoint, a token endpoint
+/// and a user-info one if the metadata names them.
+type Discovered = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Who was asked, and where their consent is: what a link carries.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Ticket {
+    /// A hash of the issuer and the subject of the person asked.
+    pub(crate) who: String,
+    /// The provider, as the user reads it.
+    pub(crate) provider: String,
+    /// The Gateway's consent URL.
+    pub(crate) consent: String,
+}
+
+/// A login under way, in its cookie.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    ticket: String,
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+/// The connect page: the server's login client at the issuer.
+pub(crate) struct Login {
+    issuer: String,
+    client_id: String,
+    secret: Option<String>,
+    /// The public URL's origin (`https://mcp.example.com`).
+    origin: String,
+    tickets: Seal,
+    cookies: Seal,
+    agent: ureq::Agent,
+    metadata: OnceLock<CoreProviderMetadata>,
+}
+
+impl Login {
+    /// The connect page for `origin`, logging in at `issuer` as `client_id`
+    /// (with `secret`, a confidential client), its values sealed from `key`.
+    pub(crate) fn new(
+        issuer: &str,
+        client_id: &str,
+        secret: Option<String>,
+        origin: &str,
+        key: &[u8],
+    ) -> Login {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build();
+        Login {
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            secret,
+            origin: origin.to_owned(),
+            tickets: Seal::new(key, "connect ticket"),
+            cookies: Seal::new(key, "connect cookie"),
+            agent: config.into(),
+            metadata: OnceLock::new(),
+        }
+    }
+
+    /// The link that sends `ticket`'s person to consent, valid for `ttl`.
+    pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
+        format!("{}/connect/{}", self.origin, self.tickets.seal(ticket, ttl))
+    }
+
+    /// Where the Gateway sends the browser back after consent.
+    pub(crate) fn done_url(&self) -> String {
+        format!("{}/connect/done", self.origin)
+    }
+
+    /// The routes of the connect page.
+    pub(crate) fn routes(login: Arc<Login>) -> Router {
+        Router::new()
+            .route("/connect/done", get(done))
+            .route("/connect/callback", get(callback))
+            .route("/connect/{ticket}", get(start))
+            .with_state(login)
+    }
+
+    /// The OpenID Connect client, the issuer's metadata discovered once.
+    fn client(&self) -> Result<Discovered, String> {
+        let metadata = match self.metadata.get() {
+            Some(metadata) => metadata,
+            None => {
+                let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| e.to_string())?;
+                let http = |request| call(&self.agent, request);
+                let found = CoreProviderMetadata::discover(&issuer, &http);
+                let found = found.map_err(|e| format!("the issuer's metadata: {e}"))?;
+                self.metadata.get_or_init(|| found)
+            }
+        };
+        let redirect = RedirectUrl::new(format!("{}/connect/callback", self.origin));
+        let redirect = redirect.map_err(|e| e.to_string())?;
+        let secret = self.secret.clone().map(ClientSecret::new);
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.client_id.clone()),
+            secret,
+        )
+        .set_redirect_uri(redirect);
+        Ok(client)
+    }
+}
+
+/// `GET /connect/<ticket>`: a valid ticket starts the login.
+async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> Response {
+    if login.tickets.open::<Ticket>(&ticket).is_none() {
+        let why = "This link is not valid: it has expired, or was changed. Ask your host again.";
+        return page(StatusCode::BAD_REQUEST, why);
+    }
+    let begun = tokio::task::spawn_blocking(move || {
+        let client = login.client()?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge)
+            .url();
+        let pending = Pending {
+            ticket,
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+        };
+        let cookie = login.cookies.seal(&pending, LOGIN_TIME);
+        Ok::<_, String>((url.to_string(), cookie, login.origin.starts_with("https:")))
+    })
+    .await;
+    match begun {
+        Ok(Ok((url, cookie, secure))) => {
+            let secure = if secure { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={cookie}; Path=/connect; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                LOGIN_TIME.as_secs()
+            );
+            let mut response = Redirect::to(&url).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Ok(Err(why)) => {
+            log::warn!(target: "nexus_mcp", "the connect page cannot log in at the issuer: {why}");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The login is not available now. Try again later.",
+            )
+        }
+        Err(_) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The login failed. Try again.",
+        ),
+    }
+}
+
+/// The issuer's answer to the login.
+#[derive(Deserialize)]
+struct Answered {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// `GET /connect/callback`: the login's person, checked against the ticket's.
+async fn callback(
+    State(login): State<Arc<Login>>,
+    Query(answered): Query<Answered>,
+    headers: HeaderMap,
+) -> Response {
+    let cookie = cookie(&headers).and_then(|c| login.cookies.open::<Pending>(&c));
+    let Some(pending) = cookie else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This login has expired. Open the link again.",
+        );
+    };
+    let same_state = answered.state.as_deref() == Some(pending.state.as_str());
+    let (Some(code), true) = (answered.code, same_state) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This login was not the one this page began.",
+        );
+    };
+    let Some(ticket) = login.tickets.open::<Ticket>(&pending.ticket) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This link has expired. Ask your host again.",
+        );
+    };
+    let checked = tokio::task::spawn_blocking(move || logged_in(&login, code, &pending)).await;
+    match checked {
+        Ok(Ok(person)) if person == ticket.who => Redirect::to(&ticket.consent).into_response(),
+        Ok(Ok(_)) => {
+            log::warn!(target: "nexus_mcp", "connect page: a link made for another person was opened (provider {:?}); nothing was redirected", ticket.provider);
+            page(
+                StatusCode::FORBIDDEN,
+                "This link was made for another account. Sign in as the person it was sent to, \
+                 or ask your host for your own.",
+            )
+        }
+        Ok(Err(why)) => {
+            log::warn!(target: "nexus_mcp", "connect page: the login did not complete: {why}");
+            page(
+                StatusCode::BAD_REQUEST,
+                "The login did not complete. Open the link again.",
+            )
+        }
+        Err(_) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The login failed. Try again.",
+        ),
+    }
+}
+
+/// The person (a hash of issuer and subject) the code logs in, its ID
+/// token checked by the OpenID Connect crate (signature, issuer, audience,
+/// nonce, expiry).
+fn logged_in(login: &Login, code: String, pending: &Pending) -> Result<String, String> {
+    let client = login.client()?;
+    let http = |request| call(&login.agent, request);
+    let exchange = client.exchange_code(AuthorizationCode::new(code));
+    let exchange = exchange.map_err(|e| e.to_string())?;
+    let verifier = PkceCodeVerifier::new(pending.verifier.clone());
+    let tokens = exchange.set_pkce_verifier(verifier).request(&http);
+    let tokens = tokens.map_err(|e| format!("the code exchange: {e}"))?;
+    let id_token = tokens.id_token().ok_or("the issuer sent no ID token")?;
+    let nonce = Nonce::new(pending.nonce.clone());
+    let claims = id_token.claims(&client.id_token_verifier(), &nonce);
+    let claims = claims.map_err(|e| format!("the ID token: {e}"))?;
+    Ok(who(claims.issuer().as_str(), claims.subject().as_str()))
+}
+
+/// `GET /connect/done`: where the Gateway sends the browser after consent.
+async fn done() -> Response {
+    page(
+        StatusCode::OK,
+        "The connection is made. You can close this page and go back to your host: the \
+         request carries on.",
+    )
+}
+
+/// The login cookie's value.
+fn cookie(headers: &HeaderMap) -> Option<String> {
+    let values = headers.get_all(header::COOKIE).iter();
+    let pairs = values
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'));
+    let found = pairs
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == COOKIE);
+    found.map(|(_, value)| value.to_owned())
+}
+
+/// A plain page saying `text`.
+fn page(status: StatusCode, text: &str) -> Response {
+    let html = format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>");
+    (status, Html(html)).into_response()
+}
+
+/// One HTTP exchange for the OpenID Connect crate, on ureq.
+fn call(
+    agent: &ureq::Agent,
+    request: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, ureq::Error> {
+    let mut answer = agent.run(request)?;
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()?;
+    let mut response = openidconnect::HttpResponse::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}

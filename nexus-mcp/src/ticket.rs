@@ -1,0 +1,110 @@
+//! The connect page's sealed values (the ticket a link carries, the
+//! login's cookie): encrypted and authenticated with ChaCha20-Poly1305
+//! under a key derived (HKDF-SHA-256) from the sealing key every replica
+//! shares, each kind under its own label, its expiry inside. A value opens
+//! only under the same key and kind, before its expiry; nothing in it can
+//! be read without the key (a ticket carries a consent URL).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hkdf::{HKDF_SHA256, Salt};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// One kind of sealed value, under its own key.
+pub(crate) struct Seal {
+    key: LessSafeKey,
+    kind: &'static str,
+}
+
+impl Seal {
+    /// The seal of values of `kind`, keyed from `secret`.
+    pub(crate) fn new(secret: &[u8], kind: &'static str) -> Seal {
+        let prk = Salt::new(HKDF_SHA256, b"nexus-mcp connect page").extract(secret);
+        let info = [kind.as_bytes()];
+        // HKDF-SHA-256 expands to 255 × 32 bytes; a 32-byte key always fits.
+        let okm = prk
+            .expand(&info, &CHACHA20_POLY1305)
+            .expect("a 32-byte HKDF output");
+        let key = UnboundKey::from(okm);
+        Seal {
+            key: LessSafeKey::new(key),
+            kind,
+        }
+    }
+
+    /// `value`, sealed until `ttl` from now: base64url of a random nonce and
+    /// the ciphertext.
+    pub(crate) fn seal<T: Serialize>(&self, value: &T, ttl: Duration) -> String {
+        let until = now().saturating_add(ttl.as_secs());
+        let mut plain = serde_json::to_vec(&(until, value)).unwrap_or_default();
+        let mut nonce = [0u8; NONCE_LEN];
+        if SystemRandom::new().fill(&mut nonce).is_err() {
+            return String::new(); // opens as nothing: a link that is refused
+        }
+        let aad = Aad::from(self.kind.as_bytes());
+        let nonce_value = Nonce::assume_unique_for_key(nonce);
+        if self
+            .key
+            .seal_in_place_append_tag(nonce_value, aad, &mut plain)
+            .is_err()
+        {
+            return String::new();
+        }
+        let mut sealed = nonce.to_vec();
+        sealed.append(&mut plain);
+        URL_SAFE_NO_PAD.encode(sealed)
+    }
+
+    /// What `sealed` holds, when this seal made it and it has not expired.
+    pub(crate) fn open<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
+        let mut bytes = URL_SAFE_NO_PAD.decode(sealed.as_bytes()).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let mut body = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).ok()?;
+        let aad = Aad::from(self.kind.as_bytes());
+        let plain = self.key.open_in_place(nonce, aad, &mut body).ok()?;
+        let (until, value): (u64, T) = serde_json::from_slice(plain).ok()?;
+        (now() < until).then_some(value)
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_opens_only_under_its_key_and_kind_before_its_expiry() {
+        let seal = Seal::new(b"k".repeat(32).as_slice(), "ticket");
+        let sealed = seal.seal(
+            &("alice", "https://consent.example/x"),
+            Duration::from_secs(60),
+        );
+        let opened: (String, String) = seal.open(&sealed).unwrap();
+        assert_eq!(opened.1, "https://consent.example/x");
+        assert!(!sealed.contains("consent"), "encrypted, not only signed");
+        let other_kind = Seal::new(b"k".repeat(32).as_slice(), "cookie");
+        assert!(other_kind.open::<(String, String)>(&sealed).is_none());
+        let other_key = Seal::new(b"j".repeat(32).as_slice(), "ticket");
+        assert!(other_key.open::<(String, String)>(&sealed).is_none());
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(seal.open::<(String, String)>(&tampered).is_none());
+        let expired = seal.seal(&("alice", "x"), Duration::ZERO);
+        assert!(seal.open::<(String, String)>(&expired).is_none());
+    }
+}

@@ -1,0 +1,188 @@
+//! `serve`'s connect page, through the built program with a browser that
+//! keeps its cookie: a call that needs the user answers a link to the
+//! server itself; the link logs the browser in at the issuer, and only the
+//! person who was asked is sent on to the Gateway's consent. Then the
+//! held call answers. A client without URL elicitation reads the link in
+//! the tool error. A tampered link is refused.
+
+mod common;
+
+use common::served::{Served, command, free_port, header, workspace_of};
+use common::text;
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::{Value, json};
+
+const CLIENT: &str = "nexus-mcp-connect";
+
+/// A browser: no redirect followed, one cookie kept.
+struct Browser {
+    agent: ureq::Agent,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        let config = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build();
+        Browser {
+            agent: config.into(),
+            cookie: None,
+        }
+    }
+
+    /// `GET url`: the status, the `Location`, the page.
+    fn open(&mut self, url: &str) -> (u16, Option<String>, String) {
+        let mut request = self.agent.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let mut answer = request.call().expect("an answer");
+        if let Some(set) = answer
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok());
+        let location = location.map(str::to_owned);
+        let page = answer.body_mut().read_to_string().unwrap_or_default();
+        (answer.status().as_u16(), location, page)
+    }
+
+    /// Opens `link` as `person` logged in at `issuer`: the connect page's
+    /// last answer (after the issuer's login and the callback).
+    fn open_as(
+        &mut self,
+        issuer: &FakeIssuer,
+        person: &str,
+        link: &str,
+    ) -> (u16, Option<String>, String) {
+        issuer.approve_as(person);
+        let (status, to_issuer, page) = self.open(link);
+        assert_eq!(status, 303, "{page}");
+        let (status, back, page) = self.open(&to_issuer.unwrap());
+        assert_eq!(status, 302, "the issuer sends the browser back: {page}");
+        self.open(&back.unwrap())
+    }
+}
+
+fn call(served: &Served, token: &str, capabilities: Value, extra: Value) -> Value {
+    let mut body = common::served::call(
+        "authenticated_fetch",
+        json!({"provider": "github", "url": "http://127.0.0.1:9/user"}),
+        "2026-07-28",
+    );
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    if let Some(extra) = extra.as_object() {
+        for (k, v) in extra {
+            body["params"][k] = v.clone();
+        }
+    }
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "authenticated_fetch"),
+    ];
+    let (status, _, answer) = served.post(&headers, &body);
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[test]
+fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    // `github` is listed; alice has not connected it.
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = ["--connect", "github", "--login-client-id", CLIENT];
+    let child = command(&gateway, &issuer.url(), port, &args)
+        .spawn()
+        .unwrap();
+    let served = Served::ready(child, port);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let url = format!("{}/user", api.url());
+    let fetch = |extra: Value, capabilities: Value| {
+        let mut extra = extra;
+        extra["arguments"] = json!({"provider": "github", "url": url});
+        call(&served, &alice, capabilities, extra)
+    };
+    let first = fetch(json!({}), json!({"elicitation": {"url": {}}}));
+    let result = &first["result"];
+    let asked = &result["inputRequests"]["connect-github"]["params"];
+    let link = asked["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    assert!(
+        link.starts_with(&format!("{}/connect/", served.origin)),
+        "{link}"
+    );
+    assert!(
+        !first.to_string().contains("/fake/authorize"),
+        "never the consent URL: {first}"
+    );
+    let state = result["requestState"].as_str().unwrap().to_owned();
+    // Bob opens alice's link: refused, nothing redirected, the operator warned.
+    let (status, location, page) = Browser::new().open_as(&issuer, "bob", &link);
+    assert_eq!((status, location), (403, None), "{page}");
+    assert!(page.contains("made for another account"), "{page}");
+    served.said_once(|said| said.contains("a link made for another person was opened"));
+    // Alice: sent on to the Gateway's consent, and consents.
+    let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
+    assert_eq!(status, 303, "{page}");
+    let consent = consent.unwrap();
+    assert!(consent.contains("/fake/authorize"), "{consent}");
+    assert_eq!(Browser::new().open(&consent).0, 200);
+    let retry =
+        json!({"requestState": state, "inputResponses": {"connect-github": {"action": "accept"}}});
+    let answered = fetch(retry, json!({"elicitation": {"url": {}}}));
+    assert_eq!(answered["result"]["isError"], json!(false), "{answered}");
+    assert!(
+        text(&answered["result"]).starts_with("HTTP 200"),
+        "{answered}"
+    );
+    assert!(gateway.resolves(&workspace_of(&issuer.url(), "alice"), "github") >= 1);
+    // A tampered link is refused.
+    let mut tampered = link.clone();
+    tampered.push('A');
+    assert_eq!(Browser::new().open(&tampered).0, 400);
+    let _ = header;
+}
+
+#[test]
+fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = ["--connect", "github", "--login-client-id", CLIENT];
+    let child = command(&gateway, &issuer.url(), port, &args)
+        .spawn()
+        .unwrap();
+    let served = Served::ready(child, port);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let mut extra = json!({});
+    extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let answer = call(&served, &alice, json!({}), extra);
+    let said = text(&answer["result"]);
+    assert_eq!(answer["result"]["isError"], json!(true), "{answer}");
+    assert!(
+        said.contains(&format!("{}/connect/", served.origin)),
+        "{said}"
+    );
+    assert!(said.contains("a link only they can use"), "{said}");
+    assert!(!said.contains("/fake/authorize"), "{said}");
+}
