@@ -69,21 +69,23 @@ pub(crate) struct Login {
     secret: Option<String>,
     /// The public URL's origin (`https://mcp.example.com`).
     origin: String,
-    tickets: Seal,
-    cookies: Seal,
+    /// One seal per key of the ring: the first seals, every one opens.
+    tickets: Vec<Seal>,
+    cookies: Vec<Seal>,
     agent: ureq::Agent,
     metadata: OnceLock<CoreProviderMetadata>,
 }
 
 impl Login {
     /// The connect page for `origin`, logging in at `issuer` as `client_id`
-    /// (with `secret`, a confidential client), its values sealed from `key`.
+    /// (with `secret`, a confidential client), its values sealed from the
+    /// first of `keys` and opened under any.
     pub(crate) fn new(
         issuer: &str,
         client_id: &str,
         secret: Option<String>,
         origin: &str,
-        key: &[u8],
+        keys: &[Vec<u8>],
     ) -> Login {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))
@@ -95,8 +97,14 @@ impl Login {
             client_id: client_id.to_owned(),
             secret,
             origin: origin.to_owned(),
-            tickets: Seal::new(key, "connect ticket"),
-            cookies: Seal::new(key, "connect cookie"),
+            tickets: keys
+                .iter()
+                .map(|k| Seal::new(k, "connect ticket"))
+                .collect(),
+            cookies: keys
+                .iter()
+                .map(|k| Seal::new(k, "connect cookie"))
+                .collect(),
             agent: config.into(),
             metadata: OnceLock::new(),
         }
@@ -104,7 +112,8 @@ impl Login {
 
     /// The link that sends `ticket`'s person to consent, valid for `ttl`.
     pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
-        format!("{}/connect/{}", self.origin, self.tickets.seal(ticket, ttl))
+        let sealed = self.tickets.first().map(|seal| seal.seal(ticket, ttl));
+        format!("{}/connect/{}", self.origin, sealed.unwrap_or_default())
     }
 
     /// Where the Gateway sends the browser back after consent.
@@ -148,7 +157,7 @@ impl Login {
 
 /// `GET /connect/<ticket>`: a valid ticket starts the login.
 async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> Response {
-    if login.tickets.open::<Ticket>(&ticket).is_none() {
+    if opened::<Ticket>(&login.tickets, &ticket).is_none() {
         let why = "This link is not valid: it has expired, or was changed. Ask your host again.";
         return page(StatusCode::BAD_REQUEST, why);
     }
@@ -169,7 +178,11 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
         };
-        let cookie = login.cookies.seal(&pending, LOGIN_TIME);
+        let cookie = login
+            .cookies
+            .first()
+            .map(|seal| seal.seal(&pending, LOGIN_TIME));
+        let cookie = cookie.unwrap_or_default();
         Ok::<_, String>((url.to_string(), cookie, login.origin.starts_with("https:")))
     })
     .await;
@@ -213,7 +226,7 @@ async fn callback(
     Query(answered): Query<Answered>,
     headers: HeaderMap,
 ) -> Response {
-    let cookie = cookie(&headers).and_then(|c| login.cookies.open::<Pending>(&c));
+    let cookie = cookie(&headers).and_then(|c| opened::<Pending>(&login.cookies, &c));
     let Some(pending) = cookie else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -227,7 +240,7 @@ async fn callback(
             "This login was not the one this page began.",
         );
     };
-    let Some(ticket) = login.tickets.open::<Ticket>(&pending.ticket) else {
+    let Some(ticket) = opened::<Ticket>(&login.tickets, &pending.ticket) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This link has expired. Ask your host again.",
@@ -283,6 +296,11 @@ async fn done() -> Response {
         "The connection is made. You can close this page and go back to your host: the \
          request carries on.",
     )
+}
+
+/// What `sealed` holds under the first seal of `seals` it opens under.
+fn opened<T: serde::de::DeserializeOwned>(seals: &[Seal], sealed: &str) -> Option<T> {
+    seals.iter().find_map(|seal| seal.open(sealed))
 }
 
 /// The login cookie's value.

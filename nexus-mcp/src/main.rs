@@ -297,30 +297,37 @@ fn serving(
              workspace of the person its token names",
         );
     }
+    // One key is a keyring of one (`default:KEY`), so that a rotation to
+    // NEXUS_MCP_STATE_KEYS=new:…,default:… still opens every state held.
     let keys = var(KEYS_VARIABLE);
-    let key = var(KEY_VARIABLE);
-    // The connect page seals with the key that seals (the keyring's first).
-    let sealing = keys
-        .as_deref()
-        .map_or(key.clone().unwrap_or_default(), |keys| {
-            let first = keys.split(',').next().unwrap_or_default();
-            first.split_once(':').map_or("", |(_, key)| key).to_owned()
-        });
-    let sealer = match (keys, key) {
-        (Some(keys), _) => Sealer::keyring(&keys),
-        (None, Some(key)) => Sealer::new(Some(&key)),
-        (None, None) => Err(format!(
+    let one = keys.is_none();
+    let ring = match (keys, var(KEY_VARIABLE)) {
+        (Some(keys), _) => keys,
+        (None, Some(key)) => format!("default:{key}"),
+        (None, None) => usage(&format!(
             "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one endpoint \
              must open the states the others seal"
         )),
     };
+    let sealer = Sealer::keyring(&ring).map_err(|why| match one {
+        true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
+        false => why,
+    });
+    // The connect page's links open under every key of the ring, the first seals.
+    let keys: Vec<Vec<u8>> = (ring.split(','))
+        .filter_map(|entry| {
+            entry
+                .split_once(':')
+                .map(|(_, key)| key.as_bytes().to_vec())
+        })
+        .collect();
     let sealer = sealer.unwrap_or_else(|why| usage(&why));
     let (site, gate) = args.checked().unwrap_or_else(|why| usage(&why));
     let login = match (&site.login_client_id, cli.connect.is_empty()) {
         (Some(id), _) => {
             let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
             let origin = &site.origin;
-            let login = Login::new(&gate.issuer, id, secret, origin, sealing.as_bytes());
+            let login = Login::new(&gate.issuer, id, secret, origin, &keys);
             Some(std::sync::Arc::new(login))
         }
         (None, true) => None,

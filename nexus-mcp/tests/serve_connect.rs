@@ -7,98 +7,16 @@
 
 mod common;
 
-use common::served::{Served, command, free_port, header, workspace_of};
+use common::served::{Browser, Served, command, free_port, workspace_of};
 use common::text;
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 
-const CLIENT: &str = "nexus-mcp-connect";
-
-/// A browser: no redirect followed, one cookie kept.
-struct Browser {
-    agent: ureq::Agent,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new() -> Browser {
-        let config = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build();
-        Browser {
-            agent: config.into(),
-            cookie: None,
-        }
-    }
-
-    /// `GET url`: the status, the `Location`, the page.
-    fn open(&mut self, url: &str) -> (u16, Option<String>, String) {
-        let mut request = self.agent.get(url);
-        if let Some(cookie) = &self.cookie {
-            request = request.header("Cookie", cookie);
-        }
-        let mut answer = request.call().expect("an answer");
-        if let Some(set) = answer
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-        {
-            self.cookie = set.split(';').next().map(str::to_owned);
-        }
-        let location = answer
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok());
-        let location = location.map(str::to_owned);
-        let page = answer.body_mut().read_to_string().unwrap_or_default();
-        (answer.status().as_u16(), location, page)
-    }
-
-    /// Opens `link` as `person` logged in at `issuer`: the connect page's
-    /// last answer (after the issuer's login and the callback).
-    fn open_as(
-        &mut self,
-        issuer: &FakeIssuer,
-        person: &str,
-        link: &str,
-    ) -> (u16, Option<String>, String) {
-        issuer.approve_as(person);
-        let (status, to_issuer, page) = self.open(link);
-        assert_eq!(status, 303, "{page}");
-        let (status, back, page) = self.open(&to_issuer.unwrap());
-        assert_eq!(status, 302, "the issuer sends the browser back: {page}");
-        self.open(&back.unwrap())
-    }
-}
-
-fn call(served: &Served, token: &str, capabilities: Value, extra: Value) -> Value {
-    let mut body = common::served::call(
-        "authenticated_fetch",
-        json!({"provider": "github", "url": "http://127.0.0.1:9/user"}),
-        "2026-07-28",
-    );
-    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
-    if let Some(extra) = extra.as_object() {
-        for (k, v) in extra {
-            body["params"][k] = v.clone();
-        }
-    }
-    let bearer = format!("Bearer {token}");
-    let headers = [
-        ("Authorization", bearer.as_str()),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "tools/call"),
-        ("Mcp-Name", "authenticated_fetch"),
-    ];
-    let (status, _, answer) = served.post(&headers, &body);
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
+use common::served::{CLIENT, call_asking};
 
 #[test]
 fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
-    let issuer = FakeIssuer::start();
+    let issuer = nexus_gateway_fake::FakeIssuer::start();
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     // `github` is listed; alice has not connected it.
     let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
@@ -115,7 +33,7 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     let fetch = |extra: Value, capabilities: Value| {
         let mut extra = extra;
         extra["arguments"] = json!({"provider": "github", "url": url});
-        call(&served, &alice, capabilities, extra)
+        call_asking(&served, &alice, capabilities, extra, &[])
     };
     let first = fetch(json!({}), json!({"elicitation": {"url": {}}}));
     let result = &first["result"];
@@ -157,12 +75,11 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     let mut tampered = link.clone();
     tampered.push('A');
     assert_eq!(Browser::new().open(&tampered).0, 400);
-    let _ = header;
 }
 
 #[test]
 fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
-    let issuer = FakeIssuer::start();
+    let issuer = nexus_gateway_fake::FakeIssuer::start();
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
     gateway.add_provider("ws-other", "github", github);
@@ -176,7 +93,7 @@ fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
     let mut extra = json!({});
     extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
-    let answer = call(&served, &alice, json!({}), extra);
+    let answer = call_asking(&served, &alice, json!({}), extra, &[]);
     let said = text(&answer["result"]);
     assert_eq!(answer["result"]["isError"], json!(true), "{answer}");
     assert!(

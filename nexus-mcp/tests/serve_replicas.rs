@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::served::{STATE_KEY, Served, command, free_port, workspace_of};
+use common::served::{
+    Browser, CLIENT, STATE_KEY, Served, call_asking, command, free_port, workspace_of,
+};
+use common::text;
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::json;
 
@@ -145,4 +148,79 @@ fn two_replicas_behind_nginx_serve_one_client_as_one_server() {
         assert_eq!(front.call(&forged, "list_providers", json!({})).0, 401);
     }
     assert_eq!(api.request_count(), before);
+}
+
+/// A call held for consent on one replica is answered on another, whose
+/// sealing key has rotated since (the new key seals, the old one still
+/// opens): the link opens through the load balancer on whichever replica,
+/// and the retry carries the state the first replica sealed.
+#[test]
+#[ignore = "needs nginx (.ci/run installs it)"]
+fn a_held_call_is_answered_on_another_replica_after_a_key_rotation() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let front = free_port();
+    let public = format!("http://127.0.0.1:{front}/mcp");
+    issuer.add_client(
+        CLIENT,
+        &format!("http://127.0.0.1:{front}/connect/callback"),
+    );
+    let old = "an-old-sealing-key-of-32-bytes-or-more";
+    let new = "a-new-sealing-key-of-32-bytes-or-more!";
+    let args = [
+        "--public-url",
+        &public,
+        "--connect",
+        "github",
+        "--login-client-id",
+        CLIENT,
+    ];
+    let start = |keys: Option<String>| {
+        let port = free_port();
+        let mut command = command(&gateway, &issuer.url(), port, &args);
+        command.env("NEXUS_MCP_STATE_KEY", old);
+        if let Some(keys) = keys {
+            command
+                .env_remove("NEXUS_MCP_STATE_KEY")
+                .env("NEXUS_MCP_STATE_KEYS", keys);
+        }
+        (Served::ready(command.spawn().unwrap(), port), port)
+    };
+    // Mid-rotation, as the guide rolls it out: the first replica knows the
+    // new key but still seals with the old; the second seals with the new.
+    let (before, first_port) = start(Some(format!("default:{old},new:{new}")));
+    let (after, second_port) = start(Some(format!("new:{new},default:{old}")));
+    let _nginx = Nginx::start(front, &[first_port, second_port]);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&public));
+    let host = format!("127.0.0.1:{front}");
+    let arguments = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let asks_url = json!({"elicitation": {"url": {}}});
+    let extra = json!({"arguments": arguments});
+    let first = call_asking(&before, &alice, asks_url.clone(), extra, &[("Host", &host)]);
+    let result = &first["result"];
+    let link = result["inputRequests"]["connect-github"]["params"]["url"].as_str();
+    let link = link.unwrap_or_else(|| panic!("{first}")).to_owned();
+    assert!(
+        link.starts_with(&format!("http://{host}/connect/")),
+        "{link}"
+    );
+    let state = result["requestState"].as_str().unwrap().to_owned();
+    let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(Browser::new().open(&consent.unwrap()).0, 200);
+    let retry = json!({"arguments": arguments, "requestState": state,
+        "inputResponses": {"connect-github": {"action": "accept"}}});
+    let answered = call_asking(&after, &alice, asks_url, retry, &[("Host", &host)]);
+    assert_eq!(answered["result"]["isError"], json!(false), "{answered}");
+    assert!(
+        text(&answered["result"]).starts_with("HTTP 200"),
+        "{answered}"
+    );
+    assert!(
+        after.said().contains("GET http"),
+        "the second replica answered: {}",
+        after.said()
+    );
 }

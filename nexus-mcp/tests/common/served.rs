@@ -320,3 +320,97 @@ pub fn workspace_of(issuer: &str, subject: &str) -> String {
 pub fn token(issuer: &FakeIssuer, served: &Served, subject: &str) -> String {
     issuer.mint(&FakeToken::new(subject).audience(&served.resource))
 }
+
+/// The connect page's login client, as a test registers it at the issuer.
+pub const CLIENT: &str = "nexus-mcp-connect";
+
+/// A browser: no redirect followed, one cookie kept.
+pub struct Browser {
+    agent: ureq::Agent,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        let config = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build();
+        Browser {
+            agent: config.into(),
+            cookie: None,
+        }
+    }
+
+    /// `GET url`: the status, the `Location`, the page.
+    pub fn open(&mut self, url: &str) -> (u16, Option<String>, String) {
+        let mut request = self.agent.get(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let mut answer = request.call().expect("an answer");
+        if let Some(set) = answer
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok());
+        let location = location.map(str::to_owned);
+        let page = answer.body_mut().read_to_string().unwrap_or_default();
+        (answer.status().as_u16(), location, page)
+    }
+
+    /// Opens `link` as `person` logged in at `issuer`: the connect page's
+    /// last answer (after the issuer's login and the callback).
+    pub fn open_as(
+        &mut self,
+        issuer: &FakeIssuer,
+        person: &str,
+        link: &str,
+    ) -> (u16, Option<String>, String) {
+        issuer.approve_as(person);
+        let (status, to_issuer, page) = self.open(link);
+        assert_eq!(status, 303, "{page}");
+        let (status, back, page) = self.open(&to_issuer.unwrap());
+        assert_eq!(status, 302, "the issuer sends the browser back: {page}");
+        self.open(&back.unwrap())
+    }
+}
+
+/// A 2026-07-28 `authenticated_fetch` as `token`, its client declaring
+/// `capabilities`, `extra` merged into its params, `headers` added.
+pub fn call_asking(
+    served: &Served,
+    token: &str,
+    capabilities: Value,
+    extra: Value,
+    more: &[(&str, &str)],
+) -> Value {
+    let mut body = call(
+        "authenticated_fetch",
+        json!({"provider": "github", "url": "http://127.0.0.1:9/user"}),
+        "2026-07-28",
+    );
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities;
+    if let Some(extra) = extra.as_object() {
+        for (k, v) in extra {
+            body["params"][k] = v.clone();
+        }
+    }
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "authenticated_fetch"),
+    ];
+    headers.extend_from_slice(more);
+    let (status, _, answer) = served.post(&headers, &body);
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
