@@ -117,6 +117,8 @@ impl Call<'_> {
     fn whose(&self) -> String {
         match self.account {
             Some(label) => format!("your `{label}` account"),
+            // `serve` names no workspace id to anyone.
+            None if !self.person.is_empty() => "your workspace".to_owned(),
             None => format!("workspace `{}`", one_line(self.workspace)),
         }
     }
@@ -179,22 +181,6 @@ impl Connector {
             consent: pending.url.to_string(),
         };
         login.link(&ticket, pending.held.left())
-    }
-
-    /// MCP 2025 in `serve`, which holds no request to a client: the link
-    /// the user opens, as the 2025-11-25 `URLElicitationRequiredError`.
-    pub(crate) async fn url_required(&self, call: &Call<'_>, named: &Named) -> Failure {
-        let provider = named.listed.as_str();
-        let pending = match self.pending(call, named).await {
-            Ok(pending) => pending,
-            Err(failure) => return failure,
-        };
-        let (_, p) = call.shown(provider);
-        Failure::UrlRequired {
-            url: self.url_for(call, provider, &pending),
-            message: message(&p, &call.whose()),
-            id: format!("nexus-connect-{}", input_key(provider)),
-        }
     }
 
     /// The names `--connect` gave, in the operator's spelling.
@@ -334,17 +320,32 @@ impl Connector {
         }
         let pending = self.requested(call, named).await?;
         if !call.url_elicitation {
-            // A link only its person can use is safe in the model's text.
-            let link = self.url_for(call, provider, &pending);
-            let why = format!(
-                "`{p}` is not connected for {}: the user can connect it at {link} (a link only \
-                 they can use, for {} min), then call again",
-                call.whose(),
-                pending.held.left().as_secs().div_ceil(60)
-            );
-            return Err(Failure::refused(CONNECTION_REQUIRED, why));
+            return Err(self.in_text(call, provider, &pending));
         }
         Ok(pending)
+    }
+
+    /// `serve`, a 2025 client: a stateless server holds no request to it,
+    /// and its request does not say what it can do: the link, in the text.
+    pub(crate) async fn link(&self, call: &Call<'_>, named: &Named) -> Failure {
+        match self.requested(call, named).await {
+            Ok(pending) => self.in_text(call, named.listed.as_str(), &pending),
+            Err(failure) => failure,
+        }
+    }
+
+    /// The tool error that hands the user the connect page's link: safe in
+    /// the model's text, since only the person asked can use it.
+    fn in_text(&self, call: &Call<'_>, provider: &str, pending: &Pending) -> Failure {
+        let (_, p) = call.shown(provider);
+        let why = format!(
+            "`{p}` is not connected for {}: the user can connect it at {} (a link only they \
+             can use, for {} min), then call again",
+            call.whose(),
+            self.url_for(call, provider, pending),
+            pending.held.left().as_secs().div_ceil(60)
+        );
+        Failure::refused(CONNECTION_REQUIRED, why)
     }
 
     /// The connection pending for `provider`, requested now when none is.

@@ -41,13 +41,6 @@ pub(crate) enum Failure {
     /// The server is stopping: it started no call, or stopped waiting for
     /// this one after the grace it gives (`Some`).
     Stopping(Option<Duration>),
-    /// MCP 2025 in `serve`: the user must open `url` first; the call answers
-    /// the 2025-11-25 `URLElicitationRequiredError` (-32042), not a result.
-    UrlRequired {
-        url: String,
-        message: String,
-        id: String,
-    },
 }
 
 impl Failure {
@@ -67,7 +60,6 @@ impl Failure {
             Failure::Declined(_) => CONNECTION_DECLINED,
             Failure::Cancelled => "cancelled",
             Failure::Stopping(_) => "stopping",
-            Failure::UrlRequired { .. } => "url_elicitation_required",
         }
     }
 }
@@ -102,9 +94,6 @@ impl fmt::Display for Failure {
             Failure::Cancelled => f.write_str("cancelled: the client cancelled this call"),
             Failure::Stopping(None) => {
                 f.write_str("stopping: nexus-mcp is shutting down and starts no new call")
-            }
-            Failure::UrlRequired { message, .. } => {
-                write!(f, "url_elicitation_required: {message}")
             }
             Failure::Stopping(Some(grace)) => write!(
                 f,

@@ -17,7 +17,7 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::accounts::Accounts;
 use crate::answer::{BODY_CAP, fetched, said};
@@ -29,9 +29,6 @@ use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
-
-/// MCP 2025-11-25's `URLElicitationRequiredError` (rmcp names no constant).
-const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
 /// requests: a call that needs the user answers `input_required`).
@@ -250,8 +247,9 @@ impl NexusServer {
             return Err(unconnected);
         };
         if !modern(context) && self.settings.workspace.is_none() {
-            // `serve` holds no request to a 2025 client: it is sent to the link.
-            return Err(connector.url_required(&asking, named).await);
+            // `serve` holds no request to a 2025 client, and a stateless
+            // request does not say what it can do: the link, in the tool error.
+            return Err(connector.link(&asking, named).await);
         } else if !modern(context) {
             connector.connect(&asking, named).await?;
         } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
@@ -492,13 +490,6 @@ impl ServerHandler for NexusServer {
             }
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
-            Err(Failure::UrlRequired { url, message, id }) => {
-                let asked =
-                    json!({"mode": "url", "elicitationId": id, "url": url, "message": message});
-                let data = json!({"elicitations": [asked]});
-                let code = rmcp::model::ErrorCode(URL_ELICITATION_REQUIRED);
-                return Err(ErrorData::new(code, message, Some(data)));
-            }
             Err(why) => failure(&why, self.hidden(&caller).as_ref()).into(),
         })
     }

@@ -103,3 +103,48 @@ fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     assert!(said.contains("a link only they can use"), "{said}");
     assert!(!said.contains("/fake/authorize"), "{said}");
 }
+
+/// A 2025 client: a stateless server holds no request to it, so the link
+/// comes in the tool error; once its person consents, the call again answers.
+#[test]
+fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
+    let issuer = nexus_gateway_fake::FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = ["--connect", "github", "--login-client-id", CLIENT];
+    let child = command(&gateway, &issuer.url(), port, &args)
+        .spawn()
+        .unwrap();
+    let served = Served::ready(child, port);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let bearer = format!("Bearer {alice}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let arguments = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "authenticated_fetch", "arguments": arguments}});
+    let (_, _, first) = served.post(&headers, &call);
+    let said = text(&first["result"]);
+    assert!(
+        said.contains("your workspace") && !said.contains("`your workspace`"),
+        "{said}"
+    );
+    let at = said
+        .find(&format!("{}/connect/", served.origin))
+        .expect("the link");
+    let link: String = said[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(Browser::new().open(&consent.unwrap()).0, 200);
+    let (_, _, again) = served.post(&headers, &call);
+    assert_eq!(again["result"]["isError"], json!(false), "{again}");
+    assert!(text(&again["result"]).starts_with("HTTP 200"), "{again}");
+}
