@@ -148,3 +148,51 @@ fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
     assert_eq!(again["result"]["isError"], json!(false), "{again}");
     assert!(text(&again["result"]).starts_with("HTTP 200"), "{again}");
 }
+
+/// The official clients (2026-07-28, their OAuth providers, a URL
+/// elicitation handler that is the user's browser) meet a provider their
+/// person has not connected: sent to the connect page, they log in,
+/// consent, and the call answers.
+fn official_client_connects(client: &str) {
+    let issuer = nexus_gateway_fake::FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = ["--connect", "github", "--login-client-id", CLIENT];
+    let child = command(&gateway, &issuer.url(), port, &args)
+        .spawn()
+        .unwrap();
+    let served = Served::ready(child, port);
+    let env = [("NEXUS_MCP_CONNECT", "1")];
+    let summary = match client {
+        "python" => served.reach_with_env(&api.url(), "2026", &env),
+        _ => served.reach_v2_with_env(&api.url(), "2026", &env),
+    };
+    let links = summary["links"].as_array().unwrap();
+    let page = format!("{}/connect/", served.origin);
+    assert!(!links.is_empty(), "{summary}");
+    assert!(
+        links.iter().all(|l| l.as_str().unwrap().starts_with(&page)),
+        "{summary}"
+    );
+    let fetched = &summary["results"][1];
+    assert_eq!(fetched["is_error"], json!(false), "{summary}");
+    assert!(
+        fetched["text"].as_str().unwrap().starts_with("HTTP 200"),
+        "{summary}"
+    );
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
+fn the_official_python_client_connects_through_the_connect_page() {
+    official_client_connects("python");
+}
+
+#[test]
+#[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
+fn the_official_typescript_v2_client_connects_through_the_connect_page() {
+    official_client_connects("typescript");
+}

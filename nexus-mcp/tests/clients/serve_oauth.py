@@ -10,6 +10,12 @@ client's legacy mode (`initialize`, 2025-11-25). The "browser" asks the
 authorization URL and reads where it is sent back, as a user whose login
 the fake issuer approves.
 
+With NEXUS_MCP_CONNECT=1 (2026-07-28), the client declares URL
+elicitation, and its handler is the user's browser: it opens the link the
+server sends (the connect page, which logs it in at the issuer, then sends
+it on to the Gateway's consent), keeping cookies and following redirects,
+then accepts; every link it was sent is printed.
+
 Prints one JSON object: the version, each call's error flag and text.
 """
 
@@ -20,7 +26,7 @@ import sys
 import urllib.parse
 
 import httpx2
-from mcp import Client
+from mcp import Client, types
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
@@ -74,17 +80,26 @@ async def run(url, api):
         callback_handler=callback,
     )
     mode = "2026-07-28" if os.environ.get("NEXUS_MCP_ERA") == "2026" else "legacy"
-    results = []
+    results, links = [], []
+
+    async def user(context, params):
+        links.append(params.url)
+        async with httpx2.AsyncClient(follow_redirects=True) as browser:
+            page = await browser.get(params.url)
+            assert page.status_code == 200, (page.status_code, page.text)
+        return types.ElicitResult(action="accept")
+
+    connect = os.environ.get("NEXUS_MCP_CONNECT") == "1"
     async with httpx2.AsyncClient(auth=provider) as http:
         transport = streamable_http_client(url, http_client=http)
-        async with Client(transport, mode=mode) as client:
+        async with Client(transport, mode=mode, elicitation_callback=user if connect else None) as client:
             listed = await client.call_tool("list_providers", {})
             fetched = await client.call_tool(
                 "authenticated_fetch", {"provider": "github", "url": api + "/user"})
             for result in [listed, fetched]:
                 results.append({"is_error": result.is_error, "text": result.content[0].text})
             version = client.protocol_version
-    return {"version": version, "results": results}
+    return {"version": version, "results": results, "links": links}
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@
 // person the test named) and throws `UnauthorizedError`; the code is
 // exchanged with `finishAuth`, and the client connects again and calls.
 // With NEXUS_MCP_ERA=2026 it speaks MCP 2026-07-28, else 2025-11-25.
-// Prints the version and each call's error flag and text as JSON.
+// With NEXUS_MCP_CONNECT=1 it declares URL elicitation, and its handler is
+// the user's browser: it follows the connect page's redirects (the issuer's
+// login, then the Gateway's consent), keeping the page's cookie, and accepts.
+// Prints the version, each call's error flag and text, and the links, as JSON.
 //
 //   node serve_oauth_v2.mjs <MCP URL> <provider API URL>
 
@@ -38,10 +41,42 @@ const provider = {
     sentBack = new URL(answer.headers.get("location"));
   },
 };
-const options = process.env.NEXUS_MCP_ERA === "2026" ? { versionNegotiation: { mode: "auto" } } : {};
+const connect = process.env.NEXUS_MCP_CONNECT === "1";
+const options = {
+  ...(process.env.NEXUS_MCP_ERA === "2026" ? { versionNegotiation: { mode: "auto" } } : {}),
+  ...(connect ? { capabilities: { elicitation: { url: {} } } } : {}),
+};
+const links = [];
+
+// The user's browser: redirects followed by hand, the server's cookie kept for it.
+async function browse(link) {
+  const server = new URL(url).origin;
+  let [at, cookie] = [link, undefined];
+  for (let hop = 0; hop < 10; hop++) {
+    const headers = cookie && new URL(at).origin === server ? { cookie } : {};
+    const answer = await globalThis.fetch(at, { redirect: "manual", headers });
+    const set = answer.headers.get("set-cookie");
+    if (set) cookie = set.split(";")[0];
+    const next = answer.headers.get("location");
+    if (!next) return answer.status;
+    at = new URL(next, at).toString();
+  }
+  throw new Error("too many redirects");
+}
+
+function withUser(client) {
+  if (!connect) return client;
+  client.setRequestHandler("elicitation/create", async (request) => {
+    links.push(request.params.url);
+    const status = await browse(request.params.url);
+    if (status !== 200) throw new Error(`the consent page answered ${status}`);
+    return { action: "accept" };
+  });
+  return client;
+}
 
 async function connected() {
-  const client = new Client({ name: "nexus-mcp-serve-v2", version: "1.0.0" }, options);
+  const client = withUser(new Client({ name: "nexus-mcp-serve-v2", version: "1.0.0" }, options));
   const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider });
   try {
     await client.connect(transport);
@@ -49,7 +84,7 @@ async function connected() {
   } catch (error) {
     if (!(error instanceof UnauthorizedError)) throw error;
     await transport.finishAuth(sentBack.searchParams);
-    const again = new Client({ name: "nexus-mcp-serve-v2", version: "1.0.0" }, options);
+    const again = withUser(new Client({ name: "nexus-mcp-serve-v2", version: "1.0.0" }, options));
     await again.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }));
     return again;
   }
@@ -66,4 +101,4 @@ for (const call of [
   results.push({ is_error: result.isError ?? false, text: result.content[0].text });
 }
 await client.close();
-console.log(JSON.stringify({ version, results }));
+console.log(JSON.stringify({ version, results, links }));

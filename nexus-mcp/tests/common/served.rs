@@ -217,17 +217,36 @@ impl Served {
     pub fn reach(&self, api: &str, era: &str) -> Value {
         let python = std::env::var("NEXUS_MCP_PYTHON")
             .expect("needs the official MCP Python client: NEXUS_MCP_PYTHON");
-        self.reach_with(&python, "serve_oauth.py", api, era)
+        self.reach_with(&python, "serve_oauth.py", api, era, &[])
+    }
+
+    /// [`reach`](Self::reach), the script given `env` too.
+    pub fn reach_with_env(&self, api: &str, era: &str, env: &[(&str, &str)]) -> Value {
+        let python = std::env::var("NEXUS_MCP_PYTHON")
+            .expect("needs the official MCP Python client: NEXUS_MCP_PYTHON");
+        self.reach_with(&python, "serve_oauth.py", api, era, env)
     }
 
     /// What the official TypeScript v2 client (`tests/clients/serve_oauth_v2.mjs`)
     /// printed after logging in here and calling in `era`.
     pub fn reach_v2(&self, api: &str, era: &str) -> Value {
-        self.reach_with("node", "serve_oauth_v2.mjs", api, era)
+        self.reach_with("node", "serve_oauth_v2.mjs", api, era, &[])
+    }
+
+    /// [`reach_v2`](Self::reach_v2), the script given `env` too.
+    pub fn reach_v2_with_env(&self, api: &str, era: &str, env: &[(&str, &str)]) -> Value {
+        self.reach_with("node", "serve_oauth_v2.mjs", api, era, env)
     }
 
     /// What `script` (in `tests/clients/`), run by `program`, printed.
-    fn reach_with(&self, program: &str, script: &str, api: &str, era: &str) -> Value {
+    fn reach_with(
+        &self,
+        program: &str,
+        script: &str,
+        api: &str,
+        era: &str,
+        env: &[(&str, &str)],
+    ) -> Value {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/clients")
             .join(script);
@@ -235,6 +254,7 @@ impl Served {
             .arg(script)
             .args([&self.resource, api])
             .env("NEXUS_MCP_ERA", era)
+            .envs(env.iter().copied())
             .output()
             .expect("python runs");
         let (out, err) = (
