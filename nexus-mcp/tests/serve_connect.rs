@@ -71,10 +71,23 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
         "{answered}"
     );
     assert!(gateway.resolves(&workspace_of(&issuer.url(), "alice"), "github") >= 1);
-    // A tampered link is refused.
+    // A tampered link is refused, and so is one sealed under another key.
     let mut tampered = link.clone();
     tampered.push('A');
     assert_eq!(Browser::new().open(&tampered).0, 400);
+    let other_port = free_port();
+    let other = command(&gateway, &issuer.url(), other_port, &args)
+        .env(
+            "NEXUS_MCP_STATE_KEY",
+            "another-sealing-key-of-32-bytes-or-more",
+        )
+        .spawn()
+        .unwrap();
+    let other = Served::ready(other, other_port);
+    let elsewhere = link.replace(&served.origin, &other.origin);
+    let (status, _, page) = Browser::new().open(&elsewhere);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not valid"), "{page}");
 }
 
 #[test]
