@@ -9,25 +9,33 @@ mod common;
 
 use common::served::{Browser, Served, command, free_port, workspace_of};
 use common::text;
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 
 use common::served::{CLIENT, call_asking};
 
-#[test]
-fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
-    let issuer = nexus_gateway_fake::FakeIssuer::start();
+/// A `serve` with `--connect github` and its connect page, against a fake
+/// issuer (the login client registered) and a Gateway that lists `github`
+/// (another workspace has it; alice has not connected it).
+fn connect_server() -> (FakeIssuer, FakeGateway, FakeUpstream, Served) {
+    let issuer = FakeIssuer::start();
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    // `github` is listed; alice has not connected it.
     let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
     gateway.add_provider("ws-other", "github", github);
     let port = free_port();
     issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-    let args = ["--connect", "github", "--login-client-id", CLIENT];
-    let child = command(&gateway, &issuer.url(), port, &args)
+    let child = command(&gateway, &issuer.url(), port, &CONNECT_ARGS)
         .spawn()
         .unwrap();
-    let served = Served::ready(child, port);
+    (issuer, gateway, api, Served::ready(child, port))
+}
+
+/// The flags of a `serve` that connects on first use.
+const CONNECT_ARGS: [&str; 4] = ["--connect", "github", "--login-client-id", CLIENT];
+
+#[test]
+fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
+    let (issuer, gateway, api, served) = connect_server();
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
     let url = format!("{}/user", api.url());
     let fetch = |extra: Value, capabilities: Value| {
@@ -76,7 +84,7 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     tampered.push('A');
     assert_eq!(Browser::new().open(&tampered).0, 400);
     let other_port = free_port();
-    let other = command(&gateway, &issuer.url(), other_port, &args)
+    let other = command(&gateway, &issuer.url(), other_port, &CONNECT_ARGS)
         .env(
             "NEXUS_MCP_STATE_KEY",
             "another-sealing-key-of-32-bytes-or-more",
@@ -92,17 +100,7 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
 
 #[test]
 fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
-    let issuer = nexus_gateway_fake::FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
-    let port = free_port();
-    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-    let args = ["--connect", "github", "--login-client-id", CLIENT];
-    let child = command(&gateway, &issuer.url(), port, &args)
-        .spawn()
-        .unwrap();
-    let served = Served::ready(child, port);
+    let (issuer, _gateway, api, served) = connect_server();
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
     let mut extra = json!({});
     extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
@@ -121,17 +119,7 @@ fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
 /// comes in the tool error; once its person consents, the call again answers.
 #[test]
 fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
-    let issuer = nexus_gateway_fake::FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
-    let port = free_port();
-    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-    let args = ["--connect", "github", "--login-client-id", CLIENT];
-    let child = command(&gateway, &issuer.url(), port, &args)
-        .spawn()
-        .unwrap();
-    let served = Served::ready(child, port);
+    let (issuer, _gateway, api, served) = connect_server();
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
     let bearer = format!("Bearer {alice}");
     let headers = [
@@ -167,17 +155,7 @@ fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
 /// person has not connected: sent to the connect page, they log in,
 /// consent, and the call answers.
 fn official_client_connects(client: &str) {
-    let issuer = nexus_gateway_fake::FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
-    let port = free_port();
-    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-    let args = ["--connect", "github", "--login-client-id", CLIENT];
-    let child = command(&gateway, &issuer.url(), port, &args)
-        .spawn()
-        .unwrap();
-    let served = Served::ready(child, port);
+    let (_issuer, _gateway, api, served) = connect_server();
     let env = [("NEXUS_MCP_CONNECT", "1")];
     let summary = match client {
         "python" => served.reach_with_env(&api.url(), "2026", &env),
