@@ -11,8 +11,12 @@
 //!   holding the elicitation and a sealed `requestState` ([`crate::state`]);
 //!   the retry that carries the user's answer is held until the connection
 //!   is active.
+//! - `serve`, MCP 2025 (stateless: no request to the client can be held):
+//!   `-32042` with the elicitation, when the client takes URL elicitation
+//!   ([`crate::handshake`]), else the link in the tool error; the client
+//!   calls again after consent.
 //!
-//! In both, one connection is requested per provider while one is pending,
+//! In each, one connection is requested per provider while one is pending,
 //! a flow has one deadline (`--connect-wait` from the first call), a user
 //! who declines is not asked again for a minute, and a call that ends (its
 //! client cancelled it, the server stops) drops what it holds: its wait, the
@@ -226,16 +230,9 @@ impl Connector {
             return ended.map(|()| None);
         }
         let pending = self.pending(call, named).await?;
-        let (ws, p) = call.shown(provider);
-        let params = ElicitRequestParams::UrlElicitationParams {
-            meta: None,
-            message: message(&p, &call.whose()),
-            url: self.url_for(call, provider, &pending),
-            elicitation_id: format!("nexus-connect-{p}"),
-        };
+        let params = self.elicitation(call, provider, &pending, "input required");
         let asked = InputRequest::Elicitation(ElicitRequest::new(params));
         let state = self.sealer.seal(&pending.held, bound);
-        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent (input required)");
         Ok(Some(InputRequiredResult::new(
             Some(BTreeMap::from([(input_key(provider), asked)])),
             Some(state),
@@ -325,12 +322,35 @@ impl Connector {
         Ok(pending)
     }
 
-    /// `serve`, a 2025 client: a stateless server holds no request to it,
-    /// and its request does not say what it can do: the link, in the text.
-    pub(crate) async fn link(&self, call: &Call<'_>, named: &Named) -> Failure {
-        match self.requested(call, named).await {
-            Ok(pending) => self.in_text(call, named.listed.as_str(), &pending),
-            Err(failure) => failure,
+    /// `serve`, a 2025 client: a stateless server holds no request to it.
+    /// The elicitation a `-32042` error carries, when the client takes URL
+    /// elicitation ([`crate::handshake`]); else the link, in the tool error.
+    pub(crate) async fn link(
+        &self,
+        call: &Call<'_>,
+        named: &Named,
+    ) -> Result<ElicitRequestParams, Failure> {
+        let provider = named.listed.as_str();
+        let pending = self.pending(call, named).await?;
+        Ok(self.elicitation(call, provider, &pending, "-32042"))
+    }
+
+    /// The URL elicitation that sends the user to connect `provider`, and
+    /// the operator's line that says so (`how` the user is asked).
+    fn elicitation(
+        &self,
+        call: &Call<'_>,
+        provider: &str,
+        pending: &Pending,
+        how: &str,
+    ) -> ElicitRequestParams {
+        let (ws, p) = call.shown(provider);
+        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent ({how})");
+        ElicitRequestParams::UrlElicitationParams {
+            meta: None,
+            message: message(&p, &call.whose()),
+            url: self.url_for(call, provider, pending),
+            elicitation_id: format!("nexus-connect-{p}"),
         }
     }
 

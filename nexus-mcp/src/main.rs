@@ -14,6 +14,7 @@ mod bearer;
 mod calls;
 mod connect;
 mod failure;
+mod handshake;
 mod jwks;
 mod login;
 mod providers;

@@ -3,13 +3,14 @@
 //! rmcp serves the protocol (every version it negotiates, with no session
 //! a replica must remember); in front of it, every request's bearer token
 //! is checked ([`crate::bearer`]) and the person it names rides in the
-//! request's extensions to the handler. Beside it: the protected-resource
-//! metadata (RFC 9728) and `/healthz`.
+//! request's extensions to the handler, beside its [`Handshake`]. Beside
+//! it: the protected-resource metadata (RFC 9728) and `/healthz`.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +18,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::bearer::Gate;
+use crate::handshake::{Handshake, SESSION_ID};
 use crate::jwks::Jwks;
 use crate::login::Login;
 use crate::server::NexusServer;
@@ -241,14 +243,24 @@ pub(crate) async fn run(
         .map_err(|e| format!("the HTTP server stopped: {e}"))
 }
 
-/// Every MCP request passes here first: no verified person, no rmcp.
+/// Every MCP request passes here first: no verified person, no rmcp. A
+/// 2025 client's `initialize` is answered with the session id its
+/// [`Handshake`] gives, if any; no session is kept to be ended.
 async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
     let admitted = gate.admit(request.headers(), request.uri().query()).await;
-    match admitted {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(refusal) => gate.answer(refusal).into_response(),
+    let principal = match admitted {
+        Ok(principal) => principal,
+        Err(refusal) => return gate.answer(refusal).into_response(),
+    };
+    if request.method() == Method::DELETE {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
+    let handshake = Handshake::default();
+    request.extensions_mut().insert(principal);
+    request.extensions_mut().insert(handshake.clone());
+    let mut response = next.run(request).await;
+    if let Some(id) = handshake.session_id() {
+        response.headers_mut().insert(SESSION_ID, id);
+    }
+    response
 }

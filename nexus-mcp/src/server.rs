@@ -8,11 +8,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::http::request::Parts;
 use nexus_sdk::http::Request;
 use nexus_sdk::{FetchResponse, NexusError, Provider, TokenCache, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, InputRequiredResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ErrorCode,
+    Implementation, InitializeRequestParams, InitializeResult, InputRequiredResult,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
@@ -25,6 +27,7 @@ use crate::bearer::Principal;
 use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
+use crate::handshake::{self, Handshake};
 use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
@@ -37,6 +40,9 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
         .protocol_version()
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
+
+/// MCP 2025-11-25's code for `URLElicitationRequiredError` (rmcp names none).
+const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// What the command line and the environment set.
 pub(crate) struct Settings {
@@ -173,7 +179,7 @@ impl NexusServer {
                 workspace: workspace.clone(),
                 who: String::new(),
             }),
-            None => (context.extensions.get::<axum::http::request::Parts>())
+            None => (context.extensions.get::<Parts>())
                 .and_then(|parts| parts.extensions.get::<Principal>())
                 .cloned(),
         };
@@ -247,9 +253,11 @@ impl NexusServer {
             return Err(unconnected);
         };
         if !modern(context) && self.settings.workspace.is_none() {
-            // `serve` holds no request to a 2025 client, and a stateless
-            // request does not say what it can do: the link, in the tool error.
-            return Err(connector.link(&asking, named).await);
+            // `serve` holds no request to a 2025 client: `-32042`, or the link.
+            return connector
+                .link(&asking, named)
+                .await
+                .map(Answer::UrlRequired);
         } else if !modern(context) {
             connector.connect(&asking, named).await?;
         } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
@@ -259,7 +267,8 @@ impl NexusServer {
     }
 
     /// The call as the connector asks its user: read from the request
-    /// itself (its `_meta` on 2026-07-28, the session's `initialize` before).
+    /// itself (its `_meta` on 2026-07-28, the session's `initialize` before,
+    /// and in `serve` the session id that `initialize` was answered with).
     fn asking<'a>(
         &'a self,
         context: &'a RequestContext<RoleServer>,
@@ -268,13 +277,18 @@ impl NexusServer {
     ) -> Call<'a> {
         let capabilities = context.client_capabilities();
         let elicitation = capabilities.and_then(|c| c.elicitation);
+        let stateless_2025 = !modern(context) && self.settings.workspace.is_none();
+        let url_elicitation = match context.extensions.get::<Parts>() {
+            Some(parts) if stateless_2025 => handshake::url_elicitation(&parts.headers),
+            _ => elicitation.is_some_and(|e| e.url.is_some()),
+        };
         Call {
             peer: &context.peer,
             progress: context.meta.get_progress_token(),
             client: &self.client,
             workspace: &caller.principal.workspace,
             started,
-            url_elicitation: elicitation.is_some_and(|e| e.url.is_some()),
+            url_elicitation,
             account: caller.account.as_deref(),
             person: &caller.principal.who,
         }
@@ -403,6 +417,19 @@ enum Answer {
     Listed(CallToolResult),
     /// MCP 2026-07-28: the user's input is needed first.
     InputRequired(InputRequiredResult),
+    /// `serve`, a 2025 client that takes URL elicitation: the user must go
+    /// to this URL first (`-32042`).
+    UrlRequired(ElicitRequestParams),
+}
+
+/// MCP 2025-11-25's `URLElicitationRequiredError`: the call cannot go on
+/// until the user has been to the elicitation's URL; the client sends them
+/// there, and calls again.
+fn url_required(elicitation: ElicitRequestParams) -> ErrorData {
+    let data = serde_json::json!({ "elicitations": [elicitation] });
+    let why = "the user must connect a provider first: the client sends them to the \
+               elicitation's URL, then calls again";
+    ErrorData::new(ErrorCode(URL_ELICITATION_REQUIRED), why, Some(data))
 }
 
 // Tools are declared and routed by hand, not with rmcp's `#[tool_router]`:
@@ -420,6 +447,21 @@ impl ServerHandler for NexusServer {
                  server adds itself. Start with list_providers: it names the providers and the \
                  origins each credential may reach.",
             )
+    }
+
+    /// The default handshake; `serve` also notes what the client declared,
+    /// for the session id it answers with ([`crate::handshake`]).
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let parts = context.extensions.get::<Parts>();
+        if let Some(handshake) = parts.and_then(|p| p.extensions.get::<Handshake>()) {
+            handshake.declared(&request.capabilities);
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
     }
 
     async fn list_tools(
@@ -490,6 +532,7 @@ impl ServerHandler for NexusServer {
             }
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
+            Ok(Answer::UrlRequired(elicitation)) => return Err(url_required(elicitation)),
             Err(why) => failure(&why, self.hidden(&caller).as_ref()).into(),
         })
     }

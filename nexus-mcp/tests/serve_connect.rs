@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::served::{Browser, Served, command, free_port, workspace_of};
+use common::served::{Browser, Served, command, free_port, header, workspace_of};
 use common::text;
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -115,8 +115,9 @@ fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     assert!(!said.contains("/fake/authorize"), "{said}");
 }
 
-/// A 2025 client: a stateless server holds no request to it, so the link
-/// comes in the tool error; once its person consents, the call again answers.
+/// A 2025 client that declared no URL elicitation: a stateless server holds
+/// no request to it, so the link comes in the tool error; once its person
+/// consents, the call again answers.
 #[test]
 fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
     let (issuer, _gateway, api, served) = connect_server();
@@ -126,9 +127,7 @@ fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
         ("Authorization", bearer.as_str()),
         ("MCP-Protocol-Version", "2025-11-25"),
     ];
-    let arguments = json!({"provider": "github", "url": format!("{}/user", api.url())});
-    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": "authenticated_fetch", "arguments": arguments}});
+    let call = fetch_2025(&api);
     let (_, _, first) = served.post(&headers, &call);
     let said = text(&first["result"]);
     assert!(
@@ -142,25 +141,102 @@ fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
         .chars()
         .take_while(|c| !c.is_whitespace())
         .collect();
-    let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
+    consent_and_call_again(&issuer, &served, &headers, &call, &link);
+}
+
+/// A 2025 client that declared URL elicitation at `initialize`: its session
+/// id says so, on whichever replica its calls land, and a provider to
+/// connect is answered `-32042` with the connect page as the elicitation;
+/// once its person consents, the call again answers. A client that
+/// declared form elicitation only is given no session id; and there is no
+/// session to end (405).
+#[test]
+fn a_2025_client_that_takes_url_elicitation_meets_32042_then_calls_again() {
+    let (issuer, _gateway, api, served) = connect_server();
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let bearer = format!("Bearer {alice}");
+    let initialize = |elicitation: Value| {
+        let params = json!({"protocolVersion": "2025-11-25", "capabilities":
+            {"elicitation": elicitation}, "clientInfo": {"name": "t", "version": "1"}});
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+        let (status, headers, answer) = served.post(&[("Authorization", &bearer)], &body);
+        assert_eq!(status, 200, "{answer}");
+        header(&headers, "mcp-session-id").map(str::to_owned)
+    };
+    assert_eq!(initialize(json!({"form": {}})), None);
+    let session = initialize(json!({"url": {}})).expect("a session id");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Mcp-Session-Id", session.as_str()),
+    ];
+    let call = fetch_2025(&api);
+    let (status, _, first) = served.post(&headers, &call);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["error"]["code"], json!(-32042), "{first}");
+    let asked = &first["error"]["data"]["elicitations"][0];
+    assert_eq!(asked["mode"], json!("url"), "{first}");
+    assert!(
+        asked["message"]
+            .as_str()
+            .unwrap()
+            .contains("your workspace"),
+        "{first}"
+    );
+    let link = asked["url"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{}/connect/", served.origin)),
+        "{first}"
+    );
+    consent_and_call_again(&issuer, &served, &headers, &call, link);
+    let ended = ureq::delete(&served.resource)
+        .header("Authorization", &bearer)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .header("Mcp-Session-Id", &session)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    assert_eq!(ended.status(), 405);
+}
+
+/// A 2025 `authenticated_fetch` of the provider's `/user`.
+fn fetch_2025(api: &FakeUpstream) -> Value {
+    let arguments = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "authenticated_fetch", "arguments": arguments}})
+}
+
+/// alice opens `link` (sent on to consent), consents, and `call` answers.
+fn consent_and_call_again(
+    issuer: &FakeIssuer,
+    served: &Served,
+    headers: &[(&str, &str)],
+    call: &Value,
+    link: &str,
+) {
+    let (status, consent, page) = Browser::new().open_as(issuer, "alice", link);
     assert_eq!(status, 303, "{page}");
     assert_eq!(Browser::new().open(&consent.unwrap()).0, 200);
-    let (_, _, again) = served.post(&headers, &call);
+    let (_, _, again) = served.post(headers, call);
     assert_eq!(again["result"]["isError"], json!(false), "{again}");
     assert!(text(&again["result"]).starts_with("HTTP 200"), "{again}");
 }
 
-/// The official clients (2026-07-28, their OAuth providers, a URL
-/// elicitation handler that is the user's browser) meet a provider their
-/// person has not connected: sent to the connect page, they log in,
-/// consent, and the call answers.
-fn official_client_connects(client: &str) {
+/// The official clients (their OAuth providers, a URL elicitation handler
+/// that is the user's browser) meet a provider their person has not
+/// connected: on 2026-07-28 by an input request, on 2025-11-25 by `-32042`,
+/// they are sent to the connect page, log in, consent, and the call answers.
+fn official_client_connects(client: &str, era: &str) {
     let (_issuer, _gateway, api, served) = connect_server();
     let env = [("NEXUS_MCP_CONNECT", "1")];
     let summary = match client {
-        "python" => served.reach_with_env(&api.url(), "2026", &env),
-        _ => served.reach_v2_with_env(&api.url(), "2026", &env),
+        "python" => served.reach_with_env(&api.url(), era, &env),
+        _ => served.reach_v2_with_env(&api.url(), era, &env),
     };
+    let version = summary["version"].as_str().unwrap();
+    assert_eq!(version.starts_with("2026"), era == "2026", "{summary}");
     let links = summary["links"].as_array().unwrap();
     let page = format!("{}/connect/", served.origin);
     assert!(!links.is_empty(), "{summary}");
@@ -179,11 +255,13 @@ fn official_client_connects(client: &str) {
 #[test]
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
 fn the_official_python_client_connects_through_the_connect_page() {
-    official_client_connects("python");
+    official_client_connects("python", "2026");
+    official_client_connects("python", "2025");
 }
 
 #[test]
 #[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
 fn the_official_typescript_v2_client_connects_through_the_connect_page() {
-    official_client_connects("typescript");
+    official_client_connects("typescript", "2026");
+    official_client_connects("typescript", "2025");
 }

@@ -10,11 +10,12 @@ client's legacy mode (`initialize`, 2025-11-25). The "browser" asks the
 authorization URL and reads where it is sent back, as a user whose login
 the fake issuer approves.
 
-With NEXUS_MCP_CONNECT=1 (2026-07-28), the client declares URL
-elicitation, and its handler is the user's browser: it opens the link the
-server sends (the connect page, which logs it in at the issuer, then sends
-it on to the Gateway's consent), keeping cookies and following redirects,
-then accepts; every link it was sent is printed.
+With NEXUS_MCP_CONNECT=1, the client declares URL elicitation, and its
+handler is the user's browser: it opens the link the server sends (the
+connect page, which logs it in at the issuer, then sends it on to the
+Gateway's consent), keeping cookies and following redirects, then accepts.
+In the legacy era the link comes as a `-32042` error's elicitation: the
+browser opens it, and the call is made again. Every link is printed.
 
 Prints one JSON object: the version, each call's error flag and text.
 """
@@ -26,7 +27,7 @@ import sys
 import urllib.parse
 
 import httpx2
-from mcp import Client, types
+from mcp import Client, MCPError, UrlElicitationRequiredError, types
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
@@ -82,20 +83,33 @@ async def run(url, api):
     mode = "2026-07-28" if os.environ.get("NEXUS_MCP_ERA") == "2026" else "legacy"
     results, links = [], []
 
-    async def user(context, params):
-        links.append(params.url)
+    async def open_page(link):
+        links.append(link)
         async with httpx2.AsyncClient(follow_redirects=True) as browser:
-            page = await browser.get(params.url)
+            page = await browser.get(link)
             assert page.status_code == 200, (page.status_code, page.text)
+
+    async def user(context, params):
+        await open_page(params.url)
         return types.ElicitResult(action="accept")
+
+    async def call(client, name, arguments):
+        try:
+            return await client.call_tool(name, arguments)
+        except MCPError as error:
+            if error.code != -32042:
+                raise
+            for asked in UrlElicitationRequiredError.from_error(error.error).elicitations:
+                await open_page(asked.url)
+            return await client.call_tool(name, arguments)
 
     connect = os.environ.get("NEXUS_MCP_CONNECT") == "1"
     async with httpx2.AsyncClient(auth=provider) as http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, mode=mode, elicitation_callback=user if connect else None) as client:
-            listed = await client.call_tool("list_providers", {})
-            fetched = await client.call_tool(
-                "authenticated_fetch", {"provider": "github", "url": api + "/user"})
+            listed = await call(client, "list_providers", {})
+            fetched = await call(
+                client, "authenticated_fetch", {"provider": "github", "url": api + "/user"})
             for result in [listed, fetched]:
                 results.append({"is_error": result.is_error, "text": result.content[0].text})
             version = client.protocol_version

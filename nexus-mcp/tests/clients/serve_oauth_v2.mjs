@@ -8,11 +8,19 @@
 // With NEXUS_MCP_CONNECT=1 it declares URL elicitation, and its handler is
 // the user's browser: it follows the connect page's redirects (the issuer's
 // login, then the Gateway's consent), keeping the page's cookie, and accepts.
+// On 2025-11-25 the link comes as a `-32042` error's elicitation
+// (`UrlElicitationRequiredError`): the browser opens it, and the call is
+// made again.
 // Prints the version, each call's error flag and text, and the links, as JSON.
 //
 //   node serve_oauth_v2.mjs <MCP URL> <provider API URL>
 
-import { Client, StreamableHTTPClientTransport, UnauthorizedError } from "@modelcontextprotocol/client";
+import {
+  Client,
+  StreamableHTTPClientTransport,
+  UnauthorizedError,
+  UrlElicitationRequiredError,
+} from "@modelcontextprotocol/client";
 
 const [url, api] = process.argv.slice(2);
 const redirectUrl = "http://127.0.0.1:9/callback";
@@ -67,12 +75,26 @@ async function browse(link) {
 function withUser(client) {
   if (!connect) return client;
   client.setRequestHandler("elicitation/create", async (request) => {
-    links.push(request.params.url);
-    const status = await browse(request.params.url);
-    if (status !== 200) throw new Error(`the consent page answered ${status}`);
+    await openPage(request.params.url);
     return { action: "accept" };
   });
   return client;
+}
+
+async function openPage(link) {
+  links.push(link);
+  const status = await browse(link);
+  if (status !== 200) throw new Error(`the consent page answered ${status}`);
+}
+
+async function callTool(client, call) {
+  try {
+    return await client.callTool(call);
+  } catch (error) {
+    if (!(error instanceof UrlElicitationRequiredError)) throw error;
+    for (const asked of error.elicitations) await openPage(asked.url);
+    return await client.callTool(call);
+  }
 }
 
 async function connected() {
@@ -97,7 +119,7 @@ for (const call of [
   { name: "list_providers", arguments: {} },
   { name: "authenticated_fetch", arguments: { provider: "github", url: `${api}/user` } },
 ]) {
-  const result = await client.callTool(call);
+  const result = await callTool(client, call);
   results.push({ is_error: result.isError ?? false, text: result.content[0].text });
 }
 await client.close();
