@@ -3,13 +3,13 @@
 //! server itself; the link logs the browser in at the issuer, and only the
 //! person who was asked is sent on to the Gateway's consent. Then the
 //! held call answers. A client without URL elicitation reads the link in
-//! the tool error. A tampered link is refused.
+//! the tool error. A tampered, foreign or expired link is refused.
 
 mod common;
 
 use common::served::{Browser, Served, command, free_port, header, workspace_of};
 use common::text;
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream, Route};
 use serde_json::{Value, json};
 
 use common::served::{CLIENT, call_asking};
@@ -18,13 +18,19 @@ use common::served::{CLIENT, call_asking};
 /// issuer (the login client registered) and a Gateway that lists `github`
 /// (another workspace has it; alice has not connected it).
 fn connect_server() -> (FakeIssuer, FakeGateway, FakeUpstream, Served) {
+    connect_server_with(&[])
+}
+
+/// [`connect_server`], with more flags.
+fn connect_server_with(more: &[&str]) -> (FakeIssuer, FakeGateway, FakeUpstream, Served) {
     let issuer = FakeIssuer::start();
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
     gateway.add_provider("ws-other", "github", github);
     let port = free_port();
     issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-    let child = command(&gateway, &issuer.url(), port, &CONNECT_ARGS)
+    let args = [&CONNECT_ARGS[..], more].concat();
+    let child = command(&gateway, &issuer.url(), port, &args)
         .spawn()
         .unwrap();
     (issuer, gateway, api, Served::ready(child, port))
@@ -115,6 +121,91 @@ fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     assert!(!said.contains("/fake/authorize"), "{said}");
 }
 
+/// A call held for the user answers on the Gateway's first check after
+/// they consent: the server checks once a second, so the call answers
+/// within a second of the consent. Counted in checks, not timed: the test
+/// holds for any speed of machine.
+#[test]
+fn a_held_call_answers_on_the_first_check_after_consent() {
+    let (issuer, gateway, api, served) = connect_server();
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let url = format!("{}/user", api.url());
+    let fetch = |extra: Value| {
+        let mut extra = extra;
+        extra["arguments"] = json!({"provider": "github", "url": url});
+        call_asking(
+            &served,
+            &alice,
+            json!({"elicitation": {"url": {}}}),
+            extra,
+            &[],
+        )
+    };
+    let first = fetch(json!({}));
+    let result = &first["result"];
+    let link = result["inputRequests"]["connect-github"]["params"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"));
+    let (status, consent, page) = Browser::new().open_as(&issuer, "alice", link);
+    assert_eq!(status, 303, "{page}");
+    let state = result["requestState"].as_str().unwrap();
+    let checks = || gateway.requests(Route::CheckConnection) + gateway.requests(Route::Token);
+    let answered = std::thread::scope(|scope| {
+        let accept = json!({"requestState": state,
+            "inputResponses": {"connect-github": {"action": "accept"}}});
+        let held = scope.spawn(|| fetch(accept));
+        // The call is held once the server has asked, and been told "pending".
+        while checks() == 0 {
+            assert!(!held.is_finished(), "the call was not held");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(Browser::new().open(&consent.unwrap()).0, 200);
+        let before = checks();
+        let answered = held.join().unwrap();
+        assert!(
+            checks() - before <= 1,
+            "{} checks after consent",
+            checks() - before
+        );
+        answered
+    });
+    assert_eq!(answered["result"]["isError"], json!(false), "{answered}");
+}
+
+/// A link lives no longer than the call's wait for the user
+/// (`--connect-wait`): once that is over, the page refuses it. The test
+/// waits two whole seconds past a one-second wait, whatever the machine's
+/// speed (a link's expiry is kept to the second).
+#[test]
+fn an_expired_link_is_refused() {
+    let (issuer, _gateway, api, served) = connect_server_with(&["--connect-wait", "1s"]);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let mut extra = json!({});
+    extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let said = text(&call_asking(&served, &alice, json!({}), extra, &[])["result"]);
+    let link = link_in(&said, &served);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    issuer.approve_as("alice");
+    let (status, location, page) = Browser::new().open(&link);
+    assert_eq!(
+        (status, location),
+        (400, None),
+        "not even sent to log in: {page}"
+    );
+    assert!(page.contains("not valid"), "{page}");
+}
+
+/// The connect page's link in a tool error's text.
+fn link_in(said: &str, served: &Served) -> String {
+    let at = said
+        .find(&format!("{}/connect/", served.origin))
+        .unwrap_or_else(|| panic!("no link: {said}"));
+    said[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect()
+}
+
 /// A 2025 client that declared no URL elicitation: a stateless server holds
 /// no request to it, so the link comes in the tool error; once its person
 /// consents, the call again answers.
@@ -134,13 +225,7 @@ fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
         said.contains("your workspace") && !said.contains("`your workspace`"),
         "{said}"
     );
-    let at = said
-        .find(&format!("{}/connect/", served.origin))
-        .expect("the link");
-    let link: String = said[at..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
+    let link = link_in(&said, &served);
     consent_and_call_again(&issuer, &served, &headers, &call, &link);
 }
 
