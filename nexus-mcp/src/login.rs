@@ -248,7 +248,10 @@ async fn callback(
     };
     let checked = tokio::task::spawn_blocking(move || logged_in(&login, code, &pending)).await;
     match checked {
-        Ok(Ok(person)) if person == ticket.who => Redirect::to(&ticket.consent).into_response(),
+        Ok(Ok(person)) if person == ticket.who => {
+            let to = [(header::LOCATION, ticket.consent)];
+            (StatusCode::FOUND, to).into_response()
+        }
         Ok(Ok(_)) => {
             log::warn!(target: "nexus_mcp", "connect page: a link made for another person was opened (provider {:?}); nothing was redirected", ticket.provider);
             page(

@@ -72,7 +72,7 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     served.said_once(|said| said.contains("a link made for another person was opened"));
     // Alice: sent on to the Gateway's consent, and consents.
     let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
-    assert_eq!(status, 303, "{page}");
+    assert_eq!(status, 302, "{page}");
     let consent = consent.unwrap();
     assert!(consent.contains("/fake/authorize"), "{consent}");
     assert_eq!(Browser::new().open(&consent).0, 200);
@@ -147,7 +147,7 @@ fn a_held_call_answers_on_the_first_check_after_consent() {
         .as_str()
         .unwrap_or_else(|| panic!("{first}"));
     let (status, consent, page) = Browser::new().open_as(&issuer, "alice", link);
-    assert_eq!(status, 303, "{page}");
+    assert_eq!(status, 302, "{page}");
     let state = result["requestState"].as_str().unwrap();
     let checks = || gateway.requests(Route::CheckConnection) + gateway.requests(Route::Token);
     let answered = std::thread::scope(|scope| {
@@ -302,7 +302,7 @@ fn consent_and_call_again(
     link: &str,
 ) {
     let (status, consent, page) = Browser::new().open_as(issuer, "alice", link);
-    assert_eq!(status, 303, "{page}");
+    assert_eq!(status, 302, "{page}");
     assert_eq!(Browser::new().open(&consent.unwrap()).0, 200);
     let (_, _, again) = served.post(headers, call);
     assert_eq!(again["result"]["isError"], json!(false), "{again}");

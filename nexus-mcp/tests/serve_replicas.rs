@@ -208,7 +208,7 @@ fn a_held_call_is_answered_on_another_replica_after_a_key_rotation() {
     );
     let state = result["requestState"].as_str().unwrap().to_owned();
     let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
-    assert_eq!(status, 303, "{page}");
+    assert_eq!(status, 302, "{page}");
     assert_eq!(Browser::new().open(&consent.unwrap()).0, 200);
     let retry = json!({"arguments": arguments, "requestState": state,
         "inputResponses": {"connect-github": {"action": "accept"}}});
