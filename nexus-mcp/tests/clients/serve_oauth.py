@@ -17,7 +17,11 @@ Gateway's consent), keeping cookies and following redirects, then accepts.
 In the legacy era the link comes as a `-32042` error's elicitation: the
 browser opens it, and the call is made again. Every link is printed.
 
-Prints one JSON object: the version, each call's error flag and text.
+NEXUS_MCP_CALLS, a JSON list of {"name", "arguments"}, replaces the two
+calls made by default (list_providers, then a fetch of API_URL/user).
+
+Prints one JSON object: the version, each tool's input schema, each call's
+error flag and text, and the links.
 """
 
 import asyncio
@@ -104,16 +108,20 @@ async def run(url, api):
             return await client.call_tool(name, arguments)
 
     connect = os.environ.get("NEXUS_MCP_CONNECT") == "1"
+    calls = json.loads(os.environ.get("NEXUS_MCP_CALLS") or "null") or [
+        {"name": "list_providers", "arguments": {}},
+        {"name": "authenticated_fetch", "arguments": {"provider": "github", "url": api + "/user"}},
+    ]
     async with httpx2.AsyncClient(auth=provider) as http:
         transport = streamable_http_client(url, http_client=http)
         async with Client(transport, mode=mode, elicitation_callback=user if connect else None) as client:
-            listed = await call(client, "list_providers", {})
-            fetched = await call(
-                client, "authenticated_fetch", {"provider": "github", "url": api + "/user"})
-            for result in [listed, fetched]:
+            listed = await client.list_tools()
+            schemas = {tool.name: tool.input_schema for tool in listed.tools}
+            for made in calls:
+                result = await call(client, made["name"], made["arguments"])
                 results.append({"is_error": result.is_error, "text": result.content[0].text})
             version = client.protocol_version
-    return {"version": version, "results": results, "links": links}
+    return {"version": version, "tools": schemas, "results": results, "links": links}
 
 
 if __name__ == "__main__":

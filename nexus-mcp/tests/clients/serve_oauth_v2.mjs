@@ -11,7 +11,10 @@
 // On 2025-11-25 the link comes as a `-32042` error's elicitation
 // (`UrlElicitationRequiredError`): the browser opens it, and the call is
 // made again.
-// Prints the version, each call's error flag and text, and the links, as JSON.
+// NEXUS_MCP_CALLS, a JSON list of {name, arguments}, replaces the two calls
+// made by default (list_providers, then a fetch of <provider API URL>/user).
+// Prints the version, each tool's input schema, each call's error flag and
+// text, and the links, as JSON.
 //
 //   node serve_oauth_v2.mjs <MCP URL> <provider API URL>
 
@@ -114,13 +117,16 @@ async function connected() {
 
 const client = await connected();
 const version = client.getNegotiatedProtocolVersion();
-const results = [];
-for (const call of [
+const calls = JSON.parse(process.env.NEXUS_MCP_CALLS || "null") ?? [
   { name: "list_providers", arguments: {} },
   { name: "authenticated_fetch", arguments: { provider: "github", url: `${api}/user` } },
-]) {
+];
+const { tools } = await client.listTools();
+const schemas = Object.fromEntries(tools.map((tool) => [tool.name, tool.inputSchema]));
+const results = [];
+for (const call of calls) {
   const result = await callTool(client, call);
   results.push({ is_error: result.isError ?? false, text: result.content[0].text });
 }
 await client.close();
-console.log(JSON.stringify({ version, results, links }));
+console.log(JSON.stringify({ version, tools: schemas, results, links }));
