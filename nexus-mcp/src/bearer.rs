@@ -51,7 +51,10 @@ pub(crate) const MAX_HEADERS: usize = 32 << 10;
 pub(crate) struct Principal {
     /// The Nexus workspace the call acts for (never shown to the model).
     pub(crate) workspace: String,
-    /// A short hash of the issuer and subject, for the operator's line.
+    /// Who the token names: SHA-256 of the issuer and subject, all of it
+    /// (what a connect link and a `requestState` are bound to; empty over stdio).
+    pub(crate) person: String,
+    /// The first 12 hex digits of `person`, for the operator's line only.
     pub(crate) who: String,
 }
 
@@ -225,7 +228,8 @@ impl Gate {
         };
         Ok(Principal {
             workspace: format!("{}{id}", self.prefix),
-            who: who(&self.issuer, &claims.sub),
+            who: hex[..12].to_owned(),
+            person: hex,
         })
     }
 
@@ -325,7 +329,7 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 
 /// SHA-256(issuer ‖ 0x00 ‖ subject) in lowercase hex: a person, the same
 /// for every token and login of theirs, apart for two issuers.
-fn person(issuer: &str, subject: &str) -> String {
+pub(crate) fn person(issuer: &str, subject: &str) -> String {
     let digest = Sha256::new()
         .chain_update(issuer.as_bytes())
         .chain_update([0])
@@ -334,8 +338,19 @@ fn person(issuer: &str, subject: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The short hash of a person the operator's line names, and a connect
-/// link is bound to.
-pub(crate) fn who(issuer: &str, subject: &str) -> String {
-    person(issuer, subject)[..12].to_owned()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_is_all_of_the_hash_of_one_issuer_and_one_subject() {
+        let alice = person("https://issuer.example", "alice");
+        assert_eq!(alice.len(), 64, "all 256 bits bind a link, not a prefix");
+        assert_ne!(alice, person("https://other.example", "alice"));
+        // The zero byte keeps the issuer and the subject apart.
+        assert_ne!(
+            person("https://a.example", "bc"),
+            person("https://a.exampleb", "c")
+        );
+    }
 }

@@ -180,7 +180,7 @@ impl Connector {
             return pending.url.to_string();
         };
         let ticket = Ticket {
-            who: call.person.to_owned(),
+            person: call.person.to_owned(),
             provider: provider.to_owned(),
             consent: pending.url.to_string(),
         };

@@ -23,7 +23,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bearer::who;
+use crate::bearer::person;
 use crate::ticket::Seal;
 
 /// The cookie that carries a login under way.
@@ -45,8 +45,8 @@ type Discovered = CoreClient<
 /// Who was asked, and where their consent is: what a link carries.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Ticket {
-    /// A hash of the issuer and the subject of the person asked.
-    pub(crate) who: String,
+    /// The person asked: SHA-256 of their issuer and subject, all of it.
+    pub(crate) person: String,
     /// The provider, as the user reads it.
     pub(crate) provider: String,
     /// The Gateway's consent URL.
@@ -248,7 +248,7 @@ async fn callback(
     };
     let checked = tokio::task::spawn_blocking(move || logged_in(&login, code, &pending)).await;
     match checked {
-        Ok(Ok(person)) if person == ticket.who => {
+        Ok(Ok(person)) if person == ticket.person => {
             let to = [(header::LOCATION, ticket.consent)];
             (StatusCode::FOUND, to).into_response()
         }
@@ -289,7 +289,7 @@ fn logged_in(login: &Login, code: String, pending: &Pending) -> Result<String, S
     let nonce = Nonce::new(pending.nonce.clone());
     let claims = id_token.claims(&client.id_token_verifier(), &nonce);
     let claims = claims.map_err(|e| format!("the ID token: {e}"))?;
-    Ok(who(claims.issuer().as_str(), claims.subject().as_str()))
+    Ok(person(claims.issuer().as_str(), claims.subject().as_str()))
 }
 
 /// `GET /connect/done`: where the Gateway sends the browser after consent.

@@ -141,7 +141,7 @@ impl NexusServer {
             listing: &listing,
             allow_write: self.settings.allow_write,
             workspace: &principal.workspace,
-            person: &principal.who,
+            person: &principal.person,
         })
     }
 
@@ -177,6 +177,7 @@ impl NexusServer {
         let principal = match &self.settings.workspace {
             Some(workspace) => Some(Principal {
                 workspace: workspace.clone(),
+                person: String::new(),
                 who: String::new(),
             }),
             None => (context.extensions.get::<Parts>())
@@ -290,7 +291,7 @@ impl NexusServer {
             started,
             url_elicitation,
             account: caller.account.as_deref(),
-            person: &caller.principal.who,
+            person: &caller.principal.person,
         }
     }
 
