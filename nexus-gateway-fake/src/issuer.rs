@@ -63,6 +63,8 @@ struct State {
     person: String,
     /// Each registered client's redirect URIs.
     clients: HashMap<String, Vec<String>>,
+    /// Each confidential client's secret.
+    secrets: HashMap<String, String>,
     /// Each code not yet exchanged: the grant it stands for.
     codes: HashMap<String, Grant>,
     /// A number for each client and code.
@@ -130,6 +132,18 @@ impl FakeIssuer {
         state
             .clients
             .insert(client_id.to_owned(), vec![redirect_uri.to_owned()]);
+    }
+
+    /// Registers the confidential client `client_id` with `redirect_uri`
+    /// and `secret`: its codes are exchanged only with that secret (HTTP
+    /// Basic, or `client_secret` in the form); anything else is
+    /// `invalid_client` (401).
+    pub fn add_confidential_client(&self, client_id: &str, redirect_uri: &str, secret: &str) {
+        self.add_client(client_id, redirect_uri);
+        let mut state = self.state.lock();
+        state
+            .secrets
+            .insert(client_id.to_owned(), secret.to_owned());
     }
 
     /// `/authorize` approves `subject` from now on (`alice` by default), as
@@ -376,10 +390,12 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
                 .and_then(|v| v.strip_prefix("Basic "));
             let pair = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
             let id = pair.and_then(|p| String::from_utf8(p).ok());
-            if let Some((client, _)) = id.as_deref().and_then(|p| p.split_once(':')) {
-                let client = percent_encoding::percent_decode_str(client).decode_utf8_lossy();
+            if let Some((client, secret)) = id.as_deref().and_then(|p| p.split_once(':')) {
+                let decoded = |v| percent_encoding::percent_decode_str(v).decode_utf8_lossy();
                 form.entry("client_id".into())
-                    .or_insert_with(|| client.into_owned());
+                    .or_insert_with(|| decoded(client).into_owned());
+                form.entry("client_secret".into())
+                    .or_insert_with(|| decoded(secret).into_owned());
             }
             token(&mut state, url, &form)
         }
@@ -478,6 +494,14 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     let field = |name: &str| form.get(name).cloned().unwrap_or_default();
     if field("grant_type") != "authorization_code" {
         return refused("unsupported_grant_type", "authorization_code only");
+    }
+    let secret = state.secrets.get(&field("client_id"));
+    if secret.is_some_and(|secret| *secret != field("client_secret")) {
+        let why = "a confidential client authenticates with its secret";
+        return answer(
+            401,
+            &json!({"error": "invalid_client", "error_description": why}),
+        );
     }
     let Some(grant) = state.codes.remove(&field("code")) else {
         return refused("invalid_grant", "an unknown or used code");

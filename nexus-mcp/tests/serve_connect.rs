@@ -172,6 +172,48 @@ fn a_held_call_answers_on_the_first_check_after_consent() {
     assert_eq!(answered["result"]["isError"], json!(false), "{answered}");
 }
 
+/// A confidential login client (`NEXUS_MCP_LOGIN_CLIENT_SECRET`): the
+/// connect page exchanges its code with the secret. A server holding a
+/// wrong secret, or none, completes no login and sends no one on; its log
+/// never shows the secret.
+#[test]
+fn a_confidential_login_client_logs_in_with_its_secret_only() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let secret = "the-login-clients-secret";
+    for (held, sent_on) in [
+        (Some(secret), true),
+        (Some("a-wrong-one"), false),
+        (None, false),
+    ] {
+        let port = free_port();
+        let callback = format!("http://127.0.0.1:{port}/connect/callback");
+        issuer.add_confidential_client(CLIENT, &callback, secret);
+        let mut command = command(&gateway, &issuer.url(), port, &CONNECT_ARGS);
+        match held {
+            Some(held) => command.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", held),
+            None => command.env_remove("NEXUS_MCP_LOGIN_CLIENT_SECRET"),
+        };
+        let served = Served::ready(command.spawn().unwrap(), port);
+        let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+        let mut extra = json!({});
+        extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
+        let said = text(&call_asking(&served, &alice, json!({}), extra, &[])["result"]);
+        let link = link_in(&said, &served);
+        let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
+        if sent_on {
+            assert_eq!(status, 302, "{page}");
+        } else {
+            assert_eq!((status, consent), (400, None), "{held:?}: {page}");
+            let said = served.said_once(|said| said.contains("the login did not complete"));
+            assert!(said.contains("invalid_client"), "{said}");
+            assert!(!served.said().contains(secret), "{held:?}");
+        }
+    }
+}
+
 /// A link lives no longer than the call's wait for the user
 /// (`--connect-wait`): once that is over, the page refuses it. The test
 /// waits two whole seconds past a one-second wait, whatever the machine's
