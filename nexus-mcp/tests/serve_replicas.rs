@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::served::{
-    Browser, CLIENT, STATE_KEY, Served, call_asking, command, free_port, workspace_of,
+    Browser, CLIENT, STATE_KEY, Served, call_asking, command, free_port, header, workspace_of,
 };
 use common::text;
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
@@ -153,7 +153,8 @@ fn two_replicas_behind_nginx_serve_one_client_as_one_server() {
 /// A call held for consent on one replica is answered on another, whose
 /// sealing key has rotated since (the new key seals, the old one still
 /// opens): the link opens through the load balancer on whichever replica,
-/// and the retry carries the state the first replica sealed.
+/// and the retry carries the state the first replica sealed. A 2025 client
+/// that declared URL elicitation to one replica meets `-32042` on the other.
 #[test]
 #[ignore = "needs nginx (.ci/run installs it)"]
 fn a_held_call_is_answered_on_another_replica_after_a_key_rotation() {
@@ -223,4 +224,25 @@ fn a_held_call_is_answered_on_another_replica_after_a_key_rotation() {
         "the second replica answered: {}",
         after.said()
     );
+    // A 2025 client that declared URL elicitation to one replica meets
+    // `-32042` on the other: its session id says what it declared.
+    let bob = format!(
+        "Bearer {}",
+        issuer.mint(&FakeToken::new("bob").audience(&public))
+    );
+    let params = json!({"protocolVersion": "2025-11-25", "capabilities":
+        {"elicitation": {"url": {}}}, "clientInfo": {"name": "t", "version": "1"}});
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+    let (_, headers, _) = before.post(&[("Authorization", &bob), ("Host", &host)], &initialize);
+    let session = header(&headers, "mcp-session-id").expect("a session id");
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "authenticated_fetch", "arguments": arguments}});
+    let versioned = [
+        ("Authorization", bob.as_str()),
+        ("Host", host.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Mcp-Session-Id", session),
+    ];
+    let (_, _, refused) = after.post(&versioned, &call);
+    assert_eq!(refused["error"]["code"], json!(-32042), "{refused}");
 }
