@@ -197,18 +197,12 @@ fn sigterm_lets_the_call_under_way_answer_then_stops() {
 /// their own, then `:LABEL`.
 #[test]
 fn in_serve_a_persons_accounts_are_their_workspace_and_a_label() {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let alice = workspace_of(&issuer.url(), "alice");
-    for (label, credential) in [("work", "gho_alice_work"), ("home", "gho_alice_home")] {
-        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
-        gateway.add_provider(&format!("{alice}:{label}"), "github", github);
-    }
-    let served = Served::start(
-        &gateway,
-        &issuer,
-        &["--account", "work", "--account", "home"],
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
     );
+    let (alice, served) = Served::with_two_accounts(&issuer, &gateway, &api);
     let token = token(&issuer, &served, "alice");
     let user = format!("{}/user", api.url());
     for (label, credential) in [("home", "gho_alice_home"), ("work", "gho_alice_work")] {

@@ -75,18 +75,12 @@ fn the_official_typescript_v2_client_on_2025_logs_in_and_acts_for_each_person() 
 /// one, or naming another, is refused before anything is sent; no result
 /// names the person's workspace.
 fn two_accounts_through_oauth(client: &str, era: &str) {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let alice = workspace_of(&issuer.url(), "alice");
-    for (label, credential) in [("work", "gho_alice_work"), ("home", "gho_alice_home")] {
-        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
-        gateway.add_provider(&format!("{alice}:{label}"), "github", github);
-    }
-    let served = Served::start(
-        &gateway,
-        &issuer,
-        &["--account", "work", "--account", "home"],
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
     );
+    let (alice, served) = Served::with_two_accounts(&issuer, &gateway, &api);
     issuer.approve_as("alice");
     let user = format!("{}/user", api.url());
     let fetch = |account: Option<&str>| {

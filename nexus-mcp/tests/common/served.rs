@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -117,6 +117,23 @@ impl Served {
             origin,
             stderr: Arc::default(),
         }
+    }
+
+    /// `serve --account work --account home`, alice's two accounts each
+    /// connected to `github` (credentials `gho_alice_work`, `gho_alice_home`):
+    /// her workspace, and the server.
+    pub fn with_two_accounts(
+        issuer: &FakeIssuer,
+        gateway: &FakeGateway,
+        api: &FakeUpstream,
+    ) -> (String, Served) {
+        let alice = workspace_of(&issuer.url(), "alice");
+        for (label, credential) in [("work", "gho_alice_work"), ("home", "gho_alice_home")] {
+            let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+            gateway.add_provider(&format!("{alice}:{label}"), "github", github);
+        }
+        let accounts = ["--account", "work", "--account", "home"];
+        (alice, Served::start(gateway, issuer, &accounts))
     }
 
     /// `POST /mcp` of `body` with `headers`: the status, the headers, the JSON.
