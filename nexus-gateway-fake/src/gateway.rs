@@ -8,11 +8,10 @@ use parking_lot::Mutex;
 use crate::broker::{Broker, BrokerAnswer};
 use crate::fault::Fault;
 use crate::hold::{Hold, Holds};
-use crate::lifecycle::is_uuid;
 use crate::limiter::{Limiter, RateLimits};
 use crate::provider::{FakeConnection, FakeProvider};
 use crate::reply::Route;
-use crate::request::RecordedRequest;
+use crate::request::{RecordedRequest, is_uuid};
 use crate::routes::handle;
 use crate::server::HttpServer;
 use crate::state::State;
@@ -347,7 +346,7 @@ impl FakeGateway {
     /// How long the Gateway waits for a [`Broker::Hung`] before it answers
     /// 502 `broker_unavailable` (default 30 s, the real Gateway's).
     pub fn set_broker_timeout(&self, timeout: Duration) {
-        self.state.lock().broker_timeout = timeout;
+        self.state.lock().broker_timeout = Some(timeout);
     }
 
     /// Applies the real Gateway's rate limiter with these settings, every

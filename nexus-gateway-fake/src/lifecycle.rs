@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::broker::reserialise;
 use crate::provider::FakeConnection;
 use crate::reply::{Route, bare, error_reply, json_reply};
-use crate::request::RecordedRequest;
+use crate::request::{RecordedRequest, is_uuid};
 use crate::server::Reply;
 use crate::state::State;
 use crate::time::rfc3339;
@@ -283,17 +283,6 @@ fn token_object(connection: &FakeConnection) -> Value {
             "expired": false,
         },
     })
-}
-
-/// The form the Gateway accepts for a connection id: a UUID
-/// (`8-4-4-4-12` hexadecimal digits).
-pub(crate) fn is_uuid(id: &str) -> bool {
-    let groups: Vec<&str> = id.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `tok` → `tok-r1`, `tok-r1` → `tok-r2`.

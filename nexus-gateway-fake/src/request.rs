@@ -103,6 +103,17 @@ pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The form the Gateway accepts for a connection id: a UUID
+/// (`8-4-4-4-12` hexadecimal digits).
+pub(crate) fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Why a request was refused: the status a strict server answers.
 #[derive(Debug)]
 pub(crate) struct Rejection {

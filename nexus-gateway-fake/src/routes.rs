@@ -14,12 +14,11 @@ use crate::broker::{Broker, broker_down, reserialise, through_gateway};
 use crate::control;
 use crate::fault::{Fault, fault_reply};
 use crate::lifecycle;
-use crate::lifecycle::is_uuid;
 use crate::provider::FakeProvider;
 use crate::reply::{Route, bare, error_reply, json_reply, text_reply};
-use crate::request::RecordedRequest;
+use crate::request::{RecordedRequest, is_uuid};
 use crate::server::Reply;
-use crate::state::State;
+use crate::state::{GATEWAY_BROKER_TIMEOUT, State};
 
 pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     if request.path.starts_with(control::PREFIX) {
@@ -56,7 +55,7 @@ pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     }
     let broker = guard.broker;
     if broker == Broker::Hung && uses_broker(route) {
-        let wait = guard.broker_timeout;
+        let wait = guard.broker_timeout.unwrap_or(GATEWAY_BROKER_TIMEOUT);
         drop(guard);
         thread::sleep(wait);
         guard = state.lock();

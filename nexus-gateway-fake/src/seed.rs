@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::lifecycle::is_uuid;
 use crate::provider::{FakeConnection, FakeProvider, known_status};
+use crate::request::is_uuid;
 use crate::state::State;
 use crate::time::last_date;
 

@@ -17,14 +17,14 @@ use crate::reply::Route;
 use crate::request::RecordedRequest;
 
 /// The Gateway's own wait for its Broker before it answers 502.
-const GATEWAY_BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const GATEWAY_BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most requests the log keeps…
 const LOG_LIMIT: usize = 10_000;
 /// …and the most bytes of their heads and bodies.
 const LOG_BYTES: usize = 128 << 20;
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(crate) struct State {
     pub(crate) api_key: Option<String>,
     pub(crate) latency: Duration,
@@ -56,7 +56,8 @@ pub(crate) struct State {
     pub(crate) broker: Broker,
     /// What the Broker answers on a route, scripted: beats `broker`.
     pub(crate) broker_script: HashMap<Route, BrokerAnswer>,
-    pub(crate) broker_timeout: Duration,
+    /// The Gateway's wait for its Broker: [`GATEWAY_BROKER_TIMEOUT`] unless set.
+    pub(crate) broker_timeout: Option<Duration>,
     pub(crate) limiter: Limiter,
     pub(crate) holds: Arc<Holds>,
     /// Every request received, oldest first, within [`LOG_LIMIT`] and [`LOG_BYTES`].
@@ -70,41 +71,6 @@ pub(crate) struct State {
     pub(crate) upstream_url: Option<String>,
     /// What `reset` returns to.
     start: Option<Box<State>>,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            api_key: None,
-            latency: Duration::ZERO,
-            faults: VecDeque::new(),
-            periodic: HashMap::new(),
-            counts: HashMap::new(),
-            resolves: HashMap::new(),
-            served: HashMap::new(),
-            last: None,
-            last_by_route: HashMap::new(),
-            connections: HashMap::new(),
-            consented: Vec::new(),
-            providers: HashMap::new(),
-            registry: HashMap::new(),
-            refused_return_urls: Vec::new(),
-            next_id: 0,
-            report_status: false,
-            bodyless_errors: false,
-            broker: Broker::Healthy,
-            broker_script: HashMap::new(),
-            broker_timeout: GATEWAY_BROKER_TIMEOUT,
-            limiter: Limiter::default(),
-            holds: Arc::default(),
-            log: VecDeque::new(),
-            log_bytes: 0,
-            control_holds: Vec::new(),
-            clock: None,
-            upstream_url: None,
-            start: None,
-        }
-    }
 }
 
 impl State {
