@@ -4,6 +4,7 @@
 //! redirects → the 401 rule. `authenticated_fetch`, `Fetcher` and
 //! `authorize` call down into it; nothing here calls back up.
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -16,7 +17,7 @@ use crate::error::{Limit, NexusError};
 use crate::fetch::{
     FetchOptions, FetchResponse, check_scoped_parts, prepare, send_following_redirects,
 };
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, RESOLVE};
 use crate::options::NexusClientOptions;
 use crate::redact::{LOG_TARGET, TOKEN_TARGET, escape, for_log};
 use crate::resolve::{Expiry, token_from_resolve};
@@ -40,8 +41,7 @@ pub(crate) struct Engine {
     owner: Owner,
 }
 
-/// The Gateway's routes the engine calls.
-const RESOLVE: &str = "/v1/resolve";
+/// The Gateway's provider listing (resolve's route is [`RESOLVE`]).
 const METADATA: &str = "/v1/providers/metadata";
 
 /// The Broker's codes for a resolve that finds no connection, or no token.
@@ -253,24 +253,24 @@ impl Engine {
     }
 
     /// The scope check of a request about to carry the key's credential,
-    /// for every face: the provider's name as the Gateway lists it, when
-    /// the scope found it there in another case (the token is resolved and
-    /// cached under that name).
-    fn check_scope(
+    /// for every face: the name the token is resolved and cached under, the
+    /// provider's as the Gateway lists it when the scope found it there in
+    /// another case, else the key's.
+    fn check_scope<'k>(
         &self,
         cache: &TokenCache,
-        key: Key<'_>,
+        key: Key<'k>,
         (method, origin, headers): (&Method, &Origin, &HeaderMap),
         budget: &Budget,
-    ) -> Result<Option<String>, NexusError> {
+    ) -> Result<Cow<'k, str>, NexusError> {
         // `anywhere` is the Python SDK's rule: no check, no listing, no cost.
         if self.scope.is_anywhere() {
-            return Ok(None);
+            return Ok(Cow::Borrowed(key.provider));
         }
         let read = |budget: &Budget| self.metadata(budget);
         let listed = self.scope.check(key, origin, cache.now(), budget, read)?;
         check_scoped_parts(method, origin, headers)?;
-        Ok(listed)
+        Ok(listed.map_or(Cow::Borrowed(key.provider), Cow::Owned))
     }
 
     /// `authorize`: the request's URI checked as a fetch's URL, the
@@ -284,8 +284,7 @@ impl Engine {
         let (uri, origin) = target(request)?;
         let parts = (request.method(), &origin, request.headers());
         let budget = self.request_budget(None);
-        let listed = self.check_scope(cache, key, parts, &budget)?;
-        let provider = listed.as_deref().unwrap_or(key.provider);
+        let provider = &self.check_scope(cache, key, parts, &budget)?;
         let token = self.cached_token(cache, Key { provider, ..key }, || budget)?;
         apply_to(token, uri, request)
     }
@@ -305,8 +304,7 @@ impl Engine {
         let outgoing = prepare(url, options)?;
         let (outgoing, budget) = (&outgoing, &self.request_budget(outgoing.timeout));
         let parts = (&outgoing.method, &outgoing.origin, &outgoing.headers);
-        let listed = self.check_scope(cache, key, parts, budget)?;
-        let provider = listed.as_deref().unwrap_or(key.provider);
+        let provider = &self.check_scope(cache, key, parts, budget)?;
         let key = Key { provider, ..key };
         let token = self.cached_token(cache, key, || budget.clone())?;
         log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));

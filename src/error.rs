@@ -252,20 +252,18 @@ impl NexusError {
         self
     }
 
-    /// A Gateway 429's error: which limit refused which call, the `wait`
-    /// the next try needs, then `then`.
-    pub(crate) fn rate_limited(mut self, route: &str, wait: Option<Duration>, then: &str) -> Self {
-        let counted = if route.contains("/v1/resolve") {
-            "resolves per workspace"
-        } else {
-            "this route's calls per client address"
-        };
+    /// A Gateway 429's error: the call its limit `refused` (and what that
+    /// limit counts), the `wait` the next try needs, then `then`.
+    pub(crate) fn rate_limited(
+        mut self,
+        refused: &str,
+        wait: Option<Duration>,
+        then: &str,
+    ) -> Self {
         let wait = wait.map(|wait| format!("the next try must wait {} s", wait.as_secs()));
         let wait = wait.unwrap_or_else(|| "it did not say how long to wait".to_owned());
-        let (said, route) = (&self.message, escape(route));
-        self.message = format!(
-            "{said}; its rate limit refused {route} (it counts {counted}) and {wait}{then}"
-        );
+        let said = &self.message;
+        self.message = format!("{said}; its rate limit refused {refused} and {wait}{then}");
         self
     }
 

@@ -21,6 +21,8 @@ use crate::setting::{NEXUS_API_KEY, NEXUS_GATEWAY_URL};
 use crate::transport::{Transport, never_sent, read_capped, read_some};
 use crate::url::{Origin, http_target};
 
+/// The Gateway's resolve route, the one its rate limiter counts per workspace.
+pub(crate) const RESOLVE: &str = "/v1/resolve";
 /// The largest Gateway answer the SDK reads.
 pub(crate) const MAX_GATEWAY_BODY: usize = 1 << 20;
 /// The most of a failed Gateway answer kept for its error message.
@@ -174,17 +176,24 @@ impl Gateway {
         refusals: u32,
         budget: &Budget,
     ) -> Result<Duration, NexusError> {
-        let route = format!("{method} {path}");
+        let route = escape(&format!("{method} {path}")).into_owned();
+        // The Gateway counts a call that names a workspace per workspace: resolve alone does.
+        let counted = if path == RESOLVE {
+            "resolves per workspace"
+        } else {
+            "this route's calls per client address"
+        };
+        let refused = format!("{route} (it counts {counted})");
         let asked = error.retry_after();
         if !self.retry.retry_on_429 {
-            let error =
-                error.rate_limited(&route, asked, ": RetryPolicy::retry_on_429 waits it out");
+            let then = ": RetryPolicy::retry_on_429 waits it out";
+            let error = error.rate_limited(&refused, asked, then);
             return Err(error.blaming("RetryPolicy::retry_on_429"));
         }
         let left = budget.left().unwrap_or(Duration::MAX);
         if let Some(wait) = wait_at_limit(refusals, asked, left, unit()) {
             let secs = wait.as_secs_f64();
-            log::warn!(target: LOG_TARGET, "The Gateway's rate limit refused {}; trying again in {secs:.1} s", escape(&route));
+            log::warn!(target: LOG_TARGET, "The Gateway's rate limit refused {route}; trying again in {secs:.1} s");
             return Ok(wait);
         }
         // What the next try needs: the Gateway's whole ask, when longer than a wait's cap.
@@ -199,7 +208,7 @@ impl Gateway {
             limit.setting
         );
         Err(error
-            .rate_limited(&route, Some(needs), &then)
+            .rate_limited(&refused, Some(needs), &then)
             .blaming(limit.setting))
     }
 
