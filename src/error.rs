@@ -252,18 +252,13 @@ impl NexusError {
         self
     }
 
-    /// A Gateway 429's error: the call its limit `refused` (and what that
+    /// A Gateway 429's error: the `call` its limit refused (and what that
     /// limit counts), the `wait` the next try needs, then `then`.
-    pub(crate) fn rate_limited(
-        mut self,
-        refused: &str,
-        wait: Option<Duration>,
-        then: &str,
-    ) -> Self {
+    pub(crate) fn rate_limited(mut self, call: &str, wait: Option<Duration>, then: &str) -> Self {
         let wait = wait.map(|wait| format!("the next try must wait {} s", wait.as_secs()));
         let wait = wait.unwrap_or_else(|| "it did not say how long to wait".to_owned());
         let said = &self.message;
-        self.message = format!("{said}; its rate limit refused {refused} and {wait}{then}");
+        self.message = format!("{said}; its rate limit refused {call} and {wait}{then}");
         self
     }
 
