@@ -12,3 +12,4 @@ mod gateway;
 mod naming;
 mod newcomer;
 mod rate_limit;
+mod wire;

@@ -1,8 +1,8 @@
-//! The fault suite: every way a Gateway or an upstream can misbehave, each
+//! Faults at the wire: every way a Gateway or an upstream can misbehave, each
 //! ending in its documented error code within the timeout plus a margin.
 //! Misbehaviour the fakes cannot script comes from a raw `TcpListener`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -369,7 +369,7 @@ fn a_40_mib_upstream_answer_is_capped_and_not_buffered() {
 mod gzip {
     use super::*;
 
-    const BOMB: &[u8] = include_bytes!("data/zeros-64MiB.gz");
+    const BOMB: &[u8] = include_bytes!("../data/zeros-64MiB.gz");
 
     fn bomb_server() -> RawServer {
         RawServer::start(|mut stream, _| {
