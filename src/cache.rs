@@ -384,7 +384,7 @@ impl TokenCache {
             Landing::All(result)
         };
         self.flights
-            .run(&key.flight_key(), (budget, Wait::Budget), load, keep)
+            .run(&key.flight_key(), budget, Wait::Budget, load, keep)
     }
 
     /// Says once per key that its token, still valid, is handed out but not
@@ -437,7 +437,7 @@ impl TokenCache {
         };
         match self
             .flights
-            .run(&key.flight_key(), (&half, Wait::Never), load, keep)
+            .run(&key.flight_key(), &half, Wait::Never, load, keep)
         {
             Ok(token) if self.is_fresher(&token, &current) => Some(token),
             _ => self.is_usable(&current).then_some(current),

@@ -79,7 +79,8 @@ impl<K: Eq + Hash + Clone, T: Clone> SingleFlight<K, T> {
     pub(crate) fn run(
         &self,
         key: &K,
-        (budget, wait): (&Budget, Wait),
+        budget: &Budget,
+        wait: Wait,
         load: impl FnOnce() -> Result<T, NexusError>,
         keep: impl FnOnce(Result<T, NexusError>) -> Landing<T>,
     ) -> Result<T, NexusError> {
@@ -247,7 +248,7 @@ mod tests {
         wait: Duration,
         load: impl FnOnce() -> Result<String, NexusError>,
     ) -> Result<String, NexusError> {
-        flights.run(&key, (&call(wait), Wait::Budget), load, all)
+        flights.run(&key, &call(wait), Wait::Budget, load, all)
     }
 
     /// How many callers hold `key`'s slot now, beyond the loader.
@@ -407,11 +408,11 @@ mod tests {
             Ok("old".to_owned())
         };
         let budget = call(Duration::from_secs(30));
-        let got = flights.run(&KEY, (&budget, Wait::Budget), load, keep);
+        let got = flights.run(&KEY, &budget, Wait::Budget, load, keep);
         assert_eq!(got.unwrap(), "old");
         assert_eq!(kept.load(Ordering::SeqCst), 0);
         let fresh = || Ok("new".to_owned());
-        let got = flights.run(&KEY, (&budget, Wait::Budget), fresh, keep);
+        let got = flights.run(&KEY, &budget, Wait::Budget, fresh, keep);
         assert_eq!(got.unwrap(), "new");
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
@@ -433,7 +434,7 @@ mod tests {
             });
             started.wait();
             let budget = call(Duration::from_secs(30));
-            let got = flights.run(&KEY, (&budget, Wait::Never), || unreachable!(), all);
+            let got = flights.run(&KEY, &budget, Wait::Never, || unreachable!(), all);
             let busy = got.unwrap_err();
             assert_eq!(
                 busy.code, "timeout",

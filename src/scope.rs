@@ -438,7 +438,7 @@ impl ScopeGuard {
             }
             Landing::All(result)
         };
-        let mut error = match self.flight.run(&(), (&budget, Wait::Budget), load, keep) {
+        let mut error = match self.flight.run(&(), &budget, Wait::Budget, load, keep) {
             Ok(metadata) => return Ok(metadata),
             Err(error) => error,
         };
