@@ -12,7 +12,8 @@
 //! - HTML's numeric character references and every named one that stands
 //!   for ASCII (`&#95;`, `&#x5F;`, `&lowbar;`, `&UnderBar;`: WHATWG's list);
 //! - quoted-printable, soft line breaks included, and MIME encoded-words
-//!   (`Q` by the same rule, `B` as base64);
+//!   (`Q` by the same rule, `B` as base64), adjacent ones joined as RFC
+//!   2047 §6.2 says;
 //! - hex in either case, with any of the prefixes `0x`, `0X`, `\x`, `%` and
 //!   any separator; bytes written as decimal numbers in a list (Node's
 //!   `Buffer` as JSON);
@@ -24,16 +25,25 @@
 //! Each form is looked for in one view of the text that keeps only letters,
 //! digits and the marks the form is written with: line breaks, blanks, `> `
 //! quoting, table bars, invisible characters and UTF-16's NULs then hide
-//! nothing. Each text is then decoded, and each decoding looked at the same
-//! way; one that is binary (more than one byte in 32 of its first 4 KiB a
-//! control character) is not decoded again. Outside the class: keyed or
-//! reversible-by-guess transforms (encryption, XOR, reversal, rotations),
-//! hashes, compression, and `Content-Encoding` (the transport decodes it).
-//! A credential of fewer than [`MIN_CLASS`] letters, digits and marks
-//! cannot be told from chance in a long text of letters and digits: it is
-//! looked for only exactly as it is, in the text and its decodings.
+//! nothing. A match is a match of the credential's every byte: base64
+//! found at an offset is decoded with the characters around it, which it
+//! shares with its neighbours, and compared whole. Each text is then
+//! decoded by each format's decoder apart (so that one format's escape
+//! never eats another's text: `=10` in a query is no quoted-printable
+//! there), and each decoding looked at the same way; one that is binary
+//! (more than one byte in 32 of its first 4 KiB a control character) is not
+//! decoded again. Outside the class: keyed or reversible-by-guess
+//! transforms (encryption, XOR, reversal, rotations), hashes, compression,
+//! and `Content-Encoding` (the transport decodes it). A credential of fewer
+//! than [`MIN_CLASS`] letters, digits and marks cannot be told from chance
+//! in a long text of letters and digits: it is looked for only exactly as
+//! it is, in the text and its decodings.
+//!
+//! The scan looks at the clock after every [`LOOK_EVERY`] bytes of work
+//! (viewed, decoded or searched), however the work is split.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -53,6 +63,9 @@ pub(crate) const MIN_CLASS: usize = 8;
 /// in base64…).
 const MAX_NESTING: usize = 3;
 
+/// How many bytes of work the scan does between two looks at the clock.
+const LOOK_EVERY: usize = 1 << 16;
+
 /// The shortest base64 needle: shorter ones match text by chance.
 const MIN_NEEDLE: usize = 4;
 
@@ -62,19 +75,23 @@ const MIN_RUN: usize = 16;
 /// The fewest bytes a run of hex or decimal numbers is decoded for.
 const MIN_BYTES: usize = 8;
 
+/// Base64's characters in front of the first that a text's own bytes
+/// alone decide, for a text at offset 0, 1 and 2 of a group of three.
+const LEAD: [usize; 3] = [0, 2, 3];
+
 /// Base64 as a lenient decoder reads it (`-_` read as `+/` before), a last
 /// character's spare bits ignored.
 const LENIENT: GeneralPurpose =
     GeneralPurpose::new(&STANDARD, NO_PAD.with_decode_allow_trailing_bits(true));
 
 /// The escapes written as a prefix and a number, in the order they are
-/// tried, as C, JSON, JavaScript, Python, URLs, HTML and quoted-printable
-/// write them: (prefix, radix, fewest digits, most digits, what may end
-/// it). A `}` end is needed, any other may be left out. Two hex digits
-/// stand for a byte (`%C3%A9` is `é`), any other number for a character.
+/// tried, as C, JSON, JavaScript, Python, URLs and HTML write them:
+/// (prefix, radix, fewest digits, most digits, what may end it). A `}` end
+/// is needed, any other may be left out. Two hex digits stand for a byte
+/// (`%C3%A9` is `é`), any other number for a character.
 #[rustfmt::skip]
-const NUMBERS: [(&str, u32, usize, usize, &str); 11] = [
-    ("%u", 16, 4, 4, ""), ("%", 16, 2, 2, ""), ("=", 16, 2, 2, ""), ("\\x", 16, 2, 2, ""),
+const NUMBERS: [(&str, u32, usize, usize, &str); 10] = [
+    ("%u", 16, 4, 4, ""), ("%", 16, 2, 2, ""), ("\\x", 16, 2, 2, ""),
     ("\\u{", 16, 1, 6, "}"), ("\\u", 16, 4, 4, ""), ("\\U", 16, 8, 8, ""), ("\\", 8, 1, 3, ""),
     ("&#x", 16, 1, 8, ";"), ("&#X", 16, 1, 8, ";"), ("&#", 10, 1, 8, ";"),
 ];
@@ -86,14 +103,13 @@ const CSS: [(&str, u32, usize, usize, &str); 1] = [("\\", 16, 1, 6, " \t\n\r\x0c
 
 /// The escapes that stand for a fixed text, as (written, text) pairs: the
 /// one-letter escapes of C, JSON, JavaScript and Python, line
-/// continuations and quoted-printable's soft line breaks, and HTML's named
-/// character references that stand for ASCII (every one of WHATWG's list,
-/// the legacy names without `;` after those with it).
+/// continuations, and HTML's named character references that stand for
+/// ASCII (every one of WHATWG's list, the legacy names without `;` after
+/// those with it).
 #[rustfmt::skip]
 const WORDS: &[(&str, &str)] = &[
     ("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\b", "\x08"), ("\\f", "\x0c"),
     ("\\v", "\x0b"), ("\\a", "\x07"), ("\\e", "\x1b"), ("\\\r\n", ""), ("\\\n", ""),
-    ("=\r\n", ""), ("=\n", ""),
     ("&Tab;", "\t"), ("&NewLine;", "\n"), ("&excl;", "!"), ("&QUOT;", "\""), ("&quot;", "\""),
     ("&num;", "#"), ("&dollar;", "$"), ("&percnt;", "%"), ("&AMP;", "&"), ("&amp;", "&"),
     ("&apos;", "'"), ("&lpar;", "("), ("&rpar;", ")"), ("&ast;", "*"), ("&midast;", "*"),
@@ -114,27 +130,56 @@ pub(crate) fn echoes<S: AsRef<str>>(
     secrets: &[S],
     deadline: Option<Instant>,
 ) -> Option<bool> {
+    let clock = Clock {
+        deadline,
+        work: Cell::new(LOOK_EVERY),
+    };
     let forms = forms(secrets);
     let mut level = vec![Cow::Borrowed(text)];
     for depth in 0..=MAX_NESTING {
         let mut next = Vec::new();
         for text in &level {
-            if found_in(&forms, text, deadline)? {
+            if found_in(&forms, text, &clock) {
                 return Some(true);
             }
             if depth < MAX_NESTING && is_text(text) {
-                next.extend(unescaped(text, false));
-                next.extend(unescaped(text, true));
-                next.extend(runs(text).into_iter().filter(|run| !run.is_empty()));
-                next.extend(utf16(text));
+                let [numbers, binary] = runs(text, &clock);
+                let decoded = [false, true].map(|css| unescaped(text, css, &clock));
+                let decoded = decoded.into_iter().chain([quoted_printable(text, &clock)]);
+                let decoded = decoded.chain([utf16(text, &clock), Some(numbers), Some(binary)]);
+                next.extend(decoded.flatten().filter(|text| !text.is_empty()));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if clock.spent(0) {
                 return None;
             }
         }
         level = next.into_iter().map(Cow::Owned).collect();
     }
     Some(false)
+}
+
+/// The call's deadline, looked at once per [`LOOK_EVERY`] bytes of work
+/// (`work` the bytes since the last look; `usize::MAX` once it passed).
+struct Clock {
+    deadline: Option<Instant>,
+    work: Cell<usize>,
+}
+
+impl Clock {
+    /// Counts `bytes` of work done (at most [`LOOK_EVERY`] a call); whether
+    /// the deadline has passed.
+    fn spent(&self, bytes: usize) -> bool {
+        let work = self.work.get().saturating_add(bytes);
+        let passed = work == usize::MAX
+            || (work >= LOOK_EVERY && self.deadline.is_some_and(|d| Instant::now() >= d));
+        let work = if passed {
+            usize::MAX
+        } else {
+            work % LOOK_EVERY
+        };
+        self.work.set(work);
+        passed
+    }
 }
 
 /// Whether `bytes` read as text: in their first 4 KiB, at most one byte in
@@ -146,20 +191,56 @@ fn is_text(bytes: &[u8]) -> bool {
     head.iter().map(control).sum::<usize>() * 32 <= head.len()
 }
 
+/// A needle in a form's view. One of base64 (`offset` its `secret`'s
+/// place in a group of three bytes) matches only where the view's
+/// characters around it decode to the whole secret.
+struct Needle {
+    text: Vec<u8>,
+    secret: Vec<u8>,
+    offset: Option<usize>,
+}
+
+impl Needle {
+    fn exact(text: &[u8]) -> Needle {
+        let (text, secret) = (text.to_vec(), Vec::new());
+        Needle {
+            text,
+            secret,
+            offset: None,
+        }
+    }
+
+    /// Whether the needle's match at `at` in `view` is one.
+    fn matches(&self, view: &[u8], at: usize) -> bool {
+        let (Some(offset), secret) = (self.offset, &self.secret) else {
+            return true;
+        };
+        let bytes = offset + secret.len();
+        let from = at.checked_sub(LEAD[offset]);
+        let chars = from.and_then(|from| view.get(from..from + (4 * bytes).div_ceil(3)));
+        let chars = chars.map(|chars| chars.iter().filter_map(standard).collect::<Vec<u8>>());
+        let decoded = chars.and_then(|chars| LENIENT.decode(chars).ok());
+        decoded.is_some_and(|decoded| decoded.get(offset..) == Some(secret))
+    }
+}
+
 /// One form a credential may be written in: which bytes its view keeps
 /// (ASCII letters and digits, and its marks; every byte: the text as it
 /// is), and its needles, put through that view.
 struct Form {
     kept: [bool; 256],
-    needles: Vec<Vec<u8>>,
+    needles: Vec<Needle>,
 }
 
 impl Form {
-    fn new(marks: &[u8], needles: Vec<Vec<u8>>) -> Form {
+    fn new(marks: &[u8], needles: Vec<Needle>) -> Form {
         let keeps = |b: u8| b.is_ascii_alphanumeric() || marks.contains(&b);
         let kept = std::array::from_fn(|i| u8::try_from(i).is_ok_and(keeps));
-        let needles = needles.iter().map(|n| view(n, &kept).into_owned());
-        let needles = needles.filter(|n| !n.is_empty()).collect();
+        let mut needles = needles;
+        for needle in &mut needles {
+            needle.text.retain(|b| kept[usize::from(*b)]);
+        }
+        needles.retain(|n| !n.text.is_empty());
         Form { kept, needles }
     }
 }
@@ -167,10 +248,13 @@ impl Form {
 /// Whether `text` holds a needle of one of `forms`. Forms that keep the
 /// same bytes of `text` read it alike: they share one view, and one pass
 /// looks for all their needles.
-fn found_in(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bool> {
+fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
     let mut seen = [false; 256];
-    for byte in text {
-        seen[usize::from(*byte)] = true;
+    for chunk in text.chunks(LOOK_EVERY) {
+        clock.spent(chunk.len());
+        chunk
+            .iter()
+            .for_each(|byte| seen[usize::from(*byte)] = true);
     }
     let alike = |a: &Form, b: &Form| (0..256).all(|i| !seen[i] || a.kept[i] == b.kept[i]);
     for (i, form) in forms.iter().enumerate() {
@@ -179,26 +263,30 @@ fn found_in(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bo
             continue;
         }
         let group = forms[i..].iter().filter(|other| alike(form, other));
-        let needles = group.flat_map(|f| f.needles.iter().map(Vec::as_slice));
-        let needles: Vec<&[u8]> = needles.collect();
-        if holds(&view(text, &form.kept), &needles, deadline)? {
-            return Some(true);
+        let needles: Vec<&Needle> = group.flat_map(|f| &f.needles).collect();
+        if holds(&view(text, &form.kept, clock), &needles, clock) {
+            return true;
         }
     }
-    Some(false)
+    false
 }
 
-/// `text` as a form that keeps the bytes `kept` marks reads it.
-fn view<'a>(text: &'a [u8], kept: &[bool; 256]) -> Cow<'a, [u8]> {
-    let Some(at) = text.iter().position(|b| !kept[usize::from(*b)]) else {
+/// `text` as a form that keeps the bytes `kept` marks reads it (cut short
+/// when the deadline passes).
+fn view<'a>(text: &'a [u8], kept: &[bool; 256], clock: &Clock) -> Cow<'a, [u8]> {
+    if kept.iter().all(|k| *k) {
         return Cow::Borrowed(text);
-    };
+    }
     // Each byte is written, and the end moved past it only when it is kept.
-    let mut out = text.to_vec();
-    let mut end = at;
-    for i in at..text.len() {
-        out[end] = text[i];
-        end += usize::from(kept[usize::from(text[i])]);
+    let (mut out, mut end) = (vec![0; text.len()], 0);
+    for chunk in text.chunks(LOOK_EVERY) {
+        if clock.spent(chunk.len()) {
+            break;
+        }
+        for byte in chunk {
+            out[end] = *byte;
+            end += usize::from(kept[usize::from(*byte)]);
+        }
     }
     out.truncate(end);
     Cow::Owned(out)
@@ -215,14 +303,14 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
         let mark = |b: &u8| !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace();
         let marks: Vec<u8> = secret.iter().copied().filter(mark).collect();
         if secret.iter().filter(|b| !b.is_ascii_whitespace()).count() < MIN_CLASS {
-            exact.push(secret.to_vec());
+            exact.push(Needle::exact(secret));
             continue;
         }
-        forms.push(Form::new(&marks, vec![secret.to_vec()]));
+        forms.push(Form::new(&marks, vec![Needle::exact(secret)]));
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        standard.extend([hex.to_uppercase().into_bytes(), hex.into_bytes()]);
-        standard.extend(base64_cores(secret, &BASE64));
-        url_safe.extend(base64_cores(secret, &URL_SAFE));
+        standard.extend([hex.to_uppercase(), hex].map(|hex| Needle::exact(hex.as_bytes())));
+        standard.extend(base64_needles(secret, &BASE64));
+        url_safe.extend(base64_needles(secret, &URL_SAFE));
     }
     forms.push(Form::new(b"+/", standard));
     forms.push(Form::new(b"-_", url_safe));
@@ -231,61 +319,80 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     forms
 }
 
-/// Whether `view` holds one of the (non-empty) `needles`; `None` when
-/// `deadline` passes first (looked at before the first byte and every MiB
-/// after).
-fn holds(view: &[u8], needles: &[&[u8]], deadline: Option<Instant>) -> Option<bool> {
-    let finders: Vec<Finder> = needles.iter().map(Finder::new).collect();
-    let overlap = needles.iter().map(|n| n.len()).max().unwrap_or(1) - 1;
-    for start in (0..view.len().max(1)).step_by(1 << 20) {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return None;
+/// Whether `view` holds one of the (non-empty) `needles`; false when the
+/// deadline passes first.
+fn holds(view: &[u8], needles: &[&Needle], clock: &Clock) -> bool {
+    let finders: Vec<Finder> = needles.iter().map(|n| Finder::new(&n.text)).collect();
+    let overlap = needles.iter().map(|n| n.text.len()).max().unwrap_or(1) - 1;
+    for start in (0..view.len()).step_by(LOOK_EVERY) {
+        if clock.spent(LOOK_EVERY) {
+            return false;
         }
-        let chunk = &view[start..view.len().min(start + (1 << 20) + overlap)];
-        if finders.iter().any(|finder| finder.find(chunk).is_some()) {
-            return Some(true);
+        let chunk = &view[start..view.len().min(start + LOOK_EVERY + overlap)];
+        let mut found = finders.iter().zip(needles).flat_map(|(finder, needle)| {
+            let at = finder.find_iter(chunk).map(move |at| start + at);
+            at.map(move |at| needle.matches(view, at))
+        });
+        if found.any(|matched| matched) {
+            return true;
         }
     }
-    Some(false)
+    false
 }
 
 /// `secret`'s base64 in `alphabet` at each of the three offsets it may
 /// have inside a longer base64 text: the characters its bytes alone decide
-/// (none shorter than [`MIN_NEEDLE`]).
-fn base64_cores<'a>(
+/// (none shorter than [`MIN_NEEDLE`]), each matched only where the
+/// characters around it decode to the whole secret.
+fn base64_needles<'a>(
     secret: &'a [u8],
     alphabet: &'a GeneralPurpose,
-) -> impl Iterator<Item = Vec<u8>> + 'a {
-    (0..3).flat_map(move |offset| {
+) -> impl Iterator<Item = Needle> + 'a {
+    (0..3).filter_map(move |offset| {
         let mut bytes = vec![0; offset];
         bytes.extend_from_slice(secret);
         let encoded = alphabet.encode(&bytes);
-        // A base64 character depends on the secret alone when every bit it
-        // encodes is the secret's: skip the characters that hold bits of
-        // the `offset` bytes in front (0, 2 or 3), and stop after the last
-        // whole group plus one character per byte left over (its other bits
-        // belong to whatever follows the secret).
-        let start = [0, 2, 3][offset];
+        // Skip the characters that hold bits of the `offset` bytes in
+        // front, and stop after the last whole group plus one character
+        // per byte left over (its other bits belong to what follows).
         let end = bytes.len() / 3 * 4 + bytes.len() % 3;
-        let core = encoded.get(start..end).unwrap_or_default();
-        (core.len() >= MIN_NEEDLE).then(|| core.as_bytes().to_vec())
+        let core = encoded.get(LEAD[offset]..end).unwrap_or_default();
+        let (text, secret) = (core.as_bytes().to_vec(), secret.to_vec());
+        let needle = Needle {
+            text,
+            secret,
+            offset: Some(offset),
+        };
+        (core.len() >= MIN_NEEDLE).then_some(needle)
     })
 }
 
-/// `text` with every escape of the class decoded, in one pass, `\`'s as C
-/// reads them or, with `css`, as CSS does; `None` when nothing changed, and
-/// with `css` when no escape reads differently in CSS (`\` and a hex digit).
-fn unescaped(text: &[u8], css: bool) -> Option<Vec<u8>> {
-    let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
-    if css && !memchr::memchr_iter(b'\\', text).any(hex_after) {
-        return None;
-    }
-    let equals = memchr::memchr(b'=', text).unwrap_or(text.len());
-    let first = memchr::memchr3(b'%', b'\\', b'&', text).map_or(equals, |at| at.min(equals));
-    let mut out = text[..first].to_vec();
-    let (mut i, mut changed) = (first, false);
+/// Whether `s` starts with `prefix`, compared byte by byte (most escapes
+/// differ at their first or second byte).
+fn starts(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && prefix.iter().zip(s).all(|(a, b)| a == b)
+}
+
+/// `text` with each of `escape`'s escapes, which start with one of
+/// `firsts`, decoded in one pass (cut short when the deadline passes);
+/// `None` when nothing changed.
+fn decoded(
+    text: &[u8],
+    firsts: [u8; 3],
+    clock: &Clock,
+    mut escape: impl FnMut(&[u8], &mut Vec<u8>) -> usize,
+) -> Option<Vec<u8>> {
+    let [a, b, c] = firsts;
+    let (mut out, mut i, mut changed) = (Vec::with_capacity(text.len()), 0, false);
     while i < text.len() {
-        let used = escape(&text[i..], css, &mut out);
+        let window = &text[i..text.len().min(i + LOOK_EVERY)];
+        let plain = memchr::memchr3(a, b, c, window).unwrap_or(window.len());
+        out.extend_from_slice(&window[..plain]);
+        i += plain;
+        if i == text.len() || clock.spent(plain + 1) {
+            break;
+        }
+        let used = escape(&text[i..], &mut out);
         if used == 0 {
             out.push(text[i]);
         }
@@ -295,12 +402,23 @@ fn unescaped(text: &[u8], css: bool) -> Option<Vec<u8>> {
     changed.then_some(out)
 }
 
+/// `text` with every escape of C, JSON, JavaScript, Python, URLs and HTML
+/// decoded, in one pass, `\`'s as C reads them or, with `css`, as CSS
+/// does; `None` when nothing changed, and with `css` when no escape reads
+/// differently in CSS (`\` and a hex digit).
+fn unescaped(text: &[u8], css: bool, clock: &Clock) -> Option<Vec<u8>> {
+    let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
+    if css && !memchr::memchr_iter(b'\\', text).any(hex_after) {
+        return None;
+    }
+    decoded(text, [b'%', b'\\', b'&'], clock, |s, out| {
+        escape(s, css, out)
+    })
+}
+
 /// The escape at the start of `s` decoded into `out`: how many bytes it
 /// took (0 when it is none).
 fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
-    if !matches!(s[0], b'%' | b'\\' | b'&' | b'=') {
-        return 0;
-    }
     let numbers = if css { &CSS[..] } else { &NUMBERS[..] };
     if let Some((code, used, byte)) = numbers.iter().find_map(|escape| number(s, *escape)) {
         match char::from_u32(code) {
@@ -310,9 +428,7 @@ fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
         }
         return used;
     }
-    let stands_for =
-        |(w, _): &&(&str, &str)| w.as_bytes()[0] == s[0] && s.starts_with(w.as_bytes());
-    if let Some((written, text)) = WORDS.iter().find(stands_for) {
+    if let Some((written, text)) = WORDS.iter().find(|(w, _)| starts(s, w.as_bytes())) {
         out.extend_from_slice(text.as_bytes());
         return written.len();
     }
@@ -327,18 +443,87 @@ fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
 /// its value, how many bytes it took, and whether it stands for a byte.
 fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usize, bool)> {
     let (prefix, radix, fewest, most, end) = escape;
-    let rest = s.strip_prefix(prefix.as_bytes())?;
+    let rest = s
+        .get(prefix.len()..)
+        .filter(|_| starts(s, prefix.as_bytes()))?;
     let digit = |d: &u8| char::from(*d).to_digit(radix);
-    let digits: Vec<u32> = rest.iter().take(most).map_while(digit).collect();
-    let after = rest.get(digits.len());
-    let ended = after.is_some_and(|b| end.as_bytes().contains(b));
-    if digits.len() < fewest || (end == "}" && !ended) {
+    let digits = rest
+        .iter()
+        .take(most)
+        .take_while(|d| digit(d).is_some())
+        .count();
+    let ended = rest.get(digits).is_some_and(|b| end.as_bytes().contains(b));
+    if digits < fewest || (end == "}" && !ended) {
         return None;
     }
-    let value = |n: u32, d: &u32| n.saturating_mul(radix) + d;
-    let code = digits.iter().fold(0, value);
-    let used = prefix.len() + digits.len() + usize::from(ended);
+    let value = |n: u32, d: &u8| n.saturating_mul(radix) + digit(d).unwrap_or_default();
+    let code = rest[..digits].iter().fold(0, value);
+    let used = prefix.len() + digits + usize::from(ended);
     Some((code, used, radix == 16 && most == 2))
+}
+
+/// `text` with quoted-printable's escapes and soft line breaks decoded, and
+/// MIME encoded-words (`=?charset?Q?…?=`, `?B?`) decoded with the blanks
+/// between adjacent ones dropped (RFC 2047 §6.2); `None` when nothing
+/// changed.
+fn quoted_printable(text: &[u8], clock: &Clock) -> Option<Vec<u8>> {
+    decoded(text, [b'='; 3], clock, |s, out| {
+        if let Some(used) = encoded_word(s, out) {
+            return used;
+        }
+        match (s, hex_byte(s)) {
+            (_, Some(byte)) => out.push(byte),
+            ([b'=', b'\r', b'\n', ..], _) => return 3,
+            ([b'=', b'\n', ..], _) => return 2,
+            _ => return 0,
+        }
+        3
+    })
+}
+
+/// The byte quoted-printable's `=XX` writes at the start of `s`.
+fn hex_byte(s: &[u8]) -> Option<u8> {
+    let (code, ..) = number(s, ("=", 16, 2, 2, ""))?;
+    u8::try_from(code).ok()
+}
+
+/// The MIME encoded-word at the start of `s` decoded into `out`: how many
+/// bytes it took, with the blanks after it when another one follows.
+fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let rest = s.strip_prefix(b"=?")?;
+    let charset = rest.iter().take(76).position(|b| *b == b'?')?;
+    let [b'?', kind, b'?', rest @ ..] = &rest[charset..] else {
+        return None;
+    };
+    let len = rest.windows(2).take(76).position(|w| w == b"?=")?;
+    let word = &rest[..len];
+    match kind.to_ascii_uppercase() {
+        b'B' => {
+            let padding = word.iter().rev().take_while(|b| **b == b'=').count();
+            out.extend(LENIENT.decode(&word[..len - padding]).ok()?);
+        }
+        b'Q' => {
+            let mut i = 0;
+            while i < len {
+                let byte = hex_byte(&word[i..]);
+                out.push(byte.unwrap_or(if word[i] == b'_' { b' ' } else { word[i] }));
+                i += if byte.is_some() { 3 } else { 1 };
+            }
+        }
+        _ => return None,
+    }
+    let used = charset + len + 7;
+    let blanks = s[used..]
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    Some(
+        used + if s[used + blanks..].starts_with(b"=?") {
+            blanks
+        } else {
+            0
+        },
+    )
 }
 
 /// `text`'s runs of bytes written as numbers and as base64, each decoded
@@ -349,14 +534,16 @@ fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usi
 /// A run of numbers is [`MIN_BYTES`] or more words of hex or of decimal
 /// numbers between separators of any kind; a base64 run is [`MIN_RUN`] or
 /// more characters of either alphabet, going on over line breaks.
-fn runs(text: &[u8]) -> [Vec<u8>; 2] {
+fn runs(text: &[u8], clock: &Clock) -> [Vec<u8>; 2] {
     let mut found = [Vec::new(), Vec::new()];
     let mut keep = |run: &mut Vec<u8>, looked_in: bool| {
-        let binary = !is_text(run);
-        if run.len() >= MIN_BYTES && !(binary && looked_in) {
-            let to = &mut found[usize::from(binary)];
-            to.extend_from_slice(run);
-            to.push(b'\n');
+        if run.len() >= MIN_BYTES {
+            let binary = !is_text(run);
+            if !(binary && looked_in) {
+                let to = &mut found[usize::from(binary)];
+                to.extend_from_slice(run);
+                to.push(b'\n');
+            }
         }
         run.clear();
     };
@@ -364,12 +551,15 @@ fn runs(text: &[u8]) -> [Vec<u8>; 2] {
     let in_run = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
     let runs = text.split(|b| !in_run(b) && !matches!(b, b'\r' | b'\n'));
     for run in runs.filter(|run| !run.is_empty()) {
+        if clock.spent(run.len().min(LOOK_EVERY)) {
+            break;
+        }
         let words = run.split(|b| !b.is_ascii_alphanumeric());
         for word in words.filter(|word| !word.is_empty()) {
             number_word(word, &mut hex, &mut decimal, &mut keep);
         }
         if run.len() >= MIN_RUN && !run.iter().all(u8::is_ascii_hexdigit) {
-            let mut bytes = base64(run);
+            let mut bytes = base64(run, clock);
             keep(&mut bytes, true);
         }
     }
@@ -393,14 +583,16 @@ fn number_word(
         _ => word,
     };
     if !digits.is_empty() && digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) {
-        let digit = |d: u8| char::from(d).to_digit(16);
-        let pair = |p: &[u8]| u8::try_from(digit(p[0])? << 4 | digit(p[1])?).ok();
-        hex.extend(digits.chunks_exact(2).filter_map(pair));
+        let digit = |d: u8| char::from(d).to_digit(16).unwrap_or_default();
+        let pair = |p: &[u8]| u8::try_from(digit(p[0]) << 4 | digit(p[1])).unwrap_or_default();
+        hex.extend(digits.chunks_exact(2).map(pair));
     } else {
         keep(hex, true);
     }
-    let number = || std::str::from_utf8(word).ok()?.parse().ok();
-    match (word.len() <= 3).then(number).flatten() {
+    let value = |n: u32, d: &u8| n * 10 + u32::from(d - b'0');
+    let number = (word.len() <= 3 && word.iter().all(u8::is_ascii_digit))
+        .then(|| word.iter().fold(0, value));
+    match number.and_then(|n| u8::try_from(n).ok()) {
         Some(byte) => decimal.push(byte),
         None => keep(decimal, false),
     }
@@ -409,31 +601,57 @@ fn number_word(
 /// `run` (base64 of either alphabet, with line breaks) decoded leniently,
 /// a last lone character dropped; empty when its first 4 KiB decode to
 /// binary, which is not looked in again.
-fn base64(run: &[u8]) -> Vec<u8> {
-    let alphabet = |b: &u8| match b {
+fn base64(run: &[u8], clock: &Clock) -> Vec<u8> {
+    let mut run: Vec<u8> = run.iter().filter_map(standard).collect();
+    run.truncate(run.len() - usize::from(run.len() % 4 == 1));
+    let head = LENIENT
+        .decode(&run[..run.len().min(5460)])
+        .unwrap_or_default();
+    if !is_text(&head) {
+        return Vec::new();
+    }
+    // Groups of four decode alone: a look at the clock between chunks.
+    let mut out = Vec::with_capacity(run.len() / 4 * 3);
+    for chunk in run.chunks(LOOK_EVERY) {
+        if clock.spent(chunk.len()) || LENIENT.decode_vec(chunk, &mut out).is_err() {
+            return Vec::new();
+        }
+    }
+    out
+}
+
+/// A character of base64 in either alphabet as the standard one writes it;
+/// a line break dropped.
+fn standard(b: &u8) -> Option<u8> {
+    match b {
         b'-' => Some(b'+'),
         b'_' => Some(b'/'),
         b'\r' | b'\n' => None,
         other => Some(*other),
-    };
-    let mut run: Vec<u8> = run.iter().filter_map(alphabet).collect();
-    run.truncate(run.len() - usize::from(run.len() % 4 == 1));
-    let head = LENIENT.decode(&run[..run.len().min(5460)]).ok();
-    let text = head.filter(|head| is_text(head));
-    text.and_then(|_| LENIENT.decode(&run).ok())
-        .unwrap_or_default()
+    }
 }
 
 /// `text` read as UTF-16 when at least a quarter of it is NUL: little-endian
 /// when most NULs fall on odd offsets (as ASCII's do), else big-endian.
-fn utf16(text: &[u8]) -> Option<Vec<u8>> {
+fn utf16(text: &[u8], clock: &Clock) -> Option<Vec<u8>> {
     let nuls = memchr::memchr_iter(0, text).count();
-    let at_odd = |at: &usize| at % 2 == 1;
-    let odd = memchr::memchr_iter(0, text).filter(at_odd).count();
+    if nuls == 0 || nuls * 4 < text.len() {
+        return None;
+    }
+    let odd = memchr::memchr_iter(0, text)
+        .filter(|at| at % 2 == 1)
+        .count();
     let low = usize::from(odd * 2 < nuls);
     let unit = |pair: &[u8]| u16::from(pair[low]) | u16::from(pair[1 - low]) << 8;
-    let units = || text.chunks_exact(2).map(unit).collect::<Vec<u16>>();
-    (nuls > 0 && nuls * 4 >= text.len()).then(|| String::from_utf16_lossy(&units()).into_bytes())
+    let mut out = String::with_capacity(text.len() / 2);
+    let chars = char::decode_utf16(text.chunks_exact(2).map(unit));
+    for (i, c) in chars.enumerate() {
+        if i % LOOK_EVERY == 0 && clock.spent(LOOK_EVERY) {
+            break;
+        }
+        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
+    Some(out.into_bytes())
 }
 
 #[cfg(test)]
@@ -510,7 +728,12 @@ mod tests {
     }
 
     fn decoded(text: &str) -> String {
-        String::from_utf8(unescaped(text.as_bytes(), false).unwrap_or_else(|| text.into())).unwrap()
+        let clock = Clock {
+            deadline: None,
+            work: Cell::new(0),
+        };
+        let text = unescaped(text.as_bytes(), false, &clock).unwrap_or_else(|| text.into());
+        String::from_utf8(text).unwrap()
     }
 
     #[test]
@@ -526,7 +749,15 @@ mod tests {
             "+//==&&bogus; &#"
         );
         assert_eq!(decoded("%255Cu0041"), "%5Cu0041", "one level a pass");
-        assert!(unescaped(b"plain text", false).is_none());
+        let clock = Clock {
+            deadline: None,
+            work: Cell::new(0),
+        };
+        assert!(unescaped(b"plain text", false, &clock).is_none());
+        // Quoted-printable is read apart: `=10` in a query stays there.
+        assert_eq!(decoded("d=103%2C104"), "d=103,104");
+        let joined = quoted_printable(b"=?utf-8?Q?a=5Fb?=\r\n =?UTF-8?B?Yw==?= d", &clock);
+        assert_eq!(joined.as_deref(), Some(&b"a_bc d"[..]));
     }
 
     #[test]

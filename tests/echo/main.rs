@@ -12,4 +12,6 @@ mod classes;
 mod formats;
 #[cfg(feature = "echo")]
 mod forms;
+#[cfg(feature = "echo")]
+mod nesting;
 mod server_words;

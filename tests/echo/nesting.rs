@@ -1,0 +1,204 @@
+//! The echo class closed under its own operations: each format of the list
+//! inside each other one (and, in a `Location`, inside percent-encoding
+//! too), caught in a body and in a redirect by one rule; and the same
+//! nestings of a token one character off at its start or at its end come
+//! back whole and are followed: a match is a match of every byte.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_sdk::{FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+
+const TOKEN: &str = "gho_T7kQ2mXv9Lb4Rz8Wp1Nd6Fs3Hc5JyPaE";
+const WITHHELD: &[u8] = b"<withheld: the text echoed a credential>";
+
+fn each(bytes: &[u8], write: impl Fn(u8) -> String) -> Vec<u8> {
+    bytes.iter().flat_map(|b| write(*b).into_bytes()).collect()
+}
+
+/// `bytes` as MIME encoded-words of `kind`, one split at `at` bytes and
+/// the others at 15 bytes (no word over RFC 2047's 75 characters), each on
+/// a folded header line of its own (RFC 2047 §6.2 joins them).
+fn words(bytes: &[u8], kind: char, at: usize) -> Vec<u8> {
+    let (first, second) = bytes.split_at(at.min(bytes.len()));
+    let parts = first.chunks(15).chain(second.chunks(15));
+    let written: Vec<String> = parts
+        .map(|part| match kind {
+            'B' => STANDARD.encode(part),
+            _ => String::from_utf8(each(part, |b| format!("={b:02X}"))).unwrap(),
+        })
+        .map(|word| format!("=?UTF-8?{kind}?{word}?="))
+        .collect();
+    format!("Subject: {}", written.join("\r\n ")).into_bytes()
+}
+
+/// The formats of the class, each an encoder of bytes.
+#[allow(clippy::type_complexity)]
+fn formats() -> Vec<(&'static str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> {
+    vec![
+        ("percent", Box::new(|b| each(b, |b| format!("%{b:02X}")))),
+        ("JSON \\u", Box::new(|b| each(b, |b| format!("\\u{b:04x}")))),
+        ("C \\x", Box::new(|b| each(b, |b| format!("\\x{b:02x}")))),
+        ("CSS", Box::new(|b| each(b, |b| format!("\\{b:x} ")))),
+        ("HTML &#", Box::new(|b| each(b, |b| format!("&#{b};")))),
+        (
+            "quoted-printable",
+            Box::new(|b| each(b, |b| format!("={b:02X}"))),
+        ),
+        ("MIME Q words", Box::new(|b| words(b, 'Q', b.len() / 2 + 1))),
+        ("MIME B words", Box::new(|b| words(b, 'B', b.len() / 3 + 1))),
+        ("hex", Box::new(|b| each(b, |b| format!("{b:02x}")))),
+        (
+            "decimal list",
+            Box::new(|b| {
+                let list: Vec<String> = b.iter().map(u8::to_string).collect();
+                format!("[{}]", list.join(",")).into_bytes()
+            }),
+        ),
+        ("base64", Box::new(|b| STANDARD.encode(b).into_bytes())),
+        (
+            "base64url",
+            Box::new(|b| URL_SAFE_NO_PAD.encode(b).into_bytes()),
+        ),
+        (
+            "UTF-16LE",
+            Box::new(|b| {
+                let text = String::from_utf8_lossy(b);
+                text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+            }),
+        ),
+    ]
+}
+
+struct Api {
+    _gateway: FakeGateway,
+    api: FakeUpstream,
+    elsewhere: FakeUpstream,
+    client: NexusClient,
+    cache: TokenCache,
+}
+
+impl Api {
+    fn new() -> Api {
+        let (gateway, api, elsewhere) = (
+            FakeGateway::start(),
+            FakeUpstream::start(),
+            FakeUpstream::start(),
+        );
+        let provider = FakeProvider::oauth2(TOKEN).api_base_url(&api.url());
+        gateway.add_provider("ws", "p", provider);
+        let client = NexusClient::new(NexusClientOptions::new(gateway.url())).unwrap();
+        let cache = TokenCache::new();
+        Api {
+            _gateway: gateway,
+            api,
+            elsewhere,
+            client,
+            cache,
+        }
+    }
+
+    fn fetch(&self, withhold: bool) -> (u16, Vec<u8>) {
+        let options = FetchOptions::default().withhold_credential_echo(withhold);
+        let url = format!("{}/echo", self.api.url());
+        let (status, _, body) = self
+            .client
+            .authenticated_fetch(&self.cache, "ws", "p", &url, options)
+            .unwrap();
+        (status, body)
+    }
+
+    fn withheld(&self, body: &[u8]) -> bool {
+        let reply = FakeReply::new(200).body(body.to_vec());
+        self.api.set_reply("/echo", reply);
+        let answered = self.fetch(true).1;
+        assert!(
+            answered == WITHHELD || answered == body,
+            "whole or withheld"
+        );
+        answered == WITHHELD
+    }
+
+    /// Whether a redirect to another origin with `form` percent-encoded
+    /// in its query is followed.
+    fn followed(&self, form: &[u8]) -> bool {
+        let query = each(form, |b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => char::from(b).to_string(),
+            other => format!("%{other:02X}"),
+        });
+        let query = String::from_utf8(query).unwrap();
+        let location = format!("{}/cb?d={query}", self.elsewhere.url());
+        let reply = FakeReply::new(302).header("Location", &location);
+        self.api.set_reply("/echo", reply);
+        // Followed, the answer is the other origin's (a 404 there).
+        self.fetch(false).0 != 302
+    }
+}
+
+/// `TOKEN` with its character at `at` changed in its low bits (`bit`), the
+/// ones base64 writes in the character it shares with what follows.
+fn off(at: usize, bit: u8) -> String {
+    let mut token = TOKEN.as_bytes().to_vec();
+    token[at] ^= bit;
+    String::from_utf8(token).unwrap()
+}
+
+#[test]
+fn each_format_inside_each_other_is_caught_in_a_body_and_a_redirect() {
+    let api = Api::new();
+    let text = format!("Authorization: Bearer {TOKEN}");
+    for (outer_name, outer) in formats() {
+        for (inner_name, inner) in formats() {
+            let form = outer(&inner(text.as_bytes()));
+            let shown = String::from_utf8_lossy(&form);
+            assert!(api.withheld(&form), "{inner_name} in {outer_name}: {shown}");
+            assert!(
+                !api.followed(&form),
+                "{inner_name} in {outer_name}, in a Location: {shown}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_token_one_character_off_at_either_end_comes_back_whole_in_every_nesting() {
+    let api = Api::new();
+    let last = TOKEN.len() - 1;
+    for changed in [off(0, 1), off(0, 2), off(last, 1), off(last, 2)] {
+        for text in [format!("Bearer {changed}"), changed.clone()] {
+            for (outer_name, outer) in formats() {
+                for (inner_name, inner) in formats() {
+                    let form = outer(&inner(text.as_bytes()));
+                    let shown = String::from_utf8_lossy(&form);
+                    let said = format!("{changed} in {inner_name} in {outer_name}: {shown}");
+                    assert!(!api.withheld(&form), "withheld: {said}");
+                    assert!(api.followed(&form), "not followed: {said}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn adjacent_encoded_words_split_anywhere_are_joined() {
+    let api = Api::new();
+    let text = format!("token {TOKEN}");
+    for at in 1..text.len() {
+        for kind in ['Q', 'B'] {
+            let form = words(text.as_bytes(), kind, at);
+            let shown = String::from_utf8_lossy(&form);
+            assert!(api.withheld(&form), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn a_decimal_list_in_a_query_is_no_quoted_printable() {
+    // `d=103%2C…`: the `=10` that reads as quoted-printable is a query's
+    // `=` before a number; read apart, the list is the token's bytes.
+    let api = Api::new();
+    for sep in [",", ", ", " ", ";"] {
+        let list: Vec<String> = TOKEN.bytes().map(|b| b.to_string()).collect();
+        assert!(!api.followed(list.join(sep).as_bytes()), "{sep:?}");
+    }
+}
