@@ -18,6 +18,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use nexus_sdk::{
     ConnectionStatus, NexusClient, NexusClientOptions, NexusError, RequestConnectionInput,
@@ -195,6 +196,19 @@ fn parse_connection_id(id: &str) -> Result<String, String> {
     Ok(id.to_owned())
 }
 
+/// The variable behind a flag that clap read from the environment and
+/// found not UTF-8 (its own error names none), refused by the library's
+/// reader, which names it. The name is leaked: the program then exits.
+fn not_utf8(command: &clap::Command) -> Option<NexusError> {
+    let names = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env()?.to_str());
+    let mut refused = names.filter_map(|name| setting::var(Box::leak(name.into())).err());
+    refused
+        .next()
+        .or_else(|| command.get_subcommands().find_map(not_utf8))
+}
+
 /// The library's warnings and errors on stderr, one line each: what a
 /// shell user must know (a wait at the rate limit, a refused origin, a token
 /// the Gateway handed out expired); its info and debug lines stay quiet.
@@ -221,7 +235,15 @@ fn main() -> ExitCode {
     if log::set_logger(&Warnings).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command().try_get_matches().unwrap_or_else(|error| {
+        match not_utf8(&Cli::command()).filter(|_| error.kind() == ErrorKind::InvalidUtf8) {
+            Some(refused) => {
+                eprintln!("nexus: {refused}");
+                std::process::exit(2)
+            }
+            None => error.exit(),
+        }
+    });
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),

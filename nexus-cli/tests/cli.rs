@@ -317,6 +317,22 @@ fn a_pair_without_a_connection_is_told_the_command_that_connects_it() {
 
 #[test]
 #[cfg(unix)]
+fn a_variable_read_for_a_flag_that_is_not_utf8_is_refused_naming_it() {
+    use std::os::unix::ffi::OsStringExt;
+    let gateway = gateway();
+    let not_utf8 = std::ffi::OsString::from_vec(b"3\xffs-secret-value".to_vec());
+    for name in ["NEXUS_GATEWAY_URL", "NEXUS_API_KEY", "NEXUS_TIMEOUT"] {
+        let mut command = nexus(&gateway);
+        command.env(name, &not_utf8).args(["token", "ws", "github"]);
+        let (code, out, err) = run(&mut command);
+        assert_eq!((code, out.as_str()), (2, ""), "{name}: {err}");
+        assert!(err.contains(name) && err.contains("UTF-8"), "{name}: {err}");
+        assert!(!err.contains("secret-value"), "never the value: {err}");
+    }
+}
+
+#[test]
+#[cfg(unix)]
 fn a_variable_it_cannot_read_is_refused_naming_it_never_taken_as_unset() {
     use std::os::unix::ffi::OsStringExt;
     let gateway = gateway();

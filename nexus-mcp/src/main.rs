@@ -28,8 +28,9 @@ mod tools;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, one_line, setting};
+use nexus_sdk::{CredentialScope, NexusClient, NexusClientOptions, NexusError, one_line, setting};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::ServiceExt;
 use tokio::signal::unix::{SignalKind, signal};
@@ -208,6 +209,19 @@ fn level() -> Option<log::LevelFilter> {
 }
 
 /// A usage error naming the flag or variable (exit 2, as clap's own).
+/// The variable behind a flag that clap read from the environment and
+/// found not UTF-8 (its own error names none), refused by the library's
+/// reader, which names it. The name is leaked: the program then exits.
+fn not_utf8(command: &clap::Command) -> Option<NexusError> {
+    let names = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env()?.to_str());
+    let mut refused = names.filter_map(|name| setting::var(Box::leak(name.into())).err());
+    refused
+        .next()
+        .or_else(|| command.get_subcommands().find_map(not_utf8))
+}
+
 fn usage(message: &str) -> ! {
     let mut command = Cli::command();
     command
@@ -216,7 +230,12 @@ fn usage(message: &str) -> ! {
 }
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let mut cli = Cli::try_parse().unwrap_or_else(|error| {
+        match not_utf8(&Cli::command()).filter(|_| error.kind() == ErrorKind::InvalidUtf8) {
+            Some(refused) => usage(&answer::said(&refused)),
+            None => error.exit(),
+        }
+    });
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }

@@ -57,6 +57,9 @@ fn a_variable_that_is_not_utf8_is_refused_at_start_naming_it() {
         "NEXUS_LOG",
         "NEXUS_CREDENTIAL_SCOPE",
         "NEXUS_RETRIES",
+        // Read for a flag by the argument parser itself.
+        "NEXUS_WORKSPACE_ID",
+        "NEXUS_TIMEOUT",
     ] {
         let (code, stderr) = refused(&[], &[(name, not_utf8.clone())]);
         assert_eq!(code, Some(2), "{name}: {stderr}");
