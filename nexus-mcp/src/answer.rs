@@ -166,11 +166,30 @@ pub(crate) fn said(error: &NexusError) -> String {
     }
 }
 
-/// `text` as a quoted field of a log line: [`cut`] to `max` bytes, then its
-/// `\` and `"` escaped, so that a reader of the line reads back the field
-/// as it was sent, and no field can close its quotes early.
+/// `text` as a quoted field of a log line, in one escape, as Rust writes a
+/// string: `\\` and `"` after a `\\`, each character a person cannot see
+/// (those `one_line` escapes) as `\\n`, `\\u{200b}`…, every other one as it
+/// is; at most `max` bytes, never an escape split, with `…` when cut. A
+/// reader that undoes those escapes reads back the field as it was sent,
+/// and no field can close its quotes early or break its line.
 pub(crate) fn quoted(text: &str, max: usize) -> String {
-    cut(text, max).replace('\\', "\\\\").replace('"', "\\\"")
+    let mut out = String::new();
+    for c in text.chars() {
+        let before = out.len();
+        match c {
+            '\\' | '"' => out.extend(['\\', c]),
+            _ if one_line(c.encode_utf8(&mut [0; 4])).len() > c.len_utf8() => {
+                out.extend(c.escape_default());
+            }
+            _ => out.push(c),
+        }
+        if out.len() > max {
+            out.truncate(before);
+            out.push('…');
+            break;
+        }
+    }
+    out
 }
 
 /// A server's or a model's `text` as one field of a line: escaped by
@@ -187,6 +206,60 @@ pub(crate) fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one decoder of [`quoted`]'s escape: `\\\\`, `\\"`, `\\n`, `\\r`,
+    /// `\\t`, `\\u{…}`.
+    fn read_back(field: &str) -> String {
+        let mut chars = field.chars();
+        let mut out = String::new();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next().unwrap() {
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'u' => {
+                    let code: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                    out.push(char::from_u32(u32::from_str_radix(&code, 16).unwrap()).unwrap());
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_quoted_field_reads_back_as_sent_whatever_it_holds() {
+        let classes = [
+            "plain name 1.0",
+            "back\\slash and \\n written out",
+            "quote \" inside \"\"",
+            "line\nbreak\r\nand\ttab",
+            "\u{0}\u{1b}[31mred\u{7f}",
+            "invisible\u{200b}\u{202e}\u{feff}\u{2063}",
+            "accents é ü and 日本語 and 😀",
+            "mixed \\\" \\\n \"\\",
+        ];
+        for sent in classes {
+            let field = quoted(sent, 1000);
+            assert!(!field.contains('\n') && !field.contains('\r'), "{field}");
+            assert!(
+                !field.replace("\\\\", "").replace("\\\"", "").contains('"'),
+                "no quote closes the field early: {field}"
+            );
+            assert_eq!(read_back(&field), sent, "{field}");
+        }
+        let cut = quoted("\u{200b}".repeat(10).as_str(), 20);
+        assert!(
+            cut.ends_with('…')
+                && read_back(cut.trim_end_matches('…'))
+                    .chars()
+                    .all(|c| c == '\u{200b}')
+        );
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> Headers {
         let mut headers = Headers::new();
