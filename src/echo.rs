@@ -147,7 +147,12 @@ pub(crate) fn echoes<S: AsRef<str>>(
                 let decoded = [false, true].map(|css| unescaped(text, css, &clock));
                 let decoded = decoded.into_iter().chain([quoted_printable(text, &clock)]);
                 let decoded = decoded.chain([utf16(text, &clock), Some(numbers), Some(binary)]);
-                next.extend(decoded.flatten().filter(|text| !text.is_empty()));
+                for text in decoded.flatten() {
+                    // Two decoders in either order often write one text.
+                    if !text.is_empty() && !next.contains(&text) {
+                        next.push(text);
+                    }
+                }
             }
             if clock.spent(0) {
                 return None;
@@ -264,7 +269,13 @@ fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
         }
         let group = forms[i..].iter().filter(|other| alike(form, other));
         let needles: Vec<&Needle> = group.flat_map(|f| &f.needles).collect();
-        if holds(&view(text, &form.kept, clock), &needles, clock) {
+        let whole = (0..256).all(|i| !seen[i] || form.kept[i]);
+        let view = if whole {
+            Cow::Borrowed(text)
+        } else {
+            view(text, &form.kept, clock)
+        };
+        if holds(&view, &needles, clock) {
             return true;
         }
     }
@@ -274,9 +285,6 @@ fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
 /// `text` as a form that keeps the bytes `kept` marks reads it (cut short
 /// when the deadline passes).
 fn view<'a>(text: &'a [u8], kept: &[bool; 256], clock: &Clock) -> Cow<'a, [u8]> {
-    if kept.iter().all(|k| *k) {
-        return Cow::Borrowed(text);
-    }
     // Each byte is written, and the end moved past it only when it is kept.
     let (mut out, mut end) = (vec![0; text.len()], 0);
     for chunk in text.chunks(LOOK_EVERY) {
