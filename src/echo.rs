@@ -142,7 +142,7 @@ pub(crate) fn echoes<S: AsRef<str>>(
             if found_in(&forms, text, &clock) {
                 return Some(true);
             }
-            if depth < MAX_NESTING && is_text(text) {
+            if depth < MAX_NESTING && !clock.spent(0) && is_text(text) {
                 let [numbers, binary] = runs(text, &clock);
                 let decoded = [false, true].map(|css| unescaped(text, css, &clock));
                 let decoded = decoded.into_iter().chain([quoted_printable(text, &clock)]);
@@ -256,10 +256,12 @@ impl Form {
 fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
     let mut seen = [false; 256];
     for chunk in text.chunks(LOOK_EVERY) {
-        clock.spent(chunk.len());
-        chunk
-            .iter()
-            .for_each(|byte| seen[usize::from(*byte)] = true);
+        if clock.spent(chunk.len()) {
+            return false;
+        }
+        for byte in chunk {
+            seen[usize::from(*byte)] = true;
+        }
     }
     let alike = |a: &Form, b: &Form| (0..256).all(|i| !seen[i] || a.kept[i] == b.kept[i]);
     for (i, form) in forms.iter().enumerate() {
@@ -416,7 +418,11 @@ fn decoded(
 /// differently in CSS (`\` and a hex digit).
 fn unescaped(text: &[u8], css: bool, clock: &Clock) -> Option<Vec<u8>> {
     let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
-    if css && !memchr::memchr_iter(b'\\', text).any(hex_after) {
+    let css_in = |at: usize| {
+        let chunk = &text[at..text.len().min(at + LOOK_EVERY)];
+        clock.spent(chunk.len()) || memchr::memchr_iter(b'\\', chunk).any(|i| hex_after(at + i))
+    };
+    if css && !(0..text.len()).step_by(LOOK_EVERY).any(css_in) {
         return None;
     }
     decoded(text, [b'%', b'\\', b'&'], clock, |s, out| {
@@ -639,14 +645,16 @@ fn standard(b: &u8) -> Option<u8> {
     }
 }
 
-/// `text` read as UTF-16 when at least a quarter of it is NUL: little-endian
-/// when most NULs fall on odd offsets (as ASCII's do), else big-endian.
+/// `text` read as UTF-16 when at least a quarter of its first 4 KiB is NUL:
+/// little-endian when most of those NULs fall on odd offsets (as ASCII's
+/// do), else big-endian.
 fn utf16(text: &[u8], clock: &Clock) -> Option<Vec<u8>> {
-    let nuls = memchr::memchr_iter(0, text).count();
-    if nuls == 0 || nuls * 4 < text.len() {
+    let head = &text[..text.len().min(4096)];
+    let nuls = memchr::memchr_iter(0, head).count();
+    if nuls == 0 || nuls * 4 < head.len() {
         return None;
     }
-    let odd = memchr::memchr_iter(0, text)
+    let odd = memchr::memchr_iter(0, head)
         .filter(|at| at % 2 == 1)
         .count();
     let low = usize::from(odd * 2 < nuls);

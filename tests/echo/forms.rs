@@ -156,6 +156,13 @@ fn scanned_within_the_calls_time(hostile: &str) {
     let url = format!("{}/big", api.url());
     let answer = client.authenticated_fetch(&TokenCache::new(), "ws", "p", &url, options);
     let took = started.elapsed();
+    if std::env::var("ECHO_OVERRUN").is_ok() {
+        eprintln!(
+            "OVERRUN {:>6} bytes {:?} past",
+            hostile.len(),
+            took.saturating_sub(limit)
+        );
+    }
     // Whatever the machine: the body was cleared, or withheld saying it
     // could not be checked in time, or (on a machine too busy to even
     // read 15 MiB in 4 s) the read itself ran out of time.
@@ -175,11 +182,12 @@ fn scanned_within_the_calls_time(hostile: &str) {
             "only the call's time may end it: {e}"
         ),
     }
-    // The scan stops at its deadline (`redact`'s unit tests hold it to
-    // that exactly); this bound only catches a scan that ignores it, and
-    // is generous for a loaded machine.
+    // The scan looks at the clock after every 64 KiB of work, whatever it
+    // does: in a debug build beside two busy loops it ends within about
+    // 0.1 s of the limit (0.10: up to 0.8 s, and 5 s with more load). The
+    // bound is that promise's 0.7 s with room for a loaded machine.
     assert!(
-        took < limit * 4,
+        took < limit + Duration::from_secs(2),
         "the call should end near its 4 s limit, not run on: it took {took:?}"
     );
 }
