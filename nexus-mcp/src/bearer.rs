@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::jwks::{Jwks, Missing, well_known};
+use crate::principal::{Principal, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
@@ -45,18 +46,6 @@ const REMEMBERED: usize = 10_000;
 
 /// The most a request's headers may weigh, names and values together (431).
 pub(crate) const MAX_HEADERS: usize = 32 << 10;
-
-/// The person a verified token names, as every later step reads them.
-#[derive(Clone, Debug)]
-pub(crate) struct Principal {
-    /// The Nexus workspace the call acts for (never shown to the model).
-    pub(crate) workspace: String,
-    /// Who the token names: SHA-256 of the issuer and subject, all of it
-    /// (what a connect link and a `requestState` are bound to; empty over stdio).
-    pub(crate) person: String,
-    /// The first 12 hex digits of `person`, for the operator's line only.
-    pub(crate) who: String,
-}
 
 /// The resource server: this server's identity and the issuer it trusts.
 pub(crate) struct Gate {
@@ -226,9 +215,8 @@ impl Gate {
                 }
             },
         };
-        Ok(Principal {
+        Ok(Principal::Person {
             workspace: format!("{}{id}", self.prefix),
-            who: hex[..12].to_owned(),
             person: hex,
         })
     }
@@ -325,17 +313,6 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
         _ => "the token cannot be read",
     }
     .to_owned()
-}
-
-/// SHA-256(issuer ‖ 0x00 ‖ subject) in lowercase hex: a person, the same
-/// for every token and login of theirs, apart for two issuers.
-pub(crate) fn person(issuer: &str, subject: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(issuer.as_bytes())
-        .chain_update([0])
-        .chain_update(subject.as_bytes())
-        .finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{cut, quoted};
-use crate::bearer::Principal;
 use crate::failure::Failure;
+use crate::principal::Principal;
 use crate::tools::FetchArgs;
 
 thread_local! {
@@ -113,8 +113,8 @@ impl Caller {
             self.call,
             quoted(&self.client, 64)
         );
-        if !self.principal.who.is_empty() {
-            said += &format!(" who={}", self.principal.who);
+        if let Some(who) = self.principal.who() {
+            said += &format!(" who={who}");
         }
         if let Some(label) = &self.account {
             said += &format!(" account={label}");

@@ -40,6 +40,7 @@ use serde_json::Value;
 use crate::answer::quoted;
 use crate::failure::{CONNECTION_REQUIRED, Failure};
 use crate::login::{Login, Ticket};
+use crate::principal::Principal;
 use crate::state::{Held, Sealer};
 use crate::tools::Named;
 
@@ -99,37 +100,35 @@ pub(crate) struct Call<'a> {
     pub(crate) peer: &'a Peer<RoleServer>,
     pub(crate) progress: Option<ProgressToken>,
     pub(crate) client: &'a AsyncNexusClient,
-    pub(crate) workspace: &'a str,
+    /// Who asks: stdio's operator, or `serve`'s verified person.
+    pub(crate) principal: &'a Principal,
     pub(crate) started: Instant,
     /// Whether this request's client can send the user to a URL.
     pub(crate) url_elicitation: bool,
     /// The account's label, when `--account` names several.
     pub(crate) account: Option<&'a str>,
-    /// Who asks (`serve`: a hash of the verified issuer and subject).
-    pub(crate) person: &'a str,
 }
 
 impl Call<'_> {
+    /// The workspace the call acts for.
+    fn workspace(&self) -> &str {
+        self.principal.workspace()
+    }
+
     /// The workspace and `provider` as a log line shows them: each on one
     /// line, the provider (a model's choice) quoted and cut.
     fn shown(&self, provider: &str) -> (String, String) {
-        (one_line(self.workspace), quoted(provider, 64))
+        (one_line(self.workspace()), quoted(provider, 64))
     }
 
-    /// Whose connection it is, as the user and the model read it: the
-    /// account's label, or the workspace.
+    /// Whose connection it is, as the user and the model read it.
     fn whose(&self) -> String {
-        match self.account {
-            Some(label) => format!("your `{label}` account"),
-            // `serve` names no workspace id to anyone.
-            None if !self.person.is_empty() => "your workspace".to_owned(),
-            None => format!("workspace `{}`", one_line(self.workspace)),
-        }
+        self.principal.whose(self.account).into_owned()
     }
 
     /// The key of this call's flows: one per workspace and provider.
     fn flow(&self, provider: &str) -> String {
-        format!("{}\0{provider}", self.workspace)
+        format!("{}\0{provider}", self.workspace())
     }
 }
 
@@ -180,7 +179,7 @@ impl Connector {
             return pending.url.to_string();
         };
         let ticket = Ticket {
-            person: call.person.to_owned(),
+            person: call.principal.person().to_owned(),
             provider: provider.to_owned(),
             consent: pending.url.to_string(),
         };
@@ -378,7 +377,7 @@ impl Connector {
         }
         let scopes = self.offers.iter().find(|(name, _)| *name == named.offered);
         let mut input =
-            RequestConnectionInput::new(call.workspace, provider).return_url(&self.return_url);
+            RequestConnectionInput::new(call.workspace(), provider).return_url(&self.return_url);
         input.scopes = scopes.map(|(_, scopes)| scopes.clone()).unwrap_or_default();
         let started = call.client.run(move |c| c.request_connection(&input)).await;
         let started = started?;

@@ -23,7 +23,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::bearer::person;
+use crate::principal::person;
 use crate::ticket::Seal;
 
 /// The cookie that carries a login under way.

@@ -17,6 +17,7 @@ mod failure;
 mod handshake;
 mod jwks;
 mod login;
+mod principal;
 mod providers;
 mod serve;
 mod server;

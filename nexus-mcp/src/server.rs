@@ -23,11 +23,11 @@ use serde_json::Value;
 
 use crate::accounts::Accounts;
 use crate::answer::{BODY_CAP, fetched, said};
-use crate::bearer::Principal;
 use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
 use crate::handshake::{self, Handshake};
+use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
@@ -140,8 +140,8 @@ impl NexusServer {
             connect: &connect,
             listing: &listing,
             allow_write: self.settings.allow_write,
-            workspace: &principal.workspace,
-            person: &principal.person,
+            workspace: principal.workspace(),
+            person: principal.person(),
         })
     }
 
@@ -175,10 +175,8 @@ impl NexusServer {
         let client = context.client_info().map(|info| info.name);
         let client = client.unwrap_or_else(|| "?".to_owned());
         let principal = match &self.settings.workspace {
-            Some(workspace) => Some(Principal {
+            Some(workspace) => Some(Principal::Operator {
                 workspace: workspace.clone(),
-                person: String::new(),
-                who: String::new(),
             }),
             None => (context.extensions.get::<Parts>())
                 .and_then(|parts| parts.extensions.get::<Principal>())
@@ -253,7 +251,7 @@ impl NexusServer {
         let Some(named) = &fetch.connect else {
             return Err(unconnected);
         };
-        if !modern(context) && self.settings.workspace.is_none() {
+        if !modern(context) && caller.principal.is_person() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
             return connector
                 .link(&asking, named)
@@ -278,7 +276,7 @@ impl NexusServer {
     ) -> Call<'a> {
         let capabilities = context.client_capabilities();
         let elicitation = capabilities.and_then(|c| c.elicitation);
-        let stateless_2025 = !modern(context) && self.settings.workspace.is_none();
+        let stateless_2025 = !modern(context) && caller.principal.is_person();
         let url_elicitation = match context.extensions.get::<Parts>() {
             Some(parts) if stateless_2025 => handshake::url_elicitation(&parts.headers),
             _ => elicitation.is_some_and(|e| e.url.is_some()),
@@ -287,11 +285,10 @@ impl NexusServer {
             peer: &context.peer,
             progress: context.meta.get_progress_token(),
             client: &self.client,
-            workspace: &caller.principal.workspace,
+            principal: &caller.principal,
             started,
             url_elicitation,
             account: caller.account.as_deref(),
-            person: &caller.principal.person,
         }
     }
 
@@ -355,13 +352,11 @@ impl NexusServer {
 
     /// The workspace id a tool error must not name, and what it says
     /// instead: `serve` and `--account` name no workspace to the model.
-    fn hidden(&self, caller: &Caller) -> Option<(String, String)> {
-        let shown = match &caller.account {
-            Some(label) => format!("your `{label}` account"),
-            None if self.settings.workspace.is_none() => "your workspace".to_owned(),
-            None => return None,
-        };
-        Some((caller.principal.workspace.clone(), shown))
+    fn hidden(caller: &Caller) -> Option<(String, String)> {
+        let account = caller.account.as_deref();
+        let hidden = account.is_some() || caller.principal.is_person();
+        let whose = caller.principal.whose(account).into_owned();
+        hidden.then(|| (caller.principal.workspace().to_owned(), whose))
     }
 
     /// `list_providers`: the Gateway's providers this server offers.
@@ -502,7 +497,7 @@ impl ServerHandler for NexusServer {
                 .map(|args| (args.account.clone(), Some(args))),
             _ => arguments_of::<ListArgs>(tool, arguments).map(|args| (args.account, None)),
         };
-        let base = caller.principal.workspace.clone();
+        let base = caller.principal.workspace().to_owned();
         let acting = parsed.and_then(|(asked, args)| {
             let acting = self.settings.accounts.acting(asked.as_deref(), &base)?;
             Ok((acting, args))
@@ -512,7 +507,7 @@ impl ServerHandler for NexusServer {
         let (answer, audited) = match acting {
             Err(why) => (Err(why), false),
             Ok((acting, args)) => {
-                caller.principal.workspace = acting.workspace;
+                caller.principal.acting_for(acting.workspace);
                 caller.account = acting.label;
                 match args {
                     Some(args) => {
@@ -534,7 +529,7 @@ impl ServerHandler for NexusServer {
             Ok(Answer::Listed(result)) => result.into(),
             Ok(Answer::InputRequired(input)) => input.into(),
             Ok(Answer::UrlRequired(elicitation)) => return Err(url_required(elicitation)),
-            Err(why) => failure(&why, self.hidden(&caller).as_ref()).into(),
+            Err(why) => failure(&why, Self::hidden(&caller).as_ref()).into(),
         })
     }
 }
