@@ -39,9 +39,9 @@ use serde_json::Value;
 
 use crate::answer::quoted;
 use crate::failure::{CONNECTION_REQUIRED, Failure};
-use crate::login::{Login, Ticket};
 use crate::principal::Principal;
 use crate::state::{Held, Sealer};
+use crate::ticket::{Links, Ticket};
 use crate::tools::Named;
 
 /// How long a user who declined is not asked again for that provider.
@@ -76,7 +76,7 @@ pub(crate) struct Connector {
     serial: AtomicU64,
     /// `serve`'s connect page: the user is sent to a link only they can
     /// use, not to the Gateway's consent URL.
-    login: Option<Arc<Login>>,
+    links: Option<Arc<Links>>,
 }
 
 /// A connection requested and not yet active.
@@ -162,20 +162,20 @@ impl Connector {
             requesting: tokio::sync::Mutex::default(),
             ended: Mutex::default(),
             serial: AtomicU64::default(),
-            login: None,
+            links: None,
         })
     }
 
-    /// This connector, sending users through `login`'s connect page.
-    pub(crate) fn with_login(mut self, login: Arc<Login>) -> Self {
-        self.login = Some(login);
+    /// This connector, sending users through the connect page's `links`.
+    pub(crate) fn with_links(mut self, links: Arc<Links>) -> Self {
+        self.links = Some(links);
         self
     }
 
     /// Where the user is sent for `pending`: the connect page's link bound
     /// to who asks (`serve`), or the Gateway's consent URL (stdio).
     fn url_for(&self, call: &Call<'_>, provider: &str, pending: &Pending) -> String {
-        let Some(login) = &self.login else {
+        let Some(links) = &self.links else {
             return pending.url.to_string();
         };
         let ticket = Ticket {
@@ -183,7 +183,7 @@ impl Connector {
             provider: provider.to_owned(),
             consent: pending.url.to_string(),
         };
-        login.link(&ticket, pending.held.left())
+        links.link(&ticket, pending.held.left())
     }
 
     /// The names `--connect` gave, in the operator's spelling.
@@ -301,7 +301,7 @@ impl Connector {
     async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, Failure> {
         let provider = named.listed.as_str();
         let (ws, p) = call.shown(provider);
-        if !call.url_elicitation && self.login.is_none() {
+        if !call.url_elicitation && self.links.is_none() {
             let command = match call.account {
                 None => format!(" (nexus connect {ws} {p})"),
                 Some(_) => String::new(),

@@ -5,18 +5,35 @@
 //! shows it to the model. See the package's README.
 //!
 //! stdout carries MCP messages only; logs go to stderr (`NEXUS_LOG`).
+//!
+//! # Layout
+//!
+//! * The door: `main` reads the flags and the environment once, then
+//!   starts one of the two modes: stdio (one operator, one workspace) or
+//!   `serve`.
+//! * The HTTP wing, `serve/`, entered only from here: the site and its
+//!   router (`serve`), the bearer check (`serve::bearer`), the issuer's keys
+//!   (`serve::jwks`) and the connect page's login (`serve::login`). A stdio
+//!   change never opens it.
+//! * The handler, `server`: one MCP server for both modes. Who a call acts
+//!   for is a `principal::Principal`, made where the request enters (stdio's
+//!   operator, `serve`'s verified person) and read everywhere after.
+//! * The flows: `tools` checks a call's arguments once into a fetch, which
+//!   `calls` runs under the call's life and audits; `connect` has a user
+//!   connect a provider on first use, with `state` (the sealed
+//!   `requestState`, the keyring), `handshake` (a 2025 client's session id)
+//!   and `ticket` (the connect page's sealed links).
+//! * The leaves: `answer` (what the model reads), `failure` (every refusal
+//!   as one type), `accounts`, `providers`, `stopping`.
 
 #![forbid(unsafe_code)]
 
 mod accounts;
 mod answer;
-mod bearer;
 mod calls;
 mod connect;
 mod failure;
 mod handshake;
-mod jwks;
-mod login;
 mod principal;
 mod providers;
 mod serve;
@@ -39,11 +56,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::accounts::Accounts;
 use crate::calls::Calls;
 use crate::connect::Connector;
-use crate::login::Login;
 use crate::serve::ServeArgs;
+use crate::serve::login::Login;
 use crate::server::{NexusServer, Settings};
-use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Sealer};
+use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Keyring, Sealer};
 use crate::stopping::StdinWatch;
+use crate::ticket::Links;
 
 const ENVIRONMENT: &str = "\
 Environment (read as the nexus-gateway-sdk library reads it):
@@ -330,26 +348,21 @@ fn serving(
              must open the states the others seal"
         )),
     };
-    let sealer = Sealer::keyring(&ring).map_err(|why| match one {
+    let ring = Keyring::parse(&ring).and_then(|ring| Ok((Sealer::keyring(&ring)?, ring)));
+    let ring = ring.map_err(|why| match one {
         true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
         false => why,
     });
+    let (sealer, ring) = ring.unwrap_or_else(|why| usage(&why));
     // The connect page's links open under every key of the ring, the first seals.
-    let keys: Vec<Vec<u8>> = (ring.split(','))
-        .filter_map(|entry| {
-            entry
-                .split_once(':')
-                .map(|(_, key)| key.as_bytes().to_vec())
-        })
-        .collect();
-    let sealer = sealer.unwrap_or_else(|why| usage(&why));
+    let keys = ring.secrets();
     let (site, gate) = args.checked().unwrap_or_else(|why| usage(&why));
     let login = match (&site.login_client_id, cli.connect.is_empty()) {
         (Some(id), _) => {
             let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
-            let origin = &site.origin;
-            let login = Login::new(&gate.issuer, id, secret, origin, &keys);
-            Some(std::sync::Arc::new(login))
+            let links = std::sync::Arc::new(Links::new(&site.origin, &keys));
+            let login = Login::new(&gate.issuer, id, secret, links.clone(), &keys);
+            Some((links, std::sync::Arc::new(login)))
         }
         (None, true) => None,
         (None, false) => usage(
@@ -360,12 +373,16 @@ fn serving(
     };
     let done = login
         .as_ref()
-        .map_or(cli.return_url.clone(), |l| l.done_url());
+        .map_or(cli.return_url.clone(), |(links, _)| links.done_url());
     let connector = Connector::new(&cli.connect, &done, cli.connect_wait, sealer);
     let mut connector = connector.unwrap_or_else(|why| usage(&why));
-    if let Some(login) = &login {
-        connector = connector.with_login(std::sync::Arc::clone(login));
-    }
+    let login = match login {
+        Some((links, login)) => {
+            connector = connector.with_links(links);
+            Some(login)
+        }
+        None => None,
+    };
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
     }

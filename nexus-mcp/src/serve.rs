@@ -2,9 +2,13 @@
 //! for their own workspace, as stateless replicas behind any load balancer.
 //! rmcp serves the protocol (every version it negotiates, with no session
 //! a replica must remember); in front of it, every request's bearer token
-//! is checked ([`crate::bearer`]) and the person it names rides in the
+//! is checked ([`bearer`]) and the person it names rides in the
 //! request's extensions to the handler, beside its [`Handshake`]. Beside
 //! it: the protected-resource metadata (RFC 9728) and `/healthz`.
+
+mod bearer;
+mod jwks;
+pub(crate) mod login;
 
 use std::sync::Arc;
 
@@ -17,10 +21,10 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use crate::bearer::Gate;
+use self::bearer::Gate;
+use self::jwks::Jwks;
+use self::login::Login;
 use crate::handshake::{Handshake, SESSION_ID};
-use crate::jwks::Jwks;
-use crate::login::Login;
 use crate::server::NexusServer;
 
 /// The most an MCP request's body may weigh (413).

@@ -59,6 +59,41 @@ pub(crate) struct Sealer {
     codec: RequestStateCodec,
 }
 
+/// The sealing keys every replica shares (`kid:key,kid:key…`), read once:
+/// the first seals, every one opens, for the `requestState` and the
+/// connect page alike.
+pub(crate) struct Keyring {
+    keys: Vec<(String, Vec<u8>)>,
+}
+
+impl Keyring {
+    /// The keyring `text` writes; why not, naming the entry, never a key.
+    pub(crate) fn parse(text: &str) -> Result<Keyring, String> {
+        let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+        for (n, entry) in text.split(',').enumerate() {
+            let Some((kid, key)) = entry.split_once(':') else {
+                return Err(format!(
+                    "{KEYS_VARIABLE}: every entry is `kid:key` (comma-separated), and entry {} is not",
+                    n + 1
+                ));
+            };
+            if kid.trim().is_empty() || keys.iter().any(|(known, _)| known == kid.trim()) {
+                return Err(format!(
+                    "{KEYS_VARIABLE}: every key id is given once, not blank (entry {})",
+                    n + 1
+                ));
+            }
+            keys.push((kid.trim().to_owned(), key.as_bytes().to_vec()));
+        }
+        Ok(Keyring { keys })
+    }
+
+    /// The keys, the one that seals first.
+    pub(crate) fn secrets(&self) -> Vec<Vec<u8>> {
+        self.keys.iter().map(|(_, key)| key.clone()).collect()
+    }
+}
+
 impl Sealer {
     /// The sealer for the operator's key (`given`, at least 32 bytes), or
     /// for a key drawn now when none is given.
@@ -67,8 +102,9 @@ impl Sealer {
             Some(key) => key.as_bytes().to_vec(),
             None => {
                 let mut key = vec![0u8; 32];
-                getrandom::fill(&mut key)
-                    .map_err(|e| format!("cannot draw the requestState key: {e}"))?;
+                let random = ring::rand::SystemRandom::new();
+                ring::rand::SecureRandom::fill(&random, &mut key)
+                    .map_err(|_| "cannot draw the requestState key".to_owned())?;
                 key
             }
         };
@@ -78,23 +114,13 @@ impl Sealer {
 
     /// The sealer of a keyring (`kid:key,kid:key…`, each key at least 32
     /// bytes): the first key seals, every one opens. Never shows a key.
-    pub(crate) fn keyring(text: &str) -> Result<Sealer, String> {
-        let mut keys = Vec::new();
-        for entry in text.split(',') {
-            let Some((kid, key)) = entry.split_once(':') else {
-                return Err(format!(
-                    "{KEYS_VARIABLE}: every entry is `kid:key` (comma-separated), and one is not"
-                ));
-            };
-            if kid.trim().is_empty() || keys.iter().any(|(known, _)| known == kid.trim()) {
-                return Err(format!(
-                    "{KEYS_VARIABLE}: every key id is given once, not blank"
-                ));
-            }
-            keys.push((kid.trim().to_owned(), key.as_bytes().to_vec()));
-        }
-        let active = keys.first().map(|(kid, _)| kid.clone()).unwrap_or_default();
-        let codec = RequestStateCodec::new_with_keyring(active, keys);
+    pub(crate) fn keyring(ring: &Keyring) -> Result<Sealer, String> {
+        let active = ring
+            .keys
+            .first()
+            .map(|(kid, _)| kid.clone())
+            .unwrap_or_default();
+        let codec = RequestStateCodec::new_with_keyring(active, ring.keys.clone());
         let codec = codec.map_err(|e| refused(KEYS_VARIABLE, &e))?;
         Ok(Sealer { codec })
     }
@@ -193,11 +219,15 @@ mod tests {
         );
     }
 
+    fn keyring(text: &str) -> Result<Sealer, String> {
+        Sealer::keyring(&Keyring::parse(text)?)
+    }
+
     #[test]
     fn a_keyring_rotates_without_dropping_a_held_state() {
         let (old, new) = ("o".repeat(32), "n".repeat(32));
-        let before = Sealer::keyring(&format!("k1:{old}")).unwrap();
-        let after = Sealer::keyring(&format!("k2:{new},k1:{old}")).unwrap();
+        let before = keyring(&format!("k1:{old}")).unwrap();
+        let after = keyring(&format!("k2:{new},k1:{old}")).unwrap();
         let held = Held::new("c", Duration::from_secs(60));
         let sealed_before = before.seal(&held, b"x");
         assert_eq!(
@@ -211,10 +241,14 @@ mod tests {
             "the new key seals"
         );
         for bad in ["k1", ":key", &format!("k1:{old},k1:{new}"), "k1:short"] {
-            let why = Sealer::keyring(bad).err().unwrap();
+            let why = keyring(bad).err().unwrap();
             assert!(why.starts_with("NEXUS_MCP_STATE_KEYS: "), "{bad}: {why}");
             assert!(!why.contains(&old) && !why.contains("short\""), "{why}");
         }
+        // A missing comma is no `kid:key` entry read as one long key: the
+        // second `:` makes the key hold another entry's id.
+        let why = keyring("k1:aaaa,k2:bbbb,").err().unwrap();
+        assert!(why.contains("entry 3"), "{why}");
     }
 
     #[test]

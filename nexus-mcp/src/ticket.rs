@@ -12,8 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hkdf::{HKDF_SHA256, Salt};
 use ring::rand::{SecureRandom, SystemRandom};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// One kind of sealed value, under its own key.
 pub(crate) struct Seal {
@@ -72,6 +72,59 @@ impl Seal {
         let plain = self.key.open_in_place(nonce, aad, &mut body).ok()?;
         let (until, value): (u64, T) = serde_json::from_slice(plain).ok()?;
         (now() < until).then_some(value)
+    }
+}
+
+/// What `sealed` holds, opened under whichever of `seals` made it.
+pub(crate) fn opened<T: DeserializeOwned>(seals: &[Seal], sealed: &str) -> Option<T> {
+    seals.iter().find_map(|seal| seal.open(sealed))
+}
+
+/// Who was asked, and where their consent is: what a link carries.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Ticket {
+    /// The person asked: SHA-256 of their issuer and subject, all of it.
+    pub(crate) person: String,
+    /// The provider, as the user reads it.
+    pub(crate) provider: String,
+    /// The Gateway's consent URL.
+    pub(crate) consent: String,
+}
+
+/// The connect page's links: what the connect flow needs to send a person
+/// there, and what the page needs to open what was sent.
+pub(crate) struct Links {
+    /// The public URL's origin (`https://mcp.example.com`).
+    pub(crate) origin: String,
+    /// One seal per key of the ring: the first seals, every one opens.
+    tickets: Vec<Seal>,
+}
+
+impl Links {
+    /// The links of the page at `origin`, sealed from the first of `keys`.
+    pub(crate) fn new(origin: &str, keys: &[Vec<u8>]) -> Links {
+        let tickets = keys.iter().map(|k| Seal::new(k, "connect ticket"));
+        Links {
+            origin: origin.to_owned(),
+            tickets: tickets.collect(),
+        }
+    }
+
+    /// The link that sends `ticket`'s person to consent, valid for `ttl`.
+    pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
+        let sealed = self.tickets.first().map(|seal| seal.seal(ticket, ttl));
+        format!("{}/connect/{}", self.origin, sealed.unwrap_or_default())
+    }
+
+    /// The ticket a link carries, when a key of the ring sealed it and it
+    /// has not expired.
+    pub(crate) fn ticket(&self, sealed: &str) -> Option<Ticket> {
+        opened(&self.tickets, sealed)
+    }
+
+    /// Where the Gateway sends the browser back after consent.
+    pub(crate) fn done_url(&self) -> String {
+        format!("{}/connect/done", self.origin)
     }
 }
 

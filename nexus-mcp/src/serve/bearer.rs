@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::jwks::{Jwks, Missing, well_known};
+use super::jwks::{Jwks, Missing, well_known};
 use crate::principal::{Principal, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never

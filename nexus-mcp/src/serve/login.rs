@@ -24,7 +24,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use crate::principal::person;
-use crate::ticket::Seal;
+use crate::ticket::{Links, Seal, opened};
 
 /// The cookie that carries a login under way.
 const COOKIE: &str = "nexus_connect";
@@ -42,17 +42,6 @@ type Discovered = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// Who was asked, and where their consent is: what a link carries.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Ticket {
-    /// The person asked: SHA-256 of their issuer and subject, all of it.
-    pub(crate) person: String,
-    /// The provider, as the user reads it.
-    pub(crate) provider: String,
-    /// The Gateway's consent URL.
-    pub(crate) consent: String,
-}
-
 /// A login under way, in its cookie.
 #[derive(Serialize, Deserialize)]
 struct Pending {
@@ -67,24 +56,23 @@ pub(crate) struct Login {
     issuer: String,
     client_id: String,
     secret: Option<String>,
-    /// The public URL's origin (`https://mcp.example.com`).
-    origin: String,
+    /// The page's links, and the seals of their tickets.
+    links: Arc<Links>,
     /// One seal per key of the ring: the first seals, every one opens.
-    tickets: Vec<Seal>,
     cookies: Vec<Seal>,
     agent: ureq::Agent,
     metadata: OnceLock<CoreProviderMetadata>,
 }
 
 impl Login {
-    /// The connect page for `origin`, logging in at `issuer` as `client_id`
-    /// (with `secret`, a confidential client), its values sealed from the
+    /// The connect page of `links`, logging in at `issuer` as `client_id`
+    /// (with `secret`, a confidential client), its cookies sealed from the
     /// first of `keys` and opened under any.
     pub(crate) fn new(
         issuer: &str,
         client_id: &str,
         secret: Option<String>,
-        origin: &str,
+        links: Arc<Links>,
         keys: &[Vec<u8>],
     ) -> Login {
         let config = ureq::Agent::config_builder()
@@ -96,11 +84,7 @@ impl Login {
             issuer: issuer.to_owned(),
             client_id: client_id.to_owned(),
             secret,
-            origin: origin.to_owned(),
-            tickets: keys
-                .iter()
-                .map(|k| Seal::new(k, "connect ticket"))
-                .collect(),
+            links,
             cookies: keys
                 .iter()
                 .map(|k| Seal::new(k, "connect cookie"))
@@ -108,17 +92,6 @@ impl Login {
             agent: config.into(),
             metadata: OnceLock::new(),
         }
-    }
-
-    /// The link that sends `ticket`'s person to consent, valid for `ttl`.
-    pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
-        let sealed = self.tickets.first().map(|seal| seal.seal(ticket, ttl));
-        format!("{}/connect/{}", self.origin, sealed.unwrap_or_default())
-    }
-
-    /// Where the Gateway sends the browser back after consent.
-    pub(crate) fn done_url(&self) -> String {
-        format!("{}/connect/done", self.origin)
     }
 
     /// The routes of the connect page.
@@ -142,7 +115,7 @@ impl Login {
                 self.metadata.get_or_init(|| found)
             }
         };
-        let redirect = RedirectUrl::new(format!("{}/connect/callback", self.origin));
+        let redirect = RedirectUrl::new(format!("{}/connect/callback", self.links.origin));
         let redirect = redirect.map_err(|e| e.to_string())?;
         let secret = self.secret.clone().map(ClientSecret::new);
         let client = CoreClient::from_provider_metadata(
@@ -157,7 +130,7 @@ impl Login {
 
 /// `GET /connect/<ticket>`: a valid ticket starts the login.
 async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> Response {
-    if opened::<Ticket>(&login.tickets, &ticket).is_none() {
+    if login.links.ticket(&ticket).is_none() {
         let why = "This link is not valid: it has expired, or was changed. Ask your host again.";
         return page(StatusCode::BAD_REQUEST, why);
     }
@@ -183,7 +156,11 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             .first()
             .map(|seal| seal.seal(&pending, LOGIN_TIME));
         let cookie = cookie.unwrap_or_default();
-        Ok::<_, String>((url.to_string(), cookie, login.origin.starts_with("https:")))
+        Ok::<_, String>((
+            url.to_string(),
+            cookie,
+            login.links.origin.starts_with("https:"),
+        ))
     })
     .await;
     match begun {
@@ -240,7 +217,7 @@ async fn callback(
             "This login was not the one this page began.",
         );
     };
-    let Some(ticket) = opened::<Ticket>(&login.tickets, &pending.ticket) else {
+    let Some(ticket) = login.links.ticket(&pending.ticket) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This link has expired. Ask your host again.",
@@ -302,10 +279,6 @@ async fn done() -> Response {
 }
 
 /// What `sealed` holds under the first seal of `seals` it opens under.
-fn opened<T: serde::de::DeserializeOwned>(seals: &[Seal], sealed: &str) -> Option<T> {
-    seals.iter().find_map(|seal| seal.open(sealed))
-}
-
 /// The login cookie's value.
 fn cookie(headers: &HeaderMap) -> Option<String> {
     let values = headers.get_all(header::COOKIE).iter();
