@@ -37,7 +37,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     listen: String,
     /// This server's URL as clients reach it, the audience its tokens name:
-    /// https://mcp.example.com/mcp (MCP is served at its path).
+    /// `https://mcp.example.com/mcp` (MCP is served at its path).
     #[arg(long, value_name = "URL")]
     public_url: String,
     /// The OAuth authorization server whose tokens this server accepts, as
@@ -55,7 +55,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "P", default_value = "")]
     workspace_prefix: String,
     /// A browser origin that may call this server, besides the public
-    /// URL's own (repeat for more): https://app.example.com
+    /// URL's own (repeat for more): `https://app.example.com`
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
     /// The connect page's client at the issuer (its secret in
