@@ -361,7 +361,8 @@ fn serving(
         (Some(id), _) => {
             let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
             let links = std::sync::Arc::new(Links::new(&site.origin, &keys));
-            let login = Login::new(&gate.issuer, id, secret, links.clone(), &keys);
+            let jwks = gate.jwks.clone();
+            let login = Login::new(&gate.issuer, id, secret, links.clone(), jwks, &keys);
             Some((links, std::sync::Arc::new(login)))
         }
         (None, true) => None,

@@ -111,7 +111,7 @@ impl ServeArgs {
             login_client_id: self.login_client_id.filter(|id| !id.trim().is_empty()),
         };
         let gate = Gate {
-            jwks: Jwks::new(&self.issuer),
+            jwks: Arc::new(Jwks::new(&self.issuer)),
             issuer: self.issuer,
             resource,
             scopes: self.scopes,

@@ -105,6 +105,35 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
 }
 
 #[test]
+fn a_login_after_the_issuer_rotates_its_keys_goes_through() {
+    // The connect page reads the issuer's keys where the bearer check
+    // does: after a rotation, an ID token signed by the new key is checked
+    // against it, not refused until a restart.
+    let (issuer, _gateway, api, served) = connect_server();
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let url = format!("{}/user", api.url());
+    let mut extra = json!({});
+    extra["arguments"] = json!({"provider": "github", "url": url});
+    let first = call_asking(
+        &served,
+        &alice,
+        json!({"elicitation": {"url": {}}}),
+        extra,
+        &[],
+    );
+    let asked = &first["result"]["inputRequests"]["connect-github"]["params"];
+    let link = asked["url"].as_str().unwrap_or_else(|| panic!("{first}"));
+    let (status, _, page) = Browser::new().open_as(&issuer, "alice", link);
+    assert_eq!(status, 302, "{page}");
+    issuer.rotate();
+    let (status, _, page) = Browser::new().open_as(&issuer, "alice", link);
+    assert_eq!(
+        status, 302,
+        "a login after the issuer rotates its keys: {page}"
+    );
+}
+
+#[test]
 fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     let (issuer, _gateway, api, served) = connect_server();
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));

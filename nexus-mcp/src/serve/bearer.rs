@@ -8,7 +8,7 @@
 //! The token goes nowhere: the provider's credential comes from the Gateway.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -60,7 +60,7 @@ pub(crate) struct Gate {
     /// What every workspace id starts with (`--workspace-prefix`).
     pub(crate) prefix: String,
     /// The issuer's keys.
-    pub(crate) jwks: Jwks,
+    pub(crate) jwks: Arc<Jwks>,
     /// Tokens verified lately, by their SHA-256 (never the token itself):
     /// the person, and until when the check holds without being made again.
     pub(crate) verified: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,

@@ -99,6 +99,12 @@ impl Jwks {
         self.find(kid, false).ok_or(Missing::Unknown)
     }
 
+    /// The set held, as the connect page's login checks an ID token with it.
+    pub(crate) fn set(&self) -> Option<JwkSet> {
+        let held = self.held.read().ok()?;
+        held.as_ref().map(|held| held.set.clone())
+    }
+
     /// `kid` in the set held (only while it is kept, when `fresh`).
     fn find(&self, kid: &str, fresh: bool) -> Option<Jwk> {
         let held = self.held.read().ok()?;

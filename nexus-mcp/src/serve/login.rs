@@ -16,13 +16,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet, CoreProviderMetadata,
+};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
     EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
+use super::jwks::{Jwks, Missing};
 use crate::principal::person;
 use crate::ticket::{Links, Seal, opened};
 
@@ -58,6 +61,9 @@ pub(crate) struct Login {
     secret: Option<String>,
     /// The page's links, and the seals of their tickets.
     links: Arc<Links>,
+    /// The issuer's keys, held for the bearer check and read here too: a
+    /// rotation at the issuer is seen by both at once.
+    jwks: Arc<Jwks>,
     /// One seal per key of the ring: the first seals, every one opens.
     cookies: Vec<Seal>,
     agent: ureq::Agent,
@@ -73,6 +79,7 @@ impl Login {
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
+        jwks: Arc<Jwks>,
         keys: &[Vec<u8>],
     ) -> Login {
         let config = ureq::Agent::config_builder()
@@ -85,6 +92,7 @@ impl Login {
             client_id: client_id.to_owned(),
             secret,
             links,
+            jwks,
             cookies: keys
                 .iter()
                 .map(|k| Seal::new(k, "connect cookie"))
@@ -103,6 +111,19 @@ impl Login {
             .with_state(login)
     }
 
+    /// The ID token the issuer gives for `code` (and PKCE's `verifier`),
+    /// not yet checked.
+    fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> Result<CoreIdToken, String> {
+        let client = self.client()?;
+        let http = |request| call(&self.agent, request);
+        let exchange = client.exchange_code(AuthorizationCode::new(code));
+        let exchange = exchange.map_err(|e| e.to_string())?;
+        let tokens = exchange.set_pkce_verifier(verifier).request(&http);
+        let tokens = tokens.map_err(|e| format!("the code exchange: {e}"))?;
+        let id_token = tokens.id_token().ok_or("the issuer sent no ID token")?;
+        Ok(id_token.clone())
+    }
+
     /// The OpenID Connect client, the issuer's metadata discovered once.
     fn client(&self) -> Result<Discovered, String> {
         let metadata = match self.metadata.get() {
@@ -118,8 +139,18 @@ impl Login {
         let redirect = RedirectUrl::new(format!("{}/connect/callback", self.links.origin));
         let redirect = redirect.map_err(|e| e.to_string())?;
         let secret = self.secret.clone().map(ClientSecret::new);
+        // The endpoints from discovery; the keys as the bearer check holds them.
+        let keys = self
+            .jwks
+            .set()
+            .and_then(|set| serde_json::to_value(set).ok());
+        let keys = keys.and_then(|keys| serde_json::from_value::<CoreJsonWebKeySet>(keys).ok());
+        let metadata = match keys {
+            Some(keys) => metadata.clone().set_jwks(keys),
+            None => metadata.clone(),
+        };
         let client = CoreClient::from_provider_metadata(
-            metadata.clone(),
+            metadata,
             ClientId::new(self.client_id.clone()),
             secret,
         )
@@ -223,8 +254,7 @@ async fn callback(
             "This link has expired. Ask your host again.",
         );
     };
-    let checked = tokio::task::spawn_blocking(move || logged_in(&login, code, &pending)).await;
-    match checked {
+    match logged_in(login, code, pending).await {
         Ok(Ok(person)) if person == ticket.person => {
             let to = [(header::LOCATION, ticket.consent)];
             (StatusCode::FOUND, to).into_response()
@@ -253,20 +283,40 @@ async fn callback(
 
 /// The person (a hash of issuer and subject) the code logs in, its ID
 /// token checked by the OpenID Connect crate (signature, issuer, audience,
-/// nonce, expiry).
-fn logged_in(login: &Login, code: String, pending: &Pending) -> Result<String, String> {
-    let client = login.client()?;
-    let http = |request| call(&login.agent, request);
-    let exchange = client.exchange_code(AuthorizationCode::new(code));
-    let exchange = exchange.map_err(|e| e.to_string())?;
+/// nonce, expiry) with the key it names as the bearer check holds it
+/// (fetched again, at most once per 30 s, when the issuer rotated). `Err`
+/// when the exchange could not run at all.
+async fn logged_in(
+    login: Arc<Login>,
+    code: String,
+    pending: Pending,
+) -> Result<Result<String, String>, tokio::task::JoinError> {
+    let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(pending.verifier.clone());
-    let tokens = exchange.set_pkce_verifier(verifier).request(&http);
-    let tokens = tokens.map_err(|e| format!("the code exchange: {e}"))?;
-    let id_token = tokens.id_token().ok_or("the issuer sent no ID token")?;
-    let nonce = Nonce::new(pending.nonce.clone());
-    let claims = id_token.claims(&client.id_token_verifier(), &nonce);
-    let claims = claims.map_err(|e| format!("the ID token: {e}"))?;
-    Ok(person(claims.issuer().as_str(), claims.subject().as_str()))
+    let id_token = tokio::task::spawn_blocking(move || exchanging.exchange(code, verifier));
+    let id_token = match id_token.await? {
+        Ok(id_token) => id_token,
+        Err(why) => return Ok(Err(why)),
+    };
+    let jwt = serde_json::to_value(&id_token).ok();
+    let jwt = jwt
+        .as_ref()
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let kid = jsonwebtoken::decode_header(jwt)
+        .ok()
+        .and_then(|header| header.kid);
+    match login.jwks.key(kid.as_deref().unwrap_or_default()).await {
+        Err(Missing::Unreadable(why)) => return Ok(Err(why)),
+        Err(Missing::Unknown) | Ok(_) => {}
+    }
+    let checked = login.client().and_then(|client| {
+        let nonce = Nonce::new(pending.nonce.clone());
+        let claims = id_token.claims(&client.id_token_verifier(), &nonce);
+        let claims = claims.map_err(|e| format!("the ID token: {e}"))?;
+        Ok(person(claims.issuer().as_str(), claims.subject().as_str()))
+    });
+    Ok(checked)
 }
 
 /// `GET /connect/done`: where the Gateway sends the browser after consent.
@@ -278,7 +328,6 @@ async fn done() -> Response {
     )
 }
 
-/// What `sealed` holds under the first seal of `seals` it opens under.
 /// The login cookie's value.
 fn cookie(headers: &HeaderMap) -> Option<String> {
     let values = headers.get_all(header::COOKIE).iter();
