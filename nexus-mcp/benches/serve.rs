@@ -33,7 +33,7 @@ fn main() {
         "github",
         github("gho_alice"),
     );
-    let (mut serve, mcp) = serve(&gateway, &issuer);
+    let (serve, mcp) = serve(&gateway, &issuer);
     let mut stdio = Stdio2025::start(&gateway);
     let alice = issuer.mint(&FakeToken::new("alice").audience(&mcp));
     let url = format!("{}/user", api.url());
@@ -57,8 +57,8 @@ fn main() {
     // The check: a token refused after its signature is verified, less a
     // request refused at once for having none.
     let forged = issuer.mint(&FakeToken::new("alice").audience("https://other.example/mcp"));
-    let checked = timed(|| assert_eq!(status(&http, &mcp, Some(&forged)), 401));
-    let unchecked = timed(|| assert_eq!(status(&http, &mcp, None), 401));
+    let checked = timed(|| assert_eq!(status(&mcp, Some(&forged)), 401));
+    let unchecked = timed(|| assert_eq!(status(&mcp, None), 401));
     let check_us = (micros(checked) - micros(unchecked)) / PER_ROUND as f64;
     println!(
         "the bearer check of a token not seen in the last minute (its signature verified): \
@@ -82,8 +82,18 @@ fn main() {
         let rate = (400 / clients * clients) as f64 / started.elapsed().as_secs_f64();
         println!("{clients} concurrent clients: {rate:.0} calls/s");
     }
-    people(&gateway, &issuer, &mcp, &url, serve.id(), &github);
-    let _ = serve.kill();
+    people(&gateway, &issuer, &mcp, &url, serve.0.id(), &github);
+}
+
+/// A program the bench started, ended when the bench ends, on a failure
+/// (a panic unwinds through it) too.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// 1,000 people, each making a first call: the resolves, and the server's
@@ -158,7 +168,7 @@ fn resident_kib(pid: u32) -> u64 {
 }
 
 /// `serve` on a free port, once it listens, and its MCP URL.
-fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Child, String) {
+fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Running, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -174,6 +184,7 @@ fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Child, String) {
         .env_remove("NEXUS_WORKSPACE_ID")
         .stderr(Stdio::null())
         .spawn()
+        .map(Running)
         .expect("nexus-mcp serve");
     // At `warn` it says nothing when it listens: its health answers then.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -227,13 +238,16 @@ fn call(http: &ureq::Agent, mcp: &str, token: &str, url: &str) -> String {
     request(http, mcp, Some(token), &fetch_call(url)).1
 }
 
-fn status(http: &ureq::Agent, mcp: &str, token: Option<&str>) -> u16 {
-    request(http, mcp, token, &fetch_call("http://127.0.0.1:9/")).0
+/// The status of a call refused before its body is read: on a connection
+/// of its own, since the server closes one whose body it did not read, and
+/// a pooled connection may be reused as it closes ("Peer disconnected").
+fn status(mcp: &str, token: Option<&str>) -> u16 {
+    request(&agent(), mcp, token, &fetch_call("http://127.0.0.1:9/")).0
 }
 
 /// `nexus-mcp` over stdio, on MCP 2025-11-25, for workspace `ws-1`.
 struct Stdio2025 {
-    _child: Child,
+    _child: Running,
     stdin: ChildStdin,
     lines: Receiver<String>,
     id: u64,
@@ -259,7 +273,7 @@ impl Stdio2025 {
         });
         let stdin = child.stdin.take().unwrap();
         let mut session = Stdio2025 {
-            _child: child,
+            _child: Running(child),
             stdin,
             lines,
             id: 0,
