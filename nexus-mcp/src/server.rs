@@ -77,6 +77,17 @@ pub(crate) struct NexusServer {
     calls: Calls,
 }
 
+/// Set when the future that holds it is dropped: a call cancelled while
+/// its step runs on another thread.
+#[derive(Default)]
+struct Dropped(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 impl NexusServer {
     pub(crate) fn new(client: AsyncNexusClient, settings: Settings, calls: Calls) -> NexusServer {
         let cache = Arc::new(TokenCache::with_buffer(settings.token_buffer));
@@ -292,32 +303,36 @@ impl NexusServer {
         }
     }
 
-    /// The checked request, sent: the scope check and the token first (a
-    /// wait at the Gateway's rate limit included), on the call's own thread
-    /// so that the library's lines name the call; then the request, which
-    /// reads that token from the cache. A call cancelled before it is sent
-    /// never sends it. A provider the user must connect is
-    /// [`Failure::Unconnected`].
+    /// The checked request, sent on the call's own thread (so that the
+    /// library's lines name the call) in one step: the scope check and the
+    /// token first (a wait at the Gateway's rate limit included), resolved
+    /// once and kept in the cache the request then reads it from (a URL
+    /// that does not build is refused by the request itself). A call cancelled before its
+    /// request goes (its future dropped, during the token wait too) never
+    /// sends it. A provider the user must connect is [`Failure::Unconnected`].
     async fn send(&self, fetch: &Fetch, call: u64) -> Result<FetchResponse, Failure> {
         let cache = Arc::clone(&self.cache);
         let (workspace, provider) = (fetch.workspace.clone(), fetch.provider.clone());
-        let asked = Request::builder().method(fetch.options.method.as_str());
-        if let Ok(mut request) = asked.uri(&fetch.url).body(Vec::<u8>::new()) {
-            let (cache, workspace, provider) =
-                (Arc::clone(&cache), workspace.clone(), provider.clone());
-            let authorized = self.client.run(move |c| {
-                CALL.set(call);
-                c.authorize(&cache, &workspace, &provider, &mut request)
-                    .map(drop)
-            });
-            authorized.await.map_err(|e| self.failed(e, fetch))?;
-        }
         let (url, options) = (fetch.url.clone(), fetch.options.clone());
-        let fetched = self.client.run(move |c| {
+        let dropped = Dropped::default();
+        let cancelled = Arc::clone(&dropped.0);
+        let method = fetch.options.method.clone();
+        let sent = self.client.run(move |c| {
             CALL.set(call);
+            // The scope check and the token, as the request will ask them.
+            let asked = Request::builder().method(method.as_str()).uri(&url);
+            if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
+                drop(c.authorize(&cache, &workspace, &provider, &mut request)?);
+            }
+            if cancelled.load(Ordering::Relaxed) {
+                return Err(NexusError::new(
+                    code::INVALID_INPUT,
+                    "cancelled before it was sent",
+                ));
+            }
             c.authenticated_fetch(&cache, &workspace, &provider, &url, options)
         });
-        fetched.await.map_err(|e| self.failed(e, fetch))
+        sent.await.map_err(|e| self.failed(e, fetch))
     }
 
     /// The SDK's error as the call's failure: a provider the user must

@@ -286,6 +286,32 @@ fn a_slow_gateway_blocks_no_other_call() {
 }
 
 #[test]
+fn a_call_cancelled_during_its_token_wait_never_sends() {
+    let (gateway, api) = gateway();
+    let mut session = Session::start_with(&gateway, &[], &[("NEXUS_LOG", "info")]);
+    let held = gateway.hold_next(Route::Resolve);
+    let id = session.ask(
+        "tools/call",
+        fetch("github", &format!("{}/cancelled", api.url())),
+    );
+    while gateway.requests(Route::Resolve) == 0 {
+        std::thread::yield_now();
+    }
+    session.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": id, "reason": "user"}}),
+    );
+    session.stderr_line("cancelled by the client");
+    drop(held);
+    // The token the cancelled call waited for is then held: the next call
+    // is sent with it, and only that one reaches the API.
+    let answer = session.call(fetch("github", &format!("{}/next", api.url())));
+    assert!(!is_error(&answer), "{answer}");
+    let paths: Vec<String> = api.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/next"], "the cancelled call was sent");
+}
+
+#[test]
 fn the_end_of_stdin_answers_the_call_under_way_then_exits() {
     let (gateway, api) = gateway();
     let mut session = Session::start(&gateway, &[]);
