@@ -44,6 +44,8 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -51,6 +53,10 @@ use base64::alphabet::STANDARD;
 use base64::engine::general_purpose::{GeneralPurpose, NO_PAD};
 use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
 use memchr::memmem::Finder;
+
+use self::decode::{quoted_printable, runs, standard, unescaped, utf16};
+
+mod decode;
 
 /// With this feature, withholding echoes is available.
 pub(crate) const AVAILABLE: bool = true;
@@ -66,14 +72,12 @@ const MAX_NESTING: usize = 3;
 /// How many bytes of work the scan does between two looks at the clock.
 const LOOK_EVERY: usize = 1 << 16;
 
+/// The longest escape, more than which a decoding keeps around a change:
+/// a MIME encoded-word's head, an HTML name, `&#x` and eight digits.
+const MARGIN: usize = 96;
+
 /// The shortest base64 needle: shorter ones match text by chance.
 const MIN_NEEDLE: usize = 4;
-
-/// The shortest run of base64 that is decoded to be looked in.
-const MIN_RUN: usize = 16;
-
-/// The fewest bytes a run of hex or decimal numbers is decoded for.
-const MIN_BYTES: usize = 8;
 
 /// Base64's characters in front of the first that a text's own bytes
 /// alone decide, for a text at offset 0, 1 and 2 of a group of three.
@@ -84,45 +88,6 @@ const LEAD: [usize; 3] = [0, 2, 3];
 const LENIENT: GeneralPurpose =
     GeneralPurpose::new(&STANDARD, NO_PAD.with_decode_allow_trailing_bits(true));
 
-/// The escapes written as a prefix and a number, in the order they are
-/// tried, as C, JSON, JavaScript, Python, URLs and HTML write them:
-/// (prefix, radix, fewest digits, most digits, what may end it). A `}` end
-/// is needed, any other may be left out. Two hex digits stand for a byte
-/// (`%C3%A9` is `é`), any other number for a character.
-#[rustfmt::skip]
-const NUMBERS: [(&str, u32, usize, usize, &str); 10] = [
-    ("%u", 16, 4, 4, ""), ("%", 16, 2, 2, ""), ("\\x", 16, 2, 2, ""),
-    ("\\u{", 16, 1, 6, "}"), ("\\u", 16, 4, 4, ""), ("\\U", 16, 8, 8, ""), ("\\", 8, 1, 3, ""),
-    ("&#x", 16, 1, 8, ";"), ("&#X", 16, 1, 8, ";"), ("&#", 10, 1, 8, ";"),
-];
-
-/// CSS's escape, read in place of the `\` ones of [`NUMBERS`]: one to six
-/// hex digits and one blank after them.
-#[rustfmt::skip]
-const CSS: [(&str, u32, usize, usize, &str); 1] = [("\\", 16, 1, 6, " \t\n\r\x0c")];
-
-/// The escapes that stand for a fixed text, as (written, text) pairs: the
-/// one-letter escapes of C, JSON, JavaScript and Python, line
-/// continuations, and HTML's named character references that stand for
-/// ASCII (every one of WHATWG's list, the legacy names without `;` after
-/// those with it).
-#[rustfmt::skip]
-const WORDS: &[(&str, &str)] = &[
-    ("\\n", "\n"), ("\\r", "\r"), ("\\t", "\t"), ("\\b", "\x08"), ("\\f", "\x0c"),
-    ("\\v", "\x0b"), ("\\a", "\x07"), ("\\e", "\x1b"), ("\\\r\n", ""), ("\\\n", ""),
-    ("&Tab;", "\t"), ("&NewLine;", "\n"), ("&excl;", "!"), ("&QUOT;", "\""), ("&quot;", "\""),
-    ("&num;", "#"), ("&dollar;", "$"), ("&percnt;", "%"), ("&AMP;", "&"), ("&amp;", "&"),
-    ("&apos;", "'"), ("&lpar;", "("), ("&rpar;", ")"), ("&ast;", "*"), ("&midast;", "*"),
-    ("&plus;", "+"), ("&comma;", ","), ("&period;", "."), ("&sol;", "/"), ("&colon;", ":"),
-    ("&semi;", ";"), ("&LT;", "<"), ("&lt;", "<"), ("&equals;", "="), ("&GT;", ">"),
-    ("&gt;", ">"), ("&quest;", "?"), ("&commat;", "@"), ("&lbrack;", "["), ("&lsqb;", "["),
-    ("&bsol;", "\\"), ("&rbrack;", "]"), ("&rsqb;", "]"), ("&Hat;", "^"), ("&UnderBar;", "_"),
-    ("&lowbar;", "_"), ("&DiacriticalGrave;", "`"), ("&grave;", "`"), ("&fjlig;", "fj"),
-    ("&lbrace;", "{"), ("&lcub;", "{"), ("&VerticalLine;", "|"), ("&verbar;", "|"),
-    ("&vert;", "|"), ("&rbrace;", "}"), ("&rcub;", "}"), ("&QUOT", "\""), ("&quot", "\""),
-    ("&AMP", "&"), ("&amp", "&"), ("&LT", "<"), ("&lt", "<"), ("&GT", ">"), ("&gt", ">"),
-];
-
 /// Whether `text` holds one of the non-empty `secrets` in a form of the
 /// class this module's doc names; `None` when `deadline` passes first.
 pub(crate) fn echoes<S: AsRef<str>>(
@@ -130,31 +95,35 @@ pub(crate) fn echoes<S: AsRef<str>>(
     secrets: &[S],
     deadline: Option<Instant>,
 ) -> Option<bool> {
-    let clock = Clock {
+    let forms = forms(secrets);
+    let needles = forms.iter().flat_map(|form| &form.needles);
+    let scan = Scan {
         deadline,
         work: Cell::new(LOOK_EVERY),
+        reach: needles.map(|n| n.text.len()).max().unwrap_or(0) + MARGIN,
     };
-    let forms = forms(secrets);
-    let mut level = vec![Cow::Borrowed(text)];
+    let (mut level, mut seen) = (vec![Cow::Borrowed(text)], HashSet::new());
     for depth in 0..=MAX_NESTING {
         let mut next = Vec::new();
         for text in &level {
-            if found_in(&forms, text, &clock) {
+            if found_in(&forms, text, &scan) {
                 return Some(true);
             }
-            if depth < MAX_NESTING && !clock.spent(0) && is_text(text) {
-                let [numbers, binary] = runs(text, &clock);
-                let decoded = [false, true].map(|css| unescaped(text, css, &clock));
-                let decoded = decoded.into_iter().chain([quoted_printable(text, &clock)]);
-                let decoded = decoded.chain([utf16(text, &clock), Some(numbers), Some(binary)]);
-                for text in decoded.flatten() {
+            if depth < MAX_NESTING && !scan.spent(0) && is_text(text) {
+                let [numbers, binary] = runs(text, &scan);
+                let decoded = [false, true].map(|css| unescaped(text, css, &scan));
+                let decoded = decoded.into_iter().chain([quoted_printable(text, &scan)]);
+                let whole = [utf16(text, &scan), Some(numbers), Some(binary)];
+                for text in decoded.flatten().chain(whole.into_iter().flatten()) {
                     // Two decoders in either order often write one text.
-                    if !text.is_empty() && !next.contains(&text) {
+                    let mut hash = DefaultHasher::new();
+                    text.hash(&mut hash);
+                    if !text.is_empty() && seen.insert(hash.finish()) {
                         next.push(text);
                     }
                 }
             }
-            if clock.spent(0) {
+            if scan.spent(0) {
                 return None;
             }
         }
@@ -163,14 +132,18 @@ pub(crate) fn echoes<S: AsRef<str>>(
     Some(false)
 }
 
-/// The call's deadline, looked at once per [`LOOK_EVERY`] bytes of work
-/// (`work` the bytes since the last look; `usize::MAX` once it passed).
-struct Clock {
+/// One scan: the call's deadline, looked at once per [`LOOK_EVERY`] bytes
+/// of work (`work` the bytes since the last look; `usize::MAX` once it
+/// passed), and how far a decoding is kept around what it changed.
+struct Scan {
     deadline: Option<Instant>,
     work: Cell<usize>,
+    /// Letters and digits kept on either side of a change: the longest
+    /// needle and the longest escape ([`MARGIN`]).
+    reach: usize,
 }
 
-impl Clock {
+impl Scan {
     /// Counts `bytes` of work done (at most [`LOOK_EVERY`] a call); whether
     /// the deadline has passed.
     fn spent(&self, bytes: usize) -> bool {
@@ -203,15 +176,19 @@ struct Needle {
     text: Vec<u8>,
     secret: Vec<u8>,
     offset: Option<usize>,
+    /// The search for `text`, built once.
+    finder: Finder<'static>,
 }
 
 impl Needle {
     fn exact(text: &[u8]) -> Needle {
         let (text, secret) = (text.to_vec(), Vec::new());
+        let finder = Finder::new(&text).into_owned();
         Needle {
             text,
             secret,
             offset: None,
+            finder,
         }
     }
 
@@ -244,6 +221,7 @@ impl Form {
         let mut needles = needles;
         for needle in &mut needles {
             needle.text.retain(|b| kept[usize::from(*b)]);
+            needle.finder = Finder::new(&needle.text).into_owned();
         }
         needles.retain(|n| !n.text.is_empty());
         Form { kept, needles }
@@ -253,10 +231,10 @@ impl Form {
 /// Whether `text` holds a needle of one of `forms`. Forms that keep the
 /// same bytes of `text` read it alike: they share one view, and one pass
 /// looks for all their needles.
-fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
+fn found_in(forms: &[Form], text: &[u8], scan: &Scan) -> bool {
     let mut seen = [false; 256];
     for chunk in text.chunks(LOOK_EVERY) {
-        if clock.spent(chunk.len()) {
+        if scan.spent(chunk.len()) {
             return false;
         }
         for byte in chunk {
@@ -275,9 +253,9 @@ fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
         let view = if whole {
             Cow::Borrowed(text)
         } else {
-            view(text, &form.kept, clock)
+            view(text, &form.kept, scan)
         };
-        if holds(&view, &needles, clock) {
+        if holds(&view, &needles, scan) {
             return true;
         }
     }
@@ -286,11 +264,11 @@ fn found_in(forms: &[Form], text: &[u8], clock: &Clock) -> bool {
 
 /// `text` as a form that keeps the bytes `kept` marks reads it (cut short
 /// when the deadline passes).
-fn view<'a>(text: &'a [u8], kept: &[bool; 256], clock: &Clock) -> Cow<'a, [u8]> {
+fn view<'a>(text: &'a [u8], kept: &[bool; 256], scan: &Scan) -> Cow<'a, [u8]> {
     // Each byte is written, and the end moved past it only when it is kept.
     let (mut out, mut end) = (vec![0; text.len()], 0);
     for chunk in text.chunks(LOOK_EVERY) {
-        if clock.spent(chunk.len()) {
+        if scan.spent(chunk.len()) {
             break;
         }
         for byte in chunk {
@@ -331,16 +309,15 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
 
 /// Whether `view` holds one of the (non-empty) `needles`; false when the
 /// deadline passes first.
-fn holds(view: &[u8], needles: &[&Needle], clock: &Clock) -> bool {
-    let finders: Vec<Finder> = needles.iter().map(|n| Finder::new(&n.text)).collect();
+fn holds(view: &[u8], needles: &[&Needle], scan: &Scan) -> bool {
     let overlap = needles.iter().map(|n| n.text.len()).max().unwrap_or(1) - 1;
     for start in (0..view.len()).step_by(LOOK_EVERY) {
-        if clock.spent(LOOK_EVERY) {
+        if scan.spent(LOOK_EVERY) {
             return false;
         }
         let chunk = &view[start..view.len().min(start + LOOK_EVERY + overlap)];
-        let mut found = finders.iter().zip(needles).flat_map(|(finder, needle)| {
-            let at = finder.find_iter(chunk).map(move |at| start + at);
+        let mut found = needles.iter().flat_map(|needle| {
+            let at = needle.finder.find_iter(chunk).map(move |at| start + at);
             at.map(move |at| needle.matches(view, at))
         });
         if found.any(|matched| matched) {
@@ -368,306 +345,15 @@ fn base64_needles<'a>(
         let end = bytes.len() / 3 * 4 + bytes.len() % 3;
         let core = encoded.get(LEAD[offset]..end).unwrap_or_default();
         let (text, secret) = (core.as_bytes().to_vec(), secret.to_vec());
+        let finder = Finder::new(&text).into_owned();
         let needle = Needle {
             text,
             secret,
             offset: Some(offset),
+            finder,
         };
         (core.len() >= MIN_NEEDLE).then_some(needle)
     })
-}
-
-/// Whether `s` starts with `prefix`, compared byte by byte (most escapes
-/// differ at their first or second byte).
-fn starts(s: &[u8], prefix: &[u8]) -> bool {
-    s.len() >= prefix.len() && prefix.iter().zip(s).all(|(a, b)| a == b)
-}
-
-/// `text` with each of `escape`'s escapes, which start with one of
-/// `firsts`, decoded in one pass (cut short when the deadline passes);
-/// `None` when nothing changed.
-fn decoded(
-    text: &[u8],
-    firsts: [u8; 3],
-    clock: &Clock,
-    mut escape: impl FnMut(&[u8], &mut Vec<u8>) -> usize,
-) -> Option<Vec<u8>> {
-    let [a, b, c] = firsts;
-    let (mut out, mut i, mut changed) = (Vec::with_capacity(text.len()), 0, false);
-    while i < text.len() {
-        let window = &text[i..text.len().min(i + LOOK_EVERY)];
-        let plain = memchr::memchr3(a, b, c, window).unwrap_or(window.len());
-        out.extend_from_slice(&window[..plain]);
-        i += plain;
-        if i == text.len() || clock.spent(plain + 1) {
-            break;
-        }
-        let used = escape(&text[i..], &mut out);
-        if used == 0 {
-            out.push(text[i]);
-        }
-        changed |= used > 0;
-        i += used.max(1);
-    }
-    changed.then_some(out)
-}
-
-/// `text` with every escape of C, JSON, JavaScript, Python, URLs and HTML
-/// decoded, in one pass, `\`'s as C reads them or, with `css`, as CSS
-/// does; `None` when nothing changed, and with `css` when no escape reads
-/// differently in CSS (`\` and a hex digit).
-fn unescaped(text: &[u8], css: bool, clock: &Clock) -> Option<Vec<u8>> {
-    let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
-    let css_in = |at: usize| {
-        let chunk = &text[at..text.len().min(at + LOOK_EVERY)];
-        clock.spent(chunk.len()) || memchr::memchr_iter(b'\\', chunk).any(|i| hex_after(at + i))
-    };
-    if css && !(0..text.len()).step_by(LOOK_EVERY).any(css_in) {
-        return None;
-    }
-    decoded(text, [b'%', b'\\', b'&'], clock, |s, out| {
-        escape(s, css, out)
-    })
-}
-
-/// The escape at the start of `s` decoded into `out`: how many bytes it
-/// took (0 when it is none).
-fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
-    let numbers = if css { &CSS[..] } else { &NUMBERS[..] };
-    if let Some((code, used, byte)) = numbers.iter().find_map(|escape| number(s, *escape)) {
-        match char::from_u32(code) {
-            _ if byte => out.push(u8::try_from(code).unwrap_or_default()),
-            Some(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-            None => return 0,
-        }
-        return used;
-    }
-    if let Some((written, text)) = WORDS.iter().find(|(w, _)| starts(s, w.as_bytes())) {
-        out.extend_from_slice(text.as_bytes());
-        return written.len();
-    }
-    let [b'\\', other, ..] = s else {
-        return 0;
-    };
-    out.push(*other);
-    2
-}
-
-/// The number `escape` (a row of [`NUMBERS`]) writes at the start of `s`:
-/// its value, how many bytes it took, and whether it stands for a byte.
-fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usize, bool)> {
-    let (prefix, radix, fewest, most, end) = escape;
-    let rest = s
-        .get(prefix.len()..)
-        .filter(|_| starts(s, prefix.as_bytes()))?;
-    let digit = |d: &u8| char::from(*d).to_digit(radix);
-    let digits = rest
-        .iter()
-        .take(most)
-        .take_while(|d| digit(d).is_some())
-        .count();
-    let ended = rest.get(digits).is_some_and(|b| end.as_bytes().contains(b));
-    if digits < fewest || (end == "}" && !ended) {
-        return None;
-    }
-    let value = |n: u32, d: &u8| n.saturating_mul(radix) + digit(d).unwrap_or_default();
-    let code = rest[..digits].iter().fold(0, value);
-    let used = prefix.len() + digits + usize::from(ended);
-    Some((code, used, radix == 16 && most == 2))
-}
-
-/// `text` with quoted-printable's escapes and soft line breaks decoded, and
-/// MIME encoded-words (`=?charset?Q?…?=`, `?B?`) decoded with the blanks
-/// between adjacent ones dropped (RFC 2047 §6.2); `None` when nothing
-/// changed.
-fn quoted_printable(text: &[u8], clock: &Clock) -> Option<Vec<u8>> {
-    decoded(text, [b'='; 3], clock, |s, out| {
-        if let Some(used) = encoded_word(s, out) {
-            return used;
-        }
-        match (s, hex_byte(s)) {
-            (_, Some(byte)) => out.push(byte),
-            ([b'=', b'\r', b'\n', ..], _) => return 3,
-            ([b'=', b'\n', ..], _) => return 2,
-            _ => return 0,
-        }
-        3
-    })
-}
-
-/// The byte quoted-printable's `=XX` writes at the start of `s`.
-fn hex_byte(s: &[u8]) -> Option<u8> {
-    let (code, ..) = number(s, ("=", 16, 2, 2, ""))?;
-    u8::try_from(code).ok()
-}
-
-/// The MIME encoded-word at the start of `s` decoded into `out`: how many
-/// bytes it took, with the blanks after it when another one follows.
-fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    let rest = s.strip_prefix(b"=?")?;
-    let charset = rest.iter().take(76).position(|b| *b == b'?')?;
-    let [b'?', kind, b'?', rest @ ..] = &rest[charset..] else {
-        return None;
-    };
-    let len = rest.windows(2).take(76).position(|w| w == b"?=")?;
-    let word = &rest[..len];
-    match kind.to_ascii_uppercase() {
-        b'B' => {
-            let padding = word.iter().rev().take_while(|b| **b == b'=').count();
-            out.extend(LENIENT.decode(&word[..len - padding]).ok()?);
-        }
-        b'Q' => {
-            let mut i = 0;
-            while i < len {
-                let byte = hex_byte(&word[i..]);
-                out.push(byte.unwrap_or(if word[i] == b'_' { b' ' } else { word[i] }));
-                i += if byte.is_some() { 3 } else { 1 };
-            }
-        }
-        _ => return None,
-    }
-    let used = charset + len + 7;
-    let blanks = s[used..]
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
-    Some(
-        used + if s[used + blanks..].starts_with(b"=?") {
-            blanks
-        } else {
-            0
-        },
-    )
-}
-
-/// `text`'s runs of bytes written as numbers and as base64, each decoded
-/// as a lenient decoder reads it: those that decode to text, each followed
-/// by a line break, then the binary ones. A binary run of hex or base64 is
-/// not looked in again: its form's needles looked for the credential in it.
-///
-/// A run of numbers is [`MIN_BYTES`] or more words of hex or of decimal
-/// numbers between separators of any kind; a base64 run is [`MIN_RUN`] or
-/// more characters of either alphabet, going on over line breaks.
-fn runs(text: &[u8], clock: &Clock) -> [Vec<u8>; 2] {
-    let mut found = [Vec::new(), Vec::new()];
-    let mut keep = |run: &mut Vec<u8>, looked_in: bool| {
-        if run.len() >= MIN_BYTES {
-            let binary = !is_text(run);
-            if !(binary && looked_in) {
-                let to = &mut found[usize::from(binary)];
-                to.extend_from_slice(run);
-                to.push(b'\n');
-            }
-        }
-        run.clear();
-    };
-    let (mut hex, mut decimal) = (Vec::new(), Vec::new());
-    let in_run = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
-    let runs = text.split(|b| !in_run(b) && !matches!(b, b'\r' | b'\n'));
-    for run in runs.filter(|run| !run.is_empty()) {
-        if clock.spent(run.len().min(LOOK_EVERY)) {
-            break;
-        }
-        let words = run.split(|b| !b.is_ascii_alphanumeric());
-        for word in words.filter(|word| !word.is_empty()) {
-            number_word(word, &mut hex, &mut decimal, &mut keep);
-        }
-        if run.len() >= MIN_RUN && !run.iter().all(u8::is_ascii_hexdigit) {
-            let mut bytes = base64(run, clock);
-            keep(&mut bytes, true);
-        }
-    }
-    keep(&mut hex, true);
-    keep(&mut decimal, false);
-    found
-}
-
-/// Reads `word` as hex (any case, an even count of digits, after `0x`, `0X`
-/// or `x`, the last of `\x`) onto the `hex` run, and as a decimal number up
-/// to 255 onto the `decimal` one; a run the word does not go on ends, and
-/// `keep` takes it.
-fn number_word(
-    word: &[u8],
-    hex: &mut Vec<u8>,
-    decimal: &mut Vec<u8>,
-    keep: &mut impl FnMut(&mut Vec<u8>, bool),
-) {
-    let digits = match word {
-        [b'0', b'x' | b'X', rest @ ..] | [b'x', rest @ ..] => rest,
-        _ => word,
-    };
-    if !digits.is_empty() && digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) {
-        let digit = |d: u8| char::from(d).to_digit(16).unwrap_or_default();
-        let pair = |p: &[u8]| u8::try_from(digit(p[0]) << 4 | digit(p[1])).unwrap_or_default();
-        hex.extend(digits.chunks_exact(2).map(pair));
-    } else {
-        keep(hex, true);
-    }
-    let value = |n: u32, d: &u8| n * 10 + u32::from(d - b'0');
-    let number = (word.len() <= 3 && word.iter().all(u8::is_ascii_digit))
-        .then(|| word.iter().fold(0, value));
-    match number.and_then(|n| u8::try_from(n).ok()) {
-        Some(byte) => decimal.push(byte),
-        None => keep(decimal, false),
-    }
-}
-
-/// `run` (base64 of either alphabet, with line breaks) decoded leniently,
-/// a last lone character dropped; empty when its first 4 KiB decode to
-/// binary, which is not looked in again.
-fn base64(run: &[u8], clock: &Clock) -> Vec<u8> {
-    let mut run: Vec<u8> = run.iter().filter_map(standard).collect();
-    run.truncate(run.len() - usize::from(run.len() % 4 == 1));
-    let head = LENIENT
-        .decode(&run[..run.len().min(5460)])
-        .unwrap_or_default();
-    if !is_text(&head) {
-        return Vec::new();
-    }
-    // Groups of four decode alone: a look at the clock between chunks.
-    let mut out = Vec::with_capacity(run.len() / 4 * 3);
-    for chunk in run.chunks(LOOK_EVERY) {
-        if clock.spent(chunk.len()) || LENIENT.decode_vec(chunk, &mut out).is_err() {
-            return Vec::new();
-        }
-    }
-    out
-}
-
-/// A character of base64 in either alphabet as the standard one writes it;
-/// a line break dropped.
-fn standard(b: &u8) -> Option<u8> {
-    match b {
-        b'-' => Some(b'+'),
-        b'_' => Some(b'/'),
-        b'\r' | b'\n' => None,
-        other => Some(*other),
-    }
-}
-
-/// `text` read as UTF-16 when at least a quarter of its first 4 KiB is NUL:
-/// little-endian when most of those NULs fall on odd offsets (as ASCII's
-/// do), else big-endian.
-fn utf16(text: &[u8], clock: &Clock) -> Option<Vec<u8>> {
-    let head = &text[..text.len().min(4096)];
-    let nuls = memchr::memchr_iter(0, head).count();
-    if nuls == 0 || nuls * 4 < head.len() {
-        return None;
-    }
-    let odd = memchr::memchr_iter(0, head)
-        .filter(|at| at % 2 == 1)
-        .count();
-    let low = usize::from(odd * 2 < nuls);
-    let unit = |pair: &[u8]| u16::from(pair[low]) | u16::from(pair[1 - low]) << 8;
-    let mut out = String::with_capacity(text.len() / 2);
-    let chars = char::decode_utf16(text.chunks_exact(2).map(unit));
-    for (i, c) in chars.enumerate() {
-        if i % LOOK_EVERY == 0 && clock.spent(LOOK_EVERY) {
-            break;
-        }
-        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
-    }
-    Some(out.into_bytes())
 }
 
 #[cfg(test)]
@@ -744,11 +430,14 @@ mod tests {
     }
 
     fn decoded(text: &str) -> String {
-        let clock = Clock {
+        let scan = Scan {
             deadline: None,
             work: Cell::new(0),
+            reach: 1 << 20,
         };
-        let text = unescaped(text.as_bytes(), false, &clock).unwrap_or_else(|| text.into());
+        let text = unescaped(text.as_bytes(), false, &scan)
+            .pop()
+            .unwrap_or_else(|| text.into());
         String::from_utf8(text).unwrap()
     }
 
@@ -765,15 +454,16 @@ mod tests {
             "+//==&&bogus; &#"
         );
         assert_eq!(decoded("%255Cu0041"), "%5Cu0041", "one level a pass");
-        let clock = Clock {
+        let scan = Scan {
             deadline: None,
             work: Cell::new(0),
+            reach: 1 << 20,
         };
-        assert!(unescaped(b"plain text", false, &clock).is_none());
+        assert!(unescaped(b"plain text", false, &scan).is_empty());
         // Quoted-printable is read apart: `=10` in a query stays there.
         assert_eq!(decoded("d=103%2C104"), "d=103,104");
-        let joined = quoted_printable(b"=?utf-8?Q?a=5Fb?=\r\n =?UTF-8?B?Yw==?= d", &clock);
-        assert_eq!(joined.as_deref(), Some(&b"a_bc d"[..]));
+        let joined = quoted_printable(b"=?utf-8?Q?a=5Fb?=\r\n =?UTF-8?B?Yw==?= d", &scan);
+        assert_eq!(joined, [b"a_bc d".to_vec()]);
     }
 
     #[test]
