@@ -199,6 +199,8 @@ pub struct FakeToken {
     not_before_in: Option<i64>,
     key: Option<String>,
     jku: Option<String>,
+    typ: Option<String>,
+    critical: Option<Vec<String>>,
     claims: Map<String, Value>,
 }
 
@@ -253,6 +255,22 @@ impl FakeToken {
         self
     }
 
+    /// The JOSE header's `typ` (`JWT` by default; RFC 9068's access tokens
+    /// say `at+jwt`, and ID tokens of some issuers say other things).
+    #[must_use]
+    pub fn typ(mut self, typ: &str) -> FakeToken {
+        self.typ = Some(typ.to_owned());
+        self
+    }
+
+    /// A `crit` header naming `extensions`, which a verifier that does not
+    /// understand them must refuse (RFC 7515 §4.1.11).
+    #[must_use]
+    pub fn critical(mut self, extensions: &[&str]) -> FakeToken {
+        self.critical = Some(extensions.iter().map(|e| (*e).to_owned()).collect());
+        self
+    }
+
     /// Any other claim (`scope`, a workspace claim …), replacing the default.
     #[must_use]
     pub fn claim(mut self, name: &str, value: Value) -> FakeToken {
@@ -292,6 +310,10 @@ fn sign(token: &FakeToken, kid: &str, issuer: &str) -> String {
     header.kid = Some(kid.to_owned());
     header.jku = token.jku.clone();
     header.x5u = token.jku.clone();
+    if let Some(typ) = &token.typ {
+        header.typ = Some(typ.clone());
+    }
+    header.crit = token.critical.clone();
     let signed = jsonwebtoken::encode(&header, &token.claims(issuer), &key_of(*alg, der));
     signed.unwrap_or_else(|e| panic!("FakeIssuer could not sign with {kid}: {e}"))
 }

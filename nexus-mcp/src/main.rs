@@ -362,7 +362,8 @@ fn serving(
             let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
             let links = std::sync::Arc::new(Links::new(&site.origin, &keys));
             let jwks = gate.jwks.clone();
-            let login = Login::new(&gate.issuer, id, secret, links.clone(), jwks, &keys);
+            let claim = &gate.subject_claim;
+            let login = Login::new(&gate.issuer, id, secret, links.clone(), jwks, claim, &keys);
             Some((links, std::sync::Arc::new(login)))
         }
         (None, true) => None,

@@ -44,6 +44,18 @@ pub(crate) struct ServeArgs {
     /// its tokens name it (iss).
     #[arg(long, value_name = "URL")]
     issuer: String,
+    /// An audience a token may name besides the public URL (repeat for
+    /// more): the application's client id or `api://…` an issuer such as
+    /// Entra ID puts in `aud`. A token that names only such an audience must
+    /// show it is an access token (typed `at+jwt`, or carrying its scope).
+    #[arg(long = "audience", value_name = "AUD")]
+    audiences: Vec<String>,
+    /// The claim that names the person, in access tokens and the connect
+    /// page's ID token alike (`oid` for Entra ID, `uid` for Okta's custom
+    /// authorization servers); a token without it, or with a blank one, is
+    /// refused.
+    #[arg(long, value_name = "NAME", default_value = "sub")]
+    subject_claim: String,
     /// A scope every token must carry (repeat for more).
     #[arg(long = "scope", value_name = "S")]
     scopes: Vec<String>,
@@ -98,6 +110,12 @@ impl ServeArgs {
             );
         }
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
+        if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
+            return Err(format!("--audience {bad:?}: an audience is not blank"));
+        }
+        if self.subject_claim.trim().is_empty() {
+            return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
+        }
         let site = Site {
             listen: self.listen,
             path: if path.is_empty() {
@@ -114,6 +132,8 @@ impl ServeArgs {
             jwks: Arc::new(Jwks::new(&self.issuer)),
             issuer: self.issuer,
             resource,
+            audiences: self.audiences,
+            subject_claim: self.subject_claim,
             scopes: self.scopes,
             claim,
             prefix: self.workspace_prefix,

@@ -134,6 +134,30 @@ fn a_login_after_the_issuer_rotates_its_keys_goes_through() {
 }
 
 #[test]
+fn the_connect_page_reads_the_person_from_the_subject_claim() {
+    // With --subject-claim oid, the person is the access token's `oid` and
+    // the ID token's: this issuer's ID tokens carry none, so no login
+    // names a person, and nobody is sent on.
+    let (issuer, _gateway, api, served) = connect_server_with(&["--subject-claim", "oid"]);
+    let alice = FakeToken::new("pairwise-a").audience(&served.resource);
+    let alice = issuer.mint(&alice.claim("oid", json!("alice")));
+    let mut extra = json!({});
+    extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let first = call_asking(
+        &served,
+        &alice,
+        json!({"elicitation": {"url": {}}}),
+        extra,
+        &[],
+    );
+    let asked = &first["result"]["inputRequests"]["connect-github"]["params"];
+    let link = asked["url"].as_str().unwrap_or_else(|| panic!("{first}"));
+    let (status, location, page) = Browser::new().open_as(&issuer, "alice", link);
+    assert_eq!((status, location), (400, None), "{page}");
+    served.said_once(|said| said.contains("its `oid` claim is missing or blank"));
+}
+
+#[test]
 fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     let (issuer, _gateway, api, served) = connect_server();
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));

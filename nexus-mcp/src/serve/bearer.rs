@@ -35,6 +35,10 @@ const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
+/// The JOSE types an access token may have (RFC 9068's, and the generic
+/// one most issuers write), lower-cased; none at all is one too.
+const TYPES: [&str; 3] = ["at+jwt", "application/at+jwt", "jwt"];
+
 /// How far `exp` and `nbf` may be off, for clocks that drift.
 const LEEWAY: Duration = Duration::from_secs(60);
 
@@ -53,6 +57,11 @@ pub(crate) struct Gate {
     pub(crate) issuer: String,
     /// This server's canonical URL, the audience a token must name (`--public-url`).
     pub(crate) resource: String,
+    /// Other audiences a token may name (`--audience`): an issuer's client
+    /// id, which its ID tokens name too.
+    pub(crate) audiences: Vec<String>,
+    /// The claim that names the person (`--subject-claim`).
+    pub(crate) subject_claim: String,
     /// The scopes every token must carry (`--scope`).
     pub(crate) scopes: Vec<String>,
     /// The claim naming the workspace (`--workspace-claim`), if any.
@@ -81,10 +90,10 @@ pub(crate) enum Refusal {
     HeadersTooLarge,
 }
 
-/// The claims this server reads; the rest is kept for a workspace claim.
+/// The claims this server reads; the rest is kept for the subject and a
+/// workspace claim.
 #[derive(Deserialize)]
 struct Claims {
-    sub: String,
     exp: u64,
     /// RFC 9068's `scope`: a space-separated string (some issuers send a list).
     #[serde(default)]
@@ -165,6 +174,21 @@ impl Gate {
             );
             return Err(invalid(why));
         }
+        // RFC 7515 §4.1.11: a `crit` header names extensions the verifier
+        // must understand, and this one understands none.
+        if header.crit.is_some() {
+            return Err(invalid(
+                "the token has critical header extensions (crit)".into(),
+            ));
+        }
+        // RFC 9068 types an access token `at+jwt`; an ID token, or any
+        // other kind of JWT, is never one.
+        let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
+        if let Some(typ) = typ.as_ref().filter(|t| !TYPES.contains(&t.as_str())) {
+            return Err(invalid(format!(
+                "a token of type {typ:?} is not an access token"
+            )));
+        }
         let kid = header
             .kid
             .ok_or_else(|| invalid("the token names no key (kid)".to_owned()))?;
@@ -178,14 +202,51 @@ impl Gate {
             .map_err(|_| invalid("the issuer's key for this token cannot be read".to_owned()))?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.resource]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let audiences = std::iter::once(&self.resource).chain(&self.audiences);
+        validation.set_audience(&audiences.collect::<Vec<_>>());
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = LEEWAY.as_secs();
         validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| invalid(refused_because(e.kind())))?;
-        let expires = data.claims.exp;
-        Ok((data.claims, expires))
+        let claims = data.claims;
+        self.access_token(&claims, typ.as_deref())
+            .map_err(invalid)?;
+        let expires = claims.exp;
+        Ok((claims, expires))
+    }
+
+    /// Whether verified `claims` (their header typed `typ`) are an access
+    /// token's. An ID token is made for a client to read, never for a
+    /// resource: it carries what the login asked for (`nonce`) or hashes of
+    /// what came with it. And an audience alias (`--audience`, a client id)
+    /// is one the issuer's ID tokens name too: a token that names only an
+    /// alias must say it is an access token, by its type (RFC 9068's
+    /// `at+jwt`) or by what it grants (`scope`, `scp`, `roles`).
+    fn access_token(&self, claims: &Claims, typ: Option<&str>) -> Result<(), String> {
+        let id_claims = ["nonce", "at_hash", "c_hash"];
+        if let Some(kind) = id_claims.iter().find(|c| claims.rest.contains_key(**c)) {
+            return Err(format!(
+                "an ID token (it has `{kind}`) is not an access token"
+            ));
+        }
+        let named = |aud: &Value| aud == self.resource.as_str();
+        let for_this = match claims.rest.get("aud") {
+            Some(Value::Array(list)) => list.iter().any(named),
+            Some(aud) => named(aud),
+            None => false,
+        };
+        let typed = typ.is_some_and(|t| t != "jwt");
+        let grants =
+            claims.scope.is_some() || claims.scp.is_some() || claims.rest.contains_key("roles");
+        if for_this || typed || grants {
+            return Ok(());
+        }
+        Err(
+            "a token for an --audience alias that grants nothing (no scope, scp or roles) and \
+             is not typed at+jwt may be an ID token"
+                .to_owned(),
+        )
     }
 
     /// The principal the verified `claims` name, if they carry every scope
@@ -204,7 +265,15 @@ impl Gate {
             let why = format!("the token lacks the scope {}", missing.join(" "));
             return Err(Refusal::Forbidden("insufficient_scope", why));
         }
-        let hex = person(&self.issuer, &claims.sub);
+        let subject = claims.rest.get(&self.subject_claim).and_then(Value::as_str);
+        let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
+            let why = format!(
+                "the token names no person: its `{}` claim is missing, blank or not a string",
+                self.subject_claim
+            );
+            return Err(Refusal::Invalid("invalid_token", why));
+        };
+        let hex = person(&self.issuer, subject);
         let id = match &self.claim {
             None => hex[..32].to_owned(),
             Some(name) => match claims.rest.get(name) {

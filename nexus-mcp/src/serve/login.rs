@@ -24,6 +24,7 @@ use openidconnect::{
     EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::jwks::{Jwks, Missing};
 use crate::principal::person;
@@ -64,6 +65,9 @@ pub(crate) struct Login {
     /// The issuer's keys, held for the bearer check and read here too: a
     /// rotation at the issuer is seen by both at once.
     jwks: Arc<Jwks>,
+    /// The claim that names the person (`--subject-claim`), as the bearer
+    /// check reads it from access tokens.
+    subject_claim: String,
     /// One seal per key of the ring: the first seals, every one opens.
     cookies: Vec<Seal>,
     agent: ureq::Agent,
@@ -80,6 +84,7 @@ impl Login {
         secret: Option<String>,
         links: Arc<Links>,
         jwks: Arc<Jwks>,
+        subject_claim: &str,
         keys: &[Vec<u8>],
     ) -> Login {
         let config = ureq::Agent::config_builder()
@@ -93,6 +98,7 @@ impl Login {
             secret,
             links,
             jwks,
+            subject_claim: subject_claim.to_owned(),
             cookies: keys
                 .iter()
                 .map(|k| Seal::new(k, "connect cookie"))
@@ -314,7 +320,20 @@ async fn logged_in(
         let nonce = Nonce::new(pending.nonce.clone());
         let claims = id_token.claims(&client.id_token_verifier(), &nonce);
         let claims = claims.map_err(|e| format!("the ID token: {e}"))?;
-        Ok(person(claims.issuer().as_str(), claims.subject().as_str()))
+        let name = login.subject_claim.as_str();
+        // Its signature checked above, the token's other claims are read as
+        // they are: the person's claim, as the bearer check reads it.
+        let others = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(jwt);
+        let subject = match name {
+            "sub" => Some(claims.subject().to_string()),
+            _ => others
+                .ok()
+                .and_then(|c| c.get(name)?.as_str().map(str::to_owned)),
+        };
+        let subject = subject.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+            format!("the ID token names no person: its `{name}` claim is missing or blank")
+        })?;
+        Ok(person(claims.issuer().as_str(), &subject))
     });
     Ok(checked)
 }

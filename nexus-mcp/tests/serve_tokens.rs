@@ -1,0 +1,178 @@
+//! Which tokens `nexus-mcp serve` (the built program) takes as access
+//! tokens, and whom they name: audiences besides the public URL
+//! (`--audience`), never an ID token whatever its audience, no `crit`
+//! header it does not understand, and the person read from the claim
+//! `--subject-claim` names, refused when missing or blank.
+
+mod common;
+
+use common::served::{Served, workspace_of};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::{Value, json};
+
+/// An application's client id, as Entra ID writes it in `aud`.
+const CLIENT_ID: &str = "6e1b1a8c-53d4-4c56-9e4f-0f2f3c9a7b21";
+
+fn setup(args: &[&str]) -> (FakeIssuer, FakeGateway, FakeUpstream, Served) {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_alice_secret").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let served = Served::start(&gateway, &issuer, args);
+    (issuer, gateway, api, served)
+}
+
+/// The status of `list_providers` as `token`, and the answer.
+fn status(served: &Served, token: &str) -> (u16, Value) {
+    served.call(token, "list_providers", json!({}))
+}
+
+fn refused(served: &Served, token: &str, why: &str) {
+    let (status, answer) = status(served, token);
+    assert_eq!(status, 401, "{why}: {answer}");
+    assert_eq!(answer["error"], json!("invalid_token"), "{why}: {answer}");
+}
+
+fn admitted(served: &Served, token: &str, why: &str) {
+    let (status, answer) = status(served, token);
+    assert_eq!(status, 200, "{why}: {answer}");
+}
+
+#[test]
+fn an_audience_alias_admits_access_tokens_and_never_an_id_token() {
+    let alias = format!("api://{CLIENT_ID}");
+    let (issuer, _gateway, _api, served) = setup(&["--audience", CLIENT_ID, "--audience", &alias]);
+    let to = |aud: &str| FakeToken::new("alice").audience(aud);
+    // Entra's access tokens: the client id or its api:// URI, with `scp`
+    // or `roles`; RFC 9068's typed ones; one naming several audiences.
+    admitted(
+        &served,
+        &issuer.mint(&to(CLIENT_ID).claim("scp", json!("Files.Read"))),
+        "scp",
+    );
+    admitted(
+        &served,
+        &issuer.mint(&to(&alias).claim("roles", json!(["Reader"]))),
+        "roles",
+    );
+    admitted(
+        &served,
+        &issuer.mint(&to(CLIENT_ID).typ("at+jwt")),
+        "at+jwt",
+    );
+    let both = FakeToken::new("alice").claim("aud", json!([CLIENT_ID, served.resource]));
+    admitted(&served, &issuer.mint(&both), "a list naming the public URL");
+    // An ID token for the same application: its client id, no grant.
+    refused(
+        &served,
+        &issuer.mint(&to(CLIENT_ID)),
+        "an alias granting nothing",
+    );
+    refused(
+        &served,
+        &issuer.mint(&to(&alias).typ("JWT")),
+        "typed JWT, granting nothing",
+    );
+    // Whatever its audience, a token a login made for a client is refused.
+    for (claim, value) in [
+        ("nonce", "n-0S6_WzA2Mj"),
+        ("at_hash", "77QmUPtjPfzWtF2AnpK9RQ"),
+        ("c_hash", "LDktKdoQak3Pk0cnXxCltA"),
+    ] {
+        let with = |token: FakeToken| issuer.mint(&token.claim(claim, json!(value)));
+        refused(&served, &with(to(&served.resource)), claim);
+        refused(
+            &served,
+            &with(to(CLIENT_ID).claim("scp", json!("Files.Read"))),
+            claim,
+        );
+    }
+    // A JOSE type that is not an access token's.
+    for typ in [
+        "id_token+jwt",
+        "logout+jwt",
+        "dpop+jwt",
+        "secevent+jwt",
+        "JOSE",
+    ] {
+        refused(&served, &issuer.mint(&to(&served.resource).typ(typ)), typ);
+    }
+    for typ in ["at+jwt", "application/at+JWT", "jwt"] {
+        admitted(&served, &issuer.mint(&to(&served.resource).typ(typ)), typ);
+    }
+}
+
+#[test]
+fn without_the_flag_an_alias_is_another_audience() {
+    let (issuer, _gateway, _api, served) = setup(&[]);
+    let entra = FakeToken::new("alice")
+        .audience(CLIENT_ID)
+        .claim("scp", json!("Files.Read"));
+    refused(&served, &issuer.mint(&entra), "an audience not configured");
+}
+
+#[test]
+fn a_critical_header_extension_is_refused() {
+    let (issuer, _gateway, _api, served) = setup(&[]);
+    let alice = || FakeToken::new("alice").audience(&served.resource);
+    for crit in [&["exp"][..], &["b64"], &["http://example.com/ext", "exp"]] {
+        refused(
+            &served,
+            &issuer.mint(&alice().critical(crit)),
+            &format!("{crit:?}"),
+        );
+    }
+    admitted(&served, &issuer.mint(&alice()), "no crit");
+}
+
+#[test]
+fn the_person_is_the_subject_claim_and_a_blank_one_is_no_person() {
+    // Entra: `oid` is the person; its `sub` is pairwise per application.
+    let (issuer, gateway, api, served) = setup(&["--subject-claim", "oid"]);
+    let as_oid = |oid: Value| {
+        let token = FakeToken::new("pairwise-Xk3").audience(&served.resource);
+        issuer.mint(&token.claim("oid", oid))
+    };
+    let url = format!("{}/user", api.url());
+    let fetch = json!({"provider": "github", "url": url});
+    let (status, answer) = served.call(&as_oid(json!("alice")), "authenticated_fetch", fetch);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+    let workspace = workspace_of(&issuer.url(), "alice");
+    assert_eq!(
+        gateway.resolves(&workspace, "github"),
+        1,
+        "the workspace of oid"
+    );
+    for oid in [json!(""), json!("   "), json!(42), json!(null)] {
+        refused(&served, &as_oid(oid.clone()), &format!("oid {oid}"));
+    }
+    let no_oid = FakeToken::new("alice").audience(&served.resource);
+    refused(&served, &issuer.mint(&no_oid), "no oid");
+    // By default the person is `sub`, and a blank one names no one.
+    let (issuer, _gateway, _api, served) = setup(&[]);
+    for sub in ["", " ", "\t"] {
+        refused(
+            &served,
+            &issuer.mint(&FakeToken::new(sub).audience(&served.resource)),
+            "blank sub",
+        );
+    }
+    let said = served.said();
+    assert!(!said.contains("panicked"), "{said}");
+}
+
+#[test]
+fn a_blank_audience_or_subject_claim_is_a_usage_error() {
+    for args in [&["--audience", " "][..], &["--subject-claim", ""]] {
+        let issuer = FakeIssuer::start();
+        let gateway = FakeGateway::start();
+        let port = common::served::free_port();
+        let out = common::served::command(&gateway, &issuer.url(), port, args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
+    }
+}
