@@ -59,6 +59,10 @@ struct State {
     down: bool,
     /// How many times the JWKS was fetched.
     jwks_fetches: usize,
+    /// How many times the metadata or the JWKS was asked for, answered or not.
+    asked: usize,
+    /// The JWKS answer's `Cache-Control: max-age`, if any.
+    max_age: Option<u64>,
     /// Who `/authorize` approves.
     person: String,
     /// Each registered client's redirect URIs.
@@ -179,6 +183,18 @@ impl FakeIssuer {
     /// Makes the metadata and the JWKS answer 503 (`true`) or answer again.
     pub fn set_down(&self, down: bool) {
         self.state.lock().down = down;
+    }
+
+    /// How many times the metadata or the JWKS was asked for, answered or
+    /// not (while [`set_down`](Self::set_down) too).
+    pub fn requests(&self) -> usize {
+        self.state.lock().asked
+    }
+
+    /// Has the JWKS answer say `Cache-Control: max-age=SECONDS` (`None`:
+    /// say nothing, as by default).
+    pub fn set_max_age(&self, seconds: Option<u64>) {
+        self.state.lock().max_age = seconds;
     }
 
     /// How many times the JWKS was fetched.
@@ -337,7 +353,11 @@ fn jwk(kid: &str, alg: Algorithm, der: &[u8]) -> Jwk {
 /// The metadata and the JWKS; `None` for the OAuth endpoints.
 fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<Reply> {
     let mut state = state.lock();
-    let body = match request.path.as_str() {
+    let path = request.path.as_str();
+    if path == "/jwks" || path.starts_with("/.well-known/") {
+        state.asked += 1;
+    }
+    let body = match path {
         _ if state.down => {
             return Some(answer(503, &json!({"error": "temporarily_unavailable"})));
         }
@@ -361,7 +381,14 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
                 .iter()
                 .map(|(kid, alg, der)| jwk(kid, *alg, der))
                 .collect();
-            serde_json::to_value(JwkSet { keys }).unwrap_or_default()
+            let mut reply = answer(
+                200,
+                &serde_json::to_value(JwkSet { keys }).unwrap_or_default(),
+            );
+            if let (Some(age), Reply::Answer { headers, .. }) = (state.max_age, &mut reply) {
+                headers.push(("Cache-Control".into(), format!("max-age={age}")));
+            }
+            return Some(reply);
         }
         _ => return None,
     };

@@ -234,12 +234,24 @@ fn an_issuer_whose_keys_cannot_be_read_is_503_naming_it_and_the_start_says_so() 
             .contains(&issuer.url()),
         "{answer}"
     );
-    issuer.set_down(false);
+    // While it is down, requests do not make the replica call it again
+    // (at most once per 30 s, answered or not)...
+    let asked = issuer.requests();
+    for _ in 0..10 {
+        assert_eq!(listed(&served, &alice).0, 503);
+    }
     assert_eq!(
-        listed(&served, &alice).0,
-        200,
-        "read once the issuer answers"
+        issuer.requests(),
+        asked,
+        "no call to an issuer that is down"
     );
+    // ...and once it answers, the next fetch reads it (within 30 s).
+    issuer.set_down(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    while listed(&served, &alice).0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never read again");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
 
 #[test]

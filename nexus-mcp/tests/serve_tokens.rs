@@ -176,3 +176,34 @@ fn a_blank_audience_or_subject_claim_is_a_usage_error() {
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_issuer_is_asked_at_most_once_per_30_s_whatever_its_max_age_or_health() {
+    // An issuer whose key set may be kept for no time at all.
+    let issuer = FakeIssuer::start();
+    issuer.set_max_age(Some(0));
+    let gateway = FakeGateway::start();
+    let served = Served::start(&gateway, &issuer, &[]);
+    let before = issuer.requests();
+    let person = |n: usize| FakeToken::new(&format!("p-{n}")).audience(&served.resource);
+    // Tokens the set held at start verifies, each new (no recall by hash):
+    // none asks the issuer again within 30 s, though max-age said 0.
+    for n in 0..10 {
+        admitted(&served, &issuer.mint(&person(n)), "a key the set holds");
+    }
+    assert_eq!(issuer.requests(), before, "no fetch for keys it holds");
+    // A key the set lacks: one fetch (metadata and keys), however many ask.
+    let unknown = |n: usize| issuer.mint(&person(n).key("ec-2"));
+    for n in 0..10 {
+        refused(&served, &unknown(n), "a key the issuer does not publish");
+    }
+    let once = issuer.requests();
+    assert!(once - before <= 2, "{} requests", once - before);
+    // The issuer down: nobody's request makes this replica call it again.
+    issuer.set_down(true);
+    for n in 0..10 {
+        let (status, _) = status(&served, &unknown(n));
+        assert!(status == 401 || status == 503, "{status}");
+    }
+    assert_eq!(issuer.requests(), once, "no fetch within 30 s of the last");
+}

@@ -44,7 +44,9 @@ const LEEWAY: Duration = Duration::from_secs(60);
 
 /// How long a verified token is taken on its hash alone (a host sends the
 /// same token for an hour): a signature check costs a tenth of a call.
-const RECHECK_AFTER: Duration = Duration::from_secs(60);
+/// With the keys' [`KEEP`](super::jwks::KEEP), a withdrawn key stops
+/// working within a minute.
+const RECHECK_AFTER: Duration = Duration::from_secs(30);
 /// The most tokens kept verified at once.
 const REMEMBERED: usize = 10_000;
 

@@ -1,9 +1,12 @@
-//! The issuer's signing keys, as `serve` holds them: found through the
-//! issuer's metadata (RFC 8414, then OpenID discovery), fetched once and
-//! kept for the time the JWKS answer allows (capped), fetched again when a
-//! token names a key the set lacks at most once per [`REFETCH_EVERY`], one
-//! fetch in flight however many requests meet it. Only the issuer's own
-//! URLs are fetched: never a `jku` or `x5u` a token names.
+//! The issuer's signing keys, as `serve` holds them (for the bearer check
+//! and the connect page's login alike): found through the issuer's
+//! metadata (RFC 8414, then OpenID discovery), kept for [`KEEP`] whatever
+//! the answer's `Cache-Control` says (a key the issuer withdraws is not
+//! trusted for longer), and fetched again when they are older or a token
+//! names a key the set lacks, at most once per [`REFETCH_EVERY`] whether or
+//! not the issuer answers, one fetch in flight however many requests meet
+//! it. Only the issuer's own URLs are fetched: never a `jku` or `x5u` a
+//! token names.
 
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -13,10 +16,9 @@ use serde_json::Value;
 
 /// How often a key a token names and the set lacks makes it fetch again.
 pub(crate) const REFETCH_EVERY: Duration = Duration::from_secs(30);
-/// How long a set is kept when its answer says nothing (`Cache-Control`).
-const KEEP: Duration = Duration::from_secs(300);
-/// The longest a set is kept, whatever its answer says.
-const KEEP_AT_MOST: Duration = Duration::from_secs(3600);
+/// How long a set is kept, whatever its answer says: with the minute a
+/// verified token is recalled, a withdrawn key stops working within one.
+pub(crate) const KEEP: Duration = Duration::from_secs(30);
 /// The most the issuer's metadata or JWKS may weigh.
 const MAX_BODY: u64 = 1 << 20;
 /// What one fetch from the issuer may take.
@@ -74,11 +76,10 @@ impl Jwks {
         let mut last = self.fetching.lock().await;
         let fetched_meanwhile = last.is_some_and(|at| at >= asked);
         let held = self.held.read().ok().and_then(|h| h.clone());
-        let fresh = held.as_ref().is_some_and(|h| h.until > Instant::now());
         let recent = last.is_some_and(|at| at.elapsed() < REFETCH_EVERY);
         // Another request's fetch answered while this one waited, or the
-        // set is fresh and was fetched less than REFETCH_EVERY ago: no fetch.
-        let skip = fetched_meanwhile || (fresh && recent);
+        // last fetch (answered or not) was less than REFETCH_EVERY ago.
+        let skip = fetched_meanwhile || recent;
         if !skip {
             *last = Some(Instant::now());
             match self.fetch().await {
@@ -144,15 +145,14 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
     let mut said = Vec::new();
     for url in &tried {
         match get(agent, url) {
-            Ok((metadata, _)) if metadata["issuer"] == issuer => {
+            Ok(metadata) if metadata["issuer"] == issuer => {
                 let Some(jwks_uri) = metadata["jwks_uri"].as_str() else {
                     said.push(format!("{url} names no jwks_uri"));
                     continue;
                 };
-                let (set, keep) = get(agent, jwks_uri)?;
-                let set: JwkSet = serde_json::from_value(set)
+                let set: JwkSet = serde_json::from_value(get(agent, jwks_uri)?)
                     .map_err(|e| format!("the issuer {issuer}'s JWKS does not read: {e}"))?;
-                let until = Instant::now() + keep;
+                let until = Instant::now() + KEEP;
                 return Ok(Held { set, until });
             }
             Ok(_) => said.push(format!("{url} names another issuer")),
@@ -165,20 +165,13 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
     ))
 }
 
-/// The JSON at `url`, and how long its answer may be kept.
-fn get(agent: &ureq::Agent, url: &str) -> Result<(Value, Duration), String> {
+/// The JSON at `url`.
+fn get(agent: &ureq::Agent, url: &str) -> Result<Value, String> {
     let mut answer = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
     let status = answer.status().as_u16();
     if status != 200 {
         return Err(format!("{url} answered {status}"));
     }
-    let max_age = answer
-        .headers()
-        .get("cache-control")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")))
-        .and_then(|age| age.parse().ok())
-        .map_or(KEEP, Duration::from_secs);
     let body = answer
         .body_mut()
         .with_config()
@@ -186,7 +179,7 @@ fn get(agent: &ureq::Agent, url: &str) -> Result<(Value, Duration), String> {
         .read_to_vec();
     let body = body.map_err(|e| format!("{url}: {e}"))?;
     let json = serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
-    Ok((json, max_age.min(KEEP_AT_MOST)))
+    Ok(json)
 }
 
 /// Where a well-known document of `url` is: the name inserted between its
