@@ -2,7 +2,7 @@
 //! serve`), each figure a ratio or a count taken in one run: a warm
 //! `authenticated_fetch` (token cached) through `serve` against the same
 //! call over stdio, interleaved in rounds; the bearer check's share of it
-//! for a token not seen in the last minute (a request refused after its
+//! for a token not seen in the last 30 s (a request refused after its
 //! signature is verified, less one refused for having no token); calls a second at 1 and 16 concurrent clients;
 //! 1,000 people's first calls and the resolves they made; the server's
 //! resident memory per person it holds a token for.

@@ -207,3 +207,23 @@ fn the_issuer_is_asked_at_most_once_per_30_s_whatever_its_max_age_or_health() {
     }
     assert_eq!(issuer.requests(), once, "no fetch within 30 s of the last");
 }
+
+#[test]
+fn metadata_naming_another_issuer_is_said_with_both_values() {
+    // The guide's own mistake: `--issuer` with a trailing slash the
+    // issuer's metadata does not have.
+    let issuer = FakeIssuer::start();
+    let gateway = FakeGateway::start();
+    let port = common::served::free_port();
+    let slashed = format!("{}/", issuer.url());
+    let child = common::served::command(&gateway, &slashed, port, &[])
+        .spawn()
+        .unwrap();
+    let served = Served::ready(child, port);
+    let said = served.said_once(|said| said.contains("not --issuer"));
+    let both = format!(
+        "names the issuer \"{}\", not --issuer \"{slashed}\"",
+        issuer.url()
+    );
+    assert!(said.contains(&both), "{said}");
+}

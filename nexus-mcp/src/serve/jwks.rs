@@ -155,7 +155,11 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
                 let until = Instant::now() + KEEP;
                 return Ok(Held { set, until });
             }
-            Ok(_) => said.push(format!("{url} names another issuer")),
+            Ok(metadata) => said.push(format!(
+                "{url} names the issuer {}, not --issuer {issuer:?}: the two must be equal to \
+                 the byte (a trailing slash counts)",
+                metadata["issuer"]
+            )),
             Err(why) => said.push(why),
         }
     }
