@@ -105,12 +105,38 @@ impl FakeIssuer {
             .unwrap_or_else(|e| panic!("FakeIssuer could not listen on 127.0.0.1: {e}"))
     }
 
-    /// Starts a fake issuer on `address` (`host:port`; port 0 for any free one).
+    /// Starts a fake issuer on `address` (`host:port`; port 0 for any free
+    /// one), a loopback address only: it mints a valid token for anyone
+    /// who asks (`/_fake/mint`), so beyond loopback it must be asked for
+    /// by name ([`start_minting_for_anyone_on`](Self::start_minting_for_anyone_on)).
+    ///
+    /// # Errors
+    ///
+    /// `PermissionDenied` when `address` is not a loopback one; the I/O
+    /// error of binding it.
+    pub fn start_on(address: &str) -> std::io::Result<FakeIssuer> {
+        let mut resolved = std::net::ToSocketAddrs::to_socket_addrs(address)?;
+        if !resolved.all(|at| at.ip().is_loopback()) {
+            let why = format!(
+                "the fake issuer mints tokens for anyone: it listens on loopback only, not on \
+                 {address} (start_minting_for_anyone_on, or the program's \
+                 --issuer-mints-for-anyone, to reach it from elsewhere)"
+            );
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                why,
+            ));
+        }
+        FakeIssuer::start_minting_for_anyone_on(address)
+    }
+
+    /// Starts a fake issuer on any `address`, beyond loopback too, where
+    /// whoever reaches it can mint a token this issuer signs.
     ///
     /// # Errors
     ///
     /// The I/O error of binding `address`.
-    pub fn start_on(address: &str) -> std::io::Result<FakeIssuer> {
+    pub fn start_minting_for_anyone_on(address: &str) -> std::io::Result<FakeIssuer> {
         let state = Arc::new(Mutex::new(State {
             published: 2,
             signer: KEYS[0].0,

@@ -18,10 +18,12 @@ use std::process::ExitCode;
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream, RateLimits};
 
 const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspace W] \
-                     [--provider P] [--token T] [--seed FILE] [--issuer]
+                     [--provider P] [--token T] [--seed FILE] [--issuer] [--issuer-mints-for-anyone]
 --issuer also serves a fake OAuth authorization server (ISSUER_URL): its metadata,
 a JWKS, registration, /authorize (approving `alice`, or whom POST /_fake/approve
 {\"sub\": …} names), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
+It mints tokens for anyone who reaches it: with a --host beyond loopback it starts
+only when --issuer-mints-for-anyone says so.
 The Gateway's own variables set its rate limiter: RATE_LIMIT_ENABLED=true,
 RATE_LIMIT_REQUEST_CONNECTION_RPM, RATE_LIMIT_CALLBACK_RPM, RATE_LIMIT_TOKEN_RPM,
 RATE_LIMIT_RESOLVE_RPM (per minute; 0 or less: that route unlimited).";
@@ -38,6 +40,8 @@ struct Options {
     single: Vec<String>,
     /// `--issuer`: a fake authorization server too.
     issuer: bool,
+    /// `--issuer-mints-for-anyone`: the issuer may listen beyond loopback.
+    for_anyone: bool,
 }
 
 /// The options, or a usage error that repeats no value it was given (one
@@ -52,6 +56,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
         seed: None,
         single: Vec::new(),
         issuer: false,
+        for_anyone: false,
     };
     let mut args = args.enumerate().map(|(at, arg)| {
         let at = at + 1;
@@ -79,6 +84,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
             "--token" => options.token = not_empty(&arg, value()?)?,
             "--seed" => options.seed = Some(value()?),
             "--issuer" => options.issuer = true,
+            "--issuer-mints-for-anyone" => (options.issuer, options.for_anyone) = (true, true),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
         }
@@ -203,9 +209,14 @@ fn main() -> ExitCode {
     let host = host
         .rsplit_once(':')
         .map_or(host.as_str(), |(host, _)| host);
-    let issuer = options
-        .issuer
-        .then(|| FakeIssuer::start_on(&format!("{host}:0")));
+    let address = format!("{host}:0");
+    let issuer = options.issuer.then(|| {
+        if options.for_anyone {
+            FakeIssuer::start_minting_for_anyone_on(&address)
+        } else {
+            FakeIssuer::start_on(&address)
+        }
+    });
     let issuer = match issuer.transpose() {
         Ok(issuer) => issuer,
         Err(e) => {

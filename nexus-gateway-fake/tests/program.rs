@@ -292,3 +292,44 @@ fn the_issuer_flag_serves_metadata_keys_and_minted_tokens() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn the_issuer_listens_beyond_loopback_only_when_told_it_mints_for_anyone() {
+    // The library: a loopback address, or one asked for by name.
+    let refused = nexus_gateway_fake::FakeIssuer::start_on("0.0.0.0:0")
+        .err()
+        .unwrap();
+    assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+    assert!(
+        refused.to_string().contains("mints tokens for anyone"),
+        "{refused}"
+    );
+    assert!(nexus_gateway_fake::FakeIssuer::start_on("127.0.0.1:0").is_ok());
+    assert!(nexus_gateway_fake::FakeIssuer::start_minting_for_anyone_on("0.0.0.0:0").is_ok());
+    // The program: refused at start, naming the flag; started with it.
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(["--host", "0.0.0.0", "--issuer"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("--issuer-mints-for-anyone"), "{said}");
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(["--host", "0.0.0.0", "--issuer-mints-for-anyone"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        lines[2].starts_with("ISSUER_URL=http://0.0.0.0:"),
+        "{lines:?}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
