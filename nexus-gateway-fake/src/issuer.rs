@@ -21,6 +21,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::request::{RecordedRequest, query_pairs};
+
+mod introspect;
 use crate::server::{HttpServer, Reply};
 
 /// The signing keys: a key id, its algorithm and its DER (PKCS #8 for the
@@ -63,6 +65,10 @@ struct State {
     asked: usize,
     /// The JWKS answer's `Cache-Control: max-age`, if any.
     max_age: Option<u64>,
+    /// Each opaque token minted, and the claims `/introspect` tells of it.
+    opaque: HashMap<String, Value>,
+    /// How many times `/introspect` was asked.
+    introspections: usize,
     /// Who `/authorize` approves.
     person: String,
     /// Each registered client's redirect URIs.
@@ -393,6 +399,8 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
             "authorization_endpoint": format!("{url}/authorize"),
             "token_endpoint": format!("{url}/token"),
             "registration_endpoint": format!("{url}/register"),
+            "introspection_endpoint": format!("{url}/introspect"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
             "grant_types_supported": ["authorization_code"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
@@ -457,25 +465,31 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
         }
         ("POST", "/register") => register(&mut state, &request.body),
         ("GET", "/authorize") => authorize(&mut state, url, &form),
-        ("POST", "/token") => {
-            let mut form = form;
-            // A confidential client authenticates with HTTP Basic: its id is there.
-            let basic = request
-                .header("authorization")
-                .and_then(|v| v.strip_prefix("Basic "));
-            let pair = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
-            let id = pair.and_then(|p| String::from_utf8(p).ok());
-            if let Some((client, secret)) = id.as_deref().and_then(|p| p.split_once(':')) {
-                let decoded = |v| percent_encoding::percent_decode_str(v).decode_utf8_lossy();
-                form.entry("client_id".into())
-                    .or_insert_with(|| decoded(client).into_owned());
-                form.entry("client_secret".into())
-                    .or_insert_with(|| decoded(secret).into_owned());
-            }
-            token(&mut state, url, &form)
-        }
+        ("POST", "/token") => token(&mut state, url, &with_basic(form, request)),
+        ("POST", "/introspect") => introspect::answer(&mut state, url, &with_basic(form, request)),
         _ => answer(404, &json!({"error": "not_found"})),
     }
+}
+
+/// `form` with the client HTTP Basic names (a confidential client's id and
+/// secret) where the form itself does not.
+fn with_basic(
+    mut form: HashMap<String, String>,
+    request: &RecordedRequest,
+) -> HashMap<String, String> {
+    let basic = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Basic "));
+    let pair = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+    let id = pair.and_then(|p| String::from_utf8(p).ok());
+    if let Some((client, secret)) = id.as_deref().and_then(|p| p.split_once(':')) {
+        let decoded = |v| percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+        form.entry("client_id".into())
+            .or_insert_with(|| decoded(client).into_owned());
+        form.entry("client_secret".into())
+            .or_insert_with(|| decoded(secret).into_owned());
+    }
+    form
 }
 
 /// `/_fake/mint`: the token a JSON body asks for (`sub`, and any of `aud`,

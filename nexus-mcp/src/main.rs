@@ -83,6 +83,11 @@ Environment (read as the nexus-gateway-sdk library reads it):
                           serve needs it, or NEXUS_MCP_STATE_KEYS
   NEXUS_MCP_STATE_KEYS    serve: a keyring, kid:key,kid:key… (the first seals,
                           every one opens), to rotate the key
+  NEXUS_MCP_LOGIN_CLIENT_SECRET           serve: the connect page's client
+                          secret at the issuer (--login-client-id)
+  NEXUS_MCP_INTROSPECTION_CLIENT_SECRET   serve: the secret of the client that
+                          asks the issuer about opaque tokens
+                          (--introspection-client-id)
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
                           a start line and a line per call (the audit trail)
                           at info, everything else from warn
@@ -178,6 +183,9 @@ fn var(name: &'static str) -> Option<String> {
 
 /// The variable that gives the connect page's client secret at the issuer.
 const LOGIN_SECRET_VARIABLE: &str = "NEXUS_MCP_LOGIN_CLIENT_SECRET";
+
+/// The variable that gives the introspection client's secret at the issuer.
+const INTROSPECTION_SECRET_VARIABLE: &str = "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET";
 
 /// The variable naming the log level.
 const LOG_VARIABLE: &str = "NEXUS_LOG";
@@ -356,7 +364,8 @@ fn serving(
     let (sealer, ring) = ring.unwrap_or_else(|why| usage(&why));
     // The connect page's links open under every key of the ring, the first seals.
     let keys = ring.secrets();
-    let (site, gate) = args.checked().unwrap_or_else(|why| usage(&why));
+    let asking = var(INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
+    let (site, gate) = args.checked(asking).unwrap_or_else(|why| usage(&why));
     let login = match (&site.login_client_id, cli.connect.is_empty()) {
         (Some(id), _) => {
             let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());

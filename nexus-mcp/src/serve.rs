@@ -7,6 +7,8 @@
 //! it: the protected-resource metadata (RFC 9728) and `/healthz`.
 
 mod bearer;
+mod http;
+mod introspect;
 mod jwks;
 pub(crate) mod login;
 
@@ -22,6 +24,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use self::bearer::Gate;
+use self::introspect::Introspection;
 use self::jwks::Jwks;
 use self::login::Login;
 use crate::handshake::{Handshake, SESSION_ID};
@@ -75,12 +78,19 @@ pub(crate) struct ServeArgs {
     /// --connect, whose links only the person asked can use.
     #[arg(long, value_name = "ID")]
     login_client_id: Option<String>,
+    /// The client that asks the issuer's introspection endpoint about an
+    /// opaque access token (RFC 7662; its secret in
+    /// NEXUS_MCP_INTROSPECTION_CLIENT_SECRET). Without it, a token that is
+    /// not a JWT is refused.
+    #[arg(long, value_name = "ID")]
+    introspection_client_id: Option<String>,
 }
 
 impl ServeArgs {
-    /// The site and the resource server these flags set up, or what is
+    /// The site and the resource server these flags set up (with the
+    /// introspection client's `secret`, read from its variable), or what is
     /// wrong with them, naming the flag.
-    pub(crate) fn checked(self) -> Result<(Site, Gate), String> {
+    pub(crate) fn checked(self, secret: Option<String>) -> Result<(Site, Gate), String> {
         let public = https_or_loopback("--public-url", &self.public_url)?;
         https_or_loopback("--issuer", &self.issuer)?;
         let path = public.path().trim_end_matches('/').to_owned();
@@ -110,6 +120,18 @@ impl ServeArgs {
             );
         }
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
+        let asking = self
+            .introspection_client_id
+            .filter(|id| !id.trim().is_empty());
+        let introspection = match (asking, secret) {
+            (Some(id), Some(secret)) => Some(Introspection::new(&id, &secret)),
+            (Some(_), None) => {
+                return Err("--introspection-client-id needs its secret in \
+                            NEXUS_MCP_INTROSPECTION_CLIENT_SECRET"
+                    .to_owned());
+            }
+            (None, _) => None,
+        };
         if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
             return Err(format!("--audience {bad:?}: an audience is not blank"));
         }
@@ -138,6 +160,7 @@ impl ServeArgs {
             claim,
             prefix: self.workspace_prefix,
             verified: Default::default(),
+            introspection,
         };
         Ok((site, gate))
     }

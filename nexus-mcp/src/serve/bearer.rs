@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::introspect::{Introspection, Why};
 use super::jwks::{Jwks, Missing, well_known};
 use crate::principal::{Principal, person};
 
@@ -47,6 +48,9 @@ const LEEWAY: Duration = Duration::from_secs(60);
 /// With the keys' [`KEEP`](super::jwks::KEEP), a withdrawn key stops
 /// working within a minute.
 const RECHECK_AFTER: Duration = Duration::from_secs(30);
+/// How long an opaque token the issuer vouched for is taken on its hash
+/// alone (never past its `exp`): one introspection a minute per token.
+const INTROSPECTED_FOR: Duration = Duration::from_secs(60);
 /// The most tokens kept verified at once.
 const REMEMBERED: usize = 10_000;
 
@@ -64,6 +68,9 @@ pub(crate) struct Gate {
     pub(crate) audiences: Vec<String>,
     /// The claim that names the person (`--subject-claim`).
     pub(crate) subject_claim: String,
+    /// This server's client at the issuer's introspection endpoint
+    /// (`--introspection-client-id`): opaque tokens are refused without.
+    pub(crate) introspection: Option<Introspection>,
     /// The scopes every token must carry (`--scope`).
     pub(crate) scopes: Vec<String>,
     /// The claim naming the workspace (`--workspace-claim`), if any.
@@ -131,9 +138,12 @@ impl Gate {
         if let Some(principal) = self.recalled(&digest) {
             return Ok(principal);
         }
-        let (claims, expires) = self.verify(token).await?;
-        let principal = self.principal(claims)?;
-        self.remember(digest, &principal, expires);
+        let (claims, keep) = match jsonwebtoken::decode_header(token) {
+            Ok(header) => (self.verify(token, header).await?, RECHECK_AFTER),
+            Err(_) => (self.introspected(token, digest).await?, INTROSPECTED_FOR),
+        };
+        let principal = self.principal(&claims)?;
+        self.remember(digest, &principal, claims.exp, keep);
         Ok(principal)
     }
 
@@ -145,12 +155,12 @@ impl Gate {
         (Instant::now() < *until).then(|| principal.clone())
     }
 
-    /// Keeps a verified token's person until it expires or [`RECHECK_AFTER`],
+    /// Keeps a verified token's person until it expires or for `keep`,
     /// whichever comes first; at [`REMEMBERED`] tokens, the stale ones go
     /// first, then all.
-    fn remember(&self, digest: [u8; 32], principal: &Principal, expires: u64) {
+    fn remember(&self, digest: [u8; 32], principal: &Principal, expires: u64, keep: Duration) {
         let now = jsonwebtoken::get_current_timestamp();
-        let left = Duration::from_secs(expires.saturating_sub(now)).min(RECHECK_AFTER);
+        let left = Duration::from_secs(expires.saturating_sub(now)).min(keep);
         let Ok(mut verified) = self.verified.lock() else {
             return;
         };
@@ -165,10 +175,8 @@ impl Gate {
     }
 
     /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
-    async fn verify(&self, token: &str) -> Result<(Claims, u64), Refusal> {
+    async fn verify(&self, token: &str, header: jsonwebtoken::Header) -> Result<Claims, Refusal> {
         let invalid = |why: String| Refusal::Invalid("invalid_token", why);
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| invalid("the token is not a JWS".to_owned()))?;
         if !ALGORITHMS.contains(&header.alg) {
             let why = format!(
                 "a token signed with {:?} is refused: asymmetric keys only",
@@ -214,8 +222,65 @@ impl Gate {
         let claims = data.claims;
         self.access_token(&claims, typ.as_deref())
             .map_err(invalid)?;
-        let expires = claims.exp;
-        Ok((claims, expires))
+        Ok(claims)
+    }
+
+    /// The claims the issuer's introspection endpoint tells of an opaque
+    /// `token`, checked as a JWT's are: active, `iss` (when told) the
+    /// issuer, `aud` naming this server, `exp` to come.
+    async fn introspected(&self, token: &str, digest: [u8; 32]) -> Result<Claims, Refusal> {
+        let invalid = |why: &str| Refusal::Invalid("invalid_token", why.to_owned());
+        let Some(introspection) = &self.introspection else {
+            let why = "the token is not a JWS: opaque tokens need --introspection-client-id";
+            log::warn!(target: "nexus_mcp", "refused a token: {why}");
+            return Err(invalid(why));
+        };
+        let unavailable = |why: String| Refusal::Unavailable(why);
+        let endpoint = self
+            .jwks
+            .introspection()
+            .await
+            .map_err(|missing| match missing {
+                Missing::Unreadable(why) => unavailable(why),
+                Missing::Unknown => {
+                    unavailable(format!("the issuer {} cannot be read", self.issuer))
+                }
+            })?;
+        let Some(endpoint) = endpoint else {
+            let why = format!("the issuer {} names no introspection_endpoint", self.issuer);
+            return Err(unavailable(why));
+        };
+        let told = introspection.ask(&endpoint, token, digest).await;
+        let answer = told.map_err(|why| match why {
+            Why::Inactive => invalid("the issuer says the token is not active"),
+            Why::Unreachable(why) => unavailable(format!(
+                "the introspection endpoint of the issuer {} could not be asked: {why}",
+                self.issuer
+            )),
+        })?;
+        let claims: Claims = serde_json::from_value(answer)
+            .map_err(|_| invalid("the issuer's answer names no expiry (exp)"))?;
+        if claims
+            .rest
+            .get("iss")
+            .is_some_and(|iss| iss != self.issuer.as_str())
+        {
+            return Err(invalid("the token is from another issuer (iss)"));
+        }
+        let audiences = std::iter::once(&self.resource).chain(&self.audiences);
+        let named = |aud: &Value| audiences.clone().any(|a| aud == a.as_str());
+        let for_this = match claims.rest.get("aud") {
+            Some(Value::Array(list)) => list.iter().any(named),
+            Some(aud) => named(aud),
+            None => false,
+        };
+        if !for_this {
+            return Err(invalid("the token is for another resource (aud)"));
+        }
+        if claims.exp + LEEWAY.as_secs() <= jsonwebtoken::get_current_timestamp() {
+            return Err(invalid("the token has expired"));
+        }
+        Ok(claims)
     }
 
     /// Whether verified `claims` (their header typed `typ`) are an access
@@ -253,7 +318,7 @@ impl Gate {
 
     /// The principal the verified `claims` name, if they carry every scope
     /// and (with `--workspace-claim`) the workspace claim.
-    fn principal(&self, claims: Claims) -> Result<Principal, Refusal> {
+    fn principal(&self, claims: &Claims) -> Result<Principal, Refusal> {
         let held: Vec<&str> = match claims.scope.as_ref().or(claims.scp.as_ref()) {
             Some(Value::String(words)) => words.split(' ').collect(),
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),

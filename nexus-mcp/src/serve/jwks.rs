@@ -43,24 +43,31 @@ pub(crate) struct Jwks {
     fetching: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// A set as fetched, and until when it is kept.
+/// A set as fetched, and until when it is kept; the introspection
+/// endpoint the same metadata names.
 #[derive(Clone)]
 struct Held {
     set: JwkSet,
     until: Instant,
+    introspection: Option<Endpoint>,
+}
+
+/// The issuer's RFC 7662 endpoint, as its metadata names it.
+#[derive(Clone, Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) url: String,
+    /// Whether it takes the client's secret by HTTP Basic (RFC 7662's
+    /// default: when the metadata offers it or says nothing); else in the
+    /// form (`client_secret_post`).
+    pub(crate) basic: bool,
 }
 
 impl Jwks {
     /// The keys of `issuer`, fetched when first needed.
     pub(crate) fn new(issuer: &str) -> Jwks {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(FETCH_TIMEOUT))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build();
         Jwks {
             issuer: issuer.to_owned(),
-            agent: config.into(),
+            agent: super::http::agent(FETCH_TIMEOUT),
             held: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(None),
         }
@@ -104,6 +111,19 @@ impl Jwks {
     pub(crate) fn set(&self) -> Option<JwkSet> {
         let held = self.held.read().ok()?;
         held.as_ref().map(|held| held.set.clone())
+    }
+
+    /// The introspection endpoint of the issuer's metadata, read with its
+    /// keys (now, when none is held: a fetch within the keys' limits).
+    pub(crate) async fn introspection(&self) -> Result<Option<Endpoint>, Missing> {
+        if self.set().is_none() {
+            // A key no set names: the keys' fetch, and its limits.
+            if let Err(Missing::Unreadable(why)) = self.key("").await {
+                return Err(Missing::Unreadable(why));
+            }
+        }
+        let held = self.held.read().ok();
+        Ok(held.and_then(|held| held.as_ref()?.introspection.clone()))
     }
 
     /// `kid` in the set held (only while it is kept, when `fresh`).
@@ -153,7 +173,21 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
                 let set: JwkSet = serde_json::from_value(get(agent, jwks_uri)?)
                     .map_err(|e| format!("the issuer {issuer}'s JWKS does not read: {e}"))?;
                 let until = Instant::now() + KEEP;
-                return Ok(Held { set, until });
+                let introspection = metadata["introspection_endpoint"].as_str().map(|url| {
+                    let methods =
+                        metadata["introspection_endpoint_auth_methods_supported"].as_array();
+                    let basic =
+                        methods.is_none_or(|m| m.iter().any(|m| m == "client_secret_basic"));
+                    Endpoint {
+                        url: url.to_owned(),
+                        basic,
+                    }
+                });
+                return Ok(Held {
+                    set,
+                    until,
+                    introspection,
+                });
             }
             Ok(metadata) => said.push(format!(
                 "{url} names the issuer {}, not --issuer {issuer:?}: the two must be equal to \

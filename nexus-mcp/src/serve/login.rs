@@ -26,6 +26,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::http;
 use super::jwks::{Jwks, Missing};
 use crate::principal::person;
 use crate::ticket::{Links, Seal, opened};
@@ -87,11 +88,6 @@ impl Login {
         subject_claim: &str,
         keys: &[Vec<u8>],
     ) -> Login {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build();
         Login {
             issuer: issuer.to_owned(),
             client_id: client_id.to_owned(),
@@ -103,7 +99,7 @@ impl Login {
                 .iter()
                 .map(|k| Seal::new(k, "connect cookie"))
                 .collect(),
-            agent: config.into(),
+            agent: http::agent(Duration::from_secs(10)),
             metadata: OnceLock::new(),
         }
     }
@@ -121,7 +117,7 @@ impl Login {
     /// not yet checked.
     fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> Result<CoreIdToken, String> {
         let client = self.client()?;
-        let http = |request| call(&self.agent, request);
+        let http = |request| http::call(&self.agent, request);
         let exchange = client.exchange_code(AuthorizationCode::new(code));
         let exchange = exchange.map_err(|e| e.to_string())?;
         let tokens = exchange.set_pkce_verifier(verifier).request(&http);
@@ -136,7 +132,7 @@ impl Login {
             Some(metadata) => metadata,
             None => {
                 let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| e.to_string())?;
-                let http = |request| call(&self.agent, request);
+                let http = |request| http::call(&self.agent, request);
                 let found = CoreProviderMetadata::discover(&issuer, &http);
                 let found = found.map_err(|e| format!("the issuer's metadata: {e}"))?;
                 self.metadata.get_or_init(|| found)
@@ -363,23 +359,4 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 fn page(status: StatusCode, text: &str) -> Response {
     let html = format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>");
     (status, Html(html)).into_response()
-}
-
-/// One HTTP exchange for the OpenID Connect crate, on ureq.
-fn call(
-    agent: &ureq::Agent,
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, ureq::Error> {
-    let mut answer = agent.run(request)?;
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let body = answer
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()?;
-    let mut response = openidconnect::HttpResponse::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    Ok(response)
 }

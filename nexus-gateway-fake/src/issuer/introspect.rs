@@ -1,0 +1,56 @@
+//! Opaque access tokens and their introspection (RFC 7662), as ZITADEL
+//! issues them to dynamically registered clients: a token that is no JWS,
+//! whose claims only the issuer's `/introspect` tells, and only to a
+//! client that authenticates (a confidential one,
+//! [`FakeIssuer::add_confidential_client`]).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{FakeIssuer, FakeToken, State};
+use crate::server::Reply;
+
+impl FakeIssuer {
+    /// An opaque access token (a random-looking string, no JWS) standing for
+    /// `token`'s claims, as this issuer's `/introspect` tells them while it
+    /// has not expired.
+    pub fn mint_opaque(&self, token: &FakeToken) -> String {
+        let mut state = self.state.lock();
+        state.serial += 1;
+        let claims = token.claims(&self.url());
+        let seed = format!("{}\0{claims}", state.serial);
+        let digest = Sha256::digest(seed.as_bytes());
+        let opaque: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        state.opaque.insert(opaque.clone(), claims);
+        opaque
+    }
+
+    /// How many times `/introspect` was asked, by any client.
+    pub fn introspections(&self) -> usize {
+        self.state.lock().introspections
+    }
+}
+
+/// `POST /introspect`: the claims of an active token, `{"active": false}`
+/// for any other; 401 for a client that does not authenticate.
+pub(super) fn answer(state: &mut State, _url: &str, form: &HashMap<String, String>) -> Reply {
+    state.introspections += 1;
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let known = state.secrets.get(field("client_id"));
+    if known.is_none_or(|secret| secret.as_str() != field("client_secret")) {
+        return super::answer(401, &json!({"error": "invalid_client"}));
+    }
+    let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+    let claims = state.opaque.get(field("token")).cloned();
+    let live = claims.filter(|c| c["exp"].as_i64().is_some_and(|exp| exp > now));
+    let body = match live {
+        Some(Value::Object(mut claims)) => {
+            claims.insert("active".into(), json!(true));
+            Value::Object(claims)
+        }
+        _ => json!({"active": false}),
+    };
+    super::answer(200, &body)
+}
