@@ -5,7 +5,9 @@
 //! for a token not seen in the last 30 s (a request refused after its
 //! signature is verified, less one refused for having no token); calls a second at 1 and 16 concurrent clients;
 //! 1,000 people's first calls and the resolves they made; the server's
-//! resident memory per person it holds a token for.
+//! resident memory per person it holds a token for; a warm call with an
+//! opaque token told by introspection against one with a JWT, and the
+//! questions the issuer is asked for one such token under 16 clients.
 //!
 //! Real processes on loopback, the fake Gateway and issuer; nothing mocked.
 
@@ -20,11 +22,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const KEY: &str = "a-sealing-key-of-at-least-32-bytes!!";
+/// The client `serve` asks the issuer's introspection endpoint as.
+const ASKING: (&str, &str) = ("bench-introspection", "bench-introspection-secret-01");
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 100;
 
 fn main() {
     let issuer = FakeIssuer::start();
+    issuer.add_confidential_client(ASKING.0, "http://127.0.0.1/unused", ASKING.1);
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let github = |token: &str| FakeProvider::oauth2(token).api_base_url(&api.url());
     gateway.add_provider("ws-1", "github", github("gho_stdio"));
@@ -82,7 +87,47 @@ fn main() {
         let rate = (400 / clients * clients) as f64 / started.elapsed().as_secs_f64();
         println!("{clients} concurrent clients: {rate:.0} calls/s");
     }
+    opaque_tokens(&issuer, &mcp, &alice, &url);
     people(&gateway, &issuer, &mcp, &url, serve.0.id(), &github);
+}
+
+/// A warm call with an opaque token (recalled by its hash after one
+/// introspection) against one with a JWT; then 16 clients calling with one
+/// new opaque token: how many times the issuer is asked.
+fn opaque_tokens(issuer: &FakeIssuer, mcp: &str, jwt: &str, url: &str) {
+    let http = agent();
+    let opaque = issuer.mint_opaque(&FakeToken::new("alice").audience(mcp));
+    assert!(
+        call(&http, mcp, &opaque, url).contains("HTTP 200"),
+        "introspected"
+    );
+    let (mut with_jwt, mut with_opaque) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        with_jwt += timed(|| drop(call(&http, mcp, jwt, url)));
+        with_opaque += timed(|| drop(call(&http, mcp, &opaque, url)));
+    }
+    println!(
+        "warm call with an introspected token: {:.2}x one with a JWT (goal <= 1.1x)",
+        with_opaque.as_secs_f64() / with_jwt.as_secs_f64()
+    );
+    let fresh = issuer.mint_opaque(&FakeToken::new("alice").audience(mcp));
+    let (before, started) = (issuer.introspections(), Instant::now());
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                let http = agent();
+                for _ in 0..25 {
+                    drop(call(&http, mcp, &fresh, url));
+                }
+            });
+        }
+    });
+    println!(
+        "16 concurrent clients, 400 calls with one new opaque token in {:.1} s: the issuer \
+         asked {} time(s) (goal: exactly 1 a minute)",
+        started.elapsed().as_secs_f64(),
+        issuer.introspections() - before
+    );
 }
 
 /// A program the bench started, ended when the bench ends, on a failure
@@ -178,6 +223,8 @@ fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Running, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--public-url", &mcp, "--issuer", &issuer.url()])
+        .args(["--introspection-client-id", ASKING.0])
+        .env("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", ASKING.1)
         .env("NEXUS_GATEWAY_URL", gateway.url())
         .env("NEXUS_MCP_STATE_KEY", KEY)
         .env("NEXUS_LOG", "warn")
