@@ -49,6 +49,8 @@ const KEYS: [(&str, Algorithm, &[u8]); 4] = [
 pub struct FakeIssuer {
     state: Arc<Mutex<State>>,
     server: HttpServer,
+    /// The issuer's path after the server's origin (Entra's `/TENANT/v2.0`).
+    path: String,
 }
 
 #[derive(Default)]
@@ -65,6 +67,8 @@ struct State {
     asked: usize,
     /// The JWKS answer's `Cache-Control: max-age`, if any.
     max_age: Option<u64>,
+    /// Whether the metadata is at the OpenID path only (RFC 8414's is 404).
+    openid_only: bool,
     /// Each opaque token minted, and the claims `/introspect` tells of it.
     opaque: HashMap<String, Value>,
     /// How many times `/introspect` was asked.
@@ -143,22 +147,54 @@ impl FakeIssuer {
     ///
     /// The I/O error of binding `address`.
     pub fn start_minting_for_anyone_on(address: &str) -> std::io::Result<FakeIssuer> {
+        FakeIssuer::shaped(address, "", false)
+    }
+
+    /// Starts a fake issuer shaped as Entra ID's v2 endpoint for `tenant`:
+    /// its issuer `ORIGIN/TENANT/v2.0`, every endpoint under it, and its
+    /// metadata only at `/.well-known/openid-configuration` (RFC 8414's
+    /// path answers 404). Tokens shaped as Entra's are the test's to mint
+    /// (`aud` the client id, `oid`, `tid`, `scp`, `typ: JWT`).
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start_entra(tenant: &str) -> FakeIssuer {
+        let path = format!("/{tenant}/v2.0");
+        FakeIssuer::shaped("127.0.0.1:0", &path, true)
+            .unwrap_or_else(|e| panic!("FakeIssuer could not listen on 127.0.0.1: {e}"))
+    }
+
+    /// A fake issuer on `address` whose URL has `path` after its origin.
+    fn shaped(address: &str, path: &str, openid_only: bool) -> std::io::Result<FakeIssuer> {
         let state = Arc::new(Mutex::new(State {
             published: 2,
             signer: KEYS[0].0,
             person: "alice".to_owned(),
+            openid_only,
             ..State::default()
         }));
         let url = Arc::new(Mutex::new(String::new()));
         let (handler_state, handler_url) = (Arc::clone(&state), Arc::clone(&url));
-        let handler = Arc::new(move |request: RecordedRequest| {
+        let prefix = path.to_owned();
+        let handler = Arc::new(move |mut request: RecordedRequest| {
             let url = handler_url.lock().clone();
+            // Every endpoint is under the issuer's path.
+            match request.path.strip_prefix(prefix.as_str()) {
+                Some(rest) => request.path = rest.to_owned(),
+                None => return answer(404, &json!({"error": "not_found"})),
+            }
             let reply = handle(&handler_state, &url, &request);
             reply.unwrap_or_else(|| oauth(&handler_state, &url, &request))
         });
         let server = HttpServer::start_on(address, handler)?;
-        *url.lock() = server.url();
-        Ok(FakeIssuer { state, server })
+        *url.lock() = format!("{}{path}", server.url());
+        let path = path.to_owned();
+        Ok(FakeIssuer {
+            state,
+            server,
+            path,
+        })
     }
 
     /// Registers the client `client_id` with `redirect_uri`, as an operator
@@ -190,7 +226,7 @@ impl FakeIssuer {
 
     /// The issuer: `http://127.0.0.1:<port>`, as tokens name it (`iss`).
     pub fn url(&self) -> String {
-        self.server.url()
+        format!("{}{}", self.server.url(), self.path)
     }
 
     /// `token`, signed as it asks (by default with the signing key, `ec-1`
@@ -393,6 +429,7 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
         _ if state.down => {
             return Some(answer(503, &json!({"error": "temporarily_unavailable"})));
         }
+        "/.well-known/oauth-authorization-server" if state.openid_only => return None,
         "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => json!({
             "issuer": url,
             "jwks_uri": format!("{url}/jwks"),

@@ -333,3 +333,39 @@ fn the_issuer_listens_beyond_loopback_only_when_told_it_mints_for_anyone() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn an_entra_shaped_issuer_answers_under_its_tenant_path_at_the_openid_path_only() {
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let issuer = nexus_gateway_fake::FakeIssuer::start_entra(tenant);
+    let url = issuer.url();
+    assert!(url.ends_with(&format!("/{tenant}/v2.0")), "{url}");
+    let (ok, metadata) = sh(&url, "curl -fsS $G/.well-known/openid-configuration");
+    assert!(
+        ok && metadata.contains(&format!("\"issuer\":\"{url}\"")),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains(&format!("\"jwks_uri\":\"{url}/jwks\"")),
+        "{metadata}"
+    );
+    let (ok, keys) = sh(&url, "curl -fsS $G/jwks");
+    assert!(ok && keys.contains("\"kid\":\"ec-1\""), "{keys}");
+    // RFC 8414's path, and anything outside the tenant's, answer 404.
+    let origin = url.trim_end_matches(&format!("/{tenant}/v2.0")).to_owned();
+    for path in [
+        format!("/.well-known/oauth-authorization-server/{tenant}/v2.0"),
+        format!("/{tenant}/v2.0/.well-known/oauth-authorization-server"),
+        "/.well-known/openid-configuration".to_owned(),
+    ] {
+        let line = format!("curl -sS -o /dev/null -w '%{{http_code}}' $G{path}");
+        assert_eq!(sh(&origin, &line).1, "404", "{path}");
+    }
+    let token = issuer.mint(&nexus_gateway_fake::FakeToken::new("alice"));
+    let claims = token.split('.').nth(1).unwrap().to_owned();
+    let (_, decoded) = sh(
+        &url,
+        &format!("printf '%s' '{claims}' | tr '_-' '/+' | base64 -d 2>/dev/null; true"),
+    );
+    assert!(decoded.contains(&format!("\"iss\":\"{url}\"")), "{decoded}");
+}

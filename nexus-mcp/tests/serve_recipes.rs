@@ -24,7 +24,10 @@ struct Recipe {
 
 impl Recipe {
     fn new(person: &str, args: &[&str], env: &[(&str, &str)]) -> Recipe {
-        let issuer = FakeIssuer::start();
+        Recipe::at(FakeIssuer::start(), person, args, env)
+    }
+
+    fn at(issuer: FakeIssuer, person: &str, args: &[&str], env: &[(&str, &str)]) -> Recipe {
         let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
         let github = FakeProvider::oauth2("gho_recipe").api_base_url(&api.url());
         gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
@@ -84,10 +87,14 @@ fn entra_id() {
         "--subject-claim",
         "oid",
     ];
-    let recipe = Recipe::new("5f6b8f0e-7d1c-4b8e-9a51-2d0c1e4b7a93", &args, &[]);
+    // Its issuer is `ORIGIN/TENANT/v2.0`, metadata only at the OpenID path.
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let issuer = FakeIssuer::start_entra(tenant);
+    assert!(issuer.url().ends_with(&format!("/{tenant}/v2.0")));
+    let recipe = Recipe::at(issuer, "5f6b8f0e-7d1c-4b8e-9a51-2d0c1e4b7a93", &args, &[]);
     let entra = |aud: &str, more: Value| {
         let token = FakeToken::new("AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ").audience(aud);
-        let claims = json!({"oid": recipe.person, "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47", "ver": "2.0"});
+        let claims = json!({"oid": recipe.person, "tid": tenant, "ver": "2.0"});
         recipe
             .issuer
             .mint(&with(with(token.typ("JWT"), claims), more))
