@@ -96,24 +96,24 @@ pub(crate) fn echoes<S: AsRef<str>>(
     deadline: Option<Instant>,
 ) -> Option<bool> {
     let forms = forms(secrets);
-    let needles = forms.iter().flat_map(|form| &form.needles);
-    let scan = Scan {
-        deadline,
-        work: Cell::new(LOOK_EVERY),
-        reach: needles.map(|n| n.text.len()).max().unwrap_or(0) + MARGIN,
-    };
+    scanned(&forms, text, &Scan::new(&forms, deadline))
+}
+
+/// Whether `text` holds a needle of `forms`, in the scan `scan`.
+fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
     let (mut level, mut seen) = (vec![Cow::Borrowed(text)], HashSet::new());
     for depth in 0..=MAX_NESTING {
         let mut next = Vec::new();
         for text in &level {
-            if found_in(&forms, text, &scan) {
+            scan.read.set(scan.read.get() + text.len());
+            if found_in(forms, text, scan) {
                 return Some(true);
             }
             if depth < MAX_NESTING && !scan.spent(0) && is_text(text) {
-                let [numbers, binary] = runs(text, &scan);
-                let decoded = [false, true].map(|css| unescaped(text, css, &scan));
-                let decoded = decoded.into_iter().chain([quoted_printable(text, &scan)]);
-                let whole = [utf16(text, &scan), Some(numbers), Some(binary)];
+                let [numbers, binary] = runs(text, scan);
+                let decoded = [false, true].map(|css| unescaped(text, css, scan));
+                let decoded = decoded.into_iter().chain([quoted_printable(text, scan)]);
+                let whole = [utf16(text, scan), Some(numbers), Some(binary)];
                 for text in decoded.flatten().chain(whole.into_iter().flatten()) {
                     // Two decoders in either order often write one text.
                     let mut hash = DefaultHasher::new();
@@ -138,12 +138,26 @@ pub(crate) fn echoes<S: AsRef<str>>(
 struct Scan {
     deadline: Option<Instant>,
     work: Cell<usize>,
+    /// The bytes of every text looked in so far: the body, and each
+    /// decoding of it at every level.
+    read: Cell<usize>,
     /// Letters and digits kept on either side of a change: the longest
     /// needle and the longest escape ([`MARGIN`]).
     reach: usize,
 }
 
 impl Scan {
+    /// A scan for `forms` until `deadline`.
+    fn new(forms: &[Form], deadline: Option<Instant>) -> Scan {
+        let needles = forms.iter().flat_map(|form| &form.needles);
+        Scan {
+            deadline,
+            work: Cell::new(LOOK_EVERY),
+            read: Cell::new(0),
+            reach: needles.map(|n| n.text.len()).max().unwrap_or(0) + MARGIN,
+        }
+    }
+
     /// Counts `bytes` of work done (at most [`LOOK_EVERY`] a call); whether
     /// the deadline has passed.
     fn spent(&self, bytes: usize) -> bool {
@@ -312,10 +326,10 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
 fn holds(view: &[u8], needles: &[&Needle], scan: &Scan) -> bool {
     let overlap = needles.iter().map(|n| n.text.len()).max().unwrap_or(1) - 1;
     for start in (0..view.len()).step_by(LOOK_EVERY) {
-        if scan.spent(LOOK_EVERY) {
+        let chunk = &view[start..view.len().min(start + LOOK_EVERY + overlap)];
+        if scan.spent(chunk.len()) {
             return false;
         }
-        let chunk = &view[start..view.len().min(start + LOOK_EVERY + overlap)];
         let mut found = needles.iter().flat_map(|needle| {
             let at = needle.finder.find_iter(chunk).map(move |at| start + at);
             at.map(move |at| needle.matches(view, at))
@@ -433,6 +447,7 @@ mod tests {
         let scan = Scan {
             deadline: None,
             work: Cell::new(0),
+            read: Cell::new(0),
             reach: 1 << 20,
         };
         let text = unescaped(text.as_bytes(), false, &scan)
@@ -457,6 +472,7 @@ mod tests {
         let scan = Scan {
             deadline: None,
             work: Cell::new(0),
+            read: Cell::new(0),
             reach: 1 << 20,
         };
         assert!(unescaped(b"plain text", false, &scan).is_empty());
@@ -675,5 +691,102 @@ mod tests {
             Some(false)
         );
         assert_eq!(echoes(b"6b2b792f3d37", &["k+y/=7"], None), Some(false));
+    }
+
+    /// Bodies of the kinds the bench measures, about `size` bytes each.
+    fn kinds(size: usize) -> Vec<(&'static str, Vec<u8>)> {
+        use base64::engine::general_purpose::STANDARD;
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let fill = |text: &str| text.bytes().cycle().take(size).collect::<Vec<u8>>();
+        let mut listing = String::new();
+        while listing.len() < size {
+            let signature = STANDARD.encode((0..96).map(|_| next() as u8).collect::<Vec<u8>>());
+            listing += &format!(
+                r#"{{"sha":"{:016x}","message":"Fix \"parser\" (\\u00e9)\n\nsee https://x.example/a?v=4&b=2","signature":"-----BEGIN PGP SIGNATURE-----\n\n{}\n=Ab3x\n-----END PGP SIGNATURE-----"}},"#,
+                next(),
+                signature
+            );
+        }
+        let dump: String = listing.as_bytes()[..size / 4]
+            .chunks(16)
+            .enumerate()
+            .map(|(i, line)| {
+                let hex: String = line.iter().map(|b| format!("{b:02x}")).collect();
+                let text: String = line
+                    .iter()
+                    .map(|&b| {
+                        if (0x20..0x7f).contains(&b) {
+                            char::from(b)
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect();
+                format!("{:08x}: {hex}  {text}\n", i * 16)
+            })
+            .collect();
+        let content = STANDARD.encode(&listing.as_bytes()[..size * 3 / 4]);
+        let lines: Vec<&str> = (0..content.len())
+            .step_by(60)
+            .map(|at| &content[at..(at + 60).min(content.len())])
+            .collect();
+        let letters = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        vec![
+            (
+                "letters",
+                (0..size).map(|_| letters[(next() % 62) as usize]).collect(),
+            ),
+            ("listing", listing.into_bytes()),
+            ("xxd", dump.into_bytes()),
+            (
+                "base64 in JSON",
+                format!(r#"{{"content":"{}"}}"#, lines.join("\\n")).into_bytes(),
+            ),
+            ("CSS", fill(".i:before{content:\"\\f101\"}\n")),
+            ("nested", fill("\\u0025\\/%2525+")),
+            ("&#", [b"&#".to_vec(), vec![b'7'; size]].concat()),
+            ("\\u005c", fill("\\u005c")),
+            ("CSS \\5c", fill("\\5c \\5c ")),
+            ("1,", fill("1,")),
+            ("prefix", fill("ghp_R2d9Kq7LmX4vT8sB1nZ6wY3 ")),
+        ]
+    }
+
+    #[test]
+    fn the_bytes_a_scan_reads_are_a_small_multiple_of_the_body_whatever_it_holds() {
+        // The bytes of every text looked in (the body and its decodings, at
+        // every level) over the body's: bounded by READ_AT_MOST, and the
+        // same per byte at 128 KiB and 512 KiB (linear).
+        const READ_AT_MOST: f64 = 8.0;
+        let secret = ["ghp_R2d9Kq7LmX4vT8sB1nZ6wY3cH5jF0aE"];
+        let forms = forms(&secret);
+        let read = |body: &[u8]| {
+            let scan = Scan::new(&forms, None);
+            assert_eq!(scanned(&forms, body, &scan), Some(false));
+            scan.read.get()
+        };
+        for ((kind, small), (_, large)) in kinds(128 << 10).into_iter().zip(kinds(512 << 10)) {
+            let (small_read, large_read) = (read(&small), read(&large));
+            let per_byte = |read: usize, len: usize| read as f64 / len as f64;
+            let (small_per, large_per) = (
+                per_byte(small_read, small.len()),
+                per_byte(large_read, large.len()),
+            );
+            assert!(
+                small_per.max(large_per) <= READ_AT_MOST,
+                "{kind}: {small_per:.1}x, {large_per:.1}x"
+            );
+            let growth = large_per / small_per;
+            assert!(
+                growth < 1.3,
+                "{kind}: {growth:.2} times the work per byte at 4 times the size"
+            );
+        }
     }
 }
