@@ -9,6 +9,7 @@
 //! source: never trust them anywhere else.
 
 use std::collections::HashMap;
+use std::io::{Error, ErrorKind};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -132,10 +133,7 @@ impl FakeIssuer {
                  {address} (start_minting_for_anyone_on, or the program's \
                  --issuer-mints-for-anyone, to reach it from elsewhere)"
             );
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                why,
-            ));
+            return Err(Error::new(ErrorKind::PermissionDenied, why));
         }
         FakeIssuer::start_minting_for_anyone_on(address)
     }
