@@ -104,6 +104,23 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     assert!(page.contains("not valid"), "{page}");
 }
 
+/// The connect page's link a 2026-07-28 client with URL elicitation is
+/// asked to open when `token`'s person first calls github.
+fn connect_link(served: &Served, api: &FakeUpstream, token: &str) -> String {
+    let mut extra = json!({});
+    extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let first = call_asking(
+        served,
+        token,
+        json!({"elicitation": {"url": {}}}),
+        extra,
+        &[],
+    );
+    let asked = &first["result"]["inputRequests"]["connect-github"]["params"];
+    let link = asked["url"].as_str().unwrap_or_else(|| panic!("{first}"));
+    link.to_owned()
+}
+
 #[test]
 fn a_login_after_the_issuer_rotates_its_keys_goes_through() {
     // The connect page reads the issuer's keys where the bearer check
@@ -111,22 +128,11 @@ fn a_login_after_the_issuer_rotates_its_keys_goes_through() {
     // against it, not refused until a restart.
     let (issuer, _gateway, api, served) = connect_server();
     let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
-    let url = format!("{}/user", api.url());
-    let mut extra = json!({});
-    extra["arguments"] = json!({"provider": "github", "url": url});
-    let first = call_asking(
-        &served,
-        &alice,
-        json!({"elicitation": {"url": {}}}),
-        extra,
-        &[],
-    );
-    let asked = &first["result"]["inputRequests"]["connect-github"]["params"];
-    let link = asked["url"].as_str().unwrap_or_else(|| panic!("{first}"));
-    let (status, _, page) = Browser::new().open_as(&issuer, "alice", link);
+    let link = connect_link(&served, &api, &alice);
+    let (status, _, page) = Browser::new().open_as(&issuer, "alice", &link);
     assert_eq!(status, 302, "{page}");
     issuer.rotate();
-    let (status, _, page) = Browser::new().open_as(&issuer, "alice", link);
+    let (status, _, page) = Browser::new().open_as(&issuer, "alice", &link);
     assert_eq!(
         status, 302,
         "a login after the issuer rotates its keys: {page}"
@@ -141,18 +147,8 @@ fn the_connect_page_reads_the_person_from_the_subject_claim() {
     let (issuer, _gateway, api, served) = connect_server_with(&["--subject-claim", "oid"]);
     let alice = FakeToken::new("pairwise-a").audience(&served.resource);
     let alice = issuer.mint(&alice.claim("oid", json!("alice")));
-    let mut extra = json!({});
-    extra["arguments"] = json!({"provider": "github", "url": format!("{}/user", api.url())});
-    let first = call_asking(
-        &served,
-        &alice,
-        json!({"elicitation": {"url": {}}}),
-        extra,
-        &[],
-    );
-    let asked = &first["result"]["inputRequests"]["connect-github"]["params"];
-    let link = asked["url"].as_str().unwrap_or_else(|| panic!("{first}"));
-    let (status, location, page) = Browser::new().open_as(&issuer, "alice", link);
+    let link = connect_link(&served, &api, &alice);
+    let (status, location, page) = Browser::new().open_as(&issuer, "alice", &link);
     assert_eq!((status, location), (400, None), "{page}");
     served.said_once(|said| said.contains("its `oid` claim is missing or blank"));
 }

@@ -17,11 +17,11 @@ const TOKENS: [&str; 3] = [
     "xoxb-2048-88341-Vq9TzLr7Wm4KpX2sNd6",
 ];
 
-const WITHHELD: &[u8] = b"<withheld: the text echoed a credential>";
+pub(crate) const WITHHELD: &[u8] = b"<withheld: the text echoed a credential>";
 
 /// A provider answering with its token, an API that answers what a test
 /// sets, and another origin a redirect may point at.
-struct Echo {
+pub(crate) struct Echo {
     _gateway: FakeGateway,
     api: FakeUpstream,
     elsewhere: FakeUpstream,
@@ -30,7 +30,7 @@ struct Echo {
 }
 
 impl Echo {
-    fn new(token: &str) -> Echo {
+    pub(crate) fn new(token: &str) -> Echo {
         let (gateway, api, elsewhere) = (
             FakeGateway::start(),
             FakeUpstream::start(),
@@ -60,7 +60,7 @@ impl Echo {
     }
 
     /// What an answer of `body` comes back as, with echoes withheld.
-    fn answered(&self, body: &[u8]) -> Vec<u8> {
+    pub(crate) fn answered(&self, body: &[u8]) -> Vec<u8> {
         self.api
             .set_reply("/echo", FakeReply::new(200).body(body.to_vec()));
         self.fetch(true).1
@@ -68,7 +68,7 @@ impl Echo {
 
     /// Whether a redirect to the other origin, `form` in its query, is
     /// followed with default options.
-    fn followed(&self, form: &[u8]) -> bool {
+    pub(crate) fn followed(&self, form: &[u8]) -> bool {
         let location = format!("{}/cb?state={}", self.elsewhere.url(), url_escaped(form));
         self.api
             .set_reply("/echo", FakeReply::new(302).header("Location", &location));
