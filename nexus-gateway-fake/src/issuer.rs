@@ -24,6 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::request::{RecordedRequest, query_pairs};
 
 mod introspect;
+mod mint;
+mod register;
 use crate::server::{HttpServer, Reply};
 
 /// The signing keys: a key id, its algorithm and its DER (PKCS #8 for the
@@ -126,15 +128,7 @@ impl FakeIssuer {
     /// `PermissionDenied` when `address` is not a loopback one; the I/O
     /// error of binding it.
     pub fn start_on(address: &str) -> std::io::Result<FakeIssuer> {
-        let mut resolved = std::net::ToSocketAddrs::to_socket_addrs(address)?;
-        if !resolved.all(|at| at.ip().is_loopback()) {
-            let why = format!(
-                "the fake issuer mints tokens for anyone: it listens on loopback only, not on \
-                 {address} (start_minting_for_anyone_on, or the program's \
-                 --issuer-mints-for-anyone, to reach it from elsewhere)"
-            );
-            return Err(Error::new(ErrorKind::PermissionDenied, why));
-        }
+        loopback_only(address)?;
         FakeIssuer::start_minting_for_anyone_on(address)
     }
 
@@ -158,9 +152,20 @@ impl FakeIssuer {
     ///
     /// When no loopback port can be bound.
     pub fn start_entra(tenant: &str) -> FakeIssuer {
-        let path = format!("/{tenant}/v2.0");
-        FakeIssuer::shaped("127.0.0.1:0", &path, true)
+        FakeIssuer::start_entra_on("127.0.0.1:0", tenant)
             .unwrap_or_else(|e| panic!("FakeIssuer could not listen on 127.0.0.1: {e}"))
+    }
+
+    /// [`start_entra`](Self::start_entra) on `address`, a loopback one only
+    /// (as [`start_on`](Self::start_on)).
+    ///
+    /// # Errors
+    ///
+    /// `PermissionDenied` when `address` is not a loopback one; the I/O
+    /// error of binding it.
+    pub fn start_entra_on(address: &str, tenant: &str) -> std::io::Result<FakeIssuer> {
+        loopback_only(address)?;
+        FakeIssuer::shaped(address, &format!("/{tenant}/v2.0"), true)
     }
 
     /// A fake issuer on `address` whose URL has `path` after its origin.
@@ -469,6 +474,21 @@ fn refused(error: &str, why: &str) -> Reply {
     answer(400, &json!({"error": error, "error_description": why}))
 }
 
+/// `PermissionDenied` unless `address` is a loopback one: whoever reaches
+/// the issuer can mint a token it signs.
+fn loopback_only(address: &str) -> std::io::Result<()> {
+    let mut resolved = std::net::ToSocketAddrs::to_socket_addrs(address)?;
+    if resolved.all(|at| at.ip().is_loopback()) {
+        return Ok(());
+    }
+    let why = format!(
+        "the fake issuer mints tokens for anyone: it listens on loopback only, not on \
+         {address} (start_minting_for_anyone_on, or the program's \
+         --issuer-mints-for-anyone, to reach it from elsewhere)"
+    );
+    Err(Error::new(ErrorKind::PermissionDenied, why))
+}
+
 /// Registration, `/authorize` and `/token`.
 fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
     let mut state = state.lock();
@@ -481,7 +501,7 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
             .collect()
     };
     match (request.method.as_str(), request.path.as_str()) {
-        ("POST", "/_fake/mint") => mint_asked(&state, url, &request.body),
+        ("POST", "/_fake/mint") => mint::asked(&mut state, url, &request.body),
         ("POST", "/_fake/approve") => {
             let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
             let Some(subject) = asked["sub"].as_str().filter(|s| !s.is_empty()) else {
@@ -498,7 +518,7 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
             state.signer = KEYS[2].0;
             answer(200, &json!({"signer": state.signer}))
         }
-        ("POST", "/register") => register(&mut state, &request.body),
+        ("POST", "/register") => register::register(&mut state, &request.body),
         ("GET", "/authorize") => authorize(&mut state, url, &form),
         ("POST", "/token") => token(&mut state, url, &with_basic(form, request)),
         ("POST", "/introspect") => introspect::answer(&mut state, url, &with_basic(form, request)),
@@ -525,49 +545,6 @@ fn with_basic(
             .or_insert_with(|| decoded(secret).into_owned());
     }
     form
-}
-
-/// `/_fake/mint`: the token a JSON body asks for (`sub`, and any of `aud`,
-/// `iss`, `expires_in`, `not_before_in`, `kid`, `claims`), as text: for
-/// tests in any language, as [`FakeIssuer::mint`] is for Rust's.
-fn mint_asked(state: &State, url: &str, body: &[u8]) -> Reply {
-    let asked: Value = serde_json::from_slice(body).unwrap_or_default();
-    let Some(subject) = asked["sub"].as_str() else {
-        return refused("invalid_request", "a JSON object with at least `sub`");
-    };
-    let kid = asked["kid"].as_str().unwrap_or(state.signer);
-    if !KEYS.iter().any(|(id, _, _)| *id == kid) {
-        return refused("invalid_request", "kid is one of ec-1, rsa-1, ec-2, rsa-2");
-    }
-    let mut token = FakeToken::new(subject);
-    token.audience = asked["aud"].as_str().map(str::to_owned);
-    token.issuer = asked["iss"].as_str().map(str::to_owned);
-    token.expires_in = asked["expires_in"].as_i64();
-    token.not_before_in = asked["not_before_in"].as_i64();
-    token.claims = asked["claims"].as_object().cloned().unwrap_or_default();
-    Reply::Answer {
-        status: 200,
-        headers: vec![("Content-Type".into(), "text/plain".into())],
-        body: sign(&token, kid, url).into_bytes(),
-    }
-}
-
-/// Dynamic client registration: any client with a redirect URI, public.
-fn register(state: &mut State, body: &[u8]) -> Reply {
-    let asked: Value = serde_json::from_slice(body).unwrap_or_default();
-    let uris: Vec<String> = (asked["redirect_uris"].as_array().into_iter().flatten())
-        .filter_map(|u| u.as_str().map(str::to_owned))
-        .collect();
-    if uris.is_empty() {
-        return refused("invalid_redirect_uri", "redirect_uris is required");
-    }
-    let client = format!("client-{}", state.serial);
-    state.clients.insert(client.clone(), uris);
-    let mut registered = asked.as_object().cloned().unwrap_or_default();
-    registered.insert("client_id".into(), json!(client));
-    registered.insert("client_id_issued_at".into(), json!(0));
-    registered.insert("token_endpoint_auth_method".into(), json!("none"));
-    answer(201, &Value::Object(registered))
 }
 
 /// `/authorize`: the person the test named approves at once, and the

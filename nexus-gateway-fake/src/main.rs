@@ -19,11 +19,13 @@ use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream, Ra
 
 const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspace W] \
                      [--provider P] [--token T] [--seed FILE] [--issuer] [--issuer-mints-for-anyone]
+                     [--issuer-tenant TENANT]
 --issuer also serves a fake OAuth authorization server (ISSUER_URL): its metadata,
 a JWKS, registration, /authorize (approving `alice`, or whom POST /_fake/approve
 {\"sub\": …} names), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
 It mints tokens for anyone who reaches it: with a --host beyond loopback it starts
-only when --issuer-mints-for-anyone says so.
+only when --issuer-mints-for-anyone says so. --issuer-tenant shapes it as Entra ID's
+v2 endpoint for TENANT (ISSUER_URL ends /TENANT/v2.0; metadata only at the OpenID path).
 The Gateway's own variables set its rate limiter: RATE_LIMIT_ENABLED=true,
 RATE_LIMIT_REQUEST_CONNECTION_RPM, RATE_LIMIT_CALLBACK_RPM, RATE_LIMIT_TOKEN_RPM,
 RATE_LIMIT_RESOLVE_RPM (per minute; 0 or less: that route unlimited).";
@@ -42,6 +44,8 @@ struct Options {
     issuer: bool,
     /// `--issuer-mints-for-anyone`: the issuer may listen beyond loopback.
     for_anyone: bool,
+    /// `--issuer-tenant`: the issuer shaped as Entra ID's for this tenant.
+    tenant: Option<String>,
 }
 
 /// The options, or a usage error that repeats no value it was given (one
@@ -57,6 +61,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
         single: Vec::new(),
         issuer: false,
         for_anyone: false,
+        tenant: None,
     };
     let mut args = args.enumerate().map(|(at, arg)| {
         let at = at + 1;
@@ -85,9 +90,17 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
             "--seed" => options.seed = Some(value()?),
             "--issuer" => options.issuer = true,
             "--issuer-mints-for-anyone" => (options.issuer, options.for_anyone) = (true, true),
+            "--issuer-tenant" => {
+                (options.issuer, options.tenant) = (true, Some(not_empty(&arg, value()?)?))
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
         }
+    }
+    if options.tenant.is_some() && options.for_anyone {
+        return Err(format!(
+            "--issuer-tenant's issuer listens on loopback only: drop --issuer-mints-for-anyone\n{USAGE}"
+        ));
     }
     if options.seed.is_some() && !options.single.is_empty() {
         return Err(format!(
@@ -210,13 +223,13 @@ fn main() -> ExitCode {
         .rsplit_once(':')
         .map_or(host.as_str(), |(host, _)| host);
     let address = format!("{host}:0");
-    let issuer = options.issuer.then(|| {
-        if options.for_anyone {
-            FakeIssuer::start_minting_for_anyone_on(&address)
-        } else {
-            FakeIssuer::start_on(&address)
-        }
-    });
+    let issuer = options
+        .issuer
+        .then(|| match (&options.tenant, options.for_anyone) {
+            (Some(tenant), _) => FakeIssuer::start_entra_on(&address, tenant),
+            (None, true) => FakeIssuer::start_minting_for_anyone_on(&address),
+            (None, false) => FakeIssuer::start_on(&address),
+        });
     let issuer = match issuer.transpose() {
         Ok(issuer) => issuer,
         Err(e) => {

@@ -289,8 +289,108 @@ fn the_issuer_flag_serves_metadata_keys_and_minted_tokens() {
         r#"curl -sS -X POST $G/_fake/mint -d '{"aud": "x"}'"#,
     );
     assert!(refused.contains("invalid_request"), "{refused}");
+    the_issuer_mints_every_shape_over_http(&issuer);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Over HTTP as in Rust: a JWS typed and with `crit` as asked, and an
+/// opaque token that only `/introspect` tells, to a confidential client
+/// registered by RFC 7591 (its secret in the answer).
+fn the_issuer_mints_every_shape_over_http(issuer: &str) {
+    use base64::Engine as _;
+    let (ok, token) = sh(
+        issuer,
+        r#"curl -fsS -X POST $G/_fake/mint -d '{"sub": "00u1", "typ": "at+jwt", "crit": ["exp"], "claims": {"uid": "00u1"}}'"#,
+    );
+    assert!(ok, "{token}");
+    let header = token.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    assert_eq!(header["typ"], "at+jwt", "{header}");
+    assert_eq!(header["crit"], serde_json::json!(["exp"]), "{header}");
+    let (ok, opaque) = sh(
+        issuer,
+        r#"curl -fsS -X POST $G/_fake/mint -d '{"sub": "alice", "aud": "https://mcp.example.com/mcp", "opaque": true}'"#,
+    );
+    assert!(
+        ok && !opaque.contains('.') && opaque.len() >= 32,
+        "{opaque}"
+    );
+    let (ok, client) = sh(
+        issuer,
+        r#"curl -fsS -X POST $G/register -d '{"token_endpoint_auth_method": "client_secret_basic"}'"#,
+    );
+    let client: serde_json::Value = serde_json::from_str(&client).unwrap();
+    let (id, secret) = (&client["client_id"], &client["client_secret"]);
+    assert!(ok && id.is_string() && secret.is_string(), "{client}");
+    let ask = |user: &str| {
+        let (id, secret) = (id.as_str().unwrap(), secret.as_str().unwrap());
+        let user = user.replace("ID", id).replace("SECRET", secret);
+        sh(
+            issuer,
+            &format!("curl -sS -u '{user}' -d 'token={opaque}' $G/introspect"),
+        )
+    };
+    let (_, told) = ask("ID:SECRET");
+    let told: serde_json::Value = serde_json::from_str(&told).unwrap();
+    assert_eq!(told["active"], true, "{told}");
+    assert_eq!(told["sub"], "alice", "{told}");
+    assert_eq!(told["aud"], "https://mcp.example.com/mcp", "{told}");
+    let (_, refused) = ask("ID:not-the-secret");
+    assert!(refused.contains("invalid_client"), "{refused}");
+}
+
+/// `--issuer-tenant`: the issuer as Entra ID's v2 endpoint, its URL under
+/// the tenant, its metadata at the OpenID path only, and tokens minted
+/// there in Entra's shape.
+#[test]
+fn the_issuer_tenant_flag_shapes_the_issuer_as_entra_ids() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(["--issuer-tenant", "9188040d-6c67-4c5b-b112-36a304b66dad"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    let issuer = lines[2].strip_prefix("ISSUER_URL=").unwrap();
+    assert!(
+        issuer.ends_with("/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"),
+        "{issuer}"
+    );
+    let (ok, metadata) = sh(issuer, "curl -fsS $G/.well-known/openid-configuration");
+    assert!(
+        ok && metadata.contains(&format!("\"issuer\":\"{issuer}\"")),
+        "{metadata}"
+    );
+    let (ok, _) = sh(
+        issuer,
+        "curl -fsS $G/.well-known/oauth-authorization-server",
+    );
+    assert!(!ok, "RFC 8414's path is not Entra's");
+    let (ok, token) = sh(
+        issuer,
+        r#"curl -fsS -X POST $G/_fake/mint -d '{"sub": "pairwise", "aud": "00000000-0000-0000-0000-0000000000aa", "claims": {"oid": "o-1", "tid": "t-1", "scp": "mcp"}}'"#,
+    );
+    assert!(ok && token.split('.').count() == 3, "{token}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(["--issuer-tenant", "t", "--issuer-mints-for-anyone"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("loopback only"),
+        "{said}"
+    );
 }
 
 #[test]

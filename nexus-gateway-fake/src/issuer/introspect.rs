@@ -17,20 +17,24 @@ impl FakeIssuer {
     /// `token`'s claims, as this issuer's `/introspect` tells them while it
     /// has not expired.
     pub fn mint_opaque(&self, token: &FakeToken) -> String {
-        let mut state = self.state.lock();
-        state.serial += 1;
         let claims = token.claims(&self.url());
-        let seed = format!("{}\0{claims}", state.serial);
-        let digest = Sha256::digest(seed.as_bytes());
-        let opaque: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        state.opaque.insert(opaque.clone(), claims);
-        opaque
+        keep(&mut self.state.lock(), claims)
     }
 
     /// How many times `/introspect` was asked, by any client.
     pub fn introspections(&self) -> usize {
         self.state.lock().introspections
     }
+}
+
+/// A new opaque token standing for `claims`, kept for `/introspect`.
+pub(super) fn keep(state: &mut State, claims: Value) -> String {
+    state.serial += 1;
+    let seed = format!("{}\0{claims}", state.serial);
+    let digest = Sha256::digest(seed.as_bytes());
+    let opaque: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    state.opaque.insert(opaque.clone(), claims);
+    opaque
 }
 
 /// `POST /introspect`: the claims of an active token, `{"active": false}`
