@@ -6,84 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use common::nginx::Nginx;
 use common::served::{
     Browser, CLIENT, STATE_KEY, Served, call_asking, command, free_port, header, workspace_of,
 };
 use common::text;
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::json;
-
-/// nginx in front of `ports`, on `port`, round-robin; stopped when dropped.
-struct Nginx {
-    child: Child,
-    _dir: PathBuf,
-}
-
-impl Nginx {
-    fn start(port: u16, ports: &[u16]) -> Nginx {
-        let nginx = std::env::var("NEXUS_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
-        assert!(
-            Path::new(&nginx).exists(),
-            "needs nginx ({nginx}): `.ci/run` installs it"
-        );
-        let dir = std::env::temp_dir().join(format!("nexus-mcp-nginx-{port}"));
-        std::fs::create_dir_all(&dir).expect("a directory for nginx");
-        let servers: String = ports
-            .iter()
-            .map(|p| format!("server 127.0.0.1:{p}; "))
-            .collect();
-        let d = dir.display();
-        let conf = format!(
-            "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-             events {{ worker_connections 256; }}\n\
-             http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
-               fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-               upstream mcp {{ {servers} }}\n\
-               server {{ listen 127.0.0.1:{port};\n\
-                 location / {{ proxy_pass http://mcp; proxy_http_version 1.1;\n\
-                   proxy_set_header Host $http_host; proxy_set_header Connection \"\";\n\
-                   proxy_buffering off; }} }} }}\n"
-        );
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, conf).expect("nginx.conf");
-        let child = Command::new(nginx)
-            .args([
-                "-p",
-                &dir.display().to_string(),
-                "-c",
-                &path.display().to_string(),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        // Ready when it answers /healthz from a replica (bounded; no sleep).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let answered = ureq::get(format!("http://127.0.0.1:{port}/healthz")).call();
-            if answered.is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nginx did not answer: {answered:?}"
-            );
-            std::thread::yield_now();
-        }
-        Nginx { child, _dir: dir }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Two replicas on their own ports, both public at `front`, and nginx there.
 fn replicas(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Served, Served, Nginx, String) {

@@ -8,7 +8,8 @@ Usage: python serve_oauth.py MCP_URL API_URL
 NEXUS_MCP_ERA=2026 speaks MCP 2026-07-28 (stateless); otherwise the
 client's legacy mode (`initialize`, 2025-11-25). The "browser" asks the
 authorization URL and reads where it is sent back, as a user whose login
-the fake issuer approves.
+the issuer approves (the issuer's pages are followed until it sends the
+browser back).
 
 With NEXUS_MCP_CONNECT=1, the client declares URL elicitation, and its
 handler is the user's browser: it opens the link the server sends (the
@@ -60,10 +61,18 @@ async def run(url, api):
     sent_back = {}
 
     async def browser(authorization_url):
+        # The issuer's pages, followed (their cookies kept) until it sends
+        # the browser back to the client.
+        url = authorization_url
         async with httpx2.AsyncClient(follow_redirects=False) as http:
-            answer = await http.get(authorization_url)
-            assert answer.status_code == 302, (answer.status_code, answer.text)
-            sent_back["url"] = answer.headers["location"]
+            for _ in range(10):
+                answer = await http.get(url)
+                assert answer.status_code in (302, 303), (answer.status_code, answer.text)
+                url = urllib.parse.urljoin(url, answer.headers["location"])
+                if url.startswith(REDIRECT):
+                    sent_back["url"] = url
+                    return
+        raise AssertionError(f"the issuer never sent the browser back: {url}")
 
     async def callback():
         query = urllib.parse.parse_qs(urllib.parse.urlparse(sent_back["url"]).query)

@@ -1,0 +1,116 @@
+// A real, certified OpenID provider (node's `oidc-provider`), set up as a
+// team would set it up in front of `nexus-mcp serve`: dynamic registration,
+// PKCE, RFC 8707 resource indicators, and the access tokens it issues for
+// the MCP server's resource either JWTs or opaque ones that the server
+// introspects (RFC 7662) as a confidential client.
+//
+// Usage: node oidc_provider.mjs PORT MODE RESOURCE CONNECT_CALLBACK
+//   MODE              jwt | opaque: the access tokens issued for RESOURCE
+//   RESOURCE          the MCP server's public URL, the only resource served
+//   CONNECT_CALLBACK  the redirect URI of the connect page's login client
+//
+// Clients registered ahead: `nexus-mcp-connect` (public, the connect page's
+// login) and `nexus-mcp-introspect` (secret `introspect-secret`, which may
+// only introspect). Anyone else registers dynamically.
+//
+// The person who logs in is the test's to say: `POST /_test/person/NAME`
+// makes the next logins NAME's (the login page a person would fill in is
+// the test's own interaction, which approves at once); `GET
+// /_test/introspections` says how many introspection requests it answered.
+// Prints `listening` on stdout once it serves.
+
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
+import Provider, { errors } from 'oidc-provider';
+
+const [port, mode, resource, connectCallback] = process.argv.slice(2);
+if (!['jwt', 'opaque'].includes(mode)) {
+  throw new Error(`MODE is jwt or opaque, not ${mode}`);
+}
+const issuer = `http://127.0.0.1:${port}`;
+let person = 'nobody';
+let introspections = 0;
+
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signing = { ...privateKey.export({ format: 'jwk' }), kid: 'signing-1', use: 'sig', alg: 'RS256' };
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: 'nexus-mcp-connect',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [connectCallback],
+    },
+    {
+      client_id: 'nexus-mcp-introspect',
+      client_secret: 'introspect-secret',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+    },
+  ],
+  jwks: { keys: [signing] },
+  cookies: { keys: ['a-cookie-key-for-the-test-provider'] },
+  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+  scopes: ['openid', 'mcp'],
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  features: {
+    devInteractions: { enabled: false },
+    registration: { enabled: true },
+    introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: async (_ctx, _client, oneOf) => oneOf,
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (_ctx, indicator) => {
+        if (indicator !== resource) throw new errors.InvalidTarget();
+        return {
+          audience: resource,
+          scope: 'mcp',
+          accessTokenTTL: 3600,
+          accessTokenFormat: mode,
+          ...(mode === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+        };
+      },
+    },
+  },
+});
+
+// The login page and the consent page, approved at once as `person`.
+async function interact(req, res) {
+  const { prompt, grantId, params, session } = await provider.interactionDetails(req, res);
+  if (prompt.name === 'login') {
+    const login = { login: { accountId: person } };
+    return provider.interactionFinished(req, res, login, { mergeWithLastSubmission: false });
+  }
+  const grant = grantId
+    ? await provider.Grant.find(grantId)
+    : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+  const { missingOIDCScope, missingOIDCClaims, missingResourceScopes } = prompt.details;
+  if (missingOIDCScope) grant.addOIDCScope(missingOIDCScope.join(' '));
+  if (missingOIDCClaims) grant.addOIDCClaims(missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  const consent = { consent: { grantId: await grant.save() } };
+  return provider.interactionFinished(req, res, consent, { mergeWithLastSubmission: true });
+}
+
+const serve = provider.callback();
+createServer((req, res) => {
+  const named = req.url.match(/^\/_test\/person\/([^/?]+)$/);
+  if (req.method === 'POST' && named) {
+    person = decodeURIComponent(named[1]);
+    res.writeHead(204).end();
+  } else if (req.url === '/_test/introspections') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(String(introspections));
+  } else if (req.url.startsWith('/interaction/')) {
+    interact(req, res).catch((error) => {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
+    });
+  } else {
+    if (req.url.startsWith('/token/introspection')) introspections += 1;
+    serve(req, res);
+  }
+}).listen(Number(port), '127.0.0.1', () => console.log('listening'));

