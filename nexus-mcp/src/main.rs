@@ -88,6 +88,11 @@ Environment (read as the nexus-gateway-sdk library reads it):
   NEXUS_MCP_INTROSPECTION_CLIENT_SECRET   serve: the secret of the client that
                           asks the issuer about opaque tokens
                           (--introspection-client-id)
+  …_FILE                  each secret above (NEXUS_API_KEY, NEXUS_MCP_STATE_KEY,
+                          NEXUS_MCP_STATE_KEYS, NEXUS_MCP_LOGIN_CLIENT_SECRET,
+                          NEXUS_MCP_INTROSPECTION_CLIENT_SECRET) from the file its
+                          _FILE twin names (NEXUS_API_KEY_FILE…), a trailing line
+                          break trimmed; not both
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
                           a start line and a line per call (the audit trail)
                           at info, everything else from warn
@@ -176,9 +181,45 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// The variable `name` through the library's reader: a value that is not
-/// UTF-8 is a usage error naming it, never read as unset.
+/// UTF-8 is a usage error naming it, never read as unset. A secret's value
+/// may come from the file its `_FILE` twin names instead (a trailing line
+/// break trimmed), as secrets are mounted; both set is a usage error.
 fn var(name: &'static str) -> Option<String> {
-    setting::var(name).unwrap_or_else(|e| usage(&answer::said(&e)))
+    let read = |name| setting::var(name).unwrap_or_else(|e| usage(&answer::said(&e)));
+    let twin = SECRET_FILES.iter().find(|(secret, _)| *secret == name);
+    let Some(path) = twin.and_then(|(_, file)| Some((*file, read(file)?))) else {
+        return read(name);
+    };
+    secret_from_file(name, path, read(name).is_some()).unwrap_or_else(|why| usage(&why))
+}
+
+/// Each secret variable and its `_FILE` twin.
+const SECRET_FILES: [(&str, &str); 5] = [
+    ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
+    (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
+    (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
+    (LOGIN_SECRET_VARIABLE, "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE"),
+    (
+        INTROSPECTION_SECRET_VARIABLE,
+        "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
+    ),
+];
+
+/// The secret `name` read from the file `(twin, path)` names, one trailing
+/// line break trimmed; refused when `name` is set too (`both`), or when the
+/// file cannot be read (the path named, never its content).
+fn secret_from_file(
+    name: &str,
+    (twin, path): (&str, String),
+    both: bool,
+) -> Result<Option<String>, String> {
+    if both {
+        return Err(format!("{name} and {twin} are both set: set one"));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("{twin}: cannot read {path}: {e}"))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(Some(text.strip_suffix('\r').unwrap_or(text).to_owned()))
 }
 
 /// The variable that gives the connect page's client secret at the issuer.

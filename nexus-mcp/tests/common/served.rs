@@ -63,6 +63,11 @@ pub fn command(gateway: &FakeGateway, issuer: &str, port: u16, args: &[&str]) ->
         .env_remove("NEXUS_ALLOWED_ORIGINS")
         .env_remove("NEXUS_TIMEOUT")
         .env_remove("NEXUS_LOG")
+        .env_remove("NEXUS_API_KEY_FILE")
+        .env_remove("NEXUS_MCP_STATE_KEY_FILE")
+        .env_remove("NEXUS_MCP_STATE_KEYS_FILE")
+        .env_remove("NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE")
+        .env_remove("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,0 +1,117 @@
+//! `serve` for the people who run it, through the built program: secrets
+//! mounted as files, readiness apart from liveness, and what a refusal
+//! tells the operator.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::served::{Served, command, free_port, workspace_of};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::json;
+
+/// Each secret variable `serve` reads and its `_FILE` twin.
+const SECRETS: [(&str, &str); 5] = [
+    ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
+    ("NEXUS_MCP_STATE_KEY", "NEXUS_MCP_STATE_KEY_FILE"),
+    ("NEXUS_MCP_STATE_KEYS", "NEXUS_MCP_STATE_KEYS_FILE"),
+    (
+        "NEXUS_MCP_LOGIN_CLIENT_SECRET",
+        "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE",
+    ),
+    (
+        "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET",
+        "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
+    ),
+];
+
+/// A file holding `text`, in a directory of this test's own.
+fn secret_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nexus-mcp-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn every_secret_may_come_from_a_file_its_trailing_line_break_trimmed() {
+    let issuer = FakeIssuer::start();
+    issuer.add_confidential_client("introspector", "http://127.0.0.1/unused", "intro-secret");
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    gateway.require_api_key("sk_from_a_file");
+    let github = FakeProvider::oauth2("gho_alice").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let port = free_port();
+    let args = ["--introspection-client-id", "introspector"];
+    let child = command(&gateway, &issuer.url(), port, &args)
+        .env_remove("NEXUS_MCP_STATE_KEY")
+        .env("NEXUS_API_KEY_FILE", secret_file("api", "sk_from_a_file\n"))
+        .env(
+            "NEXUS_MCP_STATE_KEYS_FILE",
+            secret_file("ring", "k1:a-sealing-key-of-at-least-32-bytes!!\r\n"),
+        )
+        .env(
+            "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
+            secret_file("intro", "intro-secret\n"),
+        )
+        .spawn()
+        .unwrap();
+    let served = Served::ready(child, port);
+    let opaque = issuer.mint_opaque(&FakeToken::new("alice").audience(&served.resource));
+    let (status, answer) = served.call(&opaque, "list_providers", json!({}));
+    assert_eq!(status, 200, "{answer}");
+    let listed = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(listed.contains("github"), "{answer}: {}", served.said());
+    assert_eq!(issuer.introspections(), 1);
+    assert!(
+        !served.said().contains("sk_from_a_file"),
+        "{}",
+        served.said()
+    );
+}
+
+#[test]
+fn a_secret_and_its_file_both_set_or_a_file_that_cannot_be_read_is_a_usage_error() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let args = [
+        "--connect",
+        "github",
+        "--login-client-id",
+        "login",
+        "--introspection-client-id",
+        "introspector",
+    ];
+    let run = |set: &[(&str, &str)], unset: Option<&str>| {
+        let mut serve = command(&gateway, &issuer.url(), free_port(), &args);
+        serve.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "login-secret");
+        serve.env("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", "intro-secret");
+        if let Some(unset) = unset {
+            serve.env_remove(unset);
+        }
+        let out = serve.envs(set.iter().copied()).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), said)
+    };
+    let held = secret_file("held", "a-sealing-key-of-at-least-32-bytes!!\n");
+    let held = held.to_str().unwrap();
+    for (secret, twin) in SECRETS {
+        let value = if secret.ends_with("KEYS") {
+            "k:a-sealing-key-of-at-least-32-bytes!!"
+        } else {
+            "a-sealing-key-of-at-least-32-bytes!!"
+        };
+        let (code, said) = run(&[(secret, value), (twin, held)], None);
+        assert_eq!(code, Some(2), "{secret}: {said}");
+        assert!(said.contains(secret) && said.contains(twin), "{said}");
+        assert!(said.contains("both set"), "{said}");
+        let (code, said) = run(&[(twin, "/nonexistent/secret")], Some(secret));
+        assert_eq!(code, Some(2), "{twin}: {said}");
+        assert!(
+            said.contains(twin) && said.contains("/nonexistent/secret"),
+            "{said}"
+        );
+    }
+}
