@@ -4,13 +4,15 @@
 //! a replica must remember); in front of it, every request's bearer token
 //! is checked ([`bearer`]) and the person it names rides in the
 //! request's extensions to the handler, beside its [`Handshake`]. Beside
-//! it: the protected-resource metadata (RFC 9728) and `/healthz`.
+//! it: the protected-resource metadata (RFC 9728), `/healthz` (liveness)
+//! and `/readyz` (readiness).
 
 mod bearer;
 mod http;
 mod introspect;
 mod jwks;
 pub(crate) mod login;
+mod ready;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use self::bearer::Gate;
 use self::introspect::Introspection;
 use self::jwks::Jwks;
 use self::login::Login;
+use self::ready::Readiness;
 use crate::handshake::{Handshake, SESSION_ID};
 use crate::server::NexusServer;
 
@@ -245,6 +248,7 @@ pub(crate) async fn run(
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_BODY);
     let sessions = Arc::new(NeverSessionManager::default());
+    let ready = Arc::new(Readiness::new(Arc::clone(&gate.jwks), server.clone()));
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     let metadata = {
         let gate = Arc::clone(&gate);
@@ -256,6 +260,7 @@ pub(crate) async fn run(
         .route_service(&site.path, mcp)
         .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), guard))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready::readyz).with_state(ready))
         .route(
             "/.well-known/oauth-protected-resource",
             get(metadata.clone()),

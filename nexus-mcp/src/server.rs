@@ -125,6 +125,13 @@ impl NexusServer {
         }
     }
 
+    /// `Ok` when the Gateway answers this server's key with its provider
+    /// list; else why not, in the library's words.
+    pub(crate) async fn gateway_answers(&self) -> Result<(), String> {
+        let listed = self.client.run(|c| c.providers()).await;
+        listed.map(drop).map_err(|e| format!("the Gateway: {}", said(&e)))
+    }
+
     /// The Gateway's listing this server read last (empty before one).
     fn held_listing(&self) -> Vec<Provider> {
         let held = self.settings.listing.lock();

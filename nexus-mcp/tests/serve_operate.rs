@@ -115,3 +115,49 @@ fn a_secret_and_its_file_both_set_or_a_file_that_cannot_be_read_is_a_usage_error
         );
     }
 }
+
+/// `GET path` of `served`: the status and the text.
+fn probe(served: &Served, path: &str) -> (u16, String) {
+    let (status, _, body) = served.get(path);
+    (status, body.as_str().map_or(body.to_string(), str::to_owned))
+}
+
+#[test]
+fn readiness_needs_the_issuers_keys_and_the_gateway_answering_liveness_does_not() {
+    // The Gateway refuses this server's key: alive, not ready, saying why.
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    gateway.require_api_key("sk_right");
+    let port = free_port();
+    let serve = command(&gateway, &issuer.url(), port, &[])
+        .env("NEXUS_API_KEY", "sk_wrong")
+        .spawn()
+        .unwrap();
+    let served = Served::ready(serve, port);
+    assert_eq!(probe(&served, "/healthz").0, 200);
+    let (status, why) = probe(&served, "/readyz");
+    assert_eq!(status, 503, "{why}");
+    assert!(why.contains("the Gateway"), "{why}");
+    assert!(!why.contains("sk_wrong"), "{why}");
+    drop(served);
+    // Its key accepted: ready.
+    let port = free_port();
+    let serve = command(&gateway, &issuer.url(), port, &[])
+        .env("NEXUS_API_KEY", "sk_right")
+        .spawn()
+        .unwrap();
+    let served = Served::ready(serve, port);
+    assert_eq!(probe(&served, "/readyz"), (200, "ready".to_owned()));
+    drop(served);
+    // The issuer down: alive, not ready, naming the issuer.
+    issuer.set_down(true);
+    let port = free_port();
+    let serve = command(&gateway, &issuer.url(), port, &[])
+        .env("NEXUS_API_KEY", "sk_right")
+        .spawn()
+        .unwrap();
+    let served = Served::ready(serve, port);
+    assert_eq!(probe(&served, "/healthz").0, 200);
+    let (status, why) = probe(&served, "/readyz");
+    assert_eq!(status, 503, "{why}");
+    assert!(why.contains(&issuer.url()), "{why}");
+}

@@ -107,6 +107,18 @@ impl Jwks {
         self.find(kid, false).ok_or(Missing::Unknown)
     }
 
+    /// `Ok` when a set is held; else a fetch within the keys' limits, and
+    /// why it could not be read (for readiness).
+    pub(crate) async fn held_or_fetched(&self) -> Result<(), String> {
+        if self.set().is_some() {
+            return Ok(());
+        }
+        match self.key("").await {
+            Err(Missing::Unreadable(why)) => Err(why),
+            _ => Ok(()),
+        }
+    }
+
     /// The set held, as the connect page's login checks an ID token with it.
     pub(crate) fn set(&self) -> Option<JwkSet> {
         let held = self.held.read().ok()?;
