@@ -13,6 +13,7 @@ mod introspect;
 mod jwks;
 pub(crate) mod login;
 mod ready;
+mod told;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use self::introspect::Introspection;
 use self::jwks::Jwks;
 use self::login::Login;
 use self::ready::Readiness;
+use self::told::Told;
 use crate::handshake::{Handshake, SESSION_ID};
 use crate::server::NexusServer;
 
@@ -97,6 +99,13 @@ impl ServeArgs {
         let public = https_or_loopback("--public-url", &self.public_url)?;
         https_or_loopback("--issuer", &self.issuer)?;
         let path = public.path().trim_end_matches('/').to_owned();
+        if path.is_empty() {
+            return Err(format!(
+                "--public-url {:?}: the URL MCP is served at, its path included \
+                 (https://mcp.example.com/mcp), not only an origin",
+                self.public_url
+            ));
+        }
         let origin = public.origin().ascii_serialization();
         let resource = format!("{origin}{path}");
         let host = public.host_str().unwrap_or_default().to_owned();
@@ -143,11 +152,8 @@ impl ServeArgs {
         }
         let site = Site {
             listen: self.listen,
-            path: if path.is_empty() {
-                "/".to_owned()
-            } else {
-                path
-            },
+            path,
+            public: public.clone(),
             hosts,
             origins,
             origin,
@@ -166,6 +172,77 @@ impl ServeArgs {
             introspection,
         };
         Ok((site, gate))
+    }
+}
+
+impl Door {
+    /// `Ok` when `headers` name this site: the `Host` is the public URL's
+    /// authority (a port absent is the scheme's default), and an `Origin`,
+    /// when sent, is allowed, its port included; else why not, with what
+    /// was expected.
+    fn site(&self, headers: &axum::http::HeaderMap) -> Result<(), String> {
+        let text = |name| {
+            headers
+                .get(name)
+                .map(|v| v.to_str().unwrap_or("(not text)"))
+        };
+        let host = text(axum::http::header::HOST).unwrap_or("");
+        let as_url = url::Url::parse(&format!("{}://{host}/", self.public.scheme()));
+        let ours = as_url.is_ok_and(|u| u.origin() == self.public.origin() && u.path() == "/");
+        if !ours || host.contains('@') {
+            let expected = self.public.origin().ascii_serialization();
+            return Err(format!(
+                "Host {host:?} is not this server's ({expected}, from --public-url): a proxy \
+                 in front must pass the Host it was asked for (nginx: proxy_set_header Host \
+                 $http_host)"
+            ));
+        }
+        let Some(origin) = text(axum::http::header::ORIGIN) else {
+            return Ok(());
+        };
+        let parsed = url::Url::parse(origin).map(|u| u.origin());
+        if parsed.is_ok_and(|o| self.origins.contains(&o)) {
+            return Ok(());
+        }
+        let allowed: Vec<String> = (self.origins.iter())
+            .map(|o| o.ascii_serialization())
+            .collect();
+        Err(format!(
+            "Origin {origin:?} is not allowed (allowed: {}; more with --allowed-origin)",
+            allowed.join(", ")
+        ))
+    }
+
+    /// Tells the operator why a token was refused (a missing one is every
+    /// client's first step, not a refusal worth a line).
+    fn tell(&self, refusal: &bearer::Refusal, headers: &axum::http::HeaderMap) {
+        let gate = &self.gate;
+        let (reason, status) = match refusal {
+            bearer::Refusal::NoToken => return,
+            bearer::Refusal::Invalid(_, why) => (why.as_str(), 401),
+            bearer::Refusal::Forbidden(_, why) => (why.as_str(), 403),
+            bearer::Refusal::Unavailable(why) => (why.as_str(), 503),
+            bearer::Refusal::HeadersTooLarge => ("headers too large", 431),
+        };
+        let token = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim()));
+        let facts = match token {
+            Some(token) if status == 401 || status == 403 => {
+                let audiences: Vec<&str> = std::iter::once(gate.resource.as_str())
+                    .chain(gate.audiences.iter().map(String::as_str))
+                    .collect();
+                let now = jsonwebtoken::get_current_timestamp();
+                format!(
+                    ": {}",
+                    told::token_facts(token, &gate.issuer, &audiences, now)
+                )
+            }
+            _ => String::new(),
+        };
+        let line = format!("refused a token ({status}, {reason}){facts}");
+        self.told.warn(reason, &line);
     }
 }
 
@@ -215,6 +292,8 @@ pub(crate) struct Site {
     pub(crate) listen: String,
     /// `--public-url`'s path, where MCP is served (`/mcp`).
     pub(crate) path: String,
+    /// `--public-url`, whose authority (its port included) a `Host` names.
+    pub(crate) public: url::Url,
     /// The `Host` values a request may carry (the public URL's authority).
     pub(crate) hosts: Vec<String>,
     /// The browser origins a request may come from (`--allowed-origin`, and
@@ -256,9 +335,17 @@ pub(crate) async fn run(
     };
     // The metadata's path-inserted home (RFC 9728 §3.1): `/mcp` → `/.well-known/…/mcp`.
     let path = site.path.trim_end_matches('/').to_owned();
+    let door = Arc::new(Door {
+        gate: Arc::clone(&gate),
+        origins: (site.origins.iter())
+            .filter_map(|o| url::Url::parse(o).ok().map(|u| u.origin()))
+            .collect(),
+        public: site.public.clone(),
+        told: Told::default(),
+    });
     let router = Router::new()
         .route_service(&site.path, mcp)
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), guard))
+        .route_layer(middleware::from_fn_with_state(door, guard))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::readyz).with_state(ready))
         .route(
@@ -295,14 +382,32 @@ pub(crate) async fn run(
         .map_err(|e| format!("the HTTP server stopped: {e}"))
 }
 
-/// Every MCP request passes here first: no verified person, no rmcp. A
-/// 2025 client's `initialize` is answered with the session id its
-/// [`Handshake`] gives, if any; no session is kept to be ended.
-async fn guard(State(gate): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
+/// What stands before rmcp: the site's `Host` and `Origin` rules, the
+/// bearer check, and what their refusals tell the operator.
+struct Door {
+    gate: Arc<Gate>,
+    public: url::Url,
+    origins: Vec<url::Origin>,
+    told: Told,
+}
+
+/// Every MCP request passes here first: a `Host` naming the public URL's
+/// authority (its port included) and an allowed `Origin` if any, then no
+/// verified person, no rmcp. A 2025 client's `initialize` is answered with
+/// the session id its [`Handshake`] gives, if any; no session is kept.
+async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) -> Response {
+    if let Err(why) = door.site(request.headers()) {
+        door.told.warn(&why, &format!("refused a request: {why}"));
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    let gate = &door.gate;
     let admitted = gate.admit(request.headers(), request.uri().query()).await;
     let principal = match admitted {
         Ok(principal) => principal,
-        Err(refusal) => return gate.answer(refusal).into_response(),
+        Err(refusal) => {
+            door.tell(&refusal, request.headers());
+            return gate.answer(refusal).into_response();
+        }
     };
     if request.method() == Method::DELETE {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();

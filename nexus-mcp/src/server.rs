@@ -129,7 +129,9 @@ impl NexusServer {
     /// list; else why not, in the library's words.
     pub(crate) async fn gateway_answers(&self) -> Result<(), String> {
         let listed = self.client.run(|c| c.providers()).await;
-        listed.map(drop).map_err(|e| format!("the Gateway: {}", said(&e)))
+        listed
+            .map(drop)
+            .map_err(|e| format!("the Gateway: {}", said(&e)))
     }
 
     /// The Gateway's listing this server read last (empty before one).

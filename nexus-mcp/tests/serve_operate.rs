@@ -119,7 +119,10 @@ fn a_secret_and_its_file_both_set_or_a_file_that_cannot_be_read_is_a_usage_error
 /// `GET path` of `served`: the status and the text.
 fn probe(served: &Served, path: &str) -> (u16, String) {
     let (status, _, body) = served.get(path);
-    (status, body.as_str().map_or(body.to_string(), str::to_owned))
+    (
+        status,
+        body.as_str().map_or(body.to_string(), str::to_owned),
+    )
 }
 
 #[test]
@@ -160,4 +163,131 @@ fn readiness_needs_the_issuers_keys_and_the_gateway_answering_liveness_does_not(
     let (status, why) = probe(&served, "/readyz");
     assert_eq!(status, 503, "{why}");
     assert!(why.contains(&issuer.url()), "{why}");
+}
+
+#[test]
+fn a_public_url_without_a_path_is_a_usage_error_not_a_panic() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    for public in [
+        "http://127.0.0.1:8080",
+        "http://127.0.0.1:8080/",
+        "https://mcp.example.com",
+    ] {
+        let out = command(
+            &gateway,
+            &issuer.url(),
+            free_port(),
+            &["--public-url", public],
+        )
+        .output()
+        .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{public}: {said}");
+        assert!(
+            said.contains("--public-url") && said.contains("path"),
+            "{said}"
+        );
+        assert!(!said.contains("panicked"), "{said}");
+    }
+}
+
+/// A `list_providers` call to `served` with `headers` added.
+fn call_with(served: &Served, token: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let bearer = format!("Bearer {token}");
+    let mut all = vec![
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "list_providers"),
+    ];
+    all.extend_from_slice(headers);
+    let body = common::served::call("list_providers", json!({}), "2026-07-28");
+    let (status, _, answer) = served.post(&all, &body);
+    (
+        status,
+        answer.as_str().map_or(answer.to_string(), str::to_owned),
+    )
+}
+
+#[test]
+fn the_host_and_the_origin_are_checked_with_their_port_and_the_refusal_says_what_was_expected() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let allowed = ["--allowed-origin", "https://app.example.com"];
+    let served = Served::start(&gateway, &issuer, &allowed);
+    let token = common::served::token(&issuer, &served, "alice");
+    let port: u16 = served.origin.rsplit(':').next().unwrap().parse().unwrap();
+    let other_port = format!("127.0.0.1:{}", port.wrapping_add(1));
+    let (status, why) = call_with(&served, &token, &[("Host", &other_port)]);
+    assert_eq!(status, 403, "{why}");
+    assert!(
+        why.contains(&served.origin),
+        "names the expected host: {why}"
+    );
+    let said = served.said_once(|s| s.contains("refused a request: Host"));
+    assert!(
+        said.contains(&other_port) && said.contains("proxy_set_header Host"),
+        "{said}"
+    );
+    for origin in [
+        "https://app.example.com:8443",
+        "http://app.example.com",
+        "null",
+    ] {
+        let (status, why) = call_with(&served, &token, &[("Origin", origin)]);
+        assert_eq!(status, 403, "{origin}: {why}");
+        assert!(why.contains("https://app.example.com"), "{why}");
+    }
+    for origin in ["https://app.example.com", "https://app.example.com:443"] {
+        let (status, why) = call_with(&served, &token, &[("Origin", origin)]);
+        assert_eq!(status, 200, "{origin}: {why}");
+    }
+    assert_eq!(call_with(&served, &token, &[]).0, 200);
+}
+
+#[test]
+fn a_refused_token_tells_the_operator_what_differs_once_per_reason_and_never_the_token() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &[]);
+    let elsewhere = FakeToken::new("alice@example.com").audience("https://other.example.com/mcp");
+    let elsewhere = issuer.mint(&elsewhere);
+    for _ in 0..5 {
+        assert_eq!(call_with(&served, &elsewhere, &[]).0, 401);
+    }
+    let ahead = FakeToken::new("bob@example.com")
+        .audience(&served.resource)
+        .expires_in(-7200);
+    let ahead = issuer.mint(&ahead);
+    assert_eq!(call_with(&served, &ahead, &[]).0, 401);
+    let unknown = FakeToken::new("carol@example.com")
+        .audience(&served.resource)
+        .key("ec-2");
+    assert_eq!(call_with(&served, &issuer.mint(&unknown), &[]).0, 401);
+    let said = served.said_once(|s| s.contains("\"ec-2\""));
+    let lines: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("refused a token"))
+        .collect();
+    let aud: Vec<&&str> = lines.iter().filter(|l| l.contains("(aud)")).collect();
+    assert_eq!(aud.len(), 1, "one line for five of one reason: {said}");
+    assert!(
+        aud[0].contains("\"https://other.example.com/mcp\""),
+        "{said}"
+    );
+    assert!(
+        aud[0].contains(&format!("(expected {:?})", served.resource)),
+        "{said}"
+    );
+    let expired = lines.iter().find(|l| l.contains("expired")).expect(&said);
+    assert!(expired.contains("past this clock's now"), "{expired}");
+    assert!(expired.contains("this replica's clock"), "{expired}");
+    for secret in [&elsewhere, &ahead] {
+        assert!(
+            !said.contains(secret.as_str()),
+            "a token in the log: {said}"
+        );
+    }
+    assert!(
+        !said.contains("@example.com"),
+        "a subject in the log: {said}"
+    );
 }

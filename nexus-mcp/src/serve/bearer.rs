@@ -232,7 +232,6 @@ impl Gate {
         let invalid = |why: &str| Refusal::Invalid("invalid_token", why.to_owned());
         let Some(introspection) = &self.introspection else {
             let why = "the token is not a JWS: opaque tokens need --introspection-client-id";
-            log::warn!(target: "nexus_mcp", "refused a token: {why}");
             return Err(invalid(why));
         };
         let unavailable = |why: String| Refusal::Unavailable(why);

@@ -1,0 +1,120 @@
+//! What a refusal tells the operator: one line per refusal on stderr, the
+//! reason and the values to compare (the token's `iss`, `aud`, `exp`,
+//! `nbf` and `kid` against what this replica expects and its clock; the
+//! `Host` or `Origin` against the allowed ones), never a token, a subject
+//! or a workspace. At most one line per reason every [`EVERY`]; the next
+//! says how many were left unsaid, so a flood cannot fill a disk.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+/// How often one reason is said at most.
+pub(crate) const EVERY: Duration = Duration::from_secs(10);
+
+/// At most this many reasons are tracked; past it, the oldest are forgotten.
+const REASONS: usize = 256;
+
+/// When each reason was last said, and how many since went unsaid.
+#[derive(Default)]
+pub(crate) struct Told {
+    said: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+impl Told {
+    /// Says `line` at WARN for `reason`, unless that reason was said less
+    /// than [`EVERY`] ago (then it is counted, and the next line says so).
+    pub(crate) fn warn(&self, reason: &str, line: &str) {
+        let Ok(mut said) = self.said.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some((at, unsaid)) = said.get_mut(reason) {
+            if now.duration_since(*at) < EVERY {
+                *unsaid += 1;
+                return;
+            }
+            let more = std::mem::take(unsaid);
+            *at = now;
+            let more = match more {
+                0 => String::new(),
+                n => format!(
+                    " ({n} more like it unsaid in the last {}s)",
+                    EVERY.as_secs()
+                ),
+            };
+            log::warn!(target: "nexus_mcp", "{line}{more}");
+            return;
+        }
+        if said.len() >= REASONS {
+            said.retain(|_, (at, _)| now.duration_since(*at) < EVERY);
+        }
+        said.insert(reason.to_owned(), (now, 0));
+        log::warn!(target: "nexus_mcp", "{line}");
+    }
+}
+
+/// What an operator compares in a refused `token`, read without trusting
+/// it (it was refused): its `iss` and `aud` beside `issuer` and
+/// `audiences`, its `exp` and `nbf` beside `now` (the skew said), its
+/// `kid`. An opaque token says only that it is opaque.
+pub(crate) fn token_facts(token: &str, issuer: &str, audiences: &[&str], now: u64) -> String {
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        return "an opaque token (not a JWS)".to_owned();
+    };
+    let read = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
+    let claims = read.unwrap_or_default();
+    let shown = |name: &str| claims.get(name).map_or("none".to_owned(), Value::to_string);
+    let mut facts = vec![
+        format!("iss {} (expected {issuer:?})", shown("iss")),
+        format!("aud {} (expected {})", shown("aud"), quoted(audiences)),
+    ];
+    for (name, past) in [("exp", "past"), ("nbf", "before")] {
+        if let Some(at) = claims.get(name).and_then(Value::as_u64) {
+            facts.push(format!("{name} {at} ({})", skew(at, now, past)));
+        }
+    }
+    facts.push(format!("this replica's clock {now}"));
+    if let Some(kid) = header.kid {
+        facts.push(format!("kid {kid:?}"));
+    }
+    facts.push(format!("alg {:?}", header.alg));
+    facts.join(", ")
+}
+
+/// `["a" or "b"]`.
+fn quoted(audiences: &[&str]) -> String {
+    let quoted: Vec<String> = audiences.iter().map(|a| format!("{a:?}")).collect();
+    quoted.join(" or ")
+}
+
+/// How far `at` is from `now`, in words an operator reads as skew.
+fn skew(at: u64, now: u64, past: &str) -> String {
+    match at.cmp(&now) {
+        std::cmp::Ordering::Less => format!("{}s {past} this clock's now", now - at),
+        _ => format!("in {}s by this clock", at - now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_said_once_per_period_and_the_next_line_counts_the_rest() {
+        let told = Told::default();
+        told.warn("expired", "one");
+        told.warn("expired", "two");
+        told.warn("expired", "three");
+        let said = told.said.lock().unwrap();
+        assert_eq!(said["expired"].1, 2, "two left unsaid, counted");
+    }
+
+    #[test]
+    fn an_opaque_token_is_said_to_be_opaque_and_nothing_else() {
+        let facts = token_facts("abc123opaque", "https://i", &["https://r/mcp"], 5);
+        assert_eq!(facts, "an opaque token (not a JWS)");
+    }
+}
