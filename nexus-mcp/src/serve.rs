@@ -8,6 +8,7 @@
 //! and `/readyz` (readiness).
 
 mod bearer;
+mod closing;
 mod http;
 mod introspect;
 mod jwks;
@@ -305,7 +306,12 @@ pub(crate) struct Site {
     pub(crate) login_client_id: Option<String>,
 }
 
-/// Serves until SIGTERM, then lets the calls under way answer and stops.
+/// How long a connection taken just before SIGTERM has to send its request
+/// before idle connections are closed.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Serves until SIGTERM, then takes no new connection, answers the calls
+/// under way and stops.
 pub(crate) async fn run(
     site: Site,
     gate: Arc<Gate>,
@@ -365,19 +371,29 @@ pub(crate) async fn run(
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
-    let drained = async move {
+    // SIGTERM: the listener takes what the kernel queued and closes (a new
+    // connection is refused, and a load balancer passes it to another
+    // replica); what was accepted is answered as usual. After SETTLE (for a
+    // connection just taken to send its request), the calls under way have
+    // GRACE, a call still held then (a wait for consent) GRACE more before
+    // it is answered as abandoned, and the server stops.
+    let (close, closed) = tokio::sync::watch::channel(false);
+    let listener = closing::Closing::new(listener, closed).map_err(|e| e.to_string())?;
+    let stopping = async move {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
         if let Ok(terminate) = terminate.as_mut() {
             terminate.recv().await;
         }
-        log::info!(target: "nexus_mcp", "SIGTERM: answering the calls under way, then stopping");
+        log::info!(target: "nexus_mcp", "SIGTERM: no new connection; answering the calls under way, then stopping");
+        close.send_replace(true);
+        tokio::time::sleep(SETTLE).await;
+        let _ = tokio::time::timeout(crate::calls::GRACE, calls.finished()).await;
         calls.stop();
         calls.finished().await;
-        // axum then stops accepting, and waits for the answers being written.
     };
     axum::serve(listener, router)
-        .with_graceful_shutdown(drained)
+        .with_graceful_shutdown(stopping)
         .await
         .map_err(|e| format!("the HTTP server stopped: {e}"))
 }

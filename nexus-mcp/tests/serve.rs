@@ -151,8 +151,8 @@ fn the_metadata_says_where_to_get_a_token_and_every_401_points_at_it() {
     assert!(text(&answer["result"]).contains("github"), "{answer}");
 }
 
-/// SIGTERM drains: the call in flight finishes and answers, then the
-/// process exits, and nothing listens any more.
+/// SIGTERM drains: no new connection is taken, the call in flight
+/// finishes and answers, then the process exits.
 #[test]
 fn sigterm_lets_the_call_under_way_answer_then_stops() {
     let issuer = FakeIssuer::start();
@@ -179,6 +179,16 @@ fn sigterm_lets_the_call_under_way_answer_then_stops() {
         assert!(terminated.expect("kill").success());
         // The server is stopping: it says so before the call ends.
         served.said_once(|said| said.contains("SIGTERM"));
+        // It takes no new connection while the call is still held, so a
+        // load balancer passes the next one to another replica.
+        let address = served.origin.trim_start_matches("http://").to_owned();
+        while std::net::TcpStream::connect(&address).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a stopping replica still takes connections"
+            );
+            std::thread::yield_now();
+        }
         drop(held);
         let (status, answer) = under_way.join().unwrap();
         assert_eq!(status, 200, "{answer}");

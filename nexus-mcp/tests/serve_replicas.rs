@@ -169,3 +169,85 @@ fn a_held_call_is_answered_on_another_replica_after_a_key_rotation() {
     let (_, _, refused) = after.post(&versioned, &call);
     assert_eq!(refused["error"]["code"], json!(-32042), "{refused}");
 }
+
+/// Two replicas behind nginx, configured as the guide's block (nginx's
+/// default retry rules), under a steady stream of calls: each is stopped
+/// (SIGTERM) and started again in turn, the next stopped once the balancer
+/// sends the restarted one calls again, and every call is answered, none
+/// with an error. A stopping replica takes no new connection (nginx passes
+/// a refused one to the other) and answers what it accepted.
+#[test]
+#[ignore = "needs nginx (.ci/run installs it)"]
+fn a_rolling_restart_answers_every_call_without_an_error() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let github = FakeProvider::oauth2("gho_alice").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let front = free_port();
+    let public = format!("http://127.0.0.1:{front}/mcp");
+    let ports = [free_port(), free_port()];
+    let start = |port: u16| {
+        let mut child = command(&gateway, &issuer.url(), port, &["--public-url", &public]);
+        Served::ready(child.spawn().expect("nexus-mcp"), port)
+    };
+    let mut replicas: Vec<Option<Served>> = ports.iter().map(|p| Some(start(*p))).collect();
+    let _nginx = Nginx::start(front, &ports);
+    let through = Served::front(&public);
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&public));
+    let arguments = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let (stop, answered) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let failed = Mutex::new(Vec::new());
+    // Waits until `more` calls were answered after now (an event, bounded).
+    let answered_more = |more: usize| {
+        let target = answered.load(Ordering::SeqCst) + more;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while answered.load(Ordering::SeqCst) < target {
+            assert!(std::time::Instant::now() < deadline, "the calls stopped");
+            std::thread::yield_now();
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    let (status, body) =
+                        through.call(&alice, "authenticated_fetch", arguments.clone());
+                    if status != 200 || body["result"]["isError"] != json!(false) {
+                        failed.lock().unwrap().push(format!("{status}: {body}"));
+                    }
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        answered_more(20);
+        for (slot, port) in replicas.iter_mut().zip(ports) {
+            let stopping = slot.take().expect("a replica");
+            let terminated = std::process::Command::new("kill")
+                .args(["-TERM", &stopping.pid().to_string()])
+                .status();
+            assert!(terminated.expect("kill").success());
+            assert!(stopping.wait().success(), "it stops cleanly");
+            answered_more(20);
+            // Back: the balancer sends it calls again once it is ready and
+            // nginx's fail_timeout has passed (the operator's next step waits
+            // for that, as the guide says), then the next one may stop.
+            let back = start(port);
+            back.said_once(|said| said.contains("GET http"));
+            *slot = Some(back);
+            answered_more(20);
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    let failed = failed.into_inner().unwrap();
+    let total = answered.load(Ordering::SeqCst);
+    assert!(
+        failed.is_empty(),
+        "{} of {total} failed: {failed:?}",
+        failed.len()
+    );
+}

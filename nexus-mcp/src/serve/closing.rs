@@ -1,0 +1,75 @@
+//! A listener that closes at SIGTERM without dropping a connection it was
+//! already given: the kernel's queue of connections made but not yet
+//! taken is taken and answered, then the socket closes, so the next
+//! connection is refused and a load balancer passes it to another replica
+//! (nginx retries a refused connection, even for a POST; it retries no
+//! request it has sent).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// `serve`'s listener: open until `closing` says true, then drained and closed.
+pub(crate) struct Closing {
+    listener: Option<TcpListener>,
+    address: SocketAddr,
+    closing: watch::Receiver<bool>,
+}
+
+impl Closing {
+    pub(crate) fn new(
+        listener: TcpListener,
+        closing: watch::Receiver<bool>,
+    ) -> std::io::Result<Closing> {
+        let address = listener.local_addr()?;
+        let listener = Some(listener);
+        Ok(Closing {
+            listener,
+            address,
+            closing,
+        })
+    }
+}
+
+impl axum::serve::Listener for Closing {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return std::future::pending().await;
+            };
+            let accepted = if *self.closing.borrow() {
+                // Only what is queued already: none left, the socket closes.
+                match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                    Ok(accepted) => accepted,
+                    Err(_) => {
+                        self.listener = None;
+                        continue;
+                    }
+                }
+            } else {
+                tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = self.closing.changed() => continue,
+                }
+            };
+            match accepted {
+                Ok(connection) => return connection,
+                // A connection reset before it was taken is no server error.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
+                Err(e) => {
+                    log::error!(target: "nexus_mcp", "cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.address)
+    }
+}
