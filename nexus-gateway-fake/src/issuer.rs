@@ -597,8 +597,9 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
         return refused("unsupported_grant_type", "authorization_code only");
     }
     let secret = state.secrets.get(&field("client_id"));
-    if secret.is_some_and(|secret| *secret != field("client_secret")) {
-        let why = "a confidential client authenticates with its secret";
+    let known = state.clients.contains_key(&field("client_id"));
+    if !known || secret.is_some_and(|secret| *secret != field("client_secret")) {
+        let why = "an unknown client, or a confidential one without its secret";
         return answer(
             401,
             &json!({"error": "invalid_client", "error_description": why}),

@@ -405,11 +405,18 @@ fn serving(
     let (sealer, ring) = ring.unwrap_or_else(|why| usage(&why));
     // The connect page's links open under every key of the ring, the first seals.
     let keys = ring.secrets();
+    let checking = args.check;
     let asking = var(INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
     let (site, gate) = args.checked(asking).unwrap_or_else(|why| usage(&why));
+    let mut login_client = None;
     let login = match (&site.login_client_id, cli.connect.is_empty()) {
         (Some(id), _) => {
             let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
+            login_client = Some(serve::check::LoginClient {
+                id: id.clone(),
+                secret: secret.clone(),
+                callback: format!("{}/connect/callback", site.origin),
+            });
             let links = std::sync::Arc::new(Links::new(&site.origin, &keys));
             let jwks = gate.jwks.clone();
             let claim = &gate.subject_claim;
@@ -437,6 +444,16 @@ fn serving(
     };
     if log::set_logger(&StderrLogger).is_ok() {
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
+    }
+    if checking {
+        let server = server(cli, None, client, connector);
+        let held = run(async {
+            match serve::check(&gate, login_client, &server).await {
+                true => Ok(()),
+                false => Err(String::new()),
+            }
+        });
+        std::process::exit(if held.is_ok() { 0 } else { 2 });
     }
     started(&cli, options);
     let server = server(cli, None, client, connector);

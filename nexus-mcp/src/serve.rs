@@ -8,6 +8,7 @@
 //! and `/readyz` (readiness).
 
 mod bearer;
+pub(crate) mod check;
 mod closing;
 mod http;
 mod introspect;
@@ -90,6 +91,13 @@ pub(crate) struct ServeArgs {
     /// not a JWT is refused.
     #[arg(long, value_name = "ID")]
     introspection_client_id: Option<String>,
+    /// Check the configuration and serve nothing: the keyring, the issuer's
+    /// metadata and keys (its issuer equal to --issuer), --scope among the
+    /// scopes it offers, the login and introspection clients accepted by it,
+    /// the Gateway answering NEXUS_API_KEY. Exit 0, or 2 with a line per
+    /// failing check naming the flag or variable
+    #[arg(long)]
+    pub(crate) check: bool,
 }
 
 impl ServeArgs {
@@ -304,6 +312,22 @@ pub(crate) struct Site {
     pub(crate) origin: String,
     /// `--login-client-id`.
     pub(crate) login_client_id: Option<String>,
+}
+
+/// `serve --check`: one line per failing check on stderr, and whether all passed.
+pub(crate) async fn check(
+    gate: &Gate,
+    login: Option<check::LoginClient>,
+    server: &NexusServer,
+) -> bool {
+    let failed = check::failures(gate, login, server).await;
+    for line in &failed {
+        eprintln!("nexus-mcp serve --check: {line}");
+    }
+    if failed.is_empty() {
+        eprintln!("nexus-mcp serve --check: the configuration holds");
+    }
+    failed.is_empty()
 }
 
 /// How long a connection taken just before SIGTERM has to send its request

@@ -157,3 +157,48 @@ fn people_behind_a_certified_provider_issuing_jwt_access_tokens() {
 fn people_behind_a_certified_provider_issuing_opaque_access_tokens() {
     three_people_behind("opaque");
 }
+
+/// `serve --check` against the real provider: a configuration that holds
+/// passes; a scope it does not offer, a login client it does not know and
+/// an introspection secret it refuses are each named.
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients)"]
+fn serve_check_asks_a_certified_provider() {
+    let gateway = FakeGateway::start();
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let callback = format!("http://127.0.0.1:{port}/connect/callback");
+    let provider = OidcProvider::start("opaque", &resource, &callback);
+    let check = |scope: &str, login: &str, secret: &str| {
+        let args = [
+            "--scope",
+            scope,
+            "--connect",
+            "github",
+            "--login-client-id",
+            login,
+            "--introspection-client-id",
+            INTROSPECT_CLIENT,
+            "--check",
+        ];
+        let mut serve = command(&gateway, &provider.issuer, port, &args);
+        let out = serve
+            .env("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", secret)
+            .output()
+            .expect("nexus-mcp");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = check("mcp", CONNECT_CLIENT, INTROSPECT_SECRET);
+    assert_eq!(code, Some(0), "{said}");
+    let (code, said) = check("admin", "someone-else", "not-the-secret");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("--scope admin"), "{said}");
+    assert!(
+        said.contains("--login-client-id") && said.contains("invalid_client"),
+        "{said}"
+    );
+    assert!(said.contains("--introspection-client-id"), "{said}");
+}

@@ -291,3 +291,79 @@ fn a_refused_token_tells_the_operator_what_differs_once_per_reason_and_never_the
         "a subject in the log: {said}"
     );
 }
+
+/// `serve --check` with `args` and `env` against `gateway` and `issuer`:
+/// its exit code and what it said.
+pub fn checked(
+    gateway: &FakeGateway,
+    issuer: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut check = command(gateway, issuer, free_port(), &[args, &["--check"]].concat());
+    let out = check.envs(env.iter().copied()).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_check_passes_a_configuration_that_holds_and_names_each_flag_that_does_not() {
+    let issuer = FakeIssuer::start();
+    let gateway = FakeGateway::start();
+    gateway.require_api_key("sk_right");
+    let port = free_port();
+    issuer.add_client(
+        "login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    issuer.add_confidential_client("introspector", "http://127.0.0.1/unused", "intro-secret");
+    let public = format!("http://127.0.0.1:{port}/mcp");
+    let args = [
+        "--public-url",
+        &public,
+        "--connect",
+        "github",
+        "--login-client-id",
+        "login",
+        "--introspection-client-id",
+        "introspector",
+    ];
+    let right = [
+        ("NEXUS_API_KEY", "sk_right"),
+        ("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", "intro-secret"),
+    ];
+    let (code, said) = checked(&gateway, &issuer.url(), &args, &right);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("the configuration holds"), "{said}");
+    // Each wrong in turn: one line, naming what to mend.
+    let mut unknown_login = args;
+    unknown_login[5] = "nobody";
+    let wrong = [
+        ("NEXUS_API_KEY", "sk_wrong"),
+        ("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", "not-the-secret"),
+    ];
+    let (code, said) = checked(&gateway, &issuer.url(), &unknown_login, &wrong);
+    assert_eq!(code, Some(2), "{said}");
+    let lines: Vec<&str> = said.lines().filter(|l| l.contains("--check:")).collect();
+    assert_eq!(lines.len(), 3, "{said}");
+    assert!(lines[0].contains("--introspection-client-id"), "{said}");
+    assert!(
+        lines[1].contains("--login-client-id") && lines[1].contains("invalid_client"),
+        "{said}"
+    );
+    assert!(lines[2].contains("NEXUS_API_KEY"), "{said}");
+    assert!(
+        !said.contains("sk_wrong") && !said.contains("not-the-secret"),
+        "{said}"
+    );
+    // An issuer whose metadata names it otherwise (a trailing slash).
+    let slashed = format!("{}/", issuer.url());
+    let (code, said) = checked(&gateway, &slashed, &args, &right);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("--issuer") && said.contains("trailing slash"),
+        "{said}"
+    );
+}

@@ -48,6 +48,8 @@ pub(crate) struct Jwks {
 #[derive(Clone)]
 struct Held {
     set: JwkSet,
+    /// The issuer's metadata the set was found through.
+    metadata: Value,
     until: Instant,
     introspection: Option<Endpoint>,
 }
@@ -117,6 +119,12 @@ impl Jwks {
             Err(Missing::Unreadable(why)) => Err(why),
             _ => Ok(()),
         }
+    }
+
+    /// The issuer's metadata, as last read with its keys.
+    pub(crate) fn metadata(&self) -> Option<Value> {
+        let held = self.held.read().ok()?;
+        held.as_ref().map(|held| held.metadata.clone())
     }
 
     /// The set held, as the connect page's login checks an ID token with it.
@@ -197,6 +205,7 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
                 });
                 return Ok(Held {
                     set,
+                    metadata: metadata.clone(),
                     until,
                     introspection,
                 });

@@ -1,0 +1,121 @@
+//! `nexus-mcp serve --check`: the configuration tried before a rollout,
+//! with the flags and variables `serve` would run with. The keyring has
+//! parsed by then; this asks the rest: the issuer's metadata and keys (its
+//! `issuer` equal to `--issuer`), `--scope` among the scopes it offers,
+//! the login client and the introspection client accepted by it, and the
+//! Gateway answering this server's key. Nothing is served.
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    TokenUrl,
+};
+use serde_json::Value;
+
+use super::bearer::Gate;
+use super::http;
+use super::introspect::Why;
+use crate::server::NexusServer;
+
+/// What the check may take per question.
+const ASK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connect page's client at the issuer, as `serve` would log in with it.
+pub(crate) struct LoginClient {
+    pub(crate) id: String,
+    pub(crate) secret: Option<String>,
+    /// Its redirect URI (`<public origin>/connect/callback`).
+    pub(crate) callback: String,
+}
+
+/// One line per failing check, each naming the flag or variable to mend.
+pub(crate) async fn failures(
+    gate: &Gate,
+    login: Option<LoginClient>,
+    server: &NexusServer,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    if let Err(why) = gate.jwks.warm().await {
+        failed.push(format!("--issuer: {why}"));
+    }
+    let metadata = gate.jwks.metadata().unwrap_or_default();
+    failed.extend(scopes_not_offered(&gate.scopes, &metadata));
+    if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
+        let endpoint = gate.jwks.introspection().await.ok().flatten();
+        let asked = match endpoint {
+            Some(endpoint) => {
+                introspection
+                    .ask(&endpoint, "nexus-mcp-check", [0; 32])
+                    .await
+            }
+            None => Err(Why::Unreachable(
+                "the issuer's metadata names no introspection_endpoint".into(),
+            )),
+        };
+        if let Err(Why::Unreachable(why)) = asked {
+            failed.push(format!(
+                "--introspection-client-id and NEXUS_MCP_INTROSPECTION_CLIENT_SECRET: {why}"
+            ));
+        }
+    }
+    if let (Some(login), Some(endpoint)) = (login, metadata["token_endpoint"].as_str()) {
+        let endpoint = endpoint.to_owned();
+        let refused = tokio::task::spawn_blocking(move || login_refused(&login, &endpoint)).await;
+        if let Ok(Some(why)) = refused {
+            failed.push(format!(
+                "--login-client-id and NEXUS_MCP_LOGIN_CLIENT_SECRET: {why}"
+            ));
+        }
+    }
+    if let Err(why) = server.gateway_answers().await {
+        failed.push(format!("NEXUS_GATEWAY_URL and NEXUS_API_KEY: {why}"));
+    }
+    failed
+}
+
+/// The `--scope`s the issuer's `scopes_supported` leaves out, when it
+/// lists any.
+fn scopes_not_offered(scopes: &[String], metadata: &Value) -> Vec<String> {
+    let Some(offered) = metadata["scopes_supported"].as_array() else {
+        return Vec::new();
+    };
+    let listed: Vec<&str> = offered.iter().filter_map(Value::as_str).collect();
+    (scopes.iter())
+        .filter(|scope| !listed.contains(&scope.as_str()))
+        .map(|scope| {
+            format!(
+                "--scope {scope}: the issuer's scopes_supported does not offer it ({})",
+                listed.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Why the issuer refuses the login client, if it does: a code no one was
+/// given, exchanged as that client at the token endpoint, is refused as
+/// `invalid_grant` for a client the issuer knows (with its secret) and as
+/// `invalid_client` for one it does not.
+fn login_refused(login: &LoginClient, token_endpoint: &str) -> Option<String> {
+    let token_url = TokenUrl::new(token_endpoint.to_owned()).ok()?;
+    let redirect = RedirectUrl::new(login.callback.clone()).ok()?;
+    let mut client = BasicClient::new(ClientId::new(login.id.clone()))
+        .set_token_uri(token_url)
+        .set_redirect_uri(redirect);
+    if let Some(secret) = &login.secret {
+        client = client.set_client_secret(ClientSecret::new(secret.clone()));
+    }
+    let agent = http::agent(ASK);
+    let asked = client
+        .exchange_code(AuthorizationCode::new("nexus-mcp-check".to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new("nexus-mcp-check".repeat(4)))
+        .request(&|request| http::call(&agent, request));
+    match asked {
+        Err(RequestTokenError::ServerResponse(answer))
+            if *answer.error() == oauth2::basic::BasicErrorResponseType::InvalidClient =>
+        {
+            Some("the issuer refuses this client (invalid_client)".to_owned())
+        }
+        Err(RequestTokenError::Request(e)) => Some(format!("the token endpoint: {e}")),
+        _ => None,
+    }
+}
