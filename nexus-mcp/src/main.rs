@@ -36,6 +36,7 @@ mod failure;
 mod handshake;
 mod principal;
 mod providers;
+mod rate;
 mod serve;
 mod server;
 mod state;
@@ -350,10 +351,11 @@ fn run(future: impl Future<Output = Result<(), String>>) -> Result<(), String> {
 }
 
 /// What both modes share: the server the flags set up, for `workspace`
-/// (stdio) or for the person each call's token names (`serve`).
+/// (stdio) or for the person each call's token names (`serve`, with its
+/// `--person-rate`).
 fn server(
     cli: Cli,
-    workspace: Option<String>,
+    (workspace, person_rate): (Option<String>, Option<rate::PersonRate>),
     client: NexusClient,
     connector: Connector,
 ) -> NexusServer {
@@ -368,6 +370,7 @@ fn server(
         listing: Default::default(),
         connector,
         token_buffer: cli.token_buffer,
+        person_rate,
     };
     NexusServer::new(AsyncNexusClient::new(client), settings, Calls::new())
 }
@@ -406,6 +409,7 @@ fn serving(
     // The connect page's links open under every key of the ring, the first seals.
     let keys = ring.secrets();
     let checking = args.check;
+    let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
     let asking = var(INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
     let (site, gate) = args.checked(asking).unwrap_or_else(|why| usage(&why));
     let mut login_client = None;
@@ -446,7 +450,7 @@ fn serving(
         log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
     }
     if checking {
-        let server = server(cli, None, client, connector);
+        let server = server(cli, (None, None), client, connector);
         let held = run(async {
             match serve::check(&gate, login_client, &server).await {
                 true => Ok(()),
@@ -456,7 +460,7 @@ fn serving(
         std::process::exit(if held.is_ok() { 0 } else { 2 });
     }
     started(&cli, options);
-    let server = server(cli, None, client, connector);
+    let server = server(cli, (None, person_rate), client, connector);
     run(serve::run(site, std::sync::Arc::new(gate), server, login))
 }
 
@@ -493,7 +497,7 @@ fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Res
 /// under way answer.
 async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
     let workspace = cli.workspace.clone();
-    let server = server(cli, workspace, client, connector);
+    let server = server(cli, (workspace, None), client, connector);
     let calls = server.calls();
     if server.names_providers() {
         // Said at start when the Gateway answers; at the first listing otherwise.

@@ -10,6 +10,7 @@
 mod bearer;
 pub(crate) mod check;
 mod closing;
+mod deny;
 mod http;
 mod introspect;
 mod jwks;
@@ -98,6 +99,15 @@ pub(crate) struct ServeArgs {
     /// failing check naming the flag or variable
     #[arg(long)]
     pub(crate) check: bool,
+    /// People refused (403) from the moment this replica reads the file, at
+    /// start and at SIGHUP: one a line, the `who=` the log shows or `ISSUER
+    /// SUBJECT`
+    #[arg(long, value_name = "PATH")]
+    deny_file: Option<String>,
+    /// At most N tool calls a minute per person (keyed on the verified
+    /// person, never the address); past it, a tool error naming the wait
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) person_rate: Option<u32>,
 }
 
 impl ServeArgs {
@@ -159,7 +169,9 @@ impl ServeArgs {
         if self.subject_claim.trim().is_empty() {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
+        let deny = Arc::new(deny::DenyList::read(self.deny_file)?);
         let site = Site {
+            deny,
             listen: self.listen,
             path,
             public: public.clone(),
@@ -312,6 +324,8 @@ pub(crate) struct Site {
     pub(crate) origin: String,
     /// `--login-client-id`.
     pub(crate) login_client_id: Option<String>,
+    /// `--deny-file`'s people.
+    deny: Arc<deny::DenyList>,
 }
 
 /// `serve --check`: one line per failing check on stderr, and whether all passed.
@@ -328,6 +342,24 @@ pub(crate) async fn check(
         eprintln!("nexus-mcp serve --check: the configuration holds");
     }
     failed.is_empty()
+}
+
+/// At each SIGHUP, `deny` read again from its file (a file that cannot be
+/// read leaves the list held, and says why).
+async fn reread_at_sighup(deny: Arc<deny::DenyList>) {
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let Ok(mut hangup) = hangup else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match deny.reload() {
+            Some(Ok(count)) => {
+                log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people")
+            }
+            Some(Err(why)) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the list held stays"),
+            None => log::info!(target: "nexus_mcp", "SIGHUP: no --deny-file to read"),
+        }
+    }
 }
 
 /// How long a connection taken just before SIGTERM has to send its request
@@ -372,7 +404,9 @@ pub(crate) async fn run(
             .collect(),
         public: site.public.clone(),
         told: Told::default(),
+        deny: Arc::clone(&site.deny),
     });
+    tokio::spawn(reread_at_sighup(Arc::clone(&site.deny)));
     let router = Router::new()
         .route_service(&site.path, mcp)
         .route_layer(middleware::from_fn_with_state(door, guard))
@@ -429,6 +463,7 @@ struct Door {
     public: url::Url,
     origins: Vec<url::Origin>,
     told: Told,
+    deny: Arc<deny::DenyList>,
 }
 
 /// Every MCP request passes here first: a `Host` naming the public URL's
@@ -449,6 +484,16 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
             return gate.answer(refusal).into_response();
         }
     };
+    if door.deny.denies(principal.person()) {
+        let who = principal.who().unwrap_or_default();
+        door.told.warn(
+            &format!("denied {who}"),
+            &format!("refused who={who}: --deny-file names them"),
+        );
+        let why = "this server's operator has denied this person access";
+        let body = serde_json::json!({"error": "access_denied", "error_description": why});
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
     if request.method() == Method::DELETE {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }

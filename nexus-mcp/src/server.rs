@@ -66,6 +66,8 @@ pub(crate) struct Settings {
     pub(crate) token_buffer: std::time::Duration,
     /// The accounts `--account` names (none: the one workspace).
     pub(crate) accounts: Accounts,
+    /// `serve --person-rate`: each person's tool calls a minute.
+    pub(crate) person_rate: Option<crate::rate::PersonRate>,
 }
 
 /// The server: one client and one cache, shared by every call.
@@ -132,6 +134,23 @@ impl NexusServer {
         listed
             .map(drop)
             .map_err(|e| format!("the Gateway: {}", said(&e)))
+    }
+
+    /// Why `caller`'s person may not call now (`--person-rate`), if so:
+    /// nothing is sent for such a call.
+    fn past_the_rate(&self, caller: &Caller) -> Option<Failure> {
+        let rate = self.settings.person_rate.as_ref()?;
+        let person = caller.principal.person();
+        let wait = rate.wait(person, Instant::now())?;
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Some(Failure::refused(
+            "rate_limited",
+            format!(
+                "this server lets each person make {} tool calls a minute: the next may be made \
+                 in {seconds} s",
+                rate.per_minute()
+            ),
+        ))
     }
 
     /// The Gateway's listing this server read last (empty before one).
@@ -514,6 +533,10 @@ impl ServerHandler for NexusServer {
             Ok(caller) => caller,
             Err(why) => return Ok(failure(&why, None).into()),
         };
+        if let Some(why) = self.past_the_rate(&caller) {
+            audit_tool(tool, Some(&why), started, &caller);
+            return Ok(failure(&why, None).into());
+        }
         // The arguments, then the account the call acts as (`--account`):
         // each read once, here.
         let parsed = match tool {

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::served::{Served, command, free_port, workspace_of};
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream, Route};
 use serde_json::json;
 
 /// Each secret variable `serve` reads and its `_FILE` twin.
@@ -365,5 +365,87 @@ fn serve_check_passes_a_configuration_that_holds_and_names_each_flag_that_does_n
     assert!(
         said.contains("--issuer") && said.contains("trailing slash"),
         "{said}"
+    );
+}
+
+#[test]
+fn a_denied_person_is_refused_from_the_moment_the_file_is_read_again_at_sighup() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    for person in ["alice", "bob"] {
+        let github = FakeProvider::oauth2("gho_x").api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
+    }
+    let file = secret_file("deny", &format!("# denied\n{} bob\n", issuer.url()));
+    let file = file.to_str().unwrap();
+    let served = Served::start(&gateway, &issuer, &["--deny-file", file]);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let bob = common::served::token(&issuer, &served, "bob");
+    assert_eq!(call_with(&served, &alice, &[]).0, 200);
+    let (status, why) = call_with(&served, &bob, &[]);
+    assert_eq!(status, 403, "{why}");
+    assert!(why.contains("access_denied"), "{why}");
+    // Alice by the who= the log shows; bob no more. Read at SIGHUP.
+    let who = &workspace_of(&issuer.url(), "alice")[..12];
+    std::fs::write(file, format!("who={who}\n")).unwrap();
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &served.pid().to_string()])
+        .status();
+    assert!(hangup.unwrap().success());
+    served.said_once(|said| said.contains("SIGHUP: the deny list names 1 people"));
+    assert_eq!(call_with(&served, &alice, &[]).0, 403);
+    assert_eq!(call_with(&served, &bob, &[]).0, 200);
+    let said = served.said();
+    assert!(said.contains(&format!("refused who={who}")), "{said}");
+    // A file that does not parse is refused at start, naming its line.
+    std::fs::write(file, "who=alice\n").unwrap();
+    let out = command(&gateway, &issuer.url(), free_port(), &["--deny-file", file])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("--deny-file") && said.contains("line 1"),
+        "{said}"
+    );
+}
+
+#[test]
+fn past_the_person_rate_a_call_is_a_tool_error_naming_the_wait_and_sends_nothing() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    for person in ["alice", "bob"] {
+        let github = FakeProvider::oauth2("gho_x").api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
+    }
+    let served = Served::start(&gateway, &issuer, &["--person-rate", "2"]);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let bob = common::served::token(&issuer, &served, "bob");
+    let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let fetch_as = |token: &str| served.call(token, "authenticated_fetch", fetch.clone());
+    for _ in 0..2 {
+        let (_, answer) = fetch_as(&alice);
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+    }
+    let resolved = gateway.requests(Route::Resolve);
+    let (status, answer) = fetch_as(&alice);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let said = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        said.contains("rate_limited") || said.contains("2 tool calls a minute"),
+        "{said}"
+    );
+    assert!(said.contains(" s"), "names the wait: {said}");
+    assert_eq!(api.request_count(), 2, "nothing sent past the rate");
+    assert_eq!(
+        gateway.requests(Route::Resolve),
+        resolved,
+        "the Gateway not asked"
+    );
+    let (_, answer) = fetch_as(&bob);
+    assert_eq!(
+        answer["result"]["isError"], false,
+        "bob is unaffected: {answer}"
     );
 }
