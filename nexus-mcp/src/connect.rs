@@ -287,6 +287,9 @@ impl Connector {
 
     /// Keeps how a `flow` ended; a flow that ended drops its pending connection.
     fn end(&self, flow: &str, outcome: &Result<(), Failure>) {
+        if outcome.is_ok() {
+            crate::metrics::connect("consented");
+        }
         locked(&self.pending).remove(flow);
         let last = Last {
             at: Instant::now(),
@@ -386,6 +389,7 @@ impl Connector {
             let why = "the Gateway's consent URL is not an http(s) URL";
             return Err(Failure::refused(code::INVALID_RESPONSE, why));
         };
+        crate::metrics::connect("asked");
         let held = Arc::new(Held::new(&started.connection_id, self.wait));
         let pending = Pending { url, held };
         locked(&self.pending).insert(call.flow(provider), pending.clone());
@@ -454,6 +458,7 @@ impl Connector {
 
     /// The tool error of a user who left the prompt open past the wait.
     fn unanswered(&self, call: &Call<'_>, p: &str) -> Failure {
+        crate::metrics::connect("expired");
         let (waited, (ws, _)) = (self.wait, call.shown(""));
         log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited:?} (--connect-wait)");
         let why = format!(
@@ -466,6 +471,7 @@ impl Connector {
 
     /// The tool error of a user who `did` (declined or cancelled).
     fn declined(&self, call: &Call<'_>, p: &str, did: &str) -> Failure {
+        crate::metrics::connect("declined");
         let (ws, _) = call.shown("");
         log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user {did}");
         Failure::Declined(format!(

@@ -34,6 +34,7 @@ mod calls;
 mod connect;
 mod failure;
 mod handshake;
+mod metrics;
 mod principal;
 mod providers;
 mod rate;

@@ -108,6 +108,10 @@ pub(crate) struct ServeArgs {
     /// person, never the address); past it, a tool error naming the wait
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) person_rate: Option<u32>,
+    /// Serve Prometheus's scrape at /metrics on this address (no token:
+    /// where only the scraper reaches): ADDRESS:PORT
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -172,6 +176,7 @@ impl ServeArgs {
         let deny = Arc::new(deny::DenyList::read(self.deny_file)?);
         let site = Site {
             deny,
+            metrics_listen: self.metrics_listen,
             listen: self.listen,
             path,
             public: public.clone(),
@@ -201,7 +206,7 @@ impl Door {
     /// authority (a port absent is the scheme's default), and an `Origin`,
     /// when sent, is allowed, its port included; else why not, with what
     /// was expected.
-    fn site(&self, headers: &axum::http::HeaderMap) -> Result<(), String> {
+    fn site(&self, headers: &axum::http::HeaderMap) -> Result<(), (&'static str, String)> {
         let text = |name| {
             headers
                 .get(name)
@@ -212,10 +217,13 @@ impl Door {
         let ours = as_url.is_ok_and(|u| u.origin() == self.public.origin() && u.path() == "/");
         if !ours || host.contains('@') {
             let expected = self.public.origin().ascii_serialization();
-            return Err(format!(
-                "Host {host:?} is not this server's ({expected}, from --public-url): a proxy \
+            return Err((
+                "host",
+                format!(
+                    "Host {host:?} is not this server's ({expected}, from --public-url): a proxy \
                  in front must pass the Host it was asked for (nginx: proxy_set_header Host \
                  $http_host)"
+                ),
             ));
         }
         let Some(origin) = text(axum::http::header::ORIGIN) else {
@@ -228,9 +236,12 @@ impl Door {
         let allowed: Vec<String> = (self.origins.iter())
             .map(|o| o.ascii_serialization())
             .collect();
-        Err(format!(
-            "Origin {origin:?} is not allowed (allowed: {}; more with --allowed-origin)",
-            allowed.join(", ")
+        Err((
+            "origin",
+            format!(
+                "Origin {origin:?} is not allowed (allowed: {}; more with --allowed-origin)",
+                allowed.join(", ")
+            ),
         ))
     }
 
@@ -238,13 +249,14 @@ impl Door {
     /// client's first step, not a refusal worth a line).
     fn tell(&self, refusal: &bearer::Refusal, headers: &axum::http::HeaderMap) {
         let gate = &self.gate;
-        let (reason, status) = match refusal {
-            bearer::Refusal::NoToken => return,
-            bearer::Refusal::Invalid(_, why) => (why.as_str(), 401),
-            bearer::Refusal::Forbidden(_, why) => (why.as_str(), 403),
-            bearer::Refusal::Unavailable(why) => (why.as_str(), 503),
-            bearer::Refusal::HeadersTooLarge => ("headers too large", 431),
+        let (reason, status, code) = match refusal {
+            bearer::Refusal::NoToken => return crate::metrics::refused("no_token"),
+            bearer::Refusal::Invalid(code, why) => (why.as_str(), 401, *code),
+            bearer::Refusal::Forbidden(code, why) => (why.as_str(), 403, *code),
+            bearer::Refusal::Unavailable(why) => (why.as_str(), 503, "issuer_unavailable"),
+            bearer::Refusal::HeadersTooLarge => ("headers too large", 431, "headers_too_large"),
         };
+        crate::metrics::refused(code);
         let token = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -326,6 +338,8 @@ pub(crate) struct Site {
     pub(crate) login_client_id: Option<String>,
     /// `--deny-file`'s people.
     deny: Arc<deny::DenyList>,
+    /// `--metrics-listen`.
+    metrics_listen: Option<String>,
 }
 
 /// `serve --check`: one line per failing check on stderr, and whether all passed.
@@ -428,6 +442,13 @@ pub(crate) async fn run(
         .await
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(address) = &site.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(address).await;
+        let metrics = metrics.map_err(|e| format!("--metrics-listen {address}: {e}"))?;
+        let at = metrics.local_addr().map_err(|e| e.to_string())?;
+        log::info!(target: "nexus_mcp", "metrics at http://{at}/metrics");
+        tokio::spawn(crate::metrics::serve(metrics));
+    }
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
     // SIGTERM: the listener takes what the kernel queued and closes (a new
     // connection is refused, and a load balancer passes it to another
@@ -471,7 +492,8 @@ struct Door {
 /// verified person, no rmcp. A 2025 client's `initialize` is answered with
 /// the session id its [`Handshake`] gives, if any; no session is kept.
 async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) -> Response {
-    if let Err(why) = door.site(request.headers()) {
+    if let Err((reason, why)) = door.site(request.headers()) {
+        crate::metrics::refused(reason);
         door.told.warn(&why, &format!("refused a request: {why}"));
         return (StatusCode::FORBIDDEN, why).into_response();
     }
@@ -485,6 +507,7 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
         }
     };
     if door.deny.denies(principal.person()) {
+        crate::metrics::refused("denied");
         let who = principal.who().unwrap_or_default();
         door.told.warn(
             &format!("denied {who}"),

@@ -27,6 +27,7 @@ use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
 use crate::handshake::{self, Handshake};
+use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
@@ -349,8 +350,19 @@ impl NexusServer {
             CALL.set(call);
             // The scope check and the token, as the request will ask them.
             let asked = Request::builder().method(method.as_str()).uri(&url);
+            // A token not fresh in the cache is asked of the Gateway now.
+            let missed = c
+                .fresh_cached_token(&cache, &workspace, &provider)
+                .is_none();
             if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
-                drop(c.authorize(&cache, &workspace, &provider, &mut request)?);
+                let authorized = c.authorize(&cache, &workspace, &provider, &mut request);
+                if missed {
+                    let outcome = authorized
+                        .as_ref()
+                        .map_or_else(|e| e.code.as_str(), |_| "ok");
+                    crate::metrics::resolved(outcome);
+                }
+                drop(authorized?);
             }
             if cancelled.load(Ordering::Relaxed) {
                 return Err(NexusError::new(
@@ -508,8 +520,10 @@ impl ServerHandler for NexusServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let started = Instant::now();
         let accounts = self.settings.accounts.labels();
         let tools = tools(self.settings.allow_write, &accounts);
+        metrics::operation("tools/list", "", "", started.elapsed());
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -518,8 +532,27 @@ impl ServerHandler for NexusServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
         let started = Instant::now();
+        let tool = match request.name.as_ref() {
+            known @ ("authenticated_fetch" | "list_providers") => known.to_owned(),
+            _ => String::new(),
+        };
+        let (answered, error) = self.answer_call(request, context, started).await;
+        metrics::operation("tools/call", &tool, &error, started.elapsed());
+        answered
+    }
+}
+
+impl NexusServer {
+    /// A `tools/call`'s answer, and its error type for the metrics ("" for
+    /// a success; a tool error's code; a protocol error's number).
+    async fn answer_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        started: Instant,
+    ) -> (Result<CallToolResponse, ErrorData>, String) {
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
         let tool = request.name.as_ref();
         // The specification's answer to an unknown tool: a protocol error.
         if !matches!(tool, "authenticated_fetch" | "list_providers") {
@@ -527,15 +560,17 @@ impl ServerHandler for NexusServer {
                 "no tool {:?}: this server has authenticated_fetch and list_providers",
                 one_line(tool)
             );
-            return Err(ErrorData::invalid_params(why, None));
+            let refused = ErrorData::invalid_params(why, None);
+            let code = refused.code.0.to_string();
+            return (Err(refused), code);
         }
         let mut caller = match self.caller(&context) {
             Ok(caller) => caller,
-            Err(why) => return Ok(failure(&why, None).into()),
+            Err(why) => return (Ok(failure(&why, None).into()), why.code().to_owned()),
         };
         if let Some(why) = self.past_the_rate(&caller) {
             audit_tool(tool, Some(&why), started, &caller);
-            return Ok(failure(&why, None).into());
+            return (Ok(failure(&why, None).into()), why.code().to_owned());
         }
         // The arguments, then the account the call acts as (`--account`):
         // each read once, here.
@@ -568,15 +603,22 @@ impl ServerHandler for NexusServer {
         if !audited {
             audit_tool(tool, answer.as_ref().err(), started, &caller);
         }
-        Ok(match answer {
+        let error = answer.as_ref().err().map_or("", Failure::code).to_owned();
+        let answered = match answer {
             Ok(Answer::Fetched((status, headers, body))) => {
                 let (text, fetched) = fetched(status, &headers, &body);
-                structured(text, &fetched).into()
+                Ok(structured(text, &fetched).into())
             }
-            Ok(Answer::Listed(result)) => result.into(),
-            Ok(Answer::InputRequired(input)) => input.into(),
-            Ok(Answer::UrlRequired(elicitation)) => return Err(url_required(elicitation)),
-            Err(why) => failure(&why, Self::hidden(&caller).as_ref()).into(),
-        })
+            Ok(Answer::Listed(result)) => Ok(result.into()),
+            Ok(Answer::InputRequired(input)) => Ok(input.into()),
+            Ok(Answer::UrlRequired(elicitation)) => {
+                return (
+                    Err(url_required(elicitation)),
+                    URL_ELICITATION_REQUIRED.to_string(),
+                );
+            }
+            Err(why) => Ok(failure(&why, Self::hidden(&caller).as_ref()).into()),
+        };
+        (answered, error)
     }
 }

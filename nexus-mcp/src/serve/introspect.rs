@@ -123,11 +123,9 @@ impl Introspection {
                     .request(&http)
                     .map_err(|e| e.to_string())
             });
-            match asked
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|answer| answer)
-            {
+            let asked = asked.await.map_err(|e| e.to_string()).and_then(|a| a);
+            crate::metrics::issuer("introspection", asked.is_ok());
+            match asked {
                 Ok(answer) if !answer.active() => Err(Why::Inactive),
                 Ok(answer) => {
                     serde_json::to_value(&answer).map_err(|e| Why::Unreachable(e.to_string()))

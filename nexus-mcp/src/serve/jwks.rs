@@ -169,7 +169,9 @@ impl Jwks {
     async fn fetch(&self) -> Result<Held, String> {
         let (issuer, agent) = (self.issuer.clone(), self.agent.clone());
         let fetched = tokio::task::spawn_blocking(move || fetch_keys(&agent, &issuer)).await;
-        fetched.map_err(|e| format!("the fetch of the issuer's keys failed: {e}"))?
+        let fetched = fetched.map_err(|e| format!("the fetch of the issuer's keys failed: {e}"))?;
+        crate::metrics::issuer("keys", fetched.is_ok());
+        fetched
     }
 }
 

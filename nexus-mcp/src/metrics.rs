@@ -1,0 +1,153 @@
+//! `serve --metrics-listen ADDR`: what `serve` does, counted for a
+//! Prometheus scrape at `/metrics` on a listener of its own (no token: put
+//! it where only the scraper reaches). The exposition is the Prometheus
+//! project's client's (OpenMetrics text, which Prometheus reads).
+//!
+//! - `mcp_server_operation_duration_seconds` (histogram): MCP's
+//!   OpenTelemetry semantic conventions as Prometheus names them, labelled
+//!   `mcp_method_name`, `gen_ai_tool_name` and `error_type` (a tool error
+//!   inside an HTTP 200 is an error, its code the type; a success has an
+//!   empty one, as OpenTelemetry leaves it unset);
+//! - `nexus_mcp_refusals_total{reason}`: requests refused before MCP;
+//! - `nexus_mcp_gateway_resolves_total{outcome}`: credentials asked of the Gateway;
+//! - `nexus_mcp_connect_flows_total{step}`: asked, consented, declined, expired;
+//! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// A series' labels.
+type Labels = Vec<(&'static str, String)>;
+
+/// OpenTelemetry's advised buckets for MCP operations, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// Every series `serve` keeps.
+struct Metrics {
+    registry: Registry,
+    operations: Family<Labels, Histogram, fn() -> Histogram>,
+    refusals: Family<Labels, Counter>,
+    resolves: Family<Labels, Counter>,
+    connects: Family<Labels, Counter>,
+    issuer: Family<Labels, Counter>,
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The one set of series, made at the first count.
+fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let mut registry = Registry::default();
+        let operations = Family::new_with_constructor(histogram as fn() -> Histogram);
+        let (refusals, resolves, connects, issuer) = (
+            Family::default(),
+            Family::default(),
+            Family::default(),
+            Family::default(),
+        );
+        let help = "The duration of MCP requests as the server handles them";
+        registry.register(
+            "mcp_server_operation_duration_seconds",
+            help,
+            operations.clone(),
+        );
+        let help = "Requests refused before MCP, by reason";
+        registry.register("nexus_mcp_refusals", help, refusals.clone());
+        let help = "Credentials asked of the Nexus Gateway, by outcome";
+        registry.register("nexus_mcp_gateway_resolves", help, resolves.clone());
+        let help = "Connect-on-first-use flows, by step";
+        registry.register("nexus_mcp_connect_flows", help, connects.clone());
+        let help = "Questions asked of the issuer (key sets, introspections), by outcome";
+        registry.register("nexus_mcp_issuer_fetches", help, issuer.clone());
+        Metrics {
+            registry,
+            operations,
+            refusals,
+            resolves,
+            connects,
+            issuer,
+        }
+    })
+}
+
+/// An MCP request of `method` (a `tool`'s call), answered in `took`,
+/// with `error` its error type ("" for a success).
+pub(crate) fn operation(method: &str, tool: &str, error: &str, took: Duration) {
+    let labels = vec![
+        ("mcp_method_name", method.to_owned()),
+        ("gen_ai_tool_name", tool.to_owned()),
+        ("error_type", error.to_owned()),
+    ];
+    metrics()
+        .operations
+        .get_or_create(&labels)
+        .observe(took.as_secs_f64());
+}
+
+/// A request refused before MCP, for `reason` (a code, never a value).
+pub(crate) fn refused(reason: &str) {
+    count(&metrics().refusals, "reason", reason);
+}
+
+/// A credential asked of the Gateway, its `outcome` (`ok` or the error code).
+pub(crate) fn resolved(outcome: &str) {
+    count(&metrics().resolves, "outcome", outcome);
+}
+
+/// A connect flow's `step`: asked, consented, declined, expired.
+pub(crate) fn connect(step: &str) {
+    count(&metrics().connects, "step", step);
+}
+
+/// A question of the issuer: `kind` (`keys`, `introspection`), `ok` or not.
+pub(crate) fn issuer(kind: &str, ok: bool) {
+    let labels = vec![
+        ("kind", kind.to_owned()),
+        ("outcome", outcome(ok).to_owned()),
+    ];
+    metrics().issuer.get_or_create(&labels).inc();
+}
+
+fn outcome(ok: bool) -> &'static str {
+    if ok { "ok" } else { "failed" }
+}
+
+fn count(family: &Family<Labels, Counter>, label: &'static str, value: &str) {
+    family.get_or_create(&vec![(label, value.to_owned())]).inc();
+}
+
+/// The exposition, as `/metrics` answers it.
+pub(crate) fn exposition() -> String {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &metrics().registry).is_err() {
+        log::warn!(target: "nexus_mcp", "the metrics could not be written");
+    }
+    text
+}
+
+/// The exposition's media type.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves `/metrics` on `listener` until the process ends.
+pub(crate) async fn serve(listener: tokio::net::TcpListener) {
+    let scrape = || async {
+        (
+            [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+            exposition(),
+        )
+    };
+    let router = axum::Router::new().route("/metrics", axum::routing::get(scrape));
+    if let Err(e) = axum::serve(listener, router).await {
+        log::warn!(target: "nexus_mcp", "the metrics listener stopped: {e}");
+    }
+}
