@@ -104,6 +104,16 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// The person's short hash, as the line names them ("" over stdio).
+    fn who(&self) -> &str {
+        self.principal.who().unwrap_or_default()
+    }
+
+    /// The account's label ("" without one).
+    fn account(&self) -> &str {
+        self.account.as_deref().unwrap_or_default()
+    }
+
     /// The line's opening: the call's number, the client (quoted), in
     /// `serve` a short hash of the person (never a token, an e-mail or the
     /// workspace id), and the account's label.
@@ -162,8 +172,15 @@ pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant,
         None => format!("answered, {} ms", started.elapsed().as_millis()),
         Some(failure) => outcome(&Ended::Failed(failure), started),
     };
-    let caller = caller.said();
-    log::info!(target: "nexus_mcp::call", "{caller} {} -> {outcome}", cut(tool, 64));
+    let (ms, code) = (
+        started.elapsed().as_millis() as u64,
+        failed.map_or("answered", Failure::code),
+    );
+    let (said, who, account) = (caller.said(), caller.who(), caller.account());
+    log::info!(target: "nexus_mcp::call",
+        call = caller.call, client = caller.client.as_str(), who = who, account = account,
+        tool = tool, ms = ms, outcome = code;
+        "{said} {} -> {outcome}", cut(tool, 64));
 }
 
 /// The call's line on stderr, at the default level: its number (the
@@ -182,8 +199,18 @@ pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, calle
         .map_or("", |a| a.as_str());
     let host = host.rsplit('@').next().unwrap_or(host);
     let path = uri.as_ref().map_or("<not a URL>", Uri::path);
+    let (status, bytes, code) = match ended {
+        Ended::Answered((status, _, body)) => (u64::from(*status), body.len() as u64, "answered"),
+        Ended::InputRequired => (0, 0, "input_required"),
+        Ended::Failed(failure) => (0, 0, failure.code()),
+    };
+    let method = args.method.as_deref().unwrap_or("GET");
     log::info!(
         target: "nexus_mcp::call",
+        call = caller.call, client = caller.client.as_str(), who = caller.who(),
+        account = caller.account(), provider = args.provider.as_str(), method = method,
+        host = host, path = path, status = status, bytes = bytes,
+        ms = started.elapsed().as_millis() as u64, outcome = code;
         "{} provider=\"{}\" {} {}://{}{} -> {}",
         caller.said(),
         quoted(&args.provider, 64),

@@ -34,6 +34,7 @@ mod calls;
 mod connect;
 mod failure;
 mod handshake;
+mod logger;
 mod metrics;
 mod principal;
 mod providers;
@@ -136,6 +137,11 @@ struct Cli {
     /// DELETE…), not only GET and HEAD.
     #[arg(long, global = true)]
     allow_write: bool,
+    /// The lines on stderr: text, or json (one JSON object a line, a call's
+    /// fields each its own: who, client, account, provider, method, host,
+    /// status, bytes, ms, outcome)
+    #[arg(long, value_name = "FORMAT", default_value = "text", global = true)]
+    log_format: logger::Format,
     /// Let the workspace's user connect this provider from the host when a
     /// call needs it (repeat for more): the user, never the model, is sent
     /// to consent; `=SCOPE,SCOPE…` names the scopes asked for.
@@ -233,51 +239,6 @@ const INTROSPECTION_SECRET_VARIABLE: &str = "NEXUS_MCP_INTROSPECTION_CLIENT_SECR
 /// The variable naming the log level.
 const LOG_VARIABLE: &str = "NEXUS_LOG";
 
-/// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
-struct StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        // ureq's TRACE lines dump the wire, credentials included: never them.
-        let wire = metadata.level() == log::Level::Trace && metadata.target().starts_with("ureq");
-        let level = match (level(), metadata.target().starts_with("nexus_mcp")) {
-            (Some(level), _) => level,
-            (None, true) => log::LevelFilter::Info,
-            (None, false) => log::LevelFilter::Warn,
-        };
-        metadata.level() <= level && !wire
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            // A library line logged during a fetch names the call it is about.
-            let call = calls::CALL.get();
-            let which = if call > 0 && record.target().starts_with("nexus_sdk") {
-                format!(" (call #{call})")
-            } else {
-                String::new()
-            };
-            let said = record.args().to_string();
-            // The library names the buffer's setting once: this program's is a flag.
-            let said = match record.target() {
-                "nexus_sdk::buffer" => {
-                    said.replacen("TokenCache::with_buffer", "--token-buffer", 1)
-                }
-                _ => said,
-            };
-            eprintln!("{} {}: {said}{which}", record.level(), record.target());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-/// The level `NEXUS_LOG` names; `None` when unset (checked at start), read once.
-fn level() -> Option<log::LevelFilter> {
-    static LEVEL: std::sync::OnceLock<Option<log::LevelFilter>> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| var(LOG_VARIABLE).and_then(|l| l.trim().parse().ok()))
-}
-
 /// A usage error naming the flag or variable (exit 2, as clap's own).
 /// The variable behind a flag that clap read from the environment and
 /// found not UTF-8 (its own error names none), refused by the library's
@@ -310,8 +271,9 @@ fn main() -> ExitCode {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
     cli.providers = cli.providers.iter().map(|p| p.trim().to_owned()).collect();
+    logger::set_format(cli.log_format);
     let named = var(LOG_VARIABLE).unwrap_or_default();
-    if !named.trim().is_empty() && level().is_none() {
+    if !named.trim().is_empty() && logger::level().is_none() {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
     }
     // The configuration is checked before anything says it is serving.
@@ -447,8 +409,8 @@ fn serving(
         }
         None => None,
     };
-    if log::set_logger(&StderrLogger).is_ok() {
-        log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
+    if log::set_logger(&logger::StderrLogger).is_ok() {
+        log::set_max_level(logger::level().unwrap_or(log::LevelFilter::Info));
     }
     if checking {
         let server = server(cli, (None, None), client, connector);
@@ -488,8 +450,8 @@ fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Res
     let sealer = Sealer::new(key.as_deref()).unwrap_or_else(|why| usage(&why));
     let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, sealer);
     let connector = connector.unwrap_or_else(|why| usage(&why));
-    if log::set_logger(&StderrLogger).is_ok() {
-        log::set_max_level(level().unwrap_or(log::LevelFilter::Info));
+    if log::set_logger(&logger::StderrLogger).is_ok() {
+        log::set_max_level(logger::level().unwrap_or(log::LevelFilter::Info));
     }
     started(&cli, options);
     run(serve(cli, client, connector))

@@ -449,3 +449,47 @@ fn past_the_person_rate_a_call_is_a_tool_error_naming_the_wait_and_sends_nothing
         "bob is unaffected: {answer}"
     );
 }
+
+#[test]
+fn json_log_lines_are_one_object_each_and_a_call_names_its_fields_apart() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_alice_secret").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let served = Served::start(&gateway, &issuer, &["--log-format", "json"]);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let fetch = json!({"provider": "github", "url": format!("{}/user?q=secret-query", api.url())});
+    let (_, answer) = served.call(&alice, "authenticated_fetch", fetch);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let said = served.said_once(|said| said.contains("\"provider\":\"github\""));
+    let lines: Vec<serde_json::Value> = said
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let call = (lines.iter())
+        .find(|line| line["target"] == "nexus_mcp::call")
+        .expect(&said);
+    let who = &workspace_of(&issuer.url(), "alice")[..12];
+    assert_eq!(call["who"], who, "{call}");
+    assert_eq!(call["provider"], "github", "{call}");
+    assert_eq!(call["method"], "GET", "{call}");
+    assert_eq!(
+        call["host"],
+        api.url().trim_start_matches("http://"),
+        "{call}"
+    );
+    assert_eq!(call["status"], 200, "{call}");
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert!(
+        call["bytes"].as_u64().is_some() && call["ms"].as_u64().is_some(),
+        "{call}"
+    );
+    assert!(call["client"].is_string(), "{call}");
+    for secret in ["gho_alice_secret", "secret-query", alice.as_str()] {
+        assert!(!said.contains(secret), "{secret} in the log: {said}");
+    }
+    assert!(
+        !said.contains(&workspace_of(&issuer.url(), "alice")),
+        "a workspace: {said}"
+    );
+}

@@ -1,0 +1,109 @@
+//! The lines on stderr: `level target: message`, or with `--log-format
+//! json` one JSON object a line (`ts`, `level`, `target`, `message`, and the
+//! record's fields, each its own: a call's `who`, `client`, `provider` …),
+//! at the level `NEXUS_LOG` names. No line holds a token or a secret: the
+//! fields are the text line's, apart.
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// `level target: message`.
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// The format chosen at start.
+static FORMAT: OnceLock<Format> = OnceLock::new();
+
+/// Sets the format, once, before the logger is.
+pub(crate) fn set_format(format: Format) {
+    let _ = FORMAT.set(format);
+}
+
+/// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
+pub(crate) struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        // ureq's TRACE lines dump the wire, credentials included: never them.
+        let wire = metadata.level() == log::Level::Trace && metadata.target().starts_with("ureq");
+        let level = match (level(), metadata.target().starts_with("nexus_mcp")) {
+            (Some(level), _) => level,
+            (None, true) => log::LevelFilter::Info,
+            (None, false) => log::LevelFilter::Warn,
+        };
+        metadata.level() <= level && !wire
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            // A library line logged during a fetch names the call it is about.
+            let call = crate::calls::CALL.get();
+            let which = if call > 0 && record.target().starts_with("nexus_sdk") {
+                format!(" (call #{call})")
+            } else {
+                String::new()
+            };
+            let said = record.args().to_string();
+            // The library names the buffer's setting once: this program's is a flag.
+            let said = match record.target() {
+                "nexus_sdk::buffer" => {
+                    said.replacen("TokenCache::with_buffer", "--token-buffer", 1)
+                }
+                _ => said,
+            };
+            match FORMAT.get() {
+                Some(Format::Json) => eprintln!("{}", json_line(record, &said, call)),
+                _ => eprintln!("{} {}: {said}{which}", record.level(), record.target()),
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// The level `NEXUS_LOG` names; `None` when unset (checked at start), read once.
+pub(crate) fn level() -> Option<log::LevelFilter> {
+    static LEVEL: std::sync::OnceLock<Option<log::LevelFilter>> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| crate::var(crate::LOG_VARIABLE).and_then(|l| l.trim().parse().ok()))
+}
+
+/// `record` as one JSON object: when, its level and target, `said`, the
+/// call it is about (`call`, when a library line is logged during one),
+/// and each of its fields.
+fn json_line(record: &log::Record, said: &str, call: u64) -> Value {
+    let mut line = Map::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    line.insert("ts".into(), now.map_or(0.0, |d| d.as_secs_f64()).into());
+    line.insert("level".into(), record.level().as_str().into());
+    line.insert("target".into(), record.target().into());
+    line.insert("message".into(), said.into());
+    if call > 0 && record.target().starts_with("nexus_sdk") {
+        line.insert("call".into(), call.into());
+    }
+    let _ = record.key_values().visit(&mut Fields(&mut line));
+    Value::Object(line)
+}
+
+/// A record's fields, gathered into a JSON object.
+struct Fields<'a>(&'a mut Map<String, Value>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        let value = match value.to_u64() {
+            Some(number) => Value::from(number),
+            None => Value::from(value.to_string()),
+        };
+        self.0.insert(key.as_str().to_owned(), value);
+        Ok(())
+    }
+}
