@@ -115,10 +115,15 @@ impl Call<'_> {
         self.principal.workspace()
     }
 
-    /// The workspace and `provider` as a log line shows them: each on one
-    /// line, the provider (a model's choice) quoted and cut.
+    /// Whose call and `provider` as a log line shows them: `serve`'s person
+    /// by `who=` (never the workspace id), stdio's `workspace=`; the
+    /// provider (a model's choice) quoted and cut.
     fn shown(&self, provider: &str) -> (String, String) {
-        (one_line(self.workspace()), quoted(provider, 64))
+        let whom = match self.principal.who() {
+            Some(who) => format!("who={who}"),
+            None => format!("workspace={}", one_line(self.workspace())),
+        };
+        (whom, quoted(provider, 64))
     }
 
     /// Whose connection it is, as the user and the model read it.
@@ -303,7 +308,7 @@ impl Connector {
     /// client cannot send the user to a URL.
     async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, Failure> {
         let provider = named.listed.as_str();
-        let (ws, p) = call.shown(provider);
+        let (ws, p) = (one_line(call.workspace()), quoted(provider, 64));
         if !call.url_elicitation && self.links.is_none() {
             let command = match call.account {
                 None => format!(" (nexus connect {ws} {p})"),
@@ -347,7 +352,7 @@ impl Connector {
         how: &str,
     ) -> ElicitRequestParams {
         let (ws, p) = call.shown(provider);
-        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent ({how})");
+        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" {ws}: the user is asked to consent ({how})");
         ElicitRequestParams::UrlElicitationParams {
             meta: None,
             message: message(&p, &call.whose()),
@@ -426,7 +431,7 @@ impl Connector {
             );
             Failure::refused(CONNECTION_REQUIRED, why)
         })?;
-        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user is asked to consent (nexus-connect-{n})");
+        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" {ws}: the user is asked to consent (nexus-connect-{n})");
         let mut prompt = Prompt {
             peer: call.peer.clone(),
             id: Some(handle.id.clone()),
@@ -460,7 +465,7 @@ impl Connector {
     fn unanswered(&self, call: &Call<'_>, p: &str) -> Failure {
         crate::metrics::connect("expired");
         let (waited, (ws, _)) = (self.wait, call.shown(""));
-        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user did not answer within {waited:?} (--connect-wait)");
+        log::warn!(target: "nexus_mcp", "connect provider=\"{p}\" {ws}: the user did not answer within {waited:?} (--connect-wait)");
         let why = format!(
             "the user did not answer the request to connect `{p}` for {} within {waited:?} \
              (--connect-wait)",
@@ -473,7 +478,7 @@ impl Connector {
     fn declined(&self, call: &Call<'_>, p: &str, did: &str) -> Failure {
         crate::metrics::connect("declined");
         let (ws, _) = call.shown("");
-        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" workspace={ws}: the user {did}");
+        log::info!(target: "nexus_mcp", "connect provider=\"{p}\" {ws}: the user {did}");
         Failure::Declined(format!(
             "the user {did} connecting `{p}` for {}; they are not asked again for a minute",
             call.whose()

@@ -384,7 +384,7 @@ fn serving(
                 secret: secret.clone(),
                 callback: format!("{}/connect/callback", site.origin),
             });
-            let links = std::sync::Arc::new(Links::new(&site.origin, &keys));
+            let links = std::sync::Arc::new(Links::new(&site.origin, ring.entries()));
             let jwks = gate.jwks.clone();
             let claim = &gate.subject_claim;
             let login = Login::new(&gate.issuer, id, secret, links.clone(), jwks, claim, &keys);

@@ -19,6 +19,7 @@ mod ready;
 mod told;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -245,6 +246,30 @@ impl Door {
         ))
     }
 
+    /// Says once, as a configuration error, that a proxy in front speaks
+    /// https (`X-Forwarded-Proto`, `Forwarded: proto=`) while the public URL
+    /// is http: clients are then told an http URL they never reach.
+    fn proxied(&self, headers: &axum::http::HeaderMap) {
+        if self.public.scheme() != "http" || self.said_https.load(Ordering::Relaxed) {
+            return;
+        }
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let forwarded = text("forwarded").to_ascii_lowercase();
+        let https = text("x-forwarded-proto").eq_ignore_ascii_case("https")
+            || forwarded
+                .split([';', ','])
+                .any(|p| p.trim() == "proto=https");
+        if https && !self.said_https.swap(true, Ordering::Relaxed) {
+            let public = self.public.as_str();
+            log::error!(target: "nexus_mcp", "configuration: a proxy in front says the request came over https, but --public-url is {public}: the metadata names that http URL to clients, and tokens must name it; set --public-url to the https URL clients use");
+        }
+    }
+
     /// Tells the operator why a token was refused (a missing one is every
     /// client's first step, not a refusal worth a line).
     fn tell(&self, refusal: &bearer::Refusal, headers: &axum::http::HeaderMap) {
@@ -419,6 +444,7 @@ pub(crate) async fn run(
         public: site.public.clone(),
         told: Told::default(),
         deny: Arc::clone(&site.deny),
+        said_https: Default::default(),
     });
     tokio::spawn(reread_at_sighup(Arc::clone(&site.deny)));
     let router = Router::new()
@@ -485,6 +511,8 @@ struct Door {
     origins: Vec<url::Origin>,
     told: Told,
     deny: Arc<deny::DenyList>,
+    /// Whether a proxy's `https` beside an `http` public URL was said.
+    said_https: std::sync::atomic::AtomicBool,
 }
 
 /// Every MCP request passes here first: a `Host` naming the public URL's
@@ -492,6 +520,7 @@ struct Door {
 /// verified person, no rmcp. A 2025 client's `initialize` is answered with
 /// the session id its [`Handshake`] gives, if any; no session is kept.
 async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) -> Response {
+    door.proxied(request.headers());
     if let Err((reason, why)) = door.site(request.headers()) {
         crate::metrics::refused(reason);
         door.told.warn(&why, &format!("refused a request: {why}"));

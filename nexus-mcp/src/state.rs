@@ -57,6 +57,8 @@ impl Held {
 /// Seals and opens states with one key.
 pub(crate) struct Sealer {
     codec: RequestStateCodec,
+    /// The key ids of the ring, as a refusal names them ("" for one key).
+    kids: String,
 }
 
 /// The sealing keys every replica shares (`kid:key,kid:key…`), read once:
@@ -92,6 +94,28 @@ impl Keyring {
     pub(crate) fn secrets(&self) -> Vec<Vec<u8>> {
         self.keys.iter().map(|(_, key)| key.clone()).collect()
     }
+
+    /// Each key with its id, the one that seals first.
+    pub(crate) fn entries(&self) -> &[(String, Vec<u8>)] {
+        &self.keys
+    }
+
+    /// The key ids, as a refusal names them: `new, default`.
+    pub(crate) fn kids(&self) -> String {
+        let kids: Vec<&str> = self.keys.iter().map(|(kid, _)| kid.as_str()).collect();
+        kids.join(", ")
+    }
+}
+
+/// The key id an `rs2` requestState names (rmcp's format:
+/// `rs2.<base64url kid>.<body>.<tag>`), to say which key a replica lacks.
+fn sealed_under(state: &str) -> Option<String> {
+    use base64::Engine as _;
+    let kid = state.strip_prefix("rs2.")?.split('.').next()?;
+    let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(kid)
+        .ok()?;
+    String::from_utf8(kid).ok()
 }
 
 impl Sealer {
@@ -109,7 +133,10 @@ impl Sealer {
             }
         };
         let codec = RequestStateCodec::try_new(key).map_err(|e| refused(KEY_VARIABLE, &e))?;
-        Ok(Sealer { codec })
+        Ok(Sealer {
+            codec,
+            kids: String::new(),
+        })
     }
 
     /// The sealer of a keyring (`kid:key,kid:key…`, each key at least 32
@@ -122,7 +149,10 @@ impl Sealer {
             .unwrap_or_default();
         let codec = RequestStateCodec::new_with_keyring(active, ring.keys.clone());
         let codec = codec.map_err(|e| refused(KEYS_VARIABLE, &e))?;
-        Ok(Sealer { codec })
+        Ok(Sealer {
+            codec,
+            kids: ring.kids(),
+        })
     }
 
     /// `held`, sealed for this `call`, valid until its deadline.
@@ -142,6 +172,11 @@ impl Sealer {
         };
         let opened = self.codec.open_with(state, call).map_err(|e| match e {
             RequestStateError::Expired => refused("the wait for the user is over; call again"),
+            RequestStateError::UnknownKeyId => {
+                let kid = sealed_under(state).unwrap_or_default();
+                log::warn!(target: "nexus_mcp", "refused a requestState sealed under key id {kid:?}, which this replica's keyring ({}) lacks: the replicas' keyrings differ", self.kids);
+                refused("sealed by another replica under a key this one lacks; call again")
+            }
             _ => refused("not sealed by this server for this call"),
         })?;
         let held: Held = serde_json::from_slice(&opened).map_err(|_| refused("unreadable"))?;

@@ -96,30 +96,57 @@ pub(crate) struct Ticket {
 pub(crate) struct Links {
     /// The public URL's origin (`https://mcp.example.com`).
     pub(crate) origin: String,
-    /// One seal per key of the ring: the first seals, every one opens.
-    tickets: Vec<Seal>,
+    /// One seal per key of the ring, with its id: the first seals, the one
+    /// a link names opens it.
+    tickets: Vec<(String, Seal)>,
+}
+
+/// Why a link's ticket does not open.
+pub(crate) enum Unopened {
+    /// Sealed under a key id this replica's ring lacks: the replicas'
+    /// keyrings differ (the id, and the ids held).
+    Foreign(String, String),
+    /// Expired, changed, or never a link.
+    Invalid,
 }
 
 impl Links {
-    /// The links of the page at `origin`, sealed from the first of `keys`.
-    pub(crate) fn new(origin: &str, keys: &[Vec<u8>]) -> Links {
-        let tickets = keys.iter().map(|k| Seal::new(k, "connect ticket"));
+    /// The links of the page at `origin`, sealed from the first of `keys`
+    /// (`(kid, key)`, as the keyring holds them).
+    pub(crate) fn new(origin: &str, keys: &[(String, Vec<u8>)]) -> Links {
+        let tickets = keys
+            .iter()
+            .map(|(kid, key)| (kid.clone(), Seal::new(key, "connect ticket")));
         Links {
             origin: origin.to_owned(),
             tickets: tickets.collect(),
         }
     }
 
-    /// The link that sends `ticket`'s person to consent, valid for `ttl`.
+    /// The link that sends `ticket`'s person to consent, valid for `ttl`:
+    /// the sealing key's id (base64url), a dot, the sealed ticket.
     pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
-        let sealed = self.tickets.first().map(|seal| seal.seal(ticket, ttl));
+        let sealed = (self.tickets.first()).map(|(kid, seal)| {
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(kid), seal.seal(ticket, ttl))
+        });
         format!("{}/connect/{}", self.origin, sealed.unwrap_or_default())
     }
 
-    /// The ticket a link carries, when a key of the ring sealed it and it
-    /// has not expired.
-    pub(crate) fn ticket(&self, sealed: &str) -> Option<Ticket> {
-        opened(&self.tickets, sealed)
+    /// The ticket a link carries, when the key it names sealed it and it
+    /// has not expired; else why not.
+    pub(crate) fn ticket(&self, sealed: &str) -> Result<Ticket, Unopened> {
+        let (kid, sealed) = sealed.split_once('.').ok_or(Unopened::Invalid)?;
+        let kid = URL_SAFE_NO_PAD.decode(kid).ok();
+        let kid = kid
+            .and_then(|k| String::from_utf8(k).ok())
+            .ok_or(Unopened::Invalid)?;
+        match self.tickets.iter().find(|(held, _)| *held == kid) {
+            Some((_, seal)) => seal.open(sealed).ok_or(Unopened::Invalid),
+            None => {
+                let held: Vec<&str> = self.tickets.iter().map(|(kid, _)| kid.as_str()).collect();
+                Err(Unopened::Foreign(kid, held.join(", ")))
+            }
+        }
     }
 
     /// Where the Gateway sends the browser back after consent.

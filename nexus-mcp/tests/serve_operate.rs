@@ -493,3 +493,52 @@ fn json_log_lines_are_one_object_each_and_a_call_names_its_fields_apart() {
         "a workspace: {said}"
     );
 }
+
+#[test]
+fn a_link_or_state_from_a_replica_with_another_keyring_is_refused_saying_so() {
+    use common::served::{Browser, CLIENT, call_asking};
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_other").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let start = |ring: &str| {
+        let port = free_port();
+        issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+        let args = ["--connect", "github", "--login-client-id", CLIENT];
+        let mut serve = command(&gateway, &issuer.url(), port, &args);
+        serve
+            .env_remove("NEXUS_MCP_STATE_KEY")
+            .env("NEXUS_MCP_STATE_KEYS", ring);
+        Served::ready(serve.spawn().unwrap(), port)
+    };
+    let first = start("k-2026-11:a-sealing-key-of-at-least-32-bytes!!");
+    let second = start("k-2026-10:another-sealing-key-of-32-bytes-or-more");
+    let alice = common::served::token(&issuer, &first, "alice");
+    let url = format!("{}/user", api.url());
+    let asks_url = json!({"elicitation": {"url": {}}});
+    let extra = json!({"arguments": {"provider": "github", "url": url}});
+    let asked = call_asking(&first, &alice, asks_url.clone(), extra.clone(), &[]);
+    let result = &asked["result"];
+    let link = result["inputRequests"]["connect-github"]["params"]["url"].as_str();
+    let link = link.unwrap_or_else(|| panic!("{asked}")).to_owned();
+    let state = result["requestState"].as_str().unwrap().to_owned();
+    // The link, opened at the other replica: the person told what to do,
+    // the operator which key is missing.
+    let elsewhere = link.replace(&first.origin, &second.origin);
+    let (status, _, page) = Browser::new().open(&elsewhere);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("another server of this service"), "{page}");
+    second.said_once(|said| {
+        said.contains("key id \"k-2026-11\", which this replica's keyring (k-2026-10) lacks")
+    });
+    // The requestState, retried at the other replica.
+    let alice_there = common::served::token(&issuer, &second, "alice");
+    let mut retry = extra;
+    retry["requestState"] = json!(state);
+    retry["inputResponses"] = json!({"connect-github": {"action": "accept"}});
+    let refused = call_asking(&second, &alice_there, asks_url, retry, &[]);
+    assert!(refused.to_string().contains("another replica"), "{refused}");
+    second.said_once(|said| {
+        said.contains("refused a requestState sealed under key id \"k-2026-11\"")
+    });
+}

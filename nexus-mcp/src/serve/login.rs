@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use super::http;
 use super::jwks::{Jwks, Missing};
 use crate::principal::person;
-use crate::ticket::{Links, Seal, opened};
+use crate::ticket::{Links, Seal, Unopened, opened};
 
 /// The cookie that carries a login under way.
 const COOKIE: &str = "nexus_connect";
@@ -163,9 +163,20 @@ impl Login {
 
 /// `GET /connect/<ticket>`: a valid ticket starts the login.
 async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> Response {
-    if login.links.ticket(&ticket).is_none() {
-        let why = "This link is not valid: it has expired, or was changed. Ask your host again.";
-        return page(StatusCode::BAD_REQUEST, why);
+    match login.links.ticket(&ticket) {
+        Ok(_) => {}
+        Err(Unopened::Invalid) => {
+            let why =
+                "This link is not valid: it has expired, or was changed. Ask your host again.";
+            return page(StatusCode::BAD_REQUEST, why);
+        }
+        Err(Unopened::Foreign(kid, held)) => {
+            log::warn!(target: "nexus_mcp", "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ");
+            let why = "This link was made by another server of this service, whose keys this one \
+                       does not hold. Ask your host again; if it happens again, tell whoever runs \
+                       this server (its log says which key is missing).";
+            return page(StatusCode::BAD_REQUEST, why);
+        }
     }
     let begun = tokio::task::spawn_blocking(move || {
         let client = login.client()?;
@@ -250,7 +261,7 @@ async fn callback(
             "This login was not the one this page began.",
         );
     };
-    let Some(ticket) = login.links.ticket(&pending.ticket) else {
+    let Ok(ticket) = login.links.ticket(&pending.ticket) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This link has expired. Ask your host again.",
