@@ -223,8 +223,9 @@ fn a_held_call_answers_on_the_first_check_after_consent() {
 
 /// A confidential login client (`NEXUS_MCP_LOGIN_CLIENT_SECRET`): the
 /// connect page exchanges its code with the secret. A server holding a
-/// wrong secret, or none, completes no login and sends no one on; its log
-/// never shows the secret.
+/// wrong secret, or none, completes no login and sends no one on: the
+/// person is told only its operator can mend it, and the log names the
+/// variable, never the secret.
 #[test]
 fn a_confidential_login_client_logs_in_with_its_secret_only() {
     let issuer = FakeIssuer::start();
@@ -255,9 +256,14 @@ fn a_confidential_login_client_logs_in_with_its_secret_only() {
         if sent_on {
             assert_eq!(status, 302, "{page}");
         } else {
-            assert_eq!((status, consent), (400, None), "{held:?}: {page}");
-            let said = served.said_once(|said| said.contains("the login did not complete"));
+            // Only the operator can mend it: the person is told so, not
+            // sent to open the link again; the log names the variable.
+            assert_eq!((status, consent), (503, None), "{held:?}: {page}");
+            assert!(page.contains("Tell whoever runs this server"), "{page}");
+            assert!(!page.contains("Open the link again"), "{page}");
+            let said = served.said_once(|said| said.contains("no login can complete"));
             assert!(said.contains("invalid_client"), "{said}");
+            assert!(said.contains("NEXUS_MCP_LOGIN_CLIENT_SECRET"), "{said}");
             assert!(!served.said().contains(secret), "{held:?}");
         }
     }

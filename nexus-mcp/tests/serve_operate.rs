@@ -542,3 +542,26 @@ fn a_link_or_state_from_a_replica_with_another_keyring_is_refused_saying_so() {
         said.contains("refused a requestState sealed under key id \"k-2026-11\"")
     });
 }
+
+#[test]
+fn a_proxy_saying_https_to_an_http_public_url_is_a_configuration_error_said_once() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &[]);
+    let token = common::served::token(&issuer, &served, "alice");
+    for headers in [
+        &[("X-Forwarded-Proto", "https")][..],
+        &[("Forwarded", "for=10.0.0.1;proto=https")],
+    ] {
+        assert_eq!(call_with(&served, &token, headers).0, 200);
+    }
+    let said = served.said_once(|said| said.contains("configuration: a proxy in front"));
+    assert_eq!(
+        said.matches("configuration: a proxy in front").count(),
+        1,
+        "{said}"
+    );
+    assert!(
+        said.contains(&served.resource) && said.contains("--public-url"),
+        "{said}"
+    );
+}

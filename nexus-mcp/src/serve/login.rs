@@ -17,11 +17,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, TokenResponse,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -114,15 +116,26 @@ impl Login {
     }
 
     /// The ID token the issuer gives for `code` (and PKCE's `verifier`),
-    /// not yet checked.
-    fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> Result<CoreIdToken, String> {
-        let client = self.client()?;
+    /// not yet checked; else why not, and whether only the operator can
+    /// mend it (the issuer unreadable, or refusing this server's client).
+    fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> Result<CoreIdToken, NotIn> {
+        let client = self.client().map_err(|why| (true, why))?;
         let http = |request| http::call(&self.agent, request);
         let exchange = client.exchange_code(AuthorizationCode::new(code));
-        let exchange = exchange.map_err(|e| e.to_string())?;
+        let exchange = exchange.map_err(|e| (true, e.to_string()))?;
         let tokens = exchange.set_pkce_verifier(verifier).request(&http);
-        let tokens = tokens.map_err(|e| format!("the code exchange: {e}"))?;
-        let id_token = tokens.id_token().ok_or("the issuer sent no ID token")?;
+        let tokens = tokens.map_err(|e| match e {
+            RequestTokenError::ServerResponse(answer)
+                if *answer.error() == CoreErrorResponseType::InvalidClient =>
+            {
+                let id = &self.client_id;
+                (true, format!("the issuer refuses the login client {id:?} (invalid_client): check --login-client-id and NEXUS_MCP_LOGIN_CLIENT_SECRET"))
+            }
+            e => (false, format!("the code exchange: {e}")),
+        })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or((false, "the issuer sent no ID token".to_owned()))?;
         Ok(id_token.clone())
     }
 
@@ -280,11 +293,20 @@ async fn callback(
                  or ask your host for your own.",
             )
         }
-        Ok(Err(why)) => {
+        Ok(Err((false, why))) => {
             log::warn!(target: "nexus_mcp", "connect page: the login did not complete: {why}");
             page(
                 StatusCode::BAD_REQUEST,
                 "The login did not complete. Open the link again.",
+            )
+        }
+        Ok(Err((true, why))) => {
+            log::error!(target: "nexus_mcp", "connect page: no login can complete: {why}");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This server cannot sign you in right now: its sign-in is not set up as the \
+                 issuer expects. Tell whoever runs this server; opening the link again will \
+                 not help.",
             )
         }
         Err(_) => page(
@@ -299,11 +321,14 @@ async fn callback(
 /// nonce, expiry) with the key it names as the bearer check holds it
 /// (fetched again, at most once per 30 s, when the issuer rotated). `Err`
 /// when the exchange could not run at all.
+/// Why a login did not complete, and whether only the operator can mend it.
+type NotIn = (bool, String);
+
 async fn logged_in(
     login: Arc<Login>,
     code: String,
     pending: Pending,
-) -> Result<Result<String, String>, tokio::task::JoinError> {
+) -> Result<Result<String, NotIn>, tokio::task::JoinError> {
     let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(pending.verifier.clone());
     let id_token = tokio::task::spawn_blocking(move || exchanging.exchange(code, verifier));
@@ -320,7 +345,7 @@ async fn logged_in(
         .ok()
         .and_then(|header| header.kid);
     match login.jwks.key(kid.as_deref().unwrap_or_default()).await {
-        Err(Missing::Unreadable(why)) => return Ok(Err(why)),
+        Err(Missing::Unreadable(why)) => return Ok(Err((true, why))),
         Err(Missing::Unknown) | Ok(_) => {}
     }
     let checked = login.client().and_then(|client| {
@@ -342,7 +367,7 @@ async fn logged_in(
         })?;
         Ok(person(claims.issuer().as_str(), &subject))
     });
-    Ok(checked)
+    Ok(checked.map_err(|why| (false, why)))
 }
 
 /// `GET /connect/done`: where the Gateway sends the browser after consent.
