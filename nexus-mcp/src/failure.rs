@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use nexus_sdk::NexusError;
+use nexus_sdk::{ErrorKind, NexusError};
 
 use crate::answer::said;
 
@@ -50,6 +50,22 @@ impl Failure {
             code,
             message: message.into(),
         }
+    }
+
+    /// Whether only the server's operator can mend it: the Gateway refused
+    /// this server's key (401, 403), failed (5xx), or cannot be reached or
+    /// read (an error the library blames on `NEXUS_GATEWAY_URL` or
+    /// `NEXUS_API_KEY`). A provider's own answers never come as errors.
+    pub(crate) fn operator_only(&self) -> bool {
+        let Failure::Sdk(error) = self else {
+            return false;
+        };
+        let kind = error.kind();
+        matches!(error.setting, Some("NEXUS_GATEWAY_URL" | "NEXUS_API_KEY"))
+            || matches!(
+                kind,
+                ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::Server
+            )
     }
 
     /// The code the audit line names.

@@ -42,6 +42,20 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
 
+/// In `serve`, a failure only the operator can mend (the Gateway refused
+/// this server's key, or cannot be reached): the detail (the Gateway's
+/// URL, the variable to set) to the operator's log, and to the model that
+/// this server cannot reach its credential service.
+fn operator_only(why: &Failure, caller: &Caller) -> Failure {
+    let who = caller.principal.who().unwrap_or_default();
+    log::warn!(target: "nexus_mcp", "who={who}: this server cannot reach its credential service: {why}");
+    Failure::refused(
+        "credential_service_unavailable",
+        "this server cannot reach its credential service right now; its operator has the \
+         detail in the server's log",
+    )
+}
+
 /// MCP 2025-11-25's code for `URLElicitationRequiredError` (rmcp names none).
 const URL_ELICITATION_REQUIRED: i32 = -32042;
 
@@ -616,6 +630,9 @@ impl NexusServer {
                     Err(url_required(elicitation)),
                     URL_ELICITATION_REQUIRED.to_string(),
                 );
+            }
+            Err(why) if caller.principal.is_person() && why.operator_only() => {
+                Ok(failure(&operator_only(&why, &caller), None).into())
             }
             Err(why) => Ok(failure(&why, Self::hidden(&caller).as_ref()).into()),
         };

@@ -565,3 +565,57 @@ fn a_proxy_saying_https_to_an_http_public_url_is_a_configuration_error_said_once
         "{said}"
     );
 }
+
+#[test]
+fn a_failure_only_the_operator_can_mend_tells_the_model_so_and_the_log_the_detail() {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_alice").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    gateway.require_api_key("sk_right");
+    let port = free_port();
+    let serve = command(&gateway, &issuer.url(), port, &[])
+        .env("NEXUS_API_KEY", "sk_wrong")
+        .spawn()
+        .unwrap();
+    let served = Served::ready(serve, port);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let gateway_url = gateway.url();
+    let gateway_host = gateway_url
+        .trim_end_matches('/')
+        .trim_start_matches("http://");
+    for (tool, arguments) in [
+        ("authenticated_fetch", fetch.clone()),
+        ("list_providers", json!({})),
+    ] {
+        let (_, answer) = served.call(&alice, tool, arguments);
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        let said = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(said.contains("credential service"), "{tool}: {said}");
+        assert!(said.contains("operator"), "{tool}: {said}");
+        assert!(
+            !said.contains("NEXUS_"),
+            "a variable, for the model: {said}"
+        );
+        assert!(
+            !said.contains(gateway_host),
+            "the Gateway's URL, for the model: {said}"
+        );
+    }
+    let logged = served.said_once(|s| s.contains("cannot reach its credential service"));
+    assert!(
+        logged.contains("NEXUS_API_KEY") || logged.contains("401"),
+        "{logged}"
+    );
+    assert!(!logged.contains("sk_wrong"), "{logged}");
+    // The Gateway gone: the same class, for the model and the log.
+    drop(gateway);
+    let (_, answer) = served.call(&alice, "list_providers", json!({}));
+    let said = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(said.contains("credential service"), "{said}");
+    assert!(
+        !said.contains(gateway_host) && !said.contains("NEXUS_"),
+        "{said}"
+    );
+}
