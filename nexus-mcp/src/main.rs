@@ -173,7 +173,41 @@ enum Mode {
     /// MCP over Streamable HTTP for many people, each acting for their own
     /// workspace: an OAuth resource server, stateless, for any number of
     /// replicas sharing NEXUS_MCP_STATE_KEY (or NEXUS_MCP_STATE_KEYS).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// The workspace `serve` acts in for a person, for `nexus connect`: from
+    /// the issuer and the person's subject (the claim --subject-claim names);
+    /// it prints the workspace on stdout and the `who=` the log shows for
+    /// them on stderr. Not for --workspace-claim, whose workspace is the claim.
+    Workspace(WorkspaceArgs),
+}
+
+/// `nexus-mcp workspace`'s flags.
+#[derive(clap::Args)]
+struct WorkspaceArgs {
+    /// The issuer, exactly as `serve --issuer` names it.
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// The person's subject: the value of the claim `serve --subject-claim` reads.
+    #[arg(long, value_name = "SUBJECT")]
+    subject: String,
+    /// `serve --workspace-prefix`, if it has one.
+    #[arg(long, value_name = "P", default_value = "")]
+    workspace_prefix: String,
+}
+
+/// `nexus-mcp workspace`: the person's workspace (and each `--account`'s).
+fn workspace_of(args: &WorkspaceArgs, accounts: &[String]) -> ExitCode {
+    if args.subject.trim().is_empty() {
+        usage("--subject names the person: a blank subject is refused by serve too");
+    }
+    let hex = principal::person(&args.issuer, &args.subject);
+    let workspace = principal::own_workspace(&args.workspace_prefix, &hex);
+    eprintln!("who={}", &hex[..12]);
+    println!("{workspace}");
+    for label in accounts {
+        println!("{workspace}:{label}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// A duration as the library reads `NEXUS_TIMEOUT`: `30`, `30s`, `2.5s` or
@@ -267,6 +301,9 @@ fn main() -> ExitCode {
             None => error.exit(),
         }
     });
+    if let Some(Mode::Workspace(args)) = &cli.mode {
+        return workspace_of(args, &cli.accounts);
+    }
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
@@ -291,7 +328,8 @@ fn main() -> ExitCode {
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let served = match cli.mode.take() {
-        Some(Mode::Serve(args)) => serving(cli, args, client, &options),
+        Some(Mode::Serve(args)) => serving(cli, *args, client, &options),
+        Some(Mode::Workspace(_)) => Ok(()),
         None => stdio(cli, client, &options),
     };
     match served {

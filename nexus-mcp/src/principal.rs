@@ -88,3 +88,9 @@ pub(crate) fn person(issuer: &str, subject: &str) -> String {
         .finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The workspace `serve` acts in for `person` (a [`person`] hash) without
+/// `--workspace-claim`: `prefix`, then the hash's first 32 hex digits.
+pub(crate) fn own_workspace(prefix: &str, person: &str) -> String {
+    format!("{prefix}{}", person.get(..32).unwrap_or(person))
+}

@@ -619,3 +619,37 @@ fn a_failure_only_the_operator_can_mend_tells_the_model_so_and_the_log_the_detai
         "{said}"
     );
 }
+
+#[test]
+fn the_operator_finds_the_workspace_to_connect_from_the_issuer_and_subject_and_who_matches_the_log()
+{
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_someone").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let served = Served::start(&gateway, &issuer, &[]);
+    let subject = "00u1a2b3c4";
+    let token = common::served::token(&issuer, &served, subject);
+    let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let (_, answer) = served.call(&token, "authenticated_fetch", fetch.clone());
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let said = served.said_once(|s| s.contains("connection_not_found"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args(["workspace", "--issuer", &issuer.url(), "--subject", subject])
+        .env_remove("NEXUS_GATEWAY_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let workspace = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let who = String::from_utf8(out.stderr).unwrap().trim().to_owned();
+    assert!(said.contains(&who), "the log's {who}: {said}");
+    assert!(
+        !said.contains(&workspace),
+        "the log names no workspace: {said}"
+    );
+    // What `nexus connect WORKSPACE github` makes: the call now answers.
+    let github = FakeProvider::oauth2("gho_theirs").api_base_url(&api.url());
+    gateway.add_provider(&workspace, "github", github);
+    let (_, answer) = served.call(&token, "authenticated_fetch", fetch);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+}

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::introspect::{Introspection, Why};
 use super::jwks::{Jwks, Missing, well_known};
-use crate::principal::{Principal, person};
+use crate::principal::{Principal, own_workspace, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
@@ -340,10 +340,12 @@ impl Gate {
             return Err(Refusal::Invalid("invalid_token", why));
         };
         let hex = person(&self.issuer, subject);
-        let id = match &self.claim {
-            None => hex[..32].to_owned(),
+        let workspace = match &self.claim {
+            None => own_workspace(&self.prefix, &hex),
             Some(name) => match claims.rest.get(name) {
-                Some(Value::String(id)) if !id.trim().is_empty() => id.trim().to_owned(),
+                Some(Value::String(id)) if !id.trim().is_empty() => {
+                    format!("{}{}", self.prefix, id.trim())
+                }
                 _ => {
                     let why = format!("the token has no workspace claim `{name}` (a string)");
                     return Err(Refusal::Forbidden("insufficient_scope", why));
@@ -351,7 +353,7 @@ impl Gate {
             },
         };
         Ok(Principal::Person {
-            workspace: format!("{}{id}", self.prefix),
+            workspace,
             person: hex,
         })
     }
