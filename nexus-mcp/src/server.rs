@@ -226,7 +226,11 @@ impl NexusServer {
     /// workspace; `serve`: the person the verified token names).
     fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, Failure> {
         let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let client = context.client_info().map(|info| info.name);
+        // A 2025 client's name rides in the session id its `initialize` was
+        // answered with (rmcp's stateless answer knows no `initialize`).
+        let parts = context.extensions.get::<Parts>();
+        let session = parts.and_then(|parts| handshake::client_name(&parts.headers));
+        let client = session.or_else(|| context.client_info().map(|info| info.name));
         let client = client.unwrap_or_else(|| "?".to_owned());
         let principal = match &self.settings.workspace {
             Some(workspace) => Some(Principal::Operator {
@@ -523,7 +527,7 @@ impl ServerHandler for NexusServer {
     ) -> Result<InitializeResult, ErrorData> {
         let parts = context.extensions.get::<Parts>();
         if let Some(handshake) = parts.and_then(|p| p.extensions.get::<Handshake>()) {
-            handshake.declared(&request.capabilities);
+            handshake.declared(&request.capabilities, &request.client_info.name);
         }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)

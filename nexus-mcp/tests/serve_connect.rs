@@ -330,8 +330,9 @@ fn a_2025_client_reads_the_link_and_calls_again_after_consent() {
 /// id says so, on whichever replica its calls land, and a provider to
 /// connect is answered `-32042` with the connect page as the elicitation;
 /// once its person consents, the call again answers. A client that
-/// declared form elicitation only is given no session id; and there is no
-/// session to end (405).
+/// declared form elicitation only is given an id that says not (the link
+/// comes in a tool error); each names its client, as the audit line then
+/// does; and there is no session to end (405).
 #[test]
 fn a_2025_client_that_takes_url_elicitation_meets_32042_then_calls_again() {
     let (issuer, _gateway, api, served) = connect_server();
@@ -345,7 +346,18 @@ fn a_2025_client_that_takes_url_elicitation_meets_32042_then_calls_again() {
         assert_eq!(status, 200, "{answer}");
         header(&headers, "mcp-session-id").map(str::to_owned)
     };
-    assert_eq!(initialize(json!({"form": {}})), None);
+    // A form-only client's id names it but says no URL elicitation: its
+    // call is answered with the link in a tool error, not -32042.
+    let form = initialize(json!({"form": {}})).expect("a session id naming the client");
+    let form_headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Mcp-Session-Id", form.as_str()),
+    ];
+    let (_, _, answered) = served.post(&form_headers, &fetch_2025(&api));
+    assert!(answered["error"].is_null(), "{answered}");
+    assert_eq!(answered["result"]["isError"], json!(true), "{answered}");
+    served.said_once(|said| said.contains("client=\"t\""));
     let session = initialize(json!({"url": {}})).expect("a session id");
     let headers = [
         ("Authorization", bearer.as_str()),
