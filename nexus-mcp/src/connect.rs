@@ -171,6 +171,11 @@ impl Connector {
         })
     }
 
+    /// Seals the `requestState` with `ring` from now on (SIGHUP).
+    pub(crate) fn rekey(&self, ring: &crate::state::Keyring) -> Result<(), String> {
+        self.sealer.rekey(ring)
+    }
+
     /// This connector, sending users through the connect page's `links`.
     pub(crate) fn with_links(mut self, links: Arc<Links>) -> Self {
         self.links = Some(links);

@@ -227,12 +227,45 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
 /// may come from the file its `_FILE` twin names instead (a trailing line
 /// break trimmed), as secrets are mounted; both set is a usage error.
 fn var(name: &'static str) -> Option<String> {
-    let read = |name| setting::var(name).unwrap_or_else(|e| usage(&answer::said(&e)));
+    try_var(name).unwrap_or_else(|why| usage(&why))
+}
+
+/// [`var`], its refusal said rather than ended on (for a reload).
+fn try_var(name: &'static str) -> Result<Option<String>, String> {
+    let read = |name| setting::var(name).map_err(|e| answer::said(&e));
     let twin = SECRET_FILES.iter().find(|(secret, _)| *secret == name);
-    let Some(path) = twin.and_then(|(_, file)| Some((*file, read(file)?))) else {
-        return read(name);
+    let path = match twin {
+        Some((_, file)) => read(file)?.map(|path| (*file, path)),
+        None => None,
     };
-    secret_from_file(name, path, read(name).is_some()).unwrap_or_else(|why| usage(&why))
+    match path {
+        Some(path) => secret_from_file(name, path, read(name)?.is_some()),
+        None => read(name),
+    }
+}
+
+/// The keyring `serve` seals with, as its variables (or their files) say
+/// now: read at start, and again at SIGHUP. One key is a keyring of one
+/// (`default:KEY`), so that a rotation to `NEXUS_MCP_STATE_KEYS=new:…,default:…`
+/// still opens every state held.
+fn keyring() -> Result<Keyring, String> {
+    let keys = try_var(KEYS_VARIABLE)?;
+    let one = keys.is_none();
+    let ring = match (keys, try_var(KEY_VARIABLE)?) {
+        (Some(keys), _) => keys,
+        (None, Some(key)) => format!("default:{key}"),
+        (None, None) => {
+            return Err(format!(
+                "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one \
+                 endpoint must open the states the others seal"
+            ));
+        }
+    };
+    let ring = Keyring::parse(&ring).and_then(|ring| Sealer::keyring(&ring).map(|_| ring));
+    ring.map_err(|why| match one {
+        true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
+        false => why,
+    })
 }
 
 /// Each secret variable and its `_FILE` twin.
@@ -389,24 +422,8 @@ fn serving(
              workspace of the person its token names",
         );
     }
-    // One key is a keyring of one (`default:KEY`), so that a rotation to
-    // NEXUS_MCP_STATE_KEYS=new:…,default:… still opens every state held.
-    let keys = var(KEYS_VARIABLE);
-    let one = keys.is_none();
-    let ring = match (keys, var(KEY_VARIABLE)) {
-        (Some(keys), _) => keys,
-        (None, Some(key)) => format!("default:{key}"),
-        (None, None) => usage(&format!(
-            "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one endpoint \
-             must open the states the others seal"
-        )),
-    };
-    let ring = Keyring::parse(&ring).and_then(|ring| Ok((Sealer::keyring(&ring)?, ring)));
-    let ring = ring.map_err(|why| match one {
-        true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
-        false => why,
-    });
-    let (sealer, ring) = ring.unwrap_or_else(|why| usage(&why));
+    let ring = keyring().unwrap_or_else(|why| usage(&why));
+    let sealer = Sealer::keyring(&ring).unwrap_or_else(|why| usage(&why));
     // The connect page's links open under every key of the ring, the first seals.
     let keys = ring.secrets();
     let checking = args.check;
@@ -462,7 +479,13 @@ fn serving(
     }
     started(&cli, options);
     let server = server(cli, (None, person_rate), client, connector);
-    run(serve::run(site, std::sync::Arc::new(gate), server, login))
+    run(serve::run(
+        site,
+        std::sync::Arc::new(gate),
+        server,
+        login,
+        keyring,
+    ))
 }
 
 /// Stdio: one person, one workspace, on their machine.

@@ -38,6 +38,7 @@ use self::ready::Readiness;
 use self::told::Told;
 use crate::handshake::{Handshake, SESSION_ID};
 use crate::server::NexusServer;
+use crate::state::Keyring;
 
 /// The most an MCP request's body may weigh (413).
 const MAX_BODY: usize = 1 << 20;
@@ -383,20 +384,41 @@ pub(crate) async fn check(
     failed.is_empty()
 }
 
-/// At each SIGHUP, `deny` read again from its file (a file that cannot be
-/// read leaves the list held, and says why).
-async fn reread_at_sighup(deny: Arc<deny::DenyList>) {
+/// What SIGHUP reads again: the deny list and the keyring (from their
+/// files), and who holds them.
+struct Reread {
+    deny: Arc<deny::DenyList>,
+    server: NexusServer,
+    login: Option<Arc<Login>>,
+    keyring: fn() -> Result<Keyring, String>,
+}
+
+/// At each SIGHUP, the deny list and the keyring read again; one that
+/// cannot be read leaves what is held, and says why. Calls under way keep
+/// the keys they began with; what the old keys sealed opens while the new
+/// ring holds them.
+async fn reread_at_sighup(reread: Reread) {
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let Ok(mut hangup) = hangup else {
         return;
     };
     while hangup.recv().await.is_some() {
-        match deny.reload() {
+        match reread.deny.reload() {
             Some(Ok(count)) => {
                 log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people")
             }
             Some(Err(why)) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the list held stays"),
-            None => log::info!(target: "nexus_mcp", "SIGHUP: no --deny-file to read"),
+            None => {}
+        }
+        let ring = (reread.keyring)().and_then(|ring| reread.server.rekey(&ring).map(|()| ring));
+        match ring {
+            Ok(ring) => {
+                if let Some(login) = &reread.login {
+                    login.rekey(ring.entries());
+                }
+                log::info!(target: "nexus_mcp", "SIGHUP: the keyring holds {}", ring.kids());
+            }
+            Err(why) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the keyring held stays"),
         }
     }
 }
@@ -412,6 +434,7 @@ pub(crate) async fn run(
     gate: Arc<Gate>,
     server: NexusServer,
     login: Option<Arc<Login>>,
+    keyring: fn() -> Result<Keyring, String>,
 ) -> Result<(), String> {
     let calls = server.calls();
     match gate.jwks.warm().await {
@@ -429,6 +452,12 @@ pub(crate) async fn run(
         .with_max_request_body_bytes(MAX_BODY);
     let sessions = Arc::new(NeverSessionManager::default());
     let ready = Arc::new(Readiness::new(Arc::clone(&gate.jwks), server.clone()));
+    let rereads = Reread {
+        deny: Arc::clone(&site.deny),
+        server: server.clone(),
+        login: login.clone(),
+        keyring,
+    };
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     let metadata = {
         let gate = Arc::clone(&gate);
@@ -446,7 +475,7 @@ pub(crate) async fn run(
         deny: Arc::clone(&site.deny),
         said_https: Default::default(),
     });
-    tokio::spawn(reread_at_sighup(Arc::clone(&site.deny)));
+    tokio::spawn(reread_at_sighup(rereads));
     let router = Router::new()
         .route_service(&site.path, mcp)
         .route_layer(middleware::from_fn_with_state(door, guard))

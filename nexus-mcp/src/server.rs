@@ -117,6 +117,11 @@ impl NexusServer {
         }
     }
 
+    /// Seals with `ring` from now on (SIGHUP).
+    pub(crate) fn rekey(&self, ring: &crate::state::Keyring) -> Result<(), String> {
+        self.settings.connector.rekey(ring)
+    }
+
     /// The calls under way, and whether the server is stopping.
     pub(crate) fn calls(&self) -> Calls {
         self.calls.clone()

@@ -8,6 +8,7 @@
 //! call for the same pair, before its expiry. It holds the connection
 //! requested and the flow's deadline, never the consent URL.
 
+use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nexus_sdk::code;
@@ -56,9 +57,9 @@ impl Held {
 
 /// Seals and opens states with one key.
 pub(crate) struct Sealer {
-    codec: RequestStateCodec,
-    /// The key ids of the ring, as a refusal names them ("" for one key).
-    kids: String,
+    /// The codec, and the key ids of its ring as a refusal names them (""
+    /// for one drawn key); replaced whole when the keyring is read again.
+    held: RwLock<(RequestStateCodec, String)>,
 }
 
 /// The sealing keys every replica shares (`kid:key,kid:key…`), read once:
@@ -134,8 +135,7 @@ impl Sealer {
         };
         let codec = RequestStateCodec::try_new(key).map_err(|e| refused(KEY_VARIABLE, &e))?;
         Ok(Sealer {
-            codec,
-            kids: String::new(),
+            held: RwLock::new((codec, String::new())),
         })
     }
 
@@ -150,9 +150,19 @@ impl Sealer {
         let codec = RequestStateCodec::new_with_keyring(active, ring.keys.clone());
         let codec = codec.map_err(|e| refused(KEYS_VARIABLE, &e))?;
         Ok(Sealer {
-            codec,
-            kids: ring.kids(),
+            held: RwLock::new((codec, ring.kids())),
         })
+    }
+
+    /// Seals with `ring` from now on (SIGHUP): what its keys sealed opens.
+    pub(crate) fn rekey(&self, ring: &Keyring) -> Result<(), String> {
+        let fresh = Sealer::keyring(ring)?.held.into_inner();
+        let fresh = fresh.unwrap_or_else(std::sync::PoisonError::into_inner);
+        *self
+            .held
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     /// `held`, sealed for this `call`, valid until its deadline.
@@ -160,7 +170,11 @@ impl Sealer {
         let options = SealOptions::new().associated_data(call).ttl(held.left());
         // A struct of a string and a number always serialises.
         let payload = serde_json::to_vec(held).unwrap_or_default();
-        self.codec.seal_with(&payload, &options)
+        let held = self
+            .held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.0.seal_with(&payload, &options)
     }
 
     /// What `state` holds, when this server sealed it for this `call` and it
@@ -170,11 +184,16 @@ impl Sealer {
             let why = format!("invalid or expired requestState ({why})");
             Failure::refused(code::INVALID_INPUT, why)
         };
-        let opened = self.codec.open_with(state, call).map_err(|e| match e {
+        let held = self
+            .held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (codec, kids) = (&held.0, &held.1);
+        let opened = codec.open_with(state, call).map_err(|e| match e {
             RequestStateError::Expired => refused("the wait for the user is over; call again"),
             RequestStateError::UnknownKeyId => {
                 let kid = sealed_under(state).unwrap_or_default();
-                log::warn!(target: "nexus_mcp", "refused a requestState sealed under key id {kid:?}, which this replica's keyring ({}) lacks: the replicas' keyrings differ", self.kids);
+                log::warn!(target: "nexus_mcp", "refused a requestState sealed under key id {kid:?}, which this replica's keyring ({}) lacks: the replicas' keyrings differ", kids);
                 refused("sealed by another replica under a key this one lacks; call again")
             }
             _ => refused("not sealed by this server for this call"),

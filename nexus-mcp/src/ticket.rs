@@ -5,6 +5,7 @@
 //! only under the same key and kind, before its expiry; nothing in it can
 //! be read without the key (a ticket carries a consent URL).
 
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -97,8 +98,8 @@ pub(crate) struct Links {
     /// The public URL's origin (`https://mcp.example.com`).
     pub(crate) origin: String,
     /// One seal per key of the ring, with its id: the first seals, the one
-    /// a link names opens it.
-    tickets: Vec<(String, Seal)>,
+    /// a link names opens it; replaced when the keyring is read again.
+    tickets: RwLock<Vec<(String, Seal)>>,
 }
 
 /// Why a link's ticket does not open.
@@ -114,19 +115,22 @@ impl Links {
     /// The links of the page at `origin`, sealed from the first of `keys`
     /// (`(kid, key)`, as the keyring holds them).
     pub(crate) fn new(origin: &str, keys: &[(String, Vec<u8>)]) -> Links {
-        let tickets = keys
-            .iter()
-            .map(|(kid, key)| (kid.clone(), Seal::new(key, "connect ticket")));
         Links {
             origin: origin.to_owned(),
-            tickets: tickets.collect(),
+            tickets: RwLock::new(seals(keys)),
         }
+    }
+
+    /// Seals from the first of `keys` from now on (SIGHUP).
+    pub(crate) fn rekey(&self, keys: &[(String, Vec<u8>)]) {
+        *self.tickets.write().unwrap_or_else(PoisonError::into_inner) = seals(keys);
     }
 
     /// The link that sends `ticket`'s person to consent, valid for `ttl`:
     /// the sealing key's id (base64url), a dot, the sealed ticket.
     pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
-        let sealed = (self.tickets.first()).map(|(kid, seal)| {
+        let tickets = self.tickets.read().unwrap_or_else(PoisonError::into_inner);
+        let sealed = (tickets.first()).map(|(kid, seal)| {
             format!("{}.{}", URL_SAFE_NO_PAD.encode(kid), seal.seal(ticket, ttl))
         });
         format!("{}/connect/{}", self.origin, sealed.unwrap_or_default())
@@ -140,10 +144,11 @@ impl Links {
         let kid = kid
             .and_then(|k| String::from_utf8(k).ok())
             .ok_or(Unopened::Invalid)?;
-        match self.tickets.iter().find(|(held, _)| *held == kid) {
+        let tickets = self.tickets.read().unwrap_or_else(PoisonError::into_inner);
+        match tickets.iter().find(|(held, _)| *held == kid) {
             Some((_, seal)) => seal.open(sealed).ok_or(Unopened::Invalid),
             None => {
-                let held: Vec<&str> = self.tickets.iter().map(|(kid, _)| kid.as_str()).collect();
+                let held: Vec<&str> = tickets.iter().map(|(kid, _)| kid.as_str()).collect();
                 Err(Unopened::Foreign(kid, held.join(", ")))
             }
         }
@@ -153,6 +158,13 @@ impl Links {
     pub(crate) fn done_url(&self) -> String {
         format!("{}/connect/done", self.origin)
     }
+}
+
+/// A ticket seal per key of the ring, with its id.
+fn seals(keys: &[(String, Vec<u8>)]) -> Vec<(String, Seal)> {
+    (keys.iter())
+        .map(|(kid, key)| (kid.clone(), Seal::new(key, "connect ticket")))
+        .collect()
 }
 
 /// Seconds since the Unix epoch.

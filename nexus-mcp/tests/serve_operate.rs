@@ -653,3 +653,79 @@ fn the_operator_finds_the_workspace_to_connect_from_the_issuer_and_subject_and_w
     let (_, answer) = served.call(&token, "authenticated_fetch", fetch);
     assert_eq!(answer["result"]["isError"], false, "{answer}");
 }
+
+#[test]
+fn sighup_reads_the_keyring_file_again_and_links_follow_it_without_a_restart() {
+    use common::served::{Browser, CLIENT, call_asking};
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_other").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let ring = secret_file("ring-hup", "old:an-old-sealing-key-of-32-bytes-or-more\n");
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = ["--connect", "github", "--login-client-id", CLIENT];
+    let mut serve = command(&gateway, &issuer.url(), port, &args);
+    serve
+        .env_remove("NEXUS_MCP_STATE_KEY")
+        .env("NEXUS_MCP_STATE_KEYS_FILE", &ring);
+    let served = Served::ready(serve.spawn().unwrap(), port);
+    let link_for = |person: &str| {
+        let token = common::served::token(&issuer, &served, person);
+        let url = format!("{}/user", api.url());
+        let extra = json!({"arguments": {"provider": "github", "url": url}});
+        let asked = call_asking(
+            &served,
+            &token,
+            json!({"elicitation": {"url": {}}}),
+            extra,
+            &[],
+        );
+        let link = &asked["result"]["inputRequests"]["connect-github"]["params"]["url"];
+        link.as_str()
+            .unwrap_or_else(|| panic!("{asked}"))
+            .to_owned()
+    };
+    let hangup = |expected: &str| {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &served.pid().to_string()])
+            .status();
+        assert!(sent.unwrap().success());
+        served.said_once(|said| said.lines().any(|line| line.ends_with(expected)));
+    };
+    let page = format!("{}/connect/", served.origin);
+    let before = link_for("alice");
+    assert!(
+        before.starts_with(&format!("{page}b2xk.")),
+        "sealed under `old`: {before}"
+    );
+    // The new key first opens, then seals: no restart, the old link still opens.
+    std::fs::write(
+        &ring,
+        "new:a-new-sealing-key-of-32-bytes-or-more!!,old:an-old-sealing-key-of-32-bytes-or-more\n",
+    )
+    .unwrap();
+    hangup("SIGHUP: the keyring holds new, old");
+    let after = link_for("bob");
+    assert!(
+        after.starts_with(&format!("{page}bmV3.")),
+        "sealed under `new`: {after}"
+    );
+    assert_eq!(
+        Browser::new().open(&before).0,
+        303,
+        "the old link still opens"
+    );
+    // The old key dropped: its link is refused, the log naming it.
+    std::fs::write(&ring, "new:a-new-sealing-key-of-32-bytes-or-more!!\n").unwrap();
+    hangup("SIGHUP: the keyring holds new");
+    assert_eq!(Browser::new().open(&before).0, 400);
+    served.said_once(|said| {
+        said.contains("key id \"old\", which this replica's keyring (new) lacks")
+    });
+    assert_eq!(Browser::new().open(&after).0, 303);
+    // A ring that does not parse leaves the one held.
+    std::fs::write(&ring, "no-colon-here\n").unwrap();
+    hangup("the keyring held stays");
+    assert_eq!(Browser::new().open(&after).0, 303);
+}

@@ -71,8 +71,9 @@ pub(crate) struct Login {
     /// The claim that names the person (`--subject-claim`), as the bearer
     /// check reads it from access tokens.
     subject_claim: String,
-    /// One seal per key of the ring: the first seals, every one opens.
-    cookies: Vec<Seal>,
+    /// One seal per key of the ring: the first seals, every one opens;
+    /// replaced when the keyring is read again.
+    cookies: std::sync::RwLock<Vec<Seal>>,
     agent: ureq::Agent,
     metadata: OnceLock<CoreProviderMetadata>,
 }
@@ -97,13 +98,21 @@ impl Login {
             links,
             jwks,
             subject_claim: subject_claim.to_owned(),
-            cookies: keys
-                .iter()
-                .map(|k| Seal::new(k, "connect cookie"))
-                .collect(),
+            cookies: std::sync::RwLock::new(cookie_seals(keys)),
             agent: http::agent(Duration::from_secs(10)),
             metadata: OnceLock::new(),
         }
+    }
+
+    /// Seals from the first of `keys` from now on (SIGHUP), its links too.
+    pub(crate) fn rekey(&self, keys: &[(String, Vec<u8>)]) {
+        let secrets: Vec<Vec<u8>> = keys.iter().map(|(_, key)| key.clone()).collect();
+        let seals = cookie_seals(&secrets);
+        *self
+            .cookies
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = seals;
+        self.links.rekey(keys);
     }
 
     /// The routes of the connect page.
@@ -208,10 +217,11 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
         };
-        let cookie = login
+        let cookies = login
             .cookies
-            .first()
-            .map(|seal| seal.seal(&pending, LOGIN_TIME));
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cookie = cookies.first().map(|seal| seal.seal(&pending, LOGIN_TIME));
         let cookie = cookie.unwrap_or_default();
         Ok::<_, String>((
             url.to_string(),
@@ -260,7 +270,13 @@ async fn callback(
     Query(answered): Query<Answered>,
     headers: HeaderMap,
 ) -> Response {
-    let cookie = cookie(&headers).and_then(|c| opened::<Pending>(&login.cookies, &c));
+    let cookie = cookie(&headers).and_then(|c| {
+        let cookies = login
+            .cookies
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        opened::<Pending>(&cookies, &c)
+    });
     let Some(pending) = cookie else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -368,6 +384,13 @@ async fn logged_in(
         Ok(person(claims.issuer().as_str(), &subject))
     });
     Ok(checked.map_err(|why| (false, why)))
+}
+
+/// A cookie seal per key of the ring.
+fn cookie_seals(keys: &[Vec<u8>]) -> Vec<Seal> {
+    keys.iter()
+        .map(|k| Seal::new(k, "connect cookie"))
+        .collect()
 }
 
 /// `GET /connect/done`: where the Gateway sends the browser after consent.
