@@ -7,13 +7,18 @@
 //! 1,000 people's first calls and the resolves they made; the server's
 //! resident memory per person it holds a token for; a warm call with an
 //! opaque token told by introspection against one with a JWT, and the
-//! questions the issuer is asked for one such token under 16 clients.
+//! questions the issuer is asked for one such token under 16 clients; a
+//! warm call with metrics and JSON log lines on against both off; a
+//! rolling restart of two replicas behind nginx under steady calls: the
+//! calls answered, those that failed, and the slowest.
 //!
 //! Real processes on loopback, the fake Gateway and issuer; nothing mocked.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -88,6 +93,8 @@ fn main() {
         println!("{clients} concurrent clients: {rate:.0} calls/s");
     }
     opaque_tokens(&issuer, &mcp, &alice, &url);
+    observed(&gateway, &issuer, &url);
+    rolling_restart(&gateway, &issuer, &url);
     people(&gateway, &issuer, &mcp, &url, serve.0.id(), &github);
 }
 
@@ -128,6 +135,138 @@ fn opaque_tokens(issuer: &FakeIssuer, mcp: &str, jwt: &str, url: &str) {
         started.elapsed().as_secs_f64(),
         issuer.introspections() - before
     );
+}
+
+/// A warm call to a `serve` with metrics counted (`--metrics-listen`) and
+/// JSON log lines (`--log-format json`, a line per call) against one with
+/// both off (text lines, also one per call), interleaved in rounds.
+fn observed(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
+    let on = ["--metrics-listen", "127.0.0.1:0", "--log-format", "json"];
+    let (_plain, plain) = serve_with(gateway, issuer, &[], "info");
+    let (_watched, watched) = serve_with(gateway, issuer, &on, "info");
+    let http = agent();
+    let token = |mcp: &str| issuer.mint(&FakeToken::new("alice").audience(mcp));
+    let (plain_token, watched_token) = (token(&plain), token(&watched));
+    for (mcp, token) in [(&plain, &plain_token), (&watched, &watched_token)] {
+        assert!(call(&http, mcp, token, url).contains("HTTP 200"), "warm");
+    }
+    let (mut off, mut on) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..ROUNDS {
+        off += timed(|| drop(call(&http, &plain, &plain_token, url)));
+        on += timed(|| drop(call(&http, &watched, &watched_token, url)));
+    }
+    println!(
+        "warm call with metrics and JSON log lines: {:.2}x one with both off (goal <= 1.05x)",
+        on.as_secs_f64() / off.as_secs_f64()
+    );
+}
+
+/// Two replicas behind nginx (the distribution's; `NEXUS_NGINX`) under
+/// three clients' steady calls, each stopped (SIGTERM) and started again in
+/// turn, the next once nginx sends the restarted one calls again (its first
+/// call resolves a token at the Gateway: an event): the calls answered,
+/// those that failed, and the slowest.
+fn rolling_restart(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
+    let nginx = std::env::var("NEXUS_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
+    if !std::path::Path::new(&nginx).exists() {
+        println!("rolling restart: skipped (no nginx; NEXUS_NGINX names one)");
+        return;
+    }
+    let front = free_port();
+    let public = format!("http://127.0.0.1:{front}/mcp");
+    let ports = [free_port(), free_port()];
+    let start = |port: u16| serve_on(gateway, issuer, (port, &public), &[], "warn");
+    let mut replicas: Vec<Option<Running>> = ports.iter().map(|p| Some(start(*p))).collect();
+    let _front = Running(nginx_in_front(&nginx, front, &ports));
+    let token = issuer.mint(&FakeToken::new("alice").audience(&public));
+    let (stop, answered) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let (failed, slowest) = (AtomicUsize::new(0), Mutex::new(Duration::ZERO));
+    let resolves = || gateway.requests(nexus_gateway_fake::Route::Resolve);
+    let more_resolves = |before: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while resolves() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "the restarted replica got no call"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            scope.spawn(|| {
+                let http = agent();
+                while !stop.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let (status, text) = request(&http, &public, Some(&token), &fetch_call(url));
+                    let took = started.elapsed();
+                    let mut slowest = slowest.lock().unwrap();
+                    *slowest = (*slowest).max(took);
+                    if status != 200 || text.contains("\"isError\":true") {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    answered.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        for (slot, port) in replicas.iter_mut().zip(ports) {
+            let stopping = slot.take().expect("a replica");
+            let pid = stopping.0.id().to_string();
+            let killed = Command::new("kill").args(["-TERM", &pid]).status();
+            assert!(killed.is_ok_and(|s| s.success()));
+            let mut stopping = stopping;
+            let _ = stopping.0.wait();
+            let before = resolves();
+            *slot = Some(start(port));
+            more_resolves(before);
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    println!(
+        "rolling restart of 2 replicas behind nginx: {} calls, {} failed, the slowest {:.0} ms",
+        answered.load(Ordering::SeqCst),
+        failed.load(Ordering::SeqCst),
+        slowest.lock().unwrap().as_secs_f64() * 1e3
+    );
+}
+
+/// nginx on `port` in front of `ports`, round-robin, as the guide sets it
+/// (nginx's default retry rules); ready once it answers.
+fn nginx_in_front(nginx: &str, port: u16, ports: &[u16]) -> Child {
+    let dir = std::env::temp_dir().join(format!("nexus-mcp-bench-nginx-{port}"));
+    std::fs::create_dir_all(&dir).expect("a directory for nginx");
+    let servers: String = ports
+        .iter()
+        .map(|p| format!("server 127.0.0.1:{p}; "))
+        .collect();
+    let d = dir.display();
+    let conf = format!(
+        "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+           upstream mcp {{ {servers} }}\n\
+           server {{ listen 127.0.0.1:{port};\n\
+             location / {{ proxy_pass http://mcp; proxy_http_version 1.1;\n\
+               proxy_set_header Host $http_host; proxy_set_header Connection \"\";\n\
+               proxy_buffering off; }} }} }}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).expect("nginx.conf");
+    let child = Command::new(nginx)
+        .args(["-p", &d.to_string(), "-c", &path.display().to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(format!("http://127.0.0.1:{port}/healthz"))
+        .call()
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nginx never answered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 /// A program the bench started, ended when the bench ends, on a failure
@@ -214,20 +353,43 @@ fn resident_kib(pid: u32) -> u64 {
 
 /// `serve` on a free port, once it listens, and its MCP URL.
 fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Running, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    serve_with(gateway, issuer, &[], "warn")
+}
+
+/// [`serve`] with more `args`, logging at `level` (its stderr discarded).
+fn serve_with(
+    gateway: &FakeGateway,
+    issuer: &FakeIssuer,
+    args: &[&str],
+    level: &str,
+) -> (Running, String) {
+    let port = free_port();
     let mcp = format!("http://127.0.0.1:{port}/mcp");
+    (serve_on(gateway, issuer, (port, &mcp), args, level), mcp)
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `serve` on `port`, public at `mcp`, once it listens.
+fn serve_on(
+    gateway: &FakeGateway,
+    issuer: &FakeIssuer,
+    (port, mcp): (u16, &str),
+    args: &[&str],
+    level: &str,
+) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--public-url", &mcp, "--issuer", &issuer.url()])
+        .args(["--public-url", mcp, "--issuer", &issuer.url()])
         .args(["--introspection-client-id", ASKING.0])
+        .args(args)
         .env("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", ASKING.1)
         .env("NEXUS_GATEWAY_URL", gateway.url())
         .env("NEXUS_MCP_STATE_KEY", KEY)
-        .env("NEXUS_LOG", "warn")
+        .env("NEXUS_LOG", level)
         .env_remove("NEXUS_WORKSPACE_ID")
         .stderr(Stdio::null())
         .spawn()
@@ -242,7 +404,7 @@ fn serve(gateway: &FakeGateway, issuer: &FakeIssuer) -> (Running, String) {
         assert!(Instant::now() < deadline, "serve never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
-    (child, mcp)
+    child
 }
 
 fn agent() -> ureq::Agent {

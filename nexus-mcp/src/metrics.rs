@@ -14,6 +14,7 @@
 //! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -80,9 +81,24 @@ fn metrics() -> &'static Metrics {
     })
 }
 
+/// Whether anything is counted: only when `--metrics-listen` serves it.
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Counts from now on (`--metrics-listen` given).
+pub(crate) fn enable() {
+    ON.store(true, Ordering::Relaxed);
+}
+
+fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
 /// An MCP request of `method` (a `tool`'s call), answered in `took`,
 /// with `error` its error type ("" for a success).
 pub(crate) fn operation(method: &str, tool: &str, error: &str, took: Duration) {
+    if !on() {
+        return;
+    }
     let labels = vec![
         ("mcp_method_name", method.to_owned()),
         ("gen_ai_tool_name", tool.to_owned()),
@@ -111,6 +127,9 @@ pub(crate) fn connect(step: &str) {
 
 /// A question of the issuer: `kind` (`keys`, `introspection`), `ok` or not.
 pub(crate) fn issuer(kind: &str, ok: bool) {
+    if !on() {
+        return;
+    }
     let labels = vec![
         ("kind", kind.to_owned()),
         ("outcome", outcome(ok).to_owned()),
@@ -123,6 +142,9 @@ fn outcome(ok: bool) -> &'static str {
 }
 
 fn count(family: &Family<Labels, Counter>, label: &'static str, value: &str) {
+    if !on() {
+        return;
+    }
     family.get_or_create(&vec![(label, value.to_owned())]).inc();
 }
 

@@ -437,6 +437,9 @@ pub(crate) async fn run(
     keyring: fn() -> Result<Keyring, String>,
 ) -> Result<(), String> {
     let calls = server.calls();
+    if site.metrics_listen.is_some() {
+        crate::metrics::enable();
+    }
     match gate.jwks.warm().await {
         Ok(keys) => {
             log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer)
