@@ -20,9 +20,16 @@ pub(crate) enum Format {
 /// The format chosen at start.
 static FORMAT: OnceLock<Format> = OnceLock::new();
 
-/// Sets the format, once, before the logger is.
-pub(crate) fn set_format(format: Format) {
+/// The level `NEXUS_LOG` named at start, if it names one.
+static LEVEL: OnceLock<Option<log::LevelFilter>> = OnceLock::new();
+
+/// Sets the format and the level `named` (`NEXUS_LOG`'s value), once,
+/// before the logger is; whether `named` is blank or a level.
+pub(crate) fn set(format: Format, named: &str) -> bool {
     let _ = FORMAT.set(format);
+    let level = named.trim().parse().ok();
+    let _ = LEVEL.set(level);
+    named.trim().is_empty() || level.is_some()
 }
 
 /// `level target: message` lines on stderr, at the level `NEXUS_LOG` names.
@@ -67,10 +74,9 @@ impl log::Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// The level `NEXUS_LOG` names; `None` when unset (checked at start), read once.
+/// The level `NEXUS_LOG` names (set at start); `None` when unset or unread.
 pub(crate) fn level() -> Option<log::LevelFilter> {
-    static LEVEL: std::sync::OnceLock<Option<log::LevelFilter>> = std::sync::OnceLock::new();
-    *LEVEL.get_or_init(|| crate::var(crate::LOG_VARIABLE).and_then(|l| l.trim().parse().ok()))
+    LEVEL.get().copied().flatten()
 }
 
 /// `record` as one JSON object: when, its level and target, `said`, the

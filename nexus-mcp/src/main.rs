@@ -341,9 +341,8 @@ fn main() -> ExitCode {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
     cli.providers = cli.providers.iter().map(|p| p.trim().to_owned()).collect();
-    logger::set_format(cli.log_format);
     let named = var(LOG_VARIABLE).unwrap_or_default();
-    if !named.trim().is_empty() && logger::level().is_none() {
+    if !logger::set(cli.log_format, &named) {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
     }
     // The configuration is checked before anything says it is serving.
