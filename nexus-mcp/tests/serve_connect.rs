@@ -89,6 +89,7 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     let mut tampered = link.clone();
     tampered.push('A');
     assert_eq!(Browser::new().open(&tampered).0, 400);
+    served.said_once(|said| said.contains("connect page: refused a link that has expired"));
     let other_port = free_port();
     let other = command(&gateway, &issuer.url(), other_port, &CONNECT_ARGS)
         .env(

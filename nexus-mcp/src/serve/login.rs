@@ -76,6 +76,9 @@ pub(crate) struct Login {
     cookies: std::sync::RwLock<Vec<Seal>>,
     agent: ureq::Agent,
     metadata: OnceLock<CoreProviderMetadata>,
+    /// The operator's lines about refused links, one per reason at most
+    /// every few seconds.
+    told: super::told::Told,
 }
 
 impl Login {
@@ -101,6 +104,7 @@ impl Login {
             cookies: std::sync::RwLock::new(cookie_seals(keys)),
             agent: http::agent(Duration::from_secs(10)),
             metadata: OnceLock::new(),
+            told: Default::default(),
         }
     }
 
@@ -188,12 +192,18 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
     match login.links.ticket(&ticket) {
         Ok(_) => {}
         Err(Unopened::Invalid) => {
+            let line = "connect page: refused a link that has expired, was changed, or was never \
+                        one of this server's";
+            login.told.warn("invalid link", line);
             let why =
                 "This link is not valid: it has expired, or was changed. Ask your host again.";
             return page(StatusCode::BAD_REQUEST, why);
         }
         Err(Unopened::Foreign(kid, held)) => {
-            log::warn!(target: "nexus_mcp", "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ");
+            let line = format!(
+                "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ"
+            );
+            login.told.warn(&kid, &line);
             let why = "This link was made by another server of this service, whose keys this one \
                        does not hold. Ask your host again; if it happens again, tell whoever runs \
                        this server (its log says which key is missing).";
