@@ -271,6 +271,24 @@ impl Door {
         }
     }
 
+    /// What a request said of itself, as an operator compares it with the
+    /// body's: its MCP version and method headers, and its size.
+    fn asked(&self, headers: &axum::http::HeaderMap) -> String {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("none")
+        };
+        format!(
+            "MCP-Protocol-Version {:?}, Mcp-Method {:?}, Content-Type {:?}, Content-Length {}",
+            told::cut(text("mcp-protocol-version")),
+            told::cut(text("mcp-method")),
+            told::cut(text("content-type")),
+            told::cut(text("content-length")),
+        )
+    }
+
     /// Tells the operator why a token was refused (a missing one is every
     /// client's first step, not a refusal worth a line).
     fn tell(&self, refusal: &bearer::Refusal, headers: &axum::http::HeaderMap) {
@@ -582,9 +600,18 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     let handshake = Handshake::default();
+    let said = door.asked(request.headers());
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(handshake.clone());
     let mut response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() {
+        // rmcp's own refusals (a version or header the body disagrees with,
+        // a body that is no JSON-RPC or too large): said with what was sent.
+        let line = format!("refused a request ({status}) before MCP: {said}");
+        door.told.warn(status.as_str(), &line);
+        crate::metrics::refused(&format!("http_{}", status.as_u16()));
+    }
     if let Some(id) = handshake.session_id() {
         response.headers_mut().insert(SESSION_ID, id);
     }

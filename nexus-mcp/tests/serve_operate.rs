@@ -729,3 +729,31 @@ fn sighup_reads_the_keyring_file_again_and_links_follow_it_without_a_restart() {
     hangup("the keyring held stays");
     assert_eq!(Browser::new().open(&after).0, 303);
 }
+
+#[test]
+fn a_request_the_protocol_refuses_is_said_in_the_log_with_what_it_sent() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &[]);
+    let token = common::served::token(&issuer, &served, "alice");
+    // The header names a version the body does not.
+    let bearer = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2025-06-18"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "list_providers"),
+    ];
+    let body = common::served::call("list_providers", json!({}), "2026-07-28");
+    let (status, _, why) = served.post(&headers, &body);
+    assert_eq!(status, 400, "{why}");
+    let said = served.said_once(|said| said.contains("before MCP"));
+    assert!(
+        said.contains("refused a request (400 Bad Request) before MCP"),
+        "{said}"
+    );
+    assert!(
+        said.contains("MCP-Protocol-Version \"2025-06-18\""),
+        "{said}"
+    );
+    assert!(!said.contains(&token), "{said}");
+}

@@ -84,6 +84,11 @@ pub(crate) fn token_facts(token: &str, issuer: &str, audiences: &[&str], now: u6
     facts.join(", ")
 }
 
+/// `value` cut to 64 characters, as a line shows what a client sent.
+pub(crate) fn cut(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
 /// `["a" or "b"]`.
 fn quoted(audiences: &[&str]) -> String {
     let quoted: Vec<String> = audiences.iter().map(|a| format!("{a:?}")).collect();
