@@ -9,7 +9,8 @@
 //!   inside an HTTP 200 is an error, its code the type; a success has an
 //!   empty one, as OpenTelemetry leaves it unset);
 //! - `nexus_mcp_refusals_total{reason}`: requests refused before MCP;
-//! - `nexus_mcp_gateway_resolves_total{outcome}`: credentials asked of the Gateway;
+//! - `nexus_mcp_gateway_calls_total{route, outcome}`: the Gateway asked for a
+//!   credential (`resolve`, a cache miss) or its provider list (`providers`);
 //! - `nexus_mcp_connect_flows_total{step}`: asked, consented, declined, expired;
 //! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections.
 
@@ -64,8 +65,8 @@ fn metrics() -> &'static Metrics {
         );
         let help = "Requests refused before MCP, by reason";
         registry.register("nexus_mcp_refusals", help, refusals.clone());
-        let help = "Credentials asked of the Nexus Gateway, by outcome";
-        registry.register("nexus_mcp_gateway_resolves", help, resolves.clone());
+        let help = "Calls to the Nexus Gateway (a credential, or the provider list), by outcome";
+        registry.register("nexus_mcp_gateway_calls", help, resolves.clone());
         let help = "Connect-on-first-use flows, by step";
         registry.register("nexus_mcp_connect_flows", help, connects.clone());
         let help = "Questions asked of the issuer (key sets, introspections), by outcome";
@@ -115,9 +116,14 @@ pub(crate) fn refused(reason: &str) {
     count(&metrics().refusals, "reason", reason);
 }
 
-/// A credential asked of the Gateway, its `outcome` (`ok` or the error code).
-pub(crate) fn resolved(outcome: &str) {
-    count(&metrics().resolves, "outcome", outcome);
+/// A call to the Gateway: `route` (`resolve`, `providers`), its `outcome`
+/// (`ok` or the error code).
+pub(crate) fn gateway(route: &str, outcome: &str) {
+    if !on() {
+        return;
+    }
+    let labels = vec![("route", route.to_owned()), ("outcome", outcome.to_owned())];
+    metrics().resolves.get_or_create(&labels).inc();
 }
 
 /// A connect flow's `step`: asked, consented, declined, expired.

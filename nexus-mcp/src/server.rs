@@ -136,7 +136,7 @@ impl NexusServer {
     /// Checks the `--provider` and `--connect` names against the Gateway's
     /// listing at start; a Gateway that does not answer leaves it to the first listing.
     pub(crate) async fn check_at_start(&self) {
-        match self.client.run(|c| c.providers()).await {
+        match self.providers().await {
             Ok(listing) => self.check_listing(&listing),
             Err(e) => log::warn!(
                 target: "nexus_mcp",
@@ -150,7 +150,7 @@ impl NexusServer {
     /// `Ok` when the Gateway answers this server's key with its provider
     /// list; else why not, in the library's words.
     pub(crate) async fn gateway_answers(&self) -> Result<(), String> {
-        let listed = self.client.run(|c| c.providers()).await;
+        let listed = self.providers().await;
         listed
             .map(drop)
             .map_err(|e| format!("the Gateway: {}", said(&e)))
@@ -173,6 +173,14 @@ impl NexusServer {
         ))
     }
 
+    /// The Gateway's provider list, asked now (and counted).
+    async fn providers(&self) -> Result<Vec<Provider>, NexusError> {
+        let listed = self.client.run(|c| c.providers()).await;
+        let outcome = listed.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
+        metrics::gateway("providers", outcome);
+        listed
+    }
+
     /// The Gateway's listing this server read last (empty before one).
     fn held_listing(&self) -> Vec<Provider> {
         let held = self.settings.listing.lock();
@@ -189,7 +197,7 @@ impl NexusServer {
         let literal = names.is_empty() || names.contains(&args.provider);
         if listing.is_empty()
             && !(literal && connect.is_empty())
-            && let Ok(read) = self.client.run(|c| c.providers()).await
+            && let Ok(read) = self.providers().await
         {
             self.check_listing(&read);
             listing = read;
@@ -383,7 +391,7 @@ impl NexusServer {
                     let outcome = authorized
                         .as_ref()
                         .map_or_else(|e| e.code.as_str(), |_| "ok");
-                    crate::metrics::resolved(outcome);
+                    crate::metrics::gateway("resolve", outcome);
                 }
                 drop(authorized?);
             }
@@ -441,7 +449,7 @@ impl NexusServer {
     /// With several accounts, each provider says which of the person's
     /// accounts (`base` their workspace, in `serve`) has a connection to it.
     async fn list(&self, base: &str) -> Result<Answer, Failure> {
-        let listing = self.client.run(|c| c.providers()).await?;
+        let listing = self.providers().await?;
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
         if self.settings.accounts.chosen() {

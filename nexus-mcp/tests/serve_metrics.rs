@@ -151,8 +151,10 @@ fn a_real_prometheus_scrapes_the_calls_the_refusals_and_the_issuer() {
     );
     let keys = "nexus_mcp_issuer_fetches_total{kind=\"keys\",outcome=\"ok\"}";
     assert!(prometheus.value(keys) >= 1.0);
+    let listed = "nexus_mcp_gateway_calls_total{route=\"providers\",outcome=\"ok\"}";
+    assert!(prometheus.value(listed) >= 1.0);
     assert_eq!(
-        prometheus.value("nexus_mcp_gateway_resolves_total{outcome=\"ok\"}"),
+        prometheus.value("nexus_mcp_gateway_calls_total{route=\"resolve\",outcome=\"ok\"}"),
         1.0
     );
 }
