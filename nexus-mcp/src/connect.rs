@@ -158,7 +158,7 @@ impl Connector {
             return Err("--return-url is an http:// or https:// URL".to_owned());
         }
         Ok(Connector {
-            offers: offers(connect)?,
+            offers: crate::providers::offers(connect)?,
             return_url: return_url.to_owned(),
             wait,
             sealer,
@@ -618,83 +618,9 @@ fn locked<K, V>(map: &Mutex<HashMap<K, V>>) -> MutexGuard<'_, HashMap<K, V>> {
     map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `--connect` values as providers and scopes: a name first, then scopes
-/// separated by commas; a provider given twice is one offer with every
-/// scope named; an empty or blank scope, or one with a space, is refused.
-fn offers(connect: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
-    let mut offers: Vec<(String, Vec<String>)> = Vec::new();
-    for value in connect {
-        let shown = one_line(value);
-        let (name, scopes) = value.split_once('=').unwrap_or((value, ""));
-        if name.trim().is_empty() {
-            return Err(format!("--connect {shown:?}: a provider name comes first"));
-        }
-        let scopes: Vec<String> = if value.contains('=') {
-            scopes.split(',').map(str::to_owned).collect()
-        } else {
-            Vec::new()
-        };
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| s.trim().is_empty() || s.contains(char::is_whitespace))
-        {
-            return Err(format!(
-                "--connect {shown:?}: {:?} is not a scope; scopes are separated by commas, \
-                 without spaces (github=repo,read:org)",
-                one_line(bad)
-            ));
-        }
-        let name = name.trim().to_owned();
-        match offers.iter_mut().find(|(known, _)| *known == name) {
-            Some((_, known)) => {
-                for scope in scopes {
-                    if !known.contains(&scope) {
-                        known.push(scope);
-                    }
-                }
-            }
-            None => offers.push((name, scopes)),
-        }
-    }
-    Ok(offers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn given(values: &[&str]) -> Result<Vec<(String, Vec<String>)>, String> {
-        offers(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn a_provider_given_twice_asks_for_every_scope_named() {
-        let merged = given(&["github=repo", "github=admin", "stripe", "github=repo"]).unwrap();
-        assert_eq!(
-            merged,
-            [
-                (
-                    "github".to_owned(),
-                    vec!["repo".to_owned(), "admin".to_owned()]
-                ),
-                ("stripe".to_owned(), vec![])
-            ]
-        );
-    }
-
-    #[test]
-    fn an_empty_scope_or_one_with_a_space_is_refused_by_name() {
-        for bad in [
-            "github=",
-            "github=,",
-            "github=repo,",
-            "github=repo read:org",
-            "=repo",
-        ] {
-            let said = given(&[bad]).unwrap_err();
-            assert!(said.starts_with("--connect \""), "{bad}: {said}");
-        }
-    }
 
     #[test]
     fn a_token_route_error_says_gone_only_when_it_is_final() {

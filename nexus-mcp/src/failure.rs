@@ -68,6 +68,19 @@ impl Failure {
             )
     }
 
+    /// What `serve` tells the model of a failure only the operator can
+    /// mend ([`operator_only`](Self::operator_only)): that this server
+    /// cannot reach its credential service; the detail (the Gateway's URL,
+    /// the variable to set) goes to the operator's log, with `who`.
+    pub(crate) fn for_the_model(&self, who: &str) -> Failure {
+        log::warn!(target: "nexus_mcp", "who={who}: this server cannot reach its credential service: {self}");
+        Failure::refused(
+            "credential_service_unavailable",
+            "this server cannot reach its credential service right now; its operator has the \
+             detail in the server's log",
+        )
+    }
+
     /// The code the audit line names.
     pub(crate) fn code(&self) -> &str {
         match self {

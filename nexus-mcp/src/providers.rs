@@ -106,9 +106,83 @@ pub(crate) fn not_listed(flag: &str, missing: &[String], listing: &[Provider]) -
     ))
 }
 
+/// `--connect` values as providers and scopes: a name first, then scopes
+/// separated by commas; a provider given twice is one offer with every
+/// scope named; an empty or blank scope, or one with a space, is refused.
+pub(crate) fn offers(connect: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut offers: Vec<(String, Vec<String>)> = Vec::new();
+    for value in connect {
+        let shown = one_line(value);
+        let (name, scopes) = value.split_once('=').unwrap_or((value, ""));
+        if name.trim().is_empty() {
+            return Err(format!("--connect {shown:?}: a provider name comes first"));
+        }
+        let scopes: Vec<String> = if value.contains('=') {
+            scopes.split(',').map(str::to_owned).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.trim().is_empty() || s.contains(char::is_whitespace))
+        {
+            return Err(format!(
+                "--connect {shown:?}: {:?} is not a scope; scopes are separated by commas, \
+                 without spaces (github=repo,read:org)",
+                one_line(bad)
+            ));
+        }
+        let name = name.trim().to_owned();
+        match offers.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, known)) => {
+                for scope in scopes {
+                    if !known.contains(&scope) {
+                        known.push(scope);
+                    }
+                }
+            }
+            None => offers.push((name, scopes)),
+        }
+    }
+    Ok(offers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn given(values: &[&str]) -> Result<Vec<(String, Vec<String>)>, String> {
+        offers(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_provider_given_twice_asks_for_every_scope_named() {
+        let merged = given(&["github=repo", "github=admin", "stripe", "github=repo"]).unwrap();
+        assert_eq!(
+            merged,
+            [
+                (
+                    "github".to_owned(),
+                    vec!["repo".to_owned(), "admin".to_owned()]
+                ),
+                ("stripe".to_owned(), vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_scope_or_one_with_a_space_is_refused_by_name() {
+        for bad in [
+            "github=",
+            "github=,",
+            "github=repo,",
+            "github=repo read:org",
+            "=repo",
+        ] {
+            let said = given(&[bad]).unwrap_err();
+            assert!(said.starts_with("--connect \""), "{bad}: {said}");
+        }
+    }
 
     #[test]
     fn a_line_stays_one_line_whatever_the_gateway_wrote() {

@@ -7,6 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::failure::Failure;
+
 /// The window the rate counts in.
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -27,9 +29,19 @@ impl PersonRate {
         }
     }
 
-    /// The calls a person may make a minute.
-    pub(crate) fn per_minute(&self) -> usize {
-        self.per_minute
+    /// The tool error of a call by `person` at `now` past the rate, if it
+    /// is (then nothing is sent for it); else the call is counted.
+    pub(crate) fn refusal(&self, person: &str, now: Instant) -> Option<Failure> {
+        let wait = self.wait(person, now)?;
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Some(Failure::refused(
+            "rate_limited",
+            format!(
+                "this server lets each person make {} tool calls a minute: the next may be made \
+                 in {seconds} s",
+                self.per_minute
+            ),
+        ))
     }
 
     /// Counts a call by `person` at `now`; `Some(wait)` when it is past the

@@ -42,20 +42,6 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
 
-/// In `serve`, a failure only the operator can mend (the Gateway refused
-/// this server's key, or cannot be reached): the detail (the Gateway's
-/// URL, the variable to set) to the operator's log, and to the model that
-/// this server cannot reach its credential service.
-fn operator_only(why: &Failure, caller: &Caller) -> Failure {
-    let who = caller.principal.who().unwrap_or_default();
-    log::warn!(target: "nexus_mcp", "who={who}: this server cannot reach its credential service: {why}");
-    Failure::refused(
-        "credential_service_unavailable",
-        "this server cannot reach its credential service right now; its operator has the \
-         detail in the server's log",
-    )
-}
-
 /// MCP 2025-11-25's code for `URLElicitationRequiredError` (rmcp names none).
 const URL_ELICITATION_REQUIRED: i32 = -32042;
 
@@ -154,23 +140,6 @@ impl NexusServer {
         listed
             .map(drop)
             .map_err(|e| format!("the Gateway: {}", said(&e)))
-    }
-
-    /// Why `caller`'s person may not call now (`--person-rate`), if so:
-    /// nothing is sent for such a call.
-    fn past_the_rate(&self, caller: &Caller) -> Option<Failure> {
-        let rate = self.settings.person_rate.as_ref()?;
-        let person = caller.principal.person();
-        let wait = rate.wait(person, Instant::now())?;
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Some(Failure::refused(
-            "rate_limited",
-            format!(
-                "this server lets each person make {} tool calls a minute: the next may be made \
-                 in {seconds} s",
-                rate.per_minute()
-            ),
-        ))
     }
 
     /// The Gateway's provider list, asked now (and counted).
@@ -599,7 +568,8 @@ impl NexusServer {
             Ok(caller) => caller,
             Err(why) => return (Ok(failure(&why, None).into()), why.code().to_owned()),
         };
-        if let Some(why) = self.past_the_rate(&caller) {
+        let rate = self.settings.person_rate.as_ref();
+        if let Some(why) = rate.and_then(|r| r.refusal(caller.principal.person(), Instant::now())) {
             audit_tool(tool, Some(&why), started, &caller);
             return (Ok(failure(&why, None).into()), why.code().to_owned());
         }
@@ -649,7 +619,8 @@ impl NexusServer {
                 );
             }
             Err(why) if caller.principal.is_person() && why.operator_only() => {
-                Ok(failure(&operator_only(&why, &caller), None).into())
+                let who = caller.principal.who().unwrap_or_default();
+                Ok(failure(&why.for_the_model(who), None).into())
             }
             Err(why) => Ok(failure(&why, Self::hidden(&caller).as_ref()).into()),
         };
