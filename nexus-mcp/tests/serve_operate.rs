@@ -34,6 +34,26 @@ fn secret_file(name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// A fake issuer, Gateway and API: `github` connected with `credential`
+/// for each of `people` (their own workspaces), or, with none, for someone
+/// else (so the Gateway lists it, and no one asking has it).
+fn fakes(people: &[&str], credential: &str) -> (FakeIssuer, FakeGateway, FakeUpstream) {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let workspaces: Vec<String> = match people {
+        [] => vec!["ws-other".to_owned()],
+        _ => people
+            .iter()
+            .map(|p| workspace_of(&issuer.url(), p))
+            .collect(),
+    };
+    for workspace in workspaces {
+        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+        gateway.add_provider(&workspace, "github", github);
+    }
+    (issuer, gateway, api)
+}
+
 #[test]
 fn every_secret_may_come_from_a_file_its_trailing_line_break_trimmed() {
     let issuer = FakeIssuer::start();
@@ -370,12 +390,7 @@ fn serve_check_passes_a_configuration_that_holds_and_names_each_flag_that_does_n
 
 #[test]
 fn a_denied_person_is_refused_from_the_moment_the_file_is_read_again_at_sighup() {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    for person in ["alice", "bob"] {
-        let github = FakeProvider::oauth2("gho_x").api_base_url(&api.url());
-        gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
-    }
+    let (issuer, gateway, _api) = fakes(&["alice", "bob"], "gho_x");
     let file = secret_file("deny", &format!("# denied\n{} bob\n", issuer.url()));
     let file = file.to_str().unwrap();
     let served = Served::start(&gateway, &issuer, &["--deny-file", file]);
@@ -412,12 +427,7 @@ fn a_denied_person_is_refused_from_the_moment_the_file_is_read_again_at_sighup()
 
 #[test]
 fn past_the_person_rate_a_call_is_a_tool_error_naming_the_wait_and_sends_nothing() {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    for person in ["alice", "bob"] {
-        let github = FakeProvider::oauth2("gho_x").api_base_url(&api.url());
-        gateway.add_provider(&workspace_of(&issuer.url(), person), "github", github);
-    }
+    let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_x");
     let served = Served::start(&gateway, &issuer, &["--person-rate", "2"]);
     let alice = common::served::token(&issuer, &served, "alice");
     let bob = common::served::token(&issuer, &served, "bob");
@@ -452,10 +462,7 @@ fn past_the_person_rate_a_call_is_a_tool_error_naming_the_wait_and_sends_nothing
 
 #[test]
 fn json_log_lines_are_one_object_each_and_a_call_names_its_fields_apart() {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_alice_secret").api_base_url(&api.url());
-    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_alice_secret");
     let served = Served::start(&gateway, &issuer, &["--log-format", "json"]);
     let alice = common::served::token(&issuer, &served, "alice");
     let fetch = json!({"provider": "github", "url": format!("{}/user?q=secret-query", api.url())});
@@ -497,10 +504,7 @@ fn json_log_lines_are_one_object_each_and_a_call_names_its_fields_apart() {
 #[test]
 fn a_link_or_state_from_a_replica_with_another_keyring_is_refused_saying_so() {
     use common::served::{Browser, CLIENT, call_asking};
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_other").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
+    let (issuer, gateway, api) = fakes(&[], "gho_other");
     let start = |ring: &str| {
         let port = free_port();
         issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
@@ -568,10 +572,7 @@ fn a_proxy_saying_https_to_an_http_public_url_is_a_configuration_error_said_once
 
 #[test]
 fn a_failure_only_the_operator_can_mend_tells_the_model_so_and_the_log_the_detail() {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_alice").api_base_url(&api.url());
-    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_alice");
     gateway.require_api_key("sk_right");
     let port = free_port();
     let serve = command(&gateway, &issuer.url(), port, &[])
@@ -623,10 +624,7 @@ fn a_failure_only_the_operator_can_mend_tells_the_model_so_and_the_log_the_detai
 #[test]
 fn the_operator_finds_the_workspace_to_connect_from_the_issuer_and_subject_and_who_matches_the_log()
 {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_someone").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
+    let (issuer, gateway, api) = fakes(&[], "gho_someone");
     let served = Served::start(&gateway, &issuer, &[]);
     let subject = "00u1a2b3c4";
     let token = common::served::token(&issuer, &served, subject);
@@ -657,10 +655,7 @@ fn the_operator_finds_the_workspace_to_connect_from_the_issuer_and_subject_and_w
 #[test]
 fn sighup_reads_the_keyring_file_again_and_links_follow_it_without_a_restart() {
     use common::served::{Browser, CLIENT, call_asking};
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_other").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
+    let (issuer, gateway, api) = fakes(&[], "gho_other");
     let ring = secret_file("ring-hup", "old:an-old-sealing-key-of-32-bytes-or-more\n");
     let port = free_port();
     issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
