@@ -2,9 +2,9 @@
 //! at the issuer's introspection endpoint, as this server's client
 //! (`--introspection-client-id`, its secret in
 //! `NEXUS_MCP_INTROSPECTION_CLIENT_SECRET`), by the OAuth crate's client.
-//! One question in flight per token however many requests carry it; an
-//! answer that refuses is kept [`REFUSED_FOR`], so a flood of one bad token
-//! is one call (one that admits is recalled by the bearer check, by hash).
+//! One question in flight per token however many requests carry it; its
+//! answer is kept [`REFUSED_FOR`], so a flood of one bad token is one call
+//! (one that admits is then recalled by the bearer check, by hash).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,8 +97,9 @@ impl Introspection {
     }
 
     /// What `endpoint` says of `token` (whose SHA-256 is `digest`): asked
-    /// once however many requests carry it at once, and an answer that
-    /// admits nothing kept [`REFUSED_FOR`].
+    /// once however many requests carry it at once, and its answer kept
+    /// [`REFUSED_FOR`] (one that admits is recalled by the bearer check, by
+    /// hash, after that).
     pub(crate) async fn ask(&self, endpoint: &Endpoint, token: &str, digest: [u8; 32]) -> Told {
         let cell = {
             let Ok(mut asked) = self.asked.lock() else {
@@ -133,14 +134,9 @@ impl Introspection {
                 Err(why) => Err(Why::Unreachable(why)),
             }
         });
-        let told = told.await.clone();
-        if told.is_ok() {
-            // Admitted: the bearer check recalls it by hash from now on.
-            if let Ok(mut asked) = self.asked.lock() {
-                asked.remove(&digest);
-            }
-        }
-        told
+        // Kept, admitting or not: a request that comes before the bearer
+        // check remembers an admitted token reads this answer, not a second.
+        told.await.clone()
     }
 
     /// The OAuth crate's client for `endpoint`.
