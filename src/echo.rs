@@ -45,7 +45,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -102,6 +102,8 @@ pub(crate) fn echoes<S: AsRef<str>>(
 /// Whether `text` holds a needle of `forms`, in the scan `scan`.
 fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
     let (mut level, mut seen) = (vec![Cow::Borrowed(text)], HashSet::new());
+    // Keyed afresh each scan: no body can be made whose decodings collide.
+    let keys = RandomState::new();
     for depth in 0..=MAX_NESTING {
         let mut next = Vec::new();
         for text in &level {
@@ -116,9 +118,7 @@ fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
                 let whole = [utf16(text, scan), Some(numbers), Some(binary)];
                 for text in decoded.flatten().chain(whole.into_iter().flatten()) {
                     // Two decoders in either order often write one text.
-                    let mut hash = DefaultHasher::new();
-                    text.hash(&mut hash);
-                    if !text.is_empty() && seen.insert(hash.finish()) {
+                    if !text.is_empty() && seen.insert(keys.hash_one(&text)) {
                         next.push(text);
                     }
                 }
