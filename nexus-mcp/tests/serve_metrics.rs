@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 struct Prometheus {
     child: Child,
     url: String,
-    _dir: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Prometheus {
@@ -28,8 +28,11 @@ impl Prometheus {
             "needs Prometheus ({program}): `.ci/run` installs it"
         );
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("nexus-mcp-prometheus-{port}"));
-        std::fs::create_dir_all(&dir).expect("a directory for Prometheus");
+        let held = tempfile::Builder::new()
+            .prefix("nexus-mcp-prometheus-")
+            .tempdir();
+        let held = held.expect("a directory for Prometheus");
+        let dir = held.path();
         let config = dir.join("prometheus.yml");
         let scrape = format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: nexus-mcp\n    \
@@ -51,7 +54,7 @@ impl Prometheus {
         Prometheus {
             child,
             url,
-            _dir: dir,
+            _dir: held,
         }
     }
 

@@ -25,11 +25,17 @@ const SECRETS: [(&str, &str); 5] = [
     ),
 ];
 
-/// A file holding `text`, in a directory of this test's own.
-fn secret_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nexus-mcp-secrets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A directory for a test's secret files, removed when it is dropped.
+fn secrets() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("nexus-mcp-secrets-")
+        .tempdir();
+    dir.expect("a directory for the secrets")
+}
+
+/// A file holding `text`, in `dir`.
+fn secret_file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -56,6 +62,7 @@ fn fakes(people: &[&str], credential: &str) -> (FakeIssuer, FakeGateway, FakeUps
 
 #[test]
 fn every_secret_may_come_from_a_file_its_trailing_line_break_trimmed() {
+    let dir = secrets();
     let issuer = FakeIssuer::start();
     issuer.add_confidential_client("introspector", "http://127.0.0.1/unused", "intro-secret");
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
@@ -66,14 +73,17 @@ fn every_secret_may_come_from_a_file_its_trailing_line_break_trimmed() {
     let args = ["--introspection-client-id", "introspector"];
     let child = command(&gateway, &issuer.url(), port, &args)
         .env_remove("NEXUS_MCP_STATE_KEY")
-        .env("NEXUS_API_KEY_FILE", secret_file("api", "sk_from_a_file\n"))
+        .env(
+            "NEXUS_API_KEY_FILE",
+            secret_file(&dir, "api", "sk_from_a_file\n"),
+        )
         .env(
             "NEXUS_MCP_STATE_KEYS_FILE",
-            secret_file("ring", "k1:a-sealing-key-of-at-least-32-bytes!!\r\n"),
+            secret_file(&dir, "ring", "k1:a-sealing-key-of-at-least-32-bytes!!\r\n"),
         )
         .env(
             "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
-            secret_file("intro", "intro-secret\n"),
+            secret_file(&dir, "intro", "intro-secret\n"),
         )
         .spawn()
         .unwrap();
@@ -95,6 +105,7 @@ fn every_secret_may_come_from_a_file_its_trailing_line_break_trimmed() {
 
 #[test]
 fn a_secret_and_its_file_both_set_or_a_file_that_cannot_be_read_is_a_usage_error() {
+    let dir = secrets();
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
     let args = [
         "--connect",
@@ -115,7 +126,7 @@ fn a_secret_and_its_file_both_set_or_a_file_that_cannot_be_read_is_a_usage_error
         let said = String::from_utf8_lossy(&out.stderr).into_owned();
         (out.status.code(), said)
     };
-    let held = secret_file("held", "a-sealing-key-of-at-least-32-bytes!!\n");
+    let held = secret_file(&dir, "held", "a-sealing-key-of-at-least-32-bytes!!\n");
     let held = held.to_str().unwrap();
     for (secret, twin) in SECRETS {
         let value = if secret.ends_with("KEYS") {
@@ -390,8 +401,9 @@ fn serve_check_passes_a_configuration_that_holds_and_names_each_flag_that_does_n
 
 #[test]
 fn a_denied_person_is_refused_from_the_moment_the_file_is_read_again_at_sighup() {
+    let dir = secrets();
     let (issuer, gateway, _api) = fakes(&["alice", "bob"], "gho_x");
-    let file = secret_file("deny", &format!("# denied\n{} bob\n", issuer.url()));
+    let file = secret_file(&dir, "deny", &format!("# denied\n{} bob\n", issuer.url()));
     let file = file.to_str().unwrap();
     let served = Served::start(&gateway, &issuer, &["--deny-file", file]);
     let alice = common::served::token(&issuer, &served, "alice");
@@ -654,9 +666,14 @@ fn the_operator_finds_the_workspace_to_connect_from_the_issuer_and_subject_and_w
 
 #[test]
 fn sighup_reads_the_keyring_file_again_and_links_follow_it_without_a_restart() {
+    let dir = secrets();
     use common::served::{Browser, CLIENT, call_asking};
     let (issuer, gateway, api) = fakes(&[], "gho_other");
-    let ring = secret_file("ring-hup", "old:an-old-sealing-key-of-32-bytes-or-more\n");
+    let ring = secret_file(
+        &dir,
+        "ring-hup",
+        "old:an-old-sealing-key-of-32-bytes-or-more\n",
+    );
     let port = free_port();
     issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
     let args = ["--connect", "github", "--login-client-id", CLIENT];

@@ -1,14 +1,14 @@
 //! nginx from the distribution's packages (`NEXUS_NGINX`, installed by
 //! `.ci/run`), a real load balancer in front of `serve`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// nginx in front of `ports`, on `port`, round-robin; stopped when dropped.
 pub struct Nginx {
     child: Child,
-    _dir: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Nginx {
@@ -24,8 +24,11 @@ impl Nginx {
             Path::new(&nginx).exists(),
             "needs nginx ({nginx}): `.ci/run` installs it"
         );
-        let dir = std::env::temp_dir().join(format!("nexus-mcp-nginx-{port}"));
-        std::fs::create_dir_all(&dir).expect("a directory for nginx");
+        let held = tempfile::Builder::new()
+            .prefix("nexus-mcp-nginx-")
+            .tempdir();
+        let held = held.expect("a directory for nginx");
+        let dir = held.path();
         let servers: String = ports
             .iter()
             .map(|p| format!("server 127.0.0.1:{p}; "))
@@ -67,7 +70,7 @@ impl Nginx {
             );
             std::thread::yield_now();
         }
-        Nginx { child, _dir: dir }
+        Nginx { child, _dir: held }
     }
 }
 
