@@ -154,7 +154,7 @@ impl Scan {
             deadline,
             work: Cell::new(LOOK_EVERY),
             read: Cell::new(0),
-            reach: needles.map(|n| n.text.len()).max().unwrap_or(0) + MARGIN,
+            reach: needles.map(|n| n.finder.needle().len()).max().unwrap_or(0) + MARGIN,
         }
     }
 
@@ -183,40 +183,33 @@ fn is_text(bytes: &[u8]) -> bool {
     head.iter().map(control).sum::<usize>() * 32 <= head.len()
 }
 
-/// A needle in a form's view. One of base64 (`offset` its `secret`'s
+/// A needle in a form's view. One of base64 (its secret, and `offset` its
 /// place in a group of three bytes) matches only where the view's
 /// characters around it decode to the whole secret.
 struct Needle {
-    text: Vec<u8>,
-    secret: Vec<u8>,
-    offset: Option<usize>,
-    /// The search for `text`, built once.
+    /// The search for the needle's text, built once.
     finder: Finder<'static>,
+    base64: Option<(Vec<u8>, usize)>,
 }
 
 impl Needle {
-    fn exact(text: &[u8]) -> Needle {
-        let (text, secret) = (text.to_vec(), Vec::new());
-        let finder = Finder::new(&text).into_owned();
-        Needle {
-            text,
-            secret,
-            offset: None,
-            finder,
-        }
+    fn new(text: &[u8], base64: Option<(&[u8], usize)>) -> Needle {
+        let finder = Finder::new(text).into_owned();
+        let base64 = base64.map(|(secret, offset)| (secret.to_vec(), offset));
+        Needle { finder, base64 }
     }
 
     /// Whether the needle's match at `at` in `view` is one.
     fn matches(&self, view: &[u8], at: usize) -> bool {
-        let (Some(offset), secret) = (self.offset, &self.secret) else {
+        let Some((secret, offset)) = &self.base64 else {
             return true;
         };
         let bytes = offset + secret.len();
-        let from = at.checked_sub(LEAD[offset]);
+        let from = at.checked_sub(LEAD[*offset]);
         let chars = from.and_then(|from| view.get(from..from + (4 * bytes).div_ceil(3)));
         let chars = chars.map(|chars| chars.iter().filter_map(standard).collect::<Vec<u8>>());
         let decoded = chars.and_then(|chars| LENIENT.decode(chars).ok());
-        decoded.is_some_and(|decoded| decoded.get(offset..) == Some(secret))
+        decoded.is_some_and(|decoded| decoded.get(*offset..) == Some(secret))
     }
 }
 
@@ -232,12 +225,16 @@ impl Form {
     fn new(marks: &[u8], needles: Vec<Needle>) -> Form {
         let keeps = |b: u8| b.is_ascii_alphanumeric() || marks.contains(&b);
         let kept = std::array::from_fn(|i| u8::try_from(i).is_ok_and(keeps));
-        let mut needles = needles;
-        for needle in &mut needles {
-            needle.text.retain(|b| kept[usize::from(*b)]);
-            needle.finder = Finder::new(&needle.text).into_owned();
-        }
-        needles.retain(|n| !n.text.is_empty());
+        let needles = needles.into_iter().map(|needle| {
+            let text = needle
+                .finder
+                .needle()
+                .iter()
+                .filter(|b| kept[usize::from(**b)]);
+            let finder = Finder::new(&text.copied().collect::<Vec<u8>>()).into_owned();
+            Needle { finder, ..needle }
+        });
+        let needles = needles.filter(|n| !n.finder.needle().is_empty()).collect();
         Form { kept, needles }
     }
 }
@@ -305,12 +302,12 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
         let mark = |b: &u8| !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace();
         let marks: Vec<u8> = secret.iter().copied().filter(mark).collect();
         if secret.iter().filter(|b| !b.is_ascii_whitespace()).count() < MIN_CLASS {
-            exact.push(Needle::exact(secret));
+            exact.push(Needle::new(secret, None));
             continue;
         }
-        forms.push(Form::new(&marks, vec![Needle::exact(secret)]));
+        forms.push(Form::new(&marks, vec![Needle::new(secret, None)]));
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        standard.extend([hex.to_uppercase(), hex].map(|hex| Needle::exact(hex.as_bytes())));
+        standard.extend([hex.to_uppercase(), hex].map(|hex| Needle::new(hex.as_bytes(), None)));
         standard.extend(base64_needles(secret, &BASE64));
         url_safe.extend(base64_needles(secret, &URL_SAFE));
     }
@@ -324,7 +321,12 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
 /// Whether `view` holds one of the (non-empty) `needles`; false when the
 /// deadline passes first.
 fn holds(view: &[u8], needles: &[&Needle], scan: &Scan) -> bool {
-    let overlap = needles.iter().map(|n| n.text.len()).max().unwrap_or(1) - 1;
+    let overlap = needles
+        .iter()
+        .map(|n| n.finder.needle().len())
+        .max()
+        .unwrap_or(1)
+        - 1;
     for start in (0..view.len()).step_by(LOOK_EVERY) {
         let chunk = &view[start..view.len().min(start + LOOK_EVERY + overlap)];
         if scan.spent(chunk.len()) {
@@ -358,15 +360,7 @@ fn base64_needles<'a>(
         // per byte left over (its other bits belong to what follows).
         let end = bytes.len() / 3 * 4 + bytes.len() % 3;
         let core = encoded.get(LEAD[offset]..end).unwrap_or_default();
-        let (text, secret) = (core.as_bytes().to_vec(), secret.to_vec());
-        let finder = Finder::new(&text).into_owned();
-        let needle = Needle {
-            text,
-            secret,
-            offset: Some(offset),
-            finder,
-        };
-        (core.len() >= MIN_NEEDLE).then_some(needle)
+        (core.len() >= MIN_NEEDLE).then(|| Needle::new(core.as_bytes(), Some((secret, offset))))
     })
 }
 
