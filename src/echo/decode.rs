@@ -248,17 +248,10 @@ fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
         _ => return None,
     }
     let used = charset + len + 7;
-    let blanks = s[used..]
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
-    Some(
-        used + if s[used + blanks..].starts_with(b"=?") {
-            blanks
-        } else {
-            0
-        },
-    )
+    let blank = |b: &&u8| b.is_ascii_whitespace();
+    let blanks = s[used..].iter().take_while(blank).count();
+    let joined = s[used + blanks..].starts_with(b"=?");
+    Some(used + if joined { blanks } else { 0 })
 }
 
 /// `text`'s runs of bytes written as numbers and as base64, each decoded
