@@ -182,11 +182,8 @@ fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usi
         .get(prefix.len()..)
         .filter(|_| starts(s, prefix.as_bytes()))?;
     let digit = |d: &u8| char::from(*d).to_digit(radix);
-    let digits = rest
-        .iter()
-        .take(most)
-        .take_while(|d| digit(d).is_some())
-        .count();
+    let is_digit = |d: &&u8| digit(d).is_some();
+    let digits = rest.iter().take(most).take_while(is_digit).count();
     let ended = rest.get(digits).is_some_and(|b| end.as_bytes().contains(b));
     if digits < fewest || (end == "}" && !ended) {
         return None;
