@@ -138,24 +138,21 @@ impl NexusError {
     /// What kind of failure this is, from the code and the status.
     pub fn kind(&self) -> ErrorKind {
         use ErrorKind as K;
-        match self.code.as_str() {
-            code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED => return K::InvalidInput,
-            code::PROVIDER_NOT_LISTED => return K::NotFound,
-            code::TIMEOUT => return K::Timeout,
-            code::REQUEST_FAILED => return K::Connect,
-            code::INVALID_RESPONSE | code::INVALID_CREDENTIALS => return K::InvalidResponse,
-            _ => {}
-        }
-        match self.status_code {
-            Some(400) => ErrorKind::InvalidInput,
-            Some(401) => ErrorKind::Unauthorized,
-            Some(403) => ErrorKind::Forbidden,
-            Some(404) => ErrorKind::NotFound,
-            Some(409) => ErrorKind::Conflict,
-            Some(410) => ErrorKind::Gone,
-            Some(429) => ErrorKind::RateLimited,
-            Some(500..=599) => ErrorKind::Server,
-            _ => ErrorKind::Other,
+        match (self.code.as_str(), self.status_code) {
+            (code::INVALID_INPUT | code::ORIGIN_NOT_ALLOWED, _) => K::InvalidInput,
+            (code::PROVIDER_NOT_LISTED, _) => K::NotFound,
+            (code::TIMEOUT, _) => K::Timeout,
+            (code::REQUEST_FAILED, _) => K::Connect,
+            (code::INVALID_RESPONSE | code::INVALID_CREDENTIALS, _) => K::InvalidResponse,
+            (_, Some(400)) => K::InvalidInput,
+            (_, Some(401)) => K::Unauthorized,
+            (_, Some(403)) => K::Forbidden,
+            (_, Some(404)) => K::NotFound,
+            (_, Some(409)) => K::Conflict,
+            (_, Some(410)) => K::Gone,
+            (_, Some(429)) => K::RateLimited,
+            (_, Some(500..=599)) => K::Server,
+            _ => K::Other,
         }
     }
 
