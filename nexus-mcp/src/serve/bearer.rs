@@ -256,6 +256,11 @@ impl Gate {
                 "the introspection endpoint of the issuer {} could not be asked: {why}",
                 self.issuer
             )),
+            Why::Crowded => unavailable(
+                "too many tokens this server has not seen are being checked at once; try again \
+                 shortly"
+                    .to_owned(),
+            ),
         })?;
         let claims: Claims = serde_json::from_value(answer)
             .map_err(|_| invalid("the issuer's answer names no expiry (exp)"))?;

@@ -4,7 +4,10 @@
 //! `NEXUS_MCP_INTROSPECTION_CLIENT_SECRET`), by the OAuth crate's client.
 //! One question in flight per token however many requests carry it; its
 //! answer is kept [`REFUSED_FOR`], so a flood of one bad token is one call
-//! (one that admits is then recalled by the bearer check, by hash).
+//! (one that admits is then recalled by the bearer check, by hash). At
+//! most [`HELD_AT_MOST`] questions are held: past that, a token not asked
+//! about yet is turned away unasked, so a flood of distinct tokens costs
+//! the issuer and this server's memory a bounded amount.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +29,9 @@ use super::jwks::Endpoint;
 
 /// How long an answer that refuses a token is kept.
 const REFUSED_FOR: Duration = Duration::from_secs(10);
+
+/// The most questions held at once (in flight, or answered and kept).
+const HELD_AT_MOST: usize = 4096;
 
 /// What one question at the endpoint may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,6 +80,8 @@ pub(crate) enum Why {
     Inactive,
     /// The endpoint could not be asked, or its answer does not read.
     Unreachable(String),
+    /// [`HELD_AT_MOST`] other tokens are being asked about: this one is not.
+    Crowded,
 }
 
 /// This server's client at the introspection endpoint.
@@ -108,6 +116,9 @@ impl Introspection {
                 ));
             };
             asked.retain(|_, q| q.since.elapsed() < REFUSED_FOR || q.told.get().is_none());
+            if asked.len() >= HELD_AT_MOST && !asked.contains_key(&digest) {
+                return Err(Why::Crowded);
+            }
             let question = asked.entry(digest).or_insert_with(|| Question {
                 since: Instant::now(),
                 told: Arc::default(),
@@ -152,5 +163,45 @@ impl Introspection {
             .set_auth_type(auth)
             .set_introspection_url(url);
         Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn past_the_questions_held_a_new_token_is_turned_away_unasked() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/introspect", listener.local_addr().unwrap());
+        let endpoint = Endpoint { url, basic: true };
+        let introspection = Introspection::new("client", "secret");
+        let digest = |i: usize| {
+            let mut digest = [0; 32];
+            digest[..8].copy_from_slice(&i.to_le_bytes());
+            digest
+        };
+        {
+            // Questions in flight are held however long they take.
+            let mut asked = introspection.asked.lock().unwrap();
+            for i in 0..HELD_AT_MOST {
+                let question = Question {
+                    since: Instant::now(),
+                    told: Arc::default(),
+                };
+                asked.insert(digest(i), question);
+            }
+            asked[&digest(7)].told.set(Err(Why::Inactive)).unwrap();
+        }
+        let told = introspection
+            .ask(&endpoint, "a-new-token", [0xff; 32])
+            .await;
+        assert!(matches!(told, Err(Why::Crowded)), "{told:?}");
+        assert!(listener.accept().is_err(), "the endpoint was not asked");
+        // A token already asked about still reads its answer.
+        let told = introspection.ask(&endpoint, "held", digest(7)).await;
+        assert!(matches!(told, Err(Why::Inactive)), "{told:?}");
+        assert_eq!(introspection.asked.lock().unwrap().len(), HELD_AT_MOST);
     }
 }
