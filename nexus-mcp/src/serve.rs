@@ -573,7 +573,7 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
     door.proxied(request.headers());
     if let Err((reason, why)) = door.site(request.headers()) {
         crate::metrics::refused(reason);
-        door.told.warn(&why, &format!("refused a request: {why}"));
+        door.told.warn(reason, &format!("refused a request: {why}"));
         return (StatusCode::FORBIDDEN, why).into_response();
     }
     let gate = &door.gate;

@@ -276,6 +276,40 @@ fn the_host_and_the_origin_are_checked_with_their_port_and_the_refusal_says_what
 }
 
 #[test]
+fn a_flood_of_hosts_or_token_types_each_of_its_own_is_a_line_a_period_not_a_line_each() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &[]);
+    let token = common::served::token(&issuer, &served, "alice");
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        let host = format!("attacker-{i}.example");
+        let (status, why) = call_with(&served, &token, &[("Host", &host)]);
+        assert_eq!(status, 403, "{why}");
+        let typed = FakeToken::new("alice").audience(&served.resource);
+        let typed = issuer.mint(&typed.typ(&format!("x-{i}+jwt")));
+        let (status, why) = call_with(&served, &typed, &[]);
+        assert_eq!(status, 401, "{why}");
+    }
+    // Said after them all: once it is written, so are theirs.
+    let (status, why) = call_with(&served, &token, &[("Origin", "https://marker.example")]);
+    assert_eq!(status, 403, "{why}");
+    let said = served.said_once(|s| s.contains("marker.example"));
+    // One line a reason every 10 s: as many periods as the loop took.
+    let periods = 1 + started.elapsed().as_secs() / 10;
+    let lines = |what: &str| said.lines().filter(|l| l.contains(what)).count() as u64;
+    let hosts = lines("refused a request: Host");
+    let types = lines("is not an access token's (at+jwt)");
+    assert!(
+        hosts <= periods && types <= periods,
+        "{hosts}, {types}: {said}"
+    );
+    assert!(
+        said.contains("typ \"x-0+jwt\""),
+        "the first says its type: {said}"
+    );
+}
+
+#[test]
 fn a_refused_token_tells_the_operator_what_differs_once_per_reason_and_never_the_token() {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
     let served = Served::start(&gateway, &issuer, &[]);

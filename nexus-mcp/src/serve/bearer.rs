@@ -194,10 +194,9 @@ impl Gate {
         // RFC 9068 types an access token `at+jwt`; an ID token, or any
         // other kind of JWT, is never one.
         let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
-        if let Some(typ) = typ.as_ref().filter(|t| !TYPES.contains(&t.as_str())) {
-            return Err(invalid(format!(
-                "a token of type {typ:?} is not an access token"
-            )));
+        if typ.as_ref().is_some_and(|t| !TYPES.contains(&t.as_str())) {
+            let why = "the token's type (typ) is not an access token's (at+jwt)";
+            return Err(invalid(why.to_owned()));
         }
         let kid = header
             .kid

@@ -203,7 +203,7 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             let line = format!(
                 "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ"
             );
-            login.told.warn(&kid, &line);
+            login.told.warn("link sealed under a key not held", &line);
             let why = "This link was made by another server of this service, whose keys this one \
                        does not hold. Ask your host again; if it happens again, tell whoever runs \
                        this server (its log says which key is missing).";

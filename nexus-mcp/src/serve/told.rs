@@ -14,8 +14,13 @@ use serde_json::{Map, Value};
 /// How often one reason is said at most.
 pub(crate) const EVERY: Duration = Duration::from_secs(10);
 
-/// At most this many reasons are tracked; past it, the oldest are forgotten.
-const REASONS: usize = 256;
+/// At most this many reasons are said apart in one period; past it, those
+/// not said lately share [`OTHERS`], so a flood of distinct reasons (text a
+/// request chose) is a bounded number of lines and of entries.
+const REASONS: usize = 64;
+
+/// The reason the rest share once [`REASONS`] are held.
+const OTHERS: &str = "other reasons";
 
 /// When each reason was last said, and how many since went unsaid.
 #[derive(Default)]
@@ -31,6 +36,11 @@ impl Told {
             return;
         };
         let now = Instant::now();
+        if said.len() >= REASONS && !said.contains_key(reason) {
+            said.retain(|_, (at, _)| now.duration_since(*at) < EVERY);
+        }
+        let held = said.len() < REASONS || said.contains_key(reason);
+        let reason = if held { reason } else { OTHERS };
         if let Some((at, unsaid)) = said.get_mut(reason) {
             if now.duration_since(*at) < EVERY {
                 *unsaid += 1;
@@ -47,9 +57,6 @@ impl Told {
             };
             log::warn!(target: "nexus_mcp", "{line}{more}");
             return;
-        }
-        if said.len() >= REASONS {
-            said.retain(|_, (at, _)| now.duration_since(*at) < EVERY);
         }
         said.insert(reason.to_owned(), (now, 0));
         log::warn!(target: "nexus_mcp", "{line}");
@@ -78,7 +85,10 @@ pub(crate) fn token_facts(token: &str, issuer: &str, audiences: &[&str], now: u6
     }
     facts.push(format!("this replica's clock {now}"));
     if let Some(kid) = header.kid {
-        facts.push(format!("kid {kid:?}"));
+        facts.push(format!("kid {:?}", cut(&kid)));
+    }
+    if let Some(typ) = header.typ {
+        facts.push(format!("typ {:?}", cut(&typ)));
     }
     facts.push(format!("alg {:?}", header.alg));
     facts.join(", ")
@@ -115,6 +125,25 @@ mod tests {
         told.warn("expired", "three");
         let said = told.said.lock().unwrap();
         assert_eq!(said["expired"].1, 2, "two left unsaid, counted");
+    }
+
+    #[test]
+    fn a_flood_of_distinct_reasons_is_held_to_a_bounded_number_of_lines() {
+        let told = Told::default();
+        for i in 0..1000 {
+            told.warn(&format!("Host \"attacker-{i}.example\""), "refused");
+        }
+        let said = told.said.lock().unwrap();
+        assert_eq!(
+            said.len(),
+            REASONS + 1,
+            "the reasons held, and the one the rest share"
+        );
+        assert_eq!(
+            said[OTHERS].1,
+            (1000 - REASONS - 1) as u64,
+            "the rest counted"
+        );
     }
 
     #[test]
