@@ -114,9 +114,9 @@ fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
             if depth < MAX_NESTING && !scan.spent(0) && is_text(text) {
                 let [numbers, binary] = runs(text, scan);
                 let decoded = [false, true].map(|css| unescaped(text, css, scan));
-                let decoded = decoded.into_iter().chain([quoted_printable(text, scan)]);
-                let whole = [utf16(text, scan), Some(numbers), Some(binary)];
-                for text in decoded.flatten().chain(whole.into_iter().flatten()) {
+                let decoded = decoded.into_iter();
+                let decoded = decoded.chain([quoted_printable(text, scan), utf16(text, scan)]);
+                for text in decoded.flatten().chain([numbers, binary]) {
                     // Two decoders in either order often write one text.
                     if !text.is_empty() && seen.insert(keys.hash_one(&text)) {
                         next.push(text);

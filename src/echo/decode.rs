@@ -253,7 +253,8 @@ fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 
 /// `text`'s runs of bytes written as numbers and as base64, each decoded
 /// as a lenient decoder reads it: those that decode to text, each followed
-/// by a line break, then the binary ones. A binary run of hex or base64 is
+/// by a blank (no run goes on over it: two runs never read as one), then
+/// the binary ones. A binary run of hex or base64 is
 /// not looked in again: its form's needles looked for the credential in it.
 ///
 /// A run of numbers is [`MIN_BYTES`] or more words of hex or of decimal
@@ -267,7 +268,7 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
             if !(binary && looked_in) {
                 let to = &mut found[usize::from(binary)];
                 to.extend_from_slice(run);
-                to.push(b'\n');
+                to.push(b' ');
             }
         }
         run.clear();
@@ -382,27 +383,33 @@ pub(super) fn standard(b: &u8) -> Option<u8> {
     }
 }
 
-/// `text` read as UTF-16 when at least a quarter of its first 4 KiB is NUL:
-/// little-endian when most of those NULs fall on odd offsets (as ASCII's
-/// do), else big-endian.
-pub(super) fn utf16(text: &[u8], scan: &Scan) -> Option<Vec<u8>> {
+/// `text` read as UTF-16 when at least a quarter of its first 4 KiB is NUL,
+/// in either byte order: little-endian with the NULs second in each pair,
+/// big-endian with them first (a NUL put before the text, or after it,
+/// where a pair lacks one), so that neither drops a character at the
+/// text's ends, wherever the UTF-16 starts in it (after a header of odd
+/// length, at an odd offset). Inside the text the two read alike.
+pub(super) fn utf16(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
     let head = &text[..text.len().min(4096)];
     let nuls = memchr::memchr_iter(0, head).count();
     if nuls == 0 || nuls * 4 < head.len() {
-        return None;
+        return Vec::new();
     }
-    let odd = memchr::memchr_iter(0, head)
-        .filter(|at| at % 2 == 1)
-        .count();
-    let low = usize::from(odd * 2 < nuls);
-    let unit = |pair: &[u8]| u16::from(pair[low]) | u16::from(pair[1 - low]) << 8;
-    let mut out = String::with_capacity(text.len() / 2);
-    let chars = char::decode_utf16(text.chunks_exact(2).map(unit));
-    for (i, c) in chars.enumerate() {
-        if i % LOOK_EVERY == 0 && scan.spent(LOOK_EVERY) {
-            break;
+    let odd = memchr::memchr_iter(0, head).filter(|at| at % 2 == 1);
+    let even = usize::from(odd.count() * 2 < nuls);
+    let read = |bytes: Vec<u8>, low: usize| {
+        let unit = |pair: &[u8]| u16::from(pair[low]) | u16::from(pair[1 - low]) << 8;
+        let mut out = String::with_capacity(bytes.len() / 2);
+        let chars = char::decode_utf16(bytes.chunks_exact(2).map(unit));
+        for (i, c) in chars.enumerate() {
+            if i % LOOK_EVERY == 0 && scan.spent(LOOK_EVERY) {
+                break;
+            }
+            out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
         }
-        out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
-    }
-    Some(out.into_bytes())
+        out.into_bytes()
+    };
+    let little = [&text[even.min(text.len())..], &[0]].concat();
+    let big = [&vec![0; 1 - even][..], text].concat();
+    vec![read(little, 0), read(big, 1)]
 }

@@ -66,6 +66,13 @@ fn formats() -> Vec<(&'static str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> {
                 text.encode_utf16().flat_map(u16::to_le_bytes).collect()
             }),
         ),
+        (
+            "UTF-16BE",
+            Box::new(|b| {
+                let text = String::from_utf8_lossy(b);
+                text.encode_utf16().flat_map(u16::to_be_bytes).collect()
+            }),
+        ),
     ]
 }
 
@@ -121,6 +128,32 @@ fn a_token_one_character_off_at_either_end_comes_back_whole_in_every_nesting() {
                     assert!(!withheld(&api, &form), "withheld: {said}");
                     assert!(api.followed(&form), "not followed: {said}");
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn each_format_inside_each_other_three_deep_is_caught_and_one_character_off_is_not() {
+    // Among them: a list of decimal bytes that is base64 of an escaped
+    // token (each run the list decodes to read on its own, not on into the
+    // next), and UTF-16 inside MIME words (after a header of odd length, at
+    // an odd offset).
+    let api = Echo::new(TOKEN);
+    let text = format!("Bearer {TOKEN}");
+    let changed = format!("Bearer {}", off(TOKEN.len() - 1, 1));
+    let formats = formats();
+    for (outer_name, outer) in &formats {
+        for (middle_name, middle) in &formats {
+            for (inner_name, inner) in &formats {
+                let nested = |text: &str| outer(&middle(&inner(text.as_bytes())));
+                let said = format!("{inner_name} in {middle_name} in {outer_name}");
+                let form = nested(&text);
+                let shown = String::from_utf8_lossy(&form);
+                assert!(withheld(&api, &form), "{said}: {shown}");
+                let form = nested(&changed);
+                let shown = String::from_utf8_lossy(&form);
+                assert!(!withheld(&api, &form), "one off, withheld: {said}: {shown}");
             }
         }
     }
