@@ -154,7 +154,8 @@ pub(super) fn unescaped(text: &[u8], css: bool, scan: &Scan) -> Vec<Vec<u8>> {
 /// took (0 when it is none).
 fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
     let numbers = if css { &CSS[..] } else { &NUMBERS[..] };
-    if let Some((code, used, byte)) = numbers.iter().find_map(|escape| number(s, *escape)) {
+    let mut written = numbers.iter().filter(|row| starts(s, row.0.as_bytes()));
+    if let Some((code, used, byte)) = written.find_map(|escape| number(s, *escape)) {
         match char::from_u32(code) {
             _ if byte => out.push(u8::try_from(code).unwrap_or_default()),
             Some(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
