@@ -25,7 +25,9 @@
 //! Each form is looked for in one view of the text that keeps only letters,
 //! digits and the marks the form is written with: line breaks, blanks, `> `
 //! quoting, table bars, invisible characters and UTF-16's NULs then hide
-//! nothing. A match is a match of the credential's every byte: base64
+//! nothing. The view is read in place, never written: from each place the
+//! needle's rarest byte stands, on and back over the bytes it keeps. A
+//! match is a match of the credential's every byte: base64
 //! found at an offset is decoded with the characters around it, which it
 //! shares with its neighbours, and compared whole. Each text is then
 //! decoded by each format's decoder apart (so that one format's escape
@@ -52,7 +54,6 @@ use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::general_purpose::{GeneralPurpose, NO_PAD};
 use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
-use memchr::memmem::Finder;
 
 use self::decode::{quoted_printable, runs, standard, unescaped, utf16};
 
@@ -154,7 +155,7 @@ impl Scan {
             deadline,
             work: Cell::new(LOOK_EVERY),
             read: Cell::new(0),
-            reach: needles.map(|n| n.finder.needle().len()).max().unwrap_or(0) + MARGIN,
+            reach: needles.map(|n| n.text.len()).max().unwrap_or(0) + MARGIN,
         }
     }
 
@@ -187,29 +188,51 @@ fn is_text(bytes: &[u8]) -> bool {
 /// place in a group of three bytes) matches only where the view's
 /// characters around it decode to the whole secret.
 struct Needle {
-    /// The search for the needle's text, built once.
-    finder: Finder<'static>,
+    text: Vec<u8>,
     base64: Option<(Vec<u8>, usize)>,
 }
 
 impl Needle {
     fn new(text: &[u8], base64: Option<(&[u8], usize)>) -> Needle {
-        let finder = Finder::new(text).into_owned();
         let base64 = base64.map(|(secret, offset)| (secret.to_vec(), offset));
-        Needle { finder, base64 }
+        Needle {
+            text: text.to_vec(),
+            base64,
+        }
     }
 
-    /// Whether the needle's match at `at` in `view` is one.
-    fn matches(&self, view: &[u8], at: usize) -> bool {
+    /// Whether `text`, as `form` reads it, holds the needle with its byte
+    /// `k` at `at`: read on from there, then back (the bytes passed over
+    /// counted as the scan's work).
+    fn at(&self, form: &Form, text: &[u8], at: usize, k: usize, scan: &Scan) -> bool {
+        let walked = Cell::new(0);
+        let kept = |b: &&u8| {
+            walked.set(walked.get() + 1);
+            form.kept[usize::from(**b)]
+        };
+        let on = text[at..].iter().filter(kept).take(self.text.len() - k);
+        let back = text[..at].iter().rev().filter(kept).take(k);
+        let read = on.eq(&self.text[k..]) && back.eq(self.text[..k].iter().rev());
+        if scan.spent(walked.get()) || !read {
+            return false;
+        }
         let Some((secret, offset)) = &self.base64 else {
             return true;
         };
-        let bytes = offset + secret.len();
-        let from = at.checked_sub(LEAD[*offset]);
-        let chars = from.and_then(|from| view.get(from..from + (4 * bytes).div_ceil(3)));
-        let chars = chars.map(|chars| chars.iter().filter_map(standard).collect::<Vec<u8>>());
-        let decoded = chars.and_then(|chars| LENIENT.decode(chars).ok());
-        decoded.is_some_and(|decoded| decoded.get(*offset..) == Some(secret))
+        // The characters it shares with its neighbours, from the first that
+        // its own bytes decide, decoded with it.
+        let lead = k + LEAD[*offset];
+        let before: Vec<u8> = text[..at]
+            .iter()
+            .rev()
+            .filter(kept)
+            .take(lead)
+            .copied()
+            .collect();
+        let chars = before.iter().rev().chain(text[at..].iter().filter(kept));
+        let chars = chars.take((4 * (offset + secret.len())).div_ceil(3));
+        let decoded = LENIENT.decode(chars.filter_map(standard).collect::<Vec<u8>>());
+        before.len() == lead && decoded.is_ok_and(|decoded| decoded.get(*offset..) == Some(secret))
     }
 }
 
@@ -224,71 +247,49 @@ struct Form {
 impl Form {
     fn new(marks: &[u8], needles: Vec<Needle>) -> Form {
         let keeps = |b: u8| b.is_ascii_alphanumeric() || marks.contains(&b);
-        let kept = std::array::from_fn(|i| u8::try_from(i).is_ok_and(keeps));
+        let kept: [bool; 256] = std::array::from_fn(|i| u8::try_from(i).is_ok_and(keeps));
         let needles = needles.into_iter().map(|needle| {
-            let text = needle
-                .finder
-                .needle()
-                .iter()
-                .filter(|b| kept[usize::from(**b)]);
-            let finder = Finder::new(&text.copied().collect::<Vec<u8>>()).into_owned();
-            Needle { finder, ..needle }
+            let text = needle.text.iter().filter(|b| kept[usize::from(**b)]);
+            let text = text.copied().collect();
+            Needle { text, ..needle }
         });
-        let needles = needles.filter(|n| !n.finder.needle().is_empty()).collect();
+        let needles = needles.filter(|n| !n.text.is_empty()).collect();
         Form { kept, needles }
     }
 }
 
-/// Whether `text` holds a needle of one of `forms`. Forms that keep the
-/// same bytes of `text` read it alike: they share one view, and one pass
-/// looks for all their needles.
+/// Whether `text` holds a needle of one of `forms`, read as each form's
+/// view reads it (the bytes it drops skipped) without writing the view:
+/// from each place the needle's rarest byte in the text's first 4 KiB
+/// stands, the needle is read back and forth (false when the deadline
+/// passes first).
 fn found_in(forms: &[Form], text: &[u8], scan: &Scan) -> bool {
-    let mut seen = [false; 256];
-    for chunk in text.chunks(LOOK_EVERY) {
-        if scan.spent(chunk.len()) {
-            return false;
-        }
-        for byte in chunk {
-            seen[usize::from(*byte)] = true;
-        }
-    }
-    let alike = |a: &Form, b: &Form| (0..256).all(|i| !seen[i] || a.kept[i] == b.kept[i]);
-    for (i, form) in forms.iter().enumerate() {
-        // A form an earlier one reads alike was looked for with it.
-        if forms[..i].iter().any(|earlier| alike(earlier, form)) {
-            continue;
-        }
-        let group = forms[i..].iter().filter(|other| alike(form, other));
-        let needles: Vec<&Needle> = group.flat_map(|f| &f.needles).collect();
-        let whole = (0..256).all(|i| !seen[i] || form.kept[i]);
-        let view = if whole {
-            Cow::Borrowed(text)
-        } else {
-            view(text, &form.kept, scan)
-        };
-        if holds(&view, &needles, scan) {
-            return true;
+    let mut counts = [0_u32; 256];
+    let head = &text[..text.len().min(4096)];
+    head.iter().for_each(|b| counts[usize::from(*b)] += 1);
+    let needles = forms
+        .iter()
+        .flat_map(|form| form.needles.iter().map(move |n| (form, n)));
+    for (form, needle) in needles {
+        let rarest = needle.text.iter().enumerate();
+        let (k, byte) = rarest
+            .min_by_key(|(_, b)| counts[usize::from(**b)])
+            .unwrap_or((0, &0));
+        for start in (0..text.len()).step_by(LOOK_EVERY) {
+            let chunk = &text[start..text.len().min(start + LOOK_EVERY)];
+            if scan.spent(chunk.len()) {
+                return false;
+            }
+            for at in memchr::memchr_iter(*byte, chunk) {
+                if needle.at(form, text, start + at, k, scan) {
+                    return true;
+                } else if scan.spent(0) {
+                    return false;
+                }
+            }
         }
     }
     false
-}
-
-/// `text` as a form that keeps the bytes `kept` marks reads it (cut short
-/// when the deadline passes).
-fn view<'a>(text: &'a [u8], kept: &[bool; 256], scan: &Scan) -> Cow<'a, [u8]> {
-    // Each byte is written, and the end moved past it only when it is kept.
-    let (mut out, mut end) = (vec![0; text.len()], 0);
-    for chunk in text.chunks(LOOK_EVERY) {
-        if scan.spent(chunk.len()) {
-            break;
-        }
-        for byte in chunk {
-            out[end] = *byte;
-            end += usize::from(kept[usize::from(*byte)]);
-        }
-    }
-    out.truncate(end);
-    Cow::Owned(out)
 }
 
 /// The forms `secrets` are looked for in: each long one raw, with its own
@@ -316,31 +317,6 @@ fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
     forms.push(Form::new(&(0..=u8::MAX).collect::<Vec<u8>>(), exact));
     forms.retain(|form| !form.needles.is_empty());
     forms
-}
-
-/// Whether `view` holds one of the (non-empty) `needles`; false when the
-/// deadline passes first.
-fn holds(view: &[u8], needles: &[&Needle], scan: &Scan) -> bool {
-    let overlap = needles
-        .iter()
-        .map(|n| n.finder.needle().len())
-        .max()
-        .unwrap_or(1)
-        - 1;
-    for start in (0..view.len()).step_by(LOOK_EVERY) {
-        let chunk = &view[start..view.len().min(start + LOOK_EVERY + overlap)];
-        if scan.spent(chunk.len()) {
-            return false;
-        }
-        let mut found = needles.iter().flat_map(|needle| {
-            let at = needle.finder.find_iter(chunk).map(move |at| start + at);
-            at.map(move |at| needle.matches(view, at))
-        });
-        if found.any(|matched| matched) {
-            return true;
-        }
-    }
-    false
 }
 
 /// `secret`'s base64 in `alphabet` at each of the three offsets it may

@@ -132,14 +132,27 @@ fn an_echoing_header_is_dropped_and_named() {
 fn a_hostile_body_is_scanned_within_the_calls_time() {
     // 15 MiB of escapes that decode into more escapes, four times over; and
     // 8 MiB built to cost each decoder most: `&#` and millions of digits,
-    // `\u005c` repeated, CSS escapes of `\`, a list of one-digit numbers.
+    // `\u005c` repeated, CSS escapes of `\`, a list of one-digit numbers;
+    // and for the search, the credential but its last character, each of its
+    // characters and their hex far apart (what a view drops between them).
     let eight = 8 << 20;
+    let apart = |text: &str| {
+        text.chars()
+            .map(|c| format!("{c}{}", " ".repeat(999)))
+            .collect::<String>()
+    };
+    let near = format!(
+        "{}{}",
+        apart("gho_never_in_iX"),
+        apart("67686f5f6e657665725f696e5f6958")
+    );
     for hostile in [
         "\\u0025\\/%2525+".repeat(15 << 20 >> 4),
         format!("&#{}", "7".repeat(eight)),
         "\\u005c".repeat(eight / 6),
         "\\5c \\5c ".repeat(eight / 8),
         "1,".repeat(eight / 2),
+        near.repeat(eight / near.len()),
     ] {
         scanned_within_the_calls_time(&hostile);
     }
