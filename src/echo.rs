@@ -210,9 +210,11 @@ impl Needle {
             walked.set(walked.get() + 1);
             form.kept[usize::from(**b)]
         };
-        let on = text[at..].iter().filter(kept).take(self.text.len() - k);
-        let back = text[..at].iter().rev().filter(kept).take(k);
-        let read = on.eq(&self.text[k..]) && back.eq(self.text[..k].iter().rev());
+        // The bytes the form keeps on from `at`, and back from it.
+        let on = || text[at..].iter().filter(kept);
+        let back = || text[..at].iter().rev().filter(kept);
+        let read = on().take(self.text.len() - k).eq(&self.text[k..])
+            && back().take(k).eq(self.text[..k].iter().rev());
         if scan.spent(walked.get()) || !read {
             return false;
         }
@@ -222,14 +224,8 @@ impl Needle {
         // The characters it shares with its neighbours, from the first that
         // its own bytes decide, decoded with it.
         let lead = k + LEAD[*offset];
-        let before: Vec<u8> = text[..at]
-            .iter()
-            .rev()
-            .filter(kept)
-            .take(lead)
-            .copied()
-            .collect();
-        let chars = before.iter().rev().chain(text[at..].iter().filter(kept));
+        let before: Vec<&u8> = back().take(lead).collect();
+        let chars = before.iter().rev().copied().chain(on());
         let chars = chars.take((4 * (offset + secret.len())).div_ceil(3));
         let decoded = LENIENT.decode(chars.filter_map(standard).collect::<Vec<u8>>());
         before.len() == lead && decoded.is_ok_and(|decoded| decoded.get(*offset..) == Some(secret))
