@@ -123,11 +123,7 @@ fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> V
         }
     }
     if spans.iter().map(ExactSizeIterator::len).sum::<usize>() * 2 >= text.len() {
-        return if spans.is_empty() {
-            Vec::new()
-        } else {
-            vec![text]
-        };
+        return Vec::from_iter((!spans.is_empty()).then_some(text));
     }
     spans.into_iter().map(|span| text[span].to_vec()).collect()
 }
