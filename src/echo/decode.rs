@@ -100,24 +100,23 @@ fn decoded(
 /// decoded, and is found there or in a sibling decoding of that text.
 /// Every needle is shorter than `reach`, and so is every escape.
 fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> Vec<Vec<u8>> {
-    let in_run = |b: &u8| b.is_ascii_alphanumeric() || b"+/-_\r\n".contains(b);
-    let walk = |bytes: &mut dyn Iterator<Item = &u8>| {
+    fn walk<'a>(bytes: impl Iterator<Item = &'a u8>, reach: usize) -> usize {
         let mut letters = 0;
         let within = |b: &&u8| {
             letters += usize::from(b.is_ascii_alphanumeric());
-            letters <= reach || in_run(b)
+            letters <= reach || b.is_ascii_alphanumeric() || b"+/-_\r\n".contains(b)
         };
         bytes.take_while(within).count()
-    };
+    }
     let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
     for change in changes {
         let floor = spans.last().map_or(0, |last| last.end);
         let from = change.end.max(floor);
-        let end = from + walk(&mut text[from..].iter());
+        let end = from + walk(text[from..].iter(), reach);
         match spans.last_mut() {
             Some(last) if change.start <= last.end => last.end = end,
             _ => {
-                let start = change.start - walk(&mut text[floor..change.start].iter().rev());
+                let start = change.start - walk(text[floor..change.start].iter().rev(), reach);
                 spans.push(start..end);
             }
         }
