@@ -13,7 +13,7 @@
 //!   for ASCII (`&#95;`, `&#x5F;`, `&lowbar;`, `&UnderBar;`: WHATWG's list);
 //! - quoted-printable, soft line breaks included, and MIME encoded-words
 //!   (`Q` by the same rule, `B` as base64), adjacent ones joined as RFC
-//!   2047 §6.2 says;
+//!   2047 §6.2 says (over form encoding's `+` too);
 //! - hex in either case, with any of the prefixes `0x`, `0X`, `\x`, `%` and
 //!   any separator; bytes written as decimal numbers in a list (Node's
 //!   `Buffer` as JSON);

@@ -129,7 +129,7 @@ fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> V
 
 /// `text` with every escape of C, JSON, JavaScript, Python, URLs and HTML
 /// decoded, in one pass, `\`'s as C reads them or, with `css`, as CSS
-/// does; `None` when nothing changed, and with `css` when no escape reads
+/// does; no text when nothing changed, and with `css` when no escape reads
 /// differently in CSS (`\` and a hex digit).
 pub(super) fn unescaped(text: &[u8], css: bool, scan: &Scan) -> Vec<Vec<u8>> {
     let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
@@ -192,8 +192,8 @@ fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usi
 
 /// `text` with quoted-printable's escapes and soft line breaks decoded, and
 /// MIME encoded-words (`=?charset?Q?…?=`, `?B?`) decoded with the blanks
-/// between adjacent ones dropped (RFC 2047 §6.2); `None` when nothing
-/// changed.
+/// between adjacent ones dropped (RFC 2047 §6.2), form encoding's `+` one
+/// of them; no text when nothing changed.
 pub(super) fn quoted_printable(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
     decoded(text, [b'='; 3], scan, |s, out| {
         if let Some(used) = encoded_word(s, out) {
@@ -216,7 +216,8 @@ fn hex_byte(s: &[u8]) -> Option<u8> {
 }
 
 /// The MIME encoded-word at the start of `s` decoded into `out`: how many
-/// bytes it took, with the blanks after it when another one follows.
+/// bytes it took, with the blanks (or form encoding's `+`) after it when
+/// another one follows.
 fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     let rest = s.strip_prefix(b"=?")?;
     let charset = rest.iter().take(76).position(|b| *b == b'?')?;
@@ -241,7 +242,7 @@ fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
         _ => return None,
     }
     let used = charset + len + 7;
-    let blank = |b: &&u8| b.is_ascii_whitespace();
+    let blank = |b: &&u8| b.is_ascii_whitespace() || **b == b'+';
     let blanks = s[used..].iter().take_while(blank).count();
     let joined = s[used + blanks..].starts_with(b"=?");
     Some(used + if joined { blanks } else { 0 })

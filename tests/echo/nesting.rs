@@ -182,3 +182,37 @@ fn a_decimal_list_in_a_query_is_no_quoted_printable() {
         assert!(!api.followed(list.join(sep).as_bytes()), "{sep:?}");
     }
 }
+
+#[test]
+fn encoded_words_in_form_encoding_are_joined_over_its_plus() {
+    // Form encoding writes a blank as `+`: encoded-words in a form field
+    // are as adjacent as on a folded header line, and a format that a
+    // split breaks (octal, a decimal list, base64) reads whole only joined.
+    let form = |bytes: &[u8]| -> Vec<u8> {
+        let kept = |b: u8| b.is_ascii_alphanumeric() || b"-_.*".contains(&b);
+        let each = |b: &u8| match *b {
+            b' ' => "+".to_owned(),
+            b if kept(b) => char::from(b).to_string(),
+            b => format!("%{b:02X}"),
+        };
+        bytes.iter().flat_map(|b| each(b).into_bytes()).collect()
+    };
+    let api = Echo::new(TOKEN);
+    let last = TOKEN.len() - 1;
+    for (name, inner) in formats() {
+        let text = inner(format!("token {TOKEN}").as_bytes());
+        let changed = inner(format!("token {}", off(last, 1)).as_bytes());
+        for (kind, at) in [('Q', 1), ('Q', text.len() / 2), ('B', text.len() / 3)] {
+            for (holds, text) in [(true, &text), (false, &changed)] {
+                let folded = words(text, kind, at);
+                let one_line = String::from_utf8_lossy(&folded).replace("\r\n ", " ");
+                for header in [folded, one_line.into_bytes()] {
+                    let body = [b"subject=".as_slice(), &form(&header)].concat();
+                    let shown = String::from_utf8_lossy(&body);
+                    let said = format!("{name} in {kind} words, holding the token: {holds}");
+                    assert_eq!(withheld(&api, &body), holds, "{said}: {shown}");
+                }
+            }
+        }
+    }
+}
