@@ -26,9 +26,9 @@ const NUMBERS: [(&str, u32, usize, usize, &str); 10] = [
 ];
 
 /// CSS's escape, read in place of the `\` ones of [`NUMBERS`]: one to six
-/// hex digits and one blank after them.
+/// hex digits and one blank after them (form encoding's `+` one too).
 #[rustfmt::skip]
-const CSS: [(&str, u32, usize, usize, &str); 1] = [("\\", 16, 1, 6, " \t\n\r\x0c")];
+const CSS: [(&str, u32, usize, usize, &str); 1] = [("\\", 16, 1, 6, " \t\n\r\x0c+")];
 
 /// The escapes that stand for a fixed text, as (written, text) pairs, in
 /// two tables, those that start with a backslash and those with `&`: the
@@ -79,8 +79,10 @@ fn decoded(
         if i == text.len() || scan.spent(plain + 1) {
             break;
         }
+        // A window without an escape ends on a byte that starts none.
         let at = out.len();
-        let used = escape(&text[i..], &mut out);
+        let hit = firsts.contains(&text[i]);
+        let used = if hit { escape(&text[i..], &mut out) } else { 0 };
         if used == 0 {
             out.push(text[i]);
         } else {
@@ -127,11 +129,17 @@ fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> V
     spans.into_iter().map(|span| text[span].to_vec()).collect()
 }
 
-/// `text` with every escape of C, JSON, JavaScript, Python, URLs and HTML
-/// decoded, in one pass, `\`'s as C reads them or, with `css`, as CSS
-/// does; no text when nothing changed, and with `css` when no escape reads
-/// differently in CSS (`\` and a hex digit).
-pub(super) fn unescaped(text: &[u8], css: bool, scan: &Scan) -> Vec<Vec<u8>> {
+/// The families of escapes, each decoded apart so that one never eats
+/// another's text: URLs' percent escapes, HTML's references, and the
+/// backslash escapes as C, JSON, JavaScript and Python read them or as CSS
+/// does (the first byte of each, and whether it is CSS).
+pub(super) const FAMILIES: [(u8, bool); 4] =
+    [(b'%', false), (b'&', false), (b'\\', false), (b'\\', true)];
+
+/// `text` with every escape of one family (its first byte and whether it is
+/// CSS) decoded, in one pass; no text when nothing changed, and for CSS when
+/// no escape reads differently there (`\` and a hex digit).
+pub(super) fn unescaped(text: &[u8], (first, css): (u8, bool), scan: &Scan) -> Vec<Vec<u8>> {
     let hex_after = |at: usize| text.get(at + 1).is_some_and(u8::is_ascii_hexdigit);
     let css_in = |at: usize| {
         let chunk = &text[at..text.len().min(at + LOOK_EVERY)];
@@ -140,9 +148,7 @@ pub(super) fn unescaped(text: &[u8], css: bool, scan: &Scan) -> Vec<Vec<u8>> {
     if css && !(0..text.len()).step_by(LOOK_EVERY).any(css_in) {
         return Vec::new();
     }
-    decoded(text, [b'%', b'\\', b'&'], scan, |s, out| {
-        escape(s, css, out)
-    })
+    decoded(text, [first; 3], scan, |s, out| escape(s, css, out))
 }
 
 /// The escape at the start of `s` decoded into `out`: how many bytes it

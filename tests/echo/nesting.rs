@@ -216,3 +216,47 @@ fn encoded_words_in_form_encoding_are_joined_over_its_plus() {
         }
     }
 }
+
+#[test]
+fn an_escape_written_partly_in_an_outer_format_is_read_once_that_one_is() {
+    // One family's escape never eats another's text: CSS escapes whose
+    // closing blanks HTML wrote (`&#32;`) or form encoding did (`+`), and
+    // JSON escapes cut by soft line breaks whose `=` HTML wrote, read whole
+    // once the outer format is decoded; a token one character off is not.
+    let css = |text: &[u8]| String::from_utf8(each(text, |b| format!("\\{b:x} "))).unwrap();
+    let json = |text: &[u8]| each(text, |b| format!("\\u{b:04x}"));
+    let soft_breaks = |text: Vec<u8>| text.chunks(75).collect::<Vec<_>>().join(&b"=\r\n"[..]);
+    #[allow(clippy::type_complexity)]
+    let shapes: [(&str, Box<dyn Fn(&[u8]) -> String>); 3] = [
+        (
+            "JSON in CSS in HTML",
+            Box::new(|t| css(&json(t)).replace(' ', "&#32;")),
+        ),
+        (
+            "JSON in CSS in form encoding",
+            Box::new(|t| css(&json(t)).replace('\\', "%5C").replace(' ', "+")),
+        ),
+        (
+            "JSON in quoted-printable in HTML",
+            Box::new(|t| {
+                String::from_utf8(soft_breaks(json(t)))
+                    .unwrap()
+                    .replace('=', "&equals;")
+            }),
+        ),
+    ];
+    let api = Echo::new(TOKEN);
+    let last = TOKEN.len() - 1;
+    for (name, shape) in &shapes {
+        for (holds, token) in [
+            (true, TOKEN.to_owned()),
+            (false, off(0, 1)),
+            (false, off(last, 2)),
+        ] {
+            for text in [format!("Bearer {token}"), token.clone()] {
+                let body = shape(text.as_bytes());
+                assert_eq!(withheld(&api, body.as_bytes()), holds, "{name}: {body}");
+            }
+        }
+    }
+}
