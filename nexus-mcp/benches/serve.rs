@@ -412,9 +412,9 @@ fn call(http: &ureq::Agent, mcp: &str, token: &str, url: &str) -> String {
     request(http, mcp, Some(token), &fetch_call(url)).1
 }
 
-/// The status of a call refused before its body is read: on a connection
-/// of its own, since the server closes one whose body it did not read, and
-/// a pooled connection may be reused as it closes ("Peer disconnected").
+/// The status of a call refused before its body is read, on a connection
+/// of its own (the server reads a refused request's body before answering
+/// and keeps the connection; one of its own keeps the pool out of it).
 fn status(mcp: &str, token: Option<&str>) -> u16 {
     request(&agent(), mcp, token, &fetch_call("http://127.0.0.1:9/")).0
 }

@@ -25,7 +25,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -574,7 +574,7 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
     if let Err((reason, why)) = door.site(request.headers()) {
         crate::metrics::refused(reason);
         door.told.warn(reason, &format!("refused a request: {why}"));
-        return (StatusCode::FORBIDDEN, why).into_response();
+        return closing::refused(request, (StatusCode::FORBIDDEN, why), MAX_BODY).await;
     }
     let gate = &door.gate;
     let admitted = gate.admit(request.headers(), request.uri().query()).await;
@@ -582,7 +582,7 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
         Ok(principal) => principal,
         Err(refusal) => {
             door.tell(&refusal, request.headers());
-            return gate.answer(refusal).into_response();
+            return closing::refused(request, gate.answer(refusal), MAX_BODY).await;
         }
     };
     if door.deny.denies(principal.person()) {
@@ -594,10 +594,11 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
         );
         let why = "this server's operator has denied this person access";
         let body = serde_json::json!({"error": "access_denied", "error_description": why});
-        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+        let answer = (StatusCode::FORBIDDEN, axum::Json(body));
+        return closing::refused(request, answer, MAX_BODY).await;
     }
     if request.method() == Method::DELETE {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+        return closing::refused(request, StatusCode::METHOD_NOT_ALLOWED, MAX_BODY).await;
     }
     let handshake = Handshake::default();
     let said = door.asked(request.headers());

@@ -341,3 +341,59 @@ fn serve_refuses_to_start_naming_the_flag() {
         "--scope offline_access",
     );
 }
+
+/// The status of the next answer on `reader` (its body read by its
+/// `Content-Length`); `None` when the connection closed first.
+fn status_of(reader: &mut impl std::io::BufRead) -> Option<u16> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok().filter(|read| *read > 0)?;
+    let status = line.split(' ').nth(1)?.parse().ok()?;
+    let mut length = None;
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        match line.trim_end().split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("content-length") => {
+                length = value.trim().parse::<usize>().ok();
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let mut body = vec![0; length.expect("a Content-Length")];
+    reader.read_exact(&mut body).ok()?;
+    Some(status)
+}
+
+/// A refused request leaves its connection open for the next one: its
+/// body is read before the answer, however it arrives (every OAuth
+/// client's first request is refused, and one whose body the server left
+/// unread was closed as the client sent its next request on it: "Server
+/// disconnected").
+#[test]
+fn a_refused_request_leaves_its_connection_open_for_the_next() {
+    let (_issuer, _gateway, _api, served) = setup(&[]);
+    let address = served.origin.trim_start_matches("http://").to_owned();
+    // A body longer than the server reads with the headers.
+    let pad = "x".repeat(256 << 10);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": pad}});
+    let body = body.to_string();
+    let requests = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}\
+         GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n",
+        body.len()
+    );
+    let stream = std::net::TcpStream::connect(&address).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sent =
+        std::thread::spawn(move || std::io::Write::write_all(&mut writer, requests.as_bytes()));
+    let mut reader = std::io::BufReader::new(stream);
+    assert_eq!(status_of(&mut reader), Some(401));
+    assert_eq!(
+        status_of(&mut reader),
+        Some(200),
+        "closed after the refusal"
+    );
+    sent.join().unwrap().unwrap();
+}

@@ -3,13 +3,29 @@
 //! taken is taken and answered, then the socket closes, so the next
 //! connection is refused and a load balancer passes it to another replica
 //! (nginx retries a refused connection, even for a POST; it retries no
-//! request it has sent).
+//! request it has sent). And a refusal that keeps its connection open.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+
+/// How long a refused request's body is read for before its answer.
+const DRAIN_WITHIN: Duration = Duration::from_secs(5);
+
+/// `answer` to a request refused before its body was read, once that body
+/// is read (up to `most` bytes, for at most [`DRAIN_WITHIN`]): the server
+/// closes a connection whose request it left unread, and a client that sends
+/// its next request on it as it closes is told "Server disconnected" (every
+/// OAuth client's first request is refused with a 401).
+pub(crate) async fn refused(request: Request, answer: impl IntoResponse, most: usize) -> Response {
+    let body = axum::body::to_bytes(request.into_body(), most);
+    let _ = tokio::time::timeout(DRAIN_WITHIN, body).await;
+    answer.into_response()
+}
 
 /// `serve`'s listener: open until `closing` says true, then drained and closed.
 pub(crate) struct Closing {
