@@ -25,7 +25,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -287,6 +287,15 @@ impl Door {
             told::cut(text("content-type")),
             told::cut(text("content-length")),
         )
+    }
+
+    /// A request refused before MCP (`status`), said in the log with what it
+    /// said of itself and counted; the status, to answer it with.
+    fn before_mcp(&self, status: StatusCode, said: &str) -> StatusCode {
+        let line = format!("refused a request ({status}) before MCP: {said}");
+        self.told.warn(status.as_str(), &line);
+        crate::metrics::refused(&format!("http_{}", status.as_u16()));
+        status
     }
 
     /// Tells the operator why a token was refused (a missing one is every
@@ -565,16 +574,22 @@ struct Door {
     said_https: std::sync::atomic::AtomicBool,
 }
 
-/// Every MCP request passes here first: a `Host` naming the public URL's
-/// authority (its port included) and an allowed `Origin` if any, then no
-/// verified person, no rmcp. A 2025 client's `initialize` is answered with
-/// the session id its [`Handshake`] gives, if any; no session is kept.
-async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) -> Response {
+/// Every MCP request passes here first: read whole (no answer then closes
+/// its connection), a `Host` naming the public URL's authority (its port
+/// included) and an allowed `Origin` if any, then no verified person, no
+/// rmcp. A 2025 client's `initialize` is answered with the session id its
+/// [`Handshake`] gives, if any; no session is kept.
+async fn guard(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
+    let said = door.asked(request.headers());
+    let mut request = match closing::read_whole(request, MAX_BODY).await {
+        Ok(request) => request,
+        Err(status) => return door.before_mcp(status, &said).into_response(),
+    };
     door.proxied(request.headers());
     if let Err((reason, why)) = door.site(request.headers()) {
         crate::metrics::refused(reason);
         door.told.warn(reason, &format!("refused a request: {why}"));
-        return closing::refused(request, (StatusCode::FORBIDDEN, why), MAX_BODY).await;
+        return (StatusCode::FORBIDDEN, why).into_response();
     }
     let gate = &door.gate;
     let admitted = gate.admit(request.headers(), request.uri().query()).await;
@@ -582,7 +597,7 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
         Ok(principal) => principal,
         Err(refusal) => {
             door.tell(&refusal, request.headers());
-            return closing::refused(request, gate.answer(refusal), MAX_BODY).await;
+            return gate.answer(refusal).into_response();
         }
     };
     if door.deny.denies(principal.person()) {
@@ -594,24 +609,19 @@ async fn guard(State(door): State<Arc<Door>>, mut request: Request, next: Next) 
         );
         let why = "this server's operator has denied this person access";
         let body = serde_json::json!({"error": "access_denied", "error_description": why});
-        let answer = (StatusCode::FORBIDDEN, axum::Json(body));
-        return closing::refused(request, answer, MAX_BODY).await;
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
     }
     if request.method() == Method::DELETE {
-        return closing::refused(request, StatusCode::METHOD_NOT_ALLOWED, MAX_BODY).await;
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     let handshake = Handshake::default();
-    let said = door.asked(request.headers());
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(handshake.clone());
     let mut response = next.run(request).await;
-    let status = response.status();
-    if status.is_client_error() {
+    if response.status().is_client_error() {
         // rmcp's own refusals (a version or header the body disagrees with,
-        // a body that is no JSON-RPC or too large): said with what was sent.
-        let line = format!("refused a request ({status}) before MCP: {said}");
-        door.told.warn(status.as_str(), &line);
-        crate::metrics::refused(&format!("http_{}", status.as_u16()));
+        // a body that is no JSON-RPC): said with what was sent.
+        door.before_mcp(response.status(), &said);
     }
     if let Some(id) = handshake.session_id() {
         response.headers_mut().insert(SESSION_ID, id);

@@ -366,34 +366,41 @@ fn status_of(reader: &mut impl std::io::BufRead) -> Option<u16> {
 }
 
 /// A refused request leaves its connection open for the next one: its
-/// body is read before the answer, however it arrives (every OAuth
-/// client's first request is refused, and one whose body the server left
-/// unread was closed as the client sent its next request on it: "Server
+/// body is read before the answer, whoever refuses it (every OAuth client's
+/// first request is refused, and one whose body the server left unread was
+/// closed as the client sent its next request on it: "Server
 /// disconnected").
 #[test]
 fn a_refused_request_leaves_its_connection_open_for_the_next() {
-    let (_issuer, _gateway, _api, served) = setup(&[]);
+    let (issuer, _gateway, _api, served) = setup(&[]);
     let address = served.origin.trim_start_matches("http://").to_owned();
+    let bearer = format!(
+        "Authorization: Bearer {}\r\n",
+        token(&issuer, &served, "alice")
+    );
+    // No token (the gate's 401), and a token with an `Accept` MCP refuses.
+    let refusals = [
+        ("", "application/json, text/event-stream", 401),
+        (bearer.as_str(), "text/plain", 406),
+    ];
     // A body longer than the server reads with the headers.
     let pad = "x".repeat(256 << 10);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": pad}});
     let body = body.to_string();
-    let requests = format!(
-        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}\
-         GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n",
-        body.len()
-    );
-    let stream = std::net::TcpStream::connect(&address).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let sent =
-        std::thread::spawn(move || std::io::Write::write_all(&mut writer, requests.as_bytes()));
-    let mut reader = std::io::BufReader::new(stream);
-    assert_eq!(status_of(&mut reader), Some(401));
-    assert_eq!(
-        status_of(&mut reader),
-        Some(200),
-        "closed after the refusal"
-    );
-    sent.join().unwrap().unwrap();
+    for (auth, accept, status) in refusals {
+        let requests = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: application/json\r\n\
+             Accept: {accept}\r\nContent-Length: {}\r\n\r\n{body}\
+             GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n",
+            body.len()
+        );
+        let stream = std::net::TcpStream::connect(&address).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let write = move || std::io::Write::write_all(&mut writer, requests.as_bytes());
+        let sent = std::thread::spawn(write);
+        let mut reader = std::io::BufReader::new(stream);
+        assert_eq!(status_of(&mut reader), Some(status));
+        assert_eq!(status_of(&mut reader), Some(200), "closed after {status}");
+        sent.join().unwrap().unwrap();
+    }
 }

@@ -3,28 +3,35 @@
 //! taken is taken and answered, then the socket closes, so the next
 //! connection is refused and a load balancer passes it to another replica
 //! (nginx retries a refused connection, even for a POST; it retries no
-//! request it has sent). And a refusal that keeps its connection open.
+//! request it has sent). And a request read whole before it is answered,
+//! so that no answer closes its connection.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// How long a refused request's body is read for before its answer.
-const DRAIN_WITHIN: Duration = Duration::from_secs(5);
+/// How long a request's body may take to arrive.
+const READ_WITHIN: Duration = Duration::from_secs(30);
 
-/// `answer` to a request refused before its body was read, once that body
-/// is read (up to `most` bytes, for at most [`DRAIN_WITHIN`]): the server
-/// closes a connection whose request it left unread, and a client that sends
-/// its next request on it as it closes is told "Server disconnected" (every
-/// OAuth client's first request is refused with a 401).
-pub(crate) async fn refused(request: Request, answer: impl IntoResponse, most: usize) -> Response {
-    let body = axum::body::to_bytes(request.into_body(), most);
-    let _ = tokio::time::timeout(DRAIN_WITHIN, body).await;
-    answer.into_response()
+/// `request` with its body read whole (up to `most` bytes, within
+/// [`READ_WITHIN`]) before anything answers it, so that whatever answers
+/// leaves the connection open: the server closes a connection whose request
+/// it left unread, and a client that sends its next request on it as it
+/// closes is told "Server disconnected" (every OAuth client's first request
+/// is refused with a 401). Past `most`, 413 (or the client broke off, and
+/// reads no answer); past the time, 408.
+pub(crate) async fn read_whole(request: Request, most: usize) -> Result<Request, StatusCode> {
+    let (parts, body) = request.into_parts();
+    match tokio::time::timeout(READ_WITHIN, axum::body::to_bytes(body, most)).await {
+        Ok(Ok(body)) => Ok(Request::from_parts(parts, Body::from(body))),
+        Ok(Err(_)) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+        Err(_) => Err(StatusCode::REQUEST_TIMEOUT),
+    }
 }
 
 /// `serve`'s listener: open until `closing` says true, then drained and closed.
