@@ -271,24 +271,6 @@ impl Door {
         }
     }
 
-    /// What a request said of itself, as an operator compares it with the
-    /// body's: its MCP version and method headers, and its size.
-    fn asked(&self, headers: &axum::http::HeaderMap) -> String {
-        let text = |name| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("none")
-        };
-        format!(
-            "MCP-Protocol-Version {:?}, Mcp-Method {:?}, Content-Type {:?}, Content-Length {}",
-            told::cut(text("mcp-protocol-version")),
-            told::cut(text("mcp-method")),
-            told::cut(text("content-type")),
-            told::cut(text("content-length")),
-        )
-    }
-
     /// A request refused before MCP (`status`), said in the log with what it
     /// said of itself and counted; the status, to answer it with.
     fn before_mcp(&self, status: StatusCode, said: &str) -> StatusCode {
@@ -580,7 +562,7 @@ struct Door {
 /// rmcp. A 2025 client's `initialize` is answered with the session id its
 /// [`Handshake`] gives, if any; no session is kept.
 async fn guard(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
-    let said = door.asked(request.headers());
+    let said = told::asked(request.headers());
     let mut request = match closing::read_whole(request, MAX_BODY).await {
         Ok(request) => request,
         Err(status) => return door.before_mcp(status, &said).into_response(),

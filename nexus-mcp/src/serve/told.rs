@@ -113,6 +113,24 @@ fn skew(at: u64, now: u64, past: &str) -> String {
     }
 }
 
+/// What a request said of itself, as an operator compares it with the
+/// body's: its MCP version and method headers, and its size.
+pub(crate) fn asked(headers: &axum::http::HeaderMap) -> String {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+    };
+    format!(
+        "MCP-Protocol-Version {:?}, Mcp-Method {:?}, Content-Type {:?}, Content-Length {}",
+        cut(text("mcp-protocol-version")),
+        cut(text("mcp-method")),
+        cut(text("content-type")),
+        cut(text("content-length")),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
