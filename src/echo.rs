@@ -37,9 +37,9 @@
 //! no quoted-printable there, an HTML reference inside a JSON escape is
 //! read before it), and each decoding looked at the same way; one that is
 //! binary (more than one byte in 32 of its first 4 KiB a control
-//! character) is not decoded again. Outside the class: keyed or reversible-by-guess
-//! transforms (encryption, XOR, reversal, rotations), hashes, compression,
-//! and `Content-Encoding` (the transport decodes it). A credential of fewer
+//! character) is not decoded again. Outside the class: keyed or
+//! reversible-by-guess transforms (encryption, XOR, reversal, rotations),
+//! hashes, compression, and `Content-Encoding` (the transport decodes it). A credential of fewer
 //! than [`MIN_CLASS`] letters, digits and marks cannot be told from chance
 //! in a long text of letters and digits: it is looked for only exactly as
 //! it is, in the text and its decodings.
