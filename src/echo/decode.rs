@@ -106,7 +106,7 @@ fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> V
         let mut letters = 0;
         let within = |b: &&u8| {
             letters += usize::from(b.is_ascii_alphanumeric());
-            letters <= reach || b.is_ascii_alphanumeric() || b"+/-_\r\n".contains(b)
+            letters <= reach || b.is_ascii_alphanumeric() || in_run(b)
         };
         bytes.take_while(within).count()
     }
@@ -176,13 +176,12 @@ fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
     2
 }
 
-/// The number `escape` (a row of [`NUMBERS`]) writes at the start of `s`:
-/// its value, how many bytes it took, and whether it stands for a byte.
+/// The number `escape` (a row of [`NUMBERS`]) writes at the start of `s`,
+/// which starts with its prefix: its value, how many bytes it took, and
+/// whether it stands for a byte.
 fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usize, bool)> {
     let (prefix, radix, fewest, most, end) = escape;
-    let rest = s
-        .get(prefix.len()..)
-        .filter(|_| starts(s, prefix.as_bytes()))?;
+    let rest = s.get(prefix.len()..)?;
     let digit = |d: &u8| char::from(*d).to_digit(radix);
     let is_digit = |d: &&u8| digit(d).is_some();
     let digits = rest.iter().take(most).take_while(is_digit).count();
@@ -217,7 +216,7 @@ pub(super) fn quoted_printable(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
 
 /// The byte quoted-printable's `=XX` writes at the start of `s`.
 fn hex_byte(s: &[u8]) -> Option<u8> {
-    let (code, ..) = number(s, ("=", 16, 2, 2, ""))?;
+    let (code, ..) = number(s, ("=", 16, 2, 2, "")).filter(|_| s.starts_with(b"="))?;
     u8::try_from(code).ok()
 }
 
@@ -287,7 +286,6 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
     // Words of letters and digits, and the gaps between them: a gap of
     // `+/-_` and line breaks alone goes on with the base64 run.
     let (mut i, mut run) = (0, 0);
-    let in_run = |b: &u8| matches!(b, b'+' | b'/' | b'-' | b'_' | b'\r' | b'\n');
     while i < text.len() {
         let from = i;
         let gap = text[i..].iter().position(u8::is_ascii_alphanumeric);
@@ -373,6 +371,12 @@ fn base64(run: &[u8], scan: &Scan) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Whether `b` is a byte a base64 run goes on over besides letters and
+/// digits: either alphabet's two more characters and line breaks.
+fn in_run(b: &u8) -> bool {
+    matches!(b, b'+' | b'/' | b'-' | b'_' | b'\r' | b'\n')
 }
 
 /// A character of base64 in either alphabet as the standard one writes it;
