@@ -60,7 +60,9 @@ pub struct NexusError {
     /// library reads it: `NEXUS_GATEWAY_URL`, `NEXUS_API_KEY`,
     /// `NEXUS_TIMEOUT`, `NEXUS_CREDENTIAL_SCOPE`, `NEXUS_ALLOWED_ORIGINS`
     /// (each also set through [`NexusClientOptions`](crate::NexusClientOptions)),
-    /// `FetchOptions::timeout` or `RetryPolicy::retry_on_429`. The message
+    /// `FetchOptions::timeout`, `RetryPolicy::retry_on_429`, or a proxy
+    /// variable (`https_proxy`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`… as
+    /// they are spelled in the environment). The message
     /// names it the same way, so a program that takes the setting under
     /// another name (a flag) can say it as its user gave it.
     pub setting: Option<&'static str>,

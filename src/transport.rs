@@ -43,24 +43,34 @@ struct Proxies {
 }
 
 impl Proxies {
-    /// The proxies the variables name; `invalid_input` naming a variable
-    /// whose value is no proxy URL (never its value, which may hold a
-    /// password), rather than requests that go past the proxy.
-    fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Proxies, NexusError> {
-        let no_proxy = ["NO_PROXY", "no_proxy"].iter().find_map(|name| var(name));
+    /// The proxies the variables name (read by `var`); `invalid_input`
+    /// blaming a variable whose value is not UTF-8 or no proxy URL (never
+    /// its value, which may hold a password), rather than requests that go
+    /// past the proxy.
+    fn from_env(
+        var: impl Fn(&'static str) -> Result<Option<String>, NexusError>,
+    ) -> Result<Proxies, NexusError> {
+        // The first of `names` set to more than blanks, and its name.
+        let first = |names: &[&'static str]| {
+            for &name in names {
+                if let Some(value) = var(name)?.filter(|v| !v.trim().is_empty()) {
+                    return Ok(Some((name, value)));
+                }
+            }
+            Ok::<_, NexusError>(None)
+        };
+        let no_proxy = first(&["NO_PROXY", "no_proxy"])?;
         let pick = |scheme: &str| {
-            let named = proxy_variables(scheme)
-                .into_iter()
-                .find_map(|name| Some((name, var(name).filter(|v| !v.trim().is_empty())?)));
-            let Some((name, value)) = named else {
+            let Some((name, value)) = first(&proxy_variables(scheme))? else {
                 return Ok(None);
             };
-            let proxy = proxy_with_exceptions(value.trim(), no_proxy.as_deref());
+            let proxy = proxy_with_exceptions(value.trim(), no_proxy.as_ref().map(|n| &*n.1));
             proxy.map(|proxy| Some((proxy, name))).ok_or_else(|| {
-                NexusError::invalid_input(format!(
+                let bad = format!(
                     "{name} is set, but not to a proxy URL this client can use (its value is \
                      not shown: it may hold a password)"
-                ))
+                );
+                NexusError::invalid_input(bad).blaming(name)
             })
         };
         let (http, https) = (pick("http")?, pick("https")?);
@@ -121,7 +131,7 @@ impl Transport {
         Ok(Transport {
             agent: Agent::new_with_config(config.build()),
             timeout,
-            proxies: Proxies::from_env(|name| std::env::var(name).ok())?,
+            proxies: Proxies::from_env(crate::setting::var)?,
         })
     }
 
@@ -279,7 +289,8 @@ mod tests {
                 pairs
                     .iter()
                     .find(|(n, _)| *n == name)
-                    .map(|(_, v)| (*v).to_owned())
+                    .map(|(_, v)| Ok((*v).to_owned()))
+                    .transpose()
             })
             .unwrap_or_else(|e| panic!("{e}"))
         };
@@ -317,7 +328,8 @@ mod tests {
         assert!(env(&[]).for_uri(&uri("http://gw.example/")).is_none());
         // A variable that names no proxy is an error naming it, never its value.
         for bad in ["ftp://u:s3cret@proxy.example", "http://[u:s3cret@oops"] {
-            let named = Proxies::from_env(|name| (name == "HTTPS_PROXY").then(|| bad.to_owned()));
+            let named =
+                Proxies::from_env(|name| Ok((name == "HTTPS_PROXY").then(|| bad.to_owned())));
             let err = named.err().expect(bad);
             assert!(
                 err.message.starts_with("HTTPS_PROXY is set") && !err.message.contains("s3cret")

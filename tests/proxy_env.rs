@@ -102,4 +102,23 @@ fn env_proxy_is_used_but_never_for_loopback() {
         0,
         "an http request went to the https proxy"
     );
+
+    // A proxy variable that is not UTF-8 is refused naming it, as every
+    // setting is, never passed over (requests would go past the proxy).
+    #[cfg(unix)]
+    for name in ["https_proxy", "HTTP_PROXY", "ALL_PROXY", "no_proxy"] {
+        let mut bytes = b"http://proxy.example:3128/".to_vec();
+        bytes[3] = 0xff;
+        let not_utf8 = <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(bytes);
+        // SAFETY: as above, a single test in this binary.
+        unsafe { std::env::set_var(name, &not_utf8) };
+        let options = NexusClientOptions::new(gateway.url());
+        let err = NexusClient::new(options).map(drop).unwrap_err();
+        unsafe { std::env::remove_var(name) };
+        assert_eq!(
+            (err.code.as_str(), err.setting),
+            ("invalid_input", Some(name))
+        );
+        assert!(err.message.starts_with(name), "{err}");
+    }
 }
