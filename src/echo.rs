@@ -183,8 +183,10 @@ impl Scan {
 /// half).
 fn is_text(bytes: &[u8]) -> bool {
     let head = &bytes[..bytes.len().min(4096)];
-    let control = |b: &u8| usize::from(matches!(b, 1..=8 | 11 | 12 | 14..=31 | 127));
-    head.iter().map(control).sum::<usize>() * 32 <= head.len()
+    // Comparisons without a branch, summed in lanes that 4 KiB fits: the
+    // compiler reads 16 bytes at a time (a matches! of ranges it does not).
+    let control = |&b: &u8| (b < 32) & (b != 0) & (b != 9) & (b != 10) & (b != 13) | (b == 127);
+    usize::from(head.iter().map(|b| u16::from(control(b))).sum::<u16>()) * 32 <= head.len()
 }
 
 /// A needle in a form's view. One of base64 (its secret, and `offset` its
