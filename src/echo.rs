@@ -341,6 +341,10 @@ fn base64_needles<'a>(
     })
 }
 
+// The class as a property of random nestings (test-only).
+#[cfg(test)]
+mod properties;
+
 #[cfg(test)]
 mod tests {
     use super::*;
