@@ -514,11 +514,12 @@ fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Res
         log::set_max_level(logger::level().unwrap_or(log::LevelFilter::Info));
     }
     started(&cli, options);
-    run(serve(cli, client, connector))
+    run(serve_stdio(cli, client, connector))
 }
+
 /// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
-/// under way answer.
-async fn serve(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
+/// under way answer (`serve`'s HTTP side is `mod serve`).
+async fn serve_stdio(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
     let workspace = cli.workspace.clone();
     let server = server(cli, (workspace, None), client, connector);
     let calls = server.calls();
