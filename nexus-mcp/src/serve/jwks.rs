@@ -37,7 +37,7 @@ pub(crate) enum Missing {
 pub(crate) struct Jwks {
     issuer: String,
     agent: ureq::Agent,
-    held: RwLock<Option<Held>>,
+    held: RwLock<Option<Fetched>>,
     /// Held by the one fetch in flight; when the last fetch a request
     /// asked for began (the fetch at start is not one).
     fetching: tokio::sync::Mutex<Option<Instant>>,
@@ -46,7 +46,7 @@ pub(crate) struct Jwks {
 /// A set as fetched, and until when it is kept; the introspection
 /// endpoint the same metadata names.
 #[derive(Clone)]
-struct Held {
+struct Fetched {
     set: JwkSet,
     /// The issuer's metadata the set was found through.
     metadata: Value,
@@ -166,7 +166,7 @@ impl Jwks {
     }
 
     /// Fetches the metadata, then the set it names, off the runtime's threads.
-    async fn fetch(&self) -> Result<Held, String> {
+    async fn fetch(&self) -> Result<Fetched, String> {
         let (issuer, agent) = (self.issuer.clone(), self.agent.clone());
         let fetched = tokio::task::spawn_blocking(move || fetch_keys(&agent, &issuer)).await;
         let fetched = fetched.map_err(|e| format!("the fetch of the issuer's keys failed: {e}"))?;
@@ -176,7 +176,7 @@ impl Jwks {
 }
 
 /// The issuer's JWKS, found through its metadata.
-fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
+fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Fetched, String> {
     let tried = [
         well_known(issuer, "oauth-authorization-server"),
         format!(
@@ -205,7 +205,7 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Held, String> {
                         basic,
                     }
                 });
-                return Ok(Held {
+                return Ok(Fetched {
                     set,
                     metadata: metadata.clone(),
                     until,

@@ -51,7 +51,7 @@ type Discovered = CoreClient<
 
 /// A login under way, in its cookie.
 #[derive(Serialize, Deserialize)]
-struct Pending {
+struct LoginCookie {
     ticket: String,
     state: String,
     nonce: String,
@@ -221,7 +221,7 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             )
             .set_pkce_challenge(challenge)
             .url();
-        let pending = Pending {
+        let pending = LoginCookie {
             ticket,
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
@@ -285,7 +285,7 @@ async fn callback(
             .cookies
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        opened::<Pending>(&cookies, &c)
+        opened::<LoginCookie>(&cookies, &c)
     });
     let Some(pending) = cookie else {
         return page(
@@ -353,7 +353,7 @@ type NotIn = (bool, String);
 async fn logged_in(
     login: Arc<Login>,
     code: String,
-    pending: Pending,
+    pending: LoginCookie,
 ) -> Result<Result<String, NotIn>, tokio::task::JoinError> {
     let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(pending.verifier.clone());
