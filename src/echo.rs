@@ -16,7 +16,9 @@
 //!   2047 §6.2 says (over form encoding's `+` too);
 //! - hex in either case, with any of the prefixes `0x`, `0X`, `\x`, `%` and
 //!   any separator; bytes written as decimal numbers in a list (Node's
-//!   `Buffer` as JSON);
+//!   `Buffer` as JSON); hex dumps (`xxd`, `hexdump -C`, `od -A x -t x1z`),
+//!   each line's bytes as many as the offsets say, its offset and text
+//!   columns set apart;
 //! - base64 in either alphabet, as a lenient decoder reads it: at any
 //!   offset of a longer text, its last partial group, wrapped at any width,
 //!   anything outside the alphabet between its characters;

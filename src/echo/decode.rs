@@ -260,8 +260,9 @@ fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 /// not looked in again: its form's needles looked for the credential in it.
 ///
 /// A run of numbers is [`MIN_BYTES`] or more words of hex or of decimal
-/// numbers between separators of any kind; a base64 run is [`MIN_RUN`] or
-/// more characters of either alphabet, going on over line breaks.
+/// numbers between separators of any kind, or a hex dump's lines (see
+/// [`Dumped`]); a base64 run is [`MIN_RUN`] or more characters of either
+/// alphabet, going on over line breaks.
 pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
     let mut found = [Vec::new(), Vec::new()];
     let mut keep = |run: &mut Vec<u8>, looked_in: bool| {
@@ -284,23 +285,36 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
         }
     };
     // Words of letters and digits, and the gaps between them: a gap of
-    // `+/-_` and line breaks alone goes on with the base64 run.
-    let (mut i, mut run) = (0, 0);
+    // `+/-_` and line breaks alone goes on with the base64 run. A hex dump's
+    // lines are read whole, onto one hex run.
+    let (mut i, mut run, mut dumped) = (0, 0, Dumped::default());
     while i < text.len() {
         let from = i;
         let gap = text[i..].iter().position(u8::is_ascii_alphanumeric);
         let start = gap.map_or(text.len(), |gap| i + gap);
-        if let Some(last) = text[i..start].iter().rposition(|b| !in_run(b)) {
-            let first = text[i..start].iter().position(|b| !in_run(b)).unwrap_or(0);
-            keep(&mut base64_run(&text[run..i + first]), true);
-            run = i + last + 1;
-        }
-        let word = text[start..]
-            .iter()
-            .position(|b| !b.is_ascii_alphanumeric());
-        i = word.map_or(text.len(), |len| start + len);
-        if start < i {
-            number_word(&text[start..i], &mut hex, &mut decimal, &mut keep);
+        let line = text[i..start].iter().rposition(|b| *b == b'\n');
+        let line = line.map(|n| i + n + 1).or((i == 0).then_some(0));
+        if let Some((end, bytes)) = line.and_then(|line| dumped.line(text, line)) {
+            if dumped.began {
+                keep(&mut base64_run(&text[run..i]), true);
+                keep(&mut hex, true);
+                keep(&mut decimal, false);
+            }
+            hex.extend(bytes);
+            (i, run) = (end, end);
+        } else {
+            if let Some(last) = text[i..start].iter().rposition(|b| !in_run(b)) {
+                let first = text[i..start].iter().position(|b| !in_run(b)).unwrap_or(0);
+                keep(&mut base64_run(&text[run..i + first]), true);
+                run = i + last + 1;
+            }
+            let word = text[start..]
+                .iter()
+                .position(|b| !b.is_ascii_alphanumeric());
+            i = word.map_or(text.len(), |len| start + len);
+            if start < i {
+                number_word(&text[start..i], &mut hex, &mut decimal, &mut keep);
+            }
         }
         if scan.spent((i - from).min(LOOK_EVERY)) {
             break;
@@ -310,6 +324,101 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
     keep(&mut hex, true);
     keep(&mut decimal, false);
     found
+}
+
+/// Where a hex dump (`xxd`, `hexdump -C`, `od -A x -t x1z`: lines of an
+/// offset, the bytes from it in hex, then maybe their text) is read up to:
+/// the next line's offset, and how many bytes a line shows.
+#[derive(Default)]
+struct Dumped {
+    expected: Option<usize>,
+    width: usize,
+    /// How far into its line the last full line's bytes were written: the
+    /// last line's stop there too (the text column is aligned after them).
+    data_end: usize,
+    /// Whether the last line read began a dump (its bytes start a hex run).
+    began: bool,
+}
+
+impl Dumped {
+    /// The line at `at` read as a hex dump's line: where it ends, and the
+    /// bytes it shows, as many as the next line's offset says (the last line
+    /// of a dump, as many as the one before it), its offset and text column
+    /// left out. `None` for any other line.
+    fn line(&mut self, text: &[u8], at: usize) -> Option<(usize, Vec<u8>)> {
+        let (offset, rest) = dump_offset(&text[at..])?;
+        let start = text.len() - rest.len();
+        let end = memchr::memchr(b'\n', rest).map_or(text.len(), |n| start + n);
+        let next = text.get(end + 1..).and_then(dump_offset);
+        let next = next.map(|(next, _)| next.wrapping_sub(offset));
+        let full = next.filter(|w| (1..=256).contains(w));
+        let width = full.or((self.expected == Some(offset)).then_some(self.width))?;
+        self.began = self.expected != Some(offset);
+        let first = offset.checked_sub(width).filter(|_| self.began);
+        let mut bytes = first.map_or(Vec::new(), |first| first_line(&text[..at], first, width));
+        let last = full.map_or(end.min(at + self.data_end).max(start), |_| end);
+        let (shows, read) = shown(&text[start..last], width);
+        bytes.extend(shows);
+        self.data_end = full.map_or(self.data_end, |_| start - at + read);
+        (self.expected, self.width) = (Some(offset.wrapping_add(width)), width);
+        Some((end, bytes))
+    }
+}
+
+/// The bytes a hex dump's line `line` (after its offset) shows, `width` at
+/// most: its hex digits, blanks between them skipped, up to the first byte
+/// that is neither (its text column); and how far into `line` they end.
+fn shown(line: &[u8], width: usize) -> (Vec<u8>, usize) {
+    let (mut digits, mut read) = (Vec::new(), 0);
+    for (i, b) in line.iter().enumerate() {
+        if digits.len() == 2 * width || !(dump_blank(b) || b.is_ascii_hexdigit()) {
+            break;
+        }
+        if !dump_blank(b) {
+            digits.push(*b);
+            read = i + 1;
+        }
+    }
+    (digits.chunks_exact(2).map(hex_pair).collect(), read)
+}
+
+/// The bytes a dump's first line shows where other text starts that line
+/// (`{"output": "00000000: …`): the end of the last line of `before` read
+/// from a word that is the offset `first` and is followed by all `width`
+/// bytes (not its copy in a text column); none when it holds no such word.
+fn first_line(before: &[u8], first: usize, width: usize) -> Vec<u8> {
+    let line = before.strip_suffix(b"\n").unwrap_or(before);
+    // Its last 2 KiB: a line of 256 bytes and its text (xxd's widest) fits.
+    let from = line.len().saturating_sub(2048);
+    let line = &line[memchr::memrchr(b'\n', &line[from..]).map_or(from, |n| from + n + 1)..];
+    let words = (0..line.len()).filter(|p| *p == 0 || !line[p - 1].is_ascii_alphanumeric());
+    let offsets = words.filter_map(|p| dump_offset(&line[p..]));
+    let mut lines = offsets.filter(|(offset, _)| *offset == first);
+    let shows = lines.find_map(|(_, rest)| Some(shown(rest, width).0).filter(|b| b.len() == width));
+    shows.unwrap_or_default()
+}
+
+/// The offset of the hex dump's line `text` starts with (after blanks, 4
+/// to 16 hex digits, then `:` or a blank), and the text after it; none for
+/// any other line.
+fn dump_offset(text: &[u8]) -> Option<(usize, &[u8])> {
+    let line = &text[text.iter().take_while(|b| dump_blank(b)).count()..];
+    let digits = line
+        .iter()
+        .take(17)
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    let after = line
+        .get(digits)
+        .is_some_and(|b| *b == b':' || dump_blank(b));
+    let offset = std::str::from_utf8(&line[..digits]).ok();
+    let offset = offset.filter(|_| (4..=16).contains(&digits) && after)?;
+    Some((usize::from_str_radix(offset, 16).ok()?, &line[digits + 1..]))
+}
+
+/// A blank inside a hex dump's line (form encoding's `+` one too).
+fn dump_blank(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'+')
 }
 
 /// Reads `word` as hex (any case, an even count of digits, after `0x`, `0X`
@@ -327,9 +436,7 @@ fn number_word(
         _ => word,
     };
     if !digits.is_empty() && digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) {
-        let digit = |d: u8| char::from(d).to_digit(16).unwrap_or_default();
-        let pair = |p: &[u8]| u8::try_from(digit(p[0]) << 4 | digit(p[1])).unwrap_or_default();
-        hex.extend(digits.chunks_exact(2).map(pair));
+        hex.extend(digits.chunks_exact(2).map(hex_pair));
     } else {
         keep(hex, true);
     }
@@ -340,6 +447,12 @@ fn number_word(
         Some(byte) => decimal.push(byte),
         None => keep(decimal, false),
     }
+}
+
+/// The byte two hex digits write (0 for anything else).
+fn hex_pair(pair: &[u8]) -> u8 {
+    let digit = |d: &u8| char::from(*d).to_digit(16).unwrap_or_default();
+    u8::try_from(pair.iter().fold(0, |n, d| n << 4 | digit(d))).unwrap_or_default()
 }
 
 /// `run` (base64 of either alphabet, with line breaks) decoded leniently,

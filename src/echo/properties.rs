@@ -23,7 +23,7 @@ const AROUND: [(&str, &str); 5] = [
 ];
 
 /// The encoders, by name (a failure names its chain).
-const ENCODERS: [&str; 30] = [
+const ENCODERS: [&str; 32] = [
     "JSON, as serializers escape",
     "JSON, as a value in an object",
     "URI component",
@@ -54,6 +54,8 @@ const ENCODERS: [&str; 30] = [
     "decimal bytes, spaced",
     "UTF-16LE",
     "UTF-16BE with a mark",
+    "an xxd dump",
+    "a hexdump -C dump",
 ];
 
 /// Each byte of `bytes` written as `byte` writes it.
@@ -158,11 +160,48 @@ fn encoded(which: usize, bytes: &[u8]) -> Vec<u8> {
         26 => [b"[", &listed(bytes, u8::to_string, ",")[..], b"]"].concat(),
         27 => [b"[", &listed(bytes, u8::to_string, ", ")[..], b"]"].concat(),
         28 => text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
-        _ => [0xfe, 0xff]
+        29 => [0xfe, 0xff]
             .into_iter()
             .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
             .collect(),
+        30 => dumped(bytes, |at, line| {
+            let groups: Vec<String> = line.chunks(2).map(|pair| hex(pair, "")).collect();
+            format!("{at:08x}: {:<39}  ", groups.join(" "))
+        }),
+        _ => dumped(bytes, |at, line| {
+            let (left, right) = line.split_at(line.len().min(8));
+            format!(
+                "{at:08x}  {:<23}  {:<23}  ",
+                hex(left, " "),
+                hex(right, " ")
+            )
+        }),
     }
+}
+
+fn hex(bytes: &[u8], by: &str) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(by)
+}
+
+/// A hex dump of `bytes`, 16 a line: each line's offset and hex as `line`
+/// writes them, then its text.
+fn dumped(bytes: &[u8], line: impl Fn(usize, &[u8]) -> String) -> Vec<u8> {
+    let printable = |b: &u8| {
+        if (0x20..0x7f).contains(b) {
+            char::from(*b)
+        } else {
+            '.'
+        }
+    };
+    let lines = bytes.chunks(16).enumerate().map(|(i, part)| {
+        let text: String = part.iter().map(printable).collect();
+        format!("{}{text}\n", line(16 * i, part))
+    });
+    lines.collect::<String>().into_bytes()
 }
 
 fn python_byte(b: u8) -> String {

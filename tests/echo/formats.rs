@@ -245,6 +245,53 @@ fn hex_with_any_prefix_and_separator_and_decimal_byte_lists() {
     });
 }
 
+/// `bytes` as hex dumps write them: `xxd` (16 bytes a line, and `-c 8 -g
+/// 1`), `hexdump -C` and `od -A x -t x1z`, each an offset, the bytes in hex
+/// and their text.
+pub(crate) fn dumps(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let shown = |line: &[u8]| -> String {
+        let printable = |b: &u8| (0x20..0x7f).contains(b).then(|| char::from(*b));
+        line.iter().map(|b| printable(b).unwrap_or('.')).collect()
+    };
+    let lines = |width: usize, line: &dyn Fn(usize, &[u8]) -> String| -> Vec<u8> {
+        let lines = bytes.chunks(width).enumerate();
+        lines
+            .map(|(i, l)| line(i * width, l) + "\n")
+            .collect::<String>()
+            .into_bytes()
+    };
+    let spaced = |l: &[u8], group: usize| -> Vec<String> { l.chunks(group).map(hex).collect() };
+    vec![
+        lines(16, &|at, l| {
+            format!("{at:08x}: {:<39}  {}", spaced(l, 2).join(" "), shown(l))
+        }),
+        lines(8, &|at, l| {
+            format!("{at:08x}: {:<23}  {}", spaced(l, 1).join(" "), shown(l))
+        }),
+        lines(16, &|at, l| {
+            let (left, right) = l.split_at(l.len().min(8));
+            let halves = format!(
+                "{:<23}  {}",
+                spaced(left, 1).join(" "),
+                spaced(right, 1).join(" ")
+            );
+            format!("{at:08x}  {halves:<48}  |{}|", shown(l))
+        }),
+        lines(16, &|at, l| {
+            format!("{at:06x} {:<47}  >{}<", spaced(l, 1).join(" "), shown(l))
+        }),
+    ]
+}
+
+#[test]
+fn hex_dumps_with_their_offsets_and_text() {
+    // The credential across lines, at each place in a line it may start.
+    caught("hex dumps", |text| {
+        let at = |n: usize| dumps(format!("{}{text}\n", "#".repeat(n)).as_bytes());
+        [0, 3, 8, 13].into_iter().flat_map(at).collect()
+    });
+}
+
 #[test]
 fn base64_as_a_lenient_decoder_reads_it() {
     caught("base64", |text| {
@@ -335,6 +382,7 @@ fn answers_that_do_not_hold_the_credential_come_back_whole() {
         format!("token {off}").into_bytes(),
         STANDARD.encode(format!("Bearer {off}")).into_bytes(),
         hex(off.as_bytes()).into_bytes(),
+        dumps(format!("## {off}").as_bytes()).concat(),
         each_byte(&off, |b| format!("\\u{b:04x}")),
         each_byte(&off, |b| format!("={b:02X}")),
         format!(

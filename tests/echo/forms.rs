@@ -134,7 +134,8 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
     // 8 MiB built to cost each decoder most: `&#` and millions of digits,
     // `\u005c` repeated, CSS escapes of `\`, a list of one-digit numbers;
     // and for the search, the credential but its last character, each of its
-    // characters and their hex far apart (what a view drops between them).
+    // characters and their hex far apart (what a view drops between them);
+    // a hex dump whose first line follows 8 MiB of other text.
     let eight = 8 << 20;
     let apart = |text: &str| {
         text.chars()
@@ -153,6 +154,11 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
         "\\5c \\5c ".repeat(eight / 8),
         "1,".repeat(eight / 2),
         near.repeat(eight / near.len()),
+        // A hex dump whose first line is preceded by 8 MiB on its line.
+        format!(
+            "{}\n00000010: 4142\n00000020: 4344\n",
+            "0000 ".repeat(eight / 5)
+        ),
     ] {
         scanned_within_the_calls_time(&hostile);
     }
