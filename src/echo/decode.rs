@@ -216,8 +216,10 @@ pub(super) fn quoted_printable(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
 
 /// The byte quoted-printable's `=XX` writes at the start of `s`.
 fn hex_byte(s: &[u8]) -> Option<u8> {
-    let (code, ..) = number(s, ("=", 16, 2, 2, "")).filter(|_| s.starts_with(b"="))?;
-    u8::try_from(code).ok()
+    let pair = s
+        .get(1..3)
+        .filter(|p| s[0] == b'=' && p.iter().all(u8::is_ascii_hexdigit))?;
+    Some(hex_pair(pair))
 }
 
 /// The MIME encoded-word at the start of `s` decoded into `out`: how many
@@ -369,7 +371,7 @@ impl Dumped {
 /// most: its hex digits, blanks between them skipped, up to the first byte
 /// that is neither (its text column); and how far into `line` they end.
 fn shown(line: &[u8], width: usize) -> (Vec<u8>, usize) {
-    let (mut digits, mut read) = (Vec::new(), 0);
+    let (mut digits, mut read) = (Vec::with_capacity(2 * width), 0);
     for (i, b) in line.iter().enumerate() {
         if digits.len() == 2 * width || !(dump_blank(b) || b.is_ascii_hexdigit()) {
             break;
@@ -411,9 +413,10 @@ fn dump_offset(text: &[u8]) -> Option<(usize, &[u8])> {
     let after = line
         .get(digits)
         .is_some_and(|b| *b == b':' || dump_blank(b));
-    let offset = std::str::from_utf8(&line[..digits]).ok();
+    let value = |n: usize, d: &u8| n.checked_mul(16)?.checked_add(usize::from(hex_pair(&[*d])));
+    let offset = line[..digits].iter().try_fold(0, value);
     let offset = offset.filter(|_| (4..=16).contains(&digits) && after)?;
-    Some((usize::from_str_radix(offset, 16).ok()?, &line[digits + 1..]))
+    Some((offset, &line[digits + 1..]))
 }
 
 /// A blank inside a hex dump's line (form encoding's `+` one too).
@@ -449,10 +452,11 @@ fn number_word(
     }
 }
 
-/// The byte two hex digits write (0 for anything else).
+/// The byte two hex digits write, or one (`pair` holds hex digits alone:
+/// each caller checks them).
 fn hex_pair(pair: &[u8]) -> u8 {
-    let digit = |d: &u8| char::from(*d).to_digit(16).unwrap_or_default();
-    u8::try_from(pair.iter().fold(0, |n, d| n << 4 | digit(d))).unwrap_or_default()
+    let digit = |d: &u8| (d & 0xf) + 9 * (d >> 6);
+    pair.iter().fold(0, |n, d| n << 4 | digit(d))
 }
 
 /// `run` (base64 of either alphabet, with line breaks) decoded leniently,
