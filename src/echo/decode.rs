@@ -474,16 +474,12 @@ fn base64(run: &[u8], scan: &Scan) -> Vec<u8> {
     }
     let mut run: Vec<u8> = run.iter().filter_map(standard).collect();
     run.truncate(run.len() - usize::from(run.len() % 4 == 1));
-    let head = LENIENT
-        .decode(&run[..run.len().min(5460)])
-        .unwrap_or_default();
-    if !is_text(&head) {
-        return Vec::new();
-    }
-    // Groups of four decode alone: a look at the clock between chunks.
+    // Groups of four decode alone: a look at the clock between chunks, and
+    // a run whose first 4 KiB decode to binary is not decoded on.
     let mut out = Vec::with_capacity(run.len() / 4 * 3);
     for chunk in run.chunks(LOOK_EVERY) {
-        if scan.spent(chunk.len()) || LENIENT.decode_vec(chunk, &mut out).is_err() {
+        let decoded = !scan.spent(chunk.len()) && LENIENT.decode_vec(chunk, &mut out).is_ok();
+        if !decoded || !is_text(&out[..out.len().min(4095)]) {
             return Vec::new();
         }
     }
