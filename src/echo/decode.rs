@@ -216,10 +216,8 @@ pub(super) fn quoted_printable(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
 
 /// The byte quoted-printable's `=XX` writes at the start of `s`.
 fn hex_byte(s: &[u8]) -> Option<u8> {
-    let pair = s
-        .get(1..3)
-        .filter(|p| s[0] == b'=' && p.iter().all(u8::is_ascii_hexdigit))?;
-    Some(hex_pair(pair))
+    let is_pair = |p: &&[u8]| s[0] == b'=' && p.iter().all(u8::is_ascii_hexdigit);
+    s.get(1..3).filter(is_pair).map(hex_pair)
 }
 
 /// The MIME encoded-word at the start of `s` decoded into `out`: how many
