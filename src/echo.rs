@@ -34,7 +34,8 @@
 //! shares with its neighbours, and compared whole. Each text is then
 //! decoded by each format's decoder apart (percent escapes, HTML's
 //! references, the backslash escapes as C reads them and as CSS does,
-//! quoted-printable with MIME, runs of numbers and base64, UTF-16), so
+//! quoted-printable with MIME, runs of numbers, base64 read from each of
+//! the four places its groups may start, UTF-16), so
 //! that one format's escape never eats another's text (`=10` in a query is
 //! no quoted-printable there, an HTML reference inside a JSON escape is
 //! read before it), and each decoding looked at the same way; one that is
@@ -60,7 +61,7 @@ use base64::alphabet::STANDARD;
 use base64::engine::general_purpose::{GeneralPurpose, NO_PAD};
 use base64::engine::general_purpose::{STANDARD_NO_PAD as BASE64, URL_SAFE_NO_PAD as URL_SAFE};
 
-use self::decode::{FAMILIES, quoted_printable, runs, standard, unescaped, utf16};
+use self::decode::{FAMILIES, base64, quoted_printable, runs, standard, unescaped, utf16};
 
 mod decode;
 
@@ -122,7 +123,10 @@ fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
                 let decoded = FAMILIES.map(|family| unescaped(text, family, scan));
                 let decoded = decoded.into_iter();
                 let decoded = decoded.chain([quoted_printable(text, scan), utf16(text, scan)]);
-                for text in decoded.flatten().chain([numbers, binary]) {
+                for text in decoded
+                    .flatten()
+                    .chain([numbers, binary, base64(text, scan)])
+                {
                     // Two decoders in either order often write one text.
                     if !text.is_empty() && seen.insert(keys.hash_one(&text)) {
                         next.push(text);

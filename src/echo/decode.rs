@@ -1,16 +1,14 @@
 //! The decoders of the echo class, one a format family: each reads a text
 //! and writes what it holds in another form, as [`islands`] around what it
-//! changed where an escape decoder wrote it, whole where a run decoder or
-//! UTF-16 did. The rule, the forms and the search are the parent module's.
+//! changed where an escape decoder wrote it, whole where a run decoder,
+//! base64 or UTF-16 did. The rule, the forms and the search are the parent module's.
 
 use base64::Engine as _;
 
 use super::{LENIENT, LOOK_EVERY, Scan, is_text};
 
-/// The shortest run of base64 that is decoded to be looked in.
-const MIN_RUN: usize = 16;
-
-/// The fewest bytes a run of hex or decimal numbers is decoded for.
+/// The fewest bytes a run of hex or decimal numbers is decoded for, and a
+/// stretch of text a base64 decoding is kept for.
 const MIN_BYTES: usize = 8;
 
 /// The escapes written as a prefix and a number, in the order they are
@@ -253,16 +251,13 @@ fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     Some(used + if joined { blanks } else { 0 })
 }
 
-/// `text`'s runs of bytes written as numbers and as base64, each decoded
-/// as a lenient decoder reads it: those that decode to text, each followed
-/// by a blank (no run goes on over it: two runs never read as one), then
-/// the binary ones. A binary run of hex or base64 is
+/// `text`'s runs of bytes written as numbers, each decoded: those that
+/// decode to text, each followed by a blank (no run goes on over it: two
+/// runs never read as one), then the binary ones. A binary run of hex is
 /// not looked in again: its form's needles looked for the credential in it.
 ///
-/// A run of numbers is [`MIN_BYTES`] or more words of hex or of decimal
-/// numbers between separators of any kind, or a hex dump's lines (see
-/// [`Dumped`]); a base64 run is [`MIN_RUN`] or more characters of either
-/// alphabet, going on over line breaks.
+/// A run is [`MIN_BYTES`] or more words of hex or of decimal numbers
+/// between separators of any kind, or a hex dump's lines (see [`Dumped`]).
 pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
     let mut found = [Vec::new(), Vec::new()];
     let mut keep = |run: &mut Vec<u8>, looked_in: bool| {
@@ -277,17 +272,9 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
         run.clear();
     };
     let (mut hex, mut decimal) = (Vec::new(), Vec::new());
-    let base64_run = |run: &[u8]| {
-        if run.len() >= MIN_RUN && !run.iter().all(u8::is_ascii_hexdigit) {
-            base64(run, scan)
-        } else {
-            Vec::new()
-        }
-    };
-    // Words of letters and digits, and the gaps between them: a gap of
-    // `+/-_` and line breaks alone goes on with the base64 run. A hex dump's
-    // lines are read whole, onto one hex run.
-    let (mut i, mut run, mut dumped) = (0, 0, Dumped::default());
+    // Words of letters and digits; a hex dump's lines are read whole, onto
+    // one hex run.
+    let (mut i, mut dumped) = (0, Dumped::default());
     while i < text.len() {
         let from = i;
         let gap = text[i..].iter().position(u8::is_ascii_alphanumeric);
@@ -296,18 +283,12 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
         let line = line.map(|n| i + n + 1).or((i == 0).then_some(0));
         if let Some((end, bytes)) = line.and_then(|line| dumped.line(text, line)) {
             if dumped.began {
-                keep(&mut base64_run(&text[run..i]), true);
                 keep(&mut hex, true);
                 keep(&mut decimal, false);
             }
             hex.extend(bytes);
-            (i, run) = (end, end);
+            i = end;
         } else {
-            if let Some(last) = text[i..start].iter().rposition(|b| !in_run(b)) {
-                let first = text[i..start].iter().position(|b| !in_run(b)).unwrap_or(0);
-                keep(&mut base64_run(&text[run..i + first]), true);
-                run = i + last + 1;
-            }
             let word = text[start..]
                 .iter()
                 .position(|b| !b.is_ascii_alphanumeric());
@@ -320,7 +301,6 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
             break;
         }
     }
-    keep(&mut base64_run(&text[run..]), true);
     keep(&mut hex, true);
     keep(&mut decimal, false);
     found
@@ -457,48 +437,158 @@ fn hex_pair(pair: &[u8]) -> u8 {
     pair.iter().fold(0, |n, d| n << 4 | digit(d))
 }
 
-/// `run` (base64 of either alphabet, with line breaks) decoded leniently,
-/// a last lone character dropped; empty when its first 4 KiB decode to
-/// binary, which is not looked in again.
-fn base64(run: &[u8], scan: &Scan) -> Vec<u8> {
-    // Most runs (words, paths, ids) decode to binary: their first 64
-    // characters say so, with nothing allocated.
-    let (mut head, mut bytes) = ([0; 64], [0; 48]);
-    let chars = run.iter().filter_map(standard).take(64);
-    let n = head.iter_mut().zip(chars).map(|(to, c)| *to = c).count();
-    let n = LENIENT.decode_slice(&head[..n - usize::from(n % 4 == 1)], &mut bytes);
-    if !n.is_ok_and(|n| is_text(&bytes[..n])) {
-        return Vec::new();
+/// The standard base64 alphabet, in the order of its characters' values.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// For each byte, the character of standard base64 it stands for in either
+/// alphabet (0 for none); and for each character of standard base64, the
+/// places in a group of four where it leaves the byte it writes under 0x80:
+/// bit 0 the first (a value under 32), bit 1 the second (its low four bits
+/// under 8), bit 2 the third (its low two bits under 2); the fourth place
+/// is free.
+const TABLES: [[u8; 256]; 2] = tables();
+
+const fn tables() -> [[u8; 256]; 2] {
+    let (mut standard, mut ascii_at, mut value) = ([0; 256], [0; 256], 0);
+    while value < 64 {
+        let c = ALPHABET[value];
+        standard[c as usize] = c;
+        let first = if value < 32 { 1 } else { 0 };
+        let second = if value & 15 < 8 { 2 } else { 0 };
+        let third = if value & 3 < 2 { 4 } else { 0 };
+        ascii_at[c as usize] = first | second | third;
+        value += 1;
     }
-    let mut run: Vec<u8> = run.iter().filter_map(standard).collect();
-    run.truncate(run.len() - usize::from(run.len() % 4 == 1));
-    // Groups of four decode alone: a look at the clock between chunks, and
-    // a run whose first 4 KiB decode to binary is not decoded on.
-    let mut out = Vec::with_capacity(run.len() / 4 * 3);
-    for chunk in run.chunks(LOOK_EVERY) {
-        let decoded = !scan.spent(chunk.len()) && LENIENT.decode_vec(chunk, &mut out).is_ok();
-        if !decoded || !is_text(&out[..out.len().min(4095)]) {
+    (standard[b'-' as usize], standard[b'_' as usize]) = (b'+', b'/');
+    [standard, ascii_at]
+}
+
+/// `text` read as base64 as a lenient decoder reads it, wherever in it
+/// the base64 starts: its characters of either alphabet (all else skipped,
+/// as such a decoder skips it), at each of the four places a group may
+/// start, each stretch of [`MIN_BYTES`] or more that reads as text
+/// (printable ASCII, blanks, line breaks, UTF-16's NULs) kept, a blank
+/// after each. A base64 text's bytes come out whole from the place it
+/// starts at, whatever stands before it; its neighbours decode to bytes of
+/// chance, seldom text that long. Only runs of two or more groups whose
+/// characters leave every byte under 0x80 are decoded (with a group either
+/// side); where stretches of two places share more than [`MIN_BYTES`]
+/// characters, the longer is kept (the other read them in groups they are
+/// not written in).
+pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
+    let mut view = Vec::with_capacity(text.len());
+    for chunk in text.chunks(LOOK_EVERY) {
+        if scan.spent(chunk.len()) {
+            return Vec::new();
+        }
+        view.extend(chunk.iter().filter_map(standard));
+    }
+    // 1 where the group from a character on and the one after it leave
+    // every byte under 0x80 (in chunks that overlap by the six characters
+    // the last one's groups read on).
+    let mut pairs = Vec::with_capacity(view.len());
+    for from in (0..view.len()).step_by(LOOK_EVERY) {
+        let chunk = &view[from..view.len().min(from + LOOK_EVERY + 6)];
+        if scan.spent(chunk.len()) {
+            return Vec::new();
+        }
+        let roles: Vec<u8> = chunk.iter().map(|c| TABLES[1][usize::from(*c)]).collect();
+        let ascii: Vec<u8> = roles
+            .windows(3)
+            .map(|w| w[0] & w[1] >> 1 & w[2] >> 2 & 1)
+            .collect();
+        let pair = ascii.iter().zip(ascii.iter().skip(4)).map(|(a, b)| a & b);
+        pairs.extend(pair.take(LOOK_EVERY));
+    }
+    // Each run of such groups, with a group either side, decoded once (past
+    // where all four places have been read, no run is looked for).
+    let (mut stretches, mut done, mut from) = (Vec::new(), [0; 4], 0);
+    while let Some(p) = pairs
+        .get(from..)
+        .and_then(|rest| memchr::memchr(1, rest))
+        .map(|at| from + at)
+    {
+        from = p + 1;
+        if p < done[p % 4] {
+            continue;
+        }
+        let run = 1 + pairs[p..]
+            .iter()
+            .step_by(4)
+            .take_while(|a| **a == 1)
+            .count();
+        let chars = p.checked_sub(4).unwrap_or(p)..view.len().min(p + 4 * run + 4);
+        done[p % 4] = chars.end;
+        from = from.max(done.into_iter().min().unwrap_or(0));
+        if !stretches_in(&view, chars, scan, &mut stretches) {
             return Vec::new();
         }
     }
-    out
+    // In the order they stand; of two that share more than MIN_BYTES
+    // characters, the longer.
+    stretches.sort_by_key(|(chars, _)| chars.start);
+    let mut kept: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();
+    for (chars, bytes) in stretches {
+        let shared =
+            |last: &std::ops::Range<usize>| last.end.min(chars.end).saturating_sub(chars.start);
+        while let Some((last, _)) = kept.last().filter(|(last, _)| shared(last) > MIN_BYTES) {
+            if last.len() >= chars.len() {
+                break;
+            }
+            kept.pop();
+        }
+        if kept
+            .last()
+            .is_none_or(|(last, _)| shared(last) <= MIN_BYTES)
+        {
+            kept.push((chars, bytes));
+        }
+    }
+    kept.into_iter()
+        .flat_map(|(_, bytes)| bytes.into_iter().chain([b' ']))
+        .collect()
 }
 
-/// Whether `b` is a byte a base64 run goes on over besides letters and
-/// digits: either alphabet's two more characters and line breaks.
+/// The characters `chars` of a base64 view decoded, and each stretch of
+/// [`MIN_BYTES`] or more bytes that reads as text added to `stretches` with
+/// the characters it was decoded from; false when the deadline passes.
+fn stretches_in(
+    view: &[u8],
+    chars: std::ops::Range<usize>,
+    scan: &Scan,
+    stretches: &mut Vec<(std::ops::Range<usize>, Vec<u8>)>,
+) -> bool {
+    let run = &view[chars.clone()];
+    let mut out = Vec::with_capacity(run.len() / 4 * 3);
+    // Groups of four decode alone: a look at the clock between chunks.
+    for chunk in run[..run.len() - usize::from(run.len() % 4 == 1)].chunks(LOOK_EVERY) {
+        if scan.spent(chunk.len()) || LENIENT.decode_vec(chunk, &mut out).is_err() {
+            return false;
+        }
+    }
+    let plain = |b: &u8| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r' | 0);
+    let (mut at, char_of) = (0, |byte: usize| chars.start + byte / 3 * 4 + byte % 3);
+    for stretch in out.split(|b| !plain(b)) {
+        if stretch.len() >= MIN_BYTES {
+            stretches.push((char_of(at)..char_of(at + stretch.len()), stretch.to_vec()));
+        }
+        at += stretch.len() + 1;
+    }
+    true
+}
+
+/// Whether `b` is a byte an island goes on over to the end of a base64
+/// run, besides letters and digits: either alphabet's two more characters
+/// and line breaks.
 fn in_run(b: &u8) -> bool {
     matches!(b, b'+' | b'/' | b'-' | b'_' | b'\r' | b'\n')
 }
 
 /// A character of base64 in either alphabet as the standard one writes it;
-/// a line break dropped.
+/// none for any other byte.
 pub(super) fn standard(b: &u8) -> Option<u8> {
-    match b {
-        b'-' => Some(b'+'),
-        b'_' => Some(b'/'),
-        b'\r' | b'\n' => None,
-        other => Some(*other),
-    }
+    let c = TABLES[0][usize::from(*b)];
+    (c != 0).then_some(c)
 }
 
 /// `text` read as UTF-16 when at least a quarter of its first 4 KiB is NUL,

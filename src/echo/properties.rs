@@ -23,7 +23,7 @@ const AROUND: [(&str, &str); 5] = [
 ];
 
 /// The encoders, by name (a failure names its chain).
-const ENCODERS: [&str; 32] = [
+const ENCODERS: [&str; 33] = [
     "JSON, as serializers escape",
     "JSON, as a value in an object",
     "URI component",
@@ -56,6 +56,7 @@ const ENCODERS: [&str; 32] = [
     "UTF-16BE with a mark",
     "an xxd dump",
     "a hexdump -C dump",
+    "base64, lines indented by a tab",
 ];
 
 /// Each byte of `bytes` written as `byte` writes it.
@@ -168,7 +169,7 @@ fn encoded(which: usize, bytes: &[u8]) -> Vec<u8> {
             let groups: Vec<String> = line.chunks(2).map(|pair| hex(pair, "")).collect();
             format!("{at:08x}: {:<39}  ", groups.join(" "))
         }),
-        _ => dumped(bytes, |at, line| {
+        31 => dumped(bytes, |at, line| {
             let (left, right) = line.split_at(line.len().min(8));
             format!(
                 "{at:08x}  {:<23}  {:<23}  ",
@@ -176,6 +177,7 @@ fn encoded(which: usize, bytes: &[u8]) -> Vec<u8> {
                 hex(right, " ")
             )
         }),
+        _ => wrapped(&STANDARD.encode(bytes), 64, "\n\t"),
     }
 }
 

@@ -135,6 +135,7 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
     // `\u005c` repeated, CSS escapes of `\`, a list of one-digit numbers;
     // and for the search, the credential but its last character, each of its
     // characters and their hex far apart (what a view drops between them);
+    // base64 that reads as text from every place, or as many short texts;
     // a hex dump whose first line follows 8 MiB of other text.
     let eight = 8 << 20;
     let apart = |text: &str| {
@@ -154,6 +155,10 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
         "\\5c \\5c ".repeat(eight / 8),
         "1,".repeat(eight / 2),
         near.repeat(eight / near.len()),
+        // Base64 whose every group reads as text from each place (NULs),
+        // and base64 of a stretch of text every nine bytes.
+        "A".repeat(eight),
+        STANDARD.encode("AAAAAAAA\x01".repeat(eight / 12)),
         // A hex dump whose first line is preceded by 8 MiB on its line.
         format!(
             "{}\n00000010: 4142\n00000020: 4344\n",

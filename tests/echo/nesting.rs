@@ -260,3 +260,49 @@ fn an_escape_written_partly_in_an_outer_format_is_read_once_that_one_is() {
         }
     }
 }
+
+/// `text` with `sep` written after every `every` characters.
+fn spread(text: &[u8], sep: &str, every: usize) -> Vec<u8> {
+    let parts: Vec<&[u8]> = text.chunks(every).collect();
+    parts.join(sep.as_bytes())
+}
+
+#[test]
+fn base64_with_anything_outside_its_alphabet_between_its_characters_is_read_around_each_format() {
+    // A lenient decoder skips what is not of its alphabet: indentation
+    // after a line break, quoting, blanks, a tab, NULs, invisible
+    // characters, punctuation. What the base64 holds is read whatever
+    // stands before it (words joined to it by a blank shift its groups),
+    // and a token one character off comes back whole.
+    let api = Echo::new(TOKEN);
+    let changed = off(TOKEN.len() - 1, 1);
+    let seps = [
+        "\n    ",
+        "\r\n\t",
+        "\n> ",
+        " ",
+        "\t",
+        " | ",
+        "\0",
+        "\u{200B}",
+        "; ",
+        "\",\n  \"",
+    ];
+    for (name, inner) in formats() {
+        for (i, sep) in seps.iter().enumerate() {
+            let every = [3, 4, 7, 16, 60, 76][i % 6];
+            let before = ["", "data ", "Bearer ", "the file reads "][i % 4];
+            let nested = |token: &str| {
+                let text = inner(format!("Authorization: Bearer {token}\n").as_bytes());
+                let base64 = [STANDARD.encode(&text), URL_SAFE_NO_PAD.encode(&text)][i % 2].clone();
+                [before.as_bytes(), &spread(base64.as_bytes(), sep, every)].concat()
+            };
+            let said = format!("{name} in base64 split by {sep:?} every {every} after {before:?}");
+            let form = nested(TOKEN);
+            let shown = String::from_utf8_lossy(&form);
+            assert!(withheld(&api, &form), "{said}: {shown}");
+            let form = nested(&changed);
+            assert!(!withheld(&api, &form), "one off, withheld: {said}");
+        }
+    }
+}
