@@ -322,8 +322,8 @@ pub(crate) fn send_following_redirects(
     provider: &str,
     budget: &Budget,
 ) -> Result<(FetchResponse, bool), NexusError> {
-    let target = (first.uri.clone(), first.origin.clone());
-    let hop = Hop::new(first.method.clone(), target, first.body.clone());
+    let (method, body) = (first.method.clone(), first.body.clone());
+    let hop = Hop::new(method, first.uri.clone(), first.origin.clone(), body);
     let home = &first.origin;
     let policy = Policy::Upstream {
         provider,

@@ -221,8 +221,8 @@ impl Gateway {
         body: Option<&[u8]>,
         budget: &Budget,
     ) -> Result<Vec<u8>, Failure> {
-        let target = (uri.clone(), self.origin.clone());
-        let hop = Hop::new(method.clone(), target, body.map(<[u8]>::to_vec));
+        let body = body.map(<[u8]>::to_vec);
+        let hop = Hop::new(method.clone(), uri.clone(), self.origin.clone(), body);
         let policy = Policy::Gateway { home: &self.origin };
         let request = |hop: &Hop| self.request(&hop.method, hop.uri(), hop.body.is_some());
         let sent = redirect::send(&self.transport, &policy, budget, hop, request);

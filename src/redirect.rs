@@ -52,7 +52,7 @@ pub(crate) struct Hop {
 
 impl Hop {
     /// The first hop of a chain, to `uri` (whose origin is `origin`).
-    pub(crate) fn new(method: Method, (uri, origin): (Uri, Origin), body: Option<Vec<u8>>) -> Hop {
+    pub(crate) fn new(method: Method, uri: Uri, origin: Origin, body: Option<Vec<u8>>) -> Hop {
         Hop {
             method,
             uri,
