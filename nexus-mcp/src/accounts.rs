@@ -12,9 +12,16 @@ use crate::failure::Failure;
 /// The accounts `--account` named.
 #[derive(Default)]
 pub(crate) struct Accounts {
-    /// Each label, with its workspace (stdio: `LABEL=WORKSPACE`); `None` in
-    /// `serve`, where it is the person's workspace and `:LABEL`.
-    labels: Vec<(String, Option<String>)>,
+    /// Each account, in the order given.
+    accounts: Vec<Account>,
+}
+
+/// An account `--account` named: its label, and its workspace (stdio:
+/// `LABEL=WORKSPACE`); `None` in `serve`, where it is the person's
+/// workspace and `:LABEL`.
+struct Account {
+    label: String,
+    workspace: Option<String>,
 }
 
 /// The account a call acts as: its label (when accounts are named) and its
@@ -28,7 +35,7 @@ impl Accounts {
     /// The accounts of `--account` values: `LABEL=WORKSPACE` when `paired`
     /// (stdio), else `LABEL` (`serve`); or what is wrong with one.
     pub(crate) fn new(values: &[String], paired: bool) -> Result<Accounts, String> {
-        let mut labels: Vec<(String, Option<String>)> = Vec::new();
+        let mut accounts: Vec<Account> = Vec::new();
         for value in values {
             let shown = one_line(value);
             let (label, workspace) = match value.split_once('=') {
@@ -53,24 +60,25 @@ impl Accounts {
                     "--account {shown:?}: a label is letters, digits, `-` and `_`"
                 ));
             }
-            if labels.iter().any(|(known, _)| known == label) {
+            if accounts.iter().any(|known| known.label == label) {
                 return Err(format!(
                     "--account {shown:?}: the label {label} is given twice"
                 ));
             }
-            labels.push((label.to_owned(), workspace));
+            let label = label.to_owned();
+            accounts.push(Account { label, workspace });
         }
-        Ok(Accounts { labels })
+        Ok(Accounts { accounts })
     }
 
     /// The labels, in the order given.
     pub(crate) fn labels(&self) -> Vec<String> {
-        self.labels.iter().map(|(label, _)| label.clone()).collect()
+        self.accounts.iter().map(|a| a.label.clone()).collect()
     }
 
     /// Whether the model must choose (two labels or more).
     pub(crate) fn chosen(&self) -> bool {
-        self.labels.len() >= 2
+        self.accounts.len() >= 2
     }
 
     /// The account a call acts as, given the model's `account` and the
@@ -78,7 +86,7 @@ impl Accounts {
     /// as derived from the token).
     pub(crate) fn acting(&self, asked: Option<&str>, base: &str) -> Result<Acting, Failure> {
         let refused = |why: String| Failure::refused(code::INVALID_INPUT, why);
-        let found = match (asked, self.labels.as_slice()) {
+        let found = match (asked, self.accounts.as_slice()) {
             (None, []) => {
                 return Ok(Acting {
                     label: None,
@@ -91,26 +99,25 @@ impl Accounts {
                 let labels = self.labels().join(", ");
                 return Err(refused(format!("`account` is required: one of {labels}")));
             }
-            (Some(asked), labels) => labels.iter().find(|(l, _)| l == asked).ok_or_else(|| {
-                let known = self.labels().join(", ");
-                refused(format!("no account {:?}: one of {known}", one_line(asked)))
-            })?,
+            (Some(asked), accounts) => {
+                accounts.iter().find(|a| a.label == asked).ok_or_else(|| {
+                    let known = self.labels().join(", ");
+                    refused(format!("no account {:?}: one of {known}", one_line(asked)))
+                })?
+            }
         };
-        let (label, workspace) = found;
-        let workspace = workspace
-            .clone()
-            .unwrap_or_else(|| format!("{base}:{label}"));
+        let workspace = found.workspace.clone();
         Ok(Acting {
-            label: Some(label.clone()),
-            workspace,
+            label: Some(found.label.clone()),
+            workspace: workspace.unwrap_or_else(|| format!("{base}:{}", found.label)),
         })
     }
 
     /// Every account's label and workspace, for the person whose
     /// workspace is `base`.
     pub(crate) fn every(&self, base: &str) -> Vec<Acting> {
-        (self.labels.iter())
-            .filter_map(|(label, _)| self.acting(Some(label), base).ok())
+        (self.accounts.iter())
+            .filter_map(|a| self.acting(Some(&a.label), base).ok())
             .collect()
     }
 }

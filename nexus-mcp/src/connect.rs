@@ -59,7 +59,7 @@ const PROBE_EVERY: u32 = 10;
 /// What `--connect`, `--return-url` and `--connect-wait` set.
 pub(crate) struct Connector {
     /// Each provider a user may connect from the host, with the scopes asked for.
-    offers: Vec<(String, Vec<String>)>,
+    offers: Vec<crate::providers::Connectable>,
     return_url: String,
     wait: Duration,
     sealer: Sealer,
@@ -198,7 +198,7 @@ impl Connector {
 
     /// The names `--connect` gave, in the operator's spelling.
     pub(crate) fn names(&self) -> Vec<String> {
-        self.offers.iter().map(|(name, _)| name.clone()).collect()
+        self.offers.iter().map(|offer| offer.name.clone()).collect()
     }
 
     /// MCP 2025: has the user connect `provider` (a `--connect` name) for
@@ -388,10 +388,10 @@ impl Connector {
         if let Some(pending) = reused.filter(|p| !p.held.left().is_zero()) {
             return Ok(pending);
         }
-        let scopes = self.offers.iter().find(|(name, _)| *name == named.offered);
+        let offer = self.offers.iter().find(|offer| offer.name == named.offered);
         let mut input =
             RequestConnectionInput::new(call.workspace(), provider).return_url(&self.return_url);
-        input.scopes = scopes.map(|(_, scopes)| scopes.clone()).unwrap_or_default();
+        input.scopes = offer.map(|offer| offer.scopes.clone()).unwrap_or_default();
         let started = call.client.run(move |c| c.request_connection(&input)).await;
         let started = started?;
         let url = url::Url::parse(&started.auth_url).ok();

@@ -106,11 +106,20 @@ pub(crate) fn not_listed(flag: &str, missing: &[String], listing: &[Provider]) -
     ))
 }
 
+/// A provider a user may connect from the host (a `--connect` value).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Connectable {
+    /// The provider, in the operator's spelling.
+    pub(crate) name: String,
+    /// The scopes asked for.
+    pub(crate) scopes: Vec<String>,
+}
+
 /// `--connect` values as providers and scopes: a name first, then scopes
 /// separated by commas; a provider given twice is one offer with every
 /// scope named; an empty or blank scope, or one with a space, is refused.
-pub(crate) fn offers(connect: &[String]) -> Result<Vec<(String, Vec<String>)>, String> {
-    let mut offers: Vec<(String, Vec<String>)> = Vec::new();
+pub(crate) fn offers(connect: &[String]) -> Result<Vec<Connectable>, String> {
+    let mut offers: Vec<Connectable> = Vec::new();
     for value in connect {
         let shown = one_line(value);
         let (name, scopes) = value.split_once('=').unwrap_or((value, ""));
@@ -133,15 +142,15 @@ pub(crate) fn offers(connect: &[String]) -> Result<Vec<(String, Vec<String>)>, S
             ));
         }
         let name = name.trim().to_owned();
-        match offers.iter_mut().find(|(known, _)| *known == name) {
-            Some((_, known)) => {
+        match offers.iter_mut().find(|offer| offer.name == name) {
+            Some(known) => {
                 for scope in scopes {
-                    if !known.contains(&scope) {
-                        known.push(scope);
+                    if !known.scopes.contains(&scope) {
+                        known.scopes.push(scope);
                     }
                 }
             }
-            None => offers.push((name, scopes)),
+            None => offers.push(Connectable { name, scopes }),
         }
     }
     Ok(offers)
@@ -151,23 +160,19 @@ pub(crate) fn offers(connect: &[String]) -> Result<Vec<(String, Vec<String>)>, S
 mod tests {
     use super::*;
 
-    fn given(values: &[&str]) -> Result<Vec<(String, Vec<String>)>, String> {
+    fn given(values: &[&str]) -> Result<Vec<Connectable>, String> {
         offers(&values.iter().map(|v| v.to_string()).collect::<Vec<_>>())
     }
 
     #[test]
     fn a_provider_given_twice_asks_for_every_scope_named() {
         let merged = given(&["github=repo", "github=admin", "stripe", "github=repo"]).unwrap();
-        assert_eq!(
-            merged,
-            [
-                (
-                    "github".to_owned(),
-                    vec!["repo".to_owned(), "admin".to_owned()]
-                ),
-                ("stripe".to_owned(), vec![])
-            ]
-        );
+        let offer = |name: &str, scopes: &[&str]| Connectable {
+            name: name.to_owned(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        let expected = [offer("github", &["repo", "admin"]), offer("stripe", &[])];
+        assert_eq!(merged, expected);
     }
 
     #[test]

@@ -284,12 +284,15 @@ impl Door {
     /// client's first step, not a refusal worth a line).
     fn tell(&self, refusal: &bearer::Refusal, headers: &axum::http::HeaderMap) {
         let gate = &self.gate;
-        let (reason, status, code) = match refusal {
-            bearer::Refusal::NoToken => return crate::metrics::refused("no_token"),
-            bearer::Refusal::Invalid(code, why) => (why.as_str(), 401, *code),
-            bearer::Refusal::Forbidden(code, why) => (why.as_str(), 403, *code),
-            bearer::Refusal::Unavailable(why) => (why.as_str(), 503, "issuer_unavailable"),
-            bearer::Refusal::HeadersTooLarge => ("headers too large", 431, "headers_too_large"),
+        let code = refusal.code();
+        let (reason, status) = match refusal {
+            bearer::Refusal::NoToken => return crate::metrics::refused(code),
+            bearer::Refusal::InvalidRequest(why) | bearer::Refusal::InvalidToken(why) => {
+                (why.as_str(), 401)
+            }
+            bearer::Refusal::InsufficientScope(why) => (why.as_str(), 403),
+            bearer::Refusal::Unavailable(why) => (why.as_str(), 503),
+            bearer::Refusal::HeadersTooLarge => ("headers too large", 431),
         };
         crate::metrics::refused(code);
         let token = headers

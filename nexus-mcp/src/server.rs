@@ -31,7 +31,7 @@ use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
-    Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
+    Fetch, FetchArgs, Hidden, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
@@ -407,11 +407,13 @@ impl NexusServer {
 
     /// The workspace id a tool error must not name, and what it says
     /// instead: `serve` and `--account` name no workspace to the model.
-    fn hidden(caller: &Caller) -> Option<(String, String)> {
+    fn hidden(caller: &Caller) -> Option<Hidden> {
         let account = caller.account.as_deref();
         let hidden = account.is_some() || caller.principal.is_person();
-        let whose = caller.principal.whose(account).into_owned();
-        hidden.then(|| (caller.principal.workspace().to_owned(), whose))
+        hidden.then(|| Hidden {
+            workspace: caller.principal.workspace().to_owned(),
+            words: caller.principal.whose(account).into_owned(),
+        })
     }
 
     /// `list_providers`: the Gateway's providers this server offers.

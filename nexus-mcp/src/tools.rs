@@ -318,13 +318,20 @@ pub(crate) fn structured(text: String, value: &impl Serialize) -> CallToolResult
     result
 }
 
+/// A workspace id a tool error must not name (a `serve` person's, an
+/// account's), and the words it says in its place ("your workspace",
+/// "your `work` account").
+pub(crate) struct Hidden {
+    pub(crate) workspace: String,
+    pub(crate) words: String,
+}
+
 /// A failure as a tool error: one line, escaped as every package escapes
-/// a server's text; `hidden`'s workspace id (a `serve` person's, an
-/// account's) said as its words ("your workspace", "your `work` account").
-pub(crate) fn failure(failure: &Failure, hidden: Option<&(String, String)>) -> CallToolResult {
+/// a server's text; a `hidden` workspace id said as its words.
+pub(crate) fn failure(failure: &Failure, hidden: Option<&Hidden>) -> CallToolResult {
     let mut text = one_line(&failure.to_string());
-    if let Some((workspace, shown)) = hidden.filter(|(w, _)| !w.is_empty()) {
-        text = text.replace(workspace.as_str(), shown);
+    if let Some(hidden) = hidden.filter(|h| !h.workspace.is_empty()) {
+        text = text.replace(&hidden.workspace, &hidden.words);
     }
     CallToolResult::error(vec![ContentBlock::text(text)])
 }

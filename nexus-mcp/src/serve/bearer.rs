@@ -81,7 +81,14 @@ pub(crate) struct Gate {
     pub(crate) jwks: Arc<Jwks>,
     /// Tokens verified lately, by their SHA-256 (never the token itself):
     /// the person, and until when the check holds without being made again.
-    pub(crate) verified: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    pub(crate) verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// A token verified lately: the person it names, and until when that holds
+/// without a check made again.
+pub(crate) struct Verified {
+    principal: Principal,
+    until: Instant,
 }
 
 /// Why a request is refused before rmcp sees it.
@@ -89,14 +96,32 @@ pub(crate) struct Gate {
 pub(crate) enum Refusal {
     /// No token: 401 with the challenge alone.
     NoToken,
-    /// 401 `invalid_token` (or `invalid_request`), and why.
-    Invalid(&'static str, String),
-    /// 403: a scope short of `--scope`, or no workspace claim.
-    Forbidden(&'static str, String),
-    /// 503: the issuer's keys cannot be read.
+    /// 401 `invalid_request`: the token not sent as RFC 6750 says, and why.
+    InvalidRequest(String),
+    /// 401 `invalid_token`, and why.
+    InvalidToken(String),
+    /// 403 `insufficient_scope`: a scope short of `--scope`, or no
+    /// workspace claim, and why.
+    InsufficientScope(String),
+    /// 503: the issuer's keys cannot be read, and why.
     Unavailable(String),
     /// 431: headers past [`MAX_HEADERS`].
     HeadersTooLarge,
+}
+
+impl Refusal {
+    /// The code the refusal is counted and logged by: for a 401 with a
+    /// token and for the 403, the challenge's `error` too.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Refusal::NoToken => "no_token",
+            Refusal::InvalidRequest(_) => "invalid_request",
+            Refusal::InvalidToken(_) => "invalid_token",
+            Refusal::InsufficientScope(_) => "insufficient_scope",
+            Refusal::Unavailable(_) => "issuer_unavailable",
+            Refusal::HeadersTooLarge => "headers_too_large",
+        }
+    }
 }
 
 /// The claims this server reads; the rest is kept for the subject and a
@@ -131,7 +156,7 @@ impl Gate {
         let in_query = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token=")));
         if in_query {
             let why = "a token goes in the Authorization header, never in the URL";
-            return Err(Refusal::Invalid("invalid_request", why.to_owned()));
+            return Err(Refusal::InvalidRequest(why.to_owned()));
         }
         let token = bearer(headers)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -151,8 +176,8 @@ impl Gate {
     /// while the token has not expired.
     fn recalled(&self, digest: &[u8; 32]) -> Option<Principal> {
         let verified = self.verified.lock().ok()?;
-        let (principal, until) = verified.get(digest)?;
-        (Instant::now() < *until).then(|| principal.clone())
+        let token = verified.get(digest)?;
+        (Instant::now() < token.until).then(|| token.principal.clone())
     }
 
     /// Keeps a verified token's person until it expires or for `keep`,
@@ -166,17 +191,19 @@ impl Gate {
         };
         if verified.len() >= REMEMBERED {
             let at = Instant::now();
-            verified.retain(|_, (_, until)| *until > at);
+            verified.retain(|_, token| token.until > at);
             if verified.len() >= REMEMBERED {
                 verified.clear();
             }
         }
-        verified.insert(digest, (principal.clone(), Instant::now() + left));
+        let principal = principal.clone();
+        let until = Instant::now() + left;
+        verified.insert(digest, Verified { principal, until });
     }
 
     /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
     async fn verify(&self, token: &str, header: jsonwebtoken::Header) -> Result<Claims, Refusal> {
-        let invalid = |why: String| Refusal::Invalid("invalid_token", why);
+        let invalid = |why: String| Refusal::InvalidToken(why);
         if !ALGORITHMS.contains(&header.alg) {
             let why = format!(
                 "a token signed with {:?} is refused: asymmetric keys only",
@@ -228,7 +255,7 @@ impl Gate {
     /// `token`, checked as a JWT's are: active, `iss` (when told) the
     /// issuer, `aud` naming this server, `exp` to come.
     async fn introspected(&self, token: &str, digest: [u8; 32]) -> Result<Claims, Refusal> {
-        let invalid = |why: &str| Refusal::Invalid("invalid_token", why.to_owned());
+        let invalid = |why: &str| Refusal::InvalidToken(why.to_owned());
         let Some(introspection) = &self.introspection else {
             let why = "the token is not a JWS: opaque tokens need --introspection-client-id";
             return Err(invalid(why));
@@ -333,7 +360,7 @@ impl Gate {
             .collect();
         if !missing.is_empty() {
             let why = format!("the token lacks the scope {}", missing.join(" "));
-            return Err(Refusal::Forbidden("insufficient_scope", why));
+            return Err(Refusal::InsufficientScope(why));
         }
         let subject = claims.rest.get(&self.subject_claim).and_then(Value::as_str);
         let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
@@ -341,7 +368,7 @@ impl Gate {
                 "the token names no person: its `{}` claim is missing, blank or not a string",
                 self.subject_claim
             );
-            return Err(Refusal::Invalid("invalid_token", why));
+            return Err(Refusal::InvalidToken(why));
         };
         let hex = person(&self.issuer, subject);
         let workspace = match &self.claim {
@@ -352,7 +379,7 @@ impl Gate {
                 }
                 _ => {
                     let why = format!("the token has no workspace claim `{name}` (a string)");
-                    return Err(Refusal::Forbidden("insufficient_scope", why));
+                    return Err(Refusal::InsufficientScope(why));
                 }
             },
         };
@@ -382,14 +409,13 @@ impl Gate {
     /// `refusal` as an HTTP answer: its status, the challenge, and a JSON
     /// body saying the same.
     pub(crate) fn answer(&self, refusal: Refusal) -> Response {
-        let (status, error, why) = match refusal {
-            Refusal::NoToken => (
-                StatusCode::UNAUTHORIZED,
-                None,
-                "a bearer token is needed".into(),
-            ),
-            Refusal::Invalid(error, why) => (StatusCode::UNAUTHORIZED, Some(error), why),
-            Refusal::Forbidden(error, why) => (StatusCode::FORBIDDEN, Some(error), why),
+        let error = (!matches!(refusal, Refusal::NoToken)).then(|| refusal.code());
+        let (status, why) = match refusal {
+            Refusal::NoToken => (StatusCode::UNAUTHORIZED, "a bearer token is needed".into()),
+            Refusal::InvalidRequest(why) | Refusal::InvalidToken(why) => {
+                (StatusCode::UNAUTHORIZED, why)
+            }
+            Refusal::InsufficientScope(why) => (StatusCode::FORBIDDEN, why),
             Refusal::Unavailable(why) => {
                 let body = json!({"error": "temporarily_unavailable", "error_description": why});
                 return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
@@ -423,7 +449,7 @@ fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, Refusal> {
     let Some(value) = values.next() else {
         return Err(Refusal::NoToken);
     };
-    let invalid = |why: &str| Refusal::Invalid("invalid_request", why.to_owned());
+    let invalid = |why: &str| Refusal::InvalidRequest(why.to_owned());
     if values.next().is_some() {
         return Err(invalid("more than one Authorization header"));
     }
