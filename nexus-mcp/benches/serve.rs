@@ -15,7 +15,6 @@
 //! Real processes on loopback, the fake Gateway and issuer; nothing mocked.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,10 +24,15 @@ use std::time::{Duration, Instant};
 // The tests' nginx (its files in a directory that goes with it).
 #[path = "../tests/common/nginx.rs"]
 mod nginx;
+// The tests' served program's helpers: the workspace rule's oracle, a free
+// port (the bench starts its own children, with its own logging).
+#[allow(dead_code)]
+#[path = "../tests/common/served.rs"]
+mod served;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use served::{free_port, workspace_of};
 
 const KEY: &str = "a-sealing-key-of-at-least-32-bytes!!";
 /// The client `serve` asks the issuer's introspection endpoint as.
@@ -43,7 +47,7 @@ fn main() {
     let github = |token: &str| FakeProvider::oauth2(token).api_base_url(&api.url());
     gateway.add_provider("ws-1", "github", github("gho_stdio"));
     gateway.add_provider(
-        &workspace(&issuer.url(), "alice"),
+        &workspace_of(&issuer.url(), "alice"),
         "github",
         github("gho_alice"),
     );
@@ -257,7 +261,7 @@ fn people(
 ) {
     let people: Vec<String> = (0..1000).map(|n| format!("person-{n}")).collect();
     for person in &people {
-        let ws = workspace(&issuer.url(), person);
+        let ws = workspace_of(&issuer.url(), person);
         gateway.add_provider(&ws, "github", github(&format!("gho_{person}")));
     }
     let tokens: Vec<String> = (people.iter())
@@ -269,7 +273,7 @@ fn people(
         assert!(call(&http, mcp, token, url).contains("HTTP 200"));
     }
     let resolves: usize = (people.iter())
-        .map(|p| gateway.resolves(&workspace(&issuer.url(), p), "github"))
+        .map(|p| gateway.resolves(&workspace_of(&issuer.url(), p), "github"))
         .sum();
     let after = resident_kib(pid);
     println!(
@@ -288,20 +292,6 @@ fn timed(mut one: impl FnMut()) -> Duration {
 
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
-}
-
-/// The workspace `serve` derives for `subject`.
-fn workspace(issuer: &str, subject: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(issuer.as_bytes())
-        .chain_update([0])
-        .chain_update(subject.as_bytes())
-        .finalize();
-    digest
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..32]
-        .to_owned()
 }
 
 fn resident_kib(pid: u32) -> u64 {
@@ -331,11 +321,6 @@ fn serve_with(
     let port = free_port();
     let mcp = format!("http://127.0.0.1:{port}/mcp");
     (serve_on(gateway, issuer, (port, &mcp), args, level), mcp)
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// `serve` on `port`, public at `mcp`, once it listens.

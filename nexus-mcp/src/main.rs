@@ -388,7 +388,8 @@ fn run(future: impl Future<Output = Result<(), String>>) -> Result<(), String> {
 /// `--person-rate`).
 fn server(
     cli: Cli,
-    (workspace, person_rate): (Option<String>, Option<rate::PersonRate>),
+    workspace: Option<String>,
+    person_rate: Option<rate::PersonRate>,
     client: NexusClient,
     connector: Connector,
 ) -> NexusServer {
@@ -398,9 +399,6 @@ fn server(
         workspace,
         providers: cli.providers,
         allow_write: cli.allow_write,
-        checked: Default::default(),
-        calls_made: Default::default(),
-        listing: Default::default(),
         connector,
         token_buffer: cli.token_buffer,
         person_rate,
@@ -467,7 +465,7 @@ fn serving(
         log::set_max_level(logger::level().unwrap_or(log::LevelFilter::Info));
     }
     if checking {
-        let server = server(cli, (None, None), client, connector);
+        let server = server(cli, None, None, client, connector);
         let held = run(async {
             match serve::check(&gate, login_client, &server).await {
                 true => Ok(()),
@@ -477,7 +475,7 @@ fn serving(
         std::process::exit(if held.is_ok() { 0 } else { 2 });
     }
     started(&cli, options);
-    let server = server(cli, (None, person_rate), client, connector);
+    let server = server(cli, None, person_rate, client, connector);
     run(serve::run(
         site,
         std::sync::Arc::new(gate),
@@ -521,7 +519,7 @@ fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Res
 /// under way answer (`serve`'s HTTP side is `mod serve`).
 async fn serve_stdio(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
     let workspace = cli.workspace.clone();
-    let server = server(cli, (workspace, None), client, connector);
+    let server = server(cli, workspace, None, client, connector);
     let calls = server.calls();
     if server.names_providers() {
         // Said at start when the Gateway answers; at the first listing otherwise.

@@ -54,13 +54,6 @@ pub(crate) struct Settings {
     pub(crate) providers: Vec<String>,
     /// Whether a method other than GET and HEAD may be sent.
     pub(crate) allow_write: bool,
-    /// Whether stderr has said which `providers` the Gateway does not list.
-    pub(crate) checked: AtomicBool,
-    /// How many fetches were called: each call's number on stderr.
-    pub(crate) calls_made: AtomicU64,
-    /// The Gateway's last listing this server read, to find a model's
-    /// spelling of an offered name.
-    pub(crate) listing: Mutex<Vec<Provider>>,
     /// Connect on first use (`--connect`).
     pub(crate) connector: Connector,
     /// How long before a token expires the server stops using it (`--token-buffer`).
@@ -71,12 +64,25 @@ pub(crate) struct Settings {
     pub(crate) person_rate: Option<crate::rate::PersonRate>,
 }
 
+/// What the server learns as it runs.
+#[derive(Default)]
+struct Learned {
+    /// Whether stderr has said which `providers` the Gateway does not list.
+    checked: AtomicBool,
+    /// How many fetches were called: each call's number on stderr.
+    calls_made: AtomicU64,
+    /// The Gateway's last listing this server read, to find a model's
+    /// spelling of an offered name.
+    listing: Mutex<Vec<Provider>>,
+}
+
 /// The server: one client and one cache, shared by every call.
 #[derive(Clone)]
 pub(crate) struct NexusServer {
     client: AsyncNexusClient,
     cache: Arc<TokenCache>,
     settings: Arc<Settings>,
+    learned: Arc<Learned>,
     calls: Calls,
 }
 
@@ -99,6 +105,7 @@ impl NexusServer {
             client,
             cache,
             settings,
+            learned: Arc::default(),
             calls,
         }
     }
@@ -152,7 +159,7 @@ impl NexusServer {
 
     /// The Gateway's listing this server read last (empty before one).
     fn held_listing(&self) -> Vec<Provider> {
-        let held = self.settings.listing.lock();
+        let held = self.learned.listing.lock();
         held.map(|listing| listing.clone()).unwrap_or_default()
     }
 
@@ -185,10 +192,10 @@ impl NexusServer {
     /// Gateway does not list (with those it does), from a listing the
     /// server read, and keeps it.
     pub(crate) fn check_listing(&self, listing: &[Provider]) {
-        if let Ok(mut held) = self.settings.listing.lock() {
+        if let Ok(mut held) = self.learned.listing.lock() {
             *held = listing.to_vec();
         }
-        if self.settings.checked.swap(true, Ordering::Relaxed) {
+        if self.learned.checked.swap(true, Ordering::Relaxed) {
             return;
         }
         let flags = [
@@ -207,7 +214,7 @@ impl NexusServer {
     /// it, or from `initialize`), and the person it acts for (stdio: the one
     /// workspace; `serve`: the person the verified token names).
     fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, Failure> {
-        let call = self.settings.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
+        let call = self.learned.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
         // A 2025 client's name rides in the session id its `initialize` was
         // answered with (rmcp's stateless answer knows no `initialize`).
         let parts = context.extensions.get::<Parts>();
