@@ -84,7 +84,7 @@ impl GitHost {
     }
 
     /// `host`, or `host:port` when the port is not `scheme`'s default.
-    fn said(&self, scheme: &str) -> String {
+    fn shown(&self, scheme: &str) -> String {
         match (scheme, self.port) {
             ("https", 443) | ("http", 80) => self.host.clone(),
             _ => format!("{}:{}", self.host, self.port),
@@ -220,7 +220,7 @@ impl Helper<'_> {
             return Ok(None);
         }
         let mut names: Vec<String> = Vec::new();
-        for name in known.iter().map(|h| h.said(scheme)) {
+        for name in known.iter().map(|h| h.shown(scheme)) {
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -235,7 +235,7 @@ impl Helper<'_> {
              add --host {}",
             one_line(self.provider),
             one_line(&names),
-            one_line(&host.said(scheme))
+            one_line(&host.shown(scheme))
         )))
     }
 

@@ -117,19 +117,19 @@ impl Caller {
     /// The line's opening: the call's number, the client (quoted), in
     /// `serve` a short hash of the person (never a token, an e-mail or the
     /// workspace id), and the account's label.
-    fn said(&self) -> String {
-        let mut said = format!(
+    fn opening(&self) -> String {
+        let mut opening = format!(
             "call #{} client=\"{}\"",
             self.call,
             quoted(&self.client, 64)
         );
         if let Some(who) = self.principal.who() {
-            said += &format!(" who={who}");
+            opening += &format!(" who={who}");
         }
         if let Some(label) = &self.account {
-            said += &format!(" account={label}");
+            opening += &format!(" account={label}");
         }
-        said
+        opening
     }
 }
 
@@ -176,11 +176,11 @@ pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant,
         started.elapsed().as_millis() as u64,
         failed.map_or("answered", Failure::code),
     );
-    let (said, who, account) = (caller.said(), caller.who(), caller.account());
+    let (opening, who, account) = (caller.opening(), caller.who(), caller.account());
     log::info!(target: "nexus_mcp::call",
         call = caller.call, client = caller.client.as_str(), who = who, account = account,
         tool = tool, ms = ms, outcome = code;
-        "{said} {} -> {outcome}", cut(tool, 64));
+        "{opening} {} -> {outcome}", cut(tool, 64));
 }
 
 /// The call's line on stderr, at the default level: its number (the
@@ -212,7 +212,7 @@ pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, calle
         host = host, path = path, status = status, bytes = bytes,
         ms = started.elapsed().as_millis() as u64, outcome = code;
         "{} provider=\"{}\" {} {}://{}{} -> {}",
-        caller.said(),
+        caller.opening(),
         quoted(&args.provider, 64),
         cut(args.method.as_deref().unwrap_or("GET"), 16),
         cut(scheme, 8),
