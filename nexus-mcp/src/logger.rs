@@ -4,6 +4,7 @@
 //! at the level `NEXUS_LOG` names. No line holds a token or a secret: the
 //! fields are the text line's, apart.
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
@@ -49,29 +50,37 @@ impl log::Log for StderrLogger {
 
     fn log(&self, record: &log::Record) {
         if self.enabled(record.metadata()) {
-            // A library line logged during a fetch names the call it is about.
-            let call = crate::calls::CALL.get();
-            let which = if call > 0 && record.target().starts_with("nexus_sdk") {
-                format!(" (call #{call})")
-            } else {
-                String::new()
-            };
-            let said = record.args().to_string();
-            // The library names the buffer's setting once: this program's is a flag.
-            let said = match record.target() {
-                "nexus_sdk::buffer" => {
-                    said.replacen("TokenCache::with_buffer", "--token-buffer", 1)
-                }
-                _ => said,
-            };
-            match FORMAT.get() {
-                Some(Format::Json) => eprintln!("{}", json_line(record, &said, call)),
-                _ => eprintln!("{} {}: {said}{which}", record.level(), record.target()),
-            }
+            let format = FORMAT.get().copied().unwrap_or(Format::Text);
+            let _ = write_line(&mut std::io::stderr().lock(), record, format);
         }
     }
 
     fn flush(&self) {}
+}
+
+/// `record` as one line of `format` onto `out`, in one write: stderr is
+/// unbuffered, and a line formatted onto it piece by piece took a write
+/// each (a JSON line dozens), and could be split by another process's.
+fn write_line(out: &mut impl Write, record: &log::Record, format: Format) -> std::io::Result<()> {
+    // A library line logged during a fetch names the call it is about.
+    let call = crate::calls::CALL.get();
+    let which = if call > 0 && record.target().starts_with("nexus_sdk") {
+        format!(" (call #{call})")
+    } else {
+        String::new()
+    };
+    let said = record.args().to_string();
+    // The library names the buffer's setting once: this program's is a flag.
+    let said = match record.target() {
+        "nexus_sdk::buffer" => said.replacen("TokenCache::with_buffer", "--token-buffer", 1),
+        _ => said,
+    };
+    let mut line = match format {
+        Format::Json => json_line(record, &said, call).to_string(),
+        Format::Text => format!("{} {}: {said}{which}", record.level(), record.target()),
+    };
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 /// The level `NEXUS_LOG` names (set at start); `None` when unset or unread.
@@ -111,5 +120,56 @@ impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_> {
         };
         self.0.insert(key.as_str().to_owned(), value);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that counts the writes it is handed.
+    #[derive(Default)]
+    struct Writes {
+        calls: usize,
+        bytes: Vec<u8>,
+    }
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_write_in_either_format() {
+        let fields: &[(&str, &str)] = &[("client", "claude"), ("who", "ab12"), ("tool", "fetch")];
+        let record = log::Record::builder()
+            .args(format_args!("call #1 -> answered"))
+            .level(log::Level::Info)
+            .target("nexus_mcp::call")
+            .key_values(&fields)
+            .build();
+        for format in [Format::Text, Format::Json] {
+            let mut out = Writes::default();
+            write_line(&mut out, &record, format).unwrap();
+            assert_eq!(
+                out.calls,
+                1,
+                "{format:?}: {}",
+                String::from_utf8_lossy(&out.bytes)
+            );
+            let line = String::from_utf8(out.bytes).unwrap();
+            assert_eq!(line.matches('\n').count(), 1, "{line}");
+            assert!(
+                line.ends_with('\n') && line.contains("call #1 -> answered"),
+                "{line}"
+            );
+        }
     }
 }
