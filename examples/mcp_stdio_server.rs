@@ -457,7 +457,14 @@ impl log::Log for StderrLogger {
 
     fn log(&self, record: &log::Record) {
         if self.enabled(record.metadata()) {
-            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+            let line = format!(
+                "{} {}: {}\n",
+                record.level(),
+                record.target(),
+                record.args()
+            );
+            // One write a line: stderr is unbuffered (eprintln! writes each piece).
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 

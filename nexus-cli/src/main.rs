@@ -224,7 +224,9 @@ impl log::Log for Warnings {
         let expired = record.target() == "nexus_sdk::token";
         if self.enabled(record.metadata()) && !expired {
             let level = record.level().as_str().to_ascii_lowercase();
-            eprintln!("nexus: {level}: {}", one_line(&record.args().to_string()));
+            let line = format!("nexus: {level}: {}\n", one_line(&record.args().to_string()));
+            // One write: stderr is unbuffered (eprintln! writes each piece).
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 
