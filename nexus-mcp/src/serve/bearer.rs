@@ -203,7 +203,7 @@ impl Gate {
 
     /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
     async fn verify(&self, token: &str, header: jsonwebtoken::Header) -> Result<Claims, Refusal> {
-        let invalid = |why: String| Refusal::InvalidToken(why);
+        let invalid = Refusal::InvalidToken;
         if !ALGORITHMS.contains(&header.alg) {
             let why = format!(
                 "a token signed with {:?} is refused: asymmetric keys only",
