@@ -273,13 +273,52 @@ fn stale_store_cost(live: usize) -> Duration {
         );
     }
     let stale = CachedToken::bearer("t", SystemTime::now() + Duration::from_secs(10));
+    per_store(|key| cache.set(key, "github", stale.clone()))
+}
+
+/// The baseline: the same stores into a plain `HashMap` of the same shape
+/// (a workspace, and a list of its provider's token and eviction instant)
+/// that holds `live` live entries, purged by the cache's rule (the expired
+/// entries dropped once per as many stores as it held after the last
+/// purge), with no lock and no flights: what a map that large costs any
+/// store in this machine's memory.
+fn plain_store_cost(live: usize) -> Duration {
+    type Entry = (String, CachedToken, SystemTime);
+    let mut map: std::collections::HashMap<String, Vec<Entry>> = Default::default();
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    for i in 0..live {
+        let entry = ("github".to_owned(), CachedToken::bearer("t", later), later);
+        map.insert(format!("live-{i:05}"), vec![entry]);
+    }
+    let stale = CachedToken::bearer("t", SystemTime::now() + Duration::from_secs(10));
+    let (mut uses, mut purge_at) = (0, live);
+    per_store(|key| {
+        uses += 1;
+        if uses >= purge_at.max(64) {
+            let now = SystemTime::now();
+            // A live entry's token is read, as the cache reads whether it
+            // was rejected.
+            let live =
+                |(_, token, evict_at): &Entry| now <= *evict_at && !token.access_token().is_empty();
+            map.retain(|_, list| {
+                list.retain(live);
+                !list.is_empty()
+            });
+            (uses, purge_at) = (0, map.len());
+        }
+        let entry = ("github".to_owned(), stale.clone(), SystemTime::UNIX_EPOCH);
+        map.insert(key.to_owned(), vec![entry]);
+    })
+}
+
+/// The median time per call of `store`, over 5 runs of 20,000 calls, each
+/// with a new key.
+fn per_store(mut store: impl FnMut(&str)) -> Duration {
     let keys: Vec<String> = (0..20_000).map(|i| format!("stale-{i:05}")).collect();
     let mut runs: Vec<Duration> = (0..5)
         .map(|_| {
             let started = std::time::Instant::now();
-            for key in &keys {
-                cache.set(key, "github", stale.clone());
-            }
+            keys.iter().for_each(|key| store(key));
             started.elapsed() / keys.len() as u32
         })
         .collect();
@@ -287,15 +326,24 @@ fn stale_store_cost(live: usize) -> Duration {
     runs[runs.len() / 2]
 }
 
-/// Stores of stale-on-arrival tokens cost the same whatever the cache's
-/// size: the store at 16,000 live entries against the same at 1,000.
+/// Stores of stale-on-arrival tokens cost no more at 16,000 live entries
+/// than at 1,000 beyond what a map that large costs in memory: the ratio
+/// beside a plain map's under the same purge rule, measured in the same run
+/// (the cache-size effect differs from machine to machine).
 fn store_cost_scenario() {
     let (small, large) = (stale_store_cost(1_000), stale_store_cost(16_000));
+    let (plain_small, plain_large) = (plain_store_cost(1_000), plain_store_cost(16_000));
+    let ratio = |small: Duration, large: Duration| large.as_secs_f64() / small.as_secs_f64();
     println!(
-        "stale-on-arrival stores: {:.0} ns each at 1,000 entries, {:.0} ns at 16,000: {:.2}× (at most 3× is the goal)\n",
+        "stale-on-arrival stores: {:.0} ns each at 1,000 entries, {:.0} ns at 16,000: {:.2}×; \
+         a plain map under the same purge rule (the baseline): {:.0} ns, {:.0} ns: {:.2}× \
+         (the goal: at most the baseline's ratio)\n",
         small.as_nanos() as f64,
         large.as_nanos() as f64,
-        large.as_secs_f64() / small.as_secs_f64()
+        ratio(small, large),
+        plain_small.as_nanos() as f64,
+        plain_large.as_nanos() as f64,
+        ratio(plain_small, plain_large),
     );
 }
 
