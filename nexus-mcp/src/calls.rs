@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::answer::{cut, quoted};
 use crate::failure::Failure;
 use crate::principal::Principal;
-use crate::tools::FetchArgs;
+use crate::tools::{FetchArgs, Hidden};
 
 thread_local! {
     /// The number of the fetch the library works on in this thread (each
@@ -130,6 +130,17 @@ impl Caller {
             opening += &format!(" account={label}");
         }
         opening
+    }
+
+    /// The workspace id a tool error must not name, and what it says
+    /// instead: `serve` and `--account` name no workspace to the model.
+    pub(crate) fn hidden(&self) -> Option<Hidden> {
+        let account = self.account.as_deref();
+        let hidden = account.is_some() || self.principal.is_person();
+        hidden.then(|| Hidden {
+            workspace: self.principal.workspace().to_owned(),
+            words: self.principal.whose(account).into_owned(),
+        })
     }
 }
 

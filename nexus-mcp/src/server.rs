@@ -31,7 +31,7 @@ use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::tools::{
-    Fetch, FetchArgs, Hidden, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
+    Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
@@ -412,17 +412,6 @@ impl NexusServer {
         connected
     }
 
-    /// The workspace id a tool error must not name, and what it says
-    /// instead: `serve` and `--account` name no workspace to the model.
-    fn hidden(caller: &Caller) -> Option<Hidden> {
-        let account = caller.account.as_deref();
-        let hidden = account.is_some() || caller.principal.is_person();
-        hidden.then(|| Hidden {
-            workspace: caller.principal.workspace().to_owned(),
-            words: caller.principal.whose(account).into_owned(),
-        })
-    }
-
     /// `list_providers`: the Gateway's providers this server offers.
     /// With several accounts, each provider says which of the person's
     /// accounts (`base` their workspace, in `serve`) has a connection to it.
@@ -631,7 +620,7 @@ impl NexusServer {
                 let who = caller.principal.who().unwrap_or_default();
                 Ok(failure(&why.for_the_model(who), None).into())
             }
-            Err(why) => Ok(failure(&why, Self::hidden(&caller).as_ref()).into()),
+            Err(why) => Ok(failure(&why, caller.hidden().as_ref()).into()),
         };
         (answered, error)
     }
