@@ -21,6 +21,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::hold::Holds;
 use crate::request::{RecordedRequest, query_pairs};
 
 mod introspect;
@@ -51,6 +52,8 @@ const KEYS: [(&str, Algorithm, &[u8]); 4] = [
 /// ```
 pub struct FakeIssuer {
     state: Arc<Mutex<State>>,
+    /// Questions at `/introspect` held until the test lets them go.
+    holds: Arc<Holds>,
     server: HttpServer,
     /// The issuer's path after the server's origin (Entra's `/TENANT/v2.0`).
     path: String,
@@ -179,6 +182,8 @@ impl FakeIssuer {
         }));
         let url = Arc::new(Mutex::new(String::new()));
         let (handler_state, handler_url) = (Arc::clone(&state), Arc::clone(&url));
+        let holds = Arc::new(Holds::default());
+        let handler_holds = Arc::clone(&holds);
         let prefix = path.to_owned();
         let handler = Arc::new(move |mut request: RecordedRequest| {
             let url = handler_url.lock().clone();
@@ -186,6 +191,10 @@ impl FakeIssuer {
             match request.path.strip_prefix(prefix.as_str()) {
                 Some(rest) => request.path = rest.to_owned(),
                 None => return answer(404, &json!({"error": "not_found"})),
+            }
+            if (request.method.as_str(), request.path.as_str()) == ("POST", "/introspect") {
+                handler_state.lock().introspections += 1;
+                handler_holds.wait(None);
             }
             let reply = handle(&handler_state, &url, &request);
             reply.unwrap_or_else(|| oauth(&handler_state, &url, &request))
@@ -195,6 +204,7 @@ impl FakeIssuer {
         let path = path.to_owned();
         Ok(FakeIssuer {
             state,
+            holds,
             server,
             path,
         })

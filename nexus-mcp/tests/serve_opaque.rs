@@ -3,7 +3,8 @@
 //! saying what to set, without `--introspection-client-id`; with it,
 //! checked as a JWT is, asked once per token however many requests carry
 //! it, a refusal kept so a flood of one bad token is one question, and an
-//! endpoint that cannot be asked a 503 naming the issuer.
+//! endpoint that cannot be asked a 503 naming the issuer; a question whose
+//! client hung up still answered, for the next request with that token.
 
 mod common;
 
@@ -112,6 +113,50 @@ fn an_opaque_token_is_checked_as_a_jwt_is_and_asked_about_once() {
         assert_eq!(listed(&served, "not-a-token-the-issuer-made").0, 401);
     }
     assert_eq!(issuer.introspections(), asked + 1, "a refusal is kept");
+}
+
+/// Sends a `tools/call` as `token` to `served` and hangs up once the
+/// issuer has been asked about it (its question held there).
+fn hang_up_while_asked(served: &Served, issuer: &FakeIssuer, token: &str) {
+    use std::io::Write;
+    let body = common::served::call("list_providers", json!({}), "2026-07-28").to_string();
+    let authority = served.origin.trim_start_matches("http://");
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\n\
+         Mcp-Name: list_providers\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let asked = issuer.introspections() + 1;
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    common::served::wait_until(|| issuer.introspections() == asked);
+    stream.shutdown(std::net::Shutdown::Both).unwrap();
+}
+
+#[test]
+fn a_question_whose_client_hung_up_is_answered_for_the_next_request() {
+    let (issuer, _gateway, _api, served) = introspecting(SECRET);
+    let opaque = issuer.mint_opaque(&FakeToken::new("alice").audience(&served.resource));
+    let held = issuer.hold_next_introspection();
+    hang_up_while_asked(&served, &issuer, &opaque);
+    std::thread::scope(|scope| {
+        let next = scope.spawn(|| listed(&served, &opaque).0);
+        drop(held);
+        assert_eq!(next.join().unwrap(), 200);
+    });
+    assert_eq!(issuer.introspections(), 1, "one question, answered");
+    // Many clients that hang up leave nothing held: each question ends.
+    for n in 0..8 {
+        let token = FakeToken::new(&format!("p{n}")).audience(&served.resource);
+        let token = issuer.mint_opaque(&token);
+        let held = issuer.hold_next_introspection();
+        hang_up_while_asked(&served, &issuer, &token);
+        drop(held);
+        assert_ne!(listed(&served, &token).0, 503);
+    }
+    assert_eq!(issuer.introspections(), 9, "each asked once");
 }
 
 #[test]

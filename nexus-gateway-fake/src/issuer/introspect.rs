@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{FakeIssuer, FakeToken, State};
+use crate::hold::{Hold, Holds};
 use crate::server::Reply;
 
 impl FakeIssuer {
@@ -21,9 +22,26 @@ impl FakeIssuer {
         keep(&mut self.state.lock(), claims)
     }
 
-    /// How many times `/introspect` was asked, by any client.
+    /// How many times `/introspect` was asked, by any client (a question
+    /// held by [`hold_next_introspection`](Self::hold_next_introspection)
+    /// counts from when it arrives).
     pub fn introspections(&self) -> usize {
         self.state.lock().introspections
+    }
+
+    /// Holds the next question at `/introspect`, not answered until the
+    /// returned [`Hold`] is dropped; holds queue up, one question each.
+    ///
+    /// ```
+    /// use nexus_gateway_fake::FakeIssuer;
+    ///
+    /// let issuer = FakeIssuer::start();
+    /// let hold = issuer.hold_next_introspection();
+    /// // ... a question arrives: `issuer.introspections()` counts it, unanswered ...
+    /// drop(hold); // now it is answered
+    /// ```
+    pub fn hold_next_introspection(&self) -> Hold {
+        Holds::hold(&self.holds, None, None)
     }
 }
 
@@ -40,7 +58,6 @@ pub(super) fn keep(state: &mut State, claims: Value) -> String {
 /// `POST /introspect`: the claims of an active token, `{"active": false}`
 /// for any other; 401 for a client that does not authenticate.
 pub(super) fn answer(state: &mut State, _url: &str, form: &HashMap<String, String>) -> Reply {
-    state.introspections += 1;
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let known = state.secrets.get(field("client_id"));
     if known.is_none_or(|secret| secret.as_str() != field("client_secret")) {

@@ -456,3 +456,12 @@ pub fn call_asking(
     assert_eq!(status, 200, "{answer}");
     answer
 }
+
+/// Waits until `ready` holds (an event), under the deadline every wait has.
+pub fn wait_until(ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + OWED;
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "it never happened");
+        std::thread::yield_now();
+    }
+}
