@@ -100,7 +100,15 @@ fn entra_id() {
             .mint(&with(with(token.typ("JWT"), claims), more))
     };
     assert!(recipe.acts_for_the_person(&entra(CLIENT_ID, json!({"scp": "Files.Read User.Read"}))));
-    assert!(recipe.acts_for_the_person(&entra(&alias, json!({"roles": ["Mcp.Use"]}))));
+    assert!(recipe.acts_for_the_person(&entra(
+        &alias,
+        json!({"roles": ["Mcp.Use"], "scp": "mcp.tools"})
+    )));
+    // Its ID token for a person given an app role: `roles`, no nonce, no scp.
+    assert_eq!(
+        recipe.status(&entra(CLIENT_ID, json!({"roles": ["Mcp.Use"]}))),
+        401
+    );
     // Its ID token for the same application: the client id, a nonce, no scp.
     assert_eq!(
         recipe.status(&entra(CLIENT_ID, json!({"nonce": "n-0S6_WzA2Mj"}))),

@@ -43,17 +43,28 @@ fn an_audience_alias_admits_access_tokens_and_never_an_id_token() {
     let alias = format!("api://{CLIENT_ID}");
     let (issuer, _gateway, _api, served) = setup(&["--audience", CLIENT_ID, "--audience", &alias]);
     let to = |aud: &str| FakeToken::new("alice").audience(aud);
-    // Entra's access tokens: the client id or its api:// URI, with `scp`
-    // or `roles`; RFC 9068's typed ones; one naming several audiences.
+    // Entra's access tokens: the client id or its api:// URI, with `scp`,
+    // or `roles` in an application's token (`idtyp: app`); RFC 9068's
+    // typed ones; one naming several audiences.
     admitted(
         &served,
         &issuer.mint(&to(CLIENT_ID).claim("scp", json!("Files.Read"))),
         "scp",
     );
+    let app = to(&alias).claim("roles", json!(["Reader"]));
     admitted(
         &served,
-        &issuer.mint(&to(&alias).claim("roles", json!(["Reader"]))),
-        "roles",
+        &issuer.mint(&app.claim("idtyp", json!("app"))),
+        "an application's token: roles, idtyp app",
+    );
+    admitted(
+        &served,
+        &issuer.mint(
+            &to(&alias)
+                .claim("roles", json!(["Reader"]))
+                .claim("scp", json!("Files.Read")),
+        ),
+        "roles beside scp",
     );
     admitted(
         &served,
@@ -73,6 +84,17 @@ fn an_audience_alias_admits_access_tokens_and_never_an_id_token() {
         &issuer.mint(&to(&alias).typ("JWT")),
         "typed JWT, granting nothing",
     );
+    // Entra's ID token for a person with app roles: typed JWT, an alias,
+    // `roles`, no nonce (none asked), no scp. Roles are no access token's mark.
+    for aud in [CLIENT_ID, alias.as_str()] {
+        for idtyp in [None, Some("user")] {
+            let mut id = to(aud).typ("JWT").claim("roles", json!(["Mcp.Use"]));
+            if let Some(idtyp) = idtyp {
+                id = id.claim("idtyp", json!(idtyp));
+            }
+            refused(&served, &issuer.mint(&id), "an ID token carrying roles");
+        }
+    }
     // Whatever its audience, a token a login made for a client is refused.
     for (claim, value) in [
         ("nonce", "n-0S6_WzA2Mj"),

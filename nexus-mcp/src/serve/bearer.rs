@@ -318,8 +318,10 @@ impl Gate {
     /// resource: it carries what the login asked for (`nonce`) or hashes of
     /// what came with it. And an audience alias (`--audience`, a client id)
     /// is one the issuer's ID tokens name too: a token that names only an
-    /// alias must say it is an access token, by its type (RFC 9068's
-    /// `at+jwt`) or by what it grants (`scope`, `scp`, `roles`).
+    /// alias must show it is an access token, by its type (RFC 9068's
+    /// `at+jwt`), by the delegated scopes it grants (`scope`, `scp`), or as
+    /// an application's own token (Entra's `idtyp: app`). `roles` alone
+    /// shows nothing: Entra writes a person's app roles into ID tokens too.
     fn access_token(&self, claims: &Claims, typ: Option<&str>) -> Result<(), String> {
         let id_claims = ["nonce", "at_hash", "c_hash"];
         if let Some(kind) = id_claims.iter().find(|c| claims.rest.contains_key(**c)) {
@@ -334,14 +336,14 @@ impl Gate {
             None => false,
         };
         let typed = typ.is_some_and(|t| t != "jwt");
-        let grants =
-            claims.scope.is_some() || claims.scp.is_some() || claims.rest.contains_key("roles");
-        if for_this || typed || grants {
+        let grants = claims.scope.is_some() || claims.scp.is_some();
+        let app = claims.rest.get("idtyp").is_some_and(|t| t == "app");
+        if for_this || typed || grants || app {
             return Ok(());
         }
         Err(
-            "a token for an --audience alias that grants nothing (no scope, scp or roles) and \
-             is not typed at+jwt may be an ID token"
+            "a token for an --audience alias that shows no access token's mark (no scope or \
+             scp, not idtyp app, not typed at+jwt) may be an ID token"
                 .to_owned(),
         )
     }
