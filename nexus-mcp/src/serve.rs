@@ -175,7 +175,7 @@ impl ServeArgs {
         if self.subject_claim.trim().is_empty() {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
-        let deny = Arc::new(deny::DenyList::read(self.deny_file)?);
+        let deny = Arc::new(deny::DenyList::read(self.deny_file, &self.issuer)?);
         let site = Site {
             deny,
             metrics_listen: self.metrics_listen,
@@ -416,7 +416,10 @@ async fn reread_at_sighup(reread: Reread) {
     };
     while hangup.recv().await.is_some() {
         match reread.deny.reload() {
-            Some(Ok(count)) => {
+            Some(Ok((count, skipped))) => {
+                for line in skipped {
+                    log::warn!(target: "nexus_mcp", "SIGHUP: {line}; skipped");
+                }
                 log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people")
             }
             Some(Err(why)) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the list held stays"),

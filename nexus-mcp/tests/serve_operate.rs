@@ -458,17 +458,38 @@ fn a_denied_person_is_refused_from_the_moment_the_file_is_read_again_at_sighup()
     assert_eq!(call_with(&served, &bob, &[]).0, 200);
     let said = served.said();
     assert!(said.contains(&format!("refused who={who}")), "{said}");
-    // A file that does not parse is refused at start, naming its line.
-    std::fs::write(file, "who=alice\n").unwrap();
-    let out = command(&gateway, &issuer.url(), free_port(), &["--deny-file", file])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{said}");
+    // A line that would deny nobody (another issuer's spelling, a note
+    // after the person) is skipped at SIGHUP, said with its line; the
+    // file's other lines hold.
+    let bob_too = format!("who={who}\n{}/ bob\nbob # the intern\n", issuer.url());
+    std::fs::write(file, bob_too).unwrap();
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &served.pid().to_string()])
+        .status();
+    assert!(hangup.unwrap().success());
+    let said = served.said_once(|said| said.contains("line 3:"));
     assert!(
-        said.contains("--deny-file") && said.contains("line 1"),
+        said.contains("line 2: the issuer") && said.contains("skipped"),
         "{said}"
     );
+    assert_eq!(call_with(&served, &alice, &[]).0, 403);
+    // At start, such a file is refused, naming every such line.
+    for (text, line) in [
+        ("who=alice\n".to_owned(), "line 1"),
+        (format!("# denied\n{}/ bob\n", issuer.url()), "line 2"),
+        ("# denied\n\nbob # the intern\n".to_owned(), "line 3"),
+    ] {
+        std::fs::write(file, text).unwrap();
+        let out = command(&gateway, &issuer.url(), free_port(), &["--deny-file", file])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(
+            said.contains("--deny-file") && said.contains(line),
+            "{said}"
+        );
+    }
 }
 
 #[test]
