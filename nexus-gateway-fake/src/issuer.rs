@@ -79,6 +79,8 @@ struct State {
     opaque: HashMap<String, Value>,
     /// How many times `/introspect` was asked.
     introspections: usize,
+    /// The `error_description` `/introspect` refuses every question with, if set.
+    introspection_error: Option<String>,
     /// Who `/authorize` approves.
     person: String,
     /// Each registered client's redirect URIs.

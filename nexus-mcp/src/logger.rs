@@ -2,7 +2,9 @@
 //! json` one JSON object a line (`ts`, `level`, `target`, `message`, and the
 //! record's fields, each its own: a call's `who`, `client`, `provider` …),
 //! at the level `NEXUS_LOG` names. No line holds a token or a secret: the
-//! fields are the text line's, apart.
+//! fields are the text line's, apart. A text line's message goes through
+//! the one escape every package shows outside words with
+//! ([`nexus_sdk::one_line`]), so whatever it quotes cannot forge a line.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -77,7 +79,14 @@ fn write_line(out: &mut impl Write, record: &log::Record, format: Format) -> std
     };
     let mut line = match format {
         Format::Json => json_line(record, &said, call).to_string(),
-        Format::Text => format!("{} {}: {said}{which}", record.level(), record.target()),
+        // Whatever a line quotes (an issuer's, a client's, a server's
+        // words), it stays one line and shows what a person cannot see.
+        Format::Text => format!(
+            "{} {}: {}{which}",
+            record.level(),
+            record.target(),
+            nexus_sdk::one_line(&said)
+        ),
     };
     line.push('\n');
     out.write_all(line.as_bytes())
@@ -143,6 +152,26 @@ mod tests {
 
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
+        }
+    }
+
+    #[test]
+    fn a_message_quoting_outside_words_is_one_line_in_either_format() {
+        let record = log::Record::builder()
+            .args(format_args!(
+                "said: bad client\nINFO nexus_mcp: listening on 0.0.0.0:1\r\u{202e}"
+            ))
+            .level(log::Level::Warn)
+            .target("nexus_mcp")
+            .build();
+        for format in [Format::Text, Format::Json] {
+            let mut out = Writes::default();
+            write_line(&mut out, &record, format).unwrap();
+            let line = String::from_utf8(out.bytes).unwrap();
+            assert_eq!(line.lines().count(), 1, "{format:?}: {line}");
+            if let Format::Text = format {
+                assert!(!line.contains(['\r', '\u{202e}']), "{line}");
+            }
         }
     }
 

@@ -174,6 +174,40 @@ fn an_introspection_endpoint_that_refuses_this_server_is_503_naming_the_issuer()
 }
 
 #[test]
+fn the_issuers_words_reach_the_log_escaped_and_never_the_client() {
+    let (issuer, _gateway, _api, served) = introspecting(SECRET);
+    let words = "no such client\nERROR nexus_mcp: forged by the issuer \u{202e}<b>";
+    issuer.set_introspection_error(Some(words));
+    let opaque = issuer.mint_opaque(&FakeToken::new("alice").audience(&served.resource));
+    let (status, answer) = listed(&served, &opaque);
+    assert_eq!(status, 503, "{answer}");
+    // The client reads a fixed sentence, naming the issuer it was set.
+    let told = answer["error_description"].as_str().unwrap_or_default();
+    assert!(
+        !told.contains("no such client") && !told.contains("forged"),
+        "{told}"
+    );
+    assert!(
+        told.contains(&issuer.url()) && told.contains("try again"),
+        "{told}"
+    );
+    // The operator reads the issuer's words on one line, escaped.
+    let said = served.said_once(|said| said.contains("no such client"));
+    let line = said.lines().find(|l| l.contains("no such client")).unwrap();
+    assert!(
+        line.contains("no such client\\nERROR nexus_mcp: forged"),
+        "{line}"
+    );
+    assert!(line.contains("\\u{202e}"), "{line}");
+    assert!(
+        !said
+            .lines()
+            .any(|l| l.starts_with("ERROR nexus_mcp: forged")),
+        "{said}"
+    );
+}
+
+#[test]
 fn an_introspection_client_without_its_secret_is_a_usage_error() {
     let issuer = FakeIssuer::start();
     let gateway = FakeGateway::start();

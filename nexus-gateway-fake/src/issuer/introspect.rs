@@ -43,6 +43,14 @@ impl FakeIssuer {
     pub fn hold_next_introspection(&self) -> Hold {
         Holds::hold(&self.holds, None, None)
     }
+
+    /// Makes `/introspect` refuse every question (400 `invalid_request`)
+    /// with `description` as its `error_description`, whatever it holds
+    /// (line breaks, an issuer's HTML): as a misconfigured or hostile
+    /// issuer words it. `None` answers as usual again.
+    pub fn set_introspection_error(&self, description: Option<&str>) {
+        self.state.lock().introspection_error = description.map(str::to_owned);
+    }
 }
 
 /// A new opaque token standing for `claims`, kept for `/introspect`.
@@ -58,6 +66,10 @@ pub(super) fn keep(state: &mut State, claims: Value) -> String {
 /// `POST /introspect`: the claims of an active token, `{"active": false}`
 /// for any other; 401 for a client that does not authenticate.
 pub(super) fn answer(state: &mut State, _url: &str, form: &HashMap<String, String>) -> Reply {
+    if let Some(description) = &state.introspection_error {
+        let body = json!({"error": "invalid_request", "error_description": description});
+        return super::answer(400, &body);
+    }
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let known = state.secrets.get(field("client_id"));
     if known.is_none_or(|secret| secret.as_str() != field("client_secret")) {

@@ -103,7 +103,9 @@ pub(crate) enum Refusal {
     /// 403 `insufficient_scope`: a scope short of `--scope`, or no
     /// workspace claim, and why.
     InsufficientScope(String),
-    /// 503: the issuer's keys cannot be read, and why.
+    /// 503: the issuer's keys or its introspection endpoint cannot be
+    /// read, and why (for the operator's log; the client reads a fixed
+    /// sentence).
     Unavailable(String),
     /// 431: headers past [`MAX_HEADERS`].
     HeadersTooLarge,
@@ -418,7 +420,13 @@ impl Gate {
                 (StatusCode::UNAUTHORIZED, why)
             }
             Refusal::InsufficientScope(why) => (StatusCode::FORBIDDEN, why),
-            Refusal::Unavailable(why) => {
+            Refusal::Unavailable(_) => {
+                // The why is the operator's, in the log: it may quote the
+                // issuer's own words, which are no client's to read.
+                let why = format!(
+                    "this server cannot check tokens with the issuer {} now; try again shortly",
+                    self.issuer
+                );
                 let body = json!({"error": "temporarily_unavailable", "error_description": why});
                 return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
             }
