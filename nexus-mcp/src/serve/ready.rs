@@ -2,7 +2,9 @@
 //! balancer or an orchestrator to send it traffic: the issuer's keys held
 //! (fetched within their limits when they are not), and the Gateway
 //! answering with this server's key. `/healthz` stays liveness: the
-//! process answers.
+//! process answers. The answer names only which is missing (`issuer` or
+//! `gateway`): the port is public, and why (the Gateway's internal URL, the
+//! setting to mend) is the operator's, in the log.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +23,7 @@ const RECALLED: Duration = Duration::from_secs(5);
 pub(crate) struct Readiness {
     jwks: Arc<Jwks>,
     server: NexusServer,
-    last: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+    last: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
 }
 
 impl Readiness {
@@ -30,25 +32,33 @@ impl Readiness {
         Readiness { jwks, server, last }
     }
 
-    /// Ready, or why not: the first thing missing, named.
-    async fn ask(&self) -> Result<(), String> {
+    /// Ready, or which is missing (`issuer` or `gateway`), the first one;
+    /// why is said in the log each time it is asked anew.
+    async fn ask(&self) -> Result<(), &'static str> {
         let mut last = self.last.lock().await;
         if let Some((_, answer)) = last.as_ref().filter(|(at, _)| at.elapsed() < RECALLED) {
-            return answer.clone();
+            return *answer;
         }
         let answer = match self.jwks.held_or_fetched().await {
-            Err(why) => Err(why),
-            Ok(()) => self.server.gateway_answers().await,
+            Err(why) => Err(("issuer", why)),
+            Ok(()) => (self.server.gateway_answers().await).map_err(|why| ("gateway", why)),
         };
-        *last = Some((Instant::now(), answer.clone()));
+        let answer = answer.map_err(|(which, why)| {
+            log::warn!(target: "nexus_mcp", "/readyz: not ready ({which}): {why}");
+            which
+        });
+        *last = Some((Instant::now(), answer));
         answer
     }
 }
 
-/// `GET /readyz`: 200 `ready`, or 503 with why not.
+/// `GET /readyz`: 200 `ready`, or 503 `not ready: issuer` or `not ready: gateway`.
 pub(crate) async fn readyz(State(ready): State<Arc<Readiness>>) -> (StatusCode, String) {
     match ready.ask().await {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
+        Err(which) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {which}"),
+        ),
     }
 }
