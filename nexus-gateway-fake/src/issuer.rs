@@ -454,6 +454,8 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
             "introspection_endpoint": format!("{url}/introspect"),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
             "grant_types_supported": ["authorization_code"],
+            // OpenID's own scopes only, as Entra ID and many issuers list them.
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
             "response_types_supported": ["code"],

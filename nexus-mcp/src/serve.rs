@@ -380,13 +380,16 @@ pub(crate) struct Site {
     metrics_listen: Option<String>,
 }
 
-/// `serve --check`: one line per failing check on stderr, and whether all passed.
+/// `serve --check`: one line per failing check on stderr (`unread`, the
+/// keyring's, first), and whether all passed.
 pub(crate) async fn check(
     gate: &Gate,
     login: Option<check::LoginClient>,
     server: &NexusServer,
+    unread: Option<String>,
 ) -> bool {
-    let failed = check::failures(gate, login, server).await;
+    let mut failed: Vec<String> = unread.into_iter().collect();
+    failed.extend(check::failures(gate, login, server).await);
     for line in &failed {
         eprintln!("nexus-mcp serve --check: {line}");
     }
@@ -457,7 +460,11 @@ pub(crate) async fn run(
     }
     match gate.jwks.warm().await {
         Ok(keys) => {
-            log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer)
+            log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer);
+            let metadata = gate.jwks.metadata().unwrap_or_default();
+            for line in check::scopes_not_offered(&gate.scopes, &metadata) {
+                log::warn!(target: "nexus_mcp", "{line}: a note, not a refusal (some issuers list only OpenID scopes); a token without it is refused 403");
+            }
         }
         Err(why) => log::warn!(target: "nexus_mcp", "{why}: every call answers 503 until it can"),
     }
@@ -520,6 +527,9 @@ pub(crate) async fn run(
         let metrics = metrics.map_err(|e| format!("--metrics-listen {address}: {e}"))?;
         let at = metrics.local_addr().map_err(|e| e.to_string())?;
         log::info!(target: "nexus_mcp", "metrics at http://{at}/metrics");
+        if !at.ip().is_loopback() {
+            log::warn!(target: "nexus_mcp", "--metrics-listen {at} is not a loopback address, and /metrics asks no token: anyone who reaches it reads this server's counts; listen where only the scraper reaches");
+        }
         tokio::spawn(crate::metrics::serve(metrics));
     }
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);

@@ -75,7 +75,7 @@ pub(crate) async fn failures(
 
 /// The `--scope`s the issuer's `scopes_supported` leaves out, when it
 /// lists any.
-fn scopes_not_offered(scopes: &[String], metadata: &Value) -> Vec<String> {
+pub(crate) fn scopes_not_offered(scopes: &[String], metadata: &Value) -> Vec<String> {
     let Some(offered) = metadata["scopes_supported"].as_array() else {
         return Vec::new();
     };
