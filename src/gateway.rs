@@ -138,7 +138,7 @@ impl Gateway {
         let mut budget = Cow::Borrowed(budget);
         loop {
             budget.check()?;
-            log::info!(target: LOG_TARGET, "Attempt {attempt}/{attempts}: {method} {}", escape(path));
+            log::info!(target: LOG_TARGET, path = path; "Attempt {attempt}/{attempts}: {method} {}", escape(path));
             let wait = match self.attempt(&method, &uri, body.as_deref(), &budget) {
                 Ok(bytes) => return serde_json::from_slice(&bytes).map_err(|_| not_json()),
                 Err(Failure::Final(error)) => return Err(error),

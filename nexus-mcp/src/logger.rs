@@ -51,6 +51,9 @@ impl log::Log for StderrLogger {
     }
 
     fn log(&self, record: &log::Record) {
+        // Counted whether said or not: the library's record of each
+        // request it sends the Gateway.
+        crate::metrics::sent(record);
         if self.enabled(record.metadata()) {
             let format = FORMAT.get().copied().unwrap_or(Format::Text);
             let _ = write_line(&mut std::io::stderr().lock(), record, format);

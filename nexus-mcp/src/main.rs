@@ -471,7 +471,10 @@ fn serving(
         None => None,
     };
     if log::set_logger(&logger::StderrLogger).is_ok() {
-        log::set_max_level(logger::level().unwrap_or(log::LevelFilter::Info));
+        // INFO at least reaches the logger, which says only what NEXUS_LOG
+        // asks: the library's record of each Gateway request is counted.
+        let level = logger::level().unwrap_or(log::LevelFilter::Info);
+        log::set_max_level(level.max(log::LevelFilter::Info));
     }
     if checking {
         let server = server(cli, None, None, client, connector);

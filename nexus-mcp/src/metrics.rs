@@ -11,6 +11,10 @@
 //! - `nexus_mcp_refusals_total{reason}`: requests refused before MCP;
 //! - `nexus_mcp_gateway_calls_total{route, outcome}`: the Gateway asked for a
 //!   credential (`resolve`, a cache miss) or its provider list (`providers`);
+//! - `nexus_mcp_gateway_requests_total{route}`: every request sent to the
+//!   Gateway (each attempt, each route: `resolve`, `providers`,
+//!   `request-connection`, `check-connection`, `token` …), as the library's
+//!   record of each attempt names it;
 //! - `nexus_mcp_connect_flows_total{step}`: asked, consented, declined, expired;
 //! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections.
 
@@ -37,6 +41,7 @@ struct Metrics {
     operations: Family<Labels, Histogram, fn() -> Histogram>,
     refusals: Family<Labels, Counter>,
     resolves: Family<Labels, Counter>,
+    requests: Family<Labels, Counter>,
     connects: Family<Labels, Counter>,
     issuer: Family<Labels, Counter>,
 }
@@ -51,12 +56,9 @@ fn metrics() -> &'static Metrics {
     METRICS.get_or_init(|| {
         let mut registry = Registry::default();
         let operations = Family::new_with_constructor(histogram as fn() -> Histogram);
-        let (refusals, resolves, connects, issuer) = (
-            Family::default(),
-            Family::default(),
-            Family::default(),
-            Family::default(),
-        );
+        let counters = || Family::<Labels, Counter>::default();
+        let (refusals, resolves, requests) = (counters(), counters(), counters());
+        let (connects, issuer) = (counters(), counters());
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -67,6 +69,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_refusals", help, refusals.clone());
         let help = "Calls to the Nexus Gateway (a credential, or the provider list), by outcome";
         registry.register("nexus_mcp_gateway_calls", help, resolves.clone());
+        let help = "Requests sent to the Nexus Gateway (every attempt), by route";
+        registry.register("nexus_mcp_gateway_requests", help, requests.clone());
         let help = "Connect-on-first-use flows, by step";
         registry.register("nexus_mcp_connect_flows", help, connects.clone());
         let help = "Questions asked of the issuer (key sets, introspections), by outcome";
@@ -76,6 +80,7 @@ fn metrics() -> &'static Metrics {
             operations,
             refusals,
             resolves,
+            requests,
             connects,
             issuer,
         }
@@ -124,6 +129,24 @@ pub(crate) fn gateway(route: &str, outcome: &str) {
     }
     let labels = vec![("route", route.to_owned()), ("outcome", outcome.to_owned())];
     metrics().resolves.get_or_create(&labels).inc();
+}
+
+/// A request the library sent the Gateway, if `record` is its record of
+/// an attempt (the `path` field): counted by route, the path's first
+/// word after `/v1/` (never an id, so the series are few).
+pub(crate) fn sent(record: &log::Record) {
+    if !on() || record.target() != "nexus_sdk" {
+        return;
+    }
+    let Some(path) = record.key_values().get(log::kv::Key::from("path")) else {
+        return;
+    };
+    let path = path.to_string();
+    let rest = path
+        .strip_prefix("/v1/")
+        .unwrap_or(path.trim_start_matches('/'));
+    let route = rest.split('/').next().unwrap_or(rest);
+    count(&metrics().requests, "route", route);
 }
 
 /// A connect flow's `step`: asked, consented, declined, expired.

@@ -1,12 +1,14 @@
 //! What `nexus-mcp serve` (the built program) tells its operator of its
 //! own configuration: `--check` says every failing check, one line each,
 //! whatever failed first; the start notes a `--scope` the issuer does not
-//! list, and a metrics listener anyone may reach.
+//! list, and a metrics listener anyone may reach; every request sent to
+//! the Gateway is counted, by route, whatever the log level.
 
 mod common;
 
-use common::served::{Served, command, free_port};
-use nexus_gateway_fake::{FakeGateway, FakeIssuer};
+use common::served::{Served, command, free_port, token, workspace_of};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream, Fault, Route};
+use serde_json::json;
 
 #[test]
 fn check_says_every_failing_check_a_short_keyring_hiding_none() {
@@ -53,4 +55,85 @@ fn the_start_notes_a_scope_the_issuer_does_not_list_and_metrics_anyone_may_reach
         !said.contains("loopback") && !said.contains("a note"),
         "{said}"
     );
+}
+
+/// The value of `series` in a Prometheus exposition `text` (0 when absent).
+fn value(text: &str, series: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '));
+    line.and_then(|l| l[series.len()..].trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn every_request_sent_to_the_gateway_is_counted_by_route_whatever_the_log_level() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let github = FakeProvider::oauth2("gho_alice").api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let child = command(
+        &gateway,
+        &issuer.url(),
+        port,
+        &["--metrics-listen", &metrics],
+    )
+    .env("NEXUS_LOG", "warn")
+    .env("NEXUS_RETRIES", "1")
+    .spawn()
+    .unwrap();
+    let served = Served::ready_quietly(child, port);
+    let alice = token(&issuer, &served, "alice");
+    served.call(&alice, "list_providers", json!({}));
+    // A resolve the Gateway answers 504 first: two requests, one call.
+    gateway.push_fault_for(Route::Resolve, Fault::status(504));
+    let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    for _ in 0..2 {
+        let (status, answer) = served.call(&alice, "authenticated_fetch", fetch.clone());
+        assert_eq!(
+            answer["result"]["isError"],
+            json!(false),
+            "{status} {answer} {}",
+            served.said()
+        );
+    }
+    assert_eq!(
+        gateway.requests(Route::Resolve),
+        2,
+        "retried once, then cached"
+    );
+    let (status, _, text) = Served::get_url(&format!("http://{metrics}/metrics"));
+    let text = text.as_str().unwrap_or_default().to_owned();
+    assert_eq!(status, 200, "{text}");
+    let counted = |route: &str| {
+        value(
+            &text,
+            &format!("nexus_mcp_gateway_requests_total{{route=\"{route}\"}}"),
+        )
+    };
+    let routes = [
+        ("resolve", Route::Resolve),
+        ("providers", Route::ProvidersMetadata),
+        ("request-connection", Route::RequestConnection),
+        ("check-connection", Route::CheckConnection),
+        ("token", Route::Token),
+        ("health", Route::Health),
+    ];
+    let mut sent = 0;
+    for (name, route) in routes {
+        let received = gateway.requests(route);
+        assert_eq!(counted(name), received as f64, "{name}: {text}");
+        sent += received;
+    }
+    assert_eq!(sent, gateway.total_requests(), "every route named");
+    let total: f64 = (text.lines())
+        .filter(|l| l.starts_with("nexus_mcp_gateway_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(total, sent as f64, "{text}");
 }

@@ -112,6 +112,27 @@ impl Served {
         }
     }
 
+    /// `child`, whose log level says nothing at start, once `port` takes
+    /// a connection.
+    pub fn ready_quietly(mut child: Child, port: u16) -> Served {
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let kept = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        wait_until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        let origin = format!("http://127.0.0.1:{port}");
+        Served {
+            child: Some(child),
+            resource: format!("{origin}/mcp"),
+            origin,
+            stderr,
+        }
+    }
+
     /// The front of a load balancer at `public` (`http://…/mcp`): requests
     /// go there, and no process is its own.
     pub fn front(public: &str) -> Served {
