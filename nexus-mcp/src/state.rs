@@ -57,9 +57,29 @@ impl Held {
 
 /// Seals and opens states with one key.
 pub(crate) struct Sealer {
-    /// The codec, and the key ids of its ring as a refusal names them (""
-    /// for one drawn key); replaced whole when the keyring is read again.
-    held: RwLock<(RequestStateCodec, String)>,
+    /// The codec, and the ids and fingerprints of its ring's keys (none for
+    /// one drawn key); replaced whole when the keyring is read again.
+    held: RwLock<(RequestStateCodec, Vec<(String, String)>)>,
+}
+
+/// A short fingerprint of `key`, which a sealed value names beside its
+/// key id so that a replica holding another key under that id can say
+/// so: 8 hex digits of a SHA-256 of the key under this program's label.
+/// It tells nothing a sealed value does not already let one test a
+/// guessed key against.
+pub(crate) fn fingerprint(key: &[u8]) -> String {
+    let mut labelled = b"nexus-mcp key fingerprint\0".to_vec();
+    labelled.extend_from_slice(key);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &labelled);
+    (digest.as_ref()[..4])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How the codec names a key: its id and its fingerprint, `kid~fp`.
+fn named(kid: &str, key: &[u8]) -> String {
+    format!("{kid}~{}", fingerprint(key))
 }
 
 /// The sealing keys every replica shares (`kid:key,kid:key…`), read once:
@@ -108,15 +128,18 @@ impl Keyring {
     }
 }
 
-/// The key id an `rs2` requestState names (rmcp's format:
-/// `rs2.<base64url kid>.<body>.<tag>`), to say which key a replica lacks.
-fn sealed_under(state: &str) -> Option<String> {
+/// The key id and fingerprint an `rs2` requestState names (rmcp's format:
+/// `rs2.<base64url kid~fp>.<body>.<tag>`), to say which key a replica
+/// lacks, or holds otherwise.
+fn sealed_under(state: &str) -> Option<(String, String)> {
     use base64::Engine as _;
     let kid = state.strip_prefix("rs2.")?.split('.').next()?;
     let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(kid)
         .ok()?;
-    String::from_utf8(kid).ok()
+    let named = String::from_utf8(kid).ok()?;
+    let (kid, fp) = named.rsplit_once('~')?;
+    Some((kid.to_owned(), fp.to_owned()))
 }
 
 impl Sealer {
@@ -135,22 +158,24 @@ impl Sealer {
         };
         let codec = RequestStateCodec::try_new(key).map_err(|e| refused(KEY_VARIABLE, &e))?;
         Ok(Sealer {
-            held: RwLock::new((codec, String::new())),
+            held: RwLock::new((codec, Vec::new())),
         })
     }
 
     /// The sealer of a keyring (`kid:key,kid:key…`, each key at least 32
     /// bytes): the first key seals, every one opens. Never shows a key.
     pub(crate) fn keyring(ring: &Keyring) -> Result<Sealer, String> {
-        let active = ring
-            .keys
-            .first()
-            .map(|(kid, _)| kid.clone())
-            .unwrap_or_default();
-        let codec = RequestStateCodec::new_with_keyring(active, ring.keys.clone());
+        let keys: Vec<(String, Vec<u8>)> = (ring.keys.iter())
+            .map(|(kid, key)| (named(kid, key), key.clone()))
+            .collect();
+        let active = keys.first().map(|(id, _)| id.clone()).unwrap_or_default();
+        let codec = RequestStateCodec::new_with_keyring(active, keys);
         let codec = codec.map_err(|e| refused(KEYS_VARIABLE, &e))?;
+        let held = (ring.keys.iter())
+            .map(|(kid, key)| (kid.clone(), fingerprint(key)))
+            .collect();
         Ok(Sealer {
-            held: RwLock::new((codec, ring.kids())),
+            held: RwLock::new((codec, held)),
         })
     }
 
@@ -188,14 +213,10 @@ impl Sealer {
             .held
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (codec, kids) = (&held.0, &held.1);
+        let (codec, ring) = (&held.0, &held.1);
         let opened = codec.open_with(state, call).map_err(|e| match e {
             RequestStateError::Expired => refused("the wait for the user is over; call again"),
-            RequestStateError::UnknownKeyId => {
-                let kid = sealed_under(state).unwrap_or_default();
-                log::warn!(target: "nexus_mcp", "refused a requestState sealed under key id {kid:?}, which this replica's keyring ({}) lacks: the replicas' keyrings differ", kids);
-                refused("sealed by another replica under a key this one lacks; call again")
-            }
+            RequestStateError::UnknownKeyId => foreign(state, ring, &refused),
             _ => refused("not sealed by this server for this call"),
         })?;
         let held: Held = serde_json::from_slice(&opened).map_err(|_| refused("unreadable"))?;
@@ -203,6 +224,26 @@ impl Sealer {
             return Err(refused("the wait for the user is over; call again"));
         }
         Ok(held)
+    }
+}
+
+/// A state sealed under a key this replica's `ring` does not hold: said to
+/// the operator (which id, and whether the replica holds another key under
+/// it), and `refused` to the client.
+fn foreign(state: &str, ring: &[(String, String)], refused: &dyn Fn(&str) -> Failure) -> Failure {
+    let (kid, fp) = sealed_under(state).unwrap_or_default();
+    let kids: Vec<&str> = ring.iter().map(|(kid, _)| kid.as_str()).collect();
+    match ring.iter().find(|(held, _)| *held == kid) {
+        Some((_, held)) => {
+            log::warn!(target: "nexus_mcp", "refused a requestState sealed under key id {kid:?} (fingerprint {fp}): the replicas' keys under id {kid:?} differ (this replica's is {held}); give every replica the same keyring");
+            refused(
+                "sealed by another replica whose key differs; ask again; if this repeats, tell the server's operator",
+            )
+        }
+        None => {
+            log::warn!(target: "nexus_mcp", "refused a requestState sealed under key id {kid:?}, which this replica's keyring ({}) lacks: the replicas' keyrings differ", kids.join(", "));
+            refused("sealed by another replica under a key this one lacks; call again")
+        }
     }
 }
 

@@ -97,16 +97,34 @@ pub(crate) struct Ticket {
 pub(crate) struct Links {
     /// The public URL's origin (`https://mcp.example.com`).
     pub(crate) origin: String,
-    /// One seal per key of the ring, with its id: the first seals, the one
-    /// a link names opens it; replaced when the keyring is read again.
-    tickets: RwLock<Vec<(String, Seal)>>,
+    /// One seal per key of the ring: the first seals, the one a link
+    /// names opens it; replaced when the keyring is read again.
+    tickets: RwLock<Vec<Sealing>>,
+}
+
+/// A ticket seal, and the key id and fingerprint a link names it by.
+struct Sealing {
+    kid: String,
+    fingerprint: String,
+    seal: Seal,
 }
 
 /// Why a link's ticket does not open.
 pub(crate) enum Unopened {
     /// Sealed under a key id this replica's ring lacks: the replicas'
-    /// keyrings differ (the id, and the ids held).
-    Foreign(String, String),
+    /// keyrings differ.
+    Foreign {
+        /// The id the link names.
+        kid: String,
+        /// The ids this replica holds, as a line names them.
+        held: String,
+    },
+    /// Sealed under a key id this replica holds another key under: the
+    /// replicas' keys under that id differ.
+    Differs {
+        /// The id the link names.
+        kid: String,
+    },
     /// Expired, changed, or never a link.
     Invalid,
 }
@@ -127,11 +145,13 @@ impl Links {
     }
 
     /// The link that sends `ticket`'s person to consent, valid for `ttl`:
-    /// the sealing key's id (base64url), a dot, the sealed ticket.
+    /// the sealing key's id (base64url), its fingerprint, the sealed
+    /// ticket, a dot between each.
     pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {
         let tickets = self.tickets.read().unwrap_or_else(PoisonError::into_inner);
-        let sealed = (tickets.first()).map(|(kid, seal)| {
-            format!("{}.{}", URL_SAFE_NO_PAD.encode(kid), seal.seal(ticket, ttl))
+        let sealed = (tickets.first()).map(|held| {
+            let kid = URL_SAFE_NO_PAD.encode(&held.kid);
+            format!("{kid}.{}.{}", held.fingerprint, held.seal.seal(ticket, ttl))
         });
         format!("{}/connect/{}", self.origin, sealed.unwrap_or_default())
     }
@@ -139,17 +159,23 @@ impl Links {
     /// The ticket a link carries, when the key it names sealed it and it
     /// has not expired; else why not.
     pub(crate) fn ticket(&self, sealed: &str) -> Result<Ticket, Unopened> {
-        let (kid, sealed) = sealed.split_once('.').ok_or(Unopened::Invalid)?;
+        let mut parts = sealed.splitn(3, '.');
+        let (kid, fingerprint, sealed) = (parts.next(), parts.next(), parts.next());
+        let (Some(kid), Some(fingerprint), Some(sealed)) = (kid, fingerprint, sealed) else {
+            return Err(Unopened::Invalid);
+        };
         let kid = URL_SAFE_NO_PAD.decode(kid).ok();
         let kid = kid
             .and_then(|k| String::from_utf8(k).ok())
             .ok_or(Unopened::Invalid)?;
         let tickets = self.tickets.read().unwrap_or_else(PoisonError::into_inner);
-        match tickets.iter().find(|(held, _)| *held == kid) {
-            Some((_, seal)) => seal.open(sealed).ok_or(Unopened::Invalid),
+        match tickets.iter().find(|held| held.kid == kid) {
+            Some(held) if held.fingerprint != fingerprint => Err(Unopened::Differs { kid }),
+            Some(held) => held.seal.open(sealed).ok_or(Unopened::Invalid),
             None => {
-                let held: Vec<&str> = tickets.iter().map(|(kid, _)| kid.as_str()).collect();
-                Err(Unopened::Foreign(kid, held.join(", ")))
+                let held: Vec<&str> = tickets.iter().map(|held| held.kid.as_str()).collect();
+                let held = held.join(", ");
+                Err(Unopened::Foreign { kid, held })
             }
         }
     }
@@ -160,10 +186,14 @@ impl Links {
     }
 }
 
-/// A ticket seal per key of the ring, with its id.
-fn seals(keys: &[(String, Vec<u8>)]) -> Vec<(String, Seal)> {
+/// A ticket seal per key of the ring, with its id and fingerprint.
+fn seals(keys: &[(String, Vec<u8>)]) -> Vec<Sealing> {
     (keys.iter())
-        .map(|(kid, key)| (kid.clone(), Seal::new(key, "connect ticket")))
+        .map(|(kid, key)| Sealing {
+            kid: kid.clone(),
+            fingerprint: crate::state::fingerprint(key),
+            seal: Seal::new(key, "connect ticket"),
+        })
         .collect()
 }
 

@@ -99,10 +99,11 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
         .spawn()
         .unwrap();
     let other = Served::ready(other, other_port);
+    // Both hold one key, `default`: the page says the keys differ.
     let elsewhere = link.replace(&served.origin, &other.origin);
     let (status, _, page) = Browser::new().open(&elsewhere);
     assert_eq!(status, 400, "{page}");
-    assert!(page.contains("not valid"), "{page}");
+    assert!(page.contains("whose key differs"), "{page}");
 }
 
 /// The connect page's link a 2026-07-28 client with URL elicitation is

@@ -137,3 +137,57 @@ fn every_request_sent_to_the_gateway_is_counted_by_route_whatever_the_log_level(
         .sum();
     assert_eq!(total, sent as f64, "{text}");
 }
+
+#[test]
+fn replicas_whose_keys_under_one_id_differ_are_told_apart_from_an_invalid_link() {
+    use common::served::{Browser, CLIENT, call_asking};
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let github = FakeProvider::oauth2("gho_other").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    // Both replicas hold one key, so both call it `default`.
+    let start = |key: &str| {
+        let port = free_port();
+        issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+        let args = ["--connect", "github", "--login-client-id", CLIENT];
+        let mut serve = command(&gateway, &issuer.url(), port, &args);
+        serve.env("NEXUS_MCP_STATE_KEY", key);
+        Served::ready(serve.spawn().unwrap(), port)
+    };
+    let first = start("a-sealing-key-of-at-least-32-bytes!!");
+    let second = start("a-sealing-key-of-at-least-32-bytes??");
+    let alice = token(&issuer, &first, "alice");
+    let asks_url = json!({"elicitation": {"url": {}}});
+    let url = format!("{}/user", api.url());
+    let extra = json!({"arguments": {"provider": "github", "url": url}});
+    let asked = call_asking(&first, &alice, asks_url.clone(), extra.clone(), &[]);
+    let result = &asked["result"];
+    let link = result["inputRequests"]["connect-github"]["params"]["url"].as_str();
+    let link = link.unwrap_or_else(|| panic!("{asked}")).to_owned();
+    let state = result["requestState"].as_str().unwrap().to_owned();
+    // The link at the other replica: the person asked to ask again, the
+    // operator told the keys differ, never which key.
+    let elsewhere = link.replace(&first.origin, &second.origin);
+    let (status, _, page) = Browser::new().open(&elsewhere);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("tell the server's operator"), "{page}");
+    let said = second.said_once(|said| said.contains("keys under id \"default\" differ"));
+    assert!(!said.contains("a-sealing-key"), "{said}");
+    // A link changed in its sealed part is still just invalid.
+    let changed = format!("{}A", link.trim_end_matches('A'));
+    let (status, _, page) = Browser::new().open(&changed);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("not valid"), "{page}");
+    // The requestState, retried at the other replica.
+    let alice_there = token(&issuer, &second, "alice");
+    let mut retry = extra;
+    retry["requestState"] = json!(state);
+    retry["inputResponses"] = json!({"connect-github": {"action": "accept"}});
+    let refused = call_asking(&second, &alice_there, asks_url, retry, &[]).to_string();
+    assert!(refused.contains("tell the server's operator"), "{refused}");
+    second
+        .said_once(|said| said.contains("refused a requestState sealed under key id \"default\""));
+}

@@ -199,7 +199,19 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
                 "This link is not valid: it has expired, or was changed. Ask your host again.";
             return page(StatusCode::BAD_REQUEST, why);
         }
-        Err(Unopened::Foreign(kid, held)) => {
+        Err(Unopened::Differs { kid }) => {
+            let line = format!(
+                "refused a connect link sealed under key id {kid:?}: the replicas' keys under id {kid:?} differ; give every replica the same keyring"
+            );
+            login
+                .told
+                .warn("link sealed under a key held otherwise", &line);
+            let why = "This link was made by another server of this service, whose key differs \
+                       from this one's. Ask your host again; if this repeats, tell the server's \
+                       operator.";
+            return page(StatusCode::BAD_REQUEST, why);
+        }
+        Err(Unopened::Foreign { kid, held }) => {
             let line = format!(
                 "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ"
             );
