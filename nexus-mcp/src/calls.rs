@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nexus_sdk::http::Uri;
-use nexus_sdk::{FetchResponse, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD};
+use nexus_sdk::{FetchResponse, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::answer::{cut, quoted};
 use crate::failure::Failure;
 use crate::principal::Principal;
-use crate::tools::{FetchArgs, Hidden};
+use crate::tools::FetchArgs;
 
 thread_local! {
     /// The number of the fetch the library works on in this thread (each
@@ -132,15 +132,18 @@ impl Caller {
         opening
     }
 
-    /// The workspace id a tool error must not name, and what it says
-    /// instead: `serve` and `--account` name no workspace to the model.
-    pub(crate) fn hidden(&self) -> Option<Hidden> {
+    /// `failure` as the model reads it: one line, escaped as every package
+    /// escapes a server's text; `serve` and `--account` name no workspace
+    /// id to the model, so the call's is said as "your workspace" or "your
+    /// `work` account".
+    pub(crate) fn told(&self, failure: &Failure) -> String {
+        let text = one_line(&failure.to_string());
         let account = self.account.as_deref();
-        let hidden = account.is_some() || self.principal.is_person();
-        hidden.then(|| Hidden {
-            workspace: self.principal.workspace().to_owned(),
-            words: self.principal.whose(account).into_owned(),
-        })
+        let workspace = self.principal.workspace();
+        if (account.is_none() && !self.principal.is_person()) || workspace.is_empty() {
+            return text;
+        }
+        text.replace(workspace, &self.principal.whose(account))
     }
 }
 

@@ -74,9 +74,17 @@ pub(crate) struct Connector {
     ended: Mutex<HashMap<String, Last>>,
     /// A number for each 2025 prompt, so that no two share an id.
     serial: AtomicU64,
-    /// `serve`'s connect page: the user is sent to a link only they can
-    /// use, not to the Gateway's consent URL.
-    links: Option<Arc<Links>>,
+    /// How a person consents: at the Gateway's consent URL, or through
+    /// `serve`'s connect page.
+    consent: Consent,
+}
+
+/// Where the user is sent to consent.
+pub(crate) enum Consent {
+    /// The Gateway's consent URL (stdio: the one person at the machine).
+    Gateway,
+    /// `serve`'s connect page: a link only the person asked can use.
+    Page(Arc<Links>),
 }
 
 /// A connection requested and not yet active.
@@ -167,7 +175,7 @@ impl Connector {
             requesting: tokio::sync::Mutex::default(),
             ended: Mutex::default(),
             serial: AtomicU64::default(),
-            links: None,
+            consent: Consent::Gateway,
         })
     }
 
@@ -176,20 +184,20 @@ impl Connector {
         self.sealer.rekey(ring)
     }
 
-    /// This connector, sending users through the connect page's `links`.
-    pub(crate) fn with_links(mut self, links: Arc<Links>) -> Self {
-        self.links = Some(links);
+    /// This connector, sending users to consent as `consent` says.
+    pub(crate) fn with_consent(mut self, consent: Consent) -> Self {
+        self.consent = consent;
         self
     }
 
     /// Where the user is sent for `pending`: the connect page's link bound
-    /// to who asks (`serve`), or the Gateway's consent URL (stdio).
+    /// to the person who asks (`serve`), or the Gateway's consent URL.
     fn url_for(&self, call: &Call<'_>, provider: &str, pending: &Pending) -> String {
-        let Some(links) = &self.links else {
+        let (Consent::Page(links), Some(person)) = (&self.consent, call.principal.person()) else {
             return pending.url.to_string();
         };
         let ticket = Ticket {
-            person: call.principal.person().to_owned(),
+            person: person.to_owned(),
             provider: provider.to_owned(),
             consent: pending.url.to_string(),
         };
@@ -314,7 +322,7 @@ impl Connector {
     async fn pending(&self, call: &Call<'_>, named: &Named) -> Result<Pending, Failure> {
         let provider = named.listed.as_str();
         let (ws, p) = (one_line(call.workspace()), quoted(provider, 64));
-        if !call.url_elicitation && self.links.is_none() {
+        if !call.url_elicitation && matches!(self.consent, Consent::Gateway) {
             let command = match call.account {
                 None => format!(" (nexus connect {ws} {p})"),
                 Some(_) => String::new(),

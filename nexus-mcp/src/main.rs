@@ -34,6 +34,7 @@ mod calls;
 mod connect;
 mod failure;
 mod handshake;
+mod hint;
 mod logger;
 mod metrics;
 mod principal;
@@ -58,10 +59,11 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::accounts::Accounts;
 use crate::calls::Calls;
-use crate::connect::Connector;
+use crate::connect::{Connector, Consent};
+use crate::hint::ConnectHint;
 use crate::serve::ServeArgs;
 use crate::serve::login::Login;
-use crate::server::{NexusServer, Settings};
+use crate::server::{Mode, NexusServer, Settings};
 use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Keyring, Sealer};
 use crate::stopping::StdinWatch;
 use crate::ticket::Links;
@@ -111,7 +113,7 @@ no method-override header.";
 #[command(name = "nexus-mcp", version, after_help = ENVIRONMENT)]
 struct Cli {
     #[command(subcommand)]
-    mode: Option<Mode>,
+    mode: Option<Command>,
     /// The workspace whose credentials the tools use (stdio).
     #[arg(long, env = "NEXUS_WORKSPACE_ID", value_name = "ID", global = true)]
     workspace: Option<String>,
@@ -167,9 +169,9 @@ struct Cli {
     connect_wait: std::time::Duration,
 }
 
-/// How `nexus-mcp` serves.
+/// How `nexus-mcp` serves, or what else it does.
 #[derive(clap::Subcommand)]
-enum Mode {
+enum Command {
     /// MCP over Streamable HTTP for many people, each acting for their own
     /// workspace: an OAuth resource server, stateless, for any number of
     /// replicas sharing NEXUS_MCP_STATE_KEY (or NEXUS_MCP_STATE_KEYS).
@@ -334,7 +336,7 @@ fn main() -> ExitCode {
             None => error.exit(),
         }
     });
-    if let Some(Mode::Workspace(args)) = &cli.mode {
+    if let Some(Command::Workspace(args)) = &cli.mode {
         return workspace_of(args, &cli.accounts);
     }
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
@@ -360,8 +362,8 @@ fn main() -> ExitCode {
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let served = match cli.mode.take() {
-        Some(Mode::Serve(args)) => serving(cli, *args, client, &options),
-        Some(Mode::Workspace(_)) => Ok(()),
+        Some(Command::Serve(args)) => serving(cli, *args, client, &options),
+        Some(Command::Workspace(_)) => Ok(()),
         None => stdio(cli, client, &options),
     };
     match served {
@@ -383,25 +385,18 @@ fn run(future: impl Future<Output = Result<(), String>>) -> Result<(), String> {
     served
 }
 
-/// What both modes share: the server the flags set up, for `workspace`
-/// (stdio) or for the person each call's token names (`serve`, with its
-/// `--person-rate`).
-fn server(
-    cli: Cli,
-    workspace: Option<String>,
-    person_rate: Option<rate::PersonRate>,
-    client: NexusClient,
-    connector: Connector,
-) -> NexusServer {
-    let accounts = Accounts::new(&cli.accounts, workspace.is_some());
+/// What both modes share: the server the flags set up, in `mode` (stdio's
+/// workspace, or `serve`'s people).
+fn server(cli: Cli, mode: Mode, client: NexusClient, connector: Connector) -> NexusServer {
+    let stdio = matches!(mode, Mode::Stdio { .. });
+    let accounts = Accounts::new(&cli.accounts, stdio);
     let settings = Settings {
         accounts: accounts.unwrap_or_else(|why| usage(&why)),
-        workspace,
+        mode,
         providers: cli.providers,
         allow_write: cli.allow_write,
         connector,
         token_buffer: cli.token_buffer,
-        person_rate,
     };
     NexusServer::new(AsyncNexusClient::new(client), settings, Calls::new())
 }
@@ -465,11 +460,18 @@ fn serving(
     let mut connector = connector.unwrap_or_else(|why| usage(&why));
     let login = match login {
         Some((links, login)) => {
-            connector = connector.with_links(links);
+            connector = connector.with_consent(Consent::Page(links));
             Some(login)
         }
         None => None,
     };
+    let hint = ConnectHint::new(
+        &gate.issuer,
+        &gate.subject_claim,
+        &gate.prefix,
+        gate.claim.as_deref(),
+    );
+    let mode = Mode::Serve { person_rate, hint };
     if log::set_logger(&logger::StderrLogger).is_ok() {
         // INFO at least reaches the logger, which says only what NEXUS_LOG
         // asks: the library's record of each Gateway request is counted.
@@ -477,7 +479,7 @@ fn serving(
         log::set_max_level(level.max(log::LevelFilter::Info));
     }
     if checking {
-        let server = server(cli, None, None, client, connector);
+        let server = server(cli, mode, client, connector);
         let held = run(async {
             match serve::check(&gate, login_client, &server, unread).await {
                 true => Ok(()),
@@ -487,7 +489,7 @@ fn serving(
         std::process::exit(if held.is_ok() { 0 } else { 2 });
     }
     started(&cli, options);
-    let server = server(cli, None, person_rate, client, connector);
+    let server = server(cli, mode, client, connector);
     run(serve::run(
         site,
         std::sync::Arc::new(gate),
@@ -530,8 +532,8 @@ fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Res
 /// Serves MCP on stdio until stdin ends or SIGTERM, then lets the calls
 /// under way answer (`serve`'s HTTP side is `mod serve`).
 async fn serve_stdio(cli: Cli, client: NexusClient, connector: Connector) -> Result<(), String> {
-    let workspace = cli.workspace.clone();
-    let server = server(cli, workspace, None, client, connector);
+    let workspace = cli.workspace.clone().unwrap_or_default();
+    let server = server(cli, Mode::Stdio { workspace }, client, connector);
     let calls = server.calls();
     if server.names_providers() {
         // Said at start when the Gateway answers; at the first listing otherwise.

@@ -42,11 +42,11 @@ impl Principal {
     }
 
     /// Who a connect link and a `requestState` are bound to: the person's
-    /// hash; over stdio, where there is one person, nothing.
-    pub(crate) fn person(&self) -> &str {
+    /// hash; over stdio, where there is one person, none.
+    pub(crate) fn person(&self) -> Option<&str> {
         match self {
-            Principal::Operator { .. } => "",
-            Principal::Person { person, .. } => person,
+            Principal::Operator { .. } => None,
+            Principal::Person { person, .. } => Some(person),
         }
     }
 

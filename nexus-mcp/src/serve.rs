@@ -598,7 +598,10 @@ async fn guard(State(door): State<Arc<Door>>, request: Request, next: Next) -> R
             return gate.answer(refusal).into_response();
         }
     };
-    if door.deny.denies(principal.person()) {
+    if principal
+        .person()
+        .is_some_and(|person| door.deny.denies(person))
+    {
         crate::metrics::refused("denied");
         let who = principal.who().unwrap_or_default();
         door.told.warn(

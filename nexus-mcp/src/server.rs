@@ -47,9 +47,8 @@ const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// What the command line and the environment set.
 pub(crate) struct Settings {
-    /// The workspace whose credentials the tools use (stdio); `None` in
-    /// `serve`, where each call acts for the person its token names.
-    pub(crate) workspace: Option<String>,
+    /// Whom the calls act for: stdio's one workspace, or `serve`'s people.
+    pub(crate) mode: Mode,
     /// The providers offered; empty for every one the Gateway lists.
     pub(crate) providers: Vec<String>,
     /// Whether a method other than GET and HEAD may be sent.
@@ -60,8 +59,20 @@ pub(crate) struct Settings {
     pub(crate) token_buffer: std::time::Duration,
     /// The accounts `--account` names (none: the one workspace).
     pub(crate) accounts: Accounts,
-    /// `serve --person-rate`: each person's tool calls a minute.
-    pub(crate) person_rate: Option<crate::rate::PersonRate>,
+}
+
+/// Whom the server's calls act for, said once at start: each call's
+/// [`Principal`] is made from it where the request enters.
+pub(crate) enum Mode {
+    /// stdio: the operator, for the workspace `--workspace` names.
+    Stdio { workspace: String },
+    /// `serve`: each call for the person its verified token names.
+    Serve {
+        /// `--person-rate`: each person's tool calls a minute.
+        person_rate: Option<crate::rate::PersonRate>,
+        /// The operator's next step when a person has not connected a provider.
+        hint: crate::hint::ConnectHint,
+    },
 }
 
 /// What the server learns as it runs.
@@ -183,8 +194,7 @@ impl NexusServer {
             connect: &connect,
             listing: &listing,
             allow_write: self.settings.allow_write,
-            workspace: principal.workspace(),
-            person: principal.person(),
+            principal,
         })
     }
 
@@ -221,11 +231,11 @@ impl NexusServer {
         let session = parts.and_then(|parts| handshake::client_name(&parts.headers));
         let client = session.or_else(|| context.client_info().map(|info| info.name));
         let client = client.unwrap_or_else(|| "?".to_owned());
-        let principal = match &self.settings.workspace {
-            Some(workspace) => Some(Principal::Operator {
+        let principal = match &self.settings.mode {
+            Mode::Stdio { workspace } => Some(Principal::Operator {
                 workspace: workspace.clone(),
             }),
-            None => (context.extensions.get::<Parts>())
+            Mode::Serve { .. } => (context.extensions.get::<Parts>())
                 .and_then(|parts| parts.extensions.get::<Principal>())
                 .cloned(),
         };
@@ -258,6 +268,12 @@ impl NexusServer {
             Err(failure) => Ended::Failed(failure),
         };
         audit(args, &ended, started, caller);
+        // A person's provider not connected: the operator's next step.
+        if let (Mode::Serve { hint, .. }, Some(who), Err(Failure::Unconnected { .. })) =
+            (&self.settings.mode, caller.principal.who(), &answer)
+        {
+            hint.tell(who, &args.provider, caller.account.as_deref());
+        }
         answer
     }
 
@@ -271,7 +287,6 @@ impl NexusServer {
         caller: &Caller,
         started: Instant,
     ) -> Result<Answer, Failure> {
-        let call = caller.call;
         let fetch = self.check(args, &caller.principal).await?;
         let asking = self.asking(context, caller, started);
         let connector = &self.settings.connector;
@@ -288,9 +303,9 @@ impl NexusServer {
                 return Err(Failure::refused(code::INVALID_INPUT, why));
             };
             connector.resume(&asking, named, &retry).await?;
-            return self.send(&fetch, call).await.map(Answer::Fetched);
+            return self.send(&fetch, caller).await.map(Answer::Fetched);
         }
-        let unconnected = match self.send(&fetch, call).await {
+        let unconnected = match self.send(&fetch, caller).await {
             Err(unconnected @ Failure::Unconnected { .. }) => unconnected,
             sent => return sent.map(Answer::Fetched),
         };
@@ -309,7 +324,7 @@ impl NexusServer {
         } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
             return Ok(Answer::InputRequired(input));
         }
-        self.send(&fetch, call).await.map(Answer::Fetched)
+        self.send(&fetch, caller).await.map(Answer::Fetched)
     }
 
     /// The call as the connector asks its user: read from the request
@@ -346,7 +361,8 @@ impl NexusServer {
     /// that does not build is refused by the request itself). A call cancelled before its
     /// request goes (its future dropped, during the token wait too) never
     /// sends it. A provider the user must connect is [`Failure::Unconnected`].
-    async fn send(&self, fetch: &Fetch, call: u64) -> Result<FetchResponse, Failure> {
+    async fn send(&self, fetch: &Fetch, caller: &Caller) -> Result<FetchResponse, Failure> {
+        let call = caller.call;
         let cache = Arc::clone(&self.cache);
         let (workspace, provider) = (fetch.workspace.clone(), fetch.provider.clone());
         let (url, options) = (fetch.url.clone(), fetch.options.clone());
@@ -379,22 +395,7 @@ impl NexusServer {
             }
             c.authenticated_fetch(&cache, &workspace, &provider, &url, options)
         });
-        sent.await.map_err(|e| self.failed(e, fetch))
-    }
-
-    /// The SDK's error as the call's failure: a provider the user must
-    /// connect (`--connect` may send them to consent) is told apart.
-    fn failed(&self, error: NexusError, fetch: &Fetch) -> Failure {
-        if !error.needs_connection() {
-            return Failure::Sdk(error);
-        }
-        // `serve` names no workspace to the model: the user connects (soon
-        // from the host, through the connect page), or the operator does.
-        let command = self.settings.workspace.as_ref().map(|ws| {
-            let (ws, p) = (one_line(ws), one_line(&fetch.provider));
-            format!("nexus connect {ws} {p}")
-        });
-        Failure::Unconnected { error, command }
+        sent.await.map_err(|e| failed(e, fetch, &caller.principal))
     }
 
     /// The labels of the person's accounts (`base` their workspace) with a
@@ -474,6 +475,24 @@ enum Answer {
 /// MCP 2025-11-25's `URLElicitationRequiredError`: the call cannot go on
 /// until the user has been to the elicitation's URL; the client sends them
 /// there, and calls again.
+/// The SDK's error as the call's failure: a provider the user must
+/// connect (`--connect` may send them to consent) is told apart, with the
+/// command that connects it for stdio's operator (`serve` names no
+/// workspace to the model: the person connects, or the operator does).
+fn failed(error: NexusError, fetch: &Fetch, principal: &Principal) -> Failure {
+    if !error.needs_connection() {
+        return Failure::Sdk(error);
+    }
+    let command = match principal {
+        Principal::Operator { workspace } => {
+            let (ws, p) = (one_line(workspace), one_line(&fetch.provider));
+            Some(format!("nexus connect {ws} {p}"))
+        }
+        Principal::Person { .. } => None,
+    };
+    Failure::Unconnected { error, command }
+}
+
 fn url_required(elicitation: ElicitRequestParams) -> ErrorData {
     let data = serde_json::json!({ "elicitations": [elicitation] });
     let why = "the user must connect a provider first: the client sends them to the \
@@ -564,12 +583,22 @@ impl NexusServer {
         }
         let mut caller = match self.caller(&context) {
             Ok(caller) => caller,
-            Err(why) => return (Ok(failure(&why, None).into()), why.code().to_owned()),
+            Err(why) => {
+                let text = one_line(&why.to_string());
+                return (Ok(failure(text).into()), why.code().to_owned());
+            }
         };
-        let rate = self.settings.person_rate.as_ref();
-        if let Some(why) = rate.and_then(|r| r.refusal(caller.principal.person(), Instant::now())) {
+        let rate = match &self.settings.mode {
+            Mode::Serve { person_rate, .. } => person_rate.as_ref(),
+            Mode::Stdio { .. } => None,
+        };
+        let person = caller.principal.person();
+        let refused = rate
+            .zip(person)
+            .and_then(|(r, p)| r.refusal(p, Instant::now()));
+        if let Some(why) = refused {
             audit_tool(tool, Some(&why), started, &caller);
-            return (Ok(failure(&why, None).into()), why.code().to_owned());
+            return (Ok(failure(caller.told(&why)).into()), why.code().to_owned());
         }
         // The arguments, then the account the call acts as (`--account`):
         // each read once, here.
@@ -618,9 +647,9 @@ impl NexusServer {
             }
             Err(why) if caller.principal.is_person() && why.operator_only() => {
                 let who = caller.principal.who().unwrap_or_default();
-                Ok(failure(&why.for_the_model(who), None).into())
+                Ok(failure(one_line(&why.for_the_model(who).to_string())).into())
             }
-            Err(why) => Ok(failure(&why, caller.hidden().as_ref()).into()),
+            Err(why) => Ok(failure(caller.told(&why)).into()),
         };
         (answered, error)
     }

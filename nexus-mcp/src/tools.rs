@@ -87,12 +87,10 @@ pub(crate) struct Offer<'a> {
     pub(crate) listing: &'a [Provider],
     /// `--allow-write`.
     pub(crate) allow_write: bool,
-    /// The workspace the call acts for.
-    pub(crate) workspace: &'a str,
-    /// Who the call is from (`serve`: a hash of the verified issuer and
-    /// subject; empty over stdio), so a state sealed for one person never
-    /// opens for another who shares their workspace.
-    pub(crate) person: &'a str,
+    /// Whom the call acts for: its workspace, and (`serve`) the person, so
+    /// that a state sealed for one person never opens for another who
+    /// shares their workspace.
+    pub(crate) principal: &'a crate::principal::Principal,
 }
 
 impl FetchArgs {
@@ -117,8 +115,8 @@ impl FetchArgs {
             options = options.data(body.clone());
         }
         let call = serde_json::json!([
-            offer.workspace,
-            offer.person,
+            offer.principal.workspace(),
+            offer.principal.person(),
             "authenticated_fetch",
             self.provider,
             self.url,
@@ -139,7 +137,7 @@ impl FetchArgs {
             provider,
             url: self.url.clone(),
             options,
-            workspace: offer.workspace.to_owned(),
+            workspace: offer.principal.workspace().to_owned(),
             bound: call.to_string().into_bytes(),
             connect,
         })
@@ -318,21 +316,10 @@ pub(crate) fn structured(text: String, value: &impl Serialize) -> CallToolResult
     result
 }
 
-/// A workspace id a tool error must not name (a `serve` person's, an
-/// account's), and the words it says in its place ("your workspace",
-/// "your `work` account").
-pub(crate) struct Hidden {
-    pub(crate) workspace: String,
-    pub(crate) words: String,
-}
-
-/// A failure as a tool error: one line, escaped as every package escapes
-/// a server's text; a `hidden` workspace id said as its words.
-pub(crate) fn failure(failure: &Failure, hidden: Option<&Hidden>) -> CallToolResult {
-    let mut text = one_line(&failure.to_string());
-    if let Some(hidden) = hidden.filter(|h| !h.workspace.is_empty()) {
-        text = text.replace(&hidden.workspace, &hidden.words);
-    }
+/// A failure as a tool error: `text`, one line (see [`Caller::told`]).
+///
+/// [`Caller::told`]: crate::calls::Caller::told
+pub(crate) fn failure(text: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(text)])
 }
 
@@ -364,13 +351,16 @@ mod tests {
             {"provider": "github", "url": "https://api.github.com/user"}))
         .unwrap();
         let bound = |workspace: &str, person: &str| {
+            let principal = crate::principal::Principal::Person {
+                workspace: workspace.to_owned(),
+                person: person.to_owned(),
+            };
             let offer = Offer {
                 names: &[],
                 connect: &[],
                 listing: &[],
                 allow_write: false,
-                workspace,
-                person,
+                principal: &principal,
             };
             args.check(&offer).unwrap().bound
         };

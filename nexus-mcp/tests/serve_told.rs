@@ -177,7 +177,8 @@ fn replicas_whose_keys_under_one_id_differ_are_told_apart_from_an_invalid_link()
     let said = second.said_once(|said| said.contains("keys under id \"default\" differ"));
     assert!(!said.contains("a-sealing-key"), "{said}");
     // A link changed in its sealed part is still just invalid.
-    let changed = format!("{}A", link.trim_end_matches('A'));
+    let (kept, last) = link.split_at(link.len() - 1);
+    let changed = format!("{kept}{}", if last == "A" { "B" } else { "A" });
     let (status, _, page) = Browser::new().open(&changed);
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("not valid"), "{page}");
@@ -190,4 +191,56 @@ fn replicas_whose_keys_under_one_id_differ_are_told_apart_from_an_invalid_link()
     assert!(refused.contains("tell the server's operator"), "{refused}");
     second
         .said_once(|said| said.contains("refused a requestState sealed under key id \"default\""));
+}
+
+#[test]
+fn a_person_without_a_connection_is_followed_in_the_log_by_the_command_that_connects_them() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let someone = FakeProvider::oauth2("gho_someone").api_base_url(&api.url());
+    gateway.add_provider("ws-someone-else", "github", someone);
+    let served = Served::start(&gateway, &issuer, &["--workspace-prefix", "team-"]);
+    let subject = "00u1a2b3c4";
+    let alice = token(&issuer, &served, subject);
+    let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    for _ in 0..2 {
+        let (_, answer) = served.call(&alice, "authenticated_fetch", fetch.clone());
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+    }
+    let said = served.said_once(|s| s.matches("connection_not_found").count() == 2);
+    let hints: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("to connect it ahead"))
+        .collect();
+    assert_eq!(hints.len(), 1, "once per person an hour: {said}");
+    assert!(!said.contains(subject), "the log names no subject: {said}");
+    // The command, its SUBJECT filled in, is the operator's next step.
+    let command = hints[0].split("to connect it ahead: ").nth(1).unwrap();
+    let (workspace_step, connect_step) = command.split_once(" && ").unwrap();
+    assert!(
+        connect_step.starts_with("nexus connect \"$ws\" github"),
+        "{command}"
+    );
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    let path = format!("{}:/usr/bin:/bin", program.parent().unwrap().display());
+    let script = format!(
+        "{}; echo \"$ws\"",
+        workspace_step.replace("SUBJECT", subject)
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .env("PATH", path)
+        .env_remove("NEXUS_GATEWAY_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let workspace = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(workspace.starts_with("team-"), "{workspace}");
+    let github = FakeProvider::oauth2("gho_theirs").api_base_url(&api.url());
+    gateway.add_provider(&workspace, "github", github);
+    let (_, answer) = served.call(&alice, "authenticated_fetch", fetch);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
 }
