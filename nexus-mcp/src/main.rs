@@ -13,7 +13,7 @@
 //!   `serve`.
 //! * The HTTP wing, `serve/`, entered only from here: the site and its
 //!   router (`serve`), the bearer check (`serve::bearer`), the issuer's keys
-//!   (`serve::jwks`) and the connect page's login (`serve::login`). A stdio
+//!   (`serve::issuer`) and the connect page's login (`serve::login`). A stdio
 //!   change never opens it.
 //! * The handler, `server`: one MCP server for both modes. Who a call acts
 //!   for is a `principal::Principal`, made where the request enters (stdio's
@@ -441,9 +441,8 @@ fn serving(
                 callback: format!("{}/connect/callback", site.origin),
             });
             let links = std::sync::Arc::new(Links::new(&site.origin, ring.entries()));
-            let jwks = gate.jwks.clone();
-            let claim = &gate.subject_claim;
-            let login = Login::new(&gate.issuer, id, secret, links.clone(), jwks, claim, &keys);
+            let (issuer, claim) = (gate.issuer.clone(), &gate.subject_claim);
+            let login = Login::new(issuer, id, secret, links.clone(), claim, &keys);
             Some((links, std::sync::Arc::new(login)))
         }
         (None, true) => None,
@@ -466,7 +465,7 @@ fn serving(
         None => None,
     };
     let hint = ConnectHint::new(
-        &gate.issuer,
+        gate.issuer.url(),
         &gate.subject_claim,
         &gate.prefix,
         gate.claim.as_deref(),

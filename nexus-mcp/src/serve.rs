@@ -13,7 +13,7 @@ mod closing;
 mod deny;
 mod http;
 mod introspect;
-mod jwks;
+mod issuer;
 pub(crate) mod login;
 mod ready;
 mod told;
@@ -32,7 +32,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use self::bearer::Gate;
 use self::introspect::Introspection;
-use self::jwks::Jwks;
+use self::issuer::Issuer;
 use self::login::Login;
 use self::ready::Readiness;
 use self::told::Told;
@@ -188,8 +188,7 @@ impl ServeArgs {
             login_client_id: self.login_client_id.filter(|id| !id.trim().is_empty()),
         };
         let gate = Gate {
-            jwks: Arc::new(Jwks::new(&self.issuer)),
-            issuer: self.issuer,
+            issuer: Arc::new(Issuer::new(&self.issuer)),
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,
@@ -307,7 +306,7 @@ impl Door {
                 let now = jsonwebtoken::get_current_timestamp();
                 format!(
                     ": {}",
-                    told::token_facts(token, &gate.issuer, &audiences, now)
+                    told::token_facts(token, gate.issuer.url(), &audiences, now)
                 )
             }
             _ => String::new(),
@@ -458,10 +457,10 @@ pub(crate) async fn run(
     if site.metrics_listen.is_some() {
         crate::metrics::enable();
     }
-    match gate.jwks.warm().await {
+    match gate.issuer.warm().await {
         Ok(keys) => {
             log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer);
-            let metadata = gate.jwks.metadata().unwrap_or_default();
+            let metadata = gate.issuer.metadata().unwrap_or_default();
             for line in check::scopes_not_offered(&gate.scopes, &metadata) {
                 log::warn!(target: "nexus_mcp", "{line}: a note, not a refusal (some issuers list only OpenID scopes); a token without it is refused 403");
             }
@@ -476,7 +475,7 @@ pub(crate) async fn run(
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_BODY);
     let sessions = Arc::new(NeverSessionManager::default());
-    let ready = Arc::new(Readiness::new(Arc::clone(&gate.jwks), server.clone()));
+    let ready = Arc::new(Readiness::new(Arc::clone(&gate.issuer), server.clone()));
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
         server: server.clone(),

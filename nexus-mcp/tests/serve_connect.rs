@@ -106,6 +106,23 @@ fn only_the_person_asked_is_sent_on_to_consent_and_the_call_then_answers() {
     assert!(page.contains("whose key differs"), "{page}");
 }
 
+#[test]
+fn a_first_login_asks_the_issuer_nothing_the_bearer_check_already_read() {
+    let (issuer, _gateway, api, served) = connect_server();
+    let alice = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
+    let link = connect_link(&served, &api, &alice);
+    // The metadata and keys were read at start, for the bearer check.
+    let asked = issuer.requests();
+    let (status, consent, page) = Browser::new().open_as(&issuer, "alice", &link);
+    assert_eq!(status, 302, "{page}");
+    assert!(consent.unwrap().contains("/fake/authorize"));
+    assert_eq!(
+        issuer.requests(),
+        asked,
+        "no metadata or keys fetched again"
+    );
+}
+
 /// The connect page's link a 2026-07-28 client with URL elicitation is
 /// asked to open when `token`'s person first calls github.
 fn connect_link(served: &Served, api: &FakeUpstream, token: &str) -> String {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::introspect::{Introspection, Why};
-use super::jwks::{Jwks, Missing, well_known};
+use super::issuer::{Issuer, Missing, well_known};
 use crate::principal::{Principal, own_workspace, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
@@ -45,7 +45,7 @@ const LEEWAY: Duration = Duration::from_secs(60);
 
 /// How long a verified token is taken on its hash alone (a host sends the
 /// same token for an hour): a signature check costs a tenth of a call.
-/// With the keys' [`KEEP`](super::jwks::KEEP), a withdrawn key stops
+/// With the keys' [`KEEP`](super::issuer::KEEP), a withdrawn key stops
 /// working within a minute.
 const RECHECK_AFTER: Duration = Duration::from_secs(30);
 /// How long an opaque token the issuer vouched for is taken on its hash
@@ -59,8 +59,8 @@ pub(crate) const MAX_HEADERS: usize = 32 << 10;
 
 /// The resource server: this server's identity and the issuer it trusts.
 pub(crate) struct Gate {
-    /// The issuer, exactly as tokens name it (`--issuer`).
-    pub(crate) issuer: String,
+    /// The issuer (`--issuer`): its URL, metadata and keys.
+    pub(crate) issuer: Arc<Issuer>,
     /// This server's canonical URL, the audience a token must name (`--public-url`).
     pub(crate) resource: String,
     /// Other audiences a token may name (`--audience`): an issuer's client
@@ -77,8 +77,6 @@ pub(crate) struct Gate {
     pub(crate) claim: Option<String>,
     /// What every workspace id starts with (`--workspace-prefix`).
     pub(crate) prefix: String,
-    /// The issuer's keys.
-    pub(crate) jwks: Arc<Jwks>,
     /// Tokens verified lately, by their SHA-256 (never the token itself):
     /// the person, and until when the check holds without being made again.
     pub(crate) verified: Mutex<HashMap<[u8; 32], Verified>>,
@@ -230,16 +228,20 @@ impl Gate {
         let kid = header
             .kid
             .ok_or_else(|| invalid("the token names no key (kid)".to_owned()))?;
-        let jwk = self.jwks.key(&kid).await.map_err(|missing| match missing {
-            Missing::Unreadable(why) => Refusal::Unavailable(why),
-            Missing::Unknown => {
-                invalid("the token is signed by a key the issuer does not publish".into())
-            }
-        })?;
+        let jwk = self
+            .issuer
+            .key(&kid)
+            .await
+            .map_err(|missing| match missing {
+                Missing::Unreadable(why) => Refusal::Unavailable(why),
+                Missing::Unknown => {
+                    invalid("the token is signed by a key the issuer does not publish".into())
+                }
+            })?;
         let key = DecodingKey::from_jwk(&jwk)
             .map_err(|_| invalid("the issuer's key for this token cannot be read".to_owned()))?;
         let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.issuer]);
+        validation.set_issuer(&[self.issuer.url()]);
         let audiences = std::iter::once(&self.resource).chain(&self.audiences);
         validation.set_audience(&audiences.collect::<Vec<_>>());
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
@@ -264,7 +266,7 @@ impl Gate {
         };
         let unavailable = |why: String| Refusal::Unavailable(why);
         let endpoint = self
-            .jwks
+            .issuer
             .introspection()
             .await
             .map_err(|missing| match missing {
@@ -295,7 +297,7 @@ impl Gate {
         if claims
             .rest
             .get("iss")
-            .is_some_and(|iss| iss != self.issuer.as_str())
+            .is_some_and(|iss| iss != self.issuer.url())
         {
             return Err(invalid("the token is from another issuer (iss)"));
         }
@@ -374,7 +376,7 @@ impl Gate {
             );
             return Err(Refusal::InvalidToken(why));
         };
-        let hex = person(&self.issuer, subject);
+        let hex = person(self.issuer.url(), subject);
         let workspace = match &self.claim {
             None => own_workspace(&self.prefix, &hex),
             Some(name) => match claims.rest.get(name) {
@@ -403,7 +405,7 @@ impl Gate {
     pub(crate) fn metadata(&self) -> Value {
         json!({
             "resource": self.resource,
-            "authorization_servers": [self.issuer],
+            "authorization_servers": [self.issuer.url()],
             "scopes_supported": self.scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "nexus-mcp",

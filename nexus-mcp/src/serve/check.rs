@@ -35,13 +35,13 @@ pub(crate) async fn failures(
     server: &NexusServer,
 ) -> Vec<String> {
     let mut failed = Vec::new();
-    if let Err(why) = gate.jwks.warm().await {
+    if let Err(why) = gate.issuer.warm().await {
         failed.push(format!("--issuer: {why}"));
     }
-    let metadata = gate.jwks.metadata().unwrap_or_default();
+    let metadata = gate.issuer.metadata().unwrap_or_default();
     failed.extend(scopes_not_offered(&gate.scopes, &metadata));
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
-        let endpoint = gate.jwks.introspection().await.ok().flatten();
+        let endpoint = gate.issuer.introspection().await.ok().flatten();
         let asked = match endpoint {
             Some(endpoint) => {
                 introspection

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::http;
-use super::jwks::Endpoint;
+use super::issuer::Endpoint;
 
 /// How long an answer that refuses a token is kept.
 const REFUSED_FOR: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@
 //! state rides in a sealed `HttpOnly`, `SameSite=Lax` cookie: any replica
 //! serves any step, and nothing is kept server-side.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -22,14 +22,14 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, TokenResponse,
+    EndpointSet, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::http;
-use super::jwks::{Jwks, Missing};
+use super::issuer::{Issuer, Missing};
 use crate::principal::person;
 use crate::ticket::{Links, Seal, Unopened, opened};
 
@@ -60,14 +60,13 @@ struct LoginCookie {
 
 /// The connect page: the server's login client at the issuer.
 pub(crate) struct Login {
-    issuer: String,
     client_id: String,
     secret: Option<String>,
     /// The page's links, and the seals of their tickets.
     links: Arc<Links>,
-    /// The issuer's keys, held for the bearer check and read here too: a
-    /// rotation at the issuer is seen by both at once.
-    jwks: Arc<Jwks>,
+    /// The issuer, its metadata and keys read once for the bearer check and
+    /// here alike: a rotation at the issuer is seen by both at once.
+    issuer: Arc<Issuer>,
     /// The claim that names the person (`--subject-claim`), as the bearer
     /// check reads it from access tokens.
     subject_claim: String,
@@ -75,7 +74,6 @@ pub(crate) struct Login {
     /// replaced when the keyring is read again.
     cookies: std::sync::RwLock<Vec<Seal>>,
     agent: ureq::Agent,
-    metadata: OnceLock<CoreProviderMetadata>,
     /// The operator's lines about refused links, one per reason at most
     /// every few seconds.
     told: super::told::Told,
@@ -86,24 +84,21 @@ impl Login {
     /// (with `secret`, a confidential client), its cookies sealed from the
     /// first of `keys` and opened under any.
     pub(crate) fn new(
-        issuer: &str,
+        issuer: Arc<Issuer>,
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
-        jwks: Arc<Jwks>,
         subject_claim: &str,
         keys: &[Vec<u8>],
     ) -> Login {
         Login {
-            issuer: issuer.to_owned(),
+            issuer,
             client_id: client_id.to_owned(),
             secret,
             links,
-            jwks,
             subject_claim: subject_claim.to_owned(),
             cookies: std::sync::RwLock::new(cookie_seals(keys)),
             agent: http::agent(Duration::from_secs(10)),
-            metadata: OnceLock::new(),
             told: Default::default(),
         }
     }
@@ -152,30 +147,29 @@ impl Login {
         Ok(id_token.clone())
     }
 
-    /// The OpenID Connect client, the issuer's metadata discovered once.
+    /// The OpenID Connect client, from the issuer's metadata as the bearer
+    /// check read it (never discovered a second time).
     fn client(&self) -> Result<Discovered, String> {
-        let metadata = match self.metadata.get() {
-            Some(metadata) => metadata,
-            None => {
-                let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| e.to_string())?;
-                let http = |request| http::call(&self.agent, request);
-                let found = CoreProviderMetadata::discover(&issuer, &http);
-                let found = found.map_err(|e| format!("the issuer's metadata: {e}"))?;
-                self.metadata.get_or_init(|| found)
-            }
-        };
+        let metadata = self.issuer.metadata().ok_or_else(|| {
+            format!(
+                "the metadata of the issuer {} could not be read",
+                self.issuer
+            )
+        })?;
+        let metadata: CoreProviderMetadata = serde_json::from_value(metadata)
+            .map_err(|e| format!("the issuer's metadata is not OpenID Connect's: {e}"))?;
         let redirect = RedirectUrl::new(format!("{}/connect/callback", self.links.origin));
         let redirect = redirect.map_err(|e| e.to_string())?;
         let secret = self.secret.clone().map(ClientSecret::new);
         // The endpoints from discovery; the keys as the bearer check holds them.
         let keys = self
-            .jwks
+            .issuer
             .set()
             .and_then(|set| serde_json::to_value(set).ok());
         let keys = keys.and_then(|keys| serde_json::from_value::<CoreJsonWebKeySet>(keys).ok());
         let metadata = match keys {
-            Some(keys) => metadata.clone().set_jwks(keys),
-            None => metadata.clone(),
+            Some(keys) => metadata.set_jwks(keys),
+            None => metadata,
         };
         let client = CoreClient::from_provider_metadata(
             metadata,
@@ -222,6 +216,9 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             return page(StatusCode::BAD_REQUEST, why);
         }
     }
+    // The issuer's metadata, fetched within its limits when none is held
+    // (the client below says why not).
+    let _ = login.issuer.held_or_fetched().await;
     let begun = tokio::task::spawn_blocking(move || {
         let client = login.client()?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -367,6 +364,7 @@ async fn logged_in(
     code: String,
     pending: LoginCookie,
 ) -> Result<Result<String, NotIn>, tokio::task::JoinError> {
+    let _ = login.issuer.held_or_fetched().await;
     let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(pending.verifier.clone());
     let id_token = tokio::task::spawn_blocking(move || exchanging.exchange(code, verifier));
@@ -382,7 +380,7 @@ async fn logged_in(
     let kid = jsonwebtoken::decode_header(jwt)
         .ok()
         .and_then(|header| header.kid);
-    match login.jwks.key(kid.as_deref().unwrap_or_default()).await {
+    match login.issuer.key(kid.as_deref().unwrap_or_default()).await {
         Err(Missing::Unreadable(why)) => return Ok(Err((true, why))),
         Err(Missing::Unknown) | Ok(_) => {}
     }

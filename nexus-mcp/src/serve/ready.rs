@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::jwks::Jwks;
+use super::issuer::Issuer;
 use crate::server::NexusServer;
 
 /// How long an answer stands: probes, however many, ask the Gateway at
@@ -21,13 +21,13 @@ const RECALLED: Duration = Duration::from_secs(5);
 
 /// What `/readyz` asks, and its last answer.
 pub(crate) struct Readiness {
-    jwks: Arc<Jwks>,
+    jwks: Arc<Issuer>,
     server: NexusServer,
     last: tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>,
 }
 
 impl Readiness {
-    pub(crate) fn new(jwks: Arc<Jwks>, server: NexusServer) -> Readiness {
+    pub(crate) fn new(jwks: Arc<Issuer>, server: NexusServer) -> Readiness {
         let last = tokio::sync::Mutex::new(None);
         Readiness { jwks, server, last }
     }

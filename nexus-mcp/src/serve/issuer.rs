@@ -1,6 +1,7 @@
-//! The issuer's signing keys, as `serve` holds them (for the bearer check
-//! and the connect page's login alike): found through the issuer's
-//! metadata (RFC 8414, then OpenID discovery), kept for [`KEEP`] whatever
+//! The issuer, as `serve` knows it: its URL (`--issuer`), and its metadata
+//! and signing keys, read once for the bearer check, the introspection
+//! client and the connect page's login alike. The metadata is found
+//! (RFC 8414, then OpenID discovery) with the keys it names, kept for [`KEEP`] whatever
 //! the answer's `Cache-Control` says (a key the issuer withdraws is not
 //! trusted for longer), and fetched again when they are older or a token
 //! names a key the set lacks, at most once per [`REFETCH_EVERY`] whether or
@@ -33,14 +34,21 @@ pub(crate) enum Missing {
     Unknown,
 }
 
-/// The issuer's keys.
-pub(crate) struct Jwks {
-    issuer: String,
+/// The issuer: its URL, and what it publishes.
+pub(crate) struct Issuer {
+    /// `--issuer`, exactly as tokens name it.
+    url: String,
     agent: ureq::Agent,
     held: RwLock<Option<Fetched>>,
     /// Held by the one fetch in flight; when the last fetch a request
     /// asked for began (the fetch at start is not one).
     fetching: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Display for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
 }
 
 /// A set as fetched, and until when it is kept; the introspection
@@ -64,15 +72,20 @@ pub(crate) struct Endpoint {
     pub(crate) basic: bool,
 }
 
-impl Jwks {
-    /// The keys of `issuer`, fetched when first needed.
-    pub(crate) fn new(issuer: &str) -> Jwks {
-        Jwks {
-            issuer: issuer.to_owned(),
+impl Issuer {
+    /// The issuer at `url`, its metadata and keys fetched when first needed.
+    pub(crate) fn new(url: &str) -> Issuer {
+        Issuer {
+            url: url.to_owned(),
             agent: super::http::agent(FETCH_TIMEOUT),
             held: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// `--issuer`, exactly as tokens name it.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     /// The key `kid`, fetching the set when it is not held, has expired,
@@ -103,7 +116,7 @@ impl Jwks {
         }
         drop(last);
         if self.held.read().ok().is_some_and(|h| h.is_none()) {
-            let why = format!("the keys of the issuer {} could not be read", self.issuer);
+            let why = format!("the keys of the issuer {} could not be read", self.url);
             return Err(Missing::Unreadable(why));
         }
         self.find(kid, false).ok_or(Missing::Unknown)
@@ -167,7 +180,7 @@ impl Jwks {
 
     /// Fetches the metadata, then the set it names, off the runtime's threads.
     async fn fetch(&self) -> Result<Fetched, String> {
-        let (issuer, agent) = (self.issuer.clone(), self.agent.clone());
+        let (issuer, agent) = (self.url.clone(), self.agent.clone());
         let fetched = tokio::task::spawn_blocking(move || fetch_keys(&agent, &issuer)).await;
         let fetched = fetched.map_err(|e| format!("the fetch of the issuer's keys failed: {e}"))?;
         crate::metrics::issuer("keys", fetched.is_ok());
