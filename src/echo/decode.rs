@@ -198,8 +198,9 @@ fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usi
 /// between adjacent ones dropped (RFC 2047 §6.2), form encoding's `+` one
 /// of them; no text when nothing changed.
 pub(super) fn quoted_printable(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
+    let mut ends = (0, 0);
     decoded(text, [b'='; 3], scan, |s, out| {
-        if let Some(used) = encoded_word(s, out) {
+        if let Some(used) = encoded_word((s, text.len() - s.len(), text), &mut ends, out) {
             return used;
         }
         match (s, hex_byte(s)) {
@@ -218,16 +219,32 @@ fn hex_byte(s: &[u8]) -> Option<u8> {
     s.get(1..3).filter(is_pair).map(hex_pair)
 }
 
-/// The MIME encoded-word at the start of `s` decoded into `out`: how many
-/// bytes it took, with the blanks (or form encoding's `+`) after it when
-/// another one follows.
-fn encoded_word(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+/// The MIME encoded-word at the start of `s` (at `at` in `text`) decoded
+/// into `out`: how many bytes it took, with the blanks (or form encoding's
+/// `+`) after it when another one follows, whatever its encoding (RFC 2047
+/// §6.2). Its text ends at its `?=`, however long (lenient decoders read
+/// words over RFC 2047's 75 characters), unless a blank comes first (a
+/// word holds none); `ends`, the next `?=` and blank after a place asked
+/// about, is found once for every place before it: one search a text.
+fn encoded_word(
+    (s, at, text): (&[u8], usize, &[u8]),
+    ends: &mut (usize, usize),
+    out: &mut Vec<u8>,
+) -> Option<usize> {
     let rest = s.strip_prefix(b"=?")?;
     let charset = rest.iter().take(76).position(|b| *b == b'?')?;
     let [b'?', kind, b'?', rest @ ..] = &rest[charset..] else {
         return None;
     };
-    let len = rest.windows(2).take(76).position(|w| w == b"?=")?;
+    let from = at + charset + 5;
+    let after = |found: Option<usize>| found.map_or(usize::MAX, |n| from + n);
+    if ends.0 < from {
+        ends.0 = after(memchr::memmem::find(&text[from..], b"?="));
+    }
+    if ends.1 < from {
+        ends.1 = after(memchr::memchr3(b' ', b'\t', b'\n', &text[from..]));
+    }
+    let len = (ends.0 < ends.1).then(|| ends.0 - from)?;
     let word = &rest[..len];
     match kind.to_ascii_uppercase() {
         b'B' => {
@@ -403,9 +420,9 @@ fn dump_blank(b: &u8) -> bool {
 }
 
 /// Reads `word` as hex (any case, an even count of digits, after `0x`, `0X`
-/// or `x`, the last of `\x`) onto the `hex` run, and as a decimal number up
-/// to 255 onto the `decimal` one; a run the word does not go on ends, and
-/// `keep` takes it.
+/// or `x`, the last of `\x`; glued prefixes, `0x670x68`, each apart) onto
+/// the `hex` run, and as a decimal number up to 255 onto the `decimal` one;
+/// a run the word does not go on ends, and `keep` takes it.
 fn number_word(
     word: &[u8],
     hex: &mut Vec<u8>,
@@ -416,10 +433,23 @@ fn number_word(
         [b'0', b'x' | b'X', rest @ ..] | [b'x', rest @ ..] => rest,
         _ => word,
     };
-    if !digits.is_empty() && digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) {
-        hex.extend(digits.chunks_exact(2).map(hex_pair));
-    } else {
-        keep(hex, true);
+    // Prefixes with no separator between them (`0x670x68`): each `x` is
+    // the next prefix's, the `0` before it not a digit of the bytes.
+    let mut parts = digits.split(|b| matches!(b, b'x' | b'X')).peekable();
+    let (ran, even) = (hex.len(), |p: &&[u8]| p.len() % 2 == 0 && !p.is_empty());
+    while let Some(part) = parts.next() {
+        let part = parts.peek().map_or(Some(part), |_| part.strip_suffix(b"0"));
+        match part
+            .filter(even)
+            .filter(|p| p.iter().all(u8::is_ascii_hexdigit))
+        {
+            Some(part) => hex.extend(part.chunks_exact(2).map(hex_pair)),
+            None => {
+                hex.truncate(ran);
+                keep(hex, true);
+                break;
+            }
+        }
     }
     let value = |n: u32, d: &u8| n * 10 + u32::from(d - b'0');
     let number = (word.len() <= 3 && word.iter().all(u8::is_ascii_digit))

@@ -159,6 +159,11 @@ fn a_hostile_body_is_scanned_within_the_calls_time() {
         // and base64 of a stretch of text every nine bytes.
         "A".repeat(eight),
         STANDARD.encode("AAAAAAAA\x01".repeat(eight / 12)),
+        // One byte's base64 repeated: a single run of base64's alphabet.
+        STANDARD.encode(vec![7u8; eight / 4 * 3]),
+        // MIME encoded-words without end, and one of 8 MiB.
+        "=?a?Q?".repeat(eight / 6),
+        format!("=?a?B?{}?=", "QUJD".repeat(eight / 4)),
         // A hex dump whose first line is preceded by 8 MiB on its line.
         format!(
             "{}\n00000010: 4142\n00000020: 4344\n",

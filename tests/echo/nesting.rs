@@ -306,3 +306,114 @@ fn base64_with_anything_outside_its_alphabet_between_its_characters_is_read_arou
         }
     }
 }
+
+/// `bytes` as a list of `0x`-prefixed hex bytes, `prefix` and `sep` as given.
+fn prefixed(bytes: &[u8], prefix: &str, sep: &str, upper: bool) -> String {
+    let list: Vec<String> = (bytes.iter())
+        .map(|b| match upper {
+            true => format!("{prefix}{b:02X}"),
+            false => format!("{prefix}{b:02x}"),
+        })
+        .collect();
+    list.join(sep)
+}
+
+#[test]
+fn a_prefixed_hex_list_inside_base64_is_read_and_one_character_off_is_not() {
+    let api = Echo::new(TOKEN);
+    let last = TOKEN.len() - 1;
+    let lists = [
+        ("0x", ", ", false, "", ""),
+        ("0x", ",", true, "[", "]"),
+        ("0X", " ", false, "", ""),
+        ("0x", ", ", false, "const key = [", "];"),
+        ("0x", "\n", true, "", ""),
+        ("0x", "", false, "", ""),
+        ("\"0x", "\", \"", false, "[", "\"]"),
+        ("0x", ", ", false, "{", "}"),
+        (
+            "0x",
+            ",\n    ",
+            false,
+            "unsigned char key[] = {\n    ",
+            "\n};",
+        ),
+        ("0x", " ", true, "bytes: ", ""),
+    ];
+    for (prefix, sep, upper, before, after) in lists {
+        for text in [TOKEN.to_owned(), format!("Bearer {TOKEN}")] {
+            for changed in [false, true] {
+                let text = match changed {
+                    false => text.clone(),
+                    true => text
+                        .replace(TOKEN, &off(0, 1))
+                        .replace(TOKEN, &off(last, 2)),
+                };
+                let list = format!(
+                    "{before}{}{after}",
+                    prefixed(text.as_bytes(), prefix, sep, upper)
+                );
+                for (alphabet, encoded) in [
+                    ("base64", STANDARD.encode(&list)),
+                    ("base64url", URL_SAFE_NO_PAD.encode(&list)),
+                ] {
+                    let said = format!("{list:?} in {alphabet}: {encoded}");
+                    assert_eq!(withheld(&api, encoded.as_bytes()), !changed, "{said}");
+                }
+            }
+        }
+    }
+    // One character off at either end, alone in the list.
+    for changed in [off(0, 1), off(0, 2), off(last, 1), off(last, 2)] {
+        let list = prefixed(changed.as_bytes(), "0x", ", ", false);
+        assert!(
+            !withheld(&api, STANDARD.encode(&list).as_bytes()),
+            "{changed}"
+        );
+    }
+}
+
+/// `text` as adjacent MIME encoded-words, split at `at`: the first part in
+/// `first`'s encoding, the second in the other (each in words of `most`
+/// bytes at most: 15 keeps them within RFC 2047's 75 characters, more
+/// writes the long words lenient decoders read too), on one line or folded.
+fn mixed_words(text: &[u8], first: char, at: usize, fold: &str, most: usize) -> Vec<u8> {
+    let (one, two) = text.split_at(at);
+    let second = if first == 'B' { 'Q' } else { 'B' };
+    let word = |part: &[u8], kind: char| {
+        let written = match kind {
+            'B' => STANDARD.encode(part),
+            _ => String::from_utf8(each(part, |b| format!("={b:02X}"))).unwrap(),
+        };
+        format!("=?UTF-8?{kind}?{written}?=")
+    };
+    let words: Vec<String> = (one.chunks(most).map(|part| word(part, first)))
+        .chain(two.chunks(most).map(|part| word(part, second)))
+        .collect();
+    format!("Subject: {}", words.join(fold)).into_bytes()
+}
+
+#[test]
+fn adjacent_encoded_words_of_either_encoding_in_either_order_are_joined() {
+    let api = Echo::new(TOKEN);
+    let last = TOKEN.len() - 1;
+    let text = format!("token {TOKEN}");
+    let changed = [off(0, 1), off(last, 2)];
+    for at in 1..text.len() {
+        for (first, fold, most) in ['B', 'Q']
+            .into_iter()
+            .flat_map(|first| [" ", "\r\n ", "\r\n\t", "  "].map(|fold| (first, fold)))
+            .flat_map(|(first, fold)| [15, 99].map(|most| (first, fold, most)))
+        {
+            let form = mixed_words(text.as_bytes(), first, at, fold, most);
+            let shown = String::from_utf8_lossy(&form);
+            assert!(withheld(&api, &form), "{shown}");
+            for changed in &changed {
+                let text = format!("token {changed}");
+                let form = mixed_words(text.as_bytes(), first, at, fold, most);
+                let shown = String::from_utf8_lossy(&form);
+                assert!(!withheld(&api, &form), "one off: {shown}");
+            }
+        }
+    }
+}
