@@ -244,16 +244,15 @@ fn encoded_word(
     if ends.1 < from {
         ends.1 = after(memchr::memchr3(b' ', b'\t', b'\n', &text[from..]));
     }
-    let len = (ends.0 < ends.1).then(|| ends.0 - from)?;
-    let word = &rest[..len];
+    let word = &rest[..(ends.0 < ends.1).then(|| ends.0 - from)?];
     match kind.to_ascii_uppercase() {
         b'B' => {
             let padding = word.iter().rev().take_while(|b| **b == b'=').count();
-            out.extend(LENIENT.decode(&word[..len - padding]).ok()?);
+            out.extend(LENIENT.decode(&word[..word.len() - padding]).ok()?);
         }
         b'Q' => {
             let mut i = 0;
-            while i < len {
+            while i < word.len() {
                 let byte = hex_byte(&word[i..]);
                 out.push(byte.unwrap_or(if word[i] == b'_' { b' ' } else { word[i] }));
                 i += if byte.is_some() { 3 } else { 1 };
@@ -261,7 +260,7 @@ fn encoded_word(
         }
         _ => return None,
     }
-    let used = charset + len + 7;
+    let used = charset + word.len() + 7;
     let blank = |b: &&u8| b.is_ascii_whitespace() || **b == b'+';
     let blanks = s[used..].iter().take_while(blank).count();
     let joined = s[used + blanks..].starts_with(b"=?");
@@ -294,8 +293,7 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
     let (mut i, mut dumped) = (0, Dumped::default());
     while i < text.len() {
         let from = i;
-        let gap = text[i..].iter().position(u8::is_ascii_alphanumeric);
-        let start = gap.map_or(text.len(), |gap| i + gap);
+        let start = i + span(&text[i..], false);
         let line = text[i..start].iter().rposition(|b| *b == b'\n');
         let line = line.map(|n| i + n + 1).or((i == 0).then_some(0));
         if let Some((end, bytes)) = line.and_then(|line| dumped.line(text, line)) {
@@ -306,10 +304,7 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
             hex.extend(bytes);
             i = end;
         } else {
-            let word = text[start..]
-                .iter()
-                .position(|b| !b.is_ascii_alphanumeric());
-            i = word.map_or(text.len(), |len| start + len);
+            i = start + span(&text[start..], true);
             if start < i {
                 number_word(&text[start..i], &mut hex, &mut decimal, &mut keep);
             }
@@ -321,6 +316,21 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
     keep(&mut hex, true);
     keep(&mut decimal, false);
     found
+}
+
+/// How many bytes `s` starts with that are (`alnum`), or are not, ASCII
+/// letters and digits: past 16, 32 at a time without a branch a byte (a
+/// word of megabytes is read at memory's pace).
+fn span(s: &[u8], alnum: bool) -> usize {
+    let is = |b: &u8| ((b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 26)) == alnum;
+    let short = s.iter().take(16).take_while(|b| is(b)).count();
+    let long = |c: &&[u8]| short == 16 && c.iter().fold(true, |all, b| all & is(b));
+    let whole = short + s[short..].chunks_exact(32).take_while(long).count() * 32;
+    whole
+        + s[whole..]
+            .iter()
+            .take_while(|b| short == 16 && is(b))
+            .count()
 }
 
 /// Where a hex dump (`xxd`, `hexdump -C`, `od -A x -t x1z`: lines of an
@@ -433,23 +443,22 @@ fn number_word(
         [b'0', b'x' | b'X', rest @ ..] | [b'x', rest @ ..] => rest,
         _ => word,
     };
-    // Prefixes with no separator between them (`0x670x68`): each `x` is
-    // the next prefix's, the `0` before it not a digit of the bytes.
+    // Prefixes with no separator between them (`0x670x68`, an even count
+    // too): each `x` is the next prefix's, the `0` before it not a digit.
     let mut parts = digits.split(|b| matches!(b, b'x' | b'X')).peekable();
     let (ran, even) = (hex.len(), |p: &&[u8]| p.len() % 2 == 0 && !p.is_empty());
-    while let Some(part) = parts.next() {
+    if digits.len() % 2 == 1 {
+        keep(hex, true);
+    }
+    while let Some(part) = parts.next().filter(|_| digits.len() % 2 == 0) {
         let part = parts.peek().map_or(Some(part), |_| part.strip_suffix(b"0"));
-        match part
-            .filter(even)
-            .filter(|p| p.iter().all(u8::is_ascii_hexdigit))
-        {
-            Some(part) => hex.extend(part.chunks_exact(2).map(hex_pair)),
-            None => {
-                hex.truncate(ran);
-                keep(hex, true);
-                break;
-            }
-        }
+        let hex_digits = |p: &&[u8]| p.iter().all(u8::is_ascii_hexdigit);
+        let Some(part) = part.filter(even).filter(hex_digits) else {
+            hex.truncate(ran);
+            keep(hex, true);
+            break;
+        };
+        hex.extend(part.chunks_exact(2).map(hex_pair));
     }
     let value = |n: u32, d: &u8| n * 10 + u32::from(d - b'0');
     let number = (word.len() <= 3 && word.iter().all(u8::is_ascii_digit))
