@@ -10,6 +10,8 @@ use nexus_sdk::{
     CachedToken, FetchOptions, FetchResponse, NexusClient, NexusError, TokenCache, code,
 };
 
+mod pool;
+
 /// The async face of a [`NexusClient`], which it shares (same connection
 /// pool, same scope). Cheap to clone, `Send + Sync`.
 ///
@@ -54,9 +56,15 @@ impl AsyncNexusClient {
         AsyncNexusClient { client }
     }
 
-    /// Runs any call of the blocking client on a thread of its own, and
-    /// waits for it without blocking the runtime. A panic in `call` is
-    /// raised again here.
+    /// Runs any call of the blocking client on a thread of its own (kept
+    /// for the next call once this one ends: see below), and waits for it
+    /// without blocking the runtime. A panic in `call` is raised again here.
+    ///
+    /// A call takes an idle thread of this crate's, or starts one when none
+    /// is idle: it never waits for another call, nor for the runtime's
+    /// blocking pool. A call that never ends holds only its own thread, and
+    /// every call of the client ends within its timeout. A thread idle for
+    /// 10 s ends.
     ///
     /// ```no_run
     /// # async fn example(client: nexus_sdk_tokio::AsyncNexusClient) -> Result<(), nexus_sdk::NexusError> {
@@ -89,18 +97,17 @@ impl AsyncNexusClient {
         }
         let (answer, answered) = tokio::sync::oneshot::channel();
         let client = self.client.clone();
-        std::thread::Builder::new()
-            .name("nexus-sdk-call".to_owned())
-            .spawn(move || {
-                // Nobody listens to a dropped future's answer.
-                let _ = answer.send(catch_unwind(AssertUnwindSafe(|| call(&client))));
-            })
-            .map_err(|e| {
-                NexusError::new(
-                    code::REQUEST_FAILED,
-                    format!("could not start a thread for the call: {e}"),
-                )
-            })?;
+        pool::run(Box::new(move || {
+            let answered = catch_unwind(AssertUnwindSafe(|| call(&client)));
+            // Nobody listens to a dropped future's answer.
+            Box::new(move || drop(answer.send(answered)))
+        }))
+        .map_err(|e| {
+            NexusError::new(
+                code::REQUEST_FAILED,
+                format!("could not start a thread for the call: {e}"),
+            )
+        })?;
         match answered.await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => resume_unwind(panic),
