@@ -180,8 +180,8 @@ impl Connector {
     }
 
     /// Seals the `requestState` with `ring` from now on (SIGHUP).
-    pub(crate) fn rekey(&self, ring: &crate::state::Keyring) -> Result<(), String> {
-        self.sealer.rekey(ring)
+    pub(crate) fn rekey(&self, fresh: Sealer) {
+        self.sealer.rekey(fresh);
     }
 
     /// This connector, sending users to consent as `consent` says.

@@ -8,30 +8,32 @@
 //!
 //! # Layout
 //!
-//! * The door: `main` reads the flags and the environment once, then
-//!   starts one of the two modes: stdio (one operator, one workspace) or
-//!   `serve`.
-//! * The HTTP wing, `serve/`, entered only from here: the site and its
-//!   router (`serve`), the bearer check (`serve::bearer`), the issuer's keys
-//!   (`serve::issuer`) and the connect page's login (`serve::login`). A stdio
-//!   change never opens it.
-//! * The handler, `server`: one MCP server for both modes. Who a call acts
-//!   for is a `principal::Principal`, made where the request enters (stdio's
-//!   operator, `serve`'s verified person) and read everywhere after.
+//! * The door: `main` reads the flags once, and `env` the variables (each
+//!   secret's `_FILE` twin too); then one of the two modes starts: stdio
+//!   (one operator, one workspace) or `serve`.
+//! * The HTTP wing, `serve/`, entered only from here: `serve.rs` is its map
+//!   (the flags, the door in front of MCP, the bearer check, the issuer, the
+//!   connect page's login, readiness, `--check`, the deny list …).
+//! * The handler, `server`: one MCP server for both modes, told its `Mode`
+//!   once. Who a call acts for is a `principal::Principal`, made where the
+//!   request enters (stdio's operator, `serve`'s verified person) and read
+//!   everywhere after; `reply` is what a call answers the client.
 //! * The flows: `tools` checks a call's arguments once into a fetch, which
 //!   `calls` runs under the call's life and audits; `connect` has a user
 //!   connect a provider on first use, with `state` (the sealed
 //!   `requestState`, the keyring), `handshake` (a 2025 client's session id)
-//!   and `ticket` (the connect page's sealed links).
+//!   and `ticket` (the connect page's sealed links); `hint` tells `serve`'s
+//!   operator how to connect a person ahead.
+//! * The operator's side: `logger` (the lines on stderr), `metrics`
+//!   (Prometheus), `rate` (`--person-rate`), `stopping` (stdio's end).
 //! * The leaves: `answer` (what the model reads), `failure` (every refusal
-//!   as one type), `accounts`, `providers`, `stopping`.
-
-#![forbid(unsafe_code)]
+//!   as one type), `accounts`, `providers`.
 
 mod accounts;
 mod answer;
 mod calls;
 mod connect;
+mod env;
 mod failure;
 mod handshake;
 mod hint;
@@ -40,6 +42,7 @@ mod metrics;
 mod principal;
 mod providers;
 mod rate;
+mod reply;
 mod serve;
 mod server;
 mod state;
@@ -49,6 +52,7 @@ mod tools;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
@@ -64,7 +68,7 @@ use crate::hint::ConnectHint;
 use crate::serve::ServeArgs;
 use crate::serve::login::Login;
 use crate::server::{Mode, NexusServer, Settings};
-use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Keyring, Sealer};
+use crate::state::{KEY_VARIABLE, Keyring, Sealer};
 use crate::stopping::StdinWatch;
 use crate::ticket::Links;
 
@@ -229,81 +233,8 @@ fn duration(text: &str) -> Result<std::time::Duration, String> {
 /// may come from the file its `_FILE` twin names instead (a trailing line
 /// break trimmed), as secrets are mounted; both set is a usage error.
 fn var(name: &'static str) -> Option<String> {
-    try_var(name).unwrap_or_else(|why| usage(&why))
+    env::try_var(name).unwrap_or_else(|why| usage(&why))
 }
-
-/// [`var`], its refusal said rather than ended on (for a reload).
-fn try_var(name: &'static str) -> Result<Option<String>, String> {
-    let read = |name| setting::var(name).map_err(|e| answer::said(&e));
-    let twin = SECRET_FILES.iter().find(|(secret, _)| *secret == name);
-    let path = match twin {
-        Some((_, file)) => read(file)?.map(|path| (*file, path)),
-        None => None,
-    };
-    match path {
-        Some(path) => secret_from_file(name, path, read(name)?.is_some()),
-        None => read(name),
-    }
-}
-
-/// The keyring `serve` seals with, as its variables (or their files) say
-/// now: read at start, and again at SIGHUP. One key is a keyring of one
-/// (`default:KEY`), so that a rotation to `NEXUS_MCP_STATE_KEYS=new:…,default:…`
-/// still opens every state held.
-fn keyring() -> Result<Keyring, String> {
-    let keys = try_var(KEYS_VARIABLE)?;
-    let one = keys.is_none();
-    let ring = match (keys, try_var(KEY_VARIABLE)?) {
-        (Some(keys), _) => keys,
-        (None, Some(key)) => format!("default:{key}"),
-        (None, None) => {
-            return Err(format!(
-                "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one \
-                 endpoint must open the states the others seal"
-            ));
-        }
-    };
-    let ring = Keyring::parse(&ring).and_then(|ring| Sealer::keyring(&ring).map(|_| ring));
-    ring.map_err(|why| match one {
-        true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
-        false => why,
-    })
-}
-
-/// Each secret variable and its `_FILE` twin.
-const SECRET_FILES: [(&str, &str); 5] = [
-    ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
-    (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
-    (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
-    (LOGIN_SECRET_VARIABLE, "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE"),
-    (
-        INTROSPECTION_SECRET_VARIABLE,
-        "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
-    ),
-];
-
-/// The secret `name` read from the file `(twin, path)` names, one trailing
-/// line break trimmed; refused when `name` is set too (`both`), or when the
-/// file cannot be read (the path named, never its content).
-fn secret_from_file(
-    name: &str,
-    (twin, path): (&str, String),
-    both: bool,
-) -> Result<Option<String>, String> {
-    if both {
-        return Err(format!("{name} and {twin} are both set: set one"));
-    }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("{twin}: cannot read {path}: {e}"))?;
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    Ok(Some(text.strip_suffix('\r').unwrap_or(text).to_owned()))
-}
-
-/// The variable that gives the connect page's client secret at the issuer.
-const LOGIN_SECRET_VARIABLE: &str = "NEXUS_MCP_LOGIN_CLIENT_SECRET";
-
-/// The variable that gives the introspection client's secret at the issuer.
-const INTROSPECTION_SECRET_VARIABLE: &str = "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET";
 
 /// The variable naming the log level.
 const LOG_VARIABLE: &str = "NEXUS_LOG";
@@ -416,42 +347,21 @@ fn serving(
     }
     // `--check` says every failing check: a keyring that does not read is
     // one line, and the other checks run on a stand-in that seals nothing.
-    let (ring, unread) = match keyring() {
-        Ok(ring) => (ring, None),
+    let ((ring, sealer), unread) = match Keyring::read() {
+        Ok(read) => (read, None),
         Err(why) if args.check => {
             let stand_in = Keyring::parse(&format!("check:{}", "-".repeat(64)));
-            (stand_in.unwrap_or_else(|why| usage(&why)), Some(why))
+            let stand_in = stand_in.and_then(|ring| Ok((Sealer::keyring(&ring)?, ring)));
+            let (sealer, ring) = stand_in.unwrap_or_else(|why| usage(&why));
+            ((ring, sealer), Some(why))
         }
         Err(why) => usage(&why),
     };
-    let sealer = Sealer::keyring(&ring).unwrap_or_else(|why| usage(&why));
-    // The connect page's links open under every key of the ring, the first seals.
-    let keys = ring.secrets();
     let checking = args.check;
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
-    let asking = var(INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
+    let asking = var(env::INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
     let (site, gate) = args.checked(asking).unwrap_or_else(|why| usage(&why));
-    let mut login_client = None;
-    let login = match (&site.login_client_id, cli.connect.is_empty()) {
-        (Some(id), _) => {
-            let secret = var(LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
-            login_client = Some(serve::check::LoginClient {
-                id: id.clone(),
-                secret: secret.clone(),
-                callback: format!("{}/connect/callback", site.origin),
-            });
-            let links = std::sync::Arc::new(Links::new(&site.origin, ring.entries()));
-            let (issuer, claim) = (gate.issuer.clone(), &gate.subject_claim);
-            let login = Login::new(issuer, id, secret, links.clone(), claim, &keys);
-            Some((links, std::sync::Arc::new(login)))
-        }
-        (None, true) => None,
-        (None, false) => usage(
-            "--connect in serve needs --login-client-id (and NEXUS_MCP_LOGIN_CLIENT_SECRET for a \
-             confidential client): a consent link goes only to the person who was asked, whose \
-             login at the issuer the connect page checks",
-        ),
-    };
+    let (login, login_client) = connect_page(&cli, &site, &gate, &ring);
     let done = login
         .as_ref()
         .map_or(cli.return_url.clone(), |(links, _)| links.done_url());
@@ -489,13 +399,42 @@ fn serving(
     }
     started(&cli, options);
     let server = server(cli, mode, client, connector);
-    run(serve::run(
-        site,
-        std::sync::Arc::new(gate),
-        server,
-        login,
-        keyring,
-    ))
+    run(serve::run(site, std::sync::Arc::new(gate), server, login))
+}
+
+/// The connect page: its links, and its login.
+type Page = (Arc<Links>, Arc<Login>);
+
+/// The connect page `serve` serves with `--login-client-id` (its links
+/// sealed by `ring`) and the login client `--check` tries; none without
+/// it, and `--connect` without it is a usage error.
+fn connect_page(
+    cli: &Cli,
+    site: &serve::Site,
+    gate: &serve::Gate,
+    ring: &Keyring,
+) -> (Option<Page>, Option<serve::check::LoginClient>) {
+    let Some(id) = &site.login_client_id else {
+        if !cli.connect.is_empty() {
+            usage(
+                "--connect in serve needs --login-client-id (and NEXUS_MCP_LOGIN_CLIENT_SECRET for \
+                 a confidential client): a consent link goes only to the person who was asked, \
+                 whose login at the issuer the connect page checks",
+            );
+        }
+        return (None, None);
+    };
+    let secret = var(env::LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
+    let login_client = serve::check::LoginClient {
+        id: id.clone(),
+        secret: secret.clone(),
+        callback: format!("{}/connect/callback", site.origin),
+    };
+    // The connect page's links open under every key of the ring, the first seals.
+    let links = Arc::new(Links::new(&site.origin, ring.entries()));
+    let (issuer, claim) = (gate.issuer.clone(), &gate.subject_claim);
+    let login = Login::new(issuer, id, secret, links.clone(), claim, &ring.secrets());
+    (Some((links, Arc::new(login))), Some(login_client))
 }
 
 /// Stdio: one person, one workspace, on their machine.

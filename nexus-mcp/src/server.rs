@@ -13,16 +13,16 @@ use nexus_sdk::http::Request;
 use nexus_sdk::{FetchResponse, NexusError, Provider, TokenCache, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ElicitRequestParams, ErrorCode,
-    Implementation, InitializeRequestParams, InitializeResult, InputRequiredResult,
-    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::accounts::Accounts;
-use crate::answer::{BODY_CAP, fetched, said};
+use crate::answer::{BODY_CAP, said};
 use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
@@ -30,6 +30,7 @@ use crate::handshake::{self, Handshake};
 use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
+use crate::reply::{Answer, failed, replied};
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
 };
@@ -41,9 +42,6 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
         .protocol_version()
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
-
-/// MCP 2025-11-25's code for `URLElicitationRequiredError` (rmcp names none).
-const URL_ELICITATION_REQUIRED: i32 = -32042;
 
 /// What the command line and the environment set.
 pub(crate) struct Settings {
@@ -122,8 +120,8 @@ impl NexusServer {
     }
 
     /// Seals with `ring` from now on (SIGHUP).
-    pub(crate) fn rekey(&self, ring: &crate::state::Keyring) -> Result<(), String> {
-        self.settings.connector.rekey(ring)
+    pub(crate) fn rekey(&self, fresh: crate::state::Sealer) {
+        self.settings.connector.rekey(fresh);
     }
 
     /// The calls under way, and whether the server is stopping.
@@ -459,47 +457,6 @@ impl NexusServer {
     }
 }
 
-/// What a tool call answers.
-enum Answer {
-    /// The API's answer to a fetch.
-    Fetched(FetchResponse),
-    /// The providers.
-    Listed(CallToolResult),
-    /// MCP 2026-07-28: the user's input is needed first.
-    InputRequired(InputRequiredResult),
-    /// `serve`, a 2025 client that takes URL elicitation: the user must go
-    /// to this URL first (`-32042`).
-    UrlRequired(ElicitRequestParams),
-}
-
-/// MCP 2025-11-25's `URLElicitationRequiredError`: the call cannot go on
-/// until the user has been to the elicitation's URL; the client sends them
-/// there, and calls again.
-/// The SDK's error as the call's failure: a provider the user must
-/// connect (`--connect` may send them to consent) is told apart, with the
-/// command that connects it for stdio's operator (`serve` names no
-/// workspace to the model: the person connects, or the operator does).
-fn failed(error: NexusError, fetch: &Fetch, principal: &Principal) -> Failure {
-    if !error.needs_connection() {
-        return Failure::Sdk(error);
-    }
-    let command = match principal {
-        Principal::Operator { workspace } => {
-            let (ws, p) = (one_line(workspace), one_line(&fetch.provider));
-            Some(format!("nexus connect {ws} {p}"))
-        }
-        Principal::Person { .. } => None,
-    };
-    Failure::Unconnected { error, command }
-}
-
-fn url_required(elicitation: ElicitRequestParams) -> ErrorData {
-    let data = serde_json::json!({ "elicitations": [elicitation] });
-    let why = "the user must connect a provider first: the client sends them to the \
-               elicitation's URL, then calls again";
-    ErrorData::new(ErrorCode(URL_ELICITATION_REQUIRED), why, Some(data))
-}
-
 // Tools are declared and routed by hand, not with rmcp's `#[tool_router]`:
 // descriptions, schemas and annotations follow --allow-write, every call
 // runs under the shutdown rule, and a bad argument must reach the model as
@@ -631,26 +588,6 @@ impl NexusServer {
         if !audited {
             audit_tool(tool, answer.as_ref().err(), started, &caller);
         }
-        let error = answer.as_ref().err().map_or("", Failure::code).to_owned();
-        let answered = match answer {
-            Ok(Answer::Fetched((status, headers, body))) => {
-                let (text, fetched) = fetched(status, &headers, &body);
-                Ok(structured(text, &fetched).into())
-            }
-            Ok(Answer::Listed(result)) => Ok(result.into()),
-            Ok(Answer::InputRequired(input)) => Ok(input.into()),
-            Ok(Answer::UrlRequired(elicitation)) => {
-                return (
-                    Err(url_required(elicitation)),
-                    URL_ELICITATION_REQUIRED.to_string(),
-                );
-            }
-            Err(why) if caller.principal.is_person() && why.operator_only() => {
-                let who = caller.principal.who().unwrap_or_default();
-                Ok(failure(one_line(&why.for_the_model(who).to_string())).into())
-            }
-            Err(why) => Ok(failure(caller.told(&why)).into()),
-        };
-        (answered, error)
+        replied(answer, &caller)
     }
 }

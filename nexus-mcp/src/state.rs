@@ -111,6 +111,31 @@ impl Keyring {
         Ok(Keyring { keys })
     }
 
+    /// The keyring `serve` seals with, and its sealer, as its variables
+    /// (or their files) say now: read at start, and again at SIGHUP. One
+    /// key is a keyring of one (`default:KEY`), so that a rotation to
+    /// `NEXUS_MCP_STATE_KEYS=new:…,default:…` still opens every state held.
+    pub(crate) fn read() -> Result<(Keyring, Sealer), String> {
+        let keys = crate::env::try_var(KEYS_VARIABLE)?;
+        let one = keys.is_none();
+        let ring = match (keys, crate::env::try_var(KEY_VARIABLE)?) {
+            (Some(keys), _) => keys,
+            (None, Some(key)) => format!("default:{key}"),
+            (None, None) => {
+                return Err(format!(
+                    "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one \
+                     endpoint must open the states the others seal"
+                ));
+            }
+        };
+        let ring = Keyring::parse(&ring).and_then(|ring| Ok((Sealer::keyring(&ring)?, ring)));
+        let (sealer, ring) = ring.map_err(|why| match one {
+            true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
+            false => why,
+        })?;
+        Ok((ring, sealer))
+    }
+
     /// The keys, the one that seals first.
     pub(crate) fn secrets(&self) -> Vec<Vec<u8>> {
         self.keys.iter().map(|(_, key)| key.clone()).collect()
@@ -179,15 +204,14 @@ impl Sealer {
         })
     }
 
-    /// Seals with `ring` from now on (SIGHUP): what its keys sealed opens.
-    pub(crate) fn rekey(&self, ring: &Keyring) -> Result<(), String> {
-        let fresh = Sealer::keyring(ring)?.held.into_inner();
+    /// Seals as `fresh` does from now on (SIGHUP): what its keys sealed opens.
+    pub(crate) fn rekey(&self, fresh: Sealer) {
+        let fresh = fresh.held.into_inner();
         let fresh = fresh.unwrap_or_else(std::sync::PoisonError::into_inner);
         *self
             .held
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-        Ok(())
     }
 
     /// `held`, sealed for this `call`, valid until its deadline.

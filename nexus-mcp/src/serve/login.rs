@@ -183,38 +183,8 @@ impl Login {
 
 /// `GET /connect/<ticket>`: a valid ticket starts the login.
 async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> Response {
-    match login.links.ticket(&ticket) {
-        Ok(_) => {}
-        Err(Unopened::Invalid) => {
-            let line = "connect page: refused a link that has expired, was changed, or was never \
-                        one of this server's";
-            login.told.warn("invalid link", line);
-            let why =
-                "This link is not valid: it has expired, or was changed. Ask your host again.";
-            return page(StatusCode::BAD_REQUEST, why);
-        }
-        Err(Unopened::Differs { kid }) => {
-            let line = format!(
-                "refused a connect link sealed under key id {kid:?}: the replicas' keys under id {kid:?} differ; give every replica the same keyring"
-            );
-            login
-                .told
-                .warn("link sealed under a key held otherwise", &line);
-            let why = "This link was made by another server of this service, whose key differs \
-                       from this one's. Ask your host again; if this repeats, tell the server's \
-                       operator.";
-            return page(StatusCode::BAD_REQUEST, why);
-        }
-        Err(Unopened::Foreign { kid, held }) => {
-            let line = format!(
-                "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ"
-            );
-            login.told.warn("link sealed under a key not held", &line);
-            let why = "This link was made by another server of this service, whose keys this one \
-                       does not hold. Ask your host again; if it happens again, tell whoever runs \
-                       this server (its log says which key is missing).";
-            return page(StatusCode::BAD_REQUEST, why);
-        }
+    if let Err(unopened) = login.links.ticket(&ticket) {
+        return refused_link(&login, unopened);
     }
     // The issuer's metadata, fetched within its limits when none is held
     // (the client below says why not).
@@ -273,6 +243,43 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             StatusCode::INTERNAL_SERVER_ERROR,
             "The login failed. Try again.",
         ),
+    }
+}
+
+/// A link that does not open, as the person reads it (400, and what to do)
+/// and as the operator does (why, at most once per reason a while).
+fn refused_link(login: &Login, unopened: Unopened) -> Response {
+    match unopened {
+        Unopened::Invalid => {
+            let line = "connect page: refused a link that has expired, was changed, or was never \
+                        one of this server's";
+            login.told.warn("invalid link", line);
+            let why =
+                "This link is not valid: it has expired, or was changed. Ask your host again.";
+            page(StatusCode::BAD_REQUEST, why)
+        }
+        Unopened::Differs { kid } => {
+            let line = format!(
+                "refused a connect link sealed under key id {kid:?}: the replicas' keys under id {kid:?} differ; give every replica the same keyring"
+            );
+            login
+                .told
+                .warn("link sealed under a key held otherwise", &line);
+            let why = "This link was made by another server of this service, whose key differs \
+                       from this one's. Ask your host again; if this repeats, tell the server's \
+                       operator.";
+            page(StatusCode::BAD_REQUEST, why)
+        }
+        Unopened::Foreign { kid, held } => {
+            let line = format!(
+                "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ"
+            );
+            login.told.warn("link sealed under a key not held", &line);
+            let why = "This link was made by another server of this service, whose keys this one \
+                       does not hold. Ask your host again; if it happens again, tell whoever runs \
+                       this server (its log says which key is missing).";
+            page(StatusCode::BAD_REQUEST, why)
+        }
     }
 }
 

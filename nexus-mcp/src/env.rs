@@ -1,0 +1,59 @@
+//! The program's variables as the library's reader reads them (a value
+//! that is not UTF-8 refused, naming it), and each secret's `_FILE` twin:
+//! a secret's value may come from the file it names instead, as secrets are
+//! mounted.
+
+use nexus_sdk::setting;
+
+use crate::answer;
+use crate::state::{KEY_VARIABLE, KEYS_VARIABLE};
+
+/// The variable `name` (a secret's value from its `_FILE` twin's file when
+/// that is set; both set is refused), or why it cannot be read.
+pub(crate) fn try_var(name: &'static str) -> Result<Option<String>, String> {
+    let read = |name| setting::var(name).map_err(|e| answer::said(&e));
+    let twin = SECRET_FILES.iter().find(|(secret, _)| *secret == name);
+    let path = match twin {
+        Some((_, file)) => read(file)?.map(|path| (*file, path)),
+        None => None,
+    };
+    match path {
+        Some(path) => secret_from_file(name, path, read(name)?.is_some()),
+        None => read(name),
+    }
+}
+
+/// Each secret variable and its `_FILE` twin.
+const SECRET_FILES: [(&str, &str); 5] = [
+    ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
+    (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
+    (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
+    (LOGIN_SECRET_VARIABLE, "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE"),
+    (
+        INTROSPECTION_SECRET_VARIABLE,
+        "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
+    ),
+];
+
+/// The secret `name` read from the file `(twin, path)` names, one trailing
+/// line break trimmed; refused when `name` is set too (`both`), or when the
+/// file cannot be read (the path named, never its content).
+fn secret_from_file(
+    name: &str,
+    (twin, path): (&str, String),
+    both: bool,
+) -> Result<Option<String>, String> {
+    if both {
+        return Err(format!("{name} and {twin} are both set: set one"));
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("{twin}: cannot read {path}: {e}"))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(Some(text.strip_suffix('\r').unwrap_or(text).to_owned()))
+}
+
+/// The variable that gives the connect page's client secret at the issuer.
+pub(crate) const LOGIN_SECRET_VARIABLE: &str = "NEXUS_MCP_LOGIN_CLIENT_SECRET";
+
+/// The variable that gives the introspection client's secret at the issuer.
+pub(crate) const INTROSPECTION_SECRET_VARIABLE: &str = "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET";

@@ -1,0 +1,239 @@
+//! `serve`'s flags, checked into where it listens and who it is ([`Site`])
+//! and the resource server in front of MCP ([`Gate`]); each refusal names
+//! its flag.
+
+use std::sync::Arc;
+
+use super::bearer::Gate;
+use super::deny;
+use super::introspect::Introspection;
+use super::issuer::Issuer;
+
+/// `nexus-mcp serve`'s own flags.
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen: ADDRESS:PORT (127.0.0.1:8080, 0.0.0.0:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: String,
+    /// This server's URL as clients reach it, the audience its tokens name:
+    /// `https://mcp.example.com/mcp` (MCP is served at its path).
+    #[arg(long, value_name = "URL")]
+    public_url: String,
+    /// The OAuth authorization server whose tokens this server accepts, as
+    /// its tokens name it (iss).
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// An audience a token may name besides the public URL (repeat for
+    /// more): the application's client id or `api://…` an issuer such as
+    /// Entra ID puts in `aud`. A token that names only such an audience must
+    /// show it is an access token (typed `at+jwt`, or carrying its scope).
+    #[arg(long = "audience", value_name = "AUD")]
+    audiences: Vec<String>,
+    /// The claim that names the person, in access tokens and the connect
+    /// page's ID token alike (`oid` for Entra ID, `uid` for Okta's custom
+    /// authorization servers); a token without it, or with a blank one, is
+    /// refused.
+    #[arg(long, value_name = "NAME", default_value = "sub")]
+    subject_claim: String,
+    /// A scope every token must carry (repeat for more).
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// The token claim naming the workspace (a team or tenant id); by
+    /// default each person's own, derived from the issuer and subject.
+    #[arg(long, value_name = "NAME")]
+    workspace_claim: Option<String>,
+    /// What every workspace id starts with.
+    #[arg(long, value_name = "P", default_value = "")]
+    workspace_prefix: String,
+    /// A browser origin that may call this server, besides the public
+    /// URL's own (repeat for more): `https://app.example.com`
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+    /// The connect page's client at the issuer (its secret in
+    /// NEXUS_MCP_LOGIN_CLIENT_SECRET, for a confidential one): needed by
+    /// --connect, whose links only the person asked can use.
+    #[arg(long, value_name = "ID")]
+    login_client_id: Option<String>,
+    /// The client that asks the issuer's introspection endpoint about an
+    /// opaque access token (RFC 7662; its secret in
+    /// NEXUS_MCP_INTROSPECTION_CLIENT_SECRET). Without it, a token that is
+    /// not a JWT is refused.
+    #[arg(long, value_name = "ID")]
+    introspection_client_id: Option<String>,
+    /// Check the configuration and serve nothing: the keyring, the issuer's
+    /// metadata and keys (its issuer equal to --issuer), --scope among the
+    /// scopes it offers, the login and introspection clients accepted by it,
+    /// the Gateway answering NEXUS_API_KEY. Exit 0, or 2 with a line per
+    /// failing check naming the flag or variable
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// People refused (403) from the moment this replica reads the file, at
+    /// start and at SIGHUP: one a line, the `who=` the log shows or `ISSUER
+    /// SUBJECT`
+    #[arg(long, value_name = "PATH")]
+    deny_file: Option<String>,
+    /// At most N tool calls a minute per person (keyed on the verified
+    /// person, never the address); past it, a tool error naming the wait
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) person_rate: Option<u32>,
+    /// Serve Prometheus's scrape at /metrics on this address (no token:
+    /// where only the scraper reaches): ADDRESS:PORT
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+}
+
+impl ServeArgs {
+    /// The site and the resource server these flags set up (with the
+    /// introspection client's `secret`, read from its variable), or what is
+    /// wrong with them, naming the flag.
+    pub(crate) fn checked(self, secret: Option<String>) -> Result<(Site, Gate), String> {
+        let public = https_or_loopback("--public-url", &self.public_url)?;
+        https_or_loopback("--issuer", &self.issuer)?;
+        let path = public.path().trim_end_matches('/').to_owned();
+        if path.is_empty() {
+            return Err(format!(
+                "--public-url {:?}: the URL MCP is served at, its path included \
+                 (https://mcp.example.com/mcp), not only an origin",
+                self.public_url
+            ));
+        }
+        let origin = public.origin().ascii_serialization();
+        let resource = format!("{origin}{path}");
+        let host = public.host_str().unwrap_or_default().to_owned();
+        let mut hosts = vec![host.clone()];
+        if let Some(port) = public.port() {
+            hosts.push(format!("{host}:{port}"));
+        }
+        let mut origins = vec![origin.clone()];
+        for given in self.allowed_origins {
+            origins.push(allowed_origin(&given)?);
+        }
+        scopes_checked(&self.scopes)?;
+        let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
+        let introspection = introspection(self.introspection_client_id, secret)?;
+        if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
+            return Err(format!("--audience {bad:?}: an audience is not blank"));
+        }
+        if self.subject_claim.trim().is_empty() {
+            return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
+        }
+        let deny = Arc::new(deny::DenyList::read(self.deny_file, &self.issuer)?);
+        let site = Site {
+            deny,
+            metrics_listen: self.metrics_listen,
+            listen: self.listen,
+            path,
+            public: public.clone(),
+            hosts,
+            origins,
+            origin,
+            login_client_id: self.login_client_id.filter(|id| !id.trim().is_empty()),
+        };
+        let gate = Gate {
+            issuer: Arc::new(Issuer::new(&self.issuer)),
+            resource,
+            audiences: self.audiences,
+            subject_claim: self.subject_claim,
+            scopes: self.scopes,
+            claim,
+            prefix: self.workspace_prefix,
+            verified: Default::default(),
+            introspection,
+        };
+        Ok((site, gate))
+    }
+}
+
+/// `Ok` when each `--scope` is one word, and none is `offline_access`.
+fn scopes_checked(scopes: &[String]) -> Result<(), String> {
+    let word = |s: &&String| s.is_empty() || s.contains([' ', '"']);
+    if let Some(bad) = scopes.iter().find(word) {
+        return Err(format!("--scope {bad:?}: a scope is one word"));
+    }
+    if scopes.iter().any(|s| s == "offline_access") {
+        return Err(
+            "--scope offline_access: a refresh token is the client's to ask for, never a \
+             resource's to require (MCP's authorization rules)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// The introspection client `--introspection-client-id` names, with its
+/// `secret`; none without the flag; refused without the secret.
+fn introspection(
+    id: Option<String>,
+    secret: Option<String>,
+) -> Result<Option<Introspection>, String> {
+    match (id.filter(|id| !id.trim().is_empty()), secret) {
+        (Some(id), Some(secret)) => Ok(Some(Introspection::new(&id, &secret))),
+        (Some(_), None) => Err("--introspection-client-id needs its secret in \
+                                NEXUS_MCP_INTROSPECTION_CLIENT_SECRET"
+            .to_owned()),
+        (None, _) => Ok(None),
+    }
+}
+
+/// `url`, when it is https, or http on a loopback host; no query, no fragment.
+fn https_or_loopback(flag: &str, url: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("{flag} {url:?}: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" | "http" if parsed.query().is_some() || parsed.fragment().is_some() => Err(
+            format!("{flag} {url:?}: a URL with no query and no fragment"),
+        ),
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(format!(
+            "{flag} {url:?}: https, or http only on a loopback host (tokens and consent would \
+             cross the network in the clear)"
+        )),
+    }
+}
+
+/// An `--allowed-origin`: a scheme and a host (and a port), never a
+/// pattern that lets any site in.
+fn allowed_origin(given: &str) -> Result<String, String> {
+    let refused = || {
+        format!(
+            "--allowed-origin {given:?}: an origin such as https://app.example.com; a wildcard \
+             or `null` would let any site call this server with its users' browsers"
+        )
+    };
+    let parsed = url::Url::parse(given).map_err(|_| refused())?;
+    let origin = parsed.origin();
+    let whole = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+    if !origin.is_tuple() || !whole || given.contains('*') {
+        return Err(refused());
+    }
+    Ok(origin.ascii_serialization())
+}
+
+/// Where `serve` listens and who it is.
+pub(crate) struct Site {
+    /// `--listen`.
+    pub(crate) listen: String,
+    /// `--public-url`'s path, where MCP is served (`/mcp`).
+    pub(crate) path: String,
+    /// `--public-url`, whose authority (its port included) a `Host` names.
+    pub(crate) public: url::Url,
+    /// The `Host` values a request may carry (the public URL's authority).
+    pub(crate) hosts: Vec<String>,
+    /// The browser origins a request may come from (`--allowed-origin`, and
+    /// the public URL's own).
+    pub(crate) origins: Vec<String>,
+    /// The public URL's origin, where the connect page is.
+    pub(crate) origin: String,
+    /// `--login-client-id`.
+    pub(crate) login_client_id: Option<String>,
+    /// `--deny-file`'s people.
+    pub(crate) deny: Arc<deny::DenyList>,
+    /// `--metrics-listen`.
+    pub(crate) metrics_listen: Option<String>,
+}
