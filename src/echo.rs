@@ -12,10 +12,11 @@
 //! - HTML's numeric character references and every named one that stands
 //!   for ASCII (`&#95;`, `&#x5F;`, `&lowbar;`, `&UnderBar;`: WHATWG's list);
 //! - quoted-printable, soft line breaks included, and MIME encoded-words
-//!   (`Q` by the same rule, `B` as base64), adjacent ones joined as RFC
-//!   2047 §6.2 says (over form encoding's `+` too);
+//!   (`Q` by the same rule, `B` as base64, however long), adjacent ones
+//!   joined as RFC 2047 §6.2 says whatever their encodings (over form
+//!   encoding's `+` too);
 //! - hex in either case, with any of the prefixes `0x`, `0X`, `\x`, `%` and
-//!   any separator; bytes written as decimal numbers in a list (Node's
+//!   any separator, none included (`0x670x68`); bytes written as decimal numbers in a list (Node's
 //!   `Buffer` as JSON); hex dumps (`xxd`, `hexdump -C`, `od -A x -t x1z`),
 //!   each line's bytes as many as the offsets say, its offset and text
 //!   columns set apart;
