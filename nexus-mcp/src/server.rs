@@ -32,7 +32,8 @@ use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::reply::{Answer, failed, replied};
 use crate::tools::{
-    Fetch, FetchArgs, ListArgs, Offer, Providers, arguments_of, failure, structured, tools,
+    Fetch, FetchArgs, ListArgs, Offer, Providers, ToolName, arguments_of, failure, structured,
+    tools,
 };
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
@@ -507,12 +508,9 @@ impl ServerHandler for NexusServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
-        let tool = match request.name.as_ref() {
-            known @ ("authenticated_fetch" | "list_providers") => known.to_owned(),
-            _ => String::new(),
-        };
+        let tool = ToolName::named(request.name.as_ref()).map_or("", ToolName::name);
         let (answered, error) = self.answer_call(request, context, started).await;
-        metrics::operation("tools/call", &tool, &error, started.elapsed());
+        metrics::operation("tools/call", tool, &error, started.elapsed());
         answered
     }
 }
@@ -527,17 +525,17 @@ impl NexusServer {
         started: Instant,
     ) -> (Result<CallToolResponse, ErrorData>, String) {
         let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
-        let tool = request.name.as_ref();
         // The specification's answer to an unknown tool: a protocol error.
-        if !matches!(tool, "authenticated_fetch" | "list_providers") {
+        let Some(named) = ToolName::named(request.name.as_ref()) else {
             let why = format!(
                 "no tool {:?}: this server has authenticated_fetch and list_providers",
-                one_line(tool)
+                one_line(&request.name)
             );
             let refused = ErrorData::invalid_params(why, None);
             let code = refused.code.0.to_string();
             return (Err(refused), code);
-        }
+        };
+        let tool = named.name();
         let mut caller = match self.caller(&context) {
             Ok(caller) => caller,
             Err(why) => {
@@ -559,10 +557,12 @@ impl NexusServer {
         }
         // The arguments, then the account the call acts as (`--account`):
         // each read once, here.
-        let parsed = match tool {
-            "authenticated_fetch" => arguments_of::<FetchArgs>(tool, arguments)
+        let parsed = match named {
+            ToolName::Fetch => arguments_of::<FetchArgs>(tool, arguments)
                 .map(|args| (args.account.clone(), Some(args))),
-            _ => arguments_of::<ListArgs>(tool, arguments).map(|args| (args.account, None)),
+            ToolName::List => {
+                arguments_of::<ListArgs>(tool, arguments).map(|args| (args.account, None))
+            }
         };
         let base = caller.principal.workspace().to_owned();
         let acting = parsed.and_then(|(asked, args)| {

@@ -77,6 +77,32 @@ pub(crate) struct Named {
     pub(crate) listed: String,
 }
 
+/// The two tools, named once.
+#[derive(Clone, Copy)]
+pub(crate) enum ToolName {
+    /// `authenticated_fetch`.
+    Fetch,
+    /// `list_providers`.
+    List,
+}
+
+impl ToolName {
+    /// The tool `name` names, if any.
+    pub(crate) fn named(name: &str) -> Option<ToolName> {
+        [ToolName::Fetch, ToolName::List]
+            .into_iter()
+            .find(|tool| tool.name() == name)
+    }
+
+    /// Its name, as the client calls it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ToolName::Fetch => "authenticated_fetch",
+            ToolName::List => "list_providers",
+        }
+    }
+}
+
 /// What a fetch is checked against.
 pub(crate) struct Offer<'a> {
     /// The providers offered (`--provider`); empty for every one.
@@ -117,7 +143,7 @@ impl FetchArgs {
         let call = serde_json::json!([
             offer.principal.workspace(),
             offer.principal.person(),
-            "authenticated_fetch",
+            ToolName::Fetch.name(),
             self.provider,
             self.url,
             self.method,
@@ -185,7 +211,7 @@ pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
                 its credential may reach and the Gateway's description. A call to a provider \
                 this workspace has not connected answers connection_required when the user can \
                 be asked to connect it, else connection_not_found. No secret.";
-    let mut fetch = Tool::new("authenticated_fetch", fetch, Arc::default())
+    let mut fetch = Tool::new(ToolName::Fetch.name(), fetch, Arc::default())
         .with_title("Call a provider's API with the workspace's credential")
         .with_input_schema::<FetchArgs>()
         .with_output_schema::<Fetched>()
@@ -202,7 +228,7 @@ pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
         }
         fetch.input_schema = Arc::new(schema);
     }
-    let list = Tool::new("list_providers", list, Arc::default())
+    let list = Tool::new(ToolName::List.name(), list, Arc::default())
         .with_title("List the providers and where their credentials may go")
         .with_input_schema::<ListArgs>()
         .with_output_schema::<Providers>()

@@ -12,24 +12,50 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
+use http_body_util::BodyExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// How long a request's body may take to arrive.
 const READ_WITHIN: Duration = Duration::from_secs(30);
 
+/// How much of a body past its bound is read and dropped before the 413 is
+/// sent (a lingering close, as nginx's): a client that writes its body
+/// whole before it reads then reads the answer, where a connection closed
+/// on its unread bytes met it with a broken pipe. Past this, it closes.
+const DRAINED_AT_MOST: usize = 16 << 20;
+
 /// `request` with its body read whole (up to `most` bytes, within
 /// [`READ_WITHIN`]) before anything answers it, so that whatever answers
 /// leaves the connection open: the server closes a connection whose request
 /// it left unread, and a client that sends its next request on it as it
 /// closes is told "Server disconnected" (every OAuth client's first request
-/// is refused with a 401). Past `most`, 413 (or the client broke off, and
-/// reads no answer); past the time, 408.
+/// is refused with a 401). Past `most`, 413, the rest of the body read and
+/// dropped up to [`DRAINED_AT_MOST`] (or the client broke off, and reads no
+/// answer); past the time, 408.
 pub(crate) async fn read_whole(request: Request, most: usize) -> Result<Request, StatusCode> {
-    let (parts, body) = request.into_parts();
-    match tokio::time::timeout(READ_WITHIN, axum::body::to_bytes(body, most)).await {
+    let (parts, mut body) = request.into_parts();
+    let read = async {
+        let (mut kept, mut read) = (Vec::new(), 0);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| StatusCode::PAYLOAD_TOO_LARGE)?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            read += data.len();
+            if read <= most {
+                kept.extend_from_slice(&data);
+            } else if read > most + DRAINED_AT_MOST {
+                break;
+            }
+        }
+        (read <= most)
+            .then_some(kept)
+            .ok_or(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    match tokio::time::timeout(READ_WITHIN, read).await {
         Ok(Ok(body)) => Ok(Request::from_parts(parts, Body::from(body))),
-        Ok(Err(_)) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+        Ok(Err(status)) => Err(status),
         Err(_) => Err(StatusCode::REQUEST_TIMEOUT),
     }
 }
