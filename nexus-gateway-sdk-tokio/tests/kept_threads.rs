@@ -35,16 +35,35 @@ fn a_warm_call_takes_a_kept_thread_and_a_held_one_holds_no_other_back() {
             let (thread, ran) = client.run(|_| Ok(served())).await.unwrap();
             assert_eq!((thread, ran), (first, n), "call {n} on the kept thread");
         }
-        // A call held (as one that waits on its timeout), and calls beside it.
+        // A call held (as one that waits on its timeout), and calls beside it:
+        // each on a thread the held one is not on, the same kept one each time.
         let (release, released) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel();
         let held = tokio::spawn({
             let client = client.clone();
-            async move { client.run(move |_| Ok(released.recv().is_ok())).await }
+            async move {
+                let held = move |_: &NexusClient| {
+                    started.send(std::thread::current().id()).unwrap();
+                    Ok(released.recv().is_ok())
+                };
+                client.run(held).await
+            }
         });
+        let held_on = loop {
+            match running.try_recv() {
+                Ok(thread) => break thread,
+                Err(_) => tokio::task::yield_now().await,
+            }
+        };
+        let mut beside = Vec::new();
         for _ in 0..5 {
-            let (thread, _) = client.run(|_| Ok(served())).await.unwrap();
-            assert_eq!(thread, first, "the kept thread, free while another is held");
+            beside.push(client.run(|_| Ok(served())).await.unwrap().0);
         }
+        assert!(!beside.contains(&held_on), "not on the held call's thread");
+        assert!(
+            beside.iter().all(|t| *t == beside[0]),
+            "one kept thread: {beside:?}"
+        );
         assert!(!held.is_finished());
         release.send(()).unwrap();
         assert!(held.await.unwrap().unwrap());
