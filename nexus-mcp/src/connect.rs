@@ -39,8 +39,9 @@ use serde_json::Value;
 
 use crate::answer::quoted;
 use crate::failure::{CONNECTION_REQUIRED, Failure};
+use crate::keys::HeldKeys;
 use crate::principal::Principal;
-use crate::state::{Held, Sealer};
+use crate::state::Held;
 use crate::ticket::{Links, Ticket};
 use crate::tools::Named;
 
@@ -62,7 +63,8 @@ pub(crate) struct Connector {
     offers: Vec<crate::providers::Connectable>,
     return_url: String,
     wait: Duration,
-    sealer: Sealer,
+    /// The keys held: the `requestState` is sealed with them.
+    keys: Arc<HeldKeys>,
     /// Per workspace and provider ([`Call::flow`]): the 2025 flow's lock.
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Per workspace and provider: the connection requested and not yet active.
@@ -160,7 +162,7 @@ impl Connector {
         connect: &[String],
         return_url: &str,
         wait: Duration,
-        sealer: Sealer,
+        keys: Arc<HeldKeys>,
     ) -> Result<Self, String> {
         if !return_url.starts_with("http://") && !return_url.starts_with("https://") {
             return Err("--return-url is an http:// or https:// URL".to_owned());
@@ -169,7 +171,7 @@ impl Connector {
             offers: crate::providers::offers(connect)?,
             return_url: return_url.to_owned(),
             wait,
-            sealer,
+            keys,
             slots: Mutex::default(),
             pending: Mutex::default(),
             requesting: tokio::sync::Mutex::default(),
@@ -177,11 +179,6 @@ impl Connector {
             serial: AtomicU64::default(),
             consent: Consent::Gateway,
         })
-    }
-
-    /// Seals the `requestState` with `ring` from now on (SIGHUP).
-    pub(crate) fn rekey(&self, fresh: Sealer) {
-        self.sealer.rekey(fresh);
     }
 
     /// This connector, sending users to consent as `consent` says.
@@ -249,7 +246,7 @@ impl Connector {
         let pending = self.pending(call, named).await?;
         let params = self.elicitation(call, provider, &pending, "input required");
         let asked = InputRequest::Elicitation(ElicitRequest::new(params));
-        let state = self.sealer.seal(&pending.held, bound);
+        let state = self.keys.now().states.seal(&pending.held, bound);
         Ok(Some(InputRequiredResult::new(
             Some(BTreeMap::from([(input_key(provider), asked)])),
             Some(state),
@@ -266,7 +263,7 @@ impl Connector {
         retry: &Retry<'_>,
     ) -> Result<(), Failure> {
         let provider = named.listed.as_str();
-        let state = self.sealer.open(retry.state, retry.bound)?;
+        let state = self.keys.now().states.open(retry.state, retry.bound)?;
         let key = input_key(provider);
         let answer = retry.responses.and_then(|r| r.get(&key));
         let action = answer.and_then(|a| a.get("action")).and_then(Value::as_str);

@@ -21,9 +21,10 @@
 //! * The flows: `tools` checks a call's arguments once into a fetch, which
 //!   `calls` runs under the call's life and audits; `connect` has a user
 //!   connect a provider on first use, with `state` (the sealed
-//!   `requestState`, the keyring), `handshake` (a 2025 client's session id)
-//!   and `ticket` (the connect page's sealed links); `hint` tells `serve`'s
-//!   operator how to connect a person ahead.
+//!   `requestState`, the keyring), `keys` (what one keyring derives, held
+//!   once and swapped whole at SIGHUP), `handshake` (a 2025 client's
+//!   session id) and `ticket` (the connect page's links); `hint` tells
+//!   `serve`'s operator how to connect a person ahead.
 //! * The operator's side: `logger` (the lines on stderr), `metrics`
 //!   (Prometheus), `rate` (`--person-rate`), `stopping` (stdio's end).
 //! * The leaves: `answer` (what the model reads), `failure` (every refusal
@@ -37,6 +38,7 @@ mod env;
 mod failure;
 mod handshake;
 mod hint;
+mod keys;
 mod logger;
 mod metrics;
 mod principal;
@@ -65,10 +67,11 @@ use crate::accounts::Accounts;
 use crate::calls::Calls;
 use crate::connect::{Connector, Consent};
 use crate::hint::ConnectHint;
+use crate::keys::{HeldKeys, Keys};
 use crate::serve::ServeArgs;
 use crate::serve::login::Login;
 use crate::server::{Mode, NexusServer, Settings};
-use crate::state::{KEY_VARIABLE, Keyring, Sealer};
+use crate::state::{KEY_VARIABLE, Keyring};
 use crate::stopping::StdinWatch;
 use crate::ticket::Links;
 
@@ -347,25 +350,25 @@ fn serving(
     }
     // `--check` says every failing check: a keyring that does not read is
     // one line, and the other checks run on a stand-in that seals nothing.
-    let ((ring, sealer), unread) = match Keyring::read() {
-        Ok(read) => (read, None),
+    let (keys, unread) = match Keys::read() {
+        Ok(keys) => (keys, None),
         Err(why) if args.check => {
             let stand_in = Keyring::parse(&format!("check:{}", "-".repeat(64)));
-            let stand_in = stand_in.and_then(|ring| Ok((Sealer::keyring(&ring)?, ring)));
-            let (sealer, ring) = stand_in.unwrap_or_else(|why| usage(&why));
-            ((ring, sealer), Some(why))
+            let stand_in = stand_in.and_then(|ring| Keys::new(&ring));
+            (stand_in.unwrap_or_else(|why| usage(&why)), Some(why))
         }
         Err(why) => usage(&why),
     };
+    let keys = Arc::new(HeldKeys::new(keys));
     let checking = args.check;
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
     let asking = var(env::INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
     let (site, gate) = args.checked(asking).unwrap_or_else(|why| usage(&why));
-    let (login, login_client) = connect_page(&cli, &site, &gate, &ring);
+    let (login, login_client) = connect_page(&cli, &site, &gate, &keys);
     let done = login
         .as_ref()
         .map_or(cli.return_url.clone(), |(links, _)| links.done_url());
-    let connector = Connector::new(&cli.connect, &done, cli.connect_wait, sealer);
+    let connector = Connector::new(&cli.connect, &done, cli.connect_wait, keys.clone());
     let mut connector = connector.unwrap_or_else(|why| usage(&why));
     let login = match login {
         Some((links, login)) => {
@@ -399,20 +402,20 @@ fn serving(
     }
     started(&cli, options);
     let server = server(cli, mode, client, connector);
-    run(serve::run(site, std::sync::Arc::new(gate), server, login))
+    run(serve::run(site, Arc::new(gate), server, login, keys))
 }
 
 /// The connect page: its links, and its login.
 type Page = (Arc<Links>, Arc<Login>);
 
 /// The connect page `serve` serves with `--login-client-id` (its links
-/// sealed by `ring`) and the login client `--check` tries; none without
-/// it, and `--connect` without it is a usage error.
+/// and cookies sealed with the `keys` held) and the login client `--check`
+/// tries; none without it, and `--connect` without it is a usage error.
 fn connect_page(
     cli: &Cli,
     site: &serve::Site,
     gate: &serve::Gate,
-    ring: &Keyring,
+    keys: &Arc<HeldKeys>,
 ) -> (Option<Page>, Option<serve::check::LoginClient>) {
     let Some(id) = &site.login_client_id else {
         if !cli.connect.is_empty() {
@@ -431,9 +434,9 @@ fn connect_page(
         callback: format!("{}/connect/callback", site.origin),
     };
     // The connect page's links open under every key of the ring, the first seals.
-    let links = Arc::new(Links::new(&site.origin, ring.entries()));
+    let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
     let (issuer, claim) = (gate.issuer.clone(), &gate.subject_claim);
-    let login = Login::new(issuer, id, secret, links.clone(), claim, &ring.secrets());
+    let login = Login::new(issuer, id, secret, links.clone(), claim);
     (Some((links, Arc::new(login))), Some(login_client))
 }
 
@@ -457,8 +460,9 @@ fn stdio(mut cli: Cli, client: NexusClient, options: &NexusClientOptions) -> Res
         );
     }
     let key = var(KEY_VARIABLE).filter(|k| !k.is_empty());
-    let sealer = Sealer::new(key.as_deref()).unwrap_or_else(|why| usage(&why));
-    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, sealer);
+    let keys = Keys::one(key.as_deref()).unwrap_or_else(|why| usage(&why));
+    let keys = Arc::new(HeldKeys::new(keys));
+    let connector = Connector::new(&cli.connect, &cli.return_url, cli.connect_wait, keys);
     let connector = connector.unwrap_or_else(|why| usage(&why));
     if log::set_logger(&logger::StderrLogger).is_ok() {
         log::set_max_level(logger::level().unwrap_or(log::LevelFilter::Info));

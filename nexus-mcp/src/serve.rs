@@ -53,8 +53,8 @@ pub(crate) use self::bearer::Gate;
 use self::door::{Door, guard};
 use self::login::Login;
 use self::ready::Readiness;
+use crate::keys::{HeldKeys, Keys};
 use crate::server::NexusServer;
-use crate::state::Keyring;
 
 /// The most an MCP request's body may weigh (413).
 const MAX_BODY: usize = 1 << 20;
@@ -82,14 +82,13 @@ pub(crate) async fn check(
 /// files), and who holds them.
 struct Reread {
     deny: Arc<deny::DenyList>,
-    server: NexusServer,
-    login: Option<Arc<Login>>,
+    keys: Arc<HeldKeys>,
 }
 
 /// At each SIGHUP, the deny list and the keyring read again; one that
-/// cannot be read leaves what is held, and says why. Calls under way keep
-/// the keys they began with; what the old keys sealed opens while the new
-/// ring holds them.
+/// cannot be read leaves what is held, and says why. The keys are swapped
+/// whole: a step under way keeps the keys it began with; what the old
+/// keys sealed opens while the new ring holds them.
 async fn reread_at_sighup(reread: Reread) {
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let Ok(mut hangup) = hangup else {
@@ -106,13 +105,11 @@ async fn reread_at_sighup(reread: Reread) {
             Some(Err(why)) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the list held stays"),
             None => {}
         }
-        match Keyring::read() {
-            Ok((ring, sealer)) => {
-                reread.server.rekey(sealer);
-                if let Some(login) = &reread.login {
-                    login.rekey(ring.entries());
-                }
-                log::info!(target: "nexus_mcp", "SIGHUP: the keyring holds {}", ring.kids());
+        match Keys::read() {
+            Ok(keys) => {
+                let kids = keys.kids.clone();
+                reread.keys.swap(keys);
+                log::info!(target: "nexus_mcp", "SIGHUP: the keyring holds {kids}");
             }
             Err(why) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the keyring held stays"),
         }
@@ -130,6 +127,7 @@ pub(crate) async fn run(
     gate: Arc<Gate>,
     server: NexusServer,
     login: Option<Arc<Login>>,
+    keys: Arc<HeldKeys>,
 ) -> Result<(), String> {
     let calls = server.calls();
     if site.metrics_listen.is_some() {
@@ -138,8 +136,7 @@ pub(crate) async fn run(
     warm(&gate).await;
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
-        server: server.clone(),
-        login: login.clone(),
+        keys,
     };
     tokio::spawn(reread_at_sighup(rereads));
     let router = router(&site, gate.clone(), server, login);

@@ -120,11 +120,6 @@ impl NexusServer {
         }
     }
 
-    /// Seals with `ring` from now on (SIGHUP).
-    pub(crate) fn rekey(&self, fresh: crate::state::Sealer) {
-        self.settings.connector.rekey(fresh);
-    }
-
     /// The calls under way, and whether the server is stopping.
     pub(crate) fn calls(&self) -> Calls {
         self.calls.clone()

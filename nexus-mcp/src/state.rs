@@ -8,7 +8,6 @@
 //! call for the same pair, before its expiry. It holds the connection
 //! requested and the flow's deadline, never the consent URL.
 
-use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nexus_sdk::code;
@@ -55,11 +54,11 @@ impl Held {
     }
 }
 
-/// Seals and opens states with one key.
+/// Seals and opens states with one keyring's keys (the first seals).
 pub(crate) struct Sealer {
-    /// The codec, and the ids and fingerprints of its ring's keys (none for
-    /// one drawn key); replaced whole when the keyring is read again.
-    held: RwLock<(RequestStateCodec, Vec<(String, String)>)>,
+    codec: RequestStateCodec,
+    /// The ids and fingerprints of the ring's keys (none for one drawn key).
+    ring: Vec<(String, String)>,
 }
 
 /// A short fingerprint of `key`, which a sealed value names beside its
@@ -111,36 +110,6 @@ impl Keyring {
         Ok(Keyring { keys })
     }
 
-    /// The keyring `serve` seals with, and its sealer, as its variables
-    /// (or their files) say now: read at start, and again at SIGHUP. One
-    /// key is a keyring of one (`default:KEY`), so that a rotation to
-    /// `NEXUS_MCP_STATE_KEYS=new:…,default:…` still opens every state held.
-    pub(crate) fn read() -> Result<(Keyring, Sealer), String> {
-        let keys = crate::env::try_var(KEYS_VARIABLE)?;
-        let one = keys.is_none();
-        let ring = match (keys, crate::env::try_var(KEY_VARIABLE)?) {
-            (Some(keys), _) => keys,
-            (None, Some(key)) => format!("default:{key}"),
-            (None, None) => {
-                return Err(format!(
-                    "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one \
-                     endpoint must open the states the others seal"
-                ));
-            }
-        };
-        let ring = Keyring::parse(&ring).and_then(|ring| Ok((Sealer::keyring(&ring)?, ring)));
-        let (sealer, ring) = ring.map_err(|why| match one {
-            true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
-            false => why,
-        })?;
-        Ok((ring, sealer))
-    }
-
-    /// The keys, the one that seals first.
-    pub(crate) fn secrets(&self) -> Vec<Vec<u8>> {
-        self.keys.iter().map(|(_, key)| key.clone()).collect()
-    }
-
     /// Each key with its id, the one that seals first.
     pub(crate) fn entries(&self) -> &[(String, Vec<u8>)] {
         &self.keys
@@ -183,7 +152,8 @@ impl Sealer {
         };
         let codec = RequestStateCodec::try_new(key).map_err(|e| refused(KEY_VARIABLE, &e))?;
         Ok(Sealer {
-            held: RwLock::new((codec, Vec::new())),
+            codec,
+            ring: Vec::new(),
         })
     }
 
@@ -196,22 +166,10 @@ impl Sealer {
         let active = keys.first().map(|(id, _)| id.clone()).unwrap_or_default();
         let codec = RequestStateCodec::new_with_keyring(active, keys);
         let codec = codec.map_err(|e| refused(KEYS_VARIABLE, &e))?;
-        let held = (ring.keys.iter())
+        let ring = (ring.keys.iter())
             .map(|(kid, key)| (kid.clone(), fingerprint(key)))
             .collect();
-        Ok(Sealer {
-            held: RwLock::new((codec, held)),
-        })
-    }
-
-    /// Seals as `fresh` does from now on (SIGHUP): what its keys sealed opens.
-    pub(crate) fn rekey(&self, fresh: Sealer) {
-        let fresh = fresh.held.into_inner();
-        let fresh = fresh.unwrap_or_else(std::sync::PoisonError::into_inner);
-        *self
-            .held
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(Sealer { codec, ring })
     }
 
     /// `held`, sealed for this `call`, valid until its deadline.
@@ -219,11 +177,7 @@ impl Sealer {
         let options = SealOptions::new().associated_data(call).ttl(held.left());
         // A struct of a string and a number always serialises.
         let payload = serde_json::to_vec(held).unwrap_or_default();
-        let held = self
-            .held
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.0.seal_with(&payload, &options)
+        self.codec.seal_with(&payload, &options)
     }
 
     /// What `state` holds, when this server sealed it for this `call` and it
@@ -233,14 +187,9 @@ impl Sealer {
             let why = format!("invalid or expired requestState ({why})");
             Failure::refused(code::INVALID_INPUT, why)
         };
-        let held = self
-            .held
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (codec, ring) = (&held.0, &held.1);
-        let opened = codec.open_with(state, call).map_err(|e| match e {
+        let opened = self.codec.open_with(state, call).map_err(|e| match e {
             RequestStateError::Expired => refused("the wait for the user is over; call again"),
-            RequestStateError::UnknownKeyId => foreign(state, ring, &refused),
+            RequestStateError::UnknownKeyId => foreign(state, &self.ring, &refused),
             _ => refused("not sealed by this server for this call"),
         })?;
         let held: Held = serde_json::from_slice(&opened).map_err(|_| refused("unreadable"))?;

@@ -30,8 +30,9 @@ use serde_json::{Map, Value};
 
 use super::http;
 use super::issuer::{Issuer, Missing};
+use crate::keys::opened;
 use crate::principal::person;
-use crate::ticket::{Links, Seal, Unopened, opened};
+use crate::ticket::{Links, Unopened};
 
 /// The cookie that carries a login under way.
 const COOKIE: &str = "nexus_connect";
@@ -70,9 +71,6 @@ pub(crate) struct Login {
     /// The claim that names the person (`--subject-claim`), as the bearer
     /// check reads it from access tokens.
     subject_claim: String,
-    /// One seal per key of the ring: the first seals, every one opens;
-    /// replaced when the keyring is read again.
-    cookies: std::sync::RwLock<Vec<Seal>>,
     agent: ureq::Agent,
     /// The operator's lines about refused links, one per reason at most
     /// every few seconds.
@@ -81,15 +79,14 @@ pub(crate) struct Login {
 
 impl Login {
     /// The connect page of `links`, logging in at `issuer` as `client_id`
-    /// (with `secret`, a confidential client), its cookies sealed from the
-    /// first of `keys` and opened under any.
+    /// (with `secret`, a confidential client), its cookies sealed with the
+    /// keys its links hold (the first seals, any opens).
     pub(crate) fn new(
         issuer: Arc<Issuer>,
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
         subject_claim: &str,
-        keys: &[Vec<u8>],
     ) -> Login {
         Login {
             issuer,
@@ -97,21 +94,9 @@ impl Login {
             secret,
             links,
             subject_claim: subject_claim.to_owned(),
-            cookies: std::sync::RwLock::new(cookie_seals(keys)),
             agent: http::agent(Duration::from_secs(10)),
             told: Default::default(),
         }
-    }
-
-    /// Seals from the first of `keys` from now on (SIGHUP), its links too.
-    pub(crate) fn rekey(&self, keys: &[(String, Vec<u8>)]) {
-        let secrets: Vec<Vec<u8>> = keys.iter().map(|(_, key)| key.clone()).collect();
-        let seals = cookie_seals(&secrets);
-        *self
-            .cookies
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = seals;
-        self.links.rekey(keys);
     }
 
     /// The routes of the connect page.
@@ -206,11 +191,8 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
         };
-        let cookies = login
-            .cookies
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let cookie = cookies.first().map(|seal| seal.seal(&pending, LOGIN_TIME));
+        let keys = login.links.keys();
+        let cookie = (keys.cookies.first()).map(|seal| seal.seal(&pending, LOGIN_TIME));
         let cookie = cookie.unwrap_or_default();
         Ok::<_, String>((
             url.to_string(),
@@ -296,13 +278,8 @@ async fn callback(
     Query(answered): Query<Answered>,
     headers: HeaderMap,
 ) -> Response {
-    let cookie = cookie(&headers).and_then(|c| {
-        let cookies = login
-            .cookies
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        opened::<LoginCookie>(&cookies, &c)
-    });
+    let cookie =
+        cookie(&headers).and_then(|c| opened::<LoginCookie>(&login.links.keys().cookies, &c));
     let Some(pending) = cookie else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -414,12 +391,6 @@ async fn logged_in(
 }
 
 /// A cookie seal per key of the ring.
-fn cookie_seals(keys: &[Vec<u8>]) -> Vec<Seal> {
-    keys.iter()
-        .map(|k| Seal::new(k, "connect cookie"))
-        .collect()
-}
-
 /// `GET /connect/done`: where the Gateway sends the browser after consent.
 async fn done() -> Response {
     page(

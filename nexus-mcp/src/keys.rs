@@ -1,0 +1,222 @@
+//! The keys one keyring derives, held in one place and swapped whole at
+//! SIGHUP ([`HeldKeys`]): the 2026-07-28 `requestState`'s codec, the
+//! connect page's link seals and its login cookie's seals. A step reads the
+//! keys held when it reaches them; what the old keys sealed opens while the
+//! new ring holds them.
+//!
+//! The connect page's sealed values (the ticket a link carries, the login's
+//! cookie) are encrypted and authenticated with ChaCha20-Poly1305 under a
+//! key derived (HKDF-SHA-256) from the sealing key every replica shares,
+//! each kind under its own label, its expiry inside ([`Seal`]). A value
+//! opens only under the same key and kind, before its expiry; nothing in it
+//! can be read without the key (a ticket carries a consent URL).
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hkdf::{HKDF_SHA256, Salt};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::state::{KEY_VARIABLE, KEYS_VARIABLE, Keyring, Sealer, fingerprint};
+
+/// What one keyring seals with.
+pub(crate) struct Keys {
+    /// The `requestState`'s codec.
+    pub(crate) states: Sealer,
+    /// The connect page's links: one seal per key, the first seals.
+    pub(crate) tickets: Vec<Sealing>,
+    /// The login's cookie: one seal per key, the first seals.
+    pub(crate) cookies: Vec<Seal>,
+    /// The ring's key ids, as a line names them (`new, default`).
+    pub(crate) kids: String,
+}
+
+/// A link's seal, and the key id and fingerprint a link names it by.
+pub(crate) struct Sealing {
+    pub(crate) kid: String,
+    pub(crate) fingerprint: String,
+    pub(crate) seal: Seal,
+}
+
+impl Keys {
+    /// The keys `ring` derives (each key at least 32 bytes); why not,
+    /// naming the entry, never a key.
+    pub(crate) fn new(ring: &Keyring) -> Result<Keys, String> {
+        let entries = ring.entries();
+        let tickets = (entries.iter()).map(|(kid, key)| Sealing {
+            kid: kid.clone(),
+            fingerprint: fingerprint(key),
+            seal: Seal::new(key, "connect ticket"),
+        });
+        let cookies = entries
+            .iter()
+            .map(|(_, key)| Seal::new(key, "connect cookie"));
+        Ok(Keys {
+            states: Sealer::keyring(ring)?,
+            tickets: tickets.collect(),
+            cookies: cookies.collect(),
+            kids: ring.kids(),
+        })
+    }
+
+    /// stdio's keys: the `requestState`'s alone, under the operator's key
+    /// (`given`) or one drawn now.
+    pub(crate) fn one(given: Option<&str>) -> Result<Keys, String> {
+        let (tickets, cookies, kids) = (Vec::new(), Vec::new(), String::new());
+        let states = Sealer::new(given)?;
+        Ok(Keys {
+            states,
+            tickets,
+            cookies,
+            kids,
+        })
+    }
+
+    /// The keys `serve` seals with, as its variables (or their files) say
+    /// now: read at start, and again at SIGHUP. One key is a keyring of one
+    /// (`default:KEY`), so that a rotation to `NEXUS_MCP_STATE_KEYS=new:…,default:…`
+    /// still opens every state held.
+    pub(crate) fn read() -> Result<Keys, String> {
+        let keys = crate::env::try_var(KEYS_VARIABLE)?;
+        let one = keys.is_none();
+        let ring = match (keys, crate::env::try_var(KEY_VARIABLE)?) {
+            (Some(keys), _) => keys,
+            (None, Some(key)) => format!("default:{key}"),
+            (None, None) => {
+                return Err(format!(
+                    "serve needs {KEY_VARIABLE} or {KEYS_VARIABLE}: every replica behind one \
+                     endpoint must open the states the others seal"
+                ));
+            }
+        };
+        let keys = Keyring::parse(&ring).and_then(|ring| Keys::new(&ring));
+        keys.map_err(|why| match one {
+            true => why.replace(KEYS_VARIABLE, KEY_VARIABLE),
+            false => why,
+        })
+    }
+}
+
+/// The keys in use: every seal and open reads them here, and SIGHUP swaps
+/// them whole.
+pub(crate) struct HeldKeys(RwLock<Arc<Keys>>);
+
+impl HeldKeys {
+    pub(crate) fn new(keys: Keys) -> HeldKeys {
+        HeldKeys(RwLock::new(Arc::new(keys)))
+    }
+
+    /// The keys held now.
+    pub(crate) fn now(&self) -> Arc<Keys> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// `keys` from now on (a step under way keeps the keys it began with).
+    pub(crate) fn swap(&self, keys: Keys) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+    }
+}
+
+/// One kind of sealed value, under its own key.
+pub(crate) struct Seal {
+    key: LessSafeKey,
+    kind: &'static str,
+}
+
+impl Seal {
+    /// The seal of values of `kind`, keyed from `secret`.
+    pub(crate) fn new(secret: &[u8], kind: &'static str) -> Seal {
+        let prk = Salt::new(HKDF_SHA256, b"nexus-mcp connect page").extract(secret);
+        let info = [kind.as_bytes()];
+        // HKDF-SHA-256 expands to 255 × 32 bytes; a 32-byte key always fits.
+        let okm = prk
+            .expand(&info, &CHACHA20_POLY1305)
+            .expect("a 32-byte HKDF output");
+        let key = UnboundKey::from(okm);
+        Seal {
+            key: LessSafeKey::new(key),
+            kind,
+        }
+    }
+
+    /// `value`, sealed until `ttl` from now: base64url of a random nonce and
+    /// the ciphertext.
+    pub(crate) fn seal<T: Serialize>(&self, value: &T, ttl: Duration) -> String {
+        let until = now().saturating_add(ttl.as_secs());
+        let mut plain = serde_json::to_vec(&(until, value)).unwrap_or_default();
+        let mut nonce = [0u8; NONCE_LEN];
+        if SystemRandom::new().fill(&mut nonce).is_err() {
+            return String::new(); // opens as nothing: a link that is refused
+        }
+        let aad = Aad::from(self.kind.as_bytes());
+        let nonce_value = Nonce::assume_unique_for_key(nonce);
+        if self
+            .key
+            .seal_in_place_append_tag(nonce_value, aad, &mut plain)
+            .is_err()
+        {
+            return String::new();
+        }
+        let mut sealed = nonce.to_vec();
+        sealed.append(&mut plain);
+        URL_SAFE_NO_PAD.encode(sealed)
+    }
+
+    /// What `sealed` holds, when this seal made it and it has not expired.
+    pub(crate) fn open<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
+        let mut bytes = URL_SAFE_NO_PAD.decode(sealed.as_bytes()).ok()?;
+        if bytes.len() < NONCE_LEN {
+            return None;
+        }
+        let mut body = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).ok()?;
+        let aad = Aad::from(self.kind.as_bytes());
+        let plain = self.key.open_in_place(nonce, aad, &mut body).ok()?;
+        let (until, value): (u64, T) = serde_json::from_slice(plain).ok()?;
+        (now() < until).then_some(value)
+    }
+}
+
+/// What `sealed` holds, opened under whichever of `seals` made it.
+pub(crate) fn opened<T: DeserializeOwned>(seals: &[Seal], sealed: &str) -> Option<T> {
+    seals.iter().find_map(|seal| seal.open(sealed))
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    since.map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_opens_only_under_its_key_and_kind_before_its_expiry() {
+        let seal = Seal::new(b"k".repeat(32).as_slice(), "ticket");
+        let sealed = seal.seal(
+            &("alice", "https://consent.example/x"),
+            Duration::from_secs(60),
+        );
+        let opened: (String, String) = seal.open(&sealed).unwrap();
+        assert_eq!(opened.1, "https://consent.example/x");
+        assert!(!sealed.contains("consent"), "encrypted, not only signed");
+        let other_kind = Seal::new(b"k".repeat(32).as_slice(), "cookie");
+        assert!(other_kind.open::<(String, String)>(&sealed).is_none());
+        let other_key = Seal::new(b"j".repeat(32).as_slice(), "ticket");
+        assert!(other_key.open::<(String, String)>(&sealed).is_none());
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(seal.open::<(String, String)>(&tampered).is_none());
+        let expired = seal.seal(&("alice", "x"), Duration::ZERO);
+        assert!(seal.open::<(String, String)>(&expired).is_none());
+    }
+}
