@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::served::{Served, command, free_port, workspace_of};
+use common::served::{Served, command, fakes, free_port, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream, Route};
 use serde_json::json;
 
@@ -38,26 +38,6 @@ fn secret_file(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// A fake issuer, Gateway and API: `github` connected with `credential`
-/// for each of `people` (their own workspaces), or, with none, for someone
-/// else (so the Gateway lists it, and no one asking has it).
-fn fakes(people: &[&str], credential: &str) -> (FakeIssuer, FakeGateway, FakeUpstream) {
-    let issuer = FakeIssuer::start();
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let workspaces: Vec<String> = match people {
-        [] => vec!["ws-other".to_owned()],
-        _ => people
-            .iter()
-            .map(|p| workspace_of(&issuer.url(), p))
-            .collect(),
-    };
-    for workspace in workspaces {
-        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
-        gateway.add_provider(&workspace, "github", github);
-    }
-    (issuer, gateway, api)
 }
 
 #[test]
@@ -575,29 +555,14 @@ fn json_log_lines_are_one_object_each_and_a_call_names_its_fields_apart() {
 
 #[test]
 fn a_link_or_state_from_a_replica_with_another_keyring_is_refused_saying_so() {
-    use common::served::{Browser, CLIENT, call_asking};
+    use common::served::{Browser, connect_replica, link_and_state, retried};
     let (issuer, gateway, api) = fakes(&[], "gho_other");
-    let start = |ring: &str| {
-        let port = free_port();
-        issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-        let args = ["--connect", "github", "--login-client-id", CLIENT];
-        let mut serve = command(&gateway, &issuer.url(), port, &args);
-        serve
-            .env_remove("NEXUS_MCP_STATE_KEY")
-            .env("NEXUS_MCP_STATE_KEYS", ring);
-        Served::ready(serve.spawn().unwrap(), port)
-    };
+    let start = |ring| connect_replica(&gateway, &issuer, ("NEXUS_MCP_STATE_KEYS", ring));
     let first = start("k-2026-11:a-sealing-key-of-at-least-32-bytes!!");
     let second = start("k-2026-10:another-sealing-key-of-32-bytes-or-more");
     let alice = common::served::token(&issuer, &first, "alice");
     let url = format!("{}/user", api.url());
-    let asks_url = json!({"elicitation": {"url": {}}});
-    let extra = json!({"arguments": {"provider": "github", "url": url}});
-    let asked = call_asking(&first, &alice, asks_url.clone(), extra.clone(), &[]);
-    let result = &asked["result"];
-    let link = result["inputRequests"]["connect-github"]["params"]["url"].as_str();
-    let link = link.unwrap_or_else(|| panic!("{asked}")).to_owned();
-    let state = result["requestState"].as_str().unwrap().to_owned();
+    let (link, state) = link_and_state(&first, &alice, &url);
     // The link, opened at the other replica: the person told what to do,
     // the operator which key is missing.
     let elsewhere = link.replace(&first.origin, &second.origin);
@@ -609,11 +574,8 @@ fn a_link_or_state_from_a_replica_with_another_keyring_is_refused_saying_so() {
     });
     // The requestState, retried at the other replica.
     let alice_there = common::served::token(&issuer, &second, "alice");
-    let mut retry = extra;
-    retry["requestState"] = json!(state);
-    retry["inputResponses"] = json!({"connect-github": {"action": "accept"}});
-    let refused = call_asking(&second, &alice_there, asks_url, retry, &[]);
-    assert!(refused.to_string().contains("another replica"), "{refused}");
+    let refused = retried(&second, &alice_there, &state, &url);
+    assert!(refused.contains("another replica"), "{refused}");
     second.said_once(|said| {
         said.contains("refused a requestState sealed under key id \"k-2026-11\"")
     });

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::served::{Served, command, free_port, token, workspace_of};
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream, Fault, Route};
+use common::served::{Served, command, fakes, free_port, token};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, Fault, Route};
 use serde_json::json;
 
 #[test]
@@ -68,13 +68,7 @@ fn value(text: &str, series: &str) -> f64 {
 
 #[test]
 fn every_request_sent_to_the_gateway_is_counted_by_route_whatever_the_log_level() {
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        FakeGateway::start(),
-        FakeUpstream::start(),
-    );
-    let github = FakeProvider::oauth2("gho_alice").api_base_url(&api.url());
-    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_alice");
     let metrics = format!("127.0.0.1:{}", free_port());
     let port = free_port();
     let child = command(
@@ -140,34 +134,15 @@ fn every_request_sent_to_the_gateway_is_counted_by_route_whatever_the_log_level(
 
 #[test]
 fn replicas_whose_keys_under_one_id_differ_are_told_apart_from_an_invalid_link() {
-    use common::served::{Browser, CLIENT, call_asking};
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        FakeGateway::start(),
-        FakeUpstream::start(),
-    );
-    let github = FakeProvider::oauth2("gho_other").api_base_url(&api.url());
-    gateway.add_provider("ws-other", "github", github);
+    use common::served::{Browser, connect_replica, link_and_state, retried};
+    let (issuer, gateway, api) = fakes(&[], "gho_other");
     // Both replicas hold one key, so both call it `default`.
-    let start = |key: &str| {
-        let port = free_port();
-        issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-        let args = ["--connect", "github", "--login-client-id", CLIENT];
-        let mut serve = command(&gateway, &issuer.url(), port, &args);
-        serve.env("NEXUS_MCP_STATE_KEY", key);
-        Served::ready(serve.spawn().unwrap(), port)
-    };
+    let start = |key| connect_replica(&gateway, &issuer, ("NEXUS_MCP_STATE_KEY", key));
     let first = start("a-sealing-key-of-at-least-32-bytes!!");
     let second = start("a-sealing-key-of-at-least-32-bytes??");
     let alice = token(&issuer, &first, "alice");
-    let asks_url = json!({"elicitation": {"url": {}}});
     let url = format!("{}/user", api.url());
-    let extra = json!({"arguments": {"provider": "github", "url": url}});
-    let asked = call_asking(&first, &alice, asks_url.clone(), extra.clone(), &[]);
-    let result = &asked["result"];
-    let link = result["inputRequests"]["connect-github"]["params"]["url"].as_str();
-    let link = link.unwrap_or_else(|| panic!("{asked}")).to_owned();
-    let state = result["requestState"].as_str().unwrap().to_owned();
+    let (link, state) = link_and_state(&first, &alice, &url);
     // The link at the other replica: the person asked to ask again, the
     // operator told the keys differ, never which key.
     let elsewhere = link.replace(&first.origin, &second.origin);
@@ -184,10 +159,7 @@ fn replicas_whose_keys_under_one_id_differ_are_told_apart_from_an_invalid_link()
     assert!(page.contains("not valid"), "{page}");
     // The requestState, retried at the other replica.
     let alice_there = token(&issuer, &second, "alice");
-    let mut retry = extra;
-    retry["requestState"] = json!(state);
-    retry["inputResponses"] = json!({"connect-github": {"action": "accept"}});
-    let refused = call_asking(&second, &alice_there, asks_url, retry, &[]).to_string();
+    let refused = retried(&second, &alice_there, &state, &url);
     assert!(refused.contains("tell the server's operator"), "{refused}");
     second
         .said_once(|said| said.contains("refused a requestState sealed under key id \"default\""));
@@ -195,13 +167,7 @@ fn replicas_whose_keys_under_one_id_differ_are_told_apart_from_an_invalid_link()
 
 #[test]
 fn a_person_without_a_connection_is_followed_in_the_log_by_the_command_that_connects_them() {
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        FakeGateway::start(),
-        FakeUpstream::start(),
-    );
-    let someone = FakeProvider::oauth2("gho_someone").api_base_url(&api.url());
-    gateway.add_provider("ws-someone-else", "github", someone);
+    let (issuer, gateway, api) = fakes(&[], "gho_someone");
     let served = Served::start(&gateway, &issuer, &["--workspace-prefix", "team-"]);
     let subject = "00u1a2b3c4";
     let alice = token(&issuer, &served, subject);

@@ -85,9 +85,27 @@ impl Served {
     }
 
     /// `child`, once its stderr says it listens on `port`.
-    pub fn ready(mut child: Child, port: u16) -> Served {
+    pub fn ready(child: Child, port: u16) -> Served {
+        let (served, listening) = Served::reading(child, port);
+        if listening.recv_timeout(OWED).is_err() {
+            panic!("serve did not listen: {}", served.said());
+        }
+        served
+    }
+
+    /// `child`, whose log level says nothing at start, once `port` takes
+    /// a connection.
+    pub fn ready_quietly(child: Child, port: u16) -> Served {
+        let (served, _) = Served::reading(child, port);
+        wait_until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        served
+    }
+
+    /// `child` serving on `port`, each line of its stderr kept as it comes,
+    /// and told when a line says it listens.
+    fn reading(mut child: Child, port: u16) -> (Served, Receiver<()>) {
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (said, listening): (_, Receiver<()>) = channel();
+        let (said, listening) = channel();
         let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let kept = Arc::clone(&stderr);
         std::thread::spawn(move || {
@@ -99,38 +117,14 @@ impl Served {
                 }
             }
         });
-        if listening.recv_timeout(OWED).is_err() {
-            let _ = child.kill();
-            panic!("serve did not listen: {:?}", stderr.lock().unwrap());
-        }
         let origin = format!("http://127.0.0.1:{port}");
-        Served {
+        let served = Served {
             child: Some(child),
             resource: format!("{origin}/mcp"),
             origin,
             stderr,
-        }
-    }
-
-    /// `child`, whose log level says nothing at start, once `port` takes
-    /// a connection.
-    pub fn ready_quietly(mut child: Child, port: u16) -> Served {
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let kept = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        wait_until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        let origin = format!("http://127.0.0.1:{port}");
-        Served {
-            child: Some(child),
-            resource: format!("{origin}/mcp"),
-            origin,
-            stderr,
-        }
+        };
+        (served, listening)
     }
 
     /// The front of a load balancer at `public` (`http://…/mcp`): requests
@@ -485,4 +479,60 @@ pub fn wait_until(ready: impl Fn() -> bool) {
         assert!(std::time::Instant::now() < deadline, "it never happened");
         std::thread::yield_now();
     }
+}
+
+/// A fake issuer, Gateway and API: `github` connected with `credential`
+/// for each of `people` (their own workspaces), or, with none, for someone
+/// else (so the Gateway lists it, and no one asking has it).
+pub fn fakes(people: &[&str], credential: &str) -> (FakeIssuer, FakeGateway, FakeUpstream) {
+    let issuer = FakeIssuer::start();
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let workspaces: Vec<String> = match people {
+        [] => vec!["ws-other".to_owned()],
+        _ => people
+            .iter()
+            .map(|p| workspace_of(&issuer.url(), p))
+            .collect(),
+    };
+    for workspace in workspaces {
+        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+        gateway.add_provider(&workspace, "github", github);
+    }
+    (issuer, gateway, api)
+}
+
+/// `serve --connect github` with its connect page (the login client
+/// registered at `issuer`), sealing with the keys `keys` sets
+/// (`NEXUS_MCP_STATE_KEY` or `NEXUS_MCP_STATE_KEYS`, and its value).
+pub fn connect_replica(gateway: &FakeGateway, issuer: &FakeIssuer, keys: (&str, &str)) -> Served {
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = ["--connect", "github", "--login-client-id", CLIENT];
+    let mut serve = command(gateway, &issuer.url(), port, &args);
+    serve.env_remove("NEXUS_MCP_STATE_KEY").env(keys.0, keys.1);
+    Served::ready(serve.spawn().unwrap(), port)
+}
+
+/// What a 2026-07-28 fetch of github at `url` answers `token`'s person who
+/// has not connected it: the connect page's link, and the `requestState`.
+pub fn link_and_state(served: &Served, token: &str, url: &str) -> (String, String) {
+    let asks_url = json!({"elicitation": {"url": {}}});
+    let extra = json!({"arguments": {"provider": "github", "url": url}});
+    let asked = call_asking(served, token, asks_url, extra, &[]);
+    let result = &asked["result"];
+    let link = result["inputRequests"]["connect-github"]["params"]["url"].as_str();
+    let link = link.unwrap_or_else(|| panic!("{asked}")).to_owned();
+    (link, result["requestState"].as_str().unwrap().to_owned())
+}
+
+/// `state` retried at `served` by `token`'s person, who accepted: the
+/// answer, as text.
+pub fn retried(served: &Served, token: &str, state: &str, url: &str) -> String {
+    let asks_url = json!({"elicitation": {"url": {}}});
+    let retry = json!({
+        "arguments": {"provider": "github", "url": url},
+        "requestState": state,
+        "inputResponses": {"connect-github": {"action": "accept"}},
+    });
+    call_asking(served, token, asks_url, retry, &[]).to_string()
 }
