@@ -3,8 +3,10 @@
 //! taken is taken and answered, then the socket closes, so the next
 //! connection is refused and a load balancer passes it to another replica
 //! (nginx retries a refused connection, even for a POST; it retries no
-//! request it has sent). And a request read whole before it is answered,
-//! so that no answer closes its connection.
+//! request it has sent). The queue is asked of the kernel, not of the
+//! runtime's readiness; what is left is a connection whose handshake
+//! completes between the last one taken and the close. And a request read
+//! whole before it is answered, so that no answer closes its connection.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -62,9 +64,18 @@ pub(crate) async fn read_whole(request: Request, most: usize) -> Result<Request,
 
 /// `serve`'s listener: open until `closing` says true, then drained and closed.
 pub(crate) struct Closing {
-    listener: Option<TcpListener>,
+    listener: Listening,
     address: SocketAddr,
     closing: watch::Receiver<bool>,
+}
+
+/// Where the listener is: taking connections, draining the kernel's queue
+/// (outside the runtime's readiness, which may not have seen a connection
+/// the kernel queued), or closed.
+enum Listening {
+    Open(TcpListener),
+    Draining(std::net::TcpListener),
+    Closed,
 }
 
 impl Closing {
@@ -73,12 +84,32 @@ impl Closing {
         closing: watch::Receiver<bool>,
     ) -> std::io::Result<Closing> {
         let address = listener.local_addr()?;
-        let listener = Some(listener);
         Ok(Closing {
-            listener,
+            listener: Listening::Open(listener),
             address,
             closing,
         })
+    }
+
+    /// The next connection the kernel queued, asked of the kernel itself:
+    /// the runtime's readiness is a cached note of the last event it
+    /// polled, and a connection queued since would be reset at the close.
+    /// None left: the socket closes, and the next connection is refused.
+    fn drained(&mut self) -> Option<std::io::Result<(TcpStream, SocketAddr)>> {
+        let listener = match std::mem::replace(&mut self.listener, Listening::Closed) {
+            Listening::Open(listener) => listener.into_std().ok()?,
+            Listening::Draining(listener) => listener,
+            Listening::Closed => return None,
+        };
+        let accepted = match listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+            accepted => accepted,
+        };
+        self.listener = Listening::Draining(listener);
+        Some(accepted.and_then(|(stream, address)| {
+            stream.set_nonblocking(true)?;
+            Ok((TcpStream::from_std(stream)?, address))
+        }))
     }
 }
 
@@ -88,23 +119,15 @@ impl axum::serve::Listener for Closing {
 
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
-            let Some(listener) = self.listener.as_ref() else {
-                return std::future::pending().await;
-            };
-            let accepted = if *self.closing.borrow() {
-                // Only what is queued already: none left, the socket closes.
-                match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
-                    Ok(accepted) => accepted,
-                    Err(_) => {
-                        self.listener = None;
-                        continue;
-                    }
-                }
-            } else {
-                tokio::select! {
+            let accepted = match &self.listener {
+                Listening::Open(listener) if !*self.closing.borrow() => tokio::select! {
                     accepted = listener.accept() => accepted,
                     _ = self.closing.changed() => continue,
-                }
+                },
+                _ => match self.drained() {
+                    Some(accepted) => accepted,
+                    None => return std::future::pending().await,
+                },
             };
             match accepted {
                 Ok(connection) => return connection,
@@ -120,5 +143,43 @@ impl axum::serve::Listener for Closing {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.address)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::serve::Listener as _;
+
+    /// Connections the kernel queued before SIGTERM are each taken, even
+    /// when the runtime has not yet polled the event that says so (it has
+    /// not parked since, and its clock says the drain's moment has come);
+    /// then the socket is closed and the next connection refused.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn what_the_kernel_queued_is_taken_before_the_socket_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = listener.local_addr().expect("its address");
+        let (close, closed) = watch::channel(false);
+        let mut closing = Closing::new(listener, closed).expect("a listener");
+        let queued: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(address).expect("queued by the kernel"))
+            .collect();
+        close.send_replace(true);
+        let mut taken = Vec::new();
+        for _ in &queued {
+            let within = tokio::time::timeout(Duration::from_secs(5), closing.accept()).await;
+            taken.push(within.expect("a queued connection is taken").1);
+        }
+        let mut theirs: Vec<_> = queued.iter().map(|c| c.local_addr().unwrap()).collect();
+        taken.sort();
+        theirs.sort();
+        assert_eq!(taken, theirs);
+        let none_left = tokio::time::timeout(Duration::ZERO, closing.accept()).await;
+        assert!(none_left.is_err(), "nothing more is queued");
+        let refused = std::net::TcpStream::connect(address);
+        assert_eq!(
+            refused.map(|_| ()).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused)
+        );
     }
 }
