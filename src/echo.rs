@@ -124,10 +124,10 @@ fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
                 let decoded = FAMILIES.map(|family| unescaped(text, family, scan));
                 let decoded = decoded.into_iter();
                 let decoded = decoded.chain([quoted_printable(text, scan), utf16(text, scan)]);
-                for text in decoded
+                let decoded = decoded
                     .flatten()
-                    .chain([numbers, binary, base64(text, scan)])
-                {
+                    .chain([numbers, binary, base64(text, scan)]);
+                for text in decoded {
                     // Two decoders in either order often write one text.
                     if !text.is_empty() && seen.insert(keys.hash_one(&text)) {
                         next.push(text);
@@ -269,26 +269,29 @@ impl Form {
 /// Whether `text` holds a needle of one of `forms`, read as each form's
 /// view reads it (the bytes it drops skipped) without writing the view:
 /// from each place the needle's rarest byte in the text's first 4 KiB
-/// stands, the needle is read back and forth (false when the deadline
+/// stands (with the byte after it, in a text of letters and digits alone),
+/// the needle is read back and forth (false when the deadline
 /// passes first).
 fn found_in(forms: &[Form], text: &[u8], scan: &Scan) -> bool {
     let mut counts = [0_u32; 256];
     let head = &text[..text.len().min(4096)];
     head.iter().for_each(|b| counts[usize::from(*b)] += 1);
+    let alnum = decode::span(text, true) == text.len();
     let needles = forms
         .iter()
         .flat_map(|form| form.needles.iter().map(move |n| (form, n)));
     for (form, needle) in needles {
-        let rarest = needle.text.iter().enumerate();
-        let (k, byte) = rarest
-            .min_by_key(|(_, b)| counts[usize::from(**b)])
-            .unwrap_or((0, &0));
+        let rarest = |k: &usize| counts[usize::from(needle.text[*k])];
+        let k = (0..needle.text.len()).min_by_key(rarest).unwrap_or(0);
+        // In letters and digits alone, each view is the text: the needle's
+        // rarest byte and the next stand side by side (far rarer).
+        let anchor = &needle.text[k..needle.text.len().min(k + 1 + usize::from(alnum))];
         for start in (0..text.len()).step_by(LOOK_EVERY) {
-            let chunk = &text[start..text.len().min(start + LOOK_EVERY)];
+            let chunk = &text[start..text.len().min(start + LOOK_EVERY + anchor.len() - 1)];
             if scan.spent(chunk.len()) {
                 return false;
             }
-            for at in memchr::memchr_iter(*byte, chunk) {
+            for at in memchr::memmem::find_iter(chunk, anchor) {
                 if needle.at(form, text, start + at, k, scan) {
                     return true;
                 } else if scan.spent(0) {

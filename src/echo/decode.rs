@@ -3,6 +3,8 @@
 //! changed where an escape decoder wrote it, whole where a run decoder,
 //! base64 or UTF-16 did. The rule, the forms and the search are the parent module's.
 
+use std::ops::Range;
+
 use base64::Engine as _;
 
 use super::{LENIENT, LOOK_EVERY, Scan, is_text};
@@ -17,7 +19,7 @@ const MIN_BYTES: usize = 8;
 /// is needed, any other may be left out. Two hex digits stand for a byte
 /// (`%C3%A9` is `é`), any other number for a character.
 #[rustfmt::skip]
-const NUMBERS: [(&str, u32, usize, usize, &str); 10] = [
+const NUMBERS: [Row; 10] = [
     ("%u", 16, 4, 4, ""), ("%", 16, 2, 2, ""), ("\\x", 16, 2, 2, ""),
     ("\\u{", 16, 1, 6, "}"), ("\\u", 16, 4, 4, ""), ("\\U", 16, 8, 8, ""), ("\\", 8, 1, 3, ""),
     ("&#x", 16, 1, 8, ";"), ("&#X", 16, 1, 8, ";"), ("&#", 10, 1, 8, ";"),
@@ -26,7 +28,10 @@ const NUMBERS: [(&str, u32, usize, usize, &str); 10] = [
 /// CSS's escape, read in place of the `\` ones of [`NUMBERS`]: one to six
 /// hex digits and one blank after them (form encoding's `+` one too).
 #[rustfmt::skip]
-const CSS: [(&str, u32, usize, usize, &str); 1] = [("\\", 16, 1, 6, " \t\n\r\x0c+")];
+const CSS: [Row; 1] = [("\\", 16, 1, 6, " \t\n\r\x0c+")];
+
+/// An escape of a prefix and a number: see [`NUMBERS`].
+type Row = (&'static str, u32, usize, usize, &'static str);
 
 /// The escapes that stand for a fixed text, as (written, text) pairs, in
 /// two tables, those that start with a backslash and those with `&`: the
@@ -58,20 +63,28 @@ fn starts(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && prefix.iter().zip(s).all(|(a, b)| a == b)
 }
 
-/// `text` with each of `escape`'s escapes, which start with one of
-/// `firsts`, decoded in one pass (cut short when the deadline passes), as
+/// `text` with each of `escape`'s escapes, which start with `first`,
+/// decoded in one pass (cut short when the deadline passes), as
 /// the [`islands`] around what it changed; none when nothing changed.
 fn decoded(
     text: &[u8],
-    firsts: [u8; 3],
+    first: u8,
     scan: &Scan,
     mut escape: impl FnMut(&[u8], &mut Vec<u8>) -> usize,
 ) -> Vec<Vec<u8>> {
-    let [a, b, c] = firsts;
-    let (mut out, mut i, mut changes) = (Vec::with_capacity(text.len()), 0, Vec::new());
+    // A text without the byte is not copied (a look at the clock a chunk).
+    let holds = |c: &[u8]| scan.spent(c.len()) || memchr::memchr(first, c).is_some();
+    if !text.chunks(LOOK_EVERY).any(holds) {
+        return Vec::new();
+    }
+    let (mut out, mut i) = (Vec::with_capacity(text.len()), 0);
+    let mut changes: Vec<Range<usize>> = Vec::new();
     while i < text.len() {
         let window = &text[i..text.len().min(i + LOOK_EVERY)];
-        let plain = memchr::memchr3(a, b, c, window).unwrap_or(window.len());
+        // Escapes stand close in the texts that hold many: a look first.
+        let near = window.iter().take(16).position(|b| *b == first);
+        let plain = near.or_else(|| memchr::memchr(first, window));
+        let plain = plain.unwrap_or(window.len());
         out.extend_from_slice(&window[..plain]);
         i += plain;
         if i == text.len() || scan.spent(plain + 1) {
@@ -79,12 +92,13 @@ fn decoded(
         }
         // A window without an escape ends on a byte that starts none.
         let at = out.len();
-        let hit = firsts.contains(&text[i]);
-        let used = if hit { escape(&text[i..], &mut out) } else { 0 };
-        if used == 0 {
-            out.push(text[i]);
-        } else {
-            changes.push(at..out.len());
+        let used = (text[i] == first).then(|| escape(&text[i..], &mut out));
+        let used = used.unwrap_or(0);
+        match changes.last_mut() {
+            _ if used == 0 => out.push(text[i]),
+            // Changes `reach` bytes apart or closer are in one island.
+            Some(last) if at - last.end <= scan.reach => last.end = out.len(),
+            _ => changes.push(at..out.len()),
         }
         i += used.max(1);
     }
@@ -99,7 +113,7 @@ fn decoded(
 /// dropped): one that holds none was there before it, in the text it
 /// decoded, and is found there or in a sibling decoding of that text.
 /// Every needle is shorter than `reach`, and so is every escape.
-fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> Vec<Vec<u8>> {
+fn islands(text: Vec<u8>, changes: &[Range<usize>], reach: usize) -> Vec<Vec<u8>> {
     fn walk<'a>(bytes: impl Iterator<Item = &'a u8>, reach: usize) -> usize {
         let mut letters = 0;
         let within = |b: &&u8| {
@@ -108,7 +122,7 @@ fn islands(text: Vec<u8>, changes: &[std::ops::Range<usize>], reach: usize) -> V
         };
         bytes.take_while(within).count()
     }
-    let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut spans: Vec<Range<usize>> = Vec::new();
     for change in changes {
         let floor = spans.last().map_or(0, |last| last.end);
         let from = change.end.max(floor);
@@ -146,13 +160,15 @@ pub(super) fn unescaped(text: &[u8], (first, css): (u8, bool), scan: &Scan) -> V
     if css && !(0..text.len()).step_by(LOOK_EVERY).any(css_in) {
         return Vec::new();
     }
-    decoded(text, [first; 3], scan, |s, out| escape(s, css, out))
+    // The family's own rows, in their order: the others start otherwise.
+    let rows = if css { &CSS[..] } else { &NUMBERS[..] }.iter().copied();
+    let rows: Vec<Row> = rows.filter(|row| row.0.as_bytes()[0] == first).collect();
+    decoded(text, first, scan, |s, out| escape(s, &rows, out))
 }
 
 /// The escape at the start of `s` decoded into `out`: how many bytes it
 /// took (0 when it is none).
-fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
-    let numbers = if css { &CSS[..] } else { &NUMBERS[..] };
+fn escape(s: &[u8], numbers: &[Row], out: &mut Vec<u8>) -> usize {
     let mut written = numbers.iter().filter(|row| starts(s, row.0.as_bytes()));
     if let Some((code, used, byte)) = written.find_map(|escape| number(s, *escape)) {
         match char::from_u32(code) {
@@ -177,7 +193,7 @@ fn escape(s: &[u8], css: bool, out: &mut Vec<u8>) -> usize {
 /// The number `escape` (a row of [`NUMBERS`]) writes at the start of `s`,
 /// which starts with its prefix: its value, how many bytes it took, and
 /// whether it stands for a byte.
-fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usize, bool)> {
+fn number(s: &[u8], escape: Row) -> Option<(u32, usize, bool)> {
     let (prefix, radix, fewest, most, end) = escape;
     let rest = s.get(prefix.len()..)?;
     let digit = |d: &u8| char::from(*d).to_digit(radix);
@@ -199,7 +215,7 @@ fn number(s: &[u8], escape: (&str, u32, usize, usize, &str)) -> Option<(u32, usi
 /// of them; no text when nothing changed.
 pub(super) fn quoted_printable(text: &[u8], scan: &Scan) -> Vec<Vec<u8>> {
     let mut ends = (0, 0);
-    decoded(text, [b'='; 3], scan, |s, out| {
+    decoded(text, b'=', scan, |s, out| {
         if let Some(used) = encoded_word((s, text.len() - s.len(), text), &mut ends, out) {
             return used;
         }
@@ -321,16 +337,16 @@ pub(super) fn runs(text: &[u8], scan: &Scan) -> [Vec<u8>; 2] {
 /// How many bytes `s` starts with that are (`alnum`), or are not, ASCII
 /// letters and digits: past 16, 32 at a time without a branch a byte (a
 /// word of megabytes is read at memory's pace).
-fn span(s: &[u8], alnum: bool) -> usize {
+#[inline(always)] // twice a word: the call cost more than a short span (1,1,1: 27 → 21 ms)
+pub(super) fn span(s: &[u8], alnum: bool) -> usize {
     let is = |b: &u8| ((b.wrapping_sub(b'0') < 10) | ((b | 0x20).wrapping_sub(b'a') < 26)) == alnum;
     let short = s.iter().take(16).take_while(|b| is(b)).count();
-    let long = |c: &&[u8]| short == 16 && c.iter().fold(true, |all, b| all & is(b));
+    if short < 16 {
+        return short;
+    }
+    let long = |c: &&[u8]| c.iter().fold(true, |all, b| all & is(b));
     let whole = short + s[short..].chunks_exact(32).take_while(long).count() * 32;
-    whole
-        + s[whole..]
-            .iter()
-            .take_while(|b| short == 16 && is(b))
-            .count()
+    whole + s[whole..].iter().take_while(|b| is(b)).count()
 }
 
 /// Where a hex dump (`xxd`, `hexdump -C`, `od -A x -t x1z`: lines of an
@@ -450,7 +466,7 @@ fn number_word(
     if digits.len() % 2 == 1 {
         keep(hex, true);
     }
-    while let Some(part) = parts.next().filter(|_| digits.len() % 2 == 0) {
+    while let Some(part) = (digits.len() % 2 == 0).then(|| parts.next()).flatten() {
         let part = parts.peek().map_or(Some(part), |_| part.strip_suffix(b"0"));
         let hex_digits = |p: &&[u8]| p.iter().all(u8::is_ascii_hexdigit);
         let Some(part) = part.filter(even).filter(hex_digits) else {
@@ -492,10 +508,12 @@ const fn tables() -> [[u8; 256]; 2] {
     while value < 64 {
         let c = ALPHABET[value];
         standard[c as usize] = c;
-        let first = if value < 32 { 1 } else { 0 };
-        let second = if value & 15 < 8 { 2 } else { 0 };
-        let third = if value & 3 < 2 { 4 } else { 0 };
-        ascii_at[c as usize] = first | second | third;
+        // Whether the character, first, second or third in a group, can
+        // make the byte it begins printable, a blank, a line break or NUL.
+        let first = (value < 32 && !matches!(value, 1 | 4..=7)) as u8;
+        let second = (value & 15 < 8 && value & 15 != 1) as u8;
+        let third = (value & 3 < 2) as u8;
+        ascii_at[c as usize] = first | second << 1 | third << 2;
         value += 1;
     }
     (standard[b'-' as usize], standard[b'_' as usize]) = (b'+', b'/');
@@ -507,13 +525,13 @@ const fn tables() -> [[u8; 256]; 2] {
 /// as such a decoder skips it), at each of the four places a group may
 /// start, each stretch of [`MIN_BYTES`] or more that reads as text
 /// (printable ASCII, blanks, line breaks, UTF-16's NULs) kept, a blank
-/// after each. A base64 text's bytes come out whole from the place it
+/// between two. A base64 text's bytes come out whole from the place it
 /// starts at, whatever stands before it; its neighbours decode to bytes of
 /// chance, seldom text that long. Only runs of two or more groups whose
-/// characters leave every byte under 0x80 are decoded (with a group either
-/// side); where stretches of two places share more than [`MIN_BYTES`]
-/// characters, the longer is kept (the other read them in groups they are
-/// not written in).
+/// characters could each make a byte of such text are decoded (with a
+/// group either side); where stretches of two places share more than
+/// [`MIN_BYTES`] characters, the longer is kept (the other read them in
+/// groups they are not written in).
 pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
     let mut view = Vec::with_capacity(text.len());
     for chunk in text.chunks(LOOK_EVERY) {
@@ -522,9 +540,9 @@ pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
         }
         view.extend(chunk.iter().filter_map(standard));
     }
-    // 1 where the group from a character on and the one after it leave
-    // every byte under 0x80 (in chunks that overlap by the six characters
-    // the last one's groups read on).
+    // 1 where the group from a character on and the one after it could
+    // each make three bytes of text (in chunks that overlap by the six
+    // characters the last one's groups read on).
     let mut pairs = Vec::with_capacity(view.len());
     for from in (0..view.len()).step_by(LOOK_EVERY) {
         let chunk = &view[from..view.len().min(from + LOOK_EVERY + 6)];
@@ -532,16 +550,16 @@ pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
             return Vec::new();
         }
         let roles: Vec<u8> = chunk.iter().map(|c| TABLES[1][usize::from(*c)]).collect();
-        let ascii: Vec<u8> = roles
-            .windows(3)
-            .map(|w| w[0] & w[1] >> 1 & w[2] >> 2 & 1)
-            .collect();
-        let pair = ascii.iter().zip(ascii.iter().skip(4)).map(|(a, b)| a & b);
-        pairs.extend(pair.take(LOOK_EVERY));
+        // The roles from each of a pair's six characters on, side by side.
+        let n = roles.len().saturating_sub(6).min(LOOK_EVERY);
+        let [a, b, c, _, d, e, f] =
+            std::array::from_fn(|k| roles.get(k..k + n).unwrap_or_default());
+        let both = |i: usize| a[i] & b[i] >> 1 & c[i] >> 2 & d[i] & e[i] >> 1 & f[i] >> 2 & 1;
+        pairs.extend((0..n).map(both));
     }
     // Each run of such groups, with a group either side, decoded once (past
     // where all four places have been read, no run is looked for).
-    let (mut stretches, mut done, mut from) = (Vec::new(), [0; 4], 0);
+    let (mut found, mut done, mut from) = (Found::default(), [0; 4], 0);
     while let Some(p) = pairs
         .get(from..)
         .and_then(|rest| memchr::memchr(1, rest))
@@ -551,25 +569,23 @@ pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
         if p < done[p % 4] {
             continue;
         }
-        let run = 1 + pairs[p..]
-            .iter()
-            .step_by(4)
-            .take_while(|a| **a == 1)
-            .count();
+        // Its pairs taken: no later search meets one inside it again.
+        let run = pairs[p..].iter_mut().step_by(4).take_while(|a| **a == 1);
+        let run = 1 + run.map(std::mem::take).count();
         let chars = p.checked_sub(4).unwrap_or(p)..view.len().min(p + 4 * run + 4);
         done[p % 4] = chars.end;
         from = from.max(done.into_iter().min().unwrap_or(0));
-        if !stretches_in(&view, chars, scan, &mut stretches) {
+        if !stretches_in(&view, chars, scan, &mut found) {
             return Vec::new();
         }
     }
     // In the order they stand; of two that share more than MIN_BYTES
     // characters, the longer.
+    let (bytes, mut stretches) = found;
     stretches.sort_by_key(|(chars, _)| chars.start);
-    let mut kept: Vec<(std::ops::Range<usize>, Vec<u8>)> = Vec::new();
-    for (chars, bytes) in stretches {
-        let shared =
-            |last: &std::ops::Range<usize>| last.end.min(chars.end).saturating_sub(chars.start);
+    let mut kept: Vec<(Range<usize>, Range<usize>)> = Vec::new();
+    for (chars, at) in stretches {
+        let shared = |last: &Range<usize>| last.end.min(chars.end).saturating_sub(chars.start);
         while let Some((last, _)) = kept.last().filter(|(last, _)| shared(last) > MIN_BYTES) {
             if last.len() >= chars.len() {
                 break;
@@ -580,41 +596,43 @@ pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
             .last()
             .is_none_or(|(last, _)| shared(last) <= MIN_BYTES)
         {
-            kept.push((chars, bytes));
+            kept.push((chars, at));
         }
     }
-    kept.into_iter()
-        .flat_map(|(_, bytes)| bytes.into_iter().chain([b' ']))
-        .collect()
+    let kept: Vec<&[u8]> = kept.into_iter().map(|(_, at)| &bytes[at]).collect();
+    kept.join(&b' ')
 }
 
-/// The characters `chars` of a base64 view decoded, and each stretch of
-/// [`MIN_BYTES`] or more bytes that reads as text added to `stretches` with
-/// the characters it was decoded from; false when the deadline passes.
-fn stretches_in(
-    view: &[u8],
-    chars: std::ops::Range<usize>,
-    scan: &Scan,
-    stretches: &mut Vec<(std::ops::Range<usize>, Vec<u8>)>,
-) -> bool {
-    let run = &view[chars.clone()];
-    let mut out = Vec::with_capacity(run.len() / 4 * 3);
+/// The characters `chars` of a base64 view decoded onto `found`'s bytes,
+/// and each stretch of [`MIN_BYTES`] or more bytes that reads as text added
+/// to its stretches, with the characters it was decoded from; false when
+/// the deadline passes.
+fn stretches_in(view: &[u8], chars: Range<usize>, scan: &Scan, found: &mut Found) -> bool {
+    let ((bytes, stretches), run) = (found, &view[chars.clone()]);
+    let start = bytes.len();
     // Groups of four decode alone: a look at the clock between chunks.
     for chunk in run[..run.len() - usize::from(run.len() % 4 == 1)].chunks(LOOK_EVERY) {
-        if scan.spent(chunk.len()) || LENIENT.decode_vec(chunk, &mut out).is_err() {
+        if scan.spent(chunk.len()) || LENIENT.decode_vec(chunk, bytes).is_err() {
             return false;
         }
     }
     let plain = |b: &u8| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r' | 0);
     let (mut at, char_of) = (0, |byte: usize| chars.start + byte / 3 * 4 + byte % 3);
-    for stretch in out.split(|b| !plain(b)) {
+    for stretch in bytes[start..].split(|b| !plain(b)) {
         if stretch.len() >= MIN_BYTES {
-            stretches.push((char_of(at)..char_of(at + stretch.len()), stretch.to_vec()));
+            let (from, to) = (at, at + stretch.len());
+            stretches.push((char_of(from)..char_of(to), start + from..start + to));
         }
         at += stretch.len() + 1;
     }
+    // What no stretch holds is dropped.
+    bytes.truncate(stretches.last().map_or(start, |(_, at)| at.end.max(start)));
     true
 }
+
+/// Bytes decoded from base64, and the stretches of them kept: the
+/// characters each was decoded from, and where in the bytes it stands.
+type Found = (Vec<u8>, Vec<(Range<usize>, Range<usize>)>);
 
 /// Whether `b` is a byte an island goes on over to the end of a base64
 /// run, besides letters and digits: either alphabet's two more characters
