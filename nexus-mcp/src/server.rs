@@ -365,7 +365,11 @@ impl NexusServer {
         let method = fetch.options.method.clone();
         let sent = self.client.run(move |c| {
             CALL.set(call);
-            // The scope check and the token, as the request will ask them.
+            // The scope check and the token, as the request will ask them. A
+            // URL `http` cannot take as written (a blank, a non-ASCII
+            // character: the library encodes them, as a browser does) skips
+            // this step: the fetch checks and asks the same itself, and only
+            // `nexus_mcp_gateway_requests_total` counts its resolve.
             let asked = Request::builder().method(method.as_str()).uri(&url);
             // A token not fresh in the cache is asked of the Gateway now.
             let missed = c
