@@ -22,7 +22,8 @@
 //!   columns set apart;
 //! - base64 in either alphabet, as a lenient decoder reads it: at any
 //!   offset of a longer text, its last partial group, wrapped at any width,
-//!   anything outside the alphabet between its characters;
+//!   anything outside the alphabet between its characters, and in a JSON
+//!   string its line breaks (`\n`, `\r\n`) read as the breaks they write;
 //! - UTF-16 in either byte order.
 //!
 //! Each form is looked for in one view of the text that keeps only letters,
@@ -121,12 +122,10 @@ fn scanned(forms: &[Form], text: &[u8], scan: &Scan) -> Option<bool> {
             }
             if depth < MAX_NESTING && !scan.spent(0) && is_text(text) {
                 let [numbers, binary] = runs(text, scan);
-                let decoded = FAMILIES.map(|family| unescaped(text, family, scan));
-                let decoded = decoded.into_iter();
-                let decoded = decoded.chain([quoted_printable(text, scan), utf16(text, scan)]);
-                let decoded = decoded
-                    .flatten()
-                    .chain([numbers, binary, base64(text, scan)]);
+                let escapes = FAMILIES.map(|family| unescaped(text, family, scan));
+                let more = [quoted_printable(text, scan), utf16(text, scan)];
+                let decoded = escapes.into_iter().chain(more).flatten();
+                let decoded = decoded.chain([numbers, binary, base64(text, scan)]);
                 for text in decoded {
                     // Two decoders in either order often write one text.
                     if !text.is_empty() && seen.insert(keys.hash_one(&text)) {
@@ -414,6 +413,37 @@ mod tests {
         let other = STANDARD.encode("token=ghp_another_value_altogether&scope=repo");
         let body = format!("{other}\n{}", "plain words, nothing encoded ".repeat(50));
         assert_eq!(echoes(body.as_bytes(), &[secret], None), Some(false));
+    }
+
+    #[test]
+    fn base64_in_a_json_string_reads_as_it_will_unescaped() {
+        use base64::engine::general_purpose::STANDARD;
+        let token = TOKENS[0];
+        let scan = Scan::new(&forms(&[token]), None);
+        let text = format!("{token} in a file's own words, {{\"k\": [1, 2]}}. ").repeat(20);
+        let encoded = STANDARD.encode(&text);
+        for line_break in ["\\n", "\\r\\n"] {
+            let lines: Vec<&str> = (0..encoded.len())
+                .step_by(60)
+                .map(|at| &encoded[at..(at + 60).min(encoded.len())])
+                .collect();
+            let json = format!(r#"{{"content":"{}"}}"#, lines.join(line_break));
+            let read = base64(json.as_bytes(), &scan);
+            // Whole, not a line's bytes at a time: the `n` of `\n` is no character.
+            assert!(
+                read.windows(text.len()).any(|w| w == text.as_bytes()),
+                "{line_break}"
+            );
+            let unescaped = unescaped(json.as_bytes(), FAMILIES[2], &scan)
+                .pop()
+                .unwrap();
+            assert_eq!(
+                read,
+                base64(&unescaped, &scan),
+                "one text, as it will be unescaped"
+            );
+            assert_eq!(echoes(json.as_bytes(), &[token], None), Some(true));
+        }
     }
 
     #[test]

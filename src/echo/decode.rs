@@ -522,7 +522,9 @@ const fn tables() -> [[u8; 256]; 2] {
 
 /// `text` read as base64 as a lenient decoder reads it, wherever in it
 /// the base64 starts: its characters of either alphabet (all else skipped,
-/// as such a decoder skips it), at each of the four places a group may
+/// as such a decoder skips it, and a JSON string's `\n` and `\r\n` too: its
+/// base64 then reads as it will unescaped, one text where its lines read at
+/// four places were one a line), at each of the four places a group may
 /// start, each stretch of [`MIN_BYTES`] or more that reads as text
 /// (printable ASCII, blanks, line breaks, UTF-16's NULs) kept, a blank
 /// between two. A base64 text's bytes come out whole from the place it
@@ -533,12 +535,21 @@ const fn tables() -> [[u8; 256]; 2] {
 /// [`MIN_BYTES`] characters, the longer is kept (the other read them in
 /// groups they are not written in).
 pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
-    let mut view = Vec::with_capacity(text.len());
-    for chunk in text.chunks(LOOK_EVERY) {
-        if scan.spent(chunk.len()) {
+    let (mut view, mut from) = (Vec::with_capacity(text.len()), 0);
+    // A JSON string's line break (`\n`, `\r\n`) is no base64: a string's
+    // base64 reads as it will unescaped, one text (not one a line).
+    for at in memchr::memmem::find_iter(text, b"\\n").chain([text.len()]) {
+        let end = at - 2 * usize::from(text[from..at].ends_with(b"\\r"));
+        for chunk in text[from..end].chunks(LOOK_EVERY) {
+            if scan.spent(chunk.len()) {
+                return Vec::new();
+            }
+            view.extend(chunk.iter().filter_map(standard));
+        }
+        from = at + 2;
+        if scan.spent(2) {
             return Vec::new();
         }
-        view.extend(chunk.iter().filter_map(standard));
     }
     // 1 where the group from a character on and the one after it could
     // each make three bytes of text (in chunks that overlap by the six
@@ -585,17 +596,12 @@ pub(super) fn base64(text: &[u8], scan: &Scan) -> Vec<u8> {
     stretches.sort_by_key(|(chars, _)| chars.start);
     let mut kept: Vec<(Range<usize>, Range<usize>)> = Vec::new();
     for (chars, at) in stretches {
-        let shared = |last: &Range<usize>| last.end.min(chars.end).saturating_sub(chars.start);
-        while let Some((last, _)) = kept.last().filter(|(last, _)| shared(last) > MIN_BYTES) {
-            if last.len() >= chars.len() {
-                break;
-            }
+        let overlaps = |k: &(Range<usize>, _)| k.0.end.min(chars.end) > chars.start + MIN_BYTES;
+        let shorter = |k: &&(Range<usize>, Range<usize>)| overlaps(k) && k.0.len() < chars.len();
+        while kept.last().filter(shorter).is_some() {
             kept.pop();
         }
-        if kept
-            .last()
-            .is_none_or(|(last, _)| shared(last) <= MIN_BYTES)
-        {
+        if !kept.last().is_some_and(overlaps) {
             kept.push((chars, at));
         }
     }
