@@ -32,6 +32,9 @@ pub(crate) struct Keys {
     pub(crate) tickets: Vec<Sealing>,
     /// The login's cookie: one seal per key, the first seals.
     pub(crate) cookies: Vec<Seal>,
+    /// The client ids `--oauth-proxy` registers: one seal per key, the
+    /// first seals.
+    pub(crate) clients: Vec<Sealing>,
     /// The ring's key ids, as a line names them (`new, default`).
     pub(crate) kids: String,
 }
@@ -43,22 +46,85 @@ pub(crate) struct Sealing {
     pub(crate) seal: Seal,
 }
 
+impl Sealing {
+    /// `value` sealed for `ttl` under the first of `seals`: its key id
+    /// (base64url), the key's fingerprint and the sealed value, a dot
+    /// between each (empty with no key).
+    pub(crate) fn named<T: Serialize>(seals: &[Sealing], value: &T, ttl: Duration) -> String {
+        let sealed = seals.first().map(|held| {
+            let kid = URL_SAFE_NO_PAD.encode(&held.kid);
+            format!("{kid}.{}.{}", held.fingerprint, held.seal.seal(value, ttl))
+        });
+        sealed.unwrap_or_default()
+    }
+
+    /// What [`Sealing::named`] sealed, when the key it names is among
+    /// `seals` and it has not expired; else why not.
+    pub(crate) fn opened<T: DeserializeOwned>(
+        seals: &[Sealing],
+        sealed: &str,
+    ) -> Result<T, Unopened> {
+        let mut parts = sealed.splitn(3, '.');
+        let (kid, fingerprint, sealed) = (parts.next(), parts.next(), parts.next());
+        let (Some(kid), Some(fingerprint), Some(sealed)) = (kid, fingerprint, sealed) else {
+            return Err(Unopened::Invalid);
+        };
+        let kid = URL_SAFE_NO_PAD.decode(kid).ok();
+        let kid = kid
+            .and_then(|k| String::from_utf8(k).ok())
+            .ok_or(Unopened::Invalid)?;
+        match seals.iter().find(|held| held.kid == kid) {
+            Some(held) if held.fingerprint != fingerprint => Err(Unopened::Differs { kid }),
+            Some(held) => held.seal.open(sealed).ok_or(Unopened::Invalid),
+            None => {
+                let held: Vec<&str> = seals.iter().map(|held| held.kid.as_str()).collect();
+                let held = held.join(", ");
+                Err(Unopened::Foreign { kid, held })
+            }
+        }
+    }
+}
+
+/// Why a value sealed under a named key does not open.
+pub(crate) enum Unopened {
+    /// Sealed under a key id this replica's ring lacks: the replicas'
+    /// keyrings differ.
+    Foreign {
+        /// The id the value names.
+        kid: String,
+        /// The ids this replica holds, as a line names them.
+        held: String,
+    },
+    /// Sealed under a key id this replica holds another key under: the
+    /// replicas' keys under that id differ.
+    Differs {
+        /// The id the value names.
+        kid: String,
+    },
+    /// Expired, changed, or never sealed here.
+    Invalid,
+}
+
 impl Keys {
     /// The keys `ring` derives (each key at least 32 bytes); why not,
     /// naming the entry, never a key.
     pub(crate) fn new(ring: &Keyring) -> Result<Keys, String> {
         let entries = ring.entries();
-        let tickets = (entries.iter()).map(|(kid, key)| Sealing {
-            kid: kid.clone(),
-            fingerprint: fingerprint(key),
-            seal: Seal::new(key, "connect ticket"),
-        });
+        let named = |kind: &'static str| -> Vec<Sealing> {
+            let sealing = |(kid, key): &(String, Vec<u8>)| Sealing {
+                kid: kid.clone(),
+                fingerprint: fingerprint(key),
+                seal: Seal::new(key, kind),
+            };
+            entries.iter().map(sealing).collect()
+        };
         let cookies = entries
             .iter()
             .map(|(_, key)| Seal::new(key, "connect cookie"));
         Ok(Keys {
             states: Sealer::keyring(ring)?,
-            tickets: tickets.collect(),
+            tickets: named("connect ticket"),
+            clients: named("oauth client"),
             cookies: cookies.collect(),
             kids: ring.kids(),
         })
@@ -73,6 +139,7 @@ impl Keys {
             states,
             tickets,
             cookies,
+            clients: Vec::new(),
             kids,
         })
     }

@@ -17,6 +17,7 @@
 //! - [`introspect`]: opaque tokens, asked about at the issuer;
 //! - [`deny`]: `--deny-file`'s people;
 //! - [`login`]: the connect page, which logs a person in at the issuer;
+//! - [`front`]: the hosts' authorization server (`--oauth-proxy`);
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`]: `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
@@ -32,6 +33,7 @@ pub(crate) mod check;
 mod closing;
 mod deny;
 mod door;
+mod front;
 mod http;
 mod introspect;
 mod issuer;
@@ -134,12 +136,18 @@ pub(crate) async fn run(
         crate::metrics::enable();
     }
     warm(&gate).await;
+    let front = site.oauth_proxy.then(|| front::Front {
+        origin: site.origin.clone(),
+        scopes: gate.scopes.clone(),
+        keys: Arc::clone(&keys),
+    });
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
         keys,
     };
     tokio::spawn(reread_at_sighup(rereads));
-    let router = router(&site, gate.clone(), server, login);
+    let router = router(&site, gate.clone(), server, login)
+        .merge(front.map(front::routes).unwrap_or_default());
     let listener = tokio::net::TcpListener::bind(&site.listen)
         .await
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;

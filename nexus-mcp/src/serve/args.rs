@@ -54,6 +54,12 @@ pub(crate) struct ServeArgs {
     /// --connect, whose links only the person asked can use.
     #[arg(long, value_name = "ID")]
     login_client_id: Option<String>,
+    /// Be the hosts' authorization server (work in progress, #87): publish
+    /// this server's own OAuth metadata and register hosts, for an issuer
+    /// that lets no host register (Entra ID, Okta, Google). Needs
+    /// --login-client-id: people sign in at the issuer with that client.
+    #[arg(long)]
+    oauth_proxy: bool,
     /// The client that asks the issuer's introspection endpoint about an
     /// opaque access token (RFC 7662; its secret in
     /// NEXUS_MCP_INTROSPECTION_CLIENT_SECRET). Without it, a token that is
@@ -109,6 +115,14 @@ impl ServeArgs {
             origins.push(allowed_origin(&given)?);
         }
         scopes_checked(&self.scopes)?;
+        let login_client_id = self.login_client_id.filter(|id| !id.trim().is_empty());
+        if self.oauth_proxy && login_client_id.is_none() {
+            return Err(
+                "--oauth-proxy needs --login-client-id: people sign in at the issuer \
+                        with that client"
+                    .to_owned(),
+            );
+        }
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
         let introspection = introspection(self.introspection_client_id, secret)?;
         if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
@@ -127,10 +141,12 @@ impl ServeArgs {
             hosts,
             origins,
             origin,
-            login_client_id: self.login_client_id.filter(|id| !id.trim().is_empty()),
+            login_client_id,
+            oauth_proxy: self.oauth_proxy,
         };
         let gate = Gate {
             issuer: Arc::new(Issuer::new(&self.issuer)),
+            authorization_server: self.oauth_proxy.then(|| site.origin.clone()),
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,
@@ -232,6 +248,8 @@ pub(crate) struct Site {
     pub(crate) origin: String,
     /// `--login-client-id`.
     pub(crate) login_client_id: Option<String>,
+    /// `--oauth-proxy`: this server is the hosts' authorization server.
+    pub(crate) oauth_proxy: bool,
     /// `--deny-file`'s people.
     pub(crate) deny: Arc<deny::DenyList>,
     /// `--metrics-listen`.

@@ -61,6 +61,9 @@ pub(crate) const MAX_HEADERS: usize = 32 << 10;
 pub(crate) struct Gate {
     /// The issuer (`--issuer`): its URL, metadata and keys.
     pub(crate) issuer: Arc<Issuer>,
+    /// The authorization server hosts are sent to when it is not the
+    /// issuer: this server's origin, with `--oauth-proxy`.
+    pub(crate) authorization_server: Option<String>,
     /// This server's canonical URL, the audience a token must name (`--public-url`).
     pub(crate) resource: String,
     /// Other audiences a token may name (`--audience`): an issuer's client
@@ -405,7 +408,7 @@ impl Gate {
     pub(crate) fn metadata(&self) -> Value {
         json!({
             "resource": self.resource,
-            "authorization_servers": [self.issuer.url()],
+            "authorization_servers": [self.authorization_server.as_deref().unwrap_or(self.issuer.url())],
             "scopes_supported": self.scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "nexus-mcp",

@@ -30,9 +30,10 @@ use serde_json::{Map, Value};
 
 use super::http;
 use super::issuer::{Issuer, Missing};
+use crate::keys::Unopened;
 use crate::keys::opened;
 use crate::principal::person;
-use crate::ticket::{Links, Unopened};
+use crate::ticket::Links;
 
 /// The cookie that carries a login under way.
 const COOKIE: &str = "nexus_connect";

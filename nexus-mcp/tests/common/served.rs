@@ -177,6 +177,16 @@ impl Served {
         Served::get_url(&format!("{}{path}", self.origin))
     }
 
+    /// `POST path` of `body`, as JSON.
+    pub fn post_json(&self, path: &str, body: &str) -> (u16, Vec<(String, String)>, Value) {
+        let request = agent().post(format!("{}{path}", self.origin));
+        answer(
+            request
+                .header("Content-Type", "application/json")
+                .send(body),
+        )
+    }
+
     /// `GET url`.
     pub fn get_url(url: &str) -> (u16, Vec<(String, String)>, Value) {
         answer(agent().get(url).call())

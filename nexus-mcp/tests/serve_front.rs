@@ -1,0 +1,120 @@
+//! `serve --oauth-proxy`, the hosts' authorization server (#87, in
+//! progress), through the built program: its metadata and dynamic
+//! registration, stateless across replicas.
+
+mod common;
+
+use common::served::{Served, command, free_port};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer};
+use serde_json::json;
+
+const PROXY: [&str; 3] = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+
+#[test]
+fn the_resource_names_serve_as_its_authorization_server_and_serve_says_what_it_grants() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(
+        &gateway,
+        &issuer,
+        &[&PROXY[..], &["--scope", "mcp.tools"]].concat(),
+    );
+    let (status, _, resource) = served.get("/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(status, 200);
+    assert_eq!(resource["authorization_servers"], json!([served.origin]));
+    let (status, _, metadata) = served.get("/.well-known/oauth-authorization-server");
+    assert_eq!(status, 200, "{metadata}");
+    assert_eq!(metadata["issuer"], json!(served.origin));
+    for (field, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("registration_endpoint", "/register"),
+    ] {
+        assert_eq!(metadata[field], json!(format!("{}{path}", served.origin)));
+    }
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!(["none"])
+    );
+    assert_eq!(metadata["scopes_supported"], json!(["mcp.tools"]));
+    // Without the flag, the issuer is the authorization server, as before.
+    let plain = Served::start(&gateway, &issuer, &[]);
+    let (_, _, resource) = plain.get("/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(resource["authorization_servers"], json!([issuer.url()]));
+    let (status, _, _) = plain.get("/.well-known/oauth-authorization-server");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_host_registers_as_a_public_client_and_a_bad_registration_is_told_why() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &PROXY);
+    let asked = json!({
+        "client_name": "Claude Code",
+        "redirect_uris": ["http://localhost:54212/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none"
+    });
+    let (status, _, client) = served.post_json("/register", &asked.to_string());
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().expect("a client id");
+    assert!(
+        !id.contains("Claude"),
+        "the registration is sealed, not shown: {id}"
+    );
+    assert_eq!(client["redirect_uris"], asked["redirect_uris"]);
+    assert_eq!(client["application_type"], json!("native"));
+    assert_eq!(client["token_endpoint_auth_method"], json!("none"));
+    assert!(client.get("client_secret").is_none());
+    for (body, error) in [
+        (
+            json!({"redirect_uris": ["http://evil.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://h.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let (status, _, refused) = served.post_json("/register", &body.to_string());
+        assert_eq!(
+            (status, refused["error"].clone()),
+            (400, json!(error)),
+            "{body}"
+        );
+        assert!(
+            refused["error_description"]
+                .as_str()
+                .is_some_and(|w| !w.is_empty())
+        );
+    }
+    let (status, _, refused) = served.post_json("/register", "not json");
+    assert_eq!(
+        (status, refused["error"].clone()),
+        (400, json!("invalid_client_metadata"))
+    );
+    let huge = json!({"redirect_uris": ["https://h.example/cb"], "pad": "x".repeat(100 << 10)});
+    let (status, _, _) = served.post_json("/register", &huge.to_string());
+    assert_eq!(status, 413, "a registration's body is bounded");
+    // Each refusal is in the log, its error and why.
+    served.said_once(|said| said.matches("registration refused (invalid_").count() == 4);
+}
+
+#[test]
+fn the_proxy_without_a_login_client_does_not_start_and_names_the_flag() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let output = command(&gateway, &issuer.url(), free_port(), &["--oauth-proxy"])
+        .output()
+        .expect("nexus-mcp");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("--oauth-proxy needs --login-client-id"),
+        "{said}"
+    );
+}
