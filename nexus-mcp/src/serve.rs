@@ -17,7 +17,8 @@
 //! - [`introspect`]: opaque tokens, asked about at the issuer;
 //! - [`deny`]: `--deny-file`'s people;
 //! - [`login`]: the connect page, which logs a person in at the issuer;
-//! - [`front`]: the hosts' authorization server (`--oauth-proxy`);
+//! - [`front`]: the hosts' authorization server (`--oauth-proxy`), and
+//!   [`authorize`], its authorization endpoint's checks;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`]: `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
@@ -28,6 +29,7 @@
 //! until SIGTERM, and the rereading at SIGHUP.
 
 mod args;
+mod authorize;
 mod bearer;
 pub(crate) mod check;
 mod closing;
@@ -139,6 +141,7 @@ pub(crate) async fn run(
     let front = site.oauth_proxy.then(|| front::Front {
         origin: site.origin.clone(),
         scopes: gate.scopes.clone(),
+        resource: gate.resource.clone(),
         keys: Arc::clone(&keys),
     });
     let rereads = Reread {

@@ -118,3 +118,60 @@ fn the_proxy_without_a_login_client_does_not_start_and_names_the_flag() {
         "{said}"
     );
 }
+
+/// `GET url`, its redirect not followed: the status and where it points.
+fn unfollowed(url: &str) -> (u16, Option<String>) {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build();
+    let agent: ureq::Agent = config.into();
+    let answer = agent.get(url).call().expect("an HTTP answer");
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok());
+    (answer.status().as_u16(), location.map(str::to_owned))
+}
+
+#[test]
+fn an_authorization_request_is_refused_at_the_hosts_redirect_or_on_this_servers_page() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &PROXY);
+    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    let (_, _, client) = served.post_json("/register", &asked.to_string());
+    let id = client["client_id"].as_str().expect("a client id");
+    let mut url = url::Url::parse(&format!("{}/authorize", served.origin)).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", id)
+        .append_pair("redirect_uri", "http://127.0.0.1:4711/cb")
+        .append_pair("state", "s t&ate")
+        .append_pair("code_challenge_method", "plain")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        );
+    let (status, location) = unfollowed(url.as_str());
+    assert!((300..400).contains(&status), "{status}");
+    let location = url::Url::parse(&location.expect("a redirect")).unwrap();
+    assert_eq!(
+        location.origin().ascii_serialization(),
+        "http://127.0.0.1:4711"
+    );
+    let said: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(said["error"], "invalid_request");
+    assert_eq!(said["state"], "s t&ate", "the host's state, as it gave it");
+    assert_eq!(said["iss"], served.origin, "RFC 9207's issuer");
+    let elsewhere = url.as_str().replace("127.0.0.1%3A4711", "evil.example");
+    let (status, location) = unfollowed(&elsewhere);
+    assert_eq!(
+        (status, location),
+        (400, None),
+        "never sent to an unregistered URI"
+    );
+    let unknown = url
+        .as_str()
+        .replace(&format!("client_id={}", &id[..8]), "client_id=x");
+    assert_eq!(unfollowed(&unknown).0, 400);
+}

@@ -202,6 +202,8 @@ pub(crate) struct Front {
     pub(crate) origin: String,
     /// The scopes a token it issues carries (`--scope`).
     pub(crate) scopes: Vec<String>,
+    /// The MCP endpoint's URL, the resource its tokens are for.
+    pub(crate) resource: String,
     /// The keys held.
     pub(crate) keys: std::sync::Arc<HeldKeys>,
 }
@@ -231,7 +233,6 @@ impl Front {
 
     /// The client `id` is, when this server's ring sealed it (the
     /// authorization endpoint's, to come).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn client(&self, id: &str) -> Option<Client> {
         Sealing::opened(&self.keys.now().clients, id).ok()
     }
@@ -244,9 +245,11 @@ pub(crate) fn routes(front: Front) -> axum::Router {
     let front = std::sync::Arc::new(front);
     let metadata = front.metadata();
     let metadata = axum::routing::get(move || async move { Json(metadata) });
-    let register = axum::routing::post(register).with_state(front);
+    let register = axum::routing::post(register).with_state(std::sync::Arc::clone(&front));
+    let authorize = axum::routing::get(super::authorize::authorize).with_state(front);
     axum::Router::new()
         .route("/.well-known/oauth-authorization-server", metadata)
+        .route("/authorize", authorize)
         .route(
             "/register",
             register.layer(axum::extract::DefaultBodyLimit::max(64 << 10)),
@@ -299,9 +302,11 @@ mod tests {
         let keys = crate::keys::Keys::new(&ring).unwrap();
         let keys = std::sync::Arc::new(HeldKeys::new(keys));
         let (origin, scopes) = ("https://mcp.example.com".to_owned(), Vec::new());
+        let resource = format!("{origin}/mcp");
         Front {
             origin,
             scopes,
+            resource,
             keys,
         }
     }

@@ -414,7 +414,7 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A plain page saying `text`.
-fn page(status: StatusCode, text: &str) -> Response {
+pub(crate) fn page(status: StatusCode, text: &str) -> Response {
     let html = format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>");
     (status, Html(html)).into_response()
 }

@@ -1,0 +1,362 @@
+//! The authorization endpoint of the hosts' authorization server
+//! (`--oauth-proxy`, #87, in progress): a host's request read and checked
+//! (OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 8252 §7.3). What cannot be
+//! trusted to redirect (an unknown client, a redirect URI it did not
+//! register) is told on this server's own page, never redirected to; the
+//! rest is told to the host at its redirect URI, with `state` and `iss`
+//! (RFC 9207). The consent page and the sign-in at the issuer are to come.
+
+use serde::Deserialize;
+
+use super::front::{Client, Front};
+
+/// The most a `state` may weigh (a host's opaque value, returned as given).
+const LONGEST_STATE: usize = 1024;
+
+/// An authorization request's query: the parameters this server reads.
+#[derive(Deserialize, Default)]
+pub(crate) struct Asked {
+    response_type: Option<String>,
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    state: Option<String>,
+    scope: Option<String>,
+    resource: Option<String>,
+}
+
+/// An authorization request, checked: what the consent page shows and the
+/// code will be bound to.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Authorization {
+    pub(crate) client: Client,
+    pub(crate) client_id: String,
+    /// Where the code goes: the registered URI as the request wrote it.
+    pub(crate) redirect_uri: String,
+    /// PKCE's S256 challenge.
+    pub(crate) challenge: String,
+    pub(crate) state: Option<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
+/// Why an authorization request is refused, and where that is said.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Refused {
+    /// On this server's page: the redirect URI cannot be trusted.
+    Page(&'static str),
+    /// At the host's redirect URI (RFC 6749 §4.1.2.1): the error code, why,
+    /// and the host's `state`.
+    Redirect {
+        redirect_uri: String,
+        error: &'static str,
+        why: String,
+        state: Option<String>,
+    },
+}
+
+/// Whether `asked` is `registered` as OAuth compares redirect URIs: the
+/// same string, save a loopback one's port (RFC 8252 §7.3).
+fn same_redirect(registered: &str, asked: &str) -> bool {
+    if registered == asked {
+        return true;
+    }
+    let (Ok(mut registered), Ok(mut asked)) = (url::Url::parse(registered), url::Url::parse(asked))
+    else {
+        return false;
+    };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+    };
+    if !loopback(&registered) || !loopback(&asked) {
+        return false;
+    }
+    let ports = (registered.set_port(None), asked.set_port(None));
+    ports.0.is_ok() && ports.1.is_ok() && registered == asked
+}
+
+/// `asked` checked against `front` (its clients, scopes and `resource`,
+/// the MCP endpoint's URL), or why it is refused.
+pub(crate) fn checked(
+    front: &Front,
+    resource: &str,
+    asked: Asked,
+) -> Result<Authorization, Refused> {
+    let id = asked
+        .client_id
+        .ok_or(Refused::Page("the request names no client_id"))?;
+    let client = front.client(&id).ok_or(Refused::Page(
+        "this client is not registered here (or its registration has expired): the \
+         application registers again",
+    ))?;
+    let redirect_uri = match asked.redirect_uri {
+        Some(uri) if client.redirect_uris.iter().any(|r| same_redirect(r, &uri)) => uri,
+        Some(_) => {
+            return Err(Refused::Page(
+                "the redirect_uri is not one this client registered",
+            ));
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => return Err(Refused::Page("the request names no redirect_uri")),
+    };
+    let state = asked.state.filter(|s| s.len() <= LONGEST_STATE);
+    let refused = |error: &'static str, why: &str| Refused::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        why: why.to_owned(),
+        state: state.clone(),
+    };
+    if asked.response_type.as_deref() != Some("code") {
+        return Err(refused(
+            "unsupported_response_type",
+            "response_type is code",
+        ));
+    }
+    let challenge = asked.code_challenge.filter(|c| {
+        c.len() == 43
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    let Some(challenge) =
+        challenge.filter(|_| asked.code_challenge_method.as_deref() == Some("S256"))
+    else {
+        return Err(refused(
+            "invalid_request",
+            "PKCE is required: code_challenge_method S256 and its code_challenge",
+        ));
+    };
+    if asked
+        .resource
+        .is_some_and(|r| r.trim_end_matches('/') != resource)
+    {
+        return Err(refused(
+            "invalid_target",
+            "resource is this MCP server's URL",
+        ));
+    }
+    let scopes: Vec<String> = asked
+        .scope
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if scopes.iter().any(|s| !front.scopes.contains(s)) {
+        return Err(refused(
+            "invalid_scope",
+            "a scope this server does not grant was asked",
+        ));
+    }
+    let scopes = if scopes.is_empty() {
+        front.scopes.clone()
+    } else {
+        scopes
+    };
+    Ok(Authorization {
+        client,
+        client_id: id,
+        redirect_uri,
+        challenge,
+        state,
+        scopes,
+    })
+}
+
+impl Refused {
+    /// Where the host is sent with the error (RFC 6749 §4.1.2.1, RFC 9207's
+    /// `iss`), its query written by the URL crate.
+    fn location(
+        redirect_uri: &str,
+        error: &str,
+        why: &str,
+        state: Option<&str>,
+        iss: &str,
+    ) -> Option<String> {
+        let mut url = url::Url::parse(redirect_uri).ok()?;
+        url.query_pairs_mut()
+            .append_pair("error", error)
+            .append_pair("error_description", why)
+            .extend_pairs(state.map(|state| ("state", state)))
+            .append_pair("iss", iss);
+        Some(url.into())
+    }
+
+    /// The answer this refusal is: this server's page, or the host's
+    /// redirect with the error.
+    fn answer(self, iss: &str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match self {
+            Refused::Page(why) => {
+                log::info!(target: "nexus_mcp", "authorization refused on the page: {why}");
+                super::login::page(axum::http::StatusCode::BAD_REQUEST, why)
+            }
+            Refused::Redirect {
+                redirect_uri,
+                error,
+                why,
+                state,
+            } => {
+                log::info!(target: "nexus_mcp", "authorization refused ({error}): {why}");
+                let location = Refused::location(&redirect_uri, error, &why, state.as_deref(), iss);
+                let location = location.unwrap_or(redirect_uri);
+                axum::response::Redirect::to(&location).into_response()
+            }
+        }
+    }
+}
+
+/// `GET /authorize`: a host's request checked; refused on this server's
+/// page or at the host's redirect. (The consent page and the sign-in at the
+/// issuer are to come: a request that passes is answered 501 until then.)
+pub(crate) async fn authorize(
+    axum::extract::State(front): axum::extract::State<std::sync::Arc<Front>>,
+    axum::extract::Query(asked): axum::extract::Query<Asked>,
+) -> axum::response::Response {
+    match checked(&front, &front.resource, asked) {
+        Err(refused) => refused.answer(&front.origin),
+        Ok(_) => super::login::page(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "this server's consent page is not built yet (#87)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{HeldKeys, Keys};
+
+    const RESOURCE: &str = "https://mcp.example.com/mcp";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn front() -> Front {
+        let ring = crate::state::Keyring::parse("default:a-sealing-key-of-at-least-32-bytes!!");
+        let keys = Keys::new(&ring.unwrap()).unwrap();
+        let keys = std::sync::Arc::new(HeldKeys::new(keys));
+        let origin = "https://mcp.example.com".to_owned();
+        Front {
+            origin,
+            scopes: vec!["mcp.tools".into()],
+            resource: RESOURCE.to_owned(),
+            keys,
+        }
+    }
+
+    fn client(front: &Front, uris: &[&str]) -> String {
+        let uris = uris.iter().map(|u| u.to_string()).collect();
+        front.client_id(&Client {
+            name: "Host".into(),
+            redirect_uris: uris,
+            native: true,
+        })
+    }
+
+    fn asked(id: &str, redirect: Option<&str>) -> Asked {
+        Asked {
+            response_type: Some("code".into()),
+            client_id: Some(id.into()),
+            redirect_uri: redirect.map(str::to_owned),
+            code_challenge: Some(CHALLENGE.into()),
+            code_challenge_method: Some("S256".into()),
+            state: Some("xyz".into()),
+            scope: None,
+            resource: Some(RESOURCE.into()),
+        }
+    }
+
+    #[test]
+    fn a_host_asking_as_it_registered_is_authorized_a_loopback_redirect_on_any_port() {
+        let front = front();
+        let id = client(
+            &front,
+            &["http://127.0.0.1:1000/callback", "https://h.example/cb"],
+        );
+        let ok = checked(
+            &front,
+            RESOURCE,
+            asked(&id, Some("http://127.0.0.1:53412/callback")),
+        );
+        let ok = ok.unwrap();
+        assert_eq!(ok.redirect_uri, "http://127.0.0.1:53412/callback");
+        assert_eq!(ok.scopes, ["mcp.tools"]);
+        assert_eq!(ok.challenge, CHALLENGE);
+        assert!(checked(&front, RESOURCE, asked(&id, Some("https://h.example/cb"))).is_ok());
+        let only = client(&front, &["https://h.example/cb"]);
+        let implied = checked(&front, RESOURCE, asked(&only, None)).unwrap();
+        assert_eq!(implied.redirect_uri, "https://h.example/cb");
+    }
+
+    #[test]
+    fn an_unknown_client_or_redirect_is_told_on_this_servers_page_never_redirected_to() {
+        let front = front();
+        let id = client(&front, &["https://h.example/cb", "http://127.0.0.1:1/cb"]);
+        for redirect in [
+            "https://h.example/cb/",
+            "https://h.example/cb?x=1",
+            "https://evil.example/cb",
+            "http://127.0.0.1:1/other",
+            "http://127.0.0.2:1/cb",
+            "https://127.0.0.1:1/cb",
+        ] {
+            let refused = checked(&front, RESOURCE, asked(&id, Some(redirect)));
+            assert!(matches!(refused, Err(Refused::Page(_))), "{redirect}");
+        }
+        assert!(matches!(
+            checked(&front, RESOURCE, asked(&id, None)),
+            Err(Refused::Page(_))
+        ));
+        for id in ["", "not-a-client", &id.replace('.', "")] {
+            let refused = checked(&front, RESOURCE, asked(id, Some("https://h.example/cb")));
+            assert!(matches!(refused, Err(Refused::Page(_))), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_request_without_pkce_s256_or_for_another_resource_is_told_at_the_hosts_redirect() {
+        let front = front();
+        let id = client(&front, &["https://h.example/cb"]);
+        type Change = fn(&mut Asked);
+        let cases: [(Change, &str); 7] = [
+            (|a| a.code_challenge = None, "invalid_request"),
+            (|a| a.code_challenge_method = None, "invalid_request"),
+            (
+                |a| a.code_challenge_method = Some("plain".into()),
+                "invalid_request",
+            ),
+            (
+                |a| a.code_challenge = Some("short".into()),
+                "invalid_request",
+            ),
+            (
+                |a| a.response_type = Some("token".into()),
+                "unsupported_response_type",
+            ),
+            (
+                |a| a.resource = Some("https://other.example/mcp".into()),
+                "invalid_target",
+            ),
+            (
+                |a| a.scope = Some("mcp.tools admin".into()),
+                "invalid_scope",
+            ),
+        ];
+        for (change, error) in cases {
+            let mut request = asked(&id, Some("https://h.example/cb"));
+            change(&mut request);
+            match checked(&front, RESOURCE, request) {
+                Err(Refused::Redirect {
+                    redirect_uri,
+                    error: said,
+                    state,
+                    ..
+                }) => {
+                    assert_eq!(
+                        (redirect_uri.as_str(), said, state.as_deref()),
+                        ("https://h.example/cb", error, Some("xyz"))
+                    );
+                }
+                other => panic!("{error}: {other:?}"),
+            }
+        }
+    }
+}
