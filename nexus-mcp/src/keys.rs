@@ -32,11 +32,20 @@ pub(crate) struct Keys {
     pub(crate) tickets: Vec<Sealing>,
     /// The login's cookie: one seal per key, the first seals.
     pub(crate) cookies: Vec<Seal>,
-    /// The client ids `--oauth-proxy` registers: one seal per key, the
-    /// first seals.
-    pub(crate) clients: Vec<Sealing>,
+    /// What `--oauth-proxy` seals: client ids, codes, access and refresh
+    /// tokens, each kind under its own seals (one per key, the first seals).
+    pub(crate) oauth: OauthSeals,
     /// The ring's key ids, as a line names them (`new, default`).
     pub(crate) kids: String,
+}
+
+/// The seals of `--oauth-proxy`'s values, a kind each.
+#[derive(Default)]
+pub(crate) struct OauthSeals {
+    pub(crate) clients: Vec<Sealing>,
+    pub(crate) codes: Vec<Sealing>,
+    pub(crate) access: Vec<Sealing>,
+    pub(crate) refresh: Vec<Sealing>,
 }
 
 /// A link's seal, and the key id and fingerprint a link names it by.
@@ -124,7 +133,12 @@ impl Keys {
         Ok(Keys {
             states: Sealer::keyring(ring)?,
             tickets: named("connect ticket"),
-            clients: named("oauth client"),
+            oauth: OauthSeals {
+                clients: named("oauth client"),
+                codes: named("oauth code"),
+                access: named("oauth access token"),
+                refresh: named("oauth refresh token"),
+            },
             cookies: cookies.collect(),
             kids: ring.kids(),
         })
@@ -139,7 +153,7 @@ impl Keys {
             states,
             tickets,
             cookies,
-            clients: Vec::new(),
+            oauth: OauthSeals::default(),
             kids,
         })
     }

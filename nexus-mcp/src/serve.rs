@@ -18,7 +18,7 @@
 //! - [`deny`]: `--deny-file`'s people;
 //! - [`login`]: the connect page, which logs a person in at the issuer;
 //! - [`front`]: the hosts' authorization server (`--oauth-proxy`), and
-//!   [`authorize`], its authorization endpoint's checks;
+//!   [`authorize`] and [`token`], its endpoints;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`]: `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
@@ -41,6 +41,7 @@ mod introspect;
 mod issuer;
 pub(crate) mod login;
 mod ready;
+mod token;
 mod told;
 
 pub(crate) use self::args::{ServeArgs, Site};
@@ -143,6 +144,7 @@ pub(crate) async fn run(
         scopes: gate.scopes.clone(),
         resource: gate.resource.clone(),
         keys: Arc::clone(&keys),
+        redeemed: Default::default(),
     });
     let rereads = Reread {
         deny: Arc::clone(&site.deny),

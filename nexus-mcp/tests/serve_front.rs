@@ -175,3 +175,41 @@ fn an_authorization_request_is_refused_at_the_hosts_redirect_or_on_this_servers_
         .replace(&format!("client_id={}", &id[..8]), "client_id=x");
     assert_eq!(unfollowed(&unknown).0, 400);
 }
+
+#[test]
+fn the_token_endpoint_refuses_what_it_did_not_issue_and_is_never_cached() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let served = Served::start(&gateway, &issuer, &PROXY);
+    let post = |form: &str| {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build();
+        let agent: ureq::Agent = config.into();
+        let request = agent.post(format!("{}/token", served.origin));
+        let mut answer = request
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(form)
+            .expect("an HTTP answer");
+        let cache = answer
+            .headers()
+            .get("cache-control")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let text = answer.body_mut().read_to_string().unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        (answer.status().as_u16(), cache, body["error"].clone())
+    };
+    let forged = "grant_type=authorization_code&code=AAAA.BBBB.CCCC&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&client_id=x&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let no_store = Some("no-store".to_owned());
+    assert_eq!(
+        post(forged),
+        (400, no_store.clone(), json!("invalid_grant"))
+    );
+    assert_eq!(
+        post("grant_type=refresh_token&refresh_token=x&client_id=x"),
+        (400, no_store.clone(), json!("invalid_grant"))
+    );
+    assert_eq!(
+        post("grant_type=password&username=a&password=b"),
+        (400, no_store, json!("unsupported_grant_type"))
+    );
+}

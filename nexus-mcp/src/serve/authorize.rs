@@ -239,6 +239,7 @@ mod tests {
             scopes: vec!["mcp.tools".into()],
             resource: RESOURCE.to_owned(),
             keys,
+            redeemed: Default::default(),
         }
     }
 

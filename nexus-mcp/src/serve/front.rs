@@ -206,6 +206,8 @@ pub(crate) struct Front {
     pub(crate) resource: String,
     /// The keys held.
     pub(crate) keys: std::sync::Arc<HeldKeys>,
+    /// The codes redeemed on this replica.
+    pub(crate) redeemed: super::token::Redeemed,
 }
 
 impl Front {
@@ -228,13 +230,13 @@ impl Front {
 
     /// The client id `client` is: the registration, sealed.
     pub(crate) fn client_id(&self, client: &Client) -> String {
-        Sealing::named(&self.keys.now().clients, client, CLIENT_LIFE)
+        Sealing::named(&self.keys.now().oauth.clients, client, CLIENT_LIFE)
     }
 
     /// The client `id` is, when this server's ring sealed it (the
     /// authorization endpoint's, to come).
     pub(crate) fn client(&self, id: &str) -> Option<Client> {
-        Sealing::opened(&self.keys.now().clients, id).ok()
+        Sealing::opened(&self.keys.now().oauth.clients, id).ok()
     }
 }
 
@@ -246,10 +248,16 @@ pub(crate) fn routes(front: Front) -> axum::Router {
     let metadata = front.metadata();
     let metadata = axum::routing::get(move || async move { Json(metadata) });
     let register = axum::routing::post(register).with_state(std::sync::Arc::clone(&front));
-    let authorize = axum::routing::get(super::authorize::authorize).with_state(front);
+    let authorize =
+        axum::routing::get(super::authorize::authorize).with_state(std::sync::Arc::clone(&front));
+    let token = axum::routing::post(super::token::token).with_state(front);
     axum::Router::new()
         .route("/.well-known/oauth-authorization-server", metadata)
         .route("/authorize", authorize)
+        .route(
+            "/token",
+            token.layer(axum::extract::DefaultBodyLimit::max(64 << 10)),
+        )
         .route(
             "/register",
             register.layer(axum::extract::DefaultBodyLimit::max(64 << 10)),
@@ -308,6 +316,7 @@ mod tests {
             scopes,
             resource,
             keys,
+            redeemed: Default::default(),
         }
     }
 
