@@ -9,7 +9,7 @@ use nexus_sdk::one_line;
 use sha2::{Digest, Sha256};
 
 /// The operator of a stdio server, or the person a `serve` token names.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Principal {
     /// stdio: the workspace `--workspace` names.
     Operator { workspace: String },

@@ -147,6 +147,7 @@ impl ServeArgs {
         let gate = Gate {
             issuer: Arc::new(Issuer::new(&self.issuer)),
             authorization_server: self.oauth_proxy.then(|| site.origin.clone()),
+            issued: None,
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,

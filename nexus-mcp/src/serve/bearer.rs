@@ -64,6 +64,9 @@ pub(crate) struct Gate {
     /// The authorization server hosts are sent to when it is not the
     /// issuer: this server's origin, with `--oauth-proxy`.
     pub(crate) authorization_server: Option<String>,
+    /// With `--oauth-proxy`, the keys the access tokens this server issues
+    /// are sealed with.
+    pub(crate) issued: Option<Arc<crate::keys::HeldKeys>>,
     /// This server's canonical URL, the audience a token must name (`--public-url`).
     pub(crate) resource: String,
     /// Other audiences a token may name (`--audience`): an issuer's client
@@ -164,6 +167,12 @@ impl Gate {
         let token = bearer(headers)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(principal) = self.recalled(&digest) {
+            return Ok(principal);
+        }
+        if let Some(principal) = self.issued_here(token) {
+            let principal = principal?;
+            let soon = jsonwebtoken::get_current_timestamp() + RECHECK_AFTER.as_secs();
+            self.remember(digest, &principal, soon, RECHECK_AFTER);
             return Ok(principal);
         }
         let (claims, keep) = match jsonwebtoken::decode_header(token) {
@@ -355,6 +364,28 @@ impl Gate {
         )
     }
 
+    /// The person an access token this server issued (`--oauth-proxy`)
+    /// names, its grant read as a provider token's claims are (the same
+    /// scopes, person and workspace); none for a token it did not issue.
+    fn issued_here(&self, token: &str) -> Option<Result<Principal, Refusal>> {
+        let keys = self.issued.as_ref()?.now();
+        let grant: super::token::Grant =
+            crate::keys::Sealing::opened(&keys.oauth.access, token).ok()?;
+        if grant.resource != self.resource {
+            let why = "the token was issued for another resource";
+            return Some(Err(Refusal::InvalidToken(why.to_owned())));
+        }
+        let rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
+        let scope = Some(Value::String(grant.scopes.join(" ")));
+        let claims = Claims {
+            exp: 0,
+            scope,
+            scp: None,
+            rest,
+        };
+        Some(self.principal(&claims))
+    }
+
     /// The principal the verified `claims` name, if they carry every scope
     /// and (with `--workspace-claim`) the workspace claim.
     fn principal(&self, claims: &Claims) -> Result<Principal, Refusal> {
@@ -500,6 +531,69 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::{HeldKeys, Keys, Sealing};
+    use crate::serve::token::{ACCESS_LIFE, Grant, client_mark};
+
+    const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+    fn gate(keys: &Arc<HeldKeys>) -> Gate {
+        Gate {
+            issuer: Arc::new(Issuer::new("https://login.example/tenant/v2.0")),
+            authorization_server: Some("https://mcp.example.com".into()),
+            issued: Some(Arc::clone(keys)),
+            resource: RESOURCE.into(),
+            audiences: Vec::new(),
+            subject_claim: "oid".into(),
+            introspection: None,
+            scopes: vec!["mcp.tools".into()],
+            claim: None,
+            prefix: "team-".into(),
+            verified: Default::default(),
+        }
+    }
+
+    fn grant(resource: &str, scopes: &[&str]) -> Grant {
+        Grant {
+            person: "alice-oid".into(),
+            client: client_mark("a-host"),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            resource: resource.into(),
+        }
+    }
+
+    #[test]
+    fn a_token_this_server_issued_names_the_person_a_providers_token_would() {
+        let ring = crate::state::Keyring::parse("default:a-sealing-key-of-at-least-32-bytes!!");
+        let keys = Arc::new(HeldKeys::new(Keys::new(&ring.unwrap()).unwrap()));
+        let gate = gate(&keys);
+        let sealed = |grant: &Grant| Sealing::named(&keys.now().oauth.access, grant, ACCESS_LIFE);
+        let token = sealed(&grant(RESOURCE, &["mcp.tools"]));
+        let alice = person("https://login.example/tenant/v2.0", "alice-oid");
+        let admitted = gate.issued_here(&token).map(|p| p.map_err(|r| r.code()));
+        let expected = Principal::Person {
+            workspace: own_workspace("team-", &alice),
+            person: alice,
+        };
+        assert_eq!(admitted.map(|p| p.ok()), Some(Some(expected)));
+        let elsewhere = sealed(&grant("https://other.example/mcp", &["mcp.tools"]));
+        let refused = gate
+            .issued_here(&elsewhere)
+            .map(|p| p.map_err(|r| r.code()).err());
+        assert_eq!(refused, Some(Some("invalid_token")));
+        let narrow = sealed(&grant(RESOURCE, &[]));
+        let refused = gate
+            .issued_here(&narrow)
+            .map(|p| p.map_err(|r| r.code()).err());
+        assert_eq!(refused, Some(Some("insufficient_scope")));
+        // A code, a refresh token or anything else is not one it issued.
+        let refresh = Sealing::named(
+            &keys.now().oauth.refresh,
+            &grant(RESOURCE, &["mcp.tools"]),
+            ACCESS_LIFE,
+        );
+        assert!(gate.issued_here(&refresh).is_none());
+        assert!(gate.issued_here("eyJhbGciOiJSUzI1NiJ9.e30.sig").is_none());
+    }
 
     #[test]
     fn a_person_is_all_of_the_hash_of_one_issuer_and_one_subject() {
