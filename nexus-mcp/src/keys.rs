@@ -46,6 +46,7 @@ pub(crate) struct OauthSeals {
     pub(crate) codes: Vec<Sealing>,
     pub(crate) access: Vec<Sealing>,
     pub(crate) refresh: Vec<Sealing>,
+    pub(crate) pending: Vec<Sealing>,
 }
 
 /// A link's seal, and the key id and fingerprint a link names it by.
@@ -138,6 +139,7 @@ impl Keys {
                 codes: named("oauth code"),
                 access: named("oauth access token"),
                 refresh: named("oauth refresh token"),
+                pending: named("oauth pending authorization"),
             },
             cookies: cookies.collect(),
             kids: ring.kids(),

@@ -145,6 +145,7 @@ pub(crate) async fn run(
         resource: gate.resource.clone(),
         keys: Arc::clone(&keys),
         redeemed: Default::default(),
+        login: login.clone(),
     });
     let rereads = Reread {
         deny: Arc::clone(&site.deny),

@@ -213,3 +213,97 @@ fn the_token_endpoint_refuses_what_it_did_not_issue_and_is_never_cached() {
         (400, no_store, json!("unsupported_grant_type"))
     );
 }
+
+/// The value of the hidden field `name` in `page`.
+fn field<'a>(page: &'a str, name: &str) -> &'a str {
+    let at = page
+        .find(&format!("name={name} value=\""))
+        .expect("the field")
+        + name.len()
+        + 13;
+    &page[at..at + page[at..].find('"').expect("its end")]
+}
+
+#[test]
+fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let alice = common::served::workspace_of(&issuer.url(), "alice");
+    gateway.add_provider(
+        &alice,
+        "github",
+        nexus_gateway_fake::FakeProvider::oauth2("gho_alice"),
+    );
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let child = command(&gateway, &issuer.url(), port, &PROXY)
+        .spawn()
+        .expect("nexus-mcp");
+    let served = Served::ready(child, port);
+    let asked = json!({"client_name": "<b>Host</b>", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    let (_, _, client) = served.post_json("/register", &asked.to_string());
+    let id = client["client_id"].as_str().expect("a client id");
+    let mut url = url::Url::parse(&format!("{origin}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", id)
+        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
+        .append_pair("state", "host-state")
+        .append_pair("code_challenge_method", "S256")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        );
+    // The consent page names the client, escaped, and where it returns.
+    let mut browser = common::served::Browser::new();
+    let (status, _, page) = browser.open(url.as_str());
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("&lt;b&gt;Host&lt;/b&gt;") && page.contains("127.0.0.1"),
+        "{page}"
+    );
+    let pending = field(&page, "pending").to_owned();
+    // Another browser cannot answer it.
+    let (status, _, _) = common::served::Browser::new()
+        .submit(&format!("{origin}/authorize"), &[("pending", &pending)]);
+    assert_eq!(status, 400);
+    // Allowed: sent to the issuer, signed in as alice, back with serve's code.
+    issuer.approve_as("alice");
+    let (status, to_issuer, page) =
+        browser.submit(&format!("{origin}/authorize"), &[("pending", &pending)]);
+    assert_eq!(status, 303, "{page}");
+    let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+    let (status, to_host, page) = browser.open(&back.expect("back to serve"));
+    assert!((300..400).contains(&status), "{status} {page}");
+    let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
+    assert_eq!(to_host.origin().ascii_serialization(), "http://127.0.0.1:9");
+    let said: std::collections::HashMap<_, _> = to_host.query_pairs().into_owned().collect();
+    assert_eq!(
+        (said["state"].as_str(), said["iss"].as_str()),
+        ("host-state", origin.as_str())
+    );
+    // The host redeems the code with its verifier, and calls as alice.
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", said["code"].as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (status, _, tokens) =
+        common::served::Browser::new().submit(&format!("{origin}/token"), &form);
+    assert_eq!(status, 200, "{tokens}");
+    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+    let access = tokens["access_token"].as_str().expect("an access token");
+    let (status, answer) = served.call(access, "list_providers", json!({}));
+    assert_eq!(status, 200, "serve's own token is accepted: {answer}");
+    served.said_once(|said| {
+        said.contains(&common::served::workspace_of(&issuer.url(), "alice")[..12])
+            || said.contains("list_providers")
+    });
+    let (status, _, _) = common::served::Browser::new().submit(&format!("{origin}/token"), &form);
+    assert_eq!(status, 400, "a code is redeemed once");
+}

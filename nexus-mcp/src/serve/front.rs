@@ -208,6 +208,8 @@ pub(crate) struct Front {
     pub(crate) keys: std::sync::Arc<HeldKeys>,
     /// The codes redeemed on this replica.
     pub(crate) redeemed: super::token::Redeemed,
+    /// The login client people sign in at the issuer with.
+    pub(crate) login: Option<std::sync::Arc<super::login::Login>>,
 }
 
 impl Front {
@@ -248,8 +250,9 @@ pub(crate) fn routes(front: Front) -> axum::Router {
     let metadata = front.metadata();
     let metadata = axum::routing::get(move || async move { Json(metadata) });
     let register = axum::routing::post(register).with_state(std::sync::Arc::clone(&front));
-    let authorize =
-        axum::routing::get(super::authorize::authorize).with_state(std::sync::Arc::clone(&front));
+    let authorize = axum::routing::get(super::authorize::authorize)
+        .post(super::authorize::consented)
+        .with_state(std::sync::Arc::clone(&front));
     let token = axum::routing::post(super::token::token).with_state(front);
     axum::Router::new()
         .route("/.well-known/oauth-authorization-server", metadata)
@@ -317,6 +320,7 @@ mod tests {
             resource,
             keys,
             redeemed: Default::default(),
+            login: None,
         }
     }
 

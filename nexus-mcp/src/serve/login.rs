@@ -51,10 +51,13 @@ type Discovered = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// A login under way, in its cookie.
+/// A login under way, in its cookie: for a connect link's ticket, or for a
+/// host's authorization (`--oauth-proxy`).
 #[derive(Serialize, Deserialize)]
 struct LoginCookie {
     ticket: String,
+    #[serde(default)]
+    host: Option<super::authorize::Pending>,
     state: String,
     nonce: String,
     verifier: String,
@@ -172,22 +175,36 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
     if let Err(unopened) = login.links.ticket(&ticket) {
         return refused_link(&login, unopened);
     }
+    begin(login, ticket, None).await
+}
+
+/// The browser sent to the issuer to log in, for `ticket` or for a host's
+/// authorization (`host`), the login's state in a sealed cookie.
+pub(crate) async fn begin(
+    login: Arc<Login>,
+    ticket: String,
+    host: Option<super::authorize::Pending>,
+) -> Response {
     // The issuer's metadata, fetched within its limits when none is held
     // (the client below says why not).
     let _ = login.issuer.held_or_fetched().await;
     let begun = tokio::task::spawn_blocking(move || {
         let client = login.client()?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, state, nonce) = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .set_pkce_challenge(challenge)
-            .url();
+        let mut asked = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        // A claim other than `sub` (Entra's `oid`) is in an ID token only
+        // when `profile` is asked.
+        if login.subject_claim != "sub" {
+            asked = asked.add_scope(openidconnect::Scope::new("profile".to_owned()));
+        }
+        let (url, state, nonce) = asked.set_pkce_challenge(challenge).url();
         let pending = LoginCookie {
             ticket,
+            host,
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
@@ -211,7 +228,7 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
             );
             let mut response = Redirect::to(&url).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
+                response.headers_mut().append(header::SET_COOKIE, value);
             }
             response
         }
@@ -281,7 +298,7 @@ async fn callback(
 ) -> Response {
     let cookie =
         cookie(&headers).and_then(|c| opened::<LoginCookie>(&login.links.keys().cookies, &c));
-    let Some(pending) = cookie else {
+    let Some(mut pending) = cookie else {
         return page(
             StatusCode::BAD_REQUEST,
             "This login has expired. Open the link again.",
@@ -294,13 +311,19 @@ async fn callback(
             "This login was not the one this page began.",
         );
     };
+    if let Some(host) = pending.host.take() {
+        let signed_in = logged_in(Arc::clone(&login), code, pending).await;
+        return super::authorize::signed_in(&login.links.keys(), host, signed_in);
+    }
     let Ok(ticket) = login.links.ticket(&pending.ticket) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This link has expired. Ask your host again.",
         );
     };
-    match logged_in(login, code, pending).await {
+    let logged = logged_in(Arc::clone(&login), code, pending).await;
+    let logged = logged.map(|l| l.map(|(issuer, subject)| person(&issuer, &subject)));
+    match logged {
         Ok(Ok(person)) if person == ticket.person => {
             let to = [(header::LOCATION, ticket.consent)];
             (StatusCode::FOUND, to).into_response()
@@ -336,19 +359,16 @@ async fn callback(
     }
 }
 
-/// The person (a hash of issuer and subject) the code logs in, its ID
-/// token checked by the OpenID Connect crate (signature, issuer, audience,
+/// The issuer and subject the code logs in, its ID token checked by the OpenID Connect crate (signature, issuer, audience,
 /// nonce, expiry) with the key it names as the bearer check holds it
 /// (fetched again, at most once per 30 s, when the issuer rotated). `Err`
 /// when the exchange could not run at all.
 /// Why a login did not complete, and whether only the operator can mend it.
-type NotIn = (bool, String);
+pub(crate) type NotIn = (bool, String);
 
-async fn logged_in(
-    login: Arc<Login>,
-    code: String,
-    pending: LoginCookie,
-) -> Result<Result<String, NotIn>, tokio::task::JoinError> {
+pub(crate) type LoggedIn = Result<Result<(String, String), NotIn>, tokio::task::JoinError>;
+
+async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> LoggedIn {
     let _ = login.issuer.held_or_fetched().await;
     let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(pending.verifier.clone());
@@ -386,7 +406,7 @@ async fn logged_in(
         let subject = subject.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
             format!("the ID token names no person: its `{name}` claim is missing or blank")
         })?;
-        Ok(person(claims.issuer().as_str(), &subject))
+        Ok((claims.issuer().to_string(), subject))
     });
     Ok(checked.map_err(|why| (false, why)))
 }
@@ -403,13 +423,18 @@ async fn done() -> Response {
 
 /// The login cookie's value.
 fn cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_named(headers, COOKIE)
+}
+
+/// The value of the cookie `name`.
+pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     let values = headers.get_all(header::COOKIE).iter();
     let pairs = values
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'));
     let found = pairs
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == COOKIE);
+        .find(|(n, _)| *n == name);
     found.map(|(_, value)| value.to_owned())
 }
 

@@ -432,6 +432,29 @@ impl Browser {
         (answer.status().as_u16(), location, page)
     }
 
+    /// `POST url` of `form` (urlencoded): the status, the `Location`, the page.
+    pub fn submit(&mut self, url: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let mut request = self.agent.post(url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", cookie);
+        }
+        let mut answer = request.send_form(form.iter().copied()).expect("an answer");
+        if let Some(set) = answer
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+        {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok());
+        let location = location.map(str::to_owned);
+        let page = answer.body_mut().read_to_string().unwrap_or_default();
+        (answer.status().as_u16(), location, page)
+    }
+
     /// Opens `link` as `person` logged in at `issuer`: the connect page's
     /// last answer (after the issuer's login and the callback).
     pub fn open_as(
