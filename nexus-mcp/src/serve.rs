@@ -146,6 +146,8 @@ pub(crate) async fn run(
         keys: Arc::clone(&keys),
         redeemed: Default::default(),
         login: login.clone(),
+        issuer: gate.issuer.url().to_owned(),
+        deny: Arc::clone(&site.deny),
     });
     let rereads = Reread {
         deny: Arc::clone(&site.deny),

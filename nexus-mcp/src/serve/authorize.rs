@@ -425,6 +425,10 @@ mod tests {
             keys,
             redeemed: Default::default(),
             login: None,
+            issuer: "https://login.example".into(),
+            deny: std::sync::Arc::new(
+                crate::serve::deny::DenyList::read(None, "https://login.example").unwrap(),
+            ),
         }
     }
 

@@ -210,6 +210,10 @@ pub(crate) struct Front {
     pub(crate) redeemed: super::token::Redeemed,
     /// The login client people sign in at the issuer with.
     pub(crate) login: Option<std::sync::Arc<super::login::Login>>,
+    /// The issuer people sign in at (`--issuer`): with a subject, the person.
+    pub(crate) issuer: String,
+    /// `--deny-file`'s people: refused a token, a refresh included.
+    pub(crate) deny: std::sync::Arc<super::deny::DenyList>,
 }
 
 impl Front {
@@ -321,6 +325,10 @@ mod tests {
             keys,
             redeemed: Default::default(),
             login: None,
+            issuer: "https://login.example".into(),
+            deny: std::sync::Arc::new(
+                crate::serve::deny::DenyList::read(None, "https://login.example").unwrap(),
+            ),
         }
     }
 

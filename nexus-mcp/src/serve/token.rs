@@ -51,7 +51,7 @@ pub(crate) struct Code {
 }
 
 /// A token request's form (RFC 6749 §4.1.3, §6): the fields read.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub(crate) struct Asked {
     grant_type: String,
     code: Option<String>,
@@ -91,10 +91,12 @@ impl Redeemed {
 pub(crate) struct Refused(pub(crate) &'static str, pub(crate) &'static str);
 
 /// The tokens `asked` earns, sealed with `seals` (codes, access, refresh),
-/// or why not.
+/// or why not: a person `denied` (`--deny-file`, read again at SIGHUP) gets
+/// none, so a refresh token outlives no denial.
 pub(crate) fn tokens(
     seals: &crate::keys::OauthSeals,
     redeemed: &Redeemed,
+    denied: impl Fn(&Grant) -> bool,
     asked: Asked,
 ) -> Result<Value, Refused> {
     let client = asked.client_id.as_deref().map(client_mark);
@@ -154,6 +156,10 @@ pub(crate) fn tokens(
             ));
         }
     };
+    if denied(&grant) {
+        let why = "this person is denied access to this server";
+        return Err(Refused("invalid_grant", why));
+    }
     Ok(json!({
         "access_token": Sealing::named(&seals.access, &grant, ACCESS_LIFE),
         "token_type": "Bearer",
@@ -172,7 +178,12 @@ pub(crate) async fn token(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let keys = front.keys.now();
-    let (status, body) = match tokens(&keys.oauth, &front.redeemed, asked) {
+    let denied = |grant: &Grant| {
+        front
+            .deny
+            .denies(&crate::principal::person(&front.issuer, &grant.person))
+    };
+    let (status, body) = match tokens(&keys.oauth, &front.redeemed, denied, asked) {
         Ok(issued) => (axum::http::StatusCode::OK, issued),
         Err(Refused(error, why)) => {
             log::info!(target: "nexus_mcp", "token refused ({error}): {why}");
@@ -242,7 +253,7 @@ mod tests {
             refresh_token: None,
         };
         change(&mut asked);
-        tokens(&keys.oauth, redeemed, asked)
+        tokens(&keys.oauth, redeemed, |_| false, asked)
     }
 
     #[test]
@@ -270,7 +281,13 @@ mod tests {
             client_id: Some("the-client".into()),
             ..Asked::default()
         };
-        let rotated = tokens(&keys.oauth, &redeemed, asked).unwrap();
+        let denied = |grant: &Grant| grant.person == "alice";
+        let refused = tokens(&keys.oauth, &redeemed, denied, asked.clone()).unwrap_err();
+        assert_eq!(
+            refused.1, "this person is denied access to this server",
+            "a denial stops refreshes"
+        );
+        let rotated = tokens(&keys.oauth, &redeemed, |_| false, asked).unwrap();
         assert_ne!(
             rotated["refresh_token"],
             json!(refresh),
@@ -283,7 +300,9 @@ mod tests {
             ..Asked::default()
         };
         assert_eq!(
-            tokens(&keys.oauth, &redeemed, other).unwrap_err().0,
+            tokens(&keys.oauth, &redeemed, |_| false, other)
+                .unwrap_err()
+                .0,
             "invalid_grant"
         );
     }
@@ -313,7 +332,9 @@ mod tests {
             ..Asked::default()
         };
         assert_eq!(
-            tokens(&keys.oauth, &redeemed, unsupported).unwrap_err().0,
+            tokens(&keys.oauth, &redeemed, |_| false, unsupported)
+                .unwrap_err()
+                .0,
             "unsupported_grant_type"
         );
     }
