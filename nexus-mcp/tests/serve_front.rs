@@ -307,3 +307,46 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
     let (status, _, _) = common::served::Browser::new().submit(&format!("{origin}/token"), &form);
     assert_eq!(status, 400, "a code is redeemed once");
 }
+
+/// The official Python client, its OAuth provider unchanged, signs two
+/// people in through `serve`'s own authorization server (registering,
+/// consenting, signing in at the issuer, redeeming the code) and each
+/// calls with their own credential.
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+fn the_official_python_client_signs_each_person_in_through_serve() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let api = nexus_gateway_fake::FakeUpstream::start();
+    for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
+        let github = nexus_gateway_fake::FakeProvider::oauth2(credential).api_base_url(&api.url());
+        let workspace = common::served::workspace_of(&issuer.url(), person);
+        gateway.add_provider(&workspace, "github", github);
+    }
+    let port = free_port();
+    issuer.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let child = command(&gateway, &issuer.url(), port, &PROXY)
+        .spawn()
+        .expect("nexus-mcp");
+    let served = Served::ready(child, port);
+    for (person, credential, era) in [
+        ("alice", "gho_alice_secret", "2026"),
+        ("bob", "gho_bob_secret", "2025"),
+    ] {
+        issuer.approve_as(person);
+        let summary = served.reach(&api.url(), era);
+        let results = summary["results"].as_array().expect("results");
+        assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
+        assert!(
+            results[1]["text"].as_str().unwrap().starts_with("HTTP 200"),
+            "{summary}"
+        );
+        let sent = api.last_request().expect("the API was called");
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {credential}").as_str())
+        );
+    }
+}

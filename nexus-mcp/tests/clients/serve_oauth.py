@@ -9,7 +9,8 @@ NEXUS_MCP_ERA=2026 speaks MCP 2026-07-28 (stateless); otherwise the
 client's legacy mode (`initialize`, 2025-11-25). The "browser" asks the
 authorization URL and reads where it is sent back, as a user whose login
 the issuer approves (the issuer's pages are followed until it sends the
-browser back).
+browser back; an authorization server's consent page, as `serve
+--oauth-proxy` shows, is allowed).
 
 With NEXUS_MCP_CONNECT=1, the client declares URL elicitation, and its
 handler is the user's browser: it opens the link the server sends (the
@@ -67,6 +68,12 @@ async def run(url, api):
         async with httpx2.AsyncClient(follow_redirects=False) as http:
             for _ in range(10):
                 answer = await http.get(url)
+                if answer.status_code == 200 and 'name=pending value="' in answer.text:
+                    # An authorization server's consent page (serve
+                    # --oauth-proxy's): the user allows it.
+                    pending = answer.text.split('name=pending value="', 1)[1].split('"', 1)[0]
+                    action = urllib.parse.urljoin(url, "/authorize")
+                    answer = await http.post(action, data={"pending": pending})
                 assert answer.status_code in (302, 303), (answer.status_code, answer.text)
                 url = urllib.parse.urljoin(url, answer.headers["location"])
                 if url.startswith(REDIRECT):
