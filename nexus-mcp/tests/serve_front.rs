@@ -308,16 +308,19 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
     assert_eq!(status, 400, "a code is redeemed once");
 }
 
-/// The official Python client, its OAuth provider unchanged, signs two
-/// people in through `serve`'s own authorization server (registering,
-/// consenting, signing in at the issuer, redeeming the code) and each
-/// calls with their own credential.
-#[test]
-#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
-fn the_official_python_client_signs_each_person_in_through_serve() {
+/// The official Python client and the TypeScript v2 one, their OAuth
+/// providers unchanged, each sign two people in through `serve`'s own
+/// authorization server (registering, consenting, signing in at the issuer,
+/// redeeming the code), one person a protocol era, and each person calls
+/// with their own credential.
+fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value) {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
     let api = nexus_gateway_fake::FakeUpstream::start();
-    for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
+    let people = [
+        ("alice", "gho_alice_secret", "2026"),
+        ("bob", "gho_bob_secret", "2025"),
+    ];
+    for (person, credential, _) in people {
         let github = nexus_gateway_fake::FakeProvider::oauth2(credential).api_base_url(&api.url());
         let workspace = common::served::workspace_of(&issuer.url(), person);
         gateway.add_provider(&workspace, "github", github);
@@ -331,12 +334,9 @@ fn the_official_python_client_signs_each_person_in_through_serve() {
         .spawn()
         .expect("nexus-mcp");
     let served = Served::ready(child, port);
-    for (person, credential, era) in [
-        ("alice", "gho_alice_secret", "2026"),
-        ("bob", "gho_bob_secret", "2025"),
-    ] {
+    for (person, credential, era) in people {
         issuer.approve_as(person);
-        let summary = served.reach(&api.url(), era);
+        let summary = reach(&served, &api.url(), era);
         let results = summary["results"].as_array().expect("results");
         assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
         assert!(
@@ -349,4 +349,16 @@ fn the_official_python_client_signs_each_person_in_through_serve() {
             Some(format!("Bearer {credential}").as_str())
         );
     }
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+fn the_official_python_client_signs_each_person_in_through_serve() {
+    two_people_through_serve(Served::reach);
+}
+
+#[test]
+#[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+fn the_official_typescript_client_signs_each_person_in_through_serve() {
+    two_people_through_serve(Served::reach_v2);
 }

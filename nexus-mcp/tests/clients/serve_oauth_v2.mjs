@@ -47,9 +47,32 @@ const provider = {
   saveCodeVerifier: (verifier) => { stored.verifier = verifier; },
   codeVerifier: () => stored.verifier,
   async redirectToAuthorization(authorizationUrl) {
-    // The user's browser: the issuer approves, and sends it back.
-    const answer = await globalThis.fetch(authorizationUrl, { redirect: "manual" });
-    sentBack = new URL(answer.headers.get("location"));
+    // The user's browser, until it is sent back: the issuer approves; an
+    // authorization server's consent page (serve --oauth-proxy's) is
+    // allowed; redirects followed by hand, the last cookie kept.
+    let [at, cookie, form] = [authorizationUrl.toString(), undefined, undefined];
+    for (let hop = 0; hop < 10; hop++) {
+      const headers = cookie ? { cookie } : {};
+      const asked = form
+        ? { method: "POST", body: form, headers: { ...headers, "content-type": "application/x-www-form-urlencoded" } }
+        : { headers };
+      const answer = await globalThis.fetch(at, { ...asked, redirect: "manual" });
+      const set = answer.headers.get("set-cookie");
+      if (set) cookie = set.split(";")[0];
+      const next = answer.headers.get("location");
+      if (next) {
+        [at, form] = [new URL(next, at).toString(), undefined];
+        if (at.startsWith(redirectUrl)) {
+          sentBack = new URL(at);
+          return;
+        }
+        continue;
+      }
+      const pending = (await answer.text()).split('name=pending value="')[1]?.split('"')[0];
+      if (!pending) throw new Error(`the authorization answered ${answer.status}`);
+      [at, form] = [new URL("/authorize", at).toString(), new URLSearchParams({ pending }).toString()];
+    }
+    throw new Error("the browser was never sent back");
   },
 };
 const connect = process.env.NEXUS_MCP_CONNECT === "1";
