@@ -314,6 +314,17 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
 /// redeeming the code), one person a protocol era, and each person calls
 /// with their own credential.
 fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value) {
+    two_people_through_replicas(1, reach);
+}
+
+/// [`two_people_through_serve`] through `replicas` replicas behind nginx
+/// (round-robin, no affinity) when more than one: every step of a sign-in
+/// (registration, consent, its answer, the callback, the code, the calls)
+/// lands on whichever replica nginx picks.
+fn two_people_through_replicas(
+    replicas: usize,
+    reach: fn(&Served, &str, &str) -> serde_json::Value,
+) {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
     let api = nexus_gateway_fake::FakeUpstream::start();
     let people = [
@@ -330,10 +341,22 @@ fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value)
         "nexus-login",
         &format!("http://127.0.0.1:{port}/connect/callback"),
     );
-    let child = command(&gateway, &issuer.url(), port, &PROXY)
-        .spawn()
-        .expect("nexus-mcp");
-    let served = Served::ready(child, port);
+    let public = format!("http://127.0.0.1:{port}/mcp");
+    let start = |at: u16| {
+        let args = [&PROXY[..], &["--public-url", &public]].concat();
+        let child = command(&gateway, &issuer.url(), at, &args)
+            .spawn()
+            .expect("nexus-mcp");
+        Served::ready(child, at)
+    };
+    let (served, _replicas, _nginx) = if replicas == 1 {
+        (start(port), Vec::new(), None)
+    } else {
+        let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
+        let started: Vec<Served> = ports.iter().map(|at| start(*at)).collect();
+        let nginx = common::nginx::Nginx::start(port, &ports);
+        (Served::front(&public), started, Some(nginx))
+    };
     for (person, credential, era) in people {
         issuer.approve_as(person);
         let summary = reach(&served, &api.url(), era);
@@ -361,4 +384,10 @@ fn the_official_python_client_signs_each_person_in_through_serve() {
 #[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
 fn the_official_typescript_client_signs_each_person_in_through_serve() {
     two_people_through_serve(Served::reach_v2);
+}
+
+#[test]
+#[ignore = "needs nginx and the official MCP Python client (.ci/run installs both)"]
+fn each_step_of_a_sign_in_lands_on_any_of_three_replicas_behind_nginx() {
+    two_people_through_replicas(3, Served::reach);
 }
