@@ -88,6 +88,31 @@ fn same_redirect(registered: &str, asked: &str) -> bool {
     ports.0.is_ok() && ports.1.is_ok() && registered == asked
 }
 
+/// The client `id` names and the redirect `uri` it registered (the one it
+/// registered, when it names none and registered one), or why not: what
+/// this server's page says, for nothing here can be redirected to.
+fn trusted(
+    front: &Front,
+    id: Option<String>,
+    uri: Option<String>,
+) -> Result<(String, Client, String), Refused> {
+    let id = id.ok_or(Refused::Page("the request names no client_id"))?;
+    let client = front.client(&id).ok_or(Refused::Page(
+        "this client is not registered here (or its registration has expired): the \
+         application registers again",
+    ))?;
+    let uri = match uri {
+        Some(uri) if client.redirect_uris.iter().any(|r| same_redirect(r, &uri)) => uri,
+        Some(_) => {
+            let why = "the redirect_uri is not one this client registered";
+            return Err(Refused::Page(why));
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => return Err(Refused::Page("the request names no redirect_uri")),
+    };
+    Ok((id, client, uri))
+}
+
 /// `asked` checked against `front` (its clients, scopes and `resource`,
 /// the MCP endpoint's URL), or why it is refused.
 pub(crate) fn checked(
@@ -95,23 +120,7 @@ pub(crate) fn checked(
     resource: &str,
     asked: Asked,
 ) -> Result<Authorization, Refused> {
-    let id = asked
-        .client_id
-        .ok_or(Refused::Page("the request names no client_id"))?;
-    let client = front.client(&id).ok_or(Refused::Page(
-        "this client is not registered here (or its registration has expired): the \
-         application registers again",
-    ))?;
-    let redirect_uri = match asked.redirect_uri {
-        Some(uri) if client.redirect_uris.iter().any(|r| same_redirect(r, &uri)) => uri,
-        Some(_) => {
-            return Err(Refused::Page(
-                "the redirect_uri is not one this client registered",
-            ));
-        }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => return Err(Refused::Page("the request names no redirect_uri")),
-    };
+    let (id, client, redirect_uri) = trusted(front, asked.client_id, asked.redirect_uri)?;
     let state = asked.state.filter(|s| s.len() <= LONGEST_STATE);
     let refused = |error: &'static str, why: &str| Refused::Redirect {
         redirect_uri: redirect_uri.clone(),
