@@ -16,7 +16,10 @@
 //!   `request-connection`, `check-connection`, `token` …), as the library's
 //!   record of each attempt names it;
 //! - `nexus_mcp_connect_flows_total{step}`: asked, consented, declined, expired;
-//! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections.
+//! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections;
+//! - `nexus_mcp_oauth_total{step, outcome}`: `--oauth-proxy`'s registrations,
+//!   consents, authorizations and tokens (`ok`, `shown`, `allowed`, or the
+//!   OAuth error code).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +47,7 @@ struct Metrics {
     requests: Family<Labels, Counter>,
     connects: Family<Labels, Counter>,
     issuer: Family<Labels, Counter>,
+    oauth: Family<Labels, Counter>,
 }
 
 fn histogram() -> Histogram {
@@ -58,7 +62,7 @@ fn metrics() -> &'static Metrics {
         let operations = Family::new_with_constructor(histogram as fn() -> Histogram);
         let counters = || Family::<Labels, Counter>::default();
         let (refusals, resolves, requests) = (counters(), counters(), counters());
-        let (connects, issuer) = (counters(), counters());
+        let (connects, issuer, oauth) = (counters(), counters(), counters());
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -75,6 +79,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_connect_flows", help, connects.clone());
         let help = "Questions asked of the issuer (key sets, introspections), by outcome";
         registry.register("nexus_mcp_issuer_fetches", help, issuer.clone());
+        let help = "The hosts' authorization server (--oauth-proxy), by step and outcome";
+        registry.register("nexus_mcp_oauth", help, oauth.clone());
         Metrics {
             registry,
             operations,
@@ -83,6 +89,7 @@ fn metrics() -> &'static Metrics {
             requests,
             connects,
             issuer,
+            oauth,
         }
     })
 }
@@ -147,6 +154,16 @@ pub(crate) fn sent(record: &log::Record) {
         .unwrap_or(path.trim_start_matches('/'));
     let route = rest.split('/').next().unwrap_or(rest);
     count(&metrics().requests, "route", route);
+}
+
+/// A step of `--oauth-proxy` (`registration`, `consent`, `authorization`,
+/// `token`) and its `outcome` (`ok`, `shown`, `allowed`, an error code).
+pub(crate) fn oauth(step: &str, outcome: &str) {
+    if !on() {
+        return;
+    }
+    let labels = vec![("step", step.to_owned()), ("outcome", outcome.to_owned())];
+    metrics().oauth.get_or_create(&labels).inc();
 }
 
 /// A connect flow's `step`: asked, consented, declined, expired.

@@ -236,7 +236,9 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
     let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
     issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
-    let child = command(&gateway, &issuer.url(), port, &PROXY)
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let args = [&PROXY[..], &["--metrics-listen", &metrics]].concat();
+    let child = command(&gateway, &issuer.url(), port, &args)
         .spawn()
         .expect("nexus-mcp");
     let served = Served::ready(child, port);
@@ -306,6 +308,20 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
     });
     let (status, _, _) = common::served::Browser::new().submit(&format!("{origin}/token"), &form);
     assert_eq!(status, 400, "a code is redeemed once");
+    // Each step counted, by outcome.
+    let (_, _, counted) = Served::get_url(&format!("http://{metrics}/metrics"));
+    let counted = counted.as_str().unwrap_or_default().to_owned();
+    for series in [
+        r#"nexus_mcp_oauth_total{step="registration",outcome="ok"} 1"#,
+        r#"nexus_mcp_oauth_total{step="consent",outcome="shown"} 1"#,
+        r#"nexus_mcp_oauth_total{step="consent",outcome="refused"} 1"#,
+        r#"nexus_mcp_oauth_total{step="consent",outcome="allowed"} 1"#,
+        r#"nexus_mcp_oauth_total{step="authorization",outcome="ok"} 1"#,
+        r#"nexus_mcp_oauth_total{step="token",outcome="ok"} 1"#,
+        r#"nexus_mcp_oauth_total{step="token",outcome="invalid_grant"} 1"#,
+    ] {
+        assert!(counted.contains(series), "{series} in {counted}");
+    }
 }
 
 /// The official Python client and the TypeScript v2 one, their OAuth

@@ -207,6 +207,11 @@ impl Refused {
     /// redirect with the error.
     fn answer(self, iss: &str) -> axum::response::Response {
         use axum::response::IntoResponse;
+        let outcome = match &self {
+            Refused::Page(_) => "refused_on_page",
+            Refused::Redirect { error, .. } => error,
+        };
+        crate::metrics::oauth("authorization", outcome);
         match self {
             Refused::Page(why) => {
                 log::info!(target: "nexus_mcp", "authorization refused on the page: {why}");
@@ -308,6 +313,7 @@ pub(crate) async fn authorize(
         (header::X_FRAME_OPTIONS, "DENY".to_owned()),
         (header::CACHE_CONTROL, "no-store".to_owned()),
     ];
+    crate::metrics::oauth("consent", "shown");
     (StatusCode::OK, headers, Html(html)).into_response()
 }
 
@@ -329,11 +335,13 @@ pub(crate) async fn consented(
     let browser = super::login::cookie_named(&headers, CONSENT_COOKIE);
     let Some(pending) = pending.filter(|p| browser.as_deref() == Some(p.browser.as_str())) else {
         log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
+        crate::metrics::oauth("consent", "refused");
         return page(
             StatusCode::BAD_REQUEST,
             "This page has expired. Go back to the application and start again.",
         );
     };
+    crate::metrics::oauth("consent", "allowed");
     match &front.login {
         Some(login) => super::login::begin(Arc::clone(login), String::new(), Some(pending)).await,
         None => page(
@@ -394,6 +402,7 @@ pub(crate) fn signed_in(keys: &Keys, pending: Pending, logged: super::login::Log
         .append_pair("code", &code)
         .extend_pairs(pending.state.map(|state| ("state", state)))
         .append_pair("iss", &iss);
+    crate::metrics::oauth("authorization", "ok");
     Redirect::to(to.as_str()).into_response()
 }
 

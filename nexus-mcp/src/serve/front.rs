@@ -279,7 +279,12 @@ pub(crate) async fn register(
 ) -> Response {
     let asked = serde_json::from_slice::<Asked>(&body)
         .map_err(|_| Refused::metadata("the body is a JSON object of client metadata"));
-    match asked.and_then(registered) {
+    let registered = asked.and_then(registered);
+    let outcome = registered
+        .as_ref()
+        .map_or_else(|refused| refused.error, |_| "ok");
+    crate::metrics::oauth("registration", outcome);
+    match registered {
         Ok(client) => {
             let issued = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             let issued = issued.map_or(0, |d| d.as_secs());

@@ -184,8 +184,12 @@ pub(crate) async fn token(
             .denies(&crate::principal::person(&front.issuer, &grant.person))
     };
     let (status, body) = match tokens(&keys.oauth, &front.redeemed, denied, asked) {
-        Ok(issued) => (axum::http::StatusCode::OK, issued),
+        Ok(issued) => {
+            crate::metrics::oauth("token", "ok");
+            (axum::http::StatusCode::OK, issued)
+        }
         Err(Refused(error, why)) => {
+            crate::metrics::oauth("token", error);
             log::info!(target: "nexus_mcp", "token refused ({error}): {why}");
             let body = json!({"error": error, "error_description": why});
             (axum::http::StatusCode::BAD_REQUEST, body)
