@@ -47,6 +47,7 @@ pub(crate) struct OauthSeals {
     pub(crate) access: Vec<Sealing>,
     pub(crate) refresh: Vec<Sealing>,
     pub(crate) pending: Vec<Sealing>,
+    pub(crate) consents: Vec<Sealing>,
 }
 
 /// A link's seal, and the key id and fingerprint a link names it by.
@@ -140,6 +141,7 @@ impl Keys {
                 access: named("oauth access token"),
                 refresh: named("oauth refresh token"),
                 pending: named("oauth pending authorization"),
+                consents: named("oauth consents"),
             },
             cookies: cookies.collect(),
             kids: ring.kids(),

@@ -18,7 +18,7 @@
 //! - [`deny`]: `--deny-file`'s people;
 //! - [`login`]: the connect page, which logs a person in at the issuer;
 //! - [`front`]: the hosts' authorization server (`--oauth-proxy`), and
-//!   [`authorize`] and [`token`], its endpoints;
+//!   [`authorize`], [`consent`] and [`token`], its endpoints;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`]: `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
@@ -33,6 +33,7 @@ mod authorize;
 mod bearer;
 pub(crate) mod check;
 mod closing;
+mod consent;
 mod deny;
 mod door;
 mod front;

@@ -407,3 +407,86 @@ fn the_official_typescript_client_signs_each_person_in_through_serve() {
 fn each_step_of_a_sign_in_lands_on_any_of_three_replicas_behind_nginx() {
     two_people_through_replicas(3, Served::reach);
 }
+
+/// `/authorize` for the client `id`, its redirect http://127.0.0.1:9/cb.
+fn authorize_url(origin: &str, id: &str) -> String {
+    let mut url = url::Url::parse(&format!("{origin}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", id)
+        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
+        .append_pair("state", "s")
+        .append_pair("code_challenge_method", "S256")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        );
+    url.into()
+}
+
+#[test]
+fn a_consent_is_remembered_per_application_and_person_in_the_browser() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let child = command(&gateway, &issuer.url(), port, &PROXY)
+        .spawn()
+        .expect("nexus-mcp");
+    let served = Served::ready(child, port);
+    let register = |name: &str| {
+        let asked = json!({"client_name": name, "redirect_uris": ["http://127.0.0.1:9/cb"]});
+        let (_, _, client) = served.post_json("/register", &asked.to_string());
+        client["client_id"]
+            .as_str()
+            .expect("a client id")
+            .to_owned()
+    };
+    let (host, other) = (register("Host"), register("Other"));
+    let mut browser = common::served::Browser::new();
+    // Back with a code, or the page shown: what the sign-in ends with.
+    let sign_in = |browser: &mut common::served::Browser, person: &str, url: &str| {
+        issuer.approve_as(person);
+        let (status, to_issuer, page) = browser.open(url);
+        let to_issuer = match status {
+            200 => {
+                browser
+                    .submit(
+                        &format!("{origin}/authorize"),
+                        &[("pending", field(&page, "pending"))],
+                    )
+                    .1
+            }
+            _ => to_issuer,
+        };
+        let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+        let (status, to_host, page) = browser.open(&back.expect("back"));
+        (
+            status == 200,
+            to_host.is_some_and(|to| to.contains("code=")),
+            page,
+        )
+    };
+    // Alice allows Host on the page the first time; then she is not asked.
+    assert_eq!(
+        browser.open(&authorize_url(&origin, &host)).0,
+        200,
+        "asked the first time"
+    );
+    let (asked_after, coded, _) = sign_in(&mut browser, "alice", &authorize_url(&origin, &host));
+    assert!(!asked_after && coded);
+    let (status, _, _) = browser.open(&authorize_url(&origin, &host));
+    assert_eq!(status, 303, "remembered: straight to the sign-in");
+    let (asked_after, coded, _) = sign_in(&mut browser, "alice", &authorize_url(&origin, &host));
+    assert!(!asked_after && coded, "alice, remembered, gets her code");
+    // Bob in the same browser: asked after he signs in, then his code.
+    let (asked_after, coded, page) = sign_in(&mut browser, "bob", &authorize_url(&origin, &host));
+    assert!(asked_after && !coded, "bob never allowed Host: {page}");
+    let (status, to_host, _) = browser.submit(
+        &format!("{origin}/authorize"),
+        &[("pending", field(&page, "pending"))],
+    );
+    assert!((300..400).contains(&status) && to_host.is_some_and(|to| to.contains("code=")));
+    // Another application: asked again, whoever consented to Host.
+    assert_eq!(browser.open(&authorize_url(&origin, &other)).0, 200);
+}

@@ -8,20 +8,13 @@
 //! at the issuer; the host gets a code of this server's.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::{SecureRandom, SystemRandom};
-use serde::{Deserialize, Serialize};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
+use super::consent::{self, Pending};
 use super::front::{Client, Front};
-use super::login::page;
-use super::token::{CODE_LIFE, Code, Grant};
-use crate::keys::{Keys, Sealing};
 
 /// The most a `state` may weigh (a host's opaque value, returned as given).
 const LONGEST_STATE: usize = 1024;
@@ -205,8 +198,7 @@ impl Refused {
 
     /// The answer this refusal is: this server's page, or the host's
     /// redirect with the error.
-    fn answer(self, iss: &str) -> axum::response::Response {
-        use axum::response::IntoResponse;
+    pub(crate) fn answer(self, iss: &str) -> axum::response::Response {
         let outcome = match &self {
             Refused::Page(_) => "refused_on_page",
             Refused::Redirect { error, .. } => error,
@@ -232,195 +224,34 @@ impl Refused {
     }
 }
 
-/// An authorization the person is asked to consent to, then signs in for:
-/// what the consent form and the login's cookie carry (sealed).
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Pending {
-    client: String,
-    redirect_uri: String,
-    challenge: String,
-    state: Option<String>,
-    scopes: Vec<String>,
-    resource: String,
-    /// The browser the consent page was shown to: its cookie's value.
-    browser: String,
-}
-
-/// The cookie that binds a consent form to the browser it was shown to.
-const CONSENT_COOKIE: &str = "nexus_consent";
-
-/// How long a consent page may wait for its answer.
-const CONSENT_TIME: Duration = Duration::from_secs(600);
-
 /// `GET /authorize`: a host's request checked, then the person asked to
-/// consent to this client on this server's own page (MCP's confused
-/// deputy: one login client at the issuer serves every host); refused on
-/// this server's page or at the host's redirect.
+/// consent to this client on this server's own page (see
+/// [`super::consent`]), unless this browser remembers their consent to it;
+/// refused on this server's page or at the host's redirect.
 pub(crate) async fn authorize(
     State(front): State<Arc<Front>>,
     Query(asked): Query<Asked>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let asked = match checked(&front, &front.resource, asked) {
         Err(refused) => return refused.answer(&front.origin),
         Ok(asked) => asked,
     };
-    let mut browser = [0u8; 16];
-    if SystemRandom::new().fill(&mut browser).is_err() {
-        return page(StatusCode::INTERNAL_SERVER_ERROR, "Try again.");
-    }
-    let browser = URL_SAFE_NO_PAD.encode(browser);
-    let redirect_host = url::Url::parse(&asked.redirect_uri).ok();
-    let redirect_host = redirect_host.map(|u| u.host_str().unwrap_or(u.scheme()).to_owned());
-    let pending = Pending {
-        client: super::token::client_mark(&asked.client_id),
-        redirect_uri: asked.redirect_uri,
-        challenge: asked.challenge,
-        state: asked.state,
-        scopes: asked.scopes,
-        resource: front.resource.clone(),
-        browser: browser.clone(),
-    };
-    let sealed = Sealing::named(&front.keys.now().oauth.pending, &pending, CONSENT_TIME);
-    let name = escaped(if asked.client.name.is_empty() {
-        "An application"
-    } else {
-        &asked.client.name
-    });
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><title>nexus-mcp: allow access</title>\
-         <p><b>{name}</b>, which returns to <b>{host}</b>, asks to use this server as you \
-         ({scopes}). Allow it only if you started this from that application.</p>\
-         <form method=post action=/authorize><input type=hidden name=pending value=\"{sealed}\">\
-         <button type=submit>Allow</button></form>",
-        host = escaped(&redirect_host.unwrap_or_default()),
-        scopes = escaped(&pending.scopes.join(" ")),
-    );
-    let secure = if front.origin.starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{CONSENT_COOKIE}={browser}; Path=/authorize; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        CONSENT_TIME.as_secs()
-    );
-    let headers = [
-        (header::SET_COOKIE, cookie),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'".to_owned(),
-        ),
-        (header::X_FRAME_OPTIONS, "DENY".to_owned()),
-        (header::CACHE_CONTROL, "no-store".to_owned()),
-    ];
-    crate::metrics::oauth("consent", "shown");
-    (StatusCode::OK, headers, Html(html)).into_response()
-}
-
-/// The consent form's answer.
-#[derive(Deserialize)]
-pub(crate) struct Consented {
-    pending: String,
-}
-
-/// `POST /authorize`: the person allowed it, in the browser the page was
-/// shown to; the browser is sent to sign in at the issuer.
-pub(crate) async fn consented(
-    State(front): State<Arc<Front>>,
-    headers: axum::http::HeaderMap,
-    axum::Form(form): axum::Form<Consented>,
-) -> Response {
-    let pending: Option<Pending> =
-        Sealing::opened(&front.keys.now().oauth.pending, &form.pending).ok();
-    let browser = super::login::cookie_named(&headers, CONSENT_COOKIE);
-    let Some(pending) = pending.filter(|p| browser.as_deref() == Some(p.browser.as_str())) else {
-        log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
-        crate::metrics::oauth("consent", "refused");
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This page has expired. Go back to the application and start again.",
-        );
-    };
-    crate::metrics::oauth("consent", "allowed");
+    let pending = Pending::new(asked, &front.resource);
+    let keys = front.keys.now();
+    let remembered = consent::remembered(&keys, &headers);
     match &front.login {
-        Some(login) => super::login::begin(Arc::clone(login), String::new(), Some(pending)).await,
-        None => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "This server cannot sign you in.",
-        ),
-    }
-}
-
-/// The host's redirect after the person signed in at the issuer: a code
-/// of this server's, or why not (at the host's redirect).
-pub(crate) fn signed_in(keys: &Keys, pending: Pending, logged: super::login::LoggedIn) -> Response {
-    // This authorization server's issuer: the resource's origin.
-    let iss = url::Url::parse(&pending.resource).map(|u| u.origin().ascii_serialization());
-    let iss = iss.unwrap_or_default();
-    let refused = |error: &'static str, why: &str| Refused::Redirect {
-        redirect_uri: pending.redirect_uri.clone(),
-        error,
-        why: why.to_owned(),
-        state: pending.state.clone(),
-    };
-    let subject = match logged {
-        Ok(Ok((_, subject))) => subject,
-        Ok(Err((_, why))) => {
-            log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
-            return refused(
-                "access_denied",
-                "the sign-in at the issuer did not complete",
-            )
-            .answer(&iss);
+        Some(login)
+            if remembered
+                .iter()
+                .any(|(client, _)| *client == pending.client) =>
+        {
+            // Asked again after the sign-in if the person is not the one
+            // who consented.
+            super::login::begin(Arc::clone(login), String::new(), Some(pending)).await
         }
-        Err(_) => return refused("server_error", "the sign-in failed").answer(&iss),
-    };
-    let mut id = [0u8; 16];
-    if SystemRandom::new().fill(&mut id).is_err() {
-        return refused("server_error", "try again").answer(&iss);
+        _ => consent::page_for(&front.origin, &keys, pending),
     }
-    let grant = Grant {
-        person: subject,
-        client: pending.client,
-        scopes: pending.scopes,
-        resource: pending.resource,
-    };
-    let code = Code {
-        grant,
-        redirect_uri: pending.redirect_uri.clone(),
-        challenge: pending.challenge,
-        id: URL_SAFE_NO_PAD.encode(id),
-    };
-    let code = Sealing::named(&keys.oauth.codes, &code, CODE_LIFE);
-    let Ok(mut to) = url::Url::parse(&pending.redirect_uri) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "The application's address is not valid.",
-        );
-    };
-    to.query_pairs_mut()
-        .append_pair("code", &code)
-        .extend_pairs(pending.state.map(|state| ("state", state)))
-        .append_pair("iss", &iss);
-    crate::metrics::oauth("authorization", "ok");
-    Redirect::to(to.as_str()).into_response()
-}
-
-/// `text` for an HTML page: `&`, `<`, `>`, `"` and `'` written as
-/// references.
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ pub(crate) fn routes(front: Front) -> axum::Router {
     let metadata = axum::routing::get(move || async move { Json(metadata) });
     let register = axum::routing::post(register).with_state(std::sync::Arc::clone(&front));
     let authorize = axum::routing::get(super::authorize::authorize)
-        .post(super::authorize::consented)
+        .post(super::consent::consented)
         .with_state(std::sync::Arc::clone(&front));
     let token = axum::routing::post(super::token::token).with_state(front);
     axum::Router::new()

@@ -57,7 +57,7 @@ type Discovered = CoreClient<
 struct LoginCookie {
     ticket: String,
     #[serde(default)]
-    host: Option<super::authorize::Pending>,
+    host: Option<super::consent::Pending>,
     state: String,
     nonce: String,
     verifier: String,
@@ -183,7 +183,7 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
 pub(crate) async fn begin(
     login: Arc<Login>,
     ticket: String,
-    host: Option<super::authorize::Pending>,
+    host: Option<super::consent::Pending>,
 ) -> Response {
     // The issuer's metadata, fetched within its limits when none is held
     // (the client below says why not).
@@ -313,7 +313,7 @@ async fn callback(
     };
     if let Some(host) = pending.host.take() {
         let signed_in = logged_in(Arc::clone(&login), code, pending).await;
-        return super::authorize::signed_in(&login.links.keys(), host, signed_in);
+        return super::consent::signed_in(&login.links.keys(), host, signed_in, &headers);
     }
     let Ok(ticket) = login.links.ticket(&pending.ticket) else {
         return page(

@@ -391,10 +391,11 @@ pub fn token(issuer: &FakeIssuer, served: &Served, subject: &str) -> String {
 /// The connect page's login client, as a test registers it at the issuer.
 pub const CLIENT: &str = "nexus-mcp-connect";
 
-/// A browser: no redirect followed, one cookie kept.
+/// A browser: no redirect followed, its cookies kept by name (sent to
+/// every path and host: the tests' servers are one origin each).
 pub struct Browser {
     agent: ureq::Agent,
-    cookie: Option<String>,
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 impl Browser {
@@ -405,23 +406,46 @@ impl Browser {
             .build();
         Browser {
             agent: config.into(),
-            cookie: None,
+            cookies: Default::default(),
         }
     }
 
     /// `GET url`: the status, the `Location`, the page.
     pub fn open(&mut self, url: &str) -> (u16, Option<String>, String) {
         let mut request = self.agent.get(url);
-        if let Some(cookie) = &self.cookie {
+        if let Some(cookie) = self.cookie() {
             request = request.header("Cookie", cookie);
         }
-        let mut answer = request.call().expect("an answer");
-        if let Some(set) = answer
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-        {
-            self.cookie = set.split(';').next().map(str::to_owned);
+        let answer = request.call().expect("an answer");
+        self.read(answer)
+    }
+
+    /// The `Cookie` header of the cookies kept.
+    fn cookie(&self) -> Option<String> {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    /// `answer`'s cookies kept; its status, `Location` and page.
+    fn read(
+        &mut self,
+        mut answer: ureq::http::Response<ureq::Body>,
+    ) -> (u16, Option<String>, String) {
+        for set in answer.headers().get_all("set-cookie").iter() {
+            let pair = set
+                .to_str()
+                .unwrap_or_default()
+                .split(';')
+                .next()
+                .unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.to_owned());
+            }
         }
         let location = answer
             .headers()
@@ -435,24 +459,11 @@ impl Browser {
     /// `POST url` of `form` (urlencoded): the status, the `Location`, the page.
     pub fn submit(&mut self, url: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
         let mut request = self.agent.post(url);
-        if let Some(cookie) = &self.cookie {
+        if let Some(cookie) = self.cookie() {
             request = request.header("Cookie", cookie);
         }
-        let mut answer = request.send_form(form.iter().copied()).expect("an answer");
-        if let Some(set) = answer
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-        {
-            self.cookie = set.split(';').next().map(str::to_owned);
-        }
-        let location = answer
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok());
-        let location = location.map(str::to_owned);
-        let page = answer.body_mut().read_to_string().unwrap_or_default();
-        (answer.status().as_u16(), location, page)
+        let answer = request.send_form(form.iter().copied()).expect("an answer");
+        self.read(answer)
     }
 
     /// Opens `link` as `person` logged in at `issuer`: the connect page's

@@ -1,0 +1,303 @@
+//! The consent of `--oauth-proxy` (#87, in progress): MCP's confused
+//! deputy (one login client at the issuer serves every host) answered on
+//! this server's own page, naming the application and where it returns,
+//! before the person is sent to sign in; the page's form bound to the
+//! browser it was shown to, the page never framed. A consent is remembered
+//! per application and person in a sealed `__Host-` cookie: a browser that
+//! remembers one for the application signs in first, and the page is shown
+//! after the sign-in when the person is not one who consented. Then the
+//! host gets a code of this server's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use super::authorize::{Authorization, Refused};
+use super::front::Front;
+use super::login::{LoggedIn, cookie_named, page};
+use super::token::{CODE_LIFE, Code, Grant};
+use crate::keys::{Keys, Sealing};
+use crate::principal::person;
+
+/// The cookie that binds a consent form to the browser it was shown to.
+const BROWSER_COOKIE: &str = "nexus_consent";
+/// The cookie that remembers consents: (application, person) pairs.
+const REMEMBERED_COOKIE: &str = "__Host-nexus_consented";
+/// How long a consent page may wait for its answer.
+const CONSENT_TIME: Duration = Duration::from_secs(600);
+/// How long a consent is remembered.
+const REMEMBERED_FOR: Duration = Duration::from_secs(90 * 24 * 3600);
+/// The most consents a browser remembers (the latest kept).
+const MOST_REMEMBERED: usize = 16;
+
+/// An authorization on its way: what the consent form and the login's
+/// cookie carry (sealed).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Pending {
+    /// The application's mark (SHA-256 of its id), and its name.
+    pub(crate) client: String,
+    name: String,
+    redirect_uri: String,
+    challenge: String,
+    state: Option<String>,
+    scopes: Vec<String>,
+    resource: String,
+    /// The browser the consent page was shown to: its cookie's value.
+    #[serde(default)]
+    browser: String,
+    /// Whether the person allowed it on the page, in this flow.
+    #[serde(default)]
+    consented: bool,
+    /// The issuer and subject signed in, when the page is shown after the
+    /// sign-in.
+    #[serde(default)]
+    signed_in: Option<(String, String)>,
+}
+
+impl Pending {
+    /// The authorization `asked` checked, for the MCP endpoint `resource`.
+    pub(crate) fn new(asked: Authorization, resource: &str) -> Pending {
+        Pending {
+            client: super::token::client_mark(&asked.client_id),
+            name: asked.client.name,
+            redirect_uri: asked.redirect_uri,
+            challenge: asked.challenge,
+            state: asked.state,
+            scopes: asked.scopes,
+            resource: resource.to_owned(),
+            browser: String::new(),
+            consented: false,
+            signed_in: None,
+        }
+    }
+}
+
+/// 16 random bytes, base64url; none when the system has no randomness.
+fn random() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new().fill(&mut bytes).ok()?;
+    Some(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The consents this browser remembers: (application mark, person) pairs.
+pub(crate) fn remembered(keys: &Keys, headers: &HeaderMap) -> Vec<(String, String)> {
+    let sealed = cookie_named(headers, REMEMBERED_COOKIE);
+    let opened = sealed.and_then(|s| Sealing::opened(&keys.oauth.consents, &s).ok());
+    opened.unwrap_or_default()
+}
+
+/// The consent page for `pending`, its form bound to this browser by a
+/// cookie.
+pub(crate) fn page_for(origin: &str, keys: &Keys, mut pending: Pending) -> Response {
+    let Some(browser) = random() else {
+        return page(StatusCode::INTERNAL_SERVER_ERROR, "Try again.");
+    };
+    pending.browser = browser.clone();
+    let redirect = url::Url::parse(&pending.redirect_uri).ok();
+    let host = redirect.map(|u| u.host_str().unwrap_or(u.scheme()).to_owned());
+    let named = if pending.name.is_empty() {
+        "An application"
+    } else {
+        &pending.name
+    };
+    let (name, host) = (escaped(named), escaped(&host.unwrap_or_default()));
+    let scopes = escaped(&pending.scopes.join(" "));
+    let sealed = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>nexus-mcp: allow access</title>\
+         <p><b>{name}</b>, which returns to <b>{host}</b>, asks to use this server as you \
+         ({scopes}). Allow it only if you started this from that application.</p>\
+         <form method=post action=/authorize><input type=hidden name=pending value=\"{sealed}\">\
+         <button type=submit>Allow</button></form>"
+    );
+    let secure = if origin.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{BROWSER_COOKIE}={browser}; Path=/authorize; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        CONSENT_TIME.as_secs()
+    );
+    let headers = [
+        (header::SET_COOKIE, cookie),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'".to_owned(),
+        ),
+        (header::X_FRAME_OPTIONS, "DENY".to_owned()),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    crate::metrics::oauth("consent", "shown");
+    (StatusCode::OK, headers, Html(html)).into_response()
+}
+
+/// The consent form's answer.
+#[derive(Deserialize)]
+pub(crate) struct Consented {
+    pending: String,
+}
+
+/// `POST /authorize`: the person allowed it, in the browser the page was
+/// shown to; then they sign in at the issuer, or, signed in already, the
+/// host gets its code.
+pub(crate) async fn consented(
+    State(front): State<Arc<Front>>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<Consented>,
+) -> Response {
+    let keys = front.keys.now();
+    let pending: Option<Pending> = Sealing::opened(&keys.oauth.pending, &form.pending).ok();
+    let browser = cookie_named(&headers, BROWSER_COOKIE);
+    let Some(mut pending) = pending.filter(|p| browser.as_deref() == Some(p.browser.as_str()))
+    else {
+        log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
+        crate::metrics::oauth("consent", "refused");
+        let why = "This page has expired. Go back to the application and start again.";
+        return page(StatusCode::BAD_REQUEST, why);
+    };
+    crate::metrics::oauth("consent", "allowed");
+    pending.consented = true;
+    if let Some((issuer, subject)) = pending.signed_in.take() {
+        return issued(&keys, pending, &issuer, subject, &headers);
+    }
+    match &front.login {
+        Some(login) => super::login::begin(Arc::clone(login), String::new(), Some(pending)).await,
+        None => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This server cannot sign you in.",
+        ),
+    }
+}
+
+/// After the person signed in at the issuer: the host's code when they
+/// consented in this flow or this browser remembers their consent to the
+/// application; else the consent page, for them; or why not (at the host's
+/// redirect).
+pub(crate) fn signed_in(
+    keys: &Keys,
+    pending: Pending,
+    logged: LoggedIn,
+    headers: &HeaderMap,
+) -> Response {
+    let (issuer, subject) = match logged {
+        Ok(Ok(signed_in)) => signed_in,
+        Ok(Err((_, why))) => {
+            log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
+            let refused = redirect_refusal(
+                &pending,
+                "access_denied",
+                "the sign-in at the issuer did not complete",
+            );
+            return refused.answer(&iss(&pending));
+        }
+        Err(_) => {
+            return redirect_refusal(&pending, "server_error", "the sign-in failed")
+                .answer(&iss(&pending));
+        }
+    };
+    let who = person(&issuer, &subject);
+    let known = remembered(keys, headers).contains(&(pending.client.clone(), who));
+    if pending.consented || known {
+        return issued(keys, pending, &issuer, subject, headers);
+    }
+    let origin = iss(&pending);
+    let pending = Pending {
+        signed_in: Some((issuer, subject)),
+        ..pending
+    };
+    page_for(&origin, keys, pending)
+}
+
+/// This authorization server's issuer: the MCP endpoint's origin.
+fn iss(pending: &Pending) -> String {
+    let resource = url::Url::parse(&pending.resource);
+    resource
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
+/// An error told at the host's redirect, with its state.
+fn redirect_refusal(pending: &Pending, error: &'static str, why: &str) -> Refused {
+    Refused::Redirect {
+        redirect_uri: pending.redirect_uri.clone(),
+        error,
+        why: why.to_owned(),
+        state: pending.state.clone(),
+    }
+}
+
+/// The host sent its code, the consent remembered for this application and
+/// person in this browser.
+fn issued(
+    keys: &Keys,
+    pending: Pending,
+    issuer: &str,
+    subject: String,
+    headers: &HeaderMap,
+) -> Response {
+    let origin = iss(&pending);
+    let Some(id) = random() else {
+        return redirect_refusal(&pending, "server_error", "try again").answer(&origin);
+    };
+    let mut consents = remembered(keys, headers);
+    let pair = (pending.client.clone(), person(issuer, &subject));
+    consents.retain(|known| *known != pair);
+    consents.push(pair);
+    let drop = consents.len().saturating_sub(MOST_REMEMBERED);
+    consents.drain(..drop);
+    let grant = Grant {
+        person: subject,
+        client: pending.client,
+        scopes: pending.scopes,
+        resource: pending.resource,
+    };
+    let code = Code {
+        grant,
+        redirect_uri: pending.redirect_uri.clone(),
+        challenge: pending.challenge,
+        id,
+    };
+    let code = Sealing::named(&keys.oauth.codes, &code, CODE_LIFE);
+    let Ok(mut to) = url::Url::parse(&pending.redirect_uri) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "The application's address is not valid.",
+        );
+    };
+    to.query_pairs_mut()
+        .append_pair("code", &code)
+        .extend_pairs(pending.state.map(|state| ("state", state)))
+        .append_pair("iss", &origin);
+    crate::metrics::oauth("authorization", "ok");
+    let consents = Sealing::named(&keys.oauth.consents, &consents, REMEMBERED_FOR);
+    let cookie = format!(
+        "{REMEMBERED_COOKIE}={consents}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        REMEMBERED_FOR.as_secs()
+    );
+    ([(header::SET_COOKIE, cookie)], Redirect::to(to.as_str())).into_response()
+}
+
+/// `text` for an HTML page: `&`, `<`, `>`, `"` and `'` written as
+/// references.
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
