@@ -74,8 +74,9 @@ pub(crate) async fn check(
     unread: Option<String>,
 ) -> bool {
     let mut failed: Vec<String> = unread.into_iter().collect();
-    failed.extend(check::failures(gate, login, server).await);
-    for line in &failed {
+    let (failures, notes) = check::failures(gate, login, server).await;
+    failed.extend(failures);
+    for line in failed.iter().chain(&notes) {
         eprintln!("nexus-mcp serve --check: {line}");
     }
     if failed.is_empty() {

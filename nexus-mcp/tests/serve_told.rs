@@ -1,6 +1,7 @@
 //! What `nexus-mcp serve` (the built program) tells its operator of its
 //! own configuration: `--check` says every failing check, one line each,
-//! whatever failed first; the start notes a `--scope` the issuer does not
+//! whatever failed first, and a scope an issuer listing only OpenID's own
+//! scopes leaves out as a note; the start notes a `--scope` the issuer does not
 //! list, and a metrics listener anyone may reach; every request sent to
 //! the Gateway is counted, by route, whatever the log level.
 
@@ -25,12 +26,35 @@ fn check_says_every_failing_check_a_short_keyring_hiding_none() {
     let lines: Vec<&str> = said.lines().filter(|l| l.contains("--check:")).collect();
     assert_eq!(lines.len(), 3, "{said}");
     assert!(lines[0].contains("NEXUS_MCP_STATE_KEY"), "{said}");
-    assert!(lines[1].contains("--scope files.read"), "{said}");
-    assert!(lines[2].contains("NEXUS_API_KEY"), "{said}");
+    assert!(lines[1].contains("NEXUS_API_KEY"), "{said}");
+    // The issuer lists OpenID's own scopes alone, as Entra ID does: a note.
+    assert!(
+        lines[2].contains("--scope files.read") && lines[2].contains("a note"),
+        "{said}"
+    );
     assert!(
         !said.contains("short") && !said.contains("sk_wrong"),
         "{said}"
     );
+}
+
+#[test]
+fn check_passes_a_scope_an_issuer_listing_only_openid_scopes_leaves_out_with_a_note() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let args = ["--scope", "api://nexus-mcp/mcp.tools", "--check"];
+    let out = command(&gateway, &issuer.url(), free_port(), &args)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "an Entra rollout starts: {said}"
+    );
+    let noted: Vec<&str> = said.lines().filter(|l| l.contains("mcp.tools")).collect();
+    assert_eq!(noted.len(), 1, "{said}");
+    assert!(noted[0].contains("only OpenID's own scopes"), "{said}");
+    assert!(said.contains("the configuration holds"), "{said}");
 }
 
 #[test]

@@ -28,18 +28,41 @@ pub(crate) struct LoginClient {
     pub(crate) callback: String,
 }
 
-/// One line per failing check, each naming the flag or variable to mend.
+/// The scopes of OpenID Connect itself: an issuer whose `scopes_supported`
+/// lists these alone (Entra ID) says nothing of an API's scopes.
+const OPENID_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
+/// One line per failing check, each naming the flag or variable to mend;
+/// then the notes, which fail nothing.
 pub(crate) async fn failures(
     gate: &Gate,
     login: Option<LoginClient>,
     server: &NexusServer,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let mut failed = Vec::new();
     if let Err(why) = gate.issuer.warm().await {
         failed.push(format!("--issuer: {why}"));
     }
     let metadata = gate.issuer.metadata().unwrap_or_default();
-    failed.extend(scopes_not_offered(&gate.scopes, &metadata));
+    let unlisted = scopes_not_offered(&gate.scopes, &metadata);
+    let notes = if lists_openid_alone(&metadata) {
+        let note =
+            "a note: the issuer lists only OpenID's own scopes (RFC 8414 lets the list be partial)";
+        unlisted
+            .into_iter()
+            .map(|line| format!("{line}: {note}"))
+            .collect()
+    } else {
+        failed.extend(unlisted);
+        Vec::new()
+    };
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
         let endpoint = gate.issuer.introspection().await.ok().flatten();
         let asked = match endpoint {
@@ -70,7 +93,20 @@ pub(crate) async fn failures(
     if let Err(why) = server.gateway_answers().await {
         failed.push(format!("NEXUS_GATEWAY_URL and NEXUS_API_KEY: {why}"));
     }
-    failed
+    (failed, notes)
+}
+
+/// Whether the issuer's `scopes_supported` lists OpenID Connect's own
+/// scopes and no other (Entra ID lists no API's scopes there).
+fn lists_openid_alone(metadata: &Value) -> bool {
+    let listed = metadata["scopes_supported"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let mut listed = listed
+        .map(|scope| scope.as_str().unwrap_or_default())
+        .peekable();
+    listed.peek().is_some() && listed.all(|scope| OPENID_SCOPES.contains(&scope))
 }
 
 /// The `--scope`s the issuer's `scopes_supported` leaves out, when it
