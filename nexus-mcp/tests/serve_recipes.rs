@@ -122,6 +122,44 @@ fn entra_id() {
 }
 
 #[test]
+fn entra_id_with_a_scope() {
+    // Hosts ask `api://<app>/mcp.tools` (a bare `mcp.tools` is Graph's);
+    // the token's `scp` says `mcp.tools`.
+    let (alias, tenant) = (format!("api://{CLIENT_ID}"), "72f988bf-86f1-41af");
+    let scope = format!("{alias}/mcp.tools");
+    let args = [
+        "--audience",
+        &alias,
+        "--subject-claim",
+        "oid",
+        "--scope",
+        &scope,
+    ];
+    let issuer = FakeIssuer::start_entra(tenant);
+    let recipe = Recipe::at(issuer, "5f6b8f0e-7d1c-4b8e", &args, &[]);
+    let entra = |scp: &str| {
+        let token = FakeToken::new("pairwise-sub").audience(&alias).typ("JWT");
+        let claims = json!({"oid": recipe.person, "tid": tenant, "scp": scp});
+        recipe.issuer.mint(&with(token, claims))
+    };
+    assert!(recipe.acts_for_the_person(&entra("mcp.tools")));
+    let (_, _, metadata) = recipe
+        .served
+        .get("/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(
+        metadata["scopes_supported"],
+        json!([scope]),
+        "the URI, as asked"
+    );
+    // Another scope: 403, and the operator's line shows what it carries.
+    assert_eq!(recipe.status(&entra("User.Read")), 403);
+    let said = recipe
+        .served
+        .said_once(|said| said.contains("lacks the scope"));
+    assert!(said.contains(r#"scp "User.Read""#), "{said}");
+}
+
+#[test]
 fn okta_custom_authorization_server() {
     // `--audience api://default --subject-claim uid`: the access token's
     // `sub` is the login e-mail, `uid` the user id; `typ: at+jwt`; `scp` a list.

@@ -35,7 +35,9 @@ pub(crate) struct ServeArgs {
     /// refused.
     #[arg(long, value_name = "NAME", default_value = "sub")]
     subject_claim: String,
-    /// A scope every token must carry (repeat for more).
+    /// A scope every token must carry (repeat for more). Written as a URI
+    /// (api://APP/mcp.tools, the form a host asks Entra ID for), a token
+    /// whose `scp` holds its last segment (mcp.tools) carries it too.
     #[arg(long = "scope", value_name = "S")]
     scopes: Vec<String>,
     /// The token claim naming the workspace (a team or tenant id); by

@@ -394,9 +394,10 @@ impl Gate {
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         };
+        let scp = claims.scope.is_none();
         let missing: Vec<&str> = (self.scopes.iter())
             .map(String::as_str)
-            .filter(|s| !held.contains(s))
+            .filter(|wanted| !carried(wanted, &held, scp))
             .collect();
         if !missing.is_empty() {
             let why = format!("the token lacks the scope {}", missing.join(" "));
@@ -487,6 +488,17 @@ impl Gate {
         }
         response
     }
+}
+
+/// Whether a token's scopes `held` carry `wanted`: as written, or, for a
+/// scope written as a URI (`api://<app>/mcp.tools`, the form a host must
+/// ask Entra ID for), its last segment when the token's `scp` holds it
+/// (`mcp.tools`: Entra writes its API's scopes short there).
+fn carried(wanted: &str, held: &[&str], scp: bool) -> bool {
+    let short = wanted
+        .rsplit_once('/')
+        .filter(|_| scp && wanted.contains("://"));
+    held.contains(&wanted) || short.is_some_and(|(_, short)| held.contains(&short))
 }
 
 /// The token of an `Authorization: Bearer` header.
@@ -593,6 +605,19 @@ mod tests {
         );
         assert!(gate.issued_here(&refresh).is_none());
         assert!(gate.issued_here("eyJhbGciOiJSUzI1NiJ9.e30.sig").is_none());
+    }
+
+    #[test]
+    fn a_scope_written_as_a_uri_is_carried_by_its_last_segment_in_scp_alone() {
+        let wanted = "api://0b1f-app/mcp.tools";
+        // Entra's scp writes its API's scopes short; the host asked the URI.
+        assert!(carried(wanted, &["mcp.tools", "User.Read"], true));
+        assert!(carried(wanted, &[wanted], false), "as written, anywhere");
+        // Only in scp, only a URI's last segment, only the whole segment.
+        assert!(!carried(wanted, &["mcp.tools"], false));
+        assert!(!carried("team/mcp.tools", &["mcp.tools"], true));
+        assert!(!carried(wanted, &["tools", "mcp"], true));
+        assert!(!carried("mcp.tools", &["api://0b1f-app/mcp.tools"], true));
     }
 
     #[test]

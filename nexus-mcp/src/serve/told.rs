@@ -84,6 +84,12 @@ pub(crate) fn token_facts(token: &str, issuer: &str, audiences: &[&str], now: u6
         }
     }
     facts.push(format!("this replica's clock {now}"));
+    // What it grants, beside the scope a 403 says it lacks.
+    for name in ["scope", "scp", "roles"] {
+        if let Some(granted) = claims.get(name) {
+            facts.push(format!("{name} {}", cut(&granted.to_string())));
+        }
+    }
     if let Some(kid) = header.kid {
         facts.push(format!("kid {:?}", cut(&kid)));
     }
@@ -162,6 +168,28 @@ mod tests {
             (1000 - REASONS - 1) as u64,
             "the rest counted"
         );
+    }
+
+    #[test]
+    fn a_tokens_grants_are_shown_beside_what_it_is_refused_for() {
+        use base64::Engine as _;
+        let part = |v: Value| {
+            let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            engine.encode(v.to_string())
+        };
+        let claims = serde_json::json!({"iss": "https://i", "scp": "User.Read", "roles": ["Task.Write\nforged"]});
+        let token = format!(
+            "{}.{}.sig",
+            part(serde_json::json!({"alg": "RS256"})),
+            part(claims)
+        );
+        let facts = token_facts(&token, "https://i", &["https://r/mcp"], 5);
+        assert!(facts.contains(r#"scp "User.Read""#), "{facts}");
+        assert!(
+            facts.contains(r#"roles ["Task.Write\nforged"]"#),
+            "escaped: {facts}"
+        );
+        assert!(!facts.contains("scope "), "{facts}");
     }
 
     #[test]
