@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::hold::Holds;
 use crate::request::{RecordedRequest, query_pairs};
 
+mod entra;
 mod introspect;
 mod mint;
 mod register;
@@ -73,8 +74,9 @@ struct State {
     asked: usize,
     /// The JWKS answer's `Cache-Control: max-age`, if any.
     max_age: Option<u64>,
-    /// Whether the metadata is at the OpenID path only (RFC 8414's is 404).
-    openid_only: bool,
+    /// Entra ID's tenant, when shaped as Entra's v2 endpoint ([`entra`]):
+    /// its metadata at the OpenID path only (RFC 8414's is 404).
+    tenant: Option<String>,
     /// Each opaque token minted, and the claims `/introspect` tells of it.
     opaque: HashMap<String, Value>,
     /// How many times `/introspect` was asked.
@@ -91,6 +93,14 @@ struct State {
     codes: HashMap<String, Grant>,
     /// A number for each client and code.
     serial: u64,
+}
+
+impl State {
+    /// Publishes every key, and signs with the next one of its kind.
+    fn rotate(&mut self) {
+        self.published = KEYS.len();
+        self.signer = KEYS[if self.signer == KEYS[1].0 { 3 } else { 2 }].0;
+    }
 }
 
 /// What an authorization code stands for.
@@ -144,13 +154,21 @@ impl FakeIssuer {
     ///
     /// The I/O error of binding `address`.
     pub fn start_minting_for_anyone_on(address: &str) -> std::io::Result<FakeIssuer> {
-        FakeIssuer::shaped(address, "", false)
+        FakeIssuer::shaped(address, "", None)
     }
 
-    /// Starts a fake issuer shaped as Entra ID's v2 endpoint for `tenant`:
-    /// its issuer `ORIGIN/TENANT/v2.0`, every endpoint under it, and its
-    /// metadata only at `/.well-known/openid-configuration` (RFC 8414's
-    /// path answers 404). Tokens shaped as Entra's are the test's to mint
+    /// Starts a fake issuer shaped as Entra ID's v2 endpoint for `tenant`, as
+    /// Microsoft documents it: its issuer `ORIGIN/TENANT/v2.0`, every
+    /// endpoint under it, its metadata only at
+    /// `/.well-known/openid-configuration` (RFC 8414's path answers 404)
+    /// and as Entra's says: no registration endpoint (`/register` answers
+    /// 404), no PKCE advertised, no introspection, OpenID's own scopes
+    /// alone, RS256. `/authorize` refuses a `resource` (AADSTS9010010). The
+    /// person [`approve_as`](Self::approve_as) names is their `oid`: an ID
+    /// token's `sub` is pairwise, and its `oid` there only when `profile`
+    /// was asked; the access token for `api://<app>/name` has the app as
+    /// its audience and `name` in `scp`, and one for a login alone is
+    /// Microsoft Graph's. Tokens of other shapes are the test's to mint
     /// (`aud` the client id, `oid`, `tid`, `scp`, `typ: JWT`).
     ///
     /// # Panics
@@ -170,16 +188,19 @@ impl FakeIssuer {
     /// error of binding it.
     pub fn start_entra_on(address: &str, tenant: &str) -> std::io::Result<FakeIssuer> {
         loopback_only(address)?;
-        FakeIssuer::shaped(address, &format!("/{tenant}/v2.0"), true)
+        let path = format!("/{tenant}/v2.0");
+        FakeIssuer::shaped(address, &path, Some(tenant.to_owned()))
     }
 
-    /// A fake issuer on `address` whose URL has `path` after its origin.
-    fn shaped(address: &str, path: &str, openid_only: bool) -> std::io::Result<FakeIssuer> {
+    /// A fake issuer on `address` whose URL has `path` after its origin,
+    /// shaped as Entra's for `tenant` when there is one.
+    fn shaped(address: &str, path: &str, tenant: Option<String>) -> std::io::Result<FakeIssuer> {
         let state = Arc::new(Mutex::new(State {
             published: 2,
-            signer: KEYS[0].0,
+            // Entra signs with RSA keys alone.
+            signer: KEYS[usize::from(tenant.is_some())].0,
             person: "alice".to_owned(),
-            openid_only,
+            tenant,
             ..State::default()
         }));
         let url = Arc::new(Mutex::new(String::new()));
@@ -258,9 +279,7 @@ impl FakeIssuer {
     /// Publishes the second pair of keys (`ec-2`, `rsa-2`) beside the first,
     /// and signs with `ec-2` from now on: a key rotation as issuers do it.
     pub fn rotate(&self) {
-        let mut state = self.state.lock();
-        state.published = KEYS.len();
-        state.signer = KEYS[2].0;
+        self.state.lock().rotate();
     }
 
     /// Makes the metadata and the JWKS answer 503 (`true`) or answer again.
@@ -444,7 +463,8 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
         _ if state.down => {
             return Some(answer(503, &json!({"error": "temporarily_unavailable"})));
         }
-        "/.well-known/oauth-authorization-server" if state.openid_only => return None,
+        "/.well-known/oauth-authorization-server" if state.tenant.is_some() => return None,
+        "/.well-known/openid-configuration" if state.tenant.is_some() => entra::metadata(url),
         "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => json!({
             "issuer": url,
             "jwks_uri": format!("{url}/jwks"),
@@ -528,11 +548,12 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
             answer(200, &json!({"approves": subject}))
         }
         ("POST", "/_fake/rotate") => {
-            state.published = KEYS.len();
-            state.signer = KEYS[2].0;
+            state.rotate();
             answer(200, &json!({"signer": state.signer}))
         }
-        ("POST", "/register") => register::register(&mut state, &request.body),
+        ("POST", "/register") if state.tenant.is_none() => {
+            register::register(&mut state, &request.body)
+        }
         ("GET", "/authorize") => authorize(&mut state, url, &form),
         ("POST", "/token") => token(&mut state, url, &with_basic(form, request)),
         ("POST", "/introspect") => introspect::answer(&mut state, url, &with_basic(form, request)),
@@ -572,6 +593,9 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
     }
     if field("code_challenge_method") != "S256" || field("code_challenge").is_empty() {
         return refused("invalid_request", "PKCE with S256 is required");
+    }
+    if state.tenant.is_some() && form.contains_key("resource") {
+        return refused("invalid_target", entra::NO_RESOURCE);
     }
     let code = format!("code-{}", state.serial);
     let grant = Grant {
@@ -632,6 +656,7 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
             "the code, verifier, client or resource do not match",
         );
     }
+    let (scope, tenant) = (grant.scope.as_deref().unwrap_or_default(), &state.tenant);
     let mut token = FakeToken::new(&grant.subject);
     if let Some(resource) = &resource {
         token = token.audience(resource);
@@ -639,12 +664,17 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     if let Some(scope) = &grant.scope {
         token = token.claim("scope", json!(scope));
     }
+    if let Some(tenant) = tenant {
+        token = entra::access_token(&grant.subject, scope, tenant);
+    }
     let access = sign(&token, state.signer, url);
     let mut issued = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
     // OpenID Connect: an ID token for the client, with the login's nonce.
-    let openid = (grant.scope.as_deref()).is_some_and(|s| s.split(' ').any(|s| s == "openid"));
-    if openid {
-        let mut id = FakeToken::new(&grant.subject).audience(&grant.client);
+    if scope.split(' ').any(|s| s == "openid") {
+        let mut id = match tenant {
+            Some(tenant) => entra::id_token(&grant.subject, &grant.client, scope, tenant),
+            None => FakeToken::new(&grant.subject).audience(&grant.client),
+        };
         if let Some(nonce) = &grant.nonce {
             id = id.claim("nonce", json!(nonce));
         }
