@@ -10,6 +10,9 @@ use serde_json::json;
 
 const PROXY: [&str; 3] = ["--oauth-proxy", "--login-client-id", "nexus-login"];
 
+/// An Entra ID tenant, for the fake issuer in Entra's shape.
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
 #[test]
 fn the_resource_names_serve_as_its_authorization_server_and_serve_says_what_it_grants() {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
@@ -330,7 +333,7 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
 /// redeeming the code), one person a protocol era, and each person calls
 /// with their own credential.
 fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value) {
-    two_people_through_replicas(1, reach);
+    two_people_through_replicas(1, reach, FakeIssuer::start(), &[]);
 }
 
 /// [`two_people_through_serve`] through `replicas` replicas behind nginx
@@ -340,8 +343,10 @@ fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value)
 fn two_people_through_replicas(
     replicas: usize,
     reach: fn(&Served, &str, &str) -> serde_json::Value,
+    issuer: FakeIssuer,
+    args: &[&str],
 ) {
-    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let gateway = FakeGateway::start();
     let api = nexus_gateway_fake::FakeUpstream::start();
     let people = [
         ("alice", "gho_alice_secret", "2026"),
@@ -359,7 +364,7 @@ fn two_people_through_replicas(
     );
     let public = format!("http://127.0.0.1:{port}/mcp");
     let start = |at: u16| {
-        let args = [&PROXY[..], &["--public-url", &public]].concat();
+        let args = [&PROXY[..], &["--public-url", &public], args].concat();
         let child = command(&gateway, &issuer.url(), at, &args)
             .spawn()
             .expect("nexus-mcp");
@@ -405,7 +410,91 @@ fn the_official_typescript_client_signs_each_person_in_through_serve() {
 #[test]
 #[ignore = "needs nginx and the official MCP Python client (.ci/run installs both)"]
 fn each_step_of_a_sign_in_lands_on_any_of_three_replicas_behind_nginx() {
-    two_people_through_replicas(3, Served::reach);
+    two_people_through_replicas(3, Served::reach, FakeIssuer::start(), &[]);
+}
+
+/// In front of Entra ID as Microsoft documents it (no registration, no
+/// PKCE advertised, OpenID's scopes alone, `oid` in an ID token only with
+/// `profile`): the official clients sign two people in, each named by
+/// their `oid`.
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_entra() {
+    let entra = FakeIssuer::start_entra(TENANT);
+    two_people_through_replicas(1, Served::reach, entra, &["--subject-claim", "oid"]);
+}
+
+#[test]
+#[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of_entra() {
+    let entra = FakeIssuer::start_entra(TENANT);
+    two_people_through_replicas(1, Served::reach_v2, entra, &["--subject-claim", "oid"]);
+}
+
+#[test]
+fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators() {
+    let (issuer, gateway) = (FakeIssuer::start_entra(TENANT), FakeGateway::start());
+    let workspace = common::served::workspace_of(&issuer.url(), "alice-oid");
+    let github = nexus_gateway_fake::FakeProvider::oauth2("gho_alice");
+    gateway.add_provider(&workspace, "github", github);
+    let sign_in = |claim: &str| {
+        let port = free_port();
+        let origin = format!("http://127.0.0.1:{port}");
+        issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+        issuer.approve_as("alice-oid");
+        let args = [&PROXY[..], &["--subject-claim", claim]].concat();
+        let child = command(&gateway, &issuer.url(), port, &args).spawn();
+        let served = Served::ready(child.expect("nexus-mcp"), port);
+        let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+        let (_, _, client) = served.post_json("/register", &asked.to_string());
+        let id = client["client_id"]
+            .as_str()
+            .expect("a client id")
+            .to_owned();
+        let mut browser = common::served::Browser::new();
+        let (_, _, page) = browser.open(&authorize_url(&origin, &id));
+        let allow = [("pending", field(&page, "pending"))];
+        let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
+        let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+        let (_, to_host, _) = browser.open(&back.expect("back to serve"));
+        let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
+        let said: std::collections::HashMap<_, _> = to_host.query_pairs().into_owned().collect();
+        (served, origin, id, said)
+    };
+    // `oid`: Entra writes it in the ID token because serve asks `profile`.
+    let (served, origin, id, said) = sign_in("oid");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", said.get("code").expect("a code").as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", &id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (_, _, tokens) = common::served::Browser::new().submit(&format!("{origin}/token"), &form);
+    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+    let access = tokens["access_token"].as_str().expect("serve's token");
+    let (status, listed) = served.call(access, "list_providers", json!({}));
+    assert!(
+        status == 200 && listed.to_string().contains("github"),
+        "{listed}"
+    );
+    // A claim Entra's ID tokens do not carry: the host is told to ask the
+    // operator, and the operator's line says what to mend.
+    let (served, _, _, said) = sign_in("uid");
+    assert_eq!(
+        said.get("error").map(String::as_str),
+        Some("server_error"),
+        "{said:?}"
+    );
+    assert!(said["error_description"].contains("operator"), "{said:?}");
+    let log = served.said_once(|said| said.contains("no sign-in can complete"));
+    assert!(
+        log.contains("`uid` claim is missing") && log.contains("--subject-claim"),
+        "{log}"
+    );
 }
 
 /// `/authorize` for the client `id`, its redirect http://127.0.0.1:9/cb.

@@ -189,14 +189,15 @@ pub(crate) fn signed_in(
 ) -> Response {
     let (issuer, subject) = match logged {
         Ok(Ok(signed_in)) => signed_in,
-        Ok(Err((_, why))) => {
+        Ok(Err((false, why))) => {
             log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
-            let refused = redirect_refusal(
-                &pending,
-                "access_denied",
-                "the sign-in at the issuer did not complete",
-            );
-            return refused.answer(&iss(&pending));
+            let told = "the sign-in at the issuer did not complete";
+            return redirect_refusal(&pending, "access_denied", told).answer(&iss(&pending));
+        }
+        Ok(Err((true, why))) => {
+            log::error!(target: "nexus_mcp", "authorization: no sign-in can complete: {}", nexus_sdk::one_line(&why));
+            let told = "this server's sign-in is not set up as its issuer expects: ask this server's operator";
+            return redirect_refusal(&pending, "server_error", told).answer(&iss(&pending));
         }
         Err(_) => {
             return redirect_refusal(&pending, "server_error", "the sign-in failed")

@@ -359,15 +359,17 @@ async fn callback(
     }
 }
 
-/// The issuer and subject the code logs in, its ID token checked by the OpenID Connect crate (signature, issuer, audience,
-/// nonce, expiry) with the key it names as the bearer check holds it
-/// (fetched again, at most once per 30 s, when the issuer rotated). `Err`
-/// when the exchange could not run at all.
 /// Why a login did not complete, and whether only the operator can mend it.
 pub(crate) type NotIn = (bool, String);
 
+/// The issuer and subject a login names, or why not; `Err` when the
+/// exchange could not run at all.
 pub(crate) type LoggedIn = Result<Result<(String, String), NotIn>, tokio::task::JoinError>;
 
+/// The issuer and subject the code logs in, its ID token checked by the
+/// OpenID Connect crate (signature, issuer, audience, nonce, expiry) with
+/// the key it names as the bearer check holds it (fetched again, at most
+/// once per 30 s, when the issuer rotated).
 async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> LoggedIn {
     let _ = login.issuer.held_or_fetched().await;
     let exchanging = Arc::clone(&login);
@@ -389,10 +391,10 @@ async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> Log
         Err(Missing::Unreadable(why)) => return Ok(Err((true, why))),
         Err(Missing::Unknown) | Ok(_) => {}
     }
-    let checked = login.client().and_then(|client| {
+    let checked = login.client().map_err(|why| (true, why)).and_then(|client| {
         let nonce = Nonce::new(pending.nonce.clone());
         let claims = id_token.claims(&client.id_token_verifier(), &nonce);
-        let claims = claims.map_err(|e| format!("the ID token: {e}"))?;
+        let claims = claims.map_err(|e| (false, format!("the ID token: {e}")))?;
         let name = login.subject_claim.as_str();
         // Its signature checked above, the token's other claims are read as
         // they are: the person's claim, as the bearer check reads it.
@@ -403,15 +405,14 @@ async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> Log
                 .ok()
                 .and_then(|c| c.get(name)?.as_str().map(str::to_owned)),
         };
-        let subject = subject.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-            format!("the ID token names no person: its `{name}` claim is missing or blank")
-        })?;
+        let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
+            return Err((true, format!("the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)")));
+        };
         Ok((claims.issuer().to_string(), subject))
     });
-    Ok(checked.map_err(|why| (false, why)))
+    Ok(checked)
 }
 
-/// A cookie seal per key of the ring.
 /// `GET /connect/done`: where the Gateway sends the browser after consent.
 async fn done() -> Response {
     page(
