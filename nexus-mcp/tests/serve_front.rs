@@ -431,6 +431,46 @@ fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of
     two_people_through_replicas(1, Served::reach_v2, entra, &["--subject-claim", "oid"]);
 }
 
+/// `serve --check` with the proxy in front of Entra's shape: a correct
+/// rollout holds (its issuer lists no API's scope: a note); a login
+/// client the issuer does not know is named.
+#[test]
+fn serve_check_holds_for_the_proxy_in_front_of_entra_and_names_its_login_client() {
+    let (issuer, gateway) = (FakeIssuer::start_entra(TENANT), FakeGateway::start());
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/connect/callback");
+    issuer.add_confidential_client("nexus-login", &callback, "login-secret");
+    let scope = "api://0b7f3b43-2f1a/mcp.tools";
+    let check = |login: &str| {
+        let args = [
+            "--oauth-proxy",
+            "--login-client-id",
+            login,
+            "--subject-claim",
+            "oid",
+        ];
+        let args = [&args[..], &["--scope", scope, "--check"]].concat();
+        let out = command(&gateway, &issuer.url(), port, &args)
+            .env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "login-secret")
+            .output()
+            .expect("nexus-mcp");
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), said)
+    };
+    let (code, said) = check("nexus-login");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("the configuration holds") && said.contains("a note"),
+        "{said}"
+    );
+    let (code, said) = check("nobody");
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("--login-client-id") && !said.contains("login-secret"),
+        "{said}"
+    );
+}
+
 #[test]
 fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators() {
     let (issuer, gateway) = (FakeIssuer::start_entra(TENANT), FakeGateway::start());

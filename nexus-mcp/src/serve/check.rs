@@ -2,8 +2,9 @@
 //! with the flags and variables `serve` would run with. The keyring has
 //! parsed by then; this asks the rest: the issuer's metadata and keys (its
 //! `issuer` equal to `--issuer`), `--scope` among the scopes it offers,
-//! the login client and the introspection client accepted by it, and the
-//! Gateway answering this server's key. Nothing is served.
+//! the login client and the introspection client accepted by it, what
+//! `--oauth-proxy`'s sign-in needs of its metadata, and the Gateway
+//! answering this server's key. Nothing is served.
 
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -63,6 +64,9 @@ pub(crate) async fn failures(
         failed.extend(unlisted);
         Vec::new()
     };
+    if gate.authorization_server.is_some() && !metadata.is_null() {
+        failed.extend(proxy_unmet(&metadata));
+    }
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
         let endpoint = gate.issuer.introspection().await.ok().flatten();
         let asked = match endpoint {
@@ -94,6 +98,25 @@ pub(crate) async fn failures(
         failed.push(format!("NEXUS_GATEWAY_URL and NEXUS_API_KEY: {why}"));
     }
     (failed, notes)
+}
+
+/// What `--oauth-proxy`'s sign-in at the issuer needs of its metadata and
+/// does not find there: the authorization and token endpoints, and the
+/// authorization code flow when it lists its response types.
+fn proxy_unmet(metadata: &Value) -> Vec<String> {
+    let needs = "--oauth-proxy: the sign-in at the issuer needs";
+    let endpoints = ["authorization_endpoint", "token_endpoint"].into_iter();
+    let missing = endpoints.filter(|endpoint| metadata[*endpoint].as_str().is_none());
+    let mut unmet: Vec<String> = missing
+        .map(|endpoint| format!("{needs} its {endpoint}, which its metadata does not name"))
+        .collect();
+    let types = metadata["response_types_supported"].as_array();
+    if types.is_some_and(|types| !types.iter().any(|t| t == "code")) {
+        unmet.push(format!(
+            "{needs} the code flow, which its response_types_supported lacks"
+        ));
+    }
+    unmet
 }
 
 /// Whether the issuer's `scopes_supported` lists OpenID Connect's own
@@ -153,5 +176,41 @@ fn login_refused(login: &LoginClient, token_endpoint: &str) -> Option<String> {
         }
         Err(RequestTokenError::Request(e)) => Some(format!("the token endpoint: {e}")),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_proxy_needs_both_endpoints_and_the_code_flow_of_the_issuer() {
+        let entra = json!({
+            "authorization_endpoint": "https://login.example/t/oauth2/v2.0/authorize",
+            "token_endpoint": "https://login.example/t/oauth2/v2.0/token",
+            "response_types_supported": ["code", "id_token", "code id_token"],
+        });
+        assert!(proxy_unmet(&entra).is_empty());
+        let bare = json!({"response_types_supported": ["id_token"]});
+        let unmet = proxy_unmet(&bare);
+        assert_eq!(unmet.len(), 3, "{unmet:?}");
+        assert!(unmet[0].contains("authorization_endpoint") && unmet[2].contains("code flow"));
+        // Response types unlisted: nothing to say of them.
+        let unlisted = json!({"authorization_endpoint": "a", "token_endpoint": "t"});
+        assert!(proxy_unmet(&unlisted).is_empty());
+    }
+
+    #[test]
+    fn openid_scopes_alone_say_nothing_of_an_apis() {
+        let entra = json!({"scopes_supported": ["openid", "profile", "email", "offline_access"]});
+        assert!(lists_openid_alone(&entra));
+        let api = json!({"scopes_supported": ["openid", "mcp"]});
+        assert!(!lists_openid_alone(&api));
+        assert!(
+            !lists_openid_alone(&json!({})),
+            "a list it does not give is no list"
+        );
+        assert!(!lists_openid_alone(&json!({"scopes_supported": []})));
     }
 }
