@@ -162,14 +162,17 @@ fn a_login_after_the_issuer_rotates_its_keys_goes_through() {
 fn the_connect_page_reads_the_person_from_the_subject_claim() {
     // With --subject-claim oid, the person is the access token's `oid` and
     // the ID token's: this issuer's ID tokens carry none, so no login
-    // names a person, and nobody is sent on.
+    // names a person, and nobody is sent on. Only the operator can mend
+    // that: the person is told so, not to open the link again.
     let (issuer, _gateway, api, served) = connect_server_with(&["--subject-claim", "oid"]);
     let alice = FakeToken::new("pairwise-a").audience(&served.resource);
     let alice = issuer.mint(&alice.claim("oid", json!("alice")));
     let link = connect_link(&served, &api, &alice);
     let (status, location, page) = Browser::new().open_as(&issuer, "alice", &link);
-    assert_eq!((status, location), (400, None), "{page}");
-    served.said_once(|said| said.contains("its `oid` claim is missing or blank"));
+    assert_eq!((status, location), (503, None), "{page}");
+    assert!(page.contains("Tell whoever runs this server"), "{page}");
+    let said = served.said_once(|said| said.contains("its `oid` claim is missing or blank"));
+    assert!(said.contains("--subject-claim must name"), "{said}");
 }
 
 #[test]

@@ -119,6 +119,35 @@ fn entra_id() {
         401,
         "no nonce, no grant"
     );
+    // An application's own token names no person, whether it says so
+    // (`idtyp: app`) or not (no scp, its `oid` its `sub`).
+    let service = "9a2c0d51-3b7e-4f0a-8c1d-6e5f4a3b2c1d";
+    let app = json!({"roles": ["Mcp.Use"], "oid": service, "idtyp": "app"});
+    assert_eq!(recipe.status(&entra(CLIENT_ID, app)), 401);
+    let token = FakeToken::new(service).audience(CLIENT_ID).typ("JWT");
+    let claims = json!({"oid": service, "tid": tenant, "roles": ["Mcp.Use"], "azp": "x"});
+    assert_eq!(
+        recipe.status(&recipe.issuer.mint(&with(token, claims))),
+        401
+    );
+    let said = recipe
+        .served
+        .said_once(|said| said.contains("names no person"));
+    assert!(said.contains("delegated scope"), "{said}");
+    // A v1 token (the manifest's accessTokenAcceptedVersion unset): refused,
+    // the line naming the setting.
+    let v1 = FakeToken::new("x")
+        .audience(CLIENT_ID)
+        .issuer(&format!("https://sts.windows.net/{tenant}/"));
+    let v1 = recipe.issuer.mint(&with(
+        v1,
+        json!({"ver": "1.0", "oid": recipe.person, "scp": "mcp"}),
+    ));
+    assert_eq!(recipe.status(&v1), 401);
+    let said = recipe
+        .served
+        .said_once(|said| said.contains("accessTokenAcceptedVersion"));
+    assert!(said.contains("v1 token"), "{said}");
 }
 
 #[test]

@@ -43,19 +43,22 @@ fn an_audience_alias_admits_access_tokens_and_never_an_id_token() {
     let alias = format!("api://{CLIENT_ID}");
     let (issuer, _gateway, _api, served) = setup(&["--audience", CLIENT_ID, "--audience", &alias]);
     let to = |aud: &str| FakeToken::new("alice").audience(aud);
-    // Entra's access tokens: the client id or its api:// URI, with `scp`,
-    // or `roles` in an application's token (`idtyp: app`); RFC 9068's
-    // typed ones; one naming several audiences.
+    // Entra's access tokens: the client id or its api:// URI, with `scp`;
+    // RFC 9068's typed ones; one naming several audiences. An application's
+    // own token (`idtyp: app`, `roles`) is an access token naming no person.
     admitted(
         &served,
         &issuer.mint(&to(CLIENT_ID).claim("scp", json!("Files.Read"))),
         "scp",
     );
     let app = to(&alias).claim("roles", json!(["Reader"]));
-    admitted(
-        &served,
-        &issuer.mint(&app.claim("idtyp", json!("app"))),
-        "an application's token: roles, idtyp app",
+    let (status, answer) = status(&served, &issuer.mint(&app.claim("idtyp", json!("app"))));
+    assert_eq!(status, 401, "an application's token: roles, idtyp app");
+    assert!(
+        answer["error_description"]
+            .to_string()
+            .contains("names no person"),
+        "{answer}"
     );
     admitted(
         &served,

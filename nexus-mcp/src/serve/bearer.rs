@@ -389,6 +389,11 @@ impl Gate {
     /// The principal the verified `claims` name, if they carry every scope
     /// and (with `--workspace-claim`) the workspace claim.
     fn principal(&self, claims: &Claims) -> Result<Principal, Refusal> {
+        if app_only(claims) {
+            let why = "an application's own token (idtyp app, or no scp and its oid its sub) \
+                       names no person: a host signs a person in, with a delegated scope (scp)";
+            return Err(Refusal::InvalidToken(why.to_owned()));
+        }
         let held: Vec<&str> = match claims.scope.as_ref().or(claims.scp.as_ref()) {
             Some(Value::String(words)) => words.split(' ').collect(),
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
@@ -488,6 +493,19 @@ impl Gate {
         }
         response
     }
+}
+
+/// Whether `claims` are an application's own token (Entra's client
+/// credentials), which names no person: `idtyp: app`, or, where that
+/// optional claim is not issued, no delegated scope and its `oid` its
+/// `sub` (a person's `sub` is pairwise, never their `oid`).
+fn app_only(claims: &Claims) -> bool {
+    let rest = &claims.rest;
+    let delegated = claims.scope.is_some() || claims.scp.is_some();
+    let oid_is_sub = rest
+        .get("oid")
+        .is_some_and(|oid| Some(oid) == rest.get("sub"));
+    rest.get("idtyp").is_some_and(|t| t == "app") || (!delegated && oid_is_sub)
 }
 
 /// Whether a token's scopes `held` carry `wanted`: as written, or, for a

@@ -97,7 +97,46 @@ pub(crate) fn token_facts(token: &str, issuer: &str, audiences: &[&str], now: u6
         facts.push(format!("typ {:?}", cut(&typ)));
     }
     facts.push(format!("alg {:?}", header.alg));
+    facts.extend(entra_hints(&claims, issuer, audiences));
     facts.join(", ")
+}
+
+/// Microsoft Graph's application id, the audience of its tokens.
+const GRAPH: [&str; 2] = [
+    "00000003-0000-0000-c000-000000000000",
+    "https://graph.microsoft.com",
+];
+
+/// The setting that mends each Entra ID mistake the token and this
+/// server's `issuer` and `audiences` show: a v1 token, a Microsoft Graph
+/// token, the application named in the form no `--audience` has, an
+/// `--issuer` that is not the tenant's v2 one.
+fn entra_hints(claims: &Map<String, Value>, issuer: &str, audiences: &[&str]) -> Vec<String> {
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (aud, tid) = (text("aud"), text("tid"));
+    let mut hints = Vec::new();
+    if text("ver") == "1.0" || text("iss").starts_with("https://sts.windows.net/") {
+        hints.push("hint: an Entra ID v1 token; set accessTokenAcceptedVersion to 2 in the application's manifest".to_owned());
+    }
+    if GRAPH.contains(&aud) {
+        hints.push("hint: a Microsoft Graph token; the host asked Graph's scope, and must ask the API's as this server's metadata lists it (api://…)".to_owned());
+    }
+    let other = aud
+        .strip_prefix("api://")
+        .map_or(format!("api://{aud}"), str::to_owned);
+    if !aud.is_empty() && !audiences.contains(&aud) && audiences.contains(&other.as_str()) {
+        hints.push(format!("hint: the token names the application as {aud:?}, the form no --audience gives (add --audience {})", cut(aud)));
+    }
+    let shared = [
+        "/common/",
+        "/organizations/",
+        "/consumers/",
+        "sts.windows.net",
+    ];
+    if !tid.is_empty() && shared.iter().any(|s| issuer.contains(s)) {
+        hints.push(format!("hint: --issuer is not a tenant's v2 issuer; this token's is https://login.microsoftonline.com/{}/v2.0", cut(tid)));
+    }
+    hints
 }
 
 /// `value` cut to 64 characters, as a line shows what a client sent.
@@ -190,6 +229,38 @@ mod tests {
             "escaped: {facts}"
         );
         assert!(!facts.contains("scope "), "{facts}");
+    }
+
+    #[test]
+    fn each_entra_mistake_a_token_shows_is_told_with_its_mend() {
+        let claims = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let tenant = "https://login.microsoftonline.com/t-1/v2.0";
+        let hints = |c: Value, issuer: &str, audiences: &[&str]| {
+            entra_hints(&claims(c), issuer, audiences).join(" | ")
+        };
+        let v1 = serde_json::json!({"iss": "https://sts.windows.net/t-1/", "ver": "1.0"});
+        assert!(hints(v1, tenant, &[]).contains("accessTokenAcceptedVersion to 2"));
+        let graph = serde_json::json!({"aud": "00000003-0000-0000-c000-000000000000"});
+        assert!(hints(graph, tenant, &[]).contains("Microsoft Graph token"));
+        let guid = serde_json::json!({"aud": "0b7f"});
+        let told = hints(guid.clone(), tenant, &["api://0b7f"]);
+        assert!(told.contains("add --audience 0b7f"), "{told}");
+        assert!(hints(guid, tenant, &["0b7f"]).is_empty(), "the form given");
+        let uri = serde_json::json!({"aud": "api://0b7f"});
+        assert!(hints(uri, tenant, &["0b7f"]).contains("add --audience api://0b7f"));
+        let common = "https://login.microsoftonline.com/common/v2.0";
+        let told = hints(serde_json::json!({"tid": "t-1"}), common, &[]);
+        assert!(told.contains(tenant), "{told}");
+        // A token of another issuer's shape: nothing to hint.
+        let okta = serde_json::json!({"aud": "api://default", "ver": 1, "uid": "u"});
+        assert!(
+            hints(
+                okta,
+                "https://acme.okta.com/oauth2/default",
+                &["api://default"]
+            )
+            .is_empty()
+        );
     }
 
     #[test]
