@@ -35,6 +35,7 @@ pub(crate) mod check;
 mod closing;
 mod consent;
 mod deny;
+mod document;
 mod door;
 mod front;
 mod http;
@@ -150,6 +151,7 @@ pub(crate) async fn run(
         login: login.clone(),
         issuer: gate.issuer.url().to_owned(),
         deny: Arc::clone(&site.deny),
+        documents: document::Documents::new(site.document_origins.clone()),
     });
     let rereads = Reread {
         deny: Arc::clone(&site.deny),

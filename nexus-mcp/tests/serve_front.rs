@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::front::{authorize_url, field};
 use common::served::{Served, command, free_port};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::json;
@@ -215,16 +216,6 @@ fn the_token_endpoint_refuses_what_it_did_not_issue_and_is_never_cached() {
         post("grant_type=password&username=a&password=b"),
         (400, no_store, json!("unsupported_grant_type"))
     );
-}
-
-/// The value of the hidden field `name` in `page`.
-fn field<'a>(page: &'a str, name: &str) -> &'a str {
-    let at = page
-        .find(&format!("name={name} value=\""))
-        .expect("the field")
-        + name.len()
-        + 13;
-    &page[at..at + page[at..].find('"').expect("its end")]
 }
 
 #[test]
@@ -535,22 +526,6 @@ fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators
         log.contains("`uid` claim is missing") && log.contains("--subject-claim"),
         "{log}"
     );
-}
-
-/// `/authorize` for the client `id`, its redirect http://127.0.0.1:9/cb.
-fn authorize_url(origin: &str, id: &str) -> String {
-    let mut url = url::Url::parse(&format!("{origin}/authorize")).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", id)
-        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
-        .append_pair("state", "s")
-        .append_pair("code_challenge_method", "S256")
-        .append_pair(
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        );
-    url.into()
 }
 
 #[test]

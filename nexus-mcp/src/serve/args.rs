@@ -62,6 +62,12 @@ pub(crate) struct ServeArgs {
     /// --login-client-id: people sign in at the issuer with that client.
     #[arg(long)]
     oauth_proxy: bool,
+    /// With --oauth-proxy, an origin whose client ID metadata documents are
+    /// fetched though it is not public https (repeat for more): a host
+    /// inside your network, or a loopback one in development. Elsewhere a
+    /// document is fetched over https from public addresses only.
+    #[arg(long = "oauth-client-document-origin", value_name = "ORIGIN")]
+    document_origins: Vec<String>,
     /// The client that asks the issuer's introspection endpoint about an
     /// opaque access token (RFC 7662; its secret in
     /// NEXUS_MCP_INTROSPECTION_CLIENT_SECRET). Without it, a token that is
@@ -125,6 +131,9 @@ impl ServeArgs {
                     .to_owned(),
             );
         }
+        let document_origins = (self.document_origins.iter())
+            .map(|given| document_origin(given))
+            .collect::<Result<Vec<String>, String>>()?;
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
         let introspection = introspection(self.introspection_client_id, secret)?;
         if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
@@ -145,6 +154,7 @@ impl ServeArgs {
             origin,
             login_client_id,
             oauth_proxy: self.oauth_proxy,
+            document_origins,
         };
         let gate = Gate {
             issuer: Arc::new(Issuer::new(&self.issuer)),
@@ -161,6 +171,17 @@ impl ServeArgs {
         };
         Ok((site, gate))
     }
+}
+
+/// `given` (an `--oauth-client-document-origin`) as a URL's origin.
+fn document_origin(given: &str) -> Result<String, String> {
+    let url = url::Url::parse(given)
+        .ok()
+        .filter(|u| u.has_host() && u.path() == "/");
+    let url = url.filter(|u| matches!(u.scheme(), "http" | "https"));
+    let why =
+        || format!("--oauth-client-document-origin {given:?}: an origin (https://host[:port])");
+    Ok(url.ok_or_else(why)?.origin().ascii_serialization())
 }
 
 /// `Ok` when each `--scope` is one word, and none is `offline_access`.
@@ -253,6 +274,8 @@ pub(crate) struct Site {
     pub(crate) login_client_id: Option<String>,
     /// `--oauth-proxy`: this server is the hosts' authorization server.
     pub(crate) oauth_proxy: bool,
+    /// `--oauth-client-document-origin`s, each as a URL's origin.
+    pub(crate) document_origins: Vec<String>,
     /// `--deny-file`'s people.
     pub(crate) deny: Arc<deny::DenyList>,
     /// `--metrics-listen`.

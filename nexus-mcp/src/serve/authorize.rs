@@ -16,6 +16,12 @@ use serde::Deserialize;
 use super::consent::{self, Pending};
 use super::front::{Client, Front};
 
+/// What the person reads when the application's document cannot be used
+/// (the why is the operator's, in the log).
+const DOCUMENT_UNUSABLE: &str = "This application describes itself at its client id's URL, and \
+     that description could not be fetched or does not allow this request. Tell the \
+     application's developer; this server's log says why.";
+
 /// The most a `state` may weigh (a host's opaque value, returned as given).
 const LONGEST_STATE: usize = 1024;
 
@@ -81,16 +87,18 @@ fn same_redirect(registered: &str, asked: &str) -> bool {
     ports.0.is_ok() && ports.1.is_ok() && registered == asked
 }
 
-/// The client `id` names and the redirect `uri` it registered (the one it
-/// registered, when it names none and registered one), or why not: what
-/// this server's page says, for nothing here can be redirected to.
+/// The client `id` names (`documented`, when its document was fetched)
+/// and the redirect `uri` it registered (the one it registered, when it
+/// names none and registered one), or why not: what this server's page
+/// says, for nothing here can be redirected to.
 fn trusted(
     front: &Front,
-    id: Option<String>,
+    (id, documented): (Option<String>, Option<Client>),
     uri: Option<String>,
 ) -> Result<(String, Client, String), Refused> {
     let id = id.ok_or(Refused::Page("the request names no client_id"))?;
-    let client = front.client(&id).ok_or(Refused::Page(
+    let client = documented.or_else(|| front.client(&id));
+    let client = client.ok_or(Refused::Page(
         "this client is not registered here (or its registration has expired): the \
          application registers again",
     ))?;
@@ -107,13 +115,16 @@ fn trusted(
 }
 
 /// `asked` checked against `front` (its clients, scopes and `resource`,
-/// the MCP endpoint's URL), or why it is refused.
+/// the MCP endpoint's URL; `documented`, the client its client ID metadata
+/// document describes), or why it is refused.
 pub(crate) fn checked(
     front: &Front,
     resource: &str,
     asked: Asked,
+    documented: Option<Client>,
 ) -> Result<Authorization, Refused> {
-    let (id, client, redirect_uri) = trusted(front, asked.client_id, asked.redirect_uri)?;
+    let named = (asked.client_id, documented);
+    let (id, client, redirect_uri) = trusted(front, named, asked.redirect_uri)?;
     let state = asked.state.filter(|s| s.len() <= LONGEST_STATE);
     let refused = |error: &'static str, why: &str| Refused::Redirect {
         redirect_uri: redirect_uri.clone(),
@@ -233,7 +244,22 @@ pub(crate) async fn authorize(
     Query(asked): Query<Asked>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let asked = match checked(&front, &front.resource, asked) {
+    let id = asked
+        .client_id
+        .as_deref()
+        .filter(|id| super::document::is_url(id));
+    let documented = match id {
+        Some(id) => match front.documents.client(id).await {
+            Ok(client) => Some(client),
+            Err(why) => {
+                let id = nexus_sdk::one_line(id);
+                log::info!(target: "nexus_mcp", "authorization: the client ID metadata document at {id} cannot be used: {why}");
+                return Refused::Page(DOCUMENT_UNUSABLE).answer(&front.origin);
+            }
+        },
+        None => None,
+    };
+    let asked = match checked(&front, &front.resource, asked, documented) {
         Err(refused) => return refused.answer(&front.origin),
         Ok(asked) => asked,
     };
@@ -278,6 +304,7 @@ mod tests {
             deny: std::sync::Arc::new(
                 crate::serve::deny::DenyList::read(None, "https://login.example").unwrap(),
             ),
+            documents: crate::serve::document::Documents::new(Vec::new()),
         }
     }
 
@@ -314,14 +341,23 @@ mod tests {
             &front,
             RESOURCE,
             asked(&id, Some("http://127.0.0.1:53412/callback")),
+            None,
         );
         let ok = ok.unwrap();
         assert_eq!(ok.redirect_uri, "http://127.0.0.1:53412/callback");
         assert_eq!(ok.scopes, ["mcp.tools"]);
         assert_eq!(ok.challenge, CHALLENGE);
-        assert!(checked(&front, RESOURCE, asked(&id, Some("https://h.example/cb"))).is_ok());
+        assert!(
+            checked(
+                &front,
+                RESOURCE,
+                asked(&id, Some("https://h.example/cb")),
+                None
+            )
+            .is_ok()
+        );
         let only = client(&front, &["https://h.example/cb"]);
-        let implied = checked(&front, RESOURCE, asked(&only, None)).unwrap();
+        let implied = checked(&front, RESOURCE, asked(&only, None), None).unwrap();
         assert_eq!(implied.redirect_uri, "https://h.example/cb");
     }
 
@@ -337,15 +373,20 @@ mod tests {
             "http://127.0.0.2:1/cb",
             "https://127.0.0.1:1/cb",
         ] {
-            let refused = checked(&front, RESOURCE, asked(&id, Some(redirect)));
+            let refused = checked(&front, RESOURCE, asked(&id, Some(redirect)), None);
             assert!(matches!(refused, Err(Refused::Page(_))), "{redirect}");
         }
         assert!(matches!(
-            checked(&front, RESOURCE, asked(&id, None)),
+            checked(&front, RESOURCE, asked(&id, None), None),
             Err(Refused::Page(_))
         ));
         for id in ["", "not-a-client", &id.replace('.', "")] {
-            let refused = checked(&front, RESOURCE, asked(id, Some("https://h.example/cb")));
+            let refused = checked(
+                &front,
+                RESOURCE,
+                asked(id, Some("https://h.example/cb")),
+                None,
+            );
             assert!(matches!(refused, Err(Refused::Page(_))), "{id}");
         }
     }
@@ -382,7 +423,7 @@ mod tests {
         for (change, error) in cases {
             let mut request = asked(&id, Some("https://h.example/cb"));
             change(&mut request);
-            match checked(&front, RESOURCE, request) {
+            match checked(&front, RESOURCE, request, None) {
                 Err(Refused::Redirect {
                     redirect_uri,
                     error: said,

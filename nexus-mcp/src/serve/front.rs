@@ -8,8 +8,10 @@
 //! so any replica reads any client, a registration flood costs no state,
 //! and a client id opens while the ring holds its key.
 //!
-//! Work in progress (#87): the metadata and the registration; the
-//! authorization, the consent page, the code and the token are to come.
+//! A host may instead name itself by the URL of its client ID metadata
+//! document ([`super::document`]), fetched when it asks to authorize. The
+//! authorization endpoint, the consent page and the token endpoint are
+//! modules of their own.
 
 use std::time::Duration;
 
@@ -214,6 +216,8 @@ pub(crate) struct Front {
     pub(crate) issuer: String,
     /// `--deny-file`'s people: refused a token, a refresh included.
     pub(crate) deny: std::sync::Arc<super::deny::DenyList>,
+    /// The fetcher of client ID metadata documents.
+    pub(crate) documents: super::document::Documents,
 }
 
 impl Front {
@@ -230,6 +234,7 @@ impl Front {
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
+            "client_id_metadata_document_supported": true,
             "scopes_supported": self.scopes,
         })
     }
@@ -334,6 +339,7 @@ mod tests {
             deny: std::sync::Arc::new(
                 crate::serve::deny::DenyList::read(None, "https://login.example").unwrap(),
             ),
+            documents: crate::serve::document::Documents::new(Vec::new()),
         }
     }
 

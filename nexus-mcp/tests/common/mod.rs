@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses its own part
 
 pub mod clients;
+pub mod front;
 pub mod nginx;
 pub mod served;
 

@@ -1,0 +1,227 @@
+//! Client ID metadata documents (`--oauth-proxy`; the OAuth draft
+//! `client-id-metadata-document`, MCP's authorization of 2025-11-25 on):
+//! a host whose client id is an https URL is described by the JSON document
+//! at that URL, fetched when it asks to authorize. The URL is a stranger's
+//! choice, so the fetch is bounded as such a fetch must be: https, to
+//! public addresses only (those checked are those connected to: the check
+//! is the resolver's, no second lookup can answer otherwise), no redirect,
+//! [`MOST`] bytes and [`ASK`] at most, [`AT_ONCE`] at once on a replica.
+//! Its `client_id` is the URL itself; the rest is read as a registration
+//! is ([`registered`]). `--oauth-client-document-origin` names origins
+//! trusted past those bounds (a host inside the network, or a loopback
+//! one in development): http, and private addresses, there.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+use super::front::{Asked, Client, registered};
+
+/// The most a document may weigh.
+const MOST: u64 = 5 << 10;
+
+/// The most a document's fetch may take.
+const ASK: Duration = Duration::from_secs(5);
+
+/// The most documents fetched at once on a replica: past it, a request is
+/// refused, so a flood of client ids costs a bounded number of fetches.
+const AT_ONCE: usize = 16;
+
+/// Whether a client id is a document's URL, not a registration sealed here.
+pub(crate) fn is_url(id: &str) -> bool {
+    id.starts_with("https://") || id.starts_with("http://")
+}
+
+/// A client ID metadata document: its own URL, and client metadata.
+#[derive(Deserialize)]
+struct Document {
+    client_id: String,
+    #[serde(flatten)]
+    metadata: Asked,
+}
+
+/// The fetcher of client documents, and the origins it trusts.
+pub(crate) struct Documents {
+    agent: ureq::Agent,
+    trusted: Arc<Vec<String>>,
+    at_once: Arc<tokio::sync::Semaphore>,
+}
+
+impl Documents {
+    /// A fetcher trusting the origins `trusted` past the public https rule.
+    pub(crate) fn new(trusted: Vec<String>) -> Documents {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(ASK))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build();
+        let trusted = Arc::new(trusted);
+        let resolver = PublicOnly(Arc::clone(&trusted));
+        Documents {
+            agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
+            trusted,
+            at_once: Arc::new(tokio::sync::Semaphore::new(AT_ONCE)),
+        }
+    }
+
+    /// The client the document at `id` describes, or why not (for the log:
+    /// the person's page says only that it could not be used).
+    pub(crate) async fn client(&self, id: &str) -> Result<Client, String> {
+        let url = url::Url::parse(id).map_err(|_| "the client id is not a URL".to_owned())?;
+        let trusted = self.trusted.contains(&url.origin().ascii_serialization());
+        if url.scheme() != "https" && !trusted {
+            return Err("a client id URL is https".to_owned());
+        }
+        let credentials = !url.username().is_empty() || url.password().is_some();
+        if url.path() == "/" || url.fragment().is_some() || credentials {
+            return Err("a client id URL has a path, and no fragment or credentials".to_owned());
+        }
+        let Ok(_permit) = self.at_once.try_acquire() else {
+            return Err(format!(
+                "{AT_ONCE} client documents are being fetched already"
+            ));
+        };
+        let (agent, at) = (self.agent.clone(), id.to_owned());
+        let body = tokio::task::spawn_blocking(move || fetched(&agent, &at)).await;
+        let body = body.map_err(|_| "the fetch stopped".to_owned())??;
+        let document: Document = serde_json::from_slice(&body)
+            .map_err(|_| "the document is not a JSON object of client metadata".to_owned())?;
+        if document.client_id != id {
+            return Err("the document's client_id is not its own URL".to_owned());
+        }
+        registered(document.metadata).map_err(|refused| format!("the document: {}", refused.why))
+    }
+}
+
+/// The body of the document at `url`, or why not.
+fn fetched(agent: &ureq::Agent, url: &str) -> Result<Vec<u8>, String> {
+    let asked = agent.get(url).header("Accept", "application/json").call();
+    let mut answer = asked.map_err(|e| match e {
+        ureq::Error::Timeout(_) => format!("it did not answer within {} s", ASK.as_secs()),
+        ureq::Error::Other(why) => why.to_string(),
+        e => format!("it could not be fetched: {e}"),
+    })?;
+    match answer.status().as_u16() {
+        200 => {}
+        300..=399 => return Err("it redirects: a document is at its client id".to_owned()),
+        status => return Err(format!("it answers {status}")),
+    }
+    let body = answer.body_mut().with_config().limit(MOST).read_to_vec();
+    body.map_err(|e| match e {
+        ureq::Error::BodyExceedsLimit(_) => format!("it weighs more than {MOST} bytes"),
+        e => format!("it could not be read: {e}"),
+    })
+}
+
+/// Whether `ip` is an address of the public Internet: none of loopback,
+/// private, link-local, shared (CGNAT), unspecified, multicast, broadcast,
+/// documentation, benchmarking or reserved ranges, nor an IPv6 form of one
+/// (IPv4-mapped, NAT64's well-known prefix, unique local).
+pub(crate) fn public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let special = a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0)
+                || (a == 198 && (18..20).contains(&b));
+            !(special
+                || v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_documentation())
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return public(IpAddr::V4(v4));
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., a, b, c, d] = v6.octets();
+                return public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
+            let special =
+                (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 || s[..2] == [0x2001, 0xdb8];
+            !(special || v6.is_loopback() || v6.is_unspecified() || v6.is_multicast())
+        }
+    }
+}
+
+/// The resolver documents are fetched with: the addresses a name resolves
+/// to, only the public ones, unless its origin is trusted.
+#[derive(Debug)]
+struct PublicOnly(Arc<Vec<String>>);
+
+impl Resolver for PublicOnly {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let found = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let origin = url::Url::parse(&uri.to_string()).map(|u| u.origin().ascii_serialization());
+        if origin.is_ok_and(|origin| self.0.contains(&origin)) {
+            return Ok(found);
+        }
+        let mut kept = self.empty();
+        for at in found.iter().filter(|at| public(at.ip())) {
+            kept.push(*at);
+        }
+        if kept.is_empty() {
+            let why = "its host resolves to no public address";
+            return Err(ureq::Error::Other(why.into()));
+        }
+        Ok(kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_addresses_of_the_public_internet_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!public(private.parse().unwrap()), "{private}");
+        }
+        for open in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:1.1.1.1",
+            "64:ff9b::101:101",
+        ] {
+            assert!(public(open.parse().unwrap()), "{open}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! `serve --oauth-proxy` and client ID metadata documents, through the
+//! built program: a host whose client id is its document's URL signs a
+//! person in; each document a stranger could use against the server (huge,
+//! slow, redirecting, naming another client or redirect, on a private
+//! address or over http) is refused on this server's page, the why in the
+//! log, and a private address is never connected to.
+
+mod common;
+
+use common::front::{authorize_url, field};
+use common::served::{Browser, Served, command, free_port};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeReply, FakeUpstream};
+use serde_json::json;
+
+/// `serve --oauth-proxy` trusting `trusted` for documents (none: public
+/// https alone), its login client registered at `issuer`; and its origin.
+fn proxy(issuer: &FakeIssuer, gateway: &FakeGateway, trusted: Option<&str>) -> (Served, String) {
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let mut args = vec!["--oauth-proxy", "--login-client-id", "nexus-login"];
+    args.extend(
+        trusted
+            .map(|t| ["--oauth-client-document-origin", t])
+            .into_iter()
+            .flatten(),
+    );
+    let child = command(gateway, &issuer.url(), port, &args).spawn();
+    (Served::ready(child.expect("nexus-mcp"), port), origin)
+}
+
+/// A host's document at `api`'s `/client.json`, naming `id` and `redirect`.
+fn document(id: &str, redirect: &str) -> FakeReply {
+    let body = json!({"client_id": id, "client_name": "Doc Host", "redirect_uris": [redirect]});
+    FakeReply::new(200)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+}
+
+#[test]
+fn a_host_whose_client_id_is_its_documents_url_signs_a_person_in() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let workspace = common::served::workspace_of(&issuer.url(), "alice");
+    gateway.add_provider(&workspace, "github", FakeProvider::oauth2("gho_alice"));
+    let id = format!("{}/client.json", api.url());
+    api.set_reply("/client.json", document(&id, "http://127.0.0.1:9/cb"));
+    let (served, origin) = proxy(&issuer, &gateway, Some(&api.url()));
+    let (_, _, metadata) = served.get("/.well-known/oauth-authorization-server");
+    assert_eq!(
+        metadata["client_id_metadata_document_supported"],
+        json!(true)
+    );
+    let mut browser = Browser::new();
+    let (status, _, page) = browser.open(&authorize_url(&origin, &id));
+    assert!(
+        status == 200 && page.contains("Doc Host"),
+        "{status} {page}"
+    );
+    let allow = [("pending", field(&page, "pending"))];
+    let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
+    let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+    let (_, to_host, _) = browser.open(&back.expect("back to serve"));
+    let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
+    let code = to_host
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .expect("a code")
+        .1;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", &id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (status, _, tokens) = Browser::new().submit(&format!("{origin}/token"), &form);
+    assert_eq!(status, 200, "{tokens}");
+    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+    let (status, listed) = served.call(
+        tokens["access_token"].as_str().unwrap(),
+        "list_providers",
+        json!({}),
+    );
+    assert!(
+        status == 200 && listed.to_string().contains("github"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn a_document_a_stranger_could_use_is_refused_on_this_servers_page_and_the_log_says_why() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let (served, origin) = proxy(&issuer, &gateway, Some(&api.url()));
+    let id = format!("{}/client.json", api.url());
+    let cases: [(FakeReply, &str); 6] = [
+        (
+            FakeReply::new(200).body(vec![b' '; 6 << 10]),
+            "weighs more than 5120 bytes",
+        ),
+        (
+            FakeReply::new(302).header("Location", "https://elsewhere.example/c.json"),
+            "it redirects",
+        ),
+        (
+            document("https://other.example/client.json", "http://127.0.0.1:9/cb"),
+            "client_id is not its own URL",
+        ),
+        (
+            document(&id, "http://127.0.0.1:8/elsewhere"),
+            "not one this client registered",
+        ),
+        (FakeReply::new(404), "it answers 404"),
+        (FakeReply::new(200).body("<html>"), "not a JSON object"),
+    ];
+    for (reply, why) in cases {
+        api.set_reply("/client.json", reply);
+        let (status, _, page) = Browser::new().open(&authorize_url(&origin, &id));
+        assert_eq!(status, 400, "{why}: {page}");
+        served.said_once(|said| said.contains(why));
+    }
+    // One that does not answer: refused when its time is up, never hung on.
+    api.set_reply("/client.json", document(&id, "http://127.0.0.1:9/cb"));
+    let held = api.hold_next();
+    let (status, _, _) = Browser::new().open(&authorize_url(&origin, &id));
+    assert_eq!(status, 400);
+    served.said_once(|said| said.contains("did not answer within 5 s"));
+    drop(held);
+}
+
+#[test]
+fn a_document_on_a_private_address_or_over_plain_http_is_never_fetched() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let (served, origin) = proxy(&issuer, &gateway, None);
+    let port = api.url().rsplit(':').next().unwrap().to_owned();
+    for (id, why) in [
+        (
+            format!("https://127.0.0.1:{port}/client.json"),
+            "resolves to no public address",
+        ),
+        (
+            format!("https://localhost:{port}/client.json"),
+            "resolves to no public address",
+        ),
+        (
+            format!("https://[::ffff:127.0.0.1]:{port}/client.json"),
+            "resolves to no public address",
+        ),
+        (
+            format!("{}/client.json", api.url()),
+            "a client id URL is https",
+        ),
+        (format!("https://127.0.0.1:{port}/"), "has a path"),
+    ] {
+        let (status, _, page) = Browser::new().open(&authorize_url(&origin, &id));
+        assert_eq!(status, 400, "{id}: {page}");
+        served.said_once(|said| said.contains(why));
+    }
+    assert_eq!(
+        api.connections(),
+        0,
+        "nothing connected to the private address"
+    );
+}
