@@ -28,7 +28,9 @@ mod entra;
 mod introspect;
 mod mint;
 mod register;
+mod shape;
 use crate::server::{HttpServer, Reply};
+use shape::Shape;
 
 /// The signing keys: a key id, its algorithm and its DER (PKCS #8 for the
 /// EC keys, PKCS #1 for the RSA ones). The first two are published from the
@@ -74,9 +76,8 @@ struct State {
     asked: usize,
     /// The JWKS answer's `Cache-Control: max-age`, if any.
     max_age: Option<u64>,
-    /// Entra ID's tenant, when shaped as Entra's v2 endpoint ([`entra`]):
-    /// its metadata at the OpenID path only (RFC 8414's is 404).
-    tenant: Option<String>,
+    /// The provider whose published shape it takes ([`shape`]).
+    shape: Shape,
     /// Each opaque token minted, and the claims `/introspect` tells of it.
     opaque: HashMap<String, Value>,
     /// How many times `/introspect` was asked.
@@ -154,7 +155,7 @@ impl FakeIssuer {
     ///
     /// The I/O error of binding `address`.
     pub fn start_minting_for_anyone_on(address: &str) -> std::io::Result<FakeIssuer> {
-        FakeIssuer::shaped(address, "", None)
+        FakeIssuer::shaped(address, "", Shape::Plain)
     }
 
     /// Starts a fake issuer shaped as Entra ID's v2 endpoint for `tenant`, as
@@ -189,18 +190,70 @@ impl FakeIssuer {
     pub fn start_entra_on(address: &str, tenant: &str) -> std::io::Result<FakeIssuer> {
         loopback_only(address)?;
         let path = format!("/{tenant}/v2.0");
-        FakeIssuer::shaped(address, &path, Some(tenant.to_owned()))
+        FakeIssuer::shaped(address, &path, Shape::Entra(tenant.to_owned()))
+    }
+
+    /// Starts a fake issuer shaped as Okta's org authorization server, as
+    /// Okta documents it: its metadata at both paths, a registration
+    /// endpoint that refuses a host (it needs an administrator's API token),
+    /// and access tokens signed with a key it does not publish (they are
+    /// for Okta's own APIs: no third party can check one). Its ID tokens
+    /// name the person by `sub`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start_okta_org() -> FakeIssuer {
+        FakeIssuer::start_okta_org_on("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("FakeIssuer could not listen on 127.0.0.1: {e}"))
+    }
+
+    /// [`start_okta_org`](Self::start_okta_org) on `address`, a loopback
+    /// one only (as [`start_on`](Self::start_on)).
+    ///
+    /// # Errors
+    ///
+    /// `PermissionDenied` when `address` is not a loopback one; the I/O
+    /// error of binding it.
+    pub fn start_okta_org_on(address: &str) -> std::io::Result<FakeIssuer> {
+        loopback_only(address)?;
+        FakeIssuer::shaped(address, "", Shape::OktaOrg)
+    }
+
+    /// Starts a fake issuer shaped as Google's, as Google documents it: its
+    /// metadata at the OpenID path only, no registration (`/register`
+    /// answers 404), no introspection, opaque access tokens; its ID token
+    /// names the person by `sub`, with their `email`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start_google() -> FakeIssuer {
+        FakeIssuer::start_google_on("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("FakeIssuer could not listen on 127.0.0.1: {e}"))
+    }
+
+    /// [`start_google`](Self::start_google) on `address`, a loopback one
+    /// only (as [`start_on`](Self::start_on)).
+    ///
+    /// # Errors
+    ///
+    /// `PermissionDenied` when `address` is not a loopback one; the I/O
+    /// error of binding it.
+    pub fn start_google_on(address: &str) -> std::io::Result<FakeIssuer> {
+        loopback_only(address)?;
+        FakeIssuer::shaped(address, "", Shape::Google)
     }
 
     /// A fake issuer on `address` whose URL has `path` after its origin,
-    /// shaped as Entra's for `tenant` when there is one.
-    fn shaped(address: &str, path: &str, tenant: Option<String>) -> std::io::Result<FakeIssuer> {
+    /// in the provider's `shape`.
+    fn shaped(address: &str, path: &str, shape: Shape) -> std::io::Result<FakeIssuer> {
         let state = Arc::new(Mutex::new(State {
             published: 2,
-            // Entra signs with RSA keys alone.
-            signer: KEYS[usize::from(tenant.is_some())].0,
+            // Entra, Okta and Google sign with RSA keys alone.
+            signer: KEYS[usize::from(shape != Shape::Plain)].0,
             person: "alice".to_owned(),
-            tenant,
+            shape,
             ..State::default()
         }));
         let url = Arc::new(Mutex::new(String::new()));
@@ -463,8 +516,12 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
         _ if state.down => {
             return Some(answer(503, &json!({"error": "temporarily_unavailable"})));
         }
-        "/.well-known/oauth-authorization-server" if state.tenant.is_some() => return None,
-        "/.well-known/openid-configuration" if state.tenant.is_some() => entra::metadata(url),
+        "/.well-known/oauth-authorization-server" if !state.shape.at_rfc8414() => return None,
+        "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration"
+            if state.shape != Shape::Plain =>
+        {
+            state.shape.metadata(url).unwrap_or_default()
+        }
         "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => json!({
             "issuer": url,
             "jwks_uri": format!("{url}/jwks"),
@@ -551,12 +608,15 @@ fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
             state.rotate();
             answer(200, &json!({"signer": state.signer}))
         }
-        ("POST", "/register") if state.tenant.is_none() => {
-            register::register(&mut state, &request.body)
-        }
+        ("POST", "/register") => match state.shape.registration_refused() {
+            Some((status, body)) => answer(status, &body),
+            None => register::register(&mut state, &request.body),
+        },
         ("GET", "/authorize") => authorize(&mut state, url, &form),
         ("POST", "/token") => token(&mut state, url, &with_basic(form, request)),
-        ("POST", "/introspect") => introspect::answer(&mut state, url, &with_basic(form, request)),
+        ("POST", "/introspect") if state.shape != Shape::Google => {
+            introspect::answer(&mut state, url, &with_basic(form, request))
+        }
         _ => answer(404, &json!({"error": "not_found"})),
     }
 }
@@ -594,7 +654,7 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
     if field("code_challenge_method") != "S256" || field("code_challenge").is_empty() {
         return refused("invalid_request", "PKCE with S256 is required");
     }
-    if state.tenant.is_some() && form.contains_key("resource") {
+    if matches!(state.shape, Shape::Entra(_)) && form.contains_key("resource") {
         return refused("invalid_target", entra::NO_RESOURCE);
     }
     let code = format!("code-{}", state.serial);
@@ -656,7 +716,7 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
             "the code, verifier, client or resource do not match",
         );
     }
-    let (scope, tenant) = (grant.scope.as_deref().unwrap_or_default(), &state.tenant);
+    let scope = grant.scope.as_deref().unwrap_or_default();
     let mut token = FakeToken::new(&grant.subject);
     if let Some(resource) = &resource {
         token = token.audience(resource);
@@ -664,17 +724,24 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     if let Some(scope) = &grant.scope {
         token = token.claim("scope", json!(scope));
     }
-    if let Some(tenant) = tenant {
-        token = entra::access_token(&grant.subject, scope, tenant);
-    }
-    let access = sign(&token, state.signer, url);
+    let access = match &state.shape {
+        Shape::Plain => sign(&token, state.signer, url),
+        Shape::Entra(tenant) => sign(
+            &entra::access_token(&grant.subject, scope, tenant),
+            state.signer,
+            url,
+        ),
+        // For Okta's own APIs: signed with a key it does not publish.
+        Shape::OktaOrg => sign(&token, KEYS[3].0, url),
+        Shape::Google => format!(
+            "ya29.{}",
+            URL_SAFE_NO_PAD.encode(Sha256::digest(state.serial.to_be_bytes()))
+        ),
+    };
     let mut issued = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
     // OpenID Connect: an ID token for the client, with the login's nonce.
     if scope.split(' ').any(|s| s == "openid") {
-        let mut id = match tenant {
-            Some(tenant) => entra::id_token(&grant.subject, &grant.client, scope, tenant),
-            None => FakeToken::new(&grant.subject).audience(&grant.client),
-        };
+        let mut id = state.shape.id_token(&grant.subject, &grant.client, scope);
         if let Some(nonce) = &grant.nonce {
             id = id.claim("nonce", json!(nonce));
         }

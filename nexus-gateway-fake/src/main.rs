@@ -19,13 +19,14 @@ use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeUpstream, Ra
 
 const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspace W] \
                      [--provider P] [--token T] [--seed FILE] [--issuer] [--issuer-mints-for-anyone]
-                     [--issuer-tenant TENANT]
+                     [--issuer-tenant TENANT] [--issuer-shape okta-org|google]
 --issuer also serves a fake OAuth authorization server (ISSUER_URL): its metadata,
 a JWKS, registration, /authorize (approving `alice`, or whom POST /_fake/approve
 {\"sub\": …} names), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
 It mints tokens for anyone who reaches it: with a --host beyond loopback it starts
 only when --issuer-mints-for-anyone says so. --issuer-tenant shapes it as Entra ID's
-v2 endpoint for TENANT (ISSUER_URL ends /TENANT/v2.0; metadata only at the OpenID path).
+v2 endpoint for TENANT (ISSUER_URL ends /TENANT/v2.0; metadata only at the OpenID path),
+--issuer-shape as Okta's org authorization server or Google's (loopback only too).
 The Gateway's own variables set its rate limiter: RATE_LIMIT_ENABLED=true,
 RATE_LIMIT_REQUEST_CONNECTION_RPM, RATE_LIMIT_CALLBACK_RPM, RATE_LIMIT_TOKEN_RPM,
 RATE_LIMIT_RESOLVE_RPM (per minute; 0 or less: that route unlimited).";
@@ -46,6 +47,8 @@ struct Options {
     for_anyone: bool,
     /// `--issuer-tenant`: the issuer shaped as Entra ID's for this tenant.
     tenant: Option<String>,
+    /// `--issuer-shape`: the issuer shaped as Okta's org server or Google's.
+    shape: Option<String>,
 }
 
 /// The options, or a usage error that repeats no value it was given (one
@@ -62,6 +65,7 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
         issuer: false,
         for_anyone: false,
         tenant: None,
+        shape: None,
     };
     let mut args = args.enumerate().map(|(at, arg)| {
         let at = at + 1;
@@ -93,13 +97,20 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Options, String> {
             "--issuer-tenant" => {
                 (options.issuer, options.tenant) = (true, Some(not_empty(&arg, value()?)?))
             }
+            "--issuer-shape" => match value()?.as_str() {
+                shape @ ("okta-org" | "google") => {
+                    (options.issuer, options.shape) = (true, Some(shape.to_owned()))
+                }
+                _ => return Err(format!("--issuer-shape is okta-org or google\n{USAGE}")),
+            },
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ => return Err(format!("{}\n{USAGE}", unknown(&arg))),
         }
     }
-    if options.tenant.is_some() && options.for_anyone {
+    if (options.tenant.is_some() || options.shape.is_some()) && options.for_anyone {
         return Err(format!(
-            "--issuer-tenant's issuer listens on loopback only: drop --issuer-mints-for-anyone\n{USAGE}"
+            "a shaped issuer (--issuer-tenant, --issuer-shape) listens on loopback only: drop \
+             --issuer-mints-for-anyone\n{USAGE}"
         ));
     }
     if options.seed.is_some() && !options.single.is_empty() {
@@ -225,10 +236,12 @@ fn main() -> ExitCode {
     let address = format!("{host}:0");
     let issuer = options
         .issuer
-        .then(|| match (&options.tenant, options.for_anyone) {
+        .then(|| match (&options.tenant, options.shape.as_deref()) {
             (Some(tenant), _) => FakeIssuer::start_entra_on(&address, tenant),
-            (None, true) => FakeIssuer::start_minting_for_anyone_on(&address),
-            (None, false) => FakeIssuer::start_on(&address),
+            (None, Some("google")) => FakeIssuer::start_google_on(&address),
+            (None, Some(_)) => FakeIssuer::start_okta_org_on(&address),
+            (None, None) if options.for_anyone => FakeIssuer::start_minting_for_anyone_on(&address),
+            (None, None) => FakeIssuer::start_on(&address),
         });
     let issuer = match issuer.transpose() {
         Ok(issuer) => issuer,

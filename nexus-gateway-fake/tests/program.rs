@@ -393,6 +393,53 @@ fn the_issuer_tenant_flag_shapes_the_issuer_as_entra_ids() {
     );
 }
 
+/// `--issuer-shape`: the issuer as Google's or Okta's org server, on
+/// loopback only; any other shape is a usage error.
+#[test]
+fn the_issuer_shape_flag_shapes_the_issuer_as_googles_or_oktas() {
+    use std::io::{BufRead, BufReader};
+    for (shape, rfc8414) in [("google", false), ("okta-org", true)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+            .args(["--issuer-shape", shape])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .take(3)
+            .map(Result::unwrap)
+            .collect();
+        let issuer = lines[2].strip_prefix("ISSUER_URL=").unwrap();
+        let (ok, metadata) = sh(issuer, "curl -fsS $G/.well-known/openid-configuration");
+        assert!(
+            ok && !metadata.contains("introspection") == (shape == "google"),
+            "{metadata}"
+        );
+        let (ok, _) = sh(
+            issuer,
+            "curl -fsS $G/.well-known/oauth-authorization-server",
+        );
+        assert_eq!(ok, rfc8414, "{shape}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for args in [
+        &["--issuer-shape", "github"][..],
+        &["--issuer-shape", "google", "--issuer-mints-for-anyone"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+            .args(args)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains("usage"),
+            "{args:?}: {said}"
+        );
+    }
+}
+
 #[test]
 fn the_issuer_listens_beyond_loopback_only_when_told_it_mints_for_anyone() {
     // The library: a loopback address, or one asked for by name.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::front::{authorize_url, field};
+use common::front::{authorize_url, field, redeemed, signed_in_through};
 use common::served::{Served, command, free_port};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::json;
@@ -469,45 +469,12 @@ fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators
     let github = nexus_gateway_fake::FakeProvider::oauth2("gho_alice");
     gateway.add_provider(&workspace, "github", github);
     let sign_in = |claim: &str| {
-        let port = free_port();
-        let origin = format!("http://127.0.0.1:{port}");
-        issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
-        issuer.approve_as("alice-oid");
-        let args = [&PROXY[..], &["--subject-claim", claim]].concat();
-        let child = command(&gateway, &issuer.url(), port, &args).spawn();
-        let served = Served::ready(child.expect("nexus-mcp"), port);
-        let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
-        let (_, _, client) = served.post_json("/register", &asked.to_string());
-        let id = client["client_id"]
-            .as_str()
-            .expect("a client id")
-            .to_owned();
-        let mut browser = common::served::Browser::new();
-        let (_, _, page) = browser.open(&authorize_url(&origin, &id));
-        let allow = [("pending", field(&page, "pending"))];
-        let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
-        let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
-        let (_, to_host, _) = browser.open(&back.expect("back to serve"));
-        let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
-        let said: std::collections::HashMap<_, _> = to_host.query_pairs().into_owned().collect();
-        (served, origin, id, said)
+        signed_in_through(&issuer, &gateway, "alice-oid", &["--subject-claim", claim])
     };
     // `oid`: Entra writes it in the ID token because serve asks `profile`.
     let (served, origin, id, said) = sign_in("oid");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", said.get("code").expect("a code").as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
-    let (_, _, tokens) = common::served::Browser::new().submit(&format!("{origin}/token"), &form);
-    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
-    let access = tokens["access_token"].as_str().expect("serve's token");
-    let (status, listed) = served.call(access, "list_providers", json!({}));
+    let access = redeemed(&origin, &id, said.get("code").expect("a code"));
+    let (status, listed) = served.call(&access, "list_providers", json!({}));
     assert!(
         status == 200 && listed.to_string().contains("github"),
         "{listed}"
@@ -593,4 +560,40 @@ fn a_consent_is_remembered_per_application_and_person_in_the_browser() {
     assert!((300..400).contains(&status) && to_host.is_some_and(|to| to.contains("code=")));
     // Another application: asked again, whoever consented to Host.
     assert_eq!(browser.open(&authorize_url(&origin, &other)).0, 200);
+}
+
+/// Okta's org authorization server and Google: the proxy signs a person in
+/// by the ID token's `sub` (their access tokens are for no third party),
+/// and the person calls with the token `serve` issued.
+#[test]
+fn in_front_of_oktas_org_server_and_google_a_person_is_their_sub() {
+    for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
+        let gateway = FakeGateway::start();
+        let workspace = common::served::workspace_of(&issuer.url(), "00u1a2b3c4");
+        let github = nexus_gateway_fake::FakeProvider::oauth2("gho_alice");
+        gateway.add_provider(&workspace, "github", github);
+        let (served, origin, id, said) = signed_in_through(&issuer, &gateway, "00u1a2b3c4", &[]);
+        let access = redeemed(&origin, &id, said.get("code").expect("a code"));
+        let (status, listed) = served.call(&access, "list_providers", json!({}));
+        assert!(
+            status == 200 && listed.to_string().contains("github"),
+            "{listed}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {
+    for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
+        two_people_through_replicas(1, Served::reach, issuer, &[]);
+    }
+}
+
+#[test]
+#[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {
+    for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
+        two_people_through_replicas(1, Served::reach_v2, issuer, &[]);
+    }
 }

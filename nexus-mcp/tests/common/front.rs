@@ -1,5 +1,71 @@
 //! What the tests of `serve --oauth-proxy` share: a host's authorization
-//! request, and what a page's form carries.
+//! request, what a page's form carries, and a sign-in through the proxy.
+
+use std::collections::HashMap;
+
+use nexus_gateway_fake::{FakeGateway, FakeIssuer};
+use serde_json::json;
+
+use super::served::{Browser, Served, command, free_port};
+
+/// A host registered at `serve --oauth-proxy` (with `args`) in front of
+/// `issuer`, and `person` signed in through it in a browser that allows
+/// the consent page: the server, its origin, the client id, and what the
+/// host's redirect carries (its `code`, or its `error`).
+pub fn signed_in_through(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    person: &str,
+    args: &[&str],
+) -> (Served, String, String, HashMap<String, String>) {
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    issuer.approve_as(person);
+    let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+    let child = command(gateway, &issuer.url(), port, &[&proxy[..], args].concat()).spawn();
+    let served = Served::ready(child.expect("nexus-mcp"), port);
+    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    let (_, _, client) = served.post_json("/register", &asked.to_string());
+    let id = client["client_id"]
+        .as_str()
+        .expect("a client id")
+        .to_owned();
+    let mut browser = Browser::new();
+    let (_, _, page) = browser.open(&authorize_url(&origin, &id));
+    let allow = [("pending", field(&page, "pending"))];
+    let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
+    let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+    let (_, to_host, _) = browser.open(&back.expect("back to serve"));
+    let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
+    (
+        served,
+        origin,
+        id,
+        to_host.query_pairs().into_owned().collect(),
+    )
+}
+
+/// The access token `serve` at `origin` issues for `code`, redeemed as
+/// the client `id` with the example verifier (RFC 7636 appendix B).
+pub fn redeemed(origin: &str, id: &str, code: &str) -> String {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (_, _, tokens) = Browser::new().submit(&format!("{origin}/token"), &form);
+    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+    tokens["access_token"]
+        .as_str()
+        .expect("serve's token")
+        .to_owned()
+}
 
 /// `/authorize` at `origin` for the client `id`, its redirect
 /// http://127.0.0.1:9/cb, PKCE's example challenge (RFC 7636 appendix B).

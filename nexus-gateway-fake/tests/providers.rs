@@ -1,9 +1,13 @@
-//! The fake issuer's Entra ID shape, each way it differs from the plain
-//! shape as Microsoft documents its v2 endpoint: the metadata (no
-//! registration, no PKCE advertised, no introspection, OpenID's scopes
-//! alone, RS256), `/register` absent, a `resource` refused, the ID token's
-//! pairwise `sub` and its `oid` only with `profile`, and the access tokens
-//! (an API's scopes short in `scp`, Microsoft Graph's for a login alone).
+//! The fake issuer's provider shapes, each way one differs from the plain
+//! shape as the provider documents it. Entra ID's v2 endpoint: the
+//! metadata (no registration, no PKCE advertised, no introspection,
+//! OpenID's scopes alone, RS256), `/register` absent, a `resource` refused,
+//! the ID token's pairwise `sub` and its `oid` only with `profile`, and the
+//! access tokens (an API's scopes short in `scp`, Microsoft Graph's for a
+//! login alone). Okta's org authorization server: a registration that
+//! needs an API token, access tokens signed with a key it does not publish.
+//! Google's: its metadata at the OpenID path only, no registration, no
+//! introspection, opaque access tokens, the person's `sub` and `email`.
 
 #![cfg(feature = "issuer")]
 
@@ -19,7 +23,9 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// `url`'s origin and path apart (`http://127.0.0.1:1`, `/TENANT/v2.0`).
 fn split(url: &str) -> (&str, &str) {
-    let at = url.find(&format!("/{TENANT}")).unwrap();
+    let at = url["http://".len()..]
+        .find('/')
+        .map_or(url.len(), |at| at + "http://".len());
     (&url[..at], &url[at..])
 }
 
@@ -153,4 +159,67 @@ fn an_access_token_for_an_api_says_its_scopes_short_in_scp() {
         (Some("o-bob"), Some("2.0"))
     );
     assert_ne!(access["sub"], "o-bob", "sub is pairwise");
+}
+
+#[test]
+fn oktas_org_server_registers_no_host_and_its_access_tokens_are_for_okta_alone() {
+    let issuer = FakeIssuer::start_okta_org();
+    let url = issuer.url();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let (status, _, metadata) = get(&url, path);
+        let metadata: Value = serde_json::from_str(&metadata).unwrap();
+        assert_eq!(
+            (status, metadata["issuer"].as_str()),
+            (200, Some(url.as_str()))
+        );
+        assert_eq!(
+            metadata["code_challenge_methods_supported"],
+            json!(["S256"])
+        );
+    }
+    let asked = json!({"redirect_uris": ["http://127.0.0.1:9/cb"]}).to_string();
+    let (status, _, body) = send(&url, "POST", "/register", &asked);
+    assert!(
+        status == 401 && body.contains("E0000011"),
+        "{status} {body}"
+    );
+    let (_, _, tokens) = signed_in(&issuer, "00u1a2b3c4", "openid profile", "");
+    let id = part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(id["sub"], "00u1a2b3c4");
+    // Its access token names a key the JWKS does not publish.
+    let kid = part(tokens["access_token"].as_str().unwrap(), 0)["kid"].clone();
+    let (_, _, keys) = get(&url, "/jwks");
+    assert!(!keys.contains(&format!("\"kid\":{kid}")), "{kid} in {keys}");
+    assert!(keys.contains(&format!(
+        "\"kid\":{}",
+        part(tokens["id_token"].as_str().unwrap(), 0)["kid"]
+    )));
+}
+
+#[test]
+fn google_registers_no_host_introspects_nothing_and_names_the_person_by_sub() {
+    let issuer = FakeIssuer::start_google();
+    let url = issuer.url();
+    let (status, _, metadata) = get(&url, "/.well-known/openid-configuration");
+    let metadata: Value = serde_json::from_str(&metadata).unwrap();
+    assert_eq!(status, 200);
+    for absent in ["registration_endpoint", "introspection_endpoint"] {
+        assert!(metadata.get(absent).is_none(), "{absent}: {metadata}");
+    }
+    assert_eq!(get(&url, "/.well-known/oauth-authorization-server").0, 404);
+    let asked = json!({"redirect_uris": ["http://127.0.0.1:9/cb"]}).to_string();
+    assert_eq!(send(&url, "POST", "/register", &asked).0, 404);
+    let (_, _, tokens) = signed_in(&issuer, "104857600123456789", "openid email", "");
+    let id = part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(id["sub"], "104857600123456789");
+    assert_eq!(id["email"], "104857600123456789@example.com");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(
+        access.starts_with("ya29.") && access.split('.').count() == 2,
+        "opaque: {access}"
+    );
+    assert_eq!(send(&url, "POST", "/introspect", "{}").0, 404);
 }
