@@ -216,6 +216,7 @@ fn google_registers_no_host_introspects_nothing_and_names_the_person_by_sub() {
     let id = part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(id["sub"], "104857600123456789");
     assert_eq!(id["email"], "104857600123456789@example.com");
+    assert_eq!(id["hd"], "example.com", "a Workspace account's domain");
     let access = tokens["access_token"].as_str().unwrap();
     assert!(
         access.starts_with("ya29.") && access.split('.').count() == 2,

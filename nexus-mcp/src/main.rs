@@ -437,8 +437,8 @@ fn connect_page(
     };
     // The connect page's links open under every key of the ring, the first seals.
     let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
-    let (issuer, claim) = (gate.issuer.clone(), &gate.subject_claim);
-    let login = Login::new(issuer, id, secret, links.clone(), claim);
+    let claims = (gate.subject_claim.as_str(), gate.claim.as_deref());
+    let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), claims);
     (Some((links, Arc::new(login))), Some(login_client))
 }
 

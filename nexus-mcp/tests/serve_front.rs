@@ -582,6 +582,24 @@ fn in_front_of_oktas_org_server_and_google_a_person_is_their_sub() {
     }
 }
 
+/// `--workspace-claim` with the proxy: the ID token's claim is carried into
+/// the tokens `serve` issues, so a Google Workspace domain (`hd`) is the
+/// workspace, as a provider's token with that claim would make it.
+#[test]
+fn in_front_of_google_the_workspace_claim_of_the_sign_in_names_the_workspace() {
+    let (issuer, gateway) = (FakeIssuer::start_google(), FakeGateway::start());
+    let github = nexus_gateway_fake::FakeProvider::oauth2("gho_team");
+    gateway.add_provider("team-example.com", "github", github);
+    let args = ["--workspace-claim", "hd", "--workspace-prefix", "team-"];
+    let (served, origin, id, said) = signed_in_through(&issuer, &gateway, "1048576", &args);
+    let access = redeemed(&origin, &id, said.get("code").expect("a code"));
+    let (status, listed) = served.call(&access, "list_providers", json!({}));
+    assert!(
+        status == 200 && listed.to_string().contains("github"),
+        "{status} {listed}"
+    );
+}
+
 #[test]
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {

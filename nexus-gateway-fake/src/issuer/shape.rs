@@ -6,7 +6,8 @@
 //! with keys it does not publish: they are for Okta's own APIs, never a
 //! third party's. Google publishes its metadata at the OpenID path only,
 //! registers no client and has no introspection endpoint; its access
-//! tokens are opaque; its ID token names the person by `sub`.
+//! tokens are opaque; its ID token names the person by `sub`, and a Google
+//! Workspace account's domain by `hd`.
 
 use serde_json::{Value, json};
 
@@ -91,9 +92,11 @@ impl Shape {
         let token = FakeToken::new(person).audience(client);
         match self {
             Shape::Entra(tenant) => super::entra::id_token(person, client, scope, tenant),
+            // A Google Workspace account: its domain in `hd`.
             Shape::Google => token
                 .claim("email", json!(format!("{person}@example.com")))
-                .claim("email_verified", json!(true)),
+                .claim("email_verified", json!(true))
+                .claim("hd", json!("example.com")),
             Shape::OktaOrg => token.claim("ver", json!(1)),
             Shape::Plain => token,
         }

@@ -375,7 +375,10 @@ impl Gate {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
-        let rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
+        let mut rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
+        if let (Some(claim), Some(workspace)) = (&self.claim, grant.workspace) {
+            rest.insert(claim.clone(), Value::String(workspace));
+        }
         let scope = Some(Value::String(grant.scopes.join(" ")));
         let claims = Claims {
             exp: 0,
@@ -585,6 +588,7 @@ mod tests {
     fn grant(resource: &str, scopes: &[&str]) -> Grant {
         Grant {
             person: "alice-oid".into(),
+            workspace: None,
             client: client_mark("a-host"),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             resource: resource.into(),
@@ -623,6 +627,33 @@ mod tests {
         );
         assert!(gate.issued_here(&refresh).is_none());
         assert!(gate.issued_here("eyJhbGciOiJSUzI1NiJ9.e30.sig").is_none());
+    }
+
+    #[test]
+    fn a_token_this_server_issued_carries_the_workspace_claim_of_the_sign_in() {
+        let ring = crate::state::Keyring::parse("default:a-sealing-key-of-at-least-32-bytes!!");
+        let keys = Arc::new(HeldKeys::new(Keys::new(&ring.unwrap()).unwrap()));
+        let gate = Gate {
+            claim: Some("hd".into()),
+            ..gate(&keys)
+        };
+        let sealed = |grant: &Grant| Sealing::named(&keys.now().oauth.access, grant, ACCESS_LIFE);
+        let acme = Grant {
+            workspace: Some("acme.example".into()),
+            ..grant(RESOURCE, &["mcp.tools"])
+        };
+        let admitted = gate.issued_here(&sealed(&acme)).map(|p| p.ok());
+        let Some(Some(Principal::Person { workspace, .. })) = admitted else {
+            panic!("admitted: {admitted:?}");
+        };
+        assert_eq!(workspace, "team-acme.example");
+        // A sign-in whose ID token had no such claim: refused, as a provider's token.
+        let none = gate.issued_here(&sealed(&grant(RESOURCE, &["mcp.tools"])));
+        assert!(
+            matches!(none, Some(Err(Refusal::InsufficientScope(_)))),
+            "{:?}",
+            none.map(|p| p.is_ok())
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::authorize::{Authorization, Refused};
 use super::front::Front;
-use super::login::{LoggedIn, cookie_named, page};
+use super::login::{LoggedIn, SignedIn, cookie_named, page};
 use super::token::{CODE_LIFE, Code, Grant};
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
@@ -55,10 +55,9 @@ pub(crate) struct Pending {
     /// Whether the person allowed it on the page, in this flow.
     #[serde(default)]
     consented: bool,
-    /// The issuer and subject signed in, when the page is shown after the
-    /// sign-in.
+    /// Who signed in, when the page is shown after the sign-in.
     #[serde(default)]
-    signed_in: Option<(String, String)>,
+    signed_in: Option<SignedIn>,
 }
 
 impl Pending {
@@ -165,8 +164,8 @@ pub(crate) async fn consented(
     };
     crate::metrics::oauth("consent", "allowed");
     pending.consented = true;
-    if let Some((issuer, subject)) = pending.signed_in.take() {
-        return issued(&keys, pending, &issuer, subject, &headers);
+    if let Some(signed_in) = pending.signed_in.take() {
+        return issued(&keys, pending, signed_in, &headers);
     }
     match &front.login {
         Some(login) => super::login::begin(Arc::clone(login), String::new(), Some(pending)).await,
@@ -187,7 +186,7 @@ pub(crate) fn signed_in(
     logged: LoggedIn,
     headers: &HeaderMap,
 ) -> Response {
-    let (issuer, subject) = match logged {
+    let signed_in = match logged {
         Ok(Ok(signed_in)) => signed_in,
         Ok(Err((false, why))) => {
             log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
@@ -204,14 +203,14 @@ pub(crate) fn signed_in(
                 .answer(&iss(&pending));
         }
     };
-    let who = person(&issuer, &subject);
+    let who = person(&signed_in.issuer, &signed_in.subject);
     let known = remembered(keys, headers).contains(&(pending.client.clone(), who));
     if pending.consented || known {
-        return issued(keys, pending, &issuer, subject, headers);
+        return issued(keys, pending, signed_in, headers);
     }
     let origin = iss(&pending);
     let pending = Pending {
-        signed_in: Some((issuer, subject)),
+        signed_in: Some(signed_in),
         ..pending
     };
     page_for(&origin, keys, pending)
@@ -237,25 +236,23 @@ fn redirect_refusal(pending: &Pending, error: &'static str, why: &str) -> Refuse
 
 /// The host sent its code, the consent remembered for this application and
 /// person in this browser.
-fn issued(
-    keys: &Keys,
-    pending: Pending,
-    issuer: &str,
-    subject: String,
-    headers: &HeaderMap,
-) -> Response {
+fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMap) -> Response {
     let origin = iss(&pending);
     let Some(id) = random() else {
         return redirect_refusal(&pending, "server_error", "try again").answer(&origin);
     };
     let mut consents = remembered(keys, headers);
-    let pair = (pending.client.clone(), person(issuer, &subject));
+    let pair = (
+        pending.client.clone(),
+        person(&signed_in.issuer, &signed_in.subject),
+    );
     consents.retain(|known| *known != pair);
     consents.push(pair);
     let drop = consents.len().saturating_sub(MOST_REMEMBERED);
     consents.drain(..drop);
     let grant = Grant {
-        person: subject,
+        person: signed_in.subject,
+        workspace: signed_in.workspace,
         client: pending.client,
         scopes: pending.scopes,
         resource: pending.resource,

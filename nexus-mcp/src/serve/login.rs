@@ -75,6 +75,9 @@ pub(crate) struct Login {
     /// The claim that names the person (`--subject-claim`), as the bearer
     /// check reads it from access tokens.
     subject_claim: String,
+    /// The claim that names the workspace (`--workspace-claim`), which a
+    /// sign-in for a host carries into the tokens this server issues.
+    workspace_claim: Option<String>,
     agent: ureq::Agent,
     /// The operator's lines about refused links, one per reason at most
     /// every few seconds.
@@ -90,7 +93,7 @@ impl Login {
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
-        subject_claim: &str,
+        (subject_claim, workspace_claim): (&str, Option<&str>),
     ) -> Login {
         Login {
             issuer,
@@ -98,6 +101,7 @@ impl Login {
             secret,
             links,
             subject_claim: subject_claim.to_owned(),
+            workspace_claim: workspace_claim.map(str::to_owned),
             agent: http::agent(Duration::from_secs(10)),
             told: Default::default(),
         }
@@ -322,7 +326,7 @@ async fn callback(
         );
     };
     let logged = logged_in(Arc::clone(&login), code, pending).await;
-    let logged = logged.map(|l| l.map(|(issuer, subject)| person(&issuer, &subject)));
+    let logged = logged.map(|l| l.map(|signed| person(&signed.issuer, &signed.subject)));
     match logged {
         Ok(Ok(person)) if person == ticket.person => {
             let to = [(header::LOCATION, ticket.consent)];
@@ -362,9 +366,19 @@ async fn callback(
 /// Why a login did not complete, and whether only the operator can mend it.
 pub(crate) type NotIn = (bool, String);
 
-/// The issuer and subject a login names, or why not; `Err` when the
-/// exchange could not run at all.
-pub(crate) type LoggedIn = Result<Result<(String, String), NotIn>, tokio::task::JoinError>;
+/// Who a login signed in: the issuer, the person's claim (`--subject-claim`)
+/// and, with `--workspace-claim`, its value in the ID token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SignedIn {
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
+    #[serde(default)]
+    pub(crate) workspace: Option<String>,
+}
+
+/// Who a login signed in, or why not; `Err` when the exchange could not
+/// run at all.
+pub(crate) type LoggedIn = Result<Result<SignedIn, NotIn>, tokio::task::JoinError>;
 
 /// The issuer and subject the code logs in, its ID token checked by the
 /// OpenID Connect crate (signature, issuer, audience, nonce, expiry) with
@@ -399,16 +413,18 @@ async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> Log
         // Its signature checked above, the token's other claims are read as
         // they are: the person's claim, as the bearer check reads it.
         let others = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(jwt);
+        let others = others.unwrap_or_default();
+        let text = |name: &str| others.get(name)?.as_str().filter(|s| !s.trim().is_empty());
         let subject = match name {
             "sub" => Some(claims.subject().to_string()),
-            _ => others
-                .ok()
-                .and_then(|c| c.get(name)?.as_str().map(str::to_owned)),
+            _ => text(name).map(str::to_owned),
         };
+        let workspace = login.workspace_claim.as_deref().and_then(text);
         let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
             return Err((true, format!("the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)")));
         };
-        Ok((claims.issuer().to_string(), subject))
+        let (issuer, workspace) = (claims.issuer().to_string(), workspace.map(str::to_owned));
+        Ok(SignedIn { issuer, subject, workspace })
     });
     Ok(checked)
 }

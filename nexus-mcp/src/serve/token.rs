@@ -32,6 +32,9 @@ pub(crate) const REFRESH_LIFE: Duration = Duration::from_secs(14 * 24 * 3600);
 pub(crate) struct Grant {
     /// The person, as `--subject-claim` names them at the issuer.
     pub(crate) person: String,
+    /// The value of `--workspace-claim` in the person's ID token, if any.
+    #[serde(default)]
+    pub(crate) workspace: Option<String>,
     /// The client it was granted to: the SHA-256 of its id (hex).
     pub(crate) client: String,
     /// The scopes granted.
@@ -225,6 +228,7 @@ mod tests {
 
     fn grant() -> Grant {
         Grant {
+            workspace: None,
             person: "alice".into(),
             client: client_mark("the-client"),
             scopes: vec!["mcp.tools".into()],
