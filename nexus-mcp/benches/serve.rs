@@ -9,7 +9,9 @@
 //! opaque token told by introspection against one with a JWT, and the
 //! questions the issuer is asked for one such token under 16 clients; a
 //! warm call with metrics and JSON log lines on against both off; a warm
-//! call's median and 99th percentile beside a busy loop; a
+//! call's median and 99th percentile beside a busy loop; with
+//! `--oauth-proxy`, each step of a host's sign-in and a warm call with the
+//! token `serve` issued against one with the provider's; a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -30,6 +32,13 @@ mod nginx;
 #[allow(dead_code)]
 #[path = "../tests/common/served.rs"]
 mod served;
+// The tests' host's authorization request, for `--oauth-proxy`'s sign-in.
+#[allow(dead_code)]
+#[path = "../tests/common/front.rs"]
+mod front;
+// `--oauth-proxy`: a sign-in's steps, and a call with the token serve issued.
+#[path = "serve/proxy.rs"]
+mod proxy;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -105,6 +114,7 @@ fn main() {
     opaque_tokens(&issuer, &mcp, &alice, &url);
     observed(&gateway, &issuer, &url);
     rolling_restart(&gateway, &issuer, &url);
+    proxy::proxy(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
 }
 
