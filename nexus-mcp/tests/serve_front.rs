@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::front::{authorize_url, field, redeemed, signed_in_through};
+use common::front::{authorize_url, field, redeemed, signed_in_through, token_answer};
 use common::served::{Served, command, free_port};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::json;
@@ -614,4 +614,82 @@ fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of
     for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
         two_people_through_replicas(1, Served::reach_v2, issuer, &[]);
     }
+}
+
+/// Stateless across replicas: a code redeemed on one replica, its refresh
+/// token rotated on another, the new access token taken by the first. Without a store,
+/// a refresh token used once still opens until its life ends (14 days
+/// unused); what bounds a stolen one sooner is the deny list: once the
+/// person is denied, no refresh is granted, the rotated one included.
+#[test]
+fn a_refresh_on_another_replica_rotates_and_a_denied_person_gets_no_refresh() {
+    let dir = std::env::temp_dir().join(format!("nexus-refresh-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let deny = dir.join("deny");
+    std::fs::write(&deny, "# nobody yet\n").unwrap();
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let workspace = common::served::workspace_of(&issuer.url(), "alice");
+    gateway.add_provider(
+        &workspace,
+        "github",
+        nexus_gateway_fake::FakeProvider::oauth2("gho_a"),
+    );
+    let args = ["--deny-file", deny.to_str().unwrap()];
+    let (one, origin, id, said) = signed_in_through(&issuer, &gateway, "alice", &args);
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", said.get("code").expect("a code").as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", &id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (_, tokens) = token_answer(&origin, &form);
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    // The other replica: the same keyring, public at the same URL.
+    let port = free_port();
+    let public = format!("{origin}/mcp");
+    let public_args = [&PROXY[..], &args[..], &["--public-url", &public]].concat();
+    let child = command(&gateway, &issuer.url(), port, &public_args).spawn();
+    let two = Served::ready(child.expect("nexus-mcp"), port);
+    let other = format!("http://127.0.0.1:{port}");
+    let refreshing = |token: &str| {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", &id),
+        ];
+        token_answer(&other, &form)
+    };
+    let (status, rotated) = refreshing(&refresh);
+    assert_eq!(status, 200, "{rotated}");
+    let access = rotated["access_token"].as_str().expect("an access token");
+    let next = rotated["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    assert_ne!(next, refresh, "rotated at each use");
+    // Issued by the other replica, taken by this one.
+    assert_eq!(one.call(access, "list_providers", json!({})).0, 200);
+    // Denied at SIGHUP: no refresh for alice, neither token.
+    std::fs::write(&deny, format!("{} alice\n", issuer.url())).unwrap();
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &two.pid().to_string()])
+        .status();
+    assert!(hangup.unwrap().success());
+    two.said_once(|said| said.contains("SIGHUP: the deny list names 1 people"));
+    for token in [&refresh, &next] {
+        let (status, refused) = refreshing(token);
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{refused}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

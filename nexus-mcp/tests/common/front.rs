@@ -59,12 +59,18 @@ pub fn redeemed(origin: &str, id: &str, code: &str) -> String {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
         ),
     ];
-    let (_, _, tokens) = Browser::new().submit(&format!("{origin}/token"), &form);
-    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+    let tokens = token_answer(origin, &form).1;
     tokens["access_token"]
         .as_str()
         .expect("serve's token")
         .to_owned()
+}
+
+/// What `serve`'s token endpoint at `origin` answers `form`: its status
+/// and its JSON.
+pub fn token_answer(origin: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let (status, _, answer) = Browser::new().submit(&format!("{origin}/token"), form);
+    (status, serde_json::from_str(&answer).unwrap_or_default())
 }
 
 /// `/authorize` at `origin` for the client `id`, its redirect
