@@ -538,6 +538,22 @@ fn a_consent_is_remembered_per_application_and_person_in_the_browser() {
             page,
         )
     };
+    // The page cannot be framed (a click on it is the person's own), nor kept.
+    let (status, headers, _) = Served::get_url(&authorize_url(&origin, &host));
+    let header = |name: &str| {
+        common::served::header(&headers, name)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(status, 200);
+    assert_eq!(header("content-security-policy"), "frame-ancestors 'none'");
+    assert_eq!(
+        (
+            header("x-frame-options").as_str(),
+            header("cache-control").as_str()
+        ),
+        ("DENY", "no-store")
+    );
     // Alice allows Host on the page the first time; then she is not asked.
     assert_eq!(
         browser.open(&authorize_url(&origin, &host)).0,
