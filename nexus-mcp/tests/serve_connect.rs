@@ -175,6 +175,34 @@ fn the_connect_page_reads_the_person_from_the_subject_claim() {
     assert!(said.contains("--subject-claim must name"), "{said}");
 }
 
+/// With Entra ID and `--subject-claim` left at `sub`: the API's access
+/// token and the login's ID token name the person by a different `sub`
+/// (pairwise, one per application), so the rightful person's link reads as
+/// another's; the operator's line says the fix.
+#[test]
+fn an_entra_login_without_the_oid_claim_tells_the_operator_to_set_it() {
+    let issuer = FakeIssuer::start_entra("72f988bf-86f1-41af");
+    let gateway = FakeGateway::start();
+    let api = FakeUpstream::start();
+    let github = FakeProvider::oauth2("gho_someone_else").api_base_url(&api.url());
+    gateway.add_provider("ws-other", "github", github);
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let child = command(&gateway, &issuer.url(), port, &CONNECT_ARGS).spawn();
+    let served = Served::ready(child.unwrap(), port);
+    let alice = FakeToken::new("pairwise-for-the-api").audience(&served.resource);
+    let alice = issuer.mint(
+        &alice
+            .claim("oid", json!("alice-oid"))
+            .claim("scp", json!("mcp")),
+    );
+    let link = connect_link(&served, &api, &alice);
+    let (status, _, page) = Browser::new().open_as(&issuer, "alice-oid", &link);
+    assert_eq!(status, 403, "{page}");
+    let said = served.said_once(|said| said.contains("made for another person"));
+    assert!(said.contains("--subject-claim oid"), "{said}");
+}
+
 #[test]
 fn a_client_without_url_elicitation_reads_the_link_in_the_tool_error() {
     let (issuer, _gateway, api, served) = connect_server();

@@ -333,7 +333,18 @@ async fn callback(
             (StatusCode::FOUND, to).into_response()
         }
         Ok(Ok(_)) => {
-            log::warn!(target: "nexus_mcp", "connect page: a link made for another person was opened (provider {:?}); nothing was redirected", ticket.provider);
+            // Entra ID's `sub` is pairwise, one per application: the API's
+            // access token and the login client's ID token differ. Its
+            // metadata, alone among issuers', names a cloud instance.
+            let metadata = login.issuer.metadata().unwrap_or_default();
+            let entra = metadata.get("cloud_instance_name").is_some();
+            let hint = match entra && login.subject_claim == "sub" {
+                true => {
+                    "; with Entra ID, --subject-claim oid names the person alike in both tokens (its sub is one per application)"
+                }
+                false => "",
+            };
+            log::warn!(target: "nexus_mcp", "connect page: a link made for another person was opened (provider {:?}){hint}; nothing was redirected", ticket.provider);
             page(
                 StatusCode::FORBIDDEN,
                 "This link was made for another account. Sign in as the person it was sent to, \
