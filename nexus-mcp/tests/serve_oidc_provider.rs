@@ -146,6 +146,68 @@ fn three_people_behind(mode: &str) {
     }
 }
 
+/// `serve --oauth-proxy` in front of the certified provider set up as Entra
+/// ID is (no registration, no PKCE advertised, no resource indicators,
+/// OpenID's scopes alone, `sub` pairwise and `oid` only with `profile`, a
+/// confidential login client): the official Python client, its OAuth
+/// provider unchanged, signs two people in through `serve` and each calls
+/// with their own credential.
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+fn two_people_sign_in_through_the_proxy_in_front_of_a_certified_provider_set_up_as_entra() {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let callback = format!("http://127.0.0.1:{port}/connect/callback");
+    let provider = OidcProvider::start("entra", &resource, &callback);
+    let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
+    let metadata = ureq::get(&discovery)
+        .call()
+        .expect("its metadata")
+        .body_mut()
+        .read_to_string();
+    let metadata: serde_json::Value = serde_json::from_str(&metadata.unwrap()).unwrap();
+    for absent in ["registration_endpoint", "code_challenge_methods_supported"] {
+        assert!(
+            metadata.get(absent).is_none(),
+            "set up as Entra: {absent} in {metadata}"
+        );
+    }
+    let people = [
+        ("alice", "gho_alice_secret", "2026"),
+        ("bob", "gho_bob_secret", "2025"),
+    ];
+    for (person, credential, _) in people {
+        let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&provider.issuer, person), "github", github);
+    }
+    let args = [
+        "--oauth-proxy",
+        "--login-client-id",
+        CONNECT_CLIENT,
+        "--subject-claim",
+        "oid",
+    ];
+    let mut serve = command(&gateway, &provider.issuer, port, &args);
+    serve.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "connect-secret");
+    let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
+    for (person, credential, era) in people {
+        provider.log_in_as(person);
+        let summary = served.reach(&api.url(), era);
+        let results = summary["results"].as_array().expect("results");
+        assert!(
+            results.iter().all(|r| r["is_error"] == false),
+            "{summary}: {}",
+            served.said()
+        );
+        let sent = api.last_request().expect("the API was called");
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {credential}").as_str())
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
 fn people_behind_a_certified_provider_issuing_jwt_access_tokens() {

@@ -5,7 +5,11 @@
 // introspects (RFC 7662) as a confidential client.
 //
 // Usage: node oidc_provider.mjs PORT MODE RESOURCE CONNECT_CALLBACK
-//   MODE              jwt | opaque: the access tokens issued for RESOURCE
+//   MODE              jwt | opaque: the access tokens issued for RESOURCE;
+//                     entra: set up as Entra ID is (no registration, no PKCE
+//                     advertised, no resource indicators, OpenID's scopes
+//                     alone, `sub` pairwise, `oid` only with `profile`, the
+//                     login client confidential: secret `connect-secret`)
 //   RESOURCE          the MCP server's public URL, the only resource served
 //   CONNECT_CALLBACK  the redirect URI of the connect page's login client
 //
@@ -19,14 +23,15 @@
 // /_test/introspections` says how many introspection requests it answered.
 // Prints `listening` on stdout once it serves.
 
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 
 const [port, mode, resource, connectCallback] = process.argv.slice(2);
-if (!['jwt', 'opaque'].includes(mode)) {
-  throw new Error(`MODE is jwt or opaque, not ${mode}`);
+if (!['jwt', 'opaque', 'entra'].includes(mode)) {
+  throw new Error(`MODE is jwt, opaque or entra, not ${mode}`);
 }
+const entra = mode === 'entra';
 const issuer = `http://127.0.0.1:${port}`;
 let person = 'nobody';
 let introspections = 0;
@@ -38,7 +43,9 @@ const provider = new Provider(issuer, {
   clients: [
     {
       client_id: 'nexus-mcp-connect',
-      token_endpoint_auth_method: 'none',
+      ...(entra
+        ? { client_secret: 'connect-secret', token_endpoint_auth_method: 'client_secret_basic', subject_type: 'pairwise' }
+        : { token_endpoint_auth_method: 'none' }),
       redirect_uris: [connectCallback],
     },
     {
@@ -52,15 +59,22 @@ const provider = new Provider(issuer, {
   ],
   jwks: { keys: [signing] },
   cookies: { keys: ['a-cookie-key-for-the-test-provider'] },
-  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id }) }),
-  scopes: ['openid', 'mcp'],
+  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, oid: id }) }),
+  scopes: entra ? ['openid', 'profile', 'email', 'offline_access'] : ['openid', 'mcp'],
+  // Entra: `oid` only with `profile`; `sub` one per application.
+  claims: entra ? { openid: ['sub'], profile: ['oid'] } : { openid: ['sub'] },
+  subjectTypes: entra ? ['public', 'pairwise'] : ['public'],
+  pairwiseIdentifier: async (_ctx, id, client) =>
+    createHash('sha256').update(`${id}\0${client.sectorIdentifier}`).digest('base64url'),
+  // Entra writes a scope's claims into the ID token itself.
+  conformIdTokenClaims: !entra,
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
     devInteractions: { enabled: false },
-    registration: { enabled: true },
-    introspection: { enabled: true },
+    registration: { enabled: !entra },
+    introspection: { enabled: !entra },
     resourceIndicators: {
-      enabled: true,
+      enabled: !entra,
       defaultResource: async (_ctx, _client, oneOf) => oneOf,
       useGrantedResource: async () => true,
       getResourceServerInfo: async (_ctx, indicator) => {
@@ -75,6 +89,15 @@ const provider = new Provider(issuer, {
       },
     },
   },
+});
+
+// Entra advertises no PKCE (it takes it all the same): the MCP spec tells a
+// host to refuse such a server.
+provider.use(async (ctx, next) => {
+  await next();
+  if (entra && ctx.path === '/.well-known/openid-configuration') {
+    delete ctx.body.code_challenge_methods_supported;
+  }
 });
 
 // The login page and the consent page, approved at once as `person`.
