@@ -413,7 +413,7 @@ fn the_issuer_shape_flag_shapes_the_issuer_as_googles_or_oktas() {
         let issuer = lines[2].strip_prefix("ISSUER_URL=").unwrap();
         let (ok, metadata) = sh(issuer, "curl -fsS $G/.well-known/openid-configuration");
         assert!(
-            ok && !metadata.contains("introspection") == (shape == "google"),
+            ok && metadata.contains("introspection") != (shape == "google"),
             "{metadata}"
         );
         let (ok, _) = sh(
