@@ -1,6 +1,7 @@
-//! `serve --oauth-proxy`, the hosts' authorization server (#87, in
-//! progress), through the built program: its metadata and dynamic
-//! registration, stateless across replicas.
+//! `serve --oauth-proxy`, the hosts' authorization server, through the
+//! built program: its metadata and registration, the consent page, the
+//! sign-in at the issuer in each provider's shape, codes and tokens,
+//! stateless across replicas, with the official clients.
 
 mod common;
 

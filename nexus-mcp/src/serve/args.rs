@@ -56,10 +56,12 @@ pub(crate) struct ServeArgs {
     /// --connect, whose links only the person asked can use.
     #[arg(long, value_name = "ID")]
     login_client_id: Option<String>,
-    /// Be the hosts' authorization server (work in progress, #87): publish
-    /// this server's own OAuth metadata and register hosts, for an issuer
-    /// that lets no host register (Entra ID, Okta, Google). Needs
-    /// --login-client-id: people sign in at the issuer with that client.
+    /// Be the hosts' authorization server: publish this server's own OAuth
+    /// metadata, register hosts (or read their client ID metadata
+    /// documents), ask each person's consent to each host, and issue this
+    /// server's own tokens, for an issuer that lets no host register (Entra
+    /// ID, Okta's org server, Google). Needs --login-client-id: people sign
+    /// in at the issuer with that client.
     #[arg(long)]
     oauth_proxy: bool,
     /// With --oauth-proxy, an origin whose client ID metadata documents are

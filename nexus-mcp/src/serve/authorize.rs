@@ -1,5 +1,5 @@
 //! The authorization endpoint of the hosts' authorization server
-//! (`--oauth-proxy`, #87, in progress): a host's request read and checked
+//! (`--oauth-proxy`): a host's request read and checked
 //! (OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 8252 §7.3). What cannot be
 //! trusted to redirect (an unknown client, a redirect URI it did not
 //! register) is told on this server's own page, never redirected to; the
