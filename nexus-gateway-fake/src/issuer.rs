@@ -372,6 +372,8 @@ pub struct FakeToken {
     jku: Option<String>,
     typ: Option<String>,
     critical: Option<Vec<String>>,
+    /// A `nonce` in the JOSE header, as Microsoft Graph's tokens carry.
+    header_nonce: Option<String>,
     claims: Map<String, Value>,
 }
 
@@ -485,6 +487,7 @@ fn sign(token: &FakeToken, kid: &str, issuer: &str) -> String {
         header.typ = Some(typ.clone());
     }
     header.crit = token.critical.clone();
+    header.nonce = token.header_nonce.clone();
     let signed = jsonwebtoken::encode(&header, &token.claims(issuer), &key_of(*alg, der));
     signed.unwrap_or_else(|e| panic!("FakeIssuer could not sign with {kid}: {e}"))
 }

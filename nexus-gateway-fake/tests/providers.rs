@@ -144,6 +144,11 @@ fn an_id_token_names_the_person_by_oid_only_when_profile_was_asked() {
     // A login alone gets Microsoft Graph's token, not one for the app.
     let access = part(tokens["access_token"].as_str().unwrap(), 1);
     assert_eq!(access["aud"], "00000003-0000-0000-c000-000000000000");
+    let header = part(tokens["access_token"].as_str().unwrap(), 0);
+    assert!(
+        header["nonce"].is_string(),
+        "Graph's header nonce: {header}"
+    );
 }
 
 #[test]

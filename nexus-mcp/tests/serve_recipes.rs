@@ -186,6 +186,18 @@ fn entra_id_with_a_scope() {
         .served
         .said_once(|said| said.contains("lacks the scope"));
     assert!(said.contains(r#"scp "User.Read""#), "{said}");
+    // A Microsoft Graph token (the host asked a bare scope): refused, the
+    // line naming the scope to ask.
+    let graph = FakeToken::new("pairwise").audience("00000003-0000-0000-c000-000000000000");
+    let graph = recipe.issuer.mint(&with(
+        graph,
+        json!({"oid": recipe.person, "scp": "mcp.tools"}),
+    ));
+    assert_eq!(recipe.status(&graph), 401);
+    let said = recipe
+        .served
+        .said_once(|said| said.contains("Microsoft Graph token"));
+    assert!(said.contains("api://"), "{said}");
 }
 
 #[test]

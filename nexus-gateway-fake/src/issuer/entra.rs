@@ -6,7 +6,7 @@
 //! `resource` on the v2 endpoint; an ID token's `sub` is pairwise, its
 //! `oid` there only when `profile` was asked; an access token for an API
 //! says its scopes short in `scp`, and one for a login alone is Microsoft
-//! Graph's.
+//! Graph's (a `nonce` in its header).
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -71,7 +71,11 @@ pub(super) fn access_token(oid: &str, scope: &str, tenant: &str) -> FakeToken {
         Some((app, _)) => (*app, api.iter().map(|(_, name)| *name).collect::<Vec<_>>()),
         None => (GRAPH, vec!["openid", "profile", "email"]),
     };
-    let token = FakeToken::new(&pairwise(oid, app)).audience(app).typ("JWT");
+    let mut token = FakeToken::new(&pairwise(oid, app)).audience(app).typ("JWT");
+    if app == GRAPH {
+        // Graph's tokens carry a nonce in their header: for Graph alone.
+        token.header_nonce = Some(pairwise(oid, "nonce"));
+    }
     let claims = json!({"oid": oid, "tid": tenant, "ver": "2.0", "scp": scp.join(" ")});
     let Value::Object(claims) = claims else {
         return token;
