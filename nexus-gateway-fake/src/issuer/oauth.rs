@@ -1,0 +1,192 @@
+//! The fake issuer's OAuth endpoints: the test's own (`/_fake/…`), dynamic
+//! registration, `/authorize` (the person the test named approves at once)
+//! and `/token` (a code exchanged once, with its verifier), each in the
+//! provider's shape the issuer takes.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use parking_lot::Mutex;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{
+    FakeToken, Grant, KEYS, Shape, State, answer, entra, introspect, mint, refused, register, sign,
+};
+use crate::request::{RecordedRequest, query_pairs};
+use crate::server::Reply;
+
+/// Registration, `/authorize` and `/token`.
+pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Reply {
+    let mut state = state.lock();
+    state.serial += 1;
+    let form: HashMap<String, String> = if request.method == "GET" {
+        query_pairs(&request.query).into_iter().collect()
+    } else {
+        query_pairs(&String::from_utf8_lossy(&request.body))
+            .into_iter()
+            .collect()
+    };
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/_fake/mint") => mint::asked(&mut state, url, &request.body),
+        ("POST", "/_fake/approve") => {
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let Some(subject) = asked["sub"].as_str().filter(|s| !s.is_empty()) else {
+                return refused(
+                    "invalid_request",
+                    "{\"sub\": \"…\"} names who /authorize approves",
+                );
+            };
+            state.person = subject.to_owned();
+            answer(200, &json!({"approves": subject}))
+        }
+        ("POST", "/_fake/rotate") => {
+            state.rotate();
+            answer(200, &json!({"signer": state.signer}))
+        }
+        ("POST", "/register") => match state.shape.registration_refused() {
+            Some((status, body)) => answer(status, &body),
+            None => register::register(&mut state, &request.body),
+        },
+        ("GET", "/authorize") => authorize(&mut state, url, &form),
+        ("POST", "/token") => token(&mut state, url, &with_basic(form, request)),
+        ("POST", "/introspect") if state.shape != Shape::Google => {
+            introspect::answer(&mut state, url, &with_basic(form, request))
+        }
+        _ => answer(404, &json!({"error": "not_found"})),
+    }
+}
+
+/// `form` with the client HTTP Basic names (a confidential client's id and
+/// secret) where the form itself does not.
+fn with_basic(
+    mut form: HashMap<String, String>,
+    request: &RecordedRequest,
+) -> HashMap<String, String> {
+    let basic = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Basic "));
+    let pair = basic.and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+    let id = pair.and_then(|p| String::from_utf8(p).ok());
+    if let Some((client, secret)) = id.as_deref().and_then(|p| p.split_once(':')) {
+        let decoded = |v| percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+        form.entry("client_id".into())
+            .or_insert_with(|| decoded(client).into_owned());
+        form.entry("client_secret".into())
+            .or_insert_with(|| decoded(secret).into_owned());
+    }
+    form
+}
+
+/// `/authorize`: the person the test named approves at once, and the
+/// browser is sent back with a code, the state and the issuer.
+fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let (client, redirect_uri) = (field("client_id"), field("redirect_uri"));
+    let known = (state.clients.get(&client)).is_some_and(|uris| uris.contains(&redirect_uri));
+    if !known || field("response_type") != "code" {
+        return refused("invalid_request", "an unknown client or redirect_uri");
+    }
+    if field("code_challenge_method") != "S256" || field("code_challenge").is_empty() {
+        return refused("invalid_request", "PKCE with S256 is required");
+    }
+    if matches!(state.shape, Shape::Entra(_)) && form.contains_key("resource") {
+        return refused("invalid_target", entra::NO_RESOURCE);
+    }
+    let code = format!("code-{}", state.serial);
+    let grant = Grant {
+        client,
+        redirect_uri: redirect_uri.clone(),
+        challenge: field("code_challenge"),
+        resource: form.get("resource").cloned(),
+        scope: form.get("scope").cloned(),
+        subject: state.person.clone(),
+        nonce: form.get("nonce").cloned(),
+    };
+    state.codes.insert(code.clone(), grant);
+    let sent = [
+        ("code", code.as_str()),
+        ("state", &field("state")),
+        ("iss", url),
+    ];
+    let query: Vec<String> = (sent.iter())
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect();
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    Reply::Answer {
+        status: 302,
+        headers: vec![(
+            "Location".into(),
+            format!("{redirect_uri}{sep}{}", query.join("&")),
+        )],
+        body: Vec::new(),
+    }
+}
+
+/// `/token`: a code exchanged once, by its client, with its verifier, for
+/// a token whose audience is the `resource` asked for.
+fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    if field("grant_type") != "authorization_code" {
+        return refused("unsupported_grant_type", "authorization_code only");
+    }
+    let secret = state.secrets.get(&field("client_id"));
+    let known = state.clients.contains_key(&field("client_id"));
+    if !known || secret.is_some_and(|secret| *secret != field("client_secret")) {
+        let why = "an unknown client, or a confidential one without its secret";
+        return answer(
+            401,
+            &json!({"error": "invalid_client", "error_description": why}),
+        );
+    }
+    let Some(grant) = state.codes.remove(&field("code")) else {
+        return refused("invalid_grant", "an unknown or used code");
+    };
+    let verifier = Sha256::digest(field("code_verifier").as_bytes());
+    let proven = URL_SAFE_NO_PAD.encode(verifier) == grant.challenge;
+    let same = grant.client == field("client_id") && grant.redirect_uri == field("redirect_uri");
+    let resource = form.get("resource").or(grant.resource.as_ref()).cloned();
+    if !proven || !same || (grant.resource.is_some() && resource != grant.resource) {
+        return refused(
+            "invalid_grant",
+            "the code, verifier, client or resource do not match",
+        );
+    }
+    let scope = grant.scope.as_deref().unwrap_or_default();
+    let mut token = FakeToken::new(&grant.subject);
+    if let Some(resource) = &resource {
+        token = token.audience(resource);
+    }
+    if let Some(scope) = &grant.scope {
+        token = token.claim("scope", json!(scope));
+    }
+    let access = match &state.shape {
+        Shape::Plain => sign(&token, state.signer, url),
+        Shape::Entra(tenant) => sign(
+            &entra::access_token(&grant.subject, scope, tenant),
+            state.signer,
+            url,
+        ),
+        // For Okta's own APIs: signed with a key it does not publish.
+        Shape::OktaOrg => sign(&token, KEYS[3].0, url),
+        Shape::Google => format!(
+            "ya29.{}",
+            URL_SAFE_NO_PAD.encode(Sha256::digest(state.serial.to_be_bytes()))
+        ),
+    };
+    let mut issued = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
+    // OpenID Connect: an ID token for the client, with the login's nonce.
+    if scope.split(' ').any(|s| s == "openid") {
+        let mut id = state.shape.id_token(&grant.subject, &grant.client, scope);
+        if let Some(nonce) = &grant.nonce {
+            id = id.claim("nonce", json!(nonce));
+        }
+        issued["id_token"] = json!(sign(&id, state.signer, url));
+    }
+    if let Some(scope) = grant.scope {
+        issued["scope"] = json!(scope);
+    }
+    answer(200, &issued)
+}
