@@ -343,24 +343,30 @@ fn the_issuer_mints_every_shape_over_http(issuer: &str) {
     assert!(refused.contains("invalid_client"), "{refused}");
 }
 
+/// The program started with `args`, and the issuer URL it prints.
+fn issuer_of(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .map(Result::unwrap)
+        .find_map(|l| l.strip_prefix("ISSUER_URL=").map(str::to_owned));
+    (child, url.expect("ISSUER_URL"))
+}
+
 /// `--issuer-tenant`: the issuer as Entra ID's v2 endpoint, its URL under
 /// the tenant, its metadata at the OpenID path only, and tokens minted
 /// there in Entra's shape.
 #[test]
 fn the_issuer_tenant_flag_shapes_the_issuer_as_entra_ids() {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
-        .args(["--issuer-tenant", "9188040d-6c67-4c5b-b112-36a304b66dad"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .take(3)
-        .map(Result::unwrap)
-        .collect();
-    let issuer = lines[2].strip_prefix("ISSUER_URL=").unwrap();
+    let (mut child, issuer) =
+        issuer_of(&["--issuer-tenant", "9188040d-6c67-4c5b-b112-36a304b66dad"]);
+    let issuer = issuer.as_str();
     assert!(
         issuer.ends_with("/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"),
         "{issuer}"
@@ -397,20 +403,9 @@ fn the_issuer_tenant_flag_shapes_the_issuer_as_entra_ids() {
 /// loopback only; any other shape is a usage error.
 #[test]
 fn the_issuer_shape_flag_shapes_the_issuer_as_googles_or_oktas() {
-    use std::io::{BufRead, BufReader};
     for (shape, rfc8414) in [("google", false), ("okta-org", true)] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-gateway-fake"))
-            .args(["--issuer-shape", shape])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
-            .lines()
-            .take(3)
-            .map(Result::unwrap)
-            .collect();
-        let issuer = lines[2].strip_prefix("ISSUER_URL=").unwrap();
+        let (mut child, issuer) = issuer_of(&["--issuer-shape", shape]);
+        let issuer = issuer.as_str();
         let (ok, metadata) = sh(issuer, "curl -fsS $G/.well-known/openid-configuration");
         assert!(
             ok && metadata.contains("introspection") != (shape == "google"),

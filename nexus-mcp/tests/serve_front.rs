@@ -373,17 +373,7 @@ fn two_people_through_replicas(
     for (person, credential, era) in people {
         issuer.approve_as(person);
         let summary = reach(&served, &api.url(), era);
-        let results = summary["results"].as_array().expect("results");
-        assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
-        assert!(
-            results[1]["text"].as_str().unwrap().starts_with("HTTP 200"),
-            "{summary}"
-        );
-        let sent = api.last_request().expect("the API was called");
-        assert_eq!(
-            sent.header("authorization"),
-            Some(format!("Bearer {credential}").as_str())
-        );
+        common::served::answered_with(&summary, &api, credential);
     }
 }
 

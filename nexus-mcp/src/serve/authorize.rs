@@ -283,29 +283,15 @@ pub(crate) async fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{HeldKeys, Keys};
 
     const RESOURCE: &str = "https://mcp.example.com/mcp";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn front() -> Front {
-        let ring = crate::state::Keyring::parse("default:a-sealing-key-of-at-least-32-bytes!!");
-        let keys = Keys::new(&ring.unwrap()).unwrap();
-        let keys = std::sync::Arc::new(HeldKeys::new(keys));
-        let origin = "https://mcp.example.com".to_owned();
-        Front {
-            origin,
-            scopes: vec!["mcp.tools".into()],
-            resource: RESOURCE.to_owned(),
-            keys,
-            redeemed: Default::default(),
-            login: None,
-            issuer: "https://login.example".into(),
-            deny: std::sync::Arc::new(
-                crate::serve::deny::DenyList::read(None, "https://login.example").unwrap(),
-            ),
-            documents: crate::serve::document::Documents::new(Vec::new()),
-        }
+        Front::tested(
+            "default:a-sealing-key-of-at-least-32-bytes!!",
+            &["mcp.tools"],
+        )
     }
 
     fn client(front: &Front, uris: &[&str]) -> String {

@@ -244,10 +244,30 @@ impl Front {
         Sealing::named(&self.keys.now().oauth.clients, client, CLIENT_LIFE)
     }
 
-    /// The client `id` is, when this server's ring sealed it (the
-    /// authorization endpoint's, to come).
+    /// The client `id` is, when this server's ring sealed it.
     pub(crate) fn client(&self, id: &str) -> Option<Client> {
         Sealing::opened(&self.keys.now().oauth.clients, id).ok()
+    }
+
+    /// The authorization server of the unit tests: `https://mcp.example.com`
+    /// granting `scopes`, its keys `ring`, no login client, nobody denied.
+    #[cfg(test)]
+    pub(crate) fn tested(ring: &str, scopes: &[&str]) -> Front {
+        let ring = crate::state::Keyring::parse(ring).unwrap();
+        let keys = std::sync::Arc::new(HeldKeys::new(crate::keys::Keys::new(&ring).unwrap()));
+        let origin = "https://mcp.example.com".to_owned();
+        let deny = super::deny::DenyList::read(None, "https://login.example").unwrap();
+        Front {
+            resource: format!("{origin}/mcp"),
+            origin,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            keys,
+            redeemed: Default::default(),
+            login: None,
+            issuer: "https://login.example".into(),
+            deny: std::sync::Arc::new(deny),
+            documents: super::document::Documents::new(Vec::new()),
+        }
     }
 }
 
@@ -323,24 +343,7 @@ mod tests {
     }
 
     fn front(ring: &str) -> Front {
-        let ring = crate::state::Keyring::parse(ring).unwrap();
-        let keys = crate::keys::Keys::new(&ring).unwrap();
-        let keys = std::sync::Arc::new(HeldKeys::new(keys));
-        let (origin, scopes) = ("https://mcp.example.com".to_owned(), Vec::new());
-        let resource = format!("{origin}/mcp");
-        Front {
-            origin,
-            scopes,
-            resource,
-            keys,
-            redeemed: Default::default(),
-            login: None,
-            issuer: "https://login.example".into(),
-            deny: std::sync::Arc::new(
-                crate::serve::deny::DenyList::read(None, "https://login.example").unwrap(),
-            ),
-            documents: crate::serve::document::Documents::new(Vec::new()),
-        }
+        Front::tested(ring, &[])
     }
 
     #[test]

@@ -580,3 +580,17 @@ pub fn retried(served: &Served, token: &str, state: &str, url: &str) -> String {
     });
     call_asking(served, token, asks_url, retry, &[]).to_string()
 }
+
+/// That an official client's `summary` (of `Served::reach`) shows every
+/// call answered, the fetch `HTTP 200`, and that `api` was called with the
+/// person's own `credential`, which the client never saw.
+pub fn answered_with(summary: &Value, api: &FakeUpstream, credential: &str) {
+    let results = summary["results"].as_array().expect("results");
+    assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
+    let fetched = results[1]["text"].as_str().unwrap_or_default();
+    assert!(fetched.starts_with("HTTP 200"), "{summary}");
+    let sent = api.last_request().expect("the API was called");
+    let bearer = format!("Bearer {credential}");
+    assert_eq!(sent.header("authorization"), Some(bearer.as_str()));
+    assert!(!summary.to_string().contains(credential), "{summary}");
+}
