@@ -149,12 +149,12 @@ fn three_people_behind(mode: &str) {
 /// `serve --oauth-proxy` in front of the certified provider set up as Entra
 /// ID is (no registration, no PKCE advertised, no resource indicators,
 /// OpenID's scopes alone, `sub` pairwise and `oid` only with `profile`, a
-/// confidential login client): the official Python client, its OAuth
-/// provider unchanged, signs two people in through `serve` and each calls
-/// with their own credential.
-#[test]
-#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
-fn two_people_sign_in_through_the_proxy_in_front_of_a_certified_provider_set_up_as_entra() {
+/// confidential login client): an official client, its OAuth provider
+/// unchanged, signs two people in through `serve` and each calls with
+/// their own credential.
+fn two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(
+    reach: fn(&Served, &str, &str) -> serde_json::Value,
+) {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let port = free_port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
@@ -193,7 +193,7 @@ fn two_people_sign_in_through_the_proxy_in_front_of_a_certified_provider_set_up_
     let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
     for (person, credential, era) in people {
         provider.log_in_as(person);
-        let summary = served.reach(&api.url(), era);
+        let summary = reach(&served, &api.url(), era);
         let results = summary["results"].as_array().expect("results");
         assert!(
             results.iter().all(|r| r["is_error"] == false),
@@ -206,6 +206,19 @@ fn two_people_sign_in_through_the_proxy_in_front_of_a_certified_provider_set_up_
             Some(format!("Bearer {credential}").as_str())
         );
     }
+}
+
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+fn the_python_client_signs_two_people_in_through_the_proxy_in_front_of_oidc_provider_as_entra() {
+    two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(Served::reach);
+}
+
+#[test]
+#[ignore = "needs node's oidc-provider and the TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+fn the_typescript_client_signs_two_people_in_through_the_proxy_in_front_of_oidc_provider_as_entra()
+{
+    two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(Served::reach_v2);
 }
 
 #[test]

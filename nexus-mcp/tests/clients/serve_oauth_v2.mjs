@@ -49,16 +49,22 @@ const provider = {
   async redirectToAuthorization(authorizationUrl) {
     // The user's browser, until it is sent back: the issuer approves; an
     // authorization server's consent page (serve --oauth-proxy's) is
-    // allowed; redirects followed by hand, the last cookie kept.
-    let [at, cookie, form] = [authorizationUrl.toString(), undefined, undefined];
-    for (let hop = 0; hop < 10; hop++) {
+    // allowed; redirects followed by hand, every cookie kept by name (one
+    // host, 127.0.0.1, whatever the port, as a browser keeps them).
+    let [at, form] = [authorizationUrl.toString(), undefined];
+    const jar = new Map();
+    for (let hop = 0; hop < 20; hop++) {
+      const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
       const headers = cookie ? { cookie } : {};
       const asked = form
         ? { method: "POST", body: form, headers: { ...headers, "content-type": "application/x-www-form-urlencoded" } }
         : { headers };
       const answer = await globalThis.fetch(at, { ...asked, redirect: "manual" });
-      const set = answer.headers.get("set-cookie");
-      if (set) cookie = set.split(";")[0];
+      for (const set of answer.headers.getSetCookie()) {
+        const [pair] = set.split(";");
+        const at = pair.indexOf("=");
+        jar.set(pair.slice(0, at), pair.slice(at + 1));
+      }
       const next = answer.headers.get("location");
       if (next) {
         [at, form] = [new URL(next, at).toString(), undefined];
