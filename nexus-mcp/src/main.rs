@@ -41,6 +41,7 @@ mod hint;
 mod keys;
 mod logger;
 mod metrics;
+mod policy;
 mod principal;
 mod providers;
 mod rate;
@@ -174,6 +175,14 @@ struct Cli {
     /// that met the missing connection: 30, 30s, 2.5s or 500ms (default 300s).
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration, global = true)]
     connect_wait: std::time::Duration,
+    /// Who may do what, in Cedar (in progress, #88): a call none of FILE's
+    /// policies permits is denied before its token is resolved (`nexus-mcp
+    /// policy schema` prints the names a policy is written against).
+    #[arg(long, value_name = "FILE", global = true)]
+    policy: Option<std::path::PathBuf>,
+    /// `--policy`'s file, read and validated before anything is served.
+    #[arg(skip)]
+    policies: Option<Arc<policy::Policies>>,
 }
 
 /// How `nexus-mcp` serves, or what else it does.
@@ -188,6 +197,9 @@ enum Command {
     /// it prints the workspace on stdout and the `who=` the log shows for
     /// them on stderr. Not for --workspace-claim, whose workspace is the claim.
     Workspace(WorkspaceArgs),
+    /// Policies (`--policy`): print the schema they are written against, or
+    /// check a file (exit 0, or 2 with each error's line and column).
+    Policy(policy::PolicyArgs),
 }
 
 /// `nexus-mcp workspace`'s flags.
@@ -273,6 +285,15 @@ fn main() -> ExitCode {
     if let Some(Command::Workspace(args)) = &cli.mode {
         return workspace_of(args, &cli.accounts);
     }
+    if let Some(Command::Policy(args)) = &cli.mode {
+        return policy::command(args);
+    }
+    let policies = cli
+        .policy
+        .as_deref()
+        .map(policy::Policies::read)
+        .transpose();
+    cli.policies = policies.unwrap_or_else(|why| usage(&why)).map(Arc::new);
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
@@ -297,7 +318,7 @@ fn main() -> ExitCode {
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let served = match cli.mode.take() {
         Some(Command::Serve(args)) => serving(cli, *args, client, &options),
-        Some(Command::Workspace(_)) => Ok(()),
+        Some(Command::Workspace(_) | Command::Policy(_)) => Ok(()),
         None => stdio(cli, client, &options),
     };
     match served {
@@ -325,6 +346,7 @@ fn server(cli: Cli, mode: Mode, client: NexusClient, connector: Connector) -> Ne
     let stdio = matches!(mode, Mode::Stdio { .. });
     let accounts = Accounts::new(&cli.accounts, stdio);
     let settings = Settings {
+        policy: cli.policies,
         accounts: accounts.unwrap_or_else(|why| usage(&why)),
         mode,
         providers: cli.providers,
@@ -437,7 +459,11 @@ fn connect_page(
     };
     // The connect page's links open under every key of the ring, the first seals.
     let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
-    let claims = (gate.subject_claim.as_str(), gate.claim.as_deref());
+    let claims = (
+        gate.subject_claim.as_str(),
+        gate.claim.as_deref(),
+        &gate.group_claims[..],
+    );
     let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), claims);
     (Some((links, Arc::new(login))), Some(login_client))
 }

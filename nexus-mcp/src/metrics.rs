@@ -19,7 +19,9 @@
 //! - `nexus_mcp_issuer_fetches_total{kind, outcome}`: key sets and introspections;
 //! - `nexus_mcp_oauth_total{step, outcome}`: `--oauth-proxy`'s registrations,
 //!   consents, authorizations and tokens (`ok`, `shown`, `allowed`, or the
-//!   OAuth error code).
+//!   OAuth error code);
+//! - `nexus_mcp_policy_decisions_total{outcome}`: `--policy`'s decisions,
+//!   `permitted` or `denied`.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +50,7 @@ struct Metrics {
     connects: Family<Labels, Counter>,
     issuer: Family<Labels, Counter>,
     oauth: Family<Labels, Counter>,
+    policy: Family<Labels, Counter>,
 }
 
 fn histogram() -> Histogram {
@@ -62,7 +65,7 @@ fn metrics() -> &'static Metrics {
         let operations = Family::new_with_constructor(histogram as fn() -> Histogram);
         let counters = || Family::<Labels, Counter>::default();
         let (refusals, resolves, requests) = (counters(), counters(), counters());
-        let (connects, issuer, oauth) = (counters(), counters(), counters());
+        let (connects, issuer, oauth, policy) = (counters(), counters(), counters(), counters());
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -81,6 +84,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_issuer_fetches", help, issuer.clone());
         let help = "The hosts' authorization server (--oauth-proxy), by step and outcome";
         registry.register("nexus_mcp_oauth", help, oauth.clone());
+        let help = "Calls decided by --policy, by outcome";
+        registry.register("nexus_mcp_policy_decisions", help, policy.clone());
         Metrics {
             registry,
             operations,
@@ -90,6 +95,7 @@ fn metrics() -> &'static Metrics {
             connects,
             issuer,
             oauth,
+            policy,
         }
     })
 }
@@ -164,6 +170,11 @@ pub(crate) fn oauth(step: &str, outcome: &str) {
     }
     let labels = vec![("step", step.to_owned()), ("outcome", outcome.to_owned())];
     metrics().oauth.get_or_create(&labels).inc();
+}
+
+/// A call `--policy` decided: `permitted` or `denied`.
+pub(crate) fn policy(outcome: &str) {
+    count(&metrics().policy, "outcome", outcome);
 }
 
 /// A connect flow's `step`: asked, consented, declined, expired.

@@ -20,6 +20,11 @@ pub(crate) enum Principal {
         /// SHA-256 of the issuer and subject, all of it: what a connect
         /// link and a `requestState` are bound to.
         person: String,
+        /// The value of `--subject-claim`, as `--policy` names the person
+        /// (never in a line).
+        subject: String,
+        /// The values of each `--group-claim`, as `--policy` reads them.
+        groups: Vec<String>,
     },
 }
 
@@ -59,6 +64,17 @@ impl Principal {
         }
     }
 
+    /// The person and their groups as `--policy` names them: over stdio,
+    /// `stdio` and none.
+    pub(crate) fn as_policy_reads(&self) -> (&str, &[String]) {
+        match self {
+            Principal::Operator { .. } => ("stdio", &[]),
+            Principal::Person {
+                subject, groups, ..
+            } => (subject, groups),
+        }
+    }
+
     /// Whether the call comes from `serve`'s verified person.
     pub(crate) fn is_person(&self) -> bool {
         matches!(self, Principal::Person { .. })
@@ -93,4 +109,26 @@ pub(crate) fn person(issuer: &str, subject: &str) -> String {
 /// `--workspace-claim`: `prefix`, then the hash's first 32 hex digits.
 pub(crate) fn own_workspace(prefix: &str, person: &str) -> String {
     format!("{prefix}{}", person.get(..32).unwrap_or(person))
+}
+
+/// The values of each claim `names` names in `claims` (a dotted name reads
+/// a nested claim, as Keycloak's `realm_access.roles`): a string, or each
+/// string of a list; anything else, nothing.
+pub(crate) fn groups_in(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    names: &[String],
+) -> Vec<String> {
+    let mut groups = Vec::new();
+    for name in names {
+        let mut parts = name.split('.');
+        let first = parts.next().and_then(|part| claims.get(part));
+        match parts.fold(first, |value, part| value.and_then(|v| v.get(part))) {
+            Some(serde_json::Value::String(one)) => groups.push(one.clone()),
+            Some(serde_json::Value::Array(many)) => {
+                groups.extend(many.iter().filter_map(|g| g.as_str().map(str::to_owned)));
+            }
+            _ => {}
+        }
+    }
+    groups
 }

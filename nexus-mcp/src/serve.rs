@@ -3,7 +3,7 @@
 //! rmcp serves the protocol (every version it negotiates, with no session
 //! a replica must remember); in front of it, every request's bearer token
 //! is checked ([`bearer`]) and the person it names rides in the
-//! request's extensions to the handler, beside its [`Handshake`]. Beside
+//! request's extensions to the handler, beside its [`Handshake`](crate::handshake::Handshake). Beside
 //! it: the protected-resource metadata (RFC 9728), `/healthz` (liveness)
 //! and `/readyz` (readiness).
 
@@ -20,7 +20,7 @@
 //! - [`front`]: the hosts' authorization server (`--oauth-proxy`), and
 //!   [`authorize`], [`consent`] and [`token`], its endpoints;
 //! - [`ready`]: readiness, `/readyz`;
-//! - [`check`]: `serve --check`;
+//! - [`check`](mod@check): `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
 //! - [`closing`]: a listener that closes at SIGTERM, a body read whole;
 //! - [`http`]: the OAuth crates' requests through ureq.

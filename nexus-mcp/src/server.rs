@@ -58,6 +58,8 @@ pub(crate) struct Settings {
     pub(crate) token_buffer: std::time::Duration,
     /// The accounts `--account` names (none: the one workspace).
     pub(crate) accounts: Accounts,
+    /// `--policy`: who may do what (none: everyone everything offered).
+    pub(crate) policy: Option<Arc<crate::policy::Policies>>,
 }
 
 /// Whom the server's calls act for, said once at start: each call's
@@ -281,7 +283,8 @@ impl NexusServer {
         caller: &Caller,
         started: Instant,
     ) -> Result<Answer, Failure> {
-        let fetch = self.check(args, &caller.principal).await?;
+        let mut fetch = self.check(args, &caller.principal).await?;
+        self.permitted(&mut fetch, caller)?;
         let asking = self.asking(context, caller, started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
@@ -319,6 +322,27 @@ impl NexusServer {
             return Ok(Answer::InputRequired(input));
         }
         self.send(&fetch, caller).await.map(Answer::Fetched)
+    }
+
+    /// Whether `--policy` lets the caller make this request, decided on the
+    /// request as it will be sent; the operator told when not. Nothing is
+    /// resolved or sent before.
+    fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
+        let Some(policy) = &self.settings.policy else {
+            return Ok(());
+        };
+        let account = caller.account.as_deref().unwrap_or_default();
+        let call = (
+            fetch.provider.as_str(),
+            fetch.options.method.as_str(),
+            account,
+        );
+        let decided =
+            crate::policy::call_permitted(policy, &caller.principal, call, &mut fetch.url);
+        decided.map_err(|line| {
+            log::warn!(target: "nexus_mcp", "{line}");
+            Failure::refused(code::INVALID_INPUT, crate::policy::DENIED)
+        })
     }
 
     /// The call as the connector asks its user: read from the request

@@ -380,6 +380,8 @@ mod tests {
             let principal = crate::principal::Principal::Person {
                 workspace: workspace.to_owned(),
                 person: person.to_owned(),
+                subject: person.to_owned(),
+                groups: Vec::new(),
             };
             let offer = Offer {
                 names: &[],

@@ -35,6 +35,11 @@ pub(crate) struct ServeArgs {
     /// refused.
     #[arg(long, value_name = "NAME", default_value = "sub")]
     subject_claim: String,
+    /// A claim whose values are the person's groups for --policy (repeat
+    /// for more): a string or a list of strings; a dotted name reads a
+    /// nested claim (Keycloak's realm_access.roles). Default: groups.
+    #[arg(long = "group-claim", value_name = "NAME", default_value = "groups")]
+    group_claims: Vec<String>,
     /// A scope every token must carry (repeat for more). Written as a URI
     /// (api://APP/mcp.tools, the form a host asks Entra ID for), a token
     /// whose `scp` holds its last segment (mcp.tools) carries it too.
@@ -165,6 +170,7 @@ impl ServeArgs {
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,
+            group_claims: self.group_claims,
             scopes: self.scopes,
             claim,
             prefix: self.workspace_prefix,

@@ -74,6 +74,8 @@ pub(crate) struct Gate {
     pub(crate) audiences: Vec<String>,
     /// The claim that names the person (`--subject-claim`).
     pub(crate) subject_claim: String,
+    /// The claims whose values are the person's groups (`--group-claim`).
+    pub(crate) group_claims: Vec<String>,
     /// This server's client at the issuer's introspection endpoint
     /// (`--introspection-client-id`): opaque tokens are refused without.
     pub(crate) introspection: Option<Introspection>,
@@ -375,6 +377,7 @@ impl Gate {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
+        let groups = grant.groups;
         let mut rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
         if let (Some(claim), Some(workspace)) = (&self.claim, grant.workspace) {
             rest.insert(claim.clone(), Value::String(workspace));
@@ -386,7 +389,13 @@ impl Gate {
             scp: None,
             rest,
         };
-        Some(self.principal(&claims))
+        let principal = self.principal(&claims).map(|mut principal| {
+            if let Principal::Person { groups: held, .. } = &mut principal {
+                *held = groups;
+            }
+            principal
+        });
+        Some(principal)
     }
 
     /// The principal the verified `claims` name, if they carry every scope
@@ -435,6 +444,8 @@ impl Gate {
         Ok(Principal::Person {
             workspace,
             person: hex,
+            subject: subject.to_owned(),
+            groups: crate::principal::groups_in(&claims.rest, &self.group_claims),
         })
     }
 
@@ -577,6 +588,7 @@ mod tests {
             resource: RESOURCE.into(),
             audiences: Vec::new(),
             subject_claim: "oid".into(),
+            group_claims: vec!["groups".into()],
             introspection: None,
             scopes: vec!["mcp.tools".into()],
             claim: None,
@@ -589,6 +601,7 @@ mod tests {
         Grant {
             person: "alice-oid".into(),
             workspace: None,
+            groups: Vec::new(),
             client: client_mark("a-host"),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             resource: resource.into(),
@@ -607,6 +620,8 @@ mod tests {
         let expected = Principal::Person {
             workspace: own_workspace("team-", &alice),
             person: alice,
+            subject: "alice-oid".into(),
+            groups: Vec::new(),
         };
         assert_eq!(admitted.map(|p| p.ok()), Some(Some(expected)));
         let elsewhere = sealed(&grant("https://other.example/mcp", &["mcp.tools"]));

@@ -75,9 +75,11 @@ pub(crate) struct Login {
     /// The claim that names the person (`--subject-claim`), as the bearer
     /// check reads it from access tokens.
     subject_claim: String,
-    /// The claim that names the workspace (`--workspace-claim`), which a
-    /// sign-in for a host carries into the tokens this server issues.
+    /// The claim that names the workspace (`--workspace-claim`), and those
+    /// of the person's groups (`--group-claim`), which a sign-in for a host
+    /// carries into the tokens this server issues.
     workspace_claim: Option<String>,
+    group_claims: Vec<String>,
     agent: ureq::Agent,
     /// The operator's lines about refused links, one per reason at most
     /// every few seconds.
@@ -93,7 +95,7 @@ impl Login {
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
-        (subject_claim, workspace_claim): (&str, Option<&str>),
+        (subject_claim, workspace_claim, group_claims): (&str, Option<&str>, &[String]),
     ) -> Login {
         Login {
             issuer,
@@ -102,6 +104,7 @@ impl Login {
             links,
             subject_claim: subject_claim.to_owned(),
             workspace_claim: workspace_claim.map(str::to_owned),
+            group_claims: group_claims.to_vec(),
             agent: http::agent(Duration::from_secs(10)),
             told: Default::default(),
         }
@@ -385,6 +388,9 @@ pub(crate) struct SignedIn {
     pub(crate) subject: String,
     #[serde(default)]
     pub(crate) workspace: Option<String>,
+    /// The values of `--group-claim` in the ID token.
+    #[serde(default)]
+    pub(crate) groups: Vec<String>,
 }
 
 /// Who a login signed in, or why not; `Err` when the exchange could not
@@ -435,7 +441,8 @@ async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> Log
             return Err((true, format!("the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)")));
         };
         let (issuer, workspace) = (claims.issuer().to_string(), workspace.map(str::to_owned));
-        Ok(SignedIn { issuer, subject, workspace })
+        let groups = crate::principal::groups_in(&others, &login.group_claims);
+        Ok(SignedIn { issuer, subject, workspace, groups })
     });
     Ok(checked)
 }

@@ -35,6 +35,9 @@ pub(crate) struct Grant {
     /// The value of `--workspace-claim` in the person's ID token, if any.
     #[serde(default)]
     pub(crate) workspace: Option<String>,
+    /// The values of `--group-claim` in the person's ID token.
+    #[serde(default)]
+    pub(crate) groups: Vec<String>,
     /// The client it was granted to: the SHA-256 of its id (hex).
     pub(crate) client: String,
     /// The scopes granted.
@@ -229,6 +232,7 @@ mod tests {
     fn grant() -> Grant {
         Grant {
             workspace: None,
+            groups: Vec::new(),
             person: "alice".into(),
             client: client_mark("the-client"),
             scopes: vec!["mcp.tools".into()],

@@ -1,0 +1,432 @@
+//! Who may do what (`--policy FILE`, #88, in progress): Cedar policies
+//! over people, their groups and the requests their credentials go with,
+//! read with the `cedar-policy` crate and validated against [`SCHEMA`]
+//! when read. With policies, what none permits is denied and a `forbid`
+//! wins. A call is decided before its token is resolved or anything is
+//! sent, on the request as it will be sent ([`normalized`]).
+//!
+//! The names a policy is written against are a public interface, kept
+//! stable (the guide's "Policies"): the principal `Person::"<person>"` (the
+//! value of `--subject-claim`; over stdio `Person::"stdio"`), a member of
+//! `Group::"<value>"` for each value of each `--group-claim`; the action
+//! `Action::"call"` (its context: `method` upper case, `host` lower case,
+//! `path` without the query, `account` the label or `""`), and
+//! `Action::"connect"` and `Action::"list"`; the resource
+//! `Provider::"<name>"` as the Gateway names it. A policy is named by its
+//! `@id("…")` annotation, or by its place in the file (`#1`, `#2`…).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use miette::Diagnostic;
+
+/// The schema every policy file is validated against (`nexus-mcp policy
+/// schema` prints it).
+pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a policy is written against.
+entity Group;
+entity Person in [Group];
+entity Provider;
+action "call" appliesTo {
+  principal: Person,
+  resource: Provider,
+  context: { method: String, host: String, path: String, account: String }
+};
+action "connect" appliesTo { principal: Person, resource: Provider };
+action "list" appliesTo { principal: Person, resource: Provider };
+"#;
+
+/// A policy file, read and validated.
+pub(crate) struct Policies {
+    set: PolicySet,
+    schema: Schema,
+    /// Each policy's name: its `@id`, or its place in the file.
+    names: HashMap<PolicyId, String>,
+}
+
+/// A call as a policy reads it.
+pub(crate) struct Asked<'a> {
+    pub(crate) person: &'a str,
+    pub(crate) groups: &'a [String],
+    pub(crate) provider: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) account: &'a str,
+}
+
+/// A decision, and the policies that made it (none: no policy permits).
+#[derive(Debug, PartialEq)]
+pub(crate) struct Decided {
+    pub(crate) allowed: bool,
+    pub(crate) by: Vec<String>,
+}
+
+impl Policies {
+    /// The policies of the file at `path`, or why not: its name, and each
+    /// error's line and column with the parser's or validator's words.
+    pub(crate) fn read(path: &Path) -> Result<Policies, String> {
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--policy {shown}: {e}"))?;
+        Policies::parse(&text).map_err(|why| format!("--policy {shown}:{why}"))
+    }
+
+    /// `text` parsed and validated against [`SCHEMA`]: where each error is
+    /// (`LINE:COLUMN: why`, one a line) when it is not.
+    pub(crate) fn parse(text: &str) -> Result<Policies, String> {
+        let (schema, _) = Schema::from_cedarschema_str(SCHEMA).map_err(|e| e.to_string())?;
+        let set = PolicySet::from_str(text).map_err(|errors| {
+            let each = errors.iter().map(|e| placed(text, e, &e.to_string()));
+            each.collect::<Vec<String>>().join("\n")
+        })?;
+        let validated = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        let errors: Vec<String> = (validated.validation_errors())
+            .map(|e| placed(text, e, &e.to_string()))
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors.join("\n"));
+        }
+        let names = set.policies().map(|p| (p.id().clone(), name(p))).collect();
+        Ok(Policies { set, schema, names })
+    }
+
+    /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
+    pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
+        let denied = |why: String| Decided {
+            allowed: false,
+            by: vec![why],
+        };
+        // Each name taken as it is: no escaping stands between it and Cedar.
+        let uid = |kind: &str, id: &str| {
+            let kind = EntityTypeName::from_str(kind).ok()?;
+            Some(EntityUid::from_type_name_and_id(kind, EntityId::new(id)))
+        };
+        let (Some(person), Some(act), Some(provider)) = (
+            uid("Person", asked.person),
+            uid("Action", action),
+            uid("Provider", asked.provider),
+        ) else {
+            return denied("a name no policy can read".into());
+        };
+        let groups: HashSet<EntityUid> = asked
+            .groups
+            .iter()
+            .filter_map(|g| uid("Group", g))
+            .collect();
+        let mut entities: Vec<Entity> = groups
+            .iter()
+            .map(|g| Entity::new_no_attrs(g.clone(), HashSet::new()))
+            .collect();
+        entities.push(Entity::new_no_attrs(person.clone(), groups));
+        entities.push(Entity::new_no_attrs(provider.clone(), HashSet::new()));
+        let context = match action {
+            "call" => Context::from_pairs([
+                (
+                    "method".to_owned(),
+                    RestrictedExpression::new_string(asked.method.into()),
+                ),
+                (
+                    "host".to_owned(),
+                    RestrictedExpression::new_string(asked.host.into()),
+                ),
+                (
+                    "path".to_owned(),
+                    RestrictedExpression::new_string(asked.path.into()),
+                ),
+                (
+                    "account".to_owned(),
+                    RestrictedExpression::new_string(asked.account.into()),
+                ),
+            ]),
+            _ => Ok(Context::empty()),
+        };
+        let request = context.map_err(|e| e.to_string()).and_then(|context| {
+            Request::new(person, act, provider, context, Some(&self.schema))
+                .map_err(|e| e.to_string())
+        });
+        let entities = Entities::from_entities(entities, Some(&self.schema));
+        let (Ok(request), Ok(entities)) = (request, entities) else {
+            return denied("a request the schema does not allow".into());
+        };
+        let answer = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        let by = answer.diagnostics().reason().map(|id| {
+            self.names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string())
+        });
+        Decided {
+            allowed: answer.decision() == Decision::Allow,
+            by: by.collect(),
+        }
+    }
+}
+
+/// What the model reads of a denied call (never the policy's text).
+pub(crate) const DENIED: &str = "this server's policy does not let this person make this request";
+
+/// Whether `policies` let `principal` send `method` to `url` at `provider`
+/// (as `account`, or `""`): decided on the URL [`normalized`], which `url`
+/// then is, so that what is sent is what was decided on; the operator's
+/// line (the decision and the policies that made it) when not. Counted.
+pub(crate) fn call_permitted(
+    policies: &Policies,
+    principal: &crate::principal::Principal,
+    (provider, method, account): (&str, &str, &str),
+    url: &mut String,
+) -> Result<(), String> {
+    let who = principal.who().unwrap_or("stdio");
+    let Some(normal) = normalized(url) else {
+        crate::metrics::policy("denied");
+        return Err(format!(
+            "policy: denied who={who} provider={provider:?}: a URL that does not parse"
+        ));
+    };
+    let (person, groups) = principal.as_policy_reads();
+    let method = method.to_uppercase();
+    let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
+    let asked = Asked {
+        person,
+        groups,
+        provider,
+        method: &method,
+        host,
+        path,
+        account,
+    };
+    let decided = policies.decide("call", &asked);
+    crate::metrics::policy(if decided.allowed {
+        "permitted"
+    } else {
+        "denied"
+    });
+    if decided.allowed {
+        *url = normal.to_string();
+        return Ok(());
+    }
+    let by = match decided.by.is_empty() {
+        true => "no policy permits it".to_owned(),
+        false => format!("by {}", decided.by.join(", ")),
+    };
+    Err(format!(
+        "policy: denied who={who} provider={provider:?} {method} {host} {path}: {by}"
+    ))
+}
+
+/// `nexus-mcp policy`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct PolicyArgs {
+    #[command(subcommand)]
+    what: PolicyCommand,
+}
+
+/// What `nexus-mcp policy` does.
+#[derive(clap::Subcommand)]
+enum PolicyCommand {
+    /// Print the schema policies are written against (Cedar's schema format).
+    Schema,
+    /// Parse and validate FILE: exit 0, or 2 with each error's line and column.
+    Check { file: std::path::PathBuf },
+}
+
+/// `nexus-mcp policy …`: what it prints, and its exit code.
+pub(crate) fn command(args: &PolicyArgs) -> std::process::ExitCode {
+    match &args.what {
+        PolicyCommand::Schema => print!("{SCHEMA}"),
+        PolicyCommand::Check { file } => match Policies::read(file) {
+            Ok(policies) => eprintln!(
+                "nexus-mcp policy check: {} policies hold",
+                policies.names.len()
+            ),
+            Err(why) => {
+                eprintln!("nexus-mcp policy check: {why}");
+                return std::process::ExitCode::from(2);
+            }
+        },
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// A policy's name: its `@id("…")`, or its place in the file (`#1` for
+/// the first: the parser names them `policy0`, `policy1`…).
+fn name(policy: &cedar_policy::Policy) -> String {
+    if let Some(id) = policy.annotation("id") {
+        return id.to_owned();
+    }
+    let id = policy.id().to_string();
+    let place = id
+        .strip_prefix("policy")
+        .and_then(|n| n.parse::<usize>().ok());
+    place.map_or(id, |n| format!("#{}", n + 1))
+}
+
+/// `why` said where `error` points in `text`: ` LINE:COLUMN: why`.
+fn placed(text: &str, error: &dyn Diagnostic, why: &str) -> String {
+    let at = error
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map(|l| l.offset());
+    let Some(at) = at.filter(|at| *at <= text.len()) else {
+        return format!(" {why}");
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{column}: {why}")
+}
+
+/// The URL a call is decided on and sent as: parsed (the host in lower
+/// case, dot segments resolved), its path's percent escapes of letters,
+/// digits and `-._~` decoded and the others in upper case (RFC 3986
+/// §6.2.2), then its dot segments resolved again: no spelling of a path
+/// walks out of what a policy names. `None` for a URL that does not parse.
+pub(crate) fn normalized(url: &str) -> Option<url::Url> {
+    let mut parsed = url::Url::parse(url).ok()?;
+    let path = parsed.path().to_owned();
+    let (mut out, mut bytes) = (String::with_capacity(path.len()), path.as_bytes());
+    while let Some((&first, rest)) = bytes.split_first() {
+        let hex = rest.get(..2).and_then(|h| std::str::from_utf8(h).ok());
+        let byte = hex
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .filter(|_| first == b'%');
+        match byte {
+            Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(char::from(b)),
+            Some(b) => out.push_str(&format!("%{b:02X}")),
+            None => out.push(char::from(first)),
+        }
+        bytes = if byte.is_some() { &rest[2..] } else { rest };
+    }
+    parsed.set_path(&out);
+    Some(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEAM: &str = r#"
+@id("everyone reads")
+permit (principal, action == Action::"call", resource) when { context.method == "GET" };
+@id("platform writes")
+permit (principal in Group::"platform", action == Action::"call", resource);
+forbid (principal, action == Action::"call", resource) when { context.method == "DELETE" };
+forbid (principal, action == Action::"call", resource == Provider::"github")
+  unless { context.path like "/repos/acme/*" };
+"#;
+
+    fn call<'a>(groups: &'a [String], method: &'a str, path: &'a str) -> Asked<'a> {
+        Asked {
+            person: "alice",
+            groups,
+            provider: "github",
+            method,
+            host: "api.github.com",
+            path,
+            account: "",
+        }
+    }
+
+    #[test]
+    fn a_forbid_wins_and_what_no_policy_permits_is_denied_naming_the_policies() {
+        let policies = Policies::parse(TEAM).unwrap();
+        let platform = ["platform".to_owned()];
+        let read = policies.decide("call", &call(&[], "GET", "/repos/acme/x"));
+        assert_eq!(
+            read,
+            Decided {
+                allowed: true,
+                by: vec!["everyone reads".into()]
+            }
+        );
+        assert!(
+            !policies
+                .decide("call", &call(&[], "POST", "/repos/acme/x"))
+                .allowed
+        );
+        assert!(
+            policies
+                .decide("call", &call(&platform, "POST", "/repos/acme/x"))
+                .allowed
+        );
+        let deleted = policies.decide("call", &call(&platform, "DELETE", "/repos/acme/x"));
+        assert_eq!(
+            deleted,
+            Decided {
+                allowed: false,
+                by: vec!["#3".into()]
+            }
+        );
+        let elsewhere = policies.decide("call", &call(&platform, "GET", "/repos/other/x"));
+        assert_eq!(elsewhere.by, vec!["#4".to_owned()]);
+        assert!(
+            !policies.decide("connect", &call(&[], "", "")).allowed,
+            "none permits it"
+        );
+    }
+
+    #[test]
+    fn a_name_is_taken_as_it_is_quotes_and_backslashes_included() {
+        let policies =
+            Policies::parse("permit (principal == Person::\"a\\\"b\\\\c\", action, resource);")
+                .unwrap();
+        let asked = |person: &'static str| Asked {
+            person,
+            ..call(&[], "GET", "/")
+        };
+        assert!(policies.decide("list", &asked("a\"b\\c")).allowed);
+        assert!(!policies.decide("list", &asked("a\"b")).allowed);
+    }
+
+    #[test]
+    fn a_groups_claim_is_read_as_a_string_a_list_or_a_dotted_path() {
+        let claims = serde_json::json!({"groups": ["a", 1, "b"], "role": "c", "realm_access": {"roles": ["d"]}});
+        let claims = claims.as_object().unwrap();
+        let names = ["groups", "role", "realm_access.roles", "absent"].map(str::to_owned);
+        assert_eq!(
+            crate::principal::groups_in(claims, &names),
+            ["a", "b", "c", "d"]
+        );
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_or_validate_is_told_by_line_and_column() {
+        let broken =
+            Policies::parse("permit (principal, action, resource)\n  when { context.method == };");
+        assert!(broken.err().unwrap().starts_with("2:"), "the line");
+        let unknown = "permit (principal, action == Action::\"call\", resource)\n  when { context.colour == \"red\" };";
+        let why = Policies::parse(unknown).err().unwrap();
+        assert!(why.starts_with("2:") && why.contains("colour"), "{why}");
+        let unknown_type = Policies::parse("permit (principal == User::\"a\", action, resource);");
+        assert!(unknown_type.err().unwrap().starts_with("1:"));
+        assert!(Policies::parse(SCHEMA).is_err(), "a schema is no policy");
+        assert!(Policies::parse("").is_ok(), "no policy: everything denied");
+    }
+
+    #[test]
+    fn a_path_is_decided_as_it_will_be_sent_whatever_its_spelling() {
+        for spelled in [
+            "https://API.GitHub.com/repos/acme/../other/x",
+            "https://api.github.com/repos/acme/%2E%2E/other/x",
+            "https://api.github.com/repos/%61cme/./../other/x?q=/repos/acme/",
+            "https://api.github.com/repos/acme/%2e%2e/%6Fther/x",
+        ] {
+            let url = normalized(spelled).unwrap();
+            assert_eq!(
+                (url.host_str(), url.path()),
+                (Some("api.github.com"), "/repos/other/x"),
+                "{spelled}"
+            );
+        }
+        let kept = normalized("https://h.example/a%2fb/%c3%a9").unwrap();
+        assert_eq!(
+            kept.path(),
+            "/a%2Fb/%C3%A9",
+            "a slash stays one byte of a segment"
+        );
+        assert!(normalized("not a url").is_none());
+    }
+}

@@ -1,0 +1,166 @@
+//! `--policy FILE` (#88, in progress), through the built program: Cedar
+//! policies over people, their groups and the requests their credentials
+//! go with, decided before anything is resolved or sent. Two people in
+//! different groups get different answers for the same call, a denied call
+//! costs no Gateway call and no request to the API, a path spelled to walk
+//! out of what a policy names is decided as it will be sent; over stdio the
+//! person is `stdio`; a file that does not validate refuses the start and
+//! fails `nexus-mcp policy check`, naming its line and column.
+
+mod common;
+
+use std::process::Command;
+
+use common::served::{Served, fakes, workspace_of};
+use common::{Session, is_error, text};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
+use serde_json::json;
+
+const TEAM: &str = r#"@id("everyone reads")
+permit (principal, action == Action::"call", resource) when { context.method == "GET" };
+@id("platform writes")
+permit (principal in Group::"platform", action == Action::"call", resource);
+@id("no DELETE for anyone")
+forbid (principal, action == Action::"call", resource) when { context.method == "DELETE" };
+@id("never the admin API")
+forbid (principal, action == Action::"call", resource) when { context.path like "/admin/*" };
+"#;
+
+/// A policy file holding `text`, in a directory of its own.
+fn policy_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("team.cedar");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[test]
+fn two_people_in_different_groups_get_different_answers_and_a_denied_call_costs_nothing() {
+    let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
+    let (_dir, file) = policy_file(TEAM);
+    let served = Served::start(&gateway, &issuer, &["--policy", &file, "--allow-write"]);
+    let token = |person: &str, groups: serde_json::Value| {
+        let token = FakeToken::new(person).audience(&served.resource);
+        issuer.mint(&token.claim("groups", groups))
+    };
+    let (alice, bob) = (token("alice", json!(["platform"])), token("bob", json!([])));
+    let fetch = |who: &str, method: &str, path: &str| {
+        let url = format!("{}{path}", api.url());
+        let args = json!({"provider": "github", "url": url, "method": method});
+        served.call(who, "authenticated_fetch", args).1["result"].clone()
+    };
+    let sent = || api.request_count();
+    let resolves = |person: &str| gateway.resolves(&workspace_of(&issuer.url(), person), "github");
+    assert!(!is_error(&fetch(&alice, "GET", "/repos")) && !is_error(&fetch(&bob, "GET", "/repos")));
+    assert!(
+        !is_error(&fetch(&alice, "POST", "/repos")),
+        "platform writes"
+    );
+    let (before, bobs) = (sent(), resolves("bob"));
+    let denied = fetch(&bob, "POST", "/repos");
+    assert!(
+        is_error(&denied) && text(&denied).contains("policy does not let"),
+        "{denied}"
+    );
+    assert_eq!(
+        (sent(), resolves("bob")),
+        (before, bobs),
+        "no Gateway call, no request"
+    );
+    let said = served.said_once(|said| said.contains("policy: denied"));
+    assert!(
+        said.contains("no policy permits it") && said.contains("POST"),
+        "{said}"
+    );
+    // A forbid wins; a path spelled to walk out of what it names does not.
+    for (method, path) in [
+        ("DELETE", "/repos/x"),
+        ("GET", "/repos/../admin/users"),
+        ("GET", "/%61dmin/users"),
+    ] {
+        let denied = fetch(&alice, method, path);
+        assert!(is_error(&denied), "{method} {path}: {denied}");
+    }
+    assert_eq!(sent(), before, "nothing sent for any of them");
+    let said = served.said_once(|said| said.contains("never the admin API"));
+    assert!(
+        said.contains("no DELETE for anyone") && said.contains("/admin/users"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("alice") && !said.contains("bob"),
+        "a subject in the log: {said}"
+    );
+}
+
+#[test]
+fn over_stdio_the_person_is_stdio() {
+    let gateway = FakeGateway::start();
+    let api = FakeUpstream::start();
+    gateway.add_provider(
+        "ws-1",
+        "github",
+        FakeProvider::oauth2("gho_x").api_base_url(&api.url()),
+    );
+    let (_dir, file) = policy_file(
+        "permit (principal == Person::\"stdio\", action == Action::\"call\", resource == Provider::\"github\")\n  when { context.path like \"/public/*\" };\n",
+    );
+    let mut session = Session::start(&gateway, &["--policy", &file]);
+    let fetch = |session: &mut Session, path: &str| {
+        let url = format!("{}{path}", api.url());
+        session.call(
+            json!({"name": "authenticated_fetch", "arguments": {"provider": "github", "url": url}}),
+        )
+    };
+    assert!(!is_error(&fetch(&mut session, "/public/a")));
+    let denied = fetch(&mut session, "/private/a");
+    assert!(
+        is_error(&denied) && text(&denied).contains("policy"),
+        "{denied}"
+    );
+    assert_eq!(api.request_count(), 1, "the denied call sent nothing");
+}
+
+#[test]
+fn a_file_that_does_not_validate_refuses_the_start_and_the_check_naming_line_and_column() {
+    let gateway = FakeGateway::start();
+    let (_dir, file) = policy_file(
+        "permit (principal, action, resource);\nforbid (principal, action, resource)\n  when { context.colour == \"red\" };\n",
+    );
+    let program = || Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    let checked = program().args(["policy", "check", &file]).output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!("{file}:3:")) && said.contains("colour"),
+        "{said}"
+    );
+    let started = common::server(&gateway, &["--policy", &file])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        !started.status.success() && said.contains(&format!("{file}:3:")),
+        "{said}"
+    );
+    let (_good, good) = policy_file(TEAM);
+    let checked = program().args(["policy", "check", &good]).output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let schema = program().args(["policy", "schema"]).output().unwrap();
+    let schema = String::from_utf8_lossy(&schema.stdout);
+    for name in [
+        "entity Person in [Group]",
+        "action \"call\"",
+        "action \"connect\"",
+        "action \"list\"",
+        "path: String",
+    ] {
+        assert!(schema.contains(name), "{name}: {schema}");
+    }
+}
