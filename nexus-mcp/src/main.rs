@@ -182,7 +182,7 @@ struct Cli {
     policy: Option<std::path::PathBuf>,
     /// `--policy`'s file, read and validated before anything is served.
     #[arg(skip)]
-    policies: Option<Arc<policy::Policies>>,
+    policies: Option<Arc<policy::Held>>,
 }
 
 /// How `nexus-mcp` serves, or what else it does.
@@ -286,13 +286,10 @@ fn main() -> ExitCode {
         return workspace_of(args, &cli.accounts);
     }
     if let Some(Command::Policy(args)) = &cli.mode {
-        return policy::command(args);
+        let named = (cli.providers.first(), cli.accounts.first());
+        return policy::command(args, cli.policy.as_deref(), named);
     }
-    let policies = cli
-        .policy
-        .as_deref()
-        .map(policy::Policies::read)
-        .transpose();
+    let policies = cli.policy.as_deref().map(policy::Held::read).transpose();
     cli.policies = policies.unwrap_or_else(|why| usage(&why)).map(Arc::new);
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
@@ -579,4 +576,16 @@ fn shown_url(url: &str) -> String {
     let host = uri.authority().map_or("", |a| a.as_str());
     let host = host.rsplit('@').next().unwrap_or(host);
     format!("{}://{host}{}", uri.scheme_str().unwrap_or(""), uri.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand's flags as clap asserts them (a name two flags
+    /// share is caught here, not at a user's first run of it).
+    #[test]
+    fn the_command_line_holds_together() {
+        Cli::command().debug_assert();
+    }
 }

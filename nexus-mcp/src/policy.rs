@@ -48,6 +48,46 @@ pub(crate) struct Policies {
     names: HashMap<PolicyId, String>,
 }
 
+/// The policies in force, and the file SIGHUP reads them from again: each
+/// decision takes the policies whole, the old or the new.
+pub(crate) struct Held {
+    file: std::path::PathBuf,
+    now: std::sync::RwLock<std::sync::Arc<Policies>>,
+}
+
+impl Held {
+    /// The policies of the file at `file`, held (see [`Policies::read`]).
+    pub(crate) fn read(file: &Path) -> Result<Held, String> {
+        let now = std::sync::RwLock::new(std::sync::Arc::new(Policies::read(file)?));
+        Ok(Held {
+            file: file.to_owned(),
+            now,
+        })
+    }
+
+    /// The policies in force.
+    pub(crate) fn now(&self) -> std::sync::Arc<Policies> {
+        let now = self
+            .now
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::sync::Arc::clone(&now)
+    }
+
+    /// The file read again: how many policies it holds now, or why the
+    /// policies held stay (the file, line and column, the validator's words).
+    pub(crate) fn reread(&self) -> Result<usize, String> {
+        let read = Policies::read(&self.file)?;
+        let count = read.names.len();
+        let mut now = self
+            .now
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now = std::sync::Arc::new(read);
+        Ok(count)
+    }
+}
+
 /// A call as a policy reads it.
 pub(crate) struct Asked<'a> {
     pub(crate) person: &'a str,
@@ -217,6 +257,37 @@ pub(crate) fn call_permitted(
     ))
 }
 
+/// Whether `policies` let `principal` take `action` (`connect`, `list`) on
+/// `provider`: counted, and the operator told when not.
+pub(crate) fn permits(
+    policies: &Policies,
+    action: &str,
+    principal: &crate::principal::Principal,
+    provider: &str,
+) -> bool {
+    let (person, groups) = principal.as_policy_reads();
+    let asked = Asked {
+        person,
+        groups,
+        provider,
+        method: "",
+        host: "",
+        path: "",
+        account: "",
+    };
+    let decided = policies.decide(action, &asked);
+    crate::metrics::policy(if decided.allowed {
+        "permitted"
+    } else {
+        "denied"
+    });
+    if !decided.allowed {
+        let who = principal.who().unwrap_or("stdio");
+        log::info!(target: "nexus_mcp", "policy: {action} denied who={who} provider={provider:?}");
+    }
+    decided.allowed
+}
+
 /// `nexus-mcp policy`'s flags.
 #[derive(clap::Args)]
 pub(crate) struct PolicyArgs {
@@ -231,11 +302,38 @@ enum PolicyCommand {
     Schema,
     /// Parse and validate FILE: exit 0, or 2 with each error's line and column.
     Check { file: std::path::PathBuf },
+    /// Decide a call with --policy FILE, as the server would: the decision
+    /// and the policies that made it (exit 0 permitted, 1 denied).
+    Explain(Explained),
 }
 
-/// `nexus-mcp policy …`: what it prints, and its exit code.
-pub(crate) fn command(args: &PolicyArgs) -> std::process::ExitCode {
+/// A call to decide (`nexus-mcp policy explain`).
+#[derive(clap::Args)]
+struct Explained {
+    /// The person, as --subject-claim names them (`stdio` over stdio).
+    #[arg(long)]
+    person: String,
+    /// A group the person is in (repeat).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// The method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The URL, as the model would ask it (the provider is --provider's,
+    /// the account --account's label, if any).
+    #[arg(long)]
+    url: String,
+}
+
+/// `nexus-mcp policy …` (`file`, `--policy`'s; `named`, `--provider`'s
+/// and `--account`'s first): what it prints, and its exit code.
+pub(crate) fn command(
+    args: &PolicyArgs,
+    file: Option<&Path>,
+    named: (Option<&String>, Option<&String>),
+) -> std::process::ExitCode {
     match &args.what {
+        PolicyCommand::Explain(call) => return explain(call, file, named),
         PolicyCommand::Schema => print!("{SCHEMA}"),
         PolicyCommand::Check { file } => match Policies::read(file) {
             Ok(policies) => eprintln!(
@@ -249,6 +347,55 @@ pub(crate) fn command(args: &PolicyArgs) -> std::process::ExitCode {
         },
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// `nexus-mcp policy explain`: the decision on stdout, as the server would
+/// make it (the URL normalized first).
+fn explain(
+    call: &Explained,
+    file: Option<&Path>,
+    (provider, account): (Option<&String>, Option<&String>),
+) -> std::process::ExitCode {
+    let read = file.ok_or_else(|| "--policy FILE names the policies to decide with".to_owned());
+    let read = read.and_then(|file| {
+        provider
+            .map(|_| file)
+            .ok_or_else(|| "--provider NAME names the provider".to_owned())
+    });
+    let policies = match read.and_then(Policies::read) {
+        Ok(policies) => policies,
+        Err(why) => {
+            eprintln!("nexus-mcp policy explain: {why}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let Some(url) = normalized(&call.url) else {
+        println!("denied: a URL that does not parse");
+        return std::process::ExitCode::from(1);
+    };
+    let method = call.method.to_uppercase();
+    let (host, path) = (url.host_str().unwrap_or_default(), url.path());
+    let asked = Asked {
+        person: &call.person,
+        groups: &call.groups,
+        provider: provider.map_or("", String::as_str),
+        method: &method,
+        host,
+        path,
+        account: account.map_or("", String::as_str),
+    };
+    let decided = policies.decide("call", &asked);
+    let by = match decided.by.is_empty() {
+        true => "no policy permits it".to_owned(),
+        false => format!("by {}", decided.by.join(", ")),
+    };
+    let said = if decided.allowed {
+        "permitted"
+    } else {
+        "denied"
+    };
+    println!("{said}: {method} {host} {path} {by}");
+    std::process::ExitCode::from(u8::from(!decided.allowed))
 }
 
 /// A policy's name: its `@id("…")`, or its place in the file (`#1` for

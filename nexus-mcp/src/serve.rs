@@ -91,9 +91,10 @@ pub(crate) async fn check(
 struct Reread {
     deny: Arc<deny::DenyList>,
     keys: Arc<HeldKeys>,
+    policy: Option<Arc<crate::policy::Held>>,
 }
 
-/// At each SIGHUP, the deny list and the keyring read again; one that
+/// At each SIGHUP, the deny list, the keyring and `--policy` read again; one that
 /// cannot be read leaves what is held, and says why. The keys are swapped
 /// whole: a step under way keeps the keys it began with; what the old
 /// keys sealed opens while the new ring holds them.
@@ -120,6 +121,15 @@ async fn reread_at_sighup(reread: Reread) {
                 log::info!(target: "nexus_mcp", "SIGHUP: the keyring holds {kids}");
             }
             Err(why) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the keyring held stays"),
+        }
+        match reread.policy.as_ref().map(|held| held.reread()) {
+            Some(Ok(count)) => {
+                log::info!(target: "nexus_mcp", "SIGHUP: --policy holds {count} policies")
+            }
+            Some(Err(why)) => {
+                log::warn!(target: "nexus_mcp", "SIGHUP: {}; the policies held stay", nexus_sdk::one_line(&why))
+            }
+            None => {}
         }
     }
 }
@@ -156,6 +166,7 @@ pub(crate) async fn run(
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
         keys,
+        policy: server.policy(),
     };
     tokio::spawn(reread_at_sighup(rereads));
     let router = router(&site, gate.clone(), server, login)

@@ -59,7 +59,7 @@ pub(crate) struct Settings {
     /// The accounts `--account` names (none: the one workspace).
     pub(crate) accounts: Accounts,
     /// `--policy`: who may do what (none: everyone everything offered).
-    pub(crate) policy: Option<Arc<crate::policy::Policies>>,
+    pub(crate) policy: Option<Arc<crate::policy::Held>>,
 }
 
 /// Whom the server's calls act for, said once at start: each call's
@@ -120,6 +120,11 @@ impl NexusServer {
             learned: Arc::default(),
             calls,
         }
+    }
+
+    /// `--policy`'s policies, which SIGHUP reads again.
+    pub(crate) fn policy(&self) -> Option<Arc<crate::policy::Held>> {
+        self.settings.policy.clone()
     }
 
     /// The calls under way, and whether the server is stopping.
@@ -306,8 +311,12 @@ impl NexusServer {
             Err(unconnected @ Failure::Unconnected { .. }) => unconnected,
             sent => return sent.map(Answer::Fetched),
         };
-        // Only a provider `--connect` names (found as the Gateway finds names).
-        let Some(named) = &fetch.connect else {
+        // Only a provider `--connect` names (found as the Gateway finds
+        // names), and one `--policy` lets this person connect.
+        let connects = self.settings.policy.as_ref().is_none_or(|policy| {
+            crate::policy::permits(&policy.now(), "connect", &caller.principal, &fetch.provider)
+        });
+        let Some(named) = fetch.connect.as_ref().filter(|_| connects) else {
             return Err(unconnected);
         };
         if !modern(context) && caller.principal.is_person() {
@@ -338,7 +347,7 @@ impl NexusServer {
             account,
         );
         let decided =
-            crate::policy::call_permitted(policy, &caller.principal, call, &mut fetch.url);
+            crate::policy::call_permitted(&policy.now(), &caller.principal, call, &mut fetch.url);
         decided.map_err(|line| {
             log::warn!(target: "nexus_mcp", "{line}");
             Failure::refused(code::INVALID_INPUT, crate::policy::DENIED)

@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::served::{Served, fakes, workspace_of};
+use common::served::{Served, command, fakes, free_port, workspace_of};
 use common::{Session, is_error, text};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::json;
@@ -163,4 +163,152 @@ fn a_file_that_does_not_validate_refuses_the_start_and_the_check_naming_line_and
     ] {
         assert!(schema.contains(name), "{name}: {schema}");
     }
+}
+
+/// `Action::"connect"`: a person not permitted a provider is not sent a
+/// consent link for it; one permitted is.
+#[test]
+fn a_person_not_permitted_to_connect_a_provider_is_sent_no_link() {
+    let (issuer, gateway, api) = fakes(&[], "gho_someone_else");
+    let (_dir, file) = policy_file(
+        "permit (principal, action == Action::\"call\", resource);\n\
+         permit (principal in Group::\"platform\", action == Action::\"connect\", resource);\n",
+    );
+    let port = free_port();
+    issuer.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let args = [
+        "--connect",
+        "github",
+        "--login-client-id",
+        "nexus-login",
+        "--policy",
+        &file,
+    ];
+    let served = Served::ready(
+        command(&gateway, &issuer.url(), port, &args)
+            .spawn()
+            .unwrap(),
+        port,
+    );
+    let token = |person: &str, groups: serde_json::Value| {
+        issuer.mint(
+            &FakeToken::new(person)
+                .audience(&served.resource)
+                .claim("groups", groups),
+        )
+    };
+    let url = format!("{}/user", api.url());
+    let fetch = |who: &str| {
+        let args = json!({"provider": "github", "url": url});
+        served.call(who, "authenticated_fetch", args).1["result"].clone()
+    };
+    let link = format!("{}/connect/", served.origin);
+    let alices = fetch(&token("alice", json!(["platform"])));
+    assert!(
+        is_error(&alices) && text(&alices).contains(&link),
+        "{alices}"
+    );
+    let bobs = fetch(&token("bob", json!([])));
+    assert!(is_error(&bobs) && !text(&bobs).contains(&link), "{bobs}");
+    served.said_once(|said| said.contains("policy: connect denied"));
+}
+
+/// SIGHUP reads the file again: a good one changes the decisions, one that
+/// does not validate keeps the policies held, its line and column said.
+#[test]
+fn sighup_reads_the_policies_again_and_a_broken_file_keeps_those_held() {
+    let (issuer, gateway, api) = fakes(&["bob"], "gho_bob");
+    let (dir, file) = policy_file(TEAM);
+    let served = Served::start(&gateway, &issuer, &["--policy", &file, "--allow-write"]);
+    let bob = issuer.mint(&FakeToken::new("bob").audience(&served.resource));
+    let post = || {
+        let args =
+            json!({"provider": "github", "url": format!("{}/repos", api.url()), "method": "POST"});
+        is_error(&served.call(&bob, "authenticated_fetch", args).1["result"])
+    };
+    let hangup = || {
+        let sent = Command::new("kill")
+            .args(["-HUP", &served.pid().to_string()])
+            .status();
+        assert!(sent.unwrap().success());
+    };
+    assert!(post(), "bob does not write");
+    std::fs::write(
+        &file,
+        "permit (principal, action == Action::\"call\", resource);\n",
+    )
+    .unwrap();
+    hangup();
+    served.said_once(|said| said.contains("SIGHUP: --policy holds 1 policies"));
+    assert!(!post(), "the new policy lets bob write");
+    std::fs::write(
+        &file,
+        "permit (principal, action, resource)\n  when { context.colour };\n",
+    )
+    .unwrap();
+    hangup();
+    let said = served.said_once(|said| said.contains("the policies held stay"));
+    assert!(said.contains(&format!("{file}:2:")), "{said}");
+    assert!(!post(), "the policies held still let bob write");
+    drop(dir);
+}
+
+/// `nexus-mcp policy explain`: the decision and the policies that made it,
+/// on the URL as it would be sent.
+#[test]
+fn explain_says_the_decision_and_the_policies_that_made_it() {
+    let (_dir, file) = policy_file(TEAM);
+    let explain = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+            .args([
+                "policy",
+                "explain",
+                "--policy",
+                &file,
+                "--person",
+                "alice",
+                "--provider",
+                "github",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = explain(&["--url", "https://api.github.com/repos"]);
+    assert_eq!(
+        (code, said.trim()),
+        (
+            Some(0),
+            "permitted: GET api.github.com /repos by everyone reads"
+        )
+    );
+    let (code, said) = explain(&["--method", "post", "--url", "https://api.github.com/repos"]);
+    assert_eq!(
+        (code, said.trim()),
+        (
+            Some(1),
+            "denied: POST api.github.com /repos no policy permits it"
+        )
+    );
+    let walk = [
+        "--group",
+        "platform",
+        "--url",
+        "https://API.github.com/x/../%61dmin/users?q=1",
+    ];
+    let (code, said) = explain(&walk);
+    assert_eq!(
+        (code, said.trim()),
+        (
+            Some(1),
+            "denied: GET api.github.com /admin/users by never the admin API"
+        )
+    );
 }
