@@ -444,13 +444,20 @@ impl NexusServer {
         connected
     }
 
-    /// `list_providers`: the Gateway's providers this server offers.
+    /// `list_providers`: the Gateway's providers this server offers (those
+    /// `--policy` lets `principal` list).
     /// With several accounts, each provider says which of the person's
     /// accounts (`base` their workspace, in `serve`) has a connection to it.
-    async fn list(&self, base: &str) -> Result<Answer, Failure> {
+    async fn list(&self, base: &str, principal: &Principal) -> Result<Answer, Failure> {
         let listing = self.providers().await?;
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
+        // `--policy`: each person sees what they are permitted to list.
+        if let Some(policy) = self.settings.policy.as_ref().map(|held| held.now()) {
+            let permitted =
+                |p: &Listed| crate::policy::permits(&policy, "list", principal, &p.name);
+            providers.retain(permitted);
+        }
         if self.settings.accounts.chosen() {
             for listed in &mut providers {
                 listed.accounts = Some(self.connected(&listed.name, base).await);
@@ -613,7 +620,10 @@ impl NexusServer {
                         let fetched = self.fetch_call(&args, &request, &context, &caller);
                         (fetched.await, true)
                     }
-                    None => (self.calls.run(self.list(&base), &context.ct).await, false),
+                    None => {
+                        let listed = self.list(&base, &caller.principal);
+                        (self.calls.run(listed, &context.ct).await, false)
+                    }
                 }
             }
         };

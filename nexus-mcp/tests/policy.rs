@@ -312,3 +312,38 @@ fn explain_says_the_decision_and_the_policies_that_made_it() {
         )
     );
 }
+
+/// `Action::"list"`: each person's listing holds the providers they are
+/// permitted to list.
+#[test]
+fn each_person_lists_what_they_are_permitted_to_list() {
+    let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
+    for person in ["alice", "bob"] {
+        let stripe = FakeProvider::oauth2("sk_team").api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&issuer.url(), person), "stripe", stripe);
+    }
+    let (_dir, file) = policy_file(
+        "permit (principal, action == Action::\"list\", resource == Provider::\"github\");\n\
+         permit (principal in Group::\"finance\", action, resource == Provider::\"stripe\");\n",
+    );
+    let served = Served::start(&gateway, &issuer, &["--policy", &file]);
+    let listed = |person: &str, groups: serde_json::Value| {
+        let token = FakeToken::new(person)
+            .audience(&served.resource)
+            .claim("groups", groups);
+        let answer = served
+            .call(&issuer.mint(&token), "list_providers", json!({}))
+            .1;
+        text(&answer["result"])
+    };
+    let alices = listed("alice", json!(["finance"]));
+    assert!(
+        alices.contains("github") && alices.contains("stripe"),
+        "{alices}"
+    );
+    let bobs = listed("bob", json!([]));
+    assert!(
+        bobs.contains("github") && !bobs.contains("stripe"),
+        "{bobs}"
+    );
+}
