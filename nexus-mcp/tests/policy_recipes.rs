@@ -1,0 +1,172 @@
+//! The guide's policy recipes (`docs/policy.md`, "Recipes"), run as
+//! written: each Cedar block validated and its decisions made by `nexus-mcp
+//! policy explain`; the group claims of Entra ID, Okta and Keycloak read by
+//! `serve` from tokens in each provider's shape.
+
+mod common;
+
+use std::process::Command;
+
+use common::served::{Served, fakes};
+use nexus_gateway_fake::FakeToken;
+use serde_json::{Value, json};
+
+/// The guide's Cedar blocks, each named by its first `@id`.
+fn recipes() -> Vec<(String, String)> {
+    let guide = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/policy.md");
+    let guide = std::fs::read_to_string(guide).expect("the guide");
+    let recipes = &guide[guide.find("## Recipes").expect("its recipes")..];
+    let blocks = recipes.split("```cedar\n").skip(1);
+    let blocks = blocks.map(|b| b.split("\n```").next().unwrap_or_default().to_owned());
+    let named = blocks.map(|b| {
+        let id = b
+            .split("@id(\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default();
+        (id.to_owned(), b)
+    });
+    named.collect()
+}
+
+/// The recipe `id` with `more` policies beside it, in a file; then each
+/// `(person, groups, provider, method, path)` decided: whether permitted.
+fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) -> Vec<bool> {
+    let recipes = recipes();
+    let recipe = recipes
+        .iter()
+        .find(|(name, _)| name == id)
+        .unwrap_or_else(|| panic!("{id}"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recipe.cedar");
+    std::fs::write(&file, format!("{}\n{more}", recipe.1)).unwrap();
+    let file = file.to_str().unwrap();
+    let decide = |(person, groups, provider, method, path): &(&str, &[&str], &str, &str, &str)| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+        command.args(["policy", "explain", "--policy", file, "--person", person]);
+        command.args(["--provider", provider, "--method", method]);
+        command.args(["--url", &format!("https://api.example.com{path}")]);
+        for group in *groups {
+            command.args(["--group", group]);
+        }
+        let out = command.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{id}: {said}");
+        out.status.code() == Some(0)
+    };
+    calls.iter().map(decide).collect()
+}
+
+const PERMIT_ALL: &str = "permit (principal, action, resource);";
+
+#[test]
+fn every_recipe_validates() {
+    let recipes = recipes();
+    assert_eq!(recipes.len(), 5, "{recipes:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for (id, block) in &recipes {
+        let file = dir.path().join("recipe.cedar");
+        std::fs::write(&file, block).unwrap();
+        let checked = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+            .args(["policy", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&checked.stderr);
+        assert!(checked.status.success(), "{id}: {said}");
+    }
+}
+
+#[test]
+fn each_recipe_decides_as_its_name_says() {
+    let platform: &[&str] = &["platform"];
+    let reads = [
+        ("bob", &[][..], "github", "GET", "/x"),
+        ("bob", &[][..], "github", "POST", "/x"),
+        ("alice", platform, "github", "POST", "/x"),
+    ];
+    assert_eq!(decided("everyone reads", "", &reads), [true, false, true]);
+    let finance: &[&str] = &["finance"];
+    let stripe = [
+        ("bob", &[][..], "stripe", "GET", "/v1"),
+        ("carol", finance, "stripe", "GET", "/v1"),
+        ("bob", &[][..], "github", "GET", "/x"),
+    ];
+    assert_eq!(
+        decided("stripe is finance's", PERMIT_ALL, &stripe),
+        [false, true, true]
+    );
+    let acme = [
+        ("a", &[][..], "github", "GET", "/repos/acme/x"),
+        ("a", &[][..], "github", "GET", "/repos/other/x"),
+        ("a", &[][..], "github", "GET", "/repos/acme/../other/x"),
+    ];
+    assert_eq!(
+        decided("acme's repositories only", PERMIT_ALL, &acme),
+        [true, false, false]
+    );
+    let delete = [
+        ("a", &[][..], "github", "DELETE", "/x"),
+        ("a", &[][..], "github", "PUT", "/x"),
+    ];
+    assert_eq!(decided("no DELETE", PERMIT_ALL, &delete), [false, true]);
+    let barred = [
+        ("mallory@example.com", &[][..], "github", "GET", "/x"),
+        ("mallory@example.com", &[][..], "stripe", "GET", "/x"),
+        ("bob", &[][..], "github", "GET", "/x"),
+    ];
+    assert_eq!(
+        decided("mallory is off github", PERMIT_ALL, &barred),
+        [false, true, true]
+    );
+}
+
+/// The groups of each provider's shape, read by `serve` with the guide's
+/// flags: a person in `platform` writes, another does not.
+#[test]
+fn the_group_claims_of_entra_okta_and_keycloak_are_read_as_the_guide_says() {
+    let recipes = recipes();
+    let writes = &recipes
+        .iter()
+        .find(|(id, _)| id == "everyone reads")
+        .unwrap()
+        .1;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("team.cedar");
+    std::fs::write(&file, writes).unwrap();
+    let file = file.to_str().unwrap();
+    let shapes: [(&[&str], Value); 4] = [
+        (&["--group-claim", "roles"], json!({"roles": ["platform"]})),
+        (
+            &["--group-claim", "groups"],
+            json!({"groups": ["platform"]}),
+        ),
+        (
+            &["--group-claim", "groups"],
+            json!({"groups": ["platform", "everyone"]}),
+        ),
+        (
+            &["--group-claim", "realm_access.roles"],
+            json!({"realm_access": {"roles": ["platform"]}}),
+        ),
+    ];
+    for (flags, claims) in shapes {
+        let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
+        let args = [&["--policy", file, "--allow-write"][..], flags].concat();
+        let served = Served::start(&gateway, &issuer, &args);
+        let token = |person: &str, claims: &Value| {
+            let token = FakeToken::new(person)
+                .audience(&served.resource)
+                .claim("scp", json!("mcp"));
+            let claims = claims.as_object().cloned().unwrap_or_default();
+            issuer.mint(&claims.into_iter().fold(token, |t, (k, v)| t.claim(&k, v)))
+        };
+        let post = |who: &str| {
+            let args =
+                json!({"provider": "github", "url": format!("{}/x", api.url()), "method": "POST"});
+            served.call(who, "authenticated_fetch", args).1["result"]["isError"] == json!(false)
+        };
+        assert!(post(&token("alice", &claims)), "{flags:?} {claims}");
+        assert!(!post(&token("bob", &json!({}))), "{flags:?}");
+    }
+}
