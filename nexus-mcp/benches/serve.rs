@@ -11,7 +11,8 @@
 //! warm call with metrics and JSON log lines on against both off; a warm
 //! call's median and 99th percentile beside a busy loop; with
 //! `--oauth-proxy`, each step of a host's sign-in and a warm call with the
-//! token `serve` issued against one with the provider's; a
+//! token `serve` issued against one with the provider's; with `--policy`,
+//! a warm call with 1, 100 and 1,000 policies against one without; a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -39,6 +40,9 @@ mod front;
 // `--oauth-proxy`: a sign-in's steps, and a call with the token serve issued.
 #[path = "serve/proxy.rs"]
 mod proxy;
+// `--policy`: a warm call with 1, 100 and 1,000 policies; the program's size.
+#[path = "serve/policy.rs"]
+mod policy;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -115,6 +119,7 @@ fn main() {
     observed(&gateway, &issuer, &url);
     rolling_restart(&gateway, &issuer, &url);
     proxy::proxy(&gateway, &issuer, &url);
+    policy::policy(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
 }
 

@@ -21,7 +21,8 @@ use std::str::FromStr;
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    PolicySet, Request, ResourceConstraint, RestrictedExpression, Schema, ValidationMode,
+    Validator,
 };
 use miette::Diagnostic;
 
@@ -42,8 +43,18 @@ action "list" appliesTo { principal: Person, resource: Provider };
 
 /// A policy file, read and validated.
 pub(crate) struct Policies {
-    set: PolicySet,
+    /// For each provider a policy's scope names (`resource ==
+    /// Provider::"…"`, or `in` it: a provider is in no other entity), the
+    /// policies that can apply to it: those, and those that name none.
+    by_provider: HashMap<String, PolicySet>,
+    /// The policies whose scope names no provider: all that can apply to
+    /// a provider no scope names.
+    any: PolicySet,
     schema: Schema,
+    /// Made once: each decision asks it.
+    authorizer: Authorizer,
+    /// The schema's entity types, parsed once: Person, Group, Provider, Action.
+    types: [EntityTypeName; 4],
     /// Each policy's name: its `@id`, or its place in the file.
     names: HashMap<PolicyId, String>,
 }
@@ -131,7 +142,20 @@ impl Policies {
             return Err(errors.join("\n"));
         }
         let names = set.policies().map(|p| (p.id().clone(), name(p))).collect();
-        Ok(Policies { set, schema, names })
+        let (by_provider, any) = indexed(&set);
+        let types = ["Person", "Group", "Provider", "Action"].map(EntityTypeName::from_str);
+        let [Ok(person), Ok(group), Ok(provider), Ok(action)] = types else {
+            return Err(" the schema's type names do not parse".to_owned());
+        };
+        let types = [person, group, provider, action];
+        Ok(Policies {
+            by_provider,
+            any,
+            schema,
+            authorizer: Authorizer::new(),
+            types,
+            names,
+        })
     }
 
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
@@ -140,23 +164,15 @@ impl Policies {
             allowed: false,
             by: vec![why],
         };
-        // Each name taken as it is: no escaping stands between it and Cedar.
-        let uid = |kind: &str, id: &str| {
-            let kind = EntityTypeName::from_str(kind).ok()?;
-            Some(EntityUid::from_type_name_and_id(kind, EntityId::new(id)))
+        // Each name taken as it is: no escaping stands between it and Cedar;
+        // the types parsed once, when the file was.
+        let [person_type, group_type, provider_type, action_type] = &self.types;
+        let uid = |kind: &EntityTypeName, id: &str| {
+            EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
         };
-        let (Some(person), Some(act), Some(provider)) = (
-            uid("Person", asked.person),
-            uid("Action", action),
-            uid("Provider", asked.provider),
-        ) else {
-            return denied("a name no policy can read".into());
-        };
-        let groups: HashSet<EntityUid> = asked
-            .groups
-            .iter()
-            .filter_map(|g| uid("Group", g))
-            .collect();
+        let (person, act) = (uid(person_type, asked.person), uid(action_type, action));
+        let provider = uid(provider_type, asked.provider);
+        let groups: HashSet<EntityUid> = asked.groups.iter().map(|g| uid(group_type, g)).collect();
         let mut entities: Vec<Entity> = groups
             .iter()
             .map(|g| Entity::new_no_attrs(g.clone(), HashSet::new()))
@@ -188,11 +204,15 @@ impl Policies {
             Request::new(person, act, provider, context, Some(&self.schema))
                 .map_err(|e| e.to_string())
         });
-        let entities = Entities::from_entities(entities, Some(&self.schema));
+        // Made here as the schema says: read as made.
+        let entities = Entities::from_entities(entities, None);
         let (Ok(request), Ok(entities)) = (request, entities) else {
             return denied("a request the schema does not allow".into());
         };
-        let answer = Authorizer::new().is_authorized(&request, &self.set, &entities);
+        // Only the policies that can apply to this provider are read: the
+        // decision is the same, its cost the policies that concern it.
+        let set = self.by_provider.get(asked.provider).unwrap_or(&self.any);
+        let answer = self.authorizer.is_authorized(&request, set, &entities);
         let by = answer.diagnostics().reason().map(|id| {
             self.names
                 .get(id)
@@ -398,6 +418,35 @@ fn explain(
     std::process::ExitCode::from(u8::from(!decided.allowed))
 }
 
+/// `set` split by the provider each policy's scope names (see
+/// [`Policies::by_provider`]), and the policies that name none.
+fn indexed(set: &PolicySet) -> (HashMap<String, PolicySet>, PolicySet) {
+    let provider = |policy: &cedar_policy::Policy| match policy.resource_constraint() {
+        ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid)
+            if uid.type_name().to_string() == "Provider" =>
+        {
+            Some(uid.id().unescaped().to_owned())
+        }
+        _ => None,
+    };
+    let (mut any, mut named) = (PolicySet::new(), HashMap::<String, Vec<_>>::new());
+    for policy in set.policies() {
+        match provider(policy) {
+            Some(name) => named.entry(name).or_default().push(policy.clone()),
+            // Ids are the file's own, each once: adding cannot collide.
+            None => drop(any.add(policy.clone())),
+        }
+    }
+    let by_provider = named.into_iter().map(|(name, policies)| {
+        let mut set = any.clone();
+        policies
+            .into_iter()
+            .for_each(|policy| drop(set.add(policy)));
+        (name, set)
+    });
+    (by_provider.collect(), any)
+}
+
 /// A policy's name: its `@id("…")`, or its place in the file (`#1` for
 /// the first: the parser names them `policy0`, `policy1`…).
 fn name(policy: &cedar_policy::Policy) -> String {
@@ -512,6 +561,19 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
         assert!(
             !policies.decide("connect", &call(&[], "", "")).allowed,
             "none permits it"
+        );
+        // A policy whose scope names another provider is not read for this one.
+        let stripe = Asked {
+            provider: "stripe",
+            ..call(&[], "GET", "/repos/other/x")
+        };
+        let read = policies.decide("call", &stripe);
+        assert_eq!(
+            read,
+            Decided {
+                allowed: true,
+                by: vec!["everyone reads".into()]
+            }
         );
     }
 
