@@ -113,14 +113,7 @@ fn three_people_behind(mode: &str) {
     for (person, credential, era) in people {
         provider.log_in_as(person);
         let summary = served.reach(&api.url(), era);
-        let results = summary["results"].as_array().expect("results");
-        assert!(results.iter().all(|r| r["is_error"] == false), "{summary}");
-        let fetched = results[1]["text"].as_str().unwrap();
-        assert!(fetched.starts_with("HTTP 200"), "{summary}");
-        let sent = api.last_request().expect("the API was called");
-        let bearer = format!("Bearer {credential}");
-        assert_eq!(sent.header("authorization"), Some(bearer.as_str()));
-        assert!(!summary.to_string().contains(credential), "{summary}");
+        common::served::answered_with(&summary, &api, credential);
     }
 
     provider.log_in_as("carol");
@@ -194,17 +187,7 @@ fn two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(
     for (person, credential, era) in people {
         provider.log_in_as(person);
         let summary = reach(&served, &api.url(), era);
-        let results = summary["results"].as_array().expect("results");
-        assert!(
-            results.iter().all(|r| r["is_error"] == false),
-            "{summary}: {}",
-            served.said()
-        );
-        let sent = api.last_request().expect("the API was called");
-        assert_eq!(
-            sent.header("authorization"),
-            Some(format!("Bearer {credential}").as_str())
-        );
+        common::served::answered_with(&summary, &api, credential);
     }
 }
 
