@@ -235,3 +235,14 @@ pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, calle
         outcome(ended, started),
     );
 }
+
+/// Set when the future that holds it is dropped: a call cancelled while
+/// its step runs on another thread.
+#[derive(Default)]
+pub(crate) struct Dropped(pub(crate) Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

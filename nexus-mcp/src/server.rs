@@ -98,17 +98,6 @@ pub(crate) struct NexusServer {
     calls: Calls,
 }
 
-/// Set when the future that holds it is dropped: a call cancelled while
-/// its step runs on another thread.
-#[derive(Default)]
-struct Dropped(Arc<std::sync::atomic::AtomicBool>);
-
-impl Drop for Dropped {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 impl NexusServer {
     pub(crate) fn new(client: AsyncNexusClient, settings: Settings, calls: Calls) -> NexusServer {
         let cache = Arc::new(TokenCache::with_buffer(settings.token_buffer));
@@ -313,9 +302,9 @@ impl NexusServer {
         };
         // Only a provider `--connect` names (found as the Gateway finds
         // names), and one `--policy` lets this person connect.
-        let connects = self.settings.policy.as_ref().is_none_or(|policy| {
-            crate::policy::permits(&policy.now(), "connect", &caller.principal, &fetch.provider)
-        });
+        let policy = self.settings.policy.as_deref();
+        let connects =
+            crate::policy::permits(policy, "connect", &caller.principal, &fetch.provider);
         let Some(named) = fetch.connect.as_ref().filter(|_| connects) else {
             return Err(unconnected);
         };
@@ -337,17 +326,15 @@ impl NexusServer {
     /// request as it will be sent; the operator told when not. Nothing is
     /// resolved or sent before.
     fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
-        let Some(policy) = &self.settings.policy else {
-            return Ok(());
-        };
         let account = caller.account.as_deref().unwrap_or_default();
         let call = (
             fetch.provider.as_str(),
             fetch.options.method.as_str(),
             account,
         );
+        let policy = self.settings.policy.as_deref();
         let decided =
-            crate::policy::call_permitted(&policy.now(), &caller.principal, call, &mut fetch.url);
+            crate::policy::call_permitted(policy, &caller.principal, call, &mut fetch.url);
         decided.map_err(|line| {
             log::warn!(target: "nexus_mcp", "{line}");
             Failure::refused(code::INVALID_INPUT, crate::policy::DENIED)
@@ -393,7 +380,7 @@ impl NexusServer {
         let cache = Arc::clone(&self.cache);
         let (workspace, provider) = (fetch.workspace.clone(), fetch.provider.clone());
         let (url, options) = (fetch.url.clone(), fetch.options.clone());
-        let dropped = Dropped::default();
+        let dropped = crate::calls::Dropped::default();
         let cancelled = Arc::clone(&dropped.0);
         let method = fetch.options.method.clone();
         let sent = self.client.run(move |c| {
@@ -453,11 +440,8 @@ impl NexusServer {
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
         // `--policy`: each person sees what they are permitted to list.
-        if let Some(policy) = self.settings.policy.as_ref().map(|held| held.now()) {
-            let permitted =
-                |p: &Listed| crate::policy::permits(&policy, "list", principal, &p.name);
-            providers.retain(permitted);
-        }
+        let policy = self.settings.policy.as_deref();
+        providers.retain(|p| crate::policy::permits(policy, "list", principal, &p.name));
         if self.settings.accounts.chosen() {
             for listed in &mut providers {
                 listed.accounts = Some(self.connected(&listed.name, base).await);
