@@ -158,6 +158,51 @@ impl Policies {
         })
     }
 
+    /// A call decided as the server decides it: `(person, groups)` sending
+    /// `(provider, method, account)` to `url`, on the URL [`normalized`]
+    /// (none when it does not parse: denied), the method upper case. The
+    /// URL decided on, the decision, and the words that say it: the request
+    /// (`GET host path`) and by what (`by` the policies, or that none permits).
+    pub(crate) fn decide_call(
+        &self,
+        (person, groups): (&str, &[String]),
+        (provider, method, account): (&str, &str, &str),
+        url: &str,
+    ) -> (Option<url::Url>, Decided, (String, String)) {
+        let Some(normal) = normalized(url) else {
+            let decided = Decided {
+                allowed: false,
+                by: Vec::new(),
+            };
+            return (
+                None,
+                decided,
+                (
+                    "(a URL that does not parse)".into(),
+                    "no policy can read it".into(),
+                ),
+            );
+        };
+        let method = method.to_uppercase();
+        let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
+        let asked = Asked {
+            person,
+            groups,
+            provider,
+            method: &method,
+            host,
+            path,
+            account,
+        };
+        let decided = self.decide("call", &asked);
+        let by = match decided.by.is_empty() {
+            true => "no policy permits it".to_owned(),
+            false => format!("by {}", decided.by.join(", ")),
+        };
+        let request = format!("{method} {host} {path}");
+        (Some(normal), decided, (request, by))
+    }
+
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
         let denied = |why: String| Decided {
@@ -237,47 +282,26 @@ pub(crate) const DENIED: &str = "this server's policy does not let this person m
 pub(crate) fn call_permitted(
     held: Option<&Held>,
     principal: &crate::principal::Principal,
-    (provider, method, account): (&str, &str, &str),
+    call: (&str, &str, &str),
     url: &mut String,
 ) -> Result<(), String> {
     let Some(policies) = held.map(Held::now) else {
         return Ok(());
     };
-    let who = principal.who().unwrap_or("stdio");
-    let Some(normal) = normalized(url) else {
-        crate::metrics::policy("denied");
-        return Err(format!(
-            "policy: denied who={who} provider={provider:?}: a URL that does not parse"
-        ));
-    };
-    let (person, groups) = principal.as_policy_reads();
-    let method = method.to_uppercase();
-    let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
-    let asked = Asked {
-        person,
-        groups,
-        provider,
-        method: &method,
-        host,
-        path,
-        account,
-    };
-    let decided = policies.decide("call", &asked);
+    let (normal, decided, (request, by)) =
+        policies.decide_call(principal.as_policy_reads(), call, url);
     crate::metrics::policy(if decided.allowed {
         "permitted"
     } else {
         "denied"
     });
-    if decided.allowed {
+    if let Some(normal) = normal.filter(|_| decided.allowed) {
         *url = normal.to_string();
         return Ok(());
     }
-    let by = match decided.by.is_empty() {
-        true => "no policy permits it".to_owned(),
-        false => format!("by {}", decided.by.join(", ")),
-    };
+    let (who, provider) = (principal.who().unwrap_or("stdio"), call.0);
     Err(format!(
-        "policy: denied who={who} provider={provider:?} {method} {host} {path}: {by}"
+        "policy: denied who={who} provider={provider:?} {request}: {by}"
     ))
 }
 
@@ -397,32 +421,19 @@ fn explain(
             return std::process::ExitCode::from(2);
         }
     };
-    let Some(url) = normalized(&call.url) else {
-        println!("denied: a URL that does not parse");
-        return std::process::ExitCode::from(1);
-    };
-    let method = call.method.to_uppercase();
-    let (host, path) = (url.host_str().unwrap_or_default(), url.path());
-    let asked = Asked {
-        person: &call.person,
-        groups: &call.groups,
-        provider: provider.map_or("", String::as_str),
-        method: &method,
-        host,
-        path,
-        account: account.map_or("", String::as_str),
-    };
-    let decided = policies.decide("call", &asked);
-    let by = match decided.by.is_empty() {
-        true => "no policy permits it".to_owned(),
-        false => format!("by {}", decided.by.join(", ")),
-    };
+    let who = (call.person.as_str(), &call.groups[..]);
+    let named = (
+        provider.map_or("", String::as_str),
+        call.method.as_str(),
+        account.map_or("", String::as_str),
+    );
+    let (_, decided, (request, by)) = policies.decide_call(who, named, &call.url);
     let said = if decided.allowed {
         "permitted"
     } else {
         "denied"
     };
-    println!("{said}: {method} {host} {path} {by}");
+    println!("{said}: {request} {by}");
     std::process::ExitCode::from(u8::from(!decided.allowed))
 }
 
