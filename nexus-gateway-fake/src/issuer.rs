@@ -83,6 +83,9 @@ struct State {
     introspection_error: Option<String>,
     /// Who `/authorize` approves.
     person: String,
+    /// The claims of theirs each token issued to them carries
+    /// ([`FakeIssuer::approve_as_with_claims`]).
+    claims: Map<String, Value>,
     /// Each registered client's redirect URIs.
     clients: HashMap<String, Vec<String>>,
     /// Each confidential client's secret.
@@ -109,6 +112,8 @@ struct Grant {
     resource: Option<String>,
     scope: Option<String>,
     subject: String,
+    /// The person's own claims, carried into each token.
+    claims: Map<String, Value>,
     nonce: Option<String>,
 }
 
@@ -307,7 +312,25 @@ impl FakeIssuer {
     /// `/authorize` approves `subject` from now on (`alice` by default), as
     /// if that person had logged in and consented.
     pub fn approve_as(&self, subject: &str) {
-        self.state.lock().person = subject.to_owned();
+        self.approve_as_with_claims(subject, Map::new());
+    }
+
+    /// `/authorize` approves `subject` from now on, and each token issued
+    /// to them carries `claims` too (the access token unless it is opaque,
+    /// and the ID token): a person's groups as a provider sends them.
+    ///
+    /// ```
+    /// use nexus_gateway_fake::FakeIssuer;
+    /// use serde_json::json;
+    ///
+    /// let issuer = FakeIssuer::start();
+    /// let keycloak = json!({"realm_access": {"roles": ["platform"]}});
+    /// issuer.approve_as_with_claims("alice", keycloak.as_object().unwrap().clone());
+    /// ```
+    pub fn approve_as_with_claims(&self, subject: &str, claims: Map<String, Value>) {
+        let mut state = self.state.lock();
+        state.person = subject.to_owned();
+        state.claims = claims;
     }
 
     /// The issuer: `http://127.0.0.1:<port>`, as tokens name it (`iss`).

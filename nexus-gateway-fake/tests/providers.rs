@@ -8,6 +8,8 @@
 //! needs an API token, access tokens signed with a key it does not publish.
 //! Google's: its metadata at the OpenID path only, no registration, no
 //! introspection, opaque access tokens, the person's `sub` and `email`.
+//! In every shape, the claims a person is approved with (their groups)
+//! are in each token issued to them.
 
 #![cfg(feature = "issuer")]
 
@@ -39,8 +41,13 @@ fn part(token: &str, part: usize) -> Value {
 /// A sign-in at `issuer` as `oid`, asking `scope` (and `resource`, if
 /// any): the `/authorize` answer's status and body, and the tokens.
 fn signed_in(issuer: &FakeIssuer, oid: &str, scope: &str, resource: &str) -> (u16, String, Value) {
-    issuer.add_client("app", "http://127.0.0.1:9/cb");
     issuer.approve_as(oid);
+    signed_in_as_approved(issuer, scope, resource)
+}
+
+/// [`signed_in`] as whoever the issuer approves now.
+fn signed_in_as_approved(issuer: &FakeIssuer, scope: &str, resource: &str) -> (u16, String, Value) {
+    issuer.add_client("app", "http://127.0.0.1:9/cb");
     let url = issuer.url();
     let (origin, path) = split(&url);
     let pairs = [
@@ -228,4 +235,41 @@ fn google_registers_no_host_introspects_nothing_and_names_the_person_by_sub() {
         "opaque: {access}"
     );
     assert_eq!(send(&url, "POST", "/introspect", "{}").0, 404);
+}
+
+/// `POST /_fake/approve {"sub", "claims"}` (and `approve_as_with_claims`):
+/// the person's claims ride in the access token and the ID token, in the
+/// plain shape and Entra's; approving another without claims drops them.
+#[test]
+fn the_claims_a_person_is_approved_with_are_in_each_token_issued_to_them() {
+    let groups = json!({"groups": ["platform"], "realm_access": {"roles": ["admin"]}});
+    for issuer in [FakeIssuer::start(), FakeIssuer::start_entra(TENANT)] {
+        let url = issuer.url();
+        let (origin, path) = split(&url);
+        let asked = json!({"sub": "o-1", "claims": groups}).to_string();
+        let (status, _, said) = send(origin, "POST", &format!("{path}/_fake/approve"), &asked);
+        assert_eq!(status, 200, "{said}");
+        let scope = "openid profile api://app-1/mcp.tools";
+        let (_, body, tokens) = signed_in_as_approved(&issuer, scope, "");
+        for token in ["access_token", "id_token"] {
+            let claims = part(tokens[token].as_str().unwrap_or_default(), 1);
+            assert_eq!(
+                claims["groups"], groups["groups"],
+                "{token}: {claims} {body}"
+            );
+            assert_eq!(claims["realm_access"], groups["realm_access"], "{token}");
+        }
+        let (_, _, tokens) = signed_in(&issuer, "o-2", scope, "");
+        let claims = part(tokens["access_token"].as_str().unwrap_or_default(), 1);
+        assert!(claims.get("groups").is_none(), "{claims}");
+    }
+    let issuer = FakeIssuer::start();
+    let claims = groups.as_object().cloned().unwrap_or_default();
+    issuer.approve_as_with_claims("o-3", claims);
+    let (_, _, tokens) = signed_in_as_approved(&issuer, "openid", "");
+    let claims = part(tokens["id_token"].as_str().unwrap_or_default(), 1);
+    assert_eq!(
+        (claims["sub"].as_str(), &claims["groups"]),
+        (Some("o-3"), &groups["groups"])
+    );
 }

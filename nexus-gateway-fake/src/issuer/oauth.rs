@@ -40,6 +40,7 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
                 );
             };
             state.person = subject.to_owned();
+            state.claims = asked["claims"].as_object().cloned().unwrap_or_default();
             answer(200, &json!({"approves": subject}))
         }
         ("POST", "/_fake/rotate") => {
@@ -103,6 +104,7 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         resource: form.get("resource").cloned(),
         scope: form.get("scope").cloned(),
         subject: state.person.clone(),
+        claims: state.claims.clone(),
         nonce: form.get("nonce").cloned(),
     };
     state.codes.insert(code.clone(), grant);
@@ -162,10 +164,16 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     if let Some(scope) = &grant.scope {
         token = token.claim("scope", json!(scope));
     }
+    let theirs = |token: FakeToken| {
+        (grant.claims.iter()).fold(token, |token, (name, value)| {
+            token.claim(name, value.clone())
+        })
+    };
+    let token = theirs(token);
     let access = match &state.shape {
         Shape::Plain => sign(&token, state.signer, url),
         Shape::Entra(tenant) => sign(
-            &entra::access_token(&grant.subject, scope, tenant),
+            &theirs(entra::access_token(&grant.subject, scope, tenant)),
             state.signer,
             url,
         ),
@@ -179,7 +187,7 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     let mut issued = json!({"access_token": access, "token_type": "Bearer", "expires_in": 3600});
     // OpenID Connect: an ID token for the client, with the login's nonce.
     if scope.split(' ').any(|s| s == "openid") {
-        let mut id = state.shape.id_token(&grant.subject, &grant.client, scope);
+        let mut id = theirs(state.shape.id_token(&grant.subject, &grant.client, scope));
         if let Some(nonce) = &grant.nonce {
             id = id.claim("nonce", json!(nonce));
         }
