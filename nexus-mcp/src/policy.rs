@@ -11,7 +11,8 @@
 //! `Group::"<value>"` for each value of each `--group-claim`; the action
 //! `Action::"call"` (its context: `method` upper case, `host` lower case,
 //! `path` without the query, `account` the label or `""`), and
-//! `Action::"connect"` and `Action::"list"`; the resource
+//! `Action::"connect"` and `Action::"list"` (`list_providers` and the
+//! providers `tools/list` names); the resource
 //! `Provider::"<name>"` as the Gateway names it. A policy is named by its
 //! `@id("…")` annotation, or by its place in the file (`#1`, `#2`…).
 

@@ -4,12 +4,63 @@
 
 use nexus_sdk::{Provider, one_line};
 
-use crate::answer::cut;
+use crate::answer::{BODY_CAP, cut};
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
 
 /// The most of a provider's description `list_providers` shows, in bytes.
 const MAX_DESCRIPTION: usize = 512;
+
+/// `list_providers`' structured result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Providers {
+    /// The Gateway's providers this server offers (one this workspace has
+    /// not connected answers connection_required or connection_not_found), as many
+    /// as fit in 64 KiB.
+    pub(crate) providers: Vec<Listed>,
+    /// How many more it offers that did not fit, and are left out.
+    #[schemars(with = "i64")]
+    pub(crate) left_out: usize,
+}
+
+/// `list_providers`' answer: its text and its structured result, the
+/// providers cut where the text would pass [`BODY_CAP`] (those left out
+/// counted).
+pub(crate) fn answer(mut providers: Vec<Listed>) -> (String, Providers) {
+    let mut lines: Vec<String> = Vec::new();
+    let mut size = 0;
+    for line in providers.iter().map(Listed::line) {
+        size += line.len() + 1;
+        if size > BODY_CAP {
+            break;
+        }
+        lines.push(line);
+    }
+    let left_out = providers.len() - lines.len();
+    providers.truncate(lines.len());
+    let text = if lines.is_empty() && left_out == 0 {
+        "No provider: the Gateway lists none this server offers.".to_owned()
+    } else {
+        let more = match left_out {
+            0 => String::new(),
+            n => format!("\n[{n} more providers left out: the list is cut at 64 KiB]"),
+        };
+        format!(
+            "The Gateway's providers this server offers, each with exactly the origins its \
+             credential may reach (a call to one this workspace has not connected answers \
+             connection_required when the user can be asked to connect it, else \
+             connection_not_found):\n{}{more}",
+            lines.join("\n")
+        )
+    };
+    (
+        text,
+        Providers {
+            providers,
+            left_out,
+        },
+    )
+}
 
 /// A provider as `list_providers` shows it.
 #[derive(Debug, Serialize, JsonSchema, PartialEq)]

@@ -22,7 +22,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::accounts::Accounts;
-use crate::answer::{BODY_CAP, said};
+use crate::answer::said;
 use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
 use crate::connect::{Call, Connector, Retry};
 use crate::failure::Failure;
@@ -32,8 +32,7 @@ use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::reply::{Answer, failed, replied};
 use crate::tools::{
-    Fetch, FetchArgs, ListArgs, Offer, Providers, ToolName, arguments_of, failure, structured,
-    tools,
+    Fetch, FetchArgs, ListArgs, Offer, ToolName, arguments_of, failure, structured, tools,
 };
 
 /// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
@@ -221,16 +220,8 @@ impl NexusServer {
         let session = parts.and_then(|parts| handshake::client_name(&parts.headers));
         let client = session.or_else(|| context.client_info().map(|info| info.name));
         let client = client.unwrap_or_else(|| "?".to_owned());
-        let principal = match &self.settings.mode {
-            Mode::Stdio { workspace } => Some(Principal::Operator {
-                workspace: workspace.clone(),
-            }),
-            Mode::Serve { .. } => (context.extensions.get::<Parts>())
-                .and_then(|parts| parts.extensions.get::<Principal>())
-                .cloned(),
-        };
         // The guard in front of `serve` lets no request without one through.
-        let principal = principal.ok_or_else(|| {
+        let principal = self.principal(context).ok_or_else(|| {
             Failure::refused(code::INVALID_INPUT, "the request names no verified person")
         })?;
         Ok(Caller {
@@ -239,6 +230,19 @@ impl NexusServer {
             principal,
             account: None,
         })
+    }
+
+    /// Who a request acts for: over stdio the operator, in `serve` the
+    /// person its bearer check verified.
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Option<Principal> {
+        match &self.settings.mode {
+            Mode::Stdio { workspace } => Some(Principal::Operator {
+                workspace: workspace.clone(),
+            }),
+            Mode::Serve { .. } => (context.extensions.get::<Parts>())
+                .and_then(|parts| parts.extensions.get::<Principal>())
+                .cloned(),
+        }
     }
 
     /// A fetch under the call's life (stop, cancel), and its audit line.
@@ -431,52 +435,28 @@ impl NexusServer {
         connected
     }
 
-    /// `list_providers`: the Gateway's providers this server offers (those
-    /// `--policy` lets `principal` list).
-    /// With several accounts, each provider says which of the person's
-    /// accounts (`base` their workspace, in `serve`) has a connection to it.
-    async fn list(&self, base: &str, principal: &Principal) -> Result<Answer, Failure> {
+    /// The Gateway's providers this server offers, asked now: with
+    /// `--policy`, those `principal` is permitted to list.
+    async fn listed_for(&self, principal: &Principal) -> Result<Vec<Listed>, NexusError> {
         let listing = self.providers().await?;
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
-        // `--policy`: each person sees what they are permitted to list.
         let policy = self.settings.policy.as_deref();
         providers.retain(|p| crate::policy::permits(policy, "list", principal, &p.name));
+        Ok(providers)
+    }
+
+    /// `list_providers`: the providers [`listed_for`](Self::listed_for) `principal`.
+    /// With several accounts, each provider says which of the person's
+    /// accounts (`base` their workspace, in `serve`) has a connection to it.
+    async fn list(&self, base: &str, principal: &Principal) -> Result<Answer, Failure> {
+        let mut providers = self.listed_for(principal).await?;
         if self.settings.accounts.chosen() {
             for listed in &mut providers {
                 listed.accounts = Some(self.connected(&listed.name, base).await);
             }
         }
-        let mut lines: Vec<String> = Vec::new();
-        let mut size = 0;
-        for line in providers.iter().map(Listed::line) {
-            size += line.len() + 1;
-            if size > BODY_CAP {
-                break;
-            }
-            lines.push(line);
-        }
-        let left_out = providers.len() - lines.len();
-        providers.truncate(lines.len());
-        let text = if lines.is_empty() && left_out == 0 {
-            "No provider: the Gateway lists none this server offers.".to_owned()
-        } else {
-            let more = match left_out {
-                0 => String::new(),
-                n => format!("\n[{n} more providers left out: the list is cut at 64 KiB]"),
-            };
-            format!(
-                "The Gateway's providers this server offers, each with exactly the origins its \
-                 credential may reach (a call to one this workspace has not connected answers \
-                 connection_required when the user can be asked to connect it, else \
-                 connection_not_found):\n{}{more}",
-                lines.join("\n")
-            )
-        };
-        let providers = Providers {
-            providers,
-            left_out,
-        };
+        let (text, providers) = crate::providers::answer(providers);
         Ok(Answer::Listed(structured(text, &providers)))
     }
 }
@@ -516,11 +496,22 @@ impl ServerHandler for NexusServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let started = Instant::now();
         let accounts = self.settings.accounts.labels();
-        let tools = tools(self.settings.allow_write, &accounts);
+        let mut tools = tools(self.settings.allow_write, &accounts);
+        // `--policy`: the providers a fetch may name are those the person
+        // may list, so the listing is each person's own (2026's lists are
+        // `cacheScope: private` as rmcp answers them). Without a listing
+        // (the Gateway not answering), no enum: each call is decided still.
+        let principal = self.policy().and_then(|_| self.principal(&context));
+        if let Some(principal) = principal
+            && let Ok(listed) = self.listed_for(&principal).await
+        {
+            let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+            crate::tools::offering(&mut tools, &names);
+        }
         metrics::operation("tools/list", "", "", started.elapsed());
         Ok(ListToolsResult::with_all_items(tools))
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::answer::{BODY_CAP, Fetched, cut};
 use crate::failure::{Failure, PROVIDER_NOT_OFFERED, READ_ONLY};
-use crate::providers::Listed;
+use crate::providers::Providers;
 
 /// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
 const FRAMING: [&str; 7] = [
@@ -178,18 +178,6 @@ pub(crate) struct ListArgs {
     pub(crate) account: Option<String>,
 }
 
-/// `list_providers`' structured result.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct Providers {
-    /// The Gateway's providers this server offers (one this workspace has
-    /// not connected answers connection_required or connection_not_found), as many
-    /// as fit in 64 KiB.
-    pub(crate) providers: Vec<Listed>,
-    /// How many more it offers that did not fit, and are left out.
-    #[schemars(with = "i64")]
-    pub(crate) left_out: usize,
-}
-
 /// The two tools, described and annotated as this server was started.
 pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
     let methods = if allow_write {
@@ -238,6 +226,21 @@ pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
         tool.input_schema = Arc::new(with_accounts((*tool.input_schema).clone(), accounts));
     }
     tools
+}
+
+/// `authenticated_fetch`'s `provider` as one of `names` (`--policy`: the
+/// providers the person is permitted to list).
+pub(crate) fn offering(tools: &mut [Tool], names: &[&str]) {
+    let fetch = tools.iter_mut().find(|t| t.name == ToolName::Fetch.name());
+    let Some(fetch) = fetch else { return };
+    let mut schema = (*fetch.input_schema).clone();
+    let provider = (schema.get_mut("properties").and_then(Value::as_object_mut))
+        .and_then(|properties| properties.get_mut("provider"))
+        .and_then(Value::as_object_mut);
+    if let Some(provider) = provider {
+        provider.insert("enum".into(), serde_json::json!(names));
+    }
+    fetch.input_schema = Arc::new(schema);
 }
 
 /// A tool's input schema as `--account` sets it: with two accounts or more,

@@ -346,4 +346,34 @@ fn each_person_lists_what_they_are_permitted_to_list() {
         bobs.contains("github") && !bobs.contains("stripe"),
         "{bobs}"
     );
+    // The tools' schema names the same providers, in a listing that is
+    // each person's own (2026-07-28's `cacheScope`).
+    let tools = |person: &str, groups: serde_json::Value| {
+        let token = FakeToken::new(person).audience(&served.resource);
+        let bearer = format!("Bearer {}", issuer.mint(&token.claim("groups", groups)));
+        let headers = [
+            ("Authorization", bearer.as_str()),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/list"),
+        ];
+        let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}});
+        let asked = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+            "params": {"_meta": meta}});
+        served.post(&headers, &asked).2["result"].clone()
+    };
+    for (person, groups, offered) in [
+        ("alice", json!(["finance"]), json!(["github", "stripe"])),
+        ("bob", json!([]), json!(["github"])),
+    ] {
+        let listed = tools(person, groups);
+        let fetch = &listed["tools"][0];
+        assert_eq!(fetch["name"], "authenticated_fetch", "{listed}");
+        assert_eq!(
+            fetch["inputSchema"]["properties"]["provider"]["enum"], offered,
+            "{listed}"
+        );
+        assert_eq!(listed["cacheScope"], "private", "{listed}");
+    }
 }
