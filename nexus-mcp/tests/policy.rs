@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::served::{Served, command, fakes, free_port, workspace_of};
+use common::served::{Served, command, fakes, free_port, wait_until, workspace_of};
 use common::{Session, is_error, text};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::json;
@@ -24,6 +24,11 @@ permit (principal in Group::"platform", action == Action::"call", resource);
 forbid (principal, action == Action::"call", resource) when { context.method == "DELETE" };
 @id("never the admin API")
 forbid (principal, action == Action::"call", resource) when { context.path like "/admin/*" };
+"#;
+
+/// [`TEAM`] turned round: everyone reads, and Bob alone writes.
+const TURNED: &str = r#"permit (principal, action == Action::"call", resource) when { context.method == "GET" };
+permit (principal == Person::"bob", action, resource);
 "#;
 
 /// A policy file holding `text`, in a directory of its own.
@@ -254,6 +259,75 @@ fn sighup_reads_the_policies_again_and_a_broken_file_keeps_those_held() {
     assert!(said.contains(&format!("{file}:2:")), "{said}");
     assert!(!post(), "the policies held still let bob write");
     drop(dir);
+}
+
+/// SIGHUP under steady calls from two people: every call is decided by the
+/// policies held before or by the new ones whole, none fails for any other
+/// reason, and each call made once the new ones are said to hold is decided
+/// by them.
+#[test]
+fn new_policies_under_steady_calls_change_decisions_and_fail_no_call() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
+    let (_dir, file) = policy_file(TEAM);
+    let served = Served::start(&gateway, &issuer, &["--policy", &file, "--allow-write"]);
+    let token = |person: &str, groups: serde_json::Value| {
+        let token = FakeToken::new(person).audience(&served.resource);
+        issuer.mint(&token.claim("groups", groups))
+    };
+    // Alice (platform) writes under TEAM, Bob does not; the new file turns it round.
+    let people = [
+        (token("alice", json!(["platform"])), (true, false)),
+        (token("bob", json!([])), (false, true)),
+    ];
+    let (swapped, calls_before) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let steady = |bearer: &str, (before, after): (bool, bool)| -> Result<usize, String> {
+        let args =
+            json!({"provider": "github", "url": format!("{}/repos", api.url()), "method": "POST"});
+        let (mut made, mut after_said) = (0, 0);
+        while after_said < 5 {
+            let said = swapped.load(Ordering::SeqCst);
+            let result =
+                served.call(bearer, "authenticated_fetch", args.clone()).1["result"].clone();
+            let permitted = match text(&result) {
+                t if t.starts_with("HTTP 200") => true,
+                t if is_error(&result) && t.contains("policy does not let") => false,
+                _ => return Err(format!("a call failed otherwise: {result}")),
+            };
+            if (said && permitted != after) || (permitted != before && permitted != after) {
+                return Err(format!(
+                    "decided by neither as it should be (said: {said}): {result}"
+                ));
+            }
+            (made, after_said) = (made + 1, after_said + usize::from(said));
+            calls_before.fetch_add(usize::from(!said), Ordering::SeqCst);
+            if made > 10_000 {
+                return Err("the new policies never held".into());
+            }
+        }
+        Ok(made)
+    };
+    let made = std::thread::scope(|scope| {
+        let running: Vec<_> = (people.iter())
+            .map(|(bearer, expected)| scope.spawn(|| steady(bearer, *expected)))
+            .collect();
+        // Both are calling under the policies held first, then the file changes.
+        wait_until(|| calls_before.load(Ordering::SeqCst) >= 20);
+        std::fs::write(&file, TURNED).unwrap();
+        let sent = Command::new("kill")
+            .args(["-HUP", &served.pid().to_string()])
+            .status();
+        assert!(sent.unwrap().success());
+        served.said_once(|said| said.contains("SIGHUP: --policy holds 2 policies"));
+        swapped.store(true, Ordering::SeqCst);
+        running
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for made in made {
+        assert!(made.unwrap_or_else(|why| panic!("{why}")) > 5);
+    }
 }
 
 /// `nexus-mcp policy explain`: the decision and the policies that made it,
