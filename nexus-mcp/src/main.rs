@@ -289,8 +289,17 @@ fn main() -> ExitCode {
         let named = (cli.providers.first(), cli.accounts.first());
         return policy::command(args, cli.policy.as_deref(), named);
     }
-    let policies = cli.policy.as_deref().map(policy::Held::read).transpose();
-    cli.policies = policies.unwrap_or_else(|why| usage(&why)).map(Arc::new);
+    // A policy file that does not hold refuses the start; `serve --check`
+    // says it as one failing check among the others.
+    let checking = matches!(&cli.mode, Some(Command::Serve(args)) if args.check);
+    let unheld = match cli.policy.as_deref().map(policy::Held::read).transpose() {
+        Ok(held) => {
+            cli.policies = held.map(Arc::new);
+            None
+        }
+        Err(why) if checking => Some(why),
+        Err(why) => usage(&why),
+    };
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
@@ -314,7 +323,7 @@ fn main() -> ExitCode {
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let served = match cli.mode.take() {
-        Some(Command::Serve(args)) => serving(cli, *args, client, &options),
+        Some(Command::Serve(args)) => serving(cli, *args, client, (&options, unheld)),
         Some(Command::Workspace(_) | Command::Policy(_)) => Ok(()),
         None => stdio(cli, client, &options),
     };
@@ -359,7 +368,7 @@ fn serving(
     cli: Cli,
     args: ServeArgs,
     client: NexusClient,
-    options: &NexusClientOptions,
+    (options, unheld): (&NexusClientOptions, Option<String>),
 ) -> Result<(), String> {
     if cli.workspace.is_some() {
         usage(
@@ -378,6 +387,8 @@ fn serving(
         }
         Err(why) => usage(&why),
     };
+    let unheld = unheld.iter().flat_map(|why| why.lines().map(str::to_owned));
+    let unread: Vec<String> = unread.into_iter().chain(unheld).collect();
     let keys = Arc::new(HeldKeys::new(keys));
     let checking = args.check;
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));

@@ -124,7 +124,11 @@ impl Policies {
     pub(crate) fn read(path: &Path) -> Result<Policies, String> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| format!("--policy {shown}: {e}"))?;
-        Policies::parse(&text).map_err(|why| format!("--policy {shown}:{why}"))
+        let each = |why: String| {
+            let lines = why.lines().map(|at| format!("--policy {shown}:{at}"));
+            lines.collect::<Vec<String>>().join("\n")
+        };
+        Policies::parse(&text).map_err(each)
     }
 
     /// `text` parsed and validated against [`SCHEMA`]: where each error is
@@ -394,7 +398,8 @@ pub(crate) fn command(
                 policies.names.len()
             ),
             Err(why) => {
-                eprintln!("nexus-mcp policy check: {why}");
+                why.lines()
+                    .for_each(|line| eprintln!("nexus-mcp policy check: {line}"));
                 return std::process::ExitCode::from(2);
             }
         },

@@ -67,14 +67,14 @@ use crate::server::NexusServer;
 const MAX_BODY: usize = 1 << 20;
 
 /// `serve --check`: one line per failing check on stderr (`unread`, the
-/// keyring's, first), and whether all passed.
+/// keyring's and the policy file's, first), and whether all passed.
 pub(crate) async fn check(
     gate: &Gate,
     login: Option<check::LoginClient>,
     server: &NexusServer,
-    unread: Option<String>,
+    unread: Vec<String>,
 ) -> bool {
-    let mut failed: Vec<String> = unread.into_iter().collect();
+    let mut failed = unread;
     let (failures, notes) = check::failures(gate, login, server).await;
     failed.extend(failures);
     for line in failed.iter().chain(&notes) {

@@ -131,7 +131,7 @@ fn over_stdio_the_person_is_stdio() {
 fn a_file_that_does_not_validate_refuses_the_start_and_the_check_naming_line_and_column() {
     let gateway = FakeGateway::start();
     let (_dir, file) = policy_file(
-        "permit (principal, action, resource);\nforbid (principal, action, resource)\n  when { context.colour == \"red\" };\n",
+        "permit (principal, action, resource);\nforbid (principal, action, resource)\n  when { context.colour == \"red\" };\npermit (principal, action, resource) when { context.size > 2 };\n",
     );
     let program = || Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
     let checked = program().args(["policy", "check", &file]).output().unwrap();
@@ -150,7 +150,31 @@ fn a_file_that_does_not_validate_refuses_the_start_and_the_check_naming_line_and
         !started.status.success() && said.contains(&format!("{file}:3:")),
         "{said}"
     );
+    // `serve --check`: one failing check among the others, which still run
+    // (here, a Gateway that refuses this server's key).
+    let issuer = nexus_gateway_fake::FakeIssuer::start();
+    gateway.require_api_key("sk_right");
+    let checking = |file: &str| {
+        let args = ["--policy", file, "--check"];
+        let out = command(&gateway, &issuer.url(), free_port(), &args).output();
+        let out = out.unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = checking(&file);
+    for at in [3, 4] {
+        let line = said.lines().find(|l| l.contains(&format!("{file}:{at}:")));
+        assert!(
+            code == Some(2) && line.is_some_and(|l| l.starts_with("nexus-mcp serve --check: ")),
+            "each error its own line, naming the file: {said}"
+        );
+    }
+    assert!(said.contains("the Gateway"), "the other checks ran: {said}");
     let (_good, good) = policy_file(TEAM);
+    let (code, said) = checking(&good);
+    assert!(code == Some(2) && !said.contains("--policy"), "{said}");
     let checked = program().args(["policy", "check", &good]).output().unwrap();
     assert!(
         checked.status.success(),
@@ -294,7 +318,9 @@ fn new_policies_under_steady_calls_change_decisions_and_fail_no_call() {
                 t if is_error(&result) && t.contains("policy does not let") => false,
                 _ => return Err(format!("a call failed otherwise: {result}")),
             };
-            if (said && permitted != after) || (permitted != before && permitted != after) {
+            // Before the new ones are said to hold, either may decide.
+            let as_it_should = permitted == after || (!said && permitted == before);
+            if !as_it_should {
                 return Err(format!(
                     "decided by neither as it should be (said: {said}): {result}"
                 ));
