@@ -51,7 +51,6 @@ pub(crate) struct Policies {
     /// The policies whose scope names no provider: all that can apply to
     /// a provider no scope names.
     any: PolicySet,
-    schema: Schema,
     /// Made once: each decision asks it.
     authorizer: Authorizer,
     /// The schema's entity types, parsed once: Person, Group, Provider, Action.
@@ -139,7 +138,7 @@ impl Policies {
             let each = errors.iter().map(|e| placed(text, e, &e.to_string()));
             each.collect::<Vec<String>>().join("\n")
         })?;
-        let validated = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        let validated = Validator::new(schema).validate(&set, ValidationMode::Strict);
         let errors: Vec<String> = (validated.validation_errors())
             .map(|e| placed(text, e, &e.to_string()))
             .collect();
@@ -156,7 +155,6 @@ impl Policies {
         Ok(Policies {
             by_provider,
             any,
-            schema,
             authorizer: Authorizer::new(),
             types,
             names,
@@ -210,54 +208,11 @@ impl Policies {
 
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
-        let denied = |why: String| Decided {
-            allowed: false,
-            by: vec![why],
-        };
-        // Each name taken as it is: no escaping stands between it and Cedar;
-        // the types parsed once, when the file was.
-        let [person_type, group_type, provider_type, action_type] = &self.types;
-        let uid = |kind: &EntityTypeName, id: &str| {
-            EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
-        };
-        let (person, act) = (uid(person_type, asked.person), uid(action_type, action));
-        let provider = uid(provider_type, asked.provider);
-        let groups: HashSet<EntityUid> = asked.groups.iter().map(|g| uid(group_type, g)).collect();
-        let mut entities: Vec<Entity> = groups
-            .iter()
-            .map(|g| Entity::new_no_attrs(g.clone(), HashSet::new()))
-            .collect();
-        entities.push(Entity::new_no_attrs(person.clone(), groups));
-        entities.push(Entity::new_no_attrs(provider.clone(), HashSet::new()));
-        let context = match action {
-            "call" => Context::from_pairs([
-                (
-                    "method".to_owned(),
-                    RestrictedExpression::new_string(asked.method.into()),
-                ),
-                (
-                    "host".to_owned(),
-                    RestrictedExpression::new_string(asked.host.into()),
-                ),
-                (
-                    "path".to_owned(),
-                    RestrictedExpression::new_string(asked.path.into()),
-                ),
-                (
-                    "account".to_owned(),
-                    RestrictedExpression::new_string(asked.account.into()),
-                ),
-            ]),
-            _ => Ok(Context::empty()),
-        };
-        let request = context.map_err(|e| e.to_string()).and_then(|context| {
-            Request::new(person, act, provider, context, Some(&self.schema))
-                .map_err(|e| e.to_string())
-        });
-        // Made here as the schema says: read as made.
-        let entities = Entities::from_entities(entities, None);
-        let (Ok(request), Ok(entities)) = (request, entities) else {
-            return denied("a request the schema does not allow".into());
+        let Ok((request, entities)) = self.request(action, asked, None) else {
+            return Decided {
+                allowed: false,
+                by: vec!["a request the schema does not allow".into()],
+            };
         };
         // Only the policies that can apply to this provider are read: the
         // decision is the same, its cost the policies that concern it.
@@ -273,6 +228,49 @@ impl Policies {
             allowed: answer.decision() == Decision::Allow,
             by: by.collect(),
         }
+    }
+
+    /// The request Cedar reads, and the entities it reads with it: the
+    /// person, in their groups (no entity has attributes, a provider is in
+    /// nothing and the schema groups no actions, so a group, a provider or
+    /// an action needs no entity of its own).
+    /// Checked against `schema` when given: the tests check that what is
+    /// made here is what the schema says, so a decision need not.
+    fn request(
+        &self,
+        action: &str,
+        asked: &Asked,
+        schema: Option<&Schema>,
+    ) -> Result<(Request, Entities), String> {
+        // Each name taken as it is: no escaping stands between it and Cedar;
+        // the types parsed once, when the file was.
+        let [person_type, group_type, provider_type, action_type] = &self.types;
+        let uid = |kind: &EntityTypeName, id: &str| {
+            EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
+        };
+        let (person, act) = (uid(person_type, asked.person), uid(action_type, action));
+        let provider = uid(provider_type, asked.provider);
+        let groups: HashSet<EntityUid> = asked.groups.iter().map(|g| uid(group_type, g)).collect();
+        let entities = match groups.is_empty() {
+            true => Ok(Entities::empty()),
+            false => Entities::from_entities([Entity::new_no_attrs(person.clone(), groups)], None),
+        };
+        let string = |value: &str| RestrictedExpression::new_string(value.to_owned());
+        let context = match action {
+            "call" => Context::from_pairs([
+                ("method".to_owned(), string(asked.method)),
+                ("host".to_owned(), string(asked.host)),
+                ("path".to_owned(), string(asked.path)),
+                ("account".to_owned(), string(asked.account)),
+            ]),
+            _ => Ok(Context::empty()),
+        };
+        let context = context.map_err(|e| e.to_string())?;
+        let request = Request::new(person, act, provider, context, schema);
+        Ok((
+            request.map_err(|e| e.to_string())?,
+            entities.map_err(|e| e.to_string())?,
+        ))
     }
 }
 
@@ -549,6 +547,24 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             path,
             account: "",
         }
+    }
+
+    /// A decision makes its request unchecked: what it makes is what the
+    /// schema says, for each action, with groups and without.
+    #[test]
+    fn the_request_a_decision_makes_is_what_the_schema_says() {
+        let policies = Policies::parse(TEAM).unwrap();
+        let (schema, _) = Schema::from_cedarschema_str(SCHEMA).unwrap();
+        let platform = ["platform".to_owned()];
+        for groups in [&platform[..], &[]] {
+            for action in ["call", "connect", "list"] {
+                let asked = call(groups, "GET", "/repos/acme/x");
+                let made = policies.request(action, &asked, Some(&schema));
+                assert!(made.is_ok(), "{action}: {:?}", made.err());
+            }
+        }
+        let asked = call(&[], "GET", "/");
+        assert!(policies.request("delete", &asked, Some(&schema)).is_err());
     }
 
     #[test]
