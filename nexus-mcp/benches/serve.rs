@@ -12,7 +12,8 @@
 //! call's median and 99th percentile beside a busy loop; with
 //! `--oauth-proxy`, each step of a host's sign-in and a warm call with the
 //! token `serve` issued against one with the provider's; with `--policy`,
-//! a warm call with 1, 100 and 1,000 policies against one without; a
+//! a decision's cost and a warm call with 1, 100 and 1,000 policies
+//! against one without; a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -40,9 +41,14 @@ mod front;
 // `--oauth-proxy`: a sign-in's steps, and a call with the token serve issued.
 #[path = "serve/proxy.rs"]
 mod proxy;
-// `--policy`: a warm call with 1, 100 and 1,000 policies; the program's size.
+// `--policy`: its decisions, a warm call with 1, 100 and 1,000 policies;
+// the program's size.
 #[path = "serve/policy.rs"]
 mod policy;
+// The server's own policy code, whose decisions the bench times in-process.
+#[allow(dead_code)]
+#[path = "../src/policy.rs"]
+mod decisions;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -65,10 +71,21 @@ fn main() {
         "github",
         github("gho_alice"),
     );
+    let url = format!("{}/user", api.url());
+    // `cargo bench -p nexus-mcp --bench serve -- policy` (or `proxy`): that part alone.
+    match std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .as_deref()
+    {
+        Some("policy") => return policy::policy(&gateway, &issuer, &url),
+        Some("proxy") => return proxy::proxy(&gateway, &issuer, &url),
+        Some(other) => panic!("no part {other:?}: policy or proxy, or none for all"),
+        None => {}
+    }
     let (_serve, mcp) = serve(&gateway, &issuer);
     let mut stdio = Stdio2025::start(&gateway);
     let alice = issuer.mint(&FakeToken::new("alice").audience(&mcp));
-    let url = format!("{}/user", api.url());
     let http = agent();
     let (mut over_http, mut over_stdio) = (Duration::ZERO, Duration::ZERO);
     assert!(
@@ -454,7 +471,7 @@ fn status(mcp: &str, token: Option<&str>) -> u16 {
 
 /// `nexus-mcp` over stdio, on MCP 2025-11-25, for workspace `ws-1`.
 struct Stdio2025 {
-    _child: Running,
+    child: Running,
     stdin: ChildStdin,
     lines: Receiver<String>,
     id: u64,
@@ -462,7 +479,13 @@ struct Stdio2025 {
 
 impl Stdio2025 {
     fn start(gateway: &FakeGateway) -> Stdio2025 {
+        Stdio2025::start_with(gateway, &[])
+    }
+
+    /// The stdio server with `args`, its handshake made.
+    fn start_with(gateway: &FakeGateway, args: &[&str]) -> Stdio2025 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+            .args(args)
             .env("NEXUS_GATEWAY_URL", gateway.url())
             .env("NEXUS_WORKSPACE_ID", "ws-1")
             .env("NEXUS_LOG", "warn")
@@ -480,7 +503,7 @@ impl Stdio2025 {
         });
         let stdin = child.stdin.take().unwrap();
         let mut session = Stdio2025 {
-            _child: Running(child),
+            child: Running(child),
             stdin,
             lines,
             id: 0,
@@ -518,5 +541,10 @@ impl Stdio2025 {
             "arguments": {"provider": "github", "url": url}}),
         );
         assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+    }
+
+    /// Its resident memory, in KiB.
+    fn resident_kib(&self) -> u64 {
+        resident_kib(self.child.0.id())
     }
 }

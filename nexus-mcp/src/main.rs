@@ -34,6 +34,7 @@ mod accounts;
 mod answer;
 mod calls;
 mod connect;
+mod decisions;
 mod env;
 mod failure;
 mod handshake;
@@ -42,6 +43,7 @@ mod keys;
 mod logger;
 mod metrics;
 mod policy;
+mod policy_command;
 mod principal;
 mod providers;
 mod rate;
@@ -199,7 +201,7 @@ enum Command {
     Workspace(WorkspaceArgs),
     /// Policies (`--policy`): print the schema they are written against, or
     /// check a file (exit 0, or 2 with each error's line and column).
-    Policy(policy::PolicyArgs),
+    Policy(policy_command::PolicyArgs),
 }
 
 /// `nexus-mcp workspace`'s flags.
@@ -287,7 +289,7 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Policy(args)) = &cli.mode {
         let named = (cli.providers.first(), cli.accounts.first());
-        return policy::command(args, cli.policy.as_deref(), named);
+        return policy_command::command(args, cli.policy.as_deref(), named);
     }
     // A policy file that does not hold refuses the start; `serve --check`
     // says it as one failing check among the others.

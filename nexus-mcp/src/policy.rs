@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
@@ -57,7 +58,24 @@ pub(crate) struct Policies {
     types: [EntityTypeName; 4],
     /// Each policy's name: its `@id`, or its place in the file.
     names: HashMap<PolicyId, String>,
+    /// The decisions made, by what each was asked: Cedar decides the same
+    /// question the same way each time, so a request made again (another
+    /// page of the same path, a poll) is decided by a lookup. Held with
+    /// these policies (a file read again starts with none) and bounded:
+    /// a question longer than [`QUESTION_MOST`] is not remembered, and the
+    /// decisions are forgotten when [`REMEMBERED`] are held (a few MiB).
+    made: Mutex<HashMap<Question, Decided>>,
 }
+
+/// The most decisions [`Policies`] remembers.
+const REMEMBERED: usize = 4096;
+
+/// The longest question whose decision is remembered, in bytes of text.
+const QUESTION_MOST: usize = 512;
+
+/// What a decision was asked: the action, the person, the provider, the
+/// method, the host, the path and the account; then the groups.
+type Question = ([String; 7], Vec<String>);
 
 /// The policies in force, and the file SIGHUP reads them from again: each
 /// decision takes the policies whole, the old or the new.
@@ -89,7 +107,7 @@ impl Held {
     /// policies held stay (the file, line and column, the validator's words).
     pub(crate) fn reread(&self) -> Result<usize, String> {
         let read = Policies::read(&self.file)?;
-        let count = read.names.len();
+        let count = read.count();
         let mut now = self
             .now
             .write()
@@ -111,13 +129,18 @@ pub(crate) struct Asked<'a> {
 }
 
 /// A decision, and the policies that made it (none: no policy permits).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone)]
 pub(crate) struct Decided {
     pub(crate) allowed: bool,
     pub(crate) by: Vec<String>,
 }
 
 impl Policies {
+    /// How many policies the file holds.
+    pub(crate) fn count(&self) -> usize {
+        self.names.len()
+    }
+
     /// The policies of the file at `path`, or why not: its name, and each
     /// error's line and column with the parser's or validator's words.
     pub(crate) fn read(path: &Path) -> Result<Policies, String> {
@@ -158,6 +181,7 @@ impl Policies {
             authorizer: Authorizer::new(),
             types,
             names,
+            made: Mutex::default(),
         })
     }
 
@@ -208,6 +232,35 @@ impl Policies {
 
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
+        let fields = [
+            action,
+            asked.person,
+            asked.provider,
+            asked.method,
+            asked.host,
+            asked.path,
+            asked.account,
+        ];
+        let groups = asked.groups.iter().map(String::len);
+        if fields.iter().map(|f| f.len()).chain(groups).sum::<usize>() > QUESTION_MOST {
+            return self.evaluated(action, asked);
+        }
+        let question: Question = (fields.map(str::to_owned), asked.groups.to_vec());
+        let made = || self.made.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(decided) = made().get(&question) {
+            return decided.clone();
+        }
+        let decided = self.evaluated(action, asked);
+        let mut made = made();
+        if made.len() >= REMEMBERED {
+            made.clear();
+        }
+        made.insert(question, decided.clone());
+        decided
+    }
+
+    /// [`decide`](Self::decide)'s answer, asked of Cedar.
+    fn evaluated(&self, action: &str, asked: &Asked) -> Decided {
         let Ok((request, entities)) = self.request(action, asked, None) else {
             return Decided {
                 allowed: false,
@@ -272,173 +325,6 @@ impl Policies {
             entities.map_err(|e| e.to_string())?,
         ))
     }
-}
-
-/// What the model reads of a denied call (never the policy's text).
-pub(crate) const DENIED: &str = "this server's policy does not let this person make this request";
-
-/// Whether `held` (none without `--policy`: everything) lets `principal`
-/// send `method` to `url` at `provider`
-/// (as `account`, or `""`): decided on the URL [`normalized`], which `url`
-/// then is, so that what is sent is what was decided on; the operator's
-/// line (the decision and the policies that made it) when not. Counted.
-pub(crate) fn call_permitted(
-    held: Option<&Held>,
-    principal: &crate::principal::Principal,
-    call: (&str, &str, &str),
-    url: &mut String,
-) -> Result<(), String> {
-    let Some(policies) = held.map(Held::now) else {
-        return Ok(());
-    };
-    let (normal, decided, (request, by)) =
-        policies.decide_call(principal.as_policy_reads(), call, url);
-    crate::metrics::policy(if decided.allowed {
-        "permitted"
-    } else {
-        "denied"
-    });
-    if let Some(normal) = normal.filter(|_| decided.allowed) {
-        *url = normal.to_string();
-        return Ok(());
-    }
-    let (who, provider) = (principal.who().unwrap_or("stdio"), call.0);
-    Err(format!(
-        "policy: denied who={who} provider={provider:?} {request}: {by}"
-    ))
-}
-
-/// Whether `held` (none without `--policy`: everything) lets `principal`
-/// take `action` (`connect`, `list`) on `provider`: counted, and the
-/// operator told when not.
-pub(crate) fn permits(
-    held: Option<&Held>,
-    action: &str,
-    principal: &crate::principal::Principal,
-    provider: &str,
-) -> bool {
-    let Some(policies) = held.map(Held::now) else {
-        return true;
-    };
-    let (person, groups) = principal.as_policy_reads();
-    let asked = Asked {
-        person,
-        groups,
-        provider,
-        method: "",
-        host: "",
-        path: "",
-        account: "",
-    };
-    let decided = policies.decide(action, &asked);
-    crate::metrics::policy(if decided.allowed {
-        "permitted"
-    } else {
-        "denied"
-    });
-    if !decided.allowed {
-        let who = principal.who().unwrap_or("stdio");
-        log::info!(target: "nexus_mcp", "policy: {action} denied who={who} provider={provider:?}");
-    }
-    decided.allowed
-}
-
-/// `nexus-mcp policy`'s flags.
-#[derive(clap::Args)]
-pub(crate) struct PolicyArgs {
-    #[command(subcommand)]
-    what: PolicyCommand,
-}
-
-/// What `nexus-mcp policy` does.
-#[derive(clap::Subcommand)]
-enum PolicyCommand {
-    /// Print the schema policies are written against (Cedar's schema format).
-    Schema,
-    /// Parse and validate FILE: exit 0, or 2 with each error's line and column.
-    Check { file: std::path::PathBuf },
-    /// Decide a call with --policy FILE, as the server would: the decision
-    /// and the policies that made it (exit 0 permitted, 1 denied).
-    Explain(Explained),
-}
-
-/// A call to decide (`nexus-mcp policy explain`).
-#[derive(clap::Args)]
-struct Explained {
-    /// The person, as --subject-claim names them (`stdio` over stdio).
-    #[arg(long)]
-    person: String,
-    /// A group the person is in (repeat).
-    #[arg(long = "group")]
-    groups: Vec<String>,
-    /// The method.
-    #[arg(long, default_value = "GET")]
-    method: String,
-    /// The URL, as the model would ask it (the provider is --provider's,
-    /// the account --account's label, if any).
-    #[arg(long)]
-    url: String,
-}
-
-/// `nexus-mcp policy …` (`file`, `--policy`'s; `named`, `--provider`'s
-/// and `--account`'s first): what it prints, and its exit code.
-pub(crate) fn command(
-    args: &PolicyArgs,
-    file: Option<&Path>,
-    named: (Option<&String>, Option<&String>),
-) -> std::process::ExitCode {
-    match &args.what {
-        PolicyCommand::Explain(call) => return explain(call, file, named),
-        PolicyCommand::Schema => print!("{SCHEMA}"),
-        PolicyCommand::Check { file } => match Policies::read(file) {
-            Ok(policies) => eprintln!(
-                "nexus-mcp policy check: {} policies hold",
-                policies.names.len()
-            ),
-            Err(why) => {
-                why.lines()
-                    .for_each(|line| eprintln!("nexus-mcp policy check: {line}"));
-                return std::process::ExitCode::from(2);
-            }
-        },
-    }
-    std::process::ExitCode::SUCCESS
-}
-
-/// `nexus-mcp policy explain`: the decision on stdout, as the server would
-/// make it (the URL normalized first).
-fn explain(
-    call: &Explained,
-    file: Option<&Path>,
-    (provider, account): (Option<&String>, Option<&String>),
-) -> std::process::ExitCode {
-    let read = file.ok_or_else(|| "--policy FILE names the policies to decide with".to_owned());
-    let read = read.and_then(|file| {
-        provider
-            .map(|_| file)
-            .ok_or_else(|| "--provider NAME names the provider".to_owned())
-    });
-    let policies = match read.and_then(Policies::read) {
-        Ok(policies) => policies,
-        Err(why) => {
-            eprintln!("nexus-mcp policy explain: {why}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let who = (call.person.as_str(), &call.groups[..]);
-    let named = (
-        provider.map_or("", String::as_str),
-        call.method.as_str(),
-        account.map_or("", String::as_str),
-    );
-    let (_, decided, (request, by)) = policies.decide_call(who, named, &call.url);
-    let said = if decided.allowed {
-        "permitted"
-    } else {
-        "denied"
-    };
-    println!("{said}: {request} {by}");
-    std::process::ExitCode::from(u8::from(!decided.allowed))
 }
 
 /// `set` split by the provider each policy's scope names (see
@@ -547,6 +433,72 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             path,
             account: "",
         }
+    }
+
+    /// A decision asked again is remembered, and only for the same
+    /// question: each thing a policy reads, changed alone after the first
+    /// decision, is decided anew; the decisions remembered stay bounded.
+    #[test]
+    fn a_decision_is_remembered_for_exactly_its_question_within_a_bound() {
+        let policies = Policies::parse(
+            r#"permit (principal == Person::"alice", action == Action::"call", resource == Provider::"github")
+  when { principal in Group::"g" && context.method == "GET" && context.host == "a"
+    && context.path == "/p" && context.account == "" };"#,
+        )
+        .unwrap();
+        let g = ["g".to_owned()];
+        let asked = |(person, groups, provider): (&str, &[String], &str), rest: [&str; 4]| {
+            let [method, host, path, account] = rest;
+            let asked = Asked {
+                person,
+                groups,
+                provider,
+                method,
+                host,
+                path,
+                account,
+            };
+            policies.decide("call", &asked).allowed
+        };
+        let base = ("alice", &g[..], "github");
+        assert!(asked(base, ["GET", "a", "/p", ""]) && asked(base, ["GET", "a", "/p", ""]));
+        let other = Asked {
+            person: "alice",
+            groups: &g,
+            provider: "github",
+            method: "GET",
+            host: "a",
+            path: "/p",
+            account: "",
+        };
+        assert!(!policies.decide("list", &other).allowed, "the action");
+        assert!(!asked(("bob", &g, "github"), ["GET", "a", "/p", ""]));
+        assert!(!asked(("alice", &[], "github"), ["GET", "a", "/p", ""]));
+        assert!(!asked(("alice", &g, "gitlab"), ["GET", "a", "/p", ""]));
+        for changed in [
+            ["POST", "a", "/p", ""],
+            ["GET", "b", "/p", ""],
+            ["GET", "a", "/q", ""],
+            ["GET", "a", "/p", "work"],
+        ] {
+            assert!(!asked(base, changed), "{changed:?}");
+        }
+        for n in 0..REMEMBERED + 10 {
+            assert!(!asked(base, ["GET", "a", &format!("/{n}"), ""]));
+            assert!(policies.made.lock().unwrap().len() <= REMEMBERED);
+        }
+        assert!(
+            asked(base, ["GET", "a", "/p", ""]),
+            "decided anew once forgotten"
+        );
+        let held = policies.made.lock().unwrap().len();
+        let long = format!("/{}", "x".repeat(QUESTION_MOST));
+        assert!(!asked(base, ["GET", "a", &long, ""]) && !asked(base, ["GET", "a", &long, ""]));
+        assert_eq!(
+            policies.made.lock().unwrap().len(),
+            held,
+            "a long question is not kept"
+        );
     }
 
     /// A decision makes its request unchecked: what it makes is what the

@@ -308,7 +308,7 @@ impl NexusServer {
         // names), and one `--policy` lets this person connect.
         let policy = self.settings.policy.as_deref();
         let connects =
-            crate::policy::permits(policy, "connect", &caller.principal, &fetch.provider);
+            crate::decisions::permits(policy, "connect", &caller.principal, &fetch.provider);
         let Some(named) = fetch.connect.as_ref().filter(|_| connects) else {
             return Err(unconnected);
         };
@@ -338,10 +338,10 @@ impl NexusServer {
         );
         let policy = self.settings.policy.as_deref();
         let decided =
-            crate::policy::call_permitted(policy, &caller.principal, call, &mut fetch.url);
+            crate::decisions::call_permitted(policy, &caller.principal, call, &mut fetch.url);
         decided.map_err(|line| {
             log::warn!(target: "nexus_mcp", "{line}");
-            Failure::refused(code::INVALID_INPUT, crate::policy::DENIED)
+            Failure::refused(code::INVALID_INPUT, crate::decisions::DENIED)
         })
     }
 
@@ -442,7 +442,7 @@ impl NexusServer {
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
         let policy = self.settings.policy.as_deref();
-        providers.retain(|p| crate::policy::permits(policy, "list", principal, &p.name));
+        providers.retain(|p| crate::decisions::permits(policy, "list", principal, &p.name));
         Ok(providers)
     }
 

@@ -1,0 +1,102 @@
+//! `nexus-mcp policy`: the schema printed, a file checked, a call
+//! decided as the server would decide it: an operator's way to try a
+//! policy before SIGHUP, and in their own CI.
+
+use std::path::Path;
+
+use crate::policy::{Policies, SCHEMA};
+
+/// `nexus-mcp policy`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct PolicyArgs {
+    #[command(subcommand)]
+    what: PolicyCommand,
+}
+
+/// What `nexus-mcp policy` does.
+#[derive(clap::Subcommand)]
+enum PolicyCommand {
+    /// Print the schema policies are written against (Cedar's schema format).
+    Schema,
+    /// Parse and validate FILE: exit 0, or 2 with each error's line and column.
+    Check { file: std::path::PathBuf },
+    /// Decide a call with --policy FILE, as the server would: the decision
+    /// and the policies that made it (exit 0 permitted, 1 denied).
+    Explain(Explained),
+}
+
+/// A call to decide (`nexus-mcp policy explain`).
+#[derive(clap::Args)]
+struct Explained {
+    /// The person, as --subject-claim names them (`stdio` over stdio).
+    #[arg(long)]
+    person: String,
+    /// A group the person is in (repeat).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// The method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The URL, as the model would ask it (the provider is --provider's,
+    /// the account --account's label, if any).
+    #[arg(long)]
+    url: String,
+}
+
+/// `nexus-mcp policy …` (`file`, `--policy`'s; `named`, `--provider`'s
+/// and `--account`'s first): what it prints, and its exit code.
+pub(crate) fn command(
+    args: &PolicyArgs,
+    file: Option<&Path>,
+    named: (Option<&String>, Option<&String>),
+) -> std::process::ExitCode {
+    match &args.what {
+        PolicyCommand::Explain(call) => return explain(call, file, named),
+        PolicyCommand::Schema => print!("{SCHEMA}"),
+        PolicyCommand::Check { file } => match Policies::read(file) {
+            Ok(policies) => eprintln!("nexus-mcp policy check: {} policies hold", policies.count()),
+            Err(why) => {
+                why.lines()
+                    .for_each(|line| eprintln!("nexus-mcp policy check: {line}"));
+                return std::process::ExitCode::from(2);
+            }
+        },
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+/// `nexus-mcp policy explain`: the decision on stdout, as the server would
+/// make it (the URL normalized first).
+fn explain(
+    call: &Explained,
+    file: Option<&Path>,
+    (provider, account): (Option<&String>, Option<&String>),
+) -> std::process::ExitCode {
+    let read = file.ok_or_else(|| "--policy FILE names the policies to decide with".to_owned());
+    let read = read.and_then(|file| {
+        provider
+            .map(|_| file)
+            .ok_or_else(|| "--provider NAME names the provider".to_owned())
+    });
+    let policies = match read.and_then(Policies::read) {
+        Ok(policies) => policies,
+        Err(why) => {
+            eprintln!("nexus-mcp policy explain: {why}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let who = (call.person.as_str(), &call.groups[..]);
+    let named = (
+        provider.map_or("", String::as_str),
+        call.method.as_str(),
+        account.map_or("", String::as_str),
+    );
+    let (_, decided, (request, by)) = policies.decide_call(who, named, &call.url);
+    let said = if decided.allowed {
+        "permitted"
+    } else {
+        "denied"
+    };
+    println!("{said}: {request} {by}");
+    std::process::ExitCode::from(u8::from(!decided.allowed))
+}
