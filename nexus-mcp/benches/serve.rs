@@ -360,11 +360,13 @@ fn micros(duration: Duration) -> f64 {
 }
 
 fn resident_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The figure `/proc/PID/status` gives on the line that starts `name`, in KiB.
+fn status_kib(pid: u32, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .unwrap_or("");
+    let line = status.lines().find(|l| l.starts_with(name)).unwrap_or("");
     line.split_whitespace()
         .nth(1)
         .and_then(|n| n.parse().ok())
@@ -543,8 +545,10 @@ impl Stdio2025 {
         assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
     }
 
-    /// Its resident memory, in KiB.
-    fn resident_kib(&self) -> u64 {
-        resident_kib(self.child.0.id())
+    /// Its resident memory, and of it what is its own (not the program's
+    /// pages, which each process running it shares), in KiB.
+    fn resident_kib(&self) -> (u64, u64) {
+        let pid = self.child.0.id();
+        (resident_kib(pid), status_kib(pid, "RssAnon:"))
     }
 }

@@ -47,25 +47,37 @@ pub fn policy(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
     warm_calls(gateway, issuer, url);
     let size = std::fs::metadata(env!("CARGO_BIN_EXE_nexus-mcp")).map_or(0, |m| m.len());
     // The stdio server's resident memory after 500 calls, each to a new
-    // path, without a file and with 1,000 policies.
+    // path (each decision remembered), without a file and with 100 and
+    // 1,000 policies.
     let dir = tempfile::tempdir().expect("a directory");
-    let file = dir.path().join("p1000.cedar");
-    std::fs::write(&file, policies(1000)).expect("the policy file");
-    let file = file.to_str().expect("a path");
-    let resident: Vec<u64> = [&[][..], &["--policy", file]]
+    let resident: Vec<String> = [0, 100, 1000]
         .iter()
-        .map(|args| {
-            let mut stdio = Stdio2025::start_with(gateway, args);
+        .map(|count| {
+            let file = dir.path().join(format!("p{count}.cedar"));
+            std::fs::write(&file, policies(*count)).expect("the policy file");
+            let file = file.to_str().expect("a path");
+            let args = if *count == 0 {
+                vec![]
+            } else {
+                vec!["--policy", file]
+            };
+            let mut stdio = Stdio2025::start_with(gateway, &args);
             (0..500).for_each(|n| stdio.call(&format!("{url}/{n}")));
-            stdio.resident_kib()
+            let (resident, own) = stdio.resident_kib();
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            format!(
+                "{count}: {:.1} MiB ({:.1} MiB its own)",
+                mib(resident),
+                mib(own)
+            )
         })
         .collect();
     println!(
         "the program with the policy code in it: {:.1} MiB; the stdio server's resident memory \
-         after 500 calls: {:.1} MiB without a file, {:.1} MiB with 1,000 policies",
+         after 500 calls (its own: not the program's pages, which every process running it \
+         shares), by the policies in its file: {}",
         size as f64 / f64::from(1 << 20),
-        resident[0] as f64 / 1024.0,
-        resident[1] as f64 / 1024.0
+        resident.join(", ")
     );
 }
 
