@@ -104,6 +104,11 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// Who asks, as `--policy` reads them: the person, through the client.
+    pub(crate) fn asking(&self) -> (&Principal, &str) {
+        (&self.principal, &self.client)
+    }
+
     /// The person's short hash, as the line names them ("" over stdio).
     fn who(&self) -> &str {
         self.principal.who().unwrap_or_default()

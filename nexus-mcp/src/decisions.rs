@@ -9,14 +9,15 @@ use crate::principal::Principal;
 /// What the model reads of a denied call (never the policy's text).
 pub(crate) const DENIED: &str = "this server's policy does not let this person make this request";
 
-/// Whether `held` (none without `--policy`: everything) lets `principal`
-/// send `method` to `url` at `provider`
-/// (as `account`, or `""`): decided on the URL [`normalized`](crate::policy::normalized), which `url`
-/// then is, so that what is sent is what was decided on; the operator's
-/// line (the decision and the policies that made it) when not. Counted.
+/// Whether `held` (none without `--policy`: everything) lets `principal`,
+/// through the MCP client named `client`, send `method` to `url` at
+/// `provider` (as `account`, or `""`): decided on the URL
+/// [`normalized`](crate::policy::normalized), which `url` then is, so that
+/// what is sent is what was decided on; the operator's line (the decision
+/// and the policies that made it) when not. Counted.
 pub(crate) fn call_permitted(
     held: Option<&Held>,
-    principal: &Principal,
+    (principal, client): (&Principal, &str),
     call: (&str, &str, &str),
     url: &mut String,
 ) -> Result<(), String> {
@@ -24,7 +25,7 @@ pub(crate) fn call_permitted(
         return Ok(());
     };
     let (normal, decided, (request, by)) =
-        policies.decide_call(principal.as_policy_reads(), call, url);
+        policies.decide_call(&principal.as_policy_reads(client), call, url);
     crate::metrics::policy(if decided.allowed {
         "permitted"
     } else {
@@ -40,22 +41,20 @@ pub(crate) fn call_permitted(
     ))
 }
 
-/// Whether `held` (none without `--policy`: everything) lets `principal`
-/// take `action` (`connect`, `list`) on `provider`: counted, and the
-/// operator told when not.
+/// Whether `held` (none without `--policy`: everything) lets `principal`,
+/// through the MCP client named `client`, take `action` (`connect`,
+/// `list`) on `provider`: counted, and the operator told when not.
 pub(crate) fn permits(
     held: Option<&Held>,
     action: &str,
-    principal: &Principal,
+    (principal, client): (&Principal, &str),
     provider: &str,
 ) -> bool {
     let Some(policies) = held.map(Held::now) else {
         return true;
     };
-    let (person, groups) = principal.as_policy_reads();
     let asked = Asked {
-        person,
-        groups,
+        who: &principal.as_policy_reads(client),
         provider,
         method: "",
         host: "",

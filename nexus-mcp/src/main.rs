@@ -472,7 +472,7 @@ fn connect_page(
     let claims = (
         gate.subject_claim.as_str(),
         gate.claim.as_deref(),
-        &gate.group_claims[..],
+        &gate.policy_claims,
     );
     let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), claims);
     (Some((links, Arc::new(login))), Some(login_client))

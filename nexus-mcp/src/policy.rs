@@ -16,7 +16,7 @@
 //! `Provider::"<name>"` as the Gateway names it. A policy is named by its
 //! `@id("…")` annotation, or by its place in the file (`#1`, `#2`…).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
@@ -32,15 +32,15 @@ use miette::Diagnostic;
 /// schema` prints it).
 pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a policy is written against.
 entity Group;
-entity Person in [Group];
+entity Person in [Group] tags String;
 entity Provider;
 action "call" appliesTo {
   principal: Person,
   resource: Provider,
-  context: { method: String, host: String, path: String, account: String }
+  context: { method: String, host: String, path: String, account: String, client: String }
 };
-action "connect" appliesTo { principal: Person, resource: Provider };
-action "list" appliesTo { principal: Person, resource: Provider };
+action "connect" appliesTo { principal: Person, resource: Provider, context: { client: String } };
+action "list" appliesTo { principal: Person, resource: Provider, context: { client: String } };
 "#;
 
 /// A policy file, read and validated.
@@ -73,9 +73,10 @@ const REMEMBERED: usize = 4096;
 /// The longest question whose decision is remembered, in bytes of text.
 const QUESTION_MOST: usize = 512;
 
-/// What a decision was asked: the action, the person, the provider, the
-/// method, the host, the path and the account; then the groups.
-type Question = ([String; 7], Vec<String>);
+/// What a decision was asked: the action, the person, the client, the
+/// provider, the method, the host, the path and the account; then what it
+/// reads of the person.
+type Question = ([String; 8], Attributes);
 
 /// The policies in force, and the file SIGHUP reads them from again: each
 /// decision takes the policies whole, the old or the new.
@@ -117,10 +118,27 @@ impl Held {
     }
 }
 
-/// A call as a policy reads it.
-pub(crate) struct Asked<'a> {
+/// What a policy reads of a person besides who they are: the groups they
+/// are in (`--group-claim`), and each claim `--policy-claim` names whose
+/// value is a string, a number or a boolean, as text: a tag of theirs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Attributes {
+    pub(crate) groups: Vec<String>,
+    #[serde(default)]
+    pub(crate) tags: Vec<(String, String)>,
+}
+
+/// Who asks, as a policy reads them: the person (`Person::"…"`), what it
+/// reads of them, and the name their MCP client gives (`context.client`).
+pub(crate) struct Who<'a> {
     pub(crate) person: &'a str,
-    pub(crate) groups: &'a [String],
+    pub(crate) attributes: &'a Attributes,
+    pub(crate) client: &'a str,
+}
+
+/// A request as a policy reads it.
+pub(crate) struct Asked<'a> {
+    pub(crate) who: &'a Who<'a>,
     pub(crate) provider: &'a str,
     pub(crate) method: &'a str,
     pub(crate) host: &'a str,
@@ -192,7 +210,7 @@ impl Policies {
     /// (`GET host path`) and by what (`by` the policies, or that none permits).
     pub(crate) fn decide_call(
         &self,
-        (person, groups): (&str, &[String]),
+        who: &Who,
         (provider, method, account): (&str, &str, &str),
         url: &str,
     ) -> (Option<url::Url>, Decided, (String, String)) {
@@ -213,8 +231,7 @@ impl Policies {
         let method = method.to_uppercase();
         let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
         let asked = Asked {
-            person,
-            groups,
+            who,
             provider,
             method: &method,
             host,
@@ -234,18 +251,25 @@ impl Policies {
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
         let fields = [
             action,
-            asked.person,
+            asked.who.person,
+            asked.who.client,
             asked.provider,
             asked.method,
             asked.host,
             asked.path,
             asked.account,
         ];
-        let groups = asked.groups.iter().map(String::len);
-        if fields.iter().map(|f| f.len()).chain(groups).sum::<usize>() > QUESTION_MOST {
+        let attributes = asked.who.attributes;
+        let groups = attributes.groups.iter().map(String::len);
+        let tags = attributes
+            .tags
+            .iter()
+            .map(|(name, value)| name.len() + value.len());
+        let size = fields.iter().map(|f| f.len()).chain(groups).chain(tags);
+        if size.sum::<usize>() > QUESTION_MOST {
             return self.evaluated(action, asked);
         }
-        let question: Question = (fields.map(str::to_owned), asked.groups.to_vec());
+        let question: Question = (fields.map(str::to_owned), attributes.clone());
         let made = || self.made.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(decided) = made().get(&question) {
             return decided.clone();
@@ -284,9 +308,10 @@ impl Policies {
     }
 
     /// The request Cedar reads, and the entities it reads with it: the
-    /// person, in their groups (no entity has attributes, a provider is in
-    /// nothing and the schema groups no actions, so a group, a provider or
-    /// an action needs no entity of its own).
+    /// person, in their groups and with their tags (none when they have
+    /// neither: no other entity has attributes, a provider is in nothing
+    /// and the schema groups no actions, so a group, a provider or an
+    /// action needs no entity of its own).
     /// Checked against `schema` when given: the tests check that what is
     /// made here is what the schema says, so a decision need not.
     fn request(
@@ -301,29 +326,35 @@ impl Policies {
         let uid = |kind: &EntityTypeName, id: &str| {
             EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
         };
-        let (person, act) = (uid(person_type, asked.person), uid(action_type, action));
+        let Who {
+            person,
+            attributes,
+            client,
+        } = asked.who;
+        let (person, act) = (uid(person_type, person), uid(action_type, action));
         let provider = uid(provider_type, asked.provider);
-        let groups: HashSet<EntityUid> = asked.groups.iter().map(|g| uid(group_type, g)).collect();
-        let entities = match groups.is_empty() {
-            true => Ok(Entities::empty()),
-            false => Entities::from_entities([Entity::new_no_attrs(person.clone(), groups)], None),
-        };
         let string = |value: &str| RestrictedExpression::new_string(value.to_owned());
-        let context = match action {
-            "call" => Context::from_pairs([
+        let entities = if attributes.groups.is_empty() && attributes.tags.is_empty() {
+            Entities::empty()
+        } else {
+            let groups = attributes.groups.iter().map(|g| uid(group_type, g));
+            let tags = (attributes.tags.iter()).map(|(name, value)| (name.clone(), string(value)));
+            let entity = Entity::new_with_tags(person.clone(), [], groups, tags);
+            let entity = entity.map_err(|e| e.to_string())?;
+            Entities::from_entities([entity], None).map_err(|e| e.to_string())?
+        };
+        let mut context = vec![("client".to_owned(), string(client))];
+        if action == "call" {
+            context.extend([
                 ("method".to_owned(), string(asked.method)),
                 ("host".to_owned(), string(asked.host)),
                 ("path".to_owned(), string(asked.path)),
                 ("account".to_owned(), string(asked.account)),
-            ]),
-            _ => Ok(Context::empty()),
-        };
-        let context = context.map_err(|e| e.to_string())?;
+            ]);
+        }
+        let context = Context::from_pairs(context).map_err(|e| e.to_string())?;
         let request = Request::new(person, act, provider, context, schema);
-        Ok((
-            request.map_err(|e| e.to_string())?,
-            entities.map_err(|e| e.to_string())?,
-        ))
+        Ok((request.map_err(|e| e.to_string())?, entities))
     }
 }
 
@@ -423,10 +454,27 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
   unless { context.path like "/repos/acme/*" };
 "#;
 
-    fn call<'a>(groups: &'a [String], method: &'a str, path: &'a str) -> Asked<'a> {
+    /// `person` through the client `t`, with `attributes`.
+    fn who<'a>(person: &'a str, attributes: &'a Attributes) -> Who<'a> {
+        Who {
+            person,
+            attributes,
+            client: "t",
+        }
+    }
+
+    /// A person in `groups`, with no tag.
+    fn in_groups(groups: &[&str]) -> Attributes {
+        Attributes {
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// `who`'s `method` of github's `path`.
+    fn call<'a>(who: &'a Who<'a>, method: &'a str, path: &'a str) -> Asked<'a> {
         Asked {
-            person: "alice",
-            groups,
+            who,
             provider: "github",
             method,
             host: "api.github.com",
@@ -442,16 +490,20 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
     fn a_decision_is_remembered_for_exactly_its_question_within_a_bound() {
         let policies = Policies::parse(
             r#"permit (principal == Person::"alice", action == Action::"call", resource == Provider::"github")
-  when { principal in Group::"g" && context.method == "GET" && context.host == "a"
+  when { principal in Group::"g" && principal.hasTag("dept") && principal.getTag("dept") == "x"
+    && context.client == "t" && context.method == "GET" && context.host == "a"
     && context.path == "/p" && context.account == "" };"#,
         )
         .unwrap();
-        let g = ["g".to_owned()];
-        let asked = |(person, groups, provider): (&str, &[String], &str), rest: [&str; 4]| {
+        let tagged = |groups: &[&str], dept: &str| Attributes {
+            tags: vec![("dept".to_owned(), dept.to_owned())],
+            ..in_groups(groups)
+        };
+        let theirs = tagged(&["g"], "x");
+        let asked = |who: &Who, provider: &str, rest: [&str; 4]| {
             let [method, host, path, account] = rest;
             let asked = Asked {
-                person,
-                groups,
+                who,
                 provider,
                 method,
                 host,
@@ -460,40 +512,44 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             };
             policies.decide("call", &asked).allowed
         };
-        let base = ("alice", &g[..], "github");
-        assert!(asked(base, ["GET", "a", "/p", ""]) && asked(base, ["GET", "a", "/p", ""]));
-        let other = Asked {
-            person: "alice",
-            groups: &g,
-            provider: "github",
-            method: "GET",
-            host: "a",
-            path: "/p",
-            account: "",
-        };
-        assert!(!policies.decide("list", &other).allowed, "the action");
-        assert!(!asked(("bob", &g, "github"), ["GET", "a", "/p", ""]));
-        assert!(!asked(("alice", &[], "github"), ["GET", "a", "/p", ""]));
-        assert!(!asked(("alice", &g, "gitlab"), ["GET", "a", "/p", ""]));
+        let alice = who("alice", &theirs);
+        let same = ["GET", "a", "/p", ""];
+        assert!(asked(&alice, "github", same) && asked(&alice, "github", same));
+        let again = call(&alice, "GET", "/p");
+        assert!(!policies.decide("list", &again).allowed, "the action");
+        let (none, other_dept, untagged) =
+            (tagged(&[], "x"), tagged(&["g"], "y"), in_groups(&["g"]));
+        let others = [
+            who("bob", &theirs),
+            who("alice", &none),
+            who("alice", &other_dept),
+            who("alice", &untagged),
+            Who {
+                client: "u",
+                ..who("alice", &theirs)
+            },
+        ];
+        for other in &others {
+            assert!(!asked(other, "github", same), "{:?}", other.attributes);
+        }
+        assert!(!asked(&alice, "gitlab", same));
         for changed in [
             ["POST", "a", "/p", ""],
             ["GET", "b", "/p", ""],
             ["GET", "a", "/q", ""],
             ["GET", "a", "/p", "work"],
         ] {
-            assert!(!asked(base, changed), "{changed:?}");
+            assert!(!asked(&alice, "github", changed), "{changed:?}");
         }
         for n in 0..REMEMBERED + 10 {
-            assert!(!asked(base, ["GET", "a", &format!("/{n}"), ""]));
+            assert!(!asked(&alice, "github", ["GET", "a", &format!("/{n}"), ""]));
             assert!(policies.made.lock().unwrap().len() <= REMEMBERED);
         }
-        assert!(
-            asked(base, ["GET", "a", "/p", ""]),
-            "decided anew once forgotten"
-        );
+        assert!(asked(&alice, "github", same), "decided anew once forgotten");
         let held = policies.made.lock().unwrap().len();
         let long = format!("/{}", "x".repeat(QUESTION_MOST));
-        assert!(!asked(base, ["GET", "a", &long, ""]) && !asked(base, ["GET", "a", &long, ""]));
+        let long = ["GET", "a", &long, ""];
+        assert!(!asked(&alice, "github", long) && !asked(&alice, "github", long));
         assert_eq!(
             policies.made.lock().unwrap().len(),
             held,
@@ -502,28 +558,35 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
     }
 
     /// A decision makes its request unchecked: what it makes is what the
-    /// schema says, for each action, with groups and without.
+    /// schema says, for each action, with groups and tags and without.
     #[test]
     fn the_request_a_decision_makes_is_what_the_schema_says() {
         let policies = Policies::parse(TEAM).unwrap();
         let (schema, _) = Schema::from_cedarschema_str(SCHEMA).unwrap();
-        let platform = ["platform".to_owned()];
-        for groups in [&platform[..], &[]] {
+        let tagged = Attributes {
+            tags: vec![("dept".into(), "x".into())],
+            ..in_groups(&["platform"])
+        };
+        for attributes in [tagged, in_groups(&[])] {
             for action in ["call", "connect", "list"] {
-                let asked = call(groups, "GET", "/repos/acme/x");
+                let alice = who("alice", &attributes);
+                let asked = call(&alice, "GET", "/repos/acme/x");
                 let made = policies.request(action, &asked, Some(&schema));
                 assert!(made.is_ok(), "{action}: {:?}", made.err());
             }
         }
-        let asked = call(&[], "GET", "/");
+        let none = in_groups(&[]);
+        let alice = who("alice", &none);
+        let asked = call(&alice, "GET", "/");
         assert!(policies.request("delete", &asked, Some(&schema)).is_err());
     }
 
     #[test]
     fn a_forbid_wins_and_what_no_policy_permits_is_denied_naming_the_policies() {
         let policies = Policies::parse(TEAM).unwrap();
-        let platform = ["platform".to_owned()];
-        let read = policies.decide("call", &call(&[], "GET", "/repos/acme/x"));
+        let (none, platform) = (in_groups(&[]), in_groups(&["platform"]));
+        let (alice, admin) = (who("alice", &none), who("alice", &platform));
+        let read = policies.decide("call", &call(&alice, "GET", "/repos/acme/x"));
         assert_eq!(
             read,
             Decided {
@@ -531,17 +594,9 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
                 by: vec!["everyone reads".into()]
             }
         );
-        assert!(
-            !policies
-                .decide("call", &call(&[], "POST", "/repos/acme/x"))
-                .allowed
-        );
-        assert!(
-            policies
-                .decide("call", &call(&platform, "POST", "/repos/acme/x"))
-                .allowed
-        );
-        let deleted = policies.decide("call", &call(&platform, "DELETE", "/repos/acme/x"));
+        let post = |who| policies.decide("call", &call(who, "POST", "/repos/acme/x"));
+        assert!(!post(&alice).allowed && post(&admin).allowed);
+        let deleted = policies.decide("call", &call(&admin, "DELETE", "/repos/acme/x"));
         assert_eq!(
             deleted,
             Decided {
@@ -549,16 +604,16 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
                 by: vec!["#3".into()]
             }
         );
-        let elsewhere = policies.decide("call", &call(&platform, "GET", "/repos/other/x"));
+        let elsewhere = policies.decide("call", &call(&admin, "GET", "/repos/other/x"));
         assert_eq!(elsewhere.by, vec!["#4".to_owned()]);
         assert!(
-            !policies.decide("connect", &call(&[], "", "")).allowed,
+            !policies.decide("connect", &call(&alice, "", "")).allowed,
             "none permits it"
         );
         // A policy whose scope names another provider is not read for this one.
         let stripe = Asked {
             provider: "stripe",
-            ..call(&[], "GET", "/repos/other/x")
+            ..call(&alice, "GET", "/repos/other/x")
         };
         let read = policies.decide("call", &stripe);
         assert_eq!(
@@ -575,22 +630,36 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
         let policies =
             Policies::parse("permit (principal == Person::\"a\\\"b\\\\c\", action, resource);")
                 .unwrap();
-        let asked = |person: &'static str| Asked {
-            person,
-            ..call(&[], "GET", "/")
+        let none = in_groups(&[]);
+        let listed = |person: &str| {
+            let asking = who(person, &none);
+            policies.decide("list", &call(&asking, "GET", "/")).allowed
         };
-        assert!(policies.decide("list", &asked("a\"b\\c")).allowed);
-        assert!(!policies.decide("list", &asked("a\"b")).allowed);
+        assert!(listed("a\"b\\c") && !listed("a\"b"));
     }
 
     #[test]
-    fn a_groups_claim_is_read_as_a_string_a_list_or_a_dotted_path() {
-        let claims = serde_json::json!({"groups": ["a", 1, "b"], "role": "c", "realm_access": {"roles": ["d"]}});
+    fn a_person_is_read_from_claims_groups_as_strings_lists_or_dotted_paths_tags_as_text() {
+        let claims = serde_json::json!({"groups": ["a", 1, "b"], "role": "c",
+            "realm_access": {"roles": ["d"]}, "dept": "x", "level": 3, "mfa": true,
+            "ext": {"site": "y"}, "list": ["z"], "none": null});
         let claims = claims.as_object().unwrap();
-        let names = ["groups", "role", "realm_access.roles", "absent"].map(str::to_owned);
+        let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let reads = crate::principal::PolicyClaims {
+            groups: names(&["groups", "role", "realm_access.roles", "absent"]),
+            tags: names(&["dept", "level", "mfa", "ext.site", "list", "none", "absent"]),
+        };
+        let read = reads.read(claims);
+        assert_eq!(read.groups, ["a", "b", "c", "d"]);
+        let tag = |name: &str, value: &str| (name.to_owned(), value.to_owned());
         assert_eq!(
-            crate::principal::groups_in(claims, &names),
-            ["a", "b", "c", "d"]
+            read.tags,
+            [
+                tag("dept", "x"),
+                tag("level", "3"),
+                tag("mfa", "true"),
+                tag("ext.site", "y")
+            ]
         );
     }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::policy::{Policies, SCHEMA};
+use crate::policy::{Attributes, Policies, SCHEMA, Who};
 
 /// `nexus-mcp policy`'s flags.
 #[derive(clap::Args)]
@@ -34,6 +34,13 @@ struct Explained {
     /// A group the person is in (repeat).
     #[arg(long = "group")]
     groups: Vec<String>,
+    /// A tag of the person, NAME=VALUE, as --policy-claim reads a claim
+    /// (repeat).
+    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = tag)]
+    tags: Vec<(String, String)>,
+    /// The name the MCP client gives (`context.client`).
+    #[arg(long, default_value = "?")]
+    client: String,
     /// The method.
     #[arg(long, default_value = "GET")]
     method: String,
@@ -85,13 +92,21 @@ fn explain(
             return std::process::ExitCode::from(2);
         }
     };
-    let who = (call.person.as_str(), &call.groups[..]);
+    let attributes = Attributes {
+        groups: call.groups.clone(),
+        tags: call.tags.clone(),
+    };
+    let who = Who {
+        person: &call.person,
+        attributes: &attributes,
+        client: &call.client,
+    };
     let named = (
         provider.map_or("", String::as_str),
         call.method.as_str(),
         account.map_or("", String::as_str),
     );
-    let (_, decided, (request, by)) = policies.decide_call(who, named, &call.url);
+    let (_, decided, (request, by)) = policies.decide_call(&who, named, &call.url);
     let said = if decided.allowed {
         "permitted"
     } else {
@@ -99,4 +114,10 @@ fn explain(
     };
     println!("{said}: {request} {by}");
     std::process::ExitCode::from(u8::from(!decided.allowed))
+}
+
+/// `--tag NAME=VALUE`, read.
+fn tag(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or("NAME=VALUE")?;
+    Ok((name.to_owned(), value.to_owned()))
 }

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use nexus_sdk::one_line;
 use sha2::{Digest, Sha256};
 
+use crate::policy::{Attributes, Who};
+
 /// The operator of a stdio server, or the person a `serve` token names.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Principal {
@@ -23,8 +25,8 @@ pub(crate) enum Principal {
         /// The value of `--subject-claim`, as `--policy` names the person
         /// (never in a line).
         subject: String,
-        /// The values of each `--group-claim`, as `--policy` reads them.
-        groups: Vec<String>,
+        /// What `--policy` reads of them: their groups and tags.
+        attributes: Attributes,
     },
 }
 
@@ -64,14 +66,25 @@ impl Principal {
         }
     }
 
-    /// The person and their groups as `--policy` names them: over stdio,
-    /// `stdio` and none.
-    pub(crate) fn as_policy_reads(&self) -> (&str, &[String]) {
-        match self {
-            Principal::Operator { .. } => ("stdio", &[]),
+    /// Who asks as `--policy` reads them, through `client` (the name the
+    /// MCP client gives): over stdio, `stdio`, in no group and with no tag.
+    pub(crate) fn as_policy_reads<'a>(&'a self, client: &'a str) -> Who<'a> {
+        static NONE: Attributes = Attributes {
+            groups: Vec::new(),
+            tags: Vec::new(),
+        };
+        let (person, attributes) = match self {
+            Principal::Operator { .. } => ("stdio", &NONE),
             Principal::Person {
-                subject, groups, ..
-            } => (subject, groups),
+                subject,
+                attributes,
+                ..
+            } => (subject.as_str(), attributes),
+        };
+        Who {
+            person,
+            attributes,
+            client,
         }
     }
 
@@ -111,24 +124,45 @@ pub(crate) fn own_workspace(prefix: &str, person: &str) -> String {
     format!("{prefix}{}", person.get(..32).unwrap_or(person))
 }
 
-/// The values of each claim `names` names in `claims` (a dotted name reads
-/// a nested claim, as Keycloak's `realm_access.roles`): a string, or each
-/// string of a list; anything else, nothing.
-pub(crate) fn groups_in(
-    claims: &serde_json::Map<String, serde_json::Value>,
-    names: &[String],
-) -> Vec<String> {
-    let mut groups = Vec::new();
-    for name in names {
-        let mut parts = name.split('.');
-        let first = parts.next().and_then(|part| claims.get(part));
-        match parts.fold(first, |value, part| value.and_then(|v| v.get(part))) {
-            Some(serde_json::Value::String(one)) => groups.push(one.clone()),
-            Some(serde_json::Value::Array(many)) => {
-                groups.extend(many.iter().filter_map(|g| g.as_str().map(str::to_owned)));
+/// The claims `--policy` reads of a person: those whose values are their
+/// groups (`--group-claim`), and those it reads as tags (`--policy-claim`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PolicyClaims {
+    pub(crate) groups: Vec<String>,
+    pub(crate) tags: Vec<String>,
+}
+
+impl PolicyClaims {
+    /// What `claims` say of the person as `--policy` reads it (a dotted
+    /// name reads a nested claim, as Keycloak's `realm_access.roles`): a
+    /// group claim's string, or each string of its list; a tag claim's
+    /// string, number or boolean, as text (`42`, `true`); anything else,
+    /// nothing.
+    pub(crate) fn read(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Attributes {
+        use serde_json::Value;
+        let at = |name: &str| {
+            let mut parts = name.split('.');
+            let first = parts.next().and_then(|part| claims.get(part));
+            parts.fold(first, |value, part| value.and_then(|v| v.get(part)))
+        };
+        let mut groups = Vec::new();
+        for name in &self.groups {
+            match at(name) {
+                Some(Value::String(one)) => groups.push(one.clone()),
+                Some(Value::Array(many)) => {
+                    groups.extend(many.iter().filter_map(|g| g.as_str().map(str::to_owned)));
+                }
+                _ => {}
             }
-            _ => {}
+        }
+        let tags = (self.tags.iter()).filter_map(|name| match at(name)? {
+            Value::String(text) => Some((name.clone(), text.clone())),
+            value @ (Value::Number(_) | Value::Bool(_)) => Some((name.clone(), value.to_string())),
+            _ => None,
+        });
+        Attributes {
+            groups,
+            tags: tags.collect(),
         }
     }
-    groups
 }

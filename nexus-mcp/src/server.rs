@@ -214,12 +214,7 @@ impl NexusServer {
     /// workspace; `serve`: the person the verified token names).
     fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, Failure> {
         let call = self.learned.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        // A 2025 client's name rides in the session id its `initialize` was
-        // answered with (rmcp's stateless answer knows no `initialize`).
-        let parts = context.extensions.get::<Parts>();
-        let session = parts.and_then(|parts| handshake::client_name(&parts.headers));
-        let client = session.or_else(|| context.client_info().map(|info| info.name));
-        let client = client.unwrap_or_else(|| "?".to_owned());
+        let client = self.client_name(context);
         // The guard in front of `serve` lets no request without one through.
         let principal = self.principal(context).ok_or_else(|| {
             Failure::refused(code::INVALID_INPUT, "the request names no verified person")
@@ -230,6 +225,16 @@ impl NexusServer {
             principal,
             account: None,
         })
+    }
+
+    /// The name the request's MCP client gives ("?" for none): a 2025
+    /// client's rides in the session id its `initialize` was answered with
+    /// (rmcp's stateless answer knows no `initialize`).
+    fn client_name(&self, context: &RequestContext<RoleServer>) -> String {
+        let parts = context.extensions.get::<Parts>();
+        let session = parts.and_then(|parts| handshake::client_name(&parts.headers));
+        let client = session.or_else(|| context.client_info().map(|info| info.name));
+        client.unwrap_or_else(|| "?".to_owned())
     }
 
     /// Who a request acts for: over stdio the operator, in `serve` the
@@ -308,7 +313,7 @@ impl NexusServer {
         // names), and one `--policy` lets this person connect.
         let policy = self.settings.policy.as_deref();
         let connects =
-            crate::decisions::permits(policy, "connect", &caller.principal, &fetch.provider);
+            crate::decisions::permits(policy, "connect", caller.asking(), &fetch.provider);
         let Some(named) = fetch.connect.as_ref().filter(|_| connects) else {
             return Err(unconnected);
         };
@@ -338,7 +343,7 @@ impl NexusServer {
         );
         let policy = self.settings.policy.as_deref();
         let decided =
-            crate::decisions::call_permitted(policy, &caller.principal, call, &mut fetch.url);
+            crate::decisions::call_permitted(policy, caller.asking(), call, &mut fetch.url);
         decided.map_err(|line| {
             log::warn!(target: "nexus_mcp", "{line}");
             Failure::refused(code::INVALID_INPUT, crate::decisions::DENIED)
@@ -437,20 +442,20 @@ impl NexusServer {
 
     /// The Gateway's providers this server offers, asked now: with
     /// `--policy`, those `principal` is permitted to list.
-    async fn listed_for(&self, principal: &Principal) -> Result<Vec<Listed>, NexusError> {
+    async fn listed_for(&self, asking: (&Principal, &str)) -> Result<Vec<Listed>, NexusError> {
         let listing = self.providers().await?;
         self.check_listing(&listing);
         let (mut providers, _) = select(listing, &self.settings.providers);
         let policy = self.settings.policy.as_deref();
-        providers.retain(|p| crate::decisions::permits(policy, "list", principal, &p.name));
+        providers.retain(|p| crate::decisions::permits(policy, "list", asking, &p.name));
         Ok(providers)
     }
 
-    /// `list_providers`: the providers [`listed_for`](Self::listed_for) `principal`.
+    /// `list_providers`: the providers [`listed_for`](Self::listed_for) `asking`.
     /// With several accounts, each provider says which of the person's
     /// accounts (`base` their workspace, in `serve`) has a connection to it.
-    async fn list(&self, base: &str, principal: &Principal) -> Result<Answer, Failure> {
-        let mut providers = self.listed_for(principal).await?;
+    async fn list(&self, base: &str, asking: (&Principal, &str)) -> Result<Answer, Failure> {
+        let mut providers = self.listed_for(asking).await?;
         if self.settings.accounts.chosen() {
             for listed in &mut providers {
                 listed.accounts = Some(self.connected(&listed.name, base).await);
@@ -507,7 +512,9 @@ impl ServerHandler for NexusServer {
         // (the Gateway not answering), no enum: each call is decided still.
         let principal = self.policy().and_then(|_| self.principal(&context));
         if let Some(principal) = principal
-            && let Ok(listed) = self.listed_for(&principal).await
+            && let Ok(listed) = self
+                .listed_for((&principal, &self.client_name(&context)))
+                .await
         {
             let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
             crate::tools::offering(&mut tools, &names);
@@ -596,7 +603,7 @@ impl NexusServer {
                         (fetched.await, true)
                     }
                     None => {
-                        let listed = self.list(&base, &caller.principal);
+                        let listed = self.list(&base, caller.asking());
                         (self.calls.run(listed, &context.ct).await, false)
                     }
                 }

@@ -384,7 +384,7 @@ mod tests {
                 workspace: workspace.to_owned(),
                 person: person.to_owned(),
                 subject: person.to_owned(),
-                groups: Vec::new(),
+                attributes: Default::default(),
             };
             let offer = Offer {
                 names: &[],

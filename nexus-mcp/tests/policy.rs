@@ -356,6 +356,97 @@ fn new_policies_under_steady_calls_change_decisions_and_fail_no_call() {
     }
 }
 
+/// What else a policy reads: each claim `--policy-claim` names, as a tag
+/// of the person (a string, a number or a boolean, as text), and the name
+/// the MCP client gives (`context.client`); `policy explain` takes both.
+#[test]
+fn a_policy_reads_the_claims_it_is_given_as_tags_and_the_clients_name() {
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
+    let (_dir, file) = policy_file(
+        r#"@id("finance, signed in with mfa")
+permit (principal, action == Action::"call", resource)
+  when { principal.hasTag("department") && principal.getTag("department") == "finance"
+    && principal.hasTag("mfa") && principal.getTag("mfa") == "true" };
+@id("level 1 not through served-test")
+forbid (principal, action, resource)
+  when { context.client == "served-test" && principal.hasTag("level") && principal.getTag("level") == "1" };
+"#,
+    );
+    let claims = ["department", "mfa", "level"].map(|c| ["--policy-claim", c]);
+    let served = Served::start(
+        &gateway,
+        &issuer,
+        &[&["--policy", &file][..], &claims.concat()].concat(),
+    );
+    let fetched = |claims: serde_json::Value| {
+        let mut token = FakeToken::new("alice").audience(&served.resource);
+        for (name, value) in claims.as_object().unwrap() {
+            token = token.claim(name, value.clone());
+        }
+        let args = json!({"provider": "github", "url": format!("{}/repos", api.url())});
+        !is_error(
+            &served
+                .call(&issuer.mint(&token), "authenticated_fetch", args)
+                .1["result"],
+        )
+    };
+    assert!(fetched(json!({"department": "finance", "mfa": true})));
+    assert!(!fetched(json!({"department": "sales", "mfa": true})));
+    assert!(
+        !fetched(json!({"department": "finance"})),
+        "no mfa claim, no tag"
+    );
+    assert!(
+        !fetched(json!({"department": ["finance"], "mfa": true})),
+        "a list is no tag"
+    );
+    assert!(
+        !fetched(json!({"department": "finance", "mfa": true, "level": 1})),
+        "served-test"
+    );
+    let explain = |more: &[&str]| {
+        let args = [
+            "policy",
+            "explain",
+            "--policy",
+            &file,
+            "--provider",
+            "github",
+            "--person",
+            "alice",
+            "--url",
+            "https://api.github.com/x",
+        ];
+        let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+            .args(args)
+            .args(more)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let tags = [
+        "--tag",
+        "department=finance",
+        "--tag",
+        "mfa=true",
+        "--tag",
+        "level=1",
+    ];
+    let (code, said) = explain(&tags);
+    assert!(
+        code == Some(0) && said.contains("finance, signed in with mfa"),
+        "{said}"
+    );
+    let (code, said) = explain(&[&tags[..], &["--client", "served-test"]].concat());
+    assert!(
+        code == Some(1) && said.contains("level 1 not through served-test"),
+        "{said}"
+    );
+}
+
 /// `nexus-mcp policy explain`: the decision and the policies that made it,
 /// on the URL as it would be sent.
 #[test]

@@ -2,7 +2,8 @@
 //! signed in over OAuth with their groups where their provider puts them:
 //! Keycloak's `realm_access.roles` in a token `serve` checks itself, and,
 //! through `serve --oauth-proxy`, Entra ID's app `roles` and Okta's
-//! `groups` in the sign-in's ID token. Two people in different groups get
+//! `groups` in the sign-in's ID token, with a `--policy-claim` tag beside
+//! them (carried by the proxy too). Two people in different groups get
 //! different answers to the same call; the denied one costs no Gateway call
 //! and no request to the API; each person's tool schema and listing name
 //! only the providers they may list; a provider a person may not connect
@@ -16,8 +17,9 @@ use serde_json::{Value, json};
 
 const TEAM: &str = r#"@id("everyone reads")
 permit (principal, action == Action::"call", resource) when { context.method == "GET" };
-@id("platform writes")
-permit (principal in Group::"platform", action == Action::"call", resource);
+@id("platform's engineers write")
+permit (principal in Group::"platform", action == Action::"call", resource)
+  when { principal.hasTag("department") && principal.getTag("department") == "engineering" };
 @id("everyone sees github")
 permit (principal, action == Action::"list", resource == Provider::"github");
 @id("stripe is finance's")
@@ -65,6 +67,8 @@ fn team_server(
         "nexus-login",
         "--public-url",
         &public,
+        "--policy-claim",
+        "department",
     ];
     let child = command(&gateway, &issuer.url(), port, &[&flags[..], args].concat()).spawn();
     let served = Served::ready(child.expect("nexus-mcp"), port);
@@ -89,7 +93,10 @@ fn two_people_by_their_groups(shape: Shape) {
     ])
     .to_string();
     let reach = |person: &str, groups: &[&str], era: &str| {
-        let claims = claims(groups).as_object().cloned().unwrap_or_default();
+        // Both are engineers (`--policy-claim department`, a tag): only
+        // alice is in platform.
+        let mut claims = claims(groups).as_object().cloned().unwrap_or_default();
+        claims.insert("department".into(), json!("engineering"));
         issuer.approve_as_with_claims(person, claims);
         let env = [
             ("NEXUS_MCP_CALLS", calls.as_str()),

@@ -30,7 +30,8 @@ fn recipes() -> Vec<(String, String)> {
 }
 
 /// The recipe `id` with `more` policies beside it, in a file; then each
-/// `(person, groups, provider, method, path)` decided: whether permitted.
+/// `(person, groups, provider, method, path)` decided (a group written
+/// `NAME=VALUE` is a tag): whether permitted.
 fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) -> Vec<bool> {
     let recipes = recipes();
     let recipe = recipes
@@ -47,7 +48,12 @@ fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) ->
         command.args(["--provider", provider, "--method", method]);
         command.args(["--url", &format!("https://api.example.com{path}")]);
         for group in *groups {
-            command.args(["--group", group]);
+            let flag = if group.contains('=') {
+                "--tag"
+            } else {
+                "--group"
+            };
+            command.args([flag, group]);
         }
         let out = command.output().unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
@@ -62,7 +68,7 @@ const PERMIT_ALL: &str = "permit (principal, action, resource);";
 #[test]
 fn every_recipe_validates() {
     let recipes = recipes();
-    assert_eq!(recipes.len(), 5, "{recipes:?}");
+    assert_eq!(recipes.len(), 6, "{recipes:?}");
     let dir = tempfile::tempdir().unwrap();
     for (id, block) in &recipes {
         let file = dir.path().join("recipe.cedar");
@@ -118,6 +124,21 @@ fn each_recipe_decides_as_its_name_says() {
     assert_eq!(
         decided("mallory is off github", PERMIT_ALL, &barred),
         [false, true, true]
+    );
+    let tagged: [&[&str]; 3] = [
+        &["department=finance", "mfa=true"],
+        &["department=finance"],
+        &["department=sales", "mfa=true"],
+    ];
+    let mfa = [
+        ("carol", tagged[0], "stripe", "GET", "/v1"),
+        ("carol", tagged[1], "stripe", "GET", "/v1"),
+        ("bob", tagged[2], "stripe", "GET", "/v1"),
+        ("bob", tagged[2], "github", "GET", "/x"),
+    ];
+    assert_eq!(
+        decided("stripe needs finance and MFA", PERMIT_ALL, &mfa),
+        [true, false, false, true]
     );
 }
 

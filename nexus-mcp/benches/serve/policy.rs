@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
 
-use super::decisions::Policies;
+use super::decisions::{Attributes, Policies, Who};
 use super::served::free_port;
 use super::{PER_ROUND, ROUNDS, Stdio2025, agent, call, micros, serve_on, timed_once};
 
@@ -90,7 +90,13 @@ fn decisions() {
         let decide = |path: &str| {
             let url = format!("https://api.github.com{path}");
             let started = Instant::now();
-            let (_, decided, _) = policies.decide_call(("alice", &[]), ("github", "GET", ""), &url);
+            let none = Attributes::default();
+            let alice = Who {
+                person: "alice",
+                attributes: &none,
+                client: "bench",
+            };
+            let (_, decided, _) = policies.decide_call(&alice, ("github", "GET", ""), &url);
             assert!(decided.allowed, "the bench's calls are permitted");
             started.elapsed()
         };

@@ -40,6 +40,11 @@ pub(crate) struct ServeArgs {
     /// nested claim (Keycloak's realm_access.roles). Default: groups.
     #[arg(long = "group-claim", value_name = "NAME", default_value = "groups")]
     group_claims: Vec<String>,
+    /// A claim --policy reads as a tag of the person (repeat for more):
+    /// `principal.getTag("NAME")`, its string, number or boolean as text; a
+    /// dotted name reads a nested claim.
+    #[arg(long = "policy-claim", value_name = "NAME")]
+    policy_claims: Vec<String>,
     /// A scope every token must carry (repeat for more). Written as a URI
     /// (api://APP/mcp.tools, the form a host asks Entra ID for), a token
     /// whose `scp` holds its last segment (mcp.tools) carries it too.
@@ -170,7 +175,10 @@ impl ServeArgs {
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,
-            group_claims: self.group_claims,
+            policy_claims: crate::principal::PolicyClaims {
+                groups: self.group_claims,
+                tags: self.policy_claims,
+            },
             scopes: self.scopes,
             claim,
             prefix: self.workspace_prefix,

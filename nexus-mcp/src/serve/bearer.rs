@@ -74,8 +74,8 @@ pub(crate) struct Gate {
     pub(crate) audiences: Vec<String>,
     /// The claim that names the person (`--subject-claim`).
     pub(crate) subject_claim: String,
-    /// The claims whose values are the person's groups (`--group-claim`).
-    pub(crate) group_claims: Vec<String>,
+    /// The claims `--policy` reads (`--group-claim`, `--policy-claim`).
+    pub(crate) policy_claims: crate::principal::PolicyClaims,
     /// This server's client at the issuer's introspection endpoint
     /// (`--introspection-client-id`): opaque tokens are refused without.
     pub(crate) introspection: Option<Introspection>,
@@ -377,7 +377,7 @@ impl Gate {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
-        let groups = grant.groups;
+        let attributes = grant.attributes;
         let mut rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
         if let (Some(claim), Some(workspace)) = (&self.claim, grant.workspace) {
             rest.insert(claim.clone(), Value::String(workspace));
@@ -390,8 +390,11 @@ impl Gate {
             rest,
         };
         let principal = self.principal(&claims).map(|mut principal| {
-            if let Principal::Person { groups: held, .. } = &mut principal {
-                *held = groups;
+            if let Principal::Person {
+                attributes: held, ..
+            } = &mut principal
+            {
+                *held = attributes;
             }
             principal
         });
@@ -445,7 +448,7 @@ impl Gate {
             workspace,
             person: hex,
             subject: subject.to_owned(),
-            groups: crate::principal::groups_in(&claims.rest, &self.group_claims),
+            attributes: self.policy_claims.read(&claims.rest),
         })
     }
 
@@ -588,7 +591,10 @@ mod tests {
             resource: RESOURCE.into(),
             audiences: Vec::new(),
             subject_claim: "oid".into(),
-            group_claims: vec!["groups".into()],
+            policy_claims: crate::principal::PolicyClaims {
+                groups: vec!["groups".into()],
+                tags: Vec::new(),
+            },
             introspection: None,
             scopes: vec!["mcp.tools".into()],
             claim: None,
@@ -601,7 +607,7 @@ mod tests {
         Grant {
             person: "alice-oid".into(),
             workspace: None,
-            groups: Vec::new(),
+            attributes: Default::default(),
             client: client_mark("a-host"),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             resource: resource.into(),
@@ -621,7 +627,7 @@ mod tests {
             workspace: own_workspace("team-", &alice),
             person: alice,
             subject: "alice-oid".into(),
-            groups: Vec::new(),
+            attributes: Default::default(),
         };
         assert_eq!(admitted.map(|p| p.ok()), Some(Some(expected)));
         let elsewhere = sealed(&grant("https://other.example/mcp", &["mcp.tools"]));

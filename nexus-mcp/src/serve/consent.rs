@@ -253,7 +253,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
     let grant = Grant {
         person: signed_in.subject,
         workspace: signed_in.workspace,
-        groups: signed_in.groups,
+        attributes: signed_in.attributes,
         client: pending.client,
         scopes: pending.scopes,
         resource: pending.resource,

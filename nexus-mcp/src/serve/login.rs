@@ -26,6 +26,9 @@ use openidconnect::{
     TokenResponse,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::policy::Attributes;
+use crate::principal::PolicyClaims;
 use serde_json::{Map, Value};
 
 use super::http;
@@ -76,10 +79,10 @@ pub(crate) struct Login {
     /// check reads it from access tokens.
     subject_claim: String,
     /// The claim that names the workspace (`--workspace-claim`), and those
-    /// of the person's groups (`--group-claim`), which a sign-in for a host
-    /// carries into the tokens this server issues.
+    /// `--policy` reads (`--group-claim`, `--policy-claim`), which a sign-in
+    /// for a host carries into the tokens this server issues.
     workspace_claim: Option<String>,
-    group_claims: Vec<String>,
+    policy_claims: PolicyClaims,
     agent: ureq::Agent,
     /// The operator's lines about refused links, one per reason at most
     /// every few seconds.
@@ -95,7 +98,7 @@ impl Login {
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
-        (subject_claim, workspace_claim, group_claims): (&str, Option<&str>, &[String]),
+        (subject_claim, workspace_claim, policy_claims): (&str, Option<&str>, &PolicyClaims),
     ) -> Login {
         Login {
             issuer,
@@ -104,7 +107,7 @@ impl Login {
             links,
             subject_claim: subject_claim.to_owned(),
             workspace_claim: workspace_claim.map(str::to_owned),
-            group_claims: group_claims.to_vec(),
+            policy_claims: policy_claims.clone(),
             agent: http::agent(Duration::from_secs(10)),
             told: Default::default(),
         }
@@ -388,9 +391,9 @@ pub(crate) struct SignedIn {
     pub(crate) subject: String,
     #[serde(default)]
     pub(crate) workspace: Option<String>,
-    /// The values of `--group-claim` in the ID token.
+    /// What `--policy` reads of the person in the ID token.
     #[serde(default)]
-    pub(crate) groups: Vec<String>,
+    pub(crate) attributes: Attributes,
 }
 
 /// Who a login signed in, or why not; `Err` when the exchange could not
@@ -441,8 +444,13 @@ async fn logged_in(login: Arc<Login>, code: String, pending: LoginCookie) -> Log
             return Err((true, format!("the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)")));
         };
         let (issuer, workspace) = (claims.issuer().to_string(), workspace.map(str::to_owned));
-        let groups = crate::principal::groups_in(&others, &login.group_claims);
-        Ok(SignedIn { issuer, subject, workspace, groups })
+        let attributes = login.policy_claims.read(&others);
+        Ok(SignedIn {
+            issuer,
+            subject,
+            workspace,
+            attributes,
+        })
     });
     Ok(checked)
 }

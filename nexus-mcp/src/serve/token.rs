@@ -35,9 +35,10 @@ pub(crate) struct Grant {
     /// The value of `--workspace-claim` in the person's ID token, if any.
     #[serde(default)]
     pub(crate) workspace: Option<String>,
-    /// The values of `--group-claim` in the person's ID token.
+    /// What `--policy` reads of the person in their ID token (their groups
+    /// and tags).
     #[serde(default)]
-    pub(crate) groups: Vec<String>,
+    pub(crate) attributes: crate::policy::Attributes,
     /// The client it was granted to: the SHA-256 of its id (hex).
     pub(crate) client: String,
     /// The scopes granted.
@@ -232,7 +233,7 @@ mod tests {
     fn grant() -> Grant {
         Grant {
             workspace: None,
-            groups: Vec::new(),
+            attributes: Default::default(),
             person: "alice".into(),
             client: client_mark("the-client"),
             scopes: vec!["mcp.tools".into()],
