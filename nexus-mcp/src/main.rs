@@ -177,9 +177,11 @@ struct Cli {
     /// that met the missing connection: 30, 30s, 2.5s or 500ms (default 300s).
     #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = duration, global = true)]
     connect_wait: std::time::Duration,
-    /// Who may do what, in Cedar (in progress, #88): a call none of FILE's
-    /// policies permits is denied before its token is resolved (`nexus-mcp
-    /// policy schema` prints the names a policy is written against).
+    /// Who may do what, in Cedar: a call none of FILE's policies permits is
+    /// denied before its token is resolved or anything is sent; a provider
+    /// none lets a person list or connect is not shown or offered to them
+    /// (`nexus-mcp policy schema` prints the names a policy is written
+    /// against; SIGHUP reads FILE again).
     #[arg(long, value_name = "FILE", global = true)]
     policy: Option<std::path::PathBuf>,
     /// `--policy`'s file, read and validated before anything is served.

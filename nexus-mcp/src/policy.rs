@@ -1,4 +1,4 @@
-//! Who may do what (`--policy FILE`, #88, in progress): Cedar policies
+//! Who may do what (`--policy FILE`): Cedar policies
 //! over people, their groups and the requests their credentials go with,
 //! read with the `cedar-policy` crate and validated against [`SCHEMA`]
 //! when read. With policies, what none permits is denied and a `forbid`

@@ -1,4 +1,4 @@
-//! `--policy FILE` (#88, in progress), through the built program: Cedar
+//! `--policy FILE` (#88), through the built program: Cedar
 //! policies over people, their groups and the requests their credentials
 //! go with, decided before anything is resolved or sent. Two people in
 //! different groups get different answers for the same call, a denied call

@@ -1,4 +1,4 @@
-//! The consent of `--oauth-proxy` (#87, in progress): MCP's confused
+//! The consent of `--oauth-proxy` (#87): MCP's confused
 //! deputy (one login client at the issuer serves every host) answered on
 //! this server's own page, naming the application and where it returns,
 //! before the person is sent to sign in; the page's form bound to the

@@ -1,5 +1,5 @@
 //! The token endpoint of the hosts' authorization server (`--oauth-proxy`,
-//! #87, in progress): a code redeemed with its PKCE verifier, a refresh
+//! #87): a code redeemed with its PKCE verifier, a refresh
 //! token rotated at each use (OAuth 2.1 §4.3.1 for public clients). What
 //! it issues is sealed with the keyring, each kind under its own seal: any
 //! replica opens any of them, none can be read or made without the key.
