@@ -13,7 +13,7 @@ use std::process::Command;
 
 use common::served::{Served, command, fakes, free_port, wait_until, workspace_of};
 use common::{Session, is_error, text};
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::json;
 
 const TEAM: &str = r#"@id("everyone reads")
@@ -40,15 +40,29 @@ fn policy_file(text: &str) -> (tempfile::TempDir, String) {
     (dir, path)
 }
 
+/// `serve` with [`TEAM`]'s policies (in the file it names), writes allowed.
+fn team(gateway: &FakeGateway, issuer: &FakeIssuer) -> (tempfile::TempDir, String, Served) {
+    let (dir, file) = policy_file(TEAM);
+    let served = Served::start(gateway, issuer, &["--policy", &file, "--allow-write"]);
+    (dir, file, served)
+}
+
+/// A token of `served`'s for `person`, in `groups`.
+fn in_groups(
+    issuer: &FakeIssuer,
+    served: &Served,
+    person: &str,
+    groups: serde_json::Value,
+) -> String {
+    let token = FakeToken::new(person).audience(&served.resource);
+    issuer.mint(&token.claim("groups", groups))
+}
+
 #[test]
 fn two_people_in_different_groups_get_different_answers_and_a_denied_call_costs_nothing() {
     let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
-    let (_dir, file) = policy_file(TEAM);
-    let served = Served::start(&gateway, &issuer, &["--policy", &file, "--allow-write"]);
-    let token = |person: &str, groups: serde_json::Value| {
-        let token = FakeToken::new(person).audience(&served.resource);
-        issuer.mint(&token.claim("groups", groups))
-    };
+    let (_dir, file, served) = team(&gateway, &issuer);
+    let token = |person: &str, groups| in_groups(&issuer, &served, person, groups);
     let (alice, bob) = (token("alice", json!(["platform"])), token("bob", json!([])));
     let fetch = |who: &str, method: &str, path: &str| {
         let url = format!("{}{path}", api.url());
@@ -293,12 +307,8 @@ fn sighup_reads_the_policies_again_and_a_broken_file_keeps_those_held() {
 fn new_policies_under_steady_calls_change_decisions_and_fail_no_call() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
-    let (_dir, file) = policy_file(TEAM);
-    let served = Served::start(&gateway, &issuer, &["--policy", &file, "--allow-write"]);
-    let token = |person: &str, groups: serde_json::Value| {
-        let token = FakeToken::new(person).audience(&served.resource);
-        issuer.mint(&token.claim("groups", groups))
-    };
+    let (_dir, file, served) = team(&gateway, &issuer);
+    let token = |person: &str, groups| in_groups(&issuer, &served, person, groups);
     // Alice (platform) writes under TEAM, Bob does not; the new file turns it round.
     let people = [
         (token("alice", json!(["platform"])), (true, false)),
