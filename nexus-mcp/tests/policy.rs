@@ -61,7 +61,7 @@ fn in_groups(
 #[test]
 fn two_people_in_different_groups_get_different_answers_and_a_denied_call_costs_nothing() {
     let (issuer, gateway, api) = fakes(&["alice", "bob"], "gho_team");
-    let (_dir, file, served) = team(&gateway, &issuer);
+    let (_dir, _, served) = team(&gateway, &issuer);
     let token = |person: &str, groups| in_groups(&issuer, &served, person, groups);
     let (alice, bob) = (token("alice", json!(["platform"])), token("bob", json!([])));
     let fetch = |who: &str, method: &str, path: &str| {
