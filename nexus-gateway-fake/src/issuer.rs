@@ -324,8 +324,9 @@ impl FakeIssuer {
     /// use serde_json::json;
     ///
     /// let issuer = FakeIssuer::start();
-    /// let keycloak = json!({"realm_access": {"roles": ["platform"]}});
-    /// issuer.approve_as_with_claims("alice", keycloak.as_object().unwrap().clone());
+    /// let roles = json!({"roles": ["platform"]});
+    /// let keycloak = serde_json::Map::from_iter([("realm_access".to_owned(), roles)]);
+    /// issuer.approve_as_with_claims("alice", keycloak);
     /// ```
     pub fn approve_as_with_claims(&self, subject: &str, claims: Map<String, Value>) {
         let mut state = self.state.lock();
