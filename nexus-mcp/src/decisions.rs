@@ -24,17 +24,13 @@ pub(crate) fn call_permitted(
     let Some(policies) = held.map(Held::now) else {
         return Ok(());
     };
-    let (normal, decided, (request, by)) =
-        policies.decide_call(&principal.as_policy_reads(client), call, url);
-    crate::metrics::policy(if decided.allowed {
-        "permitted"
-    } else {
-        "denied"
-    });
-    if let Some(normal) = normal.filter(|_| decided.allowed) {
+    let made = policies.decide_call(&principal.as_policy_reads(client), call, url);
+    crate::metrics::policy(made.decided.allowed);
+    if let Some(normal) = made.url.as_ref().filter(|_| made.decided.allowed) {
         *url = normal.to_string();
         return Ok(());
     }
+    let (request, by) = made.said();
     let (who, provider) = (principal.who().unwrap_or("stdio"), call.0);
     Err(format!(
         "policy: denied who={who} provider={provider:?} {request}: {by}"
@@ -62,11 +58,7 @@ pub(crate) fn permits(
         account: "",
     };
     let decided = policies.decide(action, &asked);
-    crate::metrics::policy(if decided.allowed {
-        "permitted"
-    } else {
-        "denied"
-    });
+    crate::metrics::policy(decided.allowed);
     if !decided.allowed {
         let who = principal.who().unwrap_or("stdio");
         log::info!(target: "nexus_mcp", "policy: {action} denied who={who} provider={provider:?}");

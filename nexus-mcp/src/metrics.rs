@@ -172,8 +172,9 @@ pub(crate) fn oauth(step: &str, outcome: &str) {
     metrics().oauth.get_or_create(&labels).inc();
 }
 
-/// A call `--policy` decided: `permitted` or `denied`.
-pub(crate) fn policy(outcome: &str) {
+/// A call `--policy` decided: `permitted` (`allowed`) or `denied`.
+pub(crate) fn policy(allowed: bool) {
+    let outcome = if allowed { "permitted" } else { "denied" };
     count(&metrics().policy, "outcome", outcome);
 }
 

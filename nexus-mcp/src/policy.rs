@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
@@ -82,13 +82,13 @@ type Question = ([String; 8], Attributes);
 /// decision takes the policies whole, the old or the new.
 pub(crate) struct Held {
     file: std::path::PathBuf,
-    now: std::sync::RwLock<std::sync::Arc<Policies>>,
+    now: RwLock<Arc<Policies>>,
 }
 
 impl Held {
     /// The policies of the file at `file`, held (see [`Policies::read`]).
     pub(crate) fn read(file: &Path) -> Result<Held, String> {
-        let now = std::sync::RwLock::new(std::sync::Arc::new(Policies::read(file)?));
+        let now = RwLock::new(Arc::new(Policies::read(file)?));
         Ok(Held {
             file: file.to_owned(),
             now,
@@ -96,12 +96,9 @@ impl Held {
     }
 
     /// The policies in force.
-    pub(crate) fn now(&self) -> std::sync::Arc<Policies> {
-        let now = self
-            .now
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::sync::Arc::clone(&now)
+    pub(crate) fn now(&self) -> Arc<Policies> {
+        let now = self.now.read().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&now)
     }
 
     /// The file read again: how many policies it holds now, or why the
@@ -109,11 +106,8 @@ impl Held {
     pub(crate) fn reread(&self) -> Result<usize, String> {
         let read = Policies::read(&self.file)?;
         let count = read.count();
-        let mut now = self
-            .now
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *now = std::sync::Arc::new(read);
+        let mut now = self.now.write().unwrap_or_else(PoisonError::into_inner);
+        *now = Arc::new(read);
         Ok(count)
     }
 }
@@ -151,6 +145,31 @@ pub(crate) struct Asked<'a> {
 pub(crate) struct Decided {
     pub(crate) allowed: bool,
     pub(crate) by: Vec<String>,
+}
+
+/// A call decided ([`Policies::decide_call`]): the URL decided on (none
+/// when it does not parse), its method, and the decision.
+pub(crate) struct CallDecided {
+    pub(crate) url: Option<url::Url>,
+    method: String,
+    pub(crate) decided: Decided,
+}
+
+impl CallDecided {
+    /// The words that say it, made only when asked: the request (`GET host
+    /// path`) and by what (`by` the policies, or that none permits).
+    pub(crate) fn said(&self) -> (String, String) {
+        let Some(url) = &self.url else {
+            let request = "(a URL that does not parse)";
+            return (request.into(), "no policy can read it".into());
+        };
+        let (host, path) = (url.host_str().unwrap_or_default(), url.path());
+        let by = match self.decided.by.is_empty() {
+            true => "no policy permits it".to_owned(),
+            false => format!("by {}", self.decided.by.join(", ")),
+        };
+        (format!("{} {host} {path}", self.method), by)
+    }
 }
 
 impl Policies {
@@ -203,32 +222,27 @@ impl Policies {
         })
     }
 
-    /// A call decided as the server decides it: `(person, groups)` sending
-    /// `(provider, method, account)` to `url`, on the URL [`normalized`]
-    /// (none when it does not parse: denied), the method upper case. The
-    /// URL decided on, the decision, and the words that say it: the request
-    /// (`GET host path`) and by what (`by` the policies, or that none permits).
+    /// A call decided as the server decides it: `who` sending `(provider,
+    /// method, account)` to `url`, on the URL [`normalized`] (none when it
+    /// does not parse: denied), the method upper case.
     pub(crate) fn decide_call(
         &self,
         who: &Who,
         (provider, method, account): (&str, &str, &str),
         url: &str,
-    ) -> (Option<url::Url>, Decided, (String, String)) {
+    ) -> CallDecided {
+        let method = method.to_uppercase();
         let Some(normal) = normalized(url) else {
             let decided = Decided {
                 allowed: false,
                 by: Vec::new(),
             };
-            return (
-                None,
+            return CallDecided {
+                url: None,
+                method,
                 decided,
-                (
-                    "(a URL that does not parse)".into(),
-                    "no policy can read it".into(),
-                ),
-            );
+            };
         };
-        let method = method.to_uppercase();
         let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
         let asked = Asked {
             who,
@@ -239,12 +253,11 @@ impl Policies {
             account,
         };
         let decided = self.decide("call", &asked);
-        let by = match decided.by.is_empty() {
-            true => "no policy permits it".to_owned(),
-            false => format!("by {}", decided.by.join(", ")),
-        };
-        let request = format!("{method} {host} {path}");
-        (Some(normal), decided, (request, by))
+        CallDecided {
+            url: Some(normal),
+            method,
+            decided,
+        }
     }
 
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.

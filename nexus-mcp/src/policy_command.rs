@@ -106,7 +106,8 @@ fn explain(
         call.method.as_str(),
         account.map_or("", String::as_str),
     );
-    let (_, decided, (request, by)) = policies.decide_call(&who, named, &call.url);
+    let made = policies.decide_call(&who, named, &call.url);
+    let ((request, by), decided) = (made.said(), made.decided);
     let said = if decided.allowed {
         "permitted"
     } else {

@@ -510,7 +510,7 @@ impl ServerHandler for NexusServer {
         // may list, so the listing is each person's own (2026's lists are
         // `cacheScope: private` as rmcp answers them). Without a listing
         // (the Gateway not answering), no enum: each call is decided still.
-        let principal = self.policy().and_then(|_| self.principal(&context));
+        let principal = (self.settings.policy.as_ref()).and_then(|_| self.principal(&context));
         if let Some(principal) = principal
             && let Ok(listed) = self
                 .listed_for((&principal, &self.client_name(&context)))
