@@ -299,6 +299,44 @@ fn sighup_reads_the_policies_again_and_a_broken_file_keeps_those_held() {
     drop(dir);
 }
 
+/// `nexus_mcp_policy_decisions_total` counts each decision by outcome: a
+/// call, and a provider listed or not.
+#[test]
+fn the_metrics_count_each_decision_by_its_outcome() {
+    let (issuer, gateway, api) = fakes(&["bob"], "gho_bob");
+    let (_dir, file) = policy_file(TEAM);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let args = [
+        "--policy",
+        &file,
+        "--allow-write",
+        "--metrics-listen",
+        &metrics,
+    ];
+    let served = Served::start(&gateway, &issuer, &args);
+    let bob = in_groups(&issuer, &served, "bob", json!([]));
+    for method in ["GET", "POST", "POST"] {
+        let args =
+            json!({"provider": "github", "url": format!("{}/repos", api.url()), "method": method});
+        served.call(&bob, "authenticated_fetch", args);
+    }
+    served.call(&bob, "list_providers", json!({}));
+    let (status, _, text) = Served::get_url(&format!("http://{metrics}/metrics"));
+    let text = text.as_str().unwrap_or_default().to_owned();
+    let counted = |outcome: &str| {
+        let series = format!("nexus_mcp_policy_decisions_total{{outcome=\"{outcome}\"}} ");
+        let line = text.lines().find_map(|l| l.strip_prefix(series.as_str()));
+        line.and_then(|n| n.trim().parse::<f64>().ok())
+    };
+    assert_eq!(status, 200, "{text}");
+    // The GET; the two POSTs; github not listable (TEAM permits calls alone).
+    assert_eq!(
+        (counted("permitted"), counted("denied")),
+        (Some(1.0), Some(3.0)),
+        "{text}"
+    );
+}
+
 /// SIGHUP under steady calls from two people: every call is decided by the
 /// policies held before or by the new ones whole, none fails for any other
 /// reason, and each call made once the new ones are said to hold is decided
