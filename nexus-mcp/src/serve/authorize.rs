@@ -77,9 +77,7 @@ fn same_redirect(registered: &str, asked: &str) -> bool {
     else {
         return false;
     };
-    let loopback = |u: &url::Url| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
-    };
+    let loopback = |u: &url::Url| u.scheme() == "http" && super::front::loopback(u);
     if !loopback(&registered) || !loopback(&asked) {
         return false;
     }

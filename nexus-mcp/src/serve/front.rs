@@ -102,6 +102,17 @@ enum Kind {
     Native,
 }
 
+/// Whether `url`'s host is a native application's loopback one (RFC 8252
+/// §7.3): `localhost`, `127.0.0.1` or `[::1]`.
+pub(crate) fn loopback(url: &url::Url) -> bool {
+    matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    )
+}
+
 /// The kind of redirect `uri` is, or why it is none.
 fn redirect_kind(uri: &str) -> Result<Kind, Refused> {
     let shown = nexus_sdk::one_line(uri);
@@ -118,15 +129,9 @@ fn redirect_kind(uri: &str) -> Result<Kind, Refused> {
             "{shown}: a redirect URI has no fragment"
         )));
     }
-    let loopback = matches!(
-        parsed.host(),
-        Some(url::Host::Domain("localhost"))
-            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
-            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
-    );
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(Kind::Web),
-        "http" if loopback => Ok(Kind::Native),
+        "http" if loopback(&parsed) => Ok(Kind::Native),
         "http" | "https" => Err(Refused::redirect(format!(
             "{shown}: http is for a loopback host alone (localhost, 127.0.0.1, [::1])"
         ))),
