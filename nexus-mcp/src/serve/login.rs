@@ -481,8 +481,9 @@ pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
     found.map(|(_, value)| value.to_owned())
 }
 
-/// A plain page saying `text`.
-pub(crate) fn page(status: StatusCode, text: &str) -> Response {
+/// A plain page saying `text`: this server's own words, never a request's
+/// (`'static`: no one else's text reaches the page unescaped).
+pub(crate) fn page(status: StatusCode, text: &'static str) -> Response {
     let html = format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>");
     (status, Html(html)).into_response()
 }
