@@ -110,12 +110,17 @@ impl Principal {
 /// SHA-256(issuer ‖ 0x00 ‖ subject) in lowercase hex: a person, the same
 /// for every token and login of theirs, apart for two issuers.
 pub(crate) fn person(issuer: &str, subject: &str) -> String {
-    let digest = Sha256::new()
-        .chain_update(issuer.as_bytes())
-        .chain_update([0])
-        .chain_update(subject.as_bytes())
-        .finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    sha256_hex(&[issuer.as_bytes(), &[0], subject.as_bytes()])
+}
+
+/// SHA-256 of `parts`, one after the other, in lowercase hex.
+pub(crate) fn sha256_hex(parts: &[&[u8]]) -> String {
+    let digest = (parts.iter()).fold(Sha256::new(), |hash, part| hash.chain_update(part));
+    digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The workspace `serve` acts in for `person` (a [`person`] hash) without

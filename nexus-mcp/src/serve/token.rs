@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::keys::{Sealing, Unopened};
 
@@ -70,10 +69,7 @@ pub(crate) struct Asked {
 
 /// The client `id`'s mark in a grant.
 pub(crate) fn client_mark(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::principal::sha256_hex(&[id.as_bytes()])
 }
 
 /// The codes redeemed on this replica, until they would have expired.
