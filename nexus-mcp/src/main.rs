@@ -72,7 +72,7 @@ use crate::connect::{Connector, Consent};
 use crate::hint::ConnectHint;
 use crate::keys::{HeldKeys, Keys};
 use crate::serve::ServeArgs;
-use crate::serve::login::Login;
+use crate::serve::signin::Login;
 use crate::server::{Mode, NexusServer, Settings};
 use crate::state::{KEY_VARIABLE, Keyring};
 use crate::stopping::StdinWatch;

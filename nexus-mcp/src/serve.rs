@@ -16,9 +16,11 @@
 //! - [`issuer`]: the issuer's metadata and keys, read once for everyone;
 //! - [`introspect`]: opaque tokens, asked about at the issuer;
 //! - [`deny`]: `--deny-file`'s people;
-//! - [`login`]: the connect page, which logs a person in at the issuer;
-//! - [`front`]: the hosts' authorization server (`--oauth-proxy`), and
-//!   [`authorize`], [`consent`] and [`token`], its endpoints;
+//! - [`login`]: the connect page, and the sign-in's one callback;
+//! - [`signin`]: the sign-in at the issuer, knowing neither flow it serves;
+//! - [`oauth`]: the hosts' authorization server (`--oauth-proxy`), a
+//!   folder of its own, its map in `oauth.rs`;
+//! - [`page`]: a plain page, escaping, a cookie read, a random value;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`](mod@check): `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
@@ -29,21 +31,19 @@
 //! until SIGTERM, and the rereading at SIGHUP.
 
 mod args;
-mod authorize;
 mod bearer;
 pub(crate) mod check;
 mod closing;
-mod consent;
 mod deny;
-mod document;
 mod door;
-mod front;
 mod http;
 mod introspect;
 mod issuer;
-pub(crate) mod login;
+mod login;
+mod oauth;
+mod page;
 mod ready;
-mod token;
+pub(crate) mod signin;
 mod told;
 
 pub(crate) use self::args::{ServeArgs, Site};
@@ -58,8 +58,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 pub(crate) use self::bearer::Gate;
 use self::door::{Door, guard};
-use self::login::Login;
 use self::ready::Readiness;
+use self::signin::Login;
 use crate::keys::{HeldKeys, Keys};
 use crate::server::NexusServer;
 
@@ -152,17 +152,8 @@ pub(crate) async fn run(
         crate::metrics::enable();
     }
     warm(&gate).await;
-    let front = site.oauth_proxy.then(|| front::Front {
-        origin: site.origin.clone(),
-        scopes: gate.scopes.clone(),
-        resource: gate.resource.clone(),
-        keys: Arc::clone(&keys),
-        redeemed: Default::default(),
-        login: login.clone(),
-        issuer: gate.issuer.url().to_owned(),
-        deny: Arc::clone(&site.deny),
-        documents: document::Documents::new(site.document_origins.clone()),
-    });
+    let front = (site.oauth_proxy)
+        .then(|| oauth::front::Front::new(&site, &gate, Arc::clone(&keys), login.clone()));
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
         keys,
@@ -170,7 +161,7 @@ pub(crate) async fn run(
     };
     tokio::spawn(reread_at_sighup(rereads));
     let router = router(&site, gate.clone(), server, login)
-        .merge(front.map(front::routes).unwrap_or_default());
+        .merge(front.map(oauth::routes).unwrap_or_default());
     let listener = tokio::net::TcpListener::bind(&site.listen)
         .await
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;
@@ -242,7 +233,7 @@ fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, login: Option<Arc<L
             get(metadata),
         );
     match login {
-        Some(login) => router.merge(Login::routes(login)),
+        Some(login) => router.merge(login::routes(login)),
         None => router,
     }
 }

@@ -371,7 +371,7 @@ impl Gate {
     /// scopes, person and workspace); none for a token it did not issue.
     fn issued_here(&self, token: &str) -> Option<Result<Principal, Refusal>> {
         let keys = self.issued.as_ref()?.now();
-        let grant: super::token::Grant =
+        let grant: super::oauth::grant::Grant =
             crate::keys::Sealing::opened(&keys.oauth.access, token).ok()?;
         if grant.resource != self.resource {
             let why = "the token was issued for another resource";
@@ -579,7 +579,7 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 mod tests {
     use super::*;
     use crate::keys::{HeldKeys, Keys, Sealing};
-    use crate::serve::token::{ACCESS_LIFE, Grant, client_mark};
+    use crate::serve::oauth::grant::{ACCESS_LIFE, Grant, client_mark};
 
     const RESOURCE: &str = "https://mcp.example.com/mcp";
 

@@ -8,53 +8,12 @@
 //! holds, is what a code replayed on another replica within its life
 //! still lacks.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, client_mark};
 use crate::keys::{Sealing, Unopened};
-
-/// How long a code may wait to be redeemed.
-pub(crate) const CODE_LIFE: Duration = Duration::from_secs(60);
-/// How long an access token this server issues holds.
-pub(crate) const ACCESS_LIFE: Duration = Duration::from_secs(3600);
-/// How long a refresh token holds unused.
-pub(crate) const REFRESH_LIFE: Duration = Duration::from_secs(14 * 24 * 3600);
-
-/// Whom a grant is for, and for what: what a code, an access token and a
-/// refresh token carry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Grant {
-    /// The person, as `--subject-claim` names them at the issuer.
-    pub(crate) person: String,
-    /// The value of `--workspace-claim` in the person's ID token, if any.
-    #[serde(default)]
-    pub(crate) workspace: Option<String>,
-    /// What `--policy` reads of the person in their ID token (their groups
-    /// and tags).
-    #[serde(default)]
-    pub(crate) attributes: crate::policy::Attributes,
-    /// The client it was granted to: the SHA-256 of its id (hex).
-    pub(crate) client: String,
-    /// The scopes granted.
-    pub(crate) scopes: Vec<String>,
-    /// The MCP endpoint it is for (RFC 8707).
-    pub(crate) resource: String,
-}
-
-/// A code: the grant, where it was sent, PKCE's challenge, and an id that
-/// makes it single-use.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Code {
-    pub(crate) grant: Grant,
-    pub(crate) redirect_uri: String,
-    pub(crate) challenge: String,
-    pub(crate) id: String,
-}
 
 /// A token request's form (RFC 6749 §4.1.3, §6): the fields read.
 #[derive(Deserialize, Default, Clone)]
@@ -65,28 +24,6 @@ pub(crate) struct Asked {
     client_id: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
-}
-
-/// The client `id`'s mark in a grant.
-pub(crate) fn client_mark(id: &str) -> String {
-    crate::principal::sha256_hex(&[id.as_bytes()])
-}
-
-/// The codes redeemed on this replica, until they would have expired.
-#[derive(Default)]
-pub(crate) struct Redeemed(Mutex<HashMap<String, Instant>>);
-
-impl Redeemed {
-    /// Whether `id` is redeemed now for the first time on this replica.
-    fn first(&self, id: &str) -> bool {
-        let mut redeemed = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        redeemed.retain(|_, until| *until > now);
-        redeemed.insert(id.to_owned(), now + CODE_LIFE).is_none()
-    }
 }
 
 /// A refusal of the token endpoint (RFC 6749 §5.2): its error and why.
@@ -217,6 +154,7 @@ fn opened<T: serde::de::DeserializeOwned>(seals: &[Sealing], sealed: &str) -> Re
 mod tests {
     use super::*;
     use crate::keys::Keys;
+    use crate::serve::oauth::grant::CODE_LIFE;
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -14,17 +14,15 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::authorize::{Authorization, Refused};
 use super::front::Front;
-use super::login::{LoggedIn, SignedIn, cookie_named, page};
-use super::token::{CODE_LIFE, Code, Grant};
+use super::grant::{CODE_LIFE, Code, Grant};
+use super::refused::Refused;
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
+use crate::serve::page::{cookie_named, escaped, page, random};
+use crate::serve::signin::{LoggedIn, SignedIn, Then, begin};
 
 /// The cookie that binds a consent form to the browser it was shown to.
 const BROWSER_COOKIE: &str = "nexus_consent";
@@ -42,47 +40,22 @@ const MOST_REMEMBERED: usize = 16;
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Pending {
     /// The application's mark (SHA-256 of its id), and its name.
-    pub(crate) client: String,
-    name: String,
-    redirect_uri: String,
-    challenge: String,
-    state: Option<String>,
-    scopes: Vec<String>,
-    resource: String,
+    pub(super) client: String,
+    pub(super) name: String,
+    pub(super) redirect_uri: String,
+    pub(super) challenge: String,
+    pub(super) state: Option<String>,
+    pub(super) scopes: Vec<String>,
+    pub(super) resource: String,
     /// The browser the consent page was shown to: its cookie's value.
     #[serde(default)]
-    browser: String,
+    pub(super) browser: String,
     /// Whether the person allowed it on the page, in this flow.
     #[serde(default)]
-    consented: bool,
+    pub(super) consented: bool,
     /// Who signed in, when the page is shown after the sign-in.
     #[serde(default)]
-    signed_in: Option<SignedIn>,
-}
-
-impl Pending {
-    /// The authorization `asked` checked, for the MCP endpoint `resource`.
-    pub(crate) fn new(asked: Authorization, resource: &str) -> Pending {
-        Pending {
-            client: super::token::client_mark(&asked.client_id),
-            name: asked.client.name,
-            redirect_uri: asked.redirect_uri,
-            challenge: asked.challenge,
-            state: asked.state,
-            scopes: asked.scopes,
-            resource: resource.to_owned(),
-            browser: String::new(),
-            consented: false,
-            signed_in: None,
-        }
-    }
-}
-
-/// 16 random bytes, base64url; none when the system has no randomness.
-fn random() -> Option<String> {
-    let mut bytes = [0u8; 16];
-    SystemRandom::new().fill(&mut bytes).ok()?;
-    Some(URL_SAFE_NO_PAD.encode(bytes))
+    pub(super) signed_in: Option<SignedIn>,
 }
 
 /// The consents this browser remembers: (application mark, person) pairs.
@@ -167,8 +140,17 @@ pub(crate) async fn consented(
     if let Some(signed_in) = pending.signed_in.take() {
         return issued(&keys, pending, signed_in, &headers);
     }
+    sign_in(&front, &keys, pending).await
+}
+
+/// The person sent to sign in at the issuer, `pending` carried through
+/// the sign-in sealed.
+pub(super) async fn sign_in(front: &Front, keys: &Keys, pending: Pending) -> Response {
     match &front.login {
-        Some(login) => super::login::begin(Arc::clone(login), String::new(), Some(pending)).await,
+        Some(login) => {
+            let pending = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
+            begin(Arc::clone(login), Then::Authorize { pending }).await
+        }
         None => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "This server cannot sign you in.",
@@ -182,10 +164,16 @@ pub(crate) async fn consented(
 /// redirect).
 pub(crate) fn signed_in(
     keys: &Keys,
-    pending: Pending,
+    pending: &str,
     logged: LoggedIn,
     headers: &HeaderMap,
 ) -> Response {
+    let Ok(pending) = Sealing::opened::<Pending>(&keys.oauth.pending, pending) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This login has expired. Open the link again.",
+        );
+    };
     let signed_in = match logged {
         Ok(Ok(signed_in)) => signed_in,
         Ok(Err((false, why))) => {
@@ -282,21 +270,4 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         REMEMBERED_FOR.as_secs()
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to(to.as_str())).into_response()
-}
-
-/// `text` for an HTML page: `&`, `<`, `>`, `"` and `'` written as
-/// references.
-fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

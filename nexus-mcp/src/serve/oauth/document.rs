@@ -19,7 +19,7 @@ use serde::Deserialize;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
-use super::front::{Asked, Client, registered};
+use super::client::{Asked, Client, registered};
 
 /// The most a document may weigh.
 const MOST: u64 = 5 << 10;
@@ -30,11 +30,6 @@ const ASK: Duration = Duration::from_secs(5);
 /// The most documents fetched at once on a replica: past it, a request is
 /// refused, so a flood of client ids costs a bounded number of fetches.
 const AT_ONCE: usize = 16;
-
-/// Whether a client id is a document's URL, not a registration sealed here.
-pub(crate) fn is_url(id: &str) -> bool {
-    id.starts_with("https://") || id.starts_with("http://")
-}
 
 /// A client ID metadata document: its own URL, and client metadata.
 #[derive(Deserialize)]

@@ -1,31 +1,10 @@
-//! The hosts' authorization server (`--oauth-proxy`), for an issuer that
-//! lets no host register (Entra ID, Okta's org server, Google): `serve`
-//! publishes its own metadata (RFC 8414) and registers hosts (RFC 7591),
-//! and signs each person in at the issuer with the login client.
-//!
-//! Stateless, as the rest of `serve`: a client id is the registration
-//! itself, sealed with the keyring under a named key ([`Sealing::named`]),
-//! so any replica reads any client, a registration flood costs no state,
-//! and a client id opens while the ring holds its key.
-//!
-//! A host may instead name itself by the URL of its client ID metadata
-//! document ([`super::document`]), fetched when it asks to authorize. The
-//! authorization endpoint, the consent page and the token endpoint are
-//! modules of their own.
+//! The clients of the hosts' authorization server: what a client is
+//! (its name and redirect URIs), how a registration (RFC 7591 §2) or a
+//! client ID metadata document is read into one, and how a redirect URI
+//! is compared with those it registered (exactly, save a loopback one's
+//! port: RFC 8252 §7.3).
 
-use std::time::Duration;
-
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-
-use crate::keys::{HeldKeys, Sealing};
-
-/// How long a client id opens: a host registers again once it has not.
-const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
 
 /// The most redirect URIs a client registers.
 const MOST_REDIRECTS: usize = 8;
@@ -81,7 +60,7 @@ pub(crate) struct Refused {
 }
 
 impl Refused {
-    fn metadata(why: impl Into<String>) -> Refused {
+    pub(crate) fn metadata(why: impl Into<String>) -> Refused {
         let why = why.into();
         let error = "invalid_client_metadata";
         Refused { error, why }
@@ -202,176 +181,36 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, Refused> {
     })
 }
 
-/// The authorization server `serve` is with `--oauth-proxy`: where it is,
-/// what it grants, and the keys its client ids are sealed with.
-pub(crate) struct Front {
-    /// The public URL's origin: this authorization server's issuer.
-    pub(crate) origin: String,
-    /// The scopes a token it issues carries (`--scope`).
-    pub(crate) scopes: Vec<String>,
-    /// The MCP endpoint's URL, the resource its tokens are for.
-    pub(crate) resource: String,
-    /// The keys held.
-    pub(crate) keys: std::sync::Arc<HeldKeys>,
-    /// The codes redeemed on this replica.
-    pub(crate) redeemed: super::token::Redeemed,
-    /// The login client people sign in at the issuer with.
-    pub(crate) login: Option<std::sync::Arc<super::login::Login>>,
-    /// The issuer people sign in at (`--issuer`): with a subject, the person.
-    pub(crate) issuer: String,
-    /// `--deny-file`'s people: refused a token, a refresh included.
-    pub(crate) deny: std::sync::Arc<super::deny::DenyList>,
-    /// The fetcher of client ID metadata documents.
-    pub(crate) documents: super::document::Documents,
+/// Whether `asked` is `registered` as OAuth compares redirect URIs: the
+/// same string, save a loopback one's port (RFC 8252 §7.3).
+pub(crate) fn same_redirect(registered: &str, asked: &str) -> bool {
+    if registered == asked {
+        return true;
+    }
+    let (Ok(mut registered), Ok(mut asked)) = (url::Url::parse(registered), url::Url::parse(asked))
+    else {
+        return false;
+    };
+    let native = |u: &url::Url| u.scheme() == "http" && loopback(u);
+    if !native(&registered) || !native(&asked) {
+        return false;
+    }
+    let ports = (registered.set_port(None), asked.set_port(None));
+    ports.0.is_ok() && ports.1.is_ok() && registered == asked
 }
 
-impl Front {
-    /// Its metadata (RFC 8414 §2), as MCP's hosts read it: PKCE with S256
-    /// alone, public clients, dynamic registration.
-    pub(crate) fn metadata(&self) -> Value {
-        let at = |path: &str| format!("{}{path}", self.origin);
-        json!({
-            "issuer": self.origin,
-            "authorization_endpoint": at("/authorize"),
-            "token_endpoint": at("/token"),
-            "registration_endpoint": at("/register"),
-            "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
-            "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["none"],
-            "client_id_metadata_document_supported": true,
-            "scopes_supported": self.scopes,
-        })
-    }
-
-    /// The client id `client` is: the registration, sealed.
-    pub(crate) fn client_id(&self, client: &Client) -> String {
-        Sealing::named(&self.keys.now().oauth.clients, client, CLIENT_LIFE)
-    }
-
-    /// The client `id` is, when this server's ring sealed it.
-    pub(crate) fn client(&self, id: &str) -> Option<Client> {
-        Sealing::opened(&self.keys.now().oauth.clients, id).ok()
-    }
-
-    /// The authorization server of the unit tests: `https://mcp.example.com`
-    /// granting `scopes`, its keys `ring`, no login client, nobody denied.
-    #[cfg(test)]
-    pub(crate) fn tested(ring: &str, scopes: &[&str]) -> Front {
-        let ring = crate::state::Keyring::parse(ring).unwrap();
-        let keys = std::sync::Arc::new(HeldKeys::new(crate::keys::Keys::new(&ring).unwrap()));
-        let origin = "https://mcp.example.com".to_owned();
-        let deny = super::deny::DenyList::read(None, "https://login.example").unwrap();
-        Front {
-            resource: format!("{origin}/mcp"),
-            origin,
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            keys,
-            redeemed: Default::default(),
-            login: None,
-            issuer: "https://login.example".into(),
-            deny: std::sync::Arc::new(deny),
-            documents: super::document::Documents::new(Vec::new()),
-        }
-    }
-}
-
-/// The authorization server's routes: its metadata (RFC 8414 §3, at the
-/// origin's root: its issuer has no path) and `/register`, whose body is a
-/// few URIs and a name (64 KiB at most).
-pub(crate) fn routes(front: Front) -> axum::Router {
-    let front = std::sync::Arc::new(front);
-    let metadata = front.metadata();
-    let metadata = axum::routing::get(move || async move { Json(metadata) });
-    let register = axum::routing::post(register).with_state(std::sync::Arc::clone(&front));
-    let authorize = axum::routing::get(super::authorize::authorize)
-        .post(super::consent::consented)
-        .with_state(std::sync::Arc::clone(&front));
-    let token = axum::routing::post(super::token::token).with_state(front);
-    axum::Router::new()
-        .route("/.well-known/oauth-authorization-server", metadata)
-        .route("/authorize", authorize)
-        .route(
-            "/token",
-            token.layer(axum::extract::DefaultBodyLimit::max(64 << 10)),
-        )
-        .route(
-            "/register",
-            register.layer(axum::extract::DefaultBodyLimit::max(64 << 10)),
-        )
-}
-
-/// `POST /register` (RFC 7591 §3): 201 with the client's id and metadata,
-/// or 400 with the error and why.
-pub(crate) async fn register(
-    State(front): State<std::sync::Arc<Front>>,
-    body: axum::body::Bytes,
-) -> Response {
-    let asked = serde_json::from_slice::<Asked>(&body)
-        .map_err(|_| Refused::metadata("the body is a JSON object of client metadata"));
-    let registered = asked.and_then(registered);
-    let outcome = registered
-        .as_ref()
-        .map_or_else(|refused| refused.error, |_| "ok");
-    crate::metrics::oauth("registration", outcome);
-    match registered {
-        Ok(client) => {
-            let issued = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            let issued = issued.map_or(0, |d| d.as_secs());
-            let answer = json!({
-                "client_id": front.client_id(&client),
-                "client_id_issued_at": issued,
-                "client_id_expires_at": issued + CLIENT_LIFE.as_secs(),
-                "client_name": client.name,
-                "redirect_uris": client.redirect_uris,
-                "application_type": if client.native { "native" } else { "web" },
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            });
-            (StatusCode::CREATED, Json(answer)).into_response()
-        }
-        Err(refused) => {
-            log::info!(target: "nexus_mcp", "registration refused ({}): {}", refused.error, refused.why);
-            let body = json!({"error": refused.error, "error_description": refused.why});
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
-        }
-    }
+/// Whether a client id is a document's URL, not a registration sealed here.
+pub(crate) fn is_url(id: &str) -> bool {
+    id.starts_with("https://") || id.starts_with("http://")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn asked(body: Value) -> Result<Client, Refused> {
         registered(serde_json::from_value(body).unwrap())
-    }
-
-    fn front(ring: &str) -> Front {
-        Front::tested(ring, &[])
-    }
-
-    #[test]
-    fn a_client_id_opens_on_every_replica_whose_ring_holds_its_key_and_nowhere_else() {
-        let key = "default:a-sealing-key-of-at-least-32-bytes!!";
-        let client = Client {
-            name: "Host".into(),
-            redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
-            native: true,
-        };
-        let id = front(key).client_id(&client);
-        assert_eq!(
-            front(key).client(&id),
-            Some(client.clone()),
-            "another replica"
-        );
-        let rotated = format!("new:another-key-of-at-least-thirty-two-bytes,{key}");
-        assert_eq!(front(&rotated).client(&id), Some(client), "mid rotation");
-        assert_eq!(
-            front("default:a-different-key-of-thirty-two-bytes!!").client(&id),
-            None
-        );
-        assert_eq!(front(key).client(&id.replace('.', "x")), None);
     }
 
     #[test]

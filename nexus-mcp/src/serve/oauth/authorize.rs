@@ -10,11 +10,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
+use super::client::{Client, is_url, same_redirect};
 use super::consent::{self, Pending};
-use super::front::{Client, Front};
+use super::front::Front;
+use super::grant::client_mark;
+use super::refused::Refused;
 
 /// What the person reads when the application's document cannot be used
 /// (the why is the operator's, in the log).
@@ -52,39 +55,6 @@ pub(crate) struct Authorization {
     pub(crate) scopes: Vec<String>,
 }
 
-/// Why an authorization request is refused, and where that is said.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Refused {
-    /// On this server's page: the redirect URI cannot be trusted.
-    Page(&'static str),
-    /// At the host's redirect URI (RFC 6749 §4.1.2.1): the error code, why,
-    /// and the host's `state`.
-    Redirect {
-        redirect_uri: String,
-        error: &'static str,
-        why: String,
-        state: Option<String>,
-    },
-}
-
-/// Whether `asked` is `registered` as OAuth compares redirect URIs: the
-/// same string, save a loopback one's port (RFC 8252 §7.3).
-fn same_redirect(registered: &str, asked: &str) -> bool {
-    if registered == asked {
-        return true;
-    }
-    let (Ok(mut registered), Ok(mut asked)) = (url::Url::parse(registered), url::Url::parse(asked))
-    else {
-        return false;
-    };
-    let loopback = |u: &url::Url| u.scheme() == "http" && super::front::loopback(u);
-    if !loopback(&registered) || !loopback(&asked) {
-        return false;
-    }
-    let ports = (registered.set_port(None), asked.set_port(None));
-    ports.0.is_ok() && ports.1.is_ok() && registered == asked
-}
-
 /// The client `id` names (`documented`, when its document was fetched)
 /// and the redirect `uri` it registered (the one it registered, when it
 /// names none and registered one), or why not: what this server's page
@@ -110,6 +80,25 @@ fn trusted(
         None => return Err(Refused::Page("the request names no redirect_uri")),
     };
     Ok((id, client, uri))
+}
+
+impl Authorization {
+    /// What the consent page and the sign-in carry of this request, for
+    /// the MCP endpoint `resource`.
+    fn pending(self, resource: &str) -> Pending {
+        Pending {
+            client: client_mark(&self.client_id),
+            name: self.client.name,
+            redirect_uri: self.redirect_uri,
+            challenge: self.challenge,
+            state: self.state,
+            scopes: self.scopes,
+            resource: resource.to_owned(),
+            browser: String::new(),
+            consented: false,
+            signed_in: None,
+        }
+    }
 }
 
 /// `asked` checked against `front` (its clients, scopes and `resource`,
@@ -186,53 +175,6 @@ pub(crate) fn checked(
     })
 }
 
-impl Refused {
-    /// Where the host is sent with the error (RFC 6749 §4.1.2.1, RFC 9207's
-    /// `iss`), its query written by the URL crate.
-    fn location(
-        redirect_uri: &str,
-        error: &str,
-        why: &str,
-        state: Option<&str>,
-        iss: &str,
-    ) -> Option<String> {
-        let mut url = url::Url::parse(redirect_uri).ok()?;
-        url.query_pairs_mut()
-            .append_pair("error", error)
-            .append_pair("error_description", why)
-            .extend_pairs(state.map(|state| ("state", state)))
-            .append_pair("iss", iss);
-        Some(url.into())
-    }
-
-    /// The answer this refusal is: this server's page, or the host's
-    /// redirect with the error.
-    pub(crate) fn answer(self, iss: &str) -> axum::response::Response {
-        let outcome = match &self {
-            Refused::Page(_) => "refused_on_page",
-            Refused::Redirect { error, .. } => error,
-        };
-        crate::metrics::oauth("authorization", outcome);
-        match self {
-            Refused::Page(why) => {
-                log::info!(target: "nexus_mcp", "authorization refused on the page: {why}");
-                super::login::page(axum::http::StatusCode::BAD_REQUEST, why)
-            }
-            Refused::Redirect {
-                redirect_uri,
-                error,
-                why,
-                state,
-            } => {
-                log::info!(target: "nexus_mcp", "authorization refused ({error}): {why}");
-                let location = Refused::location(&redirect_uri, error, &why, state.as_deref(), iss);
-                let location = location.unwrap_or(redirect_uri);
-                axum::response::Redirect::to(&location).into_response()
-            }
-        }
-    }
-}
-
 /// `GET /authorize`: a host's request checked, then the person asked to
 /// consent to this client on this server's own page (see
 /// [`super::consent`]), unless this browser remembers their consent to it;
@@ -242,10 +184,7 @@ pub(crate) async fn authorize(
     Query(asked): Query<Asked>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let id = asked
-        .client_id
-        .as_deref()
-        .filter(|id| super::document::is_url(id));
+    let id = asked.client_id.as_deref().filter(|id| is_url(id));
     let documented = match id {
         Some(id) => match front.documents.client(id).await {
             Ok(client) => Some(client),
@@ -261,21 +200,19 @@ pub(crate) async fn authorize(
         Err(refused) => return refused.answer(&front.origin),
         Ok(asked) => asked,
     };
-    let pending = Pending::new(asked, &front.resource);
+    let pending = asked.pending(&front.resource);
     let keys = front.keys.now();
     let remembered = consent::remembered(&keys, &headers);
-    match &front.login {
-        Some(login)
-            if remembered
-                .iter()
-                .any(|(client, _)| *client == pending.client) =>
-        {
-            // Asked again after the sign-in if the person is not the one
-            // who consented.
-            super::login::begin(Arc::clone(login), String::new(), Some(pending)).await
-        }
-        _ => consent::page_for(&front.origin, &keys, pending),
+    if front.login.is_some()
+        && remembered
+            .iter()
+            .any(|(client, _)| *client == pending.client)
+    {
+        // Asked again after the sign-in if the person is not the one who
+        // consented.
+        return consent::sign_in(&front, &keys, pending).await;
     }
+    consent::page_for(&front.origin, &keys, pending)
 }
 
 #[cfg(test)]

@@ -1,0 +1,68 @@
+//! The hosts' authorization server (`--oauth-proxy`), for an issuer that
+//! lets no host register (Entra ID, Okta's org server, Google): `serve`
+//! publishes its own metadata (RFC 8414) and registers hosts (RFC 7591),
+//! asks each person's consent for each host on its own page, signs them in
+//! at the issuer with the login client ([`super::signin`]) and issues its
+//! own tokens for the MCP endpoint.
+//!
+//! Its rooms, in the order a sign-in runs through them; each step reads
+//! [`front::Front`] and the leaves below it, and no step names a step above
+//! it:
+//! - [`register`]: `POST /register`;
+//! - [`authorize`]: `GET /authorize`, a host's request checked;
+//! - [`consent`]: the consent page, `POST /authorize`, and the code once
+//!   the person has signed in;
+//! - [`token`]: `POST /token`;
+//! - [`document`]: client ID metadata documents, fetched;
+//! - [`front`]: the state every step reads;
+//! - [`client`]: a client, its registration and its redirect URIs;
+//! - [`grant`]: what a code and a token carry, and their lifetimes;
+//! - [`refused`]: an authorization refused, on this server's page or at
+//!   the host's redirect.
+//!
+//! This file holds the routes.
+
+mod authorize;
+mod client;
+pub(crate) mod consent;
+mod document;
+pub(crate) mod front;
+pub(crate) mod grant;
+mod refused;
+mod register;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use self::front::Front;
+
+/// The most a token or registration request's body may weigh.
+const MOST_FORM: usize = 64 << 10;
+
+/// The authorization server's routes: its metadata (RFC 8414 §3, at the
+/// origin's root: its issuer has no path), `/authorize` (the request, and
+/// the consent form's answer), `/token` and `/register`, whose bodies are
+/// a form and a few URIs and a name ([`MOST_FORM`] at most).
+pub(crate) fn routes(front: Front) -> Router {
+    let front = Arc::new(front);
+    let metadata = front.metadata();
+    let metadata = get(move || async move { Json(metadata) });
+    let register = post(register::register).with_state(Arc::clone(&front));
+    let authorize = get(authorize::authorize)
+        .post(consent::consented)
+        .with_state(Arc::clone(&front));
+    let token = post(token::token).with_state(front);
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", metadata)
+        .route("/authorize", authorize)
+        .route("/token", token.layer(DefaultBodyLimit::max(MOST_FORM)))
+        .route(
+            "/register",
+            register.layer(DefaultBodyLimit::max(MOST_FORM)),
+        )
+}

@@ -1,0 +1,149 @@
+//! The state of the hosts' authorization server (`--oauth-proxy`): where
+//! it is, what it grants, the keys it seals with, and what its steps share
+//! (the codes redeemed here, the login client, the deny list, the fetcher
+//! of client documents). Every step reads it; it names no step.
+//!
+//! Stateless, as the rest of `serve`: a client id is the registration
+//! itself, sealed with the keyring under a named key ([`Sealing::named`]),
+//! so any replica reads any client, a registration flood costs no state,
+//! and a client id opens while the ring holds its key.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::client::Client;
+use super::document::Documents;
+use super::grant::{CLIENT_LIFE, Redeemed};
+use crate::keys::{HeldKeys, Sealing};
+use crate::serve::Site;
+use crate::serve::bearer::Gate;
+use crate::serve::deny::DenyList;
+use crate::serve::signin::Login;
+
+/// The authorization server `serve` is with `--oauth-proxy`: where it is,
+/// what it grants, and the keys its client ids are sealed with.
+pub(crate) struct Front {
+    /// The public URL's origin: this authorization server's issuer.
+    pub(crate) origin: String,
+    /// The scopes a token it issues carries (`--scope`).
+    pub(crate) scopes: Vec<String>,
+    /// The MCP endpoint's URL, the resource its tokens are for.
+    pub(crate) resource: String,
+    /// The keys held.
+    pub(crate) keys: Arc<HeldKeys>,
+    /// The codes redeemed on this replica.
+    pub(crate) redeemed: Redeemed,
+    /// The login client people sign in at the issuer with.
+    pub(crate) login: Option<Arc<Login>>,
+    /// The issuer people sign in at (`--issuer`): with a subject, the person.
+    pub(crate) issuer: String,
+    /// `--deny-file`'s people: refused a token, a refresh included.
+    pub(crate) deny: Arc<DenyList>,
+    /// The fetcher of client ID metadata documents.
+    pub(crate) documents: Documents,
+}
+
+impl Front {
+    /// The authorization server of `site` in front of `gate`'s issuer,
+    /// sealing with `keys` and signing people in with `login`.
+    pub(crate) fn new(
+        site: &Site,
+        gate: &Gate,
+        keys: Arc<HeldKeys>,
+        login: Option<Arc<Login>>,
+    ) -> Front {
+        Front {
+            origin: site.origin.clone(),
+            scopes: gate.scopes.clone(),
+            resource: gate.resource.clone(),
+            keys,
+            redeemed: Default::default(),
+            login,
+            issuer: gate.issuer.url().to_owned(),
+            deny: Arc::clone(&site.deny),
+            documents: Documents::new(site.document_origins.clone()),
+        }
+    }
+
+    /// Its metadata (RFC 8414 §2), as MCP's hosts read it: PKCE with S256
+    /// alone, public clients, dynamic registration.
+    pub(crate) fn metadata(&self) -> Value {
+        let at = |path: &str| format!("{}{path}", self.origin);
+        json!({
+            "issuer": self.origin,
+            "authorization_endpoint": at("/authorize"),
+            "token_endpoint": at("/token"),
+            "registration_endpoint": at("/register"),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "client_id_metadata_document_supported": true,
+            "scopes_supported": self.scopes,
+        })
+    }
+
+    /// The client id `client` is: the registration, sealed.
+    pub(crate) fn client_id(&self, client: &Client) -> String {
+        Sealing::named(&self.keys.now().oauth.clients, client, CLIENT_LIFE)
+    }
+
+    /// The client `id` is, when this server's ring sealed it.
+    pub(crate) fn client(&self, id: &str) -> Option<Client> {
+        Sealing::opened(&self.keys.now().oauth.clients, id).ok()
+    }
+
+    /// The authorization server of the unit tests: `https://mcp.example.com`
+    /// granting `scopes`, its keys `ring`, no login client, nobody denied.
+    #[cfg(test)]
+    pub(crate) fn tested(ring: &str, scopes: &[&str]) -> Front {
+        let ring = crate::state::Keyring::parse(ring).unwrap();
+        let keys = Arc::new(HeldKeys::new(crate::keys::Keys::new(&ring).unwrap()));
+        let origin = "https://mcp.example.com".to_owned();
+        let deny = DenyList::read(None, "https://login.example").unwrap();
+        Front {
+            resource: format!("{origin}/mcp"),
+            origin,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            keys,
+            redeemed: Default::default(),
+            login: None,
+            issuer: "https://login.example".into(),
+            deny: Arc::new(deny),
+            documents: Documents::new(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn front(ring: &str) -> Front {
+        Front::tested(ring, &[])
+    }
+
+    #[test]
+    fn a_client_id_opens_on_every_replica_whose_ring_holds_its_key_and_nowhere_else() {
+        let key = "default:a-sealing-key-of-at-least-32-bytes!!";
+        let client = Client {
+            name: "Host".into(),
+            redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
+            native: true,
+        };
+        let id = front(key).client_id(&client);
+        assert_eq!(
+            front(key).client(&id),
+            Some(client.clone()),
+            "another replica"
+        );
+        let rotated = format!("new:another-key-of-at-least-thirty-two-bytes,{key}");
+        assert_eq!(front(&rotated).client(&id), Some(client), "mid rotation");
+        assert_eq!(
+            front("default:a-different-key-of-thirty-two-bytes!!").client(&id),
+            None
+        );
+        assert_eq!(front(key).client(&id.replace('.', "x")), None);
+    }
+}

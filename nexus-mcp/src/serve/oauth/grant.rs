@@ -1,0 +1,72 @@
+//! What the hosts' authorization server grants, and for how long: a
+//! [`Grant`] (the person, the client, the scopes, the resource), which a
+//! code, an access token and a refresh token each carry sealed; a [`Code`];
+//! the codes redeemed on this replica; the lifetimes of each kind.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How long a client id opens: a host registers again once it has not.
+pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
+/// How long a code may wait to be redeemed.
+pub(crate) const CODE_LIFE: Duration = Duration::from_secs(60);
+/// How long an access token this server issues holds.
+pub(crate) const ACCESS_LIFE: Duration = Duration::from_secs(3600);
+/// How long a refresh token holds unused.
+pub(crate) const REFRESH_LIFE: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// Whom a grant is for, and for what: what a code, an access token and a
+/// refresh token carry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Grant {
+    /// The person, as `--subject-claim` names them at the issuer.
+    pub(crate) person: String,
+    /// The value of `--workspace-claim` in the person's ID token, if any.
+    #[serde(default)]
+    pub(crate) workspace: Option<String>,
+    /// What `--policy` reads of the person in their ID token (their groups
+    /// and tags).
+    #[serde(default)]
+    pub(crate) attributes: crate::policy::Attributes,
+    /// The client it was granted to: the SHA-256 of its id (hex).
+    pub(crate) client: String,
+    /// The scopes granted.
+    pub(crate) scopes: Vec<String>,
+    /// The MCP endpoint it is for (RFC 8707).
+    pub(crate) resource: String,
+}
+
+/// A code: the grant, where it was sent, PKCE's challenge, and an id that
+/// makes it single-use.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Code {
+    pub(crate) grant: Grant,
+    pub(crate) redirect_uri: String,
+    pub(crate) challenge: String,
+    pub(crate) id: String,
+}
+
+/// The client `id`'s mark in a grant.
+pub(crate) fn client_mark(id: &str) -> String {
+    crate::principal::sha256_hex(&[id.as_bytes()])
+}
+
+/// The codes redeemed on this replica, until they would have expired.
+#[derive(Default)]
+pub(crate) struct Redeemed(Mutex<HashMap<String, Instant>>);
+
+impl Redeemed {
+    /// Whether `id` is redeemed now for the first time on this replica.
+    pub(crate) fn first(&self, id: &str) -> bool {
+        let mut redeemed = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        redeemed.retain(|_, until| *until > now);
+        redeemed.insert(id.to_owned(), now + CODE_LIFE).is_none()
+    }
+}
