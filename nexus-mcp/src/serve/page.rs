@@ -1,9 +1,22 @@
 //! What every page of `serve` is made of: a plain page of this server's
-//! own words, text escaped for HTML, a cookie read from a request, and a
-//! random value for a form's or a code's id. No step of a flow is here:
-//! the connect page, the sign-in and the authorization server all read it.
+//! own words, text escaped for HTML, its cookies set and read by one rule,
+//! a form taken only from its own origin, and a random value for a form's
+//! or a code's id. No step of a flow is here: the connect page, the
+//! sign-in and the authorization server all read it.
+//!
+//! The cookies' rule (RFC 6265bis §4.1.3): every cookie `serve` sets binds
+//! a flow to its browser (a sign-in under way, a consent form, the
+//! consents remembered), so every one is `__Host-` (`Secure`, `Path=/`, no
+//! `Domain`), `HttpOnly` and `SameSite=Lax`, and only a cookie of that
+//! name is read: a page of a sibling host of the same site, or a
+//! plain-http page on the network path, can set none of them, and one it
+//! sets under another name is never read. (`Lax`, not `Strict`: the
+//! issuer's answer reaches the callback as a top-level navigation from
+//! another site.)
 
-use axum::http::{HeaderMap, StatusCode, header};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,6 +26,17 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// (`'static`: no one else's text reaches the page unescaped).
 pub(crate) fn page(status: StatusCode, text: &'static str) -> Response {
     let html = format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>");
+    (status, Html(html)).into_response()
+}
+
+/// A plain page saying `text`, this server's own words, then `detail`, a
+/// request's words, escaped.
+pub(crate) fn page_detailed(status: StatusCode, text: &'static str, detail: &str) -> Response {
+    let detail = escaped(detail);
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>\
+         <p><code>{detail}</code></p>"
+    );
     (status, Html(html)).into_response()
 }
 
@@ -33,16 +57,47 @@ pub(crate) fn escaped(text: &str) -> String {
     out
 }
 
-/// The value of the cookie `name`.
-pub(crate) fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The prefix of every cookie `serve` sets and reads.
+const HOST_ONLY: &str = "__Host-";
+
+/// The `Set-Cookie` value that keeps `value` as the cookie `name` for
+/// `life`, by the module's one rule.
+pub(crate) fn set_cookie(name: &str, value: &str, life: Duration) -> HeaderValue {
+    let cookie = format!(
+        "{HOST_ONLY}{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        life.as_secs()
+    );
+    // A sealed value and a name of this server's are base64url and ASCII.
+    HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The value of the cookie `name`, as [`set_cookie`] set it: a cookie of
+/// that name without the prefix (which anyone on the site could plant) is
+/// never read.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     let values = headers.get_all(header::COOKIE).iter();
     let pairs = values
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'));
     let found = pairs
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name);
+        .find(|(n, _)| n.strip_prefix(HOST_ONLY) == Some(name));
     found.map(|(_, value)| value.to_owned())
+}
+
+/// Whether a form was sent from a page of `origin` (this server's): its
+/// `Origin` is it, or, without one, `Sec-Fetch-Site` says `same-origin`.
+/// A form that says neither is refused: every browser sends one of them.
+/// Else the origin it came from, for the log.
+pub(crate) fn from_origin(headers: &HeaderMap, origin: &str) -> Result<(), String> {
+    let said = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    match (said("origin"), said("sec-fetch-site")) {
+        (Some(from), _) if from == origin => Ok(()),
+        (Some(from), _) => Err(nexus_sdk::one_line(from)),
+        (None, Some("same-origin")) => Ok(()),
+        (None, Some(site)) => Err(format!("Sec-Fetch-Site {}", nexus_sdk::one_line(site))),
+        (None, None) => Err("no Origin and no Sec-Fetch-Site".to_owned()),
+    }
 }
 
 /// 16 random bytes, base64url; none when the system has no randomness.
@@ -50,4 +105,58 @@ pub(crate) fn random() -> Option<String> {
     let mut bytes = [0u8; 16];
     SystemRandom::new().fill(&mut bytes).ok()?;
     Some(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn a_cookie_is_set_host_only_and_read_only_under_its_prefix() {
+        let set = set_cookie("nexus_x", "v1", Duration::from_secs(60));
+        assert_eq!(
+            set.to_str().unwrap(),
+            "__Host-nexus_x=v1; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=60"
+        );
+        let planted = headers(&[("cookie", "nexus_x=planted; other=1")]);
+        assert_eq!(cookie(&planted, "nexus_x"), None);
+        let both = headers(&[
+            ("cookie", "nexus_x=planted"),
+            ("cookie", "__Host-nexus_x=v1"),
+        ]);
+        assert_eq!(cookie(&both, "nexus_x").as_deref(), Some("v1"));
+        let secure = headers(&[("cookie", "__Secure-nexus_x=planted")]);
+        assert_eq!(cookie(&secure, "nexus_x"), None);
+    }
+
+    #[test]
+    fn a_form_is_taken_from_this_origin_alone() {
+        let origin = "https://mcp.example.com";
+        let own = headers(&[("origin", origin), ("sec-fetch-site", "cross-site")]);
+        assert_eq!(from_origin(&own, origin), Ok(()));
+        let fetched = headers(&[("sec-fetch-site", "same-origin")]);
+        assert_eq!(from_origin(&fetched, origin), Ok(()));
+        for refused in [
+            headers(&[("origin", "https://sibling.example.com")]),
+            headers(&[("origin", "null")]),
+            headers(&[("origin", "http://mcp.example.com")]),
+            headers(&[("origin", "https://mcp.example.com:8443")]),
+            headers(&[
+                ("origin", "https://sibling.example.com"),
+                ("sec-fetch-site", "same-origin"),
+            ]),
+            headers(&[("sec-fetch-site", "same-site")]),
+            headers(&[]),
+        ] {
+            assert!(from_origin(&refused, origin).is_err(), "{refused:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet,
@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::http;
 use super::issuer::{Issuer, Missing};
-use super::page::{cookie_named, page};
+use super::page::{cookie, page, set_cookie};
 use crate::keys::opened;
 use crate::ticket::Links;
 
@@ -204,25 +204,13 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
         let keys = login.links.keys();
         let cookie = (keys.cookies.first()).map(|seal| seal.seal(&pending, LOGIN_TIME));
         let cookie = cookie.unwrap_or_default();
-        Ok::<_, String>((
-            url.to_string(),
-            cookie,
-            login.links.origin.starts_with("https:"),
-        ))
+        Ok::<_, String>((url.to_string(), cookie))
     })
     .await;
     match begun {
-        Ok(Ok((url, cookie, secure))) => {
-            let secure = if secure { "; Secure" } else { "" };
-            let cookie = format!(
-                "{COOKIE}={cookie}; Path=/connect; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                LOGIN_TIME.as_secs()
-            );
-            let mut response = Redirect::to(&url).into_response();
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().append(header::SET_COOKIE, value);
-            }
-            response
+        Ok(Ok((url, sealed))) => {
+            let cookie = set_cookie(COOKIE, &sealed, LOGIN_TIME);
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
         }
         Ok(Err(why)) => {
             log::warn!(target: "nexus_mcp", "the connect page cannot log in at the issuer: {why}");
@@ -261,8 +249,8 @@ pub(crate) fn returned(
     answered: Answered,
     headers: &HeaderMap,
 ) -> Result<(Then, Returned), &'static str> {
-    let cookie = cookie_named(headers, COOKIE);
-    let cookie = cookie.and_then(|c| opened::<LoginCookie>(&login.links.keys().cookies, &c));
+    let cookie = cookie(headers, COOKIE)
+        .and_then(|c| opened::<LoginCookie>(&login.links.keys().cookies, &c));
     let Some(cookie) = cookie else {
         return Err("This login has expired. Open the link again.");
     };

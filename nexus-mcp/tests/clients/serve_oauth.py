@@ -27,6 +27,7 @@ error flag and text, and the links.
 """
 
 import asyncio
+import http.cookiejar
 import json
 import os
 import sys
@@ -39,6 +40,25 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 
 REDIRECT = "http://127.0.0.1:9/callback"
+
+
+class BrowserCookies(http.cookiejar.DefaultCookiePolicy):
+    """A browser's rule for Secure cookies: sent over https, and to a
+    loopback host, which browsers count as a secure context (Python's
+    default sends them over https alone)."""
+
+    def return_ok_secure(self, cookie, request):
+        host = urllib.parse.urlsplit(request.get_full_url()).hostname
+        return request.type == "https" or host in ("127.0.0.1", "localhost", "::1")
+
+
+def browser_cookies():
+    return http.cookiejar.CookieJar(policy=BrowserCookies())
+
+
+def origin_of(url):
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class Memory(TokenStorage):
@@ -65,7 +85,7 @@ async def run(url, api):
         # The issuer's pages, followed (their cookies kept) until it sends
         # the browser back to the client.
         url = authorization_url
-        async with httpx2.AsyncClient(follow_redirects=False) as http:
+        async with httpx2.AsyncClient(follow_redirects=False, cookies=browser_cookies()) as http:
             for _ in range(10):
                 answer = await http.get(url)
                 if answer.status_code == 200 and 'name=pending value="' in answer.text:
@@ -73,7 +93,10 @@ async def run(url, api):
                     # --oauth-proxy's): the user allows it.
                     pending = answer.text.split('name=pending value="', 1)[1].split('"', 1)[0]
                     action = urllib.parse.urljoin(url, "/authorize")
-                    answer = await http.post(action, data={"pending": pending})
+                    # Sent from the page, as a browser sends a form: with its Origin.
+                    answer = await http.post(
+                        action, data={"pending": pending}, headers={"Origin": origin_of(url)}
+                    )
                 assert answer.status_code in (302, 303), (answer.status_code, answer.text)
                 url = urllib.parse.urljoin(url, answer.headers["location"])
                 if url.startswith(REDIRECT):
@@ -105,7 +128,7 @@ async def run(url, api):
 
     async def open_page(link):
         links.append(link)
-        async with httpx2.AsyncClient(follow_redirects=True) as browser:
+        async with httpx2.AsyncClient(follow_redirects=True, cookies=browser_cookies()) as browser:
             page = await browser.get(link)
             assert page.status_code == 200, (page.status_code, page.text)
 

@@ -57,7 +57,7 @@ const provider = {
       const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
       const headers = cookie ? { cookie } : {};
       const asked = form
-        ? { method: "POST", body: form, headers: { ...headers, "content-type": "application/x-www-form-urlencoded" } }
+        ? { method: "POST", body: form, headers: { ...headers, origin: new URL(at).origin, "content-type": "application/x-www-form-urlencoded" } }
         : { headers };
       const answer = await globalThis.fetch(at, { ...asked, redirect: "manual" });
       for (const set of answer.headers.getSetCookie()) {

@@ -391,11 +391,24 @@ pub fn token(issuer: &FakeIssuer, served: &Served, subject: &str) -> String {
 /// The connect page's login client, as a test registers it at the issuer.
 pub const CLIENT: &str = "nexus-mcp-connect";
 
-/// A browser: no redirect followed, its cookies kept by name (sent to
-/// every path and host: the tests' servers are one origin each).
+/// A cookie a browser keeps for the tests' one host (127.0.0.1, whatever
+/// the port, as a browser keeps them: cookies know no port).
+struct Kept {
+    name: String,
+    value: String,
+    path: String,
+}
+
+/// A browser: no redirect followed, its cookies kept as a browser keeps
+/// them (RFC 6265bis): sent to the paths they name; `Secure` ones only
+/// from a secure origin (https, or a loopback host, as browsers count
+/// one); a `__Host-` one only `Secure`, with `Path=/` and no `Domain`; a
+/// form sent with its page's `Origin`.
 pub struct Browser {
     agent: ureq::Agent,
-    cookies: std::collections::BTreeMap<String, String>,
+    cookies: Vec<Kept>,
+    /// Every `Set-Cookie` value received, as received.
+    pub received: Vec<String>,
 }
 
 impl Browser {
@@ -406,46 +419,102 @@ impl Browser {
             .build();
         Browser {
             agent: config.into(),
-            cookies: Default::default(),
+            cookies: Vec::new(),
+            received: Vec::new(),
         }
     }
 
     /// `GET url`: the status, the `Location`, the page.
     pub fn open(&mut self, url: &str) -> (u16, Option<String>, String) {
         let mut request = self.agent.get(url);
-        if let Some(cookie) = self.cookie() {
+        if let Some(cookie) = self.cookie(url) {
             request = request.header("Cookie", cookie);
         }
         let answer = request.call().expect("an answer");
-        self.read(answer)
+        self.read(url, answer)
     }
 
-    /// The `Cookie` header of the cookies kept.
-    fn cookie(&self) -> Option<String> {
-        let pairs: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
+    /// The `Cookie` header a request to `url` carries.
+    fn cookie(&self, url: &str) -> Option<String> {
+        let path = url::Url::parse(url).map(|u| u.path().to_owned());
+        let path = path.unwrap_or_else(|_| "/".into());
+        let matches = |kept: &Kept| {
+            path == kept.path
+                || (path.starts_with(&kept.path)
+                    && (kept.path.ends_with('/') || path[kept.path.len()..].starts_with('/')))
+        };
+        let pairs: Vec<String> = (self.cookies.iter().filter(|kept| matches(kept)))
+            .map(|kept| format!("{}={}", kept.name, kept.value))
             .collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    /// Keeps the cookie `set` (a `Set-Cookie` value) that `url` sent, as a
+    /// browser would, or refuses it.
+    fn keep(&mut self, url: &str, set: &str) {
+        let url = url::Url::parse(url).expect("a URL");
+        let secure_origin = url.scheme() == "https"
+            || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || url.host_str() == Some("localhost");
+        let mut parts = set.split(';').map(str::trim);
+        let Some((name, value)) = parts.next().and_then(|pair| pair.split_once('=')) else {
+            return;
+        };
+        let (mut secure, mut domain, mut path) = (false, false, None);
+        for attribute in parts {
+            let (key, given) = attribute.split_once('=').unwrap_or((attribute, ""));
+            match key.to_ascii_lowercase().as_str() {
+                "secure" => secure = true,
+                "domain" => domain = true,
+                "path" if given.starts_with('/') => path = Some(given.to_owned()),
+                _ => {}
+            }
+        }
+        let host_prefixed = name.starts_with("__Host-");
+        if (secure && !secure_origin)
+            || (host_prefixed && (!secure || domain || path.as_deref() != Some("/")))
+            || (name.starts_with("__Secure-") && !secure)
+        {
+            return;
+        }
+        // The default path: the request's, up to its last slash.
+        let path = path.unwrap_or_else(|| {
+            let at = url.path().rfind('/').unwrap_or(0);
+            if at == 0 {
+                "/".into()
+            } else {
+                url.path()[..at].to_owned()
+            }
+        });
+        self.cookies
+            .retain(|kept| !(kept.name == name && kept.path == path));
+        self.cookies.push(Kept {
+            name: name.to_owned(),
+            value: value.to_owned(),
+            path,
+        });
+    }
+
+    /// The cookie `set` as a page of a sibling host of the same site plants
+    /// it (`Domain` naming the site, so that it would reach this host too):
+    /// kept unless a browser refuses it, as it refuses every `__Host-` one.
+    pub fn plant_from_sibling(&mut self, set: &str) {
+        if set.trim_start().starts_with("__Host-") {
+            return;
+        }
+        self.keep("http://127.0.0.1/", &format!("{set}; Domain=example.test"));
     }
 
     /// `answer`'s cookies kept; its status, `Location` and page.
     fn read(
         &mut self,
+        url: &str,
         mut answer: ureq::http::Response<ureq::Body>,
     ) -> (u16, Option<String>, String) {
         for set in answer.headers().get_all("set-cookie").iter() {
-            let pair = set
-                .to_str()
-                .unwrap_or_default()
-                .split(';')
-                .next()
-                .unwrap_or_default();
-            if let Some((name, value)) = pair.split_once('=') {
-                self.cookies
-                    .insert(name.trim().to_owned(), value.to_owned());
-            }
+            let set = set.to_str().unwrap_or_default();
+            self.received.push(set.to_owned());
+            self.keep(url, set);
         }
         let location = answer
             .headers()
@@ -456,14 +525,34 @@ impl Browser {
         (answer.status().as_u16(), location, page)
     }
 
-    /// `POST url` of `form` (urlencoded): the status, the `Location`, the page.
+    /// `POST url` of `form` (urlencoded) from a page of `url`'s own origin,
+    /// as a browser sends a form: the status, the `Location`, the page.
     pub fn submit(&mut self, url: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        let mut request = self.agent.post(url);
-        if let Some(cookie) = self.cookie() {
+        let origin = url::Url::parse(url).expect("a URL").origin();
+        self.submit_from(&origin.ascii_serialization(), url, form)
+    }
+
+    /// `POST url` of `form` from a page of `origin`.
+    pub fn submit_from(
+        &mut self,
+        origin: &str,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
+        let mut request = self.agent.post(url).header("Origin", origin);
+        if let Some(cookie) = self.cookie(url) {
             request = request.header("Cookie", cookie);
         }
         let answer = request.send_form(form.iter().copied()).expect("an answer");
-        self.read(answer)
+        self.read(url, answer)
+    }
+
+    /// The `Set-Cookie` values of the cookies kept, as a page that read
+    /// them would plant them elsewhere (`name=value; Path=…`).
+    pub fn cookies(&self) -> Vec<String> {
+        (self.cookies.iter())
+            .map(|kept| format!("{}={}; Path={}", kept.name, kept.value, kept.path))
+            .collect()
     }
 
     /// Opens `link` as `person` logged in at `issuer`: the connect page's

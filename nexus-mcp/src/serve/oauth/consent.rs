@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
@@ -21,13 +21,13 @@ use super::grant::{CODE_LIFE, Code, Grant};
 use super::refused::Refused;
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
-use crate::serve::page::{cookie_named, escaped, page, random};
+use crate::serve::page::{cookie, escaped, from_origin, page, random, set_cookie};
 use crate::serve::signin::{LoggedIn, SignedIn, Then, begin};
 
 /// The cookie that binds a consent form to the browser it was shown to.
 const BROWSER_COOKIE: &str = "nexus_consent";
 /// The cookie that remembers consents: (application, person) pairs.
-const REMEMBERED_COOKIE: &str = "__Host-nexus_consented";
+const REMEMBERED_COOKIE: &str = "nexus_consented";
 /// How long a consent page may wait for its answer.
 const CONSENT_TIME: Duration = Duration::from_secs(600);
 /// How long a consent is remembered.
@@ -60,14 +60,14 @@ pub(crate) struct Pending {
 
 /// The consents this browser remembers: (application mark, person) pairs.
 pub(crate) fn remembered(keys: &Keys, headers: &HeaderMap) -> Vec<(String, String)> {
-    let sealed = cookie_named(headers, REMEMBERED_COOKIE);
+    let sealed = cookie(headers, REMEMBERED_COOKIE);
     let opened = sealed.and_then(|s| Sealing::opened(&keys.oauth.consents, &s).ok());
     opened.unwrap_or_default()
 }
 
 /// The consent page for `pending`, its form bound to this browser by a
 /// cookie.
-pub(crate) fn page_for(origin: &str, keys: &Keys, mut pending: Pending) -> Response {
+pub(crate) fn page_for(keys: &Keys, mut pending: Pending) -> Response {
     let Some(browser) = random() else {
         return page(StatusCode::INTERNAL_SERVER_ERROR, "Try again.");
     };
@@ -89,23 +89,17 @@ pub(crate) fn page_for(origin: &str, keys: &Keys, mut pending: Pending) -> Respo
          <form method=post action=/authorize><input type=hidden name=pending value=\"{sealed}\">\
          <button type=submit>Allow</button></form>"
     );
-    let secure = if origin.starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{BROWSER_COOKIE}={browser}; Path=/authorize; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        CONSENT_TIME.as_secs()
-    );
     let headers = [
-        (header::SET_COOKIE, cookie),
+        (
+            header::SET_COOKIE,
+            set_cookie(BROWSER_COOKIE, &browser, CONSENT_TIME),
+        ),
         (
             header::CONTENT_SECURITY_POLICY,
-            "frame-ancestors 'none'".to_owned(),
+            HeaderValue::from_static("frame-ancestors 'none'"),
         ),
-        (header::X_FRAME_OPTIONS, "DENY".to_owned()),
-        (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
     ];
     crate::metrics::oauth("consent", "shown");
     (StatusCode::OK, headers, Html(html)).into_response()
@@ -117,17 +111,24 @@ pub(crate) struct Consented {
     pending: String,
 }
 
-/// `POST /authorize`: the person allowed it, in the browser the page was
-/// shown to; then they sign in at the issuer, or, signed in already, the
-/// host gets its code.
+/// `POST /authorize`: the person allowed it, on this server's own page, in
+/// the browser the page was shown to; then they sign in at the issuer, or,
+/// signed in already, the host gets its code.
 pub(crate) async fn consented(
     State(front): State<Arc<Front>>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<Consented>,
 ) -> Response {
+    if let Err(from) = from_origin(&headers, &front.origin) {
+        log::warn!(target: "nexus_mcp", "authorization refused: a consent form sent from another origin ({from}) than this server's ({})", front.origin);
+        crate::metrics::oauth("consent", "refused");
+        let why = "This form was not sent from this server's own page. Go back to the \
+                   application and start again.";
+        return page(StatusCode::FORBIDDEN, why);
+    }
     let keys = front.keys.now();
     let pending: Option<Pending> = Sealing::opened(&keys.oauth.pending, &form.pending).ok();
-    let browser = cookie_named(&headers, BROWSER_COOKIE);
+    let browser = cookie(&headers, BROWSER_COOKIE);
     let Some(mut pending) = pending.filter(|p| browser.as_deref() == Some(p.browser.as_str()))
     else {
         log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
@@ -196,12 +197,11 @@ pub(crate) fn signed_in(
     if pending.consented || known {
         return issued(keys, pending, signed_in, headers);
     }
-    let origin = iss(&pending);
     let pending = Pending {
         signed_in: Some(signed_in),
         ..pending
     };
-    page_for(&origin, keys, pending)
+    page_for(keys, pending)
 }
 
 /// This authorization server's issuer: the MCP endpoint's origin.
@@ -265,9 +265,6 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         .append_pair("iss", &origin);
     crate::metrics::oauth("authorization", "ok");
     let consents = Sealing::named(&keys.oauth.consents, &consents, REMEMBERED_FOR);
-    let cookie = format!(
-        "{REMEMBERED_COOKIE}={consents}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-        REMEMBERED_FOR.as_secs()
-    );
+    let cookie = set_cookie(REMEMBERED_COOKIE, &consents, REMEMBERED_FOR);
     ([(header::SET_COOKIE, cookie)], Redirect::to(to.as_str())).into_response()
 }
