@@ -165,10 +165,29 @@ fn a_document_on_a_private_address_or_over_plain_http_is_never_fetched() {
             "a client id URL is https",
         ),
         (format!("https://127.0.0.1:{port}/"), "has a path"),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        // IPv6's forms of a loopback, private or translated network:
+        // IPv4-compatible, local-use NAT64, 6to4, site-local, Teredo.
+        [
+            "::7f00:1",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::1",
+            "fec0::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        ]
+        .map(|ip| {
+            let id = format!("https://[{ip}]:{port}/client.json");
+            (id, "resolves to no public address")
+        }),
+    ) {
         let (status, _, page) = Browser::new().open(&authorize_url(&origin, &id));
         assert_eq!(status, 400, "{id}: {page}");
-        served.said_once(|said| said.contains(why));
+        served.said_once(|said| {
+            said.lines()
+                .any(|line| line.contains(&id) && line.contains(why))
+        });
     }
     assert_eq!(
         api.connections(),
