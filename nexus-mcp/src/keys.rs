@@ -75,6 +75,15 @@ impl Sealing {
         seals: &[Sealing],
         sealed: &str,
     ) -> Result<T, Unopened> {
+        Sealing::opened_until(seals, sealed).map(|(value, _)| value)
+    }
+
+    /// What [`Sealing::opened`] opens, and when it expires (seconds since
+    /// the Unix epoch).
+    pub(crate) fn opened_until<T: DeserializeOwned>(
+        seals: &[Sealing],
+        sealed: &str,
+    ) -> Result<(T, u64), Unopened> {
         let mut parts = sealed.splitn(3, '.');
         let (kid, fingerprint, sealed) = (parts.next(), parts.next(), parts.next());
         let (Some(kid), Some(fingerprint), Some(sealed)) = (kid, fingerprint, sealed) else {
@@ -86,7 +95,7 @@ impl Sealing {
             .ok_or(Unopened::Invalid)?;
         match seals.iter().find(|held| held.kid == kid) {
             Some(held) if held.fingerprint != fingerprint => Err(Unopened::Differs { kid }),
-            Some(held) => held.seal.open(sealed).ok_or(Unopened::Invalid),
+            Some(held) => held.seal.open_until(sealed).ok_or(Unopened::Invalid),
             None => {
                 let held: Vec<&str> = seals.iter().map(|held| held.kid.as_str()).collect();
                 let held = held.join(", ");
@@ -254,6 +263,12 @@ impl Seal {
 
     /// What `sealed` holds, when this seal made it and it has not expired.
     pub(crate) fn open<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
+        self.open_until(sealed).map(|(value, _)| value)
+    }
+
+    /// What `sealed` holds and when it expires, when this seal made it and
+    /// it has not expired.
+    fn open_until<T: DeserializeOwned>(&self, sealed: &str) -> Option<(T, u64)> {
         let mut bytes = URL_SAFE_NO_PAD.decode(sealed.as_bytes()).ok()?;
         if bytes.len() < NONCE_LEN {
             return None;
@@ -263,7 +278,7 @@ impl Seal {
         let aad = Aad::from(self.kind.as_bytes());
         let plain = self.key.open_in_place(nonce, aad, &mut body).ok()?;
         let (until, value): (u64, T) = serde_json::from_slice(plain).ok()?;
-        (now() < until).then_some(value)
+        (now() < until).then_some((value, until))
     }
 }
 

@@ -171,10 +171,9 @@ impl Gate {
         if let Some(principal) = self.recalled(&digest) {
             return Ok(principal);
         }
-        if let Some(principal) = self.issued_here(token) {
-            let principal = principal?;
-            let soon = jsonwebtoken::get_current_timestamp() + RECHECK_AFTER.as_secs();
-            self.remember(digest, &principal, soon, RECHECK_AFTER);
+        if let Some(issued) = self.issued_here(token) {
+            let (principal, expires) = issued?;
+            self.remember(digest, &principal, expires, RECHECK_AFTER);
             return Ok(principal);
         }
         let (claims, keep) = match jsonwebtoken::decode_header(token) {
@@ -198,8 +197,10 @@ impl Gate {
     /// whichever comes first; at [`REMEMBERED`] tokens, the stale ones go
     /// first, then all.
     fn remember(&self, digest: [u8; 32], principal: &Principal, expires: u64, keep: Duration) {
-        let now = jsonwebtoken::get_current_timestamp();
-        let left = Duration::from_secs(expires.saturating_sub(now)).min(keep);
+        // To the sub-second: a token is never recalled past its `exp`.
+        let expires = std::time::UNIX_EPOCH + Duration::from_secs(expires);
+        let left = expires.duration_since(std::time::SystemTime::now());
+        let left = left.unwrap_or_default().min(keep);
         let Ok(mut verified) = self.verified.lock() else {
             return;
         };
@@ -368,11 +369,12 @@ impl Gate {
 
     /// The person an access token this server issued (`--oauth-proxy`)
     /// names, its grant read as a provider token's claims are (the same
-    /// scopes, person and workspace); none for a token it did not issue.
-    fn issued_here(&self, token: &str) -> Option<Result<Principal, Refusal>> {
+    /// scopes, person and workspace), and when it expires; none for a token
+    /// it did not issue.
+    fn issued_here(&self, token: &str) -> Option<Result<(Principal, u64), Refusal>> {
         let keys = self.issued.as_ref()?.now();
-        let grant: super::oauth::grant::Grant =
-            crate::keys::Sealing::opened(&keys.oauth.access, token).ok()?;
+        let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
+        let (grant, expires): (super::oauth::grant::Grant, u64) = opened.ok()?;
         if grant.resource != self.resource {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
@@ -398,7 +400,7 @@ impl Gate {
             }
             principal
         });
-        Some(principal)
+        Some(principal.map(|principal| (principal, expires)))
     }
 
     /// The principal the verified `claims` name, if they carry every scope
@@ -622,7 +624,7 @@ mod tests {
         let sealed = |grant: &Grant| Sealing::named(&keys.now().oauth.access, grant, ACCESS_LIFE);
         let token = sealed(&grant(RESOURCE, &["mcp.tools"]));
         let alice = person("https://login.example/tenant/v2.0", "alice-oid");
-        let admitted = gate.issued_here(&token).map(|p| p.map_err(|r| r.code()));
+        let admitted = (gate.issued_here(&token)).map(|p| p.map(|(p, _)| p).map_err(|r| r.code()));
         let expected = Principal::Person {
             workspace: own_workspace("team-", &alice),
             person: alice,
@@ -663,7 +665,7 @@ mod tests {
             workspace: Some("acme.example".into()),
             ..grant(RESOURCE, &["mcp.tools"])
         };
-        let admitted = gate.issued_here(&sealed(&acme)).map(|p| p.ok());
+        let admitted = (gate.issued_here(&sealed(&acme))).map(|p| p.ok().map(|(p, _)| p));
         let Some(Some(Principal::Person { workspace, .. })) = admitted else {
             panic!("admitted: {admitted:?}");
         };
@@ -675,6 +677,35 @@ mod tests {
             "{:?}",
             none.map(|p| p.is_ok())
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_this_server_issued_is_never_admitted_past_its_exp_not_even_from_memory() {
+        let ring = crate::state::Keyring::parse("default:a-sealing-key-of-at-least-32-bytes!!");
+        let keys = Arc::new(HeldKeys::new(Keys::new(&ring.unwrap()).unwrap()));
+        let gate = gate(&keys);
+        let access = &keys.now().oauth.access;
+        let token = Sealing::named(
+            access,
+            &grant(RESOURCE, &["mcp.tools"]),
+            Duration::from_secs(2),
+        );
+        let opened = Sealing::opened_until::<Grant>(access, &token);
+        let (_, expires) = opened.ok().expect("it opens");
+        let mut headers = axum::http::HeaderMap::new();
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        headers.insert(header::AUTHORIZATION, bearer);
+        assert!(
+            gate.admit(&headers, None).await.is_ok(),
+            "admitted, and remembered"
+        );
+        // Wait for the wall clock to pass exp + 1 s: an event, not a guess.
+        let after = std::time::UNIX_EPOCH + Duration::from_secs(expires + 1);
+        while let Ok(left) = after.duration_since(std::time::SystemTime::now()) {
+            tokio::time::sleep(left).await;
+        }
+        let refused = gate.admit(&headers, None).await.map_err(|r| r.code());
+        assert_eq!(refused.err(), Some("invalid_token"));
     }
 
     #[test]
