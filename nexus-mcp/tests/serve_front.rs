@@ -45,6 +45,11 @@ fn the_resource_names_serve_as_its_authorization_server_and_serve_says_what_it_g
         json!(["none"])
     );
     assert_eq!(metadata["scopes_supported"], json!(["mcp.tools"]));
+    // Every authorization response names its issuer, and the metadata says so (RFC 9207).
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        json!(true)
+    );
     // Without the flag, the issuer is the authorization server, as before.
     let plain = Served::start(&gateway, &issuer, &[]);
     let (_, _, resource) = plain.get("/.well-known/oauth-protected-resource/mcp");
@@ -140,45 +145,64 @@ fn unfollowed(url: &str) -> (u16, Option<String>) {
 }
 
 #[test]
-fn an_authorization_request_is_refused_at_the_hosts_redirect_or_on_this_servers_page() {
+fn an_authorization_request_refused_before_consent_is_told_on_this_servers_page_never_redirected() {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
     let served = Served::start(&gateway, &issuer, &PROXY);
-    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    // Anyone can register a redirect a second before: an error redirected
+    // to it would make this origin an open redirector.
+    let evil = "https://evil.example/landing";
+    let asked = json!({"client_name": "Host", "redirect_uris": [evil]});
     let (_, _, client) = served.post_json("/register", &asked.to_string());
     let id = client["client_id"].as_str().expect("a client id");
-    let mut url = url::Url::parse(&format!("{}/authorize", served.origin)).unwrap();
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", id)
-        .append_pair("redirect_uri", "http://127.0.0.1:4711/cb")
-        .append_pair("state", "s t&ate")
-        .append_pair("code_challenge_method", "plain")
-        .append_pair(
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let long_state = "s".repeat(1500);
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("response_type", "token")], "unsupported_response_type"),
+        (&[("response_type", "code")], "invalid_request"),
+        (
+            &[
+                ("response_type", "code"),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            &[
+                ("response_type", "code"),
+                ("code_challenge_method", "S256"),
+                ("code_challenge", challenge),
+                ("scope", "admin"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            &[
+                ("response_type", "code"),
+                ("code_challenge_method", "S256"),
+                ("code_challenge", challenge),
+                ("state", &long_state),
+            ],
+            "invalid_request",
+        ),
+    ];
+    for (pairs, error) in cases {
+        let mut url = url::Url::parse(&format!("{}/authorize", served.origin)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", id)
+            .append_pair("redirect_uri", evil)
+            .extend_pairs(pairs);
+        let (status, location, page) = common::served::Browser::new().open(url.as_str());
+        assert_eq!((status, location), (400, None), "{error}: never redirected");
+        assert!(page.contains(error), "{error}: {page}");
+        assert!(
+            page.contains(&format!("it would have returned to {evil}")),
+            "{page}"
         );
-    let (status, location) = unfollowed(url.as_str());
-    assert!((300..400).contains(&status), "{status}");
-    let location = url::Url::parse(&location.expect("a redirect")).unwrap();
-    assert_eq!(
-        location.origin().ascii_serialization(),
-        "http://127.0.0.1:4711"
-    );
-    let said: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
-    assert_eq!(said["error"], "invalid_request");
-    assert_eq!(said["state"], "s t&ate", "the host's state, as it gave it");
-    assert_eq!(said["iss"], served.origin, "RFC 9207's issuer");
-    let elsewhere = url.as_str().replace("127.0.0.1%3A4711", "evil.example");
-    let (status, location) = unfollowed(&elsewhere);
-    assert_eq!(
-        (status, location),
-        (400, None),
-        "never sent to an unregistered URI"
-    );
-    let unknown = url
-        .as_str()
-        .replace(&format!("client_id={}", &id[..8]), "client_id=x");
-    assert_eq!(unfollowed(&unknown).0, 400);
+    }
+    let said = served.said_once(|said| said.contains("state is longer"));
+    assert!(said.contains(evil), "{said}");
+    let unknown = authorize_url(&served.origin, "x");
+    assert_eq!(unfollowed(&unknown), (400, None));
 }
 
 #[test]

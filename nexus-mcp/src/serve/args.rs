@@ -71,7 +71,8 @@ pub(crate) struct ServeArgs {
     /// documents), ask each person's consent to each host, and issue this
     /// server's own tokens, for an issuer that lets no host register (Entra
     /// ID, Okta's org server, Google). Needs --login-client-id: people sign
-    /// in at the issuer with that client.
+    /// in at the issuer with that client. A host's `state` is returned as
+    /// it gave it, up to 1,024 bytes; a longer one is refused.
     #[arg(long)]
     oauth_proxy: bool,
     /// With --oauth-proxy, an origin whose client ID metadata documents are

@@ -112,13 +112,18 @@ pub(crate) fn checked(
 ) -> Result<Authorization, Refused> {
     let named = (asked.client_id, documented);
     let (id, client, redirect_uri) = trusted(front, named, asked.redirect_uri)?;
-    let state = asked.state.filter(|s| s.len() <= LONGEST_STATE);
-    let refused = |error: &'static str, why: &str| Refused::Redirect {
+    let refused = |error: &'static str, why: &'static str| Refused::Unconsented {
         redirect_uri: redirect_uri.clone(),
         error,
-        why: why.to_owned(),
-        state: state.clone(),
+        why,
     };
+    let state = asked.state;
+    if state.as_ref().is_some_and(|s| s.len() > LONGEST_STATE) {
+        return Err(refused(
+            "invalid_request",
+            "state is longer than this server returns (1,024 bytes)",
+        ));
+    }
     if asked.response_type.as_deref() != Some("code") {
         return Err(refused(
             "unsupported_response_type",
@@ -212,7 +217,7 @@ pub(crate) async fn authorize(
         // consented.
         return consent::sign_in(&front, &keys, pending).await;
     }
-    consent::page_for(&front.origin, &keys, pending)
+    consent::page_for(&keys, pending)
 }
 
 #[cfg(test)]
@@ -313,11 +318,11 @@ mod tests {
     }
 
     #[test]
-    fn a_request_without_pkce_s256_or_for_another_resource_is_told_at_the_hosts_redirect() {
+    fn a_bad_request_is_told_on_this_servers_page_naming_its_redirect_never_redirected_to() {
         let front = front();
         let id = client(&front, &["https://h.example/cb"]);
         type Change = fn(&mut Asked);
-        let cases: [(Change, &str); 7] = [
+        let cases: [(Change, &str); 8] = [
             (|a| a.code_challenge = None, "invalid_request"),
             (|a| a.code_challenge_method = None, "invalid_request"),
             (
@@ -340,24 +345,39 @@ mod tests {
                 |a| a.scope = Some("mcp.tools admin".into()),
                 "invalid_scope",
             ),
+            (
+                |a| a.state = Some("s".repeat(LONGEST_STATE + 1)),
+                "invalid_request",
+            ),
         ];
         for (change, error) in cases {
             let mut request = asked(&id, Some("https://h.example/cb"));
             change(&mut request);
             match checked(&front, RESOURCE, request, None) {
-                Err(Refused::Redirect {
+                Err(Refused::Unconsented {
                     redirect_uri,
                     error: said,
-                    state,
                     ..
                 }) => {
                     assert_eq!(
-                        (redirect_uri.as_str(), said, state.as_deref()),
-                        ("https://h.example/cb", error, Some("xyz"))
+                        (redirect_uri.as_str(), said),
+                        ("https://h.example/cb", error)
                     );
                 }
                 other => panic!("{error}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_state_up_to_the_bound_is_kept_exactly() {
+        let front = front();
+        let id = client(&front, &["https://h.example/cb"]);
+        for state in ["s t&ate=%20\u{e9}".to_owned(), "x".repeat(LONGEST_STATE)] {
+            let mut request = asked(&id, Some("https://h.example/cb"));
+            request.state = Some(state.clone());
+            let checked = checked(&front, RESOURCE, request, None).unwrap();
+            assert_eq!(checked.state, Some(state));
         }
     }
 }

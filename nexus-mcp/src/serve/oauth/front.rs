@@ -67,7 +67,8 @@ impl Front {
     }
 
     /// Its metadata (RFC 8414 §2), as MCP's hosts read it: PKCE with S256
-    /// alone, public clients, dynamic registration.
+    /// alone, public clients, dynamic registration, `iss` in every
+    /// authorization response (RFC 9207).
     pub(crate) fn metadata(&self) -> Value {
         let at = |path: &str| format!("{}{path}", self.origin);
         json!({
@@ -80,6 +81,7 @@ impl Front {
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "client_id_metadata_document_supported": true,
+            "authorization_response_iss_parameter_supported": true,
             "scopes_supported": self.scopes,
         })
     }
