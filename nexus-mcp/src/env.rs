@@ -24,7 +24,7 @@ pub(crate) fn try_var(name: &'static str) -> Result<Option<String>, String> {
 }
 
 /// Each secret variable and its `_FILE` twin.
-const SECRET_FILES: [(&str, &str); 5] = [
+const SECRET_FILES: [(&str, &str); 6] = [
     ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
     (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
     (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
@@ -33,6 +33,7 @@ const SECRET_FILES: [(&str, &str); 5] = [
         INTROSPECTION_SECRET_VARIABLE,
         "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
     ),
+    (STORE_VARIABLE, "NEXUS_MCP_STORE_FILE"),
 ];
 
 /// The secret `name` read from the file `(twin, path)` names, one trailing
@@ -57,3 +58,6 @@ pub(crate) const LOGIN_SECRET_VARIABLE: &str = "NEXUS_MCP_LOGIN_CLIENT_SECRET";
 
 /// The variable that gives the introspection client's secret at the issuer.
 pub(crate) const INTROSPECTION_SECRET_VARIABLE: &str = "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET";
+
+/// The variable that gives `serve --store`'s URL, which may hold a password.
+pub(crate) const STORE_VARIABLE: &str = "NEXUS_MCP_STORE";

@@ -103,9 +103,12 @@ Environment (read as the nexus-gateway-sdk library reads it):
   NEXUS_MCP_INTROSPECTION_CLIENT_SECRET   serve: the secret of the client that
                           asks the issuer about opaque tokens
                           (--introspection-client-id)
+  NEXUS_MCP_STORE         serve --oauth-proxy: the Redis replicas share
+                          (--store), which may hold its password
   …_FILE                  each secret above (NEXUS_API_KEY, NEXUS_MCP_STATE_KEY,
                           NEXUS_MCP_STATE_KEYS, NEXUS_MCP_LOGIN_CLIENT_SECRET,
-                          NEXUS_MCP_INTROSPECTION_CLIENT_SECRET) from the file its
+                          NEXUS_MCP_INTROSPECTION_CLIENT_SECRET,
+                          NEXUS_MCP_STORE) from the file its
                           _FILE twin names (NEXUS_API_KEY_FILE…), a trailing line
                           break trimmed; not both
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
@@ -397,7 +400,10 @@ fn serving(
     let checking = args.check;
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
     let asking = var(env::INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
-    let (site, mut gate) = args.checked(asking).unwrap_or_else(|why| usage(&why));
+    let store = var(env::STORE_VARIABLE);
+    let (site, mut gate) = args
+        .checked(asking, store)
+        .unwrap_or_else(|why| usage(&why));
     // The access tokens `--oauth-proxy` issues are opened with the ring's keys.
     gate.issued = site.oauth_proxy.then(|| keys.clone());
     let (login, login_client) = connect_page(&cli, &site, &gate, &keys);
@@ -429,7 +435,7 @@ fn serving(
     if checking {
         let server = server(cli, mode, client, connector);
         let held = run(async {
-            match serve::check(&gate, login_client, &server, unread).await {
+            match serve::check(&site, &gate, login_client, &server, unread).await {
                 true => Ok(()),
                 false => Err(String::new()),
             }

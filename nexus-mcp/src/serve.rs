@@ -44,6 +44,7 @@ mod oauth;
 mod page;
 mod ready;
 pub(crate) mod signin;
+mod store;
 mod told;
 
 pub(crate) use self::args::{ServeArgs, Site};
@@ -69,13 +70,15 @@ const MAX_BODY: usize = 1 << 20;
 /// `serve --check`: one line per failing check on stderr (`unread`, the
 /// keyring's and the policy file's, first), and whether all passed.
 pub(crate) async fn check(
+    site: &Site,
     gate: &Gate,
     login: Option<check::LoginClient>,
     server: &NexusServer,
     unread: Vec<String>,
 ) -> bool {
     let mut failed = unread;
-    let (failures, notes) = check::failures(gate, login, server).await;
+    let store = site.oauth_proxy.then_some(&*site.store);
+    let (failures, notes) = check::failures(gate, login, server, store).await;
     failed.extend(failures);
     for line in failed.iter().chain(&notes) {
         eprintln!("nexus-mcp serve --check: {line}");
@@ -177,6 +180,10 @@ pub(crate) async fn run(
         tokio::spawn(crate::metrics::serve(metrics));
     }
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
+    if site.oauth_proxy {
+        let login = site.login_client_id.as_deref().unwrap_or_default();
+        log::info!(target: "nexus_mcp", "--oauth-proxy: the hosts' authorization server is {origin}; people sign in at {} with the login client {login:?}, whose redirect URI registered there is {origin}/connect/callback; a sign-in holds {} h (--sign-in-life); {}", gate.issuer, site.sign_in_life.as_secs() / 3600, site.store.said(), origin = site.origin);
+    }
     let (close, closed) = tokio::sync::watch::channel(false);
     let listener = closing::Closing::new(listener, closed).map_err(|e| e.to_string())?;
     axum::serve(listener, router)

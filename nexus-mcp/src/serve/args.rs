@@ -3,11 +3,14 @@
 //! its flag.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::bearer::Gate;
 use super::deny;
 use super::introspect::Introspection;
 use super::issuer::Issuer;
+use super::oauth::grant::SIGN_IN_LIFE;
+use super::store::Store;
 
 /// `nexus-mcp serve`'s own flags.
 #[derive(clap::Args)]
@@ -107,13 +110,48 @@ pub(crate) struct ServeArgs {
     /// where only the scraper reaches): ADDRESS:PORT
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// With --oauth-proxy, the Redis every replica shares (redis://HOST:PORT
+    /// or rediss://…; a password in NEXUS_MCP_STORE or the file
+    /// NEXUS_MCP_STORE_FILE names): where a refresh token used twice is
+    /// caught on any replica and its sign-in revoked. Only each sign-in's
+    /// token generation is kept there, never a token. Without it, reuse is
+    /// caught on this replica alone
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// With --oauth-proxy, how long a sign-in holds, however often its
+    /// tokens are refreshed, before the person signs in at the issuer
+    /// again: hours or days, as 12h or 7d [default: 7d]
+    #[arg(long, value_name = "LIFE", value_parser = sign_in_life)]
+    sign_in_life: Option<Duration>,
+}
+
+/// A sign-in's life as `--sign-in-life` gives it: whole hours or days,
+/// from an hour to 400 days.
+fn sign_in_life(text: &str) -> Result<Duration, String> {
+    let why = || format!("{text:?} is a life in hours or days, as 12h or 7d, from 1h to 400d");
+    let (number, unit) = match text
+        .trim()
+        .split_at_checked(text.trim().len().saturating_sub(1))
+    {
+        Some((number, "h")) => (number, 3600),
+        Some((number, "d")) => (number, 24 * 3600),
+        _ => return Err(why()),
+    };
+    let number: u64 = number.parse().map_err(|_| why())?;
+    let life = Duration::from_secs(number.saturating_mul(unit));
+    let bounds = Duration::from_secs(3600)..=Duration::from_secs(400 * 24 * 3600);
+    bounds.contains(&life).then_some(life).ok_or_else(why)
 }
 
 impl ServeArgs {
     /// The site and the resource server these flags set up (with the
     /// introspection client's `secret`, read from its variable), or what is
     /// wrong with them, naming the flag.
-    pub(crate) fn checked(self, secret: Option<String>) -> Result<(Site, Gate), String> {
+    pub(crate) fn checked(
+        self,
+        secret: Option<String>,
+        store: Option<String>,
+    ) -> Result<(Site, Gate), String> {
         let public = https_or_loopback("--public-url", &self.public_url)?;
         https_or_loopback("--issuer", &self.issuer)?;
         let path = public.path().trim_end_matches('/').to_owned();
@@ -156,8 +194,14 @@ impl ServeArgs {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
         let deny = Arc::new(deny::DenyList::read(self.deny_file, &self.issuer)?);
+        let store = match self.store.or(store).filter(|url| !url.trim().is_empty()) {
+            Some(url) => Store::redis(&url)?,
+            None => Store::memory(),
+        };
         let site = Site {
             deny,
+            store: Arc::new(store),
+            sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
             metrics_listen: self.metrics_listen,
             listen: self.listen,
             path,
@@ -297,4 +341,8 @@ pub(crate) struct Site {
     pub(crate) deny: Arc<deny::DenyList>,
     /// `--metrics-listen`.
     pub(crate) metrics_listen: Option<String>,
+    /// `--store`: where refresh-token families are kept.
+    pub(crate) store: Arc<Store>,
+    /// `--sign-in-life`.
+    pub(crate) sign_in_life: Duration,
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::bearer::Gate;
 use super::http;
 use super::introspect::Why;
+use super::store::{Down, Store};
 use crate::server::NexusServer;
 
 /// What the check may take per question.
@@ -46,8 +47,14 @@ pub(crate) async fn failures(
     gate: &Gate,
     login: Option<LoginClient>,
     server: &NexusServer,
+    store: Option<&Store>,
 ) -> (Vec<String>, Vec<String>) {
     let mut failed = Vec::new();
+    if let Some(store) = store
+        && let Err(Down(why)) = store.ping().await
+    {
+        failed.push(format!("--store (NEXUS_MCP_STORE): {why}"));
+    }
     if let Err(why) = gate.issuer.warm().await {
         failed.push(format!("--issuer: {why}"));
     }

@@ -8,6 +8,7 @@
 pub mod clients;
 pub mod front;
 pub mod nginx;
+pub mod redis;
 pub mod served;
 
 use std::io::{BufRead, BufReader, Write};

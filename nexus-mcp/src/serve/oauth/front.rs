@@ -9,6 +9,7 @@
 //! and a client id opens while the ring holds its key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -20,6 +21,7 @@ use crate::serve::Site;
 use crate::serve::bearer::Gate;
 use crate::serve::deny::DenyList;
 use crate::serve::signin::Login;
+use crate::serve::store::Store;
 
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
 /// what it grants, and the keys its client ids are sealed with.
@@ -42,6 +44,10 @@ pub(crate) struct Front {
     pub(crate) deny: Arc<DenyList>,
     /// The fetcher of client ID metadata documents.
     pub(crate) documents: Documents,
+    /// Where refresh-token families are kept (`--store`).
+    pub(crate) store: Arc<Store>,
+    /// How long a sign-in holds (`--sign-in-life`).
+    pub(crate) sign_in_life: Duration,
 }
 
 impl Front {
@@ -63,6 +69,8 @@ impl Front {
             issuer: gate.issuer.url().to_owned(),
             deny: Arc::clone(&site.deny),
             documents: Documents::new(site.document_origins.clone()),
+            store: Arc::clone(&site.store),
+            sign_in_life: site.sign_in_life,
         }
     }
 
@@ -114,6 +122,8 @@ impl Front {
             issuer: "https://login.example".into(),
             deny: Arc::new(deny),
             documents: Documents::new(Vec::new()),
+            store: Arc::new(Store::memory()),
+            sign_in_life: super::grant::SIGN_IN_LIFE,
         }
     }
 }

@@ -15,8 +15,11 @@ pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
 pub(crate) const CODE_LIFE: Duration = Duration::from_secs(60);
 /// How long an access token this server issues holds.
 pub(crate) const ACCESS_LIFE: Duration = Duration::from_secs(3600);
-/// How long a refresh token holds unused.
+/// How long a refresh token holds unused (within its sign-in's life).
 pub(crate) const REFRESH_LIFE: Duration = Duration::from_secs(14 * 24 * 3600);
+/// How long a sign-in holds when `--sign-in-life` does not say: a working
+/// week, after which the person signs in at the issuer again.
+pub(crate) const SIGN_IN_LIFE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Whom a grant is for, and for what: what a code, an access token and a
 /// refresh token carry.
@@ -37,6 +40,17 @@ pub(crate) struct Grant {
     pub(crate) scopes: Vec<String>,
     /// The MCP endpoint it is for (RFC 8707).
     pub(crate) resource: String,
+}
+
+/// What a refresh token carries: the grant, the family it descends from
+/// (one sign-in's tokens; see [`crate::serve::store`]) and its generation
+/// in it, and when the sign-in ends (seconds since the Unix epoch).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Refresh {
+    pub(crate) grant: Grant,
+    pub(crate) family: String,
+    pub(crate) generation: u64,
+    pub(crate) ends: u64,
 }
 
 /// A code: the grant, where it was sent, PKCE's challenge, and an id that

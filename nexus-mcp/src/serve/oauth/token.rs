@@ -1,19 +1,31 @@
-//! The token endpoint of the hosts' authorization server (`--oauth-proxy`,
-//! #87): a code redeemed with its PKCE verifier, a refresh
-//! token rotated at each use (OAuth 2.1 §4.3.1 for public clients). What
-//! it issues is sealed with the keyring, each kind under its own seal: any
-//! replica opens any of them, none can be read or made without the key.
-//! A code is short-lived everywhere and refused on its second use on the
-//! replica that took it; PKCE's verifier, which only the host that asked
-//! holds, is what a code replayed on another replica within its life
-//! still lacks.
+//! The token endpoint of the hosts' authorization server (`--oauth-proxy`):
+//! a code redeemed with its PKCE verifier, a refresh token rotated at each
+//! use with reuse detection (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2), within
+//! the sign-in's absolute life (`--sign-in-life`). What it issues is sealed
+//! with the keyring, each kind under its own seal: any replica opens any
+//! of them, none can be read or made without the key. A code is
+//! short-lived everywhere and refused on its second use on the replica
+//! that took it; PKCE's verifier, which only the host that asked holds, is
+//! what a code replayed on another replica within its life still lacks. A
+//! refresh token's family (its sign-in's) is kept in the store every
+//! replica shares ([`crate::serve::store`]): a refresh token used twice
+//! revokes the family, on every replica.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, client_mark};
-use crate::keys::{Sealing, Unopened};
+use super::front::Front;
+use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark};
+use crate::keys::{OauthSeals, Sealing, Unopened};
+use crate::serve::page::random;
+use crate::serve::store::{Down, Rotated};
 
 /// A token request's form (RFC 6749 §4.1.3, §6): the fields read.
 #[derive(Deserialize, Default, Clone)]
@@ -26,117 +38,246 @@ pub(crate) struct Asked {
     refresh_token: Option<String>,
 }
 
+/// A token request, read by its grant.
+enum TokenRequest {
+    /// A code, with what binds it: the redirect URI, PKCE's verifier, the
+    /// client.
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        verifier: Option<String>,
+        client: Option<String>,
+    },
+    /// A refresh token, and the client it was issued to.
+    RefreshToken {
+        token: String,
+        client: Option<String>,
+    },
+}
+
+impl Asked {
+    /// The request this form is, or why none: a grant's own field missing
+    /// is `invalid_request`, an unknown grant `unsupported_grant_type`.
+    fn read(self) -> Result<TokenRequest, Refused> {
+        let client = self.client_id.as_deref().map(client_mark);
+        match self.grant_type.as_str() {
+            "authorization_code" => Ok(TokenRequest::AuthorizationCode {
+                code: self.code.ok_or(Refused("invalid_request", "no code"))?,
+                redirect_uri: self.redirect_uri,
+                verifier: self.code_verifier,
+                client,
+            }),
+            "refresh_token" => Ok(TokenRequest::RefreshToken {
+                token: (self.refresh_token)
+                    .ok_or(Refused("invalid_request", "no refresh_token"))?,
+                client,
+            }),
+            _ => Err(Refused(
+                "unsupported_grant_type",
+                "authorization_code or refresh_token",
+            )),
+        }
+    }
+}
+
 /// A refusal of the token endpoint (RFC 6749 §5.2): its error and why.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Refused(pub(crate) &'static str, pub(crate) &'static str);
 
-/// The tokens `asked` earns, sealed with `seals` (codes, access, refresh),
-/// or why not: a person `denied` (`--deny-file`, read again at SIGHUP) gets
-/// none, so a refresh token outlives no denial.
-pub(crate) fn tokens(
-    seals: &crate::keys::OauthSeals,
+/// The error of a refusal for a while: the store does not answer.
+const FOR_A_WHILE: &str = "temporarily_unavailable";
+
+/// The grant `code` earns, checked against what binds it (its verifier,
+/// redirect URI and client) and redeemed once on this replica; or why not.
+fn redeemed_code(
+    seals: &OauthSeals,
     redeemed: &Redeemed,
-    denied: impl Fn(&Grant) -> bool,
-    asked: Asked,
-) -> Result<Value, Refused> {
-    let client = asked.client_id.as_deref().map(client_mark);
-    let grant = match asked.grant_type.as_str() {
-        "authorization_code" => {
-            let code = asked
-                .code
-                .as_deref()
-                .ok_or(Refused("invalid_request", "no code"))?;
-            let code: Code = opened(&seals.codes, code)?;
-            let verifier = asked
-                .code_verifier
-                .ok_or(Refused("invalid_grant", "PKCE's code_verifier is needed"))?;
-            let challenge =
-                PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier));
-            if challenge.as_str() != code.challenge {
-                return Err(Refused(
-                    "invalid_grant",
-                    "the code_verifier is not the code's",
-                ));
-            }
-            if asked.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
-                return Err(Refused(
-                    "invalid_grant",
-                    "the redirect_uri is not the code's",
-                ));
-            }
-            if client.as_deref() != Some(code.grant.client.as_str()) {
-                return Err(Refused(
-                    "invalid_grant",
-                    "the code was issued to another client",
-                ));
-            }
-            if !redeemed.first(&code.id) {
-                return Err(Refused("invalid_grant", "the code was redeemed already"));
-            }
-            code.grant
-        }
-        "refresh_token" => {
-            let token = asked
-                .refresh_token
-                .as_deref()
-                .ok_or(Refused("invalid_request", "no refresh_token"))?;
-            let grant: Grant = opened(&seals.refresh, token)?;
-            if client.as_deref() != Some(grant.client.as_str()) {
-                return Err(Refused(
-                    "invalid_grant",
-                    "the refresh token was issued to another client",
-                ));
-            }
-            grant
-        }
-        _ => {
-            return Err(Refused(
-                "unsupported_grant_type",
-                "authorization_code or refresh_token",
-            ));
-        }
-    };
-    if denied(&grant) {
-        let why = "this person is denied access to this server";
-        return Err(Refused("invalid_grant", why));
+    code: &str,
+    (redirect_uri, verifier, client): (Option<String>, Option<String>, Option<String>),
+) -> Result<Grant, Refused> {
+    let code: Code = opened(&seals.codes, code)?;
+    let verifier = verifier.ok_or(Refused("invalid_grant", "PKCE's code_verifier is needed"))?;
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier));
+    if challenge.as_str() != code.challenge {
+        return Err(Refused(
+            "invalid_grant",
+            "the code_verifier is not the code's",
+        ));
     }
-    Ok(json!({
-        "access_token": Sealing::named(&seals.access, &grant, ACCESS_LIFE),
-        "token_type": "Bearer",
-        "expires_in": ACCESS_LIFE.as_secs(),
-        "refresh_token": Sealing::named(&seals.refresh, &grant, REFRESH_LIFE),
-        "scope": grant.scopes.join(" "),
-    }))
+    if redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
+        return Err(Refused(
+            "invalid_grant",
+            "the redirect_uri is not the code's",
+        ));
+    }
+    if client.as_deref() != Some(code.grant.client.as_str()) {
+        return Err(Refused(
+            "invalid_grant",
+            "the code was issued to another client",
+        ));
+    }
+    if !redeemed.first(&code.id) {
+        return Err(Refused("invalid_grant", "the code was redeemed already"));
+    }
+    Ok(code.grant)
 }
 
-/// `POST /token`: the tokens a form earns (200), or the refusal (400), the
-/// answer never cached (RFC 6749 §5.1). The log says why, never a code or
-/// a token.
+/// What the refresh token `token` carries, when it was issued to `client`
+/// and its sign-in has not ended at `now`; or why not.
+fn opened_refresh(
+    seals: &OauthSeals,
+    token: &str,
+    client: Option<&str>,
+    now: u64,
+) -> Result<Refresh, Refused> {
+    let refresh: Refresh = opened(&seals.refresh, token)?;
+    if client != Some(refresh.grant.client.as_str()) {
+        return Err(Refused(
+            "invalid_grant",
+            "the refresh token was issued to another client",
+        ));
+    }
+    if refresh.ends <= now {
+        let why = "the sign-in has ended (--sign-in-life): the person signs in again";
+        return Err(Refused("invalid_grant", why));
+    }
+    Ok(refresh)
+}
+
+/// The tokens `grant` earns, sealed with `seals` at `now`, each within its
+/// sign-in's life: an access token, and a refresh token of `refresh`'s
+/// family when there is one (none when the store could not begin it).
+fn issued(seals: &OauthSeals, grant: &Grant, refresh: Option<&Refresh>, now: u64) -> Value {
+    let left = |life: Duration, ends: u64| life.min(Duration::from_secs(ends.saturating_sub(now)));
+    let access = refresh.map_or(ACCESS_LIFE, |r| left(ACCESS_LIFE, r.ends));
+    let mut tokens = json!({
+        "access_token": Sealing::named(&seals.access, grant, access),
+        "token_type": "Bearer",
+        "expires_in": access.as_secs(),
+        "scope": grant.scopes.join(" "),
+    });
+    if let Some(refresh) = refresh {
+        let life = left(REFRESH_LIFE, refresh.ends);
+        tokens["refresh_token"] = json!(Sealing::named(&seals.refresh, refresh, life));
+    }
+    tokens
+}
+
+/// `POST /token`: the tokens a form earns (200), or the refusal (400; 503
+/// while the store does not answer), the answer never cached (RFC 6749
+/// §5.1). The log says why, never a code or a token.
 pub(crate) async fn token(
-    axum::extract::State(front): axum::extract::State<std::sync::Arc<super::front::Front>>,
+    State(front): State<Arc<Front>>,
     axum::Form(asked): axum::Form<Asked>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let keys = front.keys.now();
-    let denied = |grant: &Grant| {
-        front
-            .deny
-            .denies(&crate::principal::person(&front.issuer, &grant.person))
-    };
-    let (status, body) = match tokens(&keys.oauth, &front.redeemed, denied, asked) {
+) -> Response {
+    let (status, body) = match earned(&front, asked).await {
         Ok(issued) => {
             crate::metrics::oauth("token", "ok");
-            (axum::http::StatusCode::OK, issued)
+            (StatusCode::OK, issued)
         }
         Err(Refused(error, why)) => {
             crate::metrics::oauth("token", error);
             log::info!(target: "nexus_mcp", "token refused ({error}): {why}");
-            let body = json!({"error": error, "error_description": why});
-            (axum::http::StatusCode::BAD_REQUEST, body)
+            let status = match error {
+                FOR_A_WHILE => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (status, json!({"error": error, "error_description": why}))
         }
     };
-    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
     (status, no_store, axum::Json(body)).into_response()
+}
+
+/// The tokens `asked` earns at `front`, or why not: a person denied
+/// (`--deny-file`, read again at SIGHUP) gets none, so a refresh token
+/// outlives no denial.
+async fn earned(front: &Front, asked: Asked) -> Result<Value, Refused> {
+    let keys = front.keys.now();
+    let now = jsonwebtoken::get_current_timestamp();
+    let denied = |grant: &Grant| {
+        let person = crate::principal::person(&front.issuer, &grant.person);
+        match front.deny.denies(&person) {
+            true => Err(Refused(
+                "invalid_grant",
+                "this person is denied access to this server",
+            )),
+            false => Ok(()),
+        }
+    };
+    match asked.read()? {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            verifier,
+            client,
+        } => {
+            let binds = (redirect_uri, verifier, client);
+            let grant = redeemed_code(&keys.oauth, &front.redeemed, &code, binds)?;
+            denied(&grant)?;
+            let refresh = begun(front, grant.clone(), now).await;
+            Ok(issued(&keys.oauth, &grant, refresh.as_ref(), now))
+        }
+        TokenRequest::RefreshToken { token, client } => {
+            let refresh = opened_refresh(&keys.oauth, &token, client.as_deref(), now)?;
+            denied(&refresh.grant)?;
+            let refresh = rotated(front, refresh).await?;
+            Ok(issued(&keys.oauth, &refresh.grant, Some(&refresh), now))
+        }
+    }
+}
+
+/// A new sign-in's refresh family, begun in the store for the sign-in's
+/// life; none when the store does not answer (the host gets an access
+/// token alone, and signs in again when it ends).
+async fn begun(front: &Front, grant: Grant, now: u64) -> Option<Refresh> {
+    let family = random()?;
+    match front.store.begin(&family, front.sign_in_life).await {
+        Ok(()) => Some(Refresh {
+            grant,
+            family,
+            generation: 0,
+            ends: now + front.sign_in_life.as_secs(),
+        }),
+        Err(Down(why)) => {
+            log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a sign-in gets an access token and no refresh token");
+            None
+        }
+    }
+}
+
+/// `refresh` moved on in its family, or why not: a replay revokes the
+/// family (said in the log), and a store that does not answer refuses the
+/// refresh for a while, never accepting it unchecked.
+async fn rotated(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let left = Duration::from_secs(refresh.ends.saturating_sub(now));
+    let family = &refresh.family;
+    match front.store.rotate(family, refresh.generation, left).await {
+        Ok(Rotated::Next(generation)) => Ok(Refresh {
+            generation,
+            ..refresh
+        }),
+        Ok(Rotated::Revoked) => {
+            let client = &refresh.grant.client[..8];
+            log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client {client}…): its sign-in's every token is revoked; the person signs in again");
+            Err(Refused(
+                "invalid_grant",
+                "this refresh token's sign-in was revoked: a refresh token was used twice",
+            ))
+        }
+        Ok(Rotated::Unknown) => Err(Refused(
+            "invalid_grant",
+            "this refresh token's sign-in is not known to the store: the person signs in again",
+        )),
+        Err(Down(why)) => {
+            log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a refresh is refused for a while");
+            Err(Refused(
+                FOR_A_WHILE,
+                "the store that detects refresh-token reuse does not answer: try again shortly",
+            ))
+        }
+    }
 }
 
 /// What `sealed` holds under `seals`, or `invalid_grant`.
@@ -153,15 +294,16 @@ fn opened<T: serde::de::DeserializeOwned>(seals: &[Sealing], sealed: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Keys;
     use crate::serve::oauth::grant::CODE_LIFE;
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-    fn keys() -> Keys {
-        let ring = crate::state::Keyring::parse("default:a-sealing-key-of-at-least-32-bytes!!");
-        Keys::new(&ring.unwrap()).unwrap()
+    fn front() -> Front {
+        Front::tested(
+            "default:a-sealing-key-of-at-least-32-bytes!!",
+            &["mcp.tools"],
+        )
     }
 
     fn grant() -> Grant {
@@ -175,88 +317,138 @@ mod tests {
         }
     }
 
-    fn code(keys: &Keys, id: &str) -> String {
+    fn code(front: &Front, id: &str) -> String {
         let code = Code {
             grant: grant(),
             redirect_uri: "http://127.0.0.1:9/cb".into(),
             challenge: CHALLENGE.into(),
             id: id.into(),
         };
-        Sealing::named(&keys.oauth.codes, &code, CODE_LIFE)
+        Sealing::named(&front.keys.now().oauth.codes, &code, CODE_LIFE)
     }
 
-    fn redeem(
-        keys: &Keys,
-        redeemed: &Redeemed,
-        code: &str,
-        change: fn(&mut Asked),
-    ) -> Result<Value, Refused> {
-        let mut asked = Asked {
+    fn redemption(code: &str) -> Asked {
+        Asked {
             grant_type: "authorization_code".into(),
             code: Some(code.into()),
             redirect_uri: Some("http://127.0.0.1:9/cb".into()),
             client_id: Some("the-client".into()),
             code_verifier: Some(VERIFIER.into()),
             refresh_token: None,
-        };
-        change(&mut asked);
-        tokens(&keys.oauth, redeemed, |_| false, asked)
+        }
     }
 
-    #[test]
-    fn a_code_with_its_verifier_earns_sealed_tokens_once_and_the_refresh_token_rotates() {
-        let (keys, redeemed) = (keys(), Redeemed::default());
-        let sealed = code(&keys, "c1");
-        let issued = redeem(&keys, &redeemed, &sealed, |_| {}).unwrap();
+    fn refreshing(token: &Value, client: &str) -> Asked {
+        Asked {
+            grant_type: "refresh_token".into(),
+            refresh_token: token["refresh_token"].as_str().map(str::to_owned),
+            client_id: Some(client.into()),
+            ..Asked::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_with_its_verifier_earns_sealed_tokens_once_and_the_refresh_token_rotates() {
+        let front = front();
+        let keys = front.keys.now();
+        let sealed = code(&front, "c1");
+        let issued = earned(&front, redemption(&sealed)).await.unwrap();
         let access = issued["access_token"].as_str().unwrap();
         let opened: Grant = Sealing::opened(&keys.oauth.access, access).ok().unwrap();
         assert_eq!(opened, grant());
         assert_eq!(issued["expires_in"], json!(3600));
         assert!(
-            Sealing::opened::<Grant>(&keys.oauth.refresh, access).is_err(),
+            Sealing::opened::<Refresh>(&keys.oauth.refresh, access).is_err(),
             "an access token is no refresh token"
         );
-        let again = redeem(&keys, &redeemed, &sealed, |_| {});
+        let again = earned(&front, redemption(&sealed)).await;
         assert_eq!(
             again.unwrap_err(),
             Refused("invalid_grant", "the code was redeemed already")
         );
-        let refresh = issued["refresh_token"].as_str().unwrap().to_owned();
-        let asked = Asked {
-            grant_type: "refresh_token".into(),
-            refresh_token: Some(refresh.clone()),
-            client_id: Some("the-client".into()),
-            ..Asked::default()
-        };
-        let denied = |grant: &Grant| grant.person == "alice";
-        let refused = tokens(&keys.oauth, &redeemed, denied, asked.clone()).unwrap_err();
-        assert_eq!(
-            refused.1, "this person is denied access to this server",
-            "a denial stops refreshes"
-        );
-        let rotated = tokens(&keys.oauth, &redeemed, |_| false, asked).unwrap();
+        let other = earned(&front, refreshing(&issued, "another-client")).await;
+        assert_eq!(other.unwrap_err().0, "invalid_grant");
+        let rotated = earned(&front, refreshing(&issued, "the-client"))
+            .await
+            .unwrap();
         assert_ne!(
-            rotated["refresh_token"],
-            json!(refresh),
-            "a new refresh token each use"
+            rotated["refresh_token"], issued["refresh_token"],
+            "a new one each use"
         );
-        let other = Asked {
-            grant_type: "refresh_token".into(),
-            refresh_token: Some(refresh),
-            client_id: Some("another-client".into()),
-            ..Asked::default()
-        };
+        let next = earned(&front, refreshing(&rotated, "the-client"))
+            .await
+            .unwrap();
+        assert!(next["refresh_token"].is_string());
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_used_twice_revokes_its_sign_ins_every_token() {
+        let front = front();
+        let issued = earned(&front, redemption(&code(&front, "c1")))
+            .await
+            .unwrap();
+        let successor = earned(&front, refreshing(&issued, "the-client"))
+            .await
+            .unwrap();
+        // The first one again (a copy an attacker kept): refused, and with
+        // it the live successor the host holds.
+        let replayed = earned(&front, refreshing(&issued, "the-client")).await;
+        assert_eq!(replayed.unwrap_err().0, "invalid_grant");
+        let live = earned(&front, refreshing(&successor, "the-client")).await;
         assert_eq!(
-            tokens(&keys.oauth, &redeemed, |_| false, other)
-                .unwrap_err()
-                .0,
-            "invalid_grant"
+            live.unwrap_err().1,
+            "this refresh token's sign-in was revoked: a refresh token was used twice"
+        );
+        // Another sign-in's family is its own.
+        let other = earned(&front, redemption(&code(&front, "c2")))
+            .await
+            .unwrap();
+        assert!(
+            earned(&front, refreshing(&other, "the-client"))
+                .await
+                .is_ok()
         );
     }
 
-    #[test]
-    fn a_code_without_its_verifier_redirect_or_client_or_presented_as_a_token_is_refused() {
-        let (keys, redeemed) = (keys(), Redeemed::default());
+    #[tokio::test]
+    async fn a_sign_in_ends_at_its_life_and_no_token_outlives_it() {
+        let front = front();
+        let keys = front.keys.now();
+        let now = jsonwebtoken::get_current_timestamp();
+        let ending = |ends: u64| Refresh {
+            grant: grant(),
+            family: "f".into(),
+            generation: 0,
+            ends,
+        };
+        front
+            .store
+            .begin("f", Duration::from_secs(600))
+            .await
+            .unwrap();
+        let ended = Sealing::named(&keys.oauth.refresh, &ending(now), REFRESH_LIFE);
+        let asked = refreshing(&json!({"refresh_token": ended}), "the-client");
+        let refused = earned(&front, asked).await.unwrap_err();
+        assert_eq!(
+            refused.1,
+            "the sign-in has ended (--sign-in-life): the person signs in again"
+        );
+        // Ten minutes left: nothing issued lives longer.
+        let near = Sealing::named(&keys.oauth.refresh, &ending(now + 600), REFRESH_LIFE);
+        let asked = refreshing(&json!({"refresh_token": near}), "the-client");
+        let issued = earned(&front, asked).await.unwrap();
+        assert!(issued["expires_in"].as_u64().unwrap() <= 600, "{issued}");
+        let refresh = issued["refresh_token"].as_str().unwrap();
+        let (carried, until) = Sealing::opened_until::<Refresh>(&keys.oauth.refresh, refresh)
+            .ok()
+            .unwrap();
+        assert_eq!((carried.ends, carried.generation), (now + 600, 1));
+        assert!(until <= now + 600 + 1);
+    }
+
+    #[tokio::test]
+    async fn a_code_without_its_verifier_redirect_or_client_or_presented_as_a_token_is_refused() {
+        let front = front();
         let changes: [fn(&mut Asked); 6] = [
             |a| a.code_verifier = None,
             |a| a.code_verifier = Some(CHALLENGE.into()),
@@ -266,23 +458,27 @@ mod tests {
             |a| a.code = Some("not-a-code".into()),
         ];
         for (n, change) in changes.into_iter().enumerate() {
-            let refused = redeem(&keys, &redeemed, &code(&keys, &format!("c{n}")), change);
+            let mut asked = redemption(&code(&front, &format!("c{n}")));
+            change(&mut asked);
+            let refused = earned(&front, asked).await;
             assert_eq!(refused.unwrap_err().0, "invalid_grant", "case {n}");
         }
-        let access = Sealing::named(&keys.oauth.access, &grant(), ACCESS_LIFE);
-        assert_eq!(
-            redeem(&keys, &redeemed, &access, |_| {}).unwrap_err().0,
-            "invalid_grant"
-        );
+        let access = Sealing::named(&front.keys.now().oauth.access, &grant(), ACCESS_LIFE);
+        let refused = earned(&front, redemption(&access)).await;
+        assert_eq!(refused.unwrap_err().0, "invalid_grant");
         let unsupported = Asked {
             grant_type: "password".into(),
             ..Asked::default()
         };
+        let refused = earned(&front, unsupported).await;
+        assert_eq!(refused.unwrap_err().0, "unsupported_grant_type");
+        let no_code = Asked {
+            grant_type: "authorization_code".into(),
+            ..Asked::default()
+        };
         assert_eq!(
-            tokens(&keys.oauth, &redeemed, |_| false, unsupported)
-                .unwrap_err()
-                .0,
-            "unsupported_grant_type"
+            earned(&front, no_code).await.unwrap_err().0,
+            "invalid_request"
         );
     }
 }

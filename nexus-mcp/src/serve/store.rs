@@ -1,0 +1,286 @@
+//! What replicas share, and the one thing they share (`--store`): the
+//! refresh-token families of `--oauth-proxy`'s sign-ins (RFC 9700
+//! §4.14.2). A family is every refresh token descended from one sign-in;
+//! kept is its current generation, or that it was revoked, until the
+//! sign-in ends, and nothing else (never a token). A refresh token presented
+//! at its family's current generation moves it on one; one presented at an
+//! older generation is a replay, and revokes the family, its live
+//! successor with it.
+//!
+//! Kept in Redis (`redis://`, `rediss://`), which a Nexus deployment
+//! already runs, through the redis crate, each step one atomic script; or,
+//! with one replica and no `--store`, in this process's memory, exact for
+//! it alone. A store that does not answer within [`WAIT`] is down: a
+//! refresh is then refused as for a while (never accepted unchecked).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+/// The most a step may wait for the store.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// The prefix of a family's key in Redis.
+const PREFIX: &str = "nexus-mcp:family:";
+
+/// A family moved on at `ARGV[1]`: its next generation; -1 revoked (now
+/// or before), -2 unknown. A family's value is its generation, or `r`.
+const ROTATE: &str = r"
+local held = redis.call('GET', KEYS[1])
+if not held then return -2 end
+if held == 'r' then return -1 end
+if held == ARGV[1] then
+  local next = tonumber(held) + 1
+  redis.call('SET', KEYS[1], next, 'KEEPTTL')
+  return next
+end
+redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
+return -1
+";
+
+/// What a refresh token's family says of it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Rotated {
+    /// Its generation was the family's: the next one, now the family's.
+    Next(u64),
+    /// The family was revoked: now, for this token was used before, or
+    /// earlier.
+    Revoked,
+    /// No such family: its sign-in ended, or the store lost it.
+    Unknown,
+}
+
+/// The store does not answer: why, for the log.
+#[derive(Debug)]
+pub(crate) struct Down(pub(crate) String);
+
+/// A family in memory: its generation (none once revoked), until when.
+struct Held {
+    generation: Option<u64>,
+    until: Instant,
+}
+
+/// Where families are kept.
+pub(crate) struct Store(Kept);
+
+/// A Redis: its client, the connection made on first use, and its URL as
+/// a line may show it.
+struct Redis {
+    client: redis::Client,
+    manager: tokio::sync::OnceCell<ConnectionManager>,
+    shown: String,
+}
+
+/// Where families are kept, in memory or in Redis.
+enum Kept {
+    /// In this process: exact for one replica.
+    Memory(Mutex<HashMap<String, Held>>),
+    /// In Redis, shared by every replica.
+    Redis(Box<Redis>),
+}
+
+impl Store {
+    /// Families kept in this process.
+    pub(crate) fn memory() -> Store {
+        Store(Kept::Memory(Mutex::new(HashMap::new())))
+    }
+
+    /// Families kept in the Redis at `url` (`redis://` or `rediss://`),
+    /// connected to on first use; or why the URL is none.
+    ///
+    /// # Errors
+    ///
+    /// The URL is not Redis's; the message names it without its password.
+    pub(crate) fn redis(url: &str) -> Result<Store, String> {
+        let shown = shown(url);
+        let parsed = url::Url::parse(url).ok();
+        let scheme = parsed.as_ref().map(url::Url::scheme);
+        if !matches!(scheme, Some("redis" | "rediss")) {
+            return Err(format!(
+                "--store {shown}: a redis:// or rediss:// URL (NEXUS_MCP_STORE)"
+            ));
+        }
+        let client = redis::Client::open(url).map_err(|e| format!("--store {shown}: {e}"))?;
+        let manager = tokio::sync::OnceCell::new();
+        let redis = Redis {
+            client,
+            manager,
+            shown,
+        };
+        Ok(Store(Kept::Redis(Box::new(redis))))
+    }
+
+    /// Where families are kept, as the start line says it.
+    pub(crate) fn said(&self) -> String {
+        match &self.0 {
+            Kept::Memory(_) => "refresh-token reuse is detected on this replica alone (no \
+                                 --store): give every replica one Redis with --store"
+                .to_owned(),
+            Kept::Redis(redis) => {
+                let shown = &redis.shown;
+                format!("refresh-token reuse is detected across replicas in {shown}")
+            }
+        }
+    }
+
+    /// A family begun, at generation 0, for `life`.
+    pub(crate) async fn begin(&self, family: &str, life: Duration) -> Result<(), Down> {
+        match &self.0 {
+            Kept::Memory(families) => {
+                let mut families = families.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                families.retain(|_, held| held.until > now);
+                let until = now + life;
+                let generation = Some(0);
+                families.insert(family.to_owned(), Held { generation, until });
+                Ok(())
+            }
+            Kept::Redis(_) => {
+                let mut set = redis::cmd("SET");
+                set.arg(format!("{PREFIX}{family}")).arg(0).arg("EX");
+                set.arg(life.as_secs().max(1)).arg("NX");
+                let mut connection = self.connection().await?;
+                let done = set.query_async::<Option<String>>(&mut connection);
+                answered(tokio::time::timeout(WAIT, done).await).map(drop)
+            }
+        }
+    }
+
+    /// The family's word on a refresh token of `generation`, whose sign-in
+    /// has `left` to live: moved on, revoked (a replay revokes it), or
+    /// unknown. In memory, a family begun on another replica is taken up
+    /// here at the generation presented: reuse is caught on this replica
+    /// alone, as the start line says.
+    pub(crate) async fn rotate(
+        &self,
+        family: &str,
+        generation: u64,
+        left: Duration,
+    ) -> Result<Rotated, Down> {
+        let moved = match &self.0 {
+            Kept::Memory(families) => {
+                let mut families = families.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let taken_up = Held {
+                    generation: Some(generation),
+                    until: now + left,
+                };
+                let held = families.entry(family.to_owned()).or_insert(taken_up);
+                if held.until <= now {
+                    held.generation = Some(generation);
+                    held.until = now + left;
+                }
+                let current = held.generation.take();
+                held.generation = current.filter(|g| *g == generation).map(|g| g + 1);
+                held.generation.map_or(-1, |g| g as i64)
+            }
+            Kept::Redis(_) => {
+                let script = redis::Script::new(ROTATE);
+                let mut invoked = script.key(format!("{PREFIX}{family}"));
+                invoked.arg(generation);
+                let mut connection = self.connection().await?;
+                let done = invoked.invoke_async::<i64>(&mut connection);
+                answered(tokio::time::timeout(WAIT, done).await)?
+            }
+        };
+        Ok(match moved {
+            -2 => Rotated::Unknown,
+            next if next >= 0 => Rotated::Next(next as u64),
+            _ => Rotated::Revoked,
+        })
+    }
+
+    /// Whether the store answers (`serve --check`, readiness of a step).
+    pub(crate) async fn ping(&self) -> Result<(), Down> {
+        if let Kept::Redis(redis) = &self.0 {
+            let shown = &redis.shown;
+            let asked = async {
+                let mut connection = self.connection().await?;
+                let ping = redis::cmd("PING");
+                let done = ping.query_async::<String>(&mut connection);
+                answered(tokio::time::timeout(WAIT, done).await)
+            };
+            let answer = asked.await;
+            answer.map_err(|Down(why)| Down(format!("{shown} does not answer: {why}")))?;
+        }
+        Ok(())
+    }
+
+    /// The connection to Redis, made once and mended by the manager.
+    async fn connection(&self) -> Result<ConnectionManager, Down> {
+        let Kept::Redis(redis) = &self.0 else {
+            return Err(Down("no store".to_owned()));
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(WAIT))
+            .set_response_timeout(Some(WAIT))
+            .set_number_of_retries(1);
+        let made = redis.manager.get_or_try_init(|| async {
+            ConnectionManager::new_lazy_with_config(redis.client.clone(), config)
+        });
+        let made = made.await.map_err(|e| Down(e.to_string()))?;
+        Ok(made.clone())
+    }
+}
+
+/// What a step that waited at most [`WAIT`] answered, or why it is down.
+fn answered<T>(
+    done: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
+) -> Result<T, Down> {
+    match done {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Down(e.to_string())),
+        Err(_) => Err(Down(format!("no answer within {} s", WAIT.as_secs()))),
+    }
+}
+
+/// `url` as a log line may show it: its scheme, host, port and database,
+/// never its user or password.
+pub(crate) fn shown(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "(not a URL)".to_owned();
+    };
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    parsed.set_query(None);
+    parsed.set_fragment(None);
+    nexus_sdk::one_line(parsed.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_family_moves_on_once_per_generation_and_a_replay_revokes_it() {
+        let store = Store::memory();
+        let left = Duration::from_secs(60);
+        store.begin("f", left).await.unwrap();
+        assert_eq!(store.rotate("f", 0, left).await.unwrap(), Rotated::Next(1));
+        assert_eq!(store.rotate("f", 1, left).await.unwrap(), Rotated::Next(2));
+        // Generation 1 again: a replay; the family goes, its live successor too.
+        assert_eq!(store.rotate("f", 1, left).await.unwrap(), Rotated::Revoked);
+        assert_eq!(store.rotate("f", 2, left).await.unwrap(), Rotated::Revoked);
+        // Begun on another replica: taken up here, and caught here from then on.
+        assert_eq!(store.rotate("g", 4, left).await.unwrap(), Rotated::Next(5));
+        assert_eq!(store.rotate("g", 4, left).await.unwrap(), Rotated::Revoked);
+    }
+
+    #[test]
+    fn a_stores_url_is_shown_without_its_secrets_and_refused_unless_redis() {
+        let url = "rediss://user:s3cret@redis.example:6380/2?x=s3cret";
+        assert_eq!(shown(url), "rediss://redis.example:6380/2");
+        for url in [
+            "http://redis.example",
+            "redis-ish",
+            "postgres://u:s3cret@h/db",
+        ] {
+            let refused = Store::redis(url).err().unwrap_or_default();
+            assert!(refused.contains("redis://"), "{refused}");
+            assert!(!refused.contains("s3cret"), "{refused}");
+        }
+        assert!(Store::redis("redis://:s3cret@127.0.0.1:1/0").is_ok());
+    }
+}

@@ -1,0 +1,100 @@
+//! redis-server from the distribution's packages (`NEXUS_REDIS`, installed
+//! by `.ci/run`), the store `serve --store` shares among replicas: started
+//! on a free port in a directory of its own, its append-only file kept
+//! (written at each step), so that a stop and a start again keep what it
+//! held, as a deployment's Redis does.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::served::free_port;
+
+/// A redis-server; stopped when dropped.
+pub struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Started, and ready (its own line says so).
+    pub fn start() -> Redis {
+        let dir = tempfile::Builder::new()
+            .prefix("nexus-mcp-redis-")
+            .tempdir();
+        let mut redis = Redis {
+            child: None,
+            port: free_port(),
+            dir: dir.expect("a directory for redis"),
+        };
+        redis.start_again();
+        redis
+    }
+
+    /// Its URL, for `--store`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Stopped (SIGTERM, and waited for), its data kept on disk.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Started again on its port, from its data; waits until it is ready.
+    pub fn start_again(&mut self) {
+        let redis = std::env::var("NEXUS_REDIS").unwrap_or_else(|_| "/usr/bin/redis-server".into());
+        assert!(
+            Path::new(&redis).exists(),
+            "needs redis-server ({redis}): `.ci/run` installs it"
+        );
+        let mut child = Command::new(redis)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--dir", &self.dir.path().display().to_string()])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args([
+                "--logfile",
+                "",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-server starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("its stdout")).lines();
+        let mut said = String::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            said += &line;
+            if line.contains("Ready to accept connections") {
+                break;
+            }
+        }
+        assert!(said.contains("Ready to accept"), "redis-server: {said}");
+        // The rest of its log read, so that it never waits on a full pipe.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        self.child = Some(child);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

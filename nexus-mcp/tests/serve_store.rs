@@ -1,0 +1,316 @@
+//! `serve --oauth-proxy --store`: refresh tokens that cannot be replayed,
+//! across replicas (RFC 9700 §4.14.2), with a real redis-server from the
+//! distribution as the store every replica shares: a refresh token used
+//! twice, on any replica, revokes its sign-in's every token on every
+//! replica; a store that stops refuses refreshes for a while (never
+//! accepting one unchecked) while access tokens keep working; started
+//! again, it answers as before. And a sign-in that ends.
+
+mod common;
+
+use common::front::{signed_in_through, token_answer};
+use common::redis::Redis;
+use common::served::{Served, command, free_port};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider};
+use serde_json::{Value, json};
+
+const PROXY: [&str; 3] = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+
+/// Alice signed in through replica one (with `args`), her code redeemed:
+/// the replica, its origin, her client id, and her tokens.
+fn alice(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    args: &[&str],
+) -> (Served, String, String, Value) {
+    let workspace = common::served::workspace_of(&issuer.url(), "alice");
+    gateway.add_provider(&workspace, "github", FakeProvider::oauth2("gho_a"));
+    let (one, origin, id, said) = signed_in_through(issuer, gateway, "alice", args);
+    let code = said.get("code").expect("a code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", &id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (status, tokens) = token_answer(&origin, &form);
+    assert_eq!(status, 200, "{tokens}");
+    (one, origin, id, tokens)
+}
+
+/// Another replica beside the one at `origin`: the same keyring, public at
+/// the same URL, with `args`; and its own origin.
+fn replica(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    origin: &str,
+    args: &[&str],
+) -> (Served, String) {
+    let port = free_port();
+    let public = format!("{origin}/mcp");
+    let all = [&PROXY[..], args, &["--public-url", &public]].concat();
+    let child = command(gateway, &issuer.url(), port, &all).spawn();
+    (
+        Served::ready(child.expect("nexus-mcp"), port),
+        format!("http://127.0.0.1:{port}"),
+    )
+}
+
+/// The token endpoint at `at` asked to refresh `token` for the client `id`.
+fn refreshed(at: &str, id: &str, token: &Value) -> (u16, Value) {
+    let token = token["refresh_token"].as_str().expect("a refresh token");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", id),
+    ];
+    token_answer(at, &form)
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replica() {
+    let redis = Redis::start();
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let store = redis.url();
+    let args = ["--store", store.as_str()];
+    let (one, origin, id, first) = alice(&issuer, &gateway, &args);
+    one.said_once(|said| said.contains("reuse is detected across replicas in redis://127.0.0.1"));
+    let (_two, two) = replica(&issuer, &gateway, &origin, &args);
+    let (three_served, three) = replica(&issuer, &gateway, &origin, &args);
+    // The host refreshes on replica two: rotated.
+    let (status, second) = refreshed(&two, &id, &first);
+    assert_eq!(status, 200, "{second}");
+    // A stolen copy of the first, on replica three: refused, and the sign-in revoked.
+    let (status, replayed) = refreshed(&three, &id, &first);
+    assert_eq!(
+        (status, replayed["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{replayed}"
+    );
+    three_served.said_once(|said| said.contains("was used after it was replaced"));
+    // The host's live successor, on replica one: refused too.
+    let (status, live) = refreshed(&origin, &id, &second);
+    assert_eq!(
+        (status, live["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{live}"
+    );
+    assert!(
+        live["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{live}"
+    );
+    // Another sign-in's family is its own: Bob refreshes on any replica.
+    let bob_workspace = common::served::workspace_of(&issuer.url(), "bob");
+    gateway.add_provider(&bob_workspace, "github", FakeProvider::oauth2("gho_b"));
+    let (_four, four_origin, bob_id, bob) = alice_as(&issuer, &gateway, "bob", &args);
+    let (status, rotated) = refreshed(&two, &bob_id, &bob);
+    assert_eq!(status, 200, "{rotated}");
+    let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
+    assert_eq!(status, 200, "{again}");
+    // Nothing but a generation is kept: no token in the store.
+    let kept = redis_keys(&redis);
+    assert!(
+        kept.iter().all(|key| key.starts_with("nexus-mcp:family:")),
+        "{kept:?}"
+    );
+    assert_eq!(kept.len(), 2, "one family per sign-in: {kept:?}");
+}
+
+/// [`alice`] for `person`.
+fn alice_as(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    person: &str,
+    args: &[&str],
+) -> (Served, String, String, Value) {
+    let (one, origin, id, said) = signed_in_through(issuer, gateway, person, args);
+    let code = said.get("code").expect("a code");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", &id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (status, tokens) = token_answer(&origin, &form);
+    assert_eq!(status, 200, "{tokens}");
+    (one, origin, id, tokens)
+}
+
+/// The keys `redis` holds, asked with redis-cli's protocol by hand (one
+/// `KEYS *` over a socket).
+fn redis_keys(redis: &Redis) -> Vec<String> {
+    use std::io::{Read, Write};
+    let address = redis
+        .url()
+        .trim_start_matches("redis://")
+        .trim_end_matches("/0")
+        .to_owned();
+    let mut socket = std::net::TcpStream::connect(address).expect("redis");
+    socket
+        .write_all(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
+        .unwrap();
+    socket.write_all(b"*1\r\n$4\r\nQUIT\r\n").unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    answer
+        .lines()
+        .filter(|line| !line.starts_with(['*', '$', '+']))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn with_the_store_stopped_a_refresh_waits_and_access_tokens_keep_working() {
+    let mut redis = Redis::start();
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let store = redis.url();
+    let args = ["--store", store.as_str()];
+    let (one, origin, id, tokens) = alice(&issuer, &gateway, &args);
+    redis.stop();
+    let (status, refused) = refreshed(&origin, &id, &tokens);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{refused}"
+    );
+    one.said_once(|said| said.contains("the store does not answer"));
+    let access = tokens["access_token"].as_str().expect("an access token");
+    assert_eq!(
+        one.call(access, "list_providers", json!({})).0,
+        200,
+        "access works"
+    );
+    // serve --check names the store that does not answer.
+    let port = free_port();
+    let check = [&PROXY[..], &args, &["--check"]].concat();
+    issuer.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let out = command(&gateway, &issuer.url(), port, &check)
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("--store") && said.contains("does not answer"),
+        "{said}"
+    );
+    // Started again: the refresh token was never spent while it was down.
+    redis.start_again();
+    let mut answered = refreshed(&origin, &id, &tokens);
+    for _ in 0..50 {
+        if answered.0 != 503 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        answered = refreshed(&origin, &id, &tokens);
+    }
+    assert_eq!(answered.0, 200, "{}", answered.1);
+    let out = command(&gateway, &issuer.url(), port, &check)
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("--store"), "{said}");
+}
+
+#[test]
+fn without_a_store_one_replica_catches_a_reuse_and_says_it_is_alone() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let (one, origin, id, first) = alice(&issuer, &gateway, &[]);
+    one.said_once(|said| said.contains("reuse is detected on this replica alone"));
+    let (status, second) = refreshed(&origin, &id, &first);
+    assert_eq!(status, 200, "{second}");
+    let (status, _) = refreshed(&origin, &id, &first);
+    assert_eq!(status, 400, "the first again: a replay");
+    let (status, live) = refreshed(&origin, &id, &second);
+    assert_eq!(status, 400, "the family revoked: {live}");
+}
+
+/// libfaketime from the distribution (`NEXUS_FAKETIME`, installed by
+/// `.ci/run`): a process's wall clock moved, its monotonic clock left.
+fn moved_clock(command: &mut std::process::Command, by: &str) {
+    let lib = std::env::var("NEXUS_FAKETIME")
+        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
+    assert!(
+        std::path::Path::new(&lib).exists(),
+        "needs libfaketime ({lib}): .ci/run installs it"
+    );
+    command
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", by)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+}
+
+#[test]
+#[ignore = "needs libfaketime from the distribution (NEXUS_FAKETIME; .ci/run installs it)"]
+fn a_sign_in_past_its_life_refreshes_no_more_on_any_replica() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    // Replicas whose clocks read later than replica one's: the sign-in's
+    // life is counted from its start, whatever refreshed it since.
+    let later = |origin: &str, by: &str, args: &[&str]| {
+        let port = free_port();
+        let public = format!("{origin}/mcp");
+        let all = [&PROXY[..], args, &["--public-url", &public]].concat();
+        let mut command = command(&gateway, &issuer.url(), port, &all);
+        moved_clock(&mut command, by);
+        let served = Served::ready(command.spawn().expect("nexus-mcp"), port);
+        (served, format!("http://127.0.0.1:{port}"))
+    };
+    let life = ["--sign-in-life", "2h"];
+    let (_one, origin, id, first) = alice(&issuer, &gateway, &life);
+    assert!(first["expires_in"].as_u64().unwrap() <= 3600);
+    let (_soon, soon) = later(&origin, "+90m", &life);
+    let (status, second) = refreshed(&soon, &id, &first);
+    assert_eq!(status, 200, "within its life: {second}");
+    let (_past, past) = later(&origin, "+3h", &life);
+    let (status, ended) = refreshed(&past, &id, &second);
+    assert_eq!(
+        (status, ended["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{ended}"
+    );
+    // The default life is a week: past it, the person signs in again,
+    // however often the host refreshed (the refresh token alone held 14 days).
+    let bob_workspace = common::served::workspace_of(&issuer.url(), "bob");
+    gateway.add_provider(&bob_workspace, "github", FakeProvider::oauth2("gho_b"));
+    let (_bob, bob_origin, bob_id, bob) = alice_as(&issuer, &gateway, "bob", &[]);
+    let (_six, six) = later(&bob_origin, "+6d", &[]);
+    let (status, rotated) = refreshed(&six, &bob_id, &bob);
+    assert_eq!(status, 200, "{rotated}");
+    let (_eight, eight) = later(&bob_origin, "+8d", &[]);
+    let (status, ended) = refreshed(&eight, &bob_id, &rotated);
+    assert_eq!(
+        (status, ended["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{ended}"
+    );
+}
+
+#[test]
+fn a_sign_in_life_the_program_cannot_hold_is_refused_naming_the_flag() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    for life in ["0d", "401d", "7", "1w", "-1d", "30m"] {
+        let flag = format!("--sign-in-life={life}");
+        let args = [&PROXY[..], &[flag.as_str()]].concat();
+        let out = command(&gateway, &issuer.url(), free_port(), &args)
+            .output()
+            .expect("nexus-mcp");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{life}: {said}");
+        assert!(said.contains("--sign-in-life"), "{said}");
+    }
+}
