@@ -86,6 +86,9 @@ struct State {
     /// The claims of theirs each token issued to them carries
     /// ([`FakeIssuer::approve_as_with_claims`]).
     claims: Map<String, Value>,
+    /// The refusal `/authorize` sends the browser back with instead, if
+    /// any ([`FakeIssuer::refuse_as`]): its `error` and `error_description`.
+    refusal: Option<(String, String)>,
     /// Each registered client's redirect URIs.
     clients: HashMap<String, Vec<String>>,
     /// Each confidential client's secret.
@@ -332,6 +335,24 @@ impl FakeIssuer {
         let mut state = self.state.lock();
         state.person = subject.to_owned();
         state.claims = claims;
+        state.refusal = None;
+    }
+
+    /// `/authorize` refuses from now on, until a person is approved again:
+    /// the browser is sent back to the client's redirect URI with `error`,
+    /// `error_description`, the `state` and the issuer, as a provider sends
+    /// back a person it will not let in (Okta's `access_denied`, "User is
+    /// not assigned to the client application"; Entra ID's AADSTS codes).
+    ///
+    /// ```
+    /// use nexus_gateway_fake::FakeIssuer;
+    ///
+    /// let issuer = FakeIssuer::start_okta_org();
+    /// issuer.refuse_as("access_denied", "User is not assigned to the client application");
+    /// ```
+    pub fn refuse_as(&self, error: &str, description: &str) {
+        let mut state = self.state.lock();
+        state.refusal = Some((error.to_owned(), description.to_owned()));
     }
 
     /// The issuer: `http://127.0.0.1:<port>`, as tokens name it (`iss`).

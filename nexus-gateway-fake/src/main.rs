@@ -22,7 +22,8 @@ const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspac
                      [--issuer-tenant TENANT] [--issuer-shape okta-org|google]
 --issuer also serves a fake OAuth authorization server (ISSUER_URL): its metadata,
 a JWKS, registration, /authorize (approving `alice`, or whom POST /_fake/approve
-{\"sub\": …, \"claims\": {…}} names, their tokens carrying those claims), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
+{\"sub\": …, \"claims\": {…}} names, their tokens carrying those claims, or refusing
+as POST /_fake/refuse {\"error\": …, \"error_description\": …} says), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
 It mints tokens for anyone who reaches it: with a --host beyond loopback it starts
 only when --issuer-mints-for-anyone says so. --issuer-tenant shapes it as Entra ID's
 v2 endpoint for TENANT (ISSUER_URL ends /TENANT/v2.0; metadata only at the OpenID path),

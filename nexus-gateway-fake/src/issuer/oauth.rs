@@ -41,7 +41,18 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
             };
             state.person = subject.to_owned();
             state.claims = asked["claims"].as_object().cloned().unwrap_or_default();
+            state.refusal = None;
             answer(200, &json!({"approves": subject}))
+        }
+        ("POST", "/_fake/refuse") => {
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let said = |name: &str| asked[name].as_str().unwrap_or_default().to_owned();
+            if said("error").is_empty() {
+                let why = "{\"error\": \"…\", \"error_description\": \"…\"} names the refusal";
+                return refused("invalid_request", why);
+            }
+            state.refusal = Some((said("error"), said("error_description")));
+            answer(200, &json!({"refuses": said("error")}))
         }
         ("POST", "/_fake/rotate") => {
             state.rotate();
@@ -96,6 +107,15 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
     if matches!(state.shape, Shape::Entra(_)) && form.contains_key("resource") {
         return refused("invalid_target", entra::NO_RESOURCE);
     }
+    if let Some((error, description)) = &state.refusal {
+        let sent = [
+            ("error", error.as_str()),
+            ("error_description", description.as_str()),
+            ("state", &field("state")),
+            ("iss", url),
+        ];
+        return sent_back(&redirect_uri, &sent);
+    }
     let code = format!("code-{}", state.serial);
     let grant = Grant {
         client,
@@ -113,6 +133,11 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         ("state", &field("state")),
         ("iss", url),
     ];
+    sent_back(&redirect_uri, &sent)
+}
+
+/// The browser sent back to `redirect_uri` with `sent` in its query.
+fn sent_back(redirect_uri: &str, sent: &[(&str, &str)]) -> Reply {
     let query: Vec<String> = (sent.iter())
         .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
         .collect();

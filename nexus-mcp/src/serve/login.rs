@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::oauth::consent;
-use super::page::page;
-use super::signin::{Answered, Login, Returned, Then, begin, finish, returned};
+use super::page::{page, page_detailed};
+use super::signin::{Answered, Login, Refusal, Returned, Then, begin, finish, returned};
 use crate::keys::Unopened;
 use crate::principal::person;
 
@@ -85,7 +85,8 @@ async fn callback(
     headers: HeaderMap,
 ) -> Response {
     let (then, returned) = match returned(&login, answered, &headers) {
-        Ok(returned) => returned,
+        Ok((then, Ok(returned))) => (then, returned),
+        Ok((then, Err(refusal))) => return refused_by_issuer(&login, then, &refusal),
         Err(why) => return page(StatusCode::BAD_REQUEST, why),
     };
     match then {
@@ -94,6 +95,29 @@ async fn callback(
             consent::signed_in(&login.links.keys(), &pending, signed_in, &headers)
         }
         Then::Connect { ticket } => connected(login, &ticket, returned).await,
+    }
+}
+
+/// The issuer refused the sign-in: said to the operator in one line with
+/// what an administrator changes there, to the person on this server's
+/// page in the issuer's words, and to a host as `access_denied` at its
+/// redirect.
+fn refused_by_issuer(login: &Login, then: Then, refusal: &Refusal) -> Response {
+    let flow = match then {
+        Then::Authorize { .. } => "a host's sign-in",
+        Then::Connect { .. } => "a connect link's sign-in",
+    };
+    log::warn!(target: "nexus_mcp", "the issuer refused {flow} ({}); {}", refusal.said(), refusal.remedy());
+    crate::metrics::oauth("sign_in", "refused_by_issuer");
+    match then {
+        Then::Authorize { pending } => {
+            consent::refused_by_issuer(&login.links.keys(), &pending, refusal)
+        }
+        Then::Connect { .. } => page_detailed(
+            StatusCode::FORBIDDEN,
+            "Your organisation's sign-in refused this sign-in. It said:",
+            &refusal.said(),
+        ),
     }
 }
 

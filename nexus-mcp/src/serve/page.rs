@@ -40,6 +40,31 @@ pub(crate) fn page_detailed(status: StatusCode, text: &'static str, detail: &str
     (status, Html(html)).into_response()
 }
 
+/// A stranger's `text` (a client's name) as a page may show it: every
+/// character that is not text a person reads (a control, a format
+/// character such as a bidirectional override or a zero-width one, a line
+/// or paragraph separator, a private-use, surrogate or unassigned one)
+/// shown as U+FFFD, so that nothing reorders or hides what is shown.
+/// Escape it after.
+pub(crate) fn neutralised(text: &str) -> String {
+    use unicode_general_category::{GeneralCategory as C, get_general_category};
+    let readable = |c: char| {
+        !matches!(
+            get_general_category(c),
+            C::Control
+                | C::Format
+                | C::LineSeparator
+                | C::ParagraphSeparator
+                | C::PrivateUse
+                | C::Surrogate
+                | C::Unassigned
+        )
+    };
+    text.chars()
+        .map(|c| if readable(c) { c } else { '\u{fffd}' })
+        .collect()
+}
+
 /// `text` for an HTML page: `&`, `<`, `>`, `"` and `'` written as
 /// references.
 pub(crate) fn escaped(text: &str) -> String {
@@ -135,6 +160,33 @@ mod tests {
         assert_eq!(cookie(&both, "nexus_x").as_deref(), Some("v1"));
         let secure = headers(&[("cookie", "__Secure-nexus_x=planted")]);
         assert_eq!(cookie(&secure, "nexus_x"), None);
+    }
+
+    #[test]
+    fn a_strangers_text_is_shown_with_nothing_that_reorders_or_hides_it() {
+        for hidden in [
+            '\u{202e}',
+            '\u{202a}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200b}',
+            '\u{200f}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{0007}',
+            '\u{001b}',
+            '\u{0085}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{e000}',
+            '\u{e0041}',
+            '\u{0378}',
+        ] {
+            let shown = neutralised(&format!("Good{hidden}App"));
+            assert_eq!(shown, "Good\u{fffd}App", "U+{:04X}", hidden as u32);
+        }
+        let readable = "Claude · Café 東京 العربية — ok";
+        assert_eq!(neutralised(readable), readable);
     }
 
     #[test]

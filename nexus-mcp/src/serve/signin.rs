@@ -226,12 +226,52 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
     }
 }
 
-/// The issuer's answer to the login.
+/// The issuer's answer to the login: a code, or its refusal (RFC 6749
+/// §4.1.2.1), with the login's `state`.
 #[derive(Deserialize)]
 pub(crate) struct Answered {
     code: Option<String>,
     state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
 }
+
+/// The issuer's refusal of a sign-in, in its own words: its error code and
+/// description (one line each, bounded; escaped wherever they are shown).
+pub(crate) struct Refusal {
+    pub(crate) error: String,
+    pub(crate) description: String,
+}
+
+impl Refusal {
+    /// The refusal as one line: the issuer's code and words.
+    pub(crate) fn said(&self) -> String {
+        match self.description.is_empty() {
+            true => self.error.clone(),
+            false => format!("{}: {}", self.error, self.description),
+        }
+    }
+
+    /// What an administrator changes at the provider for this refusal.
+    pub(crate) fn remedy(&self) -> &'static str {
+        match self.error.as_str() {
+            "access_denied" | "unauthorized_client" => {
+                "the provider does not let this person use the login client: an administrator \
+                 assigns them to the application there (Okta: the app's Assignments; Entra ID: \
+                 Enterprise applications, Users and groups; Google: the OAuth consent screen's \
+                 users), or its sign-on policy admits them"
+            }
+            "interaction_required" | "login_required" | "consent_required" => {
+                "the provider wants the person to do more (sign in, consent, a second factor): \
+                 they open the link again and finish there"
+            }
+            _ => "the provider's own words say what to change there",
+        }
+    }
+}
+
+/// The most of the issuer's words a refusal keeps.
+const MOST_SAID: usize = 300;
 
 /// A login the issuer answered: its code, and the login's PKCE verifier
 /// and nonce.
@@ -248,13 +288,22 @@ pub(crate) fn returned(
     login: &Login,
     answered: Answered,
     headers: &HeaderMap,
-) -> Result<(Then, Returned), &'static str> {
+) -> Result<(Then, Result<Returned, Refusal>), &'static str> {
     let cookie = cookie(headers, COOKIE)
         .and_then(|c| opened::<LoginCookie>(&login.links.keys().cookies, &c));
     let Some(cookie) = cookie else {
         return Err("This login has expired. Open the link again.");
     };
     let same_state = answered.state.as_deref() == Some(cookie.state.as_str());
+    if let (Some(error), true) = (answered.error, same_state) {
+        let bounded = |text: &str| nexus_sdk::one_line(text).chars().take(MOST_SAID).collect();
+        let description = answered.error_description.unwrap_or_default();
+        let refusal = Refusal {
+            error: bounded(&error),
+            description: bounded(&description),
+        };
+        return Ok((cookie.then, Err(refusal)));
+    }
     let (Some(code), true) = (answered.code, same_state) else {
         return Err("This login was not the one this page began.");
     };
@@ -266,11 +315,11 @@ pub(crate) fn returned(
     } = cookie;
     Ok((
         then,
-        Returned {
+        Ok(Returned {
             code,
             nonce,
             verifier,
-        },
+        }),
     ))
 }
 

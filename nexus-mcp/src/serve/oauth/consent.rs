@@ -21,8 +21,8 @@ use super::grant::{CODE_LIFE, Code, Grant};
 use super::refused::Refused;
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
-use crate::serve::page::{cookie, escaped, from_origin, page, random, set_cookie};
-use crate::serve::signin::{LoggedIn, SignedIn, Then, begin};
+use crate::serve::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
+use crate::serve::signin::{LoggedIn, Refusal, SignedIn, Then, begin};
 
 /// The cookie that binds a consent form to the browser it was shown to.
 const BROWSER_COOKIE: &str = "nexus_consent";
@@ -73,13 +73,13 @@ pub(crate) fn page_for(keys: &Keys, mut pending: Pending) -> Response {
     };
     pending.browser = browser.clone();
     let redirect = url::Url::parse(&pending.redirect_uri).ok();
-    let host = redirect.map(|u| u.host_str().unwrap_or(u.scheme()).to_owned());
+    let host = redirect.as_ref().map(returns_to).unwrap_or_default();
     let named = if pending.name.is_empty() {
         "An application"
     } else {
         &pending.name
     };
-    let (name, host) = (escaped(named), escaped(&host.unwrap_or_default()));
+    let (name, host) = (escaped(&neutralised(named)), escaped(&host));
     let scopes = escaped(&pending.scopes.join(" "));
     let sealed = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
     let html = format!(
@@ -103,6 +103,18 @@ pub(crate) fn page_for(keys: &Keys, mut pending: Pending) -> Response {
     ];
     crate::metrics::oauth("consent", "shown");
     (StatusCode::OK, headers, Html(html)).into_response()
+}
+
+/// Where a redirect returns, as the consent page names it: an https one's
+/// host; any other with its scheme (`http://127.0.0.1`, `cursor://…`,
+/// `com.example.app:`), so that `x-evil://claude.ai` never reads as
+/// claude.ai.
+fn returns_to(redirect: &url::Url) -> String {
+    match (redirect.scheme(), redirect.host_str()) {
+        ("https", Some(host)) => host.to_owned(),
+        (scheme, Some(host)) => format!("{scheme}://{host}"),
+        (scheme, None) => format!("{scheme}:"),
+    }
 }
 
 /// The consent form's answer.
@@ -202,6 +214,33 @@ pub(crate) fn signed_in(
         ..pending
     };
     page_for(keys, pending)
+}
+
+/// The issuer refused the person's sign-in: this server's page says so in
+/// the issuer's words, and sends the browser back to the host (a link, and
+/// a refresh a few seconds on) with `access_denied`, its `state` and `iss`:
+/// the person allowed this host, so its redirect may be followed.
+pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -> Response {
+    let Ok(pending) = Sealing::opened::<Pending>(&keys.oauth.pending, pending) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This login has expired. Open the link again.",
+        );
+    };
+    let why = format!("the issuer refused the sign-in: {}", refusal.said());
+    let iss = iss(&pending);
+    let state = pending.state.as_deref();
+    let back = Refused::location(&pending.redirect_uri, "access_denied", &why, state, &iss);
+    let back = escaped(&back.unwrap_or_default());
+    let said = escaped(&refusal.said());
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"5;url={back}\">\
+         <title>nexus-mcp: sign-in refused</title>\
+         <p>Your organisation's sign-in refused this sign-in. It said:</p><p><code>{said}</code></p>\
+         <p>The application is told. <a href=\"{back}\">Back to the application</a></p>"
+    );
+    crate::metrics::oauth("authorization", "access_denied");
+    (StatusCode::FORBIDDEN, Html(html)).into_response()
 }
 
 /// This authorization server's issuer: the MCP endpoint's origin.

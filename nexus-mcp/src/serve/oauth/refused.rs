@@ -35,7 +35,7 @@ pub(crate) enum Refused {
 impl Refused {
     /// Where the host is sent with the error (RFC 6749 §4.1.2.1, RFC 9207's
     /// `iss`), its query written by the URL crate.
-    fn location(
+    pub(super) fn location(
         redirect_uri: &str,
         error: &str,
         why: &str,
