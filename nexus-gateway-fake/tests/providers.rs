@@ -227,8 +227,18 @@ fn google_registers_no_host_introspects_nothing_and_names_the_person_by_sub() {
     let (_, _, tokens) = signed_in(&issuer, "104857600123456789", "openid email", "");
     let id = part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(id["sub"], "104857600123456789");
-    assert_eq!(id["email"], "104857600123456789@example.com");
-    assert_eq!(id["hd"], "example.com", "a Workspace account's domain");
+    assert_eq!(id["email"], "104857600123456789@gmail.com");
+    assert!(id.get("hd").is_none(), "a gmail account has no hd: {id}");
+    // Without the email scope, no e-mail.
+    let (_, _, tokens) = signed_in(&issuer, "104857600123456789", "openid", "");
+    let id = part(tokens["id_token"].as_str().unwrap(), 1);
+    assert!(id.get("email").is_none(), "{id}");
+    // A Workspace person: their domain in hd, as the test approves them.
+    let workspace = serde_json::Map::from_iter([("hd".to_owned(), json!("acme.example"))]);
+    issuer.approve_as_with_claims("104857600123456790", workspace);
+    let (_, _, tokens) = signed_in_as_approved(&issuer, "openid", "");
+    let id = part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(id["hd"], "acme.example", "a Workspace account's domain");
     let access = tokens["access_token"].as_str().unwrap();
     assert!(
         access.starts_with("ya29.") && access.split('.').count() == 2,

@@ -72,7 +72,7 @@ use crate::connect::{Connector, Consent};
 use crate::hint::ConnectHint;
 use crate::keys::{HeldKeys, Keys};
 use crate::serve::ServeArgs;
-use crate::serve::signin::Login;
+use crate::serve::signin::{Login, Reads};
 use crate::server::{Mode, NexusServer, Settings};
 use crate::state::{KEY_VARIABLE, Keyring};
 use crate::stopping::StdinWatch;
@@ -477,12 +477,13 @@ fn connect_page(
     };
     // The connect page's links open under every key of the ring, the first seals.
     let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
-    let claims = (
-        gate.subject_claim.as_str(),
-        gate.claim.as_deref(),
-        &gate.policy_claims,
-    );
-    let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), claims);
+    let reads = Reads {
+        subject_claim: gate.subject_claim.clone(),
+        workspace_claim: gate.claim.clone(),
+        policy_claims: gate.policy_claims.clone(),
+        admission: site.admission.clone(),
+    };
+    let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), reads);
     (Some((links, Arc::new(login))), Some(login_client))
 }
 

@@ -10,6 +10,8 @@
 //!
 //! The wing's rooms:
 //! - [`args`]: the flags, checked into the [`Site`] and the [`Gate`];
+//! - [`admit`]: who may sign in (`--allow-sign-in`);
+//! - [`store`]: what replicas share, refresh-token families (`--store`);
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
 //! - [`bearer`]: the OAuth resource server: a token checked, its person;
@@ -30,6 +32,7 @@
 //! This file holds [`run`], which builds the router from them and serves
 //! until SIGTERM, and the rereading at SIGHUP.
 
+mod admit;
 mod args;
 mod bearer;
 pub(crate) mod check;
@@ -78,8 +81,14 @@ pub(crate) async fn check(
 ) -> bool {
     let mut failed = unread;
     let store = site.oauth_proxy.then_some(&*site.store);
+    let signs_in = login.is_some();
     let (failures, notes) = check::failures(gate, login, server, store).await;
     failed.extend(failures);
+    failed.extend(check::anyone_signs_in(
+        gate.issuer.url(),
+        signs_in,
+        &site.admission,
+    ));
     for line in failed.iter().chain(&notes) {
         eprintln!("nexus-mcp serve --check: {line}");
     }

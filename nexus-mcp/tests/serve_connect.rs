@@ -141,6 +141,30 @@ fn connect_link(served: &Served, api: &FakeUpstream, token: &str) -> String {
 }
 
 #[test]
+fn the_connect_pages_sign_in_lets_in_only_whom_allow_sign_in_names() {
+    let (issuer, _gateway, api, served) =
+        connect_server_with(&["--allow-sign-in", "hd=acme.example"]);
+    let token = common::served::token(&issuer, &served, "alice");
+    let link = connect_link(&served, &api, &token);
+    // Alice signs in with no hd: refused, nothing redirected.
+    let (status, location, page) = Browser::new().open_as(&issuer, "alice", &link);
+    assert_eq!((status, location), (403, None), "{page}");
+    assert!(page.contains("lets in only the accounts"), "{page}");
+    served.said_once(|said| {
+        said.contains("connect page refused: the sign-in matches no --allow-sign-in")
+    });
+    // With her Workspace's hd, on to consent.
+    let mut browser = Browser::new();
+    let (_, to_issuer, _) = browser.open(&link);
+    let acme = serde_json::Map::from_iter([("hd".to_owned(), json!("acme.example"))]);
+    issuer.approve_as_with_claims("alice", acme);
+    let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+    let (status, consent, page) = browser.open(&back.expect("back"));
+    assert_eq!(status, 302, "{page}");
+    assert!(consent.is_some(), "sent on to consent");
+}
+
+#[test]
 fn a_login_after_the_issuer_rotates_its_keys_goes_through() {
     // The connect page reads the issuer's keys where the bearer check
     // does: after a rotation, an ID token signed by the new key is checked

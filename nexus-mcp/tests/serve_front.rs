@@ -622,7 +622,11 @@ fn in_front_of_google_the_workspace_claim_of_the_sign_in_names_the_workspace() {
     let github = nexus_gateway_fake::FakeProvider::oauth2("gho_team");
     gateway.add_provider("team-example.com", "github", github);
     let args = ["--workspace-claim", "hd", "--workspace-prefix", "team-"];
-    let (served, origin, id, said) = signed_in_through(&issuer, &gateway, "1048576", &args);
+    // A Workspace person: Google writes their domain in `hd`.
+    let workspace = serde_json::Map::from_iter([("hd".to_owned(), json!("example.com"))]);
+    let person = ("1048576", workspace);
+    let (served, origin, id, said) =
+        common::front::signed_in_with(&issuer, &gateway, person, &args);
     let access = redeemed(&origin, &id, said.get("code").expect("a code"));
     let (status, listed) = served.call(&access, "list_providers", json!({}));
     assert!(
@@ -647,11 +651,10 @@ fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of
     }
 }
 
-/// Stateless across replicas: a code redeemed on one replica, its refresh
-/// token rotated on another, the new access token taken by the first. Without a store,
-/// a refresh token used once still opens until its life ends (14 days
-/// unused); what bounds a stolen one sooner is the deny list: once the
-/// person is denied, no refresh is granted, the rotated one included.
+/// Across replicas: a code redeemed on one replica, its refresh token
+/// rotated on another, the new access token taken by the first (without
+/// a store, the other replica takes the family up); once the person is
+/// denied, no refresh is granted, the rotated one included.
 #[test]
 fn a_refresh_on_another_replica_rotates_and_a_denied_person_gets_no_refresh() {
     let dir = std::env::temp_dir().join(format!("nexus-refresh-{}", std::process::id()));

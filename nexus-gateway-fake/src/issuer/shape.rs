@@ -92,11 +92,13 @@ impl Shape {
         let token = FakeToken::new(person).audience(client);
         match self {
             Shape::Entra(tenant) => super::entra::id_token(person, client, scope, tenant),
-            // A Google Workspace account: its domain in `hd`.
-            Shape::Google => token
-                .claim("email", json!(format!("{person}@example.com")))
-                .claim("email_verified", json!(true))
-                .claim("hd", json!("example.com")),
+            // An e-mail only for the `email` scope; `hd` only for a Google
+            // Workspace person, as the claims they are approved with say
+            // (a gmail account has none).
+            Shape::Google if scope.split(' ').any(|s| s == "email") => token
+                .claim("email", json!(format!("{person}@gmail.com")))
+                .claim("email_verified", json!(true)),
+            Shape::Google => token,
             Shape::OktaOrg => token.claim("ver", json!(1)),
             Shape::Plain => token,
         }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::admit::Admission;
 use super::bearer::Gate;
 use super::deny;
 use super::introspect::Introspection;
@@ -123,6 +124,14 @@ pub(crate) struct ServeArgs {
     /// again: hours or days, as 12h or 7d [default: 7d]
     #[arg(long, value_name = "LIFE", value_parser = sign_in_life)]
     sign_in_life: Option<Duration>,
+    /// Who may sign in (repeat: any one lets a person in): a claim of the
+    /// sign-in's ID token and its value, as hd=acme.com (a Google
+    /// Workspace), email=*@acme.com (an e-mail domain, verified), or
+    /// groups=engineering (one of a list). Checked at the sign-in, on the
+    /// connect page and behind --oauth-proxy alike, and again at each
+    /// refresh. Without it, anyone the issuer signs in gets in
+    #[arg(long = "allow-sign-in", value_name = "CLAIM=VALUE")]
+    allow_sign_in: Vec<String>,
 }
 
 /// A sign-in's life as `--sign-in-life` gives it: whole hours or days,
@@ -199,6 +208,7 @@ impl ServeArgs {
             None => Store::memory(),
         };
         let site = Site {
+            admission: Admission::new(&self.allow_sign_in)?,
             deny,
             store: Arc::new(store),
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
@@ -345,4 +355,6 @@ pub(crate) struct Site {
     pub(crate) store: Arc<Store>,
     /// `--sign-in-life`.
     pub(crate) sign_in_life: Duration,
+    /// `--allow-sign-in`.
+    pub(crate) admission: Admission,
 }

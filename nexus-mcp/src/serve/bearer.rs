@@ -610,6 +610,7 @@ mod tests {
             person: "alice-oid".into(),
             workspace: None,
             attributes: Default::default(),
+            admitted: Default::default(),
             client: client_mark("a-host"),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             resource: resource.into(),

@@ -13,6 +13,7 @@ use oauth2::{
 };
 use serde_json::Value;
 
+use super::admit::Admission;
 use super::bearer::Gate;
 use super::http;
 use super::introspect::Why;
@@ -40,6 +41,23 @@ const OPENID_SCOPES: [&str; 6] = [
     "phone",
     "offline_access",
 ];
+
+/// Why a sign-in at `issuer` lets anyone in, when it does: Google signs in
+/// every Google account, a gmail one and another company's Workspace one
+/// alike, so a login client there needs `--allow-sign-in` (Google tells
+/// relying parties to check `hd`).
+pub(crate) fn anyone_signs_in(
+    issuer: &str,
+    signs_in: bool,
+    admission: &Admission,
+) -> Option<String> {
+    let google = issuer.trim_end_matches('/') == "https://accounts.google.com";
+    (google && signs_in && !admission.restricts()).then(|| {
+        "--allow-sign-in: any Google account can sign in (a gmail account, another company's \
+         Workspace): say whose, as --allow-sign-in hd=<your Workspace domain>"
+            .to_owned()
+    })
+}
 
 /// One line per failing check, each naming the flag or variable to mend;
 /// then the notes, which fail nothing.
@@ -190,6 +208,29 @@ fn login_refused(login: &LoginClient, token_endpoint: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn in_front_of_google_a_sign_in_anyone_could_make_fails_the_check() {
+        let open = Admission::default();
+        let team = Admission::new(&["hd=acme.com".to_owned()]).unwrap();
+        for google in [
+            "https://accounts.google.com",
+            "https://accounts.google.com/",
+        ] {
+            let line = anyone_signs_in(google, true, &open).unwrap_or_default();
+            assert!(
+                line.contains("any Google account") && line.contains("hd="),
+                "{line}"
+            );
+            assert_eq!(anyone_signs_in(google, true, &team), None);
+            assert_eq!(
+                anyone_signs_in(google, false, &open),
+                None,
+                "no sign-in at all"
+            );
+        }
+        assert_eq!(anyone_signs_in("https://acme.okta.com", true, &open), None);
+    }
 
     #[test]
     fn the_proxy_needs_both_endpoints_and_the_code_flow_of_the_issuer() {

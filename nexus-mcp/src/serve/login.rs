@@ -19,7 +19,9 @@ use axum::routing::get;
 
 use super::oauth::consent;
 use super::page::{page, page_detailed};
-use super::signin::{Answered, Login, Refusal, Returned, Then, begin, finish, returned};
+use super::signin::{
+    Answered, Login, NotSignedIn, Refusal, Returned, Then, begin, finish, returned,
+};
 use crate::keys::Unopened;
 use crate::principal::person;
 
@@ -131,19 +133,19 @@ async fn connected(login: Arc<Login>, ticket: &str, returned: Returned) -> Respo
         );
     };
     let logged = finish(Arc::clone(&login), returned).await;
-    let logged = logged.map(|l| l.map(|signed| person(&signed.issuer, &signed.subject)));
+    let logged = logged.map(|signed| person(&signed.issuer, &signed.subject));
     match logged {
-        Ok(Ok(person)) if person == ticket.person => {
+        Ok(person) if person == ticket.person => {
             let to = [(header::LOCATION, ticket.consent)];
             (StatusCode::FOUND, to).into_response()
         }
-        Ok(Ok(_)) => {
+        Ok(_) => {
             // Entra ID's `sub` is pairwise, one per application: the API's
             // access token and the login client's ID token differ. Its
             // metadata, alone among issuers', names a cloud instance.
             let metadata = login.issuer.metadata().unwrap_or_default();
             let entra = metadata.get("cloud_instance_name").is_some();
-            let hint = match entra && login.subject_claim == "sub" {
+            let hint = match entra && login.reads.subject_claim == "sub" {
                 true => {
                     "; with Entra ID, --subject-claim oid names the person alike in both tokens (its sub is one per application)"
                 }
@@ -156,14 +158,14 @@ async fn connected(login: Arc<Login>, ticket: &str, returned: Returned) -> Respo
                  or ask your host for your own.",
             )
         }
-        Ok(Err((false, why))) => {
+        Err(NotSignedIn::Person(why)) => {
             log::warn!(target: "nexus_mcp", "connect page: the login did not complete: {why}");
             page(
                 StatusCode::BAD_REQUEST,
                 "The login did not complete. Open the link again.",
             )
         }
-        Ok(Err((true, why))) => {
+        Err(NotSignedIn::Operator(why)) => {
             log::error!(target: "nexus_mcp", "connect page: no login can complete: {why}");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -172,7 +174,15 @@ async fn connected(login: Arc<Login>, ticket: &str, returned: Returned) -> Respo
                  not help.",
             )
         }
-        Err(_) => page(
+        Err(NotSignedIn::Barred(why)) => {
+            log::warn!(target: "nexus_mcp", "connect page refused: {why}; nothing was redirected");
+            page(
+                StatusCode::FORBIDDEN,
+                "This server lets in only the accounts its operator allows, and this account is \
+                 not one of them. Sign in with your organisation's account.",
+            )
+        }
+        Err(NotSignedIn::Stopped) => page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "The login failed. Try again.",
         ),

@@ -23,6 +23,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::admit::Admission;
 use crate::policy::Attributes;
 use crate::principal::PolicyClaims;
 use serde_json::{Map, Value};
@@ -70,6 +71,20 @@ struct LoginCookie {
     verifier: String,
 }
 
+/// What a sign-in reads of the person in their ID token.
+#[derive(Clone)]
+pub(crate) struct Reads {
+    /// The claim that names the person (`--subject-claim`), as the bearer
+    /// check reads it from access tokens.
+    pub(crate) subject_claim: String,
+    /// The claim that names the workspace (`--workspace-claim`).
+    pub(crate) workspace_claim: Option<String>,
+    /// The claims `--policy` reads (`--group-claim`, `--policy-claim`).
+    pub(crate) policy_claims: PolicyClaims,
+    /// Who may sign in (`--allow-sign-in`).
+    pub(crate) admission: Admission,
+}
+
 /// The connect page: the server's login client at the issuer.
 pub(crate) struct Login {
     client_id: String,
@@ -79,14 +94,9 @@ pub(crate) struct Login {
     /// The issuer, its metadata and keys read once for the bearer check and
     /// here alike: a rotation at the issuer is seen by both at once.
     pub(crate) issuer: Arc<Issuer>,
-    /// The claim that names the person (`--subject-claim`), as the bearer
-    /// check reads it from access tokens.
-    pub(crate) subject_claim: String,
-    /// The claim that names the workspace (`--workspace-claim`), and those
-    /// `--policy` reads (`--group-claim`, `--policy-claim`), which a sign-in
-    /// for a host carries into the tokens this server issues.
-    workspace_claim: Option<String>,
-    policy_claims: PolicyClaims,
+    /// What a sign-in reads of the person, and who may sign in: a sign-in
+    /// for a host carries it into the tokens this server issues.
+    pub(crate) reads: Reads,
     agent: ureq::Agent,
     /// The operator's lines about refused links, one per reason at most
     /// every few seconds.
@@ -102,42 +112,44 @@ impl Login {
         client_id: &str,
         secret: Option<String>,
         links: Arc<Links>,
-        (subject_claim, workspace_claim, policy_claims): (&str, Option<&str>, &PolicyClaims),
+        reads: Reads,
     ) -> Login {
         Login {
             issuer,
             client_id: client_id.to_owned(),
             secret,
             links,
-            subject_claim: subject_claim.to_owned(),
-            workspace_claim: workspace_claim.map(str::to_owned),
-            policy_claims: policy_claims.clone(),
+            reads,
             agent: http::agent(Duration::from_secs(10)),
             told: Default::default(),
         }
     }
 
     /// The ID token the issuer gives for `code` (and PKCE's `verifier`),
-    /// not yet checked; else why not, and whether only the operator can
-    /// mend it (the issuer unreadable, or refusing this server's client).
-    fn exchange(&self, code: String, verifier: PkceCodeVerifier) -> Result<CoreIdToken, NotIn> {
-        let client = self.client().map_err(|why| (true, why))?;
+    /// not yet checked; else why not, and whose it is to mend (the
+    /// operator's: the issuer unreadable, or refusing this server's client).
+    fn exchange(
+        &self,
+        code: String,
+        verifier: PkceCodeVerifier,
+    ) -> Result<CoreIdToken, NotSignedIn> {
+        let client = self.client().map_err(NotSignedIn::Operator)?;
         let http = |request| http::call(&self.agent, request);
         let exchange = client.exchange_code(AuthorizationCode::new(code));
-        let exchange = exchange.map_err(|e| (true, e.to_string()))?;
+        let exchange = exchange.map_err(|e| NotSignedIn::Operator(e.to_string()))?;
         let tokens = exchange.set_pkce_verifier(verifier).request(&http);
         let tokens = tokens.map_err(|e| match e {
             RequestTokenError::ServerResponse(answer)
                 if *answer.error() == CoreErrorResponseType::InvalidClient =>
             {
                 let id = &self.client_id;
-                (true, format!("the issuer refuses the login client {id:?} (invalid_client): check --login-client-id and NEXUS_MCP_LOGIN_CLIENT_SECRET"))
+                NotSignedIn::Operator(format!("the issuer refuses the login client {id:?} (invalid_client): check --login-client-id and NEXUS_MCP_LOGIN_CLIENT_SECRET"))
             }
-            e => (false, format!("the code exchange: {e}")),
+            e => NotSignedIn::Person(format!("the code exchange: {e}")),
         })?;
-        let id_token = tokens
-            .id_token()
-            .ok_or((false, "the issuer sent no ID token".to_owned()))?;
+        let id_token = tokens.id_token().ok_or(NotSignedIn::Person(
+            "the issuer sent no ID token".to_owned(),
+        ))?;
         Ok(id_token.clone())
     }
 
@@ -191,7 +203,7 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
         );
         // A claim other than `sub` (Entra's `oid`) is in an ID token only
         // when `profile` is asked.
-        if login.subject_claim != "sub" {
+        if login.reads.subject_claim != "sub" {
             asked = asked.add_scope(openidconnect::Scope::new("profile".to_owned()));
         }
         let (url, state, nonce) = asked.set_pkce_challenge(challenge).url();
@@ -323,8 +335,19 @@ pub(crate) fn returned(
     ))
 }
 
-/// Why a login did not complete, and whether only the operator can mend it.
-pub(crate) type NotIn = (bool, String);
+/// Why a sign-in did not complete, and whose it is to mend.
+#[derive(Debug)]
+pub(crate) enum NotSignedIn {
+    /// The person's: a step failed; they start again.
+    Person(String),
+    /// The operator's: the issuer or the login client is not as this
+    /// server expects.
+    Operator(String),
+    /// `--allow-sign-in` lets this person in by none of their claims.
+    Barred(String),
+    /// The sign-in's task stopped.
+    Stopped,
+}
 
 /// Who a login signed in: the issuer, the person's claim (`--subject-claim`)
 /// and, with `--workspace-claim`, its value in the ID token.
@@ -337,16 +360,19 @@ pub(crate) struct SignedIn {
     /// What `--policy` reads of the person in the ID token.
     #[serde(default)]
     pub(crate) attributes: Attributes,
+    /// The claims `--allow-sign-in` read, held again at each refresh.
+    #[serde(default)]
+    pub(crate) admitted: Map<String, Value>,
 }
 
-/// Who a login signed in, or why not; `Err` when the exchange could not
-/// run at all.
-pub(crate) type LoggedIn = Result<Result<SignedIn, NotIn>, tokio::task::JoinError>;
+/// Who a login signed in, or why not.
+pub(crate) type LoggedIn = Result<SignedIn, NotSignedIn>;
 
 /// The issuer and subject the code logs in, its ID token checked by the
 /// OpenID Connect crate (signature, issuer, audience, nonce, expiry) with
 /// the key it names as the bearer check holds it (fetched again, at most
-/// once per 30 s, when the issuer rotated).
+/// once per 30 s, when the issuer rotated), and the person let in by
+/// `--allow-sign-in`.
 pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
     let Returned {
         code,
@@ -357,10 +383,7 @@ pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
     let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(verifier);
     let id_token = tokio::task::spawn_blocking(move || exchanging.exchange(code, verifier));
-    let id_token = match id_token.await? {
-        Ok(id_token) => id_token,
-        Err(why) => return Ok(Err(why)),
-    };
+    let id_token = id_token.await.map_err(|_| NotSignedIn::Stopped)??;
     let jwt = serde_json::to_value(&id_token).ok();
     let jwt = jwt
         .as_ref()
@@ -369,36 +392,53 @@ pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
     let kid = jsonwebtoken::decode_header(jwt)
         .ok()
         .and_then(|header| header.kid);
-    match login.issuer.key(kid.as_deref().unwrap_or_default()).await {
-        Err(Missing::Unreadable(why)) => return Ok(Err((true, why))),
-        Err(Missing::Unknown) | Ok(_) => {}
+    if let Err(Missing::Unreadable(why)) =
+        login.issuer.key(kid.as_deref().unwrap_or_default()).await
+    {
+        return Err(NotSignedIn::Operator(why));
     }
-    let checked = login.client().map_err(|why| (true, why)).and_then(|client| {
-        let nonce = Nonce::new(nonce);
-        let claims = id_token.claims(&client.id_token_verifier(), &nonce);
-        let claims = claims.map_err(|e| (false, format!("the ID token: {e}")))?;
-        let name = login.subject_claim.as_str();
-        // Its signature checked above, the token's other claims are read as
-        // they are: the person's claim, as the bearer check reads it.
-        let others = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(jwt);
-        let others = others.unwrap_or_default();
-        let text = |name: &str| others.get(name)?.as_str().filter(|s| !s.trim().is_empty());
-        let subject = match name {
-            "sub" => Some(claims.subject().to_string()),
-            _ => text(name).map(str::to_owned),
-        };
-        let workspace = login.workspace_claim.as_deref().and_then(text);
-        let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
-            return Err((true, format!("the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)")));
-        };
-        let (issuer, workspace) = (claims.issuer().to_string(), workspace.map(str::to_owned));
-        let attributes = login.policy_claims.read(&others);
-        Ok(SignedIn {
-            issuer,
-            subject,
-            workspace,
-            attributes,
-        })
-    });
-    Ok(checked)
+    let client = login.client().map_err(NotSignedIn::Operator)?;
+    let claims = id_token.claims(&client.id_token_verifier(), &Nonce::new(nonce));
+    let claims = claims.map_err(|e| NotSignedIn::Person(format!("the ID token: {e}")))?;
+    // Its signature checked above, the token's other claims are read as
+    // they are: the person's claim, as the bearer check reads it.
+    let others = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(jwt);
+    let others = others.unwrap_or_default();
+    let sub = claims.subject().to_string();
+    let read = read_person(&login.reads, claims.issuer().to_string(), &sub, &others)?;
+    login
+        .reads
+        .admission
+        .admits(&others)
+        .map_err(NotSignedIn::Barred)?;
+    Ok(read)
+}
+
+/// Who the ID token of `issuer` names (its `sub`, and its `others`
+/// claims), as `reads` reads them; or why it names no one.
+fn read_person(
+    reads: &Reads,
+    issuer: String,
+    sub: &str,
+    others: &Map<String, Value>,
+) -> Result<SignedIn, NotSignedIn> {
+    let name = reads.subject_claim.as_str();
+    let text = |name: &str| others.get(name)?.as_str().filter(|s| !s.trim().is_empty());
+    let subject = match name {
+        "sub" => Some(sub),
+        _ => text(name),
+    };
+    let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
+        return Err(NotSignedIn::Operator(format!(
+            "the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)"
+        )));
+    };
+    let workspace = reads.workspace_claim.as_deref().and_then(text);
+    Ok(SignedIn {
+        issuer,
+        subject: subject.to_owned(),
+        workspace: workspace.map(str::to_owned),
+        attributes: reads.policy_claims.read(others),
+        admitted: reads.admission.kept(others),
+    })
 }

@@ -18,10 +18,21 @@ pub fn signed_in_through(
     person: &str,
     args: &[&str],
 ) -> (Served, String, String, HashMap<String, String>) {
+    signed_in_with(issuer, gateway, (person, serde_json::Map::new()), args)
+}
+
+/// [`signed_in_through`], the person approved with `claims` of theirs
+/// (their groups, a Workspace's `hd`).
+pub fn signed_in_with(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    (person, claims): (&str, serde_json::Map<String, serde_json::Value>),
+    args: &[&str],
+) -> (Served, String, String, HashMap<String, String>) {
     let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
     issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
-    issuer.approve_as(person);
+    issuer.approve_as_with_claims(person, claims);
     let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
     let child = command(gateway, &issuer.url(), port, &[&proxy[..], args].concat()).spawn();
     let served = Served::ready(child.expect("nexus-mcp"), port);

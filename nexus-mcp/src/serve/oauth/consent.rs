@@ -22,7 +22,7 @@ use super::refused::Refused;
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
 use crate::serve::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
-use crate::serve::signin::{LoggedIn, Refusal, SignedIn, Then, begin};
+use crate::serve::signin::{LoggedIn, NotSignedIn, Refusal, SignedIn, Then, begin};
 
 /// The cookie that binds a consent form to the browser it was shown to.
 const BROWSER_COOKIE: &str = "nexus_consent";
@@ -188,18 +188,26 @@ pub(crate) fn signed_in(
         );
     };
     let signed_in = match logged {
-        Ok(Ok(signed_in)) => signed_in,
-        Ok(Err((false, why))) => {
+        Ok(signed_in) => signed_in,
+        Err(NotSignedIn::Person(why)) => {
             log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
             let told = "the sign-in at the issuer did not complete";
             return redirect_refusal(&pending, "access_denied", told).answer(&iss(&pending));
         }
-        Ok(Err((true, why))) => {
+        Err(NotSignedIn::Operator(why)) => {
             log::error!(target: "nexus_mcp", "authorization: no sign-in can complete: {}", nexus_sdk::one_line(&why));
             let told = "this server's sign-in is not set up as its issuer expects: ask this server's operator";
             return redirect_refusal(&pending, "server_error", told).answer(&iss(&pending));
         }
-        Err(_) => {
+        Err(NotSignedIn::Barred(why)) => {
+            log::warn!(target: "nexus_mcp", "authorization refused: {why}");
+            crate::metrics::oauth("authorization", "barred");
+            let text = "This server lets in only the accounts its operator allows, and this \
+                        account is not one of them. Sign in with your organisation's account.";
+            let told = "the person is not one this server lets in (--allow-sign-in)";
+            return sent_back(&pending, text, "", told);
+        }
+        Err(NotSignedIn::Stopped) => {
             return redirect_refusal(&pending, "server_error", "the sign-in failed")
                 .answer(&iss(&pending));
         }
@@ -217,9 +225,9 @@ pub(crate) fn signed_in(
 }
 
 /// The issuer refused the person's sign-in: this server's page says so in
-/// the issuer's words, and sends the browser back to the host (a link, and
-/// a refresh a few seconds on) with `access_denied`, its `state` and `iss`:
-/// the person allowed this host, so its redirect may be followed.
+/// the issuer's words, and sends the browser back to the host with
+/// `access_denied`: the person allowed this host, so its redirect may be
+/// followed.
 pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -> Response {
     let Ok(pending) = Sealing::opened::<Pending>(&keys.oauth.pending, pending) else {
         return page(
@@ -227,19 +235,30 @@ pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -
             "This login has expired. Open the link again.",
         );
     };
+    crate::metrics::oauth("authorization", "access_denied");
     let why = format!("the issuer refused the sign-in: {}", refusal.said());
-    let iss = iss(&pending);
+    let text = "Your organisation's sign-in refused this sign-in. It said:";
+    sent_back(&pending, text, &refusal.said(), &why)
+}
+
+/// A sign-in refused, after the person allowed the host: this server's
+/// page says `text` (and `detail`, escaped), and sends the browser back to
+/// the host (a link, and a refresh a few seconds on) with `access_denied`
+/// and `why`, its `state` and `iss`.
+fn sent_back(pending: &Pending, text: &'static str, detail: &str, why: &str) -> Response {
+    let iss = iss(pending);
     let state = pending.state.as_deref();
-    let back = Refused::location(&pending.redirect_uri, "access_denied", &why, state, &iss);
+    let back = Refused::location(&pending.redirect_uri, "access_denied", why, state, &iss);
     let back = escaped(&back.unwrap_or_default());
-    let said = escaped(&refusal.said());
+    let detail = match detail.is_empty() {
+        true => String::new(),
+        false => format!("<p><code>{}</code></p>", escaped(detail)),
+    };
     let html = format!(
         "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"5;url={back}\">\
-         <title>nexus-mcp: sign-in refused</title>\
-         <p>Your organisation's sign-in refused this sign-in. It said:</p><p><code>{said}</code></p>\
+         <title>nexus-mcp: sign-in refused</title><p>{text}</p>{detail}\
          <p>The application is told. <a href=\"{back}\">Back to the application</a></p>"
     );
-    crate::metrics::oauth("authorization", "access_denied");
     (StatusCode::FORBIDDEN, Html(html)).into_response()
 }
 
@@ -281,6 +300,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         person: signed_in.subject,
         workspace: signed_in.workspace,
         attributes: signed_in.attributes,
+        admitted: signed_in.admitted,
         client: pending.client,
         scopes: pending.scopes,
         resource: pending.resource,

@@ -18,6 +18,7 @@ use super::document::Documents;
 use super::grant::{CLIENT_LIFE, Redeemed};
 use crate::keys::{HeldKeys, Sealing};
 use crate::serve::Site;
+use crate::serve::admit::Admission;
 use crate::serve::bearer::Gate;
 use crate::serve::deny::DenyList;
 use crate::serve::signin::Login;
@@ -48,6 +49,8 @@ pub(crate) struct Front {
     pub(crate) store: Arc<Store>,
     /// How long a sign-in holds (`--sign-in-life`).
     pub(crate) sign_in_life: Duration,
+    /// Who may sign in (`--allow-sign-in`), held again at each refresh.
+    pub(crate) admission: Admission,
 }
 
 impl Front {
@@ -71,6 +74,7 @@ impl Front {
             documents: Documents::new(site.document_origins.clone()),
             store: Arc::clone(&site.store),
             sign_in_life: site.sign_in_life,
+            admission: site.admission.clone(),
         }
     }
 
@@ -124,6 +128,7 @@ impl Front {
             documents: Documents::new(Vec::new()),
             store: Arc::new(Store::memory()),
             sign_in_life: super::grant::SIGN_IN_LIFE,
+            admission: Admission::default(),
         }
     }
 }

@@ -34,6 +34,10 @@ pub(crate) struct Grant {
     /// and tags).
     #[serde(default)]
     pub(crate) attributes: crate::policy::Attributes,
+    /// The claims `--allow-sign-in` read at the sign-in, held again at
+    /// each refresh.
+    #[serde(default)]
+    pub(crate) admitted: serde_json::Map<String, serde_json::Value>,
     /// The client it was granted to: the SHA-256 of its id (hex).
     pub(crate) client: String,
     /// The scopes granted.

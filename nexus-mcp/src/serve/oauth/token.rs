@@ -197,13 +197,15 @@ async fn earned(front: &Front, asked: Asked) -> Result<Value, Refused> {
     let now = jsonwebtoken::get_current_timestamp();
     let denied = |grant: &Grant| {
         let person = crate::principal::person(&front.issuer, &grant.person);
-        match front.deny.denies(&person) {
-            true => Err(Refused(
-                "invalid_grant",
-                "this person is denied access to this server",
-            )),
-            false => Ok(()),
+        if front.deny.denies(&person) {
+            let why = "this person is denied access to this server";
+            return Err(Refused("invalid_grant", why));
         }
+        front.admission.admits(&grant.admitted).map_err(|why| {
+            log::info!(target: "nexus_mcp", "a refresh refused: {why}");
+            let why = "this person is not one this server lets in (--allow-sign-in)";
+            Refused("invalid_grant", why)
+        })
     };
     match asked.read()? {
         TokenRequest::AuthorizationCode {
@@ -310,6 +312,7 @@ mod tests {
         Grant {
             workspace: None,
             attributes: Default::default(),
+            admitted: Default::default(),
             person: "alice".into(),
             client: client_mark("the-client"),
             scopes: vec!["mcp.tools".into()],
