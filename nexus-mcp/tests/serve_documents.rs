@@ -195,3 +195,66 @@ fn a_document_on_a_private_address_or_over_plain_http_is_never_fetched() {
         "nothing connected to the private address"
     );
 }
+
+#[test]
+fn one_origins_slow_documents_leave_another_hosts_sign_in_its_fetch() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let (slow, honest) = (FakeUpstream::start(), FakeUpstream::start());
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let args = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--oauth-client-document-origin",
+        &slow.url(),
+        "--oauth-client-document-origin",
+        &honest.url(),
+    ];
+    let child = command(&gateway, &issuer.url(), port, &args).spawn();
+    let served = Served::ready(child.expect("nexus-mcp"), port);
+    // One origin asks 16 times at once (every fetch slot), each document
+    // held unanswered.
+    let holds: Vec<_> = (0..16).map(|_| slow.hold_next()).collect();
+    let asking: Vec<_> = (0..16)
+        .map(|n| {
+            let id = format!("{}/client-{n}.json", slow.url());
+            slow.set_reply(
+                &format!("/client-{n}.json"),
+                document(&id, "http://127.0.0.1:9/cb"),
+            );
+            let url = authorize_url(&origin, &id);
+            std::thread::spawn(move || Browser::new().open(&url).0)
+        })
+        .collect();
+    // Four reach the origin (waited for: each is seen there); the other
+    // twelve are refused at once.
+    served.said_once(|said| said.matches("of this origin's client documents").count() == 12);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while slow.request_count() < 4 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(slow.request_count(), 4, "a quarter of the fetches, no more");
+    // Meanwhile another host's document is fetched and its sign-in goes on.
+    let id = format!("{}/client.json", honest.url());
+    honest.set_reply("/client.json", document(&id, "http://127.0.0.1:9/cb"));
+    let (status, _, page) = Browser::new().open(&authorize_url(&origin, &id));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Doc Host"), "its consent page: {page}");
+    // Released, the four held ones answer (their consent page, or refused
+    // when their five seconds ran out first); the twelve were refused.
+    drop(holds);
+    let answered: Vec<u16> = asking
+        .into_iter()
+        .map(|a| a.join().expect("an answer"))
+        .collect();
+    assert!(
+        answered.iter().all(|s| [200, 400].contains(s)),
+        "{answered:?}"
+    );
+    assert!(
+        answered.iter().filter(|s| **s == 400).count() >= 12,
+        "{answered:?}"
+    );
+}

@@ -11,8 +11,9 @@
 //! trusted past those bounds (a host inside the network, or a loopback
 //! one in development): http, and private addresses, there.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -31,6 +32,32 @@ const ASK: Duration = Duration::from_secs(5);
 /// refused, so a flood of client ids costs a bounded number of fetches.
 const AT_ONCE: usize = 16;
 
+/// The most of those one origin's documents hold at once: a quarter, so
+/// that one origin's slow documents leave every other host's sign-in
+/// three quarters of the slots.
+const PER_ORIGIN: usize = AT_ONCE / 4;
+
+/// How many documents each origin is being fetched for.
+type Fetching = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One origin's fetch under way: its count, given back when dropped.
+struct Held {
+    fetching: Fetching,
+    origin: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut fetching = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = fetching.get_mut(&self.origin) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                fetching.remove(&self.origin);
+            }
+        }
+    }
+}
+
 /// A client ID metadata document: its own URL, and client metadata.
 #[derive(Deserialize)]
 struct Document {
@@ -44,6 +71,7 @@ pub(crate) struct Documents {
     agent: ureq::Agent,
     trusted: Arc<Vec<String>>,
     at_once: Arc<tokio::sync::Semaphore>,
+    fetching: Fetching,
 }
 
 impl Documents {
@@ -60,14 +88,29 @@ impl Documents {
             agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
             trusted,
             at_once: Arc::new(tokio::sync::Semaphore::new(AT_ONCE)),
+            fetching: Fetching::default(),
         }
+    }
+
+    /// A fetch for `origin`, unless it holds [`PER_ORIGIN`] already.
+    fn hold(&self, origin: &str) -> Option<Held> {
+        let mut fetching = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
+        let count = fetching.entry(origin.to_owned()).or_default();
+        if *count >= PER_ORIGIN {
+            return None;
+        }
+        *count += 1;
+        let fetching = Arc::clone(&self.fetching);
+        let origin = origin.to_owned();
+        Some(Held { fetching, origin })
     }
 
     /// The client the document at `id` describes, or why not (for the log:
     /// the person's page says only that it could not be used).
     pub(crate) async fn client(&self, id: &str) -> Result<Client, String> {
         let url = url::Url::parse(id).map_err(|_| "the client id is not a URL".to_owned())?;
-        let trusted = self.trusted.contains(&url.origin().ascii_serialization());
+        let origin = url.origin().ascii_serialization();
+        let trusted = self.trusted.contains(&origin);
         if url.scheme() != "https" && !trusted {
             return Err("a client id URL is https".to_owned());
         }
@@ -75,6 +118,15 @@ impl Documents {
         if url.path() == "/" || url.fragment().is_some() || credentials {
             return Err("a client id URL has a path, and no fragment or credentials".to_owned());
         }
+        if dot_segments(id) {
+            return Err("a client id URL has no . or .. segment".to_owned());
+        }
+        let Some(_held) = self.hold(&origin) else {
+            return Err(format!(
+                "{PER_ORIGIN} of this origin's client documents are being fetched already (an \
+                 origin holds at most {PER_ORIGIN} of the {AT_ONCE} fetches at once)"
+            ));
+        };
         let Ok(_permit) = self.at_once.try_acquire() else {
             return Err(format!(
                 "{AT_ONCE} client documents are being fetched already"
@@ -90,6 +142,19 @@ impl Documents {
         }
         registered(document.metadata).map_err(|refused| format!("the document: {}", refused.why))
     }
+}
+
+/// Whether the client id `id`, as written, has a `.` or `..` path segment
+/// (a percent-encoded dot too), which the URL crate would resolve away
+/// before its checks, while the fetch and the document name it as written.
+fn dot_segments(id: &str) -> bool {
+    let after_scheme = id.split_once("://").map_or(id, |(_, rest)| rest);
+    let path = after_scheme.split_once('/').map_or("", |(_, path)| path);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.split('/').any(|segment| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    })
 }
 
 /// The body of the document at `url`, or why not.
@@ -192,6 +257,51 @@ impl Resolver for PublicOnly {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_id_with_a_dot_segment_is_none() {
+        for dotted in [
+            "https://h.example/./client.json",
+            "https://h.example/a/../client.json",
+            "https://h.example/a/%2e%2E/client.json",
+            "https://h.example/a/%2e",
+            "https://h.example/..",
+        ] {
+            assert!(dot_segments(dotted), "{dotted}");
+        }
+        for plain in [
+            "https://h.example/client.json",
+            "https://h.example/a.b/..c/client.json?x=/../",
+            "https://h.example/.well-known/client",
+        ] {
+            assert!(!dot_segments(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn one_origin_holds_a_quarter_of_the_fetches_and_gives_them_back() {
+        let documents = Documents::new(Vec::new());
+        let held: Vec<Held> = (0..PER_ORIGIN)
+            .map(|_| documents.hold("https://slow.example").expect("its share"))
+            .collect();
+        assert!(
+            documents.hold("https://slow.example").is_none(),
+            "past its share"
+        );
+        assert!(
+            documents.hold("https://other.example").is_some(),
+            "another origin's own"
+        );
+        drop(held);
+        assert!(
+            documents.hold("https://slow.example").is_some(),
+            "given back"
+        );
+        assert!(
+            documents.fetching.lock().unwrap().len() <= 1,
+            "nothing kept for none"
+        );
+    }
 
     #[test]
     fn only_addresses_of_the_public_internet_are_public() {
