@@ -31,7 +31,7 @@ pub(crate) struct Keys {
     /// The connect page's links: one seal per key, the first seals.
     pub(crate) tickets: Vec<Sealing>,
     /// The login's cookie: one seal per key, the first seals.
-    pub(crate) cookies: Vec<Seal>,
+    pub(crate) cookies: Vec<Sealing>,
     /// What `--oauth-proxy` seals: client ids, codes, access and refresh
     /// tokens, each kind under its own seals (one per key, the first seals).
     pub(crate) oauth: OauthSeals,
@@ -125,6 +125,33 @@ pub(crate) enum Unopened {
     Invalid,
 }
 
+impl Unopened {
+    /// The operator's line when `what` did not open because the replicas'
+    /// keys differ (none when it is merely expired or changed), with the
+    /// fix. One sentence for every sealed kind: a client id, a code, a
+    /// token, a form, a cookie, a link.
+    pub(crate) fn keys_differ(&self, what: &str) -> Option<String> {
+        let fix = "give every replica the same keyring (NEXUS_MCP_STATE_KEYS)";
+        match self {
+            Unopened::Invalid => None,
+            Unopened::Differs { kid } => Some(format!(
+                "refused {what} sealed under key id {kid:?}, which this replica holds another \
+                 key under: the replicas' keys under id {kid:?} differ; {fix}"
+            )),
+            Unopened::Foreign { kid, held } => Some(format!(
+                "refused {what} sealed under key id {kid:?}, which this replica's keyring \
+                 ({held}) lacks: the replicas' keyrings differ; {fix}"
+            )),
+        }
+    }
+}
+
+/// What a person reads when what they bring was sealed by a replica whose
+/// keys differ from this one's.
+pub(crate) const KEYS_DIFFER: &str = "This was made by another server of this service, whose \
+     keys differ from this one's. Tell whoever runs this server (its log says which key); \
+     starting again may land on that same server.";
+
 impl Keys {
     /// The keys `ring` derives (each key at least 32 bytes); why not,
     /// naming the entry, never a key.
@@ -138,9 +165,6 @@ impl Keys {
             };
             entries.iter().map(sealing).collect()
         };
-        let cookies = entries
-            .iter()
-            .map(|(_, key)| Seal::new(key, "connect cookie"));
         Ok(Keys {
             states: Sealer::keyring(ring)?,
             tickets: named("connect ticket"),
@@ -152,7 +176,7 @@ impl Keys {
                 pending: named("oauth pending authorization"),
                 consents: named("oauth consents"),
             },
-            cookies: cookies.collect(),
+            cookies: named("connect cookie"),
             kids: ring.kids(),
         })
     }
@@ -261,11 +285,6 @@ impl Seal {
         URL_SAFE_NO_PAD.encode(sealed)
     }
 
-    /// What `sealed` holds, when this seal made it and it has not expired.
-    pub(crate) fn open<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
-        self.open_until(sealed).map(|(value, _)| value)
-    }
-
     /// What `sealed` holds and when it expires, when this seal made it and
     /// it has not expired.
     fn open_until<T: DeserializeOwned>(&self, sealed: &str) -> Option<(T, u64)> {
@@ -280,11 +299,6 @@ impl Seal {
         let (until, value): (u64, T) = serde_json::from_slice(plain).ok()?;
         (now() < until).then_some((value, until))
     }
-}
-
-/// What `sealed` holds, opened under whichever of `seals` made it.
-pub(crate) fn opened<T: DeserializeOwned>(seals: &[Seal], sealed: &str) -> Option<T> {
-    seals.iter().find_map(|seal| seal.open(sealed))
 }
 
 /// Seconds since the Unix epoch.
@@ -304,19 +318,37 @@ mod tests {
             &("alice", "https://consent.example/x"),
             Duration::from_secs(60),
         );
-        let opened: (String, String) = seal.open(&sealed).unwrap();
+        let opened: (String, String) = seal.open_until(&sealed).map(|(value, _)| value).unwrap();
         assert_eq!(opened.1, "https://consent.example/x");
         assert!(!sealed.contains("consent"), "encrypted, not only signed");
         let other_kind = Seal::new(b"k".repeat(32).as_slice(), "cookie");
-        assert!(other_kind.open::<(String, String)>(&sealed).is_none());
+        assert!(
+            other_kind
+                .open_until::<(String, String)>(&sealed)
+                .map(|(value, _)| value)
+                .is_none()
+        );
         let other_key = Seal::new(b"j".repeat(32).as_slice(), "ticket");
-        assert!(other_key.open::<(String, String)>(&sealed).is_none());
+        assert!(
+            other_key
+                .open_until::<(String, String)>(&sealed)
+                .map(|(value, _)| value)
+                .is_none()
+        );
         let mut tampered = sealed.into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
-        assert!(seal.open::<(String, String)>(&tampered).is_none());
+        assert!(
+            seal.open_until::<(String, String)>(&tampered)
+                .map(|(value, _)| value)
+                .is_none()
+        );
         let expired = seal.seal(&("alice", "x"), Duration::ZERO);
-        assert!(seal.open::<(String, String)>(&expired).is_none());
+        assert!(
+            seal.open_until::<(String, String)>(&expired)
+                .map(|(value, _)| value)
+                .is_none()
+        );
     }
 }

@@ -13,7 +13,11 @@
 //!   (one operator, one workspace) or `serve`.
 //! * The HTTP wing, `serve/`, entered only from here: `serve.rs` is its map
 //!   (the flags, the door in front of MCP, the bearer check, the issuer, the
-//!   connect page's login, readiness, `--check`, the deny list …).
+//!   connect page's login, readiness, `--check`, the deny list …), and
+//!   `serve/oauth.rs` the map of the hosts' authorization server.
+//! * The policies: `policy` (Cedar in, decisions out: a leaf), `decisions`
+//!   (where the server asks: its calls, links and listings decided, counted
+//!   and told) and `policy_command` (`nexus-mcp policy`).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
 //!   once. Who a call acts for is a `principal::Principal`, made where the
 //!   request enters (stdio's operator, `serve`'s verified person) and read
@@ -602,6 +606,31 @@ fn shown_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// Every `mod` a map file declares is named in its opening doc, so
+    /// that the maps keep up with the rooms.
+    #[test]
+    fn every_room_is_named_on_its_map() {
+        let maps = [
+            ("main.rs", include_str!("main.rs")),
+            ("serve.rs", include_str!("serve.rs")),
+            ("serve/oauth.rs", include_str!("serve/oauth.rs")),
+        ];
+        for (file, text) in maps {
+            let doc: String = (text.lines())
+                .take_while(|line| line.starts_with("//!") || line.trim().is_empty())
+                .collect();
+            let rooms = text.lines().filter_map(|line| {
+                let line = line.trim_start_matches("pub(crate) ");
+                line.strip_prefix("mod ")?.strip_suffix(';')
+            });
+            for room in rooms {
+                let named = [format!("`{room}`"), format!("`{room}::")];
+                let named = named.iter().any(|name| doc.contains(name.as_str()));
+                assert!(named, "{file} does not name {room}");
+            }
+        }
+    }
+
     use super::*;
 
     /// Every subcommand's flags as clap asserts them (a name two flags

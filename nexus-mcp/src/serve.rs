@@ -192,6 +192,14 @@ pub(crate) async fn run(
     if site.oauth_proxy {
         let login = site.login_client_id.as_deref().unwrap_or_default();
         log::info!(target: "nexus_mcp", "--oauth-proxy: the hosts' authorization server is {origin}; people sign in at {} with the login client {login:?}, whose redirect URI registered there is {origin}/connect/callback; a sign-in holds {} h (--sign-in-life); {}", gate.issuer, site.sign_in_life.as_secs() / 3600, site.store.said(), origin = site.origin);
+        let under = site
+            .path
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .map(|(under, _)| under);
+        if let Some(under) = under.filter(|under| !under.is_empty()) {
+            log::warn!(target: "nexus_mcp", "--oauth-proxy: MCP is at {under}/…, but the authorization server's endpoints (/.well-known/oauth-authorization-server, /authorize, /token, /register, /connect/…) take the root of {}: a second serve --oauth-proxy on this origin would answer at the same paths; give each deployment a host of its own", site.origin);
+        }
     }
     let (close, closed) = tokio::sync::watch::channel(false);
     let listener = closing::Closing::new(listener, closed).map_err(|e| e.to_string())?;
@@ -209,7 +217,10 @@ async fn warm(gate: &Gate) {
         Ok(keys) => {
             log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer);
             let metadata = gate.issuer.metadata().unwrap_or_default();
-            for line in check::scopes_not_offered(&gate.scopes, &metadata) {
+            // Behind --oauth-proxy, serve grants its --scope itself.
+            let proxy = gate.authorization_server.is_some();
+            let asked = if proxy { &[][..] } else { &gate.scopes[..] };
+            for line in check::scopes_not_offered(asked, &metadata) {
                 log::warn!(target: "nexus_mcp", "{line}: a note, not a refusal (some issuers list only OpenID scopes); a token without it is refused 403");
             }
         }

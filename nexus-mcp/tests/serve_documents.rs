@@ -184,10 +184,18 @@ fn a_document_on_a_private_address_or_over_plain_http_is_never_fetched() {
     ) {
         let (status, _, page) = Browser::new().open(&authorize_url(&origin, &id));
         assert_eq!(status, 400, "{id}: {page}");
-        served.said_once(|said| {
+        let said = served.said_once(|said| {
             said.lines()
                 .any(|line| line.contains(&id) && line.contains(why))
         });
+        let line = said
+            .lines()
+            .find(|line| line.contains(&id) && line.contains(why));
+        let named = line.is_some_and(|line| line.contains("--oauth-client-document-origin"));
+        assert!(
+            named || why == "has a path",
+            "the flag that trusts it: {line:?}"
+        );
     }
     assert_eq!(
         api.connections(),

@@ -234,3 +234,161 @@ fn a_person_without_a_connection_is_followed_in_the_log_by_the_command_that_conn
     let (_, answer) = served.call(&alice, "authenticated_fetch", fetch);
     assert_eq!(answer["result"]["isError"], false, "{answer}");
 }
+
+/// Two replicas under one key id (`default`) whose keys differ: whatever
+/// one sealed and the other is shown (a client id, a consent form, a
+/// sign-in's cookie, a code) is named as keys that differ, on the person's
+/// page and in the log with the fix, never as "register again".
+#[test]
+fn replicas_whose_keys_differ_name_it_for_a_client_id_a_form_a_cookie_and_a_code() {
+    use common::front::{authorize_url, field, signed_in_through, token_answer};
+    use common::served::{Browser, command, free_port};
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+    let (one, origin, id, said) = signed_in_through(&issuer, &gateway, "alice", &[]);
+    // Another replica at the same public URL, its one key another.
+    let port = free_port();
+    let public = format!("{origin}/mcp");
+    let args = [&proxy[..], &["--public-url", &public]].concat();
+    let child = command(&gateway, &issuer.url(), port, &args)
+        .env(
+            "NEXUS_MCP_STATE_KEY",
+            "another-sealing-key-of-32-bytes-or-more",
+        )
+        .spawn();
+    let two = common::served::Served::ready(child.expect("nexus-mcp"), port);
+    let fix = "give every replica the same keyring";
+    // The client id registered at one, authorized at two.
+    let (status, _, page) = Browser::new().open(&authorize_url(&two.origin, &id));
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("whose keys differ") && !page.contains("registers again"),
+        "{page}"
+    );
+    two.said_once(|s| {
+        s.contains("refused a client id sealed under key id \"default\"") && s.contains(fix)
+    });
+    // The consent form shown by one, sent to two.
+    let mut browser = Browser::new();
+    let (_, _, page) = browser.open(&authorize_url(&origin, &id));
+    let form = [("pending", field(&page, "pending"))];
+    // Behind one balancer, the page's origin is the public one.
+    let sent = format!("{}/authorize", two.origin);
+    let (status, _, page) = browser.submit_from(&origin, &sent, &form);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("whose keys differ"), "{page}");
+    two.said_once(|s| s.contains("refused a consent form sealed under key id"));
+    // The sign-in begun at one (its cookie), its callback landing on two.
+    let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &form);
+    issuer.approve_as("alice");
+    let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
+    let back = back.expect("back").replace(&origin, &two.origin);
+    let (status, _, page) = browser.open(&back);
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("whose keys differ"), "{page}");
+    two.said_once(|s| s.contains("refused a sign-in's cookie sealed under key id"));
+    // A code issued by one, redeemed at two.
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", said.get("code").expect("a code").as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", &id),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (status, refused) = token_answer(&two.origin, &form);
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("keys differ")
+    );
+    two.said_once(|s| s.contains("refused a code or token sealed under key id") && s.contains(fix));
+    assert!(
+        !two.said().contains("another-sealing-key"),
+        "no key in the log"
+    );
+    drop(one);
+}
+
+/// Without `--oauth-proxy`, in front of an issuer that lets no host
+/// register (Entra ID's shape), `--check` notes that hosts that register
+/// themselves cannot sign in and names `--oauth-proxy`; behind the proxy,
+/// a public URL with a path is told to take its origin's root alone.
+#[test]
+fn the_operator_is_told_where_the_proxy_is_the_way_and_where_it_takes_the_root() {
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let (issuer, gateway) = (FakeIssuer::start_entra(tenant), FakeGateway::start());
+    let args = ["--audience", "api://app", "--check"];
+    let out = command(&gateway, &issuer.url(), free_port(), &args)
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("lets no host register") && said.contains("--oauth-proxy"),
+        "{said}"
+    );
+    let plain = FakeIssuer::start();
+    let out = command(&gateway, &plain.url(), free_port(), &["--check"]).output();
+    let said = String::from_utf8_lossy(&out.expect("nexus-mcp").stderr).into_owned();
+    assert!(
+        !said.contains("lets no host register"),
+        "it registers hosts: {said}"
+    );
+    // A deployment under a path, behind the proxy.
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}/contractors/mcp");
+    plain.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let proxy = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--public-url",
+        &public,
+    ];
+    let child = command(&gateway, &plain.url(), port, &proxy).spawn();
+    let served = Served::ready(child.expect("nexus-mcp"), port);
+    let said = served.said_once(|said| said.contains("take the root of"));
+    assert!(said.contains("MCP is at /contractors/"), "{said}");
+}
+
+/// `serve --check` asks the issuer whether it takes the login client's
+/// redirect URI (an authorization request it does not follow), and names
+/// the URI to register there when it does not.
+#[test]
+fn check_names_the_callback_to_register_when_the_issuer_does_not_take_it() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/connect/callback");
+    issuer.add_client("nexus-login", "http://127.0.0.1:1/elsewhere");
+    let proxy = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--check",
+    ];
+    let check = || {
+        let out = command(&gateway, &issuer.url(), port, &proxy)
+            .output()
+            .expect("nexus-mcp");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = check();
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains(&format!("register {callback} there")),
+        "{said}"
+    );
+    issuer.add_client("nexus-login", &callback);
+    let (code, said) = check();
+    assert_eq!(code, Some(0), "{said}");
+}

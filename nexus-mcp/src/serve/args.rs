@@ -173,11 +173,7 @@ impl ServeArgs {
         }
         let origin = public.origin().ascii_serialization();
         let resource = format!("{origin}{path}");
-        let host = public.host_str().unwrap_or_default().to_owned();
-        let mut hosts = vec![host.clone()];
-        if let Some(port) = public.port() {
-            hosts.push(format!("{host}:{port}"));
-        }
+        let hosts = hosts_of(&public);
         let mut origins = vec![origin.clone()];
         for given in self.allowed_origins {
             origins.push(allowed_origin(&given)?);
@@ -203,10 +199,7 @@ impl ServeArgs {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
         let deny = Arc::new(deny::DenyList::read(self.deny_file, &self.issuer)?);
-        let store = match self.store.or(store).filter(|url| !url.trim().is_empty()) {
-            Some(url) => Store::redis(&url)?,
-            None => Store::memory(),
-        };
+        let store = store_at(self.store.or(store))?;
         let site = Site {
             admission: Admission::new(&self.allow_sign_in)?,
             deny,
@@ -241,6 +234,23 @@ impl ServeArgs {
             introspection,
         };
         Ok((site, gate))
+    }
+}
+
+/// The `Host` values a request to `public` may carry: its host, and with
+/// its port when it names one.
+fn hosts_of(public: &url::Url) -> Vec<String> {
+    let host = public.host_str().unwrap_or_default().to_owned();
+    let port = public.port().map(|port| format!("{host}:{port}"));
+    std::iter::once(host).chain(port).collect()
+}
+
+/// Where refresh-token families are kept: the Redis at `--store`'s URL (or
+/// `NEXUS_MCP_STORE`'s), or this process's memory.
+fn store_at(url: Option<String>) -> Result<Store, String> {
+    match url.filter(|url| !url.trim().is_empty()) {
+        Some(url) => Store::redis(&url),
+        None => Ok(Store::memory()),
     }
 }
 

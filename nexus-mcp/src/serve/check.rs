@@ -77,7 +77,11 @@ pub(crate) async fn failures(
         failed.push(format!("--issuer: {why}"));
     }
     let metadata = gate.issuer.metadata().unwrap_or_default();
-    let unlisted = scopes_not_offered(&gate.scopes, &metadata);
+    // Behind --oauth-proxy, serve grants its --scope itself: the issuer's
+    // list says nothing of it.
+    let proxy = gate.authorization_server.is_some();
+    let asked = if proxy { &[][..] } else { &gate.scopes[..] };
+    let unlisted = scopes_not_offered(asked, &metadata);
     let notes = if lists_openid_alone(&metadata) {
         let note =
             "a note: the issuer lists only OpenID's own scopes (RFC 8414 lets the list be partial)";
@@ -89,9 +93,13 @@ pub(crate) async fn failures(
         failed.extend(unlisted);
         Vec::new()
     };
-    if gate.authorization_server.is_some() && !metadata.is_null() {
+    if proxy && !metadata.is_null() {
         failed.extend(proxy_unmet(&metadata));
     }
+    let notes: Vec<String> = notes
+        .into_iter()
+        .chain(no_host_registers(proxy, &metadata))
+        .collect();
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
         let endpoint = gate.issuer.introspection().await.ok().flatten();
         let asked = match endpoint {
@@ -110,14 +118,15 @@ pub(crate) async fn failures(
             ));
         }
     }
-    if let (Some(login), Some(endpoint)) = (login, metadata["token_endpoint"].as_str()) {
-        let endpoint = endpoint.to_owned();
-        let refused = tokio::task::spawn_blocking(move || login_refused(&login, &endpoint)).await;
-        if let Ok(Some(why)) = refused {
-            failed.push(format!(
-                "--login-client-id and NEXUS_MCP_LOGIN_CLIENT_SECRET: {why}"
-            ));
-        }
+    if let Some(login) = login {
+        let endpoints = (
+            metadata["token_endpoint"].as_str().map(str::to_owned),
+            metadata["authorization_endpoint"]
+                .as_str()
+                .map(str::to_owned),
+        );
+        let asked = tokio::task::spawn_blocking(move || login_unmet(&login, endpoints)).await;
+        failed.extend(asked.unwrap_or_default());
     }
     if let Err(why) = server.gateway_answers().await {
         failed.push(format!("NEXUS_GATEWAY_URL and NEXUS_API_KEY: {why}"));
@@ -142,6 +151,20 @@ fn proxy_unmet(metadata: &Value) -> Vec<String> {
         ));
     }
     unmet
+}
+
+/// Without `--oauth-proxy`, a note when the issuer lets no host register
+/// (its metadata names no `registration_endpoint`): the hosts that register
+/// themselves cannot sign anyone in there, and `--oauth-proxy` is the way.
+fn no_host_registers(proxy: bool, metadata: &Value) -> Option<String> {
+    let registers = metadata["registration_endpoint"].as_str().is_some();
+    (!proxy && !metadata.is_null() && !registers).then(|| {
+        "a note: the issuer lets no host register (its metadata names no \
+         registration_endpoint), so hosts that register themselves (claude.ai, Cursor, VS \
+         Code, ChatGPT) cannot sign anyone in there: --oauth-proxy makes this server their \
+         authorization server, signing people in at the issuer"
+            .to_owned()
+    })
 }
 
 /// Whether the issuer's `scopes_supported` lists OpenID Connect's own
@@ -173,6 +196,65 @@ pub(crate) fn scopes_not_offered(scopes: &[String], metadata: &Value) -> Vec<Str
             )
         })
         .collect()
+}
+
+/// What the issuer refuses of the login client: the client (at the token
+/// endpoint), and its redirect URI (at the authorization endpoint).
+fn login_unmet(
+    login: &LoginClient,
+    (token, authorization): (Option<String>, Option<String>),
+) -> Vec<String> {
+    let client = token.and_then(|endpoint| login_refused(login, &endpoint));
+    if let Some(why) = client {
+        // One line for one cause: an unknown client's callback is unknown too.
+        return vec![format!(
+            "--login-client-id and NEXUS_MCP_LOGIN_CLIENT_SECRET: {why}"
+        )];
+    }
+    let callback = authorization.and_then(|endpoint| callback_refused(login, &endpoint));
+    callback.into_iter().collect()
+}
+
+/// Why the issuer refuses the login client's redirect URI, if it does: an
+/// authorization request for it, its answer not followed, is sent on (to a
+/// login page, or back) when the issuer takes it, and refused with a 4xx
+/// page (Okta, Google) or Entra ID's AADSTS50011 when it does not.
+fn callback_refused(login: &LoginClient, authorization_endpoint: &str) -> Option<String> {
+    let mut asked = url::Url::parse(authorization_endpoint).ok()?;
+    asked
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &login.id)
+        .append_pair("redirect_uri", &login.callback)
+        .append_pair("scope", "openid")
+        .append_pair("state", "nexus-mcp-check")
+        .append_pair("code_challenge_method", "S256")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        );
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(ASK))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build();
+    let agent: ureq::Agent = config.into();
+    let mut answer = agent.get(asked.as_str()).call().ok()?;
+    let status = answer.status().as_u16();
+    let page = answer
+        .body_mut()
+        .with_config()
+        .limit(64 << 10)
+        .read_to_string();
+    let mismatch = page
+        .is_ok_and(|page| page.contains("AADSTS50011") || page.contains("redirect_uri_mismatch"));
+    ((400..500).contains(&status) || mismatch).then(|| {
+        let callback = &login.callback;
+        format!(
+            "--login-client-id: the issuer does not take the login client's redirect URI \
+             (it answers {status}): register {callback} there as the login client's redirect URI"
+        )
+    })
 }
 
 /// Why the issuer refuses the login client, if it does: a code no one was

@@ -45,38 +45,31 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
 /// A link that does not open, as the person reads it (400, and what to do)
 /// and as the operator does (why, at most once per reason a while).
 fn refused_link(login: &Login, unopened: Unopened) -> Response {
-    match unopened {
+    let why = match &unopened {
         Unopened::Invalid => {
             let line = "connect page: refused a link that has expired, was changed, or was never \
                         one of this server's";
             login.told.warn("invalid link", line);
             let why =
                 "This link is not valid: it has expired, or was changed. Ask your host again.";
-            page(StatusCode::BAD_REQUEST, why)
+            return page(StatusCode::BAD_REQUEST, why);
         }
-        Unopened::Differs { kid } => {
-            let line = format!(
-                "refused a connect link sealed under key id {kid:?}: the replicas' keys under id {kid:?} differ; give every replica the same keyring"
-            );
-            login
-                .told
-                .warn("link sealed under a key held otherwise", &line);
-            let why = "This link was made by another server of this service, whose key differs \
-                       from this one's. Ask your host again; if this repeats, tell the server's \
-                       operator.";
-            page(StatusCode::BAD_REQUEST, why)
+        Unopened::Differs { .. } => {
+            "This link was made by another server of this service, whose key differs from this \
+             one's. Ask your host again; if this repeats, tell the server's operator."
         }
-        Unopened::Foreign { kid, held } => {
-            let line = format!(
-                "refused a connect link sealed under key id {kid:?}, which this replica's keyring ({held}) lacks: the replicas' keyrings differ"
-            );
-            login.told.warn("link sealed under a key not held", &line);
-            let why = "This link was made by another server of this service, whose keys this one \
-                       does not hold. Ask your host again; if it happens again, tell whoever runs \
-                       this server (its log says which key is missing).";
-            page(StatusCode::BAD_REQUEST, why)
+        Unopened::Foreign { .. } => {
+            "This link was made by another server of this service, whose keys this one does not \
+             hold. Ask your host again; if it happens again, tell whoever runs this server (its \
+             log says which key is missing)."
         }
+    };
+    if let Some(line) = unopened.keys_differ("a connect link") {
+        login
+            .told
+            .warn("a link sealed under keys held otherwise", &line);
     }
+    page(StatusCode::BAD_REQUEST, why)
 }
 
 /// `GET /connect/callback`: the sign-in's answer, handed to the flow it

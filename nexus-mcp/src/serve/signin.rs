@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 use super::http;
 use super::issuer::{Issuer, Missing};
 use super::page::{cookie, page, set_cookie};
-use crate::keys::opened;
+use crate::keys::{KEYS_DIFFER, Sealing};
 use crate::ticket::Links;
 
 /// The cookie that carries a login under way.
@@ -214,8 +214,7 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
             verifier: verifier.secret().clone(),
         };
         let keys = login.links.keys();
-        let cookie = (keys.cookies.first()).map(|seal| seal.seal(&pending, LOGIN_TIME));
-        let cookie = cookie.unwrap_or_default();
+        let cookie = Sealing::named(&keys.cookies, &pending, LOGIN_TIME);
         Ok::<_, String>((url.to_string(), cookie))
     })
     .await;
@@ -301,10 +300,20 @@ pub(crate) fn returned(
     answered: Answered,
     headers: &HeaderMap,
 ) -> Result<(Then, Result<Returned, Refusal>), &'static str> {
-    let cookie = cookie(headers, COOKIE)
-        .and_then(|c| opened::<LoginCookie>(&login.links.keys().cookies, &c));
-    let Some(cookie) = cookie else {
+    let Some(sealed) = cookie(headers, COOKIE) else {
         return Err("This login has expired. Open the link again.");
+    };
+    let cookie = match Sealing::opened::<LoginCookie>(&login.links.keys().cookies, &sealed) {
+        Ok(cookie) => cookie,
+        Err(unopened) => {
+            if let Some(line) = unopened.keys_differ("a sign-in's cookie") {
+                login
+                    .told
+                    .warn("a cookie sealed under keys held otherwise", &line);
+                return Err(KEYS_DIFFER);
+            }
+            return Err("This login has expired. Open the link again.");
+        }
     };
     let same_state = answered.state.as_deref() == Some(cookie.state.as_str());
     if let (Some(error), true) = (answered.error, same_state) {

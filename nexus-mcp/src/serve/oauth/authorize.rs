@@ -18,6 +18,7 @@ use super::consent::{self, Pending};
 use super::front::Front;
 use super::grant::client_mark;
 use super::refused::Refused;
+use crate::keys::KEYS_DIFFER;
 
 /// What the person reads when the application's document cannot be used
 /// (the why is the operator's, in the log).
@@ -65,11 +66,23 @@ fn trusted(
     uri: Option<String>,
 ) -> Result<(String, Client, String), Refused> {
     let id = id.ok_or(Refused::Page("the request names no client_id"))?;
-    let client = documented.or_else(|| front.client(&id));
-    let client = client.ok_or(Refused::Page(
-        "this client is not registered here (or its registration has expired): the \
-         application registers again",
-    ))?;
+    let client = match documented {
+        Some(client) => client,
+        None => {
+            front
+                .client(&id)
+                .map_err(|unopened| match unopened.keys_differ("a client id") {
+                    Some(line) => {
+                        log::warn!(target: "nexus_mcp", "authorization: {line}");
+                        Refused::Page(KEYS_DIFFER)
+                    }
+                    None => Refused::Page(
+                        "this client is not registered here (or its registration has expired): \
+                     the application registers again",
+                    ),
+                })?
+        }
+    };
     let uri = match uri {
         Some(uri) if client.redirect_uris.iter().any(|r| same_redirect(r, &uri)) => uri,
         Some(_) => {

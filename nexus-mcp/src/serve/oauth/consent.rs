@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::front::Front;
 use super::grant::{CODE_LIFE, Code, Grant};
 use super::refused::Refused;
-use crate::keys::{Keys, Sealing};
+use crate::keys::{KEYS_DIFFER, Keys, Sealing};
 use crate::principal::person;
 use crate::serve::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
 use crate::serve::signin::{LoggedIn, NotSignedIn, Refusal, SignedIn, Then, begin};
@@ -139,7 +139,16 @@ pub(crate) async fn consented(
         return page(StatusCode::FORBIDDEN, why);
     }
     let keys = front.keys.now();
-    let pending: Option<Pending> = Sealing::opened(&keys.oauth.pending, &form.pending).ok();
+    let pending = Sealing::opened::<Pending>(&keys.oauth.pending, &form.pending);
+    if let Some(line) = pending
+        .as_ref()
+        .err()
+        .and_then(|u| u.keys_differ("a consent form"))
+    {
+        log::warn!(target: "nexus_mcp", "authorization: {line}");
+        return page(StatusCode::BAD_REQUEST, KEYS_DIFFER);
+    }
+    let pending = pending.ok();
     let browser = cookie(&headers, BROWSER_COOKIE);
     let Some(mut pending) = pending.filter(|p| browser.as_deref() == Some(p.browser.as_str()))
     else {

@@ -112,7 +112,10 @@ impl Documents {
         let origin = url.origin().ascii_serialization();
         let trusted = self.trusted.contains(&origin);
         if url.scheme() != "https" && !trusted {
-            return Err("a client id URL is https".to_owned());
+            return Err(format!(
+                "a client id URL is https (a host inside your network, or on loopback in \
+                 development: --oauth-client-document-origin {origin})"
+            ));
         }
         let credentials = !url.username().is_empty() || url.password().is_some();
         if url.path() == "/" || url.fragment().is_some() || credentials {
@@ -239,7 +242,11 @@ impl Resolver for PublicOnly {
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let found = DefaultResolver::default().resolve(uri, config, timeout)?;
         let origin = url::Url::parse(&uri.to_string()).map(|u| u.origin().ascii_serialization());
-        if origin.is_ok_and(|origin| self.0.contains(&origin)) {
+        let origin = origin.ok();
+        if origin
+            .as_ref()
+            .is_some_and(|origin| self.0.contains(origin))
+        {
             return Ok(found);
         }
         let mut kept = self.empty();
@@ -247,7 +254,11 @@ impl Resolver for PublicOnly {
             kept.push(*at);
         }
         if kept.is_empty() {
-            let why = "its host resolves to no public address";
+            let origin = origin.unwrap_or_default();
+            let why = format!(
+                "its host resolves to no public address (a host inside your network: \
+                 --oauth-client-document-origin {origin})"
+            );
             return Err(ureq::Error::Other(why.into()));
         }
         Ok(kept)

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::client::Client;
 use super::document::Documents;
 use super::grant::{CLIENT_LIFE, Redeemed};
-use crate::keys::{HeldKeys, Sealing};
+use crate::keys::{HeldKeys, Sealing, Unopened};
 use crate::serve::Site;
 use crate::serve::admit::Admission;
 use crate::serve::bearer::Gate;
@@ -103,9 +103,9 @@ impl Front {
         Sealing::named(&self.keys.now().oauth.clients, client, CLIENT_LIFE)
     }
 
-    /// The client `id` is, when this server's ring sealed it.
-    pub(crate) fn client(&self, id: &str) -> Option<Client> {
-        Sealing::opened(&self.keys.now().oauth.clients, id).ok()
+    /// The client `id` is, when this server's ring sealed it; else why not.
+    pub(crate) fn client(&self, id: &str) -> Result<Client, Unopened> {
+        Sealing::opened(&self.keys.now().oauth.clients, id)
     }
 
     /// The authorization server of the unit tests: `https://mcp.example.com`
@@ -151,16 +151,23 @@ mod tests {
         };
         let id = front(key).client_id(&client);
         assert_eq!(
-            front(key).client(&id),
+            front(key).client(&id).ok(),
             Some(client.clone()),
             "another replica"
         );
         let rotated = format!("new:another-key-of-at-least-thirty-two-bytes,{key}");
-        assert_eq!(front(&rotated).client(&id), Some(client), "mid rotation");
         assert_eq!(
-            front("default:a-different-key-of-thirty-two-bytes!!").client(&id),
-            None
+            front(&rotated).client(&id).ok(),
+            Some(client),
+            "mid rotation"
         );
-        assert_eq!(front(key).client(&id.replace('.', "x")), None);
+        let differs = front("default:a-different-key-of-thirty-two-bytes!!").client(&id);
+        let line = differs.err().and_then(|u| u.keys_differ("a client id"));
+        assert!(line.is_some_and(|l| l.contains("keys under id \"default\" differ")));
+        let lacks = front("other:a-different-key-of-thirty-two-bytes!!").client(&id);
+        let line = lacks.err().and_then(|u| u.keys_differ("a client id"));
+        assert!(line.is_some_and(|l| l.contains("keyring (other) lacks")));
+        let changed = front(key).client(&id.replace('.', "x")).err();
+        assert!(changed.is_some_and(|u| u.keys_differ("a client id").is_none()));
     }
 }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::front::Front;
 use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark};
-use crate::keys::{OauthSeals, Sealing, Unopened};
+use crate::keys::{OauthSeals, Sealing};
 use crate::serve::page::random;
 use crate::serve::store::{Down, Rotated};
 
@@ -282,14 +282,20 @@ async fn rotated(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
     }
 }
 
-/// What `sealed` holds under `seals`, or `invalid_grant`.
+/// What `sealed` holds under `seals`, or `invalid_grant`; one sealed by a
+/// replica whose keys differ is said in the log with the fix.
 fn opened<T: serde::de::DeserializeOwned>(seals: &[Sealing], sealed: &str) -> Result<T, Refused> {
-    Sealing::opened(seals, sealed).map_err(|unopened| match unopened {
-        Unopened::Invalid => Refused("invalid_grant", "expired, changed, or not issued here"),
-        Unopened::Differs { .. } | Unopened::Foreign { .. } => Refused(
-            "invalid_grant",
-            "sealed under a key this server does not hold",
-        ),
+    Sealing::opened(seals, sealed).map_err(|unopened| {
+        match unopened.keys_differ("a code or token") {
+            None => Refused("invalid_grant", "expired, changed, or not issued here"),
+            Some(line) => {
+                log::warn!(target: "nexus_mcp", "token: {line}");
+                Refused(
+                    "invalid_grant",
+                    "sealed by a server of this service whose keys differ from this one's",
+                )
+            }
+        }
     })
 }
 
