@@ -24,6 +24,7 @@ mod entra;
 mod introspect;
 mod mint;
 mod oauth;
+mod refresh;
 mod register;
 mod shape;
 use crate::server::{HttpServer, Reply};
@@ -95,6 +96,15 @@ struct State {
     secrets: HashMap<String, String>,
     /// Each code not yet exchanged: the grant it stands for.
     codes: HashMap<String, Grant>,
+    /// Each refresh token not yet used: the grant it renews.
+    refreshes: HashMap<String, Grant>,
+    /// Each person's claims as last approved ([`FakeIssuer::approve_as_with_claims`]):
+    /// what a refresh writes in their new ID token.
+    people: HashMap<String, Map<String, Value>>,
+    /// The people disabled ([`FakeIssuer::disable`]): no refresh for them.
+    disabled: std::collections::HashSet<String>,
+    /// The clients given no refresh token ([`FakeIssuer::no_refresh_tokens`]).
+    unrefreshed: std::collections::HashSet<String>,
     /// A number for each client and code.
     serial: u64,
 }
@@ -118,6 +128,9 @@ struct Grant {
     /// The person's own claims, carried into each token.
     claims: Map<String, Value>,
     nonce: Option<String>,
+    /// Whether it earns a refresh token (`offline_access`; Google's
+    /// `access_type=offline`).
+    offline: bool,
 }
 
 impl std::fmt::Debug for FakeIssuer {
@@ -334,8 +347,27 @@ impl FakeIssuer {
     pub fn approve_as_with_claims(&self, subject: &str, claims: Map<String, Value>) {
         let mut state = self.state.lock();
         state.person = subject.to_owned();
+        state.people.insert(subject.to_owned(), claims.clone());
         state.claims = claims;
         state.refusal = None;
+    }
+
+    /// Disables `subject`, as an administrator does at the provider: their
+    /// refresh tokens are refused from now on (`invalid_grant`), as Entra ID
+    /// (AADSTS50057), Okta and Google refuse a disabled or deleted person's.
+    /// (`POST /_fake/disable {"sub": …}` does the same.)
+    ///
+    /// A person's claims change the same way: approved again with other
+    /// claims, their next refresh's ID token carries those.
+    pub fn disable(&self, subject: &str) {
+        self.state.lock().disabled.insert(subject.to_owned());
+    }
+
+    /// Gives `client_id`'s sign-ins no refresh token, even when they ask
+    /// for one, as Okta gives none to an application without the Refresh
+    /// Token grant.
+    pub fn no_refresh_tokens(&self, client_id: &str) {
+        self.state.lock().unrefreshed.insert(client_id.to_owned());
     }
 
     /// `/authorize` refuses from now on, until a person is approved again:

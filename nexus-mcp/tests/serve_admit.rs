@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::front::{authorize_url, field, signed_in_through, token_answer};
+use common::front::{authorize_url, field, signed_in_through, token_answer, tokens_for};
 use common::served::{Browser, Served, command, free_port};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::{Map, Value, json};
@@ -95,18 +95,7 @@ fn a_sign_in_made_before_a_rule_is_turned_away_at_its_next_refresh() {
     issuer.approve_as_with_claims("1002", claims(json!({"email": "bob@gmail.com"})));
     let (_open, origin, id, said) = signed_in_through(&issuer, &gateway, "1002", &[]);
     let code = said.get("code").expect("a code: no rule yet");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
-    let (status, tokens) = token_answer(&origin, &form);
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = tokens_for(&origin, &id, code);
     // The operator adds the rule: a replica with it (the same keyring).
     let port = free_port();
     let public = format!("{origin}/mcp");

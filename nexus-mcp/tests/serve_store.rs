@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::front::{signed_in_through, token_answer};
+use common::front::{refreshed, signed_in_through, tokens_for};
 use common::redis::Redis;
 use common::served::{Served, command, free_port};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider};
@@ -25,21 +25,7 @@ fn alice(
 ) -> (Served, String, String, Value) {
     let workspace = common::served::workspace_of(&issuer.url(), "alice");
     gateway.add_provider(&workspace, "github", FakeProvider::oauth2("gho_a"));
-    let (one, origin, id, said) = signed_in_through(issuer, gateway, "alice", args);
-    let code = said.get("code").expect("a code");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
-    let (status, tokens) = token_answer(&origin, &form);
-    assert_eq!(status, 200, "{tokens}");
-    (one, origin, id, tokens)
+    alice_as(issuer, gateway, "alice", args)
 }
 
 /// Another replica beside the one at `origin`: the same keyring, public at
@@ -58,17 +44,6 @@ fn replica(
         Served::ready(child.expect("nexus-mcp"), port),
         format!("http://127.0.0.1:{port}"),
     )
-}
-
-/// The token endpoint at `at` asked to refresh `token` for the client `id`.
-fn refreshed(at: &str, id: &str, token: &Value) -> (u16, Value) {
-    let token = token["refresh_token"].as_str().expect("a refresh token");
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", token),
-        ("client_id", id),
-    ];
-    token_answer(at, &form)
 }
 
 #[test]
@@ -133,18 +108,7 @@ fn alice_as(
 ) -> (Served, String, String, Value) {
     let (one, origin, id, said) = signed_in_through(issuer, gateway, person, args);
     let code = said.get("code").expect("a code");
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
-    let (status, tokens) = token_answer(&origin, &form);
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = tokens_for(&origin, &id, code);
     (one, origin, id, tokens)
 }
 
@@ -259,8 +223,11 @@ fn moved_clock(command: &mut std::process::Command, by: &str) {
 #[ignore = "needs libfaketime from the distribution (NEXUS_FAKETIME; .ci/run installs it)"]
 fn a_sign_in_past_its_life_refreshes_no_more_on_any_replica() {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    // Replicas whose clocks read later than replica one's: the sign-in's
-    // life is counted from its start, whatever refreshed it since.
+    // A provider that gives the login no refresh token (Okta, for an app
+    // without the Refresh Token grant): the sign-in's life is what bounds
+    // it. Replicas whose clocks read later than replica one's: the life is
+    // counted from the sign-in, whatever refreshed it since.
+    issuer.no_refresh_tokens("nexus-login");
     let later = |origin: &str, by: &str, args: &[&str]| {
         let port = free_port();
         let public = format!("{origin}/mcp");

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{
-    FakeToken, Grant, KEYS, Shape, State, answer, entra, introspect, mint, refused, register, sign,
+    FakeToken, Grant, KEYS, Shape, State, answer, entra, introspect, mint, refresh, refused,
+    register, sign,
 };
 use crate::request::{RecordedRequest, query_pairs};
 use crate::server::Reply;
@@ -41,8 +42,18 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
             };
             state.person = subject.to_owned();
             state.claims = asked["claims"].as_object().cloned().unwrap_or_default();
+            let claims = state.claims.clone();
+            state.people.insert(subject.to_owned(), claims);
             state.refusal = None;
             answer(200, &json!({"approves": subject}))
+        }
+        ("POST", "/_fake/disable") => {
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let Some(subject) = asked["sub"].as_str().filter(|s| !s.is_empty()) else {
+                return refused("invalid_request", "{\"sub\": \"…\"} names whom to disable");
+            };
+            state.disabled.insert(subject.to_owned());
+            answer(200, &json!({"disabled": subject}))
         }
         ("POST", "/_fake/refuse") => {
             let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
@@ -126,6 +137,7 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         subject: state.person.clone(),
         claims: state.claims.clone(),
         nonce: form.get("nonce").cloned(),
+        offline: refresh::offline(&state.shape, form),
     };
     state.codes.insert(code.clone(), grant);
     let sent = [
@@ -153,12 +165,10 @@ fn sent_back(redirect_uri: &str, sent: &[(&str, &str)]) -> Reply {
 }
 
 /// `/token`: a code exchanged once, by its client, with its verifier, for
-/// a token whose audience is the `resource` asked for.
+/// a token whose audience is the `resource` asked for; or a refresh token
+/// ([`refresh`]).
 fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply {
     let field = |name: &str| form.get(name).cloned().unwrap_or_default();
-    if field("grant_type") != "authorization_code" {
-        return refused("unsupported_grant_type", "authorization_code only");
-    }
     let secret = state.secrets.get(&field("client_id"));
     let known = state.clients.contains_key(&field("client_id"));
     if !known || secret.is_some_and(|secret| *secret != field("client_secret")) {
@@ -168,6 +178,19 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
             &json!({"error": "invalid_client", "error_description": why}),
         );
     }
+    match field("grant_type").as_str() {
+        "authorization_code" => exchanged(state, url, form),
+        "refresh_token" => refresh::refreshed(state, url, form),
+        _ => refused(
+            "unsupported_grant_type",
+            "authorization_code or refresh_token",
+        ),
+    }
+}
+
+/// A code exchanged once, by its client, with its verifier.
+fn exchanged(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply {
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
     let Some(grant) = state.codes.remove(&field("code")) else {
         return refused("invalid_grant", "an unknown or used code");
     };
@@ -181,9 +204,19 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
             "the code, verifier, client or resource do not match",
         );
     }
+    let mut issued = issued(state, url, &grant, resource.as_deref());
+    if grant.offline && !state.unrefreshed.contains(&grant.client) {
+        issued["refresh_token"] = json!(refresh::kept(state, &grant));
+    }
+    answer(200, &issued)
+}
+
+/// The tokens `grant` earns (for `resource`): an access token in the
+/// shape's form and, with `openid`, an ID token carrying the login's nonce.
+pub(super) fn issued(state: &State, url: &str, grant: &Grant, resource: Option<&str>) -> Value {
     let scope = grant.scope.as_deref().unwrap_or_default();
     let mut token = FakeToken::new(&grant.subject);
-    if let Some(resource) = &resource {
+    if let Some(resource) = resource {
         token = token.audience(resource);
     }
     if let Some(scope) = &grant.scope {
@@ -218,8 +251,8 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
         }
         issued["id_token"] = json!(sign(&id, state.signer, url));
     }
-    if let Some(scope) = grant.scope {
+    if let Some(scope) = &grant.scope {
         issued["scope"] = json!(scope);
     }
-    answer(200, &issued)
+    issued
 }

@@ -18,8 +18,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
-    TokenResponse,
+    EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +132,7 @@ impl Login {
         &self,
         code: String,
         verifier: PkceCodeVerifier,
-    ) -> Result<CoreIdToken, NotSignedIn> {
+    ) -> Result<(CoreIdToken, Option<Upstream>), NotSignedIn> {
         let client = self.client().map_err(NotSignedIn::Operator)?;
         let http = |request| http::call(&self.agent, request);
         let exchange = client.exchange_code(AuthorizationCode::new(code));
@@ -150,7 +150,46 @@ impl Login {
         let id_token = tokens.id_token().ok_or(NotSignedIn::Person(
             "the issuer sent no ID token".to_owned(),
         ))?;
-        Ok(id_token.clone())
+        let upstream = tokens.refresh_token().map(|t| Upstream(t.secret().clone()));
+        Ok((id_token.clone(), upstream))
+    }
+
+    /// What the issuer answers the refresh token `upstream`: its new ID
+    /// token (if it sends one) and refresh token (if it rotates it); else
+    /// why not: its refusal is the person's (disabled, removed, the token
+    /// revoked: they sign in again), `invalid_client` the operator's, and
+    /// no answer is for a while (`Stopped`).
+    fn renewal(
+        &self,
+        upstream: &Upstream,
+    ) -> Result<(Option<CoreIdToken>, Option<Upstream>), NotSignedIn> {
+        let client = self.client().map_err(NotSignedIn::Operator)?;
+        let http = |request| http::call(&self.agent, request);
+        let token = RefreshToken::new(upstream.0.clone());
+        let asked = client.exchange_refresh_token(&token);
+        let asked = asked.map_err(|e| NotSignedIn::Operator(e.to_string()))?;
+        let tokens = asked.request(&http).map_err(|e| match e {
+            RequestTokenError::ServerResponse(answer)
+                if *answer.error() == CoreErrorResponseType::InvalidClient =>
+            {
+                NotSignedIn::Operator(format!(
+                    "the issuer refuses the login client {:?} (invalid_client)",
+                    self.client_id
+                ))
+            }
+            RequestTokenError::ServerResponse(answer) => {
+                let said = answer
+                    .error_description()
+                    .map_or(String::new(), |d| format!(": {d}"));
+                NotSignedIn::Person(nexus_sdk::one_line(&format!("{}{said}", answer.error())))
+            }
+            e => {
+                log::warn!(target: "nexus_mcp", "the issuer did not renew a sign-in: {e}");
+                NotSignedIn::Stopped
+            }
+        })?;
+        let upstream = tokens.refresh_token().map(|t| Upstream(t.secret().clone()));
+        Ok((tokens.id_token().cloned(), upstream))
     }
 
     /// The OpenID Connect client, from the issuer's metadata as the bearer
@@ -205,6 +244,17 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
         // when `profile` is asked.
         if login.reads.subject_claim != "sub" {
             asked = asked.add_scope(openidconnect::Scope::new("profile".to_owned()));
+        }
+        // To stay signed in (a refresh token this server keeps sealed and
+        // renews with): `offline_access` where the issuer lists it (Entra
+        // ID, Okta); else, where it has a refresh grant, Google's
+        // `access_type=offline` (a parameter other issuers ignore).
+        match stays(&login.issuer.metadata().unwrap_or_default()) {
+            Some(Stay::Scope) => {
+                asked = asked.add_scope(openidconnect::Scope::new("offline_access".to_owned()));
+            }
+            Some(Stay::AccessType) => asked = asked.add_extra_param("access_type", "offline"),
+            None => {}
         }
         let (url, state, nonce) = asked.set_pkce_challenge(challenge).url();
         let pending = LoginCookie {
@@ -354,7 +404,8 @@ pub(crate) enum NotSignedIn {
     Operator(String),
     /// `--allow-sign-in` lets this person in by none of their claims.
     Barred(String),
-    /// The sign-in's task stopped.
+    /// The sign-in's task stopped, or the issuer did not answer: for a
+    /// while.
     Stopped,
 }
 
@@ -372,6 +423,46 @@ pub(crate) struct SignedIn {
     /// The claims `--allow-sign-in` read, held again at each refresh.
     #[serde(default)]
     pub(crate) admitted: Map<String, Value>,
+    /// The issuer's refresh token for this sign-in, if it gave one.
+    #[serde(default)]
+    pub(crate) upstream: Option<Upstream>,
+}
+
+/// The issuer's refresh token for a sign-in: kept only sealed inside this
+/// server's own code and refresh token, never shown (its `Debug` says
+/// nothing of it), never sent to a host in the clear.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Upstream(String);
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upstream(…)")
+    }
+}
+
+/// How an issuer is asked to let a sign-in stay.
+enum Stay {
+    /// The `offline_access` scope, which it lists.
+    Scope,
+    /// Google's `access_type=offline`: it has a refresh grant, no scope
+    /// for it.
+    AccessType,
+}
+
+/// How the issuer whose `metadata` this is is asked to let a sign-in
+/// stay, if it can be.
+fn stays(metadata: &Value) -> Option<Stay> {
+    let lists = |field: &str, value: &str| {
+        (metadata[field].as_array().into_iter().flatten()).any(|listed| listed == value)
+    };
+    match (
+        lists("scopes_supported", "offline_access"),
+        lists("grant_types_supported", "refresh_token"),
+    ) {
+        (true, _) => Some(Stay::Scope),
+        (false, true) => Some(Stay::AccessType),
+        (false, false) => None,
+    }
 }
 
 /// Who a login signed in, or why not.
@@ -391,9 +482,46 @@ pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
     let _ = login.issuer.held_or_fetched().await;
     let exchanging = Arc::clone(&login);
     let verifier = PkceCodeVerifier::new(verifier);
-    let id_token = tokio::task::spawn_blocking(move || exchanging.exchange(code, verifier));
-    let id_token = id_token.await.map_err(|_| NotSignedIn::Stopped)??;
-    let jwt = serde_json::to_value(&id_token).ok();
+    let exchanged = tokio::task::spawn_blocking(move || exchanging.exchange(code, verifier));
+    let (id_token, upstream) = exchanged.await.map_err(|_| NotSignedIn::Stopped)??;
+    let (read, others) = person_in(&login, &id_token, Some(Nonce::new(nonce))).await?;
+    login
+        .reads
+        .admission
+        .admits(&others)
+        .map_err(NotSignedIn::Barred)?;
+    Ok(SignedIn { upstream, ..read })
+}
+
+/// The sign-in renewed at the issuer with its refresh token `upstream`:
+/// the person as the issuer's new ID token names them now (none when it
+/// sent none), and its next refresh token (none when it keeps the one it
+/// had); or why not ([`Login::renewal`]).
+pub(crate) async fn renewed(
+    login: Arc<Login>,
+    upstream: Upstream,
+) -> Result<(Option<SignedIn>, Option<Upstream>), NotSignedIn> {
+    let _ = login.issuer.held_or_fetched().await;
+    let asking = Arc::clone(&login);
+    let answered = tokio::task::spawn_blocking(move || asking.renewal(&upstream));
+    let (id_token, next) = answered.await.map_err(|_| NotSignedIn::Stopped)??;
+    let Some(id_token) = id_token else {
+        return Ok((None, next));
+    };
+    let (read, _) = person_in(&login, &id_token, None).await?;
+    Ok((Some(read), next))
+}
+
+/// Who `id_token` names, checked by the OpenID Connect crate (signature,
+/// issuer, audience, expiry, and `nonce` when the login set one: a renewed
+/// ID token carries none to check) with the key it names as the bearer
+/// check holds it; and all its claims.
+async fn person_in(
+    login: &Login,
+    id_token: &CoreIdToken,
+    nonce: Option<Nonce>,
+) -> Result<(SignedIn, Map<String, Value>), NotSignedIn> {
+    let jwt = serde_json::to_value(id_token).ok();
     let jwt = jwt
         .as_ref()
         .and_then(serde_json::Value::as_str)
@@ -407,7 +535,11 @@ pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
         return Err(NotSignedIn::Operator(why));
     }
     let client = login.client().map_err(NotSignedIn::Operator)?;
-    let claims = id_token.claims(&client.id_token_verifier(), &Nonce::new(nonce));
+    let verifier = client.id_token_verifier();
+    let claims = match &nonce {
+        Some(nonce) => id_token.claims(&verifier, nonce),
+        None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+    };
     let claims = claims.map_err(|e| NotSignedIn::Person(format!("the ID token: {e}")))?;
     // Its signature checked above, the token's other claims are read as
     // they are: the person's claim, as the bearer check reads it.
@@ -415,12 +547,7 @@ pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
     let others = others.unwrap_or_default();
     let sub = claims.subject().to_string();
     let read = read_person(&login.reads, claims.issuer().to_string(), &sub, &others)?;
-    login
-        .reads
-        .admission
-        .admits(&others)
-        .map_err(NotSignedIn::Barred)?;
-    Ok(read)
+    Ok((read, others))
 }
 
 /// Who the ID token of `issuer` names (its `sub`, and its `others`
@@ -449,5 +576,41 @@ fn read_person(
         workspace: workspace.map(str::to_owned),
         attributes: reads.policy_claims.read(others),
         admitted: reads.admission.kept(others),
+        upstream: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_sign_in_asks_to_stay_as_each_issuer_is_asked() {
+        let entra = json!({"scopes_supported": ["openid", "offline_access"]});
+        assert!(matches!(stays(&entra), Some(Stay::Scope)));
+        let google = json!({
+            "scopes_supported": ["openid", "email", "profile"],
+            "grant_types_supported": ["authorization_code", "refresh_token"]
+        });
+        assert!(matches!(stays(&google), Some(Stay::AccessType)));
+        let neither = json!({"scopes_supported": ["openid"], "grant_types_supported": ["authorization_code"]});
+        assert!(stays(&neither).is_none());
+        assert!(stays(&Value::Null).is_none());
+    }
+
+    #[test]
+    fn the_issuers_refresh_token_is_never_shown() {
+        let upstream = Upstream("rt-secret-value".to_owned());
+        assert_eq!(format!("{upstream:?}"), "Upstream(…)");
+        let signed = SignedIn {
+            issuer: "https://login.example".into(),
+            subject: "alice".into(),
+            workspace: None,
+            attributes: Default::default(),
+            admitted: Map::new(),
+            upstream: Some(upstream),
+        };
+        assert!(!format!("{signed:?}").contains("rt-secret"));
+    }
 }

@@ -25,14 +25,16 @@ const WAIT: Duration = Duration::from_secs(2);
 /// The prefix of a family's key in Redis.
 const PREFIX: &str = "nexus-mcp:family:";
 
-/// A family moved on at `ARGV[1]`: its next generation; -1 revoked (now
-/// or before), -2 unknown. A family's value is its generation, or `r`.
+/// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
+/// check): the generation it is at now; -1 revoked (now, for `ARGV[1]` is
+/// not its generation, or before), -2 unknown. A family's value is its
+/// generation, or `r`.
 const ROTATE: &str = r"
 local held = redis.call('GET', KEYS[1])
 if not held then return -2 end
 if held == 'r' then return -1 end
 if held == ARGV[1] then
-  local next = tonumber(held) + 1
+  local next = tonumber(held) + tonumber(ARGV[2])
   redis.call('SET', KEYS[1], next, 'KEEPTTL')
   return next
 end
@@ -40,10 +42,29 @@ redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
 return -1
 ";
 
+/// What a step asks of a family: to check a generation is its own (a
+/// replay revokes it), or to move it on from there.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Step {
+    Check,
+    Move,
+}
+
+impl Step {
+    /// How far the step moves the family.
+    fn by(self) -> u64 {
+        match self {
+            Step::Check => 0,
+            Step::Move => 1,
+        }
+    }
+}
+
 /// What a refresh token's family says of it.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Rotated {
-    /// Its generation was the family's: the next one, now the family's.
+    /// Its generation was the family's: the one the family is at now (the
+    /// next one, when the step moved it).
     Next(u64),
     /// The family was revoked: now, for this token was used before, or
     /// earlier.
@@ -149,15 +170,16 @@ impl Store {
     }
 
     /// The family's word on a refresh token of `generation`, whose sign-in
-    /// has `left` to live: moved on, revoked (a replay revokes it), or
-    /// unknown. In memory, a family begun on another replica is taken up
-    /// here at the generation presented: reuse is caught on this replica
-    /// alone, as the start line says.
+    /// has `left` to live, after `step`: at that generation (moved on, for
+    /// [`Step::Move`]), revoked (a replay revokes it), or unknown. In
+    /// memory, a family begun on another replica is taken up here at the
+    /// generation presented: reuse is caught on this replica alone, as the
+    /// start line says.
     pub(crate) async fn rotate(
         &self,
         family: &str,
-        generation: u64,
-        left: Duration,
+        (generation, left): (u64, Duration),
+        step: Step,
     ) -> Result<Rotated, Down> {
         let moved = match &self.0 {
             Kept::Memory(families) => {
@@ -173,13 +195,13 @@ impl Store {
                     held.until = now + left;
                 }
                 let current = held.generation.take();
-                held.generation = current.filter(|g| *g == generation).map(|g| g + 1);
+                held.generation = current.filter(|g| *g == generation).map(|g| g + step.by());
                 held.generation.map_or(-1, |g| g as i64)
             }
             Kept::Redis(_) => {
                 let script = redis::Script::new(ROTATE);
                 let mut invoked = script.key(format!("{PREFIX}{family}"));
-                invoked.arg(generation);
+                invoked.arg(generation).arg(step.by());
                 let mut connection = self.connection().await?;
                 let done = invoked.invoke_async::<i64>(&mut connection);
                 answered(tokio::time::timeout(WAIT, done).await)?
@@ -257,15 +279,21 @@ mod tests {
     async fn a_family_moves_on_once_per_generation_and_a_replay_revokes_it() {
         let store = Store::memory();
         let left = Duration::from_secs(60);
+        let moved = |generation| store.rotate("f", (generation, left), Step::Move);
         store.begin("f", left).await.unwrap();
-        assert_eq!(store.rotate("f", 0, left).await.unwrap(), Rotated::Next(1));
-        assert_eq!(store.rotate("f", 1, left).await.unwrap(), Rotated::Next(2));
+        let checked = store.rotate("f", (0, left), Step::Check).await.unwrap();
+        assert_eq!(checked, Rotated::Next(0), "checked, not moved");
+        assert_eq!(moved(0).await.unwrap(), Rotated::Next(1));
+        assert_eq!(moved(1).await.unwrap(), Rotated::Next(2));
         // Generation 1 again: a replay; the family goes, its live successor too.
-        assert_eq!(store.rotate("f", 1, left).await.unwrap(), Rotated::Revoked);
-        assert_eq!(store.rotate("f", 2, left).await.unwrap(), Rotated::Revoked);
+        let replayed = store.rotate("f", (1, left), Step::Check).await.unwrap();
+        assert_eq!(replayed, Rotated::Revoked, "a check catches a replay too");
+        assert_eq!(moved(2).await.unwrap(), Rotated::Revoked);
         // Begun on another replica: taken up here, and caught here from then on.
-        assert_eq!(store.rotate("g", 4, left).await.unwrap(), Rotated::Next(5));
-        assert_eq!(store.rotate("g", 4, left).await.unwrap(), Rotated::Revoked);
+        let taken = store.rotate("g", (4, left), Step::Move).await.unwrap();
+        assert_eq!(taken, Rotated::Next(5));
+        let again = store.rotate("g", (4, left), Step::Move).await.unwrap();
+        assert_eq!(again, Rotated::Revoked);
     }
 
     #[test]

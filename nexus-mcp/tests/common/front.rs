@@ -60,6 +60,16 @@ pub fn signed_in_with(
 /// The access token `serve` at `origin` issues for `code`, redeemed as
 /// the client `id` with the example verifier (RFC 7636 appendix B).
 pub fn redeemed(origin: &str, id: &str, code: &str) -> String {
+    let tokens = tokens_for(origin, id, code);
+    tokens["access_token"]
+        .as_str()
+        .expect("serve's token")
+        .to_owned()
+}
+
+/// Every token `serve` at `origin` issues for `code` (redeemed as the
+/// client `id` with the example verifier), its answer 200.
+pub fn tokens_for(origin: &str, id: &str, code: &str) -> serde_json::Value {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -70,11 +80,21 @@ pub fn redeemed(origin: &str, id: &str, code: &str) -> String {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
         ),
     ];
-    let tokens = token_answer(origin, &form).1;
-    tokens["access_token"]
-        .as_str()
-        .expect("serve's token")
-        .to_owned()
+    let (status, tokens) = token_answer(origin, &form);
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// What `serve`'s token endpoint at `at` answers the client `id` asking to
+/// refresh `tokens`: its status and its JSON.
+pub fn refreshed(at: &str, id: &str, tokens: &serde_json::Value) -> (u16, serde_json::Value) {
+    let token = tokens["refresh_token"].as_str().expect("a refresh token");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", id),
+    ];
+    token_answer(at, &form)
 }
 
 /// What `serve`'s token endpoint at `origin` answers `form`: its status

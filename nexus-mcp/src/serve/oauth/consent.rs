@@ -319,6 +319,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         redirect_uri: pending.redirect_uri.clone(),
         challenge: pending.challenge,
         id,
+        upstream: signed_in.upstream,
     };
     let code = Sealing::named(&keys.oauth.codes, &code, CODE_LIFE);
     let Ok(mut to) = url::Url::parse(&pending.redirect_uri) else {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::serve::signin::Upstream;
+
 /// How long a client id opens: a host registers again once it has not.
 pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
 /// How long a code may wait to be redeemed.
@@ -55,6 +57,10 @@ pub(crate) struct Refresh {
     pub(crate) family: String,
     pub(crate) generation: u64,
     pub(crate) ends: u64,
+    /// The issuer's refresh token for the sign-in, if it gave one: this
+    /// server renews at the issuer with it.
+    #[serde(default)]
+    pub(crate) upstream: Option<Upstream>,
 }
 
 /// A code: the grant, where it was sent, PKCE's challenge, and an id that
@@ -65,6 +71,9 @@ pub(crate) struct Code {
     pub(crate) redirect_uri: String,
     pub(crate) challenge: String,
     pub(crate) id: String,
+    /// The issuer's refresh token for the sign-in, if it gave one.
+    #[serde(default)]
+    pub(crate) upstream: Option<Upstream>,
 }
 
 /// The client `id`'s mark in a grant.

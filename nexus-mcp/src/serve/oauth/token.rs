@@ -25,7 +25,8 @@ use super::front::Front;
 use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark};
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::page::random;
-use crate::serve::store::{Down, Rotated};
+use crate::serve::signin::{self, NotSignedIn, Upstream};
+use crate::serve::store::{Down, Rotated, Step};
 
 /// A token request's form (RFC 6749 §4.1.3, §6): the fields read.
 #[derive(Deserialize, Default, Clone)]
@@ -94,7 +95,7 @@ fn redeemed_code(
     redeemed: &Redeemed,
     code: &str,
     (redirect_uri, verifier, client): (Option<String>, Option<String>, Option<String>),
-) -> Result<Grant, Refused> {
+) -> Result<Code, Refused> {
     let code: Code = opened(&seals.codes, code)?;
     let verifier = verifier.ok_or(Refused("invalid_grant", "PKCE's code_verifier is needed"))?;
     let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier));
@@ -119,7 +120,7 @@ fn redeemed_code(
     if !redeemed.first(&code.id) {
         return Err(Refused("invalid_grant", "the code was redeemed already"));
     }
-    Ok(code.grant)
+    Ok(code)
 }
 
 /// What the refresh token `token` carries, when it was issued to `client`
@@ -215,15 +216,19 @@ async fn earned(front: &Front, asked: Asked) -> Result<Value, Refused> {
             client,
         } => {
             let binds = (redirect_uri, verifier, client);
-            let grant = redeemed_code(&keys.oauth, &front.redeemed, &code, binds)?;
-            denied(&grant)?;
-            let refresh = begun(front, grant.clone(), now).await;
-            Ok(issued(&keys.oauth, &grant, refresh.as_ref(), now))
+            let code = redeemed_code(&keys.oauth, &front.redeemed, &code, binds)?;
+            denied(&code.grant)?;
+            let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
+            Ok(issued(&keys.oauth, &code.grant, refresh.as_ref(), now))
         }
         TokenRequest::RefreshToken { token, client } => {
             let refresh = opened_refresh(&keys.oauth, &token, client.as_deref(), now)?;
+            // A replay is caught (and its family revoked) before anything
+            // else; the family moves on once the issuer has renewed it.
+            let refresh = rotated(front, refresh, Step::Check).await?;
+            let refresh = renewed(front, refresh).await?;
             denied(&refresh.grant)?;
-            let refresh = rotated(front, refresh).await?;
+            let refresh = rotated(front, refresh, Step::Move).await?;
             Ok(issued(&keys.oauth, &refresh.grant, Some(&refresh), now))
         }
     }
@@ -232,7 +237,12 @@ async fn earned(front: &Front, asked: Asked) -> Result<Value, Refused> {
 /// A new sign-in's refresh family, begun in the store for the sign-in's
 /// life; none when the store does not answer (the host gets an access
 /// token alone, and signs in again when it ends).
-async fn begun(front: &Front, grant: Grant, now: u64) -> Option<Refresh> {
+async fn begun(
+    front: &Front,
+    grant: Grant,
+    upstream: Option<Upstream>,
+    now: u64,
+) -> Option<Refresh> {
     let family = random()?;
     match front.store.begin(&family, front.sign_in_life).await {
         Ok(()) => Some(Refresh {
@@ -240,6 +250,7 @@ async fn begun(front: &Front, grant: Grant, now: u64) -> Option<Refresh> {
             family,
             generation: 0,
             ends: now + front.sign_in_life.as_secs(),
+            upstream,
         }),
         Err(Down(why)) => {
             log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a sign-in gets an access token and no refresh token");
@@ -248,14 +259,63 @@ async fn begun(front: &Front, grant: Grant, now: u64) -> Option<Refresh> {
     }
 }
 
-/// `refresh` moved on in its family, or why not: a replay revokes the
+/// `refresh` renewed at the issuer, when the issuer gave its sign-in a
+/// refresh token: the person read again from the issuer's new ID token
+/// (their groups, claims and workspace; who `--allow-sign-in` lets in is
+/// held after), so that a person the issuer disabled or regrouped is out
+/// or decided anew within an access token's life. Renewed before the
+/// family moves on, so that an issuer that does not answer leaves the
+/// host's refresh token unspent.
+async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
+    let (Some(upstream), Some(login)) = (refresh.upstream.clone(), &front.login) else {
+        return Ok(refresh);
+    };
+    let Refresh { mut grant, .. } = refresh.clone();
+    match signin::renewed(Arc::clone(login), upstream).await {
+        Ok((person, next)) => {
+            if let Some(person) = person {
+                if person.subject != grant.person {
+                    let why = "the issuer renewed the sign-in for another person";
+                    return Err(Refused("invalid_grant", why));
+                }
+                grant.workspace = person.workspace;
+                grant.attributes = person.attributes;
+                grant.admitted = person.admitted;
+            }
+            let upstream = next.or(refresh.upstream);
+            Ok(Refresh {
+                grant,
+                upstream,
+                ..refresh
+            })
+        }
+        Err(NotSignedIn::Person(why) | NotSignedIn::Barred(why)) => {
+            log::warn!(target: "nexus_mcp", "a refresh refused: the issuer no longer renews the sign-in ({why}); the person signs in again");
+            let why = "the issuer no longer renews this sign-in: the person signs in again";
+            Err(Refused("invalid_grant", why))
+        }
+        Err(NotSignedIn::Operator(why)) => {
+            log::error!(target: "nexus_mcp", "a refresh waits: the sign-in cannot be renewed at the issuer: {why}");
+            Err(Refused(
+                FOR_A_WHILE,
+                "the issuer cannot renew the sign-in now: try again shortly",
+            ))
+        }
+        Err(NotSignedIn::Stopped) => Err(Refused(
+            FOR_A_WHILE,
+            "the issuer did not renew the sign-in now: try again shortly",
+        )),
+    }
+}
+
+/// `refresh` checked (or moved on, `step`) in its family, or why not: a replay revokes the
 /// family (said in the log), and a store that does not answer refuses the
 /// refresh for a while, never accepting it unchecked.
-async fn rotated(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
+async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh, Refused> {
     let now = jsonwebtoken::get_current_timestamp();
     let left = Duration::from_secs(refresh.ends.saturating_sub(now));
-    let family = &refresh.family;
-    match front.store.rotate(family, refresh.generation, left).await {
+    let at = (refresh.generation, left);
+    match front.store.rotate(&refresh.family, at, step).await {
         Ok(Rotated::Next(generation)) => Ok(Refresh {
             generation,
             ..refresh
@@ -332,6 +392,7 @@ mod tests {
             redirect_uri: "http://127.0.0.1:9/cb".into(),
             challenge: CHALLENGE.into(),
             id: id.into(),
+            upstream: None,
         };
         Sealing::named(&front.keys.now().oauth.codes, &code, CODE_LIFE)
     }
@@ -429,6 +490,7 @@ mod tests {
             family: "f".into(),
             generation: 0,
             ends,
+            upstream: None,
         };
         front
             .store
