@@ -23,6 +23,7 @@
 //! - [`oauth`]: the hosts' authorization server (`--oauth-proxy`), a
 //!   folder of its own, its map in `oauth.rs`;
 //! - [`page`]: a plain page, escaping, a cookie read, a random value;
+//! - [`refusal`]: one OAuth refusal in JSON, as every endpoint answers it;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`](mod@check): `serve --check`;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
@@ -46,6 +47,7 @@ mod login;
 mod oauth;
 mod page;
 mod ready;
+mod refusal;
 pub(crate) mod signin;
 mod store;
 mod told;

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
+use super::refusal::OAuthError;
 use crate::principal::{Principal, own_workspace, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
@@ -488,8 +489,9 @@ impl Gate {
                     "this server cannot check tokens with the issuer {} now; try again shortly",
                     self.issuer
                 );
-                let body = json!({"error": "temporarily_unavailable", "error_description": why});
-                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+                let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+                return OAuthError::new(unavailable, "temporarily_unavailable", why)
+                    .into_response();
             }
             Refusal::HeadersTooLarge => {
                 let why = format!("the request's headers weigh more than {MAX_HEADERS} bytes");
@@ -503,8 +505,8 @@ impl Gate {
         if let Some(error) = error {
             challenge += &format!(", error=\"{error}\", error_description=\"{why}\"");
         }
-        let body = json!({"error": error.unwrap_or("unauthorized"), "error_description": why});
-        let mut response = (status, axum::Json(body)).into_response();
+        let code = error.unwrap_or("unauthorized");
+        let mut response = OAuthError::new(status, code, why).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response
                 .headers_mut()

@@ -4,7 +4,11 @@
 //! is compared with those it registered (exactly, save a loopback one's
 //! port: RFC 8252 §7.3).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+use crate::serve::refusal::OAuthError;
 
 /// The most redirect URIs a client registers.
 const MOST_REDIRECTS: usize = 8;
@@ -51,26 +55,15 @@ pub(crate) struct Asked {
     application_type: Option<String>,
 }
 
-/// Why a registration is refused (RFC 7591 §3.2.2): its error code and a
-/// sentence for the host's developer.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Refused {
-    pub(crate) error: &'static str,
-    pub(crate) why: String,
+/// A registration refused as invalid client metadata (RFC 7591 §3.2.2),
+/// with a sentence for the host's developer.
+pub(crate) fn metadata(why: impl Into<Cow<'static, str>>) -> OAuthError {
+    OAuthError::bad("invalid_client_metadata", why)
 }
 
-impl Refused {
-    pub(crate) fn metadata(why: impl Into<String>) -> Refused {
-        let why = why.into();
-        let error = "invalid_client_metadata";
-        Refused { error, why }
-    }
-
-    fn redirect(why: impl Into<String>) -> Refused {
-        let why = why.into();
-        let error = "invalid_redirect_uri";
-        Refused { error, why }
-    }
+/// A registration refused for a redirect URI no host may use.
+fn redirect(why: impl Into<Cow<'static, str>>) -> OAuthError {
+    OAuthError::bad("invalid_redirect_uri", why)
 }
 
 /// How a redirect URI may be used: by a web application (https), or by a
@@ -93,30 +86,27 @@ pub(crate) fn loopback(url: &url::Url) -> bool {
 }
 
 /// The kind of redirect `uri` is, or why it is none.
-fn redirect_kind(uri: &str) -> Result<Kind, Refused> {
+fn redirect_kind(uri: &str) -> Result<Kind, OAuthError> {
     let shown = nexus_sdk::one_line(uri);
     if uri.len() > LONGEST.0 {
-        return Err(Refused::redirect(format!(
+        return Err(redirect(format!(
             "{shown}: longer than {} bytes",
             LONGEST.0
         )));
     }
-    let parsed =
-        url::Url::parse(uri).map_err(|_| Refused::redirect(format!("{shown}: not a URL")))?;
+    let parsed = url::Url::parse(uri).map_err(|_| redirect(format!("{shown}: not a URL")))?;
     if parsed.fragment().is_some() {
-        return Err(Refused::redirect(format!(
-            "{shown}: a redirect URI has no fragment"
-        )));
+        return Err(redirect(format!("{shown}: a redirect URI has no fragment")));
     }
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(Kind::Web),
         "http" if loopback(&parsed) => Ok(Kind::Native),
-        "http" | "https" => Err(Refused::redirect(format!(
+        "http" | "https" => Err(redirect(format!(
             "{shown}: http is for a loopback host alone (localhost, 127.0.0.1, [::1])"
         ))),
-        scheme if NOT_REDIRECTS.contains(&scheme) => Err(Refused::redirect(format!(
-            "{shown}: {scheme}: is no redirect"
-        ))),
+        scheme if NOT_REDIRECTS.contains(&scheme) => {
+            Err(redirect(format!("{shown}: {scheme}: is no redirect")))
+        }
         _ => Ok(Kind::Native),
     }
 }
@@ -128,30 +118,30 @@ fn redirect_kind(uri: &str) -> Result<Kind, Refused> {
 /// `token_endpoint_auth_method` other than `none` is refused: this server
 /// issues no client secret); the authorization code and refresh grants,
 /// the `code` response.
-pub(crate) fn registered(asked: Asked) -> Result<Client, Refused> {
+pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
     let uris = asked.redirect_uris;
     if uris.is_empty() || uris.len() > MOST_REDIRECTS {
-        return Err(Refused::redirect(format!(
+        return Err(redirect(format!(
             "between 1 and {MOST_REDIRECTS} redirect_uris are registered, not {}",
             uris.len()
         )));
     }
     let kinds = uris.iter().map(|uri| redirect_kind(uri));
-    let kinds = kinds.collect::<Result<Vec<Kind>, Refused>>()?;
+    let kinds = kinds.collect::<Result<Vec<Kind>, OAuthError>>()?;
     let native = match asked.application_type.as_deref() {
         Some("web") if kinds.contains(&Kind::Native) => {
-            return Err(Refused::redirect(
+            return Err(redirect(
                 "a web application's redirect URIs are https ones (a loopback or private-use \
                  one is a native application's)",
             ));
         }
         Some("web") => false,
         Some("native") | None => kinds.contains(&Kind::Native) || asked.application_type.is_some(),
-        Some(_) => return Err(Refused::metadata("application_type is web or native")),
+        Some(_) => return Err(metadata("application_type is web or native")),
     };
     let method = asked.token_endpoint_auth_method.as_deref();
     if method.is_some_and(|m| m != "none") {
-        return Err(Refused::metadata(
+        return Err(metadata(
             "this server registers public clients (token_endpoint_auth_method none): it \
              issues no client secret; PKCE binds the code",
         ));
@@ -160,16 +150,16 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, Refused> {
         (asked.iter().flatten()).all(|one| allowed.contains(&one.as_str()))
     };
     if !within(&asked.grant_types, &["authorization_code", "refresh_token"]) {
-        return Err(Refused::metadata(
+        return Err(metadata(
             "grant_types: authorization_code and refresh_token only",
         ));
     }
     if !within(&asked.response_types, &["code"]) {
-        return Err(Refused::metadata("response_types: code only"));
+        return Err(metadata("response_types: code only"));
     }
     let name = asked.client_name.unwrap_or_default();
     if name.chars().count() > LONGEST.1 {
-        return Err(Refused::metadata(format!(
+        return Err(metadata(format!(
             "client_name: at most {} characters",
             LONGEST.1
         )));
@@ -209,7 +199,7 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    fn asked(body: Value) -> Result<Client, Refused> {
+    fn asked(body: Value) -> Result<Client, OAuthError> {
         registered(serde_json::from_value(body).unwrap())
     }
 
@@ -245,12 +235,12 @@ mod tests {
             "not a url",
         ] {
             let refused = asked(json!({"redirect_uris": [uri]})).unwrap_err();
-            assert_eq!(refused.error, "invalid_redirect_uri", "{uri}");
+            assert_eq!(refused.code, "invalid_redirect_uri", "{uri}");
         }
         let long = format!("https://h.example/{}", "a".repeat(LONGEST.0));
         assert!(asked(json!({"redirect_uris": [long]})).is_err());
         let none = asked(json!({"client_name": "x"})).unwrap_err();
-        assert_eq!(none.error, "invalid_redirect_uri");
+        assert_eq!(none.code, "invalid_redirect_uri");
         let many: Vec<String> = (0..=MOST_REDIRECTS)
             .map(|i| format!("http://127.0.0.1:{}/cb", 1000 + i))
             .collect();
@@ -258,7 +248,7 @@ mod tests {
         let web_loopback = asked(json!({
             "redirect_uris": ["http://127.0.0.1:1/cb"], "application_type": "web"
         }));
-        assert_eq!(web_loopback.unwrap_err().error, "invalid_redirect_uri");
+        assert_eq!(web_loopback.unwrap_err().code, "invalid_redirect_uri");
     }
 
     #[test]
@@ -272,7 +262,7 @@ mod tests {
             json!({"redirect_uris": uri, "client_name": "n".repeat(LONGEST.1 + 1)}),
         ] {
             assert_eq!(
-                asked(body.clone()).unwrap_err().error,
+                asked(body.clone()).unwrap_err().code,
                 "invalid_client_metadata",
                 "{body}"
             );

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::client::{Asked, Refused, registered};
+use super::client::{Asked, metadata, registered};
 use super::front::Front;
 use super::grant::CLIENT_LIFE;
 
@@ -18,11 +18,11 @@ use super::grant::CLIENT_LIFE;
 /// or 400 with the error and why.
 pub(crate) async fn register(State(front): State<Arc<Front>>, body: axum::body::Bytes) -> Response {
     let asked = serde_json::from_slice::<Asked>(&body)
-        .map_err(|_| Refused::metadata("the body is a JSON object of client metadata"));
+        .map_err(|_| metadata("the body is a JSON object of client metadata"));
     let registered = asked.and_then(registered);
     let outcome = registered
         .as_ref()
-        .map_or_else(|refused| refused.error, |_| "ok");
+        .map_or_else(|refused| refused.code, |_| "ok");
     crate::metrics::oauth("registration", outcome);
     match registered {
         Ok(client) => {
@@ -42,9 +42,8 @@ pub(crate) async fn register(State(front): State<Arc<Front>>, body: axum::body::
             (StatusCode::CREATED, Json(answer)).into_response()
         }
         Err(refused) => {
-            log::info!(target: "nexus_mcp", "registration refused ({}): {}", refused.error, refused.why);
-            let body = json!({"error": refused.error, "error_description": refused.why});
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+            log::info!(target: "nexus_mcp", "registration refused ({}): {}", refused.code, refused.why);
+            refused.into_response()
         }
     }
 }

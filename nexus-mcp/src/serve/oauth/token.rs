@@ -25,6 +25,7 @@ use super::front::Front;
 use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark};
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::page::random;
+use crate::serve::refusal::OAuthError;
 use crate::serve::signin::{self, NotSignedIn, Upstream};
 use crate::serve::store::{Down, Rotated, Step};
 
@@ -59,31 +60,29 @@ enum TokenRequest {
 impl Asked {
     /// The request this form is, or why none: a grant's own field missing
     /// is `invalid_request`, an unknown grant `unsupported_grant_type`.
-    fn read(self) -> Result<TokenRequest, Refused> {
+    fn read(self) -> Result<TokenRequest, OAuthError> {
         let client = self.client_id.as_deref().map(client_mark);
         match self.grant_type.as_str() {
             "authorization_code" => Ok(TokenRequest::AuthorizationCode {
-                code: self.code.ok_or(Refused("invalid_request", "no code"))?,
+                code: self
+                    .code
+                    .ok_or(OAuthError::bad("invalid_request", "no code"))?,
                 redirect_uri: self.redirect_uri,
                 verifier: self.code_verifier,
                 client,
             }),
             "refresh_token" => Ok(TokenRequest::RefreshToken {
                 token: (self.refresh_token)
-                    .ok_or(Refused("invalid_request", "no refresh_token"))?,
+                    .ok_or(OAuthError::bad("invalid_request", "no refresh_token"))?,
                 client,
             }),
-            _ => Err(Refused(
+            _ => Err(OAuthError::bad(
                 "unsupported_grant_type",
                 "authorization_code or refresh_token",
             )),
         }
     }
 }
-
-/// A refusal of the token endpoint (RFC 6749 §5.2): its error and why.
-#[derive(Debug, PartialEq)]
-pub(crate) struct Refused(pub(crate) &'static str, pub(crate) &'static str);
 
 /// The error of a refusal for a while: the store does not answer.
 const FOR_A_WHILE: &str = "temporarily_unavailable";
@@ -95,30 +94,36 @@ fn redeemed_code(
     redeemed: &Redeemed,
     code: &str,
     (redirect_uri, verifier, client): (Option<String>, Option<String>, Option<String>),
-) -> Result<Code, Refused> {
+) -> Result<Code, OAuthError> {
     let code: Code = opened(&seals.codes, code)?;
-    let verifier = verifier.ok_or(Refused("invalid_grant", "PKCE's code_verifier is needed"))?;
+    let verifier = verifier.ok_or(OAuthError::bad(
+        "invalid_grant",
+        "PKCE's code_verifier is needed",
+    ))?;
     let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier));
     if challenge.as_str() != code.challenge {
-        return Err(Refused(
+        return Err(OAuthError::bad(
             "invalid_grant",
             "the code_verifier is not the code's",
         ));
     }
     if redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
-        return Err(Refused(
+        return Err(OAuthError::bad(
             "invalid_grant",
             "the redirect_uri is not the code's",
         ));
     }
     if client.as_deref() != Some(code.grant.client.as_str()) {
-        return Err(Refused(
+        return Err(OAuthError::bad(
             "invalid_grant",
             "the code was issued to another client",
         ));
     }
     if !redeemed.first(&code.id) {
-        return Err(Refused("invalid_grant", "the code was redeemed already"));
+        return Err(OAuthError::bad(
+            "invalid_grant",
+            "the code was redeemed already",
+        ));
     }
     Ok(code)
 }
@@ -130,17 +135,17 @@ fn opened_refresh(
     token: &str,
     client: Option<&str>,
     now: u64,
-) -> Result<Refresh, Refused> {
+) -> Result<Refresh, OAuthError> {
     let refresh: Refresh = opened(&seals.refresh, token)?;
     if client != Some(refresh.grant.client.as_str()) {
-        return Err(Refused(
+        return Err(OAuthError::bad(
             "invalid_grant",
             "the refresh token was issued to another client",
         ));
     }
     if refresh.ends <= now {
         let why = "the sign-in has ended (--sign-in-life): the person signs in again";
-        return Err(Refused("invalid_grant", why));
+        return Err(OAuthError::bad("invalid_grant", why));
     }
     Ok(refresh)
 }
@@ -171,41 +176,36 @@ pub(crate) async fn token(
     State(front): State<Arc<Front>>,
     axum::Form(asked): axum::Form<Asked>,
 ) -> Response {
-    let (status, body) = match earned(&front, asked).await {
+    match earned(&front, asked).await {
         Ok(issued) => {
             crate::metrics::oauth("token", "ok");
-            (StatusCode::OK, issued)
+            let no_store = [(header::CACHE_CONTROL, "no-store")];
+            (StatusCode::OK, no_store, axum::Json(issued)).into_response()
         }
-        Err(Refused(error, why)) => {
-            crate::metrics::oauth("token", error);
-            log::info!(target: "nexus_mcp", "token refused ({error}): {why}");
-            let status = match error {
-                FOR_A_WHILE => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            (status, json!({"error": error, "error_description": why}))
+        Err(refused) => {
+            crate::metrics::oauth("token", refused.code);
+            log::info!(target: "nexus_mcp", "token refused ({}): {}", refused.code, refused.why);
+            refused.into_response()
         }
-    };
-    let no_store = [(header::CACHE_CONTROL, "no-store")];
-    (status, no_store, axum::Json(body)).into_response()
+    }
 }
 
 /// The tokens `asked` earns at `front`, or why not: a person denied
 /// (`--deny-file`, read again at SIGHUP) gets none, so a refresh token
 /// outlives no denial.
-async fn earned(front: &Front, asked: Asked) -> Result<Value, Refused> {
+async fn earned(front: &Front, asked: Asked) -> Result<Value, OAuthError> {
     let keys = front.keys.now();
     let now = jsonwebtoken::get_current_timestamp();
     let denied = |grant: &Grant| {
         let person = crate::principal::person(&front.issuer, &grant.person);
         if front.deny.denies(&person) {
             let why = "this person is denied access to this server";
-            return Err(Refused("invalid_grant", why));
+            return Err(OAuthError::bad("invalid_grant", why));
         }
         front.admission.admits(&grant.admitted).map_err(|why| {
             log::info!(target: "nexus_mcp", "a refresh refused: {why}");
             let why = "this person is not one this server lets in (--allow-sign-in)";
-            Refused("invalid_grant", why)
+            OAuthError::bad("invalid_grant", why)
         })
     };
     match asked.read()? {
@@ -266,7 +266,7 @@ async fn begun(
 /// or decided anew within an access token's life. Renewed before the
 /// family moves on, so that an issuer that does not answer leaves the
 /// host's refresh token unspent.
-async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
+async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, OAuthError> {
     let (Some(upstream), Some(login)) = (refresh.upstream.clone(), &front.login) else {
         return Ok(refresh);
     };
@@ -276,7 +276,7 @@ async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
             if let Some(person) = person {
                 if person.subject != grant.person {
                     let why = "the issuer renewed the sign-in for another person";
-                    return Err(Refused("invalid_grant", why));
+                    return Err(OAuthError::bad("invalid_grant", why));
                 }
                 grant.workspace = person.workspace;
                 grant.attributes = person.attributes;
@@ -292,16 +292,18 @@ async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
         Err(NotSignedIn::Person(why) | NotSignedIn::Barred(why)) => {
             log::warn!(target: "nexus_mcp", "a refresh refused: the issuer no longer renews the sign-in ({why}); the person signs in again");
             let why = "the issuer no longer renews this sign-in: the person signs in again";
-            Err(Refused("invalid_grant", why))
+            Err(OAuthError::bad("invalid_grant", why))
         }
         Err(NotSignedIn::Operator(why)) => {
             log::error!(target: "nexus_mcp", "a refresh waits: the sign-in cannot be renewed at the issuer: {why}");
-            Err(Refused(
+            Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
                 FOR_A_WHILE,
                 "the issuer cannot renew the sign-in now: try again shortly",
             ))
         }
-        Err(NotSignedIn::Stopped) => Err(Refused(
+        Err(NotSignedIn::Stopped) => Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
             FOR_A_WHILE,
             "the issuer did not renew the sign-in now: try again shortly",
         )),
@@ -311,7 +313,7 @@ async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, Refused> {
 /// `refresh` checked (or moved on, `step`) in its family, or why not: a replay revokes the
 /// family (said in the log), and a store that does not answer refuses the
 /// refresh for a while, never accepting it unchecked.
-async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh, Refused> {
+async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh, OAuthError> {
     let now = jsonwebtoken::get_current_timestamp();
     let left = Duration::from_secs(refresh.ends.saturating_sub(now));
     let at = (refresh.generation, left);
@@ -323,18 +325,19 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
         Ok(Rotated::Revoked) => {
             let client = &refresh.grant.client[..8];
             log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client {client}…): its sign-in's every token is revoked; the person signs in again");
-            Err(Refused(
+            Err(OAuthError::bad(
                 "invalid_grant",
                 "this refresh token's sign-in was revoked: a refresh token was used twice",
             ))
         }
-        Ok(Rotated::Unknown) => Err(Refused(
+        Ok(Rotated::Unknown) => Err(OAuthError::bad(
             "invalid_grant",
             "this refresh token's sign-in is not known to the store: the person signs in again",
         )),
         Err(Down(why)) => {
             log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a refresh is refused for a while");
-            Err(Refused(
+            Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
                 FOR_A_WHILE,
                 "the store that detects refresh-token reuse does not answer: try again shortly",
             ))
@@ -344,13 +347,16 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
 
 /// What `sealed` holds under `seals`, or `invalid_grant`; one sealed by a
 /// replica whose keys differ is said in the log with the fix.
-fn opened<T: serde::de::DeserializeOwned>(seals: &[Sealing], sealed: &str) -> Result<T, Refused> {
+fn opened<T: serde::de::DeserializeOwned>(
+    seals: &[Sealing],
+    sealed: &str,
+) -> Result<T, OAuthError> {
     Sealing::opened(seals, sealed).map_err(|unopened| {
         match unopened.keys_differ("a code or token") {
-            None => Refused("invalid_grant", "expired, changed, or not issued here"),
+            None => OAuthError::bad("invalid_grant", "expired, changed, or not issued here"),
             Some(line) => {
                 log::warn!(target: "nexus_mcp", "token: {line}");
-                Refused(
+                OAuthError::bad(
                     "invalid_grant",
                     "sealed by a server of this service whose keys differ from this one's",
                 )
@@ -434,10 +440,10 @@ mod tests {
         let again = earned(&front, redemption(&sealed)).await;
         assert_eq!(
             again.unwrap_err(),
-            Refused("invalid_grant", "the code was redeemed already")
+            OAuthError::bad("invalid_grant", "the code was redeemed already")
         );
         let other = earned(&front, refreshing(&issued, "another-client")).await;
-        assert_eq!(other.unwrap_err().0, "invalid_grant");
+        assert_eq!(other.unwrap_err().code, "invalid_grant");
         let rotated = earned(&front, refreshing(&issued, "the-client"))
             .await
             .unwrap();
@@ -463,10 +469,10 @@ mod tests {
         // The first one again (a copy an attacker kept): refused, and with
         // it the live successor the host holds.
         let replayed = earned(&front, refreshing(&issued, "the-client")).await;
-        assert_eq!(replayed.unwrap_err().0, "invalid_grant");
+        assert_eq!(replayed.unwrap_err().code, "invalid_grant");
         let live = earned(&front, refreshing(&successor, "the-client")).await;
         assert_eq!(
-            live.unwrap_err().1,
+            live.unwrap_err().why,
             "this refresh token's sign-in was revoked: a refresh token was used twice"
         );
         // Another sign-in's family is its own.
@@ -501,7 +507,7 @@ mod tests {
         let asked = refreshing(&json!({"refresh_token": ended}), "the-client");
         let refused = earned(&front, asked).await.unwrap_err();
         assert_eq!(
-            refused.1,
+            refused.why,
             "the sign-in has ended (--sign-in-life): the person signs in again"
         );
         // Ten minutes left: nothing issued lives longer.
@@ -532,23 +538,23 @@ mod tests {
             let mut asked = redemption(&code(&front, &format!("c{n}")));
             change(&mut asked);
             let refused = earned(&front, asked).await;
-            assert_eq!(refused.unwrap_err().0, "invalid_grant", "case {n}");
+            assert_eq!(refused.unwrap_err().code, "invalid_grant", "case {n}");
         }
         let access = Sealing::named(&front.keys.now().oauth.access, &grant(), ACCESS_LIFE);
         let refused = earned(&front, redemption(&access)).await;
-        assert_eq!(refused.unwrap_err().0, "invalid_grant");
+        assert_eq!(refused.unwrap_err().code, "invalid_grant");
         let unsupported = Asked {
             grant_type: "password".into(),
             ..Asked::default()
         };
         let refused = earned(&front, unsupported).await;
-        assert_eq!(refused.unwrap_err().0, "unsupported_grant_type");
+        assert_eq!(refused.unwrap_err().code, "unsupported_grant_type");
         let no_code = Asked {
             grant_type: "authorization_code".into(),
             ..Asked::default()
         };
         assert_eq!(
-            earned(&front, no_code).await.unwrap_err().0,
+            earned(&front, no_code).await.unwrap_err().code,
             "invalid_request"
         );
     }
