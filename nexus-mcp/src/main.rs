@@ -405,11 +405,10 @@ fn serving(
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
     let asking = var(env::INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
     let store = var(env::STORE_VARIABLE);
-    let (site, mut gate) = args
-        .checked(asking, store)
+    let secrets = (asking, store);
+    let (site, gate) = args
+        .checked(secrets, &keys)
         .unwrap_or_else(|why| usage(&why));
-    // The access tokens `--oauth-proxy` issues are opened with the ring's keys.
-    gate.issued = site.oauth_proxy.then(|| keys.clone());
     let (login, login_client) = connect_page(&cli, &site, &gate, &keys);
     let done = login
         .as_ref()

@@ -82,7 +82,7 @@ pub(crate) async fn check(
     unread: Vec<String>,
 ) -> bool {
     let mut failed = unread;
-    let store = site.oauth_proxy.then_some(&*site.store);
+    let store = gate.hosts.proxy().map(|_| &*site.store);
     let signs_in = login.is_some();
     let (failures, notes) = check::failures(gate, login, server, store).await;
     failed.extend(failures);
@@ -166,8 +166,16 @@ pub(crate) async fn run(
         crate::metrics::enable();
     }
     warm(&gate).await;
-    let front = (site.oauth_proxy)
-        .then(|| oauth::front::Front::new(&site, &gate, Arc::clone(&keys), login.clone()));
+    // --oauth-proxy needs --login-client-id, which makes the login.
+    let front = match (gate.hosts.proxy(), &login) {
+        (Some(_), Some(login)) => Some(oauth::front::Front::new(
+            &site,
+            &gate,
+            Arc::clone(&keys),
+            Arc::clone(login),
+        )),
+        _ => None,
+    };
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
         keys,
@@ -191,7 +199,7 @@ pub(crate) async fn run(
         tokio::spawn(crate::metrics::serve(metrics));
     }
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
-    if site.oauth_proxy {
+    if gate.hosts.proxy().is_some() {
         let login = site.login_client_id.as_deref().unwrap_or_default();
         log::info!(target: "nexus_mcp", "--oauth-proxy: the hosts' authorization server is {origin}; people sign in at {} with the login client {login:?}, whose redirect URI registered there is {origin}/connect/callback; a sign-in holds {} h (--sign-in-life); {}", gate.issuer, site.sign_in_life.as_secs() / 3600, site.store.said(), origin = site.origin);
         let under = site
@@ -220,7 +228,7 @@ async fn warm(gate: &Gate) {
             log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer);
             let metadata = gate.issuer.metadata().unwrap_or_default();
             // Behind --oauth-proxy, serve grants its --scope itself.
-            let proxy = gate.authorization_server.is_some();
+            let proxy = gate.hosts.proxy().is_some();
             let asked = if proxy { &[][..] } else { &gate.scopes[..] };
             for line in check::scopes_not_offered(asked, &metadata) {
                 log::warn!(target: "nexus_mcp", "{line}: a note, not a refusal (some issuers list only OpenID scopes); a token without it is refused 403");

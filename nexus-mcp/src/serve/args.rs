@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::admit::Admission;
-use super::bearer::Gate;
+use super::bearer::{Gate, Hosts};
 use super::deny;
 use super::introspect::Introspection;
 use super::issuer::Issuer;
 use super::oauth::grant::SIGN_IN_LIFE;
 use super::store::Store;
+use crate::keys::HeldKeys;
 
 /// `nexus-mcp serve`'s own flags.
 #[derive(clap::Args)]
@@ -158,8 +159,8 @@ impl ServeArgs {
     /// wrong with them, naming the flag.
     pub(crate) fn checked(
         self,
-        secret: Option<String>,
-        store: Option<String>,
+        (secret, store): (Option<String>, Option<String>),
+        keys: &Arc<HeldKeys>,
     ) -> Result<(Site, Gate), String> {
         let public = https_or_loopback("--public-url", &self.public_url)?;
         https_or_loopback("--issuer", &self.issuer)?;
@@ -213,13 +214,17 @@ impl ServeArgs {
             origins,
             origin,
             login_client_id,
-            oauth_proxy: self.oauth_proxy,
             document_origins,
+        };
+        let hosts = if self.oauth_proxy {
+            let (origin, keys) = (site.origin.clone(), Arc::clone(keys));
+            Hosts::Proxy { origin, keys }
+        } else {
+            Hosts::Issuer
         };
         let gate = Gate {
             issuer: Arc::new(Issuer::new(&self.issuer)),
-            authorization_server: self.oauth_proxy.then(|| site.origin.clone()),
-            issued: None,
+            hosts,
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,
@@ -353,8 +358,6 @@ pub(crate) struct Site {
     pub(crate) origin: String,
     /// `--login-client-id`.
     pub(crate) login_client_id: Option<String>,
-    /// `--oauth-proxy`: this server is the hosts' authorization server.
-    pub(crate) oauth_proxy: bool,
     /// `--oauth-client-document-origin`s, each as a URL's origin.
     pub(crate) document_origins: Vec<String>,
     /// `--deny-file`'s people.

@@ -58,16 +58,34 @@ const REMEMBERED: usize = 10_000;
 /// The most a request's headers may weigh, names and values together (431).
 pub(crate) const MAX_HEADERS: usize = 32 << 10;
 
+/// Whom hosts sign in with: the mode `--oauth-proxy` sets, said once.
+pub(crate) enum Hosts {
+    /// The issuer itself (`--issuer`): its tokens are what a host brings.
+    Issuer,
+    /// This server, the hosts' authorization server at `origin`
+    /// (`--oauth-proxy`): the access tokens it issues open with `keys`.
+    Proxy {
+        origin: String,
+        keys: Arc<crate::keys::HeldKeys>,
+    },
+}
+
+impl Hosts {
+    /// This server's origin, when it is the hosts' authorization server.
+    pub(crate) fn proxy(&self) -> Option<&str> {
+        match self {
+            Hosts::Proxy { origin, .. } => Some(origin),
+            Hosts::Issuer => None,
+        }
+    }
+}
+
 /// The resource server: this server's identity and the issuer it trusts.
 pub(crate) struct Gate {
     /// The issuer (`--issuer`): its URL, metadata and keys.
     pub(crate) issuer: Arc<Issuer>,
-    /// The authorization server hosts are sent to when it is not the
-    /// issuer: this server's origin, with `--oauth-proxy`.
-    pub(crate) authorization_server: Option<String>,
-    /// With `--oauth-proxy`, the keys the access tokens this server issues
-    /// are sealed with.
-    pub(crate) issued: Option<Arc<crate::keys::HeldKeys>>,
+    /// Whom hosts sign in with: the issuer, or this server in front of it.
+    pub(crate) hosts: Hosts,
     /// This server's canonical URL, the audience a token must name (`--public-url`).
     pub(crate) resource: String,
     /// Other audiences a token may name (`--audience`): an issuer's client
@@ -373,7 +391,10 @@ impl Gate {
     /// scopes, person and workspace), and when it expires; none for a token
     /// it did not issue.
     fn issued_here(&self, token: &str) -> Option<Result<(Principal, u64), Refusal>> {
-        let keys = self.issued.as_ref()?.now();
+        let Hosts::Proxy { keys, .. } = &self.hosts else {
+            return None;
+        };
+        let keys = keys.now();
         let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
         let (grant, expires): (super::oauth::grant::Grant, u64) = opened.ok()?;
         if grant.resource != self.resource {
@@ -465,7 +486,7 @@ impl Gate {
     pub(crate) fn metadata(&self) -> Value {
         json!({
             "resource": self.resource,
-            "authorization_servers": [self.authorization_server.as_deref().unwrap_or(self.issuer.url())],
+            "authorization_servers": [self.hosts.proxy().unwrap_or(self.issuer.url())],
             "scopes_supported": self.scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "nexus-mcp",
@@ -590,8 +611,10 @@ mod tests {
     fn gate(keys: &Arc<HeldKeys>) -> Gate {
         Gate {
             issuer: Arc::new(Issuer::new("https://login.example/tenant/v2.0")),
-            authorization_server: Some("https://mcp.example.com".into()),
-            issued: Some(Arc::clone(keys)),
+            hosts: Hosts::Proxy {
+                origin: "https://mcp.example.com".into(),
+                keys: Arc::clone(keys),
+            },
             resource: RESOURCE.into(),
             audiences: Vec::new(),
             subject_claim: "oid".into(),

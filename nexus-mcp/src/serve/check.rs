@@ -79,7 +79,7 @@ pub(crate) async fn failures(
     let metadata = gate.issuer.metadata().unwrap_or_default();
     // Behind --oauth-proxy, serve grants its --scope itself: the issuer's
     // list says nothing of it.
-    let proxy = gate.authorization_server.is_some();
+    let proxy = gate.hosts.proxy().is_some();
     let asked = if proxy { &[][..] } else { &gate.scopes[..] };
     let unlisted = scopes_not_offered(asked, &metadata);
     let notes = if lists_openid_alone(&metadata) {

@@ -307,9 +307,10 @@ pub(crate) struct Refusal {
 impl Refusal {
     /// The refusal as one line: the issuer's code and words.
     pub(crate) fn said(&self) -> String {
-        match self.description.is_empty() {
-            true => self.error.clone(),
-            false => format!("{}: {}", self.error, self.description),
+        if self.description.is_empty() {
+            self.error.clone()
+        } else {
+            format!("{}: {}", self.error, self.description)
         }
     }
 

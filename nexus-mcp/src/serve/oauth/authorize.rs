@@ -221,10 +221,9 @@ pub(crate) async fn authorize(
     let pending = asked.pending(&front.resource);
     let keys = front.keys.now();
     let remembered = consent::remembered(&keys, &headers);
-    if front.login.is_some()
-        && remembered
-            .iter()
-            .any(|(client, _)| *client == pending.client)
+    if remembered
+        .iter()
+        .any(|(client, _)| *client == pending.client)
     {
         // Asked again after the sign-in if the person is not the one who
         // consented.

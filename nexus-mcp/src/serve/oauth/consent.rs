@@ -168,16 +168,8 @@ pub(crate) async fn consented(
 /// The person sent to sign in at the issuer, `pending` carried through
 /// the sign-in sealed.
 pub(super) async fn sign_in(front: &Front, keys: &Keys, pending: Pending) -> Response {
-    match &front.login {
-        Some(login) => {
-            let pending = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
-            begin(Arc::clone(login), Then::Authorize { pending }).await
-        }
-        None => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "This server cannot sign you in.",
-        ),
-    }
+    let pending = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
+    begin(Arc::clone(&front.login), Then::Authorize { pending }).await
 }
 
 /// After the person signed in at the issuer: the host's code when they
@@ -259,9 +251,10 @@ fn sent_back(pending: &Pending, text: &'static str, detail: &str, why: &str) -> 
     let state = pending.state.as_deref();
     let back = Refused::location(&pending.redirect_uri, "access_denied", why, state, &iss);
     let back = escaped(&back.unwrap_or_default());
-    let detail = match detail.is_empty() {
-        true => String::new(),
-        false => format!("<p><code>{}</code></p>", escaped(detail)),
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!("<p><code>{}</code></p>", escaped(detail))
     };
     let html = format!(
         "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"5;url={back}\">\

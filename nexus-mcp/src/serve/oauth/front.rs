@@ -38,7 +38,7 @@ pub(crate) struct Front {
     /// The codes redeemed on this replica.
     pub(crate) redeemed: Redeemed,
     /// The login client people sign in at the issuer with.
-    pub(crate) login: Option<Arc<Login>>,
+    pub(crate) login: Arc<Login>,
     /// The issuer people sign in at (`--issuer`): with a subject, the person.
     pub(crate) issuer: String,
     /// `--deny-file`'s people: refused a token, a refresh included.
@@ -56,12 +56,7 @@ pub(crate) struct Front {
 impl Front {
     /// The authorization server of `site` in front of `gate`'s issuer,
     /// sealing with `keys` and signing people in with `login`.
-    pub(crate) fn new(
-        site: &Site,
-        gate: &Gate,
-        keys: Arc<HeldKeys>,
-        login: Option<Arc<Login>>,
-    ) -> Front {
+    pub(crate) fn new(site: &Site, gate: &Gate, keys: Arc<HeldKeys>, login: Arc<Login>) -> Front {
         Front {
             origin: site.origin.clone(),
             scopes: gate.scopes.clone(),
@@ -109,21 +104,32 @@ impl Front {
     }
 
     /// The authorization server of the unit tests: `https://mcp.example.com`
-    /// granting `scopes`, its keys `ring`, no login client, nobody denied.
+    /// granting `scopes`, its keys `ring`, a login client never asked,
+    /// nobody denied.
     #[cfg(test)]
     pub(crate) fn tested(ring: &str, scopes: &[&str]) -> Front {
         let ring = crate::state::Keyring::parse(ring).unwrap();
         let keys = Arc::new(HeldKeys::new(crate::keys::Keys::new(&ring).unwrap()));
         let origin = "https://mcp.example.com".to_owned();
-        let deny = DenyList::read(None, "https://login.example").unwrap();
+        let issuer = "https://login.example";
+        let deny = DenyList::read(None, issuer).unwrap();
+        let links = Arc::new(crate::ticket::Links::new(&origin, Arc::clone(&keys)));
+        let reads = crate::serve::signin::Reads {
+            subject_claim: "sub".into(),
+            workspace_claim: None,
+            policy_claims: Default::default(),
+            admission: Admission::default(),
+        };
+        let issued_by = Arc::new(crate::serve::issuer::Issuer::new(issuer));
+        let login = Login::new(issued_by, "tested-login", None, links, reads);
         Front {
             resource: format!("{origin}/mcp"),
             origin,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             keys,
             redeemed: Default::default(),
-            login: None,
-            issuer: "https://login.example".into(),
+            login: Arc::new(login),
+            issuer: issuer.into(),
             deny: Arc::new(deny),
             documents: Documents::new(Vec::new()),
             store: Arc::new(Store::memory()),

@@ -267,11 +267,11 @@ async fn begun(
 /// family moves on, so that an issuer that does not answer leaves the
 /// host's refresh token unspent.
 async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, OAuthError> {
-    let (Some(upstream), Some(login)) = (refresh.upstream.clone(), &front.login) else {
+    let Some(upstream) = refresh.upstream.clone() else {
         return Ok(refresh);
     };
     let Refresh { mut grant, .. } = refresh.clone();
-    match signin::renewed(Arc::clone(login), upstream).await {
+    match signin::renewed(Arc::clone(&front.login), upstream).await {
         Ok((person, next)) => {
             if let Some(person) = person {
                 if person.subject != grant.person {
