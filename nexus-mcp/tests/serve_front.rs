@@ -379,8 +379,15 @@ fn two_people_through_replicas(
         &format!("http://127.0.0.1:{port}/connect/callback"),
     );
     let public = format!("http://127.0.0.1:{port}/mcp");
+    // Replicas share one store, where a refresh token's reuse is caught.
+    let redis = (replicas > 1).then(common::redis::Redis::start);
+    let store = redis.as_ref().map(|redis| redis.url());
+    let shared: Vec<&str> = store
+        .iter()
+        .flat_map(|url| ["--store", url.as_str()])
+        .collect();
     let start = |at: u16| {
-        let args = [&PROXY[..], &["--public-url", &public], args].concat();
+        let args = [&PROXY[..], &["--public-url", &public], args, &shared].concat();
         let child = command(&gateway, &issuer.url(), at, &args)
             .spawn()
             .expect("nexus-mcp");
@@ -396,8 +403,16 @@ fn two_people_through_replicas(
     };
     for (person, credential, era) in people {
         issuer.approve_as(person);
-        let summary = reach(&served, &api.url(), era);
+        let summary = match replicas {
+            1 => reach(&served, &api.url(), era),
+            // Refresh included: its access token's hour passed, the client
+            // refreshes at whichever replica nginx picks.
+            _ => served.reach_with_env(&api.url(), era, &[("NEXUS_MCP_REFRESH", "1")]),
+        };
         common::served::answered_with(&summary, &api, credential);
+        if replicas > 1 {
+            assert_eq!(summary["refreshed"], true, "{summary}");
+        }
     }
 }
 
@@ -414,8 +429,8 @@ fn the_official_typescript_client_signs_each_person_in_through_serve() {
 }
 
 #[test]
-#[ignore = "needs nginx and the official MCP Python client (.ci/run installs both)"]
-fn each_step_of_a_sign_in_lands_on_any_of_three_replicas_behind_nginx() {
+#[ignore = "needs nginx, redis-server and the official MCP Python client (.ci/run installs them)"]
+fn each_step_of_a_sign_in_and_a_refresh_land_on_any_of_three_replicas_behind_nginx() {
     two_people_through_replicas(3, Served::reach, FakeIssuer::start(), &[]);
 }
 

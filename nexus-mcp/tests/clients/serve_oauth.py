@@ -159,8 +159,25 @@ async def run(url, api):
             for made in calls:
                 result = await call(client, made["name"], made["arguments"])
                 results.append({"is_error": result.is_error, "text": result.content[0].text})
+            refreshed = None
+            if os.environ.get("NEXUS_MCP_REFRESH") == "1":
+                # The access token's hour, passed as the client reckons it:
+                # the client refreshes before its next call, then calls.
+                before = provider.context.current_tokens.refresh_token
+                provider.context.token_expiry_time = 1.0  # (0 reads as "none")
+                for made in calls:
+                    result = await call(client, made["name"], made["arguments"])
+                    results.append({"is_error": result.is_error, "text": result.content[0].text})
+                after = provider.context.current_tokens.refresh_token
+                refreshed = bool(before) and bool(after) and before != after
             version = client.protocol_version
-    return {"version": version, "tools": schemas, "results": results, "links": links}
+    return {
+        "version": version,
+        "tools": schemas,
+        "results": results,
+        "links": links,
+        "refreshed": refreshed,
+    }
 
 
 if __name__ == "__main__":
