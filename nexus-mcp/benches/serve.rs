@@ -38,6 +38,10 @@ mod served;
 #[allow(dead_code)]
 #[path = "../tests/common/front.rs"]
 mod front;
+// The tests' redis-server, the store `--store` names.
+#[allow(dead_code)]
+#[path = "../tests/common/redis.rs"]
+mod redis;
 // `--oauth-proxy`: a sign-in's steps, and a call with the token serve issued.
 #[path = "serve/proxy.rs"]
 mod proxy;
@@ -72,7 +76,7 @@ fn main() {
         github("gho_alice"),
     );
     let url = format!("{}/user", api.url());
-    // `cargo bench -p nexus-mcp --bench serve -- policy` (or `proxy`): that part alone.
+    // `cargo bench -p nexus-mcp --bench serve -- policy` (or `proxy`, `refresh`): that part alone.
     match std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
@@ -80,7 +84,8 @@ fn main() {
     {
         Some("policy") => return policy::policy(&gateway, &issuer, &url),
         Some("proxy") => return proxy::proxy(&gateway, &issuer, &url),
-        Some(other) => panic!("no part {other:?}: policy or proxy, or none for all"),
+        Some("refresh") => return proxy::refresh(&gateway, &issuer),
+        Some(other) => panic!("no part {other:?}: policy, proxy or refresh, or none for all"),
         None => {}
     }
     let (_serve, mcp) = serve(&gateway, &issuer);
@@ -136,6 +141,7 @@ fn main() {
     observed(&gateway, &issuer, &url);
     rolling_restart(&gateway, &issuer, &url);
     proxy::proxy(&gateway, &issuer, &url);
+    proxy::refresh(&gateway, &issuer);
     policy::policy(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
 }

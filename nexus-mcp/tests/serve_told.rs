@@ -331,6 +331,15 @@ fn the_operator_is_told_where_the_proxy_is_the_way_and_where_it_takes_the_root()
         said.contains("lets no host register") && said.contains("--oauth-proxy"),
         "{said}"
     );
+    // Okta's org server names a registration endpoint, which refuses
+    // hosts (401 without an API token).
+    let okta = FakeIssuer::start_okta_org();
+    let out = command(&gateway, &okta.url(), free_port(), &["--check"]).output();
+    let said = String::from_utf8_lossy(&out.expect("nexus-mcp").stderr).into_owned();
+    assert!(
+        said.contains("lets no host register") && said.contains("--oauth-proxy"),
+        "{said}"
+    );
     let plain = FakeIssuer::start();
     let out = command(&gateway, &plain.url(), free_port(), &["--check"]).output();
     let said = String::from_utf8_lossy(&out.expect("nexus-mcp").stderr).into_owned();

@@ -8,6 +8,7 @@ use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
 use serde_json::json;
 
 use super::front::{authorize_url, field};
+use super::redis::Redis;
 use super::served::{Browser, free_port};
 use super::{PER_ROUND, ROUNDS, agent, call, micros, serve_on, timed, timed_once};
 
@@ -28,48 +29,7 @@ pub fn proxy(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
     let mut steps: [Vec<Duration>; 5] = Default::default();
     let mut access = String::new();
     for _ in 0..SIGN_INS {
-        let asked = json!({"client_name": "Bench", "redirect_uris": ["http://127.0.0.1:9/cb"]});
-        let register = || {
-            let post = ureq::post(format!("{origin}/register"));
-            post.header("Content-Type", "application/json")
-                .send(asked.to_string())
-        };
-        let (took, answer) = timed_with(register);
-        steps[0].push(took);
-        let answer = answer.unwrap().body_mut().read_to_string().unwrap();
-        let client: serde_json::Value = serde_json::from_str(&answer).unwrap();
-        let id = client["client_id"].as_str().unwrap().to_owned();
-        let mut browser = Browser::new();
-        let (took, (_, _, page)) = timed_with(|| browser.open(&authorize_url(&origin, &id)));
-        steps[1].push(took);
-        let allow = [("pending", field(&page, "pending"))];
-        let (took, (_, to_issuer, _)) =
-            timed_with(|| browser.submit(&format!("{origin}/authorize"), &allow));
-        steps[2].push(took);
-        let (_, back, _) = browser.open(&to_issuer.unwrap());
-        let (took, (_, to_host, _)) = timed_with(|| browser.open(&back.unwrap()));
-        steps[3].push(took);
-        let to_host = url::Url::parse(&to_host.unwrap()).unwrap();
-        let code = to_host
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .unwrap()
-            .1
-            .into_owned();
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", "http://127.0.0.1:9/cb"),
-            ("client_id", id.as_str()),
-            (
-                "code_verifier",
-                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            ),
-        ];
-        let (took, (_, _, tokens)) =
-            timed_with(|| Browser::new().submit(&format!("{origin}/token"), &form));
-        steps[4].push(took);
-        let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+        let (_, tokens) = signed_in(&origin, &mut steps);
         access = tokens["access_token"].as_str().unwrap().to_owned();
     }
     let names = [
@@ -110,6 +70,104 @@ pub fn proxy(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
         "--oauth-proxy, a warm call with the token serve issued {issued:.0} µs, with the provider's \
          {provided:.0} µs: {:.2}x (goal <= 1.05x)",
         issued / provided
+    );
+}
+
+/// A host registered at `serve` on `origin` and a person signed in through
+/// it, each step timed into `steps`: the client id, and the tokens.
+fn signed_in(origin: &str, steps: &mut [Vec<Duration>; 5]) -> (String, serde_json::Value) {
+    let asked = json!({"client_name": "Bench", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    let register = || {
+        let post = ureq::post(format!("{origin}/register"));
+        post.header("Content-Type", "application/json")
+            .send(asked.to_string())
+    };
+    let (took, answer) = timed_with(register);
+    steps[0].push(took);
+    let answer = answer.unwrap().body_mut().read_to_string().unwrap();
+    let client: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new();
+    let (took, (_, _, page)) = timed_with(|| browser.open(&authorize_url(origin, &id)));
+    steps[1].push(took);
+    let allow = [("pending", field(&page, "pending"))];
+    let (took, (_, to_issuer, _)) =
+        timed_with(|| browser.submit(&format!("{origin}/authorize"), &allow));
+    steps[2].push(took);
+    let (_, back, _) = browser.open(&to_issuer.unwrap());
+    let (took, (_, to_host, _)) = timed_with(|| browser.open(&back.unwrap()));
+    steps[3].push(took);
+    let to_host = url::Url::parse(&to_host.unwrap()).unwrap();
+    let code = to_host.query_pairs().find(|(k, _)| k == "code").unwrap().1;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &*code),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        ("client_id", id.as_str()),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let (took, (_, _, tokens)) =
+        timed_with(|| Browser::new().submit(&format!("{origin}/token"), &form));
+    steps[4].push(took);
+    (id, serde_json::from_str(&tokens).unwrap())
+}
+
+/// How many refreshes each replica's median is taken over.
+const REFRESHES: usize = 200;
+
+/// A refresh (renewed at the issuer, rotated in its family) at a replica
+/// whose families are in Redis on loopback (`NEXUS_REDIS`, the
+/// distribution's) beside one that keeps them in memory, interleaved one
+/// by one: each median, and what the store adds.
+pub fn refresh(gateway: &FakeGateway, issuer: &FakeIssuer) {
+    let redis = Redis::start();
+    let store = redis.url();
+    let mut replicas = Vec::new();
+    for args in [&["--store", store.as_str()][..], &[]] {
+        let port = free_port();
+        let origin = format!("http://127.0.0.1:{port}");
+        let mcp = format!("{origin}/mcp");
+        issuer.add_client("bench-login", &format!("{origin}/connect/callback"));
+        let all = [
+            &["--oauth-proxy", "--login-client-id", "bench-login"][..],
+            args,
+        ]
+        .concat();
+        let running = serve_on(gateway, issuer, (port, &mcp), &all, "warn");
+        let (id, tokens) = signed_in(&origin, &mut Default::default());
+        replicas.push((running, origin, id, tokens, Vec::new()));
+    }
+    for _ in 0..REFRESHES {
+        for (_, origin, id, tokens, took) in &mut replicas {
+            let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", token.as_str()),
+                ("client_id", id.as_str()),
+            ];
+            let (spent, (status, _, answer)) =
+                timed_with(|| Browser::new().submit(&format!("{origin}/token"), &form));
+            assert_eq!(status, 200, "{answer}");
+            *tokens = serde_json::from_str(&answer).unwrap();
+            took.push(spent);
+        }
+    }
+    let medians: Vec<f64> = (replicas.iter_mut())
+        .map(|(_, _, _, _, took)| {
+            took.sort();
+            micros(took[took.len() / 2])
+        })
+        .collect();
+    println!(
+        "--oauth-proxy, a refresh (renewed at the issuer, rotated in its family; median of \
+         {REFRESHES}): with --store in Redis on loopback {:.0} µs, in memory {:.0} µs: the store \
+         adds {:.0} µs (goal within 1,000)",
+        medians[0],
+        medians[1],
+        medians[0] - medians[1]
     );
 }
 

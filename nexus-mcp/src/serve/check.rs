@@ -96,10 +96,16 @@ pub(crate) async fn failures(
     if proxy && !metadata.is_null() {
         failed.extend(proxy_unmet(&metadata));
     }
-    let notes: Vec<String> = notes
-        .into_iter()
-        .chain(no_host_registers(proxy, &metadata))
-        .collect();
+    let endpoint = metadata["registration_endpoint"]
+        .as_str()
+        .map(str::to_owned);
+    let refuses = match endpoint.filter(|_| !proxy) {
+        Some(endpoint) => tokio::task::spawn_blocking(move || hosts_refused(&endpoint)).await,
+        None => Ok(false),
+    };
+    let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
+    let notes: Vec<String> = notes.into_iter().chain(no_host).collect();
+
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
         let endpoint = gate.issuer.introspection().await.ok().flatten();
         let asked = match endpoint {
@@ -154,17 +160,37 @@ fn proxy_unmet(metadata: &Value) -> Vec<String> {
 }
 
 /// Without `--oauth-proxy`, a note when the issuer lets no host register
-/// (its metadata names no `registration_endpoint`): the hosts that register
+/// (its metadata names no `registration_endpoint`, or that endpoint
+/// `refuses` hosts, as Okta's org server's does): the hosts that register
 /// themselves cannot sign anyone in there, and `--oauth-proxy` is the way.
-fn no_host_registers(proxy: bool, metadata: &Value) -> Option<String> {
-    let registers = metadata["registration_endpoint"].as_str().is_some();
+fn no_host_registers(proxy: bool, metadata: &Value, refuses: bool) -> Option<String> {
+    let registers = metadata["registration_endpoint"].as_str().is_some() && !refuses;
     (!proxy && !metadata.is_null() && !registers).then(|| {
         "a note: the issuer lets no host register (its metadata names no \
-         registration_endpoint), so hosts that register themselves (claude.ai, Cursor, VS \
-         Code, ChatGPT) cannot sign anyone in there: --oauth-proxy makes this server their \
-         authorization server, signing people in at the issuer"
+         registration_endpoint, or that endpoint refuses hosts), so hosts that register \
+         themselves (claude.ai, Cursor, VS Code, ChatGPT) cannot sign anyone in there: \
+         --oauth-proxy makes this server their authorization server, signing people in at \
+         the issuer"
             .to_owned()
     })
+}
+
+/// Whether the registration `endpoint` refuses hosts (401 or 403, as
+/// Okta's org server answers without an API token), asked with a
+/// registration no compliant server takes (its redirect URI is not a
+/// URL), so that nothing is ever registered by asking.
+fn hosts_refused(endpoint: &str) -> bool {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(ASK))
+        .http_status_as_error(false)
+        .build();
+    let agent: ureq::Agent = config.into();
+    let asked = serde_json::json!({"redirect_uris": ["not a URL"], "client_name": "nexus-mcp serve --check"});
+    let answer = agent
+        .post(endpoint)
+        .header("Content-Type", "application/json")
+        .send(asked.to_string());
+    answer.is_ok_and(|answer| matches!(answer.status().as_u16(), 401 | 403))
 }
 
 /// Whether the issuer's `scopes_supported` lists OpenID Connect's own

@@ -26,16 +26,16 @@ const WAIT: Duration = Duration::from_secs(2);
 const PREFIX: &str = "nexus-mcp:family:";
 
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
-/// check): the generation it is at now; -1 revoked (now, for `ARGV[1]` is
-/// not its generation, or before), -2 unknown. A family's value is its
-/// generation, or `r`.
+/// check, which writes nothing but a revocation): the generation it is at
+/// now; -1 revoked (now, for `ARGV[1]` is not its generation, or before),
+/// -2 unknown. A family's value is its generation, or `r`.
 const ROTATE: &str = r"
 local held = redis.call('GET', KEYS[1])
 if not held then return -2 end
 if held == 'r' then return -1 end
 if held == ARGV[1] then
   local next = tonumber(held) + tonumber(ARGV[2])
-  redis.call('SET', KEYS[1], next, 'KEEPTTL')
+  if next ~= tonumber(held) then redis.call('SET', KEYS[1], next, 'KEEPTTL') end
   return next
 end
 redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
