@@ -348,7 +348,7 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
 /// authorization server (registering, consenting, signing in at the issuer,
 /// redeeming the code), one person a protocol era, and each person calls
 /// with their own credential.
-fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value) {
+fn two_people_through_serve(reach: fn(&Served, &str, &str, &[(&str, &str)]) -> serde_json::Value) {
     two_people_through_replicas(1, reach, FakeIssuer::start(), &[]);
 }
 
@@ -358,7 +358,7 @@ fn two_people_through_serve(reach: fn(&Served, &str, &str) -> serde_json::Value)
 /// lands on whichever replica nginx picks.
 fn two_people_through_replicas(
     replicas: usize,
-    reach: fn(&Served, &str, &str) -> serde_json::Value,
+    reach: fn(&Served, &str, &str, &[(&str, &str)]) -> serde_json::Value,
     issuer: FakeIssuer,
     args: &[&str],
 ) {
@@ -403,12 +403,13 @@ fn two_people_through_replicas(
     };
     for (person, credential, era) in people {
         issuer.approve_as(person);
-        let summary = match replicas {
-            1 => reach(&served, &api.url(), era),
-            // Refresh included: its access token's hour passed, the client
-            // refreshes at whichever replica nginx picks.
-            _ => served.reach_with_env(&api.url(), era, &[("NEXUS_MCP_REFRESH", "1")]),
+        // Across replicas, refresh included: its access token's hour
+        // passed, the client refreshes at whichever replica nginx picks.
+        let refresh: &[(&str, &str)] = match replicas {
+            1 => &[],
+            _ => &[("NEXUS_MCP_REFRESH", "1")],
         };
+        let summary = reach(&served, &api.url(), era, refresh);
         common::served::answered_with(&summary, &api, credential);
         if replicas > 1 {
             assert_eq!(summary["refreshed"], true, "{summary}");
@@ -419,19 +420,25 @@ fn two_people_through_replicas(
 #[test]
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_client_signs_each_person_in_through_serve() {
-    two_people_through_serve(Served::reach);
+    two_people_through_serve(Served::reach_with_env);
 }
 
 #[test]
 #[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
 fn the_official_typescript_client_signs_each_person_in_through_serve() {
-    two_people_through_serve(Served::reach_v2);
+    two_people_through_serve(Served::reach_v2_with_env);
 }
 
 #[test]
 #[ignore = "needs nginx, redis-server and the official MCP Python client (.ci/run installs them)"]
 fn each_step_of_a_sign_in_and_a_refresh_land_on_any_of_three_replicas_behind_nginx() {
-    two_people_through_replicas(3, Served::reach, FakeIssuer::start(), &[]);
+    two_people_through_replicas(3, Served::reach_with_env, FakeIssuer::start(), &[]);
+}
+
+#[test]
+#[ignore = "needs nginx, redis-server and the official TypeScript client (.ci/run installs them)"]
+fn the_official_typescript_client_signs_in_and_refreshes_across_three_replicas_behind_nginx() {
+    two_people_through_replicas(3, Served::reach_v2_with_env, FakeIssuer::start(), &[]);
 }
 
 /// In front of Entra ID as Microsoft documents it (no registration, no
@@ -442,14 +449,24 @@ fn each_step_of_a_sign_in_and_a_refresh_land_on_any_of_three_replicas_behind_ngi
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_entra() {
     let entra = FakeIssuer::start_entra(TENANT);
-    two_people_through_replicas(1, Served::reach, entra, &["--subject-claim", "oid"]);
+    two_people_through_replicas(
+        1,
+        Served::reach_with_env,
+        entra,
+        &["--subject-claim", "oid"],
+    );
 }
 
 #[test]
 #[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
 fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of_entra() {
     let entra = FakeIssuer::start_entra(TENANT);
-    two_people_through_replicas(1, Served::reach_v2, entra, &["--subject-claim", "oid"]);
+    two_people_through_replicas(
+        1,
+        Served::reach_v2_with_env,
+        entra,
+        &["--subject-claim", "oid"],
+    );
 }
 
 /// `serve --check` with the proxy in front of Entra's shape: a correct
@@ -656,7 +673,7 @@ fn in_front_of_google_the_workspace_claim_of_the_sign_in_names_the_workspace() {
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {
     for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
-        two_people_through_replicas(1, Served::reach, issuer, &[]);
+        two_people_through_replicas(1, Served::reach_with_env, issuer, &[]);
     }
 }
 
@@ -664,7 +681,7 @@ fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_okt
 #[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
 fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {
     for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
-        two_people_through_replicas(1, Served::reach_v2, issuer, &[]);
+        two_people_through_replicas(1, Served::reach_v2_with_env, issuer, &[]);
     }
 }
 

@@ -157,5 +157,17 @@ for (const call of calls) {
   const result = await callTool(client, call);
   results.push({ is_error: result.isError ?? false, text: result.content[0].text });
 }
+let refreshed = null;
+if (process.env.NEXUS_MCP_REFRESH === "1") {
+  // The access token's hour, passed: the server refuses it (401), and the
+  // client refreshes at whichever replica answers, then calls again.
+  const before = stored.tokens.refresh_token;
+  stored.tokens = { ...stored.tokens, access_token: "an-access-token-whose-hour-has-passed" };
+  for (const call of calls) {
+    const result = await callTool(client, call);
+    results.push({ is_error: result.isError ?? false, text: result.content[0].text });
+  }
+  refreshed = Boolean(before) && stored.tokens.refresh_token !== before;
+}
 await client.close();
-console.log(JSON.stringify({ version, tools: schemas, results, links }));
+console.log(JSON.stringify({ version, tools: schemas, results, links, refreshed }));
