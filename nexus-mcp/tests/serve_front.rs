@@ -12,6 +12,10 @@ use serde_json::json;
 
 const PROXY: [&str; 3] = ["--oauth-proxy", "--login-client-id", "nexus-login"];
 
+/// An official client run against a served endpoint (its API, its era,
+/// its environment): what it printed.
+type Reach = fn(&Served, &str, &str, &[(&str, &str)]) -> serde_json::Value;
+
 /// An Entra ID tenant, for the fake issuer in Entra's shape.
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
@@ -348,7 +352,7 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
 /// authorization server (registering, consenting, signing in at the issuer,
 /// redeeming the code), one person a protocol era, and each person calls
 /// with their own credential.
-fn two_people_through_serve(reach: fn(&Served, &str, &str, &[(&str, &str)]) -> serde_json::Value) {
+fn two_people_through_serve(reach: Reach) {
     two_people_through_replicas(1, reach, FakeIssuer::start(), &[]);
 }
 
@@ -356,12 +360,7 @@ fn two_people_through_serve(reach: fn(&Served, &str, &str, &[(&str, &str)]) -> s
 /// (round-robin, no affinity) when more than one: every step of a sign-in
 /// (registration, consent, its answer, the callback, the code, the calls)
 /// lands on whichever replica nginx picks.
-fn two_people_through_replicas(
-    replicas: usize,
-    reach: fn(&Served, &str, &str, &[(&str, &str)]) -> serde_json::Value,
-    issuer: FakeIssuer,
-    args: &[&str],
-) {
+fn two_people_through_replicas(replicas: usize, reach: Reach, issuer: FakeIssuer, args: &[&str]) {
     let gateway = FakeGateway::start();
     let api = nexus_gateway_fake::FakeUpstream::start();
     let people = [
