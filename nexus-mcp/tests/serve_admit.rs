@@ -41,15 +41,9 @@ fn signs_in(
 #[test]
 fn in_front_of_google_only_the_workspace_it_names_signs_in() {
     let (issuer, gateway) = (FakeIssuer::start_google(), FakeGateway::start());
-    let port = free_port();
-    let origin = format!("http://127.0.0.1:{port}");
-    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
-    let args = [&PROXY[..], &["--allow-sign-in", "hd=acme.example"]].concat();
-    let child = command(&gateway, &issuer.url(), port, &args).spawn();
-    let served = Served::ready(child.expect("nexus-mcp"), port);
-    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
-    let (_, _, client) = served.post_json("/register", &asked.to_string());
-    let id = client["client_id"].as_str().expect("a client id");
+    let args = ["--allow-sign-in", "hd=acme.example"];
+    let (served, origin) = common::front::proxy(&issuer, &gateway, &args);
+    let id = &common::front::host(&served);
     // A Workspace person of acme.example: a code.
     let acme = json!({"hd": "acme.example", "email": "ann@acme.example", "email_verified": true});
     let (status, to, page) = signs_in(&issuer, &origin, id, "1001", acme);

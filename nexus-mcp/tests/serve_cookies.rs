@@ -8,27 +8,15 @@
 mod common;
 
 use common::front::{authorize_url, field};
-use common::served::{Browser, Served, command, free_port};
+use common::served::{Browser, Served};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
-use serde_json::json;
-
-const PROXY: [&str; 3] = ["--oauth-proxy", "--login-client-id", "nexus-login"];
 
 /// `serve --oauth-proxy` in front of a fake issuer, and the id of a client
 /// an attacker registered (its redirect http://127.0.0.1:9/cb).
 fn proxy() -> (FakeIssuer, FakeGateway, Served, String, String) {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    let port = free_port();
-    let origin = format!("http://127.0.0.1:{port}");
-    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
-    let child = command(&gateway, &issuer.url(), port, &PROXY).spawn();
-    let served = Served::ready(child.expect("nexus-mcp"), port);
-    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
-    let (_, _, client) = served.post_json("/register", &asked.to_string());
-    let id = client["client_id"]
-        .as_str()
-        .expect("a client id")
-        .to_owned();
+    let (served, origin) = common::front::proxy(&issuer, &gateway, &[]);
+    let id = common::front::host(&served);
     (issuer, gateway, served, origin, id)
 }
 

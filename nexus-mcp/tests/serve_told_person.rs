@@ -11,7 +11,7 @@
 mod common;
 
 use common::front::{authorize_url, field};
-use common::served::{Browser, Served, command, free_port};
+use common::served::{Browser, Served};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::json;
 
@@ -77,16 +77,10 @@ fn the_consent_page_shows_a_name_that_cannot_lie_and_where_it_really_returns() {
 #[test]
 fn a_providers_refusal_is_told_to_the_person_the_host_and_the_operator() {
     let (issuer, gateway) = (FakeIssuer::start_okta_org(), FakeGateway::start());
-    let port = free_port();
-    let origin = format!("http://127.0.0.1:{port}");
-    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
-    let child = command(&gateway, &issuer.url(), port, &PROXY).spawn();
-    let served = Served::ready(child.expect("nexus-mcp"), port);
-    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
-    let (_, _, client) = served.post_json("/register", &asked.to_string());
-    let id = client["client_id"].as_str().expect("a client id");
+    let (served, origin) = common::front::proxy(&issuer, &gateway, &[]);
+    let id = common::front::host(&served);
     let mut browser = Browser::new();
-    let (_, _, page) = browser.open(&authorize_url(&origin, id));
+    let (_, _, page) = browser.open(&authorize_url(&origin, &id));
     let form = [("pending", field(&page, "pending"))];
     let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &form);
     // Okta, for a person not assigned to the login client's application.

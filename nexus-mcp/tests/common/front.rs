@@ -29,19 +29,9 @@ pub fn signed_in_with(
     (person, claims): (&str, serde_json::Map<String, serde_json::Value>),
     args: &[&str],
 ) -> (Served, String, String, HashMap<String, String>) {
-    let port = free_port();
-    let origin = format!("http://127.0.0.1:{port}");
-    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
     issuer.approve_as_with_claims(person, claims);
-    let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
-    let child = command(gateway, &issuer.url(), port, &[&proxy[..], args].concat()).spawn();
-    let served = Served::ready(child.expect("nexus-mcp"), port);
-    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
-    let (_, _, client) = served.post_json("/register", &asked.to_string());
-    let id = client["client_id"]
-        .as_str()
-        .expect("a client id")
-        .to_owned();
+    let (served, origin) = proxy(issuer, gateway, args);
+    let id = host(&served);
     let mut browser = Browser::new();
     let (_, _, page) = browser.open(&authorize_url(&origin, &id));
     let allow = [("pending", field(&page, "pending"))];
@@ -55,6 +45,26 @@ pub fn signed_in_with(
         id,
         to_host.query_pairs().into_owned().collect(),
     )
+}
+
+/// `serve --oauth-proxy` (with `args`) in front of `issuer`, its login
+/// client registered there: the server, and its origin.
+pub fn proxy(issuer: &FakeIssuer, gateway: &FakeGateway, args: &[&str]) -> (Served, String) {
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+    let child = command(gateway, &issuer.url(), port, &[&proxy[..], args].concat()).spawn();
+    (Served::ready(child.expect("nexus-mcp"), port), origin)
+}
+
+/// A host registered at `served` as "Host", its one redirect
+/// http://127.0.0.1:9/cb: its client id.
+pub fn host(served: &Served) -> String {
+    let asked = json!({"client_name": "Host", "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    let (_, _, client) = served.post_json("/register", &asked.to_string());
+    let id = client["client_id"].as_str().expect("a client id");
+    id.to_owned()
 }
 
 /// The access token `serve` at `origin` issues for `code`, redeemed as
