@@ -110,7 +110,7 @@ impl Caller {
     }
 
     /// The person's short hash, as the line names them ("" over stdio).
-    fn who(&self) -> &str {
+    fn who(&self) -> String {
         self.principal.who().unwrap_or_default()
     }
 
@@ -197,7 +197,7 @@ pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant,
     );
     let (opening, who, account) = (caller.opening(), caller.who(), caller.account());
     log::info!(target: "nexus_mcp::call",
-        call = caller.call, client = caller.client.as_str(), who = who, account = account,
+        call = caller.call, client = caller.client.as_str(), who = who.as_str(), account = account,
         tool = tool, ms = ms, outcome = code;
         "{opening} {} -> {outcome}", cut(tool, 64));
 }
@@ -226,7 +226,7 @@ pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, calle
     let method = args.method.as_deref().unwrap_or("GET");
     log::info!(
         target: "nexus_mcp::call",
-        call = caller.call, client = caller.client.as_str(), who = caller.who(),
+        call = caller.call, client = caller.client.as_str(), who = caller.who().as_str(),
         account = caller.account(), provider = args.provider.as_str(), method = method,
         host = host, path = path, status = status, bytes = bytes,
         ms = started.elapsed().as_millis() as u64, outcome = code;

@@ -31,7 +31,7 @@ pub(crate) fn call_permitted(
         return Ok(());
     }
     let (request, by) = made.said();
-    let (who, provider) = (principal.who().unwrap_or("stdio"), call.0);
+    let (who, provider) = (principal.who().unwrap_or_else(|| "stdio".into()), call.0);
     Err(format!(
         "policy: denied who={who} provider={provider:?} {request}: {by}"
     ))
@@ -60,7 +60,7 @@ pub(crate) fn permits(
     let decided = policies.decide(action, &asked);
     crate::metrics::policy(decided.allowed);
     if !decided.allowed {
-        let who = principal.who().unwrap_or("stdio");
+        let who = principal.who().unwrap_or_else(|| "stdio".into());
         log::info!(target: "nexus_mcp", "policy: {action} denied who={who} provider={provider:?}");
     }
     decided.allowed

@@ -122,6 +122,15 @@ pub(crate) struct Attributes {
     pub(crate) tags: Vec<(String, String)>,
 }
 
+impl Attributes {
+    /// These attributes as a principal holds them: boxed, or none when
+    /// there are none (most people, where `--policy` reads no claim).
+    pub(crate) fn held(self) -> Option<Box<Attributes>> {
+        let none = self.groups.is_empty() && self.tags.is_empty();
+        (!none).then(|| Box::new(self))
+    }
+}
+
 /// Who asks, as a policy reads them: the person (`Person::"…"`), what it
 /// reads of them, and the name their MCP client gives (`context.client`).
 pub(crate) struct Who<'a> {

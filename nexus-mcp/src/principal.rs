@@ -16,25 +16,47 @@ pub(crate) enum Principal {
     /// stdio: the workspace `--workspace` names.
     Operator { workspace: String },
     /// `serve`: a verified person.
+    ///
+    /// Each is held per token in the bearer cache, so its parts are boxed
+    /// to their length and the attributes held only when there are some.
     Person {
         /// The workspace the call acts for (never shown to the model).
-        workspace: String,
+        workspace: Box<str>,
         /// SHA-256 of the issuer and subject, all of it: what a connect
         /// link and a `requestState` are bound to.
-        person: String,
+        person: [u8; 32],
         /// The value of `--subject-claim`, as `--policy` names the person
         /// (never in a line).
-        subject: String,
-        /// What `--policy` reads of them: their groups and tags.
-        attributes: Attributes,
+        subject: Box<str>,
+        /// What `--policy` reads of them (their groups and tags), when it
+        /// reads anything.
+        attributes: Option<Box<Attributes>>,
     },
+}
+
+impl Principal {
+    /// `serve`'s verified person (their [`digest`]), who acts in `workspace`.
+    pub(crate) fn person_in(
+        workspace: String,
+        person: [u8; 32],
+        subject: &str,
+        attributes: Attributes,
+    ) -> Principal {
+        Principal::Person {
+            workspace: workspace.into(),
+            person,
+            subject: subject.into(),
+            attributes: attributes.held(),
+        }
+    }
 }
 
 impl Principal {
     /// The workspace the call acts for.
     pub(crate) fn workspace(&self) -> &str {
         match self {
-            Principal::Operator { workspace } | Principal::Person { workspace, .. } => workspace,
+            Principal::Operator { workspace } => workspace,
+            Principal::Person { workspace, .. } => workspace,
         }
     }
 
@@ -42,27 +64,26 @@ impl Principal {
     /// `--account`'s).
     pub(crate) fn acting_for(&mut self, other: String) {
         match self {
-            Principal::Operator { workspace } | Principal::Person { workspace, .. } => {
-                *workspace = other;
-            }
+            Principal::Operator { workspace } => *workspace = other,
+            Principal::Person { workspace, .. } => *workspace = other.into(),
         }
     }
 
     /// Who a connect link and a `requestState` are bound to: the person's
-    /// hash; over stdio, where there is one person, none.
-    pub(crate) fn person(&self) -> Option<&str> {
+    /// hash in hex; over stdio, where there is one person, none.
+    pub(crate) fn person(&self) -> Option<String> {
         match self {
             Principal::Operator { .. } => None,
-            Principal::Person { person, .. } => Some(person),
+            Principal::Person { person, .. } => Some(hex(person)),
         }
     }
 
     /// The person as the operator's line shows them: the first 12 hex
     /// digits of their hash (`serve` only).
-    pub(crate) fn who(&self) -> Option<&str> {
+    pub(crate) fn who(&self) -> Option<String> {
         match self {
             Principal::Operator { .. } => None,
-            Principal::Person { person, .. } => person.get(..12),
+            Principal::Person { person, .. } => Some(hex(&person[..6])),
         }
     }
 
@@ -79,7 +100,7 @@ impl Principal {
                 subject,
                 attributes,
                 ..
-            } => (subject.as_str(), attributes),
+            } => (&**subject, attributes.as_deref().unwrap_or(&NONE)),
         };
         Who {
             person,
@@ -110,17 +131,28 @@ impl Principal {
 /// SHA-256(issuer ‖ 0x00 ‖ subject) in lowercase hex: a person, the same
 /// for every token and login of theirs, apart for two issuers.
 pub(crate) fn person(issuer: &str, subject: &str) -> String {
-    sha256_hex(&[issuer.as_bytes(), &[0], subject.as_bytes()])
+    hex(&digest(issuer, subject))
+}
+
+/// SHA-256(issuer ‖ 0x00 ‖ subject): the [`person`] hash as bytes.
+pub(crate) fn digest(issuer: &str, subject: &str) -> [u8; 32] {
+    sha256(&[issuer.as_bytes(), &[0], subject.as_bytes()])
 }
 
 /// SHA-256 of `parts`, one after the other, in lowercase hex.
 pub(crate) fn sha256_hex(parts: &[&[u8]]) -> String {
+    hex(&sha256(parts))
+}
+
+/// SHA-256 of `parts`, one after the other.
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let digest = (parts.iter()).fold(Sha256::new(), |hash, part| hash.chain_update(part));
-    digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest.finalize().into()
+}
+
+/// `bytes` in lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The workspace `serve` acts in for `person` (a [`person`] hash) without

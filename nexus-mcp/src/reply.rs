@@ -80,7 +80,7 @@ pub(crate) fn replied(
         }
         Err(why) if caller.principal.is_person() && why.operator_only() => {
             let who = caller.principal.who().unwrap_or_default();
-            Ok(failure(one_line(&why.for_the_model(who).to_string())).into())
+            Ok(failure(one_line(&why.for_the_model(&who).to_string())).into())
         }
         Err(why) => Ok(failure(caller.told(&why)).into()),
     };

@@ -271,7 +271,7 @@ impl NexusServer {
         if let (Mode::Serve { hint, .. }, Some(who), Err(Failure::Unconnected { .. })) =
             (&self.settings.mode, caller.principal.who(), &answer)
         {
-            hint.tell(who, &args.provider, caller.account.as_deref());
+            hint.tell(&who, &args.provider, caller.account.as_deref());
         }
         answer
     }
@@ -571,7 +571,7 @@ impl NexusServer {
         let person = caller.principal.person();
         let refused = rate
             .zip(person)
-            .and_then(|(r, p)| r.refusal(p, Instant::now()));
+            .and_then(|(r, p)| r.refusal(&p, Instant::now()));
         if let Some(why) = refused {
             audit_tool(tool, Some(&why), started, &caller);
             return (Ok(failure(caller.told(&why)).into()), why.code().to_owned());

@@ -380,12 +380,12 @@ mod tests {
             {"provider": "github", "url": "https://api.github.com/user"}))
         .unwrap();
         let bound = |workspace: &str, person: &str| {
-            let principal = crate::principal::Principal::Person {
-                workspace: workspace.to_owned(),
-                person: person.to_owned(),
-                subject: person.to_owned(),
-                attributes: Default::default(),
-            };
+            let principal = crate::principal::Principal::person_in(
+                workspace.to_owned(),
+                crate::principal::digest("https://issuer.example", person),
+                person,
+                Default::default(),
+            );
             let offer = Offer {
                 names: &[],
                 connect: &[],

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
 use super::refusal::OAuthError;
-use crate::principal::{Principal, own_workspace, person};
+use crate::principal::{Principal, digest, own_workspace, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
@@ -418,7 +418,7 @@ impl Gate {
                 attributes: held, ..
             } = &mut principal
             {
-                *held = attributes;
+                *held = attributes.held();
             }
             principal
         });
@@ -455,9 +455,9 @@ impl Gate {
             );
             return Err(Refusal::InvalidToken(why));
         };
-        let hex = person(self.issuer.url(), subject);
+        let digest = digest(self.issuer.url(), subject);
         let workspace = match &self.claim {
-            None => own_workspace(&self.prefix, &hex),
+            None => own_workspace(&self.prefix, &person(self.issuer.url(), subject)),
             Some(name) => match claims.rest.get(name) {
                 Some(Value::String(id)) if !id.trim().is_empty() => {
                     format!("{}{}", self.prefix, id.trim())
@@ -468,12 +468,8 @@ impl Gate {
                 }
             },
         };
-        Ok(Principal::Person {
-            workspace,
-            person: hex,
-            subject: subject.to_owned(),
-            attributes: self.policy_claims.read(&claims.rest),
-        })
+        let attributes = self.policy_claims.read(&claims.rest);
+        Ok(Principal::person_in(workspace, digest, subject, attributes))
     }
 
     /// Where the protected-resource metadata is: the well-known path with
@@ -651,12 +647,9 @@ mod tests {
         let token = sealed(&grant(RESOURCE, &["mcp.tools"]));
         let alice = person("https://login.example/tenant/v2.0", "alice-oid");
         let admitted = (gate.issued_here(&token)).map(|p| p.map(|(p, _)| p).map_err(|r| r.code()));
-        let expected = Principal::Person {
-            workspace: own_workspace("team-", &alice),
-            person: alice,
-            subject: "alice-oid".into(),
-            attributes: Default::default(),
-        };
+        let workspace = own_workspace("team-", &alice);
+        let alice = digest("https://login.example/tenant/v2.0", "alice-oid");
+        let expected = Principal::person_in(workspace, alice, "alice-oid", Default::default());
         assert_eq!(admitted.map(|p| p.ok()), Some(Some(expected)));
         let elsewhere = sealed(&grant("https://other.example/mcp", &["mcp.tools"]));
         let refused = gate
@@ -695,7 +688,7 @@ mod tests {
         let Some(Some(Principal::Person { workspace, .. })) = admitted else {
             panic!("admitted: {admitted:?}");
         };
-        assert_eq!(workspace, "team-acme.example");
+        assert_eq!(&*workspace, "team-acme.example");
         // A sign-in whose ID token had no such claim: refused, as a provider's token.
         let none = gate.issued_here(&sealed(&grant(RESOURCE, &["mcp.tools"])));
         assert!(

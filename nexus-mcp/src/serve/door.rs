@@ -57,7 +57,7 @@ pub(super) async fn guard(State(door): State<Arc<Door>>, request: Request, next:
     };
     if principal
         .person()
-        .is_some_and(|person| door.deny.denies(person))
+        .is_some_and(|person| door.deny.denies(&person))
     {
         crate::metrics::refused("denied");
         let who = principal.who().unwrap_or_default();
