@@ -379,27 +379,12 @@ fn two_people_through_replicas(replicas: usize, reach: Reach, issuer: FakeIssuer
     );
     let public = format!("http://127.0.0.1:{port}/mcp");
     // Replicas share one store, where a refresh token's reuse is caught.
-    let redis = (replicas > 1).then(common::redis::Redis::start);
-    let store = redis.as_ref().map(|redis| redis.url());
-    let shared: Vec<&str> = store
-        .iter()
-        .flat_map(|url| ["--store", url.as_str()])
-        .collect();
-    let start = |at: u16| {
-        let args = [&PROXY[..], &["--public-url", &public], args, &shared].concat();
-        let child = command(&gateway, &issuer.url(), at, &args)
-            .spawn()
-            .expect("nexus-mcp");
-        Served::ready(child, at)
+    let serve_at = |at: u16, store: &[&str]| {
+        let args = [&PROXY[..], &["--public-url", &public], args, store].concat();
+        command(&gateway, &issuer.url(), at, &args)
     };
-    let (served, _replicas, _nginx) = if replicas == 1 {
-        (start(port), Vec::new(), None)
-    } else {
-        let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
-        let started: Vec<Served> = ports.iter().map(|at| start(*at)).collect();
-        let nginx = common::nginx::Nginx::start(port, &ports);
-        (Served::front(&public), started, Some(nginx))
-    };
+    let replicas_of = common::front::replicas(port, replicas, serve_at);
+    let served = &replicas_of.front;
     for (person, credential, era) in people {
         issuer.approve_as(person);
         // Across replicas, refresh included: its access token's hour
@@ -408,7 +393,7 @@ fn two_people_through_replicas(replicas: usize, reach: Reach, issuer: FakeIssuer
             1 => &[],
             _ => &[("NEXUS_MCP_REFRESH", "1")],
         };
-        let summary = reach(&served, &api.url(), era, refresh);
+        let summary = reach(served, &api.url(), era, refresh);
         common::served::answered_with(&summary, &api, credential);
         if replicas > 1 {
             assert_eq!(summary["refreshed"], true, "{summary}");
@@ -443,13 +428,14 @@ fn the_official_typescript_client_signs_in_and_refreshes_across_three_replicas_b
 /// In front of Entra ID as Microsoft documents it (no registration, no
 /// PKCE advertised, OpenID's scopes alone, `oid` in an ID token only with
 /// `profile`): the official clients sign two people in, each named by
-/// their `oid`.
+/// their `oid`, across three replicas behind nginx with the store,
+/// refresh included.
 #[test]
-#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+#[ignore = "needs nginx, redis-server and the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_entra() {
     let entra = FakeIssuer::start_entra(TENANT);
     two_people_through_replicas(
-        1,
+        3,
         Served::reach_with_env,
         entra,
         &["--subject-claim", "oid"],
@@ -457,11 +443,11 @@ fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_ent
 }
 
 #[test]
-#[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+#[ignore = "needs nginx, redis-server and the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
 fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of_entra() {
     let entra = FakeIssuer::start_entra(TENANT);
     two_people_through_replicas(
-        1,
+        3,
         Served::reach_v2_with_env,
         entra,
         &["--subject-claim", "oid"],
@@ -669,18 +655,18 @@ fn in_front_of_google_the_workspace_claim_of_the_sign_in_names_the_workspace() {
 }
 
 #[test]
-#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+#[ignore = "needs nginx, redis-server and the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {
     for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
-        two_people_through_replicas(1, Served::reach_with_env, issuer, &[]);
+        two_people_through_replicas(3, Served::reach_with_env, issuer, &[]);
     }
 }
 
 #[test]
-#[ignore = "needs the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+#[ignore = "needs nginx, redis-server and the official TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
 fn the_official_typescript_client_signs_each_person_in_through_serve_in_front_of_okta_and_google() {
     for issuer in [FakeIssuer::start_okta_org(), FakeIssuer::start_google()] {
-        two_people_through_replicas(1, Served::reach_v2_with_env, issuer, &[]);
+        two_people_through_replicas(3, Served::reach_v2_with_env, issuer, &[]);
     }
 }
 

@@ -15,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
-use common::served::{Served, command, free_port, workspace_of};
+use common::front::{authorize_url, field, host, refreshed, tokens_for};
+use common::served::{Browser, Served, command, free_port, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
 
 /// The provider's clients, as its script registers them.
@@ -65,6 +66,14 @@ impl OidcProvider {
     fn log_in_as(&self, person: &str) {
         let url = format!("{}/_test/person/{person}", self.issuer);
         let answer = ureq::post(&url).send_empty().expect("the provider answers");
+        assert_eq!(answer.status(), 204);
+    }
+
+    /// As its administrator: `what` (`groups`, `disable`) done to
+    /// `person`, with `body` (the groups' JSON list).
+    fn administer(&self, what: &str, person: &str, body: &str) {
+        let url = format!("{}/_test/{what}/{person}", self.issuer);
+        let answer = ureq::post(&url).send(body).expect("the provider answers");
         assert_eq!(answer.status(), 204);
     }
 
@@ -143,11 +152,12 @@ fn three_people_behind(mode: &str) {
 /// ID is (no registration, no PKCE advertised, no resource indicators,
 /// OpenID's scopes alone, `sub` pairwise and `oid` only with `profile`, a
 /// confidential login client): an official client, its OAuth provider
-/// unchanged, signs two people in through `serve` and each calls with
-/// their own credential.
-fn two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(
-    reach: fn(&Served, &str, &str) -> serde_json::Value,
-) {
+/// unchanged, signs two people in through three replicas behind nginx
+/// that share a real redis-server, each calls with their own credential,
+/// and once their access token's hour has passed the client refreshes at
+/// whichever replica nginx picks (`serve` renewing at the provider) and
+/// calls again.
+fn two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(reach: Reach) {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let port = free_port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
@@ -181,27 +191,41 @@ fn two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(
         "--subject-claim",
         "oid",
     ];
-    let mut serve = command(&gateway, &provider.issuer, port, &args);
-    serve.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "connect-secret");
-    let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
+    let serve_at = |at: u16, store: &[&str]| {
+        let public = ["--public-url", &resource];
+        let mut serve = command(
+            &gateway,
+            &provider.issuer,
+            at,
+            &[&args[..], &public, store].concat(),
+        );
+        serve.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "connect-secret");
+        serve
+    };
+    let replicas = common::front::replicas(port, 3, serve_at);
     for (person, credential, era) in people {
         provider.log_in_as(person);
-        let summary = reach(&served, &api.url(), era);
+        let refresh = [("NEXUS_MCP_REFRESH", "1")];
+        let summary = reach(&replicas.front, &api.url(), era, &refresh);
         common::served::answered_with(&summary, &api, credential);
+        assert_eq!(summary["refreshed"], true, "{summary}");
     }
 }
 
+/// An official client's runner, with its environment.
+type Reach = fn(&Served, &str, &str, &[(&str, &str)]) -> serde_json::Value;
+
 #[test]
-#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients), nginx, redis-server and NEXUS_MCP_PYTHON"]
 fn the_python_client_signs_two_people_in_through_the_proxy_in_front_of_oidc_provider_as_entra() {
-    two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(Served::reach);
+    two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(Served::reach_with_env);
 }
 
 #[test]
-#[ignore = "needs node's oidc-provider and the TypeScript client (npm ci --prefix nexus-mcp/tests/clients)"]
+#[ignore = "needs node's oidc-provider and the TypeScript client (npm ci --prefix nexus-mcp/tests/clients), nginx and redis-server"]
 fn the_typescript_client_signs_two_people_in_through_the_proxy_in_front_of_oidc_provider_as_entra()
 {
-    two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(Served::reach_v2);
+    two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(Served::reach_v2_with_env);
 }
 
 #[test]
@@ -259,4 +283,82 @@ fn serve_check_asks_a_certified_provider() {
         "{said}"
     );
     assert!(said.contains("--introspection-client-id"), "{said}");
+}
+
+/// A host registered at `served` (at `origin`) signs the person the
+/// provider logs in next in, in a browser that allows the consent page
+/// and follows the provider's own pages (its login and its consent, each
+/// approved at once): the host's client id and tokens.
+fn signed_in_at(served: &Served, origin: &str) -> (String, serde_json::Value) {
+    let id = host(served);
+    let mut browser = Browser::new();
+    let (_, _, page) = browser.open(&authorize_url(origin, &id));
+    let allow = [("pending", field(&page, "pending"))];
+    let (_, mut next, _) = browser.submit(&format!("{origin}/authorize"), &allow);
+    let mut at = url::Url::parse(origin).expect("a URL");
+    while let Some(to) = next.take() {
+        at = at.join(&to).expect("a redirect");
+        if at.as_str().starts_with("http://127.0.0.1:9/") {
+            break;
+        }
+        next = browser.open(at.as_str()).1;
+    }
+    let code = (at.query_pairs()).find(|(name, _)| name == "code");
+    let code = code.unwrap_or_else(|| panic!("a code: {at}")).1;
+    let tokens = tokens_for(origin, &id, &code);
+    (id, tokens)
+}
+
+/// What an administrator does at the provider reaches `serve` within one
+/// access token's life: a person deleted there is out at the next refresh,
+/// and one taken out of the group `--allow-sign-in` names is refused at
+/// it, while a third is renewed (each refresh renews the sign-in at the
+/// provider with its refresh token and reads the new ID token).
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients)"]
+fn a_person_deleted_or_regrouped_at_a_certified_provider_is_decided_anew_at_the_next_refresh() {
+    let gateway = FakeGateway::start();
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let callback = format!("{origin}/connect/callback");
+    let provider = OidcProvider::start("entra", &format!("{origin}/mcp"), &callback);
+    let args = [
+        "--oauth-proxy",
+        "--login-client-id",
+        CONNECT_CLIENT,
+        "--subject-claim",
+        "oid",
+        "--allow-sign-in",
+        "groups=staff",
+    ];
+    let mut serve = command(&gateway, &provider.issuer, port, &args);
+    serve.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "connect-secret");
+    let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
+    let mut held = Vec::new();
+    for person in ["ann", "bob", "cy"] {
+        provider.administer("groups", person, r#"["staff", "engineering"]"#);
+        provider.log_in_as(person);
+        let (id, first) = signed_in_at(&served, &origin);
+        let (status, renewed) = refreshed(&origin, &id, &first);
+        assert_eq!(status, 200, "{person} renewed at the provider: {renewed}");
+        held.push((id, renewed));
+    }
+    provider.administer("disable", "ann", "");
+    provider.administer("groups", "bob", r#"["engineering"]"#);
+    let answers: Vec<_> = (held.iter())
+        .map(|(id, tokens)| refreshed(&origin, id, tokens))
+        .collect();
+    for (status, refused) in &answers[..2] {
+        let code = refused["error"].as_str();
+        assert_eq!((*status, code), (400, Some("invalid_grant")), "{refused}");
+    }
+    let why = answers[1].1["error_description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        why.contains("--allow-sign-in"),
+        "bob's refusal names the rule: {why}"
+    );
+    assert_eq!(answers[2].0, 200, "cy is renewed: {}", answers[2].1);
+    served.said_once(|said| said.contains("the issuer no longer renews the sign-in"));
 }

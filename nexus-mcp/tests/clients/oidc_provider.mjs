@@ -21,6 +21,14 @@
 // makes the next logins NAME's (the login page a person would fill in is
 // the test's own interaction, which approves at once); `GET
 // /_test/introspections` says how many introspection requests it answered.
+// As Entra, the login client gets a refresh token (Entra gives one for
+// `offline_access`, which `serve` asks; oidc-provider, following OpenID
+// Core, drops that scope unless `prompt=consent`, so here the client's
+// grant types decide), and what an administrator does is the test's too:
+// `POST /_test/groups/NAME` with a JSON list sets NAME's `groups` (in the
+// ID token whatever the scope, as an app's `groupMembershipClaims`), and
+// `POST /_test/disable/NAME` deletes NAME's account, so that a refresh
+// of theirs is refused (`invalid_grant`).
 // Prints `listening` on stdout once it serves.
 
 import { createHash, generateKeyPairSync } from 'node:crypto';
@@ -35,6 +43,8 @@ const entra = mode === 'entra';
 const issuer = `http://127.0.0.1:${port}`;
 let person = 'nobody';
 let introspections = 0;
+const groups = new Map();
+const disabled = new Set();
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signing = { ...privateKey.export({ format: 'jwk' }), kid: 'signing-1', use: 'sig', alg: 'RS256' };
@@ -44,7 +54,12 @@ const provider = new Provider(issuer, {
     {
       client_id: 'nexus-mcp-connect',
       ...(entra
-        ? { client_secret: 'connect-secret', token_endpoint_auth_method: 'client_secret_basic', subject_type: 'pairwise' }
+        ? {
+            client_secret: 'connect-secret',
+            token_endpoint_auth_method: 'client_secret_basic',
+            subject_type: 'pairwise',
+            grant_types: ['authorization_code', 'refresh_token'],
+          }
         : { token_endpoint_auth_method: 'none' }),
       redirect_uris: [connectCallback],
     },
@@ -59,10 +74,17 @@ const provider = new Provider(issuer, {
   ],
   jwks: { keys: [signing] },
   cookies: { keys: ['a-cookie-key-for-the-test-provider'] },
-  findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ sub: id, oid: id }) }),
+  findAccount: async (_ctx, id) => (disabled.has(id) ? undefined : {
+    accountId: id,
+    claims: async () => ({ sub: id, oid: id, ...(groups.has(id) ? { groups: groups.get(id) } : {}) }),
+  }),
   scopes: entra ? ['openid', 'profile', 'email', 'offline_access'] : ['openid', 'mcp'],
   // Entra: `oid` only with `profile`; `sub` one per application.
-  claims: entra ? { openid: ['sub'], profile: ['oid'] } : { openid: ['sub'] },
+  claims: entra ? { openid: ['sub', 'groups'], profile: ['oid'] } : { openid: ['sub'] },
+  ...(entra ? {
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    expiresWithSession: async () => false,
+  } : {}),
   subjectTypes: entra ? ['public', 'pairwise'] : ['public'],
   pairwiseIdentifier: async (_ctx, id, client) =>
     createHash('sha256').update(`${id}\0${client.sectorIdentifier}`).digest('base64url'),
@@ -120,12 +142,24 @@ async function interact(req, res) {
   return provider.interactionFinished(req, res, consent, { mergeWithLastSubmission: true });
 }
 
+// The test as the provider's administrator: who logs in next, a person's
+// groups, a person deleted.
+function administer(what, name, req, res) {
+  let body = '';
+  req.on('data', (chunk) => { body += chunk; });
+  req.on('end', () => {
+    if (what === 'person') person = name;
+    if (what === 'groups') groups.set(name, JSON.parse(body));
+    if (what === 'disable') disabled.add(name);
+    res.writeHead(204).end();
+  });
+}
+
 const serve = provider.callback();
 createServer((req, res) => {
-  const named = req.url.match(/^\/_test\/person\/([^/?]+)$/);
+  const named = req.url.match(/^\/_test\/(person|groups|disable)\/([^/?]+)$/);
   if (req.method === 'POST' && named) {
-    person = decodeURIComponent(named[1]);
-    res.writeHead(204).end();
+    administer(named[1], decodeURIComponent(named[2]), req, res);
   } else if (req.url === '/_test/introspections') {
     res.writeHead(200, { 'content-type': 'application/json' }).end(String(introspections));
   } else if (req.url.startsWith('/interaction/')) {

@@ -140,3 +140,49 @@ pub fn field<'a>(page: &'a str, name: &str) -> &'a str {
         + 13;
     &page[at..at + page[at..].find('"').expect("its end")]
 }
+
+/// Replicas of `serve` behind a real nginx (round-robin, no affinity),
+/// sharing a real redis-server as their store; or one alone. The front,
+/// and what keeps the rest running (dropped at the test's end).
+pub struct Replicas {
+    pub front: Served,
+    _replicas: Vec<Served>,
+    _nginx: Option<super::nginx::Nginx>,
+    _redis: Option<super::redis::Redis>,
+}
+
+/// `count` replicas behind nginx on `port`, each started by `serve_at`
+/// with its own port and the store's arguments (`--store URL`); one
+/// alone on `port`, without a store, when `count` is 1.
+pub fn replicas(
+    port: u16,
+    count: usize,
+    serve_at: impl Fn(u16, &[&str]) -> std::process::Command,
+) -> Replicas {
+    let started = |at: u16, store: &[&str]| {
+        let child = serve_at(at, store).spawn();
+        Served::ready(child.expect("nexus-mcp"), at)
+    };
+    if count == 1 {
+        let front = started(port, &[]);
+        return Replicas {
+            front,
+            _replicas: Vec::new(),
+            _nginx: None,
+            _redis: None,
+        };
+    }
+    let redis = super::redis::Redis::start();
+    let store = redis.url();
+    let ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+    let replicas = (ports.iter())
+        .map(|at| started(*at, &["--store", &store]))
+        .collect();
+    let nginx = super::nginx::Nginx::start(port, &ports);
+    Replicas {
+        front: Served::front(&format!("http://127.0.0.1:{port}/mcp")),
+        _replicas: replicas,
+        _nginx: Some(nginx),
+        _redis: Some(redis),
+    }
+}
