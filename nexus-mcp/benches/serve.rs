@@ -5,7 +5,9 @@
 //! for a token not seen in the last 30 s (a request refused after its
 //! signature is verified, less one refused for having no token); calls a second at 1 and 16 concurrent clients;
 //! 1,000 people's first calls and the resolves they made; the server's
-//! resident memory per person it holds a token for; a warm call with an
+//! resident memory a distinct person costs (the slope from 1,000 to 4,000
+//! people), and with `NEXUS_MCP_BASELINE` another build's beside it; a
+//! warm call against that build's (part `warm`); a warm call with an
 //! opaque token told by introspection against one with a JWT, and the
 //! questions the issuer is asked for one such token under 16 clients; a
 //! warm call with metrics and JSON log lines on against both off; a warm
