@@ -70,16 +70,7 @@ fn a_host_whose_client_id_is_its_documents_url_signs_a_person_in() {
         .find(|(k, _)| k == "code")
         .expect("a code")
         .1;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &code),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
+    let form = common::front::redemption(&id, &code);
     let (status, _, tokens) = Browser::new().submit(&format!("{origin}/token"), &form);
     assert_eq!(status, 200, "{tokens}");
     let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();

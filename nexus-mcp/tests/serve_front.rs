@@ -308,16 +308,7 @@ fn a_host_signs_a_person_in_through_serve_and_calls_with_the_token_serve_issued(
         ("host-state", origin.as_str())
     );
     // The host redeems the code with its verifier, and calls as alice.
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", said["code"].as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
+    let form = common::front::redemption(id, said["code"].as_str());
     let (status, _, tokens) =
         common::served::Browser::new().submit(&format!("{origin}/token"), &form);
     assert_eq!(status, 200, "{tokens}");
@@ -689,16 +680,7 @@ fn a_refresh_on_another_replica_rotates_and_a_denied_person_gets_no_refresh() {
     );
     let args = ["--deny-file", deny.to_str().unwrap()];
     let (one, origin, id, said) = signed_in_through(&issuer, &gateway, "alice", &args);
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", said.get("code").expect("a code").as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
+    let form = common::front::redemption(&id, said.get("code").expect("a code").as_str());
     let (_, tokens) = token_answer(&origin, &form);
     let refresh = tokens["refresh_token"]
         .as_str()

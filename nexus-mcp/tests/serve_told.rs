@@ -288,16 +288,7 @@ fn replicas_whose_keys_differ_name_it_for_a_client_id_a_form_a_cookie_and_a_code
     assert!(page.contains("whose keys differ"), "{page}");
     two.said_once(|s| s.contains("refused a sign-in's cookie sealed under key id"));
     // A code issued by one, redeemed at two.
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", said.get("code").expect("a code").as_str()),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", &id),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
+    let form = common::front::redemption(&id, said.get("code").expect("a code"));
     let (status, refused) = token_answer(&two.origin, &form);
     assert_eq!(status, 400, "{refused}");
     assert!(

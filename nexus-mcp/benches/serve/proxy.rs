@@ -99,16 +99,7 @@ fn signed_in(origin: &str, steps: &mut [Vec<Duration>; 5]) -> (String, serde_jso
     steps[3].push(took);
     let to_host = url::Url::parse(&to_host.unwrap()).unwrap();
     let code = to_host.query_pairs().find(|(k, _)| k == "code").unwrap().1;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", &*code),
-        ("redirect_uri", "http://127.0.0.1:9/cb"),
-        ("client_id", id.as_str()),
-        (
-            "code_verifier",
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-        ),
-    ];
+    let form = crate::front::redemption(&id, &code);
     let (took, (_, _, tokens)) =
         timed_with(|| Browser::new().submit(&format!("{origin}/token"), &form));
     steps[4].push(took);

@@ -80,7 +80,15 @@ pub fn redeemed(origin: &str, id: &str, code: &str) -> String {
 /// Every token `serve` at `origin` issues for `code` (redeemed as the
 /// client `id` with the example verifier), its answer 200.
 pub fn tokens_for(origin: &str, id: &str, code: &str) -> serde_json::Value {
-    let form = [
+    let (status, tokens) = token_answer(origin, &redemption(id, code));
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// The form the host [`host`] registered sends to redeem `code` for the
+/// client `id` (its redirect, its PKCE verifier).
+pub fn redemption<'a>(id: &'a str, code: &'a str) -> [(&'a str, &'a str); 5] {
+    [
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", "http://127.0.0.1:9/cb"),
@@ -89,10 +97,7 @@ pub fn tokens_for(origin: &str, id: &str, code: &str) -> serde_json::Value {
             "code_verifier",
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
         ),
-    ];
-    let (status, tokens) = token_answer(origin, &form);
-    assert_eq!(status, 200, "{tokens}");
-    tokens
+    ]
 }
 
 /// What `serve`'s token endpoint at `at` answers the client `id` asking to

@@ -139,23 +139,18 @@ pub(crate) async fn consented(
         return page(StatusCode::FORBIDDEN, why);
     }
     let keys = front.keys.now();
-    let pending = Sealing::opened::<Pending>(&keys.oauth.pending, &form.pending);
-    if let Some(line) = pending
-        .as_ref()
-        .err()
-        .and_then(|u| u.keys_differ("a consent form"))
-    {
-        log::warn!(target: "nexus_mcp", "authorization: {line}");
-        return page(StatusCode::BAD_REQUEST, KEYS_DIFFER);
-    }
-    let pending = pending.ok();
+    const EXPIRED: &str = "This page has expired. Go back to the application and start again.";
+    let pending = match opened(&keys, &form.pending, "a consent form", EXPIRED) {
+        Ok(pending) => pending,
+        Err(told) => return page(StatusCode::BAD_REQUEST, told),
+    };
     let browser = cookie(&headers, BROWSER_COOKIE);
-    let Some(mut pending) = pending.filter(|p| browser.as_deref() == Some(p.browser.as_str()))
+    let Some(mut pending) =
+        Some(pending).filter(|p| browser.as_deref() == Some(p.browser.as_str()))
     else {
         log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
         crate::metrics::oauth("consent", "refused");
-        let why = "This page has expired. Go back to the application and start again.";
-        return page(StatusCode::BAD_REQUEST, why);
+        return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     crate::metrics::oauth("consent", "allowed");
     pending.consented = true;
@@ -163,6 +158,28 @@ pub(crate) async fn consented(
         return issued(&keys, pending, signed_in, &headers);
     }
     sign_in(&front, &keys, pending).await
+}
+
+/// What a person reads of a sign-in's request that has expired.
+const LOGIN_EXPIRED: &str = "This login has expired. Open the link again.";
+
+/// The pending request `sealed` (`what`: a consent form's, or one carried
+/// through the sign-in), or what the person's page says instead: keys that
+/// differ between replicas named as such (and in the log), else `expired`.
+fn opened(
+    keys: &Keys,
+    sealed: &str,
+    what: &str,
+    expired: &'static str,
+) -> Result<Pending, &'static str> {
+    let opened = Sealing::opened::<Pending>(&keys.oauth.pending, sealed);
+    opened.map_err(|unopened| match unopened.keys_differ(what) {
+        Some(line) => {
+            log::warn!(target: "nexus_mcp", "authorization: {line}");
+            KEYS_DIFFER
+        }
+        None => expired,
+    })
 }
 
 /// The person sent to sign in at the issuer, `pending` carried through
@@ -182,11 +199,9 @@ pub(crate) fn signed_in(
     logged: LoggedIn,
     headers: &HeaderMap,
 ) -> Response {
-    let Ok(pending) = Sealing::opened::<Pending>(&keys.oauth.pending, pending) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This login has expired. Open the link again.",
-        );
+    let pending = match opened(keys, pending, "a sign-in's request", LOGIN_EXPIRED) {
+        Ok(pending) => pending,
+        Err(told) => return page(StatusCode::BAD_REQUEST, told),
     };
     let signed_in = match logged {
         Ok(signed_in) => signed_in,
@@ -230,11 +245,9 @@ pub(crate) fn signed_in(
 /// `access_denied`: the person allowed this host, so its redirect may be
 /// followed.
 pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -> Response {
-    let Ok(pending) = Sealing::opened::<Pending>(&keys.oauth.pending, pending) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This login has expired. Open the link again.",
-        );
+    let pending = match opened(keys, pending, "a sign-in's request", LOGIN_EXPIRED) {
+        Ok(pending) => pending,
+        Err(told) => return page(StatusCode::BAD_REQUEST, told),
     };
     crate::metrics::oauth("authorization", "access_denied");
     let why = format!("the issuer refused the sign-in: {}", refusal.said());
