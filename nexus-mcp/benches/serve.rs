@@ -29,6 +29,7 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 // The tests' nginx (its files in a directory that goes with it).
+#[allow(dead_code)]
 #[path = "../tests/common/nginx.rs"]
 mod nginx;
 // The tests' served program's helpers: the workspace rule's oracle, a free
@@ -55,6 +56,11 @@ mod policy;
 #[allow(dead_code)]
 #[path = "../src/policy.rs"]
 mod decisions;
+// What the policy code reads a request's path with (its unit tests,
+// compiled with the bench's test build, run with the program's).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/readings.rs"]
+mod readings;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};

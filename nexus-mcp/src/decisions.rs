@@ -3,38 +3,53 @@
 //! without `--policy`: everything permitted), counted by outcome, and the
 //! operator told of each denial.
 
+use crate::failure::Failure;
 use crate::policy::{Asked, Held};
 use crate::principal::Principal;
 
 /// What the model reads of a denied call (never the policy's text).
 pub(crate) const DENIED: &str = "this server's policy does not let this person make this request";
 
+/// The code of a call `--policy` denies.
+pub(crate) const POLICY_DENIED: &str = "policy_denied";
+
 /// Whether `held` (none without `--policy`: everything) lets `principal`,
-/// through the MCP client named `client`, send `method` to `url` at
-/// `provider` (as `account`, or `""`): decided on the URL
-/// [`normalized`](crate::policy::normalized), which `url` then is, so that
-/// what is sent is what was decided on; the operator's line (the decision
-/// and the policies that made it) when not. Counted.
+/// through the MCP client named `client`, send the request `(provider,
+/// methods, account)` to `url` (as `account`, or `""`), for each method a
+/// server may read it as ([`crate::readings::methods`]): decided on the
+/// URL [`normalized`](crate::policy::normalized), which `url` then is, so
+/// that what is sent is what was decided on. When not, the tool error
+/// (`policy_denied`), the operator told the decision and the policies
+/// that made it. Counted.
 pub(crate) fn call_permitted(
     held: Option<&Held>,
     (principal, client): (&Principal, &str),
-    call: (&str, &str, &str),
+    (provider, methods, account): (&str, &[String], &str),
     url: &mut String,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let Some(policies) = held.map(Held::now) else {
         return Ok(());
     };
-    let made = policies.decide_call(&principal.as_policy_reads(client), call, url);
-    crate::metrics::policy(made.decided.allowed);
-    if let Some(normal) = made.url.as_ref().filter(|_| made.decided.allowed) {
-        *url = normal.to_string();
-        return Ok(());
+    let who = principal.as_policy_reads(client);
+    let mut normal = None;
+    for method in methods {
+        let made = policies.decide_call(&who, (provider, method, account), url);
+        crate::metrics::policy(made.decided.allowed);
+        if !made.decided.allowed {
+            let (request, by) = made.said();
+            let who = principal.who().unwrap_or_else(|| "stdio".into());
+            log::warn!(target: "nexus_mcp", "policy: denied who={who} provider={provider:?} {request}: {by}");
+            let told = made
+                .two_ways
+                .map_or(DENIED.to_owned(), |why| format!("{DENIED}: {why}"));
+            return Err(Failure::refused(POLICY_DENIED, told));
+        }
+        normal = made.url;
     }
-    let (request, by) = made.said();
-    let (who, provider) = (principal.who().unwrap_or_else(|| "stdio".into()), call.0);
-    Err(format!(
-        "policy: denied who={who} provider={provider:?} {request}: {by}"
-    ))
+    if let Some(normal) = normal {
+        *url = normal.to_string();
+    }
+    Ok(())
 }
 
 /// Whether `held` (none without `--policy`: everything) lets `principal`,

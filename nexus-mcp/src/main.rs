@@ -15,7 +15,9 @@
 //!   (the flags, the door in front of MCP, the bearer check, the issuer, the
 //!   connect page's login, readiness, `--check`, the deny list …), and
 //!   `serve/oauth.rs` the map of the hosts' authorization server.
-//! * The policies: `policy` (Cedar in, decisions out: a leaf), `decisions`
+//! * The policies: `policy` (Cedar in, decisions out: a leaf), `readings`
+//!   (what an API may read a request as: an override's method, a path
+//!   that splits two ways; a leaf), `decisions`
 //!   (where the server asks: its calls, links and listings decided, counted
 //!   and told) and `policy_command` (`nexus-mcp policy`).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
@@ -51,6 +53,7 @@ mod policy_command;
 mod principal;
 mod providers;
 mod rate;
+mod readings;
 mod reply;
 mod serve;
 mod server;

@@ -27,6 +27,7 @@ use cedar_policy::{
     Validator,
 };
 use miette::Diagnostic;
+use nexus_sdk::one_line;
 
 /// The schema every policy file is validated against (`nexus-mcp policy
 /// schema` prints it).
@@ -58,6 +59,9 @@ pub(crate) struct Policies {
     types: [EntityTypeName; 4],
     /// Each policy's name: its `@id`, or its place in the file.
     names: HashMap<PolicyId, String>,
+    /// Whether a policy reads `context.path`: then a path that servers read
+    /// two ways ([`crate::readings::read_two_ways`]) is refused.
+    names_paths: bool,
     /// The decisions made, by what each was asked: Cedar decides the same
     /// question the same way each time, so a request made again (another
     /// page of the same path, a poll) is decided by a lookup. Held with
@@ -157,11 +161,13 @@ pub(crate) struct Decided {
 }
 
 /// A call decided ([`Policies::decide_call`]): the URL decided on (none
-/// when it does not parse), its method, and the decision.
+/// when it does not parse), its method, and the decision; when a policy
+/// reads paths and the path reads two ways, why (naming the segment).
 pub(crate) struct CallDecided {
     pub(crate) url: Option<url::Url>,
     method: String,
     pub(crate) decided: Decided,
+    pub(crate) two_ways: Option<String>,
 }
 
 impl CallDecided {
@@ -215,6 +221,7 @@ impl Policies {
             return Err(errors.join("\n"));
         }
         let names = set.policies().map(|p| (p.id().clone(), name(p))).collect();
+        let names_paths = set.policies().any(reads_path);
         let (by_provider, any) = indexed(&set);
         let types = ["Person", "Group", "Provider", "Action"].map(EntityTypeName::from_str);
         let [Ok(person), Ok(group), Ok(provider), Ok(action)] = types else {
@@ -227,6 +234,7 @@ impl Policies {
             authorizer: Authorizer::new(),
             types,
             names,
+            names_paths,
             made: Mutex::default(),
         })
     }
@@ -250,9 +258,27 @@ impl Policies {
                 url: None,
                 method,
                 decided,
+                two_ways: None,
             };
         };
         let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
+        let two_ways = (crate::readings::read_two_ways(path)).filter(|_| self.names_paths);
+        if let Some((segment, why)) = two_ways {
+            let why = format!(
+                "the path segment {:?} reads two ways: {why}",
+                one_line(segment)
+            );
+            let decided = Decided {
+                allowed: false,
+                by: vec![why.clone()],
+            };
+            return CallDecided {
+                url: Some(normal),
+                method,
+                decided,
+                two_ways: Some(why),
+            };
+        }
         let asked = Asked {
             who,
             provider,
@@ -266,6 +292,7 @@ impl Policies {
             url: Some(normal),
             method,
             decided,
+            two_ways: None,
         }
     }
 
@@ -378,6 +405,13 @@ impl Policies {
         let request = Request::new(person, act, provider, context, schema);
         Ok((request.map_err(|e| e.to_string())?, entities))
     }
+}
+
+/// Whether `policy` reads the request's path (`context.path`, in any
+/// spelling Cedar takes: its JSON form names the attribute either way).
+fn reads_path(policy: &cedar_policy::Policy) -> bool {
+    let json = policy.to_json().map(|json| json.to_string());
+    json.is_ok_and(|json| json.contains(r#""attr":"path""#))
 }
 
 /// `set` split by the provider each policy's scope names (see

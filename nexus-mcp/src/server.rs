@@ -336,18 +336,12 @@ impl NexusServer {
     /// resolved or sent before.
     fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
         let account = caller.account.as_deref().unwrap_or_default();
-        let call = (
-            fetch.provider.as_str(),
-            fetch.options.method.as_str(),
-            account,
-        );
+        let options = &fetch.options;
+        let body = options.data.as_deref();
+        let methods = crate::readings::methods(&options.method, &options.headers, &fetch.url, body);
+        let call = (fetch.provider.as_str(), &methods[..], account);
         let policy = self.settings.policy.as_deref();
-        let decided =
-            crate::decisions::call_permitted(policy, caller.asking(), call, &mut fetch.url);
-        decided.map_err(|line| {
-            log::warn!(target: "nexus_mcp", "{line}");
-            Failure::refused(code::INVALID_INPUT, crate::decisions::DENIED)
-        })
+        crate::decisions::call_permitted(policy, caller.asking(), call, &mut fetch.url)
     }
 
     /// The call as the connector asks its user: read from the request

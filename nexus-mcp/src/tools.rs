@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::answer::{BODY_CAP, Fetched, cut};
 use crate::failure::{Failure, PROVIDER_NOT_OFFERED, READ_ONLY};
 use crate::providers::Providers;
+use crate::readings;
 
 /// Headers HTTP itself sets (framing, hop by hop): a model's are refused.
 const FRAMING: [&str; 7] = [
@@ -25,13 +26,6 @@ const FRAMING: [&str; 7] = [
     "upgrade",
     "expect",
     "te",
-];
-
-/// Headers that make a server read another method than the request's.
-const OVERRIDES: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
 ];
 
 /// `authenticated_fetch`'s arguments.
@@ -126,7 +120,8 @@ impl FetchArgs {
     pub(crate) fn check(&self, offer: &Offer<'_>) -> Result<Fetch, Failure> {
         let method = self.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let headers = self.headers.clone().unwrap_or_default();
-        refused(offer.allow_write, &method, &headers, self.body.is_some())?;
+        let request = (method.as_str(), &headers, self.url.as_str());
+        refused(offer.allow_write, request, self.body.is_some())?;
         let provider = offered(offer.names, offer.listing, &self.provider)?;
         // The answer goes to the model: one that echoes the credential in
         // what the model is shown (or what the cut splits) is withheld.
@@ -268,14 +263,14 @@ fn with_accounts(mut schema: JsonObject, accounts: &[String]) -> JsonObject {
     schema
 }
 
-/// Why this server will not send a request, if it will not: a framing
-/// or hop-by-hop header in any mode; when read-only, a method other
-/// than GET and HEAD, a method-override header, or a body. The model is
-/// not told how to widen its rights: stderr and the README tell the person.
+/// Why this server will not send a request (`method`, `headers`, `url`),
+/// if it will not: a framing or hop-by-hop header in any mode; when
+/// read-only, a method other than GET and HEAD, a method-override header
+/// or `_method` parameter, or a body. The model is not told how to widen
+/// its rights: stderr and the README tell the person.
 fn refused(
     allow_write: bool,
-    method: &str,
-    headers: &BTreeMap<String, String>,
+    (method, headers, url): (&str, &BTreeMap<String, String>, &str),
     body: bool,
 ) -> Result<(), Failure> {
     let among = |list: &[&str]| {
@@ -292,9 +287,11 @@ fn refused(
     let read_only = "this server is read-only and sends GET and HEAD only";
     let why = if !matches!(method, "GET" | "HEAD") {
         format!("{read_only}, not {:?}", one_line(method))
-    } else if let Some(name) = among(&OVERRIDES) {
+    } else if let Some(name) = among(&readings::OVERRIDES) {
         let name = one_line(name);
         format!("{read_only}; a method-override header ({name}) is refused")
+    } else if readings::methods(method, &[], url, None).len() > 1 {
+        format!("{read_only}; a `_method` parameter, which servers read as the method, is refused")
     } else if body {
         format!("{read_only}, without a body")
     } else {

@@ -19,6 +19,18 @@ impl Nginx {
     /// [`start`](Self::start), `directives` added to its one location
     /// (`proxy_set_header …;`).
     pub fn start_with(port: u16, ports: &[u16], directives: &str) -> Nginx {
+        Nginx::configured(port, ports, "http://mcp", directives)
+    }
+
+    /// nginx in front of an API on `ports`, as a team puts it in front of
+    /// one (`proxy_pass` with a URI): it decodes the path, resolves its dot
+    /// segments and merges slashes, then sends the path it read.
+    pub fn in_front_of_api(port: u16, ports: &[u16]) -> Nginx {
+        Nginx::configured(port, ports, "http://mcp/", "")
+    }
+
+    /// nginx whose one location passes to `pass`, with `directives`.
+    fn configured(port: u16, ports: &[u16], pass: &str, directives: &str) -> Nginx {
         let nginx = std::env::var("NEXUS_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
         assert!(
             Path::new(&nginx).exists(),
@@ -41,7 +53,7 @@ impl Nginx {
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                upstream mcp {{ {servers} }}\n\
                server {{ listen 127.0.0.1:{port};\n\
-                 location / {{ proxy_pass http://mcp; proxy_http_version 1.1;\n\
+                 location / {{ proxy_pass {pass}; proxy_http_version 1.1;\n\
                    proxy_set_header Host $http_host; proxy_set_header Connection \"\";\n\
                    proxy_buffering off; {directives} }} }} }}\n"
         );
