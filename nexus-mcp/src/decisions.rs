@@ -4,7 +4,7 @@
 //! operator told of each denial.
 
 use crate::failure::Failure;
-use crate::policy::{Asked, Held};
+use crate::policy::{Asked, Held, Who};
 use crate::principal::Principal;
 
 /// What the model reads of a denied call (never the policy's text).
@@ -12,6 +12,26 @@ pub(crate) const DENIED: &str = "this server's policy does not let this person m
 
 /// The code of a call `--policy` denies.
 pub(crate) const POLICY_DENIED: &str = "policy_denied";
+
+/// What the model reads of a call no decision can be made for: the
+/// person's groups did not all arrive.
+const GROUPS_LEFT_OUT: &str = "this server's policy cannot decide for this person: their \
+                               sign-in did not carry all their groups; ask this server's operator";
+
+/// When `who`'s group claim was left out by the issuer (Entra's overage),
+/// the operator's line: no decision is made on groups that are not all
+/// there, and what fixes it at the provider.
+fn left_out(who: &Who, principal: &Principal) -> Option<String> {
+    let claim = who.attributes.groups_left_out.as_deref()?;
+    let person = principal.who().unwrap_or_else(|| "stdio".into());
+    Some(format!(
+        "policy: no decision for who={person}: the issuer left the `{claim}` claim out as too \
+         long (Entra's group overage: over 200 groups in a token, `_claim_names`), so the \
+         person's groups are not all there; at Entra, emit only the groups assigned to the \
+         application (Token configuration, groups assigned to the application) or use app \
+         roles (--group-claim roles)"
+    ))
+}
 
 /// Whether `held` (none without `--policy`: everything) lets `principal`,
 /// through the MCP client named `client`, send the request `(provider,
@@ -31,6 +51,11 @@ pub(crate) fn call_permitted(
         return Ok(());
     };
     let who = principal.as_policy_reads(client);
+    if let Some(line) = left_out(&who, principal) {
+        log::warn!(target: "nexus_mcp", "{line}");
+        crate::metrics::policy(false);
+        return Err(Failure::refused(POLICY_DENIED, GROUPS_LEFT_OUT));
+    }
     let mut normal = None;
     for method in methods {
         let made = policies.decide_call(&who, (provider, method, account), url);
@@ -64,8 +89,14 @@ pub(crate) fn permits(
     let Some(policies) = held.map(Held::now) else {
         return true;
     };
+    let who = principal.as_policy_reads(client);
+    if let Some(line) = left_out(&who, principal) {
+        log::warn!(target: "nexus_mcp", "{line}");
+        crate::metrics::policy(false);
+        return false;
+    }
     let asked = Asked {
-        who: &principal.as_policy_reads(client),
+        who: &who,
         provider,
         method: "",
         host: "",

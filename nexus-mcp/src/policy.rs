@@ -124,13 +124,18 @@ pub(crate) struct Attributes {
     pub(crate) groups: Vec<String>,
     #[serde(default)]
     pub(crate) tags: Vec<(String, String)>,
+    /// The group claim that the issuer left out as too long to list
+    /// (Entra's overage: `_claim_names` names it, or `hasgroups`): the
+    /// groups are not all there, so no decision is made on them.
+    #[serde(default)]
+    pub(crate) groups_left_out: Option<String>,
 }
 
 impl Attributes {
     /// These attributes as a principal holds them: boxed, or none when
     /// there are none (most people, where `--policy` reads no claim).
     pub(crate) fn held(self) -> Option<Box<Attributes>> {
-        let none = self.groups.is_empty() && self.tags.is_empty();
+        let none = self.groups.is_empty() && self.tags.is_empty() && self.groups_left_out.is_none();
         (!none).then(|| Box::new(self))
     }
 }
@@ -523,7 +528,7 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
     fn in_groups(groups: &[&str]) -> Attributes {
         Attributes {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            tags: Vec::new(),
+            ..Attributes::default()
         }
     }
 

@@ -95,6 +95,7 @@ fn explain(
     let attributes = Attributes {
         groups: call.groups.clone(),
         tags: call.tags.clone(),
+        groups_left_out: None,
     };
     let who = Who {
         person: &call.person,

@@ -93,6 +93,7 @@ impl Principal {
         static NONE: Attributes = Attributes {
             groups: Vec::new(),
             tags: Vec::new(),
+            groups_left_out: None,
         };
         let (person, attributes) = match self {
             Principal::Operator { .. } => ("stdio", &NONE),
@@ -174,7 +175,9 @@ impl PolicyClaims {
     /// name reads a nested claim, as Keycloak's `realm_access.roles`): a
     /// group claim's string, or each string of its list; a tag claim's
     /// string, number or boolean, as text (`42`, `true`); anything else,
-    /// nothing.
+    /// nothing. A group claim the issuer left out for overage (Entra names
+    /// it in `_claim_names` and says where to ask for it in
+    /// `_claim_sources`, or sends `hasgroups: true` for `groups`) is named.
     pub(crate) fn read(&self, claims: &serde_json::Map<String, serde_json::Value>) -> Attributes {
         use serde_json::Value;
         let at = |name: &str| {
@@ -197,9 +200,17 @@ impl PolicyClaims {
             value @ (Value::Number(_) | Value::Bool(_)) => Some((name.clone(), value.to_string())),
             _ => None,
         });
+        let left_out = |name: &&String| {
+            let named = claims
+                .get("_claim_names")
+                .and_then(|n| n.get(name.as_str()));
+            let has = claims.get("hasgroups") == Some(&Value::Bool(true)) && *name == "groups";
+            named.is_some() || has
+        };
         Attributes {
             groups,
             tags: tags.collect(),
+            groups_left_out: self.groups.iter().find(left_out).cloned(),
         }
     }
 }

@@ -1,0 +1,74 @@
+//! The groups a policy names, as each provider really sends them: a
+//! token whose group claim the issuer left out for overage (Entra, past
+//! 200 groups: `_claim_names` and `_claim_sources`, or `hasgroups`) makes
+//! no decision on groups that are not all there.
+
+mod common;
+
+use common::served::{Served, fakes, workspace_of};
+use common::{is_error, text};
+use nexus_gateway_fake::FakeToken;
+use serde_json::json;
+
+/// Everyone may call, but contractors never write.
+const NO_CONTRACTOR_WRITES: &str = r#"permit (principal, action == Action::"call", resource);
+@id("contractors read")
+forbid (principal in Group::"contractors", action == Action::"call", resource)
+  unless { context.method == "GET" };
+"#;
+
+#[test]
+fn a_token_whose_groups_were_left_out_for_overage_is_refused_not_decided_as_in_no_group() {
+    let (issuer, gateway, api) = fakes(&["ann", "cy", "dee"], "gho_team");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("team.cedar");
+    std::fs::write(&file, NO_CONTRACTOR_WRITES).unwrap();
+    let args = ["--policy", file.to_str().unwrap(), "--allow-write"];
+    let served = Served::start(&gateway, &issuer, &args);
+    let minted = |person: &str, claims: &[(&str, serde_json::Value)]| {
+        let token = FakeToken::new(person).audience(&served.resource);
+        let token = (claims.iter()).fold(token, |t, (name, value)| t.claim(name, value.clone()));
+        issuer.mint(&token)
+    };
+    let write = |token: &str| {
+        let url = format!("{}/repos/acme/x", api.url());
+        let args = json!({"provider": "github", "url": url, "method": "POST"});
+        served.call(token, "authenticated_fetch", args).1["result"].clone()
+    };
+    // Entra's overage: the groups claim named, its source given, no list.
+    let overage = [
+        ("_claim_names", json!({"groups": "src1"})),
+        (
+            "_claim_sources",
+            json!({"src1": {"endpoint": "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"}}),
+        ),
+    ];
+    let ann = minted("ann", &overage);
+    let before = api.request_count();
+    let refused = write(&ann);
+    assert!(
+        is_error(&refused)
+            && text(&refused).starts_with("policy_denied")
+            && text(&refused).contains("groups"),
+        "{refused}"
+    );
+    let hasgroups = minted("cy", &[("hasgroups", json!(true))]);
+    assert!(
+        is_error(&write(&hasgroups)),
+        "hasgroups: not all there either"
+    );
+    assert_eq!(api.request_count(), before, "nothing sent");
+    let resolves = gateway.resolves(&workspace_of(&issuer.url(), "ann"), "github");
+    assert_eq!(resolves, 0, "no credential resolved");
+    let said = served.said_once(|said| said.contains("group overage"));
+    assert!(
+        said.contains("`groups`") && said.contains("app roles"),
+        "{said}"
+    );
+    // Groups that are all there decide as before.
+    let dee = minted("dee", &[("groups", json!(["staff"]))]);
+    assert!(
+        !is_error(&write(&dee)),
+        "a person in no forbidden group writes"
+    );
+}
