@@ -61,6 +61,10 @@ mod decisions;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/readings.rs"]
 mod readings;
+// What the policy code checks a file's literals with.
+#[allow(dead_code, unused_imports)]
+#[path = "../src/literals.rs"]
+mod literals;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};

@@ -17,7 +17,8 @@
 //!   `serve/oauth.rs` the map of the hosts' authorization server.
 //! * The policies: `policy` (Cedar in, decisions out: a leaf), `readings`
 //!   (what an API may read a request as: an override's method, a path
-//!   that splits two ways; a leaf), `decisions`
+//!   that splits two ways; a leaf), `literals` (what a policy compares
+//!   with that no request can be; a leaf), `decisions`
 //!   (where the server asks: its calls, links and listings decided, counted
 //!   and told) and `policy_command` (`nexus-mcp policy`).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
@@ -46,6 +47,7 @@ mod failure;
 mod handshake;
 mod hint;
 mod keys;
+mod literals;
 mod logger;
 mod metrics;
 mod policy;

@@ -59,6 +59,9 @@ pub(crate) struct Policies {
     types: [EntityTypeName; 4],
     /// Each policy's name: its `@id`, or its place in the file.
     names: HashMap<PolicyId, String>,
+    /// Each provider a policy names (`Provider::"…"`), for `serve --check`
+    /// to find in the Gateway's listing.
+    providers: Vec<String>,
     /// Whether a policy reads `context.path`: then a path that servers read
     /// two ways ([`crate::readings::read_two_ways`]) is refused.
     names_paths: bool,
@@ -193,6 +196,11 @@ impl CallDecided {
 }
 
 impl Policies {
+    /// Each provider a policy names, as written.
+    pub(crate) fn providers(&self) -> &[String] {
+        &self.providers
+    }
+
     /// How many policies the file holds.
     pub(crate) fn count(&self) -> usize {
         self.names.len()
@@ -225,6 +233,13 @@ impl Policies {
         if !errors.is_empty() {
             return Err(errors.join("\n"));
         }
+        let json: Vec<serde_json::Value> =
+            set.policies().filter_map(|p| p.to_json().ok()).collect();
+        let never = crate::literals::never_matching(text, &json);
+        let providers = crate::literals::providers_named(&json);
+        if !never.is_empty() {
+            return Err(never.join("\n"));
+        }
         let names = set.policies().map(|p| (p.id().clone(), name(p))).collect();
         let names_paths = set.policies().any(reads_path);
         let (by_provider, any) = indexed(&set);
@@ -239,6 +254,7 @@ impl Policies {
             authorizer: Authorizer::new(),
             types,
             names,
+            providers,
             names_paths,
             made: Mutex::default(),
         })

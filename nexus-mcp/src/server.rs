@@ -142,11 +142,9 @@ impl NexusServer {
 
     /// `Ok` when the Gateway answers this server's key with its provider
     /// list; else why not, in the library's words.
-    pub(crate) async fn gateway_answers(&self) -> Result<(), String> {
+    pub(crate) async fn gateway_answers(&self) -> Result<Vec<Provider>, String> {
         let listed = self.providers().await;
-        listed
-            .map(drop)
-            .map_err(|e| format!("the Gateway: {}", said(&e)))
+        listed.map_err(|e| format!("the Gateway: {}", said(&e)))
     }
 
     /// The Gateway's provider list, asked now (and counted).

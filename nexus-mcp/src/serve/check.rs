@@ -6,6 +6,7 @@
 //! `--oauth-proxy`'s sign-in needs of its metadata, and the Gateway
 //! answering this server's key. Nothing is served.
 
+use nexus_sdk::{Provider, one_line};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthorizationCode, ClientId, ClientSecret, PkceCodeVerifier, RedirectUrl, RequestTokenError,
@@ -134,10 +135,39 @@ pub(crate) async fn failures(
         let asked = tokio::task::spawn_blocking(move || login_unmet(&login, endpoints)).await;
         failed.extend(asked.unwrap_or_default());
     }
-    if let Err(why) = server.gateway_answers().await {
-        failed.push(format!("NEXUS_GATEWAY_URL and NEXUS_API_KEY: {why}"));
+    match server.gateway_answers().await {
+        Err(why) => failed.push(format!("NEXUS_GATEWAY_URL and NEXUS_API_KEY: {why}")),
+        Ok(listing) => failed.extend(unlisted_in_policy(server, &listing)),
     }
     (failed, notes)
+}
+
+/// Each `Provider::"…"` the policies name that the Gateway's `listing`
+/// does not list as written (a decision compares names exactly, so it
+/// never matches), with the nearest listed name.
+fn unlisted_in_policy(server: &NexusServer, listing: &[Provider]) -> Vec<String> {
+    let Some(held) = server.policy() else {
+        return Vec::new();
+    };
+    let policies = held.now();
+    let listed: Vec<&str> = listing.iter().map(|p| p.name.as_str()).collect();
+    let unlisted = policies
+        .providers()
+        .iter()
+        .filter(|named| !listed.contains(&named.as_str()));
+    unlisted
+        .map(|named| {
+            let distance =
+                |name: &&&str| strsim::levenshtein(&named.to_lowercase(), &name.to_lowercase());
+            let nearest = listed.iter().min_by_key(distance);
+            let nearest =
+                nearest.map_or_else(String::new, |n| format!(": the nearest it lists is {n:?}"));
+            one_line(&format!(
+                "--policy: Provider::{named:?} is not a provider the Gateway lists, so no request \
+                 ever matches it (names are compared exactly){nearest}"
+            ))
+        })
+        .collect()
 }
 
 /// What `--oauth-proxy`'s sign-in at the issuer needs of its metadata and

@@ -41,7 +41,9 @@ impl Readiness {
         }
         let answer = match self.jwks.held_or_fetched().await {
             Err(why) => Err(("issuer", why)),
-            Ok(()) => (self.server.gateway_answers().await).map_err(|why| ("gateway", why)),
+            Ok(()) => (self.server.gateway_answers().await)
+                .map(drop)
+                .map_err(|why| ("gateway", why)),
         };
         let answer = answer.map_err(|(which, why)| {
             log::warn!(target: "nexus_mcp", "/readyz: not ready ({which}): {why}");

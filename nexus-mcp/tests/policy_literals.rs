@@ -1,0 +1,103 @@
+//! Literals a policy compares with what no request can be are refused
+//! where they are written: `policy check` and the start name a method in
+//! lower case or a host in upper case by file, line and column with the
+//! fix; `serve --check` names each `Provider::"…"` the Gateway does not
+//! list, and the nearest it does.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::served::{command, free_port};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider};
+
+/// A policy file holding `text`, in a directory of its own.
+fn policy_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("team.cedar");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[test]
+fn a_method_in_lower_case_or_a_host_in_upper_case_is_refused_where_it_is_written() {
+    let text = "permit (principal, action, resource);\n\
+                forbid (principal, action == Action::\"call\", resource) when { context.method == \"delete\" };\n\
+                forbid (principal, action == Action::\"call\", resource)\n  when { context.host like \"*.GitHub.com\" };\n";
+    let (_dir, file) = policy_file(text);
+    let program = || Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    let checked = program().args(["policy", "check", &file]).output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!("{file}:2:")) && said.contains("write \"DELETE\""),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("{file}:4:")) && said.contains("write \".github.com\""),
+        "{said}"
+    );
+    let gateway = FakeGateway::start();
+    let started = common::server(&gateway, &["--policy", &file])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        !started.status.success() && said.contains(&format!("{file}:2:")),
+        "{said}"
+    );
+    // The explanation agrees: such a file decides nothing.
+    let explained = program()
+        .args(["policy", "explain", "--policy", &file, "--person", "p"])
+        .args([
+            "--provider",
+            "github",
+            "--method",
+            "DELETE",
+            "--url",
+            "https://api.github.com/x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!explained.status.success(), "{explained:?}");
+}
+
+#[test]
+fn serve_check_names_a_provider_the_gateway_does_not_list_and_the_nearest_it_does() {
+    let gateway = FakeGateway::start();
+    gateway.add_provider("ws-1", "github", FakeProvider::oauth2("gho_x"));
+    gateway.add_provider("ws-1", "stripe", FakeProvider::oauth2("sk_x"));
+    let issuer = FakeIssuer::start();
+    let checking = |text: &str| {
+        let (_dir, file) = policy_file(text);
+        let args = ["--policy", &file, "--check"];
+        let out = command(&gateway, &issuer.url(), free_port(), &args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let named = "permit (principal, action, resource == Provider::\"GitHub\");\n\
+                 forbid (principal, action, resource) when { resource == Provider::\"strip\" };\n";
+    let (code, said) = checking(named);
+    assert_eq!(code, Some(2), "{said}");
+    for (named, nearest) in [("GitHub", "github"), ("strip", "stripe")] {
+        let line = said
+            .lines()
+            .find(|l| l.contains(&format!("Provider::\"{named}\"")));
+        assert!(
+            line.is_some_and(|l| l.contains(&format!("the nearest it lists is \"{nearest}\""))),
+            "{named}: {said}"
+        );
+    }
+    let listed = "permit (principal, action, resource == Provider::\"github\");\n";
+    let (code, said) = checking(listed);
+    assert!(
+        code == Some(0) && said.contains("the configuration holds"),
+        "{said}"
+    );
+}
