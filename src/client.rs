@@ -57,13 +57,13 @@ pub struct NexusClient {
 
 impl fmt::Debug for NexusClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let gateway = self.engine.gateway();
-        let key = (!gateway.api_key().is_empty()).then_some(REDACTED);
+        let gateway = &self.engine.gateway;
+        let key = (!gateway.api_key.is_empty()).then_some(REDACTED);
         f.debug_struct("NexusClient")
-            .field("gateway_url", &url_for_debug(gateway.base_url()))
+            .field("gateway_url", &url_for_debug(&gateway.base_url))
             .field("api_key", &key)
             .field("timeout", &self.engine.timeout())
-            .field("max_upstream_body", &self.engine.max_upstream_body())
+            .field("max_upstream_body", &self.engine.max_upstream_body)
             .finish_non_exhaustive()
     }
 }
@@ -517,13 +517,13 @@ impl NexusClient {
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, NexusError> {
         let budget = self.engine.gateway_budget();
-        (self.engine.gateway()).call_json(method, path, query, body, &budget)
+        (self.engine.gateway).call_json(method, path, query, body, &budget)
     }
 
     /// A Gateway answer without the key every Gateway sends on that route.
     fn not_a_gateway(&self, key: &str) -> NexusError {
         let why = format!("its answer has no `{key}`, which every Nexus Gateway sends");
-        NexusError::not_a_gateway(self.engine.gateway().origin(), &why, None)
+        NexusError::not_a_gateway(&self.engine.gateway.origin, &why, None)
     }
 
     fn token_unchecked(&self, connection_id: &str) -> Result<TokenResponse, NexusError> {

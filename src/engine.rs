@@ -29,11 +29,11 @@ use crate::url::{Origin, form_urlencode};
 
 /// A client's parts, shared by its clones.
 pub(crate) struct Engine {
-    gateway: Gateway,
+    pub(crate) gateway: Gateway,
     /// Upstream requests' transport; the Gateway's is a clone of it (one
     /// connection pool).
     transport: Transport,
-    max_upstream_body: usize,
+    pub(crate) max_upstream_body: usize,
     scope: ScopeGuard,
     /// The longest one Gateway call may take, retries included.
     call_budget: Duration,
@@ -62,7 +62,7 @@ impl Engine {
             .saturating_mul(retry.retries.saturating_add(1))
             .saturating_add(MAX_RETRY_AFTER.saturating_mul(retry.retries));
         Ok(Engine {
-            owner: owner_of(gateway.base_url(), gateway.api_key()),
+            owner: owner_of(&gateway.base_url, &gateway.api_key),
             gateway,
             transport,
             max_upstream_body: options.max_upstream_body,
@@ -71,16 +71,8 @@ impl Engine {
         })
     }
 
-    pub(crate) fn gateway(&self) -> &Gateway {
-        &self.gateway
-    }
-
     pub(crate) fn timeout(&self) -> Duration {
         self.transport.timeout()
-    }
-
-    pub(crate) fn max_upstream_body(&self) -> usize {
-        self.max_upstream_body
     }
 
     /// The budget of a Gateway call made on its own: every attempt, retry
@@ -164,7 +156,7 @@ impl Engine {
         let token_keys = ["credentials", "access_token", "strategy"];
         if !token_keys.iter().any(|k| body.get(k).is_some()) {
             let why = "its answer to GET /v1/resolve has none of a token's keys";
-            return Err(NexusError::not_a_gateway(self.gateway.origin(), why, None));
+            return Err(NexusError::not_a_gateway(&self.gateway.origin, why, None));
         }
         let (token, expiry) = token_from_resolve(&body, now())?;
         match expiry {
@@ -200,7 +192,7 @@ impl Engine {
             return Ok(body);
         }
         let why = "its answer to GET /v1/providers/metadata is not a provider list";
-        Err(NexusError::not_a_gateway(self.gateway.origin(), why, None))
+        Err(NexusError::not_a_gateway(&self.gateway.origin, why, None))
     }
 
     /// A resolve's 404: `Ok` with the name the Gateway lists the provider

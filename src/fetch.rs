@@ -83,7 +83,7 @@ const UNCHECKED: &str =
 /// assert_eq!(options.method, "POST");
 /// ```
 #[non_exhaustive]
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct FetchOptions {
     /// Any method name (`PROPFIND` too); `""` means `GET`.
     pub method: String,
@@ -113,9 +113,28 @@ pub struct FetchOptions {
     pub withhold_within: Option<usize>,
     /// `json` was given a value `serde_json` cannot write.
     unwritable_json: bool,
+    /// [`before_redirect`](Self::before_redirect)'s check.
+    before_redirect: Option<RedirectCheck>,
 }
 
+/// What decides a redirect the credential would go with: its method and
+/// URL as they would be sent; an error ends the call.
+type RedirectCheck = std::sync::Arc<dyn Fn(&Method, &Uri) -> Result<(), NexusError> + Send + Sync>;
+
 impl FetchOptions {
+    /// Asks `check` before each redirect the credential would go with (one
+    /// to the first request's origin), with the hop's method after the
+    /// redirect's rules and its URL; an error of `check` ends the call with
+    /// it, and nothing is sent to that hop. A policy decides each hop so.
+    #[must_use]
+    pub fn before_redirect(
+        mut self,
+        check: impl Fn(&Method, &Uri) -> Result<(), NexusError> + Send + Sync + 'static,
+    ) -> Self {
+        self.before_redirect = Some(std::sync::Arc::new(check));
+        self
+    }
+
     /// Sets the method: `"POST"`, `Method::POST`, `"PROPFIND"`…
     #[must_use]
     pub fn method(mut self, method: impl AsRef<str>) -> Self {
@@ -217,6 +236,7 @@ pub(crate) struct Outgoing {
     /// `FetchOptions::withhold_credential_echo`: how much of the body to
     /// scan, if it is set.
     withhold: Option<usize>,
+    before_redirect: Option<RedirectCheck>,
 }
 
 /// Checks the caller's URL, method and headers, before anything is resolved.
@@ -258,6 +278,7 @@ pub(crate) fn prepare(url: &str, options: FetchOptions) -> Result<Outgoing, Nexu
         body: options.data,
         timeout: options.timeout,
         withhold: (options.withhold_credential_echo).then_some(span),
+        before_redirect: options.before_redirect,
     })
 }
 
@@ -330,7 +351,16 @@ pub(crate) fn send_following_redirects(
         home,
         token,
     };
+    let mut hops = 0;
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
+        hops += 1;
+        if let Some(check) = first
+            .before_redirect
+            .as_ref()
+            .filter(|_| hops > 1 && hop.is_on(home))
+        {
+            check(&hop.method, &hop.uri)?;
+        }
         let mut headers = first.headers.clone();
         let strayed = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].map(|n| (n, hop.strayed));
         let dropped = BODY_HEADERS.map(|n| (n, hop.body_dropped));
@@ -339,18 +369,18 @@ pub(crate) fn send_following_redirects(
             headers.remove(name);
         }
         let token = hop.is_on(home).then_some(token);
-        credentialed_request(&hop.method, hop.uri(), headers, hop.body.as_deref(), token)
+        credentialed_request(&hop.method, &hop.uri, headers, hop.body.as_deref(), token)
     })?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let limit = budget.within(transport.timeout()).1;
-    let peer = policy.peer(last.origin(), last.strayed);
+    let peer = policy.peer(&last.origin, last.strayed);
     let bytes = read_capped(body, max_body, &peer, limit)?;
     let mut headers = parts.headers;
     // Only the SDK says what it withheld and where the answer came from.
     headers.remove(X_NEXUS_WITHHELD);
     headers.remove(X_NEXUS_REDIRECTED_TO);
-    let away = (!last.is_on(home)).then(|| HeaderValue::from_str(&last.origin().to_string()));
+    let away = (!last.is_on(home)).then(|| HeaderValue::from_str(&last.origin.to_string()));
     if let Some(Ok(origin)) = away {
         headers.insert(X_NEXUS_REDIRECTED_TO, origin);
     }

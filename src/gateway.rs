@@ -31,10 +31,12 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 /// Where the Gateway is and how to call it.
 pub(crate) struct Gateway {
     /// `gateway_url` without its trailing `/`.
-    base_url: String,
-    origin: Origin,
-    /// Redacted from any answer's text.
-    api_key: String,
+    pub(crate) base_url: String,
+    pub(crate) origin: Origin,
+    /// The api key as text: redacted from text copied out of any answer,
+    /// hashed into the client's cache-owner id; `Debug` shows only whether
+    /// it is set.
+    pub(crate) api_key: String,
     /// `X-API-Key`, marked sensitive, built once; none for an empty key.
     key_header: Option<HeaderValue>,
     retry: RetryPolicy,
@@ -93,23 +95,6 @@ impl Gateway {
             retry: retry.clone(),
             transport,
         })
-    }
-
-    /// The Gateway's origin.
-    pub(crate) fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// The base URL, without its trailing `/`.
-    pub(crate) fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The api key as text: redacted from text copied out of any answer,
-    /// hashed into the client's cache-owner id; `Debug` shows only whether
-    /// it is set.
-    pub(crate) fn api_key(&self) -> &str {
-        &self.api_key
     }
 
     /// One Gateway call with the retry policy, every attempt and wait
@@ -224,7 +209,7 @@ impl Gateway {
         let body = body.map(<[u8]>::to_vec);
         let hop = Hop::new(method.clone(), uri.clone(), self.origin.clone(), body);
         let policy = Policy::Gateway { home: &self.origin };
-        let request = |hop: &Hop| self.request(&hop.method, hop.uri(), hop.body.is_some());
+        let request = |hop: &Hop| self.request(&hop.method, &hop.uri, hop.body.is_some());
         let sent = redirect::send(&self.transport, &policy, budget, hop, request);
         let (response, _) = sent.map_err(|error| {
             if never_sent(&error) {
@@ -262,7 +247,7 @@ impl Gateway {
                 error
             }
             None => {
-                let error = NexusError::from_gateway(status, &body, &[self.api_key()]);
+                let error = NexusError::from_gateway(status, &body, &[&self.api_key]);
                 // A 4xx in plain text other than the refusals about what was
                 // asked (400, 404, 409, 410: a handler's words, kept bare) is
                 // the Gateway's server speaking.

@@ -39,9 +39,9 @@ pub const MAX_REDIRECTS: usize = 5;
 /// The hop about to be sent.
 pub(crate) struct Hop {
     pub(crate) method: Method,
-    uri: Uri,
+    pub(crate) uri: Uri,
     /// `uri`'s origin, worked out once per hop.
-    origin: Origin,
+    pub(crate) origin: Origin,
     pub(crate) body: Option<Vec<u8>>,
     /// Whether this hop or an earlier one left the first hop's origin.
     pub(crate) strayed: bool,
@@ -61,16 +61,6 @@ impl Hop {
             strayed: false,
             body_dropped: false,
         }
-    }
-
-    /// Where the hop goes.
-    pub(crate) fn uri(&self) -> &Uri {
-        &self.uri
-    }
-
-    /// The hop's origin.
-    pub(crate) fn origin(&self) -> &Origin {
-        &self.origin
     }
 
     /// Whether the hop is on `origin`.

@@ -3,6 +3,11 @@
 //! without `--policy`: everything permitted), counted by outcome, and the
 //! operator told of each denial.
 
+use std::sync::Arc;
+
+use nexus_sdk::http::{Method, Uri};
+use nexus_sdk::{FetchOptions, NexusError};
+
 use crate::failure::Failure;
 use crate::policy::{Asked, Held, Who};
 use crate::principal::Principal;
@@ -75,6 +80,39 @@ pub(crate) fn call_permitted(
         *url = normal.to_string();
     }
     Ok(())
+}
+
+/// A call's redirect, to be decided as a call of its own before the SDK
+/// sends it with the credential: who asks, through which client, of which
+/// provider and account, and the first request (its headers, and its body,
+/// which a 307 or 308 sends again).
+pub(crate) struct Hop {
+    pub(crate) held: Arc<Held>,
+    pub(crate) principal: Principal,
+    pub(crate) client: String,
+    pub(crate) provider: String,
+    pub(crate) account: String,
+    pub(crate) first: FetchOptions,
+}
+
+impl Hop {
+    /// Whether the policies let the call go on to `method` `uri` (the
+    /// method the redirect's rules leave, read as every method the first
+    /// request's headers and the hop's query name, and its body's when
+    /// the hop sends it again); the policy's refusal when not.
+    pub(crate) fn decided(&self, method: &Method, uri: &Uri) -> Result<(), NexusError> {
+        let kept = method.as_str() == self.first.method;
+        let body = self.first.data.as_deref().filter(|_| kept);
+        let mut url = uri.to_string();
+        let methods = crate::readings::methods(method.as_str(), &self.first.headers, &url, body);
+        let call = (self.provider.as_str(), &methods[..], self.account.as_str());
+        let asking = (&self.principal, self.client.as_str());
+        let decided = call_permitted(Some(&self.held), asking, call, &mut url);
+        decided.map_err(|failure| match failure {
+            Failure::Refused { code, message } => NexusError::new(code, message),
+            other => NexusError::new(other.code(), other.to_string()),
+        })
+    }
 }
 
 /// Whether `held` (none without `--policy`: everything) lets `principal`,

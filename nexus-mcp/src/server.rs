@@ -339,7 +339,22 @@ impl NexusServer {
         let methods = crate::readings::methods(&options.method, &options.headers, &fetch.url, body);
         let call = (fetch.provider.as_str(), &methods[..], account);
         let policy = self.settings.policy.as_deref();
-        crate::decisions::call_permitted(policy, caller.asking(), call, &mut fetch.url)
+        crate::decisions::call_permitted(policy, caller.asking(), call, &mut fetch.url)?;
+        if let Some(held) = &self.settings.policy {
+            let hop = crate::decisions::Hop {
+                held: Arc::clone(held),
+                principal: caller.principal.clone(),
+                client: caller.client.clone(),
+                provider: fetch.provider.clone(),
+                account: account.to_owned(),
+                first: fetch.options.clone(),
+            };
+            fetch.options = fetch
+                .options
+                .clone()
+                .before_redirect(move |m, u| hop.decided(m, u));
+        }
+        Ok(())
     }
 
     /// The call as the connector asks its user: read from the request

@@ -166,3 +166,56 @@ fn where_no_policy_names_paths_an_encoded_slash_is_sent_as_written() {
     let last = api.last_request().expect("sent");
     assert_eq!(last.path, "/api/v4/projects/group%2Fproject");
 }
+
+/// A redirect the SDK would follow with the credential is a call of its
+/// own: one to a denied path ends the call with the policy's refusal and
+/// nothing is sent past the hop; one to a permitted path is followed.
+#[test]
+fn a_redirect_to_a_denied_path_ends_the_call_and_sends_nothing_past_the_hop() {
+    use nexus_gateway_fake::FakeReply;
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
+    let (_dir, served) = acme_only(&gateway, &issuer);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let moved = |status: u16, to: &str| FakeReply::new(status).header("Location", to);
+    api.set_reply("/repos/acme/moved", moved(302, "/repos/other/secret"));
+    api.set_reply("/repos/acme/put", moved(307, "/repos/other/x"));
+    api.set_reply("/repos/acme/old", moved(301, "/repos/acme/new"));
+    api.set_reply(
+        "/repos/acme/gone",
+        moved(308, "/repos/acme/x/../../other/y"),
+    );
+    for (method, path) in [
+        ("GET", "/repos/acme/moved"),
+        ("PUT", "/repos/acme/put"),
+        ("POST", "/repos/acme/gone"),
+    ] {
+        let before = api.requests().len();
+        let url = format!("{}{path}", api.url());
+        let denied = fetched(
+            &served,
+            &alice,
+            json!({"provider": "github", "url": url, "method": method}),
+        );
+        assert!(
+            is_error(&denied) && text(&denied).contains("policy_denied"),
+            "{method} {path}: {denied}"
+        );
+        let reached: Vec<String> = api.requests()[before..]
+            .iter()
+            .map(|r| r.path.clone())
+            .collect();
+        assert_eq!(reached, [path], "{method} {path}: nothing past the hop");
+    }
+    let said = served.said_once(|said| said.contains("/repos/other/x"));
+    assert!(
+        said.contains("PUT") && said.contains("by acme only"),
+        "{said}"
+    );
+    let url = format!("{}/repos/acme/old", api.url());
+    let followed = fetched(&served, &alice, json!({"provider": "github", "url": url}));
+    assert!(!is_error(&followed), "{followed}");
+    assert_eq!(
+        api.last_request().map(|r| r.path),
+        Some("/repos/acme/new".to_owned())
+    );
+}

@@ -189,3 +189,57 @@ fn an_upstreams_own_sdk_headers_are_removed() {
         }
     }
 }
+
+/// `FetchOptions::before_redirect` is asked before each redirect the
+/// credential goes with (its method after the redirect's rules, its URL),
+/// never before the first request nor before a hop to another origin
+/// (which the credential does not reach); its error ends the call there.
+#[test]
+fn before_redirect_decides_each_hop_the_credential_goes_with() {
+    use std::sync::{Arc, Mutex};
+    let (_gateway, api, elsewhere, client) = setup(FakeProvider::oauth2("gho_x"));
+    let cache = TokenCache::new();
+    let moved = |status: u16, to: &str| FakeReply::new(status).header("Location", to);
+    api.set_reply("/a", moved(302, "/b"));
+    api.set_reply("/b", moved(307, &format!("{}/c", elsewhere.url())));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&asked);
+    let options = FetchOptions::default()
+        .method("POST")
+        .before_redirect(move |method, uri| {
+            kept.lock()
+                .unwrap()
+                .push(format!("{method} {}", uri.path()));
+            Ok(())
+        });
+    let url = format!("{}/a", api.url());
+    let (status, _, _) = client
+        .authenticated_fetch(&cache, "ws", "maps", &url, options)
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        *asked.lock().unwrap(),
+        ["GET /b"],
+        "a 302 makes a POST a GET"
+    );
+    assert_eq!(
+        elsewhere.request_count(),
+        1,
+        "the other origin reached, uncredentialed"
+    );
+    let refused = FetchOptions::default().before_redirect(|_, uri| {
+        Err(nexus_sdk::NexusError::new(
+            "policy_denied",
+            format!("not {}", uri.path()),
+        ))
+    });
+    let sent = api.request_count();
+    let error = client
+        .authenticated_fetch(&cache, "ws", "maps", &url, refused)
+        .unwrap_err();
+    assert_eq!(
+        (error.code.as_str(), error.message.as_str()),
+        ("policy_denied", "not /b")
+    );
+    assert_eq!(api.request_count(), sent + 1, "nothing sent to /b");
+}
