@@ -95,7 +95,7 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .as_deref()
     {
-        Some("policy") => return policy::policy(&gateway, &issuer, &url),
+        Some("policy") => return policy::policy(&gateway, &issuer, &api, &url),
         Some("proxy") => return proxy::proxy(&gateway, &issuer, &url),
         Some("refresh") => return proxy::refresh(&gateway, &issuer),
         Some("people") => return people(&gateway, &issuer, &url, &github),
@@ -159,7 +159,7 @@ fn main() {
     rolling_restart(&gateway, &issuer, &url);
     proxy::proxy(&gateway, &issuer, &url);
     proxy::refresh(&gateway, &issuer);
-    policy::policy(&gateway, &issuer, &url);
+    policy::policy(&gateway, &issuer, &api, &url);
     people(&gateway, &issuer, &url, &github);
 }
 

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeReply, FakeToken, FakeUpstream};
 
 use super::decisions::{Attributes, Policies, Who};
 use super::served::free_port;
@@ -42,8 +42,9 @@ fn p50_p99(mut times: Vec<Duration>) -> (f64, f64) {
 }
 
 /// The figures, printed.
-pub fn policy(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
+pub fn policy(gateway: &FakeGateway, issuer: &FakeIssuer, api: &FakeUpstream, url: &str) {
     decisions();
+    redirect_decisions(gateway, issuer, api, url);
     warm_calls(gateway, issuer, url);
     let size = std::fs::metadata(env!("CARGO_BIN_EXE_nexus-mcp")).map_or(0, |m| m.len());
     // The stdio server's resident memory after 500 calls, each to a new
@@ -78,6 +79,62 @@ pub fn policy(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
          shares), by the policies in its file: {}",
         size as f64 / f64::from(1 << 20),
         resident.join(", ")
+    );
+}
+
+/// The decisions a call costs under 100 policies, counted by the server's
+/// own `nexus_mcp_policy_decisions_total`: one to `url`, and one to a path
+/// whose answer redirects to `url` (the SDK follows it with the
+/// credential, so the hop is decided too).
+fn redirect_decisions(gateway: &FakeGateway, issuer: &FakeIssuer, api: &FakeUpstream, url: &str) {
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("p100.cedar");
+    std::fs::write(&file, policies(100)).expect("the policy file");
+    let (port, metrics) = (free_port(), free_port());
+    let mcp = format!("http://127.0.0.1:{port}/mcp");
+    let listen = format!("127.0.0.1:{metrics}");
+    let args = [
+        "--policy",
+        file.to_str().expect("a path"),
+        "--metrics-listen",
+        &listen,
+    ];
+    let _running = serve_on(gateway, issuer, (port, &mcp), &args, "warn");
+    let token = issuer.mint(&FakeToken::new("alice").audience(&mcp));
+    let path = url
+        .rsplit_once("127.0.0.1:")
+        .and_then(|(_, p)| p.find('/').map(|at| p[at..].to_owned()));
+    api.set_reply(
+        "/moved",
+        FakeReply::new(302).header("Location", &path.expect("a path")),
+    );
+    let decided = || {
+        let scrape = format!("http://127.0.0.1:{metrics}/metrics");
+        let text = ureq::get(scrape)
+            .call()
+            .expect("a scrape")
+            .body_mut()
+            .read_to_string();
+        (text.unwrap_or_default().lines())
+            .filter(|l| l.starts_with("nexus_mcp_policy_decisions_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let http = agent();
+    let moved = format!("{}/moved", api.url());
+    let mut counted = Vec::new();
+    for asked in [url, moved.as_str()] {
+        let before = decided();
+        assert!(
+            call(&http, &mcp, &token, asked).contains("HTTP 200"),
+            "served"
+        );
+        counted.push(decided() - before);
+    }
+    println!(
+        "decisions a call costs under 100 policies: {} following no redirect, {} following one \
+         (goal: at most one more)",
+        counted[0], counted[1]
     );
 }
 
