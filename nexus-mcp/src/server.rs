@@ -310,11 +310,17 @@ impl NexusServer {
         // Only a provider `--connect` names (found as the Gateway finds
         // names), and one `--policy` lets this person connect.
         let policy = self.settings.policy.as_deref();
-        let connects =
-            crate::decisions::permits(policy, "connect", caller.asking(), &fetch.provider);
-        let Some(named) = fetch.connect.as_ref().filter(|_| connects) else {
+        let Some(named) = fetch.connect.as_ref() else {
             return Err(unconnected);
         };
+        if !crate::decisions::permits(policy, "connect", caller.asking(), &fetch.provider) {
+            let why = format!(
+                "{} is not connected, and this server's policy does not let this person connect \
+                 it",
+                one_line(&fetch.provider)
+            );
+            return Err(Failure::refused(crate::decisions::POLICY_DENIED, why));
+        }
         if !modern(context) && caller.principal.is_person() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
             return connector

@@ -256,6 +256,12 @@ fn a_person_not_permitted_to_connect_a_provider_is_sent_no_link() {
     );
     let bobs = fetch(&token("bob", json!([])));
     assert!(is_error(&bobs) && !text(&bobs).contains(&link), "{bobs}");
+    // Told why, in words of its own: the policy, not a missing connection.
+    assert!(
+        text(&bobs).starts_with("policy_denied")
+            && text(&bobs).contains("policy does not let this person connect"),
+        "{bobs}"
+    );
     served.said_once(|said| said.contains("policy: connect denied"));
 }
 
