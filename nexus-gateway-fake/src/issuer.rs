@@ -105,6 +105,9 @@ struct State {
     disabled: std::collections::HashSet<String>,
     /// The clients given no refresh token ([`FakeIssuer::no_refresh_tokens`]).
     unrefreshed: std::collections::HashSet<String>,
+    /// Okta's app groups claim filter ([`FakeIssuer::okta_groups_filter`]):
+    /// the groups an ID token carries start with it; none without one.
+    groups_filter: Option<String>,
     /// A number for each client and code.
     serial: u64,
 }
@@ -361,6 +364,16 @@ impl FakeIssuer {
     /// claims, their next refresh's ID token carries those.
     pub fn disable(&self, subject: &str) {
         self.state.lock().disabled.insert(subject.to_owned());
+    }
+
+    /// Sets the app's groups claim filter, as an Okta administrator does
+    /// (Sign On, OpenID Connect ID Token, Groups claim filter, "Starts
+    /// with" `prefix`; `""` matches any): in the Okta shape, an ID token
+    /// carries a person's `groups` only when the sign-in asked the `groups`
+    /// scope and a filter is set, and then only those it matches. The
+    /// Google shape never writes `groups`.
+    pub fn okta_groups_filter(&self, prefix: &str) {
+        self.state.lock().groups_filter = Some(prefix.to_owned());
     }
 
     /// Gives `client_id`'s sign-ins no refresh token, even when they ask

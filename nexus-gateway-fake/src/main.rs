@@ -23,7 +23,9 @@ const USAGE: &str = "usage: nexus-gateway-fake [--host H] [--port P] [--workspac
 --issuer also serves a fake OAuth authorization server (ISSUER_URL): its metadata,
 a JWKS, registration, /authorize (approving `alice`, or whom POST /_fake/approve
 {\"sub\": …, \"claims\": {…}} names, their tokens carrying those claims, or refusing
-as POST /_fake/refuse {\"error\": …, \"error_description\": …} says), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens.
+as POST /_fake/refuse {\"error\": …, \"error_description\": …} says), /token, and POST /_fake/mint {\"sub\": …, \"aud\": …} for tokens;
+POST /_fake/clients {\"client_id\": …, \"redirect_uri\": …, \"client_secret\"?: …} adds a client in every shape,
+POST /_fake/groups-filter {\"starts_with\": …} sets Okta's app groups claim filter.
 It mints tokens for anyone who reaches it: with a --host beyond loopback it starts
 only when --issuer-mints-for-anyone says so. --issuer-tenant shapes it as Entra ID's
 v2 endpoint for TENANT (ISSUER_URL ends /TENANT/v2.0; metadata only at the OpenID path),

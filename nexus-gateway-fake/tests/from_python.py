@@ -46,6 +46,7 @@ def call(method, url, body=None, headers=None, answer_headers=None):
 
 class Fake:
     def __init__(self, program):
+        self.program = program
         self.port = free_port()
         self.process = subprocess.Popen(
             [program, "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -154,6 +155,62 @@ def test_a_hostile_chunk_size_is_refused_and_the_fake_keeps_serving(fake):
     fake.control("faults", {"route": "resolve", "status": 503, "count": 10**19})
     assert call("GET", f"{fake.gateway}/health")[0] == 200
     fake.control("reset")
+
+
+def test_a_login_client_is_added_to_the_entra_shaped_issuer(fake):
+    """Entra lets no client register: a test in any language adds the
+    login client `serve` signs people in with at POST /_fake/clients, and
+    signs a person in with it (PKCE, its secret at the token endpoint)."""
+    import base64
+    import hashlib
+    import urllib.parse
+
+    port = free_port()
+    process = subprocess.Popen(
+        [fake.program, "--port", str(port), "--issuer", "--issuer-tenant", "t-1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        urls = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
+        issuer = urls["ISSUER_URL"]
+        assert issuer.endswith("/t-1/v2.0"), issuer
+        callback = "http://127.0.0.1:9/connect/callback"
+        status, _ = call("POST", f"{issuer}/register", {"redirect_uris": [callback]})
+        assert status != 201, "Entra registers no client"
+        client = {"client_id": "nexus-login", "redirect_uri": callback, "client_secret": "s3cret"}
+        status, added = call("POST", f"{issuer}/_fake/clients", client)
+        assert status == 201 and added["client_id"] == "nexus-login", (status, added)
+        verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        asked = urllib.parse.urlencode({
+            "response_type": "code", "client_id": "nexus-login", "redirect_uri": callback,
+            "scope": "openid profile", "state": "s", "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        })
+
+        class Stay(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), Stay)
+        try:
+            opener.open(f"{issuer}/authorize?{asked}", timeout=30)
+            raise AssertionError("no redirect back")
+        except urllib.error.HTTPError as sent_back:
+            location = sent_back.headers["Location"]
+        code = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+        form = urllib.parse.urlencode({
+            "grant_type": "authorization_code", "code": code, "redirect_uri": callback,
+            "client_id": "nexus-login", "client_secret": "s3cret", "code_verifier": verifier,
+        }).encode()
+        request = urllib.request.Request(f"{issuer}/token", data=form, method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        with OPENER.open(request, timeout=30) as answer:
+            tokens = json.loads(answer.read())
+        assert "id_token" in tokens, tokens
+    finally:
+        process.terminate()
+        process.wait()
 
 
 def main():

@@ -490,6 +490,8 @@ fn connect_page(
         workspace_claim: gate.claim.clone(),
         policy_claims: gate.policy_claims.clone(),
         admission: site.admission.clone(),
+        login_scopes: site.login_scopes.clone(),
+        groups_decide: cli.policy.is_some(),
     };
     let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), reads);
     (Some((links, Arc::new(login))), Some(login_client))

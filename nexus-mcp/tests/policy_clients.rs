@@ -193,9 +193,37 @@ fn entra_app_roles_decide_through_the_proxy() {
 #[test]
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn okta_groups_decide_through_the_proxy() {
+    // Okta's org server writes `groups` into an ID token only for the
+    // `groups` scope (serve asks it: the issuer lists it) and with the
+    // app's groups claim filter set.
+    let issuer = FakeIssuer::start_okta_org();
+    issuer.okta_groups_filter("");
     two_people_by_their_groups(Shape {
-        issuer: FakeIssuer::start_okta_org(),
+        issuer,
         args: vec!["--oauth-proxy"],
         claims: |groups| json!({"groups": groups}),
     });
+}
+
+/// Okta's app without a groups claim filter: no `groups` in any ID token,
+/// so alice (in platform at Okta) is in no group here and may not write;
+/// the operator is told once what to set at Okta.
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+fn okta_without_the_groups_claim_filter_is_named_in_the_log() {
+    let issuer = FakeIssuer::start_okta_org();
+    let (served, _gateway, api, _dir) = team_server(&issuer, &["--oauth-proxy"]);
+    let claims = json!({"groups": ["platform"], "department": "engineering"});
+    issuer.approve_as_with_claims("alice", claims.as_object().cloned().unwrap_or_default());
+    let calls = json!([{"name": "authenticated_fetch", "arguments":
+        {"provider": "github", "url": format!("{}/repos", api.url()), "method": "POST"}}]);
+    let env = [("NEXUS_MCP_CALLS", calls.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let alice = served.reach_with_env(&api.url(), "2026", &env);
+    assert_eq!(
+        alice["results"][0]["is_error"], true,
+        "in no group: {alice}"
+    );
+    let said = served.said_once(|said| said.contains("no groups claim in the ID token"));
+    assert!(said.contains("groups claim filter"), "{said}");
 }

@@ -72,3 +72,92 @@ fn a_token_whose_groups_were_left_out_for_overage_is_refused_not_decided_as_in_n
         "a person in no forbidden group writes"
     );
 }
+
+/// Google writes no groups: a team decides a contractor by `hd` (a
+/// Workspace person's domain, as `--policy-claim hd` reads it), and names
+/// people by their e-mail (`--subject-claim email`), which the sign-in
+/// asks the `email` scope for.
+#[test]
+fn at_google_a_contractor_is_decided_by_hd_and_a_person_named_by_their_email() {
+    use common::front::{redeemed, signed_in_with};
+    let issuer = nexus_gateway_fake::FakeIssuer::start_google();
+    let (gateway, api) = (
+        nexus_gateway_fake::FakeGateway::start(),
+        nexus_gateway_fake::FakeUpstream::start(),
+    );
+    for person in ["ann", "cy"] {
+        let github = nexus_gateway_fake::FakeProvider::oauth2("gho_team").api_base_url(&api.url());
+        let subject = format!("{person}@gmail.com");
+        gateway.add_provider(&workspace_of(&issuer.url(), &subject), "github", github);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("team.cedar");
+    let ours = r#"permit (principal, action, resource)
+  when { principal.hasTag("hd") && principal.getTag("hd") == "acme.com" };"#;
+    std::fs::write(&file, ours).unwrap();
+    let args = [
+        "--policy",
+        file.to_str().unwrap(),
+        "--policy-claim",
+        "hd",
+        "--subject-claim",
+        "email",
+    ];
+    let fetch = |person: &str, hd: Option<&str>| {
+        let claims = hd
+            .map(|hd| ("hd".to_owned(), json!(hd)))
+            .into_iter()
+            .collect();
+        let (served, origin, id, said) = signed_in_with(&issuer, &gateway, (person, claims), &args);
+        let code = said
+            .get("code")
+            .unwrap_or_else(|| panic!("{person}: {said:?}"));
+        let access = redeemed(&origin, &id, code);
+        let url = format!("{}/repos", api.url());
+        let answer = served.call(
+            &access,
+            "authenticated_fetch",
+            json!({"provider": "github", "url": url}),
+        );
+        answer.1["result"].clone()
+    };
+    let ann = fetch("ann", Some("acme.com"));
+    assert!(!is_error(&ann), "a Workspace person of acme.com: {ann}");
+    let cy = fetch("cy", Some("contractor.example"));
+    assert!(
+        is_error(&cy) && text(&cy).starts_with("policy_denied"),
+        "{cy}"
+    );
+}
+
+/// One `serve` serves one issuer: a second `--issuer` is refused, saying
+/// what a team with two providers does.
+#[test]
+fn a_second_issuer_is_refused_saying_what_a_team_with_two_providers_does() {
+    let (first, second) = (
+        nexus_gateway_fake::FakeIssuer::start(),
+        nexus_gateway_fake::FakeIssuer::start_google(),
+    );
+    let gateway = nexus_gateway_fake::FakeGateway::start();
+    let port = common::served::free_port();
+    let out = common::served::command(
+        &gateway,
+        &first.url(),
+        port,
+        &[
+            "--issuer",
+            &first.url(),
+            "--issuer",
+            &second.url(),
+            "--check",
+        ],
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("one serve serves one issuer") && said.contains("federates"),
+        "{said}"
+    );
+}

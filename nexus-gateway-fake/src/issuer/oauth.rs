@@ -65,6 +65,29 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
             state.refusal = Some((said("error"), said("error_description")));
             answer(200, &json!({"refuses": said("error")}))
         }
+        ("POST", "/_fake/clients") => {
+            // A client added as an administrator adds one, in every shape
+            // (Entra's and Google's register none): `add_client` and
+            // `add_confidential_client` for a test in any language.
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let said = |name: &str| asked[name].as_str().filter(|s| !s.is_empty());
+            let (Some(id), Some(redirect)) = (said("client_id"), said("redirect_uri")) else {
+                let why = "{\"client_id\": \"…\", \"redirect_uri\": \"…\", \"client_secret\"?: \"…\"} names the client";
+                return refused("invalid_request", why);
+            };
+            state
+                .clients
+                .insert(id.to_owned(), vec![redirect.to_owned()]);
+            if let Some(secret) = said("client_secret") {
+                state.secrets.insert(id.to_owned(), secret.to_owned());
+            }
+            answer(201, &json!({"client_id": id}))
+        }
+        ("POST", "/_fake/groups-filter") => {
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            state.groups_filter = asked["starts_with"].as_str().map(str::to_owned);
+            answer(200, &json!({"groups_filter": state.groups_filter}))
+        }
         ("POST", "/_fake/rotate") => {
             state.rotate();
             answer(200, &json!({"signer": state.signer}))
@@ -222,8 +245,10 @@ pub(super) fn issued(state: &State, url: &str, grant: &Grant, resource: Option<&
     if let Some(scope) = &grant.scope {
         token = token.claim("scope", json!(scope));
     }
+    // The person's claims, as the provider releases them for `scope`.
+    let released = (state.shape).released(&grant.claims, scope, state.groups_filter.as_deref());
     let theirs = |token: FakeToken| {
-        (grant.claims.iter()).fold(token, |token, (name, value)| {
+        (released.iter()).fold(token, |token, (name, value)| {
             token.claim(name, value.clone())
         })
     };

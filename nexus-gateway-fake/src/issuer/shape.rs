@@ -9,7 +9,7 @@
 //! tokens are opaque; its ID token names the person by `sub`, and a Google
 //! Workspace account's domain by `hd`.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::FakeToken;
 
@@ -85,6 +85,40 @@ impl Shape {
             )),
             Shape::Entra(_) | Shape::Google => Some((404, json!({"error": "not_found"}))),
         }
+    }
+
+    /// Which of a person's approved `claims` the provider writes for a
+    /// sign-in that asked `scope`: Okta's org server and Google write
+    /// `email` and `email_verified` only for the `email` scope and the
+    /// profile's claims only for `profile`; Okta writes `groups` only for
+    /// the `groups` scope with the app's groups claim `filter` set (those
+    /// it matches); Google writes none. Entra's and the plain shape write
+    /// them all.
+    pub(super) fn released(
+        &self,
+        claims: &Map<String, Value>,
+        scope: &str,
+        filter: Option<&str>,
+    ) -> Map<String, Value> {
+        let asked = |wanted: &str| scope.split(' ').any(|s| s == wanted);
+        let released = |name: &str| match name {
+            "email" | "email_verified" => asked("email"),
+            "name" | "given_name" | "family_name" | "preferred_username" | "locale"
+            | "zoneinfo" | "picture" => asked("profile"),
+            "groups" => *self == Shape::OktaOrg && asked("groups") && filter.is_some(),
+            _ => true,
+        };
+        let faithful = matches!(self, Shape::OktaOrg | Shape::Google);
+        let mut kept: Map<String, Value> = (claims.iter())
+            .filter(|(name, _)| !faithful || released(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        if let (Shape::OktaOrg, Some(prefix), Some(Value::Array(groups))) =
+            (self, filter, kept.get_mut("groups"))
+        {
+            groups.retain(|g| g.as_str().is_some_and(|g| g.starts_with(prefix)));
+        }
+        kept
     }
 
     /// The ID token for `person` signed in at `client` with `scope`.

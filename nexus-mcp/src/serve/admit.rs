@@ -43,6 +43,11 @@ impl Admission {
         })
     }
 
+    /// The claims the rules read.
+    pub(crate) fn claims(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|(claim, _)| claim.as_str())
+    }
+
     /// Whether any rule is given.
     pub(crate) fn restricts(&self) -> bool {
         !self.rules.is_empty()

@@ -25,9 +25,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "URL")]
     public_url: String,
     /// The OAuth authorization server whose tokens this server accepts, as
-    /// its tokens name it (iss).
-    #[arg(long, value_name = "URL")]
-    issuer: String,
+    /// its tokens name it (iss). One: a team with two providers federates
+    /// one into the other, or runs a deployment on a host of its own for each.
+    #[arg(long = "issuer", value_name = "URL", required = true)]
+    issuers: Vec<String>,
     /// An audience a token may name besides the public URL (repeat for
     /// more): the application's client id or `api://…` an issuer such as
     /// Entra ID puts in `aud`. A token that names only such an audience must
@@ -66,6 +67,13 @@ pub(crate) struct ServeArgs {
     /// URL's own (repeat for more): `https://app.example.com`
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// A scope the sign-in at the issuer asks besides those the claims
+    /// read need (repeat for more). It asks `openid`; `profile` for a
+    /// --subject-claim other than sub; `email` when a claim read is email;
+    /// `groups` when a --group-claim is groups and the issuer lists it;
+    /// `offline_access` where listed, to stay signed in.
+    #[arg(long = "login-scope", value_name = "S")]
+    login_scopes: Vec<String>,
     /// The connect page's client at the issuer (its secret in
     /// NEXUS_MCP_LOGIN_CLIENT_SECRET, for a confidential one): needed by
     /// --connect, whose links only the person asked can use.
@@ -163,7 +171,17 @@ impl ServeArgs {
         keys: &Arc<HeldKeys>,
     ) -> Result<(Site, Gate), String> {
         let public = https_or_loopback("--public-url", &self.public_url)?;
-        https_or_loopback("--issuer", &self.issuer)?;
+        let [issuer] = &self.issuers[..] else {
+            return Err(format!(
+                "--issuer given {} times: one serve serves one issuer. A team with two \
+                 providers federates one into the other at the provider (Entra ID or Okta \
+                 signing in Google accounts, say), or runs a deployment of its own, on a host \
+                 of its own, for each",
+                self.issuers.len()
+            ));
+        };
+        let issuer = issuer.clone();
+        https_or_loopback("--issuer", &issuer)?;
         let path = public.path().trim_end_matches('/').to_owned();
         if path.is_empty() {
             return Err(format!(
@@ -199,7 +217,7 @@ impl ServeArgs {
         if self.subject_claim.trim().is_empty() {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
-        let deny = Arc::new(deny::DenyList::read(self.deny_file, &self.issuer)?);
+        let deny = Arc::new(deny::DenyList::read(self.deny_file, &issuer)?);
         let store = store_at(self.store.or(store))?;
         let site = Site {
             admission: Admission::new(&self.allow_sign_in)?,
@@ -214,6 +232,7 @@ impl ServeArgs {
             origins,
             origin,
             login_client_id,
+            login_scopes: self.login_scopes,
             document_origins,
         };
         let hosts = if self.oauth_proxy {
@@ -223,7 +242,7 @@ impl ServeArgs {
             Hosts::Issuer
         };
         let gate = Gate {
-            issuer: Arc::new(Issuer::new(&self.issuer)),
+            issuer: Arc::new(Issuer::new(&issuer)),
             hosts,
             resource,
             audiences: self.audiences,
@@ -358,6 +377,8 @@ pub(crate) struct Site {
     pub(crate) origin: String,
     /// `--login-client-id`.
     pub(crate) login_client_id: Option<String>,
+    /// `--login-scope`s.
+    pub(crate) login_scopes: Vec<String>,
     /// `--oauth-client-document-origin`s, each as a URL's origin.
     pub(crate) document_origins: Vec<String>,
     /// `--deny-file`'s people.

@@ -233,24 +233,79 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Fetched, String> {
             Err(why) => said.push(why),
         }
     }
+    let fix = fixed_issuer(issuer, &said.join("; "));
     Err(format!(
-        "the keys of the issuer {issuer} could not be read ({})",
-        said.join("; ")
+        "the keys of the issuer {issuer} could not be read ({}){}",
+        said.join("; "),
+        fix.map(|fix| format!("; {fix}")).unwrap_or_default()
     ))
+}
+
+/// The issuer to give instead of `issuer`, when what its provider `said`
+/// shows a known mistake: Entra ID's shared issuers (`common`,
+/// `organizations`, `consumers`, whose metadata names a `{tenantid}`
+/// template) and its v1 issuer, for the tenant's own v2.0 one; Okta's
+/// custom authorization server without API Access Management (`401
+/// E0000015`), for the org server.
+fn fixed_issuer(issuer: &str, said: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let first = url
+        .path_segments()
+        .and_then(|mut s| s.next())
+        .unwrap_or_default();
+    let host = url.host_str().unwrap_or_default();
+    let v2 = "https://login.microsoftonline.com";
+    if ["common", "organizations", "consumers"].contains(&first) || said.contains("{tenantid}") {
+        return Some(format!(
+            "Entra ID: give the tenant's own v2.0 issuer, {v2}/<tenant id>/v2.0 (the tenant id \
+             is on the Entra admin center's Overview, and in a token's tid); a shared issuer \
+             names no tenant, so no token's iss equals it"
+        ));
+    }
+    if host == "sts.windows.net" {
+        return Some(format!(
+            "Entra ID: {issuer} is the v1 issuer; give the tenant's v2.0 issuer, \
+             {v2}/{first}/v2.0, and set accessTokenAcceptedVersion to 2 in the application's \
+             manifest"
+        ));
+    }
+    if said.contains("E0000015") {
+        return Some(format!(
+            "Okta: this custom authorization server needs API Access Management, which the org \
+             does not have; give the org authorization server, --issuer {}, with --oauth-proxy",
+            url.origin().ascii_serialization()
+        ));
+    }
+    None
 }
 
 /// The JSON at `url`.
 fn get(agent: &ureq::Agent, url: &str) -> Result<Value, String> {
     let mut answer = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
     let status = answer.status().as_u16();
-    if status != 200 {
-        return Err(format!("{url} answered {status}"));
-    }
     let body = answer
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
         .read_to_vec();
+    if status != 200 {
+        // The provider's own words, shown as text, never followed.
+        let words: Value = body
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let said = ["errorCode", "errorSummary", "error", "error_description"]
+            .iter()
+            .filter_map(|name| words[name].as_str())
+            .map(|text| nexus_sdk::one_line_within(text, 200))
+            .collect::<Vec<_>>();
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", said.join(" "))
+        };
+        return Err(format!("{url} answered {status}{said}"));
+    }
     let body = body.map_err(|e| format!("{url}: {e}"))?;
     let json = serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))?;
     Ok(json)
@@ -269,6 +324,27 @@ pub(crate) fn well_known(url: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_wrong_issuer_is_told_the_one_to_give() {
+        for shared in ["common", "organizations", "consumers"] {
+            let issuer = format!("https://login.microsoftonline.com/{shared}/v2.0");
+            let fix = fixed_issuer(&issuer, "").unwrap_or_default();
+            assert!(fix.contains("/<tenant id>/v2.0"), "{fix}");
+        }
+        let v1 = fixed_issuer("https://sts.windows.net/t-1/", "").unwrap_or_default();
+        assert!(
+            v1.contains("https://login.microsoftonline.com/t-1/v2.0"),
+            "{v1}"
+        );
+        let said = "https://acme.okta.com/oauth2/default/.well-known/openid-configuration answered 401: E0000015 You do not have permission";
+        let okta = fixed_issuer("https://acme.okta.com/oauth2/default", said).unwrap_or_default();
+        assert!(okta.contains("--issuer https://acme.okta.com,"), "{okta}");
+        assert_eq!(
+            fixed_issuer("https://login.example/t/v2.0", "answered 404"),
+            None
+        );
+    }
 
     #[test]
     fn a_well_known_name_goes_between_the_origin_and_the_path() {

@@ -83,6 +83,78 @@ pub(crate) struct Reads {
     pub(crate) policy_claims: PolicyClaims,
     /// Who may sign in (`--allow-sign-in`).
     pub(crate) admission: Admission,
+    /// `--login-scope`: scopes the operator asks besides those the claims
+    /// read need.
+    pub(crate) login_scopes: Vec<String>,
+    /// Whether `--policy` decides on the groups read: a person who arrives
+    /// with none of the group claims is then said.
+    pub(crate) groups_decide: bool,
+}
+
+impl Reads {
+    /// The scopes a sign-in asks besides `openid`, for an issuer whose
+    /// `metadata` this is: `profile` for a subject claim other than `sub`
+    /// (Entra writes `oid` only then); `email` when a claim read (the
+    /// subject, a group or tag, an `--allow-sign-in` rule's) is `email`;
+    /// `groups` when a group claim is `groups` and the issuer lists it
+    /// (Okta's org server writes it only then); `offline_access` where the
+    /// issuer lists it (to stay signed in); then `--login-scope`'s.
+    pub(crate) fn scopes(&self, metadata: &Value) -> Vec<String> {
+        let lists = |scope: &str| {
+            let listed = metadata["scopes_supported"]
+                .as_array()
+                .into_iter()
+                .flatten();
+            listed.into_iter().any(|listed| listed == scope)
+        };
+        let claims = self
+            .policy_claims
+            .groups
+            .iter()
+            .chain(&self.policy_claims.tags);
+        let claims: Vec<&str> = (claims.map(String::as_str))
+            .chain([self.subject_claim.as_str()])
+            .chain(self.admission.claims())
+            .collect();
+        let group = |name: &str| self.policy_claims.groups.iter().any(|g| g == name);
+        let wanted = [
+            ("profile", self.subject_claim != "sub"),
+            ("email", claims.contains(&"email")),
+            ("groups", group("groups") && lists("groups")),
+            ("offline_access", lists("offline_access")),
+        ];
+        let asked = wanted
+            .iter()
+            .filter(|(_, asked)| *asked)
+            .map(|(s, _)| s.to_string());
+        let mut scopes: Vec<String> = Vec::new();
+        for scope in asked.chain(self.login_scopes.iter().cloned()) {
+            if scope != "openid" && !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        scopes
+    }
+
+    /// When `--policy` decides on groups and the ID token `others` carries
+    /// none of the group claims: the operator's line, naming what adds one
+    /// at each provider.
+    fn no_groups(&self, others: &Map<String, Value>) -> Option<String> {
+        let names = &self.policy_claims.groups;
+        let carried = |name: &String| others.contains_key(name.split('.').next().unwrap_or(name));
+        if !self.groups_decide || names.is_empty() || names.iter().any(carried) {
+            return None;
+        }
+        Some(format!(
+            "a person signed in with no {} claim in the ID token, so --policy finds them in no \
+             group: at Okta's org server, set the app's groups claim filter (Sign On, OpenID \
+             Connect ID Token) and let it ask the `groups` scope (this server asks it when the \
+             issuer lists it, or --login-scope groups); at Entra ID, groupMembershipClaims or \
+             app roles (--group-claim roles); Google writes no groups: decide by hd or e-mail \
+             (--policy-claim hd)",
+            names.join(", ")
+        ))
+    }
 }
 
 /// The connect page: the server's login client at the issuer.
@@ -240,21 +312,16 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
             CsrfToken::new_random,
             Nonce::new_random,
         );
-        // A claim other than `sub` (Entra's `oid`) is in an ID token only
-        // when `profile` is asked.
-        if login.reads.subject_claim != "sub" {
-            asked = asked.add_scope(openidconnect::Scope::new("profile".to_owned()));
+        // The scopes the claims read need, `offline_access` among them
+        // where listed; else, to stay signed in where the issuer has a
+        // refresh grant, Google's `access_type=offline` (a parameter other
+        // issuers ignore).
+        let metadata = login.issuer.metadata().unwrap_or_default();
+        for scope in login.reads.scopes(&metadata) {
+            asked = asked.add_scope(openidconnect::Scope::new(scope));
         }
-        // To stay signed in (a refresh token this server keeps sealed and
-        // renews with): `offline_access` where the issuer lists it (Entra
-        // ID, Okta); else, where it has a refresh grant, Google's
-        // `access_type=offline` (a parameter other issuers ignore).
-        match stays(&login.issuer.metadata().unwrap_or_default()) {
-            Some(Stay::Scope) => {
-                asked = asked.add_scope(openidconnect::Scope::new("offline_access".to_owned()));
-            }
-            Some(Stay::AccessType) => asked = asked.add_extra_param("access_type", "offline"),
-            None => {}
+        if let Some(Stay::AccessType) = stays(&metadata) {
+            asked = asked.add_extra_param("access_type", "offline");
         }
         let (url, state, nonce) = asked.set_pkce_challenge(challenge).url();
         let pending = LoginCookie {
@@ -548,6 +615,9 @@ async fn person_in(
     let others = others.unwrap_or_default();
     let sub = claims.subject().to_string();
     let read = read_person(&login.reads, claims.issuer().to_string(), &sub, &others)?;
+    if let Some(line) = login.reads.no_groups(&others) {
+        login.told.warn("a sign-in without groups", &line);
+    }
     Ok((read, others))
 }
 
@@ -585,6 +655,38 @@ fn read_person(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_sign_in_asks_the_scopes_the_claims_read_need_where_the_issuer_offers_them() {
+        let reads = |subject: &str, groups: &[&str], login: &[&str]| Reads {
+            subject_claim: subject.into(),
+            workspace_claim: None,
+            policy_claims: PolicyClaims {
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                tags: Vec::new(),
+            },
+            admission: Admission::default(),
+            login_scopes: login.iter().map(|s| s.to_string()).collect(),
+            groups_decide: true,
+        };
+        let okta =
+            json!({"scopes_supported": ["openid", "email", "profile", "offline_access", "groups"]});
+        let google = json!({"scopes_supported": ["openid", "email", "profile"]});
+        assert_eq!(
+            reads("sub", &["groups"], &[]).scopes(&okta),
+            ["groups", "offline_access"]
+        );
+        assert_eq!(
+            reads("sub", &["groups"], &[]).scopes(&google),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            reads("email", &["groups"], &[]).scopes(&google),
+            ["profile", "email"]
+        );
+        let asked = reads("oid", &["roles"], &["User.Read", "openid", "profile"]).scopes(&okta);
+        assert_eq!(asked, ["profile", "offline_access", "User.Read"]);
+    }
 
     #[test]
     fn a_sign_in_asks_to_stay_as_each_issuer_is_asked() {

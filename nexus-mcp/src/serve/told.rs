@@ -124,8 +124,13 @@ fn entra_hints(claims: &Map<String, Value>, issuer: &str, audiences: &[&str]) ->
     let other = aud
         .strip_prefix("api://")
         .map_or(format!("api://{aud}"), str::to_owned);
-    if !aud.is_empty() && !audiences.contains(&aud) && audiences.contains(&other.as_str()) {
+    let unnamed = !aud.is_empty() && !audiences.contains(&aud) && !GRAPH.contains(&aud);
+    if unnamed && audiences.contains(&other.as_str()) {
         hints.push(format!("hint: the token names the application as {aud:?}, the form no --audience gives (add --audience {})", cut(aud)));
+    } else if unnamed && !tid.is_empty() {
+        // Entra names the application by its id (a GUID) or its
+        // Application ID URI, whichever the host asked the scope under.
+        hints.push(format!("hint: an Entra ID token for the application {aud:?}: if that is this server's application, add --audience {}", cut(aud)));
     }
     let shared = [
         "/common/",
@@ -248,6 +253,14 @@ mod tests {
         assert!(hints(guid, tenant, &["0b7f"]).is_empty(), "the form given");
         let uri = serde_json::json!({"aud": "api://0b7f"});
         assert!(hints(uri, tenant, &["0b7f"]).contains("add --audience api://0b7f"));
+        // The application's id alone, and no --audience at all.
+        let alone =
+            serde_json::json!({"aud": "6e74172b-be56-4843-9ff4-e66a39bb12e3", "tid": "t-1"});
+        let told = hints(alone, tenant, &["https://mcp.example/mcp"]);
+        assert!(
+            told.contains("add --audience 6e74172b-be56-4843-9ff4-e66a39bb12e3"),
+            "{told}"
+        );
         let common = "https://login.microsoftonline.com/common/v2.0";
         let told = hints(serde_json::json!({"tid": "t-1"}), common, &[]);
         assert!(told.contains(tenant), "{told}");

@@ -119,6 +119,8 @@ impl Front {
             workspace_claim: None,
             policy_claims: Default::default(),
             admission: Admission::default(),
+            login_scopes: Vec::new(),
+            groups_decide: false,
         };
         let issued_by = Arc::new(crate::serve::issuer::Issuer::new(issuer));
         let login = Login::new(issued_by, "tested-login", None, links, reads);
