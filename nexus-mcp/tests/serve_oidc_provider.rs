@@ -69,8 +69,9 @@ impl OidcProvider {
         assert_eq!(answer.status(), 204);
     }
 
-    /// As its administrator: `what` (`groups`, `disable`) done to
-    /// `person`, with `body` (the groups' JSON list).
+    /// As its administrator: `what` (`claims`, `disable`, `filter`) done
+    /// to `person`, with `body` (their claims, a JSON object; the groups
+    /// claim filter's prefix, a JSON string).
     fn administer(&self, what: &str, person: &str, body: &str) {
         let url = format!("{}/_test/{what}/{person}", self.issuer);
         let answer = ureq::post(&url).send(body).expect("the provider answers");
@@ -336,7 +337,7 @@ fn a_person_deleted_or_regrouped_at_a_certified_provider_is_decided_anew_at_the_
     let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
     let mut held = Vec::new();
     for person in ["ann", "bob", "cy"] {
-        provider.administer("groups", person, r#"["staff", "engineering"]"#);
+        provider.administer("claims", person, r#"{"groups": ["staff", "engineering"]}"#);
         provider.log_in_as(person);
         let (id, first) = signed_in_at(&served, &origin);
         let (status, renewed) = refreshed(&origin, &id, &first);
@@ -344,7 +345,7 @@ fn a_person_deleted_or_regrouped_at_a_certified_provider_is_decided_anew_at_the_
         held.push((id, renewed));
     }
     provider.administer("disable", "ann", "");
-    provider.administer("groups", "bob", r#"["engineering"]"#);
+    provider.administer("claims", "bob", r#"{"groups": ["engineering"]}"#);
     let answers: Vec<_> = (held.iter())
         .map(|(id, tokens)| refreshed(&origin, id, tokens))
         .collect();
@@ -361,4 +362,136 @@ fn a_person_deleted_or_regrouped_at_a_certified_provider_is_decided_anew_at_the_
     );
     assert_eq!(answers[2].0, 200, "cy is renewed: {}", answers[2].1);
     served.said_once(|said| said.contains("the issuer no longer renews the sign-in"));
+}
+
+/// Engineering may write; everyone reads.
+const ENGINEERING_WRITES: &str = r#"permit (principal, action == Action::"call", resource) when { context.method == "GET" };
+permit (principal in Group::"engineering", action == Action::"call", resource);
+"#;
+
+/// `serve --oauth-proxy` with `policy` (and `args`) in front of node's
+/// oidc-provider set up as `mode`'s provider: ann, bob and cy each with a
+/// github connection. The provider, the server, the API, and what keeps
+/// the policy file.
+fn proxied_with_policy(
+    mode: &str,
+    policy: &str,
+    args: &[&str],
+) -> (
+    OidcProvider,
+    Served,
+    FakeUpstream,
+    FakeGateway,
+    tempfile::TempDir,
+) {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let callback = format!("http://127.0.0.1:{port}/connect/callback");
+    let provider = OidcProvider::start(mode, &resource, &callback);
+    for person in ["ann", "bob", "cy"] {
+        let github = FakeProvider::oauth2(&format!("gho_{person}")).api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&provider.issuer, person), "github", github);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("team.cedar");
+    std::fs::write(&file, policy).unwrap();
+    let proxy = [
+        "--oauth-proxy",
+        "--login-client-id",
+        CONNECT_CLIENT,
+        "--policy",
+        file.to_str().unwrap(),
+    ];
+    let mut serve = command(
+        &gateway,
+        &provider.issuer,
+        port,
+        &[&proxy[..], args].concat(),
+    );
+    serve.env("NEXUS_MCP_LOGIN_CLIENT_SECRET", "connect-secret");
+    let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
+    (provider, served, api, gateway, dir)
+}
+
+/// Whether `person`, signed in at `provider` through the official Python
+/// client, may make `method` to the API (at `served`).
+fn may(
+    provider: &OidcProvider,
+    served: &Served,
+    api: &FakeUpstream,
+    person: &str,
+    method: &str,
+) -> bool {
+    provider.log_in_as(person);
+    let calls = serde_json::json!([{"name": "authenticated_fetch", "arguments":
+        {"provider": "github", "url": format!("{}/repos", api.url()), "method": method}}]);
+    let env = [("NEXUS_MCP_CALLS", calls.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let summary = served.reach_with_env(&api.url(), "2026", &env);
+    summary["results"][0]["is_error"] == false
+}
+
+/// In front of node's oidc-provider set up as Okta's org server is
+/// (groups in the ID token only for the `groups` scope and with the app's
+/// groups claim filter set), through the official Python client and the
+/// proxy: with the filter set, a person in engineering writes and one
+/// outside it does not; with it unset, nobody is in a group, and the log
+/// names the filter once.
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+fn okta_groups_decide_through_the_proxy_in_front_of_oidc_provider_as_okta() {
+    let (provider, served, api, _gateway, _dir) =
+        proxied_with_policy("okta", ENGINEERING_WRITES, &["--allow-write"]);
+    for (person, group) in [
+        ("ann", "engineering"),
+        ("bob", "sales"),
+        ("cy", "engineering"),
+    ] {
+        provider.administer("claims", person, &format!(r#"{{"groups": ["{group}"]}}"#));
+    }
+    // The filter unset: no groups in any ID token, so ann may not write.
+    assert!(
+        !may(&provider, &served, &api, "ann", "POST"),
+        "no filter, no groups"
+    );
+    served.said_once(|said| said.contains("no groups claim in the ID token"));
+    provider.administer("filter", "app", r#""""#);
+    assert!(
+        may(&provider, &served, &api, "cy", "POST"),
+        "in engineering, filter set"
+    );
+    assert!(!may(&provider, &served, &api, "bob", "POST"), "in sales");
+}
+
+/// In front of node's oidc-provider set up as Google is (no groups; `hd`
+/// for a Workspace person), a contractor is decided by `hd`.
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients) and NEXUS_MCP_PYTHON"]
+fn a_contractor_is_decided_by_hd_in_front_of_oidc_provider_as_google() {
+    let ours = r#"permit (principal, action, resource)
+  when { principal.hasTag("hd") && principal.getTag("hd") == "acme.com" };"#;
+    let (provider, served, api, _gateway, _dir) = proxied_with_policy(
+        "google",
+        ours,
+        &[
+            "--policy-claim",
+            "hd",
+            "--allow-sign-in",
+            "hd=acme.com",
+            "--allow-sign-in",
+            "hd=contractor.example",
+        ],
+    );
+    provider.administer(
+        "claims",
+        "ann",
+        r#"{"hd": "acme.com", "groups": ["staff"]}"#,
+    );
+    provider.administer("claims", "cy", r#"{"hd": "contractor.example"}"#);
+    assert!(
+        may(&provider, &served, &api, "ann", "GET"),
+        "a Workspace person of acme.com"
+    );
+    assert!(!may(&provider, &served, &api, "cy", "GET"), "a contractor");
 }

@@ -9,7 +9,9 @@
 //                     entra: set up as Entra ID is (no registration, no PKCE
 //                     advertised, no resource indicators, OpenID's scopes
 //                     alone, `sub` pairwise, `oid` only with `profile`, the
-//                     login client confidential: secret `connect-secret`)
+//                     login client confidential: secret `connect-secret`);
+//                     okta, google: set up as Okta's org server and Google
+//                     are, for the proxy likewise (see `shaped` below)
 //   RESOURCE          the MCP server's public URL, the only resource served
 //   CONNECT_CALLBACK  the redirect URI of the connect page's login client
 //
@@ -25,8 +27,8 @@
 // `offline_access`, which `serve` asks; oidc-provider, following OpenID
 // Core, drops that scope unless `prompt=consent`, so here the client's
 // grant types decide), and what an administrator does is the test's too:
-// `POST /_test/groups/NAME` with a JSON list sets NAME's `groups` (in the
-// ID token whatever the scope, as an app's `groupMembershipClaims`), and
+// `POST /_test/claims/NAME` with a JSON object sets NAME's claims (their
+// `groups`, `hd`; released as MODE's provider releases them), and
 // `POST /_test/disable/NAME` deletes NAME's account, so that a refresh
 // of theirs is refused (`invalid_grant`).
 // Prints `listening` on stdout once it serves.
@@ -36,14 +38,30 @@ import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 
 const [port, mode, resource, connectCallback] = process.argv.slice(2);
-if (!['jwt', 'opaque', 'entra'].includes(mode)) {
-  throw new Error(`MODE is jwt, opaque or entra, not ${mode}`);
+if (!['jwt', 'opaque', 'entra', 'okta', 'google'].includes(mode)) {
+  throw new Error(`MODE is jwt, opaque, entra, okta or google, not ${mode}`);
 }
 const entra = mode === 'entra';
+// Set up as a provider `serve --oauth-proxy` signs people in at: no host
+// registers, the login client is confidential, a scope's claims go into
+// the ID token itself, and a sign-in gets a refresh token.
+const proxied = ['entra', 'okta', 'google'].includes(mode);
+// Where each provider writes a person's claims, as its vendor documents
+// it: Entra's groups (groupMembershipClaims) and `oid` (with `profile`);
+// Okta's org server, `groups` only for the `groups` scope with the app's
+// groups claim filter set (`POST /_test/filter` with a JSON prefix; only
+// the groups it matches), `email` for `email`; Google's `hd` for a
+// Workspace person and `email` for `email`, and no groups at all.
+const shaped = {
+  entra: { scopes: ['openid', 'profile', 'email', 'offline_access'], claims: { openid: ['sub', 'groups'], profile: ['oid'] } },
+  okta: { scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] } },
+  google: { scopes: ['openid', 'profile', 'email'], claims: { openid: ['sub', 'hd'], email: ['email', 'email_verified'] } },
+}[mode] ?? { scopes: ['openid', 'mcp'], claims: { openid: ['sub'] } };
+let filter;
 const issuer = `http://127.0.0.1:${port}`;
 let person = 'nobody';
 let introspections = 0;
-const groups = new Map();
+const claimsOf = new Map();
 const disabled = new Set();
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -53,11 +71,11 @@ const provider = new Provider(issuer, {
   clients: [
     {
       client_id: 'nexus-mcp-connect',
-      ...(entra
+      ...(proxied
         ? {
             client_secret: 'connect-secret',
             token_endpoint_auth_method: 'client_secret_basic',
-            subject_type: 'pairwise',
+            subject_type: entra ? 'pairwise' : 'public',
             grant_types: ['authorization_code', 'refresh_token'],
           }
         : { token_endpoint_auth_method: 'none' }),
@@ -76,12 +94,12 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['a-cookie-key-for-the-test-provider'] },
   findAccount: async (_ctx, id) => (disabled.has(id) ? undefined : {
     accountId: id,
-    claims: async () => ({ sub: id, oid: id, ...(groups.has(id) ? { groups: groups.get(id) } : {}) }),
+    claims: async () => released(id),
   }),
-  scopes: entra ? ['openid', 'profile', 'email', 'offline_access'] : ['openid', 'mcp'],
+  scopes: shaped.scopes,
   // Entra: `oid` only with `profile`; `sub` one per application.
-  claims: entra ? { openid: ['sub', 'groups'], profile: ['oid'] } : { openid: ['sub'] },
-  ...(entra ? {
+  claims: shaped.claims,
+  ...(proxied ? {
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     expiresWithSession: async () => false,
   } : {}),
@@ -89,14 +107,14 @@ const provider = new Provider(issuer, {
   pairwiseIdentifier: async (_ctx, id, client) =>
     createHash('sha256').update(`${id}\0${client.sectorIdentifier}`).digest('base64url'),
   // Entra writes a scope's claims into the ID token itself.
-  conformIdTokenClaims: !entra,
+  conformIdTokenClaims: !proxied,
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   features: {
     devInteractions: { enabled: false },
-    registration: { enabled: !entra },
-    introspection: { enabled: !entra },
+    registration: { enabled: !proxied },
+    introspection: { enabled: !proxied },
     resourceIndicators: {
-      enabled: !entra,
+      enabled: !proxied,
       defaultResource: async (_ctx, _client, oneOf) => oneOf,
       useGrantedResource: async () => true,
       getResourceServerInfo: async (_ctx, indicator) => {
@@ -149,15 +167,28 @@ function administer(what, name, req, res) {
   req.on('data', (chunk) => { body += chunk; });
   req.on('end', () => {
     if (what === 'person') person = name;
-    if (what === 'groups') groups.set(name, JSON.parse(body));
+    if (what === 'claims') claimsOf.set(name, JSON.parse(body));
     if (what === 'disable') disabled.add(name);
+    if (what === 'filter') filter = JSON.parse(body);
     res.writeHead(204).end();
   });
 }
 
+// A person's claims as the provider holds them, Okta's groups through its
+// filter (none without one).
+function released(id) {
+  const held = { sub: id, oid: id, email: `${id}@example.com`, email_verified: true, ...(claimsOf.get(id) ?? {}) };
+  if (mode === 'okta' && held.groups) {
+    if (filter === undefined) delete held.groups;
+    else held.groups = held.groups.filter((group) => group.startsWith(filter));
+  }
+  if (mode === 'google') delete held.groups;
+  return held;
+}
+
 const serve = provider.callback();
 createServer((req, res) => {
-  const named = req.url.match(/^\/_test\/(person|groups|disable)\/([^/?]+)$/);
+  const named = req.url.match(/^\/_test\/(person|claims|disable|filter)\/([^/?]+)$/);
   if (req.method === 'POST' && named) {
     administer(named[1], decodeURIComponent(named[2]), req, res);
   } else if (req.url === '/_test/introspections') {
