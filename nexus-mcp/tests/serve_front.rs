@@ -518,6 +518,11 @@ fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators
         log.contains("`uid` claim is missing") && log.contains("--subject-claim"),
         "{log}"
     );
+    // Named with what would bring it, never a claim the org server cannot add.
+    assert!(
+        log.contains("--login-scope") && log.contains("cannot add one"),
+        "{log}"
+    );
 }
 
 #[test]

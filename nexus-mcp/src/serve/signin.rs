@@ -636,9 +636,7 @@ fn read_person(
         _ => text(name),
     };
     let Some(subject) = subject.filter(|s| !s.trim().is_empty()) else {
-        return Err(NotSignedIn::Operator(format!(
-            "the ID token names no person: its `{name}` claim is missing or blank; --subject-claim must name a claim the issuer writes in ID tokens too (Entra ID: `oid`, written when `profile` is asked, as this server asks; Okta: a `uid` claim added to ID tokens)"
-        )));
+        return Err(NotSignedIn::Operator(lacking(name)));
     };
     let workspace = reads.workspace_claim.as_deref().and_then(text);
     Ok(SignedIn {
@@ -649,6 +647,24 @@ fn read_person(
         admitted: reads.admission.kept(others),
         upstream: None,
     })
+}
+
+/// Why an ID token that lacks the `--subject-claim` `name` names no one,
+/// with the scope that would bring the claim and the provider's setting.
+fn lacking(name: &str) -> String {
+    let brings = match name {
+        "email" | "email_verified" => "the `email` scope brings it (this server asks it for an \
+             `email` claim; the issuer must list it)",
+        "oid" | "name" | "preferred_username" => "the `profile` scope brings it at Entra ID \
+             (this server asks it for a claim other than sub)",
+        _ => "a claim of your own needs the provider to write it into ID tokens, and the scope \
+             that carries it (--login-scope); Okta's org server cannot add one (that takes a \
+             custom authorization server): use sub or email there",
+    };
+    format!(
+        "the ID token names no person: its `{name}` claim is missing or blank; \
+         --subject-claim must name a claim the issuer writes in ID tokens: {brings}"
+    )
 }
 
 #[cfg(test)]
