@@ -445,8 +445,9 @@ fn dump_blank(b: &u8) -> bool {
     matches!(b, b' ' | b'\t' | b'+')
 }
 
-/// Reads `word` as hex (any case, an even count of digits, after `0x`, `0X`
-/// or `x`, the last of `\x`; glued prefixes, `0x670x68`, each apart) onto
+/// Reads `word` as hex (any case, an even count of digits, between letters
+/// that are no hex digit, as `x78`, `h78`, `78h`, or after `0x`, `0X`;
+/// glued prefixes, `0x670x68`, each apart) onto
 /// the `hex` run, and as a decimal number up to 255 onto the `decimal` one;
 /// a run the word does not go on ends, and `keep` takes it.
 fn number_word(
@@ -455,10 +456,11 @@ fn number_word(
     decimal: &mut Vec<u8>,
     keep: &mut impl FnMut(&mut Vec<u8>, bool),
 ) {
-    let digits = match word {
-        [b'0', b'x' | b'X', rest @ ..] | [b'x', rest @ ..] => rest,
-        _ => word,
-    };
+    let letter = |b: &u8| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit();
+    let end = word.iter().rposition(|b| !letter(b)).map_or(0, |e| e + 1);
+    let word = &word[word.iter().position(|b| !letter(b)).unwrap_or(end)..end];
+    let digits = word.strip_prefix(b"0x").or(word.strip_prefix(b"0X"));
+    let digits = digits.unwrap_or(word);
     // Prefixes with no separator between them (`0x670x68`, an even count
     // too): each `x` is the next prefix's, the `0` before it not a digit.
     let mut parts = digits.split(|b| matches!(b, b'x' | b'X')).peekable();

@@ -48,6 +48,20 @@ fn formats() -> Vec<(&'static str, Box<dyn Fn(&[u8]) -> Vec<u8>>)> {
         ("MIME B words", Box::new(|b| words(b, 'B', b.len() / 3 + 1))),
         ("hex", Box::new(|b| each(b, |b| format!("{b:02x}")))),
         (
+            "0x hex list",
+            Box::new(|b| {
+                let list: Vec<String> = b.iter().map(|b| format!("0x{b:02x}")).collect();
+                list.join(", ").into_bytes()
+            }),
+        ),
+        (
+            "\\x hex list",
+            Box::new(|b| {
+                let list: Vec<String> = b.iter().map(|b| format!("\\x{b:02X}")).collect();
+                format!("{{{}}}", list.join(";")).into_bytes()
+            }),
+        ),
+        (
             "decimal list",
             Box::new(|b| {
                 let list: Vec<String> = b.iter().map(u8::to_string).collect();
@@ -416,4 +430,49 @@ fn adjacent_encoded_words_of_either_encoding_in_either_order_are_joined() {
             }
         }
     }
+}
+
+/// A list of the credential's bytes in hex, with any prefix or suffix of
+/// letters that are no hex digit (`0x78`, `\x78`, `x78`, `h78`, `78h`, `#78`,
+/// `$78`, `&#x78`) and any separator, either case, is withheld as it is,
+/// and in base64 of either alphabet.
+#[test]
+fn a_list_of_hex_bytes_with_any_prefix_and_separator_is_withheld_in_base64_too() {
+    let api = Echo::new(TOKEN);
+    let mut missed = Vec::new();
+    let written = [
+        ("0x", ""),
+        ("0X", ""),
+        ("\\x", ""),
+        ("x", ""),
+        ("h", ""),
+        ("", "h"),
+    ];
+    let written =
+        written
+            .into_iter()
+            .chain([("#", ""), ("%", ""), ("$", ""), ("&#x", ""), ("", "")]);
+    for (prefix, suffix) in written {
+        for sep in [", ", ",", " ", "\n", ":", ";", "-", "|", "\", \"", "], ["] {
+            for upper in [false, true] {
+                let byte = |b: u8| match upper {
+                    true => format!("{prefix}{b:02X}{suffix}"),
+                    false => format!("{prefix}{b:02x}{suffix}"),
+                };
+                let list: Vec<String> = TOKEN.bytes().map(byte).collect();
+                let list = format!("[{}]", list.join(sep));
+                let forms = [
+                    list.clone(),
+                    STANDARD.encode(&list),
+                    URL_SAFE_NO_PAD.encode(&list),
+                ];
+                for (form, name) in forms.iter().zip(["as it is", "base64", "base64url"]) {
+                    if !withheld(&api, form.as_bytes()) {
+                        missed.push(format!("{name}: {prefix:?}..{suffix:?} {sep:?} {upper}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(missed.is_empty(), "{missed:#?}");
 }

@@ -653,13 +653,19 @@ fn read_person(
 /// with the scope that would bring the claim and the provider's setting.
 fn lacking(name: &str) -> String {
     let brings = match name {
-        "email" | "email_verified" => "the `email` scope brings it (this server asks it for an \
-             `email` claim; the issuer must list it)",
-        "oid" | "name" | "preferred_username" => "the `profile` scope brings it at Entra ID \
-             (this server asks it for a claim other than sub)",
-        _ => "a claim of your own needs the provider to write it into ID tokens, and the scope \
+        "email" | "email_verified" => {
+            "the `email` scope brings it (this server asks it for an \
+             `email` claim; the issuer must list it)"
+        }
+        "oid" | "name" | "preferred_username" => {
+            "the `profile` scope brings it at Entra ID \
+             (this server asks it for a claim other than sub)"
+        }
+        _ => {
+            "a claim of your own needs the provider to write it into ID tokens, and the scope \
              that carries it (--login-scope); Okta's org server cannot add one (that takes a \
-             custom authorization server): use sub or email there",
+             custom authorization server): use sub or email there"
+        }
     };
     format!(
         "the ID token names no person: its `{name}` claim is missing or blank; \
