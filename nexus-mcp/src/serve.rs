@@ -20,6 +20,7 @@
 //! - [`deny`]: `--deny-file`'s people;
 //! - [`login`]: the connect page, and the sign-in's one callback;
 //! - [`signin`]: the sign-in at the issuer, knowing neither flow it serves;
+//! - [`reads`]: what a sign-in reads of the person, and the scopes it asks;
 //! - [`oauth`]: the hosts' authorization server (`--oauth-proxy`), a
 //!   folder of its own, its map in `oauth.rs`;
 //! - [`page`]: a plain page, escaping, a cookie read, a random value;
@@ -46,6 +47,7 @@ mod issuer;
 mod login;
 mod oauth;
 mod page;
+pub(crate) mod reads;
 mod ready;
 mod refusal;
 pub(crate) mod signin;

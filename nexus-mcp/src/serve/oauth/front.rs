@@ -114,7 +114,7 @@ impl Front {
         let issuer = "https://login.example";
         let deny = DenyList::read(None, issuer).unwrap();
         let links = Arc::new(crate::ticket::Links::new(&origin, Arc::clone(&keys)));
-        let reads = crate::serve::signin::Reads {
+        let reads = crate::serve::reads::Reads {
             subject_claim: "sub".into(),
             workspace_claim: None,
             policy_claims: Default::default(),
