@@ -65,24 +65,7 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
             state.refusal = Some((said("error"), said("error_description")));
             answer(200, &json!({"refuses": said("error")}))
         }
-        ("POST", "/_fake/clients") => {
-            // A client added as an administrator adds one, in every shape
-            // (Entra's and Google's register none): `add_client` and
-            // `add_confidential_client` for a test in any language.
-            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-            let said = |name: &str| asked[name].as_str().filter(|s| !s.is_empty());
-            let (Some(id), Some(redirect)) = (said("client_id"), said("redirect_uri")) else {
-                let why = "{\"client_id\": \"…\", \"redirect_uri\": \"…\", \"client_secret\"?: \"…\"} names the client";
-                return refused("invalid_request", why);
-            };
-            state
-                .clients
-                .insert(id.to_owned(), vec![redirect.to_owned()]);
-            if let Some(secret) = said("client_secret") {
-                state.secrets.insert(id.to_owned(), secret.to_owned());
-            }
-            answer(201, &json!({"client_id": id}))
-        }
+        ("POST", "/_fake/clients") => client_added(&mut state, &request.body),
         ("POST", "/_fake/groups-filter") => {
             let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
             state.groups_filter = asked["starts_with"].as_str().map(str::to_owned);
@@ -103,6 +86,25 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
         }
         _ => answer(404, &json!({"error": "not_found"})),
     }
+}
+
+/// `POST /_fake/clients`: a client added as an administrator adds one, in
+/// every shape (Entra's and Google's register none), as `add_client` and
+/// `add_confidential_client` do, for a test in any language.
+fn client_added(state: &mut State, body: &[u8]) -> Reply {
+    let asked: Value = serde_json::from_slice(body).unwrap_or_default();
+    let said = |name: &str| asked[name].as_str().filter(|s| !s.is_empty());
+    let (Some(id), Some(redirect)) = (said("client_id"), said("redirect_uri")) else {
+        let why = "{\"client_id\": \"…\", \"redirect_uri\": \"…\", \"client_secret\"?: \"…\"} names the client";
+        return refused("invalid_request", why);
+    };
+    state
+        .clients
+        .insert(id.to_owned(), vec![redirect.to_owned()]);
+    if let Some(secret) = said("client_secret") {
+        state.secrets.insert(id.to_owned(), secret.to_owned());
+    }
+    answer(201, &json!({"client_id": id}))
 }
 
 /// `form` with the client HTTP Basic names (a confidential client's id and

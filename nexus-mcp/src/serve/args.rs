@@ -171,25 +171,8 @@ impl ServeArgs {
         keys: &Arc<HeldKeys>,
     ) -> Result<(Site, Gate), String> {
         let public = https_or_loopback("--public-url", &self.public_url)?;
-        let [issuer] = &self.issuers[..] else {
-            return Err(format!(
-                "--issuer given {} times: one serve serves one issuer. A team with two \
-                 providers federates one into the other at the provider (Entra ID or Okta \
-                 signing in Google accounts, say), or runs a deployment of its own, on a host \
-                 of its own, for each",
-                self.issuers.len()
-            ));
-        };
-        let issuer = issuer.clone();
-        https_or_loopback("--issuer", &issuer)?;
-        let path = public.path().trim_end_matches('/').to_owned();
-        if path.is_empty() {
-            return Err(format!(
-                "--public-url {:?}: the URL MCP is served at, its path included \
-                 (https://mcp.example.com/mcp), not only an origin",
-                self.public_url
-            ));
-        }
+        let issuer = one_issuer(&self.issuers)?;
+        let path = served_path(&public, &self.public_url)?;
         let origin = public.origin().ascii_serialization();
         let resource = format!("{origin}{path}");
         let hosts = hosts_of(&public);
@@ -358,6 +341,34 @@ fn allowed_origin(given: &str) -> Result<String, String> {
         return Err(refused());
     }
     Ok(origin.ascii_serialization())
+}
+
+/// The path MCP is served at: `public`'s (the `--public-url` `given`),
+/// without a trailing `/`; an origin alone is refused.
+fn served_path(public: &url::Url, given: &str) -> Result<String, String> {
+    let path = public.path().trim_end_matches('/').to_owned();
+    if path.is_empty() {
+        return Err(format!(
+            "--public-url {given:?}: the URL MCP is served at, its path included \
+             (https://mcp.example.com/mcp), not only an origin"
+        ));
+    }
+    Ok(path)
+}
+
+/// The one `--issuer` given, an https (or loopback) URL; or why not. One
+/// `serve` serves one issuer.
+fn one_issuer(given: &[String]) -> Result<String, String> {
+    let [issuer] = given else {
+        return Err(format!(
+            "--issuer given {} times: one serve serves one issuer. A team with two providers \
+             federates one into the other at the provider (Entra ID or Okta signing in Google \
+             accounts, say), or runs a deployment of its own, on a host of its own, for each",
+            given.len()
+        ));
+    };
+    https_or_loopback("--issuer", issuer)?;
+    Ok(issuer.clone())
 }
 
 /// Where `serve` listens and who it is.
