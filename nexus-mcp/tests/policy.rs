@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::served::{Served, command, fakes, free_port, wait_until, workspace_of};
+use common::served::{Served, command, fakes, free_port, policy_file, wait_until, workspace_of};
 use common::{Session, is_error, text};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::json;
@@ -30,15 +30,6 @@ forbid (principal, action == Action::"call", resource) when { context.path like 
 const TURNED: &str = r#"permit (principal, action == Action::"call", resource) when { context.method == "GET" };
 permit (principal == Person::"bob", action, resource);
 "#;
-
-/// A policy file holding `text`, in a directory of its own.
-fn policy_file(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("team.cedar");
-    std::fs::write(&path, text).unwrap();
-    let path = path.to_str().unwrap().to_owned();
-    (dir, path)
-}
 
 /// `serve` with [`TEAM`]'s policies (in the file it names), writes allowed.
 fn team(gateway: &FakeGateway, issuer: &FakeIssuer) -> (tempfile::TempDir, String, Served) {

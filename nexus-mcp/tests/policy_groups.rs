@@ -20,10 +20,8 @@ forbid (principal in Group::"contractors", action == Action::"call", resource)
 #[test]
 fn a_token_whose_groups_were_left_out_for_overage_is_refused_not_decided_as_in_no_group() {
     let (issuer, gateway, api) = fakes(&["ann", "cy", "dee"], "gho_team");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("team.cedar");
-    std::fs::write(&file, NO_CONTRACTOR_WRITES).unwrap();
-    let args = ["--policy", file.to_str().unwrap(), "--allow-write"];
+    let (_dir, file) = common::served::policy_file(NO_CONTRACTOR_WRITES);
+    let args = ["--policy", &file, "--allow-write"];
     let served = Served::start(&gateway, &issuer, &args);
     let minted = |person: &str, claims: &[(&str, serde_json::Value)]| {
         let token = FakeToken::new(person).audience(&served.resource);
@@ -90,14 +88,12 @@ fn at_google_a_contractor_is_decided_by_hd_and_a_person_named_by_their_email() {
         let subject = format!("{person}@gmail.com");
         gateway.add_provider(&workspace_of(&issuer.url(), &subject), "github", github);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("team.cedar");
     let ours = r#"permit (principal, action, resource)
   when { principal.hasTag("hd") && principal.getTag("hd") == "acme.com" };"#;
-    std::fs::write(&file, ours).unwrap();
+    let (_dir, file) = common::served::policy_file(ours);
     let args = [
         "--policy",
-        file.to_str().unwrap(),
+        &file,
         "--policy-claim",
         "hd",
         "--subject-claim",

@@ -8,17 +8,8 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::served::{command, free_port};
+use common::served::{command, free_port, policy_file};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider};
-
-/// A policy file holding `text`, in a directory of its own.
-fn policy_file(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("team.cedar");
-    std::fs::write(&path, text).unwrap();
-    let path = path.to_str().unwrap().to_owned();
-    (dir, path)
-}
 
 #[test]
 fn a_method_in_lower_case_or_a_host_in_upper_case_is_refused_where_it_is_written() {

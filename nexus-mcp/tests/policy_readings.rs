@@ -26,10 +26,8 @@ fn acme_only(
     gateway: &nexus_gateway_fake::FakeGateway,
     issuer: &nexus_gateway_fake::FakeIssuer,
 ) -> (tempfile::TempDir, Served) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("acme.cedar");
-    std::fs::write(&file, ACME_ONLY).unwrap();
-    let args = ["--policy", file.to_str().unwrap(), "--allow-write"];
+    let (dir, file) = common::served::policy_file(ACME_ONLY);
+    let args = ["--policy", &file, "--allow-write"];
     (dir, Served::start(gateway, issuer, &args))
 }
 
@@ -153,11 +151,9 @@ fn a_path_read_two_ways_is_refused_naming_its_segment_through_nginx_in_front_of_
 #[test]
 fn where_no_policy_names_paths_an_encoded_slash_is_sent_as_written() {
     let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("reads.cedar");
     let reads = r#"permit (principal, action == Action::"call", resource) when { context.method == "GET" };"#;
-    std::fs::write(&file, reads).unwrap();
-    let served = Served::start(&gateway, &issuer, &["--policy", file.to_str().unwrap()]);
+    let (_dir, file) = common::served::policy_file(reads);
+    let served = Served::start(&gateway, &issuer, &["--policy", &file]);
     let alice = common::served::token(&issuer, &served, "alice");
     // GitLab names a project by its path, its slash encoded.
     let url = format!("{}/api/v4/projects/group%2Fproject", api.url());

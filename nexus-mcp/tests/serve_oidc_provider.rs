@@ -393,15 +393,13 @@ fn proxied_with_policy(
         let github = FakeProvider::oauth2(&format!("gho_{person}")).api_base_url(&api.url());
         gateway.add_provider(&workspace_of(&provider.issuer, person), "github", github);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("team.cedar");
-    std::fs::write(&file, policy).unwrap();
+    let (dir, file) = common::served::policy_file(policy);
     let proxy = [
         "--oauth-proxy",
         "--login-client-id",
         CONNECT_CLIENT,
         "--policy",
-        file.to_str().unwrap(),
+        &file,
     ];
     let mut serve = command(
         &gateway,

@@ -685,3 +685,13 @@ pub fn answered_with(summary: &Value, api: &FakeUpstream, credential: &str) {
     assert_eq!(sent.header("authorization"), Some(bearer.as_str()));
     assert!(!summary.to_string().contains(credential), "{summary}");
 }
+
+/// A policy file holding `text`, in a directory of its own (gone with the
+/// directory): the directory, and the file's path.
+pub fn policy_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("team.cedar");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
