@@ -22,6 +22,7 @@ use crate::request::RecordedRequest;
 
 mod entra;
 mod introspect;
+mod issued;
 mod mint;
 mod oauth;
 mod refresh;

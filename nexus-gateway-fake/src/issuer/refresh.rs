@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::oauth::issued;
+use super::issued::issued;
 use super::{Grant, Shape, State, answer, refused};
 use crate::server::Reply;
 
