@@ -31,9 +31,13 @@ struct OidcProvider {
 }
 
 impl OidcProvider {
-    /// The provider on a free port, issuing `mode` (`jwt`, `opaque`) access
-    /// tokens for `resource`, its connect client sent back to `callback`.
-    fn start(mode: &str, resource: &str, callback: &str) -> OidcProvider {
+    /// The provider on a free port, set up as `mode` says, for the `serve`
+    /// to listen on `serve_port`: the access tokens it issues are for that
+    /// server's resource (`/mcp`), and its connect client is sent back to
+    /// that server's `/connect/callback`.
+    fn start(mode: &str, serve_port: u16) -> OidcProvider {
+        let resource = &format!("http://127.0.0.1:{serve_port}/mcp");
+        let callback = &format!("http://127.0.0.1:{serve_port}/connect/callback");
         let port = free_port();
         let clients = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
         let script = clients.join("oidc_provider.mjs");
@@ -99,9 +103,7 @@ impl Drop for OidcProvider {
 fn three_people_behind(mode: &str) {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let port = free_port();
-    let resource = format!("http://127.0.0.1:{port}/mcp");
-    let callback = format!("http://127.0.0.1:{port}/connect/callback");
-    let provider = OidcProvider::start(mode, &resource, &callback);
+    let provider = OidcProvider::start(mode, port);
     for (person, credential) in [("alice", "gho_alice_secret"), ("bob", "gho_bob_secret")] {
         let github = FakeProvider::oauth2(credential).api_base_url(&api.url());
         let workspace = workspace_of(&provider.issuer, person);
@@ -161,9 +163,8 @@ fn three_people_behind(mode: &str) {
 fn two_people_through_the_proxy_in_front_of_oidc_provider_as_entra(reach: Reach) {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let port = free_port();
+    let provider = OidcProvider::start("entra", port);
     let resource = format!("http://127.0.0.1:{port}/mcp");
-    let callback = format!("http://127.0.0.1:{port}/connect/callback");
-    let provider = OidcProvider::start("entra", &resource, &callback);
     let discovery = format!("{}/.well-known/openid-configuration", provider.issuer);
     let metadata = ureq::get(&discovery)
         .call()
@@ -249,9 +250,7 @@ fn people_behind_a_certified_provider_issuing_opaque_access_tokens() {
 fn serve_check_asks_a_certified_provider() {
     let gateway = FakeGateway::start();
     let port = free_port();
-    let resource = format!("http://127.0.0.1:{port}/mcp");
-    let callback = format!("http://127.0.0.1:{port}/connect/callback");
-    let provider = OidcProvider::start("opaque", &resource, &callback);
+    let provider = OidcProvider::start("opaque", port);
     let check = |scope: &str, login: &str, secret: &str| {
         let args = [
             "--scope",
@@ -321,8 +320,7 @@ fn a_person_deleted_or_regrouped_at_a_certified_provider_is_decided_anew_at_the_
     let gateway = FakeGateway::start();
     let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
-    let callback = format!("{origin}/connect/callback");
-    let provider = OidcProvider::start("entra", &format!("{origin}/mcp"), &callback);
+    let provider = OidcProvider::start("entra", port);
     let args = [
         "--oauth-proxy",
         "--login-client-id",
@@ -386,9 +384,7 @@ fn proxied_with_policy(
 ) {
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let port = free_port();
-    let resource = format!("http://127.0.0.1:{port}/mcp");
-    let callback = format!("http://127.0.0.1:{port}/connect/callback");
-    let provider = OidcProvider::start(mode, &resource, &callback);
+    let provider = OidcProvider::start(mode, port);
     for person in ["ann", "bob", "cy"] {
         let github = FakeProvider::oauth2(&format!("gho_{person}")).api_base_url(&api.url());
         gateway.add_provider(&workspace_of(&provider.issuer, person), "github", github);
