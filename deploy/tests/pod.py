@@ -146,8 +146,9 @@ class Fake:
             urls["NEXUS_GATEWAY_URL"], urls["UPSTREAM_URL"], urls["ISSUER_URL"])
 
     def control(self, path, body):
-        """POST `body` to the issuer's control API (`/_fake/…`)."""
-        return self._posted("/".join(self.issuer.split("/")[:3]) + path, body)
+        """POST `body` to the issuer's control API (`/_fake/…`, under
+        the issuer's path)."""
+        return self._posted(self.issuer.rstrip("/") + path, body)
 
     def control_gateway(self, path, body):
         """POST `body` to the Gateway's control API (`/_fake/…`)."""
