@@ -202,6 +202,16 @@ def checked(chart, name, values, image, fake_program, update=False):
     return failures
 
 
+def guide_unmet(files):
+    """The guide's least values (nexus-mcp/docs/serve.md) as the defaults
+    file that CI checks holds them."""
+    guide = open(os.path.join(HERE, "..", "..", "nexus-mcp", "docs", "serve.md")).read()
+    shown = guide.split("ci/defaults-values.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    if yaml.safe_load(shown) != files["defaults"]:
+        return ["the guide's least values differ from ci/defaults-values.yaml"]
+    return []
+
+
 def values_files():
     ci = os.path.join(CHART, "ci")
     return {f[: -len("-values.yaml")]: yaml.safe_load(open(os.path.join(ci, f)))
@@ -275,7 +285,7 @@ def main(layout, tag, fake_program, *flags):
     store = redis(port)
     rootfs, config = unpack(layout, tag, tempfile.mkdtemp(prefix="nexus-image-"))
     image = (rootfs, config["process"], secrets_held(f"redis://:chart-check-redis@127.0.0.1:{port}"))
-    failed = []
+    failed = guide_unmet(values_files())
     try:
         for name, values in values_files().items():
             failures = checked(CHART, name, values, image, fake_program, "--update" in flags)
