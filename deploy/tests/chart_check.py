@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import socket
 import tempfile
 import time
 
@@ -29,7 +30,7 @@ import helm_python
 import kubernetes_validate
 import yaml
 
-from pod import Fake, Pod, get, unpack, wait_for
+from pod import Fake, Pod, get, isolate, unpack, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHART = os.path.join(HERE, "..", "helm", "nexus-mcp")
@@ -138,12 +139,21 @@ def laid_out(objects, held):
     return files
 
 
+# Each probe's route: readiness is the one that leaves the Service while the
+# issuer or the Gateway cannot be reached; liveness on it would restart
+# every replica then.
+PROBES = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+
+
 def probes_unanswered(pod, container):
-    """Each probe asked of the running serve at its path and port."""
+    """Each probe on its route, asked of the running serve at its path and
+    port."""
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     failures = []
-    for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for kind, route in PROBES.items():
         probe = container[kind]["httpGet"]
+        if probe["path"] != route:
+            failures.append(f"{kind} is on {probe['path']}, not {route}")
         port = ports.get(probe["port"], probe["port"])
         status, body = wait_for(f"http://127.0.0.1:{port}{probe['path']}", pod, within=30)
         if status != 200:
@@ -267,7 +277,6 @@ def redis(port):
     server = subprocess.Popen([program, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "no", "--requirepass", "chart-check-redis"],
                               stdout=subprocess.DEVNULL)
-    import socket
     while server.poll() is None:  # until it takes a connection
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -278,10 +287,8 @@ def redis(port):
 
 
 def main(layout, tag, fake_program, *flags):
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    isolate()
+    port = 6379  # Redis's own: free in the namespace of our own
     store = redis(port)
     rootfs, config = unpack(layout, tag, tempfile.mkdtemp(prefix="nexus-image-"))
     image = (rootfs, config["process"], secrets_held(f"redis://:chart-check-redis@127.0.0.1:{port}"))

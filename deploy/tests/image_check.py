@@ -9,12 +9,11 @@ Usage: python image_check.py LAYOUT TAG FAKE_PROGRAM MCP_PYTHON
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 
-from pod import Fake, Pod, get, unpack, wait_for
+from pod import Fake, Pod, get, isolate, unpack, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "..", "..", "nexus-mcp", "tests", "clients", "serve_oauth.py")
@@ -30,13 +29,8 @@ def contents(rootfs):
     return sorted(found)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main(layout, tag, fake_program, mcp_python):
+    isolate()
     failures = []
     rootfs, config = unpack(layout, tag, tempfile.mkdtemp(prefix="nexus-image-"))
     process = config["process"]
@@ -51,9 +45,9 @@ def main(layout, tag, fake_program, mcp_python):
         failures.append(f"the entrypoint is {process['args']}, not /nexus-mcp")
 
     fake = Fake(fake_program)
-    port = free_port()
+    port = 8080  # the image's, free in the namespace of our own
     public = f"http://127.0.0.1:{port}/mcp"
-    args = ["serve", f"--listen=127.0.0.1:{port}", f"--public-url={public}",
+    args = ["serve", f"--listen=0.0.0.0:{port}", f"--public-url={public}",
             f"--issuer={fake.issuer}"]
     env = {"NEXUS_GATEWAY_URL": fake.gateway,
            "NEXUS_API_KEY_FILE": "/var/run/secrets/nexus-mcp/api-key/api-key",
