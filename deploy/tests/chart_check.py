@@ -15,7 +15,9 @@ Usage: python chart_check.py IMAGE_LAYOUT TAG FAKE_PROGRAM [--update] [--test-th
   --update          rewrites the golden files (review the diff)
   --test-the-test   each check made to fail once: a wrong flag, a probe on a
                     path serve does not answer, a Secret's value in a render,
-                    an invalid field
+                    a secret variable given a value (by the template, and by
+                    the values, which the chart's schema refuses), an invalid
+                    field
 """
 
 import os
@@ -245,14 +247,20 @@ def test_the_test(image, fake_program):
     failure must hold, the chart, the values)."""
     files = values_files()
     api_key = image[2][("nexus-gateway", "api-key")]
-    leaked = {**files["defaults"], "extraEnv": [{"name": "NEXUS_API_KEY", "value": api_key}]}
+    shown = {**files["defaults"], "podAnnotations": {"note": api_key}}
+    given = {**files["defaults"], "extraEnv": [{"name": "NEXUS_API_KEY", "value": api_key}]}
     cases = [
         ("a wrong flag", "serve --check",
          mutated(("templates/_helpers.tpl", '(list "subject-claim"', '(list "subject-claims"')),
          "entra"),
         ("a probe on a path serve does not answer", "readinessProbe /ready ",
          mutated(("templates/deployment.yaml", "path: /readyz", "path: /ready")), "defaults"),
-        ("a Secret's value in a render", "is given a value in the render", CHART, leaked),
+        ("a Secret's value in a render", "is in the render", CHART, shown),
+        ("a secret variable given a value", "is given a value in the render",
+         mutated(("templates/deployment.yaml", "            - name: NEXUS_GATEWAY_URL",
+                  "            - name: NEXUS_MCP_STORE\n              value: redis://x\n"
+                  "            - name: NEXUS_GATEWAY_URL")), "defaults"),
+        ("a secret variable in the values", "'not' failed", CHART, given),
         ("an invalid field", "invalid for 1.35.0",
          mutated(("templates/deployment.yaml", "readOnlyRootFilesystem", "readOnlyRootFileSystem")),
          "defaults"),
