@@ -12,6 +12,7 @@ Only the two addresses a test cannot reach are changed for the pod: the
 issuer and the Gateway, pointed at the fake in the provider's shape.
 
 Usage: python chart_check.py IMAGE_LAYOUT TAG FAKE_PROGRAM [--update] [--test-the-test]
+As root (a chroot, a network namespace of its own), as `.ci/run` runs it.
   --update          rewrites the golden files (review the diff)
   --test-the-test   each check made to fail once: a wrong flag, a probe on a
                     path serve does not answer, a Secret's value in a render,

@@ -5,6 +5,7 @@ container daemon. `serve --check` holds; a running `serve` answers
 (signed in at the fake issuer); SIGTERM stops it cleanly.
 
 Usage: python image_check.py LAYOUT TAG FAKE_PROGRAM MCP_PYTHON
+As root (a chroot, a network namespace of its own), as `.ci/run` runs it.
 """
 
 import json
@@ -64,7 +65,8 @@ def main(layout, tag, fake_program, mcp_python):
         if code != 0:
             failures.append(f"nexus-mcp workspace in the image exited {code}: {said}")
         fake.control_gateway("/_fake/providers", {"workspace": workspace.strip(), "name": "github",
-                                                  "token": "gho_image_check"})
+                                                  "token": "gho_image_check",
+                                                  "api_base_url": fake.upstream})
         code, said = pod.run("--check")
         if code != 0 or "the configuration holds" not in said:
             failures.append(f"serve --check in the image exited {code}: {said}")

@@ -22,27 +22,21 @@ def isolate():
     """Runs this script again in a network namespace of its own, loopback
     alone, as a pod has its own: the ports the chart names (8080, 9090) are
     free there whatever this machine runs, and the fakes, the store and
-    serve all meet inside it."""
+    serve all meet inside it. Needs root, as chroot does."""
+    if os.geteuid() != 0:
+        sys.exit("needs root: a chroot and a network namespace of its own (run it with sudo)")
     if os.environ.get("NEXUS_POD_NETNS") == "1":
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         return
     os.environ["NEXUS_POD_NETNS"] = "1"
-    own = ["--net"] if os.geteuid() == 0 else ["--net", "--map-root-user"]
-    os.execvp("unshare", ["unshare", *own, sys.executable, *sys.argv])
-
-
-def really_root():
-    """Root of the machine, not of a user namespace of our own."""
-    with open("/proc/self/uid_map") as f:
-        return os.geteuid() == 0 and f.read().split() == ["0", "0", "4294967295"]
+    os.execvp("unshare", ["unshare", "--net", sys.executable, *sys.argv])
 
 
 def unpack(layout, tag, into):
     """The image `layout:tag` unpacked into `into` (umoci): (rootfs, its
     runtime config: the entrypoint as `process.args`, the user, the env)."""
-    rootless = [] if really_root() else ["--rootless"]
     shutil.rmtree(into, ignore_errors=True)
-    subprocess.run(["umoci", "unpack", *rootless, "--image", f"{layout}:{tag}", into],
+    subprocess.run(["umoci", "unpack", "--image", f"{layout}:{tag}", into],
                    check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(into, "config.json")) as f:
         return os.path.join(into, "rootfs"), json.load(f)
@@ -65,8 +59,7 @@ class Pod:
             with open(target, "w") as f:
                 f.write(text)
             os.chmod(target, mode)
-            if really_root():
-                os.chown(target, 0, self.gid)
+            os.chown(target, 0, self.gid)
         self.entrypoint = process["args"]
         self.command = self._entered(self.entrypoint + list(args))
         self.env = dict(e.split("=", 1) for e in process.get("env", []))
@@ -74,11 +67,8 @@ class Pod:
         self.process = None
 
     def _entered(self, command):
-        """`command` run inside the copy as the image's user: chroot as
-        root; else a user namespace of our own (the user mapped as root)."""
-        if really_root():
-            return ["chroot", f"--userspec={self.uid}:{self.gid}", self.root] + command
-        return ["unshare", "--map-root-user", f"--root={self.root}"] + command
+        """`command` run inside the copy as the image's user."""
+        return ["chroot", f"--userspec={self.uid}:{self.gid}", self.root] + command
 
     def run(self, *more, timeout=60):
         """The entrypoint run with the pod's arguments and `more` to its
