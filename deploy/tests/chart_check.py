@@ -17,8 +17,8 @@ As root (a chroot, a network namespace of its own), as `.ci/run` runs it.
   --test-the-test   each check made to fail once: a wrong flag, a probe on a
                     path serve does not answer, a Secret's value in a render,
                     a secret variable given a value (by the template, and by
-                    the values, which the chart's schema refuses), an invalid
-                    field
+                    the values, which the chart's schema refuses), a policy
+                    change that rolls no replica, an invalid field
 """
 
 import os
@@ -103,9 +103,13 @@ def monitor_unmet(monitor, objects):
     return [f"the ServiceMonitor names port {p}, which no Service it selects has" for p in missing]
 
 
+def template_of(objects):
+    """The Deployment's pod template."""
+    return next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]
+
+
 def container_of(objects):
-    deployment = next(o for o in objects if o["kind"] == "Deployment")
-    spec = deployment["spec"]["template"]["spec"]
+    spec = template_of(objects)["spec"]
     return spec, spec["containers"][0]
 
 
@@ -185,6 +189,19 @@ def run_as_pod(image, objects, fake):
         pod.close()
 
 
+def rolls_unmet(chart, values, objects):
+    """Each file of the ConfigMap changed, the pod template changes with
+    it: `helm upgrade` then rolls every replica onto the new file."""
+    failures = []
+    template = template_of(objects)
+    for key in ("policy", "denyList"):
+        if values.get(key):
+            changed = rendered(chart, {**values, key: values[key] + "\n# changed\n"})[0]
+            if template_of(changed) == template:
+                failures.append(f"a changed {key} leaves the pod template as it was: no rollout")
+    return failures
+
+
 def checked(chart, name, values, image, fake_program, update=False):
     """Every failure of the values file `name` (with `values`)."""
     failures = linted(chart, values)
@@ -200,6 +217,7 @@ def checked(chart, name, values, image, fake_program, update=False):
         failures.append(f"the render differs from {golden} (--update, then review the diff)")
     failures += validated(objects)
     failures += secrets_shown(objects, text, image[2])
+    failures += rolls_unmet(chart, values, objects)
     fake = Fake(fake_program, *SHAPES.get(name, []))
     try:
         for client in ("LOGIN_CLIENT_ID", "LOGIN_CLIENT_ID.apps.googleusercontent.com",
@@ -262,6 +280,9 @@ def test_the_test(image, fake_program):
                   "            - name: NEXUS_MCP_STORE\n              value: redis://x\n"
                   "            - name: NEXUS_GATEWAY_URL")), "defaults"),
         ("a secret variable in the values", "'not' failed", CHART, given),
+        ("a policy change that rolls nothing", "changed policy leaves the pod template",
+         mutated(("templates/deployment.yaml", "checksum/files: {{ $files | sha256sum }}",
+                  "checksum/files: fixed")), "entra"),
         ("an invalid field", "invalid for 1.35.0",
          mutated(("templates/deployment.yaml", "readOnlyRootFilesystem", "readOnlyRootFileSystem")),
          "defaults"),
