@@ -21,11 +21,14 @@ As root (a chroot, a network namespace of its own), as `.ci/run` runs it.
                     change that rolls no replica, an invalid field
 """
 
+import collections
+import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
-import socket
 import tempfile
 import time
 
@@ -33,7 +36,7 @@ import helm_python
 import kubernetes_validate
 import yaml
 
-from pod import Fake, Pod, get, isolate, unpack, wait_for
+from pod import Fake, Pod, isolate, unpack, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHART = os.path.join(HERE, "..", "helm", "nexus-mcp")
@@ -41,13 +44,40 @@ GOLDEN = os.path.join(HERE, "golden")
 # The oldest minor still supported upstream on 2026-11-26 (1.34 ended on
 # 2026-10-27) and the newest.
 KUBERNETES = ["1.35.0", "1.37.0"]
-# Each variable that holds a secret's value itself: never in a render.
-SECRET_VARIABLES = {"NEXUS_API_KEY", "NEXUS_MCP_STATE_KEY", "NEXUS_MCP_STATE_KEYS",
-                    "NEXUS_MCP_LOGIN_CLIENT_SECRET", "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET",
-                    "NEXUS_MCP_STORE"}
 # The fake issuer in each values file's provider's shape.
 SHAPES = {"entra": ["--issuer-tenant", "TENANT_ID"], "okta": ["--issuer-shape", "okta-org"],
           "google": ["--issuer-shape", "google"]}
+
+
+# The image unpacked, and what this make-believe cluster holds: the
+# existing Secrets' values by (Secret, key), and the program's secret
+# variables.
+Image = collections.namedtuple("Image", "rootfs process held variables")
+
+
+def secret_variables(rootfs, process):
+    """Each variable that holds a secret's value itself, as the program
+    names them (its --help: "…_FILE  each secret above (NEXUS_API_KEY, …)")."""
+    pod = Pod(rootfs, process, ["--help"], {}, {})
+    try:
+        _, said, _ = pod.run_only(pod.command)
+    finally:
+        pod.close()
+    listed = re.search(r"each secret above \(([^)]*)\)", said)
+    return set(re.findall(r"[A-Z_]+", listed.group(1))) if listed else set()
+
+
+def schema_unmet(variables):
+    """The chart's values schema refuses each secret variable, and its
+    `_FILE` twin, in extraEnv: the program's list, no other."""
+    with open(os.path.join(CHART, "values.schema.json")) as f:
+        name = json.load(f)["properties"]["extraEnv"]["items"]["properties"]["name"]
+    refused = set(name["not"]["enum"])
+    wanted = variables | {f"{v}_FILE" for v in variables}
+    if not variables or refused != wanted:
+        return [f"the values schema refuses {sorted(refused)} in extraEnv; the program's "
+                f"secret variables are {sorted(wanted)}"]
+    return []
 
 
 def secrets_held(redis_url):
@@ -113,16 +143,16 @@ def container_of(objects):
     return spec, spec["containers"][0]
 
 
-def secrets_shown(objects, text, held):
+def secrets_shown(objects, text, image):
     """A Secret object, a secret variable given its value, or any value an
     existing Secret holds, anywhere in the render."""
     failures = [f"the render holds a Secret ({o['metadata']['name']})"
                 for o in objects if o["kind"] == "Secret"]
     _, container = container_of(objects)
     failures += [f"the variable {e['name']} is given a value in the render: a secret is a file"
-                 for e in container.get("env", []) if e["name"] in SECRET_VARIABLES]
+                 for e in container.get("env", []) if e["name"] in image.variables]
     failures += [f"the value of Secret {s} key {k} is in the render"
-                 for (s, k), value in held.items() if value in text]
+                 for (s, k), value in image.held.items() if value in text]
     return failures
 
 
@@ -171,10 +201,9 @@ def probes_unanswered(pod, container):
 def run_as_pod(image, objects, fake):
     """The rendered Deployment's container run from the image: `serve
     --check`, then serve, its probes asked, then SIGTERM."""
-    rootfs, process, held = image
     _, container = container_of(objects)
     env = {e["name"]: e["value"] for e in container.get("env", [])}
-    pod = Pod(rootfs, process, container["args"], env, laid_out(objects, held))
+    pod = Pod(image.rootfs, image.process, container["args"], env, laid_out(objects, image.held))
     try:
         code, said = pod.run("--check")
         if code != 0 or "the configuration holds" not in said:
@@ -216,7 +245,7 @@ def checked(chart, name, values, image, fake_program, update=False):
     elif not os.path.exists(golden) or open(golden).read() != text:
         failures.append(f"the render differs from {golden} (--update, then review the diff)")
     failures += validated(objects)
-    failures += secrets_shown(objects, text, image[2])
+    failures += secrets_shown(objects, text, image)
     failures += rolls_unmet(chart, values, objects)
     fake = Fake(fake_program, *SHAPES.get(name, []))
     try:
@@ -224,7 +253,7 @@ def checked(chart, name, values, image, fake_program, update=False):
                        "nexus-mcp-connect"):
             fake.control("/_fake/clients", {
                 "client_id": client, "redirect_uri": "https://mcp.example.com/connect/callback",
-                "client_secret": image[2][("nexus-mcp-login", "client-secret")]})
+                "client_secret": image.held[("nexus-mcp-login", "client-secret")]})
         faked = {**values, "gateway": {**values["gateway"], "url": fake.gateway},
                  "serve": {**values["serve"], "issuer": fake.issuer}}
         failures += run_as_pod(image, rendered(chart, faked)[0], fake)
@@ -265,7 +294,7 @@ def test_the_test(image, fake_program):
     """Each check fails once, on the fault it is for: (what, the words its
     failure must hold, the chart, the values)."""
     files = values_files()
-    api_key = image[2][("nexus-gateway", "api-key")]
+    api_key = image.held[("nexus-gateway", "api-key")]
     shown = {**files["defaults"], "podAnnotations": {"note": api_key}}
     given = {**files["defaults"], "extraEnv": [{"name": "NEXUS_API_KEY", "value": api_key}]}
     cases = [
@@ -321,8 +350,10 @@ def main(layout, tag, fake_program, *flags):
     port = 6379  # Redis's own: free in the namespace of our own
     store = redis(port)
     rootfs, config = unpack(layout, tag, tempfile.mkdtemp(prefix="nexus-image-"))
-    image = (rootfs, config["process"], secrets_held(f"redis://:chart-check-redis@127.0.0.1:{port}"))
-    failed = guide_unmet(values_files())
+    process = config["process"]
+    image = Image(rootfs, process, secrets_held(f"redis://:chart-check-redis@127.0.0.1:{port}"),
+                  secret_variables(rootfs, process))
+    failed = guide_unmet(values_files()) + schema_unmet(image.variables)
     try:
         for name, values in values_files().items():
             failures = checked(CHART, name, values, image, fake_program, "--update" in flags)
