@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from pod import Fake, Pod, get, isolate, unpack, wait_for
+from pod import Fake, Pod, isolate, unpack, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT = os.path.join(HERE, "..", "..", "nexus-mcp", "tests", "clients", "serve_oauth.py")
