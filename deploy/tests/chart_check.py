@@ -198,12 +198,27 @@ def probes_unanswered(pod, container):
     return failures
 
 
+def user_of(spec, container, image_user):
+    """Who the container runs as: the image's user, unless the pod's or the
+    container's securityContext names another; fsGroup a group besides."""
+    pod, own = spec.get("securityContext", {}), container.get("securityContext", {})
+    said = {**pod, **own}
+    user = {"uid": said.get("runAsUser", image_user.get("uid", 0)),
+            "gid": said.get("runAsGroup", image_user.get("gid", 0))}
+    if "fsGroup" in pod:
+        user["additionalGids"] = [pod["fsGroup"]]
+    return user
+
+
 def run_as_pod(image, objects, fake):
     """The rendered Deployment's container run from the image: `serve
     --check`, then serve, its probes asked, then SIGTERM."""
-    _, container = container_of(objects)
+    spec, container = container_of(objects)
     env = {e["name"]: e["value"] for e in container.get("env", [])}
-    pod = Pod(image.rootfs, image.process, container["args"], env, laid_out(objects, image.held))
+    process = {**image.process, "user": user_of(spec, container, image.process["user"])}
+    if process["user"]["uid"] == 0 and spec.get("securityContext", {}).get("runAsNonRoot"):
+        return ["runAsNonRoot, and the container would run as root: the kubelet refuses it"]
+    pod = Pod(image.rootfs, process, container["args"], env, laid_out(objects, image.held))
     try:
         code, said = pod.run("--check")
         if code != 0 or "the configuration holds" not in said:

@@ -53,13 +53,15 @@ class Pod:
         subprocess.run(["cp", "-al", rootfs, self.root], check=True)
         user = process["user"]
         self.uid, self.gid = user.get("uid", 0), user.get("gid", 0)
+        self.groups = user.get("additionalGids", [])
         for path, (text, mode) in files.items():
             target = os.path.join(self.root, path.lstrip("/"))
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "w") as f:
                 f.write(text)
             os.chmod(target, mode)
-            os.chown(target, 0, self.gid)
+            # The kubelet gives a volume's files to the pod's fsGroup.
+            os.chown(target, 0, (self.groups or [self.gid])[0])
         self.entrypoint = process["args"]
         self.command = self._entered(self.entrypoint + list(args))
         self.env = dict(e.split("=", 1) for e in process.get("env", []))
@@ -68,7 +70,8 @@ class Pod:
 
     def _entered(self, command):
         """`command` run inside the copy as the image's user."""
-        return ["chroot", f"--userspec={self.uid}:{self.gid}", self.root] + command
+        groups = [f"--groups={','.join(map(str, self.groups))}"] if self.groups else []
+        return ["chroot", f"--userspec={self.uid}:{self.gid}", *groups, self.root] + command
 
     def run(self, *more, timeout=60):
         """The entrypoint run with the pod's arguments and `more` to its
