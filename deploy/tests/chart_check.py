@@ -220,14 +220,12 @@ def run_as_pod(image, objects, fake):
         return ["runAsNonRoot, and the container would run as root: the kubelet refuses it"]
     pod = Pod(image.rootfs, process, container["args"], env, laid_out(objects, image.held))
     try:
-        code, said = pod.run("--check")
-        if code != 0 or "the configuration holds" not in said:
-            return [f"serve --check with the render's arguments and files exited {code}: {said}"]
+        unchecked = pod.unchecked()
+        if unchecked:
+            return [f"with the render's arguments and files, {unchecked}"]
         pod.start()
         failures = probes_unanswered(pod, container)
-        code = pod.stop()
-        if code != 0:
-            failures.append(f"SIGTERM: serve exited {code}\n{pod.said()}")
+        failures += [why for why in [pod.stop_failure()] if why]
         return failures + ([pod.said()] if failures else [])
     finally:
         pod.close()

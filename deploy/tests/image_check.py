@@ -67,9 +67,7 @@ def main(layout, tag, fake_program, mcp_python):
         fake.control_gateway("/_fake/providers", {"workspace": workspace.strip(), "name": "github",
                                                   "token": "gho_image_check",
                                                   "api_base_url": fake.upstream})
-        code, said = pod.run("--check")
-        if code != 0 or "the configuration holds" not in said:
-            failures.append(f"serve --check in the image exited {code}: {said}")
+        failures += [why for why in [pod.unchecked()] if why]
         pod.start()
         for path in ("/healthz", "/readyz"):
             status, body = wait_for(f"http://127.0.0.1:{port}{path}", pod)
@@ -85,9 +83,7 @@ def main(layout, tag, fake_program, mcp_python):
             print(f"the official Python client's calls: {json.dumps(calls)}")
             if not calls or any(c["is_error"] for c in calls) or "github" not in calls[0]["text"]:
                 failures.append(f"a tool call failed in the image: {calls}")
-        code = pod.stop()
-        if code != 0:
-            failures.append(f"SIGTERM: serve exited {code}, not 0\n{pod.said()}")
+        failures += [why for why in [pod.stop_failure()] if why]
     finally:
         pod.close()
         fake.close()

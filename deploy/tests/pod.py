@@ -89,6 +89,19 @@ class Pod:
         """The entrypoint with `args` instead of the pod's."""
         return self._entered(self.entrypoint + list(args))
 
+    def unchecked(self):
+        """Why `serve --check` with the pod's arguments does not hold, or
+        None when it does."""
+        code, said = self.run("--check")
+        if code == 0 and "the configuration holds" in said:
+            return None
+        return f"serve --check exited {code}: {said}"
+
+    def stop_failure(self):
+        """SIGTERM: why serve did not stop cleanly, or None."""
+        code = self.stop()
+        return None if code == 0 else f"SIGTERM: serve exited {code}, not 0\n{self.said()}"
+
     def start(self):
         self.log = open(os.path.join(self.dir, "stderr"), "w+")
         self.process = subprocess.Popen(self.command, env=self.env, stdin=subprocess.DEVNULL,

@@ -110,17 +110,16 @@ variable names the file, under /var/run/secrets/nexus-mcp/VOLUME/.
 */}}
 {{- define "nexus-mcp.secretFiles" -}}
 {{- $s := .Values.serve -}}
+{{- $_ := required "gateway.apiKeySecret.name: the Secret holding the Gateway's api key" .Values.gateway.apiKeySecret.name -}}
+{{- $_ := required "stateKeysSecret.name: the Secret holding the keyring every replica shares" .Values.stateKeysSecret.name -}}
 {{- $files := list
-    (list "NEXUS_API_KEY_FILE" "api-key" (merge (dict) .Values.gateway.apiKeySecret (dict "required" "gateway.apiKeySecret.name: the Secret holding the Gateway's api key")))
-    (list "NEXUS_MCP_STATE_KEYS_FILE" "state-keys" (merge (dict) .Values.stateKeysSecret (dict "required" "stateKeysSecret.name: the Secret holding the keyring every replica shares"))) -}}
-{{- $files = append $files (list "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE" "login-client" $s.loginClient.secret) -}}
-{{- $files = append $files (list "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE" "introspection-client" $s.introspectionClient.secret) -}}
-{{- $files = append $files (list "NEXUS_MCP_STORE_FILE" "store" $s.store.secret) -}}
+    (list "NEXUS_API_KEY_FILE" "api-key" .Values.gateway.apiKeySecret)
+    (list "NEXUS_MCP_STATE_KEYS_FILE" "state-keys" .Values.stateKeysSecret)
+    (list "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE" "login-client" $s.loginClient.secret)
+    (list "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE" "introspection-client" $s.introspectionClient.secret)
+    (list "NEXUS_MCP_STORE_FILE" "store" $s.store.secret) -}}
 {{- range $files }}
 {{- $secret := index . 2 }}
-{{- if hasKey $secret "required" }}
-{{- $_ := required (get $secret "required") $secret.name }}
-{{- end }}
 {{- if $secret.name }}
 - variable: {{ index . 0 }}
   volume: {{ index . 1 }}
