@@ -157,3 +157,87 @@ fn every_cookie_serve_sets_for_a_flow_is_host_only_secure_and_http_only() {
     }
     drop(served);
 }
+
+/// `method url` with exactly `cookie` as its `Cookie` header (and a form,
+/// from `url`'s own origin, when there is one), as no browser holding
+/// `__Host-` cookies sends it: the status, the `Location`, the page.
+fn sent_with(
+    url: &str,
+    cookie: &str,
+    form: Option<&[(&str, &str)]>,
+) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = (ureq::Agent::config_builder())
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let answer = match form {
+        Some(form) => {
+            let origin = url::Url::parse(url).unwrap().origin().ascii_serialization();
+            let request = agent
+                .post(url)
+                .header("Origin", origin)
+                .header("Cookie", cookie);
+            request.send_form(form.iter().copied())
+        }
+        None => agent.get(url).header("Cookie", cookie).call(),
+    };
+    let mut answer = answer.expect("an answer");
+    let location = answer
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let page = answer.body_mut().read_to_string().unwrap_or_default();
+    (answer.status().as_u16(), location, page)
+}
+
+/// The `name=value` of `browser`'s cookie `name`.
+fn kept(browser: &Browser, name: &str) -> String {
+    let cookies = browser.cookies();
+    let found = cookies.iter().find(|c| c.starts_with(&format!("{name}=")));
+    found.expect(name).split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_request_carrying_two_flow_cookies_of_one_name_is_refused_whichever_comes_first() {
+    let (issuer, _gateway, served, origin, id) = proxy();
+    // Two browsers' consent pages: each holds a consent cookie of its own.
+    let (mut own, mut other) = (Browser::new(), Browser::new());
+    let (_, _, page) = own.open(&authorize_url(&origin, &id));
+    let pending = field(&page, "pending").to_owned();
+    other.open(&authorize_url(&origin, &id));
+    let (mine, theirs) = (
+        kept(&own, "__Host-nexus_consent"),
+        kept(&other, "__Host-nexus_consent"),
+    );
+    let action = format!("{origin}/authorize");
+    let form = [("pending", pending.as_str())];
+    for twice in [
+        format!("{mine}; {theirs}"),
+        format!("{theirs}; {mine}"),
+        format!("{mine}; {mine}"),
+    ] {
+        let (status, to, page) = sent_with(&action, &twice, Some(&form));
+        assert_eq!((status, to), (400, None), "{twice}: {page}");
+        assert!(page.contains("start again"), "{page}");
+    }
+    // The same form with its one cookie goes on to the issuer, which sends
+    // the person back; the callback then carries the login's cookie twice.
+    let (status, to_issuer, page) = own.submit(&action, &form);
+    assert_eq!(status, 303, "{page}");
+    let login = kept(&own, "__Host-nexus_connect");
+    issuer.approve_as("alice");
+    let (_, back, _) = own.open(&to_issuer.expect("to the issuer"));
+    let back = back.expect("back to serve");
+    let stale = login.replace('=', "=x");
+    for twice in [
+        format!("{login}; {login}"),
+        format!("{stale}; {login}"),
+        format!("{login}; {stale}"),
+    ] {
+        let (status, to, page) = sent_with(&back, &twice, None);
+        assert_eq!((status, to), (400, None), "{twice}: {page}");
+        assert!(page.contains("start again"), "{page}");
+    }
+    drop(served);
+}

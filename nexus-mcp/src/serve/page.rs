@@ -96,18 +96,27 @@ pub(crate) fn set_cookie(name: &str, value: &str, life: Duration) -> HeaderValue
     HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// What a flow page says when a request carries two cookies of one name.
+pub(crate) const TWO_COOKIES: &str =
+    "This browser sent this page twice over. Close it, go back to the application and start again.";
+
 /// The value of the cookie `name`, as [`set_cookie`] set it: a cookie of
 /// that name without the prefix (which anyone on the site could plant) is
-/// never read.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// never read. A request carrying two of that name (which no browser holding
+/// `__Host-` cookies sends) is `Err(`[`TWO_COOKIES`]`)`: neither is taken,
+/// whichever came first.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, &'static str> {
     let values = headers.get_all(header::COOKIE).iter();
     let pairs = values
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'));
-    let found = pairs
+    let mut found = pairs
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| n.strip_prefix(HOST_ONLY) == Some(name));
-    found.map(|(_, value)| value.to_owned())
+        .filter(|(n, _)| n.strip_prefix(HOST_ONLY) == Some(name));
+    match (found.next(), found.next()) {
+        (Some(_), Some(_)) => Err(TWO_COOKIES),
+        (one, _) => Ok(one.map(|(_, value)| value.to_owned())),
+    }
 }
 
 /// Whether a form was sent from a page of `origin` (this server's): its
@@ -152,14 +161,28 @@ mod tests {
             "__Host-nexus_x=v1; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=60"
         );
         let planted = headers(&[("cookie", "nexus_x=planted; other=1")]);
-        assert_eq!(cookie(&planted, "nexus_x"), None);
+        assert_eq!(cookie(&planted, "nexus_x"), Ok(None));
         let both = headers(&[
             ("cookie", "nexus_x=planted"),
             ("cookie", "__Host-nexus_x=v1"),
         ]);
-        assert_eq!(cookie(&both, "nexus_x").as_deref(), Some("v1"));
+        assert_eq!(cookie(&both, "nexus_x"), Ok(Some("v1".to_owned())));
         let secure = headers(&[("cookie", "__Secure-nexus_x=planted")]);
-        assert_eq!(cookie(&secure, "nexus_x"), None);
+        assert_eq!(cookie(&secure, "nexus_x"), Ok(None));
+    }
+
+    #[test]
+    fn two_cookies_of_one_name_are_neither_taken() {
+        for twice in [
+            headers(&[("cookie", "__Host-nexus_x=a; __Host-nexus_x=b")]),
+            headers(&[
+                ("cookie", "__Host-nexus_x=a"),
+                ("cookie", "__Host-nexus_x=a"),
+            ]),
+            headers(&[("cookie", "__Host-nexus_x=; other=1; __Host-nexus_x=b")]),
+        ] {
+            assert_eq!(cookie(&twice, "nexus_x"), Err(TWO_COOKIES), "{twice:?}");
+        }
     }
 
     #[test]

@@ -331,7 +331,7 @@ pub(crate) fn returned(
     answered: Answered,
     headers: &HeaderMap,
 ) -> Result<(Then, Result<Returned, Refusal>), &'static str> {
-    let Some(sealed) = cookie(headers, COOKIE) else {
+    let Some(sealed) = cookie(headers, COOKIE)? else {
         return Err("This login has expired. Open the link again.");
     };
     let cookie = match Sealing::opened::<LoginCookie>(&login.links.keys().cookies, &sealed) {

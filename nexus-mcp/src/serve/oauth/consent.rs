@@ -60,7 +60,8 @@ pub(crate) struct Pending {
 
 /// The consents this browser remembers: (application mark, person) pairs.
 pub(crate) fn remembered(keys: &Keys, headers: &HeaderMap) -> Vec<(String, String)> {
-    let sealed = cookie(headers, REMEMBERED_COOKIE);
+    // Two of the name remember nothing: the page is shown.
+    let sealed = cookie(headers, REMEMBERED_COOKIE).ok().flatten();
     let opened = sealed.and_then(|s| Sealing::opened(&keys.oauth.consents, &s).ok());
     opened.unwrap_or_default()
 }
@@ -144,7 +145,14 @@ pub(crate) async fn consented(
         Ok(pending) => pending,
         Err(told) => return page(StatusCode::BAD_REQUEST, told),
     };
-    let browser = cookie(&headers, BROWSER_COOKIE);
+    let browser = match cookie(&headers, BROWSER_COOKIE) {
+        Ok(browser) => browser,
+        Err(twice) => {
+            log::info!(target: "nexus_mcp", "authorization refused: a consent form with two cookies of one name");
+            crate::metrics::oauth("consent", "refused");
+            return page(StatusCode::BAD_REQUEST, twice);
+        }
+    };
     let Some(mut pending) =
         Some(pending).filter(|p| browser.as_deref() == Some(p.browser.as_str()))
     else {
