@@ -82,6 +82,15 @@ pub(crate) fn call_permitted(
     Ok(())
 }
 
+/// A call whose methods cannot be known (`why`, from
+/// [`crate::readings::methods`]): refused as a denial is, the operator told.
+pub(crate) fn unreadable(principal: &Principal, why: &str) -> Failure {
+    let who = principal.who().unwrap_or_else(|| "stdio".into());
+    log::warn!(target: "nexus_mcp", "policy: refused who={who}: {why}");
+    crate::metrics::policy(false);
+    Failure::refused(POLICY_DENIED, format!("{DENIED}: {why}"))
+}
+
 /// A call's redirect, to be decided as a call of its own before the SDK
 /// sends it with the credential: who asks, through which client, of which
 /// provider and account, and the first request (its headers, and its body,
@@ -104,10 +113,13 @@ impl Hop {
         let kept = method.as_str() == self.first.method;
         let body = self.first.data.as_deref().filter(|_| kept);
         let mut url = uri.to_string();
-        let methods = crate::readings::methods(method.as_str(), &self.first.headers, &url, body);
-        let call = (self.provider.as_str(), &methods[..], self.account.as_str());
-        let asking = (&self.principal, self.client.as_str());
-        let decided = call_permitted(Some(&self.held), asking, call, &mut url);
+        let decided = (crate::readings::methods(method.as_str(), &self.first.headers, &url, body))
+            .map_err(|why| unreadable(&self.principal, why))
+            .and_then(|methods| {
+                let call = (self.provider.as_str(), &methods[..], self.account.as_str());
+                let asking = (&self.principal, self.client.as_str());
+                call_permitted(Some(&self.held), asking, call, &mut url)
+            });
         decided.map_err(|failure| match failure {
             Failure::Refused { code, message } => NexusError::new(code, message),
             other => NexusError::new(other.code(), other.to_string()),

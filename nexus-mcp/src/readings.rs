@@ -6,6 +6,10 @@
 //! be read as, and a path that reads two ways is refused where a policy
 //! names paths. Pure, so that each reading is tested alone.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 /// Headers common frameworks read as the method instead of the request's.
@@ -18,42 +22,139 @@ pub(crate) const OVERRIDES: [&str; 3] = [
 /// The parameter frameworks read as the method, in a query or a body.
 const METHOD_PARAMETER: &str = "_method";
 
+/// Why a call's methods cannot be known: its multipart body does not read
+/// to its end, so a server may find a `_method` in it that this cannot.
+pub(crate) const UNREAD_MULTIPART: &str = "its multipart body cannot be read to its end, so the \
+                                           method a server reads from it cannot be known";
+
 /// Every method a server may read a request as, in upper case, the
-/// request's own `method` first: it, each method-override header's value
-/// among `headers`, and each `_method` in the URL's query or in `body` (as
-/// a form, or as a JSON object's member), whatever the content type says.
+/// request's own `method` first: it; every method an override header
+/// carries, each value of a repeated one and each token of a list in one
+/// (Express reads a list's first, others its last or the whole); and every
+/// `_method` in the URL's query or in `body`: as a form and as a JSON
+/// object's member whatever the content type says (each member of that
+/// name, as parsers differ on which of two they keep), and as a field of a
+/// multipart body when a `Content-Type` among `headers` is a multipart one
+/// (Rack, Laravel and Spring read it there).
+///
+/// # Errors
+///
+/// [`UNREAD_MULTIPART`]: a multipart body that does not read to its end.
 pub(crate) fn methods(
     method: &str,
     headers: &[(String, String)],
     url: &str,
     body: Option<&[u8]>,
-) -> Vec<String> {
-    let overridden = (headers.iter())
-        .filter(|(name, _)| OVERRIDES.iter().any(|o| name.eq_ignore_ascii_case(o)))
-        .map(|(_, value)| value.clone());
+) -> Result<Vec<String>, &'static str> {
+    let overridden = OVERRIDES
+        .iter()
+        .flat_map(|o| named(headers, o))
+        .flat_map(tokens);
     let query = url::Url::parse(url)
         .ok()
         .and_then(|u| u.query().map(str::to_owned));
-    let in_form = |text: &[u8]| -> Vec<String> {
-        (url::form_urlencoded::parse(text))
-            .filter(|(name, _)| name.eq_ignore_ascii_case(METHOD_PARAMETER))
-            .map(|(_, value)| value.into_owned())
-            .collect()
-    };
-    let in_json = (body.and_then(|b| serde_json::from_slice::<Value>(b).ok()))
-        .and_then(|json| json.get(METHOD_PARAMETER)?.as_str().map(str::to_owned));
-    let mut read = vec![method.to_owned()];
-    read.extend(overridden);
+    let mut read: Vec<String> = vec![method.to_owned()];
+    read.extend(overridden.map(str::to_owned));
     read.extend(query.map(|q| in_form(q.as_bytes())).unwrap_or_default());
-    read.extend(body.map(in_form).unwrap_or_default());
-    read.extend(in_json);
+    if let Some(body) = body {
+        read.extend(in_form(body));
+        read.extend(in_json(body));
+        for content_type in named(headers, "content-type") {
+            read.extend(in_multipart(content_type, body)?);
+        }
+    }
     let mut methods: Vec<String> = Vec::with_capacity(read.len());
     for each in read.iter().map(|m| m.trim().to_uppercase()) {
         if !methods.contains(&each) {
             methods.push(each);
         }
     }
-    methods
+    Ok(methods)
+}
+
+/// The values of each header `wanted` among `headers`.
+fn named<'a>(headers: &'a [(String, String)], wanted: &'a str) -> impl Iterator<Item = &'a str> {
+    (headers.iter())
+        .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
+        .map(|(_, value)| value.as_str())
+}
+
+/// The tokens of a header's value: what lies between anything no method
+/// holds (commas, spaces, semicolons), as any framework may split it.
+fn tokens(value: &str) -> impl Iterator<Item = &str> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    value
+        .split(move |c: char| !token(c))
+        .filter(|t| !t.is_empty())
+}
+
+/// Each `_method` of `text` read as a form (`a=1&_method=PUT`).
+fn in_form(text: &[u8]) -> Vec<String> {
+    (url::form_urlencoded::parse(text))
+        .filter(|(name, _)| name.eq_ignore_ascii_case(METHOD_PARAMETER))
+        .map(|(_, value)| value.into_owned())
+        .collect()
+}
+
+/// Each string member `_method` of `body` read as a JSON object, the
+/// other members skipped unbuilt (a large body costs no value of its own);
+/// none when it is no object.
+fn in_json(body: &[u8]) -> Vec<String> {
+    let mut json = serde_json::Deserializer::from_slice(body);
+    (json.deserialize_map(Members)).unwrap_or_default()
+}
+
+/// A JSON object read for its `_method` members.
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+        let mut found = Vec::new();
+        while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+            if name.eq_ignore_ascii_case(METHOD_PARAMETER) {
+                found.extend(map.next_value::<Value>()?.as_str().map(str::to_owned));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Each `_method` field of `body` read as the multipart body
+/// `content_type` says (any `multipart/*` with a boundary, as Rack reads
+/// them), by multer, axum's multipart parser; none for another type.
+fn in_multipart(content_type: &str, body: &[u8]) -> Result<Vec<String>, &'static str> {
+    let Ok(mime) = content_type.parse::<mime::Mime>() else {
+        return Ok(Vec::new());
+    };
+    let boundary = mime
+        .get_param(mime::BOUNDARY)
+        .map(|b| b.as_str().to_owned());
+    let Some(boundary) = boundary.filter(|_| mime.type_() == mime::MULTIPART) else {
+        return Ok(Vec::new());
+    };
+    let whole = bytes::Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(whole) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    // The body is in memory: every future here is ready when polled.
+    futures_executor::block_on(async {
+        let mut found = Vec::new();
+        while let Some(field) = parts.next_field().await.map_err(|_| UNREAD_MULTIPART)? {
+            let named = field
+                .name()
+                .is_some_and(|n| n.eq_ignore_ascii_case(METHOD_PARAMETER));
+            let text = field.text().await.map_err(|_| UNREAD_MULTIPART)?;
+            found.extend(named.then_some(text));
+        }
+        Ok(found)
+    })
 }
 
 /// The first segment of `path` (as the normaliser left it) that servers
@@ -89,29 +190,89 @@ mod tests {
     #[test]
     fn a_request_is_read_as_every_method_an_override_or_parameter_names() {
         let url = "https://api.example/x";
-        let none = methods("post", &[], url, None);
+        let none = methods("post", &[], url, None).unwrap();
         assert_eq!(none, ["POST"]);
         for name in [
             "X-HTTP-Method-Override",
             "x-http-method",
             "X-Method-Override",
         ] {
-            let read = methods("POST", &headers(&[(name, "delete")]), url, None);
+            let read = methods("POST", &headers(&[(name, "delete")]), url, None).unwrap();
             assert_eq!(read, ["POST", "DELETE"], "{name}");
         }
-        let query = methods("GET", &[], "https://api.example/x?a=1&_method=PUT", None);
+        let query = methods("GET", &[], "https://api.example/x?a=1&_method=PUT", None).unwrap();
         assert_eq!(query, ["GET", "PUT"]);
-        let form = methods("POST", &[], url, Some(b"title=x&_method=patch"));
+        let form = methods("POST", &[], url, Some(b"title=x&_method=patch")).unwrap();
         assert_eq!(form, ["POST", "PATCH"]);
-        let json = methods("POST", &[], url, Some(br#"{"_method": "DELETE"}"#));
+        let json = methods("POST", &[], url, Some(br#"{"_method": "DELETE"}"#)).unwrap();
         assert_eq!(json, ["POST", "DELETE"]);
         let same = methods(
             "DELETE",
             &headers(&[("X-HTTP-Method", "DELETE")]),
             url,
             None,
-        );
+        )
+        .unwrap();
         assert_eq!(same, ["DELETE"], "a method read once");
+    }
+
+    #[test]
+    fn an_override_header_is_read_as_each_value_and_each_token_of_a_list() {
+        let url = "https://api.example/x";
+        let read = |pairs: &[(&str, &str)]| methods("POST", &headers(pairs), url, None).unwrap();
+        for list in [
+            "DELETE, POST",
+            "POST,DELETE",
+            "delete ,post",
+            "DELETE;POST",
+            "POST DELETE",
+        ] {
+            assert_eq!(
+                read(&[("X-HTTP-Method-Override", list)]),
+                ["POST", "DELETE"],
+                "{list}"
+            );
+        }
+        let repeated = read(&[
+            ("X-Method-Override", "PUT"),
+            ("x-method-override", "DELETE"),
+        ]);
+        assert_eq!(repeated, ["POST", "PUT", "DELETE"]);
+    }
+
+    #[test]
+    fn a_json_body_is_read_for_each_method_member_without_its_value() {
+        let url = "https://api.example/x";
+        let read = |body: &str| methods("POST", &[], url, Some(body.as_bytes())).unwrap();
+        let twice = r#"{"_method": "GET", "big": [1, {"a": "b"}], "_method": "DELETE"}"#;
+        assert_eq!(read(twice), ["POST", "GET", "DELETE"]);
+        assert_eq!(read(r#"{"_METHOD": "put"}"#), ["POST", "PUT"]);
+        assert_eq!(read(r#"{"_method": {"no": "string"}, "x": 1}"#), ["POST"]);
+        assert_eq!(read(r#"["_method", "DELETE"]"#), ["POST"]);
+    }
+
+    #[test]
+    fn a_multipart_body_is_read_for_its_method_fields_as_its_content_type_says() {
+        let url = "https://api.example/x";
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhi\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\ndelete\r\n\
+                    --XyZ--\r\n";
+        let read = |content_type: &str| {
+            let typed = headers(&[("Content-Type", content_type)]);
+            methods("POST", &typed, url, Some(body.as_bytes()))
+        };
+        for multipart in [
+            "multipart/form-data; boundary=XyZ",
+            "Multipart/Form-Data; boundary=\"XyZ\"",
+            "multipart/mixed; charset=utf-8; boundary=XyZ",
+        ] {
+            assert_eq!(read(multipart).unwrap(), ["POST", "DELETE"], "{multipart}");
+        }
+        assert_eq!(read("text/plain").unwrap(), ["POST"]);
+        let cut = &body[..body.len() - 12];
+        let typed = headers(&[("Content-Type", "multipart/form-data; boundary=XyZ")]);
+        let unread = methods("POST", &typed, url, Some(cut.as_bytes()));
+        assert_eq!(unread, Err(UNREAD_MULTIPART));
     }
 
     #[test]

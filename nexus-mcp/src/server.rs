@@ -340,13 +340,20 @@ impl NexusServer {
     /// resolved or sent before.
     fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
         let account = caller.account.as_deref().unwrap_or_default();
-        let options = &fetch.options;
-        let body = options.data.as_deref();
-        let methods = crate::readings::methods(&options.method, &options.headers, &fetch.url, body);
-        let call = (fetch.provider.as_str(), &methods[..], account);
-        let policy = self.settings.policy.as_deref();
-        crate::decisions::call_permitted(policy, caller.asking(), call, &mut fetch.url)?;
+        // Without a policy nothing is read: a call pays for no reading.
         if let Some(held) = &self.settings.policy {
+            let options = &fetch.options;
+            let body = options.data.as_deref();
+            let methods =
+                crate::readings::methods(&options.method, &options.headers, &fetch.url, body)
+                    .map_err(|why| crate::decisions::unreadable(&caller.principal, why))?;
+            let call = (fetch.provider.as_str(), &methods[..], account);
+            crate::decisions::call_permitted(
+                Some(held.as_ref()),
+                caller.asking(),
+                call,
+                &mut fetch.url,
+            )?;
             let hop = crate::decisions::Hop {
                 held: Arc::clone(held),
                 principal: caller.principal.clone(),

@@ -290,7 +290,7 @@ fn refused(
     } else if let Some(name) = among(&readings::OVERRIDES) {
         let name = one_line(name);
         format!("{read_only}; a method-override header ({name}) is refused")
-    } else if readings::methods(method, &[], url, None).len() > 1 {
+    } else if readings::methods(method, &[], url, None).is_ok_and(|read| read.len() > 1) {
         format!("{read_only}; a `_method` parameter, which servers read as the method, is refused")
     } else if body {
         format!("{read_only}, without a body")

@@ -82,6 +82,62 @@ fn a_call_is_decided_as_every_method_an_override_header_or_parameter_names() {
 }
 
 #[test]
+fn a_call_is_decided_as_each_value_an_override_list_or_a_multipart_field_names() {
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
+    let (_dir, served) = acme_only(&gateway, &issuer);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let url = format!("{}/repos/acme/x", api.url());
+    let post = |headers: Value, body: &str| json!({"provider": "github", "url": url, "method": "POST", "headers": headers, "body": body});
+    let part = |name: &str, value: &str| {
+        format!("--b0\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let multipart = format!(
+        "{}{}--b0--\r\n",
+        part("title", "x"),
+        part("_method", "delete")
+    );
+    let before = api.request_count();
+    for arguments in [
+        post(json!({"X-HTTP-Method-Override": "DELETE, POST"}), ""),
+        post(json!({"X-Method-Override": "post,delete"}), ""),
+        post(json!({"X-HTTP-Method": "POST DELETE"}), ""),
+        post(
+            json!({"Content-Type": "multipart/form-data; boundary=b0"}),
+            &multipart,
+        ),
+        post(
+            json!({"Content-Type": "multipart/mixed; boundary=\"b0\""}),
+            &multipart,
+        ),
+        post(
+            json!({"Content-Type": "application/json"}),
+            r#"{"_method": "GET", "_method": "DELETE"}"#,
+        ),
+    ] {
+        let denied = fetched(&served, &alice, arguments.clone());
+        assert!(
+            is_error(&denied) && text(&denied).starts_with("policy_denied"),
+            "{arguments}: {denied}"
+        );
+    }
+    // A multipart body that does not read to its end: its method unknown.
+    let cut = &multipart[..multipart.len() - 9];
+    let typed = json!({"Content-Type": "multipart/form-data; boundary=b0"});
+    let unread = fetched(&served, &alice, post(typed, cut));
+    assert!(
+        is_error(&unread) && text(&unread).contains("multipart body cannot be read"),
+        "{unread}"
+    );
+    assert_eq!(api.request_count(), before, "nothing sent for any of them");
+    // The same multipart body naming POST is sent.
+    let posted = format!("{}--b0--\r\n", part("_method", "POST"));
+    let typed = json!({"Content-Type": "multipart/form-data; boundary=b0"});
+    let sent = fetched(&served, &alice, post(typed, &posted));
+    assert!(!is_error(&sent), "{sent}");
+    assert_eq!(api.request_count(), before + 1);
+}
+
+#[test]
 fn read_only_a_method_parameter_is_refused_as_an_override_header_is() {
     let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
     let served = Served::start(&gateway, &issuer, &[]);
