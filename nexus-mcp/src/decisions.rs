@@ -42,7 +42,7 @@ fn left_out(who: &Who, principal: &Principal) -> Option<String> {
 /// through the MCP client named `client`, send the request `(provider,
 /// methods, account)` to `url` (as `account`, or `""`), for each method a
 /// server may read it as ([`crate::readings::methods`]): decided on the
-/// URL [`normalized`](crate::policy::normalized), which `url` then is, so
+/// URL [`normalized`](crate::readings::normalized), which `url` then is, so
 /// that what is sent is what was decided on. When not, the tool error
 /// (`policy_denied`), the operator told the decision and the policies
 /// that made it. Counted.

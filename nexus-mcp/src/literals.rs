@@ -1,11 +1,21 @@
 //! Literals a policy compares with what no request can be: the server
-//! decides on a method in upper case (`DELETE`) and a host in lower case
-//! (`api.github.com`), so `context.method == "delete"` or `context.host
-//! == "API.GitHub.com"` would never match, and a `forbid` written so would
-//! never forbid. Read from each policy's JSON form (Cedar's own), placed
-//! in the file by where the literal is written. Pure.
+//! decides on a request as it normalised it (the method in upper case, the
+//! host as a URL's parse gives it, the path [`normalized`] and never one
+//! that reads two ways), so a literal that normalising would change, as
+//! `context.method == "delete"`, `context.host == "API.GitHub.com."` or
+//! `context.path like "/repos/acme/../*"`, would never match, and a
+//! `forbid` written so would never forbid. One rule for every literal: it
+//! is normalised as a request is, and refused where that changes it, the
+//! normalised form its fix. Read from each policy's JSON form (Cedar's
+//! own), placed in the file by where the literal is written. Pure.
 
 use serde_json::Value;
+
+use crate::readings::{normalized, read_two_ways};
+
+/// A `like` pattern's wildcard while the pattern is normalised: letters
+/// and digits, which no normalising changes.
+const WILDCARD: &str = "zq0wildcard0qz";
 
 /// Where each comparison in `policies` (their JSON forms) with a literal
 /// that can never match is written in `text`, and the fix: one
@@ -16,7 +26,10 @@ pub(crate) fn never_matching(text: &str, policies: &[Value]) -> Vec<String> {
         compared(policy, &mut found);
     }
     (found.into_iter())
-        .map(|(attr, literal)| placed(text, &attr, &literal))
+        .filter_map(|(attr, literal)| {
+            let (fix, how) = as_requested(&attr, &literal)?;
+            Some(placed(text, (&attr, &literal), (&fix, how)))
+        })
         .collect()
 }
 
@@ -65,9 +78,7 @@ fn compared(node: &Value, found: &mut Vec<(String, String)>) {
                     }
                 }
                 if key == "like" {
-                    for run in runs(&inner["pattern"]) {
-                        wrong(&inner["left"], &run, found);
-                    }
+                    wrong(&inner["left"], &pattern(&inner["pattern"]), found);
                 }
                 compared(inner, found);
             }
@@ -77,56 +88,99 @@ fn compared(node: &Value, found: &mut Vec<(String, String)>) {
     }
 }
 
-/// The texts of a `like` pattern between its wildcards: Cedar's JSON
-/// gives them a character at a time.
-fn runs(pattern: &Value) -> Vec<String> {
+/// A `like` pattern as written, `*` for each wildcard: Cedar's JSON gives
+/// its text a character at a time.
+fn pattern(pattern: &Value) -> String {
     let pieces = pattern.as_array().into_iter().flatten();
-    let mut runs = vec![String::new()];
-    for piece in pieces.map(|p| p.get("Literal").and_then(Value::as_str)) {
-        match (piece, runs.last_mut()) {
-            (Some(text), Some(run)) => run.push_str(text),
-            _ => runs.push(String::new()),
-        }
-    }
-    runs.retain(|run| !run.is_empty());
-    runs
+    let text = pieces.map(|p| p.get("Literal").and_then(Value::as_str).unwrap_or("*"));
+    text.collect()
 }
 
-/// Notes `literal` when `attr` is `context.method` or `context.host` and
-/// the literal cannot be part of one as the server decides it.
+/// Notes `literal` when `attr` is `context.method`, `.host` or `.path`.
 fn wrong(attr: &Value, literal: &str, found: &mut Vec<(String, String)>) {
     let dot = &attr["."];
     if dot["left"]["Var"] != "context" {
         return;
     }
-    let never = match dot["attr"].as_str() {
-        Some("method") => literal.bytes().any(|b| !is_method_byte(b)),
-        Some("host") => literal.bytes().any(|b| b.is_ascii_uppercase()),
-        _ => false,
-    };
-    if never {
-        found.push((
-            dot["attr"].as_str().unwrap_or_default().to_owned(),
-            literal.to_owned(),
-        ));
+    if let Some(attr @ ("method" | "host" | "path")) = dot["attr"].as_str() {
+        found.push((attr.to_owned(), literal.to_owned()));
     }
 }
 
-/// A byte of an upper-case method token (RFC 9110's `tchar`, no lower case).
-fn is_method_byte(b: u8) -> bool {
-    b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+/// `literal` (`*` its wildcards), compared with `context.attr`, as the
+/// server normalises a request's (see [`normalized`]), and what that does,
+/// when that changes it: then no request can be it. `None` when it can.
+pub(crate) fn as_requested(attr: &str, literal: &str) -> Option<(String, &'static str)> {
+    let held = literal.replace('*', WILDCARD);
+    let (normal, how) = match attr {
+        "method" => (method(literal), "a method token in upper case"),
+        "host" => (
+            host(&held),
+            "a host as a URL gives it: lower case, no trailing dot, no port",
+        ),
+        "path" => (
+            path(&held),
+            "a path from `/`, its dot segments resolved and its escapes as \
+                                 RFC 3986 normalises them, none that servers read two ways",
+        ),
+        _ => return None,
+    };
+    let normal = normal.replace(WILDCARD, "*");
+    (normal != literal).then_some((normal, how))
+}
+
+/// `held` as a method token in upper case (RFC 9110's `tchar`).
+fn method(held: &str) -> String {
+    let upper = held.to_uppercase();
+    let tchar = |c: &char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(*c);
+    upper.chars().filter(tchar).collect()
+}
+
+/// `held` as a URL's host: IDNA and IPv4 forms, lower case, without a
+/// trailing dot; empty when no URL has it as its host.
+fn host(held: &str) -> String {
+    let parsed = url::Url::parse(&format!("https://{held}/"));
+    let host = parsed.ok().and_then(|u| u.host_str().map(str::to_owned));
+    host.unwrap_or_default().trim_end_matches('.').to_owned()
+}
+
+/// `held` as [`normalized`] leaves a request's path, from `/` (unless it
+/// begins with a wildcard), and with the segments that read two ways
+/// written one way (an encoded slash decoded, a `;` parameter cut).
+fn path(held: &str) -> String {
+    let as_path = |text: &str| {
+        let url = normalized(&format!(
+            "https://h.invalid/{}",
+            text.trim_start_matches('/')
+        ));
+        url.map(|u| u.path().to_owned()).unwrap_or_default()
+    };
+    let mut normal = as_path(held);
+    if read_two_ways(&normal).is_some() {
+        let one_way = (normal.split('/'))
+            .map(|segment| segment.split(';').next().unwrap_or_default())
+            .map(|segment| segment.replace("%2F", "/").replace("%5C", "/"))
+            .collect::<Vec<_>>()
+            .join("/");
+        normal = as_path(&one_way);
+    }
+    match normal.strip_prefix('/') {
+        Some(rest) if held.starts_with(WILDCARD) => rest.to_owned(),
+        _ => normal,
+    }
 }
 
 /// The line that says where `literal` (compared with `context.attr`) is in
-/// `text`, why it never matches, and what to write.
-fn placed(text: &str, attr: &str, literal: &str) -> String {
-    let (how, fix) = match attr {
-        "method" => ("a method in upper case", literal.to_uppercase()),
-        _ => ("a host in lower case", literal.to_lowercase()),
+/// `text`, why it never matches (the server decides on `how`), and `fix`.
+fn placed(text: &str, (attr, literal): (&str, &str), (fix, how): (&str, &str)) -> String {
+    let write = if fix.is_empty() {
+        "no such literal can match".to_owned()
+    } else {
+        format!("write {fix:?}")
     };
     let why = format!(
         "context.{attr} is compared with {literal:?}, which no request can be (the server \
-         decides on {how}): write {fix:?}"
+         decides on {how}): {write}"
     );
     let quoted = serde_json::to_string(literal).unwrap_or_default();
     let at = text.find(&quoted).or_else(|| text.find(literal));
@@ -165,7 +219,7 @@ mod tests {
             said[0]
         );
         assert!(
-            said[1].starts_with("3:") && said[1].contains("write \"api.\""),
+            said[1].starts_with("3:") && said[1].contains("write \"api.*\""),
             "{}",
             said[1]
         );
@@ -174,6 +228,45 @@ mod tests {
             "{}",
             said[2]
         );
+    }
+
+    #[test]
+    fn a_literal_that_normalising_would_change_is_refused_with_what_it_becomes() {
+        for (attr, literal, fix) in [
+            ("host", "api.github.com.", "api.github.com"),
+            ("host", "*.GitHub.com.", "*.github.com"),
+            ("host", "api.github.com:443", "api.github.com"),
+            ("host", "bücher.example", "xn--bcher-kva.example"),
+            ("path", "repos/acme/*", "/repos/acme/*"),
+            ("path", "/repos/acme/../other/*", "/repos/other/*"),
+            ("path", "/repos/./acme/*", "/repos/acme/*"),
+            ("path", "/repos/acme/%2e%2e/x", "/repos/x"),
+            ("path", "/repos/acme%2Fother/*", "/repos/acme/other/*"),
+            ("path", "/repos/acme%5cother", "/repos/acme/other"),
+            ("path", "/repos/acme;v=1/*", "/repos/acme/*"),
+            ("path", "/repos/%7eacme/%c3%a9", "/repos/~acme/%C3%A9"),
+            ("path", "/repos/a b", "/repos/a%20b"),
+            ("path", "/search?q=x", "/search"),
+            ("path", "", "/"),
+            ("method", "delete", "DELETE"),
+            ("method", "GET ", "GET"),
+        ] {
+            let changed = as_requested(attr, literal).map(|(fix, _)| fix);
+            assert_eq!(changed.as_deref(), Some(fix), "{attr} {literal:?}");
+        }
+        for (attr, can_match) in [
+            ("host", "api.github.com"),
+            ("host", "*.github.com"),
+            ("host", "127.0.0.1"),
+            ("path", "/repos/acme/*"),
+            ("path", "*"),
+            ("path", "*/issues"),
+            ("path", "/repos/*/%C3%A9"),
+            ("method", "DELETE"),
+            ("method", "*"),
+        ] {
+            assert_eq!(as_requested(attr, can_match), None, "{attr} {can_match:?}");
+        }
     }
 
     #[test]

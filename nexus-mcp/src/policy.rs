@@ -29,6 +29,8 @@ use cedar_policy::{
 use miette::Diagnostic;
 use nexus_sdk::one_line;
 
+use crate::readings::normalized;
+
 /// The schema every policy file is validated against (`nexus-mcp policy
 /// schema` prints it).
 pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a policy is written against.
@@ -492,31 +494,6 @@ fn placed(text: &str, error: &dyn Diagnostic, why: &str) -> String {
     format!("{line}:{column}: {why}")
 }
 
-/// The URL a call is decided on and sent as: parsed (the host in lower
-/// case, dot segments resolved), its path's percent escapes of letters,
-/// digits and `-._~` decoded and the others in upper case (RFC 3986
-/// §6.2.2), then its dot segments resolved again: no spelling of a path
-/// walks out of what a policy names. `None` for a URL that does not parse.
-pub(crate) fn normalized(url: &str) -> Option<url::Url> {
-    let mut parsed = url::Url::parse(url).ok()?;
-    let path = parsed.path().to_owned();
-    let (mut out, mut bytes) = (String::with_capacity(path.len()), path.as_bytes());
-    while let Some((&first, rest)) = bytes.split_first() {
-        let hex = rest.get(..2).and_then(|h| std::str::from_utf8(h).ok());
-        let byte = hex
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-            .filter(|_| first == b'%');
-        match byte {
-            Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(char::from(b)),
-            Some(b) => out.push_str(&format!("%{b:02X}")),
-            None => out.push(char::from(first)),
-        }
-        bytes = if byte.is_some() { &rest[2..] } else { rest };
-    }
-    parsed.set_path(&out);
-    Some(parsed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -752,29 +729,5 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
         assert!(unknown_type.err().unwrap().starts_with("1:"));
         assert!(Policies::parse(SCHEMA).is_err(), "a schema is no policy");
         assert!(Policies::parse("").is_ok(), "no policy: everything denied");
-    }
-
-    #[test]
-    fn a_path_is_decided_as_it_will_be_sent_whatever_its_spelling() {
-        for spelled in [
-            "https://API.GitHub.com/repos/acme/../other/x",
-            "https://api.github.com/repos/acme/%2E%2E/other/x",
-            "https://api.github.com/repos/%61cme/./../other/x?q=/repos/acme/",
-            "https://api.github.com/repos/acme/%2e%2e/%6Fther/x",
-        ] {
-            let url = normalized(spelled).unwrap();
-            assert_eq!(
-                (url.host_str(), url.path()),
-                (Some("api.github.com"), "/repos/other/x"),
-                "{spelled}"
-            );
-        }
-        let kept = normalized("https://h.example/a%2fb/%c3%a9").unwrap();
-        assert_eq!(
-            kept.path(),
-            "/a%2Fb/%C3%A9",
-            "a slash stays one byte of a segment"
-        );
-        assert!(normalized("not a url").is_none());
     }
 }

@@ -2,9 +2,11 @@
 //! a method-override header or a `_method` parameter names (Rails,
 //! Laravel, Symfony, Express's `method-override`, Google's APIs), and the
 //! path syntax that servers and proxies split differently from the
-//! normaliser. Under `--policy` a call is decided for every method it may
-//! be read as, and a path that reads two ways is refused where a policy
-//! names paths. Pure, so that each reading is tested alone.
+//! normaliser; and the normaliser itself ([`normalized`]), the one home of
+//! how a request's URL is read, which a policy's literals are held to too.
+//! Under `--policy` a call is decided for every method it may be read as,
+//! and a path that reads two ways is refused where a policy names paths.
+//! Pure, so that each reading is tested alone.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -157,6 +159,31 @@ fn in_multipart(content_type: &str, body: &[u8]) -> Result<Vec<String>, &'static
     })
 }
 
+/// The URL a call is decided on and sent as: parsed (the host in lower
+/// case, dot segments resolved), its path's percent escapes of letters,
+/// digits and `-._~` decoded and the others in upper case (RFC 3986
+/// §6.2.2), then its dot segments resolved again: no spelling of a path
+/// walks out of what a policy names. `None` for a URL that does not parse.
+pub(crate) fn normalized(url: &str) -> Option<url::Url> {
+    let mut parsed = url::Url::parse(url).ok()?;
+    let path = parsed.path().to_owned();
+    let (mut out, mut bytes) = (String::with_capacity(path.len()), path.as_bytes());
+    while let Some((&first, rest)) = bytes.split_first() {
+        let hex = rest.get(..2).and_then(|h| std::str::from_utf8(h).ok());
+        let byte = hex
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .filter(|_| first == b'%');
+        match byte {
+            Some(b) if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(char::from(b)),
+            Some(b) => out.push_str(&format!("%{b:02X}")),
+            None => out.push(char::from(first)),
+        }
+        bytes = if byte.is_some() { &rest[2..] } else { rest };
+    }
+    parsed.set_path(&out);
+    Some(parsed)
+}
+
 /// The first segment of `path` (as the normaliser left it) that servers
 /// and proxies read in more than one way, and how: an encoded `/` or `\`
 /// (`%2F`, `%5C`: one segment to a proxy, two to a server that decodes
@@ -287,5 +314,29 @@ mod tests {
             assert_eq!(read_two_ways(path).map(|(s, _)| s), Some(segment), "{path}");
         }
         assert_eq!(read_two_ways("/repos/acme/x%20y/%C3%A9"), None);
+    }
+
+    #[test]
+    fn a_path_is_decided_as_it_will_be_sent_whatever_its_spelling() {
+        for spelled in [
+            "https://API.GitHub.com/repos/acme/../other/x",
+            "https://api.github.com/repos/acme/%2E%2E/other/x",
+            "https://api.github.com/repos/%61cme/./../other/x?q=/repos/acme/",
+            "https://api.github.com/repos/acme/%2e%2e/%6Fther/x",
+        ] {
+            let url = normalized(spelled).unwrap();
+            assert_eq!(
+                (url.host_str(), url.path()),
+                (Some("api.github.com"), "/repos/other/x"),
+                "{spelled}"
+            );
+        }
+        let kept = normalized("https://h.example/a%2fb/%c3%a9").unwrap();
+        assert_eq!(
+            kept.path(),
+            "/a%2Fb/%C3%A9",
+            "a slash stays one byte of a segment"
+        );
+        assert!(normalized("not a url").is_none());
     }
 }
