@@ -11,6 +11,12 @@ use crate::state::{KEY_VARIABLE, KEYS_VARIABLE};
 /// The variable `name` (a secret's value from its `_FILE` twin's file when
 /// that is set; both set is refused), or why it cannot be read.
 pub(crate) fn try_var(name: &'static str) -> Result<Option<String>, String> {
+    Ok(try_var_from(name)?.map(|(_, value)| value))
+}
+
+/// The variable `name` as [`try_var`] reads it, and the variable it came
+/// from: `name`, or its `_FILE` twin.
+pub(crate) fn try_var_from(name: &'static str) -> Result<Option<(&'static str, String)>, String> {
     let read = |name| setting::var(name).map_err(|e| answer::said(&e));
     let twin = SECRET_FILES.iter().find(|(secret, _)| *secret == name);
     let path = match twin {
@@ -18,13 +24,17 @@ pub(crate) fn try_var(name: &'static str) -> Result<Option<String>, String> {
         None => None,
     };
     match path {
-        Some(path) => secret_from_file(name, path, read(name)?.is_some()),
-        None => read(name),
+        Some(path) => {
+            let from = path.0;
+            let text = secret_from_file(name, path, read(name)?.is_some())?;
+            Ok(text.map(|text| (from, text)))
+        }
+        None => Ok(read(name)?.map(|value| (name, value))),
     }
 }
 
 /// Each secret variable and its `_FILE` twin.
-const SECRET_FILES: [(&str, &str); 6] = [
+const SECRET_FILES: [(&str, &str); 7] = [
     ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
     (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
     (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
@@ -34,6 +44,7 @@ const SECRET_FILES: [(&str, &str); 6] = [
         "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE",
     ),
     (STORE_VARIABLE, "NEXUS_MCP_STORE_FILE"),
+    (STORE_PASSWORD_VARIABLE, "NEXUS_MCP_STORE_PASSWORD_FILE"),
 ];
 
 /// The secret `name` read from the file `(twin, path)` names, one trailing
@@ -61,3 +72,7 @@ pub(crate) const INTROSPECTION_SECRET_VARIABLE: &str = "NEXUS_MCP_INTROSPECTION_
 
 /// The variable that gives `serve --store`'s URL, which may hold a password.
 pub(crate) const STORE_VARIABLE: &str = "NEXUS_MCP_STORE";
+
+/// The variable that gives the password of `serve --store`'s Redis alone,
+/// as a Secret made for Redis holds it (Bitnami's `redis-password`).
+pub(crate) const STORE_PASSWORD_VARIABLE: &str = "NEXUS_MCP_STORE_PASSWORD";

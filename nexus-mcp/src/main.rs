@@ -115,10 +115,13 @@ Environment (read as the nexus-gateway-sdk library reads it):
                           (--introspection-client-id)
   NEXUS_MCP_STORE         serve --oauth-proxy: the Redis replicas share
                           (--store), which may hold its password
+  NEXUS_MCP_STORE_PASSWORD   serve: that Redis's password alone, joined to
+                          --store's URL (percent-encoded)
   …_FILE                  each secret above (NEXUS_API_KEY, NEXUS_MCP_STATE_KEY,
                           NEXUS_MCP_STATE_KEYS, NEXUS_MCP_LOGIN_CLIENT_SECRET,
                           NEXUS_MCP_INTROSPECTION_CLIENT_SECRET,
-                          NEXUS_MCP_STORE) from the file its
+                          NEXUS_MCP_STORE, NEXUS_MCP_STORE_PASSWORD) from
+                          the file its
                           _FILE twin names (NEXUS_API_KEY_FILE…), a trailing line
                           break trimmed; not both
   NEXUS_LOG               error, warn, info, debug or trace: on stderr. Unset:
@@ -410,7 +413,11 @@ fn serving(
     let checking = args.check;
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
     let asking = var(env::INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
-    let store = var(env::STORE_VARIABLE);
+    let from = |name| env::try_var_from(name).unwrap_or_else(|why| usage(&why));
+    let store = serve::StoreGiven {
+        url: from(env::STORE_VARIABLE),
+        password: from(env::STORE_PASSWORD_VARIABLE),
+    };
     let secrets = (asking, store);
     let (site, gate) = args
         .checked(secrets, &keys)

@@ -54,7 +54,7 @@ pub(crate) mod signin;
 mod store;
 mod told;
 
-pub(crate) use self::args::{ServeArgs, Site};
+pub(crate) use self::args::{ServeArgs, Site, StoreGiven};
 
 use std::sync::Arc;
 

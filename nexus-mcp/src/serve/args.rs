@@ -167,7 +167,7 @@ impl ServeArgs {
     /// wrong with them, naming the flag.
     pub(crate) fn checked(
         self,
-        (secret, store): (Option<String>, Option<String>),
+        (secret, store): (Option<String>, StoreGiven),
         keys: &Arc<HeldKeys>,
     ) -> Result<(Site, Gate), String> {
         let public = https_or_loopback("--public-url", &self.public_url)?;
@@ -201,7 +201,7 @@ impl ServeArgs {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
         let deny = Arc::new(deny::DenyList::read(self.deny_file, &issuer)?);
-        let store = store_at(self.store.or(store))?;
+        let store = store_at(self.store, store)?;
         let site = Site {
             admission: Admission::new(&self.allow_sign_in)?,
             deny,
@@ -252,12 +252,37 @@ fn hosts_of(public: &url::Url) -> Vec<String> {
     std::iter::once(host).chain(port).collect()
 }
 
-/// Where refresh-token families are kept: the Redis at `--store`'s URL (or
-/// `NEXUS_MCP_STORE`'s), or this process's memory.
-fn store_at(url: Option<String>) -> Result<Store, String> {
-    match url.filter(|url| !url.trim().is_empty()) {
-        Some(url) => Store::redis(&url),
-        None => Ok(Store::memory()),
+/// What the environment gives of the store, each value with the variable
+/// it came from: its URL (`NEXUS_MCP_STORE` or its `_FILE` twin), and its
+/// password alone (`NEXUS_MCP_STORE_PASSWORD` or its twin).
+#[derive(Default)]
+pub(crate) struct StoreGiven {
+    pub(crate) url: Option<(&'static str, String)>,
+    pub(crate) password: Option<(&'static str, String)>,
+}
+
+/// Where refresh-token families are kept: the Redis at `--store`'s URL or
+/// the environment's (given once: both is refused, naming both), its
+/// password joined from its own variable; or this process's memory.
+fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store, String> {
+    let flag = flag.filter(|url| !url.trim().is_empty());
+    let url = given.url.filter(|(_, url)| !url.trim().is_empty());
+    let password = given.password.as_ref().map(|(from, p)| (*from, p.as_str()));
+    match (flag, url) {
+        (Some(_), Some((from, _))) => Err(format!(
+            "--store and {from} both give the store: give it once (a URL with no password \
+             in --store, its password alone in NEXUS_MCP_STORE_PASSWORD_FILE; or the whole URL \
+             in {from})"
+        )),
+        (Some(url), None) => Store::redis(("--store", &url), password),
+        (None, Some((from, url))) => Store::redis((from, &url), password),
+        (None, None) => match password {
+            Some((from, _)) => Err(format!(
+                "{from} gives the store's password, and no store is given: --store \
+                 redis://HOST:PORT names it"
+            )),
+            None => Ok(Store::memory()),
+        },
     }
 }
 

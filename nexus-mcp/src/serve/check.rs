@@ -72,7 +72,7 @@ pub(crate) async fn failures(
     if let Some(store) = store
         && let Err(Down(why)) = store.ping().await
     {
-        failed.push(format!("--store (NEXUS_MCP_STORE): {why}"));
+        failed.push(why);
     }
     if let Err(why) = gate.issuer.warm().await {
         failed.push(format!("--issuer: {why}"));

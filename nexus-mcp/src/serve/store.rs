@@ -86,12 +86,13 @@ struct Held {
 /// Where families are kept.
 pub(crate) struct Store(Kept);
 
-/// A Redis: its client, the connection made on first use, and its URL as
-/// a line may show it.
+/// A Redis: its client, the connection made on first use, its URL as a
+/// line may show it, and the flag or variable that gave it.
 struct Redis {
     client: redis::Client,
     manager: tokio::sync::OnceCell<ConnectionManager>,
     shown: String,
+    from: String,
 }
 
 /// Where families are kept, in memory or in Redis.
@@ -109,26 +110,25 @@ impl Store {
     }
 
     /// Families kept in the Redis at `url` (`redis://` or `rediss://`),
-    /// connected to on first use; or why the URL is none.
+    /// given by `from` (the flag or variable), its password joined from
+    /// `password` when that is given alone; connected to on first use.
     ///
     /// # Errors
     ///
-    /// The URL is not Redis's; the message names it without its password.
-    pub(crate) fn redis(url: &str) -> Result<Store, String> {
-        let shown = shown(url);
-        let parsed = url::Url::parse(url).ok();
-        let scheme = parsed.as_ref().map(url::Url::scheme);
-        if !matches!(scheme, Some("redis" | "rediss")) {
-            return Err(format!(
-                "--store {shown}: a redis:// or rediss:// URL (NEXUS_MCP_STORE)"
-            ));
-        }
-        let client = redis::Client::open(url).map_err(|e| format!("--store {shown}: {e}"))?;
+    /// The URL is not Redis's, does not read whole, or is given a password
+    /// twice: said naming `from`, never with the URL's text.
+    pub(crate) fn redis(
+        (from, url): (&str, &str),
+        password: Option<(&str, &str)>,
+    ) -> Result<Store, String> {
+        let url = read_url(url, password).map_err(|why| format!("{from}: {why}"))?;
+        let client = redis::Client::open(url.as_str()).map_err(|_| format!("{from}: {UNREAD}"))?;
         let manager = tokio::sync::OnceCell::new();
         let redis = Redis {
             client,
             manager,
-            shown,
+            shown: shown(&url),
+            from: from.to_owned(),
         };
         Ok(Store(Kept::Redis(Box::new(redis))))
     }
@@ -225,7 +225,8 @@ impl Store {
                 answered(tokio::time::timeout(WAIT, done).await)
             };
             let answer = asked.await;
-            answer.map_err(|Down(why)| Down(format!("{shown} does not answer: {why}")))?;
+            let from = &redis.from;
+            answer.map_err(|Down(why)| Down(format!("{from}: {shown} does not answer: {why}")))?;
         }
         Ok(())
     }
@@ -258,17 +259,59 @@ fn answered<T>(
     }
 }
 
-/// `url` as a log line may show it: its scheme, host, port and database,
-/// never its user or password.
-pub(crate) fn shown(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return "(not a URL)".to_owned();
-    };
-    let _ = parsed.set_username("");
-    let _ = parsed.set_password(None);
-    parsed.set_query(None);
-    parsed.set_fragment(None);
-    nexus_sdk::one_line(parsed.as_str())
+/// Why a store's URL is refused when it does not read whole: a password's
+/// character read as the URL's own (`@`, `/`, `?`, `#`) cuts it elsewhere,
+/// so its text is never shown.
+const UNREAD: &str = "the store's URL does not read as redis://[USER:PASSWORD@]HOST[:PORT][/DB] \
+                      (its text is not shown: it may hold a password); in a URL, a password's \
+                      @ / ? # % and spaces are percent-encoded (@ as %40, / as %2F, ? as %3F, \
+                      # as %23, % as %25), or the password is given alone in \
+                      NEXUS_MCP_STORE_PASSWORD_FILE";
+
+/// `text` read as a Redis URL whole (a host; a path that is a database
+/// number or none; no fragment; no `@` past the host), `password` (given
+/// alone, by the variable it names) joined as its password,
+/// percent-encoded; or why not, without any of `text`.
+pub(crate) fn read_url(text: &str, password: Option<(&str, &str)>) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(text).map_err(|_| UNREAD.to_owned())?;
+    if !matches!(url.scheme(), "redis" | "rediss") {
+        return Err(
+            "the store is a redis:// or rediss:// URL (its text is not shown: it may \
+                    hold a password)"
+                .to_owned(),
+        );
+    }
+    let database = url.path().trim_start_matches('/');
+    let whole = url.host_str().is_some_and(|host| !host.is_empty())
+        && url.path().matches('/').count() <= 1
+        && database.bytes().all(|b| b.is_ascii_digit())
+        && url.fragment().is_none()
+        && !url.query().is_some_and(|q| q.contains('@'));
+    if !whole {
+        return Err(UNREAD.to_owned());
+    }
+    match password {
+        Some((from, _)) if url.password().is_some() => Err(format!(
+            "the store's password is given twice, in its URL and in {from}: give it once"
+        )),
+        Some((_, password)) => {
+            let encoded = password.replace('%', "%25");
+            let joined = url.set_password(Some(&encoded));
+            joined.map_err(|()| UNREAD.to_owned())?;
+            Ok(url)
+        }
+        None => Ok(url),
+    }
+}
+
+/// `url` (read whole by [`read_url`]) as a log line may show it: its
+/// scheme, host, port and database, never its user, password or query.
+fn shown(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    nexus_sdk::one_line(shown.as_str())
 }
 
 #[cfg(test)]
@@ -298,17 +341,77 @@ mod tests {
 
     #[test]
     fn a_stores_url_is_shown_without_its_secrets_and_refused_unless_redis() {
-        let url = "rediss://user:s3cret@redis.example:6380/2?x=s3cret";
-        assert_eq!(shown(url), "rediss://redis.example:6380/2");
+        let url = read_url("rediss://user:s3cret@redis.example:6380/2?x=s3cret", None);
+        assert_eq!(shown(&url.unwrap()), "rediss://redis.example:6380/2");
         for url in [
             "http://redis.example",
             "redis-ish",
             "postgres://u:s3cret@h/db",
+            "s3cret:word@redis.example",
         ] {
-            let refused = Store::redis(url).err().unwrap_or_default();
-            assert!(refused.contains("redis://"), "{refused}");
+            let refused = Store::redis(("--store", url), None)
+                .err()
+                .unwrap_or_default();
+            assert!(
+                refused.starts_with("--store: ") && refused.contains("redis://"),
+                "{refused}"
+            );
             assert!(!refused.contains("s3cret"), "{refused}");
         }
-        assert!(Store::redis("redis://:s3cret@127.0.0.1:1/0").is_ok());
+        assert!(Store::redis(("--store", "redis://:s3cret@127.0.0.1:1/0"), None).is_ok());
+    }
+
+    #[test]
+    fn a_password_a_url_cuts_elsewhere_is_refused_without_any_of_its_text() {
+        // Each password holds a character a URL reads as its own.
+        for password in [
+            "pa/ss/w0rd",
+            "p@ss/w0rd",
+            "p?ss@w0rd",
+            "p#ss@w0rd",
+            "s3c/ret@",
+        ] {
+            for url in [
+                format!("redis://:{password}@redis.example:6379/0"),
+                format!("rediss://default:{password}@redis.example"),
+                format!("redis://{password}@redis.example/1"),
+            ] {
+                let from = "NEXUS_MCP_STORE_FILE";
+                let refused = Store::redis((from, &url), None).err();
+                let refused = refused.unwrap_or_else(|| panic!("taken: {url}"));
+                assert!(
+                    refused.starts_with(from) && refused.contains("%40"),
+                    "{refused}"
+                );
+                for part in password.split(['/', '@', '?', '#']).filter(|p| p.len() > 2) {
+                    assert!(!refused.contains(part), "{part} of {url}: {refused}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_password_given_alone_is_joined_encoded_and_given_twice_is_refused() {
+        let alone = ("NEXUS_MCP_STORE_PASSWORD_FILE", "p@ss/w0rd%#? x");
+        let url = read_url("redis://redis.example:6379/0", Some(alone)).unwrap();
+        assert_eq!(url.password(), Some("p%40ss%2Fw0rd%25%23%3F%20x"));
+        assert_eq!(shown(&url), "redis://redis.example:6379/0");
+        let twice = read_url("redis://:other@redis.example", Some(alone)).unwrap_err();
+        assert!(
+            twice.contains("given twice") && twice.contains(alone.0),
+            "{twice}"
+        );
+        assert!(
+            !twice.contains("other") && !twice.contains("w0rd"),
+            "{twice}"
+        );
+        // A Secret holding only a password, mounted as the URL's file.
+        let only = Store::redis(("NEXUS_MCP_STORE_FILE", "p@ss/w0rd"), None)
+            .err()
+            .unwrap();
+        assert!(
+            only.contains("NEXUS_MCP_STORE_PASSWORD_FILE") && !only.contains("w0rd"),
+            "{only}"
+        );
     }
 }

@@ -15,11 +15,17 @@ pub struct Redis {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    password: Option<String>,
 }
 
 impl Redis {
     /// Started, and ready (its own line says so).
     pub fn start() -> Redis {
+        Redis::start_with(None)
+    }
+
+    /// Started asking `password` of every client (`requirepass`), and ready.
+    pub fn start_with(password: Option<&str>) -> Redis {
         let dir = tempfile::Builder::new()
             .prefix("nexus-mcp-redis-")
             .tempdir();
@@ -27,6 +33,7 @@ impl Redis {
             child: None,
             port: free_port(),
             dir: dir.expect("a directory for redis"),
+            password: password.map(str::to_owned),
         };
         redis.start_again();
         redis
@@ -72,6 +79,11 @@ impl Redis {
                 "--protected-mode",
                 "yes",
             ])
+            .args(
+                self.password
+                    .iter()
+                    .flat_map(|p| ["--requirepass", p.as_str()]),
+            )
             .stdout(Stdio::piped())
             .spawn()
             .expect("redis-server starts");
