@@ -140,7 +140,9 @@ impl Unopened {
             )),
             Unopened::Foreign { kid, held } => Some(format!(
                 "refused {what} sealed under key id {kid:?}, which this replica's keyring \
-                 ({held}) lacks: the replicas' keyrings differ; {fix}"
+                 ({held}) lacks: the key was taken out of the keyring while what it sealed \
+                 was in use (keep it, second, for as long), or the replicas' keyrings differ \
+                 ({fix})"
             )),
         }
     }

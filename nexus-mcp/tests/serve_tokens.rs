@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::served::{Served, workspace_of};
+use common::served::{Served, command, free_port, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 
@@ -251,4 +251,56 @@ fn metadata_naming_another_issuer_is_said_with_both_values() {
         issuer.url()
     );
     assert!(said.contains(&both), "{said}");
+}
+
+/// `serve --oauth-proxy` issued Alice an access token; a replica started
+/// after a keyring change (the key that sealed it taken out) refuses it
+/// naming the keyring, never as an opaque token wanting introspection; one
+/// that still holds the key, second in its ring, takes it.
+#[test]
+fn an_access_token_sealed_under_a_key_the_keyring_no_longer_holds_is_refused_naming_the_keyring() {
+    use common::front::{signed_in_through, tokens_for};
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let (_one, origin, id, redirect) = signed_in_through(&issuer, &gateway, "alice", &[]);
+    let tokens = tokens_for(&origin, &id, &redirect["code"]);
+    let access = tokens["access_token"].as_str().expect("an access token");
+    let new = "new:a-new-sealing-key-of-32-bytes-or-more!";
+    let replica = |keys: &str| {
+        let port = free_port();
+        let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+        let public = format!("{origin}/mcp");
+        let args = [&proxy[..], &["--public-url", &public]].concat();
+        let mut command = command(&gateway, &issuer.url(), port, &args);
+        command
+            .env_remove("NEXUS_MCP_STATE_KEY")
+            .env("NEXUS_MCP_STATE_KEYS", keys);
+        Served::ready(command.spawn().expect("nexus-mcp"), port)
+    };
+    // Asked as the first replica's Host, as the balancer in front passes it.
+    let host = origin.trim_start_matches("http://").to_owned();
+    let listed = |served: &Served| {
+        let bearer = format!("Bearer {access}");
+        let headers = [
+            ("Authorization", bearer.as_str()),
+            ("Host", host.as_str()),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", "list_providers"),
+        ];
+        let body = common::served::call("list_providers", json!({}), "2026-07-28");
+        let (status, _, answer) = served.post(&headers, &body);
+        (status, answer)
+    };
+    let rotated = replica(new);
+    let (status, answer) = listed(&rotated);
+    assert_eq!(status, 401, "{answer}");
+    let said = answer["error_description"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("keyring") && said.contains("lacks") && !said.contains("introspection"),
+        "{answer}"
+    );
+    rotated.said_once(|line| line.contains("keyring") && !line.contains("introspection"));
+    // Kept second in the ring, the old key still opens what it sealed.
+    let kept = replica(&format!("{new},default:{}", common::served::STATE_KEY));
+    assert_eq!(listed(&kept).0, 200);
 }

@@ -396,7 +396,16 @@ impl Gate {
         };
         let keys = keys.now();
         let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
-        let (grant, expires): (super::oauth::grant::Grant, u64) = opened.ok()?;
+        let (grant, expires): (super::oauth::grant::Grant, u64) = match opened {
+            Ok(opened) => opened,
+            // Sealed here (no JWS) under a key id the keyring lacks or holds
+            // another key under: the keyring is the cause, not the token's kind.
+            Err(unopened) if jsonwebtoken::decode_header(token).is_err() => {
+                let why = unopened.keys_differ("an access token")?;
+                return Some(Err(Refusal::InvalidToken(why)));
+            }
+            Err(_) => return None,
+        };
         if grant.resource != self.resource {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
