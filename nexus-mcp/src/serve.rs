@@ -86,8 +86,9 @@ pub(crate) async fn check(
     let mut failed = unread;
     let store = gate.hosts.proxy().map(|_| &*site.store);
     let signs_in = login.is_some();
-    let (failures, notes) = check::failures(gate, login, server, store).await;
+    let (failures, mut notes) = check::failures(gate, login, server, store).await;
     failed.extend(failures);
+    notes.extend(site.admission.notes());
     failed.extend(check::anyone_signs_in(
         gate.issuer.url(),
         signs_in,

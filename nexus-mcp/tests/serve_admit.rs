@@ -84,6 +84,46 @@ fn in_front_of_google_only_the_workspace_it_names_signs_in() {
 }
 
 #[test]
+fn a_workspace_domain_written_in_capitals_lets_its_people_in_and_check_notes_it() {
+    let (issuer, gateway) = (FakeIssuer::start_google(), FakeGateway::start());
+    for rule in ["hd=ACME.EXAMPLE", "email=*@Acme.Example"] {
+        let args = ["--allow-sign-in", rule];
+        let (served, origin) = common::front::proxy(&issuer, &gateway, &args);
+        let id = &common::front::host(&served);
+        let acme =
+            json!({"hd": "acme.example", "email": "ann@acme.example", "email_verified": true});
+        let (status, to, page) = signs_in(&issuer, &origin, id, "1001", acme);
+        assert!(
+            to.is_some_and(|to| to.contains("code=")),
+            "{rule}: {status}: {page}"
+        );
+    }
+    // serve --check notes a Workspace domain no provider sends so, and an
+    // e-mail rule that would let in another domain.
+    let port = free_port();
+    issuer.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let rules = [
+        "--allow-sign-in",
+        "hd=ACME.EXAMPLE",
+        "--allow-sign-in",
+        "email=*acme.example",
+    ];
+    let args = [&PROXY[..], &rules, &["--check"]].concat();
+    let out = command(&gateway, &issuer.url(), port, &args)
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("hd=acme.example") && said.contains("lower case"),
+        "{said}"
+    );
+    assert!(said.contains("write email=*@acme.example"), "{said}");
+}
+
+#[test]
 fn a_sign_in_made_before_a_rule_is_turned_away_at_its_next_refresh() {
     let (issuer, gateway) = (FakeIssuer::start_google(), FakeGateway::start());
     issuer.approve_as_with_claims("1002", claims(json!({"email": "bob@gmail.com"})));

@@ -5,7 +5,9 @@
 //! or a list holding it; a value `*@acme.com` matches every value that ends
 //! so (an e-mail domain). An `email` claim the issuer marks unverified
 //! (`email_verified: false`) matches nothing. With no rule, everyone the
-//! issuer signs in is let in.
+//! issuer signs in is let in. A domain is compared as domains are, without
+//! regard to case: the claims that hold one (`hd`, `email`, `upn`,
+//! `preferred_username`); every other claim (a group) exactly.
 //!
 //! The claims the rules read are carried, sealed, in what `serve` issues,
 //! so that a rule is held again at each refresh: a rule added later turns
@@ -48,6 +50,39 @@ impl Admission {
         self.rules.iter().map(|(claim, _)| claim.as_str())
     }
 
+    /// What `--check` notes of each rule whose value no provider sends in
+    /// that form: a Workspace domain with a capital, a trailing dot, `@` or `*` in a
+    /// Workspace domain (`hd`), an e-mail rule with no `@` (no e-mail
+    /// matches it) or a `*` not followed by `@` (which lets in any domain
+    /// ending so).
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let said = |rule: &str, why: &str| format!("a note: --allow-sign-in {rule:?}: {why}");
+        let mut notes = Vec::new();
+        for (claim, value) in &self.rules {
+            let rule = format!("{claim}={value}");
+            let domain = value.rsplit('@').next().unwrap_or(value);
+            if claim == "hd" && value.bytes().any(|b| b.is_ascii_uppercase()) {
+                let lower = value.to_ascii_lowercase();
+                let why =
+                    format!("Google sends hd in lower case; it is compared so, as hd={lower}");
+                notes.push(said(&rule, &why));
+            }
+            if domain.ends_with('.') {
+                notes.push(said(
+                    &rule,
+                    "no provider sends a domain with a trailing dot: nobody matches it",
+                ));
+            }
+            match claim.as_str() {
+                "hd" if value.contains(['@', '*']) => notes.push(said(&rule, "Google's hd is the Workspace domain alone (hd=acme.com): nobody matches it")),
+                "email" if !value.starts_with('*') && !value.contains('@') => notes.push(said(&rule, &format!("an e-mail has an @: for a domain write email=*@{}", value.trim_start_matches('*')))),
+                "email" if value.starts_with('*') && !value.starts_with("*@") && !value.starts_with("*.") => notes.push(said(&rule, &format!("lets in every address ending so, another domain's included: write email=*@{}", value.trim_start_matches('*')))),
+                _ => {}
+            }
+        }
+        notes
+    }
+
     /// Whether any rule is given.
     pub(crate) fn restricts(&self) -> bool {
         !self.rules.is_empty()
@@ -86,15 +121,27 @@ impl Admission {
     }
 }
 
+/// The claims that hold a domain, or an address ending in one: compared
+/// without regard to case, as domains are.
+const DOMAIN_CLAIMS: [&str; 4] = ["hd", "email", "upn", "preferred_username"];
+
 /// Whether the rule `(claim, value)` holds of `claims`.
 fn holds((claim, value): &(String, String), claims: &Map<String, Value>) -> bool {
     let unverified = claims.get("email_verified") == Some(&Value::Bool(false));
     if claim == "email" && unverified {
         return false;
     }
-    let matches = |text: &str| match value.strip_prefix('*') {
-        Some(ending) => text.len() > ending.len() && text.ends_with(ending),
-        None => text == value,
+    let folded = |text: &str| match DOMAIN_CLAIMS.contains(&claim.as_str()) {
+        true => text.to_ascii_lowercase(),
+        false => text.to_owned(),
+    };
+    let value = folded(value);
+    let matches = |text: &str| {
+        let text = folded(text);
+        match value.strip_prefix('*') {
+            Some(ending) => text.len() > ending.len() && text.ends_with(ending),
+            None => text == value,
+        }
     };
     match at(claims, claim) {
         Some(Value::String(text)) => matches(text),
@@ -162,6 +209,44 @@ mod tests {
             "{why}"
         );
         assert!(why.contains("hd 3") && why.contains("no groups"), "{why}");
+    }
+
+    #[test]
+    fn a_domain_is_compared_as_domains_are_and_a_group_exactly() {
+        let team = admission(&["hd=ACME.com", "email=*@Partner.Example", "groups=Staff"]);
+        for admitted in [
+            json!({"hd": "acme.com"}),
+            json!({"hd": "Acme.COM"}),
+            json!({"email": "Ann@partner.example"}),
+            json!({"groups": ["Staff"]}),
+        ] {
+            assert_eq!(team.admits(&claims(admitted.clone())), Ok(()), "{admitted}");
+        }
+        for refused in [json!({"groups": ["staff"]}), json!({"hd": "acme.com.evil"})] {
+            assert!(team.admits(&claims(refused.clone())).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_value_no_provider_sends_in_that_form_is_noted() {
+        for (rule, words) in [
+            ("hd=ACME.COM", "hd=acme.com"),
+            ("hd=acme.com.", "trailing dot"),
+            ("hd=*@acme.com", "Workspace domain alone"),
+            ("email=acme.com", "email=*@acme.com"),
+            ("email=*acme.com", "email=*@acme.com"),
+        ] {
+            let notes = admission(&[rule]).notes();
+            assert!(notes.iter().any(|n| n.contains(words)), "{rule}: {notes:?}");
+        }
+        for fine in [
+            "hd=acme.com",
+            "email=*@acme.com",
+            "groups=Engineering",
+            "email=ann@acme.com",
+        ] {
+            assert_eq!(admission(&[fine]).notes(), Vec::<String>::new(), "{fine}");
+        }
     }
 
     #[test]
