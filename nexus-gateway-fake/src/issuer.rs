@@ -192,7 +192,9 @@ impl FakeIssuer {
     /// was asked; the access token for `api://<app>/name` has the app as
     /// its audience and `name` in `scp`, and one for a login alone is
     /// Microsoft Graph's. Tokens of other shapes are the test's to mint
-    /// (`aud` the client id, `oid`, `tid`, `scp`, `typ: JWT`).
+    /// (`aud` the client id, `oid`, `tid`, `scp`, `typ: JWT`). The v1
+    /// endpoint's metadata answers at `ORIGIN/TENANT/.well-known/openid-configuration`,
+    /// naming its issuer `https://sts.windows.net/TENANT/`, as Entra's does.
     ///
     /// # Panics
     ///
@@ -285,6 +287,9 @@ impl FakeIssuer {
         let prefix = path.to_owned();
         let handler = Arc::new(move |mut request: RecordedRequest| {
             let url = handler_url.lock().clone();
+            if let Some(v1) = handler_state.lock().shape.v1_metadata(&url, &request.path) {
+                return answer(200, &v1);
+            }
             // Every endpoint is under the issuer's path.
             match request.path.strip_prefix(prefix.as_str()) {
                 Some(rest) => request.path = rest.to_owned(),

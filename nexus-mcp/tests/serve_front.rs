@@ -487,6 +487,32 @@ fn serve_check_holds_for_the_proxy_in_front_of_entra_and_names_its_login_client(
     );
 }
 
+/// `--issuer ORIGIN/TENANT/`, Entra's v1 endpoint, on whatever host serves
+/// it: `serve --check` names the tenant's v2.0 issuer on that host.
+#[test]
+fn serve_check_given_entras_v1_endpoint_names_the_v2_issuer_on_the_same_host() {
+    let (issuer, gateway) = (FakeIssuer::start_entra(TENANT), FakeGateway::start());
+    let v2 = issuer.url();
+    let origin = v2.trim_end_matches(&format!("/{TENANT}/v2.0")).to_owned();
+    for v1 in [format!("{origin}/{TENANT}/"), format!("{origin}/{TENANT}")] {
+        let args = ["--issuer", v1.as_str(), "--check"];
+        let out = command(&gateway, &v1, free_port(), &args)
+            .output()
+            .expect("nexus-mcp");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{said}");
+        assert!(said.contains("is the v1 endpoint"), "{v1}: {said}");
+        assert!(
+            said.contains(&format!("give the tenant's v2.0 issuer, {v2}")),
+            "{said}"
+        );
+        assert!(
+            said.contains(&format!("https://sts.windows.net/{TENANT}/")),
+            "{said}"
+        );
+    }
+}
+
 #[test]
 fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators() {
     let (issuer, gateway) = (FakeIssuer::start_entra(TENANT), FakeGateway::start());

@@ -43,6 +43,23 @@ pub(super) fn metadata(url: &str) -> Value {
     })
 }
 
+/// The v1 endpoint's metadata, at `ORIGIN/TENANT/.well-known/openid-configuration`
+/// (`ORIGIN/TENANT/v2.0` is the v2 endpoint's issuer): its issuer
+/// `https://sts.windows.net/TENANT/`, whatever host serves it.
+pub(super) fn v1_metadata(origin: &str, tenant: &str) -> Value {
+    json!({
+        "issuer": format!("https://sts.windows.net/{tenant}/"),
+        "authorization_endpoint": format!("{origin}/{tenant}/oauth2/authorize"),
+        "token_endpoint": format!("{origin}/{tenant}/oauth2/token"),
+        "jwks_uri": format!("{origin}/common/discovery/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+    })
+}
+
 /// The person `oid` as an application `app` sees them in `sub`: pairwise.
 fn pairwise(oid: &str, app: &str) -> String {
     let digest = Sha256::digest(format!("{oid}\0{app}").as_bytes());

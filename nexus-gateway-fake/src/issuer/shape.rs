@@ -74,6 +74,17 @@ impl Shape {
         }
     }
 
+    /// Entra's v1 metadata when `path` (from the origin) asks it of the
+    /// tenant of the v2 issuer `url`; `None` for any other path or shape.
+    pub(super) fn v1_metadata(&self, url: &str, path: &str) -> Option<Value> {
+        let Shape::Entra(tenant) = self else {
+            return None;
+        };
+        let origin = url.strip_suffix(&format!("/{tenant}/v2.0"))?;
+        let asked = path == format!("/{tenant}/.well-known/openid-configuration");
+        asked.then(|| super::entra::v1_metadata(origin, tenant))
+    }
+
     /// What `/register` answers a host instead of registering it, if
     /// anything: none for Entra and Google, an API token for Okta's.
     pub(super) fn registration_refused(&self) -> Option<(u16, Value)> {

@@ -197,7 +197,7 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Fetched, String> {
             issuer.trim_end_matches('/')
         ),
     ];
-    let mut said = Vec::new();
+    let (mut said, mut seen) = (Vec::new(), Vec::new());
     for url in &tried {
         match get(agent, url) {
             Ok(metadata) if metadata["issuer"] == issuer => {
@@ -225,15 +225,18 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Fetched, String> {
                     introspection,
                 });
             }
-            Ok(metadata) => said.push(format!(
-                "{url} names the issuer {}, not --issuer {issuer:?}: the two must be equal to \
-                 the byte (a trailing slash counts)",
-                metadata["issuer"]
-            )),
+            Ok(metadata) => {
+                said.push(format!(
+                    "{url} names the issuer {}, not --issuer {issuer:?}: the two must be equal to \
+                     the byte (a trailing slash counts)",
+                    metadata["issuer"]
+                ));
+                seen.extend(metadata["issuer"].as_str().map(str::to_owned));
+            }
             Err(why) => said.push(why),
         }
     }
-    let fix = fixed_issuer(issuer, &said.join("; "));
+    let fix = fixed_issuer(issuer, &said.join("; "), &seen);
     Err(format!(
         "the keys of the issuer {issuer} could not be read ({}){}",
         said.join("; "),
@@ -242,12 +245,14 @@ fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Fetched, String> {
 }
 
 /// The issuer to give instead of `issuer`, when what its provider `said`
-/// shows a known mistake: Entra ID's shared issuers (`common`,
-/// `organizations`, `consumers`, whose metadata names a `{tenantid}`
-/// template) and its v1 issuer, for the tenant's own v2.0 one; Okta's
-/// custom authorization server without API Access Management (`401
-/// E0000015`), for the org server.
-fn fixed_issuer(issuer: &str, said: &str) -> Option<String> {
+/// (and the issuers its metadata named, `seen`) shows a known mistake:
+/// Entra ID's shared issuers (`common`, `organizations`, `consumers`, whose
+/// metadata names a `{tenantid}` template) and its v1 endpoint, whatever
+/// host serves it (given as its issuer `https://sts.…/TENANT/`, or as the
+/// v1 authority whose metadata names one), for the tenant's own v2.0
+/// issuer; Okta's custom authorization server without API Access
+/// Management (`401 E0000015`), for the org server.
+fn fixed_issuer(issuer: &str, said: &str, seen: &[String]) -> Option<String> {
     let url = url::Url::parse(issuer).ok()?;
     let first = url
         .path_segments()
@@ -262,11 +267,31 @@ fn fixed_issuer(issuer: &str, said: &str) -> Option<String> {
              names no tenant, so no token's iss equals it"
         ));
     }
-    if host == "sts.windows.net" {
+    // A v1 issuer, `https://sts.…/TENANT/`: its tenant, and itself.
+    let v1 = |named: &url::Url| {
+        let tenant = named
+            .path_segments()
+            .and_then(|mut s| s.next())
+            .unwrap_or_default();
+        let sts = named.host_str().is_some_and(|h| h.starts_with("sts."));
+        (sts && !tenant.is_empty()).then(|| (tenant.to_owned(), named.to_string()))
+    };
+    let named_v1 = seen
+        .iter()
+        .filter_map(|s| url::Url::parse(s).ok())
+        .find_map(|s| v1(&s));
+    if let Some((tenant, v1_issuer)) = v1(&url).or(named_v1) {
+        // The v2 issuer is on the login host: the one given, unless it is
+        // the v1 issuer's own.
+        let login = match host.starts_with("sts.") {
+            true => v2.to_owned(),
+            false => url.origin().ascii_serialization(),
+        };
         return Some(format!(
-            "Entra ID: {issuer} is the v1 issuer; give the tenant's v2.0 issuer, \
-             {v2}/{first}/v2.0, and set accessTokenAcceptedVersion to 2 in the application's \
-             manifest"
+            "Entra ID: {issuer} is the v1 endpoint (its tokens' iss is {v1_issuer}); give the \
+             tenant's v2.0 issuer, \
+             {login}/{tenant}/v2.0, and set accessTokenAcceptedVersion to 2 in the \
+             application's manifest"
         ));
     }
     if said.contains("E0000015") {
@@ -329,19 +354,43 @@ mod tests {
     fn a_known_wrong_issuer_is_told_the_one_to_give() {
         for shared in ["common", "organizations", "consumers"] {
             let issuer = format!("https://login.microsoftonline.com/{shared}/v2.0");
-            let fix = fixed_issuer(&issuer, "").unwrap_or_default();
+            let fix = fixed_issuer(&issuer, "", &[]).unwrap_or_default();
             assert!(fix.contains("/<tenant id>/v2.0"), "{fix}");
         }
-        let v1 = fixed_issuer("https://sts.windows.net/t-1/", "").unwrap_or_default();
+        let v1 = fixed_issuer("https://sts.windows.net/t-1/", "", &[]).unwrap_or_default();
         assert!(
             v1.contains("https://login.microsoftonline.com/t-1/v2.0"),
             "{v1}"
         );
+        // The v1 authority, at any login host, named by the v1 issuer its
+        // metadata names.
+        for (given, fixed) in [
+            (
+                "https://login.microsoftonline.com/t-1/",
+                "https://login.microsoftonline.com/t-1/v2.0",
+            ),
+            (
+                "https://login.microsoftonline.us/t-1",
+                "https://login.microsoftonline.us/t-1/v2.0",
+            ),
+            (
+                "https://login.chinacloudapi.cn/t-1/",
+                "https://login.chinacloudapi.cn/t-1/v2.0",
+            ),
+        ] {
+            let seen = ["https://sts.windows.net/t-1/".to_owned()];
+            let v1 = fixed_issuer(given, "", &seen).unwrap_or_default();
+            assert!(
+                v1.contains(fixed) && v1.contains("v1 endpoint"),
+                "{given}: {v1}"
+            );
+        }
         let said = "https://acme.okta.com/oauth2/default/.well-known/openid-configuration answered 401: E0000015 You do not have permission";
-        let okta = fixed_issuer("https://acme.okta.com/oauth2/default", said).unwrap_or_default();
+        let okta =
+            fixed_issuer("https://acme.okta.com/oauth2/default", said, &[]).unwrap_or_default();
         assert!(okta.contains("--issuer https://acme.okta.com,"), "{okta}");
         assert_eq!(
-            fixed_issuer("https://login.example/t/v2.0", "answered 404"),
+            fixed_issuer("https://login.example/t/v2.0", "answered 404", &[]),
             None
         );
     }
