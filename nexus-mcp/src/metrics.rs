@@ -21,7 +21,9 @@
 //!   consents, authorizations and tokens (`ok`, `shown`, `allowed`, or the
 //!   OAuth error code);
 //! - `nexus_mcp_policy_decisions_total{outcome}`: `--policy`'s decisions,
-//!   `permitted` or `denied`.
+//!   `permitted` or `denied`;
+//! - `nexus_mcp_store_up` (gauge): whether the store every replica shares
+//!   (`--store`) answered when last asked, 1 or 0, asked every few seconds.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +31,7 @@ use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -51,6 +54,7 @@ struct Metrics {
     issuer: Family<Labels, Counter>,
     oauth: Family<Labels, Counter>,
     policy: Family<Labels, Counter>,
+    store: Gauge,
 }
 
 fn histogram() -> Histogram {
@@ -86,6 +90,9 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_oauth", help, oauth.clone());
         let help = "Calls decided by --policy, by outcome";
         registry.register("nexus_mcp_policy_decisions", help, policy.clone());
+        let store = Gauge::default();
+        let help = "Whether the store every replica shares (--store) answered when last asked";
+        registry.register("nexus_mcp_store_up", help, store.clone());
         Metrics {
             registry,
             operations,
@@ -96,6 +103,7 @@ fn metrics() -> &'static Metrics {
             issuer,
             oauth,
             policy,
+            store,
         }
     })
 }
@@ -176,6 +184,13 @@ pub(crate) fn oauth(step: &str, outcome: &str) {
 pub(crate) fn policy(allowed: bool) {
     let outcome = if allowed { "permitted" } else { "denied" };
     count(&metrics().policy, "outcome", outcome);
+}
+
+/// Whether the store answered when last asked.
+pub(crate) fn store_up(up: bool) {
+    if on() {
+        metrics().store.set(i64::from(up));
+    }
 }
 
 /// A connect flow's `step`: asked, consented, declined, expired.

@@ -185,6 +185,9 @@ pub(crate) async fn run(
         policy: server.policy(),
     };
     tokio::spawn(reread_at_sighup(rereads));
+    if gate.hosts.proxy().is_some() {
+        tokio::spawn(Arc::clone(&site.store).watch());
+    }
     let router = router(&site, gate.clone(), server, login)
         .merge(front.map(oauth::routes).unwrap_or_default());
     let listener = tokio::net::TcpListener::bind(&site.listen)

@@ -191,6 +191,46 @@ fn with_the_store_stopped_a_refresh_waits_and_access_tokens_keep_working() {
     assert!(!said.contains("--store"), "{said}");
 }
 
+/// The value of the series `name` in the exposition at `metrics`.
+fn series(metrics: &str, name: &str) -> Option<String> {
+    let text = ureq::get(&format!("http://{metrics}/metrics"))
+        .call()
+        .ok()?;
+    let text = text.into_body().read_to_string().ok()?;
+    let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
+    line.split(' ').nth(1).map(str::to_owned)
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_running_replica_says_at_once_when_its_store_stops_answering_and_when_it_answers_again() {
+    let mut redis = Redis::start();
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let (store, metrics) = (redis.url(), format!("127.0.0.1:{}", free_port()));
+    let args = [
+        "--store",
+        store.as_str(),
+        "--metrics-listen",
+        metrics.as_str(),
+    ];
+    let (one, origin, _id, _tokens) = alice(&issuer, &gateway, &args);
+    assert_eq!(series(&metrics, "nexus_mcp_store_up").as_deref(), Some("1"));
+    redis.stop();
+    // Said without a sign-in or a refresh asking: the replica watches it.
+    let said =
+        one.said_once(|said| said.contains("does not answer") && said.contains("until it answers"));
+    assert!(
+        said.contains("stays ready") && said.contains(&store),
+        "{said}"
+    );
+    assert_eq!(series(&metrics, "nexus_mcp_store_up").as_deref(), Some("0"));
+    let (ready, _, _) = Served::get_url(&format!("{origin}/readyz"));
+    assert_eq!(ready, 200, "readiness stays the replica's own");
+    redis.start_again();
+    one.said_once(|said| said.contains(&format!("the store {store} answers again")));
+    assert_eq!(series(&metrics, "nexus_mcp_store_up").as_deref(), Some("1"));
+}
+
 #[test]
 fn without_a_store_one_replica_catches_a_reuse_and_says_it_is_alone() {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());

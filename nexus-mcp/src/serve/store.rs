@@ -22,6 +22,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 /// The most a step may wait for the store.
 const WAIT: Duration = Duration::from_secs(2);
 
+/// How often a running replica asks whether its store answers.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
+
 /// The prefix of a family's key in Redis.
 const PREFIX: &str = "nexus-mcp:family:";
 
@@ -229,6 +232,33 @@ impl Store {
             answer.map_err(|Down(why)| Down(format!("{from}: {shown} does not answer: {why}")))?;
         }
         Ok(())
+    }
+
+    /// Asks the store every [`WATCH_EVERY`] whether it answers, from start
+    /// to the end of the process: the log says when it stops answering
+    /// (and what that does) and when it answers again, `nexus_mcp_store_up`
+    /// says it at each ask. Readiness stays each replica's own: every
+    /// replica shares the store, and taking them all out would serve no one.
+    pub(crate) async fn watch(self: std::sync::Arc<Store>) {
+        let Kept::Redis(redis) = &self.0 else {
+            return;
+        };
+        let mut answered = None;
+        loop {
+            let now = self.ping().await;
+            crate::metrics::store_up(now.is_ok());
+            match (&now, answered) {
+                (Err(Down(why)), None | Some(true)) => {
+                    log::warn!(target: "nexus_mcp", "{why}: until it answers, a refresh is refused for a while (503) and a new sign-in gets no refresh token; access tokens keep working, and this replica stays ready (every replica shares the store)")
+                }
+                (Ok(()), Some(false)) => {
+                    log::info!(target: "nexus_mcp", "the store {} answers again", redis.shown)
+                }
+                _ => {}
+            }
+            answered = Some(now.is_ok());
+            tokio::time::sleep(WATCH_EVERY).await;
+        }
     }
 
     /// The connection to Redis, made once and mended by the manager.
