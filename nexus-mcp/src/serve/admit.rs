@@ -131,9 +131,13 @@ fn holds((claim, value): &(String, String), claims: &Map<String, Value>) -> bool
     if claim == "email" && unverified {
         return false;
     }
-    let folded = |text: &str| match DOMAIN_CLAIMS.contains(&claim.as_str()) {
-        true => text.to_ascii_lowercase(),
-        false => text.to_owned(),
+    let domain = DOMAIN_CLAIMS.contains(&claim.as_str());
+    let folded = |text: &str| {
+        if domain {
+            text.to_ascii_lowercase()
+        } else {
+            text.to_owned()
+        }
     };
     let value = folded(value);
     let matches = |text: &str| {

@@ -283,9 +283,10 @@ fn fixed_issuer(issuer: &str, said: &str, seen: &[String]) -> Option<String> {
     if let Some((tenant, v1_issuer)) = v1(&url).or(named_v1) {
         // The v2 issuer is on the login host: the one given, unless it is
         // the v1 issuer's own.
-        let login = match host.starts_with("sts.") {
-            true => v2.to_owned(),
-            false => url.origin().ascii_serialization(),
+        let login = if host.starts_with("sts.") {
+            v2.to_owned()
+        } else {
+            url.origin().ascii_serialization()
         };
         return Some(format!(
             "Entra ID: {issuer} is the v1 endpoint (its tokens' iss is {v1_issuer}); give the \
