@@ -5,11 +5,16 @@ still supported upstream and the newest (kubernetes-validate), no Secret's
 value in it, and the rendered Deployment run as the pod would run it: the
 image's entrypoint from its unpacked root filesystem, under its user, with
 exactly the container's arguments and environment and each Secret and
-ConfigMap key laid out at its mount. `serve --check` must hold, and each
-probe must answer 200 at its path and port from the running `serve`.
+ConfigMap key laid out at its mount: its init container's `serve --check`
+(and helm test's, the same) must check exactly what the pod runs and hold,
+and each probe must answer 200 at its path and port from the running
+`serve`. Once: each refusal the chart makes of values a person gets wrong
+(its words, never the secret), and each of the program's secret variables
+refused in extraEnv.
 
-Only the two addresses a test cannot reach are changed for the pod: the
-issuer and the Gateway, pointed at the fake in the provider's shape.
+Only the addresses a test cannot reach are changed for the pod: the issuer
+and the Gateway, pointed at the fake in the provider's shape, and a store
+given by its URL, pointed at the real redis-server here.
 
 Usage: python chart_check.py IMAGE_LAYOUT TAG FAKE_PROGRAM [--update] [--test-the-test]
 As root (a chroot, a network namespace of its own), as `.ci/run` runs it.
@@ -44,6 +49,8 @@ GOLDEN = os.path.join(HERE, "golden")
 # The oldest minor still supported upstream on 2026-11-26 (1.34 ended on
 # 2026-10-27) and the newest.
 KUBERNETES = ["1.35.0", "1.37.0"]
+# Redis's own port: free in the network namespace of our own.
+REDIS_PORT = 6379
 # The fake issuer in each values file's provider's shape.
 SHAPES = {"entra": ["--issuer-tenant", "TENANT_ID"], "okta": ["--issuer-shape", "okta-org"],
           "google": ["--issuer-shape", "google"]}
@@ -67,26 +74,101 @@ def secret_variables(rootfs, process):
     return set(re.findall(r"[A-Z_]+", listed.group(1))) if listed else set()
 
 
-def schema_unmet(variables):
-    """The chart's values schema refuses each secret variable, and its
-    `_FILE` twin, in extraEnv: the program's list, no other."""
-    with open(os.path.join(CHART, "values.schema.json")) as f:
-        name = json.load(f)["properties"]["extraEnv"]["items"]["properties"]["name"]
-    refused = set(name["not"]["enum"])
-    wanted = variables | {f"{v}_FILE" for v in variables}
-    if not variables or refused != wanted:
-        return [f"the values schema refuses {sorted(refused)} in extraEnv; the program's "
-                f"secret variables are {sorted(wanted)}"]
-    return []
+def secret_variables_unrefused(variables):
+    """The chart refuses each secret variable, and its `_FILE` twin, in
+    extraEnv, at render, without showing its value: the program's list, no
+    other (the chart's own list held to the program's --help)."""
+    if not variables:
+        return ["the program names no secret variable in its --help"]
+    files = values_files()
+    failures = []
+    for name in sorted(variables | {f"{v}_FILE" for v in variables}):
+        values = {**files["defaults"], "extraEnv": [{"name": name, "value": "zq7-secret-value"}]}
+        said = refused(CHART, values)
+        if not said or f"extraEnv names {name}" not in said or "zq7-secret-value" in said:
+            failures.append(f"extraEnv naming {name} is not refused as a secret's variable: {said}")
+    listed = re.search(r'define "nexus-mcp.secretVariables" -}}\n([^\n{]*)',
+                       open(os.path.join(CHART, "templates", "_helpers.tpl")).read())
+    if not listed or set(listed.group(1).split()) != variables:
+        failures.append(f"the chart's secret variables differ from the program's {sorted(variables)}")
+    return failures
+
+
+def refused(chart, values):
+    """Why the chart refuses to render `values`, as helm says it; None
+    when it renders."""
+    try:
+        rendered(chart, values)
+    except helm_python.HelmError as e:
+        return str(e)
+    return None
+
+
+# Values a person gets wrong, each refused at render in the chart's words
+# (the value to set named), never showing the secret it may hold: (what,
+# the values' change, the words, a secret that must not be shown).
+SECRET = "zq7pass"
+REFUSALS = [
+    ("a store URL with a password", {"serve": {"store": {"url": f"redis://:{SECRET}@redis:6379"}}},
+     "serve.store holds a URL with a user or password"),
+    ("a store URL with a password through extraArgs",
+     {"serve": {"extraArgs": [f"--store=redis://:{SECRET}@redis:6379"]}}, "serve.extraArgs holds a URL"),
+    ("--store through extraArgs, its URL apart", {"serve": {"extraArgs": ["--store", "redis://r:6379"]}},
+     "serve.extraArgs gives --store"),
+    ("a URL with a password in another flag's value",
+     {"serve": {"returnUrl": f"https://u:{SECRET}@mcp.example.com/done"}}, "serve.returnUrl holds a URL"),
+    ("a proxy's password in extraEnv",
+     {"extraEnv": [{"name": "HTTPS_PROXY", "value": f"http://u:{SECRET}@proxy:3128"}]},
+     "extraEnv HTTPS_PROXY holds a URL"),
+    ("the Gateway's URL with a password", {"gateway": {"url": f"https://k:{SECRET}@gw.example.com"}},
+     "gateway.url holds a user or password"),
+    ("the store given twice", {"serve": {"store": {"url": "redis://r:6379", "secret": {"name": "s"}}}},
+     "serve.store.url and serve.store.secret.name both give the store"),
+    ("a password Secret with no URL", {"serve": {"store": {"passwordSecret": {"name": "redis"}}}},
+     "serve.store.passwordSecret needs serve.store.url"),
+    ("the proxy with no login client", {"serve": {"oauthProxy": True}},
+     "serve.oauthProxy needs serve.loginClient.id"),
+    ("the proxy on two replicas with no store",
+     {"serve": {"oauthProxy": True, "loginClient": {"id": "c"}}}, "needs serve.store"),
+    ("an autoscaler with no CPU request",
+     {"autoscaling": {"enabled": True}, "resources": {"requests": {"cpu": None}}},
+     "autoscaling.enabled needs resources.requests.cpu"),
+    ("one replica", {"replicaCount": 1}, "replicaCount (1): at least 2"),
+    ("no image repository", {"image": {"repository": ""}}, "image.repository: where you pushed"),
+]
+
+
+def merged(base, change):
+    """`base` with `change` merged in, dictionaries key by key."""
+    out = dict(base)
+    for key, value in change.items():
+        out[key] = merged(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def refusals_unmet(chart):
+    """Each of REFUSALS refused at render with its words, its secret unshown."""
+    defaults = values_files()["defaults"]
+    failures = []
+    for what, change, words in REFUSALS:
+        said = refused(chart, merged(defaults, change))
+        if not said or words not in said or SECRET in said:
+            failures.append(f"{what}: not refused with {words!r} alone: {said}")
+    return failures
 
 
 def secrets_held(redis_url):
     """What the existing Secrets hold in this make-believe cluster, by
     (Secret, key): laid out as files for the pod, and never in a render."""
+    password = redis_url.split(":")[2].split("@")[0]
     return {("nexus-gateway", "api-key"): "sk_chart_check_gateway_key",
             ("nexus-mcp-state-keys", "state-keys"): "k1:chart-check-sealing-key-of-32-bytes-or-more",
             ("nexus-mcp-login", "client-secret"): "chart-check-login-client-secret",
-            ("nexus-mcp-redis", "url"): redis_url}
+            ("nexus-mcp-redis", "url"): redis_url,
+            ("redis", "redis-password"): password,
+            # ConfigMaps the values name: a private CA's bundle, a setting.
+            ("company-ca", "ca.pem"): "-----BEGIN CERTIFICATE-----\n",
+            ("nexus-mcp-tuning", "timeout"): "37s"}
 
 
 def rendered(chart, values):
@@ -117,6 +199,9 @@ def validated(objects):
         if o["kind"] == "ServiceMonitor":
             failures += monitor_unmet(o, objects)
             continue
+        if o["kind"] == "HTTPRoute":
+            failures += route_unmet(o, objects)
+            continue
         for version in KUBERNETES:
             try:
                 kubernetes_validate.validate(o, version, strict=True)
@@ -131,6 +216,19 @@ def monitor_unmet(monitor, objects):
              and wanted.items() <= o["metadata"]["labels"].items() for p in o["spec"]["ports"]]
     missing = [e["port"] for e in monitor["spec"]["endpoints"] if e["port"] not in ports]
     return [f"the ServiceMonitor names port {p}, which no Service it selects has" for p in missing]
+
+
+def route_unmet(route, objects):
+    """An HTTPRoute (a CRD, no schema bundled): attached to a Gateway, for
+    a host, to a Service and port the render makes."""
+    services = {(o["metadata"]["name"], p["port"]) for o in objects if o["kind"] == "Service"
+                for p in o["spec"]["ports"]}
+    spec = route["spec"]
+    failures = [] if spec.get("parentRefs") and spec.get("hostnames") else [
+        "the HTTPRoute names no Gateway or no host"]
+    return failures + [f"the HTTPRoute sends to {b['name']}:{b['port']}, which no Service is"
+                       for r in spec["rules"] for b in r["backendRefs"]
+                       if (b["name"], b["port"]) not in services]
 
 
 def template_of(objects):
@@ -156,10 +254,11 @@ def secrets_shown(objects, text, image):
     return failures
 
 
-def laid_out(objects, held):
-    """Each file the container mounts, as the kubelet lays it out: the
-    Secrets' keys (0440) and the ConfigMap's (0444)."""
-    spec, container = container_of(objects)
+def laid_out(objects, held, container):
+    """Each file `container` mounts, as the kubelet lays it out: the
+    Secrets' keys (0440), the chart's ConfigMap's and any other's the
+    cluster holds (0444)."""
+    spec = template_of(objects)["spec"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
     maps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
     files = {}
@@ -171,9 +270,27 @@ def laid_out(objects, held):
                 value = held.get((name, item["key"]), f"no key {item['key']} in {name}")
                 files[f"{mount['mountPath']}/{item['path']}"] = (value + "\n", 0o440)
         else:
-            for key, text in maps[volume["configMap"]["name"]].items():
+            name = volume["configMap"]["name"]
+            data = maps.get(name) or {k: v for (n, k), v in held.items() if n == name}
+            for key, text in data.items():
                 files[f"{mount['mountPath']}/{key}"] = (text, 0o444)
     return files
+
+
+def env_of(container, held):
+    """`container`'s environment as the kubelet gives it: each value, or
+    the key a ConfigMap or Secret holds, or the pod's own field."""
+    env = {}
+    for e in container.get("env", []):
+        source = e.get("valueFrom", {})
+        ref = source.get("secretKeyRef") or source.get("configMapKeyRef")
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        elif ref:
+            env[e["name"]] = held.get((ref["name"], ref["key"]), "")
+        elif "fieldRef" in source:
+            env[e["name"]] = "nexus-mcp-0"
+    return env
 
 
 # Each probe's route: readiness is the one that leaves the Service while the
@@ -211,24 +328,54 @@ def user_of(spec, container, image_user):
 
 
 def run_as_pod(image, objects, fake):
-    """The rendered Deployment's container run from the image: `serve
-    --check`, then serve, its probes asked, then SIGTERM."""
+    """The rendered Deployment's pod run from the image: its init container
+    (`serve --check` with the pod's own arguments, files and user) must
+    hold, then its container serves, its probes asked, then SIGTERM."""
     spec, container = container_of(objects)
-    env = {e["name"]: e["value"] for e in container.get("env", [])}
     process = {**image.process, "user": user_of(spec, container, image.process["user"])}
     if process["user"]["uid"] == 0 and spec.get("securityContext", {}).get("runAsNonRoot"):
         return ["runAsNonRoot, and the container would run as root: the kubelet refuses it"]
-    pod = Pod(image.rootfs, process, container["args"], env, laid_out(objects, image.held))
+    failures = checked_before_traffic(image, objects, process)
+    if failures:
+        return failures
+    env, files = env_of(container, image.held), laid_out(objects, image.held, container)
+    pod = Pod(image.rootfs, process, container["args"], env, files)
     try:
-        unchecked = pod.unchecked()
-        if unchecked:
-            return [f"with the render's arguments and files, {unchecked}"]
         pod.start()
         failures = probes_unanswered(pod, container)
         failures += [why for why in [pod.stop_failure()] if why]
         return failures + ([pod.said()] if failures else [])
     finally:
         pod.close()
+
+
+def checked_before_traffic(image, objects, process):
+    """The init container and `helm test`'s pod each run `serve --check`
+    with exactly the container's arguments, environment and mounts; the
+    init container, run as the kubelet runs it, holds."""
+    spec, container = container_of(objects)
+    inits = spec.get("initContainers", [])
+    tests = [o["spec"]["containers"][0] for o in objects if o["kind"] == "Pod"
+             and o["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    failures = []
+    for what, checking in [("the init container", inits[0] if inits else None),
+                           ("helm test's pod", tests[0] if tests else None)]:
+        same = checking and checking["args"] == container["args"] + ["--check"] and all(
+            checking.get(k) == container.get(k) for k in ("env", "volumeMounts", "image"))
+        if not same:
+            failures.append(f"{what} does not run serve --check as the pod runs serve")
+    if failures:
+        return failures
+    init = inits[0]
+    pod = Pod(image.rootfs, process, init["args"], env_of(init, image.held),
+              laid_out(objects, image.held, init))
+    try:
+        code, said = pod.run()
+    finally:
+        pod.close()
+    if code != 0 or "the configuration holds" not in said:
+        return [f"the init container's serve --check exited {code}: {said}"]
+    return []
 
 
 def rolls_unmet(chart, values, objects):
@@ -267,8 +414,10 @@ def checked(chart, name, values, image, fake_program, update=False):
             fake.control("/_fake/clients", {
                 "client_id": client, "redirect_uri": "https://mcp.example.com/connect/callback",
                 "client_secret": image.held[("nexus-mcp-login", "client-secret")]})
-        faked = {**values, "gateway": {**values["gateway"], "url": fake.gateway},
-                 "serve": {**values["serve"], "issuer": fake.issuer}}
+        serve = {**values["serve"], "issuer": fake.issuer}
+        if serve.get("store", {}).get("url"):
+            serve["store"] = {**serve["store"], "url": f"redis://127.0.0.1:{REDIS_PORT}"}
+        faked = {**values, "gateway": {**values["gateway"], "url": fake.gateway}, "serve": serve}
         failures += run_as_pod(image, rendered(chart, faked)[0], fake)
     finally:
         fake.close()
@@ -318,22 +467,34 @@ def test_the_test(image, fake_program):
          mutated(("templates/deployment.yaml", "path: /readyz", "path: /ready")), "defaults"),
         ("a Secret's value in a render", "is in the render", CHART, shown),
         ("a secret variable given a value", "is given a value in the render",
-         mutated(("templates/deployment.yaml", "            - name: NEXUS_GATEWAY_URL",
-                  "            - name: NEXUS_MCP_STORE\n              value: redis://x\n"
-                  "            - name: NEXUS_GATEWAY_URL")), "defaults"),
-        ("a secret variable in the values", "'not' failed", CHART, given),
+         mutated(("templates/_helpers.tpl", "- name: NEXUS_GATEWAY_URL\n",
+                  "- name: NEXUS_MCP_STORE\n  value: redis://x\n- name: NEXUS_GATEWAY_URL\n")),
+         "defaults"),
+        ("a secret variable in the values", "extraEnv names NEXUS_API_KEY", CHART, given),
+        ("an init container that checks other arguments", "the init container does not run",
+         mutated(("templates/deployment.yaml", "            - --check\n", "            - --check\n            - --allow-write\n")),
+         "defaults"),
         ("a policy change that rolls nothing", "changed policy leaves the pod template",
          mutated(("templates/deployment.yaml", "checksum/files: {{ $files | sha256sum }}",
                   "checksum/files: fixed")), "entra"),
         ("an invalid field", "invalid for 1.35.0",
-         mutated(("templates/deployment.yaml", "readOnlyRootFilesystem", "readOnlyRootFileSystem")),
+         mutated(("templates/_helpers.tpl", "readOnlyRootFilesystem", "readOnlyRootFileSystem")),
          "defaults"),
     ]
-    missed = []
+    unrefused = mutated(("templates/_helpers.tpl", "needs serve.store: without", "needs a store: without"))
+    if not any("the proxy on two replicas with no store" in f for f in refusals_unmet(unrefused)):
+        print("test of the test: a refusal's words changed: MISSED")
+        missed = ["a refusal whose words changed was not caught"]
+    else:
+        print("test of the test: a refusal's words changed: caught")
+        missed = []
     for what, words, chart, values in cases:
         name = values if isinstance(values, str) else "defaults"
         values = files[values] if isinstance(values, str) else values
-        failures = checked(chart, name, values, image, fake_program)
+        try:
+            failures = checked(chart, name, values, image, fake_program)
+        except helm_python.HelmError as e:
+            failures = [str(e)]
         caught = any(words in f for f in failures)
         print(f"test of the test: {what}: {'caught' if caught else 'MISSED'}")
         if not caught:
@@ -360,13 +521,14 @@ def redis(port):
 
 def main(layout, tag, fake_program, *flags):
     isolate()
-    port = 6379  # Redis's own: free in the namespace of our own
+    port = REDIS_PORT
     store = redis(port)
     rootfs, config = unpack(layout, tag, tempfile.mkdtemp(prefix="nexus-image-"))
     process = config["process"]
     image = Image(rootfs, process, secrets_held(f"redis://:chart-check-redis@127.0.0.1:{port}"),
                   secret_variables(rootfs, process))
-    failed = guide_unmet(values_files()) + schema_unmet(image.variables)
+    failed = guide_unmet(values_files()) + secret_variables_unrefused(image.variables)
+    failed += [f"refusals: {f}" for f in refusals_unmet(CHART)]
     try:
         for name, values in values_files().items():
             failures = checked(CHART, name, values, image, fake_program, "--update" in flags)

@@ -117,7 +117,8 @@ variable names the file, under /var/run/secrets/nexus-mcp/VOLUME/.
     (list "NEXUS_MCP_STATE_KEYS_FILE" "state-keys" .Values.stateKeysSecret)
     (list "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE" "login-client" $s.loginClient.secret)
     (list "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE" "introspection-client" $s.introspectionClient.secret)
-    (list "NEXUS_MCP_STORE_FILE" "store" $s.store.secret) -}}
+    (list "NEXUS_MCP_STORE_FILE" "store" $s.store.secret)
+    (list "NEXUS_MCP_STORE_PASSWORD_FILE" "store-password" ($s.store.passwordSecret | default dict)) -}}
 {{- range $files }}
 {{- $secret := index . 2 }}
 {{- if $secret.name }}
@@ -127,4 +128,145 @@ variable names the file, under /var/run/secrets/nexus-mcp/VOLUME/.
   key: {{ $secret.key }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Every refusal of values the schema cannot word, in the chart's words, each
+naming the value to set; none shows a value that may hold a secret.
+*/}}
+{{- define "nexus-mcp.refusals" -}}
+{{- $s := .Values.serve -}}
+{{- if lt (int .Values.replicaCount) 2 }}
+{{- fail (printf "replicaCount (%v): at least 2, so that a rolling update or a drained node always leaves one serving" .Values.replicaCount) }}
+{{- end }}
+{{- $url := "[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s\"]*@" }}
+{{- range $key, $value := $s }}
+{{- if regexMatch $url (toJson $value) }}
+{{- fail (printf "serve.%s holds a URL with a user or password in it (its value is not shown): a password comes from a Secret, as a file (serve.store.secret, or serve.store.url with serve.store.passwordSecret)" $key) }}
+{{- end }}
+{{- end }}
+{{- if regexMatch $url .Values.gateway.url }}
+{{- fail "gateway.url holds a user or password (its value is not shown): the Gateway's api key comes from gateway.apiKeySecret" }}
+{{- end }}
+{{- range $s.extraArgs }}
+{{- if regexMatch "^--store(=|$)" . }}
+{{- fail "serve.extraArgs gives --store (its value is not shown): the store is serve.store, its password from a Secret (serve.store.secret, or serve.store.passwordSecret)" }}
+{{- end }}
+{{- end }}
+{{- $secrets := splitList " " (include "nexus-mcp.secretVariables" .) }}
+{{- range .Values.extraEnv }}
+{{- if or (has .name $secrets) (has (trimSuffix "_FILE" .name) $secrets) }}
+{{- fail (printf "extraEnv names %s, a secret's variable (its value is not shown): the chart sets it from the Secret named in its own value, as a file" .name) }}
+{{- end }}
+{{- if regexMatch $url (toJson (omit . "name")) }}
+{{- fail (printf "extraEnv %s holds a URL with a user or password in it (its value is not shown): give it through valueFrom.secretKeyRef" .name) }}
+{{- end }}
+{{- end }}
+{{- with $s.store }}
+{{- if and .url .secret.name }}
+{{- fail "serve.store.url and serve.store.secret.name both give the store: give one (the URL with no password in serve.store.url and its password in serve.store.passwordSecret, or the whole URL in the Secret serve.store.secret names)" }}
+{{- end }}
+{{- if and .secret.name .passwordSecret.name }}
+{{- fail "serve.store.secret.name and serve.store.passwordSecret.name both give the store's password: the first holds the whole URL; give one" }}
+{{- end }}
+{{- if and .passwordSecret.name (not .url) }}
+{{- fail "serve.store.passwordSecret needs serve.store.url (redis://HOST:PORT): the Secret holds the password alone" }}
+{{- end }}
+{{- if and .url (not (regexMatch "^rediss?://" .url)) }}
+{{- fail "serve.store.url is a redis:// or rediss:// URL (its value is not shown)" }}
+{{- end }}
+{{- end }}
+{{- if and $s.oauthProxy (not $s.loginClient.id) }}
+{{- fail "serve.oauthProxy needs serve.loginClient.id: people sign in at the issuer with that client (its secret in serve.loginClient.secret for a confidential one)" }}
+{{- end }}
+{{- if and $s.oauthProxy (not (or $s.store.url $s.store.secret.name)) }}
+{{- fail (printf "serve.oauthProxy on %v replicas or more needs serve.store: without it each replica catches a refresh token used twice alone, and a stolen one is taken on another; set serve.store.secret (a Secret holding the whole redis:// URL) or serve.store.url with serve.store.passwordSecret" (ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled)) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (not (dig "requests" "cpu" "" (.Values.resources | default dict))) }}
+{{- fail "autoscaling.enabled needs resources.requests.cpu: the HorizontalPodAutoscaler scales on the CPU used against that request, and computes nothing without it" }}
+{{- end }}
+{{- end -}}
+
+{{/* The program's secret variables (its --help names them): each refused in extraEnv, as itself and as its _FILE twin. */}}
+{{- define "nexus-mcp.secretVariables" -}}
+NEXUS_API_KEY NEXUS_MCP_STATE_KEY NEXUS_MCP_STATE_KEYS NEXUS_MCP_LOGIN_CLIENT_SECRET NEXUS_MCP_INTROSPECTION_CLIENT_SECRET NEXUS_MCP_STORE NEXUS_MCP_STORE_PASSWORD
+{{- end -}}
+
+{{/* The image, as every container of the chart runs it. */}}
+{{- define "nexus-mcp.image" -}}
+{{ required "image.repository: where you pushed the image scripts/build-image built (skopeo copy)" .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* The container's environment: the Gateway, each secret's file, the log level, extraEnv. */}}
+{{- define "nexus-mcp.env" -}}
+- name: NEXUS_GATEWAY_URL
+  value: {{ required "gateway.url: the Nexus Gateway's URL" .Values.gateway.url | quote }}
+{{- range fromYamlArray (include "nexus-mcp.secretFiles" .) }}
+- name: {{ .variable }}
+  value: /var/run/secrets/nexus-mcp/{{ .volume }}/{{ .key }}
+{{- end }}
+{{- with .Values.serve.logLevel }}
+- name: NEXUS_LOG
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* What every container of the chart mounts: the Secrets' files, the ConfigMap's, extraVolumeMounts. */}}
+{{- define "nexus-mcp.mounts" -}}
+{{- range fromYamlArray (include "nexus-mcp.secretFiles" .) }}
+- name: {{ .volume }}
+  mountPath: /var/run/secrets/nexus-mcp/{{ .volume }}
+  readOnly: true
+{{- end }}
+{{- if include "nexus-mcp.files" . }}
+- name: files
+  mountPath: /etc/nexus-mcp
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The volumes those mounts name. */}}
+{{- define "nexus-mcp.volumes" -}}
+{{- range fromYamlArray (include "nexus-mcp.secretFiles" .) }}
+- name: {{ .volume }}
+  secret:
+    secretName: {{ .secret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
+{{- if include "nexus-mcp.files" . }}
+- name: files
+  configMap:
+    name: {{ include "nexus-mcp.fullname" . }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* A container's hardening: no privilege, a read-only root, no capability. */}}
+{{- define "nexus-mcp.containerSecurity" -}}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}
+
+{{/* The pod's: non-root, its volumes' files given to its group, RuntimeDefault seccomp. */}}
+{{- define "nexus-mcp.podSecurity" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
 {{- end -}}
