@@ -28,6 +28,7 @@ mod oauth;
 mod refresh;
 mod register;
 mod shape;
+mod userinfo;
 use crate::server::{HttpServer, Reply};
 use shape::Shape;
 
@@ -109,6 +110,10 @@ struct State {
     /// Okta's app groups claim filter ([`FakeIssuer::okta_groups_filter`]):
     /// the groups an ID token carries start with it; none without one.
     groups_filter: Option<String>,
+    /// Each access token issued: its person and scope, for `/userinfo`.
+    access: HashMap<String, (String, String)>,
+    /// A refresh answered without an ID token ([`FakeIssuer::renew_without_id_token`]).
+    renew_bare: bool,
     /// A number for each client and code.
     serial: u64,
 }
@@ -380,6 +385,14 @@ impl FakeIssuer {
     /// Google shape never writes `groups`.
     pub fn okta_groups_filter(&self, prefix: &str) {
         self.state.lock().groups_filter = Some(prefix.to_owned());
+    }
+
+    /// Renews sign-ins without an ID token from now on, as OpenID Connect
+    /// lets a provider (Core §12.2): a refresh answers an access token
+    /// (and a refresh token) alone. In the shapes that list `/userinfo`
+    /// (Okta's, Google's), it answers the person as they are now.
+    pub fn renew_without_id_token(&self) {
+        self.state.lock().renew_bare = true;
     }
 
     /// Gives `client_id`'s sign-ins no refresh token, even when they ask

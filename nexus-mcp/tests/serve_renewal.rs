@@ -117,3 +117,63 @@ fn a_thief_who_refreshes_first_loses_the_chain_when_the_host_refreshes() {
         "{after}"
     );
 }
+
+/// OpenID Connect lets a provider renew a sign-in without an ID token
+/// (Core §12.2): `serve` then reads the person from its userinfo endpoint,
+/// so a person regrouped at Okta is decided anew at the next refresh, not
+/// at the sign-in's end a week later.
+#[test]
+fn renewed_without_an_id_token_the_person_is_read_from_userinfo_and_decided_anew() {
+    let (issuer, gateway) = (FakeIssuer::start_okta_org(), FakeGateway::start());
+    issuer.okta_groups_filter("");
+    issuer.renew_without_id_token();
+    let args = ["--allow-sign-in", "groups=staff"];
+    let (_served, origin, id, first) =
+        signed_in(&issuer, &gateway, "ann", &["staff", "engineering"], &args);
+    let (status, second) = refreshed(&origin, &id, &first);
+    assert_eq!(status, 200, "userinfo says she is in staff: {second}");
+    let out = Map::from_iter([("groups".to_owned(), json!(["engineering"]))]);
+    issuer.approve_as_with_claims("ann", out);
+    let (status, refused) = refreshed(&origin, &id, &second);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{refused}"
+    );
+    let why = refused["error_description"].as_str().unwrap_or_default();
+    assert!(why.contains("--allow-sign-in"), "{why}");
+}
+
+/// A provider that renews without an ID token and lists no userinfo
+/// endpoint says nothing of who the person is now: the sign-in ends at
+/// that refresh (within an access token's life), and `serve --check` says
+/// so beforehand.
+#[test]
+fn renewed_without_an_id_token_nor_a_userinfo_endpoint_the_sign_in_ends() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    issuer.renew_without_id_token();
+    let (served, origin, id, first) = signed_in(&issuer, &gateway, "bo", &[], &[]);
+    let (status, refused) = refreshed(&origin, &id, &first);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{refused}"
+    );
+    served.said_once(|said| said.contains("lists no userinfo endpoint"));
+    let port = common::served::free_port();
+    issuer.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let check = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--check",
+    ];
+    let out = common::served::command(&gateway, &issuer.url(), port, &check)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("lists no userinfo_endpoint"), "{said}");
+}

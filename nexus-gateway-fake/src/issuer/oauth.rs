@@ -78,6 +78,7 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
             None => register::register(&mut state, &request.body),
         },
         ("GET", "/authorize") => authorize(&mut state, url, &form),
+        ("GET", "/userinfo") => super::userinfo::answered(&state, request),
         ("POST", "/token") => token(&mut state, url, &with_basic(form, request)),
         ("POST", "/introspect") if state.shape != Shape::Google => {
             introspect::answer(&mut state, url, &with_basic(form, request))
@@ -228,6 +229,7 @@ fn exchanged(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         );
     }
     let mut issued = issued(state, url, &grant, resource.as_deref());
+    super::userinfo::remembered(state, &issued, &grant);
     if grant.offline && !state.unrefreshed.contains(&grant.client) {
         issued["refresh_token"] = json!(refresh::kept(state, &grant));
     }

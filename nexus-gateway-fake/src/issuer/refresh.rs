@@ -65,6 +65,12 @@ pub(super) fn refreshed(state: &mut State, url: &str, form: &HashMap<String, Str
         grant.claims = now.clone();
     }
     let mut issued = issued(state, url, &grant, grant.resource.as_deref());
+    if state.renew_bare {
+        issued
+            .as_object_mut()
+            .map(|fields| fields.remove("id_token"));
+    }
+    super::userinfo::remembered(state, &issued, &grant);
     issued["refresh_token"] = json!(kept(state, &grant));
     answer(200, &issued)
 }

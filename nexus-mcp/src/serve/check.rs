@@ -21,6 +21,12 @@ use super::introspect::Why;
 use super::store::{Down, Store};
 use crate::server::NexusServer;
 
+/// The note for an issuer behind `--oauth-proxy` that lists no userinfo
+/// endpoint.
+const NO_USERINFO: &str = "a note: the issuer lists no userinfo_endpoint: a sign-in it renews \
+     without an ID token (OpenID Connect allows it) ends at that refresh, the person signing in \
+     again, since nothing then says who they are now";
+
 /// What the check may take per question.
 const ASK: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -105,7 +111,13 @@ pub(crate) async fn failures(
         None => Ok(false),
     };
     let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
-    let notes: Vec<String> = notes.into_iter().chain(no_host).collect();
+    let no_userinfo = (proxy && !metadata.is_null() && metadata["userinfo_endpoint"].is_null())
+        .then(|| NO_USERINFO.to_owned());
+    let notes: Vec<String> = notes
+        .into_iter()
+        .chain(no_host)
+        .chain(no_userinfo)
+        .collect();
 
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
         let endpoint = gate.issuer.introspection().await.ok().flatten();

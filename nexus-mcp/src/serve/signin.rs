@@ -13,13 +13,13 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet,
-    CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreGenderClaim, CoreIdToken,
+    CoreJsonWebKeySet, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, TokenResponse,
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, TokenResponse, UserInfoClaims, UserInfoError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -144,10 +144,7 @@ impl Login {
     /// why not: its refusal is the person's (disabled, removed, the token
     /// revoked: they sign in again), `invalid_client` the operator's, and
     /// no answer is for a while (`Stopped`).
-    fn renewal(
-        &self,
-        upstream: &Upstream,
-    ) -> Result<(Option<CoreIdToken>, Option<Upstream>), NotSignedIn> {
+    fn renewal(&self, upstream: &Upstream) -> Result<Renewal, NotSignedIn> {
         let client = self.client().map_err(NotSignedIn::Operator)?;
         let http = |request| http::call(&self.agent, request);
         let token = RefreshToken::new(upstream.0.clone());
@@ -173,8 +170,40 @@ impl Login {
                 NotSignedIn::Stopped
             }
         })?;
-        let upstream = tokens.refresh_token().map(|t| Upstream(t.secret().clone()));
-        Ok((tokens.id_token().cloned(), upstream))
+        Ok(Renewal {
+            id_token: tokens.id_token().cloned(),
+            next: tokens.refresh_token().map(|t| Upstream(t.secret().clone())),
+            access: tokens.access_token().clone(),
+        })
+    }
+
+    /// The person the issuer's userinfo endpoint names for `access` (a
+    /// renewal's access token), every claim it sends read as an ID token's
+    /// are; why not: none listed (the person signs in again: nothing says
+    /// who they are now), the endpoint's refusal (theirs), or no answer.
+    fn user_info(&self, access: AccessToken) -> Result<SignedIn, NotSignedIn> {
+        let client = self.client().map_err(NotSignedIn::Operator)?;
+        let Ok(asked) = client.user_info(access, None) else {
+            return Err(NotSignedIn::Person(NO_USERINFO.to_owned()));
+        };
+        let http = |request| http::call(&self.agent, request);
+        let answered: Result<UserInfoClaims<AllClaims, CoreGenderClaim>, _> = asked.request(&http);
+        let claims = answered.map_err(|e| match e {
+            UserInfoError::Request(e) => {
+                log::warn!(target: "nexus_mcp", "the issuer's userinfo endpoint did not answer: {e}");
+                NotSignedIn::Stopped
+            }
+            UserInfoError::Response(status, _, _) if status.is_client_error() => {
+                NotSignedIn::Person(format!("its userinfo endpoint answered {status}"))
+            }
+            e => NotSignedIn::Operator(format!("the issuer's userinfo answer: {e}")),
+        })?;
+        let others = serde_json::to_value(&claims).ok();
+        let others = others
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        let sub = claims.standard_claims().subject().to_string();
+        read_person(&self.reads, self.issuer.url().to_owned(), &sub, &others)
     }
 
     /// The OpenID Connect client, from the issuer's metadata as the bearer
@@ -474,23 +503,52 @@ pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
     Ok(SignedIn { upstream, ..read })
 }
 
+/// What the issuer answered a refresh: its ID token if it sent one, its
+/// next refresh token if it rotated it, and the access token it issued.
+struct Renewal {
+    id_token: Option<CoreIdToken>,
+    next: Option<Upstream>,
+    access: AccessToken,
+}
+
+/// Every claim a userinfo answer carries besides OpenID's standard ones
+/// (`groups`, `hd`, a custom claim), read as an ID token's are.
+#[derive(Debug, Deserialize, Serialize)]
+struct AllClaims {
+    #[serde(flatten)]
+    rest: Map<String, Value>,
+}
+
+impl openidconnect::AdditionalClaims for AllClaims {}
+
+/// Why a renewal without an ID token ends the sign-in where the issuer
+/// lists no userinfo endpoint.
+const NO_USERINFO: &str = "the issuer renewed the sign-in without an ID token and lists no \
+                           userinfo endpoint to say who the person is now";
+
 /// The sign-in renewed at the issuer with its refresh token `upstream`:
-/// the person as the issuer's new ID token names them now (none when it
-/// sent none), and its next refresh token (none when it keeps the one it
-/// had); or why not ([`Login::renewal`]).
+/// the person as the issuer says they are now (its new ID token, or,
+/// renewed without one as OpenID Connect allows, its userinfo endpoint:
+/// never the claims of the first sign-in kept for its whole life), and its
+/// next refresh token (none when it keeps the one it had); or why not
+/// ([`Login::renewal`], [`Login::user_info`]).
 pub(crate) async fn renewed(
     login: Arc<Login>,
     upstream: Upstream,
-) -> Result<(Option<SignedIn>, Option<Upstream>), NotSignedIn> {
+) -> Result<(SignedIn, Option<Upstream>), NotSignedIn> {
     let _ = login.issuer.held_or_fetched().await;
     let asking = Arc::clone(&login);
     let answered = tokio::task::spawn_blocking(move || asking.renewal(&upstream));
-    let (id_token, next) = answered.await.map_err(|_| NotSignedIn::Stopped)??;
-    let Some(id_token) = id_token else {
-        return Ok((None, next));
+    let renewal = answered.await.map_err(|_| NotSignedIn::Stopped)??;
+    let read = match renewal.id_token {
+        Some(id_token) => person_in(&login, &id_token, None).await?.0,
+        None => {
+            let access = renewal.access;
+            let asked = tokio::task::spawn_blocking(move || login.user_info(access));
+            asked.await.map_err(|_| NotSignedIn::Stopped)??
+        }
     };
-    let (read, _) = person_in(&login, &id_token, None).await?;
-    Ok((Some(read), next))
+    Ok((read, renewal.next))
 }
 
 /// Who `id_token` names, checked by the OpenID Connect crate (signature,

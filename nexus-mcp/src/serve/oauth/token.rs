@@ -260,8 +260,9 @@ async fn begun(
 }
 
 /// `refresh` renewed at the issuer, when the issuer gave its sign-in a
-/// refresh token: the person read again from the issuer's new ID token
-/// (their groups, claims and workspace; who `--allow-sign-in` lets in is
+/// refresh token: the person read again from the issuer's new ID token, or
+/// its userinfo endpoint when it renews without one (their groups, claims
+/// and workspace; who `--allow-sign-in` lets in is
 /// held after), so that a person the issuer disabled or regrouped is out
 /// or decided anew within an access token's life. Renewed before the
 /// family moves on, so that an issuer that does not answer leaves the
@@ -273,15 +274,13 @@ async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, OAuthError>
     let Refresh { mut grant, .. } = refresh.clone();
     match signin::renewed(Arc::clone(&front.login), upstream).await {
         Ok((person, next)) => {
-            if let Some(person) = person {
-                if person.subject != grant.person {
-                    let why = "the issuer renewed the sign-in for another person";
-                    return Err(OAuthError::bad("invalid_grant", why));
-                }
-                grant.workspace = person.workspace;
-                grant.attributes = person.attributes;
-                grant.admitted = person.admitted;
+            if person.subject != grant.person {
+                let why = "the issuer renewed the sign-in for another person";
+                return Err(OAuthError::bad("invalid_grant", why));
             }
+            grant.workspace = person.workspace;
+            grant.attributes = person.attributes;
+            grant.admitted = person.admitted;
             let upstream = next.or(refresh.upstream);
             Ok(Refresh {
                 grant,
