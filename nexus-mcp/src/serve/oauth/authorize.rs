@@ -10,18 +10,26 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::client::{Client, is_url, same_redirect};
 use super::consent::{self, Pending};
+use super::document::Unfetched;
 use super::front::Front;
 use super::grant::client_mark;
 use super::refused::Refused;
 use crate::keys::KEYS_DIFFER;
+use crate::serve::page::page;
 
 /// What the person reads when the application's document cannot be used
 /// (the why is the operator's, in the log).
+/// What a person reads when this server fetches too many applications'
+/// descriptions at once to fetch theirs now.
+const DOCUMENTS_BUSY: &str = "This server is busy reading other applications' descriptions. \
+     Try again in a moment.";
+
 const DOCUMENT_UNUSABLE: &str = "This application describes itself at its client id's URL, and \
      that description could not be fetched or does not allow this request. Tell the \
      application's developer; this server's log says why.";
@@ -206,7 +214,12 @@ pub(crate) async fn authorize(
     let documented = match id {
         Some(id) => match front.documents.client(id).await {
             Ok(client) => Some(client),
-            Err(why) => {
+            Err(Unfetched::Busy(why)) => {
+                let id = nexus_sdk::one_line(id);
+                log::info!(target: "nexus_mcp", "authorization: the client ID metadata document at {id} waits: {why}");
+                return page(StatusCode::SERVICE_UNAVAILABLE, DOCUMENTS_BUSY);
+            }
+            Err(Unfetched::Unusable(why)) => {
                 let id = nexus_sdk::one_line(id);
                 log::info!(target: "nexus_mcp", "authorization: the client ID metadata document at {id} cannot be used: {why}");
                 return Refused::Page(DOCUMENT_UNUSABLE).answer(&front.origin);
