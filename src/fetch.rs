@@ -117,15 +117,16 @@ pub struct FetchOptions {
     before_redirect: Option<RedirectCheck>,
 }
 
-/// What decides a redirect the credential would go with: its method and
-/// URL as they would be sent; an error ends the call.
+/// What decides a redirect the call would follow: its method and URL as
+/// they would be sent; an error ends the call.
 type RedirectCheck = std::sync::Arc<dyn Fn(&Method, &Uri) -> Result<(), NexusError> + Send + Sync>;
 
 impl FetchOptions {
-    /// Asks `check` before each redirect the credential would go with (one
-    /// to the first request's origin), with the hop's method after the
-    /// redirect's rules and its URL; an error of `check` ends the call with
-    /// it, and nothing is sent to that hop. A policy decides each hop so.
+    /// Asks `check` before each redirect the call would follow (the
+    /// credential goes only to one on the first request's origin), with
+    /// the hop's method after the redirect's rules and its URL; an error of
+    /// `check` ends the call with it, and nothing is sent to that hop. A
+    /// policy decides each hop so, and an address rule bounds each.
     #[must_use]
     pub fn before_redirect(
         mut self,
@@ -354,11 +355,7 @@ pub(crate) fn send_following_redirects(
     let mut hops = 0;
     let (response, last) = redirect::send(transport, &policy, budget, hop, |hop| {
         hops += 1;
-        if let Some(check) = first
-            .before_redirect
-            .as_ref()
-            .filter(|_| hops > 1 && hop.is_on(home))
-        {
+        if let Some(check) = first.before_redirect.as_ref().filter(|_| hops > 1) {
             check(&hop.method, &hop.uri)?;
         }
         let mut headers = first.headers.clone();

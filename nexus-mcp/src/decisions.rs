@@ -91,12 +91,16 @@ pub(crate) fn unreadable(principal: &Principal, why: &str) -> Failure {
     Failure::refused(POLICY_DENIED, format!("{DENIED}: {why}"))
 }
 
-/// A call's redirect, to be decided as a call of its own before the SDK
-/// sends it with the credential: who asks, through which client, of which
-/// provider and account, and the first request (its headers, and its body,
-/// which a 307 or 308 sends again).
+/// A call's redirect, bounded and decided before the SDK follows it: a hop
+/// off the provider's origin (`home`) held to the public-address rule
+/// unless `--redirect-origin` trusts its origin ([`crate::addresses`]), and
+/// under `--policy` every hop decided as a call of its own: who asks,
+/// through which client, of which provider and account, and the first
+/// request (its headers, and its body, which a 307 or 308 sends again).
 pub(crate) struct Hop {
-    pub(crate) held: Arc<Held>,
+    pub(crate) home: String,
+    pub(crate) trusted: Arc<Vec<String>>,
+    pub(crate) held: Option<Arc<Held>>,
     pub(crate) principal: Principal,
     pub(crate) client: String,
     pub(crate) provider: String,
@@ -105,20 +109,34 @@ pub(crate) struct Hop {
 }
 
 impl Hop {
-    /// Whether the policies let the call go on to `method` `uri` (the
-    /// method the redirect's rules leave, read as every method the first
-    /// request's headers and the hop's query name, and its body's when
-    /// the hop sends it again); the policy's refusal when not.
+    /// Whether the call may go on to `method` `uri` (the method the
+    /// redirect's rules leave): off the provider's origin, only to a
+    /// public address or a trusted origin; under `--policy`, read as every
+    /// method the first request's headers and the hop's query name, and
+    /// its body's when the hop sends it again. The refusal when not, the
+    /// operator told why.
     pub(crate) fn decided(&self, method: &Method, uri: &Uri) -> Result<(), NexusError> {
+        let mut url = uri.to_string();
+        let origin = url::Url::parse(&url).map(|u| u.origin().ascii_serialization());
+        let off = origin.as_deref().ok() != Some(self.home.as_str());
+        if let Some(why) = crate::addresses::hop_refused(&url, &self.trusted).filter(|_| off) {
+            let who = self.principal.who().unwrap_or_else(|| "stdio".into());
+            log::warn!(target: "nexus_mcp", "redirect: not followed who={who} provider={:?} from {}: {why}", self.provider, self.home);
+            let told = "the API redirected to an address this server does not reach for it (not \
+                        on the public Internet); ask this server's operator";
+            return Err(NexusError::new("origin_not_allowed", told));
+        }
+        let Some(held) = &self.held else {
+            return Ok(());
+        };
         let kept = method.as_str() == self.first.method;
         let body = self.first.data.as_deref().filter(|_| kept);
-        let mut url = uri.to_string();
         let decided = (crate::readings::methods(method.as_str(), &self.first.headers, &url, body))
             .map_err(|why| unreadable(&self.principal, why))
             .and_then(|methods| {
                 let call = (self.provider.as_str(), &methods[..], self.account.as_str());
                 let asking = (&self.principal, self.client.as_str());
-                call_permitted(Some(&self.held), asking, call, &mut url)
+                call_permitted(Some(held), asking, call, &mut url)
             });
         decided.map_err(|failure| match failure {
             Failure::Refused { code, message } => NexusError::new(code, message),

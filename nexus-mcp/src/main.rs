@@ -38,6 +38,7 @@
 //!   as one type), `accounts`, `providers`.
 
 mod accounts;
+mod addresses;
 mod answer;
 mod calls;
 mod connect;
@@ -165,6 +166,13 @@ struct Cli {
     /// DELETE…), not only GET and HEAD.
     #[arg(long, global = true)]
     allow_write: bool,
+    /// An origin a redirect the API answers may lead to though it is not on
+    /// the public Internet (a host inside your network): every other hop
+    /// off the provider's origin must reach a public address (repeat for
+    /// more): https://HOST[:PORT]
+    #[arg(long = "redirect-origin", value_name = "ORIGIN", global = true,
+          value_parser = |given: &str| addresses::origin("--redirect-origin", given))]
+    redirect_origins: Vec<String>,
     /// The lines on stderr: text, or json (one JSON object a line, a call's
     /// fields each its own: who, client, account, provider, method, host,
     /// status, bytes, ms, outcome)
@@ -379,6 +387,7 @@ fn server(cli: Cli, mode: Mode, client: NexusClient, connector: Connector) -> Ne
         allow_write: cli.allow_write,
         connector,
         token_buffer: cli.token_buffer,
+        redirect_origins: Arc::new(cli.redirect_origins),
     };
     NexusServer::new(AsyncNexusClient::new(client), settings, Calls::new())
 }

@@ -59,6 +59,9 @@ pub(crate) struct Settings {
     pub(crate) accounts: Accounts,
     /// `--policy`: who may do what (none: everyone everything offered).
     pub(crate) policy: Option<Arc<crate::policy::Held>>,
+    /// `--redirect-origin`: the origins a redirect may lead to off the
+    /// provider's though they are not on the public Internet.
+    pub(crate) redirect_origins: Arc<Vec<String>>,
 }
 
 /// Whom the server's calls act for, said once at start: each call's
@@ -340,8 +343,9 @@ impl NexusServer {
     /// resolved or sent before.
     fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
         let account = caller.account.as_deref().unwrap_or_default();
+        let held = self.settings.policy.clone();
         // Without a policy nothing is read: a call pays for no reading.
-        if let Some(held) = &self.settings.policy {
+        if let Some(held) = &held {
             let options = &fetch.options;
             let body = options.data.as_deref();
             let methods =
@@ -354,19 +358,25 @@ impl NexusServer {
                 call,
                 &mut fetch.url,
             )?;
-            let hop = crate::decisions::Hop {
-                held: Arc::clone(held),
-                principal: caller.principal.clone(),
-                client: caller.client.clone(),
-                provider: fetch.provider.clone(),
-                account: account.to_owned(),
-                first: fetch.options.clone(),
-            };
-            fetch.options = fetch
-                .options
-                .clone()
-                .before_redirect(move |m, u| hop.decided(m, u));
         }
+        let home = url::Url::parse(&fetch.url).map(|u| u.origin().ascii_serialization());
+        // The first request is read again at a hop only for a policy.
+        let first = held
+            .as_ref()
+            .map(|_| fetch.options.clone())
+            .unwrap_or_default();
+        let hop = crate::decisions::Hop {
+            home: home.unwrap_or_default(),
+            trusted: Arc::clone(&self.settings.redirect_origins),
+            held,
+            principal: caller.principal.clone(),
+            client: caller.client.clone(),
+            provider: fetch.provider.clone(),
+            account: account.to_owned(),
+            first,
+        };
+        let options = std::mem::take(&mut fetch.options);
+        fetch.options = options.before_redirect(move |m, u| hop.decided(m, u));
         Ok(())
     }
 

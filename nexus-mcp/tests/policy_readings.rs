@@ -10,6 +10,7 @@ mod common;
 
 use common::served::{Served, fakes};
 use common::{is_error, text};
+use nexus_gateway_fake::FakeUpstream;
 use serde_json::{Value, json};
 
 /// Everyone may call; nobody deletes; at github, only acme's repositories.
@@ -270,4 +271,35 @@ fn a_redirect_to_a_denied_path_ends_the_call_and_sends_nothing_past_the_hop() {
         api.last_request().map(|r| r.path),
         Some("/repos/acme/new".to_owned())
     );
+}
+
+/// A redirect off the provider's origin, the credential left behind, is a
+/// call of its own too: a `forbid` on `context.host` is asked about it
+/// (here of an origin the operator trusts past the public-address rule),
+/// and nothing is sent there when it forbids.
+#[test]
+fn a_redirect_to_another_host_is_decided_as_a_call_of_its_own() {
+    use nexus_gateway_fake::FakeReply;
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
+    let inside = FakeUpstream::start_on("127.0.0.2:0").expect("127.0.0.2 is loopback too");
+    inside.set_reply("/x", FakeReply::new(200).body("inside"));
+    let policy = r#"permit (principal, action == Action::"call", resource);
+@id("not inside")
+forbid (principal, action == Action::"call", resource) when { context.host == "127.0.0.2" };
+"#;
+    let (_dir, file) = common::served::policy_file(policy);
+    let trusted = inside.url();
+    let args = ["--policy", &file, "--redirect-origin", &trusted];
+    let served = Served::start(&gateway, &issuer, &args);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let to = format!("{}/x", inside.url());
+    api.set_reply("/moved", FakeReply::new(302).header("Location", &to));
+    let url = format!("{}/moved", api.url());
+    let denied = fetched(&served, &alice, json!({"provider": "github", "url": url}));
+    assert!(
+        is_error(&denied) && text(&denied).starts_with("policy_denied"),
+        "{denied}"
+    );
+    assert_eq!(inside.request_count(), 0, "nothing sent past the hop");
+    served.said_once(|said| said.contains("127.0.0.2") && said.contains("by not inside"));
 }

@@ -190,12 +190,12 @@ fn an_upstreams_own_sdk_headers_are_removed() {
     }
 }
 
-/// `FetchOptions::before_redirect` is asked before each redirect the
-/// credential goes with (its method after the redirect's rules, its URL),
-/// never before the first request nor before a hop to another origin
-/// (which the credential does not reach); its error ends the call there.
+/// `FetchOptions::before_redirect` is asked before each redirect the call
+/// follows (its method after the redirect's rules, its URL), one to another
+/// origin (which the credential does not reach) too, never before the
+/// first request; its error ends the call there, nothing sent to the hop.
 #[test]
-fn before_redirect_decides_each_hop_the_credential_goes_with() {
+fn before_redirect_decides_each_hop_the_call_follows() {
     use std::sync::{Arc, Mutex};
     let (_gateway, api, elsewhere, client) = setup(FakeProvider::oauth2("gho_x"));
     let cache = TokenCache::new();
@@ -219,8 +219,8 @@ fn before_redirect_decides_each_hop_the_credential_goes_with() {
     assert_eq!(status, 200);
     assert_eq!(
         *asked.lock().unwrap(),
-        ["GET /b"],
-        "a 302 makes a POST a GET"
+        ["GET /b", "GET /c"],
+        "a 302 makes a POST a GET; the hop to another origin is asked too"
     );
     assert_eq!(
         elsewhere.request_count(),
@@ -242,4 +242,20 @@ fn before_redirect_decides_each_hop_the_credential_goes_with() {
         ("policy_denied", "not /b")
     );
     assert_eq!(api.request_count(), sent + 1, "nothing sent to /b");
+    // A hop to another origin refused: nothing reaches it.
+    let reached = elsewhere.request_count();
+    let elsewhere_refused = FetchOptions::default().before_redirect(|_, uri| {
+        let away = uri.path() == "/c";
+        let refused = nexus_sdk::NexusError::new("origin_not_allowed", "not there");
+        if away { Err(refused) } else { Ok(()) }
+    });
+    let error = client
+        .authenticated_fetch(&cache, "ws", "maps", &url, elsewhere_refused)
+        .unwrap_err();
+    assert_eq!(error.code.as_str(), "origin_not_allowed");
+    assert_eq!(
+        elsewhere.request_count(),
+        reached,
+        "nothing sent to the other origin"
+    );
 }

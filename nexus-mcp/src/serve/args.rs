@@ -190,7 +190,7 @@ impl ServeArgs {
             );
         }
         let document_origins = (self.document_origins.iter())
-            .map(|given| document_origin(given))
+            .map(|given| crate::addresses::origin("--oauth-client-document-origin", given))
             .collect::<Result<Vec<String>, String>>()?;
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
         let introspection = introspection(self.introspection_client_id, secret)?;
@@ -284,17 +284,6 @@ fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store, String> {
             None => Ok(Store::memory()),
         },
     }
-}
-
-/// `given` (an `--oauth-client-document-origin`) as a URL's origin.
-fn document_origin(given: &str) -> Result<String, String> {
-    let url = url::Url::parse(given)
-        .ok()
-        .filter(|u| u.has_host() && u.path() == "/");
-    let url = url.filter(|u| matches!(u.scheme(), "http" | "https"));
-    let why =
-        || format!("--oauth-client-document-origin {given:?}: an origin (https://host[:port])");
-    Ok(url.ok_or_else(why)?.origin().ascii_serialization())
 }
 
 /// `Ok` when each `--scope` is one word, and none is `offline_access`.
