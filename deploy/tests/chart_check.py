@@ -49,6 +49,8 @@ GOLDEN = os.path.join(HERE, "golden")
 # The oldest minor still supported upstream on 2026-11-26 (1.34 ended on
 # 2026-10-27) and the newest.
 KUBERNETES = ["1.35.0", "1.37.0"]
+# A private CA's bundle (the SDK's test CA), for a values file that names one.
+PRIVATE_CA = os.path.join(HERE, "..", "..", "tests", "data", "private-ca.crt")
 # Redis's own port: free in the network namespace of our own.
 REDIS_PORT = 6379
 # The fake issuer in each values file's provider's shape.
@@ -167,7 +169,7 @@ def secrets_held(redis_url):
             ("nexus-mcp-redis", "url"): redis_url,
             ("redis", "redis-password"): password,
             # ConfigMaps the values name: a private CA's bundle, a setting.
-            ("company-ca", "ca.pem"): "-----BEGIN CERTIFICATE-----\n",
+            ("company-ca", "ca.pem"): open(PRIVATE_CA).read(),
             ("nexus-mcp-tuning", "timeout"): "37s"}
 
 
