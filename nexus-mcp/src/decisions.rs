@@ -109,6 +109,33 @@ pub(crate) struct Hop {
 }
 
 impl Hop {
+    /// `options` for a call to `url` with every redirect hop bounded and,
+    /// under `held`, decided (see [`Hop::decided`]), `trusted` the origins
+    /// `--redirect-origin` names; `principal` asking through `client` of
+    /// `provider` as `account`. The first request is kept for a hop only
+    /// where a policy reads it again.
+    pub(crate) fn bounding(
+        options: FetchOptions,
+        url: &str,
+        (held, trusted): (Option<Arc<Held>>, Arc<Vec<String>>),
+        (principal, client): (&Principal, &str),
+        (provider, account): (&str, &str),
+    ) -> FetchOptions {
+        let home = url::Url::parse(url).map(|u| u.origin().ascii_serialization());
+        let first = held.as_ref().map(|_| options.clone()).unwrap_or_default();
+        let hop = Hop {
+            home: home.unwrap_or_default(),
+            trusted,
+            held,
+            principal: principal.clone(),
+            client: client.to_owned(),
+            provider: provider.to_owned(),
+            account: account.to_owned(),
+            first,
+        };
+        options.before_redirect(move |method, uri| hop.decided(method, uri))
+    }
+
     /// Whether the call may go on to `method` `uri` (the method the
     /// redirect's rules leave): off the provider's origin, only to a
     /// public address or a trusted origin; under `--policy`, read as every

@@ -19,8 +19,11 @@
 //!   (what an API may read a request as: an override's method, a path
 //!   that splits two ways; a leaf), `literals` (what a policy compares
 //!   with that no request can be; a leaf), `decisions`
-//!   (where the server asks: its calls, links and listings decided, counted
-//!   and told) and `policy_command` (`nexus-mcp policy`).
+//!   (where the server asks: its calls, links, listings and redirect hops
+//!   decided, counted and told) and `policy_command` (`nexus-mcp policy`).
+//! * Where a stranger's URL may lead: `addresses` (the public-address rule
+//!   a client document's fetch and a redirect off the provider's origin
+//!   obey, and the origins trusted past it; a leaf).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
 //!   once. Who a call acts for is a `principal::Principal`, made where the
 //!   request enters (stdio's operator, `serve`'s verified person) and read

@@ -359,24 +359,12 @@ impl NexusServer {
                 &mut fetch.url,
             )?;
         }
-        let home = url::Url::parse(&fetch.url).map(|u| u.origin().ascii_serialization());
-        // The first request is read again at a hop only for a policy.
-        let first = held
-            .as_ref()
-            .map(|_| fetch.options.clone())
-            .unwrap_or_default();
-        let hop = crate::decisions::Hop {
-            home: home.unwrap_or_default(),
-            trusted: Arc::clone(&self.settings.redirect_origins),
-            held,
-            principal: caller.principal.clone(),
-            client: caller.client.clone(),
-            provider: fetch.provider.clone(),
-            account: account.to_owned(),
-            first,
-        };
+        let asking = (&caller.principal, caller.client.as_str());
+        let call = (fetch.provider.as_str(), account);
+        let trusted = Arc::clone(&self.settings.redirect_origins);
         let options = std::mem::take(&mut fetch.options);
-        fetch.options = options.before_redirect(move |m, u| hop.decided(m, u));
+        fetch.options =
+            crate::decisions::Hop::bounding(options, &fetch.url, (held, trusted), asking, call);
         Ok(())
     }
 

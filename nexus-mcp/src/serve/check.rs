@@ -27,6 +27,13 @@ const NO_USERINFO: &str = "a note: the issuer lists no userinfo_endpoint: a sign
      without an ID token (OpenID Connect allows it) ends at that refresh, the person signing in \
      again, since nothing then says who they are now";
 
+/// The note for an issuer behind `--oauth-proxy` whose `metadata` lists no
+/// userinfo endpoint; none otherwise.
+fn no_userinfo(proxy: bool, metadata: &Value) -> Option<String> {
+    let lists = metadata.is_null() || !metadata["userinfo_endpoint"].is_null();
+    (proxy && !lists).then(|| NO_USERINFO.to_owned())
+}
+
 /// What the check may take per question.
 const ASK: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -111,12 +118,8 @@ pub(crate) async fn failures(
         None => Ok(false),
     };
     let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
-    let no_userinfo = (proxy && !metadata.is_null() && metadata["userinfo_endpoint"].is_null())
-        .then(|| NO_USERINFO.to_owned());
-    let notes: Vec<String> = notes
-        .into_iter()
-        .chain(no_host)
-        .chain(no_userinfo)
+    let notes: Vec<String> = (notes.into_iter().chain(no_host))
+        .chain(no_userinfo(proxy, &metadata))
         .collect();
 
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
