@@ -146,7 +146,8 @@ impl Hop {
         let mut url = uri.to_string();
         let origin = url::Url::parse(&url).map(|u| u.origin().ascii_serialization());
         let off = origin.as_deref().ok() != Some(self.home.as_str());
-        if let Some(why) = crate::addresses::hop_refused(&url, &self.trusted).filter(|_| off) {
+        let refused = off.then(|| crate::addresses::hop_refused(&url, &self.trusted));
+        if let Some(why) = refused.flatten() {
             let who = self.principal.who().unwrap_or_else(|| "stdio".into());
             log::warn!(target: "nexus_mcp", "redirect: not followed who={who} provider={:?} from {}: {why}", self.provider, self.home);
             let told = "the API redirected to an address this server does not reach for it (not \
