@@ -70,6 +70,76 @@ pub fn var(name: &'static str) -> Result<Option<String>, NexusError> {
     value.map_err(|e| NexusError::invalid_input(not_utf8(e)).blaming(name))
 }
 
+/// A PEM bundle of CA certificates trusted beside the webpki roots (with
+/// the `rustls` feature; `platform-verifier` and `native-tls` read it in
+/// place of the system's roots): the variable OpenSSL, curl, Python and Go
+/// read, so one setting serves every program of a container.
+pub const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// The TLS the client trusts, as the crate's features and
+/// [`SSL_CERT_FILE`] ask, for a `ureq` agent a program builds of its own,
+/// so that it trusts what the client trusts and no more.
+///
+/// rustls with the webpki roots by default, and beside them the bundle
+/// [`SSL_CERT_FILE`] names (a private CA without a rebuild); the OS trust
+/// store with `platform-verifier`; native-tls when it is the only TLS
+/// feature (both read `SSL_CERT_FILE` themselves, in place of the
+/// system's roots).
+///
+/// ```
+/// let tls = nexus_sdk::setting::tls()?;
+/// let config = ureq::Agent::config_builder().tls_config(tls).build();
+/// let _agent = ureq::Agent::new_with_config(config);
+/// # Ok::<(), nexus_sdk::NexusError>(())
+/// ```
+///
+/// # Errors
+///
+/// `invalid_input` naming [`SSL_CERT_FILE`] when the file it names cannot
+/// be read, is not PEM, or holds no certificate: never the default roots
+/// alone.
+#[cfg(any(feature = "rustls", feature = "native-tls"))]
+pub fn tls() -> Result<ureq::tls::TlsConfig, NexusError> {
+    let builder = ureq::tls::TlsConfig::builder();
+    #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
+    let builder = builder.provider(ureq::tls::TlsProvider::NativeTls);
+    #[cfg(feature = "platform-verifier")]
+    let builder = builder.root_certs(ureq::tls::RootCerts::PlatformVerifier);
+    #[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
+    let builder = match var(SSL_CERT_FILE)? {
+        Some(path) => builder.root_certs(with_bundle(&path)?),
+        None => builder,
+    };
+    Ok(builder.build())
+}
+
+/// The webpki roots and every certificate of the PEM file at `path`; a file
+/// that cannot be read, does not parse or holds none is an error naming
+/// it, never the default roots alone.
+#[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
+fn with_bundle(path: &str) -> Result<ureq::tls::RootCerts, NexusError> {
+    use ureq::tls::{Certificate, PemItem};
+    let refused = |why: String| {
+        NexusError::invalid_input(format!("{SSL_CERT_FILE} {path}: {why}")).blaming(SSL_CERT_FILE)
+    };
+    let pem = std::fs::read(path).map_err(|e| refused(format!("cannot be read: {e}")))?;
+    let parsed: Result<Vec<PemItem>, _> = ureq::tls::parse_pem(&pem).collect();
+    let parsed = parsed.map_err(|e| refused(format!("is not a PEM bundle: {e}")))?;
+    let extra = parsed.into_iter().filter_map(|item| match item {
+        PemItem::Certificate(cert) => Some(cert),
+        _ => None,
+    });
+    let extra: Vec<Certificate<'static>> = extra.collect();
+    if extra.is_empty() {
+        return Err(refused("holds no PEM certificate".into()));
+    }
+    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
+    let roots = roots.map(|der| Certificate::from_der(der.as_ref()));
+    Ok(ureq::tls::RootCerts::new_with_certs(
+        &roots.chain(extra).collect::<Vec<_>>(),
+    ))
+}
+
 /// A duration as the settings are written: a number of seconds (`30`,
 /// `2.5`), the same with `s` (`30s`), or milliseconds with `ms` (`500ms`),
 /// blanks around it allowed. `None` for anything else, for zero, and for
@@ -98,4 +168,24 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     let seconds = number.parse::<f64>().ok()? * scale;
     let duration = Duration::try_from_secs_f64(seconds).ok()?;
     (!duration.is_zero() && duration <= LONGEST).then_some(duration)
+}
+
+#[cfg(all(test, feature = "rustls", not(feature = "platform-verifier")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_bundle_is_trusted_beside_the_webpki_roots_not_instead() {
+        let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/private-ca.crt");
+        let ureq::tls::RootCerts::Specific(roots) = with_bundle(bundle).unwrap() else {
+            panic!("specific roots");
+        };
+        assert_eq!(
+            roots.len(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
+        );
+        let private = std::fs::read(bundle).unwrap();
+        let private = ureq::tls::Certificate::from_pem(&private).unwrap();
+        assert!(roots.iter().any(|root| root.der() == private.der()));
+    }
 }

@@ -127,7 +127,7 @@ impl Transport {
             // The proxy is chosen per request, for its scheme (`Proxies`).
             .proxy(None);
         #[cfg(any(feature = "rustls", feature = "native-tls"))]
-        let config = config.tls_config(tls_config()?);
+        let config = config.tls_config(crate::setting::tls()?);
         Ok(Transport {
             agent: Agent::new_with_config(config.build()),
             timeout,
@@ -212,58 +212,6 @@ fn carries_body(method: &Method) -> bool {
     ["POST", "PUT", "PATCH"]
         .iter()
         .any(|m| method.eq_ignore_ascii_case(m))
-}
-
-/// TLS as the crate features ask: rustls with webpki roots by default, and
-/// beside them the CA bundle `SSL_CERT_FILE` names (the variable OpenSSL,
-/// curl, Python and Go read, so one setting serves every program of a
-/// container; a private CA without a rebuild); the OS trust store with
-/// `platform-verifier`, native-tls when it is the only TLS feature (both
-/// read `SSL_CERT_FILE` themselves, in place of the system's roots).
-#[cfg(any(feature = "rustls", feature = "native-tls"))]
-fn tls_config() -> Result<ureq::tls::TlsConfig, NexusError> {
-    let builder = ureq::tls::TlsConfig::builder();
-    #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
-    let builder = builder.provider(ureq::tls::TlsProvider::NativeTls);
-    #[cfg(feature = "platform-verifier")]
-    let builder = builder.root_certs(ureq::tls::RootCerts::PlatformVerifier);
-    #[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
-    let builder = match crate::setting::var(CA_BUNDLE)? {
-        Some(path) => builder.root_certs(with_bundle(&path)?),
-        None => builder,
-    };
-    Ok(builder.build())
-}
-
-/// The variable naming a CA bundle trusted beside the webpki roots.
-#[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
-const CA_BUNDLE: &str = "SSL_CERT_FILE";
-
-/// The webpki roots and every certificate of the PEM file at `path`; a file
-/// that cannot be read, does not parse or holds none is an error naming
-/// it, never the default roots alone.
-#[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
-fn with_bundle(path: &str) -> Result<ureq::tls::RootCerts, NexusError> {
-    use ureq::tls::{Certificate, PemItem};
-    let refused = |why: String| {
-        NexusError::invalid_input(format!("{CA_BUNDLE} {path}: {why}")).blaming(CA_BUNDLE)
-    };
-    let pem = std::fs::read(path).map_err(|e| refused(format!("cannot be read: {e}")))?;
-    let parsed: Result<Vec<PemItem>, _> = ureq::tls::parse_pem(&pem).collect();
-    let parsed = parsed.map_err(|e| refused(format!("is not a PEM bundle: {e}")))?;
-    let extra = parsed.into_iter().filter_map(|item| match item {
-        PemItem::Certificate(cert) => Some(cert),
-        _ => None,
-    });
-    let extra: Vec<Certificate<'static>> = extra.collect();
-    if extra.is_empty() {
-        return Err(refused("holds no PEM certificate".into()));
-    }
-    let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter();
-    let roots = roots.map(|der| Certificate::from_der(der.as_ref()));
-    Ok(ureq::tls::RootCerts::new_with_certs(
-        &roots.chain(extra).collect::<Vec<_>>(),
-    ))
 }
 
 /// Reads a whole body from `peer`, failing once more than `cap` bytes have
@@ -390,21 +338,5 @@ mod tests {
                 "{m}"
             );
         }
-    }
-
-    #[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
-    #[test]
-    fn a_ca_bundle_is_trusted_beside_the_webpki_roots_not_instead() {
-        let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/private-ca.crt");
-        let ureq::tls::RootCerts::Specific(roots) = with_bundle(bundle).unwrap() else {
-            panic!("specific roots");
-        };
-        assert_eq!(
-            roots.len(),
-            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
-        );
-        let private = std::fs::read(bundle).unwrap();
-        let private = ureq::tls::Certificate::from_pem(&private).unwrap();
-        assert!(roots.iter().any(|root| root.der() == private.der()));
     }
 }

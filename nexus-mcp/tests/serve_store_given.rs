@@ -13,6 +13,7 @@ use std::process::Output;
 
 use common::redis::Redis;
 use common::served::{command, free_port};
+use common::tls::TEST_CA;
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 
 const PROXY: [&str; 3] = ["--oauth-proxy", "--login-client-id", "nexus-login"];
@@ -38,6 +39,7 @@ fn checked(args: &[&str], env: &[(&str, &str)]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let all = [&PROXY[..], args, &["--check"]].concat();
     let mut serve = command(&gateway, &issuer.url(), port, &all);
+    serve.env_remove("SSL_CERT_FILE");
     for (name, value) in env {
         match name.strip_suffix("_FILE") {
             Some(_) => {
@@ -142,4 +144,22 @@ fn a_password_given_alone_is_joined_to_the_stores_url_and_the_store_answers() {
             "{said}"
         );
     }
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_store_behind_a_private_ca_is_trusted_through_ssl_cert_file_beside_the_public_roots() {
+    let redis = Redis::start_tls();
+    let store = redis.url();
+    // The helper writes a `_FILE` variable's value to the file it names.
+    let bundle = std::fs::read_to_string(TEST_CA).unwrap();
+    let (out, said) = checked(&["--store", &store], &[("SSL_CERT_FILE", &bundle)]);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    // Without the bundle the store's certificate is not trusted, and so said.
+    let (out, said) = checked(&["--store", &store], &[]);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&store) && said.contains("certificate"),
+        "{said}"
+    );
 }

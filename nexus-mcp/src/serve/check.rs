@@ -225,11 +225,7 @@ fn no_host_registers(proxy: bool, metadata: &Value, refuses: bool) -> Option<Str
 /// registration no compliant server takes (its redirect URI is not a
 /// URL), so that nothing is ever registered by asking.
 fn hosts_refused(endpoint: &str) -> bool {
-    let config = ureq::Agent::config_builder()
-        .timeout_global(Some(ASK))
-        .http_status_as_error(false)
-        .build();
-    let agent: ureq::Agent = config.into();
+    let agent = http::agent(ASK);
     let asked = serde_json::json!({"redirect_uris": ["not a URL"], "client_name": "nexus-mcp serve --check"});
     let answer = agent
         .post(endpoint)
@@ -304,12 +300,7 @@ fn callback_refused(login: &LoginClient, authorization_endpoint: &str) -> Option
             "code_challenge",
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         );
-    let config = ureq::Agent::config_builder()
-        .timeout_global(Some(ASK))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build();
-    let agent: ureq::Agent = config.into();
+    let agent = http::agent(ASK);
     let mut answer = agent.get(asked.as_str()).call().ok()?;
     let status = answer.status().as_u16();
     let page = answer

@@ -9,12 +9,36 @@ const MAX_BODY: u64 = 1 << 20;
 
 /// An agent for an issuer's endpoints: `timeout` for each exchange.
 pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
+    config(timeout).build().into()
+}
+
+/// What every agent of `serve`'s is built from: `timeout` for each
+/// exchange, no redirect followed, a status never an error, and the
+/// Gateway client's trust ([`trusted`]).
+pub(crate) fn config(
+    timeout: Duration,
+) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .max_redirects(0)
         .http_status_as_error(false)
-        .build();
-    config.into()
+        .tls_config(trusted())
+}
+
+/// The TLS the Gateway client trusts (the webpki roots, and the bundle
+/// `SSL_CERT_FILE` names), read through the library so that every program
+/// trusts alike. `main` built the client first, which refused a bundle
+/// that does not parse; one that broke since trusts nothing (every TLS
+/// exchange then fails), never the default roots alone.
+pub(crate) fn trusted() -> ureq::tls::TlsConfig {
+    nexus_sdk::setting::tls().unwrap_or_else(|e| {
+        log::error!(
+            "{}; no TLS peer is trusted",
+            nexus_sdk::one_line(&e.to_string())
+        );
+        let nothing = ureq::tls::RootCerts::new_with_certs(&[]);
+        ureq::tls::TlsConfig::builder().root_certs(nothing).build()
+    })
 }
 
 /// One HTTP exchange for the OpenID Connect and OAuth crates, on `agent`.

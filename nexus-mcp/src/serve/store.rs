@@ -125,7 +125,7 @@ impl Store {
         password: Option<(&str, &str)>,
     ) -> Result<Store, String> {
         let url = read_url(url, password).map_err(|why| format!("{from}: {why}"))?;
-        let client = redis::Client::open(url.as_str()).map_err(|_| format!("{from}: {UNREAD}"))?;
+        let client = client(&url).map_err(|_| format!("{from}: {UNREAD}"))?;
         let manager = tokio::sync::OnceCell::new();
         let redis = Redis {
             client,
@@ -342,6 +342,35 @@ fn shown(url: &url::Url) -> String {
     let _ = shown.set_password(None);
     shown.set_query(None);
     nexus_sdk::one_line(shown.as_str())
+}
+
+/// A client for the Redis at `url`. A `rediss://` store is verified
+/// against what the Gateway client trusts when `SSL_CERT_FILE` names a
+/// bundle (its certificates and the webpki roots, as PEM: redis-rs takes
+/// roots only that way, in place of its own), else against redis-rs's
+/// webpki roots, the same set.
+fn client(url: &url::Url) -> redis::RedisResult<redis::Client> {
+    let trusted = super::http::trusted();
+    match trusted.root_certs() {
+        ureq::tls::RootCerts::Specific(roots) if url.scheme() == "rediss" => {
+            let pem = roots.iter().map(|root| pem(root.der())).collect::<String>();
+            let roots = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.into_bytes()),
+            };
+            redis::Client::build_with_tls(url.as_str(), roots)
+        }
+        _ => redis::Client::open(url.as_str()),
+    }
+}
+
+/// A certificate's DER as PEM, its base64 in lines of 64.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines = text.as_bytes().chunks(64).map(String::from_utf8_lossy);
+    let lines = lines.collect::<Vec<_>>().join("\n");
+    format!("-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n")
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub struct Redis {
     port: u16,
     dir: tempfile::TempDir,
     password: Option<String>,
+    tls: bool,
 }
 
 impl Redis {
@@ -26,6 +27,17 @@ impl Redis {
 
     /// Started asking `password` of every client (`requirepass`), and ready.
     pub fn start_with(password: Option<&str>) -> Redis {
+        Redis::started(password, false)
+    }
+
+    /// Started answering TLS only (`rediss://localhost`), its certificate
+    /// issued by the test CA of the library's tests (`tests/data/private-ca.crt`,
+    /// [`super::tls::TEST_CA`]), and ready.
+    pub fn start_tls() -> Redis {
+        Redis::started(None, true)
+    }
+
+    fn started(password: Option<&str>, tls: bool) -> Redis {
         let dir = tempfile::Builder::new()
             .prefix("nexus-mcp-redis-")
             .tempdir();
@@ -34,6 +46,7 @@ impl Redis {
             port: free_port(),
             dir: dir.expect("a directory for redis"),
             password: password.map(str::to_owned),
+            tls,
         };
         redis.start_again();
         redis
@@ -41,7 +54,10 @@ impl Redis {
 
     /// Its URL, for `--store`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match self.tls {
+            true => format!("rediss://localhost:{}/0", self.port),
+            false => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// Stopped (SIGTERM, and waited for), its data kept on disk.
@@ -61,7 +77,7 @@ impl Redis {
             "needs redis-server ({redis}): `.ci/run` installs it"
         );
         let mut child = Command::new(redis)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(self.listening())
             .args(["--dir", &self.dir.path().display().to_string()])
             .args([
                 "--save",
@@ -99,6 +115,33 @@ impl Redis {
         // The rest of its log read, so that it never waits on a full pipe.
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
         self.child = Some(child);
+    }
+}
+
+impl Redis {
+    /// Where it listens: its port, plain or TLS.
+    fn listening(&self) -> Vec<String> {
+        let port = self.port.to_string();
+        let plain = ["--port", &port, "--bind", "127.0.0.1"];
+        if !self.tls {
+            return plain.map(str::to_owned).into();
+        }
+        let data = format!("{}/../tests/data", env!("CARGO_MANIFEST_DIR"));
+        let tls = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            &format!("{data}/private-ca-leaf.crt"),
+            "--tls-key-file",
+            &format!("{data}/private-ca-leaf.key"),
+            "--tls-auth-clients",
+            "no",
+        ];
+        tls.map(|arg| arg.to_owned()).into()
     }
 }
 

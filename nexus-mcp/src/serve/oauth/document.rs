@@ -105,11 +105,7 @@ pub(crate) struct Documents {
 impl Documents {
     /// A fetcher trusting the origins `trusted` past the public https rule.
     pub(crate) fn new(trusted: Vec<String>) -> Documents {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(ASK))
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .build();
+        let config = crate::serve::http::config(ASK).build();
         let trusted = Arc::new(trusted);
         let resolver = PublicOnly(Arc::clone(&trusted));
         Documents {
