@@ -551,6 +551,38 @@ fn in_front_of_entra_a_person_is_their_oid_and_a_claim_it_lacks_is_the_operators
     );
 }
 
+/// The Fetch Metadata of requests no person started at this server: a
+/// link, a form or a script on another site or a sibling one, a frame, an
+/// image, and a browser that sends none.
+const FORGED: [&[(&str, &str)]; 6] = [
+    &[
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Mode", "navigate"),
+        ("Sec-Fetch-Dest", "document"),
+    ],
+    &[
+        ("Sec-Fetch-Site", "same-site"),
+        ("Sec-Fetch-Mode", "navigate"),
+        ("Sec-Fetch-Dest", "document"),
+    ],
+    &[
+        ("Sec-Fetch-Site", "none"),
+        ("Sec-Fetch-Mode", "navigate"),
+        ("Sec-Fetch-Dest", "iframe"),
+    ],
+    &[
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Mode", "no-cors"),
+        ("Sec-Fetch-Dest", "image"),
+    ],
+    &[
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Sec-Fetch-Mode", "cors"),
+        ("Sec-Fetch-Dest", "empty"),
+    ],
+    &[],
+];
+
 #[test]
 fn a_consent_is_remembered_per_application_and_person_in_the_browser() {
     let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
@@ -620,6 +652,13 @@ fn a_consent_is_remembered_per_application_and_person_in_the_browser() {
     assert!(!asked_after && coded);
     let (status, _, _) = browser.open(&authorize_url(&origin, &host));
     assert_eq!(status, 303, "remembered: straight to the sign-in");
+    // Never for a request the person did not start: another site's link,
+    // form, frame, image or script, and a browser that says nothing.
+    for forged in FORGED {
+        let (status, _, page) = browser.open_with(&authorize_url(&origin, &host), forged);
+        assert_eq!(status, 200, "{forged:?}: the page, not a code");
+        assert!(page.contains("name=pending"), "{forged:?}: {page}");
+    }
     let (asked_after, coded, _) = sign_in(&mut browser, "alice", &authorize_url(&origin, &host));
     assert!(!asked_after && coded, "alice, remembered, gets her code");
     // Bob in the same browser: asked after he signs in, then his code.

@@ -134,6 +134,27 @@ pub(crate) fn from_origin(headers: &HeaderMap, origin: &str) -> Result<(), Strin
     }
 }
 
+/// Whether the browser says the person started this request themselves,
+/// so that a consent they gave before may stand for a click (Fetch
+/// Metadata): a top-level navigation (`Sec-Fetch-Mode: navigate`,
+/// `Sec-Fetch-Dest: document`) begun outside any site (`Sec-Fetch-Site:
+/// none`: a link a native host opens in the system browser, an address
+/// typed) or from this server's own page (`same-origin`). Any other site's
+/// page (`cross-site`, `same-site`: a web host's too, whose person then
+/// clicks once), a frame, an image, a script, and a request without Fetch
+/// Metadata (or with a header given twice) are not: a forged request never
+/// stands for a click.
+pub(crate) fn started_by_the_person(headers: &HeaderMap) -> bool {
+    let said = |name: &str, allowed: &[&str]| {
+        let mut values = headers.get_all(name).iter();
+        let one = values.next().and_then(|v| v.to_str().ok());
+        values.next().is_none() && one.is_some_and(|one| allowed.contains(&one))
+    };
+    said("sec-fetch-site", &["none", "same-origin"])
+        && said("sec-fetch-mode", &["navigate"])
+        && said("sec-fetch-dest", &["document"])
+}
+
 /// 16 random bytes, base64url; none when the system has no randomness.
 pub(crate) fn random() -> Option<String> {
     let mut bytes = [0u8; 16];
@@ -233,5 +254,38 @@ mod tests {
         ] {
             assert!(from_origin(&refused, origin).is_err(), "{refused:?}");
         }
+    }
+
+    #[test]
+    fn only_a_navigation_the_person_started_stands_for_a_click() {
+        let nav = |site: &'static str| {
+            let mut h = headers(&[
+                ("sec-fetch-mode", "navigate"),
+                ("sec-fetch-dest", "document"),
+            ]);
+            h.append("sec-fetch-site", HeaderValue::from_static(site));
+            h
+        };
+        assert!(started_by_the_person(&nav("none")));
+        assert!(started_by_the_person(&nav("same-origin")));
+        for site in ["cross-site", "same-site", "None", ""] {
+            assert!(!started_by_the_person(&nav(site)), "{site}");
+        }
+        let mut twice = nav("none");
+        twice.append("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(!started_by_the_person(&twice));
+        for (mode, dest) in [
+            ("navigate", "iframe"),
+            ("no-cors", "image"),
+            ("cors", "empty"),
+        ] {
+            let h = headers(&[
+                ("sec-fetch-site", "none"),
+                ("sec-fetch-mode", mode),
+                ("sec-fetch-dest", dest),
+            ]);
+            assert!(!started_by_the_person(&h), "{mode} {dest}");
+        }
+        assert!(!started_by_the_person(&HeaderMap::new()));
     }
 }

@@ -408,6 +408,14 @@ struct Kept {
 /// from a secure origin (https, or a loopback host, as browsers count
 /// one); a `__Host-` one only `Secure`, with `Path=/` and no `Domain`; a
 /// form sent with its page's `Origin`.
+/// The Fetch Metadata of a navigation the person starts outside any site.
+pub const NAVIGATION: [(&str, &str); 4] = [
+    ("Sec-Fetch-Site", "none"),
+    ("Sec-Fetch-Mode", "navigate"),
+    ("Sec-Fetch-Dest", "document"),
+    ("Sec-Fetch-User", "?1"),
+];
+
 pub struct Browser {
     agent: ureq::Agent,
     cookies: Vec<Kept>,
@@ -428,9 +436,23 @@ impl Browser {
         }
     }
 
-    /// `GET url`: the status, the `Location`, the page.
+    /// `GET url` as a navigation the person starts (a link a native host
+    /// opens in the browser): the status, the `Location`, the page.
     pub fn open(&mut self, url: &str) -> (u16, Option<String>, String) {
+        self.open_with(url, &NAVIGATION)
+    }
+
+    /// `GET url` with the Fetch Metadata `fetch` (none: a browser that
+    /// sends none), as another site's page, frame or image asks it.
+    pub fn open_with(
+        &mut self,
+        url: &str,
+        fetch: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
         let mut request = self.agent.get(url);
+        for (name, value) in fetch {
+            request = request.header(*name, *value);
+        }
         if let Some(cookie) = self.cookie(url) {
             request = request.header("Cookie", cookie);
         }

@@ -21,7 +21,7 @@ use super::front::Front;
 use super::grant::client_mark;
 use super::refused::Refused;
 use crate::keys::KEYS_DIFFER;
-use crate::serve::page::page;
+use crate::serve::page::{page, started_by_the_person};
 
 /// What the person reads when the application's document cannot be used
 /// (the why is the operator's, in the log).
@@ -233,11 +233,13 @@ pub(crate) async fn authorize(
     };
     let pending = asked.pending(&front.resource);
     let keys = front.keys.now();
+    // A remembered consent stands for a click only on a request the person
+    // started: never a forged one (another site's form, frame or script).
     let remembered = consent::remembered(&keys, &headers);
-    if remembered
+    let remembered = remembered
         .iter()
-        .any(|(client, _)| *client == pending.client)
-    {
+        .any(|(client, _)| *client == pending.client);
+    if remembered && started_by_the_person(&headers) {
         // Asked again after the sign-in if the person is not the one who
         // consented.
         return consent::sign_in(&front, &keys, pending).await;
