@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::args::Site;
 use super::bearer::{self, Gate};
-use super::refusal::OAuthError;
+use super::refusal::{ErrorCode, OAuthError};
 use super::told::{self, Told};
 use super::{MAX_BODY, closing, deny};
 use crate::handshake::{Handshake, SESSION_ID};
@@ -66,7 +66,8 @@ pub(super) async fn guard(State(door): State<Arc<Door>>, request: Request, next:
             &format!("refused who={who}: --deny-file names them"),
         );
         let why = "this server's operator has denied this person access";
-        return OAuthError::new(StatusCode::FORBIDDEN, "access_denied", why).into_response();
+        return OAuthError::new(StatusCode::FORBIDDEN, ErrorCode::AccessDenied, why)
+            .into_response();
     }
     if request.method() == Method::DELETE {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();

@@ -13,11 +13,80 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// The error codes `serve` answers with, each where the protocol defines
+/// it: one type, so that a misspelt code does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorCode {
+    /// The request lacks a parameter, repeats one, or is malformed (RFC
+    /// 6749 §4.1.2.1, §5.2; RFC 6750 §3.1).
+    InvalidRequest,
+    /// The grant (a code, a refresh token, an assertion) is invalid,
+    /// expired, revoked, or was issued to another client (RFC 6749 §5.2).
+    InvalidGrant,
+    /// The grant type is not one this server supports (RFC 6749 §5.2).
+    UnsupportedGrantType,
+    /// The scope asked is invalid, unknown, or exceeds what was granted
+    /// (RFC 6749 §4.1.2.1, §5.2).
+    InvalidScope,
+    /// The response type is not one this server supports (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType,
+    /// The resource asked is not this server's (RFC 8707 §2).
+    InvalidTarget,
+    /// The person or the operator refused (RFC 6749 §4.1.2.1).
+    AccessDenied,
+    /// The server met an error it could not help (RFC 6749 §4.1.2.1).
+    ServerError,
+    /// The server cannot answer for a while: the store does not (RFC 6749
+    /// §4.1.2.1).
+    TemporarilyUnavailable,
+    /// A registration's metadata is invalid (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
+    /// A registration's redirect URI is invalid (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// The access token is expired, revoked, malformed or not this
+    /// server's (RFC 6750 §3.1).
+    InvalidToken,
+    /// The access token lacks a scope the request needs (RFC 6750 §3.1).
+    InsufficientScope,
+    /// No token was given: the body's word, where RFC 6750 §3.1 puts no
+    /// code in the challenge.
+    Unauthorized,
+}
+
+impl ErrorCode {
+    /// The code as the protocol spells it, for bodies, redirects, the log
+    /// and the metrics.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An OAuth refusal: its status, its error code, and why.
 #[derive(Debug, PartialEq)]
 pub(crate) struct OAuthError {
     pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
+    pub(crate) code: ErrorCode,
     pub(crate) why: Cow<'static, str>,
 }
 
@@ -25,7 +94,7 @@ impl OAuthError {
     /// A refusal with `status`.
     pub(crate) fn new(
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         why: impl Into<Cow<'static, str>>,
     ) -> OAuthError {
         let why = why.into();
@@ -33,14 +102,14 @@ impl OAuthError {
     }
 
     /// A refusal of the request (400).
-    pub(crate) fn bad(code: &'static str, why: impl Into<Cow<'static, str>>) -> OAuthError {
+    pub(crate) fn bad(code: ErrorCode, why: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(StatusCode::BAD_REQUEST, code, why)
     }
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code, "error_description": self.why});
+        let body = json!({"error": self.code.as_str(), "error_description": self.why});
         let no_store = [(header::CACHE_CONTROL, "no-store")];
         (self.status, no_store, Json(body)).into_response()
     }

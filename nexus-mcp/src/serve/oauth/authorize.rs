@@ -22,6 +22,7 @@ use super::grant::client_mark;
 use super::refused::Refused;
 use crate::keys::KEYS_DIFFER;
 use crate::serve::page::{page, started_by_the_person};
+use crate::serve::refusal::ErrorCode;
 
 /// What the person reads when the application's document cannot be used
 /// (the why is the operator's, in the log).
@@ -133,7 +134,7 @@ pub(crate) fn checked(
 ) -> Result<Authorization, Refused> {
     let named = (asked.client_id, documented);
     let (id, client, redirect_uri) = trusted(front, named, asked.redirect_uri)?;
-    let refused = |error: &'static str, why: &'static str| Refused::Unconsented {
+    let refused = |error: ErrorCode, why: &'static str| Refused::Unconsented {
         redirect_uri: redirect_uri.clone(),
         error,
         why,
@@ -141,13 +142,13 @@ pub(crate) fn checked(
     let state = asked.state;
     if state.as_ref().is_some_and(|s| s.len() > LONGEST_STATE) {
         return Err(refused(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "state is longer than this server returns (1,024 bytes)",
         ));
     }
     if asked.response_type.as_deref() != Some("code") {
         return Err(refused(
-            "unsupported_response_type",
+            ErrorCode::UnsupportedResponseType,
             "response_type is code",
         ));
     }
@@ -160,7 +161,7 @@ pub(crate) fn checked(
         challenge.filter(|_| asked.code_challenge_method.as_deref() == Some("S256"))
     else {
         return Err(refused(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "PKCE is required: code_challenge_method S256 and its code_challenge",
         ));
     };
@@ -169,7 +170,7 @@ pub(crate) fn checked(
         .is_some_and(|r| r.trim_end_matches('/') != resource)
     {
         return Err(refused(
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             "resource is this MCP server's URL",
         ));
     }
@@ -182,7 +183,7 @@ pub(crate) fn checked(
         .collect();
     if scopes.iter().any(|s| !front.scopes.contains(s)) {
         return Err(refused(
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "a scope this server does not grant was asked",
         ));
     }
@@ -349,32 +350,35 @@ mod tests {
         let front = front();
         let id = client(&front, &["https://h.example/cb"]);
         type Change = fn(&mut Asked);
-        let cases: [(Change, &str); 8] = [
-            (|a| a.code_challenge = None, "invalid_request"),
-            (|a| a.code_challenge_method = None, "invalid_request"),
+        let cases: [(Change, ErrorCode); 8] = [
+            (|a| a.code_challenge = None, ErrorCode::InvalidRequest),
+            (
+                |a| a.code_challenge_method = None,
+                ErrorCode::InvalidRequest,
+            ),
             (
                 |a| a.code_challenge_method = Some("plain".into()),
-                "invalid_request",
+                ErrorCode::InvalidRequest,
             ),
             (
                 |a| a.code_challenge = Some("short".into()),
-                "invalid_request",
+                ErrorCode::InvalidRequest,
             ),
             (
                 |a| a.response_type = Some("token".into()),
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
             ),
             (
                 |a| a.resource = Some("https://other.example/mcp".into()),
-                "invalid_target",
+                ErrorCode::InvalidTarget,
             ),
             (
                 |a| a.scope = Some("mcp.tools admin".into()),
-                "invalid_scope",
+                ErrorCode::InvalidScope,
             ),
             (
                 |a| a.state = Some("s".repeat(LONGEST_STATE + 1)),
-                "invalid_request",
+                ErrorCode::InvalidRequest,
             ),
         ];
         for (change, error) in cases {

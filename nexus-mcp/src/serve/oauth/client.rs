@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::serve::refusal::OAuthError;
+use crate::serve::refusal::{ErrorCode, OAuthError};
 
 /// The most redirect URIs a client registers.
 const MOST_REDIRECTS: usize = 8;
@@ -58,12 +58,12 @@ pub(crate) struct Asked {
 /// A registration refused as invalid client metadata (RFC 7591 §3.2.2),
 /// with a sentence for the host's developer.
 pub(crate) fn metadata(why: impl Into<Cow<'static, str>>) -> OAuthError {
-    OAuthError::bad("invalid_client_metadata", why)
+    OAuthError::bad(ErrorCode::InvalidClientMetadata, why)
 }
 
 /// A registration refused for a redirect URI no host may use.
 fn redirect(why: impl Into<Cow<'static, str>>) -> OAuthError {
-    OAuthError::bad("invalid_redirect_uri", why)
+    OAuthError::bad(ErrorCode::InvalidRedirectUri, why)
 }
 
 /// How a redirect URI may be used: by a web application (https), or by a
@@ -235,12 +235,12 @@ mod tests {
             "not a url",
         ] {
             let refused = asked(json!({"redirect_uris": [uri]})).unwrap_err();
-            assert_eq!(refused.code, "invalid_redirect_uri", "{uri}");
+            assert_eq!(refused.code, ErrorCode::InvalidRedirectUri, "{uri}");
         }
         let long = format!("https://h.example/{}", "a".repeat(LONGEST.0));
         assert!(asked(json!({"redirect_uris": [long]})).is_err());
         let none = asked(json!({"client_name": "x"})).unwrap_err();
-        assert_eq!(none.code, "invalid_redirect_uri");
+        assert_eq!(none.code, ErrorCode::InvalidRedirectUri);
         let many: Vec<String> = (0..=MOST_REDIRECTS)
             .map(|i| format!("http://127.0.0.1:{}/cb", 1000 + i))
             .collect();
@@ -248,7 +248,10 @@ mod tests {
         let web_loopback = asked(json!({
             "redirect_uris": ["http://127.0.0.1:1/cb"], "application_type": "web"
         }));
-        assert_eq!(web_loopback.unwrap_err().code, "invalid_redirect_uri");
+        assert_eq!(
+            web_loopback.unwrap_err().code,
+            ErrorCode::InvalidRedirectUri
+        );
     }
 
     #[test]
@@ -263,7 +266,7 @@ mod tests {
         ] {
             assert_eq!(
                 asked(body.clone()).unwrap_err().code,
-                "invalid_client_metadata",
+                ErrorCode::InvalidClientMetadata,
                 "{body}"
             );
         }

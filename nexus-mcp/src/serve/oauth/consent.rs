@@ -22,6 +22,7 @@ use super::refused::Refused;
 use crate::keys::{KEYS_DIFFER, Keys, Sealing};
 use crate::principal::person;
 use crate::serve::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
+use crate::serve::refusal::ErrorCode;
 use crate::serve::signin::{LoggedIn, NotSignedIn, Refusal, SignedIn, Then, begin};
 
 /// The cookie that binds a consent form to the browser it was shown to.
@@ -216,12 +217,13 @@ pub(crate) fn signed_in(
         Err(NotSignedIn::Person(why)) => {
             log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
             let told = "the sign-in at the issuer did not complete";
-            return redirect_refusal(&pending, "access_denied", told).answer(&iss(&pending));
+            return redirect_refusal(&pending, ErrorCode::AccessDenied, told)
+                .answer(&iss(&pending));
         }
         Err(NotSignedIn::Operator(why)) => {
             log::error!(target: "nexus_mcp", "authorization: no sign-in can complete: {}", nexus_sdk::one_line(&why));
             let told = "this server's sign-in is not set up as its issuer expects: ask this server's operator";
-            return redirect_refusal(&pending, "server_error", told).answer(&iss(&pending));
+            return redirect_refusal(&pending, ErrorCode::ServerError, told).answer(&iss(&pending));
         }
         Err(NotSignedIn::Barred(why)) => {
             log::warn!(target: "nexus_mcp", "authorization refused: {why}");
@@ -232,7 +234,7 @@ pub(crate) fn signed_in(
             return sent_back(&pending, text, "", told);
         }
         Err(NotSignedIn::Stopped) => {
-            return redirect_refusal(&pending, "server_error", "the sign-in failed")
+            return redirect_refusal(&pending, ErrorCode::ServerError, "the sign-in failed")
                 .answer(&iss(&pending));
         }
     };
@@ -257,7 +259,7 @@ pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -
         Ok(pending) => pending,
         Err(told) => return page(StatusCode::BAD_REQUEST, told),
     };
-    crate::metrics::oauth("authorization", "access_denied");
+    crate::metrics::oauth("authorization", ErrorCode::AccessDenied.as_str());
     let why = format!("the issuer refused the sign-in: {}", refusal.said());
     let text = "Your organisation's sign-in refused this sign-in. It said:";
     sent_back(&pending, text, &refusal.said(), &why)
@@ -270,7 +272,13 @@ pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -
 fn sent_back(pending: &Pending, text: &'static str, detail: &str, why: &str) -> Response {
     let iss = iss(pending);
     let state = pending.state.as_deref();
-    let back = Refused::location(&pending.redirect_uri, "access_denied", why, state, &iss);
+    let back = Refused::location(
+        &pending.redirect_uri,
+        ErrorCode::AccessDenied,
+        why,
+        state,
+        &iss,
+    );
     let back = escaped(&back.unwrap_or_default());
     let detail = if detail.is_empty() {
         String::new()
@@ -294,7 +302,7 @@ fn iss(pending: &Pending) -> String {
 }
 
 /// An error told at the host's redirect, with its state.
-fn redirect_refusal(pending: &Pending, error: &'static str, why: &str) -> Refused {
+fn redirect_refusal(pending: &Pending, error: ErrorCode, why: &str) -> Refused {
     Refused::Redirect {
         redirect_uri: pending.redirect_uri.clone(),
         error,
@@ -308,7 +316,7 @@ fn redirect_refusal(pending: &Pending, error: &'static str, why: &str) -> Refuse
 fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMap) -> Response {
     let origin = iss(&pending);
     let Some(id) = random() else {
-        return redirect_refusal(&pending, "server_error", "try again").answer(&origin);
+        return redirect_refusal(&pending, ErrorCode::ServerError, "try again").answer(&origin);
     };
     let mut consents = remembered(keys, headers);
     let pair = (

@@ -8,6 +8,7 @@
 use axum::response::{IntoResponse, Response};
 
 use crate::serve::page::{page, page_detailed};
+use crate::serve::refusal::ErrorCode;
 
 /// Why an authorization request is refused, and where that is said.
 #[derive(Debug, PartialEq)]
@@ -19,14 +20,14 @@ pub(crate) enum Refused {
     /// error, why, and where it would have gone.
     Unconsented {
         redirect_uri: String,
-        error: &'static str,
+        error: ErrorCode,
         why: &'static str,
     },
     /// At the host's redirect URI (RFC 6749 §4.1.2.1): the error code, why,
     /// and the host's `state`.
     Redirect {
         redirect_uri: String,
-        error: &'static str,
+        error: ErrorCode,
         why: String,
         state: Option<String>,
     },
@@ -37,14 +38,14 @@ impl Refused {
     /// `iss`), its query written by the URL crate.
     pub(super) fn location(
         redirect_uri: &str,
-        error: &str,
+        error: ErrorCode,
         why: &str,
         state: Option<&str>,
         iss: &str,
     ) -> Option<String> {
         let mut url = url::Url::parse(redirect_uri).ok()?;
         url.query_pairs_mut()
-            .append_pair("error", error)
+            .append_pair("error", error.as_str())
             .append_pair("error_description", why)
             .extend_pairs(state.map(|state| ("state", state)))
             .append_pair("iss", iss);
@@ -56,7 +57,7 @@ impl Refused {
     pub(crate) fn answer(self, iss: &str) -> Response {
         let outcome = match &self {
             Refused::Page(_) | Refused::Unconsented { .. } => "refused_on_page",
-            Refused::Redirect { error, .. } => error,
+            Refused::Redirect { error, .. } => error.as_str(),
         };
         crate::metrics::oauth("authorization", outcome);
         match self {

@@ -22,7 +22,7 @@ pub(crate) async fn register(State(front): State<Arc<Front>>, body: axum::body::
     let registered = asked.and_then(registered);
     let outcome = registered
         .as_ref()
-        .map_or_else(|refused| refused.code, |_| "ok");
+        .map_or_else(|refused| refused.code.as_str(), |_| "ok");
     crate::metrics::oauth("registration", outcome);
     match registered {
         Ok(client) => {
