@@ -313,6 +313,11 @@ fn main() -> ExitCode {
             None => error.exit(),
         }
     });
+    if let Some(Command::Serve(args)) = &mut cli.mode
+        && let Some(action) = args.action.take()
+    {
+        return serve::command::run(action);
+    }
     if let Some(Command::Workspace(args)) = &cli.mode {
         return workspace_of(args, &cli.accounts);
     }

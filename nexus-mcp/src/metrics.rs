@@ -171,7 +171,8 @@ pub(crate) fn sent(record: &log::Record) {
 }
 
 /// A step of `--oauth-proxy` (`registration`, `consent`, `authorization`,
-/// `token`) and its `outcome` (`ok`, `shown`, `allowed`, an error code).
+/// `token`, `revocation`) and its `outcome` (`ok`, `shown`, `allowed`,
+/// `not_revoked`, an error code).
 pub(crate) fn oauth(step: &str, outcome: &str) {
     if !on() {
         return;

@@ -12,6 +12,7 @@
 //! - [`args`]: the flags, checked into the [`Site`] and the [`Gate`];
 //! - [`admit`]: who may sign in (`--allow-sign-in`);
 //! - [`store`]: what replicas share, refresh-token families (`--store`);
+//! - [`revoked`]: what is revoked, as each replica holds it;
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
 //! - [`bearer`]: the OAuth resource server: a token checked, its person;
@@ -27,6 +28,7 @@
 //! - [`refusal`]: one OAuth refusal in JSON, as every endpoint answers it;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`](mod@check): `serve --check`;
+//! - [`command`]: `serve revoke`, for the operator;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
 //! - [`closing`]: a listener that closes at SIGTERM, a body read whole;
 //! - [`http`]: the OAuth crates' requests through ureq.
@@ -39,6 +41,7 @@ mod args;
 mod bearer;
 pub(crate) mod check;
 mod closing;
+pub(crate) mod command;
 mod deny;
 mod door;
 mod http;
@@ -50,6 +53,7 @@ mod page;
 pub(crate) mod reads;
 mod ready;
 mod refusal;
+mod revoked;
 pub(crate) mod signin;
 mod store;
 mod told;
@@ -186,7 +190,8 @@ pub(crate) async fn run(
     };
     tokio::spawn(reread_at_sighup(rereads));
     if gate.hosts.proxy().is_some() {
-        tokio::spawn(Arc::clone(&site.store).watch());
+        let keep = site.sign_in_life.max(oauth::grant::ACCESS_LIFE);
+        tokio::spawn(Arc::clone(&site.store).watch(keep));
     }
     let router = router(&site, gate.clone(), server, login)
         .merge(front.map(oauth::routes).unwrap_or_default());
@@ -214,7 +219,7 @@ pub(crate) async fn run(
             .rsplit_once('/')
             .map(|(under, _)| under);
         if let Some(under) = under.filter(|under| !under.is_empty()) {
-            log::warn!(target: "nexus_mcp", "--oauth-proxy: MCP is at {under}/…, but the authorization server's endpoints (/.well-known/oauth-authorization-server, /authorize, /token, /register, /connect/…) take the root of {}: a second serve --oauth-proxy on this origin would answer at the same paths; give each deployment a host of its own", site.origin);
+            log::warn!(target: "nexus_mcp", "--oauth-proxy: MCP is at {under}/…, but the authorization server's endpoints (/.well-known/oauth-authorization-server, /authorize, /token, /revoke, /register, /connect/…) take the root of {}: a second serve --oauth-proxy on this origin would answer at the same paths; give each deployment a host of its own", site.origin);
         }
     }
     let (close, closed) = tokio::sync::watch::channel(false);

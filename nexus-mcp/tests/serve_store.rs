@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::front::{refreshed, signed_in_through, tokens_for};
+use common::front::{refreshed, replica, signed_in_tokens};
 use common::redis::Redis;
 use common::served::{Served, command, free_port};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider};
@@ -25,25 +25,7 @@ fn alice(
 ) -> (Served, String, String, Value) {
     let workspace = common::served::workspace_of(&issuer.url(), "alice");
     gateway.add_provider(&workspace, "github", FakeProvider::oauth2("gho_a"));
-    alice_as(issuer, gateway, "alice", args)
-}
-
-/// Another replica beside the one at `origin`: the same keyring, public at
-/// the same URL, with `args`; and its own origin.
-fn replica(
-    issuer: &FakeIssuer,
-    gateway: &FakeGateway,
-    origin: &str,
-    args: &[&str],
-) -> (Served, String) {
-    let port = free_port();
-    let public = format!("{origin}/mcp");
-    let all = [&PROXY[..], args, &["--public-url", &public]].concat();
-    let child = command(gateway, &issuer.url(), port, &all).spawn();
-    (
-        Served::ready(child.expect("nexus-mcp"), port),
-        format!("http://127.0.0.1:{port}"),
-    )
+    signed_in_tokens(issuer, gateway, "alice", args)
 }
 
 #[test]
@@ -85,7 +67,7 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     // Another sign-in's family is its own: Bob refreshes on any replica.
     let bob_workspace = common::served::workspace_of(&issuer.url(), "bob");
     gateway.add_provider(&bob_workspace, "github", FakeProvider::oauth2("gho_b"));
-    let (_four, four_origin, bob_id, bob) = alice_as(&issuer, &gateway, "bob", &args);
+    let (_four, four_origin, bob_id, bob) = signed_in_tokens(&issuer, &gateway, "bob", &args);
     let (status, rotated) = refreshed(&two, &bob_id, &bob);
     assert_eq!(status, 200, "{rotated}");
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
@@ -97,19 +79,6 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
         "{kept:?}"
     );
     assert_eq!(kept.len(), 2, "one family per sign-in: {kept:?}");
-}
-
-/// [`alice`] for `person`.
-fn alice_as(
-    issuer: &FakeIssuer,
-    gateway: &FakeGateway,
-    person: &str,
-    args: &[&str],
-) -> (Served, String, String, Value) {
-    let (one, origin, id, said) = signed_in_through(issuer, gateway, person, args);
-    let code = said.get("code").expect("a code");
-    let tokens = tokens_for(&origin, &id, code);
-    (one, origin, id, tokens)
 }
 
 /// The keys `redis` holds, asked with redis-cli's protocol by hand (one
@@ -294,7 +263,7 @@ fn a_sign_in_past_its_life_refreshes_no_more_on_any_replica() {
     // however often the host refreshed (the refresh token alone held 14 days).
     let bob_workspace = common::served::workspace_of(&issuer.url(), "bob");
     gateway.add_provider(&bob_workspace, "github", FakeProvider::oauth2("gho_b"));
-    let (_bob, bob_origin, bob_id, bob) = alice_as(&issuer, &gateway, "bob", &[]);
+    let (_bob, bob_origin, bob_id, bob) = signed_in_tokens(&issuer, &gateway, "bob", &[]);
     let (_six, six) = later(&bob_origin, "+6d", &[]);
     let (status, rotated) = refreshed(&six, &bob_id, &bob);
     assert_eq!(status, 200, "{rotated}");

@@ -16,14 +16,18 @@ use crate::keys::HeldKeys;
 
 /// `nexus-mcp serve`'s own flags.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct ServeArgs {
+    /// What else `serve` does, for its operator, beside serving.
+    #[command(subcommand)]
+    pub(crate) action: Option<super::command::Action>,
     /// Where to listen: ADDRESS:PORT (127.0.0.1:8080, 0.0.0.0:8080).
-    #[arg(long, value_name = "ADDR")]
-    listen: String,
+    #[arg(long, value_name = "ADDR", required = true)]
+    listen: Option<String>,
     /// This server's URL as clients reach it, the audience its tokens name:
     /// `https://mcp.example.com/mcp` (MCP is served at its path).
-    #[arg(long, value_name = "URL")]
-    public_url: String,
+    #[arg(long, value_name = "URL", required = true)]
+    public_url: Option<String>,
     /// The OAuth authorization server whose tokens this server accepts, as
     /// its tokens name it (iss). One: a team with two providers federates
     /// one into the other, or runs a deployment on a host of its own for each.
@@ -170,9 +174,11 @@ impl ServeArgs {
         (secret, store): (Option<String>, StoreGiven),
         keys: &Arc<HeldKeys>,
     ) -> Result<(Site, Gate), String> {
-        let public = https_or_loopback("--public-url", &self.public_url)?;
+        // Both required (clap) unless a subcommand is given, which never gets here.
+        let public_url = self.public_url.unwrap_or_default();
+        let public = https_or_loopback("--public-url", &public_url)?;
         let issuer = one_issuer(&self.issuers)?;
-        let path = served_path(&public, &self.public_url)?;
+        let path = served_path(&public, &public_url)?;
         let origin = public.origin().ascii_serialization();
         let resource = format!("{origin}{path}");
         let hosts = hosts_of(&public);
@@ -208,7 +214,7 @@ impl ServeArgs {
             store: Arc::new(store),
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
             metrics_listen: self.metrics_listen,
-            listen: self.listen,
+            listen: self.listen.unwrap_or_default(),
             path,
             public: public.clone(),
             hosts,
@@ -220,7 +226,12 @@ impl ServeArgs {
         };
         let hosts = if self.oauth_proxy {
             let (origin, keys) = (site.origin.clone(), Arc::clone(keys));
-            Hosts::Proxy { origin, keys }
+            let store = Arc::clone(&site.store);
+            Hosts::Proxy {
+                origin,
+                keys,
+                store,
+            }
         } else {
             Hosts::Issuer
         };
@@ -264,7 +275,7 @@ pub(crate) struct StoreGiven {
 /// Where refresh-token families are kept: the Redis at `--store`'s URL or
 /// the environment's (given once: both is refused, naming both), its
 /// password joined from its own variable; or this process's memory.
-fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store, String> {
+pub(crate) fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store, String> {
     let flag = flag.filter(|url| !url.trim().is_empty());
     let url = given.url.filter(|(_, url)| !url.trim().is_empty());
     let password = given.password.as_ref().map(|(from, p)| (*from, p.as_str()));

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
-use super::refusal::OAuthError;
+use super::refusal::{ErrorCode, OAuthError};
 use crate::principal::{Principal, digest, own_workspace, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
@@ -63,10 +63,12 @@ pub(crate) enum Hosts {
     /// The issuer itself (`--issuer`): its tokens are what a host brings.
     Issuer,
     /// This server, the hosts' authorization server at `origin`
-    /// (`--oauth-proxy`): the access tokens it issues open with `keys`.
+    /// (`--oauth-proxy`): the access tokens it issues open with `keys`,
+    /// unless `store` holds them revoked.
     Proxy {
         origin: String,
         keys: Arc<crate::keys::HeldKeys>,
+        store: Arc<crate::serve::store::Store>,
     },
 }
 
@@ -106,7 +108,15 @@ pub(crate) struct Gate {
     pub(crate) prefix: String,
     /// Tokens verified lately, by their SHA-256 (never the token itself):
     /// the person, and until when the check holds without being made again.
-    pub(crate) verified: Mutex<HashMap<[u8; 32], Verified>>,
+    pub(crate) verified: Mutex<Remembered>,
+}
+
+/// The tokens verified lately, as of the revocations' `seen`-th change: a
+/// change forgets them all, so that none revoked since is recalled.
+#[derive(Default)]
+pub(crate) struct Remembered {
+    tokens: HashMap<[u8; 32], Verified>,
+    seen: u64,
 }
 
 /// A token verified lately: the person it names, and until when that holds
@@ -142,9 +152,9 @@ impl Refusal {
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Refusal::NoToken => "no_token",
-            Refusal::InvalidRequest(_) => "invalid_request",
-            Refusal::InvalidToken(_) => "invalid_token",
-            Refusal::InsufficientScope(_) => "insufficient_scope",
+            Refusal::InvalidRequest(_) => ErrorCode::InvalidRequest.as_str(),
+            Refusal::InvalidToken(_) => ErrorCode::InvalidToken.as_str(),
+            Refusal::InsufficientScope(_) => ErrorCode::InsufficientScope.as_str(),
             Refusal::Unavailable(_) => "issuer_unavailable",
             Refusal::HeadersTooLarge => "headers_too_large",
         }
@@ -207,8 +217,17 @@ impl Gate {
     /// The person a token verified less than [`RECHECK_AFTER`] ago names,
     /// while the token has not expired.
     fn recalled(&self, digest: &[u8; 32]) -> Option<Principal> {
-        let verified = self.verified.lock().ok()?;
-        let token = verified.get(digest)?;
+        let mut verified = self.verified.lock().ok()?;
+        if let Hosts::Proxy { store, .. } = &self.hosts {
+            let changes = store.revocations().changes();
+            if verified.seen != changes {
+                *verified = Remembered {
+                    seen: changes,
+                    ..Remembered::default()
+                };
+            }
+        }
+        let token = verified.tokens.get(digest)?;
         (Instant::now() < token.until).then(|| token.principal.clone())
     }
 
@@ -223,16 +242,17 @@ impl Gate {
         let Ok(mut verified) = self.verified.lock() else {
             return;
         };
-        if verified.len() >= REMEMBERED {
+        let tokens = &mut verified.tokens;
+        if tokens.len() >= REMEMBERED {
             let at = Instant::now();
-            verified.retain(|_, token| token.until > at);
-            if verified.len() >= REMEMBERED {
-                verified.clear();
+            tokens.retain(|_, token| token.until > at);
+            if tokens.len() >= REMEMBERED {
+                tokens.clear();
             }
         }
         let principal = principal.clone();
         let until = Instant::now() + left;
-        verified.insert(digest, Verified { principal, until });
+        tokens.insert(digest, Verified { principal, until });
     }
 
     /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
@@ -391,12 +411,12 @@ impl Gate {
     /// scopes, person and workspace), and when it expires; none for a token
     /// it did not issue.
     fn issued_here(&self, token: &str) -> Option<Result<(Principal, u64), Refusal>> {
-        let Hosts::Proxy { keys, .. } = &self.hosts else {
+        let Hosts::Proxy { keys, store, .. } = &self.hosts else {
             return None;
         };
         let keys = keys.now();
         let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
-        let (grant, expires): (super::oauth::grant::Grant, u64) = match opened {
+        let (access, expires): (super::oauth::grant::Access, u64) = match opened {
             Ok(opened) => opened,
             // Sealed here (no JWS) under a key id the keyring lacks or holds
             // another key under: the keyring is the cause, not the token's kind.
@@ -406,8 +426,14 @@ impl Gate {
             }
             Err(_) => return None,
         };
+        let grant = access.grant;
         if grant.resource != self.resource {
             let why = "the token was issued for another resource";
+            return Some(Err(Refusal::InvalidToken(why.to_owned())));
+        }
+        let who = crate::principal::person(self.issuer.url(), &grant.person);
+        if (store.revocations()).refuses(&who, access.family.as_deref(), access.issued) {
+            let why = "the token was revoked: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
         let attributes = grant.attributes;
@@ -501,13 +527,19 @@ impl Gate {
     /// `refusal` as an HTTP answer: its status, the challenge, and a JSON
     /// body saying the same.
     pub(crate) fn answer(&self, refusal: Refusal) -> Response {
-        let error = (!matches!(refusal, Refusal::NoToken)).then(|| refusal.code());
-        let (status, why) = match refusal {
-            Refusal::NoToken => (StatusCode::UNAUTHORIZED, "a bearer token is needed".into()),
-            Refusal::InvalidRequest(why) | Refusal::InvalidToken(why) => {
-                (StatusCode::UNAUTHORIZED, why)
+        let (status, code, why) = match refusal {
+            Refusal::NoToken => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "a bearer token is needed".into(),
+            ),
+            Refusal::InvalidRequest(why) => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::InvalidRequest, why)
             }
-            Refusal::InsufficientScope(why) => (StatusCode::FORBIDDEN, why),
+            Refusal::InvalidToken(why) => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, why),
+            Refusal::InsufficientScope(why) => {
+                (StatusCode::FORBIDDEN, ErrorCode::InsufficientScope, why)
+            }
             Refusal::Unavailable(_) => {
                 // The why is the operator's, in the log: it may quote the
                 // issuer's own words, which are no client's to read.
@@ -516,7 +548,7 @@ impl Gate {
                     self.issuer
                 );
                 let unavailable = StatusCode::SERVICE_UNAVAILABLE;
-                return OAuthError::new(unavailable, "temporarily_unavailable", why)
+                return OAuthError::new(unavailable, ErrorCode::TemporarilyUnavailable, why)
                     .into_response();
             }
             Refusal::HeadersTooLarge => {
@@ -528,10 +560,10 @@ impl Gate {
         if !self.scopes.is_empty() {
             challenge += &format!(", scope=\"{}\"", self.scopes.join(" "));
         }
-        if let Some(error) = error {
-            challenge += &format!(", error=\"{error}\", error_description=\"{why}\"");
+        // RFC 6750 §3.1: a request without a token is told no error code.
+        if code != ErrorCode::Unauthorized {
+            challenge += &format!(", error=\"{code}\", error_description=\"{why}\"");
         }
-        let code = error.unwrap_or("unauthorized");
         let mut response = OAuthError::new(status, code, why).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             response
@@ -619,6 +651,7 @@ mod tests {
             hosts: Hosts::Proxy {
                 origin: "https://mcp.example.com".into(),
                 keys: Arc::clone(keys),
+                store: Arc::new(crate::serve::store::Store::memory()),
             },
             resource: RESOURCE.into(),
             audiences: Vec::new(),

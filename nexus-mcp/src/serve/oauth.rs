@@ -13,6 +13,7 @@
 //! - [`consent`]: the consent page, `POST /authorize`, and the code once
 //!   the person has signed in;
 //! - [`token`]: `POST /token`;
+//! - [`revoke`]: `POST /revoke`, a host done with a token;
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
 //! - [`client`]: a client, its registration and its redirect URIs;
@@ -30,6 +31,7 @@ pub(crate) mod front;
 pub(crate) mod grant;
 mod refused;
 mod register;
+mod revoke;
 mod token;
 
 use std::sync::Arc;
@@ -46,8 +48,8 @@ const MOST_FORM: usize = 64 << 10;
 
 /// The authorization server's routes: its metadata (RFC 8414 §3, at the
 /// origin's root: its issuer has no path), `/authorize` (the request, and
-/// the consent form's answer), `/token` and `/register`, whose bodies are
-/// a form and a few URIs and a name ([`MOST_FORM`] at most).
+/// the consent form's answer), `/token`, `/revoke` and `/register`, whose
+/// bodies are a form and a few URIs and a name ([`MOST_FORM`] at most).
 pub(crate) fn routes(front: Front) -> Router {
     let front = Arc::new(front);
     let metadata = front.metadata();
@@ -56,11 +58,13 @@ pub(crate) fn routes(front: Front) -> Router {
     let authorize = get(authorize::authorize)
         .post(consent::consented)
         .with_state(Arc::clone(&front));
+    let revoke = post(revoke::revoke).with_state(Arc::clone(&front));
     let token = post(token::token).with_state(front);
     Router::new()
         .route("/.well-known/oauth-authorization-server", metadata)
         .route("/authorize", authorize)
         .route("/token", token.layer(DefaultBodyLimit::max(MOST_FORM)))
+        .route("/revoke", revoke.layer(DefaultBodyLimit::max(MOST_FORM)))
         .route(
             "/register",
             register.layer(DefaultBodyLimit::max(MOST_FORM)),

@@ -7,6 +7,11 @@
 //! older generation is a replay, and revokes the family, its live
 //! successor with it.
 //!
+//! Beside the families, the list of what `/revoke` and `serve revoke`
+//! revoked ([`super::revoked`]), each entry until what it revoked would
+//! have ended; every replica reads it whole at each [`WATCH_EVERY`] into
+//! its own view, which is what a call asks.
+//!
 //! Kept in Redis (`redis://`, `rediss://`), which a Nexus deployment
 //! already runs, through the redis crate, each step one atomic script; or,
 //! with one replica and no `--store`, in this process's memory, exact for
@@ -19,23 +24,33 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::revoked::{Revocations, Revoked};
+
 /// The most a step may wait for the store.
 const WAIT: Duration = Duration::from_secs(2);
 
-/// How often a running replica asks whether its store answers.
-const WATCH_EVERY: Duration = Duration::from_secs(5);
+/// How often a running replica reads the list of revocations, which says
+/// too whether its store answers: how soon a revocation made on another
+/// replica holds on this one.
+pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// The prefix of a family's key in Redis.
 const PREFIX: &str = "nexus-mcp:family:";
 
+/// The key of the list of revocations in Redis: a sorted set, each
+/// [`Revoked`]'s word scored by when it was made.
+const REVOKED: &str = "nexus-mcp:revoked";
+
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
 /// now; -1 revoked (now, for `ARGV[1]` is not its generation, or before),
-/// -2 unknown. A family's value is its generation, or `r`.
+/// -2 unknown, -3 withdrawn (`/revoke`). A family's value is its
+/// generation, `r`, or `x`.
 const ROTATE: &str = r"
 local held = redis.call('GET', KEYS[1])
 if not held then return -2 end
 if held == 'r' then return -1 end
+if held == 'x' then return -3 end
 if held == ARGV[1] then
   local next = tonumber(held) + tonumber(ARGV[2])
   if next ~= tonumber(held) then redis.call('SET', KEYS[1], next, 'KEEPTTL') end
@@ -74,6 +89,8 @@ pub(crate) enum Rotated {
     Revoked,
     /// No such family: its sign-in ended, or the store lost it.
     Unknown,
+    /// The family was revoked by request (`/revoke`, `serve revoke`).
+    Withdrawn,
 }
 
 /// The store does not answer: why, for the log.
@@ -86,8 +103,11 @@ struct Held {
     until: Instant,
 }
 
-/// Where families are kept.
-pub(crate) struct Store(Kept);
+/// Where families are kept, and this replica's view of the revocations.
+pub(crate) struct Store {
+    kept: Kept,
+    revocations: Revocations,
+}
 
 /// A Redis: its client, the connection made on first use, its URL as a
 /// line may show it, and the flag or variable that gave it.
@@ -109,7 +129,7 @@ enum Kept {
 impl Store {
     /// Families kept in this process.
     pub(crate) fn memory() -> Store {
-        Store(Kept::Memory(Mutex::new(HashMap::new())))
+        Store::kept(Kept::Memory(Mutex::new(HashMap::new())))
     }
 
     /// Families kept in the Redis at `url` (`redis://` or `rediss://`),
@@ -133,25 +153,28 @@ impl Store {
             shown: shown(&url),
             from: from.to_owned(),
         };
-        Ok(Store(Kept::Redis(Box::new(redis))))
+        Ok(Store::kept(Kept::Redis(Box::new(redis))))
     }
 
     /// Where families are kept, as the start line says it.
     pub(crate) fn said(&self) -> String {
-        match &self.0 {
+        match &self.kept {
             Kept::Memory(_) => "refresh-token reuse is detected on this replica alone (no \
-                                 --store): give every replica one Redis with --store"
+                                 --store), and a revocation holds on it alone: give every \
+                                 replica one Redis with --store"
                 .to_owned(),
             Kept::Redis(redis) => {
                 let shown = &redis.shown;
-                format!("refresh-token reuse is detected across replicas in {shown}")
+                format!(
+                    "refresh-token reuse is detected across replicas in {shown}, and revocations read from it"
+                )
             }
         }
     }
 
     /// A family begun, at generation 0, for `life`.
     pub(crate) async fn begin(&self, family: &str, life: Duration) -> Result<(), Down> {
-        match &self.0 {
+        match &self.kept {
             Kept::Memory(families) => {
                 let mut families = families.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
@@ -184,7 +207,7 @@ impl Store {
         (generation, left): (u64, Duration),
         step: Step,
     ) -> Result<Rotated, Down> {
-        let moved = match &self.0 {
+        let moved = match &self.kept {
             Kept::Memory(families) => {
                 let mut families = families.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
@@ -212,6 +235,7 @@ impl Store {
         };
         Ok(match moved {
             -2 => Rotated::Unknown,
+            -3 => Rotated::Withdrawn,
             next if next >= 0 => Rotated::Next(next as u64),
             _ => Rotated::Revoked,
         })
@@ -219,7 +243,7 @@ impl Store {
 
     /// Whether the store answers (`serve --check`, readiness of a step).
     pub(crate) async fn ping(&self) -> Result<(), Down> {
-        if let Kept::Redis(redis) = &self.0 {
+        if let Kept::Redis(redis) = &self.kept {
             let shown = &redis.shown;
             let asked = async {
                 let mut connection = self.connection().await?;
@@ -234,22 +258,27 @@ impl Store {
         Ok(())
     }
 
-    /// Asks the store every [`WATCH_EVERY`] whether it answers, from start
-    /// to the end of the process: the log says when it stops answering
+    /// Reads the list of revocations every [`WATCH_EVERY`], from start to
+    /// the end of the process, into this replica's view, forgetting each
+    /// once older than `keep` (the longest life of what it revoked); the
+    /// read says too whether the store answers: the log says when it stops
     /// (and what that does) and when it answers again, `nexus_mcp_store_up`
-    /// says it at each ask. Readiness stays each replica's own: every
-    /// replica shares the store, and taking them all out would serve no one.
-    pub(crate) async fn watch(self: std::sync::Arc<Store>) {
-        let Kept::Redis(redis) = &self.0 else {
+    /// at each read. Readiness stays each replica's own: every replica
+    /// shares the store, and taking them all out would serve no one.
+    pub(crate) async fn watch(self: std::sync::Arc<Store>, keep: Duration) {
+        let Kept::Redis(redis) = &self.kept else {
             return;
         };
         let mut answered = None;
         loop {
-            let now = self.ping().await;
+            let since =
+                now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX));
+            let now = self.revocations_read(since).await;
             crate::metrics::store_up(now.is_ok());
             match (&now, answered) {
                 (Err(Down(why)), None | Some(true)) => {
-                    log::warn!(target: "nexus_mcp", "{why}: until it answers, a refresh is refused for a while (503) and a new sign-in gets no refresh token; access tokens keep working, and this replica stays ready (every replica shares the store)")
+                    let (from, shown) = (&redis.from, &redis.shown);
+                    log::warn!(target: "nexus_mcp", "{from}: {shown} does not answer: {why}: until it answers, a refresh is refused for a while (503), a new sign-in gets no refresh token, and a revocation made elsewhere is not seen here; access tokens keep working, and this replica stays ready (every replica shares the store)")
                 }
                 (Ok(()), Some(false)) => {
                     log::info!(target: "nexus_mcp", "the store {} answers again", redis.shown)
@@ -261,9 +290,80 @@ impl Store {
         }
     }
 
+    /// The list of revocations made since `since` read into the view, and
+    /// the older ones dropped from it.
+    async fn revocations_read(&self, since: u64) -> Result<(), Down> {
+        let mut asked = redis::pipe();
+        asked
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(REVOKED)
+            .arg("-inf")
+            .arg(format!("({since}"));
+        asked.ignore();
+        asked
+            .cmd("ZRANGEBYSCORE")
+            .arg(REVOKED)
+            .arg(since)
+            .arg("+inf")
+            .arg("WITHSCORES");
+        let mut connection = self.connection().await?;
+        let done = asked.query_async::<(Vec<(String, u64)>,)>(&mut connection);
+        let (read,) = answered(tokio::time::timeout(WAIT, done).await)?;
+        self.revocations.took(read, since);
+        Ok(())
+    }
+
+    /// `what` revoked now, in the list every replica reads (a family's
+    /// refresh tokens refused at once there too), and in this replica's
+    /// view at once.
+    pub(crate) async fn revoke(&self, what: Revoked) -> Result<(), Down> {
+        let at = now_ms();
+        if let Kept::Redis(_) = &self.kept {
+            let mut asked = redis::pipe();
+            asked
+                .atomic()
+                .cmd("ZADD")
+                .arg(REVOKED)
+                .arg(at)
+                .arg(what.member())
+                .ignore();
+            if let Revoked::Family(id) = &what {
+                let family = format!("{PREFIX}{id}");
+                asked
+                    .cmd("SET")
+                    .arg(family)
+                    .arg("x")
+                    .arg("KEEPTTL")
+                    .arg("XX")
+                    .ignore();
+            }
+            let mut connection = self.connection().await?;
+            let done = asked.query_async::<()>(&mut connection);
+            answered(tokio::time::timeout(WAIT, done).await)?;
+        }
+        self.revocations.add(what, at);
+        Ok(())
+    }
+
+    /// Whether every replica shares it (Redis), not this process alone.
+    pub(crate) fn shared(&self) -> bool {
+        matches!(self.kept, Kept::Redis(_))
+    }
+
+    /// What this replica knows to be revoked.
+    pub(crate) fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// A store of `kept`, nothing revoked yet.
+    fn kept(kept: Kept) -> Store {
+        let revocations = Revocations::default();
+        Store { kept, revocations }
+    }
+
     /// The connection to Redis, made once and mended by the manager.
     async fn connection(&self) -> Result<ConnectionManager, Down> {
-        let Kept::Redis(redis) = &self.0 else {
+        let Kept::Redis(redis) = &self.kept else {
             return Err(Down("no store".to_owned()));
         };
         let config = ConnectionManagerConfig::new()
@@ -276,6 +376,13 @@ impl Store {
         let made = made.await.map_err(|e| Down(e.to_string()))?;
         Ok(made.clone())
     }
+}
+
+/// Milliseconds since the Unix epoch: when a revocation is made, and a
+/// token issued ([`super::revoked`] compares the two).
+pub(crate) fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What a step that waited at most [`WAIT`] answered, or why it is down.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::served::{Browser, Served, command, free_port};
 
@@ -31,19 +31,60 @@ pub fn signed_in_with(
 ) -> (Served, String, String, HashMap<String, String>) {
     issuer.approve_as_with_claims(person, claims);
     let (served, origin) = proxy(issuer, gateway, args);
-    let id = host(&served);
+    let (id, said) = signed_in_at(&served, &origin);
+    (served, origin, id, said)
+}
+
+/// A host registered at `served` (at `origin`), and the person the issuer
+/// approves next signed in through it in a browser that allows the
+/// consent page: the client id, and what the host's redirect carries.
+pub fn signed_in_at(served: &Served, origin: &str) -> (String, HashMap<String, String>) {
+    let id = host(served);
     let mut browser = Browser::new();
-    let (_, _, page) = browser.open(&authorize_url(&origin, &id));
+    let (_, _, page) = browser.open(&authorize_url(origin, &id));
     let allow = [("pending", field(&page, "pending"))];
     let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
     let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
     let (_, to_host, _) = browser.open(&back.expect("back to serve"));
     let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
+    (id, to_host.query_pairs().into_owned().collect())
+}
+
+/// `person` signed in through a replica of `serve --oauth-proxy` (with
+/// `args`), the code redeemed: the replica, its origin, the client id, and
+/// the tokens.
+pub fn signed_in_tokens(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    person: &str,
+    args: &[&str],
+) -> (Served, String, String, Value) {
+    let (one, origin, id, said) = signed_in_through(issuer, gateway, person, args);
+    let code = said.get("code").expect("a code");
+    let tokens = tokens_for(&origin, &id, code);
+    (one, origin, id, tokens)
+}
+
+/// Another replica beside the one at `origin`: the same keyring, public at
+/// the same URL, with `args`; and its own origin.
+pub fn replica(
+    issuer: &FakeIssuer,
+    gateway: &FakeGateway,
+    origin: &str,
+    args: &[&str],
+) -> (Served, String) {
+    let port = free_port();
+    let public = format!("{origin}/mcp");
+    let all = [
+        &["--oauth-proxy", "--login-client-id", "nexus-login"][..],
+        args,
+        &["--public-url", &public],
+    ]
+    .concat();
+    let child = command(gateway, &issuer.url(), port, &all).spawn();
     (
-        served,
-        origin,
-        id,
-        to_host.query_pairs().into_owned().collect(),
+        Served::ready(child.expect("nexus-mcp"), port),
+        format!("http://127.0.0.1:{port}"),
     )
 }
 

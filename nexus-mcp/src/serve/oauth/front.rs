@@ -83,6 +83,8 @@ impl Front {
             "authorization_endpoint": at("/authorize"),
             "token_endpoint": at("/token"),
             "registration_endpoint": at("/register"),
+            "revocation_endpoint": at("/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["none"],
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],

@@ -57,10 +57,28 @@ pub(crate) struct Refresh {
     pub(crate) family: String,
     pub(crate) generation: u64,
     pub(crate) ends: u64,
+    /// When the sign-in began, in milliseconds since the Unix epoch (0 for
+    /// a token from before 0.13): a person revoked since is refused.
+    #[serde(default)]
+    pub(crate) begun: u64,
     /// The issuer's refresh token for the sign-in, if it gave one: this
     /// server renews at the issuer with it.
     #[serde(default)]
     pub(crate) upstream: Option<Upstream>,
+}
+
+/// What an access token carries: the grant, the family of the sign-in
+/// that gave it (none when the store did not answer then, or from before
+/// 0.13) and when it was issued (milliseconds since the Unix epoch), so
+/// that a revocation of either holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Access {
+    #[serde(flatten)]
+    pub(crate) grant: Grant,
+    #[serde(default)]
+    pub(crate) family: Option<String>,
+    #[serde(default)]
+    pub(crate) issued: u64,
 }
 
 /// A code: the grant, where it was sent, PKCE's challenge, and an id that

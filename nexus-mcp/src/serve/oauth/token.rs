@@ -22,10 +22,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::front::Front;
-use super::grant::{ACCESS_LIFE, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark};
+use super::grant::{
+    ACCESS_LIFE, Access, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark,
+};
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::page::random;
-use crate::serve::refusal::OAuthError;
+use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::{self, NotSignedIn, Upstream};
 use crate::serve::store::{Down, Rotated, Step};
 
@@ -40,88 +42,93 @@ pub(crate) struct Asked {
     refresh_token: Option<String>,
 }
 
-/// A token request, read by its grant.
-enum TokenRequest {
-    /// A code, with what binds it: the redirect URI, PKCE's verifier, the
-    /// client.
-    AuthorizationCode {
-        code: String,
-        redirect_uri: Option<String>,
-        verifier: Option<String>,
-        client: Option<String>,
-    },
-    /// A refresh token, and the client it was issued to.
-    RefreshToken {
-        token: String,
-        client: Option<String>,
-    },
+/// A token request, read: the client every grant names (its mark), and
+/// the grant with its own fields.
+struct TokenRequest {
+    client: Option<String>,
+    grant: Asking,
+}
+
+/// What a token request asks with, by its grant.
+enum Asking {
+    /// A code, with what binds it.
+    AuthorizationCode(CodeAsked),
+    /// A refresh token.
+    RefreshToken { token: String },
+}
+
+/// A code, and what binds it: the redirect URI and PKCE's verifier (each
+/// missing one `invalid_grant`, as a wrong one is).
+struct CodeAsked {
+    code: String,
+    redirect_uri: Option<String>,
+    verifier: Option<String>,
 }
 
 impl Asked {
     /// The request this form is, or why none: a grant's own field missing
     /// is `invalid_request`, an unknown grant `unsupported_grant_type`.
     fn read(self) -> Result<TokenRequest, OAuthError> {
-        let client = self.client_id.as_deref().map(client_mark);
-        match self.grant_type.as_str() {
-            "authorization_code" => Ok(TokenRequest::AuthorizationCode {
-                code: self
-                    .code
-                    .ok_or(OAuthError::bad("invalid_request", "no code"))?,
+        let missing = |why| OAuthError::bad(ErrorCode::InvalidRequest, why);
+        let grant = match self.grant_type.as_str() {
+            "authorization_code" => Asking::AuthorizationCode(CodeAsked {
+                code: self.code.ok_or(missing("no code"))?,
                 redirect_uri: self.redirect_uri,
                 verifier: self.code_verifier,
-                client,
             }),
-            "refresh_token" => Ok(TokenRequest::RefreshToken {
-                token: (self.refresh_token)
-                    .ok_or(OAuthError::bad("invalid_request", "no refresh_token"))?,
-                client,
-            }),
-            _ => Err(OAuthError::bad(
-                "unsupported_grant_type",
-                "authorization_code or refresh_token",
-            )),
-        }
+            "refresh_token" => Asking::RefreshToken {
+                token: self.refresh_token.ok_or(missing("no refresh_token"))?,
+            },
+            _ => {
+                return Err(OAuthError::bad(
+                    ErrorCode::UnsupportedGrantType,
+                    "authorization_code or refresh_token",
+                ));
+            }
+        };
+        let client = self.client_id.as_deref().map(client_mark);
+        Ok(TokenRequest { client, grant })
     }
 }
 
-/// The error of a refusal for a while: the store does not answer.
-const FOR_A_WHILE: &str = "temporarily_unavailable";
+/// Why a refresh token of a revoked sign-in or person is refused.
+const REVOKED: &str = "this sign-in was revoked: the person signs in again";
 
 /// The grant `code` earns, checked against what binds it (its verifier,
 /// redirect URI and client) and redeemed once on this replica; or why not.
 fn redeemed_code(
     seals: &OauthSeals,
     redeemed: &Redeemed,
-    code: &str,
-    (redirect_uri, verifier, client): (Option<String>, Option<String>, Option<String>),
+    asked: CodeAsked,
+    client: Option<&str>,
 ) -> Result<Code, OAuthError> {
-    let code: Code = opened(&seals.codes, code)?;
-    let verifier = verifier.ok_or(OAuthError::bad(
-        "invalid_grant",
+    let code: Code = opened(&seals.codes, &asked.code)?;
+    let verifier = asked.verifier.ok_or(OAuthError::bad(
+        ErrorCode::InvalidGrant,
         "PKCE's code_verifier is needed",
     ))?;
     let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier));
     if challenge.as_str() != code.challenge {
         return Err(OAuthError::bad(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "the code_verifier is not the code's",
         ));
     }
-    if redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
+    if asked.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
         return Err(OAuthError::bad(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "the redirect_uri is not the code's",
         ));
     }
-    if client.as_deref() != Some(code.grant.client.as_str()) {
+    if client != Some(code.grant.client.as_str()) {
         return Err(OAuthError::bad(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "the code was issued to another client",
         ));
     }
     if !redeemed.first(&code.id) {
         return Err(OAuthError::bad(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "the code was redeemed already",
         ));
     }
@@ -139,13 +146,13 @@ fn opened_refresh(
     let refresh: Refresh = opened(&seals.refresh, token)?;
     if client != Some(refresh.grant.client.as_str()) {
         return Err(OAuthError::bad(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "the refresh token was issued to another client",
         ));
     }
     if refresh.ends <= now {
         let why = "the sign-in has ended (--sign-in-life): the person signs in again";
-        return Err(OAuthError::bad("invalid_grant", why));
+        return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
     }
     Ok(refresh)
 }
@@ -156,8 +163,13 @@ fn opened_refresh(
 fn issued(seals: &OauthSeals, grant: &Grant, refresh: Option<&Refresh>, now: u64) -> Value {
     let left = |life: Duration, ends: u64| life.min(Duration::from_secs(ends.saturating_sub(now)));
     let access = refresh.map_or(ACCESS_LIFE, |r| left(ACCESS_LIFE, r.ends));
+    let sealed = Access {
+        grant: grant.clone(),
+        family: refresh.map(|r| r.family.clone()),
+        issued: crate::serve::store::now_ms(),
+    };
     let mut tokens = json!({
-        "access_token": Sealing::named(&seals.access, grant, access),
+        "access_token": Sealing::named(&seals.access, &sealed, access),
         "token_type": "Bearer",
         "expires_in": access.as_secs(),
         "scope": grant.scopes.join(" "),
@@ -183,7 +195,7 @@ pub(crate) async fn token(
             (StatusCode::OK, no_store, axum::Json(issued)).into_response()
         }
         Err(refused) => {
-            crate::metrics::oauth("token", refused.code);
+            crate::metrics::oauth("token", refused.code.as_str());
             log::info!(target: "nexus_mcp", "token refused ({}): {}", refused.code, refused.why);
             refused.into_response()
         }
@@ -200,29 +212,33 @@ async fn earned(front: &Front, asked: Asked) -> Result<Value, OAuthError> {
         let person = crate::principal::person(&front.issuer, &grant.person);
         if front.deny.denies(&person) {
             let why = "this person is denied access to this server";
-            return Err(OAuthError::bad("invalid_grant", why));
+            return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
         }
         front.admission.admits(&grant.admitted).map_err(|why| {
             log::info!(target: "nexus_mcp", "a refresh refused: {why}");
             let why = "this person is not one this server lets in (--allow-sign-in)";
-            OAuthError::bad("invalid_grant", why)
+            OAuthError::bad(ErrorCode::InvalidGrant, why)
         })
     };
-    match asked.read()? {
-        TokenRequest::AuthorizationCode {
-            code,
-            redirect_uri,
-            verifier,
-            client,
-        } => {
-            let binds = (redirect_uri, verifier, client);
-            let code = redeemed_code(&keys.oauth, &front.redeemed, &code, binds)?;
+    let TokenRequest { client, grant } = asked.read()?;
+    match grant {
+        Asking::AuthorizationCode(asked) => {
+            let code = redeemed_code(&keys.oauth, &front.redeemed, asked, client.as_deref())?;
             denied(&code.grant)?;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
             Ok(issued(&keys.oauth, &code.grant, refresh.as_ref(), now))
         }
-        TokenRequest::RefreshToken { token, client } => {
+        Asking::RefreshToken { token } => {
             let refresh = opened_refresh(&keys.oauth, &token, client.as_deref(), now)?;
+            let who = crate::principal::person(&front.issuer, &refresh.grant.person);
+            let family = Some(refresh.family.as_str());
+            if front
+                .store
+                .revocations()
+                .refuses(&who, family, refresh.begun)
+            {
+                return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
+            }
             // A replay is caught (and its family revoked) before anything
             // else; the family moves on once the issuer has renewed it.
             let refresh = rotated(front, refresh, Step::Check).await?;
@@ -250,6 +266,7 @@ async fn begun(
             family,
             generation: 0,
             ends: now + front.sign_in_life.as_secs(),
+            begun: crate::serve::store::now_ms(),
             upstream,
         }),
         Err(Down(why)) => {
@@ -276,7 +293,7 @@ async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, OAuthError>
         Ok((person, next)) => {
             if person.subject != grant.person {
                 let why = "the issuer renewed the sign-in for another person";
-                return Err(OAuthError::bad("invalid_grant", why));
+                return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
             }
             grant.workspace = person.workspace;
             grant.attributes = person.attributes;
@@ -291,19 +308,19 @@ async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, OAuthError>
         Err(NotSignedIn::Person(why) | NotSignedIn::Barred(why)) => {
             log::warn!(target: "nexus_mcp", "a refresh refused: the issuer no longer renews the sign-in ({why}); the person signs in again");
             let why = "the issuer no longer renews this sign-in: the person signs in again";
-            Err(OAuthError::bad("invalid_grant", why))
+            Err(OAuthError::bad(ErrorCode::InvalidGrant, why))
         }
         Err(NotSignedIn::Operator(why)) => {
             log::error!(target: "nexus_mcp", "a refresh waits: the sign-in cannot be renewed at the issuer: {why}");
             Err(OAuthError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                FOR_A_WHILE,
+                ErrorCode::TemporarilyUnavailable,
                 "the issuer cannot renew the sign-in now: try again shortly",
             ))
         }
         Err(NotSignedIn::Stopped) => Err(OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            FOR_A_WHILE,
+            ErrorCode::TemporarilyUnavailable,
             "the issuer did not renew the sign-in now: try again shortly",
         )),
     }
@@ -325,19 +342,20 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
             let client = &refresh.grant.client[..8];
             log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client {client}…): its sign-in's every token is revoked; the person signs in again");
             Err(OAuthError::bad(
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "this refresh token's sign-in was revoked: a refresh token was used twice",
             ))
         }
+        Ok(Rotated::Withdrawn) => Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED)),
         Ok(Rotated::Unknown) => Err(OAuthError::bad(
-            "invalid_grant",
+            ErrorCode::InvalidGrant,
             "this refresh token's sign-in is not known to the store: the person signs in again",
         )),
         Err(Down(why)) => {
             log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a refresh is refused for a while");
             Err(OAuthError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                FOR_A_WHILE,
+                ErrorCode::TemporarilyUnavailable,
                 "the store that detects refresh-token reuse does not answer: try again shortly",
             ))
         }
@@ -352,11 +370,14 @@ fn opened<T: serde::de::DeserializeOwned>(
 ) -> Result<T, OAuthError> {
     Sealing::opened(seals, sealed).map_err(|unopened| {
         match unopened.keys_differ("a code or token") {
-            None => OAuthError::bad("invalid_grant", "expired, changed, or not issued here"),
+            None => OAuthError::bad(
+                ErrorCode::InvalidGrant,
+                "expired, changed, or not issued here",
+            ),
             Some(line) => {
                 log::warn!(target: "nexus_mcp", "token: {line}");
                 OAuthError::bad(
-                    "invalid_grant",
+                    ErrorCode::InvalidGrant,
                     "sealed by a server of this service whose keys differ from this one's",
                 )
             }
@@ -439,10 +460,10 @@ mod tests {
         let again = earned(&front, redemption(&sealed)).await;
         assert_eq!(
             again.unwrap_err(),
-            OAuthError::bad("invalid_grant", "the code was redeemed already")
+            OAuthError::bad(ErrorCode::InvalidGrant, "the code was redeemed already")
         );
         let other = earned(&front, refreshing(&issued, "another-client")).await;
-        assert_eq!(other.unwrap_err().code, "invalid_grant");
+        assert_eq!(other.unwrap_err().code, ErrorCode::InvalidGrant);
         let rotated = earned(&front, refreshing(&issued, "the-client"))
             .await
             .unwrap();
@@ -468,7 +489,7 @@ mod tests {
         // The first one again (a copy an attacker kept): refused, and with
         // it the live successor the host holds.
         let replayed = earned(&front, refreshing(&issued, "the-client")).await;
-        assert_eq!(replayed.unwrap_err().code, "invalid_grant");
+        assert_eq!(replayed.unwrap_err().code, ErrorCode::InvalidGrant);
         let live = earned(&front, refreshing(&successor, "the-client")).await;
         assert_eq!(
             live.unwrap_err().why,
@@ -495,6 +516,7 @@ mod tests {
             family: "f".into(),
             generation: 0,
             ends,
+            begun: 0,
             upstream: None,
         };
         front
@@ -537,24 +559,28 @@ mod tests {
             let mut asked = redemption(&code(&front, &format!("c{n}")));
             change(&mut asked);
             let refused = earned(&front, asked).await;
-            assert_eq!(refused.unwrap_err().code, "invalid_grant", "case {n}");
+            assert_eq!(
+                refused.unwrap_err().code,
+                ErrorCode::InvalidGrant,
+                "case {n}"
+            );
         }
         let access = Sealing::named(&front.keys.now().oauth.access, &grant(), ACCESS_LIFE);
         let refused = earned(&front, redemption(&access)).await;
-        assert_eq!(refused.unwrap_err().code, "invalid_grant");
+        assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidGrant);
         let unsupported = Asked {
             grant_type: "password".into(),
             ..Asked::default()
         };
         let refused = earned(&front, unsupported).await;
-        assert_eq!(refused.unwrap_err().code, "unsupported_grant_type");
+        assert_eq!(refused.unwrap_err().code, ErrorCode::UnsupportedGrantType);
         let no_code = Asked {
             grant_type: "authorization_code".into(),
             ..Asked::default()
         };
         assert_eq!(
             earned(&front, no_code).await.unwrap_err().code,
-            "invalid_request"
+            ErrorCode::InvalidRequest
         );
     }
 }

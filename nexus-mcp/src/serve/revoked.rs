@@ -1,0 +1,170 @@
+//! What is revoked (RFC 7009's `/revoke`, `serve revoke --person`), as
+//! each replica holds it: a sign-in's family (every refresh and access
+//! token it gave), or a person (everything issued to them before then).
+//! The store keeps the list every replica shares; each replica reads it
+//! whole every few seconds into this view ([`crate::serve::store`]), so
+//! that a call asks memory, never the store. Pure but for its lock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a revocation names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Revoked {
+    /// A sign-in's family of tokens, by its id.
+    Family(String),
+    /// A person, by the hash the log prints (`who=`, 12 hex digits).
+    Person(String),
+}
+
+/// How many hex digits of a person's hash name them, as the log does.
+pub(crate) const PERSON_DIGITS: usize = 12;
+
+impl Revoked {
+    /// The person `hash` names (the log's `who=`, or the whole hash),
+    /// or `None` when it is no such hash.
+    pub(crate) fn person(hash: &str) -> Option<Revoked> {
+        let hex = hash.len() >= PERSON_DIGITS && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then(|| Revoked::Person(hash[..PERSON_DIGITS].to_ascii_lowercase()))
+    }
+
+    /// The list's word for it.
+    pub(crate) fn member(&self) -> String {
+        match self {
+            Revoked::Family(id) => format!("family:{id}"),
+            Revoked::Person(who) => format!("person:{who}"),
+        }
+    }
+
+    /// What the list's word `member` names, if it is one.
+    pub(crate) fn read(member: &str) -> Option<Revoked> {
+        match member.split_once(':')? {
+            ("family", id) if !id.is_empty() => Some(Revoked::Family(id.to_owned())),
+            ("person", who) => Revoked::person(who),
+            _ => None,
+        }
+    }
+}
+
+/// A replica's view of the list: each revocation and when it was made
+/// (milliseconds since the Unix epoch), and how many times the view changed.
+#[derive(Default)]
+pub(crate) struct Revocations {
+    held: Mutex<HashMap<Revoked, u64>>,
+    changes: AtomicU64,
+}
+
+impl Revocations {
+    /// Whether a token issued at `issued` to the person `who` (their whole
+    /// hash) in `family` is revoked: its family is, or the person was at
+    /// or after `issued`.
+    pub(crate) fn refuses(&self, who: &str, family: Option<&str>, issued: u64) -> bool {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_empty() {
+            return false;
+        }
+        let family = family.map(|id| Revoked::Family(id.to_owned()));
+        let person = Revoked::person(who);
+        let family_revoked = family.is_some_and(|f| held.contains_key(&f));
+        family_revoked
+            || person
+                .and_then(|p| held.get(&p))
+                .is_some_and(|at| *at >= issued)
+    }
+
+    /// `what`, revoked at `at`, held here at once.
+    pub(crate) fn add(&self, what: Revoked, at: u64) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let at = held.get(&what).map_or(at, |before| at.max(*before));
+        if held.insert(what, at) != Some(at) {
+            self.changes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The list `read` (its words and times) taken in, each word no
+    /// revocation skipped, and every revocation made before `since`
+    /// forgotten (the list forgets them too): what this replica revoked
+    /// a moment ago stays, whatever a read begun before then says.
+    pub(crate) fn took(&self, read: impl IntoIterator<Item = (String, u64)>, since: u64) {
+        let read =
+            (read.into_iter()).filter_map(|(member, at)| Some((Revoked::read(&member)?, at)));
+        for (what, at) in read.filter(|(_, at)| *at >= since) {
+            self.add(what, at);
+        }
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|_, at| *at >= since);
+    }
+
+    /// How many times the view has changed: a token remembered as good
+    /// before a change is checked again.
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHO: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_family_revokes_its_tokens_and_a_person_what_was_issued_before() {
+        let view = Revocations::default();
+        assert!(!view.refuses(WHO, Some("f1"), 100));
+        view.add(Revoked::Family("f1".into()), 150);
+        assert!(
+            view.refuses(WHO, Some("f1"), 200),
+            "a family whenever issued"
+        );
+        assert!(!view.refuses(WHO, Some("f2"), 100));
+        assert!(!view.refuses(WHO, None, 100));
+        view.add(Revoked::person(&WHO[..12]).unwrap(), 300);
+        assert!(view.refuses(WHO, Some("f2"), 300));
+        assert!(
+            view.refuses(WHO, None, 0),
+            "a token from before its issue time"
+        );
+        assert!(!view.refuses(WHO, Some("f2"), 301), "signed in again after");
+        let other = "fedcba9876543210";
+        assert!(!view.refuses(other, Some("f2"), 100));
+    }
+
+    #[test]
+    fn the_lists_words_read_back_and_a_change_is_counted_once() {
+        for what in [
+            Revoked::Family("a-b_c".into()),
+            Revoked::person(WHO).unwrap(),
+        ] {
+            assert_eq!(Revoked::read(&what.member()), Some(what));
+        }
+        for word in [
+            "family:",
+            "person:123",
+            "person:zzzzzzzzzzzz",
+            "token:x",
+            "x",
+        ] {
+            assert_eq!(Revoked::read(word), None, "{word}");
+        }
+        assert_eq!(
+            Revoked::person("ABCDEF123456"),
+            Revoked::person("abcdef123456")
+        );
+        let view = Revocations::default();
+        let list = || vec![("family:f1".to_owned(), 5), ("nonsense".to_owned(), 6)];
+        view.took(list(), 0);
+        view.took(list(), 0);
+        assert_eq!(view.changes(), 1);
+        assert!(view.refuses(WHO, Some("f1"), 9));
+        // One revoked here a moment ago stays, whatever an older read says.
+        view.add(Revoked::Family("f2".into()), 7);
+        view.took(Vec::new(), 0);
+        assert!(view.refuses(WHO, Some("f1"), 9) && view.refuses(WHO, Some("f2"), 9));
+        assert_eq!(view.changes(), 2);
+        // Forgotten once older than the longest life of what it revoked.
+        view.took(Vec::new(), 6);
+        assert!(!view.refuses(WHO, Some("f1"), 9) && view.refuses(WHO, Some("f2"), 9));
+    }
+}
