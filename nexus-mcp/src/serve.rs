@@ -130,7 +130,7 @@ async fn reread_at_sighup(reread: Reread) {
                 for line in skipped {
                     log::warn!(target: "nexus_mcp", "SIGHUP: {line}; skipped");
                 }
-                log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people")
+                log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people and clients")
             }
             Some(Err(why)) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the list held stays"),
             None => {}

@@ -37,6 +37,7 @@ fn the_resource_names_serve_as_its_authorization_server_and_serve_says_what_it_g
         ("authorization_endpoint", "/authorize"),
         ("token_endpoint", "/token"),
         ("registration_endpoint", "/register"),
+        ("revocation_endpoint", "/revoke"),
     ] {
         assert_eq!(metadata[field], json!(format!("{}{path}", served.origin)));
     }
@@ -44,9 +45,10 @@ fn the_resource_names_serve_as_its_authorization_server_and_serve_says_what_it_g
         metadata["code_challenge_methods_supported"],
         json!(["S256"])
     );
+    // Public clients, and the confidential ones `serve client add` makes (#100).
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        json!(["none"])
+        json!(["none", "client_secret_basic", "client_secret_post"])
     );
     assert_eq!(metadata["scopes_supported"], json!(["mcp.tools"]));
     // Every authorization response names its issuer, and the metadata says so (RFC 9207).

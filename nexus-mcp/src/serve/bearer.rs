@@ -25,7 +25,7 @@ use crate::principal::{Principal, digest, own_workspace, person};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
-const ALGORITHMS: [Algorithm; 9] = [
+pub(crate) const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::ES256,
     Algorithm::ES384,
     Algorithm::RS256,

@@ -1,8 +1,11 @@
-//! What `serve` does for its operator beside serving: `serve revoke
-//! --person`, a person out now, on every replica, through the store the
-//! replicas share.
+//! What `serve` does for its operator beside serving: `serve client add`,
+//! a confidential client for a host (its id sealed with the replicas'
+//! keyring, its secret shown once), and `serve revoke --person`, a person
+//! out now, on every replica, through the store the replicas share.
 
 use std::process::ExitCode;
+
+use base64::Engine as _;
 
 use super::args::{StoreGiven, store_at};
 use super::revoked::{PERSON_DIGITS, Revoked};
@@ -19,6 +22,36 @@ pub(crate) enum Action {
     /// them). They may sign in again at the issuer: to keep them out, deny
     /// them there or in --deny-file.
     Revoke(RevokeArgs),
+    /// The clients of `serve --oauth-proxy` an operator makes.
+    #[command(subcommand)]
+    Client(ClientAction),
+}
+
+/// `serve client`'s commands.
+#[derive(clap::Subcommand)]
+pub(crate) enum ClientAction {
+    /// A confidential client for a host (one that sends ID-JAGs, or signs
+    /// people in with a secret): prints on stdout the registration (RFC
+    /// 7591) as JSON, its client_secret shown this once and kept nowhere.
+    /// Run with the replicas' keyring (NEXUS_MCP_STATE_KEY or
+    /// NEXUS_MCP_STATE_KEYS, or their _FILE twins): any replica then
+    /// checks it; it is withdrawn by its key leaving the keyring.
+    Add(ClientArgs),
+}
+
+/// `serve client add`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct ClientArgs {
+    /// The client's name, as a consent page shows it.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// A redirect URI the client may use (repeat for more; none for a host
+    /// that uses the ID-JAG grant alone).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// `serve --public-url`: the client is that server's, and no other's.
+    #[arg(long, value_name = "URL")]
+    public_url: String,
 }
 
 /// `serve revoke`'s flags.
@@ -37,14 +70,17 @@ pub(crate) struct RevokeArgs {
 /// Runs `action`: what it did on stdout, or why not on stderr (exit 2 for
 /// what the operator gave, 1 for a store that does not answer).
 pub(crate) fn run(action: Action) -> ExitCode {
-    let Action::Revoke(args) = action;
-    match revoke(args) {
+    let done = match action {
+        Action::Revoke(args) => revoke(args),
+        Action::Client(ClientAction::Add(args)) => client_added(args),
+    };
+    match done {
         Ok(said) => {
             println!("{said}");
             ExitCode::SUCCESS
         }
         Err((code, why)) => {
-            eprintln!("nexus-mcp serve revoke: {why}");
+            eprintln!("nexus-mcp serve: {why}");
             ExitCode::from(code)
         }
     }
@@ -90,4 +126,45 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
          issuer (to keep them out, deny them there or in --deny-file)",
         WATCH_EVERY.as_secs()
     ))
+}
+
+/// `serve client add`: the registration as JSON, or why not.
+fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
+    let keys = crate::keys::Keys::read().map_err(|why| (2, why))?;
+    let public = url::Url::parse(&args.public_url)
+        .ok()
+        .filter(|u| u.has_host());
+    let public = public.ok_or((
+        2,
+        "--public-url is serve's URL (https://HOST/mcp)".to_owned(),
+    ))?;
+    let origin = public.origin().ascii_serialization();
+    let mut bytes = [0u8; 32];
+    let random = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    random.map_err(|_| (1, "the system gives no randomness".to_owned()))?;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = super::oauth::secret_hash(&secret);
+    let client = super::oauth::confidential(args.name, args.redirect_uris, (hash, origin));
+    let client = client.map_err(|why| (2, why))?;
+    let id = crate::keys::Sealing::named(&keys.oauth.clients, &client, super::oauth::CLIENT_LIFE);
+    let mark = crate::principal::sha256_hex(&[id.as_bytes()]);
+    eprintln!(
+        "nexus-mcp serve client add: the secret is shown once, on stdout, and kept nowhere; \
+         the --deny-file line client={} withdraws the client",
+        &mark[..12]
+    );
+    let issued = jsonwebtoken::get_current_timestamp();
+    let registration = serde_json::json!({
+        "client_id": id,
+        "client_secret": secret,
+        "client_id_issued_at": issued,
+        "client_id_expires_at": issued + super::oauth::CLIENT_LIFE.as_secs(),
+        "client_secret_expires_at": 0,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "grant_types": ["authorization_code", "refresh_token", super::oauth::JWT_BEARER],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    Ok(registration.to_string())
 }

@@ -3,7 +3,9 @@
 //! expires. One person a line: the `who=` the operator's log shows (the
 //! first 12 hex digits of the person, or more), or `ISSUER SUBJECT` with
 //! the issuer exactly `--issuer`; blank lines and lines starting with `#`
-//! are skipped. Read at start and again at SIGHUP.
+//! are skipped. A client of `--oauth-proxy` is withdrawn by a line
+//! `client=` and the first 12 hex digits of its mark, or more (as `serve
+//! client add` and the log show it). Read at start and again at SIGHUP.
 //!
 //! A line that could deny nobody is never counted: another issuer (a
 //! trailing slash, Entra's v1 issuer) names no person this server sees, and
@@ -22,6 +24,8 @@ struct Denied {
     who: Vec<String>,
     /// Whole person hashes, from `ISSUER SUBJECT` lines.
     people: Vec<String>,
+    /// Clients withdrawn: a prefix of their mark.
+    clients: Vec<String>,
 }
 
 /// The deny list, as last read from its file.
@@ -57,12 +61,20 @@ impl DenyList {
         let path = self.path.as_ref()?;
         let read = read_file(path).map(|text| parse(path, &text, &self.issuer));
         Some(read.map(|(denied, bad)| {
-            let count = denied.who.len() + denied.people.len();
+            let count = denied.who.len() + denied.people.len() + denied.clients.len();
             if let Ok(mut held) = self.held.write() {
                 *held = denied;
             }
             (count, bad)
         }))
+    }
+
+    /// Whether the client whose mark is `client` is withdrawn.
+    pub(crate) fn withdraws(&self, client: &str) -> bool {
+        let Ok(held) = self.held.read() else {
+            return true;
+        };
+        held.clients.iter().any(|c| client.starts_with(c.as_str()))
     }
 
     /// Whether `person` (a whole person hash) is denied.
@@ -92,6 +104,7 @@ fn parse(path: &str, text: &str, issuer: &str) -> (Denied, Vec<String>) {
         match person_of(line, issuer) {
             Ok(Named::Who(who)) => denied.who.push(who.to_owned()),
             Ok(Named::Person(hash)) => denied.people.push(hash),
+            Ok(Named::Client(mark)) => denied.clients.push(mark.to_owned()),
             Err(why) => bad.push(format!("--deny-file {path}, line {}: {why}", at + 1)),
         }
     }
@@ -104,6 +117,8 @@ enum Named<'a> {
     Who(&'a str),
     /// A whole person hash.
     Person(String),
+    /// A client's mark, or its first digits.
+    Client(&'a str),
 }
 
 /// Whom `line` (trimmed, not blank, no comment) names, or why it names no
@@ -112,10 +127,18 @@ fn person_of<'a>(line: &'a str, issuer: &str) -> Result<Named<'a>, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words[..] {
         [one] => {
+            let hex = |text: &str| {
+                text.len() >= 12
+                    && (text.bytes()).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            };
+            if let Some(client) = one.strip_prefix("client=") {
+                return match hex(client) {
+                    true => Ok(Named::Client(client)),
+                    false => Err("a client is `client=` and 12 hex digits or more".to_owned()),
+                };
+            }
             let who = one.strip_prefix("who=").unwrap_or(one);
-            let hex = who.len() >= 12
-                && (who.bytes()).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if hex {
+            if hex(who) {
                 return Ok(Named::Who(who));
             }
             Err(
@@ -146,11 +169,17 @@ mod tests {
     fn a_deny_file_names_people_by_who_or_by_issuer_and_subject() {
         let issuer = "https://issuer.example";
         let alice = person(issuer, "alice");
-        let text = format!("# denied\n\nwho={}\n{issuer} bob\n", &alice[..12]);
+        let text = format!(
+            "# denied\n\nwho={}\n{issuer} bob\nclient=0123456789abcd\n",
+            &alice[..12]
+        );
         let (denied, bad) = parse("f", &text, issuer);
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(denied.who, [alice[..12].to_owned()]);
         assert_eq!(denied.people, [person(issuer, "bob")]);
+        assert_eq!(denied.clients, ["0123456789abcd"]);
+        let (_, bad) = parse("f", "client=0123\n", issuer);
+        assert!(bad[0].contains("client="), "{bad:?}");
         let (_, bad) = parse("f", "just-a-name\n", issuer);
         assert!(bad[0].contains("line 1"), "{bad:?}");
     }

@@ -13,16 +13,20 @@
 //! - [`consent`]: the consent page, `POST /authorize`, and the code once
 //!   the person has signed in;
 //! - [`token`]: `POST /token`;
+//! - [`assertion`]: the ID-JAG grant at `/token`, an assertion checked;
 //! - [`revoke`]: `POST /revoke`, a host done with a token;
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
 //! - [`client`]: a client, its registration and its redirect URIs;
+//! - [`authn`]: who asks at `/token` and `/revoke`, a secret checked;
 //! - [`grant`]: what a code and a token carry, and their lifetimes;
 //! - [`refused`]: an authorization refused, on this server's page or at
 //!   the host's redirect.
 //!
 //! This file holds the routes.
 
+mod assertion;
+mod authn;
 mod authorize;
 mod client;
 pub(crate) mod consent;
@@ -42,6 +46,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use self::front::Front;
+
+pub(crate) use self::assertion::JWT_BEARER;
+pub(crate) use self::authn::secret_hash;
+pub(crate) use self::client::confidential;
+pub(crate) use self::grant::CLIENT_LIFE;
 
 /// The most a token or registration request's body may weigh.
 const MOST_FORM: usize = 64 << 10;

@@ -20,6 +20,11 @@ pub(crate) enum ErrorCode {
     /// The request lacks a parameter, repeats one, or is malformed (RFC
     /// 6749 §4.1.2.1, §5.2; RFC 6750 §3.1).
     InvalidRequest,
+    /// The client could not be authenticated: 401, with a Basic
+    /// challenge (RFC 6749 §5.2).
+    InvalidClient,
+    /// The client may not use this grant (RFC 6749 §5.2).
+    UnauthorizedClient,
     /// The grant (a code, a refresh token, an assertion) is invalid,
     /// expired, revoked, or was issued to another client (RFC 6749 §5.2).
     InvalidGrant,
@@ -59,6 +64,8 @@ impl ErrorCode {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
@@ -111,6 +118,13 @@ impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({"error": self.code.as_str(), "error_description": self.why});
         let no_store = [(header::CACHE_CONTROL, "no-store")];
-        (self.status, no_store, Json(body)).into_response()
+        let mut response = (self.status, no_store, Json(body)).into_response();
+        if self.code == ErrorCode::InvalidClient {
+            let basic = header::HeaderValue::from_static("Basic realm=\"nexus-mcp\"");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, basic);
+        }
+        response
     }
 }

@@ -594,7 +594,7 @@ async fn person_in(
 
 /// Who the ID token of `issuer` names (its `sub`, and its `others`
 /// claims), as `reads` reads them; or why it names no one.
-fn read_person(
+pub(crate) fn read_person(
     reads: &Reads,
     issuer: String,
     sub: &str,

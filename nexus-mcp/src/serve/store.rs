@@ -37,6 +37,10 @@ pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(2);
 /// The prefix of a family's key in Redis.
 const PREFIX: &str = "nexus-mcp:family:";
 
+/// The prefix of a spent assertion's key in Redis (its issuer's and
+/// `jti`'s hash).
+const SPENT: &str = "nexus-mcp:jti:";
+
 /// The key of the list of revocations in Redis: a sorted set, each
 /// [`Revoked`]'s word scored by when it was made.
 const REVOKED: &str = "nexus-mcp:revoked";
@@ -107,6 +111,8 @@ struct Held {
 pub(crate) struct Store {
     kept: Kept,
     revocations: Revocations,
+    /// The assertions spent here, until they expire (in memory alone).
+    spent: Mutex<HashMap<String, Instant>>,
 }
 
 /// A Redis: its client, the connection made on first use, its URL as a
@@ -345,6 +351,27 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `key` (an assertion's) is spent now for the first time, on
+    /// any replica; it is held spent for `life`.
+    pub(crate) async fn spend(&self, key: &str, life: Duration) -> Result<bool, Down> {
+        match &self.kept {
+            Kept::Memory(_) => {
+                let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                spent.retain(|_, until| *until > now);
+                Ok(spent.insert(key.to_owned(), now + life).is_none())
+            }
+            Kept::Redis(_) => {
+                let mut set = redis::cmd("SET");
+                set.arg(format!("{SPENT}{key}")).arg(1).arg("EX");
+                set.arg(life.as_secs().max(1)).arg("NX");
+                let mut connection = self.connection().await?;
+                let done = set.query_async::<Option<String>>(&mut connection);
+                answered(tokio::time::timeout(WAIT, done).await).map(|set| set.is_some())
+            }
+        }
+    }
+
     /// Whether every replica shares it (Redis), not this process alone.
     pub(crate) fn shared(&self) -> bool {
         matches!(self.kept, Kept::Redis(_))
@@ -358,7 +385,12 @@ impl Store {
     /// A store of `kept`, nothing revoked yet.
     fn kept(kept: Kept) -> Store {
         let revocations = Revocations::default();
-        Store { kept, revocations }
+        let spent = Mutex::default();
+        Store {
+            kept,
+            revocations,
+            spent,
+        }
     }
 
     /// The connection to Redis, made once and mended by the manager.

@@ -268,6 +268,8 @@ mod tests {
             name: "Host".into(),
             redirect_uris: uris,
             native: true,
+            secret: None,
+            origin: None,
         })
     }
 

@@ -40,6 +40,15 @@ pub(crate) struct Client {
     /// A native application's (loopback or private-use redirects), or a
     /// web one's (https).
     pub(crate) native: bool,
+    /// A confidential client's (`serve client add`): the SHA-256 of its
+    /// secret (hex), which it authenticates with; it may use the ID-JAG
+    /// grant. None for a client that registered itself: a public one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) secret: Option<String>,
+    /// The origin of the server a confidential client was made for: the
+    /// client is no other's, whatever keyring they share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) origin: Option<String>,
 }
 
 /// A registration request (RFC 7591 §2): the fields this server reads; any
@@ -168,6 +177,35 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         name,
         redirect_uris: uris,
         native,
+        secret: None,
+        origin: None,
+    })
+}
+
+/// A confidential client (`serve client add`) named `name`, its
+/// `redirect_uris` checked as a registration's (none: it uses the ID-JAG
+/// grant alone), its secret's hash `secret`, made for the server at
+/// `origin`; or why not.
+pub(crate) fn confidential(
+    name: String,
+    redirect_uris: Vec<String>,
+    (secret, origin): (String, String),
+) -> Result<Client, String> {
+    let kinds = redirect_uris.iter().map(|uri| redirect_kind(uri));
+    let kinds = kinds.collect::<Result<Vec<Kind>, OAuthError>>();
+    let kinds = kinds.map_err(|refused| format!("--redirect-uri {}", refused.why))?;
+    if redirect_uris.len() > MOST_REDIRECTS || name.trim().is_empty() {
+        let most = MOST_REDIRECTS;
+        return Err(format!(
+            "a client has a --name, and at most {most} --redirect-uri"
+        ));
+    }
+    Ok(Client {
+        name,
+        native: kinds.contains(&Kind::Native),
+        redirect_uris,
+        secret: Some(secret),
+        origin: Some(origin),
     })
 }
 

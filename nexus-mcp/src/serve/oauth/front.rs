@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::assertion::{ID_JAG_PROFILE, JWT_BEARER};
 use super::client::Client;
 use super::document::Documents;
 use super::grant::{CLIENT_LIFE, Redeemed};
@@ -23,6 +24,10 @@ use crate::serve::bearer::Gate;
 use crate::serve::deny::DenyList;
 use crate::serve::signin::Login;
 use crate::serve::store::Store;
+
+/// How a client authenticates at `/token` and `/revoke`: a public one
+/// names itself; a confidential one gives its secret either way.
+const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
 /// what it grants, and the keys its client ids are sealed with.
@@ -74,8 +79,9 @@ impl Front {
     }
 
     /// Its metadata (RFC 8414 §2), as MCP's hosts read it: PKCE with S256
-    /// alone, public clients, dynamic registration, `iss` in every
-    /// authorization response (RFC 9207).
+    /// alone, public clients and confidential ones (`serve client add`),
+    /// dynamic registration, `iss` in every authorization response (RFC
+    /// 9207), revocation (RFC 7009), the ID-JAG grant.
     pub(crate) fn metadata(&self) -> Value {
         let at = |path: &str| format!("{}{path}", self.origin);
         json!({
@@ -84,11 +90,12 @@ impl Front {
             "token_endpoint": at("/token"),
             "registration_endpoint": at("/register"),
             "revocation_endpoint": at("/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", JWT_BEARER],
+            "authorization_grant_profiles_supported": [ID_JAG_PROFILE],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": AUTH_METHODS,
             "client_id_metadata_document_supported": true,
             "authorization_response_iss_parameter_supported": true,
             "scopes_supported": self.scopes,
@@ -158,6 +165,8 @@ mod tests {
             name: "Host".into(),
             redirect_uris: vec!["http://127.0.0.1:1/cb".into()],
             native: true,
+            secret: None,
+            origin: None,
         };
         let id = front(key).client_id(&client);
         assert_eq!(

@@ -2,7 +2,8 @@
 //! refresh token or an access token `serve` issued ends its sign-in's
 //! family (every refresh and access token it gave) on every replica,
 //! through the store's list of revocations ([`crate::serve::store`]).
-//! The host names itself with `client_id` (a public client); a token
+//! The host names itself with `client_id` (a public client), or
+//! authenticates (a confidential one, [`super::authn`]); a token
 //! issued to another client, or one that does not open, is left as it is
 //! and answered 200 as a revoked one is (RFC 7009 §2.2), so that nobody
 //! learns whose a token is by asking.
@@ -14,6 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::authn;
 use super::front::Front;
 use super::grant::{Access, Refresh, client_mark};
 use crate::keys::Sealing;
@@ -27,6 +29,7 @@ use crate::serve::store::Down;
 pub(crate) struct Asked {
     token: Option<String>,
     client_id: Option<String>,
+    client_secret: Option<String>,
 }
 
 /// `POST /revoke`: 200 once the token is revoked or was none of the
@@ -35,9 +38,12 @@ pub(crate) struct Asked {
 /// that is not.
 pub(crate) async fn revoke(
     State(front): State<Arc<Front>>,
+    headers: axum::http::HeaderMap,
     axum::Form(asked): axum::Form<Asked>,
 ) -> Response {
-    let answer = revoked(&front, asked).await;
+    let basic = headers.get(header::AUTHORIZATION);
+    let basic = basic.and_then(|value| value.to_str().ok());
+    let answer = revoked(&front, basic, asked).await;
     let outcome = match &answer {
         Ok(done) => done,
         Err(refused) => refused.code.as_str(),
@@ -54,12 +60,17 @@ pub(crate) async fn revoke(
 
 /// What `asked` revoked, as the metrics count it (`ok`, or `not_revoked`
 /// for a token that does not open or is another client's), or why not.
-async fn revoked(front: &Front, asked: Asked) -> Result<&'static str, OAuthError> {
+async fn revoked(
+    front: &Front,
+    basic: Option<&str>,
+    asked: Asked,
+) -> Result<&'static str, OAuthError> {
     let missing = |why| OAuthError::bad(ErrorCode::InvalidRequest, why);
     let token = asked.token.ok_or(missing("no token"))?;
-    let client = asked
-        .client_id
-        .ok_or(missing("no client_id: a host names itself"))?;
+    let asker = authn::asker(front, basic, (asked.client_id, asked.client_secret))?;
+    let client = asker
+        .ok_or(missing("no client_id: a host names itself"))?
+        .id;
     let keys = front.keys.now();
     let seals = &keys.oauth;
     let opened = match Sealing::opened::<Refresh>(&seals.refresh, &token) {
@@ -72,7 +83,7 @@ async fn revoked(front: &Front, asked: Asked) -> Result<&'static str, OAuthError
         return Ok("not_revoked");
     };
     if owner != client_mark(&client) {
-        log::info!(target: "nexus_mcp", "revocation: a token of another client was presented (client {}…); nothing revoked", &owner[..8]);
+        log::info!(target: "nexus_mcp", "revocation: a token of another client was presented (client={}); nothing revoked", &owner[..12]);
         return Ok("not_revoked");
     }
     let Some(family) = family else {
@@ -93,6 +104,6 @@ async fn revoked(front: &Front, asked: Asked) -> Result<&'static str, OAuthError
         .revoke(Revoked::Family(family))
         .await
         .map_err(unavailable)?;
-    log::info!(target: "nexus_mcp", "revocation: a sign-in's tokens revoked (client {}…) on every replica", &owner[..8]);
+    log::info!(target: "nexus_mcp", "revocation: a sign-in's tokens revoked (client={}) on every replica", &owner[..12]);
     Ok("ok")
 }

@@ -15,12 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::assertion::{self, JWT_BEARER};
+use super::authn;
 use super::front::Front;
 use super::grant::{
     ACCESS_LIFE, Access, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark,
@@ -31,22 +34,19 @@ use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::{self, NotSignedIn, Upstream};
 use crate::serve::store::{Down, Rotated, Step};
 
-/// A token request's form (RFC 6749 §4.1.3, §6): the fields read.
+/// A token request's form (RFC 6749 §4.1.3, §6; RFC 7523 §2.1): the
+/// fields read, each at most once.
 #[derive(Deserialize, Default, Clone)]
 pub(crate) struct Asked {
     grant_type: String,
     code: Option<String>,
     redirect_uri: Option<String>,
     client_id: Option<String>,
+    client_secret: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
-}
-
-/// A token request, read: the client every grant names (its mark), and
-/// the grant with its own fields.
-struct TokenRequest {
-    client: Option<String>,
-    grant: Asking,
+    assertion: Option<String>,
+    scope: Option<String>,
 }
 
 /// What a token request asks with, by its grant.
@@ -55,6 +55,11 @@ enum Asking {
     AuthorizationCode(CodeAsked),
     /// A refresh token.
     RefreshToken { token: String },
+    /// An ID-JAG (RFC 7523's `jwt-bearer`), and the scopes asked.
+    JwtBearer {
+        assertion: String,
+        scope: Option<String>,
+    },
 }
 
 /// A code, and what binds it: the redirect URI and PKCE's verifier (each
@@ -66,11 +71,11 @@ struct CodeAsked {
 }
 
 impl Asked {
-    /// The request this form is, or why none: a grant's own field missing
-    /// is `invalid_request`, an unknown grant `unsupported_grant_type`.
-    fn read(self) -> Result<TokenRequest, OAuthError> {
+    /// The grant this form asks with, or why none: a grant's own field
+    /// missing is `invalid_request`, an unknown grant `unsupported_grant_type`.
+    fn read(self) -> Result<Asking, OAuthError> {
         let missing = |why| OAuthError::bad(ErrorCode::InvalidRequest, why);
-        let grant = match self.grant_type.as_str() {
+        Ok(match self.grant_type.as_str() {
             "authorization_code" => Asking::AuthorizationCode(CodeAsked {
                 code: self.code.ok_or(missing("no code"))?,
                 redirect_uri: self.redirect_uri,
@@ -79,15 +84,15 @@ impl Asked {
             "refresh_token" => Asking::RefreshToken {
                 token: self.refresh_token.ok_or(missing("no refresh_token"))?,
             },
+            JWT_BEARER => Asking::JwtBearer {
+                assertion: self.assertion.ok_or(missing("no assertion"))?,
+                scope: self.scope,
+            },
             _ => {
-                return Err(OAuthError::bad(
-                    ErrorCode::UnsupportedGrantType,
-                    "authorization_code or refresh_token",
-                ));
+                let why = "authorization_code, refresh_token or (an ID-JAG) jwt-bearer";
+                return Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, why));
             }
-        };
-        let client = self.client_id.as_deref().map(client_mark);
-        Ok(TokenRequest { client, grant })
+        })
     }
 }
 
@@ -160,12 +165,16 @@ fn opened_refresh(
 /// The tokens `grant` earns, sealed with `seals` at `now`, each within its
 /// sign-in's life: an access token, and a refresh token of `refresh`'s
 /// family when there is one (none when the store could not begin it).
-fn issued(seals: &OauthSeals, grant: &Grant, refresh: Option<&Refresh>, now: u64) -> Value {
+fn issued(seals: &OauthSeals, grant: &Grant, family: Family<'_>, now: u64) -> Value {
+    let (refresh, family) = match family {
+        Family::Refreshed(refresh) => (Some(refresh), Some(refresh.family.clone())),
+        Family::Alone(family) => (None, family),
+    };
     let left = |life: Duration, ends: u64| life.min(Duration::from_secs(ends.saturating_sub(now)));
     let access = refresh.map_or(ACCESS_LIFE, |r| left(ACCESS_LIFE, r.ends));
     let sealed = Access {
         grant: grant.clone(),
-        family: refresh.map(|r| r.family.clone()),
+        family,
         issued: crate::serve::store::now_ms(),
     };
     let mut tokens = json!({
@@ -181,14 +190,31 @@ fn issued(seals: &OauthSeals, grant: &Grant, refresh: Option<&Refresh>, now: u64
     tokens
 }
 
+/// What an access token is issued beside: a refresh token of a family, or
+/// none (the family it alone belongs to, when it has one, for `/revoke`).
+enum Family<'a> {
+    Refreshed(&'a Refresh),
+    Alone(Option<String>),
+}
+
 /// `POST /token`: the tokens a form earns (200), or the refusal (400; 503
 /// while the store does not answer), the answer never cached (RFC 6749
 /// §5.1). The log says why, never a code or a token.
 pub(crate) async fn token(
     State(front): State<Arc<Front>>,
-    axum::Form(asked): axum::Form<Asked>,
+    headers: HeaderMap,
+    asked: Result<axum::Form<Asked>, FormRejection>,
 ) -> Response {
-    match earned(&front, asked).await {
+    let basic = headers.get(header::AUTHORIZATION);
+    let basic = basic.and_then(|value| value.to_str().ok());
+    let earned = match asked {
+        Ok(axum::Form(asked)) => earned(&front, basic, asked).await,
+        Err(_) => {
+            let why = "the body is a form, each of its parameters given once";
+            Err(OAuthError::bad(ErrorCode::InvalidRequest, why))
+        }
+    };
+    match earned {
         Ok(issued) => {
             crate::metrics::oauth("token", "ok");
             let no_store = [(header::CACHE_CONTROL, "no-store")];
@@ -205,7 +231,10 @@ pub(crate) async fn token(
 /// The tokens `asked` earns at `front`, or why not: a person denied
 /// (`--deny-file`, read again at SIGHUP) gets none, so a refresh token
 /// outlives no denial.
-async fn earned(front: &Front, asked: Asked) -> Result<Value, OAuthError> {
+async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Value, OAuthError> {
+    let named = (asked.client_id.clone(), asked.client_secret.clone());
+    let asker = authn::asker(front, basic, named)?;
+    let client = asker.as_ref().map(|asker| client_mark(&asker.id));
     let keys = front.keys.now();
     let now = jsonwebtoken::get_current_timestamp();
     let denied = |grant: &Grant| {
@@ -220,13 +249,21 @@ async fn earned(front: &Front, asked: Asked) -> Result<Value, OAuthError> {
             OAuthError::bad(ErrorCode::InvalidGrant, why)
         })
     };
-    let TokenRequest { client, grant } = asked.read()?;
-    match grant {
+    match asked.read()? {
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, client.as_deref())?;
             denied(&code.grant)?;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
-            Ok(issued(&keys.oauth, &code.grant, refresh.as_ref(), now))
+            let family = refresh
+                .as_ref()
+                .map_or(Family::Alone(None), Family::Refreshed);
+            Ok(issued(&keys.oauth, &code.grant, family, now))
+        }
+        Asking::JwtBearer { assertion, scope } => {
+            let grant = assertion::granted(front, asker.as_ref(), &assertion, scope.as_deref());
+            let grant = grant.await?;
+            // An access token alone: the provider vouches again when it ends.
+            Ok(issued(&keys.oauth, &grant, Family::Alone(random()), now))
         }
         Asking::RefreshToken { token } => {
             let refresh = opened_refresh(&keys.oauth, &token, client.as_deref(), now)?;
@@ -245,7 +282,12 @@ async fn earned(front: &Front, asked: Asked) -> Result<Value, OAuthError> {
             let refresh = renewed(front, refresh).await?;
             denied(&refresh.grant)?;
             let refresh = rotated(front, refresh, Step::Move).await?;
-            Ok(issued(&keys.oauth, &refresh.grant, Some(&refresh), now))
+            Ok(issued(
+                &keys.oauth,
+                &refresh.grant,
+                Family::Refreshed(&refresh),
+                now,
+            ))
         }
     }
 }
@@ -339,8 +381,8 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
             ..refresh
         }),
         Ok(Rotated::Revoked) => {
-            let client = &refresh.grant.client[..8];
-            log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client {client}…): its sign-in's every token is revoked; the person signs in again");
+            let client = &refresh.grant.client[..12];
+            log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client={client}): its sign-in's every token is revoked; the person signs in again");
             Err(OAuthError::bad(
                 ErrorCode::InvalidGrant,
                 "this refresh token's sign-in was revoked: a refresh token was used twice",
@@ -430,7 +472,7 @@ mod tests {
             redirect_uri: Some("http://127.0.0.1:9/cb".into()),
             client_id: Some("the-client".into()),
             code_verifier: Some(VERIFIER.into()),
-            refresh_token: None,
+            ..Asked::default()
         }
     }
 
@@ -448,7 +490,7 @@ mod tests {
         let front = front();
         let keys = front.keys.now();
         let sealed = code(&front, "c1");
-        let issued = earned(&front, redemption(&sealed)).await.unwrap();
+        let issued = earned(&front, None, redemption(&sealed)).await.unwrap();
         let access = issued["access_token"].as_str().unwrap();
         let opened: Grant = Sealing::opened(&keys.oauth.access, access).ok().unwrap();
         assert_eq!(opened, grant());
@@ -457,21 +499,21 @@ mod tests {
             Sealing::opened::<Refresh>(&keys.oauth.refresh, access).is_err(),
             "an access token is no refresh token"
         );
-        let again = earned(&front, redemption(&sealed)).await;
+        let again = earned(&front, None, redemption(&sealed)).await;
         assert_eq!(
             again.unwrap_err(),
             OAuthError::bad(ErrorCode::InvalidGrant, "the code was redeemed already")
         );
-        let other = earned(&front, refreshing(&issued, "another-client")).await;
+        let other = earned(&front, None, refreshing(&issued, "another-client")).await;
         assert_eq!(other.unwrap_err().code, ErrorCode::InvalidGrant);
-        let rotated = earned(&front, refreshing(&issued, "the-client"))
+        let rotated = earned(&front, None, refreshing(&issued, "the-client"))
             .await
             .unwrap();
         assert_ne!(
             rotated["refresh_token"], issued["refresh_token"],
             "a new one each use"
         );
-        let next = earned(&front, refreshing(&rotated, "the-client"))
+        let next = earned(&front, None, refreshing(&rotated, "the-client"))
             .await
             .unwrap();
         assert!(next["refresh_token"].is_string());
@@ -480,27 +522,27 @@ mod tests {
     #[tokio::test]
     async fn a_refresh_token_used_twice_revokes_its_sign_ins_every_token() {
         let front = front();
-        let issued = earned(&front, redemption(&code(&front, "c1")))
+        let issued = earned(&front, None, redemption(&code(&front, "c1")))
             .await
             .unwrap();
-        let successor = earned(&front, refreshing(&issued, "the-client"))
+        let successor = earned(&front, None, refreshing(&issued, "the-client"))
             .await
             .unwrap();
         // The first one again (a copy an attacker kept): refused, and with
         // it the live successor the host holds.
-        let replayed = earned(&front, refreshing(&issued, "the-client")).await;
+        let replayed = earned(&front, None, refreshing(&issued, "the-client")).await;
         assert_eq!(replayed.unwrap_err().code, ErrorCode::InvalidGrant);
-        let live = earned(&front, refreshing(&successor, "the-client")).await;
+        let live = earned(&front, None, refreshing(&successor, "the-client")).await;
         assert_eq!(
             live.unwrap_err().why,
             "this refresh token's sign-in was revoked: a refresh token was used twice"
         );
         // Another sign-in's family is its own.
-        let other = earned(&front, redemption(&code(&front, "c2")))
+        let other = earned(&front, None, redemption(&code(&front, "c2")))
             .await
             .unwrap();
         assert!(
-            earned(&front, refreshing(&other, "the-client"))
+            earned(&front, None, refreshing(&other, "the-client"))
                 .await
                 .is_ok()
         );
@@ -526,7 +568,7 @@ mod tests {
             .unwrap();
         let ended = Sealing::named(&keys.oauth.refresh, &ending(now), REFRESH_LIFE);
         let asked = refreshing(&json!({"refresh_token": ended}), "the-client");
-        let refused = earned(&front, asked).await.unwrap_err();
+        let refused = earned(&front, None, asked).await.unwrap_err();
         assert_eq!(
             refused.why,
             "the sign-in has ended (--sign-in-life): the person signs in again"
@@ -534,7 +576,7 @@ mod tests {
         // Ten minutes left: nothing issued lives longer.
         let near = Sealing::named(&keys.oauth.refresh, &ending(now + 600), REFRESH_LIFE);
         let asked = refreshing(&json!({"refresh_token": near}), "the-client");
-        let issued = earned(&front, asked).await.unwrap();
+        let issued = earned(&front, None, asked).await.unwrap();
         assert!(issued["expires_in"].as_u64().unwrap() <= 600, "{issued}");
         let refresh = issued["refresh_token"].as_str().unwrap();
         let (carried, until) = Sealing::opened_until::<Refresh>(&keys.oauth.refresh, refresh)
@@ -558,7 +600,7 @@ mod tests {
         for (n, change) in changes.into_iter().enumerate() {
             let mut asked = redemption(&code(&front, &format!("c{n}")));
             change(&mut asked);
-            let refused = earned(&front, asked).await;
+            let refused = earned(&front, None, asked).await;
             assert_eq!(
                 refused.unwrap_err().code,
                 ErrorCode::InvalidGrant,
@@ -566,20 +608,20 @@ mod tests {
             );
         }
         let access = Sealing::named(&front.keys.now().oauth.access, &grant(), ACCESS_LIFE);
-        let refused = earned(&front, redemption(&access)).await;
+        let refused = earned(&front, None, redemption(&access)).await;
         assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidGrant);
         let unsupported = Asked {
             grant_type: "password".into(),
             ..Asked::default()
         };
-        let refused = earned(&front, unsupported).await;
+        let refused = earned(&front, None, unsupported).await;
         assert_eq!(refused.unwrap_err().code, ErrorCode::UnsupportedGrantType);
         let no_code = Asked {
             grant_type: "authorization_code".into(),
             ..Asked::default()
         };
         assert_eq!(
-            earned(&front, no_code).await.unwrap_err().code,
+            earned(&front, None, no_code).await.unwrap_err().code,
             ErrorCode::InvalidRequest
         );
     }
