@@ -21,6 +21,7 @@ use crate::hold::Holds;
 use crate::request::RecordedRequest;
 
 mod entra;
+mod exchange;
 mod introspect;
 mod issued;
 mod mint;
@@ -114,6 +115,9 @@ struct State {
     access: HashMap<String, (String, String)>,
     /// A refresh answered without an ID token ([`FakeIssuer::renew_without_id_token`]).
     renew_bare: bool,
+    /// What each (requesting client, audience) may reach as, by an
+    /// ID-JAG: the client id it has there ([`FakeIssuer::let_reach`]).
+    cross_app: HashMap<(String, String), String>,
     /// A number for each client and code.
     serial: u64,
 }
@@ -337,6 +341,18 @@ impl FakeIssuer {
         state
             .secrets
             .insert(client_id.to_owned(), secret.to_owned());
+    }
+
+    /// Lets the client `requesting` exchange a person's ID token for an
+    /// ID-JAG naming `audience` (an MCP server's authorization server), as
+    /// its client `client_id` there: the administrator's Cross App Access
+    /// step (RFC 8693 at `/token`, as Okta documents it).
+    pub fn let_reach(&self, requesting: &str, audience: &str, client_id: &str) {
+        let reach = (requesting.to_owned(), audience.to_owned());
+        self.state
+            .lock()
+            .cross_app
+            .insert(reach, client_id.to_owned());
     }
 
     /// `/authorize` approves `subject` from now on (`alice` by default), as

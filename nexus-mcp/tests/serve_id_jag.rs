@@ -379,3 +379,122 @@ fn a_client_is_withdrawn_by_its_deny_file_line() {
         "{refused}"
     );
 }
+
+/// The ID token the issuer gives the host `client` (secret `secret`,
+/// redirect `redirect`) for the person it approves, through its own
+/// code flow: what a host holds once the person signed in at the provider.
+fn id_token_at_the_provider(
+    issuer: &FakeIssuer,
+    (client, secret): (&str, &str),
+    redirect: &str,
+) -> String {
+    let config = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false);
+    let agent: ureq::Agent = config.build().into();
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let asked = agent
+        .get(format!("{}/authorize", issuer.url()))
+        .query_pairs([
+            ("client_id", client),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "s"),
+        ])
+        .call()
+        .expect("an answer");
+    let back = asked
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap();
+    let back = url::Url::parse(back).unwrap();
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", redirect),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+        ("client_id", client),
+        ("client_secret", secret),
+    ];
+    let mut tokens = agent
+        .post(format!("{}/token", issuer.url()))
+        .send_form(form)
+        .unwrap();
+    let tokens: Value = serde_json::from_str(&tokens.body_mut().read_to_string().unwrap()).unwrap();
+    tokens["id_token"].as_str().expect("an ID token").to_owned()
+}
+
+#[test]
+fn a_host_exchanges_the_persons_id_token_at_the_provider_and_presents_the_id_jag() {
+    let s = setting();
+    let host = ("claude-host", "host-secret-at-the-provider");
+    s.issuer
+        .add_confidential_client(host.0, "http://127.0.0.1:9/cb", host.1);
+    s.issuer.approve_as("alice");
+    let id_token = id_token_at_the_provider(&s.issuer, host, "http://127.0.0.1:9/cb");
+    let exchange = |audience: &str| {
+        let form = [
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:id-jag",
+            ),
+            ("subject_token", &id_token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("audience", audience),
+            ("resource", &format!("{}/mcp", s.origin)),
+            ("scope", "mcp.tools"),
+        ];
+        token(&s.issuer.url(), Some(host), &form)
+    };
+    // Until the administrator lets the host reach serve, the provider refuses.
+    let (status, refused, _) = exchange(&s.origin);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    s.issuer.let_reach(host.0, &s.origin, &s.id);
+    let (status, exchanged, _) = exchange(&s.origin);
+    assert_eq!(status, 200, "{exchanged}");
+    assert_eq!(
+        exchanged["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:id-jag"
+    );
+    assert_eq!(
+        (
+            exchanged["token_type"].as_str(),
+            exchanged["expires_in"].as_u64()
+        ),
+        (Some("N_A"), Some(300))
+    );
+    let id_jag = exchanged["access_token"].as_str().unwrap();
+    let basic = Some((s.id.as_str(), s.secret.as_str()));
+    let (status, tokens, _) = token(&s.origin, basic, &grant(id_jag));
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, listed) = s.served.call(access, "list_providers", json!({}));
+    assert_eq!(status, 200);
+    assert!(
+        listed.to_string().contains("github"),
+        "alice's own workspace: {listed}"
+    );
+}

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::issued::issued;
-use super::{Grant, Shape, State, answer, entra, introspect, mint, refresh, refused, register};
+use super::{
+    Grant, Shape, State, answer, entra, exchange, introspect, mint, refresh, refused, register,
+};
 use crate::request::{RecordedRequest, query_pairs};
 use crate::server::Reply;
 
@@ -64,6 +66,18 @@ pub(super) fn oauth(state: &Mutex<State>, url: &str, request: &RecordedRequest) 
             answer(200, &json!({"refuses": said("error")}))
         }
         ("POST", "/_fake/clients") => client_added(&mut state, &request.body),
+        ("POST", "/_fake/cross-app") => {
+            let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let said = |name: &str| asked[name].as_str().filter(|s| !s.is_empty());
+            let names = (said("client_id"), said("audience"), said("client_id_there"));
+            let (Some(client), Some(audience), Some(there)) = names else {
+                let why = "{\"client_id\", \"audience\", \"client_id_there\"} names the reach";
+                return refused("invalid_request", why);
+            };
+            let reach = (client.to_owned(), audience.to_owned());
+            state.cross_app.insert(reach, there.to_owned());
+            answer(200, &json!({"reaches": audience}))
+        }
         ("POST", "/_fake/groups-filter") => {
             let asked: Value = serde_json::from_slice(&request.body).unwrap_or_default();
             state.groups_filter = asked["starts_with"].as_str().map(str::to_owned);
@@ -205,9 +219,10 @@ fn token(state: &mut State, url: &str, form: &HashMap<String, String>) -> Reply 
     match field("grant_type").as_str() {
         "authorization_code" => exchanged(state, url, form),
         "refresh_token" => refresh::refreshed(state, url, form),
+        exchange::TOKEN_EXCHANGE => exchange::exchanged(state, url, form),
         _ => refused(
             "unsupported_grant_type",
-            "authorization_code or refresh_token",
+            "authorization_code, refresh_token or token-exchange",
         ),
     }
 }
