@@ -498,3 +498,43 @@ fn a_host_exchanges_the_persons_id_token_at_the_provider_and_presents_the_id_jag
         "alice's own workspace: {listed}"
     );
 }
+
+#[test]
+#[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
+fn the_official_typescript_clients_cross_app_access_provider_reaches_serve() {
+    let s = setting();
+    let host = ("claude-host", "host-secret-at-the-provider");
+    s.issuer
+        .add_confidential_client(host.0, "http://127.0.0.1:9/cb", host.1);
+    s.issuer.approve_as("alice");
+    let id_token = id_token_at_the_provider(&s.issuer, host, "http://127.0.0.1:9/cb");
+    s.issuer.let_reach(host.0, &s.origin, &s.id);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/serve_cross_app.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(format!("{}/mcp", s.origin))
+        .env("NEXUS_IDP_URL", s.issuer.url())
+        .env("NEXUS_IDP_CLIENT", host.0)
+        .env("NEXUS_IDP_SECRET", host.1)
+        .env("NEXUS_ID_TOKEN", &id_token)
+        .env("NEXUS_CLIENT_ID", &s.id)
+        .env("NEXUS_CLIENT_SECRET", &s.secret)
+        .env("NEXUS_ISSUER", &s.origin)
+        .output()
+        .expect("node runs");
+    let (said, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{said}\n{err}\n{}", s.served.said());
+    let answer: Value = serde_json::from_str(said.trim()).unwrap();
+    assert_eq!(answer["calls"][0]["is_error"], false, "{answer}");
+    assert!(
+        answer["calls"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("github"),
+        "{answer}"
+    );
+}
