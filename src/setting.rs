@@ -170,14 +170,13 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (!duration.is_zero() && duration <= LONGEST).then_some(duration)
 }
 
-#[cfg(all(test, feature = "rustls", not(feature = "platform-verifier")))]
+#[cfg(test)]
 mod tests {
-    use super::*;
-
+    #[cfg(all(feature = "rustls", not(feature = "platform-verifier")))]
     #[test]
     fn a_ca_bundle_is_trusted_beside_the_webpki_roots_not_instead() {
         let bundle = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/private-ca.crt");
-        let ureq::tls::RootCerts::Specific(roots) = with_bundle(bundle).unwrap() else {
+        let ureq::tls::RootCerts::Specific(roots) = super::with_bundle(bundle).unwrap() else {
             panic!("specific roots");
         };
         assert_eq!(

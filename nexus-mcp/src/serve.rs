@@ -22,6 +22,8 @@
 //! - [`login`]: the connect page, and the sign-in's one callback;
 //! - [`signin`]: the sign-in at the issuer, knowing neither flow it serves;
 //! - [`reads`]: what a sign-in reads of the person, and the scopes it asks;
+//! - [`grant`]: what the hosts' authorization server grants (a code, an
+//!   access token, a refresh token), which the bearer check opens too;
 //! - [`oauth`]: the hosts' authorization server (`--oauth-proxy`), a
 //!   folder of its own, its map in `oauth.rs`;
 //! - [`page`]: a plain page, escaping, a cookie read, a random value;
@@ -44,6 +46,7 @@ mod closing;
 pub(crate) mod command;
 mod deny;
 mod door;
+pub(crate) mod grant;
 mod http;
 mod introspect;
 mod issuer;
@@ -58,7 +61,8 @@ pub(crate) mod signin;
 mod store;
 mod told;
 
-pub(crate) use self::args::{ServeArgs, Site, StoreGiven};
+pub(crate) use self::args::{ServeArgs, Site};
+pub(crate) use self::store::StoreGiven;
 
 use std::sync::Arc;
 
@@ -74,9 +78,6 @@ use self::ready::Readiness;
 use self::signin::Login;
 use crate::keys::{HeldKeys, Keys};
 use crate::server::NexusServer;
-
-/// The most an MCP request's body may weigh (413).
-const MAX_BODY: usize = 1 << 20;
 
 /// `serve --check`: one line per failing check on stderr (`unread`, the
 /// keyring's and the policy file's, first), and whether all passed.
@@ -190,7 +191,7 @@ pub(crate) async fn run(
     };
     tokio::spawn(reread_at_sighup(rereads));
     if gate.hosts.proxy().is_some() {
-        let keep = site.sign_in_life.max(oauth::grant::ACCESS_LIFE);
+        let keep = site.sign_in_life.max(grant::ACCESS_LIFE);
         tokio::spawn(Arc::clone(&site.store).watch(keep));
     }
     let router = router(&site, gate.clone(), server, login)
@@ -259,7 +260,7 @@ fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, login: Option<Arc<L
         .with_allowed_hosts(site.hosts.clone())
         .with_allowed_origins(site.origins.clone())
         .enforce_origin_validation()
-        .with_max_request_body_bytes(MAX_BODY);
+        .with_max_request_body_bytes(door::MAX_BODY);
     let sessions = Arc::new(NeverSessionManager::default());
     let ready = Arc::new(Readiness::new(Arc::clone(&gate.issuer), server.clone()));
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);

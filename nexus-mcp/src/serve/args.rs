@@ -8,10 +8,10 @@ use std::time::Duration;
 use super::admit::Admission;
 use super::bearer::{Gate, Hosts};
 use super::deny;
+use super::grant::SIGN_IN_LIFE;
 use super::introspect::Introspection;
 use super::issuer::Issuer;
-use super::oauth::grant::SIGN_IN_LIFE;
-use super::store::Store;
+use super::store::{Store, StoreGiven, store_at};
 use crate::keys::HeldKeys;
 
 /// `nexus-mcp serve`'s own flags.
@@ -20,7 +20,7 @@ use crate::keys::HeldKeys;
 pub(crate) struct ServeArgs {
     /// What else `serve` does, for its operator, beside serving.
     #[command(subcommand)]
-    pub(crate) action: Option<super::command::Action>,
+    pub(crate) action: Option<Action>,
     /// Where to listen: ADDRESS:PORT (127.0.0.1:8080, 0.0.0.0:8080).
     #[arg(long, value_name = "ADDR", required = true)]
     listen: Option<String>,
@@ -224,17 +224,7 @@ impl ServeArgs {
             login_scopes: self.login_scopes,
             document_origins,
         };
-        let hosts = if self.oauth_proxy {
-            let (origin, keys) = (site.origin.clone(), Arc::clone(keys));
-            let store = Arc::clone(&site.store);
-            Hosts::Proxy {
-                origin,
-                keys,
-                store,
-            }
-        } else {
-            Hosts::Issuer
-        };
+        let hosts = hosts_with(self.oauth_proxy, &site, keys);
         let gate = Gate {
             issuer: Arc::new(Issuer::new(&issuer)),
             hosts,
@@ -255,46 +245,83 @@ impl ServeArgs {
     }
 }
 
+/// `serve`'s operator commands.
+#[derive(clap::Subcommand)]
+pub(crate) enum Action {
+    /// Takes a person out now, on every replica: every sign-in, refresh
+    /// token and access token issued to them before now is refused within
+    /// seconds, through the store the replicas share (--store, or
+    /// NEXUS_MCP_STORE and its _FILE and _PASSWORD twins, as `serve` reads
+    /// them). They may sign in again at the issuer: to keep them out, deny
+    /// them there or in --deny-file.
+    Revoke(RevokeArgs),
+    /// The clients of `serve --oauth-proxy` an operator makes.
+    #[command(subcommand)]
+    Client(ClientAction),
+}
+
+/// `serve client`'s commands.
+#[derive(clap::Subcommand)]
+pub(crate) enum ClientAction {
+    /// A confidential client for a host (one that sends ID-JAGs, or signs
+    /// people in with a secret): prints on stdout the registration (RFC
+    /// 7591) as JSON, its client_secret shown this once and kept nowhere.
+    /// Run with the replicas' keyring (NEXUS_MCP_STATE_KEY or
+    /// NEXUS_MCP_STATE_KEYS, or their _FILE twins): any replica then
+    /// checks it; it is withdrawn by its key leaving the keyring.
+    Add(ClientArgs),
+}
+
+/// `serve client add`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct ClientArgs {
+    /// The client's name, as a consent page shows it.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: String,
+    /// A redirect URI the client may use (repeat for more; none for a host
+    /// that uses the ID-JAG grant alone).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub(crate) redirect_uris: Vec<String>,
+    /// `serve --public-url`: the client is that server's, and no other's.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: String,
+}
+
+/// `serve revoke`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct RevokeArgs {
+    /// The person: the issuer exactly as `serve --issuer` names it and their
+    /// subject (the claim --subject-claim reads), or the hash the log
+    /// prints for them (`who=`, 12 hex digits or more).
+    #[arg(long, num_args = 1..=2, value_names = ["ISSUER", "SUBJECT"], required = true)]
+    pub(crate) person: Vec<String>,
+    /// The store every replica reads, as `serve --store` takes it.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
+}
+
+/// Whom hosts sign in with: with `proxy` (`--oauth-proxy`) this server,
+/// its tokens opened with `keys` unless `site`'s store holds them revoked;
+/// else the issuer.
+fn hosts_with(proxy: bool, site: &Site, keys: &Arc<HeldKeys>) -> Hosts {
+    if !proxy {
+        return Hosts::Issuer;
+    }
+    let (keys, store) = (Arc::clone(keys), Arc::clone(&site.store));
+    let origin = site.origin.clone();
+    Hosts::Proxy {
+        origin,
+        keys,
+        store,
+    }
+}
+
 /// The `Host` values a request to `public` may carry: its host, and with
 /// its port when it names one.
 fn hosts_of(public: &url::Url) -> Vec<String> {
     let host = public.host_str().unwrap_or_default().to_owned();
     let port = public.port().map(|port| format!("{host}:{port}"));
     std::iter::once(host).chain(port).collect()
-}
-
-/// What the environment gives of the store, each value with the variable
-/// it came from: its URL (`NEXUS_MCP_STORE` or its `_FILE` twin), and its
-/// password alone (`NEXUS_MCP_STORE_PASSWORD` or its twin).
-#[derive(Default)]
-pub(crate) struct StoreGiven {
-    pub(crate) url: Option<(&'static str, String)>,
-    pub(crate) password: Option<(&'static str, String)>,
-}
-
-/// Where refresh-token families are kept: the Redis at `--store`'s URL or
-/// the environment's (given once: both is refused, naming both), its
-/// password joined from its own variable; or this process's memory.
-pub(crate) fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store, String> {
-    let flag = flag.filter(|url| !url.trim().is_empty());
-    let url = given.url.filter(|(_, url)| !url.trim().is_empty());
-    let password = given.password.as_ref().map(|(from, p)| (*from, p.as_str()));
-    match (flag, url) {
-        (Some(_), Some((from, _))) => Err(format!(
-            "--store and {from} both give the store: give it once (a URL with no password \
-             in --store, its password alone in NEXUS_MCP_STORE_PASSWORD_FILE; or the whole URL \
-             in {from})"
-        )),
-        (Some(url), None) => Store::redis(("--store", &url), password),
-        (None, Some((from, url))) => Store::redis((from, &url), password),
-        (None, None) => match password {
-            Some((from, _)) => Err(format!(
-                "{from} gives the store's password, and no store is given: --store \
-                 redis://HOST:PORT names it"
-            )),
-            None => Ok(Store::memory()),
-        },
-    }
 }
 
 /// `Ok` when each `--scope` is one word, and none is `offline_access`.

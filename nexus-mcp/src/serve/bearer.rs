@@ -416,7 +416,7 @@ impl Gate {
         };
         let keys = keys.now();
         let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
-        let (access, expires): (super::oauth::grant::Access, u64) = match opened {
+        let (access, expires): (super::grant::Access, u64) = match opened {
             Ok(opened) => opened,
             // Sealed here (no JWS) under a key id the keyring lacks or holds
             // another key under: the keyring is the cause, not the token's kind.
@@ -641,7 +641,7 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 mod tests {
     use super::*;
     use crate::keys::{HeldKeys, Keys, Sealing};
-    use crate::serve::oauth::grant::{ACCESS_LIFE, Grant, client_mark};
+    use crate::serve::grant::{ACCESS_LIFE, Grant, client_mark};
 
     const RESOURCE: &str = "https://mcp.example.com/mcp";
 

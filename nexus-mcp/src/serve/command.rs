@@ -7,65 +7,10 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 
-use super::args::{StoreGiven, store_at};
+use super::args::{Action, ClientAction, ClientArgs, RevokeArgs};
 use super::revoked::{PERSON_DIGITS, Revoked};
-use super::store::{Down, WATCH_EVERY};
+use super::store::{Down, StoreGiven, WATCH_EVERY, store_at};
 use crate::env;
-
-/// `serve`'s operator commands.
-#[derive(clap::Subcommand)]
-pub(crate) enum Action {
-    /// Takes a person out now, on every replica: every sign-in, refresh
-    /// token and access token issued to them before now is refused within
-    /// seconds, through the store the replicas share (--store, or
-    /// NEXUS_MCP_STORE and its _FILE and _PASSWORD twins, as `serve` reads
-    /// them). They may sign in again at the issuer: to keep them out, deny
-    /// them there or in --deny-file.
-    Revoke(RevokeArgs),
-    /// The clients of `serve --oauth-proxy` an operator makes.
-    #[command(subcommand)]
-    Client(ClientAction),
-}
-
-/// `serve client`'s commands.
-#[derive(clap::Subcommand)]
-pub(crate) enum ClientAction {
-    /// A confidential client for a host (one that sends ID-JAGs, or signs
-    /// people in with a secret): prints on stdout the registration (RFC
-    /// 7591) as JSON, its client_secret shown this once and kept nowhere.
-    /// Run with the replicas' keyring (NEXUS_MCP_STATE_KEY or
-    /// NEXUS_MCP_STATE_KEYS, or their _FILE twins): any replica then
-    /// checks it; it is withdrawn by its key leaving the keyring.
-    Add(ClientArgs),
-}
-
-/// `serve client add`'s flags.
-#[derive(clap::Args)]
-pub(crate) struct ClientArgs {
-    /// The client's name, as a consent page shows it.
-    #[arg(long, value_name = "NAME")]
-    name: String,
-    /// A redirect URI the client may use (repeat for more; none for a host
-    /// that uses the ID-JAG grant alone).
-    #[arg(long = "redirect-uri", value_name = "URI")]
-    redirect_uris: Vec<String>,
-    /// `serve --public-url`: the client is that server's, and no other's.
-    #[arg(long, value_name = "URL")]
-    public_url: String,
-}
-
-/// `serve revoke`'s flags.
-#[derive(clap::Args)]
-pub(crate) struct RevokeArgs {
-    /// The person: the issuer exactly as `serve --issuer` names it and their
-    /// subject (the claim --subject-claim reads), or the hash the log
-    /// prints for them (`who=`, 12 hex digits or more).
-    #[arg(long, num_args = 1..=2, value_names = ["ISSUER", "SUBJECT"], required = true)]
-    person: Vec<String>,
-    /// The store every replica reads, as `serve --store` takes it.
-    #[arg(long, value_name = "URL")]
-    store: Option<String>,
-}
 
 /// Runs `action`: what it did on stdout, or why not on stderr (exit 2 for
 /// what the operator gave, 1 for a store that does not answer).

@@ -14,9 +14,11 @@ use super::args::Site;
 use super::bearer::{self, Gate};
 use super::refusal::{ErrorCode, OAuthError};
 use super::told::{self, Told};
-use super::{MAX_BODY, closing, deny};
+use super::{closing, deny};
 use crate::handshake::{Handshake, SESSION_ID};
 
+/// The most an MCP request's body may weigh (413).
+pub(super) const MAX_BODY: usize = 1 << 20;
 /// What stands before rmcp: the site's `Host` and `Origin` rules, the
 /// bearer check, and what their refusals tell the operator.
 pub(super) struct Door {

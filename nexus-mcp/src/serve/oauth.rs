@@ -19,7 +19,6 @@
 //! - [`front`]: the state every step reads;
 //! - [`client`]: a client, its registration and its redirect URIs;
 //! - [`authn`]: who asks at `/token` and `/revoke`, a secret checked;
-//! - [`grant`]: what a code and a token carry, and their lifetimes;
 //! - [`refused`]: an authorization refused, on this server's page or at
 //!   the host's redirect.
 //!
@@ -32,7 +31,6 @@ mod client;
 pub(crate) mod consent;
 mod document;
 pub(crate) mod front;
-pub(crate) mod grant;
 mod refused;
 mod register;
 mod revoke;
@@ -47,10 +45,9 @@ use axum::routing::{get, post};
 
 use self::front::Front;
 
-pub(crate) use self::assertion::JWT_BEARER;
 pub(crate) use self::authn::secret_hash;
 pub(crate) use self::client::confidential;
-pub(crate) use self::grant::CLIENT_LIFE;
+pub(crate) use crate::serve::grant::{CLIENT_LIFE, JWT_BEARER};
 
 /// The most a token or registration request's body may weigh.
 const MOST_FORM: usize = 64 << 10;

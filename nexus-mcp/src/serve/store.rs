@@ -483,6 +483,40 @@ fn shown(url: &url::Url) -> String {
     nexus_sdk::one_line(shown.as_str())
 }
 
+/// What the environment gives of the store, each value with the variable
+/// it came from: its URL (`NEXUS_MCP_STORE` or its `_FILE` twin), and its
+/// password alone (`NEXUS_MCP_STORE_PASSWORD` or its twin).
+#[derive(Default)]
+pub(crate) struct StoreGiven {
+    pub(crate) url: Option<(&'static str, String)>,
+    pub(crate) password: Option<(&'static str, String)>,
+}
+
+/// Where refresh-token families are kept: the Redis at `--store`'s URL or
+/// the environment's (given once: both is refused, naming both), its
+/// password joined from its own variable; or this process's memory.
+pub(crate) fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store, String> {
+    let flag = flag.filter(|url| !url.trim().is_empty());
+    let url = given.url.filter(|(_, url)| !url.trim().is_empty());
+    let password = given.password.as_ref().map(|(from, p)| (*from, p.as_str()));
+    match (flag, url) {
+        (Some(_), Some((from, _))) => Err(format!(
+            "--store and {from} both give the store: give it once (a URL with no password \
+             in --store, its password alone in NEXUS_MCP_STORE_PASSWORD_FILE; or the whole URL \
+             in {from})"
+        )),
+        (Some(url), None) => Store::redis(("--store", &url), password),
+        (None, Some((from, url))) => Store::redis((from, &url), password),
+        (None, None) => match password {
+            Some((from, _)) => Err(format!(
+                "{from} gives the store's password, and no store is given: --store \
+                 redis://HOST:PORT names it"
+            )),
+            None => Ok(Store::memory()),
+        },
+    }
+}
+
 /// A client for the Redis at `url`. A `rediss://` store is verified
 /// against what the Gateway client trusts when `SSL_CERT_FILE` names a
 /// bundle (its certificates and the webpki roots, as PEM: redis-rs takes

@@ -19,17 +19,13 @@ use serde_json::{Map, Value};
 
 use super::authn::Asker;
 use super::front::Front;
-use super::grant::{Grant, client_mark};
 use crate::principal::{person, sha256_hex};
+use crate::serve::grant::{Grant, client_mark};
 use crate::serve::issuer::Missing;
 use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::read_person;
 use crate::serve::store::Down;
 
-/// The grant type of RFC 7523 §2.1.
-pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// The profile the metadata names (`authorization_grant_profiles_supported`).
-pub(crate) const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 /// The most an assertion may weigh.
 pub(crate) const MOST: usize = 16 << 10;
 /// The longest an ID-JAG may live (`exp` − `iat`), and the clocks' skew.

@@ -45,7 +45,7 @@ pub(crate) fn asker(
     let Some(id) = id else {
         return Ok(None);
     };
-    if front.deny.withdraws(&super::grant::client_mark(&id)) {
+    if front.deny.withdraws(&crate::serve::grant::client_mark(&id)) {
         return Err(refused("this client is withdrawn (--deny-file)"));
     }
     let client = front.client(&id).ok();

@@ -18,9 +18,9 @@ use super::client::{Client, is_url, same_redirect};
 use super::consent::{self, Pending};
 use super::document::Unfetched;
 use super::front::Front;
-use super::grant::client_mark;
 use super::refused::Refused;
 use crate::keys::KEYS_DIFFER;
+use crate::serve::grant::client_mark;
 use crate::serve::page::{page, started_by_the_person};
 use crate::serve::refusal::ErrorCode;
 

@@ -17,10 +17,10 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 use super::front::Front;
-use super::grant::{CODE_LIFE, Code, Grant};
 use super::refused::Refused;
 use crate::keys::{KEYS_DIFFER, Keys, Sealing};
 use crate::principal::person;
+use crate::serve::grant::{CODE_LIFE, Code, Grant};
 use crate::serve::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
 use crate::serve::refusal::ErrorCode;
 use crate::serve::signin::{LoggedIn, NotSignedIn, Refusal, SignedIn, Then, begin};

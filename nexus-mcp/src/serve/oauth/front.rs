@@ -13,15 +13,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::assertion::{ID_JAG_PROFILE, JWT_BEARER};
 use super::client::Client;
 use super::document::Documents;
-use super::grant::{CLIENT_LIFE, Redeemed};
 use crate::keys::{HeldKeys, Sealing, Unopened};
-use crate::serve::Site;
 use crate::serve::admit::Admission;
+use crate::serve::args::Site;
 use crate::serve::bearer::Gate;
 use crate::serve::deny::DenyList;
+use crate::serve::grant::{CLIENT_LIFE, ID_JAG_PROFILE, JWT_BEARER, Redeemed};
 use crate::serve::signin::Login;
 use crate::serve::store::Store;
 
@@ -144,7 +143,7 @@ impl Front {
             deny: Arc::new(deny),
             documents: Documents::new(Vec::new()),
             store: Arc::new(Store::memory()),
-            sign_in_life: super::grant::SIGN_IN_LIFE,
+            sign_in_life: crate::serve::grant::SIGN_IN_LIFE,
             admission: Admission::default(),
         }
     }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::client::{Asked, metadata, registered};
 use super::front::Front;
-use super::grant::CLIENT_LIFE;
+use crate::serve::grant::CLIENT_LIFE;
 
 /// `POST /register` (RFC 7591 §3): 201 with the client's id and metadata,
 /// or 400 with the error and why.

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::authn;
 use super::front::Front;
-use super::grant::{Access, Refresh, client_mark};
 use crate::keys::Sealing;
+use crate::serve::grant::{Access, Refresh, client_mark};
 use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::revoked::Revoked;
 use crate::serve::store::Down;

@@ -22,13 +22,13 @@ use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::assertion::{self, JWT_BEARER};
+use super::assertion;
 use super::authn;
 use super::front::Front;
-use super::grant::{
-    ACCESS_LIFE, Access, Code, Grant, REFRESH_LIFE, Redeemed, Refresh, client_mark,
-};
 use crate::keys::{OauthSeals, Sealing};
+use crate::serve::grant::{
+    ACCESS_LIFE, Access, Code, Grant, JWT_BEARER, REFRESH_LIFE, Redeemed, Refresh, client_mark,
+};
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::{self, NotSignedIn, Upstream};
@@ -430,7 +430,7 @@ fn opened<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::oauth::grant::CODE_LIFE;
+    use crate::serve::grant::CODE_LIFE;
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::serve::signin::Upstream;
 
+/// The grant type of RFC 7523 §2.1, the ID-JAG's (`oauth::assertion`).
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// The profile the metadata names (`authorization_grant_profiles_supported`).
+pub(crate) const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+
 /// How long a client id opens: a host registers again once it has not.
 pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
 /// How long a code may wait to be redeemed.
