@@ -655,7 +655,9 @@ fn handle(state: &Mutex<State>, url: &str, request: &RecordedRequest) -> Option<
             "registration_endpoint": format!("{url}/register"),
             "introspection_endpoint": format!("{url}/introspect"),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"],
+            // RFC 8693 for ID-JAGs (`exchange`), as the identity-assertion draft says it.
+            "identity_chaining_requested_token_types_supported": ["urn:ietf:params:oauth:token-type:id-jag"],
             // OpenID's own scopes only, as Entra ID and many issuers list them.
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],

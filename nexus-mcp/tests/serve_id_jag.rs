@@ -538,3 +538,66 @@ fn the_official_typescript_clients_cross_app_access_provider_reaches_serve() {
         "{answer}"
     );
 }
+
+#[test]
+fn a_public_client_presents_an_id_jag_only_when_the_operator_says_so_and_the_life_is_theirs() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let flags = ["--id-jag-from-public-clients", "--id-jag-token-life", "15m"];
+    let (served, origin) = proxy(&issuer, &gateway, &flags);
+    let public = common::front::host(&served);
+    let assertion =
+        issuer.mint(&id_jag("alice", &origin, &public, "p-1").claim("scope", Value::Null));
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", &assertion),
+        ("client_id", &public),
+    ];
+    let (status, tokens, _) = token(&origin, None, &form);
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["expires_in"], 900);
+    // A life past an hour is refused at start, naming the bounds.
+    let port = common::served::free_port();
+    let too_long = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "x",
+        "--id-jag-token-life",
+        "2h",
+        "--check",
+    ];
+    let out = common::served::command(&gateway, &issuer.url(), port, &too_long)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("from 1m to 1h"),
+        "{said}"
+    );
+}
+
+#[test]
+fn serve_check_says_whether_the_issuer_issues_id_jags() {
+    let gateway = FakeGateway::start();
+    for (issuer, says) in [
+        (FakeIssuer::start(), "the issuer issues ID-JAGs"),
+        (
+            FakeIssuer::start_okta_org(),
+            "the issuer does not say it issues ID-JAGs",
+        ),
+    ] {
+        let port = common::served::free_port();
+        let callback = format!("http://127.0.0.1:{port}/connect/callback");
+        issuer.add_client("nexus-login", &callback);
+        let args = [
+            "--oauth-proxy",
+            "--login-client-id",
+            "nexus-login",
+            "--check",
+        ];
+        let out = common::served::command(&gateway, &issuer.url(), port, &args)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(says), "{said}");
+    }
+}

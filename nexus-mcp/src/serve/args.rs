@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::admit::Admission;
 use super::bearer::{Gate, Hosts};
 use super::deny;
-use super::grant::SIGN_IN_LIFE;
+use super::grant::{ACCESS_LIFE, SIGN_IN_LIFE};
 use super::introspect::Introspection;
 use super::issuer::Issuer;
 use super::store::{Store, StoreGiven, store_at};
@@ -145,24 +145,52 @@ pub(crate) struct ServeArgs {
     /// refresh. Without it, anyone the issuer signs in gets in
     #[arg(long = "allow-sign-in", value_name = "CLAIM=VALUE")]
     allow_sign_in: Vec<String>,
+    /// With --oauth-proxy, take an ID-JAG from a public client too (a host
+    /// that registered itself), not only from the confidential clients
+    /// `serve client add` makes. Trust then rests on the provider's word
+    /// alone: nothing proves which host presents an assertion, so a copy
+    /// taken within its five minutes is as good as the person
+    #[arg(long)]
+    id_jag_from_public_clients: bool,
+    /// With --oauth-proxy, how long the access token an ID-JAG earns holds
+    /// (no refresh token comes with it: the host asks the provider again),
+    /// from a minute to an hour, as 15m or 1h [default: 1h]
+    #[arg(long, value_name = "LIFE", value_parser = id_jag_token_life)]
+    id_jag_token_life: Option<Duration>,
 }
 
-/// A sign-in's life as `--sign-in-life` gives it: whole hours or days,
-/// from an hour to 400 days.
+/// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
 fn sign_in_life(text: &str) -> Result<Duration, String> {
-    let why = || format!("{text:?} is a life in hours or days, as 12h or 7d, from 1h to 400d");
-    let (number, unit) = match text
-        .trim()
-        .split_at_checked(text.trim().len().saturating_sub(1))
-    {
+    life_within(text, 3600..=400 * 24 * 3600, "12h or 7d, from 1h to 400d")
+}
+
+/// The life of the access token an ID-JAG earns, as `--id-jag-token-life`
+/// gives it: from a minute to an hour.
+fn id_jag_token_life(text: &str) -> Result<Duration, String> {
+    life_within(text, 60..=3600, "15m or 1h, from 1m to 1h")
+}
+
+/// A life of whole minutes, hours or days (`15m`, `12h`, `7d`), within
+/// `bounds` (seconds), or why not, with `examples`.
+fn life_within(
+    text: &str,
+    bounds: std::ops::RangeInclusive<u64>,
+    examples: &str,
+) -> Result<Duration, String> {
+    let why = || format!("{text:?} is a life in minutes, hours or days, as {examples}");
+    let text = text.trim();
+    let (number, unit) = match text.split_at_checked(text.len().saturating_sub(1)) {
+        Some((number, "m")) => (number, 60),
         Some((number, "h")) => (number, 3600),
         Some((number, "d")) => (number, 24 * 3600),
         _ => return Err(why()),
     };
     let number: u64 = number.parse().map_err(|_| why())?;
-    let life = Duration::from_secs(number.saturating_mul(unit));
-    let bounds = Duration::from_secs(3600)..=Duration::from_secs(400 * 24 * 3600);
-    bounds.contains(&life).then_some(life).ok_or_else(why)
+    let life = number.saturating_mul(unit);
+    bounds
+        .contains(&life)
+        .then(|| Duration::from_secs(life))
+        .ok_or_else(why)
 }
 
 impl ServeArgs {
@@ -213,6 +241,10 @@ impl ServeArgs {
             deny,
             store: Arc::new(store),
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
+            id_jag: (
+                self.id_jag_from_public_clients,
+                self.id_jag_token_life.unwrap_or(ACCESS_LIFE),
+            ),
             metrics_listen: self.metrics_listen,
             listen: self.listen.unwrap_or_default(),
             path,
@@ -452,6 +484,8 @@ pub(crate) struct Site {
     pub(crate) store: Arc<Store>,
     /// `--sign-in-life`.
     pub(crate) sign_in_life: Duration,
+    /// `--id-jag-from-public-clients`, and `--id-jag-token-life`.
+    pub(crate) id_jag: (bool, Duration),
     /// `--allow-sign-in`.
     pub(crate) admission: Admission,
 }

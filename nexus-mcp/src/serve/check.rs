@@ -34,6 +34,30 @@ fn no_userinfo(proxy: bool, metadata: &Value) -> Option<String> {
     (proxy && !lists).then(|| NO_USERINFO.to_owned())
 }
 
+/// The note for an issuer behind `--oauth-proxy` on the ID-JAG grant:
+/// whether its `metadata` says it issues ID-JAGs (RFC 8693's
+/// `identity_chaining_requested_token_types_supported`), so that hosts
+/// reach `serve` without a browser; none otherwise.
+fn id_jag(proxy: bool, metadata: &Value) -> Option<String> {
+    const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
+    let types = &metadata["identity_chaining_requested_token_types_supported"];
+    let issues = types
+        .as_array()
+        .is_some_and(|all| all.iter().any(|t| t == ID_JAG));
+    let note = match issues {
+        true => {
+            "the issuer issues ID-JAGs: a host of a client `serve client add` made reaches \
+                 this server with one, no browser"
+        }
+        false => {
+            "the issuer does not say it issues ID-JAGs \
+                  (identity_chaining_requested_token_types_supported): hosts sign people in \
+                  with the browser, unless it issues them unsaid (Okta's Cross App Access)"
+        }
+    };
+    (proxy && !metadata.is_null()).then(|| note.to_owned())
+}
+
 /// What the check may take per question.
 const ASK: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -120,6 +144,7 @@ pub(crate) async fn failures(
     let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
     let notes: Vec<String> = (notes.into_iter().chain(no_host))
         .chain(no_userinfo(proxy, &metadata))
+        .chain(id_jag(proxy, &metadata))
         .collect();
 
     if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {

@@ -166,8 +166,8 @@ impl Store {
     pub(crate) fn said(&self) -> String {
         match &self.kept {
             Kept::Memory(_) => "refresh-token reuse is detected on this replica alone (no \
-                                 --store), and a revocation holds on it alone: give every \
-                                 replica one Redis with --store"
+                                 --store), and a revocation and an ID-JAG's single use hold on \
+                                 it alone: give every replica one Redis with --store"
                 .to_owned(),
             Kept::Redis(redis) => {
                 let shown = &redis.shown;

@@ -90,9 +90,10 @@ pub(crate) async fn granted(
     assertion: &str,
     scope: Option<&str>,
 ) -> Result<Grant, OAuthError> {
-    let Some(asker) = asker.filter(|asker| asker.confidential) else {
+    let (public_too, _) = front.id_jag;
+    let Some(asker) = asker.filter(|asker| asker.confidential || public_too) else {
         let why = "the ID-JAG grant is for a client `serve client add` made, authenticated \
-                   with its secret";
+                   with its secret (or any, with --id-jag-from-public-clients)";
         return Err(OAuthError::bad(ErrorCode::UnauthorizedClient, why));
     };
     let refused = |check: &str| {

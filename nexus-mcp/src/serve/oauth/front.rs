@@ -55,6 +55,10 @@ pub(crate) struct Front {
     pub(crate) sign_in_life: Duration,
     /// Who may sign in (`--allow-sign-in`), held again at each refresh.
     pub(crate) admission: Admission,
+    /// Whether a public client may present an ID-JAG, and the life of the
+    /// access token one earns (`--id-jag-from-public-clients`,
+    /// `--id-jag-token-life`).
+    pub(crate) id_jag: (bool, Duration),
 }
 
 impl Front {
@@ -74,6 +78,7 @@ impl Front {
             store: Arc::clone(&site.store),
             sign_in_life: site.sign_in_life,
             admission: site.admission.clone(),
+            id_jag: site.id_jag,
         }
     }
 
@@ -145,6 +150,7 @@ impl Front {
             store: Arc::new(Store::memory()),
             sign_in_life: crate::serve::grant::SIGN_IN_LIFE,
             admission: Admission::default(),
+            id_jag: (false, crate::serve::grant::ACCESS_LIFE),
         }
     }
 }

@@ -166,12 +166,12 @@ fn opened_refresh(
 /// sign-in's life: an access token, and a refresh token of `refresh`'s
 /// family when there is one (none when the store could not begin it).
 fn issued(seals: &OauthSeals, grant: &Grant, family: Family<'_>, now: u64) -> Value {
-    let (refresh, family) = match family {
-        Family::Refreshed(refresh) => (Some(refresh), Some(refresh.family.clone())),
-        Family::Alone(family) => (None, family),
+    let (refresh, family, most) = match family {
+        Family::Refreshed(refresh) => (Some(refresh), Some(refresh.family.clone()), ACCESS_LIFE),
+        Family::Alone(family, life) => (None, family, life),
     };
     let left = |life: Duration, ends: u64| life.min(Duration::from_secs(ends.saturating_sub(now)));
-    let access = refresh.map_or(ACCESS_LIFE, |r| left(ACCESS_LIFE, r.ends));
+    let access = refresh.map_or(most, |r| left(most, r.ends));
     let sealed = Access {
         grant: grant.clone(),
         family,
@@ -191,10 +191,11 @@ fn issued(seals: &OauthSeals, grant: &Grant, family: Family<'_>, now: u64) -> Va
 }
 
 /// What an access token is issued beside: a refresh token of a family, or
-/// none (the family it alone belongs to, when it has one, for `/revoke`).
+/// none (the family it alone belongs to, when it has one, for `/revoke`,
+/// and its life).
 enum Family<'a> {
     Refreshed(&'a Refresh),
-    Alone(Option<String>),
+    Alone(Option<String>, Duration),
 }
 
 /// `POST /token`: the tokens a form earns (200), or the refusal (400; 503
@@ -256,14 +257,20 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
             let family = refresh
                 .as_ref()
-                .map_or(Family::Alone(None), Family::Refreshed);
+                .map_or(Family::Alone(None, ACCESS_LIFE), Family::Refreshed);
             Ok(issued(&keys.oauth, &code.grant, family, now))
         }
         Asking::JwtBearer { assertion, scope } => {
             let grant = assertion::granted(front, asker.as_ref(), &assertion, scope.as_deref());
             let grant = grant.await?;
             // An access token alone: the provider vouches again when it ends.
-            Ok(issued(&keys.oauth, &grant, Family::Alone(random()), now))
+            let (_, life) = front.id_jag;
+            Ok(issued(
+                &keys.oauth,
+                &grant,
+                Family::Alone(random(), life),
+                now,
+            ))
         }
         Asking::RefreshToken { token } => {
             let refresh = opened_refresh(&keys.oauth, &token, client.as_deref(), now)?;
