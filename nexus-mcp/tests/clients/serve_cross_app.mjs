@@ -5,11 +5,13 @@
 // `discoverAndRequestJwtAuthGrant`) naming the authorization server the
 // client discovered, and the provider presents it at serve's `/token` with
 // the confidential client `serve client add` made. No browser, no consent
-// page. Prints each call's error flag and text as JSON.
+// page. Calls list_providers, then fetches <provider API URL>/user through
+// github with the person's credential. Prints each call's error flag and
+// text as JSON.
 //
 //   NEXUS_IDP_URL NEXUS_IDP_CLIENT NEXUS_IDP_SECRET NEXUS_ID_TOKEN
 //   NEXUS_CLIENT_ID NEXUS_CLIENT_SECRET NEXUS_ISSUER
-//   node serve_cross_app.mjs <MCP URL>
+//   node serve_cross_app.mjs <MCP URL> <provider API URL>
 
 import {
   Client,
@@ -18,7 +20,7 @@ import {
   discoverAndRequestJwtAuthGrant,
 } from "@modelcontextprotocol/client";
 
-const [url] = process.argv.slice(2);
+const [url, api] = process.argv.slice(2);
 const env = (name) => {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set`);
@@ -46,10 +48,15 @@ const provider = new CrossAppAccessProvider({
 const client = new Client({ name: "nexus-mcp-cross-app-test", version: "1.0.0" });
 await client.connect(new StreamableHTTPClientTransport(new URL(url), { authProvider: provider }));
 const calls = [];
-const result = await client.callTool({ name: "list_providers", arguments: {} });
-calls.push({
-  is_error: result.isError === true,
-  text: (result.content ?? []).map((c) => c.text ?? "").join("\n"),
-});
+for (const [name, args] of [
+  ["list_providers", {}],
+  ["authenticated_fetch", { provider: "github", url: `${api}/user` }],
+]) {
+  const result = await client.callTool({ name, arguments: args });
+  calls.push({
+    is_error: result.isError === true,
+    text: (result.content ?? []).map((c) => c.text ?? "").join("\n"),
+  });
+}
 await client.close();
 console.log(JSON.stringify({ calls }));
