@@ -48,7 +48,12 @@ fn the_resource_names_serve_as_its_authorization_server_and_serve_says_what_it_g
     // Public clients, and the confidential ones `serve client add` makes (#100).
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        json!(["none", "client_secret_basic", "client_secret_post"])
+        json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert_eq!(metadata["scopes_supported"], json!(["mcp.tools"]));
     // Every authorization response names its issuer, and the metadata says so (RFC 9207).

@@ -687,3 +687,147 @@ fn two_people_reach_three_replicas_behind_nginx_with_id_jags_each_in_their_own_w
         );
     }
 }
+
+/// A P-256 key pair made for the test: its signing key, and its public JWK
+/// (kid `doc-key`), as a client ID metadata document publishes it.
+fn document_key() -> (jsonwebtoken::EncodingKey, Value) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng);
+    let point = pair.unwrap().public_key().as_ref().to_vec();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "doc-key",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    });
+    (jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
+}
+
+/// A client assertion (RFC 7523 §3) of the document client `id` for
+/// `audience`, signed with `key`, its `jti` `jti`.
+fn client_assertion(
+    key: &jsonwebtoken::EncodingKey,
+    id: &str,
+    audience: &str,
+    jti: &str,
+) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims =
+        json!({"iss": id, "sub": id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("doc-key".into());
+    jsonwebtoken::encode(&header, &claims, key).unwrap()
+}
+
+#[test]
+fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let github = FakeProvider::oauth2(ALICES).api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    let id = format!("{}/client.json", api.url());
+    let (key, jwk) = document_key();
+    let document = json!({
+        "client_id": id, "client_name": "Doc Host", "redirect_uris": ["http://127.0.0.1:9/cb"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk]},
+    });
+    let reply = nexus_gateway_fake::FakeReply::new(200)
+        .header("Content-Type", "application/json")
+        .body(document.to_string());
+    api.set_reply("/client.json", reply);
+    let trusted = ["--oauth-client-document-origin", &api.url()];
+    let (_served, origin) = proxy(&issuer, &gateway, &trusted);
+    let presented = |assertion: &str, jti: &str| {
+        let signed = client_assertion(&key, &id, &format!("{origin}/token"), jti);
+        let form = [
+            ("grant_type", JWT_BEARER),
+            ("assertion", assertion),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &signed),
+        ];
+        token(&origin, None, &form)
+    };
+    let first = issuer.mint(&id_jag("alice", &origin, &id, "k-1").claim("scope", Value::Null));
+    let (status, tokens, _) = presented(&first, "ca-1");
+    assert_eq!(status, 200, "{tokens}");
+    // Its client assertion once: a replay is refused.
+    let again = issuer.mint(&id_jag("alice", &origin, &id, "k-2").claim("scope", Value::Null));
+    let (status, refused, _) = presented(&again, "ca-1");
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{refused}"
+    );
+    // Signed by another key: refused.
+    let (other, _) = document_key();
+    let forged = client_assertion(&other, &id, &format!("{origin}/token"), "ca-2");
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", &again),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", &forged),
+    ];
+    let (status, refused, _) = token(&origin, None, &form);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{refused}"
+    );
+    // The right key, a fresh jti: the ID-JAG not yet spent goes through.
+    assert_eq!(presented(&again, "ca-3").0, 200);
+    // Keys at the document's jwks_uri, fetched as the document is.
+    let keyed = json!({
+        "client_id": format!("{}/keyed.json", api.url()), "client_name": "Keyed Host",
+        "redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": format!("{}/keys.json", api.url()),
+    });
+    let json = |body: &Value| {
+        let reply =
+            nexus_gateway_fake::FakeReply::new(200).header("Content-Type", "application/json");
+        reply.body(body.to_string())
+    };
+    api.set_reply("/keyed.json", json(&keyed));
+    api.set_reply("/keys.json", json(&json!({"keys": [document_key().1]})));
+    let keyed_id = format!("{}/keyed.json", api.url());
+    let signed = client_assertion(&key, &keyed_id, &format!("{origin}/token"), "ca-4");
+    let fresh =
+        issuer.mint(&id_jag("alice", &origin, &keyed_id, "k-3").claim("scope", Value::Null));
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", &fresh),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", &signed),
+    ];
+    // Its jwks_uri holds another key than the one that signed: refused.
+    let (status, refused, _) = token(&origin, None, &form);
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{refused}"
+    );
+    api.set_reply("/keys.json", json(&json!({"keys": [jwk]})));
+    let signed = client_assertion(&key, &keyed_id, &format!("{origin}/token"), "ca-5");
+    let form = [
+        ("grant_type", JWT_BEARER),
+        ("assertion", &fresh),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", &signed),
+    ];
+    assert_eq!(token(&origin, None, &form).0, 200);
+}

@@ -3,15 +3,26 @@
 //! client add`) authenticates with its secret, in the `Authorization:
 //! Basic` header (`client_secret_basic`) or the form
 //! (`client_secret_post`), compared in constant time with the hash its
-//! sealed id carries, on any replica. A wrong or missing secret is 401
-//! `invalid_client`, as is a client made for another server or withdrawn
-//! by a `--deny-file` line (`client=` its mark's first digits).
+//! sealed id carries, on any replica. A client a metadata document names
+//! may instead sign a client assertion with its key (`private_key_jwt`,
+//! RFC 7523 §2.2), checked against the keys its document gives, its `jti`
+//! once. A wrong or missing secret or assertion is 401 `invalid_client`,
+//! as is a client made for another server or withdrawn by a `--deny-file`
+//! line (`client=` its mark's first digits).
 
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use base64::Engine as _;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::client::Keys;
 use super::front::Front;
+use crate::principal::sha256_hex;
 use crate::serve::refusal::{ErrorCode, OAuthError};
 
 /// The client a request is from: its id, and whether it proved it with
@@ -21,10 +32,145 @@ pub(crate) struct Asker {
     pub(crate) confidential: bool,
 }
 
+/// The client assertion's type (RFC 7523 §2.2).
+const CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// What a form says of its client: `client_id`, `client_secret`, and
+/// `client_assertion_type` with `client_assertion`.
+#[derive(Default)]
+pub(crate) struct Named {
+    pub(crate) id: Option<String>,
+    pub(crate) secret: Option<String>,
+    pub(crate) assertion: Option<(String, String)>,
+}
+
 /// The client asking, from the request's `Authorization` header (`basic`)
-/// and its form's `client_id` and `client_secret`; `None` when it names
-/// none; or why it is refused.
-pub(crate) fn asker(
+/// and what its form `named`; `None` when it names none; or why it is
+/// refused.
+pub(crate) async fn asker(
+    front: &Front,
+    basic: Option<&str>,
+    named: Named,
+) -> Result<Option<Asker>, OAuthError> {
+    let Some((kind, assertion)) = named.assertion else {
+        return by_secret(front, basic, (named.id, named.secret));
+    };
+    if basic.is_some() || named.secret.is_some() {
+        let why = "a client authenticates one way: a secret or an assertion";
+        return Err(OAuthError::bad(ErrorCode::InvalidRequest, why));
+    }
+    by_key(front, named.id, (&kind, &assertion)).await.map(Some)
+}
+
+/// A document's client, proven by its signed `assertion` of type `kind`
+/// (RFC 7523 §3: `iss` and `sub` its id, `aud` this server's token
+/// endpoint or origin, `exp`, a `jti` spent once), or why not.
+async fn by_key(
+    front: &Front,
+    named: Option<String>,
+    (kind, assertion): (&str, &str),
+) -> Result<Asker, OAuthError> {
+    if kind != CLIENT_ASSERTION || assertion.len() > super::assertion::MOST {
+        return Err(refused(
+            "client_assertion_type is …:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
+    let said = said.map_err(|_| refused("the client assertion does not read"))?;
+    let id = said
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if named.is_some_and(|named| named != id) || !super::client::is_url(&id) {
+        return Err(refused(
+            "a client assertion's iss is its document's URL, its client_id",
+        ));
+    }
+    if front.deny.withdraws(&crate::serve::grant::client_mark(&id)) {
+        return Err(refused("this client is withdrawn (--deny-file)"));
+    }
+    let client = front.documents.client(&id).await;
+    let keys = client.ok().and_then(|client| client.keys);
+    let keys = keys.ok_or_else(|| refused("its document names no key (private_key_jwt)"))?;
+    let set: JwkSet = match keys {
+        Keys::Inline(set) => serde_json::from_value(set).map_err(|_| refused("its jwks"))?,
+        Keys::At(uri) => (front.documents.keys(&uri).await).map_err(|why| {
+            log::info!(target: "nexus_mcp", "a client's jwks_uri cannot be used: {why}");
+            refused("its jwks_uri cannot be read")
+        })?,
+    };
+    let exp = verified(front, &id, &set, assertion)?;
+    let key = sha256_hex(&[
+        b"client-assertion\0",
+        id.as_bytes(),
+        b"\0",
+        text(&said, "jti"),
+    ]);
+    let life = Duration::from_secs(exp.saturating_sub(jsonwebtoken::get_current_timestamp()) + 60);
+    match front.store.spend(&key, life).await {
+        Ok(true) => Ok(Asker {
+            id,
+            confidential: true,
+        }),
+        Ok(false) => Err(refused("the client assertion was presented before")),
+        Err(_) => Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            "the store that records client assertions does not answer: try again shortly",
+        )),
+    }
+}
+
+/// `claims`' text claim `name`, as bytes (empty when absent).
+fn text<'a>(claims: &'a Map<String, Value>, name: &str) -> &'a [u8] {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .as_bytes()
+}
+
+/// The `exp` of `assertion`, signed by a key of `set` for the client `id`
+/// (`iss` and `sub` it, `aud` this server, a `jti`), or why not.
+fn verified(front: &Front, id: &str, set: &JwkSet, assertion: &str) -> Result<u64, OAuthError> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("not a JWS"))?;
+    if !crate::serve::bearer::ALGORITHMS.contains(&header.alg) {
+        return Err(refused("a client assertion is signed by an asymmetric key"));
+    }
+    let jwk = match &header.kid {
+        Some(kid) => set.find(kid),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None => None,
+    };
+    let jwk = jwk.ok_or_else(|| refused("no key of its document signed it"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| refused("its key does not read"))?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[id]);
+    validation.sub = Some(id.to_owned());
+    let origin = &front.origin;
+    let audiences = [
+        origin.clone(),
+        format!("{origin}/token"),
+        format!("{origin}/revoke"),
+    ];
+    validation.set_audience(&audiences);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 60;
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(assertion, &key, &validation);
+    let claims = claims.map_err(|_| refused("the client assertion's signature or claims"))?;
+    let claims = claims.claims;
+    let jti = claims
+        .get("jti")
+        .and_then(Value::as_str)
+        .filter(|jti| !jti.is_empty());
+    let exp = claims.get("exp").and_then(Value::as_u64);
+    jti.and(exp)
+        .ok_or_else(|| refused("a client assertion has a jti"))
+}
+
+/// A confidential client by its secret, or a public one by its name.
+fn by_secret(
     front: &Front,
     basic: Option<&str>,
     (id, secret): (Option<String>, Option<String>),

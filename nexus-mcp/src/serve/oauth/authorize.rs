@@ -270,6 +270,7 @@ mod tests {
             native: true,
             secret: None,
             origin: None,
+            keys: None,
         })
     }
 

@@ -49,6 +49,19 @@ pub(crate) struct Client {
     /// client is no other's, whatever keyring they share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) origin: Option<String>,
+    /// A document's client that authenticates with `private_key_jwt`
+    /// (RFC 7523): its keys, as the document gives them (`jwks`, or
+    /// `jwks_uri`). None for every other client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) keys: Option<Keys>,
+}
+
+/// Where a `private_key_jwt` client's keys are: in its document, or at a
+/// URL it names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Keys {
+    Inline(serde_json::Value),
+    At(String),
 }
 
 /// A registration request (RFC 7591 §2): the fields this server reads; any
@@ -62,6 +75,8 @@ pub(crate) struct Asked {
     grant_types: Option<Vec<String>>,
     response_types: Option<Vec<String>>,
     application_type: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
 }
 
 /// A registration refused as invalid client metadata (RFC 7591 §3.2.2),
@@ -179,6 +194,38 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         native,
         secret: None,
         origin: None,
+        keys: None,
+    })
+}
+
+/// The client a client ID metadata document describes: read as a
+/// registration is, but for one that authenticates with `private_key_jwt`
+/// (RFC 7523), which names its keys (`jwks`, or `jwks_uri`, fetched as
+/// the document is); or why not.
+pub(crate) fn documented(mut asked: Asked) -> Result<Client, OAuthError> {
+    let keyed = asked.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
+    let keys = match (asked.jwks.take(), asked.jwks_uri.take()) {
+        (Some(jwks), None) => Some(Keys::Inline(jwks)),
+        (None, Some(uri)) => Some(Keys::At(uri)),
+        (None, None) => None,
+        _ => {
+            return Err(metadata(
+                "a document names its keys once: jwks, or an https jwks_uri",
+            ));
+        }
+    };
+    if keyed && keys.is_none() {
+        return Err(metadata(
+            "private_key_jwt needs the client's keys (jwks or jwks_uri)",
+        ));
+    }
+    if keyed {
+        asked.token_endpoint_auth_method = None;
+    }
+    let client = registered(asked)?;
+    Ok(Client {
+        keys: keys.filter(|_| keyed),
+        ..client
     })
 }
 
@@ -206,6 +253,7 @@ pub(crate) fn confidential(
         redirect_uris,
         secret: Some(secret),
         origin: Some(origin),
+        keys: None,
     })
 }
 

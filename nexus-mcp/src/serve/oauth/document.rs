@@ -23,7 +23,7 @@ use serde::Deserialize;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
-use super::client::{Asked, Client, registered};
+use super::client::{Asked, Client, documented};
 use crate::addresses::public;
 
 /// The most a document may weigh.
@@ -173,10 +173,30 @@ impl Documents {
         if document.client_id != id {
             return Err("the document's client_id is not its own URL".to_owned())?;
         }
-        let client = registered(document.metadata)
+        let client = documented(document.metadata)
             .map_err(|refused| format!("the document: {}", refused.why))?;
         self.keep(id, &client, max_age);
         Ok(client)
+    }
+
+    /// The key set a `private_key_jwt` client's document names at `uri`,
+    /// fetched as bounded as a document is (public addresses unless
+    /// trusted, no redirect, [`MOST`] bytes, [`ASK`]), or why not.
+    pub(crate) async fn keys(&self, uri: &str) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+        let url = url::Url::parse(uri).map_err(|_| "its jwks_uri is not a URL".to_owned())?;
+        let trusted = self.trusted.contains(&url.origin().ascii_serialization());
+        if url.scheme() != "https" && !trusted {
+            return Err("its jwks_uri is https (or a trusted origin's)".to_owned());
+        }
+        let Ok(_permit) = self.at_once.try_acquire() else {
+            return Err(format!(
+                "{AT_ONCE} client documents are being fetched already"
+            ));
+        };
+        let (agent, at) = (self.agent.clone(), uri.to_owned());
+        let body = tokio::task::spawn_blocking(move || fetched(&agent, &at)).await;
+        let (body, _) = body.map_err(|_| "the fetch stopped".to_owned())??;
+        serde_json::from_slice(&body).map_err(|_| "its jwks_uri holds no JWK set".to_owned())
     }
 
     /// The client kept for `id`, while it may be.
@@ -394,7 +414,7 @@ mod tests {
         assert_eq!(max_age("no-cache"), None);
         assert_eq!(max_age(""), None);
         let documents = Documents::new(Vec::new());
-        let client = registered(
+        let client = documented(
             serde_json::from_value(serde_json::json!(
                 {"client_name": "Doc", "redirect_uris": ["https://h.example/cb"]}
             ))

@@ -25,8 +25,14 @@ use crate::serve::signin::Login;
 use crate::serve::store::Store;
 
 /// How a client authenticates at `/token` and `/revoke`: a public one
-/// names itself; a confidential one gives its secret either way.
-const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+/// names itself; a confidential one gives its secret either way; a
+/// document's may sign an assertion with its key.
+const AUTH_METHODS: [&str; 4] = [
+    "none",
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
 /// what it grants, and the keys its client ids are sealed with.
@@ -100,6 +106,8 @@ impl Front {
             "authorization_grant_profiles_supported": [ID_JAG_PROFILE],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": crate::serve::bearer::ALGORITHMS
+                .map(|alg| format!("{alg:?}")),
             "client_id_metadata_document_supported": true,
             "authorization_response_iss_parameter_supported": true,
             "scopes_supported": self.scopes,
@@ -172,6 +180,7 @@ mod tests {
             native: true,
             secret: None,
             origin: None,
+            keys: None,
         };
         let id = front(key).client_id(&client);
         assert_eq!(

@@ -30,6 +30,8 @@ pub(crate) struct Asked {
     token: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 /// `POST /revoke`: 200 once the token is revoked or was none of the
@@ -67,7 +69,12 @@ async fn revoked(
 ) -> Result<&'static str, OAuthError> {
     let missing = |why| OAuthError::bad(ErrorCode::InvalidRequest, why);
     let token = asked.token.ok_or(missing("no token"))?;
-    let asker = authn::asker(front, basic, (asked.client_id, asked.client_secret))?;
+    let named = authn::Named {
+        id: asked.client_id,
+        secret: asked.client_secret,
+        assertion: asked.client_assertion_type.zip(asked.client_assertion),
+    };
+    let asker = authn::asker(front, basic, named).await?;
     let client = asker
         .ok_or(missing("no client_id: a host names itself"))?
         .id;

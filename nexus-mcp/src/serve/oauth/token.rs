@@ -43,6 +43,8 @@ pub(crate) struct Asked {
     redirect_uri: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
     assertion: Option<String>,
@@ -233,8 +235,12 @@ pub(crate) async fn token(
 /// (`--deny-file`, read again at SIGHUP) gets none, so a refresh token
 /// outlives no denial.
 async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Value, OAuthError> {
-    let named = (asked.client_id.clone(), asked.client_secret.clone());
-    let asker = authn::asker(front, basic, named)?;
+    let named = authn::Named {
+        id: asked.client_id.clone(),
+        secret: asked.client_secret.clone(),
+        assertion: (asked.client_assertion_type.clone()).zip(asked.client_assertion.clone()),
+    };
+    let asker = authn::asker(front, basic, named).await?;
     let client = asker.as_ref().map(|asker| client_mark(&asker.id));
     let keys = front.keys.now();
     let now = jsonwebtoken::get_current_timestamp();
