@@ -48,6 +48,9 @@ mod redis;
 // `--oauth-proxy`: a sign-in's steps, and a call with the token serve issued.
 #[path = "serve/proxy.rs"]
 mod proxy;
+// The ID-JAG grant, the replay record, a warm call with revocations held.
+#[path = "serve/id_jag.rs"]
+mod id_jag;
 // `--policy`: its decisions, a warm call with 1, 100 and 1,000 policies;
 // the program's size.
 #[path = "serve/policy.rs"]
@@ -98,10 +101,13 @@ fn main() {
         Some("policy") => return policy::policy(&gateway, &issuer, &api, &url),
         Some("proxy") => return proxy::proxy(&gateway, &issuer, &url),
         Some("refresh") => return proxy::refresh(&gateway, &issuer),
+        Some("id-jag") => return id_jag::id_jag(&gateway, &issuer, &url),
         Some("people") => return people(&gateway, &issuer, &url, &github),
         Some("warm") => return warm_against_baseline(&gateway, &issuer, &url),
         Some(other) => {
-            panic!("no part {other:?}: policy, proxy, refresh, people or warm, or none for all")
+            panic!(
+                "no part {other:?}: policy, proxy, refresh, id-jag, people or warm, or none for all"
+            )
         }
         None => {}
     }
@@ -159,6 +165,7 @@ fn main() {
     rolling_restart(&gateway, &issuer, &url);
     proxy::proxy(&gateway, &issuer, &url);
     proxy::refresh(&gateway, &issuer);
+    id_jag::id_jag(&gateway, &issuer, &url);
     policy::policy(&gateway, &issuer, &api, &url);
     people(&gateway, &issuer, &url, &github);
 }

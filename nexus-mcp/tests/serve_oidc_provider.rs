@@ -489,3 +489,145 @@ fn a_contractor_is_decided_by_hd_in_front_of_oidc_provider_as_google() {
     );
     assert!(!may(&provider, &served, &api, "cy", "GET"), "a contractor");
 }
+
+/// The ID token the provider gives its host client `nexus-mcp-host` for
+/// the person it logs in next, through its own pages (login and consent,
+/// each approved at once) and the code flow.
+fn host_id_token(provider: &OidcProvider) -> String {
+    let config = ureq::get(format!(
+        "{}/.well-known/openid-configuration",
+        provider.issuer
+    ))
+    .call();
+    let config = config.unwrap().body_mut().read_to_string().unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let mut at = url::Url::parse(config["authorization_endpoint"].as_str().unwrap()).unwrap();
+    at.query_pairs_mut()
+        .append_pair("client_id", "nexus-mcp-host")
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("redirect_uri", "http://127.0.0.1:9/cb")
+        .append_pair(
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        )
+        .append_pair("code_challenge_method", "S256");
+    let mut browser = Browser::new();
+    let mut next = browser.open(at.as_str()).1;
+    while let Some(to) = next.take() {
+        at = at.join(&to).expect("a redirect");
+        if at.as_str().starts_with("http://127.0.0.1:9/") {
+            break;
+        }
+        next = browser.open(at.as_str()).1;
+    }
+    let code = (at.query_pairs()).find(|(name, _)| name == "code");
+    let code = code
+        .unwrap_or_else(|| panic!("a code: {at}"))
+        .1
+        .into_owned();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+        (
+            "code_verifier",
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        ),
+    ];
+    let token = config["token_endpoint"].as_str().unwrap();
+    let tokens = exchanged_at(token, &form);
+    tokens["id_token"].as_str().expect("an ID token").to_owned()
+}
+
+/// What the provider's token endpoint answers its host client for `form`.
+fn exchanged_at(token: &str, form: &[(&str, &str)]) -> serde_json::Value {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("nexus-mcp-host:host-secret");
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build();
+    let agent: ureq::Agent = config.into();
+    let request = agent
+        .post(token)
+        .header("Authorization", format!("Basic {basic}"));
+    let mut answer = request.send_form(form.iter().copied()).expect("an answer");
+    let answer = answer.body_mut().read_to_string().unwrap_or_default();
+    serde_json::from_str(&answer).unwrap_or_default()
+}
+
+/// An independent issuer: node's oidc-provider, set up as Okta's org server
+/// with Cross App Access, issues the ID-JAG (RFC 8693, `registerGrantType`)
+/// and the host presents it at `serve`, landing in the person's workspace.
+#[test]
+#[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients)"]
+fn a_host_reaches_serve_with_an_id_jag_a_certified_provider_issued() {
+    let (provider, served, api, _gateway, _dir) = proxied_with_policy("okta", "permit (principal, action, resource);", &[]);
+    let origin = served.resource.trim_end_matches("/mcp").to_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "serve",
+            "client",
+            "add",
+            "--name",
+            "Claude",
+            "--public-url",
+            &served.resource,
+        ])
+        .env("NEXUS_MCP_STATE_KEY", common::served::STATE_KEY)
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .expect("serve client add");
+    let client: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a registration");
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str(),
+    );
+    let reach = format!(
+        "{}/_test/reach/{}",
+        provider.issuer,
+        url::form_urlencoded::byte_serialize(origin.as_bytes()).collect::<String>()
+    );
+    assert_eq!(ureq::post(&reach).send(id).unwrap().status(), 204);
+    provider.log_in_as("ann");
+    let id_token = host_id_token(&provider);
+    let token = format!("{}/token", provider.issuer);
+    let exchange = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        (
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:id-jag",
+        ),
+        ("subject_token", id_token.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+        ("audience", origin.as_str()),
+        ("resource", served.resource.as_str()),
+    ];
+    let exchanged = exchanged_at(&token, &exchange);
+    assert_eq!(
+        exchanged["issued_token_type"], "urn:ietf:params:oauth:token-type:id-jag",
+        "{exchanged}"
+    );
+    let id_jag = exchanged["access_token"].as_str().unwrap();
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", id_jag),
+        ("client_id", id),
+        ("client_secret", secret.unwrap()),
+    ];
+    let (status, _, answer) = Browser::new().submit(&format!("{origin}/token"), &form);
+    assert_eq!(status, 200, "{answer}\n{}", served.said());
+    let tokens: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let fetch = serde_json::json!({"provider": "github", "url": format!("{}/user", api.url())});
+    let (status, _) = served.call(access, "authenticated_fetch", fetch);
+    assert_eq!(status, 200);
+    let sent = api.last_request().expect("the API was called");
+    assert_eq!(sent.header("authorization"), Some("Bearer gho_ann"));
+}

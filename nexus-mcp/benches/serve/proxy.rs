@@ -75,7 +75,7 @@ pub fn proxy(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
 
 /// A host registered at `serve` on `origin` and a person signed in through
 /// it, each step timed into `steps`: the client id, and the tokens.
-fn signed_in(origin: &str, steps: &mut [Vec<Duration>; 5]) -> (String, serde_json::Value) {
+pub fn signed_in(origin: &str, steps: &mut [Vec<Duration>; 5]) -> (String, serde_json::Value) {
     let asked = json!({"client_name": "Bench", "redirect_uris": ["http://127.0.0.1:9/cb"]});
     let register = || {
         let post = ureq::post(format!("{origin}/register"));

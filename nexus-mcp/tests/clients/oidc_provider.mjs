@@ -31,9 +31,14 @@
 // `groups`, `hd`; released as MODE's provider releases them), and
 // `POST /_test/disable/NAME` deletes NAME's account, so that a refresh
 // of theirs is refused (`invalid_grant`).
+// As Okta's Cross App Access, it issues ID-JAGs (RFC 8693 at /token,
+// `registerGrantType`): the host client `nexus-mcp-host` (secret
+// `host-secret`) exchanges a person's ID token it got here for an ID-JAG
+// naming an audience the administrator let it reach: `POST
+// /_test/reach/AUDIENCE` with the client id it has there as the body.
 // Prints `listening` on stdout once it serves.
 
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createSign, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 
@@ -62,6 +67,9 @@ const issuer = `http://127.0.0.1:${port}`;
 let person = 'nobody';
 let introspections = 0;
 const claimsOf = new Map();
+const reaches = new Map();
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
 const disabled = new Set();
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -80,6 +88,13 @@ const provider = new Provider(issuer, {
           }
         : { token_endpoint_auth_method: 'none' }),
       redirect_uris: [connectCallback],
+    },
+    {
+      client_id: 'nexus-mcp-host',
+      client_secret: 'host-secret',
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', TOKEN_EXCHANGE],
+      redirect_uris: ['http://127.0.0.1:9/cb'],
     },
     {
       client_id: 'nexus-mcp-introspect',
@@ -140,6 +155,41 @@ provider.use(async (ctx, next) => {
   }
 });
 
+// RFC 8693 for an ID-JAG, as Okta documents Cross App Access: the host's
+// ID token from here (its `aud` the host) for a five-minute ID-JAG naming
+// an audience the administrator let it reach, signed with this provider's key.
+provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+  const { params, client } = ctx.oidc;
+  if (params.requested_token_type !== ID_JAG
+      || params.subject_token_type !== 'urn:ietf:params:oauth:token-type:id_token') {
+    throw new errors.InvalidRequest('requested_token_type is …:id-jag, subject_token_type …:id_token');
+  }
+  let subject;
+  try {
+    subject = (await provider.IdToken.validate(params.subject_token, client)).payload.sub;
+  } catch {
+    throw new errors.InvalidGrant('the subject token is no ID token of ours for this client');
+  }
+  const there = reaches.get(params.audience);
+  if (!there) throw new errors.InvalidTarget('this client may not reach that audience');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    iss: issuer, sub: subject, aud: params.audience, client_id: there, jti: randomUUID(),
+    iat: now, exp: now + 300, ...(params.scope ? { scope: params.scope } : {}),
+    ...(params.resource ? { resource: params.resource } : {}),
+  };
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signed = `${part({ alg: 'RS256', kid: 'signing-1', typ: 'oauth-id-jag+jwt' })}.${part(claims)}`;
+  const signature = createSign('RSA-SHA256').update(signed).sign(privateKey).toString('base64url');
+  ctx.body = {
+    access_token: `${signed}.${signature}`, issued_token_type: ID_JAG, token_type: 'N_A',
+    expires_in: 300, ...(params.scope ? { scope: params.scope } : {}),
+  };
+}, ['requested_token_type', 'subject_token', 'subject_token_type', 'audience', 'resource', 'scope']);
+
+// What went wrong inside the provider, on stderr (the test shows it).
+provider.on('server_error', (_ctx, error) => console.error(error));
+
 // The login page and the consent page, approved at once as `person`.
 async function interact(req, res) {
   const { prompt, grantId, params, session } = await provider.interactionDetails(req, res);
@@ -170,6 +220,7 @@ function administer(what, name, req, res) {
     if (what === 'claims') claimsOf.set(name, JSON.parse(body));
     if (what === 'disable') disabled.add(name);
     if (what === 'filter') filter = JSON.parse(body);
+    if (what === 'reach') reaches.set(name, body);
     res.writeHead(204).end();
   });
 }
@@ -188,7 +239,7 @@ function released(id) {
 
 const serve = provider.callback();
 createServer((req, res) => {
-  const named = req.url.match(/^\/_test\/(person|claims|disable|filter)\/([^/?]+)$/);
+  const named = req.url.match(/^\/_test\/(person|claims|disable|filter|reach)\/([^/?]+)$/);
   if (req.method === 'POST' && named) {
     administer(named[1], decodeURIComponent(named[2]), req, res);
   } else if (req.url === '/_test/introspections') {

@@ -1,0 +1,215 @@
+//! The ID-JAG grant and revocation in the serve bench (#100): a grant's
+//! time against a browser sign-in's steps on the same server; what the
+//! replay record in Redis adds to a grant against one kept in memory; and
+//! a warm call through a replica whose revocation list holds 1,000
+//! entries against one whose list is empty, interleaved in rounds.
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::Duration;
+
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
+use serde_json::{Value, json};
+
+use super::redis::Redis;
+use super::served::free_port;
+use super::{KEY, PER_ROUND, ROUNDS, agent, call, micros, serve_on, timed};
+
+/// How many grants each median is taken over.
+const GRANTS: usize = 200;
+/// How many entries the revoked replica's list holds.
+const REVOKED: usize = 1_000;
+
+/// A replica of `serve --oauth-proxy` with `args`, and a confidential
+/// client `serve client add` made for it: its origin, the client's id and
+/// secret, and what keeps it running.
+fn replica(
+    gateway: &FakeGateway,
+    issuer: &FakeIssuer,
+    args: &[&str],
+) -> (super::Running, String, (String, String)) {
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let mcp = format!("{origin}/mcp");
+    issuer.add_client("bench-login", &format!("{origin}/connect/callback"));
+    let all = [
+        &["--oauth-proxy", "--login-client-id", "bench-login"][..],
+        args,
+    ]
+    .concat();
+    let running = serve_on(gateway, issuer, (port, &mcp), &all, "warn");
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "serve",
+            "client",
+            "add",
+            "--name",
+            "Bench",
+            "--public-url",
+            &mcp,
+        ])
+        .env("NEXUS_MCP_STATE_KEY", KEY)
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .expect("serve client add");
+    let client: Value = serde_json::from_slice(&out.stdout).expect("the registration");
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    (
+        running,
+        origin,
+        (client["client_id"].as_str().unwrap().to_owned(), secret),
+    )
+}
+
+/// An access token for Alice at `origin` from an ID-JAG `issuer` mints for
+/// `client`, its `jti` `n`: how long the grant took, and the token.
+fn granted(
+    issuer: &FakeIssuer,
+    origin: &str,
+    client: &(String, String),
+    n: usize,
+) -> (Duration, String) {
+    granted_to("alice", issuer, origin, client, n)
+}
+
+/// [`granted`] for `person`.
+fn granted_to(
+    person: &str,
+    issuer: &FakeIssuer,
+    origin: &str,
+    client: &(String, String),
+    n: usize,
+) -> (Duration, String) {
+    let id_jag = FakeToken::new(person)
+        .typ("oauth-id-jag+jwt")
+        .audience(origin)
+        .expires_in(300)
+        .claim("resource", json!(format!("{origin}/mcp")))
+        .claim("client_id", json!(client.0))
+        .claim("jti", json!(format!("bench-{origin}-{n}")));
+    let assertion = issuer.mint(&id_jag);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", assertion.as_str()),
+        ("client_id", client.0.as_str()),
+        ("client_secret", client.1.as_str()),
+    ];
+    let http = agent();
+    let mut token = String::new();
+    let took = super::timed_once(|| {
+        let mut answer = http
+            .post(format!("{origin}/token"))
+            .send_form(form)
+            .unwrap();
+        let answer: Value =
+            serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+        token = answer["access_token"].as_str().expect("a token").to_owned();
+    });
+    (took, token)
+}
+
+/// The median of `took`, in µs.
+fn median(took: &mut [Duration]) -> f64 {
+    took.sort();
+    micros(took[took.len() / 2])
+}
+
+/// The three figures.
+pub fn id_jag(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
+    issuer.approve_as("alice");
+    let redis = Redis::start();
+    let store = redis.url();
+    let stored = replica(gateway, issuer, &["--store", &store]);
+    let alone = replica(gateway, issuer, &[]);
+    let (mut in_redis, mut in_memory) = (Vec::new(), Vec::new());
+    for n in 0..GRANTS {
+        in_redis.push(granted(issuer, &stored.1, &stored.2, n).0);
+        in_memory.push(granted(issuer, &alone.1, &alone.2, n).0);
+    }
+    let (in_redis, in_memory) = (median(&mut in_redis), median(&mut in_memory));
+    let mut steps: [Vec<Duration>; 5] = Default::default();
+    for _ in 0..20 {
+        super::proxy::signed_in(&alone.1, &mut steps);
+    }
+    let sign_in: f64 = steps.iter_mut().map(|took| median(took)).sum();
+    println!(
+        "--oauth-proxy, an ID-JAG grant (median of {GRANTS}) {in_memory:.0} µs against a browser \
+         sign-in's five steps {sign_in:.0} µs: {:.3}x; its replay record in Redis on loopback adds \
+         {:.0} µs (goal within 1,000)",
+        in_memory / sign_in,
+        in_redis - in_memory
+    );
+    // Revocation on: the list in the store holds 1,000 entries, which the
+    // replica reads every 2 s into memory; off: another store, empty.
+    let other = Redis::start();
+    let other_store = other.url();
+    let clean = replica(gateway, issuer, &["--store", &other_store]);
+    // Bob among them: once his token is refused, the replica holds the list.
+    let (_, bob) = granted_to("bob", issuer, &stored.1, &stored.2, GRANTS + 2);
+    let bob_hash = super::served::workspace_of(&issuer.url(), "bob")[..12].to_owned();
+    revoked_many(&redis, REVOKED, &bob_hash);
+    let stored_mcp = format!("{}/mcp", stored.1);
+    while super::status(&stored_mcp, Some(&bob)) != 401 {
+        std::thread::yield_now();
+    }
+    let (_, on) = granted(issuer, &stored.1, &stored.2, GRANTS + 1);
+    let (_, off) = granted(issuer, &clean.1, &clean.2, GRANTS + 1);
+    let http = agent();
+    let mcps = [format!("{}/mcp", stored.1), format!("{}/mcp", clean.1)];
+    assert!(
+        call(&http, &mcps[0], &on, url).contains("HTTP 200"),
+        "revocation on answers"
+    );
+    assert!(
+        call(&http, &mcps[1], &off, url).contains("HTTP 200"),
+        "revocation off answers"
+    );
+    let mut ratios: Vec<f64> = (0..4 * ROUNDS)
+        .map(|_| {
+            let with = timed(|| drop(call(&http, &mcps[0], &on, url)));
+            let without = timed(|| drop(call(&http, &mcps[1], &off, url)));
+            with.as_secs_f64() / without.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "--oauth-proxy, a warm call with {REVOKED} revocations held against none: {:.3}x at the \
+         median of {} interleaved rounds of {PER_ROUND} (goal <= 1.02x)",
+        ratios[ratios.len() / 2],
+        ratios.len()
+    );
+}
+
+/// `count` people revoked in `redis`'s list, `who` the last, as `serve
+/// revoke --person` writes them (RESP, pipelined, over a socket).
+fn revoked_many(redis: &Redis, count: usize, who: &str) {
+    let address = redis.url();
+    let address = address
+        .trim_start_matches("redis://")
+        .trim_end_matches("/0");
+    let mut socket = std::net::TcpStream::connect(address).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let now = now.as_millis().to_string();
+    let mut asked = String::new();
+    for n in 0..count {
+        let member = match n + 1 == count {
+            true => format!("person:{who}"),
+            false => format!("person:{n:012x}"),
+        };
+        let parts = ["ZADD", "nexus-mcp:revoked", now.as_str(), member.as_str()];
+        asked += &format!("*{}\r\n", parts.len());
+        for part in parts {
+            asked += &format!("${}\r\n{part}\r\n", part.len());
+        }
+    }
+    socket.write_all(asked.as_bytes()).unwrap();
+    let mut answered = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while answered.iter().filter(|b| **b == b'\n').count() < count {
+        let read = socket.read(&mut buffer).unwrap();
+        assert!(read > 0, "redis closed");
+        answered.extend_from_slice(&buffer[..read]);
+    }
+}
