@@ -615,9 +615,24 @@ fn cross_app(
     (issuer, idp_client, id_token): (&FakeIssuer, (&str, &str), &str),
     client: (&str, &str),
 ) -> Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("node")
-        .arg(script.join("tests/clients/serve_cross_app.mjs"))
+    cross_app_by(
+        ("node", "serve_cross_app.mjs"),
+        (mcp, api),
+        (issuer, idp_client, id_token),
+        client,
+    )
+}
+
+/// [`cross_app`] by `program` running `script` (in `tests/clients/`).
+fn cross_app_by(
+    (program, script): (&str, &str),
+    (mcp, api): (&str, &str),
+    (issuer, idp_client, id_token): (&FakeIssuer, (&str, &str), &str),
+    client: (&str, &str),
+) -> Value {
+    let clients = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let out = Command::new(program)
+        .arg(clients.join(script))
         .args([mcp, api])
         .env("NEXUS_IDP_URL", issuer.url())
         .env("NEXUS_IDP_CLIENT", idp_client.0)
@@ -626,6 +641,7 @@ fn cross_app(
         .env("NEXUS_CLIENT_ID", client.0)
         .env("NEXUS_CLIENT_SECRET", client.1)
         .env("NEXUS_ISSUER", mcp.trim_end_matches("/mcp"))
+        .env("NEXUS_SCOPE", "mcp.tools")
         .output()
         .expect("node runs");
     let (said, err) = (
@@ -830,4 +846,31 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
         ("client_assertion", &signed),
     ];
     assert_eq!(token(&origin, None, &form).0, 200);
+}
+
+#[test]
+#[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
+fn the_official_python_clients_identity_assertion_provider_reaches_serve() {
+    let python = std::env::var("NEXUS_MCP_PYTHON").expect("NEXUS_MCP_PYTHON");
+    let s = setting();
+    let host = ("claude-host", "host-secret-at-the-provider");
+    s.issuer
+        .add_confidential_client(host.0, "http://127.0.0.1:9/cb", host.1);
+    s.issuer.approve_as("alice");
+    let id_token = id_token_at_the_provider(&s.issuer, host, "http://127.0.0.1:9/cb");
+    s.issuer.let_reach(host.0, &s.origin, &s.id);
+    let (mcp, api) = (format!("{}/mcp", s.origin), s.api.url());
+    let client = (s.id.as_str(), s.secret.as_str());
+    let by = (python.as_str(), "serve_cross_app.py");
+    let answer = cross_app_by(by, (&mcp, &api), (&s.issuer, host, &id_token), client);
+    let calls = answer["calls"].as_array().unwrap();
+    assert!(
+        calls.iter().all(|call| call["is_error"] == false),
+        "{answer}"
+    );
+    let sent = s.api.last_request().expect("the API was called");
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {ALICES}").as_str())
+    );
 }

@@ -562,7 +562,8 @@ fn exchanged_at(token: &str, form: &[(&str, &str)]) -> serde_json::Value {
 #[test]
 #[ignore = "needs node's oidc-provider (npm ci --prefix nexus-mcp/tests/clients)"]
 fn a_host_reaches_serve_with_an_id_jag_a_certified_provider_issued() {
-    let (provider, served, api, _gateway, _dir) = proxied_with_policy("okta", "permit (principal, action, resource);", &[]);
+    let (provider, served, api, _gateway, _dir) =
+        proxied_with_policy("okta", "permit (principal, action, resource);", &[]);
     let origin = served.resource.trim_end_matches("/mcp").to_owned();
     let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
         .args([
