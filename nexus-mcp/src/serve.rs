@@ -93,6 +93,7 @@ pub(crate) async fn check(
     let signs_in = login.is_some();
     let (failures, mut notes) = check::failures(gate, login, server, store).await;
     failed.extend(failures);
+    failed.extend(check::clients_open(&gate.hosts, &site.check_client_ids));
     notes.extend(site.admission.notes());
     failed.extend(check::anyone_signs_in(
         gate.issuer.url(),

@@ -874,3 +874,38 @@ fn the_official_python_clients_identity_assertion_provider_reaches_serve() {
         Some(format!("Bearer {ALICES}").as_str())
     );
 }
+
+#[test]
+fn serve_check_says_whether_a_client_id_opens_as_this_servers_confidential_client() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let port = common::served::free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let mine = client_add(&origin, &["--name", "Claude"]);
+    let elsewhere = client_add("https://other.example", &["--name", "Other"]);
+    let checked = |id: &str| {
+        let args = [
+            "--oauth-proxy",
+            "--login-client-id",
+            "nexus-login",
+            "--check",
+        ];
+        let args = [&args[..], &["--check-client-id", id]].concat();
+        let out = common::served::command(&gateway, &issuer.url(), port, &args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, said) = checked(mine["client_id"].as_str().unwrap());
+    assert!(ok, "{said}");
+    let (ok, said) = checked(elsewhere["client_id"].as_str().unwrap());
+    assert!(!ok && said.contains("made for another server"), "{said}");
+    let (ok, said) = checked("not-a-client-id");
+    assert!(
+        !ok && said.contains("does not open with this keyring"),
+        "{said}"
+    );
+}

@@ -157,6 +157,11 @@ pub(crate) struct ServeArgs {
     /// from a minute to an hour, as 15m or 1h [default: 1h]
     #[arg(long, value_name = "LIFE", value_parser = id_jag_token_life)]
     id_jag_token_life: Option<Duration>,
+    /// With --check and --oauth-proxy, a client id `serve client add` made
+    /// (repeat for more): whether it opens with this keyring as a
+    /// confidential client of this server (a failing check if not)
+    #[arg(long = "check-client-id", value_name = "ID")]
+    check_client_ids: Vec<String>,
 }
 
 /// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
@@ -245,6 +250,7 @@ impl ServeArgs {
                 self.id_jag_from_public_clients,
                 self.id_jag_token_life.unwrap_or(ACCESS_LIFE),
             ),
+            check_client_ids: self.check_client_ids,
             metrics_listen: self.metrics_listen,
             listen: self.listen.unwrap_or_default(),
             path,
@@ -486,6 +492,8 @@ pub(crate) struct Site {
     pub(crate) sign_in_life: Duration,
     /// `--id-jag-from-public-clients`, and `--id-jag-token-life`.
     pub(crate) id_jag: (bool, Duration),
+    /// `--check-client-id`s.
+    pub(crate) check_client_ids: Vec<String>,
     /// `--allow-sign-in`.
     pub(crate) admission: Admission,
 }

@@ -15,10 +15,12 @@ use oauth2::{
 use serde_json::Value;
 
 use super::admit::Admission;
-use super::bearer::Gate;
+use super::bearer::{Gate, Hosts};
 use super::http;
 use super::introspect::Why;
+use super::oauth::Client;
 use super::store::{Down, Store};
+use crate::keys::Sealing;
 use crate::server::NexusServer;
 
 /// The note for an issuer behind `--oauth-proxy` that lists no userinfo
@@ -56,6 +58,36 @@ fn id_jag(proxy: bool, metadata: &Value) -> Option<String> {
         }
     };
     (proxy && !metadata.is_null()).then(|| note.to_owned())
+}
+
+/// Why each of `ids` (`--check-client-id`) is no confidential client of
+/// this server's: it does not open with the keyring (another keyring's,
+/// or its key gone), it has no secret (a host registered it), or it was
+/// made for another server.
+pub(crate) fn clients_open(hosts: &Hosts, ids: &[String]) -> Vec<String> {
+    let Hosts::Proxy { origin, keys, .. } = hosts else {
+        let why = "--check-client-id: a client is --oauth-proxy's, and it is not given";
+        return ids.first().map(|_| why.to_owned()).into_iter().collect();
+    };
+    let keys = keys.now();
+    let why = |id: &str| {
+        let opened = Sealing::opened::<Client>(&keys.oauth.clients, id).ok();
+        let shown = nexus_sdk::one_line_within(id, 24);
+        match opened {
+            None => Some(format!(
+                "--check-client-id {shown}: it does not open with this keyring"
+            )),
+            Some(client) if client.secret.is_none() => Some(format!(
+                "--check-client-id {shown}: a public client (a host registered it), not one \
+                 `serve client add` made"
+            )),
+            Some(client) if client.origin.as_deref() != Some(origin.as_str()) => Some(format!(
+                "--check-client-id {shown}: made for another server (--public-url)"
+            )),
+            Some(_) => None,
+        }
+    };
+    ids.iter().filter_map(|id| why(id)).collect()
 }
 
 /// What the check may take per question.

@@ -16,6 +16,9 @@ pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer
 /// The profile the metadata names (`authorization_grant_profiles_supported`).
 pub(crate) const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 
+/// The most an assertion may weigh: an ID-JAG, a client assertion.
+pub(crate) const MOST_ASSERTION: usize = 16 << 10;
+
 /// How long a client id opens: a host registers again once it has not.
 pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
 /// How long a code may wait to be redeemed.

@@ -46,7 +46,7 @@ use axum::routing::{get, post};
 use self::front::Front;
 
 pub(crate) use self::authn::secret_hash;
-pub(crate) use self::client::confidential;
+pub(crate) use self::client::{Client, confidential};
 pub(crate) use crate::serve::grant::{CLIENT_LIFE, JWT_BEARER};
 
 /// The most a token or registration request's body may weigh.

@@ -20,14 +20,12 @@ use serde_json::{Map, Value};
 use super::authn::Asker;
 use super::front::Front;
 use crate::principal::{person, sha256_hex};
-use crate::serve::grant::{Grant, client_mark};
+use crate::serve::grant::{Grant, MOST_ASSERTION, client_mark};
 use crate::serve::issuer::Missing;
 use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::read_person;
 use crate::serve::store::Down;
 
-/// The most an assertion may weigh.
-pub(crate) const MOST: usize = 16 << 10;
 /// The longest an ID-JAG may live (`exp` − `iat`), and the clocks' skew.
 const LONGEST_LIFE: u64 = 300;
 const SKEW: u64 = 60;
@@ -177,7 +175,7 @@ fn unavailable(why: &str) -> OAuthError {
 /// key of its own (`jku`, `x5u`, `x5c`, `jwk`: refused, never fetched nor
 /// trusted; the key is the issuer's, by its `kid`).
 fn header_checked(assertion: &str) -> Result<jsonwebtoken::Header, Failed> {
-    if assertion.len() > MOST {
+    if assertion.len() > MOST_ASSERTION {
         return Err(Failed("larger than 16 KiB"));
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| Failed("not a JWS"))?;

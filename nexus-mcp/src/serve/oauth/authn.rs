@@ -70,7 +70,7 @@ async fn by_key(
     named: Option<String>,
     (kind, assertion): (&str, &str),
 ) -> Result<Asker, OAuthError> {
-    if kind != CLIENT_ASSERTION || assertion.len() > super::assertion::MOST {
+    if kind != CLIENT_ASSERTION || assertion.len() > crate::serve::grant::MOST_ASSERTION {
         return Err(refused(
             "client_assertion_type is …:client-assertion-type:jwt-bearer",
         ));
