@@ -14,33 +14,12 @@ mod common;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::front::proxy;
-use common::served::{STATE_KEY, Served, workspace_of};
+use common::front::{client_add, proxy};
+use common::served::{Served, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-
-/// A confidential client made for the server at `origin` with `args`:
-/// its registration as `serve client add` prints it.
-fn client_add(origin: &str, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args([
-            "serve",
-            "client",
-            "add",
-            "--public-url",
-            &format!("{origin}/mcp"),
-        ])
-        .args(args)
-        .env("NEXUS_MCP_STATE_KEY", STATE_KEY)
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .expect("nexus-mcp");
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
-    serde_json::from_slice(&out.stdout).expect("the registration as JSON")
-}
 
 /// What `/token` at `origin` answers `form`, the client authenticated
 /// with `basic` (id, secret) when given: status, JSON, `Cache-Control`.
@@ -516,6 +495,13 @@ fn a_host_exchanges_the_persons_id_token_at_the_provider_and_presents_the_id_jag
 #[test]
 #[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
 fn the_official_typescript_clients_cross_app_access_provider_reaches_serve() {
+    an_official_clients_provider_reaches_serve(("node", "serve_cross_app.mjs"));
+}
+
+/// The official client `program` running `script` presents, for Alice, an
+/// ID-JAG it exchanged at the provider for her ID token, and fetches with
+/// her own credential.
+fn an_official_clients_provider_reaches_serve(by: (&str, &str)) {
     let s = setting();
     let host = ("claude-host", "host-secret-at-the-provider");
     s.issuer
@@ -523,9 +509,9 @@ fn the_official_typescript_clients_cross_app_access_provider_reaches_serve() {
     s.issuer.approve_as("alice");
     let id_token = id_token_at_the_provider(&s.issuer, host, "http://127.0.0.1:9/cb");
     s.issuer.let_reach(host.0, &s.origin, &s.id);
+    let (mcp, api) = (format!("{}/mcp", s.origin), s.api.url());
     let client = (s.id.as_str(), s.secret.as_str());
-    let mcp = format!("{}/mcp", s.origin);
-    let answer = cross_app((&mcp, &s.api.url()), (&s.issuer, host, &id_token), client);
+    let answer = cross_app_by(by, (&mcp, &api), (&s.issuer, host, &id_token), client);
     let calls = answer["calls"].as_array().unwrap();
     assert!(
         calls.iter().all(|call| call["is_error"] == false),
@@ -720,6 +706,20 @@ fn document_key() -> (jsonwebtoken::EncodingKey, Value) {
     (jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
 }
 
+/// The form that presents the ID-JAG `assertion`, the client proven by its
+/// `signed` client assertion (RFC 7523 §2.2).
+fn keyed<'a>(assertion: &'a str, signed: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("grant_type", JWT_BEARER),
+        ("assertion", assertion),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", signed),
+    ]
+}
+
 /// A client assertion (RFC 7523 §3) of the document client `id` for
 /// `audience`, signed with `key`, its `jti` `jti`.
 fn client_assertion(
@@ -759,15 +759,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     let (_served, origin) = proxy(&issuer, &gateway, &trusted);
     let presented = |assertion: &str, jti: &str| {
         let signed = client_assertion(&key, &id, &format!("{origin}/token"), jti);
-        let form = [
-            ("grant_type", JWT_BEARER),
-            ("assertion", assertion),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &signed),
-        ];
+        let form = keyed(assertion, &signed);
         token(&origin, None, &form)
     };
     let first = issuer.mint(&id_jag("alice", &origin, &id, "k-1").claim("scope", Value::Null));
@@ -784,15 +776,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     // Signed by another key: refused.
     let (other, _) = document_key();
     let forged = client_assertion(&other, &id, &format!("{origin}/token"), "ca-2");
-    let form = [
-        ("grant_type", JWT_BEARER),
-        ("assertion", &again),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        ),
-        ("client_assertion", &forged),
-    ];
+    let form = keyed(&again, &forged);
     let (status, refused, _) = token(&origin, None, &form);
     assert_eq!(
         (status, refused["error"].as_str()),
@@ -802,7 +786,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     // The right key, a fresh jti: the ID-JAG not yet spent goes through.
     assert_eq!(presented(&again, "ca-3").0, 200);
     // Keys at the document's jwks_uri, fetched as the document is.
-    let keyed = json!({
+    let keyed_document = json!({
         "client_id": format!("{}/keyed.json", api.url()), "client_name": "Keyed Host",
         "redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "private_key_jwt",
         "jwks_uri": format!("{}/keys.json", api.url()),
@@ -812,21 +796,13 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
             nexus_gateway_fake::FakeReply::new(200).header("Content-Type", "application/json");
         reply.body(body.to_string())
     };
-    api.set_reply("/keyed.json", json(&keyed));
+    api.set_reply("/keyed.json", json(&keyed_document));
     api.set_reply("/keys.json", json(&json!({"keys": [document_key().1]})));
     let keyed_id = format!("{}/keyed.json", api.url());
     let signed = client_assertion(&key, &keyed_id, &format!("{origin}/token"), "ca-4");
     let fresh =
         issuer.mint(&id_jag("alice", &origin, &keyed_id, "k-3").claim("scope", Value::Null));
-    let form = [
-        ("grant_type", JWT_BEARER),
-        ("assertion", &fresh),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        ),
-        ("client_assertion", &signed),
-    ];
+    let form = keyed(&fresh, &signed);
     // Its jwks_uri holds another key than the one that signed: refused.
     let (status, refused, _) = token(&origin, None, &form);
     assert_eq!(
@@ -836,15 +812,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     );
     api.set_reply("/keys.json", json(&json!({"keys": [jwk]})));
     let signed = client_assertion(&key, &keyed_id, &format!("{origin}/token"), "ca-5");
-    let form = [
-        ("grant_type", JWT_BEARER),
-        ("assertion", &fresh),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        ),
-        ("client_assertion", &signed),
-    ];
+    let form = keyed(&fresh, &signed);
     assert_eq!(token(&origin, None, &form).0, 200);
 }
 
@@ -852,27 +820,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON (.ci/run installs it)"]
 fn the_official_python_clients_identity_assertion_provider_reaches_serve() {
     let python = std::env::var("NEXUS_MCP_PYTHON").expect("NEXUS_MCP_PYTHON");
-    let s = setting();
-    let host = ("claude-host", "host-secret-at-the-provider");
-    s.issuer
-        .add_confidential_client(host.0, "http://127.0.0.1:9/cb", host.1);
-    s.issuer.approve_as("alice");
-    let id_token = id_token_at_the_provider(&s.issuer, host, "http://127.0.0.1:9/cb");
-    s.issuer.let_reach(host.0, &s.origin, &s.id);
-    let (mcp, api) = (format!("{}/mcp", s.origin), s.api.url());
-    let client = (s.id.as_str(), s.secret.as_str());
-    let by = (python.as_str(), "serve_cross_app.py");
-    let answer = cross_app_by(by, (&mcp, &api), (&s.issuer, host, &id_token), client);
-    let calls = answer["calls"].as_array().unwrap();
-    assert!(
-        calls.iter().all(|call| call["is_error"] == false),
-        "{answer}"
-    );
-    let sent = s.api.last_request().expect("the API was called");
-    assert_eq!(
-        sent.header("authorization"),
-        Some(format!("Bearer {ALICES}").as_str())
-    );
+    an_official_clients_provider_reaches_serve((&python, "serve_cross_app.py"));
 }
 
 #[test]

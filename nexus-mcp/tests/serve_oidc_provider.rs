@@ -565,21 +565,7 @@ fn a_host_reaches_serve_with_an_id_jag_a_certified_provider_issued() {
     let (provider, served, api, _gateway, _dir) =
         proxied_with_policy("okta", "permit (principal, action, resource);", &[]);
     let origin = served.resource.trim_end_matches("/mcp").to_owned();
-    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args([
-            "serve",
-            "client",
-            "add",
-            "--name",
-            "Claude",
-            "--public-url",
-            &served.resource,
-        ])
-        .env("NEXUS_MCP_STATE_KEY", common::served::STATE_KEY)
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .expect("serve client add");
-    let client: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a registration");
+    let client = common::front::client_add(&origin, &["--name", "Claude"]);
     let (id, secret) = (
         client["client_id"].as_str().unwrap(),
         client["client_secret"].as_str(),

@@ -5,7 +5,6 @@
 //! entries against one whose list is empty, interleaved in rounds.
 
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Duration;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::redis::Redis;
 use super::served::free_port;
-use super::{KEY, PER_ROUND, ROUNDS, agent, call, micros, serve_on, timed};
+use super::{PER_ROUND, ROUNDS, agent, call, micros, serve_on, timed};
 
 /// How many grants each median is taken over.
 const GRANTS: usize = 200;
@@ -40,21 +39,7 @@ fn replica(
     ]
     .concat();
     let running = serve_on(gateway, issuer, (port, &mcp), &all, "warn");
-    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args([
-            "serve",
-            "client",
-            "add",
-            "--name",
-            "Bench",
-            "--public-url",
-            &mcp,
-        ])
-        .env("NEXUS_MCP_STATE_KEY", KEY)
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .expect("serve client add");
-    let client: Value = serde_json::from_slice(&out.stdout).expect("the registration");
+    let client = super::front::client_add(&origin, &["--name", "Bench"]);
     let secret = client["client_secret"].as_str().unwrap().to_owned();
     (
         running,

@@ -22,26 +22,9 @@ import sys
 
 import httpx2
 from mcp import Client
-from mcp.client.auth import TokenStorage
 from mcp.client.auth.extensions.identity_assertion import IdentityAssertionOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
-
-
-class Memory(TokenStorage):
-    def __init__(self):
-        self.tokens, self.client = None, None
-
-    async def get_tokens(self):
-        return self.tokens
-
-    async def set_tokens(self, tokens):
-        self.tokens = tokens
-
-    async def get_client_info(self):
-        return self.client
-
-    async def set_client_info(self, client_info):
-        self.client = client_info
+from serve_oauth import Memory
 
 
 async def id_jag(audience, resource):

@@ -2,6 +2,7 @@
 //! request, what a page's form carries, and a sign-in through the proxy.
 
 use std::collections::HashMap;
+use std::process::Command;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::{Value, json};
@@ -86,6 +87,28 @@ pub fn replica(
         Served::ready(child.expect("nexus-mcp"), port),
         format!("http://127.0.0.1:{port}"),
     )
+}
+
+/// A confidential client made for the server at `origin` (its MCP at
+/// `/mcp`) with `args`:
+/// its registration as `serve client add` prints it.
+pub fn client_add(origin: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "serve",
+            "client",
+            "add",
+            "--public-url",
+            &format!("{origin}/mcp"),
+        ])
+        .args(args)
+        .env("NEXUS_MCP_STATE_KEY", super::served::STATE_KEY)
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    serde_json::from_slice(&out.stdout).expect("the registration as JSON")
 }
 
 /// `serve --oauth-proxy` (with `args`) in front of `issuer`, its login
