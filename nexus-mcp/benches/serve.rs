@@ -15,7 +15,8 @@
 //! `--oauth-proxy`, each step of a host's sign-in and a warm call with the
 //! token `serve` issued against one with the provider's; with `--policy`,
 //! a decision's cost and a warm call with 1, 100 and 1,000 policies
-//! against one without; a
+//! against one without; an 8 MiB body of JSON objects against one of
+//! text (part `bodies`); a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -51,6 +52,9 @@ mod proxy;
 // The ID-JAG grant, the replay record, a warm call with revocations held.
 #[path = "serve/id_jag.rs"]
 mod id_jag;
+// An 8 MiB body of JSON objects against text, with and without a policy.
+#[path = "serve/bodies.rs"]
+mod bodies;
 // `--policy`: its decisions, a warm call with 1, 100 and 1,000 policies;
 // the program's size.
 #[path = "serve/policy.rs"]
@@ -104,9 +108,10 @@ fn main() {
         Some("id-jag") => return id_jag::id_jag(&gateway, &issuer, &url),
         Some("people") => return people(&gateway, &issuer, &url, &github),
         Some("warm") => return warm_against_baseline(&gateway, &issuer, &url),
+        Some("bodies") => return bodies::bodies(&gateway, &url),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people or warm, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm or bodies, or none for all"
             )
         }
         None => {}
@@ -167,6 +172,7 @@ fn main() {
     proxy::refresh(&gateway, &issuer);
     id_jag::id_jag(&gateway, &issuer, &url);
     policy::policy(&gateway, &issuer, &api, &url);
+    bodies::bodies(&gateway, &url);
     people(&gateway, &issuer, &url, &github);
 }
 
@@ -645,7 +651,11 @@ impl Stdio2025 {
     fn ask(&mut self, method: &str, params: Value) -> Value {
         self.id += 1;
         let request = json!({"jsonrpc": "2.0", "id": self.id, "method": method, "params": params});
-        writeln!(self.stdin, "{request}").unwrap();
+        // One write, as a host makes it (`Value`'s Display writes each
+        // escape alone: a pipe written in pieces is read in pieces).
+        self.stdin
+            .write_all(format!("{request}\n").as_bytes())
+            .unwrap();
         loop {
             let line = self
                 .lines

@@ -82,6 +82,26 @@ pub(crate) fn call_permitted(
     Ok(())
 }
 
+/// Every method a call may be read as ([`crate::readings::methods`]) where
+/// a policy `held` reads `context.method`; where none does, its own alone:
+/// each reads the same, so nothing is read (a call pays for no reading no
+/// policy needs: a large body is not looked at).
+///
+/// # Errors
+///
+/// As [`crate::readings::methods`].
+pub(crate) fn methods_read(
+    held: &Held,
+    method: &str,
+    headers: &[(String, String)],
+    (url, body): (&str, Option<&[u8]>),
+) -> Result<Vec<String>, &'static str> {
+    match held.now().reads_methods() {
+        true => crate::readings::methods(method, headers, url, body),
+        false => Ok(vec![method.trim().to_uppercase()]),
+    }
+}
+
 /// A call whose methods cannot be known (`why`, from
 /// [`crate::readings::methods`]): refused as a denial is, the operator told.
 pub(crate) fn unreadable(principal: &Principal, why: &str) -> Failure {
@@ -113,7 +133,7 @@ impl Hop {
     /// under `held`, decided (see [`Hop::decided`]), `trusted` the origins
     /// `--redirect-origin` names; `principal` asking through `client` of
     /// `provider` as `account`. The first request is kept for a hop only
-    /// where a policy reads it again.
+    /// where a policy reads it again (reads `context.method`).
     pub(crate) fn bounding(
         options: FetchOptions,
         url: &str,
@@ -122,7 +142,12 @@ impl Hop {
         (provider, account): (&str, &str),
     ) -> FetchOptions {
         let home = url::Url::parse(url).map(|u| u.origin().ascii_serialization());
-        let first = held.as_ref().map(|_| options.clone()).unwrap_or_default();
+        let reads = held.as_ref().is_some_and(|held| held.now().reads_methods());
+        let first = if reads {
+            options.clone()
+        } else {
+            FetchOptions::default()
+        };
         let hop = Hop {
             home: home.unwrap_or_default(),
             trusted,
@@ -159,7 +184,8 @@ impl Hop {
         };
         let kept = method.as_str() == self.first.method;
         let body = self.first.data.as_deref().filter(|_| kept);
-        let decided = (crate::readings::methods(method.as_str(), &self.first.headers, &url, body))
+        let read = (url.as_str(), body);
+        let decided = (methods_read(held, method.as_str(), &self.first.headers, read))
             .map_err(|why| unreadable(&self.principal, why))
             .and_then(|methods| {
                 let call = (self.provider.as_str(), &methods[..], self.account.as_str());

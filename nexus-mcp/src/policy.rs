@@ -67,6 +67,10 @@ pub(crate) struct Policies {
     /// Whether a policy reads `context.path`: then a path that servers read
     /// two ways ([`crate::readings::read_two_ways`]) is refused.
     names_paths: bool,
+    /// Whether a policy reads `context.method`: then a call is read for
+    /// every method a server may take it as ([`crate::readings::methods`]);
+    /// otherwise each reads the same and none is read.
+    names_methods: bool,
     /// The decisions made, by what each was asked: Cedar decides the same
     /// question the same way each time, so a request made again (another
     /// page of the same path, a poll) is decided by a lookup. Held with
@@ -198,6 +202,11 @@ impl CallDecided {
 }
 
 impl Policies {
+    /// Whether a policy reads `context.method`.
+    pub(crate) fn reads_methods(&self) -> bool {
+        self.names_methods
+    }
+
     /// Each provider a policy names, as written.
     pub(crate) fn providers(&self) -> &[String] {
         &self.providers
@@ -243,7 +252,8 @@ impl Policies {
             return Err(never.join("\n"));
         }
         let names = set.policies().map(|p| (p.id().clone(), name(p))).collect();
-        let names_paths = set.policies().any(reads_path);
+        let names_paths = set.policies().any(|p| reads(p, "path"));
+        let names_methods = set.policies().any(|p| reads(p, "method"));
         let (by_provider, any) = indexed(&set);
         let types = ["Person", "Group", "Provider", "Action"].map(EntityTypeName::from_str);
         let [Ok(person), Ok(group), Ok(provider), Ok(action)] = types else {
@@ -258,6 +268,7 @@ impl Policies {
             names,
             providers,
             names_paths,
+            names_methods,
             made: Mutex::default(),
         })
     }
@@ -430,11 +441,12 @@ impl Policies {
     }
 }
 
-/// Whether `policy` reads the request's path (`context.path`, in any
-/// spelling Cedar takes: its JSON form names the attribute either way).
-fn reads_path(policy: &cedar_policy::Policy) -> bool {
+/// Whether `policy` reads the request's attribute `attr` (`context.path`,
+/// `context.method`, in any spelling Cedar takes: its JSON form names the
+/// attribute either way).
+fn reads(policy: &cedar_policy::Policy, attr: &str) -> bool {
     let json = policy.to_json().map(|json| json.to_string());
-    json.is_ok_and(|json| json.contains(r#""attr":"path""#))
+    json.is_ok_and(|json| json.contains(&format!(r#""attr":"{attr}""#)))
 }
 
 /// `set` split by the provider each policy's scope names (see

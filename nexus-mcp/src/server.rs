@@ -348,8 +348,9 @@ impl NexusServer {
         if let Some(held) = &held {
             let options = &fetch.options;
             let body = options.data.as_deref();
+            let read = (fetch.url.as_str(), body);
             let methods =
-                crate::readings::methods(&options.method, &options.headers, &fetch.url, body)
+                crate::decisions::methods_read(held, &options.method, &options.headers, read)
                     .map_err(|why| crate::decisions::unreadable(&caller.principal, why))?;
             let call = (fetch.provider.as_str(), &methods[..], account);
             crate::decisions::call_permitted(

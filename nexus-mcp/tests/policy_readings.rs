@@ -139,6 +139,36 @@ fn a_call_is_decided_as_each_value_an_override_list_or_a_multipart_field_names()
 }
 
 #[test]
+fn under_a_policy_that_reads_no_method_a_call_is_not_read_for_one() {
+    // Only acme's repositories, whatever the method: no policy reads it.
+    let paths_only = r#"permit (principal, action == Action::"call", resource)
+  when { context.path like "/repos/acme/*" };"#;
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
+    let (_dir, file) = common::served::policy_file(paths_only);
+    let served = Served::start(&gateway, &issuer, &["--policy", &file, "--allow-write"]);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let url = format!("{}/repos/acme/x", api.url());
+    // A multipart body that does not read to its end is not read at all
+    // (under a policy reading methods it is refused, its method unknown).
+    let cut = "--b0\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDEL";
+    let typed = json!({"Content-Type": "multipart/form-data; boundary=b0"});
+    let post =
+        json!({"provider": "github", "url": url, "method": "POST", "headers": typed, "body": cut});
+    let sent = fetched(&served, &alice, post);
+    assert!(!is_error(&sent), "{sent}");
+    assert_eq!(api.request_count(), 1);
+    // The path is still decided.
+    let elsewhere = format!("{}/repos/other/x", api.url());
+    let denied = fetched(
+        &served,
+        &alice,
+        json!({"provider": "github", "url": elsewhere}),
+    );
+    assert!(text(&denied).starts_with("policy_denied"), "{denied}");
+    assert_eq!(api.request_count(), 1);
+}
+
+#[test]
 fn read_only_a_method_parameter_is_refused_as_an_override_header_is() {
     let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
     let served = Served::start(&gateway, &issuer, &[]);
