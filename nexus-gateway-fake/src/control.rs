@@ -29,6 +29,7 @@ pub(crate) fn handle(state: &Mutex<State>, request: &RecordedRequest) -> Reply {
     let what = &request.path[PREFIX.len()..];
     let answer = match (request.method.as_str(), what) {
         ("GET", "requests") => return json_reply(200, &requests(&state.lock())),
+        ("GET", "spans") => return json_reply(200, &Value::Array(state.lock().spans.clone())),
         ("POST", "reset") => {
             state.lock().reset();
             Ok(())

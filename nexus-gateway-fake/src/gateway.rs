@@ -403,6 +403,18 @@ impl FakeGateway {
         self.state.lock().counts.get(&route).copied().unwrap_or(0)
     }
 
+    /// The spans its OTLP/HTTP receiver took (feature `otlp`, on by
+    /// default: `POST /v1/traces`, so an exporter's
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is [`FakeGateway::url`]), oldest first,
+    /// each as JSON: `trace_id`, `span_id`, `parent_span_id` (hex, "" for a
+    /// root), `name`, `kind` (`server`, `client`, `internal` …),
+    /// `attributes`, `status` (`code`: `unset`, `ok`, `error`; `message`),
+    /// `events`, `resource` (its attributes) and `scope`. The control API's
+    /// `GET /_fake/spans` answers the same.
+    pub fn spans(&self) -> Vec<serde_json::Value> {
+        self.state.lock().spans.clone()
+    }
+
     /// Requests received on every route.
     pub fn total_requests(&self) -> usize {
         self.state.lock().counts.values().sum()

@@ -45,6 +45,8 @@ mod hold;
 mod issuer;
 mod lifecycle;
 mod limiter;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod provider;
 mod reply;
 mod request;

@@ -24,6 +24,11 @@ pub(crate) fn handle(state: &Mutex<State>, request: RecordedRequest) -> Reply {
     if request.path.starts_with(control::PREFIX) {
         return control::handle(state, &request);
     }
+    // A collector's route, beside the Gateway's (never counted as one).
+    #[cfg(feature = "otlp")]
+    if request.method == "POST" && request.path == crate::otlp::PATH {
+        return crate::otlp::receive(state, &request);
+    }
     let known = Route::of_path(&request.path);
     let (route, id) = match &known {
         Some((route, method, id)) if *method == request.method => (*route, id.clone()),

@@ -69,6 +69,8 @@ pub(crate) struct State {
     pub(crate) clock: Option<TestClock>,
     /// What `$UPSTREAM_URL` in a seed stands for.
     pub(crate) upstream_url: Option<String>,
+    /// The spans the OTLP receiver took, oldest first (feature `otlp`).
+    pub(crate) spans: Vec<serde_json::Value>,
     /// What `reset` returns to.
     start: Option<Box<State>>,
 }
