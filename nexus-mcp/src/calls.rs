@@ -95,6 +95,10 @@ impl Calls {
 pub(crate) struct Caller {
     /// The call's number (the library's lines during it name it too).
     pub(crate) call: u64,
+    /// The id a person can quote: in the tool error the model reads and in
+    /// the call's line, the trace's where it is traced
+    /// ([`crate::telemetry::quote`]).
+    pub(crate) id: String,
     /// The client that made it, as the request names it or `initialize` did.
     pub(crate) client: String,
     /// The person it acts for (the workspace that of the account chosen).
@@ -124,8 +128,9 @@ impl Caller {
     /// workspace id), and the account's label.
     fn opening(&self) -> String {
         let mut opening = format!(
-            "call #{} client=\"{}\"",
+            "call #{} id={} client=\"{}\"",
             self.call,
+            self.id,
             quoted(&self.client, 64)
         );
         if let Some(who) = self.principal.who() {
@@ -146,9 +151,14 @@ impl Caller {
         let account = self.account.as_deref();
         let workspace = self.principal.workspace();
         if (account.is_none() && !self.principal.is_person()) || workspace.is_empty() {
-            return text;
+            return self.quoted(text);
         }
-        text.replace(workspace, &self.principal.whose(account))
+        self.quoted(text.replace(workspace, &self.principal.whose(account)))
+    }
+
+    /// A tool error's `text` with the id a person can quote at its end.
+    pub(crate) fn quoted(&self, text: String) -> String {
+        format!("{text} (id {})", self.id)
     }
 }
 
@@ -197,7 +207,7 @@ pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant,
     );
     let (opening, who, account) = (caller.opening(), caller.who(), caller.account());
     log::info!(target: "nexus_mcp::call",
-        call = caller.call, client = caller.client.as_str(), who = who.as_str(), account = account,
+        call = caller.call, id = caller.id.as_str(), client = caller.client.as_str(), who = who.as_str(), account = account,
         tool = tool, ms = ms, outcome = code;
         "{opening} {} -> {outcome}", cut(tool, 64));
 }
@@ -226,7 +236,7 @@ pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, calle
     let method = args.method.as_deref().unwrap_or("GET");
     log::info!(
         target: "nexus_mcp::call",
-        call = caller.call, client = caller.client.as_str(), who = caller.who().as_str(),
+        call = caller.call, id = caller.id.as_str(), client = caller.client.as_str(), who = caller.who().as_str(),
         account = caller.account(), provider = args.provider.as_str(), method = method,
         host = host, path = path, status = status, bytes = bytes,
         ms = started.elapsed().as_millis() as u64, outcome = code;

@@ -168,7 +168,21 @@ impl Hop {
     /// its body's when the hop sends it again. The refusal when not, the
     /// operator told why.
     pub(crate) fn decided(&self, method: &Method, uri: &Uri) -> Result<(), NexusError> {
-        let mut url = uri.to_string();
+        let url = uri.to_string();
+        // Each hop a span under the API request's, its decision its end.
+        let hop = crate::telemetry::on().then(|| {
+            let current = opentelemetry::Context::current();
+            crate::telemetry::http_client(&current, method.as_str(), &url)
+        });
+        let decided = self.deciding(method, url);
+        if let Some(cx) = &hop {
+            crate::telemetry::end(cx, decided.as_ref().err().map(|e| e.code.as_str()));
+        }
+        decided
+    }
+
+    /// [`Hop::decided`], untraced.
+    fn deciding(&self, method: &Method, mut url: String) -> Result<(), NexusError> {
         let origin = url::Url::parse(&url).map(|u| u.origin().ascii_serialization());
         let off = origin.as_deref().ok() != Some(self.home.as_str());
         let refused = off.then(|| crate::addresses::hop_refused(&url, &self.trusted));

@@ -34,7 +34,7 @@ pub(crate) fn try_var_from(name: &'static str) -> Result<Option<(&'static str, S
 }
 
 /// Each secret variable and its `_FILE` twin.
-const SECRET_FILES: [(&str, &str); 7] = [
+const SECRET_FILES: [(&str, &str); 8] = [
     ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
     (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
     (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
@@ -45,6 +45,11 @@ const SECRET_FILES: [(&str, &str); 7] = [
     ),
     (STORE_VARIABLE, "NEXUS_MCP_STORE_FILE"),
     (STORE_PASSWORD_VARIABLE, "NEXUS_MCP_STORE_PASSWORD_FILE"),
+    // A collector's key rides in a header (OpenTelemetry's own variable).
+    (
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS_FILE",
+    ),
 ];
 
 /// The secret `name` read from the file `(twin, path)` names, one trailing

@@ -36,7 +36,8 @@
 //!   session id) and `ticket` (the connect page's links); `hint` tells
 //!   `serve`'s operator how to connect a person ahead.
 //! * The operator's side: `logger` (the lines on stderr), `metrics`
-//!   (Prometheus), `rate` (`--person-rate`), `stopping` (stdio's end).
+//!   (Prometheus), `telemetry` (OpenTelemetry's traces, and the id a
+//!   person can quote), `rate` (`--person-rate`), `stopping` (stdio's end).
 //! * The leaves: `answer` (what the model reads), `failure` (every refusal
 //!   as one type), `accounts`, `providers`.
 
@@ -65,6 +66,7 @@ mod serve;
 mod server;
 mod state;
 mod stopping;
+mod telemetry;
 mod ticket;
 mod tools;
 
@@ -169,10 +171,15 @@ struct Cli {
     /// DELETE…), not only GET and HEAD.
     #[arg(long, global = true)]
     allow_write: bool,
+    /// Send the trace context (`traceparent`, `tracestate`) to the APIs
+    /// too, when traces are on (OTEL_EXPORTER_OTLP_ENDPOINT): they are
+    /// third parties, so by default only the Gateway's side is traced.
+    #[arg(long, env = "NEXUS_MCP_TRACE_CONTEXT_TO_API", global = true)]
+    trace_context_to_api: bool,
     /// An origin a redirect the API answers may lead to though it is not on
     /// the public Internet (a host inside your network): every other hop
     /// off the provider's origin must reach a public address (repeat for
-    /// more): https://HOST[:PORT]
+    /// more): `https://HOST[:PORT]`
     #[arg(long = "redirect-origin", value_name = "ORIGIN", global = true,
           value_parser = |given: &str| addresses::origin("--redirect-origin", given))]
     redirect_origins: Vec<String>,
@@ -358,11 +365,17 @@ fn main() -> ExitCode {
     // library, unless NEXUS_RETRY_ON_429 says otherwise.
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
+    let traces = telemetry::start().unwrap_or_else(|why| usage(&why));
     let served = match cli.mode.take() {
         Some(Command::Serve(args)) => serving(cli, *args, client, (&options, unheld)),
         Some(Command::Workspace(_) | Command::Policy(_)) => Ok(()),
         None => stdio(cli, client, &options),
     };
+    // The spans still queued go now, within a bound (a collector that is
+    // down costs the stop two seconds at most).
+    if let Some(traces) = traces {
+        let _ = traces.shutdown_with_timeout(std::time::Duration::from_secs(2));
+    }
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -393,6 +406,7 @@ fn server(cli: Cli, mode: Mode, client: NexusClient, connector: Connector) -> Ne
         mode,
         providers: cli.providers,
         allow_write: cli.allow_write,
+        trace_context_to_api: cli.trace_context_to_api,
         connector,
         token_buffer: cli.token_buffer,
         redirect_origins: Arc::new(cli.redirect_origins),

@@ -22,6 +22,9 @@
 //!   OAuth error code);
 //! - `nexus_mcp_policy_decisions_total{outcome}`: `--policy`'s decisions,
 //!   `permitted` or `denied`;
+//! - `nexus_mcp_spans_total{outcome}`: trace spans as they left, `exported`,
+//!   `failed` (the collector down or refusing) or `dropped` (the export
+//!   queue full: a call never waits for a collector);
 //! - `nexus_mcp_store_up` (gauge): whether the store every replica shares
 //!   (`--store`) answered when last asked, 1 or 0, asked every few seconds.
 
@@ -54,6 +57,7 @@ struct Metrics {
     issuer: Family<Labels, Counter>,
     oauth: Family<Labels, Counter>,
     policy: Family<Labels, Counter>,
+    spans: Family<Labels, Counter>,
     store: Gauge,
 }
 
@@ -70,6 +74,7 @@ fn metrics() -> &'static Metrics {
         let counters = || Family::<Labels, Counter>::default();
         let (refusals, resolves, requests) = (counters(), counters(), counters());
         let (connects, issuer, oauth, policy) = (counters(), counters(), counters(), counters());
+        let spans = counters();
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -90,6 +95,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_oauth", help, oauth.clone());
         let help = "Calls decided by --policy, by outcome";
         registry.register("nexus_mcp_policy_decisions", help, policy.clone());
+        let help = "Trace spans as they left (OTEL_EXPORTER_OTLP_*), by outcome";
+        registry.register("nexus_mcp_spans", help, spans.clone());
         let store = Gauge::default();
         let help = "Whether the store every replica shares (--store) answered when last asked";
         registry.register("nexus_mcp_store_up", help, store.clone());
@@ -103,6 +110,7 @@ fn metrics() -> &'static Metrics {
             issuer,
             oauth,
             policy,
+            spans,
             store,
         }
     })
@@ -185,6 +193,15 @@ pub(crate) fn oauth(step: &str, outcome: &str) {
 pub(crate) fn policy(allowed: bool) {
     let outcome = if allowed { "permitted" } else { "denied" };
     count(&metrics().policy, "outcome", outcome);
+}
+
+/// `count` trace spans that left: `exported`, `failed` (the collector
+/// down or refusing) or `dropped` (the export queue full).
+pub(crate) fn spans(outcome: &str, count: usize) {
+    if on() {
+        let labels = vec![("outcome", outcome.to_owned())];
+        metrics().spans.get_or_create(&labels).inc_by(count as u64);
+    }
 }
 
 /// Whether the store answered when last asked.

@@ -80,7 +80,8 @@ pub(crate) fn replied(
         }
         Err(why) if caller.principal.is_person() && why.operator_only() => {
             let who = caller.principal.who().unwrap_or_default();
-            Ok(failure(one_line(&why.for_the_model(&who).to_string())).into())
+            let text = one_line(&why.for_the_model(&who).to_string());
+            Ok(failure(caller.quoted(text)).into())
         }
         Err(why) => Ok(failure(caller.told(&why)).into()),
     };

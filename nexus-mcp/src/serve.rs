@@ -47,7 +47,7 @@ pub(crate) mod command;
 mod deny;
 mod door;
 pub(crate) mod grant;
-mod http;
+pub(crate) mod http;
 mod introspect;
 mod issuer;
 mod login;

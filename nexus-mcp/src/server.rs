@@ -12,6 +12,9 @@ use axum::http::request::Parts;
 use nexus_sdk::http::Request;
 use nexus_sdk::{FetchResponse, NexusError, Provider, TokenCache, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
     InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
@@ -31,6 +34,7 @@ use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::reply::{Answer, failed, replied};
+use crate::telemetry;
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, ToolName, arguments_of, failure, structured, tools,
 };
@@ -43,6 +47,77 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
 
+/// The server span of an MCP request of `method` (on `tool`, "" for none),
+/// named and attributed as MCP's OpenTelemetry conventions say, a child of
+/// the trace context the request carries; none when nothing is traced.
+fn request_span(method: &str, tool: &str, context: &RequestContext<RoleServer>) -> Option<Context> {
+    if !telemetry::on() {
+        return None;
+    }
+    let headers = context
+        .extensions
+        .get::<Parts>()
+        .map(|parts| &parts.headers);
+    let meta = [
+        context.meta.get_traceparent(),
+        context.meta.get_tracestate(),
+    ];
+    let parent = telemetry::remote_parent(meta, headers);
+    let id = serde_json::to_value(&context.id).unwrap_or_default();
+    let mut attributes = vec![
+        KeyValue::new("mcp.method.name", method.to_owned()),
+        KeyValue::new(
+            "jsonrpc.request.id",
+            id.as_str().map_or(id.to_string(), str::to_owned),
+        ),
+        KeyValue::new(
+            "network.transport",
+            if headers.is_some() { "tcp" } else { "pipe" },
+        ),
+    ];
+    if let Some(version) = context.protocol_version() {
+        attributes.push(KeyValue::new("mcp.protocol.version", version.to_string()));
+    }
+    let session = headers
+        .and_then(|h| h.get(handshake::SESSION_ID))
+        .and_then(|v| v.to_str().ok());
+    if let Some(session) = session {
+        attributes.push(KeyValue::new("mcp.session.id", session.to_owned()));
+    }
+    if headers.is_some() {
+        attributes.push(KeyValue::new("network.protocol.name", "http"));
+    }
+    let name = match tool {
+        "" => method.to_owned(),
+        tool => {
+            attributes.push(KeyValue::new("gen_ai.tool.name", tool.to_owned()));
+            attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+            format!("{method} {tool}")
+        }
+    };
+    Some(telemetry::child(
+        &parent,
+        name,
+        SpanKind::Server,
+        attributes,
+    ))
+}
+
+/// The Gateway's resolve as a client span under `parent`: its route,
+/// never its query (the workspace and provider).
+fn resolve_span(parent: &Context) -> Context {
+    let attributes = vec![
+        KeyValue::new("http.request.method", "GET"),
+        KeyValue::new("url.template", "/v1/resolve"),
+    ];
+    telemetry::child(
+        parent,
+        "GET /v1/resolve".into(),
+        SpanKind::Client,
+        attributes,
+    )
+}
+
 /// What the command line and the environment set.
 pub(crate) struct Settings {
     /// Whom the calls act for: stdio's one workspace, or `serve`'s people.
@@ -51,6 +126,8 @@ pub(crate) struct Settings {
     pub(crate) providers: Vec<String>,
     /// Whether a method other than GET and HEAD may be sent.
     pub(crate) allow_write: bool,
+    /// Whether an API gets the trace context too (`--trace-context-to-api`).
+    pub(crate) trace_context_to_api: bool,
     /// Connect on first use (`--connect`).
     pub(crate) connector: Connector,
     /// How long before a token expires the server stops using it (`--token-buffer`).
@@ -222,6 +299,7 @@ impl NexusServer {
         })?;
         Ok(Caller {
             call,
+            id: telemetry::quote(&Context::current()),
             client,
             principal,
             account: None,
@@ -346,19 +424,32 @@ impl NexusServer {
         let held = self.settings.policy.clone();
         // Without a policy nothing is read: a call pays for no reading.
         if let Some(held) = &held {
+            let deciding = telemetry::on().then(|| {
+                let decide = "policy decide".to_owned();
+                telemetry::child(&Context::current(), decide, SpanKind::Internal, Vec::new())
+            });
             let options = &fetch.options;
             let body = options.data.as_deref();
             let read = (fetch.url.as_str(), body);
-            let methods =
+            let decided =
                 crate::decisions::methods_read(held, &options.method, &options.headers, read)
-                    .map_err(|why| crate::decisions::unreadable(&caller.principal, why))?;
-            let call = (fetch.provider.as_str(), &methods[..], account);
-            crate::decisions::call_permitted(
-                Some(held.as_ref()),
-                caller.asking(),
-                call,
-                &mut fetch.url,
-            )?;
+                    .map_err(|why| crate::decisions::unreadable(&caller.principal, why))
+                    .and_then(|methods| {
+                        let call = (fetch.provider.as_str(), &methods[..], account);
+                        let asking = caller.asking();
+                        crate::decisions::call_permitted(Some(held), asking, call, &mut fetch.url)
+                    });
+            if let Some(cx) = &deciding {
+                let outcome = if decided.is_ok() {
+                    "permitted"
+                } else {
+                    "denied"
+                };
+                cx.span()
+                    .set_attribute(KeyValue::new("nexus.policy.outcome", outcome));
+                telemetry::end(cx, decided.as_ref().err().map(Failure::code));
+            }
+            decided?;
         }
         let asking = (&caller.principal, caller.client.as_str());
         let call = (fetch.provider.as_str(), account);
@@ -411,6 +502,8 @@ impl NexusServer {
         let dropped = crate::calls::Dropped::default();
         let cancelled = Arc::clone(&dropped.0);
         let method = fetch.options.method.clone();
+        let traced = telemetry::on().then(Context::current);
+        let to_api = self.settings.trace_context_to_api;
         let sent = self.client.run(move |c| {
             CALL.set(call);
             // The scope check and the token, as the request will ask them. A
@@ -424,12 +517,14 @@ impl NexusServer {
                 .fresh_cached_token(&cache, &workspace, &provider)
                 .is_none();
             if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
+                let resolving = traced.as_ref().filter(|_| missed).map(resolve_span);
                 let authorized = c.authorize(&cache, &workspace, &provider, &mut request);
+                let failed = authorized.as_ref().err().map(|e| e.code.as_str());
                 if missed {
-                    let outcome = authorized
-                        .as_ref()
-                        .map_or_else(|e| e.code.as_str(), |_| "ok");
-                    crate::metrics::gateway("resolve", outcome);
+                    crate::metrics::gateway("resolve", failed.unwrap_or("ok"));
+                }
+                if let Some(cx) = &resolving {
+                    telemetry::end(cx, failed);
                 }
                 drop(authorized?);
             }
@@ -439,7 +534,21 @@ impl NexusServer {
                     "cancelled before it was sent",
                 ));
             }
-            c.authenticated_fetch(&cache, &workspace, &provider, &url, options)
+            // The API's span, current while the library follows redirects
+            // (each hop's decision is a span of its own under it).
+            let fetching = traced.map(|cx| telemetry::http_client(&cx, &method, &url));
+            let mut options = options;
+            if let Some(cx) = fetching.as_ref().filter(|_| to_api) {
+                options.headers.extend(telemetry::outgoing(cx));
+            }
+            let _current = fetching.clone().map(Context::attach);
+            let fetched = c.authenticated_fetch(&cache, &workspace, &provider, &url, options);
+            match (&fetching, &fetched) {
+                (Some(cx), Ok((status, _, _))) => telemetry::answered(cx, *status),
+                (Some(cx), Err(e)) => telemetry::end(cx, Some(e.code.as_str())),
+                (None, _) => {}
+            }
+            fetched
         });
         sent.await.map_err(|e| failed(e, fetch, &caller.principal))
     }
@@ -523,6 +632,7 @@ impl ServerHandler for NexusServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let started = Instant::now();
+        let traced = request_span("tools/list", "", &context);
         let accounts = self.settings.accounts.labels();
         let mut tools = tools(self.settings.allow_write, &accounts);
         // `--policy`: the providers a fetch may name are those the person
@@ -539,6 +649,9 @@ impl ServerHandler for NexusServer {
             crate::tools::offering(&mut tools, &names);
         }
         metrics::operation("tools/list", "", "", started.elapsed());
+        if let Some(cx) = &traced {
+            telemetry::end(cx, None);
+        }
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -549,7 +662,15 @@ impl ServerHandler for NexusServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
         let tool = ToolName::named(request.name.as_ref()).map_or("", ToolName::name);
-        let (answered, error) = self.answer_call(request, context, started).await;
+        let traced = request_span("tools/call", tool, &context);
+        let answering = self.answer_call(request, context, started);
+        let (answered, error) = match &traced {
+            Some(cx) => answering.with_context(cx.clone()).await,
+            None => answering.await,
+        };
+        if let Some(cx) = &traced {
+            telemetry::end(cx, Some(&error));
+        }
         metrics::operation("tools/call", tool, &error, started.elapsed());
         answered
     }

@@ -114,7 +114,7 @@ fn a_start_line_and_a_line_per_call_with_no_query_and_no_token() {
     assert!(!is_error(&session.call(fetch("github", &url))));
     let line = session.stderr_line("provider=\"github\" GET");
     assert!(
-        line.contains("call #1 client=\"raw-session\""),
+        line.contains("call #1 id=") && line.contains(" client=\"raw-session\""),
         "the client that made the call: {line}"
     );
     assert!(line.contains(&format!("{}/repos/o/r", api.url())), "{line}");
@@ -383,7 +383,7 @@ fn a_wait_note_names_its_call() {
         waited.contains("(call #1)"),
         "the note names the call: {waited}"
     );
-    let line = second.stderr_line("call #1 client=");
+    let line = second.stderr_line("call #1 id=");
     assert!(line.contains("-> 200"), "{line}");
 }
 

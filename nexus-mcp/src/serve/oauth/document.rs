@@ -10,7 +10,7 @@
 //! cannot multiply as cheaply as ports or subdomains); a full replica says
 //! to try again. A good document is kept as its `Cache-Control` says,
 //! within [`KEPT_AT_LEAST`] and [`KEPT_AT_MOST`]. Its `client_id` is the
-//! URL itself; the rest is read as a registration is ([`registered`]). `--oauth-client-document-origin` names origins
+//! URL itself; the rest is read as a registration is ([`registered`](super::client::registered)). `--oauth-client-document-origin` names origins
 //! trusted past those bounds (a host inside the network, or a loopback
 //! one in development): http, and private addresses, there.
 

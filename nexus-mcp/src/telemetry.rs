@@ -1,0 +1,312 @@
+//! Traces, when the operator asks for them: OTLP over HTTP (protobuf) by
+//! OpenTelemetry's own SDK and exporter, set by the variables the
+//! OpenTelemetry specification names (`OTEL_EXPORTER_OTLP_ENDPOINT` or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS` or the
+//! file its `_FILE` twin names, `OTEL_SERVICE_NAME`,
+//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and `_ARG`,
+//! `OTEL_EXPORTER_OTLP_TIMEOUT`). Without an endpoint nothing is made: no
+//! span, no thread, and a call costs what it did.
+//!
+//! Export never costs a call: spans go to the SDK's batch processor, whose
+//! thread sends them on the ureq the library already uses; at most
+//! [`QUEUE`] wait, and a span past that is dropped. Every span is counted
+//! once in the metrics as it leaves (`nexus_mcp_spans_total{outcome}`:
+//! `exported`, `failed` when the collector is down or refuses, `dropped`
+//! when the queue is full).
+//!
+//! Each call has an id a person can quote ([`quote`]): its trace id's first
+//! 16 hex digits, or where nothing is traced a fresh id of the same form.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::{
+    SpanBuilder, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig as _, WithHttpConfig as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator as _, RandomIdGenerator, SdkTracerProvider,
+    SpanData, SpanProcessor,
+};
+
+/// The most spans waiting for export; one more is dropped (and counted).
+pub(crate) const QUEUE: usize = 2048;
+
+/// The most a collector's answer may weigh.
+const MOST_ANSWER: u64 = 64 << 10;
+
+/// Whether traces are made (an endpoint is set), decided once at start.
+static ON: OnceLock<bool> = OnceLock::new();
+
+/// Spans handed to the batch processor, and spans its exporter took.
+static ENDED: AtomicUsize = AtomicUsize::new(0);
+static HANDED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether traces are made.
+pub(crate) fn on() -> bool {
+    ON.get().copied().unwrap_or(false)
+}
+
+/// The tracer spans are made with.
+pub(crate) fn tracer() -> opentelemetry::global::BoxedTracer {
+    opentelemetry::global::tracer("nexus-mcp")
+}
+
+/// The traces' exporter started, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
+/// traces' own) is set and `OTEL_SDK_DISABLED` is not `true`: the provider,
+/// to flush at the end.
+///
+/// # Errors
+///
+/// A variable that does not read, or an endpoint the exporter refuses.
+pub(crate) fn start() -> Result<Option<SdkTracerProvider>, String> {
+    let var = |name: &'static str| crate::env::try_var(name);
+    let endpoint =
+        var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?.or(var("OTEL_EXPORTER_OTLP_ENDPOINT")?);
+    let disabled = var("OTEL_SDK_DISABLED")?.is_some_and(|d| d.trim().eq_ignore_ascii_case("true"));
+    let none = var("OTEL_TRACES_EXPORTER")?.is_some_and(|e| e.trim() == "none");
+    if endpoint.is_none_or(|e| e.trim().is_empty()) || disabled || none {
+        let _ = ON.set(false);
+        return Ok(None);
+    }
+    let timeout = var("OTEL_EXPORTER_OTLP_TIMEOUT")?
+        .and_then(|ms| ms.trim().parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis);
+    let agent = crate::serve::http::config(timeout).build().into();
+    let mut exporter = SpanExporter::builder()
+        .with_http()
+        .with_http_client(Ureq(agent))
+        .with_timeout(timeout);
+    // The headers' secret from a file: the exporter reads the variable itself.
+    if let Some((from, headers)) = crate::env::try_var_from("OTEL_EXPORTER_OTLP_HEADERS")?
+        && from != "OTEL_EXPORTER_OTLP_HEADERS"
+    {
+        exporter = exporter.with_headers(header_list(&headers));
+    }
+    let exporter = exporter
+        .build()
+        .map_err(|e| format!("OpenTelemetry's exporter: {e}"))?;
+    let batches = BatchConfigBuilder::default()
+        .with_max_queue_size(QUEUE)
+        .build();
+    let processor = BatchSpanProcessor::builder(Counted(exporter))
+        .with_batch_config(batches)
+        .build();
+    let mut resource = Resource::builder();
+    let named = var("OTEL_SERVICE_NAME")?.is_some()
+        || var("OTEL_RESOURCE_ATTRIBUTES")?.is_some_and(|a| a.contains("service.name="));
+    if !named {
+        resource = resource.with_service_name("nexus-mcp");
+    }
+    let resource = resource
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(Bounded(processor))
+        .with_resource(resource)
+        .build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let _ = ON.set(true);
+    Ok(Some(provider))
+}
+
+/// `key=value,…` as OTLP's headers variable holds them, each value
+/// percent-decoded (W3C Baggage's form); a pair without `=` skipped.
+fn header_list(text: &str) -> HashMap<String, String> {
+    let pairs = text.split(',').filter_map(|pair| pair.split_once('='));
+    pairs
+        .map(|(key, value)| {
+            let value = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
+            (key.trim().to_owned(), value.into_owned())
+        })
+        .collect()
+}
+
+/// The context a request's span is a child of: the trace context its
+/// sender put in `params._meta` (`traceparent`, `tracestate`, as MCP's
+/// conventions say), else in its HTTP headers; none when neither parses.
+pub(crate) fn remote_parent(
+    meta: [Option<&str>; 2],
+    headers: Option<&axum::http::HeaderMap>,
+) -> Context {
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    for (name, in_meta) in ["traceparent", "tracestate"].into_iter().zip(meta) {
+        let in_headers = headers
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.to_str().ok());
+        if let Some(value) = in_meta.or(in_headers) {
+            carrier.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    TraceContextPropagator::new().extract(&carrier)
+}
+
+/// A span of `kind` named `name` with `attributes`, a child of `parent`:
+/// the context it runs in (end it with [`end`]).
+pub(crate) fn child(
+    parent: &Context,
+    name: String,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+) -> Context {
+    let built = SpanBuilder::from_name(name)
+        .with_kind(kind)
+        .with_attributes(attributes);
+    parent.with_span(tracer().build_with_context(built, parent))
+}
+
+/// A client span for an HTTP request of `method` to `url`, a child of
+/// `parent`, as OpenTelemetry's HTTP conventions name it: the method, the
+/// server's address and port, and the URL without its query (never a
+/// query, a fragment or a user's part).
+pub(crate) fn http_client(parent: &Context, method: &str, url: &str) -> Context {
+    let method = method.to_uppercase();
+    let mut attributes = vec![KeyValue::new("http.request.method", method.clone())];
+    if let Ok(url) = url::Url::parse(url) {
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or_default();
+        let full = format!("{}{}", url.origin().ascii_serialization(), url.path());
+        attributes.push(KeyValue::new("server.address", host));
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+        attributes.push(KeyValue::new("url.path", url.path().to_owned()));
+        attributes.push(KeyValue::new("url.full", full));
+    }
+    child(parent, method, SpanKind::Client, attributes)
+}
+
+/// Ends the HTTP client span `cx` runs in with the answer's `status`, an
+/// error from 400 on (its type the status, as the conventions say).
+pub(crate) fn answered(cx: &Context, status: u16) {
+    cx.span().set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+    let error = (status >= 400).then(|| status.to_string());
+    end(cx, error.as_deref());
+}
+
+/// Ends the span `cx` runs in; `error` its error type, none for a success
+/// (a code, never a message: no text of a server's or a person's).
+pub(crate) fn end(cx: &Context, error: Option<&str>) {
+    let span = cx.span();
+    if let Some(error) = error.filter(|e| !e.is_empty()) {
+        span.set_attribute(KeyValue::new("error.type", error.to_owned()));
+        span.set_status(Status::error(error.to_owned()));
+    }
+    span.end();
+}
+
+/// The trace context to send with a request made in `cx`: its
+/// `traceparent` (and `tracestate`), none where nothing is traced.
+pub(crate) fn outgoing(cx: &Context) -> Vec<(String, String)> {
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(cx, &mut carrier);
+    carrier.into_iter().collect()
+}
+
+/// The id a person can quote for the call running in `cx`: its trace's
+/// first 16 hex digits where it is traced, else a fresh one of that form.
+pub(crate) fn quote(cx: &Context) -> String {
+    let span = cx.span();
+    let context = span.span_context();
+    let id = match context.is_valid() {
+        true => context.trace_id(),
+        false => RandomIdGenerator::default().new_trace_id(),
+    };
+    short(id)
+}
+
+/// A trace id's first 16 hex digits.
+fn short(id: TraceId) -> String {
+    let mut hex = id.to_string();
+    hex.truncate(16);
+    hex
+}
+
+/// The exporter's HTTP client: the ureq the library already uses, on the
+/// batch processor's own thread (which blocks on each export).
+#[derive(Debug)]
+struct Ureq(ureq::Agent);
+
+#[async_trait::async_trait]
+impl HttpClient for Ureq {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let request = Request::from_parts(parts, body.to_vec());
+        let mut answer = self.0.run(request)?;
+        let (status, headers) = (answer.status(), answer.headers().clone());
+        let body = (answer.body_mut().with_config())
+            .limit(MOST_ANSWER)
+            .read_to_vec()?;
+        let mut response = Response::new(Bytes::from(body));
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
+}
+
+/// The exporter, each batch counted as it leaves: `exported` or `failed`.
+#[derive(Debug)]
+struct Counted(SpanExporter);
+
+impl opentelemetry_sdk::trace::SpanExporter for Counted {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let count = batch.len();
+        HANDED.fetch_add(count, Ordering::Relaxed);
+        let sent = self.0.export(batch).await;
+        let outcome = if sent.is_ok() { "exported" } else { "failed" };
+        crate::metrics::spans(outcome, count);
+        sent
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+/// The batch processor with its queue's bound kept here, so that a span
+/// it would drop is counted: at most [`QUEUE`] spans ended and not yet
+/// taken by the exporter.
+#[derive(Debug)]
+struct Bounded(BatchSpanProcessor);
+
+impl SpanProcessor for Bounded {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        let waiting =
+            (ENDED.load(Ordering::Relaxed)).saturating_sub(HANDED.load(Ordering::Relaxed));
+        if waiting >= QUEUE {
+            crate::metrics::spans("dropped", 1);
+            return;
+        }
+        ENDED.fetch_add(1, Ordering::Relaxed);
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
+}
