@@ -9,11 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::http::request::Parts;
-use nexus_sdk::http::Request;
-use nexus_sdk::{FetchResponse, NexusError, Provider, TokenCache, code, one_line};
+use nexus_sdk::{NexusError, Provider, TokenCache, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
@@ -26,15 +25,17 @@ use serde_json::Value;
 
 use crate::accounts::Accounts;
 use crate::answer::said;
-use crate::calls::{CALL, Caller, Calls, Ended, audit, audit_tool};
-use crate::connect::{Call, Connector, Retry};
+use crate::calls::{Caller, Calls, audit_tool};
+use crate::connect::Connector;
 use crate::failure::Failure;
 use crate::handshake::{self, Handshake};
 use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
-use crate::reply::{Answer, failed, replied};
+use crate::reply::{Answer, replied};
 use crate::telemetry;
+
+mod fetching;
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, ToolName, arguments_of, failure, structured, tools,
 };
@@ -101,21 +102,6 @@ fn request_span(method: &str, tool: &str, context: &RequestContext<RoleServer>) 
         SpanKind::Server,
         attributes,
     ))
-}
-
-/// The Gateway's resolve as a client span under `parent`: its route,
-/// never its query (the workspace and provider).
-fn resolve_span(parent: &Context) -> Context {
-    let attributes = vec![
-        KeyValue::new("http.request.method", "GET"),
-        KeyValue::new("url.template", "/v1/resolve"),
-    ];
-    telemetry::child(
-        parent,
-        "GET /v1/resolve".into(),
-        SpanKind::Client,
-        attributes,
-    )
 }
 
 /// What the command line and the environment set.
@@ -327,230 +313,6 @@ impl NexusServer {
                 .and_then(|parts| parts.extensions.get::<Principal>())
                 .cloned(),
         }
-    }
-
-    /// A fetch under the call's life (stop, cancel), and its audit line.
-    async fn fetch_call(
-        &self,
-        args: &FetchArgs,
-        request: &CallToolRequestParams,
-        context: &RequestContext<RoleServer>,
-        caller: &Caller,
-    ) -> Result<Answer, Failure> {
-        let started = Instant::now();
-        let fetch = self.fetch(args, request, context, caller, started);
-        let answer = self.calls.run(fetch, &context.ct).await;
-        let ended = match &answer {
-            Ok(Answer::Fetched(response)) => Ended::Answered(response),
-            Ok(_) => Ended::InputRequired,
-            Err(failure) => Ended::Failed(failure),
-        };
-        audit(args, &ended, started, caller);
-        // A person's provider not connected: the operator's next step.
-        if let (Mode::Serve { hint, .. }, Some(who), Err(Failure::Unconnected { .. })) =
-            (&self.settings.mode, caller.principal.who(), &answer)
-        {
-            hint.tell(&who, &args.provider, caller.account.as_deref());
-        }
-        answer
-    }
-
-    /// `authenticated_fetch`: the API's answer; on MCP 2026-07-28, the
-    /// user's input a missing connection needs; else the call's failure.
-    async fn fetch(
-        &self,
-        args: &FetchArgs,
-        request: &CallToolRequestParams,
-        context: &RequestContext<RoleServer>,
-        caller: &Caller,
-        started: Instant,
-    ) -> Result<Answer, Failure> {
-        let mut fetch = self.check(args, &caller.principal).await?;
-        self.permitted(&mut fetch, caller)?;
-        let asking = self.asking(context, caller, started);
-        let connector = &self.settings.connector;
-        if let Some(state) = &request.request_state {
-            // A retry: nothing is sent unless the state is this server's, for this call.
-            let retry = Retry {
-                state,
-                responses: request.input_responses.as_ref(),
-                bound: &fetch.bound,
-            };
-            let Some(named) = &fetch.connect else {
-                let why = "invalid or expired requestState (not for a provider this server \
-                           connects)";
-                return Err(Failure::refused(code::INVALID_INPUT, why));
-            };
-            connector.resume(&asking, named, &retry).await?;
-            return self.send(&fetch, caller).await.map(Answer::Fetched);
-        }
-        let unconnected = match self.send(&fetch, caller).await {
-            Err(unconnected @ Failure::Unconnected { .. }) => unconnected,
-            sent => return sent.map(Answer::Fetched),
-        };
-        // Only a provider `--connect` names (found as the Gateway finds
-        // names), and one `--policy` lets this person connect.
-        let policy = self.settings.policy.as_deref();
-        let Some(named) = fetch.connect.as_ref() else {
-            return Err(unconnected);
-        };
-        if !crate::decisions::permits(policy, "connect", caller.asking(), &fetch.provider) {
-            let why = format!(
-                "{} is not connected, and this server's policy does not let this person connect \
-                 it",
-                one_line(&fetch.provider)
-            );
-            return Err(Failure::refused(crate::decisions::POLICY_DENIED, why));
-        }
-        if !modern(context) && caller.principal.is_person() {
-            // `serve` holds no request to a 2025 client: `-32042`, or the link.
-            return connector
-                .link(&asking, named)
-                .await
-                .map(Answer::UrlRequired);
-        } else if !modern(context) {
-            connector.connect(&asking, named).await?;
-        } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
-            return Ok(Answer::InputRequired(input));
-        }
-        self.send(&fetch, caller).await.map(Answer::Fetched)
-    }
-
-    /// Whether `--policy` lets the caller make this request, decided on the
-    /// request as it will be sent; the operator told when not. Nothing is
-    /// resolved or sent before.
-    fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
-        let account = caller.account.as_deref().unwrap_or_default();
-        let held = self.settings.policy.clone();
-        // Without a policy nothing is read: a call pays for no reading.
-        if let Some(held) = &held {
-            let deciding = telemetry::on().then(|| {
-                let decide = "policy decide".to_owned();
-                telemetry::child(&Context::current(), decide, SpanKind::Internal, Vec::new())
-            });
-            let options = &fetch.options;
-            let body = options.data.as_deref();
-            let read = (fetch.url.as_str(), body);
-            let decided =
-                crate::decisions::methods_read(held, &options.method, &options.headers, read)
-                    .map_err(|why| crate::decisions::unreadable(&caller.principal, why))
-                    .and_then(|methods| {
-                        let call = (fetch.provider.as_str(), &methods[..], account);
-                        let asking = caller.asking();
-                        crate::decisions::call_permitted(Some(held), asking, call, &mut fetch.url)
-                    });
-            if let Some(cx) = &deciding {
-                let outcome = if decided.is_ok() {
-                    "permitted"
-                } else {
-                    "denied"
-                };
-                cx.span()
-                    .set_attribute(KeyValue::new("nexus.policy.outcome", outcome));
-                telemetry::end(cx, decided.as_ref().err().map(Failure::code));
-            }
-            decided?;
-        }
-        let asking = (&caller.principal, caller.client.as_str());
-        let call = (fetch.provider.as_str(), account);
-        let trusted = Arc::clone(&self.settings.redirect_origins);
-        let options = std::mem::take(&mut fetch.options);
-        fetch.options =
-            crate::decisions::Hop::bounding(options, &fetch.url, (held, trusted), asking, call);
-        Ok(())
-    }
-
-    /// The call as the connector asks its user: read from the request
-    /// itself (its `_meta` on 2026-07-28, the session's `initialize` before,
-    /// and in `serve` the session id that `initialize` was answered with).
-    fn asking<'a>(
-        &'a self,
-        context: &'a RequestContext<RoleServer>,
-        caller: &'a Caller,
-        started: Instant,
-    ) -> Call<'a> {
-        let capabilities = context.client_capabilities();
-        let elicitation = capabilities.and_then(|c| c.elicitation);
-        let stateless_2025 = !modern(context) && caller.principal.is_person();
-        let url_elicitation = match context.extensions.get::<Parts>() {
-            Some(parts) if stateless_2025 => handshake::url_elicitation(&parts.headers),
-            _ => elicitation.is_some_and(|e| e.url.is_some()),
-        };
-        Call {
-            peer: &context.peer,
-            progress: context.meta.get_progress_token(),
-            client: &self.client,
-            principal: &caller.principal,
-            started,
-            url_elicitation,
-            account: caller.account.as_deref(),
-        }
-    }
-
-    /// The checked request, sent on the call's own thread (so that the
-    /// library's lines name the call) in one step: the scope check and the
-    /// token first (a wait at the Gateway's rate limit included), resolved
-    /// once and kept in the cache the request then reads it from (a URL
-    /// that does not build is refused by the request itself). A call cancelled before its
-    /// request goes (its future dropped, during the token wait too) never
-    /// sends it. A provider the user must connect is [`Failure::Unconnected`].
-    async fn send(&self, fetch: &Fetch, caller: &Caller) -> Result<FetchResponse, Failure> {
-        let call = caller.call;
-        let cache = Arc::clone(&self.cache);
-        let (workspace, provider) = (fetch.workspace.clone(), fetch.provider.clone());
-        let (url, options) = (fetch.url.clone(), fetch.options.clone());
-        let dropped = crate::calls::Dropped::default();
-        let cancelled = Arc::clone(&dropped.0);
-        let method = fetch.options.method.clone();
-        let traced = telemetry::on().then(Context::current);
-        let to_api = self.settings.trace_context_to_api;
-        let sent = self.client.run(move |c| {
-            CALL.set(call);
-            // The scope check and the token, as the request will ask them. A
-            // URL `http` cannot take as written (a blank, a non-ASCII
-            // character: the library encodes them, as a browser does) skips
-            // this step: the fetch checks and asks the same itself, and only
-            // `nexus_mcp_gateway_requests_total` counts its resolve.
-            let asked = Request::builder().method(method.as_str()).uri(&url);
-            // A token not fresh in the cache is asked of the Gateway now.
-            let missed = c
-                .fresh_cached_token(&cache, &workspace, &provider)
-                .is_none();
-            if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
-                let resolving = traced.as_ref().filter(|_| missed).map(resolve_span);
-                let authorized = c.authorize(&cache, &workspace, &provider, &mut request);
-                let failed = authorized.as_ref().err().map(|e| e.code.as_str());
-                if missed {
-                    crate::metrics::gateway("resolve", failed.unwrap_or("ok"));
-                }
-                if let Some(cx) = &resolving {
-                    telemetry::end(cx, failed);
-                }
-                drop(authorized?);
-            }
-            if cancelled.load(Ordering::Relaxed) {
-                return Err(NexusError::new(
-                    code::INVALID_INPUT,
-                    "cancelled before it was sent",
-                ));
-            }
-            // The API's span, current while the library follows redirects
-            // (each hop's decision is a span of its own under it).
-            let fetching = traced.map(|cx| telemetry::http_client(&cx, &method, &url));
-            let mut options = options;
-            if let Some(cx) = fetching.as_ref().filter(|_| to_api) {
-                options.headers.extend(telemetry::outgoing(cx));
-            }
-            let _current = fetching.clone().map(Context::attach);
-            let fetched = c.authenticated_fetch(&cache, &workspace, &provider, &url, options);
-            match (&fetching, &fetched) {
-                (Some(cx), Ok((status, _, _))) => telemetry::answered(cx, *status),
-                (Some(cx), Err(e)) => telemetry::end(cx, Some(e.code.as_str())),
-                (None, _) => {}
-            }
-            fetched
-        });
-        sent.await.map_err(|e| failed(e, fetch, &caller.principal))
     }
 
     /// The labels of the person's accounts (`base` their workspace) with a

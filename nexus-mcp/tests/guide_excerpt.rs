@@ -1,11 +1,11 @@
 //! The async guide (`docs/async.md`) shows this package's fetch as it is
 //! compiled here: every line of its `rust,ignore` block, in order, in
-//! `src/server.rs`, a `// …` line standing for lines left out.
+//! `src/server/fetching.rs`, a `// …` line standing for lines left out.
 
 #[test]
 fn the_async_guide_shows_the_tool_as_compiled() {
     let readme = include_str!("../../docs/async.md");
-    let main = include_str!("../src/server.rs");
+    let main = include_str!("../src/server/fetching.rs");
     let section = &readme[readme
         .find("## An MCP server on rmcp")
         .expect("the section")..];
@@ -33,7 +33,12 @@ fn the_async_guide_shows_the_tool_as_compiled() {
         let at = source[from..]
             .windows(part.len())
             .position(|window| window == part.as_slice())
-            .unwrap_or_else(|| panic!("not in src/server.rs, in order:\n{}", part.join("\n")));
+            .unwrap_or_else(|| {
+                panic!(
+                    "not in src/server/fetching.rs, in order:\n{}",
+                    part.join("\n")
+                )
+            });
         from += at + part.len();
         shown += part.len();
     }
