@@ -56,8 +56,7 @@ impl Engine {
         check_timeout(timeout, 4, "NexusClientOptions::timeout")?;
         let retry = options.retry_policy.normalized();
         let transport = Transport::new(timeout)?;
-        let (url, key) = (&options.gateway_url, &options.api_key);
-        let gateway = Gateway::new(url, key, &retry, transport.clone())?;
+        let gateway = Gateway::new(options, &retry, transport.clone())?;
         let call_budget = timeout
             .saturating_mul(retry.retries.saturating_add(1))
             .saturating_add(MAX_RETRY_AFTER.saturating_mul(retry.retries));

@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use ureq::Body;
 use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
-use ureq::http::{HeaderValue, Method, Request, Response, Uri};
+use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 
 use crate::budget::Budget;
 use crate::error::{NexusError, require};
+use crate::options::NexusClientOptions;
 use crate::redact::{LOG_TARGET, escape};
 use crate::redirect::{self, Hop, Policy};
 use crate::retry::{
@@ -39,6 +40,8 @@ pub(crate) struct Gateway {
     pub(crate) api_key: String,
     /// `X-API-Key`, marked sensitive, built once; none for an empty key.
     key_header: Option<HeaderValue>,
+    /// The program's own headers, asked for each request.
+    headers: Option<fn() -> HeaderMap>,
     retry: RetryPolicy,
     transport: Transport,
 }
@@ -58,11 +61,11 @@ enum Failure {
 impl Gateway {
     /// The Gateway at `url`, or `invalid_input` for a URL or key that cannot be used.
     pub(crate) fn new(
-        url: &str,
-        key: &str,
+        options: &NexusClientOptions,
         retry: &RetryPolicy,
         transport: Transport,
     ) -> Result<Gateway, NexusError> {
+        let (url, key) = (&options.gateway_url, &options.api_key);
         let base_url = url.trim().trim_end_matches('/');
         let blame = |e: NexusError| e.blaming(NEXUS_GATEWAY_URL);
         require(NEXUS_GATEWAY_URL, base_url).map_err(blame)?;
@@ -92,6 +95,7 @@ impl Gateway {
             origin,
             api_key: key.to_owned(),
             key_header,
+            headers: options.gateway_headers,
             retry: retry.clone(),
             transport,
         })
@@ -265,20 +269,24 @@ impl Gateway {
         }
     }
 
+    /// The request of one hop: the program's own headers first, then the
+    /// library's, which replace any of the same name.
     fn request(&self, method: &Method, uri: &Uri, json: bool) -> Result<Request<()>, NexusError> {
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(uri.clone())
-            .header(ACCEPT, "application/json");
+        let mut request = Request::new(());
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        if let Some(asked) = self.headers {
+            *headers = asked();
+        }
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(key) = &self.key_header {
-            request = request.header("X-API-Key", key.clone());
+            headers.insert(HeaderName::from_static("x-api-key"), key.clone());
         }
         if json {
-            request = request.header(CONTENT_TYPE, "application/json");
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        request
-            .body(())
-            .map_err(|_| NexusError::invalid_input("the Gateway request cannot be built"))
+        Ok(request)
     }
 }
 

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use ureq::http::HeaderMap;
+
 use crate::error::NexusError;
 use crate::redact::{REDACTED, url_for_debug};
 use crate::retry::RetryPolicy;
@@ -57,6 +59,13 @@ pub struct NexusClientOptions {
     /// Default [`CredentialScope::provider_api`]: each provider's API origin
     /// only.
     pub credential_scope: CredentialScope,
+    /// Headers of the program's own for each Gateway request, asked on the
+    /// thread that sends it, before each attempt and each same-host redirect:
+    /// a trace context (`traceparent`) read from that thread's current span,
+    /// say. Never sent to an API. Those the library sets (`Accept`,
+    /// `X-API-Key`, `Content-Type`) replace any of the same name. None by
+    /// default.
+    pub gateway_headers: Option<fn() -> HeaderMap>,
 }
 
 impl NexusClientOptions {
@@ -69,6 +78,7 @@ impl NexusClientOptions {
             timeout: DEFAULT_TIMEOUT,
             max_upstream_body: DEFAULT_MAX_UPSTREAM_BODY,
             credential_scope: CredentialScope::default(),
+            gateway_headers: None,
         }
     }
 
@@ -161,6 +171,29 @@ impl NexusClientOptions {
         self.credential_scope = scope;
         self
     }
+
+    /// Headers of the program's own for each Gateway request, as
+    /// [`gateway_headers`](Self#structfield.gateway_headers) says.
+    ///
+    /// ```
+    /// use nexus_sdk::NexusClientOptions;
+    /// use nexus_sdk::http::{HeaderMap, HeaderValue};
+    ///
+    /// fn trace_context() -> HeaderMap {
+    ///     let mut headers = HeaderMap::new();
+    ///     let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    ///     headers.insert("traceparent", HeaderValue::from_static(parent));
+    ///     headers
+    /// }
+    /// let options = NexusClientOptions::new("https://gateway.example")
+    ///     .gateway_headers(trace_context);
+    /// assert!(options.gateway_headers.is_some());
+    /// ```
+    #[must_use]
+    pub fn gateway_headers(mut self, headers: fn() -> HeaderMap) -> Self {
+        self.gateway_headers = Some(headers);
+        self
+    }
 }
 
 /// [`NexusClientOptions::from_env`] over any variable lookup.
@@ -207,6 +240,7 @@ impl fmt::Debug for NexusClientOptions {
             .field("timeout", &self.timeout)
             .field("max_upstream_body", &self.max_upstream_body)
             .field("credential_scope", &self.credential_scope)
+            .field("gateway_headers", &self.gateway_headers.is_some())
             .finish()
     }
 }

@@ -6,7 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{C, client, client_with, conn_id};
-use nexus_gateway_fake::{Broker, FakeConnection, FakeGateway, Fault, Route};
+use nexus_gateway_fake::{
+    Broker, FakeConnection, FakeGateway, FakeProvider, FakeUpstream, Fault, Route,
+};
 use nexus_sdk::{
     ConnectionStatus, ErrorKind, RequestConnectionInput, RevokeOptions, WaitOptions, code,
 };
@@ -508,4 +510,55 @@ fn debug_hides_tokens() {
     assert_eq!(token.access_token, "gho_very_secret");
     let debug = format!("{token:?}");
     assert!(!debug.contains("gho_very_secret"), "{debug}");
+}
+
+/// The headers a program adds to its Gateway requests, as it adds them.
+fn programs_headers() -> nexus_sdk::http::HeaderMap {
+    let mut headers = nexus_sdk::http::HeaderMap::new();
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    headers.insert("traceparent", parent.parse().unwrap());
+    // Those the library sets are its own: these are replaced.
+    headers.insert("x-api-key", "the-programs-key".parse().unwrap());
+    headers.insert("accept", "text/html".parse().unwrap());
+    headers
+}
+
+#[test]
+fn a_programs_headers_go_to_the_gateway_on_every_route_and_never_to_an_api() {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_headers").api_base_url(&upstream.url());
+    gateway.add_provider("ws-1", "github", github);
+    gateway.register_provider("github");
+    let client = client_with(&gateway, |o| {
+        *o = o
+            .clone()
+            .api_key("nx_key")
+            .gateway_headers(programs_headers);
+    });
+    let cache = nexus_sdk::TokenCache::new();
+    let url = format!("{}/user", upstream.url());
+    let fetched = client.authenticated_fetch(&cache, "ws-1", "github", &url, Default::default());
+    assert_eq!(fetched.unwrap().0, 200);
+    client.request_connection(&github_input()).unwrap();
+    for route in [Route::Resolve, Route::RequestConnection] {
+        let sent = gateway.last_request_to(route).unwrap();
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(sent.header("traceparent"), Some(parent), "{route:?}");
+        assert_eq!(sent.header("x-api-key"), Some("nx_key"), "{route:?}");
+        assert_eq!(sent.header("accept"), Some("application/json"), "{route:?}");
+        assert_eq!(
+            sent.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("accept"))
+                .count(),
+            1
+        );
+    }
+    let api = upstream.last_request().unwrap();
+    assert!(api.header("traceparent").is_none(), "{:?}", api.headers);
+    let options = nexus_sdk::NexusClientOptions::new("http://g").gateway_headers(programs_headers);
+    assert!(
+        format!("{options:?}").contains("gateway_headers: true"),
+        "{options:?}"
+    );
 }

@@ -364,8 +364,11 @@ fn main() -> ExitCode {
     // The Gateway's rate limit is waited out within the timeout, by the
     // library, unless NEXUS_RETRY_ON_429 says otherwise.
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
-    let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let traces = telemetry::start().unwrap_or_else(|why| usage(&why));
+    if traces.is_some() {
+        options = options.gateway_headers(telemetry::trace_headers);
+    }
+    let client = NexusClient::new(options.clone()).unwrap_or_else(|e| usage(&answer::said(&e)));
     let served = match cli.mode.take() {
         Some(Command::Serve(args)) => serving(cli, *args, client, (&options, unheld)),
         Some(Command::Workspace(_) | Command::Policy(_)) => Ok(()),

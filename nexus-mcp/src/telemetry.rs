@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use nexus_sdk::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{
     SpanBuilder, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
@@ -210,6 +211,19 @@ pub(crate) fn outgoing(cx: &Context) -> Vec<(String, String)> {
     let mut carrier: HashMap<String, String> = HashMap::new();
     TraceContextPropagator::new().inject_context(cx, &mut carrier);
     carrier.into_iter().collect()
+}
+
+/// The trace context of the thread's current span, as the headers the
+/// library adds to each Gateway request (none where nothing is traced).
+pub(crate) fn trace_headers() -> HeaderMap {
+    let header = |(name, value): (String, String)| {
+        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+        Some((name, HeaderValue::from_str(&value).ok()?))
+    };
+    outgoing(&Context::current())
+        .into_iter()
+        .filter_map(header)
+        .collect()
 }
 
 /// The id a person can quote for the call running in `cx`: its trace's

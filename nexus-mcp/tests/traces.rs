@@ -3,7 +3,7 @@
 //! own message definitions): a tool call whose `_meta` carries the host's
 //! `traceparent` is a server span under the host's, named and attributed as
 //! MCP's conventions say, with the Gateway's resolve and the API's request
-//! under it; a refused call's tool error, its line and its span carry one
+//! under it, the Gateway told the trace; a refused call's tool error, its line and its span carry one
 //! id; no credential, query or planted secret in any span; a collector that
 //! is down or never answers costs no call.
 
@@ -14,7 +14,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{Session, is_error, text};
-use nexus_gateway_fake::FakeGateway;
+use nexus_gateway_fake::{FakeGateway, Route};
 use serde_json::{Value, json};
 
 /// The host's trace and span, as its `traceparent` names them.
@@ -99,6 +99,13 @@ fn a_tool_call_is_a_server_span_under_the_hosts_with_the_gateway_and_the_api_und
         (&json!("client"), &server["span_id"])
     );
     assert_eq!(resolve["attributes"]["url.template"], "/v1/resolve");
+    // The Gateway was sent the trace context, its parent the resolve's span.
+    let asked = gateway.last_request_to(Route::Resolve).expect("a resolve");
+    let parent = format!(
+        "00-{HOST_TRACE}-{}-01",
+        resolve["span_id"].as_str().unwrap()
+    );
+    assert_eq!(asked.header("traceparent"), Some(parent.as_str()));
     let request = named(&spans, "GET");
     assert_eq!(
         (&request["kind"], &request["parent_span_id"]),

@@ -229,12 +229,16 @@ impl NexusServer {
                 .fresh_cached_token(&cache, &workspace, &provider)
                 .is_none();
             if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
+                // Current while the library asks the Gateway, which it
+                // carries to it.
                 let resolving = traced.as_ref().filter(|_| missed).map(resolve_span);
+                let current = resolving.clone().map(Context::attach);
                 let authorized = c.authorize(&cache, &workspace, &provider, &mut request);
                 let failed = authorized.as_ref().err().map(|e| e.code.as_str());
                 if missed {
                     crate::metrics::gateway("resolve", failed.unwrap_or("ok"));
                 }
+                drop(current);
                 if let Some(cx) = &resolving {
                     telemetry::end(cx, failed);
                 }
