@@ -69,11 +69,16 @@ impl log::Log for StderrLogger {
 fn write_line(out: &mut impl Write, record: &log::Record, format: Format) -> std::io::Result<()> {
     // A library line logged during a fetch names the call it is about.
     let call = crate::calls::CALL.get();
-    let which = if call > 0 && record.target().starts_with("nexus_sdk") {
+    let mut which = if call > 0 && record.target().starts_with("nexus_sdk") {
         format!(" (call #{call})")
     } else {
         String::new()
     };
+    // A line logged while `serve` answers an HTTP request names its id.
+    let answering = crate::telemetry::answering();
+    if let Some(id) = &answering {
+        which.push_str(&format!(" id={id}"));
+    }
     let said = record.args().to_string();
     // The library names the buffer's setting once: this program's is a flag.
     let said = match record.target() {
@@ -81,7 +86,7 @@ fn write_line(out: &mut impl Write, record: &log::Record, format: Format) -> std
         _ => said,
     };
     let mut line = match format {
-        Format::Json => json_line(record, &said, call).to_string(),
+        Format::Json => json_line(record, &said, call, answering).to_string(),
         // Whatever a line quotes (an issuer's, a client's, a server's
         // words), it stays one line and shows what a person cannot see.
         Format::Text => format!(
@@ -103,7 +108,7 @@ pub(crate) fn level() -> Option<log::LevelFilter> {
 /// `record` as one JSON object: when, its level and target, `said`, the
 /// call it is about (`call`, when a library line is logged during one),
 /// and each of its fields.
-fn json_line(record: &log::Record, said: &str, call: u64) -> Value {
+fn json_line(record: &log::Record, said: &str, call: u64, id: Option<String>) -> Value {
     let mut line = Map::new();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     line.insert("ts".into(), now.map_or(0.0, |d| d.as_secs_f64()).into());
@@ -112,6 +117,9 @@ fn json_line(record: &log::Record, said: &str, call: u64) -> Value {
     line.insert("message".into(), said.into());
     if call > 0 && record.target().starts_with("nexus_sdk") {
         line.insert("call".into(), call.into());
+    }
+    if let Some(id) = id {
+        line.insert("id".into(), id.into());
     }
     let _ = record.key_values().visit(&mut Fields(&mut line));
     Value::Object(line)

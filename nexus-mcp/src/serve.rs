@@ -28,6 +28,8 @@
 //!   folder of its own, its map in `oauth.rs`;
 //! - [`page`]: a plain page, escaping, a cookie read, a random value;
 //! - [`refusal`]: one OAuth refusal in JSON, as every endpoint answers it;
+//! - [`seen`]: every HTTP request's id (on its refusal and its lines) and,
+//!   traced, each sign-in and authorization step's span;
 //! - [`ready`]: readiness, `/readyz`;
 //! - [`check`](mod@check): `serve --check`;
 //! - [`command`]: `serve revoke`, for the operator;
@@ -57,6 +59,7 @@ pub(crate) mod reads;
 mod ready;
 mod refusal;
 mod revoked;
+mod seen;
 pub(crate) mod signin;
 mod store;
 mod told;
@@ -196,7 +199,8 @@ pub(crate) async fn run(
         tokio::spawn(Arc::clone(&site.store).watch(keep));
     }
     let router = router(&site, gate.clone(), server, login)
-        .merge(front.map(oauth::routes).unwrap_or_default());
+        .merge(front.map(oauth::routes).unwrap_or_default())
+        .layer(middleware::from_fn(seen::seen));
     let listener = tokio::net::TcpListener::bind(&site.listen)
         .await
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;

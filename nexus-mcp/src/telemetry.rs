@@ -226,6 +226,24 @@ pub(crate) fn trace_headers() -> HeaderMap {
         .collect()
 }
 
+/// An HTTP request of `serve`'s being answered: its id, and the grant
+/// `/token` was asked with (for its span).
+pub(crate) struct Answering {
+    pub(crate) id: String,
+    pub(crate) grant: std::cell::RefCell<Option<&'static str>>,
+}
+
+tokio::task_local! {
+    /// The HTTP request the task answers, in `serve` (none in a call's own
+    /// task, whose lines carry the call's id, and in the stdio server).
+    pub(crate) static ANSWERING: Answering;
+}
+
+/// The id of the HTTP request the task answers, if any.
+pub(crate) fn answering() -> Option<String> {
+    ANSWERING.try_with(|a| a.id.clone()).ok()
+}
+
 /// The id a person can quote for the call running in `cx`: its trace's
 /// first 16 hex digits where it is traced, else a fresh one of that form.
 pub(crate) fn quote(cx: &Context) -> String {

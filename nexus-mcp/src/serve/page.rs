@@ -25,17 +25,29 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// A plain page saying `text`: this server's own words, never a request's
 /// (`'static`: no one else's text reaches the page unescaped).
 pub(crate) fn page(status: StatusCode, text: &'static str) -> Response {
-    let html = format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>");
+    let quoted = quotable(status);
+    let html =
+        format!("<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>{quoted}");
     (status, Html(html)).into_response()
+}
+
+/// A refusal page's last paragraph: the id a person quotes to whoever runs
+/// this server, which finds the server's line and trace (nothing for a page
+/// that refuses nothing).
+fn quotable(status: StatusCode) -> String {
+    let id = crate::telemetry::answering()
+        .filter(|_| status.is_client_error() || status.is_server_error());
+    id.map(|id| format!("<p>If you ask for help, quote this id: <code>{id}</code></p>"))
+        .unwrap_or_default()
 }
 
 /// A plain page saying `text`, this server's own words, then `detail`, a
 /// request's words, escaped.
 pub(crate) fn page_detailed(status: StatusCode, text: &'static str, detail: &str) -> Response {
-    let detail = escaped(detail);
+    let (detail, quoted) = (escaped(detail), quotable(status));
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>nexus-mcp</title><p>{text}</p>\
-         <p><code>{detail}</code></p>"
+         <p><code>{detail}</code></p>{quoted}"
     );
     (status, Html(html)).into_response()
 }

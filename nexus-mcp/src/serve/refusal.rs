@@ -116,7 +116,12 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.code.as_str(), "error_description": self.why});
+        // The id a person quotes ends the words, as a tool error's does.
+        let why = match crate::telemetry::answering() {
+            Some(id) => format!("{} (id {id})", self.why),
+            None => self.why.into_owned(),
+        };
+        let body = json!({"error": self.code.as_str(), "error_description": why});
         let no_store = [(header::CACHE_CONTROL, "no-store")];
         let mut response = (self.status, no_store, Json(body)).into_response();
         if self.code == ErrorCode::InvalidClient {

@@ -210,6 +210,9 @@ pub(crate) async fn token(
 ) -> Response {
     let basic = headers.get(header::AUTHORIZATION);
     let basic = basic.and_then(|value| value.to_str().ok());
+    if let Ok(axum::Form(asked)) = &asked {
+        crate::serve::seen::grant(&asked.grant_type);
+    }
     let earned = match asked {
         Ok(axum::Form(asked)) => earned(&front, basic, asked).await,
         Err(_) => {
