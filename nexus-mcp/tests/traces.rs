@@ -200,3 +200,68 @@ fn a_collector_down_or_never_answering_costs_no_call() {
     }
     assert!(gateway.spans().is_empty());
 }
+
+#[test]
+#[ignore = "needs the official MCP Python client and opentelemetry-proto: NEXUS_MCP_PYTHON"]
+fn the_official_python_clients_trace_holds_the_call_as_its_own_receiver_decodes_it() {
+    let (gateway, api) = common::gateway();
+    let url = format!("{}/user?key={PLANTED}", api.url());
+    let (summary, _) = common::clients::drive(&gateway, ("traced.py", "2025"), "call", &url, &[]);
+    let (trace, host) = (
+        summary["host_trace"].as_str().unwrap(),
+        &summary["host_span"],
+    );
+    let results = summary["results"].as_array().unwrap();
+    assert_eq!(results[0]["is_error"], false, "{summary}");
+    let refused = results[1]["text"].as_str().unwrap();
+    assert!(
+        refused.ends_with(&format!("(id {})", &trace[..16])),
+        "{refused}"
+    );
+    let spans = summary["spans"].as_array().unwrap();
+    let servers: Vec<&Value> = (spans.iter())
+        .filter(|s| s["name"] == "tools/call authenticated_fetch")
+        .collect();
+    assert_eq!(servers.len(), 2, "{summary}");
+    for server in &servers {
+        assert_eq!(
+            (&server["trace_id"], &server["parent_span_id"]),
+            (&json!(trace), host)
+        );
+        assert_eq!(
+            (&server["kind"], &server["service"]),
+            (&json!("server"), &json!("nexus-mcp"))
+        );
+        let attributes = &server["attributes"];
+        assert_eq!(attributes["mcp.method.name"], "tools/call");
+        assert_eq!(attributes["gen_ai.tool.name"], "authenticated_fetch");
+        assert_eq!(attributes["network.transport"], "pipe");
+    }
+    let (answered, refused) = (servers[0], servers[1]);
+    assert!(
+        answered["attributes"].get("error.type").is_none(),
+        "{answered}"
+    );
+    assert_eq!(refused["attributes"]["error.type"], "read_only");
+    let child = |name: &str| {
+        let found = spans
+            .iter()
+            .find(|s| s["name"] == name && s["parent_span_id"] == answered["span_id"]);
+        found
+            .unwrap_or_else(|| panic!("no {name} under the call: {summary}"))
+            .clone()
+    };
+    let resolve = child("GET /v1/resolve");
+    assert_eq!(resolve["kind"], "client");
+    let request = child("GET");
+    assert_eq!(request["attributes"]["http.response.status_code"], 200);
+    assert_eq!(request["attributes"]["url.path"], "/user");
+    // The Gateway was told the trace; nothing secret left in any span.
+    let asked = gateway.last_request_to(Route::Resolve).expect("a resolve");
+    let parent = format!("00-{trace}-{}-01", resolve["span_id"].as_str().unwrap());
+    assert_eq!(asked.header("traceparent"), Some(parent.as_str()));
+    let everything = serde_json::to_string(spans).unwrap();
+    for secret in ["gho_mcp_secret", PLANTED, "key="] {
+        assert!(!everything.contains(secret), "{secret} in {everything}");
+    }
+}

@@ -184,3 +184,56 @@ fn a_tool_call_over_http_is_a_server_span_under_the_headers_parent() {
     );
     assert_eq!(line.matches("id=").count(), 1, "{line}");
 }
+
+/// The count `/metrics` at `metrics` holds for the series `series`.
+fn counted(metrics: &str, series: &str) -> u64 {
+    let text = ureq::get(format!("http://{metrics}/metrics"))
+        .call()
+        .map(|mut r| r.body_mut().read_to_string().unwrap_or_default())
+        .unwrap_or_default();
+    let line = text.lines().find(|l| l.starts_with(series));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_collector_that_is_down_fails_no_call_and_each_span_lost_is_counted() {
+    let (issuer, gateway, _api) = fakes(&["alice"], "gho_serve_secret");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let mut serve = command(
+        &gateway,
+        &issuer.url(),
+        port,
+        &["--metrics-listen", &metrics],
+    );
+    serve
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &down)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50");
+    let served = Served::ready(serve.spawn().expect("nexus-mcp"), port);
+    let token = common::served::token(&issuer, &served, "alice");
+    for _ in 0..3 {
+        let (status, answer) = served.call(&token, "list_providers", json!({}));
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["result"]["isError"] != true, "{answer}");
+    }
+    // Each call one span, each failed to leave, counted once.
+    let failed = "nexus_mcp_spans_total{outcome=\"failed\"}";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counted(&metrics, failed) < 3 {
+        assert!(Instant::now() < deadline, "not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(counted(&metrics, failed), 3);
+    assert_eq!(
+        counted(&metrics, "nexus_mcp_spans_total{outcome=\"exported\"}"),
+        0
+    );
+    assert_eq!(
+        counted(&metrics, "nexus_mcp_spans_total{outcome=\"dropped\"}"),
+        0
+    );
+}
