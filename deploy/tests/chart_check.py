@@ -128,6 +128,11 @@ REFUSALS = [
      {"autoscaling": {"enabled": True}, "resources": {"requests": {"cpu": None}}},
      "autoscaling.enabled needs resources.requests.cpu"),
     ("one replica", {"replicaCount": 1}, "replicaCount (1): at least 2"),
+    ("a collector URL with a password", {"telemetry": {"otlpEndpoint": f"https://u:{SECRET}@otel:4318"}},
+     "telemetry.otlpEndpoint holds a user or password"),
+    ("the collector's headers with no collector",
+     {"telemetry": {"headersSecret": {"name": "otel-collector-key"}}},
+     "telemetry.headersSecret needs telemetry.otlpEndpoint"),
     ("no image repository", {"image": {"repository": ""}}, "image.repository: where you pushed"),
 ]
 
@@ -160,6 +165,7 @@ def secrets_held(redis_url):
             ("nexus-mcp-login", "client-secret"): "chart-check-login-client-secret",
             ("nexus-mcp-redis", "url"): redis_url,
             ("redis", "redis-password"): password,
+            ("otel-collector-key", "headers"): "x-api-key=chart-check-collector-key",
             # ConfigMaps the values name: a private CA's bundle, a setting.
             ("company-ca", "ca.pem"): open(PRIVATE_CA).read(),
             ("nexus-mcp-tuning", "timeout"): "37s"}
@@ -413,6 +419,9 @@ def pod_unmet(chart, name, values, image, fake_program):
         if serve.get("store", {}).get("url"):
             serve["store"] = {**serve["store"], "url": f"redis://127.0.0.1:{REDIS_PORT}"}
         faked = {**values, "gateway": {**values["gateway"], "url": fake.gateway}, "serve": serve}
+        if values.get("telemetry", {}).get("otlpEndpoint"):
+            # The fake Gateway is an OTLP/HTTP receiver too.
+            faked["telemetry"] = {**values["telemetry"], "otlpEndpoint": fake.gateway}
         return run_as_pod(image, rendered(chart, faked)[0], fake)
     finally:
         fake.close()

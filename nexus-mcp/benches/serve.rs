@@ -16,7 +16,8 @@
 //! token `serve` issued against one with the provider's; with `--policy`,
 //! a decision's cost and a warm call with 1, 100 and 1,000 policies
 //! against one without; an 8 MiB body of JSON objects against one of
-//! text (part `bodies`); a
+//! text (part `bodies`); a warm call traced and sampled against one with
+//! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`); a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -55,6 +56,9 @@ mod id_jag;
 // An 8 MiB body of JSON objects against text, with and without a policy.
 #[path = "serve/bodies.rs"]
 mod bodies;
+// A warm call traced and sampled against tracing off, and off against 0.12.0.
+#[path = "serve/traced.rs"]
+mod traced;
 // `--policy`: its decisions, a warm call with 1, 100 and 1,000 policies;
 // the program's size.
 #[path = "serve/policy.rs"]
@@ -109,9 +113,10 @@ fn main() {
         Some("people") => return people(&gateway, &issuer, &url, &github),
         Some("warm") => return warm_against_baseline(&gateway, &issuer, &url),
         Some("bodies") => return bodies::bodies(&gateway, &url),
+        Some("traced") => return traced::traced(&gateway, &issuer, &url),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm or bodies, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies or traced, or none for all"
             )
         }
         None => {}
@@ -173,6 +178,7 @@ fn main() {
     id_jag::id_jag(&gateway, &issuer, &url);
     policy::policy(&gateway, &issuer, &api, &url);
     bodies::bodies(&gateway, &url);
+    traced::traced(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
 }
 
@@ -526,6 +532,20 @@ fn program_served(
     args: &[&str],
     level: &str,
 ) -> Running {
+    let env = [("NEXUS_LOG", level)];
+    program_served_with(program, gateway, issuer, (port, mcp), args, &env)
+}
+
+/// [`program_served`] with the variables `env` (`NEXUS_LOG` `warn` unless
+/// it names it).
+fn program_served_with(
+    program: &str,
+    gateway: &FakeGateway,
+    issuer: &FakeIssuer,
+    (port, mcp): (u16, &str),
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Running {
     let child = Command::new(program)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--public-url", mcp, "--issuer", &issuer.url()])
@@ -534,7 +554,8 @@ fn program_served(
         .env("NEXUS_MCP_INTROSPECTION_CLIENT_SECRET", ASKING.1)
         .env("NEXUS_GATEWAY_URL", gateway.url())
         .env("NEXUS_MCP_STATE_KEY", KEY)
-        .env("NEXUS_LOG", level)
+        .env("NEXUS_LOG", "warn")
+        .envs(env.iter().copied())
         .env_remove("NEXUS_WORKSPACE_ID")
         .stderr(Stdio::null())
         .spawn()

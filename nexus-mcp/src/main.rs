@@ -123,10 +123,15 @@ Environment (read as the nexus-gateway-sdk library reads it):
                           (--store), which may hold its password
   NEXUS_MCP_STORE_PASSWORD   serve: that Redis's password alone, joined to
                           --store's URL (percent-encoded)
+  OTEL_EXPORTER_OTLP_ENDPOINT   traces, OTLP over HTTP, to this collector
+                          (and the other OTEL_* variables, as OpenTelemetry
+                          names them); unset: no trace
+  OTEL_EXPORTER_OTLP_HEADERS    the collector's headers, key=value,… (its key)
   …_FILE                  each secret above (NEXUS_API_KEY, NEXUS_MCP_STATE_KEY,
                           NEXUS_MCP_STATE_KEYS, NEXUS_MCP_LOGIN_CLIENT_SECRET,
                           NEXUS_MCP_INTROSPECTION_CLIENT_SECRET,
-                          NEXUS_MCP_STORE, NEXUS_MCP_STORE_PASSWORD) from
+                          NEXUS_MCP_STORE, NEXUS_MCP_STORE_PASSWORD,
+                          OTEL_EXPORTER_OTLP_HEADERS) from
                           the file its
                           _FILE twin names (NEXUS_API_KEY_FILE…), a trailing line
                           break trimmed; not both

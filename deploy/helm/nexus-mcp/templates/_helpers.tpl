@@ -118,7 +118,8 @@ variable names the file, under /var/run/secrets/nexus-mcp/VOLUME/.
     (list "NEXUS_MCP_LOGIN_CLIENT_SECRET_FILE" "login-client" $s.loginClient.secret)
     (list "NEXUS_MCP_INTROSPECTION_CLIENT_SECRET_FILE" "introspection-client" $s.introspectionClient.secret)
     (list "NEXUS_MCP_STORE_FILE" "store" $s.store.secret)
-    (list "NEXUS_MCP_STORE_PASSWORD_FILE" "store-password" ($s.store.passwordSecret | default dict)) -}}
+    (list "NEXUS_MCP_STORE_PASSWORD_FILE" "store-password" ($s.store.passwordSecret | default dict))
+    (list "OTEL_EXPORTER_OTLP_HEADERS_FILE" "otlp-headers" .Values.telemetry.headersSecret) -}}
 {{- range $files }}
 {{- $secret := index . 2 }}
 {{- if $secret.name }}
@@ -144,6 +145,12 @@ naming the value to set; none shows a value that may hold a secret.
 {{- if regexMatch $url (toJson $value) }}
 {{- fail (printf "serve.%s holds a URL with a user or password in it (its value is not shown): a password comes from a Secret, as a file (serve.store.secret, or serve.store.url with serve.store.passwordSecret)" $key) }}
 {{- end }}
+{{- end }}
+{{- if regexMatch $url .Values.telemetry.otlpEndpoint }}
+{{- fail "telemetry.otlpEndpoint holds a user or password (its value is not shown): the collector's key comes from telemetry.headersSecret" }}
+{{- end }}
+{{- if and .Values.telemetry.headersSecret.name (not .Values.telemetry.otlpEndpoint) }}
+{{- fail "telemetry.headersSecret needs telemetry.otlpEndpoint: the headers go to the collector that names" }}
 {{- end }}
 {{- if regexMatch $url .Values.gateway.url }}
 {{- fail "gateway.url holds a user or password (its value is not shown): the Gateway's api key comes from gateway.apiKeySecret" }}
@@ -189,7 +196,7 @@ naming the value to set; none shows a value that may hold a secret.
 
 {{/* The program's secret variables (its --help names them): each refused in extraEnv, as itself and as its _FILE twin. */}}
 {{- define "nexus-mcp.secretVariables" -}}
-NEXUS_API_KEY NEXUS_MCP_STATE_KEY NEXUS_MCP_STATE_KEYS NEXUS_MCP_LOGIN_CLIENT_SECRET NEXUS_MCP_INTROSPECTION_CLIENT_SECRET NEXUS_MCP_STORE NEXUS_MCP_STORE_PASSWORD
+NEXUS_API_KEY NEXUS_MCP_STATE_KEY NEXUS_MCP_STATE_KEYS NEXUS_MCP_LOGIN_CLIENT_SECRET NEXUS_MCP_INTROSPECTION_CLIENT_SECRET NEXUS_MCP_STORE NEXUS_MCP_STORE_PASSWORD OTEL_EXPORTER_OTLP_HEADERS
 {{- end -}}
 
 {{/* The image, as every container of the chart runs it. */}}
@@ -197,13 +204,17 @@ NEXUS_API_KEY NEXUS_MCP_STATE_KEY NEXUS_MCP_STATE_KEYS NEXUS_MCP_LOGIN_CLIENT_SE
 {{ required "image.repository: where you pushed the image scripts/build-image built (skopeo copy)" .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* The container's environment: the Gateway, each secret's file, the log level, extraEnv. */}}
+{{/* The container's environment: the Gateway, each secret's file, the collector, the log level, extraEnv. */}}
 {{- define "nexus-mcp.env" -}}
 - name: NEXUS_GATEWAY_URL
   value: {{ required "gateway.url: the Nexus Gateway's URL" .Values.gateway.url | quote }}
 {{- range fromYamlArray (include "nexus-mcp.secretFiles" .) }}
 - name: {{ .variable }}
   value: /var/run/secrets/nexus-mcp/{{ .volume }}/{{ .key }}
+{{- end }}
+{{- with .Values.telemetry.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
 {{- end }}
 {{- with .Values.serve.logLevel }}
 - name: NEXUS_LOG
