@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use nexus_sdk::{NexusError, Provider, TokenCache, code, one_line};
 use nexus_sdk_tokio::AsyncNexusClient;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
@@ -48,6 +48,20 @@ fn modern(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
 }
 
+/// The trace context a request carries (`params._meta`, else its HTTP
+/// headers), an empty one where it carries none.
+fn carried(context: &RequestContext<RoleServer>) -> Context {
+    let headers = context
+        .extensions
+        .get::<Parts>()
+        .map(|parts| &parts.headers);
+    let meta = [
+        context.meta.get_traceparent(),
+        context.meta.get_tracestate(),
+    ];
+    telemetry::remote_parent(meta, headers)
+}
+
 /// The server span of an MCP request of `method` (on `tool`, "" for none),
 /// named and attributed as MCP's OpenTelemetry conventions say, a child of
 /// the trace context the request carries; none when nothing is traced.
@@ -59,11 +73,7 @@ fn request_span(method: &str, tool: &str, context: &RequestContext<RoleServer>) 
         .extensions
         .get::<Parts>()
         .map(|parts| &parts.headers);
-    let meta = [
-        context.meta.get_traceparent(),
-        context.meta.get_tracestate(),
-    ];
-    let parent = telemetry::remote_parent(meta, headers);
+    let parent = carried(context);
     let id = serde_json::to_value(&context.id).unwrap_or_default();
     let mut attributes = vec![
         KeyValue::new("mcp.method.name", method.to_owned()),
@@ -283,9 +293,13 @@ impl NexusServer {
         let principal = self.principal(context).ok_or_else(|| {
             Failure::refused(code::INVALID_INPUT, "the request names no verified person")
         })?;
+        // The call's trace (its span's), else the trace its host sent
+        // while this server traces nothing: the host's id either way.
+        let current = Context::current();
+        let traced = current.span().span_context().is_valid();
         Ok(Caller {
             call,
-            id: telemetry::quote(&Context::current()),
+            id: telemetry::quote(&if traced { current } else { carried(context) }),
             client,
             principal,
             account: None,

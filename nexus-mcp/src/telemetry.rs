@@ -226,10 +226,12 @@ pub(crate) fn trace_headers() -> HeaderMap {
         .collect()
 }
 
-/// An HTTP request of `serve`'s being answered: its id, and the grant
-/// `/token` was asked with (for its span).
+/// An HTTP request of `serve`'s being answered: the context its id comes
+/// from (made only when asked: most requests are refused nothing and log
+/// nothing), and the grant `/token` was asked with (for its span).
 pub(crate) struct Answering {
-    pub(crate) id: String,
+    pub(crate) context: Context,
+    pub(crate) id: std::cell::OnceCell<String>,
     pub(crate) grant: std::cell::RefCell<Option<&'static str>>,
 }
 
@@ -241,7 +243,9 @@ tokio::task_local! {
 
 /// The id of the HTTP request the task answers, if any.
 pub(crate) fn answering() -> Option<String> {
-    ANSWERING.try_with(|a| a.id.clone()).ok()
+    ANSWERING
+        .try_with(|a| a.id.get_or_init(|| quote(&a.context)).clone())
+        .ok()
 }
 
 /// The id a person can quote for the call running in `cx`: its trace's
@@ -249,9 +253,10 @@ pub(crate) fn answering() -> Option<String> {
 pub(crate) fn quote(cx: &Context) -> String {
     let span = cx.span();
     let context = span.span_context();
-    let id = match context.is_valid() {
-        true => context.trace_id(),
-        false => RandomIdGenerator::default().new_trace_id(),
+    let id = if context.is_valid() {
+        context.trace_id()
+    } else {
+        RandomIdGenerator::default().new_trace_id()
     };
     short(id)
 }

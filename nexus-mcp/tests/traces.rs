@@ -265,3 +265,23 @@ fn the_official_python_clients_trace_holds_the_call_as_its_own_receiver_decodes_
         assert!(!everything.contains(secret), "{secret} in {everything}");
     }
 }
+
+#[test]
+fn untraced_a_call_the_host_traced_carries_the_hosts_id() {
+    let (gateway, api) = common::gateway();
+    let mut session = Session::start_with(&gateway, &[], &[("NEXUS_LOG", "info")]);
+    let said = text(&session.call(traced_fetch(&format!("{}/user", api.url()), "POST")));
+    assert!(
+        said.ends_with(&format!("(id {})", &HOST_TRACE[..16])),
+        "{said}"
+    );
+    let line = session.stderr_line("call #");
+    assert!(
+        line.contains(&format!("id={}", &HOST_TRACE[..16])),
+        "{line}"
+    );
+    assert!(
+        gateway.spans().is_empty(),
+        "nothing exported when not asked"
+    );
+}

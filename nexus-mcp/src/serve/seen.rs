@@ -7,14 +7,14 @@
 //! its route a template (never a ticket, a query or a body). MCP's requests
 //! are spans of the MCP server's own, one per call.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 
 use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
 
 use super::grant::JWT_BEARER;
 use crate::telemetry::{self, Answering};
@@ -42,7 +42,12 @@ fn step(method: &Method, path: &str) -> Option<(&'static str, &'static str)> {
 /// The layer over every route: the request answered with its id current
 /// (and, for a step, its span).
 pub(crate) async fn seen(request: Request, next: Next) -> Response {
-    let parent = telemetry::remote_parent([None, None], Some(request.headers()));
+    // Most requests carry no trace context: nothing to read then.
+    let parent = if request.headers().contains_key("traceparent") {
+        telemetry::remote_parent([None, None], Some(request.headers()))
+    } else {
+        Context::new()
+    };
     let method = request.method().clone();
     let stepped = step(&method, request.uri().path()).filter(|_| telemetry::on());
     let cx = stepped.map(|(route, step)| {
@@ -59,7 +64,8 @@ pub(crate) async fn seen(request: Request, next: Next) -> Response {
         )
     });
     let answering = Answering {
-        id: telemetry::quote(cx.as_ref().unwrap_or(&parent)),
+        context: cx.clone().unwrap_or(parent),
+        id: OnceCell::new(),
         grant: RefCell::new(None),
     };
     let answered = async {
