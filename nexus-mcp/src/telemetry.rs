@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use nexus_sdk::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{
     SpanBuilder, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
 };
@@ -34,8 +35,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, IdGenerator as _, RandomIdGenerator, SdkTracerProvider,
-    SpanData, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator as _, RandomIdGenerator, SdkTracer,
+    SdkTracerProvider, SpanData, SpanProcessor,
 };
 
 /// The most spans waiting for export; one more is dropped (and counted).
@@ -56,10 +57,9 @@ pub(crate) fn on() -> bool {
     ON.get().copied().unwrap_or(false)
 }
 
-/// The tracer spans are made with.
-pub(crate) fn tracer() -> opentelemetry::global::BoxedTracer {
-    opentelemetry::global::tracer("nexus-mcp")
-}
+/// The tracer spans are made with, made once at start (the global one is
+/// looked up, and its scope built, at each ask).
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
 /// The traces' exporter started, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
 /// traces' own) is set and `OTEL_SDK_DISABLED` is not `true`: the provider,
@@ -114,7 +114,7 @@ pub(crate) fn start() -> Result<Option<SdkTracerProvider>, String> {
         .with_span_processor(Bounded(processor))
         .with_resource(resource)
         .build();
-    opentelemetry::global::set_tracer_provider(provider.clone());
+    let _ = TRACER.set(provider.tracer("nexus-mcp"));
     let _ = ON.set(true);
     Ok(Some(provider))
 }
@@ -161,7 +161,10 @@ pub(crate) fn child(
     let built = SpanBuilder::from_name(name)
         .with_kind(kind)
         .with_attributes(attributes);
-    parent.with_span(tracer().build_with_context(built, parent))
+    match TRACER.get() {
+        Some(tracer) => parent.with_span(tracer.build_with_context(built, parent)),
+        None => parent.clone(),
+    }
 }
 
 /// A client span for an HTTP request of `method` to `url`, a child of
