@@ -3,6 +3,9 @@
 //! ones, opened by `initialize`, and 2026-07-28, stateless); whatever
 //! depends on the client is read from the request being served. Every
 //! failure is answered as a tool error on one line, which the model reads.
+//!
+//! Its room: [`fetching`], a fetch's flow (the policy's decision, the
+//! token, the request), each step a span when traced.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

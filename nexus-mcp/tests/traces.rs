@@ -11,7 +11,6 @@ mod common;
 
 use std::io::Read as _;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
 
 use common::{Session, is_error, text};
 use nexus_gateway_fake::{FakeGateway, Route};
@@ -48,20 +47,12 @@ fn traced_fetch(url: &str, method: &str) -> Value {
            "_meta": {"traceparent": format!("00-{HOST_TRACE}-{HOST_SPAN}-01")}})
 }
 
-/// Waits (bounded) until the receiver holds a span `named` of `trace`;
-/// every span of the trace then.
+/// Every span of `trace`, once one `named` is among them.
 fn spans_of(gateway: &FakeGateway, trace: &str, named: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let spans: Vec<Value> = (gateway.spans().into_iter())
-            .filter(|s| s["trace_id"] == trace)
-            .collect();
-        if spans.iter().any(|s| s["name"] == named) {
-            return spans;
-        }
-        assert!(Instant::now() < deadline, "no span {named:?}: {spans:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::span_named(gateway, trace, named);
+    (gateway.spans().into_iter())
+        .filter(|s| s["trace_id"] == trace)
+        .collect()
 }
 
 /// The span named `name` among `spans`.

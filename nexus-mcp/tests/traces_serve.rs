@@ -34,26 +34,6 @@ fn traced(gateway: &FakeGateway, issuer: &FakeIssuer, args: &[&str]) -> Served {
     Served::ready(serve.spawn().expect("nexus-mcp"), port)
 }
 
-/// Waits (bounded) for a span named `name` of `trace` (any trace: "").
-fn span(gateway: &FakeGateway, trace: &str, name: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let found = gateway
-            .spans()
-            .into_iter()
-            .find(|s| s["name"] == name && (trace.is_empty() || s["trace_id"] == trace));
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no span {name}: {:?}",
-            gateway.spans()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The id a refusal's words end with, `(id X)`.
 fn id_in(said: &str) -> String {
     let id = said.rsplit("(id ").next().and_then(|s| s.strip_suffix(')'));
@@ -78,7 +58,7 @@ fn each_step_of_the_authorization_server_is_a_span_and_each_refusal_its_id() {
         .send(asked.to_string())
         .unwrap();
     assert_eq!(registered.status(), 201);
-    let register = span(&gateway, HOST_TRACE, "POST /register");
+    let register = common::span_named(&gateway, HOST_TRACE, "POST /register");
     assert_eq!(
         (&register["kind"], &register["parent_span_id"]),
         (&json!("server"), &json!(HOST_SPAN))
@@ -106,7 +86,7 @@ fn each_step_of_the_authorization_server_is_a_span_and_each_refusal_its_id() {
         .unwrap()
         .to_owned();
     assert!(line.contains(&format!("id={id}")), "{line}");
-    let token = span(&gateway, HOST_TRACE, "POST /token");
+    let token = common::span_named(&gateway, HOST_TRACE, "POST /token");
     assert_eq!(token["attributes"]["nexus.oauth.step"], "token");
     assert_eq!(token["attributes"]["oauth.grant_type"], "refresh_token");
     assert_eq!(token["status"]["code"], "error");
@@ -123,7 +103,7 @@ fn each_step_of_the_authorization_server_is_a_span_and_each_refusal_its_id() {
         shown.len() == 16 && shown.chars().all(|c| c.is_ascii_hexdigit()),
         "{page}"
     );
-    let authorize = span(&gateway, "", "GET /authorize");
+    let authorize = common::span_named(&gateway, "", "GET /authorize");
     assert!(
         authorize["trace_id"].as_str().unwrap().starts_with(shown),
         "{authorize}"
@@ -156,7 +136,7 @@ fn a_tool_call_over_http_is_a_server_span_under_the_headers_parent() {
     let call = common::served::call("list_providers", json!({}), "2026-07-28");
     let (status, _, answer) = served.post(&headers, &call);
     assert_eq!(status, 200, "{answer}");
-    let server = span(&gateway, HOST_TRACE, "tools/call list_providers");
+    let server = common::span_named(&gateway, HOST_TRACE, "tools/call list_providers");
     assert_eq!(
         (&server["kind"], &server["parent_span_id"]),
         (&json!("server"), &json!(HOST_SPAN))

@@ -35,6 +35,25 @@ pub fn gateway() -> (FakeGateway, FakeUpstream) {
     (gateway, api)
 }
 
+/// Waits (bounded) until the fake's OTLP receiver holds a span `name` of
+/// the trace `trace` ("" for any): that span.
+pub fn span_named(gateway: &FakeGateway, trace: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = (gateway.spans().into_iter())
+            .find(|s| s["name"] == name && (trace.is_empty() || s["trace_id"] == trace));
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no span {name}: {:?}",
+            gateway.spans()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The built server, against `gateway`, for workspace `ws-1`, with `args`.
 pub fn server(gateway: &FakeGateway, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
