@@ -125,7 +125,7 @@ FAULTS = [
       "            - --check\n            - --allow-write\n"),
      {}, "defaults", the_pod_checks_before_traffic_then_serves_and_stops_cleanly),
     ("a secret variable the chart lets through in extraEnv",
-     ("templates/_helpers.tpl", " NEXUS_MCP_STORE_PASSWORD\n{{- end", "\n{{- end"),
+     ("templates/_helpers.tpl", " OTEL_EXPORTER_OTLP_HEADERS\n{{- end", "\n{{- end"),
      {}, "defaults", every_secret_variable_is_refused),
     ("a refusal's words changed", ("templates/_helpers.tpl", "needs serve.store: without",
                                    "needs a store: without"),
