@@ -3,7 +3,7 @@
 //! its home here: [`TokenCache::token`] looks a key up once, answers a
 //! fresh hit, and otherwise runs the single flight with the renewal rule.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -127,7 +127,7 @@ pub struct TokenCache {
 #[derive(Default)]
 struct Map {
     /// Workspace → its entries (a few providers, a few owners each).
-    entries: HashMap<Box<str>, Vec<Entry>>,
+    entries: BTreeMap<Box<str>, Vec<Entry>>,
     /// How many entries `entries` holds.
     len: usize,
     /// Reads and stores since the last purge, and how many the next waits

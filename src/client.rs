@@ -379,8 +379,7 @@ impl NexusClient {
         workspace_id: &str,
         provider: &str,
     ) -> Option<CachedToken> {
-        let key = self.engine.key(workspace_id, provider).ok()?;
-        cache.fresh(key)
+        cache.fresh(self.engine.key(workspace_id, provider).ok()?)
     }
 
     /// Forgets the pair's cached token, so the next use resolves a new one.

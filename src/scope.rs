@@ -466,11 +466,6 @@ const UNLISTED: &str = "the credential scope (provider_api) needs the Gateway's 
                         to know where a credential may go, and it could not be read";
 
 impl Metadata {
-    /// Whether it names `provider` (with an API origin or without).
-    pub(crate) fn lists(&self, provider: &str) -> bool {
-        self.find(provider).is_some()
-    }
-
     /// The provider `name` finds (see [`Provider::find`]): an exact name by
     /// binary search (the list is sorted), another case in one pass.
     pub(crate) fn find(&self, name: &str) -> Option<&Provider> {
@@ -492,11 +487,7 @@ impl Metadata {
     /// `now`: a listing for 5 minutes, an absence for 30 s, anything for
     /// 30 s after a failed read; nothing stamped after `now`.
     fn is_fresh(&self, provider: &str, now: SystemTime) -> bool {
-        let ttl = if self.lists(provider) {
-            METADATA_TTL
-        } else {
-            MISS_TTL
-        };
+        let ttl = self.find(provider).map_or(MISS_TTL, |_| METADATA_TTL);
         let failed = self.failed.and_then(|at| age(at, now));
         failed.is_some_and(|age| age < MISS_TTL)
             || age(self.fetched, now).is_some_and(|age| age < ttl)

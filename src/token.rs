@@ -97,12 +97,10 @@ pub(crate) enum Signer {
 impl Signer {
     /// Whether an HMAC signer names an algorithm and an encoding it knows.
     fn is_known(&self) -> bool {
-        match self {
-            Signer::Hmac { algo, encoding } => {
-                HMAC_ALGOS.contains(&algo.as_str()) && HMAC_ENCODINGS.contains(&encoding.as_str())
-            }
-            Signer::AwsSigV4 { .. } => true,
-        }
+        let Signer::Hmac { algo, encoding } = self else {
+            return true;
+        };
+        HMAC_ALGOS.contains(&algo.as_str()) && HMAC_ENCODINGS.contains(&encoding.as_str())
     }
 }
 
@@ -126,15 +124,37 @@ type Text = Cow<'static, str>;
 /// every strategy's rules): what two equal tokens share.
 #[derive(Clone, PartialEq)]
 struct Parts {
-    access_token: String,
+    access_token: Box<str>,
     token_type: Text,
     expires_at: SystemTime,
+    /// How it is sent: none for [`BEARER`]'s way, most tokens', so that a
+    /// token a cache holds is a third of the size.
+    shape: Option<Box<Shape>>,
+}
+
+/// How a token is sent.
+#[derive(Clone, PartialEq)]
+struct Shape {
+    strategy: Strategy,
     header_name: Text,
     value_prefix: Text,
     query_param: Option<String>,
-    strategy: Strategy,
-    /// `Some` for the strategies that sign each request (boxed: few tokens sign).
+    /// `Some` for the strategies that sign each request.
     signer: Option<Box<Signer>>,
+}
+
+/// `Authorization: Bearer <token>`.
+static BEARER: Shape = Shape {
+    strategy: Strategy::OAuth2,
+    header_name: Cow::Borrowed("Authorization"),
+    value_prefix: Cow::Borrowed("Bearer "),
+    query_param: None,
+    signer: None,
+};
+
+/// The shape of `parts`, to change (a token is built, then never changed).
+fn shape_of(parts: &mut Parts) -> &mut Shape {
+    parts.shape.get_or_insert_with(|| Box::new(BEARER.clone()))
 }
 
 /// One token, shared by its clones.
@@ -199,14 +219,10 @@ impl CachedToken {
     /// An OAuth2 bearer token: `Authorization: Bearer <access_token>`.
     pub fn bearer(access_token: impl Into<String>, expires_at: SystemTime) -> Self {
         CachedToken::from_parts(Parts {
-            access_token: access_token.into(),
+            access_token: access_token.into().into(),
             token_type: Cow::Borrowed("Bearer"),
             expires_at,
-            header_name: Cow::Borrowed("Authorization"),
-            value_prefix: Cow::Borrowed("Bearer "),
-            query_param: None,
-            strategy: Strategy::OAuth2,
-            signer: None,
+            shape: None,
         })
     }
 
@@ -220,15 +236,14 @@ impl CachedToken {
         value_prefix: impl Into<String>,
     ) -> Self {
         self.edit(|p| {
-            p.header_name = Cow::Owned(header_name.into());
-            p.value_prefix = Cow::Owned(value_prefix.into());
-            p.token_type = match p.value_prefix.trim() {
-                "" => p.header_name.clone(),
+            let shape = shape_of(p);
+            (shape.strategy, shape.query_param, shape.signer) = (Strategy::Header, None, None);
+            shape.header_name = Cow::Owned(header_name.into());
+            shape.value_prefix = Cow::Owned(value_prefix.into());
+            p.token_type = match shape.value_prefix.trim() {
+                "" => shape.header_name.clone(),
                 trimmed => Cow::Owned(trimmed.to_owned()),
             };
-            p.query_param = None;
-            p.strategy = Strategy::Header;
-            p.signer = None;
         })
     }
 
@@ -239,10 +254,9 @@ impl CachedToken {
         self.edit(|p| {
             let name = name.into();
             p.token_type = Cow::Owned(name.clone());
-            p.value_prefix = Cow::Borrowed("");
-            p.query_param = Some(name);
-            p.strategy = Strategy::QueryParam;
-            p.signer = None;
+            let shape = shape_of(p);
+            (shape.strategy, shape.value_prefix) = (Strategy::QueryParam, Cow::Borrowed(""));
+            (shape.query_param, shape.signer) = (Some(name), None);
         })
     }
 
@@ -253,15 +267,13 @@ impl CachedToken {
     pub fn with_token_type(self, token_type: impl Into<String>) -> Self {
         self.edit(|p| {
             let token_type: String = token_type.into();
-            p.value_prefix = if token_type.eq_ignore_ascii_case("bearer") {
+            shape_of(p).value_prefix = if token_type.eq_ignore_ascii_case("bearer") {
                 Cow::Borrowed("Bearer ")
             } else {
                 Cow::Owned(format!("{token_type} "))
             };
-            p.token_type = match token_type.as_str() {
-                "Bearer" => Cow::Borrowed("Bearer"),
-                _ => Cow::Owned(token_type),
-            };
+            let constant = ["Bearer", "bearer"].into_iter().find(|t| *t == token_type);
+            p.token_type = constant.map_or(Cow::Owned(token_type), Cow::Borrowed);
         })
     }
 
@@ -270,8 +282,8 @@ impl CachedToken {
     pub(crate) fn basic_auth(encoded: String, expires_at: SystemTime) -> Self {
         CachedToken::bearer(encoded, expires_at).edit(|p| {
             p.token_type = Cow::Borrowed("Basic");
-            p.value_prefix = Cow::Borrowed("Basic ");
-            p.strategy = Strategy::BasicAuth;
+            let shape = shape_of(p);
+            (shape.strategy, shape.value_prefix) = (Strategy::BasicAuth, Cow::Borrowed("Basic "));
         })
     }
 
@@ -284,7 +296,8 @@ impl CachedToken {
         signer: Signer,
     ) -> Self {
         CachedToken::bearer(secret, expires_at).edit(|p| {
-            (p.strategy, p.token_type, p.header_name) = match &signer {
+            let (strategy, sent_in);
+            (strategy, p.token_type, sent_in) = match &signer {
                 Signer::Hmac { algo, .. } => (
                     Strategy::HmacPayload,
                     Cow::Owned(format!("HMAC-{}", algo.to_ascii_uppercase())),
@@ -296,8 +309,10 @@ impl CachedToken {
                     Cow::Borrowed("Authorization"),
                 ),
             };
-            p.value_prefix = Cow::Borrowed("");
-            p.signer = Some(Box::new(signer));
+            let shape = shape_of(p);
+            (shape.strategy, shape.header_name) = (strategy, sent_in);
+            shape.value_prefix = Cow::Borrowed("");
+            shape.signer = Some(Box::new(signer));
         })
     }
 
@@ -320,18 +335,18 @@ impl CachedToken {
 
     /// The header that carries it: `Authorization`, `X-API-Key`, …
     pub fn header_name(&self) -> &str {
-        &self.shared.parts.header_name
+        &self.shape().header_name
     }
 
     /// What goes before the token in the header value: `"Bearer "`, `"Basic "`, `""`, …
     pub fn value_prefix(&self) -> &str {
-        &self.shared.parts.value_prefix
+        &self.shape().value_prefix
     }
 
     /// `Some(name)` when the token is sent as the query parameter `name`
     /// rather than in a header.
     pub fn query_param(&self) -> Option<&str> {
-        self.shared.parts.query_param.as_deref()
+        self.shape().query_param.as_deref()
     }
 
     /// The header value to send: the prefix followed by the token. A secret.
@@ -350,12 +365,16 @@ impl CachedToken {
     /// The strategy, as the Broker names it: `oauth2`, `header`,
     /// `basic_auth`, `query_param`, `hmac_payload` or `aws_sigv4`.
     pub fn strategy(&self) -> &str {
-        self.shared.parts.strategy.as_str()
+        self.shape().strategy.as_str()
     }
 
     /// The request signer of the signing strategies.
     pub(crate) fn signer(&self) -> Option<&Signer> {
-        self.shared.parts.signer.as_deref()
+        self.shape().signer.as_deref()
+    }
+
+    fn shape(&self) -> &Shape {
+        self.shared.parts.shape.as_deref().unwrap_or(&BEARER)
     }
 
     /// Every secret a request may carry, in each form an answer may echo
@@ -368,7 +387,7 @@ impl CachedToken {
             Some(Signer::AwsSigV4 { session_token, .. }) => {
                 secrets.extend(session_token.as_ref().map(|s| s.0.clone()));
             }
-            _ if self.shared.parts.strategy == Strategy::BasicAuth => {
+            _ if self.shape().strategy == Strategy::BasicAuth => {
                 let pair = BASE64.decode(self.access_token()).unwrap_or_default();
                 let pair = String::from_utf8_lossy(&pair).into_owned();
                 let password = pair.split_once(':').map(|(_, pw)| pw.to_owned());
@@ -385,11 +404,11 @@ impl CachedToken {
         secrets
     }
 
-    fn from_parts(parts: Parts) -> Self {
+    fn from_parts(mut parts: Parts) -> Self {
+        parts.shape = parts.shape.filter(|shape| **shape != BEARER);
         let rejected = AtomicBool::new(false);
-        CachedToken {
-            shared: Arc::new(Shared { parts, rejected }),
-        }
+        let shared = Arc::new(Shared { parts, rejected });
+        CachedToken { shared }
     }
 
     /// Whether both are clones of one token (one cache entry), whatever
@@ -418,16 +437,16 @@ impl CachedToken {
 
 impl fmt::Debug for CachedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = &self.shared.parts;
+        let (p, shape) = (&self.shared.parts, self.shape());
         f.debug_struct("CachedToken")
             .field("access_token", &REDACTED)
             .field("token_type", &p.token_type)
             .field("expires_at", &p.expires_at)
-            .field("header_name", &p.header_name)
-            .field("value_prefix", &p.value_prefix)
-            .field("query_param", &p.query_param)
-            .field("strategy", &p.strategy.as_str())
-            .field("signer", &p.signer)
+            .field("header_name", &shape.header_name)
+            .field("value_prefix", &shape.value_prefix)
+            .field("query_param", &shape.query_param)
+            .field("strategy", &shape.strategy.as_str())
+            .field("signer", &shape.signer)
             .finish()
     }
 }
@@ -540,6 +559,24 @@ mod tests {
             ("Token", "Token k")
         );
         assert_eq!(h.expires_at(), at);
+    }
+
+    #[test]
+    fn a_token_built_back_to_a_bearer_is_equal_to_one_built_so() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        let plain = CachedToken::bearer("gho_x", at);
+        let back = (plain.clone().with_token_type("MAC")).with_token_type("Bearer");
+        assert_eq!(back, plain);
+        assert_eq!(
+            (back.value_prefix(), back.header_name()),
+            ("Bearer ", "Authorization")
+        );
+        let github = plain.clone().with_token_type("bearer");
+        assert_ne!(github, plain, "the provider's casing is kept");
+        assert_eq!(
+            github,
+            CachedToken::bearer("gho_x", at).with_token_type("bearer")
+        );
     }
 
     #[test]

@@ -135,14 +135,6 @@ impl Transport {
         })
     }
 
-    /// The proxy a request to `uri` goes through, by the crate's rule: the
-    /// environment's proxy for its scheme, unless `NO_PROXY` names its host
-    /// or the host is loopback (then none).
-    fn proxy_for(&self, uri: &Uri) -> Option<(Proxy, &'static str)> {
-        let loopback = uri.host().is_some_and(is_loopback_host);
-        self.proxies.for_uri(uri).filter(|_| !loopback).cloned()
-    }
-
     /// The most one request may take.
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
@@ -166,7 +158,12 @@ impl Transport {
             return Err(NexusError::transport(timed_out));
         }
         let remaining = left.filter(|left| *left + DEADLINE_SLACK < self.timeout);
-        let proxy = self.proxy_for(request.uri());
+        // The environment's proxy for its scheme, unless `NO_PROXY` names
+        // its host or the host is loopback (then none).
+        let loopback = request.uri().host().is_some_and(is_loopback_host);
+        let proxy = (self.proxies.for_uri(request.uri()))
+            .filter(|_| !loopback)
+            .cloned();
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
         let chosen = proxy.as_ref().map(|(p, _)| p.clone());
         let result = match body {
