@@ -17,8 +17,8 @@ pub(crate) enum Principal {
     Operator { workspace: String },
     /// `serve`: a verified person.
     ///
-    /// Each is held per token in the bearer cache, so its parts are boxed
-    /// to their length and the attributes held only when there are some.
+    /// One is held per opaque token in the bearer cache, so its parts are
+    /// boxed to their length and the attributes held only when there are some.
     Person {
         /// The workspace the call acts for (never shown to the model).
         workspace: Box<str>,
@@ -152,7 +152,7 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// `bytes` in lowercase hex.
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

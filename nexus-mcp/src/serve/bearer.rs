@@ -7,7 +7,7 @@
 //! `WWW-Authenticate` points at the protected-resource metadata (RFC 9728).
 //! The token goes nowhere: the provider's credential comes from the Gateway.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
 use super::refusal::{ErrorCode, OAuthError};
-use crate::principal::{Principal, digest, own_workspace, person};
+use crate::principal::{Principal, digest, hex, own_workspace};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
@@ -113,17 +113,31 @@ pub(crate) struct Gate {
 
 /// The tokens verified lately, as of the revocations' `seen`-th change: a
 /// change forgets them all, so that none revoked since is recalled.
-#[derive(Default)]
+///
+/// A JWS's person is read again from its own claims at each call (the same
+/// bytes, by their hash, whose signature was checked), so that a person
+/// costs this server 36 bytes, not a copy of them.
 pub(crate) struct Remembered {
-    tokens: HashMap<[u8; 32], Verified>,
+    /// Each token's hash, and until when it holds without a check made
+    /// again: whole seconds after `since`, rounded down.
+    tokens: BTreeMap<[u8; 32], u32>,
+    /// The person an opaque token's issuer told of, for each among them.
+    told: BTreeMap<[u8; 32], Principal>,
+    since: Instant,
     seen: u64,
 }
 
-/// A token verified lately: the person it names, and until when that holds
-/// without a check made again.
-pub(crate) struct Verified {
-    principal: Principal,
-    until: Instant,
+impl Default for Remembered {
+    fn default() -> Remembered {
+        let (tokens, told) = (BTreeMap::new(), BTreeMap::new());
+        let (since, seen) = (Instant::now(), 0);
+        Remembered {
+            tokens,
+            told,
+            since,
+            seen,
+        }
+    }
 }
 
 /// Why a request is refused before rmcp sees it.
@@ -197,26 +211,31 @@ impl Gate {
         }
         let token = bearer(headers)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(principal) = self.recalled(&digest) {
+        if let Some(principal) = self.recalled(token, &digest) {
             return Ok(principal);
         }
+        // Opened and checked at each call (a seal costs what a recall
+        // would), so nothing of it is held.
         if let Some(issued) = self.issued_here(token) {
-            let (principal, expires) = issued?;
-            self.remember(digest, &principal, expires, RECHECK_AFTER);
-            return Ok(principal);
+            return issued;
         }
-        let (claims, keep) = match jsonwebtoken::decode_header(token) {
-            Ok(header) => (self.verify(token, header).await?, RECHECK_AFTER),
-            Err(_) => (self.introspected(token, digest).await?, INTROSPECTED_FOR),
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            let claims = self.introspected(token, digest).await?;
+            let principal = self.principal(&claims)?;
+            let told = Some(principal.clone());
+            self.remember(digest, told, claims.exp, INTROSPECTED_FOR);
+            return Ok(principal);
         };
+        let claims = self.verify(token, header).await?;
         let principal = self.principal(&claims)?;
-        self.remember(digest, &principal, claims.exp, keep);
+        self.remember(digest, None, claims.exp, RECHECK_AFTER);
         Ok(principal)
     }
 
     /// The person a token verified less than [`RECHECK_AFTER`] ago names,
-    /// while the token has not expired.
-    fn recalled(&self, digest: &[u8; 32]) -> Option<Principal> {
+    /// while the token has not expired: as its issuer told, or read again
+    /// from its claims (no signature checked: its hash is the verified one's).
+    fn recalled(&self, token: &str, digest: &[u8; 32]) -> Option<Principal> {
         let mut verified = self.verified.lock().ok()?;
         if let Hosts::Proxy { store, .. } = &self.hosts {
             let changes = store.revocations().changes();
@@ -227,14 +246,22 @@ impl Gate {
                 };
             }
         }
-        let token = verified.tokens.get(digest)?;
-        (Instant::now() < token.until).then(|| token.principal.clone())
+        let until = *verified.tokens.get(digest)?;
+        if verified.since.elapsed().as_secs() >= u64::from(until) {
+            return None;
+        }
+        if let Some(told) = verified.told.get(digest) {
+            return Some(told.clone());
+        }
+        drop(verified);
+        let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token);
+        self.principal(&claims.ok()?).ok()
     }
 
-    /// Keeps a verified token's person until it expires or for `keep`,
-    /// whichever comes first; at [`REMEMBERED`] tokens, the stale ones go
-    /// first, then all.
-    fn remember(&self, digest: [u8; 32], principal: &Principal, expires: u64, keep: Duration) {
+    /// Keeps a token verified (and the person its issuer `told` of) until
+    /// it expires or for `keep`, whichever comes first; at [`REMEMBERED`]
+    /// tokens, the stale ones go first, then all.
+    fn remember(&self, digest: [u8; 32], told: Option<Principal>, expires: u64, keep: Duration) {
         // To the sub-second: a token is never recalled past its `exp`.
         let expires = std::time::UNIX_EPOCH + Duration::from_secs(expires);
         let left = expires.duration_since(std::time::SystemTime::now());
@@ -242,17 +269,23 @@ impl Gate {
         let Ok(mut verified) = self.verified.lock() else {
             return;
         };
-        let tokens = &mut verified.tokens;
+        let Remembered {
+            tokens,
+            told: held,
+            since,
+            ..
+        } = &mut *verified;
+        let now = since.elapsed().as_secs();
         if tokens.len() >= REMEMBERED {
-            let at = Instant::now();
-            tokens.retain(|_, token| token.until > at);
+            tokens.retain(|_, until| u64::from(*until) > now);
             if tokens.len() >= REMEMBERED {
                 tokens.clear();
             }
+            held.retain(|digest, _| tokens.contains_key(digest));
         }
-        let principal = principal.clone();
-        let until = Instant::now() + left;
-        tokens.insert(digest, Verified { principal, until });
+        let until = (since.elapsed() + left).as_secs();
+        tokens.insert(digest, u32::try_from(until).unwrap_or(u32::MAX));
+        held.extend(told.map(|told| (digest, told)));
     }
 
     /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
@@ -408,15 +441,14 @@ impl Gate {
 
     /// The person an access token this server issued (`--oauth-proxy`)
     /// names, its grant read as a provider token's claims are (the same
-    /// scopes, person and workspace), and when it expires; none for a token
-    /// it did not issue.
-    fn issued_here(&self, token: &str) -> Option<Result<(Principal, u64), Refusal>> {
+    /// scopes, person and workspace); none for a token it did not issue.
+    fn issued_here(&self, token: &str) -> Option<Result<Principal, Refusal>> {
         let Hosts::Proxy { keys, store, .. } = &self.hosts else {
             return None;
         };
         let keys = keys.now();
-        let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
-        let (access, expires): (super::grant::Access, u64) = match opened {
+        let opened = crate::keys::Sealing::opened(&keys.oauth.access, token);
+        let access: super::grant::Access = match opened {
             Ok(opened) => opened,
             // Sealed here (no JWS) under a key id the keyring lacks or holds
             // another key under: the keyring is the cause, not the token's kind.
@@ -448,7 +480,7 @@ impl Gate {
             scp: None,
             rest,
         };
-        let principal = self.principal(&claims).map(|mut principal| {
+        Some(self.principal(&claims).map(|mut principal| {
             if let Principal::Person {
                 attributes: held, ..
             } = &mut principal
@@ -456,8 +488,7 @@ impl Gate {
                 *held = attributes.held();
             }
             principal
-        });
-        Some(principal.map(|principal| (principal, expires)))
+        }))
     }
 
     /// The principal the verified `claims` name, if they carry every scope
@@ -492,7 +523,7 @@ impl Gate {
         };
         let digest = digest(self.issuer.url(), subject);
         let workspace = match &self.claim {
-            None => own_workspace(&self.prefix, &person(self.issuer.url(), subject)),
+            None => own_workspace(&self.prefix, &hex(&digest)),
             Some(name) => match claims.rest.get(name) {
                 Some(Value::String(id)) if !id.trim().is_empty() => {
                     format!("{}{}", self.prefix, id.trim())
@@ -641,6 +672,7 @@ fn refused_because(kind: &jsonwebtoken::errors::ErrorKind) -> String {
 mod tests {
     use super::*;
     use crate::keys::{HeldKeys, Keys, Sealing};
+    use crate::principal::person;
     use crate::serve::grant::{ACCESS_LIFE, Grant, client_mark};
 
     const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -688,7 +720,7 @@ mod tests {
         let sealed = |grant: &Grant| Sealing::named(&keys.now().oauth.access, grant, ACCESS_LIFE);
         let token = sealed(&grant(RESOURCE, &["mcp.tools"]));
         let alice = person("https://login.example/tenant/v2.0", "alice-oid");
-        let admitted = (gate.issued_here(&token)).map(|p| p.map(|(p, _)| p).map_err(|r| r.code()));
+        let admitted = (gate.issued_here(&token)).map(|p| p.map_err(|r| r.code()));
         let workspace = own_workspace("team-", &alice);
         let alice = digest("https://login.example/tenant/v2.0", "alice-oid");
         let expected = Principal::person_in(workspace, alice, "alice-oid", Default::default());
@@ -726,7 +758,7 @@ mod tests {
             workspace: Some("acme.example".into()),
             ..grant(RESOURCE, &["mcp.tools"])
         };
-        let admitted = (gate.issued_here(&sealed(&acme))).map(|p| p.ok().map(|(p, _)| p));
+        let admitted = (gate.issued_here(&sealed(&acme))).map(Result::ok);
         let Some(Some(Principal::Person { workspace, .. })) = admitted else {
             panic!("admitted: {admitted:?}");
         };
