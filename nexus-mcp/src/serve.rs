@@ -58,6 +58,7 @@ mod page;
 pub(crate) mod reads;
 mod ready;
 mod refusal;
+mod remembered;
 mod revoked;
 mod seen;
 pub(crate) mod signin;

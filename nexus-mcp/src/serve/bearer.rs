@@ -7,9 +7,8 @@
 //! `WWW-Authenticate` points at the protected-resource metadata (RFC 9728).
 //! The token goes nowhere: the provider's credential comes from the Gateway.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
 use super::refusal::{ErrorCode, OAuthError};
+use super::remembered::Remembered;
 use crate::principal::{Principal, digest, hex, own_workspace};
 
 /// The algorithms a token may be signed with: asymmetric only (never
@@ -52,8 +52,6 @@ const RECHECK_AFTER: Duration = Duration::from_secs(30);
 /// How long an opaque token the issuer vouched for is taken on its hash
 /// alone (never past its `exp`): one introspection a minute per token.
 const INTROSPECTED_FOR: Duration = Duration::from_secs(60);
-/// The most tokens kept verified at once.
-const REMEMBERED: usize = 10_000;
 
 /// The most a request's headers may weigh, names and values together (431).
 pub(crate) const MAX_HEADERS: usize = 32 << 10;
@@ -109,35 +107,6 @@ pub(crate) struct Gate {
     /// Tokens verified lately, by their SHA-256 (never the token itself):
     /// the person, and until when the check holds without being made again.
     pub(crate) verified: Mutex<Remembered>,
-}
-
-/// The tokens verified lately, as of the revocations' `seen`-th change: a
-/// change forgets them all, so that none revoked since is recalled.
-///
-/// A JWS's person is read again from its own claims at each call (the same
-/// bytes, by their hash, whose signature was checked), so that a person
-/// costs this server 36 bytes, not a copy of them.
-pub(crate) struct Remembered {
-    /// Each token's hash, and until when it holds without a check made
-    /// again: whole seconds after `since`, rounded down.
-    tokens: BTreeMap<[u8; 32], u32>,
-    /// The person an opaque token's issuer told of, for each among them.
-    told: BTreeMap<[u8; 32], Principal>,
-    since: Instant,
-    seen: u64,
-}
-
-impl Default for Remembered {
-    fn default() -> Remembered {
-        let (tokens, told) = (BTreeMap::new(), BTreeMap::new());
-        let (since, seen) = (Instant::now(), 0);
-        Remembered {
-            tokens,
-            told,
-            since,
-            seen,
-        }
-    }
 }
 
 /// Why a request is refused before rmcp sees it.
@@ -229,6 +198,7 @@ impl Gate {
         let claims = self.verify(token, header).await?;
         let principal = self.principal(&claims)?;
         self.remember(digest, None, claims.exp, RECHECK_AFTER);
+        self.heat(digest, &principal);
         Ok(principal)
     }
 
@@ -238,54 +208,34 @@ impl Gate {
     fn recalled(&self, token: &str, digest: &[u8; 32]) -> Option<Principal> {
         let mut verified = self.verified.lock().ok()?;
         if let Hosts::Proxy { store, .. } = &self.hosts {
-            let changes = store.revocations().changes();
-            if verified.seen != changes {
-                *verified = Remembered {
-                    seen: changes,
-                    ..Remembered::default()
-                };
-            }
+            verified.as_of(store.revocations().changes());
         }
-        let until = *verified.tokens.get(digest)?;
-        if verified.since.elapsed().as_secs() >= u64::from(until) {
-            return None;
-        }
-        if let Some(told) = verified.told.get(digest) {
+        if let Some(told) = verified.recall(digest)? {
             return Some(told.clone());
         }
         drop(verified);
         let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token);
-        self.principal(&claims.ok()?).ok()
+        let principal = self.principal(&claims.ok()?).ok()?;
+        self.heat(*digest, &principal);
+        Some(principal)
+    }
+
+    /// Holds a verified JWS's person whole, for the next calls.
+    fn heat(&self, digest: [u8; 32], principal: &Principal) {
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.heat(digest, principal.clone());
+        }
     }
 
     /// Keeps a token verified (and the person its issuer `told` of) until
-    /// it expires or for `keep`, whichever comes first; at [`REMEMBERED`]
-    /// tokens, the stale ones go first, then all.
+    /// it expires or for `keep`, whichever comes first.
     fn remember(&self, digest: [u8; 32], told: Option<Principal>, expires: u64, keep: Duration) {
         // To the sub-second: a token is never recalled past its `exp`.
         let expires = std::time::UNIX_EPOCH + Duration::from_secs(expires);
         let left = expires.duration_since(std::time::SystemTime::now());
-        let left = left.unwrap_or_default().min(keep);
-        let Ok(mut verified) = self.verified.lock() else {
-            return;
-        };
-        let Remembered {
-            tokens,
-            told: held,
-            since,
-            ..
-        } = &mut *verified;
-        let now = since.elapsed().as_secs();
-        if tokens.len() >= REMEMBERED {
-            tokens.retain(|_, until| u64::from(*until) > now);
-            if tokens.len() >= REMEMBERED {
-                tokens.clear();
-            }
-            held.retain(|digest, _| tokens.contains_key(digest));
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.keep(digest, told, left.unwrap_or_default().min(keep));
         }
-        let until = (since.elapsed() + left).as_secs();
-        tokens.insert(digest, u32::try_from(until).unwrap_or(u32::MAX));
-        held.extend(told.map(|told| (digest, told)));
     }
 
     /// The claims of `token`, when it is a JWS this server accepts, and its `exp`.
