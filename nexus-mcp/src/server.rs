@@ -68,7 +68,11 @@ fn carried(context: &RequestContext<RoleServer>) -> Context {
 /// The server span of an MCP request of `method` (on `tool`, "" for none),
 /// named and attributed as MCP's OpenTelemetry conventions say, a child of
 /// the trace context the request carries; none when nothing is traced.
-fn request_span(method: &str, tool: &str, context: &RequestContext<RoleServer>) -> Option<Context> {
+fn request_span(
+    method: &'static str,
+    tool: &'static str,
+    context: &RequestContext<RoleServer>,
+) -> Option<Context> {
     if !telemetry::on() {
         return None;
     }
@@ -77,18 +81,16 @@ fn request_span(method: &str, tool: &str, context: &RequestContext<RoleServer>) 
         .get::<Parts>()
         .map(|parts| &parts.headers);
     let parent = carried(context);
-    let id = serde_json::to_value(&context.id).unwrap_or_default();
-    let mut attributes = vec![
-        KeyValue::new("mcp.method.name", method.to_owned()),
-        KeyValue::new(
-            "jsonrpc.request.id",
-            id.as_str().map_or(id.to_string(), str::to_owned),
-        ),
+    // Each a constant where it can be: a sampled call pays for no copy.
+    let mut attributes = Vec::with_capacity(8);
+    attributes.extend([
+        KeyValue::new("mcp.method.name", method),
+        KeyValue::new("jsonrpc.request.id", context.id.to_string()),
         KeyValue::new(
             "network.transport",
             if headers.is_some() { "tcp" } else { "pipe" },
         ),
-    ];
+    ]);
     if let Some(version) = context.protocol_version() {
         attributes.push(KeyValue::new("mcp.protocol.version", version.to_string()));
     }
@@ -102,11 +104,11 @@ fn request_span(method: &str, tool: &str, context: &RequestContext<RoleServer>) 
         attributes.push(KeyValue::new("network.protocol.name", "http"));
     }
     let name = match tool {
-        "" => method.to_owned(),
+        "" => method.into(),
         tool => {
-            attributes.push(KeyValue::new("gen_ai.tool.name", tool.to_owned()));
+            attributes.push(KeyValue::new("gen_ai.tool.name", tool));
             attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
-            format!("{method} {tool}")
+            format!("{method} {tool}").into()
         }
     };
     Some(telemetry::child(

@@ -17,6 +17,7 @@
 //! Each call has an id a person can quote ([`quote`]): its trace id's first
 //! 16 hex digits, or where nothing is traced a fresh id of the same form.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -154,7 +155,7 @@ pub(crate) fn remote_parent(
 /// the context it runs in (end it with [`end`]).
 pub(crate) fn child(
     parent: &Context,
-    name: String,
+    name: Cow<'static, str>,
     kind: SpanKind,
     attributes: Vec<KeyValue>,
 ) -> Context {
@@ -173,7 +174,8 @@ pub(crate) fn child(
 /// query, a fragment or a user's part).
 pub(crate) fn http_client(parent: &Context, method: &str, url: &str) -> Context {
     let method = method.to_uppercase();
-    let mut attributes = vec![KeyValue::new("http.request.method", method.clone())];
+    let mut attributes = Vec::with_capacity(5);
+    attributes.push(KeyValue::new("http.request.method", method.clone()));
     if let Ok(url) = url::Url::parse(url) {
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or_default();
@@ -183,7 +185,7 @@ pub(crate) fn http_client(parent: &Context, method: &str, url: &str) -> Context 
         attributes.push(KeyValue::new("url.path", url.path().to_owned()));
         attributes.push(KeyValue::new("url.full", full));
     }
-    child(parent, method, SpanKind::Client, attributes)
+    child(parent, method.into(), SpanKind::Client, attributes)
 }
 
 /// Ends the HTTP client span `cx` runs in with the answer's `status`, an

@@ -58,7 +58,7 @@ pub(crate) async fn seen(request: Request, next: Next) -> Response {
         ];
         telemetry::child(
             &parent,
-            format!("{method} {route}"),
+            format!("{method} {route}").into(),
             SpanKind::Server,
             attributes,
         )

@@ -137,7 +137,7 @@ impl NexusServer {
         // Without a policy nothing is read: a call pays for no reading.
         if let Some(held) = &held {
             let deciding = telemetry::on().then(|| {
-                let decide = "policy decide".to_owned();
+                let decide = "policy decide".into();
                 telemetry::child(&Context::current(), decide, SpanKind::Internal, Vec::new())
             });
             let options = &fetch.options;
