@@ -16,6 +16,7 @@
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
 //! - [`bearer`]: the OAuth resource server: a token checked, its person;
+//! - [`remembered`]: the tokens it verified lately, by their hash;
 //! - [`issuer`]: the issuer's metadata and keys, read once for everyone;
 //! - [`introspect`]: opaque tokens, asked about at the issuer;
 //! - [`deny`]: `--deny-file`'s people;
