@@ -183,10 +183,11 @@ impl Gate {
         if let Some(principal) = self.recalled(token, &digest) {
             return Ok(principal);
         }
-        // Opened and checked at each call (a seal costs what a recall
-        // would), so nothing of it is held.
         if let Some(issued) = self.issued_here(token) {
-            return issued;
+            let (principal, expires) = issued?;
+            self.remember(digest, None, expires, RECHECK_AFTER);
+            self.heat(digest, &principal);
+            return Ok(principal);
         }
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             let claims = self.introspected(token, digest).await?;
@@ -204,7 +205,8 @@ impl Gate {
 
     /// The person a token verified less than [`RECHECK_AFTER`] ago names,
     /// while the token has not expired: as its issuer told, or read again
-    /// from its claims (no signature checked: its hash is the verified one's).
+    /// from its claims (no signature checked: its hash is the verified one's;
+    /// one this server sealed opened, and its revocation asked, again).
     fn recalled(&self, token: &str, digest: &[u8; 32]) -> Option<Principal> {
         let mut verified = self.verified.lock().ok()?;
         if let Hosts::Proxy { store, .. } = &self.hosts {
@@ -214,8 +216,13 @@ impl Gate {
             return Some(told.clone());
         }
         drop(verified);
-        let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token);
-        let principal = self.principal(&claims.ok()?).ok()?;
+        let principal = match self.issued_here(token) {
+            Some(issued) => issued.ok()?.0,
+            None => {
+                let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token);
+                self.principal(&claims.ok()?).ok()?
+            }
+        };
         self.heat(*digest, &principal);
         Some(principal)
     }
@@ -391,14 +398,15 @@ impl Gate {
 
     /// The person an access token this server issued (`--oauth-proxy`)
     /// names, its grant read as a provider token's claims are (the same
-    /// scopes, person and workspace); none for a token it did not issue.
-    fn issued_here(&self, token: &str) -> Option<Result<Principal, Refusal>> {
+    /// scopes, person and workspace), and when it expires; none for a token
+    /// it did not issue.
+    fn issued_here(&self, token: &str) -> Option<Result<(Principal, u64), Refusal>> {
         let Hosts::Proxy { keys, store, .. } = &self.hosts else {
             return None;
         };
         let keys = keys.now();
-        let opened = crate::keys::Sealing::opened(&keys.oauth.access, token);
-        let access: super::grant::Access = match opened {
+        let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
+        let (access, expires): (super::grant::Access, u64) = match opened {
             Ok(opened) => opened,
             // Sealed here (no JWS) under a key id the keyring lacks or holds
             // another key under: the keyring is the cause, not the token's kind.
@@ -430,7 +438,7 @@ impl Gate {
             scp: None,
             rest,
         };
-        Some(self.principal(&claims).map(|mut principal| {
+        let principal = self.principal(&claims).map(|mut principal| {
             if let Principal::Person {
                 attributes: held, ..
             } = &mut principal
@@ -438,7 +446,8 @@ impl Gate {
                 *held = attributes.held();
             }
             principal
-        }))
+        });
+        Some(principal.map(|principal| (principal, expires)))
     }
 
     /// The principal the verified `claims` name, if they carry every scope
@@ -670,7 +679,7 @@ mod tests {
         let sealed = |grant: &Grant| Sealing::named(&keys.now().oauth.access, grant, ACCESS_LIFE);
         let token = sealed(&grant(RESOURCE, &["mcp.tools"]));
         let alice = person("https://login.example/tenant/v2.0", "alice-oid");
-        let admitted = (gate.issued_here(&token)).map(|p| p.map_err(|r| r.code()));
+        let admitted = (gate.issued_here(&token)).map(|p| p.map(|(p, _)| p).map_err(|r| r.code()));
         let workspace = own_workspace("team-", &alice);
         let alice = digest("https://login.example/tenant/v2.0", "alice-oid");
         let expected = Principal::person_in(workspace, alice, "alice-oid", Default::default());
@@ -708,7 +717,7 @@ mod tests {
             workspace: Some("acme.example".into()),
             ..grant(RESOURCE, &["mcp.tools"])
         };
-        let admitted = (gate.issued_here(&sealed(&acme))).map(Result::ok);
+        let admitted = (gate.issued_here(&sealed(&acme))).map(|p| p.ok().map(|(p, _)| p));
         let Some(Some(Principal::Person { workspace, .. })) = admitted else {
             panic!("admitted: {admitted:?}");
         };
