@@ -276,7 +276,7 @@ fn stale_store_cost(live: usize) -> Duration {
     per_store(|key| cache.set(key, "github", stale.clone()))
 }
 
-/// The baseline: the same stores into a plain `HashMap` of the same shape
+/// The baseline: the same stores into a plain `BTreeMap` (the cache's map) of the same shape
 /// (a workspace, and a list of its provider's token and eviction instant)
 /// that holds `live` live entries, purged by the cache's rule (the expired
 /// entries dropped once per as many stores as it held after the last
@@ -284,7 +284,7 @@ fn stale_store_cost(live: usize) -> Duration {
 /// store in this machine's memory.
 fn plain_store_cost(live: usize) -> Duration {
     type Entry = (String, CachedToken, SystemTime);
-    let mut map: std::collections::HashMap<String, Vec<Entry>> = Default::default();
+    let mut map: std::collections::BTreeMap<String, Vec<Entry>> = Default::default();
     let later = SystemTime::now() + Duration::from_secs(3600);
     for i in 0..live {
         let entry = ("github".to_owned(), CachedToken::bearer("t", later), later);
