@@ -104,8 +104,13 @@ pub(crate) fn echoes<S: AsRef<str>>(
     secrets: &[S],
     deadline: Option<Instant>,
 ) -> Option<bool> {
-    let forms = forms(secrets);
-    scanned(&forms, text, &Scan::new(&forms, deadline))
+    echoes_of(&forms(secrets), text, deadline)
+}
+
+/// [`echoes`] for the [`forms`] of the secrets, built once for every text
+/// an answer holds (its headers' values and its body).
+pub(crate) fn echoes_of(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bool> {
+    scanned(forms, text, &Scan::new(forms, deadline))
 }
 
 /// Whether `text` holds a needle of `forms`, in the scan `scan`.
@@ -246,15 +251,16 @@ impl Needle {
 /// One form a credential may be written in: which bytes its view keeps
 /// (ASCII letters and digits, and its marks; every byte: the text as it
 /// is), and its needles, put through that view.
-struct Form {
+pub(crate) struct Form {
     kept: [bool; 256],
     needles: Vec<Needle>,
 }
 
 impl Form {
     fn new(marks: &[u8], needles: Vec<Needle>) -> Form {
-        let keeps = |b: u8| b.is_ascii_alphanumeric() || marks.contains(&b);
-        let kept: [bool; 256] = std::array::from_fn(|i| u8::try_from(i).is_ok_and(keeps));
+        // The marks set once each: a form of every byte asks no search.
+        let mut kept: [bool; 256] = std::array::from_fn(|i| (i as u8).is_ascii_alphanumeric());
+        marks.iter().for_each(|b| kept[usize::from(*b)] = true);
         let needles = needles.into_iter().map(|needle| {
             let text = needle.text.iter().filter(|b| kept[usize::from(**b)]);
             let text = text.copied().collect();
@@ -305,9 +311,8 @@ fn found_in(forms: &[Form], text: &[u8], scan: &Scan) -> bool {
 /// The forms `secrets` are looked for in: each long one raw, with its own
 /// punctuation for marks; its base64 at any offset and its hex in either
 /// case (`+/`); its URL-safe base64 (`-_`); the short ones exactly.
-fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
-    let (mut forms, mut exact) = (Vec::new(), Vec::new());
-    let (mut standard, mut url_safe) = (Vec::new(), Vec::new());
+pub(crate) fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
+    let (mut forms, mut exact, mut standard, mut url_safe) = (vec![], vec![], vec![], vec![]);
     for secret in secrets.iter().map(|s| s.as_ref().as_bytes()) {
         // Marks: what a raw form is written with besides letters, digits and blanks.
         let mark = |b: &u8| !b.is_ascii_alphanumeric() && !b.is_ascii_whitespace();

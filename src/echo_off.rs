@@ -35,5 +35,18 @@ pub(crate) fn echoes<S: AsRef<str>>(
     Some(false)
 }
 
+/// A secret as [`echoes_of`] looks for it: as it is.
+pub(crate) type Form = String;
+
+/// The secrets as [`echoes_of`] looks for them.
+pub(crate) fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
+    secrets.iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+/// [`echoes`] for secrets [`forms`] gave.
+pub(crate) fn echoes_of(forms: &[Form], text: &[u8], deadline: Option<Instant>) -> Option<bool> {
+    echoes(text, forms, deadline)
+}
+
 /// Without this feature, withholding echoes is not available.
 pub(crate) const AVAILABLE: bool = false;

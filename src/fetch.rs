@@ -12,7 +12,7 @@ use ureq::http::header::{
 use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 
 use crate::budget::{Budget, FETCH_TIMEOUT, check_timeout};
-use crate::echo::{self, echoes};
+use crate::echo::{self, Form};
 use crate::error::NexusError;
 use crate::redact::WITHHELD;
 use crate::redirect::{self, BODY_HEADERS, Hop, Policy};
@@ -383,18 +383,19 @@ pub(crate) fn send_following_redirects(
     }
     let mut response = (status, headers, bytes);
     if let Some(span) = first.withhold {
-        withhold_echoes(&mut response, &token.secrets(), budget, span);
+        // The secrets' forms built once, for every header and the body.
+        withhold_echoes(&mut response, &echo::forms(&token.secrets()), budget, span);
     }
     Ok((response, last.is_on(home)))
 }
 
-/// `response` with a body whose first `scanned` bytes echo one of
-/// `secrets` replaced, and the headers that echo one dropped; what the scan
+/// `response` with a body whose first `scanned` bytes echo one of the
+/// secrets `forms` holds replaced, and the headers that echo one dropped; what the scan
 /// could not clear before `deadline` is withheld too. `x-nexus-withheld` names what was withheld,
 /// and a withheld body's own headers describe the text that replaces it.
-fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], budget: &Budget, span: usize) {
+fn withhold_echoes(response: &mut FetchResponse, forms: &[Form], budget: &Budget, span: usize) {
     let ((_, headers, body), deadline) = (response, budget.deadline);
-    let echoed = |bytes: &[u8]| echoes(bytes, secrets, deadline) != Some(false);
+    let echoed = |bytes: &[u8]| echo::echoes_of(forms, bytes, deadline) != Some(false);
     let mut withheld: Vec<HeaderName> = headers
         .keys()
         .filter(|n| headers.get_all(*n).iter().any(|v| echoed(v.as_bytes())))
@@ -403,7 +404,7 @@ fn withhold_echoes(response: &mut FetchResponse, secrets: &[String], budget: &Bu
     for name in &withheld {
         headers.remove(name);
     }
-    let why = match echoes(&body[..body.len().min(span)], secrets, deadline) {
+    let why = match echo::echoes_of(forms, &body[..body.len().min(span)], deadline) {
         Some(false) => None,
         Some(true) => Some(WITHHELD),
         None => Some(UNCHECKED),
