@@ -118,7 +118,9 @@ pub(crate) fn unreadable(principal: &Principal, why: &str) -> Failure {
 /// through which client, of which provider and account, and the first
 /// request (its headers, and its body, which a 307 or 308 sends again).
 pub(crate) struct Hop {
-    pub(crate) home: String,
+    /// The first request's URL: its origin is the provider's, read at a
+    /// hop (most calls make none, and pay for no reading).
+    pub(crate) from: String,
     pub(crate) trusted: Arc<Vec<String>>,
     pub(crate) held: Option<Arc<Held>>,
     pub(crate) principal: Principal,
@@ -141,7 +143,6 @@ impl Hop {
         (principal, client): (&Principal, &str),
         (provider, account): (&str, &str),
     ) -> FetchOptions {
-        let home = url::Url::parse(url).map(|u| u.origin().ascii_serialization());
         let reads = held.as_ref().is_some_and(|held| held.now().reads_methods());
         let first = if reads {
             options.clone()
@@ -149,7 +150,7 @@ impl Hop {
             FetchOptions::default()
         };
         let hop = Hop {
-            home: home.unwrap_or_default(),
+            from: url.to_owned(),
             trusted,
             held,
             principal: principal.clone(),
@@ -172,7 +173,7 @@ impl Hop {
         // Each hop a span under the API request's, its decision its end.
         let hop = crate::telemetry::on().then(|| {
             let current = opentelemetry::Context::current();
-            crate::telemetry::http_client(&current, method.as_str(), &url)
+            crate::telemetry::http_client(&current, method.as_str(), Some(uri))
         });
         let decided = self.deciding(method, url);
         if let Some(cx) = &hop {
@@ -183,12 +184,13 @@ impl Hop {
 
     /// [`Hop::decided`], untraced.
     fn deciding(&self, method: &Method, mut url: String) -> Result<(), NexusError> {
-        let origin = url::Url::parse(&url).map(|u| u.origin().ascii_serialization());
-        let off = origin.as_deref().ok() != Some(self.home.as_str());
+        let origin = |url: &str| url::Url::parse(url).map(|u| u.origin().ascii_serialization());
+        let home = origin(&self.from).unwrap_or_default();
+        let off = origin(&url).ok().as_deref() != Some(home.as_str());
         let refused = off.then(|| crate::addresses::hop_refused(&url, &self.trusted));
         if let Some(why) = refused.flatten() {
             let who = self.principal.who().unwrap_or_else(|| "stdio".into());
-            log::warn!(target: "nexus_mcp", "redirect: not followed who={who} provider={:?} from {}: {why}", self.provider, self.home);
+            log::warn!(target: "nexus_mcp", "redirect: not followed who={who} provider={:?} from {}: {why}", self.provider, home);
             let told = "the API redirected to an address this server does not reach for it (not \
                         on the public Internet); ask this server's operator";
             return Err(NexusError::new("origin_not_allowed", told));

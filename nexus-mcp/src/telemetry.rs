@@ -23,8 +23,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nexus_sdk::http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::propagation::TextMapPropagator as _;
+use nexus_sdk::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::{
     SpanBuilder, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
@@ -42,6 +42,12 @@ use opentelemetry_sdk::trace::{
 
 /// The most spans waiting for export; one more is dropped (and counted).
 pub(crate) const QUEUE: usize = 2048;
+
+/// The methods OpenTelemetry's HTTP conventions know (RFC 9110's and
+/// `PATCH`); any other is `_OTHER`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// The most a collector's answer may weigh.
 const MOST_ANSWER: u64 = 64 << 10;
@@ -132,6 +138,9 @@ fn header_list(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The fields of W3C Trace Context, as MCP's conventions carry them.
+const FIELDS: [&str; 2] = ["traceparent", "tracestate"];
+
 /// The context a request's span is a child of: the trace context its
 /// sender put in `params._meta` (`traceparent`, `tracestate`, as MCP's
 /// conventions say), else in its HTTP headers; none when neither parses.
@@ -139,16 +148,25 @@ pub(crate) fn remote_parent(
     meta: [Option<&str>; 2],
     headers: Option<&axum::http::HeaderMap>,
 ) -> Context {
-    let mut carrier: HashMap<String, String> = HashMap::new();
-    for (name, in_meta) in ["traceparent", "tracestate"].into_iter().zip(meta) {
-        let in_headers = headers
-            .and_then(|h| h.get(name))
-            .and_then(|v| v.to_str().ok());
-        if let Some(value) = in_meta.or(in_headers) {
-            carrier.insert(name.to_owned(), value.to_owned());
-        }
+    TraceContextPropagator::new().extract(&Carried { meta, headers })
+}
+
+/// A request's trace context where it carries it, read in place.
+struct Carried<'a> {
+    meta: [Option<&'a str>; 2],
+    headers: Option<&'a axum::http::HeaderMap>,
+}
+
+impl Extractor for Carried<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let field = FIELDS.iter().position(|f| f.eq_ignore_ascii_case(key))?;
+        let in_headers = || self.headers?.get(FIELDS[field])?.to_str().ok();
+        self.meta[field].or_else(in_headers)
     }
-    TraceContextPropagator::new().extract(&carrier)
+
+    fn keys(&self) -> Vec<&str> {
+        FIELDS.to_vec()
+    }
 }
 
 /// A span of `kind` named `name` with `attributes`, a child of `parent`:
@@ -168,24 +186,52 @@ pub(crate) fn child(
     }
 }
 
-/// A client span for an HTTP request of `method` to `url`, a child of
-/// `parent`, as OpenTelemetry's HTTP conventions name it: the method, the
-/// server's address and port, and the URL without its query (never a
-/// query, a fragment or a user's part).
-pub(crate) fn http_client(parent: &Context, method: &str, url: &str) -> Context {
-    let method = method.to_uppercase();
-    let mut attributes = Vec::with_capacity(5);
-    attributes.push(KeyValue::new("http.request.method", method.clone()));
-    if let Ok(url) = url::Url::parse(url) {
-        let host = url.host_str().unwrap_or_default().to_owned();
-        let port = url.port_or_known_default().unwrap_or_default();
-        let full = format!("{}{}", url.origin().ascii_serialization(), url.path());
+/// A client span for an HTTP request of `method` to `uri`, a child of
+/// `parent`, as OpenTelemetry's HTTP conventions name it: the method (one
+/// the conventions know, else `_OTHER` and the one sent), the server's
+/// address and port, and the URL without its query (never a query, a
+/// fragment or a user's part).
+pub(crate) fn http_client(parent: &Context, method: &str, uri: Option<&Uri>) -> Context {
+    let (name, attributes) = http_attributes(method, uri);
+    child(parent, name.into(), SpanKind::Client, attributes)
+}
+
+/// [`http_client`]'s span name and attributes.
+fn http_attributes(method: &str, uri: Option<&Uri>) -> (&'static str, Vec<KeyValue>) {
+    let known = METHODS.into_iter().find(|m| m.eq_ignore_ascii_case(method));
+    let mut attributes = Vec::with_capacity(6);
+    attributes.push(KeyValue::new(
+        "http.request.method",
+        known.unwrap_or("_OTHER"),
+    ));
+    if known.is_none() {
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            method.to_owned(),
+        ));
+    }
+    let parts = uri.and_then(|uri| Some((uri, uri.scheme_str()?, uri.host()?)));
+    if let Some((uri, scheme, host)) = parts {
+        let host = host.to_ascii_lowercase();
+        let default = if scheme == "https" { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default);
+        let full = match uri.port_u16().filter(|p| *p != default) {
+            Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
+            None => format!("{scheme}://{host}{}", uri.path()),
+        };
         attributes.push(KeyValue::new("server.address", host));
         attributes.push(KeyValue::new("server.port", i64::from(port)));
-        attributes.push(KeyValue::new("url.path", url.path().to_owned()));
+        attributes.push(KeyValue::new("url.path", uri.path().to_owned()));
         attributes.push(KeyValue::new("url.full", full));
     }
-    child(parent, method.into(), SpanKind::Client, attributes)
+    (known.unwrap_or("HTTP"), attributes)
+}
+
+/// `url` as `http` reads it: as written, or where `http` cannot take it so
+/// (a blank, a non-ASCII host), as the `url` crate writes it (in ASCII).
+pub(crate) fn uri_of(url: &str) -> Option<Uri> {
+    let written = || url::Url::parse(url).ok()?.as_str().parse().ok();
+    url.parse().ok().or_else(written)
 }
 
 /// Ends the HTTP client span `cx` runs in with the answer's `status`, an
@@ -350,5 +396,93 @@ impl SpanProcessor for Bounded {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.0.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `attributes` as `key=value` lines, in order.
+    fn written(attributes: &[KeyValue]) -> Vec<String> {
+        attributes
+            .iter()
+            .map(|kv| format!("{}={}", kv.key, kv.value))
+            .collect()
+    }
+
+    #[test]
+    fn an_http_span_names_the_request_without_query_user_or_fragment() {
+        let uri = "https://me:pw@API.Example.COM/repos/a?token=s3cret#frag"
+            .parse()
+            .unwrap();
+        let (name, attributes) = http_attributes("get", Some(&uri));
+        assert_eq!(name, "GET");
+        assert_eq!(
+            written(&attributes),
+            [
+                "http.request.method=GET",
+                "server.address=api.example.com",
+                "server.port=443",
+                "url.path=/repos/a",
+                "url.full=https://api.example.com/repos/a",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_http_span_keeps_a_port_not_the_schemes_own() {
+        let uri = "http://127.0.0.1:8080".parse().unwrap();
+        let (_, attributes) = http_attributes("POST", Some(&uri));
+        let lines = written(&attributes);
+        assert!(lines.contains(&"server.port=8080".to_owned()), "{lines:?}");
+        assert!(
+            lines.contains(&"url.full=http://127.0.0.1:8080/".to_owned()),
+            "{lines:?}"
+        );
+        let uri = "http://[::1]:80/x".parse().unwrap();
+        let lines = written(&http_attributes("PUT", Some(&uri)).1);
+        assert!(
+            lines.contains(&"url.full=http://[::1]/x".to_owned()),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_method_the_conventions_do_not_know_is_other() {
+        let (name, attributes) = http_attributes("PROPFIND", None);
+        assert_eq!(name, "HTTP");
+        assert_eq!(
+            written(&attributes),
+            [
+                "http.request.method=_OTHER",
+                "http.request.method_original=PROPFIND"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_url_http_cannot_take_as_written_is_read_as_the_url_crate_writes_it() {
+        let uri = uri_of("https://bücher.example/a b?q=1").expect("read");
+        assert_eq!(uri.host(), Some("xn--bcher-kva.example"));
+        assert_eq!(uri.path(), "/a%20b");
+        assert!(uri_of("not a url").is_none());
+    }
+
+    #[test]
+    fn a_parent_is_read_from_meta_before_headers() {
+        let (meta, header) = (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-11111111111111111111111111111111-2222222222222222-01",
+        );
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("traceparent", header.parse().unwrap());
+        let trace = |cx: Context| cx.span().span_context().trace_id().to_string();
+        let both = remote_parent([Some(meta), None], Some(&headers));
+        assert_eq!(trace(both), "0af7651916cd43dd8448eb211c80319c");
+        let headers_only = remote_parent([None, None], Some(&headers));
+        assert_eq!(trace(headers_only), "11111111111111111111111111111111");
+        let none = remote_parent([Some("00-garbage"), None], None);
+        assert!(!none.span().span_context().is_valid());
     }
 }

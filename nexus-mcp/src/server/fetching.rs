@@ -228,12 +228,13 @@ impl NexusServer {
             let missed = c
                 .fresh_cached_token(&cache, &workspace, &provider)
                 .is_none();
-            if let Ok(mut request) = asked.body(Vec::<u8>::new()) {
+            let mut asked = asked.body(Vec::<u8>::new()).ok();
+            if let Some(request) = &mut asked {
                 // Current while the library asks the Gateway, which it
                 // carries to it.
                 let resolving = traced.as_ref().filter(|_| missed).map(resolve_span);
                 let current = resolving.clone().map(Context::attach);
-                let authorized = c.authorize(&cache, &workspace, &provider, &mut request);
+                let authorized = c.authorize(&cache, &workspace, &provider, request);
                 let failed = authorized.as_ref().err().map(|e| e.code.as_str());
                 if missed {
                     crate::metrics::gateway("resolve", failed.unwrap_or("ok"));
@@ -251,8 +252,12 @@ impl NexusServer {
                 ));
             }
             // The API's span, current while the library follows redirects
-            // (each hop's decision is a span of its own under it).
-            let fetching = traced.map(|cx| telemetry::http_client(&cx, &method, &url));
+            // (each hop's decision is a span of its own under it), read
+            // from the request `http` built, not parsed again.
+            let fetching = traced.map(|cx| match &asked {
+                Some(request) => telemetry::http_client(&cx, &method, Some(request.uri())),
+                None => telemetry::http_client(&cx, &method, telemetry::uri_of(&url).as_ref()),
+            });
             let mut options = options;
             if let Some(cx) = fetching.as_ref().filter(|_| to_api) {
                 options.headers.extend(telemetry::outgoing(cx));
