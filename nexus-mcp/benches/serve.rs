@@ -17,7 +17,9 @@
 //! a decision's cost and a warm call with 1, 100 and 1,000 policies
 //! against one without; an 8 MiB body of JSON objects against one of
 //! text (part `bodies`); a warm call traced and sampled against one with
-//! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`); a
+//! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`), and
+//! the same counted in the server's instructions by callgrind (part
+//! `instructions`); a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -59,6 +61,9 @@ mod bodies;
 // A warm call traced and sampled against tracing off, and off against 0.12.0.
 #[path = "serve/traced.rs"]
 mod traced;
+// The server's instructions per warm call, traced and not, by callgrind.
+#[path = "serve/instructions.rs"]
+mod instructions;
 // `--policy`: its decisions, a warm call with 1, 100 and 1,000 policies;
 // the program's size.
 #[path = "serve/policy.rs"]
@@ -114,9 +119,10 @@ fn main() {
         Some("warm") => return warm_against_baseline(&gateway, &issuer, &url),
         Some("bodies") => return bodies::bodies(&gateway, &url),
         Some("traced") => return traced::traced(&gateway, &issuer, &url),
+        Some("instructions") => return instructions::instructions(&gateway, &issuer, &url),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies or traced, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, traced or instructions, or none for all"
             )
         }
         None => {}
@@ -179,6 +185,7 @@ fn main() {
     policy::policy(&gateway, &issuer, &api, &url);
     bodies::bodies(&gateway, &url);
     traced::traced(&gateway, &issuer, &url);
+    instructions::instructions(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
 }
 

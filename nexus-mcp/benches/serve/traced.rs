@@ -23,7 +23,7 @@ const ROUNDS: usize = 60;
 
 /// The build's `serve` (or `program`'s), traced when `endpoint` is some:
 /// the program, and its MCP URL.
-fn started(
+pub(crate) fn started(
     program: &str,
     gateway: &FakeGateway,
     issuer: &FakeIssuer,
@@ -55,7 +55,7 @@ fn cpu_ns(pid: u32) -> u64 {
 /// A collector that takes every export and reads none (its decoding is not
 /// the server's cost, and the fake's, in this process, would share the
 /// machine with the server timed): its URL, and how many exports it took.
-fn sink() -> (String, Arc<AtomicUsize>) {
+pub(crate) fn sink() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     let url = format!("http://{}", listener.local_addr().expect("its address"));
     let taken = Arc::new(AtomicUsize::new(0));
