@@ -9,7 +9,8 @@
 //! waits for an export after its warm calls before zeroing and after its
 //! counted calls before dumping, so what it counts is its calls' spans
 //! made and sent. Arms: tracing off, every call traced and sampled, and
-//! with `NEXUS_MCP_BASELINE` that build (0.12.0's) with tracing off.
+//! with `NEXUS_MCP_BASELINE` that build (0.12.0's) with tracing off, which
+//! both are set against.
 //! Needs valgrind; without it, says so and counts nothing.
 
 use std::path::{Path, PathBuf};
@@ -119,15 +120,16 @@ pub(crate) fn instructions(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str
     let sampled = per_call(this, fakes, Some((&collector, &taken)), "sampled");
     println!(
         "a warm call with every call traced and sampled: {sampled} instructions, {:.3}x tracing \
-         off's (goal <= 1.05x)",
+         off's (tracing's own cost)",
         sampled as f64 / off as f64
     );
     if let Ok(baseline) = std::env::var("NEXUS_MCP_BASELINE") {
         let theirs = per_call(&baseline, fakes, None, "baseline");
         println!(
-            "a warm call with tracing off in {baseline}: {theirs} instructions; this build's \
-             {:.3}x (goal <= 1.01x)",
-            off as f64 / theirs as f64
+            "a warm call with tracing off in {baseline}: {theirs} instructions; this build's with \
+             tracing off {:.3}x (goal <= 1.01x), every call sampled {:.3}x (goal <= 1.05x)",
+            off as f64 / theirs as f64,
+            sampled as f64 / theirs as f64
         );
     }
 }
