@@ -91,6 +91,12 @@ pub(crate) fn hop_refused(to: &str, allowed: &[String]) -> Option<String> {
     })
 }
 
+/// `url`'s origin as the URL parser writes it (`https://host[:port]`,
+/// `null` for a scheme with none); none for what does not parse.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
+    Some(url::Url::parse(url).ok()?.origin().ascii_serialization())
+}
+
 /// `given` (the value of `flag`, an origin a stranger's URL may reach) as
 /// a URL's origin, or why not, naming `flag`.
 pub(crate) fn origin(flag: &str, given: &str) -> Result<String, String> {
@@ -195,5 +201,20 @@ mod tests {
             said.contains("http://127.0.0.1:9 is 127.0.0.1") && said.contains("--redirect-origin"),
             "{said}"
         );
+    }
+
+    #[test]
+    fn a_urls_origin_is_its_scheme_host_and_port_as_the_parser_writes_them() {
+        let origin = origin_of;
+        assert_eq!(
+            origin("HTTPS://API.Example.com:443/a?b#c").as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            origin("http://me:pw@127.0.0.1:8080/").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin("data:text/plain,x").as_deref(), Some("null"));
+        assert_eq!(origin("not a url"), None);
     }
 }

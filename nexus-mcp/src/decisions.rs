@@ -184,9 +184,8 @@ impl Hop {
 
     /// [`Hop::decided`], untraced.
     fn deciding(&self, method: &Method, mut url: String) -> Result<(), NexusError> {
-        let origin = |url: &str| url::Url::parse(url).map(|u| u.origin().ascii_serialization());
-        let home = origin(&self.from).unwrap_or_default();
-        let off = origin(&url).ok().as_deref() != Some(home.as_str());
+        let home = crate::addresses::origin_of(&self.from).unwrap_or_default();
+        let off = crate::addresses::origin_of(&url).as_deref() != Some(home.as_str());
         let refused = off.then(|| crate::addresses::hop_refused(&url, &self.trusted));
         if let Some(why) = refused.flatten() {
             let who = self.principal.who().unwrap_or_else(|| "stdio".into());

@@ -295,10 +295,7 @@ fn sent_back(pending: &Pending, text: &'static str, detail: &str, why: &str) -> 
 
 /// This authorization server's issuer: the MCP endpoint's origin.
 fn iss(pending: &Pending) -> String {
-    let resource = url::Url::parse(&pending.resource);
-    resource
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default()
+    crate::addresses::origin_of(&pending.resource).unwrap_or_default()
 }
 
 /// An error told at the host's redirect, with its state.

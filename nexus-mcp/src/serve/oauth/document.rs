@@ -313,8 +313,7 @@ impl Resolver for PublicOnly {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let found = DefaultResolver::default().resolve(uri, config, timeout)?;
-        let origin = url::Url::parse(&uri.to_string()).map(|u| u.origin().ascii_serialization());
-        let origin = origin.ok();
+        let origin = crate::addresses::origin_of(&uri.to_string());
         if origin
             .as_ref()
             .is_some_and(|origin| self.0.contains(origin))
