@@ -66,6 +66,13 @@ pub struct NexusClientOptions {
     /// `X-API-Key`, `Content-Type`) replace any of the same name. None by
     /// default.
     pub gateway_headers: Option<fn() -> HeaderMap>,
+    /// Builds the client's one HTTP agent (Gateway and APIs alike) from the
+    /// configuration the library chose (timeouts, TLS trust, no redirects
+    /// or status errors of ureq's own: keep it): a program that must see
+    /// where each connection goes gives its own resolver or connector
+    /// through ureq's `Agent::with_parts`. None by default:
+    /// `Agent::new_with_config`.
+    pub agent: Option<fn(ureq::config::Config) -> ureq::Agent>,
 }
 
 impl NexusClientOptions {
@@ -79,6 +86,7 @@ impl NexusClientOptions {
             max_upstream_body: DEFAULT_MAX_UPSTREAM_BODY,
             credential_scope: CredentialScope::default(),
             gateway_headers: None,
+            agent: None,
         }
     }
 
@@ -194,6 +202,20 @@ impl NexusClientOptions {
         self.gateway_headers = Some(headers);
         self
     }
+
+    /// Sets [`agent`](Self::agent): `make` builds the client's HTTP agent
+    /// from the configuration the library chose.
+    ///
+    /// ```
+    /// let options = nexus_sdk::NexusClientOptions::new("https://gateway.example")
+    ///     .agent(ureq::Agent::new_with_config);
+    /// assert!(options.agent.is_some());
+    /// ```
+    #[must_use]
+    pub fn agent(mut self, make: fn(ureq::config::Config) -> ureq::Agent) -> Self {
+        self.agent = Some(make);
+        self
+    }
 }
 
 /// [`NexusClientOptions::from_env`] over any variable lookup.
@@ -241,6 +263,7 @@ impl fmt::Debug for NexusClientOptions {
             .field("max_upstream_body", &self.max_upstream_body)
             .field("credential_scope", &self.credential_scope)
             .field("gateway_headers", &self.gateway_headers.is_some())
+            .field("agent", &self.agent.is_some())
             .finish()
     }
 }

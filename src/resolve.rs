@@ -82,7 +82,8 @@ pub(crate) fn token_from_resolve(
         Strategy::Header => {
             let name = config.text("header_name");
             // A missing prefix is empty (Broker semantics), and so may a given one be.
-            let prefix = config.raw_str("value_prefix").unwrap_or("");
+            let prefix = config.0.and_then(|c| c.get("value_prefix")?.as_str());
+            let prefix = prefix.unwrap_or("");
             api_key_token()?.with_header(name.as_deref().unwrap_or("Authorization"), prefix)
         }
         Strategy::BasicAuth => {
@@ -123,11 +124,6 @@ impl Config<'_> {
     /// A non-empty string setting, else `default`.
     fn text_or(&self, key: &str, default: &str) -> String {
         self.text(key).unwrap_or_else(|| default.to_owned())
-    }
-
-    /// A string setting as given, empty or not.
-    fn raw_str(&self, key: &str) -> Option<&str> {
-        self.0?.get(key)?.as_str()
     }
 
     /// `config[key]`, one of `names` (the first when absent); a name it

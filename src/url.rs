@@ -142,7 +142,9 @@ pub(crate) fn parse_http_url(url: &str, what: &str) -> Result<Uri, NexusError> {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path_and_query) = rest.split_at(authority_end);
     check_authority(authority, what)?;
-    let parsed = match encode_target(path_and_query) {
+    // Non-ASCII bytes and spaces of the path and query percent-encoded;
+    // existing `%XX` escapes and every other byte left as they are.
+    let parsed = match Cow::from(utf8_percent_encode(path_and_query, SPACE)) {
         Cow::Borrowed(_) => url.parse::<Uri>(),
         Cow::Owned(target) => format!("{scheme}://{authority}{target}").parse::<Uri>(),
     };
@@ -191,12 +193,6 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
     let (host, rest) = authority.split_at(host_end);
     let port = rest.strip_prefix(':').unwrap_or(rest);
     (host, (!rest.is_empty()).then_some(port))
-}
-
-/// A path and query with non-ASCII bytes and spaces percent-encoded;
-/// existing `%XX` escapes and every other byte left as they are.
-fn encode_target(target: &str) -> Cow<'_, str> {
-    Cow::from(utf8_percent_encode(target, SPACE))
 }
 
 /// Percent-encodes every byte of `s` but the unreserved `A-Z a-z 0-9 - . _ ~`
@@ -313,13 +309,6 @@ pub(crate) fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
         format!("{scheme}://{authority}{path}")
     };
     let uri = parse_http_url(&absolute, "Location").ok()?;
-    without_dot_segments(uri)
-}
-
-/// `uri` with its path's `.` and `..` segments removed (RFC 3986 §5.2.4),
-/// as every reference resolution does: a `Location` of `../x` goes where a
-/// browser goes.
-fn without_dot_segments(uri: Uri) -> Option<Uri> {
     with_target(&uri, &remove_dot_segments(uri.path(), false), uri.query())
 }
 

@@ -562,3 +562,48 @@ fn a_programs_headers_go_to_the_gateway_on_every_route_and_never_to_an_api() {
         "{options:?}"
     );
 }
+
+/// Each request the agent a program builds carries, as the agent saw it.
+static CARRIED: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
+
+/// A program's agent: given the library's configuration (no redirect and
+/// no status error of ureq's own), one that notes each request it carries.
+fn programs_agent(config: ureq::config::Config) -> ureq::Agent {
+    assert_eq!(config.max_redirects(), 0);
+    assert!(!config.http_status_as_error());
+    assert!(config.timeouts().global.is_some());
+    let noted = |request: nexus_sdk::http::Request<ureq::SendBody>,
+                 next: ureq::middleware::MiddlewareNext<'_>| {
+        CARRIED.lock().push(request.uri().to_string());
+        next.handle(request)
+    };
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .middleware(noted);
+    ureq::Agent::new_with_config(config.build())
+}
+
+#[test]
+fn the_agent_a_program_builds_carries_every_request() {
+    let (gateway, upstream) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_agent").api_base_url(&upstream.url());
+    gateway.add_provider("ws-1", "github", github);
+    let client = client_with(&gateway, |o| *o = o.clone().agent(programs_agent));
+    let cache = nexus_sdk::TokenCache::new();
+    let url = format!("{}/user", upstream.url());
+    let fetched = client.authenticated_fetch(&cache, "ws-1", "github", &url, Default::default());
+    assert_eq!(fetched.unwrap().0, 200);
+    let carried = CARRIED.lock().clone();
+    let resolve = format!("{}/v1/resolve", gateway.url());
+    assert!(
+        carried.iter().any(|u| u.starts_with(&resolve)),
+        "{carried:?}"
+    );
+    assert!(carried.contains(&url), "{carried:?}");
+    let options = nexus_sdk::NexusClientOptions::new("http://g").agent(programs_agent);
+    assert!(
+        format!("{options:?}").contains("agent: true"),
+        "{options:?}"
+    );
+}

@@ -1,10 +1,21 @@
 //! The one rule for where a stranger's URL may lead: an address of the
 //! public Internet ([`public`]), for a client ID metadata document's fetch
-//! (checked by its resolver) and for each redirect hop an API answers that
-//! leaves the provider's origin ([`hop_refused`]), unless the operator
-//! trusts the origin. Pure but for the hop's name lookup.
+//! and for each redirect hop an API answers that leaves the provider's
+//! origin, unless the operator trusts the origin. Each is checked by the
+//! resolver its connection is made with ([`PublicOnly`]): the addresses
+//! checked are the ones connected to, so a name cannot answer the check
+//! one address and the connection another. A hop is also looked at before
+//! it goes ([`hop_refused`]), for an IP literal, a proxy (which resolves
+//! the name itself) and the operator's line.
 
+use std::cell::RefCell;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// Whether `ip` is an address of the public Internet, the one rule every
 /// fetch of a client-given URL obeys. IPv4: none of loopback, private,
@@ -91,6 +102,109 @@ pub(crate) fn hop_refused(to: &str, allowed: &[String]) -> Option<String> {
     })
 }
 
+/// A redirect off the provider's origin, about to connect: its origin,
+/// and who asked from where, for the operator's line.
+pub(crate) struct Bound {
+    pub(crate) origin: String,
+    pub(crate) who: String,
+}
+
+/// This thread's call, as its connections are made.
+#[derive(Default)]
+struct Connecting {
+    bound: Option<Bound>,
+    refused: bool,
+}
+
+thread_local! {
+    /// The call on this thread (the one the library sends it on).
+    static CALL: RefCell<Connecting> = RefCell::default();
+}
+
+/// Holds this thread's next connection to `hop`'s origin to the rule; none:
+/// the next hop stays on the provider's origin or is trusted.
+pub(crate) fn bound(hop: Option<Bound>) {
+    CALL.with_borrow_mut(|call| call.bound = hop);
+}
+
+/// Ends this thread's call: whether its redirect was refused as it
+/// connected (the operator told already).
+pub(crate) fn hop_ended() -> bool {
+    CALL.take().refused
+}
+
+/// The library client's HTTP agent: its configuration, its resolver held
+/// to the rule for the hop this thread's call is [`bound`] to.
+pub(crate) fn client_agent(config: Config) -> ureq::Agent {
+    let hops = PublicOnly {
+        trusted: Arc::default(),
+        flag: "--redirect-origin",
+        hops: true,
+    };
+    ureq::Agent::with_parts(config, DefaultConnector::default(), hops)
+}
+
+/// A resolver held to the rule: of the addresses a name resolves to only
+/// the public ones, refused when there are none (naming `flag`, which
+/// trusts an origin), unless its origin is `trusted`; with `hops`, only
+/// for the origin this thread's call is [`bound`] to (the Gateway's, the
+/// provider's and any other resolved as they are).
+#[derive(Debug)]
+pub(crate) struct PublicOnly {
+    pub(crate) trusted: Arc<Vec<String>>,
+    pub(crate) flag: &'static str,
+    pub(crate) hops: bool,
+}
+
+impl PublicOnly {
+    /// The origin of `uri` when the rule holds for it.
+    fn holds(&self, uri: &Uri) -> Option<String> {
+        if self.hops && CALL.with_borrow(|call| call.bound.is_none()) {
+            return None;
+        }
+        let origin = origin_of(&uri.to_string()).unwrap_or_default();
+        let held = if self.hops {
+            CALL.with_borrow(|call| call.bound.as_ref().is_some_and(|hop| hop.origin == origin))
+        } else {
+            !self.trusted.contains(&origin)
+        };
+        held.then_some(origin)
+    }
+}
+
+impl Resolver for PublicOnly {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let found = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let Some(origin) = self.holds(uri) else {
+            return Ok(found);
+        };
+        let mut kept = self.empty();
+        for at in found.iter().filter(|at| public(at.ip())) {
+            kept.push(*at);
+        }
+        if !kept.is_empty() {
+            return Ok(kept);
+        }
+        let flag = self.flag;
+        let why = format!(
+            "its host resolves to no public address (a host inside your network: {flag} {origin})"
+        );
+        if self.hops {
+            let who = CALL.with_borrow_mut(|call| {
+                call.refused = true;
+                call.bound.take().map(|hop| hop.who).unwrap_or_default()
+            });
+            log::warn!(target: "nexus_mcp", "redirect: not followed {who}: {origin} {why}");
+        }
+        Err(ureq::Error::Other(why.into()))
+    }
+}
+
 /// `url`'s origin as the URL parser writes it (`https://host[:port]`,
 /// `null` for a scheme with none); none for what does not parse.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
@@ -111,6 +225,34 @@ pub(crate) fn origin(flag: &str, given: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hops_resolver_holds_only_the_origin_its_threads_call_is_bound_to() {
+        let hops = PublicOnly {
+            trusted: Arc::default(),
+            flag: "--redirect-origin",
+            hops: true,
+        };
+        let at = |url: &str| url.parse::<Uri>().unwrap();
+        assert_eq!(hops.holds(&at("http://inside.test:8080/x")), None);
+        let who = "who=stdio".to_owned();
+        let origin = "http://inside.test:8080".to_owned();
+        bound(Some(Bound { origin, who }));
+        let held = hops.holds(&at("http://INSIDE.test:8080/x?y"));
+        assert_eq!(held.as_deref(), Some("http://inside.test:8080"));
+        assert_eq!(hops.holds(&at("http://inside.test:8081/x")), None);
+        assert_eq!(hops.holds(&at("https://gateway.test/v1/resolve")), None);
+        assert!(!hop_ended(), "nothing was refused");
+        assert_eq!(hops.holds(&at("http://inside.test:8080/x")), None, "ended");
+        let documents = PublicOnly {
+            trusted: Arc::new(vec!["https://trusted.test".to_owned()]),
+            flag: "--oauth-client-document-origin",
+            hops: false,
+        };
+        assert_eq!(documents.holds(&at("https://trusted.test/c.json")), None);
+        let held = documents.holds(&at("https://stranger.test/c.json"));
+        assert_eq!(held.as_deref(), Some("https://stranger.test"));
+    }
 
     #[test]
     fn only_addresses_of_the_public_internet_are_public() {

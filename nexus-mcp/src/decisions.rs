@@ -8,6 +8,7 @@ use std::sync::Arc;
 use nexus_sdk::http::{Method, Uri};
 use nexus_sdk::{FetchOptions, NexusError};
 
+use crate::addresses::Bound;
 use crate::failure::Failure;
 use crate::policy::{Asked, Held, Who};
 use crate::principal::Principal;
@@ -111,6 +112,13 @@ pub(crate) fn unreadable(principal: &Principal, why: &str) -> Failure {
     Failure::refused(POLICY_DENIED, format!("{DENIED}: {why}"))
 }
 
+/// What the model reads of a redirect not followed, and its code.
+pub(crate) fn not_followed() -> NexusError {
+    let told = "the API redirected to an address this server does not reach for it (not on the \
+                public Internet); ask this server's operator";
+    NexusError::new(nexus_sdk::code::ORIGIN_NOT_ALLOWED, told)
+}
+
 /// A call's redirect, bounded and decided before the SDK follows it: a hop
 /// off the provider's origin (`home`) held to the public-address rule
 /// unless `--redirect-origin` trusts its origin ([`crate::addresses`]), and
@@ -185,15 +193,20 @@ impl Hop {
     /// [`Hop::decided`], untraced.
     fn deciding(&self, method: &Method, mut url: String) -> Result<(), NexusError> {
         let home = crate::addresses::origin_of(&self.from).unwrap_or_default();
-        let off = crate::addresses::origin_of(&url).as_deref() != Some(home.as_str());
+        let to = crate::addresses::origin_of(&url);
+        let off = to.as_deref() != Some(home.as_str());
+        let who = || {
+            let who = self.principal.who().unwrap_or_else(|| "stdio".into());
+            format!("who={who} provider={:?} from {home}", self.provider)
+        };
         let refused = off.then(|| crate::addresses::hop_refused(&url, &self.trusted));
         if let Some(why) = refused.flatten() {
-            let who = self.principal.who().unwrap_or_else(|| "stdio".into());
-            log::warn!(target: "nexus_mcp", "redirect: not followed who={who} provider={:?} from {}: {why}", self.provider, home);
-            let told = "the API redirected to an address this server does not reach for it (not \
-                        on the public Internet); ask this server's operator";
-            return Err(NexusError::new("origin_not_allowed", told));
+            log::warn!(target: "nexus_mcp", "redirect: not followed {}: {why}", who());
+            return Err(not_followed());
         }
+        // Its connection held to the rule too, by the addresses it reaches.
+        let bound = to.filter(|to| off && !self.trusted.contains(to));
+        crate::addresses::bound(bound.map(|origin| Bound { origin, who: who() }));
         let Some(held) = &self.held else {
             return Ok(());
         };

@@ -118,7 +118,10 @@ fn islands(text: Vec<u8>, changes: &[Range<usize>], reach: usize) -> Vec<Vec<u8>
         let mut letters = 0;
         let within = |b: &&u8| {
             letters += usize::from(b.is_ascii_alphanumeric());
-            letters <= reach || b.is_ascii_alphanumeric() || in_run(b)
+            // Past its letters, an island goes on to the end of a base64 run:
+            // either alphabet's two more characters and line breaks.
+            let in_run = matches!(b, b'+' | b'/' | b'-' | b'_' | b'\r' | b'\n');
+            letters <= reach || b.is_ascii_alphanumeric() || in_run
         };
         bytes.take_while(within).count()
     }
@@ -641,13 +644,6 @@ fn stretches_in(view: &[u8], chars: Range<usize>, scan: &Scan, found: &mut Found
 /// Bytes decoded from base64, and the stretches of them kept: the
 /// characters each was decoded from, and where in the bytes it stands.
 type Found = (Vec<u8>, Vec<(Range<usize>, Range<usize>)>);
-
-/// Whether `b` is a byte an island goes on over to the end of a base64
-/// run, besides letters and digits: either alphabet's two more characters
-/// and line breaks.
-fn in_run(b: &u8) -> bool {
-    matches!(b, b'+' | b'/' | b'-' | b'_' | b'\r' | b'\n')
-}
 
 /// A character of base64 in either alphabet as the standard one writes it;
 /// none for any other byte.

@@ -264,6 +264,12 @@ impl NexusServer {
             }
             let _current = fetching.clone().map(Context::attach);
             let fetched = c.authenticated_fetch(&cache, &workspace, &provider, &url, options);
+            // A redirect the address rule refused as it connected.
+            let fetched = if crate::addresses::hop_ended() {
+                Err(crate::decisions::not_followed())
+            } else {
+                fetched
+            };
             match (&fetching, &fetched) {
                 (Some(cx), Ok((status, _, _))) => telemetry::answered(cx, *status),
                 (Some(cx), Err(e)) => telemetry::end(cx, Some(e.code.as_str())),

@@ -20,11 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::DefaultConnector;
 
 use super::client::{Asked, Client, documented};
-use crate::addresses::public;
+use crate::addresses::PublicOnly;
 
 /// The most a document may weigh.
 const MOST: u64 = 5 << 10;
@@ -107,7 +106,11 @@ impl Documents {
     pub(crate) fn new(trusted: Vec<String>) -> Documents {
         let config = crate::serve::http::config(ASK).build();
         let trusted = Arc::new(trusted);
-        let resolver = PublicOnly(Arc::clone(&trusted));
+        let resolver = PublicOnly {
+            trusted: Arc::clone(&trusted),
+            flag: "--oauth-client-document-origin",
+            hops: false,
+        };
         Documents {
             agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
             trusted,
@@ -298,42 +301,6 @@ fn max_age(cache_control: &str) -> Option<Duration> {
         }
     }
     age.map(Duration::from_secs)
-}
-
-/// The resolver documents are fetched with: the addresses a name resolves
-/// to, only the public ones, unless its origin is trusted.
-#[derive(Debug)]
-struct PublicOnly(Arc<Vec<String>>);
-
-impl Resolver for PublicOnly {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let found = DefaultResolver::default().resolve(uri, config, timeout)?;
-        let origin = crate::addresses::origin_of(&uri.to_string());
-        if origin
-            .as_ref()
-            .is_some_and(|origin| self.0.contains(origin))
-        {
-            return Ok(found);
-        }
-        let mut kept = self.empty();
-        for at in found.iter().filter(|at| public(at.ip())) {
-            kept.push(*at);
-        }
-        if kept.is_empty() {
-            let origin = origin.unwrap_or_default();
-            let why = format!(
-                "its host resolves to no public address (a host inside your network: \
-                 --oauth-client-document-origin {origin})"
-            );
-            return Err(ureq::Error::Other(why.into()));
-        }
-        Ok(kept)
-    }
 }
 
 #[cfg(test)]
