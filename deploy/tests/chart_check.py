@@ -134,7 +134,36 @@ REFUSALS = [
      {"telemetry": {"headersSecret": {"name": "otel-collector-key"}}},
      "telemetry.headersSecret needs telemetry.otlpEndpoint"),
     ("no image repository", {"image": {"repository": ""}}, "image.repository: where you pushed"),
+    ("a duration helm cannot read", {"serve": {"timeout": "5 min"}},
+     'serve.timeout ("5 min"): a duration such as 30, 30s, 2.5s or 500ms'),
+    ("a sign-in life in minutes", {"serve": {"signInLife": "90m"}},
+     'serve.signInLife ("90m"): hours or days'),
+    ("an allowSignIn rule with no claim", {"serve": {"allowSignIn": ["acme.com"]}},
+     'serve.allowSignIn ("acme.com"): CLAIM=VALUE'),
+    ("a collector endpoint that is no URL", {"telemetry": {"otlpEndpoint": f"otel:4318 {SECRET}"}},
+     "telemetry.otlpEndpoint: the collector's http:// or https:// URL"),
 ]
+# A password as people write one into a URL, unencoded: its `/ ? #` or space
+# read as the URL's own; each value that takes a URL refuses every spelling.
+for spelled in (f"pa/{SECRET}", f"pa?{SECRET}", f"pa#{SECRET}", f"pa {SECRET}", f'pa"{SECRET}'):
+    REFUSALS += [
+        (f"a store URL with the password {spelled!r}",
+         {"serve": {"store": {"url": f"redis://:{spelled}@redis:6379"}}},
+         "serve.store holds a URL with a user or password"),
+        (f"the Gateway's URL with the password {spelled!r}",
+         {"gateway": {"url": f"https://k:{spelled}@gw.example.com"}},
+         "gateway.url holds a user or password"),
+        (f"extraArgs with the password {spelled!r}",
+         {"serve": {"extraArgs": [f"--issuer=https://u:{spelled}@idp.example.com"]}},
+         "serve.extraArgs holds a URL"),
+        (f"extraEnv with the password {spelled!r}",
+         {"extraEnv": [{"name": "HTTPS_PROXY", "value": f"http://u:{spelled}@proxy:3128"}]},
+         "extraEnv HTTPS_PROXY holds a URL"),
+    ]
+    if " " not in spelled:
+        REFUSALS.append((f"a collector URL with the password {spelled!r}",
+                         {"telemetry": {"otlpEndpoint": f"https://u:{spelled}@otel:4318"}},
+                         "telemetry.otlpEndpoint holds a user or password"))
 
 
 def merged(base, change):

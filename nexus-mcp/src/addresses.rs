@@ -205,6 +205,53 @@ impl Resolver for PublicOnly {
     }
 }
 
+/// What is said of a URL that does not parse, in place of its text.
+pub(crate) const UNPARSED: &str = "(a URL that does not parse; not shown: it may hold a \
+    password, whose @ / ? # % are percent-encoded in a URL as %40 %2F %3F %23 %25)";
+
+/// `given` as a message or a log line may show it: its scheme, host, port
+/// and path, never a user, password, query or fragment (`?…` and `#…` say
+/// one was there); one that does not parse, or whose path a password's `@`
+/// read as the URL's own cut into (`https://u:12/ss@host/`), is
+/// [`UNPARSED`], none of its text.
+pub(crate) fn shown(given: &str) -> String {
+    let Ok(mut url) = url::Url::parse(given.trim()) else {
+        return UNPARSED.to_owned();
+    };
+    if url.path().contains('@') {
+        return UNPARSED.to_owned();
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let asked = if url.query().is_some() { "?…" } else { "" };
+    let marked = if url.fragment().is_some() { "#…" } else { "" };
+    url.set_query(None);
+    url.set_fragment(None);
+    nexus_sdk::one_line(&format!("{url}{asked}{marked}"))
+}
+
+/// `text` (a message that may quote a URL it did not read, as clap's
+/// refusal of a command line does) with every URL's user and password, up
+/// to the last `@` of the word, left out: `redis://:pa/ss@host` is
+/// `redis://…@host`.
+pub(crate) fn userinfo_hidden(text: &str) -> String {
+    let mut said = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        said.push_str(before);
+        let word = after.find(|c: char| c.is_whitespace() || c == '\'' || c == '"');
+        let word = &after[..word.unwrap_or(after.len())];
+        let cut = word.rfind('@').map_or(0, |at| at + 1);
+        if cut > 0 {
+            said.push_str("…@");
+        }
+        rest = &after[cut..];
+    }
+    said.push_str(rest);
+    said
+}
+
 /// `url`'s origin as the URL parser writes it (`https://host[:port]`,
 /// `null` for a scheme with none); none for what does not parse.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
@@ -216,15 +263,45 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
 pub(crate) fn origin(flag: &str, given: &str) -> Result<String, String> {
     let url = url::Url::parse(given)
         .ok()
-        .filter(|u| u.has_host() && u.path() == "/");
-    let url = url.filter(|u| matches!(u.scheme(), "http" | "https"));
-    let why = || format!("{flag} {given:?}: an origin (https://host[:port])");
+        .filter(|u| u.has_host() && u.path() == "/" && u.username().is_empty());
+    let url = url.filter(|u| matches!(u.scheme(), "http" | "https") && u.password().is_none());
+    let why = || {
+        format!(
+            "{flag} {}: an origin (https://host[:port], no user or password)",
+            shown(given)
+        )
+    };
     Ok(url.ok_or_else(why)?.origin().ascii_serialization())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_a_password_and_one_that_does_not_parse_not_at_all() {
+        for (given, said) in [
+            (
+                "https://u:S3CRET@idp.example/t?x=S3CRET#S3CRET",
+                "https://idp.example/t?…#…",
+            ),
+            (
+                "redis://:S3CRET@redis.example:6380/2",
+                "redis://redis.example:6380/2",
+            ),
+            ("https://u:12/S3CRET@idp.example/", UNPARSED),
+            ("https://u:S3CRET/pw@idp.example/", UNPARSED),
+            ("not a URL S3CRET", UNPARSED),
+        ] {
+            assert_eq!(shown(given), said, "{given}");
+        }
+        let refused = "unexpected argument '--store=redis://:pa/S3CRET@h:1' (and https://x.test/)";
+        let hidden = userinfo_hidden(refused);
+        assert_eq!(
+            hidden,
+            "unexpected argument '--store=redis://…@h:1' (and https://x.test/)"
+        );
+    }
 
     #[test]
     fn a_hops_resolver_holds_only_the_origin_its_threads_call_is_bound_to() {

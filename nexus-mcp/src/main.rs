@@ -185,8 +185,7 @@ struct Cli {
     /// the public Internet (a host inside your network): every other hop
     /// off the provider's origin must reach a public address (repeat for
     /// more): `https://HOST[:PORT]`
-    #[arg(long = "redirect-origin", value_name = "ORIGIN", global = true,
-          value_parser = |given: &str| addresses::origin("--redirect-origin", given))]
+    #[arg(long = "redirect-origin", value_name = "ORIGIN", global = true)]
     redirect_origins: Vec<String>,
     /// The lines on stderr: text, or json (one JSON object a line, a call's
     /// fields each its own: who, client, account, provider, method, host,
@@ -322,6 +321,12 @@ fn main() -> ExitCode {
     let mut cli = Cli::try_parse().unwrap_or_else(|error| {
         match not_utf8(&Cli::command()).filter(|_| error.kind() == ErrorKind::InvalidUtf8) {
             Some(refused) => usage(&answer::said(&refused)),
+            None if error.use_stderr() => {
+                // A value clap quotes may be a URL with a password in it.
+                let said = addresses::userinfo_hidden(&error.render().to_string());
+                eprint!("{said}");
+                std::process::exit(error.exit_code())
+            }
             None => error.exit(),
         }
     });
@@ -348,6 +353,10 @@ fn main() -> ExitCode {
         Err(why) if checking => Some(why),
         Err(why) => usage(&why),
     };
+    let trusted = (cli.redirect_origins.iter())
+        .map(|given| addresses::origin("--redirect-origin", given))
+        .collect::<Result<Vec<String>, String>>();
+    cli.redirect_origins = trusted.unwrap_or_else(|why| usage(&why));
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");
     }
@@ -636,7 +645,7 @@ fn started(cli: &Cli, options: &NexusClientOptions) {
         "nexus-mcp {} serving {serving}, offering {providers}; {mode}; {connect}; Gateway {}; \
          timeout {:?}",
         env!("CARGO_PKG_VERSION"),
-        shown_url(&options.gateway_url),
+        addresses::shown(&options.gateway_url),
         options.timeout,
     );
     log::info!(target: "nexus_mcp", "{}", one_line(&line));
@@ -647,16 +656,6 @@ fn started(cli: &Cli, options: &NexusClientOptions) {
              a prompt injection can send it to an attacker"
         );
     }
-}
-
-/// A URL as stderr shows it: scheme, host, port and path, never userinfo or a query.
-fn shown_url(url: &str) -> String {
-    let Ok(uri) = url.trim().parse::<nexus_sdk::http::Uri>() else {
-        return "<a URL that does not parse>".to_owned();
-    };
-    let host = uri.authority().map_or("", |a| a.as_str());
-    let host = host.rsplit('@').next().unwrap_or(host);
-    format!("{}://{host}{}", uri.scheme_str().unwrap_or(""), uri.path())
 }
 
 #[cfg(test)]

@@ -68,6 +68,26 @@ pub(crate) fn on() -> bool {
 /// looked up, and its scope built, at each ask).
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
+/// `endpoint` (the value of `named`) when it reads as a URL with no user or
+/// password (the collector's credentials go in the headers); or why not,
+/// never its text.
+fn endpoint_checked(named: &str, endpoint: &str) -> Result<(), String> {
+    let said = crate::addresses::shown(endpoint);
+    let url = url::Url::parse(endpoint.trim())
+        .ok()
+        .filter(|_| said != crate::addresses::UNPARSED);
+    let Some(url) = url else {
+        return Err(format!("{named} {said}: the collector's OTLP/HTTP URL"));
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{named} {said}: a URL with no user or password; give the collector's \
+             credentials in OTEL_EXPORTER_OTLP_HEADERS_FILE"
+        ));
+    }
+    Ok(())
+}
+
 /// The traces' exporter started, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the
 /// traces' own) is set and `OTEL_SDK_DISABLED` is not `true`: the provider,
 /// to flush at the end.
@@ -77,14 +97,24 @@ static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// A variable that does not read, or an endpoint the exporter refuses.
 pub(crate) fn start() -> Result<Option<SdkTracerProvider>, String> {
     let var = |name: &'static str| crate::env::try_var(name);
-    let endpoint =
-        var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?.or(var("OTEL_EXPORTER_OTLP_ENDPOINT")?);
+    let traces = (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")?,
+    );
+    let (named, endpoint) = match traces {
+        (named, Some(endpoint)) => (named, Some(endpoint)),
+        _ => (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            var("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+        ),
+    };
     let disabled = var("OTEL_SDK_DISABLED")?.is_some_and(|d| d.trim().eq_ignore_ascii_case("true"));
     let none = var("OTEL_TRACES_EXPORTER")?.is_some_and(|e| e.trim() == "none");
-    if endpoint.is_none_or(|e| e.trim().is_empty()) || disabled || none {
+    let Some(endpoint) = endpoint.filter(|e| !e.trim().is_empty() && !disabled && !none) else {
         let _ = ON.set(false);
         return Ok(None);
-    }
+    };
+    endpoint_checked(named, &endpoint)?;
     let timeout = var("OTEL_EXPORTER_OTLP_TIMEOUT")?
         .and_then(|ms| ms.trim().parse().ok())
         .map_or(Duration::from_secs(10), Duration::from_millis);

@@ -301,12 +301,12 @@ fn serve_refuses_to_start_naming_the_flag() {
     refuses(
         &["--public-url", "http://mcp.example.com/mcp"],
         &[],
-        "--public-url \"http://mcp.example.com/mcp\": https",
+        "--public-url http://mcp.example.com/mcp: https",
     );
     refuses(
         &["--issuer", "http://login.example.com"],
         &[],
-        "--issuer \"http://login.example.com\": https",
+        "--issuer http://login.example.com/: https",
     );
     refuses(
         &[],
@@ -318,11 +318,11 @@ fn serve_refuses_to_start_naming_the_flag() {
         &[("NEXUS_MCP_STATE_KEYS", Some("k1:short"))],
         "NEXUS_MCP_STATE_KEYS: a key of 5 bytes",
     );
-    refuses(&["--allowed-origin", "*"], &[], "--allowed-origin \"*\"");
+    refuses(&["--allowed-origin", "*"], &[], "a wildcard or `null`");
     refuses(
         &["--allowed-origin", "null"],
         &[],
-        "--allowed-origin \"null\"",
+        "--allowed-origin (a URL that does not parse",
     );
     refuses(
         &["--connect", "github"],

@@ -28,8 +28,8 @@ fn a_token_shorter_than_the_buffer_names_the_token_buffer_flag() {
     );
 }
 
-/// Runs the server with `args` and `vars`, stdin closed: its exit code and
-/// what it said on stderr.
+/// Runs the server with `args` and `vars` (an empty value unsets its
+/// variable), stdin closed: its exit code and what it said on stderr.
 fn refused(args: &[&str], vars: &[(&str, std::ffi::OsString)]) -> (Option<i32>, String) {
     let (gateway, _api) = common::gateway();
     let mut command = common::server(&gateway, args);
@@ -37,7 +37,11 @@ fn refused(args: &[&str], vars: &[(&str, std::ffi::OsString)]) -> (Option<i32>, 
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     for (name, value) in vars {
-        command.env(name, value);
+        if value.is_empty() {
+            command.env_remove(name);
+        } else {
+            command.env(name, value);
+        }
     }
     let output = command.output().unwrap();
     (
@@ -82,6 +86,77 @@ fn a_duration_too_long_for_a_clock_is_refused_at_start_naming_its_flag() {
         assert!(
             stderr.contains(flag) && !stderr.contains("panicked"),
             "{flag}: {stderr}"
+        );
+    }
+}
+
+/// A URL given with a password in it, in each spelling a person gives
+/// one: in its place, percent-encoded or not (a `/` or `@` of the password
+/// read as the URL's own: it does not parse, or the password is cut into
+/// its path), with a query.
+fn with_a_password(url: &str) -> [String; 4] {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    [
+        format!("{scheme}://user:S3cr3tPw@{rest}"),
+        format!("{scheme}://user:S3cr3t/Pw@{rest}"),
+        format!("{scheme}://user:12/S3cr3tPw@{rest}"),
+        format!("{scheme}://:S3cr3tPw@{rest}?k=S3cr3tPw"),
+    ]
+}
+
+#[test]
+fn no_url_a_person_gives_is_shown_with_its_password() {
+    let serve = |more: &[&str]| {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--check"];
+        args.extend_from_slice(more);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let (issuer, public) = ("https://idp.example", "https://mcp.example/mcp");
+    // Each refusal: its arguments, its variables, and the setting it names.
+    let mut refusals: Vec<(Vec<String>, Option<String>, &str)> = Vec::new();
+    for given in with_a_password(issuer) {
+        let args = serve(&["--issuer", &given, "--public-url", public]);
+        refusals.push((args, None, "--issuer"));
+    }
+    for given in with_a_password(public) {
+        let args = serve(&["--issuer", issuer, "--public-url", &given]);
+        refusals.push((args, None, "--public-url"));
+    }
+    for flag in [
+        "--allowed-origin",
+        "--oauth-client-document-origin",
+        "--redirect-origin",
+    ] {
+        for given in with_a_password("https://app.example") {
+            let more = ["--issuer", issuer, "--public-url", public, flag, &given];
+            refusals.push((serve(&more), None, flag));
+        }
+    }
+    for given in with_a_password("https://collector.example") {
+        refusals.push((vec![], Some(given), "OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+    for given in with_a_password("redis://redis.example") {
+        // A value clap itself refuses, quoted in its own words.
+        let args = serve(&["--issuer", issuer, "--public-url", public, "--stor", &given]);
+        refusals.push((args, None, "--stor"));
+    }
+    for (args, endpoint, named) in refusals {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let serving = args.first() == Some(&"serve");
+        let mut vars: Vec<(&str, std::ffi::OsString)> = Vec::new();
+        if serving {
+            // serve takes no workspace: the refusal must be the URL's.
+            vars.push(("NEXUS_WORKSPACE_ID", "".into()));
+        }
+        if let Some(endpoint) = endpoint {
+            vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.into()));
+        }
+        let (code, stderr) = refused(&args, &vars);
+        assert_eq!(code, Some(2), "{args:?} {vars:?}: {stderr}");
+        assert!(stderr.contains(named), "{named}: {stderr}");
+        assert!(
+            !stderr.contains("S3cr3t") && !stderr.contains("Pw@"),
+            "{args:?} {vars:?}: {stderr}"
         );
     }
 }

@@ -12,6 +12,7 @@ use super::grant::{ACCESS_LIFE, SIGN_IN_LIFE};
 use super::introspect::Introspection;
 use super::issuer::Issuer;
 use super::store::{Store, StoreGiven, store_at};
+use crate::addresses::{UNPARSED, shown};
 use crate::keys::HeldKeys;
 
 /// `nexus-mcp serve`'s own flags.
@@ -393,23 +394,31 @@ fn introspection(
     }
 }
 
-/// `url`, when it is https, or http on a loopback host; no query, no fragment.
+/// `url`, when it is https, or http on a loopback host; no user or
+/// password, no query, no fragment. A refusal shows the URL as
+/// [`shown`] does: never a password, nor the text of one that does not parse.
 fn https_or_loopback(flag: &str, url: &str) -> Result<url::Url, String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("{flag} {url:?}: {e}"))?;
+    let said = shown(url);
+    let parsed = url::Url::parse(url).map_err(|e| format!("{flag} {said}: {e}"))?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(name)) => name == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
+    let userinfo = !parsed.username().is_empty() || parsed.password().is_some();
     match parsed.scheme() {
+        "https" | "http" if said == UNPARSED || userinfo => Err(format!(
+            "{flag} {said}: a URL with no user or password (a password in it is never sent, \
+             and never shown)"
+        )),
         "https" | "http" if parsed.query().is_some() || parsed.fragment().is_some() => Err(
-            format!("{flag} {url:?}: a URL with no query and no fragment"),
+            format!("{flag} {said}: a URL with no query and no fragment"),
         ),
         "https" => Ok(parsed),
         "http" if loopback => Ok(parsed),
         _ => Err(format!(
-            "{flag} {url:?}: https, or http only on a loopback host (tokens and consent would \
+            "{flag} {said}: https, or http only on a loopback host (tokens and consent would \
              cross the network in the clear)"
         )),
     }
@@ -420,13 +429,15 @@ fn https_or_loopback(flag: &str, url: &str) -> Result<url::Url, String> {
 fn allowed_origin(given: &str) -> Result<String, String> {
     let refused = || {
         format!(
-            "--allowed-origin {given:?}: an origin such as https://app.example.com; a wildcard \
-             or `null` would let any site call this server with its users' browsers"
+            "--allowed-origin {}: an origin such as https://app.example.com; a wildcard or \
+             `null` would let any site call this server with its users' browsers",
+            shown(given)
         )
     };
     let parsed = url::Url::parse(given).map_err(|_| refused())?;
     let origin = parsed.origin();
     let whole = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
+    let whole = whole && parsed.username().is_empty() && parsed.password().is_none();
     if !origin.is_tuple() || !whole || given.contains('*') {
         return Err(refused());
     }
@@ -439,8 +450,9 @@ fn served_path(public: &url::Url, given: &str) -> Result<String, String> {
     let path = public.path().trim_end_matches('/').to_owned();
     if path.is_empty() {
         return Err(format!(
-            "--public-url {given:?}: the URL MCP is served at, its path included \
-             (https://mcp.example.com/mcp), not only an origin"
+            "--public-url {}: the URL MCP is served at, its path included \
+             (https://mcp.example.com/mcp), not only an origin",
+            shown(given)
         ));
     }
     Ok(path)

@@ -78,10 +78,10 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     let keys = crate::keys::Keys::read().map_err(|why| (2, why))?;
     let public = url::Url::parse(&args.public_url)
         .ok()
-        .filter(|u| u.has_host());
+        .filter(|u| u.has_host() && u.username().is_empty() && u.password().is_none());
     let public = public.ok_or((
         2,
-        "--public-url is serve's URL (https://HOST/mcp)".to_owned(),
+        "--public-url is serve's URL (https://HOST/mcp, with no user or password)".to_owned(),
     ))?;
     let origin = public.origin().ascii_serialization();
     let mut bytes = [0u8; 32];

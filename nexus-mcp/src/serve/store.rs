@@ -156,7 +156,7 @@ impl Store {
         let redis = Redis {
             client,
             manager,
-            shown: shown(&url),
+            shown: crate::addresses::shown(url.as_str()),
             from: from.to_owned(),
         };
         Ok(Store::kept(Kept::Redis(Box::new(redis))))
@@ -473,16 +473,6 @@ pub(crate) fn read_url(text: &str, password: Option<(&str, &str)>) -> Result<url
     }
 }
 
-/// `url` (read whole by [`read_url`]) as a log line may show it: its
-/// scheme, host, port and database, never its user, password or query.
-fn shown(url: &url::Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    nexus_sdk::one_line(shown.as_str())
-}
-
 /// What the environment gives of the store, each value with the variable
 /// it came from: its URL (`NEXUS_MCP_STORE` or its `_FILE` twin), and its
 /// password alone (`NEXUS_MCP_STORE_PASSWORD` or its twin).
@@ -574,7 +564,10 @@ mod tests {
     #[test]
     fn a_stores_url_is_shown_without_its_secrets_and_refused_unless_redis() {
         let url = read_url("rediss://user:s3cret@redis.example:6380/2?x=s3cret", None);
-        assert_eq!(shown(&url.unwrap()), "rediss://redis.example:6380/2");
+        assert_eq!(
+            crate::addresses::shown(url.unwrap().as_str()),
+            "rediss://redis.example:6380/2?…"
+        );
         for url in [
             "http://redis.example",
             "redis-ish",
@@ -627,7 +620,10 @@ mod tests {
         let alone = ("NEXUS_MCP_STORE_PASSWORD_FILE", "p@ss/w0rd%#? x");
         let url = read_url("redis://redis.example:6379/0", Some(alone)).unwrap();
         assert_eq!(url.password(), Some("p%40ss%2Fw0rd%25%23%3F%20x"));
-        assert_eq!(shown(&url), "redis://redis.example:6379/0");
+        assert_eq!(
+            crate::addresses::shown(url.as_str()),
+            "redis://redis.example:6379/0"
+        );
         let twice = read_url("redis://:other@redis.example", Some(alone)).unwrap_err();
         assert!(
             twice.contains("given twice") && twice.contains(alone.0),

@@ -140,19 +140,40 @@ naming the value to set; none shows a value that may hold a secret.
 {{- if lt (int .Values.replicaCount) 2 }}
 {{- fail (printf "replicaCount (%v): at least 2, so that a rolling update or a drained node always leaves one serving" .Values.replicaCount) }}
 {{- end }}
-{{- $url := "[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s\"]*@" }}
+{{- /* A URL's user or password: an `@` anywhere past `://` in one string, so that a
+password's own `/ ? #` or space, unencoded, is caught too (a JSON string's escapes skipped). */}}
+{{- $url := `[A-Za-z][A-Za-z0-9+.-]*://(?:[^"\\]|\\.)*@` }}
 {{- range $key, $value := $s }}
 {{- if regexMatch $url (toJson $value) }}
 {{- fail (printf "serve.%s holds a URL with a user or password in it (its value is not shown): a password comes from a Secret, as a file (serve.store.secret, or serve.store.url with serve.store.passwordSecret)" $key) }}
 {{- end }}
 {{- end }}
-{{- if regexMatch $url .Values.telemetry.otlpEndpoint }}
+{{- range $key := list "timeout" "tokenBuffer" "connectWait" }}
+{{- $given := toString (index $s $key | default "") }}
+{{- if and $given (not (regexMatch `^[0-9]+(\.[0-9]+)?(ms|s)?$` $given)) }}
+{{- fail (printf "serve.%s (%q): a duration such as 30, 30s, 2.5s or 500ms" $key $given) }}
+{{- end }}
+{{- end }}
+{{- if and $s.signInLife (not (regexMatch `^[0-9]+[hd]$` (toString $s.signInLife))) }}
+{{- fail (printf "serve.signInLife (%q): hours or days, such as 12h or 7d" (toString $s.signInLife)) }}
+{{- end }}
+{{- range $s.allowSignIn }}
+{{- if not (regexMatch `^[^=]+=.+$` .) }}
+{{- fail (printf "serve.allowSignIn (%q): CLAIM=VALUE, such as hd=acme.com or groups=mcp-users" .) }}
+{{- end }}
+{{- end }}
+{{- with .Values.telemetry.otlpEndpoint }}
+{{- if not (regexMatch `^https?://[^\s]+$` .) }}
+{{- fail "telemetry.otlpEndpoint: the collector's http:// or https:// URL, with no space (its value is not shown)" }}
+{{- end }}
+{{- end }}
+{{- if regexMatch $url (toJson .Values.telemetry.otlpEndpoint) }}
 {{- fail "telemetry.otlpEndpoint holds a user or password (its value is not shown): the collector's key comes from telemetry.headersSecret" }}
 {{- end }}
 {{- if and .Values.telemetry.headersSecret.name (not .Values.telemetry.otlpEndpoint) }}
 {{- fail "telemetry.headersSecret needs telemetry.otlpEndpoint: the headers go to the collector that names" }}
 {{- end }}
-{{- if regexMatch $url .Values.gateway.url }}
+{{- if regexMatch $url (toJson .Values.gateway.url) }}
 {{- fail "gateway.url holds a user or password (its value is not shown): the Gateway's api key comes from gateway.apiKeySecret" }}
 {{- end }}
 {{- range $s.extraArgs }}

@@ -111,7 +111,8 @@ pub(crate) fn loopback(url: &url::Url) -> bool {
 
 /// The kind of redirect `uri` is, or why it is none.
 fn redirect_kind(uri: &str) -> Result<Kind, OAuthError> {
-    let shown = nexus_sdk::one_line(uri);
+    // As a refusal may show it: never a password, nor the text of one that does not parse.
+    let shown = crate::addresses::shown(uri);
     if uri.len() > LONGEST.0 {
         return Err(redirect(format!(
             "{shown}: longer than {} bytes",
@@ -121,6 +122,10 @@ fn redirect_kind(uri: &str) -> Result<Kind, OAuthError> {
     let parsed = url::Url::parse(uri).map_err(|_| redirect(format!("{shown}: not a URL")))?;
     if parsed.fragment().is_some() {
         return Err(redirect(format!("{shown}: a redirect URI has no fragment")));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let why = "a redirect URI has no user or password";
+        return Err(redirect(format!("{shown}: {why}")));
     }
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(Kind::Web),
