@@ -136,37 +136,35 @@ pub(crate) fn hop_ended() -> bool {
 /// The library client's HTTP agent: its configuration, its resolver held
 /// to the rule for the hop this thread's call is [`bound`] to.
 pub(crate) fn client_agent(config: Config) -> ureq::Agent {
-    let hops = PublicOnly {
-        trusted: Arc::default(),
-        flag: "--redirect-origin",
-        hops: true,
-    };
-    ureq::Agent::with_parts(config, DefaultConnector::default(), hops)
+    ureq::Agent::with_parts(config, DefaultConnector::default(), PublicOnly::Hops)
 }
 
-/// A resolver held to the rule: of the addresses a name resolves to only
-/// the public ones, refused when there are none (naming `flag`, which
-/// trusts an origin), unless its origin is `trusted`; with `hops`, only
-/// for the origin this thread's call is [`bound`] to (the Gateway's, the
-/// provider's and any other resolved as they are).
+/// A resolver held to the rule: of the addresses a name resolves to, only
+/// the public ones, refused when there are none (naming the flag that
+/// trusts an origin), for the connections each kind holds.
 #[derive(Debug)]
-pub(crate) struct PublicOnly {
-    pub(crate) trusted: Arc<Vec<String>>,
-    pub(crate) flag: &'static str,
-    pub(crate) hops: bool,
+pub(crate) enum PublicOnly {
+    /// A client document's fetch: every origin but those trusted
+    /// (`--oauth-client-document-origin`).
+    Documents(Arc<Vec<String>>),
+    /// The library's connections: only the redirect this thread's call is
+    /// [`bound`] to (the Gateway's, the provider's and any other resolved
+    /// as they are; `--redirect-origin` trusts an origin before it binds).
+    Hops,
 }
 
 impl PublicOnly {
     /// The origin of `uri` when the rule holds for it.
     fn holds(&self, uri: &Uri) -> Option<String> {
-        if self.hops && CALL.with_borrow(|call| call.bound.is_none()) {
+        if matches!(self, PublicOnly::Hops) && CALL.with_borrow(|call| call.bound.is_none()) {
             return None;
         }
         let origin = origin_of(&uri.to_string()).unwrap_or_default();
-        let held = if self.hops {
-            CALL.with_borrow(|call| call.bound.as_ref().is_some_and(|hop| hop.origin == origin))
-        } else {
-            !self.trusted.contains(&origin)
+        let held = match self {
+            PublicOnly::Documents(trusted) => !trusted.contains(&origin),
+            PublicOnly::Hops => {
+                CALL.with_borrow(|call| call.bound.as_ref().is_some_and(|hop| hop.origin == origin))
+            }
         };
         held.then_some(origin)
     }
@@ -190,11 +188,14 @@ impl Resolver for PublicOnly {
         if !kept.is_empty() {
             return Ok(kept);
         }
-        let flag = self.flag;
+        let flag = match self {
+            PublicOnly::Documents(_) => "--oauth-client-document-origin",
+            PublicOnly::Hops => "--redirect-origin",
+        };
         let why = format!(
             "its host resolves to no public address (a host inside your network: {flag} {origin})"
         );
-        if self.hops {
+        if matches!(self, PublicOnly::Hops) {
             let who = CALL.with_borrow_mut(|call| {
                 call.refused = true;
                 call.bound.take().map(|hop| hop.who).unwrap_or_default()
@@ -274,6 +275,12 @@ pub(crate) fn origin(flag: &str, given: &str) -> Result<String, String> {
     Ok(url.ok_or_else(why)?.origin().ascii_serialization())
 }
 
+/// Each of `given` (the values of `flag`) as [`origin`] reads it, or the
+/// first refusal.
+pub(crate) fn origins(flag: &str, given: &[String]) -> Result<Vec<String>, String> {
+    given.iter().map(|given| origin(flag, given)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,11 +312,7 @@ mod tests {
 
     #[test]
     fn a_hops_resolver_holds_only_the_origin_its_threads_call_is_bound_to() {
-        let hops = PublicOnly {
-            trusted: Arc::default(),
-            flag: "--redirect-origin",
-            hops: true,
-        };
+        let hops = PublicOnly::Hops;
         let at = |url: &str| url.parse::<Uri>().unwrap();
         assert_eq!(hops.holds(&at("http://inside.test:8080/x")), None);
         let who = "who=stdio".to_owned();
@@ -321,11 +324,7 @@ mod tests {
         assert_eq!(hops.holds(&at("https://gateway.test/v1/resolve")), None);
         assert!(!hop_ended(), "nothing was refused");
         assert_eq!(hops.holds(&at("http://inside.test:8080/x")), None, "ended");
-        let documents = PublicOnly {
-            trusted: Arc::new(vec!["https://trusted.test".to_owned()]),
-            flag: "--oauth-client-document-origin",
-            hops: false,
-        };
+        let documents = PublicOnly::Documents(Arc::new(vec!["https://trusted.test".to_owned()]));
         assert_eq!(documents.holds(&at("https://trusted.test/c.json")), None);
         let held = documents.holds(&at("https://stranger.test/c.json"));
         assert_eq!(held.as_deref(), Some("https://stranger.test"));

@@ -23,7 +23,9 @@
 //!   decided, counted and told) and `policy_command` (`nexus-mcp policy`).
 //! * Where a stranger's URL may lead: `addresses` (the public-address rule
 //!   a client document's fetch and a redirect off the provider's origin
-//!   obey, and the origins trusted past it; a leaf).
+//!   obey, the origins trusted past it, and a URL as a message shows it; a
+//!   leaf); `http` (the program's own HTTP exchanges through ureq, trusting
+//!   what the Gateway client trusts: the issuer's, the OTLP exporter's).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
 //!   once. Who a call acts for is a `principal::Principal`, made where the
 //!   request enters (stdio's operator, `serve`'s verified person) and read
@@ -51,6 +53,7 @@ mod env;
 mod failure;
 mod handshake;
 mod hint;
+mod http;
 mod keys;
 mod literals;
 mod logger;
@@ -317,19 +320,24 @@ fn usage(message: &str) -> ! {
         .exit()
 }
 
-fn main() -> ExitCode {
-    let mut cli = Cli::try_parse().unwrap_or_else(|error| {
+/// The command line read, or refused: a variable that is not UTF-8 named,
+/// and a value clap quotes shown without a URL's user or password.
+fn parsed() -> Cli {
+    Cli::try_parse().unwrap_or_else(|error| {
         match not_utf8(&Cli::command()).filter(|_| error.kind() == ErrorKind::InvalidUtf8) {
             Some(refused) => usage(&answer::said(&refused)),
             None if error.use_stderr() => {
-                // A value clap quotes may be a URL with a password in it.
                 let said = addresses::userinfo_hidden(&error.render().to_string());
                 eprint!("{said}");
                 std::process::exit(error.exit_code())
             }
             None => error.exit(),
         }
-    });
+    })
+}
+
+fn main() -> ExitCode {
+    let mut cli = parsed();
     if let Some(Command::Serve(args)) = &mut cli.mode
         && let Some(action) = args.action.take()
     {
@@ -353,9 +361,7 @@ fn main() -> ExitCode {
         Err(why) if checking => Some(why),
         Err(why) => usage(&why),
     };
-    let trusted = (cli.redirect_origins.iter())
-        .map(|given| addresses::origin("--redirect-origin", given))
-        .collect::<Result<Vec<String>, String>>();
+    let trusted = addresses::origins("--redirect-origin", &cli.redirect_origins);
     cli.redirect_origins = trusted.unwrap_or_else(|why| usage(&why));
     if cli.providers.iter().any(|p| p.trim().is_empty()) {
         usage("--provider names a provider: an empty name (a blank value, or `,,`) offers none");

@@ -35,8 +35,7 @@
 //! - [`check`](mod@check): `serve --check`;
 //! - [`command`]: `serve revoke`, for the operator;
 //! - [`told`]: what a refusal tells the operator, once per reason a while;
-//! - [`closing`]: a listener that closes at SIGTERM, a body read whole;
-//! - [`http`]: the OAuth crates' requests through ureq.
+//! - [`closing`]: a listener that closes at SIGTERM, a body read whole.
 //!
 //! This file holds [`run`], which builds the router from them and serves
 //! until SIGTERM, and the rereading at SIGHUP.
@@ -50,7 +49,6 @@ pub(crate) mod command;
 mod deny;
 mod door;
 pub(crate) mod grant;
-pub(crate) mod http;
 mod introspect;
 mod issuer;
 mod login;

@@ -118,7 +118,7 @@ pub(crate) fn start() -> Result<Option<SdkTracerProvider>, String> {
     let timeout = var("OTEL_EXPORTER_OTLP_TIMEOUT")?
         .and_then(|ms| ms.trim().parse().ok())
         .map_or(Duration::from_secs(10), Duration::from_millis);
-    let agent = crate::serve::http::config(timeout).build().into();
+    let agent = crate::http::config(timeout).build().into();
     let mut exporter = SpanExporter::builder()
         .with_http()
         .with_http_client(Ureq(agent))

@@ -229,9 +229,8 @@ impl ServeArgs {
                     .to_owned(),
             );
         }
-        let document_origins = (self.document_origins.iter())
-            .map(|given| crate::addresses::origin("--oauth-client-document-origin", given))
-            .collect::<Result<Vec<String>, String>>()?;
+        let document_origins =
+            crate::addresses::origins("--oauth-client-document-origin", &self.document_origins)?;
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
         let introspection = introspection(self.introspection_client_id, secret)?;
         if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {

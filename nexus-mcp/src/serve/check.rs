@@ -16,10 +16,10 @@ use serde_json::Value;
 
 use super::admit::Admission;
 use super::bearer::{Gate, Hosts};
-use super::http;
 use super::introspect::Why;
 use super::oauth::Client;
 use super::store::{Down, Store};
+use crate::http;
 use crate::keys::Sealing;
 use crate::server::NexusServer;
 

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::watch;
 
-use super::http;
 use super::issuer::Endpoint;
+use crate::http;
 
 /// How long an answer that refuses a token is kept.
 const REFUSED_FOR: Duration = Duration::from_secs(10);

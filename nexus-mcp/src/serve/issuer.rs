@@ -77,7 +77,7 @@ impl Issuer {
     pub(crate) fn new(url: &str) -> Issuer {
         Issuer {
             url: url.to_owned(),
-            agent: super::http::agent(FETCH_TIMEOUT),
+            agent: crate::http::agent(FETCH_TIMEOUT),
             held: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(None),
         }

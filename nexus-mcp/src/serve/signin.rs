@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 use crate::policy::Attributes;
 use serde_json::{Map, Value};
 
-use super::http;
 use super::issuer::{Issuer, Missing};
 use super::page::{cookie, page, set_cookie};
 use super::reads::Reads;
+use crate::http;
 use crate::keys::{KEYS_DIFFER, Sealing};
 use crate::ticket::Links;
 

@@ -513,7 +513,7 @@ pub(crate) fn store_at(flag: Option<String>, given: StoreGiven) -> Result<Store,
 /// roots only that way, in place of its own), else against redis-rs's
 /// webpki roots, the same set.
 fn client(url: &url::Url) -> redis::RedisResult<redis::Client> {
-    let trusted = super::http::trusted();
+    let trusted = crate::http::trusted();
     match trusted.root_certs() {
         ureq::tls::RootCerts::Specific(roots) if url.scheme() == "rediss" => {
             let pem = roots.iter().map(|root| pem(root.der())).collect::<String>();

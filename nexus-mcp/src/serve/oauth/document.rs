@@ -104,13 +104,9 @@ pub(crate) struct Documents {
 impl Documents {
     /// A fetcher trusting the origins `trusted` past the public https rule.
     pub(crate) fn new(trusted: Vec<String>) -> Documents {
-        let config = crate::serve::http::config(ASK).build();
+        let config = crate::http::config(ASK).build();
         let trusted = Arc::new(trusted);
-        let resolver = PublicOnly {
-            trusted: Arc::clone(&trusted),
-            flag: "--oauth-client-document-origin",
-            hops: false,
-        };
+        let resolver = PublicOnly::Documents(Arc::clone(&trusted));
         Documents {
             agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver),
             trusted,

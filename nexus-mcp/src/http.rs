@@ -1,6 +1,9 @@
-//! The OAuth crates' HTTP client on the ureq the SDK already uses, as
-//! oauth2 keeps its own adapters in a file apiece: no redirects followed,
-//! a status never an error, and a body capped.
+//! The program's own HTTP exchanges (`serve`'s with the issuer, its
+//! client documents and its store's TLS; the OTLP exporter's) on the ureq
+//! the SDK already uses, trusting what the Gateway client trusts; and the
+//! OAuth crates' HTTP client on it, as oauth2 keeps its own adapters in a
+//! file apiece: no redirects followed, a status never an error, and a body
+//! capped.
 
 use std::time::Duration;
 
