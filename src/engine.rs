@@ -55,7 +55,7 @@ impl Engine {
         // From the environment it was read and checked; here it was set in code.
         check_timeout(timeout, 4, "NexusClientOptions::timeout")?;
         let retry = options.retry_policy.normalized();
-        let transport = Transport::new(options)?;
+        let transport = Transport::new(timeout, options.agent)?;
         let gateway = Gateway::new(options, &retry, transport.clone())?;
         let call_budget = timeout
             .saturating_mul(retry.retries.saturating_add(1))

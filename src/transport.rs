@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use ureq::http::{Method, Request, Response, Uri};
 use ureq::{Agent, Body, Proxy};
 
-use crate::NexusClientOptions;
 use crate::error::{Limit, NexusError, Peer};
 use crate::url::is_loopback_host;
 
 /// `User-Agent` of every request the SDK sends.
 pub(crate) const USER_AGENT: &str = concat!("nexus-gateway-sdk/", env!("CARGO_PKG_VERSION"));
+
+/// What builds the agent from the configuration the SDK chose: a program's
+/// (`NexusClientOptions::agent`), or `Agent::new_with_config`.
+pub(crate) type MakeAgent = fn(ureq::config::Config) -> Agent;
 
 /// The longest a TCP connect may take, whatever the client's timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,16 +117,16 @@ fn proxy_with_exceptions(url: &str, no_proxy: Option<&str>) -> Option<Proxy> {
 
 impl Transport {
     /// An agent that leaves statuses, redirects and retries to the SDK and
-    /// bounds every request by the options' `timeout` as a whole (resolve,
-    /// connect, send, headers, body), built by their `agent` if they give
-    /// one, and the environment's proxies; `invalid_input` for a proxy
-    /// variable that names no usable proxy.
-    pub(crate) fn new(options: &NexusClientOptions) -> Result<Transport, NexusError> {
+    /// bounds every request by `timeout` as a whole (resolve, connect, send,
+    /// headers, body), built by `agent` if the program gives one, and the
+    /// environment's proxies; `invalid_input` for a proxy variable that names
+    /// no usable proxy.
+    pub(crate) fn new(timeout: Duration, agent: Option<MakeAgent>) -> Result<Self, NexusError> {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_global(Some(options.timeout))
-            .timeout_connect(Some(options.timeout.min(MAX_CONNECT_TIMEOUT)))
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(MAX_CONNECT_TIMEOUT)))
             .user_agent(USER_AGENT)
             .allow_non_standard_methods(true)
             // The proxy is chosen per request, for its scheme (`Proxies`).
@@ -131,8 +134,8 @@ impl Transport {
         #[cfg(any(feature = "rustls", feature = "native-tls"))]
         let config = config.tls_config(crate::setting::tls()?);
         Ok(Transport {
-            agent: options.agent.unwrap_or(Agent::new_with_config)(config.build()),
-            timeout: options.timeout,
+            agent: agent.unwrap_or(Agent::new_with_config)(config.build()),
+            timeout,
             proxies: Proxies::from_env(crate::setting::var)?,
         })
     }
