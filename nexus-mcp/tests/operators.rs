@@ -471,12 +471,7 @@ fn every_call_has_its_line_in_the_trail_listings_and_refusals_included() {
 /// the operator trusts is followed.
 #[test]
 fn a_redirect_off_the_providers_origin_to_a_private_address_is_never_followed() {
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_mcp_secret").api_base_url(&api.url());
-    gateway.add_provider("ws-1", "github", github);
-    let inside = FakeUpstream::start();
-    inside.set_reply("/secret", FakeReply::new(200).body("internal answer"));
-    let port = inside.url().rsplit(':').next().unwrap().to_owned();
+    let (gateway, api, inside, port) = common::api_and_inside();
     let mut session = Session::start_with(&gateway, &[], &[("NEXUS_LOG", "info")]);
     for to in [
         format!("http://127.0.0.1:{port}/secret"),

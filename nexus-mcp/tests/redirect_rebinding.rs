@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Session, fetch, is_error, text};
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
+use nexus_gateway_fake::FakeReply;
 use simple_dns::rdata::{A, RData};
 use simple_dns::{CLASS, Packet, QTYPE, ResourceRecord, TYPE};
 
@@ -59,12 +59,7 @@ fn inside_the_stage() {
     assert_eq!(looked(), [IpAddr::V4(PUBLIC)]);
     assert_eq!(looked(), [IpAddr::V4(Ipv4Addr::LOCALHOST)]);
 
-    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
-    let github = FakeProvider::oauth2("gho_mcp_secret").api_base_url(&api.url());
-    gateway.add_provider("ws-1", "github", github);
-    let inside = FakeUpstream::start();
-    inside.set_reply("/secret", FakeReply::new(200).body("internal answer"));
-    let port = inside.url().rsplit(':').next().unwrap().to_owned();
+    let (gateway, api, inside, port) = common::api_and_inside();
     let to = format!("http://{NAME}:{port}/secret");
     api.set_reply("/moved", FakeReply::new(302).header("Location", &to));
 

@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeReply, FakeUpstream};
 use serde_json::{Value, json};
 
 /// How long a test waits for an answer it is owed before failing.
@@ -33,6 +33,19 @@ pub fn gateway() -> (FakeGateway, FakeUpstream) {
     let stripe = FakeProvider::header("Authorization", Some("Bearer "), "sk_mcp_secret");
     gateway.add_provider("ws-1", "stripe", stripe.api_base_url(&api.url()));
     (gateway, api)
+}
+
+/// A Gateway whose github API is `api`, and a host inside the network
+/// that a redirect may lead to (its `/secret` answers "internal answer"):
+/// the Gateway, the API, the host inside and its port.
+pub fn api_and_inside() -> (FakeGateway, FakeUpstream, FakeUpstream, String) {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_mcp_secret").api_base_url(&api.url());
+    gateway.add_provider("ws-1", "github", github);
+    let inside = FakeUpstream::start();
+    inside.set_reply("/secret", FakeReply::new(200).body("internal answer"));
+    let port = inside.url().rsplit(':').next().unwrap().to_owned();
+    (gateway, api, inside, port)
 }
 
 /// Waits (bounded) until the fake's OTLP receiver holds a span `name` of
