@@ -231,6 +231,21 @@ pub(crate) fn shown(given: &str) -> String {
     nexus_sdk::one_line(&format!("{url}{asked}{marked}"))
 }
 
+/// `given` read as a URL with no user or password in it (nor a password's
+/// `@` read into its path); or why not, the URL as [`shown`] shows it,
+/// then why: the one check every URL a person gives `nexus-mcp` passes.
+pub(crate) fn read_without_password(given: &str) -> Result<url::Url, String> {
+    let said = shown(given);
+    let url = url::Url::parse(given.trim()).map_err(|e| format!("{said}: {e}"))?;
+    if said == UNPARSED || !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{said}: a URL with no user or password (a password in it is never sent, and \
+             never shown)"
+        ));
+    }
+    Ok(url)
+}
+
 /// `text` (a message that may quote a URL it did not read, as clap's
 /// refusal of a command line does) with every URL's user and password, up
 /// to the last `@` of the word, left out: `redis://:pa/ss@host` is
@@ -262,10 +277,9 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
 /// `given` (the value of `flag`, an origin a stranger's URL may reach) as
 /// a URL's origin, or why not, naming `flag`.
 pub(crate) fn origin(flag: &str, given: &str) -> Result<String, String> {
-    let url = url::Url::parse(given)
-        .ok()
-        .filter(|u| u.has_host() && u.path() == "/" && u.username().is_empty());
-    let url = url.filter(|u| matches!(u.scheme(), "http" | "https") && u.password().is_none());
+    let url = read_without_password(given).ok();
+    let url = url.filter(|u| u.has_host() && u.path() == "/");
+    let url = url.filter(|u| matches!(u.scheme(), "http" | "https"));
     let why = || {
         format!(
             "{flag} {}: an origin (https://host[:port], no user or password)",

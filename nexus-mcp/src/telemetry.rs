@@ -72,20 +72,13 @@ static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// password (the collector's credentials go in the headers); or why not,
 /// never its text.
 fn endpoint_checked(named: &str, endpoint: &str) -> Result<(), String> {
-    let said = crate::addresses::shown(endpoint);
-    let url = url::Url::parse(endpoint.trim())
-        .ok()
-        .filter(|_| said != crate::addresses::UNPARSED);
-    let Some(url) = url else {
-        return Err(format!("{named} {said}: the collector's OTLP/HTTP URL"));
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{named} {said}: a URL with no user or password; give the collector's \
-             credentials in OTEL_EXPORTER_OTLP_HEADERS_FILE"
-        ));
-    }
-    Ok(())
+    crate::addresses::read_without_password(endpoint)
+        .map(drop)
+        .map_err(|why| {
+            format!(
+                "{named} {why}; the collector's credentials go in OTEL_EXPORTER_OTLP_HEADERS_FILE"
+            )
+        })
 }
 
 /// The traces' exporter started, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the

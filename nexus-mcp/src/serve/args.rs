@@ -12,7 +12,7 @@ use super::grant::{ACCESS_LIFE, SIGN_IN_LIFE};
 use super::introspect::Introspection;
 use super::issuer::Issuer;
 use super::store::{Store, StoreGiven, store_at};
-use crate::addresses::{UNPARSED, shown};
+use crate::addresses::{read_without_password, shown};
 use crate::keys::HeldKeys;
 
 /// `nexus-mcp serve`'s own flags.
@@ -397,20 +397,15 @@ fn introspection(
 /// password, no query, no fragment. A refusal shows the URL as
 /// [`shown`] does: never a password, nor the text of one that does not parse.
 fn https_or_loopback(flag: &str, url: &str) -> Result<url::Url, String> {
+    let parsed = read_without_password(url).map_err(|why| format!("{flag} {why}"))?;
     let said = shown(url);
-    let parsed = url::Url::parse(url).map_err(|e| format!("{flag} {said}: {e}"))?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(name)) => name == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
-    let userinfo = !parsed.username().is_empty() || parsed.password().is_some();
     match parsed.scheme() {
-        "https" | "http" if said == UNPARSED || userinfo => Err(format!(
-            "{flag} {said}: a URL with no user or password (a password in it is never sent, \
-             and never shown)"
-        )),
         "https" | "http" if parsed.query().is_some() || parsed.fragment().is_some() => Err(
             format!("{flag} {said}: a URL with no query and no fragment"),
         ),
@@ -433,10 +428,9 @@ fn allowed_origin(given: &str) -> Result<String, String> {
             shown(given)
         )
     };
-    let parsed = url::Url::parse(given).map_err(|_| refused())?;
+    let parsed = read_without_password(given).map_err(|_| refused())?;
     let origin = parsed.origin();
     let whole = parsed.path() == "/" && parsed.query().is_none() && parsed.fragment().is_none();
-    let whole = whole && parsed.username().is_empty() && parsed.password().is_none();
     if !origin.is_tuple() || !whole || given.contains('*') {
         return Err(refused());
     }

@@ -76,9 +76,8 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
 /// `serve client add`: the registration as JSON, or why not.
 fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     let keys = crate::keys::Keys::read().map_err(|why| (2, why))?;
-    let public = url::Url::parse(&args.public_url)
-        .ok()
-        .filter(|u| u.has_host() && u.username().is_empty() && u.password().is_none());
+    let public = crate::addresses::read_without_password(&args.public_url).ok();
+    let public = public.filter(|u| u.has_host());
     let public = public.ok_or((
         2,
         "--public-url is serve's URL (https://HOST/mcp, with no user or password)".to_owned(),

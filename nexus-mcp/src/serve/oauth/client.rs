@@ -119,13 +119,9 @@ fn redirect_kind(uri: &str) -> Result<Kind, OAuthError> {
             LONGEST.0
         )));
     }
-    let parsed = url::Url::parse(uri).map_err(|_| redirect(format!("{shown}: not a URL")))?;
+    let parsed = crate::addresses::read_without_password(uri).map_err(redirect)?;
     if parsed.fragment().is_some() {
         return Err(redirect(format!("{shown}: a redirect URI has no fragment")));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        let why = "a redirect URI has no user or password";
-        return Err(redirect(format!("{shown}: {why}")));
     }
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(Kind::Web),
