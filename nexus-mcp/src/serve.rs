@@ -15,6 +15,8 @@
 //! - [`revoked`]: what is revoked, as each replica holds it;
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
+//! - [`jws`]: one check for every signed token it reads, each kind's
+//!   differences named;
 //! - [`bearer`]: the OAuth resource server: a token checked, its person;
 //! - [`remembered`]: the tokens it verified lately, by their hash;
 //! - [`issuer`]: the issuer's metadata and keys, read once for everyone;
@@ -51,6 +53,7 @@ mod door;
 pub(crate) mod grant;
 mod introspect;
 mod issuer;
+pub(crate) mod jws;
 mod login;
 mod oauth;
 mod page;

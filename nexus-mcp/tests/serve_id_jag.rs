@@ -14,7 +14,7 @@ mod common;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::front::{client_add, proxy};
+use common::front::{client_add, client_assertion, document_key, proxy};
 use common::served::{Served, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -690,22 +690,6 @@ fn two_people_reach_three_replicas_behind_nginx_with_id_jags_each_in_their_own_w
     }
 }
 
-/// A P-256 key pair made for the test: its signing key, and its public JWK
-/// (kid `doc-key`), as a client ID metadata document publishes it.
-fn document_key() -> (jsonwebtoken::EncodingKey, Value) {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng);
-    let point = pair.unwrap().public_key().as_ref().to_vec();
-    let jwk = json!({
-        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "doc-key",
-        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-    });
-    (jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
-}
-
 /// The form that presents the ID-JAG `assertion`, the client proven by its
 /// `signed` client assertion (RFC 7523 §2.2).
 fn keyed<'a>(assertion: &'a str, signed: &'a str) -> [(&'a str, &'a str); 4] {
@@ -718,22 +702,6 @@ fn keyed<'a>(assertion: &'a str, signed: &'a str) -> [(&'a str, &'a str); 4] {
         ),
         ("client_assertion", signed),
     ]
-}
-
-/// A client assertion (RFC 7523 §3) of the document client `id` for
-/// `audience`, signed with `key`, its `jti` `jti`.
-fn client_assertion(
-    key: &jsonwebtoken::EncodingKey,
-    id: &str,
-    audience: &str,
-    jti: &str,
-) -> String {
-    let now = jsonwebtoken::get_current_timestamp();
-    let claims =
-        json!({"iss": id, "sub": id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60});
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = Some("doc-key".into());
-    jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
 #[test]
@@ -758,7 +726,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     let trusted = ["--oauth-client-document-origin", &api.url()];
     let (_served, origin) = proxy(&issuer, &gateway, &trusted);
     let presented = |assertion: &str, jti: &str| {
-        let signed = client_assertion(&key, &id, &format!("{origin}/token"), jti);
+        let signed = client_assertion(&key, &id, &origin, jti);
         let form = keyed(assertion, &signed);
         token(&origin, None, &form)
     };
@@ -775,7 +743,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     );
     // Signed by another key: refused.
     let (other, _) = document_key();
-    let forged = client_assertion(&other, &id, &format!("{origin}/token"), "ca-2");
+    let forged = client_assertion(&other, &id, &origin, "ca-2");
     let form = keyed(&again, &forged);
     let (status, refused, _) = token(&origin, None, &form);
     assert_eq!(
@@ -799,7 +767,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
     api.set_reply("/keyed.json", json(&keyed_document));
     api.set_reply("/keys.json", json(&json!({"keys": [document_key().1]})));
     let keyed_id = format!("{}/keyed.json", api.url());
-    let signed = client_assertion(&key, &keyed_id, &format!("{origin}/token"), "ca-4");
+    let signed = client_assertion(&key, &keyed_id, &origin, "ca-4");
     let fresh =
         issuer.mint(&id_jag("alice", &origin, &keyed_id, "k-3").claim("scope", Value::Null));
     let form = keyed(&fresh, &signed);
@@ -811,7 +779,7 @@ fn a_document_client_authenticates_with_its_key_and_presents_an_id_jag() {
         "{refused}"
     );
     api.set_reply("/keys.json", json(&json!({"keys": [jwk]})));
-    let signed = client_assertion(&key, &keyed_id, &format!("{origin}/token"), "ca-5");
+    let signed = client_assertion(&key, &keyed_id, &origin, "ca-5");
     let form = keyed(&fresh, &signed);
     assert_eq!(token(&origin, None, &form).0, 200);
 }

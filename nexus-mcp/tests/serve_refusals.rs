@@ -113,7 +113,7 @@ fn no_token_none_and_hmac_forgeries_and_a_token_in_the_url_are_401() {
 }
 
 #[test]
-fn an_unknown_key_refreshes_the_jwks_once_and_a_jku_is_never_fetched() {
+fn an_unknown_key_refreshes_the_jwks_once_and_a_token_bringing_a_key_is_refused_unfetched() {
     let (issuer, _gateway, _api, served) = setup(&[]);
     let at_start = issuer.jwks_fetches();
     assert_eq!(at_start, 1, "fetched once at start");
@@ -140,14 +140,14 @@ fn an_unknown_key_refreshes_the_jwks_once_and_a_jku_is_never_fetched() {
     let rotated = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
     invalid(&served, &rotated, "a key newer than the 30 s refresh");
     assert_eq!(issuer.jwks_fetches(), at_start + 1);
-    // A jku or x5u a token names is never fetched; the issuer's own key decides.
+    // A token that brings a key (a jku to fetch) is refused, as every kind
+    // of token is (one JWS rule), and the key is never fetched.
     let elsewhere = FakeUpstream::start();
     let jku = FakeToken::new("alice")
         .audience(&served.resource)
         .key("ec-1")
         .jku(&format!("{}/keys", elsewhere.url()));
-    let (status, _) = listed(&served, &issuer.mint(&jku));
-    assert_eq!(status, 200);
+    invalid(&served, &issuer.mint(&jku), "a key of its own");
     assert_eq!(elsewhere.request_count(), 0);
 }
 

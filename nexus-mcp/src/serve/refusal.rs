@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use axum::Json;
+use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -111,6 +112,18 @@ impl OAuthError {
     /// A refusal of the request (400).
     pub(crate) fn bad(code: ErrorCode, why: impl Into<Cow<'static, str>>) -> OAuthError {
         OAuthError::new(StatusCode::BAD_REQUEST, code, why)
+    }
+
+    /// A form's fields, or the one refusal of a malformed one at every
+    /// endpoint that reads a form (RFC 6749 §3.1, §5.2): 400
+    /// `invalid_request`, whether its body is not a form, gives a parameter
+    /// twice, lacks one the endpoint needs or weighs too much.
+    pub(crate) fn form<T>(asked: Result<axum::Form<T>, FormRejection>) -> Result<T, OAuthError> {
+        asked.map(|axum::Form(asked)| asked).map_err(|_| {
+            let why = "the body is a form (application/x-www-form-urlencoded), each of its \
+                       parameters given once";
+            OAuthError::bad(ErrorCode::InvalidRequest, why)
+        })
     }
 }
 

@@ -27,6 +27,7 @@ use crate::policy::Attributes;
 use serde_json::{Map, Value};
 
 use super::issuer::{Issuer, Missing};
+use super::jws;
 use super::page::{cookie, page, set_cookie};
 use super::reads::Reads;
 use crate::http;
@@ -565,9 +566,21 @@ async fn person_in(
         .as_ref()
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
-    let kid = jsonwebtoken::decode_header(jwt)
-        .ok()
-        .and_then(|header| header.kid);
+    // The rule every signed token is held to (its header, and its times
+    // below); the signature, issuer, audience and nonce are the OpenID
+    // Connect crate's.
+    let refused = |why: jws::Refused| NotSignedIn::Person(format!("the ID token {}", why.0));
+    let kind = jws::Kind {
+        types: &["jwt"],
+        untyped: true,
+        issuer: login.issuer.url(),
+        audiences: &[],
+        sole_audience: false,
+        subject: None,
+        required: &[],
+        longest: None,
+    };
+    let kid = jws::header(jwt, &kind).map_err(refused)?.kid;
     if let Err(Missing::Unreadable(why)) =
         login.issuer.key(kid.as_deref().unwrap_or_default()).await
     {
@@ -584,6 +597,7 @@ async fn person_in(
     // they are: the person's claim, as the bearer check reads it.
     let others = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(jwt);
     let others = others.unwrap_or_default();
+    jws::times(&others, None, jsonwebtoken::get_current_timestamp()).map_err(refused)?;
     let sub = claims.subject().to_string();
     let read = read_person(&login.reads, claims.issuer().to_string(), &sub, &others)?;
     if let Some(line) = login.reads.no_groups(&others) {

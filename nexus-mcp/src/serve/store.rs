@@ -29,6 +29,11 @@ use super::revoked::{Revocations, Revoked};
 /// The most a step may wait for the store.
 const WAIT: Duration = Duration::from_secs(2);
 
+/// The longest an assertion is held spent, whatever its caller asks: no
+/// assertion this server takes lives longer ([`super::jws`] bounds each
+/// kind to minutes), so a flood of them holds keys × minutes at most.
+const SPENT_AT_MOST: Duration = Duration::from_secs(15 * 60);
+
 /// How often a running replica reads the list of revocations, which says
 /// too whether its store answers: how soon a revocation made on another
 /// replica holds on this one.
@@ -354,6 +359,7 @@ impl Store {
     /// Whether `key` (an assertion's) is spent now for the first time, on
     /// any replica; it is held spent for `life`.
     pub(crate) async fn spend(&self, key: &str, life: Duration) -> Result<bool, Down> {
+        let life = life.min(SPENT_AT_MOST);
         match &self.kept {
             Kept::Memory(_) => {
                 let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());

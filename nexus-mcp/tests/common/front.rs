@@ -41,14 +41,22 @@ pub fn signed_in_with(
 /// consent page: the client id, and what the host's redirect carries.
 pub fn signed_in_at(served: &Served, origin: &str) -> (String, HashMap<String, String>) {
     let id = host(served);
+    let said = signed_in_by(origin, &id);
+    (id, said)
+}
+
+/// The person the issuer approves next signed in at `origin` through the
+/// client `id` (its redirect http://127.0.0.1:9/cb), in a browser that
+/// allows the consent page: what the host's redirect carries.
+pub fn signed_in_by(origin: &str, id: &str) -> HashMap<String, String> {
     let mut browser = Browser::new();
-    let (_, _, page) = browser.open(&authorize_url(origin, &id));
+    let (_, _, page) = browser.open(&authorize_url(origin, id));
     let allow = [("pending", field(&page, "pending"))];
     let (_, to_issuer, _) = browser.submit(&format!("{origin}/authorize"), &allow);
     let (_, back, _) = browser.open(&to_issuer.expect("to the issuer"));
     let (_, to_host, _) = browser.open(&back.expect("back to serve"));
     let to_host = url::Url::parse(&to_host.expect("to the host")).unwrap();
-    (id, to_host.query_pairs().into_owned().collect())
+    to_host.query_pairs().into_owned().collect()
 }
 
 /// `person` signed in through a replica of `serve --oauth-proxy` (with
@@ -254,4 +262,38 @@ pub fn replicas(
         _nginx: Some(nginx),
         _redis: Some(redis),
     }
+}
+
+/// A P-256 key pair made for the test: its signing key, and its public JWK
+/// (kid `doc-key`), as a client ID metadata document publishes it.
+pub fn document_key() -> (jsonwebtoken::EncodingKey, Value) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng);
+    let point = pair.unwrap().public_key().as_ref().to_vec();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "doc-key",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    });
+    (jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
+}
+
+/// A client assertion (RFC 7523 §3) of the document client `id` for
+/// `audience`, signed with `key` (kid `doc-key`), its `jti` `jti`, living a
+/// minute.
+pub fn client_assertion(
+    key: &jsonwebtoken::EncodingKey,
+    id: &str,
+    audience: &str,
+    jti: &str,
+) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims =
+        json!({"iss": id, "sub": id, "aud": audience, "jti": jti, "iat": now, "exp": now + 60});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("doc-key".into());
+    jsonwebtoken::encode(&header, &claims, key).unwrap()
 }

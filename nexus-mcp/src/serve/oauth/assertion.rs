@@ -11,10 +11,11 @@
 //! client and one line to the operator naming the check, never the
 //! assertion.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
 use super::authn::Asker;
@@ -22,23 +23,51 @@ use super::front::Front;
 use crate::principal::{person, sha256_hex};
 use crate::serve::grant::{Grant, MOST_ASSERTION, client_mark};
 use crate::serve::issuer::Missing;
+use crate::serve::jws::{self, Kind};
 use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::read_person;
 use crate::serve::store::Down;
 
-/// The longest an ID-JAG may live (`exp` − `iat`), and the clocks' skew.
-const LONGEST_LIFE: u64 = 300;
-const SKEW: u64 = 60;
+/// The longest an ID-JAG may live (`exp` − `iat`).
+const LONGEST_LIFE: Duration = Duration::from_secs(300);
 
 /// A check an assertion failed, as the operator's line names it.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Failed(pub(crate) &'static str);
+pub(crate) struct Failed(pub(crate) Cow<'static, str>);
 
-/// What a checked ID-JAG says: its claims, its `jti`, its `exp`.
+impl From<jws::Refused> for Failed {
+    fn from(refused: jws::Refused) -> Failed {
+        Failed(refused.0)
+    }
+}
+
+/// A failed check named `what`.
+fn failed(what: &'static str) -> Failed {
+    Failed(Cow::Borrowed(what))
+}
+
+/// What a checked ID-JAG says: its claims, its `jti`, and how long its
+/// `jti` need be held spent.
 pub(crate) struct Asserted {
     pub(crate) claims: Map<String, Value>,
     pub(crate) jti: String,
-    pub(crate) exp: u64,
+    pub(crate) lives: Duration,
+}
+
+/// An ID-JAG of `front`'s issuer, as [`jws`] checks every token: typed
+/// `oauth-id-jag+jwt`, for this server's issuer identifier alone, naming a
+/// person, issued, and living at most [`LONGEST_LIFE`].
+fn id_jag<'a>(issuer: &'a str, audience: &'a [&'a str; 1]) -> Kind<'a> {
+    Kind {
+        types: &["oauth-id-jag+jwt"],
+        untyped: false,
+        issuer,
+        audiences: audience,
+        sole_audience: true,
+        subject: None,
+        required: &["sub", "iat", "jti"],
+        longest: Some(LONGEST_LIFE),
+    }
 }
 
 /// The assertion checked against `front` for the client `client`, up to
@@ -49,32 +78,34 @@ pub(crate) async fn checked(
     client: &str,
     assertion: &str,
 ) -> Result<Asserted, Option<Failed>> {
-    let header = header_checked(assertion)?;
+    let audience = [front.origin.as_str()];
+    let kind = id_jag(&front.issuer, &audience);
+    if assertion.len() > MOST_ASSERTION {
+        return Err(Some(failed("larger than 16 KiB")));
+    }
+    let header = jws::header(assertion, &kind).map_err(Failed::from)?;
     let unverified =
         jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
-    let unverified = unverified.map_err(|_| Failed("the claims do not read"))?;
+    let unverified = unverified.map_err(|_| failed("the claims do not read"))?;
     // The issuer to the byte, before any key is fetched.
     if unverified.get("iss").and_then(Value::as_str) != Some(front.issuer.as_str()) {
-        return Err(Some(Failed("iss is not --issuer")));
+        return Err(Some(failed("iss is not --issuer")));
     }
-    let kid = header.kid.ok_or(Failed("no kid"))?;
+    let kid = header.kid.clone().ok_or(failed("no kid"))?;
     let jwk = match front.login.issuer.key(&kid).await {
         Ok(jwk) => jwk,
-        Err(Missing::Unknown) => return Err(Some(Failed("a key the issuer does not publish"))),
+        Err(Missing::Unknown) => return Err(Some(failed("a key the issuer does not publish"))),
         Err(Missing::Unreadable(_)) => return Err(None),
     };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| Failed("the issuer's key does not read"))?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[&front.issuer]);
-    validation.set_audience(&[&front.origin]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    validation.leeway = SKEW;
-    let verified = jsonwebtoken::decode::<Map<String, Value>>(assertion, &key, &validation);
-    let claims = verified
-        .map_err(|_| Failed("the signature, aud or exp"))?
-        .claims;
-    let (jti, exp) = claims_checked(&claims, (&front.resource, client))?;
-    Ok(Asserted { claims, jti, exp })
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| failed("the issuer's key does not read"))?;
+    let now = jsonwebtoken::get_current_timestamp();
+    let verified = jws::verified(assertion, &header, &key, (&kind, now)).map_err(Failed::from)?;
+    let jti = profiled(&verified.claims, (&front.resource, client))?;
+    Ok(Asserted {
+        claims: verified.claims,
+        jti,
+        lives: verified.lives,
+    })
 }
 
 /// What the ID-JAG `assertion` grants the client `asker` (confidential:
@@ -84,16 +115,16 @@ pub(crate) async fn checked(
 /// on every replica; or why not.
 pub(crate) async fn granted(
     front: &Front,
-    asker: Option<&Asker>,
+    asker: &Asker,
     assertion: &str,
     scope: Option<&str>,
 ) -> Result<Grant, OAuthError> {
     let (public_too, _) = front.id_jag;
-    let Some(asker) = asker.filter(|asker| asker.confidential || public_too) else {
+    if !(asker.confidential || public_too) {
         let why = "the ID-JAG grant is for a client `serve client add` made, authenticated \
                    with its secret (or any, with --id-jag-from-public-clients)";
         return Err(OAuthError::bad(ErrorCode::UnauthorizedClient, why));
-    };
+    }
     let refused = |check: &str| {
         let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
         let said = said.unwrap_or_default();
@@ -109,7 +140,7 @@ pub(crate) async fn granted(
     };
     let asserted = match checked(front, &asker.id, assertion).await {
         Ok(asserted) => asserted,
-        Err(Some(Failed(check))) => return Err(refused(check)),
+        Err(Some(Failed(check))) => return Err(refused(&check)),
         Err(None) => return Err(unavailable("the issuer's keys cannot be read now")),
     };
     let sub = asserted
@@ -136,10 +167,8 @@ pub(crate) async fn granted(
         OAuthError::bad(ErrorCode::InvalidScope, why)
     })?;
     // Spent last: a wrong client never burns another's assertion.
-    let now = jsonwebtoken::get_current_timestamp();
-    let life = Duration::from_secs(asserted.exp.saturating_sub(now) + SKEW);
     let key = sha256_hex(&[front.issuer.as_bytes(), b"\0", asserted.jti.as_bytes()]);
-    match front.store.spend(&key, life).await {
+    match front.store.spend(&key, asserted.lives).await {
         Ok(true) => {}
         Ok(false) => return Err(refused("its jti was presented before")),
         Err(Down(why)) => {
@@ -170,80 +199,25 @@ fn unavailable(why: &str) -> OAuthError {
     )
 }
 
-/// The header, checked before anything else: its size, one JWS, typed an
-/// ID-JAG, signed by an asymmetric key, with no critical extension and no
-/// key of its own (`jku`, `x5u`, `x5c`, `jwk`: refused, never fetched nor
-/// trusted; the key is the issuer's, by its `kid`).
-fn header_checked(assertion: &str) -> Result<jsonwebtoken::Header, Failed> {
-    if assertion.len() > MOST_ASSERTION {
-        return Err(Failed("larger than 16 KiB"));
-    }
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| Failed("not a JWS"))?;
-    let typ = header.typ.as_deref().map(str::to_ascii_lowercase);
-    let typed = typ.as_deref().map(|t| t.trim_start_matches("application/"));
-    if typed != Some("oauth-id-jag+jwt") {
-        return Err(Failed("typ is not oauth-id-jag+jwt"));
-    }
-    if !crate::serve::bearer::ALGORITHMS.contains(&header.alg) {
-        return Err(Failed("alg is not an asymmetric one"));
-    }
-    if header.crit.is_some() {
-        return Err(Failed("crit"));
-    }
-    let keyed = header.jku.is_some() || header.x5u.is_some();
-    if keyed || header.x5c.is_some() || header.jwk.is_some() {
-        return Err(Failed("a key of its own (jku, x5u, x5c or jwk)"));
-    }
-    Ok(header)
-}
-
-/// The verified claims checked: `aud` one audience, a life of at most
-/// [`LONGEST_LIFE`] with both `exp` and `iat`, a `sub`, `resource` this
-/// server's MCP endpoint, no `cnf` or `authorization_details` (no DPoP or
-/// rich authorization yet), `client_id` the client that presents it, and a
-/// `jti`: the `jti` and `exp`.
-fn claims_checked(
+/// What the ID-JAG profile asks of verified claims beside [`jws`]'s rule:
+/// `resource` this server's MCP endpoint, no `cnf` or
+/// `authorization_details` (no DPoP or rich authorization yet), and
+/// `client_id` the client that presents it. Its `jti`.
+fn profiled(
     claims: &Map<String, Value>,
     (resource, client): (&str, &str),
-) -> Result<(String, u64), Failed> {
-    let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-    };
-    let number = |name: &str| claims.get(name).and_then(Value::as_u64);
-    let one_audience = match claims.get("aud") {
-        Some(Value::String(_)) => true,
-        Some(Value::Array(all)) => all.len() == 1,
-        _ => false,
-    };
-    if !one_audience {
-        return Err(Failed("aud names more than this server"));
-    }
-    let (Some(exp), Some(iat)) = (number("exp"), number("iat")) else {
-        return Err(Failed("exp or iat is no number"));
-    };
-    if exp.saturating_sub(iat) > LONGEST_LIFE {
-        return Err(Failed("lives longer than 300 s"));
-    }
-    if iat > jsonwebtoken::get_current_timestamp() + SKEW {
-        return Err(Failed("iat is to come"));
-    }
-    if text("sub").is_none_or(|sub| sub.trim().is_empty()) {
-        return Err(Failed("no sub"));
-    }
+) -> Result<String, Failed> {
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("resource") != Some(resource) {
-        return Err(Failed("resource is not --public-url"));
+        return Err(failed("resource is not --public-url"));
     }
     if claims.contains_key("cnf") || claims.contains_key("authorization_details") {
-        return Err(Failed("cnf or authorization_details"));
+        return Err(failed("cnf or authorization_details"));
     }
     if text("client_id") != Some(client) {
-        return Err(Failed("client_id is not the client presenting it"));
+        return Err(failed("client_id is not the client presenting it"));
     }
-    let jti = text("jti").ok_or(Failed("no jti"))?;
-    Ok((jti.to_owned(), exp))
+    text("jti").map(str::to_owned).ok_or(failed("no jti"))
 }
 
 /// The scopes granted: the ID-JAG's `scope`, narrowed by the request's
@@ -282,7 +256,7 @@ mod tests {
 
     const RESOURCE: &str = "https://mcp.example.com/mcp";
 
-    fn claims(change: impl FnOnce(&mut Map<String, Value>)) -> Result<(String, u64), Failed> {
+    fn claims(change: impl FnOnce(&mut Map<String, Value>)) -> Result<String, Failed> {
         let now = jsonwebtoken::get_current_timestamp();
         let mut claims = json!({
             "iss": "https://idp.example.com", "sub": "alice", "aud": "https://mcp.example.com",
@@ -290,7 +264,10 @@ mod tests {
             "client_id": "c1", "scope": "mcp.tools",
         });
         change(claims.as_object_mut().unwrap());
-        claims_checked(claims.as_object().unwrap(), (RESOURCE, "c1"))
+        let claims = claims.as_object().unwrap();
+        let kind = id_jag("https://idp.example.com", &["https://mcp.example.com"]);
+        jws::claims_checked(claims, &kind, now)?;
+        profiled(claims, (RESOURCE, "c1"))
     }
 
     #[test]

@@ -14,15 +14,17 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use base64::Engine as _;
+use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::client::Keys;
+use super::document::Unfetched;
 use super::front::Front;
 use crate::principal::sha256_hex;
+use crate::serve::jws;
 use crate::serve::refusal::{ErrorCode, OAuthError};
 
 /// The client a request is from: its id, and whether it proved it with
@@ -44,27 +46,33 @@ pub(crate) struct Named {
     pub(crate) assertion: Option<(String, String)>,
 }
 
+/// The most a client assertion may live (`exp` past `iat`, or past now).
+const LONGEST_LIFE: Duration = Duration::from_secs(300);
+
 /// The client asking, from the request's `Authorization` header (`basic`)
-/// and what its form `named`; `None` when it names none; or why it is
-/// refused.
+/// and what its form `named`, proven as its registration says it proves
+/// itself (RFC 6749 §3.2.1: a client that holds credentials authenticates
+/// at every grant and at `/revoke`); or why it is refused: naming none is
+/// `invalid_client` too.
 pub(crate) async fn asker(
     front: &Front,
     basic: Option<&str>,
     named: Named,
-) -> Result<Option<Asker>, OAuthError> {
+) -> Result<Asker, OAuthError> {
     let Some((kind, assertion)) = named.assertion else {
-        return by_secret(front, basic, (named.id, named.secret));
+        return by_secret(front, basic, (named.id, named.secret)).await;
     };
     if basic.is_some() || named.secret.is_some() {
         let why = "a client authenticates one way: a secret or an assertion";
         return Err(OAuthError::bad(ErrorCode::InvalidRequest, why));
     }
-    by_key(front, named.id, (&kind, &assertion)).await.map(Some)
+    by_key(front, named.id, (&kind, &assertion)).await
 }
 
 /// A document's client, proven by its signed `assertion` of type `kind`
-/// (RFC 7523 §3: `iss` and `sub` its id, `aud` this server's token
-/// endpoint or origin, `exp`, a `jti` spent once), or why not.
+/// (RFC 7523 §3 as draft-ietf-oauth-rfc7523bis amends it: `iss` and `sub`
+/// its id, `aud` this server's issuer identifier alone, a short life, a
+/// `jti` spent once), or why not.
 async fn by_key(
     front: &Front,
     named: Option<String>,
@@ -90,8 +98,7 @@ async fn by_key(
     if front.deny.withdraws(&crate::serve::grant::client_mark(&id)) {
         return Err(refused("this client is withdrawn (--deny-file)"));
     }
-    let client = front.documents.client(&id).await;
-    let keys = client.ok().and_then(|client| client.keys);
+    let keys = documented(front, &id).await?.keys;
     let keys = keys.ok_or_else(|| refused("its document names no key (private_key_jwt)"))?;
     let set: JwkSet = match keys {
         Keys::Inline(set) => serde_json::from_value(set).map_err(|_| refused("its jwks"))?,
@@ -100,15 +107,15 @@ async fn by_key(
             refused("its jwks_uri cannot be read")
         })?,
     };
-    let exp = verified(front, &id, &set, assertion)?;
+    let verified = verified(front, &id, &set, assertion)?;
+    let jti = verified.claims.get("jti").and_then(Value::as_str);
     let key = sha256_hex(&[
         b"client-assertion\0",
         id.as_bytes(),
         b"\0",
-        text(&said, "jti"),
+        jti.unwrap_or_default().as_bytes(),
     ]);
-    let life = Duration::from_secs(exp.saturating_sub(jsonwebtoken::get_current_timestamp()) + 60);
-    match front.store.spend(&key, life).await {
+    match front.store.spend(&key, verified.lives).await {
         Ok(true) => Ok(Asker {
             id,
             confidential: true,
@@ -122,22 +129,52 @@ async fn by_key(
     }
 }
 
-/// `claims`' text claim `name`, as bytes (empty when absent).
-fn text<'a>(claims: &'a Map<String, Value>, name: &str) -> &'a [u8] {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .as_bytes()
+/// The client the document at `id` describes, or why it cannot be had
+/// now (busy: 503) or at all (`invalid_client`).
+async fn documented(front: &Front, id: &str) -> Result<super::client::Client, OAuthError> {
+    match front.documents.client(id).await {
+        Ok(client) => Ok(client),
+        Err(Unfetched::Busy(why)) => {
+            log::info!(target: "nexus_mcp", "a client's document waits: {why}");
+            Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TemporarilyUnavailable,
+                "this server is reading other clients' documents: try again shortly",
+            ))
+        }
+        Err(Unfetched::Unusable(why)) => {
+            log::info!(target: "nexus_mcp", "a client's document cannot be used: {why}");
+            Err(refused("its client ID metadata document cannot be used"))
+        }
+    }
 }
 
-/// The `exp` of `assertion`, signed by a key of `set` for the client `id`
-/// (`iss` and `sub` it, `aud` this server, a `jti`), or why not.
-fn verified(front: &Front, id: &str, set: &JwkSet, assertion: &str) -> Result<u64, OAuthError> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("not a JWS"))?;
-    if !crate::serve::bearer::ALGORITHMS.contains(&header.alg) {
-        return Err(refused("a client assertion is signed by an asymmetric key"));
-    }
+/// A client assertion of the document client `id`, signed by a key of
+/// `set`, checked as [`jws`] checks every token: typed as one or not at
+/// all, `iss` and `sub` the client, `aud` this server's issuer identifier
+/// alone, a `jti`, at most [`LONGEST_LIFE`].
+fn verified(
+    front: &Front,
+    id: &str,
+    set: &JwkSet,
+    assertion: &str,
+) -> Result<jws::Verified, OAuthError> {
+    let invalid = |why: jws::Refused| {
+        let why = format!("the client assertion {}", why.0);
+        OAuthError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, why)
+    };
+    let audience = [front.origin.as_str()];
+    let kind = jws::Kind {
+        types: &["client-authentication+jwt", "jwt"],
+        untyped: true,
+        issuer: id,
+        audiences: &audience,
+        sole_audience: true,
+        subject: Some(id),
+        required: &["sub", "jti"],
+        longest: Some(LONGEST_LIFE),
+    };
+    let header = jws::header(assertion, &kind).map_err(invalid)?;
     let jwk = match &header.kid {
         Some(kid) => set.find(kid),
         None if set.keys.len() == 1 => set.keys.first(),
@@ -145,36 +182,18 @@ fn verified(front: &Front, id: &str, set: &JwkSet, assertion: &str) -> Result<u6
     };
     let jwk = jwk.ok_or_else(|| refused("no key of its document signed it"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|_| refused("its key does not read"))?;
-    let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[id]);
-    validation.sub = Some(id.to_owned());
-    let origin = &front.origin;
-    let audiences = [
-        origin.clone(),
-        format!("{origin}/token"),
-        format!("{origin}/revoke"),
-    ];
-    validation.set_audience(&audiences);
-    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    validation.leeway = 60;
-    let claims = jsonwebtoken::decode::<Map<String, Value>>(assertion, &key, &validation);
-    let claims = claims.map_err(|_| refused("the client assertion's signature or claims"))?;
-    let claims = claims.claims;
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .filter(|jti| !jti.is_empty());
-    let exp = claims.get("exp").and_then(Value::as_u64);
-    jti.and(exp)
-        .ok_or_else(|| refused("a client assertion has a jti"))
+    let now = jsonwebtoken::get_current_timestamp();
+    jws::verified(assertion, &header, &key, (&kind, now)).map_err(invalid)
 }
 
-/// A confidential client by its secret, or a public one by its name.
-fn by_secret(
+/// A confidential client by its secret, a document's client that names no
+/// key by its name, or a public one by its name; a client that holds a
+/// secret or a key never by its name alone.
+async fn by_secret(
     front: &Front,
     basic: Option<&str>,
     (id, secret): (Option<String>, Option<String>),
-) -> Result<Option<Asker>, OAuthError> {
+) -> Result<Asker, OAuthError> {
     let (id, secret) = match basic.map(from_basic).transpose()? {
         Some(_) if secret.is_some() => {
             let why = "a client authenticates one way: the Authorization header or the form";
@@ -188,36 +207,52 @@ fn by_secret(
         Some((named, secret)) => (Some(named), Some(secret)),
         None => (id, secret),
     };
-    let Some(id) = id else {
-        return Ok(None);
-    };
+    let id = id.ok_or_else(|| refused("the request names no client (client_id)"))?;
     if front.deny.withdraws(&crate::serve::grant::client_mark(&id)) {
         return Err(refused("this client is withdrawn (--deny-file)"));
     }
-    let client = front.client(&id).ok();
-    let hash = client.as_ref().and_then(|c| c.secret.as_deref());
+    let hash = if super::client::is_url(&id) {
+        let keyed = documented(front, &id).await?.keys.is_some();
+        keyed.then_some(Held::Key)
+    } else {
+        let client = front.client(&id).ok();
+        let origin = client.as_ref().and_then(|c| c.origin.clone());
+        client
+            .and_then(|c| c.secret)
+            .map(|hash| Held::Secret(hash, origin))
+    };
     match (hash, secret) {
-        (None, None) => Ok(Some(Asker {
+        (None, None) => Ok(Asker {
             id,
             confidential: false,
-        })),
+        }),
         (None, Some(_)) => Err(refused("this client has no secret: it names itself alone")),
-        (Some(_), None) => Err(refused("this client authenticates with its secret")),
-        (Some(hash), Some(secret)) => {
-            let client = client.as_ref().map(|c| c.origin.as_deref());
-            if client != Some(Some(front.origin.as_str())) {
+        (Some(Held::Key), _) => Err(refused(
+            "this client authenticates with its key (private_key_jwt): a client_assertion",
+        )),
+        (Some(Held::Secret(..)), None) => Err(refused("this client authenticates with its secret")),
+        (Some(Held::Secret(hash, origin)), Some(secret)) => {
+            if origin.as_deref() != Some(front.origin.as_str()) {
                 return Err(refused("this client was made for another server"));
             }
             let given = secret_hash(&secret);
             if !bool::from(given.as_bytes().ct_eq(hash.as_bytes())) {
                 return Err(refused("the client secret is not this client's"));
             }
-            Ok(Some(Asker {
+            Ok(Asker {
                 id,
                 confidential: true,
-            }))
+            })
         }
     }
+}
+
+/// What a client holds to prove itself with, by its registration: the
+/// hash of its secret (and the origin it was made for), or a key its
+/// document names.
+enum Held {
+    Secret(String, Option<String>),
+    Key,
 }
 
 /// The hash a confidential client's id carries of its `secret`: SHA-256,

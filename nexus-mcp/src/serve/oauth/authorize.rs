@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -34,6 +35,11 @@ const DOCUMENTS_BUSY: &str = "This server is busy reading other applications' de
 const DOCUMENT_UNUSABLE: &str = "This application describes itself at its client id's URL, and \
      that description could not be fetched or does not allow this request. Tell the \
      application's developer; this server's log says why.";
+
+/// What the person reads of a request that gives a parameter twice, or
+/// one that is not text.
+const MALFORMED: &str = "The application sent this server a request it cannot read (a \
+     parameter given twice, or one that is not text). Tell the application's developer.";
 
 /// The most a `state` may weigh (a host's opaque value, returned as given).
 const LONGEST_STATE: usize = 1024;
@@ -208,9 +214,14 @@ pub(crate) fn checked(
 /// refused on this server's page or at the host's redirect.
 pub(crate) async fn authorize(
     State(front): State<Arc<Front>>,
-    Query(asked): Query<Asked>,
+    asked: Result<Query<Asked>, QueryRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
+    // A parameter twice may be the redirect URI itself: nothing in such a
+    // request can be trusted to redirect to (RFC 6749 §3.1, §4.1.2.1).
+    let Ok(Query(asked)) = asked else {
+        return Refused::Page(MALFORMED).answer(&front.origin);
+    };
     let id = asked.client_id.as_deref().filter(|id| is_url(id));
     let documented = match id {
         Some(id) => match front.documents.client(id).await {

@@ -131,8 +131,12 @@ pub(crate) struct Consented {
 pub(crate) async fn consented(
     State(front): State<Arc<Front>>,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<Consented>,
+    form: Result<axum::Form<Consented>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(axum::Form(form)) = form else {
+        let why = "This form could not be read. Go back to the application and start again.";
+        return page(StatusCode::BAD_REQUEST, why);
+    };
     if let Err(from) = from_origin(&headers, &front.origin) {
         log::warn!(target: "nexus_mcp", "authorization refused: a consent form sent from another origin ({from}) than this server's ({})", front.origin);
         crate::metrics::oauth("consent", "refused");

@@ -106,7 +106,7 @@ impl Front {
             "authorization_grant_profiles_supported": [ID_JAG_PROFILE],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
-            "token_endpoint_auth_signing_alg_values_supported": crate::serve::bearer::ALGORITHMS
+            "token_endpoint_auth_signing_alg_values_supported": crate::serve::jws::ALGORITHMS
                 .map(|alg| format!("{alg:?}")),
             "client_id_metadata_document_supported": true,
             "authorization_response_iss_parameter_supported": true,

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -35,17 +36,21 @@ pub(crate) struct Asked {
 }
 
 /// `POST /revoke`: 200 once the token is revoked or was none of the
-/// client's to revoke; 400 without a token or a client; 503 while the
+/// client's to revoke; 400 for a malformed form or one without a token,
+/// 401 for a client that names or proves none of itself; 503 while the
 /// store does not answer (RFC 7009 §2.2.1), never a revocation said done
 /// that is not.
 pub(crate) async fn revoke(
     State(front): State<Arc<Front>>,
     headers: axum::http::HeaderMap,
-    axum::Form(asked): axum::Form<Asked>,
+    asked: Result<axum::Form<Asked>, FormRejection>,
 ) -> Response {
     let basic = headers.get(header::AUTHORIZATION);
     let basic = basic.and_then(|value| value.to_str().ok());
-    let answer = revoked(&front, basic, asked).await;
+    let answer = match OAuthError::form(asked) {
+        Ok(asked) => revoked(&front, basic, asked).await,
+        Err(refused) => Err(refused),
+    };
     let outcome = match &answer {
         Ok(done) => done,
         Err(refused) => refused.code.as_str(),
@@ -74,10 +79,7 @@ async fn revoked(
         secret: asked.client_secret,
         assertion: asked.client_assertion_type.zip(asked.client_assertion),
     };
-    let asker = authn::asker(front, basic, named).await?;
-    let client = asker
-        .ok_or(missing("no client_id: a host names itself"))?
-        .id;
+    let client = authn::asker(front, basic, named).await?.id;
     let keys = front.keys.now();
     let seals = &keys.oauth;
     let opened = match Sealing::opened::<Refresh>(&seals.refresh, &token) {

@@ -107,7 +107,7 @@ fn redeemed_code(
     seals: &OauthSeals,
     redeemed: &Redeemed,
     asked: CodeAsked,
-    client: Option<&str>,
+    client: &str,
 ) -> Result<Code, OAuthError> {
     let code: Code = opened(&seals.codes, &asked.code)?;
     let verifier = asked.verifier.ok_or(OAuthError::bad(
@@ -127,7 +127,7 @@ fn redeemed_code(
             "the redirect_uri is not the code's",
         ));
     }
-    if client != Some(code.grant.client.as_str()) {
+    if client != code.grant.client {
         return Err(OAuthError::bad(
             ErrorCode::InvalidGrant,
             "the code was issued to another client",
@@ -147,11 +147,11 @@ fn redeemed_code(
 fn opened_refresh(
     seals: &OauthSeals,
     token: &str,
-    client: Option<&str>,
+    client: &str,
     now: u64,
 ) -> Result<Refresh, OAuthError> {
     let refresh: Refresh = opened(&seals.refresh, token)?;
-    if client != Some(refresh.grant.client.as_str()) {
+    if client != refresh.grant.client {
         return Err(OAuthError::bad(
             ErrorCode::InvalidGrant,
             "the refresh token was issued to another client",
@@ -210,15 +210,12 @@ pub(crate) async fn token(
 ) -> Response {
     let basic = headers.get(header::AUTHORIZATION);
     let basic = basic.and_then(|value| value.to_str().ok());
-    if let Ok(axum::Form(asked)) = &asked {
-        crate::serve::seen::grant(&asked.grant_type);
-    }
-    let earned = match asked {
-        Ok(axum::Form(asked)) => earned(&front, basic, asked).await,
-        Err(_) => {
-            let why = "the body is a form, each of its parameters given once";
-            Err(OAuthError::bad(ErrorCode::InvalidRequest, why))
+    let earned = match OAuthError::form(asked) {
+        Ok(asked) => {
+            crate::serve::seen::grant(&asked.grant_type);
+            earned(&front, basic, asked).await
         }
+        Err(refused) => Err(refused),
     };
     match earned {
         Ok(issued) => {
@@ -243,8 +240,10 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
         secret: asked.client_secret.clone(),
         assertion: (asked.client_assertion_type.clone()).zip(asked.client_assertion.clone()),
     };
+    // The grant read first: an unknown one costs no client's check.
+    let asking = asked.read()?;
     let asker = authn::asker(front, basic, named).await?;
-    let client = asker.as_ref().map(|asker| client_mark(&asker.id));
+    let client = client_mark(&asker.id);
     let keys = front.keys.now();
     let now = jsonwebtoken::get_current_timestamp();
     let denied = |grant: &Grant| {
@@ -259,9 +258,9 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             OAuthError::bad(ErrorCode::InvalidGrant, why)
         })
     };
-    match asked.read()? {
+    match asking {
         Asking::AuthorizationCode(asked) => {
-            let code = redeemed_code(&keys.oauth, &front.redeemed, asked, client.as_deref())?;
+            let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
             denied(&code.grant)?;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
             let family = refresh
@@ -270,7 +269,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             Ok(issued(&keys.oauth, &code.grant, family, now))
         }
         Asking::JwtBearer { assertion, scope } => {
-            let grant = assertion::granted(front, asker.as_ref(), &assertion, scope.as_deref());
+            let grant = assertion::granted(front, &asker, &assertion, scope.as_deref());
             let grant = grant.await?;
             // An access token alone: the provider vouches again when it ends.
             let (_, life) = front.id_jag;
@@ -282,7 +281,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             ))
         }
         Asking::RefreshToken { token } => {
-            let refresh = opened_refresh(&keys.oauth, &token, client.as_deref(), now)?;
+            let refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
             let who = crate::principal::person(&front.issuer, &refresh.grant.person);
             let family = Some(refresh.family.as_str());
             if front
@@ -617,11 +616,12 @@ mod tests {
             let mut asked = redemption(&code(&front, &format!("c{n}")));
             change(&mut asked);
             let refused = earned(&front, None, asked).await;
-            assert_eq!(
-                refused.unwrap_err().code,
-                ErrorCode::InvalidGrant,
-                "case {n}"
-            );
+            // Naming no client is the client's failure (RFC 6749 §5.2).
+            let expected = match n {
+                4 => ErrorCode::InvalidClient,
+                _ => ErrorCode::InvalidGrant,
+            };
+            assert_eq!(refused.unwrap_err().code, expected, "case {n}");
         }
         let access = Sealing::named(&front.keys.now().oauth.access, &grant(), ACCESS_LIFE);
         let refused = earned(&front, None, redemption(&access)).await;
