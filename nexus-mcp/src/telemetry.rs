@@ -302,11 +302,10 @@ pub(crate) fn trace_headers() -> HeaderMap {
 
 /// An HTTP request of `serve`'s being answered: the context its id comes
 /// from (made only when asked: most requests are refused nothing and log
-/// nothing), and the grant `/token` was asked with (for its span).
+/// nothing).
 pub(crate) struct Answering {
     pub(crate) context: Context,
     pub(crate) id: std::cell::OnceCell<String>,
-    pub(crate) grant: std::cell::RefCell<Option<&'static str>>,
 }
 
 tokio::task_local! {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use base64::Engine as _;
 
 use super::args::{Action, ClientAction, ClientArgs, RevokeArgs};
+use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
 use super::store::{Down, StoreGiven, WATCH_EVERY, store_at};
 use crate::env;
@@ -106,9 +107,9 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
         "client_secret_expires_at": 0,
         "client_name": client.name,
         "redirect_uris": client.redirect_uris,
-        "grant_types": ["authorization_code", "refresh_token", super::oauth::JWT_BEARER],
+        "grant_types": GrantType::ALL.map(GrantType::as_str),
         "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_basic",
+        "token_endpoint_auth_method": ClientAuth::ClientSecretBasic.as_str(),
     });
     Ok(registration.to_string())
 }

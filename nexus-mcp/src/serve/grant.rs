@@ -11,8 +11,76 @@ use serde::{Deserialize, Serialize};
 
 use crate::serve::signin::Upstream;
 
-/// The grant type of RFC 7523 §2.1, the ID-JAG's (`oauth::assertion`).
-pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// A grant the hosts' authorization server takes, by its wire word: the
+/// one list the metadata, registration, `/token` and its span read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum GrantType {
+    /// RFC 6749 §4.1.3: a code redeemed.
+    AuthorizationCode,
+    /// RFC 6749 §6: a refresh token rotated.
+    RefreshToken,
+    /// RFC 7523 §2.1: an ID-JAG presented (`oauth::assertion`).
+    JwtBearer,
+}
+
+impl GrantType {
+    /// Every grant, in the order the metadata lists them.
+    pub(crate) const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::JwtBearer,
+    ];
+
+    /// Those a host registers for itself (the ID-JAG's is a confidential
+    /// client's, `serve client add`).
+    pub(crate) const REGISTERED: [GrantType; 2] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken];
+
+    /// Its wire word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        }
+    }
+
+    /// The grant `word` names, if it is one of these.
+    pub(crate) fn read(word: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == word)
+    }
+}
+
+/// How a client authenticates at `/token` and `/revoke`, by its wire word
+/// (RFC 7591 §2, RFC 7523 §2.2): a public one names itself; a confidential
+/// one gives its secret either way; a document's may sign an assertion.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ClientAuth {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+impl ClientAuth {
+    /// Every method, as the metadata lists them.
+    pub(crate) const ALL: [ClientAuth; 4] = [
+        ClientAuth::None,
+        ClientAuth::ClientSecretBasic,
+        ClientAuth::ClientSecretPost,
+        ClientAuth::PrivateKeyJwt,
+    ];
+
+    /// Its wire word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::ClientSecretBasic => "client_secret_basic",
+            ClientAuth::ClientSecretPost => "client_secret_post",
+            ClientAuth::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
 /// The profile the metadata names (`authorization_grant_profiles_supported`).
 pub(crate) const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
 

@@ -47,7 +47,7 @@ use self::front::Front;
 
 pub(crate) use self::authn::secret_hash;
 pub(crate) use self::client::{Client, confidential};
-pub(crate) use crate::serve::grant::{CLIENT_LIFE, JWT_BEARER};
+pub(crate) use crate::serve::grant::CLIENT_LIFE;
 
 /// The most a token or registration request's body may weigh.
 const MOST_FORM: usize = 64 << 10;

@@ -7,7 +7,7 @@
 //! its route a template (never a ticket, a query or a body). MCP's requests
 //! are spans of the MCP server's own, one per call.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 
 use axum::extract::Request;
 use axum::http::Method;
@@ -16,11 +16,8 @@ use axum::response::Response;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
-use super::grant::JWT_BEARER;
+use super::grant::GrantType;
 use crate::telemetry::{self, Answering};
-
-/// The grants `/token` names in a span; any other is `other`.
-const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", JWT_BEARER];
 
 /// The step of a request, and its route as a template: none for a route
 /// that is no step (MCP's, the metadata, the probes).
@@ -66,26 +63,18 @@ pub(crate) async fn seen(request: Request, next: Next) -> Response {
     let answering = Answering {
         context: cx.clone().unwrap_or(parent),
         id: OnceCell::new(),
-        grant: RefCell::new(None),
     };
-    let answered = async {
-        let response = next.run(request).await;
-        (response, telemetry::ANSWERING.with(|a| a.grant.take()))
-    };
-    let (response, grant) = telemetry::ANSWERING.scope(answering, answered).await;
+    let response = telemetry::ANSWERING
+        .scope(answering, next.run(request))
+        .await;
     if let Some(cx) = cx {
-        if let Some(grant) = grant {
+        // The grant `/token` read, one it takes or `other`.
+        if let Some(grant) = response.extensions().get::<Option<GrantType>>() {
+            let grant = grant.map_or("other", GrantType::as_str);
             cx.span()
                 .set_attribute(KeyValue::new("oauth.grant_type", grant));
         }
         telemetry::answered(&cx, response.status().as_u16());
     }
     response
-}
-
-/// Names the grant `/token` was asked with in the request's span (one of
-/// the three it takes, else `other`).
-pub(crate) fn grant(asked: &str) {
-    let named = GRANTS.into_iter().find(|g| *g == asked).unwrap_or("other");
-    let _ = telemetry::ANSWERING.try_with(|a| a.grant.replace(Some(named)));
 }

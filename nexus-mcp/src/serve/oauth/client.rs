@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::serve::grant::{ClientAuth, GrantType};
 use crate::serve::refusal::{ErrorCode, OAuthError};
 
 /// The most redirect URIs a client registers.
@@ -165,7 +166,7 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         Some(_) => return Err(metadata("application_type is web or native")),
     };
     let method = asked.token_endpoint_auth_method.as_deref();
-    if method.is_some_and(|m| m != "none") {
+    if method.is_some_and(|m| m != ClientAuth::None.as_str()) {
         return Err(metadata(
             "this server registers public clients (token_endpoint_auth_method none): it \
              issues no client secret; PKCE binds the code",
@@ -174,7 +175,10 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
     let within = |asked: &Option<Vec<String>>, allowed: &[&str]| {
         (asked.iter().flatten()).all(|one| allowed.contains(&one.as_str()))
     };
-    if !within(&asked.grant_types, &["authorization_code", "refresh_token"]) {
+    if !within(
+        &asked.grant_types,
+        &GrantType::REGISTERED.map(GrantType::as_str),
+    ) {
         return Err(metadata(
             "grant_types: authorization_code and refresh_token only",
         ));
@@ -204,7 +208,8 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
 /// (RFC 7523), which names its keys (`jwks`, or `jwks_uri`, fetched as
 /// the document is); or why not.
 pub(crate) fn documented(mut asked: Asked) -> Result<Client, OAuthError> {
-    let keyed = asked.token_endpoint_auth_method.as_deref() == Some("private_key_jwt");
+    let keyed =
+        asked.token_endpoint_auth_method.as_deref() == Some(ClientAuth::PrivateKeyJwt.as_str());
     let keys = match (asked.jwks.take(), asked.jwks_uri.take()) {
         (Some(jwks), None) => Some(Keys::Inline(jwks)),
         (None, Some(uri)) => Some(Keys::At(uri)),

@@ -20,19 +20,9 @@ use crate::serve::admit::Admission;
 use crate::serve::args::Site;
 use crate::serve::bearer::Gate;
 use crate::serve::deny::DenyList;
-use crate::serve::grant::{CLIENT_LIFE, ID_JAG_PROFILE, JWT_BEARER, Redeemed};
+use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Redeemed};
 use crate::serve::signin::Login;
 use crate::serve::store::Store;
-
-/// How a client authenticates at `/token` and `/revoke`: a public one
-/// names itself; a confidential one gives its secret either way; a
-/// document's may sign an assertion with its key.
-const AUTH_METHODS: [&str; 4] = [
-    "none",
-    "client_secret_basic",
-    "client_secret_post",
-    "private_key_jwt",
-];
 
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
 /// what it grants, and the keys its client ids are sealed with.
@@ -94,18 +84,19 @@ impl Front {
     /// 9207), revocation (RFC 7009), the ID-JAG grant.
     pub(crate) fn metadata(&self) -> Value {
         let at = |path: &str| format!("{}{path}", self.origin);
+        let methods = ClientAuth::ALL.map(ClientAuth::as_str);
         json!({
             "issuer": self.origin,
             "authorization_endpoint": at("/authorize"),
             "token_endpoint": at("/token"),
             "registration_endpoint": at("/register"),
             "revocation_endpoint": at("/revoke"),
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "revocation_endpoint_auth_methods_supported": methods,
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "refresh_token", JWT_BEARER],
+            "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
             "authorization_grant_profiles_supported": [ID_JAG_PROFILE],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_methods_supported": methods,
             "token_endpoint_auth_signing_alg_values_supported": crate::serve::jws::ALGORITHMS
                 .map(|alg| format!("{alg:?}")),
             "client_id_metadata_document_supported": true,

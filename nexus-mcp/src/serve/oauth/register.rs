@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::client::{Asked, metadata, registered};
 use super::front::Front;
-use crate::serve::grant::CLIENT_LIFE;
+use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType};
 
 /// `POST /register` (RFC 7591 §3): 201 with the client's id and metadata,
 /// or 400 with the error and why.
@@ -35,9 +35,9 @@ pub(crate) async fn register(State(front): State<Arc<Front>>, body: axum::body::
                 "client_name": client.name,
                 "redirect_uris": client.redirect_uris,
                 "application_type": if client.native { "native" } else { "web" },
-                "grant_types": ["authorization_code", "refresh_token"],
+                "grant_types": GrantType::REGISTERED.map(GrantType::as_str),
                 "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
+                "token_endpoint_auth_method": ClientAuth::None.as_str(),
             });
             (StatusCode::CREATED, Json(answer)).into_response()
         }

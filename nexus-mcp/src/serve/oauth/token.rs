@@ -27,7 +27,7 @@ use super::authn;
 use super::front::Front;
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::grant::{
-    ACCESS_LIFE, Access, Code, Grant, JWT_BEARER, REFRESH_LIFE, Redeemed, Refresh, client_mark,
+    ACCESS_LIFE, Access, Code, Grant, GrantType, REFRESH_LIFE, Redeemed, Refresh, client_mark,
 };
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
@@ -77,20 +77,20 @@ impl Asked {
     /// missing is `invalid_request`, an unknown grant `unsupported_grant_type`.
     fn read(self) -> Result<Asking, OAuthError> {
         let missing = |why| OAuthError::bad(ErrorCode::InvalidRequest, why);
-        Ok(match self.grant_type.as_str() {
-            "authorization_code" => Asking::AuthorizationCode(CodeAsked {
+        Ok(match GrantType::read(&self.grant_type) {
+            Some(GrantType::AuthorizationCode) => Asking::AuthorizationCode(CodeAsked {
                 code: self.code.ok_or(missing("no code"))?,
                 redirect_uri: self.redirect_uri,
                 verifier: self.code_verifier,
             }),
-            "refresh_token" => Asking::RefreshToken {
+            Some(GrantType::RefreshToken) => Asking::RefreshToken {
                 token: self.refresh_token.ok_or(missing("no refresh_token"))?,
             },
-            JWT_BEARER => Asking::JwtBearer {
+            Some(GrantType::JwtBearer) => Asking::JwtBearer {
                 assertion: self.assertion.ok_or(missing("no assertion"))?,
                 scope: self.scope,
             },
-            _ => {
+            None => {
                 let why = "authorization_code, refresh_token or (an ID-JAG) jwt-bearer";
                 return Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, why));
             }
@@ -210,14 +210,14 @@ pub(crate) async fn token(
 ) -> Response {
     let basic = headers.get(header::AUTHORIZATION);
     let basic = basic.and_then(|value| value.to_str().ok());
-    let earned = match OAuthError::form(asked) {
-        Ok(asked) => {
-            crate::serve::seen::grant(&asked.grant_type);
-            earned(&front, basic, asked).await
-        }
-        Err(refused) => Err(refused),
+    let (grant, earned) = match OAuthError::form(asked) {
+        Ok(asked) => (
+            Some(GrantType::read(&asked.grant_type)),
+            earned(&front, basic, asked).await,
+        ),
+        Err(refused) => (None, Err(refused)),
     };
-    match earned {
+    let mut response = match earned {
         Ok(issued) => {
             crate::metrics::oauth("token", "ok");
             let no_store = [(header::CACHE_CONTROL, "no-store")];
@@ -228,7 +228,13 @@ pub(crate) async fn token(
             log::info!(target: "nexus_mcp", "token refused ({}): {}", refused.code, refused.why);
             refused.into_response()
         }
+    };
+    // The grant asked with, for the request's span ([`crate::serve::seen`]):
+    // none where it names one this server does not take.
+    if let Some(grant) = grant {
+        response.extensions_mut().insert(grant);
     }
+    response
 }
 
 /// The tokens `asked` earns at `front`, or why not: a person denied
