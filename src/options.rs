@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use ureq::http::HeaderMap;
+use ureq::{config::ConfigBuilder, http::HeaderMap, typestate::AgentScope};
 
 use crate::error::NexusError;
 use crate::redact::{REDACTED, url_for_debug};
@@ -67,12 +67,15 @@ pub struct NexusClientOptions {
     /// default.
     pub gateway_headers: Option<fn() -> HeaderMap>,
     /// Builds the client's one HTTP agent (Gateway and APIs alike) from the
-    /// configuration the library chose (timeouts, TLS trust, no redirects
-    /// or status errors of ureq's own: keep it): a program that must see
-    /// where each connection goes gives its own resolver or connector
-    /// through ureq's `Agent::with_parts`. None by default:
-    /// `Agent::new_with_config`.
-    pub agent: Option<fn(ureq::config::Config) -> ureq::Agent>,
+    /// configuration the library chose, still open (timeouts, TLS trust, no
+    /// redirects or status errors of ureq's own: keep them): a program that
+    /// must see each request adds its middleware (every hop of a redirect
+    /// passes it), one that must see where each connection goes builds
+    /// the agent with its own resolver or connector (ureq's
+    /// `Agent::with_parts`). This puts ureq 3's types in the API: a program
+    /// that sets it builds with the ureq this crate names. None by default:
+    /// the configuration built as it is.
+    pub agent: Option<fn(ConfigBuilder<AgentScope>) -> ureq::Agent>,
 }
 
 impl NexusClientOptions {
@@ -204,15 +207,15 @@ impl NexusClientOptions {
     }
 
     /// Sets [`agent`](Self::agent): `make` builds the client's HTTP agent
-    /// from the configuration the library chose.
+    /// from the configuration the library chose, still open.
     ///
     /// ```
     /// let options = nexus_sdk::NexusClientOptions::new("https://gateway.example")
-    ///     .agent(ureq::Agent::new_with_config);
+    ///     .agent(|config| config.build().into());
     /// assert!(options.agent.is_some());
     /// ```
     #[must_use]
-    pub fn agent(mut self, make: fn(ureq::config::Config) -> ureq::Agent) -> Self {
+    pub fn agent(mut self, make: fn(ConfigBuilder<AgentScope>) -> ureq::Agent) -> Self {
         self.agent = Some(make);
         self
     }

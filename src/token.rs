@@ -377,6 +377,17 @@ impl CachedToken {
         self.shared.parts.shape.as_deref().unwrap_or(&BEARER)
     }
 
+    /// Whether `text` holds this credential in a form the echo rule finds
+    /// (the one [`FetchOptions::withhold_credential_echo`] applies; in a
+    /// build without the `echo` feature, as it is or percent-decoded): a
+    /// program writes a URL a call reached (a trace, a log line) only where
+    /// this says no. A scan that cannot finish says yes.
+    ///
+    /// [`FetchOptions::withhold_credential_echo`]: crate::FetchOptions::withhold_credential_echo
+    pub fn echoed_in(&self, text: &str) -> bool {
+        crate::echo::echoes(text.as_bytes(), &self.secrets(), None) != Some(false)
+    }
+
     /// Every secret a request may carry, in each form an answer may echo
     /// it whole: the token; for `basic_auth` also the `user:password` pair
     /// it encodes and the password alone; an AWS session token; and each as
@@ -540,6 +551,23 @@ fn expiry_from_seconds(seconds: f64) -> Option<SystemTime> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_url_holding_the_credential_in_any_form_the_echo_rule_finds_is_echoed() {
+        let expires = SystemTime::now() + Duration::from_secs(60);
+        let token = CachedToken::bearer("gho_s3cr3t/t0ken+x", expires);
+        for url in [
+            "https://api.example/a/gho_s3cr3t/t0ken+x/b",
+            "https://api.example/a/gho_s3cr3t%2Ft0ken%2Bx",
+            "https://api.example/a/gho_s3cr3t%252Ft0ken%252Bx",
+        ] {
+            assert!(token.echoed_in(url), "{url}");
+        }
+        #[cfg(feature = "echo")]
+        assert!(token.echoed_in("https://api.example/a/Z2hvX3MzY3IzdC90MGtlbit4"));
+        assert!(!token.echoed_in("https://api.example/a/gho_s3cr3t"));
+        assert!(!token.echoed_in("https://api.example/repos/x?page=2"));
+    }
 
     #[test]
     fn builders() {

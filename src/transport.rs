@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use ureq::http::{Method, Request, Response, Uri};
-use ureq::{Agent, Body, Proxy};
+use ureq::{Agent, Body, Proxy, config::ConfigBuilder, typestate::AgentScope};
 
 use crate::error::{Limit, NexusError, Peer};
 use crate::url::is_loopback_host;
@@ -14,9 +14,9 @@ use crate::url::is_loopback_host;
 /// `User-Agent` of every request the SDK sends.
 pub(crate) const USER_AGENT: &str = concat!("nexus-gateway-sdk/", env!("CARGO_PKG_VERSION"));
 
-/// What builds the agent from the configuration the SDK chose: a program's
-/// (`NexusClientOptions::agent`), or `Agent::new_with_config`.
-pub(crate) type MakeAgent = fn(ureq::config::Config) -> Agent;
+/// What builds the agent from the configuration the SDK chose, still open:
+/// a program's (`NexusClientOptions::agent`), or that configuration built.
+pub(crate) type MakeAgent = fn(ConfigBuilder<AgentScope>) -> Agent;
 
 /// The longest a TCP connect may take, whatever the client's timeout.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,11 +81,13 @@ impl Proxies {
         Ok(Proxies { http, https })
     }
 
-    /// The proxy for a request to `uri`, if any.
-    fn for_uri(&self, uri: &Uri) -> Option<&(Proxy, &'static str)> {
+    /// The proxy for a request to `uri`: the environment's for its scheme,
+    /// unless `NO_PROXY` names its host or the host is loopback (then none).
+    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, &'static str)> {
         let https = uri.scheme_str() == Some("https");
         let proxy = if https { &self.https } else { &self.http }.as_ref()?;
-        (!proxy.0.is_no_proxy(uri)).then_some(proxy)
+        let loopback = uri.host().is_some_and(is_loopback_host);
+        (!proxy.0.is_no_proxy(uri) && !loopback).then_some(proxy)
     }
 }
 
@@ -134,7 +136,7 @@ impl Transport {
         #[cfg(any(feature = "rustls", feature = "native-tls"))]
         let config = config.tls_config(crate::setting::tls()?);
         Ok(Transport {
-            agent: agent.unwrap_or(Agent::new_with_config)(config.build()),
+            agent: agent.unwrap_or(|config| config.build().into())(config),
             timeout,
             proxies: Proxies::from_env(crate::setting::var)?,
         })
@@ -163,12 +165,7 @@ impl Transport {
             return Err(NexusError::transport(timed_out));
         }
         let remaining = left.filter(|left| *left + DEADLINE_SLACK < self.timeout);
-        // The environment's proxy for its scheme, unless `NO_PROXY` names
-        // its host or the host is loopback (then none).
-        let loopback = request.uri().host().is_some_and(is_loopback_host);
-        let proxy = (self.proxies.for_uri(request.uri()))
-            .filter(|_| !loopback)
-            .cloned();
+        let proxy = self.proxies.proxy_for(request.uri()).cloned();
         let body = body.or_else(|| carries_body(request.method()).then_some(&[][..]));
         let chosen = proxy.as_ref().map(|(p, _)| p.clone());
         let result = match body {
@@ -287,15 +284,18 @@ mod tests {
         // HTTPS_PROXY alone carries https only: plain http goes direct.
         let only_https = env(&[("HTTPS_PROXY", "http://sp.example:3128")]);
         assert_eq!(
-            host(only_https.for_uri(&uri("https://api.example/"))).as_deref(),
+            host(only_https.proxy_for(&uri("https://api.example/"))).as_deref(),
             Some("sp.example")
         );
-        assert_eq!(host(only_https.for_uri(&uri("http://gw.example/"))), None);
+        assert_eq!(host(only_https.proxy_for(&uri("http://gw.example/"))), None);
         // HTTP_PROXY alone carries http only.
         let only_http = env(&[("http_proxy", "http://hp.example:8080")]);
-        assert_eq!(host(only_http.for_uri(&uri("https://api.example/"))), None);
         assert_eq!(
-            host(only_http.for_uri(&uri("http://gw.example/"))).as_deref(),
+            host(only_http.proxy_for(&uri("https://api.example/"))),
+            None
+        );
+        assert_eq!(
+            host(only_http.proxy_for(&uri("http://gw.example/"))).as_deref(),
             Some("hp.example")
         );
         // ALL_PROXY carries both, unless a scheme has its own; NO_PROXY applies.
@@ -305,16 +305,16 @@ mod tests {
             ("NO_PROXY", "internal.example, .corp"),
         ]);
         assert_eq!(
-            host(all.for_uri(&uri("http://gw.example/"))).as_deref(),
+            host(all.proxy_for(&uri("http://gw.example/"))).as_deref(),
             Some("all.example")
         );
         assert_eq!(
-            host(all.for_uri(&uri("https://gw.example/"))).as_deref(),
+            host(all.proxy_for(&uri("https://gw.example/"))).as_deref(),
             Some("sp.example")
         );
-        assert_eq!(host(all.for_uri(&uri("http://internal.example/"))), None);
-        assert_eq!(host(all.for_uri(&uri("https://x.corp/"))), None);
-        assert!(env(&[]).for_uri(&uri("http://gw.example/")).is_none());
+        assert_eq!(host(all.proxy_for(&uri("http://internal.example/"))), None);
+        assert_eq!(host(all.proxy_for(&uri("https://x.corp/"))), None);
+        assert!(env(&[]).proxy_for(&uri("http://gw.example/")).is_none());
         // A variable that names no proxy is an error naming it, never its value.
         for bad in ["ftp://u:s3cret@proxy.example", "http://[u:s3cret@oops"] {
             let named =

@@ -566,22 +566,20 @@ fn a_programs_headers_go_to_the_gateway_on_every_route_and_never_to_an_api() {
 /// Each request the agent a program builds carries, as the agent saw it.
 static CARRIED: parking_lot::Mutex<Vec<String>> = parking_lot::Mutex::new(Vec::new());
 
-/// A program's agent: given the library's configuration (no redirect and
-/// no status error of ureq's own), one that notes each request it carries.
-fn programs_agent(config: ureq::config::Config) -> ureq::Agent {
-    assert_eq!(config.max_redirects(), 0);
-    assert!(!config.http_status_as_error());
-    assert!(config.timeouts().global.is_some());
+/// A program's agent: the library's configuration (no redirect and no
+/// status error of ureq's own) with a middleware that notes each request
+/// it carries.
+fn programs_agent(config: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>) -> ureq::Agent {
     let noted = |request: nexus_sdk::http::Request<ureq::SendBody>,
                  next: ureq::middleware::MiddlewareNext<'_>| {
         CARRIED.lock().push(request.uri().to_string());
         next.handle(request)
     };
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .middleware(noted);
-    ureq::Agent::new_with_config(config.build())
+    let config = config.middleware(noted).build();
+    assert_eq!(config.max_redirects(), 0);
+    assert!(!config.http_status_as_error());
+    assert!(config.timeouts().global.is_some());
+    config.into()
 }
 
 #[test]

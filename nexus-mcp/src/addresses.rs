@@ -8,14 +8,16 @@
 //! it goes ([`hop_refused`]), for an IP literal, a proxy (which resolves
 //! the name itself) and the operator's line.
 
-use std::cell::RefCell;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use ureq::config::Config;
+use ureq::config::{Config, ConfigBuilder};
 use ureq::http::Uri;
+use ureq::typestate::AgentScope;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+use crate::on_thread::{self, Bound};
 
 /// Whether `ip` is an address of the public Internet, the one rule every
 /// fetch of a client-given URL obeys. IPv4: none of loopback, private,
@@ -102,41 +104,26 @@ pub(crate) fn hop_refused(to: &str, allowed: &[String]) -> Option<String> {
     })
 }
 
-/// A redirect off the provider's origin, about to connect: its origin,
-/// and who asked from where, for the operator's line.
-pub(crate) struct Bound {
-    pub(crate) origin: String,
-    pub(crate) who: String,
-}
-
-/// This thread's call, as its connections are made.
-#[derive(Default)]
-struct Connecting {
-    bound: Option<Bound>,
-    refused: bool,
-}
-
-thread_local! {
-    /// The call on this thread (the one the library sends it on).
-    static CALL: RefCell<Connecting> = RefCell::default();
-}
-
 /// Holds this thread's next connection to `hop`'s origin to the rule; none:
 /// the next hop stays on the provider's origin or is trusted.
 pub(crate) fn bound(hop: Option<Bound>) {
-    CALL.with_borrow_mut(|call| call.bound = hop);
-}
-
-/// Ends this thread's call: whether its redirect was refused as it
-/// connected (the operator told already).
-pub(crate) fn hop_ended() -> bool {
-    CALL.take().refused
+    on_thread::with(|on| on.bound = hop);
 }
 
 /// The library client's HTTP agent: its configuration, its resolver held
-/// to the rule for the hop this thread's call is [`bound`] to.
-pub(crate) fn client_agent(config: Config) -> ureq::Agent {
-    ureq::Agent::with_parts(config, DefaultConnector::default(), PublicOnly::Hops)
+/// to the rule for the hop this thread's call is [`bound`] to, and, when
+/// traces are on, each API request a span of its own ([`crate::traced`]).
+pub(crate) fn client_agent(config: ConfigBuilder<AgentScope>) -> ureq::Agent {
+    let config = if crate::telemetry::on() {
+        config.middleware(crate::traced::api_request)
+    } else {
+        config
+    };
+    ureq::Agent::with_parts(
+        config.build(),
+        DefaultConnector::default(),
+        PublicOnly::Hops,
+    )
 }
 
 /// A resolver held to the rule: of the addresses a name resolves to, only
@@ -156,14 +143,14 @@ pub(crate) enum PublicOnly {
 impl PublicOnly {
     /// The origin of `uri` when the rule holds for it.
     fn holds(&self, uri: &Uri) -> Option<String> {
-        if matches!(self, PublicOnly::Hops) && CALL.with_borrow(|call| call.bound.is_none()) {
+        if matches!(self, PublicOnly::Hops) && on_thread::with(|on| on.bound.is_none()) {
             return None;
         }
         let origin = origin_of(&uri.to_string()).unwrap_or_default();
         let held = match self {
             PublicOnly::Documents(trusted) => !trusted.contains(&origin),
             PublicOnly::Hops => {
-                CALL.with_borrow(|call| call.bound.as_ref().is_some_and(|hop| hop.origin == origin))
+                on_thread::with(|on| on.bound.as_ref().is_some_and(|hop| hop.origin == origin))
             }
         };
         held.then_some(origin)
@@ -196,9 +183,9 @@ impl Resolver for PublicOnly {
             "its host resolves to no public address (a host inside your network: {flag} {origin})"
         );
         if matches!(self, PublicOnly::Hops) {
-            let who = CALL.with_borrow_mut(|call| {
-                call.refused = true;
-                call.bound.take().map(|hop| hop.who).unwrap_or_default()
+            let who = on_thread::with(|on| {
+                on.refused = true;
+                on.bound.take().map(|hop| hop.who).unwrap_or_default()
             });
             log::warn!(target: "nexus_mcp", "redirect: not followed {who}: {origin} {why}");
         }
@@ -329,6 +316,7 @@ mod tests {
         let hops = PublicOnly::Hops;
         let at = |url: &str| url.parse::<Uri>().unwrap();
         assert_eq!(hops.holds(&at("http://inside.test:8080/x")), None);
+        let working = on_thread::Working::start(1);
         let who = "who=stdio".to_owned();
         let origin = "http://inside.test:8080".to_owned();
         bound(Some(Bound { origin, who }));
@@ -336,7 +324,8 @@ mod tests {
         assert_eq!(held.as_deref(), Some("http://inside.test:8080"));
         assert_eq!(hops.holds(&at("http://inside.test:8081/x")), None);
         assert_eq!(hops.holds(&at("https://gateway.test/v1/resolve")), None);
-        assert!(!hop_ended(), "nothing was refused");
+        assert!(!working.refused(), "nothing was refused");
+        drop(working);
         assert_eq!(hops.holds(&at("http://inside.test:8080/x")), None, "ended");
         let documents = PublicOnly::Documents(Arc::new(vec!["https://trusted.test".to_owned()]));
         assert_eq!(documents.holds(&at("https://trusted.test/c.json")), None);

@@ -22,12 +22,6 @@ use crate::failure::Failure;
 use crate::principal::Principal;
 use crate::tools::FetchArgs;
 
-thread_local! {
-    /// The number of the fetch the library works on in this thread (each
-    /// runs on a thread of its own), 0 outside one.
-    pub(crate) static CALL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
 /// How long a call under way may still take once the server is stopping.
 pub(crate) const GRACE: Duration = Duration::from_secs(3);
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use nexus_sdk::http::{Method, Uri};
 use nexus_sdk::{FetchOptions, NexusError};
 
-use crate::addresses::Bound;
 use crate::failure::Failure;
+use crate::on_thread::Bound;
 use crate::policy::{Asked, Held, Who};
 use crate::principal::Principal;
 
@@ -177,15 +177,16 @@ impl Hop {
     /// its body's when the hop sends it again. The refusal when not, the
     /// operator told why.
     pub(crate) fn decided(&self, method: &Method, uri: &Uri) -> Result<(), NexusError> {
-        let url = uri.to_string();
-        // Each hop a span under the API request's, its decision its end.
-        let hop = crate::telemetry::on().then(|| {
+        // Each hop's decision a span under the call's (the hop's request,
+        // when it goes, is a span of its own: `crate::traced`).
+        let mut deciding = crate::telemetry::on().then(|| {
             let current = opentelemetry::Context::current();
-            crate::telemetry::http_client(&current, method.as_str(), Some(uri))
+            let kind = opentelemetry::trace::SpanKind::Internal;
+            crate::span::Span::child(&current, "redirect decide".into(), kind, Vec::new())
         });
-        let decided = self.deciding(method, url);
-        if let Some(cx) = &hop {
-            crate::telemetry::end(cx, decided.as_ref().err().map(|e| e.code.as_str()));
+        let decided = self.deciding(method, uri.to_string());
+        if let (Some(span), Err(refused)) = (&mut deciding, &decided) {
+            span.failed(refused.code.as_str());
         }
         decided
     }

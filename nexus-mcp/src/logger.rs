@@ -68,7 +68,7 @@ impl log::Log for StderrLogger {
 /// each (a JSON line dozens), and could be split by another process's.
 fn write_line(out: &mut impl Write, record: &log::Record, format: Format) -> std::io::Result<()> {
     // A library line logged during a fetch names the call it is about.
-    let call = crate::calls::CALL.get();
+    let call = crate::on_thread::call();
     let mut which = if call > 0 && record.target().starts_with("nexus_sdk") {
         format!(" (call #{call})")
     } else {

@@ -39,7 +39,13 @@
 //!   `serve`'s operator how to connect a person ahead.
 //! * The operator's side: `logger` (the lines on stderr), `metrics`
 //!   (Prometheus), `telemetry` (OpenTelemetry's traces, and the id a
-//!   person can quote), `rate` (`--person-rate`), `stopping` (stdio's end).
+//!   person can quote), `span` (a span that ends itself when dropped: a
+//!   leaf), `traced` (each request the library sends an API, every
+//!   redirect hop, a span of its own), `rate` (`--person-rate`),
+//!   `stopping` (stdio's end).
+//! * `on_thread`: the one context a fetch's thread holds while the library
+//!   works for it (the call's number, the hop its connection is held to,
+//!   what its requests are traced with), set and dropped by one guard.
 //! * The leaves: `answer` (what the model reads), `failure` (every refusal
 //!   as one type), `accounts`, `providers`.
 
@@ -58,6 +64,7 @@ mod keys;
 mod literals;
 mod logger;
 mod metrics;
+mod on_thread;
 mod policy;
 mod policy_command;
 mod principal;
@@ -67,11 +74,13 @@ mod readings;
 mod reply;
 mod serve;
 mod server;
+mod span;
 mod state;
 mod stopping;
 mod telemetry;
 mod ticket;
 mod tools;
+mod traced;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -36,6 +36,7 @@ use crate::metrics;
 use crate::principal::Principal;
 use crate::providers::{Listed, not_listed, select};
 use crate::reply::{Answer, replied};
+use crate::span::Span;
 use crate::telemetry;
 
 mod fetching;
@@ -72,7 +73,7 @@ fn request_span(
     method: &'static str,
     tool: &'static str,
     context: &RequestContext<RoleServer>,
-) -> Option<Context> {
+) -> Option<Span> {
     if !telemetry::on() {
         return None;
     }
@@ -111,12 +112,7 @@ fn request_span(
             format!("{method} {tool}").into()
         }
     };
-    Some(telemetry::child(
-        &parent,
-        name,
-        SpanKind::Server,
-        attributes,
-    ))
+    Some(Span::child(&parent, name, SpanKind::Server, attributes))
 }
 
 /// What the command line and the environment set.
@@ -430,9 +426,7 @@ impl ServerHandler for NexusServer {
             crate::tools::offering(&mut tools, &names);
         }
         metrics::operation("tools/list", "", "", started.elapsed());
-        if let Some(cx) = &traced {
-            telemetry::end(cx, None);
-        }
+        drop(traced);
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -443,15 +437,16 @@ impl ServerHandler for NexusServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
         let tool = ToolName::named(request.name.as_ref()).map_or("", ToolName::name);
-        let traced = request_span("tools/call", tool, &context);
+        let mut traced = request_span("tools/call", tool, &context);
         let answering = self.answer_call(request, context, started);
         let (answered, error) = match &traced {
-            Some(cx) => answering.with_context(cx.clone()).await,
+            Some(span) => answering.with_context(span.context().clone()).await,
             None => answering.await,
         };
-        if let Some(cx) = &traced {
-            telemetry::end(cx, Some(&error));
+        if let Some(span) = &mut traced {
+            span.failed(&error);
         }
+        drop(traced);
         metrics::operation("tools/call", tool, &error, started.elapsed());
         answered
     }

@@ -17,18 +17,15 @@
 //! Each call has an id a person can quote ([`quote`]): its trace id's first
 //! 16 hex digits, or where nothing is traced a fresh id of the same form.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use nexus_sdk::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use nexus_sdk::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::trace::{
-    SpanBuilder, SpanKind, Status, TraceContextExt as _, TraceId, Tracer as _,
-};
+use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _, WithHttpConfig as _};
@@ -36,18 +33,12 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, IdGenerator as _, RandomIdGenerator, SdkTracer,
-    SdkTracerProvider, SpanData, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator as _, RandomIdGenerator, SdkTracerProvider,
+    SpanData, SpanProcessor,
 };
 
 /// The most spans waiting for export; one more is dropped (and counted).
 pub(crate) const QUEUE: usize = 2048;
-
-/// The methods OpenTelemetry's HTTP conventions know (RFC 9110's and
-/// `PATCH`); any other is `_OTHER`.
-const METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
 
 /// The most a collector's answer may weigh.
 const MOST_ANSWER: u64 = 64 << 10;
@@ -63,10 +54,6 @@ static HANDED: AtomicUsize = AtomicUsize::new(0);
 pub(crate) fn on() -> bool {
     ON.get().copied().unwrap_or(false)
 }
-
-/// The tracer spans are made with, made once at start (the global one is
-/// looked up, and its scope built, at each ask).
-static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
 /// `endpoint` (the value of `named`) when it reads as a URL with no user or
 /// password (the collector's credentials go in the headers); or why not,
@@ -144,7 +131,7 @@ pub(crate) fn start() -> Result<Option<SdkTracerProvider>, String> {
         .with_span_processor(Bounded(processor))
         .with_resource(resource)
         .build();
-    let _ = TRACER.set(provider.tracer("nexus-mcp"));
+    let _ = crate::span::TRACER.set(provider.tracer("nexus-mcp"));
     let _ = ON.set(true);
     Ok(Some(provider))
 }
@@ -190,93 +177,6 @@ impl Extractor for Carried<'_> {
     fn keys(&self) -> Vec<&str> {
         FIELDS.to_vec()
     }
-}
-
-/// A span of `kind` named `name` with `attributes`, a child of `parent`:
-/// the context it runs in (end it with [`end`]).
-pub(crate) fn child(
-    parent: &Context,
-    name: Cow<'static, str>,
-    kind: SpanKind,
-    attributes: Vec<KeyValue>,
-) -> Context {
-    let built = SpanBuilder::from_name(name)
-        .with_kind(kind)
-        .with_attributes(attributes);
-    match TRACER.get() {
-        Some(tracer) => parent.with_span(tracer.build_with_context(built, parent)),
-        None => parent.clone(),
-    }
-}
-
-/// A client span for an HTTP request of `method` to `uri`, a child of
-/// `parent`, as OpenTelemetry's HTTP conventions name it: the method (one
-/// the conventions know, else `_OTHER` and the one sent), the server's
-/// address and port, and the URL without its query (never a query, a
-/// fragment or a user's part).
-pub(crate) fn http_client(parent: &Context, method: &str, uri: Option<&Uri>) -> Context {
-    let (name, attributes) = http_attributes(method, uri);
-    child(parent, name.into(), SpanKind::Client, attributes)
-}
-
-/// [`http_client`]'s span name and attributes.
-fn http_attributes(method: &str, uri: Option<&Uri>) -> (&'static str, Vec<KeyValue>) {
-    let known = METHODS.into_iter().find(|m| m.eq_ignore_ascii_case(method));
-    let mut attributes = Vec::with_capacity(6);
-    attributes.push(KeyValue::new(
-        "http.request.method",
-        known.unwrap_or("_OTHER"),
-    ));
-    if known.is_none() {
-        attributes.push(KeyValue::new(
-            "http.request.method_original",
-            method.to_owned(),
-        ));
-    }
-    let parts = uri.and_then(|uri| Some((uri, uri.scheme_str()?, uri.host()?)));
-    if let Some((uri, scheme, host)) = parts {
-        let host = host.to_ascii_lowercase();
-        let default = if scheme == "https" { 443 } else { 80 };
-        let port = uri.port_u16().unwrap_or(default);
-        let full = match uri.port_u16().filter(|p| *p != default) {
-            Some(port) => format!("{scheme}://{host}:{port}{}", uri.path()),
-            None => format!("{scheme}://{host}{}", uri.path()),
-        };
-        attributes.push(KeyValue::new("server.address", host));
-        attributes.push(KeyValue::new("server.port", i64::from(port)));
-        attributes.push(KeyValue::new("url.path", uri.path().to_owned()));
-        attributes.push(KeyValue::new("url.full", full));
-    }
-    (known.unwrap_or("HTTP"), attributes)
-}
-
-/// `url` as `http` reads it: as written, or where `http` cannot take it so
-/// (a blank, a non-ASCII host), as the `url` crate writes it (in ASCII).
-pub(crate) fn uri_of(url: &str) -> Option<Uri> {
-    let written = || url::Url::parse(url).ok()?.as_str().parse().ok();
-    url.parse().ok().or_else(written)
-}
-
-/// Ends the HTTP client span `cx` runs in with the answer's `status`, an
-/// error from 400 on (its type the status, as the conventions say).
-pub(crate) fn answered(cx: &Context, status: u16) {
-    cx.span().set_attribute(KeyValue::new(
-        "http.response.status_code",
-        i64::from(status),
-    ));
-    let error = (status >= 400).then(|| status.to_string());
-    end(cx, error.as_deref());
-}
-
-/// Ends the span `cx` runs in; `error` its error type, none for a success
-/// (a code, never a message: no text of a server's or a person's).
-pub(crate) fn end(cx: &Context, error: Option<&str>) {
-    let span = cx.span();
-    if let Some(error) = error.filter(|e| !e.is_empty()) {
-        span.set_attribute(KeyValue::new("error.type", error.to_owned()));
-        span.set_status(Status::error(error.to_owned()));
-    }
-    span.end();
 }
 
 /// The trace context to send with a request made in `cx`: its
@@ -424,72 +324,6 @@ impl SpanProcessor for Bounded {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `attributes` as `key=value` lines, in order.
-    fn written(attributes: &[KeyValue]) -> Vec<String> {
-        attributes
-            .iter()
-            .map(|kv| format!("{}={}", kv.key, kv.value))
-            .collect()
-    }
-
-    #[test]
-    fn an_http_span_names_the_request_without_query_user_or_fragment() {
-        let uri = "https://me:pw@API.Example.COM/repos/a?token=s3cret#frag"
-            .parse()
-            .unwrap();
-        let (name, attributes) = http_attributes("get", Some(&uri));
-        assert_eq!(name, "GET");
-        assert_eq!(
-            written(&attributes),
-            [
-                "http.request.method=GET",
-                "server.address=api.example.com",
-                "server.port=443",
-                "url.path=/repos/a",
-                "url.full=https://api.example.com/repos/a",
-            ]
-        );
-    }
-
-    #[test]
-    fn an_http_span_keeps_a_port_not_the_schemes_own() {
-        let uri = "http://127.0.0.1:8080".parse().unwrap();
-        let (_, attributes) = http_attributes("POST", Some(&uri));
-        let lines = written(&attributes);
-        assert!(lines.contains(&"server.port=8080".to_owned()), "{lines:?}");
-        assert!(
-            lines.contains(&"url.full=http://127.0.0.1:8080/".to_owned()),
-            "{lines:?}"
-        );
-        let uri = "http://[::1]:80/x".parse().unwrap();
-        let lines = written(&http_attributes("PUT", Some(&uri)).1);
-        assert!(
-            lines.contains(&"url.full=http://[::1]/x".to_owned()),
-            "{lines:?}"
-        );
-    }
-
-    #[test]
-    fn a_method_the_conventions_do_not_know_is_other() {
-        let (name, attributes) = http_attributes("PROPFIND", None);
-        assert_eq!(name, "HTTP");
-        assert_eq!(
-            written(&attributes),
-            [
-                "http.request.method=_OTHER",
-                "http.request.method_original=PROPFIND"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_url_http_cannot_take_as_written_is_read_as_the_url_crate_writes_it() {
-        let uri = uri_of("https://bücher.example/a b?q=1").expect("read");
-        assert_eq!(uri.host(), Some("xn--bcher-kva.example"));
-        assert_eq!(uri.path(), "/a%20b");
-        assert!(uri_of("not a url").is_none());
-    }
 
     #[test]
     fn a_parent_is_read_from_meta_before_headers() {

@@ -62,6 +62,54 @@ fn named<'a>(spans: &'a [Value], name: &str) -> &'a Value {
 }
 
 #[test]
+fn each_redirect_hop_is_a_client_span_of_its_own_status_and_none_writes_the_credential() {
+    let (gateway, api) = common::gateway();
+    let moved = |to: &str| nexus_gateway_fake::FakeReply::new(302).header("Location", to);
+    api.set_reply("/start", moved("/middle"));
+    // The API redirects on its own origin with the credential in the path.
+    api.set_reply("/middle", moved("/repos/gho_mcp_secret/final"));
+    let mut session = session(&gateway, &gateway.url(), &["--trace-context-to-api"]);
+    let url = format!("{}/start", api.url());
+    let result = session.call(traced_fetch(&url, "GET"));
+    assert!(!is_error(&result), "{result}");
+    let spans = spans_of(&gateway, HOST_TRACE, "tools/call authenticated_fetch");
+    common::span_named(&gateway, HOST_TRACE, "redirect decide");
+    let server = named(&spans, "tools/call authenticated_fetch");
+    let mut requests: Vec<&Value> = spans.iter().filter(|s| s["name"] == "GET").collect();
+    requests.sort_by_key(|s| s["start_unix_nano"].as_u64());
+    let seen: Vec<(&Value, &Value, &Value)> = (requests.iter())
+        .map(|s| {
+            let attributes = &s["attributes"];
+            (
+                &attributes["url.path"],
+                &attributes["http.response.status_code"],
+                &s["kind"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (&json!("/start"), &json!(302), &json!("client")),
+            (&json!("/middle"), &json!(302), &json!("client")),
+            (&json!("/REDACTED"), &json!(200), &json!("client")),
+        ],
+        "{requests:?}"
+    );
+    for request in &requests {
+        assert_eq!(request["parent_span_id"], server["span_id"], "{request}");
+        assert_eq!(request["status"]["code"], "unset", "{request}");
+    }
+    // Each request was sent its own span's trace context.
+    let sent = api.last_request().expect("the API was asked");
+    let last = requests[2]["span_id"].as_str().unwrap();
+    let parent = format!("00-{HOST_TRACE}-{last}-01");
+    assert_eq!(sent.header("traceparent"), Some(parent.as_str()));
+    let everything = serde_json::to_string(&gateway.spans()).unwrap();
+    assert!(!everything.contains("gho_mcp_secret"), "{everything}");
+}
+
+#[test]
 fn a_tool_call_is_a_server_span_under_the_hosts_with_the_gateway_and_the_api_under_it() {
     let (gateway, api) = common::gateway();
     let mut session = session(&gateway, &gateway.url(), &[]);

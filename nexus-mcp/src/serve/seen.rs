@@ -17,6 +17,7 @@ use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
 use super::grant::GrantType;
+use crate::span::Span;
 use crate::telemetry::{self, Answering};
 
 /// The step of a request, and its route as a template: none for a route
@@ -53,28 +54,24 @@ pub(crate) async fn seen(request: Request, next: Next) -> Response {
             KeyValue::new("http.route", route),
             KeyValue::new("nexus.oauth.step", step),
         ];
-        telemetry::child(
-            &parent,
-            format!("{method} {route}").into(),
-            SpanKind::Server,
-            attributes,
-        )
+        let name = format!("{method} {route}").into();
+        Span::child(&parent, name, SpanKind::Server, attributes)
     });
     let answering = Answering {
-        context: cx.clone().unwrap_or(parent),
+        context: cx.as_ref().map_or(parent, |span| span.context().clone()),
         id: OnceCell::new(),
     };
     let response = telemetry::ANSWERING
         .scope(answering, next.run(request))
         .await;
-    if let Some(cx) = cx {
+    if let Some(mut span) = cx {
         // The grant `/token` read, one it takes or `other`.
         if let Some(grant) = response.extensions().get::<Option<GrantType>>() {
             let grant = grant.map_or("other", GrantType::as_str);
-            cx.span()
-                .set_attribute(KeyValue::new("oauth.grant_type", grant));
+            let grant = KeyValue::new("oauth.grant_type", grant);
+            span.context().span().set_attribute(grant);
         }
-        telemetry::answered(&cx, response.status().as_u16());
+        span.answered(response.status().as_u16());
     }
     response
 }

@@ -17,27 +17,25 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::RequestContext;
 
 use super::{Mode, NexusServer, modern};
-use crate::calls::{CALL, Caller, Ended, audit};
+use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
 use crate::failure::Failure;
 use crate::handshake;
+use crate::on_thread::{Traced, Working};
 use crate::reply::{Answer, failed};
+use crate::span::Span;
 use crate::telemetry;
 use crate::tools::{Fetch, FetchArgs};
 
 /// The Gateway's resolve as a client span under `parent`: its route,
 /// never its query (the workspace and provider).
-fn resolve_span(parent: &Context) -> Context {
+fn resolve_span(parent: &Context) -> Span {
     let attributes = vec![
         KeyValue::new("http.request.method", "GET"),
         KeyValue::new("url.template", "/v1/resolve"),
     ];
-    telemetry::child(
-        parent,
-        "GET /v1/resolve".into(),
-        SpanKind::Client,
-        attributes,
-    )
+    let name = "GET /v1/resolve".into();
+    Span::child(parent, name, SpanKind::Client, attributes)
 }
 
 impl NexusServer {
@@ -136,9 +134,9 @@ impl NexusServer {
         let held = self.settings.policy.clone();
         // Without a policy nothing is read: a call pays for no reading.
         if let Some(held) = &held {
-            let deciding = telemetry::on().then(|| {
+            let mut deciding = telemetry::on().then(|| {
                 let decide = "policy decide".into();
-                telemetry::child(&Context::current(), decide, SpanKind::Internal, Vec::new())
+                Span::child(&Context::current(), decide, SpanKind::Internal, Vec::new())
             });
             let options = &fetch.options;
             let body = options.data.as_deref();
@@ -151,16 +149,17 @@ impl NexusServer {
                         let asking = caller.asking();
                         crate::decisions::call_permitted(Some(held), asking, call, &mut fetch.url)
                     });
-            if let Some(cx) = &deciding {
+            if let Some(span) = &mut deciding {
                 let outcome = if decided.is_ok() {
                     "permitted"
                 } else {
                     "denied"
                 };
-                cx.span()
-                    .set_attribute(KeyValue::new("nexus.policy.outcome", outcome));
-                telemetry::end(cx, decided.as_ref().err().map(Failure::code));
+                let outcome = KeyValue::new("nexus.policy.outcome", outcome);
+                span.context().span().set_attribute(outcome);
+                span.failed(decided.as_ref().err().map_or("", Failure::code));
             }
+            drop(deciding);
             decided?;
         }
         let asking = (&caller.principal, caller.client.as_str());
@@ -217,7 +216,9 @@ impl NexusServer {
         let traced = telemetry::on().then(Context::current);
         let to_api = self.settings.trace_context_to_api;
         let sent = self.client.run(move |c| {
-            CALL.set(call);
+            // The library's lines name the call; its connections and (traced)
+            // its API requests read the call's context until it ends.
+            let working = Working::start(call);
             // The scope check and the token, as the request will ask them. A
             // URL `http` cannot take as written (a blank, a non-ASCII
             // character: the library encodes them, as a browser does) skips
@@ -232,16 +233,16 @@ impl NexusServer {
             if let Some(request) = &mut asked {
                 // Current while the library asks the Gateway, which it
                 // carries to it.
-                let resolving = traced.as_ref().filter(|_| missed).map(resolve_span);
-                let current = resolving.clone().map(Context::attach);
+                let mut resolving = traced.as_ref().filter(|_| missed).map(resolve_span);
+                let current = resolving.as_ref().map(|s| s.context().clone().attach());
                 let authorized = c.authorize(&cache, &workspace, &provider, request);
                 let failed = authorized.as_ref().err().map(|e| e.code.as_str());
                 if missed {
                     crate::metrics::gateway("resolve", failed.unwrap_or("ok"));
                 }
                 drop(current);
-                if let Some(cx) = &resolving {
-                    telemetry::end(cx, failed);
+                if let (Some(span), Some(failed)) = (&mut resolving, failed) {
+                    span.failed(failed);
                 }
                 drop(authorized?);
             }
@@ -251,29 +252,21 @@ impl NexusServer {
                     "cancelled before it was sent",
                 ));
             }
-            // The API's span, current while the library follows redirects
-            // (each hop's decision is a span of its own under it), read
-            // from the request `http` built, not parsed again.
-            let fetching = traced.map(|cx| match &asked {
-                Some(request) => telemetry::http_client(&cx, &method, Some(request.uri())),
-                None => telemetry::http_client(&cx, &method, telemetry::uri_of(&url).as_ref()),
-            });
-            let mut options = options;
-            if let Some(cx) = fetching.as_ref().filter(|_| to_api) {
-                options.headers.extend(telemetry::outgoing(cx));
+            // The call current while the library sends it, each API request
+            // (each redirect hop) a span of its own under it.
+            let _current = traced.clone().map(Context::attach);
+            if traced.is_some() {
+                let token = c.fresh_cached_token(&cache, &workspace, &provider);
+                working.trace(Traced { token, to_api });
             }
-            let _current = fetching.clone().map(Context::attach);
             let fetched = c.authenticated_fetch(&cache, &workspace, &provider, &url, options);
-            // A redirect the address rule refused as it connected.
-            let fetched = if crate::addresses::hop_ended() {
-                Err(crate::decisions::not_followed())
-            } else {
-                fetched
+            let fetched = match fetched {
+                // A redirect the address rule refused as it connected.
+                Err(_) if working.refused() => Err(crate::decisions::not_followed()),
+                fetched => fetched,
             };
-            match (&fetching, &fetched) {
-                (Some(cx), Ok((status, _, _))) => telemetry::answered(cx, *status),
-                (Some(cx), Err(e)) => telemetry::end(cx, Some(e.code.as_str())),
-                (None, _) => {}
+            if let Err(e) = &fetched {
+                working.failed(e.code.as_str());
             }
             fetched
         });
