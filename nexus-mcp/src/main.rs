@@ -99,12 +99,9 @@ use crate::connect::{Connector, Consent};
 use crate::hint::ConnectHint;
 use crate::keys::{HeldKeys, Keys};
 use crate::serve::ServeArgs;
-use crate::serve::reads::Reads;
-use crate::serve::signin::Login;
 use crate::server::{Mode, NexusServer, Settings};
 use crate::state::{KEY_VARIABLE, Keyring};
 use crate::stopping::StdinWatch;
-use crate::ticket::Links;
 
 const ENVIRONMENT: &str = "\
 Environment (read as the nexus-gateway-sdk library reads it):
@@ -477,29 +474,17 @@ fn serving(
     let keys = Arc::new(HeldKeys::new(keys));
     let checking = args.check;
     let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
-    let asking = var(env::INTROSPECTION_SECRET_VARIABLE).filter(|s| !s.is_empty());
-    let from = |name| env::try_var_from(name).unwrap_or_else(|why| usage(&why));
-    let store = serve::StoreGiven {
-        url: from(env::STORE_VARIABLE),
-        password: from(env::STORE_PASSWORD_VARIABLE),
-    };
-    let secrets = (asking, store);
-    let (site, gate) = args
-        .checked(secrets, &keys)
-        .unwrap_or_else(|why| usage(&why));
-    let (login, login_client) = connect_page(&cli, &site, &gate, &keys);
-    let done = login
-        .as_ref()
-        .map_or(cli.return_url.clone(), |(links, _)| links.done_url());
+    let connects = !cli.connect.is_empty();
+    let wing = args.checked(&keys, (cli.policy.is_some(), connects));
+    let wing = wing.unwrap_or_else(|why| usage(&why));
+    let links = wing.page.as_ref().map(|(links, _)| Arc::clone(links));
+    let done = (links.as_ref()).map_or(cli.return_url.clone(), |links| links.done_url());
     let connector = Connector::new(&cli.connect, &done, cli.connect_wait, keys.clone());
     let mut connector = connector.unwrap_or_else(|why| usage(&why));
-    let login = match login {
-        Some((links, login)) => {
-            connector = connector.with_consent(Consent::Page(links));
-            Some(login)
-        }
-        None => None,
-    };
+    if let Some(links) = links {
+        connector = connector.with_consent(Consent::Page(links));
+    }
+    let gate = &wing.gate;
     let hint = ConnectHint::new(
         gate.issuer.url(),
         &gate.subject_claim,
@@ -516,7 +501,7 @@ fn serving(
     if checking {
         let server = server(cli, mode, client, connector);
         let held = run(async {
-            match serve::check(&site, &gate, login_client, &server, unread).await {
+            match serve::check(wing, &server, unread).await {
                 true => Ok(()),
                 false => Err(String::new()),
             }
@@ -525,49 +510,7 @@ fn serving(
     }
     started(&cli, options);
     let server = server(cli, mode, client, connector);
-    run(serve::run(site, Arc::new(gate), server, login, keys))
-}
-
-/// The connect page: its links, and its login.
-type Page = (Arc<Links>, Arc<Login>);
-
-/// The connect page `serve` serves with `--login-client-id` (its links
-/// and cookies sealed with the `keys` held) and the login client `--check`
-/// tries; none without it, and `--connect` without it is a usage error.
-fn connect_page(
-    cli: &Cli,
-    site: &serve::Site,
-    gate: &serve::Gate,
-    keys: &Arc<HeldKeys>,
-) -> (Option<Page>, Option<serve::check::LoginClient>) {
-    let Some(id) = &site.login_client_id else {
-        if !cli.connect.is_empty() {
-            usage(
-                "--connect in serve needs --login-client-id (and NEXUS_MCP_LOGIN_CLIENT_SECRET for \
-                 a confidential client): a consent link goes only to the person who was asked, \
-                 whose login at the issuer the connect page checks",
-            );
-        }
-        return (None, None);
-    };
-    let secret = var(env::LOGIN_SECRET_VARIABLE).filter(|s| !s.is_empty());
-    let login_client = serve::check::LoginClient {
-        id: id.clone(),
-        secret: secret.clone(),
-        callback: format!("{}/connect/callback", site.origin),
-    };
-    // The connect page's links open under every key of the ring, the first seals.
-    let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
-    let reads = Reads {
-        subject_claim: gate.subject_claim.clone(),
-        workspace_claim: gate.claim.clone(),
-        policy_claims: gate.policy_claims.clone(),
-        admission: site.admission.clone(),
-        login_scopes: site.login_scopes.clone(),
-        groups_decide: cli.policy.is_some(),
-    };
-    let login = Login::new(gate.issuer.clone(), id, secret, links.clone(), reads);
-    (Some((links, Arc::new(login))), Some(login_client))
+    run(serve::run(wing, server, keys))
 }
 
 /// Stdio: one person, one workspace, on their machine.

@@ -67,8 +67,7 @@ pub(crate) mod signin;
 mod store;
 mod told;
 
-pub(crate) use self::args::{ServeArgs, Site};
-pub(crate) use self::store::StoreGiven;
+pub(crate) use self::args::{ServeArgs, Site, Wing};
 
 use std::sync::Arc;
 
@@ -78,7 +77,7 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-pub(crate) use self::bearer::Gate;
+pub(crate) use self::bearer::{Gate, Hosts};
 use self::door::{Door, guard};
 use self::ready::Readiness;
 use self::signin::Login;
@@ -87,15 +86,19 @@ use crate::server::NexusServer;
 
 /// `serve --check`: one line per failing check on stderr (`unread`, the
 /// keyring's and the policy file's, first), and whether all passed.
-pub(crate) async fn check(
-    site: &Site,
-    gate: &Gate,
-    login: Option<check::LoginClient>,
-    server: &NexusServer,
-    unread: Vec<String>,
-) -> bool {
+pub(crate) async fn check(wing: Wing, server: &NexusServer, unread: Vec<String>) -> bool {
+    let Wing {
+        site,
+        gate,
+        login_client: login,
+        ..
+    } = wing;
+    let gate = &gate;
     let mut failed = unread;
-    let store = gate.hosts.proxy().map(|_| &*site.store);
+    let store = match &gate.hosts {
+        Hosts::Proxy(front) => Some(&*front.store),
+        Hosts::Issuer => None,
+    };
     let signs_in = login.is_some();
     let (failures, mut notes) = check::failures(gate, login, server, store).await;
     failed.extend(failures);
@@ -170,39 +173,36 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Serves until SIGTERM, then takes no new connection, answers the calls
 /// under way and stops.
 pub(crate) async fn run(
-    site: Site,
-    gate: Arc<Gate>,
+    wing: Wing,
     server: NexusServer,
-    login: Option<Arc<Login>>,
     keys: Arc<HeldKeys>,
 ) -> Result<(), String> {
+    let Wing {
+        site, gate, page, ..
+    } = wing;
+    let gate = Arc::new(gate);
     let calls = server.calls();
     if site.metrics_listen.is_some() {
         crate::metrics::enable();
     }
     warm(&gate).await;
-    // --oauth-proxy needs --login-client-id, which makes the login.
-    let front = match (gate.hosts.proxy(), &login) {
-        (Some(_), Some(login)) => Some(oauth::front::Front::new(
-            &site,
-            &gate,
-            Arc::clone(&keys),
-            Arc::clone(login),
-        )),
-        _ => None,
-    };
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
         keys,
         policy: server.policy(),
     };
     tokio::spawn(reread_at_sighup(rereads));
-    if gate.hosts.proxy().is_some() {
-        let keep = site.sign_in_life.max(grant::ACCESS_LIFE);
-        tokio::spawn(Arc::clone(&site.store).watch(keep));
+    let front = match &gate.hosts {
+        Hosts::Proxy(front) => Some(Arc::clone(front)),
+        Hosts::Issuer => None,
+    };
+    if let Some(front) = &front {
+        let keep = front.sign_in_life.max(grant::ACCESS_LIFE);
+        tokio::spawn(Arc::clone(&front.store).watch(keep));
     }
+    let login = page.map(|(_, login)| login);
     let router = router(&site, gate.clone(), server, login)
-        .merge(front.map(oauth::routes).unwrap_or_default())
+        .merge(front.clone().map(oauth::routes).unwrap_or_default())
         .layer(middleware::from_fn(seen::seen));
     let listener = tokio::net::TcpListener::bind(&site.listen)
         .await
@@ -219,7 +219,7 @@ pub(crate) async fn run(
         tokio::spawn(crate::metrics::serve(metrics));
     }
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
-    if gate.hosts.proxy().is_some() {
+    if front.is_some() {
         let login = site.login_client_id.as_deref().unwrap_or_default();
         log::info!(target: "nexus_mcp", "--oauth-proxy: the hosts' authorization server is {origin}; people sign in at {} with the login client {login:?}, whose redirect URI registered there is {origin}/connect/callback; a sign-in holds {} h (--sign-in-life); {}", gate.issuer, site.sign_in_life.as_secs() / 3600, site.store.said(), origin = site.origin);
         let under = site
@@ -248,7 +248,7 @@ async fn warm(gate: &Gate) {
             log::info!(target: "nexus_mcp", "the issuer {} publishes {keys} keys", gate.issuer);
             let metadata = gate.issuer.metadata().unwrap_or_default();
             // Behind --oauth-proxy, serve grants its --scope itself.
-            let proxy = gate.hosts.proxy().is_some();
+            let proxy = matches!(gate.hosts, Hosts::Proxy(_));
             let asked = if proxy { &[][..] } else { &gate.scopes[..] };
             for line in check::scopes_not_offered(asked, &metadata) {
                 log::warn!(target: "nexus_mcp", "{line}: a note, not a refusal (some issuers list only OpenID scopes); a token without it is refused 403");

@@ -1,5 +1,7 @@
-//! `serve`'s flags, checked into where it listens and who it is ([`Site`])
-//! and the resource server in front of MCP ([`Gate`]); each refusal names
+//! `serve`'s flags, checked into the wing they build ([`Wing`]), each part
+//! made once: where it listens and who it is ([`Site`]), the resource
+//! server in front of MCP ([`Gate`]) holding the hosts' authorization
+//! server with `--oauth-proxy`, and the connect page; each refusal names
 //! its flag.
 
 use std::sync::Arc;
@@ -7,13 +9,19 @@ use std::time::Duration;
 
 use super::admit::Admission;
 use super::bearer::{Gate, Hosts};
+use super::check::LoginClient;
 use super::deny;
 use super::grant::{ACCESS_LIFE, SIGN_IN_LIFE};
 use super::introspect::Introspection;
 use super::issuer::Issuer;
+use super::oauth::document::Documents;
+use super::oauth::front::{Front, IdJag};
+use super::reads::Reads;
+use super::signin::Login;
 use super::store::{Store, StoreGiven, store_at};
 use crate::addresses::{read_without_password, shown};
 use crate::keys::HeldKeys;
+use crate::ticket::Links;
 
 /// `nexus-mcp serve`'s own flags.
 #[derive(clap::Args)]
@@ -200,14 +208,15 @@ fn life_within(
 }
 
 impl ServeArgs {
-    /// The site and the resource server these flags set up (with the
-    /// introspection client's `secret`, read from its variable), or what is
-    /// wrong with them, naming the flag.
+    /// The wing these flags set up (its secrets read from their variables,
+    /// sealing with `keys`; a sign-in reads groups when `groups_decide`, a
+    /// policy being given; `connects` when `--connect` names a provider),
+    /// or what is wrong with them, naming the flag or the variable.
     pub(crate) fn checked(
         self,
-        (secret, store): (Option<String>, StoreGiven),
         keys: &Arc<HeldKeys>,
-    ) -> Result<(Site, Gate), String> {
+        (groups_decide, connects): (bool, bool),
+    ) -> Result<Wing, String> {
         // Both required (clap) unless a subcommand is given, which never gets here.
         let public_url = self.public_url.unwrap_or_default();
         let public = https_or_loopback("--public-url", &public_url)?;
@@ -232,7 +241,11 @@ impl ServeArgs {
         let document_origins =
             crate::addresses::origins("--oauth-client-document-origin", &self.document_origins)?;
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
-        let introspection = introspection(self.introspection_client_id, secret)?;
+        let secret = crate::env::try_var(crate::env::INTROSPECTION_SECRET_VARIABLE)?;
+        let introspection = introspection(
+            self.introspection_client_id,
+            secret.filter(|s| !s.is_empty()),
+        )?;
         if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
             return Err(format!("--audience {bad:?}: an audience is not blank"));
         }
@@ -240,16 +253,16 @@ impl ServeArgs {
             return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
         }
         let deny = Arc::new(deny::DenyList::read(self.deny_file, &issuer)?);
-        let store = store_at(self.store, store)?;
+        let given = StoreGiven {
+            url: crate::env::try_var_from(crate::env::STORE_VARIABLE)?,
+            password: crate::env::try_var_from(crate::env::STORE_PASSWORD_VARIABLE)?,
+        };
+        let store = store_at(self.store, given)?;
         let site = Site {
             admission: Admission::new(&self.allow_sign_in)?,
             deny,
             store: Arc::new(store),
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
-            id_jag: (
-                self.id_jag_from_public_clients,
-                self.id_jag_token_life.unwrap_or(ACCESS_LIFE),
-            ),
             check_client_ids: self.check_client_ids,
             metrics_listen: self.metrics_listen,
             listen: self.listen.unwrap_or_default(),
@@ -262,26 +275,127 @@ impl ServeArgs {
             login_scopes: self.login_scopes,
             document_origins,
         };
-        let hosts = hosts_with(self.oauth_proxy, &site, keys);
+        let policy_claims = crate::principal::PolicyClaims {
+            groups: self.group_claims,
+            tags: self.policy_claims,
+        };
+        let reads = Reads {
+            subject_claim: self.subject_claim.clone(),
+            workspace_claim: claim.clone(),
+            policy_claims: policy_claims.clone(),
+            admission: site.admission.clone(),
+            login_scopes: site.login_scopes.clone(),
+            groups_decide,
+        };
+        let issuer = Arc::new(Issuer::new(&issuer));
+        let (page, login_client) = connect_page(&site, reads, (&issuer, keys), connects)?;
+        let id_jag = IdJag {
+            from_public_clients: self.id_jag_from_public_clients,
+            life: self.id_jag_token_life.unwrap_or(ACCESS_LIFE),
+        };
+        let hosts = match (self.oauth_proxy, &page) {
+            (true, Some((_, login))) => {
+                let granted = (&self.scopes[..], resource.as_str(), id_jag);
+                let front = front(&site, granted, Arc::clone(login), keys);
+                Hosts::Proxy(Arc::new(front))
+            }
+            _ => Hosts::Issuer,
+        };
         let gate = Gate {
-            issuer: Arc::new(Issuer::new(&issuer)),
+            issuer,
             hosts,
             resource,
             audiences: self.audiences,
             subject_claim: self.subject_claim,
-            policy_claims: crate::principal::PolicyClaims {
-                groups: self.group_claims,
-                tags: self.policy_claims,
-            },
+            policy_claims,
             scopes: self.scopes,
             claim,
             prefix: self.workspace_prefix,
             verified: Default::default(),
             introspection,
         };
-        Ok((site, gate))
+        Ok(Wing {
+            site,
+            gate,
+            page,
+            login_client,
+        })
     }
 }
+
+/// The hosts' authorization server of `site` (`--oauth-proxy`), its state
+/// held once: granting `scopes` for `resource` (and ID-JAGs as `id_jag`
+/// allows), signing people in with `login`, sealing with `keys`.
+fn front(
+    site: &Site,
+    (scopes, resource, id_jag): (&[String], &str, IdJag),
+    login: Arc<Login>,
+    keys: &Arc<HeldKeys>,
+) -> Front {
+    Front {
+        origin: site.origin.clone(),
+        scopes: scopes.to_vec(),
+        resource: resource.to_owned(),
+        keys: Arc::clone(keys),
+        redeemed: Default::default(),
+        issuer: login.issuer.url().to_owned(),
+        login,
+        deny: Arc::clone(&site.deny),
+        documents: Documents::new(site.document_origins.clone()),
+        store: Arc::clone(&site.store),
+        sign_in_life: site.sign_in_life,
+        admission: site.admission.clone(),
+        id_jag,
+    }
+}
+
+/// The connect page of `site` with `--login-client-id` (its links and
+/// cookies sealed with the `keys` held), logging people in at `issuer` and
+/// reading them with `reads`, and the login client `--check` tries; none
+/// without it, and `--connect` (`connects`) without it is refused.
+fn connect_page(
+    site: &Site,
+    reads: Reads,
+    (issuer, keys): (&Arc<Issuer>, &Arc<HeldKeys>),
+    connects: bool,
+) -> Result<(Option<Page>, Option<LoginClient>), String> {
+    let Some(id) = &site.login_client_id else {
+        if connects {
+            return Err(
+                "--connect in serve needs --login-client-id (and NEXUS_MCP_LOGIN_CLIENT_SECRET \
+                 for a confidential client): a consent link goes only to the person who was \
+                 asked, whose login at the issuer the connect page checks"
+                    .to_owned(),
+            );
+        }
+        return Ok((None, None));
+    };
+    let secret = crate::env::try_var(crate::env::LOGIN_SECRET_VARIABLE)?;
+    let secret = secret.filter(|s| !s.is_empty());
+    let login_client = LoginClient {
+        id: id.clone(),
+        secret: secret.clone(),
+        callback: format!("{}/connect/callback", site.origin),
+    };
+    // The connect page's links open under every key of the ring, the first seals.
+    let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
+    let login = Login::new(Arc::clone(issuer), id, secret, links.clone(), reads);
+    Ok((Some((links, Arc::new(login))), Some(login_client)))
+}
+
+/// The wing these flags build, each part made once: where it listens and
+/// who it is, the resource server in front of MCP (holding, with
+/// `--oauth-proxy`, the hosts' authorization server), and the connect page
+/// and its login client at the issuer (with `--login-client-id`).
+pub(crate) struct Wing {
+    pub(crate) site: Site,
+    pub(crate) gate: Gate,
+    pub(crate) page: Option<Page>,
+    pub(crate) login_client: Option<LoginClient>,
+}
+
+/// The connect page: its links, and its login.
+pub(crate) type Page = (Arc<Links>, Arc<Login>);
 
 /// `serve`'s operator commands.
 #[derive(clap::Subcommand)]
@@ -336,22 +450,6 @@ pub(crate) struct RevokeArgs {
     /// The store every replica reads, as `serve --store` takes it.
     #[arg(long, value_name = "URL")]
     pub(crate) store: Option<String>,
-}
-
-/// Whom hosts sign in with: with `proxy` (`--oauth-proxy`) this server,
-/// its tokens opened with `keys` unless `site`'s store holds them revoked;
-/// else the issuer.
-fn hosts_with(proxy: bool, site: &Site, keys: &Arc<HeldKeys>) -> Hosts {
-    if !proxy {
-        return Hosts::Issuer;
-    }
-    let (keys, store) = (Arc::clone(keys), Arc::clone(&site.store));
-    let origin = site.origin.clone();
-    Hosts::Proxy {
-        origin,
-        keys,
-        store,
-    }
 }
 
 /// The `Host` values a request to `public` may carry: its host, and with
@@ -495,8 +593,6 @@ pub(crate) struct Site {
     pub(crate) store: Arc<Store>,
     /// `--sign-in-life`.
     pub(crate) sign_in_life: Duration,
-    /// `--id-jag-from-public-clients`, and `--id-jag-token-life`.
-    pub(crate) id_jag: (bool, Duration),
     /// `--check-client-id`s.
     pub(crate) check_client_ids: Vec<String>,
     /// `--allow-sign-in`.

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
 use super::jws;
+use super::oauth::front::Front;
 use super::refusal::{ErrorCode, OAuthError};
 use super::remembered::Remembered;
 use crate::principal::{Principal, digest, hex, own_workspace};
@@ -44,24 +45,10 @@ pub(crate) const MAX_HEADERS: usize = 32 << 10;
 pub(crate) enum Hosts {
     /// The issuer itself (`--issuer`): its tokens are what a host brings.
     Issuer,
-    /// This server, the hosts' authorization server at `origin`
-    /// (`--oauth-proxy`): the access tokens it issues open with `keys`,
-    /// unless `store` holds them revoked.
-    Proxy {
-        origin: String,
-        keys: Arc<crate::keys::HeldKeys>,
-        store: Arc<crate::serve::store::Store>,
-    },
-}
-
-impl Hosts {
-    /// This server's origin, when it is the hosts' authorization server.
-    pub(crate) fn proxy(&self) -> Option<&str> {
-        match self {
-            Hosts::Proxy { origin, .. } => Some(origin),
-            Hosts::Issuer => None,
-        }
-    }
+    /// This server, the hosts' authorization server (`--oauth-proxy`),
+    /// its state held once: the access tokens it issues open with its
+    /// keys, unless its store holds them revoked.
+    Proxy(Arc<Front>),
 }
 
 /// The resource server: this server's identity and the issuer it trusts.
@@ -193,8 +180,8 @@ impl Gate {
     /// one this server sealed opened, and its revocation asked, again).
     fn recalled(&self, token: &str, digest: &[u8; 32]) -> Option<Principal> {
         let mut verified = self.verified.lock().ok()?;
-        if let Hosts::Proxy { store, .. } = &self.hosts {
-            verified.as_of(store.revocations().changes());
+        if let Hosts::Proxy(front) = &self.hosts {
+            verified.as_of(front.store.revocations().changes());
         }
         if let Some(told) = verified.recall(digest)? {
             return Some(told.clone());
@@ -379,10 +366,10 @@ impl Gate {
     /// scopes, person and workspace), and when it expires; none for a token
     /// it did not issue.
     fn issued_here(&self, token: &str) -> Option<Result<(Principal, u64), Refusal>> {
-        let Hosts::Proxy { keys, store, .. } = &self.hosts else {
+        let Hosts::Proxy(front) = &self.hosts else {
             return None;
         };
-        let keys = keys.now();
+        let (keys, store) = (front.keys.now(), &front.store);
         let opened = crate::keys::Sealing::opened_until(&keys.oauth.access, token);
         let (access, expires): (super::grant::Access, u64) = match opened {
             Ok(opened) => opened,
@@ -485,7 +472,10 @@ impl Gate {
     pub(crate) fn metadata(&self) -> Value {
         json!({
             "resource": self.resource,
-            "authorization_servers": [self.hosts.proxy().unwrap_or(self.issuer.url())],
+            "authorization_servers": [match &self.hosts {
+                Hosts::Proxy(front) => front.origin.as_str(),
+                Hosts::Issuer => self.issuer.url(),
+            }],
             "scopes_supported": self.scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "nexus-mcp",
@@ -601,11 +591,7 @@ mod tests {
     fn gate(keys: &Arc<HeldKeys>) -> Gate {
         Gate {
             issuer: Arc::new(Issuer::new("https://login.example/tenant/v2.0")),
-            hosts: Hosts::Proxy {
-                origin: "https://mcp.example.com".into(),
-                keys: Arc::clone(keys),
-                store: Arc::new(crate::serve::store::Store::memory()),
-            },
+            hosts: Hosts::Proxy(Arc::new(Front::tested_with(Arc::clone(keys), &[]))),
             resource: RESOURCE.into(),
             audiences: Vec::new(),
             subject_claim: "oid".into(),

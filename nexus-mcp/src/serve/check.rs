@@ -65,11 +65,11 @@ fn id_jag(proxy: bool, metadata: &Value) -> Option<String> {
 /// or its key gone), it has no secret (a host registered it), or it was
 /// made for another server.
 pub(crate) fn clients_open(hosts: &Hosts, ids: &[String]) -> Vec<String> {
-    let Hosts::Proxy { origin, keys, .. } = hosts else {
+    let Hosts::Proxy(front) = hosts else {
         let why = "--check-client-id: a client is --oauth-proxy's, and it is not given";
         return ids.first().map(|_| why.to_owned()).into_iter().collect();
     };
-    let keys = keys.now();
+    let (keys, origin) = (front.keys.now(), &front.origin);
     let why = |id: &str| {
         let opened = Sealing::opened::<Client>(&keys.oauth.clients, id).ok();
         let shown = nexus_sdk::one_line_within(id, 24);
@@ -81,7 +81,7 @@ pub(crate) fn clients_open(hosts: &Hosts, ids: &[String]) -> Vec<String> {
                 "--check-client-id {shown}: a public client (a host registered it), not one \
                  `serve client add` made"
             )),
-            Some(client) if client.origin.as_deref() != Some(origin.as_str()) => Some(format!(
+            Some(client) if client.origin.as_ref() != Some(origin) => Some(format!(
                 "--check-client-id {shown}: made for another server (--public-url)"
             )),
             Some(_) => None,
@@ -149,7 +149,7 @@ pub(crate) async fn failures(
     let metadata = gate.issuer.metadata().unwrap_or_default();
     // Behind --oauth-proxy, serve grants its --scope itself: the issuer's
     // list says nothing of it.
-    let proxy = gate.hosts.proxy().is_some();
+    let proxy = matches!(gate.hosts, Hosts::Proxy(_));
     let asked = if proxy { &[][..] } else { &gate.scopes[..] };
     let unlisted = scopes_not_offered(asked, &metadata);
     let notes = if lists_openid_alone(&metadata) {

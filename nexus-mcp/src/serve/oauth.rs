@@ -29,7 +29,7 @@ mod authn;
 mod authorize;
 mod client;
 pub(crate) mod consent;
-mod document;
+pub(crate) mod document;
 pub(crate) mod front;
 mod refused;
 mod register;
@@ -56,8 +56,7 @@ const MOST_FORM: usize = 64 << 10;
 /// origin's root: its issuer has no path), `/authorize` (the request, and
 /// the consent form's answer), `/token`, `/revoke` and `/register`, whose
 /// bodies are a form and a few URIs and a name ([`MOST_FORM`] at most).
-pub(crate) fn routes(front: Front) -> Router {
-    let front = Arc::new(front);
+pub(crate) fn routes(front: Arc<Front>) -> Router {
     let metadata = front.metadata();
     let metadata = get(move || async move { Json(metadata) });
     let register = post(register::register).with_state(Arc::clone(&front));

@@ -119,8 +119,7 @@ pub(crate) async fn granted(
     assertion: &str,
     scope: Option<&str>,
 ) -> Result<Grant, OAuthError> {
-    let (public_too, _) = front.id_jag;
-    if !(asker.confidential || public_too) {
+    if !(asker.confidential || front.id_jag.from_public_clients) {
         let why = "the ID-JAG grant is for a client `serve client add` made, authenticated \
                    with its secret (or any, with --id-jag-from-public-clients)";
         return Err(OAuthError::bad(ErrorCode::UnauthorizedClient, why));

@@ -17,8 +17,6 @@ use super::client::Client;
 use super::document::Documents;
 use crate::keys::{HeldKeys, Sealing, Unopened};
 use crate::serve::admit::Admission;
-use crate::serve::args::Site;
-use crate::serve::bearer::Gate;
 use crate::serve::deny::DenyList;
 use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Redeemed};
 use crate::serve::signin::Login;
@@ -51,33 +49,20 @@ pub(crate) struct Front {
     pub(crate) sign_in_life: Duration,
     /// Who may sign in (`--allow-sign-in`), held again at each refresh.
     pub(crate) admission: Admission,
-    /// Whether a public client may present an ID-JAG, and the life of the
-    /// access token one earns (`--id-jag-from-public-clients`,
-    /// `--id-jag-token-life`).
-    pub(crate) id_jag: (bool, Duration),
+    /// What the ID-JAG grant allows.
+    pub(crate) id_jag: IdJag,
+}
+
+/// What the ID-JAG grant allows: a public client to present one
+/// (`--id-jag-from-public-clients`), and the life of the access token one
+/// earns (`--id-jag-token-life`).
+#[derive(Clone, Copy)]
+pub(crate) struct IdJag {
+    pub(crate) from_public_clients: bool,
+    pub(crate) life: Duration,
 }
 
 impl Front {
-    /// The authorization server of `site` in front of `gate`'s issuer,
-    /// sealing with `keys` and signing people in with `login`.
-    pub(crate) fn new(site: &Site, gate: &Gate, keys: Arc<HeldKeys>, login: Arc<Login>) -> Front {
-        Front {
-            origin: site.origin.clone(),
-            scopes: gate.scopes.clone(),
-            resource: gate.resource.clone(),
-            keys,
-            redeemed: Default::default(),
-            login,
-            issuer: gate.issuer.url().to_owned(),
-            deny: Arc::clone(&site.deny),
-            documents: Documents::new(site.document_origins.clone()),
-            store: Arc::clone(&site.store),
-            sign_in_life: site.sign_in_life,
-            admission: site.admission.clone(),
-            id_jag: site.id_jag,
-        }
-    }
-
     /// Its metadata (RFC 8414 §2), as MCP's hosts read it: PKCE with S256
     /// alone, public clients and confidential ones (`serve client add`),
     /// dynamic registration, `iss` in every authorization response (RFC
@@ -122,6 +107,12 @@ impl Front {
     pub(crate) fn tested(ring: &str, scopes: &[&str]) -> Front {
         let ring = crate::state::Keyring::parse(ring).unwrap();
         let keys = Arc::new(HeldKeys::new(crate::keys::Keys::new(&ring).unwrap()));
+        Front::tested_with(keys, scopes)
+    }
+
+    /// [`Front::tested`], its keys `keys`.
+    #[cfg(test)]
+    pub(crate) fn tested_with(keys: Arc<HeldKeys>, scopes: &[&str]) -> Front {
         let origin = "https://mcp.example.com".to_owned();
         let issuer = "https://login.example";
         let deny = DenyList::read(None, issuer).unwrap();
@@ -149,7 +140,10 @@ impl Front {
             store: Arc::new(Store::memory()),
             sign_in_life: crate::serve::grant::SIGN_IN_LIFE,
             admission: Admission::default(),
-            id_jag: (false, crate::serve::grant::ACCESS_LIFE),
+            id_jag: IdJag {
+                from_public_clients: false,
+                life: crate::serve::grant::ACCESS_LIFE,
+            },
         }
     }
 }

@@ -278,7 +278,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let grant = assertion::granted(front, &asker, &assertion, scope.as_deref());
             let grant = grant.await?;
             // An access token alone: the provider vouches again when it ends.
-            let (_, life) = front.id_jag;
+            let life = front.id_jag.life;
             Ok(issued(
                 &keys.oauth,
                 &grant,
