@@ -111,14 +111,8 @@ pub(crate) fn bound(hop: Option<Bound>) {
 }
 
 /// The library client's HTTP agent: its configuration, its resolver held
-/// to the rule for the hop this thread's call is [`bound`] to, and, when
-/// traces are on, each API request a span of its own ([`crate::traced`]).
+/// to the rule for the hop this thread's call is [`bound`] to.
 pub(crate) fn client_agent(config: ConfigBuilder<AgentScope>) -> ureq::Agent {
-    let config = if crate::telemetry::on() {
-        config.middleware(crate::traced::api_request)
-    } else {
-        config
-    };
     ureq::Agent::with_parts(
         config.build(),
         DefaultConnector::default(),

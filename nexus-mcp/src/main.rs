@@ -391,7 +391,7 @@ fn main() -> ExitCode {
     // library, unless NEXUS_RETRY_ON_429 says otherwise.
     options.retry_policy.retry_on_429 |= var(setting::NEXUS_RETRY_ON_429).is_none();
     // Each redirect off a provider's origin held to the address rule as it connects.
-    options = options.agent(addresses::client_agent);
+    options = options.agent(traced::client_agent);
     let traces = telemetry::start().unwrap_or_else(|why| usage(&why));
     if traces.is_some() {
         options = options.gateway_headers(telemetry::trace_headers);

@@ -1,6 +1,6 @@
 //! The API's requests traced, each a client span of its own: the first
 //! and every redirect hop the library follows, seen by a middleware of the
-//! library's agent (`crate::addresses::client_agent`), so each span has
+//! library's agent ([`client_agent`]), so each span has
 //! its own answer's status (the 302, then the 200). A request's URL is
 //! written only once the core's echo rule has looked in it for the call's
 //! credential ([`CachedToken::echoed_in`](nexus_sdk::CachedToken::echoed_in)),
@@ -11,11 +11,25 @@
 
 use nexus_sdk::http::{HeaderName, HeaderValue, Request, Response};
 use opentelemetry::Context;
+use ureq::config::ConfigBuilder;
 use ureq::middleware::MiddlewareNext;
+use ureq::typestate::AgentScope;
 use ureq::{Body, SendBody};
 
 use crate::on_thread;
 use crate::span::Span;
+
+/// The library client's HTTP agent: with traces on, each API request a
+/// span of its own ([`api_request`]); its connections held to the
+/// public-address rule ([`crate::addresses::client_agent`]).
+pub(crate) fn client_agent(config: ConfigBuilder<AgentScope>) -> ureq::Agent {
+    let config = if crate::telemetry::on() {
+        config.middleware(api_request)
+    } else {
+        config
+    };
+    crate::addresses::client_agent(config)
+}
 
 /// `request` sent on: a span of its own when this thread works for a
 /// traced call, else as it is.

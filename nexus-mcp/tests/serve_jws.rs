@@ -32,6 +32,11 @@ struct Setting {
 }
 
 fn setting() -> Setting {
+    setting_with(&[])
+}
+
+/// [`setting`], `serve` given `args` too.
+fn setting_with(args: &[&str]) -> Setting {
     let (issuer, gateway, api) = (
         FakeIssuer::start(),
         FakeGateway::start(),
@@ -50,7 +55,7 @@ fn setting() -> Setting {
         .body(document.to_string());
     api.set_reply("/client.json", reply);
     let trusted = ["--oauth-client-document-origin", &api.url()];
-    let (served, origin) = common::front::proxy(&issuer, &gateway, &trusted);
+    let (served, origin) = common::front::proxy(&issuer, &gateway, &[&trusted, args].concat());
     Setting {
         issuer,
         _gateway: gateway,
@@ -100,64 +105,50 @@ fn a_keyed_document_client_proves_itself_at_the_code_the_refresh_and_revoke() {
     let s = setting();
     let said = signed_in_by(&s.origin, &s.id);
     let code = said.get("code").expect("a code");
-    // The code, with the client's name alone: 401 invalid_client, the code
-    // not spent.
-    let named = redemption(&s.id, code);
-    let answer = s.post("/token", &named);
-    assert_eq!(
-        refused(&answer),
-        (401, Some("invalid_client")),
-        "{}",
+    // By its name alone: 401 invalid_client, and nothing spent or done.
+    let by_name = |path: &str, form: &[(&str, &str)]| {
+        let answer = s.post(path, form);
+        let refused = refused(&answer);
+        assert_eq!(
+            refused,
+            (401, Some("invalid_client")),
+            "{path}: {}",
+            answer.1
+        );
+    };
+    // Proven with a fresh client assertion: 200.
+    let proven_with = |path: &str, form: &[(&str, &str)], jti: &str| {
+        let proof = s.proof(jti);
+        let answer = s.post(path, &proven(form, &proof));
+        assert_eq!(answer.0, 200, "{path}: {}", answer.1);
         answer.1
-    );
-    let proof = s.proof("code-1");
-    let answer = s.post("/token", &proven(&named, &proof));
-    assert_eq!(answer.0, 200, "{}", answer.1);
-    let tokens = answer.1;
+    };
+    let named = redemption(&s.id, code);
+    by_name("/token", &named);
+    let tokens = proven_with("/token", &named, "code-1");
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert!(s.works(access));
-    // The refresh, by name alone: refused, and the family not moved on.
+    // The refresh: refused by name, and the family not moved on.
     let refreshing = [
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh),
         ("client_id", &s.id),
     ];
-    let answer = s.post("/token", &refreshing);
-    assert_eq!(
-        refused(&answer),
-        (401, Some("invalid_client")),
-        "{}",
-        answer.1
-    );
-    let proof = s.proof("refresh-1");
-    let answer = s.post("/token", &proven(&refreshing, &proof));
-    assert_eq!(answer.0, 200, "a refresh proven: {}", answer.1);
-    let access = answer.1["access_token"].as_str().unwrap().to_owned();
-    let refresh = answer.1["refresh_token"].as_str().unwrap().to_owned();
+    by_name("/token", &refreshing);
+    let tokens = proven_with("/token", &refreshing, "refresh-1");
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
     // Revoked by name alone: refused, and the tokens still work.
-    let revoking = [("token", refresh.as_str()), ("client_id", &s.id)];
-    let answer = s.post("/revoke", &revoking);
-    assert_eq!(
-        refused(&answer),
-        (401, Some("invalid_client")),
-        "{}",
-        answer.1
-    );
-    assert!(s.works(&access), "nothing revoked by a name alone");
-    let proof = s.proof("revoke-1");
-    assert_eq!(s.post("/revoke", &proven(&revoking, &proof)).0, 200);
-    assert!(!s.works(&access), "revoked by the proven client");
+    let revoking = [("token", refresh), ("client_id", &s.id)];
+    by_name("/revoke", &revoking);
+    assert!(s.works(access), "nothing revoked by a name alone");
+    proven_with("/revoke", &revoking, "revoke-1");
+    assert!(!s.works(access), "revoked by the proven client");
     // A secret is no proof for a client that holds a key.
     let mut secret = revoking.to_vec();
     secret.push(("client_secret", "guess"));
-    let answer = s.post("/revoke", &secret);
-    assert_eq!(
-        refused(&answer),
-        (401, Some("invalid_client")),
-        "{}",
-        answer.1
-    );
+    by_name("/revoke", &secret);
 }
 
 /// A client assertion of `s`'s client with `claims` changed by `change`
@@ -285,6 +276,40 @@ fn a_client_assertion_is_held_to_the_rule_every_token_is() {
     assert_eq!(revoked(&s.proof("last")).0, 200);
     let lines = s.served.said();
     assert!(!lines.contains("panicked"), "{lines}");
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_flood_of_assertions_holds_each_jti_no_longer_than_its_token_may_live() {
+    let redis = common::redis::Redis::start();
+    let store = redis.url();
+    let s = setting_with(&["--store", &store]);
+    let now = jsonwebtoken::get_current_timestamp();
+    let revoked = |assertion: &str| {
+        let form = proven(&[("token", "t"), ("client_id", &s.id)], assertion);
+        s.post("/revoke", &form).0
+    };
+    // A flood of good ones, each living as long as the rule lets it.
+    for n in 0..40 {
+        let life = |c: &mut serde_json::Map<String, Value>| {
+            c.insert("jti".into(), json!(format!("flood-{n}")));
+            c.insert("exp".into(), json!(now + 300));
+        };
+        assert_eq!(revoked(&assertion_with(&s, life, |_| {})), 200, "{n}");
+    }
+    // One that would keep its jti ten years is refused, and kept nowhere.
+    let long = |c: &mut serde_json::Map<String, Value>| {
+        c.insert("jti".into(), json!("a-decade"));
+        c.insert("exp".into(), json!(now + 10 * 365 * 86_400));
+    };
+    assert_eq!(revoked(&assertion_with(&s, long, |_| {})), 401);
+    let kept = redis.ask(&["KEYS", "nexus-mcp:jti:*"]);
+    assert_eq!(kept.len(), 40, "{kept:?}");
+    for key in &kept {
+        let ttl: u64 = redis.ask(&["TTL", key])[0].parse().expect("a TTL");
+        // At most its life past now and the leeway: 300 + 60.
+        assert!((1..=360).contains(&ttl), "{key}: {ttl} s");
+    }
 }
 
 /// An ID-JAG as Okta issues one for the client `client` at `origin`.

@@ -73,35 +73,12 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
     assert_eq!(status, 200, "{again}");
     // Nothing but a generation is kept: no token in the store.
-    let kept = redis_keys(&redis);
+    let kept = redis.ask(&["KEYS", "*"]);
     assert!(
         kept.iter().all(|key| key.starts_with("nexus-mcp:family:")),
         "{kept:?}"
     );
     assert_eq!(kept.len(), 2, "one family per sign-in: {kept:?}");
-}
-
-/// The keys `redis` holds, asked with redis-cli's protocol by hand (one
-/// `KEYS *` over a socket).
-fn redis_keys(redis: &Redis) -> Vec<String> {
-    use std::io::{Read, Write};
-    let address = redis
-        .url()
-        .trim_start_matches("redis://")
-        .trim_end_matches("/0")
-        .to_owned();
-    let mut socket = std::net::TcpStream::connect(address).expect("redis");
-    socket
-        .write_all(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
-        .unwrap();
-    socket.write_all(b"*1\r\n$4\r\nQUIT\r\n").unwrap();
-    let mut answer = String::new();
-    socket.read_to_string(&mut answer).unwrap();
-    answer
-        .lines()
-        .filter(|line| !line.starts_with(['*', '$', '+']))
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

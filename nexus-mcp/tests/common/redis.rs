@@ -52,6 +52,31 @@ impl Redis {
         redis
     }
 
+    /// What it answers `words` (one command), asked with redis-cli's
+    /// protocol by hand over a socket: each line of its answer that is a
+    /// value (a key, a number), not a count or a length.
+    pub fn ask(&self, words: &[&str]) -> Vec<String> {
+        use std::io::{Read, Write};
+        let address = self.url();
+        let address = address
+            .trim_start_matches("redis://")
+            .trim_end_matches("/0");
+        let mut socket = std::net::TcpStream::connect(address).expect("redis");
+        let mut command = format!("*{}\r\n", words.len());
+        for word in words {
+            command += &format!("${}\r\n{word}\r\n", word.len());
+        }
+        socket.write_all(command.as_bytes()).unwrap();
+        socket.write_all(b"*1\r\n$4\r\nQUIT\r\n").unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+            .lines()
+            .filter(|line| !line.starts_with(['*', '$', '+']))
+            .map(|line| line.trim_start_matches(':').to_owned())
+            .collect()
+    }
+
     /// Its URL, for `--store`.
     pub fn url(&self) -> String {
         match self.tls {
