@@ -213,68 +213,20 @@ impl ServeArgs {
     /// policy being given; `connects` when `--connect` names a provider),
     /// or what is wrong with them, naming the flag or the variable.
     pub(crate) fn checked(
-        self,
+        mut self,
         keys: &Arc<HeldKeys>,
         (groups_decide, connects): (bool, bool),
     ) -> Result<Wing, String> {
-        // Both required (clap) unless a subcommand is given, which never gets here.
-        let public_url = self.public_url.unwrap_or_default();
-        let public = https_or_loopback("--public-url", &public_url)?;
+        self.refused()?;
         let issuer = one_issuer(&self.issuers)?;
-        let path = served_path(&public, &public_url)?;
-        let origin = public.origin().ascii_serialization();
-        let resource = format!("{origin}{path}");
-        let hosts = hosts_of(&public);
-        let mut origins = vec![origin.clone()];
-        for given in self.allowed_origins {
-            origins.push(allowed_origin(&given)?);
-        }
-        scopes_checked(&self.scopes)?;
-        let login_client_id = self.login_client_id.filter(|id| !id.trim().is_empty());
-        if self.oauth_proxy && login_client_id.is_none() {
-            return Err(
-                "--oauth-proxy needs --login-client-id: people sign in at the issuer \
-                        with that client"
-                    .to_owned(),
-            );
-        }
-        let document_origins =
-            crate::addresses::origins("--oauth-client-document-origin", &self.document_origins)?;
+        let site = self.site(&issuer)?;
+        let resource = format!("{}{}", site.origin, site.path);
         let claim = self.workspace_claim.filter(|c| !c.trim().is_empty());
         let secret = crate::env::try_var(crate::env::INTROSPECTION_SECRET_VARIABLE)?;
         let introspection = introspection(
             self.introspection_client_id,
             secret.filter(|s| !s.is_empty()),
         )?;
-        if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
-            return Err(format!("--audience {bad:?}: an audience is not blank"));
-        }
-        if self.subject_claim.trim().is_empty() {
-            return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
-        }
-        let deny = Arc::new(deny::DenyList::read(self.deny_file, &issuer)?);
-        let given = StoreGiven {
-            url: crate::env::try_var_from(crate::env::STORE_VARIABLE)?,
-            password: crate::env::try_var_from(crate::env::STORE_PASSWORD_VARIABLE)?,
-        };
-        let store = store_at(self.store, given)?;
-        let site = Site {
-            admission: Admission::new(&self.allow_sign_in)?,
-            deny,
-            store: Arc::new(store),
-            sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
-            check_client_ids: self.check_client_ids,
-            metrics_listen: self.metrics_listen,
-            listen: self.listen.unwrap_or_default(),
-            path,
-            public: public.clone(),
-            hosts,
-            origins,
-            origin,
-            login_client_id,
-            login_scopes: self.login_scopes,
-            document_origins,
-        };
         let policy_claims = crate::principal::PolicyClaims {
             groups: self.group_claims,
             tags: self.policy_claims,
@@ -293,14 +245,14 @@ impl ServeArgs {
             from_public_clients: self.id_jag_from_public_clients,
             life: self.id_jag_token_life.unwrap_or(ACCESS_LIFE),
         };
-        let hosts = match (self.oauth_proxy, &page) {
-            (true, Some((_, login))) => {
-                let granted = (&self.scopes[..], resource.as_str(), id_jag);
-                let front = front(&site, granted, Arc::clone(login), keys);
-                Hosts::Proxy(Arc::new(front))
-            }
-            _ => Hosts::Issuer,
-        };
+        let login = page
+            .as_ref()
+            .map(|(_, login)| login)
+            .filter(|_| self.oauth_proxy);
+        let hosts = login.map_or(Hosts::Issuer, |login| {
+            let granted = (&self.scopes[..], resource.as_str(), id_jag);
+            Hosts::Proxy(Arc::new(front(&site, granted, Arc::clone(login), keys)))
+        });
         let gate = Gate {
             issuer,
             hosts,
@@ -320,6 +272,65 @@ impl ServeArgs {
             page,
             login_client,
         })
+    }
+}
+
+impl ServeArgs {
+    /// Where `serve` listens and who it is, as these flags say (the fields
+    /// it reads taken from them), for people of `issuer`.
+    fn site(&mut self, issuer: &str) -> Result<Site, String> {
+        // Both required (clap) unless a subcommand is given, which never gets here.
+        let public_url = self.public_url.take().unwrap_or_default();
+        let public = https_or_loopback("--public-url", &public_url)?;
+        let path = served_path(&public, &public_url)?;
+        let origin = public.origin().ascii_serialization();
+        let mut origins = vec![origin.clone()];
+        for given in &self.allowed_origins {
+            origins.push(allowed_origin(given)?);
+        }
+        let document_origins =
+            crate::addresses::origins("--oauth-client-document-origin", &self.document_origins)?;
+        let login_client_id = self.login_client_id.take();
+        let store = store_at(self.store.take(), StoreGiven::from_env()?)?;
+        Ok(Site {
+            admission: Admission::new(&self.allow_sign_in)?,
+            deny: Arc::new(deny::DenyList::read(self.deny_file.take(), issuer)?),
+            store: Arc::new(store),
+            sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
+            check_client_ids: std::mem::take(&mut self.check_client_ids),
+            metrics_listen: self.metrics_listen.take(),
+            listen: self.listen.take().unwrap_or_default(),
+            path,
+            hosts: hosts_of(&public),
+            public,
+            origins,
+            origin,
+            login_client_id: login_client_id.filter(|id| !id.trim().is_empty()),
+            login_scopes: std::mem::take(&mut self.login_scopes),
+            document_origins,
+        })
+    }
+
+    /// Why these flags cannot be taken, whatever they build: a scope not
+    /// one word, `--oauth-proxy` with no login client, a blank audience or
+    /// subject claim.
+    fn refused(&self) -> Result<(), String> {
+        scopes_checked(&self.scopes)?;
+        let login = self.login_client_id.as_ref();
+        if self.oauth_proxy && login.is_none_or(|id| id.trim().is_empty()) {
+            return Err(
+                "--oauth-proxy needs --login-client-id: people sign in at the issuer with that \
+                 client"
+                    .to_owned(),
+            );
+        }
+        if let Some(bad) = self.audiences.iter().find(|a| a.trim().is_empty()) {
+            return Err(format!("--audience {bad:?}: an audience is not blank"));
+        }
+        if self.subject_claim.trim().is_empty() {
+            return Err("--subject-claim names a claim (sub, oid, uid …)".to_owned());
+        }
+        Ok(())
     }
 }
 

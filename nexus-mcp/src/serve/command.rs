@@ -11,7 +11,6 @@ use super::args::{Action, ClientAction, ClientArgs, RevokeArgs};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
 use super::store::{Down, StoreGiven, WATCH_EVERY, store_at};
-use crate::env;
 
 /// Runs `action`: what it did on stdout, or why not on stderr (exit 2 for
 /// what the operator gave, 1 for a store that does not answer).
@@ -48,11 +47,7 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
         );
         return Err((2, why));
     };
-    let given = |name| env::try_var_from(name).map_err(|why| (2, why));
-    let given = StoreGiven {
-        url: given(env::STORE_VARIABLE)?,
-        password: given(env::STORE_PASSWORD_VARIABLE)?,
-    };
+    let given = StoreGiven::from_env().map_err(|why| (2, why))?;
     let store = store_at(args.store, given).map_err(|why| (2, why))?;
     if !store.shared() {
         let why = "no store is given (--store, or NEXUS_MCP_STORE): replicas share a \

@@ -488,6 +488,18 @@ pub(crate) struct StoreGiven {
     pub(crate) password: Option<(&'static str, String)>,
 }
 
+impl StoreGiven {
+    /// The store's URL and password as their variables give them
+    /// (`NEXUS_MCP_STORE`, `NEXUS_MCP_STORE_PASSWORD`, each with its `_FILE`
+    /// twin), or why one cannot be read.
+    pub(crate) fn from_env() -> Result<StoreGiven, String> {
+        Ok(StoreGiven {
+            url: crate::env::try_var_from(crate::env::STORE_VARIABLE)?,
+            password: crate::env::try_var_from(crate::env::STORE_PASSWORD_VARIABLE)?,
+        })
+    }
+}
+
 /// Where refresh-token families are kept: the Redis at `--store`'s URL or
 /// the environment's (given once: both is refused, naming both), its
 /// password joined from its own variable; or this process's memory.
