@@ -14,7 +14,7 @@ mod common;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::front::{client_add, client_assertion, document_key, proxy};
+use common::front::{client_add, client_assertion, document_key, id_jag, proxy};
 use common::served::{Served, workspace_of};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -52,19 +52,6 @@ fn token(origin: &str, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> (u
 /// `text` form-encoded, as RFC 6749 §2.3.1 asks of Basic's parts.
 fn encoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// An ID-JAG as Okta issues one for `client` at `origin`: for `person`,
-/// the MCP endpoint as its resource, five minutes, a fresh `jti`.
-fn id_jag(person: &str, origin: &str, client: &str, jti: &str) -> FakeToken {
-    FakeToken::new(person)
-        .typ("oauth-id-jag+jwt")
-        .audience(origin)
-        .expires_in(300)
-        .claim("resource", json!(format!("{origin}/mcp")))
-        .claim("client_id", json!(client))
-        .claim("jti", json!(jti))
-        .claim("scope", json!("mcp.tools"))
 }
 
 /// The form that presents `assertion`.

@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::front::{client_assertion, document_key, redemption, signed_in_by, token_answer};
+use common::front::{
+    client_assertion, document_key, id_jag, redemption, signed_in_by, token_answer,
+};
 use common::served::{Browser, Served, free_port};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use nexus_gateway_fake::{
@@ -312,23 +314,11 @@ fn a_flood_of_assertions_holds_each_jti_no_longer_than_its_token_may_live() {
     }
 }
 
-/// An ID-JAG as Okta issues one for the client `client` at `origin`.
-fn id_jag(origin: &str, client: &str, jti: &str) -> FakeToken {
-    FakeToken::new("alice")
-        .typ("oauth-id-jag+jwt")
-        .audience(origin)
-        .expires_in(300)
-        .claim("resource", json!(format!("{origin}/mcp")))
-        .claim("client_id", json!(client))
-        .claim("jti", json!(jti))
-        .claim("scope", json!("mcp.tools"))
-}
-
 #[test]
 fn an_id_jag_is_held_to_the_same_rule_nbf_and_every_time_claim_included() {
     let s = setting();
     let now = jsonwebtoken::get_current_timestamp();
-    let base = |jti: &str| id_jag(&s.origin, &s.id, jti);
+    let base = |jti: &str| id_jag("alice", &s.origin, &s.id, jti);
     let cases: Vec<(&str, FakeToken)> = vec![
         ("nbf to come", base("n1").not_before_in(600)),
         ("nbf a string", base("n2").claim("nbf", json!("later"))),

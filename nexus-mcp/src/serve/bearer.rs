@@ -387,7 +387,8 @@ impl Gate {
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
         let who = crate::principal::person(self.issuer.url(), &grant.person);
-        if (store.revocations()).refuses(&who, access.family.as_deref(), access.issued) {
+        let granted = grant.granted_or(access.issued);
+        if (store.revocations()).refuses(&who, access.family.as_deref(), granted) {
             let why = "the token was revoked: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
@@ -616,6 +617,7 @@ mod tests {
             client: client_mark("a-host"),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             resource: resource.into(),
+            granted: 1_700_000_000_000,
         }
     }
 

@@ -122,6 +122,26 @@ pub(crate) struct Grant {
     pub(crate) scopes: Vec<String>,
     /// The MCP endpoint it is for (RFC 8707).
     pub(crate) resource: String,
+    /// When the person was granted access, in milliseconds since the Unix
+    /// epoch: their sign-in at the issuer, or the provider's ID-JAG (its
+    /// `iat`, less the leeway its clock is given). A revocation of the
+    /// person refuses every code and token of a grant made at or before
+    /// it, whenever each was issued (0: a grant from before 0.14, read by
+    /// when its token was).
+    #[serde(default)]
+    pub(crate) granted: u64,
+}
+
+impl Grant {
+    /// When access was granted, or, for a grant from before 0.14, `before`
+    /// (when its token or family was issued).
+    pub(crate) fn granted_or(&self, before: u64) -> u64 {
+        if self.granted > 0 {
+            self.granted
+        } else {
+            before
+        }
+    }
 }
 
 /// What a refresh token carries: the grant, the family it descends from
@@ -143,10 +163,10 @@ pub(crate) struct Refresh {
     pub(crate) upstream: Option<Upstream>,
 }
 
-/// What an access token carries: the grant, the family of the sign-in
-/// that gave it (none when the store did not answer then, or from before
-/// 0.13) and when it was issued (milliseconds since the Unix epoch), so
-/// that a revocation of either holds.
+/// What an access token carries: the grant (and when it was granted), the
+/// family of the sign-in that gave it (none when the store did not answer
+/// then, or from before 0.13) and when it was issued (milliseconds since
+/// the Unix epoch), so that a revocation of either holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Access {
     #[serde(flatten)]

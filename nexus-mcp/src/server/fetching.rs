@@ -159,7 +159,6 @@ impl NexusServer {
                 span.context().span().set_attribute(outcome);
                 span.failed(decided.as_ref().err().map_or("", Failure::code));
             }
-            drop(deciding);
             decided?;
         }
         let asking = (&caller.principal, caller.client.as_str());

@@ -297,3 +297,21 @@ pub fn client_assertion(
     header.kid = Some("doc-key".into());
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
+
+/// An ID-JAG as Okta issues one for `client` at `origin`: for `person`,
+/// the MCP endpoint as its resource, five minutes, its `jti` `jti`.
+pub fn id_jag(
+    person: &str,
+    origin: &str,
+    client: &str,
+    jti: &str,
+) -> nexus_gateway_fake::FakeToken {
+    nexus_gateway_fake::FakeToken::new(person)
+        .typ("oauth-id-jag+jwt")
+        .audience(origin)
+        .expires_in(300)
+        .claim("resource", json!(format!("{origin}/mcp")))
+        .claim("client_id", json!(client))
+        .claim("jti", json!(jti))
+        .claim("scope", json!("mcp.tools"))
+}

@@ -165,6 +165,17 @@ pub(crate) async fn granted(
         let why = format!("the assertion does not grant the scope {missing} this server needs");
         OAuthError::bad(ErrorCode::InvalidScope, why)
     })?;
+    // Granted when the provider says, its clock's leeway against it: an
+    // ID-JAG made before the person's revocation is refused after it.
+    let iat = asserted.claims.get("iat").and_then(Value::as_u64);
+    let granted = iat.unwrap_or_default().saturating_sub(jws::LEEWAY);
+    let granted = granted.saturating_mul(1000);
+    let who = person(&front.issuer, &read.subject);
+    if front.store.revocations().refuses(&who, None, granted) {
+        return Err(refused(
+            "the person was revoked after the provider granted it",
+        ));
+    }
     // Spent last: a wrong client never burns another's assertion.
     let key = sha256_hex(&[front.issuer.as_bytes(), b"\0", asserted.jti.as_bytes()]);
     match front.store.spend(&key, asserted.lives).await {
@@ -185,6 +196,7 @@ pub(crate) async fn granted(
         client: client_mark(&asker.id),
         scopes,
         resource: front.resource.clone(),
+        granted,
     })
 }
 

@@ -336,6 +336,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         client: pending.client,
         scopes: pending.scopes,
         resource: pending.resource,
+        granted: crate::serve::store::now_ms(),
     };
     let code = Code {
         grant,

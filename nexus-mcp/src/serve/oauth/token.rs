@@ -267,6 +267,10 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
     match asking {
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
+            let who = crate::principal::person(&front.issuer, &code.grant.person);
+            if (front.store.revocations()).refuses(&who, None, code.grant.granted) {
+                return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
+            }
             denied(&code.grant)?;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
             let family = refresh
@@ -287,13 +291,15 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             ))
         }
         Asking::RefreshToken { token } => {
-            let refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
+            let mut refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
+            // A family from before 0.14 granted when it began.
+            refresh.grant.granted = refresh.grant.granted_or(refresh.begun);
             let who = crate::principal::person(&front.issuer, &refresh.grant.person);
             let family = Some(refresh.family.as_str());
             if front
                 .store
                 .revocations()
-                .refuses(&who, family, refresh.begun)
+                .refuses(&who, family, refresh.grant.granted)
             {
                 return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
             }
@@ -472,6 +478,7 @@ mod tests {
             client: client_mark("the-client"),
             scopes: vec!["mcp.tools".into()],
             resource: "https://mcp.example.com/mcp".into(),
+            granted: 1_700_000_000_000,
         }
     }
 
