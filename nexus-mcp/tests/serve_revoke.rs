@@ -281,3 +281,30 @@ fn a_refresh_racing_a_revocation_earns_tokens_the_revocation_still_reaches() {
     }
     wait_until(|| called_beside(&two, &origin, &first) == 401);
 }
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn revoke_says_revoked_only_of_a_token_it_revoked() {
+    let mut redis = Redis::start();
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let store = redis.url();
+    let args = ["--store", store.as_str()];
+    let (one, origin, id, said) =
+        common::front::signed_in_through(&issuer, &gateway, "alice", &args);
+    // Redeemed while the store does not answer: an access token alone, of
+    // no family the store began.
+    redis.stop();
+    let tokens = tokens_for(&origin, &id, said.get("code").expect("a code"));
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    redis.start_again();
+    let access = tokens["access_token"].as_str().unwrap();
+    // Not revoked, so never answered as if it were.
+    let (status, body) = revoke(&origin, &[("token", access), ("client_id", &id)]);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("temporarily_unavailable"), "{body}");
+    assert_eq!(
+        called(&one, &tokens),
+        200,
+        "it still works, as the answer says"
+    );
+}

@@ -64,6 +64,12 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
             .contains("revoked"),
         "{live}"
     );
+    // Its access tokens too, the live successor's included, on every
+    // replica (RFC 9700 §4.14.2).
+    for tokens in [&first, &second] {
+        let access = tokens["access_token"].as_str().unwrap();
+        common::served::wait_until(|| one.call(access, "list_providers", json!({})).0 == 401);
+    }
     // Another sign-in's family is its own: Bob refreshes on any replica.
     let bob_workspace = common::served::workspace_of(&issuer.url(), "bob");
     gateway.add_provider(&bob_workspace, "github", FakeProvider::oauth2("gho_b"));
@@ -72,13 +78,16 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     assert_eq!(status, 200, "{rotated}");
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
     assert_eq!(status, 200, "{again}");
-    // Nothing but a generation is kept: no token in the store.
+    // Nothing but a generation and the revocation list is kept: no token
+    // in the store.
     let kept = redis.ask(&["KEYS", "*"]);
-    assert!(
-        kept.iter().all(|key| key.starts_with("nexus-mcp:family:")),
-        "{kept:?}"
-    );
-    assert_eq!(kept.len(), 2, "one family per sign-in: {kept:?}");
+    let (families, others): (Vec<_>, Vec<_>) =
+        (kept.iter()).partition(|key| key.starts_with("nexus-mcp:family:"));
+    assert_eq!(families.len(), 2, "one family per sign-in: {kept:?}");
+    assert_eq!(others, ["nexus-mcp:revoked"], "{kept:?}");
+    let listed = redis.ask(&["ZRANGE", "nexus-mcp:revoked", "0", "-1"]);
+    assert_eq!(listed.len(), 1, "the reused family alone: {listed:?}");
+    assert!(listed[0].starts_with("family:"), "{listed:?}");
 }
 
 #[test]

@@ -95,18 +95,25 @@ async fn revoked(
         log::info!(target: "nexus_mcp", "revocation: a token of another client was presented (client={}); nothing revoked", &owner[..12]);
         return Ok("not_revoked");
     }
-    let Some(family) = family else {
-        log::info!(target: "nexus_mcp", "revocation: an access token from a sign-in with no family (the store did not answer then) ends within its hour; `serve revoke --person` ends it now");
-        return Ok("not_revoked");
-    };
-    let unavailable = |Down(why)| {
-        log::warn!(target: "nexus_mcp", "revocation waits: the store does not answer ({why})");
-        let why = "the store that keeps revocations does not answer: try again shortly";
+    let unavailable = |why: &'static str| {
         OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::TemporarilyUnavailable,
             why,
         )
+    };
+    // RFC 7009 §2.2: 200 says revoked; a valid token this cannot revoke
+    // is never said to be.
+    let Some(family) = family else {
+        log::warn!(target: "nexus_mcp", "revocation: an access token from a sign-in with no family (the store did not answer then) cannot be revoked alone: it ends within its hour; `serve revoke --person` ends it now");
+        return Err(unavailable(
+            "this access token was issued while the store did not answer, and cannot be \
+             revoked alone: it ends within its hour",
+        ));
+    };
+    let unavailable = |Down(why)| {
+        log::warn!(target: "nexus_mcp", "revocation waits: the store does not answer ({why})");
+        unavailable("the store that keeps revocations does not answer: try again shortly")
     };
     front
         .store

@@ -31,6 +31,7 @@ use crate::serve::grant::{
 };
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
+use crate::serve::revoked::Revoked;
 use crate::serve::signin::{self, NotSignedIn, Upstream};
 use crate::serve::store::{Down, Rotated, Step};
 
@@ -410,6 +411,11 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
         Ok(Rotated::Revoked) => {
             let client = &refresh.grant.client[..12];
             log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client={client}): its sign-in's every token is revoked; the person signs in again");
+            // Its access tokens too, on every replica (RFC 9700 §4.14.2).
+            let family = Revoked::Family(refresh.family.clone());
+            if let Err(Down(why)) = front.store.revoke(family).await {
+                log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a reused refresh token's access tokens end within their hour");
+            }
             Err(OAuthError::bad(
                 ErrorCode::InvalidGrant,
                 "this refresh token's sign-in was revoked: a refresh token was used twice",
