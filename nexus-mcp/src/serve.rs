@@ -122,6 +122,7 @@ pub(crate) async fn check(wing: Wing, server: &NexusServer, unread: Vec<String>)
 /// files), and who holds them.
 struct Reread {
     deny: Arc<deny::DenyList>,
+    gate: Arc<Gate>,
     keys: Arc<HeldKeys>,
     policy: Option<Arc<crate::policy::Held>>,
 }
@@ -141,7 +142,9 @@ async fn reread_at_sighup(reread: Reread) {
                 for line in skipped {
                     log::warn!(target: "nexus_mcp", "SIGHUP: {line}; skipped");
                 }
-                log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people and clients")
+                log::info!(target: "nexus_mcp", "SIGHUP: the deny list names {count} people and clients");
+                // What it withdraws holds at the next call, not in 30 s.
+                reread.gate.forget();
             }
             Some(Err(why)) => log::warn!(target: "nexus_mcp", "SIGHUP: {why}; the list held stays"),
             None => {}
@@ -188,6 +191,7 @@ pub(crate) async fn run(
     warm(&gate).await;
     let rereads = Reread {
         deny: Arc::clone(&site.deny),
+        gate: Arc::clone(&gate),
         keys,
         policy: server.policy(),
     };

@@ -340,7 +340,11 @@ fn a_client_is_withdrawn_by_its_deny_file_line() {
     );
     let basic = Some((id, secret.unwrap()));
     let first = issuer.mint(&id_jag("alice", &origin, id, "d-1").claim("scope", Value::Null));
-    assert_eq!(token(&origin, basic, &grant(&first)).0, 200);
+    let (status, tokens, _) = token(&origin, basic, &grant(&first));
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let listed = |access: &str| served.call(access, "list_providers", json!({})).0;
+    assert_eq!(listed(access), 200);
     // Its line, by the mark's first digits, as `serve client add` says it.
     let mark: String = {
         use sha2::Digest;
@@ -360,6 +364,8 @@ fn a_client_is_withdrawn_by_its_deny_file_line() {
         (401, Some("invalid_client")),
         "{refused}"
     );
+    // The access token it held before is refused wherever it is used, at once.
+    assert_eq!(listed(access), 401);
 }
 
 /// The ID token the issuer gives the host `client` (secret `secret`,

@@ -198,6 +198,14 @@ impl Gate {
         Some(principal)
     }
 
+    /// Forgets every token verified lately, so that each is checked again
+    /// at its next use (a withdrawal was just read).
+    pub(crate) fn forget(&self) {
+        if let Ok(mut verified) = self.verified.lock() {
+            *verified = Remembered::default();
+        }
+    }
+
     /// Holds a verified JWS's person whole, for the next calls.
     fn heat(&self, digest: [u8; 32], principal: &Principal) {
         if let Ok(mut verified) = self.verified.lock() {
@@ -390,6 +398,12 @@ impl Gate {
         let granted = grant.granted_or(access.issued);
         if (store.revocations()).refuses(&who, access.family.as_deref(), granted) {
             let why = "the token was revoked: sign in again";
+            return Some(Err(Refusal::InvalidToken(why.to_owned())));
+        }
+        // A client withdrawn (`client=` in --deny-file) is refused every token
+        // it holds, wherever it is used, not only at /token and /revoke.
+        if front.deny.withdraws(&grant.client) {
+            let why = "the client this token was issued to is withdrawn by this server's operator";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
         let attributes = grant.attributes;
