@@ -567,9 +567,21 @@ mod tests {
         let replayed = earned(&front, None, refreshing(&issued, "the-client")).await;
         assert_eq!(replayed.unwrap_err().code, ErrorCode::InvalidGrant);
         let live = earned(&front, None, refreshing(&successor, "the-client")).await;
-        assert_eq!(
-            live.unwrap_err().why,
-            "this refresh token's sign-in was revoked: a refresh token was used twice"
+        let live = live.unwrap_err();
+        assert_eq!(live.code, ErrorCode::InvalidGrant);
+        assert!(live.why.contains("revoked"), "{}", live.why);
+        // Its access tokens too: the family is on the revocation list.
+        let family = Sealing::opened::<Refresh>(
+            &front.keys.now().oauth.refresh,
+            successor["refresh_token"].as_str().unwrap(),
+        );
+        let family = family.ok().unwrap().family;
+        let who = crate::principal::person(&front.issuer, "alice");
+        assert!(
+            front
+                .store
+                .revocations()
+                .refuses(&who, Some(&family), u64::MAX)
         );
         // Another sign-in's family is its own.
         let other = earned(&front, None, redemption(&code(&front, "c2")))
