@@ -271,6 +271,46 @@ fn hostile_assertions_are_refused_with_no_token() {
 }
 
 #[test]
+fn an_id_jag_refusal_line_names_what_it_said_beside_what_this_server_takes() {
+    let s = setting();
+    let basic = Some((s.id.as_str(), s.secret.as_str()));
+    let (origin, id) = (s.origin.as_str(), s.id.as_str());
+    let base = |jti: &str| id_jag("alice", origin, id, jti);
+    let now = jsonwebtoken::get_current_timestamp();
+    let mcp = format!("{origin}/mcp");
+    let slash = format!("{origin}/");
+    let cases: Vec<(FakeToken, String)> = vec![
+        (base("v1").audience(&mcp), format!("aud \"{mcp}\"")),
+        (base("v2").audience(&slash), format!("aud \"{slash}\"")),
+        (
+            base("v3").claim("client_id", json!("okta-app-0oa1")),
+            "client_id \"okta-app-0oa1\"".to_owned(),
+        ),
+        (
+            base("v4")
+                .claim("iat", json!(now - 400))
+                .claim("exp", json!(now - 100)),
+            "iat -40".to_owned(),
+        ),
+        (
+            base("v5").claim("scope", json!("openid profile")),
+            "scope \"openid profile\"".to_owned(),
+        ),
+    ];
+    for (minted, named) in cases {
+        let (status, _, _) = token(origin, basic, &grant(&s.issuer.mint(&minted)));
+        assert_eq!(status, 400, "{named}");
+        let line = s.served.said_once(|said| said.contains(&named));
+        let taken = format!(
+            "this server takes iss \"{}\", aud \"{origin}\"",
+            s.issuer.url()
+        );
+        assert!(line.contains(&taken), "{line}");
+        assert!(line.contains(&format!("client_id \"{id}\"")), "{line}");
+    }
+}
+
+#[test]
 fn a_wrong_client_never_burns_another_clients_assertion() {
     let s = setting();
     let other = client_add(&s.origin, &["--name", "Other"]);

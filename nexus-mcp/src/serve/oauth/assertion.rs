@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use super::authn::Asker;
 use super::front::Front;
+use crate::answer::quoted;
 use crate::principal::{person, sha256_hex};
 use crate::serve::grant::{Grant, MOST_ASSERTION, client_mark};
 use crate::serve::issuer::Missing;
@@ -124,14 +125,18 @@ pub(crate) async fn granted(
                    with its secret (or any, with --id-jag-from-public-clients)";
         return Err(OAuthError::bad(ErrorCode::UnauthorizedClient, why));
     }
-    let refused = |check: &str| {
+    let told = |check: &str| {
         let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
         let said = said.unwrap_or_default();
         let text = |name| said.get(name).and_then(Value::as_str).unwrap_or_default();
         let who = &person(&front.issuer, text("sub"))[..12];
         let jti = &sha256_hex(&[text("jti").as_bytes()])[..12];
         let client = &client_mark(&asker.id)[..12];
-        log::warn!(target: "nexus_mcp", "an ID-JAG refused: {check} (client={client}, who={who}, jti {jti}…)");
+        let said = said_beside_expected(&said, front, &asker.id);
+        log::warn!(target: "nexus_mcp", "an ID-JAG refused: {check} (client={client}, who={who}, jti {jti}…); {said}");
+    };
+    let refused = |check: &str| {
+        told(check);
         OAuthError::bad(
             ErrorCode::InvalidGrant,
             "the assertion is not one this server takes",
@@ -163,6 +168,7 @@ pub(crate) async fn granted(
     }
     let scopes = scopes(&asserted.claims, scope, &front.scopes).map_err(|missing| {
         let why = format!("the assertion does not grant the scope {missing} this server needs");
+        told(&why);
         OAuthError::bad(ErrorCode::InvalidScope, why)
     })?;
     // Granted when the provider says, its clock's leeway against it: an
@@ -198,6 +204,40 @@ pub(crate) async fn granted(
         resource: front.resource.clone(),
         granted,
     })
+}
+
+/// What an ID-JAG's `said` claims hold beside what this server expects of
+/// them, for the operator's line (none is a secret; each a stranger's text,
+/// quoted and bounded): `iss`, `aud`, `client_id`, `resource` and `scope`,
+/// and how far its `iat` is from this replica's clock.
+fn said_beside_expected(said: &Map<String, Value>, front: &Front, client: &str) -> String {
+    let shown = |name: &str| {
+        let value = said.get(name).map(|value| match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        });
+        value.map_or("none".to_owned(), |v| format!("\"{}\"", quoted(&v, 512)))
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    let iat = said.get("iat").and_then(Value::as_u64);
+    let skew = iat.map_or("none".to_owned(), |iat| {
+        let ahead = i128::from(iat) - i128::from(now);
+        format!("{ahead:+} s from this replica's clock")
+    });
+    format!(
+        "it says iss {}, aud {}, client_id {}, resource {}, scope {}, iat {skew}; this server \
+         takes iss \"{}\", aud \"{}\" (its issuer identifier, alone), client_id \"{}\", \
+         resource \"{}\"",
+        shown("iss"),
+        shown("aud"),
+        shown("client_id"),
+        shown("resource"),
+        shown("scope"),
+        quoted(&front.issuer, 160),
+        quoted(&front.origin, 160),
+        quoted(client, 512),
+        quoted(&front.resource, 160),
+    )
 }
 
 /// 503 `temporarily_unavailable`: `why`, and to try again shortly.
