@@ -1,9 +1,9 @@
 //! The API's requests traced, each a client span of its own: the first
 //! and every redirect hop the library follows, seen by a middleware of the
 //! library's agent ([`client_agent`]), so each span has
-//! its own answer's status (the 302, then the 200). A request's URL is
-//! written only once the core's echo rule has looked in it for the call's
-//! credential ([`CachedToken::echoed_in`](nexus_sdk::CachedToken::echoed_in)),
+//! its own answer's status (the 302, then the 200). A hop's URL (the API
+//! wrote it) is written only once the core's echo rule has looked in it for
+//! the call's credential ([`CachedToken::echoed_in`](nexus_sdk::CachedToken::echoed_in)),
 //! its path `REDACTED` where it found it. The API is sent each request's
 //! own trace context only with `--trace-context-to-api`. A span ends when
 //! the next request goes or the call ends ([`crate::on_thread::Working`]),
@@ -38,13 +38,17 @@ pub(crate) fn api_request(
     next: MiddlewareNext,
 ) -> Result<Response<Body>, ureq::Error> {
     let (traced, sent) = on_thread::with(|on| (on.traced.clone(), on.sending.take()));
-    // The request before it (a redirect) has its answer: its span ends.
-    drop(sent);
     let Some(traced) = traced else {
         return next.handle(request);
     };
+    // The request before it (a redirect) has its answer: its span ends.
+    // This one is a hop, whose URL the API wrote: looked at for the call's
+    // credential before it is written (the first is the call's own URL,
+    // which no one who holds the credential wrote).
+    let hop = sent.is_some();
+    drop(sent);
     let uri = request.uri();
-    let token = traced.token.as_ref();
+    let token = traced.token.as_ref().filter(|_| hop);
     let echoed = token.is_some_and(|token| token.echoed_in(&uri.to_string()));
     let method = request.method().as_str();
     let mut span = Span::http_client(&Context::current(), method, (uri, !echoed));
