@@ -77,10 +77,10 @@ use axum::routing::get;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
+use self::args::Page;
 pub(crate) use self::bearer::{Gate, Hosts};
 use self::door::{Door, guard};
 use self::ready::Readiness;
-use self::signin::Login;
 use crate::keys::{HeldKeys, Keys};
 use crate::server::NexusServer;
 
@@ -204,8 +204,7 @@ pub(crate) async fn run(
         let keep = front.sign_in_life.max(grant::ACCESS_LIFE);
         tokio::spawn(Arc::clone(&front.store).watch(keep));
     }
-    let login = page.map(|(_, login)| login);
-    let router = router(&site, gate.clone(), server, login)
+    let router = router(&site, gate.clone(), server, page)
         .merge(front.clone().map(oauth::routes).unwrap_or_default())
         .layer(middleware::from_fn(seen::seen));
     let listener = tokio::net::TcpListener::bind(&site.listen)
@@ -265,7 +264,7 @@ async fn warm(gate: &Gate) {
 /// The routes: MCP at the public URL's path behind the [`Door`],
 /// `/healthz`, `/readyz`, the protected-resource metadata at both its
 /// homes, and the connect page's when there is one.
-fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, login: Option<Arc<Login>>) -> Router {
+fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, page: Option<Page>) -> Router {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -293,8 +292,8 @@ fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, login: Option<Arc<L
             &format!("/.well-known/oauth-protected-resource{path}"),
             get(metadata),
         );
-    match login {
-        Some(login) => router.merge(login::routes(login)),
+    match page {
+        Some(page) => router.merge(login::routes(page)),
         None => router,
     }
 }

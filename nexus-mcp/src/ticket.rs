@@ -37,11 +37,6 @@ impl Links {
         Links { origin, keys }
     }
 
-    /// The keys held now (the login's cookie is sealed with them too).
-    pub(crate) fn keys(&self) -> Arc<crate::keys::Keys> {
-        self.keys.now()
-    }
-
     /// The link that sends `ticket`'s person to consent, valid for `ttl`
     /// (see [`Sealing::named`]).
     pub(crate) fn link(&self, ticket: &Ticket, ttl: Duration) -> String {

@@ -17,7 +17,7 @@ use super::issuer::Issuer;
 use super::oauth::document::Documents;
 use super::oauth::front::{Front, IdJag};
 use super::reads::Reads;
-use super::signin::Login;
+use super::signin::SignIn;
 use super::store::{Store, StoreGiven, store_at};
 use crate::addresses::{read_without_password, shown};
 use crate::keys::HeldKeys;
@@ -340,7 +340,7 @@ impl ServeArgs {
 fn front(
     site: &Site,
     (scopes, resource, id_jag): (&[String], &str, IdJag),
-    login: Arc<Login>,
+    login: Arc<SignIn>,
     keys: &Arc<HeldKeys>,
 ) -> Front {
     Front {
@@ -390,7 +390,8 @@ fn connect_page(
     };
     // The connect page's links open under every key of the ring, the first seals.
     let links = Arc::new(Links::new(&site.origin, Arc::clone(keys)));
-    let login = Login::new(Arc::clone(issuer), id, secret, links.clone(), reads);
+    let sealed_with = (site.origin.clone(), Arc::clone(keys));
+    let login = SignIn::new(Arc::clone(issuer), (id, secret), sealed_with, reads);
     Ok((Some((links, Arc::new(login))), Some(login_client)))
 }
 
@@ -406,7 +407,7 @@ pub(crate) struct Wing {
 }
 
 /// The connect page: its links, and its login.
-pub(crate) type Page = (Arc<Links>, Arc<Login>);
+pub(crate) type Page = (Arc<Links>, Arc<SignIn>);
 
 /// `serve`'s operator commands.
 #[derive(clap::Subcommand)]

@@ -17,26 +17,29 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::args::Page;
 use super::oauth::consent;
 use super::page::{page, page_detailed};
 use super::signin::{
-    Answered, Login, NotSignedIn, Refusal, Returned, Then, begin, finish, returned,
+    Answered, NotSignedIn, Refusal, Returned, SignIn, Then, begin, finish, returned,
 };
 use crate::keys::Unopened;
 use crate::principal::person;
+use crate::ticket::Links;
 
-/// The routes of the connect page, and the sign-in's callback.
-pub(crate) fn routes(login: Arc<Login>) -> Router {
+/// The routes of the connect page (its links' tickets open with `links`),
+/// and the sign-in's callback.
+pub(crate) fn routes((links, login): Page) -> Router {
     Router::new()
         .route("/connect/done", get(done))
         .route("/connect/callback", get(callback))
         .route("/connect/{ticket}", get(start))
-        .with_state(login)
+        .with_state((links, login))
 }
 
 /// `GET /connect/<ticket>`: a valid ticket starts the login.
-async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> Response {
-    if let Err(unopened) = login.links.ticket(&ticket) {
+async fn start(State((links, login)): State<Page>, Path(ticket): Path<String>) -> Response {
+    if let Err(unopened) = links.ticket(&ticket) {
         return refused_link(&login, unopened);
     }
     begin(login, Then::Connect { ticket }).await
@@ -44,7 +47,7 @@ async fn start(State(login): State<Arc<Login>>, Path(ticket): Path<String>) -> R
 
 /// A link that does not open, as the person reads it (400, and what to do)
 /// and as the operator does (why, at most once per reason a while).
-fn refused_link(login: &Login, unopened: Unopened) -> Response {
+fn refused_link(login: &SignIn, unopened: Unopened) -> Response {
     let why = match &unopened {
         Unopened::Invalid => {
             let line = "connect page: refused a link that has expired, was changed, or was never \
@@ -75,7 +78,7 @@ fn refused_link(login: &Login, unopened: Unopened) -> Response {
 /// `GET /connect/callback`: the sign-in's answer, handed to the flow it
 /// was for.
 async fn callback(
-    State(login): State<Arc<Login>>,
+    State((links, login)): State<Page>,
     Query(answered): Query<Answered>,
     headers: HeaderMap,
 ) -> Response {
@@ -87,9 +90,9 @@ async fn callback(
     match then {
         Then::Authorize { pending } => {
             let signed_in = finish(Arc::clone(&login), returned).await;
-            consent::signed_in(&login.links.keys(), &pending, signed_in, &headers)
+            consent::signed_in(&login.keys(), &pending, signed_in, &headers)
         }
-        Then::Connect { ticket } => connected(login, &ticket, returned).await,
+        Then::Connect { ticket } => connected((&links, login), &ticket, returned).await,
     }
 }
 
@@ -97,7 +100,7 @@ async fn callback(
 /// what an administrator changes there, to the person on this server's
 /// page in the issuer's words, and to a host as `access_denied` at its
 /// redirect.
-fn refused_by_issuer(login: &Login, then: Then, refusal: &Refusal) -> Response {
+fn refused_by_issuer(login: &SignIn, then: Then, refusal: &Refusal) -> Response {
     let flow = match then {
         Then::Authorize { .. } => "a host's sign-in",
         Then::Connect { .. } => "a connect link's sign-in",
@@ -105,9 +108,7 @@ fn refused_by_issuer(login: &Login, then: Then, refusal: &Refusal) -> Response {
     log::warn!(target: "nexus_mcp", "the issuer refused {flow} ({}); {}", refusal.said(), refusal.remedy());
     crate::metrics::oauth("sign_in", "refused_by_issuer");
     match then {
-        Then::Authorize { pending } => {
-            consent::refused_by_issuer(&login.links.keys(), &pending, refusal)
-        }
+        Then::Authorize { pending } => consent::refused_by_issuer(&login.keys(), &pending, refusal),
         Then::Connect { .. } => page_detailed(
             StatusCode::FORBIDDEN,
             "Your organisation's sign-in refused this sign-in. It said:",
@@ -118,8 +119,12 @@ fn refused_by_issuer(login: &Login, then: Then, refusal: &Refusal) -> Response {
 
 /// The connect link's sign-in: the browser sent on to consent when the
 /// person who signed in is the one the ticket names.
-async fn connected(login: Arc<Login>, ticket: &str, returned: Returned) -> Response {
-    let Ok(ticket) = login.links.ticket(ticket) else {
+async fn connected(
+    (links, login): (&Links, Arc<SignIn>),
+    ticket: &str,
+    returned: Returned,
+) -> Response {
+    let Ok(ticket) = links.ticket(ticket) else {
         return page(
             StatusCode::BAD_REQUEST,
             "This link has expired. Ask your host again.",

@@ -31,8 +31,7 @@ use super::jws;
 use super::page::{cookie, page, set_cookie};
 use super::reads::Reads;
 use crate::http;
-use crate::keys::{KEYS_DIFFER, Sealing};
-use crate::ticket::Links;
+use crate::keys::{HeldKeys, KEYS_DIFFER, Sealing};
 
 /// The cookie that carries a login under way.
 const COOKIE: &str = "nexus_connect";
@@ -72,11 +71,13 @@ struct LoginCookie {
 }
 
 /// The connect page: the server's login client at the issuer.
-pub(crate) struct Login {
+pub(crate) struct SignIn {
     client_id: String,
     secret: Option<String>,
-    /// The page's links, and the seals of their tickets.
-    pub(crate) links: Arc<Links>,
+    /// Where its callback is: the public URL's origin.
+    origin: String,
+    /// The keys its cookies are sealed with (the first seals, any opens).
+    keys: Arc<HeldKeys>,
     /// The issuer, its metadata and keys read once for the bearer check and
     /// here alike: a rotation at the issuer is seen by both at once.
     pub(crate) issuer: Arc<Issuer>,
@@ -89,26 +90,32 @@ pub(crate) struct Login {
     pub(crate) told: super::told::Told,
 }
 
-impl Login {
-    /// The connect page of `links`, logging in at `issuer` as `client_id`
-    /// (with `secret`, a confidential client), its cookies sealed with the
-    /// keys its links hold (the first seals, any opens).
+impl SignIn {
+    /// The sign-in at `issuer` as `client_id` (with `secret`, a
+    /// confidential client), its callback at `origin`, its cookies sealed
+    /// with `keys` (the first seals, any opens); it knows neither flow it
+    /// serves, nor the connect page's links.
     pub(crate) fn new(
         issuer: Arc<Issuer>,
-        client_id: &str,
-        secret: Option<String>,
-        links: Arc<Links>,
+        (client_id, secret): (&str, Option<String>),
+        (origin, keys): (String, Arc<HeldKeys>),
         reads: Reads,
-    ) -> Login {
-        Login {
+    ) -> SignIn {
+        SignIn {
             issuer,
             client_id: client_id.to_owned(),
             secret,
-            links,
+            origin,
+            keys,
             reads,
             agent: http::agent(Duration::from_secs(10)),
             told: Default::default(),
         }
+    }
+
+    /// The keys its cookies are sealed with now.
+    pub(crate) fn keys(&self) -> Arc<crate::keys::Keys> {
+        self.keys.now()
     }
 
     /// The ID token the issuer gives for `code` (and PKCE's `verifier`),
@@ -218,7 +225,7 @@ impl Login {
         })?;
         let metadata: CoreProviderMetadata = serde_json::from_value(metadata)
             .map_err(|e| format!("the issuer's metadata is not OpenID Connect's: {e}"))?;
-        let redirect = RedirectUrl::new(format!("{}/connect/callback", self.links.origin));
+        let redirect = RedirectUrl::new(format!("{}/connect/callback", self.origin));
         let redirect = redirect.map_err(|e| e.to_string())?;
         let secret = self.secret.clone().map(ClientSecret::new);
         // The endpoints from discovery; the keys as the bearer check holds them.
@@ -243,7 +250,7 @@ impl Login {
 
 /// The browser sent to the issuer to log in, for what comes `then`, the
 /// login's state in a sealed cookie.
-pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
+pub(crate) async fn begin(login: Arc<SignIn>, then: Then) -> Response {
     // The issuer's metadata, fetched within its limits when none is held
     // (the client below says why not).
     let _ = login.issuer.held_or_fetched().await;
@@ -273,7 +280,7 @@ pub(crate) async fn begin(login: Arc<Login>, then: Then) -> Response {
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
         };
-        let keys = login.links.keys();
+        let keys = login.keys();
         let cookie = Sealing::named(&keys.cookies, &pending, LOGIN_TIME);
         Ok::<_, String>((url.to_string(), cookie))
     })
@@ -357,14 +364,14 @@ pub(crate) struct Returned {
 /// when the browser's cookie holds a login under way whose `state` is the
 /// answer's; else what the person's page says.
 pub(crate) fn returned(
-    login: &Login,
+    login: &SignIn,
     answered: Answered,
     headers: &HeaderMap,
 ) -> Result<(Then, Result<Returned, Refusal>), &'static str> {
     let Some(sealed) = cookie(headers, COOKIE)? else {
         return Err("This login has expired. Open the link again.");
     };
-    let cookie = match Sealing::opened::<LoginCookie>(&login.links.keys().cookies, &sealed) {
+    let cookie = match Sealing::opened::<LoginCookie>(&login.keys().cookies, &sealed) {
         Ok(cookie) => cookie,
         Err(unopened) => {
             if let Some(line) = unopened.keys_differ("a sign-in's cookie") {
@@ -484,7 +491,7 @@ pub(crate) type LoggedIn = Result<SignedIn, NotSignedIn>;
 /// the key it names as the bearer check holds it (fetched again, at most
 /// once per 30 s, when the issuer rotated), and the person let in by
 /// `--allow-sign-in`.
-pub(crate) async fn finish(login: Arc<Login>, returned: Returned) -> LoggedIn {
+pub(crate) async fn finish(login: Arc<SignIn>, returned: Returned) -> LoggedIn {
     let Returned {
         code,
         nonce,
@@ -532,9 +539,9 @@ const NO_USERINFO: &str = "the issuer renewed the sign-in without an ID token an
 /// renewed without one as OpenID Connect allows, its userinfo endpoint:
 /// never the claims of the first sign-in kept for its whole life), and its
 /// next refresh token (none when it keeps the one it had); or why not
-/// ([`Login::renewal`], [`Login::user_info`]).
+/// ([`SignIn::renewal`], [`SignIn::user_info`]).
 pub(crate) async fn renewed(
-    login: Arc<Login>,
+    login: Arc<SignIn>,
     upstream: Upstream,
 ) -> Result<(SignedIn, Option<Upstream>), NotSignedIn> {
     let _ = login.issuer.held_or_fetched().await;
@@ -557,7 +564,7 @@ pub(crate) async fn renewed(
 /// ID token carries none to check) with the key it names as the bearer
 /// check holds it; and all its claims.
 async fn person_in(
-    login: &Login,
+    login: &SignIn,
     id_token: &CoreIdToken,
     nonce: Option<Nonce>,
 ) -> Result<(SignedIn, Map<String, Value>), NotSignedIn> {

@@ -19,7 +19,7 @@ use crate::keys::{HeldKeys, Sealing, Unopened};
 use crate::serve::admit::Admission;
 use crate::serve::deny::DenyList;
 use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Redeemed};
-use crate::serve::signin::Login;
+use crate::serve::signin::SignIn;
 use crate::serve::store::Store;
 
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
@@ -36,7 +36,7 @@ pub(crate) struct Front {
     /// The codes redeemed on this replica.
     pub(crate) redeemed: Redeemed,
     /// The login client people sign in at the issuer with.
-    pub(crate) login: Arc<Login>,
+    pub(crate) login: Arc<SignIn>,
     /// The issuer people sign in at (`--issuer`): with a subject, the person.
     pub(crate) issuer: String,
     /// `--deny-file`'s people: refused a token, a refresh included.
@@ -116,7 +116,6 @@ impl Front {
         let origin = "https://mcp.example.com".to_owned();
         let issuer = "https://login.example";
         let deny = DenyList::read(None, issuer).unwrap();
-        let links = Arc::new(crate::ticket::Links::new(&origin, Arc::clone(&keys)));
         let reads = crate::serve::reads::Reads {
             subject_claim: "sub".into(),
             workspace_claim: None,
@@ -126,7 +125,8 @@ impl Front {
             groups_decide: false,
         };
         let issued_by = Arc::new(crate::serve::issuer::Issuer::new(issuer));
-        let login = Login::new(issued_by, "tested-login", None, links, reads);
+        let sealed_with = (origin.clone(), Arc::clone(&keys));
+        let login = SignIn::new(issued_by, ("tested-login", None), sealed_with, reads);
         Front {
             resource: format!("{origin}/mcp"),
             origin,
