@@ -202,7 +202,11 @@ pub(crate) async fn run(
     };
     if let Some(front) = &front {
         let keep = front.sign_in_life.max(grant::ACCESS_LIFE);
-        tokio::spawn(Arc::clone(&front.store).watch(keep));
+        let served = store::Served {
+            issuer: gate.issuer.url().to_owned(),
+            subject_claim: gate.subject_claim.clone(),
+        };
+        tokio::spawn(Arc::clone(&front.store).watch(keep, served));
     }
     let router = router(&site, gate.clone(), server, page)
         .merge(front.clone().map(oauth::routes).unwrap_or_default())

@@ -308,3 +308,40 @@ fn revoke_says_revoked_only_of_a_token_it_revoked() {
         "it still works, as the answer says"
     );
 }
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn serve_revoke_refuses_a_person_no_replica_would_know() {
+    let redis = Redis::start();
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let store = redis.url();
+    let args = ["--store", store.as_str()];
+    let (one, _, _, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    // The replica says what it serves in the store it shares.
+    wait_until(|| {
+        !redis
+            .ask(&["ZRANGE", "nexus-mcp:served", "0", "-1"])
+            .is_empty()
+    });
+    let served = issuer.url();
+    let upper = served.replace("http://", "HTTP://");
+    for (given, subject) in [
+        (format!("{served}/"), "alice"),
+        (upper, "alice"),
+        ("https://login.example".to_owned(), "alice"),
+        (served.clone(), "alice@acme.example"),
+    ] {
+        let (ok, said, err) = revoke_person(&["--person", &given, subject], Some(&store));
+        assert!(!ok, "{given} {subject}: {said}");
+        assert!(err.contains("nothing was revoked"), "{err}");
+    }
+    let (_, _, err) = revoke_person(&["--person", &format!("{served}/"), "alice"], Some(&store));
+    assert!(
+        err.contains(&format!("{served:?}")),
+        "the issuer they serve named: {err}"
+    );
+    assert_eq!(called(&one, &first), 200, "nobody was revoked");
+    let (ok, _, err) = revoke_person(&["--person", &served, "alice"], Some(&store));
+    assert!(ok, "{err}");
+    wait_until(|| called(&one, &first) == 401);
+}

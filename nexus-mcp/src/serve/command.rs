@@ -10,7 +10,7 @@ use base64::Engine as _;
 use super::args::{Action, ClientAction, ClientArgs, RevokeArgs};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
-use super::store::{Down, StoreGiven, WATCH_EVERY, store_at};
+use super::store::{Down, Served, StoreGiven, WATCH_EVERY, store_at};
 
 /// Runs `action`: what it did on stdout, or why not on stderr (exit 2 for
 /// what the operator gave, 1 for a store that does not answer).
@@ -59,6 +59,13 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
         .enable_all()
         .build();
     let runtime = runtime.map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
+    if let [issuer, subject] = &args.person[..] {
+        let served = runtime.block_on(store.served());
+        let served = served.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
+        if let Some(why) = revokes_nobody((issuer, subject), &served) {
+            return Err((2, why));
+        }
+    }
     let done = runtime.block_on(store.revoke(Revoked::Person(who.clone())));
     done.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
     Ok(format!(
@@ -67,6 +74,43 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
          issuer (to keep them out, deny them there or in --deny-file)",
         WATCH_EVERY.as_secs()
     ))
+}
+
+/// The claims a provider names a person by that hold an e-mail address.
+const MAIL_CLAIMS: [&str; 4] = ["email", "upn", "preferred_username", "unique_name"];
+
+/// Why `(issuer, subject)` would revoke nobody the replicas `served` know
+/// (each issuer and the claim naming its people, as the replicas said):
+/// an issuer none serves, byte for byte (one they serve spelled otherwise
+/// named), or an e-mail where that issuer's people are named by an id.
+/// None when no replica said what it serves (older ones do not).
+fn revokes_nobody((issuer, subject): (&str, &str), served: &[Served]) -> Option<String> {
+    if served.is_empty() {
+        return None;
+    }
+    let Some(serving) = served.iter().find(|s| s.issuer == issuer) else {
+        let loose = |text: &str| text.trim_end_matches('/').to_ascii_lowercase();
+        let near = served.iter().find(|s| loose(&s.issuer) == loose(issuer));
+        let shown: Vec<String> = served.iter().map(|s| format!("{:?}", s.issuer)).collect();
+        let near = near.map_or(String::new(), |s| {
+            format!(" (they write it {:?}, byte for byte)", s.issuer)
+        });
+        return Some(format!(
+            "no replica serves the issuer {}{near}: a revocation names the issuer as the \
+             replicas' --issuer does, and they serve {}; nothing was revoked",
+            crate::answer::quoted(issuer, 256),
+            shown.join(", ")
+        ));
+    };
+    let claim = serving.subject_claim.as_str();
+    let mail = MAIL_CLAIMS.contains(&claim);
+    (subject.contains('@') && !mail).then(|| {
+        format!(
+            "the replicas serving this issuer name people by `{claim}`, which is no e-mail \
+             address: a subject with an @ names nobody there (the log's who=, or the person's \
+             `{claim}`, does); nothing was revoked"
+        )
+    })
 }
 
 /// `serve client add`: the registration as JSON, or why not.
@@ -107,4 +151,49 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
         "token_endpoint_auth_method": ClientAuth::ClientSecretBasic.as_str(),
     });
     Ok(registration.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served(issuer: &str, claim: &str) -> Served {
+        Served {
+            issuer: issuer.into(),
+            subject_claim: claim.into(),
+        }
+    }
+
+    #[test]
+    fn a_person_no_replica_would_know_is_refused_and_said_why() {
+        let okta = [served("https://acme.okta.com/oauth2/default", "sub")];
+        let refused = |issuer: &str, subject: &str| revokes_nobody((issuer, subject), &okta);
+        assert_eq!(
+            refused("https://acme.okta.com/oauth2/default", "00u1abc"),
+            None
+        );
+        for spelled in [
+            "https://acme.okta.com/oauth2/default/",
+            "https://ACME.okta.com/oauth2/default",
+        ] {
+            let why = refused(spelled, "00u1abc").expect(spelled);
+            assert!(why.contains("byte for byte"), "{why}");
+        }
+        let elsewhere = refused("https://login.example", "00u1abc").unwrap();
+        assert!(
+            elsewhere.contains("https://acme.okta.com/oauth2/default"),
+            "{elsewhere}"
+        );
+        assert!(refused("https://acme.okta.com/oauth2/default", "alice@acme.com").is_some());
+        let mail = [served("https://login.example", "email")];
+        assert_eq!(
+            revokes_nobody(("https://login.example", "a@b.c"), &mail),
+            None
+        );
+        assert_eq!(
+            revokes_nobody(("https://x.example", "a@b.c"), &[]),
+            None,
+            "none said"
+        );
+    }
 }

@@ -50,6 +50,18 @@ const SPENT: &str = "nexus-mcp:jti:";
 /// [`Revoked`]'s word scored by when it was made.
 const REVOKED: &str = "nexus-mcp:revoked";
 
+/// The issuers the replicas serve, each with the claim that names its
+/// people, as each replica last said so (a sorted set, scored by when):
+/// what `serve revoke --person` holds a person to.
+const SERVED: &str = "nexus-mcp:served";
+
+/// How long a replica's word on what it serves stands unsaid again.
+const SERVED_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How often a running replica says again what it serves, in reads of the
+/// list (every [`WATCH_EVERY`]).
+const SAY_SERVED_EVERY: u32 = 150;
+
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
 /// now; -1 revoked (now, for `ARGV[1]` is not its generation, or before),
@@ -100,6 +112,14 @@ pub(crate) enum Rotated {
     Unknown,
     /// The family was revoked by request (`/revoke`, `serve revoke`).
     Withdrawn,
+}
+
+/// What a replica serves: the issuer whose people it takes, and the claim
+/// that names them (`--issuer`, `--subject-claim`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Served {
+    pub(crate) issuer: String,
+    pub(crate) subject_claim: String,
 }
 
 /// The store does not answer: why, for the log.
@@ -276,12 +296,15 @@ impl Store {
     /// (and what that does) and when it answers again, `nexus_mcp_store_up`
     /// at each read. Readiness stays each replica's own: every replica
     /// shares the store, and taking them all out would serve no one.
-    pub(crate) async fn watch(self: std::sync::Arc<Store>, keep: Duration) {
+    pub(crate) async fn watch(self: std::sync::Arc<Store>, keep: Duration, served: Served) {
         let Kept::Redis(redis) = &self.kept else {
             return;
         };
         let mut answered = None;
-        loop {
+        for read in 0u32.. {
+            if read % SAY_SERVED_EVERY == 0 && self.serving(&served).await.is_err() {
+                log::debug!(target: "nexus_mcp", "the store did not take what this replica serves; said again later");
+            }
             let since =
                 now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX));
             let now = self.revocations_read(since).await;
@@ -299,6 +322,45 @@ impl Store {
             answered = Some(now.is_ok());
             tokio::time::sleep(WATCH_EVERY).await;
         }
+    }
+
+    /// Says in the store that a replica serves `served` (what an operator's
+    /// `serve revoke --person` is held to), and forgets what no replica
+    /// said for [`SERVED_FOR`].
+    async fn serving(&self, served: &Served) -> Result<(), Down> {
+        let member = serde_json::json!({
+            "issuer": served.issuer,
+            "subject_claim": served.subject_claim,
+        });
+        let now = now_ms();
+        let stale = now.saturating_sub(u64::try_from(SERVED_FOR.as_millis()).unwrap_or(u64::MAX));
+        let mut said = redis::pipe();
+        said.cmd("ZREMRANGEBYSCORE")
+            .arg(SERVED)
+            .arg("-inf")
+            .arg(format!("({stale}"));
+        said.ignore();
+        said.cmd("ZADD")
+            .arg(SERVED)
+            .arg(now)
+            .arg(member.to_string());
+        said.ignore();
+        let mut connection = self.connection().await?;
+        let done = said.query_async::<()>(&mut connection);
+        answered(tokio::time::timeout(WAIT, done).await)
+    }
+
+    /// What the replicas said they serve lately (none said: an empty list).
+    pub(crate) async fn served(&self) -> Result<Vec<Served>, Down> {
+        let mut asked = redis::cmd("ZRANGE");
+        asked.arg(SERVED).arg(0).arg(-1);
+        let mut connection = self.connection().await?;
+        let done = asked.query_async::<Vec<String>>(&mut connection);
+        let said = answered(tokio::time::timeout(WAIT, done).await)?;
+        Ok(said
+            .iter()
+            .filter_map(|said| serde_json::from_str(said).ok())
+            .collect())
     }
 
     /// The list of revocations made since `since` read into the view, and
