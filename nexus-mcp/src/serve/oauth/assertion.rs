@@ -125,16 +125,7 @@ pub(crate) async fn granted(
                    with its secret (or any, with --id-jag-from-public-clients)";
         return Err(OAuthError::bad(ErrorCode::UnauthorizedClient, why));
     }
-    let told = |check: &str| {
-        let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
-        let said = said.unwrap_or_default();
-        let text = |name| said.get(name).and_then(Value::as_str).unwrap_or_default();
-        let who = &person(&front.issuer, text("sub"))[..12];
-        let jti = &sha256_hex(&[text("jti").as_bytes()])[..12];
-        let client = &client_mark(&asker.id)[..12];
-        let said = said_beside_expected(&said, front, &asker.id);
-        log::warn!(target: "nexus_mcp", "an ID-JAG refused: {check} (client={client}, who={who}, jti {jti}…); {said}");
-    };
+    let told = |check: &str| tell(front, &asker.id, assertion, check);
     let refused = |check: &str| {
         told(check);
         OAuthError::bad(
@@ -174,8 +165,7 @@ pub(crate) async fn granted(
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
     let iat = asserted.claims.get("iat").and_then(Value::as_u64);
-    let granted = iat.unwrap_or_default().saturating_sub(jws::LEEWAY);
-    let granted = granted.saturating_mul(1000);
+    let granted = (iat.unwrap_or_default().saturating_sub(jws::LEEWAY)).saturating_mul(1000);
     let who = person(&front.issuer, &read.subject);
     if front.store.revocations().refuses(&who, None, granted) {
         return Err(refused(
@@ -204,6 +194,19 @@ pub(crate) async fn granted(
         resource: front.resource.clone(),
         granted,
     })
+}
+
+/// The operator's one line for an ID-JAG `assertion` the client `client`
+/// presented, refused at `check`: never the assertion, its `jti` hashed.
+fn tell(front: &Front, client: &str, assertion: &str, check: &str) {
+    let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
+    let said = said.unwrap_or_default();
+    let text = |name| said.get(name).and_then(Value::as_str).unwrap_or_default();
+    let who = &person(&front.issuer, text("sub"))[..12];
+    let jti = &sha256_hex(&[text("jti").as_bytes()])[..12];
+    let mark = &client_mark(client)[..12];
+    let said = said_beside_expected(&said, front, client);
+    log::warn!(target: "nexus_mcp", "an ID-JAG refused: {check} (client={mark}, who={who}, jti {jti}…); {said}");
 }
 
 /// What an ID-JAG's `said` claims hold beside what this server expects of
