@@ -78,13 +78,23 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     assert_eq!(status, 200, "{rotated}");
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
     assert_eq!(status, 200, "{again}");
-    // Nothing but a generation and the revocation list is kept: no token
-    // in the store.
+    // Nothing but a generation, the revocation list and what the replicas
+    // serve is kept: no token in the store.
     let kept = redis.ask(&["KEYS", "*"]);
-    let (families, others): (Vec<_>, Vec<_>) =
+    let (families, mut others): (Vec<_>, Vec<_>) =
         (kept.iter()).partition(|key| key.starts_with("nexus-mcp:family:"));
     assert_eq!(families.len(), 2, "one family per sign-in: {kept:?}");
-    assert_eq!(others, ["nexus-mcp:revoked"], "{kept:?}");
+    others.sort();
+    assert_eq!(
+        others,
+        ["nexus-mcp:revoked", "nexus-mcp:served"],
+        "{kept:?}"
+    );
+    let served = redis.ask(&["ZRANGE", "nexus-mcp:served", "0", "-1"]);
+    assert!(
+        served.iter().all(|s| s.contains("\"subject_claim\"")),
+        "{served:?}"
+    );
     let listed = redis.ask(&["ZRANGE", "nexus-mcp:revoked", "0", "-1"]);
     assert_eq!(listed.len(), 1, "the reused family alone: {listed:?}");
     assert!(listed[0].starts_with("family:"), "{listed:?}");
