@@ -97,9 +97,12 @@ fn proven<'a>(form: &[(&'a str, &'a str)], assertion: &'a str) -> Vec<(&'a str, 
     form
 }
 
-/// The status and error code of a refusal.
-fn refused(answer: &(u16, Value)) -> (u16, Option<&str>) {
-    (answer.0, answer.1["error"].as_str())
+/// Asserts `answer` is a refusal with `status` and the error `code`, `what`
+/// naming the case.
+fn refused_as(answer: &(u16, Value), (status, code): (u16, &str), what: &str) {
+    let (got, body) = answer;
+    let error = body["error"].as_str();
+    assert_eq!((*got, error), (status, Some(code)), "{what}: {body}");
 }
 
 #[test]
@@ -110,13 +113,7 @@ fn a_keyed_document_client_proves_itself_at_the_code_the_refresh_and_revoke() {
     // By its name alone: 401 invalid_client, and nothing spent or done.
     let by_name = |path: &str, form: &[(&str, &str)]| {
         let answer = s.post(path, form);
-        let refused = refused(&answer);
-        assert_eq!(
-            refused,
-            (401, Some("invalid_client")),
-            "{path}: {}",
-            answer.1
-        );
+        refused_as(&answer, (401, "invalid_client"), path);
     };
     // Proven with a fresh client assertion: 200.
     let proven_with = |path: &str, form: &[(&str, &str)], jti: &str| {
@@ -251,12 +248,7 @@ fn a_client_assertion_is_held_to_the_rule_every_token_is() {
     ];
     for (what, assertion) in &cases {
         let answer = revoked(assertion);
-        assert_eq!(
-            refused(&answer),
-            (401, Some("invalid_client")),
-            "{what}: {}",
-            answer.1
-        );
+        refused_as(&answer, (401, "invalid_client"), what);
     }
     // Its audience alone in a list of one, and untyped or typed as one: taken.
     let fine = [
@@ -274,7 +266,7 @@ fn a_client_assertion_is_held_to_the_rule_every_token_is() {
     }
     // Once: a replay is refused. And no input panicked the server.
     let answer = revoked(&fine[0]);
-    assert_eq!(refused(&answer), (401, Some("invalid_client")));
+    refused_as(&answer, (401, "invalid_client"), "a replay");
     assert_eq!(revoked(&s.proof("last")).0, 200);
     let lines = s.served.said();
     assert!(!lines.contains("panicked"), "{lines}");
@@ -351,12 +343,7 @@ fn an_id_jag_is_held_to_the_same_rule_nbf_and_every_time_claim_included() {
             ("assertion", assertion.as_str()),
         ];
         let answer = s.post("/token", &proven(&form, &proof));
-        assert_eq!(
-            refused(&answer),
-            (400, Some("invalid_grant")),
-            "{what}: {}",
-            answer.1
-        );
+        refused_as(&answer, (400, "invalid_grant"), what);
     }
     let lines = s.served.said();
     assert!(
@@ -406,24 +393,14 @@ fn every_endpoint_answers_a_malformed_request_with_oauths_words() {
             ("grant_type", "refresh_token"),
         ];
         let answer = s.post(path, &twice);
-        assert_eq!(
-            refused(&answer),
-            (400, Some("invalid_request")),
-            "{path}: {}",
-            answer.1
-        );
+        refused_as(&answer, (400, "invalid_request"), path);
         let twice = [
             ("client_id", host.as_str()),
             ("client_id", "x"),
             ("token", "t"),
         ];
         let answer = s.post(path, &twice);
-        assert_eq!(
-            refused(&answer),
-            (400, Some("invalid_request")),
-            "{path}: {}",
-            answer.1
-        );
+        refused_as(&answer, (400, "invalid_request"), path);
         // A JSON body, not a form.
         let body = json!({"grant_type": "refresh_token", "token": "t", "client_id": host});
         let (status, _, answer) = s.served.post_json(path, &body.to_string());
@@ -447,20 +424,10 @@ fn every_endpoint_answers_a_malformed_request_with_oauths_words() {
         ],
     ] {
         let answer = token_answer(&s.origin, form);
-        assert_eq!(
-            refused(&answer),
-            (401, Some("invalid_client")),
-            "{form:?}: {}",
-            answer.1
-        );
+        refused_as(&answer, (401, "invalid_client"), &format!("{form:?}"));
     }
     let answer = s.post("/revoke", &[("token", "t")]);
-    assert_eq!(
-        refused(&answer),
-        (401, Some("invalid_client")),
-        "{}",
-        answer.1
-    );
+    refused_as(&answer, (401, "invalid_client"), "");
     // The authorization endpoint: a parameter twice is told on this
     // server's page, never redirected to.
     let twice = format!(

@@ -45,6 +45,13 @@ fn called_beside(served: &Served, origin: &str, tokens: &Value) -> u16 {
     served.post(&headers, &call).0
 }
 
+/// A real Redis, a fake issuer and Gateway, and the store's URL for `--store`.
+fn stored() -> (Redis, FakeIssuer, FakeGateway, String) {
+    let redis = Redis::start();
+    let store = redis.url();
+    (redis, FakeIssuer::start(), FakeGateway::start(), store)
+}
+
 /// `serve revoke` with `args` and the store `store` (none: no store given).
 fn revoke_person(args: &[&str], store: Option<&str>) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
@@ -142,9 +149,7 @@ fn without_a_store_serve_revoke_names_the_deny_file() {
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn a_revocation_holds_on_every_replica_and_a_person_is_out_everywhere() {
-    let redis = Redis::start();
-    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    let store = redis.url();
+    let (_redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str()];
     let (one, origin, id, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
     let (two, two_origin) = replica(&issuer, &gateway, &origin, &args);
@@ -201,9 +206,7 @@ fn token_as(origin: &str, (id, secret): (&str, &str), form: &[(&str, &str)]) -> 
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
-    let redis = Redis::start();
-    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    let store = redis.url();
+    let (_redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str(), "--scope", "mcp.tools"];
     // Alice signed in once (her tokens), and again up to her code.
     let (one, origin, _, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
@@ -262,9 +265,7 @@ fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn a_refresh_racing_a_revocation_earns_tokens_the_revocation_still_reaches() {
-    let redis = Redis::start();
-    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    let store = redis.url();
+    let (_redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str()];
     let (one, origin, id, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
     let (two, two_origin) = replica(&issuer, &gateway, &origin, &args);
@@ -285,9 +286,7 @@ fn a_refresh_racing_a_revocation_earns_tokens_the_revocation_still_reaches() {
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn revoke_says_revoked_only_of_a_token_it_revoked() {
-    let mut redis = Redis::start();
-    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    let store = redis.url();
+    let (mut redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str()];
     let (one, origin, id, said) =
         common::front::signed_in_through(&issuer, &gateway, "alice", &args);
@@ -312,9 +311,7 @@ fn revoke_says_revoked_only_of_a_token_it_revoked() {
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn serve_revoke_refuses_a_person_no_replica_would_know() {
-    let redis = Redis::start();
-    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
-    let store = redis.url();
+    let (redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str()];
     let (one, _, _, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
     // The replica says what it serves in the store it shares.
