@@ -58,6 +58,7 @@ struct Metrics {
     oauth: Family<Labels, Counter>,
     policy: Family<Labels, Counter>,
     spans: Family<Labels, Counter>,
+    signals: Family<Labels, Counter>,
     store: Gauge,
 }
 
@@ -74,7 +75,7 @@ fn metrics() -> &'static Metrics {
         let counters = || Family::<Labels, Counter>::default();
         let (refusals, resolves, requests) = (counters(), counters(), counters());
         let (connects, issuer, oauth, policy) = (counters(), counters(), counters(), counters());
-        let spans = counters();
+        let (spans, signals) = (counters(), counters());
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -97,6 +98,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_policy_decisions", help, policy.clone());
         let help = "Trace spans as they left (OTEL_EXPORTER_OTLP_*), by outcome";
         registry.register("nexus_mcp_spans", help, spans.clone());
+        let help = "The identity provider's signals (a person switched off), by channel, event and outcome";
+        registry.register("nexus_mcp_signals", help, signals.clone());
         let store = Gauge::default();
         let help = "Whether the store every replica shares (--store) answered when last asked";
         registry.register("nexus_mcp_store_up", help, store.clone());
@@ -111,6 +114,7 @@ fn metrics() -> &'static Metrics {
             oauth,
             policy,
             spans,
+            signals,
             store,
         }
     })
@@ -187,6 +191,21 @@ pub(crate) fn oauth(step: &str, outcome: &str) {
     }
     let labels = vec![("step", step.to_owned()), ("outcome", outcome.to_owned())];
     metrics().oauth.get_or_create(&labels).inc();
+}
+
+/// A signal of the identity provider: its `channel`
+/// (`global_token_revocation`), `event` and `outcome` (`revoked`,
+/// `refused`, `unknown`, `unavailable`).
+pub(crate) fn signal(channel: &str, event: &str, outcome: &str) {
+    if !on() {
+        return;
+    }
+    let labels = vec![
+        ("channel", channel.to_owned()),
+        ("event", event.to_owned()),
+        ("outcome", outcome.to_owned()),
+    ];
+    metrics().signals.get_or_create(&labels).inc();
 }
 
 /// A call `--policy` decided: `permitted` (`allowed`) or `denied`.

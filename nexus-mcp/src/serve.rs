@@ -13,6 +13,8 @@
 //! - [`admit`]: who may sign in (`--allow-sign-in`);
 //! - [`store`]: what replicas share, refresh-token families (`--store`);
 //! - [`revoked`]: what is revoked, as each replica holds it;
+//! - [`signal`]: the identity provider switching a person off, whatever
+//!   the channel: whom it names, its line and count;
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
 //! - [`jws`]: one check for every signed token it reads, each kind's
@@ -63,6 +65,7 @@ mod refusal;
 mod remembered;
 mod revoked;
 mod seen;
+mod signal;
 pub(crate) mod signin;
 mod store;
 mod told;
@@ -206,6 +209,11 @@ pub(crate) async fn run(
             issuer: gate.issuer.url().to_owned(),
             subject_claim: gate.subject_claim.clone(),
         };
+        // Read once before listening: a replica knows what is revoked, and
+        // since when the store remembers, before it checks its first token.
+        if front.store.read(keep).await.is_err() {
+            log::warn!(target: "nexus_mcp", "the store does not answer at the start: until it does, this replica refuses every token it issued and is not ready (/readyz)");
+        }
         tokio::spawn(Arc::clone(&front.store).watch(keep, served));
     }
     let router = router(&site, gate.clone(), server, page)
@@ -277,7 +285,12 @@ fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, page: Option<Page>)
         .enforce_origin_validation()
         .with_max_request_body_bytes(door::MAX_BODY);
     let sessions = Arc::new(NeverSessionManager::default());
-    let ready = Arc::new(Readiness::new(Arc::clone(&gate.issuer), server.clone()));
+    let store = match &gate.hosts {
+        Hosts::Proxy(front) => Some(Arc::clone(&front.store)),
+        Hosts::Issuer => None,
+    };
+    let ready = Readiness::new(Arc::clone(&gate.issuer), server.clone(), store);
+    let ready = Arc::new(ready);
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     let door = Arc::new(Door::new(Arc::clone(&gate), site));
     let metadata = move || async move { axum::Json(gate.metadata()) };

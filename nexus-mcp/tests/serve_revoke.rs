@@ -10,9 +10,10 @@ mod common;
 
 use std::process::Command;
 
-use common::front::{refreshed, replica, signed_in_at, signed_in_tokens, tokens_for};
-use common::redis::Redis;
-use common::served::{Browser, Served, wait_until};
+use common::front::{
+    called, called_beside, refreshed, replica, signed_in_at, signed_in_tokens, stored, tokens_for,
+};
+use common::served::{Browser, wait_until};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
 use serde_json::{Value, json};
 
@@ -20,36 +21,6 @@ use serde_json::{Value, json};
 fn revoke(origin: &str, form: &[(&str, &str)]) -> (u16, String) {
     let (status, _, body) = Browser::new().submit(&format!("{origin}/revoke"), form);
     (status, body)
-}
-
-/// The status of a tool call on `served` with `tokens`' access token.
-fn called(served: &Served, tokens: &Value) -> u16 {
-    let access = tokens["access_token"].as_str().expect("an access token");
-    served.call(access, "list_providers", json!({})).0
-}
-
-/// [`called`] on a replica beside the one at `origin`, public at its URL:
-/// asked with that `Host`, as a load balancer passes it.
-fn called_beside(served: &Served, origin: &str, tokens: &Value) -> u16 {
-    let access = tokens["access_token"].as_str().expect("an access token");
-    let bearer = format!("Bearer {access}");
-    let host = origin.trim_start_matches("http://");
-    let headers = [
-        ("Authorization", bearer.as_str()),
-        ("Host", host),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "tools/call"),
-        ("Mcp-Name", "list_providers"),
-    ];
-    let call = common::served::call("list_providers", json!({}), "2026-07-28");
-    served.post(&headers, &call).0
-}
-
-/// A real Redis, a fake issuer and Gateway, and the store's URL for `--store`.
-fn stored() -> (Redis, FakeIssuer, FakeGateway, String) {
-    let redis = Redis::start();
-    let store = redis.url();
-    (redis, FakeIssuer::start(), FakeGateway::start(), store)
 }
 
 /// `serve revoke` with `args` and the store `store` (none: no store given).
@@ -264,22 +235,22 @@ fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
 
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
-fn a_refresh_racing_a_revocation_earns_tokens_the_revocation_still_reaches() {
+fn a_refresh_racing_a_revocation_is_refused_by_the_store_itself() {
     let (_redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str()];
-    let (one, origin, id, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (_one, origin, id, first) = signed_in_tokens(&issuer, &gateway, "alice", &args);
     let (two, two_origin) = replica(&issuer, &gateway, &origin, &args);
     let (ok, _, err) = revoke_person(&["--person", &issuer.url(), "alice"], Some(&store));
     assert!(ok, "{err}");
     // At once, before replica two has read the list (it reads it every
-    // 2 s): a refresh there may go through. Whatever it earned was granted
-    // with the sign-in, before the revocation: refused on both replicas.
+    // 2 s): the store's own rotation asks the list, so the refresh is
+    // refused there whatever that replica's view.
     let (status, raced) = refreshed(&two_origin, &id, &first);
-    if status == 200 {
-        wait_until(|| called(&one, &raced) == 401 && called_beside(&two, &origin, &raced) == 401);
-    } else {
-        assert_eq!(raced["error"], "invalid_grant", "{raced}");
-    }
+    assert_eq!(
+        (status, raced["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{raced}"
+    );
     wait_until(|| called_beside(&two, &origin, &first) == 401);
 }
 
@@ -341,4 +312,80 @@ fn serve_revoke_refuses_a_person_no_replica_would_know() {
     let (ok, _, err) = revoke_person(&["--person", &served, "alice"], Some(&store));
     assert!(ok, "{err}");
     wait_until(|| called(&one, &first) == 401);
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
+    let (mut redis, issuer, gateway, store) = stored();
+    let args = ["--store", store.as_str(), "--scope", "mcp.tools"];
+    let (one, origin, id, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (two, two_origin) = replica(&issuer, &gateway, &origin, &args);
+    issuer.approve_as("bob");
+    let (bob_id, said) = signed_in_at(&one, &origin);
+    let bob = tokens_for(&origin, &bob_id, &said["code"]);
+    // An ID-JAG spent, and Alice revoked: what the store knows.
+    let client = common::front::client_add(&origin, &["--name", "Claude"]);
+    let confidential = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    let spent = issuer.mint(&common::front::id_jag(
+        "carol",
+        &origin,
+        confidential.0,
+        "spent",
+    ));
+    let jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    let grant = [("grant_type", jwt_bearer), ("assertion", spent.as_str())];
+    let (status, carol) = token_as(&origin, confidential, &grant);
+    assert_eq!(status, 200, "{carol}");
+    let (ok, _, err) = revoke_person(&["--person", &issuer.url(), "alice"], Some(&store));
+    assert!(ok, "{err}");
+    wait_until(|| called_beside(&two, &origin, &alice) == 401);
+    // The store restarts without its data; a third replica starts after.
+    redis.emptied();
+    let (three, three_origin) = replica(&issuer, &gateway, &origin, &args);
+    // The revocation holds everywhere: given back by the replicas that held
+    // it, and read by the one that never did.
+    wait_until(|| {
+        called(&one, &alice) == 401
+            && called_beside(&two, &origin, &alice) == 401
+            && called_beside(&three, &origin, &alice) == 401
+    });
+    let said = one.said();
+    assert!(said.contains("the store was emptied"), "{said}");
+    // The spent ID-JAG, again, on any replica: refused.
+    let (status, answer) = token_as(&three_origin, confidential, &grant);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "the spent ID-JAG again: {answer}"
+    );
+    // What the loss costs: a sign-in's refresh (its family is gone); the
+    // access tokens of those not revoked hold.
+    for tokens in [&bob, &carol] {
+        assert_eq!(called_beside(&three, &origin, tokens), 200);
+        assert_eq!(called_beside(&two, &origin, tokens), 200);
+    }
+    let (status, answer) = refreshed(&two_origin, &bob_id, &bob);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = refreshed(&two_origin, &id, &alice);
+    assert_eq!(status, 400);
+    // What is granted after holds on every replica.
+    issuer.approve_as("bob");
+    let (again_id, said) = signed_in_at(&one, &origin);
+    let again = tokens_for(&origin, &again_id, &said["code"]);
+    assert_eq!(called_beside(&three, &origin, &again), 200, "{again}");
+    let (status, _) = refreshed(&two_origin, &again_id, &again);
+    assert_eq!(status, 200);
+    let now = jsonwebtoken::get_current_timestamp();
+    let fresh = common::front::id_jag("carol", &origin, confidential.0, "fresh");
+    let fresh = issuer.mint(&fresh.claim("iat", json!(now + 60)));
+    let grant = [("grant_type", jwt_bearer), ("assertion", fresh.as_str())];
+    let (status, answer) = token_as(&origin, confidential, &grant);
+    assert_eq!(status, 200, "{answer}");
 }

@@ -78,8 +78,8 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     assert_eq!(status, 200, "{rotated}");
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
     assert_eq!(status, 200, "{again}");
-    // Nothing but a generation, the revocation list and what the replicas
-    // serve is kept: no token in the store.
+    // Nothing but a generation, the revocation list, what the replicas
+    // serve and when the store's memory began is kept: no token in the store.
     let kept = redis.ask(&["KEYS", "*"]);
     let (families, mut others): (Vec<_>, Vec<_>) =
         (kept.iter()).partition(|key| key.starts_with("nexus-mcp:family:"));
@@ -87,7 +87,7 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     others.sort();
     assert_eq!(
         others,
-        ["nexus-mcp:revoked", "nexus-mcp:served"],
+        ["nexus-mcp:epoch", "nexus-mcp:revoked", "nexus-mcp:served"],
         "{kept:?}"
     );
     let served = redis.ask(&["ZRANGE", "nexus-mcp:served", "0", "-1"]);

@@ -76,9 +76,6 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
     ))
 }
 
-/// The claims a provider names a person by that hold an e-mail address.
-const MAIL_CLAIMS: [&str; 4] = ["email", "upn", "preferred_username", "unique_name"];
-
 /// Why `(issuer, subject)` would revoke nobody the replicas `served` know
 /// (each issuer and the claim naming its people, as the replicas said):
 /// an issuer none serves, byte for byte (one they serve spelled otherwise
@@ -103,7 +100,7 @@ fn revokes_nobody((issuer, subject): (&str, &str), served: &[Served]) -> Option<
         ));
     };
     let claim = serving.subject_claim.as_str();
-    let mail = MAIL_CLAIMS.contains(&claim);
+    let mail = super::signal::MAIL_CLAIMS.contains(&claim);
     (subject.contains('@') && !mail).then(|| {
         format!(
             "the replicas serving this issuer name people by `{claim}`, which is no e-mail \

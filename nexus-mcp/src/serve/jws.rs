@@ -60,12 +60,15 @@ pub(crate) struct Kind<'a> {
     pub(crate) longest: Option<Duration>,
 }
 
-/// A token's claims, verified, and how long a record of it need be kept:
-/// until its `exp` has passed by the leeway.
+/// A token's claims, verified, how long a record of it need be kept (until
+/// its `exp` has passed by the leeway), and the first moment it could have
+/// been taken ([`usable_from`]).
 #[derive(Debug)]
 pub(crate) struct Verified {
     pub(crate) claims: Map<String, Value>,
     pub(crate) lives: Duration,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) from: u64,
 }
 
 /// The header of `token`, checked as every kind's and as `kind`'s `typ`.
@@ -126,7 +129,25 @@ pub(crate) fn verified(
     let decoded = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation);
     let claims = decoded.map_err(|e| refused_because(e.kind()))?.claims;
     let lives = claims_checked(&claims, kind, now)?;
-    Ok(Verified { claims, lives })
+    let from = usable_from(&claims, kind.longest);
+    Ok(Verified {
+        claims,
+        lives,
+        from,
+    })
+}
+
+/// The first moment a token of `claims` (checked by [`times`] with
+/// `longest`) could have been taken anywhere, in milliseconds since the
+/// Unix epoch: its `iat` or its `nbf`, the later, or without either `exp`
+/// less `longest` (0 without that too), all less [`LEEWAY`]. What a store
+/// emptied at a moment may have spent is any token usable before it.
+pub(crate) fn usable_from(claims: &Map<String, Value>, longest: Option<Duration>) -> u64 {
+    let number = |name: &str| claims.get(name).and_then(Value::as_u64);
+    let stated = number("iat").max(number("nbf"));
+    let bounded = || Some(number("exp")?.saturating_sub(longest?.as_secs()));
+    let from = stated.or_else(bounded).unwrap_or_default();
+    from.saturating_sub(LEEWAY).saturating_mul(1000)
 }
 
 /// Verified `claims` checked as `kind` asks at `now`, beside what the
@@ -317,6 +338,27 @@ mod tests {
         let far = json!({"exp": u64::MAX});
         let lives = times(far.as_object().unwrap(), None, NOW).unwrap();
         assert_eq!(lives.as_secs(), u64::MAX - NOW);
+    }
+
+    #[test]
+    fn a_token_is_usable_from_its_iat_or_nbf_or_its_exp_less_its_longest_life() {
+        let from = |claims: Value, longest: Option<u64>| {
+            let longest = longest.map(Duration::from_secs);
+            usable_from(claims.as_object().unwrap(), longest)
+        };
+        let ms = |secs: u64| (secs - LEEWAY) * 1000;
+        assert_eq!(
+            from(json!({"iat": NOW, "exp": NOW + 9}), Some(300)),
+            ms(NOW)
+        );
+        let later = json!({"iat": NOW, "nbf": NOW + 5, "exp": NOW + 9});
+        assert_eq!(from(later, None), ms(NOW + 5));
+        let bounded = json!({"exp": NOW + 300});
+        assert_eq!(from(bounded.clone(), Some(300)), ms(NOW));
+        assert_eq!(from(bounded, None), 0, "no bound: usable always");
+        assert_eq!(from(json!({"iat": 1, "exp": u64::MAX}), None), 0);
+        let far = from(json!({"iat": u64::MAX, "exp": u64::MAX}), None);
+        assert_eq!(far, u64::MAX, "no overflow");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! - [`token`]: `POST /token`;
 //! - [`assertion`]: the ID-JAG grant at `/token`, an assertion checked;
 //! - [`revoke`]: `POST /revoke`, a host done with a token;
+//! - [`global`]: `POST /global-token-revocation`, the identity provider
+//!   switching a person off (with `--store`);
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
 //! - [`client`]: a client, its registration and its redirect URIs;
@@ -31,6 +33,7 @@ mod client;
 pub(crate) mod consent;
 pub(crate) mod document;
 pub(crate) mod front;
+mod global;
 mod refused;
 mod register;
 mod revoke;
@@ -55,7 +58,8 @@ const MOST_FORM: usize = 64 << 10;
 /// The authorization server's routes: its metadata (RFC 8414 §3, at the
 /// origin's root: its issuer has no path), `/authorize` (the request, and
 /// the consent form's answer), `/token`, `/revoke` and `/register`, whose
-/// bodies are a form and a few URIs and a name ([`MOST_FORM`] at most).
+/// bodies are a form and a few URIs and a name ([`MOST_FORM`] at most);
+/// with a store, the provider's `/global-token-revocation`.
 pub(crate) fn routes(front: Arc<Front>) -> Router {
     let metadata = front.metadata();
     let metadata = get(move || async move { Json(metadata) });
@@ -64,8 +68,16 @@ pub(crate) fn routes(front: Arc<Front>) -> Router {
         .post(consent::consented)
         .with_state(Arc::clone(&front));
     let revoke = post(revoke::revoke).with_state(Arc::clone(&front));
+    let signals = front.store.shared().then(|| {
+        let logout = post(global::revoke).with_state(Arc::clone(&front));
+        Router::new().route(
+            global::PATH,
+            logout.layer(DefaultBodyLimit::max(global::MOST_BODY)),
+        )
+    });
     let token = post(token::token).with_state(front);
     Router::new()
+        .merge(signals.unwrap_or_default())
         .route("/.well-known/oauth-authorization-server", metadata)
         .route("/authorize", authorize)
         .route("/token", token.layer(DefaultBodyLimit::max(MOST_FORM)))

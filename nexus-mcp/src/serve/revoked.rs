@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What a revocation names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -48,18 +48,24 @@ impl Revoked {
 }
 
 /// A replica's view of the list: each revocation and when it was made
-/// (milliseconds since the Unix epoch), and how many times the view changed.
+/// (milliseconds since the Unix epoch), whether it is yet to be read (a
+/// shared store's, until its first read: nothing revoked is known, so
+/// everything is refused), and how many times the view changed.
 #[derive(Default)]
 pub(crate) struct Revocations {
     held: Mutex<HashMap<Revoked, u64>>,
+    unread: AtomicBool,
     changes: AtomicU64,
 }
 
 impl Revocations {
     /// Whether a token issued at `issued` to the person `who` (their whole
-    /// hash) in `family` is revoked: its family is, or the person was at
-    /// or after `issued`.
+    /// hash) in `family` is revoked: its family is, the person was at or
+    /// after `issued`, or the list is yet to be read.
     pub(crate) fn refuses(&self, who: &str, family: Option<&str>, issued: u64) -> bool {
+        if self.unread.load(Ordering::Relaxed) {
+            return true;
+        }
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_empty() {
             return false;
@@ -82,6 +88,25 @@ impl Revocations {
         }
     }
 
+    /// A view of a shared store's list, yet to be read.
+    pub(crate) fn unread() -> Revocations {
+        let view = Revocations::default();
+        view.unread.store(true, Ordering::Relaxed);
+        view
+    }
+
+    /// Whether the list has been read (or there is none to read).
+    pub(crate) fn read(&self) -> bool {
+        !self.unread.load(Ordering::Relaxed)
+    }
+
+    /// Every revocation held, by the list's word, and when it was made: what
+    /// a replica writes back to a store that lost them.
+    pub(crate) fn held(&self) -> Vec<(String, u64)> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.iter().map(|(what, at)| (what.member(), *at)).collect()
+    }
+
     /// The list `read` (its words and times) taken in, each word no
     /// revocation skipped, and every revocation made before `since`
     /// forgotten (the list forgets them too): what this replica revoked
@@ -94,6 +119,9 @@ impl Revocations {
         }
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.retain(|_, at| *at >= since);
+        if self.unread.swap(false, Ordering::Relaxed) {
+            self.changes.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// How many times the view has changed: a token remembered as good
@@ -129,6 +157,18 @@ mod tests {
         assert!(!view.refuses(WHO, Some("f2"), 301), "signed in again after");
         let other = "fedcba9876543210";
         assert!(!view.refuses(other, Some("f2"), 100));
+    }
+
+    #[test]
+    fn a_list_yet_to_be_read_refuses_everything_and_what_is_held_is_told() {
+        let view = Revocations::unread();
+        assert!(!view.read() && view.refuses(WHO, None, u64::MAX));
+        let changes = view.changes();
+        view.took(vec![("family:f1".to_owned(), 5)], 0);
+        assert!(view.read() && !view.refuses(WHO, None, 0));
+        assert!(view.changes() > changes);
+        assert_eq!(view.held(), vec![("family:f1".to_owned(), 5)]);
+        assert!(Revocations::default().read(), "no store: nothing to read");
     }
 
     #[test]

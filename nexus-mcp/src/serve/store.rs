@@ -65,13 +65,20 @@ const SAY_SERVED_EVERY: u32 = 150;
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
 /// now; -1 revoked (now, for `ARGV[1]` is not its generation, or before),
-/// -2 unknown, -3 withdrawn (`/revoke`). A family's value is its
-/// generation, `r`, or `x`.
+/// -2 unknown, -3 withdrawn (`/revoke`, or its person, `ARGV[3]` in the list
+/// `KEYS[2]`, revoked since `ARGV[4]`, when the family's access was
+/// granted: a refresh racing the revocation loses on every replica, whatever
+/// its view). A family's value is its generation, `r`, or `x`.
 const ROTATE: &str = r"
 local held = redis.call('GET', KEYS[1])
 if not held then return -2 end
 if held == 'r' then return -1 end
 if held == 'x' then return -3 end
+local revoked = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if revoked and tonumber(revoked) >= tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
+  return -3
+end
 if held == ARGV[1] then
   local next = tonumber(held) + tonumber(ARGV[2])
   if next ~= tonumber(held) then redis.call('SET', KEYS[1], next, 'KEEPTTL') end
@@ -79,6 +86,45 @@ if held == ARGV[1] then
 end
 redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
 return -1
+";
+
+/// The key of when the store's memory began (its epoch, milliseconds
+/// since the Unix epoch), set by the first replica to find it missing: a
+/// replica that finds another than it last read knows the store was
+/// emptied (a Redis restarted without its data), and writes back what it
+/// holds revoked, and [`LOST`].
+const EPOCH: &str = "nexus-mcp:epoch";
+
+/// The key of when a store last began again after it was emptied: an
+/// assertion usable before then may have been spent in what it lost, and
+/// is refused; kept [`SPENT_AT_MOST`], by when every such one has expired.
+const LOST: &str = "nexus-mcp:lost";
+
+/// When the store's memory began (`KEYS[1]`, [`EPOCH`]), begun at `ARGV[1]`
+/// (now) when it is missing.
+const BEGAN: &str = r"
+local began = redis.call('GET', KEYS[1])
+if not began then
+  began = ARGV[1]
+  redis.call('SET', KEYS[1], began)
+end
+return tonumber(began)
+";
+
+/// An assertion's key `KEYS[3]` spent for `ARGV[2]` seconds: 1 now for
+/// the first time, 0 spent before, -1 when it may have been spent in what
+/// the store lost: the store was emptied and has not begun again
+/// (`KEYS[1]`, [`EPOCH`], missing), or it was usable (`ARGV[1]`) before the
+/// store last began again (`KEYS[2]`, [`LOST`]). Spent for the first time,
+/// a signal's revocation `ARGV[3]` (none: empty) joins the list `KEYS[4]`
+/// at `ARGV[4]`, in the same step: a signal is taken whole or not at all.
+const SPEND: &str = r"
+if not redis.call('GET', KEYS[1]) then return -1 end
+local lost = redis.call('GET', KEYS[2])
+if lost and tonumber(ARGV[1]) < tonumber(lost) then return -1 end
+if not redis.call('SET', KEYS[3], 1, 'EX', ARGV[2], 'NX') then return 0 end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+return 1
 ";
 
 /// What a step asks of a family: to check a generation is its own (a
@@ -138,6 +184,9 @@ pub(crate) struct Store {
     revocations: Revocations,
     /// The assertions spent here, until they expire (in memory alone).
     spent: Mutex<HashMap<String, Instant>>,
+    /// When the store's memory began, as this replica last read it (0:
+    /// not read yet).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// A Redis: its client, the connection made on first use, its URL as a
@@ -184,7 +233,9 @@ impl Store {
             shown: crate::addresses::shown(url.as_str()),
             from: from.to_owned(),
         };
-        Ok(Store::kept(Kept::Redis(Box::new(redis))))
+        let mut store = Store::kept(Kept::Redis(Box::new(redis)));
+        store.revocations = Revocations::unread();
+        Ok(store)
     }
 
     /// Where families are kept, as the start line says it.
@@ -192,7 +243,8 @@ impl Store {
         match &self.kept {
             Kept::Memory(_) => "refresh-token reuse is detected on this replica alone (no \
                                  --store), and a revocation and an ID-JAG's single use hold on \
-                                 it alone: give every replica one Redis with --store"
+                                 it alone, until it restarts: give every replica one Redis \
+                                 with --store"
                 .to_owned(),
             Kept::Redis(redis) => {
                 let shown = &redis.shown;
@@ -228,7 +280,9 @@ impl Store {
 
     /// The family's word on a refresh token of `generation`, whose sign-in
     /// has `left` to live, after `step`: at that generation (moved on, for
-    /// [`Step::Move`]), revoked (a replay revokes it), or unknown. In
+    /// [`Step::Move`]), revoked (a replay revokes it), withdrawn (it was, or
+    /// the person `whose` names was since their access was granted, asked
+    /// in Redis: in memory, the caller's view is the list), or unknown. In
     /// memory, a family begun on another replica is taken up here at the
     /// generation presented: reuse is caught on this replica alone, as the
     /// start line says.
@@ -236,7 +290,7 @@ impl Store {
         &self,
         family: &str,
         (generation, left): (u64, Duration),
-        step: Step,
+        (step, whose): (Step, (&Revoked, u64)),
     ) -> Result<Rotated, Down> {
         let moved = match &self.kept {
             Kept::Memory(families) => {
@@ -258,7 +312,8 @@ impl Store {
             Kept::Redis(_) => {
                 let script = redis::Script::new(ROTATE);
                 let mut invoked = script.key(format!("{PREFIX}{family}"));
-                invoked.arg(generation).arg(step.by());
+                invoked.key(REVOKED).arg(generation).arg(step.by());
+                invoked.arg(whose.0.member()).arg(whose.1);
                 let mut connection = self.connection().await?;
                 let done = invoked.invoke_async::<i64>(&mut connection);
                 answered(tokio::time::timeout(WAIT, done).await)?
@@ -305,9 +360,7 @@ impl Store {
             if read % SAY_SERVED_EVERY == 0 && self.serving(&served).await.is_err() {
                 log::debug!(target: "nexus_mcp", "the store did not take what this replica serves; said again later");
             }
-            let since =
-                now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX));
-            let now = self.revocations_read(since).await;
+            let now = self.read(keep).await;
             crate::metrics::store_up(now.is_ok());
             match (&now, answered) {
                 (Err(Down(why)), None | Some(true)) => {
@@ -322,6 +375,17 @@ impl Store {
             answered = Some(now.is_ok());
             tokio::time::sleep(WATCH_EVERY).await;
         }
+    }
+
+    /// The list of revocations read into this replica's view once, each
+    /// forgotten once older than `keep`, and when the store's memory began:
+    /// a replica starting reads it before it listens.
+    pub(crate) async fn read(&self, keep: Duration) -> Result<(), Down> {
+        if !self.shared() {
+            return Ok(());
+        }
+        let since = now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX));
+        self.revocations_read(since).await
     }
 
     /// Says in the store that a replica serves `served` (what an operator's
@@ -364,9 +428,11 @@ impl Store {
     }
 
     /// The list of revocations made since `since` read into the view, and
-    /// the older ones dropped from it.
+    /// the older ones dropped from it; when the store's memory began
+    /// (begun now when it is missing: the store was emptied, or is new).
     async fn revocations_read(&self, since: u64) -> Result<(), Down> {
         let mut asked = redis::pipe();
+        asked.cmd("EVAL").arg(BEGAN).arg(1).arg(EPOCH).arg(now_ms());
         asked
             .cmd("ZREMRANGEBYSCORE")
             .arg(REVOKED)
@@ -380,9 +446,30 @@ impl Store {
             .arg("+inf")
             .arg("WITHSCORES");
         let mut connection = self.connection().await?;
-        let done = asked.query_async::<(Vec<(String, u64)>,)>(&mut connection);
-        let (read,) = answered(tokio::time::timeout(WAIT, done).await)?;
+        let done = asked.query_async::<(u64, Vec<(String, u64)>)>(&mut connection);
+        let (began, read) = answered(tokio::time::timeout(WAIT, done).await)?;
         self.revocations.took(read, since);
+        let before = self.epoch.swap(began, std::sync::atomic::Ordering::Relaxed);
+        if before != 0 && before != began {
+            self.lost(began).await?;
+        }
+        Ok(())
+    }
+
+    /// The store, found emptied and begun again at `began`, given back what
+    /// this replica holds revoked, and [`LOST`]: what it cost is said.
+    async fn lost(&self, began: u64) -> Result<(), Down> {
+        let held = self.revocations.held();
+        let mut given = redis::pipe();
+        for (member, at) in &held {
+            given.cmd("ZADD").arg(REVOKED).arg(*at).arg(member).ignore();
+        }
+        given.cmd("SET").arg(LOST).arg(began).arg("EX");
+        given.arg(SPENT_AT_MOST.as_secs()).arg("NX").ignore();
+        let mut connection = self.connection().await?;
+        let done = given.query_async::<()>(&mut connection);
+        answered(tokio::time::timeout(WAIT, done).await)?;
+        log::warn!(target: "nexus_mcp", "the store was emptied (it began again): this replica gave it back the {} revocations it holds; every refresh token issued before ends (its person signs in again when the access token ends), and an ID-JAG or client assertion usable before now is refused", held.len());
         Ok(())
     }
 
@@ -418,26 +505,67 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `key` (an assertion's) is spent now for the first time, on
-    /// any replica; it is held spent for `life`.
-    pub(crate) async fn spend(&self, key: &str, life: Duration) -> Result<bool, Down> {
+    /// Whether `key` (an assertion's, usable from `from`, milliseconds since
+    /// the Unix epoch) is spent now for the first time, on any replica; it
+    /// is held spent for `life`. One the store may have lost the record of
+    /// ([`SPEND`]) is taken as spent.
+    pub(crate) async fn spend(
+        &self,
+        key: &str,
+        (from, life): (u64, Duration),
+    ) -> Result<bool, Down> {
+        self.spent(key, (from, life), None).await
+    }
+
+    /// [`Store::spend`] for a signal that revokes `what`: spent now for the
+    /// first time and `what` revoked, in one step, or neither.
+    pub(crate) async fn spend_revoking(
+        &self,
+        key: &str,
+        (from, life): (u64, Duration),
+        what: Revoked,
+    ) -> Result<bool, Down> {
+        self.spent(key, (from, life), Some(what)).await
+    }
+
+    /// [`Store::spend`], revoking `what` with it.
+    async fn spent(
+        &self,
+        key: &str,
+        (from, life): (u64, Duration),
+        what: Option<Revoked>,
+    ) -> Result<bool, Down> {
         let life = life.min(SPENT_AT_MOST);
-        match &self.kept {
+        let at = now_ms();
+        let first = match &self.kept {
             Kept::Memory(_) => {
                 let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
                 spent.retain(|_, until| *until > now);
-                Ok(spent.insert(key.to_owned(), now + life).is_none())
+                spent.insert(key.to_owned(), now + life).is_none()
             }
             Kept::Redis(_) => {
-                let mut set = redis::cmd("SET");
-                set.arg(format!("{SPENT}{key}")).arg(1).arg("EX");
-                set.arg(life.as_secs().max(1)).arg("NX");
+                let script = redis::Script::new(SPEND);
+                let mut invoked = script.key(EPOCH);
+                invoked.key(LOST).key(format!("{SPENT}{key}")).key(REVOKED);
+                invoked.arg(from).arg(life.as_secs().max(1));
+                invoked.arg(what.as_ref().map(Revoked::member).unwrap_or_default());
+                invoked.arg(at);
                 let mut connection = self.connection().await?;
-                let done = set.query_async::<Option<String>>(&mut connection);
-                answered(tokio::time::timeout(WAIT, done).await).map(|set| set.is_some())
+                let done = invoked.invoke_async::<i64>(&mut connection);
+                answered(tokio::time::timeout(WAIT, done).await)? == 1
             }
+        };
+        if let Some(what) = what.filter(|_| first) {
+            self.revocations.add(what, at);
         }
+        Ok(first)
+    }
+
+    /// Whether this replica knows what is revoked: it has no store to
+    /// share, or has read it once (`/readyz` waits for that).
+    pub(crate) fn known(&self) -> bool {
+        self.revocations.read()
     }
 
     /// Whether every replica shares it (Redis), not this process alone.
@@ -458,6 +586,7 @@ impl Store {
             kept,
             revocations,
             spent,
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -624,20 +753,22 @@ mod tests {
     async fn a_family_moves_on_once_per_generation_and_a_replay_revokes_it() {
         let store = Store::memory();
         let left = Duration::from_secs(60);
-        let moved = |generation| store.rotate("f", (generation, left), Step::Move);
+        let person = Revoked::person("0123456789ab").unwrap();
+        let (mv, check) = ((Step::Move, (&person, 0)), (Step::Check, (&person, 0)));
+        let moved = |generation| store.rotate("f", (generation, left), mv);
         store.begin("f", left).await.unwrap();
-        let checked = store.rotate("f", (0, left), Step::Check).await.unwrap();
+        let checked = store.rotate("f", (0, left), check).await.unwrap();
         assert_eq!(checked, Rotated::Next(0), "checked, not moved");
         assert_eq!(moved(0).await.unwrap(), Rotated::Next(1));
         assert_eq!(moved(1).await.unwrap(), Rotated::Next(2));
         // Generation 1 again: a replay; the family goes, its live successor too.
-        let replayed = store.rotate("f", (1, left), Step::Check).await.unwrap();
+        let replayed = store.rotate("f", (1, left), check).await.unwrap();
         assert_eq!(replayed, Rotated::Revoked, "a check catches a replay too");
         assert_eq!(moved(2).await.unwrap(), Rotated::Revoked);
         // Begun on another replica: taken up here, and caught here from then on.
-        let taken = store.rotate("g", (4, left), Step::Move).await.unwrap();
+        let taken = store.rotate("g", (4, left), mv).await.unwrap();
         assert_eq!(taken, Rotated::Next(5));
-        let again = store.rotate("g", (4, left), Step::Move).await.unwrap();
+        let again = store.rotate("g", (4, left), mv).await.unwrap();
         assert_eq!(again, Rotated::Revoked);
     }
 

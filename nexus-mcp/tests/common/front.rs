@@ -315,3 +315,33 @@ pub fn id_jag(
         .claim("jti", json!(jti))
         .claim("scope", json!("mcp.tools"))
 }
+
+/// The status of a tool call on `served` with `tokens`' access token.
+pub fn called(served: &Served, tokens: &Value) -> u16 {
+    let access = tokens["access_token"].as_str().expect("an access token");
+    served.call(access, "list_providers", json!({})).0
+}
+
+/// [`called`] on a replica beside the one at `origin`, public at its URL:
+/// asked with that `Host`, as a load balancer passes it.
+pub fn called_beside(served: &Served, origin: &str, tokens: &Value) -> u16 {
+    let access = tokens["access_token"].as_str().expect("an access token");
+    let bearer = format!("Bearer {access}");
+    let host = origin.trim_start_matches("http://");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Host", host),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "list_providers"),
+    ];
+    let call = super::served::call("list_providers", json!({}), "2026-07-28");
+    served.post(&headers, &call).0
+}
+
+/// A real Redis, a fake issuer and Gateway, and the store's URL for `--store`.
+pub fn stored() -> (super::redis::Redis, FakeIssuer, FakeGateway, String) {
+    let redis = super::redis::Redis::start();
+    let store = redis.url();
+    (redis, FakeIssuer::start(), FakeGateway::start(), store)
+}

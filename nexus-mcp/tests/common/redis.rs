@@ -94,6 +94,21 @@ impl Redis {
         }
     }
 
+    /// Stopped, its data lost, and started again empty on its port: a
+    /// deployment's Redis restarted without its data.
+    pub fn emptied(&mut self) {
+        self.stop();
+        for entry in std::fs::read_dir(self.dir.path()).expect("its directory") {
+            let path = entry.expect("an entry").path();
+            match path.is_dir() {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            }
+            .expect("its data removed");
+        }
+        self.start_again();
+    }
+
     /// Started again on its port, from its data; waits until it is ready.
     pub fn start_again(&mut self) {
         let redis = std::env::var("NEXUS_REDIS").unwrap_or_else(|_| "/usr/bin/redis-server".into());

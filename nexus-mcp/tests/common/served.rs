@@ -183,12 +183,20 @@ impl Served {
 
     /// `POST path` of `body`, as JSON.
     pub fn post_json(&self, path: &str, body: &str) -> (u16, Vec<(String, String)>, Value) {
-        let request = agent().post(format!("{}{path}", self.origin));
-        answer(
-            request
-                .header("Content-Type", "application/json")
-                .send(body),
-        )
+        Served::post_url(&format!("{}{path}", self.origin), &[], body)
+    }
+
+    /// `POST url` of `body`, as JSON, with `headers`.
+    pub fn post_url(
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, Value) {
+        let mut request = agent().post(url).header("Content-Type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send(body))
     }
 
     /// `GET url`.

@@ -47,12 +47,13 @@ fn failed(what: &'static str) -> Failed {
     Failed(Cow::Borrowed(what))
 }
 
-/// What a checked ID-JAG says: its claims, its `jti`, and how long its
-/// `jti` need be held spent.
+/// What a checked ID-JAG says: its claims, its `jti`, how long its `jti`
+/// need be held spent, and from when it was usable ([`jws::usable_from`]).
 pub(crate) struct Asserted {
     pub(crate) claims: Map<String, Value>,
     pub(crate) jti: String,
     pub(crate) lives: Duration,
+    pub(crate) from: u64,
 }
 
 /// An ID-JAG of `front`'s issuer, as [`jws`] checks every token: typed
@@ -106,6 +107,7 @@ pub(crate) async fn checked(
         claims: verified.claims,
         jti,
         lives: verified.lives,
+        from: verified.from,
     })
 }
 
@@ -164,8 +166,7 @@ pub(crate) async fn granted(
     })?;
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
-    let iat = asserted.claims.get("iat").and_then(Value::as_u64);
-    let granted = (iat.unwrap_or_default().saturating_sub(jws::LEEWAY)).saturating_mul(1000);
+    let granted = asserted.from;
     let who = person(&front.issuer, &read.subject);
     if front.store.revocations().refuses(&who, None, granted) {
         return Err(refused(
@@ -174,9 +175,13 @@ pub(crate) async fn granted(
     }
     // Spent last: a wrong client never burns another's assertion.
     let key = sha256_hex(&[front.issuer.as_bytes(), b"\0", asserted.jti.as_bytes()]);
-    match front.store.spend(&key, asserted.lives).await {
+    match front.store.spend(&key, (granted, asserted.lives)).await {
         Ok(true) => {}
-        Ok(false) => return Err(refused("its jti was presented before")),
+        Ok(false) => {
+            return Err(refused(
+                "its jti was presented before, or may have been: it was usable before the store lost what it knew",
+            ));
+        }
         Err(Down(why)) => {
             log::warn!(target: "nexus_mcp", "an ID-JAG waits: the store does not answer ({why})");
             return Err(unavailable(

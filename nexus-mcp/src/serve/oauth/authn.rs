@@ -115,12 +115,18 @@ async fn by_key(
         b"\0",
         jti.unwrap_or_default().as_bytes(),
     ]);
-    match front.store.spend(&key, verified.lives).await {
+    match front
+        .store
+        .spend(&key, (verified.from, verified.lives))
+        .await
+    {
         Ok(true) => Ok(Asker {
             id,
             confidential: true,
         }),
-        Ok(false) => Err(refused("the client assertion was presented before")),
+        Ok(false) => Err(refused(
+            "the client assertion was presented before, or may have been: it was usable before the store lost what it knew",
+        )),
         Err(_) => Err(OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::TemporarilyUnavailable,

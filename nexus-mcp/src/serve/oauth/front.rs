@@ -66,11 +66,12 @@ impl Front {
     /// Its metadata (RFC 8414 §2), as MCP's hosts read it: PKCE with S256
     /// alone, public clients and confidential ones (`serve client add`),
     /// dynamic registration, `iss` in every authorization response (RFC
-    /// 9207), revocation (RFC 7009), the ID-JAG grant.
+    /// 9207), revocation (RFC 7009), the ID-JAG grant; with a store, the
+    /// provider's Global Token Revocation.
     pub(crate) fn metadata(&self) -> Value {
         let at = |path: &str| format!("{}{path}", self.origin);
         let methods = ClientAuth::ALL.map(ClientAuth::as_str);
-        json!({
+        let mut metadata = json!({
             "issuer": self.origin,
             "authorization_endpoint": at("/authorize"),
             "token_endpoint": at("/token"),
@@ -87,7 +88,13 @@ impl Front {
             "client_id_metadata_document_supported": true,
             "authorization_response_iss_parameter_supported": true,
             "scopes_supported": self.scopes,
-        })
+        });
+        if self.store.shared() {
+            metadata["global_token_revocation_endpoint"] = json!(at(super::global::PATH));
+            metadata["global_token_revocation_endpoint_auth_methods_supported"] =
+                json!([ClientAuth::PrivateKeyJwt.as_str()]);
+        }
+        metadata
     }
 
     /// The client id `client` is: the registration, sealed.

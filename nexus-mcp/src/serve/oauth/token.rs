@@ -403,7 +403,10 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
     let now = jsonwebtoken::get_current_timestamp();
     let left = Duration::from_secs(refresh.ends.saturating_sub(now));
     let at = (refresh.generation, left);
-    match front.store.rotate(&refresh.family, at, step).await {
+    let who = crate::principal::person(&front.issuer, &refresh.grant.person);
+    let person = Revoked::person(&who).ok_or(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED))?;
+    let whose = (&person, refresh.grant.granted);
+    match front.store.rotate(&refresh.family, at, (step, whose)).await {
         Ok(Rotated::Next(generation)) => Ok(Refresh {
             generation,
             ..refresh
