@@ -71,7 +71,7 @@ pub(crate) fn routes(front: Arc<Front>) -> Router {
     let signals = front.store.shared().then(|| {
         let logout = post(global::revoke).with_state(Arc::clone(&front));
         Router::new().route(
-            global::PATH,
+            front::GLOBAL_REVOCATION,
             logout.layer(DefaultBodyLimit::max(global::MOST_BODY)),
         )
     });

@@ -140,15 +140,13 @@ pub(crate) async fn granted(
         Err(Some(Failed(check))) => return Err(refused(&check)),
         Err(None) => return Err(unavailable("the issuer's keys cannot be read now")),
     };
-    let sub = asserted
-        .claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let sub = asserted.claims.get("sub").and_then(Value::as_str);
+    let sub = sub.unwrap_or_default();
     let reads = &front.login.reads;
     let read = read_person(reads, front.issuer.clone(), sub, &asserted.claims);
     let read = read.map_err(|_| refused("it names no person as --subject-claim reads them"))?;
-    if front.deny.denies(&person(&front.issuer, &read.subject)) {
+    let who = person(&front.issuer, &read.subject);
+    if front.deny.denies(&who) {
         return Err(refused("--deny-file names the person"));
     }
     if front.admission.admits(&read.admitted).is_err() {
@@ -167,7 +165,6 @@ pub(crate) async fn granted(
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
     let granted = asserted.from;
-    let who = person(&front.issuer, &read.subject);
     if front.store.revocations().refuses(&who, None, granted) {
         return Err(refused(
             "the person was revoked after the provider granted it",

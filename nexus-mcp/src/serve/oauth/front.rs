@@ -22,6 +22,9 @@ use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Re
 use crate::serve::signin::SignIn;
 use crate::serve::store::Store;
 
+/// Where the provider's Global Token Revocation is served (with a store).
+pub(crate) const GLOBAL_REVOCATION: &str = "/global-token-revocation";
+
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
 /// what it grants, and the keys its client ids are sealed with.
 pub(crate) struct Front {
@@ -90,7 +93,7 @@ impl Front {
             "scopes_supported": self.scopes,
         });
         if self.store.shared() {
-            metadata["global_token_revocation_endpoint"] = json!(at(super::global::PATH));
+            metadata["global_token_revocation_endpoint"] = json!(at(GLOBAL_REVOCATION));
             metadata["global_token_revocation_endpoint_auth_methods_supported"] =
                 json!([ClientAuth::PrivateKeyJwt.as_str()]);
         }

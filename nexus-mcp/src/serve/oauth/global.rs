@@ -20,14 +20,11 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value, json};
 
-use super::front::Front;
+use super::front::{Front, GLOBAL_REVOCATION};
 use crate::serve::issuer::Missing;
 use crate::serve::jws::{self, Kind};
 use crate::serve::revoked::Revoked;
 use crate::serve::signal::{self, Outcome, Unnamed};
-
-/// Where it is served, on the authorization server's origin.
-pub(crate) const PATH: &str = "/global-token-revocation";
 
 /// The channel's word in the log and the counter.
 const CHANNEL: &str = "global_token_revocation";
@@ -152,7 +149,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// while the issuer's keys cannot be read).
 async fn authenticated(front: &Front, token: &str) -> Result<jws::Verified, Refused> {
     let unauthorized = |why: String| Refused(StatusCode::UNAUTHORIZED, "invalid_token", why);
-    let endpoint = format!("{}{PATH}", front.origin);
+    let endpoint = format!("{}{GLOBAL_REVOCATION}", front.origin);
     let audiences = [front.origin.as_str(), endpoint.as_str()];
     let kind = Kind {
         types: &["jwt"],
