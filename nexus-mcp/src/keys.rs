@@ -48,6 +48,8 @@ pub(crate) struct OauthSeals {
     pub(crate) refresh: Vec<Sealing>,
     pub(crate) pending: Vec<Sealing>,
     pub(crate) consents: Vec<Sealing>,
+    /// The SCIM bearer secrets `serve scim token` makes.
+    pub(crate) scim: Vec<Sealing>,
 }
 
 /// A link's seal, and the key id and fingerprint a link names it by.
@@ -177,6 +179,7 @@ impl Keys {
                 refresh: named("oauth refresh token"),
                 pending: named("oauth pending authorization"),
                 consents: named("oauth consents"),
+                scim: named("scim token"),
             },
             cookies: named("connect cookie"),
             kids: ring.kids(),

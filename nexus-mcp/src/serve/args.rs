@@ -171,6 +171,12 @@ pub(crate) struct ServeArgs {
     /// confidential client of this server (a failing check if not)
     #[arg(long = "check-client-id", value_name = "ID")]
     check_client_ids: Vec<String>,
+    /// With --oauth-proxy and --store, the attribute of a SCIM user
+    /// (/scim/v2/Users) that holds the person's --subject-claim: externalId
+    /// (Entra's object id, mapped there to objectId, beside --subject-claim
+    /// oid) or userName (an e-mail, beside --subject-claim email or upn)
+    #[arg(long, value_name = "ATTRIBUTE", default_value = "externalId")]
+    scim_subject_attribute: String,
 }
 
 /// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
@@ -298,6 +304,7 @@ impl ServeArgs {
             store: Arc::new(store),
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
             check_client_ids: std::mem::take(&mut self.check_client_ids),
+            scim_subject: std::mem::take(&mut self.scim_subject_attribute),
             metrics_listen: self.metrics_listen.take(),
             listen: self.listen.take().unwrap_or_default(),
             path,
@@ -357,6 +364,7 @@ fn front(
         sign_in_life: site.sign_in_life,
         admission: site.admission.clone(),
         id_jag,
+        scim_subject: site.scim_subject.clone(),
     }
 }
 
@@ -422,6 +430,29 @@ pub(crate) enum Action {
     /// The clients of `serve --oauth-proxy` an operator makes.
     #[command(subcommand)]
     Client(ClientAction),
+    /// SCIM provisioning (`/scim/v2/Users`, with --oauth-proxy and --store):
+    /// the identity provider deactivating a person revokes them.
+    #[command(subcommand)]
+    Scim(ScimAction),
+}
+
+/// `serve scim`'s actions.
+#[derive(clap::Subcommand)]
+pub(crate) enum ScimAction {
+    /// The Tenant URL and the Secret Token a provider's SCIM provisioning
+    /// asks for (Entra's, Okta's), on stdout, the secret this once and kept
+    /// nowhere. Run with the replicas' keyring (as `serve client add`): any
+    /// replica then checks it; it ends with its key leaving the keyring, or
+    /// after 400 days.
+    Token(ScimArgs),
+}
+
+/// `serve scim token`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct ScimArgs {
+    /// `serve --public-url`: the token is that server's, and no other's.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: String,
 }
 
 /// `serve client`'s commands.
@@ -607,6 +638,8 @@ pub(crate) struct Site {
     pub(crate) sign_in_life: Duration,
     /// `--check-client-id`s.
     pub(crate) check_client_ids: Vec<String>,
+    /// `--scim-subject-attribute`.
+    pub(crate) scim_subject: String,
     /// `--allow-sign-in`.
     pub(crate) admission: Admission,
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 
-use super::args::{Action, ClientAction, ClientArgs, RevokeArgs};
+use super::args::{Action, ClientAction, ClientArgs, RevokeArgs, ScimAction};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
 use super::store::{Down, Served, StoreGiven, WATCH_EVERY, store_at};
@@ -18,6 +18,7 @@ pub(crate) fn run(action: Action) -> ExitCode {
     let done = match action {
         Action::Revoke(args) => revoke(args),
         Action::Client(ClientAction::Add(args)) => client_added(args),
+        Action::Scim(ScimAction::Token(args)) => scim_token(&args.public_url),
     };
     match done {
         Ok(said) => {
@@ -110,16 +111,43 @@ fn revokes_nobody((issuer, subject): (&str, &str), served: &[Served]) -> Option<
     })
 }
 
-/// `serve client add`: the registration as JSON, or why not.
-fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
+/// The replicas' keys, and the origin of the server at `public_url`
+/// (`--public-url`), or why not.
+fn keyed_for(public_url: &str) -> Result<(crate::keys::Keys, String), (u8, String)> {
     let keys = crate::keys::Keys::read().map_err(|why| (2, why))?;
-    let public = crate::addresses::read_without_password(&args.public_url).ok();
+    let public = crate::addresses::read_without_password(public_url).ok();
     let public = public.filter(|u| u.has_host());
     let public = public.ok_or((
         2,
         "--public-url is serve's URL (https://HOST/mcp, with no user or password)".to_owned(),
     ))?;
-    let origin = public.origin().ascii_serialization();
+    Ok((keys, public.origin().ascii_serialization()))
+}
+
+/// `serve scim token`: the Tenant URL and Secret Token a provider's SCIM
+/// provisioning asks for, or why not.
+fn scim_token(public_url: &str) -> Result<String, (u8, String)> {
+    let (keys, origin) = keyed_for(public_url)?;
+    let sealed = super::oauth::ScimToken {
+        scim_for: origin.clone(),
+    };
+    let token = crate::keys::Sealing::named(&keys.oauth.scim, &sealed, super::oauth::CLIENT_LIFE);
+    eprintln!(
+        "nexus-mcp serve scim token: the secret is shown once, on stdout, and kept nowhere; \
+         every replica with this keyring and --store checks it for {} days; a user's \
+         --scim-subject-attribute (externalId unless said) must hold the person's \
+         --subject-claim",
+        super::oauth::CLIENT_LIFE.as_secs() / 86400
+    );
+    Ok(format!(
+        "Tenant URL: {origin}{}\nSecret Token: {token}",
+        super::oauth::SCIM_BASE
+    ))
+}
+
+/// `serve client add`: the registration as JSON, or why not.
+fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
+    let (keys, origin) = keyed_for(&args.public_url)?;
     let mut bytes = [0u8; 32];
     let random = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
     random.map_err(|_| (1, "the system gives no randomness".to_owned()))?;

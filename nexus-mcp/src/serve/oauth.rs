@@ -17,6 +17,8 @@
 //! - [`revoke`]: `POST /revoke`, a host done with a token;
 //! - [`global`]: `POST /global-token-revocation`, the identity provider
 //!   switching a person off (with `--store`);
+//! - [`scim`]: `/scim/v2/Users`, the provider's provisioning deactivating
+//!   a person (with `--store`);
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
 //! - [`client`]: a client, its registration and its redirect URIs;
@@ -37,6 +39,7 @@ mod global;
 mod refused;
 mod register;
 mod revoke;
+mod scim;
 mod token;
 
 use std::sync::Arc;
@@ -50,6 +53,7 @@ use self::front::Front;
 
 pub(crate) use self::authn::secret_hash;
 pub(crate) use self::client::{Client, confidential};
+pub(crate) use self::scim::{BASE as SCIM_BASE, ScimToken};
 pub(crate) use crate::serve::grant::CLIENT_LIFE;
 
 /// The most a token or registration request's body may weigh.
@@ -59,7 +63,8 @@ const MOST_FORM: usize = 64 << 10;
 /// origin's root: its issuer has no path), `/authorize` (the request, and
 /// the consent form's answer), `/token`, `/revoke` and `/register`, whose
 /// bodies are a form and a few URIs and a name ([`MOST_FORM`] at most);
-/// with a store, the provider's `/global-token-revocation`.
+/// with a store, the provider's `/global-token-revocation` and
+/// `/scim/v2/Users`.
 pub(crate) fn routes(front: Arc<Front>) -> Router {
     let metadata = front.metadata();
     let metadata = get(move || async move { Json(metadata) });
@@ -68,13 +73,7 @@ pub(crate) fn routes(front: Arc<Front>) -> Router {
         .post(consent::consented)
         .with_state(Arc::clone(&front));
     let revoke = post(revoke::revoke).with_state(Arc::clone(&front));
-    let signals = front.store.shared().then(|| {
-        let logout = post(global::revoke).with_state(Arc::clone(&front));
-        Router::new().route(
-            front::GLOBAL_REVOCATION,
-            logout.layer(DefaultBodyLimit::max(global::MOST_BODY)),
-        )
-    });
+    let signals = front.store.shared().then(|| signals(&front));
     let token = post(token::token).with_state(front);
     Router::new()
         .merge(signals.unwrap_or_default())
@@ -86,4 +85,26 @@ pub(crate) fn routes(front: Arc<Front>) -> Router {
             "/register",
             register.layer(DefaultBodyLimit::max(MOST_FORM)),
         )
+}
+
+/// The identity provider's signals, served with a store alone: Global
+/// Token Revocation and SCIM's users, each body a small JSON document.
+fn signals(front: &Arc<Front>) -> Router {
+    let logout = post(global::revoke).with_state(Arc::clone(front));
+    let users = get(scim::search).post(scim::create);
+    let user = get(scim::read)
+        .patch(scim::update)
+        .put(scim::update)
+        .delete(scim::delete);
+    Router::new()
+        .route(front::GLOBAL_REVOCATION, logout)
+        .route(
+            &format!("{}/Users", scim::BASE),
+            users.with_state(Arc::clone(front)),
+        )
+        .route(
+            &format!("{}/Users/{{id}}", scim::BASE),
+            user.with_state(Arc::clone(front)),
+        )
+        .layer(DefaultBodyLimit::max(global::MOST_BODY))
 }

@@ -18,6 +18,12 @@ pub(crate) enum Revoked {
     Person(String),
 }
 
+/// When a standing revocation was made: never before any grant, so that
+/// everything granted to the person is refused until it is lifted (SCIM's
+/// `active: false`; `active: true` lifts it to the moment it is lifted).
+/// 2⁵³ milliseconds, a score Redis keeps exactly.
+pub(crate) const STANDING: u64 = 1 << 53;
+
 /// How many hex digits of a person's hash name them, as the log does.
 pub(crate) const PERSON_DIGITS: usize = 12;
 
@@ -79,13 +85,23 @@ impl Revocations {
                 .is_some_and(|at| *at >= issued)
     }
 
-    /// `what`, revoked at `at`, held here at once.
+    /// `what`, revoked at `at`, held here at once: the later of two times,
+    /// but for a standing revocation lifted ([`STANDING`], then a time).
     pub(crate) fn add(&self, what: Revoked, at: u64) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let at = held.get(&what).map_or(at, |before| at.max(*before));
+        let at = match held.get(&what) {
+            Some(&STANDING) => at,
+            before => before.map_or(at, |before| at.max(*before)),
+        };
         if held.insert(what, at) != Some(at) {
             self.changes.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Whether `who` is revoked until lifted.
+    pub(crate) fn standing(&self, who: &Revoked) -> bool {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(who) == Some(&STANDING)
     }
 
     /// A view of a shared store's list, yet to be read.
@@ -157,6 +173,19 @@ mod tests {
         assert!(!view.refuses(WHO, Some("f2"), 301), "signed in again after");
         let other = "fedcba9876543210";
         assert!(!view.refuses(other, Some("f2"), 100));
+    }
+
+    #[test]
+    fn a_standing_revocation_refuses_every_grant_until_lifted_and_then_those_before() {
+        let view = Revocations::default();
+        let who = Revoked::person(WHO).unwrap();
+        view.add(who.clone(), 100);
+        view.add(who.clone(), STANDING);
+        assert!(view.refuses(WHO, None, STANDING - 1), "granted whenever");
+        view.add(who.clone(), 500);
+        assert!(view.refuses(WHO, None, 500) && !view.refuses(WHO, None, 501));
+        view.add(who, 300);
+        assert!(view.refuses(WHO, None, 500), "a time never moves back");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The identity provider switching a person off itself: what every channel
 //! it may use shares (Global Token Revocation, [`super::oauth`]'s
-//! `/global-token-revocation`): the person a subject identifier (RFC 9493)
+//! `/global-token-revocation`, SCIM's `/scim/v2/Users`): the person a
+//! subject identifier (RFC 9493)
 //! names, in the same hash `serve revoke --person` and the log's `who=`
 //! use; the one log line and counter each signal leaves. Each channel
 //! writes the revocation `serve revoke --person` writes, through the store
@@ -97,6 +98,10 @@ pub(crate) fn person(
 pub(crate) enum Outcome {
     /// The person is revoked.
     Revoked,
+    /// A revocation until lifted is lifted.
+    Lifted,
+    /// Nothing to do: logged, counted and left.
+    Left,
     /// The signal is refused: not authenticated, malformed, replayed.
     Refused,
     /// It names nobody here.
@@ -110,6 +115,8 @@ impl Outcome {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Revoked => "revoked",
+            Outcome::Lifted => "lifted",
+            Outcome::Left => "left",
             Outcome::Refused => "refused",
             Outcome::Unknown => "unknown",
             Outcome::Unavailable => "unavailable",

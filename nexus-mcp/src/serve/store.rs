@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::revoked::{Revocations, Revoked};
+use super::revoked::{Revocations, Revoked, STANDING};
 
 mod given;
 
@@ -509,6 +509,29 @@ impl Store {
             answered(tokio::time::timeout(WAIT, done).await)?;
         }
         self.revocations.add(what, at);
+        Ok(())
+    }
+
+    /// The person `who` revoked until lifted (`standing`: every grant
+    /// refused, [`STANDING`]), or such a revocation lifted now (what was
+    /// granted before now stays refused; a person not standing revoked is
+    /// left as they are), in the list every replica reads and in this view.
+    pub(crate) async fn revoke_standing(&self, who: Revoked, standing: bool) -> Result<(), Down> {
+        let at = if standing { STANDING } else { now_ms() };
+        if let Kept::Redis(_) = &self.kept {
+            let mut asked = redis::cmd("ZADD");
+            asked.arg(REVOKED);
+            if !standing {
+                asked.arg("XX").arg("LT");
+            }
+            asked.arg(at).arg(who.member());
+            let mut connection = self.connection().await?;
+            let done = asked.query_async::<()>(&mut connection);
+            answered(tokio::time::timeout(WAIT, done).await)?;
+        }
+        if standing || self.revocations.standing(&who) {
+            self.revocations.add(who, at);
+        }
         Ok(())
     }
 

@@ -119,6 +119,32 @@ pub fn client_add(origin: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("the registration as JSON")
 }
 
+/// The Tenant URL and Secret Token `serve scim token` prints for the server
+/// at `origin` (its MCP at `/mcp`).
+pub fn scim_token(origin: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "serve",
+            "scim",
+            "token",
+            "--public-url",
+            &format!("{origin}/mcp"),
+        ])
+        .env("NEXUS_MCP_STATE_KEY", super::served::STATE_KEY)
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |name: &str| {
+        let line = printed.lines().find(|line| line.starts_with(name));
+        let line = line.unwrap_or_else(|| panic!("{name} in {printed}"));
+        line[name.len()..].trim().to_owned()
+    };
+    (value("Tenant URL:"), value("Secret Token:"))
+}
+
 /// `serve --oauth-proxy` (with `args`) in front of `issuer`, its login
 /// client registered there: the server, and its origin.
 pub fn proxy(issuer: &FakeIssuer, gateway: &FakeGateway, args: &[&str]) -> (Served, String) {

@@ -192,11 +192,25 @@ impl Served {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Vec<(String, String)>, Value) {
-        let mut request = agent().post(url).header("Content-Type", "application/json");
+        Served::send_url("POST", url, headers, body)
+    }
+
+    /// `method url` with `headers` and `body` (JSON; none when empty).
+    pub fn send_url(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, Vec<(String, String)>, Value) {
+        let mut request = ureq::http::Request::builder().method(method).uri(url);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        answer(request.send(body))
+        if body.is_empty() {
+            return answer(agent().run(request.body(()).expect("a request")));
+        }
+        let request = request.header("Content-Type", "application/json");
+        answer(agent().run(request.body(body.to_owned()).expect("a request")))
     }
 
     /// `GET url`.

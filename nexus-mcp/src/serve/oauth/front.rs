@@ -54,6 +54,9 @@ pub(crate) struct Front {
     pub(crate) admission: Admission,
     /// What the ID-JAG grant allows.
     pub(crate) id_jag: IdJag,
+    /// The SCIM user's attribute that holds the person's subject
+    /// (`--scim-subject-attribute`).
+    pub(crate) scim_subject: String,
 }
 
 /// What the ID-JAG grant allows: a public client to present one
@@ -150,6 +153,7 @@ impl Front {
             store: Arc::new(Store::memory()),
             sign_in_life: crate::serve::grant::SIGN_IN_LIFE,
             admission: Admission::default(),
+            scim_subject: "externalId".into(),
             id_jag: IdJag {
                 from_public_clients: false,
                 life: crate::serve::grant::ACCESS_LIFE,
