@@ -29,6 +29,7 @@ mod oauth;
 mod refresh;
 mod register;
 mod shape;
+mod signals;
 mod userinfo;
 use crate::server::{HttpServer, Reply};
 use shape::Shape;
@@ -120,6 +121,8 @@ struct State {
     cross_app: HashMap<(String, String), String>,
     /// A number for each client and code.
     serial: u64,
+    /// The Shared Signals streams receivers made here.
+    streams: Vec<signals::Stream>,
 }
 
 impl State {
@@ -309,6 +312,7 @@ impl FakeIssuer {
                 handler_holds.wait(None);
             }
             let reply = handle(&handler_state, &url, &request);
+            let reply = reply.or_else(|| signals::signals(&handler_state, &url, &request));
             reply.unwrap_or_else(|| oauth::oauth(&handler_state, &url, &request))
         });
         let server = HttpServer::start_on(address, handler)?;
@@ -440,6 +444,29 @@ impl FakeIssuer {
         format!("{}{}", self.server.url(), self.path)
     }
 
+    /// The Shared Signals streams receivers made here (`serve ssf
+    /// connect`), each as its configuration.
+    pub fn ssf_streams(&self) -> Vec<Value> {
+        let state = self.state.lock();
+        state.streams.iter().map(signals::Stream::config).collect()
+    }
+
+    /// A Security Event Token of `event` (its URI) about `sub_id` (RFC
+    /// 9493), signed by this issuer, sent to every stream: pushed (each
+    /// receiver's `{"stream_id", "status", "body"}`) or queued for a poll
+    /// (`{"stream_id", "queued": jti}`).
+    pub fn ssf_emit(&self, event: &str, sub_id: Value) -> Vec<Value> {
+        let events = json!({ event: {} });
+        signals::emitted(&self.state, &self.url(), (events, sub_id), None)
+    }
+
+    /// A Global Token Revocation for `sub_id` sent to `endpoint`, its JWT
+    /// signed as Okta signs it: what the endpoint answered (0: nothing).
+    pub fn global_logout(&self, endpoint: &str, sub_id: Value) -> (u16, String) {
+        let asked = json!({"endpoint": endpoint, "sub_id": sub_id});
+        signals::logged_out(&self.state, &self.url(), &asked)
+    }
+
     /// `token`, signed as it asks (by default with the signing key, `ec-1`
     /// until a rotation), as a compact JWS.
     ///
@@ -497,6 +524,8 @@ pub struct FakeToken {
     /// A `nonce` in the JOSE header, as Microsoft Graph's tokens carry.
     header_nonce: Option<String>,
     claims: Map<String, Value>,
+    /// No `exp` (a Security Event Token carries none).
+    without_expiry: bool,
 }
 
 impl FakeToken {
@@ -566,6 +595,12 @@ impl FakeToken {
         self
     }
 
+    /// No `exp` claim, as a Security Event Token (RFC 8417) carries none.
+    pub fn without_expiry(mut self) -> FakeToken {
+        self.without_expiry = true;
+        self
+    }
+
     /// Any other claim (`scope`, a workspace claim …), replacing the default.
     #[must_use]
     pub fn claim(mut self, name: &str, value: Value) -> FakeToken {
@@ -581,12 +616,16 @@ impl FakeToken {
             "iss".into(),
             json!(self.issuer.as_deref().unwrap_or(issuer)),
         );
-        claims.insert("sub".into(), json!(self.subject));
+        if !self.subject.is_empty() {
+            claims.insert("sub".into(), json!(self.subject));
+        }
         if let Some(audience) = &self.audience {
             claims.insert("aud".into(), json!(audience));
         }
         claims.insert("iat".into(), json!(now));
-        claims.insert("exp".into(), json!(now + self.expires_in.unwrap_or(3600)));
+        if !self.without_expiry {
+            claims.insert("exp".into(), json!(now + self.expires_in.unwrap_or(3600)));
+        }
         if let Some(nbf) = self.not_before_in {
             claims.insert("nbf".into(), json!(now + nbf));
         }

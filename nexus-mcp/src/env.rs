@@ -34,7 +34,7 @@ pub(crate) fn try_var_from(name: &'static str) -> Result<Option<(&'static str, S
 }
 
 /// Each secret variable and its `_FILE` twin.
-const SECRET_FILES: [(&str, &str); 8] = [
+const SECRET_FILES: [(&str, &str); 9] = [
     ("NEXUS_API_KEY", "NEXUS_API_KEY_FILE"),
     (KEY_VARIABLE, "NEXUS_MCP_STATE_KEY_FILE"),
     (KEYS_VARIABLE, "NEXUS_MCP_STATE_KEYS_FILE"),
@@ -45,6 +45,7 @@ const SECRET_FILES: [(&str, &str); 8] = [
     ),
     (STORE_VARIABLE, "NEXUS_MCP_STORE_FILE"),
     (STORE_PASSWORD_VARIABLE, "NEXUS_MCP_STORE_PASSWORD_FILE"),
+    (SSF_TOKEN_VARIABLE, "NEXUS_MCP_SSF_TOKEN_FILE"),
     // A collector's key rides in a header (OpenTelemetry's own variable).
     (
         "OTEL_EXPORTER_OTLP_HEADERS",
@@ -81,3 +82,7 @@ pub(crate) const STORE_VARIABLE: &str = "NEXUS_MCP_STORE";
 /// The variable that gives the password of `serve --store`'s Redis alone,
 /// as a Secret made for Redis holds it (Bitnami's `redis-password`).
 pub(crate) const STORE_PASSWORD_VARIABLE: &str = "NEXUS_MCP_STORE_PASSWORD";
+
+/// The bearer token `serve` presents to Shared Signals transmitters (to
+/// make a stream, and to poll one).
+pub(crate) const SSF_TOKEN_VARIABLE: &str = "NEXUS_MCP_SSF_TOKEN";

@@ -50,6 +50,8 @@ pub(crate) struct OauthSeals {
     pub(crate) consents: Vec<Sealing>,
     /// The SCIM bearer secrets `serve scim token` makes.
     pub(crate) scim: Vec<Sealing>,
+    /// The authorization headers `serve ssf connect` gives transmitters.
+    pub(crate) ssf: Vec<Sealing>,
 }
 
 /// A link's seal, and the key id and fingerprint a link names it by.
@@ -180,6 +182,7 @@ impl Keys {
                 pending: named("oauth pending authorization"),
                 consents: named("oauth consents"),
                 scim: named("scim token"),
+                ssf: named("ssf push"),
             },
             cookies: named("connect cookie"),
             kids: ring.kids(),

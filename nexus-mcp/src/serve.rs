@@ -215,6 +215,10 @@ pub(crate) async fn run(
             log::warn!(target: "nexus_mcp", "the store does not answer at the start: until it does, this replica refuses every token it issued and is not ready (/readyz)");
         }
         tokio::spawn(Arc::clone(&front.store).watch(keep, served));
+        let polled = front.signals.ssf_token.clone();
+        if let Some(token) = polled.filter(|_| !front.signals.transmitters.is_empty()) {
+            tokio::spawn(oauth::ssf_poll(Arc::clone(front), token));
+        }
     }
     let router = router(&site, gate.clone(), server, page)
         .merge(front.clone().map(oauth::routes).unwrap_or_default())

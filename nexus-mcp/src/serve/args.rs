@@ -15,7 +15,7 @@ use super::grant::{ACCESS_LIFE, SIGN_IN_LIFE};
 use super::introspect::Introspection;
 use super::issuer::Issuer;
 use super::oauth::document::Documents;
-use super::oauth::front::{Front, IdJag};
+use super::oauth::front::{Front, IdJag, Signals};
 use super::reads::Reads;
 use super::signin::SignIn;
 use super::store::{Store, StoreGiven, store_at};
@@ -177,6 +177,17 @@ pub(crate) struct ServeArgs {
     /// oid) or userName (an e-mail, beside --subject-claim email or upn)
     #[arg(long, value_name = "ATTRIBUTE", default_value = "externalId")]
     scim_subject_attribute: String,
+    /// With --oauth-proxy and --store, a Shared Signals transmitter whose
+    /// events this server takes (repeat for more): its issuer URL, whose
+    /// /.well-known/ssf-configuration gives its keys. CAEP session-revoked
+    /// and RISC account-disabled or account-purged revoke the person they
+    /// name; `nexus-mcp serve ssf connect` makes the stream
+    #[arg(long = "ssf-transmitter", value_name = "URL")]
+    ssf_transmitters: Vec<String>,
+    /// With --ssf-transmitter, a CAEP credential-change revokes the person
+    /// too (a password reset, a key removed)
+    #[arg(long)]
+    ssf_credential_change_revokes: bool,
 }
 
 /// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
@@ -284,6 +295,39 @@ impl ServeArgs {
 impl ServeArgs {
     /// Where `serve` listens and who it is, as these flags say (the fields
     /// it reads taken from them), for people of `issuer`.
+    /// What the identity provider's signals need, with `store`: each
+    /// transmitter a URL, and none without a store every replica shares.
+    fn signals(&mut self, store: &Store) -> Result<Signals, String> {
+        let transmitters = std::mem::take(&mut self.ssf_transmitters);
+        let served = self.oauth_proxy && store.shared();
+        if !(transmitters.is_empty() || served) {
+            return Err(
+                "--ssf-transmitter needs --oauth-proxy and --store: a signal revokes a \
+                        person on every replica through the store they share"
+                    .to_owned(),
+            );
+        }
+        for url in &transmitters {
+            let read = crate::addresses::read_without_password(url).ok();
+            if !read.is_some_and(|url| url.has_host() && matches!(url.scheme(), "https" | "http")) {
+                let shown = crate::answer::quoted(url, 256);
+                return Err(format!(
+                    "--ssf-transmitter {shown} is the transmitter's issuer URL"
+                ));
+            }
+        }
+        let ssf_token = crate::env::try_var(crate::env::SSF_TOKEN_VARIABLE)?;
+        Ok(Signals {
+            transmitters: transmitters
+                .iter()
+                .map(|url| Arc::new(Issuer::transmitter(url)))
+                .collect(),
+            credential_change_revokes: self.ssf_credential_change_revokes,
+            ssf_token: ssf_token.filter(|token| !token.trim().is_empty()),
+            scim_subject: std::mem::take(&mut self.scim_subject_attribute),
+        })
+    }
+
     fn site(&mut self, issuer: &str) -> Result<Site, String> {
         // Both required (clap) unless a subcommand is given, which never gets here.
         let public_url = self.public_url.take().unwrap_or_default();
@@ -298,13 +342,14 @@ impl ServeArgs {
             crate::addresses::origins("--oauth-client-document-origin", &self.document_origins)?;
         let login_client_id = self.login_client_id.take();
         let store = store_at(self.store.take(), StoreGiven::from_env()?)?;
+        let signals = self.signals(&store)?;
         Ok(Site {
+            signals,
             admission: Admission::new(&self.allow_sign_in)?,
             deny: Arc::new(deny::DenyList::read(self.deny_file.take(), issuer)?),
             store: Arc::new(store),
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
             check_client_ids: std::mem::take(&mut self.check_client_ids),
-            scim_subject: std::mem::take(&mut self.scim_subject_attribute),
             metrics_listen: self.metrics_listen.take(),
             listen: self.listen.take().unwrap_or_default(),
             path,
@@ -364,7 +409,7 @@ fn front(
         sign_in_life: site.sign_in_life,
         admission: site.admission.clone(),
         id_jag,
-        scim_subject: site.scim_subject.clone(),
+        signals: site.signals.clone(),
     }
 }
 
@@ -430,10 +475,41 @@ pub(crate) enum Action {
     /// The clients of `serve --oauth-proxy` an operator makes.
     #[command(subcommand)]
     Client(ClientAction),
+    /// Shared Signals (with --oauth-proxy, --store and --ssf-transmitter).
+    #[command(subcommand)]
+    Ssf(SsfAction),
     /// SCIM provisioning (`/scim/v2/Users`, with --oauth-proxy and --store):
     /// the identity provider deactivating a person revokes them.
     #[command(subcommand)]
     Scim(ScimAction),
+}
+
+/// `serve ssf`'s actions.
+#[derive(clap::Subcommand)]
+pub(crate) enum SsfAction {
+    /// Makes a stream at a transmitter for this server, pushing CAEP and
+    /// RISC events to its /ssf/events with an authorization header sealed
+    /// with the replicas' keyring (or, with --poll, for the replicas to
+    /// poll), and asks its verification; prints the stream's configuration
+    /// as the transmitter answers it. The transmitter is asked with the
+    /// bearer token NEXUS_MCP_SSF_TOKEN (or its _FILE twin) holds, which the
+    /// replicas need too to poll.
+    Connect(SsfArgs),
+}
+
+/// `serve ssf connect`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct SsfArgs {
+    /// The transmitter's issuer URL, as `serve --ssf-transmitter` names it.
+    #[arg(long, value_name = "URL")]
+    pub(crate) transmitter: String,
+    /// `serve --public-url`: the stream is that server's.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: String,
+    /// The replicas poll the transmitter (RFC 8936), for a server the
+    /// transmitter cannot reach; else it pushes (RFC 8935).
+    #[arg(long)]
+    pub(crate) poll: bool,
 }
 
 /// `serve scim`'s actions.
@@ -638,8 +714,9 @@ pub(crate) struct Site {
     pub(crate) sign_in_life: Duration,
     /// `--check-client-id`s.
     pub(crate) check_client_ids: Vec<String>,
-    /// `--scim-subject-attribute`.
-    pub(crate) scim_subject: String,
+    /// `--ssf-transmitter`s, `--ssf-credential-change-revokes`,
+    /// `NEXUS_MCP_SSF_TOKEN`, `--scim-subject-attribute`.
+    pub(crate) signals: Signals,
     /// `--allow-sign-in`.
     pub(crate) admission: Admission,
 }

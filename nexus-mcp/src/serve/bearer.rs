@@ -243,6 +243,7 @@ impl Gate {
             subject: None,
             required: &[],
             longest: None,
+            without_exp: false,
         };
         let header = jws::header(token, &kind).map_err(invalid)?;
         let kid = header.kid.as_deref();

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 
-use super::args::{Action, ClientAction, ClientArgs, RevokeArgs, ScimAction};
+use super::args::{Action, ClientAction, ClientArgs, RevokeArgs, ScimAction, SsfAction, SsfArgs};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
 use super::store::{Down, Served, StoreGiven, WATCH_EVERY, store_at};
@@ -19,6 +19,7 @@ pub(crate) fn run(action: Action) -> ExitCode {
         Action::Revoke(args) => revoke(args),
         Action::Client(ClientAction::Add(args)) => client_added(args),
         Action::Scim(ScimAction::Token(args)) => scim_token(&args.public_url),
+        Action::Ssf(SsfAction::Connect(args)) => ssf_connected(&args),
     };
     match done {
         Ok(said) => {
@@ -143,6 +144,22 @@ fn scim_token(public_url: &str) -> Result<String, (u8, String)> {
         "Tenant URL: {origin}{}\nSecret Token: {token}",
         super::oauth::SCIM_BASE
     ))
+}
+
+/// `serve ssf connect`: the stream's configuration as JSON, or why not.
+fn ssf_connected(args: &SsfArgs) -> Result<String, (u8, String)> {
+    let (keys, origin) = keyed_for(&args.public_url)?;
+    let token = crate::env::try_var(crate::env::SSF_TOKEN_VARIABLE).map_err(|why| (2, why))?;
+    let token = token.filter(|token| !token.trim().is_empty()).ok_or((
+        2,
+        "NEXUS_MCP_SSF_TOKEN (or its _FILE twin) holds the bearer token the transmitter \
+         takes for its streams"
+            .to_owned(),
+    ))?;
+    let stream =
+        super::oauth::ssf_connect((&args.transmitter, &token), (&origin, &keys), args.poll);
+    let stream = stream.map_err(|why| (1, format!("no stream was made: {why}")))?;
+    Ok(stream.to_string())
 }
 
 /// `serve client add`: the registration as JSON, or why not.

@@ -38,6 +38,8 @@ pub(crate) enum Missing {
 pub(crate) struct Issuer {
     /// `--issuer`, exactly as tokens name it.
     url: String,
+    /// The well-known documents its metadata is found at, in turn.
+    documents: &'static [&'static str],
     agent: ureq::Agent,
     held: RwLock<Option<Fetched>>,
     /// Held by the one fetch in flight; when the last fetch a request
@@ -75,8 +77,21 @@ pub(crate) struct Endpoint {
 impl Issuer {
     /// The issuer at `url`, its metadata and keys fetched when first needed.
     pub(crate) fn new(url: &str) -> Issuer {
+        Issuer::found_at(url, &["oauth-authorization-server", "openid-configuration"])
+    }
+
+    /// A Shared Signals transmitter at `url` (`--ssf-transmitter`), as an
+    /// issuer of signed events: its configuration (`ssf-configuration`,
+    /// OpenID SSF 1.0 §7.1) and keys fetched and kept as an issuer's.
+    pub(crate) fn transmitter(url: &str) -> Issuer {
+        Issuer::found_at(url, &["ssf-configuration"])
+    }
+
+    /// The issuer at `url`, its metadata at the well-known `documents`.
+    fn found_at(url: &str, documents: &'static [&'static str]) -> Issuer {
         Issuer {
             url: url.to_owned(),
+            documents,
             agent: crate::http::agent(FETCH_TIMEOUT),
             held: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(None),
@@ -180,25 +195,27 @@ impl Issuer {
 
     /// Fetches the metadata, then the set it names, off the runtime's threads.
     async fn fetch(&self) -> Result<Fetched, String> {
-        let (issuer, agent) = (self.url.clone(), self.agent.clone());
-        let fetched = tokio::task::spawn_blocking(move || fetch_keys(&agent, &issuer)).await;
+        let (issuer, agent, documents) = (self.url.clone(), self.agent.clone(), self.documents);
+        let fetched =
+            tokio::task::spawn_blocking(move || fetch_keys(&agent, &issuer, documents)).await;
         let fetched = fetched.map_err(|e| format!("the fetch of the issuer's keys failed: {e}"))?;
         crate::metrics::issuer("keys", fetched.is_ok());
         fetched
     }
 }
 
-/// The issuer's JWKS, found through its metadata.
-fn fetch_keys(agent: &ureq::Agent, issuer: &str) -> Result<Fetched, String> {
-    let tried = [
-        well_known(issuer, "oauth-authorization-server"),
-        format!(
+/// The issuer's JWKS, found through its metadata at the well-known
+/// `documents` (OpenID's appended to the issuer, the others inserted).
+fn fetch_keys(agent: &ureq::Agent, issuer: &str, documents: &[&str]) -> Result<Fetched, String> {
+    let tried = documents.iter().map(|name| match *name {
+        "openid-configuration" => format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         ),
-    ];
+        name => well_known(issuer, name),
+    });
     let (mut said, mut seen) = (Vec::new(), Vec::new());
-    for url in &tried {
+    for url in &tried.collect::<Vec<_>>() {
         match get(agent, url) {
             Ok(metadata) if metadata["issuer"] == issuer => {
                 let Some(jwks_uri) = metadata["jwks_uri"].as_str() else {

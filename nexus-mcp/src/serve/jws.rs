@@ -58,6 +58,9 @@ pub(crate) struct Kind<'a> {
     /// The longest it may live: `exp` at most this past its `iat` (or past
     /// now, when it has none).
     pub(crate) longest: Option<Duration>,
+    /// Whether it may carry no `exp` (a Security Event Token, RFC 8417):
+    /// it then lives `longest` from its `iat`.
+    pub(crate) without_exp: bool,
 }
 
 /// A token's claims, verified, how long a record of it need be kept (until
@@ -120,7 +123,10 @@ pub(crate) fn verified(
     validation.set_issuer(&[kind.issuer]);
     validation.set_audience(kind.audiences);
     validation.sub = kind.subject.map(str::to_owned);
-    let mut required = vec!["exp", "iss", "aud"];
+    let mut required = vec!["iss", "aud"];
+    if !kind.without_exp {
+        required.push("exp");
+    }
     required.extend(kind.required.iter().filter(|c| ["sub", "nbf"].contains(c)));
     validation.set_required_spec_claims(&required);
     // Every time is checked below, with this module's arithmetic.
@@ -183,7 +189,19 @@ pub(crate) fn claims_checked(
     if let Some(name) = absent {
         return Err(Refused(format!("lacks its {name} claim").into()));
     }
-    times(claims, kind.longest, now)
+    // A token that may carry no `exp` lives `longest` from its `iat`.
+    let iat = claims.get("iat").and_then(Value::as_u64);
+    let lived = iat
+        .zip(kind.longest)
+        .map(|(iat, most)| iat.saturating_add(most.as_secs()));
+    match lived.filter(|_| kind.without_exp && !claims.contains_key("exp")) {
+        Some(exp) => {
+            let mut claims = claims.clone();
+            claims.insert("exp".to_owned(), Value::from(exp));
+            times(&claims, kind.longest, now)
+        }
+        None => times(claims, kind.longest, now),
+    }
 }
 
 /// The times of `claims` at `now`: `exp` a whole number to come, `nbf`
@@ -233,6 +251,9 @@ pub(crate) fn times(
     Ok(Duration::from_secs(lives))
 }
 
+/// Why a token whose signature does not verify is refused.
+pub(crate) const UNSIGNED: &str = "has a signature that does not verify";
+
 /// A refusal for `clause`.
 fn why(clause: &'static str) -> Refused {
     Refused(Cow::Borrowed(clause))
@@ -244,7 +265,7 @@ fn refused_because(kind: &ErrorKind) -> Refused {
         ErrorKind::InvalidIssuer => "is from another issuer (iss)",
         ErrorKind::InvalidAudience => "is for another audience (aud)",
         ErrorKind::InvalidSubject => "names another subject (sub)",
-        ErrorKind::InvalidSignature => "has a signature that does not verify",
+        ErrorKind::InvalidSignature => UNSIGNED,
         ErrorKind::MissingRequiredClaim(_) => "lacks exp, iss, aud or sub",
         ErrorKind::InvalidAlgorithm => "is signed with an algorithm its key is not for (alg)",
         _ => "cannot be read",
@@ -268,6 +289,7 @@ mod tests {
             subject: None,
             required: &["sub", "jti"],
             longest: longest.map(Duration::from_secs),
+            without_exp: false,
         }
     }
 
@@ -338,6 +360,34 @@ mod tests {
         let far = json!({"exp": u64::MAX});
         let lives = times(far.as_object().unwrap(), None, NOW).unwrap();
         assert_eq!(lives.as_secs(), u64::MAX - NOW);
+    }
+
+    #[test]
+    fn a_token_without_exp_lives_its_longest_life_from_iat_only_where_its_kind_says() {
+        let set = Kind {
+            without_exp: true,
+            required: &["iat", "jti"],
+            ..kind(Some(900))
+        };
+        let claims =
+            |iat: u64| json!({"iat": iat, "jti": "j", "sub": "s", "aud": "https://mcp.example"});
+        let checked =
+            |kind: &Kind<'_>, iat: u64| claims_checked(claims(iat).as_object().unwrap(), kind, NOW);
+        assert_eq!(checked(&set, NOW), Ok(Duration::from_secs(900 + LEEWAY)));
+        assert!(
+            checked(&set, NOW - 900 - LEEWAY).is_err(),
+            "older than its life"
+        );
+        assert!(
+            checked(&set, NOW + LEEWAY + 1).is_err(),
+            "issued in the future"
+        );
+        let no_iat = json!({"jti": "j", "sub": "s", "aud": "https://mcp.example"});
+        assert!(claims_checked(no_iat.as_object().unwrap(), &set, NOW).is_err());
+        assert!(
+            checked(&kind(Some(900)), NOW).is_err(),
+            "others need their exp"
+        );
     }
 
     #[test]

@@ -19,6 +19,10 @@
 //!   switching a person off (with `--store`);
 //! - [`scim`]: `/scim/v2/Users`, the provider's provisioning deactivating
 //!   a person (with `--store`);
+//! - [`ssf`]: Shared Signals, pushed to `/ssf/events` or polled (with
+//!   `--ssf-transmitter`), a SET checked and taken;
+//! - [`stream`]: a Shared Signals stream, made (`serve ssf connect`) and
+//!   polled;
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
 //! - [`client`]: a client, its registration and its redirect URIs;
@@ -40,6 +44,8 @@ mod refused;
 mod register;
 mod revoke;
 mod scim;
+mod ssf;
+mod stream;
 mod token;
 
 use std::sync::Arc;
@@ -54,6 +60,7 @@ use self::front::Front;
 pub(crate) use self::authn::secret_hash;
 pub(crate) use self::client::{Client, confidential};
 pub(crate) use self::scim::{BASE as SCIM_BASE, ScimToken};
+pub(crate) use self::stream::{connect as ssf_connect, poll as ssf_poll};
 pub(crate) use crate::serve::grant::CLIENT_LIFE;
 
 /// The most a token or registration request's body may weigh.
@@ -88,7 +95,8 @@ pub(crate) fn routes(front: Arc<Front>) -> Router {
 }
 
 /// The identity provider's signals, served with a store alone: Global
-/// Token Revocation and SCIM's users, each body a small JSON document.
+/// Token Revocation, SCIM's users and, with a transmitter, pushed SETs,
+/// each body a small document.
 fn signals(front: &Arc<Front>) -> Router {
     let logout = post(global::revoke).with_state(Arc::clone(front));
     let users = get(scim::search).post(scim::create);
@@ -96,7 +104,11 @@ fn signals(front: &Arc<Front>) -> Router {
         .patch(scim::update)
         .put(scim::update)
         .delete(scim::delete);
+    let events = post(ssf::receive).with_state(Arc::clone(front));
+    let pushed =
+        (!front.signals.transmitters.is_empty()).then(|| Router::new().route(ssf::EVENTS, events));
     Router::new()
+        .merge(pushed.unwrap_or_default())
         .route(front::GLOBAL_REVOCATION, logout)
         .route(
             &format!("{}/Users", scim::BASE),

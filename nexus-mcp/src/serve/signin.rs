@@ -586,6 +586,7 @@ async fn person_in(
         subject: None,
         required: &[],
         longest: None,
+        without_exp: false,
     };
     let kid = jws::header(jwt, &kind).map_err(refused)?.kid;
     if let Err(Missing::Unreadable(why)) =

@@ -145,6 +145,27 @@ pub fn scim_token(origin: &str) -> (String, String) {
     (value("Tenant URL:"), value("Secret Token:"))
 }
 
+/// `serve ssf connect` for the server at `origin` at the transmitter
+/// `transmitter` (`--poll` when `poll`), asked with the bearer `token`: the
+/// stream's configuration as printed.
+pub fn ssf_connect(origin: &str, transmitter: &str, token: &str, poll: bool) -> Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    command.args(["serve", "ssf", "connect", "--transmitter", transmitter]);
+    command.args(["--public-url", &format!("{origin}/mcp")]);
+    if poll {
+        command.arg("--poll");
+    }
+    let out = command
+        .env("NEXUS_MCP_STATE_KEY", super::served::STATE_KEY)
+        .env("NEXUS_MCP_SSF_TOKEN", token)
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    serde_json::from_slice(&out.stdout).expect("the stream as JSON")
+}
+
 /// `serve --oauth-proxy` (with `args`) in front of `issuer`, its login
 /// client registered there: the server, and its origin.
 pub fn proxy(issuer: &FakeIssuer, gateway: &FakeGateway, args: &[&str]) -> (Served, String) {

@@ -72,6 +72,8 @@ pub fn command(gateway: &FakeGateway, issuer: &str, port: u16, args: &[&str]) ->
         .env_remove("NEXUS_MCP_STORE_FILE")
         .env_remove("NEXUS_MCP_STORE_PASSWORD")
         .env_remove("NEXUS_MCP_STORE_PASSWORD_FILE")
+        .env_remove("NEXUS_MCP_SSF_TOKEN")
+        .env_remove("NEXUS_MCP_SSF_TOKEN_FILE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -69,6 +69,7 @@ fn id_jag<'a>(issuer: &'a str, audience: &'a [&'a str; 1]) -> Kind<'a> {
         subject: None,
         required: &["sub", "iat", "jti"],
         longest: Some(LONGEST_LIFE),
+        without_exp: false,
     }
 }
 

@@ -179,6 +179,7 @@ fn verified(
         subject: Some(id),
         required: &["sub", "jti"],
         longest: Some(LONGEST_LIFE),
+        without_exp: false,
     };
     let header = jws::header(assertion, &kind).map_err(invalid)?;
     let jwk = match &header.kid {

@@ -19,6 +19,7 @@ use crate::keys::{HeldKeys, Sealing, Unopened};
 use crate::serve::admit::Admission;
 use crate::serve::deny::DenyList;
 use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Redeemed};
+use crate::serve::issuer::Issuer;
 use crate::serve::signin::SignIn;
 use crate::serve::store::Store;
 
@@ -54,8 +55,21 @@ pub(crate) struct Front {
     pub(crate) admission: Admission,
     /// What the ID-JAG grant allows.
     pub(crate) id_jag: IdJag,
-    /// The SCIM user's attribute that holds the person's subject
-    /// (`--scim-subject-attribute`).
+    /// What the identity provider's signals need.
+    pub(crate) signals: Signals,
+}
+
+/// What the identity provider's signals need (served with a store): the
+/// Shared Signals transmitters trusted (`--ssf-transmitter`), whether a
+/// credential change revokes (`--ssf-credential-change-revokes`), the
+/// bearer token presented to them (`NEXUS_MCP_SSF_TOKEN`: polling), and the
+/// SCIM user's attribute that holds the person's subject
+/// (`--scim-subject-attribute`).
+#[derive(Clone, Default)]
+pub(crate) struct Signals {
+    pub(crate) transmitters: Vec<Arc<Issuer>>,
+    pub(crate) credential_change_revokes: bool,
+    pub(crate) ssf_token: Option<String>,
     pub(crate) scim_subject: String,
 }
 
@@ -153,7 +167,10 @@ impl Front {
             store: Arc::new(Store::memory()),
             sign_in_life: crate::serve::grant::SIGN_IN_LIFE,
             admission: Admission::default(),
-            scim_subject: "externalId".into(),
+            signals: Signals {
+                scim_subject: "externalId".into(),
+                ..Signals::default()
+            },
             id_jag: IdJag {
                 from_public_clients: false,
                 life: crate::serve::grant::ACCESS_LIFE,

@@ -160,6 +160,7 @@ async fn authenticated(front: &Front, token: &str) -> Result<jws::Verified, Refu
         subject: None,
         required: &["sub", "iat", "jti"],
         longest: Some(LONGEST_LIFE),
+        without_exp: false,
     };
     let refused = |jws::Refused(why)| unauthorized(format!("the request's JWT {why}"));
     let header = jws::header(token, &kind).map_err(refused)?;

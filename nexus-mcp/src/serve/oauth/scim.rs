@@ -112,7 +112,7 @@ pub(crate) async fn create(
     let made = async {
         authenticated(&front, &headers)?;
         let user = json_of(&body)?;
-        let attribute = front.scim_subject.as_str();
+        let attribute = front.signals.scim_subject.as_str();
         let subject = user.get(attribute).and_then(Value::as_str);
         let subject = subject.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
             let why = format!("the user lacks its {attribute} (--scim-subject-attribute)");

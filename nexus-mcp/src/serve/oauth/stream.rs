@@ -1,0 +1,244 @@
+//! A Shared Signals stream with a transmitter (OpenID SSF 1.0 §8): made by
+//! `nexus-mcp serve ssf connect` at the transmitter's
+//! `configuration_endpoint`, delivering by push to this server's
+//! `/ssf/events` (with an authorization header of its own, sealed with the
+//! replicas' keyring) or, with `--poll`, for this server to poll (RFC 8936);
+//! and the polling, by every replica with `NEXUS_MCP_SSF_TOKEN`, each SET
+//! taken once across them ([`super::ssf::taken`]) and acknowledged.
+//! Blocking HTTP, off the runtime's threads; the transmitter's words are
+//! shown as text, never followed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::front::Front;
+use super::ssf::{self, POLL, PUSH, PushToken, REQUESTED};
+use crate::keys::{Keys, Sealing};
+use crate::serve::issuer::well_known;
+
+/// What one exchange with a transmitter may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a replica polls each poll stream.
+const POLL_EVERY: Duration = Duration::from_secs(2);
+
+/// The most SETs one poll asks for.
+const MOST_EVENTS: u64 = 50;
+
+/// The transmitter at `transmitter`'s configuration (its
+/// `ssf-configuration`, naming it as its issuer), or why not.
+fn configuration(agent: &ureq::Agent, transmitter: &str) -> Result<Value, String> {
+    let url = well_known(transmitter, "ssf-configuration");
+    let config = exchanged(agent.get(&url).call(), &url)?;
+    if config["issuer"] != transmitter {
+        return Err(format!(
+            "{url} names the issuer {}, not {transmitter:?}: the two must be equal to the byte",
+            config["issuer"]
+        ));
+    }
+    Ok(config)
+}
+
+/// `serve ssf connect`: a stream made at `transmitter` for the server at
+/// `origin` (its `keys`), pushing to it or (`poll`) for it to poll, the
+/// transmitter asked with `token`; and verified. The stream's configuration
+/// as the transmitter answered it, or why not.
+pub(crate) fn connect(
+    (transmitter, token): (&str, &str),
+    (origin, keys): (&str, &Keys),
+    poll: bool,
+) -> Result<Value, String> {
+    let agent = crate::http::agent(TIMEOUT);
+    let config = configuration(&agent, transmitter)?;
+    let endpoint = config["configuration_endpoint"].as_str();
+    let endpoint = endpoint.ok_or("the transmitter names no configuration_endpoint")?;
+    let delivery = match poll {
+        true => json!({"method": POLL}),
+        false => {
+            let sealed = PushToken {
+                ssf_for: origin.to_owned(),
+            };
+            let header = Sealing::named(&keys.oauth.ssf, &sealed, super::CLIENT_LIFE);
+            json!({
+                "method": PUSH,
+                "endpoint_url": format!("{origin}{}", ssf::EVENTS),
+                "authorization_header": format!("Bearer {header}"),
+            })
+        }
+    };
+    // `aud` is the transmitter's to set (SSF 1.0 §8.1.1); this server's
+    // issuer identifier is what it checks, offered to one that takes it.
+    let asked = json!({
+        "aud": origin,
+        "delivery": delivery,
+        "events_requested": REQUESTED,
+        "description": format!("nexus-mcp serve at {origin}"),
+    });
+    let bearer = format!("Bearer {token}");
+    let made = sent(&agent, (endpoint, &bearer), &asked);
+    let stream = exchanged(made, endpoint)?;
+    let aud = &stream["aud"];
+    let named = |aud: &Value| {
+        aud == origin
+            || aud
+                .as_str()
+                .is_some_and(|a| a.starts_with(&format!("{origin}/")))
+    };
+    if !(aud.is_null() || named(aud) || aud.as_array().is_some_and(|all| all.iter().any(named))) {
+        eprintln!(
+            "nexus-mcp serve ssf connect: the transmitter addresses this stream's events to {aud}, not to this server ({origin}): they will be refused (invalid_audience) until it names {origin}"
+        );
+    }
+    if let (Some(verify), Some(id)) = (
+        config["verification_endpoint"].as_str(),
+        stream["stream_id"].as_str(),
+    ) {
+        let asked = json!({"stream_id": id, "state": crate::serve::page::random()});
+        let verified = sent(&agent, (verify, &bearer), &asked);
+        if let Err(why) = exchanged(verified, verify) {
+            log::warn!(target: "nexus_mcp", "the stream is made, and its verification was not asked: {why}");
+        }
+    }
+    Ok(stream)
+}
+
+/// `body` posted to `url` as JSON, with the `Authorization` `bearer`.
+fn sent(
+    agent: &ureq::Agent,
+    (url, bearer): (&str, &str),
+    body: &Value,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let request = agent.post(url).header("Authorization", bearer);
+    let request = request.header("Content-Type", "application/json");
+    request.send(body.to_string())
+}
+
+/// The JSON a transmitter answered at `url` (2xx; none for 204), or why not
+/// (its words as text).
+fn exchanged(
+    sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    url: &str,
+) -> Result<Value, String> {
+    let mut answer = sent.map_err(|e| format!("{url}: {e}"))?;
+    let status = answer.status().as_u16();
+    let body = answer.body_mut().with_config().limit(1 << 20).read_to_vec();
+    let body = body.map_err(|e| format!("{url}: {e}"))?;
+    if !(200..300).contains(&status) {
+        let text = String::from_utf8_lossy(&body);
+        return Err(format!(
+            "{url} answered {status}: {}",
+            nexus_sdk::one_line_within(&text, 200)
+        ));
+    }
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))
+}
+
+/// Polls every poll stream of `front`'s transmitters, asked with `token`,
+/// every [`POLL_EVERY`], from start to the end of the process.
+pub(crate) async fn poll(front: Arc<Front>, token: String) {
+    let agent = crate::http::agent(TIMEOUT);
+    // Per poll endpoint: the SETs taken to acknowledge, and those refused.
+    let mut owed: HashMap<String, (Vec<String>, serde_json::Map<String, Value>)> = HashMap::new();
+    loop {
+        for transmitter in &front.signals.transmitters {
+            let endpoints = {
+                let (agent, url, token) =
+                    (agent.clone(), transmitter.url().to_owned(), token.clone());
+                tokio::task::spawn_blocking(move || poll_endpoints(&agent, &url, &token)).await
+            };
+            let endpoints = match endpoints {
+                Ok(Ok(endpoints)) => endpoints,
+                Ok(Err(why)) => {
+                    log::debug!(target: "nexus_mcp", "no stream polled at {}: {why}", transmitter.url());
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            for endpoint in endpoints {
+                let owed = owed.entry(endpoint.clone()).or_default();
+                polled(&front, (&agent, &endpoint, &token), owed).await;
+            }
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// The poll endpoints of the streams the transmitter at `transmitter`
+/// holds for the bearer of `token`.
+fn poll_endpoints(
+    agent: &ureq::Agent,
+    transmitter: &str,
+    token: &str,
+) -> Result<Vec<String>, String> {
+    let config = configuration(agent, transmitter)?;
+    let endpoint = config["configuration_endpoint"].as_str();
+    let endpoint = endpoint.ok_or("the transmitter names no configuration_endpoint")?;
+    let bearer = format!("Bearer {token}");
+    let streams = exchanged(
+        agent.get(endpoint).header("Authorization", &bearer).call(),
+        endpoint,
+    )?;
+    let streams = match streams {
+        Value::Array(all) => all,
+        one => vec![one],
+    };
+    let polled = streams.iter().filter(|s| s["delivery"]["method"] == POLL);
+    Ok(polled
+        .filter_map(|s| s["delivery"]["endpoint_url"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// One round at the poll `endpoint` (asked with `token`): what was taken
+/// acknowledged (and what was refused, told), then each SET it gives taken
+/// or refused, until it has no more; a SET that could not be had now
+/// (`503`) is neither, and comes again.
+async fn polled(
+    front: &Front,
+    (agent, endpoint, token): (&ureq::Agent, &str, &str),
+    (acks, errors): &mut (Vec<String>, serde_json::Map<String, Value>),
+) {
+    for _ in 0..10 {
+        let asked = json!({
+            "ack": acks,
+            "setErrs": errors,
+            "maxEvents": MOST_EVENTS,
+            "returnImmediately": true,
+        });
+        let (agent, url, bearer) = (
+            agent.clone(),
+            endpoint.to_owned(),
+            format!("Bearer {token}"),
+        );
+        let answered = tokio::task::spawn_blocking(move || {
+            exchanged(sent(&agent, (&url, &bearer), &asked), &url)
+        });
+        let answer = match answered.await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(why)) => {
+                log::warn!(target: "nexus_mcp", "a Shared Signals poll failed: {why}");
+                return;
+            }
+            Err(_) => return,
+        };
+        acks.clear();
+        errors.clear();
+        let sets = answer["sets"].as_object().cloned().unwrap_or_default();
+        for (jti, set) in &sets {
+            match ssf::taken(front, set.as_str().unwrap_or_default()).await {
+                Ok(()) => acks.push(jti.clone()),
+                Err(refused) if refused.taken_before() => acks.push(jti.clone()),
+                Err(refused) if refused.again() => {}
+                Err(refused) => drop(errors.insert(jti.clone(), refused.as_error())),
+            }
+        }
+        if answer["moreAvailable"] != true {
+            return;
+        }
+    }
+}
