@@ -241,6 +241,9 @@ pub(crate) async fn run(
     if front.is_some() {
         let login = site.login_client_id.as_deref().unwrap_or_default();
         log::info!(target: "nexus_mcp", "--oauth-proxy: the hosts' authorization server is {origin}; people sign in at {} with the login client {login:?}, whose redirect URI registered there is {origin}/connect/callback; a sign-in holds {} h (--sign-in-life); {}", gate.issuer, site.sign_in_life.as_secs() / 3600, site.store.said(), origin = site.origin);
+        if let Some(front) = &front {
+            log::info!(target: "nexus_mcp", "{}", front.values());
+        }
         let under = site
             .path
             .trim_end_matches('/')

@@ -858,3 +858,103 @@ fn serve_check_says_whether_a_client_id_opens_as_this_servers_confidential_clien
         "{said}"
     );
 }
+
+#[test]
+#[ignore = "needs libfaketime from the distribution (NEXUS_FAKETIME; .ci/run installs it)"]
+fn serve_check_warns_a_month_before_a_sealed_client_ends_and_says_what_to_paste() {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let port = common::served::free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let client = client_add(&origin, &["--name", "Claude"]);
+    let id = client["client_id"].as_str().unwrap();
+    let checked = |days: &str| {
+        let args = [
+            "--oauth-proxy",
+            "--login-client-id",
+            "nexus-login",
+            "--check",
+        ];
+        let args = [&args[..], &["--check-client-id", id]].concat();
+        let mut command = common::served::command(&gateway, &issuer.url(), port, &args);
+        let lib = std::env::var("NEXUS_FAKETIME")
+            .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
+        assert!(
+            std::path::Path::new(&lib).exists(),
+            "needs libfaketime ({lib})"
+        );
+        command
+            .env("LD_PRELOAD", lib)
+            .env("FAKETIME", days)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        let out = command.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), said)
+    };
+    let (ok, said) = checked("+300d");
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("Issuer URL {origin}, Audience {origin}")),
+        "{said}"
+    );
+    for days in ["+371d", "+399d"] {
+        let (ok, said) = checked(days);
+        assert!(!ok && said.contains("make its successor"), "{days}: {said}");
+    }
+}
+
+#[test]
+fn a_client_of_another_keyring_or_none_is_said_as_it_is_and_a_grant_leaves_its_line() {
+    let s = setting();
+    // Made under another keyring: its key id named, not "no secret".
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args(["serve", "client", "add", "--name", "Elsewhere"])
+        .args(["--public-url", &format!("{}/mcp", s.origin)])
+        .env(
+            "NEXUS_MCP_STATE_KEY",
+            "another-sealing-key-of-at-least-32-bytes",
+        )
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let other: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let other = (
+        other["client_id"].as_str().unwrap(),
+        other["client_secret"].as_str().unwrap(),
+    );
+    let assertion = s.issuer.mint(&id_jag("alice", &s.origin, other.0, "k-1"));
+    let (status, refused, _) = token(&s.origin, Some(other), &grant(&assertion));
+    let why = refused["error_description"].as_str().unwrap_or_default();
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(
+        why.contains("sealed under key id") && !why.contains("no secret"),
+        "{why}"
+    );
+    for nobody in ["not-a-client", "0oa1b2c3d4e5f6g7h8i9"] {
+        let (status, refused, _) = token(&s.origin, Some((nobody, "x")), &grant(&assertion));
+        let why = refused["error_description"].as_str().unwrap_or_default();
+        assert_eq!(status, 401, "{refused}");
+        assert!(why.contains("no client of this server"), "{why}");
+    }
+    // A grant: one audit line with the client's mark and name, and who.
+    let basic = Some((s.id.as_str(), s.secret.as_str()));
+    let assertion = s.issuer.mint(&id_jag("alice", &s.origin, &s.id, "k-2"));
+    let (status, tokens, _) = token(&s.origin, basic, &grant(&assertion));
+    assert_eq!(status, 200, "{tokens}");
+    let mark: String = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(s.id.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let mark = &mark[..12];
+    let who = &workspace_of(&s.issuer.url(), "alice")[..12];
+    let line = s
+        .served
+        .said_once(|said| said.contains("an ID-JAG granted"));
+    let expected = format!("an ID-JAG granted: client={mark} (\"Claude\"), who={who}");
+    assert!(line.contains(&expected), "{line}");
+}

@@ -166,6 +166,13 @@ pub(crate) struct ServeArgs {
     /// from a minute to an hour, as 15m or 1h [default: 1h]
     #[arg(long, value_name = "LIFE", value_parser = id_jag_token_life)]
     id_jag_token_life: Option<Duration>,
+    /// With --oauth-proxy, the issuer of ID-JAGs where it is not --issuer:
+    /// Okta issues them from its org authorization server
+    /// (https://acme.okta.com) while people sign in at a custom one
+    /// (https://acme.okta.com/oauth2/default). Its ID-JAGs name people as
+    /// --issuer's ID tokens do
+    #[arg(long, value_name = "URL")]
+    id_jag_issuer: Option<String>,
     /// With --check and --oauth-proxy, a client id `serve client add` made
     /// (repeat for more): whether it opens with this keyring as a
     /// confidential client of this server (a failing check if not)
@@ -188,6 +195,21 @@ pub(crate) struct ServeArgs {
     /// too (a password reset, a key removed)
     #[arg(long)]
     ssf_credential_change_revokes: bool,
+}
+
+/// The issuer `--id-jag-issuer` names, if any: a URL of its own.
+fn id_jag_issuer(given: Option<&str>) -> Result<Option<Arc<Issuer>>, String> {
+    let Some(url) = given.filter(|url| !url.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let read = crate::addresses::read_without_password(url).ok();
+    if !read.is_some_and(|read| read.has_host() && matches!(read.scheme(), "https" | "http")) {
+        let shown = crate::answer::quoted(url, 256);
+        return Err(format!(
+            "--id-jag-issuer {shown} is an issuer's URL, as its ID-JAGs name it"
+        ));
+    }
+    Ok(Some(Arc::new(Issuer::new(url))))
 }
 
 /// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
@@ -261,6 +283,7 @@ impl ServeArgs {
         let id_jag = IdJag {
             from_public_clients: self.id_jag_from_public_clients,
             life: self.id_jag_token_life.unwrap_or(ACCESS_LIFE),
+            issuer: id_jag_issuer(self.id_jag_issuer.as_deref())?,
         };
         let login = page
             .as_ref()

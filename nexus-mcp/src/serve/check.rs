@@ -63,7 +63,8 @@ fn id_jag(proxy: bool, metadata: &Value) -> Option<String> {
 /// Why each of `ids` (`--check-client-id`) is no confidential client of
 /// this server's: it does not open with the keyring (another keyring's,
 /// or its key gone), it has no secret (a host registered it), or it was
-/// made for another server.
+/// made for another server, or it ends within [`RENEW_WITHIN`] (each
+/// sealed client opens for 400 days: its successor is made before then).
 pub(crate) fn clients_open(hosts: &Hosts, ids: &[String]) -> Vec<String> {
     let Hosts::Proxy(front) = hosts else {
         let why = "--check-client-id: a client is --oauth-proxy's, and it is not given";
@@ -71,8 +72,13 @@ pub(crate) fn clients_open(hosts: &Hosts, ids: &[String]) -> Vec<String> {
     };
     let (keys, origin) = (front.keys.now(), &front.origin);
     let why = |id: &str| {
-        let opened = Sealing::opened::<Client>(&keys.oauth.clients, id).ok();
+        let opened = Sealing::opened_until::<Client>(&keys.oauth.clients, id).ok();
         let shown = nexus_sdk::one_line_within(id, 24);
+        let now = jsonwebtoken::get_current_timestamp();
+        let ends = opened
+            .as_ref()
+            .map(|(_, until)| until.saturating_sub(now) / 86400);
+        let opened = opened.map(|(client, _)| client);
         match opened {
             None => Some(format!(
                 "--check-client-id {shown}: it does not open with this keyring"
@@ -84,11 +90,20 @@ pub(crate) fn clients_open(hosts: &Hosts, ids: &[String]) -> Vec<String> {
             Some(client) if client.origin.as_ref() != Some(origin) => Some(format!(
                 "--check-client-id {shown}: made for another server (--public-url)"
             )),
-            Some(_) => None,
+            Some(_) => ends.filter(|days| *days < RENEW_WITHIN).map(|days| {
+                format!(
+                    "--check-client-id {shown}: it ends in {days} days (a client opens 400 \
+                     days): make its successor with `nexus-mcp serve client add` now, and \
+                     give the host both until it has moved"
+                )
+            }),
         }
     };
     ids.iter().filter_map(|id| why(id)).collect()
 }
+
+/// How many days before a sealed client ends `--check-client-id` says so.
+const RENEW_WITHIN: u64 = 30;
 
 /// What the check may take per question.
 const ASK: std::time::Duration = std::time::Duration::from_secs(10);
@@ -179,24 +194,10 @@ pub(crate) async fn failures(
         .chain(id_jag(proxy, &metadata))
         .collect();
 
-    if let (Some(introspection), false) = (&gate.introspection, metadata.is_null()) {
-        let endpoint = gate.issuer.introspection().await.ok().flatten();
-        let asked = match endpoint {
-            Some(endpoint) => {
-                introspection
-                    .ask(&endpoint, "nexus-mcp-check", [0; 32])
-                    .await
-            }
-            None => Err(Why::Unreachable(
-                "the issuer's metadata names no introspection_endpoint".into(),
-            )),
-        };
-        if let Err(Why::Unreachable(why)) = asked {
-            failed.push(format!(
-                "--introspection-client-id and NEXUS_MCP_INTROSPECTION_CLIENT_SECRET: {why}"
-            ));
-        }
-    }
+    failed.extend(introspection_unmet(gate, &metadata).await);
+    let (unmet, said) = front_checked(&gate.hosts).await;
+    failed.extend(unmet);
+    let notes = notes.into_iter().chain(said).collect();
     if let Some(login) = login {
         let endpoints = (
             metadata["token_endpoint"].as_str().map(str::to_owned),
@@ -212,6 +213,72 @@ pub(crate) async fn failures(
         Ok(listing) => failed.extend(unlisted_in_policy(server, &listing)),
     }
     (failed, notes)
+}
+
+/// Why the introspection client cannot ask the issuer, when it cannot.
+async fn introspection_unmet(gate: &Gate, metadata: &Value) -> Option<String> {
+    let introspection = gate
+        .introspection
+        .as_ref()
+        .filter(|_| !metadata.is_null())?;
+    let endpoint = gate.issuer.introspection().await.ok().flatten();
+    let asked = match endpoint {
+        Some(endpoint) => {
+            introspection
+                .ask(&endpoint, "nexus-mcp-check", [0; 32])
+                .await
+        }
+        None => Err(Why::Unreachable(
+            "the issuer's metadata names no introspection_endpoint".into(),
+        )),
+    };
+    match asked {
+        Err(Why::Unreachable(why)) => Some(format!(
+            "--introspection-client-id and NEXUS_MCP_INTROSPECTION_CLIENT_SECRET: {why}"
+        )),
+        _ => None,
+    }
+}
+
+/// Behind `--oauth-proxy`: each `--ssf-transmitter` whose configuration or
+/// keys cannot be read (failures), and the values the provider and the
+/// hosts need (a note).
+async fn front_checked(hosts: &Hosts) -> (Vec<String>, Vec<String>) {
+    let Hosts::Proxy(front) = hosts else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut failed = Vec::new();
+    for transmitter in &front.signals.transmitters {
+        if let Err(why) = transmitter.warm().await {
+            failed.push(format!("--ssf-transmitter {transmitter}: {why}"));
+        }
+    }
+    let mut notes = vec![front.values()];
+    match &front.id_jag.issuer {
+        Some(issuer) => match issuer.warm().await {
+            Err(why) => failed.push(format!("--id-jag-issuer: {why}")),
+            Ok(_) => notes.push(format!(
+                "ID-JAGs are taken from --issuer and from --id-jag-issuer {issuer}"
+            )),
+        },
+        None => notes.extend(okta_custom_server(&front.issuer)),
+    }
+    (failed, notes)
+}
+
+/// Where `issuer` is an Okta custom authorization server (`…/oauth2/…`),
+/// that Okta issues ID-JAGs from its org server, and the flag that trusts it.
+fn okta_custom_server(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let custom = url.path().starts_with("/oauth2/") && url.path() != "/oauth2/v1";
+    let org = url.origin().ascii_serialization();
+    custom.then(|| {
+        format!(
+            "--issuer is an Okta custom authorization server, and Okta issues ID-JAGs from its \
+             org authorization server: give --id-jag-issuer {org}, or every ID-JAG is refused \
+             (iss is not --issuer)"
+        )
+    })
 }
 
 /// Each `Provider::"…"` the policies name that the Gateway's `listing`
@@ -448,6 +515,17 @@ mod tests {
         // Response types unlisted: nothing to say of them.
         let unlisted = json!({"authorization_endpoint": "a", "token_endpoint": "t"});
         assert!(proxy_unmet(&unlisted).is_empty());
+    }
+
+    #[test]
+    fn an_okta_custom_server_is_told_where_its_id_jags_come_from() {
+        let note = okta_custom_server("https://acme.okta.com/oauth2/default").unwrap();
+        assert!(
+            note.contains("--id-jag-issuer https://acme.okta.com,"),
+            "{note}"
+        );
+        assert!(okta_custom_server("https://acme.okta.com").is_none());
+        assert!(okta_custom_server("https://login.example/realms/x").is_none());
     }
 
     #[test]

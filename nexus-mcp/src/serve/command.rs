@@ -170,14 +170,19 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     random.map_err(|_| (1, "the system gives no randomness".to_owned()))?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let hash = super::oauth::secret_hash(&secret);
-    let client = super::oauth::confidential(args.name, args.redirect_uris, (hash, origin));
+    let client = super::oauth::confidential(args.name, args.redirect_uris, (hash, origin.clone()));
     let client = client.map_err(|why| (2, why))?;
     let id = crate::keys::Sealing::named(&keys.oauth.clients, &client, super::oauth::CLIENT_LIFE);
     let mark = crate::principal::sha256_hex(&[id.as_bytes()]);
     eprintln!(
         "nexus-mcp serve client add: the secret is shown once, on stdout, and kept nowhere; \
-         the --deny-file line client={} withdraws the client",
-        &mark[..12]
+         the --deny-file line client={} withdraws the client; it opens until {} days from now \
+         (--check-client-id warns 30 days before: make its successor then, and give the host \
+         both until it has moved). At the identity provider (Okta Cross App Access: the \
+         resource app's requesting app), map the app to this client_id; Issuer URL and \
+         Audience {origin}",
+        &mark[..12],
+        super::oauth::CLIENT_LIFE.as_secs() / 86400
     );
     let issued = jsonwebtoken::get_current_timestamp();
     let registration = serde_json::json!({

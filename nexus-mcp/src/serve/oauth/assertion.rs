@@ -81,21 +81,24 @@ pub(crate) async fn checked(
     client: &str,
     assertion: &str,
 ) -> Result<Asserted, Option<Failed>> {
-    let audience = [front.origin.as_str()];
-    let kind = id_jag(&front.issuer, &audience);
     if assertion.len() > MOST_ASSERTION {
         return Err(Some(failed("larger than 16 KiB")));
     }
-    let header = jws::header(assertion, &kind).map_err(Failed::from)?;
     let unverified =
         jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion);
     let unverified = unverified.map_err(|_| failed("the claims do not read"))?;
     // The issuer to the byte, before any key is fetched.
-    if unverified.get("iss").and_then(Value::as_str) != Some(front.issuer.as_str()) {
-        return Err(Some(failed("iss is not --issuer")));
-    }
+    let iss = unverified
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let issuer = front.id_jag.issuer(iss, &front.login.issuer);
+    let issuer = issuer.ok_or(failed("iss is not --issuer (nor --id-jag-issuer)"))?;
+    let audience = [front.origin.as_str()];
+    let kind = id_jag(issuer.url(), &audience);
+    let header = jws::header(assertion, &kind).map_err(Failed::from)?;
     let kid = header.kid.clone().ok_or(failed("no kid"))?;
-    let jwk = match front.login.issuer.key(&kid).await {
+    let jwk = match issuer.key(&kid).await {
         Ok(jwk) => jwk,
         Err(Missing::Unknown) => return Err(Some(failed("a key the issuer does not publish"))),
         Err(Missing::Unreadable(_)) => return Err(None),

@@ -222,11 +222,9 @@ async fn by_secret(
         let keyed = documented(front, &id).await?.keys.is_some();
         keyed.then_some(Held::Key)
     } else {
-        let client = front.client(&id).ok();
-        let origin = client.as_ref().and_then(|c| c.origin.clone());
-        client
-            .and_then(|c| c.secret)
-            .map(|hash| Held::Secret(hash, origin))
+        let client = front.client(&id).map_err(|unopened| unknown(&unopened))?;
+        let origin = client.origin.clone();
+        client.secret.map(|hash| Held::Secret(hash, origin))
     };
     match (hash, secret) {
         (None, None) => Ok(Asker {
@@ -289,6 +287,29 @@ fn from_basic(header: &str) -> Result<(String, String), OAuthError> {
 }
 
 /// 401 `invalid_client` with `why`.
+/// Why a client id that does not open is no client here: one sealed under
+/// a key this keyring lacks (another keyring's, or its key taken out) said
+/// as such, with its key id; any other, no client of this server.
+fn unknown(unopened: &crate::keys::Unopened) -> OAuthError {
+    let why = match unopened {
+        crate::keys::Unopened::Foreign { kid, .. } | crate::keys::Unopened::Differs { kid } => {
+            let kid = crate::answer::quoted(kid, 64);
+            format!(
+                "this client id is sealed under key id \"{kid}\", which this server's keyring does \
+                 not hold as it was: a client of another keyring, or of a key taken out"
+            )
+        }
+        crate::keys::Unopened::Invalid => "this client id is no client of this server: a host \
+             registers (/register), or `nexus-mcp serve client add` makes one"
+            .to_owned(),
+    };
+    OAuthError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient,
+        why,
+    )
+}
+
 fn refused(why: &'static str) -> OAuthError {
     OAuthError::new(
         axum::http::StatusCode::UNAUTHORIZED,

@@ -74,12 +74,28 @@ pub(crate) struct Signals {
 }
 
 /// What the ID-JAG grant allows: a public client to present one
-/// (`--id-jag-from-public-clients`), and the life of the access token one
-/// earns (`--id-jag-token-life`).
-#[derive(Clone, Copy)]
+/// (`--id-jag-from-public-clients`), the life of the access token one
+/// earns (`--id-jag-token-life`), and the issuer trusted for ID-JAGs beside
+/// `--issuer` (`--id-jag-issuer`: Okta's org server, where people sign in
+/// at a custom authorization server).
+#[derive(Clone)]
 pub(crate) struct IdJag {
     pub(crate) from_public_clients: bool,
     pub(crate) life: Duration,
+    pub(crate) issuer: Option<Arc<Issuer>>,
+}
+
+impl IdJag {
+    /// The issuer an ID-JAG naming `iss` is checked against: `--issuer`'s
+    /// (`login`), or `--id-jag-issuer`'s; none for any other.
+    pub(crate) fn issuer<'a>(
+        &'a self,
+        iss: &str,
+        login: &'a Arc<Issuer>,
+    ) -> Option<&'a Arc<Issuer>> {
+        let trusted = self.issuer.iter().find(|issuer| issuer.url() == iss);
+        trusted.or((login.url() == iss).then_some(login))
+    }
 }
 
 impl Front {
@@ -115,6 +131,31 @@ impl Front {
                 json!([ClientAuth::PrivateKeyJwt.as_str()]);
         }
         metadata
+    }
+
+    /// What the administrator pastes into the identity provider and each
+    /// host, in their words, for this deployment: one line for `--check`
+    /// and the start line.
+    pub(crate) fn values(&self) -> String {
+        let (origin, resource) = (&self.origin, &self.resource);
+        let scopes = self.scopes.join(" ");
+        let mut said = format!(
+            "the values to paste: at the identity provider (Okta Cross App Access: the resource \
+             app), Issuer URL {origin}, Audience {origin}, Scopes {scopes:?}, and for each \
+             requesting app the client id `nexus-mcp serve client add` printed; the login \
+             client's redirect URI {origin}/connect/callback; in each host, the MCP URL \
+             {resource} (Claude Code: claude mcp add --transport http NAME {resource}; VS Code: \
+             \"servers\": {{\"NAME\": {{\"type\": \"http\", \"url\": \"{resource}\"}}}})"
+        );
+        if self.store.shared() {
+            said += &format!(
+                "; the provider's signals: Global Token Revocation (Universal Logout) \
+                 {origin}{GLOBAL_REVOCATION}, SCIM Tenant URL {origin}/scim/v2 (its Secret \
+                 Token from `nexus-mcp serve scim token`), Shared Signals by `nexus-mcp serve \
+                 ssf connect`"
+            );
+        }
+        said
     }
 
     /// The client id `client` is: the registration, sealed.
@@ -172,6 +213,7 @@ impl Front {
                 ..Signals::default()
             },
             id_jag: IdJag {
+                issuer: None,
                 from_public_clients: false,
                 life: crate::serve::grant::ACCESS_LIFE,
             },

@@ -282,6 +282,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
         Asking::JwtBearer { assertion, scope } => {
             let grant = assertion::granted(front, &asker, &assertion, scope.as_deref());
             let grant = grant.await?;
+            granted_said(front, &asker.id, &grant);
             // An access token alone: the provider vouches again when it ends.
             let life = front.id_jag.life;
             Ok(issued(
@@ -318,6 +319,20 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             ))
         }
     }
+}
+
+/// The audit line of an ID-JAG's `grant` to the client `id`: the client
+/// (its mark, for `client=` in --deny-file, and the name `serve client add`
+/// sealed), the person (`who=`), the scopes.
+fn granted_said(front: &Front, id: &str, grant: &Grant) {
+    let name = front
+        .client(id)
+        .map(|client| client.name)
+        .unwrap_or_default();
+    let name = crate::answer::quoted(&name, 64);
+    let who = &crate::principal::person(&front.issuer, &grant.person)[..12];
+    let scopes = grant.scopes.join(" ");
+    log::info!(target: "nexus_mcp", "an ID-JAG granted: client={} (\"{name}\"), who={who}, scopes {scopes:?}", &grant.client[..12]);
 }
 
 /// A new sign-in's refresh family, begun in the store for the sign-in's
