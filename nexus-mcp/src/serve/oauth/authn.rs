@@ -222,9 +222,12 @@ async fn by_secret(
         let keyed = documented(front, &id).await?.keys.is_some();
         keyed.then_some(Held::Key)
     } else {
-        let client = front.client(&id).map_err(|unopened| unknown(&unopened))?;
-        let origin = client.origin.clone();
-        client.secret.map(|hash| Held::Secret(hash, origin))
+        match front.client(&id) {
+            Ok(client) => (client.secret).map(|hash| Held::Secret(hash, client.origin)),
+            // A secret for an id that opens as no client here: said as it is.
+            Err(unopened) if secret.is_some() => return Err(unknown(&unopened)),
+            Err(_) => None,
+        }
     };
     match (hash, secret) {
         (None, None) => Ok(Asker {
@@ -287,7 +290,8 @@ fn from_basic(header: &str) -> Result<(String, String), OAuthError> {
 }
 
 /// 401 `invalid_client` with `why`.
-/// Why a client id that does not open is no client here: one sealed under
+/// Why a client id given with a secret that does not open is no client
+/// here: one sealed under
 /// a key this keyring lacks (another keyring's, or its key taken out) said
 /// as such, with its key id; any other, no client of this server.
 fn unknown(unopened: &crate::keys::Unopened) -> OAuthError {
