@@ -55,6 +55,10 @@ mod proxy;
 // The ID-JAG grant, the replay record, a warm call with revocations held.
 #[path = "serve/id_jag.rs"]
 mod id_jag;
+// Out means out: a person out on every replica after a signal; the list at
+// 200,000 entries.
+#[path = "serve/signals.rs"]
+mod signals;
 // An 8 MiB body of JSON objects against text, with and without a policy.
 #[path = "serve/bodies.rs"]
 mod bodies;
@@ -120,9 +124,10 @@ fn main() {
         Some("bodies") => return bodies::bodies(&gateway, &url),
         Some("traced") => return traced::traced(&gateway, &issuer, &url),
         Some("instructions") => return instructions::instructions(&gateway, &issuer, &url),
+        Some("signals") => return signals::signals(&gateway, &issuer),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, traced or instructions, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, traced, instructions or signals, or none for all"
             )
         }
         None => {}

@@ -60,7 +60,7 @@ fn granted(
 }
 
 /// [`granted`] for `person`.
-fn granted_to(
+pub(super) fn granted_to(
     person: &str,
     issuer: &FakeIssuer,
     origin: &str,
@@ -97,7 +97,7 @@ fn granted_to(
 
 /// The CPU time process `pid` has spent (user and system), in ms, from
 /// `/proc` (Linux's clock ticks, 100 a second).
-fn cpu_ms(pid: u32) -> f64 {
+pub(super) fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command's closing parenthesis, the state first:
     // utime is the 12th of them, stime the 13th.
@@ -201,7 +201,12 @@ pub fn id_jag(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
 
 /// `count` people revoked in `redis`'s list, `who` the last, as `serve
 /// revoke --person` writes them (RESP, pipelined, over a socket).
-fn revoked_many(redis: &Redis, count: usize, who: &str) {
+pub(super) fn revoked_many(redis: &Redis, count: usize, who: &str) {
+    revoked_many_aged(redis, (count, Duration::ZERO), who);
+}
+
+/// [`revoked_many`], each made `age` ago.
+pub(super) fn revoked_many_aged(redis: &Redis, (count, age): (usize, Duration), who: &str) {
     let address = redis.url();
     let address = address
         .trim_start_matches("redis://")
@@ -210,7 +215,7 @@ fn revoked_many(redis: &Redis, count: usize, who: &str) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
-    let now = now.as_millis().to_string();
+    let now = (now - age).as_millis().to_string();
     let mut asked = String::new();
     for n in 0..count {
         let member = match n + 1 == count {

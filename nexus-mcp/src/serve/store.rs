@@ -9,8 +9,9 @@
 //!
 //! Beside the families, the list of what `/revoke` and `serve revoke`
 //! revoked ([`super::revoked`]), each entry until what it revoked would
-//! have ended; every replica reads it whole at each [`WATCH_EVERY`] into
-//! its own view, which is what a call asks.
+//! have ended; every replica reads what was added since its last read at
+//! each [`WATCH_EVERY`] (and the whole list every [`READ_WHOLE_EVERY`]
+//! reads) into its own view, which is what a call asks.
 //!
 //! Kept in Redis (`redis://`, `rediss://`), which a Nexus deployment
 //! already runs, through the redis crate, each step one atomic script; or,
@@ -22,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -44,7 +46,15 @@ const SPENT_AT_MOST: Duration = Duration::from_secs(15 * 60);
 /// How often a running replica reads the list of revocations, which says
 /// too whether its store answers: how soon a revocation made on another
 /// replica holds on this one.
-pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// How far before the newest revocation read the next read begins: a
+/// revocation made by a replica whose clock is behind is still read.
+const READ_AGAIN_MS: u64 = 60_000;
+
+/// How often the list is read whole (in reads, every [`WATCH_EVERY`]),
+/// whatever the clocks.
+const READ_WHOLE_EVERY: u32 = 60;
 
 /// The prefix of a family's key in Redis.
 const PREFIX: &str = "nexus-mcp:family:";
@@ -67,7 +77,7 @@ const SERVED_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// How often a running replica says again what it serves, in reads of the
 /// list (every [`WATCH_EVERY`]).
-const SAY_SERVED_EVERY: u32 = 150;
+const SAY_SERVED_EVERY: u32 = 300;
 
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
@@ -193,7 +203,11 @@ pub(crate) struct Store {
     spent: Mutex<HashMap<String, Instant>>,
     /// When the store's memory began, as this replica last read it (0:
     /// not read yet).
-    epoch: std::sync::atomic::AtomicU64,
+    epoch: AtomicU64,
+    /// The newest revocation read (never past this replica's now), and how
+    /// many reads there were: each read asks what was made since.
+    read_to: AtomicU64,
+    reads: AtomicU32,
 }
 
 /// A Redis: its client, the connection made on first use, its URL as a
@@ -438,6 +452,14 @@ impl Store {
     /// the older ones dropped from it; when the store's memory began
     /// (begun now when it is missing: the store was emptied, or is new).
     async fn revocations_read(&self, since: u64) -> Result<(), Down> {
+        // What was made since the last read (less a margin for the clocks
+        // of the replicas that made it), and the whole list now and then.
+        let reads = self.reads.fetch_add(1, Ordering::Relaxed);
+        let last = self.read_to.load(Ordering::Relaxed);
+        let from = match reads % READ_WHOLE_EVERY {
+            0 => since,
+            _ => since.max(last.saturating_sub(READ_AGAIN_MS)),
+        };
         let mut asked = redis::pipe();
         asked.cmd("EVAL").arg(BEGAN).arg(1).arg(EPOCH).arg(now_ms());
         asked
@@ -449,15 +471,24 @@ impl Store {
         asked
             .cmd("ZRANGEBYSCORE")
             .arg(REVOKED)
-            .arg(since)
+            .arg(from)
             .arg("+inf")
             .arg("WITHSCORES");
         let mut connection = self.connection().await?;
         let done = asked.query_async::<(u64, Vec<(String, u64)>)>(&mut connection);
         let (began, read) = answered(tokio::time::timeout(WAIT, done).await)?;
+        let newest = read
+            .iter()
+            .map(|(_, at)| *at)
+            .filter(|at| *at < STANDING)
+            .max();
+        let newest = newest.unwrap_or(last).max(last).min(now_ms());
+        self.read_to.store(newest, Ordering::Relaxed);
         self.revocations.took(read, since);
-        let before = self.epoch.swap(began, std::sync::atomic::Ordering::Relaxed);
+        let before = self.epoch.swap(began, Ordering::Relaxed);
         if before != 0 && before != began {
+            // Read whole next time: the list is what the replicas give back.
+            self.reads.store(0, Ordering::Relaxed);
             self.lost(began).await?;
         }
         Ok(())
@@ -616,7 +647,9 @@ impl Store {
             kept,
             revocations,
             spent,
-            epoch: std::sync::atomic::AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            read_to: AtomicU64::new(0),
+            reads: AtomicU32::new(0),
         }
     }
 
