@@ -112,13 +112,21 @@ impl Caller {
         self.principal.who().unwrap_or_default()
     }
 
+    /// The OAuth client its token was issued to ("" for a provider's token,
+    /// or over stdio).
+    fn oauth_client(&self) -> &str {
+        self.principal.oauth_client().unwrap_or_default()
+    }
+
     /// The account's label ("" without one).
     fn account(&self) -> &str {
         self.account.as_deref().unwrap_or_default()
     }
 
-    /// The line's opening: the call's number, the client (quoted), in
-    /// `serve` a short hash of the person (never a token, an e-mail or the
+    /// The line's opening: the call's number, the client (quoted, as the
+    /// host names itself), behind `--oauth-proxy` the OAuth client its
+    /// token was issued to (`oauth_client=`, as `client=` in --deny-file
+    /// names it), in `serve` a short hash of the person (never a token, an e-mail or the
     /// workspace id), and the account's label.
     fn opening(&self) -> String {
         let mut opening = format!(
@@ -127,6 +135,9 @@ impl Caller {
             self.id,
             quoted(&self.client, 64)
         );
+        if let Some(oauth_client) = self.principal.oauth_client() {
+            opening += &format!(" oauth_client={oauth_client}");
+        }
         if let Some(who) = self.principal.who() {
             opening += &format!(" who={who}");
         }
@@ -201,8 +212,8 @@ pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant,
     );
     let (opening, who, account) = (caller.opening(), caller.who(), caller.account());
     log::info!(target: "nexus_mcp::call",
-        call = caller.call, id = caller.id.as_str(), client = caller.client.as_str(), who = who.as_str(), account = account,
-        tool = tool, ms = ms, outcome = code;
+        call = caller.call, id = caller.id.as_str(), client = caller.client.as_str(),
+        oauth_client = caller.oauth_client(), who = who.as_str(), account = account, tool = tool, ms = ms, outcome = code;
         "{opening} {} -> {outcome}", cut(tool, 64));
 }
 
@@ -230,8 +241,8 @@ pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, calle
     let method = args.method.as_deref().unwrap_or("GET");
     log::info!(
         target: "nexus_mcp::call",
-        call = caller.call, id = caller.id.as_str(), client = caller.client.as_str(), who = caller.who().as_str(),
-        account = caller.account(), provider = args.provider.as_str(), method = method,
+        call = caller.call, id = caller.id.as_str(), client = caller.client.as_str(),
+        oauth_client = caller.oauth_client(), who = caller.who().as_str(), account = caller.account(), provider = args.provider.as_str(), method = method,
         host = host, path = path, status = status, bytes = bytes,
         ms = started.elapsed().as_millis() as u64, outcome = code;
         "{} provider=\"{}\" {} {}://{}{} -> {}",

@@ -31,6 +31,10 @@ pub(crate) enum Principal {
         /// What `--policy` reads of them (their groups and tags), when it
         /// reads anything.
         attributes: Option<Box<Attributes>>,
+        /// The OAuth client the token was issued to, behind `--oauth-proxy`
+        /// (the first 12 hex digits of its mark, as `client=` in
+        /// `--deny-file` names it); none for a provider's token.
+        oauth_client: Option<Box<str>>,
     },
 }
 
@@ -47,6 +51,7 @@ impl Principal {
             person,
             subject: subject.into(),
             attributes: attributes.held(),
+            oauth_client: None,
         }
     }
 }
@@ -75,6 +80,14 @@ impl Principal {
         match self {
             Principal::Operator { .. } => None,
             Principal::Person { person, .. } => Some(hex(person)),
+        }
+    }
+
+    /// The OAuth client the token was issued to, as a line names it.
+    pub(crate) fn oauth_client(&self) -> Option<&str> {
+        match self {
+            Principal::Operator { .. } => None,
+            Principal::Person { oauth_client, .. } => oauth_client.as_deref(),
         }
     }
 

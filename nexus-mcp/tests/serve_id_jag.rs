@@ -957,4 +957,16 @@ fn a_client_of_another_keyring_or_none_is_said_as_it_is_and_a_grant_leaves_its_l
         .said_once(|said| said.contains("an ID-JAG granted"));
     let expected = format!("an ID-JAG granted: client={mark} (\"Claude\"), who={who}");
     assert!(line.contains(&expected), "{line}");
+    // A call's line names the OAuth client beside the name the host gives.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(s.served.call(access, "list_providers", json!({})).0, 200);
+    let line = s.served.said_once(|said| said.contains("call #"));
+    let call = line
+        .lines()
+        .find(|l| l.contains("call #"))
+        .unwrap_or_default();
+    assert!(
+        call.contains(&format!("oauth_client={mark} who={who}")),
+        "{call}"
+    );
 }

@@ -419,12 +419,16 @@ impl Gate {
             scp: None,
             rest,
         };
+        let mark = grant.client.get(..12).map(Box::from);
         let principal = self.principal(&claims).map(|mut principal| {
             if let Principal::Person {
-                attributes: held, ..
+                attributes: held,
+                oauth_client,
+                ..
             } = &mut principal
             {
                 *held = attributes.held();
+                *oauth_client = mark;
             }
             principal
         });
@@ -647,7 +651,11 @@ mod tests {
         let admitted = (gate.issued_here(&token)).map(|p| p.map(|(p, _)| p).map_err(|r| r.code()));
         let workspace = own_workspace("team-", &alice);
         let alice = digest("https://login.example/tenant/v2.0", "alice-oid");
-        let expected = Principal::person_in(workspace, alice, "alice-oid", Default::default());
+        let mut expected = Principal::person_in(workspace, alice, "alice-oid", Default::default());
+        // The same person, and the OAuth client the token was issued to.
+        if let Principal::Person { oauth_client, .. } = &mut expected {
+            *oauth_client = Some(grant(RESOURCE, &[]).client[..12].into());
+        }
         assert_eq!(admitted.map(|p| p.ok()), Some(Some(expected)));
         let elsewhere = sealed(&grant("https://other.example/mcp", &["mcp.tools"]));
         let refused = gate
