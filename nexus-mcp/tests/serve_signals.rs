@@ -353,12 +353,39 @@ fn shared_signals_pushed_switch_a_person_off_and_no_forgery_does() {
     issuer.approve_as("bob");
     let (bob_id, said) = signed_in_at(&one, &origin);
     let bob = tokens_for(&origin, &bob_id, &said["code"]);
+    // `serve --check` says whether a stream delivers to this server.
+    let checked = || {
+        let port = origin.rsplit(':').next().unwrap().parse().unwrap();
+        let proxy = [
+            "--oauth-proxy",
+            "--login-client-id",
+            "nexus-login",
+            "--check",
+        ];
+        let all = [&args[..], &proxy[..]].concat();
+        let mut command = common::served::command(&gateway, &transmitter, port, &all);
+        let out = command
+            .env("NEXUS_MCP_SSF_TOKEN", "okta-api-token")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, said) = checked();
+    assert!(
+        !ok && said.contains("no stream delivers to this server"),
+        "{said}"
+    );
     let stream = common::front::ssf_connect(&origin, &transmitter, "okta-api-token", false);
     assert_eq!(
         stream["delivery"]["endpoint_url"],
         format!("{origin}/ssf/events"),
         "{stream}"
     );
+    let (ok, said) = checked();
+    assert!(ok && said.contains("pushes to"), "{said}");
     let authorization = stream["delivery"]["authorization_header"]
         .as_str()
         .unwrap()

@@ -248,12 +248,25 @@ async fn front_checked(hosts: &Hosts) -> (Vec<String>, Vec<String>) {
         return (Vec::new(), Vec::new());
     };
     let mut failed = Vec::new();
+    let mut notes = vec![front.values()];
     for transmitter in &front.signals.transmitters {
         if let Err(why) = transmitter.warm().await {
             failed.push(format!("--ssf-transmitter {transmitter}: {why}"));
+            continue;
+        }
+        let Some(token) = front.signals.ssf_token.clone() else {
+            continue;
+        };
+        let (url, origin) = (transmitter.url().to_owned(), front.origin.clone());
+        let asked = tokio::task::spawn_blocking(move || {
+            crate::serve::oauth::ssf_checked(&url, &origin, &token)
+        });
+        match asked.await {
+            Ok(Ok(note)) => notes.push(note),
+            Ok(Err(why)) => failed.push(why),
+            Err(_) => {}
         }
     }
-    let mut notes = vec![front.values()];
     match &front.id_jag.issuer {
         Some(issuer) => match issuer.warm().await {
             Err(why) => failed.push(format!("--id-jag-issuer: {why}")),

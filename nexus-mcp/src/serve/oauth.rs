@@ -60,7 +60,7 @@ use self::front::Front;
 pub(crate) use self::authn::secret_hash;
 pub(crate) use self::client::{Client, confidential};
 pub(crate) use self::scim::{BASE as SCIM_BASE, ScimToken};
-pub(crate) use self::stream::{connect as ssf_connect, poll as ssf_poll};
+pub(crate) use self::stream::{checked as ssf_checked, connect as ssf_connect, poll as ssf_poll};
 pub(crate) use crate::serve::grant::CLIENT_LIFE;
 
 /// The most a token or registration request's body may weigh.

@@ -169,13 +169,9 @@ pub(crate) async fn poll(front: Arc<Front>, token: String) {
     }
 }
 
-/// The poll endpoints of the streams the transmitter at `transmitter`
-/// holds for the bearer of `token`.
-fn poll_endpoints(
-    agent: &ureq::Agent,
-    transmitter: &str,
-    token: &str,
-) -> Result<Vec<String>, String> {
+/// The streams the transmitter at `transmitter` holds for the bearer of
+/// `token`, each as its configuration.
+fn streams(agent: &ureq::Agent, transmitter: &str, token: &str) -> Result<Vec<Value>, String> {
     let config = configuration(agent, transmitter)?;
     let endpoint = config["configuration_endpoint"].as_str();
     let endpoint = endpoint.ok_or("the transmitter names no configuration_endpoint")?;
@@ -184,14 +180,48 @@ fn poll_endpoints(
         agent.get(endpoint).header("Authorization", &bearer).call(),
         endpoint,
     )?;
-    let streams = match streams {
+    Ok(match streams {
         Value::Array(all) => all,
+        Value::Null => Vec::new(),
         one => vec![one],
-    };
+    })
+}
+
+/// The poll endpoints of the streams the transmitter at `transmitter`
+/// holds for the bearer of `token`.
+fn poll_endpoints(
+    agent: &ureq::Agent,
+    transmitter: &str,
+    token: &str,
+) -> Result<Vec<String>, String> {
+    let streams = streams(agent, transmitter, token)?;
     let polled = streams.iter().filter(|s| s["delivery"]["method"] == POLL);
     Ok(polled
         .filter_map(|s| s["delivery"]["endpoint_url"].as_str().map(str::to_owned))
         .collect())
+}
+
+/// `serve --check`: whether the transmitter at `transmitter` holds a
+/// stream for the server at `origin` (pushing to it, or for it to poll),
+/// asked with `token`; the line that says so, or why not.
+pub(crate) fn checked(transmitter: &str, origin: &str, token: &str) -> Result<String, String> {
+    let agent = crate::http::agent(TIMEOUT);
+    let streams = streams(&agent, transmitter, token)?;
+    let events = format!("{origin}{}", ssf::EVENTS);
+    let pushed = streams
+        .iter()
+        .any(|s| s["delivery"]["endpoint_url"] == events.as_str());
+    let polled = streams.iter().any(|s| s["delivery"]["method"] == POLL);
+    match (pushed, polled) {
+        (true, _) => Ok(format!("the transmitter {transmitter} pushes to {events}")),
+        (false, true) => Ok(format!(
+            "the transmitter {transmitter} holds a stream the replicas poll"
+        )),
+        (false, false) => Err(format!(
+            "--ssf-transmitter {transmitter}: no stream delivers to this server; make one with \
+             `nexus-mcp serve ssf connect --transmitter {transmitter} --public-url …`"
+        )),
+    }
 }
 
 /// One round at the poll `endpoint` (asked with `token`): what was taken
