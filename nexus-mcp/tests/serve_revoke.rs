@@ -389,3 +389,40 @@ fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
     let (status, answer) = token_as(&origin, confidential, &grant);
     assert_eq!(status, 200, "{answer}");
 }
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn serve_revoke_client_ends_a_clients_tokens_on_every_replica_and_no_other_clients() {
+    let (_redis, issuer, gateway, store) = stored();
+    let args = ["--store", store.as_str()];
+    let (one, origin, id, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (two, two_origin) = replica(&issuer, &gateway, &origin, &args);
+    issuer.approve_as("alice");
+    let (other_id, said) = signed_in_at(&one, &origin);
+    let other = tokens_for(&origin, &other_id, &said["code"]);
+    let mark: String = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    for wrong in ["claude", "0123", "zzzzzzzzzzzz"] {
+        let (ok, _, err) = revoke_person(&["--client", wrong], Some(&store));
+        assert!(
+            !ok && err.contains("--client names a client"),
+            "{wrong}: {err}"
+        );
+    }
+    let (ok, said, err) = revoke_person(&["--client", &mark[..12]], Some(&store));
+    assert!(ok, "{err}");
+    assert!(said.contains(&format!("client={}", &mark[..12])), "{said}");
+    wait_until(|| called(&one, &alice) == 401 && called_beside(&two, &origin, &alice) == 401);
+    let (status, answer) = refreshed(&two_origin, &id, &alice);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // The same person through another client is left as she is.
+    assert_eq!(called_beside(&two, &origin, &other), 200);
+    let (status, _) = refreshed(&two_origin, &other_id, &other);
+    assert_eq!(status, 200);
+}

@@ -488,9 +488,9 @@ pub(crate) type Page = (Arc<Links>, Arc<SignIn>);
 /// `serve`'s operator commands.
 #[derive(clap::Subcommand)]
 pub(crate) enum Action {
-    /// Takes a person out now, on every replica: every sign-in, refresh
-    /// token and access token issued to them before now is refused within
-    /// seconds, through the store the replicas share (--store, or
+    /// Takes a person (or a client) out now, on every replica: every
+    /// sign-in, refresh token and access token issued to them before now is
+    /// refused within seconds, through the store the replicas share (--store, or
     /// NEXUS_MCP_STORE and its _FILE and _PASSWORD twins, as `serve` reads
     /// them). They may sign in again at the issuer: to keep them out, deny
     /// them there or in --deny-file.
@@ -587,8 +587,15 @@ pub(crate) struct RevokeArgs {
     /// The person: the issuer exactly as `serve --issuer` names it and their
     /// subject (the claim --subject-claim reads), or the hash the log
     /// prints for them (`who=`, 12 hex digits or more).
-    #[arg(long, num_args = 1..=2, value_names = ["ISSUER", "SUBJECT"], required = true)]
+    #[arg(long, num_args = 1..=2, value_names = ["ISSUER", "SUBJECT"], required_unless_present = "client", conflicts_with = "client")]
     pub(crate) person: Vec<String>,
+    /// A client instead: its mark, as `serve client add` printed it and a
+    /// log line's `client=` or `oauth_client=` shows it (12 hex digits or
+    /// more). Every code, refresh token and access token granted to it
+    /// before now is refused on every replica within seconds; to keep it
+    /// out, name it in --deny-file too.
+    #[arg(long, value_name = "MARK")]
+    pub(crate) client: Option<String>,
     /// The store every replica reads, as `serve --store` takes it.
     #[arg(long, value_name = "URL")]
     pub(crate) store: Option<String>,

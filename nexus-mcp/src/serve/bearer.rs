@@ -401,6 +401,10 @@ impl Gate {
             let why = "the token was revoked: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
+        if (store.revocations()).refuses_client(&grant.client, granted) {
+            let why = "the client this token was issued to was revoked: sign in again";
+            return Some(Err(Refusal::InvalidToken(why.to_owned())));
+        }
         // A client withdrawn (`client=` in --deny-file) is refused every token
         // it holds, wherever it is used, not only at /token and /revoke.
         if front.deny.withdraws(&grant.client) {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use super::args::{Action, ClientAction, ClientArgs, RevokeArgs, ScimAction, SsfAction, SsfArgs};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
-use super::store::{Down, Served, StoreGiven, WATCH_EVERY, store_at};
+use super::store::{Down, Served, Store, StoreGiven, WATCH_EVERY, store_at};
 
 /// Runs `action`: what it did on stdout, or why not on stderr (exit 2 for
 /// what the operator gave, 1 for a store that does not answer).
@@ -33,8 +33,28 @@ pub(crate) fn run(action: Action) -> ExitCode {
     }
 }
 
-/// `serve revoke --person`: what it revoked, or the exit code and why not.
+/// `serve revoke --person` (or `--client`): what it revoked, or the exit
+/// code and why not.
 fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
+    if let Some(mark) = &args.client {
+        let client = Revoked::client(mark.trim()).ok_or((
+            2,
+            "--client names a client by its mark: the 12 hex digits `serve client add` printed, \
+             or a log line's client= or oauth_client="
+                .to_owned(),
+        ))?;
+        let (store, runtime) = stored(args.store, "client")?;
+        let done = runtime.block_on(store.revoke(client.clone()));
+        done.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
+        // Its word in the list, `client:MARK`, as --deny-file writes it.
+        let mark = client.member().replacen(':', "=", 1);
+        return Ok(format!(
+            "revoked {mark}: every code, refresh token and access token granted to it \
+             before now is refused on every replica within {} s; a host may sign people in \
+             with it again (to keep it out, name it in --deny-file: {mark})",
+            WATCH_EVERY.as_secs()
+        ));
+    }
     let person = match &args.person[..] {
         [issuer, subject] if !subject.trim().is_empty() => {
             Revoked::person(&crate::principal::person(issuer, subject))
@@ -49,18 +69,7 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
         );
         return Err((2, why));
     };
-    let given = StoreGiven::from_env().map_err(|why| (2, why))?;
-    let store = store_at(args.store, given).map_err(|why| (2, why))?;
-    if !store.shared() {
-        let why = "no store is given (--store, or NEXUS_MCP_STORE): replicas share a \
-                   revocation only through their store; without one, name the person in \
-                   --deny-file and send each replica SIGHUP";
-        return Err((2, why.to_owned()));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let runtime = runtime.map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
+    let (store, runtime) = stored(args.store, "person")?;
     if let [issuer, subject] = &args.person[..] {
         let served = runtime.block_on(store.served());
         let served = served.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
@@ -76,6 +85,30 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
          issuer (to keep them out, deny them there or in --deny-file)",
         WATCH_EVERY.as_secs()
     ))
+}
+
+/// The store `flag` (or the environment) names, shared by the replicas,
+/// and a runtime to ask it on; or why not (naming the deny file, where a
+/// `what` is kept out without a store).
+fn stored(
+    flag: Option<String>,
+    what: &str,
+) -> Result<(Store, tokio::runtime::Runtime), (u8, String)> {
+    let given = StoreGiven::from_env().map_err(|why| (2, why))?;
+    let store = store_at(flag, given).map_err(|why| (2, why))?;
+    if !store.shared() {
+        let why = format!(
+            "no store is given (--store, or NEXUS_MCP_STORE): replicas share a revocation only \
+             through their store; without one, name the {what} in --deny-file and send each \
+             replica SIGHUP"
+        );
+        return Err((2, why));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let runtime = runtime.map_err(|e| (1, format!("cannot start the runtime: {e}")))?;
+    Ok((store, runtime))
 }
 
 /// Why `(issuer, subject)` would revoke nobody the replicas `served` know

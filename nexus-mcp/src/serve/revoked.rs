@@ -16,6 +16,9 @@ pub(crate) enum Revoked {
     Family(String),
     /// A person, by the hash the log prints (`who=`, 12 hex digits).
     Person(String),
+    /// A client, by its mark as `--deny-file`'s `client=` and the log's
+    /// `client=` and `oauth_client=` name it (12 hex digits).
+    Client(String),
 }
 
 /// When a standing revocation was made: never before any grant, so that
@@ -35,11 +38,21 @@ impl Revoked {
         hex.then(|| Revoked::Person(hash[..PERSON_DIGITS].to_ascii_lowercase()))
     }
 
+    /// The client `mark` names (12 hex digits or more of its id's SHA-256),
+    /// or `None` when it is no such mark.
+    pub(crate) fn client(mark: &str) -> Option<Revoked> {
+        match Revoked::person(mark)? {
+            Revoked::Person(digits) => Some(Revoked::Client(digits)),
+            _ => None,
+        }
+    }
+
     /// The list's word for it.
     pub(crate) fn member(&self) -> String {
         match self {
             Revoked::Family(id) => format!("family:{id}"),
             Revoked::Person(who) => format!("person:{who}"),
+            Revoked::Client(mark) => format!("client:{mark}"),
         }
     }
 
@@ -48,6 +61,7 @@ impl Revoked {
         match member.split_once(':')? {
             ("family", id) if !id.is_empty() => Some(Revoked::Family(id.to_owned())),
             ("person", who) => Revoked::person(who),
+            ("client", mark) => Revoked::client(mark),
             _ => None,
         }
     }
@@ -83,6 +97,20 @@ impl Revocations {
             || person
                 .and_then(|p| held.get(&p))
                 .is_some_and(|at| *at >= issued)
+    }
+
+    /// Whether a token granted at `issued` to the client whose mark is
+    /// `mark` is revoked: the client was at or after it (or the list is yet
+    /// to be read).
+    pub(crate) fn refuses_client(&self, mark: &str, issued: u64) -> bool {
+        if self.unread.load(Ordering::Relaxed) {
+            return true;
+        }
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let client = Revoked::client(mark);
+        client
+            .and_then(|c| held.get(&c))
+            .is_some_and(|at| *at >= issued)
     }
 
     /// `what`, revoked at `at`, held here at once: the later of two times,
@@ -189,6 +217,16 @@ mod tests {
     }
 
     #[test]
+    fn a_client_revoked_refuses_what_it_was_granted_before_and_no_person() {
+        let view = Revocations::default();
+        view.add(Revoked::client(WHO).unwrap(), 300);
+        assert!(view.refuses_client(WHO, 300) && !view.refuses_client(WHO, 301));
+        assert!(!view.refuses_client("fedcba987654", 0), "another client");
+        assert!(!view.refuses(WHO, None, 0), "a client is no person");
+        assert!(Revoked::client("client").is_none());
+    }
+
+    #[test]
     fn a_list_yet_to_be_read_refuses_everything_and_what_is_held_is_told() {
         let view = Revocations::unread();
         assert!(!view.read() && view.refuses(WHO, None, u64::MAX));
@@ -205,6 +243,7 @@ mod tests {
         for what in [
             Revoked::Family("a-b_c".into()),
             Revoked::person(WHO).unwrap(),
+            Revoked::client(WHO).unwrap(),
         ] {
             assert_eq!(Revoked::read(&what.member()), Some(what));
         }

@@ -82,8 +82,8 @@ const SAY_SERVED_EVERY: u32 = 300;
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
 /// now; -1 revoked (now, for `ARGV[1]` is not its generation, or before),
-/// -2 unknown, -3 withdrawn (`/revoke`, or its person, `ARGV[3]` in the list
-/// `KEYS[2]`, revoked since `ARGV[4]`, when the family's access was
+/// -2 unknown, -3 withdrawn (`/revoke`, or its person `ARGV[3]` or its client
+/// `ARGV[5]`, in the list `KEYS[2]`, revoked since `ARGV[4]`, when the family's access was
 /// granted: a refresh racing the revocation loses on every replica, whatever
 /// its view). A family's value is its generation, `r`, or `x`.
 const ROTATE: &str = r"
@@ -91,10 +91,12 @@ local held = redis.call('GET', KEYS[1])
 if not held then return -2 end
 if held == 'r' then return -1 end
 if held == 'x' then return -3 end
-local revoked = redis.call('ZSCORE', KEYS[2], ARGV[3])
-if revoked and tonumber(revoked) >= tonumber(ARGV[4]) then
-  redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
-  return -3
+for _, member in ipairs({ARGV[3], ARGV[5]}) do
+  local revoked = redis.call('ZSCORE', KEYS[2], member)
+  if revoked and tonumber(revoked) >= tonumber(ARGV[4]) then
+    redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
+    return -3
+  end
 end
 if held == ARGV[1] then
   local next = tonumber(held) + tonumber(ARGV[2])
@@ -302,7 +304,7 @@ impl Store {
     /// The family's word on a refresh token of `generation`, whose sign-in
     /// has `left` to live, after `step`: at that generation (moved on, for
     /// [`Step::Move`]), revoked (a replay revokes it), withdrawn (it was, or
-    /// the person `whose` names was since their access was granted, asked
+    /// the person or the client `whose` names was since access was granted, asked
     /// in Redis: in memory, the caller's view is the list), or unknown. In
     /// memory, a family begun on another replica is taken up here at the
     /// generation presented: reuse is caught on this replica alone, as the
@@ -311,7 +313,7 @@ impl Store {
         &self,
         family: &str,
         (generation, left): (u64, Duration),
-        (step, whose): (Step, (&Revoked, u64)),
+        (step, whose): (Step, ([&Revoked; 2], u64)),
     ) -> Result<Rotated, Down> {
         let moved = match &self.kept {
             Kept::Memory(families) => {
@@ -334,7 +336,11 @@ impl Store {
                 let script = redis::Script::new(ROTATE);
                 let mut invoked = script.key(format!("{PREFIX}{family}"));
                 invoked.key(REVOKED).arg(generation).arg(step.by());
-                invoked.arg(whose.0.member()).arg(whose.1);
+                let ([person, client], granted) = whose;
+                invoked
+                    .arg(person.member())
+                    .arg(granted)
+                    .arg(client.member());
                 let mut connection = self.connection().await?;
                 let done = invoked.invoke_async::<i64>(&mut connection);
                 answered(tokio::time::timeout(WAIT, done).await)?
@@ -697,7 +703,9 @@ mod tests {
         let store = Store::memory();
         let left = Duration::from_secs(60);
         let person = Revoked::person("0123456789ab").unwrap();
-        let (mv, check) = ((Step::Move, (&person, 0)), (Step::Check, (&person, 0)));
+        let client = Revoked::client("ba9876543210").unwrap();
+        let whose = ([&person, &client], 0);
+        let (mv, check) = ((Step::Move, whose), (Step::Check, whose));
         let moved = |generation| store.rotate("f", (generation, left), mv);
         store.begin("f", left).await.unwrap();
         let checked = store.rotate("f", (0, left), check).await.unwrap();

@@ -269,7 +269,10 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
             let who = crate::principal::person(&front.issuer, &code.grant.person);
-            if (front.store.revocations()).refuses(&who, None, code.grant.granted) {
+            let revocations = front.store.revocations();
+            if revocations.refuses(&who, None, code.grant.granted)
+                || revocations.refuses_client(&code.grant.client, code.grant.granted)
+            {
                 return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
             }
             denied(&code.grant)?;
@@ -298,10 +301,9 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             refresh.grant.granted = refresh.grant.granted_or(refresh.begun);
             let who = crate::principal::person(&front.issuer, &refresh.grant.person);
             let family = Some(refresh.family.as_str());
-            if front
-                .store
-                .revocations()
-                .refuses(&who, family, refresh.grant.granted)
+            let (revocations, granted) = (front.store.revocations(), refresh.grant.granted);
+            if revocations.refuses(&who, family, granted)
+                || revocations.refuses_client(&refresh.grant.client, granted)
             {
                 return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
             }
@@ -419,8 +421,10 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
     let left = Duration::from_secs(refresh.ends.saturating_sub(now));
     let at = (refresh.generation, left);
     let who = crate::principal::person(&front.issuer, &refresh.grant.person);
-    let person = Revoked::person(&who).ok_or(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED))?;
-    let whose = (&person, refresh.grant.granted);
+    let revoked = || OAuthError::bad(ErrorCode::InvalidGrant, REVOKED);
+    let person = Revoked::person(&who).ok_or_else(revoked)?;
+    let client = Revoked::client(&refresh.grant.client).ok_or_else(revoked)?;
+    let whose = ([&person, &client], refresh.grant.granted);
     match front.store.rotate(&refresh.family, at, (step, whose)).await {
         Ok(Rotated::Next(generation)) => Ok(Refresh {
             generation,
