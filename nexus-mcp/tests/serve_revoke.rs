@@ -23,6 +23,15 @@ fn revoke(origin: &str, form: &[(&str, &str)]) -> (u16, String) {
     (status, body)
 }
 
+/// The clock's second, once it has moved past the one it reads now: what
+/// was made before this call was made in an earlier second (the clock is
+/// waited for, not slept on).
+fn after_this_second() -> u64 {
+    let now = jsonwebtoken::get_current_timestamp();
+    wait_until(|| jsonwebtoken::get_current_timestamp() > now);
+    jsonwebtoken::get_current_timestamp()
+}
+
 /// `serve revoke` with `args` and the store `store` (none: no store given).
 fn revoke_person(args: &[&str], store: Option<&str>) -> (bool, String, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
@@ -218,14 +227,16 @@ fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
         (400, Some("invalid_grant")),
         "{answer}"
     );
-    let lines = one.said();
+    // Its line, once the replica has written it.
+    let lines = one.said_once(|said| said.contains("revoked after the provider granted it"));
     assert!(
         lines.contains("revoked after the provider granted it"),
         "{lines}"
     );
-    // The provider's grant after the revocation holds (its iat a minute on,
-    // past the leeway its clock is given).
-    let now = jsonwebtoken::get_current_timestamp();
+    // The provider's grant after the revocation holds: its iat past the
+    // minute of leeway its clock is given, in a second after the one the
+    // revocation was made in (a time in seconds is read as its start).
+    let now = after_this_second();
     let after = minted("after", Some(now + 60));
     let grant = [("grant_type", jwt_bearer), ("assertion", after.as_str())];
     let (status, answer) = token_as(&origin, confidential, &grant);
@@ -353,7 +364,7 @@ fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
             && called_beside(&two, &origin, &alice) == 401
             && called_beside(&three, &origin, &alice) == 401
     });
-    let said = one.said();
+    let said = one.said_once(|said| said.contains("the store was emptied"));
     assert!(said.contains("the store was emptied"), "{said}");
     // The spent ID-JAG, again, on any replica: refused.
     let (status, answer) = token_as(&three_origin, confidential, &grant);
@@ -382,7 +393,7 @@ fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
     assert_eq!(called_beside(&three, &origin, &again), 200, "{again}");
     let (status, _) = refreshed(&two_origin, &again_id, &again);
     assert_eq!(status, 200);
-    let now = jsonwebtoken::get_current_timestamp();
+    let now = after_this_second();
     let fresh = common::front::id_jag("carol", &origin, confidential.0, "fresh");
     let fresh = issuer.mint(&fresh.claim("iat", json!(now + 60)));
     let grant = [("grant_type", jwt_bearer), ("assertion", fresh.as_str())];

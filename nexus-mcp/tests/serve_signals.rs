@@ -159,7 +159,7 @@ fn the_provider_switches_a_person_off_on_every_replica_and_nobody_else_can() {
     let (status, _) = logout(&origin, Some(&jwt), &iss_sub(&issuer, "bob"));
     assert_eq!(status, 401);
     assert_eq!(called(&one, &bob), 200);
-    let said = three.said();
+    let said = three.said_once(|said| said.contains("signal global_token_revocation logout"));
     assert!(
         said.contains("signal global_token_revocation logout: who="),
         "{said}"
@@ -175,8 +175,9 @@ fn the_provider_switches_a_person_off_on_every_replica_and_nobody_else_can() {
     assert_eq!(status, 503);
     redis.start_again();
     assert_eq!(called(&one, &bob), 200, "nothing was done");
-    let (status, answer) = logout(&origin, Some(&jwt), &iss_sub(&issuer, "bob"));
-    assert_eq!(status, 204, "{answer}");
+    // The provider retries until it is answered (a connection to the store
+    // mended takes a moment): the same request then takes effect.
+    wait_until(|| logout(&origin, Some(&jwt), &iss_sub(&issuer, "bob")).0 == 204);
     wait_until(|| called_beside(&two, &origin, &bob) == 401);
 }
 
@@ -258,6 +259,27 @@ fn scim_deprovisioning_keeps_a_person_out_until_reactivated() {
     assert_eq!((status, &made["active"]), (201, &json!(true)), "{made}");
     let id = made["id"].as_str().expect("an id").to_owned();
     let at = format!("/Users/{id}");
+    // Malformed: the standard's error, with its status, nothing revoked.
+    let (status, refused) = scim(
+        &tenant,
+        &token,
+        ("POST", "/Users"),
+        &json!({"userName": "x"}),
+    );
+    assert_eq!(
+        (status, refused["status"].as_str()),
+        (400, Some("400")),
+        "{refused}"
+    );
+    let (status, _) = scim(
+        &tenant,
+        &token,
+        ("PATCH", &at),
+        &json!({"Operations": "replace"}),
+    );
+    assert_eq!(status, 400);
+    let (status, _) = scim(&tenant, &token, ("GET", "/Users/%21%21%21"), &Value::Null);
+    assert_eq!(status, 404);
     assert_eq!(called_beside(&two, &origin, &alice), 200);
     // Refused without the secret, with another's, or a client id for one.
     let client = common::front::client_add(&origin, &["--name", "Claude"]);
@@ -300,10 +322,9 @@ fn scim_deprovisioning_keeps_a_person_out_until_reactivated() {
     let (status, _) = scim(&tenant, &token, ("DELETE", &at), &Value::Null);
     assert_eq!(status, 503);
     redis.start_again();
-    let (status, _) = scim(&tenant, &token, ("DELETE", &at), &Value::Null);
-    assert_eq!(status, 204);
+    wait_until(|| scim(&tenant, &token, ("DELETE", &at), &Value::Null).0 == 204);
     wait_until(|| called(&one, &again) == 401 && called_beside(&two, &origin, &again) == 401);
-    let said = one.said();
+    let said = one.said_once(|said| said.contains("signal scim deactivated: who="));
     assert!(said.contains("signal scim deactivated: who="), "{said}");
 }
 
@@ -472,8 +493,7 @@ fn shared_signals_pushed_switch_a_person_off_and_no_forgery_does() {
     assert_eq!(status, 503);
     redis.start_again();
     assert_eq!(called(&one, &bob), 200);
-    let (status, answer) = pushed(&origin, Some(&authorization), &good);
-    assert_eq!(status, 202, "{answer}");
+    wait_until(|| pushed(&origin, Some(&authorization), &good).0 == 202);
     wait_until(|| called_beside(&two, &origin, &bob) == 401);
     let (status, answer) = pushed(&origin, Some(&authorization), &good);
     assert_eq!(
@@ -527,7 +547,7 @@ fn shared_signals_polled_switch_a_person_off() {
     let queued = issuer.ssf_emit(ACCOUNT_DISABLED, alice_out);
     assert!(queued[0]["queued"].is_string(), "{queued:?}");
     wait_until(|| called(&one, &alice) == 401);
-    let said = one.said();
+    let said = one.said_once(|said| said.contains("signal shared_signals account-disabled"));
     assert!(
         said.contains("signal shared_signals account-disabled: who="),
         "{said}"
