@@ -580,27 +580,13 @@ fn carried(wanted: &str, held: &[&str], scp: bool) -> bool {
     held.contains(&wanted) || short.is_some_and(|(_, short)| held.contains(&short))
 }
 
-/// The token of an `Authorization: Bearer` header.
+/// The token of an `Authorization: Bearer` header ([`refusal::bearer`]),
+/// or the refusal of MCP's endpoint.
 fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, Refusal> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(Refusal::NoToken);
-    };
-    let invalid = |why: &str| Refusal::InvalidRequest(why.to_owned());
-    if values.next().is_some() {
-        return Err(invalid("more than one Authorization header"));
-    }
-    let value = value
-        .to_str()
-        .map_err(|_| invalid("the Authorization header is not text"))?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(invalid("the Authorization header is not `Bearer <token>`")),
-    }
+    crate::serve::refusal::bearer(headers).map_err(|no| match no {
+        crate::serve::refusal::NoBearer::Absent => Refusal::NoToken,
+        crate::serve::refusal::NoBearer::Malformed(why) => Refusal::InvalidRequest(why.to_owned()),
+    })
 }
 
 #[cfg(test)]

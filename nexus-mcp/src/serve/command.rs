@@ -191,7 +191,10 @@ fn ssf_connected(args: &SsfArgs) -> Result<String, (u8, String)> {
     ))?;
     let stream =
         super::oauth::ssf_connect((&args.transmitter, &token), (&origin, &keys), args.poll);
-    let stream = stream.map_err(|why| (1, format!("no stream was made: {why}")))?;
+    let (stream, said) = stream.map_err(|why| (1, format!("no stream was made: {why}")))?;
+    for line in said {
+        eprintln!("nexus-mcp serve ssf connect: {line}");
+    }
     Ok(stream.to_string())
 }
 

@@ -146,3 +146,38 @@ impl IntoResponse for OAuthError {
         response
     }
 }
+
+/// Why a request's `Authorization` header gives no bearer token.
+#[derive(Debug, PartialEq)]
+pub(crate) enum NoBearer {
+    /// It has none.
+    Absent,
+    /// It has one that is not `Bearer <token>`, or more than one: why.
+    Malformed(&'static str),
+}
+
+/// The token of the request's one `Authorization: Bearer` header (RFC
+/// 6750 §2.1): every endpoint that takes one reads it here (MCP's, and
+/// the provider's signals).
+///
+/// # Errors
+/// Why there is none: absent, or malformed.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, NoBearer> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(NoBearer::Absent)?;
+    if values.next().is_some() {
+        return Err(NoBearer::Malformed("more than one Authorization header"));
+    }
+    let value = (value.to_str())
+        .map_err(|_| NoBearer::Malformed("the Authorization header is not text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(NoBearer::Malformed(
+            "the Authorization header is not `Bearer <token>`",
+        )),
+    }
+}

@@ -92,7 +92,7 @@ async fn revoked(
     who: &mut Option<Revoked>,
 ) -> Result<(), Refused> {
     let unauthorized = |why: String| Refused(StatusCode::UNAUTHORIZED, "invalid_token", why);
-    let token = bearer(headers).ok_or_else(|| {
+    let token = crate::serve::refusal::bearer(headers).map_err(|_| {
         unauthorized(
             "the request is authenticated by a JWT the provider signs, as a bearer token".into(),
         )
@@ -135,13 +135,6 @@ async fn revoked(
             ))
         }
     }
-}
-
-/// The bearer token of `headers`' `Authorization`, if it has one.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
 /// The request's JWT `token` verified as the provider's: signed with a key

@@ -73,14 +73,8 @@ fn authenticated(front: &Front, headers: &HeaderMap) -> Result<(), Refused> {
         let why = "the request is authenticated by the Secret Token `nexus-mcp serve scim token` made for this server";
         Refused(StatusCode::UNAUTHORIZED, why.to_owned())
     };
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let (scheme, token) = value.and_then(|v| v.split_once(' ')).ok_or_else(refused)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(refused());
-    }
-    let opened = Sealing::opened::<ScimToken>(&front.keys.now().oauth.scim, token.trim());
+    let token = crate::serve::refusal::bearer(headers).map_err(|_| refused())?;
+    let opened = Sealing::opened::<ScimToken>(&front.keys.now().oauth.scim, token);
     match opened {
         Ok(sealed) if sealed.scim_for == front.origin => Ok(()),
         _ => Err(refused()),

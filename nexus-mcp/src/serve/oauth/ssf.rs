@@ -132,12 +132,7 @@ pub(crate) async fn receive(
 /// The push authenticated by the authorization header `serve ssf connect`
 /// gave the transmitter for this server, or 401 `authentication_failed`.
 fn pushed_by_transmitter(front: &Front, headers: &HeaderMap) -> Result<(), Refused> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = value
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, token)| token.trim());
+    let token = crate::serve::refusal::bearer(headers).ok();
     let opened =
         token.map(|token| Sealing::opened::<PushToken>(&front.keys.now().oauth.ssf, token));
     match opened {

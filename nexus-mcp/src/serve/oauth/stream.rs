@@ -45,12 +45,15 @@ fn configuration(agent: &ureq::Agent, transmitter: &str) -> Result<Value, String
 /// `serve ssf connect`: a stream made at `transmitter` for the server at
 /// `origin` (its `keys`), pushing to it or (`poll`) for it to poll, the
 /// transmitter asked with `token`; and verified. The stream's configuration
-/// as the transmitter answered it, or why not.
+/// as the transmitter answered it, and what the operator should know of
+/// it (its audience not this server's, its verification not asked); or
+/// why not.
 pub(crate) fn connect(
     (transmitter, token): (&str, &str),
     (origin, keys): (&str, &Keys),
     poll: bool,
-) -> Result<Value, String> {
+) -> Result<(Value, Vec<String>), String> {
+    let mut said = Vec::new();
     let agent = crate::http::agent(TIMEOUT);
     let config = configuration(&agent, transmitter)?;
     let endpoint = config["configuration_endpoint"].as_str();
@@ -88,9 +91,10 @@ pub(crate) fn connect(
                 .is_some_and(|a| a.starts_with(&format!("{origin}/")))
     };
     if !(aud.is_null() || named(aud) || aud.as_array().is_some_and(|all| all.iter().any(named))) {
-        eprintln!(
-            "nexus-mcp serve ssf connect: the transmitter addresses this stream's events to {aud}, not to this server ({origin}): they will be refused (invalid_audience) until it names {origin}"
-        );
+        said.push(format!(
+            "the transmitter addresses this stream's events to {aud}, not to this server \
+             ({origin}): they will be refused (invalid_audience) until it names {origin}"
+        ));
     }
     if let (Some(verify), Some(id)) = (
         config["verification_endpoint"].as_str(),
@@ -99,10 +103,12 @@ pub(crate) fn connect(
         let asked = json!({"stream_id": id, "state": crate::serve::page::random()});
         let verified = sent(&agent, (verify, &bearer), &asked);
         if let Err(why) = exchanged(verified, verify) {
-            log::warn!(target: "nexus_mcp", "the stream is made, and its verification was not asked: {why}");
+            said.push(format!(
+                "the stream is made, and its verification was not asked: {why}"
+            ));
         }
     }
-    Ok(stream)
+    Ok((stream, said))
 }
 
 /// `body` posted to `url` as JSON, with the `Authorization` `bearer`.
