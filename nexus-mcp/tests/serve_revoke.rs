@@ -437,3 +437,24 @@ fn serve_revoke_client_ends_a_clients_tokens_on_every_replica_and_no_other_clien
     let (status, _) = refreshed(&two_origin, &other_id, &other);
     assert_eq!(status, 200);
 }
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_code_is_redeemed_once_across_replicas() {
+    let (_redis, issuer, gateway, store) = stored();
+    let args = ["--store", store.as_str()];
+    let (_one, origin, id, said) =
+        common::front::signed_in_through(&issuer, &gateway, "alice", &args);
+    let (_two, two_origin) = replica(&issuer, &gateway, &origin, &args);
+    let code = said.get("code").expect("a code");
+    let form = common::front::redemption(&id, code);
+    let (status, first) = common::front::token_answer(&origin, &form);
+    assert_eq!(status, 200, "{first}");
+    // The same code at another replica: redeemed already.
+    let (status, again) = common::front::token_answer(&two_origin, &form);
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{again}"
+    );
+}

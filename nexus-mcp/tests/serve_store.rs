@@ -79,11 +79,22 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
     assert_eq!(status, 200, "{again}");
     // Nothing but a generation, the revocation list, what the replicas
-    // serve and when the store's memory began is kept: no token in the store.
+    // serve, when the store's memory began, and each code redeemed by its
+    // hash for its minute, is kept: no token in the store.
     let kept = redis.ask(&["KEYS", "*"]);
-    let (families, mut others): (Vec<_>, Vec<_>) =
+    let (families, others): (Vec<_>, Vec<_>) =
         (kept.iter()).partition(|key| key.starts_with("nexus-mcp:family:"));
     assert_eq!(families.len(), 2, "one family per sign-in: {kept:?}");
+    let (spent, mut others): (Vec<_>, Vec<_>) =
+        (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:jti:"));
+    let hashed = |key: &&String| {
+        let hash = key.trim_start_matches("nexus-mcp:jti:");
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    assert!(
+        spent.len() == 2 && spent.iter().all(hashed),
+        "the codes, hashed: {kept:?}"
+    );
     others.sort();
     assert_eq!(
         others,

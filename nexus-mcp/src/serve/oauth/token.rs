@@ -27,7 +27,8 @@ use super::authn;
 use super::front::Front;
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::grant::{
-    ACCESS_LIFE, Access, Code, Grant, GrantType, REFRESH_LIFE, Redeemed, Refresh, client_mark,
+    ACCESS_LIFE, Access, CODE_LIFE, Code, Grant, GrantType, REFRESH_LIFE, Redeemed, Refresh,
+    client_mark,
 };
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
@@ -141,6 +142,28 @@ fn redeemed_code(
         ));
     }
     Ok(code)
+}
+
+/// `code` redeemed once on every replica, not only on this one: spent in
+/// the store for its life (a store that does not answer leaves this
+/// replica's own record, said in the log).
+async fn redeemed_once(front: &Front, code: &Code) -> Result<(), OAuthError> {
+    let key = crate::principal::sha256_hex(&[b"code\0", code.id.as_bytes()]);
+    match front
+        .store
+        .spend(&key, (code.grant.granted, CODE_LIFE))
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(OAuthError::bad(
+            ErrorCode::InvalidGrant,
+            "the code was redeemed already",
+        )),
+        Err(Down(why)) => {
+            log::warn!(target: "nexus_mcp", "a code is redeemed once on this replica alone: the store does not answer ({why})");
+            Ok(())
+        }
+    }
 }
 
 /// What the refresh token `token` carries, when it was issued to `client`
@@ -268,6 +291,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
     match asking {
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
+            redeemed_once(front, &code).await?;
             let who = crate::principal::person(&front.issuer, &code.grant.person);
             let revocations = front.store.revocations();
             if revocations.refuses(&who, None, code.grant.granted)
@@ -485,7 +509,6 @@ fn opened<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::grant::CODE_LIFE;
 
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
