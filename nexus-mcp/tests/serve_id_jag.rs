@@ -877,16 +877,7 @@ fn serve_check_warns_a_month_before_a_sealed_client_ends_and_says_what_to_paste(
         ];
         let args = [&args[..], &["--check-client-id", id]].concat();
         let mut command = common::served::command(&gateway, &issuer.url(), port, &args);
-        let lib = std::env::var("NEXUS_FAKETIME")
-            .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
-        assert!(
-            std::path::Path::new(&lib).exists(),
-            "needs libfaketime ({lib})"
-        );
-        command
-            .env("LD_PRELOAD", lib)
-            .env("FAKETIME", days)
-            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        common::served::moved_clock(&mut command, days);
         let out = command.output().unwrap();
         let said = String::from_utf8_lossy(&out.stderr).into_owned();
         (out.status.success(), said)

@@ -220,21 +220,6 @@ fn without_a_store_one_replica_catches_a_reuse_and_says_it_is_alone() {
     assert_eq!(status, 400, "the family revoked: {live}");
 }
 
-/// libfaketime from the distribution (`NEXUS_FAKETIME`, installed by
-/// `.ci/run`): a process's wall clock moved, its monotonic clock left.
-fn moved_clock(command: &mut std::process::Command, by: &str) {
-    let lib = std::env::var("NEXUS_FAKETIME")
-        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
-    assert!(
-        std::path::Path::new(&lib).exists(),
-        "needs libfaketime ({lib}): .ci/run installs it"
-    );
-    command
-        .env("LD_PRELOAD", lib)
-        .env("FAKETIME", by)
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-}
-
 #[test]
 #[ignore = "needs libfaketime from the distribution (NEXUS_FAKETIME; .ci/run installs it)"]
 fn a_sign_in_past_its_life_refreshes_no_more_on_any_replica() {
@@ -249,7 +234,7 @@ fn a_sign_in_past_its_life_refreshes_no_more_on_any_replica() {
         let public = format!("{origin}/mcp");
         let all = [&PROXY[..], args, &["--public-url", &public]].concat();
         let mut command = command(&gateway, &issuer.url(), port, &all);
-        moved_clock(&mut command, by);
+        common::served::moved_clock(&mut command, by);
         let served = Served::ready(command.spawn().expect("nexus-mcp"), port);
         (served, format!("http://127.0.0.1:{port}"))
     };

@@ -101,42 +101,33 @@ pub fn replica(
 /// `/mcp`) with `args`:
 /// its registration as `serve client add` prints it.
 pub fn client_add(origin: &str, args: &[&str]) -> serde_json::Value {
+    let public = format!("{origin}/mcp");
+    let all = [&["client", "add", "--public-url", &public][..], args].concat();
+    let printed = operated(&all, &[]);
+    serde_json::from_str(&printed).expect("the registration as JSON")
+}
+
+/// What `nexus-mcp serve ARGS` prints on stdout, run with the replicas'
+/// keyring and the variables `env`, once it succeeded.
+pub fn operated(args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args([
-            "serve",
-            "client",
-            "add",
-            "--public-url",
-            &format!("{origin}/mcp"),
-        ])
+        .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .env("NEXUS_MCP_STATE_KEY", super::served::STATE_KEY)
         .env_remove("NEXUS_MCP_STATE_KEYS")
         .output()
         .expect("nexus-mcp");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
-    serde_json::from_slice(&out.stdout).expect("the registration as JSON")
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The Tenant URL and Secret Token `serve scim token` prints for the server
 /// at `origin` (its MCP at `/mcp`).
 pub fn scim_token(origin: &str) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args([
-            "serve",
-            "scim",
-            "token",
-            "--public-url",
-            &format!("{origin}/mcp"),
-        ])
-        .env("NEXUS_MCP_STATE_KEY", super::served::STATE_KEY)
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .expect("nexus-mcp");
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
-    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let public = format!("{origin}/mcp");
+    let printed = operated(&["scim", "token", "--public-url", &public], &[]);
     let value = |name: &str| {
         let line = printed.lines().find(|line| line.starts_with(name));
         let line = line.unwrap_or_else(|| panic!("{name} in {printed}"));
@@ -149,21 +140,20 @@ pub fn scim_token(origin: &str) -> (String, String) {
 /// `transmitter` (`--poll` when `poll`), asked with the bearer `token`: the
 /// stream's configuration as printed.
 pub fn ssf_connect(origin: &str, transmitter: &str, token: &str, poll: bool) -> Value {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
-    command.args(["serve", "ssf", "connect", "--transmitter", transmitter]);
-    command.args(["--public-url", &format!("{origin}/mcp")]);
+    let public = format!("{origin}/mcp");
+    let mut args = vec![
+        "ssf",
+        "connect",
+        "--transmitter",
+        transmitter,
+        "--public-url",
+        &public,
+    ];
     if poll {
-        command.arg("--poll");
+        args.push("--poll");
     }
-    let out = command
-        .env("NEXUS_MCP_STATE_KEY", super::served::STATE_KEY)
-        .env("NEXUS_MCP_SSF_TOKEN", token)
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .expect("nexus-mcp");
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{said}");
-    serde_json::from_slice(&out.stdout).expect("the stream as JSON")
+    let printed = operated(&args, &[("NEXUS_MCP_SSF_TOKEN", token)]);
+    serde_json::from_str(&printed).expect("the stream as JSON")
 }
 
 /// `serve --oauth-proxy` (with `args`) in front of `issuer`, its login

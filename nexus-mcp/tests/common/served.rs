@@ -743,3 +743,19 @@ pub fn policy_file(text: &str) -> (tempfile::TempDir, String) {
     let path = path.to_str().unwrap().to_owned();
     (dir, path)
 }
+
+/// libfaketime from the distribution (`NEXUS_FAKETIME`, installed by
+/// `.ci/run`): `command`'s wall clock moved `by` (`+300d`), its monotonic
+/// clock left.
+pub fn moved_clock(command: &mut Command, by: &str) {
+    let lib = std::env::var("NEXUS_FAKETIME")
+        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".into());
+    assert!(
+        std::path::Path::new(&lib).exists(),
+        "needs libfaketime ({lib}): .ci/run installs it"
+    );
+    command
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", by)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+}
