@@ -10,7 +10,7 @@ use nexus_sdk::{FetchOptions, NexusError};
 
 use crate::failure::Failure;
 use crate::on_thread::Bound;
-use crate::policy::{Asked, Held, Who};
+use crate::policy::{Asked, Held, Sending, Who};
 use crate::principal::Principal;
 
 /// What the model reads of a denied call (never the policy's text).
@@ -41,17 +41,18 @@ fn left_out(who: &Who, principal: &Principal) -> Option<String> {
 
 /// Whether `held` (none without `--policy`: everything) lets `principal`,
 /// through the MCP client named `client`, send the request `(provider,
-/// methods, account)` to `url` (as `account`, or `""`), for each method a
-/// server may read it as ([`crate::readings::methods`]): decided on the
-/// URL [`normalized`](crate::readings::normalized), which `url` then is, so
-/// that what is sent is what was decided on. When not, the tool error
-/// (`policy_denied`), the operator told the decision and the policies
-/// that made it. Counted.
+/// methods, account)` as `sending` (as `account`, or `""`), for each
+/// method a server may read it as ([`crate::readings::methods`]) and each
+/// way its content may be read ([`crate::contents::readings`]): decided on
+/// the URL [`normalized`](crate::readings::normalized), which `url` then
+/// is, so that what is sent is what was decided on. When not, the tool
+/// error (`policy_denied`), the operator told the decision and the
+/// policies that made it. Counted.
 pub(crate) fn call_permitted(
     held: Option<&Held>,
     (principal, client): (&Principal, &str),
     (provider, methods, account): (&str, &[String], &str),
-    url: &mut String,
+    (url, sending): (&mut String, Sending),
 ) -> Result<(), Failure> {
     let Some(policies) = held.map(Held::now) else {
         return Ok(());
@@ -62,22 +63,20 @@ pub(crate) fn call_permitted(
         crate::metrics::policy(false);
         return Err(Failure::refused(POLICY_DENIED, GROUPS_LEFT_OUT));
     }
-    let mut normal = None;
-    for method in methods {
-        let made = policies.decide_call(&who, (provider, method, account), url);
-        crate::metrics::policy(made.decided.allowed);
-        if !made.decided.allowed {
-            let (request, by) = made.said();
-            let who = principal.who().unwrap_or_else(|| "stdio".into());
-            log::warn!(target: "nexus_mcp", "policy: denied who={who} provider={provider:?} {request}: {by}");
-            let told = made
-                .two_ways
-                .map_or(DENIED.to_owned(), |why| format!("{DENIED}: {why}"));
-            return Err(Failure::refused(POLICY_DENIED, told));
-        }
-        normal = made.url;
+    let call = (provider, methods, account);
+    let made = (policies.decide_request(&who, call, &sending))
+        .map_err(|why| unreadable(principal, why))?;
+    crate::metrics::policy(made.decided.allowed);
+    if !made.decided.allowed {
+        let (request, by) = made.said();
+        let who = principal.who().unwrap_or_else(|| "stdio".into());
+        log::warn!(target: "nexus_mcp", "policy: denied who={who} provider={provider:?} {request}: {by}");
+        let told = made
+            .two_ways
+            .map_or(DENIED.to_owned(), |why| format!("{DENIED}: {why}"));
+        return Err(Failure::refused(POLICY_DENIED, told));
     }
-    if let Some(normal) = normal {
+    if let Some(normal) = made.url {
         *url = normal.to_string();
     }
     Ok(())
@@ -136,23 +135,40 @@ pub(crate) struct Hop {
     pub(crate) provider: String,
     pub(crate) account: String,
     pub(crate) first: FetchOptions,
+    /// The GraphQL endpoints `--graphql-endpoint` adds.
+    pub(crate) graphql: Arc<Vec<(String, String)>>,
+    /// Whether the server is read-only (no `--allow-write`): a hop that
+    /// keeps a `POST` must be a GraphQL read again.
+    pub(crate) read_only: bool,
 }
+
+/// What bounds a call's redirect hops: `--policy`, `--redirect-origin`,
+/// `--graphql-endpoint`, and whether the server writes (`--allow-write`).
+pub(crate) type HopRules = (
+    Option<Arc<Held>>,
+    Arc<Vec<String>>,
+    Arc<Vec<(String, String)>>,
+    bool,
+);
 
 impl Hop {
     /// `options` for a call to `url` with every redirect hop bounded and,
     /// under `held`, decided (see [`Hop::decided`]), `trusted` the origins
     /// `--redirect-origin` names; `principal` asking through `client` of
     /// `provider` as `account`. The first request is kept for a hop only
-    /// where a policy reads it again (reads `context.method`).
+    /// where it is read again: a policy reads `context.method` or the
+    /// call's content, or a read-only server sent a GraphQL read.
     pub(crate) fn bounding(
         options: FetchOptions,
         url: &str,
-        (held, trusted): (Option<Arc<Held>>, Arc<Vec<String>>),
+        (held, trusted, graphql, allow_write): HopRules,
         (principal, client): (&Principal, &str),
         (provider, account): (&str, &str),
     ) -> FetchOptions {
-        let reads = held.as_ref().is_some_and(|held| held.now().reads_methods());
-        let first = if reads {
+        let now = held.as_ref().map(|held| held.now());
+        let reads = now.is_some_and(|now| now.reads_methods() || now.reads().any());
+        let read_only = !allow_write;
+        let first = if reads || (read_only && !is_read(&options.method)) {
             options.clone()
         } else {
             FetchOptions::default()
@@ -166,6 +182,8 @@ impl Hop {
             provider: provider.to_owned(),
             account: account.to_owned(),
             first,
+            graphql,
+            read_only,
         };
         options.before_redirect(move |method, uri| hop.decided(method, uri))
     }
@@ -208,24 +226,46 @@ impl Hop {
         // Its connection held to the rule too, by the addresses it reaches.
         let bound = to.filter(|to| off && !self.trusted.contains(to));
         crate::addresses::bound(bound.map(|origin| Bound { origin, who: who() }));
+        let kept = method.as_str() == self.first.method;
+        let body = self.first.data.as_deref().filter(|_| kept);
+        if self.read_only && !is_read(method.as_str()) {
+            let read = body.is_some_and(|body| {
+                crate::contents::graphql_read(&self.graphql, &self.provider, &url, body)
+            });
+            if !read {
+                log::warn!(target: "nexus_mcp", "redirect: not followed {}: a {method} to a URL that is no GraphQL endpoint, and this server is read-only", who());
+                let why = "the API redirected this GraphQL read to a URL that is no GraphQL \
+                           endpoint, and this server is read-only";
+                return Err(NexusError::new(crate::failure::READ_ONLY, why));
+            }
+        }
         let Some(held) = &self.held else {
             return Ok(());
         };
-        let kept = method.as_str() == self.first.method;
-        let body = self.first.data.as_deref().filter(|_| kept);
         let read = (url.as_str(), body);
         let decided = (methods_read(held, method.as_str(), &self.first.headers, read))
             .map_err(|why| unreadable(&self.principal, why))
             .and_then(|methods| {
                 let call = (self.provider.as_str(), &methods[..], self.account.as_str());
                 let asking = (&self.principal, self.client.as_str());
-                call_permitted(Some(held), asking, call, &mut url)
+                let sending = Sending {
+                    url: &url.clone(),
+                    headers: &self.first.headers,
+                    body,
+                    graphql: &self.graphql,
+                };
+                call_permitted(Some(held), asking, call, (&mut url, sending))
             });
         decided.map_err(|failure| match failure {
             Failure::Refused { code, message } => NexusError::new(code, message),
             other => NexusError::new(other.code(), other.to_string()),
         })
     }
+}
+
+/// Whether `method` only reads (`GET`, `HEAD`): what a read-only server sends.
+pub(crate) fn is_read(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
 }
 
 /// Whether `held` (none without `--policy`: everything) lets `principal`,
@@ -253,6 +293,7 @@ pub(crate) fn permits(
         host: "",
         path: "",
         account: "",
+        content: &crate::contents::Content::default(),
     };
     let decided = policies.decide(action, &asked);
     crate::metrics::policy(decided.allowed);

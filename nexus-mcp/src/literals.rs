@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use crate::contents::{Keys, Reads};
 use crate::readings::{normalized, read_two_ways};
 
 /// A `like` pattern's wildcard while the pattern is normalised: letters
@@ -55,6 +56,62 @@ pub(crate) fn providers_named(policies: &[Value]) -> Vec<String> {
     named
 }
 
+/// What `policies` (their JSON forms) read of a call's content: for each
+/// of `context.query`, `.body` and `.bodyNumbers`, the names their
+/// `hasTag` and `getTag` give as literals ([`Keys::Only`]), or every name
+/// where one is read otherwise ([`Keys::Every`]); and whether one reads
+/// `context.graphql`.
+pub(crate) fn contents_read(policies: &[Value]) -> Reads {
+    fn context_attr(node: &Value) -> Option<&str> {
+        let dot = node.get(".")?;
+        (dot["left"]["Var"] == "context").then(|| dot["attr"].as_str())?
+    }
+    fn keys<'a>(reads: &'a mut Reads, attr: &str) -> Option<&'a mut Keys> {
+        match attr {
+            "query" => Some(&mut reads.query),
+            "body" => Some(&mut reads.body),
+            "bodyNumbers" => Some(&mut reads.numbers),
+            _ => None,
+        }
+    }
+    fn walk(node: &Value, reads: &mut Reads) {
+        let tagged = ["hasTag", "getTag"].iter().find_map(|call| node.get(*call));
+        if let Some(call) = tagged
+            && let Some(attr) = context_attr(&call["left"])
+            && let Some(keys) = keys(reads, attr)
+        {
+            match (call["right"]["Value"].as_str(), &mut *keys) {
+                (_, Keys::Every) => {}
+                (Some(key), Keys::Only(named)) => drop(named.insert(key.to_owned())),
+                (Some(key), Keys::Unread) => *keys = Keys::Only([key.to_owned()].into()),
+                (None, _) => *keys = Keys::Every,
+            }
+            return walk(&call["right"], reads);
+        }
+        let attr = context_attr(node).or_else(|| {
+            let has = node.get("has")?;
+            (has["left"]["Var"] == "context").then(|| has["attr"].as_str())?
+        });
+        match attr {
+            Some("graphql") => reads.graphql = true,
+            Some(attr) => {
+                if let Some(keys) = keys(reads, attr).filter(|_| node.get(".").is_some()) {
+                    *keys = Keys::Every;
+                }
+            }
+            None => {}
+        }
+        match node {
+            Value::Object(members) => members.values().for_each(|v| walk(v, reads)),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, reads)),
+            _ => {}
+        }
+    }
+    let mut reads = Reads::default();
+    policies.iter().for_each(|policy| walk(policy, &mut reads));
+    reads
+}
+
 /// Each (`method` or `host`, literal) `node` compares where the literal
 /// cannot match: with `==` or `!=`, as a `like` pattern's text, or as a
 /// member of a set that `.contains` it.
@@ -75,6 +132,7 @@ fn compared(node: &Value, found: &mut Vec<(String, String)>) {
                     let literals = literals.map_or_else(|| vec![other], |set| set.iter().collect());
                     for literal in literals.iter().filter_map(|l| l.get("Value")?.as_str()) {
                         wrong(attr, literal, found);
+                        wrong_operation(attr, literal, found);
                     }
                 }
                 if key == "like" {
@@ -107,6 +165,18 @@ fn wrong(attr: &Value, literal: &str, found: &mut Vec<(String, String)>) {
     }
 }
 
+/// Notes `literal` when `attr` is `context.graphql.operation`.
+fn wrong_operation(attr: &Value, literal: &str, found: &mut Vec<(String, String)>) {
+    let dot = &attr["."];
+    let graphql = &dot["left"]["."];
+    if graphql["left"]["Var"] == "context"
+        && graphql["attr"] == "graphql"
+        && dot["attr"] == "operation"
+    {
+        found.push(("graphql.operation".to_owned(), literal.to_owned()));
+    }
+}
+
 /// `literal` (`*` its wildcards), compared with `context.attr`, as the
 /// server normalises a request's (see [`normalized`]), and what that does,
 /// when that changes it: then no request can be it. `None` when it can.
@@ -123,6 +193,15 @@ pub(crate) fn as_requested(attr: &str, literal: &str) -> Option<(String, &'stati
             "a path from `/`, its dot segments resolved and its escapes as \
                                  RFC 3986 normalises them, none that servers read two ways",
         ),
+        "graphql.operation" => {
+            let lower = literal.to_lowercase();
+            let known = ["query", "mutation", "subscription"].contains(&lower.as_str());
+            let normal = if known { lower } else { String::new() };
+            (
+                normal,
+                "an operation's type: query, mutation or subscription",
+            )
+        }
         _ => return None,
     };
     let normal = normal.replace(WILDCARD, "*");

@@ -17,7 +17,10 @@
 //!   `serve/oauth.rs` the map of the hosts' authorization server.
 //! * The policies: `policy` (Cedar in, decisions out: a leaf), `readings`
 //!   (what an API may read a request as: an override's method, a path
-//!   that splits two ways; a leaf), `literals` (what a policy compares
+//!   that splits two ways; a leaf), `contents` (what a policy reads of a
+//!   call's query, JSON body and GraphQL operation, each way it may be
+//!   read; a leaf but for `graphql`, the operation a GraphQL request runs
+//!   and where providers serve it), `literals` (what a policy compares
 //!   with that no request can be; a leaf), `decisions`
 //!   (where the server asks: its calls, links, listings and redirect hops
 //!   decided, counted and told) and `policy_command` (`nexus-mcp policy`).
@@ -54,9 +57,11 @@ mod addresses;
 mod answer;
 mod calls;
 mod connect;
+mod contents;
 mod decisions;
 mod env;
 mod failure;
+mod graphql;
 mod handshake;
 mod hint;
 mod http;
@@ -196,6 +201,12 @@ struct Cli {
     /// more): `https://HOST[:PORT]`
     #[arg(long = "redirect-origin", value_name = "ORIGIN", global = true)]
     redirect_origins: Vec<String>,
+    /// A GraphQL endpoint beside the providers' own (GitHub's /graphql,
+    /// GitLab's /api/graphql, …), by provider and path (`*` one segment;
+    /// repeat for more): read-only, a POST of queries alone to it reads;
+    /// a policy reads its operation (context.graphql) wherever it is sent.
+    #[arg(long = "graphql-endpoint", value_name = "PROVIDER=PATH", value_parser = graphql::endpoint, global = true)]
+    graphql_endpoints: Vec<(String, String)>,
     /// The lines on stderr: text, or json (one JSON object a line, a call's
     /// fields each its own: who, client, account, provider, method, host,
     /// status, bytes, ms, outcome)
@@ -354,7 +365,8 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Policy(args)) = &cli.mode {
         let named = (cli.providers.first(), cli.accounts.first());
-        return policy_command::command(args, cli.policy.as_deref(), named);
+        let graphql = &cli.graphql_endpoints;
+        return policy_command::command(args, cli.policy.as_deref(), named, graphql);
     }
     // A policy file that does not hold refuses the start; `serve --check`
     // says it as one failing check among the others.
@@ -441,6 +453,7 @@ fn server(cli: Cli, mode: Mode, client: NexusClient, connector: Connector) -> Ne
         connector,
         token_buffer: cli.token_buffer,
         redirect_origins: Arc::new(cli.redirect_origins),
+        graphql_endpoints: Arc::new(cli.graphql_endpoints),
     };
     NexusServer::new(AsyncNexusClient::new(client), settings, Calls::new())
 }

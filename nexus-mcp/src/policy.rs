@@ -13,8 +13,13 @@
 //! `path` without the query, `account` the label or `""`), and
 //! `Action::"connect"` and `Action::"list"` (`list_providers` and the
 //! providers `tools/list` names); the resource
-//! `Provider::"<name>"` as the Gateway names it. A policy is named by its
-//! `@id("…")` annotation, or by its place in the file (`#1`, `#2`…).
+//! `Provider::"<name>"` as the Gateway names it. A call's content is read
+//! where a policy names it ([`crate::contents`]): `context.query` and
+//! `context.body` (entities whose tags are the query's parameters and the
+//! JSON body's values at their dotted paths, as text), `context.bodyNumbers`
+//! (its integers) and `context.graphql` (a GraphQL call's operation). A
+//! policy is named by its `@id("…")` annotation, or by its place in the
+//! file (`#1`, `#2`…).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +34,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 use nexus_sdk::one_line;
 
+use crate::contents::{Content, Reads, Sent};
 use crate::readings::normalized;
 
 /// The schema every policy file is validated against (`nexus-mcp policy
@@ -37,10 +43,21 @@ pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a pol
 entity Group;
 entity Person in [Group] tags String;
 entity Provider;
+// A call's query parameters, its JSON body's values by dotted path (as
+// text), and the body's integers.
+entity Query tags String;
+entity Body tags String;
+entity BodyNumbers tags Long;
+// A GraphQL call's operation: query, mutation or subscription; its name
+// ("" for none); its top-level fields, fragments expanded, never aliases.
+type GraphQL = { operation: String, name: String, fields: Set<String> };
 action "call" appliesTo {
   principal: Person,
   resource: Provider,
-  context: { method: String, host: String, path: String, account: String, client: String }
+  context: {
+    method: String, host: String, path: String, account: String, client: String,
+    query: Query, body: Body, bodyNumbers: BodyNumbers, graphql?: GraphQL
+  }
 };
 action "connect" appliesTo { principal: Person, resource: Provider, context: { client: String } };
 action "list" appliesTo { principal: Person, resource: Provider, context: { client: String } };
@@ -57,8 +74,9 @@ pub(crate) struct Policies {
     any: PolicySet,
     /// Made once: each decision asks it.
     authorizer: Authorizer,
-    /// The schema's entity types, parsed once: Person, Group, Provider, Action.
-    types: [EntityTypeName; 4],
+    /// The schema's entity types, parsed once: Person, Group, Provider,
+    /// Action, Query, Body, BodyNumbers.
+    types: [EntityTypeName; 7],
     /// Each policy's name: its `@id`, or its place in the file.
     names: HashMap<PolicyId, String>,
     /// Each provider a policy names (`Provider::"…"`), for `serve --check`
@@ -71,6 +89,8 @@ pub(crate) struct Policies {
     /// every method a server may take it as ([`crate::readings::methods`]);
     /// otherwise each reads the same and none is read.
     names_methods: bool,
+    /// What a policy reads of a call's content: nothing else is read.
+    reads: Reads,
     /// The decisions made, by what each was asked: Cedar decides the same
     /// question the same way each time, so a request made again (another
     /// page of the same path, a poll) is decided by a lookup. Held with
@@ -88,8 +108,8 @@ const QUESTION_MOST: usize = 512;
 
 /// What a decision was asked: the action, the person, the client, the
 /// provider, the method, the host, the path and the account; then what it
-/// reads of the person.
-type Question = ([String; 8], Attributes);
+/// reads of the person, and of the call's content.
+type Question = ([String; 8], Attributes, Content);
 
 /// The policies in force, and the file SIGHUP reads them from again: each
 /// decision takes the policies whole, the old or the new.
@@ -165,6 +185,17 @@ pub(crate) struct Asked<'a> {
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
     pub(crate) account: &'a str,
+    /// One way its content may be read (empty for `connect` and `list`).
+    pub(crate) content: &'a Content,
+}
+
+/// A request as it will be sent, for a decision: its URL as asked, its
+/// headers and body, and the GraphQL endpoints `--graphql-endpoint` adds.
+pub(crate) struct Sending<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) body: Option<&'a [u8]>,
+    pub(crate) graphql: &'a [(String, String)],
 }
 
 /// A decision, and the policies that made it (none: no policy permits).
@@ -205,6 +236,11 @@ impl Policies {
     /// Whether a policy reads `context.method`.
     pub(crate) fn reads_methods(&self) -> bool {
         self.names_methods
+    }
+
+    /// What a policy reads of a call's content.
+    pub(crate) fn reads(&self) -> &Reads {
+        &self.reads
     }
 
     /// Each provider a policy names, as written.
@@ -254,12 +290,23 @@ impl Policies {
         let names = set.policies().map(|p| (p.id().clone(), name(p))).collect();
         let names_paths = set.policies().any(|p| reads(p, "path"));
         let names_methods = set.policies().any(|p| reads(p, "method"));
+        let reads = crate::literals::contents_read(&json);
         let (by_provider, any) = indexed(&set);
-        let types = ["Person", "Group", "Provider", "Action"].map(EntityTypeName::from_str);
-        let [Ok(person), Ok(group), Ok(provider), Ok(action)] = types else {
+        let kinds = [
+            "Person",
+            "Group",
+            "Provider",
+            "Action",
+            "Query",
+            "Body",
+            "BodyNumbers",
+        ];
+        let types: Result<Vec<EntityTypeName>, _> =
+            kinds.into_iter().map(EntityTypeName::from_str).collect();
+        let types = types.ok().and_then(|types| types.try_into().ok());
+        let Some(types) = types else {
             return Err(" the schema's type names do not parse".to_owned());
         };
-        let types = [person, group, provider, action];
         Ok(Policies {
             by_provider,
             any,
@@ -269,21 +316,66 @@ impl Policies {
             providers,
             names_paths,
             names_methods,
+            reads,
             made: Mutex::default(),
         })
     }
 
+    /// A request decided as the server decides it: `who` sending
+    /// `(provider, methods, account)` as `sending` is read, for each method
+    /// it may be read as and each way its content may be read
+    /// ([`crate::contents::readings`]); the first denial, or the
+    /// permission. The URL decided on (and to be sent) is the call's.
+    ///
+    /// # Errors
+    ///
+    /// Why its content cannot be read (the model reads it).
+    pub(crate) fn decide_request(
+        &self,
+        who: &Who,
+        (provider, methods, account): (&str, &[String], &str),
+        sending: &Sending,
+    ) -> Result<CallDecided, &'static str> {
+        let normal = normalized(sending.url);
+        let readings = match &normal {
+            Some(url) => {
+                let endpoint = crate::graphql::is_endpoint(sending.graphql, provider, url.path());
+                let (headers, body) = (sending.headers, sending.body);
+                let sent = Sent {
+                    url,
+                    headers,
+                    body,
+                    endpoint,
+                };
+                crate::contents::readings(&self.reads, &sent)?
+            }
+            None => vec![Content::default()],
+        };
+        let mut made = None;
+        for method in methods {
+            for content in &readings {
+                let call = (provider, method.as_str(), account);
+                let decided = self.decide_call(who, call, (normal.as_ref(), content));
+                if !decided.decided.allowed {
+                    return Ok(decided);
+                }
+                made = Some(decided);
+            }
+        }
+        made.ok_or("no method to decide")
+    }
+
     /// A call decided as the server decides it: `who` sending `(provider,
-    /// method, account)` to `url`, on the URL [`normalized`] (none when it
-    /// does not parse: denied), the method upper case.
+    /// method, account)` to `url` (as [`normalized`]: none when it does not
+    /// parse, denied), read as `content`, the method upper case.
     pub(crate) fn decide_call(
         &self,
         who: &Who,
         (provider, method, account): (&str, &str, &str),
-        url: &str,
+        (url, content): (Option<&url::Url>, &Content),
     ) -> CallDecided {
         let method = method.to_uppercase();
-        let Some(normal) = normalized(url) else {
+        let Some(normal) = url.cloned() else {
             let decided = Decided {
                 allowed: false,
                 by: Vec::new(),
@@ -320,6 +412,7 @@ impl Policies {
             host,
             path,
             account,
+            content,
         };
         let decided = self.decide("call", &asked);
         CallDecided {
@@ -349,10 +442,11 @@ impl Policies {
             .iter()
             .map(|(name, value)| name.len() + value.len());
         let size = fields.iter().map(|f| f.len()).chain(groups).chain(tags);
-        if size.sum::<usize>() > QUESTION_MOST {
+        if size.sum::<usize>() + asked.content.size() > QUESTION_MOST {
             return self.evaluated(action, asked);
         }
-        let question: Question = (fields.map(str::to_owned), attributes.clone());
+        let content = asked.content.clone();
+        let question: Question = (fields.map(str::to_owned), attributes.clone(), content);
         let made = || self.made.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(decided) = made().get(&question) {
             return decided.clone();
@@ -405,7 +499,7 @@ impl Policies {
     ) -> Result<(Request, Entities), String> {
         // Each name taken as it is: no escaping stands between it and Cedar;
         // the types parsed once, when the file was.
-        let [person_type, group_type, provider_type, action_type] = &self.types;
+        let [person_type, group_type, provider_type, action_type, ..] = &self.types;
         let uid = |kind: &EntityTypeName, id: &str| {
             EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
         };
@@ -417,15 +511,12 @@ impl Policies {
         let (person, act) = (uid(person_type, person), uid(action_type, action));
         let provider = uid(provider_type, asked.provider);
         let string = |value: &str| RestrictedExpression::new_string(value.to_owned());
-        let entities = if attributes.groups.is_empty() && attributes.tags.is_empty() {
-            Entities::empty()
-        } else {
+        let mut entities = Vec::new();
+        if !attributes.groups.is_empty() || !attributes.tags.is_empty() {
             let groups = attributes.groups.iter().map(|g| uid(group_type, g));
             let tags = (attributes.tags.iter()).map(|(name, value)| (name.clone(), string(value)));
-            let entity = Entity::new_with_tags(person.clone(), [], groups, tags);
-            let entity = entity.map_err(|e| e.to_string())?;
-            Entities::from_entities([entity], None).map_err(|e| e.to_string())?
-        };
+            entities.push(Entity::new_with_tags(person.clone(), [], groups, tags));
+        }
         let mut context = vec![("client".to_owned(), string(client))];
         if action == "call" {
             context.extend([
@@ -434,10 +525,53 @@ impl Policies {
                 ("path".to_owned(), string(asked.path)),
                 ("account".to_owned(), string(asked.account)),
             ]);
+            context.extend(self.content(asked.content, &mut entities));
         }
+        let entities: Result<Vec<Entity>, _> = entities.into_iter().collect();
+        let entities = entities.map_err(|e| e.to_string())?;
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
         let context = Context::from_pairs(context).map_err(|e| e.to_string())?;
         let request = Request::new(person, act, provider, context, schema);
         Ok((request.map_err(|e| e.to_string())?, entities))
+    }
+
+    /// A call's `content` as its context holds it: `query`, `body` and
+    /// `bodyNumbers` entities (added to `entities`) whose tags are its
+    /// values, and `graphql` when it is a GraphQL call.
+    fn content(
+        &self,
+        content: &Content,
+        entities: &mut Vec<Result<Entity, cedar_policy::EntityAttrEvaluationError>>,
+    ) -> Vec<(String, RestrictedExpression)> {
+        let [.., query_type, body_type, numbers_type] = &self.types;
+        let string = |value: &String| RestrictedExpression::new_string(value.clone());
+        let texts = |pairs: &[(String, String)]| {
+            let tags = pairs.iter().map(|(k, v)| (k.clone(), string(v)));
+            tags.collect::<Vec<_>>()
+        };
+        let numbers = content.numbers.iter();
+        let numbers = numbers.map(|(k, n)| (k.clone(), RestrictedExpression::new_long(*n)));
+        let each = [
+            ("query", query_type, texts(&content.query)),
+            ("body", body_type, texts(&content.body)),
+            ("bodyNumbers", numbers_type, numbers.collect()),
+        ];
+        let mut context = Vec::new();
+        for (name, kind, tags) in each {
+            let uid = EntityUid::from_type_name_and_id(kind.clone(), EntityId::new("call"));
+            entities.push(Entity::new_with_tags(uid.clone(), [], [], tags));
+            context.push((name.to_owned(), RestrictedExpression::new_entity_uid(uid)));
+        }
+        if let Some(operation) = &content.graphql {
+            let fields = operation.fields.iter().map(string);
+            let record = RestrictedExpression::new_record([
+                ("operation".to_owned(), string(&operation.kind.to_owned())),
+                ("name".to_owned(), string(&operation.name)),
+                ("fields".to_owned(), RestrictedExpression::new_set(fields)),
+            ]);
+            context.extend(record.ok().map(|r| ("graphql".to_owned(), r)));
+        }
+        context
     }
 }
 
@@ -510,6 +644,14 @@ fn placed(text: &str, error: &dyn Diagnostic, why: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A call's content, none read.
+    static NOTHING: Content = Content {
+        query: Vec::new(),
+        body: Vec::new(),
+        numbers: Vec::new(),
+        graphql: None,
+    };
+
     const TEAM: &str = r#"
 @id("everyone reads")
 permit (principal, action == Action::"call", resource) when { context.method == "GET" };
@@ -546,6 +688,7 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             host: "api.github.com",
             path,
             account: "",
+            content: &NOTHING,
         }
     }
 
@@ -575,6 +718,7 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
                 host,
                 path,
                 account,
+                content: &NOTHING,
             };
             policies.decide("call", &asked).allowed
         };

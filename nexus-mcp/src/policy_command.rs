@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::policy::{Attributes, Policies, SCHEMA, Who};
+use crate::policy::{Attributes, Policies, SCHEMA, Sending, Who};
 
 /// `nexus-mcp policy`'s flags.
 #[derive(clap::Args)]
@@ -48,17 +48,25 @@ struct Explained {
     /// the account --account's label, if any).
     #[arg(long)]
     url: String,
+    /// A request header, NAME:VALUE (repeat): `Content-Type`, an override.
+    #[arg(long = "header", value_name = "NAME:VALUE", value_parser = header)]
+    headers: Vec<(String, String)>,
+    /// The request's body, as the model would send it.
+    #[arg(long)]
+    body: Option<String>,
 }
 
 /// `nexus-mcp policy …` (`file`, `--policy`'s; `named`, `--provider`'s
-/// and `--account`'s first): what it prints, and its exit code.
+/// and `--account`'s first; `graphql`, `--graphql-endpoint`'s): what it
+/// prints, and its exit code.
 pub(crate) fn command(
     args: &PolicyArgs,
     file: Option<&Path>,
     named: (Option<&String>, Option<&String>),
+    graphql: &[(String, String)],
 ) -> std::process::ExitCode {
     match &args.what {
-        PolicyCommand::Explain(call) => return explain(call, file, named),
+        PolicyCommand::Explain(call) => return explain(call, file, named, graphql),
         PolicyCommand::Schema => print!("{SCHEMA}"),
         PolicyCommand::Check { file } => match Policies::read(file) {
             Ok(policies) => eprintln!("nexus-mcp policy check: {} policies hold", policies.count()),
@@ -73,11 +81,13 @@ pub(crate) fn command(
 }
 
 /// `nexus-mcp policy explain`: the decision on stdout, as the server would
-/// make it (the URL normalized first).
+/// make it (the URL normalized first, every method and every way its
+/// content may be read decided).
 fn explain(
     call: &Explained,
     file: Option<&Path>,
     (provider, account): (Option<&String>, Option<&String>),
+    graphql: &[(String, String)],
 ) -> std::process::ExitCode {
     let read = file.ok_or_else(|| "--policy FILE names the policies to decide with".to_owned());
     let read = read.and_then(|file| {
@@ -102,12 +112,33 @@ fn explain(
         attributes: &attributes,
         client: &call.client,
     };
-    let named = (
-        provider.map_or("", String::as_str),
-        call.method.as_str(),
-        account.map_or("", String::as_str),
-    );
-    let made = policies.decide_call(&who, named, &call.url);
+    let body = call.body.as_deref().map(str::as_bytes);
+    let method = call.method.to_uppercase();
+    let methods = match policies.reads_methods() {
+        true => crate::readings::methods(&method, &call.headers, &call.url, body),
+        false => Ok(vec![method]),
+    };
+    let sending = Sending {
+        url: &call.url,
+        headers: &call.headers,
+        body,
+        graphql,
+    };
+    let made = methods.and_then(|methods| {
+        let named = (
+            provider.map_or("", String::as_str),
+            &methods[..],
+            account.map_or("", String::as_str),
+        );
+        policies.decide_request(&who, named, &sending)
+    });
+    let made = match made {
+        Ok(made) => made,
+        Err(why) => {
+            println!("denied: {why}");
+            return std::process::ExitCode::from(1);
+        }
+    };
     let ((request, by), decided) = (made.said(), made.decided);
     let said = if decided.allowed {
         "permitted"
@@ -116,6 +147,12 @@ fn explain(
     };
     println!("{said}: {request} {by}");
     std::process::ExitCode::from(u8::from(!decided.allowed))
+}
+
+/// `--header NAME:VALUE`, read.
+fn header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once(':').ok_or("NAME:VALUE")?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
 }
 
 /// `--tag NAME=VALUE`, read.

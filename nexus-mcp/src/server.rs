@@ -136,6 +136,9 @@ pub(crate) struct Settings {
     /// `--redirect-origin`: the origins a redirect may lead to off the
     /// provider's though they are not on the public Internet.
     pub(crate) redirect_origins: Arc<Vec<String>>,
+    /// `--graphql-endpoint`: the GraphQL endpoints beside the providers'
+    /// own, by provider and path.
+    pub(crate) graphql_endpoints: Arc<Vec<(String, String)>>,
 }
 
 /// Whom the server's calls act for, said once at start: each call's
@@ -258,6 +261,7 @@ impl NexusServer {
             connect: &connect,
             listing: &listing,
             allow_write: self.settings.allow_write,
+            graphql: &self.settings.graphql_endpoints,
             principal,
         })
     }

@@ -107,6 +107,9 @@ pub(crate) struct Offer<'a> {
     pub(crate) listing: &'a [Provider],
     /// `--allow-write`.
     pub(crate) allow_write: bool,
+    /// `--graphql-endpoint`: where a `POST` of queries is a read, beside
+    /// the providers' own endpoints.
+    pub(crate) graphql: &'a [(String, String)],
     /// Whom the call acts for: its workspace, and (`serve`) the person, so
     /// that a state sealed for one person never opens for another who
     /// shares their workspace.
@@ -121,7 +124,9 @@ impl FetchArgs {
         let method = self.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         let headers = self.headers.clone().unwrap_or_default();
         let request = (method.as_str(), &headers, self.url.as_str());
-        refused(offer.allow_write, request, self.body.is_some())?;
+        let body = self.body.as_deref().map(str::as_bytes);
+        let graphql = (offer.graphql, self.provider.as_str());
+        refused((offer.allow_write, graphql), request, body)?;
         let provider = offered(offer.names, offer.listing, &self.provider)?;
         // The answer goes to the model: one that echoes the credential in
         // what the model is shown (or what the cut splits) is withheld.
@@ -263,15 +268,17 @@ fn with_accounts(mut schema: JsonObject, accounts: &[String]) -> JsonObject {
     schema
 }
 
-/// Why this server will not send a request (`method`, `headers`, `url`),
-/// if it will not: a framing or hop-by-hop header in any mode; when
-/// read-only, a method other than GET and HEAD, a method-override header
-/// or `_method` parameter, or a body. The model is not told how to widen
-/// its rights: stderr and the README tell the person.
+/// Why this server will not send a request (`method`, `headers`, `url`,
+/// `body`), if it will not: a framing or hop-by-hop header in any mode;
+/// when read-only, a method other than GET and HEAD, a method-override
+/// header or `_method` parameter, or a body, unless the request is a
+/// GraphQL read (a `POST` of queries alone to `provider`'s GraphQL
+/// endpoint: [`crate::contents::graphql_read`]). The model is not told
+/// how to widen its rights: stderr and the README tell the person.
 fn refused(
-    allow_write: bool,
+    (allow_write, (graphql, provider)): (bool, (&[(String, String)], &str)),
     (method, headers, url): (&str, &BTreeMap<String, String>, &str),
-    body: bool,
+    body: Option<&[u8]>,
 ) -> Result<(), Failure> {
     let among = |list: &[&str]| {
         (headers.keys()).find(|name| list.iter().any(|l| name.eq_ignore_ascii_case(l)))
@@ -284,15 +291,17 @@ fn refused(
     if allow_write {
         return Ok(());
     }
-    let read_only = "this server is read-only and sends GET and HEAD only";
-    let why = if !matches!(method, "GET" | "HEAD") {
+    let read = |body| crate::contents::graphql_read(graphql, provider, url, body);
+    let graphql_read = method == "POST" && body.is_some_and(read);
+    let read_only = "this server is read-only and sends GET and HEAD only (and GraphQL queries)";
+    let why = if !crate::decisions::is_read(method) && !graphql_read {
         format!("{read_only}, not {:?}", one_line(method))
     } else if let Some(name) = among(&readings::OVERRIDES) {
         let name = one_line(name);
         format!("{read_only}; a method-override header ({name}) is refused")
-    } else if readings::methods(method, &[], url, None).is_ok_and(|read| read.len() > 1) {
+    } else if readings::methods(method, &[], url, body).is_ok_and(|read| read.len() > 1) {
         format!("{read_only}; a `_method` parameter, which servers read as the method, is refused")
-    } else if body {
+    } else if body.is_some() && !graphql_read {
         format!("{read_only}, without a body")
     } else {
         return Ok(());
@@ -388,6 +397,7 @@ mod tests {
                 connect: &[],
                 listing: &[],
                 allow_write: false,
+                graphql: &[],
                 principal: &principal,
             };
             args.check(&offer).unwrap().bound

@@ -22,6 +22,7 @@ use crate::connect::{Call, Retry};
 use crate::failure::Failure;
 use crate::handshake;
 use crate::on_thread::{Traced, Working};
+use crate::policy::Sending;
 use crate::reply::{Answer, failed};
 use crate::span::Span;
 use crate::telemetry;
@@ -146,8 +147,15 @@ impl NexusServer {
                     .map_err(|why| crate::decisions::unreadable(&caller.principal, why))
                     .and_then(|methods| {
                         let call = (fetch.provider.as_str(), &methods[..], account);
+                        let sending = Sending {
+                            url: &fetch.url.clone(),
+                            headers: &options.headers,
+                            body,
+                            graphql: &self.settings.graphql_endpoints,
+                        };
                         let asking = caller.asking();
-                        crate::decisions::call_permitted(Some(held), asking, call, &mut fetch.url)
+                        let request = (&mut fetch.url, sending);
+                        crate::decisions::call_permitted(Some(held), asking, call, request)
                     });
             if let Some(span) = &mut deciding {
                 let outcome = if decided.is_ok() {
@@ -164,9 +172,10 @@ impl NexusServer {
         let asking = (&caller.principal, caller.client.as_str());
         let call = (fetch.provider.as_str(), account);
         let trusted = Arc::clone(&self.settings.redirect_origins);
+        let graphql = Arc::clone(&self.settings.graphql_endpoints);
         let options = std::mem::take(&mut fetch.options);
-        fetch.options =
-            crate::decisions::Hop::bounding(options, &fetch.url, (held, trusted), asking, call);
+        let rules = (held, trusted, graphql, self.settings.allow_write);
+        fetch.options = crate::decisions::Hop::bounding(options, &fetch.url, rules, asking, call);
         Ok(())
     }
 

@@ -1,0 +1,766 @@
+//! What a policy reads of a call's content ([`readings`]): its query's
+//! parameters, its JSON body's values at their dotted paths (as text, and
+//! its numbers as integers), and its GraphQL operation; and whether a
+//! `POST` is a GraphQL read ([`graphql_read`]). A call is read as every
+//! way its API may read it: a parameter given twice as each of its values
+//! and as their list, a fraction as the integers either side of it, each
+//! GraphQL document it carries; a body whose reading differs between
+//! parsers (a key given twice, two keys whose paths collide) or that a
+//! reader cannot bound (past [`BODY_MOST`] or nested past [`DEPTH_MOST`])
+//! is refused. Only what a policy names is read ([`Reads`]): a call pays
+//! for no reading no policy needs. Pure, so that each reading is tested
+//! alone.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Number;
+
+use crate::graphql::{self, Operation};
+
+/// The largest body read for a policy, in bytes.
+pub(crate) const BODY_MOST: usize = 8 << 20;
+/// The deepest a JSON body read for a policy may nest.
+pub(crate) const DEPTH_MOST: usize = 64;
+/// The most ways one call is read (each decided): past it, refused.
+pub(crate) const READINGS_MOST: usize = 64;
+
+/// Why a body cannot be read as one JSON value (the model reads it).
+const DUPLICATE: &str =
+    "its JSON body names a key twice in one object, which parsers read differently";
+const NESTED: &str = "its JSON body nests deeper than 64 levels";
+const COLLIDES: &str = "two keys of its JSON body have the same dotted path";
+const TOO_LARGE: &str = "its body is larger than a policy reads (8 MiB)";
+const UNPARSED: &str = "its body is labelled JSON and does not parse as JSON";
+const TOO_MANY: &str = "it reads in more than 64 ways (parameters given several times, fractions)";
+
+/// Which names of one of `context.query`, `context.body`,
+/// `context.bodyNumbers` the policies read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Keys {
+    /// None: nothing of it is read.
+    #[default]
+    Unread,
+    /// Only these, each a literal of a `hasTag` or `getTag`.
+    Only(BTreeSet<String>),
+    /// Any: a policy names one by more than a literal.
+    Every,
+}
+
+impl Keys {
+    /// Whether the name `key` is read.
+    fn reads(&self, key: &str) -> bool {
+        match self {
+            Keys::Unread => false,
+            Keys::Only(keys) => keys.contains(key),
+            Keys::Every => true,
+        }
+    }
+
+    /// Whether any name is read.
+    fn any(&self) -> bool {
+        *self != Keys::Unread
+    }
+}
+
+/// What the policies read of a call's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reads {
+    pub(crate) query: Keys,
+    pub(crate) body: Keys,
+    pub(crate) numbers: Keys,
+    /// Whether a policy reads `context.graphql`.
+    pub(crate) graphql: bool,
+}
+
+impl Reads {
+    /// Whether a policy reads anything of a call's content.
+    pub(crate) fn any(&self) -> bool {
+        self.query.any() || self.body.any() || self.numbers.any() || self.graphql
+    }
+}
+
+/// One way a call may be read, as its policy's context holds it: the
+/// names read and their values, sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Content {
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) body: Vec<(String, String)>,
+    pub(crate) numbers: Vec<(String, i64)>,
+    pub(crate) graphql: Option<Operation>,
+}
+
+impl Content {
+    /// Its size in bytes of text, for a bound on what is remembered.
+    pub(crate) fn size(&self) -> usize {
+        let pairs = self.query.iter().chain(&self.body);
+        let text: usize = pairs.map(|(k, v)| k.len() + v.len()).sum();
+        let numbers: usize = self.numbers.iter().map(|(k, _)| k.len() + 8).sum();
+        let graphql = self.graphql.as_ref().map_or(0, |o| {
+            o.name.len() + o.fields.iter().map(String::len).sum::<usize>()
+        });
+        text + numbers + graphql
+    }
+}
+
+/// A call as it is sent: its URL (normalised), headers and body, and
+/// whether its provider serves GraphQL at its path.
+pub(crate) struct Sent<'a> {
+    pub(crate) url: &'a url::Url,
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) body: Option<&'a [u8]>,
+    pub(crate) endpoint: bool,
+}
+
+/// Every way `sent` may be read, as `reads` needs it (one, empty, where
+/// nothing is read), or why it cannot be known.
+///
+/// # Errors
+///
+/// The reason the model reads: a body refused (see the module), a GraphQL
+/// request that does not read as one operation, or more than
+/// [`READINGS_MOST`] ways.
+pub(crate) fn readings(reads: &Reads, sent: &Sent) -> Result<Vec<Content>, &'static str> {
+    let mut readings = vec![Content::default()];
+    if !reads.any() {
+        return Ok(readings);
+    }
+    let parameters = parameters(sent.url);
+    for (name, values) in parameters.iter().filter(|(n, _)| reads.query.reads(n)) {
+        let each = values.iter().map(|v| (name.clone(), v.clone()));
+        readings = crossed(readings, each.collect(), |c, pair| c.query.push(pair))?;
+    }
+    let needs_body = reads.body.any() || reads.numbers.any() || reads.graphql;
+    let flat = match sent.body.filter(|_| needs_body) {
+        Some(body) => flattened(body, labelled_json(sent.headers))?,
+        None => Flat::default(),
+    };
+    for (path, scalar) in &flat.scalars {
+        if reads.body.reads(path) {
+            let pair = (path.clone(), scalar.text());
+            readings.iter_mut().for_each(|c| c.body.push(pair.clone()));
+        }
+        if let (true, Scalar::Number(number)) = (reads.numbers.reads(path), scalar) {
+            let each = integers(number).into_iter().map(|n| (path.clone(), n));
+            readings = crossed(readings, each.collect(), |c, pair| c.numbers.push(pair))?;
+        }
+    }
+    if reads.graphql {
+        let operations = operations(sent, &parameters, &flat)?;
+        readings = crossed(readings, operations, |c, o| c.graphql = o)?;
+    }
+    for content in &mut readings {
+        content.query.sort();
+        content.body.sort();
+        content.numbers.sort();
+    }
+    Ok(readings)
+}
+
+/// Whether a `POST` of `body` to `url` on `provider` is a GraphQL read:
+/// to one of its GraphQL endpoints (`added` the operator's), with no
+/// document in the URL's query, its body one JSON object whose `query`
+/// is a document of `query` operations only.
+pub(crate) fn graphql_read(
+    added: &[(String, String)],
+    provider: &str,
+    url: &str,
+    body: &[u8],
+) -> bool {
+    let Some(url) = crate::readings::normalized(url) else {
+        return false;
+    };
+    let in_url = url.query_pairs().any(|(name, _)| name == "query");
+    if in_url || !graphql::is_endpoint(added, provider, url.path()) {
+        return false;
+    }
+    let Ok(flat) = flattened(body, true) else {
+        return false;
+    };
+    let document = flat.scalars.iter().find(|(path, _)| path == "query");
+    match (flat.root, document) {
+        (Root::Object, Some((_, Scalar::Text(document)))) => graphql::only_queries(document),
+        _ => false,
+    }
+}
+
+/// `readings` each taken with each of `values` (one: added to each as
+/// it is; several, distinct: each reading once with each).
+fn crossed<T: Clone + PartialEq>(
+    readings: Vec<Content>,
+    mut values: Vec<T>,
+    add: impl Fn(&mut Content, T),
+) -> Result<Vec<Content>, &'static str> {
+    values.dedup();
+    if readings.len() * values.len().max(1) > READINGS_MOST {
+        return Err(TOO_MANY);
+    }
+    let mut out = Vec::with_capacity(readings.len() * values.len());
+    for reading in readings {
+        for value in &values {
+            let mut each = reading.clone();
+            add(&mut each, value.clone());
+            out.push(each);
+        }
+    }
+    Ok(out)
+}
+
+/// The query's parameters by name (decoded as a form is), each with
+/// every value it may be read as: given once, its value; given several
+/// times, each value and the list joined by `,` (as ASP.NET reads it).
+fn parameters(url: &url::Url) -> BTreeMap<String, Vec<String>> {
+    let mut given: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in url.query_pairs() {
+        given
+            .entry(name.into_owned())
+            .or_default()
+            .push(value.into_owned());
+    }
+    for values in given.values_mut() {
+        if values.len() > 1 {
+            let joined = values.join(",");
+            values.sort();
+            values.dedup();
+            values.push(joined);
+        }
+    }
+    given
+}
+
+/// Each GraphQL operation the call may run: one for each document its
+/// body (an object's `query`, or each of a batch's) and its URL's `query`
+/// parameters carry; `None` alone when it carries none. A document that
+/// does not parse is no GraphQL off an endpoint, and refused at one.
+fn operations(
+    sent: &Sent,
+    parameters: &BTreeMap<String, Vec<String>>,
+    flat: &Flat,
+) -> Result<Vec<Option<Operation>>, &'static str> {
+    let text = |path: &str| {
+        flat.scalars.iter().find_map(|(p, s)| match s {
+            Scalar::Text(t) if p == path => Some(t.as_str()),
+            _ => None,
+        })
+    };
+    let mut documents: Vec<(&str, Option<&str>)> = Vec::new();
+    match flat.root {
+        Root::Object => documents.extend(text("query").map(|q| (q, text("operationName")))),
+        Root::Array(n) => (0..n).for_each(|i| {
+            let q = text(&format!("{i}.query"));
+            documents.extend(q.map(|q| (q, text(&format!("{i}.operationName")))));
+        }),
+        Root::Other => {}
+    }
+    let named = parameters.get("operationName").and_then(|n| n.first());
+    let in_url = parameters.get("query").into_iter().flatten();
+    documents.extend(in_url.map(|q| (q.as_str(), named.map(String::as_str))));
+    let mut read = Vec::new();
+    for (document, name) in documents {
+        match graphql::operation(document, name) {
+            Ok(operation) => read.push(Some(operation)),
+            Err(graphql::UNPARSED) if !sent.endpoint => read.push(None),
+            Err(why) => return Err(why),
+        }
+    }
+    if read.is_empty() {
+        read.push(None);
+    }
+    Ok(read)
+}
+
+/// Whether `headers` label the body JSON (`application/json`, `…+json`).
+fn labelled_json(headers: &[(String, String)]) -> bool {
+    let types = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    types
+        .filter_map(|(_, v)| v.parse::<mime::Mime>().ok())
+        .any(|t| {
+            t.type_() == mime::APPLICATION
+                && (t.subtype() == mime::JSON || t.suffix() == Some(mime::JSON))
+        })
+}
+
+/// A scalar of a JSON body.
+#[derive(Debug, PartialEq)]
+enum Scalar {
+    Text(String),
+    Number(Number),
+    Bool(bool),
+    Null,
+}
+
+impl Scalar {
+    /// As `context.body` holds it: a string as it is, the others as JSON
+    /// writes them.
+    fn text(&self) -> String {
+        match self {
+            Scalar::Text(text) => text.clone(),
+            Scalar::Number(number) => number.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Null => "null".to_owned(),
+        }
+    }
+}
+
+/// What a JSON body is at its root.
+#[derive(Debug, Default, PartialEq)]
+enum Root {
+    Object,
+    /// An array of this many items.
+    Array(usize),
+    #[default]
+    Other,
+}
+
+/// A JSON body flattened: its root, and each scalar at its dotted path
+/// (an array's items by index: `items.0.amount`).
+#[derive(Debug, Default)]
+struct Flat {
+    root: Root,
+    scalars: Vec<(String, Scalar)>,
+}
+
+/// The integers `number` may be read as: itself, an integral float as
+/// its integer, a fraction as the integers either side of it, one past
+/// a Long's range as the Long nearest it.
+fn integers(number: &Number) -> Vec<i64> {
+    if let Some(n) = number.as_i64() {
+        return vec![n];
+    }
+    if number.as_u64().is_some() {
+        return vec![i64::MAX];
+    }
+    let f = number.as_f64().unwrap_or_default();
+    // `as` saturates at a Long's ends, as the reading says.
+    let (floor, ceil) = (f.floor() as i64, f.ceil() as i64);
+    if floor == ceil {
+        vec![floor]
+    } else {
+        vec![floor, ceil]
+    }
+}
+
+/// `body` read as JSON, strictly: or, when it is not JSON, nothing (a
+/// body `json` labels JSON refused then).
+fn flattened(body: &[u8], json: bool) -> Result<Flat, &'static str> {
+    if body.len() > BODY_MOST {
+        return Err(TOO_LARGE);
+    }
+    let mut flat = Flat::default();
+    let seed = Flattening {
+        path: String::new(),
+        depth: 0,
+        flat: &mut flat,
+    };
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let read = seed.deserialize(&mut reader).and_then(|()| reader.end());
+    if let Err(error) = read {
+        let said = error.to_string();
+        let ours = [DUPLICATE, NESTED]
+            .into_iter()
+            .find(|why| said.starts_with(why));
+        return match ours {
+            Some(why) => Err(why),
+            None if json => Err(UNPARSED),
+            None => Ok(Flat::default()),
+        };
+    }
+    let mut paths: Vec<&str> = flat.scalars.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort_unstable();
+    if paths.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(COLLIDES);
+    }
+    Ok(flat)
+}
+
+/// A JSON value read into [`Flat`] at `path`, `depth` deep.
+struct Flattening<'a> {
+    path: String,
+    depth: usize,
+    flat: &'a mut Flat,
+}
+
+impl Flattening<'_> {
+    /// Within this value at `key`.
+    fn at(&mut self, key: &str) -> Flattening<'_> {
+        let path = match self.path.is_empty() {
+            true => key.to_owned(),
+            false => format!("{}.{key}", self.path),
+        };
+        Flattening {
+            path,
+            depth: self.depth + 1,
+            flat: self.flat,
+        }
+    }
+
+    /// A scalar here (none at the root: only an object's or an array's).
+    fn scalar<E>(self, scalar: Scalar) -> Result<(), E> {
+        if self.depth > 0 {
+            self.flat.scalars.push((self.path, scalar));
+        }
+        Ok(())
+    }
+
+    /// One level deeper, refused past [`DEPTH_MOST`].
+    fn deeper<E: de::Error>(&self) -> Result<(), E> {
+        match self.depth >= DEPTH_MOST {
+            true => Err(E::custom(NESTED)),
+            false => Ok(()),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Flattening<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Flattening<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<(), E> {
+        self.scalar(Scalar::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<(), E> {
+        self.scalar(Scalar::Number(n.into()))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
+        self.scalar(Scalar::Number(n.into()))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<(), E> {
+        let number = Number::from_f64(f).unwrap_or_else(|| 0.into());
+        self.scalar(Scalar::Number(number))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        self.scalar(Scalar::Text(text.to_owned()))
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.scalar(Scalar::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.deeper()?;
+        if self.depth == 0 {
+            self.flat.root = Root::Object;
+        }
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let inner = self.at(&key);
+            if !seen.insert(key) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            map.next_value_seed(inner)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.deeper()?;
+        let mut index = 0;
+        while seq
+            .next_element_seed(self.at(&index.to_string()))?
+            .is_some()
+        {
+            index += 1;
+        }
+        if self.depth == 0 {
+            self.flat.root = Root::Array(index);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Keys {
+        Keys::Only(names.iter().map(|n| (*n).to_owned()).collect())
+    }
+
+    /// Every reading of a `POST` of `body` (labelled JSON) to `url`.
+    fn read(reads: &Reads, url: &str, body: &str) -> Result<Vec<Content>, &'static str> {
+        let url = url::Url::parse(url).unwrap();
+        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+        let sent = Sent {
+            url: &url,
+            headers: &headers,
+            body: Some(body.as_bytes()),
+            endpoint: true,
+        };
+        readings(reads, &sent)
+    }
+
+    fn every() -> Reads {
+        Reads {
+            query: Keys::Every,
+            body: Keys::Every,
+            numbers: Keys::Every,
+            graphql: true,
+        }
+    }
+
+    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn nothing_is_read_where_no_policy_reads_it() {
+        let body = r#"{"a": 1, "a": 2}"#;
+        let none = read(&Reads::default(), "https://x/?p=1&p=2", body).unwrap();
+        assert_eq!(none, vec![Content::default()], "not even a refusal");
+        let only = Reads {
+            query: keys(&["q"]),
+            ..Reads::default()
+        };
+        let read = read(&only, "https://x/?p=1&p=2&q=3", body).unwrap();
+        assert_eq!(
+            read.len(),
+            1,
+            "a parameter no policy names is not multiplied"
+        );
+        assert_eq!(read[0].query, pairs(&[("q", "3")]));
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_read_as_each_value_and_as_their_list() {
+        let reads = Reads {
+            query: Keys::Every,
+            ..Reads::default()
+        };
+        let read = read(
+            &reads,
+            "https://x/?per_page=100&per%5Fpage=1000&b=%2B+1",
+            "",
+        )
+        .unwrap();
+        let values: Vec<_> = read.iter().map(|c| c.query.clone()).collect();
+        let with = |v: &str| pairs(&[("b", "+ 1"), ("per_page", v)]);
+        assert_eq!(values, vec![with("100"), with("1000"), with("100,1000")]);
+    }
+
+    #[test]
+    fn a_json_body_is_read_at_dotted_paths_as_text_and_integers() {
+        let body = r#"{"visibility": "p\u0075blic", "items": [{"amount": 100}, {"amount": 1e3}],
+            "ok": true, "none": null, "big": 100000000000000000000, "neg": -5, "f": 2.5,
+            "\u00e9": "é", "empty": {}, "list": []}"#;
+        let read = read(&every(), "https://x/", body).unwrap();
+        assert_eq!(read.len(), 2, "the fraction read either side");
+        let texts = pairs(&[
+            ("big", "1e+20"),
+            ("f", "2.5"),
+            ("items.0.amount", "100"),
+            ("items.1.amount", "1000.0"),
+            ("neg", "-5"),
+            ("none", "null"),
+            ("ok", "true"),
+            ("visibility", "public"),
+            ("é", "é"),
+        ]);
+        assert_eq!(read[0].body, texts);
+        let numbers = |f: i64| {
+            vec![
+                ("big".to_owned(), i64::MAX),
+                ("f".to_owned(), f),
+                ("items.0.amount".to_owned(), 100),
+                ("items.1.amount".to_owned(), 1000),
+                ("neg".to_owned(), -5),
+            ]
+        };
+        assert_eq!(
+            (read[0].numbers.clone(), read[1].numbers.clone()),
+            (numbers(2), numbers(3))
+        );
+        let small = read_numbers("-100000000000000000000");
+        assert_eq!(small, vec![i64::MIN]);
+        assert_eq!(read_numbers("18446744073709551615"), vec![i64::MAX]);
+        assert_eq!(read_numbers("-0.5"), vec![-1, 0]);
+    }
+
+    fn read_numbers(number: &str) -> Vec<i64> {
+        let reads = Reads {
+            numbers: keys(&["n"]),
+            ..Reads::default()
+        };
+        let read = read(&reads, "https://x/", &format!(r#"{{"n": {number}}}"#)).unwrap();
+        read.iter().map(|c| c.numbers[0].1).collect()
+    }
+
+    #[test]
+    fn a_body_parsers_read_differently_or_that_cannot_be_bounded_is_refused() {
+        let reads = Reads {
+            body: keys(&["a"]),
+            ..Reads::default()
+        };
+        let refused = |body: &str| read(&reads, "https://x/", body).err();
+        assert_eq!(refused(r#"{"a": 1, "a": 2}"#), Some(DUPLICATE));
+        assert_eq!(
+            refused(r#"{"a": 1, "\u0061": 2}"#),
+            Some(DUPLICATE),
+            "escaped alike"
+        );
+        assert_eq!(
+            refused(r#"{"x": {"b": 1, "b": 1}}"#),
+            Some(DUPLICATE),
+            "anywhere"
+        );
+        assert_eq!(refused(r#"{"a.b": 1, "a": {"b": 2}}"#), Some(COLLIDES));
+        assert_eq!(refused(r#"{"a.0": 1, "a": [2]}"#), Some(COLLIDES));
+        let deep = format!("{}1{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(refused(&deep), Some(NESTED));
+        let fine = format!("{}1{}", "[".repeat(64), "]".repeat(64));
+        assert_eq!(refused(&fine), None);
+        assert_eq!(refused("{\"a\": 1,}"), Some(UNPARSED));
+        assert_eq!(refused(&" ".repeat(BODY_MOST + 1)), Some(TOO_LARGE));
+        let url = url::Url::parse("https://x/").unwrap();
+        let text = [("content-type".to_owned(), "text/plain".to_owned())];
+        let sent = |body: &'static str| Sent {
+            url: &url,
+            headers: &text,
+            body: Some(body.as_bytes()),
+            endpoint: false,
+        };
+        assert_eq!(
+            readings(&reads, &sent("a=1")).unwrap(),
+            vec![Content::default()],
+            "not JSON: no values"
+        );
+        let unlabelled = readings(&reads, &sent(r#"{"a": "x"}"#)).unwrap();
+        assert_eq!(
+            unlabelled[0].body,
+            pairs(&[("a", "x")]),
+            "JSON, whatever its label"
+        );
+        let many = format!(
+            "{{{}}}",
+            (0..7)
+                .map(|i| format!("\"n{i}\": 0.5"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(read(&every(), "https://x/", &many).err(), Some(TOO_MANY));
+    }
+
+    #[test]
+    fn each_graphql_document_a_call_carries_is_an_operation_read() {
+        let reads = Reads {
+            graphql: true,
+            ..Reads::default()
+        };
+        let kinds = |url: &str, body: &str| {
+            let read = read(&reads, url, body).unwrap();
+            read.into_iter()
+                .map(|c| c.graphql.map(|o| o.kind))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds("https://x/graphql", r#"{"query": "{ a }"}"#),
+            vec![Some("query")]
+        );
+        let named =
+            r#"{"query": "query A { a } mutation B { b }", "operationName": "B", "variables": {}}"#;
+        assert_eq!(kinds("https://x/graphql", named), vec![Some("mutation")]);
+        let batch = r#"[{"query": "{ a }"}, {"query": "mutation { b }"}]"#;
+        assert_eq!(
+            kinds("https://x/graphql", batch),
+            vec![Some("query"), Some("mutation")]
+        );
+        let both = kinds(
+            "https://x/graphql?query=mutation%7Bb%7D",
+            r#"{"query": "{ a }"}"#,
+        );
+        assert_eq!(
+            both,
+            vec![Some("query"), Some("mutation")],
+            "the URL's document too"
+        );
+        let persisted = r#"{"extensions": {"persistedQuery": {"sha256Hash": "ab"}}}"#;
+        assert_eq!(kinds("https://x/graphql", persisted), vec![None]);
+        let several = r#"{"query": "query A { a } query B { b }"}"#;
+        assert_eq!(
+            read(&reads, "https://x/graphql", several).err(),
+            Some(graphql::UNNAMED)
+        );
+        assert_eq!(
+            read(&reads, "https://x/graphql", r#"{"query": "{ a"}"#).err(),
+            Some(graphql::UNPARSED)
+        );
+        let url = url::Url::parse("https://x/search?query=terms").unwrap();
+        let off = Sent {
+            url: &url,
+            headers: &[],
+            body: None,
+            endpoint: false,
+        };
+        assert_eq!(
+            readings(&reads, &off).unwrap()[0].graphql,
+            None,
+            "off an endpoint, no GraphQL"
+        );
+    }
+
+    #[test]
+    fn a_post_is_a_graphql_read_only_of_queries_at_an_endpoint() {
+        let read = |url: &str, body: &str| graphql_read(&[], "github", url, body.as_bytes());
+        assert!(read(
+            "https://api.github.com/graphql",
+            r#"{"query": "query { viewer { login } }", "variables": {}}"#
+        ));
+        assert!(read(
+            "https://api.github.com/graphql",
+            r#"{"query": "{ a } query B { b }", "operationName": "B"}"#
+        ));
+        for (url, body) in [
+            (
+                "https://api.github.com/graphql",
+                r#"{"query": "mutation { a }"}"#,
+            ),
+            (
+                "https://api.github.com/graphql",
+                r#"{"query": "query A { a } mutation B { b }", "operationName": "A"}"#,
+            ),
+            (
+                "https://api.github.com/graphql",
+                r#"{"query": "{ a }", "query": "mutation { b }"}"#,
+            ),
+            ("https://api.github.com/graphql", r#"[{"query": "{ a }"}]"#),
+            (
+                "https://api.github.com/graphql",
+                r#"{"extensions": {"persistedQuery": {}}}"#,
+            ),
+            (
+                "https://api.github.com/graphql?query=mutation%7Ba%7D",
+                r#"{"query": "{ a }"}"#,
+            ),
+            ("https://api.github.com/repos", r#"{"query": "{ a }"}"#),
+            ("https://api.github.com/graphql", "not json"),
+        ] {
+            assert!(!read(url, body), "{url} {body}");
+        }
+        assert!(!graphql_read(
+            &[],
+            "stripe",
+            "https://x/graphql",
+            br#"{"query": "{ a }"}"#
+        ));
+    }
+}

@@ -1,0 +1,325 @@
+//! A GraphQL call read as its server reads it (the October 2021 spec, by
+//! Apollo's spec-compliant parser): the operation a request selects (its
+//! type, its name, its top-level fields with fragments expanded and
+//! aliases never read), and the endpoints the providers serve GraphQL at,
+//! where a `POST` that carries only `query` operations is a read. Pure, so
+//! that each reading is tested alone.
+
+use std::collections::HashMap;
+
+use apollo_parser::Parser;
+use apollo_parser::cst::{self, Definition, Selection};
+
+/// The providers' GraphQL endpoints, by provider (as the Gateway names it,
+/// any case) and path (`*` one segment), wherever the provider's API is
+/// served: GitHub's (and GitHub Enterprise Server's), GitLab's, Linear's,
+/// Shopify's Admin and Storefront APIs, monday.com's, Atlassian's.
+pub(crate) const ENDPOINTS: [(&str, &str); 8] = [
+    ("github", "/graphql"),
+    ("github", "/api/graphql"),
+    ("gitlab", "/api/graphql"),
+    ("linear", "/graphql"),
+    ("shopify", "/admin/api/*/graphql.json"),
+    ("shopify", "/api/*/graphql.json"),
+    ("monday", "/v2"),
+    ("atlassian", "/gateway/api/graphql"),
+];
+
+/// The deepest a document's selections may nest, and the most tokens it
+/// may hold: a document past either is not read (GitHub's own limits are
+/// far below: 500,000 nodes, and a document of 10 KiB reads in microseconds).
+const RECURSION_MOST: usize = 128;
+const TOKENS_MOST: usize = 200_000;
+
+/// Why a GraphQL request cannot be read: the call is refused where a
+/// policy reads its operation (the model reads it).
+pub(crate) const UNPARSED: &str = "its GraphQL document does not parse";
+/// A document with several operations and none named.
+pub(crate) const UNNAMED: &str =
+    "its GraphQL document holds several operations and no operationName names one";
+/// An `operationName` the document does not hold.
+pub(crate) const NOT_HELD: &str = "its operationName names no operation of its GraphQL document";
+
+/// The operation a GraphQL request selects, as `context.graphql` holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Operation {
+    /// `query`, `mutation` or `subscription` (a document's shorthand `{…}`
+    /// is a query).
+    pub(crate) kind: &'static str,
+    /// Its name; empty for an anonymous operation.
+    pub(crate) name: String,
+    /// Its top-level fields' names (never an alias), fragments expanded,
+    /// sorted, each once.
+    pub(crate) fields: Vec<String>,
+}
+
+/// Whether `provider`'s `path` (as normalised) is a GraphQL endpoint: one
+/// of [`ENDPOINTS`] or of `added` (`--graphql-endpoint`).
+pub(crate) fn is_endpoint(added: &[(String, String)], provider: &str, path: &str) -> bool {
+    let named = ENDPOINTS.iter().map(|&(p, at)| (p, at));
+    let added = added.iter().map(|(p, at)| (p.as_str(), at.as_str()));
+    named
+        .chain(added)
+        .any(|(p, at)| p.eq_ignore_ascii_case(provider) && matches(at, path))
+}
+
+/// `--graphql-endpoint PROVIDER=PATH`, read: a provider's name and a path
+/// from `/`.
+///
+/// # Errors
+///
+/// What is wrong with it.
+pub(crate) fn endpoint(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((provider, path)) if !provider.trim().is_empty() && path.starts_with('/') => {
+            Ok((provider.trim().to_owned(), path.to_owned()))
+        }
+        _ => Err("PROVIDER=PATH, a provider's name and a path from `/`: github=/graphql".into()),
+    }
+}
+
+/// Whether `path` is `pattern`, each `*` of it one whole segment.
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(segment)) if !segment.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+/// `document` parsed: its tree, or [`UNPARSED`] (a syntax error, a
+/// limit passed, or definitions other than operations and fragments: not
+/// an executable document).
+fn parsed(document: &str) -> Result<cst::Document, &'static str> {
+    let parser = Parser::new(document).recursion_limit(RECURSION_MOST);
+    let tree = parser.token_limit(TOKENS_MOST).parse();
+    if tree.errors().next().is_some() {
+        return Err(UNPARSED);
+    }
+    let document = tree.document();
+    let executable = document.definitions().all(|d| {
+        matches!(
+            d,
+            Definition::OperationDefinition(_) | Definition::FragmentDefinition(_)
+        )
+    });
+    executable.then_some(document).ok_or(UNPARSED)
+}
+
+/// An operation's type, as the spec names it.
+fn kind(operation: &cst::OperationDefinition) -> &'static str {
+    match operation.operation_type() {
+        Some(t) if t.mutation_token().is_some() => "mutation",
+        Some(t) if t.subscription_token().is_some() => "subscription",
+        _ => "query",
+    }
+}
+
+/// Whether every operation `document` holds is a query (and it reads,
+/// with one operation at least): a request that can only read, whichever
+/// operation a server runs.
+pub(crate) fn only_queries(document: &str) -> bool {
+    let every = operations(document);
+    every.is_ok_and(|every| !every.is_empty() && every.iter().all(|o| o.kind == "query"))
+}
+
+/// The operation `document` runs for `name` (`operationName`; none or
+/// empty: the document's only operation), or why none can be read.
+///
+/// # Errors
+///
+/// [`UNPARSED`], [`UNNAMED`], [`NOT_HELD`], or a fragment that is not
+/// defined or spreads itself ([`UNPARSED`]).
+pub(crate) fn operation(document: &str, name: Option<&str>) -> Result<Operation, &'static str> {
+    let mut every = operations(document)?;
+    let at = match name.filter(|n| !n.is_empty()) {
+        Some(wanted) => every.iter().position(|o| o.name == wanted),
+        None if every.len() == 1 => Some(0),
+        None => return Err(UNNAMED),
+    };
+    Ok(every.swap_remove(at.ok_or(NOT_HELD)?))
+}
+
+/// Every operation `document` holds, each read whole (its fragments
+/// expanded), in the document's order.
+fn operations(document: &str) -> Result<Vec<Operation>, &'static str> {
+    let document = parsed(document)?;
+    let (mut operations, mut fragments) = (Vec::new(), HashMap::new());
+    for definition in document.definitions() {
+        match definition {
+            Definition::OperationDefinition(o) => operations.push(o),
+            Definition::FragmentDefinition(f) => {
+                let named = f.fragment_name().and_then(|n| n.name());
+                let named = named.map(|n| n.text().to_string()).unwrap_or_default();
+                if fragments.insert(named, f).is_some() {
+                    return Err(UNPARSED);
+                }
+            }
+            _ => return Err(UNPARSED),
+        }
+    }
+    let read = operations.iter().map(|operation| {
+        let mut fields = Vec::new();
+        if let Some(set) = operation.selection_set() {
+            top_level(&set, &fragments, &mut Vec::new(), &mut fields)?;
+        }
+        fields.sort();
+        fields.dedup();
+        let name = operation.name().map(|n| n.text().to_string());
+        let kind = kind(operation);
+        Ok(Operation {
+            kind,
+            name: name.unwrap_or_default(),
+            fields,
+        })
+    });
+    read.collect()
+}
+
+/// The field names `set` selects at its own level, fragments (spread or
+/// inline) expanded; `within` the fragments being expanded, so that one
+/// that spreads itself is refused as the spec refuses it.
+fn top_level(
+    set: &cst::SelectionSet,
+    fragments: &HashMap<String, cst::FragmentDefinition>,
+    within: &mut Vec<String>,
+    fields: &mut Vec<String>,
+) -> Result<(), &'static str> {
+    for selection in set.selections() {
+        match selection {
+            Selection::Field(field) => {
+                let name = field.name().ok_or(UNPARSED)?;
+                fields.push(name.text().to_string());
+            }
+            Selection::InlineFragment(inline) => {
+                if let Some(inner) = inline.selection_set() {
+                    top_level(&inner, fragments, within, fields)?;
+                }
+            }
+            Selection::FragmentSpread(spread) => {
+                let named = spread.fragment_name().and_then(|n| n.name());
+                let named = named.ok_or(UNPARSED)?.text().to_string();
+                let fragment = fragments.get(&named).ok_or(UNPARSED)?;
+                if within.contains(&named) {
+                    return Err(UNPARSED);
+                }
+                within.push(named);
+                if let Some(inner) = fragment.selection_set() {
+                    top_level(&inner, fragments, within, fields)?;
+                }
+                within.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(
+        document: &str,
+        name: Option<&str>,
+    ) -> Result<(&'static str, String, Vec<String>), &'static str> {
+        operation(document, name).map(|o| (o.kind, o.name, o.fields))
+    }
+
+    fn names(fields: &[&str]) -> Vec<String> {
+        fields.iter().map(|f| (*f).to_owned()).collect()
+    }
+
+    #[test]
+    fn an_operation_is_read_in_every_shape_the_spec_allows() {
+        assert_eq!(
+            read("{ viewer { login } }", None),
+            Ok(("query", String::new(), names(&["viewer"])))
+        );
+        assert_eq!(
+            read(
+                "query Me($n: Int) { me: viewer { login } rateLimit { cost } }",
+                None
+            ),
+            Ok(("query", "Me".into(), names(&["rateLimit", "viewer"]))),
+            "an alias is never the field"
+        );
+        let fragments = "mutation M { ...F ... on Mutation { deleteRepository(input: {}) { x } } }
+            fragment F on Mutation { a: createIssue(input: {}) { issue { id } } ...G }
+            fragment G on Mutation { closeIssue(input: {}) { x } }";
+        assert_eq!(
+            read(fragments, None),
+            Ok((
+                "mutation",
+                "M".into(),
+                names(&["closeIssue", "createIssue", "deleteRepository"])
+            ))
+        );
+        let several = "query A { a } mutation B { b } subscription C { c }";
+        assert_eq!(read(several, None), Err(UNNAMED));
+        assert_eq!(
+            read(several, Some("B")),
+            Ok(("mutation", "B".into(), names(&["b"])))
+        );
+        assert_eq!(read(several, Some("C")).unwrap().0, "subscription");
+        assert_eq!(read(several, Some("D")), Err(NOT_HELD));
+        assert_eq!(read("{ a } { b }", None), Err(UNNAMED));
+        assert_eq!(
+            read("query A { a }", Some("")),
+            Ok(("query", "A".into(), names(&["a"])))
+        );
+    }
+
+    #[test]
+    fn a_document_that_does_not_read_as_one_operation_is_refused() {
+        for broken in [
+            "",
+            "{ a",
+            "mutation { a } }",
+            "type Query { a: Int }",
+            "{ ...Missing }",
+            "query { ...F } fragment F on Q { ...F }",
+            "query { ...F } fragment F on Q { a } fragment F on Q { b }",
+            "muta tion { a }",
+        ] {
+            assert!(read(broken, None).is_err(), "{broken:?}");
+            assert!(!only_queries(broken), "{broken:?}");
+        }
+        let deep = format!("{}{}", "{ a ".repeat(200), "}".repeat(200));
+        assert_eq!(read(&deep, None), Err(UNPARSED), "nested past the bound");
+    }
+
+    #[test]
+    fn only_a_document_of_queries_alone_is_a_read() {
+        assert!(only_queries("{ viewer { login } }"));
+        assert!(only_queries("query A { a } query B { b }"));
+        assert!(!only_queries("query A { a } mutation B { b }"));
+        assert!(!only_queries("subscription { a }"));
+        assert!(!only_queries("fragment F on Q { a }"), "no operation");
+        assert!(!only_queries("# mutation\n mutation { a }"));
+    }
+
+    #[test]
+    fn an_endpoint_is_a_provider_and_a_path_a_star_one_segment() {
+        let added = [("acme".to_owned(), "/api/*/gql".to_owned())];
+        assert!(is_endpoint(&added, "GitHub", "/graphql"));
+        assert!(is_endpoint(
+            &added,
+            "shopify",
+            "/admin/api/2026-10/graphql.json"
+        ));
+        assert!(!is_endpoint(&added, "shopify", "/admin/api/graphql.json"));
+        assert!(!is_endpoint(
+            &added,
+            "shopify",
+            "/admin/api/a/b/graphql.json"
+        ));
+        assert!(!is_endpoint(&added, "gitlab", "/graphql"));
+        assert!(!is_endpoint(&added, "github", "/graphql/"));
+        assert!(is_endpoint(&added, "acme", "/api/v2/gql"));
+        assert!(!is_endpoint(&[], "acme", "/api/v2/gql"));
+    }
+}
