@@ -208,8 +208,9 @@ fn crossed<T: Clone + PartialEq>(
 }
 
 /// The query's parameters by name (decoded as a form is), each with
-/// every value it may be read as: given once, its value; given several
-/// times, each value and the list joined by `,` (as ASP.NET reads it).
+/// every value it may be read as: given once (or always with one value),
+/// its value; given with several, each value and the list joined by `,`
+/// (as ASP.NET reads it).
 fn parameters(url: &url::Url) -> BTreeMap<String, Vec<String>> {
     let mut given: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in url.query_pairs() {
@@ -219,10 +220,10 @@ fn parameters(url: &url::Url) -> BTreeMap<String, Vec<String>> {
             .push(value.into_owned());
     }
     for values in given.values_mut() {
+        let joined = values.join(",");
+        values.sort();
+        values.dedup();
         if values.len() > 1 {
-            let joined = values.join(",");
-            values.sort();
-            values.dedup();
             values.push(joined);
         }
     }

@@ -275,6 +275,41 @@ fn placed(text: &str, (attr, literal): (&str, &str), (fix, how): (&str, &str)) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `policies` (Cedar text) read of a call's content.
+    fn reads(policies: &str) -> Reads {
+        let set = cedar_policy::PolicySet::from_str(policies).unwrap();
+        let json: Vec<Value> = set.policies().map(|p| p.to_json().unwrap()).collect();
+        contents_read(&json)
+    }
+
+    #[test]
+    fn the_names_a_policy_reads_of_a_calls_content_are_its_literals_or_every_one() {
+        let only = |names: &[&str]| Keys::Only(names.iter().map(|n| (*n).to_owned()).collect());
+        assert_eq!(
+            reads("permit (principal, action, resource);"),
+            Reads::default()
+        );
+        let read = reads(
+            r#"permit (principal, action, resource) when {
+            context.query.hasTag("per_page") && context.query.getTag("per_page") == "1"
+            && context.bodyNumbers.hasTag("items.0.amount") && context.body.hasTag("a") };"#,
+        );
+        assert_eq!(read.query, only(&["per_page"]));
+        assert_eq!(
+            (read.body, read.numbers),
+            (only(&["a"]), only(&["items.0.amount"]))
+        );
+        assert!(!read.graphql);
+        let every = reads(
+            r#"permit (principal, action, resource) when {
+            principal.hasTag("k") && context.body.hasTag(principal.getTag("k"))
+            && context.query == context.query && context has graphql };"#,
+        );
+        assert_eq!((every.body, every.query), (Keys::Every, Keys::Every));
+        assert_eq!(every.numbers, Keys::Unread);
+        assert!(every.graphql, "`has` reads it");
+    }
     use std::str::FromStr;
 
     fn lines(text: &str) -> Vec<String> {
