@@ -154,7 +154,9 @@ Environment (read as the nexus-gateway-sdk library reads it):
                           at info, everything else from warn
 
 Without --allow-write the model may send GET and HEAD only, with no body and
-no method-override header.";
+no method-override header, and POST a GraphQL request of queries alone to a
+provider's GraphQL endpoint (GitHub's /graphql, GitLab's /api/graphql, …,
+and each --graphql-endpoint).";
 
 /// A ready MCP server: the APIs a Nexus workspace connects, called with
 /// short-lived credentials from the Nexus Gateway; the model never sees a
@@ -597,7 +599,7 @@ fn started(cli: &Cli, options: &NexusClientOptions) {
     let mode = if cli.allow_write {
         "--allow-write: any method"
     } else {
-        "read-only: GET and HEAD (start it with --allow-write to let the model write)"
+        "read-only: GET and HEAD, and GraphQL queries (start it with --allow-write to let the model write)"
     };
     let connect = if cli.connect.is_empty() {
         "no connect on first use (--connect)".to_owned()

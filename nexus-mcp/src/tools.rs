@@ -183,7 +183,8 @@ pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
     let methods = if allow_write {
         "Any HTTP method (started with --allow-write)."
     } else {
-        "GET and HEAD only: the server is read-only."
+        "GET and HEAD only, and POST for a GraphQL query (never a mutation) to a provider's \
+         GraphQL endpoint: the server is read-only."
     };
     let fetch = format!(
         "Send an HTTP request to a provider's API with the workspace's credential for it. \
@@ -211,8 +212,10 @@ pub(crate) fn tools(allow_write: bool, accounts: &[String]) -> Vec<Tool> {
             .get_mut("properties")
             .and_then(|p| p.get_mut("method"))
         {
-            *method = serde_json::json!({"type": "string", "enum": ["GET", "HEAD"],
-                "description": "The HTTP method: GET (the default) or HEAD."});
+            *method = serde_json::json!({"type": "string", "enum": ["GET", "HEAD", "POST"],
+                "description": "The HTTP method: GET (the default) or HEAD; POST only for a \
+                    GraphQL request of queries alone to a provider's GraphQL endpoint (as \
+                    GitHub's /graphql)."});
         }
         fetch.input_schema = Arc::new(schema);
     }

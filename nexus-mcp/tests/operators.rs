@@ -287,7 +287,8 @@ fn read_only_at_the_wire_and_framing_headers_refused_in_every_mode() {
     let fetch_tool = &tools["result"]["tools"][0];
     assert_eq!(
         fetch_tool["inputSchema"]["properties"]["method"]["enum"],
-        json!(["GET", "HEAD"])
+        json!(["GET", "HEAD", "POST"]),
+        "POST for a GraphQL read (#111)"
     );
     assert!(
         tools["result"]["tools"]

@@ -65,10 +65,105 @@ fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) ->
 
 const PERMIT_ALL: &str = "permit (principal, action, resource);";
 
+/// The recipe `id` beside `more`; then each `(provider, method, path,
+/// body)` decided for `alice` (a body labelled JSON): whether permitted.
+fn decided_with_bodies(id: &str, more: &str, calls: &[(&str, &str, &str, &str)]) -> Vec<bool> {
+    let recipes = recipes();
+    let recipe = recipes
+        .iter()
+        .find(|(name, _)| name == id)
+        .unwrap_or_else(|| panic!("{id}"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recipe.cedar");
+    std::fs::write(&file, format!("{}\n{more}", recipe.1)).unwrap();
+    let decide = |(provider, method, path, body): &(&str, &str, &str, &str)| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+        command.args(["policy", "explain", "--policy"]).arg(&file);
+        command.args([
+            "--person",
+            "alice",
+            "--provider",
+            provider,
+            "--method",
+            method,
+        ]);
+        command.args(["--url", &format!("https://api.example.com{path}")]);
+        if !body.is_empty() {
+            command.args(["--header", "Content-Type: application/json", "--body", body]);
+        }
+        let out = command.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{id}: {said}");
+        out.status.code() == Some(0)
+    };
+    calls.iter().map(decide).collect()
+}
+
+#[test]
+fn the_recipes_on_a_calls_content_decide_as_their_names_say() {
+    let query = |q: &str| serde_json::json!({"query": q}).to_string();
+    let github = [
+        ("github", "GET", "/repos/acme/x", String::new()),
+        ("github", "POST", "/graphql", query("{ viewer { login } }")),
+        (
+            "github",
+            "POST",
+            "/graphql",
+            query("mutation { deleteRepository { x } }"),
+        ),
+        (
+            "github",
+            "POST",
+            "/repos/acme/x/issues",
+            query("{ viewer { login } }"),
+        ),
+        (
+            "github",
+            "POST",
+            "/graphql",
+            r#"{"extensions": {"persistedQuery": {"sha256Hash": "a"}}}"#.into(),
+        ),
+        ("github", "DELETE", "/repos/acme/x", String::new()),
+    ];
+    let github: Vec<_> = github
+        .iter()
+        .map(|(p, m, u, b)| (*p, *m, *u, b.as_str()))
+        .collect();
+    let read = decided_with_bodies("github reads, GraphQL queries too", "", &github);
+    assert_eq!(read, [true, true, false, false, false, false]);
+    let refunds = [
+        ("stripe", "POST", "/v1/refunds", r#"{"amount": 10000}"#),
+        ("stripe", "POST", "/v1/refunds", r#"{"amount": 10001}"#),
+        ("stripe", "POST", "/v1/refunds", r#"{"amount": 10000.01}"#),
+        (
+            "stripe",
+            "POST",
+            "/v1/refunds",
+            r#"{"amount": 5, "amount": 50000}"#,
+        ),
+        ("stripe", "POST", "/v1/charges", r#"{"amount": 50000}"#),
+    ];
+    let bound = decided_with_bodies("refunds up to 100 EUR", PERMIT_ALL, &refunds);
+    assert_eq!(bound, [true, false, false, false, true]);
+    let pages = [
+        ("github", "GET", "/search/code?q=x&per_page=100", ""),
+        ("github", "GET", "/search/code?q=x&per_page=101", ""),
+        (
+            "github",
+            "GET",
+            "/search/code?q=x&per_page=100&per_page=5000",
+            "",
+        ),
+        ("github", "GET", "/search/code?q=x", ""),
+    ];
+    let paged = decided_with_bodies("pages of at most 100", PERMIT_ALL, &pages);
+    assert_eq!(paged, [true, false, false, true]);
+}
+
 #[test]
 fn every_recipe_validates() {
     let recipes = recipes();
-    assert_eq!(recipes.len(), 6, "{recipes:?}");
+    assert_eq!(recipes.len(), 9, "{recipes:?}");
     let dir = tempfile::tempdir().unwrap();
     for (id, block) in &recipes {
         let file = dir.path().join("recipe.cedar");
