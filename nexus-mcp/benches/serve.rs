@@ -16,7 +16,9 @@
 //! token `serve` issued against one with the provider's; with `--policy`,
 //! a decision's cost and a warm call with 1, 100 and 1,000 policies
 //! against one without; an 8 MiB body of JSON objects against one of
-//! text (part `bodies`); a warm call traced and sampled against one with
+//! text (part `bodies`); a policy reading a 1 MiB JSON body against one
+//! reading none, and a 10 KiB GraphQL document's operation read (part
+//! `contents`); a warm call traced and sampled against one with
 //! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`), and
 //! the same counted in the server's instructions by callgrind (part
 //! `instructions`); a
@@ -62,6 +64,9 @@ mod signals;
 // An 8 MiB body of JSON objects against text, with and without a policy.
 #[path = "serve/bodies.rs"]
 mod bodies;
+// A policy reading a 1 MiB JSON body, a GraphQL document's operation read.
+#[path = "serve/contents.rs"]
+mod reading;
 // A warm call traced and sampled against tracing off, and off against 0.12.0.
 #[path = "serve/traced.rs"]
 mod traced;
@@ -81,6 +86,14 @@ mod decisions;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/readings.rs"]
 mod readings;
+// What the policy code reads a call's content with, and a GraphQL call's
+// operation.
+#[allow(dead_code, unused_imports)]
+#[path = "../src/contents.rs"]
+mod contents;
+#[allow(dead_code, unused_imports)]
+#[path = "../src/graphql.rs"]
+mod graphql;
 // What the policy code checks a file's literals with.
 #[allow(dead_code, unused_imports)]
 #[path = "../src/literals.rs"]
@@ -122,12 +135,13 @@ fn main() {
         Some("people") => return people(&gateway, &issuer, &url, &github),
         Some("warm") => return warm_against_baseline(&gateway, &issuer, &url),
         Some("bodies") => return bodies::bodies(&gateway, &url),
+        Some("contents") => return reading::contents(&gateway, &url),
         Some("traced") => return traced::traced(&gateway, &issuer, &url),
         Some("instructions") => return instructions::instructions(&gateway, &issuer, &url),
         Some("signals") => return signals::signals(&gateway, &issuer),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, traced, instructions or signals, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, traced, instructions or signals, or none for all"
             )
         }
         None => {}
@@ -189,6 +203,7 @@ fn main() {
     id_jag::id_jag(&gateway, &issuer, &url);
     policy::policy(&gateway, &issuer, &api, &url);
     bodies::bodies(&gateway, &url);
+    reading::contents(&gateway, &url);
     traced::traced(&gateway, &issuer, &url);
     instructions::instructions(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);

@@ -11,8 +11,9 @@
 //! for no reading no policy needs. Pure, so that each reading is tested
 //! alone.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
@@ -54,6 +55,19 @@ impl Keys {
         match self {
             Keys::Unread => false,
             Keys::Only(keys) => keys.contains(key),
+            Keys::Every => true,
+        }
+    }
+
+    /// Whether a name within `path` (`path.…`) is read.
+    fn reads_under(&self, path: &str) -> bool {
+        let under = |key: &String| {
+            key.strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('.'))
+        };
+        match self {
+            Keys::Unread => false,
+            Keys::Only(keys) => keys.iter().any(under),
             Keys::Every => true,
         }
     }
@@ -133,7 +147,16 @@ pub(crate) fn readings(reads: &Reads, sent: &Sent) -> Result<Vec<Content>, &'sta
     }
     let needs_body = reads.body.any() || reads.numbers.any() || reads.graphql;
     let flat = match sent.body.filter(|_| needs_body) {
-        Some(body) => flattened(body, labelled_json(sent.headers))?,
+        Some(body) => {
+            let keep = |path: &str| {
+                let graphql = reads.graphql && graphql_member(path);
+                let kept = graphql || reads.body.reads(path) || reads.numbers.reads(path);
+                let under = |keys: &Keys| keys.reads_under(path);
+                let within = reads.graphql && path.bytes().all(|b| b.is_ascii_digit());
+                (kept, within || under(&reads.body) || under(&reads.numbers))
+            };
+            flattened(body, labelled_json(sent.headers), &keep)?
+        }
         None => Flat::default(),
     };
     for (path, scalar) in &flat.scalars {
@@ -175,13 +198,24 @@ pub(crate) fn graphql_read(
     if in_url || !graphql::is_endpoint(added, provider, url.path()) {
         return false;
     }
-    let Ok(flat) = flattened(body, true) else {
+    let Ok(flat) = flattened(body, true, &|path| (path == "query", false)) else {
         return false;
     };
     let document = flat.scalars.iter().find(|(path, _)| path == "query");
     match (flat.root, document) {
         (Root::Object, Some((_, Scalar::Text(document)))) => graphql::only_queries(document),
         _ => false,
+    }
+}
+
+/// Whether `path` is where a GraphQL request holds its document or its
+/// operation's name: an object's `query` and `operationName`, or a
+/// batch's (`0.query`).
+fn graphql_member(path: &str) -> bool {
+    let member = |name: &str| name == "query" || name == "operationName";
+    match path.split_once('.') {
+        Some((index, name)) => index.bytes().all(|b| b.is_ascii_digit()) && member(name),
+        None => member(path),
     }
 }
 
@@ -344,17 +378,26 @@ fn integers(number: &Number) -> Vec<i64> {
     }
 }
 
-/// `body` read as JSON, strictly: or, when it is not JSON, nothing (a
-/// body `json` labels JSON refused then).
-fn flattened(body: &[u8], json: bool) -> Result<Flat, &'static str> {
+/// Whether a path's value is held, and whether a path within it may be
+/// (else its value is skipped, as a policy reads nothing of it).
+type Keep<'a> = &'a dyn Fn(&str) -> (bool, bool);
+
+/// `body` read as JSON, strictly (no key twice, no nesting past
+/// [`DEPTH_MOST`], anywhere): or, when it is not JSON, nothing (a body
+/// `json` labels JSON refused then). Only the scalars whose paths `keep`
+/// takes are held (a collision is one among them), and only the values
+/// that may hold them are walked by path: a body of which a policy names
+/// one value costs little more than its parse.
+fn flattened(body: &[u8], json: bool, keep: Keep) -> Result<Flat, &'static str> {
     if body.len() > BODY_MOST {
         return Err(TOO_LARGE);
     }
-    let mut flat = Flat::default();
+    let (mut flat, mut path) = (Flat::default(), String::new());
     let seed = Flattening {
-        path: String::new(),
+        path: &mut path,
         depth: 0,
         flat: &mut flat,
+        keep,
     };
     let mut reader = serde_json::Deserializer::from_slice(body);
     let read = seed.deserialize(&mut reader).and_then(|()| reader.end());
@@ -377,31 +420,40 @@ fn flattened(body: &[u8], json: bool) -> Result<Flat, &'static str> {
     Ok(flat)
 }
 
-/// A JSON value read into [`Flat`] at `path`, `depth` deep.
+/// A JSON value read into [`Flat`] at `path`, `depth` deep, the scalars
+/// `keep` takes held.
 struct Flattening<'a> {
-    path: String,
+    path: &'a mut String,
     depth: usize,
     flat: &'a mut Flat,
+    keep: Keep<'a>,
 }
 
 impl Flattening<'_> {
-    /// Within this value at `key`.
+    /// Within this value at `key` (the path grown; [`Flattening::back`]
+    /// cuts it again).
     fn at(&mut self, key: &str) -> Flattening<'_> {
-        let path = match self.path.is_empty() {
-            true => key.to_owned(),
-            false => format!("{}.{key}", self.path),
-        };
+        if self.depth > 0 {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
         Flattening {
-            path,
+            path: self.path,
             depth: self.depth + 1,
             flat: self.flat,
+            keep: self.keep,
         }
     }
 
+    /// The path cut back to this value's, `len` bytes.
+    fn back(&mut self, len: usize) {
+        self.path.truncate(len);
+    }
+
     /// A scalar here (none at the root: only an object's or an array's).
-    fn scalar<E>(self, scalar: Scalar) -> Result<(), E> {
-        if self.depth > 0 {
-            self.flat.scalars.push((self.path, scalar));
+    fn scalar<E>(self, scalar: impl FnOnce() -> Scalar) -> Result<(), E> {
+        if self.depth > 0 && (self.keep)(self.path).0 {
+            self.flat.scalars.push((self.path.clone(), scalar()));
         }
         Ok(())
     }
@@ -431,28 +483,27 @@ impl<'de> Visitor<'de> for Flattening<'_> {
     }
 
     fn visit_bool<E>(self, b: bool) -> Result<(), E> {
-        self.scalar(Scalar::Bool(b))
+        self.scalar(|| Scalar::Bool(b))
     }
 
     fn visit_i64<E>(self, n: i64) -> Result<(), E> {
-        self.scalar(Scalar::Number(n.into()))
+        self.scalar(|| Scalar::Number(n.into()))
     }
 
     fn visit_u64<E>(self, n: u64) -> Result<(), E> {
-        self.scalar(Scalar::Number(n.into()))
+        self.scalar(|| Scalar::Number(n.into()))
     }
 
     fn visit_f64<E>(self, f: f64) -> Result<(), E> {
-        let number = Number::from_f64(f).unwrap_or_else(|| 0.into());
-        self.scalar(Scalar::Number(number))
+        self.scalar(|| Scalar::Number(Number::from_f64(f).unwrap_or_else(|| 0.into())))
     }
 
     fn visit_str<E>(self, text: &str) -> Result<(), E> {
-        self.scalar(Scalar::Text(text.to_owned()))
+        self.scalar(|| Scalar::Text(text.to_owned()))
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
-        self.scalar(Scalar::Null)
+        self.scalar(|| Scalar::Null)
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
@@ -460,30 +511,158 @@ impl<'de> Visitor<'de> for Flattening<'_> {
         if self.depth == 0 {
             self.flat.root = Root::Object;
         }
-        let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let inner = self.at(&key);
-            if !seen.insert(key) {
+        let (len, mut seen) = (self.path.len(), Seen::default());
+        while let Some(key) = map.next_key_seed(KeyRead)? {
+            if !seen.first(key.clone()) {
                 return Err(de::Error::custom(DUPLICATE));
             }
-            map.next_value_seed(inner)?;
+            let within = self.at(&key);
+            match (within.keep)(within.path) {
+                (false, false) => map.next_value_seed(Skipping(within.depth))?,
+                _ => map.next_value_seed(within)?,
+            }
+            self.back(len);
         }
         Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         self.deeper()?;
-        let mut index = 0;
-        while seq
-            .next_element_seed(self.at(&index.to_string()))?
-            .is_some()
-        {
+        let (len, mut index, mut key) = (self.path.len(), 0, String::new());
+        loop {
+            key.clear();
+            let _ = write!(key, "{index}");
+            let within = self.at(&key);
+            let more = match (within.keep)(within.path) {
+                (false, false) => seq.next_element_seed(Skipping(within.depth))?.is_some(),
+                _ => seq.next_element_seed(within)?.is_some(),
+            };
+            self.back(len);
+            if !more {
+                break;
+            }
             index += 1;
         }
         if self.depth == 0 {
             self.flat.root = Root::Array(index);
         }
         Ok(())
+    }
+}
+
+/// A JSON value no policy reads, `.0` deep: held to the same rules (no
+/// key twice, no nesting past [`DEPTH_MOST`]), its values not kept.
+struct Skipping(usize);
+
+impl<'de> DeserializeSeed<'de> for Skipping {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skipping {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.0 >= DEPTH_MOST {
+            return Err(de::Error::custom(NESTED));
+        }
+        let mut seen = Seen::default();
+        while let Some(key) = map.next_key_seed(KeyRead)? {
+            if !seen.first(key) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            map.next_value_seed(Skipping(self.0 + 1))?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.0 >= DEPTH_MOST {
+            return Err(de::Error::custom(NESTED));
+        }
+        while seq.next_element_seed(Skipping(self.0 + 1))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// The keys of one object read so far: the first few in place (most
+/// objects, no allocation), then a set (an object of many keys costs no
+/// square).
+#[derive(Default)]
+struct Seen<'de> {
+    few: [Option<Cow<'de, str>>; 8],
+    many: HashSet<Cow<'de, str>>,
+}
+
+impl<'de> Seen<'de> {
+    /// Whether `key` is read for the first time (then held).
+    fn first(&mut self, key: Cow<'de, str>) -> bool {
+        if self.many.contains(&key) || self.few.iter().flatten().any(|k| *k == key) {
+            return false;
+        }
+        match self.few.iter_mut().find(|k| k.is_none()) {
+            Some(free) => *free = Some(key),
+            None => drop(self.many.insert(key)),
+        }
+        true
+    }
+}
+
+/// An object's key, borrowed from the body where it has no escape.
+struct KeyRead;
+
+impl<'de> DeserializeSeed<'de> for KeyRead {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<Cow<'de, str>, D::Error> {
+        reader.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyRead {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
     }
 }
 
@@ -609,7 +788,7 @@ mod tests {
     #[test]
     fn a_body_parsers_read_differently_or_that_cannot_be_bounded_is_refused() {
         let reads = Reads {
-            body: keys(&["a"]),
+            body: keys(&["a", "a.b", "a.0"]),
             ..Reads::default()
         };
         let refused = |body: &str| read(&reads, "https://x/", body).err();
@@ -620,16 +799,20 @@ mod tests {
             "escaped alike"
         );
         assert_eq!(
-            refused(r#"{"x": {"b": 1, "b": 1}}"#),
+            refused(r#"{"a": {"b": 1, "b": 1}}"#),
             Some(DUPLICATE),
-            "anywhere"
+            "wherever a value read may be"
         );
+        let unread = r#"{"x": {"c": [{"b": 1, "b": 1}]}, "a": "y"}"#;
+        assert_eq!(refused(unread), Some(DUPLICATE), "nowhere, read or not");
+        let strictly = |body: &str| read(&every(), "https://x/", body).err();
+        assert_eq!(strictly(r#"{"x": {"b": 1, "b": 1}}"#), Some(DUPLICATE));
         assert_eq!(refused(r#"{"a.b": 1, "a": {"b": 2}}"#), Some(COLLIDES));
         assert_eq!(refused(r#"{"a.0": 1, "a": [2]}"#), Some(COLLIDES));
         let deep = format!("{}1{}", "[".repeat(65), "]".repeat(65));
-        assert_eq!(refused(&deep), Some(NESTED));
+        assert_eq!(refused(&deep), Some(NESTED), "nowhere, read or not");
         let fine = format!("{}1{}", "[".repeat(64), "]".repeat(64));
-        assert_eq!(refused(&fine), None);
+        assert_eq!(strictly(&fine), None);
         assert_eq!(refused("{\"a\": 1,}"), Some(UNPARSED));
         assert_eq!(refused(&" ".repeat(BODY_MOST + 1)), Some(TOO_LARGE));
         let url = url::Url::parse("https://x/").unwrap();

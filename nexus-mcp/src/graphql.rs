@@ -2,10 +2,12 @@
 //! Apollo's spec-compliant parser): the operation a request selects (its
 //! type, its name, its top-level fields with fragments expanded and
 //! aliases never read), and the endpoints the providers serve GraphQL at,
-//! where a `POST` that carries only `query` operations is a read. Pure, so
-//! that each reading is tested alone.
+//! where a `POST` that carries only `query` operations is a read. Pure
+//! but for a bounded memory of the documents read lately, so that each
+//! reading is tested alone.
 
 use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use apollo_parser::Parser;
 use apollo_parser::cst::{self, Definition, Selection};
@@ -144,9 +146,40 @@ pub(crate) fn operation(document: &str, name: Option<&str>) -> Result<Operation,
     Ok(every.swap_remove(at.ok_or(NOT_HELD)?))
 }
 
+/// The documents read lately and what each read as: a parse costs about
+/// 70 µs a KiB (Apollo's parser builds a whole syntax tree), and an agent
+/// sends the same document again and again (another page, other
+/// variables), and a read-only call is read twice (the gate, a policy).
+/// Bounded: documents up to [`HELD_EACH`] bytes, [`HELD_MOST`] in all,
+/// forgotten together when full.
+static READ: LazyLock<Mutex<HashMap<String, Read>>> = LazyLock::new(Mutex::default);
+
+/// What a document reads as: its operations, or why none can be read.
+type Read = Result<Vec<Operation>, &'static str>;
+const HELD_EACH: usize = 64 << 10;
+const HELD_MOST: usize = 4 << 20;
+
 /// Every operation `document` holds, each read whole (its fragments
-/// expanded), in the document's order.
+/// expanded), in the document's order; remembered ([`READ`]).
 fn operations(document: &str) -> Result<Vec<Operation>, &'static str> {
+    let held = || READ.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(read) = held().get(document) {
+        return read.clone();
+    }
+    let read = operations_read(document);
+    if document.len() <= HELD_EACH {
+        let mut held = held();
+        let size: usize = held.keys().map(String::len).sum();
+        if size + document.len() > HELD_MOST {
+            held.clear();
+        }
+        held.insert(document.to_owned(), read.clone());
+    }
+    read
+}
+
+/// [`operations`], read.
+fn operations_read(document: &str) -> Result<Vec<Operation>, &'static str> {
     let document = parsed(document)?;
     let (mut operations, mut fragments) = (Vec::new(), HashMap::new());
     for definition in document.definitions() {

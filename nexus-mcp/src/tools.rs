@@ -125,8 +125,7 @@ impl FetchArgs {
         let headers = self.headers.clone().unwrap_or_default();
         let request = (method.as_str(), &headers, self.url.as_str());
         let body = self.body.as_deref().map(str::as_bytes);
-        let graphql = (offer.graphql, self.provider.as_str());
-        refused((offer.allow_write, graphql), request, body)?;
+        refused((offer, self.provider.as_str()), request, body)?;
         let provider = offered(offer.names, offer.listing, &self.provider)?;
         // The answer goes to the model: one that echoes the credential in
         // what the model is shown (or what the cut splits) is withheld.
@@ -279,7 +278,7 @@ fn with_accounts(mut schema: JsonObject, accounts: &[String]) -> JsonObject {
 /// endpoint: [`crate::contents::graphql_read`]). The model is not told
 /// how to widen its rights: stderr and the README tell the person.
 fn refused(
-    (allow_write, (graphql, provider)): (bool, (&[(String, String)], &str)),
+    (offer, provider): (&Offer, &str),
     (method, headers, url): (&str, &BTreeMap<String, String>, &str),
     body: Option<&[u8]>,
 ) -> Result<(), Failure> {
@@ -291,10 +290,10 @@ fn refused(
         let why = format!("the {name:?} header is HTTP's own; it cannot be set");
         return Err(Failure::refused(code::INVALID_INPUT, why));
     }
-    if allow_write {
+    if offer.allow_write {
         return Ok(());
     }
-    let read = |body| crate::contents::graphql_read(graphql, provider, url, body);
+    let read = |body| crate::contents::graphql_read(offer.graphql, provider, url, body);
     let graphql_read = method == "POST" && body.is_some_and(read);
     let read_only = "this server is read-only and sends GET and HEAD only (and GraphQL queries)";
     let why = if !crate::decisions::is_read(method) && !graphql_read {

@@ -333,7 +333,7 @@ fn a_policy_reads_the_query_the_json_body_and_the_graphql_operation_as_each_way_
             "names a key twice",
         ),
         (
-            r#"{"a.b": 1, "a": {"b": 2}}"#.to_owned(),
+            r#"{"items.0.project": "acme", "items": [{"project": "x"}]}"#.to_owned(),
             "same dotted path",
         ),
         (

@@ -153,8 +153,18 @@ fn decisions() {
                 attributes: &none,
                 client: "bench",
             };
-            let made = policies.decide_call(&alice, ("github", "GET", ""), &url);
-            assert!(made.decided.allowed, "the bench's calls are permitted");
+            let sending = super::decisions::Sending {
+                url: &url,
+                headers: &[],
+                body: None,
+                graphql: &[],
+            };
+            let made =
+                policies.decide_request(&alice, ("github", &["GET".to_owned()], ""), &sending);
+            assert!(
+                made.is_ok_and(|made| made.decided.allowed),
+                "the bench's calls are permitted"
+            );
             started.elapsed()
         };
         let new: Vec<Duration> = (0..2000)
