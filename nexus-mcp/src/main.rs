@@ -488,7 +488,7 @@ fn serving(
     let unread: Vec<String> = unread.into_iter().chain(unheld).collect();
     let keys = Arc::new(HeldKeys::new(keys));
     let checking = args.check;
-    let person_rate = args.person_rate.map(|n| rate::PersonRate::new(n as usize));
+    let person_rate = args.person_rate;
     let connects = !cli.connect.is_empty();
     let wing = args.checked(&keys, (cli.policy.is_some(), connects));
     let wing = wing.unwrap_or_else(|why| usage(&why));
@@ -506,6 +506,7 @@ fn serving(
         &gate.prefix,
         gate.claim.as_deref(),
     );
+    let person_rate = person_rate.map(|n| Box::new(wing.site.store.person_rate(n as usize)));
     let mode = Mode::Serve { person_rate, hint };
     if log::set_logger(&logger::StderrLogger).is_ok() {
         // INFO at least reaches the logger, which says only what NEXUS_LOG

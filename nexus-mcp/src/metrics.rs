@@ -25,6 +25,9 @@
 //! - `nexus_mcp_spans_total{outcome}`: trace spans as they left, `exported`,
 //!   `failed` (the collector down or refusing) or `dropped` (the export
 //!   queue full: a call never waits for a collector);
+//! - `nexus_mcp_person_rate_checks_total{by}`: `--person-rate`'s checks,
+//!   `store` (counted across replicas) or `share` (the store down, each
+//!   replica counting its share of the limit);
 //! - `nexus_mcp_store_up` (gauge): whether the store every replica shares
 //!   (`--store`) answered when last asked, 1 or 0, asked every few seconds.
 
@@ -59,6 +62,7 @@ struct Metrics {
     policy: Family<Labels, Counter>,
     spans: Family<Labels, Counter>,
     signals: Family<Labels, Counter>,
+    person_rate: Family<Labels, Counter>,
     store: Gauge,
 }
 
@@ -75,7 +79,7 @@ fn metrics() -> &'static Metrics {
         let counters = || Family::<Labels, Counter>::default();
         let (refusals, resolves, requests) = (counters(), counters(), counters());
         let (connects, issuer, oauth, policy) = (counters(), counters(), counters(), counters());
-        let (spans, signals) = (counters(), counters());
+        let (spans, signals, person_rate) = (counters(), counters(), counters());
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -100,6 +104,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_spans", help, spans.clone());
         let help = "The identity provider's signals (a person switched off), by channel, event and outcome";
         registry.register("nexus_mcp_signals", help, signals.clone());
+        let help = "--person-rate's checks, by where the calls were counted";
+        registry.register("nexus_mcp_person_rate_checks", help, person_rate.clone());
         let store = Gauge::default();
         let help = "Whether the store every replica shares (--store) answered when last asked";
         registry.register("nexus_mcp_store_up", help, store.clone());
@@ -115,6 +121,7 @@ fn metrics() -> &'static Metrics {
             policy,
             spans,
             signals,
+            person_rate,
             store,
         }
     })
@@ -221,6 +228,11 @@ pub(crate) fn spans(outcome: &str, count: usize) {
         let labels = vec![("outcome", outcome.to_owned())];
         metrics().spans.get_or_create(&labels).inc_by(count as u64);
     }
+}
+
+/// A `--person-rate` check, counted `by` the `store` or this replica's `share`.
+pub(crate) fn person_rate(by: &str) {
+    count(&metrics().person_rate, "by", by);
 }
 
 /// Whether the store answered when last asked.

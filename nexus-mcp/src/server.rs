@@ -149,7 +149,7 @@ pub(crate) enum Mode {
     /// `serve`: each call for the person its verified token names.
     Serve {
         /// `--person-rate`: each person's tool calls a minute.
-        person_rate: Option<crate::rate::PersonRate>,
+        person_rate: Option<Box<crate::rate::PersonRate>>,
         /// The operator's next step when a person has not connected a provider.
         hint: crate::hint::ConnectHint,
     },
@@ -488,10 +488,10 @@ impl NexusServer {
             Mode::Serve { person_rate, .. } => person_rate.as_ref(),
             Mode::Stdio { .. } => None,
         };
-        let person = caller.principal.person();
-        let refused = rate
-            .zip(person)
-            .and_then(|(r, p)| r.refusal(&p, Instant::now()));
+        let refused = match rate.zip(caller.principal.person()) {
+            Some((rate, person)) => rate.refusal(&person).await,
+            None => None,
+        };
         if let Some(why) = refused {
             audit_tool(tool, Some(&why), started, &caller);
             return (Ok(failure(caller.told(&why)).into()), why.code().to_owned());

@@ -126,7 +126,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     deny_file: Option<String>,
     /// At most N tool calls a minute per person (keyed on the verified
-    /// person, never the address); past it, a tool error naming the wait
+    /// person, never the address); past it, a tool error naming the wait.
+    /// With --store, counted across replicas (a store down: each replica
+    /// its share)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) person_rate: Option<u32>,
     /// Serve Prometheus's scrape at /metrics on this address (no token:

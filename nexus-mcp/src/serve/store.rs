@@ -19,7 +19,8 @@
 //! it alone. A store that does not answer within [`WAIT`] is down: a
 //! refresh is then refused as for a while (never accepted unchecked).
 //!
-//! Its room: [`given`], where the store is, as the operator gives it.
+//! Its rooms: [`given`], where the store is, as the operator gives it;
+//! [`limit`], `--person-rate` counted across replicas.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,6 +32,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::revoked::{Revocations, Revoked, STANDING};
 
 mod given;
+mod limit;
 
 pub(crate) use self::given::{StoreGiven, store_at};
 use self::given::{UNREAD, client, read_url};
