@@ -18,7 +18,8 @@
 //! against one without; an 8 MiB body of JSON objects against one of
 //! text (part `bodies`); a policy reading a 1 MiB JSON body against one
 //! reading none, and a 10 KiB GraphQL document's operation read (part
-//! `contents`); a warm call traced and sampled against one with
+//! `contents`); a warm call with `--person-rate` counted in the store
+//! against one counted by the replica alone (part `limit`); a warm call traced and sampled against one with
 //! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`), and
 //! the same counted in the server's instructions by callgrind (part
 //! `instructions`); a
@@ -64,6 +65,9 @@ mod signals;
 // An 8 MiB body of JSON objects against text, with and without a policy.
 #[path = "serve/bodies.rs"]
 mod bodies;
+// --person-rate counted in the store against the replica alone.
+#[path = "serve/limit.rs"]
+mod limit;
 // A policy reading a 1 MiB JSON body, a GraphQL document's operation read.
 #[path = "serve/contents.rs"]
 mod reading;
@@ -136,12 +140,13 @@ fn main() {
         Some("warm") => return warm_against_baseline(&gateway, &issuer, &url),
         Some("bodies") => return bodies::bodies(&gateway, &url),
         Some("contents") => return reading::contents(&gateway, &url),
+        Some("limit") => return limit::limit(&gateway, &issuer, &url),
         Some("traced") => return traced::traced(&gateway, &issuer, &url),
         Some("instructions") => return instructions::instructions(&gateway, &issuer, &url),
         Some("signals") => return signals::signals(&gateway, &issuer),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, traced, instructions or signals, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, limit, traced, instructions or signals, or none for all"
             )
         }
         None => {}
@@ -204,6 +209,7 @@ fn main() {
     policy::policy(&gateway, &issuer, &api, &url);
     bodies::bodies(&gateway, &url);
     reading::contents(&gateway, &url);
+    limit::limit(&gateway, &issuer, &url);
     traced::traced(&gateway, &issuer, &url);
     instructions::instructions(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
