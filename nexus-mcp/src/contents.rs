@@ -219,6 +219,18 @@ fn graphql_member(path: &str) -> bool {
     }
 }
 
+/// Whether `url` on `provider` carries a GraphQL document that writes in
+/// its query (`?query=mutation…`), to one of its GraphQL endpoints
+/// (`added` the operator's): a `GET` that is no read.
+pub(crate) fn graphql_writes_in_url(added: &[(String, String)], provider: &str, url: &str) -> bool {
+    let Some(url) = crate::readings::normalized(url) else {
+        return false;
+    };
+    let endpoint = || graphql::is_endpoint(added, provider, url.path());
+    let mut documents = url.query_pairs().filter(|(name, _)| name == "query");
+    documents.any(|(_, document)| graphql::writes(&document)) && endpoint()
+}
+
 /// `readings` each taken with each of `values` (one: added to each as
 /// it is; several, distinct: each reading once with each).
 fn crossed<T: Clone + PartialEq>(
@@ -621,19 +633,22 @@ impl<'de> Visitor<'de> for Skipping {
 /// square).
 #[derive(Default)]
 struct Seen<'de> {
-    few: [Option<Cow<'de, str>>; 8],
-    many: HashSet<Cow<'de, str>>,
+    few: Vec<Cow<'de, str>>,
+    many: Option<HashSet<Cow<'de, str>>>,
 }
 
 impl<'de> Seen<'de> {
     /// Whether `key` is read for the first time (then held).
     fn first(&mut self, key: Cow<'de, str>) -> bool {
-        if self.many.contains(&key) || self.few.iter().flatten().any(|k| *k == key) {
+        if let Some(many) = &mut self.many {
+            return many.insert(key);
+        }
+        if self.few.contains(&key) {
             return false;
         }
-        match self.few.iter_mut().find(|k| k.is_none()) {
-            Some(free) => *free = Some(key),
-            None => drop(self.many.insert(key)),
+        self.few.push(key);
+        if self.few.len() > 16 {
+            self.many = Some(self.few.drain(..).collect());
         }
         true
     }

@@ -129,6 +129,12 @@ pub(crate) fn only_queries(document: &str) -> bool {
     every.is_ok_and(|every| !every.is_empty() && every.iter().all(|o| o.kind == "query"))
 }
 
+/// Whether `document` reads as operations of which one is no query (a
+/// mutation, a subscription): a write, wherever it is sent.
+pub(crate) fn writes(document: &str) -> bool {
+    operations(document).is_ok_and(|every| every.iter().any(|o| o.kind != "query"))
+}
+
 /// The operation `document` runs for `name` (`operationName`; none or
 /// empty: the document's only operation), or why none can be read.
 ///

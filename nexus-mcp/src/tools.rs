@@ -305,6 +305,8 @@ fn refused(
         format!("{read_only}; a `_method` parameter, which servers read as the method, is refused")
     } else if body.is_some() && !graphql_read {
         format!("{read_only}, without a body")
+    } else if crate::contents::graphql_writes_in_url(offer.graphql, provider, url) {
+        format!("{read_only}; a GraphQL mutation or subscription is a write, in a URL too")
     } else {
         return Ok(());
     };

@@ -159,6 +159,17 @@ fn a_graphql_read_passes_the_read_only_gate_and_nothing_that_writes_does() {
             "{path} {body}: {refused}"
         );
     }
+    let get = call(
+        "github",
+        "GET",
+        "/graphql?query=mutation%7Bb%7D",
+        None,
+        json!({}),
+    );
+    assert!(
+        is_error(&get) && text(&get).contains("read-only"),
+        "a GET's mutation: {get}"
+    );
     let put = call(
         "github",
         "PUT",
@@ -168,6 +179,17 @@ fn a_graphql_read_passes_the_read_only_gate_and_nothing_that_writes_does() {
     );
     assert!(is_error(&put), "a PUT is never a GraphQL read: {put}");
     assert_eq!(api.request_count(), before, "nothing that writes was sent");
+    let search = call(
+        "github",
+        "GET",
+        "/search?query=mutation%7Bb%7D",
+        None,
+        json!({}),
+    );
+    assert!(
+        !is_error(&search),
+        "no GraphQL endpoint: a search's text: {search}"
+    );
 }
 
 /// The policies of the examples, beside one that permits.
