@@ -147,6 +147,10 @@ struct Grant {
     /// Whether it earns a refresh token (`offline_access`; Google's
     /// `access_type=offline`).
     offline: bool,
+    /// When the person signed in, where the login asked `max_age` (OpenID
+    /// Connect Core §3.1.2.1: its ID tokens then carry `auth_time`): the
+    /// fake signs them in again then, so it is the login's own time.
+    auth_time: Option<u64>,
 }
 
 impl std::fmt::Debug for FakeIssuer {

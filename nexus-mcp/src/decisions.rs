@@ -67,6 +67,10 @@ pub(crate) fn call_permitted(
     let made = (policies.decide_request(&who, call, &sending))
         .map_err(|why| unreadable(principal, why))?;
     crate::metrics::policy(made.decided.allowed);
+    if let (false, Some(approver)) = (made.decided.allowed, &made.decided.ask) {
+        let asking = (principal, who.person, approver);
+        return Err(asked(asking, (provider, account), &made, sending.body));
+    }
     if !made.decided.allowed {
         let (request, by) = made.said();
         let who = principal.who().unwrap_or_else(|| "stdio".into());
@@ -80,6 +84,41 @@ pub(crate) fn call_permitted(
         *url = normal.to_string();
     }
     Ok(())
+}
+
+/// The call `made` decided, which a policy asks `approver` to approve:
+/// what its approval is bound to and what its page shows (the body's
+/// digest and the values the policies read); the operator told.
+fn asked(
+    (principal, name, approver): (&Principal, &str, &crate::approval::Approver),
+    (provider, account): (&str, &str),
+    made: &crate::policy::CallDecided,
+    body: Option<&[u8]>,
+) -> Failure {
+    let url = made.url.as_ref();
+    let numbers = made
+        .read
+        .numbers
+        .iter()
+        .map(|(k, n)| (k.clone(), n.to_string()));
+    let values = made.read.body.iter().cloned().chain(numbers).collect();
+    let asked = crate::approval::Asked {
+        person: principal.person().unwrap_or_else(|| "stdio".into()),
+        name: name.to_owned(),
+        provider: provider.to_owned(),
+        account: account.to_owned(),
+        method: made.method.clone(),
+        url: url.map(url::Url::to_string).unwrap_or_default(),
+        shown: url.map(crate::approval::shown).unwrap_or_default(),
+        body: body.map_or(String::new(), |body| crate::principal::sha256_hex(&[body])),
+        values,
+        policies: made.decided.by.clone(),
+        approver: approver.clone(),
+    };
+    let (request, by) = made.said();
+    let who = principal.who().unwrap_or_else(|| "stdio".into());
+    log::info!(target: "nexus_mcp", "policy: asked who={who} provider={provider:?} {request}: {by}, approved by @ask({}) (id {})", approver.said(), asked.id());
+    Failure::Asked(Box::new(asked))
 }
 
 /// Every method a call may be read as ([`crate::readings::methods`]) where

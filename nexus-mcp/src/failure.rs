@@ -41,7 +41,13 @@ pub(crate) enum Failure {
     /// The server is stopping: it started no call, or stopped waiting for
     /// this one after the grace it gives (`Some`).
     Stopping(Option<Duration>),
+    /// A policy asks a person to approve this call (`@ask`): what its
+    /// approval is bound to. The call's flow asks for it, or refuses.
+    Asked(Box<crate::approval::Asked>),
 }
+
+/// The code of a call that waits for a person's approval.
+pub(crate) const APPROVAL_REQUIRED: &str = "approval_required";
 
 impl Failure {
     /// A refusal of this server's, with `code`.
@@ -89,6 +95,7 @@ impl Failure {
             Failure::Declined(_) => CONNECTION_DECLINED,
             Failure::Cancelled => "cancelled",
             Failure::Stopping(_) => "stopping",
+            Failure::Asked(_) => APPROVAL_REQUIRED,
         }
     }
 }
@@ -124,6 +131,14 @@ impl fmt::Display for Failure {
             Failure::Stopping(None) => {
                 f.write_str("stopping: nexus-mcp is shutting down and starts no new call")
             }
+            Failure::Asked(asked) => write!(
+                f,
+                "{APPROVAL_REQUIRED}: this server's policy asks {} to approve this call first",
+                match &asked.approver {
+                    crate::approval::Approver::Person => "the person who asked".to_owned(),
+                    crate::approval::Approver::Group(group) => format!("a member of {group:?}"),
+                }
+            ),
             Failure::Stopping(Some(grace)) => write!(
                 f,
                 "stopping: nexus-mcp is shutting down and stopped waiting for this call after \

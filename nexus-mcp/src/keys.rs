@@ -32,6 +32,10 @@ pub(crate) struct Keys {
     pub(crate) tickets: Vec<Sealing>,
     /// The login's cookie: one seal per key, the first seals.
     pub(crate) cookies: Vec<Sealing>,
+    /// The approval page's links (a call asked), and its form (a verdict
+    /// under way): one seal per key each, the first seals.
+    pub(crate) approvals: Vec<Sealing>,
+    pub(crate) verdicts: Vec<Sealing>,
     /// What `--oauth-proxy` seals: client ids, codes, access and refresh
     /// tokens, each kind under its own seals (one per key, the first seals).
     pub(crate) oauth: OauthSeals,
@@ -185,6 +189,8 @@ impl Keys {
                 ssf: named("ssf push"),
             },
             cookies: named("connect cookie"),
+            approvals: named("approval link"),
+            verdicts: named("approval form"),
             kids: ring.kids(),
         })
     }
@@ -198,6 +204,8 @@ impl Keys {
             states,
             tickets,
             cookies,
+            approvals: Vec::new(),
+            verdicts: Vec::new(),
             oauth: OauthSeals::default(),
             kids,
         })

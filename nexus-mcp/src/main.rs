@@ -49,12 +49,15 @@
 //! * `on_thread`: the one context a fetch's thread holds while the library
 //!   works for it (the call's number, the hop its connection is held to,
 //!   what its requests are traced with), set and dropped by one guard.
-//! * The leaves: `answer` (what the model reads), `failure` (every refusal
+//! * The leaves: `approval` (a call a policy asks a person to approve:
+//!   what it is bound to, its link, where its verdict waits), `answer`
+//!   (what the model reads), `failure` (every refusal
 //!   as one type), `accounts`, `providers`.
 
 mod accounts;
 mod addresses;
 mod answer;
+mod approval;
 mod calls;
 mod connect;
 mod contents;
@@ -507,7 +510,17 @@ fn serving(
         gate.claim.as_deref(),
     );
     let person_rate = person_rate.map(|n| Box::new(wing.site.store.person_rate(n as usize)));
-    let mode = Mode::Serve { person_rate, hint };
+    let approvals = Arc::clone(&wing.site.approvals);
+    let links = (wing.page.as_ref()).map(|_| {
+        let (origin, life) = (&wing.site.origin, approvals.life());
+        Arc::new(approval::Links::new(origin, Arc::clone(&keys), life))
+    });
+    let approving = approval::Approving { approvals, links };
+    let mode = Mode::Serve {
+        person_rate,
+        hint,
+        approving,
+    };
     if log::set_logger(&logger::StderrLogger).is_ok() {
         // INFO at least reaches the logger, which says only what NEXUS_LOG
         // asks: the library's record of each Gateway request is counted.

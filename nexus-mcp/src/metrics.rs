@@ -25,6 +25,9 @@
 //! - `nexus_mcp_spans_total{outcome}`: trace spans as they left, `exported`,
 //!   `failed` (the collector down or refusing) or `dropped` (the export
 //!   queue full: a call never waits for a collector);
+//! - `nexus_mcp_approvals_total{outcome}`: calls a policy asks to approve,
+//!   `asked`, `approved`, `denied`, `used`, `expired` or `refused` (an
+//!   approver the policy does not name, a form from another origin);
 //! - `nexus_mcp_person_rate_checks_total{by}`: `--person-rate`'s checks,
 //!   `store` (counted across replicas) or `share` (the store down, each
 //!   replica counting its share of the limit);
@@ -63,6 +66,7 @@ struct Metrics {
     spans: Family<Labels, Counter>,
     signals: Family<Labels, Counter>,
     person_rate: Family<Labels, Counter>,
+    approvals: Family<Labels, Counter>,
     store: Gauge,
 }
 
@@ -80,6 +84,7 @@ fn metrics() -> &'static Metrics {
         let (refusals, resolves, requests) = (counters(), counters(), counters());
         let (connects, issuer, oauth, policy) = (counters(), counters(), counters(), counters());
         let (spans, signals, person_rate) = (counters(), counters(), counters());
+        let approvals = counters();
         let help = "The duration of MCP requests as the server handles them";
         registry.register(
             "mcp_server_operation_duration_seconds",
@@ -106,6 +111,8 @@ fn metrics() -> &'static Metrics {
         registry.register("nexus_mcp_signals", help, signals.clone());
         let help = "--person-rate's checks, by where the calls were counted";
         registry.register("nexus_mcp_person_rate_checks", help, person_rate.clone());
+        let help = "Calls a policy asks a person to approve (@ask), by outcome";
+        registry.register("nexus_mcp_approvals", help, approvals.clone());
         let store = Gauge::default();
         let help = "Whether the store every replica shares (--store) answered when last asked";
         registry.register("nexus_mcp_store_up", help, store.clone());
@@ -122,6 +129,7 @@ fn metrics() -> &'static Metrics {
             spans,
             signals,
             person_rate,
+            approvals,
             store,
         }
     })
@@ -233,6 +241,11 @@ pub(crate) fn spans(outcome: &str, count: usize) {
 /// A `--person-rate` check, counted `by` the `store` or this replica's `share`.
 pub(crate) fn person_rate(by: &str) {
     count(&metrics().person_rate, "by", by);
+}
+
+/// A call a policy asks to approve: its `outcome`.
+pub(crate) fn approval(outcome: &str) {
+    count(&metrics().approvals, "outcome", outcome);
 }
 
 /// Whether the store answered when last asked.

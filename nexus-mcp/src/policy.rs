@@ -34,6 +34,7 @@ use cedar_policy::{
 use miette::Diagnostic;
 use nexus_sdk::one_line;
 
+use crate::approval::Approver;
 use crate::contents::{Content, Reads, Sent};
 use crate::readings::normalized;
 
@@ -91,6 +92,11 @@ pub(crate) struct Policies {
     names_methods: bool,
     /// What a policy reads of a call's content: nothing else is read.
     reads: Reads,
+    /// The `forbid`s that ask (`@ask`), each with its approver; and the
+    /// policies but those, indexed as [`Policies::by_provider`] is, which
+    /// say whether a `permit` permits a call they deny.
+    asks: HashMap<PolicyId, Approver>,
+    unasked: Indexed,
     /// The decisions made, by what each was asked: Cedar decides the same
     /// question the same way each time, so a request made again (another
     /// page of the same path, a poll) is decided by a lookup. Held with
@@ -198,11 +204,14 @@ pub(crate) struct Sending<'a> {
     pub(crate) graphql: &'a [(String, String)],
 }
 
-/// A decision, and the policies that made it (none: no policy permits).
+/// A decision, and the policies that made it (none: no policy permits);
+/// when every `forbid` that denies it asks (`@ask`) and a `permit` permits
+/// it, who may approve it.
 #[derive(Debug, PartialEq, Clone)]
 pub(crate) struct Decided {
     pub(crate) allowed: bool,
     pub(crate) by: Vec<String>,
+    pub(crate) ask: Option<Approver>,
 }
 
 /// A call decided ([`Policies::decide_call`]): the URL decided on (none
@@ -210,9 +219,11 @@ pub(crate) struct Decided {
 /// reads paths and the path reads two ways, why (naming the segment).
 pub(crate) struct CallDecided {
     pub(crate) url: Option<url::Url>,
-    method: String,
+    pub(crate) method: String,
     pub(crate) decided: Decided,
     pub(crate) two_ways: Option<String>,
+    /// The reading of its content decided (its first denial's).
+    pub(crate) read: Content,
 }
 
 impl CallDecided {
@@ -291,6 +302,7 @@ impl Policies {
         let names_paths = set.policies().any(|p| reads(p, "path"));
         let names_methods = set.policies().any(|p| reads(p, "method"));
         let reads = crate::literals::contents_read(&json);
+        let (asks, unasked) = asking(text, &set)?;
         let (by_provider, any) = indexed(&set);
         let kinds = [
             "Person",
@@ -317,6 +329,8 @@ impl Policies {
             names_paths,
             names_methods,
             reads,
+            asks,
+            unasked,
             made: Mutex::default(),
         })
     }
@@ -379,12 +393,14 @@ impl Policies {
             let decided = Decided {
                 allowed: false,
                 by: Vec::new(),
+                ask: None,
             };
             return CallDecided {
                 url: None,
                 method,
                 decided,
                 two_ways: None,
+                read: Content::default(),
             };
         };
         let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
@@ -397,12 +413,14 @@ impl Policies {
             let decided = Decided {
                 allowed: false,
                 by: vec![why.clone()],
+                ask: None,
             };
             return CallDecided {
                 url: Some(normal),
                 method,
                 decided,
                 two_ways: Some(why),
+                read: Content::default(),
             };
         }
         let asked = Asked {
@@ -420,6 +438,7 @@ impl Policies {
             method,
             decided,
             two_ways: None,
+            read: content.clone(),
         }
     }
 
@@ -466,22 +485,48 @@ impl Policies {
             return Decided {
                 allowed: false,
                 by: vec!["a request the schema does not allow".into()],
+                ask: None,
             };
         };
         // Only the policies that can apply to this provider are read: the
         // decision is the same, its cost the policies that concern it.
         let set = self.by_provider.get(asked.provider).unwrap_or(&self.any);
         let answer = self.authorizer.is_authorized(&request, set, &entities);
-        let by = answer.diagnostics().reason().map(|id| {
+        let reasons: Vec<&PolicyId> = answer.diagnostics().reason().collect();
+        let allowed = answer.decision() == Decision::Allow;
+        let ask = (!allowed)
+            .then(|| self.asked(&reasons, (&request, &entities), asked.provider))
+            .flatten();
+        let by = reasons.iter().map(|id| {
             self.names
-                .get(id)
+                .get(*id)
                 .cloned()
                 .unwrap_or_else(|| id.to_string())
         });
         Decided {
-            allowed: answer.decision() == Decision::Allow,
+            allowed,
             by: by.collect(),
+            ask,
         }
+    }
+
+    /// Who may approve a call the policies `reasons` deny: when each asks,
+    /// all of one approver, and the policies but those permit it.
+    fn asked(
+        &self,
+        reasons: &[&PolicyId],
+        (request, entities): (&Request, &Entities),
+        provider: &str,
+    ) -> Option<Approver> {
+        let mut approvers = reasons.iter().map(|id| self.asks.get(*id));
+        let first = approvers.next().flatten()?;
+        if !approvers.all(|approver| approver == Some(first)) {
+            return None;
+        }
+        let (by_provider, any) = &self.unasked;
+        let set = by_provider.get(provider).unwrap_or(any);
+        let answer = self.authorizer.is_authorized(request, set, entities);
+        (answer.decision() == Decision::Allow).then(|| first.clone())
     }
 
     /// The request Cedar reads, and the entities it reads with it: the
@@ -583,9 +628,42 @@ fn reads(policy: &cedar_policy::Policy, attr: &str) -> bool {
     json.is_ok_and(|json| json.contains(&format!(r#""attr":"{attr}""#)))
 }
 
+/// The `forbid`s of `set` that ask (`@ask("self")`, `@ask("group:NAME")`),
+/// each with its approver, and the policies but those, indexed; or where
+/// in `text` an `@ask` is wrong (on a `permit`, or naming no approver).
+fn asking(text: &str, set: &PolicySet) -> Result<(HashMap<PolicyId, Approver>, Indexed), String> {
+    let mut asks = HashMap::new();
+    let mut unasked = PolicySet::new();
+    for policy in set.policies() {
+        let Some(value) = policy.annotation("ask") else {
+            drop(unasked.add(policy.clone()));
+            continue;
+        };
+        let at = |why: String| {
+            let at = text.find(&format!("@ask(\"{value}\")")).unwrap_or_default();
+            let line = text[..at].matches('\n').count() + 1;
+            let column = text[..at]
+                .rsplit('\n')
+                .next()
+                .map_or(0, |l| l.chars().count())
+                + 1;
+            format!("{line}:{column}: {why}")
+        };
+        if policy.effect() != cedar_policy::Effect::Forbid {
+            let why = "@ask is for a forbid: it asks someone to approve what the forbid denies";
+            return Err(at(why.to_owned()));
+        }
+        asks.insert(policy.id().clone(), Approver::read(value).map_err(at)?);
+    }
+    Ok((asks, indexed(&unasked)))
+}
+
+/// Policies by the provider their scopes name, and those naming none.
+type Indexed = (HashMap<String, PolicySet>, PolicySet);
+
 /// `set` split by the provider each policy's scope names (see
 /// [`Policies::by_provider`]), and the policies that name none.
-fn indexed(set: &PolicySet) -> (HashMap<String, PolicySet>, PolicySet) {
+fn indexed(set: &PolicySet) -> Indexed {
     let provider = |policy: &cedar_policy::Policy| match policy.resource_constraint() {
         ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid)
             if uid.type_name().to_string() == "Provider" =>
@@ -801,7 +879,8 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             read,
             Decided {
                 allowed: true,
-                by: vec!["everyone reads".into()]
+                by: vec!["everyone reads".into()],
+                ask: None,
             }
         );
         let post = |who| policies.decide("call", &call(who, "POST", "/repos/acme/x"));
@@ -811,7 +890,8 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             deleted,
             Decided {
                 allowed: false,
-                by: vec!["#3".into()]
+                by: vec!["#3".into()],
+                ask: None,
             }
         );
         let elsewhere = policies.decide("call", &call(&admin, "GET", "/repos/other/x"));
@@ -830,7 +910,8 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             read,
             Decided {
                 allowed: true,
-                by: vec!["everyone reads".into()]
+                by: vec!["everyone reads".into()],
+                ask: None,
             }
         );
     }

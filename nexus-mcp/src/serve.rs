@@ -25,6 +25,8 @@
 //! - [`introspect`]: opaque tokens, asked about at the issuer;
 //! - [`deny`]: `--deny-file`'s people;
 //! - [`login`]: the connect page, and the sign-in's one callback;
+//! - [`approve`]: the approval page, where a call a policy asks is
+//!   approved or denied;
 //! - [`signin`]: the sign-in at the issuer, knowing neither flow it serves;
 //! - [`reads`]: what a sign-in reads of the person, and the scopes it asks;
 //! - [`grant`]: what the hosts' authorization server grants (a code, an
@@ -45,6 +47,7 @@
 //! until SIGTERM, and the rereading at SIGHUP.
 
 mod admit;
+mod approve;
 mod args;
 mod bearer;
 pub(crate) mod check;
@@ -316,10 +319,15 @@ fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, page: Option<Page>)
             &format!("/.well-known/oauth-protected-resource{path}"),
             get(metadata),
         );
-    match page {
-        Some(page) => router.merge(login::routes(page)),
-        None => router,
-    }
+    let Some(page) = page else {
+        return router;
+    };
+    let approving = approve::Approving {
+        login: Arc::clone(&page.1),
+        approvals: Arc::clone(&site.approvals),
+        origin: site.origin.clone(),
+    };
+    (router.merge(login::routes(page))).merge(approve::routes(Arc::new(approving)))
 }
 
 /// Resolves at SIGTERM once the calls under way are answered: the listener

@@ -152,6 +152,9 @@ pub(crate) enum Mode {
         person_rate: Option<Box<crate::rate::PersonRate>>,
         /// The operator's next step when a person has not connected a provider.
         hint: crate::hint::ConnectHint,
+        /// Where a call a policy asks to approve finds its verdict, and the
+        /// approval page's links (none without a sign-in page).
+        approving: crate::approval::Approving,
     },
 }
 

@@ -50,6 +50,9 @@ pub(super) fn issued(state: &State, url: &str, grant: &Grant, resource: Option<&
         if let Some(nonce) = &grant.nonce {
             id = id.claim("nonce", json!(nonce));
         }
+        if let Some(auth_time) = grant.auth_time {
+            id = id.claim("auth_time", json!(auth_time));
+        }
         issued["id_token"] = json!(sign(&id, state.signer, url));
     }
     if let Some(scope) = &grant.scope {

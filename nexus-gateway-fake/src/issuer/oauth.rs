@@ -176,6 +176,7 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         claims: state.claims.clone(),
         nonce: form.get("nonce").cloned(),
         offline: refresh::offline(&state.shape, form),
+        auth_time: form.get("max_age").map(|_| now_secs()),
     };
     state.codes.insert(code.clone(), grant);
     let sent = [
@@ -184,6 +185,12 @@ fn authorize(state: &mut State, url: &str, form: &HashMap<String, String>) -> Re
         ("iss", url),
     ];
     sent_back(&redirect_uri, &sent)
+}
+
+/// Seconds since the Unix epoch.
+fn now_secs() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |since| since.as_secs())
 }
 
 /// The browser sent back to `redirect_uri` with `sent` in its query.

@@ -36,6 +36,7 @@ pub(super) fn kept(state: &mut State, grant: &Grant) -> String {
         claims: grant.claims.clone(),
         nonce: None,
         offline: true,
+        auth_time: grant.auth_time,
     };
     state.refreshes.insert(token.clone(), kept);
     token

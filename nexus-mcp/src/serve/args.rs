@@ -131,6 +131,11 @@ pub(crate) struct ServeArgs {
     /// its share)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) person_rate: Option<u32>,
+    /// How long a call a policy asks to approve (@ask) waits for its
+    /// approval, and an approval for its call: from a minute to a day, as
+    /// 10m or 1h [default: 10m]
+    #[arg(long, value_name = "LIFE", value_parser = approval_life)]
+    approval_life: Option<Duration>,
     /// Serve Prometheus's scrape at /metrics on this address (no token:
     /// where only the scraper reaches): ADDRESS:PORT
     #[arg(long, value_name = "ADDR")]
@@ -214,9 +219,18 @@ fn id_jag_issuer(given: Option<&str>) -> Result<Option<Arc<Issuer>>, String> {
     Ok(Some(Arc::new(Issuer::new(url))))
 }
 
+/// How long an approval waits unless `--approval-life` says otherwise.
+const APPROVAL_LIFE: Duration = Duration::from_secs(600);
+
 /// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
 fn sign_in_life(text: &str) -> Result<Duration, String> {
     life_within(text, 3600..=400 * 24 * 3600, "12h or 7d, from 1h to 400d")
+}
+
+/// How long an approval waits, as `--approval-life` gives it: from a
+/// minute to a day.
+fn approval_life(text: &str) -> Result<Duration, String> {
+    life_within(text, 60..=24 * 3600, "10m or 1h, from 1m to 1d")
 }
 
 /// The life of the access token an ID-JAG earns, as `--id-jag-token-life`
@@ -368,11 +382,14 @@ impl ServeArgs {
         let login_client_id = self.login_client_id.take();
         let store = store_at(self.store.take(), StoreGiven::from_env()?)?;
         let signals = self.signals(&store)?;
+        let store = Arc::new(store);
+        let approvals = store.approvals(self.approval_life.unwrap_or(APPROVAL_LIFE));
         Ok(Site {
             signals,
+            approvals: Arc::new(approvals),
             admission: Admission::new(&self.allow_sign_in)?,
             deny: Arc::new(deny::DenyList::read(self.deny_file.take(), issuer)?),
-            store: Arc::new(store),
+            store,
             sign_in_life: self.sign_in_life.unwrap_or(SIGN_IN_LIFE),
             check_client_ids: std::mem::take(&mut self.check_client_ids),
             metrics_listen: self.metrics_listen.take(),
@@ -742,6 +759,9 @@ pub(crate) struct Site {
     pub(crate) metrics_listen: Option<String>,
     /// `--store`: where refresh-token families are kept.
     pub(crate) store: Arc<Store>,
+    /// Where the verdicts on calls a policy asks to approve wait
+    /// (`--approval-life`; in the store every replica shares, if any).
+    pub(crate) approvals: Arc<crate::approval::Approvals>,
     /// `--sign-in-life`.
     pub(crate) sign_in_life: Duration,
     /// `--check-client-id`s.

@@ -6,8 +6,8 @@
 //! sent on to consent.
 //!
 //! The sign-in's one callback is here too: it is the one place that knows
-//! both flows a sign-in serves, and hands a host's authorization on to
-//! [`super::oauth::consent`].
+//! the flows a sign-in serves, and hands a host's authorization on to
+//! [`super::oauth::consent`] and an approval's to [`super::approve`].
 
 use std::sync::Arc;
 
@@ -93,6 +93,10 @@ async fn callback(
             consent::signed_in(&login.keys(), &pending, signed_in, &headers)
         }
         Then::Connect { ticket } => connected((&links, login), &ticket, returned).await,
+        Then::Approve { ticket, .. } => {
+            let signed_in = finish(Arc::clone(&login), returned).await;
+            super::approve::signed_in(&login.keys(), &ticket, signed_in)
+        }
     }
 }
 
@@ -104,12 +108,13 @@ fn refused_by_issuer(login: &SignIn, then: Then, refusal: &Refusal) -> Response 
     let flow = match then {
         Then::Authorize { .. } => "a host's sign-in",
         Then::Connect { .. } => "a connect link's sign-in",
+        Then::Approve { .. } => "an approval's sign-in",
     };
     log::warn!(target: "nexus_mcp", "the issuer refused {flow} ({}); {}", refusal.said(), refusal.remedy());
     crate::metrics::oauth("sign_in", "refused_by_issuer");
     match then {
         Then::Authorize { pending } => consent::refused_by_issuer(&login.keys(), &pending, refusal),
-        Then::Connect { .. } => page_detailed(
+        Then::Connect { .. } | Then::Approve { .. } => page_detailed(
             StatusCode::FORBIDDEN,
             "Your organisation's sign-in refused this sign-in. It said:",
             &refusal.said(),

@@ -58,7 +58,14 @@ pub(crate) enum Then {
     /// A host's authorization (`--oauth-proxy`): its consent's pending
     /// request, sealed.
     Authorize { pending: String },
+    /// The approval page's link ([`super::approve`]): the call it carries,
+    /// sealed, and whether the sign-in must be fresh (`max_age`: the
+    /// person who asked approves their own call).
+    Approve { ticket: String, fresh: bool },
 }
+
+/// How recent a sign-in must be to approve one's own call (`max_age`).
+pub(crate) const FRESH: Duration = Duration::from_secs(300);
 
 /// A login under way, in its cookie: what it is for, and the login's own
 /// checks.
@@ -273,6 +280,9 @@ pub(crate) async fn begin(login: Arc<SignIn>, then: Then) -> Response {
         if let Some(Stay::AccessType) = stays(&metadata) {
             asked = asked.add_extra_param("access_type", "offline");
         }
+        if let Then::Approve { fresh: true, .. } = &then {
+            asked = asked.add_extra_param("max_age", FRESH.as_secs().to_string());
+        }
         let (url, state, nonce) = asked.set_pkce_challenge(challenge).url();
         let pending = LoginCookie {
             then,
@@ -444,6 +454,9 @@ pub(crate) struct SignedIn {
     /// The issuer's refresh token for this sign-in, if it gave one.
     #[serde(default)]
     pub(crate) upstream: Option<Upstream>,
+    /// When the person signed in at the issuer (`auth_time`), if it says.
+    #[serde(default)]
+    pub(crate) auth_time: Option<u64>,
 }
 
 /// The issuer's refresh token for a sign-in: kept only sealed inside this
@@ -638,6 +651,7 @@ pub(crate) fn read_person(
         workspace: workspace.map(str::to_owned),
         attributes: reads.policy_claims.read(others),
         admitted: reads.admission.kept(others),
+        auth_time: others.get("auth_time").and_then(Value::as_u64),
         upstream: None,
     })
 }

@@ -20,7 +20,8 @@
 //! refresh is then refused as for a while (never accepted unchecked).
 //!
 //! Its rooms: [`given`], where the store is, as the operator gives it;
-//! [`limit`], `--person-rate` counted across replicas.
+//! [`limit`], `--person-rate` counted across replicas; [`verdicts`], the
+//! approvals a policy asks for, waiting for their calls.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +34,7 @@ use super::revoked::{Revocations, Revoked, STANDING};
 
 mod given;
 mod limit;
+mod verdicts;
 
 pub(crate) use self::given::{StoreGiven, store_at};
 use self::given::{UNREAD, client, read_url};

@@ -17,9 +17,10 @@ use rmcp::model::CallToolRequestParams;
 use rmcp::service::RequestContext;
 
 use super::{Mode, NexusServer, modern};
+use crate::approval::{Asked, Verdict};
 use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
-use crate::failure::Failure;
+use crate::failure::{APPROVAL_REQUIRED, Failure};
 use crate::handshake;
 use crate::on_thread::{Traced, Working};
 use crate::policy::Sending;
@@ -77,7 +78,12 @@ impl NexusServer {
         started: Instant,
     ) -> Result<Answer, Failure> {
         let mut fetch = self.check(args, &caller.principal).await?;
-        self.permitted(&mut fetch, caller)?;
+        if let Err(failure) = self.permitted(&mut fetch, caller) {
+            let Failure::Asked(asked) = failure else {
+                return Err(failure);
+            };
+            self.approved(&mut fetch, &asked).await?;
+        }
         let asking = self.asking(context, caller, started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
@@ -133,6 +139,7 @@ impl NexusServer {
     fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
         let account = caller.account.as_deref().unwrap_or_default();
         let held = self.settings.policy.clone();
+        let mut asked = None;
         // Without a policy nothing is read: a call pays for no reading.
         if let Some(held) = &held {
             let mut deciding = telemetry::on().then(|| {
@@ -158,16 +165,19 @@ impl NexusServer {
                         crate::decisions::call_permitted(Some(held), asking, call, request)
                     });
             if let Some(span) = &mut deciding {
-                let outcome = if decided.is_ok() {
-                    "permitted"
-                } else {
-                    "denied"
+                let outcome = match &decided {
+                    Ok(()) => "permitted",
+                    Err(Failure::Asked(_)) => "asked",
+                    Err(_) => "denied",
                 };
                 let outcome = KeyValue::new("nexus.policy.outcome", outcome);
                 span.context().span().set_attribute(outcome);
                 span.failed(decided.as_ref().err().map_or("", Failure::code));
             }
-            decided?;
+            asked = match decided {
+                Err(Failure::Asked(asked)) => Some(asked),
+                other => other.map(|()| None)?,
+            };
         }
         let asking = (&caller.principal, caller.client.as_str());
         let call = (fetch.provider.as_str(), account);
@@ -176,7 +186,62 @@ impl NexusServer {
         let options = std::mem::take(&mut fetch.options);
         let rules = (held, trusted, graphql, self.settings.allow_write);
         fetch.options = crate::decisions::Hop::bounding(options, &fetch.url, rules, asking, call);
-        Ok(())
+        asked.map_or(Ok(()), |asked| Err(Failure::Asked(asked)))
+    }
+
+    /// A call a policy asks to approve: sent (its URL as decided) when an
+    /// approver approved this exact request, once; else the approver's
+    /// denial, or the link to the approval page (the operator told), or,
+    /// with no page to send the person to, why it cannot be approved.
+    async fn approved(&self, fetch: &mut Fetch, asked: &Asked) -> Result<(), Failure> {
+        let id = asked.id();
+        let refused = |why: String| Err(Failure::refused(APPROVAL_REQUIRED, why));
+        let Mode::Serve { approving, .. } = &self.settings.mode else {
+            return refused(format!(
+                "{}; over stdio no one can be asked (use `nexus-mcp serve`, whose approval page asks them)",
+                Failure::Asked(Box::new(asked.clone()))
+            ));
+        };
+        match approving.approvals.take(&asked.binding()).await {
+            Ok(Some(Verdict::Approved { by })) => {
+                log::info!(target: "nexus_mcp", "approval: used id={id} who={} by={by}", &asked.person[..12]);
+                crate::metrics::approval("used");
+                fetch.url = asked.url.clone();
+                Ok(())
+            }
+            Ok(Some(Verdict::Denied { reason, .. })) => {
+                let reason = if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {reason}")
+                };
+                Err(Failure::refused(
+                    "approval_denied",
+                    format!("the approver denied this call{reason}"),
+                ))
+            }
+            Ok(None) => {
+                let Some(links) = &approving.links else {
+                    return refused(format!(
+                        "{}, and this server has no approval page (--login-client-id); ask its operator",
+                        Failure::Asked(Box::new(asked.clone()))
+                    ));
+                };
+                log::info!(target: "nexus_mcp", "approval: asked id={id} who={} approver={} provider={:?} {} {}", &asked.person[..12], asked.approver.said(), asked.provider, asked.method, asked.shown);
+                crate::metrics::approval("asked");
+                let minutes = approving.approvals.life().as_secs() / 60;
+                refused(format!(
+                    "this server's policy asks for this call to be approved: the person who \
+                     approves opens {} and, once approved, the same call made again goes \
+                     through, once, within {minutes} minutes (id {id})",
+                    links.link(asked)
+                ))
+            }
+            Err(why) => {
+                log::warn!(target: "nexus_mcp", "approval: id={id}: the store does not answer ({why})");
+                refused("this call waits for an approval this server cannot read now; try again shortly".to_owned())
+            }
+        }
     }
 
     /// The call as the connector asks its user: read from the request

@@ -1,0 +1,337 @@
+//! The approval page (#111, 2): `/approve/<link>`, where a call a policy
+//! asks (`@ask`) is approved or denied by the person it names. The link
+//! carries the call, sealed ([`crate::approval`]); opening it signs the
+//! browser in at the issuer ([`super::signin`]; a fresh sign-in, `max_age`,
+//! for the person's own call), and only an approver the policy names is
+//! shown the page: the person who asked for `@ask("self")`, a member of
+//! the group other than them for `@ask("group:NAME")`. The page shows who
+//! asks, the provider and account, the method, the URL without its query's
+//! values, the body's values the policy reads and its digest, and the
+//! policies that ask; its form is bound to that browser (a `__Host-`
+//! cookie), sent only from this server's own page, answered with one
+//! click. The verdict waits for the call, bound to that exact request,
+//! once, for `--approval-life`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
+use super::signin::{FRESH, LoggedIn, SignIn, SignedIn, Then, begin};
+use crate::approval::{Approvals, Approver, Asked, Verdict, opened};
+use crate::keys::{Keys, Sealing};
+use crate::principal::person;
+
+/// The cookie that binds an approval form to the browser it was shown to.
+const BROWSER_COOKIE: &str = "nexus_approval";
+
+/// What a person reads of a link or form that no longer opens.
+const EXPIRED: &str = "This approval has expired, or its link was changed. Ask your agent to \
+                       make the call again for a new one.";
+
+/// What the approval page needs: the sign-in, where verdicts wait, and
+/// this server's origin (a form is sent from its page only).
+pub(crate) struct Approving {
+    pub(crate) login: Arc<SignIn>,
+    pub(crate) approvals: Arc<Approvals>,
+    pub(crate) origin: String,
+}
+
+/// The approval page's routes.
+pub(crate) fn routes(approving: Arc<Approving>) -> Router {
+    Router::new()
+        .route("/approve/{ticket}", get(start))
+        .route("/approve", post(decided))
+        .with_state(approving)
+}
+
+/// A verdict under way: the call, who is approving (their name and
+/// person), and the browser the form was shown to (sealed in the form).
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    asked: Asked,
+    by: String,
+    browser: String,
+}
+
+/// The form's answer: the pending verdict, `approve` or `deny`, a reason.
+#[derive(Deserialize)]
+struct Answer {
+    pending: String,
+    verdict: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `GET /approve/<link>`: a link that opens starts the sign-in.
+async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<String>) -> Response {
+    let Ok(asked) = opened(&approving.login.keys(), &ticket) else {
+        log::info!(target: "nexus_mcp", "approval: expired: a link that has expired or was changed was opened");
+        crate::metrics::approval("expired");
+        return page(StatusCode::BAD_REQUEST, EXPIRED);
+    };
+    let fresh = asked.approver == Approver::Person;
+    begin(
+        Arc::clone(&approving.login),
+        Then::Approve { ticket, fresh },
+    )
+    .await
+}
+
+/// After the sign-in: the approval page for an approver the policy names,
+/// its form bound to this browser; else why not.
+pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response {
+    let Ok(asked) = opened(keys, ticket) else {
+        crate::metrics::approval("expired");
+        return page(StatusCode::BAD_REQUEST, EXPIRED);
+    };
+    let Ok(signed_in) = logged else {
+        let why = "The sign-in at your organisation did not complete. Open the link again.";
+        return page(StatusCode::FORBIDDEN, why);
+    };
+    let now = jsonwebtoken::get_current_timestamp();
+    let approver = person(&signed_in.issuer, &signed_in.subject);
+    if let Err(why) = may_approve(&asked, &signed_in, now) {
+        let (id, who) = (asked.id(), &approver[..12]);
+        log::warn!(target: "nexus_mcp", "approval: refused id={id} who={who}: not an approver @ask({}) names", asked.approver.said());
+        crate::metrics::approval("refused");
+        return page(StatusCode::FORBIDDEN, why);
+    }
+    let Some(browser) = random() else {
+        return page(StatusCode::INTERNAL_SERVER_ERROR, "Try again.");
+    };
+    let pending = Pending {
+        asked,
+        by: approver,
+        browser: browser.clone(),
+    };
+    let sealed = Sealing::named(&keys.verdicts, &pending, FORM_TIME);
+    let headers = [
+        (
+            header::SET_COOKIE,
+            set_cookie(BROWSER_COOKIE, &browser, FORM_TIME),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    (
+        StatusCode::OK,
+        headers,
+        Html(shown(&pending.asked, &sealed)),
+    )
+        .into_response()
+}
+
+/// How long an approval page waits for its answer.
+const FORM_TIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether the person `signed_in` (at `now`, seconds since the Unix epoch)
+/// may approve `asked`: the person who asked, signed in within [`FRESH`]
+/// (its `auth_time`), for `@ask("self")`; a member of the group who is not
+/// them for `@ask("group:NAME")`. Else what the page says.
+fn may_approve(asked: &Asked, signed_in: &SignedIn, now: u64) -> Result<(), &'static str> {
+    let theirs = person(&signed_in.issuer, &signed_in.subject) == asked.person;
+    match &asked.approver {
+        Approver::Person if !theirs => Err(
+            "Only the person who made this call may approve it, and you signed in as \
+                 someone else.",
+        ),
+        Approver::Person => {
+            // The leeway every signed token is given, for the two clocks.
+            let fresh = FRESH.as_secs() + 60;
+            let recent = signed_in
+                .auth_time
+                .is_some_and(|at| now.saturating_sub(at) <= fresh);
+            match recent {
+                true => Ok(()),
+                false => Err(
+                    "Approving your own call needs a sign-in of the last five minutes, \
+                              and your organisation's sign-in did not say it was one. Open the \
+                              link again.",
+                ),
+            }
+        }
+        Approver::Group(_) if theirs => {
+            Err("A call of yours needs another member of its group to approve it.")
+        }
+        Approver::Group(group) if !signed_in.attributes.groups.contains(group) => {
+            Err("Only a member of the group this server's policy names may approve this call.")
+        }
+        Approver::Group(_) => Ok(()),
+    }
+}
+
+/// The page: the call as the approver reads it, and the form.
+fn shown(asked: &Asked, sealed: &str) -> String {
+    let text = |t: &str| escaped(&neutralised(t));
+    let values: String = (asked.values.iter())
+        .map(|(path, value)| format!("<li><code>{}</code>: {}</li>", text(path), text(value)))
+        .collect();
+    let account = match asked.account.is_empty() {
+        true => String::new(),
+        false => format!(" (account <b>{}</b>)", text(&asked.account)),
+    };
+    let body = match asked.body.is_empty() {
+        true => "no body".to_owned(),
+        false => format!("a body of SHA-256 <code>{}</code>", text(&asked.body)),
+    };
+    format!(
+        "<!doctype html><meta charset=utf-8><title>nexus-mcp: approve a call</title>\
+         <p><b>{name}</b> asks to call <b>{provider}</b>{account}:</p>\
+         <p><code>{method} {url}</code>, {body}</p><ul>{values}</ul>\
+         <p>This server's policy ({policies}) asks this call to be approved. Approve it only \
+         if you know why it is made; it is approved once, for this exact request (id {id}).</p>\
+         <form method=post action=/approve><input type=hidden name=pending value=\"{sealed}\">\
+         <label>Reason (optional) <input name=reason maxlength=200></label> \
+         <button type=submit name=verdict value=approve>Approve</button> \
+         <button type=submit name=verdict value=deny>Deny</button></form>",
+        name = text(&asked.name),
+        provider = text(&asked.provider),
+        method = text(&asked.method),
+        url = text(&asked.shown),
+        policies = text(&asked.policies.join(", ")),
+        id = asked.id(),
+    )
+}
+
+/// `POST /approve`: the approver's verdict, from this server's own page in
+/// the browser it was shown to, put where the call takes it.
+async fn decided(
+    State(approving): State<Arc<Approving>>,
+    headers: HeaderMap,
+    form: Result<axum::Form<Answer>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(answer)) = form else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This form could not be read. Open the link again.",
+        );
+    };
+    if let Err(from) = from_origin(&headers, &approving.origin) {
+        log::warn!(target: "nexus_mcp", "approval: refused a verdict sent from another origin ({from}) than this server's");
+        crate::metrics::approval("refused");
+        let why = "This form was not sent from this server's own page. Open the link again.";
+        return page(StatusCode::FORBIDDEN, why);
+    }
+    let keys = approving.login.keys();
+    let opened = Sealing::opened::<Pending>(&keys.verdicts, &answer.pending);
+    let browser = cookie(&headers, BROWSER_COOKIE).ok().flatten();
+    let Some(pending) = opened
+        .ok()
+        .filter(|p| browser.as_deref() == Some(p.browser.as_str()))
+    else {
+        crate::metrics::approval("expired");
+        return page(StatusCode::BAD_REQUEST, EXPIRED);
+    };
+    let by = pending.by[..12].to_owned();
+    let verdict = match answer.verdict.as_str() {
+        "approve" => Verdict::Approved { by: by.clone() },
+        "deny" => {
+            let reason: String = nexus_sdk::one_line(&answer.reason)
+                .chars()
+                .take(200)
+                .collect();
+            Verdict::Denied {
+                by: by.clone(),
+                reason,
+            }
+        }
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Approve or deny. Open the link again.",
+            );
+        }
+    };
+    let asked = &pending.asked;
+    if let Err(why) = approving
+        .approvals
+        .put(&asked.binding(), verdict.clone())
+        .await
+    {
+        log::warn!(target: "nexus_mcp", "approval: not recorded id={}: the store does not answer ({why})", asked.id());
+        let why = "The verdict could not be recorded just now. Try again in a moment.";
+        return page(StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    let (outcome, said) = match &verdict {
+        Verdict::Approved { .. } => (
+            "approved",
+            "Approved. The call goes through when your agent makes it again, once.",
+        ),
+        Verdict::Denied { .. } => (
+            "denied",
+            "Denied. Your agent is told, with your reason, when it makes the call again.",
+        ),
+    };
+    log::info!(target: "nexus_mcp", "approval: {outcome} id={} who={by} for={} provider={:?} {} {}", asked.id(), &asked.person[..12], asked.provider, asked.method, asked.shown);
+    crate::metrics::approval(outcome);
+    page(StatusCode::OK, said)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed_in(subject: &str, groups: &[&str], auth_time: Option<u64>) -> SignedIn {
+        let mut signed_in: SignedIn = serde_json::from_value(serde_json::json!({
+            "issuer": "https://issuer.example", "subject": subject}))
+        .unwrap();
+        signed_in.attributes.groups = groups.iter().map(|g| (*g).to_owned()).collect();
+        signed_in.auth_time = auth_time;
+        signed_in
+    }
+
+    fn asked(approver: Approver) -> Asked {
+        Asked {
+            person: person("https://issuer.example", "alice"),
+            name: "alice".into(),
+            provider: "stripe".into(),
+            account: String::new(),
+            method: "POST".into(),
+            url: "https://api.stripe.com/v1/refunds".into(),
+            shown: "https://api.stripe.com/v1/refunds".into(),
+            body: String::new(),
+            values: Vec::new(),
+            policies: vec!["refunds".into()],
+            approver,
+        }
+    }
+
+    #[test]
+    fn only_an_approver_the_policy_names_may_approve() {
+        let now = 10_000;
+        let own = asked(Approver::Person);
+        assert!(may_approve(&own, &signed_in("alice", &[], Some(now - 10)), now).is_ok());
+        assert!(
+            may_approve(&own, &signed_in("alice", &[], Some(now - 3600)), now).is_err(),
+            "stale"
+        );
+        assert!(
+            may_approve(&own, &signed_in("alice", &[], None), now).is_err(),
+            "unsaid"
+        );
+        assert!(
+            may_approve(&own, &signed_in("bob", &[], Some(now)), now).is_err(),
+            "another"
+        );
+        let group = asked(Approver::Group("leads".into()));
+        assert!(may_approve(&group, &signed_in("bob", &["leads"], None), now).is_ok());
+        assert!(
+            may_approve(&group, &signed_in("alice", &["leads"], Some(now)), now).is_err(),
+            "the asker"
+        );
+        assert!(
+            may_approve(&group, &signed_in("carol", &["other"], Some(now)), now).is_err(),
+            "no member"
+        );
+    }
+}
