@@ -14,40 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{HeldKeys, Sealing, Unopened};
-
-/// What `@ask` names: the person who asked, or a group's members but them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub(crate) enum Approver {
-    /// `@ask("self")`: the person, signed in again.
-    Person,
-    /// `@ask("group:NAME")`: a member of the group other than the person.
-    Group(String),
-}
-
-impl Approver {
-    /// `@ask`'s value read: `self` or `group:NAME`.
-    ///
-    /// # Errors
-    ///
-    /// What it should be.
-    pub(crate) fn read(text: &str) -> Result<Approver, String> {
-        match text.strip_prefix("group:") {
-            _ if text == "self" => Ok(Approver::Person),
-            Some(group) if !group.trim().is_empty() => Ok(Approver::Group(group.to_owned())),
-            _ => Err(format!(
-                "@ask({text:?}) names no approver: write @ask(\"self\") or @ask(\"group:NAME\")"
-            )),
-        }
-    }
-
-    /// As `@ask` writes it.
-    pub(crate) fn said(&self) -> String {
-        match self {
-            Approver::Person => "self".to_owned(),
-            Approver::Group(group) => format!("group:{group}"),
-        }
-    }
-}
+pub(crate) use crate::policy::Approver;
 
 /// A call a policy asks to approve: what its approval is bound to, and
 /// what the approval page shows.
@@ -276,18 +243,6 @@ mod tests {
             let mut other = asked();
             change(&mut other);
             assert_ne!(other.binding(), first);
-        }
-    }
-
-    #[test]
-    fn an_approver_is_self_or_a_group() {
-        assert_eq!(Approver::read("self"), Ok(Approver::Person));
-        assert_eq!(
-            Approver::read("group:leads"),
-            Ok(Approver::Group("leads".into()))
-        );
-        for wrong in ["", "me", "group:", "group: ", "Self", "user:bob"] {
-            assert!(Approver::read(wrong).is_err(), "{wrong}");
         }
     }
 

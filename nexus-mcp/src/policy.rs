@@ -34,7 +34,6 @@ use cedar_policy::{
 use miette::Diagnostic;
 use nexus_sdk::one_line;
 
-use crate::approval::Approver;
 use crate::contents::{Content, Reads, Sent};
 use crate::readings::normalized;
 
@@ -202,6 +201,40 @@ pub(crate) struct Sending<'a> {
     pub(crate) headers: &'a [(String, String)],
     pub(crate) body: Option<&'a [u8]>,
     pub(crate) graphql: &'a [(String, String)],
+}
+
+/// What `@ask` names: the person who asked, or a group's members but them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Approver {
+    /// `@ask("self")`: the person, signed in again.
+    Person,
+    /// `@ask("group:NAME")`: a member of the group other than the person.
+    Group(String),
+}
+
+impl Approver {
+    /// `@ask`'s value read: `self` or `group:NAME`.
+    ///
+    /// # Errors
+    ///
+    /// What it should be.
+    pub(crate) fn read(text: &str) -> Result<Approver, String> {
+        match text.strip_prefix("group:") {
+            _ if text == "self" => Ok(Approver::Person),
+            Some(group) if !group.trim().is_empty() => Ok(Approver::Group(group.to_owned())),
+            _ => Err(format!(
+                "@ask({text:?}) names no approver: write @ask(\"self\") or @ask(\"group:NAME\")"
+            )),
+        }
+    }
+
+    /// As `@ask` writes it.
+    pub(crate) fn said(&self) -> String {
+        match self {
+            Approver::Person => "self".to_owned(),
+            Approver::Group(group) => format!("group:{group}"),
+        }
+    }
 }
 
 /// A decision, and the policies that made it (none: no policy permits);
@@ -952,6 +985,18 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
                 tag("ext.site", "y")
             ]
         );
+    }
+
+    #[test]
+    fn an_approver_is_self_or_a_group() {
+        assert_eq!(Approver::read("self"), Ok(Approver::Person));
+        assert_eq!(
+            Approver::read("group:leads"),
+            Ok(Approver::Group("leads".into()))
+        );
+        for wrong in ["", "me", "group:", "group: ", "Self", "user:bob"] {
+            assert!(Approver::read(wrong).is_err(), "{wrong}");
+        }
     }
 
     #[test]

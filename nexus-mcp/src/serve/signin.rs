@@ -686,6 +686,7 @@ mod tests {
             attributes: Default::default(),
             admitted: Map::new(),
             upstream: Some(upstream),
+            auth_time: None,
         };
         assert!(!format!("{signed:?}").contains("rt-secret"));
     }
