@@ -3,7 +3,8 @@
 //! account, method, URL, the body's digest and the policies that ask), the
 //! link that carries it to the approval page (sealed, [`Links`]), and
 //! where a verdict waits for the call that asked ([`Approvals`]: this
-//! process's memory, or the store every replica shares), taken once.
+//! process's memory, or the store every replica shares), taken once; each
+//! step counted and traced ([`step`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -77,6 +78,27 @@ pub(crate) fn shown(url: &url::Url) -> String {
     match names.is_empty() {
         true => shown.to_string(),
         false => format!("{shown}?{}", names.join("&")),
+    }
+}
+
+/// An approval's step (`asked`, `approved`, `denied`, `expired`, `used`,
+/// `refused`) counted (`nexus_mcp_approvals_total{outcome}`) and, traced,
+/// a span of its own under the request's, naming the approval's `id`.
+pub(crate) fn step(id: &str, outcome: &'static str) {
+    crate::metrics::approval(outcome);
+    if crate::telemetry::on() {
+        let attributes = vec![
+            opentelemetry::KeyValue::new("nexus.approval.id", id.to_owned()),
+            opentelemetry::KeyValue::new("nexus.approval.outcome", outcome),
+        ];
+        let current = opentelemetry::Context::current();
+        let kind = opentelemetry::trace::SpanKind::Internal;
+        drop(crate::span::Span::child(
+            &current,
+            format!("approval {outcome}").into(),
+            kind,
+            attributes,
+        ));
     }
 }
 

@@ -12,7 +12,7 @@ mod common;
 
 use common::redis::Redis;
 use common::served::{Browser, CLIENT, Served, command, free_port, policy_file, workspace_of};
-use common::text;
+use common::{Session, text};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 
@@ -320,4 +320,49 @@ fn an_approval_holds_on_every_replica_and_is_used_once_between_them() {
     let went = results.iter().filter(|r| r["isError"] == false).count();
     assert_eq!(went, 1, "{results:?}");
     assert_eq!(api.request_count(), 2);
+}
+
+#[test]
+fn over_stdio_the_operators_own_call_is_asked_by_a_form_the_host_shows() {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let stripe = FakeProvider::oauth2("sk_team").api_base_url(&api.url());
+    gateway.add_provider("ws-1", "stripe", stripe);
+    let (_dir, file) = policy_file(POLICY);
+    let args = ["--policy", file.as_str(), "--allow-write"];
+    let delete = json!({"name": "authenticated_fetch", "arguments": {"provider": "stripe",
+        "url": format!("{}/v1/customers/cus_1", api.url()), "method": "DELETE"}});
+    let mut session = Session::start_eliciting(&gateway, &args);
+    // The host shows the form; the operator's answer decides, each time.
+    for (answer, sent) in [
+        (json!({"approve": true}), 1),
+        (json!({"approve": false}), 1),
+    ] {
+        let id = session.ask("tools/call", delete.clone());
+        let asked = session.next().expect("the form");
+        assert_eq!(asked["method"], "elicitation/create", "{asked}");
+        let message = asked["params"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("DELETE") && message.contains("a DELETE is yours"),
+            "{asked}"
+        );
+        let result = json!({"action": "accept", "content": answer});
+        session.send(&json!({"jsonrpc": "2.0", "id": asked["id"], "result": result}));
+        let done = session.answer(id);
+        assert_eq!(api.request_count(), sent, "{done}");
+    }
+    // A host without forms, and a group's approval, are told why not.
+    let mut plain = Session::start(&gateway, &args);
+    let told = plain.call(delete);
+    assert!(
+        text(&told).starts_with("approval_required") && text(&told).contains("no form"),
+        "{told}"
+    );
+    let refund = json!({"name": "authenticated_fetch", "arguments": {"provider": "stripe",
+        "url": format!("{}/v1/refunds", api.url()), "method": "POST",
+        "body": "{\"amount\": 20000}", "headers": {"Content-Type": "application/json"}}});
+    let told = plain.call(refund);
+    assert!(
+        text(&told).contains("no member of a group can be asked"),
+        "{told}"
+    );
 }

@@ -72,7 +72,7 @@ struct Answer {
 async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<String>) -> Response {
     let Ok(asked) = opened(&approving.login.keys(), &ticket) else {
         log::info!(target: "nexus_mcp", "approval: expired: a link that has expired or was changed was opened");
-        crate::metrics::approval("expired");
+        crate::approval::step("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     let fresh = asked.approver == Approver::Person;
@@ -87,7 +87,7 @@ async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<Strin
 /// its form bound to this browser; else why not.
 pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response {
     let Ok(asked) = opened(keys, ticket) else {
-        crate::metrics::approval("expired");
+        crate::approval::step("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     let Ok(signed_in) = logged else {
@@ -99,7 +99,7 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
     if let Err(why) = may_approve(&asked, &signed_in, now) {
         let (id, who) = (asked.id(), &approver[..12]);
         log::warn!(target: "nexus_mcp", "approval: refused id={id} who={who}: not an approver @ask({}) names", asked.approver.said());
-        crate::metrics::approval("refused");
+        crate::approval::step(&asked.id(), "refused");
         return page(StatusCode::FORBIDDEN, why);
     }
     let Some(browser) = random() else {
@@ -218,7 +218,7 @@ async fn decided(
     };
     if let Err(from) = from_origin(&headers, &approving.origin) {
         log::warn!(target: "nexus_mcp", "approval: refused a verdict sent from another origin ({from}) than this server's");
-        crate::metrics::approval("refused");
+        crate::approval::step("", "refused");
         let why = "This form was not sent from this server's own page. Open the link again.";
         return page(StatusCode::FORBIDDEN, why);
     }
@@ -229,7 +229,7 @@ async fn decided(
         .ok()
         .filter(|p| browser.as_deref() == Some(p.browser.as_str()))
     else {
-        crate::metrics::approval("expired");
+        crate::approval::step("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     let by = pending.by[..12].to_owned();
@@ -273,7 +273,7 @@ async fn decided(
         ),
     };
     log::info!(target: "nexus_mcp", "approval: {outcome} id={} who={by} for={} provider={:?} {} {}", asked.id(), &asked.person[..12], asked.provider, asked.method, asked.shown);
-    crate::metrics::approval(outcome);
+    crate::approval::step(&asked.id(), outcome);
     page(StatusCode::OK, said)
 }
 

@@ -14,10 +14,12 @@ use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use rmcp::RoleServer;
 use rmcp::model::CallToolRequestParams;
+use rmcp::schemars::{self, JsonSchema};
 use rmcp::service::RequestContext;
+use rmcp::service::{ElicitationError, Peer};
 
 use super::{Mode, NexusServer, modern};
-use crate::approval::{Asked, Verdict};
+use crate::approval::{Approver, Asked, Verdict};
 use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
 use crate::failure::{APPROVAL_REQUIRED, Failure};
@@ -28,6 +30,15 @@ use crate::reply::{Answer, failed};
 use crate::span::Span;
 use crate::telemetry;
 use crate::tools::{Fetch, FetchArgs};
+
+/// The form that asks the operator to approve their call over stdio.
+#[derive(serde::Deserialize, JsonSchema)]
+struct Approve {
+    /// Approve this call, once.
+    approve: bool,
+}
+
+rmcp::elicit_safe!(Approve);
 
 /// The Gateway's resolve as a client span under `parent`: its route,
 /// never its query (the workspace and provider).
@@ -82,7 +93,7 @@ impl NexusServer {
             let Failure::Asked(asked) = failure else {
                 return Err(failure);
             };
-            self.approved(&mut fetch, &asked).await?;
+            self.approved(&mut fetch, &asked, &context.peer).await?;
         }
         let asking = self.asking(context, caller, started);
         let connector = &self.settings.connector;
@@ -193,19 +204,21 @@ impl NexusServer {
     /// approver approved this exact request, once; else the approver's
     /// denial, or the link to the approval page (the operator told), or,
     /// with no page to send the person to, why it cannot be approved.
-    async fn approved(&self, fetch: &mut Fetch, asked: &Asked) -> Result<(), Failure> {
+    async fn approved(
+        &self,
+        fetch: &mut Fetch,
+        asked: &Asked,
+        peer: &Peer<RoleServer>,
+    ) -> Result<(), Failure> {
         let id = asked.id();
         let refused = |why: String| Err(Failure::refused(APPROVAL_REQUIRED, why));
         let Mode::Serve { approving, .. } = &self.settings.mode else {
-            return refused(format!(
-                "{}; over stdio no one can be asked (use `nexus-mcp serve`, whose approval page asks them)",
-                Failure::Asked(Box::new(asked.clone()))
-            ));
+            return self.approved_here(fetch, asked, peer).await;
         };
         match approving.approvals.take(&asked.binding()).await {
             Ok(Some(Verdict::Approved { by })) => {
                 log::info!(target: "nexus_mcp", "approval: used id={id} who={} by={by}", &asked.person[..12]);
-                crate::metrics::approval("used");
+                crate::approval::step(&id, "used");
                 fetch.url = asked.url.clone();
                 Ok(())
             }
@@ -228,7 +241,7 @@ impl NexusServer {
                     ));
                 };
                 log::info!(target: "nexus_mcp", "approval: asked id={id} who={} approver={} provider={:?} {} {}", &asked.person[..12], asked.approver.said(), asked.provider, asked.method, asked.shown);
-                crate::metrics::approval("asked");
+                crate::approval::step(&id, "asked");
                 let minutes = approving.approvals.life().as_secs() / 60;
                 refused(format!(
                     "this server's policy asks for this call to be approved: the person who \
@@ -241,6 +254,70 @@ impl NexusServer {
                 log::warn!(target: "nexus_mcp", "approval: id={id}: the store does not answer ({why})");
                 refused("this call waits for an approval this server cannot read now; try again shortly".to_owned())
             }
+        }
+    }
+
+    /// Over stdio, the operator's own call (`@ask("self")`) asked of them
+    /// by a form the host shows (MCP 2025's `elicitation/create`), once,
+    /// for this call; else why it cannot be approved here.
+    async fn approved_here(
+        &self,
+        fetch: &mut Fetch,
+        asked: &Asked,
+        peer: &Peer<RoleServer>,
+    ) -> Result<(), Failure> {
+        let id = asked.id();
+        let refused = |why: &str| {
+            let asking = Failure::Asked(Box::new(asked.clone()));
+            Err(Failure::refused(
+                APPROVAL_REQUIRED,
+                format!("{asking}, {why}"),
+            ))
+        };
+        if asked.approver != Approver::Person {
+            return refused(
+                "and over stdio no member of a group can be asked: use `nexus-mcp serve`, whose approval page asks them",
+            );
+        }
+        let values: Vec<String> = (asked.values.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let message = format!(
+            "This server's policy ({}) asks you to approve this call, once: {} {} {} (id {id})",
+            asked.policies.join(", "),
+            asked.method,
+            asked.shown,
+            values.join(" ")
+        );
+        log::info!(target: "nexus_mcp", "approval: asked id={id} who=stdio approver=self provider={:?} {} {}", asked.provider, asked.method, asked.shown);
+        crate::approval::step(&id, "asked");
+        let life = Some(std::time::Duration::from_secs(300));
+        match peer
+            .elicit_with_timeout::<Approve>(one_line(&message), life)
+            .await
+        {
+            Ok(Some(Approve { approve: true })) => {
+                log::info!(target: "nexus_mcp", "approval: approved id={id} who=stdio by=stdio");
+                log::info!(target: "nexus_mcp", "approval: used id={id} who=stdio by=stdio");
+                crate::approval::step(&id, "used");
+                fetch.url = asked.url.clone();
+                Ok(())
+            }
+            Ok(_) | Err(ElicitationError::UserDeclined) => {
+                log::info!(target: "nexus_mcp", "approval: denied id={id} who=stdio by=stdio");
+                crate::approval::step(&id, "denied");
+                Err(Failure::refused(
+                    "approval_denied",
+                    "the user did not approve this call",
+                ))
+            }
+            Err(ElicitationError::CapabilityNotSupported) => {
+                refused("and this host shows no form to ask the user (elicitation)")
+            }
+            Err(e) => refused(&format!(
+                "and the user was not asked ({})",
+                one_line(&e.to_string())
+            )),
         }
     }
 

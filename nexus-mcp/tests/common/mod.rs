@@ -142,7 +142,23 @@ impl Session {
         }
     }
 
-    fn spawn(mut command: Command, stderr: Arc<Mutex<Vec<String>>>) -> Session {
+    /// The server started against `gateway` with `args`, initialized by a
+    /// client that takes form elicitation (`elicitation/create`).
+    pub fn start_eliciting(gateway: &FakeGateway, args: &[&str]) -> Session {
+        let mut command = server(gateway, args);
+        command.env("NEXUS_LOG", "debug").stderr(Stdio::null());
+        Session::spawn_with(command, Arc::default(), json!({"elicitation": {}}))
+    }
+
+    fn spawn(command: Command, stderr: Arc<Mutex<Vec<String>>>) -> Session {
+        Session::spawn_with(command, stderr, json!({}))
+    }
+
+    fn spawn_with(
+        mut command: Command,
+        stderr: Arc<Mutex<Vec<String>>>,
+        capabilities: Value,
+    ) -> Session {
         let mut child = command.spawn().unwrap();
         if let Some(err) = child.stderr.take() {
             let kept = Arc::clone(&stderr);
@@ -170,7 +186,7 @@ impl Session {
             next_id: 1,
             stderr,
         };
-        let hello = json!({"protocolVersion": "2025-06-18", "capabilities": {},
+        let hello = json!({"protocolVersion": "2025-06-18", "capabilities": capabilities,
                            "clientInfo": {"name": "raw-session", "version": "1"}});
         let answer = session.request("initialize", hello);
         assert!(
