@@ -219,6 +219,12 @@ fn graphql_member(path: &str) -> bool {
 /// its query (`?query=mutation…`), to one of its GraphQL endpoints
 /// (`added` the operator's): a `GET` that is no read.
 pub(crate) fn graphql_writes_in_url(added: &[(String, String)], provider: &str, url: &str) -> bool {
+    // Most URLs carry no `query` parameter, even escaped: they are not
+    // parsed for one.
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    if !query.contains("query") && !query.contains('%') {
+        return false;
+    }
     let Some(url) = crate::readings::normalized(url) else {
         return false;
     };
