@@ -140,10 +140,10 @@ fn explain(
         }
     };
     let ((request, by), decided) = (made.said(), made.decided);
-    let said = if decided.allowed {
-        "permitted"
-    } else {
-        "denied"
+    let said = match (decided.allowed, &decided.ask) {
+        (true, _) => "permitted".to_owned(),
+        (false, Some(approver)) => format!("asked (@ask(\"{}\"))", approver.said()),
+        (false, None) => "denied".to_owned(),
     };
     println!("{said}: {request} {by}");
     std::process::ExitCode::from(u8::from(!decided.allowed))

@@ -145,6 +145,12 @@ fn the_recipes_on_a_calls_content_decide_as_their_names_say() {
     ];
     let bound = decided_with_bodies("refunds up to 100 EUR", PERMIT_ALL, &refunds);
     assert_eq!(bound, [true, false, false, false, true]);
+    let leads = [
+        ("stripe", "POST", "/v1/refunds", r#"{"amount": 5000}"#),
+        ("stripe", "POST", "/v1/refunds", r#"{"amount": 20000}"#),
+    ];
+    let asked = decided_with_bodies("refunds over 100 EUR need a lead", PERMIT_ALL, &leads);
+    assert_eq!(asked, [true, false], "the second asked, not permitted");
     let pages = [
         ("github", "GET", "/search/code?q=x&per_page=100", ""),
         ("github", "GET", "/search/code?q=x&per_page=101", ""),
@@ -163,7 +169,7 @@ fn the_recipes_on_a_calls_content_decide_as_their_names_say() {
 #[test]
 fn every_recipe_validates() {
     let recipes = recipes();
-    assert_eq!(recipes.len(), 9, "{recipes:?}");
+    assert_eq!(recipes.len(), 10, "{recipes:?}");
     let dir = tempfile::tempdir().unwrap();
     for (id, block) in &recipes {
         let file = dir.path().join("recipe.cedar");
