@@ -580,7 +580,7 @@ fn carried(wanted: &str, held: &[&str], scp: bool) -> bool {
     held.contains(&wanted) || short.is_some_and(|(_, short)| held.contains(&short))
 }
 
-/// The token of an `Authorization: Bearer` header ([`refusal::bearer`]),
+/// The token of an `Authorization: Bearer` header ([`super::refusal::bearer`]),
 /// or the refusal of MCP's endpoint.
 fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, Refusal> {
     crate::serve::refusal::bearer(headers).map_err(|no| match no {
