@@ -228,12 +228,12 @@ pub(crate) fn opened(keys: &crate::keys::Keys, sealed: &str) -> Result<Asked, Un
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn asked() -> Asked {
+    pub(crate) fn asked() -> Asked {
         Asked {
-            person: "p".into(),
+            person: crate::principal::person("https://issuer.example", "alice"),
             name: "alice".into(),
             provider: "stripe".into(),
             account: String::new(),

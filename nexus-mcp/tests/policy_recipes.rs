@@ -29,10 +29,9 @@ fn recipes() -> Vec<(String, String)> {
     named.collect()
 }
 
-/// The recipe `id` with `more` policies beside it, in a file; then each
-/// `(person, groups, provider, method, path)` decided (a group written
-/// `NAME=VALUE` is a tag): whether permitted.
-fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) -> Vec<bool> {
+/// The recipe `id` with `more` policies beside it, in a file (in a
+/// directory that goes with it): the directory and the file's path.
+fn recipe_file(id: &str, more: &str) -> (tempfile::TempDir, String) {
     let recipes = recipes();
     let recipe = recipes
         .iter()
@@ -41,7 +40,16 @@ fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) ->
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("recipe.cedar");
     std::fs::write(&file, format!("{}\n{more}", recipe.1)).unwrap();
-    let file = file.to_str().unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    (dir, file)
+}
+
+/// The recipe `id` with `more` policies beside it, in a file; then each
+/// `(person, groups, provider, method, path)` decided (a group written
+/// `NAME=VALUE` is a tag): whether permitted.
+fn decided(id: &str, more: &str, calls: &[(&str, &[&str], &str, &str, &str)]) -> Vec<bool> {
+    let (_dir, file) = recipe_file(id, more);
+    let file = file.as_str();
     let decide = |(person, groups, provider, method, path): &(&str, &[&str], &str, &str, &str)| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
         command.args(["policy", "explain", "--policy", file, "--person", person]);
@@ -68,14 +76,7 @@ const PERMIT_ALL: &str = "permit (principal, action, resource);";
 /// The recipe `id` beside `more`; then each `(provider, method, path,
 /// body)` decided for `alice` (a body labelled JSON): whether permitted.
 fn decided_with_bodies(id: &str, more: &str, calls: &[(&str, &str, &str, &str)]) -> Vec<bool> {
-    let recipes = recipes();
-    let recipe = recipes
-        .iter()
-        .find(|(name, _)| name == id)
-        .unwrap_or_else(|| panic!("{id}"));
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("recipe.cedar");
-    std::fs::write(&file, format!("{}\n{more}", recipe.1)).unwrap();
+    let (_dir, file) = recipe_file(id, more);
     let decide = |(provider, method, path, body): &(&str, &str, &str, &str)| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
         command.args(["policy", "explain", "--policy"]).arg(&file);

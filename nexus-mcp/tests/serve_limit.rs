@@ -9,21 +9,11 @@
 mod common;
 
 use common::redis::Redis;
-use common::served::{Served, fakes, free_port, token};
+use common::served::{Served, fakes, free_port, series, token};
 use serde_json::json;
 
 /// The limit the replicas are given.
 const LIMIT: usize = 12;
-
-/// `name`'s value in the exposition at `metrics`, if any.
-fn series(metrics: &str, name: &str) -> Option<String> {
-    let text = ureq::get(&format!("http://{metrics}/metrics"))
-        .call()
-        .ok()?;
-    let text = text.into_body().read_to_string().ok()?;
-    let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
-    line.split(' ').nth(1).map(str::to_owned)
-}
 
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]

@@ -10,7 +10,7 @@ mod common;
 
 use common::front::{refreshed, replica, signed_in_tokens};
 use common::redis::Redis;
-use common::served::{Served, command, free_port};
+use common::served::{Served, command, free_port, series};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider};
 use serde_json::{Value, json};
 
@@ -165,16 +165,6 @@ fn with_the_store_stopped_a_refresh_waits_and_access_tokens_keep_working() {
         .expect("nexus-mcp");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!said.contains("--store"), "{said}");
-}
-
-/// The value of the series `name` in the exposition at `metrics`.
-fn series(metrics: &str, name: &str) -> Option<String> {
-    let text = ureq::get(&format!("http://{metrics}/metrics"))
-        .call()
-        .ok()?;
-    let text = text.into_body().read_to_string().ok()?;
-    let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
-    line.split(' ').nth(1).map(str::to_owned)
 }
 
 #[test]

@@ -292,17 +292,8 @@ mod tests {
 
     fn asked(approver: Approver) -> Asked {
         Asked {
-            person: person("https://issuer.example", "alice"),
-            name: "alice".into(),
-            provider: "stripe".into(),
-            account: String::new(),
-            method: "POST".into(),
-            url: "https://api.stripe.com/v1/refunds".into(),
-            shown: "https://api.stripe.com/v1/refunds".into(),
-            body: String::new(),
-            values: Vec::new(),
-            policies: vec!["refunds".into()],
             approver,
+            ..crate::approval::tests::asked()
         }
     }
 

@@ -31,6 +31,16 @@ use crate::span::Span;
 use crate::telemetry;
 use crate::tools::{Fetch, FetchArgs};
 
+/// An approval of `asked` used by its call, `who` asked and `by` whom it
+/// was approved: the call goes to the URL decided, the operator told.
+fn used(fetch: &mut Fetch, asked: &Asked, (who, by): (&str, &str)) -> Result<(), Failure> {
+    let id = asked.id();
+    log::info!(target: "nexus_mcp", "approval: used id={id} who={who} by={by}");
+    crate::approval::step(&id, "used");
+    fetch.url = asked.url.clone();
+    Ok(())
+}
+
 /// The form that asks the operator to approve their call over stdio.
 #[derive(serde::Deserialize, JsonSchema)]
 struct Approve {
@@ -216,12 +226,7 @@ impl NexusServer {
             return self.approved_here(fetch, asked, peer).await;
         };
         match approving.approvals.take(&asked.binding()).await {
-            Ok(Some(Verdict::Approved { by })) => {
-                log::info!(target: "nexus_mcp", "approval: used id={id} who={} by={by}", &asked.person[..12]);
-                crate::approval::step(&id, "used");
-                fetch.url = asked.url.clone();
-                Ok(())
-            }
+            Ok(Some(Verdict::Approved { by })) => used(fetch, asked, (&asked.person[..12], &by)),
             Ok(Some(Verdict::Denied { reason, .. })) => {
                 let reason = if reason.is_empty() {
                     String::new()
@@ -298,10 +303,7 @@ impl NexusServer {
         {
             Ok(Some(Approve { approve: true })) => {
                 log::info!(target: "nexus_mcp", "approval: approved id={id} who=stdio by=stdio");
-                log::info!(target: "nexus_mcp", "approval: used id={id} who=stdio by=stdio");
-                crate::approval::step(&id, "used");
-                fetch.url = asked.url.clone();
-                Ok(())
+                used(fetch, asked, ("stdio", "stdio"))
             }
             Ok(_) | Err(ElicitationError::UserDeclined) => {
                 log::info!(target: "nexus_mcp", "approval: denied id={id} who=stdio by=stdio");

@@ -759,3 +759,14 @@ pub fn moved_clock(command: &mut Command, by: &str) {
         .env("FAKETIME", by)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
 }
+
+/// `name`'s value in the exposition `serve --metrics-listen` answers at
+/// `metrics`, if any.
+pub fn series(metrics: &str, name: &str) -> Option<String> {
+    let text = ureq::get(&format!("http://{metrics}/metrics"))
+        .call()
+        .ok()?;
+    let text = text.into_body().read_to_string().ok()?;
+    let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
+    line.split(' ').nth(1).map(str::to_owned)
+}
