@@ -1,10 +1,10 @@
 //! A call a policy asks a person to approve (`@ask` on a `forbid`, #111,
 //! 2): what the approval is bound to ([`Asked`]: the person, provider,
-//! account, method, URL, the body's digest and the policies that ask), the
-//! link that carries it to the approval page (sealed, [`Links`]), and
+//! account, method, URL, the body's digest and the policies that ask), and
 //! where a verdict waits for the call that asked ([`Approvals`]: this
-//! process's memory, or the store every replica shares), taken once; each
-//! step counted and traced ([`step`]).
+//! process's memory, or the store every replica shares), taken once. Its
+//! link is sealed as the connect page's are ([`crate::ticket`]); each step
+//! is counted and traced ([`crate::telemetry::approval`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{HeldKeys, Sealing, Unopened};
 pub(crate) use crate::policy::Approver;
 
 /// A call a policy asks to approve: what its approval is bound to, and
@@ -78,27 +77,6 @@ pub(crate) fn shown(url: &url::Url) -> String {
     match names.is_empty() {
         true => shown.to_string(),
         false => format!("{shown}?{}", names.join("&")),
-    }
-}
-
-/// An approval's step (`asked`, `approved`, `denied`, `expired`, `used`,
-/// `refused`) counted (`nexus_mcp_approvals_total{outcome}`) and, traced,
-/// a span of its own under the request's, naming the approval's `id`.
-pub(crate) fn step(id: &str, outcome: &'static str) {
-    crate::metrics::approval(outcome);
-    if crate::telemetry::on() {
-        let attributes = vec![
-            opentelemetry::KeyValue::new("nexus.approval.id", id.to_owned()),
-            opentelemetry::KeyValue::new("nexus.approval.outcome", outcome),
-        ];
-        let current = opentelemetry::Context::current();
-        let kind = opentelemetry::trace::SpanKind::Internal;
-        drop(crate::span::Span::child(
-            &current,
-            format!("approval {outcome}").into(),
-            kind,
-            attributes,
-        ));
     }
 }
 
@@ -187,44 +165,6 @@ impl Approvals {
             .filter(|(_, until)| *until > Instant::now())
             .map(|(verdict, _)| verdict))
     }
-}
-
-/// What `serve` asks approvals with: where verdicts wait, and the
-/// approval page's links (none without a sign-in page, `--login-client-id`).
-pub(crate) struct Approving {
-    pub(crate) approvals: Arc<Approvals>,
-    pub(crate) links: Option<Arc<Links>>,
-}
-
-/// The approval page's links: an [`Asked`] sealed under the keyring's
-/// first key for the approvals' life, on this server's origin.
-pub(crate) struct Links {
-    origin: String,
-    keys: Arc<HeldKeys>,
-    life: Duration,
-}
-
-impl Links {
-    /// The links of `origin`, sealed with `keys`, valid for `life`.
-    pub(crate) fn new(origin: &str, keys: Arc<HeldKeys>, life: Duration) -> Links {
-        let origin = origin.to_owned();
-        Links { origin, keys, life }
-    }
-
-    /// The approval page for `asked`.
-    pub(crate) fn link(&self, asked: &Asked) -> String {
-        let sealed = Sealing::named(&self.keys.now().approvals, asked, self.life);
-        format!("{}/approve/{sealed}", self.origin)
-    }
-}
-
-/// The call a link carries, when it opens and has not expired.
-///
-/// # Errors
-///
-/// Why it does not open.
-pub(crate) fn opened(keys: &crate::keys::Keys, sealed: &str) -> Result<Asked, Unopened> {
-    Sealing::opened(&keys.approvals, sealed)
 }
 
 #[cfg(test)]

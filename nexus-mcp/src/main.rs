@@ -513,9 +513,13 @@ fn serving(
     let approvals = Arc::clone(&wing.site.approvals);
     let links = (wing.page.as_ref()).map(|_| {
         let (origin, life) = (&wing.site.origin, approvals.life());
-        Arc::new(approval::Links::new(origin, Arc::clone(&keys), life))
+        Arc::new(crate::ticket::ApprovalLinks::new(
+            origin,
+            Arc::clone(&keys),
+            life,
+        ))
     });
-    let approving = approval::Approving { approvals, links };
+    let approving = crate::ticket::Approving { approvals, links };
     let mode = Mode::Serve {
         person_rate,
         hint,

@@ -154,7 +154,7 @@ pub(crate) enum Mode {
         hint: crate::hint::ConnectHint,
         /// Where a call a policy asks to approve finds its verdict, and the
         /// approval page's links (none without a sign-in page).
-        approving: crate::approval::Approving,
+        approving: crate::ticket::Approving,
     },
 }
 

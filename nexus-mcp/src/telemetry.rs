@@ -321,6 +321,23 @@ impl SpanProcessor for Bounded {
     }
 }
 
+/// An approval's step (`asked`, `approved`, `denied`, `expired`, `used`,
+/// `refused`) counted (`nexus_mcp_approvals_total{outcome}`) and, traced,
+/// a span of its own under the request's, naming the approval's `id`.
+pub(crate) fn approval(id: &str, outcome: &'static str) {
+    crate::metrics::approval(outcome);
+    if on() {
+        let attributes = vec![
+            opentelemetry::KeyValue::new("nexus.approval.id", id.to_owned()),
+            opentelemetry::KeyValue::new("nexus.approval.outcome", outcome),
+        ];
+        let current = opentelemetry::Context::current();
+        let kind = opentelemetry::trace::SpanKind::Internal;
+        let name = format!("approval {outcome}").into();
+        drop(crate::span::Span::child(&current, name, kind, attributes));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,16 @@
 //! The connect page's links: the ticket a link carries (who was asked, and
 //! where their consent is), sealed under the keyring's first key and
-//! opened under the key the link names ([`crate::keys`]).
+//! opened under the key the link names ([`crate::keys`]); and the approval
+//! page's ([`ApprovalLinks`]), each carrying the call it asks approved
+//! ([`crate::approval::Asked`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{HeldKeys, Sealing, Unopened};
+use crate::approval::{Approvals, Asked};
+use crate::keys::{HeldKeys, Keys, Sealing, Unopened};
 
 /// Who was asked, and where their consent is: what a link carries.
 #[derive(Serialize, Deserialize)]
@@ -54,4 +57,42 @@ impl Links {
     pub(crate) fn done_url(&self) -> String {
         format!("{}/connect/done", self.origin)
     }
+}
+
+/// What `serve` asks approvals with: where verdicts wait, and the
+/// approval page's links (none without a sign-in page, `--login-client-id`).
+pub(crate) struct Approving {
+    pub(crate) approvals: Arc<Approvals>,
+    pub(crate) links: Option<Arc<ApprovalLinks>>,
+}
+
+/// The approval page's links: an [`Asked`] sealed under the keyring's
+/// first key for the approvals' life, on this server's origin.
+pub(crate) struct ApprovalLinks {
+    origin: String,
+    keys: Arc<HeldKeys>,
+    life: Duration,
+}
+
+impl ApprovalLinks {
+    /// The links of `origin`, sealed with `keys`, valid for `life`.
+    pub(crate) fn new(origin: &str, keys: Arc<HeldKeys>, life: Duration) -> ApprovalLinks {
+        let origin = origin.to_owned();
+        ApprovalLinks { origin, keys, life }
+    }
+
+    /// The approval page for `asked`.
+    pub(crate) fn link(&self, asked: &Asked) -> String {
+        let sealed = Sealing::named(&self.keys.now().approvals, asked, self.life);
+        format!("{}/approve/{sealed}", self.origin)
+    }
+}
+
+/// The call an approval link carries, when it opens and has not expired.
+///
+/// # Errors
+///
+/// Why it does not open.
+pub(crate) fn asked(keys: &Keys, sealed: &str) -> Result<Asked, Unopened> {
+    Sealing::opened(&keys.approvals, sealed)
 }

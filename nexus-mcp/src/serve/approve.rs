@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use super::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
 use super::signin::{FRESH, LoggedIn, SignIn, SignedIn, Then, begin};
-use crate::approval::{Approvals, Approver, Asked, Verdict, opened};
+use crate::approval::{Approvals, Approver, Asked, Verdict};
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
+use crate::ticket::asked as opened;
 
 /// The cookie that binds an approval form to the browser it was shown to.
 const BROWSER_COOKIE: &str = "nexus_approval";
@@ -72,7 +73,7 @@ struct Answer {
 async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<String>) -> Response {
     let Ok(asked) = opened(&approving.login.keys(), &ticket) else {
         log::info!(target: "nexus_mcp", "approval: expired: a link that has expired or was changed was opened");
-        crate::approval::step("", "expired");
+        crate::telemetry::approval("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     let fresh = asked.approver == Approver::Person;
@@ -87,7 +88,7 @@ async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<Strin
 /// its form bound to this browser; else why not.
 pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response {
     let Ok(asked) = opened(keys, ticket) else {
-        crate::approval::step("", "expired");
+        crate::telemetry::approval("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     let Ok(signed_in) = logged else {
@@ -99,7 +100,7 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
     if let Err(why) = may_approve(&asked, &signed_in, now) {
         let (id, who) = (asked.id(), &approver[..12]);
         log::warn!(target: "nexus_mcp", "approval: refused id={id} who={who}: not an approver @ask({}) names", asked.approver.said());
-        crate::approval::step(&asked.id(), "refused");
+        crate::telemetry::approval(&asked.id(), "refused");
         return page(StatusCode::FORBIDDEN, why);
     }
     let Some(browser) = random() else {
@@ -218,7 +219,7 @@ async fn decided(
     };
     if let Err(from) = from_origin(&headers, &approving.origin) {
         log::warn!(target: "nexus_mcp", "approval: refused a verdict sent from another origin ({from}) than this server's");
-        crate::approval::step("", "refused");
+        crate::telemetry::approval("", "refused");
         let why = "This form was not sent from this server's own page. Open the link again.";
         return page(StatusCode::FORBIDDEN, why);
     }
@@ -229,7 +230,7 @@ async fn decided(
         .ok()
         .filter(|p| browser.as_deref() == Some(p.browser.as_str()))
     else {
-        crate::approval::step("", "expired");
+        crate::telemetry::approval("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
     let by = pending.by[..12].to_owned();
@@ -273,7 +274,7 @@ async fn decided(
         ),
     };
     log::info!(target: "nexus_mcp", "approval: {outcome} id={} who={by} for={} provider={:?} {} {}", asked.id(), &asked.person[..12], asked.provider, asked.method, asked.shown);
-    crate::approval::step(&asked.id(), outcome);
+    crate::telemetry::approval(&asked.id(), outcome);
     page(StatusCode::OK, said)
 }
 

@@ -36,7 +36,7 @@ use crate::tools::{Fetch, FetchArgs};
 fn used(fetch: &mut Fetch, asked: &Asked, (who, by): (&str, &str)) -> Result<(), Failure> {
     let id = asked.id();
     log::info!(target: "nexus_mcp", "approval: used id={id} who={who} by={by}");
-    crate::approval::step(&id, "used");
+    crate::telemetry::approval(&id, "used");
     fetch.url = asked.url.clone();
     Ok(())
 }
@@ -246,7 +246,7 @@ impl NexusServer {
                     ));
                 };
                 log::info!(target: "nexus_mcp", "approval: asked id={id} who={} approver={} provider={:?} {} {}", &asked.person[..12], asked.approver.said(), asked.provider, asked.method, asked.shown);
-                crate::approval::step(&id, "asked");
+                crate::telemetry::approval(&id, "asked");
                 let minutes = approving.approvals.life().as_secs() / 60;
                 refused(format!(
                     "this server's policy asks for this call to be approved: the person who \
@@ -295,7 +295,7 @@ impl NexusServer {
             values.join(" ")
         );
         log::info!(target: "nexus_mcp", "approval: asked id={id} who=stdio approver=self provider={:?} {} {}", asked.provider, asked.method, asked.shown);
-        crate::approval::step(&id, "asked");
+        crate::telemetry::approval(&id, "asked");
         let life = Some(std::time::Duration::from_secs(300));
         match peer
             .elicit_with_timeout::<Approve>(one_line(&message), life)
@@ -307,7 +307,7 @@ impl NexusServer {
             }
             Ok(_) | Err(ElicitationError::UserDeclined) => {
                 log::info!(target: "nexus_mcp", "approval: denied id={id} who=stdio by=stdio");
-                crate::approval::step(&id, "denied");
+                crate::telemetry::approval(&id, "denied");
                 Err(Failure::refused(
                     "approval_denied",
                     "the user did not approve this call",
