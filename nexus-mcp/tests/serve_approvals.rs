@@ -366,3 +366,49 @@ fn over_stdio_the_operators_own_call_is_asked_by_a_form_the_host_shows() {
         "{told}"
     );
 }
+
+#[test]
+fn a_2025_host_that_takes_url_elicitation_is_sent_the_approval_page_and_calls_again() {
+    let (issuer, gateway, api) = fakes();
+    let (_dir, file) = policy_file(POLICY);
+    let served = served(&issuer, &gateway, &file, &[]);
+    let bearer = format!(
+        "Bearer {}",
+        issuer.mint(&FakeToken::new("alice").audience(&served.resource))
+    );
+    let params = json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {"url": {}}},
+        "clientInfo": {"name": "t", "version": "1"}});
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params});
+    let (_, headers, _) = served.post(&[("Authorization", &bearer)], &body);
+    let session = common::served::header(&headers, "mcp-session-id")
+        .expect("a session")
+        .to_owned();
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+        ("Mcp-Session-Id", session.as_str()),
+    ];
+    let arguments = json!({"provider": "stripe", "method": "DELETE",
+        "url": format!("{}/v1/customers/cus_1", api.url())});
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "authenticated_fetch", "arguments": arguments}});
+    let (_, _, first) = served.post(&headers, &call);
+    assert_eq!(first["error"]["code"], json!(-32042), "{first}");
+    let asked = &first["error"]["data"]["elicitations"][0];
+    let link = asked["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    assert!(
+        link.starts_with(&format!("{}/approve/", served.origin)),
+        "{first}"
+    );
+    assert_eq!(api.request_count(), 0);
+    let mut alice = Browser::new();
+    let (status, page) = opened(&mut alice, &issuer, ("alice", &[]), &link);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(answered(&mut alice, &served, &page, ("approve", "")).0, 200);
+    let (_, _, again) = served.post(&headers, &call);
+    assert_eq!(again["result"]["isError"], json!(false), "{again}");
+    assert_eq!(api.request_count(), 1);
+}

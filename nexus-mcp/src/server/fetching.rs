@@ -13,7 +13,7 @@ use nexus_sdk::{FetchResponse, NexusError, code, one_line};
 use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use rmcp::RoleServer;
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, ElicitRequestParams};
 use rmcp::schemars::{self, JsonSchema};
 use rmcp::service::RequestContext;
 use rmcp::service::{ElicitationError, Peer};
@@ -99,13 +99,20 @@ impl NexusServer {
         started: Instant,
     ) -> Result<Answer, Failure> {
         let mut fetch = self.check(args, &caller.principal).await?;
+        let asking = self.asking(context, caller, started);
         if let Err(failure) = self.permitted(&mut fetch, caller) {
             let Failure::Asked(asked) = failure else {
                 return Err(failure);
             };
-            self.approved(&mut fetch, &asked, &context.peer).await?;
+            // A 2025 host that sends the user to a URL is sent the page.
+            let by_url = asking.url_elicitation && !modern(context);
+            let elicited = self
+                .approved(&mut fetch, &asked, (&context.peer, by_url))
+                .await?;
+            if let Some(elicitation) = elicited {
+                return Ok(Answer::UrlRequired(elicitation));
+            }
         }
-        let asking = self.asking(context, caller, started);
         let connector = &self.settings.connector;
         if let Some(state) = &request.request_state {
             // A retry: nothing is sent unless the state is this server's, for this call.
@@ -212,21 +219,25 @@ impl NexusServer {
 
     /// A call a policy asks to approve: sent (its URL as decided) when an
     /// approver approved this exact request, once; else the approver's
-    /// denial, or the link to the approval page (the operator told), or,
-    /// with no page to send the person to, why it cannot be approved.
+    /// denial, or the approval page (the operator told): as a URL
+    /// elicitation to a 2025 host that takes one (`by_url`), else as a link
+    /// in the tool's answer; or, with no page to send the person to, why it
+    /// cannot be approved.
     async fn approved(
         &self,
         fetch: &mut Fetch,
         asked: &Asked,
-        peer: &Peer<RoleServer>,
-    ) -> Result<(), Failure> {
+        (peer, by_url): (&Peer<RoleServer>, bool),
+    ) -> Result<Option<ElicitRequestParams>, Failure> {
         let id = asked.id();
         let refused = |why: String| Err(Failure::refused(APPROVAL_REQUIRED, why));
         let Mode::Serve { approving, .. } = &self.settings.mode else {
-            return self.approved_here(fetch, asked, peer).await;
+            return self.approved_here(fetch, asked, peer).await.map(|()| None);
         };
         match approving.approvals.take(&asked.binding()).await {
-            Ok(Some(Verdict::Approved { by })) => used(fetch, asked, (&asked.person[..12], &by)),
+            Ok(Some(Verdict::Approved { by })) => {
+                used(fetch, asked, (&asked.person[..12], &by)).map(|()| None)
+            }
             Ok(Some(Verdict::Denied { reason, .. })) => {
                 let reason = if reason.is_empty() {
                     String::new()
@@ -248,6 +259,18 @@ impl NexusServer {
                 log::info!(target: "nexus_mcp", "approval: asked id={id} who={} approver={} provider={:?} {} {}", &asked.person[..12], asked.approver.said(), asked.provider, asked.method, asked.shown);
                 crate::telemetry::approval(&id, "asked");
                 let minutes = approving.approvals.life().as_secs() / 60;
+                if by_url {
+                    return Ok(Some(ElicitRequestParams::UrlElicitationParams {
+                        meta: None,
+                        message: format!(
+                            "This server's policy asks for this call ({} {}) to be approved \
+                             (id {id}); once approved, make it again",
+                            asked.method, asked.shown
+                        ),
+                        url: links.link(asked),
+                        elicitation_id: format!("nexus-approve-{id}"),
+                    }));
+                }
                 refused(format!(
                     "this server's policy asks for this call to be approved: the person who \
                      approves opens {} and, once approved, the same call made again goes \
