@@ -19,7 +19,8 @@
 //! text (part `bodies`); a policy reading a 1 MiB JSON body against one
 //! reading none, and a 10 KiB GraphQL document's operation read (part
 //! `contents`); a warm call with `--person-rate` counted in the store
-//! against one counted by the replica alone (part `limit`); a warm call traced and sampled against one with
+//! against one counted by the replica alone (part `limit`); an approved
+//! call's retry after its approval (part `approvals`); a warm call traced and sampled against one with
 //! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`), and
 //! the same counted in the server's instructions by callgrind (part
 //! `instructions`); a
@@ -65,6 +66,9 @@ mod signals;
 // An 8 MiB body of JSON objects against text, with and without a policy.
 #[path = "serve/bodies.rs"]
 mod bodies;
+// An approved call's retry.
+#[path = "serve/approvals.rs"]
+mod approvals;
 // --person-rate counted in the store against the replica alone.
 #[path = "serve/limit.rs"]
 mod limit;
@@ -141,12 +145,13 @@ fn main() {
         Some("bodies") => return bodies::bodies(&gateway, &url),
         Some("contents") => return reading::contents(&gateway, &url),
         Some("limit") => return limit::limit(&gateway, &issuer, &url),
+        Some("approvals") => return approvals::approvals(&gateway, &issuer, &url),
         Some("traced") => return traced::traced(&gateway, &issuer, &url),
         Some("instructions") => return instructions::instructions(&gateway, &issuer, &url),
         Some("signals") => return signals::signals(&gateway, &issuer),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, limit, traced, instructions or signals, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, limit, approvals, traced, instructions or signals, or none for all"
             )
         }
         None => {}
@@ -210,6 +215,7 @@ fn main() {
     bodies::bodies(&gateway, &url);
     reading::contents(&gateway, &url);
     limit::limit(&gateway, &issuer, &url);
+    approvals::approvals(&gateway, &issuer, &url);
     traced::traced(&gateway, &issuer, &url);
     instructions::instructions(&gateway, &issuer, &url);
     people(&gateway, &issuer, &url, &github);
