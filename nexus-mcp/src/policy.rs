@@ -19,7 +19,8 @@
 //! JSON body's values at their dotted paths, as text), `context.bodyNumbers`
 //! (its integers) and `context.graphql` (a GraphQL call's operation). A
 //! policy is named by its `@id("…")` annotation, or by its place in the
-//! file (`#1`, `#2`…).
+//! file (`#1`, `#2`…). Its room: [`ask`], who may approve a call a
+//! `forbid` with `@ask` denies.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,7 +39,6 @@ use crate::contents::{Content, Reads, Sent};
 use crate::readings::normalized;
 
 pub(crate) use self::ask::Approver;
-use self::ask::asking;
 
 // Where the crate and the bench that includes this file both find it.
 #[path = "policy/ask.rs"]
@@ -308,7 +308,7 @@ impl Policies {
         let names_paths = set.policies().any(|p| reads(p, "path"));
         let names_methods = set.policies().any(|p| reads(p, "method"));
         let reads = crate::literals::contents_read(&json);
-        let (asks, unasked) = asking(text, &set)?;
+        let (asks, unasked) = ask::asking(text, &set)?;
         let (by_provider, any) = indexed(&set);
         let kinds = [
             "Person",

@@ -10,7 +10,7 @@ mod common;
 
 use std::process::Command;
 
-use common::served::{Served, fakes, policy_file};
+use common::served::{Served, fakes, policy_checked, policy_file};
 use common::{Session, gateway, is_error, text};
 use nexus_gateway_fake::{FakeReply, FakeToken};
 use serde_json::{Value, json};
@@ -420,14 +420,7 @@ fn the_names_are_in_the_schema_and_a_policy_that_misnames_them_is_refused() {
     ] {
         assert!(schema.contains(name), "{name}: {schema}");
     }
-    let check = |policy: &str| {
-        let (_dir, file) = policy_file(policy);
-        let out = program().args(["policy", "check", &file]).output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let check = policy_checked;
     let head = "forbid (principal, action == Action::\"call\", resource)\n  when { ";
     for (wrong, said) in [
         ("context.querry.hasTag(\"a\") };", "querry"),

@@ -11,7 +11,9 @@
 mod common;
 
 use common::redis::Redis;
-use common::served::{Browser, CLIENT, Served, command, free_port, policy_file, workspace_of};
+use common::served::{
+    Browser, CLIENT, Served, command, free_port, policy_checked, policy_file, workspace_of,
+};
 use common::{Session, text};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
@@ -251,17 +253,7 @@ fn a_persons_own_call_is_theirs_to_approve_signed_in_afresh() {
 
 #[test]
 fn an_ask_on_a_permit_or_naming_no_approver_is_refused_by_policy_check() {
-    let check = |policy: &str| {
-        let (_dir, file) = policy_file(policy);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-            .args(["policy", "check", &file])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let check = policy_checked;
     let (code, said) = check("@ask(\"self\")\npermit (principal, action, resource);");
     assert!(
         code == Some(2) && said.contains(":1:") && said.contains("for a forbid"),

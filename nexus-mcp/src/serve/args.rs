@@ -383,10 +383,9 @@ impl ServeArgs {
         let store = store_at(self.store.take(), StoreGiven::from_env()?)?;
         let signals = self.signals(&store)?;
         let store = Arc::new(store);
-        let approvals = store.approvals(self.approval_life.unwrap_or(APPROVAL_LIFE));
         Ok(Site {
             signals,
-            approvals: Arc::new(approvals),
+            approvals: Arc::new(store.approvals(self.approval_life.unwrap_or(APPROVAL_LIFE))),
             admission: Admission::new(&self.allow_sign_in)?,
             deny: Arc::new(deny::DenyList::read(self.deny_file.take(), issuer)?),
             store,

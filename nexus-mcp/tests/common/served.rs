@@ -770,3 +770,15 @@ pub fn series(metrics: &str, name: &str) -> Option<String> {
     let line = text.lines().find(|l| l.split(' ').next() == Some(name))?;
     line.split(' ').nth(1).map(str::to_owned)
 }
+
+/// `nexus-mcp policy check` of a file holding `policy`: its exit code and
+/// what it said on stderr.
+pub fn policy_checked(policy: &str) -> (Option<i32>, String) {
+    let (_dir, file) = policy_file(policy);
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args(["policy", "check", &file])
+        .output()
+        .expect("nexus-mcp");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), said)
+}
