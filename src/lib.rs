@@ -25,6 +25,8 @@ mod fetch;
 mod flight;
 mod gateway;
 pub mod guide;
+#[cfg(any(feature = "echo", feature = "signing"))]
+mod hex;
 mod options;
 mod redact;
 mod redirect;

@@ -23,7 +23,8 @@
 //! call's retry after its approval (part `approvals`); a warm call traced and sampled against one with
 //! tracing off, and off against `NEXUS_MCP_BASELINE`'s (part `traced`), and
 //! the same counted in the server's instructions by callgrind (part
-//! `instructions`); a
+//! `instructions`); a warm call beside nginx's `proxy_pass` of the same
+//! `GET`, the physical limit (part `nginx`); a
 //! rolling restart of two replicas behind nginx under steady calls: the
 //! calls answered, those that failed, and the slowest.
 //!
@@ -78,6 +79,9 @@ mod reading;
 // A warm call traced and sampled against tracing off, and off against 0.12.0.
 #[path = "serve/traced.rs"]
 mod traced;
+// A warm call beside nginx's proxy_pass of the same GET: the limit.
+#[path = "serve/nginx.rs"]
+mod limit_beside;
 // The server's instructions per warm call, traced and not, by callgrind.
 #[path = "serve/instructions.rs"]
 mod instructions;
@@ -148,10 +152,11 @@ fn main() {
         Some("approvals") => return approvals::approvals(&gateway, &issuer, &url),
         Some("traced") => return traced::traced(&gateway, &issuer, &url),
         Some("instructions") => return instructions::instructions(&gateway, &issuer, &url),
+        Some("nginx") => return limit_beside::beside_nginx(&gateway, &issuer, &api, &url),
         Some("signals") => return signals::signals(&gateway, &issuer),
         Some(other) => {
             panic!(
-                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, limit, approvals, traced, instructions or signals, or none for all"
+                "no part {other:?}: policy, proxy, refresh, id-jag, people, warm, bodies, contents, limit, approvals, traced, instructions, nginx or signals, or none for all"
             )
         }
         None => {}
@@ -218,6 +223,7 @@ fn main() {
     approvals::approvals(&gateway, &issuer, &url);
     traced::traced(&gateway, &issuer, &url);
     instructions::instructions(&gateway, &issuer, &url);
+    limit_beside::beside_nginx(&gateway, &issuer, &api, &url);
     people(&gateway, &issuer, &url, &github);
 }
 

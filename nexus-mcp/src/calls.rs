@@ -202,6 +202,9 @@ fn outcome(ended: &Ended<'_>, started: Instant) -> String {
 /// level: its number, the client (quoted), the tool, and how it ended
 /// (`answered`, or `refused` with the failure's code).
 pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant, caller: &Caller) {
+    if !log::log_enabled!(target: "nexus_mcp::call", log::Level::Info) {
+        return; // the line's parts written only for a line written
+    }
     let outcome = match failed {
         None => format!("answered, {} ms", started.elapsed().as_millis()),
         Some(failure) => outcome(&Ended::Failed(failure), started),
@@ -225,6 +228,9 @@ pub(crate) fn audit_tool(tool: &str, failed: Option<&Failure>, started: Instant,
 /// the model chose is escaped and cut on its own, so the outcome at the end
 /// is always whole. No token, no query value, no header value.
 pub(crate) fn audit(args: &FetchArgs, ended: &Ended<'_>, started: Instant, caller: &Caller) {
+    if !log::log_enabled!(target: "nexus_mcp::call", log::Level::Info) {
+        return; // the line's parts written only for a line written
+    }
     let uri = args.url.parse::<Uri>().ok();
     let scheme = uri.as_ref().and_then(Uri::scheme_str).unwrap_or("");
     let host = uri

@@ -445,7 +445,9 @@ impl ServerHandler for NexusServer {
         let started = Instant::now();
         let tool = ToolName::named(request.name.as_ref()).map_or("", ToolName::name);
         let mut traced = request_span("tools/call", tool, &context);
-        let answering = self.answer_call(request, context, started);
+        // On the heap: rmcp moves the handler's future as it spawns it, and
+        // a call's steps are many (one allocation against copying them).
+        let answering = Box::pin(self.answer_call(request, context, started));
         let (answered, error) = match &traced {
             Some(span) => answering.with_context(span.context().clone()).await,
             None => answering.await,

@@ -70,10 +70,7 @@ pub(crate) fn fingerprint(key: &[u8]) -> String {
     let mut labelled = b"nexus-mcp key fingerprint\0".to_vec();
     labelled.extend_from_slice(key);
     let digest = ring::digest::digest(&ring::digest::SHA256, &labelled);
-    (digest.as_ref()[..4])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::principal::hex(&digest.as_ref()[..4])
 }
 
 /// How the codec names a key: its id and its fingerprint, `kid~fp`.

@@ -66,6 +66,18 @@ fn dumped(dir: &Path) -> u64 {
     totals.sum()
 }
 
+/// The dumps in `dir` moved to `NEXUS_MCP_PROFILE`'s directory (for
+/// `callgrind_annotate`, by function), under `arm`'s name, or removed.
+fn kept(dir: &Path, arm: &str) {
+    if let Some(to) = std::env::var_os("NEXUS_MCP_PROFILE").map(PathBuf::from) {
+        let _ = std::fs::remove_dir_all(to.join(arm));
+        std::fs::create_dir_all(&to).expect("NEXUS_MCP_PROFILE's directory");
+        std::fs::rename(dir, to.join(arm)).expect("the dumps moved");
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// Until `taken` has moved past `seen` (an export after the calls).
 fn an_export_after(taken: &AtomicUsize, seen: usize) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -77,7 +89,7 @@ fn an_export_after(taken: &AtomicUsize, seen: usize) {
 
 /// The instructions per warm call of `program`'s `serve`, traced to
 /// `collector` when it is some.
-fn per_call(
+pub(crate) fn per_call(
     program: &str,
     (gateway, issuer, url): (&FakeGateway, &FakeIssuer, &str),
     collector: Option<(&str, &AtomicUsize)>,
@@ -103,7 +115,7 @@ fn per_call(
     control("-d", pid);
     let counted = dumped(&dir);
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    kept(&dir, arm);
     counted / PER_ROUND as u64
 }
 

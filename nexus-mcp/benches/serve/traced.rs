@@ -45,7 +45,7 @@ pub(crate) fn started(
 }
 
 /// The CPU time every thread of the process `pid` has run, in ns.
-fn cpu_ns(pid: u32) -> u64 {
+pub(crate) fn cpu_ns(pid: u32) -> u64 {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("its threads");
     (tasks.flatten())
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())

@@ -24,6 +24,10 @@ pub(super) const MAX_BODY: usize = 1 << 20;
 pub(super) struct Door {
     gate: Arc<Gate>,
     public: url::Url,
+    /// The public URL's authority as its clients' `Host` says it (its port
+    /// only when not the scheme's): a `Host` equal to it is this site's
+    /// with no URL parsed; any other is parsed and compared.
+    authority: String,
     origins: Vec<url::Origin>,
     told: Told,
     deny: Arc<deny::DenyList>,
@@ -89,6 +93,15 @@ pub(super) async fn guard(State(door): State<Arc<Door>>, request: Request, next:
     response
 }
 
+/// `public`'s authority as a `Host` header says it.
+fn authority(public: &url::Url) -> String {
+    let host = public.host_str().unwrap_or_default();
+    match public.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
 impl Door {
     /// The door of `site`, its bearer check `gate`.
     pub(super) fn new(gate: Arc<Gate>, site: &Site) -> Door {
@@ -98,6 +111,7 @@ impl Door {
                 .filter_map(|o| url::Url::parse(o).ok().map(|u| u.origin()))
                 .collect(),
             public: site.public.clone(),
+            authority: authority(&site.public),
             told: Told::default(),
             deny: Arc::clone(&site.deny),
             said_https: Default::default(),
@@ -115,9 +129,7 @@ impl Door {
                 .map(|v| v.to_str().unwrap_or("(not text)"))
         };
         let host = text(axum::http::header::HOST).unwrap_or("");
-        let as_url = url::Url::parse(&format!("{}://{host}/", self.public.scheme()));
-        let ours = as_url.is_ok_and(|u| u.origin() == self.public.origin() && u.path() == "/");
-        if !ours || host.contains('@') {
+        if !self.names_us(host) {
             let expected = self.public.origin().ascii_serialization();
             return Err((
                 "host",
@@ -147,6 +159,18 @@ impl Door {
         ))
     }
 
+    /// Whether the `Host` `host` names the public URL's origin: as its
+    /// clients say it (compared as is), or in another spelling (a port the
+    /// scheme's default, capitals: parsed), and with no userinfo.
+    fn names_us(&self, host: &str) -> bool {
+        if host == self.authority {
+            return true;
+        }
+        let as_url = url::Url::parse(&format!("{}://{host}/", self.public.scheme()));
+        let ours = as_url.is_ok_and(|u| u.origin() == self.public.origin() && u.path() == "/");
+        ours && !host.contains('@')
+    }
+
     /// Says once, as a configuration error, that a proxy in front speaks
     /// https (`X-Forwarded-Proto`, `Forwarded: proto=`) while the public URL
     /// is http: clients are then told an http URL they never reach.
@@ -173,7 +197,7 @@ impl Door {
 
     /// A request refused before MCP (`status`), said in the log with what it
     /// said of itself and counted; the status, to answer it with.
-    fn before_mcp(&self, status: StatusCode, said: &str) -> StatusCode {
+    fn before_mcp(&self, status: StatusCode, said: &told::Asked) -> StatusCode {
         let line = format!("refused a request ({status}) before MCP: {said}");
         self.told.warn(status.as_str(), &line);
         crate::metrics::refused(&format!("http_{}", status.as_u16()));
@@ -214,5 +238,17 @@ impl Door {
         };
         let line = format!("refused a token ({status}, {reason}){facts}");
         self.told.warn(reason, &line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_authority_is_said_as_a_host_header_says_it() {
+        let said = |url: &str| super::authority(&url::Url::parse(url).unwrap());
+        assert_eq!(said("https://mcp.example/mcp"), "mcp.example");
+        assert_eq!(said("https://mcp.example:443/mcp"), "mcp.example");
+        assert_eq!(said("http://127.0.0.1:8080/mcp"), "127.0.0.1:8080");
+        assert_eq!(said("http://[::1]:8080/mcp"), "[::1]:8080");
     }
 }

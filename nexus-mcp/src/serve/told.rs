@@ -164,26 +164,53 @@ fn skew(at: u64, now: u64, past: &str) -> String {
 }
 
 /// What a request said of itself, as an operator compares it with the
-/// body's: its MCP version and method headers, and its size.
-pub(crate) fn asked(headers: &axum::http::HeaderMap) -> String {
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("none")
-    };
-    format!(
-        "MCP-Protocol-Version {:?}, Mcp-Method {:?}, Content-Type {:?}, Content-Length {}",
-        cut(text("mcp-protocol-version")),
-        cut(text("mcp-method")),
-        cut(text("content-type")),
-        cut(text("content-length")),
-    )
+/// body's: its MCP version and method headers, and its size. Held as sent
+/// (each value shares the request's bytes) and written only for a line,
+/// when the request is refused.
+pub(crate) struct Asked([Option<axum::http::HeaderValue>; 4]);
+
+/// The headers [`Asked`] holds, in the order its line names them.
+const ASKED: [&str; 4] = [
+    "mcp-protocol-version",
+    "mcp-method",
+    "content-type",
+    "content-length",
+];
+
+/// What `headers` say of the request.
+pub(crate) fn asked(headers: &axum::http::HeaderMap) -> Asked {
+    Asked(ASKED.map(|name| headers.get(name).cloned()))
+}
+
+impl std::fmt::Display for Asked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [version, method, kind, length] = self
+            .0
+            .each_ref()
+            .map(|v| cut(v.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("none")));
+        write!(
+            f,
+            "MCP-Protocol-Version {version:?}, Mcp-Method {method:?}, Content-Type {kind:?}, \
+             Content-Length {length}"
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_request_said_is_written_only_as_its_line_asks() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("mcp-method", "tools/call".parse().unwrap());
+        headers.insert("content-length", "42".parse().unwrap());
+        assert_eq!(
+            asked(&headers).to_string(),
+            "MCP-Protocol-Version \"none\", Mcp-Method \"tools/call\", Content-Type \"none\", \
+             Content-Length 42"
+        );
+    }
 
     #[test]
     fn a_reason_is_said_once_per_period_and_the_next_line_counts_the_rest() {

@@ -105,10 +105,12 @@ impl NexusServer {
                 return Err(failure);
             };
             // A 2025 host that sends the user to a URL is sent the page.
+            // (The rare steps, an approval and a connection, are boxed:
+            // their futures are large, and inline a warm call's would move
+            // their room on every call.)
             let by_url = asking.url_elicitation && !modern(context);
-            let elicited = self
-                .approved(&mut fetch, &asked, (&context.peer, by_url))
-                .await?;
+            let elicited = Box::pin(self.approved(&mut fetch, &asked, (&context.peer, by_url)));
+            let elicited = elicited.await?;
             if let Some(elicitation) = elicited {
                 return Ok(Answer::UrlRequired(elicitation));
             }
@@ -126,7 +128,7 @@ impl NexusServer {
                            connects)";
                 return Err(Failure::refused(code::INVALID_INPUT, why));
             };
-            connector.resume(&asking, named, &retry).await?;
+            Box::pin(connector.resume(&asking, named, &retry)).await?;
             return self.send(&fetch, caller).await.map(Answer::Fetched);
         }
         let unconnected = match self.send(&fetch, caller).await {
@@ -149,13 +151,11 @@ impl NexusServer {
         }
         if !modern(context) && caller.principal.is_person() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
-            return connector
-                .link(&asking, named)
-                .await
-                .map(Answer::UrlRequired);
+            let link = Box::pin(connector.link(&asking, named));
+            return link.await.map(Answer::UrlRequired);
         } else if !modern(context) {
-            connector.connect(&asking, named).await?;
-        } else if let Some(input) = connector.offer(&asking, named, &fetch.bound).await? {
+            Box::pin(connector.connect(&asking, named)).await?;
+        } else if let Some(input) = Box::pin(connector.offer(&asking, named, &fetch.bound)).await? {
             return Ok(Answer::InputRequired(input));
         }
         self.send(&fetch, caller).await.map(Answer::Fetched)

@@ -19,18 +19,49 @@ impl Nginx {
     /// [`start`](Self::start), `directives` added to its one location
     /// (`proxy_set_header …;`).
     pub fn start_with(port: u16, ports: &[u16], directives: &str) -> Nginx {
-        Nginx::configured(port, ports, "http://mcp", directives)
+        Nginx::configured(port, ports, ("http://mcp", ""), directives)
+    }
+
+    /// nginx passing every request to `upstream`, its connections there
+    /// kept alive between requests, with `directives`: the limit a server
+    /// in the same hop is measured against (the serve bench).
+    pub fn kept_alive(port: u16, upstream: u16, directives: &str) -> Nginx {
+        Nginx::configured(
+            port,
+            &[upstream],
+            ("http://mcp", "keepalive 16;"),
+            directives,
+        )
+    }
+
+    /// The worker's process (nginx runs one), which does the proxying.
+    pub fn worker(&self) -> u32 {
+        let master = self.child.id();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let children =
+                std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"));
+            let first = children
+                .ok()
+                .and_then(|c| c.split_whitespace().next()?.parse().ok());
+            if let Some(worker) = first {
+                return worker;
+            }
+            assert!(Instant::now() < deadline, "nginx started no worker");
+            std::thread::yield_now();
+        }
     }
 
     /// nginx in front of an API on `ports`, as a team puts it in front of
     /// one (`proxy_pass` with a URI): it decodes the path, resolves its dot
     /// segments and merges slashes, then sends the path it read.
     pub fn in_front_of_api(port: u16, ports: &[u16]) -> Nginx {
-        Nginx::configured(port, ports, "http://mcp/", "")
+        Nginx::configured(port, ports, ("http://mcp/", ""), "")
     }
 
-    /// nginx whose one location passes to `pass`, with `directives`.
-    fn configured(port: u16, ports: &[u16], pass: &str, directives: &str) -> Nginx {
+    /// nginx whose one location passes to `pass` (its upstream block with
+    /// `kept`), with `directives`.
+    fn configured(port: u16, ports: &[u16], (pass, kept): (&str, &str), directives: &str) -> Nginx {
         let nginx = std::env::var("NEXUS_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
         assert!(
             Path::new(&nginx).exists(),
@@ -51,7 +82,7 @@ impl Nginx {
              events {{ worker_connections 256; }}\n\
              http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-               upstream mcp {{ {servers} }}\n\
+               upstream mcp {{ {servers} {kept} }}\n\
                server {{ listen 127.0.0.1:{port};\n\
                  location / {{ proxy_pass {pass}; proxy_http_version 1.1;\n\
                    proxy_set_header Host $http_host; proxy_set_header Connection \"\";\n\

@@ -267,7 +267,7 @@ enum Held {
 /// hex (the secret is 32 random bytes: no stretching needed).
 pub(crate) fn secret_hash(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::principal::hex(&digest)
 }
 
 /// The client id and secret of an `Authorization: Basic` header (each

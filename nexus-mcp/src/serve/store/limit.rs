@@ -49,7 +49,7 @@ static REPLICA: LazyLock<String> = LazyLock::new(|| {
     let mut drawn = [0u8; 8];
     let random = ring::rand::SystemRandom::new();
     let _ = ring::rand::SecureRandom::fill(&random, &mut drawn);
-    drawn.iter().map(|b| format!("{b:02x}")).collect()
+    crate::principal::hex(&drawn)
 });
 
 impl Store {
@@ -81,7 +81,7 @@ impl Store {
             return Err(Down("no store".to_owned()));
         };
         let hash = Sha256::digest(person.as_bytes());
-        let hash: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let hash = crate::principal::hex(&hash[..16]);
         let call = CALL.fetch_add(1, Ordering::Relaxed);
         let mut invoked = SCRIPT.key(format!("{CALLS}{hash}"));
         invoked.key(REPLICAS).arg(limit).arg(REPLICA.as_str());

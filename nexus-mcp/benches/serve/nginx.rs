@@ -1,0 +1,151 @@
+//! A warm call beside the physical limit (`-- nginx`): nginx's
+//! `proxy_pass` of the same `GET /user` to the same fake upstream (one
+//! worker, a static `Authorization` header, its connections to the
+//! upstream kept alive) against a warm `authenticated_fetch` through
+//! `serve`, each on one kept-alive connection of one client, in
+//! [`ROUNDS`] rounds that alternate which goes first. In each round, each
+//! call timed alone: the median and the 99th percentile; and the CPU the
+//! server spent (every thread of `serve`, nginx's worker), to the
+//! nanosecond. Each figure is the ratio formed inside a round; the median
+//! of the rounds is said with their spread. Then the instructions a warm
+//! call costs `serve` under callgrind, against 0.13.0's (measured, with
+//! `NEXUS_MCP_BASELINE` naming its program; else the figure 0.13.0's
+//! notes give).
+
+use std::time::{Duration, Instant};
+
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken, FakeUpstream};
+
+use super::instructions::per_call;
+use super::nginx::Nginx;
+use super::traced::cpu_ns;
+use super::{agent, call, free_port, serve};
+
+/// The rounds, and the calls each arm makes in one.
+const ROUNDS: usize = 6;
+const CALLS: usize = 1000;
+
+/// 0.13.0's instructions a warm call (docs/performance.md), where no
+/// build of it is named to count again.
+const INSTRUCTIONS_0_13: u64 = 643_500;
+
+/// One arm of a round: each call's time, and the server's CPU a call.
+struct Arm {
+    median: Duration,
+    p99: Duration,
+    cpu: Duration,
+}
+
+/// `CALLS` calls made by `one`, on the process `pid`.
+fn arm(pid: u32, mut one: impl FnMut()) -> Arm {
+    let before = cpu_ns(pid);
+    let mut took: Vec<Duration> = (0..CALLS)
+        .map(|_| {
+            let started = Instant::now();
+            one();
+            started.elapsed()
+        })
+        .collect();
+    let cpu = Duration::from_nanos((cpu_ns(pid) - before) / CALLS as u64);
+    took.sort();
+    Arm {
+        median: took[CALLS / 2],
+        p99: took[CALLS * 99 / 100],
+        cpu,
+    }
+}
+
+/// The median of `ratios` and their spread, as a line's part.
+fn said(mut ratios: Vec<f64>) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let (low, high) = (ratios[0], ratios[ratios.len() - 1]);
+    format!("{:.2}x ({low:.2}–{high:.2}x)", ratios[ratios.len() / 2])
+}
+
+pub(crate) fn beside_nginx(
+    gateway: &FakeGateway,
+    issuer: &FakeIssuer,
+    api: &FakeUpstream,
+    url: &str,
+) {
+    let upstream: u16 =
+        (api.url().rsplit(':').next().and_then(|p| p.parse().ok())).expect("the upstream's port");
+    let port = free_port();
+    let nginx = Nginx::kept_alive(
+        port,
+        upstream,
+        "proxy_set_header Authorization \"Bearer gho_alice\";",
+    );
+    let limit = format!("http://127.0.0.1:{port}/user");
+    let (served, mcp) = serve(gateway, issuer);
+    let token = issuer.mint(&FakeToken::new("alice").audience(&mcp));
+    let (http, pids) = (agent(), [served.0.id(), nginx.worker()]);
+    let through_nginx = || {
+        let answered = http.get(&limit).call().expect("nginx answers");
+        assert_eq!(answered.status(), 200, "nginx passes the call");
+        drop(answered.into_body().read_to_vec());
+    };
+    let through_serve = || assert!(call(&http, &mcp, &token, url).contains("HTTP 200"));
+    (0..100).for_each(|_| (through_nginx(), through_serve()).1);
+    let mut rounds = Vec::new();
+    for round in 0..ROUNDS {
+        let (ours, theirs) = if round % 2 == 0 {
+            let ours = arm(pids[0], through_serve);
+            (ours, arm(pids[1], through_nginx))
+        } else {
+            let theirs = arm(pids[1], through_nginx);
+            (arm(pids[0], through_serve), theirs)
+        };
+        rounds.push((ours, theirs));
+    }
+    let ratio = |of: fn(&Arm) -> Duration| {
+        let each = rounds
+            .iter()
+            .map(|(ours, theirs)| of(ours).as_secs_f64() / of(theirs).as_secs_f64());
+        said(each.collect())
+    };
+    let micros = |of: fn(&Arm) -> Duration, side: usize| {
+        let mut each: Vec<f64> = (rounds.iter())
+            .map(|pair| of([&pair.0, &pair.1][side]).as_secs_f64() * 1e6)
+            .collect();
+        each.sort_by(f64::total_cmp);
+        format!("{:.0}–{:.0} µs", each[0], each[each.len() - 1])
+    };
+    println!(
+        "a warm call through serve against nginx's proxy_pass of the same GET ({ROUNDS} \
+         rounds of {CALLS}, the ratio formed in each round, its median and spread): median \
+         {} (goal <= 2.0x; serve {}, nginx {}), p99 {} (goal <= 2.5x), server CPU a call {} \
+         (goal <= 3.0x; serve {}, nginx {})",
+        ratio(|a| a.median),
+        micros(|a| a.median, 0),
+        micros(|a| a.median, 1),
+        ratio(|a| a.p99),
+        ratio(|a| a.cpu),
+        micros(|a| a.cpu, 0),
+        micros(|a| a.cpu, 1),
+    );
+    drop((served, nginx));
+    instructions_against_0_13(gateway, issuer, url);
+}
+
+/// The instructions of a warm call in `serve`, against 0.13.0's.
+fn instructions_against_0_13(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("instructions per call: skipped, needs valgrind (apt-get install valgrind)");
+        return;
+    }
+    let fakes = (gateway, issuer, url);
+    let ours = per_call(env!("CARGO_BIN_EXE_nexus-mcp"), fakes, None, "ours");
+    let (theirs, whose) = match std::env::var("NEXUS_MCP_BASELINE") {
+        Ok(baseline) => (per_call(&baseline, fakes, None, "baseline"), baseline),
+        Err(_) => (INSTRUCTIONS_0_13, "0.13.0 (its notes)".to_owned()),
+    };
+    println!(
+        "a warm call's instructions in serve: {ours}, {:.3}x {whose}'s {theirs} (goal <= 0.5x)",
+        ours as f64 / theirs as f64
+    );
+}
