@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ureq::config::{Config, ConfigBuilder};
 use ureq::http::Uri;
 use ureq::typestate::AgentScope;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::on_thread::{self, Bound};
@@ -158,7 +158,7 @@ impl Resolver for PublicOnly {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let found = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let found = crate::lookup::addresses(uri, config, timeout)?;
         let Some(origin) = self.holds(uri) else {
             return Ok(found);
         };

@@ -26,7 +26,8 @@
 //!   decided, counted and told) and `policy_command` (`nexus-mcp policy`).
 //! * Where a stranger's URL may lead: `addresses` (the public-address rule
 //!   a client document's fetch and a redirect off the provider's origin
-//!   obey, the origins trusted past it, and a URL as a message shows it; a
+//!   obey, the origins trusted past it, and a URL as a message shows it;
+//!   it looks up a name by `lookup`, on threads kept between lookups, a
 //!   leaf); `http` (the program's own HTTP exchanges through ureq, trusting
 //!   what the Gateway client trusts: the issuer's, the OTLP exporter's).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
@@ -54,6 +55,9 @@
 //!   (what the model reads), `failure` (every refusal
 //!   as one type), `accounts`, `providers`.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod accounts;
 mod addresses;
 mod answer;
@@ -71,6 +75,7 @@ mod http;
 mod keys;
 mod literals;
 mod logger;
+mod lookup;
 mod metrics;
 mod on_thread;
 mod policy;

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
@@ -150,7 +149,7 @@ impl Gate {
             return Err(Refusal::InvalidRequest(why.to_owned()));
         }
         let token = bearer(headers)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = crate::principal::sha256(&[token.as_bytes()]);
         if let Some(principal) = self.recalled(token, &digest) {
             return Ok(principal);
         }

@@ -17,7 +17,6 @@ use base64::Engine as _;
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::client::Keys;
@@ -266,8 +265,7 @@ enum Held {
 /// The hash a confidential client's id carries of its `secret`: SHA-256,
 /// hex (the secret is 32 random bytes: no stretching needed).
 pub(crate) fn secret_hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    crate::principal::hex(&digest)
+    crate::principal::sha256_hex(&[secret.as_bytes()])
 }
 
 /// The client id and secret of an `Authorization: Basic` header (each

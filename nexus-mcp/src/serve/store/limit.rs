@@ -9,8 +9,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use sha2::{Digest, Sha256};
-
 use super::{Down, Kept, Store, WAIT, answered};
 use crate::rate::{Counted, PersonRate, Shared};
 
@@ -80,7 +78,7 @@ impl Store {
         let Kept::Redis(_) = &self.kept else {
             return Err(Down("no store".to_owned()));
         };
-        let hash = Sha256::digest(person.as_bytes());
+        let hash = crate::principal::sha256(&[person.as_bytes()]);
         let hash = crate::principal::hex(&hash[..16]);
         let call = CALL.fetch_add(1, Ordering::Relaxed);
         let mut invoked = SCRIPT.key(format!("{CALLS}{hash}"));
