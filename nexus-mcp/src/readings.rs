@@ -52,9 +52,12 @@ pub(crate) fn methods(
         .iter()
         .flat_map(|o| named(headers, o))
         .flat_map(tokens);
-    let query = url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.query().map(str::to_owned));
+    // No `?`, no query: the URL is parsed only to find one.
+    let query = (url
+        .contains('?')
+        .then(|| url::Url::parse(url).ok())
+        .flatten())
+    .and_then(|u| u.query().map(str::to_owned));
     let mut read: Vec<String> = vec![method.to_owned()];
     read.extend(overridden.map(str::to_owned));
     read.extend(query.map(|q| in_form(q.as_bytes())).unwrap_or_default());

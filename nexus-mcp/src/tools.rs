@@ -56,10 +56,6 @@ pub(crate) struct Fetch {
     pub(crate) options: FetchOptions,
     /// The workspace the call acts for.
     pub(crate) workspace: String,
-    /// What a 2026-07-28 `requestState` is bound to: the workspace, the
-    /// person, and every argument of the call (the provider as the model
-    /// named it).
-    pub(crate) bound: Vec<u8>,
     /// The `--connect` offer the provider is, if it is one.
     pub(crate) connect: Option<Named>,
 }
@@ -117,6 +113,24 @@ pub(crate) struct Offer<'a> {
 }
 
 impl FetchArgs {
+    /// What a 2026-07-28 `requestState` is bound to: the workspace, the
+    /// person (`principal`), and every argument of the call (the provider
+    /// as the model named it). Written only for a connection asked for.
+    pub(crate) fn bound(&self, principal: &crate::principal::Principal) -> Vec<u8> {
+        let call = serde_json::json!([
+            principal.workspace(),
+            principal.person(),
+            ToolName::Fetch.name(),
+            self.provider,
+            self.url,
+            self.method,
+            self.headers,
+            self.body,
+            self.account
+        ]);
+        call.to_string().into_bytes()
+    }
+
     /// The fetch these arguments ask for, or why it is refused before any
     /// I/O: a provider not offered, or a request this server does not send.
     /// A `--connect` offer is found as the Gateway finds names.
@@ -139,17 +153,6 @@ impl FetchArgs {
         if let Some(body) = &self.body {
             options = options.data(body.clone());
         }
-        let call = serde_json::json!([
-            offer.principal.workspace(),
-            offer.principal.person(),
-            ToolName::Fetch.name(),
-            self.provider,
-            self.url,
-            self.method,
-            self.headers,
-            self.body,
-            self.account
-        ]);
         let connect = offered(offer.connect, offer.listing, &provider).ok();
         let connect = connect
             .filter(|_| !offer.connect.is_empty())
@@ -163,7 +166,6 @@ impl FetchArgs {
             url: self.url.clone(),
             options,
             workspace: offer.principal.workspace().to_owned(),
-            bound: call.to_string().into_bytes(),
             connect,
         })
     }
@@ -404,7 +406,8 @@ mod tests {
                 graphql: &[],
                 principal: &principal,
             };
-            args.check(&offer).unwrap().bound
+            assert!(args.check(&offer).is_ok());
+            args.bound(&principal)
         };
         let alice = bound("team-1", "a1");
         assert_eq!(alice, bound("team-1", "a1"));

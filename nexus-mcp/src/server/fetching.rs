@@ -121,7 +121,7 @@ impl NexusServer {
             let retry = Retry {
                 state,
                 responses: request.input_responses.as_ref(),
-                bound: &fetch.bound,
+                bound: &args.bound(&caller.principal),
             };
             let Some(named) = &fetch.connect else {
                 let why = "invalid or expired requestState (not for a provider this server \
@@ -155,7 +155,9 @@ impl NexusServer {
             return link.await.map(Answer::UrlRequired);
         } else if !modern(context) {
             Box::pin(connector.connect(&asking, named)).await?;
-        } else if let Some(input) = Box::pin(connector.offer(&asking, named, &fetch.bound)).await? {
+        } else if let Some(input) =
+            Box::pin(connector.offer(&asking, named, &args.bound(&caller.principal))).await?
+        {
             return Ok(Answer::InputRequired(input));
         }
         self.send(&fetch, caller).await.map(Answer::Fetched)
