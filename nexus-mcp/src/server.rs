@@ -466,11 +466,12 @@ impl NexusServer {
     /// a success; a tool error's code; a protocol error's number).
     async fn answer_call(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
         started: Instant,
     ) -> (Result<CallToolResponse, ErrorData>, String) {
-        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        // Read once, here (nothing after reads them from the request).
+        let arguments = Value::Object(request.arguments.take().unwrap_or_default());
         // The specification's answer to an unknown tool: a protocol error.
         let Some(named) = ToolName::named(request.name.as_ref()) else {
             let why = format!(

@@ -77,6 +77,15 @@ impl DenyList {
         held.clients.iter().any(|c| client.starts_with(c.as_str()))
     }
 
+    /// Whether the list names any person (else no call's person hash is
+    /// written to be looked for).
+    pub(crate) fn names_people(&self) -> bool {
+        let Ok(held) = self.held.read() else {
+            return true;
+        };
+        !held.people.is_empty() || !held.who.is_empty()
+    }
+
     /// Whether `person` (a whole person hash) is denied.
     pub(crate) fn denies(&self, person: &str) -> bool {
         let Ok(held) = self.held.read() else {

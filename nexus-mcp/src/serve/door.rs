@@ -61,10 +61,8 @@ pub(super) async fn guard(State(door): State<Arc<Door>>, request: Request, next:
             return gate.answer(refusal).into_response();
         }
     };
-    if principal
-        .person()
-        .is_some_and(|person| door.deny.denies(&person))
-    {
+    let denied = |person: String| door.deny.denies(&person);
+    if door.deny.names_people() && principal.person().is_some_and(denied) {
         crate::metrics::refused("denied");
         let who = principal.who().unwrap_or_default();
         door.told.warn(

@@ -99,7 +99,8 @@ impl NexusServer {
         started: Instant,
     ) -> Result<Answer, Failure> {
         let mut fetch = self.check(args, &caller.principal).await?;
-        let asking = self.asking(context, caller, started);
+        // How the user is asked (read from the request) only when one is.
+        let asking = || self.asking(context, caller, started);
         if let Err(failure) = self.permitted(&mut fetch, caller) {
             let Failure::Asked(asked) = failure else {
                 return Err(failure);
@@ -108,7 +109,7 @@ impl NexusServer {
             // (The rare steps, an approval and a connection, are boxed:
             // their futures are large, and inline a warm call's would move
             // their room on every call.)
-            let by_url = asking.url_elicitation && !modern(context);
+            let by_url = asking().url_elicitation && !modern(context);
             let elicited = Box::pin(self.approved(&mut fetch, &asked, (&context.peer, by_url)));
             let elicited = elicited.await?;
             if let Some(elicitation) = elicited {
@@ -128,7 +129,7 @@ impl NexusServer {
                            connects)";
                 return Err(Failure::refused(code::INVALID_INPUT, why));
             };
-            Box::pin(connector.resume(&asking, named, &retry)).await?;
+            Box::pin(connector.resume(&asking(), named, &retry)).await?;
             return self.send(&fetch, caller).await.map(Answer::Fetched);
         }
         let unconnected = match self.send(&fetch, caller).await {
@@ -149,6 +150,7 @@ impl NexusServer {
             );
             return Err(Failure::refused(crate::decisions::POLICY_DENIED, why));
         }
+        let asking = asking();
         if !modern(context) && caller.principal.is_person() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
             let link = Box::pin(connector.link(&asking, named));
