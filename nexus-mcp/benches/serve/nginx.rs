@@ -10,16 +10,19 @@
 //! of the rounds is said with their spread. Then the instructions a warm
 //! call costs `serve` under callgrind, against 0.13.0's (measured, with
 //! `NEXUS_MCP_BASELINE` naming its program; else the figure 0.13.0's
-//! notes give).
+//! notes give). With `NEXUS_MCP_BASELINE`, also a cold call (a person's
+//! first: the token's signature checked, the credential resolved) through
+//! this build against that build, rounds alternating.
 
 use std::time::{Duration, Instant};
 
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 
 use super::instructions::per_call;
 use super::nginx::Nginx;
 use super::traced::cpu_ns;
-use super::{agent, call, free_port, serve};
+use super::served::workspace_of;
+use super::{agent, call, free_port, program_served, serve};
 
 /// The rounds, and the calls each arm makes in one.
 const ROUNDS: usize = 6;
@@ -126,6 +129,49 @@ pub(crate) fn beside_nginx(
     );
     drop((served, nginx));
     instructions_against_0_13(gateway, issuer, url);
+    cold_against_baseline(gateway, issuer, api);
+}
+
+/// A person's first call through this build against `NEXUS_MCP_BASELINE`'s,
+/// each arm a new person a call, in rounds that alternate which goes
+/// first: the ratio of each round's medians.
+fn cold_against_baseline(gateway: &FakeGateway, issuer: &FakeIssuer, api: &FakeUpstream) {
+    let Ok(baseline) = std::env::var("NEXUS_MCP_BASELINE") else {
+        return;
+    };
+    let programs = [env!("CARGO_BIN_EXE_nexus-mcp"), baseline.as_str()];
+    let served = programs.map(|program| {
+        let port = free_port();
+        let mcp = format!("http://127.0.0.1:{port}/mcp");
+        (program_served(program, gateway, issuer, (port, &mcp), &[], "warn"), mcp)
+    });
+    let (http, url) = (agent(), format!("{}/user", api.url()));
+    let mut person = 0;
+    let mut first = |mcp: &str| {
+        person += 1;
+        let who = format!("cold-{person}");
+        let github = FakeProvider::oauth2(&format!("gho_{who}")).api_base_url(&api.url());
+        gateway.add_provider(&workspace_of(&issuer.url(), &who), "github", github);
+        let token = issuer.mint(&FakeToken::new(&who).audience(mcp));
+        let started = Instant::now();
+        assert!(call(&http, mcp, &token, &url).contains("HTTP 200"));
+        started.elapsed()
+    };
+    let mut ratios = Vec::new();
+    for round in 0..ROUNDS {
+        let mut medians = [Duration::ZERO; 2];
+        for arm in [round % 2, 1 - round % 2] {
+            let mut took: Vec<Duration> = (0..50).map(|_| first(&served[arm].1)).collect();
+            took.sort();
+            medians[arm] = took[took.len() / 2];
+        }
+        ratios.push(medians[0].as_secs_f64() / medians[1].as_secs_f64());
+    }
+    println!(
+        "a person's first call (the token's signature checked, the credential resolved) \
+         through serve against {baseline}: {} (goal <= 1.0x)",
+        said(ratios)
+    );
 }
 
 /// The instructions of a warm call in `serve`, against 0.13.0's.
