@@ -164,8 +164,10 @@ fn shape_of(parts: &mut Parts) -> &mut Shape {
 /// allocation, weakly: once no cache or call holds the token, its forms go
 /// at the next token's first fetch. At most [`FORMS_HELD`], whatever the
 /// number of people.
-static FORMS: parking_lot::Mutex<Vec<(Weak<Shared>, Arc<Vec<Form>>)>> =
-    parking_lot::Mutex::new(Vec::new());
+static FORMS: parking_lot::Mutex<Vec<HeldForms>> = parking_lot::Mutex::new(Vec::new());
+
+/// A token, held weakly, and its forms.
+type HeldForms = (Weak<Shared>, Arc<Vec<Form>>);
 const FORMS_HELD: usize = 32;
 
 /// One token, shared by its clones.

@@ -20,8 +20,8 @@ use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeU
 
 use super::instructions::per_call;
 use super::nginx::Nginx;
-use super::traced::cpu_ns;
 use super::served::workspace_of;
+use super::traced::cpu_ns;
 use super::{agent, call, free_port, program_served, serve};
 
 /// The rounds, and the calls each arm makes in one.
@@ -143,7 +143,10 @@ fn cold_against_baseline(gateway: &FakeGateway, issuer: &FakeIssuer, api: &FakeU
     let served = programs.map(|program| {
         let port = free_port();
         let mcp = format!("http://127.0.0.1:{port}/mcp");
-        (program_served(program, gateway, issuer, (port, &mcp), &[], "warn"), mcp)
+        (
+            program_served(program, gateway, issuer, (port, &mcp), &[], "warn"),
+            mcp,
+        )
     });
     let (http, url) = (agent(), format!("{}/user", api.url()));
     let mut person = 0;
