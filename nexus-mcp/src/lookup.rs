@@ -21,8 +21,16 @@ use ureq::unversioned::transport::NextTimeout;
 /// How long a lookup thread waits for its next name before it ends.
 const KEEP: Duration = Duration::from_secs(10);
 
-/// A name and port to look up, and where its addresses go.
-type Lookup = (String, SyncSender<std::io::Result<Vec<SocketAddr>>>);
+/// What looks a `name:port` up: the system's resolver (a test's own).
+type Look = fn(&str) -> std::io::Result<Vec<SocketAddr>>;
+
+/// A name and port to look up, how, and where its addresses go.
+type Lookup = (String, Look, SyncSender<std::io::Result<Vec<SocketAddr>>>);
+
+/// The system's lookup of `name` (`host:port`).
+fn system(name: &str) -> std::io::Result<Vec<SocketAddr>> {
+    name.to_socket_addrs().map(Iterator::collect)
+}
 
 /// The idle lookup threads, each by its number and the sender of its next
 /// lookup.
@@ -53,9 +61,10 @@ pub(crate) fn addresses(
         Err(_) if timeout.after.is_not_happening() => {
             format!("{host}:{port}").to_socket_addrs()?.collect()
         }
-        Err(_) => looked_up(format!("{host}:{port}"), timeout)?,
+        Err(_) => looked_up(format!("{host}:{port}"), system, timeout)?,
     };
     let mut kept = DefaultResolver::default().empty();
+    // As many as ureq's list holds (16), as its own resolver keeps.
     for at in config.ip_family().keep_wanted(found.into_iter()).take(16) {
         kept.push(at);
     }
@@ -65,10 +74,14 @@ pub(crate) fn addresses(
     Ok(kept)
 }
 
-/// `name`'s addresses, looked up on a kept thread within `timeout`.
-fn looked_up(name: String, timeout: NextTimeout) -> Result<Vec<SocketAddr>, ureq::Error> {
+/// `name`'s addresses, looked up by `look` on a kept thread within `timeout`.
+fn looked_up(
+    name: String,
+    look: Look,
+    timeout: NextTimeout,
+) -> Result<Vec<SocketAddr>, ureq::Error> {
     let (answer, answered) = sync_channel(1);
-    let mut lookup = (name, answer);
+    let mut lookup = (name, look, answer);
     loop {
         let idle = IDLE.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let Some((_, next)) = idle else {
@@ -98,8 +111,8 @@ fn start(first: Lookup) -> std::io::Result<()> {
     let thread = std::thread::Builder::new().name("nexus-mcp-lookup".to_owned());
     let started = thread.spawn(move || {
         let mut lookup = Some(first);
-        while let Some((name, answer)) = lookup.take() {
-            let found = name.to_socket_addrs().map(Iterator::collect);
+        while let Some((name, look, answer)) = lookup.take() {
+            let found = look(&name);
             IDLE.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push((number, next.clone()));
@@ -135,15 +148,55 @@ fn waited(number: u64, lookups: &Receiver<Lookup>) -> Option<Lookup> {
 mod tests {
     use super::*;
 
-    fn resolved(url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
-        let uri: Uri = url.parse().unwrap();
-        let timeout = NextTimeout {
-            after: Duration::from_secs(10).into(),
+    fn within(after: Duration) -> NextTimeout {
+        NextTimeout {
+            after: after.into(),
             reason: ureq::Timeout::Resolve,
             per_read: None,
             per_write: None,
-        };
+        }
+    }
+
+    fn resolved(url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
+        let uri: Uri = url.parse().unwrap();
+        let timeout = within(Duration::from_secs(10));
         addresses(&uri, &Config::default(), timeout).map(|found| found.to_vec())
+    }
+
+    /// Whether the hung lookup may answer, and the signal that it may.
+    static HUNG: (Mutex<bool>, std::sync::Condvar) = (Mutex::new(false), std::sync::Condvar::new());
+
+    /// A lookup that hangs for `hung.test` until told, and answers any
+    /// other name at once.
+    fn hangs(name: &str) -> std::io::Result<Vec<SocketAddr>> {
+        if name.starts_with("hung.test:") {
+            let (released, told) = &HUNG;
+            let mut released = released.lock().unwrap();
+            while !*released {
+                released = told.wait(released).unwrap();
+            }
+        }
+        Ok(vec!["127.0.0.1:80".parse().unwrap()])
+    }
+
+    #[test]
+    fn a_lookup_that_hangs_gives_up_at_its_timeout_and_holds_back_no_other() {
+        let hung = looked_up(
+            "hung.test:80".into(),
+            hangs,
+            within(Duration::from_millis(50)),
+        );
+        assert!(matches!(hung, Err(ureq::Error::Timeout(_))), "{hung:?}");
+        // The hung lookup's thread is still looking: another answers at once.
+        let other = looked_up(
+            "other.test:80".into(),
+            hangs,
+            within(Duration::from_secs(60)),
+        );
+        assert_eq!(other.unwrap(), ["127.0.0.1:80".parse().unwrap()]);
+        let (released, told) = &HUNG;
+        *released.lock().unwrap() = true;
+        told.notify_all();
     }
 
     #[test]
