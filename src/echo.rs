@@ -322,7 +322,7 @@ pub(crate) fn forms<S: AsRef<str>>(secrets: &[S]) -> Vec<Form> {
             continue;
         }
         forms.push(Form::new(&marks, vec![Needle::new(secret, None)]));
-        let hex = crate::hex::hex(secret);
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         standard.extend([hex.to_uppercase(), hex].map(|hex| Needle::new(hex.as_bytes(), None)));
         standard.extend(base64_needles(secret, &BASE64));
         url_safe.extend(base64_needles(secret, &URL_SAFE));

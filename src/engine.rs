@@ -298,10 +298,7 @@ impl Engine {
         let provider = &self.check_scope(cache, key, parts, budget)?;
         let key = Key { provider, ..key };
         let token = self.cached_token(cache, key, || budget.clone())?;
-        // The URL written for the line only when a line is written.
-        if log::log_enabled!(target: LOG_TARGET, log::Level::Info) {
-            log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
-        }
+        log::info!(target: LOG_TARGET, "Fetcher → {} {}", outgoing.method, for_log(&outgoing.uri));
         let (transport, cap) = (&self.transport, self.max_upstream_body);
         let ((status, headers, body), credentialed) =
             send_following_redirects(transport, cap, outgoing, &token, provider, budget)?;

@@ -25,8 +25,6 @@ mod fetch;
 mod flight;
 mod gateway;
 pub mod guide;
-#[cfg(any(feature = "echo", feature = "signing"))]
-mod hex;
 mod options;
 mod redact;
 mod redirect;

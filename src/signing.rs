@@ -20,7 +20,6 @@ use ureq::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
 use crate::date::{epoch_seconds, format_amz_date};
 use crate::error::NexusError;
-use crate::hex::hex;
 use crate::token::{CachedToken, Signer};
 use crate::url::{Origin, encode_unreserved, form_decode, remove_dot_segments};
 
@@ -52,6 +51,10 @@ fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What SigV4 signs of a request, as it goes on the wire.

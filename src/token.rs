@@ -3,14 +3,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::echo::{self, Form};
 use crate::redact::REDACTED;
 use crate::url::form_urlencode;
 
@@ -157,18 +156,6 @@ static BEARER: Shape = Shape {
 fn shape_of(parts: &mut Parts) -> &mut Shape {
     parts.shape.get_or_insert_with(|| Box::new(BEARER.clone()))
 }
-
-/// The forms the echo check looks for of the tokens sent lately, each
-/// built once a token (its hex, its base64 at each offset: most of the
-/// check's set-up), not at each fetch. Each is held beside its token's
-/// allocation, weakly: once no cache or call holds the token, its forms go
-/// at the next token's first fetch. At most [`FORMS_HELD`], whatever the
-/// number of people.
-static FORMS: parking_lot::Mutex<Vec<HeldForms>> = parking_lot::Mutex::new(Vec::new());
-
-/// A token, held weakly, and its forms.
-type HeldForms = (Weak<Shared>, Arc<Vec<Form>>);
-const FORMS_HELD: usize = 32;
 
 /// One token, shared by its clones.
 struct Shared {
@@ -401,29 +388,6 @@ impl CachedToken {
         crate::echo::echoes(text.as_bytes(), &self.secrets(), None) != Some(false)
     }
 
-    /// The forms of its [`secrets`](Self::secrets) the echo check looks
-    /// for, built at this token's first fetch and held for the next.
-    pub(crate) fn echo_forms(&self) -> Arc<Vec<Form>> {
-        let this = Arc::as_ptr(&self.shared);
-        // A weak pointer keeps its allocation, so no other token is here.
-        let found = FORMS
-            .lock()
-            .iter()
-            .find(|(held, _)| held.as_ptr() == this)
-            .map(|f| Arc::clone(&f.1));
-        if let Some(forms) = found {
-            return forms;
-        }
-        let forms = Arc::new(echo::forms(&self.secrets()));
-        let mut held = FORMS.lock();
-        held.retain(|(token, _)| token.strong_count() > 0);
-        if held.len() >= FORMS_HELD {
-            held.remove(0);
-        }
-        held.push((Arc::downgrade(&self.shared), Arc::clone(&forms)));
-        forms
-    }
-
     /// Every secret a request may carry, in each form an answer may echo
     /// it whole: the token; for `basic_auth` also the `user:password` pair
     /// it encodes and the password alone; an AWS session token; and each as
@@ -587,28 +551,6 @@ fn expiry_from_seconds(seconds: f64) -> Option<SystemTime> {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn a_token_s_echo_forms_are_built_once_and_go_with_it() {
-        let expires = SystemTime::now() + Duration::from_secs(60);
-        let token = CachedToken::bearer("gho_forms_built_once_0123456789", expires);
-        let first = token.echo_forms();
-        assert!(
-            Arc::ptr_eq(&first, &token.clone().echo_forms()),
-            "its clones share them"
-        );
-        let twin = CachedToken::bearer("gho_forms_built_once_0123456789", expires);
-        assert!(
-            !Arc::ptr_eq(&first, &twin.echo_forms()),
-            "another allocation, its own"
-        );
-        let held = |forms: &Arc<Vec<Form>>| FORMS.lock().iter().any(|(_, f)| Arc::ptr_eq(f, forms));
-        drop((token, twin));
-        assert!(held(&first), "held until the next token's first fetch");
-        let next = CachedToken::bearer("gho_the_next_token_9876543210", expires);
-        drop(next.echo_forms());
-        assert!(!held(&first), "a token held nowhere has its forms dropped");
-    }
 
     #[test]
     fn a_url_holding_the_credential_in_any_form_the_echo_rule_finds_is_echoed() {

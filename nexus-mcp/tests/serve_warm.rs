@@ -1,9 +1,8 @@
 //! Every check a warm call makes, still made after 0.15's cuts (#112): a
 //! person's token verified and recalled by its hash, the credential cached
 //! (one resolve for every call), and then, on that warm path, a policy's
-//! denial, a credential the API echoes (raw, in hex and in base64, its
-//! forms built once for the token), a withdrawn client and a revoked token
-//! are each refused, through `serve --oauth-proxy` on loopback.
+//! denial, a credential the API echoes (raw, in hex and in base64), a
+//! withdrawn client and a revoked token are each refused, through `serve --oauth-proxy` on loopback.
 
 mod common;
 
