@@ -32,10 +32,25 @@ pub struct Served {
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
-/// A free loopback port (bound, then let go for the server to take).
+/// A free loopback port (bound, then let go for the server to take),
+/// below the kernel's ephemeral range: a port from that range may be taken
+/// as an outgoing connection's source port before the server binds it
+/// (seen as "Address already in use" under parallel tests).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+    use std::hash::BuildHasher as _;
+    static DRAWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+    let low: u16 = (range.ok())
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let random = std::collections::hash_map::RandomState::new();
+    loop {
+        let draw = random.hash_one(DRAWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let port = 10_000 + (draw % u64::from(low.saturating_sub(10_000).max(1))) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The command `nexus-mcp serve` with `args`, against `gateway` and `issuer`.
