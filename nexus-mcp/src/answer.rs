@@ -5,12 +5,17 @@
 use std::collections::BTreeMap;
 
 use nexus_sdk::http::StatusCode;
+use nexus_sdk::http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName};
 use nexus_sdk::{
     Headers, NexusError, X_NEXUS_REDIRECTED_TO, X_NEXUS_WITHHELD, one_line, one_line_within,
     setting,
 };
 use rmcp::schemars::{self, JsonSchema};
 use serde::Serialize;
+
+/// Where a redirect off the provider's origin was answered from, as the
+/// library says it.
+const REDIRECTED_TO: HeaderName = HeaderName::from_static(X_NEXUS_REDIRECTED_TO);
 
 /// The most of a body a model reads.
 pub(crate) const BODY_CAP: usize = 64 << 10;
@@ -67,12 +72,12 @@ pub(crate) fn fetched(status: u16, headers: &Headers, body: &[u8]) -> (String, F
         }
         joined.push_str(value);
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let redirected_to = header(X_NEXUS_REDIRECTED_TO).map(str::to_owned);
-    let encoding = header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"));
+    let header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let redirected_to = header(REDIRECTED_TO).map(str::to_owned);
+    let encoding = header(CONTENT_ENCODING).filter(|e| !e.eq_ignore_ascii_case("identity"));
     let text = encoding
         .is_none()
-        .then(|| text_of(body, header("content-type")))
+        .then(|| text_of(body, header(CONTENT_TYPE)))
         .flatten();
     let truncated = text.as_ref().is_some_and(|t| t.cut);
     let reason = StatusCode::from_u16(status)

@@ -21,14 +21,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 use rmcp::model::ClientCapabilities;
 
 /// The header that carries the session id (MCP 2025-11-25).
-pub(crate) const SESSION_ID: &str = "mcp-session-id";
+pub(crate) const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// How a session id this server gave a client that takes URL elicitation begins.
 const URL_ELICITATION: &str = "url-elicitation.";

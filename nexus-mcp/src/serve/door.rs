@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -19,6 +19,8 @@ use crate::handshake::{Handshake, SESSION_ID};
 
 /// The most an MCP request's body may weigh (413).
 pub(super) const MAX_BODY: usize = 1 << 20;
+/// What a proxy in front says the client's scheme was.
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// What stands before rmcp: the site's `Host` and `Origin` rules, the
 /// bearer check, and what their refusals tell the operator.
 pub(super) struct Door {
@@ -182,8 +184,8 @@ impl Door {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
         };
-        let forwarded = text("forwarded").to_ascii_lowercase();
-        let https = text("x-forwarded-proto").eq_ignore_ascii_case("https")
+        let forwarded = text(header::FORWARDED).to_ascii_lowercase();
+        let https = text(X_FORWARDED_PROTO).eq_ignore_ascii_case("https")
             || forwarded
                 .split([';', ','])
                 .any(|p| p.trim() == "proto=https");

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::http::{HeaderName, header};
 use serde_json::{Map, Value};
 
 /// How often one reason is said at most.
@@ -170,11 +171,11 @@ fn skew(at: u64, now: u64, past: &str) -> String {
 pub(crate) struct Asked([Option<axum::http::HeaderValue>; 4]);
 
 /// The headers [`Asked`] holds, in the order its line names them.
-const ASKED: [&str; 4] = [
-    "mcp-protocol-version",
-    "mcp-method",
-    "content-type",
-    "content-length",
+const ASKED: [HeaderName; 4] = [
+    HeaderName::from_static("mcp-protocol-version"),
+    HeaderName::from_static("mcp-method"),
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
 ];
 
 /// What `headers` say of the request.
