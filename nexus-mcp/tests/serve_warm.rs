@@ -2,7 +2,8 @@
 //! person's token verified and recalled by its hash, the credential cached
 //! (one resolve for every call), and then, on that warm path, a policy's
 //! denial, a credential the API echoes (raw, in hex and in base64), a
-//! withdrawn client and a revoked token are each refused, through `serve --oauth-proxy` on loopback.
+//! withdrawn client and a revoked token are each refused, through `serve
+//! --oauth-proxy` on loopback.
 
 mod common;
 
