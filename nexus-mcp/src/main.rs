@@ -14,7 +14,8 @@
 //! * The HTTP wing, `serve/`, entered only from here: `serve.rs` is its map
 //!   (the flags, the door in front of MCP, the bearer check, the issuer, the
 //!   connect page's login, readiness, `--check`, the deny list …), and
-//!   `serve/oauth.rs` the map of the hosts' authorization server.
+//!   `serve/oauth.rs` the map of the hosts' authorization server,
+//!   `serve/signals.rs` the map of the identity provider's signals.
 //! * The policies: `policy` (Cedar in, decisions out: a leaf), `readings`
 //!   (what an API may read a request as: an override's method, a path
 //!   that splits two ways; a leaf), `contents` (what a policy reads of a
@@ -664,6 +665,7 @@ mod tests {
             ("main.rs", include_str!("main.rs")),
             ("serve.rs", include_str!("serve.rs")),
             ("serve/oauth.rs", include_str!("serve/oauth.rs")),
+            ("serve/signals.rs", include_str!("serve/signals.rs")),
         ];
         for (file, text) in maps {
             let doc: String = (text.lines())

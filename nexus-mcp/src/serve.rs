@@ -13,8 +13,9 @@
 //! - [`admit`]: who may sign in (`--allow-sign-in`);
 //! - [`store`]: what replicas share, refresh-token families (`--store`);
 //! - [`revoked`]: what is revoked, as each replica holds it;
-//! - [`signal`]: the identity provider switching a person off, whatever
-//!   the channel: whom it names, its line and count;
+//! - [`signals`]: the identity provider switching a person off (Global
+//!   Token Revocation, Shared Signals, SCIM), a folder of its own, its map
+//!   in `signals.rs`;
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
 //! - [`jws`]: one check for every signed token it reads, each kind's
@@ -68,7 +69,7 @@ mod refusal;
 mod remembered;
 mod revoked;
 mod seen;
-mod signal;
+mod signals;
 pub(crate) mod signin;
 mod store;
 mod told;
@@ -218,13 +219,16 @@ pub(crate) async fn run(
             log::warn!(target: "nexus_mcp", "the store does not answer at the start: until it does, this replica refuses every token it issued and is not ready (/readyz)");
         }
         tokio::spawn(Arc::clone(&front.store).watch(keep, served));
-        let polled = front.signals.ssf_token.clone();
-        if let Some(token) = polled.filter(|_| !front.signals.transmitters.is_empty()) {
-            tokio::spawn(oauth::ssf_poll(Arc::clone(front), token));
-        }
+    }
+    let receivers = front
+        .as_deref()
+        .map(|f| Arc::new(signals::Receivers::of(f)));
+    if let Some(receivers) = &receivers {
+        signals::polled(receivers);
     }
     let router = router(&site, gate.clone(), server, page)
         .merge(front.clone().map(oauth::routes).unwrap_or_default())
+        .merge(receivers.map(signals::routes).unwrap_or_default())
         .layer(middleware::from_fn(seen::seen));
     let listener = tokio::net::TcpListener::bind(&site.listen)
         .await

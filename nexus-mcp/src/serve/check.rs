@@ -259,7 +259,7 @@ async fn front_checked(hosts: &Hosts) -> (Vec<String>, Vec<String>) {
         };
         let (url, origin) = (transmitter.url().to_owned(), front.origin.clone());
         let asked = tokio::task::spawn_blocking(move || {
-            crate::serve::oauth::ssf_checked(&url, &origin, &token)
+            crate::serve::signals::ssf_checked(&url, &origin, &token)
         });
         match asked.await {
             Ok(Ok(note)) => notes.push(note),

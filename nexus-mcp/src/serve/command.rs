@@ -135,7 +135,7 @@ fn revokes_nobody((issuer, subject): (&str, &str), served: &[Served]) -> Option<
         ));
     };
     let claim = serving.subject_claim.as_str();
-    let mail = super::signal::MAIL_CLAIMS.contains(&claim);
+    let mail = super::signals::subject::MAIL_CLAIMS.contains(&claim);
     (subject.contains('@') && !mail).then(|| {
         format!(
             "the replicas serving this issuer name people by `{claim}`, which is no e-mail \
@@ -162,7 +162,7 @@ fn keyed_for(public_url: &str) -> Result<(crate::keys::Keys, String), (u8, Strin
 /// provisioning asks for, or why not.
 fn scim_token(public_url: &str) -> Result<String, (u8, String)> {
     let (keys, origin) = keyed_for(public_url)?;
-    let sealed = super::oauth::ScimToken {
+    let sealed = super::signals::ScimToken {
         scim_for: origin.clone(),
     };
     let token = crate::keys::Sealing::named(&keys.oauth.scim, &sealed, super::oauth::CLIENT_LIFE);
@@ -175,7 +175,7 @@ fn scim_token(public_url: &str) -> Result<String, (u8, String)> {
     );
     Ok(format!(
         "Tenant URL: {origin}{}\nSecret Token: {token}",
-        super::oauth::SCIM_BASE
+        super::signals::SCIM_BASE
     ))
 }
 
@@ -190,7 +190,7 @@ fn ssf_connected(args: &SsfArgs) -> Result<String, (u8, String)> {
             .to_owned(),
     ))?;
     let stream =
-        super::oauth::ssf_connect((&args.transmitter, &token), (&origin, &keys), args.poll);
+        super::signals::ssf_connect((&args.transmitter, &token), (&origin, &keys), args.poll);
     let (stream, said) = stream.map_err(|why| (1, format!("no stream was made: {why}")))?;
     for line in said {
         eprintln!("nexus-mcp serve ssf connect: {line}");

@@ -23,10 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::front::Front;
+use super::Receivers;
+use super::subject::{self, Outcome};
 use crate::keys::Sealing;
 use crate::serve::revoked::Revoked;
-use crate::serve::signal::{self, Outcome};
 
 /// Where SCIM is served, on the authorization server's origin: the Tenant
 /// URL a provider asks for.
@@ -68,22 +68,22 @@ fn scim_json(status: StatusCode, body: Value) -> Response {
 
 /// The request authenticated by a secret `serve scim token` made for this
 /// server, or 401.
-fn authenticated(front: &Front, headers: &HeaderMap) -> Result<(), Refused> {
+fn authenticated(here: &Receivers, headers: &HeaderMap) -> Result<(), Refused> {
     let refused = || {
         let why = "the request is authenticated by the Secret Token `nexus-mcp serve scim token` made for this server";
         Refused(StatusCode::UNAUTHORIZED, why.to_owned())
     };
     let token = crate::serve::refusal::bearer(headers).map_err(|_| refused())?;
-    let opened = Sealing::opened::<ScimToken>(&front.keys.now().oauth.scim, token);
+    let opened = Sealing::opened::<ScimToken>(&here.keys.now().oauth.scim, token);
     match opened {
-        Ok(sealed) if sealed.scim_for == front.origin => Ok(()),
+        Ok(sealed) if sealed.scim_for == here.origin => Ok(()),
         _ => Err(refused()),
     }
 }
 
 /// `GET /scim/v2/Users`: nobody is kept, so a search finds nobody.
-pub(crate) async fn search(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
-    if let Err(refused) = authenticated(&front, &headers) {
+pub(crate) async fn search(State(here): State<Arc<Receivers>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authenticated(&here, &headers) {
         return refused.into_response();
     }
     let body = json!({
@@ -99,14 +99,14 @@ pub(crate) async fn search(State(front): State<Arc<Front>>, headers: HeaderMap) 
 /// `POST /scim/v2/Users`: 201 with the user, revoked at once when it comes
 /// deactivated.
 pub(crate) async fn create(
-    State(front): State<Arc<Front>>,
+    State(here): State<Arc<Receivers>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let made = async {
-        authenticated(&front, &headers)?;
+        authenticated(&here, &headers)?;
         let user = json_of(&body)?;
-        let attribute = front.signals.scim_subject.as_str();
+        let attribute = here.signals.scim_subject.as_str();
         let subject = user.get(attribute).and_then(Value::as_str);
         let subject = subject.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
             let why = format!("the user lacks its {attribute} (--scim-subject-attribute)");
@@ -114,8 +114,8 @@ pub(crate) async fn create(
         })?;
         let id = URL_SAFE_NO_PAD.encode(subject);
         let active = user.get("active").and_then(active).unwrap_or(true);
-        changed(&front, ("created", &id), (!active).then_some(false)).await?;
-        Ok::<_, Refused>(resource(&front, &id, Some(&user)))
+        changed(&here, ("created", &id), (!active).then_some(false)).await?;
+        Ok::<_, Refused>(resource(&here, &id, Some(&user)))
     };
     match made.await {
         Ok(user) => scim_json(StatusCode::CREATED, user),
@@ -125,13 +125,13 @@ pub(crate) async fn create(
 
 /// `GET /scim/v2/Users/{id}`: the user, active unless revoked until lifted.
 pub(crate) async fn read(
-    State(front): State<Arc<Front>>,
+    State(here): State<Arc<Receivers>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let read = authenticated(&front, &headers).and_then(|()| person(&front, &id).map(drop));
+    let read = authenticated(&here, &headers).and_then(|()| person(&here, &id).map(drop));
     match read {
-        Ok(()) => scim_json(StatusCode::OK, resource(&front, &id, None)),
+        Ok(()) => scim_json(StatusCode::OK, resource(&here, &id, None)),
         Err(refused) => refused.into_response(),
     }
 }
@@ -139,13 +139,13 @@ pub(crate) async fn read(
 /// `PATCH` or `PUT /scim/v2/Users/{id}`: `active` false revokes the person
 /// until lifted, true lifts it; 200 with the user.
 pub(crate) async fn update(
-    State(front): State<Arc<Front>>,
+    State(here): State<Arc<Receivers>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
     let updated = async {
-        authenticated(&front, &headers)?;
+        authenticated(&here, &headers)?;
         let asked = json_of(&body)?;
         let set = match asked.get("Operations") {
             Some(operations) => patched(operations)?,
@@ -156,8 +156,8 @@ pub(crate) async fn update(
             Some(true) => "reactivated",
             None => "updated",
         };
-        changed(&front, (event, &id), set).await?;
-        Ok::<_, Refused>(resource(&front, &id, None))
+        changed(&here, (event, &id), set).await?;
+        Ok::<_, Refused>(resource(&here, &id, None))
     };
     match updated.await {
         Ok(user) => scim_json(StatusCode::OK, user),
@@ -167,13 +167,13 @@ pub(crate) async fn update(
 
 /// `DELETE /scim/v2/Users/{id}`: the person revoked until lifted; 204.
 pub(crate) async fn delete(
-    State(front): State<Arc<Front>>,
+    State(here): State<Arc<Receivers>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
     let deleted = async {
-        authenticated(&front, &headers)?;
-        changed(&front, ("deleted", &id), Some(false)).await
+        authenticated(&here, &headers)?;
+        changed(&here, ("deleted", &id), Some(false)).await
     };
     match deleted.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -182,13 +182,13 @@ pub(crate) async fn delete(
 }
 
 /// The person `id` names (their whole hash), or 404.
-fn person(front: &Front, id: &str) -> Result<Revoked, Refused> {
+fn person(here: &Receivers, id: &str) -> Result<Revoked, Refused> {
     let subject = URL_SAFE_NO_PAD
         .decode(id)
         .ok()
         .and_then(|s| String::from_utf8(s).ok());
     let subject = subject.filter(|s| !s.trim().is_empty());
-    let hash = subject.map(|subject| crate::principal::person(&front.issuer, &subject));
+    let hash = subject.map(|subject| crate::principal::person(&here.people.issuer, &subject));
     let person = hash.and_then(|hash| Revoked::person(&hash));
     person.ok_or_else(|| Refused(StatusCode::NOT_FOUND, "no such user here".to_owned()))
 }
@@ -197,13 +197,13 @@ fn person(front: &Front, id: &str) -> Result<Revoked, Refused> {
 /// or left (none), said in the log and counted as `event`; or why not
 /// (503 while the store does not answer, nothing done).
 async fn changed(
-    front: &Front,
+    here: &Receivers,
     (event, id): (&str, &str),
     set: Option<bool>,
 ) -> Result<(), Refused> {
-    let who = person(front, id)?;
+    let who = person(here, id)?;
     let Some(active) = set else {
-        signal::said(
+        subject::said(
             (CHANNEL, event),
             Some(&who),
             Outcome::Left,
@@ -211,18 +211,18 @@ async fn changed(
         );
         return Ok(());
     };
-    match front.store.revoke_standing(who.clone(), !active).await {
+    match here.store.revoke_standing(who.clone(), !active).await {
         Ok(()) => {
             let (outcome, why) = match active {
                 false => (Outcome::Revoked, "until the provider reactivates them"),
                 true => (Outcome::Lifted, "what was granted before stays refused"),
             };
-            signal::said((CHANNEL, event), Some(&who), outcome, why);
+            subject::said((CHANNEL, event), Some(&who), outcome, why);
             Ok(())
         }
         Err(crate::serve::store::Down(why)) => {
             let said = format!("the store does not answer ({why}): nothing was done");
-            signal::said((CHANNEL, event), Some(&who), Outcome::Unavailable, &said);
+            subject::said((CHANNEL, event), Some(&who), Outcome::Unavailable, &said);
             let why = "the store does not answer: nothing was done; try again shortly";
             Err(Refused(StatusCode::SERVICE_UNAVAILABLE, why.to_owned()))
         }
@@ -286,15 +286,15 @@ fn json_of(body: &[u8]) -> Result<Value, Refused> {
 
 /// The user `id` as SCIM answers it: active unless revoked until lifted,
 /// its names as `sent` gave them.
-fn resource(front: &Front, id: &str, sent: Option<&Value>) -> Value {
-    let standing = person(front, id).is_ok_and(|who| front.store.revocations().standing(&who));
+fn resource(here: &Receivers, id: &str, sent: Option<&Value>) -> Value {
+    let standing = person(here, id).is_ok_and(|who| here.store.revocations().standing(&who));
     let mut user = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "id": id,
         "active": !standing,
         "meta": {
             "resourceType": "User",
-            "location": format!("{}{BASE}/Users/{id}", front.origin),
+            "location": format!("{}{BASE}/Users/{id}", here.origin),
         },
     });
     for name in ["externalId", "userName", "displayName"] {

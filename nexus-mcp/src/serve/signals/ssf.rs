@@ -25,12 +25,12 @@ use jsonwebtoken::DecodingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::front::Front;
+use super::Receivers;
+use super::subject::{self, Outcome, Unnamed};
 use crate::keys::Sealing;
 use crate::serve::issuer::{Issuer, Missing};
 use crate::serve::jws::{self, Kind};
 use crate::serve::revoked::Revoked;
-use crate::serve::signal::{self, Outcome, Unnamed};
 
 /// Where pushed SETs are received.
 pub(crate) const EVENTS: &str = "/ssf/events";
@@ -104,13 +104,13 @@ enum Asks {
 
 /// `POST /ssf/events`: 202 once the SET is taken, or RFC 8935's refusal.
 pub(crate) async fn receive(
-    State(front): State<Arc<Front>>,
+    State(here): State<Arc<Receivers>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let taken = match pushed_by_transmitter(&front, &headers) {
+    let taken = match pushed_by_transmitter(&here, &headers) {
         Ok(()) => match std::str::from_utf8(&body) {
-            Ok(set) => taken(&front, set.trim()).await,
+            Ok(set) => taken(&here, set.trim()).await,
             Err(_) => Err(Refused::bad("invalid_request", "the body is a SET (a JWS)")),
         },
         Err(refused) => Err(refused),
@@ -131,12 +131,11 @@ pub(crate) async fn receive(
 
 /// The push authenticated by the authorization header `serve ssf connect`
 /// gave the transmitter for this server, or 401 `authentication_failed`.
-fn pushed_by_transmitter(front: &Front, headers: &HeaderMap) -> Result<(), Refused> {
+fn pushed_by_transmitter(here: &Receivers, headers: &HeaderMap) -> Result<(), Refused> {
     let token = crate::serve::refusal::bearer(headers).ok();
-    let opened =
-        token.map(|token| Sealing::opened::<PushToken>(&front.keys.now().oauth.ssf, token));
+    let opened = token.map(|token| Sealing::opened::<PushToken>(&here.keys.now().oauth.ssf, token));
     match opened {
-        Some(Ok(sealed)) if sealed.ssf_for == front.origin => Ok(()),
+        Some(Ok(sealed)) if sealed.ssf_for == here.origin => Ok(()),
         _ => Err(Refused(
             StatusCode::UNAUTHORIZED,
             "authentication_failed",
@@ -149,9 +148,9 @@ fn pushed_by_transmitter(front: &Front, headers: &HeaderMap) -> Result<(), Refus
 
 /// The SET `set` checked and taken: its person revoked where an event asks,
 /// its `jti` spent once; or why not.
-pub(crate) async fn taken(front: &Front, set: &str) -> Result<(), Refused> {
-    let (transmitter, claims) = verified(front, set).await?;
-    let (asks, event) = asked(&claims, front.signals.credential_change_revokes);
+pub(crate) async fn taken(here: &Receivers, set: &str) -> Result<(), Refused> {
+    let (transmitter, claims) = verified(here, set).await?;
+    let (asks, event) = asked(&claims, here.signals.credential_change_revokes);
     let channel = (CHANNEL, event);
     let jti = claims
         .get("jti")
@@ -165,15 +164,15 @@ pub(crate) async fn taken(front: &Front, set: &str) -> Result<(), Refused> {
         jti.as_bytes(),
     ]);
     let who = match asks {
-        Asks::Revoke => Some(person(front, &claims).inspect_err(|refused| {
-            signal::said(channel, None, Outcome::Refused, &refused.2);
+        Asks::Revoke => Some(person(here, &claims).inspect_err(|refused| {
+            subject::said(channel, None, Outcome::Refused, &refused.2);
         })?),
         _ => None,
     };
     let spent = (jws::usable_from(&claims, Some(WINDOW)), WINDOW);
     let first = match &who {
-        Some(who) => front.store.spend_revoking(&key, spent, who.clone()).await,
-        None => front.store.spend(&key, spent).await,
+        Some(who) => here.store.spend_revoking(&key, spent, who.clone()).await,
+        None => here.store.spend(&key, spent).await,
     };
     let (outcome, why) = match (first, asks) {
         (Ok(true), Asks::Revoke) => (Outcome::Revoked, "the transmitter said so"),
@@ -185,7 +184,7 @@ pub(crate) async fn taken(front: &Front, set: &str) -> Result<(), Refused> {
             "the store does not answer: nothing was done",
         ),
     };
-    signal::said(channel, who.as_ref(), outcome, why);
+    subject::said(channel, who.as_ref(), outcome, why);
     match outcome {
         Outcome::Refused => Err(Refused::bad("invalid_request", TAKEN_BEFORE)),
         Outcome::Unavailable => Err(Refused(
@@ -199,13 +198,13 @@ pub(crate) async fn taken(front: &Front, set: &str) -> Result<(), Refused> {
 
 /// The SET `set`'s transmitter and claims, checked; or RFC 8935's refusal.
 async fn verified<'a>(
-    front: &'a Front,
+    here: &'a Receivers,
     set: &str,
 ) -> Result<(&'a Issuer, Map<String, Value>), Refused> {
     let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(set);
     let said = said.map_err(|_| Refused::bad("invalid_request", "the SET does not read"))?;
     let iss = said.get("iss").and_then(Value::as_str).unwrap_or_default();
-    let transmitter = front.signals.transmitters.iter().find(|t| t.url() == iss);
+    let transmitter = here.signals.transmitters.iter().find(|t| t.url() == iss);
     let transmitter = transmitter.ok_or_else(|| {
         let shown = crate::answer::quoted(iss, 256);
         Refused::bad(
@@ -213,7 +212,7 @@ async fn verified<'a>(
             format!("iss {shown} is no --ssf-transmitter"),
         )
     })?;
-    let audiences = [front.origin.as_str(), front.resource.as_str()];
+    let audiences = [here.origin.as_str(), here.resource.as_str()];
     let aud = said.get("aud");
     let named = |aud: &Value| aud.as_str().is_some_and(|aud| audiences.contains(&aud));
     let addressed = aud
@@ -221,7 +220,7 @@ async fn verified<'a>(
     if !addressed {
         return Err(Refused::bad(
             "invalid_audience",
-            format!("aud names not this server ({})", front.origin),
+            format!("aud names not this server ({})", here.origin),
         ));
     }
     let kind = Kind {
@@ -301,7 +300,7 @@ fn asked(claims: &Map<String, Value>, credentials: bool) -> (Asks, &'static str)
 
 /// The person a revoking SET names: its `sub_id` (SSF 1.0), or its event's
 /// `subject` (CAEP's earlier drafts), a complex subject by its `user`.
-fn person(front: &Front, claims: &Map<String, Value>) -> Result<Revoked, Refused> {
+fn person(here: &Receivers, claims: &Map<String, Value>) -> Result<Revoked, Refused> {
     let in_event = || {
         let events = claims.get("events")?.as_object()?;
         events.values().find_map(|event| event.get("subject"))
@@ -314,11 +313,8 @@ fn person(front: &Front, claims: &Map<String, Value>) -> Result<Revoked, Refused
     });
     let subject = subject
         .ok_or_else(|| Refused::bad("invalid_request", "the SET names no subject (sub_id)"))?;
-    let served = (
-        front.issuer.as_str(),
-        front.login.reads.subject_claim.as_str(),
-    );
-    let hash = signal::person(subject, served).map_err(|unnamed| match unnamed {
+    let served = (here.people.issuer.as_str(), here.people.claim.as_str());
+    let hash = subject::person(subject, served).map_err(|unnamed| match unnamed {
         Unnamed::Unreadable(why) | Unnamed::Stranger(why) => Refused::bad("invalid_request", why),
     })?;
     Revoked::person(&hash).ok_or_else(|| Refused::bad("invalid_request", "no person"))

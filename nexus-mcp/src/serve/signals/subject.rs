@@ -1,17 +1,19 @@
-//! The identity provider switching a person off itself: what every channel
-//! it may use shares (Global Token Revocation, [`super::oauth`]'s
-//! `/global-token-revocation`, SCIM's `/scim/v2/Users`): the person a
-//! subject identifier (RFC 9493)
-//! names, in the same hash `serve revoke --person` and the log's `who=`
-//! use; the one log line and counter each signal leaves. Each channel
-//! writes the revocation `serve revoke --person` writes, through the store
-//! every replica reads, and needs one (`--store`). The person's Broker
-//! connections are left as they are: the provider ends access to `serve`,
-//! not the person's links.
+//! What every channel of the identity provider's signals shares: the
+//! person a subject identifier (RFC 9493) names, in the same hash `serve
+//! revoke --person` and the log's `who=` use; the one log line and counter
+//! each signal leaves.
 
 use serde_json::Value;
 
-use super::revoked::Revoked;
+use crate::serve::revoked::Revoked;
+
+/// The people of this deployment: the issuer they sign in at (`--issuer`)
+/// and the claim that names them (`--subject-claim`).
+#[derive(Clone, Debug)]
+pub(crate) struct People {
+    pub(crate) issuer: String,
+    pub(crate) claim: String,
+}
 
 /// The claims a provider names a person by that hold an e-mail address.
 pub(crate) const MAIL_CLAIMS: [&str; 4] = ["email", "upn", "preferred_username", "unique_name"];

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::front::Front;
+use super::Receivers;
 use super::ssf::{self, POLL, PUSH, PushToken, REQUESTED};
 use crate::keys::{Keys, Sealing};
 use crate::serve::issuer::well_known;
@@ -64,7 +64,7 @@ pub(crate) fn connect(
             let sealed = PushToken {
                 ssf_for: origin.to_owned(),
             };
-            let header = Sealing::named(&keys.oauth.ssf, &sealed, super::CLIENT_LIFE);
+            let header = Sealing::named(&keys.oauth.ssf, &sealed, crate::serve::grant::CLIENT_LIFE);
             json!({
                 "method": PUSH,
                 "endpoint_url": format!("{origin}{}", ssf::EVENTS),
@@ -145,14 +145,14 @@ fn exchanged(
     serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))
 }
 
-/// Polls every poll stream of `front`'s transmitters, asked with `token`,
+/// Polls every poll stream of the transmitters, asked with `token`,
 /// every [`POLL_EVERY`], from start to the end of the process.
-pub(crate) async fn poll(front: Arc<Front>, token: String) {
+pub(crate) async fn poll(here: Arc<Receivers>, token: String) {
     let agent = crate::http::agent(TIMEOUT);
     // Per poll endpoint: the SETs taken to acknowledge, and those refused.
     let mut owed: HashMap<String, (Vec<String>, serde_json::Map<String, Value>)> = HashMap::new();
     loop {
-        for transmitter in &front.signals.transmitters {
+        for transmitter in &here.signals.transmitters {
             let endpoints = {
                 let (agent, url, token) =
                     (agent.clone(), transmitter.url().to_owned(), token.clone());
@@ -168,7 +168,7 @@ pub(crate) async fn poll(front: Arc<Front>, token: String) {
             };
             for endpoint in endpoints {
                 let owed = owed.entry(endpoint.clone()).or_default();
-                polled(&front, (&agent, &endpoint, &token), owed).await;
+                polled(&here, (&agent, &endpoint, &token), owed).await;
             }
         }
         tokio::time::sleep(POLL_EVERY).await;
@@ -235,7 +235,7 @@ pub(crate) fn checked(transmitter: &str, origin: &str, token: &str) -> Result<St
 /// or refused, until it has no more; a SET that could not be had now
 /// (`503`) is neither, and comes again.
 async fn polled(
-    front: &Front,
+    here: &Receivers,
     (agent, endpoint, token): (&ureq::Agent, &str, &str),
     (acks, errors): &mut (Vec<String>, serde_json::Map<String, Value>),
 ) {
@@ -266,7 +266,7 @@ async fn polled(
         errors.clear();
         let sets = answer["sets"].as_object().cloned().unwrap_or_default();
         for (jti, set) in &sets {
-            match ssf::taken(front, set.as_str().unwrap_or_default()).await {
+            match ssf::taken(here, set.as_str().unwrap_or_default()).await {
                 Ok(()) => acks.push(jti.clone()),
                 Err(refused) if refused.taken_before() => acks.push(jti.clone()),
                 Err(refused) if refused.again() => {}

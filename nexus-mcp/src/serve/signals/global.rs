@@ -5,7 +5,7 @@
 //! a bearer token: [`jws`]'s one check, `iss` the issuer, `aud` this
 //! server's issuer identifier or this endpoint's URL (alone), a life of at
 //! most five minutes, its `jti` spent once across replicas. Its body names
-//! the person as a subject identifier ([`signal::person`]). Answered as the
+//! the person as a subject identifier ([`subject::person`]). Answered as the
 //! draft says: 204 once the person is revoked (the same revocation `serve
 //! revoke --person` writes, in the same step as the `jti` is spent), 400,
 //! 401, 404; 503 while the store does not answer, nothing done, so that the
@@ -20,11 +20,12 @@ use axum::response::{IntoResponse, Response};
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value, json};
 
-use super::front::{Front, GLOBAL_REVOCATION};
+use super::Receivers;
+use super::subject::{self, Outcome, Unnamed};
 use crate::serve::issuer::Missing;
 use crate::serve::jws::{self, Kind};
+use crate::serve::oauth::front::GLOBAL_REVOCATION;
 use crate::serve::revoked::Revoked;
-use crate::serve::signal::{self, Outcome, Unnamed};
 
 /// The channel's word in the log and the counter.
 const CHANNEL: &str = "global_token_revocation";
@@ -32,21 +33,18 @@ const CHANNEL: &str = "global_token_revocation";
 /// The longest a request's JWT may live (the draft advises five minutes).
 const LONGEST_LIFE: Duration = Duration::from_secs(300);
 
-/// The most a request (its body) may weigh.
-pub(crate) const MOST_BODY: usize = 16 << 10;
-
 /// A refusal: its status, its word, why.
 struct Refused(StatusCode, &'static str, String);
 
 /// `POST /global-token-revocation` with the JSON `body`: 204 revoked, or
 /// the draft's error status with `{"error", "error_description"}`.
 pub(crate) async fn revoke(
-    State(front): State<Arc<Front>>,
+    State(here): State<Arc<Receivers>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let mut who = None;
-    let answer = revoked(&front, &headers, &body, &mut who).await;
+    let answer = revoked(&here, &headers, &body, &mut who).await;
     let outcome = match &answer {
         Ok(()) => Outcome::Revoked,
         Err(Refused(StatusCode::NOT_FOUND, ..)) => Outcome::Unknown,
@@ -57,7 +55,7 @@ pub(crate) async fn revoke(
         Ok(()) => "the provider said so (Global Token Revocation)",
         Err(Refused(_, _, why)) => why.as_str(),
     };
-    signal::said((CHANNEL, "logout"), who.as_ref(), outcome, why);
+    subject::said((CHANNEL, "logout"), who.as_ref(), outcome, why);
     match answer {
         Ok(()) => (
             StatusCode::NO_CONTENT,
@@ -86,7 +84,7 @@ pub(crate) async fn revoke(
 /// The person `body` names revoked, the request authenticated by its
 /// bearer JWT (`who` set once the person is read); or why not.
 async fn revoked(
-    front: &Front,
+    here: &Receivers,
     headers: &HeaderMap,
     body: &[u8],
     who: &mut Option<Revoked>,
@@ -97,18 +95,15 @@ async fn revoked(
             "the request is authenticated by a JWT the provider signs, as a bearer token".into(),
         )
     })?;
-    let verified = authenticated(front, token).await?;
+    let verified = authenticated(here, token).await?;
     let bad = |why: String| Refused(StatusCode::BAD_REQUEST, "invalid_request", why);
     let asked: Value = serde_json::from_slice(body)
         .map_err(|_| bad("the body is JSON: {\"sub_id\": {\"format\": …}}".into()))?;
     let sub_id = asked
         .get("sub_id")
         .ok_or_else(|| bad("the body names sub_id".into()))?;
-    let served = (
-        front.issuer.as_str(),
-        front.login.reads.subject_claim.as_str(),
-    );
-    let person = signal::person(sub_id, served).map_err(|unnamed| match unnamed {
+    let served = (here.people.issuer.as_str(), here.people.claim.as_str());
+    let person = subject::person(sub_id, served).map_err(|unnamed| match unnamed {
         Unnamed::Unreadable(why) => bad(why),
         Unnamed::Stranger(why) => Refused(StatusCode::NOT_FOUND, "unknown_subject", why),
     })?;
@@ -121,7 +116,7 @@ async fn revoked(
         .unwrap_or_default();
     let key = crate::principal::sha256_hex(&[CHANNEL.as_bytes(), b"\0", jti.as_bytes()]);
     let spent = (verified.from, verified.lives);
-    match front.store.spend_revoking(&key, spent, person).await {
+    match here.store.spend_revoking(&key, spent, person).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(unauthorized(
             "its jti was presented before (or may have been, in what the store lost)".into(),
@@ -140,14 +135,14 @@ async fn revoked(
 /// The request's JWT `token` verified as the provider's: signed with a key
 /// `--issuer` publishes, for this server alone, short-lived; or 401 (503
 /// while the issuer's keys cannot be read).
-async fn authenticated(front: &Front, token: &str) -> Result<jws::Verified, Refused> {
+async fn authenticated(here: &Receivers, token: &str) -> Result<jws::Verified, Refused> {
     let unauthorized = |why: String| Refused(StatusCode::UNAUTHORIZED, "invalid_token", why);
-    let endpoint = format!("{}{GLOBAL_REVOCATION}", front.origin);
-    let audiences = [front.origin.as_str(), endpoint.as_str()];
+    let endpoint = format!("{}{GLOBAL_REVOCATION}", here.origin);
+    let audiences = [here.origin.as_str(), endpoint.as_str()];
     let kind = Kind {
         types: &["jwt"],
         untyped: true,
-        issuer: &front.issuer,
+        issuer: &here.people.issuer,
         audiences: &audiences,
         sole_audience: true,
         subject: None,
@@ -159,7 +154,7 @@ async fn authenticated(front: &Front, token: &str) -> Result<jws::Verified, Refu
     let header = jws::header(token, &kind).map_err(refused)?;
     let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
     let claimed = claimed.map_err(|_| unauthorized("the request's JWT does not read".into()))?;
-    if claimed.get("iss").and_then(Value::as_str) != Some(front.issuer.as_str()) {
+    if claimed.get("iss").and_then(Value::as_str) != Some(here.people.issuer.as_str()) {
         return Err(unauthorized(
             "the request's JWT is not --issuer's (iss)".into(),
         ));
@@ -168,7 +163,7 @@ async fn authenticated(front: &Front, token: &str) -> Result<jws::Verified, Refu
         .kid
         .clone()
         .ok_or_else(|| unauthorized("the request's JWT names no key (kid)".into()))?;
-    let jwk = match front.login.issuer.key(&kid).await {
+    let jwk = match here.issuer.key(&kid).await {
         Ok(jwk) => jwk,
         Err(Missing::Unknown) => {
             return Err(unauthorized(
