@@ -18,34 +18,12 @@ use common::front::{
     called, called_beside, replica, signed_in_at, signed_in_tokens, stored, tokens_for,
 };
 use common::served::{Served, wait_until};
+use common::signals::{
+    ACCOUNT_DISABLED, CREDENTIAL_CHANGE, SESSION_REVOKED, entra_active, iss_sub, logout,
+    logout_jwt, pushed, scim, set_of,
+};
 use nexus_gateway_fake::{FakeIssuer, FakeToken};
 use serde_json::{Value, json};
-
-/// A Global Token Revocation request's JWT as Okta signs one: from the
-/// issuer, its client id as `sub`, for `audience`, five minutes, `jti`.
-fn logout_jwt(audience: &str, jti: &str) -> FakeToken {
-    FakeToken::new("0oa-okta-universal-logout")
-        .audience(audience)
-        .expires_in(300)
-        .claim("jti", json!(jti))
-}
-
-/// What the endpoint at `origin` answers `body` sent with `bearer`.
-fn logout(origin: &str, bearer: Option<&str>, body: &Value) -> (u16, Value) {
-    let authorization = bearer.map(|token| format!("Bearer {token}"));
-    let headers: Vec<(&str, &str)> = authorization
-        .iter()
-        .map(|value| ("Authorization", value.as_str()))
-        .collect();
-    let url = format!("{origin}/global-token-revocation");
-    let (status, _, answer) = Served::post_url(&url, &headers, &body.to_string());
-    (status, answer)
-}
-
-/// A subject identifier naming `sub` at `issuer` (RFC 9493 `iss_sub`).
-fn iss_sub(issuer: &FakeIssuer, sub: &str) -> Value {
-    json!({"sub_id": {"format": "iss_sub", "iss": issuer.url(), "sub": sub}})
-}
 
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
@@ -199,31 +177,6 @@ fn without_a_store_no_replica_takes_the_providers_signal() {
     assert_eq!(status, 404, "no SCIM without a store");
 }
 
-/// A SCIM request: `method` on `path` under the Tenant URL `tenant`, with
-/// the Secret Token `token`, and `body` (none: empty).
-fn scim(tenant: &str, token: &str, (method, path): (&str, &str), body: &Value) -> (u16, Value) {
-    let bearer = format!("Bearer {token}");
-    let headers = [
-        ("Authorization", bearer.as_str()),
-        ("Accept", "application/scim+json"),
-    ];
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let (status, _, answer) = Served::send_url(method, &format!("{tenant}{path}"), &headers, &body);
-    (status, answer)
-}
-
-/// Entra's PATCH of `active`, its value a string as Entra sends it.
-fn entra_active(active: &str) -> Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "Replace", "path": "active", "value": active}],
-    })
-}
-
 /// What `/token` at `origin` answers a new sign-in of `person` through `one`.
 fn signs_in(issuer: &FakeIssuer, (one, origin): (&Served, &str), person: &str) -> (u16, Value) {
     issuer.approve_as(person);
@@ -326,36 +279,6 @@ fn scim_deprovisioning_keeps_a_person_out_until_reactivated() {
     wait_until(|| called(&one, &again) == 401 && called_beside(&two, &origin, &again) == 401);
     let said = one.said_once(|said| said.contains("signal scim deactivated: who="));
     assert!(said.contains("signal scim deactivated: who="), "{said}");
-}
-
-/// A SET as a transmitter signs it: `event` about `sub` at `issuer`, for
-/// `aud`, its `jti`.
-fn set_of(issuer: &FakeIssuer, (event, sub): (&str, &str), (aud, jti): (&str, &str)) -> FakeToken {
-    FakeToken::new("")
-        .typ("secevent+jwt")
-        .without_expiry()
-        .audience(aud)
-        .claim("jti", json!(jti))
-        .claim(
-            "sub_id",
-            json!({"format": "iss_sub", "iss": issuer.url(), "sub": sub}),
-        )
-        .claim("events", json!({ event: {} }))
-}
-
-const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-const ACCOUNT_DISABLED: &str =
-    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
-const CREDENTIAL_CHANGE: &str =
-    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
-
-/// What `/ssf/events` at `origin` answers `set` pushed with `authorization`.
-fn pushed(origin: &str, authorization: Option<&str>, set: &str) -> (u16, Value) {
-    let mut headers = vec![("Content-Type", "application/secevent+jwt")];
-    headers.extend(authorization.map(|value| ("Authorization", value)));
-    let url = format!("{origin}/ssf/events");
-    let (status, _, answer) = Served::send_url("POST", &url, &headers, set);
-    (status, answer)
 }
 
 #[test]

@@ -1,9 +1,18 @@
-//! What is revoked (RFC 7009's `/revoke`, `serve revoke --person`), as
-//! each replica holds it: a sign-in's family (every refresh and access
-//! token it gave), or a person (everything issued to them before then).
-//! The store keeps the list every replica shares; each replica reads it
-//! whole every few seconds into this view ([`crate::serve::store`]), so
-//! that a call asks memory, never the store. Pure but for its lock.
+//! What is revoked (RFC 7009's `/revoke`, `serve revoke --person`, the
+//! provider's signals), as each replica holds it: a sign-in's family
+//! (every refresh and access token it gave), a person (everything issued
+//! to them before then), a client, or a person the provider's
+//! provisioning holds out. The store keeps the list every replica shares;
+//! each replica reads it every second into this view
+//! ([`crate::serve::store`]), so that a call asks memory, never the store.
+//! Pure but for its lock.
+//!
+//! Revocations compose: each source states a fact of its own, and a
+//! person is out while any fact holds. A time (the operator's, reuse
+//! detection's, Global Token Revocation's, a SET's) only moves later, so
+//! no revocation shortens another; the provisioning's hold is a fact of
+//! its own ([`Revoked::Deprovisioned`]), which only the provisioning lifts,
+//! and which no other revocation replaces.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,11 +28,15 @@ pub(crate) enum Revoked {
     /// A client, by its mark as `--deny-file`'s `client=` and the log's
     /// `client=` and `oauth_client=` name it (12 hex digits).
     Client(String),
+    /// A person the provider's provisioning (SCIM) holds out, by their
+    /// hash: at [`STANDING`] while it does, every grant refused; once it
+    /// reactivates them, the time it did (what was granted before stays
+    /// refused).
+    Deprovisioned(String),
 }
 
-/// When a standing revocation was made: never before any grant, so that
-/// everything granted to the person is refused until it is lifted (SCIM's
-/// `active: false`; `active: true` lifts it to the moment it is lifted).
+/// When a hold of the provisioning is dated: never before any grant, so
+/// that everything granted to the person is refused until it is lifted.
 /// 2⁵³ milliseconds, a score Redis keeps exactly.
 pub(crate) const STANDING: u64 = 1 << 53;
 
@@ -53,15 +66,24 @@ impl Revoked {
             Revoked::Family(id) => format!("family:{id}"),
             Revoked::Person(who) => format!("person:{who}"),
             Revoked::Client(mark) => format!("client:{mark}"),
+            Revoked::Deprovisioned(who) => format!("scim:{who}"),
         }
     }
 
-    /// What the list's word `member` names, if it is one.
-    pub(crate) fn read(member: &str) -> Option<Revoked> {
+    /// What the list's word `member` names, if it is one, read with its
+    /// time `at`: a person at [`STANDING`] is the provisioning's hold, as
+    /// 0.14 wrote it.
+    pub(crate) fn read(member: &str, at: u64) -> Option<Revoked> {
+        let held = |who: &str| match Revoked::person(who)? {
+            Revoked::Person(who) => Some(Revoked::Deprovisioned(who)),
+            _ => None,
+        };
         match member.split_once(':')? {
             ("family", id) if !id.is_empty() => Some(Revoked::Family(id.to_owned())),
+            ("person", who) if at >= STANDING => held(who),
             ("person", who) => Revoked::person(who),
             ("client", mark) => Revoked::client(mark),
+            ("scim", who) => held(who),
             _ => None,
         }
     }
@@ -80,8 +102,9 @@ pub(crate) struct Revocations {
 
 impl Revocations {
     /// Whether a token issued at `issued` to the person `who` (their whole
-    /// hash) in `family` is revoked: its family is, the person was at or
-    /// after `issued`, or the list is yet to be read.
+    /// hash) in `family` is revoked: its family is, any fact about the
+    /// person dates at or after `issued` (a hold of the provisioning, all),
+    /// or the list is yet to be read.
     pub(crate) fn refuses(&self, who: &str, family: Option<&str>, issued: u64) -> bool {
         if self.unread.load(Ordering::Relaxed) {
             return true;
@@ -91,12 +114,13 @@ impl Revocations {
             return false;
         }
         let family = family.map(|id| Revoked::Family(id.to_owned()));
-        let person = Revoked::person(who);
         let family_revoked = family.is_some_and(|f| held.contains_key(&f));
-        family_revoked
-            || person
-                .and_then(|p| held.get(&p))
-                .is_some_and(|at| *at >= issued)
+        let Some(Revoked::Person(who)) = Revoked::person(who) else {
+            return family_revoked;
+        };
+        let since = |fact: &Revoked| held.get(fact).is_some_and(|at| *at >= issued);
+        let held_out = Revoked::Deprovisioned(who.clone());
+        family_revoked || since(&Revoked::Person(who)) || since(&held_out)
     }
 
     /// Whether a token granted at `issued` to the client whose mark is
@@ -114,22 +138,25 @@ impl Revocations {
     }
 
     /// `what`, revoked at `at`, held here at once: the later of two times,
-    /// but for a standing revocation lifted ([`STANDING`], then a time).
+    /// but for the provisioning's hold, which is as it says (it lifts it).
     pub(crate) fn add(&self, what: Revoked, at: u64) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let at = match held.get(&what) {
-            Some(&STANDING) => at,
-            before => before.map_or(at, |before| at.max(*before)),
+        let at = match (&what, held.get(&what)) {
+            (Revoked::Deprovisioned(_), _) | (_, None) => at,
+            (_, Some(before)) => at.max(*before),
         };
         if held.insert(what, at) != Some(at) {
             self.changes.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Whether `who` is revoked until lifted.
-    pub(crate) fn standing(&self, who: &Revoked) -> bool {
+    /// Whether the provisioning holds `who` (their [`Revoked::person`]) out.
+    pub(crate) fn held_out(&self, who: &str) -> bool {
+        let Some(Revoked::Person(who)) = Revoked::person(who) else {
+            return false;
+        };
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.get(who) == Some(&STANDING)
+        held.get(&Revoked::Deprovisioned(who)) == Some(&STANDING)
     }
 
     /// A view of a shared store's list, yet to be read.
@@ -157,7 +184,7 @@ impl Revocations {
     /// a moment ago stays, whatever a read begun before then says.
     pub(crate) fn took(&self, read: impl IntoIterator<Item = (String, u64)>, since: u64) {
         let read =
-            (read.into_iter()).filter_map(|(member, at)| Some((Revoked::read(&member)?, at)));
+            (read.into_iter()).filter_map(|(member, at)| Some((Revoked::read(&member, at)?, at)));
         for (what, at) in read.filter(|(_, at)| *at >= since) {
             self.add(what, at);
         }
@@ -204,16 +231,37 @@ mod tests {
     }
 
     #[test]
-    fn a_standing_revocation_refuses_every_grant_until_lifted_and_then_those_before() {
+    fn the_provisionings_hold_and_every_other_revocation_compose_in_either_order() {
+        let who = &WHO[..PERSON_DIGITS];
+        let held = Revoked::Deprovisioned(who.to_owned());
+        let timed = Revoked::person(WHO).unwrap();
+        // Held out, then revoked by another source: still held out.
         let view = Revocations::default();
-        let who = Revoked::person(WHO).unwrap();
-        view.add(who.clone(), 100);
-        view.add(who.clone(), STANDING);
-        assert!(view.refuses(WHO, None, STANDING - 1), "granted whenever");
-        view.add(who.clone(), 500);
+        view.add(held.clone(), STANDING);
+        view.add(timed.clone(), 500);
+        assert!(view.held_out(WHO) && view.refuses(WHO, None, STANDING - 1));
+        // Lifted by the provisioning alone: what either refused before stays refused.
+        view.add(held.clone(), 400);
+        assert!(!view.held_out(WHO));
         assert!(view.refuses(WHO, None, 500) && !view.refuses(WHO, None, 501));
-        view.add(who, 300);
-        assert!(view.refuses(WHO, None, 500), "a time never moves back");
+        // Revoked first, then held out, then lifted before the revocation's time.
+        let view = Revocations::default();
+        view.add(timed.clone(), 900);
+        view.add(held.clone(), STANDING);
+        view.add(held, 600);
+        assert!(
+            view.refuses(WHO, None, 900),
+            "the later revocation still stands"
+        );
+        assert!(!view.refuses(WHO, None, 901));
+        // A time never moves back.
+        view.add(timed, 300);
+        assert!(view.refuses(WHO, None, 900));
+        // 0.14 wrote the hold as the person's own word at STANDING.
+        let member = format!("person:{who}");
+        let read = Revoked::read(&member, STANDING);
+        assert_eq!(read, Some(Revoked::Deprovisioned(who.to_owned())));
+        assert_eq!(Revoked::read(&member, 5), Revoked::person(who));
     }
 
     #[test]
@@ -244,17 +292,19 @@ mod tests {
             Revoked::Family("a-b_c".into()),
             Revoked::person(WHO).unwrap(),
             Revoked::client(WHO).unwrap(),
+            Revoked::Deprovisioned(WHO[..PERSON_DIGITS].to_owned()),
         ] {
-            assert_eq!(Revoked::read(&what.member()), Some(what));
+            assert_eq!(Revoked::read(&what.member(), 5), Some(what));
         }
         for word in [
             "family:",
             "person:123",
             "person:zzzzzzzzzzzz",
             "token:x",
+            "scim:x",
             "x",
         ] {
-            assert_eq!(Revoked::read(word), None, "{word}");
+            assert_eq!(Revoked::read(word, 5), None, "{word}");
         }
         assert_eq!(
             Revoked::person("ABCDEF123456"),

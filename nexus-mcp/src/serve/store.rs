@@ -146,7 +146,7 @@ if not redis.call('GET', KEYS[1]) then return -1 end
 local lost = redis.call('GET', KEYS[2])
 if lost and tonumber(ARGV[1]) < tonumber(lost) then return -1 end
 if not redis.call('SET', KEYS[3], 1, 'EX', ARGV[2], 'NX') then return 0 end
-if ARGV[3] ~= '' then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[3]) end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[4], 'GT', ARGV[4], ARGV[3]) end
 return 1
 ";
 
@@ -510,7 +510,13 @@ impl Store {
         let held = self.revocations.held();
         let mut given = redis::pipe();
         for (member, at) in &held {
-            given.cmd("ZADD").arg(REVOKED).arg(*at).arg(member).ignore();
+            given
+                .cmd("ZADD")
+                .arg(REVOKED)
+                .arg("GT")
+                .arg(*at)
+                .arg(member);
+            given.ignore();
         }
         given.cmd("SET").arg(LOST).arg(began).arg("EX");
         given.arg(SPENT_AT_MOST.as_secs()).arg("NX").ignore();
@@ -523,7 +529,7 @@ impl Store {
 
     /// `what` revoked now, in the list every replica reads (a family's
     /// refresh tokens refused at once there too), and in this replica's
-    /// view at once.
+    /// view at once; a revocation already later stays as it is.
     pub(crate) async fn revoke(&self, what: Revoked) -> Result<(), Down> {
         let at = now_ms();
         if let Kept::Redis(_) = &self.kept {
@@ -532,6 +538,7 @@ impl Store {
                 .atomic()
                 .cmd("ZADD")
                 .arg(REVOKED)
+                .arg("GT")
                 .arg(at)
                 .arg(what.member())
                 .ignore();
@@ -553,25 +560,36 @@ impl Store {
         Ok(())
     }
 
-    /// The person `who` revoked until lifted (`standing`: every grant
-    /// refused, [`STANDING`]), or such a revocation lifted now (what was
-    /// granted before now stays refused; a person not standing revoked is
-    /// left as they are), in the list every replica reads and in this view.
-    pub(crate) async fn revoke_standing(&self, who: Revoked, standing: bool) -> Result<(), Down> {
-        let at = if standing { STANDING } else { now_ms() };
+    /// The provisioning's hold on the person `who` (their hash, or its
+    /// first 12 digits): set (`held`: every grant refused, [`STANDING`]),
+    /// or lifted now (what was granted before now stays refused; a person
+    /// not held is left as they are), in the list every replica reads and
+    /// in this view. No other source's revocation is touched.
+    pub(crate) async fn hold(&self, who: &str, held: bool) -> Result<(), Down> {
+        let Some(Revoked::Person(who)) = Revoked::person(who) else {
+            return Ok(());
+        };
+        let at = if held { STANDING } else { now_ms() };
+        let fact = Revoked::Deprovisioned(who.clone());
         if let Kept::Redis(_) = &self.kept {
-            let mut asked = redis::cmd("ZADD");
-            asked.arg(REVOKED);
-            if !standing {
-                asked.arg("XX").arg("LT");
+            let mut asked = redis::pipe();
+            asked.atomic().cmd("ZADD").arg(REVOKED);
+            if !held {
+                asked.arg("XX");
             }
-            asked.arg(at).arg(who.member());
+            asked.arg(at).arg(fact.member()).ignore();
+            if !held {
+                // 0.14 wrote the hold as the person's own word, at STANDING.
+                let legacy = Revoked::Person(who.clone()).member();
+                let lowered = asked.cmd("ZADD").arg(REVOKED).arg("XX").arg("LT");
+                lowered.arg(at).arg(legacy).ignore();
+            }
             let mut connection = self.connection().await?;
             let done = asked.query_async::<()>(&mut connection);
             answered(tokio::time::timeout(WAIT, done).await)?;
         }
-        if standing || self.revocations.standing(&who) {
-            self.revocations.add(who, at);
+        if held || self.revocations.held_out(&who) {
+            self.revocations.add(fact, at);
         }
         Ok(())
     }

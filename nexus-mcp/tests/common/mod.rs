@@ -10,6 +10,7 @@ pub mod front;
 pub mod nginx;
 pub mod redis;
 pub mod served;
+pub mod signals;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Write};

@@ -212,7 +212,8 @@ impl Served {
         Served::send_url("POST", url, headers, body)
     }
 
-    /// `method url` with `headers` and `body` (JSON; none when empty).
+    /// `method url` with `headers` and `body` (JSON unless `headers` give
+    /// its type; none when empty).
     pub fn send_url(
         method: &str,
         url: &str,
@@ -226,7 +227,10 @@ impl Served {
         if body.is_empty() {
             return answer(agent().run(request.body(()).expect("a request")));
         }
-        let request = request.header("Content-Type", "application/json");
+        let typed = (headers.iter()).any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if !typed {
+            request = request.header("Content-Type", "application/json");
+        }
         answer(agent().run(request.body(body.to_owned()).expect("a request")))
     }
 

@@ -211,7 +211,10 @@ async fn changed(
         );
         return Ok(());
     };
-    match here.store.revoke_standing(who.clone(), !active).await {
+    let Revoked::Person(hash) = &who else {
+        return Ok(());
+    };
+    match here.store.hold(hash, !active).await {
         Ok(()) => {
             let (outcome, why) = match active {
                 false => (Outcome::Revoked, "until the provider reactivates them"),
@@ -287,7 +290,10 @@ fn json_of(body: &[u8]) -> Result<Value, Refused> {
 /// The user `id` as SCIM answers it: active unless revoked until lifted,
 /// its names as `sent` gave them.
 fn resource(here: &Receivers, id: &str, sent: Option<&Value>) -> Value {
-    let standing = person(here, id).is_ok_and(|who| here.store.revocations().standing(&who));
+    let standing = person(here, id).is_ok_and(|who| match who {
+        Revoked::Person(hash) => here.store.revocations().held_out(&hash),
+        _ => false,
+    });
     let mut user = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "id": id,
