@@ -22,6 +22,7 @@ use super::jws;
 use super::oauth::front::Front;
 use super::refusal::{ErrorCode, OAuthError};
 use super::remembered::Remembered;
+use super::revoked::Named;
 use crate::principal::{Principal, digest, hex, own_workspace};
 
 /// The JOSE types an access token may have (RFC 9068's, and the generic
@@ -394,7 +395,7 @@ impl Gate {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
-        let who = crate::principal::person(self.issuer.url(), &grant.person);
+        let who = Named::of(self.issuer.url(), &self.subject_claim, &grant.person);
         let granted = grant.granted_or(access.issued);
         if (store.revocations()).refuses(&who, access.family.as_deref(), granted) {
             let why = "the token was revoked: sign in again";

@@ -135,7 +135,7 @@ fn revokes_nobody((issuer, subject): (&str, &str), served: &[Served]) -> Option<
         ));
     };
     let claim = serving.subject_claim.as_str();
-    let mail = super::signals::subject::MAIL_CLAIMS.contains(&claim);
+    let mail = super::revoked::MAIL_CLAIMS.contains(&claim);
     (subject.contains('@') && !mail).then(|| {
         format!(
             "the replicas serving this issuer name people by `{claim}`, which is no e-mail \

@@ -43,6 +43,61 @@ pub(crate) const STANDING: u64 = 1 << 53;
 /// How many hex digits of a person's hash name them, as the log does.
 pub(crate) const PERSON_DIGITS: usize = 12;
 
+/// The claims a provider names a person by that hold an e-mail address.
+pub(crate) const MAIL_CLAIMS: [&str; 4] = ["email", "upn", "preferred_username", "unique_name"];
+
+/// Whether the people a claim names are the same person whatever the case
+/// of its value: an e-mail address (its domain by RFC 5321 §2.4, the whole
+/// address at Okta and Entra) and Entra's object id (a GUID). Folding errs
+/// only towards revoking: two addresses in different cases are one person
+/// to a revocation.
+pub(crate) fn folds(claim: &str) -> bool {
+    MAIL_CLAIMS.contains(&claim) || claim == "oid"
+}
+
+/// A person as the list may name them: the hash of their subject as their
+/// token carries it (the log's `who=`), and, where their claim
+/// [`folds`], the hash of its lowercase form, which the provider's
+/// signals name them by.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Named {
+    /// SHA-256 of the issuer and the subject as given, in hex.
+    pub(crate) exact: String,
+    /// The same of the subject folded (the exact one where it does not fold).
+    pub(crate) folded: String,
+}
+
+impl Named {
+    /// The person `subject` of `issuer`, named by `claim`.
+    pub(crate) fn of(issuer: &str, claim: &str, subject: &str) -> Named {
+        let exact = crate::principal::person(issuer, subject);
+        let folded = match folds(claim) && subject.chars().any(char::is_uppercase) {
+            true => crate::principal::person(issuer, &subject.to_lowercase()),
+            false => exact.clone(),
+        };
+        Named { exact, folded }
+    }
+
+    /// Each fact of `make` about the person, by each of their hashes.
+    fn facts(&self, make: fn(String) -> Revoked) -> Vec<Revoked> {
+        let mut digits = vec![&self.exact[..PERSON_DIGITS]];
+        if self.folded != self.exact {
+            digits.push(&self.folded[..PERSON_DIGITS]);
+        }
+        digits.into_iter().map(|d| make(d.to_owned())).collect()
+    }
+
+    /// Every word of the list that holds the person out: their own
+    /// revocation and the provisioning's hold, by each hash.
+    pub(crate) fn members(&self) -> Vec<String> {
+        let all = [
+            self.facts(Revoked::Person),
+            self.facts(Revoked::Deprovisioned),
+        ];
+        all.iter().flatten().map(Revoked::member).collect()
+    }
+}
+
 impl Revoked {
     /// The person `hash` names (the log's `who=`, or the whole hash),
     /// or `None` when it is no such hash.
@@ -101,11 +156,11 @@ pub(crate) struct Revocations {
 }
 
 impl Revocations {
-    /// Whether a token issued at `issued` to the person `who` (their whole
-    /// hash) in `family` is revoked: its family is, any fact about the
-    /// person dates at or after `issued` (a hold of the provisioning, all),
-    /// or the list is yet to be read.
-    pub(crate) fn refuses(&self, who: &str, family: Option<&str>, issued: u64) -> bool {
+    /// Whether a token issued at `issued` to the person `who` in `family`
+    /// is revoked: its family is, any fact about the person by either of
+    /// their hashes dates at or after `issued` (a hold of the provisioning,
+    /// all), or the list is yet to be read.
+    pub(crate) fn refuses(&self, who: &Named, family: Option<&str>, issued: u64) -> bool {
         if self.unread.load(Ordering::Relaxed) {
             return true;
         }
@@ -115,12 +170,12 @@ impl Revocations {
         }
         let family = family.map(|id| Revoked::Family(id.to_owned()));
         let family_revoked = family.is_some_and(|f| held.contains_key(&f));
-        let Some(Revoked::Person(who)) = Revoked::person(who) else {
-            return family_revoked;
-        };
         let since = |fact: &Revoked| held.get(fact).is_some_and(|at| *at >= issued);
-        let held_out = Revoked::Deprovisioned(who.clone());
-        family_revoked || since(&Revoked::Person(who)) || since(&held_out)
+        let facts = [
+            who.facts(Revoked::Person),
+            who.facts(Revoked::Deprovisioned),
+        ];
+        family_revoked || facts.iter().flatten().any(since)
     }
 
     /// Whether a token granted at `issued` to the client whose mark is
@@ -208,26 +263,60 @@ mod tests {
 
     const WHO: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+    /// The person whose hash is `hash`, their subject as it folds.
+    fn named(hash: &str) -> Named {
+        let (exact, folded) = (hash.to_owned(), hash.to_owned());
+        Named { exact, folded }
+    }
+
+    #[test]
+    fn a_person_named_by_an_address_is_one_person_whatever_its_case() {
+        let issuer = "https://login.example/";
+        let view = Revocations::default();
+        let signed_in = Named::of(issuer, "email", "Alice@Acme.Example");
+        let signalled = Named::of(issuer, "email", "alice@acme.example");
+        assert_ne!(
+            signed_in.exact, signalled.exact,
+            "the log's who= is as given"
+        );
+        assert_eq!(signed_in.folded, signalled.exact);
+        view.add(Revoked::person(&signalled.folded).unwrap(), 500);
+        assert!(view.refuses(&signed_in, None, 500));
+        // The log's who= of the person as given revokes them too.
+        let view = Revocations::default();
+        view.add(Revoked::person(&signed_in.exact).unwrap(), 500);
+        assert!(view.refuses(&signed_in, None, 500));
+        // An id compared exactly is not folded.
+        let by_sub = Named::of(issuer, "sub", "Alice");
+        assert_eq!(by_sub.exact, by_sub.folded);
+        assert_eq!(by_sub.members().len(), 2, "its own word and the hold's");
+        assert_eq!(signed_in.members().len(), 4);
+        assert!(folds("oid") && folds("upn") && !folds("sub") && !folds("uid"));
+    }
+
     #[test]
     fn a_family_revokes_its_tokens_and_a_person_what_was_issued_before() {
         let view = Revocations::default();
-        assert!(!view.refuses(WHO, Some("f1"), 100));
+        assert!(!view.refuses(&named(WHO), Some("f1"), 100));
         view.add(Revoked::Family("f1".into()), 150);
         assert!(
-            view.refuses(WHO, Some("f1"), 200),
+            view.refuses(&named(WHO), Some("f1"), 200),
             "a family whenever issued"
         );
-        assert!(!view.refuses(WHO, Some("f2"), 100));
-        assert!(!view.refuses(WHO, None, 100));
+        assert!(!view.refuses(&named(WHO), Some("f2"), 100));
+        assert!(!view.refuses(&named(WHO), None, 100));
         view.add(Revoked::person(&WHO[..12]).unwrap(), 300);
-        assert!(view.refuses(WHO, Some("f2"), 300));
+        assert!(view.refuses(&named(WHO), Some("f2"), 300));
         assert!(
-            view.refuses(WHO, None, 0),
+            view.refuses(&named(WHO), None, 0),
             "a token from before its issue time"
         );
-        assert!(!view.refuses(WHO, Some("f2"), 301), "signed in again after");
+        assert!(
+            !view.refuses(&named(WHO), Some("f2"), 301),
+            "signed in again after"
+        );
         let other = "fedcba9876543210";
-        assert!(!view.refuses(other, Some("f2"), 100));
+        assert!(!view.refuses(&named(other), Some("f2"), 100));
     }
 
     #[test]
@@ -239,24 +328,24 @@ mod tests {
         let view = Revocations::default();
         view.add(held.clone(), STANDING);
         view.add(timed.clone(), 500);
-        assert!(view.held_out(WHO) && view.refuses(WHO, None, STANDING - 1));
+        assert!(view.held_out(WHO) && view.refuses(&named(WHO), None, STANDING - 1));
         // Lifted by the provisioning alone: what either refused before stays refused.
         view.add(held.clone(), 400);
         assert!(!view.held_out(WHO));
-        assert!(view.refuses(WHO, None, 500) && !view.refuses(WHO, None, 501));
+        assert!(view.refuses(&named(WHO), None, 500) && !view.refuses(&named(WHO), None, 501));
         // Revoked first, then held out, then lifted before the revocation's time.
         let view = Revocations::default();
         view.add(timed.clone(), 900);
         view.add(held.clone(), STANDING);
         view.add(held, 600);
         assert!(
-            view.refuses(WHO, None, 900),
+            view.refuses(&named(WHO), None, 900),
             "the later revocation still stands"
         );
-        assert!(!view.refuses(WHO, None, 901));
+        assert!(!view.refuses(&named(WHO), None, 901));
         // A time never moves back.
         view.add(timed, 300);
-        assert!(view.refuses(WHO, None, 900));
+        assert!(view.refuses(&named(WHO), None, 900));
         // 0.14 wrote the hold as the person's own word at STANDING.
         let member = format!("person:{who}");
         let read = Revoked::read(&member, STANDING);
@@ -270,17 +359,17 @@ mod tests {
         view.add(Revoked::client(WHO).unwrap(), 300);
         assert!(view.refuses_client(WHO, 300) && !view.refuses_client(WHO, 301));
         assert!(!view.refuses_client("fedcba987654", 0), "another client");
-        assert!(!view.refuses(WHO, None, 0), "a client is no person");
+        assert!(!view.refuses(&named(WHO), None, 0), "a client is no person");
         assert!(Revoked::client("client").is_none());
     }
 
     #[test]
     fn a_list_yet_to_be_read_refuses_everything_and_what_is_held_is_told() {
         let view = Revocations::unread();
-        assert!(!view.read() && view.refuses(WHO, None, u64::MAX));
+        assert!(!view.read() && view.refuses(&named(WHO), None, u64::MAX));
         let changes = view.changes();
         view.took(vec![("family:f1".to_owned(), 5)], 0);
-        assert!(view.read() && !view.refuses(WHO, None, 0));
+        assert!(view.read() && !view.refuses(&named(WHO), None, 0));
         assert!(view.changes() > changes);
         assert_eq!(view.held(), vec![("family:f1".to_owned(), 5)]);
         assert!(Revocations::default().read(), "no store: nothing to read");
@@ -315,14 +404,18 @@ mod tests {
         view.took(list(), 0);
         view.took(list(), 0);
         assert_eq!(view.changes(), 1);
-        assert!(view.refuses(WHO, Some("f1"), 9));
+        assert!(view.refuses(&named(WHO), Some("f1"), 9));
         // One revoked here a moment ago stays, whatever an older read says.
         view.add(Revoked::Family("f2".into()), 7);
         view.took(Vec::new(), 0);
-        assert!(view.refuses(WHO, Some("f1"), 9) && view.refuses(WHO, Some("f2"), 9));
+        assert!(
+            view.refuses(&named(WHO), Some("f1"), 9) && view.refuses(&named(WHO), Some("f2"), 9)
+        );
         assert_eq!(view.changes(), 2);
         // Forgotten once older than the longest life of what it revoked.
         view.took(Vec::new(), 6);
-        assert!(!view.refuses(WHO, Some("f1"), 9) && view.refuses(WHO, Some("f2"), 9));
+        assert!(
+            !view.refuses(&named(WHO), Some("f1"), 9) && view.refuses(&named(WHO), Some("f2"), 9)
+        );
     }
 }

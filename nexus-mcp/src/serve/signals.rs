@@ -111,12 +111,18 @@ pub(crate) fn routes(receivers: Arc<Receivers>) -> Router {
         .layer(DefaultBodyLimit::max(MOST_BODY))
 }
 
-/// Polls the transmitters' poll streams, with `NEXUS_MCP_SSF_TOKEN`, when
-/// there are transmitters and the token is given.
+/// Polls each transmitter's poll streams on its own, with
+/// `NEXUS_MCP_SSF_TOKEN`, when the token is given.
 pub(crate) fn polled(receivers: &Arc<Receivers>) {
-    let signals = &receivers.signals;
-    let token = signals.ssf_token.clone();
-    if let Some(token) = token.filter(|_| !signals.transmitters.is_empty()) {
-        tokio::spawn(stream::poll(Arc::clone(receivers), token));
+    let Some(token) = &receivers.signals.ssf_token else {
+        return;
+    };
+    for transmitter in &receivers.signals.transmitters {
+        let polled = stream::poll(
+            Arc::clone(receivers),
+            Arc::clone(transmitter),
+            token.clone(),
+        );
+        tokio::spawn(polled);
     }
 }

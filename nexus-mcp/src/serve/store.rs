@@ -42,10 +42,12 @@ use self::given::{UNREAD, client, read_url};
 /// The most a step may wait for the store.
 const WAIT: Duration = Duration::from_secs(2);
 
-/// The longest an assertion is held spent, whatever its caller asks: no
-/// assertion this server takes lives longer ([`super::jws`] bounds each
-/// kind to minutes), so a flood of them holds keys × minutes at most.
-const SPENT_AT_MOST: Duration = Duration::from_secs(15 * 60);
+/// The longest an assertion or a signal is held spent, whatever its caller
+/// asks: nothing this server takes is usable longer ([`super::jws`] bounds
+/// each kind to minutes: a SET's 15 from an `iat` up to the clocks' leeway
+/// ahead, and the leeway after), so a flood of them holds keys × minutes
+/// at most.
+const SPENT_AT_MOST: Duration = Duration::from_secs(15 * 60 + 2 * super::jws::LEEWAY);
 
 /// How often a running replica reads the list of revocations, which says
 /// too whether its store answers: how soon a revocation made on another
@@ -86,18 +88,19 @@ const SAY_SERVED_EVERY: u32 = 300;
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
 /// now; -1 revoked (now, for `ARGV[1]` is not its generation, or before),
-/// -2 unknown, -3 withdrawn (`/revoke`, or its person `ARGV[3]` or its client
-/// `ARGV[5]`, in the list `KEYS[2]`, revoked since `ARGV[4]`, when the family's access was
-/// granted: a refresh racing the revocation loses on every replica, whatever
-/// its view). A family's value is its generation, `r`, or `x`.
+/// -2 unknown, -3 withdrawn (`/revoke`, or any of the list `KEYS[2]`'s
+/// words `ARGV[4…]`, its person's or its client's, revoked since `ARGV[3]`,
+/// when the family's access was granted: a refresh racing the revocation
+/// loses on every replica, whatever its view). A family's value is its
+/// generation, `r`, or `x`.
 const ROTATE: &str = r"
 local held = redis.call('GET', KEYS[1])
 if not held then return -2 end
 if held == 'r' then return -1 end
 if held == 'x' then return -3 end
-for _, member in ipairs({ARGV[3], ARGV[5]}) do
-  local revoked = redis.call('ZSCORE', KEYS[2], member)
-  if revoked and tonumber(revoked) >= tonumber(ARGV[4]) then
+for i = 4, #ARGV do
+  local revoked = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if revoked and tonumber(revoked) >= tonumber(ARGV[3]) then
     redis.call('SET', KEYS[1], 'x', 'KEEPTTL')
     return -3
   end
@@ -134,17 +137,22 @@ end
 return tonumber(began)
 ";
 
-/// An assertion's key `KEYS[3]` spent for `ARGV[2]` seconds: 1 now for
-/// the first time, 0 spent before, -1 when it may have been spent in what
-/// the store lost: the store was emptied and has not begun again
-/// (`KEYS[1]`, [`EPOCH`], missing), or it was usable (`ARGV[1]`) before the
-/// store last began again (`KEYS[2]`, [`LOST`]). Spent for the first time,
-/// a signal's revocation `ARGV[3]` (none: empty) joins the list `KEYS[4]`
-/// at `ARGV[4]`, in the same step: a signal is taken whole or not at all.
+/// A key `KEYS[3]` (an assertion's or a signal's) spent for `ARGV[2]`
+/// seconds: 1 now for the first time, 0 spent before; for a grant
+/// (`ARGV[5]` is `grant`), -1 when it may have been spent in what the store
+/// lost: the store was emptied and has not begun again (`KEYS[1]`,
+/// [`EPOCH`], missing), or it was usable (`ARGV[1]`) before the store last
+/// began again (`KEYS[2]`, [`LOST`]). A signal is never refused for what
+/// the store lost: taking a revocation twice revokes twice. Spent for the
+/// first time, a signal's revocation `ARGV[3]` (none: empty) joins the list
+/// `KEYS[4]` at `ARGV[4]`, in the same step: a signal is taken whole or not
+/// at all.
 const SPEND: &str = r"
-if not redis.call('GET', KEYS[1]) then return -1 end
-local lost = redis.call('GET', KEYS[2])
-if lost and tonumber(ARGV[1]) < tonumber(lost) then return -1 end
+if ARGV[5] == 'grant' then
+  if not redis.call('GET', KEYS[1]) then return -1 end
+  local lost = redis.call('GET', KEYS[2])
+  if lost and tonumber(ARGV[1]) < tonumber(lost) then return -1 end
+end
 if not redis.call('SET', KEYS[3], 1, 'EX', ARGV[2], 'NX') then return 0 end
 if ARGV[3] ~= '' then redis.call('ZADD', KEYS[4], 'GT', ARGV[4], ARGV[3]) end
 return 1
@@ -308,7 +316,8 @@ impl Store {
     /// The family's word on a refresh token of `generation`, whose sign-in
     /// has `left` to live, after `step`: at that generation (moved on, for
     /// [`Step::Move`]), revoked (a replay revokes it), withdrawn (it was, or
-    /// the person or the client `whose` names was since access was granted, asked
+    /// a word of the list `whose` names, its person's or its client's, was
+    /// since access was granted, asked
     /// in Redis: in memory, the caller's view is the list), or unknown. In
     /// memory, a family begun on another replica is taken up here at the
     /// generation presented: reuse is caught on this replica alone, as the
@@ -317,7 +326,7 @@ impl Store {
         &self,
         family: &str,
         (generation, left): (u64, Duration),
-        (step, whose): (Step, ([&Revoked; 2], u64)),
+        (step, whose): (Step, &(Vec<String>, u64)),
     ) -> Result<Rotated, Down> {
         let moved = match &self.kept {
             Kept::Memory(families) => {
@@ -340,11 +349,8 @@ impl Store {
                 let script = redis::Script::new(ROTATE);
                 let mut invoked = script.key(format!("{PREFIX}{family}"));
                 invoked.key(REVOKED).arg(generation).arg(step.by());
-                let ([person, client], granted) = whose;
-                invoked
-                    .arg(person.member())
-                    .arg(granted)
-                    .arg(client.member());
+                let (members, granted) = whose;
+                invoked.arg(granted).arg(members);
                 let mut connection = self.connection().await?;
                 let done = invoked.invoke_async::<i64>(&mut connection);
                 answered(tokio::time::timeout(WAIT, done).await)?
@@ -603,25 +609,29 @@ impl Store {
         key: &str,
         (from, life): (u64, Duration),
     ) -> Result<bool, Down> {
-        self.spent(key, (from, life), None).await
+        self.spent(key, (Some(from), life), None).await
     }
 
-    /// [`Store::spend`] for a signal that revokes `what`: spent now for the
-    /// first time and `what` revoked, in one step, or neither.
-    pub(crate) async fn spend_revoking(
+    /// Whether the signal `key` is taken now for the first time, on any
+    /// replica (held taken for `life`), its revocation `what` written in the
+    /// same step: a signal taken before is not taken again, but one the
+    /// store may have lost the record of is (a revocation taken twice
+    /// revokes twice).
+    pub(crate) async fn signal(
         &self,
         key: &str,
-        (from, life): (u64, Duration),
-        what: Revoked,
+        life: Duration,
+        what: Option<Revoked>,
     ) -> Result<bool, Down> {
-        self.spent(key, (from, life), Some(what)).await
+        self.spent(key, (None, life), what).await
     }
 
-    /// [`Store::spend`], revoking `what` with it.
+    /// [`Store::spend`] (a grant usable `from`) or [`Store::signal`] (none),
+    /// revoking `what` with it.
     async fn spent(
         &self,
         key: &str,
-        (from, life): (u64, Duration),
+        (from, life): (Option<u64>, Duration),
         what: Option<Revoked>,
     ) -> Result<bool, Down> {
         let life = life.min(SPENT_AT_MOST);
@@ -637,9 +647,13 @@ impl Store {
                 let script = redis::Script::new(SPEND);
                 let mut invoked = script.key(EPOCH);
                 invoked.key(LOST).key(format!("{SPENT}{key}")).key(REVOKED);
-                invoked.arg(from).arg(life.as_secs().max(1));
+                invoked
+                    .arg(from.unwrap_or_default())
+                    .arg(life.as_secs().max(1));
                 invoked.arg(what.as_ref().map(Revoked::member).unwrap_or_default());
-                invoked.arg(at);
+                invoked
+                    .arg(at)
+                    .arg(if from.is_some() { "grant" } else { "signal" });
                 let mut connection = self.connection().await?;
                 let done = invoked.invoke_async::<i64>(&mut connection);
                 answered(tokio::time::timeout(WAIT, done).await)? == 1
@@ -724,10 +738,8 @@ mod tests {
     async fn a_family_moves_on_once_per_generation_and_a_replay_revokes_it() {
         let store = Store::memory();
         let left = Duration::from_secs(60);
-        let person = Revoked::person("0123456789ab").unwrap();
-        let client = Revoked::client("ba9876543210").unwrap();
-        let whose = ([&person, &client], 0);
-        let (mv, check) = ((Step::Move, whose), (Step::Check, whose));
+        let whose = (vec!["person:0123456789ab".to_owned()], 0);
+        let (mv, check) = ((Step::Move, &whose), (Step::Check, &whose));
         let moved = |generation| store.rotate("f", (generation, left), mv);
         store.begin("f", left).await.unwrap();
         let checked = store.rotate("f", (0, left), check).await.unwrap();

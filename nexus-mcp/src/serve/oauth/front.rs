@@ -20,6 +20,7 @@ use crate::serve::admit::Admission;
 use crate::serve::deny::DenyList;
 use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Redeemed};
 use crate::serve::issuer::Issuer;
+use crate::serve::revoked::Named;
 use crate::serve::signin::SignIn;
 use crate::serve::store::Store;
 
@@ -156,6 +157,11 @@ impl Front {
             );
         }
         said
+    }
+
+    /// The person `subject` of `--issuer`, as the revocation list names them.
+    pub(crate) fn named(&self, subject: &str) -> Named {
+        Named::of(&self.issuer, &self.login.reads.subject_claim, subject)
     }
 
     /// The client id `client` is: the registration, sealed.

@@ -292,7 +292,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
             redeemed_once(front, &code).await?;
-            let who = crate::principal::person(&front.issuer, &code.grant.person);
+            let who = front.named(&code.grant.person);
             let revocations = front.store.revocations();
             if revocations.refuses(&who, None, code.grant.granted)
                 || revocations.refuses_client(&code.grant.client, code.grant.granted)
@@ -323,7 +323,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let mut refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
             // A family from before 0.14 granted when it began.
             refresh.grant.granted = refresh.grant.granted_or(refresh.begun);
-            let who = crate::principal::person(&front.issuer, &refresh.grant.person);
+            let who = front.named(&refresh.grant.person);
             let family = Some(refresh.family.as_str());
             let (revocations, granted) = (front.store.revocations(), refresh.grant.granted);
             if revocations.refuses(&who, family, granted)
@@ -444,12 +444,16 @@ async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh,
     let now = jsonwebtoken::get_current_timestamp();
     let left = Duration::from_secs(refresh.ends.saturating_sub(now));
     let at = (refresh.generation, left);
-    let who = crate::principal::person(&front.issuer, &refresh.grant.person);
     let revoked = || OAuthError::bad(ErrorCode::InvalidGrant, REVOKED);
-    let person = Revoked::person(&who).ok_or_else(revoked)?;
     let client = Revoked::client(&refresh.grant.client).ok_or_else(revoked)?;
-    let whose = ([&person, &client], refresh.grant.granted);
-    match front.store.rotate(&refresh.family, at, (step, whose)).await {
+    let mut members = front.named(&refresh.grant.person).members();
+    members.push(client.member());
+    let whose = (members, refresh.grant.granted);
+    match front
+        .store
+        .rotate(&refresh.family, at, (step, &whose))
+        .await
+    {
         Ok(Rotated::Next(generation)) => Ok(Refresh {
             generation,
             ..refresh
@@ -621,7 +625,7 @@ mod tests {
             successor["refresh_token"].as_str().unwrap(),
         );
         let family = family.ok().unwrap().family;
-        let who = crate::principal::person(&front.issuer, "alice");
+        let who = front.named("alice");
         assert!(
             front
                 .store

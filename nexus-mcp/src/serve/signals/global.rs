@@ -4,27 +4,30 @@
 //! the keys it signs ID tokens with (`--issuer`'s published keys), sent as
 //! a bearer token: [`jws`]'s one check, `iss` the issuer, `aud` this
 //! server's issuer identifier or this endpoint's URL (alone), a life of at
-//! most five minutes, its `jti` spent once across replicas. Its body names
-//! the person as a subject identifier ([`subject::person`]). Answered as the
-//! draft says: 204 once the person is revoked (the same revocation `serve
-//! revoke --person` writes, in the same step as the `jti` is spent), 400,
-//! 401, 404; 503 while the store does not answer, nothing done, so that the
-//! provider's retry takes effect. Served with `--store` alone.
+//! most five minutes, its `jti` taken once across replicas while the store
+//! remembers it. Its body names the person as a subject identifier
+//! ([`People::person`](super::subject::People::person)). Answered as the
+//! draft says, in OAuth's body: 204 once the person is revoked (the same
+//! revocation `serve revoke --person` writes, in the same step as the `jti`
+//! is taken), 400, 401, 404; 503 while the store does not answer, nothing
+//! done, so that the provider's retry takes effect, whatever the store lost
+//! meanwhile. Served with `--store` alone.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::DecodingKey;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::Receivers;
 use super::subject::{self, Outcome, Unnamed};
 use crate::serve::issuer::Missing;
 use crate::serve::jws::{self, Kind};
 use crate::serve::oauth::front::GLOBAL_REVOCATION;
+use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::revoked::Revoked;
 
 /// The channel's word in the log and the counter.
@@ -33,8 +36,59 @@ const CHANNEL: &str = "global_token_revocation";
 /// The longest a request's JWT may live (the draft advises five minutes).
 const LONGEST_LIFE: Duration = Duration::from_secs(300);
 
-/// A refusal: its status, its word, why.
-struct Refused(StatusCode, &'static str, String);
+/// Why a request is refused, as the draft answers each.
+#[derive(Debug)]
+enum Refused {
+    /// Not authenticated, or a replay: 401 `invalid_token` (the provider
+    /// does not send it again).
+    Unauthorized(String),
+    /// Malformed, or naming a person in a way this server cannot read: 400.
+    Malformed(String),
+    /// A person not of this server: 404.
+    Unknown(String),
+    /// The store or the issuer's keys do not answer now: nothing was done
+    /// (503; the provider sends it again).
+    Unavailable(String),
+}
+
+impl Refused {
+    /// What the line and the counter say of it.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Refused::Unknown(_) => Outcome::Unknown,
+            Refused::Unavailable(_) => Outcome::Unavailable,
+            Refused::Unauthorized(_) | Refused::Malformed(_) => Outcome::Refused,
+        }
+    }
+
+    /// Its answer: OAuth's body, with the challenge a 401 carries and the
+    /// wait a 503 asks.
+    fn answered(self) -> Response {
+        let (status, code, why) = match self {
+            Refused::Unauthorized(why) => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, why),
+            Refused::Malformed(why) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, why),
+            Refused::Unknown(why) => (StatusCode::NOT_FOUND, ErrorCode::InvalidRequest, why),
+            Refused::Unavailable(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TemporarilyUnavailable,
+                why,
+            ),
+        };
+        let mut response = OAuthError::new(status, code, why).into_response();
+        let added = match status {
+            StatusCode::UNAUTHORIZED => Some((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            )),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                Some((header::RETRY_AFTER, HeaderValue::from_static("5")))
+            }
+            _ => None,
+        };
+        response.headers_mut().extend(added);
+        response
+    }
+}
 
 /// `POST /global-token-revocation` with the JSON `body`: 204 revoked, or
 /// the draft's error status with `{"error", "error_description"}`.
@@ -45,15 +99,12 @@ pub(crate) async fn revoke(
 ) -> Response {
     let mut who = None;
     let answer = revoked(&here, &headers, &body, &mut who).await;
-    let outcome = match &answer {
-        Ok(()) => Outcome::Revoked,
-        Err(Refused(StatusCode::NOT_FOUND, ..)) => Outcome::Unknown,
-        Err(Refused(StatusCode::SERVICE_UNAVAILABLE, ..)) => Outcome::Unavailable,
-        Err(_) => Outcome::Refused,
-    };
-    let why = match &answer {
-        Ok(()) => "the provider said so (Global Token Revocation)",
-        Err(Refused(_, _, why)) => why.as_str(),
+    let (outcome, why) = match &answer {
+        Ok(()) => (
+            Outcome::Revoked,
+            "the provider said so (Global Token Revocation)",
+        ),
+        Err(refused) => (refused.outcome(), refused.why()),
     };
     subject::said((CHANNEL, "logout"), who.as_ref(), outcome, why);
     match answer {
@@ -62,21 +113,18 @@ pub(crate) async fn revoke(
             [(header::CACHE_CONTROL, "no-store")],
         )
             .into_response(),
-        Err(Refused(status, error, why)) => {
-            let body = json!({"error": error, "error_description": why});
-            let no_store = [(header::CACHE_CONTROL, "no-store")];
-            let mut response = (status, no_store, axum::Json(body)).into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                let challenge = "Bearer error=\"invalid_token\"";
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static(challenge),
-                );
-            } else if status == StatusCode::SERVICE_UNAVAILABLE {
-                let again = header::HeaderValue::from_static("5");
-                response.headers_mut().insert(header::RETRY_AFTER, again);
-            }
-            response
+        Err(refused) => refused.answered(),
+    }
+}
+
+impl Refused {
+    /// Why, for the line.
+    fn why(&self) -> &str {
+        match self {
+            Refused::Unauthorized(why)
+            | Refused::Malformed(why)
+            | Refused::Unknown(why)
+            | Refused::Unavailable(why) => why,
         }
     }
 }
@@ -89,43 +137,37 @@ async fn revoked(
     body: &[u8],
     who: &mut Option<Revoked>,
 ) -> Result<(), Refused> {
-    let unauthorized = |why: String| Refused(StatusCode::UNAUTHORIZED, "invalid_token", why);
     let token = crate::serve::refusal::bearer(headers).map_err(|_| {
-        unauthorized(
-            "the request is authenticated by a JWT the provider signs, as a bearer token".into(),
-        )
+        let why = "the request is authenticated by a JWT the provider signs, as a bearer token";
+        Refused::Unauthorized(why.into())
     })?;
     let verified = authenticated(here, token).await?;
-    let bad = |why: String| Refused(StatusCode::BAD_REQUEST, "invalid_request", why);
-    let asked: Value = serde_json::from_slice(body)
-        .map_err(|_| bad("the body is JSON: {\"sub_id\": {\"format\": …}}".into()))?;
+    let asked: Value = serde_json::from_slice(body).map_err(|_| {
+        Refused::Malformed("the body is JSON: {\"sub_id\": {\"format\": …}}".into())
+    })?;
     let sub_id = asked
         .get("sub_id")
-        .ok_or_else(|| bad("the body names sub_id".into()))?;
-    let served = (here.people.issuer.as_str(), here.people.claim.as_str());
-    let person = subject::person(sub_id, served).map_err(|unnamed| match unnamed {
-        Unnamed::Unreadable(why) => bad(why),
-        Unnamed::Stranger(why) => Refused(StatusCode::NOT_FOUND, "unknown_subject", why),
-    })?;
-    let person = Revoked::person(&person).ok_or_else(|| bad("no person".into()))?;
+        .ok_or_else(|| Refused::Malformed("the body names sub_id".into()))?;
+    let person = here
+        .people
+        .person(sub_id)
+        .map_err(|unnamed| match unnamed {
+            Unnamed::Unreadable(why) => Refused::Malformed(why),
+            Unnamed::Stranger(why) => Refused::Unknown(why),
+        })?;
+    let person = Revoked::person(&person).ok_or_else(|| Refused::Malformed("no person".into()))?;
     *who = Some(person.clone());
-    let jti = verified
-        .claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let jti = verified.claims.get("jti").and_then(Value::as_str);
+    let jti = jti.unwrap_or_default();
     let key = crate::principal::sha256_hex(&[CHANNEL.as_bytes(), b"\0", jti.as_bytes()]);
-    let spent = (verified.from, verified.lives);
-    match here.store.spend_revoking(&key, spent, person).await {
+    match here.store.signal(&key, verified.lives, Some(person)).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(unauthorized(
-            "its jti was presented before (or may have been, in what the store lost)".into(),
+        Ok(false) => Err(Refused::Unauthorized(
+            "its jti was presented before: the person was revoked then".into(),
         )),
         Err(crate::serve::store::Down(why)) => {
             log::warn!(target: "nexus_mcp", "a Global Token Revocation waits: the store does not answer ({why})");
-            Err(Refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+            Err(Refused::Unavailable(
                 "the store does not answer: nothing was revoked; try again shortly".into(),
             ))
         }
@@ -136,13 +178,14 @@ async fn revoked(
 /// `--issuer` publishes, for this server alone, short-lived; or 401 (503
 /// while the issuer's keys cannot be read).
 async fn authenticated(here: &Receivers, token: &str) -> Result<jws::Verified, Refused> {
-    let unauthorized = |why: String| Refused(StatusCode::UNAUTHORIZED, "invalid_token", why);
+    let unauthorized = |why: &str| Refused::Unauthorized(format!("the request's JWT {why}"));
     let endpoint = format!("{}{GLOBAL_REVOCATION}", here.origin);
     let audiences = [here.origin.as_str(), endpoint.as_str()];
+    let issuer = here.people.issuer.as_str();
     let kind = Kind {
         types: &["jwt"],
         untyped: true,
-        issuer: &here.people.issuer,
+        issuer,
         audiences: &audiences,
         sole_audience: true,
         subject: None,
@@ -150,37 +193,31 @@ async fn authenticated(here: &Receivers, token: &str) -> Result<jws::Verified, R
         longest: Some(LONGEST_LIFE),
         without_exp: false,
     };
-    let refused = |jws::Refused(why)| unauthorized(format!("the request's JWT {why}"));
-    let header = jws::header(token, &kind).map_err(refused)?;
+    let header = jws::header(token, &kind).map_err(|jws::Refused(why)| unauthorized(&why))?;
     let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
-    let claimed = claimed.map_err(|_| unauthorized("the request's JWT does not read".into()))?;
-    if claimed.get("iss").and_then(Value::as_str) != Some(here.people.issuer.as_str()) {
-        return Err(unauthorized(
-            "the request's JWT is not --issuer's (iss)".into(),
-        ));
+    let claimed = claimed.map_err(|_| unauthorized("does not read"))?;
+    if claimed.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(unauthorized("is not --issuer's (iss)"));
     }
-    let kid = header
-        .kid
-        .clone()
-        .ok_or_else(|| unauthorized("the request's JWT names no key (kid)".into()))?;
+    let kid = header.kid.clone();
+    let kid = kid.ok_or_else(|| unauthorized("names no key (kid)"))?;
     let jwk = match here.issuer.key(&kid).await {
         Ok(jwk) => jwk,
         Err(Missing::Unknown) => {
             return Err(unauthorized(
-                "the request's JWT is signed with a key the issuer does not publish".into(),
+                "is signed with a key the issuer does not publish",
             ));
         }
         Err(Missing::Unreadable(why)) => {
             log::warn!(target: "nexus_mcp", "a Global Token Revocation waits: {why}");
-            return Err(Refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
+            return Err(Refused::Unavailable(
                 "the issuer's keys cannot be read now: try again shortly".into(),
             ));
         }
     };
-    let key = DecodingKey::from_jwk(&jwk)
-        .map_err(|_| unauthorized("the issuer's key does not read".into()))?;
+    let key =
+        DecodingKey::from_jwk(&jwk).map_err(|_| unauthorized("has a key that does not read"))?;
     let now = jsonwebtoken::get_current_timestamp();
-    jws::verified(token, &header, &key, (&kind, now)).map_err(refused)
+    jws::verified(token, &header, &key, (&kind, now))
+        .map_err(|jws::Refused(why)| unauthorized(&why))
 }

@@ -188,7 +188,7 @@ fn person(here: &Receivers, id: &str) -> Result<Revoked, Refused> {
         .ok()
         .and_then(|s| String::from_utf8(s).ok());
     let subject = subject.filter(|s| !s.trim().is_empty());
-    let hash = subject.map(|subject| crate::principal::person(&here.people.issuer, &subject));
+    let hash = subject.map(|subject| here.people.named(&subject).folded);
     let person = hash.and_then(|hash| Revoked::person(&hash));
     person.ok_or_else(|| Refused(StatusCode::NOT_FOUND, "no such user here".to_owned()))
 }

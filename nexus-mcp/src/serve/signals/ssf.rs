@@ -5,15 +5,18 @@
 //! their issuer and keys). A SET is checked by [`jws`]'s one rule: typed
 //! `secevent+jwt`, signed with its transmitter's key, `iss` the transmitter,
 //! `aud` this server's issuer identifier (or its MCP URL), issued within
-//! [`WINDOW`], its `jti` taken once across replicas. CAEP `session-revoked`
-//! and RISC `account-disabled` and `account-purged` revoke the person it
-//! names (the revocation `serve revoke --person` writes, in the same store
-//! step as its `jti`); CAEP `credential-change` too where the operator says
+//! [`WINDOW`], its `jti` taken once across replicas while the store
+//! remembers it, and kept as long as the SET may be used. CAEP
+//! `session-revoked` and RISC `account-disabled` and `account-purged`
+//! revoke the person it names (its `sub_id`, or the events' one subject;
+//! the revocation `serve revoke --person` writes, in the same store step as
+//! its `jti`); CAEP `credential-change` too where the operator says
 //! (`--ssf-credential-change-revokes`); the stream's verification event is
 //! answered; anything else is logged, counted and left. Refusals are RFC
 //! 8935's: 400 with `{"err", "description"}` (401 `authentication_failed`
 //! for a push without the authorization `serve ssf connect` gave), 503
-//! while the store does not answer, nothing done, so the retry holds.
+//! while the store does not answer, nothing done, so the retry holds,
+//! whatever the store lost meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::Receivers;
-use super::subject::{self, Outcome, Unnamed};
+use super::subject::{self, Outcome};
 use crate::keys::Sealing;
 use crate::serve::issuer::{Issuer, Missing};
 use crate::serve::jws::{self, Kind};
@@ -42,7 +45,7 @@ const CHANNEL: &str = "shared_signals";
 pub(crate) const PUSH: &str = "urn:ietf:rfc:8935";
 pub(crate) const POLL: &str = "urn:ietf:rfc:8936";
 
-/// How long after its `iat` a SET is taken (and its `jti` held).
+/// How long after its `iat` a SET is taken.
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The events a stream asks for: those that revoke, and the verification.
@@ -61,30 +64,103 @@ pub(crate) struct PushToken {
     pub(crate) ssf_for: String,
 }
 
-/// A refusal: its status, its RFC 8935 `err`, and why.
+/// RFC 8935 §2.3's error codes, which RFC 8936 §2.4's `setErrs` use too.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SetError {
+    /// The SET is malformed, or asks what this server cannot read.
+    InvalidRequest,
+    /// Its signature does not verify with a key its transmitter publishes.
+    InvalidKey,
+    /// Its `iss` is no transmitter of this server's.
+    InvalidIssuer,
+    /// Its `aud` is not this server.
+    InvalidAudience,
+    /// The push does not carry the authorization this server gave.
+    AuthenticationFailed,
+}
+
+impl SetError {
+    /// The code as RFC 8935 spells it.
+    fn as_str(self) -> &'static str {
+        match self {
+            SetError::InvalidRequest => "invalid_request",
+            SetError::InvalidKey => "invalid_key",
+            SetError::InvalidIssuer => "invalid_issuer",
+            SetError::InvalidAudience => "invalid_audience",
+            SetError::AuthenticationFailed => "authentication_failed",
+        }
+    }
+}
+
+/// Why a SET is not taken.
 #[derive(Debug)]
-pub(crate) struct Refused(StatusCode, &'static str, String);
+pub(crate) enum Refused {
+    /// RFC 8935's refusal, and why: the transmitter does not send it again.
+    Set(SetError, String),
+    /// Taken before (its `jti`), on this replica or another: its revocation
+    /// was written then.
+    TakenBefore,
+    /// Not to be had now (the store, the transmitter's keys): nothing was
+    /// done, and the transmitter sends it again.
+    Unavailable(String),
+}
 
 impl Refused {
     /// A 400 of `err`.
-    fn bad(err: &'static str, why: impl Into<String>) -> Refused {
-        Refused(StatusCode::BAD_REQUEST, err, why.into())
+    fn bad(err: SetError, why: impl Into<String>) -> Refused {
+        Refused::Set(err, why.into())
     }
 
-    /// Whether the transmitter should send it again (the store or the
-    /// transmitter's keys could not be had now).
-    pub(crate) fn again(&self) -> bool {
-        self.0 == StatusCode::SERVICE_UNAVAILABLE
+    /// RFC 8936's `setErrs` member for a refusal the transmitter is told
+    /// of; none for one it is not (taken before, or to come again).
+    pub(crate) fn as_error(&self) -> Option<Value> {
+        match self {
+            Refused::Set(err, why) => Some(json!({"err": err.as_str(), "description": why})),
+            Refused::TakenBefore | Refused::Unavailable(_) => None,
+        }
     }
 
-    /// Whether it refuses a SET taken before (on this replica or another).
-    pub(crate) fn taken_before(&self) -> bool {
-        self.2 == TAKEN_BEFORE
+    /// Why, for the line.
+    fn why(&self) -> &str {
+        match self {
+            Refused::Set(_, why) | Refused::Unavailable(why) => why,
+            Refused::TakenBefore => TAKEN_BEFORE,
+        }
     }
 
-    /// RFC 8936's `setErrs` member for it.
-    pub(crate) fn as_error(&self) -> Value {
-        json!({"err": self.1, "description": self.2})
+    /// What the line and the counter say of it.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Refused::Unavailable(_) => Outcome::Unavailable,
+            Refused::Set(..) | Refused::TakenBefore => Outcome::Refused,
+        }
+    }
+
+    /// Its answer to a push.
+    fn answered(self) -> Response {
+        let (status, err, why) = match self {
+            Refused::Set(SetError::AuthenticationFailed, why) => {
+                (StatusCode::UNAUTHORIZED, "authentication_failed", why)
+            }
+            Refused::Set(err, why) => (StatusCode::BAD_REQUEST, err.as_str(), why),
+            Refused::TakenBefore => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                TAKEN_BEFORE.into(),
+            ),
+            Refused::Unavailable(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                why,
+            ),
+        };
+        let body = json!({"err": err, "description": why});
+        (
+            status,
+            [(header::CACHE_CONTROL, "no-store")],
+            axum::Json(body),
+        )
+            .into_response()
     }
 }
 
@@ -108,24 +184,22 @@ pub(crate) async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let taken = match pushed_by_transmitter(&here, &headers) {
-        Ok(()) => match std::str::from_utf8(&body) {
-            Ok(set) => taken(&here, set.trim()).await,
-            Err(_) => Err(Refused::bad("invalid_request", "the body is a SET (a JWS)")),
-        },
-        Err(refused) => Err(refused),
+    let set = std::str::from_utf8(&body).map(str::trim);
+    let taken = match (pushed_by_transmitter(&here, &headers), set) {
+        (Ok(()), Ok(set)) => taken(&here, set).await,
+        (Ok(()), Err(_)) => {
+            let refused = Refused::bad(SetError::InvalidRequest, "the body is a SET (a JWS)");
+            subject::said((CHANNEL, "unread"), None, Outcome::Refused, refused.why());
+            Err(refused)
+        }
+        (Err(refused), _) => {
+            subject::said((CHANNEL, "unread"), None, Outcome::Refused, refused.why());
+            Err(refused)
+        }
     };
     match taken {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(Refused(status, err, why)) => {
-            let body = json!({"err": err, "description": why});
-            (
-                status,
-                [(header::CACHE_CONTROL, "no-store")],
-                axum::Json(body),
-            )
-                .into_response()
-        }
+        Err(refused) => refused.answered(),
     }
 }
 
@@ -136,79 +210,88 @@ fn pushed_by_transmitter(here: &Receivers, headers: &HeaderMap) -> Result<(), Re
     let opened = token.map(|token| Sealing::opened::<PushToken>(&here.keys.now().oauth.ssf, token));
     match opened {
         Some(Ok(sealed)) if sealed.ssf_for == here.origin => Ok(()),
-        _ => Err(Refused(
-            StatusCode::UNAUTHORIZED,
-            "authentication_failed",
+        _ => Err(Refused::bad(
+            SetError::AuthenticationFailed,
             "the push carries the authorization header `nexus-mcp serve ssf connect` gave the \
-             transmitter"
-                .into(),
+             transmitter",
         )),
     }
 }
 
 /// The SET `set` checked and taken: its person revoked where an event asks,
-/// its `jti` spent once; or why not.
+/// its `jti` taken once; or why not. Each SET leaves one line and count.
 pub(crate) async fn taken(here: &Receivers, set: &str) -> Result<(), Refused> {
-    let (transmitter, claims) = verified(here, set).await?;
-    let (asks, event) = asked(&claims, here.signals.credential_change_revokes);
-    let channel = (CHANNEL, event);
-    let jti = claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    // The line names what the SET claims, checked or not: words this
+    // server knows, never the transmitter's text.
+    let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(set);
+    let claimed = claimed.unwrap_or_default();
+    let (_, event, _) = asked(&claimed, here.signals.credential_change_revokes);
+    let refused = |refused: Refused, who: Option<&Revoked>| {
+        subject::said((CHANNEL, event), who, refused.outcome(), refused.why());
+        refused
+    };
+    let (transmitter, verified) = verified(here, set).await.map_err(|r| refused(r, None))?;
+    let claims = &verified.claims;
+    let (asks, event, named) = asked(claims, here.signals.credential_change_revokes);
+    let named = named.map_err(|r| refused(r, None))?;
+    let who = named.map(|subject| person(here, subject));
+    let who = match (asks, who) {
+        (Asks::Revoke, None) => {
+            let why = "the SET names no subject (sub_id)";
+            return Err(refused(Refused::bad(SetError::InvalidRequest, why), None));
+        }
+        (Asks::Revoke, Some(Err(unread))) => return Err(refused(unread, None)),
+        (_, who) => who.and_then(Result::ok),
+    };
+    let jti = claims.get("jti").and_then(Value::as_str);
     let key = crate::principal::sha256_hex(&[
         CHANNEL.as_bytes(),
         b"\0",
         transmitter.url().as_bytes(),
         b"\0",
-        jti.as_bytes(),
+        jti.unwrap_or_default().as_bytes(),
     ]);
-    let who = match asks {
-        Asks::Revoke => Some(person(here, &claims).inspect_err(|refused| {
-            subject::said(channel, None, Outcome::Refused, &refused.2);
-        })?),
-        _ => None,
-    };
-    let spent = (jws::usable_from(&claims, Some(WINDOW)), WINDOW);
-    let first = match &who {
-        Some(who) => here.store.spend_revoking(&key, spent, who.clone()).await,
-        None => here.store.spend(&key, spent).await,
-    };
-    let (outcome, why) = match (first, asks) {
-        (Ok(true), Asks::Revoke) => (Outcome::Revoked, "the transmitter said so"),
-        (Ok(true), Asks::Verify) => (Outcome::Left, "the stream is verified"),
-        (Ok(true), Asks::Nothing) => (Outcome::Left, "an event this server does not act on"),
-        (Ok(false), _) => (Outcome::Refused, "its jti was taken before"),
-        (Err(_), _) => (
-            Outcome::Unavailable,
-            "the store does not answer: nothing was done",
-        ),
-    };
-    subject::said(channel, who.as_ref(), outcome, why);
-    match outcome {
-        Outcome::Refused => Err(Refused::bad("invalid_request", TAKEN_BEFORE)),
-        Outcome::Unavailable => Err(Refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            why.into(),
-        )),
-        _ => Ok(()),
+    let revoking = who.clone().filter(|_| asks == Asks::Revoke);
+    let first = here.store.signal(&key, verified.lives, revoking).await;
+    let line = (CHANNEL, event);
+    match (first, asks) {
+        (Ok(true), Asks::Revoke) => {
+            subject::said(
+                line,
+                who.as_ref(),
+                Outcome::Revoked,
+                "the transmitter said so",
+            );
+        }
+        (Ok(true), Asks::Verify) => {
+            subject::said(line, who.as_ref(), Outcome::Left, "the stream is verified");
+        }
+        (Ok(true), Asks::Nothing) => {
+            let why = "an event this server does not act on";
+            subject::said(line, who.as_ref(), Outcome::Left, why);
+        }
+        (Ok(false), _) => return Err(refused(Refused::TakenBefore, who.as_ref())),
+        (Err(_), _) => {
+            let why = "the store does not answer: nothing was done";
+            return Err(refused(Refused::Unavailable(why.into()), who.as_ref()));
+        }
     }
+    Ok(())
 }
 
-/// The SET `set`'s transmitter and claims, checked; or RFC 8935's refusal.
+/// The SET `set`'s transmitter and verified claims; or RFC 8935's refusal.
 async fn verified<'a>(
     here: &'a Receivers,
     set: &str,
-) -> Result<(&'a Issuer, Map<String, Value>), Refused> {
+) -> Result<(&'a Issuer, jws::Verified), Refused> {
     let said = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(set);
-    let said = said.map_err(|_| Refused::bad("invalid_request", "the SET does not read"))?;
+    let said = said.map_err(|_| Refused::bad(SetError::InvalidRequest, "the SET does not read"))?;
     let iss = said.get("iss").and_then(Value::as_str).unwrap_or_default();
     let transmitter = here.signals.transmitters.iter().find(|t| t.url() == iss);
     let transmitter = transmitter.ok_or_else(|| {
         let shown = crate::answer::quoted(iss, 256);
         Refused::bad(
-            "invalid_issuer",
+            SetError::InvalidIssuer,
             format!("iss {shown} is no --ssf-transmitter"),
         )
     })?;
@@ -219,7 +302,7 @@ async fn verified<'a>(
         .is_some_and(|aud| named(aud) || aud.as_array().is_some_and(|all| all.iter().any(named)));
     if !addressed {
         return Err(Refused::bad(
-            "invalid_audience",
+            SetError::InvalidAudience,
             format!("aud names not this server ({})", here.origin),
         ));
     }
@@ -235,10 +318,9 @@ async fn verified<'a>(
         without_exp: true,
     };
     let refused = |jws::Refused(why)| {
-        let err = if why == jws::UNSIGNED {
-            "invalid_key"
-        } else {
-            "invalid_request"
+        let err = match why == jws::UNSIGNED {
+            true => SetError::InvalidKey,
+            false => SetError::InvalidRequest,
         };
         Refused::bad(err, format!("the SET {why}"))
     };
@@ -247,35 +329,41 @@ async fn verified<'a>(
     let jwk = match transmitter.key(&kid).await {
         Ok(jwk) => jwk,
         Err(Missing::Unknown) => {
-            return Err(Refused::bad(
-                "invalid_key",
-                "signed with a key the transmitter does not publish",
-            ));
+            let why = "signed with a key the transmitter does not publish";
+            return Err(Refused::bad(SetError::InvalidKey, why));
         }
         Err(Missing::Unreadable(why)) => {
             log::warn!(target: "nexus_mcp", "a SET waits: {why}");
             let why = "the transmitter's keys cannot be read now".to_owned();
-            return Err(Refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                why,
-            ));
+            return Err(Refused::Unavailable(why));
         }
     };
     let key = DecodingKey::from_jwk(&jwk)
-        .map_err(|_| Refused::bad("invalid_key", "the transmitter's key does not read"))?;
+        .map_err(|_| Refused::bad(SetError::InvalidKey, "the transmitter's key does not read"))?;
     let now = jsonwebtoken::get_current_timestamp();
     let verified = jws::verified(set, &header, &key, (&kind, now)).map_err(refused)?;
-    Ok((transmitter, verified.claims))
+    Ok((transmitter, verified))
 }
 
-/// What the events of `claims` ask, and the event's word for the log and
-/// the counter: to revoke when any event revokes (`credential-change` when
-/// `credentials` says so), to answer a verification, or nothing (an event
-/// of none of [`REQUESTED`] is `other`).
-fn asked(claims: &Map<String, Value>, credentials: bool) -> (Asks, &'static str) {
+/// What the events of `claims` ask, the event's word for the line and the
+/// counter (an event of none of [`REQUESTED`] is `other`), and the subject
+/// that event names: to revoke when any event revokes (`credential-change`
+/// when `credentials` says so), to answer a verification, or nothing. The
+/// subject is the SET's `sub_id` (SSF 1.0 §3.1), or without one its events'
+/// `subject` (CAEP's drafts; a complex subject by its `user`), which must
+/// be one: events about different subjects in one SET are refused (RFC
+/// 8417 §2.2).
+fn asked(
+    claims: &Map<String, Value>,
+    credentials: bool,
+) -> (Asks, &'static str, Result<Option<&Value>, Refused>) {
     let events = claims.get("events").and_then(Value::as_object);
     let mut found = (Asks::Nothing, "other");
+    let rank = |asks: Asks| {
+        [Asks::Nothing, Asks::Verify, Asks::Revoke]
+            .iter()
+            .position(|a| *a == asks)
+    };
     for uri in events.into_iter().flat_map(|events| events.keys()) {
         let Some(word) = REQUESTED.iter().find(|known| *known == uri) else {
             continue;
@@ -286,36 +374,46 @@ fn asked(claims: &Map<String, Value>, credentials: bool) -> (Asks, &'static str)
             "credential-change" if !credentials => Asks::Nothing,
             _ => Asks::Revoke,
         };
-        let rank = |asks: Asks| {
-            [Asks::Nothing, Asks::Verify, Asks::Revoke]
-                .iter()
-                .position(|a| *a == asks)
-        };
         if rank(asks) > rank(found.0) || found.1 == "other" {
             found = (asks, word);
         }
     }
-    found
+    let subject = match claims.get("sub_id") {
+        Some(primary) => Ok(Some(user(primary))),
+        None => {
+            let each = events.into_iter().flat_map(|e| e.values());
+            let mut subjects = each.filter_map(|event| event.get("subject")).map(user);
+            let first = subjects.next();
+            match subjects.any(|other| Some(other) != first) {
+                true => Err(Refused::bad(
+                    SetError::InvalidRequest,
+                    "the SET's events name different subjects and it has no sub_id: one SET \
+                     is one subject's (RFC 8417 §2.2)",
+                )),
+                false => Ok(first),
+            }
+        }
+    };
+    (found.0, found.1, subject)
 }
 
-/// The person a revoking SET names: its `sub_id` (SSF 1.0), or its event's
-/// `subject` (CAEP's earlier drafts), a complex subject by its `user`.
-fn person(here: &Receivers, claims: &Map<String, Value>) -> Result<Revoked, Refused> {
-    let in_event = || {
-        let events = claims.get("events")?.as_object()?;
-        events.values().find_map(|event| event.get("subject"))
-    };
-    let subject = claims.get("sub_id").or_else(in_event);
-    let subject = subject.map(|s| {
-        s.get("user")
-            .filter(|_| s.get("format").is_none())
-            .unwrap_or(s)
-    });
-    let subject = subject
-        .ok_or_else(|| Refused::bad("invalid_request", "the SET names no subject (sub_id)"))?;
-    let served = (here.people.issuer.as_str(), here.people.claim.as_str());
-    let hash = subject::person(subject, served).map_err(|unnamed| match unnamed {
-        Unnamed::Unreadable(why) | Unnamed::Stranger(why) => Refused::bad("invalid_request", why),
-    })?;
-    Revoked::person(&hash).ok_or_else(|| Refused::bad("invalid_request", "no person"))
+/// A complex subject's person (CAEP's drafts: `{"user": …}`), or the
+/// subject itself.
+fn user(subject: &Value) -> &Value {
+    let complex = subject.get("format").is_none();
+    subject.get("user").filter(|_| complex).unwrap_or(subject)
+}
+
+/// The person `subject` names, as the list names them; or RFC 8935's
+/// refusal.
+fn person(here: &Receivers, subject: &Value) -> Result<Revoked, Refused> {
+    let hash = here
+        .people
+        .person(subject)
+        .map_err(|unnamed| match unnamed {
+            subject::Unnamed::Unreadable(why) | subject::Unnamed::Stranger(why) => {
+                Refused::bad(SetError::InvalidRequest, why)
+            }
+        })?;
+    Revoked::person(&hash).ok_or_else(|| Refused::bad(SetError::InvalidRequest, "no person"))
 }

@@ -15,9 +15,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Receivers;
-use super::ssf::{self, POLL, PUSH, PushToken, REQUESTED};
+use super::ssf::{self, POLL, PUSH, PushToken, REQUESTED, Refused};
 use crate::keys::{Keys, Sealing};
-use crate::serve::issuer::well_known;
+use crate::serve::issuer::{Issuer, well_known};
 
 /// What one exchange with a transmitter may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,31 +145,30 @@ fn exchanged(
     serde_json::from_slice(&body).map_err(|_| format!("{url} is not JSON"))
 }
 
-/// Polls every poll stream of the transmitters, asked with `token`,
-/// every [`POLL_EVERY`], from start to the end of the process.
-pub(crate) async fn poll(here: Arc<Receivers>, token: String) {
+/// Polls the poll streams `transmitter` holds for this server, asked with
+/// `token`, every [`POLL_EVERY`], from start to the end of the process: a
+/// task of each transmitter's own, so that a slow, failing or hostile one
+/// holds back no other's revocations.
+pub(crate) async fn poll(here: Arc<Receivers>, transmitter: Arc<Issuer>, token: String) {
     let agent = crate::http::agent(TIMEOUT);
     // Per poll endpoint: the SETs taken to acknowledge, and those refused.
     let mut owed: HashMap<String, (Vec<String>, serde_json::Map<String, Value>)> = HashMap::new();
     loop {
-        for transmitter in &here.signals.transmitters {
-            let endpoints = {
-                let (agent, url, token) =
-                    (agent.clone(), transmitter.url().to_owned(), token.clone());
-                tokio::task::spawn_blocking(move || poll_endpoints(&agent, &url, &token)).await
-            };
-            let endpoints = match endpoints {
-                Ok(Ok(endpoints)) => endpoints,
-                Ok(Err(why)) => {
-                    log::debug!(target: "nexus_mcp", "no stream polled at {}: {why}", transmitter.url());
-                    continue;
+        let endpoints = {
+            let (agent, url, token) = (agent.clone(), transmitter.url().to_owned(), token.clone());
+            tokio::task::spawn_blocking(move || poll_endpoints(&agent, &url, &token)).await
+        };
+        match endpoints {
+            Ok(Ok(endpoints)) => {
+                for endpoint in endpoints {
+                    let owed = owed.entry(endpoint.clone()).or_default();
+                    polled(&here, (&agent, &endpoint, &token), owed).await;
                 }
-                Err(_) => continue,
-            };
-            for endpoint in endpoints {
-                let owed = owed.entry(endpoint.clone()).or_default();
-                polled(&here, (&agent, &endpoint, &token), owed).await;
             }
+            Ok(Err(why)) => {
+                log::debug!(target: "nexus_mcp", "no stream polled at {}: {why}", transmitter.url());
+            }
+            Err(_) => {}
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
@@ -232,8 +231,10 @@ pub(crate) fn checked(transmitter: &str, origin: &str, token: &str) -> Result<St
 
 /// One round at the poll `endpoint` (asked with `token`): what was taken
 /// acknowledged (and what was refused, told), then each SET it gives taken
-/// or refused, until it has no more; a SET that could not be had now
-/// (`503`) is neither, and comes again.
+/// or refused, until it has no more. A SET is acknowledged only once its
+/// revocation is written (now, or when it was taken before); one that could
+/// not be had now (the store does not answer) is neither acknowledged nor
+/// refused, and comes again.
 async fn polled(
     here: &Receivers,
     (agent, endpoint, token): (&ureq::Agent, &str, &str),
@@ -267,10 +268,12 @@ async fn polled(
         let sets = answer["sets"].as_object().cloned().unwrap_or_default();
         for (jti, set) in &sets {
             match ssf::taken(here, set.as_str().unwrap_or_default()).await {
-                Ok(()) => acks.push(jti.clone()),
-                Err(refused) if refused.taken_before() => acks.push(jti.clone()),
-                Err(refused) if refused.again() => {}
-                Err(refused) => drop(errors.insert(jti.clone(), refused.as_error())),
+                Ok(()) | Err(Refused::TakenBefore) => acks.push(jti.clone()),
+                Err(refused) => {
+                    if let Some(error) = refused.as_error() {
+                        errors.insert(jti.clone(), error);
+                    }
+                }
             }
         }
         if answer["moreAvailable"] != true {

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::serve::revoked::Revoked;
+use crate::serve::revoked::{MAIL_CLAIMS, Named, Revoked};
 
 /// The people of this deployment: the issuer they sign in at (`--issuer`)
 /// and the claim that names them (`--subject-claim`).
@@ -14,9 +14,6 @@ pub(crate) struct People {
     pub(crate) issuer: String,
     pub(crate) claim: String,
 }
-
-/// The claims a provider names a person by that hold an e-mail address.
-pub(crate) const MAIL_CLAIMS: [&str; 4] = ["email", "upn", "preferred_username", "unique_name"];
 
 /// Why a subject identifier names nobody this server could revoke.
 #[derive(Debug, PartialEq)]
@@ -28,70 +25,86 @@ pub(crate) enum Unnamed {
     Stranger(String),
 }
 
-/// The person (their whole hash) the subject identifier `sub_id` (RFC 9493
-/// §3) names among the people of `issuer`, who are named by the claim
-/// `subject_claim`: `iss_sub` with that issuer, byte for byte, where people
-/// are named by `sub`; `email` where they are named by an e-mail claim;
-/// `aliases`, by the first of its identifiers that names one.
-///
-/// # Errors
-/// Why it names nobody here.
-pub(crate) fn person(
-    sub_id: &Value,
-    (issuer, subject_claim): (&str, &str),
-) -> Result<String, Unnamed> {
-    let text = |name: &str| {
-        let value = sub_id.get(name).and_then(Value::as_str);
-        let value = value.filter(|value| !value.trim().is_empty());
-        value.ok_or_else(|| Unnamed::Unreadable(format!("sub_id lacks its {name}")))
-    };
-    match sub_id.get("format").and_then(Value::as_str) {
-        Some("iss_sub") => {
-            let (iss, sub) = (text("iss")?, text("sub")?);
-            if iss != issuer {
-                let shown = crate::answer::quoted(iss, 256);
-                return Err(Unnamed::Stranger(format!(
-                    "iss {shown} is not this server's issuer"
-                )));
-            }
-            if subject_claim != "sub" {
-                return Err(Unnamed::Unreadable(format!(
-                    "this server names people by `{subject_claim}`, not by the issuer's sub: \
-                     send their {subject_claim} (format email, where it is an e-mail address)"
-                )));
-            }
-            Ok(crate::principal::person(issuer, sub))
-        }
-        Some("email") if MAIL_CLAIMS.contains(&subject_claim) => {
-            Ok(crate::principal::person(issuer, text("email")?))
-        }
-        Some("email") => Err(Unnamed::Unreadable(format!(
-            "this server names people by `{subject_claim}`, which is no e-mail address: send \
-             format iss_sub"
-        ))),
-        Some("aliases") => {
-            let all = sub_id.get("identifiers").and_then(Value::as_array);
-            let all =
-                all.ok_or_else(|| Unnamed::Unreadable("aliases lacks its identifiers".into()))?;
-            let mut first = Unnamed::Unreadable("aliases names no identifier".into());
-            for one in all
-                .iter()
-                .filter(|one| one.get("format").is_some_and(|f| f != "aliases"))
-            {
-                match person(one, (issuer, subject_claim)) {
-                    Ok(person) => return Ok(person),
-                    Err(why) => first = why,
+impl People {
+    /// The person `subject` names, as the revocation list does.
+    pub(crate) fn named(&self, subject: &str) -> Named {
+        Named::of(&self.issuer, &self.claim, subject)
+    }
+
+    /// The person (their whole hash, as the list names them: folded where
+    /// their claim is compared without regard to case) the subject
+    /// identifier `sub_id` (RFC 9493 §3) names among these people:
+    /// `iss_sub` with this issuer, byte for byte, where people are named by
+    /// `sub`; `email` where they are named by an e-mail claim, in any case;
+    /// `aliases`, by every identifier of it that names one here, all of
+    /// which name the same person.
+    ///
+    /// # Errors
+    /// Why it names nobody here, or more than one person.
+    pub(crate) fn person(&self, sub_id: &Value) -> Result<String, Unnamed> {
+        let text = |name: &str| {
+            let value = sub_id.get(name).and_then(Value::as_str);
+            let value = value.filter(|value| !value.trim().is_empty());
+            value.ok_or_else(|| Unnamed::Unreadable(format!("sub_id lacks its {name}")))
+        };
+        let claim = self.claim.as_str();
+        match sub_id.get("format").and_then(Value::as_str) {
+            Some("iss_sub") => {
+                let (iss, sub) = (text("iss")?, text("sub")?);
+                if iss != self.issuer {
+                    let shown = crate::answer::quoted(iss, 256);
+                    return Err(Unnamed::Stranger(format!(
+                        "iss {shown} is not this server's issuer"
+                    )));
                 }
+                if claim != "sub" {
+                    return Err(Unnamed::Unreadable(format!(
+                        "this server names people by `{claim}`, not by the issuer's sub: \
+                         send their {claim} (format email, where it is an e-mail address)"
+                    )));
+                }
+                Ok(self.named(sub).folded)
             }
-            Err(first)
+            Some("email") if MAIL_CLAIMS.contains(&claim) => Ok(self.named(text("email")?).folded),
+            Some("email") => Err(Unnamed::Unreadable(format!(
+                "this server names people by `{claim}`, which is no e-mail address: send \
+                 format iss_sub"
+            ))),
+            Some("aliases") => self.aliased(sub_id),
+            Some(other) => Err(Unnamed::Unreadable(format!(
+                "sub_id's format {} is not one this server reads (iss_sub, email, aliases)",
+                crate::answer::quoted(other, 64)
+            ))),
+            None => Err(Unnamed::Unreadable(
+                "sub_id is a subject identifier (RFC 9493): an object with a format".into(),
+            )),
         }
-        Some(other) => Err(Unnamed::Unreadable(format!(
-            "sub_id's format {} is not one this server reads (iss_sub, email, aliases)",
-            crate::answer::quoted(other, 64)
-        ))),
-        None => Err(Unnamed::Unreadable(
-            "sub_id is a subject identifier (RFC 9493): an object with a format".into(),
-        )),
+    }
+
+    /// The person an `aliases` identifier names: every identifier of it
+    /// this server reads names the same person (RFC 9493 §3.2.6: aliases
+    /// of one subject), or it is refused.
+    fn aliased(&self, sub_id: &Value) -> Result<String, Unnamed> {
+        let all = sub_id.get("identifiers").and_then(Value::as_array);
+        let all = all.ok_or_else(|| Unnamed::Unreadable("aliases lacks its identifiers".into()))?;
+        let mut named: Option<String> = None;
+        let mut first = Unnamed::Unreadable("aliases names no identifier".into());
+        let nested = |one: &&Value| one.get("format").is_some_and(|f| f != "aliases");
+        for one in all.iter().filter(nested) {
+            match (self.person(one), &named) {
+                (Ok(person), Some(before)) if *before != person => {
+                    return Err(Unnamed::Unreadable(
+                        "aliases names two different people: its identifiers are one \
+                         subject's (RFC 9493)"
+                            .into(),
+                    ));
+                }
+                (Ok(person), _) => named = Some(person),
+                (Err(why), None) => first = why,
+                (Err(_), Some(_)) => {}
+            }
+        }
+        named.ok_or(first)
     }
 }
 
@@ -156,26 +169,29 @@ mod tests {
 
     const ISSUER: &str = "https://login.example/";
 
+    fn people(claim: &str) -> People {
+        let (issuer, claim) = (ISSUER.to_owned(), claim.to_owned());
+        People { issuer, claim }
+    }
+
     #[test]
     fn a_subject_identifier_names_the_person_the_log_does_or_says_why_not() {
         let alice = crate::principal::person(ISSUER, "alice");
-        let by_sub = (ISSUER, "sub");
+        let by_sub = people("sub");
         let iss_sub = json!({"format": "iss_sub", "iss": ISSUER, "sub": "alice"});
-        assert_eq!(person(&iss_sub, by_sub), Ok(alice.clone()));
+        assert_eq!(by_sub.person(&iss_sub), Ok(alice.clone()));
         let mail = crate::principal::person(ISSUER, "alice@example.com");
         let email = json!({"format": "email", "email": "alice@example.com"});
-        assert_eq!(person(&email, (ISSUER, "email")), Ok(mail));
+        assert_eq!(people("email").person(&email), Ok(mail));
         let aliases = json!({"format": "aliases", "identifiers": [
             {"format": "email", "email": "alice@example.com"}, iss_sub]});
-        assert_eq!(person(&aliases, by_sub), Ok(alice));
+        assert_eq!(by_sub.person(&aliases), Ok(alice));
         for stranger in [
             json!({"format": "iss_sub", "iss": "https://login.example", "sub": "alice"}),
             json!({"format": "iss_sub", "iss": "HTTPS://LOGIN.EXAMPLE/", "sub": "alice"}),
         ] {
-            assert!(
-                matches!(person(&stranger, by_sub), Err(Unnamed::Stranger(_))),
-                "{stranger}"
-            );
+            let named = by_sub.person(&stranger);
+            assert!(matches!(named, Err(Unnamed::Stranger(_))), "{stranger}");
         }
         for unreadable in [
             json!({"format": "iss_sub", "iss": ISSUER}),
@@ -188,15 +204,39 @@ mod tests {
             json!("alice"),
             email,
         ] {
-            assert!(
-                matches!(person(&unreadable, by_sub), Err(Unnamed::Unreadable(_))),
-                "{unreadable}"
+            let named = by_sub.person(&unreadable);
+            assert!(matches!(named, Err(Unnamed::Unreadable(_))), "{unreadable}");
+        }
+        let named = people("upn").person(&iss_sub);
+        assert!(matches!(named, Err(Unnamed::Unreadable(_))));
+    }
+
+    #[test]
+    fn an_address_in_any_case_names_one_person_and_aliases_of_two_are_refused() {
+        let by_mail = people("email");
+        let signed_in = by_mail.named("Alice@Acme.Example");
+        for written in [
+            "alice@acme.example",
+            "Alice@ACME.EXAMPLE",
+            "ALICE@acme.example",
+        ] {
+            let email = json!({"format": "email", "email": written});
+            assert_eq!(
+                by_mail.person(&email),
+                Ok(signed_in.folded.clone()),
+                "{written}"
             );
         }
-        let by_mail = (ISSUER, "upn");
-        assert!(matches!(
-            person(&iss_sub, by_mail),
-            Err(Unnamed::Unreadable(_))
-        ));
+        let two = json!({"format": "aliases", "identifiers": [
+            {"format": "email", "email": "alice@acme.example"},
+            {"format": "email", "email": "bob@acme.example"}]});
+        let named = by_mail.person(&two);
+        assert!(matches!(named, Err(Unnamed::Unreadable(ref why)) if why.contains("two")));
+        // One person twice, and an identifier read elsewhere beside them.
+        let one = json!({"format": "aliases", "identifiers": [
+            {"format": "email", "email": "alice@acme.example"},
+            {"format": "iss_sub", "iss": ISSUER, "sub": "00u1"},
+            {"format": "email", "email": "ALICE@acme.example"}]});
+        assert_eq!(by_mail.person(&one), Ok(signed_in.folded));
     }
 }

@@ -1,0 +1,114 @@
+//! A revocation signal is never lost to a store that restarted: taking one
+//! twice revokes twice, so a Global Token Revocation request or a SET
+//! answered 503 while Redis was down, and retried once it came back empty,
+//! takes effect, and a fresh signal in the minute after does too; a replay
+//! is still refused while the store remembers it. On the poll path, a SET
+//! is acknowledged only once its revocation is written: one the store could
+//! not take comes again and takes effect. Through the program, with two
+//! replicas and a real Redis restarted without its data; the signals signed
+//! by the test with the provider's key.
+
+mod common;
+
+use common::front::{called, called_beside, replica, signed_in_at, signed_in_tokens, stored};
+use common::front::{ssf_connect, tokens_for};
+use common::served::{Served, free_port, wait_until};
+use common::signals::{
+    ACCOUNT_DISABLED, SESSION_REVOKED, iss_sub, logout, logout_jwt, pushed, set_of,
+};
+use serde_json::json;
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_signal_answered_503_takes_effect_when_retried_after_the_store_came_back_empty() {
+    let (mut redis, issuer, gateway, store) = stored();
+    let transmitter = issuer.url();
+    let args = ["--store", &store, "--ssf-transmitter", &transmitter];
+    let (one, origin, _, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (two, _) = replica(&issuer, &gateway, &origin, &args);
+    let stream = ssf_connect(&origin, &transmitter, "okta-api-token", false);
+    let push = stream["delivery"]["authorization_header"].as_str();
+    let push = push.expect("an authorization").to_owned();
+    let signed_in = |person: &str| {
+        issuer.approve_as(person);
+        let (id, said) = signed_in_at(&one, &origin);
+        tokens_for(&origin, &id, &said["code"])
+    };
+    let (bob, carol, dave) = (signed_in("bob"), signed_in("carol"), signed_in("dave"));
+    // The store down: each signal answered 503, nothing done.
+    redis.stop();
+    let jwt = issuer.mint(&logout_jwt(&origin, "alice-out"));
+    let (status, _) = logout(&origin, Some(&jwt), &iss_sub(&issuer, "alice"));
+    assert_eq!(status, 503);
+    let set = issuer.mint(&set_of(
+        &issuer,
+        (SESSION_REVOKED, "bob"),
+        (&origin, "bob-out"),
+    ));
+    assert_eq!(pushed(&origin, Some(&push), &set).0, 503);
+    // Back, empty, as a Redis without persistence restarts.
+    redis.emptied();
+    wait_until(|| logout(&origin, Some(&jwt), &iss_sub(&issuer, "alice")).0 == 204);
+    wait_until(|| pushed(&origin, Some(&push), &set).0 == 202);
+    wait_until(|| called(&one, &alice) == 401 && called_beside(&two, &origin, &alice) == 401);
+    wait_until(|| called(&one, &bob) == 401 && called_beside(&two, &origin, &bob) == 401);
+    // Once the replicas have read the emptied store (they say so), a fresh
+    // signal, issued moments ago, takes effect too.
+    two.said_once(|said| said.contains("the store was emptied"));
+    let fresh = issuer.mint(&logout_jwt(&origin, "carol-out"));
+    let (status, answer) = logout(&origin, Some(&fresh), &iss_sub(&issuer, "carol"));
+    assert_eq!(status, 204, "{answer}");
+    let fresh = issuer.mint(&set_of(
+        &issuer,
+        (ACCOUNT_DISABLED, "dave"),
+        (&origin, "dave-out"),
+    ));
+    let (status, answer) = pushed(&origin, Some(&push), &fresh);
+    assert_eq!(status, 202, "{answer}");
+    wait_until(|| called_beside(&two, &origin, &carol) == 401);
+    wait_until(|| called_beside(&two, &origin, &dave) == 401);
+    // A replay is still refused while the store remembers it.
+    let (status, _) = logout(&origin, Some(&jwt), &iss_sub(&issuer, "alice"));
+    assert_eq!(status, 401);
+    let (status, answer) = pushed(&origin, Some(&push), &set);
+    assert_eq!(
+        (status, answer["err"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_polled_set_the_store_could_not_take_comes_again_and_takes_effect() {
+    let (mut redis, issuer, gateway, store) = stored();
+    let transmitter = issuer.url();
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    let args = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--store",
+        &store,
+        "--ssf-transmitter",
+        &transmitter,
+    ];
+    let mut command = common::served::command(&gateway, &transmitter, port, &args);
+    command.env("NEXUS_MCP_SSF_TOKEN", "okta-api-token");
+    let one = Served::ready(command.spawn().expect("nexus-mcp"), port);
+    issuer.approve_as("alice");
+    let (id, said) = signed_in_at(&one, &origin);
+    let alice = tokens_for(&origin, &id, &said["code"]);
+    ssf_connect(&origin, &transmitter, "okta-api-token", true);
+    redis.stop();
+    let alice_out = json!({"format": "iss_sub", "iss": transmitter, "sub": "alice"});
+    let queued = issuer.ssf_emit(ACCOUNT_DISABLED, alice_out);
+    assert!(queued[0]["queued"].is_string(), "{queued:?}");
+    // Polled while the store is down: not taken, and not acknowledged.
+    let said = one.said_once(|said| said.contains("account-disabled: who="));
+    assert!(said.contains("unavailable"), "{said}");
+    assert_eq!(called(&one, &alice), 200, "nothing was done");
+    redis.emptied();
+    wait_until(|| called(&one, &alice) == 401);
+}
