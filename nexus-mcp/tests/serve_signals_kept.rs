@@ -112,3 +112,78 @@ fn a_polled_set_the_store_could_not_take_comes_again_and_takes_effect() {
     redis.emptied();
     wait_until(|| called(&one, &alice) == 401);
 }
+
+/// A transmitter that takes every connection and never answers: each
+/// connection held, and whether any was given up by its client yet.
+struct Hanging {
+    url: String,
+    held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Hanging {
+    fn start() -> Hanging {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Default::default();
+        let kept = std::sync::Arc::clone(&held);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                kept.lock().unwrap().push(stream);
+            }
+        });
+        Hanging { url, held }
+    }
+
+    /// How many connections it holds that their client has not given up.
+    fn waiting(&self) -> usize {
+        let held = self.held.lock().unwrap();
+        let open = |stream: &&std::net::TcpStream| {
+            stream.set_nonblocking(true).unwrap();
+            let mut byte = [0u8; 1];
+            // Nothing to read yet is open; 0 bytes is closed by the client.
+            matches!(stream.peek(&mut byte), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                || stream.peek(&mut byte).is_ok_and(|read| read > 0)
+        };
+        held.iter().filter(open).count()
+    }
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_transmitter_that_never_answers_holds_back_no_other_transmitters_revocations() {
+    let (_redis, issuer, gateway, store) = stored();
+    let hanging = Hanging::start();
+    let transmitter = issuer.url();
+    let port = free_port();
+    let origin = format!("http://127.0.0.1:{port}");
+    issuer.add_client("nexus-login", &format!("{origin}/connect/callback"));
+    // The hanging one first: polled one after the other, it would hold the
+    // other back for as long as each of its exchanges may take (10 s).
+    let args = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--store",
+        &store,
+        "--ssf-transmitter",
+        &hanging.url,
+        "--ssf-transmitter",
+        &transmitter,
+    ];
+    let mut command = common::served::command(&gateway, &transmitter, port, &args);
+    command.env("NEXUS_MCP_SSF_TOKEN", "okta-api-token");
+    let one = Served::ready(command.spawn().expect("nexus-mcp"), port);
+    issuer.approve_as("alice");
+    let (id, said) = signed_in_at(&one, &origin);
+    let alice = tokens_for(&origin, &id, &said["code"]);
+    ssf_connect(&origin, &transmitter, "okta-api-token", true);
+    wait_until(|| hanging.waiting() > 0);
+    let alice_out = json!({"format": "iss_sub", "iss": transmitter, "sub": "alice"});
+    issuer.ssf_emit(ACCOUNT_DISABLED, alice_out);
+    wait_until(|| called(&one, &alice) == 401);
+    // Revoked while the hanging transmitter's first exchange still waits.
+    assert!(
+        hanging.waiting() > 0,
+        "the other transmitter's poll waited for it"
+    );
+}
