@@ -187,3 +187,87 @@ fn a_transmitter_that_never_answers_holds_back_no_other_transmitters_revocations
         "the other transmitter's poll waited for it"
     );
 }
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn every_replica_restarted_with_a_store_that_kept_nothing_takes_no_earlier_token_on_trust() {
+    let (mut redis, issuer, gateway, store) = stored();
+    let args = ["--store", store.as_str()];
+    let (one, origin, _, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (two, _) = replica(&issuer, &gateway, &origin, &args);
+    issuer.approve_as("bob");
+    let (id, said) = signed_in_at(&one, &origin);
+    let bob = tokens_for(&origin, &id, &said["code"]);
+    let revoked = [
+        "revoke",
+        "--person",
+        &issuer.url(),
+        "alice",
+        "--store",
+        &store,
+    ];
+    common::front::operated(&revoked, &[]);
+    wait_until(|| called_beside(&two, &origin, &alice) == 401);
+    // `--check` and the start line say what the store keeps.
+    let said = checked(&gateway, &issuer, &store);
+    assert!(
+        said.contains("keeps its data across its restart (appendonly yes"),
+        "{said}"
+    );
+    redis.ask(&["CONFIG", "SET", "appendonly", "no"]);
+    let said = checked(&gateway, &issuer, &store);
+    assert!(said.contains("keeps nothing across its restart"), "{said}");
+    // The careless restart: every replica, and a Redis without persistence.
+    drop((one, two));
+    redis.emptied();
+    // Started again where the first one was.
+    let port = origin.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--store",
+        &store,
+    ];
+    let command = common::served::command(&gateway, &issuer.url(), port, &proxy).spawn();
+    let three = Served::ready(command.expect("nexus-mcp"), port);
+    let said = three.said_once(|said| said.contains("keeps"));
+    assert!(said.contains("appendonly"), "{said}");
+    let said = three.said_once(|said| said.contains("the store begins now"));
+    assert!(
+        said.contains("every sign-in made before now is refused"),
+        "{said}"
+    );
+    // Alice's revocation was lost with the store: her old token is not
+    // taken on trust, and neither is anyone's issued before.
+    assert_eq!(called(&three, &alice), 401);
+    assert_eq!(called(&three, &bob), 401);
+    // What is granted now holds.
+    issuer.approve_as("bob");
+    let (id, said) = signed_in_at(&three, &origin);
+    let again = tokens_for(&origin, &id, &said["code"]);
+    assert_eq!(called(&three, &again), 200);
+}
+
+/// What `serve --check` with the store `store` says on stderr.
+fn checked(
+    gateway: &nexus_gateway_fake::FakeGateway,
+    issuer: &nexus_gateway_fake::FakeIssuer,
+    store: &str,
+) -> String {
+    let port = free_port();
+    issuer.add_client(
+        "nexus-check",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let args = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-check",
+        "--store",
+        store,
+        "--check",
+    ];
+    let out = common::served::command(gateway, &issuer.url(), port, &args).output();
+    String::from_utf8_lossy(&out.expect("nexus-mcp").stderr).into_owned()
+}

@@ -395,6 +395,11 @@ impl Gate {
             let why = "the token was issued for another resource";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
+        if store.revocations().untrusted(access.issued) {
+            let why =
+                "the token was issued before this server's store lost what it held: sign in again";
+            return Some(Err(Refusal::InvalidToken(why.to_owned())));
+        }
         let who = Named::of(self.issuer.url(), &self.subject_claim, &grant.person);
         let granted = grant.granted_or(access.issued);
         if (store.revocations()).refuses(&who, access.family.as_deref(), granted) {

@@ -153,10 +153,12 @@ pub(crate) async fn failures(
     store: Option<&Store>,
 ) -> (Vec<String>, Vec<String>) {
     let mut failed = Vec::new();
-    if let Some(store) = store
-        && let Err(Down(why)) = store.ping().await
-    {
-        failed.push(why);
+    let mut kept = None;
+    if let Some(store) = store {
+        match store.ping().await {
+            Err(Down(why)) => failed.push(why),
+            Ok(()) => kept = store.persistence().await.map(|(_, said)| said),
+        }
     }
     if let Err(why) = gate.issuer.warm().await {
         failed.push(format!("--issuer: {why}"));
@@ -189,7 +191,7 @@ pub(crate) async fn failures(
         None => Ok(false),
     };
     let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
-    let notes: Vec<String> = (notes.into_iter().chain(no_host))
+    let notes: Vec<String> = (notes.into_iter().chain(no_host).chain(kept))
         .chain(no_userinfo(proxy, &metadata))
         .chain(id_jag(proxy, &metadata))
         .collect();

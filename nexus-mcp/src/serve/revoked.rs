@@ -153,6 +153,9 @@ pub(crate) struct Revocations {
     held: Mutex<HashMap<Revoked, u64>>,
     unread: AtomicBool,
     changes: AtomicU64,
+    /// Before when nothing granted is taken on trust (0: none): the store
+    /// began with nobody to give back its list.
+    floor: AtomicU64,
 }
 
 impl Revocations {
@@ -203,6 +206,29 @@ impl Revocations {
         if held.insert(what, at) != Some(at) {
             self.changes.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The store's floor read (`floor`: nothing granted before it is taken
+    /// on trust), counted as a change when it moves; the floor held before.
+    pub(crate) fn floor(&self, floor: u64) -> u64 {
+        let before = self.floor.swap(floor, Ordering::Relaxed);
+        if before != floor {
+            self.changes.fetch_add(1, Ordering::Relaxed);
+        }
+        before
+    }
+
+    /// Whether a token this server issued at `issued` is not taken on
+    /// trust: issued before the store began with nobody to give back its
+    /// list, its grant's revocation may be in what was lost. (What is
+    /// issued after was checked against the list the store holds now.)
+    pub(crate) fn untrusted(&self, issued: u64) -> bool {
+        issued < self.floor.load(Ordering::Relaxed)
+    }
+
+    /// The floor held (0: none).
+    pub(crate) fn floor_held(&self) -> u64 {
+        self.floor.load(Ordering::Relaxed)
     }
 
     /// Whether the provisioning holds `who` (their [`Revoked::person`]) out.

@@ -7,11 +7,11 @@
 //! older generation is a replay, and revokes the family, its live
 //! successor with it.
 //!
-//! Beside the families, the list of what `/revoke` and `serve revoke`
-//! revoked ([`super::revoked`]), each entry until what it revoked would
-//! have ended; every replica reads what was added since its last read at
-//! each [`WATCH_EVERY`] (and the whole list every [`READ_WHOLE_EVERY`]
-//! reads) into its own view, which is what a call asks.
+//! Beside the families, the list of what `/revoke`, `serve revoke` and the
+//! provider's signals revoked ([`super::revoked`]), each entry until what
+//! it revoked would have ended; every replica reads what was added since
+//! its last read at each [`WATCH_EVERY`] into its own view, which is what a
+//! call asks.
 //!
 //! Kept in Redis (`redis://`, `rediss://`), which a Nexus deployment
 //! already runs, through the redis crate, each step one atomic script; or,
@@ -20,24 +20,28 @@
 //! refresh is then refused as for a while (never accepted unchecked).
 //!
 //! Its rooms: [`given`], where the store is, as the operator gives it;
-//! [`limit`], `--person-rate` counted across replicas; [`verdicts`], the
-//! approvals a policy asks for, waiting for their calls.
+//! [`listed`], the list of revocations written, read, and given back to a
+//! store that lost it; [`limit`], `--person-rate` counted across replicas;
+//! [`verdicts`], the approvals a policy asks for, waiting for their calls.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::revoked::{Revocations, Revoked, STANDING};
+use super::revoked::{Revocations, Revoked};
 
 mod given;
 mod limit;
+mod listed;
 mod verdicts;
 
 pub(crate) use self::given::{StoreGiven, store_at};
 use self::given::{UNREAD, client, read_url};
+pub(crate) use self::listed::WATCH_EVERY;
+use self::listed::{EPOCH, LOST};
 
 /// The most a step may wait for the store.
 const WAIT: Duration = Duration::from_secs(2);
@@ -49,19 +53,6 @@ const WAIT: Duration = Duration::from_secs(2);
 /// at most.
 const SPENT_AT_MOST: Duration = Duration::from_secs(15 * 60 + 2 * super::jws::LEEWAY);
 
-/// How often a running replica reads the list of revocations, which says
-/// too whether its store answers: how soon a revocation made on another
-/// replica holds on this one.
-pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(1);
-
-/// How far before the newest revocation read the next read begins: a
-/// revocation made by a replica whose clock is behind is still read.
-const READ_AGAIN_MS: u64 = 60_000;
-
-/// How often the list is read whole (in reads, every [`WATCH_EVERY`]),
-/// whatever the clocks.
-const READ_WHOLE_EVERY: u32 = 60;
-
 /// The prefix of a family's key in Redis.
 const PREFIX: &str = "nexus-mcp:family:";
 
@@ -72,18 +63,6 @@ const SPENT: &str = "nexus-mcp:jti:";
 /// The key of the list of revocations in Redis: a sorted set, each
 /// [`Revoked`]'s word scored by when it was made.
 const REVOKED: &str = "nexus-mcp:revoked";
-
-/// The issuers the replicas serve, each with the claim that names its
-/// people, as each replica last said so (a sorted set, scored by when):
-/// what `serve revoke --person` holds a person to.
-const SERVED: &str = "nexus-mcp:served";
-
-/// How long a replica's word on what it serves stands unsaid again.
-const SERVED_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// How often a running replica says again what it serves, in reads of the
-/// list (every [`WATCH_EVERY`]).
-const SAY_SERVED_EVERY: u32 = 300;
 
 /// A family's word on `ARGV[1]`, moved on by `ARGV[2]` (1, or 0 to only
 /// check, which writes nothing but a revocation): the generation it is at
@@ -112,29 +91,6 @@ if held == ARGV[1] then
 end
 redis.call('SET', KEYS[1], 'r', 'KEEPTTL')
 return -1
-";
-
-/// The key of when the store's memory began (its epoch, milliseconds
-/// since the Unix epoch), set by the first replica to find it missing: a
-/// replica that finds another than it last read knows the store was
-/// emptied (a Redis restarted without its data), and writes back what it
-/// holds revoked, and [`LOST`].
-const EPOCH: &str = "nexus-mcp:epoch";
-
-/// The key of when a store last began again after it was emptied: an
-/// assertion usable before then may have been spent in what it lost, and
-/// is refused; kept [`SPENT_AT_MOST`], by when every such one has expired.
-const LOST: &str = "nexus-mcp:lost";
-
-/// When the store's memory began (`KEYS[1]`, [`EPOCH`]), begun at `ARGV[1]`
-/// (now) when it is missing.
-const BEGAN: &str = r"
-local began = redis.call('GET', KEYS[1])
-if not began then
-  began = ARGV[1]
-  redis.call('SET', KEYS[1], began)
-end
-return tonumber(began)
 ";
 
 /// A key `KEYS[3]` (an assertion's or a signal's) spent for `ARGV[2]`
@@ -381,223 +337,54 @@ impl Store {
         Ok(())
     }
 
-    /// Reads the list of revocations every [`WATCH_EVERY`], from start to
-    /// the end of the process, into this replica's view, forgetting each
-    /// once older than `keep` (the longest life of what it revoked); the
-    /// read says too whether the store answers: the log says when it stops
-    /// (and what that does) and when it answers again, `nexus_mcp_store_up`
-    /// at each read. Readiness stays each replica's own: every replica
-    /// shares the store, and taking them all out would serve no one.
-    pub(crate) async fn watch(self: std::sync::Arc<Store>, keep: Duration, served: Served) {
+    /// What the store keeps across its own restart, as a line says it (a
+    /// note for `--check`, a warning at the start when it keeps nothing),
+    /// read from Redis's configuration (`appendonly`, `save`); none in
+    /// memory, or when it answers nothing.
+    pub(crate) async fn persistence(&self) -> Option<(bool, String)> {
         let Kept::Redis(redis) = &self.kept else {
-            return;
-        };
-        let mut answered = None;
-        for read in 0u32.. {
-            if read % SAY_SERVED_EVERY == 0 && self.serving(&served).await.is_err() {
-                log::debug!(target: "nexus_mcp", "the store did not take what this replica serves; said again later");
-            }
-            let now = self.read(keep).await;
-            crate::metrics::store_up(now.is_ok());
-            match (&now, answered) {
-                (Err(Down(why)), None | Some(true)) => {
-                    let (from, shown) = (&redis.from, &redis.shown);
-                    log::warn!(target: "nexus_mcp", "{from}: {shown} does not answer: {why}: until it answers, a refresh is refused for a while (503), a new sign-in gets no refresh token, and a revocation made elsewhere is not seen here; access tokens keep working, and this replica stays ready (every replica shares the store)")
-                }
-                (Ok(()), Some(false)) => {
-                    log::info!(target: "nexus_mcp", "the store {} answers again", redis.shown)
-                }
-                _ => {}
-            }
-            answered = Some(now.is_ok());
-            tokio::time::sleep(WATCH_EVERY).await;
-        }
-    }
-
-    /// The list of revocations read into this replica's view once, each
-    /// forgotten once older than `keep`, and when the store's memory began:
-    /// a replica starting reads it before it listens.
-    pub(crate) async fn read(&self, keep: Duration) -> Result<(), Down> {
-        if !self.shared() {
-            return Ok(());
-        }
-        let since = now_ms().saturating_sub(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX));
-        self.revocations_read(since).await
-    }
-
-    /// Says in the store that a replica serves `served` (what an operator's
-    /// `serve revoke --person` is held to), and forgets what no replica
-    /// said for [`SERVED_FOR`].
-    async fn serving(&self, served: &Served) -> Result<(), Down> {
-        let member = serde_json::json!({
-            "issuer": served.issuer,
-            "subject_claim": served.subject_claim,
-        });
-        let now = now_ms();
-        let stale = now.saturating_sub(u64::try_from(SERVED_FOR.as_millis()).unwrap_or(u64::MAX));
-        let mut said = redis::pipe();
-        said.cmd("ZREMRANGEBYSCORE")
-            .arg(SERVED)
-            .arg("-inf")
-            .arg(format!("({stale}"));
-        said.ignore();
-        said.cmd("ZADD")
-            .arg(SERVED)
-            .arg(now)
-            .arg(member.to_string());
-        said.ignore();
-        let mut connection = self.connection().await?;
-        let done = said.query_async::<()>(&mut connection);
-        answered(tokio::time::timeout(WAIT, done).await)
-    }
-
-    /// What the replicas said they serve lately (none said: an empty list).
-    pub(crate) async fn served(&self) -> Result<Vec<Served>, Down> {
-        let mut asked = redis::cmd("ZRANGE");
-        asked.arg(SERVED).arg(0).arg(-1);
-        let mut connection = self.connection().await?;
-        let done = asked.query_async::<Vec<String>>(&mut connection);
-        let said = answered(tokio::time::timeout(WAIT, done).await)?;
-        Ok(said
-            .iter()
-            .filter_map(|said| serde_json::from_str(said).ok())
-            .collect())
-    }
-
-    /// The list of revocations made since `since` read into the view, and
-    /// the older ones dropped from it; when the store's memory began
-    /// (begun now when it is missing: the store was emptied, or is new).
-    async fn revocations_read(&self, since: u64) -> Result<(), Down> {
-        // What was made since the last read (less a margin for the clocks
-        // of the replicas that made it), and the whole list now and then.
-        let reads = self.reads.fetch_add(1, Ordering::Relaxed);
-        let last = self.read_to.load(Ordering::Relaxed);
-        let from = match reads % READ_WHOLE_EVERY {
-            0 => since,
-            _ => since.max(last.saturating_sub(READ_AGAIN_MS)),
+            return None;
         };
         let mut asked = redis::pipe();
-        asked.cmd("EVAL").arg(BEGAN).arg(1).arg(EPOCH).arg(now_ms());
-        asked
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(REVOKED)
-            .arg("-inf")
-            .arg(format!("({since}"));
-        asked.ignore();
-        asked
-            .cmd("ZRANGEBYSCORE")
-            .arg(REVOKED)
-            .arg(from)
-            .arg("+inf")
-            .arg("WITHSCORES");
-        let mut connection = self.connection().await?;
-        let done = asked.query_async::<(u64, Vec<(String, u64)>)>(&mut connection);
-        let (began, read) = answered(tokio::time::timeout(WAIT, done).await)?;
-        let newest = read
-            .iter()
-            .map(|(_, at)| *at)
-            .filter(|at| *at < STANDING)
-            .max();
-        let newest = newest.unwrap_or(last).max(last).min(now_ms());
-        self.read_to.store(newest, Ordering::Relaxed);
-        self.revocations.took(read, since);
-        let before = self.epoch.swap(began, Ordering::Relaxed);
-        if before != 0 && before != began {
-            // Read whole next time: the list is what the replicas give back.
-            self.reads.store(0, Ordering::Relaxed);
-            self.lost(began).await?;
-        }
-        Ok(())
-    }
-
-    /// The store, found emptied and begun again at `began`, given back what
-    /// this replica holds revoked, and [`LOST`]: what it cost is said.
-    async fn lost(&self, began: u64) -> Result<(), Down> {
-        let held = self.revocations.held();
-        let mut given = redis::pipe();
-        for (member, at) in &held {
-            given
-                .cmd("ZADD")
-                .arg(REVOKED)
-                .arg("GT")
-                .arg(*at)
-                .arg(member);
-            given.ignore();
-        }
-        given.cmd("SET").arg(LOST).arg(began).arg("EX");
-        given.arg(SPENT_AT_MOST.as_secs()).arg("NX").ignore();
-        let mut connection = self.connection().await?;
-        let done = given.query_async::<()>(&mut connection);
-        answered(tokio::time::timeout(WAIT, done).await)?;
-        log::warn!(target: "nexus_mcp", "the store was emptied (it began again): this replica gave it back the {} revocations it holds; every refresh token issued before ends (its person signs in again when the access token ends), and an ID-JAG or client assertion usable before now is refused", held.len());
-        Ok(())
-    }
-
-    /// `what` revoked now, in the list every replica reads (a family's
-    /// refresh tokens refused at once there too), and in this replica's
-    /// view at once; a revocation already later stays as it is.
-    pub(crate) async fn revoke(&self, what: Revoked) -> Result<(), Down> {
-        let at = now_ms();
-        if let Kept::Redis(_) = &self.kept {
-            let mut asked = redis::pipe();
-            asked
-                .atomic()
-                .cmd("ZADD")
-                .arg(REVOKED)
-                .arg("GT")
-                .arg(at)
-                .arg(what.member())
-                .ignore();
-            if let Revoked::Family(id) = &what {
-                let family = format!("{PREFIX}{id}");
-                asked
-                    .cmd("SET")
-                    .arg(family)
-                    .arg("x")
-                    .arg("KEEPTTL")
-                    .arg("XX")
-                    .ignore();
+        asked.cmd("CONFIG").arg("GET").arg("appendonly");
+        asked.cmd("CONFIG").arg("GET").arg("save");
+        let mut connection = self.connection().await.ok()?;
+        let done = asked.query_async::<(Vec<String>, Vec<String>)>(&mut connection);
+        let shown = &redis.shown;
+        let said = match answered(tokio::time::timeout(WAIT, done).await) {
+            Err(_) => (
+                false,
+                format!(
+                    "the store {shown} does not say what it keeps across its restart (CONFIG refused): \
+                 if it keeps nothing and restarts while every replica does, every sign-in made \
+                 before is refused on every replica and each person signs in once more"
+                ),
+            ),
+            Ok((aof, save))
+                if aof.get(1).is_some_and(|v| v == "yes")
+                    || save.get(1).is_some_and(|v| !v.is_empty()) =>
+            {
+                (
+                    true,
+                    format!(
+                        "the store {shown} keeps its data across its restart (appendonly {}, save {:?}): a revocation outlives it",
+                        aof.get(1).map_or("no", String::as_str),
+                        save.get(1).map_or("", String::as_str)
+                    ),
+                )
             }
-            let mut connection = self.connection().await?;
-            let done = asked.query_async::<()>(&mut connection);
-            answered(tokio::time::timeout(WAIT, done).await)?;
-        }
-        self.revocations.add(what, at);
-        Ok(())
-    }
-
-    /// The provisioning's hold on the person `who` (their hash, or its
-    /// first 12 digits): set (`held`: every grant refused, [`STANDING`]),
-    /// or lifted now (what was granted before now stays refused; a person
-    /// not held is left as they are), in the list every replica reads and
-    /// in this view. No other source's revocation is touched.
-    pub(crate) async fn hold(&self, who: &str, held: bool) -> Result<(), Down> {
-        let Some(Revoked::Person(who)) = Revoked::person(who) else {
-            return Ok(());
+            Ok(_) => (
+                false,
+                format!(
+                    "the store {shown} keeps nothing across its restart (appendonly no, save \"\"): \
+                 restarted alone it costs nothing (the running replicas give it back its list \
+                 of revocations), but restarted while every replica restarts too, every sign-in \
+                 made before is refused on every replica and each person signs in once more; \
+                 give it appendonly yes to keep its list"
+                ),
+            ),
         };
-        let at = if held { STANDING } else { now_ms() };
-        let fact = Revoked::Deprovisioned(who.clone());
-        if let Kept::Redis(_) = &self.kept {
-            let mut asked = redis::pipe();
-            asked.atomic().cmd("ZADD").arg(REVOKED);
-            if !held {
-                asked.arg("XX");
-            }
-            asked.arg(at).arg(fact.member()).ignore();
-            if !held {
-                // 0.14 wrote the hold as the person's own word, at STANDING.
-                let legacy = Revoked::Person(who.clone()).member();
-                let lowered = asked.cmd("ZADD").arg(REVOKED).arg("XX").arg("LT");
-                lowered.arg(at).arg(legacy).ignore();
-            }
-            let mut connection = self.connection().await?;
-            let done = asked.query_async::<()>(&mut connection);
-            answered(tokio::time::timeout(WAIT, done).await)?;
-        }
-        if held || self.revocations.held_out(&who) {
-            self.revocations.add(fact, at);
-        }
-        Ok(())
+        Some(said)
     }
 
     /// Whether `key` (an assertion's, usable from `from`, milliseconds since
