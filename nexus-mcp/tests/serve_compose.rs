@@ -166,11 +166,11 @@ fn every_pair_of_revocations_keeps_a_person_out_and_only_scim_lifts_its_own() {
     let (two, _) = replica(&issuer, &gateway, &origin, &args);
     let (three, _) = replica(&issuer, &gateway, &origin, &args);
     let stream = common::front::ssf_connect(&origin, &transmitter, "okta-api-token", false);
-    let push = stream["delivery"]["authorization_header"].as_str();
+    let push = common::signals::push_authorization(&issuer, &stream);
     let deployment = Deployment {
         replicas: [one, two, three],
         scim: common::front::scim_token(&origin),
-        push: push.expect("an authorization").to_owned(),
+        push,
         origin,
         issuer,
         store,

@@ -330,10 +330,7 @@ fn shared_signals_pushed_switch_a_person_off_and_no_forgery_does() {
     );
     let (ok, said) = checked();
     assert!(ok && said.contains("pushes to"), "{said}");
-    let authorization = stream["delivery"]["authorization_header"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let authorization = common::signals::push_authorization(&issuer, &stream);
     let said = one.said_once(|said| said.contains("signal shared_signals verification"));
     assert!(said.contains("stream is verified"), "{said}");
     // The transmitter says Alice's session is revoked: out everywhere.

@@ -27,8 +27,7 @@ fn a_signal_answered_503_takes_effect_when_retried_after_the_store_came_back_emp
     let (one, origin, _, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
     let (two, _) = replica(&issuer, &gateway, &origin, &args);
     let stream = ssf_connect(&origin, &transmitter, "okta-api-token", false);
-    let push = stream["delivery"]["authorization_header"].as_str();
-    let push = push.expect("an authorization").to_owned();
+    let push = common::signals::push_authorization(&issuer, &stream);
     let signed_in = |person: &str| {
         issuer.approve_as(person);
         let (id, said) = signed_in_at(&one, &origin);

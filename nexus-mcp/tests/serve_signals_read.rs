@@ -89,10 +89,7 @@ fn every_set_leaves_its_line_and_count_and_one_about_two_people_is_refused() {
         signed_in(&issuer, at, "bob", json!({})),
     );
     let stream = common::front::ssf_connect(&origin, &transmitter, "okta-api-token", false);
-    let push = stream["delivery"]["authorization_header"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let push = common::signals::push_authorization(&issuer, &stream);
     // Forged (no authorization): refused, with its line and its count.
     let set = issuer.mint(&set_of(&issuer, (ACCOUNT_DISABLED, "bob"), (&origin, "f")));
     let (status, answer) = pushed(&origin, Some("Bearer forged"), &set);

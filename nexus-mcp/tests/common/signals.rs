@@ -116,3 +116,25 @@ pub fn pushed(origin: &str, authorization: Option<&str>, set: &str) -> (u16, Val
     let (status, _, answer) = Served::send_url("POST", &url, &headers, set);
     (status, answer)
 }
+
+/// The authorization `serve ssf connect` gave the transmitter `issuer` for
+/// the push stream `stream` (as the command printed it, the authorization
+/// redacted), as the transmitter holds it.
+pub fn push_authorization(issuer: &FakeIssuer, stream: &Value) -> String {
+    let printed = &stream["delivery"]["authorization_header"];
+    assert!(
+        printed
+            .as_str()
+            .is_some_and(|shown| shown.starts_with("<redacted")),
+        "the command printed the authorization: {stream}"
+    );
+    let held = issuer.ssf_streams();
+    let held = held
+        .iter()
+        .find(|held| held["stream_id"] == stream["stream_id"]);
+    let held = held.expect("the transmitter holds the stream");
+    held["delivery"]["authorization_header"]
+        .as_str()
+        .expect("an authorization")
+        .to_owned()
+}

@@ -61,17 +61,16 @@ impl Refused {
         }
     }
 
-    /// Its answer: OAuth's body, with the challenge a 401 carries and the
-    /// wait a 503 asks.
-    fn answered(self) -> Response {
-        let (status, code, why) = match self {
-            Refused::Unauthorized(why) => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, why),
-            Refused::Malformed(why) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, why),
-            Refused::Unknown(why) => (StatusCode::NOT_FOUND, ErrorCode::InvalidRequest, why),
-            Refused::Unavailable(why) => (
+    /// Its answer, saying `why`: OAuth's body, with the challenge a 401
+    /// carries and the wait a 503 asks.
+    fn answered(&self, why: String) -> Response {
+        let (status, code) = match self {
+            Refused::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Refused::Malformed(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+            Refused::Unknown(_) => (StatusCode::NOT_FOUND, ErrorCode::InvalidRequest),
+            Refused::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::TemporarilyUnavailable,
-                why,
             ),
         };
         let mut response = OAuthError::new(status, code, why).into_response();
@@ -106,14 +105,17 @@ pub(crate) async fn revoke(
         ),
         Err(refused) => (refused.outcome(), refused.why()),
     };
-    subject::said((CHANNEL, "logout"), who.as_ref(), outcome, why);
+    // Whatever the request echoes, its bearer JWT is written nowhere.
+    let bearer = crate::serve::refusal::bearer(&headers).unwrap_or_default();
+    let why = subject::withheld(why, &[bearer]);
+    subject::said((CHANNEL, "logout"), who.as_ref(), outcome, &why);
     match answer {
         Ok(()) => (
             StatusCode::NO_CONTENT,
             [(header::CACHE_CONTROL, "no-store")],
         )
             .into_response(),
-        Err(refused) => refused.answered(),
+        Err(refused) => refused.answered(why),
     }
 }
 

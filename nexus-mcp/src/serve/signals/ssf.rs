@@ -136,8 +136,8 @@ impl Refused {
         }
     }
 
-    /// Its answer to a push.
-    fn answered(self) -> Response {
+    /// Its answer to a push, none of `secrets` in it.
+    fn answered(self, secrets: &[&str]) -> Response {
         let (status, err, why) = match self {
             Refused::Set(SetError::AuthenticationFailed, why) => {
                 (StatusCode::UNAUTHORIZED, "authentication_failed", why)
@@ -154,6 +154,7 @@ impl Refused {
                 why,
             ),
         };
+        let why = subject::withheld(&why, secrets);
         let body = json!({"err": err, "description": why});
         (
             status,
@@ -185,8 +186,15 @@ pub(crate) async fn receive(
     body: axum::body::Bytes,
 ) -> Response {
     let set = std::str::from_utf8(&body).map(str::trim);
+    // Whatever the SET echoes, the push's authorization and the token this
+    // server polls with are written nowhere.
+    let bearer = crate::serve::refusal::bearer(&headers).unwrap_or_default();
+    let secrets = [
+        bearer,
+        here.signals.ssf_token.as_deref().unwrap_or_default(),
+    ];
     let taken = match (pushed_by_transmitter(&here, &headers), set) {
-        (Ok(()), Ok(set)) => taken(&here, set).await,
+        (Ok(()), Ok(set)) => taken(&here, set, &secrets).await,
         (Ok(()), Err(_)) => {
             let refused = Refused::bad(SetError::InvalidRequest, "the body is a SET (a JWS)");
             subject::said((CHANNEL, "unread"), None, Outcome::Refused, refused.why());
@@ -199,7 +207,7 @@ pub(crate) async fn receive(
     };
     match taken {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(refused) => refused.answered(),
+        Err(refused) => refused.answered(&secrets),
     }
 }
 
@@ -219,15 +227,17 @@ fn pushed_by_transmitter(here: &Receivers, headers: &HeaderMap) -> Result<(), Re
 }
 
 /// The SET `set` checked and taken: its person revoked where an event asks,
-/// its `jti` taken once; or why not. Each SET leaves one line and count.
-pub(crate) async fn taken(here: &Receivers, set: &str) -> Result<(), Refused> {
+/// its `jti` taken once; or why not. Each SET leaves one line and count,
+/// none of `secrets` in it.
+pub(crate) async fn taken(here: &Receivers, set: &str, secrets: &[&str]) -> Result<(), Refused> {
     // The line names what the SET claims, checked or not: words this
     // server knows, never the transmitter's text.
     let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(set);
     let claimed = claimed.unwrap_or_default();
     let (_, event, _) = asked(&claimed, here.signals.credential_change_revokes);
     let refused = |refused: Refused, who: Option<&Revoked>| {
-        subject::said((CHANNEL, event), who, refused.outcome(), refused.why());
+        let why = subject::withheld(refused.why(), secrets);
+        subject::said((CHANNEL, event), who, refused.outcome(), &why);
         refused
     };
     let (transmitter, verified) = verified(here, set).await.map_err(|r| refused(r, None))?;

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::Receivers;
 use super::ssf::{self, POLL, PUSH, PushToken, REQUESTED, Refused};
+use super::subject::withheld;
 use crate::keys::{Keys, Sealing};
 use crate::serve::issuer::{Issuer, well_known};
 
@@ -30,13 +31,17 @@ const MOST_EVENTS: u64 = 50;
 
 /// The transmitter at `transmitter`'s configuration (its
 /// `ssf-configuration`, naming it as its issuer), or why not.
-fn configuration(agent: &ureq::Agent, transmitter: &str) -> Result<Value, String> {
+fn configuration(
+    agent: &ureq::Agent,
+    transmitter: &str,
+    secrets: &[&str],
+) -> Result<Value, String> {
     let url = well_known(transmitter, "ssf-configuration");
-    let config = exchanged(agent.get(&url).call(), &url)?;
+    let config = exchanged(agent.get(&url).call(), &url, secrets)?;
     if config["issuer"] != transmitter {
         return Err(format!(
             "{url} names the issuer {}, not {transmitter:?}: the two must be equal to the byte",
-            config["issuer"]
+            withheld(&config["issuer"].to_string(), secrets)
         ));
     }
     Ok(config)
@@ -45,9 +50,11 @@ fn configuration(agent: &ureq::Agent, transmitter: &str) -> Result<Value, String
 /// `serve ssf connect`: a stream made at `transmitter` for the server at
 /// `origin` (its `keys`), pushing to it or (`poll`) for it to poll, the
 /// transmitter asked with `token`; and verified. The stream's configuration
-/// as the transmitter answered it, and what the operator should know of
-/// it (its audience not this server's, its verification not asked); or
-/// why not.
+/// as the transmitter answered it (the push authorization this server gave
+/// it redacted), and what the operator should know of it (its audience not
+/// this server's, its verification not asked); or why not. Neither the
+/// token nor the authorization is in anything it returns, whatever the
+/// transmitter echoes.
 pub(crate) fn connect(
     (transmitter, token): (&str, &str),
     (origin, keys): (&str, &Keys),
@@ -55,22 +62,21 @@ pub(crate) fn connect(
 ) -> Result<(Value, Vec<String>), String> {
     let mut said = Vec::new();
     let agent = crate::http::agent(TIMEOUT);
-    let config = configuration(&agent, transmitter)?;
+    let sealed = PushToken {
+        ssf_for: origin.to_owned(),
+    };
+    let header = Sealing::named(&keys.oauth.ssf, &sealed, crate::serve::grant::CLIENT_LIFE);
+    let secrets = [token, header.as_str()];
+    let config = configuration(&agent, transmitter, &secrets)?;
     let endpoint = config["configuration_endpoint"].as_str();
     let endpoint = endpoint.ok_or("the transmitter names no configuration_endpoint")?;
     let delivery = match poll {
         true => json!({"method": POLL}),
-        false => {
-            let sealed = PushToken {
-                ssf_for: origin.to_owned(),
-            };
-            let header = Sealing::named(&keys.oauth.ssf, &sealed, crate::serve::grant::CLIENT_LIFE);
-            json!({
-                "method": PUSH,
-                "endpoint_url": format!("{origin}{}", ssf::EVENTS),
-                "authorization_header": format!("Bearer {header}"),
-            })
-        }
+        false => json!({
+            "method": PUSH,
+            "endpoint_url": format!("{origin}{}", ssf::EVENTS),
+            "authorization_header": format!("Bearer {header}"),
+        }),
     };
     // `aud` is the transmitter's to set (SSF 1.0 §8.1.1); this server's
     // issuer identifier is what it checks, offered to one that takes it.
@@ -82,7 +88,11 @@ pub(crate) fn connect(
     });
     let bearer = format!("Bearer {token}");
     let made = sent(&agent, (endpoint, &bearer), &asked);
-    let stream = exchanged(made, endpoint)?;
+    let mut stream = exchanged(made, endpoint, &secrets)?;
+    if stream["delivery"]["authorization_header"].is_string() {
+        let given = "<redacted: the authorization this command gave the transmitter>";
+        stream["delivery"]["authorization_header"] = json!(given);
+    }
     let aud = &stream["aud"];
     let named = |aud: &Value| {
         aud == origin
@@ -91,6 +101,7 @@ pub(crate) fn connect(
                 .is_some_and(|a| a.starts_with(&format!("{origin}/")))
     };
     if !(aud.is_null() || named(aud) || aud.as_array().is_some_and(|all| all.iter().any(named))) {
+        let aud = withheld(&aud.to_string(), &secrets);
         said.push(format!(
             "the transmitter addresses this stream's events to {aud}, not to this server \
              ({origin}): they will be refused (invalid_audience) until it names {origin}"
@@ -102,13 +113,14 @@ pub(crate) fn connect(
     ) {
         let asked = json!({"stream_id": id, "state": crate::serve::page::random()});
         let verified = sent(&agent, (verify, &bearer), &asked);
-        if let Err(why) = exchanged(verified, verify) {
+        if let Err(why) = exchanged(verified, verify, &secrets) {
             said.push(format!(
                 "the stream is made, and its verification was not asked: {why}"
             ));
         }
     }
-    Ok((stream, said))
+    let stream = serde_json::from_str(&withheld(&stream.to_string(), &secrets));
+    Ok((stream.unwrap_or(Value::Null), said))
 }
 
 /// `body` posted to `url` as JSON, with the `Authorization` `bearer`.
@@ -123,17 +135,19 @@ fn sent(
 }
 
 /// The JSON a transmitter answered at `url` (2xx; none for 204), or why not
-/// (its words as text).
+/// (its words as text, none of `secrets` in them).
 fn exchanged(
     sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
+    secrets: &[&str],
 ) -> Result<Value, String> {
-    let mut answer = sent.map_err(|e| format!("{url}: {e}"))?;
+    let failed = |e: ureq::Error| withheld(&format!("{url}: {e}"), secrets);
+    let mut answer = sent.map_err(failed)?;
     let status = answer.status().as_u16();
     let body = answer.body_mut().with_config().limit(1 << 20).read_to_vec();
-    let body = body.map_err(|e| format!("{url}: {e}"))?;
+    let body = body.map_err(failed)?;
     if !(200..300).contains(&status) {
-        let text = String::from_utf8_lossy(&body);
+        let text = withheld(&String::from_utf8_lossy(&body), secrets);
         return Err(format!(
             "{url} answered {status}: {}",
             nexus_sdk::one_line_within(&text, 200)
@@ -177,13 +191,14 @@ pub(crate) async fn poll(here: Arc<Receivers>, transmitter: Arc<Issuer>, token: 
 /// The streams the transmitter at `transmitter` holds for the bearer of
 /// `token`, each as its configuration.
 fn streams(agent: &ureq::Agent, transmitter: &str, token: &str) -> Result<Vec<Value>, String> {
-    let config = configuration(agent, transmitter)?;
+    let config = configuration(agent, transmitter, &[token])?;
     let endpoint = config["configuration_endpoint"].as_str();
     let endpoint = endpoint.ok_or("the transmitter names no configuration_endpoint")?;
     let bearer = format!("Bearer {token}");
     let streams = exchanged(
         agent.get(endpoint).header("Authorization", &bearer).call(),
         endpoint,
+        &[token],
     )?;
     Ok(match streams {
         Value::Array(all) => all,
@@ -247,13 +262,10 @@ async fn polled(
             "maxEvents": MOST_EVENTS,
             "returnImmediately": true,
         });
-        let (agent, url, bearer) = (
-            agent.clone(),
-            endpoint.to_owned(),
-            format!("Bearer {token}"),
-        );
+        let (agent, url, owned) = (agent.clone(), endpoint.to_owned(), token.to_owned());
         let answered = tokio::task::spawn_blocking(move || {
-            exchanged(sent(&agent, (&url, &bearer), &asked), &url)
+            let bearer = format!("Bearer {owned}");
+            exchanged(sent(&agent, (&url, &bearer), &asked), &url, &[&owned])
         });
         let answer = match answered.await {
             Ok(Ok(answer)) => answer,
@@ -267,10 +279,12 @@ async fn polled(
         errors.clear();
         let sets = answer["sets"].as_object().cloned().unwrap_or_default();
         for (jti, set) in &sets {
-            match ssf::taken(here, set.as_str().unwrap_or_default()).await {
+            match ssf::taken(here, set.as_str().unwrap_or_default(), &[token]).await {
                 Ok(()) | Err(Refused::TakenBefore) => acks.push(jti.clone()),
                 Err(refused) => {
                     if let Some(error) = refused.as_error() {
+                        let error = withheld(&error.to_string(), &[token]);
+                        let error = serde_json::from_str(&error).unwrap_or_default();
                         errors.insert(jti.clone(), error);
                     }
                 }

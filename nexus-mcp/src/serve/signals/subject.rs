@@ -108,6 +108,24 @@ impl People {
     }
 }
 
+/// `text` (a peer's words, or a line or an answer quoting them) as this
+/// server writes it: each of `secrets` it holds (the Shared Signals token,
+/// a push authorization, a request's bearer) replaced by `<redacted>`, and
+/// the whole withheld when one is still in it in another form (hex,
+/// base64, percent-encoded: the core's echo rule). A secret under 8
+/// characters is none.
+pub(crate) fn withheld(text: &str, secrets: &[&str]) -> String {
+    let mut shown = text.to_owned();
+    for secret in secrets.iter().filter(|secret| secret.trim().len() >= 8) {
+        shown = shown.replace(secret, "<redacted>");
+        let held = nexus_sdk::CachedToken::bearer(*secret, std::time::SystemTime::now());
+        if held.echoed_in(&shown) {
+            return "<withheld: it held a secret of this server's>".to_owned();
+        }
+    }
+    shown
+}
+
 /// What became of a signal, as its line and counter say it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Outcome {
@@ -209,6 +227,29 @@ mod tests {
         }
         let named = people("upn").person(&iss_sub);
         assert!(matches!(named, Err(Unnamed::Unreadable(_))));
+    }
+
+    #[test]
+    fn a_secret_is_never_written_in_any_form_a_peer_may_echo_it() {
+        let secret = "okta-api-token-0123456789";
+        assert_eq!(
+            withheld(
+                &format!("denied: Bearer {secret} is unknown"),
+                &[secret, ""]
+            ),
+            "denied: Bearer <redacted> is unknown"
+        );
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        use base64::Engine as _;
+        let base64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        for encoded in [hex, base64, secret.replace('-', "%2D")] {
+            let shown = withheld(&format!("echo: {encoded}"), &[secret]);
+            assert!(shown.starts_with("<withheld"), "{encoded}: {shown}");
+        }
+        assert_eq!(
+            withheld("no secret here", &[secret, "short"]),
+            "no secret here"
+        );
     }
 
     #[test]
