@@ -218,11 +218,6 @@ pub(crate) async fn run(
         if front.store.read(keep).await.is_err() {
             log::warn!(target: "nexus_mcp", "the store does not answer at the start: until it does, this replica refuses every token it issued and is not ready (/readyz)");
         }
-        match front.store.persistence().await {
-            Some((true, said)) => log::info!(target: "nexus_mcp", "{said}"),
-            Some((false, said)) => log::warn!(target: "nexus_mcp", "{said}"),
-            None => {}
-        }
         tokio::spawn(Arc::clone(&front.store).watch(keep, served));
     }
     let receivers = front

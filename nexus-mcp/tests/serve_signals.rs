@@ -172,9 +172,25 @@ fn without_a_store_no_replica_takes_the_providers_signal() {
     let jwt = issuer.mint(&logout_jwt(&origin, "j"));
     let (status, _) = logout(&origin, Some(&jwt), &iss_sub(&issuer, "alice"));
     assert_eq!(status, 404);
+    // SCIM says what it needs, the SCIM way, whatever is asked.
     let user = json!({"externalId": "alice", "active": false});
-    let (status, _) = scim(&format!("{origin}/scim/v2"), "x", ("POST", "/Users"), &user);
-    assert_eq!(status, 404, "no SCIM without a store");
+    let tenant = format!("{origin}/scim/v2");
+    for (method, path) in [
+        ("POST", "/Users"),
+        ("GET", "/Users?filter=userName+eq+%22a%22"),
+        ("GET", "/ServiceProviderConfig"),
+    ] {
+        let (status, refused) = scim(&tenant, "x", (method, path), &user);
+        assert_eq!(status, 501, "{method} {path}: {refused}");
+        assert_eq!(
+            refused["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert!(
+            refused["detail"].as_str().unwrap().contains("--store"),
+            "{refused}"
+        );
+    }
 }
 
 /// What `/token` at `origin` answers a new sign-in of `person` through `one`.

@@ -15,7 +15,7 @@
 //! - [`stream`]: a Shared Signals stream, made (`serve ssf connect`) and
 //!   polled;
 //! - [`scim`]: `/scim/v2`, the provider's provisioning, a person
-//!   deactivated until it reactivates them.
+//!   deactivated until it reactivates them; a folder of its own.
 //!
 //! This file holds the routes, and the small state the channels read.
 
@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::post;
 
 use self::subject::People;
 use super::issuer::Issuer;
@@ -81,33 +81,22 @@ impl Receivers {
 /// The most a signal's request (its body) may weigh.
 const MOST_BODY: usize = 16 << 10;
 
-/// The channels' routes, served with a store alone: Global Token
-/// Revocation, SCIM's users and, with a transmitter, pushed SETs, each body
-/// a small document.
+/// The channels' routes: Global Token Revocation and, with a transmitter,
+/// pushed SETs, served with a store alone; SCIM's, which without a store
+/// say they need one. Each body is a small document.
 pub(crate) fn routes(receivers: Arc<Receivers>) -> Router {
+    let scim = scim::routes(Arc::clone(&receivers));
     if !receivers.store.shared() {
-        return Router::new();
+        return scim;
     }
     let logout = post(global::revoke).with_state(Arc::clone(&receivers));
-    let users = get(scim::search).post(scim::create);
-    let user = get(scim::read)
-        .patch(scim::update)
-        .put(scim::update)
-        .delete(scim::delete);
     let events = post(ssf::receive).with_state(Arc::clone(&receivers));
     let pushed = (!receivers.signals.transmitters.is_empty())
         .then(|| Router::new().route(ssf::EVENTS, events));
     Router::new()
         .merge(pushed.unwrap_or_default())
+        .merge(scim)
         .route(GLOBAL_REVOCATION, logout)
-        .route(
-            &format!("{}/Users", scim::BASE),
-            users.with_state(Arc::clone(&receivers)),
-        )
-        .route(
-            &format!("{}/Users/{{id}}", scim::BASE),
-            user.with_state(receivers),
-        )
         .layer(DefaultBodyLimit::max(MOST_BODY))
 }
 

@@ -21,7 +21,7 @@
 //!
 //! Its rooms: [`given`], where the store is, as the operator gives it;
 //! [`listed`], the list of revocations written, read, and given back to a
-//! store that lost it; [`limit`], `--person-rate` counted across replicas;
+//! store that lost it; [`provisioned`], SCIM's users; [`limit`], `--person-rate` counted across replicas;
 //! [`verdicts`], the approvals a policy asks for, waiting for their calls.
 
 use std::collections::HashMap;
@@ -36,12 +36,14 @@ use super::revoked::{Revocations, Revoked};
 mod given;
 mod limit;
 mod listed;
+mod provisioned;
 mod verdicts;
 
 pub(crate) use self::given::{StoreGiven, store_at};
 use self::given::{UNREAD, client, read_url};
 pub(crate) use self::listed::WATCH_EVERY;
 use self::listed::{EPOCH, LOST};
+pub(crate) use self::provisioned::{Changed, Record};
 
 /// The most a step may wait for the store.
 const WAIT: Duration = Duration::from_secs(2);
@@ -59,6 +61,10 @@ const PREFIX: &str = "nexus-mcp:family:";
 /// The prefix of a spent assertion's key in Redis (its issuer's and
 /// `jti`'s hash).
 const SPENT: &str = "nexus-mcp:jti:";
+
+/// The prefix of the key that says someone signed in here as a person
+/// (their 12 digits), kept as long as what they were granted may live.
+const SEEN: &str = "nexus-mcp:seen:";
 
 /// The key of the list of revocations in Redis: a sorted set, each
 /// [`Revoked`]'s word scored by when it was made.
@@ -244,6 +250,33 @@ impl Store {
                 )
             }
         }
+    }
+
+    /// That the person `who` (their hash's 12 digits, as signals name them)
+    /// was granted something that lives `life`: a signal about them then
+    /// knows they signed in here. Kept in memory by no one.
+    pub(crate) async fn saw(&self, who: &str, life: Duration) -> Result<(), Down> {
+        if !self.shared() {
+            return Ok(());
+        }
+        let mut said = redis::cmd("SET");
+        let life = u64::try_from(life.as_millis()).unwrap_or(u64::MAX);
+        said.arg(format!("{SEEN}{who}"))
+            .arg(1)
+            .arg("PX")
+            .arg(life.max(1));
+        let mut connection = self.connection().await?;
+        let done = said.query_async::<()>(&mut connection);
+        answered(tokio::time::timeout(WAIT, done).await)
+    }
+
+    /// Whether anyone signed in here as `who` lately ([`Store::saw`]).
+    pub(crate) async fn seen(&self, who: &str) -> Result<bool, Down> {
+        let mut asked = redis::cmd("EXISTS");
+        asked.arg(format!("{SEEN}{who}"));
+        let mut connection = self.connection().await?;
+        let done = asked.query_async::<u32>(&mut connection);
+        Ok(answered(tokio::time::timeout(WAIT, done).await)? == 1)
     }
 
     /// A family begun, at generation 0, for `life`.

@@ -164,6 +164,18 @@ impl Front {
         Named::of(&self.issuer, &self.login.reads.subject_claim, subject)
     }
 
+    /// That `subject` was granted something now, said to the store: a
+    /// signal about them knows they signed in here (a store that does not
+    /// answer costs the signal's line that knowledge, not the grant).
+    pub(crate) async fn saw(&self, subject: &str) {
+        let named = self.named(subject);
+        let life = self.sign_in_life.max(crate::serve::grant::ACCESS_LIFE);
+        let who = &named.folded[..crate::serve::revoked::PERSON_DIGITS];
+        if let Err(crate::serve::store::Down(why)) = self.store.saw(who, life).await {
+            log::debug!(target: "nexus_mcp", "a sign-in not said to the store: {why}");
+        }
+    }
+
     /// The client id `client` is: the registration, sealed.
     pub(crate) fn client_id(&self, client: &Client) -> String {
         Sealing::named(&self.keys.now().oauth.clients, client, CLIENT_LIFE)

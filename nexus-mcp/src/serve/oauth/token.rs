@@ -300,6 +300,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
                 return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
             }
             denied(&code.grant)?;
+            front.saw(&code.grant.person).await;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
             let family = refresh
                 .as_ref()
@@ -310,6 +311,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let grant = assertion::granted(front, &asker, &assertion, scope.as_deref());
             let grant = grant.await?;
             granted_said(front, &asker.id, &grant);
+            front.saw(&grant.person).await;
             // An access token alone: the provider vouches again when it ends.
             let life = front.id_jag.life;
             Ok(issued(

@@ -72,7 +72,8 @@ return {tonumber(began), tonumber(redis.call('GET', KEYS[2]) or '0'), now}
 pub(crate) const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 impl Store {
-    /// Reads the list of revocations every [`WATCH_EVERY`], from start to
+    /// Says what the store keeps across its restart, then reads the list
+    /// of revocations every [`WATCH_EVERY`], from start to
     /// the end of the process, into this replica's view, forgetting each
     /// once older than `keep` (the longest life of what it revoked); the
     /// read says too whether the store answers: the log says when it stops
@@ -83,6 +84,11 @@ impl Store {
         let Kept::Redis(redis) = &self.kept else {
             return;
         };
+        match self.persistence().await {
+            Some((true, said)) => log::info!(target: "nexus_mcp", "{said}"),
+            Some((false, said)) => log::warn!(target: "nexus_mcp", "{said}"),
+            None => {}
+        }
         let mut answered = None;
         for read in 0u32.. {
             if read % SAY_SERVED_EVERY == 0 && self.serving(&served).await.is_err() {
