@@ -66,6 +66,25 @@ fn an_address_in_another_case_revokes_its_person_and_aliases_of_two_people_are_r
     }
     wait_until(|| called(&one, &alice) == 401);
     assert_eq!(called(&one, &bob), 200, "another person");
+    // An address no one signed in as here: 404, an unknown subject, logged.
+    let jwt = issuer.mint(&logout_jwt(&origin, "nobody"));
+    let body = json!({"sub_id": email("nobody@acme.example")});
+    let (status, answer) = logout(&origin, Some(&jwt), &body);
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("unknown subject"),
+        "{answer}"
+    );
+    let said = one.said_once(|said| {
+        said.contains("global_token_revocation logout") && said.contains(" unknown: ")
+    });
+    assert!(
+        said.contains("no sign-in of this subject is known"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -79,8 +79,9 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     let (status, again) = refreshed(&four_origin, &bob_id, &rotated);
     assert_eq!(status, 200, "{again}");
     // Nothing but a generation, the revocation list, what the replicas
-    // serve, when the store's memory began, and each code redeemed by its
-    // hash for its minute, is kept: no token in the store.
+    // serve, when the store's memory began (and what it takes on trust),
+    // that each person signed in (their 12 digits), and each code redeemed
+    // by its hash for its minute, is kept: no token in the store.
     let kept = redis.ask(&["KEYS", "*"]);
     let (families, others): (Vec<_>, Vec<_>) =
         (kept.iter()).partition(|key| key.starts_with("nexus-mcp:family:"));
@@ -95,12 +96,14 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
         spent.len() == 2 && spent.iter().all(hashed),
         "the codes, hashed: {kept:?}"
     );
+    let (seen, mut others): (Vec<_>, Vec<_>) =
+        (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:seen:"));
+    let digits = |key: &&String| key.trim_start_matches("nexus-mcp:seen:").len() == 12;
+    assert!(seen.len() == 2 && seen.iter().all(digits), "each person: {kept:?}");
     others.sort();
-    assert_eq!(
-        others,
-        ["nexus-mcp:epoch", "nexus-mcp:revoked", "nexus-mcp:served"],
-        "{kept:?}"
-    );
+    let began = ["nexus-mcp:epoch", "nexus-mcp:floor", "nexus-mcp:known-from"];
+    let expected = [&began[..], &["nexus-mcp:revoked", "nexus-mcp:served"]].concat();
+    assert_eq!(others, expected, "{kept:?}");
     let served = redis.ask(&["ZRANGE", "nexus-mcp:served", "0", "-1"]);
     assert!(
         served.iter().all(|s| s.contains("\"subject_claim\"")),

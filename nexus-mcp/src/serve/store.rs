@@ -66,6 +66,12 @@ const SPENT: &str = "nexus-mcp:jti:";
 /// (their 12 digits), kept as long as what they were granted may live.
 const SEEN: &str = "nexus-mcp:seen:";
 
+/// The key of the moment from which the store knows everyone who holds a
+/// live grant ([`SEEN`]): its beginning, where nothing granted before is
+/// taken on trust; else a grant's life after it began to be told (an older
+/// store) or after it lost what it was told.
+pub(super) const KNOWN_FROM: &str = "nexus-mcp:known-from";
+
 /// The key of the list of revocations in Redis: a sorted set, each
 /// [`Revoked`]'s word scored by when it was made.
 const REVOKED: &str = "nexus-mcp:revoked";
@@ -254,29 +260,39 @@ impl Store {
 
     /// That the person `who` (their hash's 12 digits, as signals name them)
     /// was granted something that lives `life`: a signal about them then
-    /// knows they signed in here. Kept in memory by no one.
+    /// knows they signed in here; and, where the store was not told before,
+    /// from when it knows everyone ([`KNOWN_FROM`]). Kept in memory by no
+    /// one.
     pub(crate) async fn saw(&self, who: &str, life: Duration) -> Result<(), Down> {
         if !self.shared() {
             return Ok(());
         }
-        let mut said = redis::cmd("SET");
         let life = u64::try_from(life.as_millis()).unwrap_or(u64::MAX);
-        said.arg(format!("{SEEN}{who}"))
-            .arg(1)
-            .arg("PX")
-            .arg(life.max(1));
+        let mut said = redis::pipe();
+        let seen = said.cmd("SET").arg(format!("{SEEN}{who}")).arg(1);
+        seen.arg("PX").arg(life.max(1)).ignore();
+        let known = now_ms().saturating_add(life);
+        said.cmd("SET")
+            .arg(KNOWN_FROM)
+            .arg(known)
+            .arg("NX")
+            .ignore();
         let mut connection = self.connection().await?;
         let done = said.query_async::<()>(&mut connection);
         answered(tokio::time::timeout(WAIT, done).await)
     }
 
-    /// Whether anyone signed in here as `who` lately ([`Store::saw`]).
+    /// Whether `who` may hold a live grant here: someone signed in as them
+    /// ([`Store::saw`]), or the store does not yet know everyone who does
+    /// ([`KNOWN_FROM`]), so it cannot tell.
     pub(crate) async fn seen(&self, who: &str) -> Result<bool, Down> {
-        let mut asked = redis::cmd("EXISTS");
-        asked.arg(format!("{SEEN}{who}"));
+        let mut asked = redis::pipe();
+        asked.cmd("EXISTS").arg(format!("{SEEN}{who}"));
+        asked.cmd("GET").arg(KNOWN_FROM);
         let mut connection = self.connection().await?;
-        let done = asked.query_async::<u32>(&mut connection);
-        Ok(answered(tokio::time::timeout(WAIT, done).await)? == 1)
+        let done = asked.query_async::<(u32, Option<u64>)>(&mut connection);
+        let (seen, known) = answered(tokio::time::timeout(WAIT, done).await)?;
+        Ok(seen == 1 || known.is_none_or(|known| now_ms() < known))
     }
 
     /// A family begun, at generation 0, for `life`.

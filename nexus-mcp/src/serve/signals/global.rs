@@ -162,17 +162,34 @@ async fn revoked(
     let jti = verified.claims.get("jti").and_then(Value::as_str);
     let jti = jti.unwrap_or_default();
     let key = crate::principal::sha256_hex(&[CHANNEL.as_bytes(), b"\0", jti.as_bytes()]);
-    match here.store.signal(&key, verified.lives, Some(person)).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Refused::Unauthorized(
+    let down = |crate::serve::store::Down(why)| {
+        log::warn!(target: "nexus_mcp", "a Global Token Revocation waits: the store does not answer ({why})");
+        Refused::Unavailable(
+            "the store does not answer: nothing was revoked; try again shortly".into(),
+        )
+    };
+    let Revoked::Person(digits) = &person else {
+        return Err(Refused::Malformed("no person".into()));
+    };
+    let seen = here.store.seen(digits).await.map_err(down)?;
+    match here
+        .store
+        .signal(&key, verified.lives, Some(person))
+        .await
+        .map_err(down)?
+    {
+        false => Err(Refused::Unauthorized(
             "its jti was presented before: the person was revoked then".into(),
         )),
-        Err(crate::serve::store::Down(why)) => {
-            log::warn!(target: "nexus_mcp", "a Global Token Revocation waits: the store does not answer ({why})");
-            Err(Refused::Unavailable(
-                "the store does not answer: nothing was revoked; try again shortly".into(),
-            ))
-        }
+        // Revoked all the same: a sign-in from before this server said so
+        // to the store is revoked too.
+        true if !seen => Err(Refused::Unknown(format!(
+            "no sign-in of this subject is known here lately (an unknown subject): revoked all \
+             the same; if they do sign in here, the subject is not the one their --subject-claim \
+             {} carries",
+            here.people.claim
+        ))),
+        true => Ok(()),
     }
 }
 

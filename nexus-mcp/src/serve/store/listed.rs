@@ -7,7 +7,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{Down, Kept, PREFIX, REVOKED, SPENT_AT_MOST, Served, Store, WAIT, answered, now_ms};
+use super::{
+    Down, KNOWN_FROM, Kept, PREFIX, REVOKED, SPENT_AT_MOST, Served, Store, WAIT, answered, now_ms,
+};
 use crate::serve::revoked::{Revoked, STANDING};
 
 /// How far before the newest revocation read the next read begins: a
@@ -52,8 +54,9 @@ pub(super) const FLOOR: &str = "nexus-mcp:floor";
 
 /// When the store's memory began (`KEYS[1]`, [`EPOCH`]), begun at `ARGV[1]`
 /// (now) when it is missing, with [`FLOOR`] (`KEYS[2]`) then too, kept
-/// `ARGV[2]` milliseconds (by when nothing granted before it lives); the
-/// floor (0: none); and 1 when it began now.
+/// `ARGV[2]` milliseconds (by when nothing granted before it lives), and
+/// [`KNOWN_FROM`] (`KEYS[3]`) then; the floor (0: none); and 1 when it
+/// began now.
 pub(super) const BEGAN: &str = r"
 local began = redis.call('GET', KEYS[1])
 local now = 0
@@ -62,6 +65,7 @@ if not began then
   now = 1
   redis.call('SET', KEYS[1], began)
   redis.call('SET', KEYS[2], began, 'PX', ARGV[2])
+  redis.call('SET', KEYS[3], began)
 end
 return {tonumber(began), tonumber(redis.call('GET', KEYS[2]) or '0'), now}
 ";
@@ -177,8 +181,8 @@ impl Store {
             _ => since.max(last.saturating_sub(READ_AGAIN_MS)),
         };
         let mut asked = redis::pipe();
-        let began = asked.cmd("EVAL").arg(BEGAN).arg(2).arg(EPOCH);
-        began.arg(FLOOR).arg(now_ms()).arg(keep);
+        let began = asked.cmd("EVAL").arg(BEGAN).arg(3).arg(EPOCH);
+        began.arg(FLOOR).arg(KNOWN_FROM).arg(now_ms()).arg(keep);
         asked
             .cmd("ZREMRANGEBYSCORE")
             .arg(REVOKED)
@@ -234,6 +238,9 @@ impl Store {
                 .arg(keep)
                 .ignore(),
         };
+        // Who signed in before is forgotten: known again once their grants end.
+        let known = began.saturating_add(keep);
+        given.cmd("SET").arg(KNOWN_FROM).arg(known).ignore();
         for (member, at) in &held {
             given
                 .cmd("ZADD")
