@@ -86,7 +86,7 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     let (families, others): (Vec<_>, Vec<_>) =
         (kept.iter()).partition(|key| key.starts_with("nexus-mcp:family:"));
     assert_eq!(families.len(), 2, "one family per sign-in: {kept:?}");
-    let (spent, mut others): (Vec<_>, Vec<_>) =
+    let (spent, others): (Vec<_>, Vec<_>) =
         (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:jti:"));
     let hashed = |key: &&String| {
         let hash = key.trim_start_matches("nexus-mcp:jti:");
