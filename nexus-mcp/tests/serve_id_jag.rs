@@ -961,3 +961,41 @@ fn a_client_of_another_keyring_or_none_is_said_as_it_is_and_a_grant_leaves_its_l
         "{call}"
     );
 }
+
+#[test]
+fn an_id_jag_refused_for_a_claim_names_the_claim_and_tells_the_host_it_is_for_their_administrator()
+{
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let args = [
+        "--scope",
+        "mcp.tools",
+        "--subject-claim",
+        "uid",
+        "--allow-sign-in",
+        "groups=engineering",
+    ];
+    let (served, origin) = proxy(&issuer, &gateway, &args);
+    let client = client_add(&origin, &["--name", "Claude"]);
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    let basic = Some((id, secret));
+    // No uid claim: the line names uid; the host is told whom to ask.
+    let assertion = issuer.mint(&id_jag("alice", &origin, id, "u-1"));
+    let (status, answer, _) = token(&origin, basic, &grant(&assertion));
+    assert_eq!(status, 400, "{answer}");
+    let described = answer["error_description"].as_str().unwrap();
+    assert!(
+        described.contains("your administrator") && described.contains("(id "),
+        "{answer}"
+    );
+    let line = served.said_once(|said| said.contains("an ID-JAG refused: it carries no uid claim"));
+    assert!(line.contains("--subject-claim uid"), "{line}");
+    // A uid, and no groups claim: the line says the ID-JAG carried none.
+    let with_uid = id_jag("alice", &origin, id, "u-2").claim("uid", json!("alice"));
+    let (status, _, _) = token(&origin, basic, &grant(&issuer.mint(&with_uid)));
+    assert_eq!(status, 400);
+    let line = served.said_once(|said| said.contains("an ID-JAG refused: --allow-sign-in"));
+    assert!(line.contains("it carries no groups"), "{line}");
+}

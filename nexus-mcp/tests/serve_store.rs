@@ -99,7 +99,10 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
     let (seen, mut others): (Vec<_>, Vec<_>) =
         (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:seen:"));
     let digits = |key: &&String| key.trim_start_matches("nexus-mcp:seen:").len() == 12;
-    assert!(seen.len() == 2 && seen.iter().all(digits), "each person: {kept:?}");
+    assert!(
+        seen.len() == 2 && seen.iter().all(digits),
+        "each person: {kept:?}"
+    );
     others.sort();
     let began = ["nexus-mcp:epoch", "nexus-mcp:floor", "nexus-mcp:known-from"];
     let expected = [&began[..], &["nexus-mcp:revoked", "nexus-mcp:served"]].concat();

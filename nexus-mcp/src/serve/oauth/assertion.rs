@@ -136,7 +136,8 @@ pub(crate) async fn granted(
         told(check);
         OAuthError::bad(
             ErrorCode::InvalidGrant,
-            "the assertion is not one this server takes",
+            "the assertion is not one this server takes: this is for your administrator, who \
+             finds why in the server's log by the id that ends these words",
         )
     };
     let asserted = match checked(front, &asker.id, assertion).await {
@@ -148,15 +149,18 @@ pub(crate) async fn granted(
     let sub = sub.unwrap_or_default();
     let reads = &front.login.reads;
     let read = read_person(reads, front.issuer.clone(), sub, &asserted.claims);
-    let read = read.map_err(|_| refused("it names no person as --subject-claim reads them"))?;
+    let read = read.map_err(|_| {
+        let claim = &reads.subject_claim;
+        refused(&format!(
+            "it carries no {claim} claim, which --subject-claim {claim} names people by"
+        ))
+    })?;
     let who = person(&front.issuer, &read.subject);
     if front.deny.denies(&who) {
         return Err(refused("--deny-file names the person"));
     }
-    if front.admission.admits(&read.admitted).is_err() {
-        return Err(refused(
-            "--allow-sign-in lets the person in by none of their claims",
-        ));
+    if let Err(why) = front.admission.admits(&read.admitted) {
+        return Err(refused(&format!("--allow-sign-in: {why}")));
     }
     if let Some(line) = reads.no_groups(&asserted.claims) {
         front.login.told.warn("a sign-in without groups", &line);
