@@ -343,3 +343,78 @@ fn every_mistake_an_administrator_makes_is_answered_with_its_words() {
         "{said}"
     );
 }
+
+/// `serve --check` behind `--oauth-proxy` in front of `issuer`, with `args`:
+/// whether it passed, and what it said.
+fn serve_checked(issuer: &FakeIssuer, args: &[&str]) -> (bool, String) {
+    let gateway = nexus_gateway_fake::FakeGateway::start();
+    let port = common::served::free_port();
+    issuer.add_client(
+        "nexus-login",
+        &format!("http://127.0.0.1:{port}/connect/callback"),
+    );
+    let proxy = [
+        "--oauth-proxy",
+        "--login-client-id",
+        "nexus-login",
+        "--check",
+    ];
+    let all = [&proxy[..], args].concat();
+    let out = common::served::command(&gateway, &issuer.url(), port, &all)
+        .output()
+        .expect("nexus-mcp");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn serve_check_gives_entras_values_and_names_what_can_never_match() {
+    let (_redis, _issuer, _gateway, store) = stored();
+    let tenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let entra = FakeIssuer::start_entra(tenant);
+    let (ok, said) = serve_checked(&entra, &["--store", &store, "--subject-claim", "oid"]);
+    assert!(ok, "{said}");
+    let values = said
+        .lines()
+        .find(|l| l.contains("values to paste"))
+        .unwrap_or_default();
+    assert!(
+        values.contains("at Entra ID")
+            && values.contains("/scim/v2")
+            && values.contains("externalId ← objectId"),
+        "{values}"
+    );
+    assert!(
+        !said.contains("Okta") && !said.contains("Cross App Access"),
+        "{said}"
+    );
+    // Entra's sub is pairwise: no mapping matches it, and the words say so.
+    let (_, said) = serve_checked(&entra, &["--store", &store]);
+    assert!(
+        said.contains("pairwise") && said.contains("--subject-claim oid"),
+        "{said}"
+    );
+    // Without a store, --check says SCIM needs one.
+    let (_, said) = serve_checked(&entra, &["--subject-claim", "oid"]);
+    assert!(said.contains("served with --store"), "{said}");
+    // A tenant id one digit off: the tenant to mend, not two URLs alone.
+    let wrong = entra
+        .url()
+        .replace(tenant, "9188040d-6c67-4c5b-b112-36a304b66dae");
+    let args = [
+        "--store",
+        &store,
+        "--subject-claim",
+        "oid",
+        "--issuer",
+        &wrong,
+    ];
+    let (ok, said) = serve_checked(&entra, &args);
+    assert!(
+        !ok && said.contains("no tenant answers as 9188040d-6c67-4c5b-b112-36a304b66dae"),
+        "{said}"
+    );
+}

@@ -40,18 +40,20 @@ fn no_userinfo(proxy: bool, metadata: &Value) -> Option<String> {
 /// whether its `metadata` says it issues ID-JAGs (RFC 8693's
 /// `identity_chaining_requested_token_types_supported`), so that hosts
 /// reach `serve` without a browser; none otherwise.
-fn id_jag(proxy: bool, metadata: &Value) -> Option<String> {
+fn id_jag(proxy: bool, metadata: &Value, issuer: &str) -> Option<String> {
     const ID_JAG: &str = "urn:ietf:params:oauth:token-type:id-jag";
     let types = &metadata["identity_chaining_requested_token_types_supported"];
     let issues = types
         .as_array()
         .is_some_and(|all| all.iter().any(|t| t == ID_JAG));
-    let note = match issues {
-        true => {
+    let entra = super::oauth::front::Provider::of(issuer) == super::oauth::front::Provider::Entra;
+    let note = match (issues, entra) {
+        (true, _) => {
             "the issuer issues ID-JAGs: a host of a client `serve client add` made reaches \
                  this server with one, no browser"
         }
-        false => {
+        (false, true) => "Entra ID issues no ID-JAGs: hosts sign people in with the browser",
+        (false, false) => {
             "the issuer does not say it issues ID-JAGs \
                   (identity_chaining_requested_token_types_supported): hosts sign people in \
                   with the browser, unless it issues them unsaid (Okta's Cross App Access)"
@@ -193,7 +195,7 @@ pub(crate) async fn failures(
     let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
     let notes: Vec<String> = (notes.into_iter().chain(no_host).chain(kept))
         .chain(no_userinfo(proxy, &metadata))
-        .chain(id_jag(proxy, &metadata))
+        .chain(id_jag(proxy, &metadata, gate.issuer.url()))
         .collect();
 
     failed.extend(introspection_unmet(gate, &metadata).await);
@@ -251,6 +253,13 @@ async fn front_checked(hosts: &Hosts) -> (Vec<String>, Vec<String>) {
     };
     let mut failed = Vec::new();
     let mut notes = vec![front.values()];
+    if !front.store.shared() {
+        notes.push(
+            "the identity provider's signals (SCIM's /scim/v2, Global Token Revocation, Shared \
+             Signals) are served with --store: without one, SCIM answers 501 naming it"
+                .to_owned(),
+        );
+    }
     for transmitter in &front.signals.transmitters {
         if let Err(why) = transmitter.warm().await {
             failed.push(format!("--ssf-transmitter {transmitter}: {why}"));

@@ -312,6 +312,23 @@ fn fixed_issuer(issuer: &str, said: &str, seen: &[String]) -> Option<String> {
              application's manifest"
         ));
     }
+    // A tenant's v2.0 issuer, `…/TENANT/v2.0`, that no tenant answers.
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let unanswered = ["answered 404", "answered 400", "AADSTS90002"]
+        .iter()
+        .any(|s| said.contains(s));
+    if let [tenant, "v2.0"] | [tenant, "v2.0", ""] = segments[..]
+        && unanswered
+        && is_guid(tenant)
+    {
+        return Some(format!(
+            "Entra ID: no tenant answers as {tenant}: check the tenant id (the Entra admin \
+             center's Overview shows it, and a token's tid holds it)"
+        ));
+    }
     if said.contains("E0000015") {
         return Some(format!(
             "Okta: this custom authorization server needs API Access Management, which the org \
@@ -320,6 +337,16 @@ fn fixed_issuer(issuer: &str, said: &str, seen: &[String]) -> Option<String> {
         ));
     }
     None
+}
+
+/// Whether `text` is a GUID (an Entra tenant's or object's id), in any case.
+pub(crate) fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    lengths == [8, 4, 4, 4, 12]
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The JSON at `url`.
@@ -411,6 +438,19 @@ mod tests {
             fixed_issuer("https://login.example/t/v2.0", "answered 404", &[]),
             None
         );
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db48";
+        let given = format!("https://login.microsoftonline.com/{tenant}/v2.0");
+        for said in [
+            "x answered 404",
+            "x answered 400: AADSTS90002: Tenant not found",
+        ] {
+            let fix = fixed_issuer(&given, said, &[]).unwrap_or_default();
+            assert!(
+                fix.contains(&format!("no tenant answers as {tenant}")),
+                "{fix}"
+            );
+        }
+        assert_eq!(fixed_issuer(&given, "x answered 500", &[]), None);
     }
 
     #[test]

@@ -27,6 +27,42 @@ use crate::serve::store::Store;
 /// Where the provider's Global Token Revocation is served (with a store).
 pub(crate) const GLOBAL_REVOCATION: &str = "/global-token-revocation";
 
+/// The identity provider an issuer is, as far as the values to paste
+/// differ: Entra ID (a tenant's v2.0 issuer), Okta (its hosts), another.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Provider {
+    Entra,
+    Okta,
+    Other,
+}
+
+impl Provider {
+    /// The provider `issuer` is.
+    pub(crate) fn of(issuer: &str) -> Provider {
+        let Ok(url) = url::Url::parse(issuer) else {
+            return Provider::Other;
+        };
+        let host = url.host_str().unwrap_or_default();
+        let segments: Vec<&str> = url
+            .path_segments()
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let tenant =
+            matches!(segments[..], [tenant, "v2.0", ..] if crate::serve::issuer::is_guid(tenant));
+        let okta = [
+            ".okta.com",
+            ".oktapreview.com",
+            ".okta-emea.com",
+            ".okta-gov.com",
+        ];
+        match () {
+            _ if tenant || host.starts_with("login.microsoftonline.") => Provider::Entra,
+            _ if okta.iter().any(|o| host.ends_with(o)) => Provider::Okta,
+            _ => Provider::Other,
+        }
+    }
+}
+
 /// The authorization server `serve` is with `--oauth-proxy`: where it is,
 /// what it grants, and the keys its client ids are sealed with.
 pub(crate) struct Front {
@@ -135,28 +171,73 @@ impl Front {
     }
 
     /// What the administrator pastes into the identity provider and each
-    /// host, in their words, for this deployment: one line for `--check`
-    /// and the start line.
+    /// host, in their words, for this deployment and the provider its
+    /// `--issuer` is (Entra's provisioning, Okta's resource app, or either's
+    /// words for another): one line for `--check` and the start line; and
+    /// a mapping or a subject claim that could never name a person, said.
     pub(crate) fn values(&self) -> String {
         let (origin, resource) = (&self.origin, &self.resource);
-        let scopes = self.scopes.join(" ");
-        let mut said = format!(
-            "the values to paste: at the identity provider (Okta Cross App Access: the resource \
-             app), Issuer URL {origin}, Audience {origin}, Scopes {scopes:?}, and for each \
-             requesting app the client id `nexus-mcp serve client add` printed; the login \
-             client's redirect URI {origin}/connect/callback; in each host, the MCP URL \
+        let hosts = format!(
+            "the login client's redirect URI {origin}/connect/callback; in each host, the MCP URL \
              {resource} (Claude Code: claude mcp add --transport http NAME {resource}; VS Code: \
              \"servers\": {{\"NAME\": {{\"type\": \"http\", \"url\": \"{resource}\"}}}})"
         );
-        if self.store.shared() {
-            said += &format!(
-                "; the provider's signals: Global Token Revocation (Universal Logout) \
-                 {origin}{GLOBAL_REVOCATION}, SCIM Tenant URL {origin}/scim/v2 (its Secret \
-                 Token from `nexus-mcp serve scim token`), Shared Signals by `nexus-mcp serve \
-                 ssf connect`"
-            );
+        let scopes = self.scopes.join(" ");
+        let resource_app = format!(
+            "Issuer URL {origin}, Audience {origin}, Scopes {scopes:?}, and for each requesting \
+             app the client id `nexus-mcp serve client add` printed"
+        );
+        let signals = self.store.shared();
+        let scim = format!(
+            "SCIM Tenant URL {origin}/scim/v2, its Secret Token from `nexus-mcp serve scim token`"
+        );
+        match Provider::of(&self.issuer) {
+            Provider::Entra => {
+                let mut said = format!("the values to paste at Entra ID: {hosts}");
+                if signals {
+                    let mapping = self.entra_mapping();
+                    said += &format!(
+                        "; provisioning (Enterprise applications → Provisioning, Automatic): {scim}, {mapping}"
+                    );
+                }
+                said
+            }
+            Provider::Okta => {
+                let mut said = format!(
+                    "the values to paste at Okta: the resource app (Cross App Access), {resource_app}; {hosts}"
+                );
+                if signals {
+                    said += &format!(
+                        "; Universal Logout's Global Token Revocation endpoint {origin}{GLOBAL_REVOCATION}; {scim}; Shared Signals by `nexus-mcp serve ssf connect`"
+                    );
+                }
+                said
+            }
+            Provider::Other => {
+                let mut said = format!(
+                    "the values to paste: at the identity provider, for ID-JAGs, {resource_app}; {hosts}"
+                );
+                if signals {
+                    said += &format!(
+                        "; the provider's signals: Global Token Revocation {origin}{GLOBAL_REVOCATION}, {scim}, Shared Signals by `nexus-mcp serve ssf connect`"
+                    );
+                }
+                said
+            }
         }
-        said
+    }
+
+    /// The attribute mapping Entra's provisioning needs for this
+    /// deployment's people, or why none of its attributes can match.
+    fn entra_mapping(&self) -> String {
+        let claim = self.login.reads.subject_claim.as_str();
+        let attribute = self.signals.scim_subject.as_str();
+        match (claim, attribute.to_ascii_lowercase().as_str()) {
+            ("oid", "externalid") => "the mapping externalId ← objectId (in place of Entra's default, mailNickname), as --subject-claim oid names people".to_owned(),
+            ("upn" | "email" | "preferred_username", "username") => format!("the mapping userName ← userPrincipalName (Entra's default), as --subject-claim {claim} names people"),
+            ("sub", _) => "no mapping can match: an Entra ID token's sub is pairwise (one per application), so no attribute Entra provisions and no signal ever names it; give --subject-claim oid (mapping externalId ← objectId)".to_owned(),
+            _ => format!("no mapping matches --subject-claim {claim} with --scim-subject-attribute {attribute}: give --subject-claim oid with externalId ← objectId, or --subject-claim upn with --scim-subject-attribute userName"),
+        }
     }
 
     /// The person `subject` of `--issuer`, as the revocation list names them.

@@ -550,7 +550,7 @@ fn person(here: &Receivers, user: &User) -> Result<String, Refused> {
     })?;
     let claim = here.people.claim.as_str();
     let fits = match claim {
-        "oid" => is_guid(value),
+        "oid" => crate::serve::issuer::is_guid(value),
         _ if MAIL_CLAIMS.contains(&claim) => value.contains('@'),
         _ => true,
     };
@@ -565,16 +565,6 @@ fn person(here: &Receivers, user: &User) -> Result<String, Refused> {
         )));
     }
     Ok(here.people.named(value).folded[..PERSON_DIGITS].to_owned())
-}
-
-/// Whether `text` is a GUID (Entra's object ids), in any case.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    let lengths = groups.iter().map(|g| g.len()).collect::<Vec<_>>();
-    lengths == [8, 4, 4, 4, 12]
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Now, as SCIM writes a time (RFC 3339, to the second).
