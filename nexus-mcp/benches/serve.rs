@@ -50,6 +50,10 @@ mod served;
 #[allow(dead_code)]
 #[path = "../tests/common/front.rs"]
 mod front;
+// The tests' signals as the provider sends them (a SET, SCIM's requests).
+#[allow(dead_code)]
+#[path = "../tests/common/signals.rs"]
+mod signals_sent;
 // The tests' redis-server, the store `--store` names.
 #[allow(dead_code)]
 #[path = "../tests/common/redis.rs"]
