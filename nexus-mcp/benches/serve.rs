@@ -94,7 +94,7 @@ mod instructions;
 #[path = "serve/policy.rs"]
 mod policy;
 // The server's own policy code, whose decisions the bench times in-process.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/policy.rs"]
 mod decisions;
 // What the policy code reads a request's path with (its unit tests,

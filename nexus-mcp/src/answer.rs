@@ -171,6 +171,16 @@ pub(crate) fn said(error: &NexusError) -> String {
     }
 }
 
+/// A stranger's `text` as a page shows a value of it: on one line, at most
+/// `max` bytes of it, `…` where cut.
+pub(crate) fn bounded(text: &str, max: usize) -> String {
+    let shown = one_line_within(text, max);
+    match shown.len() < one_line(text).len() {
+        true => format!("{shown}…"),
+        false => shown,
+    }
+}
+
 /// `text` as a quoted field of a log line, in one escape, as Rust writes a
 /// string: `\\` and `"` after a `\\`, each character a person cannot see
 /// (those `one_line` escapes) as `\\n`, `\\u{200b}`…, every other one as it

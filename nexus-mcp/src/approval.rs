@@ -7,12 +7,12 @@
 //! is counted and traced ([`crate::telemetry::approval`]).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::answer::bounded;
 
 pub(crate) use crate::policy::Approver;
 
@@ -26,13 +26,20 @@ pub(crate) struct Asked {
     pub(crate) name: String,
     pub(crate) provider: String,
     pub(crate) account: String,
+    /// The method as sent, and every method the call may be read as (an
+    /// override header's, a `_method`'s).
     pub(crate) method: String,
+    pub(crate) methods: Vec<String>,
     /// The URL as it will be sent (normalised), and as the page shows it:
-    /// its query's values left out.
+    /// each query value bounded.
     pub(crate) url: String,
     pub(crate) shown: String,
-    /// SHA-256 of the body, in hex (empty: none).
+    /// The headers that change what the provider does ([`meaningful`]).
+    pub(crate) headers: Vec<(String, String)>,
+    /// SHA-256 of the body, in hex (empty: none), and its values as the
+    /// page shows them ([`crate::contents::shown`]).
     pub(crate) body: String,
+    pub(crate) body_values: Vec<(String, String)>,
     /// The body's values the policies read, as text.
     pub(crate) values: Vec<(String, String)>,
     /// The policies that ask, and who approves.
@@ -50,6 +57,7 @@ impl Asked {
             self.account,
             self.method,
             self.url,
+            self.headers,
             self.body,
             self.policies,
             self.approver
@@ -64,20 +72,70 @@ impl Asked {
     }
 }
 
+/// The most of a value the approval page shows.
+const SHOWN_MOST: usize = 200;
+
 /// The URL as the approval page shows it: scheme, host, port and path,
-/// each query parameter's name with its value left out.
+/// and each query parameter with its value, bounded to [`SHOWN_MOST`]
+/// bytes (longer ones cut, and said so with `…`).
 pub(crate) fn shown(url: &url::Url) -> String {
     let mut shown = url.clone();
-    let names: Vec<String> = url
+    let pairs: Vec<String> = url
         .query_pairs()
-        .map(|(name, _)| format!("{name}=…"))
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                bounded(&name, SHOWN_MOST),
+                bounded(&value, SHOWN_MOST)
+            )
+        })
         .collect();
     shown.set_query(None);
     shown.set_fragment(None);
-    match names.is_empty() {
+    match pairs.is_empty() {
         true => shown.to_string(),
-        false => format!("{shown}?{}", names.join("&")),
+        false => format!("{shown}?{}", pairs.join("&")),
     }
+}
+
+/// The most of a body's values the approval page shows.
+const SHOWN_VALUES: usize = 50;
+
+/// A body's values as the approval page shows them, whether a policy reads
+/// them or not: a JSON body's scalars at their dotted paths, each bounded,
+/// at most [`SHOWN_VALUES`] of them (then how many more); none for a body
+/// that does not read as JSON (its digest stands for it).
+pub(crate) fn body_shown(body: &[u8]) -> Vec<(String, String)> {
+    let (values, all) = crate::contents::values(body, SHOWN_VALUES);
+    let each = values.into_iter();
+    let mut shown: Vec<(String, String)> = each
+        .map(|(path, value)| (bounded(&path, SHOWN_MOST), bounded(&value, SHOWN_MOST)))
+        .collect();
+    if all > SHOWN_VALUES {
+        shown.push((
+            "…".to_owned(),
+            format!("and {} more values", all - SHOWN_VALUES),
+        ));
+    }
+    shown
+}
+
+/// The headers of a request that change what its provider does, which an
+/// approval is bound to and its page shows: the method overrides
+/// ([`crate::readings::OVERRIDES`]), `Content-Type` and
+/// `Content-Encoding`; names lower case, sorted.
+pub(crate) fn meaningful(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let named = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        let known = crate::readings::OVERRIDES.contains(&name.as_str())
+            || ["content-type", "content-encoding"].contains(&name.as_str());
+        known.then_some(name)
+    };
+    let mut kept: Vec<(String, String)> = (headers.iter())
+        .filter_map(|(name, value)| Some((named(name)?, value.clone())))
+        .collect();
+    kept.sort();
+    kept
 }
 
 /// What became of an asked call: approved or denied, by whom (a person's
@@ -88,41 +146,72 @@ pub(crate) enum Verdict {
     Denied { by: String, reason: String },
 }
 
-/// A verdict put where every replica takes it (`--store`): the binding,
-/// the verdict as JSON, how long it waits.
-pub(crate) type Put =
-    Arc<dyn Fn(String, String, Duration) -> Boxed<Result<(), String>> + Send + Sync>;
-/// A verdict taken once (then gone) from where every replica puts it.
-pub(crate) type Take = Arc<dyn Fn(String) -> Boxed<Result<Option<String>, String>> + Send + Sync>;
-/// A future of the store's.
-pub(crate) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// Where verdicts wait for their calls, each kept for a while and taken
+/// once: in this process ([`InMemory`]), or in the store every replica
+/// shares (`impl Verdicts for Store`, [`crate::serve`]'s store).
+#[async_trait::async_trait]
+pub(crate) trait Verdicts: Send + Sync {
+    /// `verdict` (as JSON) on the call bound to `binding`, kept `kept`.
+    async fn put(&self, binding: &str, verdict: String, kept: Duration) -> Result<(), String>;
+    /// The verdict on the call bound to `binding`, taken (a second take
+    /// finds none), if one is kept.
+    async fn take(&self, binding: &str) -> Result<Option<String>, String>;
+}
 
-/// Where verdicts wait for the call that asked, each until
-/// `--approval-life` has passed, and each taken once.
+/// Verdicts in this process's memory: exact for one replica.
+#[derive(Default)]
+pub(crate) struct InMemory(Mutex<HashMap<String, (String, Instant)>>);
+
+#[async_trait::async_trait]
+impl Verdicts for InMemory {
+    async fn put(&self, binding: &str, verdict: String, kept: Duration) -> Result<(), String> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        held.retain(|_, (_, until)| *until > now);
+        held.insert(binding.to_owned(), (verdict, now + kept));
+        Ok(())
+    }
+
+    async fn take(&self, binding: &str) -> Result<Option<String>, String> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let taken = held.remove(binding);
+        Ok(taken
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(json, _)| json))
+    }
+}
+
+/// What a call finds of its approval.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Taken {
+    /// A verdict, taken.
+    Verdict(Verdict),
+    /// One whose life ended before the call came back for it.
+    Expired,
+    /// None.
+    None,
+}
+
+/// A verdict as it waits: itself, and until when it holds (milliseconds
+/// since the Unix epoch); kept twice as long, so that a call that comes
+/// after is told it expired.
+#[derive(Serialize, Deserialize)]
+struct Waiting {
+    verdict: Verdict,
+    until: u64,
+}
+
+/// The verdicts on asked calls, each holding for `--approval-life`, taken
+/// once, wherever `verdicts` keeps them.
 pub(crate) struct Approvals {
     life: Duration,
-    /// One replica's (no `--store`).
-    memory: Mutex<HashMap<String, (Verdict, Instant)>>,
-    /// Every replica's (`--store`).
-    shared: Option<(Put, Take)>,
+    verdicts: Arc<dyn Verdicts>,
 }
 
 impl Approvals {
-    /// Verdicts held in this process for `life`.
-    pub(crate) fn new(life: Duration) -> Approvals {
-        Approvals {
-            life,
-            memory: Mutex::default(),
-            shared: None,
-        }
-    }
-
-    /// The same, held where every replica puts and takes them.
-    pub(crate) fn shared(self, put: Put, take: Take) -> Approvals {
-        Approvals {
-            shared: Some((put, take)),
-            ..self
-        }
+    /// Verdicts kept by `verdicts`, each holding `life`.
+    pub(crate) fn new(life: Duration, verdicts: Arc<dyn Verdicts>) -> Approvals {
+        Approvals { life, verdicts }
     }
 
     /// How long a link and a verdict hold.
@@ -137,34 +226,42 @@ impl Approvals {
     ///
     /// The store did not answer.
     pub(crate) async fn put(&self, binding: &str, verdict: Verdict) -> Result<(), String> {
-        if let Some((put, _)) = &self.shared {
-            let json = serde_json::to_string(&verdict).map_err(|e| e.to_string())?;
-            return put(binding.to_owned(), json, self.life).await;
-        }
-        let mut held = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        held.retain(|_, (_, until)| *until > now);
-        held.insert(binding.to_owned(), (verdict, now + self.life));
-        Ok(())
+        let life = u64::try_from(self.life.as_millis()).unwrap_or(u64::MAX);
+        let until = now_ms().saturating_add(life);
+        let json = serde_json::to_string(&Waiting { verdict, until }).map_err(|e| e.to_string())?;
+        self.verdicts.put(binding, json, self.life * 2).await
     }
 
     /// The verdict on the call bound to `binding`, taken (a second call
-    /// finds none), if one is there.
+    /// finds none): the verdict, that it expired, or none.
     ///
     /// # Errors
     ///
     /// The store did not answer.
-    pub(crate) async fn take(&self, binding: &str) -> Result<Option<Verdict>, String> {
-        if let Some((_, take)) = &self.shared {
-            let taken = take(binding.to_owned()).await?;
-            return Ok(taken.and_then(|json| serde_json::from_str(&json).ok()));
-        }
-        let mut held = self.memory.lock().unwrap_or_else(PoisonError::into_inner);
-        let taken = held.remove(binding);
-        Ok(taken
-            .filter(|(_, until)| *until > Instant::now())
-            .map(|(verdict, _)| verdict))
+    pub(crate) async fn take(&self, binding: &str) -> Result<Taken, String> {
+        let Some(json) = self.verdicts.take(binding).await? else {
+            return Ok(Taken::None);
+        };
+        // 0.14 kept the verdict alone, for its life.
+        let waiting = serde_json::from_str::<Waiting>(&json).ok().or_else(|| {
+            let verdict = serde_json::from_str(&json).ok()?;
+            Some(Waiting {
+                verdict,
+                until: u64::MAX,
+            })
+        });
+        Ok(match waiting {
+            Some(waiting) if waiting.until > now_ms() => Taken::Verdict(waiting.verdict),
+            Some(_) => Taken::Expired,
+            None => Taken::None,
+        })
     }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -178,9 +275,15 @@ pub(crate) mod tests {
             provider: "stripe".into(),
             account: String::new(),
             method: "POST".into(),
+            methods: vec!["POST".into()],
             url: "https://api.stripe.com/v1/refunds".into(),
             shown: "https://api.stripe.com/v1/refunds".into(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
             body: "ab".into(),
+            body_values: vec![("amount".into(), "20000".into())],
             values: vec![("amount".into(), "20000".into())],
             policies: vec!["refunds".into()],
             approver: Approver::Person,
@@ -191,7 +294,12 @@ pub(crate) mod tests {
     fn an_approval_is_bound_to_every_field_a_call_repeats() {
         let first = asked().binding();
         assert_eq!(first, asked().binding());
-        let changed: [fn(&mut Asked); 8] = [
+        let changed: [fn(&mut Asked); 10] = [
+            |a| {
+                a.headers
+                    .push(("x-http-method-override".into(), "DELETE".into()))
+            },
+            |a| a.headers[0].1.push('x'),
             |a| a.person.push('x'),
             |a| a.provider.push('x'),
             |a| a.account.push('x'),
@@ -209,14 +317,43 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn a_verdict_is_taken_once() {
-        let approvals = Approvals::new(Duration::from_secs(60));
+    async fn a_verdict_is_taken_once_and_one_past_its_life_is_told_expired() {
+        let memory: Arc<dyn Verdicts> = Arc::new(InMemory::default());
+        let approvals = Approvals::new(Duration::from_secs(60), Arc::clone(&memory));
         let approved = Verdict::Approved { by: "bob".into() };
         approvals.put("b", approved.clone()).await.unwrap();
-        assert_eq!(approvals.take("other").await.unwrap(), None);
-        assert_eq!(approvals.take("b").await.unwrap(), Some(approved));
-        assert_eq!(approvals.take("b").await.unwrap(), None, "used once");
+        assert_eq!(approvals.take("other").await.unwrap(), Taken::None);
+        assert_eq!(
+            approvals.take("b").await.unwrap(),
+            Taken::Verdict(approved.clone())
+        );
+        assert_eq!(approvals.take("b").await.unwrap(), Taken::None, "used once");
+        let past = Waiting {
+            verdict: approved,
+            until: now_ms() - 1,
+        };
+        let past = serde_json::to_string(&past).unwrap();
+        memory
+            .put("c", past, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(approvals.take("c").await.unwrap(), Taken::Expired);
         let url = url::Url::parse("https://x.example/a?amount=5&to=me#f").unwrap();
-        assert_eq!(shown(&url), "https://x.example/a?amount=…&to=…");
+        assert_eq!(shown(&url), "https://x.example/a?amount=5&to=me");
+        let long = format!("https://x.example/a?note={}", "y".repeat(300));
+        assert!(shown(&url::Url::parse(&long).unwrap()).ends_with("y…"));
+        let headers = [
+            ("X-HTTP-Method-Override".to_owned(), "DELETE".to_owned()),
+            ("Accept".to_owned(), "*/*".to_owned()),
+            ("Content-Type".to_owned(), "a/b".to_owned()),
+        ];
+        let kept = meaningful(&headers);
+        assert_eq!(
+            kept,
+            [
+                ("content-type".to_owned(), "a/b".to_owned()),
+                ("x-http-method-override".to_owned(), "DELETE".to_owned())
+            ]
+        );
     }
 }

@@ -13,8 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Number;
-
 use self::json::{Flat, Root, Scalar, flattened};
 use crate::graphql::{self, Operation};
 
@@ -177,6 +175,19 @@ pub(crate) fn readings(reads: &Reads, sent: &Sent) -> Result<Vec<Content>, &'sta
     Ok(readings)
 }
 
+/// A body's scalars, whether a policy reads them or not, at their dotted
+/// paths as text, the first `most` of them, and how many it holds; none
+/// for a body that does not read as JSON.
+pub(crate) fn values(body: &[u8], most: usize) -> (Vec<(String, String)>, usize) {
+    let every = |_: &str| (true, true);
+    let flat = flattened(body, false, &every).unwrap_or_default();
+    let first = flat.scalars.iter().take(most);
+    (
+        first.map(|(path, s)| (path.clone(), s.text())).collect(),
+        flat.scalars.len(),
+    )
+}
+
 /// Whether a `POST` of `body` to `url` on `provider` is a GraphQL read:
 /// to one of its GraphQL endpoints (`added` the operator's), with no
 /// document in the URL's query, its body one JSON object whose `query`
@@ -332,24 +343,50 @@ fn labelled_json(headers: &[(String, String)]) -> bool {
         })
 }
 
-/// The integers `number` may be read as: itself, an integral float as
-/// its integer, a fraction as the integers either side of it, one past
-/// a Long's range as the Long nearest it.
-fn integers(number: &Number) -> Vec<i64> {
-    if let Some(n) = number.as_i64() {
-        return vec![n];
-    }
-    if number.as_u64().is_some() {
-        return vec![i64::MAX];
-    }
-    let f = number.as_f64().unwrap_or_default();
-    // `as` saturates at a Long's ends, as the reading says.
-    let (floor, ceil) = (f.floor() as i64, f.ceil() as i64);
-    if floor == ceil {
-        vec![floor]
+/// The integers a number written `text` (JSON's grammar) may be read
+/// as, decided from its digits, never through a float: an integer, itself;
+/// a fraction, the integers either side of it (its floor, and the floor
+/// and one); past a Long's range, the Long nearest it.
+pub(crate) fn integers(text: &str) -> Vec<i64> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = unsigned.split_once(['e', 'E']).unwrap_or((unsigned, "0"));
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = (whole.bytes().chain(fraction.bytes()))
+        .filter(u8::is_ascii_digit)
+        .map(|d| d - b'0')
+        .collect();
+    // Where the point falls among the digits, bounded: a Long has 19.
+    let exponent = exponent.trim_start_matches('+').parse::<i64>();
+    let huge = if unsigned.contains("e-") || unsigned.contains("E-") {
+        i64::MIN
     } else {
-        vec![floor, ceil]
+        i64::MAX
+    };
+    let exponent = exponent.unwrap_or(huge);
+    let point = i64::try_from(whole.len())
+        .unwrap_or(i64::MAX)
+        .saturating_add(exponent);
+    let point = usize::try_from(point.clamp(0, 40)).unwrap_or(0);
+    let (integral, rest) = digits.split_at(point.min(digits.len()));
+    let fractional = rest.iter().any(|d| *d != 0);
+    let padding = std::iter::repeat_n(0, point.saturating_sub(digits.len()));
+    let magnitude = (integral.iter().copied().chain(padding))
+        .try_fold(0u128, |n, d| n.checked_mul(10)?.checked_add(u128::from(d)));
+    let magnitude = magnitude.map_or(i128::MAX, |n| i128::try_from(n).unwrap_or(i128::MAX));
+    let floor = match negative {
+        false => magnitude,
+        true => -magnitude - i128::from(fractional),
+    };
+    let long = |n: i128| i64::try_from(n.clamp(i64::MIN.into(), i64::MAX.into())).unwrap_or(0);
+    let mut read = vec![long(floor)];
+    if fractional {
+        read.push(long(floor.saturating_add(1)));
     }
+    read.dedup();
+    read
 }
 
 #[cfg(test)]
@@ -433,10 +470,10 @@ mod tests {
         let read = read(&every(), "https://x/", body).unwrap();
         assert_eq!(read.len(), 2, "the fraction read either side");
         let texts = pairs(&[
-            ("big", "1e+20"),
+            ("big", "100000000000000000000"),
             ("f", "2.5"),
             ("items.0.amount", "100"),
-            ("items.1.amount", "1000.0"),
+            ("items.1.amount", "1e3"),
             ("neg", "-5"),
             ("none", "null"),
             ("ok", "true"),
@@ -461,6 +498,38 @@ mod tests {
         assert_eq!(small, vec![i64::MIN]);
         assert_eq!(read_numbers("18446744073709551615"), vec![i64::MAX]);
         assert_eq!(read_numbers("-0.5"), vec![-1, 0]);
+        // From the digits as written, never through a float.
+        assert_eq!(read_numbers("10000.000000000001"), vec![10000, 10001]);
+        assert_eq!(
+            read_numbers("10000.0000000000000000001"),
+            vec![10000, 10001]
+        );
+    }
+
+    #[test]
+    fn a_number_is_read_from_its_digits_as_written() {
+        let cases: [(&str, &[i64]); 17] = [
+            ("10000", &[10000]),
+            ("10000.000000000001", &[10000, 10001]),
+            ("-10000.000000000001", &[-10001, -10000]),
+            ("2.00005e4", &[20000, 20001]),
+            ("2.00005E+4", &[20000, 20001]),
+            ("5e2", &[500]),
+            ("123e-2", &[1, 2]),
+            ("0.000", &[0]),
+            ("-0", &[0]),
+            ("-0.0", &[0]),
+            ("1e400", &[i64::MAX]),
+            ("-1e400", &[i64::MIN]),
+            ("1e-400", &[0, 1]),
+            ("-1e-400", &[-1, 0]),
+            ("9223372036854775807", &[i64::MAX]),
+            ("9223372036854775806.5", &[i64::MAX - 1, i64::MAX]),
+            ("-9223372036854775808", &[i64::MIN]),
+        ];
+        for (text, read) in cases {
+            assert_eq!(integers(text), read, "{text}");
+        }
     }
 
     fn read_numbers(number: &str) -> Vec<i64> {

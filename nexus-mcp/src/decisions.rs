@@ -10,7 +10,7 @@ use nexus_sdk::{FetchOptions, NexusError};
 
 use crate::failure::Failure;
 use crate::on_thread::Bound;
-use crate::policy::{Asked, Held, Sending, Who};
+use crate::policy::{Asked, CallDecision, Decision, Held, Sending, Who};
 use crate::principal::Principal;
 
 /// What the model reads of a denied call (never the policy's text).
@@ -66,56 +66,76 @@ pub(crate) fn call_permitted(
     let call = (provider, methods, account);
     let made = (policies.decide_request(&who, call, &sending))
         .map_err(|why| unreadable(principal, why))?;
-    crate::metrics::policy(made.decided.allowed);
-    if let (false, Some(approver)) = (made.decided.allowed, &made.decided.ask) {
-        let asking = (principal, who.person, approver);
-        return Err(asked(asking, (provider, account), &made, sending.body));
+    crate::metrics::policy(made.decision == Decision::Permit);
+    match &made.decision {
+        Decision::Permit => {}
+        Decision::Ask(approver) => {
+            let asking = (principal, who.person, approver);
+            return Err(asked(asking, (provider, methods, account), &made, &sending));
+        }
+        Decision::Deny => {
+            let (request, by) = made.made.said();
+            let who = principal.who().unwrap_or_else(|| "stdio".into());
+            log::warn!(target: "nexus_mcp", "policy: denied who={who} provider={provider:?} {request}: {by}");
+            let told = (made.made.two_ways.as_ref())
+                .map_or(DENIED.to_owned(), |why| format!("{DENIED}: {why}"));
+            return Err(Failure::refused(POLICY_DENIED, told));
+        }
     }
-    if !made.decided.allowed {
-        let (request, by) = made.said();
-        let who = principal.who().unwrap_or_else(|| "stdio".into());
-        log::warn!(target: "nexus_mcp", "policy: denied who={who} provider={provider:?} {request}: {by}");
-        let told = made
-            .two_ways
-            .map_or(DENIED.to_owned(), |why| format!("{DENIED}: {why}"));
-        return Err(Failure::refused(POLICY_DENIED, told));
-    }
-    if let Some(normal) = made.url {
+    if let Some(normal) = &made.made.url {
         *url = normal.to_string();
     }
     Ok(())
 }
 
-/// The call `made` decided, which a policy asks `approver` to approve:
-/// what its approval is bound to and what its page shows (the body's
-/// digest and the values the policies read); the operator told.
+/// The call `made` decided, which a policy asks `approver` to approve,
+/// every reading of it: what its approval is bound to (the request as the
+/// provider will read it) and what its page shows (every method it may be
+/// read as, the URL with its values, the headers that change its meaning,
+/// the body's values and digest, and the values the policies read); the
+/// operator told.
 fn asked(
     (principal, name, approver): (&Principal, &str, &crate::approval::Approver),
-    (provider, account): (&str, &str),
-    made: &crate::policy::CallDecided,
-    body: Option<&[u8]>,
+    (provider, methods, account): (&str, &[String], &str),
+    made: &CallDecision,
+    sending: &Sending,
 ) -> Failure {
-    let url = made.url.as_ref();
-    let numbers = made
-        .read
-        .numbers
-        .iter()
-        .map(|(k, n)| (k.clone(), n.to_string()));
-    let values = made.read.body.iter().cloned().chain(numbers).collect();
+    let url = made.made.url.as_ref();
+    let read = made.readings().flat_map(|made| {
+        let numbers = made
+            .read
+            .numbers
+            .iter()
+            .map(|(k, n)| (k.clone(), n.to_string()));
+        made.read.body.iter().cloned().chain(numbers)
+    });
+    let mut values: Vec<(String, String)> = read.collect();
+    let mut policies: Vec<String> = made.readings().flat_map(|m| m.decided.by.clone()).collect();
+    values.sort();
+    values.dedup();
+    policies.sort();
+    policies.dedup();
+    let body = sending.body;
     let asked = crate::approval::Asked {
         person: principal.person().unwrap_or_else(|| "stdio".into()),
         name: name.to_owned(),
         provider: provider.to_owned(),
         account: account.to_owned(),
-        method: made.method.clone(),
+        method: methods
+            .first()
+            .cloned()
+            .unwrap_or_else(|| made.made.method.clone()),
+        methods: methods.to_vec(),
         url: url.map(url::Url::to_string).unwrap_or_default(),
         shown: url.map(crate::approval::shown).unwrap_or_default(),
+        headers: crate::approval::meaningful(sending.headers),
         body: body.map_or(String::new(), |body| crate::principal::sha256_hex(&[body])),
+        body_values: body.map(crate::approval::body_shown).unwrap_or_default(),
         values,
-        policies: made.decided.by.clone(),
+        policies,
         approver: approver.clone(),
     };
-    let (request, by) = made.said();
+    let (request, by) = made.made.said();
     let who = principal.who().unwrap_or_else(|| "stdio".into());
     log::info!(target: "nexus_mcp", "policy: asked who={who} provider={provider:?} {request}: {by}, approved by @ask({}) (id {})", approver.said(), asked.id());
     Failure::Asked(Box::new(asked))

@@ -28,7 +28,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
     PolicySet, Request, ResourceConstraint, RestrictedExpression, Schema, ValidationMode,
     Validator,
 };
@@ -39,10 +39,13 @@ use crate::contents::{Content, Reads, Sent};
 use crate::readings::normalized;
 
 pub(crate) use self::ask::Approver;
+pub(crate) use self::call::{CallDecision, Decision};
 
-// Where the crate and the bench that includes this file both find it.
+// Where the crate and the bench that includes this file both find them.
 #[path = "policy/ask.rs"]
 mod ask;
+#[path = "policy/call.rs"]
+mod call;
 
 /// The schema every policy file is validated against (`nexus-mcp policy
 /// schema` prints it).
@@ -220,35 +223,6 @@ pub(crate) struct Decided {
     pub(crate) ask: Option<Approver>,
 }
 
-/// A call decided ([`Policies::decide_call`]): the URL decided on (none
-/// when it does not parse), its method, and the decision; when a policy
-/// reads paths and the path reads two ways, why (naming the segment).
-pub(crate) struct CallDecided {
-    pub(crate) url: Option<url::Url>,
-    pub(crate) method: String,
-    pub(crate) decided: Decided,
-    pub(crate) two_ways: Option<String>,
-    /// The reading of its content decided (its first denial's).
-    pub(crate) read: Content,
-}
-
-impl CallDecided {
-    /// The words that say it, made only when asked: the request (`GET host
-    /// path`) and by what (`by` the policies, or that none permits).
-    pub(crate) fn said(&self) -> (String, String) {
-        let Some(url) = &self.url else {
-            let request = "(a URL that does not parse)";
-            return (request.into(), "no policy can read it".into());
-        };
-        let (host, path) = (url.host_str().unwrap_or_default(), url.path());
-        let by = match self.decided.by.is_empty() {
-            true => "no policy permits it".to_owned(),
-            false => format!("by {}", self.decided.by.join(", ")),
-        };
-        (format!("{} {host} {path}", self.method), by)
-    }
-}
-
 impl Policies {
     /// Whether a policy reads `context.method`.
     pub(crate) fn reads_methods(&self) -> bool {
@@ -341,113 +315,6 @@ impl Policies {
         })
     }
 
-    /// A request decided as the server decides it: `who` sending
-    /// `(provider, methods, account)` as `sending` is read, for each method
-    /// it may be read as and each way its content may be read
-    /// ([`crate::contents::readings`]); the first denial, or the
-    /// permission. The URL decided on (and to be sent) is the call's.
-    ///
-    /// # Errors
-    ///
-    /// Why its content cannot be read (the model reads it).
-    pub(crate) fn decide_request(
-        &self,
-        who: &Who,
-        (provider, methods, account): (&str, &[String], &str),
-        sending: &Sending,
-    ) -> Result<CallDecided, &'static str> {
-        let normal = normalized(sending.url);
-        let readings = match &normal {
-            Some(url) => {
-                let endpoint = crate::graphql::is_endpoint(sending.graphql, provider, url.path());
-                let (headers, body) = (sending.headers, sending.body);
-                let sent = Sent {
-                    url,
-                    headers,
-                    body,
-                    endpoint,
-                };
-                crate::contents::readings(&self.reads, &sent)?
-            }
-            None => vec![Content::default()],
-        };
-        let mut made = None;
-        for method in methods {
-            for content in &readings {
-                let call = (provider, method.as_str(), account);
-                let decided = self.decide_call(who, call, (normal.as_ref(), content));
-                if !decided.decided.allowed {
-                    return Ok(decided);
-                }
-                made = Some(decided);
-            }
-        }
-        made.ok_or("no method to decide")
-    }
-
-    /// A call decided as the server decides it: `who` sending `(provider,
-    /// method, account)` to `url` (as [`normalized`]: none when it does not
-    /// parse, denied), read as `content`, the method upper case.
-    pub(crate) fn decide_call(
-        &self,
-        who: &Who,
-        (provider, method, account): (&str, &str, &str),
-        (url, content): (Option<&url::Url>, &Content),
-    ) -> CallDecided {
-        let method = method.to_uppercase();
-        let Some(normal) = url.cloned() else {
-            let decided = Decided {
-                allowed: false,
-                by: Vec::new(),
-                ask: None,
-            };
-            return CallDecided {
-                url: None,
-                method,
-                decided,
-                two_ways: None,
-                read: Content::default(),
-            };
-        };
-        let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
-        let two_ways = (crate::readings::read_two_ways(path)).filter(|_| self.names_paths);
-        if let Some((segment, why)) = two_ways {
-            let why = format!(
-                "the path segment {:?} reads two ways: {why}",
-                one_line(segment)
-            );
-            let decided = Decided {
-                allowed: false,
-                by: vec![why.clone()],
-                ask: None,
-            };
-            return CallDecided {
-                url: Some(normal),
-                method,
-                decided,
-                two_ways: Some(why),
-                read: Content::default(),
-            };
-        }
-        let asked = Asked {
-            who,
-            provider,
-            method: &method,
-            host,
-            path,
-            account,
-            content,
-        };
-        let decided = self.decide("call", &asked);
-        CallDecided {
-            url: Some(normal),
-            method,
-            decided,
-            two_ways: None,
-            read: content.clone(),
-        }
-    }
-
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
         let fields = [
@@ -499,7 +366,7 @@ impl Policies {
         let set = self.by_provider.get(asked.provider).unwrap_or(&self.any);
         let answer = self.authorizer.is_authorized(&request, set, &entities);
         let reasons: Vec<&PolicyId> = answer.diagnostics().reason().collect();
-        let allowed = answer.decision() == Decision::Allow;
+        let allowed = answer.decision() == cedar_policy::Decision::Allow;
         let ask = (!allowed)
             .then(|| self.asked(&reasons, (&request, &entities), asked.provider))
             .flatten();

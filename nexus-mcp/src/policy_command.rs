@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::policy::{Attributes, Policies, SCHEMA, Sending, Who};
+use crate::policy::{Attributes, Decision, Policies, SCHEMA, Sending, Who};
 
 /// `nexus-mcp policy`'s flags.
 #[derive(clap::Args)]
@@ -139,14 +139,14 @@ fn explain(
             return std::process::ExitCode::from(1);
         }
     };
-    let ((request, by), decided) = (made.said(), made.decided);
-    let said = match (decided.allowed, &decided.ask) {
-        (true, _) => "permitted".to_owned(),
-        (false, Some(approver)) => format!("asked (@ask(\"{}\"))", approver.said()),
-        (false, None) => "denied".to_owned(),
+    let (request, by) = made.made.said();
+    let said = match &made.decision {
+        Decision::Permit => "permitted".to_owned(),
+        Decision::Ask(approver) => format!("asked (@ask(\"{}\"))", approver.said()),
+        Decision::Deny => "denied".to_owned(),
     };
     println!("{said}: {request} {by}");
-    std::process::ExitCode::from(u8::from(!decided.allowed))
+    std::process::ExitCode::from(u8::from(made.decision != Decision::Permit))
 }
 
 /// `--header NAME:VALUE`, read.

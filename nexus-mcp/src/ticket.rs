@@ -96,3 +96,12 @@ impl ApprovalLinks {
 pub(crate) fn asked(keys: &Keys, sealed: &str) -> Result<Asked, Unopened> {
     Sealing::opened(&keys.approvals, sealed)
 }
+
+/// [`asked`], and until when the link holds (seconds since the Unix epoch).
+///
+/// # Errors
+///
+/// Why it does not open.
+pub(crate) fn asked_until(keys: &Keys, sealed: &str) -> Result<(Asked, u64), Unopened> {
+    Sealing::opened_until(&keys.approvals, sealed)
+}

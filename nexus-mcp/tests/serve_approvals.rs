@@ -10,12 +10,11 @@
 
 mod common;
 
+use common::approving::{answered, call, fakes, link_in, opened, pending, served};
 use common::redis::Redis;
-use common::served::{
-    Browser, CLIENT, Served, command, free_port, policy_checked, policy_file, workspace_of,
-};
+use common::served::{Browser, policy_checked, policy_file};
 use common::{Session, text};
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
+use nexus_gateway_fake::{FakeGateway, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};
 
 const POLICY: &str = r#"@id("everyone calls")
@@ -26,116 +25,6 @@ forbid (principal, action == Action::"call", resource == Provider::"stripe")
 @id("a DELETE is yours to approve") @ask("self")
 forbid (principal, action == Action::"call", resource) when { context.method == "DELETE" };
 "#;
-
-/// The fakes: alice, bob and carol with stripe connected to `api`.
-fn fakes() -> (FakeIssuer, FakeGateway, FakeUpstream) {
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        FakeGateway::start(),
-        FakeUpstream::start(),
-    );
-    for person in ["alice", "bob", "carol"] {
-        let stripe = FakeProvider::oauth2("sk_team").api_base_url(&api.url());
-        gateway.add_provider(&workspace_of(&issuer.url(), person), "stripe", stripe);
-    }
-    (issuer, gateway, api)
-}
-
-/// `serve` with the policy file `file`, its sign-in page, and `more`.
-fn served(issuer: &FakeIssuer, gateway: &FakeGateway, file: &str, more: &[&str]) -> Served {
-    let port = free_port();
-    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
-    let args = [
-        &[
-            "--policy",
-            file,
-            "--allow-write",
-            "--login-client-id",
-            CLIENT,
-        ][..],
-        more,
-    ]
-    .concat();
-    Served::ready(
-        command(gateway, &issuer.url(), port, &args)
-            .spawn()
-            .unwrap(),
-        port,
-    )
-}
-
-/// `person`'s `authenticated_fetch` through `served` of `method` `path`
-/// with `body` (JSON): the tool's result.
-fn call(
-    issuer: &FakeIssuer,
-    served: &Served,
-    api: &str,
-    (method, path, body): (&str, &str, Option<&str>),
-) -> Value {
-    let token = issuer.mint(&FakeToken::new("alice").audience(&served.resource));
-    let mut arguments =
-        json!({"provider": "stripe", "url": format!("{api}{path}"), "method": method});
-    if let Some(body) = body {
-        arguments["body"] = json!(body);
-        arguments["headers"] = json!({"Content-Type": "application/json"});
-    }
-    served.call(&token, "authenticated_fetch", arguments).1["result"].clone()
-}
-
-/// The approval link a tool's result names.
-fn link_in(result: &Value) -> String {
-    let said = text(result);
-    let at = said
-        .find("http://")
-        .unwrap_or_else(|| panic!("no link: {said}"));
-    said[at..].split_whitespace().next().unwrap().to_owned()
-}
-
-/// `link` opened in `browser` by `person` (in `groups`), signed in at
-/// `issuer`: the page's status and text.
-fn opened(
-    browser: &mut Browser,
-    issuer: &FakeIssuer,
-    (person, groups): (&str, &[&str]),
-    link: &str,
-) -> (u16, String) {
-    let claims = serde_json::Map::from_iter([("groups".to_owned(), json!(groups))]);
-    issuer.approve_as_with_claims(person, claims);
-    let (status, to_issuer, page) = browser.open(link);
-    assert_eq!(status, 303, "{page}");
-    let (status, back, page) = browser.open(&to_issuer.unwrap());
-    assert_eq!(status, 302, "{page}");
-    let (status, _, page) = browser.open(&back.unwrap());
-    (status, page)
-}
-
-/// The sealed verdict a page's form carries.
-fn pending(page: &str) -> String {
-    let at = page
-        .find("name=pending value=\"")
-        .unwrap_or_else(|| panic!("no form: {page}"))
-        + 20;
-    page[at..].split('"').next().unwrap().to_owned()
-}
-
-/// The page's form answered `verdict` (with `reason`) from `browser`.
-fn answered(
-    browser: &mut Browser,
-    served: &Served,
-    page: &str,
-    (verdict, reason): (&str, &str),
-) -> (u16, String) {
-    let url = format!("{}/approve", served.origin);
-    let (status, _, said) = browser.submit(
-        &url,
-        &[
-            ("pending", &pending(page)),
-            ("verdict", verdict),
-            ("reason", reason),
-        ],
-    );
-    (status, said)
-}
 
 #[test]
 fn a_call_is_approved_by_the_approver_its_policy_names_for_that_exact_request_once() {

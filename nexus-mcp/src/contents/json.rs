@@ -1,14 +1,17 @@
 //! A JSON body read strictly for a policy ([`flattened`]): each scalar a
 //! policy may read held at its dotted path, and the whole body held to the
 //! rules that make its reading one (no key twice in an object, no nesting
-//! past [`DEPTH_MOST`], no two paths alike), by serde_json's reader. Pure.
+//! past [`DEPTH_MOST`], no two paths alike), by serde_json's reader; each
+//! number held as it is written, never through a float (a number serde
+//! reads as a float is found again, as written, in a second pass over the
+//! containers on its path alone). Pure.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::{self, Write as _};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::Number;
+use serde_json::value::RawValue;
 
 use super::{BODY_MOST, DEPTH_MOST};
 
@@ -20,22 +23,21 @@ pub(super) const COLLIDES: &str = "two keys of its JSON body have the same dotte
 pub(super) const TOO_LARGE: &str = "its body is larger than a policy reads (8 MiB)";
 pub(super) const UNPARSED: &str = "its body is labelled JSON and does not parse as JSON";
 
-/// A scalar of a JSON body.
+/// A scalar of a JSON body: a number as it is written.
 #[derive(Debug, PartialEq)]
 pub(super) enum Scalar {
     Text(String),
-    Number(Number),
+    Number(String),
     Bool(bool),
     Null,
 }
 
 impl Scalar {
-    /// As `context.body` holds it: a string as it is, the others as JSON
-    /// writes them.
+    /// As `context.body` holds it: a string as it is, a number as written,
+    /// the others as JSON writes them.
     pub(super) fn text(&self) -> String {
         match self {
-            Scalar::Text(text) => text.clone(),
-            Scalar::Number(number) => number.to_string(),
+            Scalar::Text(text) | Scalar::Number(text) => text.clone(),
             Scalar::Bool(b) => b.to_string(),
             Scalar::Null => "null".to_owned(),
         }
@@ -58,6 +60,8 @@ pub(super) enum Root {
 pub(super) struct Flat {
     pub(super) root: Root,
     pub(super) scalars: Vec<(String, Scalar)>,
+    /// The scalars read as floats, by index: their text is found again.
+    floats: Vec<usize>,
 }
 
 /// Whether a path's value is held, and whether a path within it may be
@@ -99,7 +103,72 @@ pub(super) fn flattened(body: &[u8], json: bool, keep: Keep) -> Result<Flat, &'s
     if paths.windows(2).any(|pair| pair[0] == pair[1]) {
         return Err(COLLIDES);
     }
+    if !flat.floats.is_empty() {
+        written_again(body, &mut flat)?;
+    }
     Ok(flat)
+}
+
+/// The numbers of `flat` read as floats, set to their text as `body`
+/// writes it: the body read again, raw, along their paths alone.
+fn written_again(body: &[u8], flat: &mut Flat) -> Result<(), &'static str> {
+    let body = std::str::from_utf8(body).map_err(|_| UNPARSED)?;
+    let root: &RawValue = serde_json::from_str(body).map_err(|_| UNPARSED)?;
+    let paths = flat.floats.iter().map(|i| flat.scalars[*i].0.as_str());
+    let wanted: HashSet<&str> = paths.collect();
+    let mut found = Vec::new();
+    walked(root, &mut String::new(), &wanted, &mut found)?;
+    let found: Vec<(String, String)> = (found.into_iter())
+        .map(|(path, text)| (path, text.to_owned()))
+        .collect();
+    for (path, text) in found {
+        let at = flat.floats.iter().find(|i| flat.scalars[**i].0 == path);
+        if let Some(at) = at.copied() {
+            flat.scalars[at].1 = Scalar::Number(text);
+        }
+    }
+    Ok(())
+}
+
+/// An object's members, or an array's items (by index), raw.
+type Children<'a> = Vec<(String, &'a RawValue)>;
+
+/// The raw text of each path of `wanted` within `raw` (at `path`), into
+/// `found`: only the containers on a wanted path are read.
+fn walked<'a>(
+    raw: &'a RawValue,
+    path: &mut String,
+    wanted: &HashSet<&str>,
+    found: &mut Vec<(String, &'a str)>,
+) -> Result<(), &'static str> {
+    let text = raw.get();
+    let children: Children<'a> = match text.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            let members = serde_json::from_str::<BTreeMap<String, &'a RawValue>>(text);
+            members.map_err(|_| UNPARSED)?.into_iter().collect()
+        }
+        Some(b'[') => {
+            let items = serde_json::from_str::<Vec<&'a RawValue>>(text).map_err(|_| UNPARSED)?;
+            let indexed = items.into_iter().enumerate();
+            indexed.map(|(i, item)| (i.to_string(), item)).collect()
+        }
+        _ => return Ok(()),
+    };
+    let len = path.len();
+    for (key, child) in children {
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(&key);
+        let under = |w: &&str| w.len() > path.len() && w.starts_with(path.as_str());
+        if wanted.contains(path.as_str()) {
+            found.push((path.clone(), child.get().trim()));
+        } else if wanted.iter().any(under) {
+            walked(child, path, wanted, found)?;
+        }
+        path.truncate(len);
+    }
+    Ok(())
 }
 
 /// A JSON value read into [`Flat`] at `path`, `depth` deep, the scalars
@@ -140,6 +209,16 @@ impl Flattening<'_> {
         Ok(())
     }
 
+    /// A number serde read as a float here: held, its text found again.
+    fn float<E>(self, f: f64) -> Result<(), E> {
+        if self.depth > 0 && (self.keep)(self.path).0 {
+            self.flat.floats.push(self.flat.scalars.len());
+            let text = Scalar::Number(f.to_string());
+            self.flat.scalars.push((self.path.clone(), text));
+        }
+        Ok(())
+    }
+
     /// One level deeper, refused past [`DEPTH_MOST`].
     fn deeper<E: de::Error>(&self) -> Result<(), E> {
         match self.depth >= DEPTH_MOST {
@@ -169,15 +248,15 @@ impl<'de> Visitor<'de> for Flattening<'_> {
     }
 
     fn visit_i64<E>(self, n: i64) -> Result<(), E> {
-        self.scalar(|| Scalar::Number(n.into()))
+        self.scalar(|| Scalar::Number(n.to_string()))
     }
 
     fn visit_u64<E>(self, n: u64) -> Result<(), E> {
-        self.scalar(|| Scalar::Number(n.into()))
+        self.scalar(|| Scalar::Number(n.to_string()))
     }
 
     fn visit_f64<E>(self, f: f64) -> Result<(), E> {
-        self.scalar(|| Scalar::Number(Number::from_f64(f).unwrap_or_else(|| 0.into())))
+        self.float(f)
     }
 
     fn visit_str<E>(self, text: &str) -> Result<(), E> {

@@ -1,16 +1,19 @@
 //! The approval page (#111, 2): `/approve/<link>`, where a call a policy
 //! asks (`@ask`) is approved or denied by the person it names. The link
 //! carries the call, sealed ([`crate::approval`]); opening it signs the
-//! browser in at the issuer ([`super::signin`]; a fresh sign-in, `max_age`,
-//! for the person's own call), and only an approver the policy names is
-//! shown the page: the person who asked for `@ask("self")`, a member of
-//! the group other than them for `@ask("group:NAME")`. The page shows who
-//! asks, the provider and account, the method, the URL without its query's
-//! values, the body's values the policy reads and its digest, and the
-//! policies that ask; its form is bound to that browser (a `__Host-`
-//! cookie), sent only from this server's own page, answered with one
-//! click. The verdict waits for the call, bound to that exact request,
-//! once, for `--approval-life`.
+//! browser in at the issuer afresh ([`super::signin`], `max_age`: who the
+//! approver is and their groups are as of now), and only an approver the
+//! policy names is shown the page: the person who asked for
+//! `@ask("self")`, a member of the group other than them for
+//! `@ask("group:NAME")` (one refused is told the groups they carry). The
+//! page shows what is signed: who asks, the provider and account, every
+//! method the call may be read as, the URL with its values, the headers
+//! that change its meaning, the body's values beside its digest, the values
+//! the policy reads, and the policies that ask; its form is bound to that
+//! browser (a `__Host-` cookie), sent only from this server's own page,
+//! answered with one click, and lives no longer than the sign-in is fresh
+//! nor past the link. The verdict waits for the call, bound to that exact
+//! request, once, for `--approval-life`.
 
 use std::sync::Arc;
 
@@ -21,12 +24,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::page::{cookie, escaped, from_origin, neutralised, page, random, set_cookie};
+use super::page::{
+    cookie, escaped, from_origin, neutralised, page, page_detailed, random, set_cookie,
+};
 use super::signin::{FRESH, LoggedIn, SignIn, SignedIn, Then, begin};
 use crate::approval::{Approvals, Approver, Asked, Verdict};
 use crate::keys::{Keys, Sealing};
 use crate::principal::person;
-use crate::ticket::asked as opened;
+use crate::ticket::{asked as opened, asked_until};
 
 /// The cookie that binds an approval form to the browser it was shown to.
 const BROWSER_COOKIE: &str = "nexus_approval";
@@ -76,10 +81,14 @@ async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<Strin
         crate::telemetry::approval("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
-    let fresh = asked.approver == Approver::Person;
+    drop(asked);
+    let login = Arc::clone(&approving.login);
     begin(
-        Arc::clone(&approving.login),
-        Then::Approve { ticket, fresh },
+        login,
+        Then::Approve {
+            ticket,
+            fresh: true,
+        },
     )
     .await
 }
@@ -87,7 +96,7 @@ async fn start(State(approving): State<Arc<Approving>>, Path(ticket): Path<Strin
 /// After the sign-in: the approval page for an approver the policy names,
 /// its form bound to this browser; else why not.
 pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response {
-    let Ok(asked) = opened(keys, ticket) else {
+    let Ok((asked, until)) = asked_until(keys, ticket) else {
         crate::telemetry::approval("", "expired");
         return page(StatusCode::BAD_REQUEST, EXPIRED);
     };
@@ -97,12 +106,19 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
     };
     let now = jsonwebtoken::get_current_timestamp();
     let approver = person(&signed_in.issuer, &signed_in.subject);
-    if let Err(why) = may_approve(&asked, &signed_in, now) {
+    if let Err(unapproved) = may_approve(&asked, &signed_in, now) {
         let (id, who) = (asked.id(), &approver[..12]);
-        log::warn!(target: "nexus_mcp", "approval: refused id={id} who={who}: not an approver @ask({}) names", asked.approver.said());
+        let carried = signed_in.attributes.groups.join(", ");
+        log::warn!(target: "nexus_mcp", "approval: refused id={id} who={who}: not an approver @ask({}) names (they carry the groups: {})", asked.approver.said(), crate::answer::bounded(&carried, 512));
         crate::telemetry::approval(&asked.id(), "refused");
-        return page(StatusCode::FORBIDDEN, why);
+        return match &unapproved.detail {
+            Some(detail) => page_detailed(StatusCode::FORBIDDEN, unapproved.text, detail),
+            None => page(StatusCode::FORBIDDEN, unapproved.text),
+        };
     }
+    // The form lives while the sign-in is fresh, and never past the link.
+    let left = until.saturating_sub(now);
+    let form_time = FRESH.min(std::time::Duration::from_secs(left.max(1)));
     let Some(browser) = random() else {
         return page(StatusCode::INTERNAL_SERVER_ERROR, "Try again.");
     };
@@ -111,11 +127,11 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
         by: approver,
         browser: browser.clone(),
     };
-    let sealed = Sealing::named(&keys.verdicts, &pending, FORM_TIME);
+    let sealed = Sealing::named(&keys.verdicts, &pending, form_time);
     let headers = [
         (
             header::SET_COOKIE,
-            set_cookie(BROWSER_COOKIE, &browser, FORM_TIME),
+            set_cookie(BROWSER_COOKIE, &browser, form_time),
         ),
         (
             header::CONTENT_SECURITY_POLICY,
@@ -132,65 +148,115 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
         .into_response()
 }
 
-/// How long an approval page waits for its answer.
-const FORM_TIME: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// Whether the person `signed_in` (at `now`, seconds since the Unix epoch)
-/// may approve `asked`: the person who asked, signed in within [`FRESH`]
-/// (its `auth_time`), for `@ask("self")`; a member of the group who is not
-/// them for `@ask("group:NAME")`. Else what the page says.
-fn may_approve(asked: &Asked, signed_in: &SignedIn, now: u64) -> Result<(), &'static str> {
+/// may approve `asked`: signed in within [`FRESH`] (its `auth_time`), so
+/// that who they are and their groups are as of now; the person who asked,
+/// for `@ask("self")`; a member of the group who is not them for
+/// `@ask("group:NAME")`. Else what the page says (the groups they carry,
+/// for a group's).
+fn may_approve(asked: &Asked, signed_in: &SignedIn, now: u64) -> Result<(), Unapproved> {
     let theirs = person(&signed_in.issuer, &signed_in.subject) == asked.person;
+    let fresh = FRESH.as_secs() + crate::serve::jws::LEEWAY;
+    let recent = (signed_in.auth_time).is_some_and(|at| now.saturating_sub(at) <= fresh);
+    let said = |text: &'static str| Err(Unapproved { text, detail: None });
+    if !recent {
+        return said(
+            "Approving a call needs a sign-in of the last five minutes, and your \
+             organisation's sign-in did not say it was one. Open the link again.",
+        );
+    }
     match &asked.approver {
-        Approver::Person if !theirs => Err(
-            "Only the person who made this call may approve it, and you signed in as \
-                 someone else.",
+        Approver::Person if !theirs => said(
+            "Only the person who made this call may approve it, and you signed in as someone \
+             else.",
         ),
-        Approver::Person => {
-            // The leeway every signed token is given, for the two clocks.
-            let fresh = FRESH.as_secs() + 60;
-            let recent = signed_in
-                .auth_time
-                .is_some_and(|at| now.saturating_sub(at) <= fresh);
-            match recent {
-                true => Ok(()),
-                false => Err(
-                    "Approving your own call needs a sign-in of the last five minutes, \
-                              and your organisation's sign-in did not say it was one. Open the \
-                              link again.",
-                ),
-            }
-        }
+        Approver::Person => Ok(()),
         Approver::Group(_) if theirs => {
-            Err("A call of yours needs another member of its group to approve it.")
+            said("A call of yours needs another member of its group to approve it.")
         }
         Approver::Group(group) if !signed_in.attributes.groups.contains(group) => {
-            Err("Only a member of the group this server's policy names may approve this call.")
+            let carried = match signed_in.attributes.groups.is_empty() {
+                true => "none".to_owned(),
+                false => signed_in.attributes.groups.join(", "),
+            };
+            Err(Unapproved {
+                text: "Only a member of the group this server's policy names may approve this \
+                       call, and your sign-in does not carry it.",
+                detail: Some(format!(
+                    "the group asked: {group}; the groups your sign-in carries: {}",
+                    crate::answer::bounded(&carried, 512)
+                )),
+            })
         }
         Approver::Group(_) => Ok(()),
     }
 }
 
-/// The page: the call as the approver reads it, and the form.
+/// Why a person may not approve a call: what the page says, and what it
+/// shows beside (the group asked and those they carry).
+#[derive(Debug)]
+struct Unapproved {
+    text: &'static str,
+    detail: Option<String>,
+}
+
+/// The page: the call as the approver reads it, what they sign, and the
+/// form: every method it may be read as, the URL with its values, the
+/// headers that change its meaning, the body's values (bounded) beside its
+/// digest, and the values the policies read.
 fn shown(asked: &Asked, sealed: &str) -> String {
     let text = |t: &str| escaped(&neutralised(t));
-    let values: String = (asked.values.iter())
-        .map(|(path, value)| format!("<li><code>{}</code>: {}</li>", text(path), text(value)))
-        .collect();
+    let items = |pairs: &[(String, String)]| -> String {
+        let item = |(name, value): &(String, String)| {
+            format!("<li><code>{}</code>: {}</li>", text(name), text(value))
+        };
+        pairs.iter().map(item).collect()
+    };
     let account = match asked.account.is_empty() {
         true => String::new(),
         false => format!(" (account <b>{}</b>)", text(&asked.account)),
     };
+    let read_as: Vec<&String> = asked
+        .methods
+        .iter()
+        .filter(|m| **m != asked.method)
+        .collect();
+    let read_as = match read_as.is_empty() {
+        true => String::new(),
+        false => {
+            let others: Vec<String> = read_as.iter().map(|m| text(m)).collect();
+            format!(", which the API may read as <b>{}</b>", others.join(", "))
+        }
+    };
+    let headers = match asked.headers.is_empty() {
+        true => String::new(),
+        false => format!(
+            "<p>Its headers that change what it does:</p><ul>{}</ul>",
+            items(&asked.headers)
+        ),
+    };
     let body = match asked.body.is_empty() {
-        true => "no body".to_owned(),
-        false => format!("a body of SHA-256 <code>{}</code>", text(&asked.body)),
+        true => "<p>No body.</p>".to_owned(),
+        false => format!(
+            "<p>Its body (SHA-256 <code>{}</code>):</p><ul>{}</ul>",
+            text(&asked.body),
+            items(&asked.body_values)
+        ),
+    };
+    let read = match asked.values.is_empty() {
+        true => String::new(),
+        false => format!(
+            "<p>What the policy read of it:</p><ul>{}</ul>",
+            items(&asked.values)
+        ),
     };
     format!(
         "<!doctype html><meta charset=utf-8><title>nexus-mcp: approve a call</title>\
          <p><b>{name}</b> asks to call <b>{provider}</b>{account}:</p>\
-         <p><code>{method} {url}</code>, {body}</p><ul>{values}</ul>\
+         <p><code>{method} {url}</code>{read_as}</p>{headers}{body}{read}\
          <p>This server's policy ({policies}) asks this call to be approved. Approve it only \
-         if you know why it is made; it is approved once, for this exact request (id {id}).</p>\
+         if you know why it is made; it is approved once, for this exact request (id {id}): \
+         one byte of it or one of these headers changed, it is asked again.</p>\
          <form method=post action=/approve><input type=hidden name=pending value=\"{sealed}\">\
          <label>Reason (optional) <input name=reason maxlength=200></label> \
          <button type=submit name=verdict value=approve>Approve</button> \
@@ -299,14 +365,12 @@ mod tests {
     }
 
     #[test]
-    fn only_an_approver_the_policy_names_may_approve() {
+    fn only_an_approver_the_policy_names_signed_in_afresh_may_approve() {
         let now = 10_000;
         let own = asked(Approver::Person);
         assert!(may_approve(&own, &signed_in("alice", &[], Some(now - 10)), now).is_ok());
-        assert!(
-            may_approve(&own, &signed_in("alice", &[], Some(now - 3600)), now).is_err(),
-            "stale"
-        );
+        let stale = may_approve(&own, &signed_in("alice", &[], Some(now - 3600)), now);
+        assert!(stale.is_err(), "stale");
         assert!(
             may_approve(&own, &signed_in("alice", &[], None), now).is_err(),
             "unsaid"
@@ -316,14 +380,20 @@ mod tests {
             "another"
         );
         let group = asked(Approver::Group("leads".into()));
-        assert!(may_approve(&group, &signed_in("bob", &["leads"], None), now).is_ok());
-        assert!(
-            may_approve(&group, &signed_in("alice", &["leads"], Some(now)), now).is_err(),
-            "the asker"
+        assert!(may_approve(&group, &signed_in("bob", &["leads"], Some(now - 10)), now).is_ok());
+        let old = may_approve(&group, &signed_in("bob", &["leads"], Some(now - 3600)), now);
+        assert!(old.is_err(), "a group's membership as of a stale sign-in");
+        let asker = may_approve(&group, &signed_in("alice", &["leads"], Some(now)), now);
+        assert!(asker.is_err(), "the asker");
+        let other = may_approve(
+            &group,
+            &signed_in("carol", &["lead", "eng"], Some(now)),
+            now,
         );
+        let detail = other.err().and_then(|u| u.detail).unwrap_or_default();
         assert!(
-            may_approve(&group, &signed_in("carol", &["other"], Some(now)), now).is_err(),
-            "no member"
+            detail.contains("asked: leads") && detail.contains("lead, eng"),
+            "{detail}"
         );
     }
 }

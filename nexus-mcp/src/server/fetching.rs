@@ -19,7 +19,7 @@ use rmcp::service::RequestContext;
 use rmcp::service::{ElicitationError, Peer};
 
 use super::{Mode, NexusServer, modern};
-use crate::approval::{Approver, Asked, Verdict};
+use crate::approval::{Approver, Asked, Taken, Verdict};
 use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
 use crate::failure::{APPROVAL_REQUIRED, Failure};
@@ -238,11 +238,16 @@ impl NexusServer {
         let Mode::Serve { approving, .. } = &self.settings.mode else {
             return self.approved_here(fetch, asked, peer).await.map(|()| None);
         };
-        match approving.approvals.take(&asked.binding()).await {
-            Ok(Some(Verdict::Approved { by })) => {
+        let taken = approving.approvals.take(&asked.binding()).await;
+        if let Ok(Taken::Expired) = &taken {
+            log::info!(target: "nexus_mcp", "approval: expired id={id} who={}: its approval's life ended before the call came back; asked again", &asked.person[..12]);
+            crate::telemetry::approval(&id, "expired");
+        }
+        match taken {
+            Ok(Taken::Verdict(Verdict::Approved { by })) => {
                 used(fetch, asked, (&asked.person[..12], &by)).map(|()| None)
             }
-            Ok(Some(Verdict::Denied { reason, .. })) => {
+            Ok(Taken::Verdict(Verdict::Denied { reason, .. })) => {
                 let reason = if reason.is_empty() {
                     String::new()
                 } else {
@@ -253,7 +258,7 @@ impl NexusServer {
                     format!("the approver denied this call{reason}"),
                 ))
             }
-            Ok(None) => {
+            Ok(Taken::None | Taken::Expired) => {
                 let Some(links) = &approving.links else {
                     return refused(format!(
                         "{}, and this server has no approval page (--login-client-id); ask its operator",

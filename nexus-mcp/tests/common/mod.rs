@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+pub mod approving;
 pub mod clients;
 pub mod front;
 pub mod nginx;
