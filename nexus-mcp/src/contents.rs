@@ -8,15 +8,24 @@
 //! parsers (a key given twice, two keys whose paths collide) or that a
 //! reader cannot bound (past [`BODY_MOST`] or nested past [`DEPTH_MOST`])
 //! is refused. Only what a policy names is read ([`Reads`]): a call pays
-//! for no reading no policy needs. Pure, so that each reading is tested
-//! alone. Its room: [`json`], a JSON body read strictly.
+//! for no reading no policy needs. A body is read as its API reads it
+//! ([`body_read`]): JSON whatever its type says when it starts like JSON
+//! (and refused then unless it reads strictly), a form where labelled so
+//! or untyped, GraphQL's own document at a GraphQL endpoint; a persisted
+//! query, which carries no document, is refused where its operation is
+//! read. The class: a value the provider may read is a value the policy
+//! reads, or the call is refused. Pure, so that each reading is tested
+//! alone. Its rooms: [`json`], a JSON body read strictly; [`form`], a form
+//! body read at the same paths.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use self::json::{Flat, Root, Scalar, flattened};
 use crate::graphql::{self, Operation};
 
-// Where the crate and the bench that includes this file both find it.
+// Where the crate and the bench that includes this file both find them.
+#[path = "contents/form.rs"]
+mod form;
 #[path = "contents/json.rs"]
 mod json;
 
@@ -143,13 +152,15 @@ pub(crate) fn readings(reads: &Reads, sent: &Sent) -> Result<Vec<Content>, &'sta
     let flat = match sent.body.filter(|_| needs_body) {
         Some(body) => {
             let keep = |path: &str| {
-                let graphql = reads.graphql && graphql_member(path);
+                let (member, towards) = graphql_member(path);
+                let graphql = reads.graphql && member;
                 let kept = graphql || reads.body.reads(path) || reads.numbers.reads(path);
                 let under = |keys: &Keys| keys.reads_under(path);
-                let within = reads.graphql && path.bytes().all(|b| b.is_ascii_digit());
+                let item = path.bytes().all(|b| b.is_ascii_digit());
+                let within = reads.graphql && (item || towards);
                 (kept, within || under(&reads.body) || under(&reads.numbers))
             };
-            flattened(body, labelled_json(sent.headers), &keep)?
+            body_read(sent.headers, body, &keep)?
         }
         None => Flat::default(),
     };
@@ -218,11 +229,22 @@ pub(crate) fn graphql_read(
 /// Whether `path` is where a GraphQL request holds its document or its
 /// operation's name: an object's `query` and `operationName`, or a
 /// batch's (`0.query`).
-fn graphql_member(path: &str) -> bool {
-    let member = |name: &str| name == "query" || name == "operationName";
+fn graphql_member(path: &str) -> (bool, bool) {
+    const MEMBERS: [&str; 3] = [
+        "query",
+        "operationName",
+        "extensions.persistedQuery.sha256Hash",
+    ];
+    let within_item = |path: &str| {
+        let member = MEMBERS.contains(&path);
+        let under = |m: &&str| {
+            m.len() > path.len() && m.starts_with(path) && m[path.len()..].starts_with('.')
+        };
+        (member, MEMBERS.iter().any(under))
+    };
     match path.split_once('.') {
-        Some((index, name)) => index.bytes().all(|b| b.is_ascii_digit()) && member(name),
-        None => member(path),
+        Some((index, name)) if index.bytes().all(|b| b.is_ascii_digit()) => within_item(name),
+        _ => within_item(path),
     }
 }
 
@@ -304,10 +326,20 @@ fn operations(
             _ => None,
         })
     };
+    // A persisted query (Apollo's: a hash, no document) names no operation.
+    let persisted = |at: &str| {
+        let hash = format!("{at}extensions.persistedQuery.sha256Hash");
+        text(&format!("{at}query")).is_none() && text(&hash).is_some()
+    };
     let mut documents: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut hashed = false;
     match flat.root {
-        Root::Object => documents.extend(text("query").map(|q| (q, text("operationName")))),
+        Root::Object => {
+            hashed |= persisted("");
+            documents.extend(text("query").map(|q| (q, text("operationName"))));
+        }
         Root::Array(n) => (0..n).for_each(|i| {
+            hashed |= persisted(&format!("{i}."));
             let q = text(&format!("{i}.query"));
             documents.extend(q.map(|q| (q, text(&format!("{i}.operationName")))));
         }),
@@ -316,6 +348,22 @@ fn operations(
     let named = parameters.get("operationName").and_then(|n| n.first());
     let in_url = parameters.get("query").into_iter().flatten();
     documents.extend(in_url.map(|q| (q.as_str(), named.map(String::as_str))));
+    let in_url_hashed = parameters.get("extensions").into_iter().flatten();
+    hashed |= in_url_hashed
+        .into_iter()
+        .any(|e| e.contains("persistedQuery"))
+        && !parameters.contains_key("query");
+    if hashed && sent.endpoint {
+        return Err(PERSISTED);
+    }
+    // `application/graphql`: the body is the document.
+    let raw = sent
+        .body
+        .filter(|body| kind(sent.headers, body) == Kind::GraphQl);
+    if let Some(raw) = raw {
+        let document = std::str::from_utf8(raw).map_err(|_| graphql::UNPARSED)?;
+        documents.push((document, named.map(String::as_str)));
+    }
     let mut read = Vec::new();
     for (document, name) in documents {
         match graphql::operation(document, name) {
@@ -330,17 +378,75 @@ fn operations(
     Ok(read)
 }
 
-/// Whether `headers` label the body JSON (`application/json`, `…+json`).
-fn labelled_json(headers: &[(String, String)]) -> bool {
-    let types = headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-    types
+/// Why a body that starts with a byte-order mark is refused.
+const BOM: &str = "its body starts with a byte-order mark, which parsers read differently";
+/// Why a persisted query is refused where its operation is read.
+const PERSISTED: &str = "it is a persisted GraphQL query, which carries no document this server \
+                         can read: send the document itself";
+
+/// What a body is to its API, as its type and its first bytes say.
+#[derive(Debug, PartialEq)]
+enum Kind {
+    /// Labelled JSON (`application/json`, `…+json`), or starting like JSON
+    /// (`{` or `[` after any space) whatever its type: Go's decoder and
+    /// Jackson read it so.
+    Json,
+    /// Labelled a form, or with no type: read as Stripe reads one.
+    Form,
+    /// `application/graphql`: a GraphQL document as it is.
+    GraphQl,
+    /// Anything else: no value a policy reads.
+    Other,
+}
+
+/// What `body` sent with `headers` is to its API.
+fn kind(headers: &[(String, String)], body: &[u8]) -> Kind {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'{' | b'[')) {
+        return Kind::Json;
+    }
+    let types = (headers.iter()).filter(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    let mut types = types
         .filter_map(|(_, v)| v.parse::<mime::Mime>().ok())
-        .any(|t| {
-            t.type_() == mime::APPLICATION
-                && (t.subtype() == mime::JSON || t.suffix() == Some(mime::JSON))
-        })
+        .peekable();
+    if types.peek().is_none() {
+        return Kind::Form;
+    }
+    let mut kind = Kind::Other;
+    for t in types {
+        let application = t.type_() == mime::APPLICATION;
+        kind = match t.subtype().as_str() {
+            _ if application && (t.subtype() == mime::JSON || t.suffix() == Some(mime::JSON)) => {
+                return Kind::Json;
+            }
+            "x-www-form-urlencoded" if application => Kind::Form,
+            "graphql" if application => Kind::GraphQl,
+            _ => kind,
+        };
+    }
+    kind
+}
+
+/// `body` read as its API reads it ([`Kind`]), the values `keep` takes
+/// held; a byte-order mark, which parsers read differently, refused.
+///
+/// # Errors
+///
+/// The reason the model reads: a byte-order mark, a body that reads as
+/// neither strictly.
+fn body_read(
+    headers: &[(String, String)],
+    body: &[u8],
+    keep: json::Keep,
+) -> Result<Flat, &'static str> {
+    if body.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(BOM);
+    }
+    match kind(headers, body) {
+        Kind::Json => flattened(body, true, keep),
+        Kind::Form => form::flattened(body, keep),
+        Kind::GraphQl | Kind::Other => Ok(Flat::default()),
+    }
 }
 
 /// The integers a number written `text` (JSON's grammar) may be read
@@ -400,8 +506,20 @@ mod tests {
 
     /// Every reading of a `POST` of `body` (labelled JSON) to `url`.
     fn read(reads: &Reads, url: &str, body: &str) -> Result<Vec<Content>, &'static str> {
+        read_typed(reads, (url, Some("application/json")), body)
+    }
+
+    /// Every reading of a `POST` of `body` typed `typed` (none: untyped).
+    fn read_typed(
+        reads: &Reads,
+        (url, typed): (&str, Option<&str>),
+        body: &str,
+    ) -> Result<Vec<Content>, &'static str> {
         let url = url::Url::parse(url).unwrap();
-        let headers = [("Content-Type".to_owned(), "application/json".to_owned())];
+        let headers: Vec<(String, String)> = typed
+            .map(|t| ("Content-Type".to_owned(), t.to_owned()))
+            .into_iter()
+            .collect();
         let sent = Sent {
             url: &url,
             headers: &headers,
@@ -504,6 +622,78 @@ mod tests {
             read_numbers("10000.0000000000000000001"),
             vec![10000, 10001]
         );
+    }
+
+    #[test]
+    fn every_body_form_the_provider_reads_is_read_or_refused() {
+        let amount = |read: Result<Vec<Content>, &'static str>| -> Vec<i64> {
+            let read = read.unwrap();
+            read.iter()
+                .flat_map(|c| c.numbers.iter().map(|(_, n)| *n))
+                .collect()
+        };
+        let form = "amount=90000&currency=eur&metadata[order]=o1";
+        for typed in [Some("application/x-www-form-urlencoded"), None] {
+            let read = read_typed(&every(), ("https://x/v1/charges", typed), form);
+            assert_eq!(amount(read), [90000], "{typed:?}");
+        }
+        let read = read_typed(&every(), ("https://x/v1/charges", None), form).unwrap();
+        assert!(
+            read[0]
+                .body
+                .contains(&("metadata.order".into(), "o1".into()))
+        );
+        // JSON whatever its type says, read strictly; a BOM or data after it refused.
+        for typed in [Some("text/plain"), None, Some("application/octet-stream")] {
+            let at = ("https://x/", typed);
+            assert_eq!(
+                amount(read_typed(&every(), at, r#" {"amount": 9}"#)),
+                [9],
+                "{typed:?}"
+            );
+            let after = read_typed(&every(), at, r#"{"amount": 9} {"amount": 99999}"#);
+            assert_eq!(after, Err(json::UNPARSED), "{typed:?}");
+            let bom = read_typed(&every(), at, "\u{feff}{\"amount\": 99999}");
+            assert_eq!(bom, Err(BOM), "{typed:?}");
+        }
+        // A text of another type is none a policy reads.
+        let plain = read_typed(&every(), ("https://x/", Some("text/plain")), "amount=5").unwrap();
+        assert_eq!(plain[0].numbers, []);
+    }
+
+    #[test]
+    fn at_a_graphql_endpoint_a_raw_document_is_read_and_a_persisted_query_refused() {
+        let reads = Reads {
+            graphql: true,
+            ..Reads::default()
+        };
+        let at = (
+            "https://api.github.com/graphql",
+            Some("application/graphql"),
+        );
+        let raw = read_typed(
+            &reads,
+            at,
+            "mutation { mergePullRequest(input: {}) { clientMutationId } }",
+        );
+        let operation = raw.unwrap()[0].graphql.clone().expect("the document's");
+        assert_eq!(
+            (operation.kind, operation.fields),
+            ("mutation", vec!["mergePullRequest".to_owned()])
+        );
+        let hashed = r#"{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38"}}}"#;
+        assert_eq!(
+            read(&reads, "https://api.github.com/graphql", hashed),
+            Err(PERSISTED)
+        );
+        let batch = format!("[{hashed}]");
+        assert_eq!(
+            read(&reads, "https://api.github.com/graphql", &batch),
+            Err(PERSISTED)
+        );
+        let in_url =
+            "https://api.github.com/graphql?extensions=%7B%22persistedQuery%22%3A%7B%7D%7D";
+        assert_eq!(read_typed(&reads, (in_url, None), ""), Err(PERSISTED));
     }
 
     #[test]
@@ -634,7 +824,8 @@ mod tests {
             "the URL's document too"
         );
         let persisted = r#"{"extensions": {"persistedQuery": {"sha256Hash": "ab"}}}"#;
-        assert_eq!(kinds("https://x/graphql", persisted), vec![None]);
+        let hashed = read(&reads, "https://x/graphql", persisted);
+        assert_eq!(hashed.err(), Some(PERSISTED), "no document: refused");
         let several = r#"{"query": "query A { a } query B { b }"}"#;
         assert_eq!(
             read(&reads, "https://x/graphql", several).err(),

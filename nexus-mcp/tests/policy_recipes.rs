@@ -89,8 +89,13 @@ fn decided_with_bodies(id: &str, more: &str, calls: &[(&str, &str, &str, &str)])
             method,
         ]);
         command.args(["--url", &format!("https://api.example.com{path}")]);
+        // A JSON body as JSON, any other as the form Stripe's API takes.
+        let typed = match body.starts_with('{') || body.starts_with('[') {
+            true => "Content-Type: application/json",
+            false => "Content-Type: application/x-www-form-urlencoded",
+        };
         if !body.is_empty() {
-            command.args(["--header", "Content-Type: application/json", "--body", body]);
+            command.args(["--header", typed, "--body", body]);
         }
         let out = command.output().unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
@@ -143,15 +148,38 @@ fn the_recipes_on_a_calls_content_decide_as_their_names_say() {
             r#"{"amount": 5, "amount": 50000}"#,
         ),
         ("stripe", "POST", "/v1/charges", r#"{"amount": 50000}"#),
+        // As Stripe's API takes them: a form.
+        ("stripe", "POST", "/v1/refunds", "amount=10000&currency=eur"),
+        ("stripe", "POST", "/v1/refunds", "amount=90000&currency=eur"),
+        (
+            "stripe",
+            "POST",
+            "/v1/refunds",
+            "amount=90000&metadata[order]=o1",
+        ),
+        ("stripe", "POST", "/v1/refunds", "amount=5&amount=90000"),
     ];
     let bound = decided_with_bodies("refunds up to 100 EUR", PERMIT_ALL, &refunds);
-    assert_eq!(bound, [true, false, false, false, true]);
+    assert_eq!(
+        bound,
+        [true, false, false, false, true, true, false, false, false]
+    );
     let leads = [
         ("stripe", "POST", "/v1/refunds", r#"{"amount": 5000}"#),
         ("stripe", "POST", "/v1/refunds", r#"{"amount": 20000}"#),
+        (
+            "stripe",
+            "POST",
+            "/v1/payment_intents",
+            "amount=90000&currency=eur",
+        ),
     ];
     let asked = decided_with_bodies("refunds over 100 EUR need a lead", PERMIT_ALL, &leads);
-    assert_eq!(asked, [true, false], "the second asked, not permitted");
+    assert_eq!(
+        asked,
+        [true, false, false],
+        "the form's 900 EUR asked, not permitted"
+    );
     let pages = [
         ("github", "GET", "/search/code?q=x&per_page=100", ""),
         ("github", "GET", "/search/code?q=x&per_page=101", ""),

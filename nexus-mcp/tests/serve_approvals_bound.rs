@@ -73,6 +73,35 @@ fn a_reading_a_plain_forbid_denies_is_denied_whatever_another_reading_asks() {
         let result = call_with(&issuer, &served, &api.url(), request, &[]);
         assert!(denied(&result), "{amount}: {result}");
     }
+    // Every body form the provider reads: a form (as Stripe's API takes
+    // it), JSON sent as text or untyped, a JSON body with a BOM or data
+    // after it (refused: parsers read them differently).
+    let bodies = [
+        (
+            "amount=30000&currency=eur",
+            "application/x-www-form-urlencoded",
+        ),
+        (r#"{"amount": 30000}"#, "text/plain"),
+        (r#"{"amount": 5} {"amount": 30000}"#, "text/plain"),
+        ("\u{feff}{\"amount\": 30000}", "text/plain"),
+    ];
+    for (body, typed) in bodies {
+        let request = ("POST", "/v1/refunds", Some(body));
+        let result = call_with(
+            &issuer,
+            &served,
+            &api.url(),
+            request,
+            &[("Content-Type", typed)],
+        );
+        assert!(denied(&result), "{typed} {body:?}: {result}");
+    }
+    let form = ("POST", "/v1/refunds", Some("amount=15000&currency=eur"));
+    let typed = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert!(
+        asked(&call_with(&issuer, &served, &api.url(), form, &typed)),
+        "a form's 150 EUR asked"
+    );
     assert_eq!(api.request_count(), 0, "nothing sent");
 }
 

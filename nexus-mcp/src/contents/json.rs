@@ -21,7 +21,8 @@ pub(super) const DUPLICATE: &str =
 pub(super) const NESTED: &str = "its JSON body nests deeper than 64 levels";
 pub(super) const COLLIDES: &str = "two keys of its JSON body have the same dotted path";
 pub(super) const TOO_LARGE: &str = "its body is larger than a policy reads (8 MiB)";
-pub(super) const UNPARSED: &str = "its body is labelled JSON and does not parse as JSON";
+pub(super) const UNPARSED: &str =
+    "its body is JSON (labelled so, or starting like it) and does not read strictly as one value";
 
 /// A scalar of a JSON body: a number as it is written.
 #[derive(Debug, PartialEq)]
@@ -62,6 +63,18 @@ pub(super) struct Flat {
     pub(super) scalars: Vec<(String, Scalar)>,
     /// The scalars read as floats, by index: their text is found again.
     floats: Vec<usize>,
+}
+
+impl Flat {
+    /// A body read: its root, and its scalars.
+    pub(super) fn of(root: Root, scalars: Vec<(String, Scalar)>) -> Flat {
+        let floats = Vec::new();
+        Flat {
+            root,
+            scalars,
+            floats,
+        }
+    }
 }
 
 /// Whether a path's value is held, and whether a path within it may be
