@@ -22,16 +22,28 @@ const WILDCARD: &str = "zq0wildcard0qz";
 /// that can never match is written in `text`, and the fix: one
 /// `LINE:COLUMN: why` a line (` why` when the literal is not found).
 pub(crate) fn never_matching(text: &str, policies: &[Value]) -> Vec<String> {
-    let mut found = Vec::new();
+    let mut lines = Vec::new();
     for policy in policies {
+        let mut found = Vec::new();
         compared(policy, &mut found);
+        // A provider that reads parts of a path in any case is decided on
+        // the path as it serves it.
+        let provider = &policy["resource"];
+        let provider = (provider["op"] == "==").then(|| provider["entity"]["id"].as_str());
+        let provider = provider.flatten().unwrap_or_default();
+        for (attr, literal) in found {
+            let fixed = as_requested(&attr, &literal).or_else(|| {
+                let folded = crate::readings::folded(provider, &literal);
+                let how = "a path as its provider serves it: the owner, repository, \
+                           organisation and user names GitHub reads in any case, in lower case";
+                (attr == "path" && folded != literal).then(|| (folded.into_owned(), how))
+            });
+            if let Some((fix, how)) = fixed {
+                lines.push(placed(text, (&attr, &literal), (&fix, how)));
+            }
+        }
     }
-    (found.into_iter())
-        .filter_map(|(attr, literal)| {
-            let (fix, how) = as_requested(&attr, &literal)?;
-            Some(placed(text, (&attr, &literal), (&fix, how)))
-        })
-        .collect()
+    lines
 }
 
 /// Each provider `policies` (their JSON forms) name, as `Provider::"…"`

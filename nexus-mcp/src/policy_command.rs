@@ -69,7 +69,23 @@ pub(crate) fn command(
         PolicyCommand::Explain(call) => return explain(call, file, named, graphql),
         PolicyCommand::Schema => print!("{SCHEMA}"),
         PolicyCommand::Check { file } => match Policies::read(file) {
-            Ok(policies) => eprintln!("nexus-mcp policy check: {} policies hold", policies.count()),
+            Ok(policies) => {
+                eprintln!("nexus-mcp policy check: {} policies hold", policies.count());
+                for (provider, patterns) in crate::readings::FOLDED {
+                    let named = policies
+                        .providers()
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(provider));
+                    if named {
+                        eprintln!(
+                            "nexus-mcp policy check: a note: {provider} reads parts of a path in \
+                             any case, and a call to it is decided on its path as it serves it, \
+                             those parts in lower case: {}",
+                            patterns.join(", ")
+                        );
+                    }
+                }
+            }
             Err(why) => {
                 why.lines()
                     .for_each(|line| eprintln!("nexus-mcp policy check: {line}"));

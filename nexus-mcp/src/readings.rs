@@ -21,6 +21,49 @@ pub(crate) const OVERRIDES: [&str; 3] = [
     "x-method-override",
 ];
 
+/// The segments of a path a provider reads without regard to case, by
+/// provider (as the Gateway names it, any case): each a pattern whose `*`
+/// segments are folded. GitHub's owner, repository, organisation and user
+/// names (`/repos/Contoso/API` is `/repos/contoso/api`); a file's path
+/// after them is not.
+pub(crate) const FOLDED: [(&str, &[&str]); 1] = [(
+    "github",
+    &[
+        "/repos/*/*",
+        "/orgs/*",
+        "/users/*",
+        "/api/v3/repos/*/*",
+        "/api/v3/orgs/*",
+        "/api/v3/users/*",
+    ],
+)];
+
+/// `path` as `provider` serves it: the segments it reads in any case
+/// ([`FOLDED`]) in lower case, so that a policy decides the path the
+/// provider serves whatever case a call writes it in.
+pub(crate) fn folded<'a>(provider: &str, path: &'a str) -> Cow<'a, str> {
+    let patterns = FOLDED
+        .iter()
+        .filter(|(p, _)| p.eq_ignore_ascii_case(provider));
+    let patterns = patterns.flat_map(|(_, patterns)| patterns.iter());
+    let segments: Vec<&str> = path.split('/').collect();
+    for pattern in patterns {
+        let wanted: Vec<&str> = pattern.split('/').collect();
+        let fits = segments.len() >= wanted.len()
+            && (wanted.iter().zip(&segments)).all(|(w, s)| *w == "*" || w == s);
+        let upper = (wanted.iter().zip(&segments))
+            .any(|(w, s)| *w == "*" && s.chars().any(char::is_uppercase));
+        if fits && upper {
+            let lowered = (segments.iter().enumerate()).map(|(i, s)| match wanted.get(i) {
+                Some(&"*") => s.to_lowercase(),
+                _ => (*s).to_owned(),
+            });
+            return Cow::Owned(lowered.collect::<Vec<_>>().join("/"));
+        }
+    }
+    Cow::Borrowed(path)
+}
+
 /// The parameter frameworks read as the method, in a query or a body.
 const METHOD_PARAMETER: &str = "_method";
 
@@ -210,6 +253,39 @@ pub(crate) fn read_two_ways(path: &str) -> Option<(&str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_decided_as_its_provider_serves_it_whatever_its_case() {
+        let cases = [
+            (
+                "github",
+                "/repos/Contoso/API/pulls",
+                "/repos/contoso/api/pulls",
+            ),
+            ("GitHub", "/repos/Contoso/API", "/repos/contoso/api"),
+            (
+                "github",
+                "/repos/acme/x/contents/README.md",
+                "/repos/acme/x/contents/README.md",
+            ),
+            (
+                "github",
+                "/repos/Acme/X/contents/ReadMe.md",
+                "/repos/acme/x/contents/ReadMe.md",
+            ),
+            ("github", "/orgs/Contoso/members", "/orgs/contoso/members"),
+            (
+                "github",
+                "/api/v3/repos/Contoso/API",
+                "/api/v3/repos/contoso/api",
+            ),
+            ("github", "/Repos/Contoso/API", "/Repos/Contoso/API"),
+            ("gitlab", "/repos/Contoso/API", "/repos/Contoso/API"),
+        ];
+        for (provider, path, served) in cases {
+            assert_eq!(folded(provider, path), served, "{provider} {path}");
+        }
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         (pairs.iter())

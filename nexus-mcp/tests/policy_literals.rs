@@ -129,3 +129,51 @@ fn serve_check_names_a_provider_the_gateway_does_not_list_and_the_nearest_it_doe
         "{said}"
     );
 }
+
+#[test]
+fn a_github_path_is_decided_whatever_its_case_and_a_literal_in_upper_case_refused() {
+    let program = || Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+    let text = "permit (principal, action, resource);\n\
+                @id(\"contoso's repositories are not deleted\")\n\
+                forbid (principal, action == Action::\"call\", resource == Provider::\"github\")\n  \
+                when { context.method == \"DELETE\" && context.path like \"/repos/contoso/*\" };\n";
+    let (_dir, file) = policy_file(text);
+    let checked = program().args(["policy", "check", &file]).output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        checked.status.success() && said.contains("github reads parts of a path in any case"),
+        "{said}"
+    );
+    for url in [
+        "https://api.github.com/repos/Contoso/api",
+        "https://api.github.com/repos/CONTOSO/API",
+    ] {
+        let explained = program()
+            .args([
+                "policy",
+                "explain",
+                "--policy",
+                &file,
+                "--provider",
+                "github",
+                "--person",
+                "alice",
+            ])
+            .args(["--method", "DELETE", "--url", url])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&explained.stdout);
+        assert_eq!(explained.status.code(), Some(1), "{url}: {said}");
+        assert!(said.starts_with("denied"), "{url}: {said}");
+    }
+    // A literal that can never match the path as GitHub serves it: refused, its fix named.
+    let upper = text.replace("/repos/contoso/*", "/repos/Contoso/*");
+    let (_dir, file) = policy_file(&upper);
+    let checked = program().args(["policy", "check", &file]).output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stderr);
+    assert_eq!(checked.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!("{file}:4:")) && said.contains("write \"/repos/contoso/*\""),
+        "{said}"
+    );
+}

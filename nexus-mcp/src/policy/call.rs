@@ -161,7 +161,10 @@ impl Policies {
                 read: Content::default(),
             };
         };
-        let (host, path) = (normal.host_str().unwrap_or_default(), normal.path());
+        let host = normal.host_str().unwrap_or_default();
+        // Decided as the provider serves it, whatever case it is written in.
+        let path = crate::readings::folded(provider, normal.path());
+        let path = path.as_ref();
         let two_ways = (crate::readings::read_two_ways(path)).filter(|_| self.names_paths);
         if let Some((segment, why)) = two_ways {
             let why = format!(
