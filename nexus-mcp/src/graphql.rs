@@ -41,6 +41,17 @@ pub(crate) const UNNAMED: &str =
     "its GraphQL document holds several operations and no operationName names one";
 /// An `operationName` the document does not hold.
 pub(crate) const NOT_HELD: &str = "its operationName names no operation of its GraphQL document";
+/// Fragments that spread one another in a cycle (the spec, §5.5.2.2).
+pub(crate) const CYCLE: &str =
+    "its GraphQL fragments spread one another in a cycle, which the spec forbids (§5.5.2.2)";
+/// A document that expands past [`EXPANDED_MOST`] selections.
+pub(crate) const FAN_OUT: &str = "its GraphQL document expands to more than 50,000 selections \
+                                  (fragments spread within fragments): refused unread";
+
+/// The most selections an operation's top level may expand to, each
+/// fragment spread counted as the selections it expands to (a fragment
+/// spread twice at each of 20 levels is 2²⁰): past it, refused.
+const EXPANDED_MOST: u64 = 50_000;
 
 /// The operation a GraphQL request selects, as `context.graphql` holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -201,13 +212,18 @@ fn operations_read(document: &str) -> Result<Vec<Operation>, &'static str> {
             _ => return Err(UNPARSED),
         }
     }
+    let mut expanding = Expanding {
+        fragments: &fragments,
+        done: HashMap::new(),
+        within: Vec::new(),
+    };
     let read = operations.iter().map(|operation| {
-        let mut fields = Vec::new();
-        if let Some(set) = operation.selection_set() {
-            top_level(&set, &fragments, &mut Vec::new(), &mut fields)?;
-        }
+        let expanded = match operation.selection_set() {
+            Some(set) => expanding.set(&set)?,
+            None => Expanded::default(),
+        };
+        let mut fields: Vec<String> = expanded.fields.iter().cloned().collect();
         fields.sort();
-        fields.dedup();
         let name = operation.name().map(|n| n.text().to_string());
         let kind = kind(operation);
         Ok(Operation {
@@ -219,42 +235,75 @@ fn operations_read(document: &str) -> Result<Vec<Operation>, &'static str> {
     read.collect()
 }
 
-/// The field names `set` selects at its own level, fragments (spread or
-/// inline) expanded; `within` the fragments being expanded, so that one
-/// that spreads itself is refused as the spec refuses it.
-fn top_level(
-    set: &cst::SelectionSet,
-    fragments: &HashMap<String, cst::FragmentDefinition>,
-    within: &mut Vec<String>,
-    fields: &mut Vec<String>,
-) -> Result<(), &'static str> {
-    for selection in set.selections() {
-        match selection {
-            Selection::Field(field) => {
-                let name = field.name().ok_or(UNPARSED)?;
-                fields.push(name.text().to_string());
-            }
-            Selection::InlineFragment(inline) => {
-                if let Some(inner) = inline.selection_set() {
-                    top_level(&inner, fragments, within, fields)?;
+/// The field names a selection set selects at its own level, fragments
+/// (spread or inline) expanded, and how many selections that is as if each
+/// spread were written out (saturating).
+#[derive(Clone, Default)]
+struct Expanded {
+    fields: std::collections::BTreeSet<String>,
+    selections: u64,
+}
+
+/// A document's fragments expanded, each once: what each expands to is
+/// kept ([`Expanded`]), so a fragment spread many times costs one
+/// expansion; `within` the fragments being expanded, so that a cycle is
+/// refused as the spec refuses it.
+struct Expanding<'a> {
+    fragments: &'a HashMap<String, cst::FragmentDefinition>,
+    done: HashMap<String, Expanded>,
+    within: Vec<String>,
+}
+
+impl Expanding<'_> {
+    /// What `set` expands to at its own level.
+    fn set(&mut self, set: &cst::SelectionSet) -> Result<Expanded, &'static str> {
+        let mut expanded = Expanded::default();
+        for selection in set.selections() {
+            let more = match selection {
+                Selection::Field(field) => {
+                    let name = field.name().ok_or(UNPARSED)?;
+                    expanded.fields.insert(name.text().to_string());
+                    Expanded {
+                        selections: 1,
+                        ..Expanded::default()
+                    }
                 }
-            }
-            Selection::FragmentSpread(spread) => {
-                let named = spread.fragment_name().and_then(|n| n.name());
-                let named = named.ok_or(UNPARSED)?.text().to_string();
-                let fragment = fragments.get(&named).ok_or(UNPARSED)?;
-                if within.contains(&named) {
-                    return Err(UNPARSED);
+                Selection::InlineFragment(inline) => match inline.selection_set() {
+                    Some(inner) => self.set(&inner)?,
+                    None => Expanded::default(),
+                },
+                Selection::FragmentSpread(spread) => {
+                    let named = spread.fragment_name().and_then(|n| n.name());
+                    self.fragment(&named.ok_or(UNPARSED)?.text())?
                 }
-                within.push(named);
-                if let Some(inner) = fragment.selection_set() {
-                    top_level(&inner, fragments, within, fields)?;
-                }
-                within.pop();
+            };
+            expanded.selections = expanded.selections.saturating_add(more.selections);
+            if expanded.selections > EXPANDED_MOST {
+                return Err(FAN_OUT);
             }
+            expanded.fields.extend(more.fields);
         }
+        Ok(expanded)
     }
-    Ok(())
+
+    /// What the fragment `name` expands to, expanded once.
+    fn fragment(&mut self, name: &str) -> Result<Expanded, &'static str> {
+        if let Some(done) = self.done.get(name) {
+            return Ok(done.clone());
+        }
+        if self.within.iter().any(|w| w == name) {
+            return Err(CYCLE);
+        }
+        let fragment = self.fragments.get(name).ok_or(UNPARSED)?;
+        self.within.push(name.to_owned());
+        let expanded = match fragment.selection_set() {
+            Some(inner) => self.set(&inner)?,
+            None => Expanded::default(),
+        };
+        self.within.pop();
+        self.done.insert(name.to_owned(), expanded.clone());
+        Ok(expanded)
+    }
 }
 
 #[cfg(test)]
@@ -320,7 +369,7 @@ mod tests {
             "mutation { a } }",
             "type Query { a: Int }",
             "{ ...Missing }",
-            "query { ...F } fragment F on Q { ...F }",
+            "query { ...F } fragment F on Q { ...G } fragment G on Q { ...F }",
             "query { ...F } fragment F on Q { a } fragment F on Q { b }",
             "muta tion { a }",
         ] {
@@ -329,6 +378,36 @@ mod tests {
         }
         let deep = format!("{}{}", "{ a ".repeat(200), "}".repeat(200));
         assert_eq!(read(&deep, None), Err(UNPARSED), "nested past the bound");
+    }
+
+    /// The fan-out of the issue: `levels` fragments, each spreading the
+    /// next twice (legal GraphQL, 2^levels selections written out).
+    pub(crate) fn fanned_out(levels: usize) -> String {
+        let mut document = "query { ...F0 }\n".to_owned();
+        for level in 0..levels {
+            let next = format!("...F{} ", level + 1);
+            document += &format!("fragment F{level} on Query {{ {next}{next}}}\n");
+        }
+        document += &format!("fragment F{levels} on Query {{ viewer {{ login }} }}\n");
+        document
+    }
+
+    #[test]
+    fn a_fragment_is_expanded_once_and_a_fan_out_or_a_cycle_refused() {
+        let fanned = fanned_out(20);
+        assert!(fanned.len() < 1000, "{}", fanned.len());
+        assert_eq!(read(&fanned, None), Err(FAN_OUT));
+        // Below the bound, spread as often as it is, read once.
+        assert_eq!(
+            read(&fanned_out(10), None).map(|r| r.2),
+            Ok(names(&["viewer"]))
+        );
+        let cycle = "query { ...A } fragment A on Q { a ...B } fragment B on Q { ...A }";
+        assert_eq!(read(cycle, None), Err(CYCLE));
+        let shared = "mutation { ...A ...B } fragment A on M { x ...C } fragment B on M { ...C } \
+                      fragment C on M { deleteRepository(input: {}) { x } }";
+        let read = read(shared, None).map(|r| r.2);
+        assert_eq!(read, Ok(names(&["deleteRepository", "x"])));
     }
 
     #[test]
