@@ -361,7 +361,7 @@ fn a_policy_reads_the_query_the_json_body_and_the_graphql_operation_as_each_way_
             format!("{}1{}", "[".repeat(100), "]".repeat(100)),
             "nests deeper",
         ),
-        (r#"{"amount": 5,}"#.to_owned(), "does not parse"),
+        (r#"{"amount": 5,}"#.to_owned(), "does not read strictly"),
         (
             graphql("query A { a } query B { b }", None),
             "several operations",
@@ -552,4 +552,69 @@ fn a_redirect_that_keeps_a_graphql_read_post_must_lead_to_a_graphql_endpoint() {
         "the hop to an issue's path is not sent"
     );
     assert_eq!(api.last_request().unwrap().path, "/old/graphql");
+}
+
+/// The fan-out of #119: `levels` fragments, each spreading the next twice.
+fn fanned_out(levels: usize) -> String {
+    let mut document = "query { ...F0 }\n".to_owned();
+    for level in 0..levels {
+        let next = format!("...F{} ", level + 1);
+        document += &format!("fragment F{level} on Query {{ {next}{next}}}\n");
+    }
+    document + &format!("fragment F{levels} on Query {{ viewer {{ login }} }}\n")
+}
+
+#[test]
+fn a_graphql_document_that_fans_out_or_spreads_in_a_cycle_is_refused_unread() {
+    let (gateway, api) = gateway();
+    api.set_reply("/graphql", FakeReply::new(200).body(r#"{"data": {}}"#));
+    // A read-only server with no policy: the gate reads the operation.
+    let mut session = Session::start(&gateway, &[]);
+    let url = api.url();
+    let cycle = "query { ...A } fragment A on Query { a ...B } fragment B on Query { ...A }";
+    for document in [fanned_out(20), fanned_out(24), cycle.to_owned()] {
+        let body = graphql(&document, None);
+        let told = session.call(fetch(
+            &url,
+            ("github", "POST", "/graphql"),
+            Some(&body),
+            Value::Null,
+        ));
+        assert!(is_error(&told), "{document}: {told}");
+    }
+    assert_eq!(api.request_count(), 0, "nothing sent");
+    // Under a policy that reads the operation: refused with the words.
+    let policy = "permit (principal, action, resource) when { context has graphql && context.graphql.operation == \"query\" };";
+    let (_dir, file) = policy_file(policy);
+    let explained = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "policy",
+            "explain",
+            "--policy",
+            &file,
+            "--provider",
+            "github",
+            "--person",
+            "alice",
+        ])
+        .args([
+            "--method",
+            "POST",
+            "--url",
+            "https://api.github.com/graphql",
+        ])
+        .args([
+            "--header",
+            "Content-Type: application/json",
+            "--body",
+            &graphql(&fanned_out(20), None),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&explained.stdout);
+    assert_eq!(explained.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("expands to more than 50,000 selections"),
+        "{said}"
+    );
 }
