@@ -70,6 +70,15 @@ impl Asked {
     pub(crate) fn id(&self) -> String {
         self.binding()[..16].to_owned()
     }
+
+    /// What the call waits for, as its tool error says it after its code.
+    pub(crate) fn asking(&self) -> String {
+        let approver = match &self.approver {
+            Approver::Person => "the person who asked".to_owned(),
+            Approver::Group(group) => format!("a member of {group:?}"),
+        };
+        format!("this server's policy asks {approver} to approve this call first")
+    }
 }
 
 /// The most of a value the approval page shows.
@@ -184,8 +193,8 @@ impl Verdicts for InMemory {
 /// What a call finds of its approval.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Taken {
-    /// A verdict, taken.
-    Verdict(Verdict),
+    /// A verdict, taken, with its life.
+    Verdict(Waiting),
     /// One whose life ended before the call came back for it.
     Expired,
     /// None.
@@ -195,10 +204,12 @@ pub(crate) enum Taken {
 /// A verdict as it waits: itself, and until when it holds (milliseconds
 /// since the Unix epoch); kept twice as long, so that a call that comes
 /// after is told it expired.
-#[derive(Serialize, Deserialize)]
-struct Waiting {
-    verdict: Verdict,
-    until: u64,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Waiting {
+    /// The verdict.
+    pub(crate) verdict: Verdict,
+    /// Until when it holds.
+    pub(crate) until: u64,
 }
 
 /// The verdicts on asked calls, each holding for `--approval-life`, taken
@@ -251,10 +262,23 @@ impl Approvals {
             })
         });
         Ok(match waiting {
-            Some(waiting) if waiting.until > now_ms() => Taken::Verdict(waiting.verdict),
+            Some(waiting) if waiting.until > now_ms() => Taken::Verdict(waiting),
             Some(_) => Taken::Expired,
             None => Taken::None,
         })
+    }
+
+    /// A verdict `taken` for a call that then sent nothing (its provider
+    /// not connected yet), given back for the call made again, for what is
+    /// left of its life: an approval is spent by the request it approves.
+    ///
+    /// # Errors
+    ///
+    /// The store did not answer.
+    pub(crate) async fn give_back(&self, binding: &str, taken: &Waiting) -> Result<(), String> {
+        let left = Duration::from_millis(taken.until.saturating_sub(now_ms()));
+        let json = serde_json::to_string(taken).map_err(|e| e.to_string())?;
+        self.verdicts.put(binding, json, left + self.life).await
     }
 }
 
@@ -323,11 +347,23 @@ pub(crate) mod tests {
         let approved = Verdict::Approved { by: "bob".into() };
         approvals.put("b", approved.clone()).await.unwrap();
         assert_eq!(approvals.take("other").await.unwrap(), Taken::None);
+        let Taken::Verdict(taken) = approvals.take("b").await.unwrap() else {
+            panic!("no verdict");
+        };
+        assert_eq!(taken.verdict, approved);
+        assert_eq!(approvals.take("b").await.unwrap(), Taken::None, "used once");
+        // Given back (nothing was sent), for what was left of its life.
+        approvals.give_back("b", &taken).await.unwrap();
         assert_eq!(
             approvals.take("b").await.unwrap(),
-            Taken::Verdict(approved.clone())
+            Taken::Verdict(taken.clone())
         );
-        assert_eq!(approvals.take("b").await.unwrap(), Taken::None, "used once");
+        let spent = Waiting {
+            until: now_ms() - 1,
+            ..taken
+        };
+        approvals.give_back("b", &spent).await.unwrap();
+        assert_eq!(approvals.take("b").await.unwrap(), Taken::Expired);
         let past = Waiting {
             verdict: approved,
             until: now_ms() - 1,

@@ -201,6 +201,11 @@ impl Connector {
         links.link(&ticket, pending.held.left())
     }
 
+    /// The keys a `requestState` is sealed with.
+    pub(crate) fn keys(&self) -> &HeldKeys {
+        &self.keys
+    }
+
     /// The names `--connect` gave, in the operator's spelling.
     pub(crate) fn names(&self) -> Vec<String> {
         self.offers.iter().map(|offer| offer.name.clone()).collect()
@@ -231,13 +236,14 @@ impl Connector {
 
     /// MCP 2026-07-28, the first call: the connection is requested (or the
     /// one pending reused) and the call answers the elicitation and a
-    /// state sealed for it (`bound`); `None` when another call's flow
-    /// connected the provider since this call began (it sends again).
+    /// state sealed for it (`bound`, and `approved` when the operator
+    /// approved it over stdio); `None` when another call's flow connected
+    /// the provider since this call began (it sends again).
     pub(crate) async fn offer(
         &self,
         call: &Call<'_>,
         named: &Named,
-        bound: &[u8],
+        (bound, approved): (&[u8], bool),
     ) -> Result<Option<InputRequiredResult>, Failure> {
         let provider = named.listed.as_str();
         if let Some(ended) = self.last(&call.flow(provider), call.started) {
@@ -246,7 +252,11 @@ impl Connector {
         let pending = self.pending(call, named).await?;
         let params = self.elicitation(call, provider, &pending, "input required");
         let asked = InputRequest::Elicitation(ElicitRequest::new(params));
-        let state = self.keys.now().states.seal(&pending.held, bound);
+        let held = Held {
+            approved,
+            ..(*pending.held).clone()
+        };
+        let state = self.keys.now().states.seal(&held, bound);
         Ok(Some(InputRequiredResult::new(
             Some(BTreeMap::from([(input_key(provider), asked)])),
             Some(state),

@@ -137,7 +137,7 @@ fn asked(
     };
     let (request, by) = made.made.said();
     let who = principal.who().unwrap_or_else(|| "stdio".into());
-    log::info!(target: "nexus_mcp", "policy: asked who={who} provider={provider:?} {request}: {by}, approved by @ask({}) (id {})", approver.said(), asked.id());
+    log::info!(target: "nexus_mcp", "policy: asked who={who} provider={provider:?} {request}: {by}, approved by @ask({}) (approval {})", approver.said(), asked.id());
     Failure::Asked(Box::new(asked))
 }
 

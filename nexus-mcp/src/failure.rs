@@ -131,14 +131,7 @@ impl fmt::Display for Failure {
             Failure::Stopping(None) => {
                 f.write_str("stopping: nexus-mcp is shutting down and starts no new call")
             }
-            Failure::Asked(asked) => write!(
-                f,
-                "{APPROVAL_REQUIRED}: this server's policy asks {} to approve this call first",
-                match &asked.approver {
-                    crate::approval::Approver::Person => "the person who asked".to_owned(),
-                    crate::approval::Approver::Group(group) => format!("a member of {group:?}"),
-                }
-            ),
+            Failure::Asked(asked) => write!(f, "{APPROVAL_REQUIRED}: {}", asked.asking()),
             Failure::Stopping(Some(grace)) => write!(
                 f,
                 "stopping: nexus-mcp is shutting down and stopped waiting for this call after \

@@ -4,8 +4,9 @@
 //! depends on the client is read from the request being served. Every
 //! failure is answered as a tool error on one line, which the model reads.
 //!
-//! Its room: [`fetching`], a fetch's flow (the policy's decision, the
-//! token, the request), each step a span when traced.
+//! Its rooms: [`fetching`], a fetch's flow (the policy's decision, the
+//! token, the request), each step a span when traced; [`approving`], a
+//! call a policy asks to approve, however its approver is asked.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,7 @@ use crate::reply::{Answer, replied};
 use crate::span::Span;
 use crate::telemetry;
 
+mod approving;
 mod fetching;
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, ToolName, arguments_of, failure, structured, tools,

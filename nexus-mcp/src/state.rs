@@ -23,13 +23,17 @@ pub(crate) const KEY_VARIABLE: &str = "NEXUS_MCP_STATE_KEY";
 pub(crate) const KEYS_VARIABLE: &str = "NEXUS_MCP_STATE_KEYS";
 
 /// What a sealed state carries.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Held {
     /// The connection the first call requested.
     pub(crate) connection: String,
     /// The flow's one deadline (`--connect-wait` from the first call), in
     /// milliseconds since the Unix epoch.
     pub(crate) deadline_ms: u64,
+    /// Over stdio, that the operator approved this call before its
+    /// connection was asked for (no store holds the approval there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) approved: bool,
 }
 
 impl Held {
@@ -50,6 +54,7 @@ impl Held {
         Held {
             connection: connection.to_owned(),
             deadline_ms: u64::try_from(deadline).unwrap_or(u64::MAX),
+            approved: false,
         }
     }
 }
@@ -322,6 +327,7 @@ mod tests {
         let held = Held {
             connection: "c".into(),
             deadline_ms: 1,
+            approved: false,
         };
         let state = sealer.seal(&held, b"x");
         assert!(

@@ -188,3 +188,39 @@ fn a_verdict_past_its_life_is_told_expired_and_a_form_never_outlives_its_link() 
     assert!(said.contains("asked again"), "{said}");
     assert_eq!(api.request_count(), 0);
 }
+
+#[test]
+fn an_approval_is_spent_by_the_request_it_approves_not_by_a_call_that_sent_nothing() {
+    let (issuer, gateway, api) = (
+        nexus_gateway_fake::FakeIssuer::start(),
+        nexus_gateway_fake::FakeGateway::start(),
+        nexus_gateway_fake::FakeUpstream::start(),
+    );
+    // Stripe is connected for bob alone.
+    let stripe = || nexus_gateway_fake::FakeProvider::oauth2("sk_team").api_base_url(&api.url());
+    let whose = |person| common::served::workspace_of(&issuer.url(), person);
+    gateway.add_provider(&whose("bob"), "stripe", stripe());
+    let (_dir, file) = policy_file(POLICY);
+    let served = served(&issuer, &gateway, &file, &[]);
+    let refund = ("POST", "/v1/refunds", Some(r#"{"amount": 15000}"#));
+    let call = || call_with(&issuer, &served, &api.url(), refund, &[]);
+    let link = link_in(&call());
+    let mut bob = Browser::new();
+    let (status, page) = opened(&mut bob, &issuer, ("bob", &["leads"]), &link);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(answered(&mut bob, &served, &page, ("approve", "")).0, 200);
+    // Approved, and alice has not connected stripe yet: nothing is sent.
+    let unconnected = call();
+    assert!(
+        text(&unconnected).starts_with("connection_not_found"),
+        "{unconnected}"
+    );
+    assert_eq!(api.request_count(), 0);
+    // Connected, the call made again goes without asking again, once.
+    gateway.add_provider(&whose("alice"), "stripe", stripe());
+    let sent = call();
+    assert_eq!(sent["isError"], false, "{sent}");
+    assert_eq!(api.request_count(), 1);
+    assert!(asked(&call()), "the approval was spent by its request");
+    assert_eq!(api.request_count(), 1);
+}

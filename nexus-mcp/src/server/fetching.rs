@@ -13,16 +13,14 @@ use nexus_sdk::{FetchResponse, NexusError, code, one_line};
 use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use rmcp::RoleServer;
-use rmcp::model::{CallToolRequestParams, ElicitRequestParams};
-use rmcp::schemars::{self, JsonSchema};
+use rmcp::model::CallToolRequestParams;
 use rmcp::service::RequestContext;
-use rmcp::service::{ElicitationError, Peer};
 
+use super::approving::Approval;
 use super::{Mode, NexusServer, modern};
-use crate::approval::{Approver, Asked, Taken, Verdict};
 use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
-use crate::failure::{APPROVAL_REQUIRED, Failure};
+use crate::failure::Failure;
 use crate::handshake;
 use crate::on_thread::{Traced, Working};
 use crate::policy::Sending;
@@ -30,25 +28,6 @@ use crate::reply::{Answer, failed};
 use crate::span::Span;
 use crate::telemetry;
 use crate::tools::{Fetch, FetchArgs};
-
-/// An approval of `asked` used by its call, `who` asked and `by` whom it
-/// was approved: the call goes to the URL decided, the operator told.
-fn used(fetch: &mut Fetch, asked: &Asked, (who, by): (&str, &str)) -> Result<(), Failure> {
-    let id = asked.id();
-    log::info!(target: "nexus_mcp", "approval: used id={id} who={who} by={by}");
-    crate::telemetry::approval(&id, "used");
-    fetch.url = asked.url.clone();
-    Ok(())
-}
-
-/// The form that asks the operator to approve their call over stdio.
-#[derive(serde::Deserialize, JsonSchema)]
-struct Approve {
-    /// Approve this call, once.
-    approve: bool,
-}
-
-rmcp::elicit_safe!(Approve);
 
 /// The Gateway's resolve as a client span under `parent`: its route,
 /// never its query (the workspace and provider).
@@ -101,23 +80,32 @@ impl NexusServer {
         let mut fetch = self.check(args, &caller.principal).await?;
         // How the user is asked (read from the request) only when one is.
         let asking = || self.asking(context, caller, started);
+        // A retry whose state an approval took: none is left for a connection.
+        let mut state = request.request_state.as_ref();
+        let mut approved = None;
         if let Err(failure) = self.permitted(&mut fetch, caller) {
             let Failure::Asked(asked) = failure else {
                 return Err(failure);
             };
-            // A 2025 host that sends the user to a URL is sent the page.
             // (The rare steps, an approval and a connection, are boxed:
             // their futures are large, and inline a warm call's would move
             // their room on every call.)
+            // A 2025 host that sends the user to a URL is sent the page.
             let by_url = asking().url_elicitation && !modern(context);
-            let elicited = Box::pin(self.approved(&mut fetch, &asked, (&context.peer, by_url)));
-            let elicited = elicited.await?;
-            if let Some(elicitation) = elicited {
-                return Ok(Answer::UrlRequired(elicitation));
+            let bound = args.bound(&caller.principal);
+            let asking_how = (context, request, by_url);
+            let approval = Box::pin(self.approval(&mut fetch, (&asked, &bound), asking_how));
+            match approval.await? {
+                Approval::Url(elicitation) => return Ok(Answer::UrlRequired(elicitation)),
+                Approval::Input(input) => return Ok(Answer::InputRequired(input)),
+                Approval::Approved(used) => {
+                    state = state.filter(|_| !used.took_state);
+                    approved = Some(used);
+                }
             }
         }
         let connector = &self.settings.connector;
-        if let Some(state) = &request.request_state {
+        if let Some(state) = state {
             // A retry: nothing is sent unless the state is this server's, for this call.
             let retry = Retry {
                 state,
@@ -136,6 +124,10 @@ impl NexusServer {
             Err(unconnected @ Failure::Unconnected { .. }) => unconnected,
             sent => return sent.map(Answer::Fetched),
         };
+        // Nothing was sent: an approval taken waits for the call made again.
+        if let Some(used) = &approved {
+            self.unspent(used).await;
+        }
         // Only a provider `--connect` names (found as the Gateway finds
         // names), and one `--policy` lets this person connect.
         let policy = self.settings.policy.as_deref();
@@ -157,10 +149,14 @@ impl NexusServer {
             return link.await.map(Answer::UrlRequired);
         } else if !modern(context) {
             Box::pin(connector.connect(&asking, named)).await?;
-        } else if let Some(input) =
-            Box::pin(connector.offer(&asking, named, &args.bound(&caller.principal))).await?
-        {
-            return Ok(Answer::InputRequired(input));
+        } else {
+            // Over stdio no store keeps the operator's approval: its state does.
+            let approved_here = approved.is_some_and(|used| used.taken.is_none());
+            let bound = args.bound(&caller.principal);
+            let offer = connector.offer(&asking, named, (&bound, approved_here));
+            if let Some(input) = Box::pin(offer).await? {
+                return Ok(Answer::InputRequired(input));
+            }
         }
         self.send(&fetch, caller).await.map(Answer::Fetched)
     }
@@ -219,140 +215,6 @@ impl NexusServer {
         let rules = (held, trusted, graphql, self.settings.allow_write);
         fetch.options = crate::decisions::Hop::bounding(options, &fetch.url, rules, asking, call);
         asked.map_or(Ok(()), |asked| Err(Failure::Asked(asked)))
-    }
-
-    /// A call a policy asks to approve: sent (its URL as decided) when an
-    /// approver approved this exact request, once; else the approver's
-    /// denial, or the approval page (the operator told): as a URL
-    /// elicitation to a 2025 host that takes one (`by_url`), else as a link
-    /// in the tool's answer; or, with no page to send the person to, why it
-    /// cannot be approved.
-    async fn approved(
-        &self,
-        fetch: &mut Fetch,
-        asked: &Asked,
-        (peer, by_url): (&Peer<RoleServer>, bool),
-    ) -> Result<Option<ElicitRequestParams>, Failure> {
-        let id = asked.id();
-        let refused = |why: String| Err(Failure::refused(APPROVAL_REQUIRED, why));
-        let Mode::Serve { approving, .. } = &self.settings.mode else {
-            return self.approved_here(fetch, asked, peer).await.map(|()| None);
-        };
-        let taken = approving.approvals.take(&asked.binding()).await;
-        if let Ok(Taken::Expired) = &taken {
-            log::info!(target: "nexus_mcp", "approval: expired id={id} who={}: its approval's life ended before the call came back; asked again", &asked.person[..12]);
-            crate::telemetry::approval(&id, "expired");
-        }
-        match taken {
-            Ok(Taken::Verdict(Verdict::Approved { by })) => {
-                used(fetch, asked, (&asked.person[..12], &by)).map(|()| None)
-            }
-            Ok(Taken::Verdict(Verdict::Denied { reason, .. })) => {
-                let reason = if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {reason}")
-                };
-                Err(Failure::refused(
-                    "approval_denied",
-                    format!("the approver denied this call{reason}"),
-                ))
-            }
-            Ok(Taken::None | Taken::Expired) => {
-                let Some(links) = &approving.links else {
-                    return refused(format!(
-                        "{}, and this server has no approval page (--login-client-id); ask its operator",
-                        Failure::Asked(Box::new(asked.clone()))
-                    ));
-                };
-                log::info!(target: "nexus_mcp", "approval: asked id={id} who={} approver={} provider={:?} {} {}", &asked.person[..12], asked.approver.said(), asked.provider, asked.method, asked.shown);
-                crate::telemetry::approval(&id, "asked");
-                let minutes = approving.approvals.life().as_secs() / 60;
-                if by_url {
-                    return Ok(Some(ElicitRequestParams::UrlElicitationParams {
-                        meta: None,
-                        message: format!(
-                            "This server's policy asks for this call ({} {}) to be approved \
-                             (id {id}); once approved, make it again",
-                            asked.method, asked.shown
-                        ),
-                        url: links.link(asked),
-                        elicitation_id: format!("nexus-approve-{id}"),
-                    }));
-                }
-                refused(format!(
-                    "this server's policy asks for this call to be approved: the person who \
-                     approves opens {} and, once approved, the same call made again goes \
-                     through, once, within {minutes} minutes (id {id})",
-                    links.link(asked)
-                ))
-            }
-            Err(why) => {
-                log::warn!(target: "nexus_mcp", "approval: id={id}: the store does not answer ({why})");
-                refused("this call waits for an approval this server cannot read now; try again shortly".to_owned())
-            }
-        }
-    }
-
-    /// Over stdio, the operator's own call (`@ask("self")`) asked of them
-    /// by a form the host shows (MCP 2025's `elicitation/create`), once,
-    /// for this call; else why it cannot be approved here.
-    async fn approved_here(
-        &self,
-        fetch: &mut Fetch,
-        asked: &Asked,
-        peer: &Peer<RoleServer>,
-    ) -> Result<(), Failure> {
-        let id = asked.id();
-        let refused = |why: &str| {
-            let asking = Failure::Asked(Box::new(asked.clone()));
-            Err(Failure::refused(
-                APPROVAL_REQUIRED,
-                format!("{asking}, {why}"),
-            ))
-        };
-        if asked.approver != Approver::Person {
-            return refused(
-                "and over stdio no member of a group can be asked: use `nexus-mcp serve`, whose approval page asks them",
-            );
-        }
-        let values: Vec<String> = (asked.values.iter())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let message = format!(
-            "This server's policy ({}) asks you to approve this call, once: {} {} {} (id {id})",
-            asked.policies.join(", "),
-            asked.method,
-            asked.shown,
-            values.join(" ")
-        );
-        log::info!(target: "nexus_mcp", "approval: asked id={id} who=stdio approver=self provider={:?} {} {}", asked.provider, asked.method, asked.shown);
-        crate::telemetry::approval(&id, "asked");
-        let life = Some(std::time::Duration::from_secs(300));
-        match peer
-            .elicit_with_timeout::<Approve>(one_line(&message), life)
-            .await
-        {
-            Ok(Some(Approve { approve: true })) => {
-                log::info!(target: "nexus_mcp", "approval: approved id={id} who=stdio by=stdio");
-                used(fetch, asked, ("stdio", "stdio"))
-            }
-            Ok(_) | Err(ElicitationError::UserDeclined) => {
-                log::info!(target: "nexus_mcp", "approval: denied id={id} who=stdio by=stdio");
-                crate::telemetry::approval(&id, "denied");
-                Err(Failure::refused(
-                    "approval_denied",
-                    "the user did not approve this call",
-                ))
-            }
-            Err(ElicitationError::CapabilityNotSupported) => {
-                refused("and this host shows no form to ask the user (elicitation)")
-            }
-            Err(e) => refused(&format!(
-                "and the user was not asked ({})",
-                one_line(&e.to_string())
-            )),
-        }
     }
 
     /// The call as the connector asks its user: read from the request
