@@ -4,7 +4,9 @@
 //! aliases never read), and the endpoints the providers serve GraphQL at,
 //! where a `POST` that carries only `query` operations is a read. Pure
 //! but for a bounded memory of the documents read lately, so that each
-//! reading is tested alone.
+//! reading is tested alone. Also a provider's published schema read
+//! (apollo-compiler validates it), for `policy check` to find the field
+//! names a policy compares.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex, PoisonError};
@@ -304,6 +306,58 @@ impl Expanding<'_> {
         self.done.insert(name.to_owned(), expanded.clone());
         Ok(expanded)
     }
+}
+
+/// A provider's schema as `policy check` reads it: the fields at each
+/// root it defines, and what the validator said of it.
+pub(crate) struct Roots {
+    /// Each root (`query`, `mutation`, `subscription`) and its fields.
+    pub(crate) fields: Vec<(&'static str, Vec<String>)>,
+    /// The validator's errors, each placed, when it does not validate.
+    pub(crate) invalid: Vec<String>,
+}
+
+/// A schema's SDL `text` read and validated as the spec says
+/// (apollo-compiler), `shown` naming the file. A provider's published
+/// schema may break a rule (GitHub's defines two fields twice): its roots
+/// are read as written, the errors said beside them.
+///
+/// # Errors
+///
+/// It defines no `query` root (it is no schema, or does not read).
+pub(crate) fn root_fields(text: &str, shown: &str) -> Result<Roots, String> {
+    let (schema, invalid) = match apollo_compiler::Schema::parse_and_validate(text, shown) {
+        Ok(valid) => (valid.into_inner(), Vec::new()),
+        Err(invalid) => {
+            let each = invalid.errors.iter().map(|error| {
+                let at = error.line_column_range().map(|range| range.start);
+                let at = at.map_or_else(String::new, |at| format!("{}:{}:", at.line, at.column));
+                format!("{shown}:{at} {}", error.error)
+            });
+            (invalid.partial, each.collect())
+        }
+    };
+    let definition = &schema.schema_definition;
+    let roots = [
+        ("query", &definition.query),
+        ("mutation", &definition.mutation),
+        ("subscription", &definition.subscription),
+    ];
+    let fields: Vec<_> = (roots.into_iter())
+        .filter_map(|(kind, name)| {
+            let object = schema.get_object(name.as_ref()?.as_str())?;
+            Some((
+                kind,
+                object.fields.keys().map(ToString::to_string).collect(),
+            ))
+        })
+        .collect();
+    if !fields.iter().any(|(kind, _)| *kind == "query") {
+        let mut why = format!("{shown}: no GraphQL schema with a query root");
+        (invalid.iter().take(3)).for_each(|error| why.push_str(&format!("\n{error}")));
+        return Err(why);
+    }
+    Ok(Roots { fields, invalid })
 }
 
 #[cfg(test)]

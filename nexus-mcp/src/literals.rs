@@ -28,9 +28,7 @@ pub(crate) fn never_matching(text: &str, policies: &[Value]) -> Vec<String> {
         compared(policy, &mut found);
         // A provider that reads parts of a path in any case is decided on
         // the path as it serves it.
-        let provider = &policy["resource"];
-        let provider = (provider["op"] == "==").then(|| provider["entity"]["id"].as_str());
-        let provider = provider.flatten().unwrap_or_default();
+        let provider = scoped(policy);
         for (attr, literal) in found {
             let fixed = as_requested(&attr, &literal).or_else(|| {
                 let folded = crate::readings::folded(provider, &literal);
@@ -46,24 +44,57 @@ pub(crate) fn never_matching(text: &str, policies: &[Value]) -> Vec<String> {
     lines
 }
 
+/// The provider `policy` (its JSON form) is scoped to (`resource ==
+/// Provider::"…"`), or `""`.
+fn scoped(policy: &Value) -> &str {
+    let provider = &policy["resource"];
+    let provider = (provider["op"] == "==").then(|| provider["entity"]["id"].as_str());
+    provider.flatten().unwrap_or_default()
+}
+
+/// Each field name `policies` (their JSON forms) compare with
+/// `context.graphql.fields`, with the provider its policy is scoped to
+/// (`""` for any).
+pub(crate) fn fields_named(policies: &[Value]) -> Vec<(String, String)> {
+    let mut named = Vec::new();
+    for policy in policies {
+        let mut found = Vec::new();
+        compared(policy, &mut found);
+        let fields = found
+            .into_iter()
+            .filter(|(attr, _)| attr == "graphql.fields");
+        named.extend(fields.map(|(_, field)| (scoped(policy).to_owned(), field)));
+    }
+    named
+}
+
 /// Each provider `policies` (their JSON forms) name, as `Provider::"…"`
 /// anywhere (a scope, a condition, a set), once each, sorted.
 pub(crate) fn providers_named(policies: &[Value]) -> Vec<String> {
-    fn walk(node: &Value, named: &mut Vec<String>) {
-        // An entity, in a scope or as a value: `{"type": "Provider", "id": …}`.
-        if let (Some("Provider"), Some(id)) = (node["type"].as_str(), node["id"].as_str())
+    entities_named(policies, "Provider")
+}
+
+/// Each entity of type `kind` `policies` (their JSON forms) name anywhere
+/// (a scope, a condition, a set), once each, sorted.
+pub(crate) fn entities_named(policies: &[Value], kind: &str) -> Vec<String> {
+    fn walk(node: &Value, kind: &str, named: &mut Vec<String>) {
+        // An entity, in a scope or as a value: `{"type": KIND, "id": …}`.
+        if let (Some(found), Some(id)) = (node["type"].as_str(), node["id"].as_str())
+            && found == kind
             && !named.iter().any(|n| n == id)
         {
             named.push(id.to_owned());
         }
         match node {
-            Value::Object(members) => members.values().for_each(|v| walk(v, named)),
-            Value::Array(items) => items.iter().for_each(|v| walk(v, named)),
+            Value::Object(members) => members.values().for_each(|v| walk(v, kind, named)),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, kind, named)),
             _ => {}
         }
     }
     let mut named = Vec::new();
-    policies.iter().for_each(|policy| walk(policy, &mut named));
+    policies
+        .iter()
+        .for_each(|policy| walk(policy, kind, &mut named));
     named.sort();
     named
 }
@@ -124,9 +155,10 @@ pub(crate) fn contents_read(policies: &[Value]) -> Reads {
     reads
 }
 
-/// Each (`method` or `host`, literal) `node` compares where the literal
-/// cannot match: with `==` or `!=`, as a `like` pattern's text, or as a
-/// member of a set that `.contains` it.
+/// Each (`method`, `host`, `path` or a `graphql.` attribute, literal)
+/// `node` compares: with `==` or `!=`, as a `like` pattern's text, as a
+/// member of a set that `.contains` it, or as what a set `.contains`
+/// (`.containsAny`, `.containsAll`: a set of them).
 fn compared(node: &Value, found: &mut Vec<(String, String)>) {
     match node {
         Value::Object(members) => {
@@ -136,7 +168,10 @@ fn compared(node: &Value, found: &mut Vec<(String, String)>) {
                         (&inner["left"], &inner["right"]),
                         (&inner["right"], &inner["left"]),
                     ],
-                    "contains" => vec![(&inner["right"], &inner["left"])],
+                    "contains" | "containsAny" | "containsAll" => vec![
+                        (&inner["right"], &inner["left"]),
+                        (&inner["left"], &inner["right"]),
+                    ],
                     _ => Vec::new(),
                 };
                 for (attr, other) in sides {
@@ -144,7 +179,7 @@ fn compared(node: &Value, found: &mut Vec<(String, String)>) {
                     let literals = literals.map_or_else(|| vec![other], |set| set.iter().collect());
                     for literal in literals.iter().filter_map(|l| l.get("Value")?.as_str()) {
                         wrong(attr, literal, found);
-                        wrong_operation(attr, literal, found);
+                        graphql(attr, literal, found);
                     }
                 }
                 if key == "like" {
@@ -177,15 +212,16 @@ fn wrong(attr: &Value, literal: &str, found: &mut Vec<(String, String)>) {
     }
 }
 
-/// Notes `literal` when `attr` is `context.graphql.operation`.
-fn wrong_operation(attr: &Value, literal: &str, found: &mut Vec<(String, String)>) {
+/// Notes `literal` when `attr` is `context.graphql.operation` or
+/// `.fields`.
+fn graphql(attr: &Value, literal: &str, found: &mut Vec<(String, String)>) {
     let dot = &attr["."];
     let graphql = &dot["left"]["."];
     if graphql["left"]["Var"] == "context"
         && graphql["attr"] == "graphql"
-        && dot["attr"] == "operation"
+        && let Some(attr @ ("operation" | "fields")) = dot["attr"].as_str()
     {
-        found.push(("graphql.operation".to_owned(), literal.to_owned()));
+        found.push((format!("graphql.{attr}"), literal.to_owned()));
     }
 }
 
@@ -199,6 +235,11 @@ pub(crate) fn as_requested(attr: &str, literal: &str) -> Option<(String, &'stati
         "host" => (
             host(&held),
             "a host as a URL gives it: lower case, no trailing dot, no port",
+        ),
+        // A URL where a path goes: its path (its host is context.host's).
+        "path" if url_path(&held).is_some() => (
+            path(url_path(&held).unwrap_or_default()),
+            "a path alone, from `/`; the URL's host is context.host",
         ),
         "path" => (
             path(&held),
@@ -218,6 +259,17 @@ pub(crate) fn as_requested(attr: &str, literal: &str) -> Option<(String, &'stati
     };
     let normal = normal.replace(WILDCARD, "*");
     (normal != literal).then_some((normal, how))
+}
+
+/// The path of `held` when it is an `http://` or `https://` URL (`/` for
+/// one without).
+fn url_path(held: &str) -> Option<&str> {
+    let lower = held.get(..8).unwrap_or(held).to_ascii_lowercase();
+    let scheme = ["https://", "http://"]
+        .into_iter()
+        .find(|s| lower.starts_with(s))?;
+    let rest = &held[scheme.len()..];
+    Some(rest.find('/').map_or("/", |at| &rest[at..]))
 }
 
 /// `held` as a method token in upper case (RFC 9110's `tchar`).
@@ -273,15 +325,21 @@ fn placed(text: &str, (attr, literal): (&str, &str), (fix, how): (&str, &str)) -
         "context.{attr} is compared with {literal:?}, which no request can be (the server \
          decides on {how}): {write}"
     );
+    match at(text, literal) {
+        Some((line, column)) => format!("{line}:{column}: {why}"),
+        None => format!(" {why}"),
+    }
+}
+
+/// Where `literal` is first written in `text` (as a quoted string, else
+/// as it is): its line and column.
+pub(crate) fn at(text: &str, literal: &str) -> Option<(usize, usize)> {
     let quoted = serde_json::to_string(literal).unwrap_or_default();
-    let at = text.find(&quoted).or_else(|| text.find(literal));
-    let Some(at) = at else {
-        return format!(" {why}");
-    };
+    let at = text.find(&quoted).or_else(|| text.find(literal))?;
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!("{line}:{column}: {why}")
+    Some((line, column))
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@
 //! JSON body's values at their dotted paths, as text), `context.bodyNumbers`
 //! (its integers) and `context.graphql` (a GraphQL call's operation). A
 //! policy is named by its `@id("…")` annotation, or by its place in the
-//! file (`#1`, `#2`…). Its room: [`ask`], who may approve a call a
-//! `forbid` with `@ask` denies.
+//! file (`#1`, `#2`…). Its rooms: [`ask`], who may approve a call a
+//! `forbid` with `@ask` denies; [`call`], a call decided over every way it
+//! may be read; [`mistakes`], a file's mistakes said with their fixes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -46,6 +47,8 @@ pub(crate) use self::call::{CallDecision, Decision};
 mod ask;
 #[path = "policy/call.rs"]
 mod call;
+#[path = "policy/mistakes.rs"]
+mod mistakes;
 
 /// The schema every policy file is validated against (`nexus-mcp policy
 /// schema` prints it).
@@ -92,6 +95,12 @@ pub(crate) struct Policies {
     /// Each provider a policy names (`Provider::"…"`), for `serve --check`
     /// to find in the Gateway's listing.
     providers: Vec<String>,
+    /// Each field name a policy compares with `context.graphql.fields`,
+    /// with the provider it is scoped to (`""` for any), for `policy
+    /// check` to find in a provider's schema.
+    fields: Vec<(String, String)>,
+    /// Each group a policy names (`Group::"…"`).
+    groups: Vec<String>,
     /// Whether a policy reads `context.path`: then a path that servers read
     /// two ways ([`crate::readings::read_two_ways`]) is refused.
     names_paths: bool,
@@ -239,6 +248,36 @@ impl Policies {
         &self.providers
     }
 
+    /// Each field name a policy compares with `context.graphql.fields`,
+    /// and the provider its policy is scoped to (`""` for any).
+    pub(crate) fn fields(&self) -> &[(String, String)] {
+        &self.fields
+    }
+
+    /// Each group a policy names, as written.
+    pub(crate) fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// The names of the permits that can apply to `provider`'s calls
+    /// (`policy explain` names them when none permitted one).
+    pub(crate) fn permits(&self, provider: &str) -> Vec<String> {
+        let set = self.by_provider.get(provider).unwrap_or(&self.any);
+        let calls = |action: &EntityUid| action.id().unescaped() == "call";
+        let applies = |policy: &&cedar_policy::Policy| match policy.action_constraint() {
+            cedar_policy::ActionConstraint::Any => true,
+            cedar_policy::ActionConstraint::Eq(action) => calls(&action),
+            cedar_policy::ActionConstraint::In(actions) => actions.iter().any(calls),
+        };
+        let permits = set
+            .policies()
+            .filter(|p| p.effect() == cedar_policy::Effect::Permit);
+        let permits = permits.filter(applies);
+        permits
+            .filter_map(|p| self.names.get(p.id()).cloned())
+            .collect()
+    }
+
     /// How many policies the file holds.
     pub(crate) fn count(&self) -> usize {
         self.names.len()
@@ -265,8 +304,9 @@ impl Policies {
             each.collect::<Vec<String>>().join("\n")
         })?;
         let validated = Validator::new(schema).validate(&set, ValidationMode::Strict);
+        let named = |id: &PolicyId| set.policy(id).map_or_else(|| id.to_string(), name);
         let errors: Vec<String> = (validated.validation_errors())
-            .map(|e| placed(text, e, &e.to_string()))
+            .map(|e| mistakes::said(text, e, &named))
             .collect();
         if !errors.is_empty() {
             return Err(errors.join("\n"));
@@ -275,6 +315,8 @@ impl Policies {
             set.policies().filter_map(|p| p.to_json().ok()).collect();
         let never = crate::literals::never_matching(text, &json);
         let providers = crate::literals::providers_named(&json);
+        let fields = crate::literals::fields_named(&json);
+        let groups = crate::literals::entities_named(&json, "Group");
         if !never.is_empty() {
             return Err(never.join("\n"));
         }
@@ -306,6 +348,8 @@ impl Policies {
             types,
             names,
             providers,
+            fields,
+            groups,
             names_paths,
             names_methods,
             reads,

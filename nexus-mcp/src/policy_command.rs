@@ -18,8 +18,16 @@ pub(crate) struct PolicyArgs {
 enum PolicyCommand {
     /// Print the schema policies are written against (Cedar's schema format).
     Schema,
-    /// Parse and validate FILE: exit 0, or 2 with each error's line and column.
-    Check { file: std::path::PathBuf },
+    /// Parse and validate FILE: exit 0, or 2 with each error's line and
+    /// column and its fix.
+    Check {
+        file: std::path::PathBuf,
+        /// A provider's published GraphQL schema (SDL), PROVIDER=FILE
+        /// (repeat): each field name a policy compares with
+        /// context.graphql.fields must be a root field of it.
+        #[arg(long = "graphql-schema", value_name = "PROVIDER=FILE", value_parser = tag)]
+        schemas: Vec<(String, String)>,
+    },
     /// Decide a call with --policy FILE, as the server would: the decision
     /// and the policies that made it (exit 0 permitted, 1 denied).
     Explain(Explained),
@@ -68,8 +76,16 @@ pub(crate) fn command(
     match &args.what {
         PolicyCommand::Explain(call) => return explain(call, file, named, graphql),
         PolicyCommand::Schema => print!("{SCHEMA}"),
-        PolicyCommand::Check { file } => match Policies::read(file) {
+        PolicyCommand::Check { file, schemas } => match Policies::read(file) {
             Ok(policies) => {
+                let unknown = match unknown_fields(file, &policies, schemas) {
+                    Ok(unknown) => unknown,
+                    Err(why) => vec![why],
+                };
+                if !unknown.is_empty() {
+                    (unknown.iter()).for_each(|line| eprintln!("nexus-mcp policy check: {line}"));
+                    return std::process::ExitCode::from(2);
+                }
                 eprintln!("nexus-mcp policy check: {} policies hold", policies.count());
                 for (provider, patterns) in crate::readings::FOLDED {
                     let named = policies
@@ -162,7 +178,80 @@ fn explain(
         Decision::Deny => "denied".to_owned(),
     };
     println!("{said}: {request} {by}");
+    if made.made.decided.by.is_empty() && made.decision == Decision::Deny {
+        let permits = policies.permits(provider.map_or("", String::as_str));
+        let permits: Vec<String> = permits.iter().map(|name| format!("{name:?}")).collect();
+        if permits.is_empty() {
+            println!(
+                "  (what no permit permits is denied, and no permit names calls to this provider)"
+            );
+        } else {
+            println!(
+                "  (what no permit permits is denied; the permits for this provider's calls, none of which held: {})",
+                permits.join(", ")
+            );
+        }
+    }
     std::process::ExitCode::from(u8::from(made.decision != Decision::Permit))
+}
+
+/// Each field name `policies` compare with `context.graphql.fields` that
+/// no root of its provider's schema (`schemas`, PROVIDER=FILE) has, where
+/// it is in `file` and the nearest name the schema has; a policy scoped to
+/// no provider names a field of any schema given.
+///
+/// # Errors
+///
+/// A schema that does not read or validate, each error placed.
+fn unknown_fields(
+    file: &Path,
+    policies: &Policies,
+    schemas: &[(String, String)],
+) -> Result<Vec<String>, String> {
+    if schemas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut read = Vec::new();
+    for (provider, schema) in schemas {
+        let sdl = std::fs::read_to_string(schema).map_err(|e| format!("{schema}: {e}"))?;
+        let roots = crate::graphql::root_fields(&sdl, schema)?;
+        if let Some(first) = roots.invalid.first() {
+            eprintln!(
+                "nexus-mcp policy check: a note: {provider}'s schema breaks {} of GraphQL's rules \
+                 (its fields are read as written), the first: {first}",
+                roots.invalid.len()
+            );
+        }
+        read.push((provider, schema, roots.fields));
+    }
+    let mut unknown = Vec::new();
+    for (scoped, field) in policies.fields() {
+        let held: Vec<_> = (read.iter())
+            .filter(|(provider, ..)| scoped.is_empty() || provider.eq_ignore_ascii_case(scoped))
+            .collect();
+        let names = (held.iter()).flat_map(|(_, _, roots)| {
+            (roots.iter()).flat_map(|(kind, names)| names.iter().map(move |name| (*kind, name)))
+        });
+        if held.is_empty() || names.clone().any(|(_, name)| name == field) {
+            continue;
+        }
+        let nearest = names.min_by_key(|(_, name)| strsim::levenshtein(field, name));
+        let nearest = nearest.map_or_else(String::new, |(kind, name)| {
+            format!(": the nearest it has is {name:?} ({kind})")
+        });
+        let schemas: Vec<String> = (held.iter())
+            .map(|(provider, schema, _)| format!("{provider}'s ({schema})"))
+            .collect();
+        let (line, column) = crate::literals::at(&text, field).unwrap_or((0, 0));
+        unknown.push(format!(
+            "--policy {}:{line}:{column}: context.graphql.fields is compared with {field:?}, \
+             which no root (query, mutation, subscription) of {} schema has{nearest}",
+            file.display(),
+            schemas.join(" or ")
+        ));
+    }
+    Ok(unknown)
 }
 
 /// `--header NAME:VALUE`, read.

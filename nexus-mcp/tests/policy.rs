@@ -530,7 +530,9 @@ fn explain_says_the_decision_and_the_policies_that_made_it() {
         (code, said.trim()),
         (
             Some(1),
-            "denied: POST api.github.com /repos no policy permits it"
+            "denied: POST api.github.com /repos no policy permits it\n  (what no permit \
+             permits is denied; the permits for this provider's calls, none of which held: \
+             \"everyone reads\", \"platform writes\")"
         )
     );
     let walk = [

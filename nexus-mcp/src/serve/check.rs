@@ -194,6 +194,7 @@ pub(crate) async fn failures(
     };
     let no_host = no_host_registers(proxy, &metadata, refuses.unwrap_or(false));
     let notes: Vec<String> = (notes.into_iter().chain(no_host).chain(kept))
+        .chain(group_ids(gate, server))
         .chain(no_userinfo(proxy, &metadata))
         .chain(id_jag(proxy, &metadata, gate.issuer.url()))
         .collect();
@@ -303,6 +304,34 @@ fn okta_custom_server(issuer: &str) -> Option<String> {
              (iss is not --issuer)"
         )
     })
+}
+
+/// The note for groups `--policy` names by name where the issuer's groups
+/// claim carries ids: Entra ID's `groups` claim holds each group's object
+/// id (a GUID), so `Group::"finance"` matches no one there.
+fn group_ids(gate: &Gate, server: &NexusServer) -> Option<String> {
+    let entra = super::oauth::front::Provider::of(gate.issuer.url())
+        == super::oauth::front::Provider::Entra;
+    let claims = &gate.policy_claims.groups;
+    let held = server
+        .policy()
+        .filter(|_| entra && claims.iter().any(|c| c == "groups"))?;
+    let policies = held.now();
+    let named: Vec<&String> = (policies.groups().iter())
+        .filter(|group| !super::issuer::is_guid(group))
+        .collect();
+    let first = named.first()?;
+    Some(format!(
+        "a note: --policy names groups by name ({}), and Entra ID's groups claim carries each \
+         group's object id, so Group::{first:?} matches no one: name each group by its object \
+         id (Entra admin center, Groups, the group, Object ID), or give the app roles named \
+         so and read them (--group-claim roles)",
+        named
+            .iter()
+            .map(|g| format!("{g:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Each `Provider::"…"` the policies name that the Gateway's `listing`
