@@ -52,12 +52,26 @@ mod mistakes;
 
 /// The schema every policy file is validated against (`nexus-mcp policy
 /// schema` prints it).
-pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a policy is written against.
+pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a policy is written against, and
+// what each is read from. A call is decided as every way it may be read:
+// every reading must be permitted.
+//   method       every method it may be read as (an override header's too),
+//                upper case
+//   host         lower case, no trailing dot, no port
+//   path         from `/`, without the query, dot segments resolved (at
+//                GitHub, its owner, repository and user names in lower case)
+//   query        each parameter by name, as text; one given twice as each
+//                value and as their list joined by `,`
+//   body         the body's values by dotted path (a.b, items.0.price), as
+//                text: a JSON body's (whatever its type says, where it
+//                starts like JSON), or a form body's (metadata[key] at
+//                metadata.key); none for another body
+//   bodyNumbers  the same values' integers, read from their digits (a
+//                fraction as each integer either side)
+//   graphql      at a GraphQL endpoint only (`context has graphql`)
 entity Group;
 entity Person in [Group] tags String;
 entity Provider;
-// A call's query parameters, its JSON body's values by dotted path (as
-// text), and the body's integers.
 entity Query tags String;
 entity Body tags String;
 entity BodyNumbers tags Long;

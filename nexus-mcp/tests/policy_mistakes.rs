@@ -316,3 +316,25 @@ permit (principal in Group::"4f3c2b1a-0d9e-4c8b-a7f6-5e4d3c2b1a09", action, reso
         r#"permit (principal in Group::"4f3c2b1a-0d9e-4c8b-a7f6-5e4d3c2b1a09", action, resource);"#;
     assert!(!checked(by_id, &[]).contains("carries each group's"));
 }
+
+#[test]
+fn the_guides_github_recipe_names_fields_githubs_schema_has() {
+    let guide = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy.md");
+    let guide = std::fs::read_to_string(guide).unwrap();
+    let recipe = (guide.split("```cedar").skip(1))
+        .map(|block| block.split("```").next().unwrap_or_default())
+        .find(|block| block.contains("context.graphql.fields"))
+        .expect("the GitHub recipe");
+    let dir = tempfile::tempdir().unwrap();
+    let github = format!("github={}", schema(&dir, "github"));
+    let (code, said, _) = check(recipe, &["--graphql-schema", &github]);
+    assert_eq!(code, Some(0), "{said}");
+    // A name misspelled in it is named, with the one meant.
+    let misspelled = recipe.replace("archiveRepository", "archiveRepositry");
+    let (code, said, _) = check(&misspelled, &["--graphql-schema", &github]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("the nearest it has is \"archiveRepository\" (mutation)"),
+        "{said}"
+    );
+}
