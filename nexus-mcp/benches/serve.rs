@@ -684,7 +684,12 @@ impl Stdio2025 {
 
     /// The stdio server with `args`, its handshake made.
     fn start_with(gateway: &FakeGateway, args: &[&str]) -> Stdio2025 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        Stdio2025::program_with(env!("CARGO_BIN_EXE_nexus-mcp"), gateway, args)
+    }
+
+    /// `program`'s stdio server with `args`, its handshake made.
+    fn program_with(program: &str, gateway: &FakeGateway, args: &[&str]) -> Stdio2025 {
+        let mut child = Command::new(program)
             .args(args)
             .env("NEXUS_GATEWAY_URL", gateway.url())
             .env("NEXUS_WORKSPACE_ID", "ws-1")

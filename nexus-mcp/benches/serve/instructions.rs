@@ -25,7 +25,7 @@ use super::{PER_ROUND, agent, call};
 
 /// `program` run under callgrind, its counts written in `dir`: the script
 /// that runs it (the bench starts a program by its path).
-fn under_callgrind(program: &str, dir: &Path) -> PathBuf {
+pub(crate) fn under_callgrind(program: &str, dir: &Path) -> PathBuf {
     let script = dir.join("under-callgrind");
     let out = dir.join("callgrind.out");
     let text = format!(
@@ -39,7 +39,7 @@ fn under_callgrind(program: &str, dir: &Path) -> PathBuf {
 }
 
 /// `callgrind_control`'s `what` (`-z`, `-d`) on the process `pid`.
-fn control(what: &str, pid: u32) {
+pub(crate) fn control(what: &str, pid: u32) {
     let done = Command::new("callgrind_control")
         .args([what, &pid.to_string()])
         .output()
@@ -49,7 +49,7 @@ fn control(what: &str, pid: u32) {
 
 /// The instructions the dump in `dir` counted (its `totals:` line; each
 /// thread's, summed, where callgrind wrote a file a thread).
-fn dumped(dir: &Path) -> u64 {
+pub(crate) fn dumped(dir: &Path) -> u64 {
     let files = std::fs::read_dir(dir).expect("its directory").flatten();
     let dumps = files.filter(|f| {
         f.file_name()
@@ -68,7 +68,7 @@ fn dumped(dir: &Path) -> u64 {
 
 /// The dumps in `dir` moved to `NEXUS_MCP_PROFILE`'s directory (for
 /// `callgrind_annotate`, by function), under `arm`'s name, or removed.
-fn kept(dir: &Path, arm: &str) {
+pub(crate) fn kept(dir: &Path, arm: &str) {
     if let Some(to) = std::env::var_os("NEXUS_MCP_PROFILE").map(PathBuf::from) {
         let _ = std::fs::remove_dir_all(to.join(arm));
         std::fs::create_dir_all(&to).expect("NEXUS_MCP_PROFILE's directory");
