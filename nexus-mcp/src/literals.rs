@@ -336,10 +336,16 @@ fn placed(text: &str, (attr, literal): (&str, &str), (fix, how): (&str, &str)) -
 pub(crate) fn at(text: &str, literal: &str) -> Option<(usize, usize)> {
     let quoted = serde_json::to_string(literal).unwrap_or_default();
     let at = text.find(&quoted).or_else(|| text.find(literal))?;
-    let before = &text[..at];
+    Some(placed_at(text, at))
+}
+
+/// The line and column (from 1, in characters) of byte `at` of `text`:
+/// the one place a policy file's errors are placed.
+pub(crate) fn placed_at(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Some((line, column))
+    (line, column)
 }
 
 #[cfg(test)]

@@ -594,9 +594,7 @@ fn placed(text: &str, error: &dyn Diagnostic, why: &str) -> String {
     let Some(at) = at.filter(|at| *at <= text.len()) else {
         return format!(" {why}");
     };
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let (line, column) = crate::literals::placed_at(text, at);
     format!("{line}:{column}: {why}")
 }
 

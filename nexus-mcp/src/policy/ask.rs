@@ -60,12 +60,7 @@ pub(super) fn asking(
         };
         let at = |why: String| {
             let at = text.find(&format!("@ask(\"{value}\")")).unwrap_or_default();
-            let line = text[..at].matches('\n').count() + 1;
-            let column = text[..at]
-                .rsplit('\n')
-                .next()
-                .map_or(0, |l| l.chars().count())
-                + 1;
+            let (line, column) = crate::literals::placed_at(text, at);
             format!("{line}:{column}: {why}")
         };
         if policy.effect() != cedar_policy::Effect::Forbid {

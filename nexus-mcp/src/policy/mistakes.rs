@@ -106,8 +106,6 @@ pub(crate) fn said(
     if let Some(fix) = fix(error, span) {
         why = format!("{why}; {fix}");
     }
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let (line, column) = crate::literals::placed_at(text, at);
     format!("{line}:{column}: {why}")
 }
