@@ -51,17 +51,34 @@ pub(crate) fn folded<'a>(provider: &str, path: &'a str) -> Cow<'a, str> {
         let wanted: Vec<&str> = pattern.split('/').collect();
         let fits = segments.len() >= wanted.len()
             && (wanted.iter().zip(&segments)).all(|(w, s)| *w == "*" || w == s);
-        let upper = (wanted.iter().zip(&segments))
-            .any(|(w, s)| *w == "*" && s.chars().any(char::is_uppercase));
-        if fits && upper {
-            let lowered = (segments.iter().enumerate()).map(|(i, s)| match wanted.get(i) {
-                Some(&"*") => s.to_lowercase(),
+        let lowered: Vec<String> = (segments.iter().enumerate())
+            .map(|(i, s)| match wanted.get(i) {
+                Some(&"*") => lower_case(s),
                 _ => (*s).to_owned(),
-            });
-            return Cow::Owned(lowered.collect::<Vec<_>>().join("/"));
+            })
+            .collect();
+        if fits && lowered.iter().zip(&segments).any(|(l, s)| l != s) {
+            return Cow::Owned(lowered.join("/"));
         }
     }
     Cow::Borrowed(path)
+}
+
+/// A path segment's letters in lower case, its escapes as written (their
+/// hex digits are the escape, not a name's letters: `%2F` stays `%2F`).
+fn lower_case(segment: &str) -> String {
+    let mut lowered = String::with_capacity(segment.len());
+    let mut escape = 0;
+    for c in segment.chars() {
+        if escape > 0 {
+            escape -= 1;
+            lowered.push(c);
+        } else {
+            escape = if c == '%' { 2 } else { 0 };
+            lowered.push(c.to_ascii_lowercase());
+        }
+    }
+    lowered
 }
 
 /// The parameter frameworks read as the method, in a query or a body.
@@ -281,6 +298,13 @@ mod tests {
             ),
             ("github", "/Repos/Contoso/API", "/Repos/Contoso/API"),
             ("gitlab", "/repos/Contoso/API", "/repos/Contoso/API"),
+            // An escape's hex digits are no name's letters: kept as written.
+            (
+                "github",
+                "/repos/acme/..%2Fother/x",
+                "/repos/acme/..%2Fother/x",
+            ),
+            ("github", "/repos/Acme/%C3%A9T%2F", "/repos/acme/%C3%A9t%2F"),
         ];
         for (provider, path, served) in cases {
             assert_eq!(folded(provider, path), served, "{provider} {path}");
