@@ -107,7 +107,8 @@ struct Last {
 /// The call that met the missing connection: who asks, and how to tell
 /// its client the call is alive.
 pub(crate) struct Call<'a> {
-    pub(crate) peer: &'a Peer<RoleServer>,
+    /// None for a request read directly, which asks nothing of its client.
+    pub(crate) peer: Option<&'a Peer<RoleServer>>,
     pub(crate) progress: Option<ProgressToken>,
     pub(crate) client: &'a AsyncNexusClient,
     /// Who asks: stdio's operator, or `serve`'s verified person.
@@ -440,8 +441,11 @@ impl Connector {
             elicitation_id: format!("nexus-connect-{n}"),
         };
         let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
-        let sent = call
-            .peer
+        let Some(peer) = call.peer else {
+            let why = format!("the client could not be asked to send the user to connect `{p}`");
+            return Err(Failure::refused(CONNECTION_REQUIRED, why));
+        };
+        let sent = peer
             .send_cancellable_request(request, PeerRequestOptions::no_options())
             .await;
         let mut handle = sent.map_err(|e| {
@@ -453,7 +457,7 @@ impl Connector {
         })?;
         log::info!(target: "nexus_mcp", "connect provider=\"{p}\" {ws}: the user is asked to consent (nexus-connect-{n})");
         let mut prompt = Prompt {
-            peer: call.peer.clone(),
+            peer: peer.clone(),
             id: Some(handle.id.clone()),
         };
         let left = deadline.saturating_duration_since(Instant::now());
@@ -605,10 +609,10 @@ async fn held<T>(
             done = &mut flow => return done,
             _ = ticks.tick() => {
                 n += 1;
-                if let Some(token) = call.progress.clone() {
+                if let (Some(token), Some(peer)) = (call.progress.clone(), call.peer) {
                     let mut tick = ProgressNotificationParam::new(token, f64::from(n));
                     tick.message = Some(format!("waiting for the user to connect {}", one_line(provider)));
-                    let _ = call.peer.notify_progress(tick).await;
+                    let _ = peer.notify_progress(tick).await;
                 }
             }
         }

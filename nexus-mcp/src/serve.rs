@@ -18,6 +18,8 @@
 //!   in `signals.rs`;
 //! - [`door`]: what every MCP request passes first (`Host`, `Origin`, the
 //!   bearer check, the deny list);
+//! - [`direct`]: the stateless 2026-07-28 `tools/call` answered without
+//!   rmcp's service (the one place this project answers JSON-RPC itself);
 //! - [`jws`]: one check for every signed token it reads, each kind's
 //!   differences named;
 //! - [`bearer`]: the OAuth resource server: a token checked, its person;
@@ -55,6 +57,7 @@ pub(crate) mod check;
 mod closing;
 pub(crate) mod command;
 mod deny;
+mod direct;
 mod door;
 pub(crate) mod grant;
 mod introspect;
@@ -226,7 +229,8 @@ pub(crate) async fn run(
     if let Some(receivers) = &receivers {
         signals::polled(receivers);
     }
-    let router = router(&site, gate.clone(), server, page)
+    let direct = direct::on()?;
+    let router = router(&site, gate.clone(), (server, direct), page)
         .merge(front.clone().map(oauth::routes).unwrap_or_default())
         .merge(receivers.map(signals::routes).unwrap_or_default())
         .layer(middleware::from_fn(seen::seen));
@@ -287,10 +291,16 @@ async fn warm(gate: &Gate) {
     }
 }
 
-/// The routes: MCP at the public URL's path behind the [`Door`],
+/// The routes: MCP at the public URL's path behind the [`Door`] (its
+/// stateless 2026-07-28 `tools/call` answered [`direct`]ly when `direct`),
 /// `/healthz`, `/readyz`, the protected-resource metadata at both its
 /// homes, and the connect page's when there is one.
-fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, page: Option<Page>) -> Router {
+fn router(
+    site: &Site,
+    gate: Arc<Gate>,
+    (server, direct): (NexusServer, bool),
+    page: Option<Page>,
+) -> Router {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -305,13 +315,17 @@ fn router(site: &Site, gate: Arc<Gate>, server: NexusServer, page: Option<Page>)
     };
     let ready = Readiness::new(Arc::clone(&gate.issuer), server.clone(), store);
     let ready = Arc::new(ready);
+    let answers = Arc::new(server.clone());
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     let door = Arc::new(Door::new(Arc::clone(&gate), site));
     let metadata = move || async move { axum::Json(gate.metadata()) };
     // The metadata's path-inserted home (RFC 9728 §3.1): `/mcp` → `/.well-known/…/mcp`.
     let path = site.path.trim_end_matches('/');
-    let router = Router::new()
-        .route_service(&site.path, mcp)
+    let mut router = Router::new().route_service(&site.path, mcp);
+    if direct {
+        router = router.route_layer(middleware::from_fn_with_state(answers, direct::direct));
+    }
+    let router = router
         .route_layer(middleware::from_fn_with_state(door, guard))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready::readyz).with_state(ready))

@@ -6,7 +6,9 @@
 //!
 //! Its rooms: [`fetching`], a fetch's flow (the policy's decision, the
 //! token, the request), each step a span when traced; [`approving`], a
-//! call a policy asks to approve, however its approver is asked.
+//! call a policy asks to approve, however its approver is asked;
+//! [`inbound`], the request a call reads, from rmcp's context or read
+//! directly (`serve`'s stateless 2026-07-28 `tools/call`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,8 +22,7 @@ use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
-    InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-    ServerConfig,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -42,59 +43,41 @@ use crate::telemetry;
 
 mod approving;
 mod fetching;
+pub(crate) mod inbound;
+use self::inbound::Inbound;
 use crate::tools::{
     Fetch, FetchArgs, ListArgs, Offer, ToolName, arguments_of, failure, structured, tools,
 };
 
-/// Whether this request speaks MCP 2026-07-28 or later (no server-to-client
-/// requests: a call that needs the user answers `input_required`).
-fn modern(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
-        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28)
-}
-
 /// The trace context a request carries (`params._meta`, else its HTTP
 /// headers), an empty one where it carries none.
-fn carried(context: &RequestContext<RoleServer>) -> Context {
-    let headers = context
-        .extensions
-        .get::<Parts>()
-        .map(|parts| &parts.headers);
-    let meta = [
-        context.meta.get_traceparent(),
-        context.meta.get_tracestate(),
-    ];
+fn carried(inbound: Inbound<'_>) -> Context {
+    let headers = inbound.parts().map(|parts| &parts.headers);
+    let meta = inbound.meta();
+    let meta = [meta.get_traceparent(), meta.get_tracestate()];
     telemetry::remote_parent(meta, headers)
 }
 
 /// The server span of an MCP request of `method` (on `tool`, "" for none),
 /// named and attributed as MCP's OpenTelemetry conventions say, a child of
 /// the trace context the request carries; none when nothing is traced.
-fn request_span(
-    method: &'static str,
-    tool: &'static str,
-    context: &RequestContext<RoleServer>,
-) -> Option<Span> {
+fn request_span(method: &'static str, tool: &'static str, inbound: Inbound<'_>) -> Option<Span> {
     if !telemetry::on() {
         return None;
     }
-    let headers = context
-        .extensions
-        .get::<Parts>()
-        .map(|parts| &parts.headers);
-    let parent = carried(context);
+    let headers = inbound.parts().map(|parts| &parts.headers);
+    let parent = carried(inbound);
     // Each a constant where it can be: a sampled call pays for no copy.
     let mut attributes = Vec::with_capacity(8);
     attributes.extend([
         KeyValue::new("mcp.method.name", method),
-        KeyValue::new("jsonrpc.request.id", context.id.to_string()),
+        KeyValue::new("jsonrpc.request.id", inbound.id().to_string()),
         KeyValue::new(
             "network.transport",
             if headers.is_some() { "tcp" } else { "pipe" },
         ),
     ]);
-    if let Some(version) = context.protocol_version() {
+    if let Some(version) = inbound.version() {
         attributes.push(KeyValue::new("mcp.protocol.version", version.to_string()));
     }
     let session = headers
@@ -296,11 +279,11 @@ impl NexusServer {
     /// Who a call is from: its number, its client (as the request names
     /// it, or from `initialize`), and the person it acts for (stdio: the one
     /// workspace; `serve`: the person the verified token names).
-    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, Failure> {
+    fn caller(&self, inbound: Inbound<'_>) -> Result<Caller, Failure> {
         let call = self.learned.calls_made.fetch_add(1, Ordering::Relaxed) + 1;
-        let client = self.client_name(context);
+        let client = self.client_name(inbound);
         // The guard in front of `serve` lets no request without one through.
-        let principal = self.principal(context).ok_or_else(|| {
+        let principal = self.principal(inbound).ok_or_else(|| {
             Failure::refused(code::INVALID_INPUT, "the request names no verified person")
         })?;
         // The call's trace (its span's), else the trace its host sent
@@ -309,7 +292,7 @@ impl NexusServer {
         let traced = current.span().span_context().is_valid();
         Ok(Caller {
             call,
-            id: telemetry::quote(&if traced { current } else { carried(context) }),
+            id: telemetry::quote(&if traced { current } else { carried(inbound) }),
             client,
             principal,
             account: None,
@@ -319,21 +302,21 @@ impl NexusServer {
     /// The name the request's MCP client gives ("?" for none): a 2025
     /// client's rides in the session id its `initialize` was answered with
     /// (rmcp's stateless answer knows no `initialize`).
-    fn client_name(&self, context: &RequestContext<RoleServer>) -> String {
-        let parts = context.extensions.get::<Parts>();
+    fn client_name(&self, inbound: Inbound<'_>) -> String {
+        let parts = inbound.parts();
         let session = parts.and_then(|parts| handshake::client_name(&parts.headers));
-        let client = session.or_else(|| context.client_info().map(|info| info.name));
+        let client = session.or_else(|| inbound.client_info().map(|info| info.name));
         client.unwrap_or_else(|| "?".to_owned())
     }
 
     /// Who a request acts for: over stdio the operator, in `serve` the
     /// person its bearer check verified.
-    fn principal(&self, context: &RequestContext<RoleServer>) -> Option<Principal> {
+    fn principal(&self, inbound: Inbound<'_>) -> Option<Principal> {
         match &self.settings.mode {
             Mode::Stdio { workspace } => Some(Principal::Operator {
                 workspace: workspace.clone(),
             }),
-            Mode::Serve { .. } => (context.extensions.get::<Parts>())
+            Mode::Serve { .. } => (inbound.parts())
                 .and_then(|parts| parts.extensions.get::<Principal>())
                 .cloned(),
         }
@@ -418,17 +401,18 @@ impl ServerHandler for NexusServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let started = Instant::now();
-        let traced = request_span("tools/list", "", &context);
+        let inbound = Inbound::Served(&context);
+        let traced = request_span("tools/list", "", inbound);
         let accounts = self.settings.accounts.labels();
         let mut tools = tools(self.settings.allow_write, &accounts);
         // `--policy`: the providers a fetch may name are those the person
         // may list, so the listing is each person's own (2026's lists are
         // `cacheScope: private` as rmcp answers them). Without a listing
         // (the Gateway not answering), no enum: each call is decided still.
-        let principal = (self.settings.policy.as_ref()).and_then(|_| self.principal(&context));
+        let principal = (self.settings.policy.as_ref()).and_then(|_| self.principal(inbound));
         if let Some(principal) = principal
             && let Ok(listed) = self
-                .listed_for((&principal, &self.client_name(&context)))
+                .listed_for((&principal, &self.client_name(inbound)))
                 .await
         {
             let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
@@ -444,12 +428,24 @@ impl ServerHandler for NexusServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        self.called(request, Inbound::Served(&context)).await
+    }
+}
+
+impl NexusServer {
+    /// A `tools/call` answered, from rmcp's handler or read directly
+    /// (`serve`'s stateless 2026-07-28 call): its span and its metrics.
+    pub(crate) async fn called(
+        &self,
+        request: CallToolRequestParams,
+        inbound: Inbound<'_>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
         let tool = ToolName::named(request.name.as_ref()).map_or("", ToolName::name);
-        let mut traced = request_span("tools/call", tool, &context);
+        let mut traced = request_span("tools/call", tool, inbound);
         // On the heap: rmcp moves the handler's future as it spawns it, and
         // a call's steps are many (one allocation against copying them).
-        let answering = Box::pin(self.answer_call(request, context, started));
+        let answering = Box::pin(self.answer_call(request, inbound, started));
         let (answered, error) = match &traced {
             Some(span) => answering.with_context(span.context().clone()).await,
             None => answering.await,
@@ -461,15 +457,13 @@ impl ServerHandler for NexusServer {
         metrics::operation("tools/call", tool, &error, started.elapsed());
         answered
     }
-}
 
-impl NexusServer {
     /// A `tools/call`'s answer, and its error type for the metrics ("" for
     /// a success; a tool error's code; a protocol error's number).
     async fn answer_call(
         &self,
         mut request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        inbound: Inbound<'_>,
         started: Instant,
     ) -> (Result<CallToolResponse, ErrorData>, String) {
         // Read once, here (nothing after reads them from the request).
@@ -485,7 +479,7 @@ impl NexusServer {
             return (Err(refused), code);
         };
         let tool = named.name();
-        let mut caller = match self.caller(&context) {
+        let mut caller = match self.caller(inbound) {
             Ok(caller) => caller,
             Err(why) => {
                 let text = one_line(&why.to_string());
@@ -527,12 +521,12 @@ impl NexusServer {
                 caller.account = acting.label;
                 match args {
                     Some(args) => {
-                        let fetched = self.fetch_call(&args, &request, &context, &caller);
+                        let fetched = self.fetch_call(&args, &request, inbound, &caller);
                         (fetched.await, true)
                     }
                     None => {
                         let listed = self.list(&base, caller.asking());
-                        (self.calls.run(listed, &context.ct).await, false)
+                        (self.calls.run(listed, inbound.ct()).await, false)
                     }
                 }
             }

@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nexus_sdk::{code, one_line};
-use rmcp::RoleServer;
 use rmcp::model::{
     CallToolRequestParams, ElicitRequest, ElicitRequestParams, ElicitationSchema, InputRequest,
     InputRequiredResult,
 };
 use rmcp::schemars::{self, JsonSchema};
-use rmcp::service::{ElicitationError, RequestContext};
+use rmcp::service::ElicitationError;
 use serde_json::Value;
 
-use super::{Mode, NexusServer, modern};
+use super::inbound::Inbound;
+use super::{Mode, NexusServer};
 use crate::approval::{Approver, Asked, Taken, Verdict, Waiting};
 use crate::failure::{APPROVAL_REQUIRED, Failure};
 use crate::state::Held;
@@ -119,7 +119,7 @@ impl NexusServer {
         &self,
         fetch: &mut Fetch,
         (asked, bound): (&Asked, &[u8]),
-        (context, request, by_url): (&RequestContext<RoleServer>, &CallToolRequestParams, bool),
+        (inbound, request, by_url): (Inbound<'_>, &CallToolRequestParams, bool),
     ) -> Result<Approval, Failure> {
         if let Mode::Serve { .. } = &self.settings.mode {
             return self.approved(fetch, asked, by_url).await;
@@ -129,10 +129,10 @@ impl NexusServer {
                        whose approval page asks them";
             return refused(asked, why);
         }
-        if modern(context) {
-            return self.approved_by_form(fetch, asked, (bound, request, context));
+        if inbound.modern() {
+            return self.approved_by_form(fetch, asked, (bound, request, inbound));
         }
-        self.approved_here(fetch, asked, context).await?;
+        self.approved_here(fetch, asked, inbound).await?;
         Ok(Approval::Approved(Used {
             took_state: false,
             taken: None,
@@ -237,14 +237,15 @@ impl NexusServer {
         &self,
         fetch: &mut Fetch,
         asked: &Asked,
-        context: &RequestContext<RoleServer>,
+        inbound: Inbound<'_>,
     ) -> Result<(), Failure> {
         let id = asked.id();
         log::info!(target: "nexus_mcp", "approval: asked id={id} who=stdio approver=self provider={:?} {} {}", asked.provider, asked.method, asked.shown);
         crate::telemetry::approval(&id, "asked");
-        let form = context
-            .peer
-            .elicit_with_timeout::<Approve>(form_message(asked), Some(FORM_LIFE));
+        let Some(peer) = inbound.peer() else {
+            return refused(asked, "and this request has no client to show a form");
+        };
+        let form = peer.elicit_with_timeout::<Approve>(form_message(asked), Some(FORM_LIFE));
         match form.await {
             Ok(Some(Approve { approve: true })) => {
                 log::info!(target: "nexus_mcp", "approval: approved id={id} who=stdio by=stdio");
@@ -272,7 +273,7 @@ impl NexusServer {
         &self,
         fetch: &mut Fetch,
         asked: &Asked,
-        (bound, request, context): (&[u8], &CallToolRequestParams, &RequestContext<RoleServer>),
+        (bound, request, inbound): (&[u8], &CallToolRequestParams, Inbound<'_>),
     ) -> Result<Approval, Failure> {
         let id = asked.id();
         let states = &self.settings.connector.keys().now().states;
@@ -317,7 +318,7 @@ impl NexusServer {
             _ => {}
         }
         // A form: an elicitation capability that names none means one.
-        let capabilities = context.client_capabilities();
+        let capabilities = inbound.client_capabilities();
         let elicitation = capabilities.and_then(|c| c.elicitation);
         if !elicitation.is_some_and(|e| e.form.is_some() || e.url.is_none()) {
             return refused(asked, NO_FORM);

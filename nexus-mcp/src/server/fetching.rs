@@ -7,17 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::http::request::Parts;
 use nexus_sdk::http::Request;
 use nexus_sdk::{FetchResponse, NexusError, code, one_line};
 use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
-use rmcp::RoleServer;
 use rmcp::model::CallToolRequestParams;
-use rmcp::service::RequestContext;
 
 use super::approving::Approval;
-use super::{Mode, NexusServer, modern};
+use super::inbound::Inbound;
+use super::{Mode, NexusServer};
 use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
 use crate::failure::Failure;
@@ -46,12 +44,12 @@ impl NexusServer {
         &self,
         args: &FetchArgs,
         request: &CallToolRequestParams,
-        context: &RequestContext<RoleServer>,
+        inbound: Inbound<'_>,
         caller: &Caller,
     ) -> Result<Answer, Failure> {
         let started = Instant::now();
-        let fetch = self.fetch(args, request, context, caller, started);
-        let answer = self.calls.run(fetch, &context.ct).await;
+        let fetch = self.fetch(args, request, inbound, caller, started);
+        let answer = self.calls.run(fetch, inbound.ct()).await;
         let ended = match &answer {
             Ok(Answer::Fetched(response)) => Ended::Answered(response),
             Ok(_) => Ended::InputRequired,
@@ -73,13 +71,13 @@ impl NexusServer {
         &self,
         args: &FetchArgs,
         request: &CallToolRequestParams,
-        context: &RequestContext<RoleServer>,
+        inbound: Inbound<'_>,
         caller: &Caller,
         started: Instant,
     ) -> Result<Answer, Failure> {
         let mut fetch = self.check(args, &caller.principal).await?;
         // How the user is asked (read from the request) only when one is.
-        let asking = || self.asking(context, caller, started);
+        let asking = || self.asking(inbound, caller, started);
         // A retry whose state an approval took: none is left for a connection.
         let mut state = request.request_state.as_ref();
         let mut approved = None;
@@ -91,9 +89,9 @@ impl NexusServer {
             // their futures are large, and inline a warm call's would move
             // their room on every call.)
             // A 2025 host that sends the user to a URL is sent the page.
-            let by_url = asking().url_elicitation && !modern(context);
+            let by_url = asking().url_elicitation && !inbound.modern();
             let bound = args.bound(&caller.principal);
-            let asking_how = (context, request, by_url);
+            let asking_how = (inbound, request, by_url);
             let approval = Box::pin(self.approval(&mut fetch, (&asked, &bound), asking_how));
             match approval.await? {
                 Approval::Url(elicitation) => return Ok(Answer::UrlRequired(elicitation)),
@@ -143,11 +141,12 @@ impl NexusServer {
             return Err(Failure::refused(crate::decisions::POLICY_DENIED, why));
         }
         let asking = asking();
-        if !modern(context) && caller.principal.is_person() {
+        let modern = inbound.modern();
+        if !modern && caller.principal.is_person() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
             let link = Box::pin(connector.link(&asking, named));
             return link.await.map(Answer::UrlRequired);
-        } else if !modern(context) {
+        } else if !modern {
             Box::pin(connector.connect(&asking, named)).await?;
         } else {
             // Over stdio no store keeps the operator's approval: its state does.
@@ -222,20 +221,20 @@ impl NexusServer {
     /// and in `serve` the session id that `initialize` was answered with).
     fn asking<'a>(
         &'a self,
-        context: &'a RequestContext<RoleServer>,
+        inbound: Inbound<'a>,
         caller: &'a Caller,
         started: Instant,
     ) -> Call<'a> {
-        let capabilities = context.client_capabilities();
+        let capabilities = inbound.client_capabilities();
         let elicitation = capabilities.and_then(|c| c.elicitation);
-        let stateless_2025 = !modern(context) && caller.principal.is_person();
-        let url_elicitation = match context.extensions.get::<Parts>() {
+        let stateless_2025 = !inbound.modern() && caller.principal.is_person();
+        let url_elicitation = match inbound.parts() {
             Some(parts) if stateless_2025 => handshake::url_elicitation(&parts.headers),
             _ => elicitation.is_some_and(|e| e.url.is_some()),
         };
         Call {
-            peer: &context.peer,
-            progress: context.meta.get_progress_token(),
+            peer: inbound.peer(),
+            progress: inbound.meta().get_progress_token(),
             client: &self.client,
             principal: &caller.principal,
             started,

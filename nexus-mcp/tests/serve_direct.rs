@@ -1,0 +1,414 @@
+//! The stateless 2026-07-28 `tools/call` answered directly (#120) against
+//! rmcp's answer: two `serve`s alike but for `NEXUS_MCP_DIRECT=off`, the
+//! same requests sent to each, and the same status, content type and body
+//! bytes back (each server's own origin written as one). Every tool, its
+//! successes and each tool error, each refusal (the policy's, read-only,
+//! an approval asked, the rate limit, an echoed credential, a revoked or
+//! foreign token), and each request the direct path passes on to rmcp
+//! (malformed JSON, a version or header the body disagrees with, an
+//! unknown tool, fields missing); then arguments drawn at random.
+
+mod common;
+
+use common::served::{CLIENT, Served, command, free_port, workspace_of};
+use nexus_gateway_fake::{
+    FakeGateway, FakeIssuer, FakeProvider, FakeReply, FakeToken, FakeUpstream,
+};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// The provider's credential, which one path of the API echoes.
+const SECRET: &str = "gho_direct_path_secret_0123456789abcdef";
+
+const POLICY: &str = r#"@id("everyone calls")
+permit (principal, action, resource);
+@id("never the admin API")
+forbid (principal, action == Action::"call", resource) when { context.path like "/admin/*" };
+@id("a DELETE is yours to approve") @ask("self")
+forbid (principal, action == Action::"call", resource) when { context.method == "DELETE" };
+"#;
+
+/// The two servers, alike but for the path a 2026 `tools/call` takes, and
+/// the fakes behind them.
+struct Pair {
+    direct: Served,
+    rmcp: Served,
+    issuer: FakeIssuer,
+    api: FakeUpstream,
+    _gateway: FakeGateway,
+    _dir: tempfile::TempDir,
+}
+
+/// One `serve` with the policy `file`, its sign-in page, a limit of
+/// `rate` calls a minute, and `NEXUS_MCP_DIRECT=direct`.
+fn serve(issuer: &FakeIssuer, gateway: &FakeGateway, file: &str, direct: &str) -> Served {
+    let port = free_port();
+    issuer.add_client(CLIENT, &format!("http://127.0.0.1:{port}/connect/callback"));
+    let args = [
+        "--policy",
+        file,
+        "--login-client-id",
+        CLIENT,
+        "--person-rate",
+        "1000",
+    ];
+    let mut command = command(gateway, &issuer.url(), port, &args);
+    command
+        .env("NEXUS_MCP_DIRECT", direct)
+        .env("NEXUS_LOG", "trace");
+    Served::ready(command.spawn().unwrap(), port)
+}
+
+fn pair() -> Pair {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let github = FakeProvider::oauth2(SECRET).api_base_url(&api.url());
+    gateway.add_provider(&workspace_of(&issuer.url(), "alice"), "github", github);
+    api.set_reply("/echo", FakeReply::new(200).body(format!("seen: {SECRET}")));
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.cedar");
+    std::fs::write(&policy, POLICY).unwrap();
+    let file = policy.display().to_string();
+    Pair {
+        direct: serve(&issuer, &gateway, &file, "on"),
+        rmcp: serve(&issuer, &gateway, &file, "off"),
+        issuer,
+        api,
+        _gateway: gateway,
+        _dir: dir,
+    }
+}
+
+/// A request as a test sends it: its headers (the bearer token added for
+/// each server) and its body's bytes.
+#[derive(Clone, Debug)]
+struct Sent {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// A 2026-07-28 `tools/call` of `name` with `arguments`, as the official
+/// clients send it.
+fn tool_call(name: &str, arguments: Value) -> Sent {
+    let body = common::served::call(name, arguments, "2026-07-28").to_string();
+    Sent {
+        headers: headed(name),
+        body,
+    }
+}
+
+/// The headers a 2026-07-28 client sends with a `tools/call` of `name`.
+fn headed(name: &str) -> Vec<(String, String)> {
+    [
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", name),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// What a server answered: its status, content type, and body with its
+/// own origin written `ORIGIN` and each call's id `ID`.
+type Answered = (u16, String, String);
+
+fn send(served: &Served, token: Option<&str>, sent: &Sent) -> Answered {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(&served.resource);
+    for (name, value) in &sent.headers {
+        request = request.header(name, value);
+    }
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.send(sent.body.as_bytes()).expect("an answer");
+    let kind = (response.headers().get("content-type"))
+        .map(|v| v.to_str().unwrap_or("?").to_owned())
+        .unwrap_or_default();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    let body = body.replace(&served.origin, "ORIGIN");
+    (response.status().as_u16(), kind, unnumbered(&body))
+}
+
+/// `body` with each call's own id (`(id ` and 16 hex digits, drawn for
+/// each call that carries no trace) written `(id ID)`.
+fn unnumbered(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find("(id ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 4..];
+        let hex = after.len() > 16
+            && after.as_bytes()[16] == b')'
+            && after[..16].bytes().all(|b| b.is_ascii_hexdigit());
+        if hex {
+            out.push_str("(id ID)");
+            rest = &after[17..];
+        } else {
+            out.push_str("(id ");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Pair {
+    /// alice's token for `served`.
+    fn token(&self, served: &Served) -> String {
+        (self.issuer).mint(&FakeToken::new("alice").audience(&served.resource))
+    }
+
+    /// `sent` to both servers as alice: the answers, asserted the same.
+    fn same(&self, label: &str, sent: &Sent) -> Answered {
+        let direct = send(&self.direct, Some(&self.token(&self.direct)), sent);
+        let rmcp = send(&self.rmcp, Some(&self.token(&self.rmcp)), sent);
+        assert_eq!(
+            direct, rmcp,
+            "{label}: the direct path answers as rmcp does"
+        );
+        direct
+    }
+
+    /// How many calls the direct path answered.
+    fn answered_directly(&self) -> usize {
+        let lines = self.direct.stderr.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.contains("answered directly"))
+            .count()
+    }
+}
+
+/// A fetch's arguments: `method` `path` on the API.
+fn fetch(api: &FakeUpstream, method: &str, path: &str) -> Value {
+    json!({"provider": "github", "url": format!("{}{path}", api.url()), "method": method})
+}
+
+#[test]
+fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
+    let pair = pair();
+    let api = &pair.api;
+    let taken = [
+        ("list_providers", tool_call("list_providers", json!({}))),
+        (
+            "a fetch",
+            tool_call("authenticated_fetch", fetch(api, "GET", "/user")),
+        ),
+        (
+            "the policy's denial",
+            tool_call("authenticated_fetch", fetch(api, "GET", "/admin/users")),
+        ),
+        (
+            "read-only",
+            tool_call("authenticated_fetch", fetch(api, "POST", "/user")),
+        ),
+        (
+            "an approval asked",
+            tool_call("authenticated_fetch", fetch(api, "DELETE", "/repos/x")),
+        ),
+        (
+            "an echoed credential",
+            tool_call("authenticated_fetch", fetch(api, "GET", "/echo")),
+        ),
+        (
+            "no provider named",
+            tool_call("authenticated_fetch", json!({"url": "https://x.test/"})),
+        ),
+        (
+            "an unknown provider",
+            tool_call(
+                "authenticated_fetch",
+                json!({"provider": "nope", "url": "https://x.test/"}),
+            ),
+        ),
+        (
+            "a URL off the provider",
+            tool_call(
+                "authenticated_fetch",
+                json!({"provider": "github", "url": "https://elsewhere.test/"}),
+            ),
+        ),
+        (
+            "an argument of the wrong type",
+            tool_call("authenticated_fetch", json!({"provider": 7, "url": []})),
+        ),
+        (
+            "huge arguments",
+            tool_call(
+                "authenticated_fetch",
+                json!({"provider": "github", "url": format!("{}/{}", api.url(), "a".repeat(700_000))}),
+            ),
+        ),
+        ("no arguments", {
+            let mut sent = tool_call("list_providers", json!({}));
+            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
+            body["params"].as_object_mut().unwrap().remove("arguments");
+            body["id"] = json!("a string id");
+            sent.body = body.to_string();
+            sent
+        }),
+    ];
+    for (label, sent) in &taken {
+        let (status, kind, _) = pair.same(label, sent);
+        assert_eq!(
+            (status, kind.as_str()),
+            (200, "application/json"),
+            "{label}"
+        );
+    }
+    assert_eq!(
+        pair.answered_directly(),
+        taken.len(),
+        "each was answered directly"
+    );
+    let passed = [
+        (
+            "malformed JSON",
+            Sent {
+                body: "{\"jsonrpc\": \"2.0\", \"id\": 1, ".into(),
+                ..tool_call("list_providers", json!({}))
+            },
+        ),
+        ("an unknown tool", tool_call("rm_rf", json!({}))),
+        (
+            "a name the header does not say",
+            Sent {
+                headers: headed("authenticated_fetch"),
+                ..tool_call("list_providers", json!({}))
+            },
+        ),
+        ("a version the body does not say", {
+            let mut sent = tool_call("list_providers", json!({}));
+            sent.body = sent.body.replace("2026-07-28", "2025-11-25");
+            sent
+        }),
+        (
+            "a batch",
+            Sent {
+                body: format!("[{}]", tool_call("list_providers", json!({})).body),
+                ..tool_call("list_providers", json!({}))
+            },
+        ),
+        ("no name", {
+            let mut sent = tool_call("list_providers", json!({}));
+            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
+            body["params"].as_object_mut().unwrap().remove("name");
+            sent.body = body.to_string();
+            sent
+        }),
+        ("no client capabilities", {
+            let mut sent = tool_call("list_providers", json!({}));
+            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
+            let meta = body["params"]["_meta"].as_object_mut().unwrap();
+            meta.remove("io.modelcontextprotocol/clientCapabilities");
+            sent.body = body.to_string();
+            sent
+        }),
+        ("a weighted Accept", {
+            let mut sent = tool_call("list_providers", json!({}));
+            sent.headers[0].1 = "application/json;q=0, text/event-stream".into();
+            sent
+        }),
+        ("a progress token", {
+            let mut sent = tool_call("list_providers", json!({}));
+            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
+            body["params"]["_meta"]["progressToken"] = json!("p1");
+            sent.body = body.to_string();
+            sent
+        }),
+    ];
+    for (label, sent) in &passed {
+        pair.same(label, sent);
+    }
+    assert_eq!(
+        pair.answered_directly(),
+        taken.len(),
+        "none passed on was answered directly"
+    );
+    // The door's refusals stand before both: another audience's token, none.
+    let sent = tool_call("list_providers", json!({}));
+    let foreign = pair
+        .issuer
+        .mint(&FakeToken::new("alice").audience("https://else.test/mcp"));
+    let refused = (
+        send(&pair.direct, Some(&foreign), &sent),
+        send(&pair.rmcp, Some(&foreign), &sent),
+    );
+    assert_eq!(refused.0, refused.1);
+    assert_eq!(refused.0.0, 401);
+    assert_eq!(
+        send(&pair.direct, None, &sent),
+        send(&pair.rmcp, None, &sent)
+    );
+}
+
+#[test]
+fn the_rate_limit_refuses_on_the_direct_path_as_on_rmcps() {
+    let pair = pair();
+    let sent = tool_call("list_providers", json!({}));
+    let (direct, rmcp) = (pair.token(&pair.direct), pair.token(&pair.rmcp));
+    for _ in 0..1000 {
+        assert_eq!(send(&pair.direct, Some(&direct), &sent).0, 200);
+        assert_eq!(send(&pair.rmcp, Some(&rmcp), &sent).0, 200);
+    }
+    let refused = send(&pair.direct, Some(&direct), &sent);
+    assert!(refused.2.contains("rate_limited"), "{refused:?}");
+    let theirs = send(&pair.rmcp, Some(&rmcp), &sent);
+    // The wait each names is its own clock's: the rest is the same.
+    let unwaited = |body: &str| {
+        body.split(" s")
+            .next()
+            .map(|s| s.trim_end_matches(char::is_numeric).to_owned())
+    };
+    assert_eq!(
+        (refused.0, unwaited(&refused.2)),
+        (theirs.0, unwaited(&theirs.2))
+    );
+}
+
+#[test]
+fn arguments_drawn_at_random_are_answered_as_rmcp_answers_them() {
+    let pair = pair();
+    let provider = prop_oneof![
+        Just(json!("github")),
+        Just(json!("gitlab")),
+        any::<i64>().prop_map(|n| json!(n)),
+        "[ -~]{0,12}".prop_map(|s| json!(s)),
+    ];
+    let method = prop_oneof![
+        Just("GET"),
+        Just("HEAD"),
+        Just("PUT"),
+        Just("DELETE"),
+        Just("get"),
+        Just("BREW")
+    ];
+    let extra = proptest::collection::btree_map("[a-z]{1,8}", "[ -~]{0,16}", 0..3);
+    let drawn = (provider, "/[a-z%./]{0,24}", method, extra);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+    let ran = runner.run(&drawn, |(provider, path, method, extra)| {
+        let url = format!("{}{path}", pair.api.url());
+        let mut arguments = json!({"provider": provider, "url": url, "method": method});
+        for (key, value) in extra {
+            arguments[key] = json!(value);
+        }
+        let (status, _, _) = pair.same("drawn", &tool_call("authenticated_fetch", arguments));
+        prop_assert_eq!(status, 200);
+        Ok(())
+    });
+    ran.unwrap();
+    assert!(
+        pair.answered_directly() >= 48,
+        "each drawn call was answered directly"
+    );
+}
