@@ -271,6 +271,13 @@ fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
         taken.len(),
         "each was answered directly"
     );
+    // Each call's line names the call's id once, as from rmcp's task.
+    let lines = pair.direct.stderr.lock().unwrap().clone();
+    let calls: Vec<&String> = lines.iter().filter(|l| l.contains(" call #")).collect();
+    assert!(calls.len() >= taken.len(), "{lines:#?}");
+    for line in calls {
+        assert_eq!(line.matches("id=").count(), 1, "{line}");
+    }
     let passed = [
         (
             "malformed JSON",

@@ -75,7 +75,8 @@ pub(super) async fn direct(
         parts,
         ct: CancellationToken::new(),
     };
-    let answered = server.called(request, Inbound::Direct(&direct)).await;
+    let answering = server.called(request, Inbound::Direct(&direct));
+    let answered = crate::telemetry::call_beside(answering).await;
     log::trace!(target: "nexus_mcp", "tools/call id={} answered directly", direct.id);
     let message = match answered {
         Ok(response) => ServerJsonRpcMessage::response(ServerResult::from(response), direct.id),
