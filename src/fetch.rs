@@ -384,7 +384,7 @@ pub(crate) fn send_following_redirects(
     let mut response = (status, headers, bytes);
     if let Some(span) = first.withhold {
         // The secrets' forms built once, for every header and the body.
-        withhold_echoes(&mut response, &echo::forms(&token.secrets()), budget, span);
+        withhold_echoes(&mut response, &token.echo_forms(), budget, span);
     }
     Ok((response, last.is_on(home)))
 }

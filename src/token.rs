@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::echo::Form;
 use crate::redact::REDACTED;
 use crate::url::form_urlencode;
 
@@ -156,6 +157,13 @@ static BEARER: Shape = Shape {
 fn shape_of(parts: &mut Parts) -> &mut Shape {
     parts.shape.get_or_insert_with(|| Box::new(BEARER.clone()))
 }
+
+/// How many tokens' echo forms are held at once (about 1.5 KiB each).
+const FORMS_HELD: usize = 32;
+
+/// The tokens whose echo forms are held, each known by a weak reference.
+type Held = Vec<(Weak<Shared>, Arc<[Form]>)>;
+static FORMS: parking_lot::Mutex<Held> = parking_lot::const_mutex(Vec::new());
 
 /// One token, shared by its clones.
 struct Shared {
@@ -415,6 +423,29 @@ impl CachedToken {
         secrets
     }
 
+    /// The forms its secrets are looked for in, built at its first fetch
+    /// and held beside it for the next: weakly (a token dropped leaves its
+    /// place at the next one held), for at most [`FORMS_HELD`] at once.
+    pub(crate) fn echo_forms(&self) -> Arc<[Form]> {
+        let this = Arc::as_ptr(&self.shared);
+        let held = FORMS.lock();
+        let found = held
+            .iter()
+            .find(|(token, _)| std::ptr::eq(token.as_ptr(), this));
+        if let Some((_, forms)) = found {
+            return Arc::clone(forms);
+        }
+        drop(held);
+        let forms: Arc<[Form]> = crate::echo::forms(&self.secrets()).into();
+        let mut held = FORMS.lock();
+        held.retain(|(token, _)| token.strong_count() > 0);
+        if held.len() >= FORMS_HELD {
+            held.remove(0);
+        }
+        held.push((Arc::downgrade(&self.shared), Arc::clone(&forms)));
+        forms
+    }
+
     fn from_parts(mut parts: Parts) -> Self {
         parts.shape = parts.shape.filter(|shape| **shape != BEARER);
         let rejected = AtomicBool::new(false);
@@ -551,6 +582,46 @@ fn expiry_from_seconds(seconds: f64) -> Option<SystemTime> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn echo_forms_are_built_once_a_token_and_let_go_with_it() {
+        let expires = SystemTime::now() + Duration::from_secs(60);
+        let token = CachedToken::bearer("gho_forms_held_0123456789abcdef", expires);
+        let forms = token.echo_forms();
+        assert!(
+            Arc::ptr_eq(&forms, &token.clone().echo_forms()),
+            "its clones read them"
+        );
+        let echoed = crate::echo::echoes_of(&forms, b"seen: gho_forms_held_0123456789abcdef", None);
+        assert_eq!(echoed, Some(true));
+        // More tokens than are held: at most FORMS_HELD at once, each dropped
+        // token's place taken at the next one held.
+        let others: Vec<CachedToken> = (0..FORMS_HELD + 8)
+            .map(|n| CachedToken::bearer(format!("gho_other_token_{n:020}"), expires))
+            .collect();
+        let weak: Vec<Weak<Shared>> = others.iter().map(|t| Arc::downgrade(&t.shared)).collect();
+        for other in &others {
+            assert_eq!(
+                crate::echo::echoes_of(&other.echo_forms(), b"nothing", None),
+                Some(false)
+            );
+            assert!(FORMS.lock().len() <= FORMS_HELD);
+        }
+        drop(others);
+        let next = CachedToken::bearer("gho_the_next_token_0123456789", expires);
+        let _ = next.echo_forms();
+        // (Each allocation kept by `weak`: no other token takes its address.)
+        let held = FORMS.lock();
+        let theirs = |w: &Weak<Shared>| held.iter().any(|(h, _)| h.ptr_eq(w));
+        assert!(!weak.iter().any(theirs), "none of theirs is held");
+        drop(held);
+        // Its forms let go, a token builds the same again.
+        let again = token.echo_forms();
+        assert_eq!(
+            crate::echo::echoes_of(&again, b"gho_forms_held_0123456789abcdef", None),
+            Some(true)
+        );
+    }
 
     #[test]
     fn a_url_holding_the_credential_in_any_form_the_echo_rule_finds_is_echoed() {
