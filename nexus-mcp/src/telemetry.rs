@@ -210,27 +210,15 @@ pub(crate) struct Answering {
 
 tokio::task_local! {
     /// The HTTP request the task answers, in `serve` (none in a call's own
-    /// task or [`call_beside`], whose lines carry the call's id, and in the
-    /// stdio server).
-    pub(crate) static ANSWERING: Option<Answering>;
+    /// task, whose lines carry the call's id, and in the stdio server).
+    pub(crate) static ANSWERING: Answering;
 }
 
 /// The id of the HTTP request the task answers, if any.
 pub(crate) fn answering() -> Option<String> {
     ANSWERING
-        .try_with(|a| {
-            let a = a.as_ref()?;
-            Some(a.id.get_or_init(|| quote(&a.context)).clone())
-        })
+        .try_with(|a| a.id.get_or_init(|| quote(&a.context)).clone())
         .ok()
-        .flatten()
-}
-
-/// `call` run on the task of the HTTP request that carries it (`serve`'s
-/// direct path), its lines as in a call's own task: each names the call
-/// itself, none the request's id beside it.
-pub(crate) async fn call_beside<F: Future>(call: F) -> F::Output {
-    ANSWERING.scope(None, call).await
 }
 
 /// The id a person can quote for the call running in `cx`: its trace's

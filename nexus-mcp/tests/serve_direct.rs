@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::served::{CLIENT, Served, command, free_port, workspace_of};
+use std::io::Write as _;
+
+use common::served::{CLIENT, Served, command, free_port, wait_until, workspace_of};
 use nexus_gateway_fake::{
     FakeGateway, FakeIssuer, FakeProvider, FakeReply, FakeToken, FakeUpstream,
 };
@@ -357,6 +359,34 @@ fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
         send(&pair.direct, None, &sent),
         send(&pair.rmcp, None, &sent)
     );
+}
+
+#[test]
+fn a_call_whose_client_goes_is_cancelled_and_its_line_says_so_on_both_paths() {
+    let pair = pair();
+    for served in [&pair.direct, &pair.rmcp] {
+        let (before, hold) = (pair.api.request_count(), pair.api.hold_next());
+        let sent = tool_call("authenticated_fetch", fetch(&pair.api, "GET", "/slow"));
+        let host = served.origin.trim_start_matches("http://");
+        let mut head = format!("POST /mcp HTTP/1.1\r\nHost: {host}\r\n");
+        head += &format!("Authorization: Bearer {}\r\n", pair.token(served));
+        for (name, value) in &sent.headers {
+            head += &format!("{name}: {value}\r\n");
+        }
+        head += &format!("Content-Length: {}\r\n\r\n", sent.body.len());
+        let mut client = std::net::TcpStream::connect(host).unwrap();
+        client
+            .write_all(format!("{head}{}", sent.body).as_bytes())
+            .unwrap();
+        // The API holds the request; the client goes.
+        wait_until(|| pair.api.request_count() > before);
+        drop(client);
+        let gone = "-> cancelled by the client";
+        let said = served.said_once(|said| said.contains(gone));
+        let line = said.lines().find(|l| l.contains(gone)).unwrap();
+        assert!(line.contains("provider=\"github\" GET"), "{line}");
+        drop(hold);
+    }
 }
 
 #[test]

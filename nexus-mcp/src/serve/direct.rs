@@ -4,9 +4,10 @@
 //! of what rmcp builds for each request (a service, its tasks, the message
 //! read through every method and written back to a `Value` to check its
 //! headers). Read here by its method into rmcp's own types, checked as
-//! rmcp checks it, run through the same tool code on the task that read
-//! it, and answered with the bytes rmcp would write (rmcp's types,
-//! serialized as rmcp serializes them).
+//! rmcp checks it, run through the same tool code on one task of its own
+//! (cancelled, as rmcp's, when its client goes: the call's line says so),
+//! and answered with the bytes rmcp would write (rmcp's types, serialized
+//! as rmcp serializes them).
 //!
 //! Only the form this path knows is taken: a POST saying `tools/call` and
 //! 2026-07-28 in its headers, each once; a JSON (and event stream) reply
@@ -69,18 +70,29 @@ pub(super) async fn direct(
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     };
+    let ct = CancellationToken::new();
     let direct = Direct {
         id,
         meta,
         parts,
-        ct: CancellationToken::new(),
+        ct: ct.clone(),
     };
-    let answering = server.called(request, Inbound::Direct(&direct));
-    let answered = crate::telemetry::call_beside(answering).await;
-    log::trace!(target: "nexus_mcp", "tools/call id={} answered directly", direct.id);
+    // On a task of its own, as rmcp runs a call: a client gone cancels it
+    // (its line says so), never drops it half-way.
+    let cancel = ct.drop_guard();
+    let call = tokio::spawn(async move {
+        let answered = server.called(request, Inbound::Direct(&direct)).await;
+        (answered, direct.id)
+    });
+    let joined = call.await;
+    cancel.disarm();
+    let Ok((answered, id)) = joined else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    log::trace!(target: "nexus_mcp", "tools/call id={id} answered directly");
     let message = match answered {
-        Ok(response) => ServerJsonRpcMessage::response(ServerResult::from(response), direct.id),
-        Err(error) => ServerJsonRpcMessage::error(error, Some(direct.id)),
+        Ok(response) => ServerJsonRpcMessage::response(ServerResult::from(response), id),
+        Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
     };
     match serde_json::to_vec(&message) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),

@@ -62,7 +62,7 @@ pub(crate) async fn seen(request: Request, next: Next) -> Response {
         id: OnceCell::new(),
     };
     let response = telemetry::ANSWERING
-        .scope(Some(answering), next.run(request))
+        .scope(answering, next.run(request))
         .await;
     if let Some(mut span) = cx {
         // The grant `/token` read, one it takes or `other`.

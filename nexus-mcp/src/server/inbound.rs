@@ -24,9 +24,7 @@ pub(crate) enum Inbound<'a> {
 
 /// What rmcp's context would hold of a stateless 2026-07-28 request read
 /// directly: its id, its `_meta` (its protocol version, its client, its
-/// trace context), its HTTP parts, and a cancellation token (the call is
-/// dropped, not cancelled, when its client goes: it has no peer to cancel
-/// it).
+/// trace context), its HTTP parts, and its cancellation token.
 pub(crate) struct Direct {
     /// The JSON-RPC id.
     pub(crate) id: RequestId,
@@ -34,7 +32,7 @@ pub(crate) struct Direct {
     pub(crate) meta: RequestMetaObject,
     /// The HTTP request's parts (its headers, and the door's extensions).
     pub(crate) parts: Parts,
-    /// Never cancelled: a call read directly ends when its future is dropped.
+    /// Cancelled when its client goes before the answer.
     pub(crate) ct: CancellationToken,
 }
 
