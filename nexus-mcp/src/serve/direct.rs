@@ -162,6 +162,8 @@ fn read(
         && meta.client_info().is_some()
         && meta.get_progress_token().is_none();
     let params = request.params;
+    // (`Mcp-Param-*`: rmcp checks those a tool's schema declares, and
+    // `NexusServer` gives rmcp no tool's schema: none, as here.)
     let mut named = headers.get_all("mcp-name").iter();
     let name = named.next().filter(|_| named.next().is_none())?;
     let known = ToolName::named(&params.name).is_some() && name == params.name.as_ref();
