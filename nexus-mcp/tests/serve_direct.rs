@@ -196,70 +196,128 @@ fn fetch(api: &FakeUpstream, method: &str, path: &str) -> Value {
     json!({"provider": "github", "url": format!("{}{path}", api.url()), "method": method})
 }
 
-#[test]
-fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
-    let pair = pair();
-    let api = &pair.api;
-    let taken = [
+/// `sent` with its JSON body changed by `edit`.
+fn edited(mut sent: Sent, edit: impl FnOnce(&mut Value)) -> Sent {
+    let mut body: Value = serde_json::from_str(&sent.body).unwrap();
+    edit(&mut body);
+    sent.body = body.to_string();
+    sent
+}
+
+/// A fetch of `arguments`.
+fn fetching(arguments: Value) -> Sent {
+    tool_call("authenticated_fetch", arguments)
+}
+
+/// The calls the direct path answers: every tool, its success, each tool
+/// error and each refusal a call meets after the door.
+fn taken(api: &FakeUpstream) -> Vec<(&'static str, Sent)> {
+    let huge = format!("{}/{}", api.url(), "a".repeat(700_000));
+    vec![
         ("list_providers", tool_call("list_providers", json!({}))),
-        (
-            "a fetch",
-            tool_call("authenticated_fetch", fetch(api, "GET", "/user")),
-        ),
+        ("a fetch", fetching(fetch(api, "GET", "/user"))),
         (
             "the policy's denial",
-            tool_call("authenticated_fetch", fetch(api, "GET", "/admin/users")),
+            fetching(fetch(api, "GET", "/admin/users")),
         ),
-        (
-            "read-only",
-            tool_call("authenticated_fetch", fetch(api, "POST", "/user")),
-        ),
+        ("read-only", fetching(fetch(api, "POST", "/user"))),
         (
             "an approval asked",
-            tool_call("authenticated_fetch", fetch(api, "DELETE", "/repos/x")),
+            fetching(fetch(api, "DELETE", "/repos/x")),
         ),
-        (
-            "an echoed credential",
-            tool_call("authenticated_fetch", fetch(api, "GET", "/echo")),
-        ),
+        ("an echoed credential", fetching(fetch(api, "GET", "/echo"))),
         (
             "no provider named",
-            tool_call("authenticated_fetch", json!({"url": "https://x.test/"})),
+            fetching(json!({"url": "https://x.test/"})),
         ),
         (
             "an unknown provider",
-            tool_call(
-                "authenticated_fetch",
-                json!({"provider": "nope", "url": "https://x.test/"}),
-            ),
+            fetching(json!({"provider": "nope", "url": "https://x.test/"})),
         ),
         (
             "a URL off the provider",
-            tool_call(
-                "authenticated_fetch",
-                json!({"provider": "github", "url": "https://elsewhere.test/"}),
-            ),
+            fetching(json!({"provider": "github", "url": "https://elsewhere.test/"})),
         ),
         (
             "an argument of the wrong type",
-            tool_call("authenticated_fetch", json!({"provider": 7, "url": []})),
+            fetching(json!({"provider": 7, "url": []})),
         ),
         (
             "huge arguments",
-            tool_call(
-                "authenticated_fetch",
-                json!({"provider": "github", "url": format!("{}/{}", api.url(), "a".repeat(700_000))}),
-            ),
+            fetching(json!({"provider": "github", "url": huge})),
         ),
-        ("no arguments", {
-            let mut sent = tool_call("list_providers", json!({}));
-            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
-            body["params"].as_object_mut().unwrap().remove("arguments");
-            body["id"] = json!("a string id");
-            sent.body = body.to_string();
-            sent
-        }),
-    ];
+        (
+            "no arguments and a string id",
+            edited(tool_call("list_providers", json!({})), |body| {
+                body["params"].as_object_mut().unwrap().remove("arguments");
+                body["id"] = json!("a string id");
+            }),
+        ),
+    ]
+}
+
+/// The requests the direct path passes on to rmcp, each for its own reason.
+fn passed() -> Vec<(&'static str, Sent)> {
+    let list = || tool_call("list_providers", json!({}));
+    let mut weighted = list();
+    weighted.headers[0].1 = "application/json;q=0, text/event-stream".into();
+    vec![
+        (
+            "malformed JSON",
+            Sent {
+                body: "{\"jsonrpc\": \"2.0\", \"id\": 1, ".into(),
+                ..list()
+            },
+        ),
+        ("an unknown tool", tool_call("rm_rf", json!({}))),
+        (
+            "a name the header does not say",
+            Sent {
+                headers: headed("authenticated_fetch"),
+                ..list()
+            },
+        ),
+        (
+            "a version the body does not say",
+            Sent {
+                body: list().body.replace("2026-07-28", "2025-11-25"),
+                ..list()
+            },
+        ),
+        (
+            "a batch",
+            Sent {
+                body: format!("[{}]", list().body),
+                ..list()
+            },
+        ),
+        (
+            "no name",
+            edited(list(), |body| {
+                body["params"].as_object_mut().unwrap().remove("name");
+            }),
+        ),
+        (
+            "no client capabilities",
+            edited(list(), |body| {
+                let meta = body["params"]["_meta"].as_object_mut().unwrap();
+                meta.remove("io.modelcontextprotocol/clientCapabilities");
+            }),
+        ),
+        ("a weighted Accept", weighted),
+        (
+            "a progress token",
+            edited(list(), |body| {
+                body["params"]["_meta"]["progressToken"] = json!("p1");
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
+    let pair = pair();
+    let taken = taken(&pair.api);
     for (label, sent) in &taken {
         let (status, kind, _) = pair.same(label, sent);
         assert_eq!(
@@ -268,11 +326,8 @@ fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
             "{label}"
         );
     }
-    assert_eq!(
-        pair.answered_directly(),
-        taken.len(),
-        "each was answered directly"
-    );
+    let each = "each was answered directly";
+    assert_eq!(pair.answered_directly(), taken.len(), "{each}");
     // Each call's line names the call's id once, as from rmcp's task.
     let lines = pair.direct.stderr.lock().unwrap().clone();
     let calls: Vec<&String> = lines.iter().filter(|l| l.contains(" call #")).collect();
@@ -280,81 +335,18 @@ fn every_tool_answer_and_refusal_is_the_same_bytes_as_rmcps() {
     for line in calls {
         assert_eq!(line.matches("id=").count(), 1, "{line}");
     }
-    let passed = [
-        (
-            "malformed JSON",
-            Sent {
-                body: "{\"jsonrpc\": \"2.0\", \"id\": 1, ".into(),
-                ..tool_call("list_providers", json!({}))
-            },
-        ),
-        ("an unknown tool", tool_call("rm_rf", json!({}))),
-        (
-            "a name the header does not say",
-            Sent {
-                headers: headed("authenticated_fetch"),
-                ..tool_call("list_providers", json!({}))
-            },
-        ),
-        ("a version the body does not say", {
-            let mut sent = tool_call("list_providers", json!({}));
-            sent.body = sent.body.replace("2026-07-28", "2025-11-25");
-            sent
-        }),
-        (
-            "a batch",
-            Sent {
-                body: format!("[{}]", tool_call("list_providers", json!({})).body),
-                ..tool_call("list_providers", json!({}))
-            },
-        ),
-        ("no name", {
-            let mut sent = tool_call("list_providers", json!({}));
-            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
-            body["params"].as_object_mut().unwrap().remove("name");
-            sent.body = body.to_string();
-            sent
-        }),
-        ("no client capabilities", {
-            let mut sent = tool_call("list_providers", json!({}));
-            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
-            let meta = body["params"]["_meta"].as_object_mut().unwrap();
-            meta.remove("io.modelcontextprotocol/clientCapabilities");
-            sent.body = body.to_string();
-            sent
-        }),
-        ("a weighted Accept", {
-            let mut sent = tool_call("list_providers", json!({}));
-            sent.headers[0].1 = "application/json;q=0, text/event-stream".into();
-            sent
-        }),
-        ("a progress token", {
-            let mut sent = tool_call("list_providers", json!({}));
-            let mut body: Value = serde_json::from_str(&sent.body).unwrap();
-            body["params"]["_meta"]["progressToken"] = json!("p1");
-            sent.body = body.to_string();
-            sent
-        }),
-    ];
-    for (label, sent) in &passed {
+    for (label, sent) in &passed() {
         pair.same(label, sent);
     }
-    assert_eq!(
-        pair.answered_directly(),
-        taken.len(),
-        "none passed on was answered directly"
-    );
+    let none = "none passed on was answered directly";
+    assert_eq!(pair.answered_directly(), taken.len(), "{none}");
     // The door's refusals stand before both: another audience's token, none.
     let sent = tool_call("list_providers", json!({}));
-    let foreign = pair
-        .issuer
-        .mint(&FakeToken::new("alice").audience("https://else.test/mcp"));
-    let refused = (
-        send(&pair.direct, Some(&foreign), &sent),
-        send(&pair.rmcp, Some(&foreign), &sent),
-    );
-    assert_eq!(refused.0, refused.1);
-    assert_eq!(refused.0.0, 401);
+    let elsewhere = FakeToken::new("alice").audience("https://else.test/mcp");
+    let foreign = pair.issuer.mint(&elsewhere);
+    let refused = send(&pair.direct, Some(&foreign), &sent);
+    assert_eq!(refused, send(&pair.rmcp, Some(&foreign), &sent));
+    assert_eq!(refused.0, 401);
     assert_eq!(
         send(&pair.direct, None, &sent),
         send(&pair.rmcp, None, &sent)
