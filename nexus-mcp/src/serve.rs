@@ -239,14 +239,7 @@ pub(crate) async fn run(
         .map_err(|e| format!("--listen {}: {e}", site.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     if let Some(address) = &site.metrics_listen {
-        let metrics = tokio::net::TcpListener::bind(address).await;
-        let metrics = metrics.map_err(|e| format!("--metrics-listen {address}: {e}"))?;
-        let at = metrics.local_addr().map_err(|e| e.to_string())?;
-        log::info!(target: "nexus_mcp", "metrics at http://{at}/metrics");
-        if !at.ip().is_loopback() {
-            log::warn!(target: "nexus_mcp", "--metrics-listen {at} is not a loopback address, and /metrics asks no token: anyone who reaches it reads this server's counts; listen where only the scraper reaches");
-        }
-        tokio::spawn(crate::metrics::serve(metrics));
+        serve_metrics(address).await?;
     }
     log::info!(target: "nexus_mcp", "listening on {bound}: MCP at {}", gate.resource);
     if front.is_some() {
@@ -270,6 +263,20 @@ pub(crate) async fn run(
         .with_graceful_shutdown(stopping(close, calls))
         .await
         .map_err(|e| format!("the HTTP server stopped: {e}"))
+}
+
+/// `/metrics` served at `address` (`--metrics-listen`), and a warning
+/// where it is not a loopback address.
+async fn serve_metrics(address: &str) -> Result<(), String> {
+    let metrics = tokio::net::TcpListener::bind(address).await;
+    let metrics = metrics.map_err(|e| format!("--metrics-listen {address}: {e}"))?;
+    let at = metrics.local_addr().map_err(|e| e.to_string())?;
+    log::info!(target: "nexus_mcp", "metrics at http://{at}/metrics");
+    if !at.ip().is_loopback() {
+        log::warn!(target: "nexus_mcp", "--metrics-listen {at} is not a loopback address, and /metrics asks no token: anyone who reaches it reads this server's counts; listen where only the scraper reaches");
+    }
+    tokio::spawn(crate::metrics::serve(metrics));
+    Ok(())
 }
 
 /// The issuer's metadata and keys read at start, and what the operator
