@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 
-use super::instructions::per_call;
+use super::instructions::{control, dumped, kept, per_call, under_callgrind};
 use super::nginx::Nginx;
 use super::served::workspace_of;
-use super::traced::cpu_ns;
-use super::{agent, call, free_port, program_served, serve};
+use super::traced::scheduled;
+use super::{PER_ROUND, agent, call, free_port, program_served, serve};
 
 /// The rounds, and the calls each arm makes in one.
 const ROUNDS: usize = 6;
@@ -36,16 +36,22 @@ const INSTRUCTIONS_0_13: u64 = 643_500;
 /// #120 measures against.
 const INSTRUCTIONS_0_15: u64 = 315_787;
 
-/// One arm of a round: each call's time, and the server's CPU a call.
+/// What nginx adds to each call it passes: the credential, as `serve`'s
+/// library call does.
+const AUTHORIZATION: &str = "proxy_set_header Authorization \"Bearer gho_alice\";";
+
+/// One arm of a round: each call's time, the server's CPU a call, and the
+/// times a thread of the server was put on a CPU a call (its wake-ups).
 struct Arm {
     median: Duration,
     p99: Duration,
     cpu: Duration,
+    slices: f64,
 }
 
 /// `CALLS` calls made by `one`, on the process `pid`.
 fn arm(pid: u32, mut one: impl FnMut()) -> Arm {
-    let before = cpu_ns(pid);
+    let before = scheduled(pid);
     let mut took: Vec<Duration> = (0..CALLS)
         .map(|_| {
             let started = Instant::now();
@@ -53,12 +59,13 @@ fn arm(pid: u32, mut one: impl FnMut()) -> Arm {
             started.elapsed()
         })
         .collect();
-    let cpu = Duration::from_nanos((cpu_ns(pid) - before) / CALLS as u64);
+    let after = scheduled(pid);
     took.sort();
     Arm {
         median: took[CALLS / 2],
         p99: took[CALLS * 99 / 100],
-        cpu,
+        cpu: Duration::from_nanos((after.0 - before.0) / CALLS as u64),
+        slices: (after.1 - before.1) as f64 / CALLS as f64,
     }
 }
 
@@ -78,11 +85,7 @@ pub(crate) fn beside_nginx(
     let upstream: u16 =
         (api.url().rsplit(':').next().and_then(|p| p.parse().ok())).expect("the upstream's port");
     let port = free_port();
-    let nginx = Nginx::kept_alive(
-        port,
-        upstream,
-        "proxy_set_header Authorization \"Bearer gho_alice\";",
-    );
+    let nginx = Nginx::kept_alive(port, upstream, AUTHORIZATION);
     let limit = format!("http://127.0.0.1:{port}/user");
     let (served, mcp) = serve(gateway, issuer);
     let token = issuer.mint(&FakeToken::new("alice").audience(&mcp));
@@ -111,18 +114,22 @@ pub(crate) fn beside_nginx(
             .map(|(ours, theirs)| of(ours).as_secs_f64() / of(theirs).as_secs_f64());
         said(each.collect())
     };
-    let micros = |of: fn(&Arm) -> Duration, side: usize| {
+    let range = |of: &dyn Fn(&Arm) -> f64, side: usize, unit: &str| {
         let mut each: Vec<f64> = (rounds.iter())
-            .map(|pair| of([&pair.0, &pair.1][side]).as_secs_f64() * 1e6)
+            .map(|pair| of([&pair.0, &pair.1][side]))
             .collect();
         each.sort_by(f64::total_cmp);
-        format!("{:.0}–{:.0} µs", each[0], each[each.len() - 1])
+        format!("{:.1}–{:.1}{unit}", each[0], each[each.len() - 1])
+    };
+    let micros = |of: fn(&Arm) -> Duration, side: usize| {
+        range(&|arm| of(arm).as_secs_f64() * 1e6, side, " µs")
     };
     println!(
         "a warm call through serve against nginx's proxy_pass of the same GET ({ROUNDS} \
          rounds of {CALLS}, the ratio formed in each round, its median and spread): median \
          {} (goal <= 2.0x; serve {}, nginx {}), p99 {} (goal <= 2.5x), server CPU a call {} \
-         (goal <= 3.5x; serve {}, nginx {})",
+         (goal <= 3.5x; serve {}, nginx {}); a server's threads put on a CPU a call: serve {}, \
+         nginx {}",
         ratio(|a| a.median),
         micros(|a| a.median, 0),
         micros(|a| a.median, 1),
@@ -130,9 +137,11 @@ pub(crate) fn beside_nginx(
         ratio(|a| a.cpu),
         micros(|a| a.cpu, 0),
         micros(|a| a.cpu, 1),
+        range(&|a| a.slices, 0, ""),
+        range(&|a| a.slices, 1, ""),
     );
     drop((served, nginx));
-    instructions_against_0_13(gateway, issuer, url);
+    instructions_against_0_13(gateway, issuer, url, upstream);
     cold_against_baseline(gateway, issuer, api);
 }
 
@@ -181,8 +190,9 @@ fn cold_against_baseline(gateway: &FakeGateway, issuer: &FakeIssuer, api: &FakeU
     );
 }
 
-/// The instructions of a warm call in `serve`, against 0.13.0's.
-fn instructions_against_0_13(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
+/// The instructions of a warm call in `serve`, against 0.13.0's and
+/// against nginx's for the same hop to `upstream`.
+fn instructions_against_0_13(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str, upstream: u16) {
     if std::process::Command::new("valgrind")
         .arg("--version")
         .output()
@@ -203,4 +213,36 @@ fn instructions_against_0_13(gateway: &FakeGateway, issuer: &FakeIssuer, url: &s
         ours as f64 / theirs as f64,
         ours as f64 / INSTRUCTIONS_0_15 as f64
     );
+    let nginx = nginx_per_call(upstream);
+    println!(
+        "nginx's instructions a call of the same hop (its one process, under callgrind): \
+         {nginx}; serve's {:.2}x",
+        ours as f64 / nginx as f64
+    );
+}
+
+/// The instructions nginx spends a call passed to `upstream` (in one
+/// process, no master, under callgrind; counted as `serve`'s are).
+fn nginx_per_call(upstream: u16) -> u64 {
+    let dir = std::env::temp_dir().join(format!("nexus-cg-{}-nginx", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("its directory");
+    let script = under_callgrind(&Nginx::program(), &dir);
+    let port = free_port();
+    let nginx = Nginx::kept_alive_by(&script, port, upstream, AUTHORIZATION);
+    let (http, url) = (agent(), format!("http://127.0.0.1:{port}/user"));
+    let calls = |n| {
+        for _ in 0..n {
+            let answered = http.get(&url).call().expect("nginx answers");
+            assert_eq!(answered.status(), 200, "nginx passes the call");
+            drop(answered.into_body().read_to_vec());
+        }
+    };
+    calls(PER_ROUND);
+    control("-z", nginx.pid());
+    calls(PER_ROUND);
+    control("-d", nginx.pid());
+    let counted = dumped(&dir);
+    drop(nginx);
+    kept(&dir, "nginx");
+    counted / PER_ROUND as u64
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::redis::Redis;
 use super::served::free_port;
+use super::traced::cpu_ns;
 use super::{agent, resident_kib, serve_on};
 
 /// How many people each channel switches off.
@@ -290,21 +291,4 @@ fn beside(url: &str, host: &str, token: &str) -> u16 {
         .header("Mcp-Name", "list_providers")
         .send(body.to_string());
     answer.map_or(0, |answer| answer.status().as_u16())
-}
-
-/// The CPU time process `pid` has spent on every thread, in ns (each
-/// thread's `/proc/PID/task/TID/schedstat`, its first field: the
-/// scheduler's own count; a thread ended since is not counted).
-fn cpu_ns(pid: u32) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten();
-    let spent = tasks.flatten().map(|task| {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        stat.split_whitespace()
-            .next()
-            .and_then(|ns| ns.parse::<u64>().ok())
-            .unwrap_or(0)
-    });
-    spent.sum()
 }

@@ -46,11 +46,24 @@ pub(crate) fn started(
 
 /// The CPU time every thread of the process `pid` has run, in ns.
 pub(crate) fn cpu_ns(pid: u32) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("its threads");
+    scheduled(pid).0
+}
+
+/// What the scheduler counted for every thread of the process `pid`
+/// (`/proc/PID/task/TID/schedstat`; a thread ended since is not counted):
+/// the CPU time run, in ns, and the times a thread was put on a CPU (a
+/// wake-up each, or a slice after one).
+pub(crate) fn scheduled(pid: u32) -> (u64, u64) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
     (tasks.flatten())
         .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+        .filter_map(|stat| {
+            let mut fields = stat.split_whitespace().map(str::parse::<u64>);
+            Some((fields.next()?.ok()?, fields.nth(1)?.ok()?))
+        })
+        .fold((0, 0), |(ns, slices), (n, s)| (ns + n, slices + s))
 }
 
 /// A collector that takes every export and reads none (its decoding is not

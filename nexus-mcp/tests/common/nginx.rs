@@ -19,7 +19,7 @@ impl Nginx {
     /// [`start`](Self::start), `directives` added to its one location
     /// (`proxy_set_header …;`).
     pub fn start_with(port: u16, ports: &[u16], directives: &str) -> Nginx {
-        Nginx::configured(port, ports, ("http://mcp", ""), directives)
+        Nginx::configured(port, ports, ("http://mcp", ""), directives, None)
     }
 
     /// nginx passing every request to `upstream`, its connections there
@@ -31,7 +31,21 @@ impl Nginx {
             &[upstream],
             ("http://mcp", "keepalive 16;"),
             directives,
+            None,
         )
+    }
+
+    /// [`kept_alive`](Self::kept_alive) in one process, no master, started
+    /// by `runner` (a script that runs nginx under callgrind, say): the
+    /// process [`pid`](Self::pid) names is the one that proxies.
+    pub fn kept_alive_by(runner: &Path, port: u16, upstream: u16, directives: &str) -> Nginx {
+        let kept = ("http://mcp", "keepalive 16;");
+        Nginx::configured(port, &[upstream], kept, directives, Some(runner))
+    }
+
+    /// The process started: nginx's master, or its one process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The worker's process (nginx runs one), which does the proxying.
@@ -56,17 +70,30 @@ impl Nginx {
     /// one (`proxy_pass` with a URI): it decodes the path, resolves its dot
     /// segments and merges slashes, then sends the path it read.
     pub fn in_front_of_api(port: u16, ports: &[u16]) -> Nginx {
-        Nginx::configured(port, ports, ("http://mcp/", ""), "")
+        Nginx::configured(port, ports, ("http://mcp/", ""), "", None)
     }
 
-    /// nginx whose one location passes to `pass` (its upstream block with
-    /// `kept`), with `directives`.
-    fn configured(port: u16, ports: &[u16], (pass, kept): (&str, &str), directives: &str) -> Nginx {
+    /// The nginx program (`NEXUS_NGINX`, else Debian's).
+    pub fn program() -> String {
         let nginx = std::env::var("NEXUS_NGINX").unwrap_or_else(|_| "/usr/sbin/nginx".to_owned());
         assert!(
             Path::new(&nginx).exists(),
             "needs nginx ({nginx}): `.ci/run` installs it"
         );
+        nginx
+    }
+
+    /// nginx whose one location passes to `pass` (its upstream block with
+    /// `kept`), with `directives`; in one process started by `runner`,
+    /// when it is some.
+    fn configured(
+        port: u16,
+        ports: &[u16],
+        (pass, kept): (&str, &str),
+        directives: &str,
+        runner: Option<&Path>,
+    ) -> Nginx {
+        let nginx = Nginx::program();
         let held = tempfile::Builder::new()
             .prefix("nexus-mcp-nginx-")
             .tempdir();
@@ -77,8 +104,13 @@ impl Nginx {
             .map(|p| format!("server 127.0.0.1:{p}; "))
             .collect();
         let d = dir.display();
+        let master = if runner.is_some() {
+            "master_process off;"
+        } else {
+            ""
+        };
         let conf = format!(
-            "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+            "worker_processes 1; daemon off; {master} pid {d}/nginx.pid; error_log {d}/error.log;\n\
              events {{ worker_connections 256; }}\n\
              http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
@@ -90,7 +122,7 @@ impl Nginx {
         );
         let path = dir.join("nginx.conf");
         std::fs::write(&path, conf).expect("nginx.conf");
-        let child = Command::new(nginx)
+        let child = Command::new(runner.map_or(nginx.as_str(), |r| r.to_str().expect("a path")))
             .args([
                 "-p",
                 &dir.display().to_string(),
