@@ -630,13 +630,24 @@ fn agent() -> ureq::Agent {
 }
 
 fn request(http: &ureq::Agent, mcp: &str, token: Option<&str>, body: &Value) -> (u16, String) {
-    let mut request = http
+    let request = http
         .post(mcp)
-        .header("Accept", "application/json, text/event-stream")
-        .header("Content-Type", "application/json")
         .header("MCP-Protocol-Version", "2026-07-28")
         .header("Mcp-Method", "tools/call")
         .header("Mcp-Name", "authenticated_fetch");
+    sent(request, token, body)
+}
+
+/// `request` sent as JSON, a JSON answer or an event stream accepted, with
+/// `token` as its bearer: the status and the body answered.
+fn sent(
+    request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, String) {
+    let mut request = request
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json");
     if let Some(token) = token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
@@ -658,8 +669,22 @@ fn fetch_call(url: &str) -> Value {
     }}})
 }
 
+/// What a call makes of the server at `mcp` with `token`, for `url`: the
+/// answer's body.
+type Caller = fn(&ureq::Agent, &str, &str, &str) -> String;
+
 fn call(http: &ureq::Agent, mcp: &str, token: &str, url: &str) -> String {
     request(http, mcp, Some(token), &fetch_call(url)).1
+}
+
+/// [`call`] as a 2025-era client makes it, statelessly: MCP 2025-11-25 in
+/// the header alone, no `Mcp-Method`, no `_meta` (rmcp's path, as before
+/// #120).
+fn call_2025(http: &ureq::Agent, mcp: &str, token: &str, url: &str) -> String {
+    let request = http.post(mcp).header("MCP-Protocol-Version", "2025-11-25");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "authenticated_fetch", "arguments": {"provider": "github", "url": url}}});
+    sent(request, Some(token), &body).1
 }
 
 /// The status of a call refused before its body is read, on a connection

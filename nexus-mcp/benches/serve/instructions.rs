@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeToken};
 
 use super::traced::{sink, started};
-use super::{PER_ROUND, agent, call};
+use super::{Caller, PER_ROUND, agent, call};
 
 /// `program` run under callgrind, its counts written in `dir`: the script
 /// that runs it (the bench starts a program by its path).
@@ -29,7 +29,7 @@ pub(crate) fn under_callgrind(program: &str, dir: &Path) -> PathBuf {
     let script = dir.join("under-callgrind");
     let out = dir.join("callgrind.out");
     let text = format!(
-        "#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file='{}' '{program}' \"$@\"\n",
+        "#!/bin/sh\nexec valgrind -q --tool=callgrind --callgrind-out-file='{}' '{program}' \"$@\"\n",
         out.display()
     );
     std::fs::write(&script, text).expect("the script");
@@ -88,12 +88,12 @@ fn an_export_after(taken: &AtomicUsize, seen: usize) {
 }
 
 /// The instructions per warm call of `program`'s `serve`, traced to
-/// `collector` when it is some.
+/// `collector` when it is some, each call made by `caller`.
 pub(crate) fn per_call(
     program: &str,
     (gateway, issuer, url): (&FakeGateway, &FakeIssuer, &str),
     collector: Option<(&str, &AtomicUsize)>,
-    arm: &str,
+    (arm, caller): (&str, Caller),
 ) -> u64 {
     let dir = std::env::temp_dir().join(format!("nexus-cg-{}-{arm}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("its directory");
@@ -102,7 +102,12 @@ pub(crate) fn per_call(
     let server = started(script.to_str().expect("a path"), gateway, issuer, endpoint);
     let (http, pid) = (agent(), server.0.0.id());
     let token = issuer.mint(&FakeToken::new("alice").audience(&server.1));
-    let calls = |n| (0..n).for_each(|_| drop(call(&http, &server.1, &token, url)));
+    let calls = |n| {
+        for _ in 0..n {
+            let answer = caller(&http, &server.1, &token, url);
+            assert!(answer.contains("HTTP 200"), "{arm}: a warm call: {answer}");
+        }
+    };
     calls(PER_ROUND);
     if let Some((_, taken)) = collector {
         an_export_after(taken, taken.load(Ordering::Relaxed));
@@ -126,17 +131,17 @@ pub(crate) fn instructions(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str
     }
     let this = env!("CARGO_BIN_EXE_nexus-mcp");
     let fakes = (gateway, issuer, url);
-    let off = per_call(this, fakes, None, "off");
+    let off = per_call(this, fakes, None, ("off", call));
     println!("a warm call with tracing off: {off} instructions in the server");
     let (collector, taken) = sink();
-    let sampled = per_call(this, fakes, Some((&collector, &taken)), "sampled");
+    let sampled = per_call(this, fakes, Some((&collector, &taken)), ("sampled", call));
     println!(
         "a warm call with every call traced and sampled: {sampled} instructions, {:.3}x tracing \
          off's (tracing's own cost)",
         sampled as f64 / off as f64
     );
     if let Ok(baseline) = std::env::var("NEXUS_MCP_BASELINE") {
-        let theirs = per_call(&baseline, fakes, None, "baseline");
+        let theirs = per_call(&baseline, fakes, None, ("baseline", call));
         println!(
             "a warm call with tracing off in {baseline}: {theirs} instructions; this build's with \
              tracing off {:.3}x (goal <= 1.01x), every call sampled {:.3}x (goal <= 1.05x)",

@@ -22,7 +22,7 @@ use super::instructions::{control, dumped, kept, per_call, under_callgrind};
 use super::nginx::Nginx;
 use super::served::workspace_of;
 use super::traced::scheduled;
-use super::{PER_ROUND, agent, call, free_port, program_served, serve};
+use super::{PER_ROUND, agent, call, call_2025, free_port, program_served, serve};
 
 /// The rounds, and the calls each arm makes in one.
 const ROUNDS: usize = 6;
@@ -202,9 +202,12 @@ fn instructions_against_0_13(gateway: &FakeGateway, issuer: &FakeIssuer, url: &s
         return;
     }
     let fakes = (gateway, issuer, url);
-    let ours = per_call(env!("CARGO_BIN_EXE_nexus-mcp"), fakes, None, "ours");
+    let ours = per_call(env!("CARGO_BIN_EXE_nexus-mcp"), fakes, None, ("ours", call));
     let (theirs, whose) = match std::env::var("NEXUS_MCP_BASELINE") {
-        Ok(baseline) => (per_call(&baseline, fakes, None, "baseline"), baseline),
+        Ok(baseline) => (
+            per_call(&baseline, fakes, None, ("baseline", call)),
+            baseline,
+        ),
         Err(_) => (INSTRUCTIONS_0_13, "0.13.0 (its notes)".to_owned()),
     };
     println!(
@@ -213,12 +216,34 @@ fn instructions_against_0_13(gateway: &FakeGateway, issuer: &FakeIssuer, url: &s
         ours as f64 / theirs as f64,
         ours as f64 / INSTRUCTIONS_0_15 as f64
     );
+    a_2025_call(fakes);
     let nginx = nginx_per_call(upstream);
     println!(
         "nginx's instructions a call of the same hop (its one process, under callgrind): \
          {nginx}; serve's {:.2}x",
         ours as f64 / nginx as f64
     );
+}
+
+/// A 2025-era call's instructions (MCP 2025-11-25, stateless: rmcp's
+/// path), beside `NEXUS_MCP_BASELINE`'s for the same call when it names a
+/// build.
+fn a_2025_call(fakes: (&FakeGateway, &FakeIssuer, &str)) {
+    let this = env!("CARGO_BIN_EXE_nexus-mcp");
+    let ours = per_call(this, fakes, None, ("ours-2025", call_2025));
+    let said = "a 2025-era call's instructions in serve (MCP 2025-11-25, stateless, rmcp's path)";
+    match std::env::var("NEXUS_MCP_BASELINE") {
+        Ok(baseline) => {
+            let theirs = per_call(&baseline, fakes, None, ("baseline-2025", call_2025));
+            println!(
+                "{said}: {ours}, {:.3}x {baseline}'s {theirs} (#120's goal: no slower)",
+                ours as f64 / theirs as f64
+            );
+        }
+        Err(_) => println!(
+            "{said}: {ours} (NEXUS_MCP_BASELINE=<0.15.0's nexus-mcp> counts that build's beside)"
+        ),
+    }
 }
 
 /// The instructions nginx spends a call passed to `upstream` (in one
