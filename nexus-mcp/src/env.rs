@@ -86,3 +86,24 @@ pub(crate) const STORE_PASSWORD_VARIABLE: &str = "NEXUS_MCP_STORE_PASSWORD";
 /// The bearer token `serve` presents to Shared Signals transmitters (to
 /// make a stream, and to poll one).
 pub(crate) const SSF_TOKEN_VARIABLE: &str = "NEXUS_MCP_SSF_TOKEN";
+
+/// tokio's own variable for its runtime's worker threads, which it reads as
+/// the runtime starts and panics on unless it holds a number above 0.
+pub(crate) const WORKERS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
+
+/// Refuses a [`WORKERS_VARIABLE`] tokio would panic on, read as tokio reads
+/// it (no blank taken for unset): one this takes is one the runtime starts
+/// with.
+pub(crate) fn workers_held() -> Result<(), String> {
+    let Some(value) = std::env::var_os(WORKERS_VARIABLE) else {
+        return Ok(());
+    };
+    match value.to_str().map(str::parse::<usize>) {
+        Some(Ok(threads)) if threads > 0 => Ok(()),
+        _ => Err(format!(
+            "{WORKERS_VARIABLE} is the number of the runtime's worker threads, 1 or more (or \
+             unset for one a core): not {:?}",
+            nexus_sdk::one_line(&value.to_string_lossy())
+        )),
+    }
+}

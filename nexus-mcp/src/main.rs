@@ -400,6 +400,7 @@ fn main() -> ExitCode {
     if !logger::set(cli.log_format, &named) {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
     }
+    env::workers_held().unwrap_or_else(|why| usage(&why));
     // The configuration is checked before anything says it is serving.
     let read: Vec<_> = setting::VARIABLES.map(|name| (name, var(name))).into();
     let options = NexusClientOptions::from_env_with(|name| match name {

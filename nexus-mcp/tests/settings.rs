@@ -90,6 +90,39 @@ fn a_duration_too_long_for_a_clock_is_refused_at_start_naming_its_flag() {
     }
 }
 
+#[test]
+fn a_worker_count_the_runtime_would_panic_on_is_refused_at_start() {
+    // tokio reads TOKIO_WORKER_THREADS as the runtime starts and panicked
+    // on each of these (a blank too: it is not taken for unset).
+    for value in [
+        "abc",
+        "0",
+        " ",
+        " 2",
+        "-1",
+        "1.5",
+        "99999999999999999999999",
+    ] {
+        let (code, stderr) = refused(&[], &[("TOKIO_WORKER_THREADS", value.into())]);
+        assert_eq!(code, Some(2), "{value:?}: {stderr}");
+        assert!(
+            stderr.contains("TOKIO_WORKER_THREADS") && !stderr.contains("panicked"),
+            "{value:?}: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            5,
+            "clap's usage block: {stderr}"
+        );
+    }
+    // With one, it starts (and ends, its stdin closed before a handshake).
+    let (_, stderr) = refused(&[], &[("TOKIO_WORKER_THREADS", "1".into())]);
+    assert!(
+        stderr.contains("serving workspace ws-1") && !stderr.contains("TOKIO_WORKER_THREADS"),
+        "{stderr}"
+    );
+}
+
 /// A URL given with a password in it, in each spelling a person gives
 /// one: in its place, percent-encoded or not (a `/` or `@` of the password
 /// read as the URL's own: it does not parse, or the password is cut into
