@@ -91,6 +91,17 @@ pub(crate) const SSF_TOKEN_VARIABLE: &str = "NEXUS_MCP_SSF_TOKEN";
 /// the runtime starts and panics on unless it holds a number above 0.
 pub(crate) const WORKERS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
 
+/// The runtime's worker threads where [`WORKERS_VARIABLE`] is unset: half
+/// the cores, at least one. Every Gateway and provider call runs on a
+/// thread of its own beside them, and takes about half a call's CPU. On two
+/// cores one worker took less time, less CPU and more calls a second than
+/// two, one client or eight at once (`docs/performance.md`, #120): two woke
+/// each other on every call.
+pub(crate) fn workers_by_default() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (cores / 2).max(1)
+}
+
 /// Refuses a [`WORKERS_VARIABLE`] tokio would panic on, read as tokio reads
 /// it (no blank taken for unset): one this takes is one the runtime starts
 /// with.

@@ -440,9 +440,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// `future` on a runtime of its own, once the logger is set.
+/// `future` on a runtime of its own, once the logger is set: half the
+/// cores' worker threads (at least one), unless `TOKIO_WORKER_THREADS` says.
 fn run(future: impl Future<Output = Result<(), String>>) -> Result<(), String> {
-    let runtime = tokio::runtime::Runtime::new();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os(env::WORKERS_VARIABLE).is_none() {
+        runtime.worker_threads(env::workers_by_default());
+    }
+    let runtime = runtime.enable_all().build();
     let runtime = runtime.map_err(|e| format!("cannot start the runtime: {e}"))?;
     let served = runtime.block_on(future);
     // Not waiting for stdin's reader, which blocks in a read that nothing interrupts.

@@ -69,6 +69,56 @@ fn arm(pid: u32, mut one: impl FnMut()) -> Arm {
     }
 }
 
+/// The clients calling at once in [`at_once_beside`], and the calls each
+/// makes.
+const CLIENTS: usize = 8;
+const EACH: usize = 500;
+
+/// [`CLIENTS`] threads calling at once, each on a kept-alive connection of
+/// its own, [`EACH`] calls made by `one`: the calls a second, and the CPU
+/// the process `pid` spent a call.
+fn at_once(pid: u32, one: &(dyn Fn(&ureq::Agent) + Sync)) -> (f64, Duration) {
+    let (before, started) = (scheduled(pid).0, Instant::now());
+    std::thread::scope(|scope| {
+        for _ in 0..CLIENTS {
+            scope.spawn(|| {
+                let http = agent();
+                (0..EACH).for_each(|_| one(&http));
+            });
+        }
+    });
+    let (took, calls) = (started.elapsed(), (CLIENTS * EACH) as u64);
+    let cpu = Duration::from_nanos((scheduled(pid).0 - before) / calls);
+    (calls as f64 / took.as_secs_f64(), cpu)
+}
+
+/// Calls at once through serve (`pids[0]`, `ours`) and nginx (`pids[1]`,
+/// `theirs`), twice each, alternating: the calls a second and the CPU a
+/// call of each, as a line.
+fn at_once_beside(
+    pids: [u32; 2],
+    ours: &(dyn Fn(&ureq::Agent) + Sync),
+    theirs: &(dyn Fn(&ureq::Agent) + Sync),
+) {
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        runs.push((at_once(pids[0], ours), at_once(pids[1], theirs)));
+    }
+    let said: Vec<String> = (runs.iter())
+        .map(|((ours, our_cpu), (theirs, their_cpu))| {
+            format!(
+                "serve {ours:.0}/s ({:.0} µs of CPU a call), nginx {theirs:.0}/s ({:.0} µs)",
+                our_cpu.as_secs_f64() * 1e6,
+                their_cpu.as_secs_f64() * 1e6
+            )
+        })
+        .collect();
+    println!(
+        "{CLIENTS} clients calling at once, {EACH} calls each, twice: {}",
+        said.join("; then ")
+    );
+}
+
 /// The median of `ratios` and their spread, as a line's part.
 fn said(mut ratios: Vec<f64>) -> String {
     ratios.sort_by(f64::total_cmp);
@@ -90,12 +140,13 @@ pub(crate) fn beside_nginx(
     let (served, mcp) = serve(gateway, issuer);
     let token = issuer.mint(&FakeToken::new("alice").audience(&mcp));
     let (http, pids) = (agent(), [served.0.id(), nginx.worker()]);
-    let through_nginx = || {
+    let by_nginx = |http: &ureq::Agent| {
         let answered = http.get(&limit).call().expect("nginx answers");
         assert_eq!(answered.status(), 200, "nginx passes the call");
         drop(answered.into_body().read_to_vec());
     };
-    let through_serve = || assert!(call(&http, &mcp, &token, url).contains("HTTP 200"));
+    let by_serve = |http: &ureq::Agent| assert!(call(http, &mcp, &token, url).contains("HTTP 200"));
+    let (through_nginx, through_serve) = (|| by_nginx(&http), || by_serve(&http));
     (0..100).for_each(|_| (through_nginx(), through_serve()).1);
     let mut rounds = Vec::new();
     for round in 0..ROUNDS {
@@ -140,6 +191,7 @@ pub(crate) fn beside_nginx(
         range(&|a| a.slices, 0, ""),
         range(&|a| a.slices, 1, ""),
     );
+    at_once_beside(pids, &by_serve, &by_nginx);
     drop((served, nginx));
     instructions_against_0_13(gateway, issuer, url, upstream);
     cold_against_baseline(gateway, issuer, api);
