@@ -113,7 +113,7 @@ pub(crate) fn workers_held() -> Result<(), String> {
         Some(Ok(threads)) if threads > 0 => Ok(()),
         _ => Err(format!(
             "{WORKERS_VARIABLE} is the number of the runtime's worker threads, 1 or more (or \
-             unset for one a core): not {:?}",
+             unset for half the cores, at least one): not {:?}",
             nexus_sdk::one_line(&value.to_string_lossy())
         )),
     }
