@@ -321,7 +321,7 @@ impl TokenCache {
         }
         self.load(key, &budget, &resolve).map_err(|mut e| {
             e.message
-                .insert_str(0, "the cached token expired while it was renewed: ");
+                .push_str("; the cached token expired while it was renewed");
             e
         })
     }
@@ -888,11 +888,9 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.code, "timeout");
-        assert!(
-            err.message
-                .starts_with("the cached token expired while it was renewed"),
-            "{err}"
-        );
+        // The cause first, what it cost after it.
+        let said = "held at the Gateway; the cached token expired while it was renewed";
+        assert_eq!(err.message, said, "{err}");
     }
 
     /// Two hours and thirty seconds: a renewed token's expiry from the start.

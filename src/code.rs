@@ -46,6 +46,13 @@ pub const INVALID_RESPONSE: &str = "invalid_response";
 pub const INVALID_CREDENTIALS: &str = "invalid_credentials";
 /// A strategy the SDK cannot apply (`path`, `saml`, an unknown name).
 pub const UNSUPPORTED_STRATEGY: &str = "unsupported_strategy";
+/// The Gateway handed out a credential that had already expired, on a
+/// resolve and on the one more made for it: the connection's refresh is
+/// failing, and its user must connect again
+/// ([`NexusError::needs_connection`](crate::NexusError::needs_connection)
+/// is true). Nothing was sent with it. The Broker's 409 for a token it could
+/// not refresh carries the same code.
+pub const TOKEN_EXPIRED: &str = "token_expired";
 
 // Sent by the Gateway, and matched by the crate (`wait_for_active`). The
 // other codes the Gateway and Broker send are a table in the errors guide

@@ -40,7 +40,6 @@ pub(crate) fn epoch_seconds(t: SystemTime) -> i64 {
 }
 
 /// Epoch seconds as an RFC 3339 UTC date-time: `2031-06-01T12:00:00Z`.
-#[cfg(any(test, feature = "signing"))]
 pub(crate) fn format_rfc3339(epoch_seconds: i64) -> String {
     let days = epoch_seconds.div_euclid(86_400);
     let secs = epoch_seconds.rem_euclid(86_400);

@@ -103,7 +103,8 @@ impl Engine {
     /// The key's token from the Gateway (`GET /v1/resolve`), no cache; its
     /// expiry set on the clock `now` reads. A token that had already expired
     /// when it arrived is resolved once more, and if the second has expired
-    /// too it is handed on with a warning: never in silence.
+    /// too it is sent nowhere: `token_expired`, a connection that needs its
+    /// user ([`NexusError::needs_connection`]).
     pub(crate) fn resolve(
         &self,
         key: Key<'_>,
@@ -116,10 +117,13 @@ impl Engine {
         }
         log::info!(target: LOG_TARGET, "The token for {key} had already expired; resolving once more");
         let token = self.resolve_once(key, budget, now)?;
-        if token.expires_at() <= now() {
-            log::warn!(target: TOKEN_TARGET, "The Gateway handed out a token for {key} that had already expired, twice; using it, though the provider will likely refuse it");
+        let now = now();
+        if token.expires_at() > now {
+            return Ok(token);
         }
-        Ok(token)
+        log::warn!(target: TOKEN_TARGET, "The Gateway handed out a token for {key} that had already expired, twice; not sent");
+        let error = NexusError::expired_on_arrival(token.expires_at(), now);
+        Err(error.reconnect_hint(key.workspace, key.provider))
     }
 
     /// One `GET /v1/resolve`, and the expiry's log line.

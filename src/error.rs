@@ -6,11 +6,12 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
 use crate::code;
+use crate::date::{epoch_seconds, format_rfc3339};
 use crate::redact::{escape, quote, redact};
 
 /// An error from the Gateway, from the transport, or from the SDK's own checks
@@ -218,7 +219,7 @@ impl NexusError {
         let unconnected = self.more.as_ref().is_some_and(|more| more.unconnected);
         let status = self.status_code.unwrap_or_default();
         match self.code.as_str() {
-            "attention_required" | "token_expired" => status == 409,
+            "attention_required" | "token_expired" => status == 409 || unconnected,
             "connection_not_active" => status == 400,
             _ => unconnected || status == 410,
         }
@@ -243,6 +244,19 @@ impl NexusError {
             self.message
         );
         self
+    }
+
+    /// `token_expired`: the Gateway's credential had expired by `now`, on
+    /// both of the resolves made for it (its refresh is failing). The
+    /// clock's reading is said too: a machine's clock set wrong reads so.
+    pub(crate) fn expired_on_arrival(expired: SystemTime, now: SystemTime) -> Self {
+        let (expired, now) = (epoch_seconds(expired), epoch_seconds(now));
+        let (expired, now) = (format_rfc3339(expired), format_rfc3339(now));
+        let said = format!(
+            "the Gateway handed out a credential that had already expired, twice (at {expired}; \
+             this machine's clock says {now}): it was sent nowhere"
+        );
+        NexusError::new(code::TOKEN_EXPIRED, said).connecting()
     }
 
     /// This error, holding the wait a 429's `Retry-After` asks for.

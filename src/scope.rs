@@ -444,7 +444,7 @@ impl ScopeGuard {
         };
         let age = last.as_ref().and_then(|m| age(m.fetched, now));
         let (Some(last), Some(age)) = (last, age.filter(|age| *age < STALE_LIMIT)) else {
-            error.message = format!("{UNLISTED}: {}", error.message);
+            error.message = format!("{}; {UNLISTED}", error.message);
             return Err(error);
         };
         log::warn!(
@@ -461,9 +461,10 @@ impl ScopeGuard {
     }
 }
 
-/// What a failed provider listing costs, said before the Gateway's answer.
+/// What a failed provider listing costs, said after its cause: the cause
+/// (a Gateway down, say) is what its reader acts on.
 const UNLISTED: &str = "the credential scope (provider_api) needs the Gateway's provider listing \
-                        to know where a credential may go, and it could not be read";
+                        to know where a credential may go: nothing was resolved or sent";
 
 impl Metadata {
     /// The provider `name` finds (see [`Provider::find`]): an exact name by

@@ -86,6 +86,9 @@ enum Poll {
     Done(ConnectionStatus),
     /// Not yet; the text says what was seen, for the timeout's message.
     NotYet(String),
+    /// Not yet: the Gateway could not answer (down, 5xx, 429, slow). Its
+    /// error's message leads the timeout's: the cause is what to act on.
+    Unanswered(String),
 }
 
 /// Polls until the connection is active, known to be gone, or the deadline
@@ -99,16 +102,19 @@ pub(crate) fn wait_for_active(
 ) -> Result<ConnectionStatus, NexusError> {
     let deadline = Instant::now().checked_add(options.timeout);
     loop {
-        let seen = match poll(options, connection_id, &check, &probe)? {
+        let after = options.timeout;
+        let timed_out = match poll(options, connection_id, &check, &probe)? {
             Poll::Done(status) => return Ok(status),
-            Poll::NotYet(seen) => seen,
+            Poll::NotYet(seen) => {
+                format!("connection not active after {after:?}; last seen: {seen}")
+            }
+            Poll::Unanswered(cause) => {
+                format!("{cause}; so the connection was not seen active within {after:?}")
+            }
         };
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left.is_some_and(|l| l.is_zero()) {
-            return Err(NexusError::timeout(format!(
-                "connection not active after {:?}; last seen: {seen}",
-                options.timeout
-            )));
+            return Err(NexusError::timeout(timed_out));
         }
         std::thread::sleep(left.map_or(options.interval, |l| options.interval.min(l)));
     }
@@ -122,7 +128,7 @@ fn poll(
 ) -> Result<Poll, NexusError> {
     let status = match check() {
         Ok(status) => status,
-        Err(e) if is_transient(&e) => return Ok(Poll::NotYet(e.to_string())),
+        Err(e) if is_transient(&e) => return Ok(Poll::Unanswered(e.message)),
         Err(e) => return Err(e),
     };
     Ok(match status {

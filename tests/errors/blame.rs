@@ -12,7 +12,7 @@ use common::{capture_logs, log_lines_with, refused_url};
 use nexus_gateway_fake::{
     FakeConnection, FakeGateway, FakeProvider, FakeReply, FakeUpstream, Fault, RateLimits, Route,
 };
-use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache};
+use nexus_sdk::{CredentialScope, FetchOptions, NexusClient, NexusClientOptions, TokenCache, code};
 use serde_json::json;
 
 fn client(gateway: &FakeGateway) -> NexusClient {
@@ -47,8 +47,12 @@ fn a_failing_hop_a_redirect_led_to_is_not_blamed_as_the_providers_api() {
     assert!(!err.message.contains(&blamed), "{}", err.message);
 }
 
+/// A credential the Gateway hands out already expired, on its resolve and
+/// the one more made for it, costs those two resolves, reaches no API, and
+/// is said as a connection that needs its user, on every face that gets a
+/// token: the fetch, the cache, the resolve itself.
 #[test]
-fn an_expired_token_is_resolved_once_more_and_never_sent_in_silence() {
+fn an_expired_token_is_resolved_once_more_then_said_as_a_connection_to_renew() {
     capture_logs();
     let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
     let ten_minutes_ago = SystemTime::now() - Duration::from_secs(600);
@@ -64,21 +68,54 @@ fn an_expired_token_is_resolved_once_more_and_never_sent_in_silence() {
         FakeProvider::raw(body).api_base_url(&api.url()),
     );
     let url = format!("{}/user", api.url());
-    let answer = client(&gateway).authenticated_fetch(
-        &TokenCache::new(),
+    let client = client(&gateway);
+    let cache = TokenCache::new();
+    let fetched = client.authenticated_fetch(
+        &cache,
         "ws-expired",
         "github",
         &url,
         FetchOptions::default(),
     );
+    let err = fetched.unwrap_err();
     assert_eq!(gateway.requests(Route::Resolve), 2, "resolved once more");
-    assert!(answer.is_ok());
+    assert_eq!(
+        api.request_count(),
+        0,
+        "an expired credential reaches no API"
+    );
+    let cached = client.get_cached_token(&cache, "ws-expired", "github");
+    let resolved = client.resolve_token("ws-expired", "github");
+    assert_eq!(gateway.requests(Route::Resolve), 6, "two a call, no more");
+    for err in [err, cached.unwrap_err(), resolved.unwrap_err()] {
+        assert_eq!(err.code, code::TOKEN_EXPIRED, "{err}");
+        assert!(err.needs_connection(), "{err}");
+        let said = &err.message;
+        assert!(
+            said.starts_with("the Gateway handed out a credential that had already expired"),
+            "{said}"
+        );
+        assert!(
+            said.contains("workspace `ws-expired`, provider `github`"),
+            "{said}"
+        );
+        assert!(said.contains("its user must connect `github`"), "{said}");
+        assert!(!said.contains("gho_old"), "{said}");
+    }
+    assert!(
+        cache.get("ws-expired", "github").is_none(),
+        "nothing cached"
+    );
     let warned = log_lines_with("had already expired");
     let warned: Vec<_> = warned
         .iter()
         .filter(|l| l.starts_with("WARN") && l.contains("ws-expired"))
         .collect();
-    assert_eq!(warned.len(), 1, "one WARN naming the workspace: {warned:?}");
+    assert_eq!(
+        warned.len(),
+        3,
+        "one WARN a call, naming the workspace: {warned:?}"
+    );
     assert!(warned[0].contains("provider=github"), "{}", warned[0]);
 }
 

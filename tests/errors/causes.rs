@@ -148,5 +148,8 @@ fn a_listing_that_cannot_be_read_is_named_as_what_the_scope_needs() {
         err.message.contains("HTTP 500"),
         "the Gateway's answer is still said: {err}"
     );
+    let cause = err.message.find("HTTP 500").unwrap();
+    let scope = err.message.find("credential scope").unwrap();
+    assert!(cause < scope, "the cause first: {err}");
     assert_eq!(api.requests().len(), 0, "nothing was sent");
 }

@@ -235,3 +235,85 @@ fn an_api_key_a_header_cannot_carry_is_refused_when_the_client_is_made() {
             .is_ok()
     );
 }
+
+/// The Gateway down, met from each seat the library was made for (a stdio
+/// MCP server's fetch and `Fetcher`, a build script's cached token, a CLI's
+/// connection calls, a port from Python's names): every message leads with
+/// the cause, what it cost after it.
+#[test]
+fn a_gateway_that_is_down_is_said_first_whatever_the_call() {
+    use std::sync::Arc;
+    let down = nothing_listens();
+    let client = client_of(&down);
+    let cache = Arc::new(TokenCache::new());
+    let id = "3f1b2c4d-0000-4000-8000-00000000000c";
+    let api = "https://api.github.com/user";
+    let fetch = || FetchOptions::default();
+    let anywhere = NexusClient::new(
+        NexusClientOptions::new(&down).credential_scope(nexus_sdk::CredentialScope::anywhere()),
+    )
+    .unwrap();
+    let input = nexus_sdk::RequestConnectionInput::new("ws-1", "github").return_url("http://x/");
+    let quick = nexus_sdk::WaitOptions::default().timeout(Duration::from_millis(1));
+    let calls: Vec<(&str, nexus_sdk::NexusError)> = vec![
+        (
+            "authenticated_fetch",
+            client
+                .authenticated_fetch(&cache, "ws-1", "github", api, fetch())
+                .unwrap_err(),
+        ),
+        (
+            "authenticated_fetch, anywhere",
+            anywhere
+                .authenticated_fetch(&cache, "ws-1", "github", api, fetch())
+                .unwrap_err(),
+        ),
+        (
+            "Fetcher::fetch",
+            client
+                .fetcher(Arc::clone(&cache), "ws-1", "github")
+                .fetch(api, fetch())
+                .unwrap_err(),
+        ),
+        (
+            "get_cached_token",
+            client
+                .get_cached_token(&cache, "ws-1", "github")
+                .unwrap_err(),
+        ),
+        (
+            "resolve_token",
+            client.resolve_token("ws-1", "github").unwrap_err(),
+        ),
+        ("providers", client.providers().unwrap_err()),
+        ("health", client.health().unwrap_err()),
+        (
+            "request_connection",
+            client.request_connection(&input).unwrap_err(),
+        ),
+        ("check_connection", client.check_connection(id).unwrap_err()),
+        (
+            "wait_for_active",
+            client.wait_for_active_with_options(id, &quick).unwrap_err(),
+        ),
+        (
+            "get_token_by_connection_id",
+            client.get_token_by_connection_id(id).unwrap_err(),
+        ),
+        (
+            "refresh_connection",
+            client.refresh_connection(id).unwrap_err(),
+        ),
+        (
+            "revoke_connection",
+            client
+                .revoke_connection(id, &Default::default())
+                .unwrap_err(),
+        ),
+    ];
+    let cause = format!("could not reach the Nexus Gateway at {down}");
+    for (call, err) in calls {
+        assert!(err.message.starts_with(&cause), "{call}: {err}");
+        one_line(&err.message);
+    }
+}
