@@ -1,6 +1,9 @@
-// The crate documentation is the README, so docs.rs and GitHub say the same
+// The crate documentation is the README, so rustdoc and GitHub say the same
 // thing and every README example is compiled as a doctest (the fakes they
-// use are the dev-dependency `nexus-gateway-fake`).
+// use are the dev-dependency `nexus-gateway-fake`). Its links are reference
+// links: doc_links.md, first, gives rustdoc the items and guides they name,
+// and the README's own definitions, after it, give GitHub the files.
+#![doc = include_str!("doc_links.md")]
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -97,3 +97,70 @@ fn the_build_script_guide_reruns_on_every_variable_the_sdk_reads() {
         "the failed call's body is kept"
     );
 }
+
+/// The part of a page under the heading `heading`, up to the next one of
+/// its level or higher.
+fn section<'a>(page: &'a str, heading: &str) -> &'a str {
+    let start = page.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+    let rest = &page[start + heading.len()..];
+    let level = heading.split(' ').next().unwrap();
+    let end = rest.find(&format!("\n{level} ")).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+fn the_readme_names_every_variable_from_env_reads() {
+    // tests/from_env.rs proves `from_env` reads each of VARIABLES.
+    let said = section(include_str!("../README.md"), "## Configuration");
+    for name in nexus_sdk::setting::VARIABLES {
+        assert!(
+            said.contains(&format!("`{name}`")),
+            "README, Configuration: no {name}"
+        );
+    }
+}
+
+/// The Python guide's differences name the early renewal with the instant
+/// the cache renews a 300 s token at (Python resolves at 270 s), read off
+/// the cache on a test clock, and the expired credential said as such.
+#[test]
+fn the_python_guide_names_the_early_renewal_as_the_cache_does_it() {
+    use nexus_gateway_fake::{FakeGateway, FakeProvider, Route, TestClock};
+    use std::time::Duration;
+    let gateway = FakeGateway::start();
+    let clock = TestClock::new();
+    gateway.use_clock(&clock);
+    gateway.add_provider(
+        "ws",
+        "gh",
+        FakeProvider::oauth2("tok")
+            .rotating()
+            .expires_in(Duration::from_secs(300)),
+    );
+    let cache = clock.token_cache(nexus_sdk::DEFAULT_BUFFER);
+    let options = nexus_sdk::NexusClientOptions::new(gateway.url())
+        .credential_scope(nexus_sdk::CredentialScope::anywhere());
+    let client = nexus_sdk::NexusClient::new(options).unwrap();
+    client.get_cached_token(&cache, "ws", "gh").unwrap();
+    let mut second = 0;
+    while gateway.requests(Route::Resolve) == 1 {
+        clock.advance(Duration::from_secs(1));
+        second += 1;
+        client.get_cached_token(&cache, "ws", "gh").unwrap();
+        assert!(second < 300, "never renewed");
+    }
+    let differences = section(
+        include_str!("../docs/python.md"),
+        "## Where the Rust SDK behaves differently",
+    );
+    let renewed = format!("A 300 s token is renewed from {second} s on");
+    assert!(differences.contains(&renewed), "python.md: no `{renewed}`");
+    assert!(
+        differences.contains("at 270 s"),
+        "python.md: Python's instant"
+    );
+    assert!(
+        differences.contains("`token_expired`"),
+        "python.md: the expired credential"
+    );
+}

@@ -1,3 +1,6 @@
+// The README is the crate's page; its reference link to the core is to
+// the core's rustdoc here (the first definition wins), to its README on GitHub.
+#![doc = "[nexus_sdk]: nexus_sdk"]
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
