@@ -180,6 +180,13 @@ fn host() -> String {
 #[test]
 fn every_dependency_line_in_the_docs_resolves_against_the_workspace() {
     let (members, repository) = workspace();
+    if !members.iter().any(|m| m.name == "nexus-gateway-fake") {
+        // A packaged crate, unpacked (CI tests it so): no workspace beside
+        // it to resolve the guides' lines against. The repository's run
+        // checks them.
+        eprintln!("not in the repository's workspace: its lines are checked there");
+        return;
+    }
     let mut failed = vec![];
     let mut seen = 0;
     for page in pages(&members) {
@@ -209,6 +216,9 @@ fn every_dependency_line_in_the_docs_resolves_against_the_workspace() {
 #[test]
 fn a_version_alone_a_foreign_repository_and_a_missing_feature_are_each_refused() {
     let (members, repository) = workspace();
+    if !members.iter().any(|m| m.name == "nexus-gateway-fake") {
+        return; // A packaged crate, unpacked: see above.
+    }
     let bare = r#"nexus-gateway-sdk = "0.15""#;
     assert!(
         resolvable(bare, &members, &repository)
