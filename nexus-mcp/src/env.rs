@@ -97,23 +97,30 @@ pub(crate) const WORKERS_VARIABLE: &str = "TOKIO_WORKER_THREADS";
 /// cores one worker took less time, less CPU and more calls a second than
 /// two, one client or eight at once (`docs/performance.md`, #120): two woke
 /// each other on every call.
-pub(crate) fn workers_by_default() -> usize {
+fn workers_by_default() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     (cores / 2).max(1)
 }
 
-/// Refuses a [`WORKERS_VARIABLE`] tokio would panic on, read as tokio reads
-/// it (no blank taken for unset): one this takes is one the runtime starts
-/// with.
-pub(crate) fn workers_held() -> Result<(), String> {
+/// The most worker threads [`WORKERS_VARIABLE`] may ask for. tokio counts
+/// its searching workers in 16 bits and starts every worker as the runtime
+/// starts, each a thread of the system's; past the cores, a worker only
+/// waits. Each of 2^64-1, 2^32+1 and a million panicked or aborted the start.
+pub(crate) const MOST_WORKERS: usize = 1_024;
+
+/// The runtime's worker threads: [`WORKERS_VARIABLE`], read as tokio reads
+/// it (no blank taken for unset), else [`workers_by_default`]; a value no
+/// runtime here starts with (not a number, 0, more than [`MOST_WORKERS`])
+/// refused with one line naming it.
+pub(crate) fn workers() -> Result<usize, String> {
     let Some(value) = std::env::var_os(WORKERS_VARIABLE) else {
-        return Ok(());
+        return Ok(workers_by_default());
     };
     match value.to_str().map(str::parse::<usize>) {
-        Some(Ok(threads)) if threads > 0 => Ok(()),
+        Some(Ok(threads)) if (1..=MOST_WORKERS).contains(&threads) => Ok(threads),
         _ => Err(format!(
-            "{WORKERS_VARIABLE} is the number of the runtime's worker threads, 1 or more (or \
-             unset for half the cores, at least one): not {:?}",
+            "{WORKERS_VARIABLE} is the number of the runtime's worker threads, 1 to \
+             {MOST_WORKERS} (or unset for half the cores, at least one): not {:?}",
             nexus_sdk::one_line(&value.to_string_lossy())
         )),
     }

@@ -400,7 +400,10 @@ fn main() -> ExitCode {
     if !logger::set(cli.log_format, &named) {
         usage("NEXUS_LOG is error, warn, info, debug or trace (or unset for the default)");
     }
-    env::workers_held().unwrap_or_else(|why| usage(&why));
+    // Refused at start, before anything says it is serving; `run` reads it.
+    if let Err(why) = env::workers() {
+        usage(&why);
+    }
     // The configuration is checked before anything says it is serving.
     let read: Vec<_> = setting::VARIABLES.map(|name| (name, var(name))).into();
     let options = NexusClientOptions::from_env_with(|name| match name {
@@ -440,14 +443,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// `future` on a runtime of its own, once the logger is set: half the
-/// cores' worker threads (at least one), unless `TOKIO_WORKER_THREADS` says.
+/// `future` on a runtime of its own with [`env::workers`] worker threads,
+/// once the logger is set.
 fn run(future: impl Future<Output = Result<(), String>>) -> Result<(), String> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if std::env::var_os(env::WORKERS_VARIABLE).is_none() {
-        runtime.worker_threads(env::workers_by_default());
-    }
-    let runtime = runtime.enable_all().build();
+    let runtime = runtime.worker_threads(env::workers()?).enable_all().build();
     let runtime = runtime.map_err(|e| format!("cannot start the runtime: {e}"))?;
     let served = runtime.block_on(future);
     // Not waiting for stdin's reader, which blocks in a read that nothing interrupts.

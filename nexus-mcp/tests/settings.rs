@@ -102,6 +102,12 @@ fn a_worker_count_the_runtime_would_panic_on_is_refused_at_start() {
         "-1",
         "1.5",
         "99999999999999999999999",
+        // Numbers a runtime cannot start with: each panicked or aborted.
+        "18446744073709551615",
+        "9223372036854775808",
+        "4294967297",
+        "1000000",
+        "1025",
     ] {
         let (code, stderr) = refused(&[], &[("TOKIO_WORKER_THREADS", value.into())]);
         assert_eq!(code, Some(2), "{value:?}: {stderr}");
@@ -115,12 +121,15 @@ fn a_worker_count_the_runtime_would_panic_on_is_refused_at_start() {
             "clap's usage block: {stderr}"
         );
     }
-    // With one, it starts (and ends, its stdin closed before a handshake).
-    let (_, stderr) = refused(&[], &[("TOKIO_WORKER_THREADS", "1".into())]);
-    assert!(
-        stderr.contains("serving workspace ws-1") && !stderr.contains("TOKIO_WORKER_THREADS"),
-        "{stderr}"
-    );
+    // With one, or the most it takes, it starts (and ends, its stdin closed
+    // before a handshake).
+    for value in ["1", "1024"] {
+        let (_, stderr) = refused(&[], &[("TOKIO_WORKER_THREADS", value.into())]);
+        assert!(
+            stderr.contains("serving workspace ws-1") && !stderr.contains("TOKIO_WORKER_THREADS"),
+            "{value}: {stderr}"
+        );
+    }
 }
 
 /// A URL given with a password in it, in each spelling a person gives
