@@ -322,7 +322,10 @@ fn router(
     };
     let ready = Readiness::new(Arc::clone(&gate.issuer), server.clone(), store);
     let ready = Arc::new(ready);
-    let answers = Arc::new(server.clone());
+    let answers = Arc::new(direct::Answers {
+        server: server.clone(),
+        hosts: site.hosts.clone(),
+    });
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions, config);
     let door = Arc::new(Door::new(Arc::clone(&gate), site));
     let metadata = move || async move { axum::Json(gate.metadata()) };

@@ -381,6 +381,83 @@ fn a_call_whose_client_goes_is_cancelled_and_its_line_says_so_on_both_paths() {
     }
 }
 
+/// The status `served` answers `sent` with the `Host` header `host` (and
+/// `extra` headers), sent over a raw connection: a Host no HTTP client
+/// writes is sent as written.
+fn status_with_host(pair: &Pair, served: &Served, host: &str, extra: &str, sent: &Sent) -> u16 {
+    let address = served.origin.trim_start_matches("http://");
+    let mut head = format!("POST /mcp HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}");
+    head += &format!("Authorization: Bearer {}\r\n", pair.token(served));
+    for (name, value) in &sent.headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += &format!("Content-Length: {}\r\n\r\n{}", sent.body.len(), sent.body);
+    let mut client = std::net::TcpStream::connect(address).unwrap();
+    client.write_all(head.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut client, &mut answer).unwrap();
+    let status = answer.split(' ').nth(1).unwrap_or_default();
+    status.parse().unwrap_or_else(|_| panic!("{answer}"))
+}
+
+#[test]
+fn a_host_or_origin_rmcp_refuses_is_refused_on_the_direct_path_as_on_rmcps() {
+    let pair = pair();
+    let sent = tool_call("list_providers", json!({}));
+    let before = pair.answered_directly();
+    // Each server's own address and port, written as rmcp's check reads them.
+    for served in [&pair.direct, &pair.rmcp] {
+        let port = served.origin.rsplit(':').next().unwrap().to_owned();
+        assert_eq!(
+            status_with_host(&pair, served, &format!("127.0.0.1:{port}"), "", &sent),
+            200
+        );
+    }
+    let spellings = |port: &str| {
+        [
+            format!("2130706433:{port}"),
+            format!("0x7f.0.0.1:{port}"),
+            format!("127.1:{port}"),
+            format!("127.0.0.1:{port}#x"),
+            format!("evil.example:{port}"),
+            "evil.example".to_owned(),
+        ]
+    };
+    let direct_port = pair.direct.origin.rsplit(':').next().unwrap().to_owned();
+    let rmcp_port = pair.rmcp.origin.rsplit(':').next().unwrap().to_owned();
+    for (ours, theirs) in spellings(&direct_port)
+        .iter()
+        .zip(spellings(&rmcp_port).iter())
+    {
+        let direct = status_with_host(&pair, &pair.direct, ours, "", &sent);
+        let rmcp = status_with_host(&pair, &pair.rmcp, theirs, "", &sent);
+        assert_eq!(direct, rmcp, "Host: {ours}");
+        assert!(direct == 400 || direct == 403, "Host: {ours}: {direct}");
+    }
+    // An Origin rmcp does not allow, beside the right Host: refused alike.
+    let origin = "Origin: http://evil.example\r\n";
+    let direct = status_with_host(
+        &pair,
+        &pair.direct,
+        &format!("127.0.0.1:{direct_port}"),
+        origin,
+        &sent,
+    );
+    let rmcp = status_with_host(
+        &pair,
+        &pair.rmcp,
+        &format!("127.0.0.1:{rmcp_port}"),
+        origin,
+        &sent,
+    );
+    assert_eq!((direct, rmcp), (403, 403));
+    assert_eq!(
+        pair.answered_directly(),
+        before + 1,
+        "only the right Host was taken"
+    );
+}
+
 #[test]
 fn the_rate_limit_refuses_on_the_direct_path_as_on_rmcps() {
     let pair = pair();

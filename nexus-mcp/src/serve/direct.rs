@@ -50,14 +50,22 @@ pub(super) fn on() -> Result<bool, String> {
     }
 }
 
+/// What the direct path answers with: the server, and the hosts rmcp is
+/// told to allow (`Host` checked as [`hosted`] says).
+pub(super) struct Answers {
+    pub(super) server: NexusServer,
+    pub(super) hosts: Vec<String>,
+}
+
 /// A stateless 2026-07-28 `tools/call` answered here; any other request
 /// passed to rmcp (`next`) as it came.
 pub(super) async fn direct(
-    State(server): State<Arc<NexusServer>>,
+    State(answers): State<Arc<Answers>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::POST || !headed(request.headers()) {
+    let headers = request.headers();
+    if request.method() != Method::POST || !headed(headers) || !hosted(headers, &answers.hosts) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -81,7 +89,9 @@ pub(super) async fn direct(
     // (its line says so), never drops it half-way.
     let cancel = ct.drop_guard();
     let call = tokio::spawn(async move {
-        let answered = server.called(request, Inbound::Direct(&direct)).await;
+        let answered = (answers.server)
+            .called(request, Inbound::Direct(&direct))
+            .await;
         (answered, direct.id)
     });
     let joined = call.await;
@@ -118,6 +128,20 @@ fn headed(headers: &HeaderMap) -> bool {
         ProtocolVersion::V_2026_07_28.as_str(),
     ) && once("mcp-method", "tools/call")
         && accepts(headers)
+}
+
+/// Whether `Host` is one of the `hosts` rmcp allows, as written there (but
+/// for case), and no `Origin` is sent: every other spelling of an address
+/// (a number, hex, a short form, a port where none is listed, a fragment)
+/// and every `Origin` is rmcp's to compare (its DNS-rebinding check), and
+/// rmcp answers what it refuses.
+fn hosted(headers: &HeaderMap, hosts: &[String]) -> bool {
+    let mut values = headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let host = host.to_str().unwrap_or_default();
+    !headers.contains_key(header::ORIGIN) && hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
 }
 
 /// Whether `Accept` names both `application/json` and `text/event-stream`,
