@@ -319,6 +319,29 @@ fn serve_revoke_refuses_a_person_no_replica_would_know() {
         err.contains(&format!("{served:?}")),
         "the issuer they serve named: {err}"
     );
+    // A subject no sign-in here has: refused, never "revoked"; the one
+    // that differs only by case is named.
+    let carol = common::served::workspace_of(&served, "carol")[..12].to_owned();
+    for (args, near) in [
+        (vec!["--person", &served, "ALICE"], Some("alice")),
+        (vec!["--person", &served, "Alice"], Some("alice")),
+        (vec!["--person", &served, "alicee"], None),
+        (vec!["--person", &carol], None),
+    ] {
+        let (ok, said, err) = revoke_person(&args, Some(&store));
+        assert!(!ok && said.is_empty(), "{args:?}: {said}");
+        assert!(
+            err.contains("no sign-in of who=") && err.contains("names nobody"),
+            "{err}"
+        );
+        match near {
+            Some(near) => assert!(
+                err.contains(&format!("the subject {near} did sign in")),
+                "{err}"
+            ),
+            None => assert!(!err.contains("did sign in"), "{err}"),
+        }
+    }
     assert_eq!(called(&one, &first), 200, "nobody was revoked");
     let (ok, _, err) = revoke_person(&["--person", &served, "alice"], Some(&store));
     assert!(ok, "{err}");

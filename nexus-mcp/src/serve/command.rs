@@ -70,15 +70,25 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
         return Err((2, why));
     };
     let (store, runtime) = stored(args.store, "person")?;
-    if let [issuer, subject] = &args.person[..] {
-        let served = runtime.block_on(store.served());
-        let served = served.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
-        if let Some(why) = revokes_nobody((issuer, subject), &served) {
+    let down = |Down(why)| (1, format!("{why}: nothing was revoked"));
+    let named = match &args.person[..] {
+        [issuer, subject] => Some((issuer.as_str(), subject.as_str())),
+        _ => None,
+    };
+    if let Some(named) = named {
+        let served = runtime.block_on(store.served()).map_err(down)?;
+        if let Some(why) = revokes_nobody(named, &served) {
             return Err((2, why));
         }
     }
+    let unseen = runtime
+        .block_on(unseen(&store, &who, named))
+        .map_err(down)?;
     let done = runtime.block_on(store.revoke(Revoked::Person(who.clone())));
-    done.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
+    done.map_err(down)?;
+    if let Some(why) = unseen {
+        return Err((2, why));
+    }
     Ok(format!(
         "revoked who={who}: every sign-in, refresh token and access token issued to them \
          before now is refused on every replica within {} s; they may sign in again at the \
@@ -143,6 +153,54 @@ fn revokes_nobody((issuer, subject): (&str, &str), served: &[Served]) -> Option<
              `{claim}`, does); nothing was revoked"
         )
     })
+}
+
+/// Why revoking the person `who` names nobody who signed in here: the
+/// store, which keeps every sign-in's person while it may live, knows none
+/// of theirs. Where the subject was `named`, the same subject in another
+/// case that did sign in is named (a subject is matched byte for byte).
+/// None when they signed in, or the store cannot tell (it began less than
+/// a sign-in's life ago). They are revoked all the same, as a Global Token
+/// Revocation of a subject unknown here is: a store that forgot a sign-in
+/// leaves nobody in.
+async fn unseen(
+    store: &Store,
+    who: &str,
+    named: Option<(&str, &str)>,
+) -> Result<Option<String>, Down> {
+    if store.seen(who).await? {
+        return Ok(None);
+    }
+    let mut near = String::new();
+    if let Some((issuer, subject)) = named {
+        let mut first = subject.chars();
+        let capital = first
+            .next()
+            .map(|c| c.to_uppercase().chain(first.flat_map(char::to_lowercase)));
+        let cases = [
+            subject.to_lowercase(),
+            subject.to_uppercase(),
+            capital.map_or_else(String::new, String::from_iter),
+        ];
+        for other in cases
+            .iter()
+            .filter(|other| *other != subject && !other.is_empty())
+        {
+            let digits = crate::principal::person(issuer, other);
+            if store.seen(&digits[..PERSON_DIGITS]).await? {
+                near = format!(
+                    " (the subject {} did sign in: a subject is named byte for byte)",
+                    crate::answer::quoted(other, 256)
+                );
+                break;
+            }
+        }
+    }
+    Ok(Some(format!(
+        "no sign-in of who={who} is known here: the store keeps each sign-in's person while it \
+         may live{near}; revoked all the same (in case the store forgot one), but this names \
+         nobody who signed in"
+    )))
 }
 
 /// The replicas' keys, and the origin of the server at `public_url`
