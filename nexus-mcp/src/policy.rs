@@ -428,7 +428,11 @@ impl Policies {
         let ask = (!allowed)
             .then(|| self.asked(&reasons, (&request, &entities), asked.provider))
             .flatten();
-        let by = reasons.iter().map(|id| {
+        // A forbid that asks denies nothing alone: where no approval can
+        // permit the call (no permit holds), what denies it is that no
+        // permit does, and an asking forbid is not named as the denier.
+        let denier = |id: &&&PolicyId| allowed || ask.is_some() || !self.asks.contains_key(**id);
+        let by = reasons.iter().filter(denier).map(|id| {
             self.names
                 .get(*id)
                 .cloned()

@@ -271,6 +271,48 @@ permit (principal, action == Action::"connect", resource);
         said.contains("no permit names calls to this provider"),
         "{said}"
     );
+    // A forbid that asks, on a call no permit permits: no approval could
+    // permit it, so the denier is that no permit does, not the forbid; a
+    // plain forbid beside it is still named.
+    let asking = format!(
+        "{policies}\n@id(\"charges ask\")\n@ask(\"self\")\nforbid (principal, action == \
+         Action::\"call\", resource) when {{ context.path == \"/v1/charges\" }};\n"
+    );
+    let (_dir, file) = policy_file(&asking);
+    let said = explain_with(&file, "stripe");
+    assert!(
+        said.starts_with("denied: POST api.stripe.com /v1/charges no policy permits it"),
+        "{said}"
+    );
+    assert!(!said.contains("charges ask"), "{said}");
+    let plain = format!(
+        "{asking}@id(\"no charges\")\nforbid (principal, action == Action::\"call\", resource) \
+         when {{ context.path == \"/v1/charges\" }};\n"
+    );
+    let (_dir, file) = policy_file(&plain);
+    let said = explain_with(&file, "stripe");
+    assert!(
+        said.starts_with("denied: POST api.stripe.com /v1/charges by no charges"),
+        "{said}"
+    );
+}
+
+/// `policy explain` of a POST to PROVIDER's charges under `file`: what it prints.
+fn explain_with(file: &str, provider: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "policy",
+            "explain",
+            "--policy",
+            file,
+            "--provider",
+            provider,
+        ])
+        .args(["--person", "alice", "--method", "POST", "--url"])
+        .arg(format!("https://api.{provider}.com/v1/charges"))
+        .output()
+        .expect("nexus-mcp runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
