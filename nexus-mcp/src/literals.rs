@@ -261,14 +261,25 @@ pub(crate) fn as_requested(attr: &str, literal: &str) -> Option<(String, &'stati
     (normal != literal).then_some((normal, how))
 }
 
-/// The path of `held` when it is an `http://` or `https://` URL (`/` for
-/// one without).
+/// The path of `held` when it is a URL (`/` for one without): `http://` or
+/// `https://`, scheme-relative (`//HOST/…`), or a host first without a
+/// scheme (`api.github.com/…`: a first segment, a `/` after it, that is a
+/// domain name, a dot in it and letters after its last).
 fn url_path(held: &str) -> Option<&str> {
     let lower = held.get(..8).unwrap_or(held).to_ascii_lowercase();
-    let scheme = ["https://", "http://"]
+    let scheme = ["https://", "http://", "//"]
         .into_iter()
-        .find(|s| lower.starts_with(s))?;
-    let rest = &held[scheme.len()..];
+        .find(|s| lower.starts_with(s));
+    let rest = match scheme {
+        Some(scheme) => &held[scheme.len()..],
+        None if held.starts_with('/') || !held.contains('/') => return None,
+        None => {
+            let first = held.split('/').next().unwrap_or_default();
+            let top = first.rsplit_once('.').map(|(_, top)| top);
+            top.filter(|top| top.len() > 1 && top.bytes().all(|b| b.is_ascii_alphabetic()))?;
+            held
+        }
+    };
     Some(rest.find('/').map_or("/", |at| &rest[at..]))
 }
 

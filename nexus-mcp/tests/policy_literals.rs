@@ -62,7 +62,10 @@ fn a_host_or_path_literal_that_normalising_would_change_is_refused_at_its_place_
                 forbid (principal, action == Action::\"call\", resource) when { context.path like \"/repos/acme/../secret/*\" };\n\
                 forbid (principal, action == Action::\"call\", resource) when { context.path == \"repos/acme/x\" };\n\
                 forbid (principal, action == Action::\"call\", resource)\n  when { [\"/a%2fb\", \"/ok\"].contains(context.path) };\n\
-                forbid (principal, action == Action::\"call\", resource) when { context.path like \"/repos/acme;v=1/*\" };\n";
+                forbid (principal, action == Action::\"call\", resource) when { context.path like \"/repos/acme;v=1/*\" };\n\
+                forbid (principal, action == Action::\"call\", resource) when { context.path like \"api.github.com/repos/*\" };\n\
+                forbid (principal, action == Action::\"call\", resource) when { context.path like \"//api.github.com/repos/*\" };\n\
+                forbid (principal, action == Action::\"call\", resource) when { context.path like \"HTTPS://api.github.com/repos/*\" };\n";
     let (_dir, file) = policy_file(text);
     let program = || Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
     let checked = program().args(["policy", "check", &file]).output().unwrap();
@@ -74,6 +77,10 @@ fn a_host_or_path_literal_that_normalising_would_change_is_refused_at_its_place_
         (":4:", "write \"/repos/acme/x\""),
         (":6:", "write \"/a/b\""),
         (":7:", "write \"/repos/acme/*\""),
+        // A URL where a path goes, with or without its scheme: its path.
+        (":8:", "write \"/repos/*\""),
+        (":9:", "write \"/repos/*\""),
+        (":10:", "write \"/repos/*\""),
     ] {
         let line = said.lines().find(|l| l.contains(&format!("{file}{place}")));
         assert!(
