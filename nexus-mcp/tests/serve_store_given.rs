@@ -163,3 +163,29 @@ fn a_store_behind_a_private_ca_is_trusted_through_ssl_cert_file_beside_the_publi
         "{said}"
     );
 }
+
+/// A replica whose store refuses its password at start serves, and says
+/// to a sign-in what holds it back: its store, not a revocation (it said
+/// "this sign-in was revoked"). 503 `temporarily_unavailable`, to try again.
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_replica_its_store_refuses_says_so_to_a_sign_in_never_that_it_was_revoked() {
+    use common::front::{proxy, redemption, signed_in_at, token_answer};
+    let redis = Redis::start_with(Some("zq7rightpass"));
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let store = redis
+        .url()
+        .replacen("redis://", "redis://:zq7wrongpass@", 1);
+    let (served, origin) = proxy(&issuer, &gateway, &["--store", &store]);
+    issuer.approve_as("alice");
+    let (id, said) = signed_in_at(&served, &origin);
+    let (status, answer) = token_answer(&origin, &redemption(&id, &said["code"]));
+    let description = answer["error_description"].as_str().unwrap_or_default();
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "temporarily_unavailable", "{answer}");
+    assert!(
+        description.contains("has not yet read the revocations its store holds")
+            && !description.contains("revoked:"),
+        "{description}"
+    );
+}

@@ -402,6 +402,9 @@ impl Gate {
         }
         let who = Named::of(self.issuer.url(), &self.subject_claim, &grant.person);
         let granted = grant.granted_or(access.issued);
+        if let Some(why) = store.revocations().unread_said() {
+            return Some(Err(Refusal::Unavailable(why.to_owned())));
+        }
         if (store.revocations()).refuses(&who, access.family.as_deref(), granted) {
             let why = "the token was revoked: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));

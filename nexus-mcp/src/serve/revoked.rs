@@ -40,6 +40,12 @@ pub(crate) enum Revoked {
 /// 2⁵³ milliseconds, a score Redis keeps exactly.
 pub(crate) const STANDING: u64 = 1 << 53;
 
+/// A grant refused while this replica has not read its store's list of
+/// revocations (a store that refused its password, or does not answer).
+const UNREAD_SAID: &str = "this server has not yet read the revocations its store holds (the \
+                           store does not answer it): nothing is granted until it has; try again \
+                           shortly";
+
 /// How many hex digits of a person's hash name them, as the log does.
 pub(crate) const PERSON_DIGITS: usize = 12;
 
@@ -250,6 +256,13 @@ impl Revocations {
     /// Whether the list has been read (or there is none to read).
     pub(crate) fn read(&self) -> bool {
         !self.unread.load(Ordering::Relaxed)
+    }
+
+    /// Why a grant is refused while the list is yet to be read, said as
+    /// such: not a revocation, a store this replica has not read (the
+    /// replica's log says why it does not answer). `None` once read.
+    pub(crate) fn unread_said(&self) -> Option<&'static str> {
+        (!self.read()).then_some(UNREAD_SAID)
     }
 
     /// Every revocation held, by the list's word, and when it was made: what

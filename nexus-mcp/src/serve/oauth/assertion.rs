@@ -173,6 +173,13 @@ pub(crate) async fn granted(
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
     let granted = asserted.from;
+    if let Some(why) = front.store.revocations().unread_said() {
+        return Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            why,
+        ));
+    }
     if (front.store.revocations()).refuses(&front.named(&read.subject), None, granted) {
         return Err(refused(
             "the person was revoked after the provider granted it",

@@ -103,6 +103,19 @@ impl Asked {
 /// Why a refresh token of a revoked sign-in or person is refused.
 const REVOKED: &str = "this sign-in was revoked: the person signs in again";
 
+/// 503 `temporarily_unavailable` while `revocations` are yet to be read:
+/// the store is what refuses, not a revocation.
+fn unread(revocations: &crate::serve::revoked::Revocations) -> Result<(), OAuthError> {
+    match revocations.unread_said() {
+        Some(why) => Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            why,
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The grant `code` earns, checked against what binds it (its verifier,
 /// redirect URI and client) and redeemed once on this replica; or why not.
 fn redeemed_code(
@@ -294,6 +307,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             redeemed_once(front, &code).await?;
             let who = front.named(&code.grant.person);
             let revocations = front.store.revocations();
+            unread(revocations)?;
             if revocations.refuses(&who, None, code.grant.granted)
                 || revocations.refuses_client(&code.grant.client, code.grant.granted)
             {
@@ -328,6 +342,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let who = front.named(&refresh.grant.person);
             let family = Some(refresh.family.as_str());
             let (revocations, granted) = (front.store.revocations(), refresh.grant.granted);
+            unread(revocations)?;
             if revocations.refuses(&who, family, granted)
                 || revocations.refuses_client(&refresh.grant.client, granted)
             {
