@@ -290,6 +290,45 @@ fn every_mistake_an_administrator_makes_is_answered_with_its_words() {
         said.contains("Secret Token") && !said.contains("not-the-secret-token"),
         "{said}"
     );
+    // Each mistake made with the Secret Token is named in its line: the
+    // label pasted with it, cut short, more after it, another keyring's.
+    let another = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .args([
+            "serve",
+            "scim",
+            "token",
+            "--public-url",
+            &format!("{origin}/mcp"),
+        ])
+        .env(
+            "NEXUS_MCP_STATE_KEY",
+            "another-sealing-key-of-at-least-32-bytes",
+        )
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .unwrap();
+    let another = String::from_utf8_lossy(&another.stdout);
+    let another = another
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret Token: "));
+    let secret = &token[token.len() - 16..];
+    for (given, named) in [
+        (
+            format!("Secret Token: {token}"),
+            "the `Secret Token: ` label, or a space",
+        ),
+        (token[..token.len() - 5].to_owned(), "is cut short"),
+        (format!("{token}xyz"), "has more after it"),
+        (
+            another.expect("another keyring's token").to_owned(),
+            "made with another keyring",
+        ),
+    ] {
+        let (status, refused) = scim(&tenant, &given, ("GET", "/Users"), &Value::Null);
+        assert_eq!(status, 401, "{named}: {refused}");
+        let said = one.said_once(|said| said.contains(named));
+        assert!(!said.contains(secret), "{said}");
+    }
     // What is declined is declined the SCIM way; no path answers empty.
     for (method, path, expected) in [
         ("POST", "/Bulk", 501),
@@ -342,6 +381,63 @@ fn every_mistake_an_administrator_makes_is_answered_with_its_words() {
         said.contains("no sign-in here is known") && said.contains("--subject-claim oid"),
         "{said}"
     );
+    // One user naming the person another (deactivated) user names, however
+    // the change is made: 409 uniqueness, and the held user stays held.
+    let other = "22222222-3333-4444-5555-666666666666";
+    let (status, made) = scim(
+        &tenant,
+        &token,
+        ("POST", "/Users"),
+        &scim_user(other, "a@contoso.com"),
+    );
+    assert_eq!(status, 201, "{made}");
+    let other_at = format!("/Users/{}", made["id"].as_str().unwrap());
+    let patch = |operations: Value| {
+        json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+    };
+    for (how, method, path, body) in [
+        (
+            "PATCH with a path",
+            "PATCH",
+            other_at.as_str(),
+            patch(json!([
+            {"op": "replace", "path": "externalId", "value": oid},
+            {"op": "replace", "path": "active", "value": true}])),
+        ),
+        (
+            "PATCH without one",
+            "PATCH",
+            other_at.as_str(),
+            patch(json!([
+            {"op": "Replace", "value": {"externalId": oid, "active": true}}])),
+        ),
+        (
+            "PATCH adding it",
+            "PATCH",
+            other_at.as_str(),
+            patch(json!([
+            {"op": "add", "path": "externalId", "value": oid}])),
+        ),
+        (
+            "PUT",
+            "PUT",
+            other_at.as_str(),
+            scim_user(oid, "a@contoso.com"),
+        ),
+        ("POST", "POST", "/Users", scim_user(oid, "c@contoso.com")),
+    ] {
+        let (status, refused) = scim(&tenant, &token, (method, path), &body);
+        assert_eq!(
+            (status, refused["scimType"].as_str()),
+            (409, Some("uniqueness")),
+            "{how}: {refused}"
+        );
+    }
+    let (_, held) = scim(&tenant, &token, ("GET", &at), &Value::Null);
+    assert_eq!(held["active"], false, "{held}");
+    let (_, kept) = scim(&tenant, &token, ("GET", &other_at), &Value::Null);
+    assert_eq!(kept["externalId"], other, "{kept}");
 }
 
 /// `serve --check` behind `--oauth-proxy` in front of `issuer`, with `args`:

@@ -122,11 +122,13 @@ impl FromRequestParts<Arc<Receivers>> for Provider {
         let token = crate::serve::refusal::bearer(&parts.headers);
         let opened = (token.as_ref().ok())
             .map(|token| Sealing::opened::<ScimToken>(&here.keys.now().oauth.scim, token));
-        let why = match opened {
-            Some(Ok(sealed)) if sealed.scim_for == here.origin => return Ok(Provider),
-            None => "it carries no bearer token",
-            Some(Ok(_)) => "its Secret Token was made for another server (--public-url)",
-            Some(Err(_)) => "its Secret Token is none this server's keyring made",
+        let why = match (opened, token) {
+            (Some(Ok(sealed)), _) if sealed.scim_for == here.origin => return Ok(Provider),
+            (Some(Ok(_)), _) => {
+                "its Secret Token was made for another server (--public-url)".into()
+            }
+            (Some(Err(unopened)), Ok(token)) => unopened_said(here, token, unopened),
+            (None, _) | (_, Err(_)) => "it carries no bearer token".into(),
         };
         let line = format!(
             "{why}: give the provisioning service the Secret Token `nexus-mcp serve scim token` \
@@ -136,6 +138,45 @@ impl FromRequestParts<Arc<Receivers>> for Provider {
         let why = "the request is authenticated by the Secret Token `nexus-mcp serve scim token` \
                    made for this server";
         Err(Refused(StatusCode::UNAUTHORIZED, None, why.into()))
+    }
+}
+
+/// Why the Secret Token `token` did not open, as the mistakes go: the
+/// `Secret Token: ` label or a space pasted with it, the token cut short or
+/// with more after it (its length beside the one this server's tokens
+/// have), or made with another keyring.
+fn unopened_said(here: &Receivers, token: &str, unopened: crate::keys::Unopened) -> String {
+    use crate::keys::Unopened;
+    if token.contains(char::is_whitespace) || token.contains(':') {
+        return "its Secret Token holds more than the token (the `Secret Token: ` label, or a \
+                space, pasted with it): give what follows `Secret Token: ` alone"
+            .into();
+    }
+    let ours = ScimToken {
+        scim_for: here.origin.clone(),
+    };
+    let seals = &here.keys.now().oauth.scim;
+    let whole = Sealing::named(seals, &ours, crate::serve::oauth::CLIENT_LIFE).len();
+    match unopened {
+        Unopened::Foreign { kid, held } => format!(
+            "its Secret Token was made with another keyring (its key {}; this server holds {held})",
+            crate::answer::quoted(&kid, 64)
+        ),
+        Unopened::Differs { kid } => format!(
+            "its Secret Token was made with another keyring (another key under the id {})",
+            crate::answer::quoted(&kid, 64)
+        ),
+        Unopened::Invalid if token.len() < whole => format!(
+            "its Secret Token is cut short: {} characters, where this server's have {whole}",
+            token.len()
+        ),
+        Unopened::Invalid if token.len() > whole => format!(
+            "its Secret Token has more after it: {} characters, where this server's have {whole}",
+            token.len()
+        ),
+        Unopened::Invalid => "its Secret Token is none this server's keyring made (changed, or \
+                              expired)"
+            .into(),
     }
 }
 
@@ -150,11 +191,16 @@ struct Kept {
 
 impl Kept {
     /// The words its record is found by: its `userName` folded (unique),
-    /// its `externalId`.
-    fn words(&self) -> [String; 2] {
+    /// its `externalId`, and the `person` it names (unique), when known.
+    fn words(&self, person: Option<&str>) -> [String; 3] {
         let name = format!("userName:{}", self.user.user_name.to_lowercase());
         let external = (self.user.external_id.as_ref()).map(|id| format!("externalId:{id}"));
-        [name, external.unwrap_or_default()]
+        let person = person.map(|person| format!("person:{person}"));
+        [
+            name,
+            external.unwrap_or_default(),
+            person.unwrap_or_default(),
+        ]
     }
 }
 
@@ -439,6 +485,8 @@ async fn changed(
     (id, before): (&str, Option<&Kept>),
     after: Option<&Kept>,
 ) -> Result<(), Refused> {
+    // The person each side names: a change may name another.
+    let before_person = before.and_then(|kept| person(here, &kept.user).ok());
     let person = match after.or(before) {
         Some(kept) => person(here, &kept.user)?,
         None => return Ok(()),
@@ -464,7 +512,10 @@ async fn changed(
         })?;
     }
     let texts = (before.map(text), after.map(text));
-    let words = (before.map(Kept::words), after.map(Kept::words));
+    let words = (
+        before.map(|kept| kept.words(before_person.as_deref())),
+        after.map(|kept| kept.words(Some(&person))),
+    );
     let change = (record(&texts.0, &words.0), record(&texts.1, &words.1));
     match here
         .store
@@ -474,6 +525,15 @@ async fn changed(
         Changed::Done => {}
         Changed::Taken => {
             let why = "another user has this userName (RFC 7643: unique, in any case)";
+            return Err(Refused(
+                StatusCode::CONFLICT,
+                Some(ScimType::Uniqueness),
+                why.into(),
+            ));
+        }
+        Changed::Named => {
+            let why = "another user names the same person (its --scim-subject-attribute): \
+                       a person is one user here";
             return Err(Refused(
                 StatusCode::CONFLICT,
                 Some(ScimType::Uniqueness),
@@ -519,12 +579,12 @@ fn said(here: &Receivers, event: &str, seen: bool) -> (Outcome, String) {
 }
 
 /// A record as the store takes it: its `text` and its `words`.
-fn record<'a>(text: &'a Option<String>, words: &'a Option<[String; 2]>) -> Option<Record<'a>> {
-    let [unique, other] = words.as_ref()?;
+fn record<'a>(text: &'a Option<String>, words: &'a Option<[String; 3]>) -> Option<Record<'a>> {
+    let [name, external, person] = words.as_ref()?;
     let text = text.as_deref()?;
     Some(Record {
         text,
-        words: [unique, other],
+        words: [name, external, person],
     })
 }
 

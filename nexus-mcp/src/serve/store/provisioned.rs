@@ -15,17 +15,20 @@ const INDEX: &str = "nexus-mcp:scim:index";
 
 /// A user's change, its record compared first: `ARGV[1]` the id,
 /// `ARGV[2]` its record as read (empty: none), `ARGV[3]` its record now
-/// (empty: deleted), `ARGV[4…5]` its index words before, `ARGV[6…7]` now
-/// (empty: none), the first of each unique. -1: the record changed
-/// meanwhile; 0: the unique word is another user's; 1: done.
+/// (empty: deleted), `ARGV[4…6]` its index words before, `ARGV[7…9]` now
+/// (empty: none), the first and the third of each unique (its userName,
+/// and the person it names). -1: the record changed meanwhile; 0: the
+/// userName is another user's; 2: the person is another user's; 1: done.
 const CHANGE: &str = r"
 local held = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if held ~= ARGV[2] then return -1 end
-if ARGV[6] ~= '' then
-  local owner = redis.call('HGET', KEYS[2], ARGV[6])
-  if owner and owner ~= ARGV[1] then return 0 end
+for _, i in ipairs({7, 9}) do
+  if ARGV[i] ~= '' then
+    local owner = redis.call('HGET', KEYS[2], ARGV[i])
+    if owner and owner ~= ARGV[1] then return i == 7 and 0 or 2 end
+  end
 end
-for i = 4, 5 do
+for i = 4, 6 do
   if ARGV[i] ~= '' and redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
     redis.call('HDEL', KEYS[2], ARGV[i])
   end
@@ -35,25 +38,28 @@ if ARGV[3] == '' then
   return 1
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-for i = 6, 7 do
+for i = 7, 9 do
   if ARGV[i] ~= '' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[1]) end
 end
 return 1
 ";
 
 /// A user's record as the store keeps it, and the index words it is found
-/// by (its unique one first; empty: none).
+/// by: its userName (unique), its externalId, and the person it names
+/// (unique: two users never name one person); empty: none.
 pub(crate) struct Record<'a> {
     pub(crate) text: &'a str,
-    pub(crate) words: [&'a str; 2],
+    pub(crate) words: [&'a str; 3],
 }
 
 /// What became of a change.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Changed {
     Done,
-    /// Its unique word is another user's.
+    /// Its userName is another user's.
     Taken,
+    /// The person it names is another user's.
+    Named,
     /// The record changed since it was read: read it again.
     Meanwhile,
 }
@@ -104,13 +110,14 @@ impl Store {
         invoked.key(INDEX).arg(id);
         invoked.arg(before.map_or("", |r| r.text));
         invoked.arg(after.map_or("", |r| r.text));
-        invoked.arg(before.map_or(["", ""], |r| r.words).as_slice());
-        invoked.arg(after.map_or(["", ""], |r| r.words).as_slice());
+        invoked.arg(before.map_or(["", "", ""], |r| r.words).as_slice());
+        invoked.arg(after.map_or(["", "", ""], |r| r.words).as_slice());
         let mut connection = self.connection().await?;
         let done = invoked.invoke_async::<i64>(&mut connection);
         Ok(match answered(tokio::time::timeout(WAIT, done).await)? {
             1 => Changed::Done,
             0 => Changed::Taken,
+            2 => Changed::Named,
             _ => Changed::Meanwhile,
         })
     }
