@@ -333,3 +333,38 @@ forbid (principal, action == Action::"call", resource) when { context.host == "1
     assert_eq!(inside.request_count(), 0, "nothing sent past the hop");
     served.said_once(|said| said.contains("127.0.0.2") && said.contains("by not inside"));
 }
+
+/// A path with empty segments is decided as written and as routers that
+/// squeeze repeated slashes route it (GitHub's among them): a rule on
+/// `/repos/acme/*` holds for `/repos//acme/x`; what is permitted is sent
+/// as written.
+#[test]
+fn a_path_with_empty_segments_is_decided_as_written_and_as_routed() {
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_team");
+    let policy = r#"permit (principal, action == Action::"call", resource);
+@id("acme is closed")
+forbid (principal, action == Action::"call", resource == Provider::"github")
+  when { context.path like "/repos/acme/*" };
+"#;
+    let (_dir, file) = common::served::policy_file(policy);
+    let served = Served::start(&gateway, &issuer, &["--policy", &file]);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let before = api.request_count();
+    for path in ["/repos//acme/x", "//repos/acme/x", "/repos///acme//x"] {
+        let url = format!("{}{path}", api.url());
+        let denied = fetched(&served, &alice, json!({"provider": "github", "url": url}));
+        assert!(
+            is_error(&denied) && text(&denied).starts_with("policy_denied"),
+            "{path}: {denied}"
+        );
+    }
+    assert_eq!(api.request_count(), before, "nothing sent for any of them");
+    let url = format!("{}/repos/other//x", api.url());
+    let allowed = fetched(&served, &alice, json!({"provider": "github", "url": url}));
+    assert!(!is_error(&allowed), "{allowed}");
+    assert_eq!(
+        api.last_request().unwrap().path,
+        "/repos/other//x",
+        "sent as written"
+    );
+}

@@ -76,6 +76,24 @@ impl CallDecided {
     }
 }
 
+/// `url` with each run of slashes in its path made one, when it has any:
+/// the path as a router that squeezes them routes it.
+fn squeezed(url: &url::Url) -> Option<url::Url> {
+    let path = url.path();
+    if !path.contains("//") {
+        return None;
+    }
+    let mut one = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && one.ends_with('/')) {
+            one.push(c);
+        }
+    }
+    let mut squeezed = url.clone();
+    squeezed.set_path(&one);
+    Some(squeezed)
+}
+
 impl Policies {
     /// A request decided as the server decides it: `who` sending
     /// `(provider, methods, account)` as `sending` is read, for each method
@@ -110,15 +128,25 @@ impl Policies {
             }
             None => vec![Content::default()],
         };
+        // A path with empty segments is decided as written and as the
+        // provider routes it (common routers squeeze repeated slashes); the
+        // URL sent, shown and bound is the one written.
+        let squeezed = normal.as_ref().and_then(squeezed);
+        let squeezed = squeezed.as_ref().map(Some);
+        let paths: Vec<Option<&url::Url>> =
+            std::iter::once(normal.as_ref()).chain(squeezed).collect();
         let (mut permitted, mut asked) = (None, Vec::new());
         for method in methods {
             for content in &readings {
-                let call = (provider, method.as_str(), account);
-                let made = self.decide_call(who, call, (normal.as_ref(), content));
-                match (made.decided.allowed, &made.decided.ask) {
-                    (true, _) => permitted = Some(made),
-                    (false, Some(_)) => asked.push(made),
-                    (false, None) => return Ok(CallDecision::decided(Decision::Deny, made)),
+                for path in &paths {
+                    let call = (provider, method.as_str(), account);
+                    let mut made = self.decide_call(who, call, (*path, content));
+                    made.url = made.url.and(normal.clone());
+                    match (made.decided.allowed, &made.decided.ask) {
+                        (true, _) => permitted = Some(made),
+                        (false, Some(_)) => asked.push(made),
+                        (false, None) => return Ok(CallDecision::decided(Decision::Deny, made)),
+                    }
                 }
             }
         }
