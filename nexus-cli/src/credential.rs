@@ -55,9 +55,6 @@ impl Kind {
     }
 }
 
-/// The code of a credential that had expired when it came.
-pub(crate) const EXPIRED: &str = "token_expired";
-
 /// A resolved token and its serialized record (strategy parameters
 /// included, such as an AWS key id, session token and region).
 pub(crate) struct Credential {
@@ -69,10 +66,9 @@ pub(crate) struct Credential {
 impl Credential {
     /// The workspace's credential for `provider`, resolved through the
     /// cache (the client waits out the Gateway's rate limit within its
-    /// timeout).
-    /// A token the Gateway marked expired is never handed on: it is the
-    /// error [`EXPIRED`], naming the provider, the workspace, when it
-    /// expired and what to do.
+    /// timeout). One the Gateway hands out already expired is never handed
+    /// on: the library says so (`code::TOKEN_EXPIRED`), and a connection
+    /// that needs its user is told the command that connects it.
     pub(crate) fn resolve(
         client: &NexusClient,
         workspace: &str,
@@ -87,19 +83,6 @@ impl Credential {
                 }
                 e
             })?;
-        if let Err(since) = token.expires_at().duration_since(SystemTime::now()) {
-            let why = format!(
-                "the Gateway handed out a credential for provider `{}` in workspace `{}` that \
-                 expired {} s ago; it is not used: reconnect the provider (nexus connect {} {}) \
-                 or ask the workspace's admin",
-                one_line(provider),
-                one_line(workspace),
-                since.duration().as_secs(),
-                one_line(workspace),
-                one_line(provider),
-            );
-            return Err(NexusError::new(EXPIRED, why));
-        }
         let record = serde_json::to_value(&token).unwrap_or(Value::Null);
         let kind = Kind::of(&token);
         Ok(Credential {

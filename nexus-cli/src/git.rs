@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nexus_sdk::http::Uri;
 use nexus_sdk::{DEFAULT_BUFFER, NexusClient, NexusError, Provider, code, one_line};
 
-use crate::credential::{Credential, EXPIRED};
+use crate::credential::Credential;
 
 /// What git asks of a helper.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,7 +147,7 @@ impl Helper<'_> {
             return Ok(());
         }
         let credential = match Credential::resolve(self.client, self.workspace, self.provider) {
-            Err(e) if e.code == EXPIRED => {
+            Err(e) if e.code == nexus_sdk::code::TOKEN_EXPIRED => {
                 // No answer: git says it has no credential, and this line says why.
                 eprintln!("nexus: git-credential: {}", one_line(&e.message));
                 return Ok(());
