@@ -229,24 +229,7 @@ permit (principal, action == Action::"call", resource == Provider::"stripe") whe
 permit (principal, action == Action::"connect", resource);
 "#;
     let (_dir, file) = policy_file(policies);
-    let explain = |provider: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-            .args([
-                "policy",
-                "explain",
-                "--policy",
-                &file,
-                "--provider",
-                provider,
-            ])
-            .args(["--person", "alice", "--method", "POST", "--url"])
-            .arg(format!("https://api.{provider}.com/v1/charges"))
-            .output()
-            .expect("nexus-mcp runs");
-        let said = String::from_utf8_lossy(&out.stdout).into_owned();
-        (out.status.code(), said)
-    };
-    let (code, said) = explain("stripe");
+    let (code, said) = explain_with(&file, "stripe");
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("no policy permits it"), "{said}");
     assert!(
@@ -279,7 +262,7 @@ permit (principal, action == Action::"connect", resource);
          Action::\"call\", resource) when {{ context.path == \"/v1/charges\" }};\n"
     );
     let (_dir, file) = policy_file(&asking);
-    let said = explain_with(&file, "stripe");
+    let (_, said) = explain_with(&file, "stripe");
     assert!(
         said.starts_with("denied: POST api.stripe.com /v1/charges no policy permits it"),
         "{said}"
@@ -290,15 +273,16 @@ permit (principal, action == Action::"connect", resource);
          when {{ context.path == \"/v1/charges\" }};\n"
     );
     let (_dir, file) = policy_file(&plain);
-    let said = explain_with(&file, "stripe");
+    let (_, said) = explain_with(&file, "stripe");
     assert!(
         said.starts_with("denied: POST api.stripe.com /v1/charges by no charges"),
         "{said}"
     );
 }
 
-/// `policy explain` of a POST to PROVIDER's charges under `file`: what it prints.
-fn explain_with(file: &str, provider: &str) -> String {
+/// `policy explain` of a POST to PROVIDER's charges under `file`: its exit
+/// code and what it prints.
+fn explain_with(file: &str, provider: &str) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
         .args([
             "policy",
@@ -312,7 +296,8 @@ fn explain_with(file: &str, provider: &str) -> String {
         .arg(format!("https://api.{provider}.com/v1/charges"))
         .output()
         .expect("nexus-mcp runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code(), said)
 }
 
 #[test]

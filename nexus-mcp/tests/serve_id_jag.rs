@@ -898,16 +898,15 @@ fn serve_check_warns_a_month_before_a_sealed_client_ends_and_says_what_to_paste(
 fn a_client_of_another_keyring_or_none_is_said_as_it_is_and_a_grant_leaves_its_line() {
     let s = setting();
     // Made under another keyring: its key id named, not "no secret".
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args(["serve", "client", "add", "--name", "Elsewhere"])
-        .args(["--public-url", &format!("{}/mcp", s.origin)])
-        .env(
-            "NEXUS_MCP_STATE_KEY",
-            "another-sealing-key-of-at-least-32-bytes",
-        )
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .unwrap();
+    let public = format!("{}/mcp", s.origin);
+    let out = common::front::operated_elsewhere(&[
+        "client",
+        "add",
+        "--name",
+        "Elsewhere",
+        "--public-url",
+        &public,
+    ]);
     assert!(out.status.success());
     let other: Value = serde_json::from_slice(&out.stdout).unwrap();
     let other = (

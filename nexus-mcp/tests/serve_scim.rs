@@ -292,21 +292,8 @@ fn every_mistake_an_administrator_makes_is_answered_with_its_words() {
     );
     // Each mistake made with the Secret Token is named in its line: the
     // label pasted with it, cut short, more after it, another keyring's.
-    let another = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
-        .args([
-            "serve",
-            "scim",
-            "token",
-            "--public-url",
-            &format!("{origin}/mcp"),
-        ])
-        .env(
-            "NEXUS_MCP_STATE_KEY",
-            "another-sealing-key-of-at-least-32-bytes",
-        )
-        .env_remove("NEXUS_MCP_STATE_KEYS")
-        .output()
-        .unwrap();
+    let public = format!("{origin}/mcp");
+    let another = common::front::operated_elsewhere(&["scim", "token", "--public-url", &public]);
     let another = String::from_utf8_lossy(&another.stdout);
     let another = another
         .lines()

@@ -119,6 +119,42 @@ fn an_expired_token_is_resolved_once_more_then_said_as_a_connection_to_renew() {
     assert!(warned[0].contains("provider=github"), "{}", warned[0]);
 }
 
+/// Where the 401 rule meets it: a cached credential the API rejects is
+/// resolved again, and when the Gateway now hands out an expired one, the
+/// call ends `token_expired` with no second request (it was `Ok(401)`).
+#[test]
+fn a_401_whose_fresh_credential_comes_expired_is_said_as_a_connection_to_renew() {
+    let (gateway, api) = (FakeGateway::start(), FakeUpstream::start());
+    let github = FakeProvider::oauth2("gho_rejected").api_base_url(&api.url());
+    gateway.add_provider("ws-401x", "github", github);
+    api.reject_token("gho_rejected");
+    let (client, cache) = (client(&gateway), TokenCache::new());
+    client
+        .get_cached_token(&cache, "ws-401x", "github")
+        .unwrap();
+    let expired = FakeProvider::oauth2("gho_old").expired(Duration::from_secs(600));
+    gateway.add_provider("ws-401x", "github", expired.api_base_url(&api.url()));
+    let url = format!("{}/user", api.url());
+    let fetched =
+        client.authenticated_fetch(&cache, "ws-401x", "github", &url, FetchOptions::default());
+    let err = fetched.unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.needs_connection()),
+        (code::TOKEN_EXPIRED, true),
+        "{err}"
+    );
+    assert_eq!(
+        api.request_count(),
+        1,
+        "the rejected credential alone was sent"
+    );
+    assert_eq!(
+        gateway.requests(Route::Resolve),
+        3,
+        "its resolve, then two for the 401"
+    );
+}
+
 #[test]
 fn a_second_401_leaves_a_warning_that_the_user_may_need_to_reconnect() {
     capture_logs();

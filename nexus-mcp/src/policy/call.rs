@@ -132,15 +132,13 @@ impl Policies {
         // provider routes it (common routers squeeze repeated slashes); the
         // URL sent, shown and bound is the one written.
         let squeezed = normal.as_ref().and_then(squeezed);
-        let squeezed = squeezed.as_ref().map(Some);
-        let paths: Vec<Option<&url::Url>> =
-            std::iter::once(normal.as_ref()).chain(squeezed).collect();
+        let paths = || std::iter::once(normal.as_ref()).chain(squeezed.as_ref().map(Some));
         let (mut permitted, mut asked) = (None, Vec::new());
         for method in methods {
             for content in &readings {
-                for path in &paths {
+                for path in paths() {
                     let call = (provider, method.as_str(), account);
-                    let mut made = self.decide_call(who, call, (*path, content));
+                    let mut made = self.decide_call(who, call, (path, content));
                     made.url = made.url.and(normal.clone());
                     match (made.decided.allowed, &made.decided.ask) {
                         (true, _) => permitted = Some(made),

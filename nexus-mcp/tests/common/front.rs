@@ -123,6 +123,21 @@ pub fn operated(args: &[&str], env: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `nexus-mcp serve` with `args` under another keyring than every served
+/// test's: what another deployment's server makes.
+pub fn operated_elsewhere(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nexus-mcp"))
+        .arg("serve")
+        .args(args)
+        .env(
+            "NEXUS_MCP_STATE_KEY",
+            "another-sealing-key-of-at-least-32-bytes",
+        )
+        .env_remove("NEXUS_MCP_STATE_KEYS")
+        .output()
+        .expect("nexus-mcp")
+}
+
 /// The Tenant URL and Secret Token `serve scim token` prints for the server
 /// at `origin` (its MCP at `/mcp`).
 pub fn scim_token(origin: &str) -> (String, String) {

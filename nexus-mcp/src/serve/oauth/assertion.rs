@@ -173,34 +173,7 @@ pub(crate) async fn granted(
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
     let granted = asserted.from;
-    if let Some(why) = front.store.revocations().unread_said() {
-        return Err(OAuthError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TemporarilyUnavailable,
-            why,
-        ));
-    }
-    if (front.store.revocations()).refuses(&front.named(&read.subject), None, granted) {
-        return Err(refused(
-            "the person was revoked after the provider granted it",
-        ));
-    }
-    // Spent last: a wrong client never burns another's assertion.
-    let key = sha256_hex(&[front.issuer.as_bytes(), b"\0", asserted.jti.as_bytes()]);
-    match front.store.spend(&key, (granted, asserted.lives)).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(refused(
-                "its jti was presented before, or may have been: it was usable before the store lost what it knew",
-            ));
-        }
-        Err(Down(why)) => {
-            log::warn!(target: "nexus_mcp", "an ID-JAG waits: the store does not answer ({why})");
-            return Err(unavailable(
-                "the store that records assertions does not answer",
-            ));
-        }
-    }
+    taken_once(front, &asserted, &read.subject, refused).await?;
     Ok(Grant {
         person: read.subject,
         workspace: read.workspace,
@@ -268,6 +241,39 @@ fn unavailable(why: &str) -> OAuthError {
         ErrorCode::TemporarilyUnavailable,
         why,
     )
+}
+
+/// The ID-JAG `asserted` of `subject` taken once, on any replica: refused
+/// (`refused`'s words) when the person was revoked after the provider
+/// granted it, or its jti was presented before; 503 while the store cannot
+/// say (its revocations unread, or no answer). Spent last: a wrong client
+/// never burns another's assertion.
+async fn taken_once(
+    front: &Front,
+    asserted: &Asserted,
+    subject: &str,
+    refused: impl Fn(&str) -> OAuthError,
+) -> Result<(), OAuthError> {
+    let (granted, revocations) = (asserted.from, front.store.revocations());
+    super::token::unread(revocations)?;
+    if revocations.refuses(&front.named(subject), None, granted) {
+        return Err(refused(
+            "the person was revoked after the provider granted it",
+        ));
+    }
+    let key = sha256_hex(&[front.issuer.as_bytes(), b"\0", asserted.jti.as_bytes()]);
+    match front.store.spend(&key, (granted, asserted.lives)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused(
+            "its jti was presented before, or may have been: it was usable before the store lost what it knew",
+        )),
+        Err(Down(why)) => {
+            log::warn!(target: "nexus_mcp", "an ID-JAG waits: the store does not answer ({why})");
+            Err(unavailable(
+                "the store that records assertions does not answer",
+            ))
+        }
+    }
 }
 
 /// What the ID-JAG profile asks of verified claims beside [`jws`]'s rule:

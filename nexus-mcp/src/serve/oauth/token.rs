@@ -32,7 +32,7 @@ use crate::serve::grant::{
 };
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
-use crate::serve::revoked::Revoked;
+use crate::serve::revoked::{Named, Revoked};
 use crate::serve::signin::{self, NotSignedIn, Upstream};
 use crate::serve::store::{Down, Rotated, Step};
 
@@ -103,9 +103,29 @@ impl Asked {
 /// Why a refresh token of a revoked sign-in or person is refused.
 const REVOKED: &str = "this sign-in was revoked: the person signs in again";
 
+/// `grant` to `who` (of the refresh `family`, if any) refused where it was
+/// revoked, the person, the family or the client: `invalid_grant`; and
+/// while the store's revocations are yet to be read, [`unread`]'s 503.
+fn revoked(
+    front: &Front,
+    who: &Named,
+    family: Option<&str>,
+    grant: &Grant,
+) -> Result<(), OAuthError> {
+    let revocations = front.store.revocations();
+    unread(revocations)?;
+    let granted = grant.granted;
+    if revocations.refuses(who, family, granted)
+        || revocations.refuses_client(&grant.client, granted)
+    {
+        return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
+    }
+    Ok(())
+}
+
 /// 503 `temporarily_unavailable` while `revocations` are yet to be read:
 /// the store is what refuses, not a revocation.
-fn unread(revocations: &crate::serve::revoked::Revocations) -> Result<(), OAuthError> {
+pub(super) fn unread(revocations: &crate::serve::revoked::Revocations) -> Result<(), OAuthError> {
     match revocations.unread_said() {
         Some(why) => Err(OAuthError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -306,13 +326,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
             redeemed_once(front, &code).await?;
             let who = front.named(&code.grant.person);
-            let revocations = front.store.revocations();
-            unread(revocations)?;
-            if revocations.refuses(&who, None, code.grant.granted)
-                || revocations.refuses_client(&code.grant.client, code.grant.granted)
-            {
-                return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
-            }
+            revoked(front, &who, None, &code.grant)?;
             denied(&code.grant)?;
             front.saw(&code.grant.person).await;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
@@ -341,13 +355,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             refresh.grant.granted = refresh.grant.granted_or(refresh.begun);
             let who = front.named(&refresh.grant.person);
             let family = Some(refresh.family.as_str());
-            let (revocations, granted) = (front.store.revocations(), refresh.grant.granted);
-            unread(revocations)?;
-            if revocations.refuses(&who, family, granted)
-                || revocations.refuses_client(&refresh.grant.client, granted)
-            {
-                return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
-            }
+            revoked(front, &who, family, &refresh.grant)?;
             // A replay is caught (and its family revoked) before anything
             // else; the family moves on once the issuer has renewed it.
             let refresh = rotated(front, refresh, Step::Check).await?;
