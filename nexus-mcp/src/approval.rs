@@ -34,7 +34,7 @@ pub(crate) struct Asked {
     /// each query value bounded.
     pub(crate) url: String,
     pub(crate) shown: String,
-    /// The headers that change what the provider does ([`meaningful`]).
+    /// Every header the call sends, as bound and shown ([`sent`]).
     pub(crate) headers: Vec<(String, String)>,
     /// SHA-256 of the body, in hex (empty: none), and its values as the
     /// page shows them ([`crate::contents::shown`]).
@@ -129,22 +129,61 @@ pub(crate) fn body_shown(body: &[u8]) -> Vec<(String, String)> {
     shown
 }
 
-/// The headers of a request that change what its provider does, which an
-/// approval is bound to and its page shows: the method overrides
-/// ([`crate::readings::OVERRIDES`]), `Content-Type` and
-/// `Content-Encoding`; names lower case, sorted.
-pub(crate) fn meaningful(headers: &[(String, String)]) -> Vec<(String, String)> {
-    let named = |name: &str| {
-        let name = name.to_ascii_lowercase();
-        let known = crate::readings::OVERRIDES.contains(&name.as_str())
-            || ["content-type", "content-encoding"].contains(&name.as_str());
-        known.then_some(name)
-    };
-    let mut kept: Vec<(String, String)> = (headers.iter())
-        .filter_map(|(name, value)| Some((named(name)?, value.clone())))
+/// Every header a call sends upstream, as its approval is bound to and its
+/// page shows them (the credential `serve` adds is not among them): names
+/// in lower case, values as sent, sorted; a value a secret scanner would
+/// flag ([`looks_secret`]) stands as its SHA-256, so that it is bound, and
+/// never shown, logged or kept; one longer than [`SHOWN_MOST`] as its
+/// beginning, its length and its SHA-256.
+pub(crate) fn sent(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut sent: Vec<(String, String)> = (headers.iter())
+        .map(|(name, value)| {
+            let name = name.to_ascii_lowercase();
+            let digest = || crate::principal::sha256_hex(&[value.as_bytes()]);
+            let value = match looks_secret(&name, value) {
+                true => format!("withheld, SHA-256 {}", digest()),
+                false if value.len() > SHOWN_MOST => {
+                    let (most, bytes) = (bounded(value, SHOWN_MOST), value.len());
+                    format!("{most} ({bytes} bytes, SHA-256 {})", digest())
+                }
+                false => value.clone(),
+            };
+            (name, value)
+        })
         .collect();
-    kept.sort();
-    kept
+    sent.sort();
+    sent
+}
+
+/// Words in a header's name that say its value is a credential, as
+/// secret scanners read a name (gitleaks' generic rule, GitHub's).
+const SECRET_NAMES: [&str; 13] = [
+    "auth", "token", "key", "secret", "passw", "cookie", "session", "signature", "credential",
+    "csrf", "xsrf", "jwt", "private",
+];
+
+/// How the credentials scanners know by their form begin (the providers'
+/// published token formats: GitHub, Stripe, Slack, AWS, Google, GitLab,
+/// OpenAI and Anthropic, a JWT, a PEM key), and HTTP's own schemes.
+const SECRET_FORMS: [&str; 22] = [
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "sk_", "rk_", "whsec_", "xox", "akia",
+    "asia", "aiza", "ya29.", "glpat-", "sk-", "eyj", "-----begin", "bearer ", "basic ", "token ",
+    "digest ",
+];
+
+/// Whether a header's value is one a secret scanner would flag: its name
+/// says it carries a credential ([`SECRET_NAMES`]), or a word of its value
+/// has a credential's known form ([`SECRET_FORMS`]), in any case.
+pub(crate) fn looks_secret(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let value = value.to_ascii_lowercase();
+    let words = value.split([',', ';', '=', ' ', '\t', '"']);
+    SECRET_NAMES.iter().any(|word| name.contains(word))
+        || SECRET_FORMS.iter().any(|form| value.trim_start().starts_with(form))
+        || words.into_iter().any(|word| {
+            let word = word.trim();
+            SECRET_FORMS.iter().any(|form| !form.ends_with(' ') && word.starts_with(form))
+        })
 }
 
 /// What became of an asked call: approved or denied, by whom (a person's
@@ -340,6 +379,38 @@ pub(crate) mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any header added to an approved call, or any header's value
+        /// changed, is another binding; a name's case is not; a value a
+        /// scanner flags is bound, and kept nowhere as written.
+        #[test]
+        fn every_header_sent_is_bound(
+            name in "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,24}",
+            value in "[ -~]{0,300}",
+            other in "[ -~]{0,300}",
+        ) {
+            let with = |headers: Vec<(String, String)>| {
+                let mut asked = asked();
+                asked.headers = sent(&headers);
+                asked
+            };
+            let typed = ("Content-Type".to_owned(), "application/json".to_owned());
+            let plain = with(vec![typed.clone()]).binding();
+            let added = with(vec![typed.clone(), (name.clone(), value.clone())]);
+            proptest::prop_assert_ne!(&added.binding(), &plain);
+            let upper = (name.to_ascii_uppercase(), value.clone());
+            proptest::prop_assert_eq!(with(vec![upper, typed.clone()]).binding(), added.binding());
+            if other != value {
+                let changed = with(vec![typed, (name.clone(), other)]);
+                proptest::prop_assert_ne!(changed.binding(), added.binding());
+            }
+            if looks_secret(&name, &value) && value.trim().len() >= 8 {
+                let kept = added.headers.iter().find(|(_, kept)| kept.contains(value.trim()));
+                proptest::prop_assert!(kept.is_none(), "{kept:?}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_verdict_is_taken_once_and_one_past_its_life_is_told_expired() {
         let memory: Arc<dyn Verdicts> = Arc::new(InMemory::default());
@@ -380,15 +451,19 @@ pub(crate) mod tests {
         assert!(shown(&url::Url::parse(&long).unwrap()).ends_with("y…"));
         let headers = [
             ("X-HTTP-Method-Override".to_owned(), "DELETE".to_owned()),
-            ("Accept".to_owned(), "*/*".to_owned()),
-            ("Content-Type".to_owned(), "a/b".to_owned()),
+            ("Stripe-Account".to_owned(), "acct_1Nv0FGQ9RKHgCVdK".to_owned()),
+            ("X-Api-Key".to_owned(), "hunter2".to_owned()),
+            ("X-Forwarded-For".to_owned(), "sk_live_51H".to_owned()),
         ];
-        let kept = meaningful(&headers);
+        let sent = sent(&headers);
+        let hidden = |value: &str| format!("withheld, SHA-256 {}", crate::principal::sha256_hex(&[value.as_bytes()]));
         assert_eq!(
-            kept,
+            sent,
             [
-                ("content-type".to_owned(), "a/b".to_owned()),
-                ("x-http-method-override".to_owned(), "DELETE".to_owned())
+                ("stripe-account".to_owned(), "acct_1Nv0FGQ9RKHgCVdK".to_owned()),
+                ("x-api-key".to_owned(), hidden("hunter2")),
+                ("x-forwarded-for".to_owned(), hidden("sk_live_51H")),
+                ("x-http-method-override".to_owned(), "DELETE".to_owned()),
             ]
         );
     }

@@ -91,7 +91,7 @@ pub(crate) fn call_permitted(
 /// The call `made` decided, which a policy asks `approver` to approve,
 /// every reading of it: what its approval is bound to (the request as the
 /// provider will read it) and what its page shows (every method it may be
-/// read as, the URL with its values, the headers that change its meaning,
+/// read as, the URL with its values, every header it sends,
 /// the body's values and digest, and the values the policies read); the
 /// operator told.
 fn asked(
@@ -128,7 +128,7 @@ fn asked(
         methods: methods.to_vec(),
         url: url.map(url::Url::to_string).unwrap_or_default(),
         shown: url.map(crate::approval::shown).unwrap_or_default(),
-        headers: crate::approval::meaningful(sending.headers),
+        headers: crate::approval::sent(sending.headers),
         body: body.map_or(String::new(), |body| crate::principal::sha256_hex(&[body])),
         body_values: body.map(crate::approval::body_shown).unwrap_or_default(),
         values,

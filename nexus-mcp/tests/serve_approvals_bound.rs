@@ -3,8 +3,9 @@
 //! another method, a repeated query parameter, a fraction read as the
 //! integers either side) is denied when any reading is denied by a plain
 //! `forbid`, whatever an `@ask` says of another; an approval is bound to
-//! the request as the provider will read it (its method, URL, body and the
-//! headers that change its meaning: one header changed, it is asked again);
+//! the request as it will leave (its method, URL, body and every header it
+//! sends, whatever its name: one header added or changed, it is asked
+//! again, #126, 1);
 //! the page shows what is signed; a verdict past `--approval-life` is told
 //! `expired`, and an approval form lives no longer than the link. Replicas
 //! sharing a real Redis; a replica's clock moved by libfaketime.
@@ -106,7 +107,7 @@ fn a_reading_a_plain_forbid_denies_is_denied_whatever_another_reading_asks() {
 }
 
 #[test]
-fn an_approval_is_bound_to_the_headers_that_change_a_request_and_its_page_shows_them() {
+fn an_approval_is_bound_to_every_header_a_call_sends_and_its_page_shows_them() {
     let (issuer, gateway, api) = fakes();
     let (_dir, file) = policy_file(POLICY);
     let served = served(&issuer, &gateway, &file, &[]);
@@ -118,12 +119,13 @@ fn an_approval_is_bound_to_the_headers_that_change_a_request_and_its_page_shows_
         "/v1/refunds?reason=duplicate",
         Some(r#"{"amount": 15000, "currency": "eur", "note": "client asked"}"#),
     );
-    let link = link_in(&call(refund, &[]));
+    let connected = [("Stripe-Account", "acct_1Nv0FGQ9RKHgCVdK")];
+    let link = link_in(&call(refund, &connected));
     let mut bob = Browser::new();
     let (status, page) = opened(&mut bob, &issuer, ("bob", &["leads"]), &link);
     assert_eq!(status, 200, "{page}");
     // What is signed: the URL's values, the body's values beside its
-    // digest (those no policy reads too), the headers that change it.
+    // digest (those no policy reads too), every header sent.
     for shown in [
         "reason=duplicate",
         "currency",
@@ -132,32 +134,43 @@ fn an_approval_is_bound_to_the_headers_that_change_a_request_and_its_page_shows_
         "client asked",
         "SHA-256",
         "content-type",
+        "stripe-account",
+        "acct_1Nv0FGQ9RKHgCVdK",
     ] {
         assert!(page.contains(shown), "{shown}: {page}");
     }
     assert_eq!(answered(&mut bob, &served, &page, ("approve", "")).0, 200);
-    // The approved request with a header that changes its meaning: asked
-    // again, nothing sent.
-    for (name, value) in [
-        ("X-HTTP-Method-Override", "PATCH"),
-        ("Content-Type", "text/plain"),
-    ] {
-        let result = call(refund, &[(name, value)]);
-        assert!(asked(&result), "{name}: {result}");
+    // The approved request with any header added, another value of one,
+    // or without one: asked again, nothing sent.
+    let others: [&[(&str, &str)]; 7] = [
+        &[("Stripe-Account", "acct_9Other")],
+        &[],
+        &[connected[0], ("Stripe-Version", "2020-08-27")],
+        &[connected[0], ("X-HTTP-Method-Override", "PATCH")],
+        &[connected[0], ("Content-Type", "text/plain")],
+        &[connected[0], ("Accept-Language", "de")],
+        &[connected[0], ("X-Whatever-Next", "1")],
+    ];
+    for headers in others {
+        let result = call(refund, headers);
+        assert!(asked(&result), "{headers:?}: {result}");
     }
     assert_eq!(api.request_count(), 0);
-    // The approval, its headers shown on its page, as asked.
-    let link = link_in(&call(refund, &[("X-HTTP-Method-Override", "PATCH")]));
+    // A header a secret scanner flags: bound and shown as its digest, never
+    // as written.
+    let keyed = [connected[0], ("Idempotency-Key", "k3y-f0r-th1s-refund-only")];
+    let link = link_in(&call(refund, &keyed));
     let (_, page) = opened(&mut bob, &issuer, ("bob", &["leads"]), &link);
+    assert!(page.contains("idempotency-key") && page.contains("withheld"), "{page}");
+    assert!(!page.contains("k3y-f0r-th1s-refund-only"), "{page}");
     assert!(
-        page.contains("x-http-method-override") && page.contains("PATCH"),
-        "{page}"
-    );
-    assert!(
-        call(refund, &[])["isError"] == false,
+        call(refund, &connected)["isError"] == false,
         "the request approved goes"
     );
     assert_eq!(api.request_count(), 1);
+    let sent = api.requests();
+    let account = sent[0].headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("stripe-account"));
+    assert_eq!(account.map(|(_, v)| v.as_str()), Some("acct_1Nv0FGQ9RKHgCVdK"));
 }
 
 #[test]

@@ -202,7 +202,7 @@ struct Unapproved {
 
 /// The page: the call as the approver reads it, what they sign, and the
 /// form: every method it may be read as, the URL with its values, the
-/// headers that change its meaning, the body's values (bounded) beside its
+/// headers it sends (a secret's withheld), the body's values (bounded) beside its
 /// digest, and the values the policies read.
 fn shown(asked: &Asked, sealed: &str) -> String {
     let text = |t: &str| escaped(&neutralised(t));
@@ -231,7 +231,7 @@ fn shown(asked: &Asked, sealed: &str) -> String {
     let headers = match asked.headers.is_empty() {
         true => String::new(),
         false => format!(
-            "<p>Its headers that change what it does:</p><ul>{}</ul>",
+            "<p>Every header it sends:</p><ul>{}</ul>",
             items(&asked.headers)
         ),
     };
@@ -256,7 +256,7 @@ fn shown(asked: &Asked, sealed: &str) -> String {
          <p><code>{method} {url}</code>{read_as}</p>{headers}{body}{read}\
          <p>This server's policy ({policies}) asks this call to be approved. Approve it only \
          if you know why it is made; it is approved once, for this exact request (id {id}): \
-         one byte of it or one of these headers changed, it is asked again.</p>\
+         one byte of it changed (its method, URL, any header or its body), it is asked again.</p>\
          <form method=post action=/approve><input type=hidden name=pending value=\"{sealed}\">\
          <label>Reason (optional) <input name=reason maxlength=200></label> \
          <button type=submit name=verdict value=approve>Approve</button> \
