@@ -28,6 +28,10 @@ use crate::graphql::{self, Operation};
 mod form;
 #[path = "contents/json.rs"]
 mod json;
+#[path = "contents/multipart.rs"]
+pub(crate) mod multipart;
+#[path = "contents/numbers.rs"]
+mod numbers;
 
 /// The largest body read for a policy, in bytes.
 pub(crate) const BODY_MOST: usize = 8 << 20;
@@ -160,7 +164,8 @@ pub(crate) fn readings(reads: &Reads, sent: &Sent) -> Result<Vec<Content>, &'sta
                 let within = reads.graphql && (item || towards);
                 (kept, within || under(&reads.body) || under(&reads.numbers))
             };
-            body_read(sent.headers, body, &keep)?
+            let values = reads.body.any() || reads.numbers.any();
+            body_read(sent.headers, body, (&keep, values))?
         }
         None => Flat::default(),
     };
@@ -169,8 +174,13 @@ pub(crate) fn readings(reads: &Reads, sent: &Sent) -> Result<Vec<Content>, &'sta
             let pair = (path.clone(), scalar.text());
             readings.iter_mut().for_each(|c| c.body.push(pair.clone()));
         }
-        if let (true, Scalar::Number(number)) = (reads.numbers.reads(path), scalar) {
-            let each = integers(number).into_iter().map(|n| (path.clone(), n));
+        let read = match (reads.numbers.reads(path), scalar) {
+            (true, Scalar::Number(number)) => integers(number),
+            (true, Scalar::Text(text)) => numbers::spelled(text)?,
+            _ => Vec::new(),
+        };
+        if !read.is_empty() {
+            let each = read.into_iter().map(|n| (path.clone(), n));
             readings = crossed(readings, each.collect(), |c, pair| c.numbers.push(pair))?;
         }
     }
@@ -393,10 +403,12 @@ enum Kind {
     Json,
     /// Labelled a form, or with no type: read as Stripe reads one.
     Form,
+    /// Any `multipart/*` with this boundary: read as a form (Rack).
+    Multipart(String),
     /// `application/graphql`: a GraphQL document as it is.
     GraphQl,
-    /// Anything else: no value a policy reads.
-    Other,
+    /// Anything else, named as labelled: no value a policy reads.
+    Other(String),
 }
 
 /// What `body` sent with `headers` is to its API.
@@ -406,46 +418,80 @@ fn kind(headers: &[(String, String)], body: &[u8]) -> Kind {
         return Kind::Json;
     }
     let types = (headers.iter()).filter(|(n, _)| n.eq_ignore_ascii_case("content-type"));
-    let mut types = types
-        .filter_map(|(_, v)| v.parse::<mime::Mime>().ok())
-        .peekable();
+    let mut types = types.map(|(_, v)| v).peekable();
     if types.peek().is_none() {
         return Kind::Form;
     }
-    let mut kind = Kind::Other;
-    for t in types {
+    let mut kind = None;
+    for written in types {
+        let Ok(t) = written.parse::<mime::Mime>() else {
+            kind = kind.or_else(|| Some(Kind::Other(written.clone())));
+            continue;
+        };
         let application = t.type_() == mime::APPLICATION;
         kind = match t.subtype().as_str() {
             _ if application && (t.subtype() == mime::JSON || t.suffix() == Some(mime::JSON)) => {
                 return Kind::Json;
             }
-            "x-www-form-urlencoded" if application => Kind::Form,
-            "graphql" if application => Kind::GraphQl,
-            _ => kind,
-        };
+            _ if t.type_() == mime::MULTIPART => multipart::boundary(written).map(Kind::Multipart),
+            "x-www-form-urlencoded" if application => Some(Kind::Form),
+            "graphql" if application => Some(Kind::GraphQl),
+            _ => None,
+        }
+        .or(kind)
+        .or_else(|| Some(Kind::Other(written.clone())));
     }
-    kind
+    kind.unwrap_or(Kind::Form)
 }
 
+/// Why a body a policy reads is refused: its type, its charset or its
+/// encoding is one this server does not read (the model reads it).
+const UNREAD_TYPE: &str = "its body's content type is not one a policy here reads (JSON, a form, multipart or GraphQL): send its values as JSON or a form";
+const UNREAD_CHARSET: &str = "its body is in a charset other than UTF-8, which this server does not decode: send it in UTF-8";
+const UNREAD_ENCODING: &str = "its body is compressed (Content-Encoding), which this server does not decode for a policy: send it uncompressed";
+
 /// `body` read as its API reads it ([`Kind`]), the values `keep` takes
-/// held; a byte-order mark, which parsers read differently, refused.
+/// held. Where `values` (a policy reads its values), a body whose type,
+/// charset or encoding this server does not read is refused, with what to
+/// send instead; a byte-order mark, which parsers read differently, always.
 ///
 /// # Errors
 ///
 /// The reason the model reads: a byte-order mark, a body that reads as
-/// neither strictly.
+/// neither strictly, or one not read where `values`.
 fn body_read(
     headers: &[(String, String)],
     body: &[u8],
-    keep: json::Keep,
+    (keep, values): (json::Keep, bool),
 ) -> Result<Flat, &'static str> {
     if body.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(BOM);
     }
+    let named = |wanted: &'static str| {
+        let each = headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(wanted));
+        each.map(|(_, value)| value.as_str())
+    };
+    let identity = |value: &str| {
+        let mut each = value.split(',').map(str::trim);
+        each.all(|e| e.is_empty() || e.eq_ignore_ascii_case("identity"))
+    };
+    if values && !body.is_empty() && !named("content-encoding").all(identity) {
+        return Err(UNREAD_ENCODING);
+    }
+    let charset = |value: &str| {
+        let t = value.parse::<mime::Mime>().ok()?;
+        t.get_param(mime::CHARSET).map(|c| c.as_str().to_owned())
+    };
+    let charsets: Vec<String> = named("content-type").filter_map(charset).collect();
+    if values && charsets.iter().any(|c| !multipart::utf8(c)) {
+        return Err(UNREAD_CHARSET);
+    }
     match kind(headers, body) {
         Kind::Json => flattened(body, true, keep),
         Kind::Form => form::flattened(body, keep),
-        Kind::GraphQl | Kind::Other => Ok(Flat::default()),
+        Kind::Multipart(boundary) => form::parts(multipart::parts(boundary, body)?, keep),
+        Kind::GraphQl | Kind::Other(_) if values && !body.is_empty() => Err(UNREAD_TYPE),
+        Kind::GraphQl | Kind::Other(_) => Ok(Flat::default()),
     }
 }
 
@@ -656,9 +702,80 @@ mod tests {
             let bom = read_typed(&every(), at, "\u{feff}{\"amount\": 99999}");
             assert_eq!(bom, Err(BOM), "{typed:?}");
         }
-        // A text of another type is none a policy reads.
-        let plain = read_typed(&every(), ("https://x/", Some("text/plain")), "amount=5").unwrap();
-        assert_eq!(plain[0].numbers, []);
+        // A body of another type, where a policy reads values: refused, with
+        // what to send instead; where none does, sent unread.
+        let plain = read_typed(&every(), ("https://x/", Some("text/plain")), "amount=5");
+        assert_eq!(plain, Err(UNREAD_TYPE));
+        let graphql_only = Reads {
+            graphql: true,
+            ..Reads::default()
+        };
+        let at = ("https://x/", Some("text/plain"));
+        assert!(read_typed(&graphql_only, at, "amount=5").is_ok());
+    }
+
+    #[test]
+    fn a_value_is_read_in_every_spelling_and_every_body_form_or_refused() {
+        let numbers = Reads {
+            numbers: keys(&["amount"]),
+            ..Reads::default()
+        };
+        let amount = |read: Vec<Content>| -> Vec<i64> {
+            read.iter().flat_map(|c| c.numbers.iter().map(|(_, n)| *n)).collect()
+        };
+        let form = Some("application/x-www-form-urlencoded");
+        for (body, wanted) in [
+            ("amount=%2B20000", vec![20000]),
+            ("amount=020000", vec![8192, 20000]),
+            ("amount=20_000", vec![20, 20000]),
+            ("amount=2e4", vec![2, 20000]),
+            ("amount=eur", vec![]),
+        ] {
+            let read = read_typed(&numbers, ("https://x/", form), body).unwrap();
+            let mut read = amount(read);
+            read.sort_unstable();
+            assert_eq!(read, wanted, "{body}");
+        }
+        let json = read_typed(&numbers, ("https://x/", None), r#"{"amount": "20000"}"#).unwrap();
+        assert_eq!(amount(json), [20000], "a JSON string read as its number");
+        let other = read_typed(&numbers, ("https://x/", form), "amount=%EF%BC%92%EF%BC%90");
+        assert_eq!(other, Err(numbers::OTHER_DIGITS));
+        let latin = read_typed(&numbers, ("https://x/", form), "amount=%FF20000");
+        assert_eq!(latin, Err(form::NOT_UTF8));
+        let multipart = "--b\r\nContent-Disposition: form-data; name=\"amount\"\r\n\r\n\
+                         +20000\r\n--b--\r\n";
+        let typed = Some("multipart/form-data; boundary=b");
+        let read = read_typed(&numbers, ("https://x/", typed), multipart).unwrap();
+        assert_eq!(amount(read), [20000], "a multipart field read as a form's");
+        let charset = Some("application/x-www-form-urlencoded; charset=iso-8859-1");
+        assert_eq!(read_typed(&numbers, ("https://x/", charset), "amount=1"), Err(UNREAD_CHARSET));
+        let url = url::Url::parse("https://x/").unwrap();
+        let gzipped = [("content-encoding".to_owned(), "gzip".to_owned())];
+        let sent = Sent { url: &url, headers: &gzipped, body: Some(b"\x1f\x8b"), endpoint: false };
+        assert_eq!(readings(&numbers, &sent), Err(UNREAD_ENCODING));
+    }
+
+    proptest::proptest! {
+        /// Whatever type a body is labelled, a value the API may read is
+        /// read, or the call is refused: never decided without it.
+        #[test]
+        fn a_body_of_any_type_is_read_or_refused(
+            typed in "[a-z]{1,12}/[a-z.+-]{1,16}(; ?[a-z]{1,8}=[a-z0-9-]{1,10})?",
+            number in "[+ 0]{0,2}20000",
+        ) {
+            let numbers = Reads {
+                numbers: keys(&["amount"]),
+                ..Reads::default()
+            };
+            let body = format!("amount={number}");
+            let read = read_typed(&numbers, ("https://x/", Some(&typed)), &body);
+            if let Ok(read) = read {
+                for content in read {
+                    let found = content.numbers.iter().any(|(k, n)| k == "amount" && *n == 20000);
+                    proptest::prop_assert!(found, "{typed}: {content:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -770,9 +887,9 @@ mod tests {
             endpoint: false,
         };
         assert_eq!(
-            readings(&reads, &sent("a=1")).unwrap(),
-            vec![Content::default()],
-            "not JSON: no values"
+            readings(&reads, &sent("a=1")),
+            Err(UNREAD_TYPE),
+            "not JSON, and text: not read, so refused"
         );
         let unlabelled = readings(&reads, &sent(r#"{"a": "x"}"#)).unwrap();
         assert_eq!(

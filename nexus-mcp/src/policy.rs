@@ -122,8 +122,12 @@ pub(crate) struct Policies {
     /// every method a server may take it as ([`crate::readings::methods`]);
     /// otherwise each reads the same and none is read.
     names_methods: bool,
-    /// What a policy reads of a call's content: nothing else is read.
+    /// What a policy reads of a call's content: nothing else is read; and
+    /// what the policies that can apply to each provider's calls read
+    /// (those naming it, and those naming none: [`Policies::by_provider`]),
+    /// so that a body no policy of its provider reads is never refused.
     reads: Reads,
+    reads_by_provider: (HashMap<String, Reads>, Reads),
     /// The `forbid`s that ask (`@ask`), each with its approver; and the
     /// policies but those, indexed as [`Policies::by_provider`] is, which
     /// say whether a `permit` permits a call they deny.
@@ -257,6 +261,13 @@ impl Policies {
         &self.reads
     }
 
+    /// What the policies that can apply to `provider`'s calls read of
+    /// their content.
+    pub(crate) fn reads_for(&self, provider: &str) -> &Reads {
+        let (named, any) = &self.reads_by_provider;
+        named.get(provider).unwrap_or(any)
+    }
+
     /// Each provider a policy names, as written.
     pub(crate) fn providers(&self) -> &[String] {
         &self.providers
@@ -340,6 +351,13 @@ impl Policies {
         let reads = crate::literals::contents_read(&json);
         let (asks, unasked) = ask::asking(text, &set)?;
         let (by_provider, any) = indexed(&set);
+        let read = |set: &PolicySet| {
+            let json: Vec<serde_json::Value> =
+                set.policies().filter_map(|p| p.to_json().ok()).collect();
+            crate::literals::contents_read(&json)
+        };
+        let named = by_provider.iter().map(|(name, set)| (name.clone(), read(set)));
+        let reads_by_provider = (named.collect(), read(&any));
         let kinds = [
             "Person",
             "Group",
@@ -367,6 +385,7 @@ impl Policies {
             names_paths,
             names_methods,
             reads,
+            reads_by_provider,
             asks,
             unasked,
             made: Mutex::default(),

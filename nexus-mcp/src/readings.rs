@@ -196,30 +196,17 @@ impl<'de> Visitor<'de> for Members {
 /// `content_type` says (any `multipart/*` with a boundary, as Rack reads
 /// them), by multer, axum's multipart parser; none for another type.
 fn in_multipart(content_type: &str, body: &[u8]) -> Result<Vec<String>, &'static str> {
-    let Ok(mime) = content_type.parse::<mime::Mime>() else {
+    let Some(boundary) = crate::contents::multipart::boundary(content_type) else {
         return Ok(Vec::new());
     };
-    let boundary = mime
-        .get_param(mime::BOUNDARY)
-        .map(|b| b.as_str().to_owned());
-    let Some(boundary) = boundary.filter(|_| mime.type_() == mime::MULTIPART) else {
-        return Ok(Vec::new());
+    let parts = crate::contents::multipart::parts(boundary, body).map_err(|_| UNREAD_MULTIPART)?;
+    let named = |name: &Option<String>| {
+        (name.as_deref()).is_some_and(|n| n.eq_ignore_ascii_case(METHOD_PARAMETER))
     };
-    let whole = bytes::Bytes::copy_from_slice(body);
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(whole) });
-    let mut parts = multer::Multipart::new(stream, boundary);
-    // The body is in memory: every future here is ready when polled.
-    futures_executor::block_on(async {
-        let mut found = Vec::new();
-        while let Some(field) = parts.next_field().await.map_err(|_| UNREAD_MULTIPART)? {
-            let named = field
-                .name()
-                .is_some_and(|n| n.eq_ignore_ascii_case(METHOD_PARAMETER));
-            let text = field.text().await.map_err(|_| UNREAD_MULTIPART)?;
-            found.extend(named.then_some(text));
-        }
-        Ok(found)
-    })
+    let methods = parts.into_iter().filter(|(name, _)| named(name));
+    Ok(methods
+        .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+        .collect())
 }
 
 /// The URL a call is decided on and sent as: parsed (the host in lower

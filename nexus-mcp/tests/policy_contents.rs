@@ -448,6 +448,83 @@ fn the_names_are_in_the_schema_and_a_policy_that_misnames_them_is_refused() {
     assert_eq!(code, Some(0), "{told}");
 }
 
+/// A multipart body of `fields`, its boundary `b`.
+fn multipart(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--b\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body + "--b--\r\n"
+}
+
+#[test]
+fn a_value_is_read_in_every_spelling_and_body_form_or_the_call_is_refused() {
+    let (gateway, api) = gateway();
+    let (_dir, file) = policy_file(CONTENT);
+    let mut session = Session::start(&gateway, &["--policy", &file, "--allow-write"]);
+    let url = api.url();
+    let mut call = |body: &str, typed: &str, more: Value| {
+        let mut headers = json!({"Content-Type": typed});
+        for (name, value) in more.as_object().into_iter().flatten() {
+            headers[name] = value.clone();
+        }
+        let arguments = json!({"provider": "stripe", "url": format!("{url}/refunds"),
+                               "method": "POST", "body": body, "headers": headers});
+        session.call(json!({"name": "authenticated_fetch", "arguments": arguments}))
+    };
+    let form = "application/x-www-form-urlencoded";
+    let multipart_typed = "multipart/form-data; boundary=b";
+    // Over 100 EUR however it is spelled, in whichever body form: denied.
+    let over = multipart(&[("amount", "20000"), ("currency", "eur")]);
+    let denied = [
+        ("amount=%2B20000".to_owned(), form),
+        ("amount=020000".to_owned(), form),
+        ("amount=20_000".to_owned(), form),
+        ("amount=0x4E20".to_owned(), form),
+        ("amount=%2020000%20".to_owned(), form),
+        (r#"{"amount": "20000"}"#.to_owned(), "application/json"),
+        (r#"{"amount": "+2e4"}"#.to_owned(), "application/json"),
+        (over, multipart_typed),
+        (multipart(&[("amount", "+20000")]), "multipart/mixed; boundary=b"),
+    ];
+    for (body, typed) in &denied {
+        let result = call(body, typed, json!({}));
+        assert!(text(&result).starts_with("policy_denied"), "{typed} {body:?}: {result}");
+    }
+    // What cannot be read whole: refused, saying what to send instead.
+    let unread = [
+        ("amount=20000", "application/x-www-form-urlencoded; charset=iso-8859-1", json!({}), "UTF-8"),
+        ("<amount>20000</amount>", "application/xml", json!({}), "JSON or a form"),
+        ("amount=20000", form, json!({"Content-Encoding": "gzip"}), "uncompressed"),
+        ("amount=%EF%BC%92%EF%BC%90%EF%BC%90%EF%BC%90%EF%BC%90", form, json!({}), "0-9"),
+        ("amount=%FF20000", form, json!({}), "UTF-8"),
+    ];
+    for (body, typed, headers, said) in unread {
+        let result = call(body, typed, headers);
+        let told = text(&result);
+        assert!(told.starts_with("policy_denied") && told.contains(said), "{typed} {body}: {told}");
+    }
+    let encoded = multipart(&[("amount", "MjAwMDA=")]).replace(
+        "name=\"amount\"\r\n",
+        "name=\"amount\"\r\nContent-Transfer-Encoding: base64\r\n",
+    );
+    let result = call(&encoded, multipart_typed, json!({}));
+    assert!(text(&result).contains("transfer encoding"), "{result}");
+    assert_eq!(api.request_count(), 0, "nothing sent");
+    // Within the rule, in each form: sent.
+    for (body, typed) in [
+        ("amount=%2B5000".to_owned(), form),
+        (multipart(&[("amount", "5000")]), multipart_typed),
+        (r#"{"amount": "5000"}"#.to_owned(), "application/json"),
+    ] {
+        let result = call(&body, typed, json!({}));
+        assert!(!is_error(&result), "{typed} {body:?}: {result}");
+    }
+    assert_eq!(api.request_count(), 3);
+}
+
 #[test]
 fn policy_explain_decides_a_body_as_the_server_does() {
     let (_dir, file) = policy_file(CONTENT);
@@ -482,6 +559,10 @@ fn policy_explain_decides_a_body_as_the_server_does() {
         code == Some(1) && said.contains("refunds up to 100 EUR"),
         "{said}"
     );
+    for spelled in [r#"{"amount": "20000"}"#, r#"{"amount": "20_000"}"#] {
+        let (code, said) = explain(spelled);
+        assert!(code == Some(1) && said.contains("refunds up to 100 EUR"), "{spelled}: {said}");
+    }
     let (code, said) = explain(r#"{"amount": 1, "amount": 2}"#);
     assert!(
         code == Some(1) && said.contains("names a key twice"),

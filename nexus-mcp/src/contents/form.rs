@@ -4,7 +4,9 @@
 //! `items[0][price]` at `items.0.price`, `expand[]` given twice at
 //! `expand.0` and `expand.1`), decoded as url's form parser decodes it;
 //! a field given twice, or two at one path, is refused (parsers read them
-//! differently). A value that reads as a JSON number is a number too. Pure.
+//! differently). A value is text, its numbers read from it as parsers
+//! read them ([`super::numbers`]); one that is not UTF-8 is refused where a policy reads it. A multipart
+//! body's parts are read as a form's fields ([`parts`]). Pure.
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,22 +24,43 @@ pub(super) fn flattened(body: &[u8], keep: Keep) -> Result<Flat, &'static str> {
     if body.len() > BODY_MOST {
         return Err(TOO_LARGE);
     }
+    let fields = url::form_urlencoded::parse(body);
+    read(fields.map(|(name, value)| (name.into_owned(), value.into_owned())), keep)
+}
+
+/// A multipart body's `parts` read as a form's fields (Rack and Stripe
+/// read them alike), the fields `keep` takes held; a part that names no
+/// field is no value.
+pub(super) fn parts(parts: Vec<(Option<String>, Vec<u8>)>, keep: Keep) -> Result<Flat, &'static str> {
+    let named = parts.into_iter().filter_map(|(name, value)| {
+        let value = String::from_utf8(value)
+            .unwrap_or_else(|bytes| String::from_utf8_lossy(bytes.as_bytes()).into_owned());
+        Some((name?, value))
+    });
+    read(named, keep)
+}
+
+/// Why a field a policy reads is refused: its bytes are not UTF-8 (the
+/// parsers' replacement characters differ).
+pub(super) const NOT_UTF8: &str = "a value of its body that a policy reads is not UTF-8 text, which parsers read differently: send it in UTF-8";
+
+/// `fields` (decoded names and values) read at their dotted paths, the
+/// fields `keep` takes held, as text (its numbers are read from it as
+/// each parser reads it: [`super::numbers`]); a field given twice, or two at one path, refused; a kept
+/// value that was not UTF-8 (a replacement character in it) refused.
+fn read(fields: impl Iterator<Item = (String, String)>, keep: Keep) -> Result<Flat, &'static str> {
     let (mut seen, mut appended) = (HashSet::new(), HashMap::new());
     let mut scalars = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
+    for (name, value) in fields {
         let path = dotted(&name, &mut appended)?;
         if !seen.insert(path.clone()) {
             return Err(REPEATED);
         }
         if keep(&path).0 {
-            let number = serde_json::from_str::<serde_json::Number>(&value).is_ok();
-            let value = value.into_owned();
-            let scalar = if number {
-                Scalar::Number(value)
-            } else {
-                Scalar::Text(value)
-            };
-            scalars.push((path, scalar));
+            if value.contains('\u{FFFD}') {
+                return Err(NOT_UTF8);
+            }
+            scalars.push((path, Scalar::Text(value)));
         }
     }
     Ok(Flat::of(Root::Object, scalars))
@@ -116,7 +139,7 @@ mod tests {
         );
         let every = |_: &str| (true, true);
         let flat = flattened(b"amount=1.5&n=x", &every).unwrap();
-        assert_eq!(flat.scalars[0].1, Scalar::Number("1.5".into()));
+        assert_eq!(flat.scalars[0].1, Scalar::Text("1.5".into()));
         assert_eq!(flat.scalars[1].1, Scalar::Text("x".into()));
     }
 

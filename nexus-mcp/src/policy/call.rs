@@ -124,7 +124,7 @@ impl Policies {
                     body,
                     endpoint,
                 };
-                crate::contents::readings(&self.reads, &sent)?
+                crate::contents::readings(self.reads_for(provider), &sent)?
             }
             None => vec![Content::default()],
         };
