@@ -158,16 +158,46 @@ pub(crate) fn sent(headers: &[(String, String)]) -> Vec<(String, String)> {
 /// Words in a header's name that say its value is a credential, as
 /// secret scanners read a name (gitleaks' generic rule, GitHub's).
 const SECRET_NAMES: [&str; 13] = [
-    "auth", "token", "key", "secret", "passw", "cookie", "session", "signature", "credential",
-    "csrf", "xsrf", "jwt", "private",
+    "auth",
+    "token",
+    "key",
+    "secret",
+    "passw",
+    "cookie",
+    "session",
+    "signature",
+    "credential",
+    "csrf",
+    "xsrf",
+    "jwt",
+    "private",
 ];
 
 /// How the credentials scanners know by their form begin (the providers'
 /// published token formats: GitHub, Stripe, Slack, AWS, Google, GitLab,
 /// OpenAI and Anthropic, a JWT, a PEM key), and HTTP's own schemes.
 const SECRET_FORMS: [&str; 22] = [
-    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "sk_", "rk_", "whsec_", "xox", "akia",
-    "asia", "aiza", "ya29.", "glpat-", "sk-", "eyj", "-----begin", "bearer ", "basic ", "token ",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "sk_",
+    "rk_",
+    "whsec_",
+    "xox",
+    "akia",
+    "asia",
+    "aiza",
+    "ya29.",
+    "glpat-",
+    "sk-",
+    "eyj",
+    "-----begin",
+    "bearer ",
+    "basic ",
+    "token ",
     "digest ",
 ];
 
@@ -179,10 +209,14 @@ pub(crate) fn looks_secret(name: &str, value: &str) -> bool {
     let value = value.to_ascii_lowercase();
     let words = value.split([',', ';', '=', ' ', '\t', '"']);
     SECRET_NAMES.iter().any(|word| name.contains(word))
-        || SECRET_FORMS.iter().any(|form| value.trim_start().starts_with(form))
+        || SECRET_FORMS
+            .iter()
+            .any(|form| value.trim_start().starts_with(form))
         || words.into_iter().any(|word| {
             let word = word.trim();
-            SECRET_FORMS.iter().any(|form| !form.ends_with(' ') && word.starts_with(form))
+            SECRET_FORMS
+                .iter()
+                .any(|form| !form.ends_with(' ') && word.starts_with(form))
         })
 }
 
@@ -451,16 +485,27 @@ pub(crate) mod tests {
         assert!(shown(&url::Url::parse(&long).unwrap()).ends_with("y…"));
         let headers = [
             ("X-HTTP-Method-Override".to_owned(), "DELETE".to_owned()),
-            ("Stripe-Account".to_owned(), "acct_1Nv0FGQ9RKHgCVdK".to_owned()),
+            (
+                "Stripe-Account".to_owned(),
+                "acct_1Nv0FGQ9RKHgCVdK".to_owned(),
+            ),
             ("X-Api-Key".to_owned(), "hunter2".to_owned()),
             ("X-Forwarded-For".to_owned(), "sk_live_51H".to_owned()),
         ];
         let sent = sent(&headers);
-        let hidden = |value: &str| format!("withheld, SHA-256 {}", crate::principal::sha256_hex(&[value.as_bytes()]));
+        let hidden = |value: &str| {
+            format!(
+                "withheld, SHA-256 {}",
+                crate::principal::sha256_hex(&[value.as_bytes()])
+            )
+        };
         assert_eq!(
             sent,
             [
-                ("stripe-account".to_owned(), "acct_1Nv0FGQ9RKHgCVdK".to_owned()),
+                (
+                    "stripe-account".to_owned(),
+                    "acct_1Nv0FGQ9RKHgCVdK".to_owned()
+                ),
                 ("x-api-key".to_owned(), hidden("hunter2")),
                 ("x-forwarded-for".to_owned(), hidden("sk_live_51H")),
                 ("x-http-method-override".to_owned(), "DELETE".to_owned()),

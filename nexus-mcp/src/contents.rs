@@ -468,7 +468,9 @@ fn body_read(
         return Err(BOM);
     }
     let named = |wanted: &'static str| {
-        let each = headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(wanted));
+        let each = headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(wanted));
         each.map(|(_, value)| value.as_str())
     };
     let identity = |value: &str| {
@@ -721,7 +723,9 @@ mod tests {
             ..Reads::default()
         };
         let amount = |read: Vec<Content>| -> Vec<i64> {
-            read.iter().flat_map(|c| c.numbers.iter().map(|(_, n)| *n)).collect()
+            read.iter()
+                .flat_map(|c| c.numbers.iter().map(|(_, n)| *n))
+                .collect()
         };
         let form = Some("application/x-www-form-urlencoded");
         for (body, wanted) in [
@@ -748,10 +752,18 @@ mod tests {
         let read = read_typed(&numbers, ("https://x/", typed), multipart).unwrap();
         assert_eq!(amount(read), [20000], "a multipart field read as a form's");
         let charset = Some("application/x-www-form-urlencoded; charset=iso-8859-1");
-        assert_eq!(read_typed(&numbers, ("https://x/", charset), "amount=1"), Err(UNREAD_CHARSET));
+        assert_eq!(
+            read_typed(&numbers, ("https://x/", charset), "amount=1"),
+            Err(UNREAD_CHARSET)
+        );
         let url = url::Url::parse("https://x/").unwrap();
         let gzipped = [("content-encoding".to_owned(), "gzip".to_owned())];
-        let sent = Sent { url: &url, headers: &gzipped, body: Some(b"\x1f\x8b"), endpoint: false };
+        let sent = Sent {
+            url: &url,
+            headers: &gzipped,
+            body: Some(b"\x1f\x8b"),
+            endpoint: false,
+        };
         assert_eq!(readings(&numbers, &sent), Err(UNREAD_ENCODING));
     }
 

@@ -48,11 +48,14 @@ pub(crate) const CYCLE: &str =
     "its GraphQL fragments spread one another in a cycle, which the spec forbids (§5.5.2.2)";
 /// A document that expands past [`EXPANDED_MOST`] selections.
 pub(crate) const FAN_OUT: &str = "its GraphQL document expands to more than 50,000 selections \
-                                  (fragments spread within fragments): refused unread";
+                                  (its operations' fragments spread, within fragments too): \
+                                  refused unread";
 
-/// The most selections an operation's top level may expand to, each
-/// fragment spread counted as the selections it expands to (a fragment
-/// spread twice at each of 20 levels is 2²⁰): past it, refused.
+/// The most selections a document's operations' top levels may expand to
+/// together, every operation counted and each fragment spread counted as
+/// the selections it expands to (a fragment spread twice at each of 20
+/// levels is 2²⁰; 5,000 operations spreading one of 1,000 fields, 5
+/// million): past it, refused before any is read.
 const EXPANDED_MOST: u64 = 50_000;
 
 /// The operation a GraphQL request selects, as `context.graphql` holds it.
@@ -217,15 +220,26 @@ fn operations_read(document: &str) -> Result<Vec<Operation>, &'static str> {
     let mut expanding = Expanding {
         fragments: &fragments,
         done: HashMap::new(),
+        counted: HashMap::new(),
         within: Vec::new(),
     };
+    // The whole document's expansion counted first, each fragment once and
+    // no field copied: a document past the bound is refused before any
+    // operation is read, and one within it copies at most that many names.
+    let mut selections: u64 = 0;
+    for operation in &operations {
+        let each = operation.selection_set().map(|set| expanding.count(&set));
+        selections = selections.saturating_add(each.transpose()?.unwrap_or(0));
+        if selections > EXPANDED_MOST {
+            return Err(FAN_OUT);
+        }
+    }
     let read = operations.iter().map(|operation| {
         let expanded = match operation.selection_set() {
             Some(set) => expanding.set(&set)?,
-            None => Expanded::default(),
+            None => Expanded::new(),
         };
-        let mut fields: Vec<String> = expanded.fields.iter().cloned().collect();
-        fields.sort();
+        let fields: Vec<String> = expanded.into_iter().collect();
         let name = operation.name().map(|n| n.text().to_string());
         let kind = kind(operation);
         Ok(Operation {
@@ -238,52 +252,76 @@ fn operations_read(document: &str) -> Result<Vec<Operation>, &'static str> {
 }
 
 /// The field names a selection set selects at its own level, fragments
-/// (spread or inline) expanded, and how many selections that is as if each
-/// spread were written out (saturating).
-#[derive(Clone, Default)]
-struct Expanded {
-    fields: std::collections::BTreeSet<String>,
-    selections: u64,
-}
+/// (spread or inline) expanded.
+type Expanded = std::collections::BTreeSet<String>;
 
 /// A document's fragments expanded, each once: what each expands to is
-/// kept ([`Expanded`]), so a fragment spread many times costs one
-/// expansion; `within` the fragments being expanded, so that a cycle is
-/// refused as the spec refuses it.
+/// kept ([`Expanded`]; `counted`, how many selections), so a fragment
+/// spread many times costs one expansion; `within` the fragments being
+/// expanded, so that a cycle is refused as the spec refuses it.
 struct Expanding<'a> {
     fragments: &'a HashMap<String, cst::FragmentDefinition>,
     done: HashMap<String, Expanded>,
+    counted: HashMap<String, u64>,
     within: Vec<String>,
 }
 
 impl Expanding<'_> {
-    /// What `set` expands to at its own level.
-    fn set(&mut self, set: &cst::SelectionSet) -> Result<Expanded, &'static str> {
-        let mut expanded = Expanded::default();
+    /// How many selections `set` expands to at its own level, each
+    /// fragment counted once however often it is spread (saturating); a
+    /// cycle refused.
+    fn count(&mut self, set: &cst::SelectionSet) -> Result<u64, &'static str> {
+        let mut selections: u64 = 0;
         for selection in set.selections() {
             let more = match selection {
-                Selection::Field(field) => {
-                    let name = field.name().ok_or(UNPARSED)?;
-                    expanded.fields.insert(name.text().to_string());
-                    Expanded {
-                        selections: 1,
-                        ..Expanded::default()
-                    }
-                }
+                Selection::Field(_) => 1,
                 Selection::InlineFragment(inline) => match inline.selection_set() {
-                    Some(inner) => self.set(&inner)?,
-                    None => Expanded::default(),
+                    Some(inner) => self.count(&inner)?,
+                    None => 0,
                 },
                 Selection::FragmentSpread(spread) => {
                     let named = spread.fragment_name().and_then(|n| n.name());
-                    self.fragment(&named.ok_or(UNPARSED)?.text())?
+                    let name = named.ok_or(UNPARSED)?.text().to_string();
+                    match self.counted.get(&name) {
+                        Some(counted) => *counted,
+                        None => {
+                            if self.within.contains(&name) {
+                                return Err(CYCLE);
+                            }
+                            let fragment = self.fragments.get(&name).ok_or(UNPARSED)?;
+                            self.within.push(name.clone());
+                            let inner = fragment.selection_set().map(|set| self.count(&set));
+                            let counted = inner.transpose()?.unwrap_or(0);
+                            self.within.pop();
+                            self.counted.insert(name, counted);
+                            counted
+                        }
+                    }
                 }
             };
-            expanded.selections = expanded.selections.saturating_add(more.selections);
-            if expanded.selections > EXPANDED_MOST {
-                return Err(FAN_OUT);
+            selections = selections.saturating_add(more);
+        }
+        Ok(selections)
+    }
+
+    /// What `set` expands to at its own level (counted first: [`Self::count`]).
+    fn set(&mut self, set: &cst::SelectionSet) -> Result<Expanded, &'static str> {
+        let mut expanded = Expanded::new();
+        for selection in set.selections() {
+            match selection {
+                Selection::Field(field) => {
+                    let name = field.name().ok_or(UNPARSED)?;
+                    expanded.insert(name.text().to_string());
+                }
+                Selection::InlineFragment(inline) => {
+                    let inner = inline.selection_set().map(|inner| self.set(&inner));
+                    expanded.extend(inner.transpose()?.unwrap_or_default());
+                }
+                Selection::FragmentSpread(spread) => {
+                    let named = spread.fragment_name().and_then(|n| n.name());
+                    expanded.extend(self.fragment(&named.ok_or(UNPARSED)?.text())?);
+                }
             }
-            expanded.fields.extend(more.fields);
         }
         Ok(expanded)
     }
@@ -300,7 +338,7 @@ impl Expanding<'_> {
         self.within.push(name.to_owned());
         let expanded = match fragment.selection_set() {
             Some(inner) => self.set(&inner)?,
-            None => Expanded::default(),
+            None => Expanded::new(),
         };
         self.within.pop();
         self.done.insert(name.to_owned(), expanded.clone());
@@ -462,6 +500,49 @@ mod tests {
                       fragment C on M { deleteRepository(input: {}) { x } }";
         let read = read(shared, None).map(|r| r.2);
         assert_eq!(read, Ok(names(&["deleteRepository", "x"])));
+    }
+
+    /// `operations` anonymous operations, each spreading `F` `spreads`
+    /// times (or selecting `a`), and `F` selecting `fields` fields.
+    pub(crate) fn many(operations: usize, spreads: usize, fields: usize) -> String {
+        let spread = if spreads == 0 {
+            "a".to_owned()
+        } else {
+            "...F".repeat(spreads)
+        };
+        let each = (0..operations).map(|_| format!("{{{spread}}}"));
+        let fields: String = (0..fields).map(|i| format!("f{i} ")).collect();
+        format!("{}fragment F on Q {{ {fields}}}", each.collect::<String>())
+    }
+
+    #[test]
+    fn the_bound_counts_every_operation_of_a_document() {
+        // The issue's ~50 KB: 5,000 operations spreading a 1,000-field fragment.
+        let document = many(5_000, 1, 1_000);
+        assert!(document.len() < 100_000, "{}", document.len());
+        assert_eq!(operations_read(&document), Err(FAN_OUT));
+        let within = many(49, 1, 1_000);
+        assert_eq!(operations_read(&within).map(|o| o.len()), Ok(49));
+    }
+
+    proptest::proptest! {
+        /// Whatever its shape, a document is refused exactly when its
+        /// operations together expand past the bound, and read otherwise.
+        #[test]
+        fn a_document_is_read_or_refused_by_its_whole_expansion(
+            operations in 1usize..80,
+            spreads in 0usize..4,
+            fields in 1usize..2_000,
+        ) {
+            let document = many(operations, spreads, fields);
+            let each = if spreads == 0 { 1 } else { spreads * fields };
+            let expanded = (operations * each) as u64;
+            let read = operations_read(&document);
+            match expanded > EXPANDED_MOST {
+                true => proptest::prop_assert_eq!(read, Err(FAN_OUT)),
+                false => proptest::prop_assert_eq!(read.map(|o| o.len()), Ok(operations)),
+            }
+        }
     }
 
     #[test]

@@ -356,7 +356,9 @@ impl Policies {
                 set.policies().filter_map(|p| p.to_json().ok()).collect();
             crate::literals::contents_read(&json)
         };
-        let named = by_provider.iter().map(|(name, set)| (name.clone(), read(set)));
+        let named = by_provider
+            .iter()
+            .map(|(name, set)| (name.clone(), read(set)));
         let reads_by_provider = (named.collect(), read(&any));
         let kinds = [
             "Person",

@@ -139,7 +139,9 @@ impl FetchArgs {
         let headers = self.headers.clone().unwrap_or_default();
         let request = (method.as_str(), &headers, self.url.as_str());
         let body = self.body.as_deref().map(str::as_bytes);
-        refused((offer, self.provider.as_str()), request, body)?;
+        let bytes = self.url.len() + body.map_or(0, <[u8]>::len);
+        let read = || refused((offer, self.provider.as_str()), request, body);
+        crate::calls::aside(bytes, read)?;
         let provider = offered(offer.names, offer.listing, &self.provider)?;
         // The answer goes to the model: one that echoes the credential in
         // what the model is shown (or what the cut splits) is withheld.

@@ -487,24 +487,53 @@ fn a_value_is_read_in_every_spelling_and_body_form_or_the_call_is_refused() {
         (r#"{"amount": "20000"}"#.to_owned(), "application/json"),
         (r#"{"amount": "+2e4"}"#.to_owned(), "application/json"),
         (over, multipart_typed),
-        (multipart(&[("amount", "+20000")]), "multipart/mixed; boundary=b"),
+        (
+            multipart(&[("amount", "+20000")]),
+            "multipart/mixed; boundary=b",
+        ),
     ];
     for (body, typed) in &denied {
         let result = call(body, typed, json!({}));
-        assert!(text(&result).starts_with("policy_denied"), "{typed} {body:?}: {result}");
+        assert!(
+            text(&result).starts_with("policy_denied"),
+            "{typed} {body:?}: {result}"
+        );
     }
     // What cannot be read whole: refused, saying what to send instead.
     let unread = [
-        ("amount=20000", "application/x-www-form-urlencoded; charset=iso-8859-1", json!({}), "UTF-8"),
-        ("<amount>20000</amount>", "application/xml", json!({}), "JSON or a form"),
-        ("amount=20000", form, json!({"Content-Encoding": "gzip"}), "uncompressed"),
-        ("amount=%EF%BC%92%EF%BC%90%EF%BC%90%EF%BC%90%EF%BC%90", form, json!({}), "0-9"),
+        (
+            "amount=20000",
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+            json!({}),
+            "UTF-8",
+        ),
+        (
+            "<amount>20000</amount>",
+            "application/xml",
+            json!({}),
+            "JSON or a form",
+        ),
+        (
+            "amount=20000",
+            form,
+            json!({"Content-Encoding": "gzip"}),
+            "uncompressed",
+        ),
+        (
+            "amount=%EF%BC%92%EF%BC%90%EF%BC%90%EF%BC%90%EF%BC%90",
+            form,
+            json!({}),
+            "0-9",
+        ),
         ("amount=%FF20000", form, json!({}), "UTF-8"),
     ];
     for (body, typed, headers, said) in unread {
         let result = call(body, typed, headers);
         let told = text(&result);
-        assert!(told.starts_with("policy_denied") && told.contains(said), "{typed} {body}: {told}");
+        assert!(
+            told.starts_with("policy_denied") && told.contains(said),
+            "{typed} {body}: {told}"
+        );
     }
     let encoded = multipart(&[("amount", "MjAwMDA=")]).replace(
         "name=\"amount\"\r\n",
@@ -561,7 +590,10 @@ fn policy_explain_decides_a_body_as_the_server_does() {
     );
     for spelled in [r#"{"amount": "20000"}"#, r#"{"amount": "20_000"}"#] {
         let (code, said) = explain(spelled);
-        assert!(code == Some(1) && said.contains("refunds up to 100 EUR"), "{spelled}: {said}");
+        assert!(
+            code == Some(1) && said.contains("refunds up to 100 EUR"),
+            "{spelled}: {said}"
+        );
     }
     let (code, said) = explain(r#"{"amount": 1, "amount": 2}"#);
     assert!(

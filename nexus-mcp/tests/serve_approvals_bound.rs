@@ -158,10 +158,16 @@ fn an_approval_is_bound_to_every_header_a_call_sends_and_its_page_shows_them() {
     assert_eq!(api.request_count(), 0);
     // A header a secret scanner flags: bound and shown as its digest, never
     // as written.
-    let keyed = [connected[0], ("Idempotency-Key", "k3y-f0r-th1s-refund-only")];
+    let keyed = [
+        connected[0],
+        ("Idempotency-Key", "k3y-f0r-th1s-refund-only"),
+    ];
     let link = link_in(&call(refund, &keyed));
     let (_, page) = opened(&mut bob, &issuer, ("bob", &["leads"]), &link);
-    assert!(page.contains("idempotency-key") && page.contains("withheld"), "{page}");
+    assert!(
+        page.contains("idempotency-key") && page.contains("withheld"),
+        "{page}"
+    );
     assert!(!page.contains("k3y-f0r-th1s-refund-only"), "{page}");
     assert!(
         call(refund, &connected)["isError"] == false,
@@ -169,8 +175,14 @@ fn an_approval_is_bound_to_every_header_a_call_sends_and_its_page_shows_them() {
     );
     assert_eq!(api.request_count(), 1);
     let sent = api.requests();
-    let account = sent[0].headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("stripe-account"));
-    assert_eq!(account.map(|(_, v)| v.as_str()), Some("acct_1Nv0FGQ9RKHgCVdK"));
+    let account = sent[0]
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("stripe-account"));
+    assert_eq!(
+        account.map(|(_, v)| v.as_str()),
+        Some("acct_1Nv0FGQ9RKHgCVdK")
+    );
 }
 
 #[test]

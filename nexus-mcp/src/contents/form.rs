@@ -25,13 +25,19 @@ pub(super) fn flattened(body: &[u8], keep: Keep) -> Result<Flat, &'static str> {
         return Err(TOO_LARGE);
     }
     let fields = url::form_urlencoded::parse(body);
-    read(fields.map(|(name, value)| (name.into_owned(), value.into_owned())), keep)
+    read(
+        fields.map(|(name, value)| (name.into_owned(), value.into_owned())),
+        keep,
+    )
 }
 
 /// A multipart body's `parts` read as a form's fields (Rack and Stripe
 /// read them alike), the fields `keep` takes held; a part that names no
 /// field is no value.
-pub(super) fn parts(parts: Vec<(Option<String>, Vec<u8>)>, keep: Keep) -> Result<Flat, &'static str> {
+pub(super) fn parts(
+    parts: Vec<(Option<String>, Vec<u8>)>,
+    keep: Keep,
+) -> Result<Flat, &'static str> {
     let named = parts.into_iter().filter_map(|(name, value)| {
         let value = String::from_utf8(value)
             .unwrap_or_else(|bytes| String::from_utf8_lossy(bytes.as_bytes()).into_owned());

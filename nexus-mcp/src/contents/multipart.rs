@@ -21,13 +21,15 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
     (mime.type_() == mime::MULTIPART).then_some(boundary)
 }
 
-/// Each part of `body` between `boundary`s: its name (none for a part
-/// that names none) and its bytes.
+/// A part: its name (none for a part that names none) and its bytes.
+pub(crate) type Part = (Option<String>, Vec<u8>);
+
+/// Each part of `body` between `boundary`s.
 ///
 /// # Errors
 ///
 /// [`UNREAD`], [`TRANSFERRED`] or [`CHARSET`].
-pub(crate) fn parts(boundary: String, body: &[u8]) -> Result<Vec<(Option<String>, Vec<u8>)>, &'static str> {
+pub(crate) fn parts(boundary: String, body: &[u8]) -> Result<Vec<Part>, &'static str> {
     let whole = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(whole) });
     let mut multipart = multer::Multipart::new(stream, boundary);
@@ -41,7 +43,9 @@ pub(crate) fn parts(boundary: String, body: &[u8]) -> Result<Vec<(Option<String>
             if transferred.is_some_and(|t| !t.to_str().is_ok_and(named)) {
                 return Err(TRANSFERRED);
             }
-            let charset = field.content_type().and_then(|t| t.get_param(mime::CHARSET));
+            let charset = field
+                .content_type()
+                .and_then(|t| t.get_param(mime::CHARSET));
             if charset.is_some_and(|c| !utf8(c.as_str())) {
                 return Err(CHARSET);
             }
@@ -51,7 +55,9 @@ pub(crate) fn parts(boundary: String, body: &[u8]) -> Result<Vec<(Option<String>
         }
         Ok(parts)
     })?;
-    let charset = parts.iter().find(|(name, _)| name.as_deref() == Some("_charset_"));
+    let charset = parts
+        .iter()
+        .find(|(name, _)| name.as_deref() == Some("_charset_"));
     if charset.is_some_and(|(_, value)| !std::str::from_utf8(value).is_ok_and(utf8)) {
         return Err(CHARSET);
     }
@@ -61,7 +67,9 @@ pub(crate) fn parts(boundary: String, body: &[u8]) -> Result<Vec<(Option<String>
 /// Whether a charset's name is UTF-8's, or ASCII's (which UTF-8 holds).
 pub(crate) fn utf8(charset: &str) -> bool {
     let charset = charset.trim().trim_matches('"');
-    ["utf-8", "utf8", "us-ascii"].iter().any(|c| charset.eq_ignore_ascii_case(c))
+    ["utf-8", "utf8", "us-ascii"]
+        .iter()
+        .any(|c| charset.eq_ignore_ascii_case(c))
 }
 
 #[cfg(test)]
@@ -84,7 +92,10 @@ mod tests {
         let read = parts("b".into(), &body(&[(&amount, "20000")])).unwrap();
         assert_eq!(read, [(Some("amount".to_owned()), b"20000".to_vec())]);
         let encoded = format!("{amount}\r\nContent-Transfer-Encoding: base64");
-        assert_eq!(parts("b".into(), &body(&[(&encoded, "MjAwMDA=")])), Err(TRANSFERRED));
+        assert_eq!(
+            parts("b".into(), &body(&[(&encoded, "MjAwMDA=")])),
+            Err(TRANSFERRED)
+        );
         let latin = format!("{amount}\r\nContent-Type: text/plain; charset=iso-8859-1");
         assert_eq!(parts("b".into(), &body(&[(&latin, "20000")])), Err(CHARSET));
         let declared = field("_charset_");
@@ -92,8 +103,14 @@ mod tests {
         assert_eq!(parts("b".into(), &declared), Err(CHARSET));
         let cut = &body(&[(&amount, "20000")])[..40];
         assert_eq!(parts("b".into(), cut), Err(UNREAD));
-        assert_eq!(boundary("multipart/form-data; boundary=b").as_deref(), Some("b"));
-        assert_eq!(boundary("multipart/mixed; boundary=\"x y\"").as_deref(), Some("x y"));
+        assert_eq!(
+            boundary("multipart/form-data; boundary=b").as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            boundary("multipart/mixed; boundary=\"x y\"").as_deref(),
+            Some("x y")
+        );
         assert_eq!(boundary("application/x-www-form-urlencoded"), None);
         assert_eq!(boundary("multipart/form-data"), None);
     }

@@ -50,7 +50,11 @@ pub(super) fn spelled(text: &str) -> Result<Vec<i64>, &'static str> {
     let plain = unsigned.replace('_', "");
     for decimal in [unsigned, plain.as_str()] {
         if is_decimal(decimal) {
-            let written = if negative { format!("-{decimal}") } else { decimal.to_owned() };
+            let written = if negative {
+                format!("-{decimal}")
+            } else {
+                decimal.to_owned()
+            };
             read.extend(integers(&written));
         }
     }
@@ -123,8 +127,7 @@ fn leading(text: &str, underscores: bool) -> String {
 fn value(digits: &str, radix: u32) -> i128 {
     let mut each = digits.chars().filter_map(|c| c.to_digit(radix));
     let folded = each.try_fold(0i128, |n, d| {
-        n.checked_mul(i128::from(radix))?
-            .checked_add(i128::from(d))
+        n.checked_mul(i128::from(radix))?.checked_add(i128::from(d))
     });
     folded.unwrap_or(i128::MAX)
 }

@@ -81,7 +81,9 @@ impl NexusServer {
         // A retry whose state an approval took: none is left for a connection.
         let mut state = request.request_state.as_ref();
         let mut approved = None;
-        if let Err(failure) = self.permitted(&mut fetch, caller) {
+        let bytes = fetch.url.len() + fetch.options.data.as_ref().map_or(0, Vec::len);
+        let permitted = crate::calls::aside(bytes, || self.permitted(&mut fetch, caller));
+        if let Err(failure) = permitted {
             let Failure::Asked(asked) = failure else {
                 return Err(failure);
             };
