@@ -76,6 +76,62 @@ fn a_signal_answered_503_takes_effect_when_retried_after_the_store_came_back_emp
     );
 }
 
+/// Seconds since the Unix epoch.
+fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(since.expect("after 1970").as_secs()).expect("in range")
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn a_signal_revokes_as_of_its_own_time_so_a_replay_takes_nothing_granted_since() {
+    let (mut redis, issuer, gateway, store) = stored();
+    let transmitter = issuer.url();
+    let args = ["--store", &store, "--ssf-transmitter", &transmitter];
+    let (one, origin, _, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (two, _) = replica(&issuer, &gateway, &origin, &args);
+    let stream = ssf_connect(&origin, &transmitter, "okta-api-token", false);
+    let push = common::signals::push_authorization(&issuer, &stream);
+    issuer.approve_as("bob");
+    let (id, said) = signed_in_at(&one, &origin);
+    let bob = tokens_for(&origin, &id, &said["code"]);
+    // Each signal made 200 s before the sign-ins (past the 60 s allowed
+    // for clocks): taken, and taking nothing granted since.
+    let made = now() - 200;
+    let logout_old = logout_jwt(&origin, "alice-then").claim("iat", json!(made));
+    let jwt = issuer.mint(&logout_old.expires_in(60));
+    let set = set_of(&issuer, (SESSION_REVOKED, "bob"), (&origin, "bob-then"));
+    let set = issuer.mint(&set.claim("iat", json!(made)));
+    let taken = || {
+        let (status, answer) = logout(&origin, Some(&jwt), &iss_sub(&issuer, "alice"));
+        assert_eq!(status, 204, "{answer}");
+        let (status, answer) = pushed(&origin, Some(&push), &set);
+        assert_eq!(status, 202, "{answer}");
+    };
+    taken();
+    let kept = |tokens: &serde_json::Value| {
+        called(&one, tokens) == 200 && called_beside(&two, &origin, tokens) == 200
+    };
+    assert!(kept(&alice) && kept(&bob), "made after the signals: kept");
+    // The store forgets them (a Redis without persistence restarted): the
+    // same signals, taken again, still take nothing granted since.
+    redis.emptied();
+    two.said_once(|said| said.contains("the store was emptied"));
+    taken();
+    assert!(
+        kept(&alice) && kept(&bob),
+        "a replay after the store forgot: kept"
+    );
+    // A signal made now takes them out, on both replicas.
+    let fresh = issuer.mint(&logout_jwt(&origin, "alice-now"));
+    assert_eq!(
+        logout(&origin, Some(&fresh), &iss_sub(&issuer, "alice")).0,
+        204
+    );
+    wait_until(|| called(&one, &alice) == 401 && called_beside(&two, &origin, &alice) == 401);
+    assert!(kept(&bob), "bob's signal was older than his sign-in");
+}
+
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn a_polled_set_the_store_could_not_take_comes_again_and_takes_effect() {

@@ -131,6 +131,26 @@ impl Revoked {
         }
     }
 
+    /// The list's word for it revoked as of `as_of` (a signal's own time),
+    /// apart from the time it is written at (its score, which replicas
+    /// read the list from): `person:…@MILLISECONDS`.
+    pub(crate) fn member_as_of(&self, as_of: u64) -> String {
+        format!("{}@{as_of}", self.member())
+    }
+
+    /// What the list's word `member` names, if it is one, and as of when,
+    /// read with the time `at` it was written: as of `at`, or of the time
+    /// its word names after `@` where that is before.
+    pub(crate) fn read_as_of(member: &str, at: u64) -> Option<(Revoked, u64)> {
+        let stated = member
+            .rsplit_once('@')
+            .and_then(|(word, as_of)| Some((word, as_of.parse::<u64>().ok()?)));
+        match stated {
+            Some((word, as_of)) => Some((Revoked::read(word, at)?, as_of.min(at))),
+            None => Some((Revoked::read(member, at)?, at)),
+        }
+    }
+
     /// What the list's word `member` names, if it is one, read with its
     /// time `at`: a person at [`STANDING`] is the provisioning's hold, as
     /// 0.14 wrote it.
@@ -277,8 +297,7 @@ impl Revocations {
     /// forgotten (the list forgets them too): what this replica revoked
     /// a moment ago stays, whatever a read begun before then says.
     pub(crate) fn took(&self, read: impl IntoIterator<Item = (String, u64)>, since: u64) {
-        let read =
-            (read.into_iter()).filter_map(|(member, at)| Some((Revoked::read(&member, at)?, at)));
+        let read = (read.into_iter()).filter_map(|(member, at)| Revoked::read_as_of(&member, at));
         for (what, at) in read.filter(|(_, at)| *at >= since) {
             self.add(what, at);
         }
@@ -306,6 +325,36 @@ mod tests {
     fn named(hash: &str) -> Named {
         let (exact, folded) = (hash.to_owned(), hash.to_owned());
         Named { exact, folded }
+    }
+
+    #[test]
+    fn a_signal_is_held_as_of_its_own_time_and_written_at_another() {
+        let person = Revoked::person(WHO).unwrap();
+        let member = person.member_as_of(1_000);
+        assert_eq!(
+            Revoked::read_as_of(&member, 5_000),
+            Some((person.clone(), 1_000))
+        );
+        // Never later than it was written; a plain word as of its writing.
+        assert_eq!(
+            Revoked::read_as_of(&member, 500),
+            Some((person.clone(), 500))
+        );
+        assert_eq!(
+            Revoked::read_as_of(&person.member(), 7),
+            Some((person.clone(), 7))
+        );
+        assert_eq!(Revoked::read_as_of("person:x@12", 40), None);
+        let view = Revocations::default();
+        view.took([(member, 5_000)], 0);
+        assert!(
+            view.refuses(&named(WHO), None, 1_000),
+            "granted before: refused"
+        );
+        assert!(
+            !view.refuses(&named(WHO), None, 1_001),
+            "granted after: kept"
+        );
     }
 
     #[test]

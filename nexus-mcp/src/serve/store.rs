@@ -450,14 +450,14 @@ impl Store {
 
     /// Whether the signal `key` is taken now for the first time, on any
     /// replica (held taken for `life`), its revocation `what` written in the
-    /// same step: a signal taken before is not taken again, but one the
-    /// store may have lost the record of is (a revocation taken twice
-    /// revokes twice).
+    /// same step, as of the signal's own time (`what`'s moment): a signal
+    /// taken before is not taken again, but one the store may have lost the
+    /// record of is, and then takes nothing granted since it was made.
     pub(crate) async fn signal(
         &self,
         key: &str,
         life: Duration,
-        what: Option<Revoked>,
+        what: Option<(Revoked, u64)>,
     ) -> Result<bool, Down> {
         self.spent(key, (None, life), what).await
     }
@@ -468,7 +468,7 @@ impl Store {
         &self,
         key: &str,
         (from, life): (Option<u64>, Duration),
-        what: Option<Revoked>,
+        what: Option<(Revoked, u64)>,
     ) -> Result<bool, Down> {
         let life = life.min(SPENT_AT_MOST);
         let at = now_ms();
@@ -486,7 +486,8 @@ impl Store {
                 invoked
                     .arg(from.unwrap_or_default())
                     .arg(life.as_secs().max(1));
-                invoked.arg(what.as_ref().map(Revoked::member).unwrap_or_default());
+                let member = what.as_ref().map(|(what, as_of)| what.member_as_of(*as_of));
+                invoked.arg(member.unwrap_or_default());
                 invoked
                     .arg(at)
                     .arg(if from.is_some() { "grant" } else { "signal" });
@@ -495,8 +496,8 @@ impl Store {
                 answered(tokio::time::timeout(WAIT, done).await)? == 1
             }
         };
-        if let Some(what) = what.filter(|_| first) {
-            self.revocations.add(what, at);
+        if let Some((what, as_of)) = what.filter(|_| first) {
+            self.revocations.add(what, as_of.min(at));
         }
         Ok(first)
     }

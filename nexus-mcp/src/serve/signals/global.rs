@@ -172,9 +172,10 @@ async fn revoked(
         return Err(Refused::Malformed("no person".into()));
     };
     let seen = here.store.seen(digits).await.map_err(down)?;
+    let as_of = subject::as_of(&verified.claims, crate::serve::store::now_ms());
     match here
         .store
-        .signal(&key, verified.lives, Some(person))
+        .signal(&key, verified.lives, Some((person, as_of)))
         .await
         .map_err(down)?
     {

@@ -261,7 +261,11 @@ pub(crate) async fn taken(here: &Receivers, set: &str, secrets: &[&str]) -> Resu
         b"\0",
         jti.unwrap_or_default().as_bytes(),
     ]);
-    let revoking = who.clone().filter(|_| asks == Asks::Revoke);
+    let as_of = subject::as_of(claims, crate::serve::store::now_ms());
+    let revoking = who
+        .clone()
+        .filter(|_| asks == Asks::Revoke)
+        .map(|who| (who, as_of));
     let first = here.store.signal(&key, verified.lives, revoking).await;
     let line = (CHANNEL, event);
     match (first, asks) {

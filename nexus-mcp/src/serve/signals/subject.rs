@@ -1,11 +1,31 @@
 //! What every channel of the identity provider's signals shares: the
 //! person a subject identifier (RFC 9493) names, in the same hash `serve
 //! revoke --person` and the log's `who=` use; the one log line and counter
-//! each signal leaves.
+//! each signal leaves; and the time a signal revokes as of ([`as_of`]).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::serve::revoked::{MAIL_CLAIMS, Named, Revoked};
+
+/// The moment a signal of `claims` revokes as of, in milliseconds since
+/// the Unix epoch: the latest `event_timestamp` of its events (a SET's),
+/// or its `iat`, with the receivers' allowance for clocks
+/// ([`crate::serve::jws::LEEWAY`]), and never past `now`: what was granted
+/// before the signal was made is revoked, and a signal taken again after
+/// the store forgot it (a replay) takes nothing granted since.
+pub(crate) fn as_of(claims: &Map<String, Value>, now: u64) -> u64 {
+    let events = claims.get("events").and_then(Value::as_object);
+    let each = events.into_iter().flat_map(|events| events.values());
+    let happened = each
+        .filter_map(|event| event.get("event_timestamp")?.as_u64())
+        .max();
+    let said = happened.or_else(|| claims.get("iat")?.as_u64());
+    let allowed = |said: u64| {
+        said.saturating_add(crate::serve::jws::LEEWAY)
+            .saturating_mul(1000)
+    };
+    said.map_or(now, |said| allowed(said).min(now))
+}
 
 /// The people of this deployment: the issuer they sign in at (`--issuer`)
 /// and the claim that names them (`--subject-claim`).
