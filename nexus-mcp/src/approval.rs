@@ -16,6 +16,9 @@ use crate::answer::bounded;
 
 pub(crate) use crate::policy::Approver;
 
+/// The code of a call that waits for a person's approval.
+pub(crate) const APPROVAL_REQUIRED: &str = "approval_required";
+
 /// A call a policy asks to approve: what its approval is bound to, and
 /// what the approval page shows.
 #[derive(Clone, Debug, Serialize, Deserialize)]

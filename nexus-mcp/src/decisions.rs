@@ -8,6 +8,7 @@ use std::sync::Arc;
 use nexus_sdk::http::{Method, Uri};
 use nexus_sdk::{FetchOptions, NexusError};
 
+use crate::approval::APPROVAL_REQUIRED;
 use crate::failure::Failure;
 use crate::on_thread::Bound;
 use crate::policy::{Asked, CallDecision, Decision, Held, Sending, Who};
@@ -39,39 +40,66 @@ fn left_out(who: &Who, principal: &Principal) -> Option<String> {
     ))
 }
 
+/// A call's decision, as the handler matches it once.
+pub(crate) enum Ruling {
+    /// Send it, to this URL (the one decided on: normalised).
+    Permit(String),
+    /// Refused: the tool error the model reads.
+    Deny(Failure),
+    /// A policy asks a person to approve it first (`@ask`): what the
+    /// approval is bound to and its page shows.
+    Ask(Box<crate::approval::Asked>),
+}
+
+impl Ruling {
+    /// Its outcome as a span names it.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            Ruling::Permit(_) => "permitted",
+            Ruling::Deny(_) => "denied",
+            Ruling::Ask(_) => "asked",
+        }
+    }
+}
+
 /// Whether `held` (none without `--policy`: everything) lets `principal`,
 /// through the MCP client named `client`, send the request `(provider,
 /// methods, account)` as `sending` (as `account`, or `""`), for each
 /// method a server may read it as ([`crate::readings::methods`]) and each
 /// way its content may be read ([`crate::contents::readings`]): decided on
-/// the URL [`normalized`](crate::readings::normalized), which `url` then
-/// is, so that what is sent is what was decided on. When not, the tool
-/// error (`policy_denied`), the operator told the decision and the
+/// the URL [`normalized`](crate::readings::normalized), which a permit
+/// carries, so that what is sent is what was decided on. A denial is the
+/// tool error (`policy_denied`), the operator told the decision and the
 /// policies that made it. Counted.
 pub(crate) fn call_permitted(
     held: Option<&Held>,
     (principal, client): (&Principal, &str),
     (provider, methods, account): (&str, &[String], &str),
-    (url, sending): (&mut String, Sending),
-) -> Result<(), Failure> {
+    sending: Sending,
+) -> Ruling {
     let Some(policies) = held.map(Held::now) else {
-        return Ok(());
+        return Ruling::Permit(sending.url.to_owned());
     };
     let who = principal.as_policy_reads(client);
     if let Some(line) = left_out(&who, principal) {
         log::warn!(target: "nexus_mcp", "{line}");
         crate::metrics::policy(false);
-        return Err(Failure::refused(POLICY_DENIED, GROUPS_LEFT_OUT));
+        return Ruling::Deny(Failure::refused(POLICY_DENIED, GROUPS_LEFT_OUT));
     }
     let call = (provider, methods, account);
-    let made = (policies.decide_request(&who, call, &sending))
-        .map_err(|why| unreadable(principal, why))?;
+    let made = match policies.decide_request(&who, call, &sending) {
+        Ok(made) => made,
+        Err(why) => return Ruling::Deny(unreadable(principal, why)),
+    };
     crate::metrics::policy(made.decision == Decision::Permit);
     match &made.decision {
-        Decision::Permit => {}
+        Decision::Permit => {
+            let normal = made.made.url.as_ref().map(url::Url::to_string);
+            Ruling::Permit(normal.unwrap_or_else(|| sending.url.to_owned()))
+        }
         Decision::Ask(approver) => {
             let asking = (principal, who.person, approver);
-            return Err(asked(asking, (provider, methods, account), &made, &sending));
+            Ruling::Ask(asked(asking, (provider, methods, account), &made, &sending))
         }
         Decision::Deny => {
             let (request, by) = made.made.said();
@@ -79,13 +107,9 @@ pub(crate) fn call_permitted(
             log::warn!(target: "nexus_mcp", "policy: denied who={who} provider={provider:?} {request}: {by}");
             let told = (made.made.two_ways.as_ref())
                 .map_or(DENIED.to_owned(), |why| format!("{DENIED}: {why}"));
-            return Err(Failure::refused(POLICY_DENIED, told));
+            Ruling::Deny(Failure::refused(POLICY_DENIED, told))
         }
     }
-    if let Some(normal) = &made.made.url {
-        *url = normal.to_string();
-    }
-    Ok(())
 }
 
 /// The call `made` decided, which a policy asks `approver` to approve,
@@ -99,7 +123,7 @@ fn asked(
     (provider, methods, account): (&str, &[String], &str),
     made: &CallDecision,
     sending: &Sending,
-) -> Failure {
+) -> Box<crate::approval::Asked> {
     let url = made.made.url.as_ref();
     let read = made.readings().flat_map(|made| {
         let numbers = made
@@ -138,7 +162,7 @@ fn asked(
     let (request, by) = made.made.said();
     let who = principal.who().unwrap_or_else(|| "stdio".into());
     log::info!(target: "nexus_mcp", "policy: asked who={who} provider={provider:?} {request}: {by}, approved by @ask({}) (approval {})", approver.said(), asked.id());
-    Failure::Asked(Box::new(asked))
+    Box::new(asked)
 }
 
 /// Every method a call may be read as ([`crate::readings::methods`]) where
@@ -269,7 +293,7 @@ impl Hop {
     }
 
     /// [`Hop::decided`], untraced.
-    fn deciding(&self, method: &Method, mut url: String) -> Result<(), NexusError> {
+    fn deciding(&self, method: &Method, url: String) -> Result<(), NexusError> {
         let home = crate::addresses::origin_of(&self.from).unwrap_or_default();
         let to = crate::addresses::origin_of(&url);
         let off = to.as_deref() != Some(home.as_str());
@@ -302,23 +326,29 @@ impl Hop {
             return Ok(());
         };
         let read = (url.as_str(), body);
-        let decided = (methods_read(held, method.as_str(), &self.first.headers, read))
-            .map_err(|why| unreadable(&self.principal, why))
-            .and_then(|methods| {
+        let ruling = match methods_read(held, method.as_str(), &self.first.headers, read) {
+            Err(why) => Ruling::Deny(unreadable(&self.principal, why)),
+            Ok(methods) => {
                 let call = (self.provider.as_str(), &methods[..], self.account.as_str());
                 let asking = (&self.principal, self.client.as_str());
                 let sending = Sending {
-                    url: &url.clone(),
+                    url: &url,
                     headers: &self.first.headers,
                     body,
                     graphql: &self.graphql,
                 };
-                call_permitted(Some(held), asking, call, (&mut url, sending))
-            });
-        decided.map_err(|failure| match failure {
-            Failure::Refused { code, message } => NexusError::new(code, message),
-            other => NexusError::new(other.code(), other.to_string()),
-        })
+                call_permitted(Some(held), asking, call, sending)
+            }
+        };
+        match ruling {
+            Ruling::Permit(_) => Ok(()),
+            Ruling::Deny(Failure::Refused { code, message }) => Err(NexusError::new(code, message)),
+            Ruling::Deny(other) => Err(NexusError::new(other.code(), other.to_string())),
+            Ruling::Ask(asked) => {
+                let said = format!("{APPROVAL_REQUIRED}: {}", asked.asking());
+                Err(NexusError::new(APPROVAL_REQUIRED, said))
+            }
+        }
     }
 }
 
@@ -355,10 +385,10 @@ pub(crate) fn permits(
         content: &crate::contents::Content::default(),
     };
     let decided = policies.decide(action, &asked);
-    crate::metrics::policy(decided.allowed);
-    if !decided.allowed {
+    crate::metrics::policy(decided.permits());
+    if !decided.permits() {
         let who = principal.who().unwrap_or_else(|| "stdio".into());
         log::info!(target: "nexus_mcp", "policy: {action} denied who={who} provider={provider:?}");
     }
-    decided.allowed
+    decided.permits()
 }

@@ -41,13 +41,7 @@ pub(crate) enum Failure {
     /// The server is stopping: it started no call, or stopped waiting for
     /// this one after the grace it gives (`Some`).
     Stopping(Option<Duration>),
-    /// A policy asks a person to approve this call (`@ask`): what its
-    /// approval is bound to. The call's flow asks for it, or refuses.
-    Asked(Box<crate::approval::Asked>),
 }
-
-/// The code of a call that waits for a person's approval.
-pub(crate) const APPROVAL_REQUIRED: &str = "approval_required";
 
 impl Failure {
     /// A refusal of this server's, with `code`.
@@ -95,7 +89,6 @@ impl Failure {
             Failure::Declined(_) => CONNECTION_DECLINED,
             Failure::Cancelled => "cancelled",
             Failure::Stopping(_) => "stopping",
-            Failure::Asked(_) => APPROVAL_REQUIRED,
         }
     }
 }
@@ -131,7 +124,6 @@ impl fmt::Display for Failure {
             Failure::Stopping(None) => {
                 f.write_str("stopping: nexus-mcp is shutting down and starts no new call")
             }
-            Failure::Asked(asked) => write!(f, "{APPROVAL_REQUIRED}: {}", asked.asking()),
             Failure::Stopping(Some(grace)) => write!(
                 f,
                 "stopping: nexus-mcp is shutting down and stopped waiting for this call after \

@@ -240,14 +240,20 @@ pub(crate) struct Sending<'a> {
     pub(crate) graphql: &'a [(String, String)],
 }
 
-/// A decision, and the policies that made it (none: no policy permits);
-/// when every `forbid` that denies it asks (`@ask`) and a `permit` permits
-/// it, who may approve it.
+/// A decision ([`Decision::Ask`] when every `forbid` that denies it asks,
+/// `@ask`, and a `permit` permits it), and the policies that made it (none:
+/// no policy permits).
 #[derive(Debug, PartialEq, Clone)]
 pub(crate) struct Decided {
-    pub(crate) allowed: bool,
+    pub(crate) decision: Decision,
     pub(crate) by: Vec<String>,
-    pub(crate) ask: Option<Approver>,
+}
+
+impl Decided {
+    /// Whether it permits.
+    pub(crate) fn permits(&self) -> bool {
+        self.decision == Decision::Permit
+    }
 }
 
 impl Policies {
@@ -435,9 +441,8 @@ impl Policies {
     fn evaluated(&self, action: &str, asked: &Asked) -> Decided {
         let Ok((request, entities)) = self.request(action, asked, None) else {
             return Decided {
-                allowed: false,
+                decision: Decision::Deny,
                 by: vec!["a request the schema does not allow".into()],
-                ask: None,
             };
         };
         // Only the policies that can apply to this provider are read: the
@@ -445,25 +450,23 @@ impl Policies {
         let set = self.by_provider.get(asked.provider).unwrap_or(&self.any);
         let answer = self.authorizer.is_authorized(&request, set, &entities);
         let reasons: Vec<&PolicyId> = answer.diagnostics().reason().collect();
-        let allowed = answer.decision() == cedar_policy::Decision::Allow;
-        let ask = (!allowed)
-            .then(|| self.asked(&reasons, (&request, &entities), asked.provider))
-            .flatten();
+        let asking = || self.asked(&reasons, (&request, &entities), asked.provider);
+        let decision = match answer.decision() {
+            cedar_policy::Decision::Allow => Decision::Permit,
+            cedar_policy::Decision::Deny => asking().map_or(Decision::Deny, Decision::Ask),
+        };
         // A forbid that asks denies nothing alone: where no approval can
         // permit the call (no permit holds), what denies it is that no
         // permit does, and an asking forbid is not named as the denier.
-        let denier = |id: &&&PolicyId| allowed || ask.is_some() || !self.asks.contains_key(**id);
+        let denier = |id: &&&PolicyId| decision != Decision::Deny || !self.asks.contains_key(**id);
         let by = reasons.iter().filter(denier).map(|id| {
             self.names
                 .get(*id)
                 .cloned()
                 .unwrap_or_else(|| id.to_string())
         });
-        Decided {
-            allowed,
-            by: by.collect(),
-            ask,
-        }
+        let by = by.collect();
+        Decided { decision, by }
     }
 
     /// The request Cedar reads, and the entities it reads with it: the
@@ -703,13 +706,13 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
                 account,
                 content: &NOTHING,
             };
-            policies.decide("call", &asked).allowed
+            policies.decide("call", &asked).permits()
         };
         let alice = who("alice", &theirs);
         let same = ["GET", "a", "/p", ""];
         assert!(asked(&alice, "github", same) && asked(&alice, "github", same));
         let again = call(&alice, "GET", "/p");
-        assert!(!policies.decide("list", &again).allowed, "the action");
+        assert!(!policies.decide("list", &again).permits(), "the action");
         let (none, other_dept, untagged) =
             (tagged(&[], "x"), tagged(&["g"], "y"), in_groups(&["g"]));
         let others = [
@@ -783,26 +786,24 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
         assert_eq!(
             read,
             Decided {
-                allowed: true,
+                decision: Decision::Permit,
                 by: vec!["everyone reads".into()],
-                ask: None,
             }
         );
         let post = |who| policies.decide("call", &call(who, "POST", "/repos/acme/x"));
-        assert!(!post(&alice).allowed && post(&admin).allowed);
+        assert!(!post(&alice).permits() && post(&admin).permits());
         let deleted = policies.decide("call", &call(&admin, "DELETE", "/repos/acme/x"));
         assert_eq!(
             deleted,
             Decided {
-                allowed: false,
+                decision: Decision::Deny,
                 by: vec!["#3".into()],
-                ask: None,
             }
         );
         let elsewhere = policies.decide("call", &call(&admin, "GET", "/repos/other/x"));
         assert_eq!(elsewhere.by, vec!["#4".to_owned()]);
         assert!(
-            !policies.decide("connect", &call(&alice, "", "")).allowed,
+            !policies.decide("connect", &call(&alice, "", "")).permits(),
             "none permits it"
         );
         // A policy whose scope names another provider is not read for this one.
@@ -814,9 +815,8 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
         assert_eq!(
             read,
             Decided {
-                allowed: true,
+                decision: Decision::Permit,
                 by: vec!["everyone reads".into()],
-                ask: None,
             }
         );
     }
@@ -829,7 +829,9 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
         let none = in_groups(&[]);
         let listed = |person: &str| {
             let asking = who(person, &none);
-            policies.decide("list", &call(&asking, "GET", "/")).allowed
+            policies
+                .decide("list", &call(&asking, "GET", "/"))
+                .permits()
         };
         assert!(listed("a\"b\\c") && !listed("a\"b"));
     }

@@ -140,10 +140,10 @@ impl Policies {
                     let call = (provider, method.as_str(), account);
                     let mut made = self.decide_call(who, call, (path, content));
                     made.url = made.url.and(normal.clone());
-                    match (made.decided.allowed, &made.decided.ask) {
-                        (true, _) => permitted = Some(made),
-                        (false, Some(_)) => asked.push(made),
-                        (false, None) => return Ok(CallDecision::decided(Decision::Deny, made)),
+                    match &made.decided.decision {
+                        Decision::Permit => permitted = Some(made),
+                        Decision::Ask(_) => asked.push(made),
+                        Decision::Deny => return Ok(CallDecision::decided(Decision::Deny, made)),
                     }
                 }
             }
@@ -152,11 +152,12 @@ impl Policies {
             let made = permitted.ok_or("no method to decide")?;
             return Ok(CallDecision::decided(Decision::Permit, made));
         };
-        let approver = first.decided.ask.clone();
-        let one = asked.iter().all(|made| made.decided.ask == approver);
-        let decision = match approver.filter(|_| one) {
-            Some(approver) => Decision::Ask(approver),
-            None => Decision::Deny,
+        let one = asked
+            .iter()
+            .all(|made| made.decided.decision == first.decided.decision);
+        let decision = match one {
+            true => first.decided.decision.clone(),
+            false => Decision::Deny,
         };
         let mut decided = CallDecision::decided(decision, asked.remove(0));
         decided.asked = asked;
@@ -175,9 +176,8 @@ impl Policies {
         let method = method.to_uppercase();
         let Some(normal) = url.cloned() else {
             let decided = Decided {
-                allowed: false,
+                decision: Decision::Deny,
                 by: Vec::new(),
-                ask: None,
             };
             return CallDecided {
                 url: None,
@@ -198,9 +198,8 @@ impl Policies {
                 one_line(segment)
             );
             let decided = Decided {
-                allowed: false,
+                decision: Decision::Deny,
                 by: vec![why.clone()],
-                ask: None,
             };
             return CallDecided {
                 url: Some(normal),

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use super::inbound::Inbound;
 use super::{Mode, NexusServer};
-use crate::approval::{Approver, Asked, Taken, Verdict, Waiting};
-use crate::failure::{APPROVAL_REQUIRED, Failure};
+use crate::approval::{APPROVAL_REQUIRED, Approver, Asked, Taken, Verdict, Waiting};
+use crate::failure::Failure;
 use crate::state::Held;
 use crate::tools::Fetch;
 

@@ -16,8 +16,10 @@ use rmcp::model::CallToolRequestParams;
 use super::approving::Approval;
 use super::inbound::Inbound;
 use super::{Mode, NexusServer};
+use crate::approval::APPROVAL_REQUIRED;
 use crate::calls::{Caller, Ended, audit};
 use crate::connect::{Call, Retry};
+use crate::decisions::Ruling;
 use crate::failure::Failure;
 use crate::handshake;
 use crate::on_thread::{Traced, Working};
@@ -82,25 +84,26 @@ impl NexusServer {
         let mut state = request.request_state.as_ref();
         let mut approved = None;
         let bytes = fetch.url.len() + fetch.options.data.as_ref().map_or(0, Vec::len);
-        let permitted = crate::calls::aside(bytes, || self.permitted(&mut fetch, caller));
-        if let Err(failure) = permitted {
-            let Failure::Asked(asked) = failure else {
-                return Err(failure);
-            };
-            // (The rare steps, an approval and a connection, are boxed:
-            // their futures are large, and inline a warm call's would move
-            // their room on every call.)
-            // A 2025 host that sends the user to a URL is sent the page.
-            let by_url = asking().url_elicitation && !inbound.modern();
-            let bound = args.bound(&caller.principal);
-            let asking_how = (inbound, request, by_url);
-            let approval = Box::pin(self.approval(&mut fetch, (&asked, &bound), asking_how));
-            match approval.await? {
-                Approval::Url(elicitation) => return Ok(Answer::UrlRequired(elicitation)),
-                Approval::Input(input) => return Ok(Answer::InputRequired(input)),
-                Approval::Approved(used) => {
-                    state = state.filter(|_| !used.took_state);
-                    approved = Some(used);
+        let ruling = crate::calls::aside(bytes, || self.permitted(&mut fetch, caller));
+        match ruling {
+            Ruling::Permit(_) => {}
+            Ruling::Deny(failure) => return Err(failure),
+            Ruling::Ask(asked) => {
+                // (The rare steps, an approval and a connection, are boxed:
+                // their futures are large, and inline a warm call's would move
+                // their room on every call.)
+                // A 2025 host that sends the user to a URL is sent the page.
+                let by_url = asking().url_elicitation && !inbound.modern();
+                let bound = args.bound(&caller.principal);
+                let asking_how = (inbound, request, by_url);
+                let approval = Box::pin(self.approval(&mut fetch, (&asked, &bound), asking_how));
+                match approval.await? {
+                    Approval::Url(elicitation) => return Ok(Answer::UrlRequired(elicitation)),
+                    Approval::Input(input) => return Ok(Answer::InputRequired(input)),
+                    Approval::Approved(used) => {
+                        state = state.filter(|_| !used.took_state);
+                        approved = Some(used);
+                    }
                 }
             }
         }
@@ -128,8 +131,23 @@ impl NexusServer {
         if let Some(used) = &approved {
             self.unspent(used).await;
         }
-        // Only a provider `--connect` names (found as the Gateway finds
-        // names), and one `--policy` lets this person connect.
+        let approved_here = approved.is_some_and(|used| used.taken.is_none());
+        let first_use = (unconnected, inbound, approved_here);
+        Box::pin(self.first_use(&fetch, (args, caller), asking(), first_use)).await
+    }
+
+    /// A provider `unconnected` on the call's first use: connected where
+    /// `--connect` names it (found as the Gateway finds names) and `--policy`
+    /// lets this person connect it, as the host can ask (a 2025 host sent to
+    /// the link, a 2026-07-28 host asked for input), then the request sent.
+    async fn first_use(
+        &self,
+        fetch: &Fetch,
+        (args, caller): (&FetchArgs, &Caller),
+        asking: Call<'_>,
+        (unconnected, inbound, approved_here): (Failure, Inbound<'_>, bool),
+    ) -> Result<Answer, Failure> {
+        let connector = &self.settings.connector;
         let policy = self.settings.policy.as_deref();
         let Some(named) = fetch.connect.as_ref() else {
             return Err(unconnected);
@@ -142,7 +160,6 @@ impl NexusServer {
             );
             return Err(Failure::refused(crate::decisions::POLICY_DENIED, why));
         }
-        let asking = asking();
         let modern = inbound.modern();
         if !modern && caller.principal.is_person() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
@@ -152,23 +169,22 @@ impl NexusServer {
             Box::pin(connector.connect(&asking, named)).await?;
         } else {
             // Over stdio no store keeps the operator's approval: its state does.
-            let approved_here = approved.is_some_and(|used| used.taken.is_none());
             let bound = args.bound(&caller.principal);
             let offer = connector.offer(&asking, named, (&bound, approved_here));
             if let Some(input) = Box::pin(offer).await? {
                 return Ok(Answer::InputRequired(input));
             }
         }
-        self.send(&fetch, caller).await.map(Answer::Fetched)
+        self.send(fetch, caller).await.map(Answer::Fetched)
     }
 
     /// Whether `--policy` lets the caller make this request, decided on the
-    /// request as it will be sent; the operator told when not. Nothing is
-    /// resolved or sent before.
-    fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Result<(), Failure> {
+    /// request as it will be sent (a permit sets the URL decided on); the
+    /// operator told when not. Nothing is resolved or sent before.
+    fn permitted(&self, fetch: &mut Fetch, caller: &Caller) -> Ruling {
         let account = caller.account.as_deref().unwrap_or_default();
         let held = self.settings.policy.clone();
-        let mut asked = None;
+        let mut ruling = Ruling::Permit(fetch.url.clone());
         // Without a policy nothing is read: a call pays for no reading.
         if let Some(held) = &held {
             let mut deciding = telemetry::on().then(|| {
@@ -178,35 +194,36 @@ impl NexusServer {
             let options = &fetch.options;
             let body = options.data.as_deref();
             let read = (fetch.url.as_str(), body);
-            let decided =
-                crate::decisions::methods_read(held, &options.method, &options.headers, read)
-                    .map_err(|why| crate::decisions::unreadable(&caller.principal, why))
-                    .and_then(|methods| {
-                        let call = (fetch.provider.as_str(), &methods[..], account);
-                        let sending = Sending {
-                            url: &fetch.url.clone(),
-                            headers: &options.headers,
-                            body,
-                            graphql: &self.settings.graphql_endpoints,
-                        };
-                        let asking = caller.asking();
-                        let request = (&mut fetch.url, sending);
-                        crate::decisions::call_permitted(Some(held), asking, call, request)
-                    });
-            if let Some(span) = &mut deciding {
-                let outcome = match &decided {
-                    Ok(()) => "permitted",
-                    Err(Failure::Asked(_)) => "asked",
-                    Err(_) => "denied",
-                };
-                let outcome = KeyValue::new("nexus.policy.outcome", outcome);
-                span.context().span().set_attribute(outcome);
-                span.failed(decided.as_ref().err().map_or("", Failure::code));
-            }
-            asked = match decided {
-                Err(Failure::Asked(asked)) => Some(asked),
-                other => other.map(|()| None)?,
+            let methods =
+                crate::decisions::methods_read(held, &options.method, &options.headers, read);
+            ruling = match methods {
+                Err(why) => Ruling::Deny(crate::decisions::unreadable(&caller.principal, why)),
+                Ok(methods) => {
+                    let call = (fetch.provider.as_str(), &methods[..], account);
+                    let sending = Sending {
+                        url: &fetch.url,
+                        headers: &options.headers,
+                        body,
+                        graphql: &self.settings.graphql_endpoints,
+                    };
+                    crate::decisions::call_permitted(Some(held), caller.asking(), call, sending)
+                }
             };
+            if let Some(span) = &mut deciding {
+                let outcome = KeyValue::new("nexus.policy.outcome", ruling.outcome());
+                span.context().span().set_attribute(outcome);
+                let failed = match &ruling {
+                    Ruling::Deny(failure) => failure.code(),
+                    Ruling::Ask(_) => APPROVAL_REQUIRED,
+                    Ruling::Permit(_) => "",
+                };
+                span.failed(failed);
+            }
+        }
+        match &ruling {
+            Ruling::Deny(_) => return ruling,
+            Ruling::Permit(url) => fetch.url.clone_from(url),
+            Ruling::Ask(_) => {}
         }
         let asking = (&caller.principal, caller.client.as_str());
         let call = (fetch.provider.as_str(), account);
@@ -215,7 +232,7 @@ impl NexusServer {
         let options = std::mem::take(&mut fetch.options);
         let rules = (held, trusted, graphql, self.settings.allow_write);
         fetch.options = crate::decisions::Hop::bounding(options, &fetch.url, rules, asking, call);
-        asked.map_or(Ok(()), |asked| Err(Failure::Asked(asked)))
+        ruling
     }
 
     /// The call as the connector asks its user: read from the request
