@@ -186,6 +186,62 @@ fn an_approval_is_bound_to_every_header_a_call_sends_and_its_page_shows_them() {
 }
 
 #[test]
+#[ignore = "needs redis-server from the distribution (.ci/run installs it)"]
+fn on_three_replicas_an_approval_sends_only_the_headers_it_showed_and_once() {
+    let redis = Redis::start();
+    let (issuer, gateway, api) = fakes();
+    let (_dir, file) = policy_file(POLICY);
+    let store = redis.url();
+    let args = ["--store", store.as_str()];
+    let replicas = [
+        served(&issuer, &gateway, &file, &args),
+        served(&issuer, &gateway, &file, &args),
+        served(&issuer, &gateway, &file, &args),
+    ];
+    let refund = ("POST", "/v1/refunds", Some(r#"{"amount": 15000}"#));
+    let call = |on: usize, headers: &[(&str, &str)]| {
+        call_with(&issuer, &replicas[on], &api.url(), refund, headers)
+    };
+    let shown = [("Stripe-Account", "acct_1Nv0FGQ9RKHgCVdK")];
+    // (Asked on the last started: the issuer's sign-in comes back to it.)
+    let link = link_in(&call(2, &shown));
+    let mut bob = Browser::new();
+    let (status, page) = opened(&mut bob, &issuer, ("bob", &["leads"]), &link);
+    assert!(
+        status == 200 && page.contains("acct_1Nv0FGQ9RKHgCVdK"),
+        "{page}"
+    );
+    assert_eq!(
+        answered(&mut bob, &replicas[2], &page, ("approve", "")).0,
+        200
+    );
+    // On the other replicas: another account, none, or one more header is
+    // another request, asked again; nothing sent.
+    for (on, headers) in [
+        (1, &[("Stripe-Account", "acct_9Other")][..]),
+        (0, &[][..]),
+        (1, &[shown[0], ("Stripe-Version", "2020-08-27")][..]),
+    ] {
+        let result = call(on, headers);
+        assert!(asked(&result), "replica {on} {headers:?}: {result}");
+    }
+    assert_eq!(api.request_count(), 0);
+    // The request shown: sent once, from whichever replica, with its header.
+    assert!(call(0, &shown)["isError"] == false);
+    assert!(asked(&call(1, &shown)), "spent by the request it approved");
+    let sent = api.requests();
+    assert_eq!(sent.len(), 1);
+    let account = sent[0]
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("stripe-account"));
+    assert_eq!(
+        account.map(|(_, v)| v.as_str()),
+        Some("acct_1Nv0FGQ9RKHgCVdK")
+    );
+}
+
+#[test]
 #[ignore = "needs redis-server and libfaketime from the distribution (.ci/run installs them)"]
 fn a_verdict_past_its_life_is_told_expired_and_a_form_never_outlives_its_link() {
     let redis = Redis::start();

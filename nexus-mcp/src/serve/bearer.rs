@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -231,7 +230,6 @@ impl Gate {
     /// [`jws`] checks every token: an access token's type or none, `iss`
     /// the issuer, `aud` naming this server), and its `exp`.
     async fn verify(&self, token: &str) -> Result<Claims, Refusal> {
-        let invalid = |why: jws::Refused| Refusal::InvalidToken(format!("the token {}", why.0));
         let audiences = std::iter::once(&self.resource).chain(&self.audiences);
         let audiences: Vec<&str> = audiences.map(String::as_str).collect();
         let kind = jws::Kind {
@@ -245,25 +243,11 @@ impl Gate {
             longest: None,
             without_exp: false,
         };
-        let header = jws::header(token, &kind).map_err(invalid)?;
-        let kid = header.kid.as_deref();
-        let kid =
-            kid.ok_or_else(|| Refusal::InvalidToken("the token names no key (kid)".into()))?;
-        let jwk = self
-            .issuer
-            .key(kid)
-            .await
-            .map_err(|missing| match missing {
-                Missing::Unreadable(why) => Refusal::Unavailable(why),
-                Missing::Unknown => Refusal::InvalidToken(
-                    "the token is signed by a key the issuer does not publish".into(),
-                ),
-            })?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|_| {
-            Refusal::InvalidToken("the issuer's key for this token cannot be read".into())
+        let verify = jws::verify(token, &kind, jws::Keys::Issuer(&self.issuer));
+        let (header, verified) = verify.await.map_err(|rejected| match rejected {
+            jws::Rejected::KeysUnavailable(why) => Refusal::Unavailable(why),
+            other => Refusal::InvalidToken(format!("the token {}", other.clause())),
         })?;
-        let now = jsonwebtoken::get_current_timestamp();
-        let verified = jws::verified(token, &header, &key, (&kind, now)).map_err(invalid)?;
         let claims: Claims = serde_json::from_value(Value::Object(verified.claims))
             .map_err(|_| Refusal::InvalidToken("the token cannot be read".into()))?;
         let typ = header.typ.as_deref().map(str::to_ascii_lowercase);

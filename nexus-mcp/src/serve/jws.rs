@@ -8,14 +8,19 @@
 //! added with checked arithmetic, so no value panics or poses as another
 //! fault. What differs by kind is a [`Kind`]: its `typ`, its issuer, its
 //! audiences (and whether it must name one alone), its subject, the claims
-//! it must carry, and the longest it may live.
+//! it must carry, and the longest it may live. [`verify`] is the one check,
+//! its key found where the token's [`Keys`] are: every caller answers a
+//! [`Rejected`].
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde_json::{Map, Value};
+
+use super::issuer::{Issuer, Missing};
 
 /// The algorithms a token may be signed with: asymmetric only (never
 /// `none`, never an HMAC, whose key a forger could take from the JWKS).
@@ -74,6 +79,85 @@ pub(crate) struct Verified {
     pub(crate) from: u64,
 }
 
+/// Where a token's key is: the keys its issuer publishes, by the `kid` it
+/// names; or a set a client's document holds (by `kid`, or its one key when
+/// the token names none).
+pub(crate) enum Keys<'a> {
+    Issuer(&'a Issuer),
+    Set(&'a JwkSet),
+}
+
+/// Why a token is not taken, as each caller answers it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Rejected {
+    /// Its signature does not verify.
+    Unsigned,
+    /// Signed with a key its issuer does not publish (or its set lacks).
+    NoSuchKey,
+    /// Its issuer's keys cannot be read now (why, for the operator): the
+    /// token may be good; its sender tries again.
+    KeysUnavailable(String),
+    /// Anything else of the rule or its kind.
+    Refused(Refused),
+}
+
+impl Rejected {
+    /// Why, as a clause after the token's name (never a value of it).
+    pub(crate) fn clause(&self) -> &str {
+        match self {
+            Rejected::Unsigned => UNSIGNED,
+            Rejected::NoSuchKey => "is signed with a key its issuer does not publish",
+            Rejected::KeysUnavailable(_) => {
+                "cannot be checked now: its issuer's keys cannot be read"
+            }
+            Rejected::Refused(Refused(why)) => why,
+        }
+    }
+}
+
+impl From<Refused> for Rejected {
+    fn from(refused: Refused) -> Rejected {
+        match refused.0 == UNSIGNED {
+            true => Rejected::Unsigned,
+            false => Rejected::Refused(refused),
+        }
+    }
+}
+
+/// `token` verified as `kind` asks at this moment, its key found in `keys`:
+/// its header and its claims.
+///
+/// # Errors
+/// Why it is not taken ([`Rejected`]).
+pub(crate) async fn verify(
+    token: &str,
+    kind: &Kind<'_>,
+    keys: Keys<'_>,
+) -> Result<(Header, Verified), Rejected> {
+    let header = header(token, kind)?;
+    let jwk = match (keys, header.kid.as_deref()) {
+        (Keys::Issuer(issuer), Some(kid)) => match issuer.key(kid).await {
+            Ok(jwk) => jwk,
+            Err(Missing::Unknown) => return Err(Rejected::NoSuchKey),
+            Err(Missing::Unreadable(why)) => return Err(Rejected::KeysUnavailable(why)),
+        },
+        (Keys::Issuer(_), None) => return Err(Rejected::Refused(why("names no key (kid)"))),
+        (Keys::Set(set), kid) => {
+            let found = match kid {
+                Some(kid) => set.find(kid),
+                None if set.keys.len() == 1 => set.keys.first(),
+                None => None,
+            };
+            found.cloned().ok_or(Rejected::NoSuchKey)?
+        }
+    };
+    let key = DecodingKey::from_jwk(&jwk);
+    let key = key.map_err(|_| Rejected::Refused(why("is signed with a key that does not read")))?;
+    let now = jsonwebtoken::get_current_timestamp();
+    let verified = verified(token, &header, &key, (kind, now))?;
+    Ok((header, verified))
+}
+
 /// The header of `token`, checked as every kind's and as `kind`'s `typ`.
 ///
 /// # Errors
@@ -113,7 +197,7 @@ pub(crate) fn header(token: &str, kind: &Kind<'_>) -> Result<Header, Refused> {
 /// # Errors
 /// Why it is refused: its signature, its issuer, audience or subject, a
 /// claim it lacks or that is not of its type, or its times.
-pub(crate) fn verified(
+fn verified(
     token: &str,
     header: &Header,
     key: &DecodingKey,

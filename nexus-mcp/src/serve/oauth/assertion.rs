@@ -15,7 +15,6 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
 use super::authn::Asker;
@@ -23,7 +22,6 @@ use super::front::Front;
 use crate::answer::quoted;
 use crate::principal::{person, sha256_hex};
 use crate::serve::grant::{Grant, MOST_ASSERTION, client_mark};
-use crate::serve::issuer::Missing;
 use crate::serve::jws::{self, Kind};
 use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::read_person;
@@ -96,16 +94,11 @@ pub(crate) async fn checked(
     let issuer = issuer.ok_or(failed("iss is not --issuer (nor --id-jag-issuer)"))?;
     let audience = [front.origin.as_str()];
     let kind = id_jag(issuer.url(), &audience);
-    let header = jws::header(assertion, &kind).map_err(Failed::from)?;
-    let kid = header.kid.clone().ok_or(failed("no kid"))?;
-    let jwk = match issuer.key(&kid).await {
-        Ok(jwk) => jwk,
-        Err(Missing::Unknown) => return Err(Some(failed("a key the issuer does not publish"))),
-        Err(Missing::Unreadable(_)) => return Err(None),
-    };
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| failed("the issuer's key does not read"))?;
-    let now = jsonwebtoken::get_current_timestamp();
-    let verified = jws::verified(assertion, &header, &key, (&kind, now)).map_err(Failed::from)?;
+    let verify = jws::verify(assertion, &kind, jws::Keys::Issuer(issuer));
+    let (_, verified) = verify.await.map_err(|rejected| match rejected {
+        jws::Rejected::KeysUnavailable(_) => None,
+        other => Some(Failed(Cow::Owned(other.clause().to_owned()))),
+    })?;
     let jti = profiled(&verified.claims, (&front.resource, client))?;
     Ok(Asserted {
         claims: verified.claims,

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
@@ -106,7 +105,7 @@ async fn by_key(
             refused("its jwks_uri cannot be read")
         })?,
     };
-    let verified = verified(front, &id, &set, assertion)?;
+    let verified = verified(front, &id, &set, assertion).await?;
     let jti = verified.claims.get("jti").and_then(Value::as_str);
     let key = sha256_hex(&[
         b"client-assertion\0",
@@ -158,14 +157,14 @@ async fn documented(front: &Front, id: &str) -> Result<super::client::Client, OA
 /// `set`, checked as [`jws`] checks every token: typed as one or not at
 /// all, `iss` and `sub` the client, `aud` this server's issuer identifier
 /// alone, a `jti`, at most [`LONGEST_LIFE`].
-fn verified(
+async fn verified(
     front: &Front,
     id: &str,
     set: &JwkSet,
     assertion: &str,
 ) -> Result<jws::Verified, OAuthError> {
-    let invalid = |why: jws::Refused| {
-        let why = format!("the client assertion {}", why.0);
+    let invalid = |rejected: jws::Rejected| {
+        let why = format!("the client assertion {}", rejected.clause());
         OAuthError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidClient, why)
     };
     let audience = [front.origin.as_str()];
@@ -180,16 +179,8 @@ fn verified(
         longest: Some(LONGEST_LIFE),
         without_exp: false,
     };
-    let header = jws::header(assertion, &kind).map_err(invalid)?;
-    let jwk = match &header.kid {
-        Some(kid) => set.find(kid),
-        None if set.keys.len() == 1 => set.keys.first(),
-        None => None,
-    };
-    let jwk = jwk.ok_or_else(|| refused("no key of its document signed it"))?;
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| refused("its key does not read"))?;
-    let now = jsonwebtoken::get_current_timestamp();
-    jws::verified(assertion, &header, &key, (&kind, now)).map_err(invalid)
+    let verify = jws::verify(assertion, &kind, jws::Keys::Set(set)).await;
+    verify.map(|(_, verified)| verified).map_err(invalid)
 }
 
 /// A confidential client by its secret, a document's client that names no

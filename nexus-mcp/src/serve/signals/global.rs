@@ -19,12 +19,10 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
 use super::Receivers;
 use super::subject::{self, Outcome, Unnamed};
-use crate::serve::issuer::Missing;
 use crate::serve::jws::{self, Kind};
 use crate::serve::oauth::front::GLOBAL_REVOCATION;
 use crate::serve::refusal::{ErrorCode, OAuthError};
@@ -213,31 +211,25 @@ async fn authenticated(here: &Receivers, token: &str) -> Result<jws::Verified, R
         longest: Some(LONGEST_LIFE),
         without_exp: false,
     };
-    let header = jws::header(token, &kind).map_err(|jws::Refused(why)| unauthorized(&why))?;
-    let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
-    let claimed = claimed.map_err(|_| unauthorized("does not read"))?;
-    if claimed.get("iss").and_then(Value::as_str) != Some(issuer) {
+    if claimed_issuer(token) != Some(issuer.to_owned()) {
         return Err(unauthorized("is not --issuer's (iss)"));
     }
-    let kid = header.kid.clone();
-    let kid = kid.ok_or_else(|| unauthorized("names no key (kid)"))?;
-    let jwk = match here.issuer.key(&kid).await {
-        Ok(jwk) => jwk,
-        Err(Missing::Unknown) => {
-            return Err(unauthorized(
-                "is signed with a key the issuer does not publish",
-            ));
-        }
-        Err(Missing::Unreadable(why)) => {
-            log::warn!(target: "nexus_mcp", "a Global Token Revocation waits: {why}");
-            return Err(Refused::Unavailable(
-                "the issuer's keys cannot be read now: try again shortly".into(),
-            ));
-        }
-    };
-    let key =
-        DecodingKey::from_jwk(&jwk).map_err(|_| unauthorized("has a key that does not read"))?;
-    let now = jsonwebtoken::get_current_timestamp();
-    jws::verified(token, &header, &key, (&kind, now))
-        .map_err(|jws::Refused(why)| unauthorized(&why))
+    let verify = jws::verify(token, &kind, jws::Keys::Issuer(&here.issuer)).await;
+    verify
+        .map(|(_, verified)| verified)
+        .map_err(|rejected| match rejected {
+            jws::Rejected::KeysUnavailable(why) => {
+                log::warn!(target: "nexus_mcp", "a Global Token Revocation waits: {why}");
+                Refused::Unavailable(
+                    "the issuer's keys cannot be read now: try again shortly".into(),
+                )
+            }
+            other => unauthorized(other.clause()),
+        })
+}
+
+/// The `iss` `token` claims, read before any key is fetched.
+fn claimed_issuer(token: &str) -> Option<String> {
+    let claimed = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token);
+    Some(claimed.ok()?.get("iss")?.as_str()?.to_owned())
 }

@@ -24,14 +24,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::DecodingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::Receivers;
 use super::subject::{self, Outcome};
 use crate::keys::Sealing;
-use crate::serve::issuer::{Issuer, Missing};
+use crate::serve::issuer::Issuer;
 use crate::serve::jws::{self, Kind};
 use crate::serve::revoked::Revoked;
 
@@ -331,31 +330,21 @@ async fn verified<'a>(
         longest: Some(WINDOW),
         without_exp: true,
     };
-    let refused = |jws::Refused(why)| {
-        let err = match why == jws::UNSIGNED {
-            true => SetError::InvalidKey,
-            false => SetError::InvalidRequest,
-        };
-        Refused::bad(err, format!("the SET {why}"))
-    };
-    let header = jws::header(set, &kind).map_err(refused)?;
-    let kid = header.kid.clone().unwrap_or_default();
-    let jwk = match transmitter.key(&kid).await {
-        Ok(jwk) => jwk,
-        Err(Missing::Unknown) => {
-            let why = "signed with a key the transmitter does not publish";
-            return Err(Refused::bad(SetError::InvalidKey, why));
-        }
-        Err(Missing::Unreadable(why)) => {
+    let verify = jws::verify(set, &kind, jws::Keys::Issuer(transmitter)).await;
+    let (_, verified) = verify.map_err(|rejected| match rejected {
+        jws::Rejected::KeysUnavailable(why) => {
             log::warn!(target: "nexus_mcp", "a SET waits: {why}");
-            let why = "the transmitter's keys cannot be read now".to_owned();
-            return Err(Refused::Unavailable(why));
+            Refused::Unavailable("the transmitter's keys cannot be read now".to_owned())
         }
-    };
-    let key = DecodingKey::from_jwk(&jwk)
-        .map_err(|_| Refused::bad(SetError::InvalidKey, "the transmitter's key does not read"))?;
-    let now = jsonwebtoken::get_current_timestamp();
-    let verified = jws::verified(set, &header, &key, (&kind, now)).map_err(refused)?;
+        jws::Rejected::Unsigned | jws::Rejected::NoSuchKey => Refused::bad(
+            SetError::InvalidKey,
+            format!("the SET {}", rejected.clause()),
+        ),
+        jws::Rejected::Refused(_) => Refused::bad(
+            SetError::InvalidRequest,
+            format!("the SET {}", rejected.clause()),
+        ),
+    })?;
     Ok((transmitter, verified))
 }
 
