@@ -213,26 +213,30 @@ pub(crate) fn values(body: &[u8], most: usize) -> (Vec<(String, String)>, usize)
 /// to one of its GraphQL endpoints (`added` the operator's), with no
 /// document in the URL's query, its body one JSON object whose `query`
 /// is a document of `query` operations only.
+///
+/// # Errors
+///
+/// Why the document such a body carries cannot be read (a refusal says it).
 pub(crate) fn graphql_read(
     added: &[(String, String)],
     provider: &str,
     url: &str,
     body: &[u8],
-) -> bool {
+) -> Result<bool, &'static str> {
     let Some(url) = crate::readings::normalized(url) else {
-        return false;
+        return Ok(false);
     };
     let in_url = url.query_pairs().any(|(name, _)| name == "query");
     if in_url || !graphql::is_endpoint(added, provider, url.path()) {
-        return false;
+        return Ok(false);
     }
     let Ok(flat) = flattened(body, true, &|path| (path == "query", false)) else {
-        return false;
+        return Ok(false);
     };
     let document = flat.scalars.iter().find(|(path, _)| path == "query");
     match (flat.root, document) {
         (Root::Object, Some((_, Scalar::Text(document)))) => graphql::only_queries(document),
-        _ => false,
+        _ => Ok(false),
     }
 }
 
@@ -980,7 +984,8 @@ mod tests {
 
     #[test]
     fn a_post_is_a_graphql_read_only_of_queries_at_an_endpoint() {
-        let read = |url: &str, body: &str| graphql_read(&[], "github", url, body.as_bytes());
+        let read =
+            |url: &str, body: &str| graphql_read(&[], "github", url, body.as_bytes()) == Ok(true);
         assert!(read(
             "https://api.github.com/graphql",
             r#"{"query": "query { viewer { login } }", "variables": {}}"#
@@ -1016,11 +1021,17 @@ mod tests {
         ] {
             assert!(!read(url, body), "{url} {body}");
         }
-        assert!(!graphql_read(
+        assert!(
+            !graphql_read(&[], "stripe", "https://x/graphql", br#"{"query": "{ a }"}"#).unwrap()
+        );
+        let fanned = crate::graphql::tests::fanned_out(20);
+        let body = serde_json::json!({"query": fanned}).to_string();
+        let read = graphql_read(
             &[],
-            "stripe",
-            "https://x/graphql",
-            br#"{"query": "{ a }"}"#
-        ));
+            "github",
+            "https://api.github.com/graphql",
+            body.as_bytes(),
+        );
+        assert_eq!(read, Err(graphql::FAN_OUT), "what cannot be read is said");
     }
 }

@@ -38,6 +38,9 @@ const TOKENS_MOST: usize = 200_000;
 /// Why a GraphQL request cannot be read: the call is refused where a
 /// policy reads its operation (the model reads it).
 pub(crate) const UNPARSED: &str = "its GraphQL document does not parse";
+/// A document past [`TOKENS_MOST`] tokens or [`RECURSION_MOST`] levels.
+pub(crate) const PAST_LIMITS: &str = "its GraphQL document holds more than 200,000 tokens or \
+                                      nests selections 128 deep: refused unread";
 /// A document with several operations and none named.
 pub(crate) const UNNAMED: &str =
     "its GraphQL document holds several operations and no operationName names one";
@@ -109,12 +112,16 @@ fn matches(pattern: &str, path: &str) -> bool {
     }
 }
 
-/// `document` parsed: its tree, or [`UNPARSED`] (a syntax error, a
-/// limit passed, or definitions other than operations and fragments: not
+/// `document` parsed: its tree, or [`PAST_LIMITS`], or [`UNPARSED`] (a
+/// syntax error, or definitions other than operations and fragments: not
 /// an executable document).
 fn parsed(document: &str) -> Result<cst::Document, &'static str> {
     let parser = Parser::new(document).recursion_limit(RECURSION_MOST);
     let tree = parser.token_limit(TOKENS_MOST).parse();
+    let past = tree.token_limit().high >= TOKENS_MOST;
+    if past || tree.recursion_limit().high >= RECURSION_MOST {
+        return Err(PAST_LIMITS);
+    }
     if tree.errors().next().is_some() {
         return Err(UNPARSED);
     }
@@ -137,12 +144,16 @@ fn kind(operation: &cst::OperationDefinition) -> &'static str {
     }
 }
 
-/// Whether every operation `document` holds is a query (and it reads,
-/// with one operation at least): a request that can only read, whichever
+/// Whether every operation `document` holds is a query (with one
+/// operation at least): a request that can only read, whichever
 /// operation a server runs.
-pub(crate) fn only_queries(document: &str) -> bool {
-    let every = operations(document);
-    every.is_ok_and(|every| !every.is_empty() && every.iter().all(|o| o.kind == "query"))
+///
+/// # Errors
+///
+/// Why it does not read ([`UNPARSED`], [`CYCLE`], [`FAN_OUT`]).
+pub(crate) fn only_queries(document: &str) -> Result<bool, &'static str> {
+    let every = operations(document)?;
+    Ok(!every.is_empty() && every.iter().all(|o| o.kind == "query"))
 }
 
 /// Whether `document` reads as operations of which one is no query (a
@@ -399,7 +410,7 @@ pub(crate) fn root_fields(text: &str, shown: &str) -> Result<Roots, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn read(
@@ -466,10 +477,12 @@ mod tests {
             "muta tion { a }",
         ] {
             assert!(read(broken, None).is_err(), "{broken:?}");
-            assert!(!only_queries(broken), "{broken:?}");
+            assert!(only_queries(broken).is_err(), "{broken:?}");
         }
         let deep = format!("{}{}", "{ a ".repeat(200), "}".repeat(200));
-        assert_eq!(read(&deep, None), Err(UNPARSED), "nested past the bound");
+        assert_eq!(read(&deep, None), Err(PAST_LIMITS), "nested past the bound");
+        let long = "{ a }".repeat(TOKENS_MOST / 3);
+        assert_eq!(read(&long, None), Err(PAST_LIMITS), "past the tokens read");
     }
 
     /// The fan-out of the issue: `levels` fragments, each spreading the
@@ -547,12 +560,16 @@ mod tests {
 
     #[test]
     fn only_a_document_of_queries_alone_is_a_read() {
-        assert!(only_queries("{ viewer { login } }"));
-        assert!(only_queries("query A { a } query B { b }"));
-        assert!(!only_queries("query A { a } mutation B { b }"));
-        assert!(!only_queries("subscription { a }"));
-        assert!(!only_queries("fragment F on Q { a }"), "no operation");
-        assert!(!only_queries("# mutation\n mutation { a }"));
+        assert_eq!(only_queries("{ viewer { login } }"), Ok(true));
+        assert_eq!(only_queries("query A { a } query B { b }"), Ok(true));
+        assert_eq!(only_queries("query A { a } mutation B { b }"), Ok(false));
+        assert_eq!(only_queries("subscription { a }"), Ok(false));
+        assert_eq!(
+            only_queries("fragment F on Q { a }"),
+            Ok(false),
+            "no operation"
+        );
+        assert_eq!(only_queries("# mutation\n mutation { a }"), Ok(false));
     }
 
     #[test]

@@ -298,8 +298,15 @@ fn refused(
         return Ok(());
     }
     let read = |body| crate::contents::graphql_read(offer.graphql, provider, url, body);
-    let graphql_read = method == "POST" && body.is_some_and(read);
+    let read = body.filter(|_| method == "POST").map(read).transpose();
     let read_only = "this server is read-only and sends GET and HEAD only (and GraphQL queries)";
+    let graphql_read = match read {
+        Ok(read) => read == Some(true),
+        Err(unread) => {
+            let why = format!("{read_only}; this GraphQL request is not read as one: {unread}");
+            return Err(Failure::refused(READ_ONLY, why));
+        }
+    };
     let why = if !crate::decisions::is_read(method) && !graphql_read {
         format!("{read_only}, not {:?}", one_line(method))
     } else if let Some(name) = among(&readings::OVERRIDES) {
