@@ -33,8 +33,10 @@
 //!   what the Gateway client trusts: the issuer's, the OTLP exporter's).
 //! * The handler, `server`: one MCP server for both modes, told its `Mode`
 //!   once. Who a call acts for is a `principal::Principal`, made where the
-//!   request enters (stdio's operator, `serve`'s verified person) and read
-//!   everywhere after; `reply` is what a call answers the client.
+//!   request enters (stdio's operator, `serve`'s verified person, and the
+//!   agent its token was issued to, whose boundary `agents` states: a
+//!   leaf) and read everywhere after; `reply` is what a call answers the
+//!   client.
 //! * The flows: `tools` checks a call's arguments once into a fetch, which
 //!   `calls` runs under the call's life and audits; `connect` has a user
 //!   connect a provider on first use, with `state` (the sealed
@@ -61,6 +63,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod accounts;
 mod addresses;
+mod agents;
 mod answer;
 mod approval;
 mod calls;

@@ -34,6 +34,9 @@ pub(crate) enum Principal {
         /// (the first 12 hex digits of its mark, as `client=` in
         /// `--deny-file` names it); none for a provider's token.
         oauth_client: Option<Box<str>>,
+        /// The agent the token was issued to, behind `--oauth-proxy`: its
+        /// name and boundary (#127); none for a provider's token.
+        agent: Option<Box<crate::agents::Agent>>,
     },
 }
 
@@ -51,6 +54,7 @@ impl Principal {
             subject: subject.into(),
             attributes: attributes.held(),
             oauth_client: None,
+            agent: None,
         }
     }
 }
@@ -87,6 +91,14 @@ impl Principal {
         match self {
             Principal::Operator { .. } => None,
             Principal::Person { oauth_client, .. } => oauth_client.as_deref(),
+        }
+    }
+
+    /// The agent the token was issued to, where one is known.
+    pub(crate) fn agent(&self) -> Option<&crate::agents::Agent> {
+        match self {
+            Principal::Operator { .. } => None,
+            Principal::Person { agent, .. } => agent.as_deref(),
         }
     }
 

@@ -23,6 +23,8 @@
 //! - [`jws`]: one check for every signed token it reads, each kind's
 //!   differences named;
 //! - [`bearer`]: the OAuth resource server: a token checked, its person;
+//! - [`boundary`]: a bounded agent's calls held to its token's scopes at
+//!   the door (403 `insufficient_scope`, for a host to step up);
 //! - [`remembered`]: the tokens it verified lately, by their hash;
 //! - [`issuer`]: the issuer's metadata and keys, read once for everyone;
 //! - [`introspect`]: opaque tokens, asked about at the issuer;
@@ -53,6 +55,7 @@ mod admit;
 mod approve;
 mod args;
 mod bearer;
+mod boundary;
 pub(crate) mod check;
 mod closing;
 pub(crate) mod command;

@@ -597,6 +597,13 @@ pub(crate) struct ClientArgs {
     /// `serve --public-url`: the client is that server's, and no other's.
     #[arg(long, value_name = "URL")]
     pub(crate) public_url: String,
+    /// The agent's boundary: the scopes its tokens hold at most
+    /// (space-separated): PROVIDER:read (GET, HEAD, OPTIONS and GraphQL
+    /// queries), PROVIDER:write (anything there), or any other word as a
+    /// custom scope policies read. Without it, the client's tokens hold the
+    /// server's --scope and everything the person may.
+    #[arg(long, value_name = "SCOPES")]
+    pub(crate) scope: Option<String>,
 }
 
 /// `serve revoke`'s flags.

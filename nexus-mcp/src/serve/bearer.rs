@@ -416,15 +416,18 @@ impl Gate {
             rest,
         };
         let mark = grant.client.get(..12).map(Box::from);
+        let granted_to = grant.agent.map(Box::new);
         let principal = self.principal(&claims).map(|mut principal| {
             if let Principal::Person {
                 attributes: held,
                 oauth_client,
+                agent,
                 ..
             } = &mut principal
             {
                 *held = attributes.held();
                 *oauth_client = mark;
+                *agent = granted_to;
             }
             principal
         });
@@ -496,6 +499,26 @@ impl Gate {
             "bearer_methods_supported": ["header"],
             "resource_name": "nexus-mcp",
         })
+    }
+
+    /// 403 `insufficient_scope` for a call that needs `scopes` (why):
+    /// the challenge names them, so that a host may ask for them.
+    pub(crate) fn insufficient(&self, scopes: &[String], why: &str) -> Response {
+        let challenge = format!(
+            "Bearer resource_metadata=\"{}\", scope=\"{}\", error=\"{}\", error_description=\"{why}\"",
+            self.metadata_url(),
+            scopes.join(" "),
+            ErrorCode::InsufficientScope
+        );
+        let forbidden = StatusCode::FORBIDDEN;
+        let mut response = OAuthError::new(forbidden, ErrorCode::InsufficientScope, why.to_owned())
+            .into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 
     /// `refusal` as an HTTP answer: its status, the challenge, and a JSON
@@ -619,6 +642,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             resource: resource.into(),
             granted: 1_700_000_000_000,
+            agent: None,
         }
     }
 

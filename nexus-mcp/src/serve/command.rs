@@ -264,7 +264,8 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     random.map_err(|_| (1, "the system gives no randomness".to_owned()))?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let hash = super::oauth::secret_hash(&secret);
-    let client = super::oauth::confidential(args.name, args.redirect_uris, (hash, origin.clone()));
+    let named = (args.name, args.scope);
+    let client = super::oauth::confidential(named, args.redirect_uris, (hash, origin.clone()));
     let client = client.map_err(|why| (2, why))?;
     let id = crate::keys::Sealing::named(&keys.oauth.clients, &client, super::oauth::CLIENT_LIFE);
     let mark = crate::principal::sha256_hex(&[id.as_bytes()]);
@@ -291,6 +292,10 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
         "response_types": ["code"],
         "token_endpoint_auth_method": ClientAuth::ClientSecretBasic.as_str(),
     });
+    let mut registration = registration;
+    if let Some(scopes) = &client.scopes {
+        registration["scope"] = serde_json::json!(scopes.join(" "));
+    }
     Ok(registration.to_string())
 }
 

@@ -78,6 +78,19 @@ pub(super) async fn guard(State(door): State<Arc<Door>>, request: Request, next:
     if request.method() == Method::DELETE {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
+    let bounded = principal
+        .agent()
+        .and_then(|agent| agent.boundary.as_deref());
+    if let Some(boundary) = bounded {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .unwrap_or_default();
+        if let Some(need) = super::boundary::beyond(boundary, &body) {
+            return door.beyond(&principal, boundary, &need);
+        }
+        request = Request::from_parts(parts, axum::body::Body::from(body));
+    }
     let handshake = Handshake::default();
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(handshake.clone());
@@ -103,6 +116,29 @@ fn authority(public: &url::Url) -> String {
 }
 
 impl Door {
+    /// A bounded agent's call beyond its boundary (`need` it does not hold):
+    /// 403 `insufficient_scope`, the challenge naming the scopes it holds
+    /// and the one the call needs (a host may step up), and the operator's
+    /// line naming the agent, what it holds and what it needs.
+    fn beyond(
+        &self,
+        principal: &crate::principal::Principal,
+        boundary: &[String],
+        need: &str,
+    ) -> Response {
+        crate::metrics::refused("insufficient_scope");
+        let agent = principal.agent().map_or("", |agent| agent.name.as_str());
+        let who = principal.who().unwrap_or_default();
+        let client = principal.oauth_client().unwrap_or_default();
+        let held = boundary.join(" ");
+        let agent = crate::answer::quoted(agent, 64);
+        log::warn!(target: "nexus_mcp", "refused agent=\"{agent}\" oauth_client={client} who={who}: the call needs the scope {need}; the agent's token holds {held:?}");
+        let mut scopes = boundary.to_vec();
+        scopes.push(need.to_owned());
+        let why = format!("this call needs the scope {need}, which this token does not hold");
+        self.gate.insufficient(&scopes, &why)
+    }
+
     /// The door of `site`, its bearer check `gate`.
     pub(super) fn new(gate: Arc<Gate>, site: &Site) -> Door {
         Door {

@@ -130,6 +130,10 @@ pub(crate) struct Grant {
     /// when its token was).
     #[serde(default)]
     pub(crate) granted: u64,
+    /// The agent it was granted to (#127): its client's registered name,
+    /// and the scopes that bound it where its client registered a boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) agent: Option<crate::agents::Agent>,
 }
 
 impl Grant {

@@ -163,6 +163,20 @@ pub(crate) async fn granted(
         told(&why);
         OAuthError::bad(ErrorCode::InvalidScope, why)
     })?;
+    // An agent registered with a boundary holds at most it, whatever the
+    // assertion grants (the server's own scopes aside).
+    let client = front.client(&asker.id).ok();
+    let boundary = client.as_ref().and_then(|c| c.scopes.as_deref());
+    let scopes: Vec<String> = match boundary {
+        Some(bounds) => (scopes.into_iter())
+            .filter(|s| front.scopes.contains(s) || bounds.contains(s))
+            .collect(),
+        None => scopes,
+    };
+    let agent = client.map(|client| crate::agents::Agent {
+        boundary: client.scopes.is_some().then(|| scopes.clone()),
+        name: client.name,
+    });
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
     let granted = asserted.from;
@@ -176,6 +190,7 @@ pub(crate) async fn granted(
         scopes,
         resource: front.resource.clone(),
         granted,
+        agent,
     })
 }
 

@@ -120,6 +120,7 @@ impl Authorization {
             redirect_uri: self.redirect_uri,
             challenge: self.challenge,
             state: self.state,
+            bounded: self.client.scopes.is_some(),
             scopes: self.scopes,
             resource: resource.to_owned(),
             browser: String::new(),
@@ -187,17 +188,8 @@ pub(crate) fn checked(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    if scopes.iter().any(|s| !front.scopes.contains(s)) {
-        return Err(refused(
-            ErrorCode::InvalidScope,
-            "a scope this server does not grant was asked",
-        ));
-    }
-    let scopes = if scopes.is_empty() {
-        front.scopes.clone()
-    } else {
-        scopes
-    };
+    let scopes = crate::agents::granted(&scopes, &front.scopes, client.scopes.as_deref())
+        .map_err(|why| refused(ErrorCode::InvalidScope, why))?;
     Ok(Authorization {
         client,
         client_id: id,
@@ -282,6 +274,7 @@ mod tests {
             secret: None,
             origin: None,
             keys: None,
+            scopes: None,
         })
     }
 

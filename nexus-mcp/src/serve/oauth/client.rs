@@ -55,6 +55,11 @@ pub(crate) struct Client {
     /// `jwks_uri`). None for every other client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) keys: Option<Keys>,
+    /// Its boundary (#127, [`crate::agents`]): the scopes it registered,
+    /// which every token issued to it holds at most. None: it declared
+    /// none, and its tokens mean what they did before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scopes: Option<Vec<String>>,
 }
 
 /// Where a `private_key_jwt` client's keys are: in its document, or at a
@@ -78,6 +83,8 @@ pub(crate) struct Asked {
     application_type: Option<String>,
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
+    /// The scopes it registers (RFC 7591 §2): its boundary.
+    scope: Option<String>,
 }
 
 /// A registration refused as invalid client metadata (RFC 7591 §3.2.2),
@@ -193,6 +200,12 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
             LONGEST.1
         )));
     }
+    let scopes = asked
+        .scope
+        .as_deref()
+        .map(crate::agents::boundary)
+        .transpose();
+    let scopes = scopes.map_err(|why| metadata(format!("scope: {why}")))?;
     Ok(Client {
         name,
         redirect_uris: uris,
@@ -200,6 +213,7 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         secret: None,
         origin: None,
         keys: None,
+        scopes: scopes.filter(|scopes| !scopes.is_empty()),
     })
 }
 
@@ -235,15 +249,18 @@ pub(crate) fn documented(mut asked: Asked) -> Result<Client, OAuthError> {
     })
 }
 
-/// A confidential client (`serve client add`) named `name`, its
+/// A confidential client (`serve client add`) named `name`, bounded by
+/// the scopes `scope` lists (none: no boundary), its
 /// `redirect_uris` checked as a registration's (none: it uses the ID-JAG
 /// grant alone), its secret's hash `secret`, made for the server at
 /// `origin`; or why not.
 pub(crate) fn confidential(
-    name: String,
+    (name, scope): (String, Option<String>),
     redirect_uris: Vec<String>,
     (secret, origin): (String, String),
 ) -> Result<Client, String> {
+    let scopes = scope.as_deref().map(crate::agents::boundary).transpose();
+    let scopes = scopes.map_err(|why| format!("--scope: {why}"))?;
     let kinds = redirect_uris.iter().map(|uri| redirect_kind(uri));
     let kinds = kinds.collect::<Result<Vec<Kind>, OAuthError>>();
     let kinds = kinds.map_err(|refused| format!("--redirect-uri {}", refused.why))?;
@@ -260,6 +277,7 @@ pub(crate) fn confidential(
         secret: Some(secret),
         origin: Some(origin),
         keys: None,
+        scopes: scopes.filter(|scopes| !scopes.is_empty()),
     })
 }
 

@@ -47,6 +47,9 @@ pub(crate) struct Pending {
     pub(super) challenge: String,
     pub(super) state: Option<String>,
     pub(super) scopes: Vec<String>,
+    /// Whether its client registered a boundary: `scopes` bound the agent.
+    #[serde(default)]
+    pub(super) bounded: bool,
     pub(super) resource: String,
     /// The browser the consent page was shown to: its cookie's value.
     #[serde(default)]
@@ -333,6 +336,10 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         workspace: signed_in.workspace,
         attributes: signed_in.attributes,
         admitted: signed_in.admitted,
+        agent: Some(crate::agents::Agent {
+            name: pending.name.clone(),
+            boundary: pending.bounded.then(|| pending.scopes.clone()),
+        }),
         client: pending.client,
         scopes: pending.scopes,
         resource: pending.resource,

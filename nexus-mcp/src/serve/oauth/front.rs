@@ -338,6 +338,7 @@ mod tests {
             secret: None,
             origin: None,
             keys: None,
+            scopes: None,
         };
         let id = front(key).client_id(&client);
         assert_eq!(

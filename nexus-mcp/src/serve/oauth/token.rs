@@ -559,6 +559,7 @@ mod tests {
             scopes: vec!["mcp.tools".into()],
             resource: "https://mcp.example.com/mcp".into(),
             granted: 1_700_000_000_000,
+            agent: None,
         }
     }
 

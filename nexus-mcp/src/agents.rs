@@ -1,0 +1,154 @@
+//! An agent's boundary (#127): the scopes a client registered with
+//! (`serve client add --scope`, a registration's or a client ID metadata
+//! document's `scope`, RFC 7591 §2), which every token issued to it holds
+//! at most, and which every call it makes is checked against before
+//! anything is resolved or sent. `PROVIDER:read` lets it read a provider
+//! (GET, HEAD, OPTIONS and GraphQL queries, under every reading a call may
+//! have), `PROVIDER:write` lets it do anything there, reading included, and
+//! any other word is a custom scope that policies read. A client that
+//! declares none keeps the meaning tokens had before: the server's
+//! `--scope`, and everything the person may. Pure, so each rule is tested
+//! alone.
+
+use serde::{Deserialize, Serialize};
+
+/// The most scopes a client registers.
+const MOST: usize = 32;
+
+/// The longest scope.
+const LONGEST: usize = 128;
+
+/// The agent a token was issued to, as a call carries it: the name its
+/// client registered (the call line's `agent=`), and the scopes its token
+/// holds where its client registered a boundary (none: unbounded, as
+/// before).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Agent {
+    pub(crate) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) boundary: Option<Vec<String>>,
+}
+
+/// The scopes `text` lists (space-separated, each once, in order), as a
+/// client registers them.
+///
+/// # Errors
+///
+/// What is wrong with them: a character RFC 6749 §3.3 does not allow in
+/// a scope, one longer than [`LONGEST`], or more than [`MOST`].
+pub(crate) fn boundary(text: &str) -> Result<Vec<String>, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in text.split(' ').filter(|s| !s.is_empty()) {
+        let allowed = |b: u8| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b);
+        if !scope.bytes().all(allowed) || scope.len() > LONGEST {
+            return Err(format!(
+                "{:?} is no scope (printable ASCII but `\"` and `\\`, at most {LONGEST} bytes)",
+                nexus_sdk::one_line(scope)
+            ));
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    if scopes.len() > MOST {
+        return Err(format!("at most {MOST} scopes, not {}", scopes.len()));
+    }
+    Ok(scopes)
+}
+
+/// The scope a call to `provider` needs: `PROVIDER:write` when any way it
+/// may be read `writes`, else `PROVIDER:read` (the provider's name in lower
+/// case, as scopes are compared).
+pub(crate) fn needed(provider: &str, writes: bool) -> String {
+    let action = if writes { "write" } else { "read" };
+    format!("{}:{action}", provider.to_lowercase())
+}
+
+/// Whether `boundary` holds the scope `need` (`PROVIDER:write` holds
+/// `PROVIDER:read` too), a provider's name compared in any case.
+pub(crate) fn holds(boundary: &[String], need: &str) -> bool {
+    let writes = need.replace(":read", ":write");
+    boundary
+        .iter()
+        .any(|scope| scope.eq_ignore_ascii_case(need) || scope.eq_ignore_ascii_case(&writes))
+}
+
+/// The scopes a token is granted: the server's own (`server`, `--scope`),
+/// and of `asked` what the client's `boundary` holds (all of it when
+/// `asked` names none of it); without a boundary, `asked` as before.
+///
+/// # Errors
+///
+/// A scope asked that neither the server grants nor the boundary holds.
+pub(crate) fn granted(
+    asked: &[String],
+    server: &[String],
+    boundary: Option<&[String]>,
+) -> Result<Vec<String>, &'static str> {
+    let within =
+        |scope: &String| server.contains(scope) || boundary.is_some_and(|b| b.contains(scope));
+    if !asked.iter().all(within) {
+        return Err("a scope this server does not grant this client was asked");
+    }
+    let Some(boundary) = boundary else {
+        return Ok(if asked.is_empty() {
+            server.to_vec()
+        } else {
+            asked.to_vec()
+        });
+    };
+    let mut granted = server.to_vec();
+    let narrowed: Vec<&String> = boundary.iter().filter(|s| asked.contains(s)).collect();
+    let bounded = if narrowed.is_empty() {
+        boundary.iter().collect()
+    } else {
+        narrowed
+    };
+    granted.extend(bounded.into_iter().filter(|s| !server.contains(s)).cloned());
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(scopes: &[&str]) -> Vec<String> {
+        scopes.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_boundary_is_read_checked_and_held() {
+        let read = boundary("github:read  stripe:write reports:export github:read").unwrap();
+        assert_eq!(
+            read,
+            owned(&["github:read", "stripe:write", "reports:export"])
+        );
+        assert!(boundary("a\"b").is_err());
+        assert!(
+            boundary("https://x.example/scope").is_ok(),
+            "a URL is a custom scope"
+        );
+        assert_eq!(needed("GitHub", true), "github:write");
+        assert!(holds(&read, "github:read") && holds(&read, "stripe:read"));
+        assert!(holds(&read, "STRIPE:write") && !holds(&read, "github:write"));
+        assert!(!holds(&read, "gitlab:read"));
+    }
+
+    #[test]
+    fn a_token_holds_the_servers_scopes_and_at_most_the_boundary() {
+        let server = owned(&["mcp.tools"]);
+        let bounded = owned(&["github:read", "reports:export"]);
+        let all = granted(&[], &server, Some(&bounded)).unwrap();
+        assert_eq!(all, owned(&["mcp.tools", "github:read", "reports:export"]));
+        let asked = owned(&["mcp.tools", "github:read"]);
+        let narrowed = granted(&asked, &server, Some(&bounded)).unwrap();
+        assert_eq!(narrowed, owned(&["mcp.tools", "github:read"]));
+        assert!(granted(&owned(&["github:write"]), &server, Some(&bounded)).is_err());
+        assert_eq!(
+            granted(&[], &server, None).unwrap(),
+            server,
+            "no boundary: as before"
+        );
+        assert!(granted(&owned(&["github:read"]), &server, None).is_err());
+    }
+}

@@ -1,0 +1,177 @@
+//! Agents as principals (#127, 1-2), through the program behind
+//! `--oauth-proxy`: a client registers its boundary (a dynamic
+//! registration's `scope`, `serve client add --scope`); a token issued to
+//! it holds the server's scope and at most that boundary; every call it
+//! makes is checked against it before anything is resolved or sent, and
+//! one beyond it is answered 403 with `WWW-Authenticate: Bearer
+//! error="insufficient_scope", scope="…"` naming what the call needs (a
+//! host steps up); the call line names the agent. A client that declares
+//! no scope keeps what tokens meant before.
+
+mod common;
+
+use common::front::{authorize_url, proxy, signed_in_by, tokens_for};
+use common::served::{Browser, Served, header, workspace_of};
+use nexus_gateway_fake::{FakeIssuer, FakeProvider, FakeUpstream};
+use serde_json::{Value, json};
+
+/// A host registered at `served` as `name`, with `scope` if any: its id.
+fn registered(served: &Served, name: &str, scope: Option<&str>) -> String {
+    let mut asked = json!({"client_name": name, "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    if let Some(scope) = scope {
+        asked["scope"] = json!(scope);
+    }
+    let (status, _, client) = served.post_json("/register", &asked.to_string());
+    assert_eq!(status, 201, "{client}");
+    client["client_id"]
+        .as_str()
+        .expect("a client id")
+        .to_owned()
+}
+
+/// A `tools/call` of `authenticated_fetch` with `arguments`, as `access`:
+/// the status, the headers and the answer.
+fn fetched(served: &Served, access: &str, arguments: Value) -> (u16, Vec<(String, String)>, Value) {
+    let bearer = format!("Bearer {access}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "authenticated_fetch"),
+    ];
+    let body = common::served::call("authenticated_fetch", arguments, "2026-07-28");
+    served.post(&headers, &body)
+}
+
+#[test]
+fn an_agent_acts_within_the_scope_it_registered_and_is_told_what_a_call_needs() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        nexus_gateway_fake::FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let workspace = workspace_of(&issuer.url(), "alice");
+    for provider in ["github", "stripe"] {
+        let credential = FakeProvider::oauth2("gho_team").api_base_url(&api.url());
+        gateway.add_provider(&workspace, provider, credential);
+    }
+    let (served, origin) = proxy(
+        &issuer,
+        &gateway,
+        &["--allow-write", "--scope", "mcp.tools"],
+    );
+    let reader = registered(
+        &served,
+        "Nightly reader",
+        Some("github:read reports:export"),
+    );
+    issuer.approve_as("alice");
+    let said = signed_in_by(&origin, &reader);
+    let tokens = tokens_for(&origin, &reader, &said["code"]);
+    let scope = tokens["scope"].as_str().unwrap_or_default();
+    assert_eq!(scope, "mcp.tools github:read reports:export", "{tokens}");
+    let access = tokens["access_token"].as_str().expect("a token");
+    let github = |method: &str| json!({"provider": "github", "url": format!("{}/repos/acme/x", api.url()), "method": method});
+    // Within it: sent, and the line names the agent.
+    let (status, _, answer) = fetched(&served, access, github("GET"));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    served.said_once(|said| said.contains("agent=\"Nightly reader\""));
+    // Beyond it: 403 before anything is resolved or sent, the challenge
+    // naming what it holds and what the call needs.
+    let sent = api.request_count();
+    let resolves = gateway.resolves(&workspace, "stripe");
+    for (arguments, need) in [
+        (github("POST"), "github:write"),
+        (github("DELETE"), "github:write"),
+        (
+            json!({"provider": "github", "url": format!("{}/repos/acme/x", api.url()),
+                   "headers": {"X-HTTP-Method-Override": "DELETE"}}),
+            "github:write",
+        ),
+        (
+            json!({"provider": "stripe", "url": format!("{}/v1/charges", api.url())}),
+            "stripe:read",
+        ),
+    ] {
+        let (status, headers, answer) = fetched(&served, access, arguments);
+        assert_eq!(status, 403, "{answer}");
+        let challenge = header(&headers, "www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.contains("error=\"insufficient_scope\""),
+            "{challenge}"
+        );
+        let wanted = format!("scope=\"mcp.tools github:read reports:export {need}\"");
+        assert!(challenge.contains(&wanted), "{challenge}");
+        assert!(challenge.contains("resource_metadata="), "{challenge}");
+        assert_eq!(answer["error"], "insufficient_scope", "{answer}");
+    }
+    assert_eq!(
+        api.request_count(),
+        sent,
+        "nothing sent beyond the boundary"
+    );
+    assert_eq!(
+        gateway.resolves(&workspace, "stripe"),
+        resolves,
+        "nothing resolved"
+    );
+    let line = served.said_once(|said| said.contains("needs the scope stripe:read"));
+    assert!(line.contains("agent=\"Nightly reader\""), "{line}");
+    // Asking more than it registered is refused at the authorization.
+    let mut browser = Browser::new();
+    let wider = format!("{}&scope=github%3Awrite", authorize_url(&origin, &reader));
+    let (_, to, page) = browser.open(&wider);
+    let refused = to.unwrap_or_default() + &page;
+    assert!(refused.contains("invalid_scope"), "{refused}");
+    // A client that declares no scope: everything the person may, as before.
+    let host = registered(&served, "Host", None);
+    issuer.approve_as("alice");
+    let said = signed_in_by(&origin, &host);
+    let tokens = tokens_for(&origin, &host, &said["code"]);
+    assert_eq!(tokens["scope"], "mcp.tools", "{tokens}");
+    let access = tokens["access_token"].as_str().expect("a token");
+    let (status, _, answer) = fetched(&served, access, github("POST"));
+    assert!(
+        status == 200 && answer["result"]["isError"] == false,
+        "{answer}"
+    );
+    assert_eq!(api.request_count(), sent + 1);
+}
+
+#[test]
+fn serve_client_add_registers_a_boundary_and_refuses_one_that_is_no_scope() {
+    let (issuer, gateway) = (
+        FakeIssuer::start(),
+        nexus_gateway_fake::FakeGateway::start(),
+    );
+    let (_served, origin) = proxy(&issuer, &gateway, &[]);
+    let added = common::front::client_add(
+        &origin,
+        &[
+            "--name",
+            "Exporter",
+            "--scope",
+            "github:write reports:export",
+        ],
+    );
+    assert_eq!(added["scope"], "github:write reports:export", "{added}");
+    let public = format!("{origin}/mcp");
+    let args = [
+        "client",
+        "add",
+        "--public-url",
+        &public,
+        "--name",
+        "X",
+        "--scope",
+        "a\"b",
+    ];
+    let out = common::front::operated_elsewhere(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--scope") && said.contains("no scope"),
+        "{said}"
+    );
+}
