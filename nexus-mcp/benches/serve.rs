@@ -114,6 +114,10 @@ mod graphql;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/literals.rs"]
 mod literals;
+// The agent a policy reads (`context.agent`).
+#[allow(dead_code, unused_imports)]
+#[path = "../src/agents.rs"]
+mod agents;
 
 use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream};
 use serde_json::{Value, json};

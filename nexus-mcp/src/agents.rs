@@ -27,7 +27,18 @@ pub(crate) struct Agent {
     pub(crate) name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) boundary: Option<Vec<String>>,
+    /// The scopes its token holds, and how its client was registered
+    /// ([`REGISTERED`]): what a policy reads of it (`context.agent`).
+    #[serde(default)]
+    pub(crate) scopes: Vec<String>,
+    #[serde(default)]
+    pub(crate) registered: String,
 }
+
+/// How a client was registered, as `context.agent.registered` says it: by
+/// the operator (`serve client add`), by a dynamic registration, by a
+/// client ID metadata document, or reaching the server by an ID-JAG.
+pub(crate) const REGISTERED: [&str; 4] = ["administrator", "dynamic", "document", "id-jag"];
 
 /// The scopes `text` lists (space-separated, each once, in order), as a
 /// client registers them.

@@ -275,7 +275,7 @@ enum Command {
     Workspace(WorkspaceArgs),
     /// Policies (`--policy`): print the schema they are written against, or
     /// check a file (exit 0, or 2 with each error's line and column).
-    Policy(policy_command::PolicyArgs),
+    Policy(Box<policy_command::PolicyArgs>),
 }
 
 /// `nexus-mcp workspace`'s flags.

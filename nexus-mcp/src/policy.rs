@@ -78,16 +78,25 @@ entity BodyNumbers tags Long;
 // A GraphQL call's operation: query, mutation or subscription; its name
 // ("" for none); its top-level fields, fragments expanded, never aliases.
 type GraphQL = { operation: String, name: String, fields: Set<String> };
+// The agent the call's token was issued to (`context has agent`: behind
+// --oauth-proxy): its client's mark (12 hex digits, as oauth_client= in a
+// line), its registered name, the scopes its token holds, and how it was
+// registered: administrator, dynamic, document or id-jag.
+type Agent = { id: String, name: String, scopes: Set<String>, registered: String };
 action "call" appliesTo {
   principal: Person,
   resource: Provider,
   context: {
     method: String, host: String, path: String, account: String, client: String,
-    query: Query, body: Body, bodyNumbers: BodyNumbers, graphql?: GraphQL
+    query: Query, body: Body, bodyNumbers: BodyNumbers, graphql?: GraphQL, agent?: Agent
   }
 };
-action "connect" appliesTo { principal: Person, resource: Provider, context: { client: String } };
-action "list" appliesTo { principal: Person, resource: Provider, context: { client: String } };
+action "connect" appliesTo {
+  principal: Person, resource: Provider, context: { client: String, agent?: Agent }
+};
+action "list" appliesTo {
+  principal: Person, resource: Provider, context: { client: String, agent?: Agent }
+};
 "#;
 
 /// A policy file, read and validated.
@@ -151,7 +160,7 @@ const QUESTION_MOST: usize = 512;
 /// What a decision was asked: the action, the person, the client, the
 /// provider, the method, the host, the path and the account; then what it
 /// reads of the person, and of the call's content.
-type Question = ([String; 8], Attributes, Content);
+type Question = ([String; 9], Attributes, Content);
 
 /// The policies in force, and the file SIGHUP reads them from again: each
 /// decision takes the policies whole, the old or the new.
@@ -212,11 +221,25 @@ impl Attributes {
 }
 
 /// Who asks, as a policy reads them: the person (`Person::"…"`), what it
-/// reads of them, and the name their MCP client gives (`context.client`).
+/// reads of them, the name their MCP client gives (`context.client`), and
+/// the agent their token was issued to, with its client's mark
+/// (`context.agent`).
 pub(crate) struct Who<'a> {
     pub(crate) person: &'a str,
     pub(crate) attributes: &'a Attributes,
     pub(crate) client: &'a str,
+    pub(crate) agent: Option<(&'a str, &'a crate::agents::Agent)>,
+}
+
+impl Who<'_> {
+    /// The agent as a decision remembered is keyed by ("" for none).
+    fn agent_key(&self) -> String {
+        let Some((id, agent)) = self.agent else {
+            return String::new();
+        };
+        let scopes = agent.scopes.join(" ");
+        format!("{id}\0{}\0{}\0{scopes}", agent.name, agent.registered)
+    }
 }
 
 /// A request as a policy reads it.
@@ -402,6 +425,7 @@ impl Policies {
 
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
+        let agent = asked.who.agent_key();
         let fields = [
             action,
             asked.who.person,
@@ -411,6 +435,7 @@ impl Policies {
             asked.host,
             asked.path,
             asked.account,
+            &agent,
         ];
         let attributes = asked.who.attributes;
         let groups = attributes.groups.iter().map(String::len);
@@ -492,6 +517,7 @@ impl Policies {
             person,
             attributes,
             client,
+            agent,
         } = asked.who;
         let (person, act) = (uid(person_type, person), uid(action_type, action));
         let provider = uid(provider_type, asked.provider);
@@ -503,6 +529,16 @@ impl Policies {
             entities.push(Entity::new_with_tags(person.clone(), [], groups, tags));
         }
         let mut context = vec![("client".to_owned(), string(client))];
+        if let Some((id, agent)) = agent {
+            let scopes = agent.scopes.iter().map(|scope| string(scope));
+            let record = RestrictedExpression::new_record([
+                ("id".to_owned(), string(id)),
+                ("name".to_owned(), string(&agent.name)),
+                ("scopes".to_owned(), RestrictedExpression::new_set(scopes)),
+                ("registered".to_owned(), string(&agent.registered)),
+            ]);
+            context.extend(record.ok().map(|record| ("agent".to_owned(), record)));
+        }
         if action == "call" {
             context.extend([
                 ("method".to_owned(), string(asked.method)),
@@ -654,6 +690,7 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             person,
             attributes,
             client: "t",
+            agent: None,
         }
     }
 

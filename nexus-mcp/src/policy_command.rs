@@ -30,7 +30,7 @@ enum PolicyCommand {
     },
     /// Decide a call with --policy FILE, as the server would: the decision
     /// and the policies that made it (exit 0 permitted, 1 denied).
-    Explain(Explained),
+    Explain(Box<Explained>),
 }
 
 /// A call to decide (`nexus-mcp policy explain`).
@@ -62,6 +62,32 @@ struct Explained {
     /// The request's body, as the model would send it.
     #[arg(long)]
     body: Option<String>,
+    /// The agent the call's token was issued to, by its registered name
+    /// (`context.agent`; none: a token no agent is named in).
+    #[arg(long, value_name = "NAME")]
+    agent: Option<String>,
+    /// The scopes the agent's token holds (space-separated).
+    #[arg(
+        long = "agent-scopes",
+        value_name = "SCOPES",
+        default_value = "",
+        requires = "agent"
+    )]
+    agent_scopes: String,
+    /// How the agent's client was registered: administrator, dynamic,
+    /// document or id-jag.
+    #[arg(long = "agent-registered", value_name = "HOW", default_value = "dynamic",
+          value_parser = clap::builder::PossibleValuesParser::new(crate::agents::REGISTERED),
+          requires = "agent")]
+    agent_registered: String,
+    /// The agent's client's mark (`oauth_client=` in a line).
+    #[arg(
+        long = "agent-id",
+        value_name = "MARK",
+        default_value = "000000000000",
+        requires = "agent"
+    )]
+    agent_id: String,
 }
 
 /// `nexus-mcp policy …` (`file`, `--policy`'s; `named`, `--provider`'s
@@ -139,10 +165,21 @@ fn explain(
         tags: call.tags.clone(),
         groups_left_out: None,
     };
+    let agent = call.agent.as_ref().map(|name| crate::agents::Agent {
+        name: name.clone(),
+        boundary: None,
+        scopes: call
+            .agent_scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        registered: call.agent_registered.clone(),
+    });
     let who = Who {
         person: &call.person,
         attributes: &attributes,
         client: &call.client,
+        agent: agent.as_ref().map(|agent| (call.agent_id.as_str(), agent)),
     };
     let body = call.body.as_deref().map(str::as_bytes);
     let method = call.method.to_uppercase();

@@ -127,10 +127,12 @@ impl Principal {
                 ..
             } => (&**subject, attributes.as_deref().unwrap_or(&NONE)),
         };
+        let agent = self.oauth_client().zip(self.agent());
         Who {
             person,
             attributes,
             client,
+            agent,
         }
     }
 

@@ -175,3 +175,65 @@ fn serve_client_add_registers_a_boundary_and_refuses_one_that_is_no_scope() {
         "{said}"
     );
 }
+
+/// No agent deletes; an agent an administrator registered may post.
+const AGENTS: &str = r#"permit (principal, action, resource);
+@id("no agent deletes")
+forbid (principal, action == Action::"call", resource)
+  when { context has agent && context.method == "DELETE" };
+@id("only the administrator's agents post")
+forbid (principal, action == Action::"call", resource)
+  when { context has agent && context.method == "POST" && context.agent.registered != "administrator" };
+"#;
+
+#[test]
+fn a_policy_reads_the_agent_and_policy_explain_knows_it() {
+    let (issuer, gateway, api) = (
+        FakeIssuer::start(),
+        nexus_gateway_fake::FakeGateway::start(),
+        FakeUpstream::start(),
+    );
+    let workspace = workspace_of(&issuer.url(), "alice");
+    let credential = FakeProvider::oauth2("gho_team").api_base_url(&api.url());
+    gateway.add_provider(&workspace, "github", credential);
+    let (_dir, file) = common::served::policy_file(AGENTS);
+    let (served, origin) = proxy(&issuer, &gateway, &["--allow-write", "--policy", &file]);
+    let host = registered(&served, "Host", None);
+    issuer.approve_as("alice");
+    let said = signed_in_by(&origin, &host);
+    let tokens = tokens_for(&origin, &host, &said["code"]);
+    let access = tokens["access_token"].as_str().expect("a token");
+    let github = |method: &str| json!({"provider": "github", "url": format!("{}/repos/acme/x", api.url()), "method": method});
+    let (_, _, answer) = fetched(&served, access, github("GET"));
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    for method in ["DELETE", "POST"] {
+        let (_, _, answer) = fetched(&served, access, github(method));
+        let told = answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(told.starts_with("policy_denied"), "{method}: {answer}");
+    }
+    assert_eq!(api.request_count(), 1);
+    // policy explain, as the server decides: with an agent named, and not.
+    let explain = |more: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nexus-mcp"));
+        command.args(["policy", "explain", "--policy", &file, "--person", "alice"]);
+        command.args(["--provider", "github", "--method", "POST"]);
+        command
+            .args(["--url", "https://api.github.com/repos/acme/x"])
+            .args(more);
+        let out = command.output().expect("nexus-mcp runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(explain(&[]).0, Some(0), "no agent: permitted");
+    let (code, said) = explain(&["--agent", "Host"]);
+    assert!(
+        code == Some(1) && said.contains("only the administrator's agents post"),
+        "{said}"
+    );
+    let admin = ["--agent", "Exporter", "--agent-registered", "administrator"];
+    assert_eq!(explain(&admin).0, Some(0), "{:?}", explain(&admin));
+}

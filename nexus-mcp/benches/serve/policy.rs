@@ -152,6 +152,7 @@ fn decisions() {
                 person: "alice",
                 attributes: &none,
                 client: "bench",
+                agent: None,
             };
             let sending = super::decisions::Sending {
                 url: &url,

@@ -176,6 +176,8 @@ pub(crate) async fn granted(
     let agent = client.map(|client| crate::agents::Agent {
         boundary: client.scopes.is_some().then(|| scopes.clone()),
         name: client.name,
+        scopes: scopes.clone(),
+        registered: "id-jag".to_owned(),
     });
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.

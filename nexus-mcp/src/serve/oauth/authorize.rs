@@ -121,6 +121,12 @@ impl Authorization {
             challenge: self.challenge,
             state: self.state,
             bounded: self.client.scopes.is_some(),
+            registered: match (&self.client.secret, self.client_id.starts_with("https://")) {
+                (Some(_), _) => "administrator",
+                (None, true) => "document",
+                (None, false) => "dynamic",
+            }
+            .to_owned(),
             scopes: self.scopes,
             resource: resource.to_owned(),
             browser: String::new(),

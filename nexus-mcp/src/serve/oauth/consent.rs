@@ -50,6 +50,9 @@ pub(crate) struct Pending {
     /// Whether its client registered a boundary: `scopes` bound the agent.
     #[serde(default)]
     pub(super) bounded: bool,
+    /// How its client was registered ([`crate::agents::REGISTERED`]).
+    #[serde(default)]
+    pub(super) registered: String,
     pub(super) resource: String,
     /// The browser the consent page was shown to: its cookie's value.
     #[serde(default)]
@@ -339,6 +342,8 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         agent: Some(crate::agents::Agent {
             name: pending.name.clone(),
             boundary: pending.bounded.then(|| pending.scopes.clone()),
+            scopes: pending.scopes.clone(),
+            registered: pending.registered.clone(),
         }),
         client: pending.client,
         scopes: pending.scopes,
