@@ -89,6 +89,14 @@ fn request_span(method: &'static str, tool: &'static str, inbound: Inbound<'_>) 
     if headers.is_some() {
         attributes.push(KeyValue::new("network.protocol.name", "http"));
     }
+    // The agent the token was issued to (OpenTelemetry's GenAI names).
+    let principal = inbound
+        .parts()
+        .and_then(|parts| parts.extensions.get::<Principal>());
+    if let Some((id, agent)) = principal.and_then(|p| p.oauth_client().zip(p.agent())) {
+        attributes.push(KeyValue::new("gen_ai.agent.id", id.to_owned()));
+        attributes.push(KeyValue::new("gen_ai.agent.name", agent.name.clone()));
+    }
     let name = match tool {
         "" => method.into(),
         tool => {

@@ -165,6 +165,47 @@ fn a_tool_call_over_http_is_a_server_span_under_the_headers_parent() {
     assert_eq!(line.matches("id=").count(), 1, "{line}");
 }
 
+#[test]
+fn a_call_an_agent_makes_names_the_agent_in_its_span() {
+    let (issuer, gateway, _api) = fakes(&["alice"], "gho_serve_secret");
+    let proxy = ["--oauth-proxy", "--login-client-id", "nexus-login"];
+    let served = traced(&gateway, &issuer, &proxy);
+    let asked = json!({"client_name": "Nightly reader", "redirect_uris": ["http://127.0.0.1:9/cb"],
+                       "scope": "github:read"});
+    let (_, _, client) = served.post_json("/register", &asked.to_string());
+    let id = client["client_id"].as_str().expect("a client id");
+    issuer.approve_as("alice");
+    let said = common::front::signed_in_by(&served.origin, id);
+    let tokens = common::front::tokens_for(&served.origin, id, &said["code"]);
+    let bearer = format!(
+        "Bearer {}",
+        tokens["access_token"].as_str().expect("a token")
+    );
+    let parent = traceparent();
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("traceparent", parent.as_str()),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "list_providers"),
+    ];
+    let call = common::served::call("list_providers", json!({}), "2026-07-28");
+    let (status, _, answer) = served.post(&headers, &call);
+    assert_eq!(status, 200, "{answer}");
+    let server = common::span_named(&gateway, HOST_TRACE, "tools/call list_providers");
+    assert_eq!(
+        server["attributes"]["gen_ai.agent.name"], "Nightly reader",
+        "{server}"
+    );
+    let mark = server["attributes"]["gen_ai.agent.id"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        mark.len() == 12 && mark.chars().all(|c| c.is_ascii_hexdigit()),
+        "{server}"
+    );
+}
+
 /// The count `/metrics` at `metrics` holds for the series `series`.
 fn counted(metrics: &str, series: &str) -> u64 {
     let text = ureq::get(format!("http://{metrics}/metrics"))
