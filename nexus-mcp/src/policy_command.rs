@@ -90,6 +90,22 @@ struct Explained {
     agent_id: String,
 }
 
+impl Explained {
+    /// The agent `--agent` names, as its token would carry it.
+    fn agent(&self) -> Option<crate::agents::Agent> {
+        Some(crate::agents::Agent {
+            name: self.agent.clone()?,
+            boundary: None,
+            scopes: self
+                .agent_scopes
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            registered: self.agent_registered.clone(),
+        })
+    }
+}
+
 /// `nexus-mcp policy …` (`file`, `--policy`'s; `named`, `--provider`'s
 /// and `--account`'s first; `graphql`, `--graphql-endpoint`'s): what it
 /// prints, and its exit code.
@@ -138,6 +154,32 @@ pub(crate) fn command(
     std::process::ExitCode::SUCCESS
 }
 
+/// The decision `made` on a call to `provider`, printed: what it is, the
+/// request and by what; where no permit permits it, the permits that can.
+fn said(made: &crate::policy::CallDecision, policies: &Policies, provider: &str) {
+    let (request, by) = made.made.said();
+    let said = match &made.decision {
+        Decision::Permit => "permitted".to_owned(),
+        Decision::Ask(approver) => format!("asked (@ask(\"{}\"))", approver.said()),
+        Decision::Deny => "denied".to_owned(),
+    };
+    println!("{said}: {request} {by}");
+    if made.made.decided.by.is_empty() && made.decision == Decision::Deny {
+        let permits = policies.permits(provider);
+        let permits: Vec<String> = permits.iter().map(|name| format!("{name:?}")).collect();
+        if permits.is_empty() {
+            println!(
+                "  (what no permit permits is denied, and no permit names calls to this provider)"
+            );
+        } else {
+            println!(
+                "  (what no permit permits is denied; the permits for this provider's calls, none of which held: {})",
+                permits.join(", ")
+            );
+        }
+    }
+}
+
 /// `nexus-mcp policy explain`: the decision on stdout, as the server would
 /// make it (the URL normalized first, every method and every way its
 /// content may be read decided).
@@ -160,21 +202,13 @@ fn explain(
             return std::process::ExitCode::from(2);
         }
     };
+    let (groups, tags) = (call.groups.clone(), call.tags.clone());
     let attributes = Attributes {
-        groups: call.groups.clone(),
-        tags: call.tags.clone(),
+        groups,
+        tags,
         groups_left_out: None,
     };
-    let agent = call.agent.as_ref().map(|name| crate::agents::Agent {
-        name: name.clone(),
-        boundary: None,
-        scopes: call
-            .agent_scopes
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
-        registered: call.agent_registered.clone(),
-    });
+    let agent = call.agent();
     let who = Who {
         person: &call.person,
         attributes: &attributes,
@@ -208,27 +242,7 @@ fn explain(
             return std::process::ExitCode::from(1);
         }
     };
-    let (request, by) = made.made.said();
-    let said = match &made.decision {
-        Decision::Permit => "permitted".to_owned(),
-        Decision::Ask(approver) => format!("asked (@ask(\"{}\"))", approver.said()),
-        Decision::Deny => "denied".to_owned(),
-    };
-    println!("{said}: {request} {by}");
-    if made.made.decided.by.is_empty() && made.decision == Decision::Deny {
-        let permits = policies.permits(provider.map_or("", String::as_str));
-        let permits: Vec<String> = permits.iter().map(|name| format!("{name:?}")).collect();
-        if permits.is_empty() {
-            println!(
-                "  (what no permit permits is denied, and no permit names calls to this provider)"
-            );
-        } else {
-            println!(
-                "  (what no permit permits is denied; the permits for this provider's calls, none of which held: {})",
-                permits.join(", ")
-            );
-        }
-    }
+    said(&made, &policies, provider.map_or("", String::as_str));
     std::process::ExitCode::from(u8::from(made.decision != Decision::Permit))
 }
 

@@ -581,29 +581,7 @@ pub(crate) enum ClientAction {
     /// Run with the replicas' keyring (NEXUS_MCP_STATE_KEY or
     /// NEXUS_MCP_STATE_KEYS, or their _FILE twins): any replica then
     /// checks it; it is withdrawn by its key leaving the keyring.
-    Add(ClientArgs),
-}
-
-/// `serve client add`'s flags.
-#[derive(clap::Args)]
-pub(crate) struct ClientArgs {
-    /// The client's name, as a consent page shows it.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) name: String,
-    /// A redirect URI the client may use (repeat for more; none for a host
-    /// that uses the ID-JAG grant alone).
-    #[arg(long = "redirect-uri", value_name = "URI")]
-    pub(crate) redirect_uris: Vec<String>,
-    /// `serve --public-url`: the client is that server's, and no other's.
-    #[arg(long, value_name = "URL")]
-    pub(crate) public_url: String,
-    /// The agent's boundary: the scopes its tokens hold at most
-    /// (space-separated): PROVIDER:read (GET, HEAD, OPTIONS and GraphQL
-    /// queries), PROVIDER:write (anything there), or any other word as a
-    /// custom scope policies read. Without it, the client's tokens hold the
-    /// server's --scope and everything the person may.
-    #[arg(long, value_name = "SCOPES")]
-    pub(crate) scope: Option<String>,
+    Add(super::command::ClientArgs),
 }
 
 /// `serve revoke`'s flags.

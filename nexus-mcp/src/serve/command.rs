@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 
-use super::args::{Action, ClientAction, ClientArgs, RevokeArgs, ScimAction, SsfAction, SsfArgs};
+use super::args::{Action, ClientAction, RevokeArgs, ScimAction, SsfAction, SsfArgs};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
 use super::store::{Down, Served, Store, StoreGiven, WATCH_EVERY, store_at};
@@ -254,6 +254,28 @@ fn ssf_connected(args: &SsfArgs) -> Result<String, (u8, String)> {
         eprintln!("nexus-mcp serve ssf connect: {line}");
     }
     Ok(stream.to_string())
+}
+
+/// `serve client add`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct ClientArgs {
+    /// The client's name, as a consent page shows it.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: String,
+    /// A redirect URI the client may use (repeat for more; none for a host
+    /// that uses the ID-JAG grant alone).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub(crate) redirect_uris: Vec<String>,
+    /// `serve --public-url`: the client is that server's, and no other's.
+    #[arg(long, value_name = "URL")]
+    pub(crate) public_url: String,
+    /// The agent's boundary: the scopes its tokens hold at most
+    /// (space-separated): PROVIDER:read (GET, HEAD, OPTIONS and GraphQL
+    /// queries), PROVIDER:write (anything there), or any other word as a
+    /// custom scope policies read. Without it, the client's tokens hold the
+    /// server's --scope and everything the person may.
+    #[arg(long, value_name = "SCOPES")]
+    pub(crate) scope: Option<String>,
 }
 
 /// `serve client add`: the registration as JSON, or why not.

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use super::authn::Asker;
 use super::front::Front;
+use crate::agents::Agent;
 use crate::answer::quoted;
 use crate::principal::{person, sha256_hex};
 use crate::serve::grant::{Grant, MOST_ASSERTION, client_mark};
@@ -163,22 +164,7 @@ pub(crate) async fn granted(
         told(&why);
         OAuthError::bad(ErrorCode::InvalidScope, why)
     })?;
-    // An agent registered with a boundary holds at most it, whatever the
-    // assertion grants (the server's own scopes aside).
-    let client = front.client(&asker.id).ok();
-    let boundary = client.as_ref().and_then(|c| c.scopes.as_deref());
-    let scopes: Vec<String> = match boundary {
-        Some(bounds) => (scopes.into_iter())
-            .filter(|s| front.scopes.contains(s) || bounds.contains(s))
-            .collect(),
-        None => scopes,
-    };
-    let agent = client.map(|client| crate::agents::Agent {
-        boundary: client.scopes.is_some().then(|| scopes.clone()),
-        name: client.name,
-        scopes: scopes.clone(),
-        registered: "id-jag".to_owned(),
-    });
+    let (scopes, agent) = bounded(front, &asker.id, scopes);
     // Granted when the provider says, its clock's leeway against it: an
     // ID-JAG made before the person's revocation is refused after it.
     let granted = asserted.from;
@@ -194,6 +180,27 @@ pub(crate) async fn granted(
         granted,
         agent,
     })
+}
+
+/// The scopes an ID-JAG grants the client `id`, narrowed to its boundary
+/// where it registered one (the server's own scopes aside: an agent holds
+/// at most its boundary, whatever the assertion grants), and the agent.
+fn bounded(front: &Front, id: &str, scopes: Vec<String>) -> (Vec<String>, Option<Agent>) {
+    let client = front.client(id).ok();
+    let boundary = client.as_ref().and_then(|c| c.scopes.as_deref());
+    let scopes: Vec<String> = match boundary {
+        Some(bounds) => (scopes.into_iter())
+            .filter(|s| front.scopes.contains(s) || bounds.contains(s))
+            .collect(),
+        None => scopes,
+    };
+    let agent = client.map(|client| Agent {
+        boundary: client.scopes.is_some().then(|| scopes.clone()),
+        name: client.name,
+        scopes: scopes.clone(),
+        registered: "id-jag".to_owned(),
+    });
+    (scopes, agent)
 }
 
 /// The operator's one line for an ID-JAG `assertion` the client `client`
