@@ -464,6 +464,55 @@ fn serve_revoke_client_ends_a_clients_tokens_on_every_replica_and_no_other_clien
 
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
+fn serve_revoke_person_client_ends_one_agents_session_alone_on_every_replica() {
+    let (_redis, issuer, gateway, store) = stored();
+    let args = ["--store", store.as_str()];
+    let (one, origin, id, alice) = signed_in_tokens(&issuer, &gateway, "alice", &args);
+    let (two, _) = replica(&issuer, &gateway, &origin, &args);
+    let (three, _) = replica(&issuer, &gateway, &origin, &args);
+    // Alice through another agent; bob through the same one.
+    issuer.approve_as("alice");
+    let (other_id, said) = signed_in_at(&one, &origin);
+    let other = tokens_for(&origin, &other_id, &said["code"]);
+    issuer.approve_as("bob");
+    let said = common::front::signed_in_by(&origin, &id);
+    let bob = tokens_for(&origin, &id, &said["code"]);
+    let mark: String = {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let issuer_url = issuer.url();
+    let person = [
+        "--person",
+        issuer_url.as_str(),
+        "alice",
+        "--client",
+        &mark[..12],
+    ];
+    let (ok, said, err) = revoke_person(&person, Some(&store));
+    assert!(ok, "{err}");
+    assert!(
+        said.contains("the session of client=") && said.contains("stay"),
+        "{said}"
+    );
+    wait_until(|| {
+        called(&one, &alice) == 401
+            && called_beside(&two, &origin, &alice) == 401
+            && called_beside(&three, &origin, &alice) == 401
+    });
+    // Her other agent, and the agent's other person: left as they are.
+    assert_eq!(called_beside(&three, &origin, &other), 200);
+    assert_eq!(called_beside(&two, &origin, &bob), 200);
+    // A session signed in again after it: taken.
+    issuer.approve_as("alice");
+    let said = common::front::signed_in_by(&origin, &id);
+    let again = tokens_for(&origin, &id, &said["code"]);
+    assert_eq!(called_beside(&two, &origin, &again), 200);
+}
+
+#[test]
+#[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn a_code_is_redeemed_once_across_replicas() {
     let (_redis, issuer, gateway, store) = stored();
     let args = ["--store", store.as_str()];

@@ -590,13 +590,14 @@ pub(crate) struct RevokeArgs {
     /// The person: the issuer exactly as `serve --issuer` names it and their
     /// subject (the claim --subject-claim reads), or the hash the log
     /// prints for them (`who=`, 12 hex digits or more).
-    #[arg(long, num_args = 1..=2, value_names = ["ISSUER", "SUBJECT"], required_unless_present = "client", conflicts_with = "client")]
+    #[arg(long, num_args = 1..=2, value_names = ["ISSUER", "SUBJECT"], required_unless_present = "client")]
     pub(crate) person: Vec<String>,
     /// A client instead: its mark, as `serve client add` printed it and a
     /// log line's `client=` or `oauth_client=` shows it (12 hex digits or
     /// more). Every code, refresh token and access token granted to it
     /// before now is refused on every replica within seconds; to keep it
-    /// out, name it in --deny-file too.
+    /// out, name it in --deny-file too. With --person: that agent's
+    /// session for that person alone.
     #[arg(long, value_name = "MARK")]
     pub(crate) client: Option<String>,
     /// The store every replica reads, as `serve --store` takes it.

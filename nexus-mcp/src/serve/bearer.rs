@@ -393,7 +393,7 @@ impl Gate {
             let why = "the token was revoked: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
-        if (store.revocations()).refuses_client(&grant.client, granted) {
+        if (store.revocations()).refuses_client(&who, &grant.client, granted) {
             let why = "the client this token was issued to was revoked: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }

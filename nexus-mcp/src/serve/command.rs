@@ -33,27 +33,19 @@ pub(crate) fn run(action: Action) -> ExitCode {
     }
 }
 
-/// `serve revoke --person` (or `--client`): what it revoked, or the exit
-/// code and why not.
+/// `serve revoke --person` (or `--client`, or both: one agent's session for
+/// one person): what it revoked, or the exit code and why not.
 fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
-    if let Some(mark) = &args.client {
-        let client = Revoked::client(mark.trim()).ok_or((
-            2,
-            "--client names a client by its mark: the 12 hex digits `serve client add` printed, \
-             or a log line's client= or oauth_client="
-                .to_owned(),
-        ))?;
-        let (store, runtime) = stored(args.store, "client")?;
-        let done = runtime.block_on(store.revoke(client.clone()));
-        done.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
-        // Its word in the list, `client:MARK`, as --deny-file writes it.
-        let mark = client.member().replacen(':', "=", 1);
-        return Ok(format!(
-            "revoked {mark}: every code, refresh token and access token granted to it \
-             before now is refused on every replica within {} s; a host may sign people in \
-             with it again (to keep it out, name it in --deny-file: {mark})",
-            WATCH_EVERY.as_secs()
-        ));
+    let client = args.client.as_deref().map(|mark| {
+        let why = "--client names a client by its mark: the 12 hex digits `serve client add` \
+                   printed, or a log line's client= or oauth_client=";
+        Revoked::client(mark.trim()).ok_or((2, why.to_owned()))
+    });
+    let client = client.transpose()?;
+    if args.person.is_empty() {
+        return client.map_or(Err((2, "--person or --client".to_owned())), |client| {
+            revoke_client(client, args.store)
+        });
     }
     let person = match &args.person[..] {
         [issuer, subject] if !subject.trim().is_empty() => {
@@ -84,15 +76,45 @@ fn revoke(args: RevokeArgs) -> Result<String, (u8, String)> {
     let unseen = runtime
         .block_on(unseen(&store, &who, named))
         .map_err(down)?;
-    let done = runtime.block_on(store.revoke(Revoked::Person(who.clone())));
-    done.map_err(down)?;
-    if let Some(why) = unseen {
-        return Err((2, why));
+    let (revoked, said) = match client {
+        Some(Revoked::Client(mark)) => (
+            Revoked::Session(who.clone(), mark.clone()),
+            format!(
+                "revoked the session of client={mark} for who={who}: every code, refresh token \
+                 and access token that agent was granted for them before now is refused on \
+                 every replica within {} s; their other agents, and that agent's other people, \
+                 stay",
+                WATCH_EVERY.as_secs()
+            ),
+        ),
+        _ => (
+            Revoked::Person(who.clone()),
+            format!(
+                "revoked who={who}: every sign-in, refresh token and access token issued to \
+                 them before now is refused on every replica within {} s; they may sign in \
+                 again at the issuer (to keep them out, deny them there or in --deny-file)",
+                WATCH_EVERY.as_secs()
+            ),
+        ),
+    };
+    runtime.block_on(store.revoke(revoked)).map_err(down)?;
+    match unseen {
+        Some(why) => Err((2, why)),
+        None => Ok(said),
     }
+}
+
+/// `serve revoke --client`: the client revoked in the store `store` names.
+fn revoke_client(client: Revoked, store: Option<String>) -> Result<String, (u8, String)> {
+    let (store, runtime) = stored(store, "client")?;
+    let done = runtime.block_on(store.revoke(client.clone()));
+    done.map_err(|Down(why)| (1, format!("{why}: nothing was revoked")))?;
+    // Its word in the list, `client:MARK`, as --deny-file writes it.
+    let mark = client.member().replacen(':', "=", 1);
     Ok(format!(
-        "revoked who={who}: every sign-in, refresh token and access token issued to them \
-         before now is refused on every replica within {} s; they may sign in again at the \
-         issuer (to keep them out, deny them there or in --deny-file)",
+        "revoked {mark}: every code, refresh token and access token granted to it \
+         before now is refused on every replica within {} s; a host may sign people in \
+         with it again (to keep it out, name it in --deny-file: {mark})",
         WATCH_EVERY.as_secs()
     ))
 }

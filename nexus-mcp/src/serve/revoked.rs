@@ -33,6 +33,10 @@ pub(crate) enum Revoked {
     /// reactivates them, the time it did (what was granted before stays
     /// refused).
     Deprovisioned(String),
+    /// One agent's session for one person (#127): the person's hash and
+    /// the client's mark (12 hex digits each); the person's other agents,
+    /// and the agent's other people, stay.
+    Session(String, String),
 }
 
 /// When a hold of the provisioning is dated: never before any grant, so
@@ -128,6 +132,7 @@ impl Revoked {
             Revoked::Person(who) => format!("person:{who}"),
             Revoked::Client(mark) => format!("client:{mark}"),
             Revoked::Deprovisioned(who) => format!("scim:{who}"),
+            Revoked::Session(who, mark) => format!("session:{who}:{mark}"),
         }
     }
 
@@ -165,6 +170,15 @@ impl Revoked {
             ("person", who) => Revoked::person(who),
             ("client", mark) => Revoked::client(mark),
             ("scim", who) => held(who),
+            ("session", pair) => {
+                let (who, mark) = pair.split_once(':')?;
+                match (Revoked::person(who)?, Revoked::client(mark)?) {
+                    (Revoked::Person(who), Revoked::Client(mark)) => {
+                        Some(Revoked::Session(who, mark))
+                    }
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }
@@ -208,17 +222,26 @@ impl Revocations {
     }
 
     /// Whether a token granted at `issued` to the client whose mark is
-    /// `mark` is revoked: the client was at or after it (or the list is yet
+    /// `mark`, for the person `who`, is revoked: the client was at or after
+    /// it, or that agent's session for that person was (or the list is yet
     /// to be read).
-    pub(crate) fn refuses_client(&self, mark: &str, issued: u64) -> bool {
+    pub(crate) fn refuses_client(&self, who: &Named, mark: &str, issued: u64) -> bool {
         if self.unread.load(Ordering::Relaxed) {
             return true;
         }
+        let Some(Revoked::Client(mark)) = Revoked::client(mark) else {
+            return false;
+        };
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let client = Revoked::client(mark);
-        client
-            .and_then(|c| held.get(&c))
-            .is_some_and(|at| *at >= issued)
+        let session = |person: Revoked| match person {
+            Revoked::Person(who) => Revoked::Session(who, mark.clone()),
+            other => other,
+        };
+        let facts = std::iter::once(Revoked::Client(mark.clone()))
+            .chain(who.facts(Revoked::Person).into_iter().map(session));
+        facts
+            .filter_map(|fact| held.get(&fact))
+            .any(|at| *at >= issued)
     }
 
     /// `what`, revoked at `at`, held here at once: the later of two times,
@@ -444,11 +467,30 @@ mod tests {
     #[test]
     fn a_client_revoked_refuses_what_it_was_granted_before_and_no_person() {
         let view = Revocations::default();
+        let alice = named(WHO);
         view.add(Revoked::client(WHO).unwrap(), 300);
-        assert!(view.refuses_client(WHO, 300) && !view.refuses_client(WHO, 301));
-        assert!(!view.refuses_client("fedcba987654", 0), "another client");
-        assert!(!view.refuses(&named(WHO), None, 0), "a client is no person");
+        assert!(view.refuses_client(&alice, WHO, 300) && !view.refuses_client(&alice, WHO, 301));
+        assert!(
+            !view.refuses_client(&alice, "fedcba987654", 0),
+            "another client"
+        );
+        assert!(!view.refuses(&alice, None, 0), "a client is no person");
         assert!(Revoked::client("client").is_none());
+        // One agent's session for one person: that pair alone.
+        let (agent, bob) = ("abcdefabcdef", named(&"b".repeat(64)));
+        let session = Revoked::Session(WHO[..12].to_owned(), agent.to_owned());
+        assert_eq!(Revoked::read(&session.member(), 400), Some(session.clone()));
+        view.add(session, 400);
+        assert!(view.refuses_client(&alice, agent, 400));
+        assert!(
+            !view.refuses_client(&bob, agent, 0),
+            "the agent's other person"
+        );
+        assert!(
+            !view.refuses_client(&alice, "fedcba987654", 0),
+            "her other agent"
+        );
+        assert!(!view.refuses(&alice, None, 0), "a session is no person");
     }
 
     #[test]

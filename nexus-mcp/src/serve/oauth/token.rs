@@ -116,7 +116,7 @@ fn revoked(
     unread(revocations)?;
     let granted = grant.granted;
     if revocations.refuses(who, family, granted)
-        || revocations.refuses_client(&grant.client, granted)
+        || revocations.refuses_client(who, &grant.client, granted)
     {
         return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
     }
