@@ -1,6 +1,7 @@
 //! Revocations compose: every source of one (the operator's `serve revoke
 //! --person`, refresh-token reuse detection, Global Token Revocation, a
-//! Shared Signals SET, SCIM's deactivation) states a fact of its own, and a
+//! Shared Signals SET, SCIM's deactivation, and one agent's session ended
+//! alone, `serve revoke --person … --client`) states a fact of its own, and a
 //! person is out while any fact holds. Every ordered pair of sources, each
 //! through the program with three replicas and a real Redis: after both,
 //! the person's tokens are refused on every replica; where SCIM took part,
@@ -29,14 +30,16 @@ enum Source {
     GlobalLogout,
     SharedSignal,
     Scim,
+    Session,
 }
 
-const SOURCES: [Source; 5] = [
+const SOURCES: [Source; 6] = [
     Source::Operator,
     Source::Reuse,
     Source::GlobalLogout,
     Source::SharedSignal,
     Source::Scim,
+    Source::Session,
 ];
 
 /// The deployment a pair is tried on: three replicas, the issuer, the
@@ -123,6 +126,25 @@ impl Deployment {
                 let set = self.issuer.mint(&set);
                 let (status, answer) = pushed(&self.origin, Some(&self.push), &set);
                 assert_eq!(status, 202, "{answer}");
+            }
+            Source::Session => {
+                let mark: String = {
+                    use sha2::Digest;
+                    let digest = sha2::Sha256::digest(person.client.as_bytes());
+                    digest.iter().map(|b| format!("{b:02x}")).collect()
+                };
+                let (issuer, subject) = (self.issuer.url(), person.subject.clone());
+                let args = [
+                    "revoke",
+                    "--person",
+                    &issuer,
+                    &subject,
+                    "--client",
+                    &mark[..12],
+                ];
+                let args = [&args[..], &["--store", &self.store]].concat();
+                let said = common::front::operated(&args, &[]);
+                assert!(said.contains("revoked the session of client="), "{said}");
             }
             Source::Scim => {
                 let id = self.scim_id(person);
