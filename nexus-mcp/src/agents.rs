@@ -33,6 +33,11 @@ pub(crate) struct Agent {
     pub(crate) scopes: Vec<String>,
     #[serde(default)]
     pub(crate) registered: String,
+    /// How long a person's grant to it lives, in seconds, where its client
+    /// registered one (`serve client add --session-life`): at most the
+    /// server's `--sign-in-life`, whatever the refreshes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) session_life: Option<u64>,
 }
 
 /// How a client was registered, as `context.agent.registered` says it: by

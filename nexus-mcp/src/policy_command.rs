@@ -102,6 +102,7 @@ impl Explained {
                 .map(str::to_owned)
                 .collect(),
             registered: self.agent_registered.clone(),
+            session_life: None,
         })
     }
 }

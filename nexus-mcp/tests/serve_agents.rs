@@ -237,3 +237,60 @@ fn a_policy_reads_the_agent_and_policy_explain_knows_it() {
     let admin = ["--agent", "Exporter", "--agent-registered", "administrator"];
     assert_eq!(explain(&admin).0, Some(0), "{:?}", explain(&admin));
 }
+
+#[test]
+#[ignore = "needs redis-server and libfaketime from the distribution (.ci/run installs them)"]
+fn an_agents_session_ends_when_the_life_it_registered_does_whatever_the_refreshes() {
+    let (_redis, issuer, gateway, store) = common::front::stored();
+    let args = ["--store", store.as_str()];
+    let (served, origin) = proxy(&issuer, &gateway, &args);
+    // (The issuer gives the login no refresh token: nothing is renewed there.)
+    issuer.no_refresh_tokens("nexus-login");
+    // A replica two hours on, beside it (its clock moved by libfaketime).
+    let port = common::served::free_port();
+    let public = format!("{origin}/mcp");
+    let later = [
+        &["--oauth-proxy", "--login-client-id", "nexus-login"][..],
+        &args,
+        &["--public-url", &public],
+    ]
+    .concat();
+    let mut command = common::served::command(&gateway, &issuer.url(), port, &later);
+    common::served::moved_clock(&mut command, "+2h");
+    let _later = Served::ready(command.spawn().expect("nexus-mcp"), port);
+    let later = format!("http://127.0.0.1:{port}");
+    let add = |more: &[&str]| {
+        let base = [
+            "--name",
+            "Nightly",
+            "--redirect-uri",
+            "http://127.0.0.1:9/cb",
+        ];
+        common::front::client_add(&origin, &[&base[..], more].concat())
+    };
+    let (hourly, daily) = (add(&["--session-life", "1h"]), add(&[]));
+    assert_eq!(hourly["session_life"], 3600, "{hourly}");
+    for (client, ends) in [(&hourly, true), (&daily, false)] {
+        let id = client["client_id"].as_str().expect("an id");
+        let secret = client["client_secret"].as_str().expect("a secret");
+        issuer.approve_as("alice");
+        let said = signed_in_by(&origin, id);
+        let mut form = common::front::redemption(id, &said["code"]).to_vec();
+        form.push(("client_secret", secret));
+        let (status, tokens) = common::front::token_answer(&origin, &form);
+        assert_eq!(status, 200, "{tokens}");
+        let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", id),
+            ("client_secret", secret),
+        ];
+        let (status, answer) = common::front::token_answer(&later, &form);
+        match ends {
+            true => assert_eq!((status, &answer["error"]), (400, &json!("invalid_grant"))),
+            false => assert_eq!(status, 200, "{answer}"),
+        }
+    }
+    drop(served);
+}

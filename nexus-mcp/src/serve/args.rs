@@ -223,7 +223,7 @@ fn id_jag_issuer(given: Option<&str>) -> Result<Option<Arc<Issuer>>, String> {
 const APPROVAL_LIFE: Duration = Duration::from_secs(600);
 
 /// A sign-in's life as `--sign-in-life` gives it: from an hour to 400 days.
-fn sign_in_life(text: &str) -> Result<Duration, String> {
+pub(super) fn sign_in_life(text: &str) -> Result<Duration, String> {
     life_within(text, 3600..=400 * 24 * 3600, "12h or 7d, from 1h to 400d")
 }
 

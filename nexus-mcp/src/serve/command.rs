@@ -298,6 +298,11 @@ pub(crate) struct ClientArgs {
     /// server's --scope and everything the person may.
     #[arg(long, value_name = "SCOPES")]
     pub(crate) scope: Option<String>,
+    /// How long a person's grant to this agent lives, whatever its
+    /// refreshes (12h, 7d; from 1h to 400d, and at most the server's
+    /// --sign-in-life): then the person grants it again.
+    #[arg(long, value_name = "LIFE", value_parser = super::args::sign_in_life)]
+    pub(crate) session_life: Option<std::time::Duration>,
 }
 
 /// `serve client add`: the registration as JSON, or why not.
@@ -308,7 +313,8 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     random.map_err(|_| (1, "the system gives no randomness".to_owned()))?;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let hash = super::oauth::secret_hash(&secret);
-    let named = (args.name, args.scope);
+    let life = args.session_life.map(|life| life.as_secs());
+    let named = (args.name, args.scope, life);
     let client = super::oauth::confidential(named, args.redirect_uris, (hash, origin.clone()));
     let client = client.map_err(|why| (2, why))?;
     let id = crate::keys::Sealing::named(&keys.oauth.clients, &client, super::oauth::CLIENT_LIFE);
@@ -339,6 +345,9 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     let mut registration = registration;
     if let Some(scopes) = &client.scopes {
         registration["scope"] = serde_json::json!(scopes.join(" "));
+    }
+    if let Some(life) = client.session_life {
+        registration["session_life"] = serde_json::json!(life);
     }
     Ok(registration.to_string())
 }

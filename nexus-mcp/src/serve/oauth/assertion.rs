@@ -199,6 +199,7 @@ fn bounded(front: &Front, id: &str, scopes: Vec<String>) -> (Vec<String>, Option
         name: client.name,
         scopes: scopes.clone(),
         registered: "id-jag".to_owned(),
+        session_life: client.session_life,
     });
     (scopes, agent)
 }

@@ -121,6 +121,7 @@ impl Authorization {
             challenge: self.challenge,
             state: self.state,
             bounded: self.client.scopes.is_some(),
+            session_life: self.client.session_life,
             registered: match (&self.client.secret, self.client_id.starts_with("https://")) {
                 (Some(_), _) => "administrator",
                 (None, true) => "document",
@@ -281,6 +282,7 @@ mod tests {
             origin: None,
             keys: None,
             scopes: None,
+            session_life: None,
         })
     }
 

@@ -60,6 +60,10 @@ pub(crate) struct Client {
     /// none, and its tokens mean what they did before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) scopes: Option<Vec<String>>,
+    /// How long a person's grant to it lives, in seconds
+    /// (`--session-life`); none: the server's `--sign-in-life`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) session_life: Option<u64>,
 }
 
 /// Where a `private_key_jwt` client's keys are: in its document, or at a
@@ -214,6 +218,7 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         origin: None,
         keys: None,
         scopes: scopes.filter(|scopes| !scopes.is_empty()),
+        session_life: None,
     })
 }
 
@@ -255,7 +260,7 @@ pub(crate) fn documented(mut asked: Asked) -> Result<Client, OAuthError> {
 /// grant alone), its secret's hash `secret`, made for the server at
 /// `origin`; or why not.
 pub(crate) fn confidential(
-    (name, scope): (String, Option<String>),
+    (name, scope, session_life): (String, Option<String>, Option<u64>),
     redirect_uris: Vec<String>,
     (secret, origin): (String, String),
 ) -> Result<Client, String> {
@@ -278,6 +283,7 @@ pub(crate) fn confidential(
         origin: Some(origin),
         keys: None,
         scopes: scopes.filter(|scopes| !scopes.is_empty()),
+        session_life,
     })
 }
 

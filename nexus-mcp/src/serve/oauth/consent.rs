@@ -53,6 +53,9 @@ pub(crate) struct Pending {
     /// How its client was registered ([`crate::agents::REGISTERED`]).
     #[serde(default)]
     pub(super) registered: String,
+    /// How long the grant lives, where its client registered it (seconds).
+    #[serde(default)]
+    pub(super) session_life: Option<u64>,
     pub(super) resource: String,
     /// The browser the consent page was shown to: its cookie's value.
     #[serde(default)]
@@ -344,6 +347,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
             boundary: pending.bounded.then(|| pending.scopes.clone()),
             scopes: pending.scopes.clone(),
             registered: pending.registered.clone(),
+            session_life: pending.session_life,
         }),
         client: pending.client,
         scopes: pending.scopes,

@@ -339,6 +339,7 @@ mod tests {
             origin: None,
             keys: None,
             scopes: None,
+            session_life: None,
         };
         let id = front(key).client_id(&client);
         assert_eq!(

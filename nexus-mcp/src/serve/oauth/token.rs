@@ -396,12 +396,17 @@ async fn begun(
     now: u64,
 ) -> Option<Refresh> {
     let family = random()?;
-    match front.store.begin(&family, front.sign_in_life).await {
+    // An agent's session lives as its client registered, within the sign-in's.
+    let agent_life = grant.agent.as_ref().and_then(|agent| agent.session_life);
+    let life = agent_life.map_or(front.sign_in_life, |life| {
+        front.sign_in_life.min(std::time::Duration::from_secs(life))
+    });
+    match front.store.begin(&family, life).await {
         Ok(()) => Some(Refresh {
             grant,
             family,
             generation: 0,
-            ends: now + front.sign_in_life.as_secs(),
+            ends: now + life.as_secs(),
             begun: crate::serve::store::now_ms(),
             upstream,
         }),
