@@ -483,6 +483,28 @@ fn serve_revoke_person_client_ends_one_agents_session_alone_on_every_replica() {
         digest.iter().map(|b| format!("{b:02x}")).collect()
     };
     let issuer_url = issuer.url();
+    let listed = || {
+        let args = [
+            "sessions",
+            "--person",
+            issuer_url.as_str(),
+            "alice",
+            "--store",
+            &store,
+        ];
+        common::front::operated(&args, &[])
+    };
+    // Each agent acting for her, listed: two, live.
+    let before = listed();
+    assert_eq!(before.lines().count(), 2, "{before}");
+    assert!(
+        before.contains(&format!("client={}", &mark[..12])),
+        "{before}"
+    );
+    assert!(
+        !before.contains(" ended") && before.contains("agent=\"Host\""),
+        "{before}"
+    );
     let person = [
         "--person",
         issuer_url.as_str(),
@@ -503,6 +525,16 @@ fn serve_revoke_person_client_ends_one_agents_session_alone_on_every_replica() {
     });
     // Her other agent, and the agent's other person: left as they are.
     assert_eq!(called_beside(&three, &origin, &other), 200);
+    let after = listed();
+    let ended: Vec<&str> = after
+        .lines()
+        .filter(|line| line.ends_with(" ended"))
+        .collect();
+    assert_eq!(ended.len(), 1, "{after}");
+    assert!(
+        ended[0].contains(&format!("client={}", &mark[..12])),
+        "{after}"
+    );
     assert_eq!(called_beside(&two, &origin, &bob), 200);
     // A session signed in again after it: taken.
     issuer.approve_as("alice");

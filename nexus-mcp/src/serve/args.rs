@@ -513,6 +513,11 @@ pub(crate) enum Action {
     /// them). They may sign in again at the issuer: to keep them out, deny
     /// them there or in --deny-file.
     Revoke(RevokeArgs),
+    /// Lists each agent acting for a person (with --oauth-proxy and
+    /// --store): its name, client mark, scopes, since and until when, and
+    /// whether a revocation ended it. One ended alone: `serve revoke
+    /// --person ISSUER SUBJECT --client MARK`.
+    Sessions(super::command::SessionsArgs),
     /// The clients of `serve --oauth-proxy` an operator makes.
     #[command(subcommand)]
     Client(ClientAction),

@@ -17,6 +17,7 @@ use super::store::{Down, Served, Store, StoreGiven, WATCH_EVERY, store_at};
 pub(crate) fn run(action: Action) -> ExitCode {
     let done = match action {
         Action::Revoke(args) => revoke(args),
+        Action::Sessions(args) => sessions(args),
         Action::Client(ClientAction::Add(args)) => client_added(args),
         Action::Scim(ScimAction::Token(args)) => scim_token(&args.public_url),
         Action::Ssf(SsfAction::Connect(args)) => ssf_connected(&args),
@@ -276,6 +277,54 @@ fn ssf_connected(args: &SsfArgs) -> Result<String, (u8, String)> {
         eprintln!("nexus-mcp serve ssf connect: {line}");
     }
     Ok(stream.to_string())
+}
+
+/// `serve sessions`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct SessionsArgs {
+    /// The person: the issuer exactly as `serve --issuer` names it and their
+    /// subject (the claim --subject-claim reads).
+    #[arg(long, num_args = 2, value_names = ["ISSUER", "SUBJECT"])]
+    pub(crate) person: Vec<String>,
+    /// The store every replica reads, as `serve --store` takes it.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
+}
+
+/// `serve sessions --person`: each agent acting for the person, one a
+/// line, or why they cannot be listed.
+fn sessions(args: SessionsArgs) -> Result<String, (u8, String)> {
+    let [issuer, subject] = &args.person[..] else {
+        return Err((2, "--person ISSUER SUBJECT".to_owned()));
+    };
+    let person = super::revoked::Named::of(issuer, "sub", subject);
+    let (store, runtime) = stored(args.store, "person")?;
+    let listed = runtime.block_on(store.sessions(&person));
+    let listed = listed.map_err(|Down(why)| (1, format!("{why}: nothing was listed")))?;
+    let when = |ms: u64| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+        chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let lines: Vec<String> = (listed.iter())
+        .map(|(session, live)| {
+            format!(
+                "agent=\"{}\" client={} scopes=\"{}\" since={} until={}{}",
+                crate::answer::quoted(&session.name, 64),
+                session.client,
+                crate::answer::quoted(&session.scopes.join(" "), 256),
+                when(session.since),
+                when(session.until),
+                if *live { "" } else { " ended" }
+            )
+        })
+        .collect();
+    match lines.is_empty() {
+        true => Ok(format!(
+            "no agent has acted for who={} lately",
+            &person.exact[..PERSON_DIGITS]
+        )),
+        false => Ok(lines.join("\n")),
+    }
 }
 
 /// `serve client add`'s flags.

@@ -37,6 +37,7 @@ mod given;
 mod limit;
 mod listed;
 mod provisioned;
+pub(crate) mod sessions;
 mod verdicts;
 
 pub(crate) use self::given::{StoreGiven, store_at};

@@ -402,18 +402,42 @@ async fn begun(
         front.sign_in_life.min(std::time::Duration::from_secs(life))
     });
     match front.store.begin(&family, life).await {
-        Ok(()) => Some(Refresh {
-            grant,
-            family,
-            generation: 0,
-            ends: now + life.as_secs(),
-            begun: crate::serve::store::now_ms(),
-            upstream,
-        }),
+        Ok(()) => {
+            listed(front, &grant, now + life.as_secs()).await;
+            Some(Refresh {
+                grant,
+                family,
+                generation: 0,
+                ends: now + life.as_secs(),
+                begun: crate::serve::store::now_ms(),
+                upstream,
+            })
+        }
         Err(Down(why)) => {
             log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a sign-in gets an access token and no refresh token");
             None
         }
+    }
+}
+
+/// A new sign-in's (person, agent) session, until `ends` (seconds since
+/// the Unix epoch), written where `serve sessions --person` lists it; a
+/// store that does not answer loses only the listing (the log says so).
+async fn listed(front: &Front, grant: &Grant, ends: u64) {
+    let Some(agent) = &grant.agent else {
+        return;
+    };
+    let who = crate::principal::person(&front.issuer, &grant.person);
+    let session = crate::serve::store::sessions::Session {
+        name: agent.name.clone(),
+        client: grant.client.get(..12).unwrap_or_default().to_owned(),
+        scopes: grant.scopes.clone(),
+        since: grant.granted,
+        until: ends.saturating_mul(1000),
+    };
+    let digits = &who[..crate::serve::revoked::PERSON_DIGITS];
+    if let Err(Down(why)) = front.store.session_began(digits, &session).await {
+        log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a session begun is not listed by serve sessions");
     }
 }
 
