@@ -40,7 +40,7 @@ pub(crate) struct Asked {
     /// Every header the call sends, as bound and shown ([`sent`]).
     pub(crate) headers: Vec<(String, String)>,
     /// SHA-256 of the body, in hex (empty: none), and its values as the
-    /// page shows them ([`crate::contents::shown`]).
+    /// page shows them ([`body_shown`]).
     pub(crate) body: String,
     pub(crate) body_values: Vec<(String, String)>,
     /// The body's values the policies read, as text.

@@ -6,8 +6,7 @@
 //! server stops once none is left. rmcp writes the answers of calls that
 //! finish within its own drain (5 s after stdin's end), so every call under
 //! way gets an answer. Each fetch's line on stderr (the audit trail) is
-//! written here, when the call ends. A call's reading that may take long
-//! runs where it holds no other call ([`aside`]).
+//! written here, when the call ends.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,26 +24,6 @@ use crate::tools::FetchArgs;
 
 /// How long a call under way may still take once the server is stopping.
 pub(crate) const GRACE: Duration = Duration::from_secs(3);
-
-/// The most bytes of a request (its URL and body) read on the runtime's
-/// worker: a reading of more may take long (a GraphQL document parses at
-/// about 70 µs a KiB), and runs [`aside`].
-pub(crate) const READ_ON_WORKER: usize = 8 << 10;
-
-/// `work`, a reading of `bytes` of a request: past [`READ_ON_WORKER`], on
-/// this thread while the runtime's worker goes on with every other call on
-/// another (`block_in_place`: a replica has one worker by default, and
-/// one person's long readings must not hold another's warm call); within
-/// it, or where the runtime has no worker to hand on (a test's), here.
-pub(crate) fn aside<T>(bytes: usize, work: impl FnOnce() -> T) -> T {
-    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
-    match flavor {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if bytes > READ_ON_WORKER => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
-    }
-}
 
 /// The calls under way, and whether the server is stopping.
 #[derive(Clone)]

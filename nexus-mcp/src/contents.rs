@@ -15,8 +15,10 @@
 //! query, which carries no document, is refused where its operation is
 //! read. The class: a value the provider may read is a value the policy
 //! reads, or the call is refused. Pure, so that each reading is tested
-//! alone. Its rooms: [`json`], a JSON body read strictly; [`form`], a form
-//! body read at the same paths.
+//! alone. A reading of a large request runs where it holds no other call
+//! ([`aside`]). Its rooms: [`json`], a JSON body read strictly; [`form`], a
+//! form body read at the same paths; [`multipart`], a multipart body's
+//! parts; [`numbers`], the numbers a value's spelling may be read as.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -42,6 +44,26 @@ pub(crate) const READINGS_MOST: usize = 64;
 
 /// Why a body cannot be read as one JSON value (the model reads it).
 const TOO_MANY: &str = "it reads in more than 64 ways (parameters given several times, fractions)";
+
+/// The most bytes of a request (its URL and body) read on the runtime's
+/// worker: a reading of more may take long (a GraphQL document parses at
+/// about 70 µs a KiB), and runs [`aside`].
+pub(crate) const READ_ON_WORKER: usize = 8 << 10;
+
+/// `work`, a reading of `bytes` of a request: past [`READ_ON_WORKER`], on
+/// this thread while the runtime's worker goes on with every other call on
+/// another (`block_in_place`: a replica has one worker by default, and
+/// one person's long readings must not hold another's warm call); within
+/// it, or where the runtime has no worker to hand on (a test's), here.
+pub(crate) fn aside<T>(bytes: usize, work: impl FnOnce() -> T) -> T {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    match flavor {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) if bytes > READ_ON_WORKER => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
 
 /// Which names of one of `context.query`, `context.body`,
 /// `context.bodyNumbers` the policies read.

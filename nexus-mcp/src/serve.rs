@@ -10,6 +10,9 @@
 //!
 //! The wing's rooms:
 //! - [`args`]: the flags, checked into the [`Site`] and the [`Gate`];
+//!   [`actions`]: the operator's commands as the command line names them
+//!   (`serve revoke`, `serve sessions`, `serve client add` …), which
+//!   [`command`] does;
 //! - [`admit`]: who may sign in (`--allow-sign-in`);
 //! - [`store`]: what replicas share, refresh-token families (`--store`);
 //! - [`revoked`]: what is revoked, as each replica holds it;
@@ -51,6 +54,7 @@
 //! This file holds [`run`], which builds the router from them and serves
 //! until SIGTERM, and the rereading at SIGHUP.
 
+mod actions;
 mod admit;
 mod approve;
 mod args;

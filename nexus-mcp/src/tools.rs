@@ -141,7 +141,7 @@ impl FetchArgs {
         let body = self.body.as_deref().map(str::as_bytes);
         let bytes = self.url.len() + body.map_or(0, <[u8]>::len);
         let read = || refused((offer, self.provider.as_str()), request, body);
-        crate::calls::aside(bytes, read)?;
+        crate::contents::aside(bytes, read)?;
         let provider = offered(offer.names, offer.listing, &self.provider)?;
         // The answer goes to the model: one that echoes the credential in
         // what the model is shown (or what the cut splits) is withheld.

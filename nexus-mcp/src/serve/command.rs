@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 
-use super::args::{Action, ClientAction, RevokeArgs, ScimAction, SsfAction, SsfArgs};
+use super::actions::{
+    Action, ClientAction, ClientArgs, RevokeArgs, ScimAction, SessionsArgs, SsfAction, SsfArgs,
+};
 use super::grant::{ClientAuth, GrantType};
 use super::revoked::{PERSON_DIGITS, Revoked};
 use super::store::{Down, Served, Store, StoreGiven, WATCH_EVERY, store_at};
@@ -279,18 +281,6 @@ fn ssf_connected(args: &SsfArgs) -> Result<String, (u8, String)> {
     Ok(stream.to_string())
 }
 
-/// `serve sessions`'s flags.
-#[derive(clap::Args)]
-pub(crate) struct SessionsArgs {
-    /// The person: the issuer exactly as `serve --issuer` names it and their
-    /// subject (the claim --subject-claim reads).
-    #[arg(long, num_args = 2, value_names = ["ISSUER", "SUBJECT"])]
-    pub(crate) person: Vec<String>,
-    /// The store every replica reads, as `serve --store` takes it.
-    #[arg(long, value_name = "URL")]
-    pub(crate) store: Option<String>,
-}
-
 /// `serve sessions --person`: each agent acting for the person, one a
 /// line, or why they cannot be listed.
 fn sessions(args: SessionsArgs) -> Result<String, (u8, String)> {
@@ -325,33 +315,6 @@ fn sessions(args: SessionsArgs) -> Result<String, (u8, String)> {
         )),
         false => Ok(lines.join("\n")),
     }
-}
-
-/// `serve client add`'s flags.
-#[derive(clap::Args)]
-pub(crate) struct ClientArgs {
-    /// The client's name, as a consent page shows it.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) name: String,
-    /// A redirect URI the client may use (repeat for more; none for a host
-    /// that uses the ID-JAG grant alone).
-    #[arg(long = "redirect-uri", value_name = "URI")]
-    pub(crate) redirect_uris: Vec<String>,
-    /// `serve --public-url`: the client is that server's, and no other's.
-    #[arg(long, value_name = "URL")]
-    pub(crate) public_url: String,
-    /// The agent's boundary: the scopes its tokens hold at most
-    /// (space-separated): PROVIDER:read (GET, HEAD, OPTIONS and GraphQL
-    /// queries), PROVIDER:write (anything there), or any other word as a
-    /// custom scope policies read. Without it, the client's tokens hold the
-    /// server's --scope and everything the person may.
-    #[arg(long, value_name = "SCOPES")]
-    pub(crate) scope: Option<String>,
-    /// How long a person's grant to this agent lives, whatever its
-    /// refreshes (12h, 7d; from 1h to 400d, and at most the server's
-    /// --sign-in-life): then the person grants it again.
-    #[arg(long, value_name = "LIFE", value_parser = super::args::sign_in_life)]
-    pub(crate) session_life: Option<std::time::Duration>,
 }
 
 /// `serve client add`: the registration as JSON, or why not.

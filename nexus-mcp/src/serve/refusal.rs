@@ -181,3 +181,15 @@ pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, NoBearer> 
         )),
     }
 }
+/// 503 `temporarily_unavailable` while `revocations` are yet to be read:
+/// the store is what refuses, not a revocation.
+pub(crate) fn unread(revocations: &crate::serve::revoked::Revocations) -> Result<(), OAuthError> {
+    match revocations.unread_said() {
+        Some(why) => Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            why,
+        )),
+        None => Ok(()),
+    }
+}

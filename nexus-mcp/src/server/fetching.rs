@@ -84,7 +84,7 @@ impl NexusServer {
         let mut state = request.request_state.as_ref();
         let mut approved = None;
         let bytes = fetch.url.len() + fetch.options.data.as_ref().map_or(0, Vec::len);
-        let ruling = crate::calls::aside(bytes, || self.permitted(&mut fetch, caller));
+        let ruling = crate::contents::aside(bytes, || self.permitted(&mut fetch, caller));
         match ruling {
             Ruling::Permit(_) => {}
             Ruling::Deny(failure) => return Err(failure),

@@ -273,7 +273,7 @@ async fn taken_once(
     refused: impl Fn(&str) -> OAuthError,
 ) -> Result<(), OAuthError> {
     let (granted, revocations) = (asserted.from, front.store.revocations());
-    super::token::unread(revocations)?;
+    crate::serve::refusal::unread(revocations)?;
     if revocations.refuses(&front.named(subject), None, granted) {
         return Err(refused(
             "the person was revoked after the provider granted it",

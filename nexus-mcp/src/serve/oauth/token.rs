@@ -105,7 +105,7 @@ const REVOKED: &str = "this sign-in was revoked: the person signs in again";
 
 /// `grant` to `who` (of the refresh `family`, if any) refused where it was
 /// revoked, the person, the family or the client: `invalid_grant`; and
-/// while the store's revocations are yet to be read, [`unread`]'s 503.
+/// while the store's revocations are yet to be read, [`crate::serve::refusal::unread`]'s 503.
 fn revoked(
     front: &Front,
     who: &Named,
@@ -113,7 +113,7 @@ fn revoked(
     grant: &Grant,
 ) -> Result<(), OAuthError> {
     let revocations = front.store.revocations();
-    unread(revocations)?;
+    crate::serve::refusal::unread(revocations)?;
     let granted = grant.granted;
     if revocations.refuses(who, family, granted)
         || revocations.refuses_client(who, &grant.client, granted)
@@ -121,19 +121,6 @@ fn revoked(
         return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
     }
     Ok(())
-}
-
-/// 503 `temporarily_unavailable` while `revocations` are yet to be read:
-/// the store is what refuses, not a revocation.
-pub(super) fn unread(revocations: &crate::serve::revoked::Revocations) -> Result<(), OAuthError> {
-    match revocations.unread_said() {
-        Some(why) => Err(OAuthError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TemporarilyUnavailable,
-            why,
-        )),
-        None => Ok(()),
-    }
 }
 
 /// The grant `code` earns, checked against what binds it (its verifier,
