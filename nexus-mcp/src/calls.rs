@@ -124,9 +124,9 @@ impl Caller {
     }
 
     /// The line's opening: the call's number, the client (quoted, as the
-    /// host names itself), behind `--oauth-proxy` the OAuth client its
-    /// token was issued to (`oauth_client=`, as `client=` in --deny-file
-    /// names it) and the name it registered (`agent=`, quoted), in `serve` a short hash of the person (never a token, an e-mail or the
+    /// host names itself), behind `--oauth-proxy` the name the agent
+    /// registered (`agent=`, quoted) and the OAuth client its token was
+    /// issued to (`oauth_client=`, as `client=` in --deny-file names it), in `serve` a short hash of the person (never a token, an e-mail or the
     /// workspace id), and the account's label.
     fn opening(&self) -> String {
         let mut opening = format!(
@@ -135,11 +135,11 @@ impl Caller {
             self.id,
             quoted(&self.client, 64)
         );
-        if let Some(oauth_client) = self.principal.oauth_client() {
-            opening += &format!(" oauth_client={oauth_client}");
-        }
         if let Some(agent) = self.principal.agent() {
             opening += &format!(" agent=\"{}\"", quoted(&agent.name, 64));
+        }
+        if let Some(oauth_client) = self.principal.oauth_client() {
+            opening += &format!(" oauth_client={oauth_client}");
         }
         if let Some(who) = self.principal.who() {
             opening += &format!(" who={who}");

@@ -103,6 +103,21 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
         seen.len() == 2 && seen.iter().all(digits),
         "each person: {kept:?}"
     );
+    // Each person's agents (`serve sessions`), by the person's mark.
+    let (sessions, mut others): (Vec<_>, Vec<_>) =
+        (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:sessions:"));
+    let marked = |key: &&String| key.trim_start_matches("nexus-mcp:sessions:").len() == 12;
+    assert!(
+        sessions.len() == 2 && sessions.iter().all(marked),
+        "each person's agents: {kept:?}"
+    );
+    for key in &sessions {
+        let held = redis.ask(&["HVALS", key.as_str()]).join(" ");
+        assert!(
+            held.contains("\"client\"") && !held.contains("alice"),
+            "{held}"
+        );
+    }
     others.sort();
     let began = ["nexus-mcp:epoch", "nexus-mcp:floor", "nexus-mcp:known-from"];
     let expected = [&began[..], &["nexus-mcp:revoked", "nexus-mcp:served"]].concat();
