@@ -96,7 +96,7 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
         spent.len() == 2 && spent.iter().all(hashed),
         "the codes, hashed: {kept:?}"
     );
-    let (seen, mut others): (Vec<_>, Vec<_>) =
+    let (seen, others): (Vec<_>, Vec<_>) =
         (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:seen:"));
     let digits = |key: &&String| key.trim_start_matches("nexus-mcp:seen:").len() == 12;
     assert!(
