@@ -1,7 +1,7 @@
 //! What a policy reads of a call's content ([`readings`]): its query's
 //! parameters, its JSON body's values at their dotted paths (as text, and
 //! its numbers as integers), and its GraphQL operation; and whether a
-//! `POST` is a GraphQL read ([`graphql_read`]). A call is read as every
+//! `POST` carries a GraphQL document ([`graphql_document`]). A call is read as every
 //! way its API may read it: a parameter given twice as each of its values
 //! and as their list, a fraction as the integers either side of it, each
 //! GraphQL document it carries; a body whose reading differs between
@@ -231,34 +231,15 @@ pub(crate) fn values(body: &[u8], most: usize) -> (Vec<(String, String)>, usize)
     )
 }
 
-/// Whether a `POST` of `body` to `url` on `provider` is a GraphQL read:
-/// to one of its GraphQL endpoints (`added` the operator's), with no
-/// document in the URL's query, its body one JSON object whose `query`
-/// is a document of `query` operations only.
-///
-/// # Errors
-///
-/// Why the document such a body carries cannot be read (a refusal says it).
-pub(crate) fn graphql_read(
-    added: &[(String, String)],
-    provider: &str,
-    url: &str,
-    body: &[u8],
-) -> Result<bool, &'static str> {
-    let Some(url) = crate::readings::normalized(url) else {
-        return Ok(false);
-    };
-    let in_url = url.query_pairs().any(|(name, _)| name == "query");
-    if in_url || !graphql::is_endpoint(added, provider, url.path()) {
-        return Ok(false);
-    }
-    let Ok(flat) = flattened(body, true, &|path| (path == "query", false)) else {
-        return Ok(false);
-    };
-    let document = flat.scalars.iter().find(|(path, _)| path == "query");
+/// The GraphQL document a JSON body of one object holds in its `query`
+/// (as a GraphQL request sends it); `None` for any other body: a batch,
+/// a persisted query, no document, or a body that does not read strictly.
+pub(crate) fn graphql_document(body: &[u8]) -> Option<String> {
+    let flat = flattened(body, true, &|path| (path == "query", false)).ok()?;
+    let document = flat.scalars.into_iter().find(|(path, _)| path == "query");
     match (flat.root, document) {
-        (Root::Object, Some((_, Scalar::Text(document)))) => graphql::only_queries(document),
-        _ => Ok(false),
+        (Root::Object, Some((_, Scalar::Text(document)))) => Some(document),
+        _ => None,
     }
 }
 
@@ -282,24 +263,6 @@ fn graphql_member(path: &str) -> (bool, bool) {
         Some((index, name)) if index.bytes().all(|b| b.is_ascii_digit()) => within_item(name),
         _ => within_item(path),
     }
-}
-
-/// Whether `url` on `provider` carries a GraphQL document that writes in
-/// its query (`?query=mutation…`), to one of its GraphQL endpoints
-/// (`added` the operator's): a `GET` that is no read.
-pub(crate) fn graphql_writes_in_url(added: &[(String, String)], provider: &str, url: &str) -> bool {
-    // Most URLs carry no `query` parameter, even escaped: they are not
-    // parsed for one.
-    let query = url.split_once('?').map_or("", |(_, query)| query);
-    if !query.contains("query") && !query.contains('%') {
-        return false;
-    }
-    let Some(url) = crate::readings::normalized(url) else {
-        return false;
-    };
-    let endpoint = || graphql::is_endpoint(added, provider, url.path());
-    let mut documents = url.query_pairs().filter(|(name, _)| name == "query");
-    documents.any(|(_, document)| graphql::writes(&document)) && endpoint()
 }
 
 /// `readings` each taken with each of `values` (one: added to each as
@@ -1002,58 +965,5 @@ mod tests {
             None,
             "off an endpoint, no GraphQL"
         );
-    }
-
-    #[test]
-    fn a_post_is_a_graphql_read_only_of_queries_at_an_endpoint() {
-        let read =
-            |url: &str, body: &str| graphql_read(&[], "github", url, body.as_bytes()) == Ok(true);
-        assert!(read(
-            "https://api.github.com/graphql",
-            r#"{"query": "query { viewer { login } }", "variables": {}}"#
-        ));
-        assert!(read(
-            "https://api.github.com/graphql",
-            r#"{"query": "{ a } query B { b }", "operationName": "B"}"#
-        ));
-        for (url, body) in [
-            (
-                "https://api.github.com/graphql",
-                r#"{"query": "mutation { a }"}"#,
-            ),
-            (
-                "https://api.github.com/graphql",
-                r#"{"query": "query A { a } mutation B { b }", "operationName": "A"}"#,
-            ),
-            (
-                "https://api.github.com/graphql",
-                r#"{"query": "{ a }", "query": "mutation { b }"}"#,
-            ),
-            ("https://api.github.com/graphql", r#"[{"query": "{ a }"}]"#),
-            (
-                "https://api.github.com/graphql",
-                r#"{"extensions": {"persistedQuery": {}}}"#,
-            ),
-            (
-                "https://api.github.com/graphql?query=mutation%7Ba%7D",
-                r#"{"query": "{ a }"}"#,
-            ),
-            ("https://api.github.com/repos", r#"{"query": "{ a }"}"#),
-            ("https://api.github.com/graphql", "not json"),
-        ] {
-            assert!(!read(url, body), "{url} {body}");
-        }
-        assert!(
-            !graphql_read(&[], "stripe", "https://x/graphql", br#"{"query": "{ a }"}"#).unwrap()
-        );
-        let fanned = crate::graphql::tests::fanned_out(20);
-        let body = serde_json::json!({"query": fanned}).to_string();
-        let read = graphql_read(
-            &[],
-            "github",
-            "https://api.github.com/graphql",
-            body.as_bytes(),
-        );
-        assert_eq!(read, Err(graphql::FAN_OUT), "what cannot be read is said");
     }
 }

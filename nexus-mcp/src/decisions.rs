@@ -313,7 +313,7 @@ impl Hop {
         let body = self.first.data.as_deref().filter(|_| kept);
         if self.read_only && !is_read(method.as_str()) {
             let read = body.is_some_and(|body| {
-                crate::contents::graphql_read(&self.graphql, &self.provider, &url, body) == Ok(true)
+                crate::readings::graphql_read(&self.graphql, &self.provider, &url, body) == Ok(true)
             });
             if !read {
                 log::warn!(target: "nexus_mcp", "redirect: not followed {}: a {method} to a URL that is no GraphQL endpoint, and this server is read-only", who());

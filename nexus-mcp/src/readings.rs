@@ -2,8 +2,10 @@
 //! a method-override header or a `_method` parameter names (Rails,
 //! Laravel, Symfony, Express's `method-override`, Google's APIs), and the
 //! path syntax that servers and proxies split differently from the
-//! normaliser; and the normaliser itself ([`normalized`]), the one home of
-//! how a request's URL is read, which a policy's literals are held to too.
+//! normaliser; whether a call is a GraphQL read ([`graphql_read`]) or
+//! writes in its URL ([`graphql_writes_in_url`]); and the normaliser itself
+//! ([`normalized`]), the one home of how a request's URL is read, which a
+//! policy's literals are held to too.
 //! Under `--policy` a call is decided for every method it may be read as,
 //! and a path that reads two ways is refused where a policy names paths.
 //! Pure, so that each reading is tested alone.
@@ -13,6 +15,8 @@ use std::fmt;
 
 use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
+
+use crate::graphql;
 
 /// Headers common frameworks read as the method instead of the request's.
 pub(crate) const OVERRIDES: [&str; 3] = [
@@ -234,6 +238,51 @@ pub(crate) fn normalized(url: &str) -> Option<url::Url> {
     Some(parsed)
 }
 
+/// Whether a `POST` of `body` to `url` on `provider` is a GraphQL read:
+/// to one of its GraphQL endpoints (`added` the operator's), with no
+/// document in the URL's query, its body one JSON object whose `query`
+/// is a document of `query` operations only.
+///
+/// # Errors
+///
+/// Why the document such a body carries cannot be read (a refusal says it).
+pub(crate) fn graphql_read(
+    added: &[(String, String)],
+    provider: &str,
+    url: &str,
+    body: &[u8],
+) -> Result<bool, &'static str> {
+    let Some(url) = normalized(url) else {
+        return Ok(false);
+    };
+    let in_url = url.query_pairs().any(|(name, _)| name == "query");
+    if in_url || !graphql::is_endpoint(added, provider, url.path()) {
+        return Ok(false);
+    }
+    match crate::contents::graphql_document(body) {
+        Some(document) => graphql::only_queries(&document),
+        None => Ok(false),
+    }
+}
+
+/// Whether `url` on `provider` carries a GraphQL document that writes in
+/// its query (`?query=mutation…`), to one of its GraphQL endpoints
+/// (`added` the operator's): a `GET` that is no read.
+pub(crate) fn graphql_writes_in_url(added: &[(String, String)], provider: &str, url: &str) -> bool {
+    // Most URLs carry no `query` parameter, even escaped: they are not
+    // parsed for one.
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    if !query.contains("query") && !query.contains('%') {
+        return false;
+    }
+    let Some(url) = normalized(url) else {
+        return false;
+    };
+    let endpoint = || graphql::is_endpoint(added, provider, url.path());
+    let mut documents = url.query_pairs().filter(|(name, _)| name == "query");
+    documents.any(|(_, document)| graphql::writes(&document)) && endpoint()
+}
+
 /// The first segment of `path` (as the normaliser left it) that servers
 /// and proxies read in more than one way, and how: an encoded `/` or `\`
 /// (`%2F`, `%5C`: one segment to a proxy, two to a server that decodes
@@ -428,5 +477,58 @@ mod tests {
             "a slash stays one byte of a segment"
         );
         assert!(normalized("not a url").is_none());
+    }
+
+    #[test]
+    fn a_post_is_a_graphql_read_only_of_queries_at_an_endpoint() {
+        let read =
+            |url: &str, body: &str| graphql_read(&[], "github", url, body.as_bytes()) == Ok(true);
+        assert!(read(
+            "https://api.github.com/graphql",
+            r#"{"query": "query { viewer { login } }", "variables": {}}"#
+        ));
+        assert!(read(
+            "https://api.github.com/graphql",
+            r#"{"query": "{ a } query B { b }", "operationName": "B"}"#
+        ));
+        for (url, body) in [
+            (
+                "https://api.github.com/graphql",
+                r#"{"query": "mutation { a }"}"#,
+            ),
+            (
+                "https://api.github.com/graphql",
+                r#"{"query": "query A { a } mutation B { b }", "operationName": "A"}"#,
+            ),
+            (
+                "https://api.github.com/graphql",
+                r#"{"query": "{ a }", "query": "mutation { b }"}"#,
+            ),
+            ("https://api.github.com/graphql", r#"[{"query": "{ a }"}]"#),
+            (
+                "https://api.github.com/graphql",
+                r#"{"extensions": {"persistedQuery": {}}}"#,
+            ),
+            (
+                "https://api.github.com/graphql?query=mutation%7Ba%7D",
+                r#"{"query": "{ a }"}"#,
+            ),
+            ("https://api.github.com/repos", r#"{"query": "{ a }"}"#),
+            ("https://api.github.com/graphql", "not json"),
+        ] {
+            assert!(!read(url, body), "{url} {body}");
+        }
+        assert!(
+            !graphql_read(&[], "stripe", "https://x/graphql", br#"{"query": "{ a }"}"#).unwrap()
+        );
+        let fanned = crate::graphql::tests::fanned_out(20);
+        let body = serde_json::json!({"query": fanned}).to_string();
+        let read = graphql_read(
+            &[],
+            "github",
+            "https://api.github.com/graphql",
+            body.as_bytes(),
+        );
+        assert_eq!(read, Err(graphql::FAN_OUT), "what cannot be read is said");
     }
 }

@@ -279,7 +279,7 @@ fn with_accounts(mut schema: JsonObject, accounts: &[String]) -> JsonObject {
 /// when read-only, a method other than GET and HEAD, a method-override
 /// header or `_method` parameter, or a body, unless the request is a
 /// GraphQL read (a `POST` of queries alone to `provider`'s GraphQL
-/// endpoint: [`crate::contents::graphql_read`]). The model is not told
+/// endpoint: [`crate::readings::graphql_read`]). The model is not told
 /// how to widen its rights: stderr and the README tell the person.
 fn refused(
     (offer, provider): (&Offer, &str),
@@ -297,7 +297,7 @@ fn refused(
     if offer.allow_write {
         return Ok(());
     }
-    let read = |body| crate::contents::graphql_read(offer.graphql, provider, url, body);
+    let read = |body| crate::readings::graphql_read(offer.graphql, provider, url, body);
     let read = body.filter(|_| method == "POST").map(read).transpose();
     let read_only = "this server is read-only and sends GET and HEAD only (and GraphQL queries)";
     let graphql_read = match read {
@@ -316,7 +316,7 @@ fn refused(
         format!("{read_only}; a `_method` parameter, which servers read as the method, is refused")
     } else if body.is_some() && !graphql_read {
         format!("{read_only}, without a body")
-    } else if crate::contents::graphql_writes_in_url(offer.graphql, provider, url) {
+    } else if crate::readings::graphql_writes_in_url(offer.graphql, provider, url) {
         format!("{read_only}; a GraphQL mutation or subscription is a write, in a URL too")
     } else {
         return Ok(());

@@ -52,7 +52,7 @@ fn fetched(message: &Value) -> Option<String> {
         .collect();
     let body = text("body").map(str::as_bytes);
     let methods = crate::readings::methods(method, &headers, url, body);
-    let post_read = |body| crate::contents::graphql_read(&[], provider, url, body) == Ok(true);
+    let post_read = |body| crate::readings::graphql_read(&[], provider, url, body) == Ok(true);
     let reads =
         |m: &String| READS.contains(&m.as_str()) || (m == "POST" && body.is_some_and(post_read));
     let writes = !methods.is_ok_and(|methods| methods.iter().all(reads));
