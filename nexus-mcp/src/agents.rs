@@ -38,6 +38,12 @@ pub(crate) struct Agent {
     /// server's `--sign-in-life`, whatever the refreshes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) session_life: Option<u64>,
+    /// The agents it acts through, where its token was exchanged for
+    /// another's (RFC 8693): their clients' marks (12 hex digits), the
+    /// nearest first. Read from the grant's `act` chain when a call comes,
+    /// never sealed twice.
+    #[serde(skip)]
+    pub(crate) through: Vec<String>,
 }
 
 /// How a client was registered, as `context.agent.registered` says it: by

@@ -137,6 +137,9 @@ impl Caller {
         );
         if let Some(agent) = self.principal.agent() {
             opening += &format!(" agent=\"{}\"", quoted(&agent.name, 64));
+            if !agent.through.is_empty() {
+                opening += &format!(" through={}", agent.through.join(","));
+            }
         }
         if let Some(oauth_client) = self.principal.oauth_client() {
             opening += &format!(" oauth_client={oauth_client}");

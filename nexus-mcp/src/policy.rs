@@ -81,8 +81,11 @@ type GraphQL = { operation: String, name: String, fields: Set<String> };
 // The agent the call's token was issued to (`context has agent`: behind
 // --oauth-proxy): its client's mark (12 hex digits, as oauth_client= in a
 // line), its registered name, the scopes its token holds, and how it was
-// registered: administrator, dynamic, document or id-jag.
-type Agent = { id: String, name: String, scopes: Set<String>, registered: String };
+// registered: administrator, dynamic, document or id-jag; the agents it acts
+// through, where its token was exchanged (RFC 8693): their marks.
+type Agent = {
+  id: String, name: String, scopes: Set<String>, registered: String, through: Set<String>
+};
 action "call" appliesTo {
   principal: Person,
   resource: Provider,
@@ -237,8 +240,11 @@ impl Who<'_> {
         let Some((id, agent)) = self.agent else {
             return String::new();
         };
-        let scopes = agent.scopes.join(" ");
-        format!("{id}\0{}\0{}\0{scopes}", agent.name, agent.registered)
+        let (scopes, through) = (agent.scopes.join(" "), agent.through.join(" "));
+        format!(
+            "{id}\0{}\0{}\0{scopes}\0{through}",
+            agent.name, agent.registered
+        )
     }
 }
 
@@ -536,6 +542,10 @@ impl Policies {
                 ("name".to_owned(), string(&agent.name)),
                 ("scopes".to_owned(), RestrictedExpression::new_set(scopes)),
                 ("registered".to_owned(), string(&agent.registered)),
+                (
+                    "through".to_owned(),
+                    RestrictedExpression::new_set(agent.through.iter().map(|m| string(m))),
+                ),
             ]);
             context.extend(record.ok().map(|record| ("agent".to_owned(), record)));
         }

@@ -88,6 +88,16 @@ struct Explained {
         requires = "agent"
     )]
     agent_id: String,
+    /// The agents it acts through, where its token was exchanged for
+    /// another's (their marks, space-separated, the nearest first:
+    /// `context.agent.through`).
+    #[arg(
+        long = "agent-through",
+        value_name = "MARKS",
+        default_value = "",
+        requires = "agent"
+    )]
+    agent_through: String,
 }
 
 impl Explained {
@@ -103,6 +113,9 @@ impl Explained {
                 .collect(),
             registered: self.agent_registered.clone(),
             session_life: None,
+            through: (self.agent_through.split_whitespace())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 }

@@ -10,38 +10,10 @@
 
 mod common;
 
-use common::front::{authorize_url, proxy, signed_in_by, tokens_for};
+use common::front::{authorize_url, fetched, proxy, registered, signed_in_by, tokens_for};
 use common::served::{Browser, Served, header, workspace_of};
 use nexus_gateway_fake::{FakeIssuer, FakeProvider, FakeUpstream};
-use serde_json::{Value, json};
-
-/// A host registered at `served` as `name`, with `scope` if any: its id.
-fn registered(served: &Served, name: &str, scope: Option<&str>) -> String {
-    let mut asked = json!({"client_name": name, "redirect_uris": ["http://127.0.0.1:9/cb"]});
-    if let Some(scope) = scope {
-        asked["scope"] = json!(scope);
-    }
-    let (status, _, client) = served.post_json("/register", &asked.to_string());
-    assert_eq!(status, 201, "{client}");
-    client["client_id"]
-        .as_str()
-        .expect("a client id")
-        .to_owned()
-}
-
-/// A `tools/call` of `authenticated_fetch` with `arguments`, as `access`:
-/// the status, the headers and the answer.
-fn fetched(served: &Served, access: &str, arguments: Value) -> (u16, Vec<(String, String)>, Value) {
-    let bearer = format!("Bearer {access}");
-    let headers = [
-        ("Authorization", bearer.as_str()),
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "tools/call"),
-        ("Mcp-Name", "authenticated_fetch"),
-    ];
-    let body = common::served::call("authenticated_fetch", arguments, "2026-07-28");
-    served.post(&headers, &body)
-}
+use serde_json::json;
 
 #[test]
 fn an_agent_acts_within_the_scope_it_registered_and_is_told_what_a_call_needs() {

@@ -1,10 +1,13 @@
 //! Revocations compose: every source of one (the operator's `serve revoke
 //! --person`, refresh-token reuse detection, Global Token Revocation, a
-//! Shared Signals SET, SCIM's deactivation, and one agent's session ended
-//! alone, `serve revoke --person … --client`) states a fact of its own, and a
-//! person is out while any fact holds. Every ordered pair of sources, each
-//! through the program with three replicas and a real Redis: after both,
-//! the person's tokens are refused on every replica; where SCIM took part,
+//! Shared Signals SET, SCIM's deactivation, one agent's session ended
+//! alone, `serve revoke --person … --client`, and an agent of a chain's
+//! session ended alone) states a fact of its own, and a person is out while
+//! any fact holds. Every ordered pair of sources, each through the program
+//! with three replicas and a real Redis: after both, the person's tokens,
+//! and the token an agent got for them by exchange (RFC 8693), are refused
+//! on every replica; the chain's own source leaves the person's own tokens
+//! as they are until the other source comes; where SCIM took part,
 //! no new sign-in holds and SCIM's `GET` says `active: false` until SCIM
 //! itself reactivates them, whatever came after; reactivated, the tokens
 //! either source refused stay refused.
@@ -31,15 +34,17 @@ enum Source {
     SharedSignal,
     Scim,
     Session,
+    Chain,
 }
 
-const SOURCES: [Source; 6] = [
+const SOURCES: [Source; 7] = [
     Source::Operator,
     Source::Reuse,
     Source::GlobalLogout,
     Source::SharedSignal,
     Source::Scim,
     Source::Session,
+    Source::Chain,
 ];
 
 /// The deployment a pair is tried on: three replicas, the issuer, the
@@ -51,6 +56,8 @@ struct Deployment {
     store: String,
     scim: (String, String),
     push: String,
+    /// The agent that exchanges each person's token (its id and secret).
+    exchanger: (String, String),
 }
 
 /// A person signed in: their subject, the client that signed them in, the
@@ -59,6 +66,8 @@ struct Person {
     subject: String,
     client: String,
     tokens: Value,
+    /// The token the exchanger got for them, acting through their client.
+    exchanged: Value,
     scim_id: Option<String>,
     /// Whether a source revoked them already.
     revoked: bool,
@@ -70,10 +79,14 @@ impl Deployment {
         self.issuer.approve_as(subject);
         let (client, said) = signed_in_at(&self.replicas[0], &self.origin);
         let tokens = tokens_for(&self.origin, &client, &said["code"]);
+        let exchanger = (self.exchanger.0.as_str(), self.exchanger.1.as_str());
+        let (status, exchanged) = common::front::exchanged(&self.origin, exchanger, &tokens, &[]);
+        assert_eq!(status, 200, "{exchanged}");
         Person {
             subject: subject.to_owned(),
             client,
             tokens,
+            exchanged,
             scim_id: None,
             revoked: false,
         }
@@ -127,12 +140,12 @@ impl Deployment {
                 let (status, answer) = pushed(&self.origin, Some(&self.push), &set);
                 assert_eq!(status, 202, "{answer}");
             }
-            Source::Session => {
-                let mark: String = {
-                    use sha2::Digest;
-                    let digest = sha2::Sha256::digest(person.client.as_bytes());
-                    digest.iter().map(|b| format!("{b:02x}")).collect()
+            Source::Session | Source::Chain => {
+                let client = match source {
+                    Source::Chain => &self.exchanger.0,
+                    _ => &person.client,
                 };
+                let mark = common::front::mark(client);
                 let (issuer, subject) = (self.issuer.url(), person.subject.clone());
                 let args = [
                     "revoke",
@@ -189,7 +202,14 @@ fn every_pair_of_revocations_keeps_a_person_out_and_only_scim_lifts_its_own() {
     let (three, _) = replica(&issuer, &gateway, &origin, &args);
     let stream = common::front::ssf_connect(&origin, &transmitter, "okta-api-token", false);
     let push = common::signals::push_authorization(&issuer, &stream);
+    let made =
+        common::front::client_add(&origin, &["--name", "Chained", "--grant", "token-exchange"]);
+    let exchanger = (
+        made["client_id"].as_str().unwrap().to_owned(),
+        made["client_secret"].as_str().unwrap().to_owned(),
+    );
     let deployment = Deployment {
+        exchanger,
         replicas: [one, two, three],
         scim: common::front::scim_token(&origin),
         push,
@@ -205,9 +225,19 @@ fn every_pair_of_revocations_keeps_a_person_out_and_only_scim_lifts_its_own() {
                 deployment.scim_id(&mut person);
             }
             deployment.revoke(first, &mut person);
-            deployment.revoke(second, &mut person);
             let pair = format!("{first:?} then {second:?}");
+            if first == Source::Chain {
+                // The chain's agent alone: what it was given ends, the person's own host stays.
+                wait_until(|| deployment.out_everywhere(&person.exchanged));
+                assert_eq!(
+                    called_beside(&deployment.replicas[2], &deployment.origin, &person.tokens),
+                    200,
+                    "{pair}"
+                );
+            }
+            deployment.revoke(second, &mut person);
             wait_until(|| deployment.out_everywhere(&person.tokens));
+            wait_until(|| deployment.out_everywhere(&person.exchanged));
             if ![first, second].contains(&Source::Scim) {
                 assert_eq!(deployment.signs_in_again(&person), 200, "{pair}");
                 continue;
@@ -222,6 +252,7 @@ fn every_pair_of_revocations_keeps_a_person_out_and_only_scim_lifts_its_own() {
             assert_eq!(status, 200, "{pair}");
             assert_eq!(deployment.signs_in_again(&person), 200, "{pair}");
             assert!(deployment.out_everywhere(&person.tokens), "{pair}");
+            assert!(deployment.out_everywhere(&person.exchanged), "{pair}");
         }
     }
 }

@@ -386,11 +386,7 @@ fn a_client_is_withdrawn_by_its_deny_file_line() {
     let listed = |access: &str| served.call(access, "list_providers", json!({})).0;
     assert_eq!(listed(access), 200);
     // Its line, by the mark's first digits, as `serve client add` says it.
-    let mark: String = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(id.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let mark = common::front::mark(id);
     std::fs::write(&file, format!("client={}\n", &mark[..12])).unwrap();
     let sent = Command::new("kill")
         .args(["-HUP", &served.pid().to_string()])
@@ -935,11 +931,7 @@ fn a_client_of_another_keyring_or_none_is_said_as_it_is_and_a_grant_leaves_its_l
     let assertion = s.issuer.mint(&id_jag("alice", &s.origin, &s.id, "k-2"));
     let (status, tokens, _) = token(&s.origin, basic, &grant(&assertion));
     assert_eq!(status, 200, "{tokens}");
-    let mark: String = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(s.id.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let mark = common::front::mark(&s.id);
     let mark = &mark[..12];
     let who = &workspace_of(&s.issuer.url(), "alice")[..12];
     let line = s

@@ -15,7 +15,7 @@ use common::front::{
 };
 use common::served::{Browser, wait_until};
 use nexus_gateway_fake::{FakeGateway, FakeIssuer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// What `/revoke` at `origin` answers `form`: its status and body.
 fn revoke(origin: &str, form: &[(&str, &str)]) -> (u16, String) {
@@ -175,14 +175,6 @@ fn a_revocation_holds_on_every_replica_and_a_person_is_out_everywhere() {
     assert_eq!(called_beside(&two, &origin, &fresh), 200);
 }
 
-/// What `/token` at `origin` answers `form` with the client `(id, secret)`
-/// authenticated in the form: its status and its JSON.
-fn token_as(origin: &str, (id, secret): (&str, &str), form: &[(&str, &str)]) -> (u16, Value) {
-    let mut form = form.to_vec();
-    form.extend([("client_id", id), ("client_secret", secret)]);
-    common::front::token_answer(origin, &form)
-}
-
 #[test]
 #[ignore = "needs redis-server from the distribution (NEXUS_REDIS; .ci/run installs it)"]
 fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
@@ -221,7 +213,7 @@ fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
     );
     // The ID-JAG granted before, presented after: refused.
     let grant = [("grant_type", jwt_bearer), ("assertion", before.as_str())];
-    let (status, answer) = token_as(&origin, confidential, &grant);
+    let (status, answer) = common::front::token_as(&origin, confidential, &grant);
     assert_eq!(
         (status, answer["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -239,7 +231,7 @@ fn a_revocation_reaches_every_grant_made_before_it_whenever_its_token_comes() {
     let now = after_this_second();
     let after = minted("after", Some(now + 60));
     let grant = [("grant_type", jwt_bearer), ("assertion", after.as_str())];
-    let (status, answer) = token_as(&origin, confidential, &grant);
+    let (status, answer) = common::front::token_as(&origin, confidential, &grant);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(called(&one, &answer), 200);
 }
@@ -372,7 +364,7 @@ fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
     ));
     let jwt_bearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
     let grant = [("grant_type", jwt_bearer), ("assertion", spent.as_str())];
-    let (status, carol) = token_as(&origin, confidential, &grant);
+    let (status, carol) = common::front::token_as(&origin, confidential, &grant);
     assert_eq!(status, 200, "{carol}");
     let (ok, _, err) = revoke_person(&["--person", &issuer.url(), "alice"], Some(&store));
     assert!(ok, "{err}");
@@ -390,7 +382,7 @@ fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
     let said = one.said_once(|said| said.contains("the store was emptied"));
     assert!(said.contains("the store was emptied"), "{said}");
     // The spent ID-JAG, again, on any replica: refused.
-    let (status, answer) = token_as(&three_origin, confidential, &grant);
+    let (status, answer) = common::front::token_as(&three_origin, confidential, &grant);
     assert_eq!(
         (status, answer["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -421,7 +413,7 @@ fn an_emptied_store_brings_no_revoked_token_and_no_spent_assertion_back() {
     let fresh = common::front::id_jag("carol", &origin, confidential.0, "fresh");
     let fresh = issuer.mint(&fresh.claim("iat", json!(now + 60)));
     let grant = [("grant_type", jwt_bearer), ("assertion", fresh.as_str())];
-    let (status, answer) = token_as(&origin, confidential, &grant);
+    let (status, answer) = common::front::token_as(&origin, confidential, &grant);
     assert_eq!(status, 200, "{answer}");
 }
 
@@ -435,11 +427,7 @@ fn serve_revoke_client_ends_a_clients_tokens_on_every_replica_and_no_other_clien
     issuer.approve_as("alice");
     let (other_id, said) = signed_in_at(&one, &origin);
     let other = tokens_for(&origin, &other_id, &said["code"]);
-    let mark: String = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(id.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let mark = common::front::mark(&id);
     for wrong in ["claude", "0123", "zzzzzzzzzzzz"] {
         let (ok, _, err) = revoke_person(&["--client", wrong], Some(&store));
         assert!(
@@ -477,11 +465,7 @@ fn serve_revoke_person_client_ends_one_agents_session_alone_on_every_replica() {
     issuer.approve_as("bob");
     let said = common::front::signed_in_by(&origin, &id);
     let bob = tokens_for(&origin, &id, &said["code"]);
-    let mark: String = {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(id.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    };
+    let mark = common::front::mark(&id);
     let issuer_url = issuer.url();
     let listed = || {
         let args = [

@@ -42,9 +42,7 @@ fn status(served: &Served, tokens: &Value) -> u16 {
 
 /// `client`'s line in a deny file: `client=` and its mark's first 12 digits.
 fn withdrawn(client: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(client.as_bytes());
-    let mark: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let mark = common::front::mark(client);
     format!("client={}\n", &mark[..12])
 }
 

@@ -137,6 +137,18 @@ pub(crate) struct ClientArgs {
     /// --sign-in-life): then the person grants it again.
     #[arg(long, value_name = "LIFE", value_parser = sign_in_life)]
     pub(crate) session_life: Option<std::time::Duration>,
+    /// A grant the client may use beside the code, refresh and ID-JAG
+    /// grants (repeat for more): token-exchange (RFC 8693), an agent
+    /// exchanging a token this server issued for one that acts for the same
+    /// person through it.
+    #[arg(long = "grant", value_name = "GRANT", value_parser = named_grant)]
+    pub(crate) grants: Vec<super::grant::GrantType>,
+}
+
+/// A grant `serve client add --grant` names.
+fn named_grant(text: &str) -> Result<super::grant::GrantType, String> {
+    super::grant::GrantType::named(text)
+        .ok_or_else(|| format!("{text:?} is no grant a client is registered for: token-exchange"))
 }
 
 /// `serve sessions`'s flags.

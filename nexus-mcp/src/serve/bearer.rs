@@ -18,10 +18,11 @@ use serde_json::{Map, Value, json};
 use super::introspect::{Introspection, Why};
 use super::issuer::{Issuer, Missing, well_known};
 use super::jws;
+use super::oauth::front::Ended;
 use super::oauth::front::Front;
 use super::refusal::{ErrorCode, OAuthError};
 use super::remembered::Remembered;
-use super::revoked::Named;
+use crate::agents::Agent;
 use crate::principal::{Principal, digest, hex, own_workspace};
 
 /// The JOSE types an access token may have (RFC 9068's, and the generic
@@ -384,23 +385,19 @@ impl Gate {
                 "the token was issued before this server's store lost what it held: sign in again";
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
-        let who = Named::of(self.issuer.url(), &self.subject_claim, &grant.person);
         let granted = grant.granted_or(access.issued);
-        if let Some(why) = store.revocations().unread_said() {
-            return Some(Err(Refusal::Unavailable(why.to_owned())));
-        }
-        if (store.revocations()).refuses(&who, access.family.as_deref(), granted) {
-            let why = "the token was revoked: sign in again";
-            return Some(Err(Refusal::InvalidToken(why.to_owned())));
-        }
-        if (store.revocations()).refuses_client(&who, &grant.client, granted) {
-            let why = "the client this token was issued to was revoked: sign in again";
-            return Some(Err(Refusal::InvalidToken(why.to_owned())));
-        }
-        // A client withdrawn (`client=` in --deny-file) is refused every token
-        // it holds, wherever it is used, not only at /token and /revoke.
-        if front.deny.withdraws(&grant.client) {
-            let why = "the client this token was issued to is withdrawn by this server's operator";
+        let why = match front.ended(&grant, access.family.as_deref(), granted) {
+            None => None,
+            Some(Ended::Unread(why)) => return Some(Err(Refusal::Unavailable(why.to_owned()))),
+            Some(Ended::Person) => Some("the token was revoked: sign in again"),
+            Some(Ended::Client) => {
+                Some("a client this token was issued to or acts through was revoked: sign in again")
+            }
+            Some(Ended::Withdrawn) => Some(
+                "a client this token was issued to or acts through is withdrawn by this server's operator",
+            ),
+        };
+        if let Some(why) = why {
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
         let attributes = grant.attributes;
@@ -416,7 +413,13 @@ impl Gate {
             rest,
         };
         let mark = grant.client.get(..12).map(Box::from);
-        let granted_to = grant.agent.map(Box::new);
+        // The agents it acts through, where it was exchanged: the nearest first.
+        let chain = grant.act.iter().flat_map(super::grant::Act::chain).skip(1);
+        let through = chain.map(|act| act.sub.get(..12).unwrap_or_default().to_owned());
+        let through: Vec<String> = through.collect();
+        let granted_to = grant
+            .agent
+            .map(|agent| Box::new(Agent { through, ..agent }));
         let principal = self.principal(&claims).map(|mut principal| {
             if let Principal::Person {
                 attributes: held,
@@ -643,6 +646,7 @@ mod tests {
             resource: resource.into(),
             granted: 1_700_000_000_000,
             agent: None,
+            act: None,
         }
     }
 

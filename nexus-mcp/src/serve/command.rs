@@ -328,7 +328,10 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     let life = args.session_life.map(|life| life.as_secs());
     let named = (args.name, args.scope, life);
     let client = super::oauth::confidential(named, args.redirect_uris, (hash, origin.clone()));
-    let client = client.map_err(|why| (2, why))?;
+    let mut client = client.map_err(|why| (2, why))?;
+    client.grants = (args.grants.iter())
+        .map(|g| g.as_str().to_owned())
+        .collect();
     let id = crate::keys::Sealing::named(&keys.oauth.clients, &client, super::oauth::CLIENT_LIFE);
     let mark = crate::principal::sha256_hex(&[id.as_bytes()]);
     eprintln!(
@@ -350,7 +353,11 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
         "client_secret_expires_at": 0,
         "client_name": client.name,
         "redirect_uris": client.redirect_uris,
-        "grant_types": GrantType::ALL.map(GrantType::as_str),
+        "grant_types": GrantType::ALL
+            .into_iter()
+            .filter(|g| !GrantType::NAMED.contains(g) || args.grants.contains(g))
+            .map(GrantType::as_str)
+            .collect::<Vec<_>>(),
         "response_types": ["code"],
         "token_endpoint_auth_method": ClientAuth::ClientSecretBasic.as_str(),
     });

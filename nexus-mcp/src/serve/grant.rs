@@ -21,15 +21,25 @@ pub(crate) enum GrantType {
     RefreshToken,
     /// RFC 7523 §2.1: an ID-JAG presented (`oauth::assertion`).
     JwtBearer,
+    /// RFC 8693 §2.1: a token this server issued exchanged by an agent
+    /// acting for its person (`oauth::exchange`), for a client registered
+    /// for it.
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant, in the order the metadata lists them.
-    pub(crate) const ALL: [GrantType; 3] = [
+    pub(crate) const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::JwtBearer,
+        GrantType::TokenExchange,
     ];
+
+    /// Those a client is registered for by name (`serve client add
+    /// --grant`, a client ID metadata document's `grant_types`): none is
+    /// any client's otherwise.
+    pub(crate) const NAMED: [GrantType; 1] = [GrantType::TokenExchange];
 
     /// Those a host registers for itself (the ID-JAG's is a confidential
     /// client's, `serve client add`).
@@ -42,12 +52,24 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
     /// The grant `word` names, if it is one of these.
     pub(crate) fn read(word: &str) -> Option<GrantType> {
         GrantType::ALL.into_iter().find(|g| g.as_str() == word)
+    }
+
+    /// The grant a client is registered for by `word`: its wire word, or
+    /// the short one `serve client add --grant` takes (`token-exchange`).
+    pub(crate) fn named(word: &str) -> Option<GrantType> {
+        let short = |g: &GrantType| g.as_str().rsplit(':').next() == Some(word);
+        let named = GrantType::NAMED.into_iter();
+        named
+            .clone()
+            .find(|g| g.as_str() == word)
+            .or_else(|| named.clone().find(short))
     }
 }
 
@@ -134,9 +156,43 @@ pub(crate) struct Grant {
     /// and the scopes that bound it where its client registered a boundary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) agent: Option<crate::agents::Agent>,
+    /// The chain of agents it was exchanged through (RFC 8693 §4.1's `act`:
+    /// the current actor outermost, each prior one nested within); none for
+    /// a grant the person made to its client directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) act: Option<Act>,
+}
+
+/// The most agents a chain of exchanges holds (the `act` claims nested):
+/// past it, an exchange is refused.
+pub(crate) const CHAIN_MOST: usize = 4;
+
+/// An actor (RFC 8693 §4.1): the client that acts (its mark, as `sub`; its
+/// registered name), and the actor before it, if any.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Act {
+    pub(crate) sub: String,
+    pub(crate) name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) act: Option<Box<Act>>,
+}
+
+impl Act {
+    /// Every actor of the chain, the current one first.
+    pub(crate) fn chain(&self) -> impl Iterator<Item = &Act> {
+        std::iter::successors(Some(self), |act| act.act.as_deref())
+    }
 }
 
 impl Grant {
+    /// The mark of every client this grant acts through: its own, and each
+    /// actor's of the chain it was exchanged through. A revocation or a
+    /// withdrawal of any of them ends it.
+    pub(crate) fn clients(&self) -> impl Iterator<Item = &str> {
+        let chain = self.act.iter().flat_map(Act::chain);
+        std::iter::once(self.client.as_str()).chain(chain.map(|act| act.sub.as_str()))
+    }
+
     /// When access was granted, or, for a grant from before 0.14, `before`
     /// (when its token or family was issued).
     pub(crate) fn granted_or(&self, before: u64) -> u64 {

@@ -14,6 +14,7 @@
 //!   the person has signed in;
 //! - [`token`]: `POST /token`;
 //! - [`assertion`]: the ID-JAG grant at `/token`, an assertion checked;
+//! - [`exchange`]: token exchange at `/token`, for a chain of agents;
 //! - [`revoke`]: `POST /revoke`, a host done with a token;
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
@@ -30,6 +31,7 @@ mod authorize;
 mod client;
 pub(crate) mod consent;
 pub(crate) mod document;
+mod exchange;
 pub(crate) mod front;
 mod refused;
 mod register;

@@ -397,3 +397,75 @@ pub fn stored() -> (super::redis::Redis, FakeIssuer, FakeGateway, String) {
     let store = redis.url();
     (redis, FakeIssuer::start(), FakeGateway::start(), store)
 }
+
+/// The mark of the client `id` (the SHA-256 of its id, hex), as `serve
+/// client add` prints its first 12 digits and a line's `client=` shows
+/// them.
+pub fn mark(id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What `/token` at `origin` answers `form` with the client `(id, secret)`
+/// authenticated in the form: its status and its JSON.
+pub fn token_as(origin: &str, (id, secret): (&str, &str), form: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = form.to_vec();
+    form.extend([("client_id", id), ("client_secret", secret)]);
+    token_answer(origin, &form)
+}
+
+/// The token exchange's grant type (RFC 8693).
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The one token type exchanged (RFC 8693 §3).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// What `/token` at `origin` answers the client `(id, secret)` exchanging
+/// `tokens`' access token (RFC 8693), with `more` fields: its status and
+/// its JSON.
+pub fn exchanged(
+    origin: &str,
+    client: (&str, &str),
+    tokens: &Value,
+    more: &[(&str, &str)],
+) -> (u16, Value) {
+    let subject = tokens["access_token"].as_str().expect("an access token");
+    let form = [
+        ("grant_type", TOKEN_EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+    ];
+    token_as(origin, client, &[&form[..], more].concat())
+}
+
+/// A host registered at `served` as `name`, with `scope` if any: its id.
+pub fn registered(served: &Served, name: &str, scope: Option<&str>) -> String {
+    let mut asked = json!({"client_name": name, "redirect_uris": ["http://127.0.0.1:9/cb"]});
+    if let Some(scope) = scope {
+        asked["scope"] = json!(scope);
+    }
+    let (status, _, client) = served.post_json("/register", &asked.to_string());
+    assert_eq!(status, 201, "{client}");
+    client["client_id"]
+        .as_str()
+        .expect("a client id")
+        .to_owned()
+}
+
+/// A `tools/call` of `authenticated_fetch` with `arguments`, as `access`:
+/// the status, the headers and the answer.
+pub fn fetched(
+    served: &Served,
+    access: &str,
+    arguments: Value,
+) -> (u16, Vec<(String, String)>, Value) {
+    let bearer = format!("Bearer {access}");
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "authenticated_fetch"),
+    ];
+    let body = super::served::call("authenticated_fetch", arguments, "2026-07-28");
+    served.post(&headers, &body)
+}

@@ -179,6 +179,7 @@ pub(crate) async fn granted(
         resource: front.resource.clone(),
         granted,
         agent,
+        act: None,
     })
 }
 
@@ -200,6 +201,7 @@ fn bounded(front: &Front, id: &str, scopes: Vec<String>) -> (Vec<String>, Option
         scopes: scopes.clone(),
         registered: "id-jag".to_owned(),
         session_life: client.session_life,
+        through: Vec::new(),
     });
     (scopes, agent)
 }

@@ -283,6 +283,7 @@ mod tests {
             keys: None,
             scopes: None,
             session_life: None,
+            grants: Vec::new(),
         })
     }
 

@@ -64,6 +64,11 @@ pub(crate) struct Client {
     /// (`--session-life`); none: the server's `--sign-in-life`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) session_life: Option<u64>,
+    /// The grants it was registered for by name beside those every client
+    /// of its kind may use ([`GrantType::NAMED`]: token exchange), by their
+    /// wire words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) grants: Vec<String>,
 }
 
 /// Where a `private_key_jwt` client's keys are: in its document, or at a
@@ -219,6 +224,7 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         keys: None,
         scopes: scopes.filter(|scopes| !scopes.is_empty()),
         session_life: None,
+        grants: Vec::new(),
     })
 }
 
@@ -247,9 +253,26 @@ pub(crate) fn documented(mut asked: Asked) -> Result<Client, OAuthError> {
     if keyed {
         asked.token_endpoint_auth_method = None;
     }
+    // A client that proves itself with its key may be registered for a
+    // named grant (token exchange); the rest are read as a registration's.
+    let named = |grant: &String| GrantType::named(grant).is_some();
+    let grants: Vec<String> = (asked.grant_types.iter().flatten())
+        .filter(|grant| named(grant))
+        .cloned()
+        .collect();
+    if !grants.is_empty() && !keyed {
+        return Err(metadata(
+            "a grant beside the code and refresh grants is for a client that signs with its key \
+             (private_key_jwt)",
+        ));
+    }
+    if let Some(all) = asked.grant_types.as_mut() {
+        all.retain(|grant| !named(grant));
+    }
     let client = registered(asked)?;
     Ok(Client {
         keys: keys.filter(|_| keyed),
+        grants,
         ..client
     })
 }
@@ -284,6 +307,7 @@ pub(crate) fn confidential(
         keys: None,
         scopes: scopes.filter(|scopes| !scopes.is_empty()),
         session_life,
+        grants: Vec::new(),
     })
 }
 

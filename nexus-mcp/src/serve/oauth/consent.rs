@@ -348,11 +348,13 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
             scopes: pending.scopes.clone(),
             registered: pending.registered.clone(),
             session_life: pending.session_life,
+            through: Vec::new(),
         }),
         client: pending.client,
         scopes: pending.scopes,
         resource: pending.resource,
         granted: crate::serve::store::now_ms(),
+        act: None,
     };
     let code = Code {
         grant,

@@ -18,11 +18,24 @@ use super::document::Documents;
 use crate::keys::{HeldKeys, Sealing, Unopened};
 use crate::serve::admit::Admission;
 use crate::serve::deny::DenyList;
-use crate::serve::grant::{CLIENT_LIFE, ClientAuth, GrantType, ID_JAG_PROFILE, Redeemed};
+use crate::serve::grant::{CLIENT_LIFE, ClientAuth, Grant, GrantType, ID_JAG_PROFILE, Redeemed};
 use crate::serve::issuer::Issuer;
 use crate::serve::revoked::Named;
 use crate::serve::signin::SignIn;
 use crate::serve::store::Store;
+
+/// Why a grant presented is no longer honoured ([`Front::ended`]).
+#[derive(Debug, PartialEq)]
+pub(crate) enum Ended {
+    /// The store's revocations are yet to be read: why, for a 503.
+    Unread(&'static str),
+    /// The person, or the sign-in's family, was revoked.
+    Person,
+    /// A client it acts through was revoked, or its session for the person.
+    Client,
+    /// A client it acts through is withdrawn by the operator.
+    Withdrawn,
+}
 
 /// Where the provider's Global Token Revocation is served (with a store).
 pub(crate) const GLOBAL_REVOCATION: &str = "/global-token-revocation";
@@ -245,6 +258,30 @@ impl Front {
         Named::of(&self.issuer, &self.login.reads.subject_claim, subject)
     }
 
+    /// Why `grant` (of the refresh `family`, if any), granted at `granted`,
+    /// is no longer honoured, or none: the store's revocations yet to be read,
+    /// the person or the family revoked, or any client it acts through (its
+    /// own and each of its chain's, [`Grant::clients`]) revoked, alone or as
+    /// that agent's session for the person, or withdrawn (`client=` in
+    /// --deny-file). The one check of every grant presented, at `/token`
+    /// and in front of MCP.
+    pub(crate) fn ended(&self, grant: &Grant, family: Option<&str>, granted: u64) -> Option<Ended> {
+        let revocations = self.store.revocations();
+        if let Some(why) = revocations.unread_said() {
+            return Some(Ended::Unread(why));
+        }
+        let who = self.named(&grant.person);
+        if revocations.refuses(&who, family, granted) {
+            return Some(Ended::Person);
+        }
+        let mut clients = grant.clients();
+        if clients.any(|mark| revocations.refuses_client(&who, mark, granted)) {
+            return Some(Ended::Client);
+        }
+        let withdrawn = grant.clients().any(|mark| self.deny.withdraws(mark));
+        withdrawn.then_some(Ended::Withdrawn)
+    }
+
     /// That `subject` was granted something now, said to the store: a
     /// signal about them knows they signed in here (a store that does not
     /// answer costs the signal's line that knowledge, not the grant).
@@ -340,6 +377,7 @@ mod tests {
             keys: None,
             scopes: None,
             session_life: None,
+            grants: Vec::new(),
         };
         let id = front(key).client_id(&client);
         assert_eq!(

@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 
 use super::assertion;
 use super::authn;
-use super::front::Front;
+use super::exchange::{self, Exchange, Exchanged};
+use super::front::{Ended, Front};
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::grant::{
     ACCESS_LIFE, Access, CODE_LIFE, Code, Grant, GrantType, REFRESH_LIFE, Redeemed, Refresh,
@@ -32,7 +33,7 @@ use crate::serve::grant::{
 };
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
-use crate::serve::revoked::{Named, Revoked};
+use crate::serve::revoked::Revoked;
 use crate::serve::signin::{self, NotSignedIn, Upstream};
 use crate::serve::store::{Down, Rotated, Step};
 
@@ -51,6 +52,12 @@ pub(crate) struct Asked {
     refresh_token: Option<String>,
     assertion: Option<String>,
     scope: Option<String>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    actor_token: Option<String>,
+    requested_token_type: Option<String>,
+    resource: Option<String>,
+    audience: Option<String>,
 }
 
 /// What a token request asks with, by its grant.
@@ -64,6 +71,8 @@ enum Asking {
         assertion: String,
         scope: Option<String>,
     },
+    /// A token this server issued, exchanged (RFC 8693).
+    TokenExchange(Exchange),
 }
 
 /// A code, and what binds it: the redirect URI and PKCE's verifier (each
@@ -92,8 +101,19 @@ impl Asked {
                 assertion: self.assertion.ok_or(missing("no assertion"))?,
                 scope: self.scope,
             },
+            Some(GrantType::TokenExchange) => Asking::TokenExchange(Exchange {
+                subject: self.subject_token.ok_or(missing("no subject_token"))?,
+                subject_type: self
+                    .subject_token_type
+                    .ok_or(missing("no subject_token_type"))?,
+                actor: self.actor_token,
+                requested: self.requested_token_type,
+                scope: self.scope,
+                targets: self.resource.into_iter().chain(self.audience).collect(),
+            }),
             None => {
-                let why = "authorization_code, refresh_token or (an ID-JAG) jwt-bearer";
+                let why = "authorization_code, refresh_token, (an ID-JAG) jwt-bearer or \
+                           token-exchange";
                 return Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, why));
             }
         })
@@ -103,24 +123,19 @@ impl Asked {
 /// Why a refresh token of a revoked sign-in or person is refused.
 const REVOKED: &str = "this sign-in was revoked: the person signs in again";
 
-/// `grant` to `who` (of the refresh `family`, if any) refused where it was
-/// revoked, the person, the family or the client: `invalid_grant`; and
-/// while the store's revocations are yet to be read, [`crate::serve::refusal::unread`]'s 503.
-fn revoked(
-    front: &Front,
-    who: &Named,
-    family: Option<&str>,
-    grant: &Grant,
-) -> Result<(), OAuthError> {
-    let revocations = front.store.revocations();
-    crate::serve::refusal::unread(revocations)?;
-    let granted = grant.granted;
-    if revocations.refuses(who, family, granted)
-        || revocations.refuses_client(who, &grant.client, granted)
-    {
-        return Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED));
+/// `grant` (of the refresh `family`, if any) refused where it was revoked
+/// or withdrawn ([`Front::ended`]): `invalid_grant`; and while the store's
+/// revocations are yet to be read, [`crate::serve::refusal::unread`]'s 503.
+fn revoked(front: &Front, family: Option<&str>, grant: &Grant) -> Result<(), OAuthError> {
+    match front.ended(grant, family, grant.granted) {
+        None => Ok(()),
+        Some(Ended::Unread(why)) => Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TemporarilyUnavailable,
+            why,
+        )),
+        Some(_) => Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED)),
     }
-    Ok(())
 }
 
 /// The grant `code` earns, checked against what binds it (its verifier,
@@ -312,8 +327,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
             redeemed_once(front, &code).await?;
-            let who = front.named(&code.grant.person);
-            revoked(front, &who, None, &code.grant)?;
+            revoked(front, None, &code.grant)?;
             denied(&code.grant)?;
             front.saw(&code.grant.person).await;
             let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
@@ -336,13 +350,21 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
                 now,
             ))
         }
+        Asking::TokenExchange(asked) => {
+            let exchanged = exchange::exchanged(front, &keys.oauth, &asker, asked, now)?;
+            let Exchanged { access, life } = exchanged;
+            denied(&access.grant)?;
+            exchanged_said(front, &access.grant);
+            let family = Family::Alone(access.family.clone(), life);
+            let mut tokens = issued(&keys.oauth, &access.grant, family, now);
+            tokens["issued_token_type"] = json!(exchange::ACCESS_TOKEN);
+            Ok(tokens)
+        }
         Asking::RefreshToken { token } => {
             let mut refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
             // A family from before 0.14 granted when it began.
             refresh.grant.granted = refresh.grant.granted_or(refresh.begun);
-            let who = front.named(&refresh.grant.person);
-            let family = Some(refresh.family.as_str());
-            revoked(front, &who, family, &refresh.grant)?;
+            revoked(front, Some(refresh.family.as_str()), &refresh.grant)?;
             // A replay is caught (and its family revoked) before anything
             // else; the family moves on once the issuer has renewed it.
             let refresh = rotated(front, refresh, Step::Check).await?;
@@ -371,6 +393,25 @@ fn granted_said(front: &Front, id: &str, grant: &Grant) {
     let who = &crate::principal::person(&front.issuer, &grant.person)[..12];
     let scopes = grant.scopes.join(" ");
     log::info!(target: "nexus_mcp", "an ID-JAG granted: client={} (\"{name}\"), who={who}, scopes {scopes:?}", &grant.client[..12]);
+}
+
+/// The audit line of a token exchanged: the client acting (its mark and
+/// the name `serve client add` sealed), the agents it acts through (their
+/// marks, the nearest first), the person (`who=`), the scopes.
+fn exchanged_said(front: &Front, grant: &Grant) {
+    let chain = grant.act.iter().flat_map(|act| act.chain());
+    let marks: Vec<&str> = (chain.skip(1))
+        .map(|act| act.sub.get(..12).unwrap_or_default())
+        .collect();
+    let name = grant
+        .agent
+        .as_ref()
+        .map(|a| a.name.as_str())
+        .unwrap_or_default();
+    let name = crate::answer::quoted(name, 64);
+    let who = &crate::principal::person(&front.issuer, &grant.person)[..12];
+    let scopes = grant.scopes.join(" ");
+    log::info!(target: "nexus_mcp", "a token exchanged: client={} (\"{name}\") through={}, who={who}, scopes {scopes:?}", &grant.client[..12], marks.join(","));
 }
 
 /// A new sign-in's refresh family, begun in the store for the sign-in's
@@ -576,6 +617,7 @@ mod tests {
             resource: "https://mcp.example.com/mcp".into(),
             granted: 1_700_000_000_000,
             agent: None,
+            act: None,
         }
     }
 
