@@ -12,21 +12,13 @@ mod common;
 
 use common::front::{authorize_url, fetched, proxy, registered, signed_in_by, tokens_for};
 use common::served::{Browser, Served, header, workspace_of};
-use nexus_gateway_fake::{FakeIssuer, FakeProvider, FakeUpstream};
+use nexus_gateway_fake::FakeIssuer;
 use serde_json::json;
 
 #[test]
 fn an_agent_acts_within_the_scope_it_registered_and_is_told_what_a_call_needs() {
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        nexus_gateway_fake::FakeGateway::start(),
-        FakeUpstream::start(),
-    );
+    let (issuer, gateway, api) = common::front::with_providers("alice", &["github", "stripe"]);
     let workspace = workspace_of(&issuer.url(), "alice");
-    for provider in ["github", "stripe"] {
-        let credential = FakeProvider::oauth2("gho_team").api_base_url(&api.url());
-        gateway.add_provider(&workspace, provider, credential);
-    }
     let (served, origin) = proxy(
         &issuer,
         &gateway,
@@ -156,18 +148,14 @@ forbid (principal, action == Action::"call", resource)
 @id("only the administrator's agents post")
 forbid (principal, action == Action::"call", resource)
   when { context has agent && context.method == "POST" && context.agent.registered != "administrator" };
+@id("no chained agent posts")
+forbid (principal, action == Action::"call", resource)
+  when { context has agent && context.method == "POST" && !context.agent.through.isEmpty() };
 "#;
 
 #[test]
 fn a_policy_reads_the_agent_and_policy_explain_knows_it() {
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        nexus_gateway_fake::FakeGateway::start(),
-        FakeUpstream::start(),
-    );
-    let workspace = workspace_of(&issuer.url(), "alice");
-    let credential = FakeProvider::oauth2("gho_team").api_base_url(&api.url());
-    gateway.add_provider(&workspace, "github", credential);
+    let (issuer, gateway, api) = common::front::with_providers("alice", &["github"]);
     let (_dir, file) = common::served::policy_file(AGENTS);
     let (served, origin) = proxy(&issuer, &gateway, &["--allow-write", "--policy", &file]);
     let host = registered(&served, "Host", None);
@@ -208,6 +196,12 @@ fn a_policy_reads_the_agent_and_policy_explain_knows_it() {
     );
     let admin = ["--agent", "Exporter", "--agent-registered", "administrator"];
     assert_eq!(explain(&admin).0, Some(0), "{:?}", explain(&admin));
+    let chained = [&admin[..], &["--agent-through", "6f99182f101e"]].concat();
+    let (code, said) = explain(&chained);
+    assert!(
+        code == Some(1) && said.contains("no chained agent posts"),
+        "{said}"
+    );
 }
 
 #[test]

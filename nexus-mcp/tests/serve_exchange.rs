@@ -17,8 +17,7 @@ use common::front::{
     operated, proxy, registered, replica, signed_in_by, signed_in_tokens, stored, token_as,
     tokens_for,
 };
-use common::served::{header, wait_until, workspace_of};
-use nexus_gateway_fake::{FakeIssuer, FakeProvider, FakeUpstream};
+use common::served::{header, wait_until};
 use serde_json::{Value, json};
 
 /// A confidential client `name` made at `origin` with `args`: its id and
@@ -38,20 +37,21 @@ fn refused(answer: (u16, Value)) -> (u16, String) {
     )
 }
 
+/// What no agent acting through another reads: a policy on the chain.
+const CHAINED: &str = r#"permit (principal, action, resource);
+@id("no chained agent reads the private repository")
+forbid (principal, action == Action::"call", resource)
+  when { context has agent && !context.agent.through.isEmpty() && context.path like "*/private*" };
+"#;
+
 #[test]
 fn an_agent_exchanges_a_persons_token_for_one_that_acts_through_it_within_both_bounds() {
-    let (issuer, gateway, api) = (
-        FakeIssuer::start(),
-        nexus_gateway_fake::FakeGateway::start(),
-        FakeUpstream::start(),
-    );
-    let workspace = workspace_of(&issuer.url(), "alice");
-    let credential = FakeProvider::oauth2("gho_team").api_base_url(&api.url());
-    gateway.add_provider(&workspace, "github", credential);
+    let (issuer, gateway, api) = common::front::with_providers("alice", &["github"]);
+    let (_dir, file) = common::served::policy_file(CHAINED);
     let (served, origin) = proxy(
         &issuer,
         &gateway,
-        &["--allow-write", "--scope", "mcp.tools"],
+        &["--allow-write", "--scope", "mcp.tools", "--policy", &file],
     );
     let (_, _, metadata) = served.get("/.well-known/oauth-authorization-server");
     let grants = metadata["grant_types_supported"].to_string();
@@ -88,6 +88,17 @@ fn an_agent_exchanges_a_persons_token_for_one_that_acts_through_it_within_both_b
     let through = format!("agent=\"Nightly\" through={}", &mark(&host)[..12]);
     let line = served.said_once(|said| said.contains(&through));
     assert!(line.contains(&through), "{line}");
+    // The policy reads the chain: the host reads what the agent acting
+    // through it may not.
+    let private = json!({"provider": "github", "url": format!("{}/repos/acme/private", api.url())});
+    let (_, _, answer) = fetched(&served, access, private.clone());
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert!(answer.to_string().contains("policy_denied"), "{answer}");
+    let line = served.said_once(|said| said.contains("no chained agent reads"));
+    assert!(line.contains("agent=\"Nightly\""), "{line}");
+    let host_access = subject["access_token"].as_str().unwrap();
+    let (_, _, answer) = fetched(&served, host_access, private);
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
     // Beyond the meeting of both boundaries: 403, what the call needs said.
     let post = json!({"provider": "github", "url": url, "method": "POST"});
     let (status, headers, _) = fetched(&served, access, post);

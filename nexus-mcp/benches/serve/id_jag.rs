@@ -1,5 +1,6 @@
 //! The ID-JAG grant and revocation in the serve bench (#100): a grant's
-//! time against a browser sign-in's steps on the same server; what the
+//! time against a browser sign-in's steps on the same server; a token
+//! exchange (RFC 8693, #127) against a grant; what the
 //! replay record in Redis adds to a grant against one kept in memory; and
 //! a warm call through a replica whose revocation list holds 1,000
 //! entries against one whose list is empty, interleaved in rounds.
@@ -151,6 +152,7 @@ pub fn id_jag(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
         grant_cpu / sign_in_cpu,
         in_redis - in_memory
     );
+    exchange(issuer, &alone, in_memory);
     // Revocation on: the list in the store holds 1,000 entries, which the
     // replica reads every 2 s into memory; off: another store, empty. Two
     // replicas started alike, each granted alike, so that only the list
@@ -196,6 +198,49 @@ pub fn id_jag(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
          median of {} interleaved rounds of {PER_ROUND} (goal <= 1.02x)",
         ratios[ratios.len() / 2],
         ratios.len()
+    );
+}
+
+/// A token exchange's time at the replica `alone` (median of [`GRANTS`],
+/// each of a token an ID-JAG granted), against an ID-JAG grant's there,
+/// `grant` µs.
+fn exchange(issuer: &FakeIssuer, alone: &(super::Running, String, (String, String)), grant: f64) {
+    let origin = &alone.1;
+    let args = ["--name", "Exchanger", "--grant", "token-exchange"];
+    let client = super::front::client_add(origin, &args);
+    let text = |field: &str| client[field].as_str().unwrap().to_owned();
+    let (id, secret) = (text("client_id"), text("client_secret"));
+    let (_, subject) = granted(issuer, origin, &alone.2, GRANTS + 10);
+    let form = [
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+        ("subject_token", subject.as_str()),
+        (
+            "subject_token_type",
+            "urn:ietf:params:oauth:token-type:access_token",
+        ),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let http = agent();
+    let mut took: Vec<Duration> = (0..GRANTS)
+        .map(|_| {
+            super::timed_once(|| {
+                let mut answer = (http.post(format!("{origin}/token")))
+                    .send_form(form)
+                    .unwrap();
+                let body = answer.body_mut().read_to_string().unwrap();
+                assert!(body.contains("issued_token_type"), "{body}");
+            })
+        })
+        .collect();
+    let exchanged = median(&mut took);
+    println!(
+        "--oauth-proxy, a token exchange (median of {GRANTS}) {exchanged:.0} µs against an \
+         ID-JAG grant's {grant:.0} µs: {:.3}x",
+        exchanged / grant
     );
 }
 

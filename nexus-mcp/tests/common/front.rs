@@ -469,3 +469,19 @@ pub fn fetched(
     let body = super::served::call("authenticated_fetch", arguments, "2026-07-28");
     served.post(&headers, &body)
 }
+
+/// A fake issuer, Gateway and provider API, `person`'s workspace holding
+/// `providers`, each an OAuth credential whose API is that API.
+pub fn with_providers(
+    person: &str,
+    providers: &[&str],
+) -> (FakeIssuer, FakeGateway, nexus_gateway_fake::FakeUpstream) {
+    let (issuer, gateway) = (FakeIssuer::start(), FakeGateway::start());
+    let api = nexus_gateway_fake::FakeUpstream::start();
+    let workspace = super::served::workspace_of(&issuer.url(), person);
+    for provider in providers {
+        let credential = nexus_gateway_fake::FakeProvider::oauth2("gho_team");
+        gateway.add_provider(&workspace, provider, credential.api_base_url(&api.url()));
+    }
+    (issuer, gateway, api)
+}
