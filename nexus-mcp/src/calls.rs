@@ -161,7 +161,7 @@ impl Caller {
         let text = one_line(&failure.to_string());
         let account = self.account.as_deref();
         let workspace = self.principal.workspace();
-        if (account.is_none() && !self.principal.is_person()) || workspace.is_empty() {
+        if (account.is_none() && !self.principal.is_served()) || workspace.is_empty() {
             return self.quoted(text);
         }
         self.quoted(text.replace(workspace, &self.principal.whose(account)))

@@ -191,7 +191,11 @@ impl Connector {
     /// Where the user is sent for `pending`: the connect page's link bound
     /// to the person who asks (`serve`), or the Gateway's consent URL.
     fn url_for(&self, call: &Call<'_>, provider: &str, pending: &Pending) -> String {
-        let (Consent::Page(links), Some(person)) = (&self.consent, call.principal.person()) else {
+        let person = call
+            .principal
+            .person()
+            .filter(|_| call.principal.consents());
+        let (Consent::Page(links), Some(person)) = (&self.consent, person) else {
             return pending.url.to_string();
         };
         let ticket = Ticket {

@@ -71,6 +71,10 @@ pub(crate) const SCHEMA: &str = r#"// nexus-mcp's policy schema: the names a pol
 //   graphql      at a GraphQL endpoint only (`context has graphql`)
 entity Group;
 entity Person in [Group] tags String;
+// An agent acting as itself (client credentials): `Agent::"…"`, its
+// client's mark (12 hex digits, as oauth_client= in a line). In no group,
+// with no tag: a policy on people's groups never reaches it.
+entity Agent in [Group] tags String;
 entity Provider;
 entity Query tags String;
 entity Body tags String;
@@ -83,22 +87,22 @@ type GraphQL = { operation: String, name: String, fields: Set<String> };
 // line), its registered name, the scopes its token holds, and how it was
 // registered: administrator, dynamic, document or id-jag; the agents it acts
 // through, where its token was exchanged (RFC 8693): their marks.
-type Agent = {
+type AgentContext = {
   id: String, name: String, scopes: Set<String>, registered: String, through: Set<String>
 };
 action "call" appliesTo {
-  principal: Person,
+  principal: [Person, Agent],
   resource: Provider,
   context: {
     method: String, host: String, path: String, account: String, client: String,
-    query: Query, body: Body, bodyNumbers: BodyNumbers, graphql?: GraphQL, agent?: Agent
+    query: Query, body: Body, bodyNumbers: BodyNumbers, graphql?: GraphQL, agent?: AgentContext
   }
 };
 action "connect" appliesTo {
-  principal: Person, resource: Provider, context: { client: String, agent?: Agent }
+  principal: [Person, Agent], resource: Provider, context: { client: String, agent?: AgentContext }
 };
 action "list" appliesTo {
-  principal: Person, resource: Provider, context: { client: String, agent?: Agent }
+  principal: [Person, Agent], resource: Provider, context: { client: String, agent?: AgentContext }
 };
 "#;
 
@@ -114,8 +118,8 @@ pub(crate) struct Policies {
     /// Made once: each decision asks it.
     authorizer: Authorizer,
     /// The schema's entity types, parsed once: Person, Group, Provider,
-    /// Action, Query, Body, BodyNumbers.
-    types: [EntityTypeName; 7],
+    /// Action, Query, Body, BodyNumbers, Agent.
+    types: [EntityTypeName; 8],
     /// Each policy's name: its `@id`, or its place in the file.
     names: HashMap<PolicyId, String>,
     /// Each provider a policy names (`Provider::"…"`), for `serve --check`
@@ -163,7 +167,7 @@ const QUESTION_MOST: usize = 512;
 /// What a decision was asked: the action, the person, the client, the
 /// provider, the method, the host, the path and the account; then what it
 /// reads of the person, and of the call's content.
-type Question = ([String; 9], Attributes, Content);
+type Question = ([String; 10], Attributes, Content);
 
 /// The policies in force, and the file SIGHUP reads them from again: each
 /// decision takes the policies whole, the old or the new.
@@ -228,7 +232,9 @@ impl Attributes {
 /// the agent their token was issued to, with its client's mark
 /// (`context.agent`).
 pub(crate) struct Who<'a> {
+    /// The person's id, or, where `itself`, the agent's (`Agent::"…"`).
     pub(crate) person: &'a str,
+    pub(crate) itself: bool,
     pub(crate) attributes: &'a Attributes,
     pub(crate) client: &'a str,
     pub(crate) agent: Option<(&'a str, &'a crate::agents::Agent)>,
@@ -365,9 +371,12 @@ impl Policies {
         })?;
         let validated = Validator::new(schema).validate(&set, ValidationMode::Strict);
         let named = |id: &PolicyId| set.policy(id).map_or_else(|| id.to_string(), name);
-        let errors: Vec<String> = (validated.validation_errors())
-            .map(|e| mistakes::said(text, e, &named))
-            .collect();
+        let mut errors: Vec<String> = Vec::new();
+        for said in (validated.validation_errors()).map(|e| mistakes::said(text, e, &named)) {
+            if !errors.contains(&said) {
+                errors.push(said);
+            }
+        }
         if !errors.is_empty() {
             return Err(errors.join("\n"));
         }
@@ -403,6 +412,7 @@ impl Policies {
             "Query",
             "Body",
             "BodyNumbers",
+            "Agent",
         ];
         let types: Result<Vec<EntityTypeName>, _> =
             kinds.into_iter().map(EntityTypeName::from_str).collect();
@@ -432,8 +442,10 @@ impl Policies {
     /// Whether `action` (`call`, `connect`, `list`) as `asked` is permitted.
     pub(crate) fn decide(&self, action: &str, asked: &Asked) -> Decided {
         let agent = asked.who.agent_key();
+        let principal_type = if asked.who.itself { "Agent" } else { "Person" };
         let fields = [
             action,
+            principal_type,
             asked.who.person,
             asked.who.client,
             asked.provider,
@@ -515,17 +527,26 @@ impl Policies {
     ) -> Result<(Request, Entities), String> {
         // Each name taken as it is: no escaping stands between it and Cedar;
         // the types parsed once, when the file was.
-        let [person_type, group_type, provider_type, action_type, ..] = &self.types;
+        let [
+            person_type,
+            group_type,
+            provider_type,
+            action_type,
+            ..,
+            agent_type,
+        ] = &self.types;
         let uid = |kind: &EntityTypeName, id: &str| {
             EntityUid::from_type_name_and_id(kind.clone(), EntityId::new(id))
         };
         let Who {
             person,
+            itself,
             attributes,
             client,
             agent,
         } = asked.who;
-        let (person, act) = (uid(person_type, person), uid(action_type, action));
+        let principal_type = if *itself { agent_type } else { person_type };
+        let (person, act) = (uid(principal_type, person), uid(action_type, action));
         let provider = uid(provider_type, asked.provider);
         let string = |value: &str| RestrictedExpression::new_string(value.to_owned());
         let mut entities = Vec::new();
@@ -574,7 +595,7 @@ impl Policies {
         content: &Content,
         entities: &mut Vec<Result<Entity, cedar_policy::EntityAttrEvaluationError>>,
     ) -> Vec<(String, RestrictedExpression)> {
-        let [.., query_type, body_type, numbers_type] = &self.types;
+        let [.., query_type, body_type, numbers_type, _] = &self.types;
         let string = |value: &String| RestrictedExpression::new_string(value.clone());
         let texts = |pairs: &[(String, String)]| {
             let tags = pairs.iter().map(|(k, v)| (k.clone(), string(v)));
@@ -698,6 +719,7 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
     fn who<'a>(person: &'a str, attributes: &'a Attributes) -> Who<'a> {
         Who {
             person,
+            itself: false,
             attributes,
             client: "t",
             agent: None,
@@ -722,6 +744,33 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             path,
             account: "",
             content: &NOTHING,
+        }
+    }
+
+    /// An agent acting as itself is `Agent::"…"`: a policy on agents
+    /// reaches it and no person of the same id, and neither's decision is
+    /// remembered for the other.
+    #[test]
+    fn an_agent_as_itself_is_decided_apart_from_a_person_of_its_id() {
+        let policies = Policies::parse(
+            r#"permit (principal, action, resource);
+@id("agents read")
+forbid (principal is Agent, action == Action::"call", resource) when { context.method != "GET" };"#,
+        )
+        .unwrap();
+        let none = in_groups(&[]);
+        let person = who("6f99182f101e", &none);
+        let agent = Who {
+            itself: true,
+            ..who("6f99182f101e", &none)
+        };
+        let permitted = |who: &Who| {
+            let decided = policies.decide("call", &call(who, "POST", "/repos/acme/x"));
+            matches!(decided.decision, Decision::Permit)
+        };
+        for _ in 0..2 {
+            assert!(permitted(&person), "a person of the agent's id");
+            assert!(!permitted(&agent), "the agent");
         }
     }
 
@@ -819,6 +868,19 @@ forbid (principal, action == Action::"call", resource == Provider::"github")
             }
         }
         let none = in_groups(&[]);
+        let agent = Who {
+            itself: true,
+            ..who("6f99182f101e", &none)
+        };
+        for action in ["call", "connect", "list"] {
+            let asked = call(&agent, "GET", "/repos/acme/x");
+            let made = policies.request(action, &asked, Some(&schema));
+            assert!(
+                made.is_ok(),
+                "an agent as itself, {action}: {:?}",
+                made.err()
+            );
+        }
         let alice = who("alice", &none);
         let asked = call(&alice, "GET", "/");
         assert!(policies.request("delete", &asked, Some(&schema)).is_err());

@@ -37,8 +37,12 @@ enum PolicyCommand {
 #[derive(clap::Args)]
 struct Explained {
     /// The person, as --subject-claim names them (`stdio` over stdio).
-    #[arg(long)]
-    person: String,
+    #[arg(long, required_unless_present = "itself", conflicts_with = "itself")]
+    person: Option<String>,
+    /// The agent acts as itself, for no person (client credentials): the
+    /// principal is Agent::"MARK", --agent-id's.
+    #[arg(long, requires = "agent")]
+    itself: bool,
     /// A group the person is in (repeat).
     #[arg(long = "group")]
     groups: Vec<String>,
@@ -223,8 +227,10 @@ fn explain(
         groups_left_out: None,
     };
     let agent = call.agent();
+    let person = call.person.as_deref().unwrap_or(&call.agent_id);
     let who = Who {
-        person: &call.person,
+        person,
+        itself: call.itself,
         attributes: &attributes,
         client: &call.client,
         agent: agent.as_ref().map(|agent| (call.agent_id.as_str(), agent)),

@@ -38,6 +38,22 @@ pub(crate) enum Principal {
         /// name and boundary (#127); none for a provider's token.
         agent: Option<Box<crate::agents::Agent>>,
     },
+    /// `serve`: an agent acting as itself (#127, 5; client credentials),
+    /// in the workspace its client was registered with, for no person.
+    Agent {
+        /// Its own workspace (`serve client add --workspace`; never shown
+        /// to the model).
+        workspace: Box<str>,
+        /// SHA-256 of `agent`, 0x00 and its client's whole mark: what its
+        /// rate, a `requestState` and an approval are bound to, apart from
+        /// every person's.
+        id: [u8; 32],
+        /// Its client's mark (12 hex digits), as `client=` names it: the
+        /// policy's `Agent::"…"`.
+        oauth_client: Box<str>,
+        /// Its name and boundary.
+        agent: Box<crate::agents::Agent>,
+    },
 }
 
 impl Principal {
@@ -64,7 +80,7 @@ impl Principal {
     pub(crate) fn workspace(&self) -> &str {
         match self {
             Principal::Operator { workspace } => workspace,
-            Principal::Person { workspace, .. } => workspace,
+            Principal::Person { workspace, .. } | Principal::Agent { workspace, .. } => workspace,
         }
     }
 
@@ -73,17 +89,28 @@ impl Principal {
     pub(crate) fn acting_for(&mut self, other: String) {
         match self {
             Principal::Operator { workspace } => *workspace = other,
-            Principal::Person { workspace, .. } => *workspace = other.into(),
+            Principal::Person { workspace, .. } | Principal::Agent { workspace, .. } => {
+                *workspace = other.into();
+            }
         }
     }
 
-    /// Who a connect link and a `requestState` are bound to: the person's
-    /// hash in hex; over stdio, where there is one person, none.
+    /// Who a connect link, a `requestState`, a rate and an approval are
+    /// bound to: the person's hash in hex (an agent acting as itself, its
+    /// own); over stdio, where there is one person, none.
     pub(crate) fn person(&self) -> Option<String> {
         match self {
             Principal::Operator { .. } => None,
-            Principal::Person { person, .. } => Some(hex(person)),
+            Principal::Person { person, .. } | Principal::Agent { id: person, .. } => {
+                Some(hex(person))
+            }
         }
+    }
+
+    /// The id of the agent acting as itself whose client's whole mark is
+    /// `mark`.
+    pub(crate) fn agent_id(mark: &str) -> [u8; 32] {
+        sha256(&[b"agent", &[0], mark.as_bytes()])
     }
 
     /// The OAuth client the token was issued to, as a line names it.
@@ -91,6 +118,7 @@ impl Principal {
         match self {
             Principal::Operator { .. } => None,
             Principal::Person { oauth_client, .. } => oauth_client.as_deref(),
+            Principal::Agent { oauth_client, .. } => Some(oauth_client),
         }
     }
 
@@ -99,15 +127,19 @@ impl Principal {
         match self {
             Principal::Operator { .. } => None,
             Principal::Person { agent, .. } => agent.as_deref(),
+            Principal::Agent { agent, .. } => Some(agent),
         }
     }
 
     /// The person as the operator's line shows them: the first 12 hex
-    /// digits of their hash (`serve` only).
+    /// digits of their hash, or an agent acting as itself's id (`serve`
+    /// only).
     pub(crate) fn who(&self) -> Option<String> {
         match self {
             Principal::Operator { .. } => None,
-            Principal::Person { person, .. } => Some(hex(&person[..6])),
+            Principal::Person { person, .. } | Principal::Agent { id: person, .. } => {
+                Some(hex(&person[..6]))
+            }
         }
     }
 
@@ -126,18 +158,27 @@ impl Principal {
                 attributes,
                 ..
             } => (&**subject, attributes.as_deref().unwrap_or(&NONE)),
+            Principal::Agent { oauth_client, .. } => (&**oauth_client, &NONE),
         };
         let agent = self.oauth_client().zip(self.agent());
         Who {
             person,
+            itself: matches!(self, Principal::Agent { .. }),
             attributes,
             client,
             agent,
         }
     }
 
-    /// Whether the call comes from `serve`'s verified person.
-    pub(crate) fn is_person(&self) -> bool {
+    /// Whether the call comes from `serve`'s verified person or agent.
+    pub(crate) fn is_served(&self) -> bool {
+        !matches!(self, Principal::Operator { .. })
+    }
+
+    /// Whether the principal is a person, who signs in to consent (an
+    /// agent acting as itself is connected as stdio's operator is: by
+    /// whoever holds the Gateway's consent URL for its workspace).
+    pub(crate) fn consents(&self) -> bool {
         matches!(self, Principal::Person { .. })
     }
 
@@ -147,7 +188,7 @@ impl Principal {
     pub(crate) fn whose(&self, account: Option<&str>) -> Cow<'static, str> {
         match (account, self) {
             (Some(label), _) => format!("your `{}` account", one_line(label)).into(),
-            (None, Principal::Person { .. }) => "your workspace".into(),
+            (None, Principal::Person { .. } | Principal::Agent { .. }) => "your workspace".into(),
             (None, Principal::Operator { workspace }) => {
                 format!("workspace `{}`", one_line(workspace)).into()
             }

@@ -83,8 +83,8 @@ impl PersonRate {
         Some(Failure::refused(
             "rate_limited",
             format!(
-                "this server lets each person make {} tool calls a minute: the next may be made \
-                 in {seconds} s",
+                "this server lets each person (and each agent acting as itself) make {} tool \
+                 calls a minute: the next may be made in {seconds} s",
                 self.per_minute
             ),
         ))

@@ -43,7 +43,7 @@ pub(crate) fn failed(error: NexusError, fetch: &Fetch, principal: &Principal) ->
             let (ws, p) = (one_line(workspace), one_line(&fetch.provider));
             Some(format!("nexus connect {ws} {p}"))
         }
-        Principal::Person { .. } => None,
+        Principal::Person { .. } | Principal::Agent { .. } => None,
     };
     Failure::Unconnected { error, command }
 }
@@ -78,7 +78,7 @@ pub(crate) fn replied(
             let code = URL_ELICITATION_REQUIRED.to_string();
             return (Err(url_required(elicitation)), code);
         }
-        Err(why) if caller.principal.is_person() && why.operator_only() => {
+        Err(why) if caller.principal.is_served() && why.operator_only() => {
             let who = caller.principal.who().unwrap_or_default();
             let text = one_line(&why.for_the_model(&who).to_string());
             Ok(failure(caller.quoted(text)).into())

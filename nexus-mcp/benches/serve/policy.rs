@@ -150,6 +150,7 @@ fn decisions() {
             let none = Attributes::default();
             let alice = Who {
                 person: "alice",
+                itself: false,
                 attributes: &none,
                 client: "bench",
                 agent: None,

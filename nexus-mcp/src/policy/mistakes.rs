@@ -96,9 +96,12 @@ pub(crate) fn said(
     name: &dyn Fn(&PolicyId) -> String,
 ) -> String {
     let id = error.policy_id();
-    let words = error
-        .to_string()
-        .replace(&format!("for policy `{id}`, "), "");
+    // A principal is a Person or an Agent, declared alike: Cedar says a
+    // mistake on it once for each, and it is said once, of the principal.
+    let words = (error.to_string())
+        .replace(&format!("for policy `{id}`, "), "")
+        .replace("entity type `Person`", "the principal")
+        .replace("entity type `Agent`", "the principal");
     let mut why = format!("in {:?}: {words}", name(id));
     let Some((at, span)) = span(text, error) else {
         return format!(" {why}");

@@ -143,6 +143,21 @@ pub(crate) struct ClientArgs {
     /// person through it.
     #[arg(long = "grant", value_name = "GRANT", value_parser = named_grant)]
     pub(crate) grants: Vec<super::grant::GrantType>,
+    /// A workspace of the agent's own, in which it acts as itself for no
+    /// person, by the client credentials grant (RFC 6749 §4.4): the
+    /// policy's principal Agent::"MARK", its own line and rate. Its
+    /// connections are made as stdio's are: `nexus connect WORKSPACE …`.
+    #[arg(long, value_name = "WORKSPACE", value_parser = own_workspace)]
+    pub(crate) workspace: Option<String>,
+}
+
+/// A workspace `serve client add --workspace` names: one line of printable
+/// text.
+fn own_workspace(text: &str) -> Result<String, String> {
+    let printable = !text.is_empty() && text.len() <= 256 && !text.chars().any(char::is_control);
+    printable
+        .then(|| text.to_owned())
+        .ok_or_else(|| "a workspace is one line of at most 256 bytes".to_owned())
 }
 
 /// A grant `serve client add --grant` names.

@@ -400,6 +400,9 @@ impl Gate {
         if let Some(why) = why {
             return Some(Err(Refusal::InvalidToken(why.to_owned())));
         }
+        if grant.itself {
+            return Some(Ok((itself(grant), expires)));
+        }
         let attributes = grant.attributes;
         let mut rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
         if let (Some(claim), Some(workspace)) = (&self.claim, grant.workspace) {
@@ -574,6 +577,26 @@ impl Gate {
     }
 }
 
+/// The agent acting as itself a client credentials `grant` names (#127, 5):
+/// its own workspace, its id, its client's mark and its name.
+fn itself(grant: super::grant::Grant) -> Principal {
+    let mark = grant.client.get(..12).unwrap_or_default();
+    let unnamed = || Agent {
+        name: String::new(),
+        boundary: None,
+        scopes: grant.scopes.clone(),
+        registered: crate::agents::REGISTERED[0].to_owned(),
+        session_life: None,
+        through: Vec::new(),
+    };
+    Principal::Agent {
+        workspace: grant.workspace.clone().unwrap_or_default().into(),
+        id: Principal::agent_id(&grant.client),
+        oauth_client: mark.into(),
+        agent: Box::new(grant.agent.clone().unwrap_or_else(unnamed)),
+    }
+}
+
 /// Whether `claims` are an application's own token (Entra's client
 /// credentials), which names no person: `idtyp: app`, or, where that
 /// optional claim is not issued, no delegated scope and its `oid` its
@@ -647,6 +670,7 @@ mod tests {
             granted: 1_700_000_000_000,
             agent: None,
             act: None,
+            itself: false,
         }
     }
 

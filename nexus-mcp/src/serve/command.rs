@@ -332,6 +332,8 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
     client.grants = (args.grants.iter())
         .map(|g| g.as_str().to_owned())
         .collect();
+    client.workspace = args.workspace;
+    let itself = client.workspace.is_some();
     let id = crate::keys::Sealing::named(&keys.oauth.clients, &client, super::oauth::CLIENT_LIFE);
     let mark = crate::principal::sha256_hex(&[id.as_bytes()]);
     eprintln!(
@@ -356,6 +358,7 @@ fn client_added(args: ClientArgs) -> Result<String, (u8, String)> {
         "grant_types": GrantType::ALL
             .into_iter()
             .filter(|g| !GrantType::NAMED.contains(g) || args.grants.contains(g))
+            .filter(|g| *g != GrantType::ClientCredentials || itself)
             .map(GrantType::as_str)
             .collect::<Vec<_>>(),
         "response_types": ["code"],

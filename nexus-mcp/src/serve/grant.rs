@@ -25,15 +25,19 @@ pub(crate) enum GrantType {
     /// acting for its person (`oauth::exchange`), for a client registered
     /// for it.
     TokenExchange,
+    /// RFC 6749 §4.4: an agent acting as itself, in the workspace its
+    /// client was registered with (`oauth::itself`).
+    ClientCredentials,
 }
 
 impl GrantType {
     /// Every grant, in the order the metadata lists them.
-    pub(crate) const ALL: [GrantType; 4] = [
+    pub(crate) const ALL: [GrantType; 5] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::JwtBearer,
         GrantType::TokenExchange,
+        GrantType::ClientCredentials,
     ];
 
     /// Those a client is registered for by name (`serve client add
@@ -53,6 +57,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            GrantType::ClientCredentials => "client_credentials",
         }
     }
 
@@ -161,6 +166,10 @@ pub(crate) struct Grant {
     /// a grant the person made to its client directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) act: Option<Act>,
+    /// The agent acts as itself (client credentials): no person (`person`
+    /// is empty), `workspace` its own, the policy's `Agent::"…"`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) itself: bool,
 }
 
 /// The most agents a chain of exchanges holds (the `act` claims nested):

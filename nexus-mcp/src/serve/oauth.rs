@@ -15,6 +15,7 @@
 //! - [`token`]: `POST /token`;
 //! - [`assertion`]: the ID-JAG grant at `/token`, an assertion checked;
 //! - [`exchange`]: token exchange at `/token`, for a chain of agents;
+//! - [`itself`]: client credentials at `/token`, an agent as itself;
 //! - [`revoke`]: `POST /revoke`, a host done with a token;
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
@@ -33,6 +34,7 @@ pub(crate) mod consent;
 pub(crate) mod document;
 mod exchange;
 pub(crate) mod front;
+mod itself;
 mod refused;
 mod register;
 mod revoke;

@@ -161,7 +161,7 @@ impl NexusServer {
             return Err(Failure::refused(crate::decisions::POLICY_DENIED, why));
         }
         let modern = inbound.modern();
-        if !modern && caller.principal.is_person() {
+        if !modern && caller.principal.is_served() {
             // `serve` holds no request to a 2025 client: `-32042`, or the link.
             let link = Box::pin(connector.link(&asking, named));
             return link.await.map(Answer::UrlRequired);
@@ -246,7 +246,7 @@ impl NexusServer {
     ) -> Call<'a> {
         let capabilities = inbound.client_capabilities();
         let elicitation = capabilities.and_then(|c| c.elicitation);
-        let stateless_2025 = !inbound.modern() && caller.principal.is_person();
+        let stateless_2025 = !inbound.modern() && caller.principal.is_served();
         let url_elicitation = match inbound.parts() {
             Some(parts) if stateless_2025 => handshake::url_elicitation(&parts.headers),
             _ => elicitation.is_some_and(|e| e.url.is_some()),

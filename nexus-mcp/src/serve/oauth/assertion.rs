@@ -180,6 +180,7 @@ pub(crate) async fn granted(
         granted,
         agent,
         act: None,
+        itself: false,
     })
 }
 

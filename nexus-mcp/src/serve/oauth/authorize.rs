@@ -284,6 +284,7 @@ mod tests {
             scopes: None,
             session_life: None,
             grants: Vec::new(),
+            workspace: None,
         })
     }
 

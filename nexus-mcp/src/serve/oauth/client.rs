@@ -69,6 +69,11 @@ pub(crate) struct Client {
     /// wire words.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) grants: Vec<String>,
+    /// The workspace a confidential client acts in as itself, for no
+    /// person (`serve client add --workspace`): it may use the client
+    /// credentials grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) workspace: Option<String>,
 }
 
 /// Where a `private_key_jwt` client's keys are: in its document, or at a
@@ -225,6 +230,7 @@ pub(crate) fn registered(asked: Asked) -> Result<Client, OAuthError> {
         scopes: scopes.filter(|scopes| !scopes.is_empty()),
         session_life: None,
         grants: Vec::new(),
+        workspace: None,
     })
 }
 
@@ -308,6 +314,7 @@ pub(crate) fn confidential(
         scopes: scopes.filter(|scopes| !scopes.is_empty()),
         session_life,
         grants: Vec::new(),
+        workspace: None,
     })
 }
 

@@ -355,6 +355,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
         resource: pending.resource,
         granted: crate::serve::store::now_ms(),
         act: None,
+        itself: false,
     };
     let code = Code {
         grant,

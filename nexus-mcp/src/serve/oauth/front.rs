@@ -378,6 +378,7 @@ mod tests {
             scopes: None,
             session_life: None,
             grants: Vec::new(),
+            workspace: None,
         };
         let id = front(key).client_id(&client);
         assert_eq!(

@@ -26,6 +26,7 @@ use super::assertion;
 use super::authn;
 use super::exchange::{self, Exchange, Exchanged};
 use super::front::{Ended, Front};
+use super::itself;
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::grant::{
     ACCESS_LIFE, Access, CODE_LIFE, Code, Grant, GrantType, REFRESH_LIFE, Redeemed, Refresh,
@@ -73,6 +74,8 @@ enum Asking {
     },
     /// A token this server issued, exchanged (RFC 8693).
     TokenExchange(Exchange),
+    /// An agent as itself (RFC 6749 §4.4), and the scopes asked.
+    ClientCredentials { scope: Option<String> },
 }
 
 /// A code, and what binds it: the redirect URI and PKCE's verifier (each
@@ -111,9 +114,10 @@ impl Asked {
                 scope: self.scope,
                 targets: self.resource.into_iter().chain(self.audience).collect(),
             }),
+            Some(GrantType::ClientCredentials) => Asking::ClientCredentials { scope: self.scope },
             None => {
-                let why = "authorization_code, refresh_token, (an ID-JAG) jwt-bearer or \
-                           token-exchange";
+                let why = "authorization_code, refresh_token, (an ID-JAG) jwt-bearer, \
+                           token-exchange or client_credentials";
                 return Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, why));
             }
         })
@@ -359,6 +363,12 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             let mut tokens = issued(&keys.oauth, &access.grant, family, now);
             tokens["issued_token_type"] = json!(exchange::ACCESS_TOKEN);
             Ok(tokens)
+        }
+        Asking::ClientCredentials { scope } => {
+            let grant = itself::granted(front, &asker, scope.as_deref())?;
+            revoked(front, None, &grant)?;
+            let alone = Family::Alone(None, ACCESS_LIFE);
+            Ok(issued(&keys.oauth, &grant, alone, now))
         }
         Asking::RefreshToken { token } => {
             let mut refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
@@ -618,6 +628,7 @@ mod tests {
             granted: 1_700_000_000_000,
             agent: None,
             act: None,
+            itself: false,
         }
     }
 
