@@ -140,7 +140,8 @@ pub(crate) struct ClientArgs {
     /// A grant the client may use beside the code, refresh and ID-JAG
     /// grants (repeat for more): token-exchange (RFC 8693), an agent
     /// exchanging a token this server issued for one that acts for the same
-    /// person through it.
+    /// person through it; device-code (RFC 8628), a headless agent a person
+    /// lets act for them by typing its code at /device.
     #[arg(long = "grant", value_name = "GRANT", value_parser = named_grant)]
     pub(crate) grants: Vec<super::grant::GrantType>,
     /// A workspace of the agent's own, in which it acts as itself for no
@@ -162,8 +163,9 @@ fn own_workspace(text: &str) -> Result<String, String> {
 
 /// A grant `serve client add --grant` names.
 fn named_grant(text: &str) -> Result<super::grant::GrantType, String> {
-    super::grant::GrantType::named(text)
-        .ok_or_else(|| format!("{text:?} is no grant a client is registered for: token-exchange"))
+    super::grant::GrantType::named(text).ok_or_else(|| {
+        format!("{text:?} is no grant a client is registered for: token-exchange or device-code")
+    })
 }
 
 /// `serve sessions`'s flags.

@@ -148,6 +148,14 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
         .into_response()
 }
 
+/// Whether `signed_in` signed in at the issuer within [`FRESH`] of `now`
+/// (seconds since the Unix epoch), as its `auth_time` says (none: not):
+/// what every approval needs, a call's and a device's agent's.
+pub(crate) fn fresh(signed_in: &SignedIn, now: u64) -> bool {
+    let fresh = FRESH.as_secs() + crate::serve::jws::LEEWAY;
+    (signed_in.auth_time).is_some_and(|at| now.saturating_sub(at) <= fresh)
+}
+
 /// Whether the person `signed_in` (at `now`, seconds since the Unix epoch)
 /// may approve `asked`: signed in within [`FRESH`] (its `auth_time`), so
 /// that who they are and their groups are as of now; the person who asked,
@@ -156,8 +164,7 @@ pub(crate) fn signed_in(keys: &Keys, ticket: &str, logged: LoggedIn) -> Response
 /// for a group's).
 fn may_approve(asked: &Asked, signed_in: &SignedIn, now: u64) -> Result<(), Unapproved> {
     let theirs = person(&signed_in.issuer, &signed_in.subject) == asked.person;
-    let fresh = FRESH.as_secs() + crate::serve::jws::LEEWAY;
-    let recent = (signed_in.auth_time).is_some_and(|at| now.saturating_sub(at) <= fresh);
+    let recent = fresh(signed_in, now);
     let said = |text: &'static str| Err(Unapproved { text, detail: None });
     if !recent {
         return said(

@@ -424,6 +424,7 @@ fn front(
         admission: site.admission.clone(),
         id_jag,
         signals: site.signals.clone(),
+        devices: site.store.verdicts(),
     }
 }
 

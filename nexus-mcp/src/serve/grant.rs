@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::serve::refusal::{ErrorCode, OAuthError};
 use crate::serve::signin::Upstream;
 
 /// A grant the hosts' authorization server takes, by its wire word: the
@@ -28,22 +29,26 @@ pub(crate) enum GrantType {
     /// RFC 6749 §4.4: an agent acting as itself, in the workspace its
     /// client was registered with (`oauth::itself`).
     ClientCredentials,
+    /// RFC 8628 §3.4: a device code polled, once the person approved it
+    /// (`oauth::device`), for a client registered for it.
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant, in the order the metadata lists them.
-    pub(crate) const ALL: [GrantType; 5] = [
+    pub(crate) const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::JwtBearer,
         GrantType::TokenExchange,
         GrantType::ClientCredentials,
+        GrantType::DeviceCode,
     ];
 
     /// Those a client is registered for by name (`serve client add
     /// --grant`, a client ID metadata document's `grant_types`): none is
     /// any client's otherwise.
-    pub(crate) const NAMED: [GrantType; 1] = [GrantType::TokenExchange];
+    pub(crate) const NAMED: [GrantType; 2] = [GrantType::TokenExchange, GrantType::DeviceCode];
 
     /// Those a host registers for itself (the ID-JAG's is a confidential
     /// client's, `serve client add`).
@@ -58,6 +63,7 @@ impl GrantType {
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -67,9 +73,11 @@ impl GrantType {
     }
 
     /// The grant a client is registered for by `word`: its wire word, or
-    /// the short one `serve client add --grant` takes (`token-exchange`).
+    /// the short one `serve client add --grant` takes (`token-exchange`,
+    /// `device-code`).
     pub(crate) fn named(word: &str) -> Option<GrantType> {
-        let short = |g: &GrantType| g.as_str().rsplit(':').next() == Some(word);
+        let last = |g: &GrantType| g.as_str().rsplit(':').next().map(|w| w.replace('_', "-"));
+        let short = |g: &GrantType| last(g).as_deref() == Some(word);
         let named = GrantType::NAMED.into_iter();
         named
             .clone()
@@ -116,6 +124,9 @@ pub(crate) const MOST_ASSERTION: usize = 16 << 10;
 
 /// How long a client id opens: a host registers again once it has not.
 pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
+/// How long a device code and its user code hold (RFC 8628 §3.2), and the
+/// code its person's approval is sealed in.
+pub(crate) const DEVICE_LIFE: Duration = Duration::from_secs(600);
 /// How long a code may wait to be redeemed.
 pub(crate) const CODE_LIFE: Duration = Duration::from_secs(60);
 /// How long an access token this server issues holds.
@@ -262,6 +273,32 @@ pub(crate) struct Code {
 /// The client `id`'s mark in a grant.
 pub(crate) fn client_mark(id: &str) -> String {
     crate::principal::sha256_hex(&[id.as_bytes()])
+}
+
+/// Why a grant of a revoked sign-in, person or client is refused.
+pub(crate) const REVOKED: &str = "this sign-in was revoked: the person signs in again";
+
+/// What `sealed` holds under `seals`, or `invalid_grant`; one sealed by a
+/// replica whose keys differ is said in the log with the fix.
+pub(crate) fn opened<T: serde::de::DeserializeOwned>(
+    seals: &[crate::keys::Sealing],
+    sealed: &str,
+) -> Result<T, OAuthError> {
+    crate::keys::Sealing::opened(seals, sealed).map_err(|unopened| {
+        match unopened.keys_differ("a code or token") {
+            None => OAuthError::bad(
+                ErrorCode::InvalidGrant,
+                "expired, changed, or not issued here",
+            ),
+            Some(line) => {
+                log::warn!(target: "nexus_mcp", "token: {line}");
+                OAuthError::bad(
+                    ErrorCode::InvalidGrant,
+                    "sealed by a server of this service whose keys differ from this one's",
+                )
+            }
+        }
+    })
 }
 
 /// The codes redeemed on this replica, until they would have expired.

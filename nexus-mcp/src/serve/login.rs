@@ -88,7 +88,7 @@ async fn callback(
         Err(why) => return page(StatusCode::BAD_REQUEST, why),
     };
     match then {
-        Then::Authorize { pending } => {
+        Then::Authorize { pending, .. } => {
             let signed_in = finish(Arc::clone(&login), returned).await;
             consent::signed_in(&login.keys(), &pending, signed_in, &headers)
         }
@@ -113,7 +113,9 @@ fn refused_by_issuer(login: &SignIn, then: Then, refusal: &Refusal) -> Response 
     log::warn!(target: "nexus_mcp", "the issuer refused {flow} ({}); {}", refusal.said(), refusal.remedy());
     crate::metrics::oauth("sign_in", "refused_by_issuer");
     match then {
-        Then::Authorize { pending } => consent::refused_by_issuer(&login.keys(), &pending, refusal),
+        Then::Authorize { pending, .. } => {
+            consent::refused_by_issuer(&login.keys(), &pending, refusal)
+        }
         Then::Connect { .. } | Then::Approve { .. } => page_detailed(
             StatusCode::FORBIDDEN,
             "Your organisation's sign-in refused this sign-in. It said:",

@@ -13,9 +13,11 @@
 //! - [`consent`]: the consent page, `POST /authorize`, and the code once
 //!   the person has signed in;
 //! - [`token`]: `POST /token`;
+//! - [`refresh`]: a refresh token at `/token`, rotated in its family;
 //! - [`assertion`]: the ID-JAG grant at `/token`, an assertion checked;
 //! - [`exchange`]: token exchange at `/token`, for a chain of agents;
 //! - [`itself`]: client credentials at `/token`, an agent as itself;
+//! - [`device`]: the device grant's `/device_authorization` and `/device`;
 //! - [`revoke`]: `POST /revoke`, a host done with a token;
 //! - [`document`]: client ID metadata documents, fetched;
 //! - [`front`]: the state every step reads;
@@ -31,10 +33,12 @@ mod authn;
 mod authorize;
 mod client;
 pub(crate) mod consent;
+mod device;
 pub(crate) mod document;
 mod exchange;
 pub(crate) mod front;
 mod itself;
+mod refresh;
 mod refused;
 mod register;
 mod revoke;
@@ -68,12 +72,26 @@ pub(crate) fn routes(front: Arc<Front>) -> Router {
         .post(consent::consented)
         .with_state(Arc::clone(&front));
     let revoke = post(revoke::revoke).with_state(Arc::clone(&front));
+    let device_authorization = post(device::authorization).with_state(Arc::clone(&front));
+    let device_answer = post(device::answer).with_state(Arc::clone(&front));
+    let device = get(device::verification)
+        .post(device::verified)
+        .with_state(Arc::clone(&front));
     let token = post(token::token).with_state(front);
     Router::new()
         .route("/.well-known/oauth-authorization-server", metadata)
         .route("/authorize", authorize)
         .route("/token", token.layer(DefaultBodyLimit::max(MOST_FORM)))
         .route("/revoke", revoke.layer(DefaultBodyLimit::max(MOST_FORM)))
+        .route(
+            "/device_authorization",
+            device_authorization.layer(DefaultBodyLimit::max(MOST_FORM)),
+        )
+        .route("/device", device.layer(DefaultBodyLimit::max(MOST_FORM)))
+        .route(
+            "/device/answer",
+            device_answer.layer(DefaultBodyLimit::max(MOST_FORM)),
+        )
         .route(
             "/register",
             register.layer(DefaultBodyLimit::max(MOST_FORM)),

@@ -57,6 +57,12 @@ pub(crate) enum ErrorCode {
     /// No token was given: the body's word, where RFC 6750 §3.1 puts no
     /// code in the challenge.
     Unauthorized,
+    /// A device's person has not answered yet (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// A device polled faster than its interval (RFC 8628 §3.5).
+    SlowDown,
+    /// A device code has expired (RFC 8628 §3.5).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -80,6 +86,9 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 }

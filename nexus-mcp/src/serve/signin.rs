@@ -56,8 +56,13 @@ pub(crate) enum Then {
     /// The connect page's link: its ticket.
     Connect { ticket: String },
     /// A host's authorization (`--oauth-proxy`): its consent's pending
-    /// request, sealed.
-    Authorize { pending: String },
+    /// request, sealed, and whether the sign-in must be fresh (a device's:
+    /// the person signs in afresh to let an agent act for them).
+    Authorize {
+        pending: String,
+        #[serde(default)]
+        fresh: bool,
+    },
     /// The approval page's link ([`super::approve`]): the call it carries,
     /// sealed, and whether the sign-in must be fresh (`max_age`: the
     /// person who asked approves their own call).
@@ -280,7 +285,7 @@ pub(crate) async fn begin(login: Arc<SignIn>, then: Then) -> Response {
         if let Some(Stay::AccessType) = stays(&metadata) {
             asked = asked.add_extra_param("access_type", "offline");
         }
-        if let Then::Approve { fresh: true, .. } = &then {
+        if let Then::Approve { fresh: true, .. } | Then::Authorize { fresh: true, .. } = &then {
             asked = asked.add_extra_param("max_age", FRESH.as_secs().to_string());
         }
         let (url, state, nonce) = asked.set_pkce_challenge(challenge).url();

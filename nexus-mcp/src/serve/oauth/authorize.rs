@@ -133,6 +133,7 @@ impl Authorization {
             browser: String::new(),
             consented: false,
             signed_in: None,
+            device: None,
         }
     }
 }

@@ -66,6 +66,38 @@ pub(crate) struct Pending {
     /// Who signed in, when the page is shown after the sign-in.
     #[serde(default)]
     pub(super) signed_in: Option<SignedIn>,
+    /// A device authorization's id (RFC 8628, [`super::device`]): the
+    /// person signs in afresh, the page is always shown, and the answer
+    /// waits for the agent's poll instead of a redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) device: Option<String>,
+}
+
+/// The pending authorization of the device `device`, for the client
+/// `client` (its `mark`) granted `scopes`, at the MCP endpoint `resource`.
+pub(super) fn for_device(
+    device: &str,
+    mark: &str,
+    client: &super::client::Client,
+    scopes: Vec<String>,
+    resource: &str,
+) -> Pending {
+    Pending {
+        client: mark.to_owned(),
+        name: client.name.clone(),
+        redirect_uri: String::new(),
+        challenge: String::new(),
+        state: None,
+        scopes,
+        bounded: client.scopes.is_some(),
+        registered: crate::agents::REGISTERED[0].to_owned(),
+        session_life: client.session_life,
+        resource: resource.to_owned(),
+        browser: String::new(),
+        consented: false,
+        signed_in: None,
+        device: Some(device.to_owned()),
+    }
 }
 
 /// The consents this browser remembers: (application mark, person) pairs.
@@ -93,13 +125,16 @@ pub(crate) fn page_for(keys: &Keys, mut pending: Pending) -> Response {
     let (name, host) = (escaped(&neutralised(named)), escaped(&host));
     let scopes = escaped(&pending.scopes.join(" "));
     let sealed = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><title>nexus-mcp: allow access</title>\
-         <p><b>{name}</b>, which returns to <b>{host}</b>, asks to use this server as you \
-         ({scopes}). Allow it only if you started this from that application.</p>\
-         <form method=post action=/authorize><input type=hidden name=pending value=\"{sealed}\">\
-         <button type=submit>Allow</button></form>"
-    );
+    let html = match &pending.device {
+        Some(_) => device_page(&pending, &name, &scopes, &sealed),
+        None => format!(
+            "<!doctype html><meta charset=utf-8><title>nexus-mcp: allow access</title>\
+             <p><b>{name}</b>, which returns to <b>{host}</b>, asks to use this server as you \
+             ({scopes}). Allow it only if you started this from that application.</p>\
+             <form method=post action=/authorize><input type=hidden name=pending value=\"{sealed}\">\
+             <button type=submit>Allow</button></form>"
+        ),
+    };
     let headers = [
         (
             header::SET_COOKIE,
@@ -114,6 +149,25 @@ pub(crate) fn page_for(keys: &Keys, mut pending: Pending) -> Response {
     ];
     crate::metrics::oauth("consent", "shown");
     (StatusCode::OK, headers, Html(html)).into_response()
+}
+
+/// The consent page of a device's `pending` (its agent's escaped `name`
+/// and `scopes`, the form's `sealed` request): the agent, the scopes, how
+/// long it will act, and a choice to refuse it (RFC 8628 §5.4).
+fn device_page(pending: &Pending, name: &str, scopes: &str, sealed: &str) -> String {
+    let life = pending.session_life.map_or_else(
+        || "until this server's sign-in life ends".to_owned(),
+        |seconds| format!("for {} hours", seconds.div_ceil(3600)),
+    );
+    format!(
+        "<!doctype html><meta charset=utf-8><title>nexus-mcp: allow an agent</title>\
+         <p>The agent <b>{name}</b> asks to act as you ({scopes}), {life}, from a device \
+         you started it on. Allow it only if you started it yourself and its code matches.</p>\
+         <form method=post action=/device/answer><input type=hidden name=pending \
+         value=\"{sealed}\"><button type=submit>Allow</button> \
+         <button type=submit name=answer value=deny>\
+         Refuse</button></form>"
+    )
 }
 
 /// Where a redirect returns, as the consent page names it: an https one's
@@ -132,6 +186,8 @@ fn returns_to(redirect: &url::Url) -> String {
 #[derive(Deserialize)]
 pub(crate) struct Consented {
     pending: String,
+    /// `deny` where the person refused (a device's page offers it).
+    pub(super) answer: Option<String>,
 }
 
 /// `POST /authorize`: the person allowed it, on this server's own page, in
@@ -142,37 +198,12 @@ pub(crate) async fn consented(
     headers: HeaderMap,
     form: Result<axum::Form<Consented>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Ok(axum::Form(form)) = form else {
-        let why = "This form could not be read. Go back to the application and start again.";
-        return page(StatusCode::BAD_REQUEST, why);
-    };
-    if let Err(from) = from_origin(&headers, &front.origin) {
-        log::warn!(target: "nexus_mcp", "authorization refused: a consent form sent from another origin ({from}) than this server's ({})", front.origin);
-        crate::metrics::oauth("consent", "refused");
-        let why = "This form was not sent from this server's own page. Go back to the \
-                   application and start again.";
-        return page(StatusCode::FORBIDDEN, why);
-    }
-    let keys = front.keys.now();
-    const EXPIRED: &str = "This page has expired. Go back to the application and start again.";
-    let pending = match opened(&keys, &form.pending, "a consent form", EXPIRED) {
-        Ok(pending) => pending,
-        Err(told) => return page(StatusCode::BAD_REQUEST, told),
-    };
-    let browser = match cookie(&headers, BROWSER_COOKIE) {
-        Ok(browser) => browser,
-        Err(twice) => {
-            log::info!(target: "nexus_mcp", "authorization refused: a consent form with two cookies of one name");
-            crate::metrics::oauth("consent", "refused");
-            return page(StatusCode::BAD_REQUEST, twice);
+    let (mut pending, keys) = match checked(&front, &headers, form) {
+        Ok((pending, _)) if pending.device.is_some() => {
+            return page(StatusCode::BAD_REQUEST, "Answer on the agent's own page.");
         }
-    };
-    let Some(mut pending) =
-        Some(pending).filter(|p| browser.as_deref() == Some(p.browser.as_str()))
-    else {
-        log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
-        crate::metrics::oauth("consent", "refused");
-        return page(StatusCode::BAD_REQUEST, EXPIRED);
+        Ok((pending, _)) => (pending, front.keys.now()),
+        Err(refused) => return *refused,
     };
     crate::metrics::oauth("consent", "allowed");
     pending.consented = true;
@@ -180,6 +211,66 @@ pub(crate) async fn consented(
         return issued(&keys, pending, signed_in, &headers);
     }
     sign_in(&front, &keys, pending).await
+}
+
+/// A consent page's answer `form`, checked: read, sent from this server's
+/// own page, its request opened and bound to this browser; its request
+/// and the answer, or the page that says why not.
+pub(super) fn checked(
+    front: &Front,
+    headers: &HeaderMap,
+    form: Result<axum::Form<Consented>, axum::extract::rejection::FormRejection>,
+) -> Result<(Pending, Consented), Box<Response>> {
+    let Ok(axum::Form(form)) = form else {
+        let why = "This form could not be read. Go back to the application and start again.";
+        return Err(Box::new(page(StatusCode::BAD_REQUEST, why)));
+    };
+    if let Err(from) = from_origin(headers, &front.origin) {
+        log::warn!(target: "nexus_mcp", "authorization refused: a consent form sent from another origin ({from}) than this server's ({})", front.origin);
+        crate::metrics::oauth("consent", "refused");
+        let why = "This form was not sent from this server's own page. Go back to the \
+                   application and start again.";
+        return Err(Box::new(page(StatusCode::FORBIDDEN, why)));
+    }
+    let keys = front.keys.now();
+    const EXPIRED: &str = "This page has expired. Go back to the application and start again.";
+    let pending = opened(&keys, &form.pending, "a consent form", EXPIRED)
+        .map_err(|told| Box::new(page(StatusCode::BAD_REQUEST, told)))?;
+    let browser = cookie(headers, BROWSER_COOKIE).map_err(|twice| {
+        log::info!(target: "nexus_mcp", "authorization refused: a consent form with two cookies of one name");
+        crate::metrics::oauth("consent", "refused");
+        Box::new(page(StatusCode::BAD_REQUEST, twice))
+    })?;
+    if browser.as_deref() != Some(pending.browser.as_str()) {
+        log::info!(target: "nexus_mcp", "authorization refused: a consent that is not this browser's, or expired");
+        crate::metrics::oauth("consent", "refused");
+        return Err(Box::new(page(StatusCode::BAD_REQUEST, EXPIRED)));
+    }
+    Ok((pending, form))
+}
+
+/// What a person who `signed_in` grants `pending`'s agent.
+pub(super) fn granted(pending: Pending, signed_in: SignedIn) -> Grant {
+    Grant {
+        person: signed_in.subject,
+        workspace: signed_in.workspace,
+        attributes: signed_in.attributes,
+        admitted: signed_in.admitted,
+        agent: Some(crate::agents::Agent {
+            name: pending.name.clone(),
+            boundary: pending.bounded.then(|| pending.scopes.clone()),
+            scopes: pending.scopes.clone(),
+            registered: pending.registered.clone(),
+            session_life: pending.session_life,
+            through: Vec::new(),
+        }),
+        client: pending.client,
+        scopes: pending.scopes,
+        resource: pending.resource,
+        granted: crate::serve::store::now_ms(),
+        act: None,
+        itself: false,
+    }
 }
 
 /// What a person reads of a sign-in's request that has expired.
@@ -207,8 +298,9 @@ fn opened(
 /// The person sent to sign in at the issuer, `pending` carried through
 /// the sign-in sealed.
 pub(super) async fn sign_in(front: &Front, keys: &Keys, pending: Pending) -> Response {
+    let fresh = pending.device.is_some();
     let pending = Sealing::named(&keys.oauth.pending, &pending, CONSENT_TIME);
-    begin(Arc::clone(&front.login), Then::Authorize { pending }).await
+    begin(Arc::clone(&front.login), Then::Authorize { pending, fresh }).await
 }
 
 /// After the person signed in at the issuer: the host's code when they
@@ -227,6 +319,13 @@ pub(crate) fn signed_in(
     };
     let signed_in = match logged {
         Ok(signed_in) => signed_in,
+        Err(why) if pending.device.is_some() => {
+            let why = nexus_sdk::one_line(&format!("{why:?}"));
+            log::warn!(target: "nexus_mcp", "a device's sign-in did not complete: {why}");
+            crate::metrics::oauth("device", "not_signed_in");
+            let why = "The sign-in did not complete. Type your agent's code again.";
+            return page(StatusCode::FORBIDDEN, why);
+        }
         Err(NotSignedIn::Person(why)) => {
             log::warn!(target: "nexus_mcp", "authorization: the sign-in did not complete: {}", nexus_sdk::one_line(&why));
             let told = "the sign-in at the issuer did not complete";
@@ -253,7 +352,8 @@ pub(crate) fn signed_in(
     };
     let who = person(&signed_in.issuer, &signed_in.subject);
     let known = remembered(keys, headers).contains(&(pending.client.clone(), who));
-    if pending.consented || known {
+    // A device's person sees its agent every time, whatever was remembered.
+    if (pending.consented || known) && pending.device.is_none() {
         return issued(keys, pending, signed_in, headers);
     }
     let pending = Pending {
@@ -273,6 +373,10 @@ pub(crate) fn refused_by_issuer(keys: &Keys, pending: &str, refusal: &Refusal) -
         Err(told) => return page(StatusCode::BAD_REQUEST, told),
     };
     crate::metrics::oauth("authorization", ErrorCode::AccessDenied.as_str());
+    if pending.device.is_some() {
+        let text = "Your organisation's sign-in refused this sign-in. It said:";
+        return crate::serve::page::page_detailed(StatusCode::FORBIDDEN, text, &refusal.said());
+    }
     let why = format!("the issuer refused the sign-in: {}", refusal.said());
     let text = "Your organisation's sign-in refused this sign-in. It said:";
     sent_back(&pending, text, &refusal.said(), &why)
@@ -337,35 +441,19 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
     consents.push(pair);
     let drop = consents.len().saturating_sub(MOST_REMEMBERED);
     consents.drain(..drop);
-    let grant = Grant {
-        person: signed_in.subject,
-        workspace: signed_in.workspace,
-        attributes: signed_in.attributes,
-        admitted: signed_in.admitted,
-        agent: Some(crate::agents::Agent {
-            name: pending.name.clone(),
-            boundary: pending.bounded.then(|| pending.scopes.clone()),
-            scopes: pending.scopes.clone(),
-            registered: pending.registered.clone(),
-            session_life: pending.session_life,
-            through: Vec::new(),
-        }),
-        client: pending.client,
-        scopes: pending.scopes,
-        resource: pending.resource,
-        granted: crate::serve::store::now_ms(),
-        act: None,
-        itself: false,
-    };
+    let upstream = signed_in.upstream.clone();
+    let redirect_uri = pending.redirect_uri.clone();
+    let (state, challenge) = (pending.state.clone(), pending.challenge.clone());
+    let grant = granted(pending, signed_in);
     let code = Code {
         grant,
-        redirect_uri: pending.redirect_uri.clone(),
-        challenge: pending.challenge,
+        redirect_uri: redirect_uri.clone(),
+        challenge,
         id,
-        upstream: signed_in.upstream,
+        upstream,
     };
     let code = Sealing::named(&keys.oauth.codes, &code, CODE_LIFE);
-    let Ok(mut to) = url::Url::parse(&pending.redirect_uri) else {
+    let Ok(mut to) = url::Url::parse(&redirect_uri) else {
         return page(
             StatusCode::BAD_REQUEST,
             "The application's address is not valid.",
@@ -373,7 +461,7 @@ fn issued(keys: &Keys, pending: Pending, signed_in: SignedIn, headers: &HeaderMa
     };
     to.query_pairs_mut()
         .append_pair("code", &code)
-        .extend_pairs(pending.state.map(|state| ("state", state)))
+        .extend_pairs(state.map(|state| ("state", state)))
         .append_pair("iss", &origin);
     crate::metrics::oauth("authorization", "ok");
     let consents = Sealing::named(&keys.oauth.consents, &consents, REMEMBERED_FOR);

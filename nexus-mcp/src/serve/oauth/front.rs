@@ -107,6 +107,9 @@ pub(crate) struct Front {
     pub(crate) id_jag: IdJag,
     /// What the identity provider's signals need.
     pub(crate) signals: Signals,
+    /// Where a device authorization waits for its person, and their answer
+    /// for its agent (RFC 8628): every replica's, with a store.
+    pub(crate) devices: Arc<dyn crate::approval::Verdicts>,
 }
 
 /// What the identity provider's signals need (served with a store): the
@@ -163,6 +166,7 @@ impl Front {
             "token_endpoint": at("/token"),
             "registration_endpoint": at("/register"),
             "revocation_endpoint": at("/revoke"),
+            "device_authorization_endpoint": at("/device_authorization"),
             "revocation_endpoint_auth_methods_supported": methods,
             "response_types_supported": ["code"],
             "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
@@ -353,6 +357,7 @@ impl Front {
                 from_public_clients: false,
                 life: crate::serve::grant::ACCESS_LIFE,
             },
+            devices: Arc::new(crate::approval::InMemory::default()),
         }
     }
 }

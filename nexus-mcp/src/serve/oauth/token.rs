@@ -24,19 +24,20 @@ use serde_json::{Value, json};
 
 use super::assertion;
 use super::authn;
+use super::device;
 use super::exchange::{self, Exchange, Exchanged};
 use super::front::{Ended, Front};
 use super::itself;
+use super::refresh;
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::grant::{
-    ACCESS_LIFE, Access, CODE_LIFE, Code, Grant, GrantType, REFRESH_LIFE, Redeemed, Refresh,
-    client_mark,
+    ACCESS_LIFE, Access, CODE_LIFE, Code, Grant, GrantType, REFRESH_LIFE, REVOKED, Redeemed,
+    Refresh, client_mark, opened,
 };
 use crate::serve::page::random;
 use crate::serve::refusal::{ErrorCode, OAuthError};
-use crate::serve::revoked::Revoked;
-use crate::serve::signin::{self, NotSignedIn, Upstream};
-use crate::serve::store::{Down, Rotated, Step};
+use crate::serve::signin::Upstream;
+use crate::serve::store::{Down, Step};
 
 /// A token request's form (RFC 6749 §4.1.3, §6; RFC 7523 §2.1): the
 /// fields read, each at most once.
@@ -59,6 +60,7 @@ pub(crate) struct Asked {
     requested_token_type: Option<String>,
     resource: Option<String>,
     audience: Option<String>,
+    device_code: Option<String>,
 }
 
 /// What a token request asks with, by its grant.
@@ -76,6 +78,8 @@ enum Asking {
     TokenExchange(Exchange),
     /// An agent as itself (RFC 6749 §4.4), and the scopes asked.
     ClientCredentials { scope: Option<String> },
+    /// A device code polled (RFC 8628 §3.4).
+    DeviceCode { code: String },
 }
 
 /// A code, and what binds it: the redirect URI and PKCE's verifier (each
@@ -115,17 +119,17 @@ impl Asked {
                 targets: self.resource.into_iter().chain(self.audience).collect(),
             }),
             Some(GrantType::ClientCredentials) => Asking::ClientCredentials { scope: self.scope },
+            Some(GrantType::DeviceCode) => Asking::DeviceCode {
+                code: self.device_code.ok_or(missing("no device_code"))?,
+            },
             None => {
                 let why = "authorization_code, refresh_token, (an ID-JAG) jwt-bearer, \
-                           token-exchange or client_credentials";
+                           token-exchange, client_credentials or device_code";
                 return Err(OAuthError::bad(ErrorCode::UnsupportedGrantType, why));
             }
         })
     }
 }
-
-/// Why a refresh token of a revoked sign-in or person is refused.
-const REVOKED: &str = "this sign-in was revoked: the person signs in again";
 
 /// `grant` (of the refresh `family`, if any) refused where it was revoked
 /// or withdrawn ([`Front::ended`]): `invalid_grant`; and while the store's
@@ -203,28 +207,6 @@ async fn redeemed_once(front: &Front, code: &Code) -> Result<(), OAuthError> {
             Ok(())
         }
     }
-}
-
-/// What the refresh token `token` carries, when it was issued to `client`
-/// and its sign-in has not ended at `now`; or why not.
-fn opened_refresh(
-    seals: &OauthSeals,
-    token: &str,
-    client: &str,
-    now: u64,
-) -> Result<Refresh, OAuthError> {
-    let refresh: Refresh = opened(&seals.refresh, token)?;
-    if client != refresh.grant.client {
-        return Err(OAuthError::bad(
-            ErrorCode::InvalidGrant,
-            "the refresh token was issued to another client",
-        ));
-    }
-    if refresh.ends <= now {
-        let why = "the sign-in has ended (--sign-in-life): the person signs in again";
-        return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
-    }
-    Ok(refresh)
 }
 
 /// The tokens `grant` earns, sealed with `seals` at `now`, each within its
@@ -315,30 +297,15 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
     let client = client_mark(&asker.id);
     let keys = front.keys.now();
     let now = jsonwebtoken::get_current_timestamp();
-    let denied = |grant: &Grant| {
-        let person = crate::principal::person(&front.issuer, &grant.person);
-        if front.deny.denies(&person) {
-            let why = "this person is denied access to this server";
-            return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
-        }
-        front.admission.admits(&grant.admitted).map_err(|why| {
-            log::info!(target: "nexus_mcp", "a refresh refused: {why}");
-            let why = "this person is not one this server lets in (--allow-sign-in)";
-            OAuthError::bad(ErrorCode::InvalidGrant, why)
-        })
-    };
     match asking {
         Asking::AuthorizationCode(asked) => {
             let code = redeemed_code(&keys.oauth, &front.redeemed, asked, &client)?;
-            redeemed_once(front, &code).await?;
-            revoked(front, None, &code.grant)?;
-            denied(&code.grant)?;
-            front.saw(&code.grant.person).await;
-            let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
-            let family = refresh
-                .as_ref()
-                .map_or(Family::Alone(None, ACCESS_LIFE), Family::Refreshed);
-            Ok(issued(&keys.oauth, &code.grant, family, now))
+            from_code(front, &keys.oauth, code, now).await
+        }
+        Asking::DeviceCode { code } => {
+            let sealed = device::polled(front, &asker.id, &code).await?;
+            let code = opened(&keys.oauth.codes, &sealed)?;
+            from_code(front, &keys.oauth, code, now).await
         }
         Asking::JwtBearer { assertion, scope } => {
             let grant = assertion::granted(front, &asker, &assertion, scope.as_deref());
@@ -357,7 +324,7 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
         Asking::TokenExchange(asked) => {
             let exchanged = exchange::exchanged(front, &keys.oauth, &asker, asked, now)?;
             let Exchanged { access, life } = exchanged;
-            denied(&access.grant)?;
+            denied(front, &access.grant)?;
             exchanged_said(front, &access.grant);
             let family = Family::Alone(access.family.clone(), life);
             let mut tokens = issued(&keys.oauth, &access.grant, family, now);
@@ -371,16 +338,16 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             Ok(issued(&keys.oauth, &grant, alone, now))
         }
         Asking::RefreshToken { token } => {
-            let mut refresh = opened_refresh(&keys.oauth, &token, &client, now)?;
+            let mut refresh = refresh::opened_refresh(&keys.oauth, &token, &client, now)?;
             // A family from before 0.14 granted when it began.
             refresh.grant.granted = refresh.grant.granted_or(refresh.begun);
             revoked(front, Some(refresh.family.as_str()), &refresh.grant)?;
             // A replay is caught (and its family revoked) before anything
             // else; the family moves on once the issuer has renewed it.
-            let refresh = rotated(front, refresh, Step::Check).await?;
-            let refresh = renewed(front, refresh).await?;
-            denied(&refresh.grant)?;
-            let refresh = rotated(front, refresh, Step::Move).await?;
+            let refresh = refresh::rotated(front, refresh, Step::Check).await?;
+            let refresh = refresh::renewed(front, refresh).await?;
+            denied(front, &refresh.grant)?;
+            let refresh = refresh::rotated(front, refresh, Step::Move).await?;
             Ok(issued(
                 &keys.oauth,
                 &refresh.grant,
@@ -389,6 +356,42 @@ async fn earned(front: &Front, basic: Option<&str>, asked: Asked) -> Result<Valu
             ))
         }
     }
+}
+
+/// `grant`'s person refused where they are denied (`--deny-file`, read
+/// again at SIGHUP) or no longer let in (`--allow-sign-in`): a refresh
+/// token outlives no denial.
+fn denied(front: &Front, grant: &Grant) -> Result<(), OAuthError> {
+    let person = crate::principal::person(&front.issuer, &grant.person);
+    if front.deny.denies(&person) {
+        let why = "this person is denied access to this server";
+        return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
+    }
+    front.admission.admits(&grant.admitted).map_err(|why| {
+        log::info!(target: "nexus_mcp", "a refresh refused: {why}");
+        let why = "this person is not one this server lets in (--allow-sign-in)";
+        OAuthError::bad(ErrorCode::InvalidGrant, why)
+    })
+}
+
+/// The tokens a `code` the person granted earns at `now` (an authorization
+/// code's, a device's), redeemed once on every replica: an access token
+/// and a refresh token of a new family, within its agent's session life.
+async fn from_code(
+    front: &Front,
+    seals: &OauthSeals,
+    code: Code,
+    now: u64,
+) -> Result<Value, OAuthError> {
+    redeemed_once(front, &code).await?;
+    revoked(front, None, &code.grant)?;
+    denied(front, &code.grant)?;
+    front.saw(&code.grant.person).await;
+    let refresh = begun(front, code.grant.clone(), code.upstream, now).await;
+    let family = refresh
+        .as_ref()
+        .map_or(Family::Alone(None, ACCESS_LIFE), Family::Refreshed);
+    Ok(issued(seals, &code.grant, family, now))
 }
 
 /// The audit line of an ID-JAG's `grant` to the client `id`: the client
@@ -477,129 +480,6 @@ async fn listed(front: &Front, grant: &Grant, ends: u64) {
     if let Err(Down(why)) = front.store.session_began(digits, &session).await {
         log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a session begun is not listed by serve sessions");
     }
-}
-
-/// `refresh` renewed at the issuer, when the issuer gave its sign-in a
-/// refresh token: the person read again from the issuer's new ID token, or
-/// its userinfo endpoint when it renews without one (their groups, claims
-/// and workspace; who `--allow-sign-in` lets in is
-/// held after), so that a person the issuer disabled or regrouped is out
-/// or decided anew within an access token's life. Renewed before the
-/// family moves on, so that an issuer that does not answer leaves the
-/// host's refresh token unspent.
-async fn renewed(front: &Front, refresh: Refresh) -> Result<Refresh, OAuthError> {
-    let Some(upstream) = refresh.upstream.clone() else {
-        return Ok(refresh);
-    };
-    let Refresh { mut grant, .. } = refresh.clone();
-    match signin::renewed(Arc::clone(&front.login), upstream).await {
-        Ok((person, next)) => {
-            if person.subject != grant.person {
-                let why = "the issuer renewed the sign-in for another person";
-                return Err(OAuthError::bad(ErrorCode::InvalidGrant, why));
-            }
-            grant.workspace = person.workspace;
-            grant.attributes = person.attributes;
-            grant.admitted = person.admitted;
-            let upstream = next.or(refresh.upstream);
-            Ok(Refresh {
-                grant,
-                upstream,
-                ..refresh
-            })
-        }
-        Err(NotSignedIn::Person(why) | NotSignedIn::Barred(why)) => {
-            log::warn!(target: "nexus_mcp", "a refresh refused: the issuer no longer renews the sign-in ({why}); the person signs in again");
-            let why = "the issuer no longer renews this sign-in: the person signs in again";
-            Err(OAuthError::bad(ErrorCode::InvalidGrant, why))
-        }
-        Err(NotSignedIn::Operator(why)) => {
-            log::error!(target: "nexus_mcp", "a refresh waits: the sign-in cannot be renewed at the issuer: {why}");
-            Err(OAuthError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::TemporarilyUnavailable,
-                "the issuer cannot renew the sign-in now: try again shortly",
-            ))
-        }
-        Err(NotSignedIn::Stopped) => Err(OAuthError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TemporarilyUnavailable,
-            "the issuer did not renew the sign-in now: try again shortly",
-        )),
-    }
-}
-
-/// `refresh` checked (or moved on, `step`) in its family, or why not: a replay revokes the
-/// family (said in the log), and a store that does not answer refuses the
-/// refresh for a while, never accepting it unchecked.
-async fn rotated(front: &Front, refresh: Refresh, step: Step) -> Result<Refresh, OAuthError> {
-    let now = jsonwebtoken::get_current_timestamp();
-    let left = Duration::from_secs(refresh.ends.saturating_sub(now));
-    let at = (refresh.generation, left);
-    let revoked = || OAuthError::bad(ErrorCode::InvalidGrant, REVOKED);
-    let client = Revoked::client(&refresh.grant.client).ok_or_else(revoked)?;
-    let mut members = front.named(&refresh.grant.person).members();
-    members.push(client.member());
-    let whose = (members, refresh.grant.granted);
-    match front
-        .store
-        .rotate(&refresh.family, at, (step, &whose))
-        .await
-    {
-        Ok(Rotated::Next(generation)) => Ok(Refresh {
-            generation,
-            ..refresh
-        }),
-        Ok(Rotated::Revoked) => {
-            let client = &refresh.grant.client[..12];
-            log::warn!(target: "nexus_mcp", "a refresh token was used after it was replaced (client={client}): its sign-in's every token is revoked; the person signs in again");
-            // Its access tokens too, on every replica (RFC 9700 §4.14.2).
-            let family = Revoked::Family(refresh.family.clone());
-            if let Err(Down(why)) = front.store.revoke(family).await {
-                log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a reused refresh token's access tokens end within their hour");
-            }
-            Err(OAuthError::bad(
-                ErrorCode::InvalidGrant,
-                "this refresh token's sign-in was revoked: a refresh token was used twice",
-            ))
-        }
-        Ok(Rotated::Withdrawn) => Err(OAuthError::bad(ErrorCode::InvalidGrant, REVOKED)),
-        Ok(Rotated::Unknown) => Err(OAuthError::bad(
-            ErrorCode::InvalidGrant,
-            "this refresh token's sign-in is not known to the store: the person signs in again",
-        )),
-        Err(Down(why)) => {
-            log::warn!(target: "nexus_mcp", "the store does not answer ({why}): a refresh is refused for a while");
-            Err(OAuthError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::TemporarilyUnavailable,
-                "the store that detects refresh-token reuse does not answer: try again shortly",
-            ))
-        }
-    }
-}
-
-/// What `sealed` holds under `seals`, or `invalid_grant`; one sealed by a
-/// replica whose keys differ is said in the log with the fix.
-fn opened<T: serde::de::DeserializeOwned>(
-    seals: &[Sealing],
-    sealed: &str,
-) -> Result<T, OAuthError> {
-    Sealing::opened(seals, sealed).map_err(|unopened| {
-        match unopened.keys_differ("a code or token") {
-            None => OAuthError::bad(
-                ErrorCode::InvalidGrant,
-                "expired, changed, or not issued here",
-            ),
-            Some(line) => {
-                log::warn!(target: "nexus_mcp", "token: {line}");
-                OAuthError::bad(
-                    ErrorCode::InvalidGrant,
-                    "sealed by a server of this service whose keys differ from this one's",
-                )
-            }
-        }
-    })
 }
 
 #[cfg(test)]

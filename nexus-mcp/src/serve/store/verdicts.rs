@@ -40,10 +40,16 @@ impl Store {
     /// Where verdicts wait for `life`: in this store when every replica
     /// shares it, else in this process.
     pub(crate) fn approvals(self: &Arc<Store>, life: Duration) -> Approvals {
-        let verdicts: Arc<dyn Verdicts> = match &self.kept {
+        Approvals::new(life, self.verdicts())
+    }
+
+    /// Where a value waits to be taken once (a verdict, a device's
+    /// approval): in this store when every replica shares it, else in a
+    /// new memory of this process's.
+    pub(crate) fn verdicts(self: &Arc<Store>) -> Arc<dyn Verdicts> {
+        match &self.kept {
             Kept::Redis(_) => Arc::clone(self) as Arc<dyn Verdicts>,
             Kept::Memory(_) => Arc::new(InMemory::default()),
-        };
-        Approvals::new(life, verdicts)
+        }
     }
 }
