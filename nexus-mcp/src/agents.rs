@@ -78,6 +78,21 @@ pub(crate) fn boundary(text: &str) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
+/// The words of OpenID Connect and OAuth a client may register beside its
+/// boundary, which bound nothing an agent does.
+const PROTOCOL: [&str; 4] = ["openid", "offline_access", "profile", "email"];
+
+/// The boundary a client declared by `registered` on a server whose own
+/// scopes are `server`: what it registered beyond them and [`PROTOCOL`]'s
+/// words; none when nothing remains. A host that registers the scope the
+/// server's challenge named (as the official MCP clients do) declares no
+/// boundary, and its tokens mean what they did before.
+pub(crate) fn declared(registered: Option<Vec<String>>, server: &[String]) -> Option<Vec<String>> {
+    let beyond = |scope: &String| !server.contains(scope) && !PROTOCOL.contains(&scope.as_str());
+    let declared: Vec<String> = registered?.into_iter().filter(beyond).collect();
+    (!declared.is_empty()).then_some(declared)
+}
+
 /// The scope a call to `provider` needs: `PROVIDER:write` when any way it
 /// may be read `writes`, else `PROVIDER:read` (the provider's name in lower
 /// case, as scopes are compared).
@@ -96,8 +111,9 @@ pub(crate) fn holds(boundary: &[String], need: &str) -> bool {
 }
 
 /// The scopes a token is granted: the server's own (`server`, `--scope`),
-/// and of `asked` what the client's `boundary` holds (all of it when
-/// `asked` names none of it); without a boundary, `asked` as before.
+/// and the rest of `asked` where the client's `boundary` holds each (a
+/// `:write` holds its `:read`), or all the boundary when `asked` names
+/// nothing beyond the server's; without a boundary, `asked` as before.
 ///
 /// # Errors
 ///
@@ -108,9 +124,13 @@ pub(crate) fn granted(
     boundary: Option<&[String]>,
 ) -> Result<Vec<String>, &'static str> {
     let within =
-        |scope: &String| server.contains(scope) || boundary.is_some_and(|b| b.contains(scope));
+        |scope: &String| server.contains(scope) || boundary.is_some_and(|b| holds(b, scope));
     if !asked.iter().all(within) {
-        return Err("a scope this server does not grant this client was asked");
+        return Err(
+            "a scope beyond what this client registered (its boundary) and this server grants was \
+             asked: a wider one is registered anew (serve client add --scope, or a registration's \
+             scope)",
+        );
     }
     let Some(boundary) = boundary else {
         return Ok(if asked.is_empty() {
@@ -119,14 +139,18 @@ pub(crate) fn granted(
             asked.to_vec()
         });
     };
-    let mut granted = server.to_vec();
-    let narrowed: Vec<&String> = boundary.iter().filter(|s| asked.contains(s)).collect();
-    let bounded = if narrowed.is_empty() {
+    let beyond: Vec<&String> = asked.iter().filter(|s| !server.contains(s)).collect();
+    let bounded = if beyond.is_empty() {
         boundary.iter().collect()
     } else {
-        narrowed
+        beyond
     };
-    granted.extend(bounded.into_iter().filter(|s| !server.contains(s)).cloned());
+    let mut granted = server.to_vec();
+    for scope in bounded {
+        if !granted.contains(scope) {
+            granted.push(scope.clone());
+        }
+    }
     Ok(granted)
 }
 
@@ -157,6 +181,23 @@ mod tests {
     }
 
     #[test]
+    fn a_registration_of_the_servers_own_scopes_declares_no_boundary() {
+        let server = owned(&["mcp.tools"]);
+        let official = Some(owned(&["mcp.tools", "offline_access"]));
+        assert_eq!(
+            declared(official, &server),
+            None,
+            "as the official clients register"
+        );
+        let bounded = Some(owned(&["mcp.tools", "github:read", "reports:export"]));
+        assert_eq!(
+            declared(bounded, &server),
+            Some(owned(&["github:read", "reports:export"]))
+        );
+        assert_eq!(declared(None, &server), None);
+    }
+
+    #[test]
     fn a_token_holds_the_servers_scopes_and_at_most_the_boundary() {
         let server = owned(&["mcp.tools"]);
         let bounded = owned(&["github:read", "reports:export"]);
@@ -166,6 +207,13 @@ mod tests {
         let narrowed = granted(&asked, &server, Some(&bounded)).unwrap();
         assert_eq!(narrowed, owned(&["mcp.tools", "github:read"]));
         assert!(granted(&owned(&["github:write"]), &server, Some(&bounded)).is_err());
+        let writer = owned(&["github:write"]);
+        let read = granted(&owned(&["github:read"]), &server, Some(&writer)).unwrap();
+        assert_eq!(
+            read,
+            owned(&["mcp.tools", "github:read"]),
+            "a write holds its read"
+        );
         assert_eq!(
             granted(&[], &server, None).unwrap(),
             server,

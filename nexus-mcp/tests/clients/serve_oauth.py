@@ -21,6 +21,10 @@ browser opens it, and the call is made again. Every link is printed.
 
 NEXUS_MCP_CALLS, a JSON list of {"name", "arguments"}, replaces the two
 calls made by default (list_providers, then a fetch of API_URL/user).
+NEXUS_MCP_CLIENT, a registration's JSON, is the client the storage holds
+(registered beforehand, with its own scope); NEXUS_MCP_CALL_ERRORS=1 says a
+call that raises (a step-up refused) as an error result, the last call.
+Each authorization's scope is printed ("authorizations").
 
 Prints one JSON object: the version, each tool's input schema, each call's
 error flag and text, and the links.
@@ -37,7 +41,7 @@ import httpx2
 from mcp import Client, MCPError, UrlElicitationRequiredError, types
 from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata
 
 REDIRECT = "http://127.0.0.1:9/callback"
 
@@ -64,6 +68,9 @@ def origin_of(url):
 class Memory(TokenStorage):
     def __init__(self):
         self.tokens, self.client = None, None
+        registered = os.environ.get("NEXUS_MCP_CLIENT")
+        if registered:
+            self.client = OAuthClientInformationFull.model_validate_json(registered)
 
     async def get_tokens(self):
         return self.tokens
@@ -78,10 +85,20 @@ class Memory(TokenStorage):
         self.client = client_info
 
 
+def said(error):
+    """Every exception `error` holds (a task group's, flattened), one a line."""
+    if isinstance(error, BaseExceptionGroup):
+        return "\n".join(said(one) for one in error.exceptions)
+    return f"{type(error).__name__}: {error}"
+
+
 async def run(url, api):
     sent_back = {}
+    authorizations = []
 
     async def browser(authorization_url):
+        asked = urllib.parse.parse_qs(urllib.parse.urlsplit(authorization_url).query)
+        authorizations.append(asked.get("scope", [""])[0])
         # The issuer's pages, followed (their cookies kept) until it sends
         # the browser back to the client.
         url = authorization_url
@@ -151,32 +168,39 @@ async def run(url, api):
         {"name": "list_providers", "arguments": {}},
         {"name": "authenticated_fetch", "arguments": {"provider": "github", "url": api + "/user"}},
     ]
-    async with httpx2.AsyncClient(auth=provider) as http:
-        transport = streamable_http_client(url, http_client=http)
-        async with Client(transport, mode=mode, elicitation_callback=user if connect else None) as client:
-            listed = await client.list_tools()
-            schemas = {tool.name: tool.input_schema for tool in listed.tools}
-            for made in calls:
-                result = await call(client, made["name"], made["arguments"])
-                results.append({"is_error": result.is_error, "text": result.content[0].text})
-            refreshed = None
-            if os.environ.get("NEXUS_MCP_REFRESH") == "1":
-                # The access token's hour, passed as the client reckons it:
-                # the client refreshes before its next call, then calls.
-                before = provider.context.current_tokens.refresh_token
-                provider.context.token_expiry_time = 1.0  # (0 reads as "none")
+    version, schemas, refreshed = None, {}, None
+    try:
+        async with httpx2.AsyncClient(auth=provider) as http:
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(transport, mode=mode, elicitation_callback=user if connect else None) as client:
+                listed = await client.list_tools()
+                schemas = {tool.name: tool.input_schema for tool in listed.tools}
                 for made in calls:
                     result = await call(client, made["name"], made["arguments"])
                     results.append({"is_error": result.is_error, "text": result.content[0].text})
-                after = provider.context.current_tokens.refresh_token
-                refreshed = bool(before) and bool(after) and before != after
-            version = client.protocol_version
+                refreshed = None
+                if os.environ.get("NEXUS_MCP_REFRESH") == "1":
+                    # The access token's hour, passed as the client reckons it:
+                    # the client refreshes before its next call, then calls.
+                    before = provider.context.current_tokens.refresh_token
+                    provider.context.token_expiry_time = 1.0  # (0 reads as "none")
+                    for made in calls:
+                        result = await call(client, made["name"], made["arguments"])
+                        results.append({"is_error": result.is_error, "text": result.content[0].text})
+                    after = provider.context.current_tokens.refresh_token
+                    refreshed = bool(before) and bool(after) and before != after
+                version = client.protocol_version
+    except Exception as error:  # a step-up the server refused, said as the last call's
+        if os.environ.get("NEXUS_MCP_CALL_ERRORS") != "1":
+            raise
+        results.append({"is_error": True, "text": said(error)})
     return {
         "version": version,
         "tools": schemas,
         "results": results,
         "links": links,
         "refreshed": refreshed,
+        "authorizations": authorizations,
     }
 
 

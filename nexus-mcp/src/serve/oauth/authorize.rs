@@ -149,6 +149,7 @@ pub(crate) fn checked(
 ) -> Result<Authorization, Refused> {
     let named = (asked.client_id, documented);
     let (id, client, redirect_uri) = trusted(front, named, asked.redirect_uri)?;
+    let client = front.bounded(client);
     let refused = |error: ErrorCode, why: &'static str| Refused::Unconsented {
         redirect_uri: redirect_uri.clone(),
         error,

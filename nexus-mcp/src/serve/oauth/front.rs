@@ -305,7 +305,16 @@ impl Front {
 
     /// The client `id` is, when this server's ring sealed it; else why not.
     pub(crate) fn client(&self, id: &str) -> Result<Client, Unopened> {
-        Sealing::opened(&self.keys.now().oauth.clients, id)
+        let opened = Sealing::opened::<Client>(&self.keys.now().oauth.clients, id);
+        opened.map(|client| self.bounded(client))
+    }
+
+    /// `client` with the boundary it declared on this server
+    /// ([`crate::agents::declared`]): the scopes it registered beyond this
+    /// server's own.
+    pub(crate) fn bounded(&self, client: Client) -> Client {
+        let scopes = crate::agents::declared(client.scopes, &self.scopes);
+        Client { scopes, ..client }
     }
 
     /// The authorization server of the unit tests: `https://mcp.example.com`
