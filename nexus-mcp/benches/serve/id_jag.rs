@@ -1,6 +1,7 @@
 //! The ID-JAG grant and revocation in the serve bench (#100): a grant's
 //! time against a browser sign-in's steps on the same server; a token
-//! exchange (RFC 8693, #127) against a grant; what the
+//! exchange (RFC 8693, #127) against a grant; a device approval (RFC 8628)
+//! end to end against a browser sign-in; what the
 //! replay record in Redis adds to a grant against one kept in memory; and
 //! a warm call through a replica whose revocation list holds 1,000
 //! entries against one whose list is empty, interleaved in rounds.
@@ -153,6 +154,7 @@ pub fn id_jag(gateway: &FakeGateway, issuer: &FakeIssuer, url: &str) {
         in_redis - in_memory
     );
     exchange(issuer, &alone, in_memory);
+    device(&alone, sign_in);
     // Revocation on: the list in the store holds 1,000 entries, which the
     // replica reads every 2 s into memory; off: another store, empty. Two
     // replicas started alike, each granted alike, so that only the list
@@ -241,6 +243,59 @@ fn exchange(issuer: &FakeIssuer, alone: &(super::Running, String, (String, Strin
         "--oauth-proxy, a token exchange (median of {GRANTS}) {exchanged:.0} µs against an \
          ID-JAG grant's {grant:.0} µs: {:.3}x",
         exchanged / grant
+    );
+}
+
+/// How many device approvals the median is taken over.
+const DEVICES: usize = 50;
+
+/// A device approval's time at the replica `alone` (median of
+/// [`DEVICES`]): the agent's ask, the person's steps (the code typed, the
+/// sign-in, the page, the answer) and the agent's one poll, each device's
+/// first (no interval waited), against a browser sign-in's five steps
+/// there, `sign_in` µs.
+fn device(alone: &(super::Running, String, (String, String)), sign_in: f64) {
+    let origin = &alone.1;
+    let args = ["--name", "Nightly", "--grant", "device-code"];
+    let client = super::front::client_add(origin, &args);
+    let text = |field: &str| client[field].as_str().unwrap().to_owned();
+    let (id, secret) = (text("client_id"), text("client_secret"));
+    let credentials = [
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let post = |path: &str, form: &[(&str, &str)]| {
+        let form = [form, &credentials[..]].concat();
+        let (_, _, body) = super::served::Browser::new().submit(&format!("{origin}{path}"), &form);
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    let mut took: Vec<Duration> = (0..DEVICES)
+        .map(|_| {
+            super::timed_once(|| {
+                let asked = post("/device_authorization", &[]);
+                let code = asked["user_code"].as_str().unwrap();
+                let mut browser = super::served::Browser::new();
+                let typed = [("user_code", code)];
+                let (_, to_issuer, _) = browser.submit(&format!("{origin}/device"), &typed);
+                let (_, back, _) = browser.open(&to_issuer.unwrap());
+                let (_, _, page) = browser.open(&back.unwrap());
+                let allow = [("pending", super::front::field(&page, "pending"))];
+                browser.submit(&format!("{origin}/device/answer"), &allow);
+                let device_code = asked["device_code"].as_str().unwrap();
+                let grant = "urn:ietf:params:oauth:grant-type:device_code";
+                let tokens = post(
+                    "/token",
+                    &[("grant_type", grant), ("device_code", device_code)],
+                );
+                assert!(tokens["access_token"].is_string(), "{tokens}");
+            })
+        })
+        .collect();
+    let approved = median(&mut took);
+    println!(
+        "--oauth-proxy, a device approval end to end (median of {DEVICES}) {approved:.0} µs \
+         against a browser sign-in's five steps {sign_in:.0} µs: {:.3}x",
+        approved / sign_in
     );
 }
 
