@@ -307,8 +307,8 @@ fn the_official_typescript_client_registering_the_servers_scope_declares_no_boun
     official_client_is_not_bounded_by_the_servers_scope("typescript");
 }
 
-/// The official Python client, holding a client registered with a
-/// boundary (`github:read`), steps up on the 403 a write is answered
+/// The official clients, holding a client registered with a boundary
+/// (`github:read`), step up on the 403 a write is answered
 /// (`insufficient_scope`, the challenge naming `github:write`): it asks the
 /// authorization again with the scopes the challenge names, and the server
 /// refuses it there (`invalid_scope`: beyond what the client registered),
@@ -316,6 +316,18 @@ fn the_official_typescript_client_registering_the_servers_scope_declares_no_boun
 #[test]
 #[ignore = "needs the official MCP Python client: NEXUS_MCP_PYTHON"]
 fn the_official_python_client_steps_up_and_a_boundary_refuses_it() {
+    steps_up_and_a_boundary_refuses_it("python");
+}
+
+#[test]
+#[ignore = "needs the official MCP clients: npm ci --prefix nexus-mcp/tests/clients"]
+fn the_official_typescript_client_steps_up_and_a_boundary_refuses_it() {
+    steps_up_and_a_boundary_refuses_it("typescript");
+}
+
+/// The official `client` (`python`, or the TypeScript v2 one) on the
+/// 403 of a write beyond its boundary.
+fn steps_up_and_a_boundary_refuses_it(client: &str) {
     let (issuer, gateway, api) = common::front::with_providers("alice", &["github"]);
     let (served, origin) = proxy(
         &issuer,
@@ -342,7 +354,10 @@ fn the_official_python_client_steps_up_and_a_boundary_refuses_it() {
         ("NEXUS_MCP_CALL_ERRORS", "1"),
     ];
     let sent = api.request_count();
-    let summary = served.reach_with_env(&api.url(), "2026", &env);
+    let summary = match client {
+        "python" => served.reach_with_env(&api.url(), "2026", &env),
+        _ => served.reach_v2_with_env(&api.url(), "2026", &env),
+    };
     let results = summary["results"].as_array().expect("the calls");
     assert_eq!(results[0]["is_error"], false, "{summary}");
     assert_eq!(results[1]["is_error"], true, "{summary}");

@@ -13,6 +13,10 @@
 // made again.
 // NEXUS_MCP_CALLS, a JSON list of {name, arguments}, replaces the two calls
 // made by default (list_providers, then a fetch of <provider API URL>/user).
+// NEXUS_MCP_CLIENT, a registration's JSON, is the client the provider holds
+// (registered beforehand, with its own scope); NEXUS_MCP_CALL_ERRORS=1 says
+// a call that throws (a step-up refused) as the last call's error result.
+// Each authorization's scope is printed ("authorizations").
 // Prints the version, each tool's input schema, each call's error flag and
 // text, and the links, as JSON.
 //
@@ -28,7 +32,8 @@ import {
 const [url, api] = process.argv.slice(2);
 const redirectUrl = "http://127.0.0.1:9/callback";
 let sentBack;
-const stored = {};
+const stored = { client: JSON.parse(process.env.NEXUS_MCP_CLIENT || "null") ?? undefined };
+const authorizations = [];
 const provider = {
   get redirectUrl() { return redirectUrl; },
   get clientMetadata() {
@@ -51,6 +56,7 @@ const provider = {
     // authorization server's consent page (serve --oauth-proxy's) is
     // allowed; redirects followed by hand, every cookie kept by name (one
     // host, 127.0.0.1, whatever the port, as a browser keeps them).
+    authorizations.push(new URL(authorizationUrl).searchParams.get("scope") ?? "");
     let [at, form] = [authorizationUrl.toString(), undefined];
     const jar = new Map();
     for (let hop = 0; hop < 20; hop++) {
@@ -74,8 +80,11 @@ const provider = {
         }
         continue;
       }
-      const pending = (await answer.text()).split('name=pending value="')[1]?.split('"')[0];
-      if (!pending) throw new Error(`the authorization answered ${answer.status}`);
+      const pending = (await answer.clone().text()).split('name=pending value="')[1]?.split('"')[0];
+      if (!pending) {
+        const said = (await answer.clone().text()).replace(/<[^>]+>/g, " ");
+        throw new Error(`the authorization answered ${answer.status}: ${said}`);
+      }
       [at, form] = [new URL("/authorize", at).toString(), new URLSearchParams({ pending }).toString()];
     }
     throw new Error("the browser was never sent back");
@@ -154,8 +163,15 @@ const { tools } = await client.listTools();
 const schemas = Object.fromEntries(tools.map((tool) => [tool.name, tool.inputSchema]));
 const results = [];
 for (const call of calls) {
-  const result = await callTool(client, call);
-  results.push({ is_error: result.isError ?? false, text: result.content[0].text });
+  try {
+    const result = await callTool(client, call);
+    results.push({ is_error: result.isError ?? false, text: result.content[0].text });
+  } catch (error) {
+    // A step-up the server refused, said as the last call's.
+    if (process.env.NEXUS_MCP_CALL_ERRORS !== "1") throw error;
+    results.push({ is_error: true, text: `${error.name}: ${error.message}` });
+    break;
+  }
 }
 let refreshed = null;
 if (process.env.NEXUS_MCP_REFRESH === "1") {
@@ -170,4 +186,4 @@ if (process.env.NEXUS_MCP_REFRESH === "1") {
   refreshed = Boolean(before) && stored.tokens.refresh_token !== before;
 }
 await client.close();
-console.log(JSON.stringify({ version, tools: schemas, results, links, refreshed }));
+console.log(JSON.stringify({ version, tools: schemas, results, links, refreshed, authorizations }));
