@@ -403,6 +403,15 @@ impl Gate {
         if grant.itself {
             return Some(Ok((itself(grant), expires)));
         }
+        let principal = self.granted_person(grant);
+        Some(principal.map(|principal| (principal, expires)))
+    }
+
+    /// The person a `grant` this server issued names, read as a provider
+    /// token's claims are (the same scopes, person and workspace), with its
+    /// client's mark and its agent (and the agents it acts through, where
+    /// it was exchanged: the nearest first).
+    fn granted_person(&self, grant: super::grant::Grant) -> Result<Principal, Refusal> {
         let attributes = grant.attributes;
         let mut rest = Map::from_iter([(self.subject_claim.clone(), Value::String(grant.person))]);
         if let (Some(claim), Some(workspace)) = (&self.claim, grant.workspace) {
@@ -416,14 +425,13 @@ impl Gate {
             rest,
         };
         let mark = grant.client.get(..12).map(Box::from);
-        // The agents it acts through, where it was exchanged: the nearest first.
         let chain = grant.act.iter().flat_map(super::grant::Act::chain).skip(1);
         let through = chain.map(|act| act.sub.get(..12).unwrap_or_default().to_owned());
         let through: Vec<String> = through.collect();
         let granted_to = grant
             .agent
             .map(|agent| Box::new(Agent { through, ..agent }));
-        let principal = self.principal(&claims).map(|mut principal| {
+        self.principal(&claims).map(|mut principal| {
             if let Principal::Person {
                 attributes: held,
                 oauth_client,
@@ -436,8 +444,7 @@ impl Gate {
                 *agent = granted_to;
             }
             principal
-        });
-        Some(principal.map(|principal| (principal, expires)))
+        })
     }
 
     /// The principal the verified `claims` name, if they carry every scope
