@@ -208,6 +208,20 @@ fn a_headless_agent_acts_for_the_person_who_typed_its_code_and_a_refusal_is_told
     assert_eq!(answer["error"], "invalid_scope", "{answer}");
     let (_, answer) = poll(&origin, nightly, "not-a-device-code");
     assert_eq!(answer["error"], "expired_token", "{answer}");
+    // Entry is rate-limited (RFC 8628 §5.1): past 600 codes typed in a
+    // minute, a code is refused unread, a right one too.
+    let (_, device) = posted(&origin, "/device_authorization", nightly, &[]);
+    let right = device["user_code"].as_str().unwrap();
+    let at = format!("{origin}/device");
+    let typed = |code: &str| Browser::new().submit(&at, &[("user_code", code)]).0;
+    // Three codes were typed above (the 598th wrong one is the 601st, where
+    // they are still within the minute).
+    let statuses: Vec<u16> = (0..600).map(|_| typed("BBBB-BBBB")).collect();
+    let first = statuses.iter().position(|status| *status == 429);
+    let first = first.unwrap_or(statuses.len());
+    assert!(first >= 597, "{:?}", &statuses[590..]);
+    assert!(statuses[..first].iter().all(|status| *status == 400));
+    assert_eq!(typed(right), 429, "past the limit, a right code too");
 }
 
 #[test]

@@ -425,6 +425,7 @@ fn front(
         id_jag,
         signals: site.signals.clone(),
         devices: site.store.verdicts(),
+        entries: site.store.person_rate(super::grant::DEVICE_ENTRIES),
     }
 }
 

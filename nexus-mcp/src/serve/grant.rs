@@ -127,6 +127,10 @@ pub(crate) const CLIENT_LIFE: Duration = Duration::from_secs(400 * 24 * 3600);
 /// How long a device code and its user code hold (RFC 8628 §3.2), and the
 /// code its person's approval is sealed in.
 pub(crate) const DEVICE_LIFE: Duration = Duration::from_secs(600);
+/// The most user codes typed at `/device` a minute, on every replica
+/// together (RFC 8628 §5.1: entry rate-limited): 6,000 guesses over a code's
+/// life, against 20^8 codes.
+pub(crate) const DEVICE_ENTRIES: usize = 600;
 /// How long a code may wait to be redeemed.
 pub(crate) const CODE_LIFE: Duration = Duration::from_secs(60);
 /// How long an access token this server issues holds.

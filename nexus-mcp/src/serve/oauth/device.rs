@@ -23,7 +23,7 @@ use super::authn;
 use super::consent::{self, Pending};
 use super::front::Front;
 use crate::keys::Sealing;
-use crate::serve::grant::{Code, DEVICE_LIFE, GrantType, client_mark};
+use crate::serve::grant::{Code, DEVICE_ENTRIES, DEVICE_LIFE, GrantType, client_mark};
 use crate::serve::page::{escaped, from_origin, page, random};
 use crate::serve::refusal::{ErrorCode, OAuthError};
 
@@ -194,7 +194,8 @@ pub(crate) async fn verification(Query(typed): Query<Typed>) -> Response {
     let code = escaped(&typed.user_code.unwrap_or_default());
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>nexus-mcp: connect an agent</title>\
-         <p>Type the code your agent shows. Go on only if you started it yourself.</p>\
+         <p>Type the code your agent shows. If someone sent you this code or link, stop: \
+         whoever started it would act as you.</p>\
          <form method=post action=/device><input name=user_code value=\"{code}\" \
          autocomplete=off><button type=submit>Next</button></form>"
     );
@@ -220,6 +221,12 @@ pub(crate) async fn verified(
             StatusCode::FORBIDDEN,
             "This form was not sent from this server's page.",
         );
+    }
+    if front.entries.refusal("device-entry").await.is_some() {
+        crate::metrics::oauth("device", "entries_past_limit");
+        log::warn!(target: "nexus_mcp", "a user code refused unread: more than {DEVICE_ENTRIES} were typed at /device in the last minute");
+        let why = "Too many codes were typed here in the last minute. Try again in a minute.";
+        return page(StatusCode::TOO_MANY_REQUESTS, why);
     }
     let given = form.ok().and_then(|form| form.0.user_code);
     let Some(code) = given.as_deref().and_then(typed) else {

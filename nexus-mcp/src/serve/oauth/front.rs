@@ -110,6 +110,8 @@ pub(crate) struct Front {
     /// Where a device authorization waits for its person, and their answer
     /// for its agent (RFC 8628): every replica's, with a store.
     pub(crate) devices: Arc<dyn crate::approval::Verdicts>,
+    /// How many user codes are typed a minute ([`crate::serve::grant::DEVICE_ENTRIES`]).
+    pub(crate) entries: crate::rate::PersonRate,
 }
 
 /// What the identity provider's signals need (served with a store): the
@@ -367,6 +369,7 @@ impl Front {
                 life: crate::serve::grant::ACCESS_LIFE,
             },
             devices: Arc::new(crate::approval::InMemory::default()),
+            entries: crate::rate::PersonRate::new(crate::serve::grant::DEVICE_ENTRIES),
         }
     }
 }
