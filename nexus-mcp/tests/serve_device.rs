@@ -250,15 +250,7 @@ fn each_step_on_another_replica_and_the_session_lives_as_the_agent_registered() 
     assert_eq!(called(&one, &tokens), 200);
     // Listed with the life it registered: two hours from its grant.
     let issuer_url = issuer.url();
-    let sessions = [
-        "sessions",
-        "--person",
-        issuer_url.as_str(),
-        "alice",
-        "--store",
-        &store,
-    ];
-    let listed = operated(&sessions, &[]);
+    let listed = common::front::sessions(&issuer_url, "alice", &store);
     assert!(listed.contains("agent=\"Nightly\""), "{listed}");
     let words = listed.split(|c: char| c == '=' || c.is_whitespace());
     let times: Vec<&str> = words.filter(|w| w.ends_with('Z')).collect();

@@ -467,17 +467,7 @@ fn serve_revoke_person_client_ends_one_agents_session_alone_on_every_replica() {
     let bob = tokens_for(&origin, &id, &said["code"]);
     let mark = common::front::mark(&id);
     let issuer_url = issuer.url();
-    let listed = || {
-        let args = [
-            "sessions",
-            "--person",
-            issuer_url.as_str(),
-            "alice",
-            "--store",
-            &store,
-        ];
-        common::front::operated(&args, &[])
-    };
+    let listed = || common::front::sessions(&issuer_url, "alice", &store);
     // Each agent acting for her, listed: two, live.
     let before = listed();
     assert_eq!(before.lines().count(), 2, "{before}");

@@ -485,3 +485,12 @@ pub fn with_providers(
     }
     (issuer, gateway, api)
 }
+
+/// What `serve sessions --person ISSUER SUBJECT --store STORE` prints: each
+/// agent acting for that person, one a line.
+pub fn sessions(issuer: &str, subject: &str, store: &str) -> String {
+    operated(
+        &["sessions", "--person", issuer, subject, "--store", store],
+        &[],
+    )
+}
