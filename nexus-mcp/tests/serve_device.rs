@@ -250,7 +250,10 @@ fn each_step_on_another_replica_and_the_session_lives_as_the_agent_registered() 
     assert_eq!(called(&one, &tokens), 200);
     // Listed with the life it registered: two hours from its grant.
     let issuer_url = issuer.url();
-    let listed = common::front::sessions(&issuer_url, "alice", &store);
+    // Its last call listed too, once the replica has said it to the store.
+    let listed = || common::front::sessions(&issuer_url, "alice", &store);
+    common::served::wait_until(|| !listed().contains("last=none"));
+    let listed = listed();
     assert!(listed.contains("agent=\"Nightly\""), "{listed}");
     let words = listed.split(|c: char| c == '=' || c.is_whitespace());
     let times: Vec<&str> = words.filter(|w| w.ends_with('Z')).collect();
@@ -262,6 +265,10 @@ fn each_step_on_another_replica_and_the_session_lives_as_the_agent_registered() 
     let life = at(times[1]) - at(times[0]);
     // From the person's answer to the agent's poll, a few seconds more.
     assert!((2 * 3600..2 * 3600 + 60).contains(&life), "{listed}");
+    assert!(
+        at(times[2]) >= at(times[0]),
+        "the last call after the grant: {listed}"
+    );
     // Ended alone, on every replica.
     let person = [
         "revoke",

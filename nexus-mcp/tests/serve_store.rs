@@ -104,7 +104,7 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
         "each person: {kept:?}"
     );
     // Each person's agents (`serve sessions`), by the person's mark.
-    let (sessions, mut others): (Vec<_>, Vec<_>) =
+    let (sessions, others): (Vec<_>, Vec<_>) =
         (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:sessions:"));
     let marked = |key: &&String| key.trim_start_matches("nexus-mcp:sessions:").len() == 12;
     assert!(
@@ -117,6 +117,20 @@ fn a_refresh_token_used_twice_on_any_replica_revokes_its_sign_in_on_every_replic
             held.contains("\"client\"") && !held.contains("alice"),
             "{held}"
         );
+    }
+    // When each person's agents last called, by the person's mark: the
+    // agents' marks and times, nothing else.
+    let (called, mut others): (Vec<_>, Vec<_>) =
+        (others.into_iter()).partition(|key| key.starts_with("nexus-mcp:called:"));
+    let marked = |key: &&String| key.trim_start_matches("nexus-mcp:called:").len() == 12;
+    assert!(
+        called.len() <= 2 && called.iter().all(marked),
+        "each person's agents' last calls: {kept:?}"
+    );
+    for key in &called {
+        let held = redis.ask(&["HGETALL", key.as_str()]);
+        let digits = |s: &String| s.bytes().all(|b| b.is_ascii_hexdigit());
+        assert!(!held.is_empty() && held.iter().all(digits), "{held:?}");
     }
     others.sort();
     let began = ["nexus-mcp:epoch", "nexus-mcp:floor", "nexus-mcp:known-from"];

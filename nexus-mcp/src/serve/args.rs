@@ -426,6 +426,7 @@ fn front(
         signals: site.signals.clone(),
         devices: site.store.verdicts(),
         entries: site.store.person_rate(super::grant::DEVICE_ENTRIES),
+        called: Default::default(),
     }
 }
 

@@ -298,12 +298,13 @@ fn sessions(args: SessionsArgs) -> Result<String, (u8, String)> {
     let lines: Vec<String> = (listed.iter())
         .map(|(session, live)| {
             format!(
-                "agent=\"{}\" client={} scopes=\"{}\" since={} until={}{}",
+                "agent=\"{}\" client={} scopes=\"{}\" since={} until={} last={}{}",
                 crate::answer::quoted(&session.name, 64),
                 session.client,
                 crate::answer::quoted(&session.scopes.join(" "), 256),
                 when(session.since),
                 when(session.until),
+                session.last.map_or("none".to_owned(), when),
                 if *live { "" } else { " ended" }
             )
         })

@@ -91,6 +91,9 @@ pub(super) async fn guard(State(door): State<Arc<Door>>, request: Request, next:
         }
         request = Request::from_parts(parts, axum::body::Body::from(body));
     }
+    if let bearer::Hosts::Proxy(front) = &gate.hosts {
+        front.called(&principal);
+    }
     let handshake = Handshake::default();
     request.extensions_mut().insert(principal);
     request.extensions_mut().insert(handshake.clone());

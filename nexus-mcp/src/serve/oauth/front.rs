@@ -112,6 +112,8 @@ pub(crate) struct Front {
     pub(crate) devices: Arc<dyn crate::approval::Verdicts>,
     /// How many user codes are typed a minute ([`crate::serve::grant::DEVICE_ENTRIES`]).
     pub(crate) entries: crate::rate::PersonRate,
+    /// When this replica last said each (person, agent)'s call to the store.
+    pub(crate) called: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 /// What the identity provider's signals need (served with a store): the
@@ -288,6 +290,45 @@ impl Front {
         withdrawn.then_some(Ended::Withdrawn)
     }
 
+    /// That `principal`'s agent called for its person now, said to the store
+    /// (`serve sessions` lists it as its last call) off the request's path,
+    /// at most once a minute per (person, agent) from this replica; an
+    /// agent acting as itself has no session.
+    pub(crate) fn called(&self, principal: &crate::principal::Principal) {
+        let (Some(person), Some(mark)) = (principal.person(), principal.oauth_client()) else {
+            return;
+        };
+        if !principal.consents() {
+            return;
+        }
+        let who = person[..crate::serve::revoked::PERSON_DIGITS].to_owned();
+        let now = std::time::Instant::now();
+        let minute = std::time::Duration::from_secs(60);
+        {
+            let mut said = self.called.lock().unwrap_or_else(|e| e.into_inner());
+            let key = format!("{who}{mark}");
+            if said
+                .get(&key)
+                .is_some_and(|at| now.duration_since(*at) < minute)
+            {
+                return;
+            }
+            if said.len() >= 10_000 {
+                said.retain(|_, at| now.duration_since(*at) < minute);
+            }
+            said.insert(key, now);
+        }
+        let (store, life, mark) = (Arc::clone(&self.store), self.sign_in_life, mark.to_owned());
+        tokio::spawn(async move {
+            let at = crate::serve::store::now_ms();
+            if let Err(crate::serve::store::Down(why)) =
+                store.session_called((&who, &mark), at, life).await
+            {
+                log::debug!(target: "nexus_mcp", "a call not said to the store: {why}");
+            }
+        });
+    }
+
     /// That `subject` was granted something now, said to the store: a
     /// signal about them knows they signed in here (a store that does not
     /// answer costs the signal's line that knowledge, not the grant).
@@ -370,6 +411,7 @@ impl Front {
             },
             devices: Arc::new(crate::approval::InMemory::default()),
             entries: crate::rate::PersonRate::new(crate::serve::grant::DEVICE_ENTRIES),
+            called: Default::default(),
         }
     }
 }

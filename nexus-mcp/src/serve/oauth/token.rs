@@ -475,6 +475,7 @@ async fn listed(front: &Front, grant: &Grant, ends: u64) {
         scopes: grant.scopes.clone(),
         since: grant.granted,
         until: ends.saturating_mul(1000),
+        last: None,
     };
     let digits = &who[..crate::serve::revoked::PERSON_DIGITS];
     if let Err(Down(why)) = front.store.session_began(digits, &session).await {

@@ -12,6 +12,8 @@ use crate::serve::revoked::{Named, Revocations};
 
 /// The key of a person's sessions, by their 12-digit mark.
 const SESSIONS: &str = "nexus-mcp:sessions:";
+/// The key of when each of a person's agents last called, by their mark.
+const CALLED: &str = "nexus-mcp:called:";
 
 /// A (person, agent) session as listed: the agent's name and client mark,
 /// the scopes granted, since and until when (milliseconds since the Unix
@@ -23,6 +25,10 @@ pub(crate) struct Session {
     pub(crate) scopes: Vec<String>,
     pub(crate) since: u64,
     pub(crate) until: u64,
+    /// When its agent last called for the person, as a replica last said
+    /// it (within a minute); none where it has not since the store knew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last: Option<u64>,
 }
 
 impl Store {
@@ -62,6 +68,32 @@ impl Store {
         answered(tokio::time::timeout(WAIT, done).await)
     }
 
+    /// That the agent `mark` (12 digits) called for the person `who` (their
+    /// 12-digit mark) `at` (milliseconds since the Unix epoch), kept for
+    /// `life` past it (a store kept in memory keeps none).
+    ///
+    /// # Errors
+    ///
+    /// The store did not answer.
+    pub(crate) async fn session_called(
+        &self,
+        (who, mark): (&str, &str),
+        at: u64,
+        life: std::time::Duration,
+    ) -> Result<(), Down> {
+        let Kept::Redis(_) = &self.kept else {
+            return Ok(());
+        };
+        let key = format!("{CALLED}{who}");
+        let mut asked = redis::pipe();
+        asked.cmd("HSET").arg(&key).arg(mark).arg(at).ignore();
+        let life = u64::try_from(life.as_millis()).unwrap_or(u64::MAX);
+        asked.cmd("PEXPIRE").arg(&key).arg(life.max(1)).ignore();
+        let mut connection = self.connection().await?;
+        let done = asked.query_async::<()>(&mut connection);
+        answered(tokio::time::timeout(WAIT, done).await)
+    }
+
     /// The sessions of `person` (as the list names them), each with whether
     /// it is live: not past its end, and no revocation (of the person, the
     /// agent, or that agent's session for them) made since it began.
@@ -73,6 +105,7 @@ impl Store {
         let who = &person.exact[..crate::serve::revoked::PERSON_DIGITS];
         let mut asked = redis::pipe();
         asked.cmd("HVALS").arg(format!("{SESSIONS}{who}"));
+        asked.cmd("HGETALL").arg(format!("{CALLED}{who}"));
         asked
             .cmd("ZRANGE")
             .arg(REVOKED)
@@ -80,13 +113,22 @@ impl Store {
             .arg(-1)
             .arg("WITHSCORES");
         let mut connection = self.connection().await?;
-        let done = asked.query_async::<(Vec<String>, Vec<(String, u64)>)>(&mut connection);
-        let (held, listed) = answered(tokio::time::timeout(WAIT, done).await)?;
+        type Answer = (
+            Vec<String>,
+            std::collections::HashMap<String, u64>,
+            Vec<(String, u64)>,
+        );
+        let done = asked.query_async::<Answer>(&mut connection);
+        let (held, called, listed) = answered(tokio::time::timeout(WAIT, done).await)?;
         let view = Revocations::default();
         view.took(listed, 0);
         let now = now_ms();
         let mut sessions: Vec<(Session, bool)> = (held.iter())
             .filter_map(|json| serde_json::from_str::<Session>(json).ok())
+            .map(|session| Session {
+                last: called.get(&session.client).copied(),
+                ..session
+            })
             .map(|session| {
                 let out = view.refuses(person, None, session.since)
                     || view.refuses_client(person, &session.client, session.since);
