@@ -110,6 +110,21 @@ pub(crate) fn holds(boundary: &[String], need: &str) -> bool {
         .any(|scope| scope.eq_ignore_ascii_case(need) || scope.eq_ignore_ascii_case(&writes))
 }
 
+/// What both boundaries `a` and `b` hold (a `:write` holding its `:read`),
+/// each once: the boundary of a token exchanged for a client bounded by
+/// one and a subject bounded by the other.
+pub(crate) fn met(a: &[String], b: &[String]) -> Vec<String> {
+    let mut both: Vec<String> = Vec::new();
+    let from_a = a.iter().filter(|scope| holds(b, scope));
+    let from_b = b.iter().filter(|scope| holds(a, scope));
+    for scope in from_a.chain(from_b) {
+        if !both.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
+            both.push(scope.clone());
+        }
+    }
+    both
+}
+
 /// The scopes a token is granted: the server's own (`server`, `--scope`),
 /// and the rest of `asked` where the client's `boundary` holds each (a
 /// `:write` holds its `:read`), or all the boundary when `asked` names
@@ -178,6 +193,19 @@ mod tests {
         assert!(holds(&read, "github:read") && holds(&read, "stripe:read"));
         assert!(holds(&read, "STRIPE:write") && !holds(&read, "github:write"));
         assert!(!holds(&read, "gitlab:read"));
+    }
+
+    #[test]
+    fn two_boundaries_meet_at_what_both_hold() {
+        let a = owned(&["github:write", "reports:export", "stripe:read"]);
+        let b = owned(&["github:read", "stripe:write", "gitlab:read"]);
+        assert_eq!(
+            met(&a, &b),
+            owned(&["stripe:read", "github:read"]),
+            "a write meets a read at the read; a custom scope only where both name it"
+        );
+        assert!(met(&a, &[]).is_empty());
+        assert_eq!(met(&a, &a), a);
     }
 
     #[test]

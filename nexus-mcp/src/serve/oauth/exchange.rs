@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use super::authn::Asker;
 use super::client::Client;
 use super::front::{Ended, Front};
-use crate::agents::{Agent, holds};
+use crate::agents::Agent;
 use crate::keys::{OauthSeals, Sealing};
 use crate::serve::grant::{ACCESS_LIFE, Access, Act, CHAIN_MOST, GrantType, client_mark};
 use crate::serve::refusal::{ErrorCode, OAuthError};
@@ -235,7 +235,7 @@ fn narrowed(
         .as_ref()
         .and_then(|a| a.boundary.clone());
     let boundary = match (theirs, client.scopes.clone()) {
-        (Some(a), Some(b)) => Some(within(&a, &b)),
+        (Some(a), Some(b)) => Some(crate::agents::met(&a, &b)),
         (a, b) => a.or(b),
     };
     let server: Vec<String> = (front.scopes.iter())
@@ -250,39 +250,4 @@ fn narrowed(
         )
     })?;
     Ok((granted, boundary))
-}
-
-/// What both boundaries hold (a `:write` holding its `:read`), each once.
-fn within(a: &[String], b: &[String]) -> Vec<String> {
-    let mut both: Vec<String> = Vec::new();
-    let from_a = a.iter().filter(|scope| holds(b, scope));
-    let from_b = b.iter().filter(|scope| holds(a, scope));
-    for scope in from_a.chain(from_b) {
-        if !both.iter().any(|s| s.eq_ignore_ascii_case(scope)) {
-            both.push(scope.clone());
-        }
-    }
-    both
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn owned(scopes: &[&str]) -> Vec<String> {
-        scopes.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn two_boundaries_meet_at_what_both_hold() {
-        let a = owned(&["github:write", "reports:export", "stripe:read"]);
-        let b = owned(&["github:read", "stripe:write", "gitlab:read"]);
-        assert_eq!(
-            within(&a, &b),
-            owned(&["stripe:read", "github:read"]),
-            "a write meets a read at the read; a custom scope only where both name it"
-        );
-        assert!(within(&a, &[]).is_empty());
-        assert_eq!(within(&a, &a), a);
-    }
 }
