@@ -413,7 +413,8 @@ impl Connector {
             RequestConnectionInput::new(call.workspace(), provider).return_url(&self.return_url);
         input.scopes = offer.map(|offer| offer.scopes.clone()).unwrap_or_default();
         let started = call.client.run(move |c| c.request_connection(&input)).await;
-        let started = started?;
+        // The Gateway asked for itself: its failure is the credential service's.
+        let started = started.map_err(Failure::Gateway)?;
         let url = url::Url::parse(&started.auth_url).ok();
         let Some(url) = url.filter(|u| matches!(u.scheme(), "http" | "https")) else {
             let why = "the Gateway's consent URL is not an http(s) URL";

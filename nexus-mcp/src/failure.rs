@@ -26,6 +26,11 @@ pub(crate) enum Failure {
     Refused { code: &'static str, message: String },
     /// The SDK's error.
     Sdk(NexusError),
+    /// The SDK's error from asking the Gateway itself (its listing, a
+    /// token): one that is not about what was asked (the Gateway not
+    /// reached, not read, not in time, refusing this server's key or
+    /// failing) is the credential service's, whatever its form.
+    Gateway(NexusError),
     /// The SDK says the provider is not connected, and this server will not
     /// send the user to connect it: the SDK's words (what is true of the
     /// pair), then the next step, the user's or (stdio) the operator's `command`.
@@ -53,19 +58,26 @@ impl Failure {
     }
 
     /// Whether only the server's operator can mend it: the Gateway refused
-    /// this server's key (401, 403), failed (5xx), or cannot be reached or
-    /// read (an error the library blames on `NEXUS_GATEWAY_URL` or
-    /// `NEXUS_API_KEY`). A provider's own answers never come as errors.
+    /// this server's key (401, 403), failed (5xx), answered what cannot be
+    /// read, or (asked for itself) could not be reached or read in time;
+    /// or the library blames `NEXUS_GATEWAY_URL` or `NEXUS_API_KEY`. A
+    /// provider's own answers never come as errors.
     pub(crate) fn operator_only(&self) -> bool {
-        let Failure::Sdk(error) = self else {
-            return false;
+        let (error, asked_itself) = match self {
+            Failure::Sdk(error) => (error, false),
+            Failure::Gateway(error) => (error, true),
+            _ => return false,
         };
         let kind = error.kind();
         matches!(error.setting, Some("NEXUS_GATEWAY_URL" | "NEXUS_API_KEY"))
             || matches!(
                 kind,
-                ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::Server
+                ErrorKind::Unauthorized
+                    | ErrorKind::Forbidden
+                    | ErrorKind::Server
+                    | ErrorKind::InvalidResponse
             )
+            || (asked_itself && matches!(kind, ErrorKind::Timeout | ErrorKind::Connect))
     }
 
     /// What `serve` tells the model of a failure only the operator can
@@ -85,7 +97,9 @@ impl Failure {
     pub(crate) fn code(&self) -> &str {
         match self {
             Failure::Refused { code, .. } => code,
-            Failure::Sdk(error) | Failure::Unconnected { error, .. } => &error.code,
+            Failure::Sdk(error) | Failure::Gateway(error) | Failure::Unconnected { error, .. } => {
+                &error.code
+            }
             Failure::Declined(_) => CONNECTION_DECLINED,
             Failure::Cancelled => "cancelled",
             Failure::Stopping(_) => "stopping",
@@ -104,7 +118,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Refused { code, message } => write!(f, "{code}: {message}"),
-            Failure::Sdk(error) => f.write_str(&said(error)),
+            Failure::Sdk(error) | Failure::Gateway(error) => f.write_str(&said(error)),
             Failure::Unconnected {
                 error,
                 command: Some(command),
@@ -139,11 +153,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failure_asking_the_gateway_itself_is_the_operators_whatever_its_form() {
+        let error = |code: &str, status: Option<u16>| {
+            let mut error = NexusError::new(code, "the Nexus Gateway at http://10.0.0.7 …");
+            error.status_code = status;
+            error
+        };
+        let (timeout, cut) = (error("timeout", None), error("request_failed", None));
+        for form in [&timeout, &cut] {
+            assert!(Failure::Gateway(form.clone()).operator_only(), "{form}");
+            assert!(
+                !Failure::Sdk(form.clone()).operator_only(),
+                "the API's: {form}"
+            );
+        }
+        let operators = [
+            error("invalid_response", None),
+            error("http_502", Some(502)),
+        ];
+        for form in operators {
+            assert!(Failure::Sdk(form.clone()).operator_only(), "{form}");
+            assert!(Failure::Gateway(form).operator_only());
+        }
+        let asked = [
+            error("invalid_input", None),
+            error("connection_not_found", Some(404)),
+        ];
+        for form in asked {
+            assert!(!Failure::Gateway(form.clone()).operator_only(), "{form}");
+        }
+    }
+
+    #[test]
     fn every_failure_says_its_code_first_and_on_one_line() {
         let sdk = NexusError::new("connection_not_found", "no `github` in `ws-1`");
         let failures = [
             Failure::refused(READ_ONLY, "this server sends GET and HEAD only"),
             Failure::Sdk(sdk.clone()),
+            Failure::Gateway(sdk.clone()),
             Failure::Unconnected {
                 error: sdk,
                 command: Some("nexus connect ws-1 github".into()),

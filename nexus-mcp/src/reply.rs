@@ -30,14 +30,25 @@ pub(crate) enum Answer {
     UrlRequired(ElicitRequestParams),
 }
 
+/// Where a fetch's error came from.
+pub(crate) enum Failed {
+    /// The request (the Gateway asked only on the API's 401 within it).
+    Sent(NexusError),
+    /// The Gateway, asked for the token before the request: its listing
+    /// and its resolve (or the library's check of the URL before them).
+    Asked(NexusError),
+}
+
 /// The SDK's error as the call's failure: a provider the user must
 /// connect (`--connect` may send them to consent) is told apart, with the
 /// command that connects it for stdio's operator (`serve` names no
 /// workspace to the model: the person connects, or the operator does).
-pub(crate) fn failed(error: NexusError, fetch: &Fetch, principal: &Principal) -> Failure {
-    if !error.needs_connection() {
-        return Failure::Sdk(error);
-    }
+pub(crate) fn failed(failed: Failed, fetch: &Fetch, principal: &Principal) -> Failure {
+    let error = match failed {
+        Failed::Sent(error) | Failed::Asked(error) if error.needs_connection() => error,
+        Failed::Sent(error) => return Failure::Sdk(error),
+        Failed::Asked(error) => return Failure::Gateway(error),
+    };
     let command = match principal {
         Principal::Operator { workspace } => {
             let (ws, p) = (one_line(workspace), one_line(&fetch.provider));

@@ -360,7 +360,8 @@ impl NexusServer {
     /// With several accounts, each provider says which of the person's
     /// accounts (`base` their workspace, in `serve`) has a connection to it.
     async fn list(&self, base: &str, asking: (&Principal, &str)) -> Result<Answer, Failure> {
-        let mut providers = self.listed_for(asking).await?;
+        let listed = self.listed_for(asking).await;
+        let mut providers = listed.map_err(Failure::Gateway)?;
         if self.settings.accounts.chosen() {
             for listed in &mut providers {
                 listed.accounts = Some(self.connected(&listed.name, base).await);

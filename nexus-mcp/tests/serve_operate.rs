@@ -7,8 +7,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::served::{Served, command, fakes, free_port, workspace_of};
-use nexus_gateway_fake::{FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream, Route};
-use serde_json::json;
+use nexus_gateway_fake::{
+    FakeGateway, FakeIssuer, FakeProvider, FakeToken, FakeUpstream, Fault, Route,
+};
+use serde_json::{Value, json};
 
 /// Each secret variable `serve` reads and its `_FILE` twin.
 const SECRETS: [(&str, &str); 5] = [
@@ -653,6 +655,95 @@ fn a_failure_only_the_operator_can_mend_tells_the_model_so_and_the_log_the_detai
         !said.contains(gateway_host) && !said.contains("NEXUS_"),
         "{said}"
     );
+}
+
+/// What the model reads of a failed call, and that it says the credential
+/// service failed without naming where it is or what to set.
+fn told_the_credential_service(
+    served: &Served,
+    token: &str,
+    tool: &str,
+    args: Value,
+    gateway: &str,
+) {
+    let (_, answer) = served.call(token, tool, args);
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let said = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        said.starts_with("credential_service_unavailable: "),
+        "{tool}: {said}"
+    );
+    let host = gateway.trim_start_matches("http://");
+    assert!(
+        !said.contains(host) && !said.contains("NEXUS_"),
+        "{tool}: {said}"
+    );
+}
+
+#[test]
+fn every_form_of_a_gateway_failure_is_the_credential_services_for_the_model_at_every_call_to_it() {
+    let (issuer, gateway, api) = fakes(&["alice"], "gho_alice");
+    let served = Served::start(&gateway, &issuer, &["--timeout", "1"]);
+    let alice = common::served::token(&issuer, &served, "alice");
+    let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
+    // Closed unanswered, cut mid-answer, not JSON, not HTTP, too large, and
+    // no answer within --timeout: the listing and the resolve before a request.
+    let faults = || {
+        [
+            Fault::Close,
+            Fault::TruncatedBody,
+            Fault::NotJson,
+            Fault::Garbage,
+            Fault::Oversized(2 << 20),
+            Fault::Hang,
+        ]
+    };
+    for (route, tool, args) in [
+        (Route::ProvidersMetadata, "list_providers", json!({})),
+        (Route::Resolve, "authenticated_fetch", fetch.clone()),
+    ] {
+        for fault in faults() {
+            gateway.clear_faults();
+            gateway.push_fault_for(route, fault);
+            told_the_credential_service(&served, &alice, tool, args.clone(), &gateway.url());
+        }
+    }
+    // The resolve after the API refused a token, inside the request.
+    let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refuses = std::sync::Arc::clone(&refusing);
+    api.verify_with(move |_| !refuses.load(std::sync::atomic::Ordering::SeqCst));
+    for fault in faults() {
+        gateway.clear_faults();
+        let (_, answer) = served.call(&alice, "authenticated_fetch", fetch.clone());
+        assert_eq!(answer["result"]["isError"], false, "a token kept: {answer}");
+        refusing.store(true, std::sync::atomic::Ordering::SeqCst);
+        gateway.push_fault_for(Route::Resolve, fault);
+        told_the_credential_service(
+            &served,
+            &alice,
+            "authenticated_fetch",
+            fetch.clone(),
+            &gateway.url(),
+        );
+        refusing.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+    let logged = served.said();
+    assert_eq!(
+        logged
+            .matches("cannot reach its credential service")
+            .count(),
+        18,
+        "each failure's detail in the log: {logged}"
+    );
+    // The API's own failures stay the model's to read.
+    drop(api);
+    let (_, answer) = served.call(&alice, "authenticated_fetch", fetch);
+    let said = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(said.contains("the API of provider `github`"), "{said}");
 }
 
 #[test]

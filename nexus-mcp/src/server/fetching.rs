@@ -24,7 +24,7 @@ use crate::failure::Failure;
 use crate::handshake;
 use crate::on_thread::{Traced, Working};
 use crate::policy::Sending;
-use crate::reply::{Answer, failed};
+use crate::reply::{Answer, Failed, failed};
 use crate::span::Span;
 use crate::telemetry;
 use crate::tools::{Fetch, FetchArgs};
@@ -308,13 +308,14 @@ impl NexusServer {
                 if let (Some(span), Some(failed)) = (&mut resolving, failed) {
                     span.failed(failed);
                 }
-                drop(authorized?);
+                if let Err(error) = authorized {
+                    return Ok(Err(Failed::Asked(error)));
+                }
             }
             if cancelled.load(Ordering::Relaxed) {
-                return Err(NexusError::new(
-                    code::INVALID_INPUT,
-                    "cancelled before it was sent",
-                ));
+                let cancelled =
+                    NexusError::new(code::INVALID_INPUT, "cancelled before it was sent");
+                return Ok(Err(Failed::Sent(cancelled)));
             }
             // The call current while the library sends it, each API request
             // (each redirect hop) a span of its own under it.
@@ -332,8 +333,15 @@ impl NexusServer {
             if let Err(e) = &fetched {
                 working.failed(e.code.as_str());
             }
-            fetched
+            // The token the request went with gone, none in its place: the
+            // API refused it, and the Gateway failed to give another.
+            let asked = |e| match c.fresh_cached_token(&cache, &workspace, &provider) {
+                None => Failed::Asked(e),
+                Some(_) => Failed::Sent(e),
+            };
+            Ok(fetched.map_err(asked))
         });
-        sent.await.map_err(|e| failed(e, fetch, &caller.principal))
+        let sent = sent.await.unwrap_or_else(|e| Err(Failed::Sent(e)));
+        sent.map_err(|e| failed(e, fetch, &caller.principal))
     }
 }
