@@ -274,3 +274,64 @@ fn revoking_the_person_or_any_agent_of_a_chain_ends_what_was_exchanged_on_every_
     wait_until(|| everywhere(&carol, 401) && everywhere(&carol_2, 401));
     assert!(everywhere(&bob, 200), "another person is left as he is");
 }
+
+/// `serve`'s deny file read again: `lines` written, SIGHUP sent, and the
+/// count of what it names said.
+fn deny_again(served: &common::served::Served, file: &std::path::Path, lines: &str, named: usize) {
+    std::fs::write(file, lines).expect("the deny file");
+    let pid = served.pid().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    assert!(hup.expect("kill").success());
+    let said = format!("SIGHUP: the deny list names {named} people and clients");
+    served.said_once(|s| s.contains(&said));
+}
+
+#[test]
+fn a_client_withdrawn_by_the_deny_file_ends_every_chain_through_it_and_no_other() {
+    let (issuer, gateway, _api) = common::front::with_providers("alice", &["github"]);
+    let dir = tempfile::tempdir().expect("a directory");
+    let deny = dir.path().join("deny");
+    std::fs::write(&deny, "# nobody yet\n").expect("the deny file");
+    let deny_file = deny.display().to_string();
+    let args = ["--scope", "mcp.tools", "--deny-file", deny_file.as_str()];
+    let (served, origin) = proxy(&issuer, &gateway, &args);
+    let host = registered(&served, "Host", None);
+    issuer.approve_as("alice");
+    let said = signed_in_by(&origin, &host);
+    let subject = tokens_for(&origin, &host, &said["code"]);
+    let made = |name: &str| agent(&origin, name, &["--grant", "token-exchange"]);
+    let ((nightly, nightly_secret), (other, other_secret)) = (made("Nightly"), made("Other"));
+    let by_nightly = exchanged(&origin, (&nightly, &nightly_secret), &subject, &[]).1;
+    let by_other = exchanged(&origin, (&other, &other_secret), &subject, &[]).1;
+    // A chain through both: Other acting through Nightly.
+    let (status, through_both) = exchanged(&origin, (&other, &other_secret), &by_nightly, &[]);
+    assert_eq!(status, 200, "{through_both}");
+    for tokens in [&subject, &by_nightly, &by_other, &through_both] {
+        assert_eq!(called(&served, tokens), 200, "{tokens}");
+    }
+    // Nightly withdrawn: what passed through it ends, every other token holds.
+    let line = |client: &str| format!("client={}\n", &mark(client)[..12]);
+    deny_again(&served, &deny, &line(&nightly), 1);
+    assert_eq!(called(&served, &by_nightly), 401, "its own");
+    assert_eq!(called(&served, &through_both), 401, "a chain through it");
+    assert_eq!(called(&served, &subject), 200, "the host's");
+    assert_eq!(called(&served, &by_other), 200, "another agent's");
+    let again = exchanged(&origin, (&nightly, &nightly_secret), &subject, &[]);
+    assert_eq!(again.0, 401, "it exchanges no more: {}", again.1);
+    let onward = exchanged(&origin, (&other, &other_secret), &by_nightly, &[]);
+    assert_eq!(
+        refused(onward),
+        (400, "invalid_grant".into()),
+        "nor is its token a subject"
+    );
+    // The host withdrawn: every chain from its person's grant ends.
+    deny_again(&served, &deny, &line(&host), 1);
+    for tokens in [&subject, &by_other] {
+        assert_eq!(called(&served, tokens), 401, "{tokens}");
+    }
+    // Read again without a line: a withdrawal is the file's, not kept.
+    deny_again(&served, &deny, "# nobody\n", 0);
+    assert_eq!(called(&served, &by_other), 200, "back with the file");
+}
