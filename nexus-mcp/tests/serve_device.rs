@@ -287,3 +287,29 @@ fn each_step_on_another_replica_and_the_session_lives_as_the_agent_registered() 
             && called_beside(&three, &origin, &tokens) == 401
     });
 }
+
+#[test]
+fn a_person_the_deny_file_names_gets_an_agent_no_token_and_its_poll_ends() {
+    let (issuer, gateway, _api) = with_providers("alice", &["github"]);
+    let dir = tempfile::tempdir().expect("a directory");
+    let deny = dir.path().join("deny");
+    std::fs::write(&deny, format!("{} alice\n", issuer.url())).expect("the deny file");
+    let deny_file = deny.display().to_string();
+    let args = ["--scope", "mcp.tools", "--deny-file", deny_file.as_str()];
+    let (_served, origin) = proxy(&issuer, &gateway, &args);
+    let (id, secret) = agent(&origin, &["--scope", "github:read"]);
+    let nightly = (id.as_str(), secret.as_str());
+    let (_, device) = posted(&origin, "/device_authorization", nightly, &[]);
+    let device_code = device["device_code"].as_str().expect("a device code");
+    issuer.approve_as("alice");
+    answered(device["verification_uri_complete"].as_str().unwrap(), true);
+    let (status, answer) = polled_after_interval(&origin, nightly, device_code);
+    assert_eq!(status, 400, "no token for a denied person: {answer}");
+    assert!(answer.get("access_token").is_none(), "{answer}");
+    assert_ne!(
+        answer["error"], "authorization_pending",
+        "the poll ends: {answer}"
+    );
+    let said = answer["error_description"].as_str().unwrap_or_default();
+    assert!(said.contains("denied"), "{answer}");
+}
