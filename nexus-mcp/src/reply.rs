@@ -2,7 +2,7 @@
 //! error the model reads, or a protocol error; and its error type, as the
 //! metrics count it.
 
-use nexus_sdk::{FetchResponse, NexusError, one_line};
+use nexus_sdk::{FetchResponse, one_line};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ElicitRequestParams, ErrorCode, InputRequiredResult,
@@ -30,24 +30,15 @@ pub(crate) enum Answer {
     UrlRequired(ElicitRequestParams),
 }
 
-/// Where a fetch's error came from.
-pub(crate) enum Failed {
-    /// The request (the Gateway asked only on the API's 401 within it).
-    Sent(NexusError),
-    /// The Gateway, asked for the token before the request: its listing
-    /// and its resolve (or the library's check of the URL before them).
-    Asked(NexusError),
-}
-
-/// The SDK's error as the call's failure: a provider the user must
+/// The SDK's error as the call's failure (asking the Gateway, or the
+/// request, as `failure` says): a provider the user must
 /// connect (`--connect` may send them to consent) is told apart, with the
 /// command that connects it for stdio's operator (`serve` names no
 /// workspace to the model: the person connects, or the operator does).
-pub(crate) fn failed(failed: Failed, fetch: &Fetch, principal: &Principal) -> Failure {
-    let error = match failed {
-        Failed::Sent(error) | Failed::Asked(error) if error.needs_connection() => error,
-        Failed::Sent(error) => return Failure::Sdk(error),
-        Failed::Asked(error) => return Failure::Gateway(error),
+pub(crate) fn failed(failure: Failure, fetch: &Fetch, principal: &Principal) -> Failure {
+    let error = match failure {
+        Failure::Sdk(error) | Failure::Gateway(error) if error.needs_connection() => error,
+        other => return other,
     };
     let command = match principal {
         Principal::Operator { workspace } => {

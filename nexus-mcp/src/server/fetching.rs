@@ -24,7 +24,7 @@ use crate::failure::Failure;
 use crate::handshake;
 use crate::on_thread::{Traced, Working};
 use crate::policy::Sending;
-use crate::reply::{Answer, Failed, failed};
+use crate::reply::{Answer, failed};
 use crate::span::Span;
 use crate::telemetry;
 use crate::tools::{Fetch, FetchArgs};
@@ -309,13 +309,13 @@ impl NexusServer {
                     span.failed(failed);
                 }
                 if let Err(error) = authorized {
-                    return Ok(Err(Failed::Asked(error)));
+                    return Ok(Err(Failure::Gateway(error)));
                 }
             }
             if cancelled.load(Ordering::Relaxed) {
                 let cancelled =
                     NexusError::new(code::INVALID_INPUT, "cancelled before it was sent");
-                return Ok(Err(Failed::Sent(cancelled)));
+                return Ok(Err(Failure::Sdk(cancelled)));
             }
             // The call current while the library sends it, each API request
             // (each redirect hop) a span of its own under it.
@@ -336,12 +336,12 @@ impl NexusServer {
             // The token the request went with gone, none in its place: the
             // API refused it, and the Gateway failed to give another.
             let asked = |e| match c.fresh_cached_token(&cache, &workspace, &provider) {
-                None => Failed::Asked(e),
-                Some(_) => Failed::Sent(e),
+                None => Failure::Gateway(e),
+                Some(_) => Failure::Sdk(e),
             };
             Ok(fetched.map_err(asked))
         });
-        let sent = sent.await.unwrap_or_else(|e| Err(Failed::Sent(e)));
+        let sent = sent.await.unwrap_or_else(|e| Err(Failure::Sdk(e)));
         sent.map_err(|e| failed(e, fetch, &caller.principal))
     }
 }
