@@ -57,27 +57,34 @@ impl Failure {
         }
     }
 
-    /// Whether only the server's operator can mend it: the Gateway refused
-    /// this server's key (401, 403), failed (5xx), answered what cannot be
-    /// read, or (asked for itself) could not be reached or read in time;
-    /// or the library blames `NEXUS_GATEWAY_URL` or `NEXUS_API_KEY`. A
-    /// provider's own answers never come as errors.
+    /// Whether only the server's operator can mend it: the library blames
+    /// `NEXUS_GATEWAY_URL` or `NEXUS_API_KEY`; or the Gateway refused this
+    /// server's key (401, 403), failed (5xx) or answered what cannot be
+    /// read. Asked for itself, every failure of the Gateway's is, but an
+    /// answer about what was asked (400, 404, 409, 410): a form no list
+    /// names (not reached, not in time, its rate limit on this server's
+    /// key, a status no contract gives) included. A provider's own answers
+    /// never come as errors.
     pub(crate) fn operator_only(&self) -> bool {
-        let (error, asked_itself) = match self {
-            Failure::Sdk(error) => (error, false),
-            Failure::Gateway(error) => (error, true),
-            _ => return false,
-        };
-        let kind = error.kind();
-        matches!(error.setting, Some("NEXUS_GATEWAY_URL" | "NEXUS_API_KEY"))
-            || matches!(
-                kind,
-                ErrorKind::Unauthorized
-                    | ErrorKind::Forbidden
-                    | ErrorKind::Server
-                    | ErrorKind::InvalidResponse
-            )
-            || (asked_itself && matches!(kind, ErrorKind::Timeout | ErrorKind::Connect))
+        let blamed =
+            |e: &NexusError| matches!(e.setting, Some("NEXUS_GATEWAY_URL" | "NEXUS_API_KEY"));
+        let about_the_ask = [
+            ErrorKind::InvalidInput,
+            ErrorKind::NotFound,
+            ErrorKind::Conflict,
+            ErrorKind::Gone,
+        ];
+        let operators = [
+            ErrorKind::Unauthorized,
+            ErrorKind::Forbidden,
+            ErrorKind::Server,
+            ErrorKind::InvalidResponse,
+        ];
+        match self {
+            Failure::Sdk(error) => blamed(error) || operators.contains(&error.kind()),
+            Failure::Gateway(error) => blamed(error) || !about_the_ask.contains(&error.kind()),
+            _ => false,
+        }
     }
 
     /// What `serve` tells the model of a failure only the operator can
@@ -171,6 +178,10 @@ mod tests {
             error("invalid_response", None),
             error("http_502", Some(502)),
         ];
+        // Forms no list names, asked for itself: the Gateway's.
+        for form in [error("http_429", Some(429)), error("http_418", Some(418))] {
+            assert!(Failure::Gateway(form).operator_only());
+        }
         for form in operators {
             assert!(Failure::Sdk(form.clone()).operator_only(), "{form}");
             assert!(Failure::Gateway(form).operator_only());

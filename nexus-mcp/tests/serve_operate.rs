@@ -688,8 +688,8 @@ fn every_form_of_a_gateway_failure_is_the_credential_services_for_the_model_at_e
     let served = Served::start(&gateway, &issuer, &["--timeout", "1"]);
     let alice = common::served::token(&issuer, &served, "alice");
     let fetch = json!({"provider": "github", "url": format!("{}/user", api.url())});
-    // Closed unanswered, cut mid-answer, not JSON, not HTTP, too large, and
-    // no answer within --timeout: the listing and the resolve before a request.
+    // Closed unanswered, cut mid-answer, not JSON, not HTTP, too large, its
+    // rate limit, a status no contract gives, and no answer within --timeout: the listing and the resolve before a request.
     let faults = || {
         [
             Fault::Close,
@@ -697,6 +697,8 @@ fn every_form_of_a_gateway_failure_is_the_credential_services_for_the_model_at_e
             Fault::NotJson,
             Fault::Garbage,
             Fault::Oversized(2 << 20),
+            Fault::status(429),
+            Fault::body(418, Some("text/plain"), "a status no contract gives"),
             Fault::Hang,
         ]
     };
@@ -734,7 +736,7 @@ fn every_form_of_a_gateway_failure_is_the_credential_services_for_the_model_at_e
         logged
             .matches("cannot reach its credential service")
             .count(),
-        18,
+        24,
         "each failure's detail in the log: {logged}"
     );
     // The API's own failures stay the model's to read.
